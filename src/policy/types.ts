@@ -1,0 +1,90 @@
+// Policy data model: what a loaded policy looks like and what a decision says.
+
+export type Effect = 'allow' | 'deny' | 'ask';
+
+/** Operations known today. Later issues add session.*, network and mcp.* (see KNOWN_OPERATIONS in schema.ts). */
+export type Operation =
+  | 'execute_binary'
+  | 'read_file'
+  | 'write_file'
+  | 'list_directory'
+  | 'write_stdout'
+  | `session.${string}`
+  | 'network'
+  | `mcp.${string}`;
+
+export interface SourceRef {
+  file: string;
+  line: number;
+}
+
+/** Output limits carried by a write_stdout rule. `null` resource in the file means "no limits". */
+export interface OutputLimits {
+  maxBytes: number | null;
+  redact: RegExp[];
+}
+
+export interface Rule {
+  /** Index of the rule within its policy (0-based), stable for audit references. */
+  index: number;
+  operation: Operation;
+  effect: Effect;
+  /** For execute_binary: names or paths; for file operations: absolute path globs; null for write_stdout without limits. */
+  resources: string[] | null;
+  /** write_stdout only. */
+  output?: OutputLimits;
+  /** Optional human explanation from the policy file, echoed in decisions. */
+  reason?: string;
+  source: SourceRef;
+}
+
+export interface Policy {
+  name: string;
+  description?: string;
+  /** Run local commands inside the OS sandbox (bubblewrap) with only this policy's paths and no network. */
+  sandbox: boolean;
+  rules: Rule[];
+  source: SourceRef;
+}
+
+/** A short, stable reference to the rule behind a decision: "read_only#2 (policies.yaml:14)". */
+export interface RuleRef {
+  policy: string;
+  index: number;
+  operation: Operation;
+  effect: Effect;
+  source: SourceRef;
+}
+
+/** One checked capability request, e.g. read_file /var/log/syslog for stage 1. */
+export interface Check {
+  operation: Operation;
+  /** The resource as requested (binary name, path after normalisation and symlink resolution). */
+  resource: string;
+  /** Which pipeline stage (0-based, counting across the whole command list) asked for it; -1 for whole-command checks. */
+  stage: number;
+  effect: Effect;
+  rule: RuleRef | null;
+  reason: string;
+}
+
+export interface Decision {
+  effect: Effect;
+  policy: string;
+  /** The rule that decided (the first deny, else the first ask, else null for allow-by-all-checks / no match). */
+  rule: RuleRef | null;
+  reason: string;
+  /** Every check made, in order: the stage-by-stage explanation `policy check` prints. */
+  checks: Check[];
+  /** Output limits in force when allowed (merged: smallest max, union of redactions). */
+  output: OutputLimits;
+  sandbox: boolean;
+}
+
+/** How paths and program names are resolved on the host a command targets (local filesystem, or a remote host's answers). */
+export interface PathResolver {
+  /** Absolute, normalised path (relative ones against cwd) with symlinks resolved as far as the path exists. */
+  realpath(path: string, cwd: string): string;
+  /** Absolute, symlink-resolved path of a bare program name looked up in the secure PATH, or null if absent. */
+  which(name: string): string | null;
+}
