@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The README's set-up command: installs remux from this checkout, puts `remux` on the PATH,
+# creates $REMUX_HOME on its defaults (SQLite audit store, the local host, a generated token)
+# and runs a first policy-checked, audited command on this machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v node >/dev/null 2>&1 || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "remux needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+# Native modules build from source; the OS sandbox needs bubblewrap.
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  pkgs=()
+  command -v bwrap >/dev/null 2>&1 || pkgs+=(bubblewrap)
+  command -v make >/dev/null 2>&1 || pkgs+=(make)
+  command -v g++ >/dev/null 2>&1 || pkgs+=(g++)
+  command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+  fi
+fi
+
+npm ci --no-audit --no-fund
+npm run --silent build
+npm link --no-audit --no-fund >/dev/null
+echo "installed: $(command -v remux) ($(remux --version))"
+
+remux config init
+echo
+echo '$ remux client run localhost --policy read_only -- "uptime"'
+remux client run localhost --policy read_only -- 'uptime'
+echo
+remux audit ls --limit 5
+remux audit verify

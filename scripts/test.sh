@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The one test command (README: `npm test`). On a fresh Debian machine it installs what the tests
+# need, builds (tsc: the build is the typecheck), lints, and runs every test against real processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# program -> Debian package the tests need.
+declare -A NEEDED=([tmux]=tmux [sshd]=openssh-server [ssh]=openssh-client [bwrap]=bubblewrap [ip]=iproute2 [python3]=python3 [make]=make [g++]=g++)
+missing=()
+for program in "${!NEEDED[@]}"; do
+  command -v "$program" >/dev/null 2>&1 || [ -x "/usr/sbin/$program" ] || missing+=("${NEEDED[$program]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${missing[*]}; install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing test dependencies: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node dependencies (native ones compile from source: see .npmrc), only when the lockfile changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+rm -rf dist
+npm run --silent build
+npm run --silent lint
+node --test --test-concurrency="${REMUX_TEST_CONCURRENCY:-2}" dist/test/

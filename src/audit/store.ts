@@ -1,0 +1,492 @@
+// The audit store: an append-only, hash-chained SQLite table (WAL), safe for several processes.
+//
+// Every action is two rows, never an UPDATE: `begin` (committed before anything runs) and `end`.
+// An action's id is its begin row's seq. Each row carries the hash of the row before it:
+//
+//   hash = sha256hex(prev_hash + JSON.stringify(row))
+//
+// where `row` holds the HASHED_COLUMNS in that order with null columns left out (so a column added by
+// a later migration does not change the hashes of older rows), and the first row's prev_hash is
+// GENESIS_HASH. exportJsonl() writes exactly that object plus prev_hash and hash, so an external
+// verifier hashes each line with those two keys removed.
+//
+// verify() detects an edited, deleted, inserted or reordered row. Rows removed from the *end* leave a
+// valid shorter chain: only a head recorded elsewhere (head(), verify(anchor)) can reveal that.
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { beginLevel, endLevel, levelsShown } from './level.js';
+import { redactArgv, redactText } from './redact.js';
+import type {
+  AuditAction,
+  AuditBegin,
+  AuditDecision,
+  AuditEnd,
+  AuditFilter,
+  AuditLevel,
+  ChainHead,
+  FollowOptions,
+  ListOptions,
+  OpenOptions,
+  VerifyResult,
+} from './types.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Hashed columns, in hash order. New columns go at the end. */
+export const HASHED_COLUMNS = [
+  'seq',
+  'action_id',
+  'kind',
+  'ts',
+  'level',
+  'principal',
+  'host',
+  'operation',
+  'argv',
+  'command',
+  'resource',
+  'policy',
+  'rule',
+  'decision',
+  'reason',
+  'exit_code',
+  'signal',
+  'duration_ms',
+  'bytes_out',
+  'bytes_err',
+  'truncated',
+  'timed_out',
+  'error',
+] as const;
+
+type Column = (typeof HASHED_COLUMNS)[number];
+type RowFields = Record<Column, string | number | null>;
+type Row = RowFields & { prev_hash: string; hash: string };
+
+/** 'RMXA': marks the file as a remux audit store. */
+const APPLICATION_ID = 0x524d5841;
+
+/** MIGRATIONS[i] takes the schema from user_version i to i + 1. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE audit (
+     seq         INTEGER PRIMARY KEY,
+     action_id   INTEGER NOT NULL,  -- seq of the action's begin row
+     kind        TEXT NOT NULL CHECK (kind IN ('begin', 'end')),
+     ts          TEXT NOT NULL,     -- ISO 8601 UTC with milliseconds
+     level       TEXT NOT NULL CHECK (level IN ('info', 'warn', 'error', 'deny')),
+     principal   TEXT,              -- begin columns
+     host        TEXT,
+     operation   TEXT,
+     argv        TEXT,              -- JSON array, redacted
+     command     TEXT,              -- redacted
+     resource    TEXT,
+     policy      TEXT,
+     rule        TEXT,
+     decision    TEXT CHECK (decision IN ('allow', 'deny', 'ask')),
+     reason      TEXT,              -- begin: why the decision; end: why an ask was refused
+     exit_code   INTEGER,           -- end columns
+     signal      TEXT,
+     duration_ms INTEGER,
+     bytes_out   INTEGER,
+     bytes_err   INTEGER,
+     truncated   INTEGER,
+     timed_out   INTEGER,
+     error       TEXT,
+     prev_hash   TEXT NOT NULL,
+     hash        TEXT NOT NULL
+   ) STRICT;
+   CREATE UNIQUE INDEX audit_end_once ON audit (action_id) WHERE kind = 'end';
+   -- Guards against our own mistakes, not against an attacker (who can drop these): verify() is the check.
+   CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;`,
+];
+
+export class AuditStoreError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'AuditStoreError';
+  }
+}
+
+export function hashRow(prevHash: string, row: RowFields): string {
+  return createHash('sha256').update(prevHash).update(JSON.stringify(canonical(row))).digest('hex');
+}
+
+function canonical(row: RowFields): Partial<RowFields> {
+  const out: Partial<RowFields> = {};
+  for (const c of HASHED_COLUMNS) if (row[c] !== null) out[c] = row[c];
+  return out;
+}
+
+/** Lone surrogates become U+FFFD on their way into SQLite; hash what will be read back. */
+function wellFormed(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
+function text(s: string | null | undefined): string | null {
+  return s === null || s === undefined ? null : wellFormed(s);
+}
+
+function secretText(s: string | null | undefined): string | null {
+  return s === null || s === undefined ? null : redactText(wellFormed(s));
+}
+
+function int(n: number | null | undefined): number | null {
+  return n === null || n === undefined ? null : Math.round(n);
+}
+
+function flag(b: boolean | undefined): number | null {
+  return b === undefined ? null : b ? 1 : 0;
+}
+
+const EMPTY_ROW: Omit<RowFields, 'seq' | 'action_id' | 'kind' | 'ts' | 'level'> = {
+  principal: null,
+  host: null,
+  operation: null,
+  argv: null,
+  command: null,
+  resource: null,
+  policy: null,
+  rule: null,
+  decision: null,
+  reason: null,
+  exit_code: null,
+  signal: null,
+  duration_ms: null,
+  bytes_out: null,
+  bytes_err: null,
+  truncated: null,
+  timed_out: null,
+  error: null,
+};
+
+function beginRow(rec: AuditBegin): Omit<RowFields, 'seq' | 'action_id'> {
+  return {
+    ...EMPTY_ROW,
+    kind: 'begin',
+    ts: new Date().toISOString(),
+    level: beginLevel(rec.decision),
+    principal: wellFormed(rec.principal),
+    host: wellFormed(rec.host),
+    operation: wellFormed(rec.operation),
+    argv: rec.argv ? JSON.stringify(redactArgv(rec.argv.map(wellFormed))) : null,
+    command: secretText(rec.command),
+    resource: secretText(rec.resource),
+    policy: text(rec.policy),
+    rule: text(rec.rule),
+    decision: rec.decision,
+    reason: secretText(rec.reason),
+  };
+}
+
+function endRow(decision: AuditDecision, rec: AuditEnd): Omit<RowFields, 'seq' | 'action_id'> {
+  return {
+    ...EMPTY_ROW,
+    kind: 'end',
+    ts: new Date().toISOString(),
+    level: endLevel(decision, rec),
+    reason: secretText(rec.refusal),
+    exit_code: int(rec.exitCode),
+    signal: text(rec.signal),
+    duration_ms: int(rec.durationMs),
+    bytes_out: int(rec.bytesOut),
+    bytes_err: int(rec.bytesErr),
+    truncated: flag(rec.truncated),
+    timed_out: flag(rec.timedOut),
+    error: secretText(rec.error),
+  };
+}
+
+const END_COLUMNS = [
+  'seq',
+  'ts',
+  'level',
+  'reason',
+  'exit_code',
+  'signal',
+  'duration_ms',
+  'bytes_out',
+  'bytes_err',
+  'truncated',
+  'timed_out',
+  'error',
+] as const;
+
+const SELECT_ACTIONS = `SELECT b.*, ${END_COLUMNS.map((c) => `e.${c} AS e_${c}`).join(', ')}
+  FROM audit b LEFT JOIN audit e ON e.action_id = b.seq AND e.kind = 'end'
+  WHERE b.kind = 'begin'`;
+
+type JoinedRow = Row & { [K in (typeof END_COLUMNS)[number] as `e_${K}`]: string | number | null };
+
+const str = (v: string | number | null): string | null => (v === null ? null : String(v));
+const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
+
+function toAction(r: JoinedRow): AuditAction {
+  const begin = {
+    seq: Number(r.seq),
+    ts: String(r.ts),
+    principal: String(r.principal),
+    host: String(r.host),
+    operation: String(r.operation),
+    argv: r.argv === null ? null : (JSON.parse(String(r.argv)) as string[]),
+    command: str(r.command),
+    resource: str(r.resource),
+    policy: str(r.policy),
+    rule: str(r.rule),
+    decision: String(r.decision) as AuditDecision,
+    reason: str(r.reason),
+    level: String(r.level) as AuditLevel,
+  };
+  const end =
+    r.e_seq === null
+      ? null
+      : {
+          seq: Number(r.e_seq),
+          ts: String(r.e_ts),
+          exitCode: num(r.e_exit_code),
+          signal: str(r.e_signal),
+          durationMs: num(r.e_duration_ms),
+          bytesOut: num(r.e_bytes_out),
+          bytesErr: num(r.e_bytes_err),
+          truncated: r.e_truncated === 1,
+          timedOut: r.e_timed_out === 1,
+          error: str(r.e_error),
+          refusal: str(r.e_reason),
+          level: String(r.e_level) as AuditLevel,
+        };
+  return { id: begin.seq, status: end ? 'complete' : 'incomplete', level: end?.level ?? begin.level, begin, end };
+}
+
+function matches(a: AuditAction, f: AuditFilter): boolean {
+  return (
+    (f.level === undefined || levelsShown(f.level).includes(a.level)) &&
+    (f.host === undefined || a.begin.host === f.host) &&
+    (f.principal === undefined || a.begin.principal === f.principal)
+  );
+}
+
+function sqliteCode(e: unknown): string {
+  return e instanceof Database.SqliteError ? e.code : '';
+}
+
+export class AuditStore {
+  private readonly lastRow: Database.Statement<[], { seq: number; hash: string }>;
+  private readonly insertRow: Database.Statement<[Row]>;
+  private readonly beginOf: Database.Statement<[number], { decision: AuditDecision }>;
+  private readonly endOf: Database.Statement<[number], { seq: number }>;
+  private readonly maxSeq: Database.Statement<[], { max: number | null }>;
+  private readonly rowsAfter: Database.Statement<[number, number], { seq: number; action_id: number }>;
+  private readonly actionById: Database.Statement<[number], JoinedRow>;
+  private readonly allRows: Database.Statement<[], Row>;
+
+  private constructor(private readonly db: Database.Database) {
+    this.lastRow = db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
+    this.insertRow = db.prepare(
+      `INSERT INTO audit (${HASHED_COLUMNS.join(', ')}, prev_hash, hash)
+       VALUES (${HASHED_COLUMNS.map((c) => `@${c}`).join(', ')}, @prev_hash, @hash)`,
+    );
+    this.beginOf = db.prepare("SELECT decision FROM audit WHERE seq = ? AND kind = 'begin'");
+    this.endOf = db.prepare("SELECT seq FROM audit WHERE action_id = ? AND kind = 'end'");
+    this.maxSeq = db.prepare('SELECT max(seq) AS max FROM audit');
+    this.rowsAfter = db.prepare('SELECT seq, action_id FROM audit WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.actionById = db.prepare(`${SELECT_ACTIONS} AND b.seq = ?`);
+    this.allRows = db.prepare(`SELECT ${HASHED_COLUMNS.join(', ')}, prev_hash, hash FROM audit ORDER BY seq`);
+  }
+
+  /** Open (creating if needed) the store at `path`. Throws AuditStoreError naming the path on failure. */
+  static open(path: string, options: OpenOptions = {}): AuditStore {
+    let db: Database.Database | undefined;
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // SQLite gives the -wal and -shm files the main file's mode, so creating it 0600 covers all three.
+      if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+      db = new Database(path, { timeout: options.busyTimeoutMs ?? 10_000 });
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new AuditStoreError(`audit store ${path}: cannot use WAL mode (got ${String(mode)})`);
+      db.pragma(`synchronous = ${(options.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
+      migrate(db, path);
+      return new AuditStore(db);
+    } catch (e) {
+      db?.close();
+      if (e instanceof AuditStoreError) throw e;
+      const code = sqliteCode(e);
+      if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+        throw new AuditStoreError(
+          `audit store ${path} is not a readable SQLite database (${(e as Error).message}). ` +
+            `Move it aside (mv ${path} ${path}.corrupt) to start a new store, and keep the old file for investigation.`,
+          { cause: e },
+        );
+      }
+      throw new AuditStoreError(`cannot open audit store ${path}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Record an action before it runs; returns its id. Argv, command, resource and reason are redacted here. */
+  begin(rec: AuditBegin): number {
+    return this.db.transaction(() => this.append(beginRow(rec), null)).immediate();
+  }
+
+  /** Complete an action. Throws if the action does not exist or already has an end. */
+  end(actionId: number, rec: AuditEnd): void {
+    this.db
+      .transaction(() => {
+        const begin = this.beginOf.get(actionId);
+        if (!begin) throw new AuditStoreError(`no audit action ${actionId}`);
+        if (this.endOf.get(actionId)) throw new AuditStoreError(`audit action ${actionId} has already ended`);
+        this.append(endRow(begin.decision, rec), actionId);
+      })
+      .immediate();
+  }
+
+  /** A policy denial: begin and end (exit 77) in one transaction, so it is never seen incomplete. */
+  denied(rec: Omit<AuditBegin, 'decision'>): number {
+    return this.db
+      .transaction(() => {
+        const id = this.append(beginRow({ ...rec, decision: 'deny' }), null);
+        this.append(endRow('deny', { exitCode: 77, durationMs: 0 }), id);
+        return id;
+      })
+      .immediate();
+  }
+
+  /** Must run inside an IMMEDIATE transaction: the write lock makes the last row ours to chain to. */
+  private append(fields: Omit<RowFields, 'seq' | 'action_id'>, actionId: number | null): number {
+    const last = this.lastRow.get();
+    const seq = (last?.seq ?? 0) + 1;
+    const row: RowFields = { ...fields, seq, action_id: actionId ?? seq };
+    const prev = last?.hash ?? GENESIS_HASH;
+    this.insertRow.run({ ...row, prev_hash: prev, hash: hashRow(prev, row) });
+    return seq;
+  }
+
+  /** Actions oldest first; with `limit`, the newest `limit` of them. */
+  list(options: ListOptions = {}): AuditAction[] {
+    const levels = levelsShown(options.level ?? 'info');
+    const sql = `${SELECT_ACTIONS} AND b.seq > ? AND coalesce(e.level, b.level) IN (${levels.map(() => '?').join(', ')})
+      ${options.host === undefined ? '' : 'AND b.host = ?'} ${options.principal === undefined ? '' : 'AND b.principal = ?'}
+      ORDER BY b.seq DESC LIMIT ?`;
+    const params: Array<string | number> = [options.sinceSeq ?? 0, ...levels];
+    if (options.host !== undefined) params.push(options.host);
+    if (options.principal !== undefined) params.push(options.principal);
+    params.push(options.limit ?? -1);
+    const rows = this.db.prepare<Array<string | number>, JoinedRow>(sql).all(...params);
+    return rows.reverse().map(toAction);
+  }
+
+  /**
+   * Call onAction for each action touched by a row after `fromSeq` until `signal` aborts: once when its
+   * begin appears (incomplete) and once when its end does; both at once are reported once, complete.
+   */
+  async follow(
+    fromSeq: number,
+    onAction: (action: AuditAction) => void,
+    signal: AbortSignal,
+    options: FollowOptions = {},
+  ): Promise<void> {
+    const batch = 500;
+    let last = fromSeq;
+    // One read transaction per batch: the rows and the actions come from the same snapshot.
+    const readBatch = this.db.transaction((after: number) => {
+      const rows = this.rowsAfter.all(after, batch);
+      const upTo = rows.at(-1)?.seq ?? after;
+      const actions: AuditAction[] = [];
+      for (const id of new Set(rows.map((r) => r.action_id))) {
+        const row = this.actionById.get(id);
+        if (row) actions.push(asOf(toAction(row), upTo));
+      }
+      return { actions, upTo, full: rows.length === batch };
+    });
+    while (!signal.aborted) {
+      if ((this.maxSeq.get()?.max ?? 0) > last) {
+        const { actions, upTo, full } = readBatch(last);
+        for (const a of actions) if (matches(a, options)) onAction(a);
+        last = upTo;
+        if (full) continue;
+      }
+      try {
+        await sleep(options.intervalMs ?? 250, undefined, { signal });
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Every row, oldest first, as one JSON object per call (no newline), in hash order (see the top). */
+  exportJsonl(write: (line: string) => void): void {
+    for (const row of this.allRows.iterate()) {
+      write(JSON.stringify({ ...canonical(row), prev_hash: row.prev_hash, hash: row.hash }));
+    }
+  }
+
+  /** Check the whole chain; with `anchor` (an earlier head()), also that it still contains that record. */
+  verify(anchor?: ChainHead): VerifyResult {
+    let prev = GENESIS_HASH;
+    let expected = 1;
+    const result = (seq: number, reason: string): VerifyResult => ({
+      ok: false,
+      checked: expected - 1,
+      head: { seq: expected - 1, hash: prev },
+      firstBad: { seq, reason },
+    });
+    for (const row of this.allRows.iterate()) {
+      const seq = Number(row.seq);
+      if (seq !== expected) {
+        return result(seq, expected === 1 ? `the chain starts at ${seq}: earlier records were deleted` : `records ${expected}..${seq - 1} are missing (deleted)`);
+      }
+      if (row.prev_hash !== prev) {
+        return result(seq, 'prev_hash does not match the previous record: a record was inserted, reordered, or edited and re-hashed');
+      }
+      if (hashRow(prev, row) !== row.hash) return result(seq, 'the hash does not match the record: it was edited');
+      if (anchor && seq === anchor.seq && row.hash !== anchor.hash) return result(seq, 'differs from the anchored record');
+      prev = row.hash;
+      expected++;
+    }
+    if (anchor && anchor.seq >= expected) {
+      return result(anchor.seq, `the anchored record ${anchor.seq} is missing: records were removed from the end`);
+    }
+    return { ok: true, checked: expected - 1, head: { seq: expected - 1, hash: prev } };
+  }
+
+  /** The last record, to anchor elsewhere (another host, a log): the chain alone cannot show tail truncation. */
+  head(): ChainHead {
+    const last = this.lastRow.get();
+    return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+/** The action as it stood once row `upTo` was written. */
+function asOf(a: AuditAction, upTo: number): AuditAction {
+  return a.end && a.end.seq > upTo ? { ...a, status: 'incomplete', level: a.begin.level, end: null } : a;
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const current = (): number => Number(db.pragma('user_version', { simple: true }));
+  const check = (): void => {
+    const appId = Number(db.pragma('application_id', { simple: true }));
+    const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: number };
+    if (appId !== APPLICATION_ID && (appId !== 0 || tables.n > 0)) {
+      throw new AuditStoreError(`${path} is an SQLite database but not a remux audit store; point REMUX_AUDIT_DB elsewhere`);
+    }
+    if (current() > MIGRATIONS.length) {
+      throw new AuditStoreError(
+        `audit store ${path} has schema version ${current()}; this remux knows up to ${MIGRATIONS.length}: upgrade remux`,
+      );
+    }
+  };
+  check();
+  if (current() === MIGRATIONS.length) return;
+  // Several processes may open a new store at once: migrate under the write lock and re-read the version.
+  db.transaction(() => {
+    check();
+    for (let v = current(); v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v] ?? '');
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  }).immediate();
+}

@@ -1,0 +1,125 @@
+// The audit record model: what callers hand to the store and what queries return.
+
+/** info: allowed, exit 0. warn: allowed but non-zero exit, signal, timeout or truncated output.
+ *  error: transport or internal failure. deny: refused by policy or by an approver. */
+export type AuditLevel = 'info' | 'warn' | 'error' | 'deny';
+
+export const AUDIT_LEVELS: readonly AuditLevel[] = ['info', 'warn', 'error', 'deny'];
+
+export type AuditDecision = 'allow' | 'deny' | 'ask';
+
+/** Written before anything runs. Free-text fields are redacted by the store, not by the caller. */
+export interface AuditBegin {
+  principal: string;
+  host: string;
+  /** Policy operation, e.g. execute_binary, read_file, session.kill. */
+  operation: string;
+  /** The parsed command, flattened across stages, when the action runs a command. */
+  argv?: readonly string[] | null;
+  /** The command string as the principal wrote it. */
+  command?: string | null;
+  /** What a non-command operation applies to: a path, a session, a tool name. */
+  resource?: string | null;
+  policy?: string | null;
+  /** Rule reference text, e.g. "read_only#2 (policies.yaml:14)". */
+  rule?: string | null;
+  decision: AuditDecision;
+  reason?: string | null;
+}
+
+/** Written once the action is over. */
+export interface AuditEnd {
+  /** null when no process ran (file operations, refusals, transport errors) or it died by a signal. */
+  exitCode: number | null;
+  signal?: string | null;
+  durationMs: number;
+  bytesOut?: number | null;
+  bytesErr?: number | null;
+  truncated?: boolean;
+  timedOut?: boolean;
+  /** Transport or internal error: makes the action level `error`. */
+  error?: string | null;
+  /** Why an `ask` was refused (approver said no, or the request expired): makes the action level `deny`. */
+  refusal?: string | null;
+}
+
+export interface AuditBeginRecord {
+  seq: number;
+  ts: string;
+  principal: string;
+  host: string;
+  operation: string;
+  argv: string[] | null;
+  command: string | null;
+  resource: string | null;
+  policy: string | null;
+  rule: string | null;
+  decision: AuditDecision;
+  reason: string | null;
+  level: AuditLevel;
+}
+
+export interface AuditEndRecord {
+  seq: number;
+  ts: string;
+  exitCode: number | null;
+  signal: string | null;
+  durationMs: number | null;
+  bytesOut: number | null;
+  bytesErr: number | null;
+  truncated: boolean;
+  timedOut: boolean;
+  error: string | null;
+  refusal: string | null;
+  level: AuditLevel;
+}
+
+/** A begin joined with its end. `incomplete`: no end row — still running, or its process died. */
+export interface AuditAction {
+  id: number;
+  status: 'complete' | 'incomplete';
+  /** The end's level when complete, else the begin's. */
+  level: AuditLevel;
+  begin: AuditBeginRecord;
+  end: AuditEndRecord | null;
+}
+
+export interface AuditFilter {
+  /** Minimum interest, see levelsShown(). */
+  level?: AuditLevel;
+  host?: string;
+  principal?: string;
+}
+
+export interface ListOptions extends AuditFilter {
+  /** Only actions whose begin seq is greater. */
+  sinceSeq?: number;
+  /** Keep the newest N matching actions (still returned oldest first). */
+  limit?: number;
+}
+
+export interface FollowOptions extends AuditFilter {
+  intervalMs?: number;
+}
+
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Records found valid (before the first bad one). */
+  checked: number;
+  head: ChainHead;
+  firstBad?: { seq: number; reason: string };
+}
+
+/** `full`: fsync the WAL on every commit (survives power loss). `normal`: survives a process crash only. */
+export type Durability = 'full' | 'normal';
+
+export interface OpenOptions {
+  durability?: Durability;
+  /** How long a writer waits for another process's transaction before failing. */
+  busyTimeoutMs?: number;
+}

@@ -1,0 +1,109 @@
+// Implementations of `remux audit …`.
+import type { AuditAction, AuditLevel } from '../audit/types.js';
+import { AUDIT_LEVELS } from '../audit/types.js';
+import { auditDbFile } from '../config/paths.js';
+import { EXIT } from '../core/exit-codes.js';
+import type { LsOptions } from './commands/audit.js';
+import { openAudit } from './context.js';
+import { printJson, printJsonLine, printTable, UsageError } from './output.js';
+
+function parseLevel(level: string | undefined): AuditLevel | undefined {
+  if (level === undefined) return undefined;
+  const lower = level.toLowerCase();
+  if (!(AUDIT_LEVELS as readonly string[]).includes(lower)) {
+    throw new UsageError(`unknown level "${level}"`, `use one of: ${AUDIT_LEVELS.join(', ')}`);
+  }
+  return lower as AuditLevel;
+}
+
+function actionJson(a: AuditAction): Record<string, unknown> {
+  return {
+    id: a.id,
+    status: a.status,
+    level: a.level,
+    time: a.begin.ts,
+    principal: a.begin.principal,
+    host: a.begin.host,
+    operation: a.begin.operation,
+    command: a.begin.command,
+    argv: a.begin.argv,
+    policy: a.begin.policy,
+    rule: a.begin.rule,
+    decision: a.begin.decision,
+    reason: a.begin.reason,
+    exitCode: a.end?.exitCode ?? null,
+    signal: a.end?.signal ?? null,
+    durationMs: a.end?.durationMs ?? null,
+    bytesOut: a.end?.bytesOut ?? null,
+    truncated: a.end?.truncated ?? false,
+    timedOut: a.end?.timedOut ?? false,
+    error: a.end?.error ?? a.end?.refusal ?? null,
+  };
+}
+
+function row(a: AuditAction): Array<string | number | null> {
+  const exit = a.status === 'incomplete' ? 'running?' : (a.end?.exitCode ?? a.end?.signal ?? null);
+  const duration = a.end?.durationMs != null ? `${Math.round(a.end.durationMs)}ms` : null;
+  const what = a.begin.command ?? a.begin.resource ?? a.begin.operation;
+  const note = a.level === 'deny' || a.level === 'error' ? `  (${a.end?.refusal ?? a.end?.error ?? a.begin.reason ?? ''})` : '';
+  return [a.id, a.begin.ts.replace('T', ' ').replace('Z', ''), a.level.toUpperCase(), a.begin.principal, a.begin.host, exit, duration, `${what}${note}`];
+}
+
+const HEADERS = ['ID', 'TIME (UTC)', 'LEVEL', 'PRINCIPAL', 'HOST', 'EXIT', 'TOOK', 'COMMAND'];
+
+export async function listAudit(opts: LsOptions): Promise<void> {
+  const level = parseLevel(opts.level);
+  const limit = opts.limit === undefined ? 50 : Number(opts.limit);
+  if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got "${opts.limit}"`);
+  const filter = { ...(level ? { level } : {}), ...(opts.host ? { host: opts.host } : {}), ...(opts.principal ? { principal: opts.principal } : {}) };
+  const store = openAudit();
+  try {
+    const actions = store.list({ ...filter, ...(limit > 0 ? { limit } : {}) });
+    if (opts.json) actions.forEach((a) => printJsonLine(actionJson(a)));
+    else if (actions.length > 0 || !opts.follow) {
+      if (actions.length === 0) process.stderr.write(`no recorded actions${level ? ` at level ${level}` : ''} in ${auditDbFile()}\n`);
+      else printTable(HEADERS, actions.map(row));
+    }
+    if (!opts.follow) return;
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    const fromSeq = store.head().seq;
+    await store.follow(
+      fromSeq,
+      (a) => {
+        if (opts.json) printJsonLine(actionJson(a));
+        else process.stdout.write(`${row(a).map((c) => c ?? '-').join('  ')}\n`);
+      },
+      controller.signal,
+      filter,
+    );
+  } finally {
+    store.close();
+  }
+}
+
+export function verifyAudit(opts: { json?: boolean }): void {
+  const store = openAudit();
+  try {
+    const result = store.verify();
+    process.exitCode = result.ok ? EXIT.OK : EXIT.FAILURE;
+    if (opts.json) return printJson({ file: auditDbFile(), ...result });
+    if (result.ok) {
+      process.stdout.write(`ok: ${result.checked} records verified in ${auditDbFile()}; head #${result.head.seq} ${result.head.hash}\n`);
+    } else {
+      process.stderr.write(`remux: audit chain broken at record #${result.firstBad?.seq}: ${result.firstBad?.reason}\n`);
+      process.stderr.write(`hint: ${result.checked} records before it verified; keep a copy of ${auditDbFile()} for investigation\n`);
+    }
+  } finally {
+    store.close();
+  }
+}
+
+export function exportAudit(): void {
+  const store = openAudit();
+  try {
+    store.exportJsonl((line) => process.stdout.write(`${line}\n`));
+  } finally {
+    store.close();
+  }
+}

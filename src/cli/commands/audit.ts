@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+
+export interface LsOptions {
+  follow?: boolean;
+  level?: string;
+  host?: string;
+  principal?: string;
+  limit?: string;
+  json?: boolean;
+}
+
+function lsCommand(cmd: Command): Command {
+  return cmd
+    .option('-f, --follow', 'keep printing new actions as they are recorded (Ctrl-C to stop)')
+    .option('-l, --level <level>', 'info (all) | warn (warn, error, deny) | error | deny', undefined)
+    .option('--host <name>', 'only actions on this host')
+    .option('--principal <name>', 'only actions by this principal')
+    .option('-n, --limit <n>', 'show the newest N actions (default 50; 0 = all)')
+    .option('--json', 'one JSON object per action (NDJSON)')
+    .addHelpText('after', '\nExamples:\n  remux audit ls\n  remux audit ls --level deny --json\n  remux audit ls --follow')
+    .action(async (opts: LsOptions) => {
+      const { listAudit } = await import('../audit-commands.js');
+      await listAudit(opts);
+    });
+}
+
+export function registerAudit(program: Command): void {
+  const audit = program.command('audit').description('read, follow, verify and export the audit trail');
+
+  lsCommand(audit.command('ls').alias('list').description('list recorded actions, oldest first'));
+
+  audit
+    .command('verify')
+    .description('check the hash chain of the audit store; exit 1 and the first bad record if it was edited, deleted or reordered')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { verifyAudit } = await import('../audit-commands.js');
+      verifyAudit(opts);
+    });
+
+  audit
+    .command('export')
+    .description('write every audit record with its hashes, for archiving or external verification')
+    .option('--jsonl', 'JSON lines (the only format, and the default)')
+    .addHelpText('after', '\nExamples:\n  remux audit export --jsonl > audit-$(date +%F).jsonl')
+    .action(async () => {
+      const { exportAudit } = await import('../audit-commands.js');
+      exportAudit();
+    });
+
+  // The seed's `remux daemon logs` keeps working; `daemon start|stop|status` arrive with the daemon.
+  const daemon = program.commands.find((c) => c.name() === 'daemon') ?? program.command('daemon').description('the remux daemon');
+  lsCommand(daemon.command('logs').description('alias of `remux audit ls`'));
+}

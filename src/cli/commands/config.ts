@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+
+export function registerConfig(program: Command): void {
+  const config = program.command('config').description('create and inspect remux configuration');
+
+  config
+    .command('init')
+    .description('create $REMUX_HOME with config.yaml, policies.yaml, an API token and the audit store; existing files are kept')
+    .option('--json', 'print what was created as JSON')
+    .addHelpText('after', '\nExamples:\n  remux config init\n  REMUX_HOME=/etc/remux remux config init')
+    .action(async (opts: { json?: boolean }) => {
+      const { initConfig } = await import('../config-files.js');
+      const report = initConfig();
+      if (opts.json) {
+        const { printJson } = await import('../output.js');
+        printJson(report);
+        return;
+      }
+      for (const f of report.files) process.stdout.write(`${f.status === 'created' ? 'created' : 'kept   '}  ${f.path}\n`);
+      process.stdout.write(`\nNext: remux policy list, then remux client run localhost -- 'uptime'\n`);
+    });
+
+  config
+    .command('show')
+    .description('print the effective configuration: files, settings, policies, sandbox support')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExamples:\n  remux config show\n  remux config show --json | jq .policies')
+    .action(async (opts: { json?: boolean }) => {
+      const { describeConfig } = await import('../config-files.js');
+      const { printJson } = await import('../output.js');
+      const view = describeConfig();
+      if (opts.json) return printJson(view);
+      const out = (k: string, v: unknown): boolean => process.stdout.write(`${k.padEnd(16)} ${String(v)}\n`);
+      out('home', view.home);
+      out('config', view.files.config.exists ? view.files.config.path : `${view.files.config.path} (absent: defaults)`);
+      out('policies', `${view.files.policies.path}${view.files.policies.exists ? '' : ' (absent: run remux config init)'}`);
+      out('audit store', view.files.audit.path);
+      out('token', view.files.token.exists ? `set (${view.files.token.path})` : 'not set');
+      out('default policy', view.config.default_policy);
+      out('principal', view.principal);
+      out('timeout', view.config.exec.timeout_seconds === null ? 'none' : `${view.config.exec.timeout_seconds}s`);
+      out('secure PATH', view.config.exec.secure_path);
+      out('pipefail', view.config.exec.pipefail);
+      out('policies', view.policies.join(', ') || '(none)');
+      out('sandbox', view.sandbox.ok ? `bubblewrap ${view.sandbox.version ?? ''}`.trim() : `unavailable (${view.sandbox.reason ?? 'unknown'})`);
+      for (const [name, value] of Object.entries(view.environment)) out(name, value);
+    });
+}

@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+
+export function registerPolicy(program: Command): void {
+  const policy = program.command('policy').description('list, inspect, validate, create and try out capability policies');
+
+  policy
+    .command('list')
+    .description('list the policies in the policies file')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { listPolicies } = await import('../policy-commands.js');
+      listPolicies(opts);
+    });
+
+  policy
+    .command('show')
+    .description('print one policy: its rules in order, with effect, operation, resources and source line')
+    .argument('<name>', 'policy name')
+    .option('--json', 'print as JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { showPolicy } = await import('../policy-commands.js');
+      showPolicy(name, opts);
+    });
+
+  policy
+    .command('validate')
+    .description('check a policy file; errors name file:line and what is wrong (exit 2)')
+    .argument('<file>', 'YAML or JSON policy file')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExamples:\n  remux policy validate ~/.config/remux/policies.yaml')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const { validatePolicyFile } = await import('../policy-commands.js');
+      validatePolicyFile(file, opts);
+    });
+
+  policy
+    .command('create')
+    .description('add a policy made from a template to a policies file; an existing name is never overwritten')
+    .argument('<name>', 'name of the new policy')
+    .requiredOption('-t, --template <template>', 'restrictive | read_only | write_capable | admin')
+    .option('-o, --output <file>', 'file to add it to (created if absent; default: the policies file)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  remux policy create log_reader --template read_only\n  remux policy create ops --template write_capable --output production.yaml',
+    )
+    .action(async (name: string, opts: { template: string; output?: string }) => {
+      const { createPolicy } = await import('../policy-commands.js');
+      createPolicy(name, opts);
+    });
+
+  policy
+    .command('check')
+    .description('explain, stage by stage, what a policy decides for a command, without running it')
+    .argument('<name>', 'policy name')
+    .argument('<command...>', "the command, after --, e.g. -- 'ps aux | grep node'")
+    .option('-C, --cwd <dir>', 'directory relative paths are resolved against (default: current)')
+    .option('--json', 'print the decision as JSON')
+    .addHelpText(
+      'after',
+      "\nExit status: 0 allow, 77 deny or ask (an approval would be needed), 2 rejected by the parser.\n\nExamples:\n  remux policy check read_only -- 'ps aux | grep node'\n  remux policy check read_only --json -- 'cat /var/log/../../etc/shadow'",
+    )
+    .action(async (name: string, command: string[], opts: { cwd?: string; json?: boolean }) => {
+      const { checkPolicy } = await import('../policy-commands.js');
+      checkPolicy(name, command.join(' '), opts);
+    });
+}

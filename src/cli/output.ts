@@ -1,0 +1,43 @@
+// Rendering shared by every command: tables for people, JSON for scripts, errors that say what to do next.
+/** Bad flags or arguments: exit 2 with a hint. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** One compact JSON document per line (NDJSON), for streams and fan-outs. */
+export function printJsonLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** A plain aligned table; cells are stringified, nothing is truncated. */
+export function printTable(headers: string[], rows: Array<Array<string | number | null | undefined>>): void {
+  const cells = rows.map((row) => row.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write(`${line(headers)}\n`);
+  for (const r of cells) process.stdout.write(`${line(r)}\n`);
+}
+
+/** Prints `remux: <message>` (plus a hint) to stderr and sets the exit code. */
+export function fail(err: unknown, exitCode: number, hint?: string, verbose = false): void {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`remux: ${message}\n`);
+  if (hint) process.stderr.write(`hint: ${hint}\n`);
+  else if (err instanceof Error && err.name === 'ConfigError') process.stderr.write('hint: fix the file at the line shown, then run the command again\n');
+  if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exitCode = exitCode;
+}

@@ -1,0 +1,125 @@
+// Implementations of `remux policy …`.
+import { resolve } from 'node:path';
+import { parseCommand } from '../command/parser.js';
+import { loadConfig } from '../config/config.js';
+import { policiesFile } from '../config/paths.js';
+import { EXIT } from '../core/exit-codes.js';
+import { evaluate, explain } from '../policy/evaluate.js';
+import { loadPolicyFile } from '../policy/load.js';
+import { createLocalResolver } from '../policy/resolve.js';
+import { addPolicyToFile, TEMPLATES } from '../policy/templates.js';
+import type { Policy, Rule } from '../policy/types.js';
+import { loadPolicies } from './context.js';
+import { printJson, printTable, UsageError } from './output.js';
+
+function ruleView(rule: Rule): Record<string, unknown> {
+  return {
+    index: rule.index,
+    effect: rule.effect,
+    operation: rule.operation,
+    resources: rule.resources,
+    ...(rule.output ? { output: { max_bytes: rule.output.maxBytes, redact: rule.output.redact.map((r) => r.source) } } : {}),
+    ...(rule.reason ? { reason: rule.reason } : {}),
+    source: `${rule.source.file}:${rule.source.line}`,
+  };
+}
+
+function policyView(policy: Policy): Record<string, unknown> {
+  return {
+    name: policy.name,
+    description: policy.description ?? null,
+    sandbox: policy.sandbox,
+    source: `${policy.source.file}:${policy.source.line}`,
+    rules: policy.rules.map(ruleView),
+  };
+}
+
+export function listPolicies(opts: { json?: boolean }): void {
+  const policies = [...loadPolicies().values()];
+  if (opts.json) return printJson(policies.map(policyView));
+  printTable(
+    ['NAME', 'RULES', 'SANDBOX', 'DESCRIPTION'],
+    policies.map((p) => [p.name, p.rules.length, p.sandbox ? 'yes' : 'no', p.description ?? '']),
+  );
+}
+
+function findPolicy(name: string): Policy {
+  const policies = loadPolicies();
+  const policy = policies.get(name);
+  if (!policy) {
+    throw new UsageError(`no policy named "${name}" in ${policiesFile()}`, `known policies: ${[...policies.keys()].join(', ') || 'none'}`);
+  }
+  return policy;
+}
+
+export function showPolicy(name: string, opts: { json?: boolean }): void {
+  const policy = findPolicy(name);
+  if (opts.json) return printJson(policyView(policy));
+  process.stdout.write(`${policy.name}${policy.description ? ` — ${policy.description}` : ''}\n`);
+  process.stdout.write(`source: ${policy.source.file}:${policy.source.line}   sandbox: ${policy.sandbox ? 'yes' : 'no'}\n\n`);
+  for (const r of policy.rules) {
+    process.stdout.write(`#${r.index}  ${r.effect.padEnd(5)}  ${r.operation}  (line ${r.source.line})${r.reason ? ` — ${r.reason}` : ''}\n`);
+    for (const line of wrapWords(resourceWords(r), 76)) process.stdout.write(`      ${line}\n`);
+  }
+}
+
+function resourceWords(rule: Rule): string[] {
+  if (rule.output) {
+    return [`max_bytes=${rule.output.maxBytes ?? 'none'}`, ...rule.output.redact.map((r) => `redact=/${r.source}/`)];
+  }
+  return rule.resources === null ? ['(any output)'] : rule.resources;
+}
+
+/** Greedy word wrap; a word longer than the width gets a line of its own. */
+function wrapWords(words: string[], width: number): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const word of words) {
+    if (current !== '' && current.length + 1 + word.length > width) {
+      lines.push(current);
+      current = word;
+    } else {
+      current = current === '' ? word : `${current} ${word}`;
+    }
+  }
+  if (current !== '') lines.push(current);
+  return lines;
+}
+
+export function validatePolicyFile(file: string, opts: { json?: boolean }): void {
+  const policies = loadPolicyFile(resolve(file));
+  const names = [...policies.keys()];
+  if (opts.json) return printJson({ ok: true, file: resolve(file), policies: names });
+  process.stdout.write(`ok: ${resolve(file)}: ${names.length} ${names.length === 1 ? 'policy' : 'policies'} (${names.join(', ')})\n`);
+}
+
+export function createPolicy(name: string, opts: { template: string; output?: string }): void {
+  if (!(opts.template in TEMPLATES)) {
+    throw new UsageError(`unknown template "${opts.template}"`, `templates: ${Object.keys(TEMPLATES).join(', ')}`);
+  }
+  const file = opts.output ? resolve(opts.output) : policiesFile();
+  addPolicyToFile(file, name, opts.template as keyof typeof TEMPLATES);
+  process.stdout.write(`added policy ${name} (template ${opts.template}) to ${file}\n`);
+}
+
+export function checkPolicy(name: string, command: string, opts: { cwd?: string; json?: boolean }): void {
+  const policy = findPolicy(name);
+  const { config } = loadConfig();
+  const list = parseCommand(command);
+  const resolver = createLocalResolver({ securePath: config.exec.secure_path });
+  const decision = evaluate(policy, list, { cwd: resolve(opts.cwd ?? process.cwd()), resolver });
+  process.exitCode = decision.effect === 'allow' ? EXIT.OK : EXIT.DENIED;
+  if (opts.json) {
+    return printJson({
+      effect: decision.effect,
+      policy: decision.policy,
+      reason: decision.reason,
+      rule: decision.rule,
+      sandbox: decision.sandbox,
+      output: { max_bytes: decision.output.maxBytes, redact: decision.output.redact.map((r) => r.source) },
+      stages: list.items.flatMap((i) => i.pipeline.stages.map((s) => s.argv)),
+      checks: decision.checks,
+    });
+  }
+  for (const line of explain(decision)) process.stdout.write(`${line}\n`);
+}

@@ -1,0 +1,1313 @@
+// Static analysis of one pipeline stage's argv: which programs it runs and which paths it reads, writes and
+// lists, found from argv alone (no shell, no filesystem). This is the first layer of enforcement; what it
+// cannot see (a program's own config files, symlinks inside a listed tree, paths an unknown program derives
+// from bare words) is left to the OS sandbox, the second layer. What cannot be checked at all is refused.
+//
+// Conventions the policy engine relies on:
+// - Paths are returned as written; relative ones are relative to the command's working directory, except
+//   where a tool changes directory itself (`tar -C`, `git -C`): those are joined onto the directory.
+// - A directory a program reads or changes recursively (find -exec, grep -r, rg, cp -r, tar -c, rsync -r,
+//   rm -r, chmod -R, du, ls -R) is reported in `lists` as well as in `reads`/`writes`: it stands for its
+//   whole subtree, so a deny rule anywhere below it must deny.
+// - `-` (stdin/stdout) and empty strings are never paths.
+// - Programs not in the table (tools.ts): every argument that looks like a path (see pathCandidates) is a
+//   read. Bare words (`secret.txt`) are not taken for paths; the sandbox confines what they can reach.
+
+import type { ArgvAnalysis } from './types.js';
+import {
+  GIT_GLOBAL,
+  GIT_OTHER,
+  GIT_READS,
+  GIT_SUBS,
+  GIT_WRITES,
+  IFPATH,
+  L,
+  R,
+  W,
+  looksLikePath,
+  lookupTool,
+  parseOptions,
+  type Kind,
+  type Parsed,
+  type ToolSpec,
+} from './tools.js';
+
+/** Wrappers inside wrappers; past this the command is refused rather than recursed into. */
+const MAX_DEPTH = 16;
+
+class Acc {
+  readonly binaries: string[] = [];
+  readonly reads: string[] = [];
+  readonly writes: string[] = [];
+  readonly lists: string[] = [];
+  readonly nested: string[] = [];
+  refusal: string | null = null;
+
+  add(role: number, path: string | undefined): void {
+    if (path === undefined || path === '' || path === '-') return;
+    if (role & IFPATH) {
+      for (const p of pathCandidates(path)) this.add(role & ~IFPATH, p);
+      return;
+    }
+    if (role & R) this.reads.push(path);
+    if (role & W) this.writes.push(path);
+    if (role & L) this.lists.push(path);
+  }
+
+  /** The first reason is kept: it names the construct that made the command uncheckable. */
+  refuse(reason: string): void {
+    this.refusal ??= reason;
+  }
+
+  result(): ArgvAnalysis {
+    return {
+      binaries: this.binaries,
+      reads: unique(this.reads),
+      writes: unique(this.writes),
+      lists: unique(this.lists),
+      nested: this.nested,
+      refusal: this.refusal,
+    };
+  }
+}
+
+const unique = (a: string[]): string[] => (a.length < 2 ? a : [...new Set(a)]);
+
+interface Ctx {
+  depth: number;
+  /** xargs will append arguments read at run time, which cannot be checked. */
+  appended: boolean;
+}
+
+interface Call {
+  acc: Acc;
+  spec: ToolSpec;
+  argv: readonly string[];
+  /** Index of the first argument after the program. */
+  i: number;
+  ctx: Ctx;
+  /** The program's basename. */
+  name: string;
+}
+
+/** Analyses one stage's argv. Pure and synchronous. */
+export function analyzeArgv(argv: string[]): ArgvAnalysis {
+  const acc = new Acc();
+  if (argv.length === 0) acc.refuse('empty command');
+  else if (argv.some((a) => a.includes('\0'))) acc.refuse('an argument contains a NUL byte');
+  else run(acc, argv, 0, { depth: 0, appended: false });
+  return acc.result();
+}
+
+function run(acc: Acc, argv: readonly string[], i: number, ctx: Ctx): void {
+  if (i >= argv.length) {
+    if (ctx.appended) acc.refuse('xargs would supply the command to run, which cannot be checked');
+    return;
+  }
+  if (ctx.depth > MAX_DEPTH) {
+    acc.refuse(`more than ${MAX_DEPTH} nested wrapper commands`);
+    return;
+  }
+  const prog = argv[i] as string;
+  acc.binaries.push(prog);
+  const name = prog.slice(prog.lastIndexOf('/') + 1);
+  const spec = lookupTool(name);
+  if (spec === undefined) {
+    if (ctx.appended) acc.refuse(`xargs would pass unchecked arguments to ${name}`);
+    for (let j = i + 1; j < argv.length; j++) for (const p of pathCandidates(argv[j] as string)) acc.reads.push(p);
+    return;
+  }
+  if (ctx.appended && !spec.pathFree && !WRAPPERS.has(spec.kind)) {
+    acc.refuse(`xargs would pass unchecked arguments to ${name}, which takes paths`);
+    return;
+  }
+  HANDLERS[spec.kind]({ acc, spec, argv, i: i + 1, ctx, name });
+}
+
+const deeper = (ctx: Ctx): Ctx => ({ depth: ctx.depth + 1, appended: ctx.appended });
+
+/** Kinds that pass the rest of argv to another program, which is checked for itself under xargs. */
+const WRAPPERS = new Set<Kind>(['wrap', 'env', 'sudo', 'xargs', 'flock', 'shell', 'busybox']);
+
+const URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+const ASSIGN_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
+
+/**
+ * Paths in an argument of a program remux does not know: the argument itself if it looks like a path
+ * (`.`, `..`, or contains `/`); the value of `--opt=VALUE` and `NAME=VALUE`; for `-xVALUE` both VALUE and
+ * the text from the first path-looking position (`-vo/etc/x` → `o/etc/x`, `/etc/x`); the path of a file://
+ * URL. Other URLs are not paths.
+ */
+function pathCandidates(a: string): string[] {
+  if (a.startsWith('--')) {
+    const eq = a.indexOf('=');
+    return eq < 0 ? [] : pathCandidates(a.slice(eq + 1));
+  }
+  if (a.startsWith('-')) {
+    const slash = a.indexOf('/');
+    if (slash < 0) return [];
+    let from = slash;
+    while (from > 1 && a.charAt(from - 1) === '.') from--;
+    const attached = a.slice(2);
+    return from <= 2 || !looksLikePath(attached) ? [a.slice(from)] : [attached, a.slice(from)];
+  }
+  if (URL_RE.test(a)) {
+    const p = fileUrlPath(a);
+    return p === null ? [] : [p];
+  }
+  if (ASSIGN_RE.test(a)) return pathCandidates(a.slice(a.indexOf('=') + 1));
+  return looksLikePath(a) ? [a] : [];
+}
+
+/** The path a file: URL names, decoded as curl decodes it; null for other URLs. */
+function fileUrlPath(url: string): string | null {
+  const m = /^file:(?:\/\/[^/]*)?(\/[^?#]*)/i.exec(url);
+  if (m === null) return null;
+  try {
+    return decodeURIComponent(m[1] as string);
+  } catch {
+    return m[1] as string;
+  }
+}
+
+function joinPath(dir: string, p: string): string {
+  if (dir === '.' || p.startsWith('/')) return p;
+  return dir.endsWith('/') ? dir + p : `${dir}/${p}`;
+}
+
+/** Applies the table's meanings of the options seen, and reads the unknown options' path-like values. */
+function applyOpts(c: Call, p: Parsed, base = '.', unknownRole = R): void {
+  for (const o of p.opts) {
+    const m = c.spec.values.get(o.name);
+    if (m === undefined) continue;
+    if (typeof m === 'string') c.acc.refuse(m);
+    else if (o.value !== undefined) c.acc.add(m, m & IFPATH ? o.value : joinPath(base, o.value));
+  }
+  for (const v of p.unknown) c.acc.add(unknownRole, joinPath(base, v));
+}
+
+function has(p: Parsed, names: ReadonlySet<string> | readonly string[]): boolean {
+  return 'has' in names ? p.opts.some((o) => names.has(o.name)) : p.opts.some((o) => names.includes(o.name));
+}
+
+const valuesOf = (p: Parsed, ...names: string[]): string[] =>
+  p.opts.filter((o) => o.value !== undefined && names.includes(o.name)).map((o) => o.value as string);
+
+/** Parses a tool's options and applies their meanings; returns the parse for the handler's operands. */
+function parsed(c: Call): Parsed {
+  const p = parseOptions(c.spec, c.argv, c.i);
+  applyOpts(c, p);
+  return p;
+}
+
+function operandRole(c: Call, p: Parsed, role = c.spec.operands): number {
+  return has(p, c.spec.recurse) ? role | L : role;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Handlers
+
+const HANDLERS: Record<Kind, (c: Call) => void> = {
+  plain(c) {
+    const p = parsed(c);
+    if (c.spec.operands === 0 || has(p, c.spec.literal)) return;
+    const verb = p.operands[0] === undefined ? undefined : c.spec.verbs.get(p.operands[0]);
+    if (verb !== undefined) c.acc.refuse(verb);
+    const role = operandRole(c, p);
+    for (const o of p.operands) c.acc.add(role, o);
+    if (p.operands.length === 0 && c.spec.dflt !== null) c.acc.add(role, c.spec.dflt);
+  },
+
+  none() {},
+
+  refuse(c) {
+    c.acc.refuse(`${c.name}: ${c.spec.reason}`);
+  },
+
+  interp(c) {
+    if (c.argv.length - c.i !== 1 || c.argv[c.i] !== '--version') c.acc.refuse(`${c.name}: ${c.spec.reason}`);
+  },
+
+  wrap(c) {
+    const p = parsed(c);
+    if (!has(p, c.spec.literal)) run(c.acc, c.argv, p.end + c.spec.skip, deeper(c.ctx));
+  },
+
+  env(c) {
+    const p = parsed(c);
+    let j = p.end;
+    if (c.argv[j] === '-') j++; // `env -` is `env -i`
+    run(c.acc, c.argv, assignments(c.acc, c.argv, j), deeper(c.ctx));
+  },
+
+  sudo(c) {
+    const p = parsed(c);
+    run(c.acc, c.argv, assignments(c.acc, c.argv, p.end), deeper(c.ctx));
+  },
+
+  xargs(c) {
+    const p = parsed(c);
+    if (p.end < c.argv.length) run(c.acc, c.argv, p.end, { depth: c.ctx.depth + 1, appended: true });
+    else if (c.ctx.appended) c.acc.refuse('xargs would take its command from its input');
+    else c.acc.binaries.push('echo'); // xargs's default command
+  },
+
+  flock(c) {
+    const p = parsed(c);
+    const j = p.end;
+    if (j + 1 >= c.argv.length) {
+      // `flock FD` locks an inherited descriptor and runs nothing, unless xargs appends a command.
+      if (c.ctx.appended) c.acc.refuse('xargs would supply the command to run, which cannot be checked');
+      return;
+    }
+    c.acc.add(W, c.argv[j]); // the lock file is created if missing
+    const next = c.argv[j + 1];
+    if (next === '-c' || next === '--command') {
+      if (j + 2 < c.argv.length) c.acc.nested.push(c.argv[j + 2] as string);
+    } else run(c.acc, c.argv, j + 1, deeper(c.ctx));
+  },
+
+  shell(c) {
+    const { acc, argv, name } = c;
+    let dashC = false;
+    let j = c.i;
+    for (; j < argv.length; j++) {
+      const a = argv[j] as string;
+      if (a === '--' || a === '-') {
+        j++;
+        break;
+      }
+      if (a.length < 2 || (a[0] !== '-' && a[0] !== '+')) break;
+      if (a.startsWith('--')) {
+        if (a === '--rcfile' || a === '--init-file') j++; // only read by interactive shells, refused below
+        continue;
+      }
+      for (const ch of a.slice(1)) {
+        if (ch === 'c') dashC = true;
+        else if (ch === 's') acc.refuse(`${name} -s reads commands from its input, which cannot be checked`);
+        else if (ch === 'i') acc.refuse(`${name} -i runs an interactive shell`);
+        else if (ch === 'o' || ch === 'O') j++; // -o OPTION: the option name is the next argument
+      }
+    }
+    if (!dashC) {
+      acc.refuse(
+        j < argv.length
+          ? `${name} would run the script ${argv[j]}, whose contents cannot be checked`
+          : `${name} without -c reads commands from its input, which cannot be checked`,
+      );
+      return;
+    }
+    // Arguments after the string become $0, $1…: data, not commands.
+    if (j < argv.length) acc.nested.push(argv[j] as string);
+    else if (c.ctx.appended) acc.refuse(`xargs would supply the command string of ${name} -c`);
+  },
+
+  eval(c) {
+    if (c.i < c.argv.length) c.acc.nested.push(c.argv.slice(c.i).join(' '));
+  },
+
+  busybox(c) {
+    const a = c.argv[c.i];
+    if (a === '--install') c.acc.refuse(`${c.name} --install creates links in system directories`);
+    else if (a === undefined || !a.startsWith('-')) run(c.acc, c.argv, c.i, deeper(c.ctx));
+  },
+
+  find,
+
+  pattern(c) {
+    const p = parsed(c);
+    const explicit = has(p, ['-e', '--regexp', '-f', '--file']) || has(p, ['--files', '--type-list']);
+    const paths = explicit ? p.operands : p.operands.slice(1);
+    const recursive =
+      c.spec.dflt !== null ||
+      has(p, c.spec.recurse) ||
+      valuesOf(p, '-d', '--directories').some((v) => v.startsWith('rec'));
+    const role = recursive ? c.spec.operands | L : c.spec.operands;
+    for (const o of paths) c.acc.add(role, o);
+    if (paths.length === 0 && recursive) c.acc.add(role, '.');
+  },
+
+  dest(c) {
+    const p = parsed(c);
+    const { acc } = c;
+    const role = operandRole(c, p);
+    if (has(p, c.spec.literal)) {
+      for (const o of p.operands) acc.add(W, o); // install -d DIR…
+      return;
+    }
+    const targets = valuesOf(p, '-t', '--target-directory');
+    if (targets.length > 0) {
+      for (const t of targets) acc.add(W, t);
+      for (const o of p.operands) acc.add(role, o);
+      return;
+    }
+    const ops = p.operands;
+    for (let k = 0; k < ops.length - 1; k++) acc.add(role, ops[k]);
+    if (ops.length === 1) {
+      acc.add(role, ops[0]);
+      if (c.name === 'ln') acc.add(W, '.'); // `ln -s TARGET` creates ./basename
+    } else acc.add(W, ops[ops.length - 1]);
+  },
+
+  inout(c) {
+    const p = parsed(c);
+    c.acc.add(R, p.operands[0]);
+    c.acc.add(W, p.operands[1]);
+  },
+
+  cmp(c) {
+    const p = parsed(c);
+    c.acc.add(R, p.operands[0]); // later operands are byte offsets
+    c.acc.add(R, p.operands[1]);
+  },
+
+  mode(c) {
+    // `chmod -w FILE`: an argument like -w, -rwx, -x+s is the mode, not options.
+    const rest: string[] = [];
+    let mode = false;
+    let ended = false;
+    for (let j = c.i; j < c.argv.length; j++) {
+      const a = c.argv[j] as string;
+      if (!ended && MODE_OPT.test(a)) mode = true;
+      else rest.push(a);
+      if (a === '--') ended = true;
+    }
+    const p = parseOptions(c.spec, rest, 0);
+    applyOpts(c, p);
+    const files = mode || has(p, ['--reference']) ? p.operands : p.operands.slice(1);
+    for (const f of files) c.acc.add(operandRole(c, p, W), f);
+  },
+
+  owner(c) {
+    const p = parsed(c);
+    const files = has(p, ['--reference']) ? p.operands : p.operands.slice(1);
+    for (const f of files) c.acc.add(operandRole(c, p, W), f);
+  },
+
+  compress(c) {
+    const p = parsed(c);
+    const role = operandRole(c, p, has(p, c.spec.literal) ? R : R | W);
+    for (const o of p.operands) c.acc.add(role, o);
+  },
+
+  split(c) {
+    const p = parsed(c);
+    c.acc.add(R, p.operands[0] ?? '-');
+    if (c.name === 'split') c.acc.add(W, p.operands[1] ?? 'x'); // output files PREFIXaa, PREFIXab…
+    else if (!has(p, ['-f', '--prefix'])) c.acc.add(W, 'xx');
+  },
+
+  less(c) {
+    const p = parsed(c);
+    for (const o of p.operands) {
+      if (o.startsWith('+')) c.acc.refuse(`${c.name} ${o}: a +command runs pager commands, which can start a shell`);
+      else c.acc.add(R, o);
+    }
+  },
+
+  dd(c) {
+    for (let j = c.i; j < c.argv.length; j++) {
+      const a = c.argv[j] as string;
+      if (a.startsWith('if=')) c.acc.add(R, a.slice(3));
+      else if (a.startsWith('of=')) c.acc.add(W, a.slice(3));
+    }
+  },
+
+  xxd(c) {
+    // xxd's own parser: -c8 or -c 8 or -cols 8; options end at the first operand.
+    let j = c.i;
+    for (; j < c.argv.length; j++) {
+      let a = c.argv[j] as string;
+      if (a === '--') {
+        j++;
+        break;
+      }
+      if (a.startsWith('--')) a = a.slice(1);
+      if (a.length < 2 || a[0] !== '-') break;
+      if (XXD_VALUES.has(a.charAt(1))) {
+        const rest = a.charCodeAt(2);
+        if (Number.isNaN(rest) || (rest >= 97 && rest <= 122) || (rest >= 65 && rest <= 90)) j++;
+      }
+    }
+    c.acc.add(R, c.argv[j]);
+    c.acc.add(W, c.argv[j + 1]);
+  },
+
+  sed(c) {
+    const p = parsed(c);
+    const scripts = valuesOf(p, '-e', '--expression');
+    let files = p.operands;
+    if (scripts.length === 0 && !has(p, ['-f', '--file'])) {
+      if (files[0] === undefined) return;
+      scripts.push(files[0]);
+      files = files.slice(1);
+    }
+    // GNU sed joins -e scripts with newlines (an `a\` at the end of one continues into the next).
+    const found = scanSed(scripts.join('\n'));
+    if (typeof found === 'string') c.acc.refuse(`sed: ${found}`);
+    else {
+      for (const r of found.reads) c.acc.add(R, r);
+      for (const w of found.writes) c.acc.add(W, w);
+    }
+    const role = has(p, ['-i', '--in-place']) ? R | W : R;
+    for (const f of files) c.acc.add(role, f);
+  },
+
+  awk(c) {
+    const p = parsed(c);
+    for (const w of valuesOf(p, '-W')) {
+      if (!AWK_W_OK.has(w)) c.acc.refuse(`awk -W ${w} is not allowed (only ${[...AWK_W_OK].join(', ')})`);
+    }
+    const sources = valuesOf(p, '-e', '--source');
+    let j = p.end;
+    if (sources.length === 0 && !has(p, ['-f', '--file', '-E', '--exec'])) {
+      if (j >= c.argv.length) return;
+      sources.push(c.argv[j++] as string);
+    }
+    for (const s of sources) {
+      const why = scanAwk(s);
+      if (why !== null) c.acc.refuse(`awk: the program ${why}`);
+    }
+    for (; j < c.argv.length; j++) {
+      const a = c.argv[j] as string;
+      if (!ASSIGN_RE.test(a)) c.acc.add(R, a); // NAME=value operands are assignments
+    }
+  },
+
+  tar,
+  git,
+  curl,
+
+  wget(c) {
+    const p = parsed(c);
+    const toFile = has(p, ['-O', '--output-document']);
+    const prefixed = has(p, ['-P', '--directory-prefix']);
+    const fetches = p.operands.length > 0 || has(p, ['-i', '--input-file']);
+    if (fetches && !toFile && !prefixed && !has(p, ['--spider'])) c.acc.add(W, '.'); // saves into the cwd
+  },
+
+  ssh(c) {
+    const { acc, argv } = c;
+    const before = parsed(c);
+    sshOptions(acc, before);
+    if (before.end >= argv.length) return;
+    // OpenSSH parses options once more after the destination.
+    const after = parseOptions(c.spec, argv, before.end + 1);
+    applyOpts(c, after);
+    sshOptions(acc, after);
+    const noCommand = has(before, SSH_NO_COMMAND) || has(after, SSH_NO_COMMAND);
+    if (after.end < argv.length) {
+      // The remote command is one string run by the remote user's shell.
+      if (!has(before, ['-s']) && !has(after, ['-s'])) acc.nested.push(argv.slice(after.end).join(' '));
+    } else if (!noCommand) acc.refuse('ssh without a remote command runs a shell that reads commands from its input');
+  },
+
+  scp(c) {
+    const p = parsed(c);
+    sshOptions(c.acc, p);
+    copyOperands(c, p, operandRole(c, p, R));
+  },
+
+  rsync(c) {
+    const p = parsed(c);
+    for (const f of valuesOf(p, '-f', '--filter')) {
+      const m = RSYNC_MERGE.exec(f);
+      if (m !== null) c.acc.add(R, m[1]);
+    }
+    let role = operandRole(c, p, R);
+    if (has(p, ['--remove-source-files'])) role |= W;
+    if (p.operands.length === 1) {
+      if (!isRemote(p.operands[0] as string)) c.acc.add(R | L, p.operands[0]); // lists like ls
+      return;
+    }
+    copyOperands(c, p, role);
+  },
+};
+
+const MODE_OPT = /^-[rwxXstugoa0-7,+=][rwxXstugoa0-7,+=-]*$/;
+const XXD_VALUES = new Set(['c', 'g', 'l', 'n', 'o', 's', 'R']);
+const AWK_W_OK = new Set(['version', 'v', 'interactive', 'usage', 'help', 'posix_space', 'sandbox', 'traditional', 'posix', 'lint']);
+const RSYNC_MERGE = /^(?:\.|:|merge|dir-merge)[^\s_]*[\s_]+(.+)$/;
+
+// ---------------------------------------------------------------------------------------------------------
+// Environment assignments (env, sudo)
+
+/**
+ * Variables a command may set. Anything else can change what a program does in ways argv analysis
+ * cannot see: LD_PRELOAD, PATH, PAGER, GIT_*, BASH_ENV, TAR_OPTIONS, LESSOPEN, HOME (rc files)…
+ */
+const SAFE_ENV = /^(?:LANG|LANGUAGE|LC_[A-Z]+|TERM|COLUMNS|LINES|NO_COLOR)=[A-Za-z0-9_.:@,+-]*$|^TZ=[A-Za-z0-9_+-]+(?:\/[A-Za-z0-9_+-]+)*$/;
+
+/** Checks NAME=value arguments from argv[j]; returns the index of the command after them. */
+function assignments(acc: Acc, argv: readonly string[], j: number): number {
+  for (; j < argv.length && (argv[j] as string).includes('='); j++) {
+    const a = argv[j] as string;
+    if (!SAFE_ENV.test(a)) {
+      acc.refuse(
+        `setting ${a.slice(0, a.indexOf('='))}=… is not allowed: only LANG, LANGUAGE, LC_*, TZ, TERM, COLUMNS, LINES and NO_COLOR can be set, since variables like LD_PRELOAD, PATH or PAGER change what a program runs`,
+      );
+    }
+  }
+  return j;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// find
+
+const FIND_ARG = new Set(
+  '-amin -atime -cmin -ctime -context -fstype -gid -group -ilname -iname -inum -ipath -iregex -iwholename -links -lname -mmin -mtime -name -path -perm -regex -size -type -uid -used -user -wholename -xtype -maxdepth -mindepth -regextype -printf'.split(' '),
+);
+const FIND_READ = new Set(['-anewer', '-cnewer', '-newer', '-samefile']);
+const FIND_WRITE = new Set(['-fls', '-fprint', '-fprint0']);
+const FIND_EXEC = new Set(['-exec', '-execdir', '-ok', '-okdir']);
+const FIND_NEWER_XY = /^-newer[aBcm][aBcmt]$/;
+const FIND_OPERATORS = new Set(['(', ')', '!', ',']);
+
+/**
+ * find's start points are listed; `-delete` writes them; `-exec CMD ;` runs CMD on paths under them, so
+ * they are also read, and CMD is analysed with its `{}` arguments standing for the start points.
+ */
+function find(c: Call): void {
+  const { acc, argv } = c;
+  let j = c.i;
+  for (; j < argv.length; j++) {
+    const a = argv[j] as string;
+    if (a === '-D') j++;
+    else if (a === '--') {
+      j++;
+      break;
+    } else if (a !== '-H' && a !== '-L' && a !== '-P' && !a.startsWith('-O')) break;
+  }
+  const starts: string[] = [];
+  for (; j < argv.length; j++) {
+    const a = argv[j] as string;
+    if (a.startsWith('-') || FIND_OPERATORS.has(a)) break;
+    starts.push(a);
+  }
+  if (starts.length === 0) starts.push('.');
+  const execs: Array<{ cmd: string[]; inDir: boolean }> = [];
+  let deletes = false;
+  while (j < argv.length) {
+    const a = argv[j++] as string;
+    if (FIND_EXEC.has(a)) {
+      // The command ends at `;`, or at `+` right after `{}`.
+      let end = j;
+      while (end < argv.length && argv[end] !== ';' && !(argv[end] === '+' && argv[end - 1] === '{}' && end > j)) end++;
+      execs.push({ cmd: argv.slice(j, end), inDir: a === '-execdir' || a === '-okdir' });
+      j = end + 1;
+    } else if (a === '-delete') deletes = true;
+    else if (FIND_READ.has(a)) acc.add(R, argv[j++]);
+    else if (FIND_WRITE.has(a)) acc.add(W, argv[j++]);
+    else if (a === '-fprintf') {
+      acc.add(W, argv[j]);
+      j += 2;
+    } else if (a === '-files0-from') {
+      acc.refuse('find -files0-from reads start points from a file, and those cannot be checked');
+      j++;
+    } else if (FIND_NEWER_XY.test(a)) {
+      if (!a.endsWith('t')) acc.add(R, argv[j]); // -newerXt takes a time, not a file
+      j++;
+    } else if (FIND_ARG.has(a)) j++;
+    else if (!a.startsWith('-') && !FIND_OPERATORS.has(a)) acc.add(R | IFPATH, a); // not an argument find knows
+  }
+  const role = L | (execs.length > 0 ? R : 0) | (deletes ? W : 0);
+  for (const s of starts) acc.add(role, s);
+  for (const e of execs) findExec(c, e.cmd, starts, e.inDir);
+}
+
+function findExec(c: Call, cmd: string[], starts: string[], inDir: boolean): void {
+  const { acc } = c;
+  if (cmd.length === 0) return;
+  const sub = new Acc();
+  run(sub, cmd, 0, deeper(c.ctx));
+  if (sub.refusal !== null) acc.refuse(sub.refusal);
+  for (const b of sub.binaries) {
+    acc.binaries.push(b);
+    if (b.includes('{}')) acc.refuse('find would run the files it finds');
+    else if (inDir && b.includes('/') && !b.startsWith('/')) {
+      acc.refuse(`find -execdir runs ${b} relative to each found file's directory, which cannot be checked`);
+    }
+  }
+  for (const n of sub.nested) {
+    if (n.includes('{}')) acc.refuse('find would put found file names into a shell command string');
+    else acc.nested.push(n);
+  }
+  const map = (paths: string[], role: number): void => {
+    for (const p of paths) {
+      if (p.includes('{}')) {
+        // `{}` and `{}.bak` stay under the start points; `x{}` or `{}/../y` can go anywhere.
+        if (p.startsWith('{}') && !p.slice(2).includes('/') && !p.slice(2).includes('{}')) {
+          for (const s of starts) acc.add(role, s);
+        } else acc.refuse(`find would substitute found file names into ${p}, which cannot be checked`);
+      } else if (inDir && !p.startsWith('/')) {
+        acc.refuse(`find -execdir resolves ${p} in each found file's directory, which cannot be checked`);
+      } else acc.add(role, p);
+    }
+  };
+  map(sub.reads, R);
+  map(sub.writes, W);
+  map(sub.lists, L);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// tar
+
+const TAR_MODES: ReadonlyArray<[string, string[]]> = [
+  ['create', ['-c', '--create']],
+  ['extract', ['-x', '--extract', '--get']],
+  ['list', ['-t', '--list', '--test-label']],
+  ['append', ['-r', '--append', '-u', '--update']],
+  ['catenate', ['-A', '--catenate', '--concatenate']],
+  ['diff', ['-d', '--diff', '--compare']],
+  ['delete', ['--delete']],
+];
+
+function tar(c: Call): void {
+  const { acc, spec } = c;
+  let args = c.argv.slice(c.i);
+  const first = args[0];
+  if (first !== undefined && first !== '' && !first.startsWith('-')) {
+    // Old style `tar cvf ARCHIVE …`: a bundle of letters whose values follow in order.
+    const out: string[] = [];
+    let k = 1;
+    for (const ch of first) {
+      out.push(`-${ch}`);
+      if (spec.short.get(ch) === 1 && k < args.length) out.push(args[k++] as string);
+    }
+    args = [...out, ...args.slice(k)];
+  }
+  const p = parseOptions(spec, args, 0);
+  // -C changes directory for the operands and option values after it.
+  const dirs: Array<{ at: number; dir: string }> = [];
+  let cwd = '.';
+  for (const o of p.opts) {
+    if ((o.name === '-C' || o.name === '--directory') && o.value !== undefined) {
+      cwd = joinPath(cwd, o.value);
+      dirs.push({ at: o.at, dir: cwd });
+    }
+  }
+  const dirAt = (k: number): string => {
+    let d = '.';
+    for (const e of dirs) if (e.at <= k) d = e.dir;
+    return d;
+  };
+  applyOpts(c, p);
+  const mode = TAR_MODES.find(([, names]) => has(p, names))?.[0];
+  const archives = valuesOf(p, '-f', '--file');
+  for (const a of archives) {
+    const colon = a.indexOf(':');
+    if (colon > 0 && !a.slice(0, colon).includes('/') && !has(p, ['--force-local'])) {
+      acc.refuse(`tar would reach the remote archive ${a} through rsh, which cannot be checked`);
+    }
+  }
+  const archiveRole = mode === 'create' ? W : mode === 'extract' || mode === 'list' || mode === 'diff' ? R : R | W;
+  for (const a of archives) acc.add(archiveRole, a);
+  const members = (role: number): void => p.operands.forEach((o, k) => acc.add(role, joinPath(dirAt(k), o)));
+  switch (mode) {
+    case 'create':
+      members(R | L | (has(p, ['--remove-files']) ? W : 0));
+      break;
+    case 'append':
+      members(R | L);
+      break;
+    case 'catenate':
+      members(R);
+      break;
+    case 'extract': {
+      if (has(p, ['-P', '--absolute-names'])) acc.refuse('tar -x --absolute-names can write anywhere');
+      for (const top of valuesOf(p, '--one-top-level')) acc.add(W, joinPath(cwd, top));
+      if (has(p, ['-O', '--to-stdout'])) break;
+      if (dirs.length === 0) acc.add(W | L, '.');
+      for (const d of dirs) acc.add(W | L, d.dir);
+      break;
+    }
+    case 'diff':
+      if (dirs.length === 0) acc.add(R | L, '.');
+      for (const d of dirs) acc.add(R | L, d.dir);
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// git: run in a repository whose own config and hooks can run programs; remux checks what argv controls.
+
+const GIT_REFUSED = new Set(
+  'difftool mergetool filter-branch submodule bisect send-email instaweb daemon web--browse credential credential-cache credential-store upload-pack receive-pack upload-archive shell p4 svn cvsimport cvsserver cvsexportcommit archimport quiltimport imap-send maintenance hook gui citool'.split(' '),
+);
+/** `git branch`, `git tag`, `git remote` without operands only list. */
+const GIT_LIST_BARE = new Set(['branch', 'tag', 'remote']);
+/** `git stash list`, `git worktree list`, `git remote show x`… only read. */
+const GIT_LIST_VERBS = new Set(['list', 'show']);
+const GIT_CONFIG_READ = ['--get', '--get-all', '--get-regexp', '--get-urlmatch', '--list', '-l'];
+const GIT_VERB_SUBS = new Set(['stash', 'worktree', 'notes', 'remote', 'reflog', 'sparse-checkout']);
+const GIT_CONFIG_WRITE_VERBS = new Set(['set', 'unset', 'rename-section', 'remove-section', 'edit']);
+
+function git(c: Call): void {
+  const { acc, argv } = c;
+  const g = parseOptions(GIT_GLOBAL, argv, c.i);
+  let root = '.';
+  let work: string | undefined;
+  for (const o of g.opts) {
+    if (o.name === '-C' && o.value) root = joinPath(root, o.value);
+    else if (o.name === '-c' || o.name === '--config-env') {
+      acc.refuse('git -c/--config-env can set options that run programs (core.pager, core.sshCommand, …)');
+    } else if (o.name === '--exec-path' && o.value !== undefined) acc.refuse('git --exec-path=DIR runs git programs from DIR');
+    else if (o.name === '--git-dir' || o.name === '--work-tree') {
+      if (o.value !== undefined) acc.add(R | L, joinPath(root, o.value));
+      if (o.name === '--work-tree' && o.value !== undefined) work = joinPath(root, o.value);
+    }
+  }
+  for (const v of g.unknown) acc.add(R, joinPath(root, v));
+  const sub = argv[g.end];
+  if (sub === undefined) return;
+  if (GIT_REFUSED.has(sub)) {
+    acc.refuse(`git ${sub} runs programs, hooks or editors that cannot be checked`);
+    return;
+  }
+  if (!GIT_READS.has(sub) && !GIT_WRITES.has(sub)) {
+    acc.refuse(`git ${sub}: not a git command remux knows (an alias or a git-${sub} program cannot be checked)`);
+    return;
+  }
+  const spec = GIT_SUBS.get(sub) ?? GIT_OTHER;
+  const sc: Call = { ...c, spec };
+  const p = parseOptions(spec, argv, g.end + 1);
+  const ops = p.operands;
+  const writes =
+    (GIT_WRITES.has(sub) &&
+      !(GIT_LIST_BARE.has(sub) && ops.length === 0) &&
+      !(GIT_VERB_SUBS.has(sub) && GIT_LIST_VERBS.has(ops[0] ?? ''))) ||
+    (sub === 'hash-object' && has(p, ['-w']));
+  const role = writes ? R | W : R;
+  applyOpts(sc, p, root, role);
+  const tree = work ?? root;
+  switch (sub) {
+    case 'config':
+      acc.add(R | L, tree);
+      if (GIT_CONFIG_WRITE_VERBS.has(ops[0] ?? '') || (ops.length >= 2 && !has(p, GIT_CONFIG_READ) && ops[0] !== 'get')) {
+        acc.refuse('git config changes settings that can make git run programs (core.pager, core.fsmonitor, alias.*)');
+      }
+      return;
+    case 'clone': {
+      // Creates DIR (default: a directory named after the repository, in the cwd).
+      const [url, dir] = ops;
+      if (url !== undefined && !isRemote(url)) acc.add(R | L, joinPath(root, fileUrlPath(url) ?? url));
+      acc.add(W | L, dir === undefined ? root : joinPath(root, dir));
+      return;
+    }
+    case 'init':
+      acc.add(W | L, ops[0] === undefined ? root : joinPath(root, ops[0]));
+      return;
+    case 'format-patch':
+      if (!has(p, ['-o', '--output-directory'])) acc.add(W, root); // writes NNNN-*.patch into the cwd
+      break;
+    default:
+      break;
+  }
+  acc.add(role | L, tree);
+  // Path-looking operands (`--no-index` diffs, bundle files, worktree paths). Revisions (`origin/main`,
+  // `HEAD:src/x`) may look like paths too; reading them as cwd-relative paths is harmless.
+  const noIndex = has(p, ['--no-index']);
+  for (const o of ops) if (noIndex || (looksLikePath(o) && !isRemote(o))) acc.add(role, joinPath(root, o));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// curl, ssh, scp, rsync
+
+function curl(c: Call): void {
+  const { acc } = c;
+  const p = parsed(c);
+  const urls = [...p.operands];
+  let remoteName = false;
+  for (const { name, value: v } of p.opts) {
+    if (name === '-O' || name === '--remote-name' || name === '--remote-name-all') remoteName = true;
+    if (v === undefined) continue;
+    switch (name) {
+      case '-d':
+      case '--data':
+      case '--data-ascii':
+      case '--data-binary':
+      case '--json':
+      case '-H':
+      case '--header':
+      case '--proxy-header':
+      case '-w':
+      case '--write-out':
+        if (v.startsWith('@')) acc.add(R, v.slice(1));
+        break;
+      case '--data-urlencode':
+      case '--variable': {
+        // [name]@file reads the file; name=content is literal.
+        const at = v.indexOf('@');
+        const eq = v.indexOf('=');
+        if (at >= 0 && (eq < 0 || at < eq)) acc.add(R, v.slice(at + 1));
+        break;
+      }
+      case '-F':
+      case '--form': {
+        const value = v.slice(v.indexOf('=') + 1);
+        if (value.startsWith('@') || value.startsWith('<')) acc.add(R, formFile(value.slice(1)));
+        break;
+      }
+      case '-b':
+      case '--cookie':
+        if (!v.includes('=')) acc.add(R, v); // without '=' it is a cookie file
+        break;
+      case '--url':
+        urls.push(v);
+        break;
+      default:
+        break;
+    }
+  }
+  if (remoteName) {
+    const dirs = valuesOf(p, '--output-dir');
+    if (dirs.length === 0) acc.add(W, '.');
+  }
+  const upload = has(p, ['-T', '--upload-file']);
+  const globbing = !has(p, ['-g', '--globoff']);
+  for (const u of urls) {
+    const path = fileUrlPath(u);
+    if (path === null) continue;
+    if (globbing && /[[\]{}]/.test(u)) acc.refuse(`curl would expand the glob in ${u}, which cannot be checked`);
+    acc.add(upload ? W : R, path);
+  }
+}
+
+/** `-F name=@"file;x";type=text/plain`: the file name, quoted or up to the first `;`. */
+function formFile(f: string): string {
+  if (!f.startsWith('"')) return f.split(';')[0] as string;
+  const close = f.indexOf('"', 1);
+  return close < 0 ? f.slice(1) : f.slice(1, close);
+}
+
+/** ssh_config keys that name no program and no file; others are refused or mapped below. */
+const SSH_SAFE_KEYS = new Set(
+  'addkeystoagent addressfamily batchmode bindaddress bindinterface canonicaldomains canonicalizefallbacklocal canonicalizehostname canonicalizemaxdots canonicalizepermittedcnames casignaturealgorithms checkhostip ciphers clearallforwardings compression connectionattempts connecttimeout controlmaster controlpersist dynamicforward enableescapecommandline escapechar exitonforwardfailure fingerprinthash forkafterauthentication forwardagent forwardx11 forwardx11timeout forwardx11trusted gatewayports gssapiauthentication gssapidelegatecredentials hashknownhosts hostbasedacceptedalgorithms hostbasedauthentication hostkeyalgorithms hostkeyalias hostname identitiesonly ipqos kbdinteractiveauthentication kexalgorithms localforward loglevel logverbose macs nohostauthenticationforlocalhost numberofpasswordprompts obscurekeystroketiming passwordauthentication permitremoteopen port preferredauthentications proxyjump pubkeyacceptedalgorithms pubkeyauthentication rekeylimit remoteforward requesttty requiredrsasize sendenv serveralivecountmax serveraliveinterval sessiontype setenv stdinnull streamlocalbindmask streamlocalbindunlink stricthostkeychecking syslogfacility tcpkeepalive tunnel tunneldevice updatehostkeys user verifyhostkeydns visualhostkey'.split(
+    ' ',
+  ),
+);
+const SSH_PATH_KEYS = new Map<string, number>([
+  ['identityfile', R],
+  ['certificatefile', R],
+  ['globalknownhostsfile', R],
+  ['revokedhostkeys', R],
+  ['userknownhostsfile', R | W],
+  ['controlpath', W],
+  ['identityagent', W],
+]);
+const SSH_NO_COMMAND = ['-N', '-W', '-G', '-O', '-Q', '-V'];
+const SSH_OPTION = /^\s*([A-Za-z0-9]+)\s*(?:=\s*|\s+)?(.*)$/;
+
+function sshOptions(acc: Acc, p: Parsed): void {
+  for (const v of valuesOf(p, '-o')) {
+    const m = SSH_OPTION.exec(v);
+    const key = (m?.[1] ?? '').toLowerCase();
+    const value = m?.[2] ?? '';
+    const role = SSH_PATH_KEYS.get(key);
+    if (role !== undefined) {
+      for (const f of value.split(/\s+/)) if (f !== 'none') acc.add(role, f);
+    } else if (!SSH_SAFE_KEYS.has(key)) {
+      acc.refuse(`ssh -o ${m?.[1] ?? v} is not allowed: it can run programs or load files that cannot be checked`);
+    }
+  }
+}
+
+/** `host:path`, `user@host:path`, `host::module`, `scp://…`, `rsync://…` are remote. */
+function isRemote(operand: string): boolean {
+  if (URL_RE.test(operand)) return !/^file:/i.test(operand);
+  const colon = operand.indexOf(':');
+  const slash = operand.indexOf('/');
+  return colon > 0 && (slash < 0 || colon < slash);
+}
+
+/** SOURCE… DEST: local sources get `role`, a local destination is written. */
+function copyOperands(c: Call, p: Parsed, role: number): void {
+  const ops = p.operands;
+  ops.forEach((o, k) => {
+    if (!isRemote(o)) c.acc.add(k === ops.length - 1 && ops.length > 1 ? W : role, o);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// sed scripts, after GNU sed's compile.c
+
+interface SedFound {
+  reads: string[];
+  writes: string[];
+}
+
+const SED_SPECIAL = new Set(['/dev/stdin', '/dev/stdout', '/dev/stderr']);
+const SED_SIMPLE = new Set(['=', 'd', 'D', 'F', 'g', 'G', 'h', 'H', 'n', 'N', 'p', 'P', 'x', 'z']);
+const isBlank = (ch: string): boolean => ch === ' ' || ch === '\t';
+const isSpace = (ch: string): boolean => ch === ' ' || ch === '\t' || ch === '\n' || ch === '\v' || ch === '\f' || ch === '\r';
+const isDigit = (ch: string): boolean => ch >= '0' && ch <= '9';
+const isWordStart = (ch: string): boolean => (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch === '_';
+
+class SedError extends Error {}
+
+/** Finds the files a sed script reads (r, R) and writes (w, W, s///w); returns a reason for e and errors. */
+export function scanSed(s: string): SedFound | string {
+  const found: SedFound = { reads: [], writes: [] };
+  let p = 0;
+  const next = (): string => (p < s.length ? s.charAt(p++) : '');
+  const back = (ch: string): void => {
+    if (ch !== '') p--;
+  };
+  const nonblank = (): string => {
+    let ch;
+    do ch = next();
+    while (isBlank(ch));
+    return ch;
+  };
+  const fail = (what: string): never => {
+    throw new SedError(what);
+  };
+  const endOfCmd = (): void => {
+    const ch = nonblank();
+    if (ch === '}' || ch === '#') back(ch);
+    else if (ch !== '' && ch !== '\n' && ch !== ';') fail('extra characters after a command');
+  };
+  const integer = (): void => {
+    let ch;
+    do ch = next();
+    while (isDigit(ch));
+    back(ch);
+  };
+  const label = (): void => {
+    let ch = nonblank();
+    while (ch !== '' && ch !== '\n' && !isBlank(ch) && ch !== ';' && ch !== '}' && ch !== '#') ch = next();
+    back(ch);
+  };
+  const filename = (): string => {
+    while (p < s.length && isBlank(s.charAt(p))) p++;
+    const from = p;
+    while (p < s.length && s.charAt(p) !== '\n') p++; // the rest of the line, `;` and `}` included
+    if (p === from) fail('missing file name');
+    return s.slice(from, p);
+  };
+  const charClass = (): string => {
+    let ch = next();
+    if (ch === '^') ch = next();
+    if (ch === ']') ch = next();
+    let state = 0;
+    let delim = '';
+    for (; ; ch = next()) {
+      if (ch === '' || ch === '\n') return ch;
+      if (ch === '.' || ch === ':' || ch === '=') {
+        if (state === 1) {
+          delim = ch;
+          state = 2;
+          continue;
+        }
+        if (state === 2 && ch === delim) {
+          state = 3;
+          continue;
+        }
+      } else if (ch === '[') {
+        if (state === 0) state = 1;
+        continue;
+      } else if (ch === ']') {
+        if (state === 0 || state === 1) return ch;
+        if (state === 3) state = 0;
+      }
+      state &= ~1;
+    }
+  };
+  const slashed = (slash: string, regex: boolean): void => {
+    for (let ch = next(); ch !== '' && ch !== '\n'; ch = next()) {
+      if (ch === slash) return;
+      if (ch === '\\') {
+        if (next() === '') break;
+      } else if (ch === '[' && regex && charClass() !== ']') break;
+    }
+    fail('unterminated regular expression or replacement');
+  };
+  const address = (ch: string): boolean => {
+    if (ch === '/' || ch === '\\') {
+      slashed(ch === '\\' ? next() : ch, true);
+      for (ch = nonblank(); ch === 'I' || ch === 'M'; ch = nonblank());
+      back(ch);
+      return true;
+    }
+    if (isDigit(ch)) {
+      integer();
+      ch = nonblank();
+      if (ch === '~') {
+        back(nonblank());
+        integer();
+      } else back(ch);
+      return true;
+    }
+    if (ch === '+' || ch === '~') {
+      back(nonblank());
+      integer();
+      return true;
+    }
+    return ch === '$';
+  };
+  const text = (): void => {
+    // a, i, c: `a\` NEWLINE text, `a\text` or GNU's one-line `a text`, up to an unescaped newline.
+    const ch = nonblank();
+    if (ch === '') fail('expected \\ after a, c or i');
+    if (ch !== '\\') back(ch);
+    else next();
+    while (p < s.length) {
+      const t = next();
+      if (t === '\\') next();
+      else if (t === '\n') break;
+    }
+  };
+  try {
+    for (;;) {
+      let ch = next();
+      while (ch === ';' || isSpace(ch)) ch = next();
+      if (ch === '') break;
+      if (address(ch)) {
+        ch = nonblank();
+        if (ch === ',') {
+          if (!address(nonblank())) fail('unexpected ,');
+          ch = nonblank();
+        }
+      }
+      if (ch === '!') {
+        ch = nonblank();
+        if (ch === '!') fail('multiple !s');
+      }
+      if (SED_SIMPLE.has(ch)) {
+        endOfCmd();
+        continue;
+      }
+      switch (ch) {
+        case '#':
+          while (p < s.length && s.charAt(p) !== '\n') p++;
+          break;
+        case '{':
+          break;
+        case '}':
+          endOfCmd();
+          break;
+        case 'v':
+        case ':':
+        case 'b':
+        case 't':
+        case 'T':
+          label();
+          break;
+        case 'q':
+        case 'Q':
+        case 'l':
+        case 'L':
+          ch = nonblank();
+          if (isDigit(ch)) integer();
+          else back(ch);
+          endOfCmd();
+          break;
+        case 'a':
+        case 'i':
+        case 'c':
+          text();
+          break;
+        case 'e':
+          return 'the e command runs a shell command';
+        case 'r':
+        case 'R': {
+          const f = filename();
+          if (!SED_SPECIAL.has(f)) found.reads.push(f);
+          break;
+        }
+        case 'w':
+        case 'W': {
+          const f = filename();
+          if (!SED_SPECIAL.has(f)) found.writes.push(f);
+          break;
+        }
+        case 'y': {
+          const slash = next();
+          slashed(slash, false);
+          slashed(slash, false);
+          endOfCmd();
+          break;
+        }
+        case 's': {
+          const slash = next();
+          slashed(slash, true);
+          slashed(slash, false);
+          for (;;) {
+            ch = nonblank();
+            if (ch === 'e') return 'the s///e flag runs the pattern space as a shell command';
+            if (ch === 'w') {
+              const f = filename();
+              if (!SED_SPECIAL.has(f)) found.writes.push(f);
+              break;
+            }
+            if (ch === '}' || ch === '#') {
+              back(ch);
+              break;
+            }
+            if (ch === '' || ch === '\n' || ch === ';') break;
+            if (ch === '\r' && next() === '\n') break;
+            if (!'gpiImM0123456789'.includes(ch)) fail(`unknown option to s: ${ch}`);
+          }
+          break;
+        }
+        default:
+          fail(ch === '' ? 'missing command' : `unknown command ${ch}`);
+      }
+    }
+  } catch (e) {
+    if (e instanceof SedError) return `the script could not be parsed (${e.message})`;
+    throw e;
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// awk programs
+
+/** After these keywords an operand is expected, so `/` starts a regular expression. */
+const AWK_OPERAND_NEXT = new Set(['print', 'printf', 'return', 'exit', 'case', 'else', 'do', 'in', 'delete', 'function', 'func']);
+const AWK_CONTROL = new Set(['if', 'while', 'for', 'switch']);
+
+/**
+ * Scans an awk program for what reaches outside its input files: system(), pipes to and from commands,
+ * output redirection, getline from a file, ARGV (which names the input files), and gawk's @ directives
+ * and indirect calls. Returns the reason to refuse, or null.
+ *
+ * `>` is taken for output redirection inside actions unless parenthesised (`if (a > b)`), and for a
+ * comparison in patterns (`$3 > 100`). `/` starts a regular expression where an operand is expected,
+ * including after the `)` of if/while/for, as awk's grammar decides.
+ */
+export function scanAwk(s: string): string | null {
+  let operand = false; // the previous token ends an operand, so `/` divides
+  let braces = 0;
+  const parens: boolean[] = []; // per open ( or [: whether it is an if/while/for header
+  let control = false;
+  let getlineAt = -1; // paren depth of a getline still in effect, or -1
+  let i = 0;
+  const n = s.length;
+  const skipQuoted = (close: string, regex: boolean): boolean => {
+    for (i++; i < n; i++) {
+      const ch = s.charAt(i);
+      if (ch === '\\') i++;
+      else if (ch === '\n') return false;
+      else if (ch === close) return true;
+      else if (regex && ch === '[') {
+        i++;
+        if (s.charAt(i) === '^') i++;
+        if (s.charAt(i) === ']') i++;
+        for (; i < n && s.charAt(i) !== ']'; i++) {
+          const b = s.charAt(i);
+          if (b === '\n') return false;
+          if (b === '\\') i++;
+          else if (b === '[' && ':.='.includes(s.charAt(i + 1)) && s.charAt(i + 1) !== '') {
+            const end = s.indexOf(`${s.charAt(i + 1)}]`, i + 2);
+            if (end < 0) return false;
+            i = end + 1;
+          }
+        }
+      }
+    }
+    return false;
+  };
+  while (i < n) {
+    const ch = s.charAt(i);
+    if (ch === ' ' || ch === '\t' || ch === '\r') {
+      i++;
+      continue;
+    }
+    if (ch === '\\' && (s.charAt(i + 1) === '\n' || (s.charAt(i + 1) === '\r' && s.charAt(i + 2) === '\n'))) {
+      i += s.charAt(i + 1) === '\n' ? 2 : 3;
+      continue;
+    }
+    if (ch === '\n' || ch === ';') {
+      operand = false;
+      getlineAt = -1;
+      i++;
+      continue;
+    }
+    if (ch === '#') {
+      while (i < n && s.charAt(i) !== '\n') i++;
+      continue;
+    }
+    if (ch === '"' || (ch === '/' && !operand)) {
+      if (!skipQuoted(ch, ch === '/')) return 'could not be parsed (unterminated string or regular expression)';
+      i++;
+      operand = true;
+      continue;
+    }
+    if (isWordStart(ch)) {
+      let j = i + 1;
+      while (j < n && (isWordStart(s.charAt(j)) || isDigit(s.charAt(j)))) j++;
+      const word = s.slice(i, j);
+      i = j;
+      if (word === 'system') return 'calls system(), which runs a shell command';
+      if (word === 'ARGV') return 'uses ARGV, which can change the files it reads';
+      if (word === 'getline') getlineAt = parens.length;
+      control = AWK_CONTROL.has(word);
+      operand = !control && !AWK_OPERAND_NEXT.has(word);
+      continue;
+    }
+    if (isDigit(ch) || ch === '.') {
+      i++;
+      while (i < n && (isWordStart(s.charAt(i)) || isDigit(s.charAt(i)) || s.charAt(i) === '.')) i++;
+      operand = true;
+      continue;
+    }
+    i++;
+    switch (ch) {
+      case '@':
+        return 'uses @ (gawk @include, @load or an indirect function call)';
+      case '|':
+        if (s.charAt(i) !== '|') return 'pipes to or from a command';
+        i++;
+        operand = false;
+        break;
+      case '>':
+        if (braces > 0 && parens.length === 0) return 'redirects output to a file or command';
+        operand = false;
+        break;
+      case '<':
+        if (getlineAt >= 0) return 'reads a file with getline <';
+        operand = false;
+        break;
+      case '(':
+      case '[':
+        parens.push(control && ch === '(');
+        operand = false;
+        break;
+      case ')':
+      case ']': {
+        if (parens.length === 0) return 'could not be parsed (unbalanced parentheses)';
+        const header = parens.pop() === true;
+        if (getlineAt > parens.length) getlineAt = -1;
+        operand = !header; // after `if (…)` a statement, maybe a regular expression, follows
+        break;
+      }
+      case '{':
+        braces++;
+        operand = false;
+        getlineAt = -1;
+        break;
+      case '}':
+        if (--braces < 0) return 'could not be parsed (unbalanced braces)';
+        operand = false;
+        getlineAt = -1;
+        break;
+      case '+':
+      case '-':
+        if (s.charAt(i) === ch) i++; // ++ and -- keep the operand state (postfix) or expect one (prefix)
+        else operand = false;
+        break;
+      case '$':
+        operand = false;
+        break;
+      default:
+        operand = false;
+    }
+    control = false;
+  }
+  if (braces !== 0 || parens.length !== 0) return 'could not be parsed (unbalanced braces or parentheses)';
+  return null;
+}

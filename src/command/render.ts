@@ -1,0 +1,77 @@
+// Renders a parsed command back into POSIX sh syntax, for the one place a remote shell is unavoidable
+// (an SSH exec channel). The output means exactly the given argv and redirections to sh, dash and bash.
+
+import type { CommandList, Redirect, Stage } from './types.js';
+
+// Characters that are literal in every POSIX shell wherever they appear in a word. `=` is excluded at the
+// start of a word (zsh expands `=cmd`); everything else is single-quoted.
+const BARE = new Uint8Array(128);
+for (const ch of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./@%+,:=-') {
+  BARE[ch.charCodeAt(0)] = 1;
+}
+
+/** Checks that `word` can be an argv element: no NUL, and valid UTF-16 (it is sent as UTF-8). */
+function checkArgvString(word: string): void {
+  for (let i = 0; i < word.length; i++) {
+    const c = word.charCodeAt(i);
+    if (c === 0) throw new TypeError(`cannot quote a word containing NUL (at index ${i})`);
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const low = word.charCodeAt(i + 1);
+      if (c > 0xdbff || !(low >= 0xdc00 && low <= 0xdfff)) {
+        throw new TypeError(`cannot quote a word containing an unpaired surrogate (at index ${i})`);
+      }
+      i++;
+    }
+  }
+}
+
+function singleQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Quotes one argument word so that a POSIX shell reads it back as exactly `word`. */
+export function quoteWord(word: string): string {
+  checkArgvString(word);
+  if (word.length === 0 || word.charCodeAt(0) === 61) return singleQuote(word);
+  for (let i = 0; i < word.length; i++) {
+    const c = word.charCodeAt(i);
+    if (c >= 128 || BARE[c] === 0) return singleQuote(word);
+  }
+  return word;
+}
+
+/**
+ * The command name is always quoted: a quoted word is never a reserved word (`time`, `if`), an alias or
+ * a variable assignment (`A=b`) to the shell.
+ */
+function quoteCommandName(word: string): string {
+  checkArgvString(word);
+  return singleQuote(word);
+}
+
+function renderRedirect(r: Redirect): string {
+  if (r.kind === 'dup') return '2>&1';
+  if (r.path === '') throw new TypeError('redirection target must not be empty');
+  if (r.kind === 'read') return `< ${quoteWord(r.path)}`;
+  return `${r.fd === 2 ? '2' : ''}${r.append ? '>>' : '>'} ${quoteWord(r.path)}`;
+}
+
+function renderStage(stage: Stage): string {
+  const [name, ...args] = stage.argv;
+  if (name === undefined) throw new TypeError('a stage needs at least one argv word');
+  // Operators are always preceded by a space, so an argument such as `2` is never read as a descriptor.
+  return [quoteCommandName(name), ...args.map(quoteWord), ...stage.redirects.map(renderRedirect)].join(' ');
+}
+
+/** Renders `list` as one line of POSIX sh. */
+export function renderCommandList(list: CommandList): string {
+  if (list.items.length === 0) throw new TypeError('a command list needs at least one pipeline');
+  return list.items
+    .map(({ op, pipeline }, k) => {
+      if ((k === 0) !== (op === null)) throw new TypeError('only the first pipeline has no connector');
+      if (pipeline.stages.length === 0) throw new TypeError('a pipeline needs at least one stage');
+      const text = pipeline.stages.map(renderStage).join(' | ');
+      return op === null ? text : ` ${op} ${text}`;
+    })
+    .join('');
+}

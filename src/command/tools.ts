@@ -1,0 +1,692 @@
+// What remux knows about the programs it analyses: for each program (looked up by basename), which options
+// take a value, what those values and the operands are (read, written, listed paths; refusals), and which
+// handler in analysis.ts interprets the rest. Plus the getopt-style option parser those handlers share.
+
+/** Role bits of a path argument. */
+export const R = 1; //  read
+export const W = 2; //  written, created, modified or deleted
+export const L = 4; //  listed or traversed (recursively, for recursive tools)
+/** Only when the value looks like a path (values that are "a date or a file", "a hash or a file"…). */
+export const IFPATH = 8;
+
+/** What an option's value (or the option itself) means: role bits, or a refusal reason. */
+export type Meaning = number | string;
+
+/** 0: flag; 1: takes a value (attached or the next argument); 2: takes an optional value, attached only. */
+type Arity = 0 | 1 | 2;
+
+/** The handler in analysis.ts that interprets a tool's parsed arguments. */
+export type Kind =
+  | 'plain' //       operands have `operands` roles
+  | 'none' //        nothing in argv is a path (echo, printf, true…)
+  | 'refuse' //      refused outright: `reason`
+  | 'interp' //      a language interpreter: refused unless it only prints its version
+  | 'wrap' //        runs the command after its options (and `skip` operands)
+  | 'env'
+  | 'sudo'
+  | 'xargs'
+  | 'flock'
+  | 'shell' //       POSIX shells: `-c STRING` goes to nested
+  | 'eval'
+  | 'busybox'
+  | 'find'
+  | 'pattern' //     grep family: the first operand is the pattern unless -e/-f
+  | 'dest' //        cp, mv, ln, install: sources then a destination
+  | 'inout' //       uniq: INPUT read, OUTPUT written
+  | 'cmp'
+  | 'mode' //        chmod
+  | 'owner' //       chown, chgrp
+  | 'compress' //    gzip family: replaces its operands unless writing to stdout
+  | 'split'
+  | 'less'
+  | 'dd'
+  | 'xxd'
+  | 'sed'
+  | 'awk'
+  | 'tar'
+  | 'git'
+  | 'curl'
+  | 'wget'
+  | 'ssh'
+  | 'scp'
+  | 'rsync';
+
+export interface ToolSpec {
+  readonly kind: Kind;
+  readonly short: ReadonlyMap<string, Arity>;
+  readonly long: ReadonlyMap<string, Arity>;
+  readonly longNames: readonly string[];
+  /** Keyed '-o' / '--output' (long names in full). */
+  readonly values: ReadonlyMap<string, Meaning>;
+  /** Roles of operands (0: operands are not paths). */
+  readonly operands: number;
+  /** Options end at the first operand (wrappers, POSIX-style tools); otherwise GNU permutation. */
+  readonly stop: boolean;
+  /** No argument of this tool can name a path, so run-time arguments appended by xargs are harmless. */
+  readonly pathFree: boolean;
+  /** Options after which operands are not paths (`shuf -e`) or not a command to run (`taskset -p`). */
+  readonly literal: ReadonlySet<string>;
+  /** Options that make the tool recurse into directory operands (adds L to their roles). */
+  readonly recurse: ReadonlySet<string>;
+  /** Operand analysed when none is given (`ls` → `.`). */
+  readonly dflt: string | null;
+  /** Operands before the wrapped command (`timeout DURATION cmd`, `taskset MASK cmd`). */
+  readonly skip: number;
+  /** First operands (verbs) that are refused, with the reason. */
+  readonly verbs: ReadonlyMap<string, string>;
+  /** For kind 'refuse'. */
+  readonly reason: string;
+}
+
+interface Def {
+  kind?: Kind;
+  /** getopt string of the options that take a value: 'n:c:' (required), 'w::' (optional, attached). */
+  short?: string;
+  /** Space-separated long options: 'name' flag, 'name=' value, 'name?' optional value (`--name=v` only). */
+  long?: string;
+  /** Keys are space-separated aliases: '-o --output'. Long names in full. */
+  values?: Record<string, Meaning>;
+  operands?: number;
+  stop?: boolean;
+  pathFree?: boolean;
+  literal?: string;
+  recurse?: string;
+  dflt?: string;
+  skip?: number;
+  verbs?: Record<string, string>;
+  reason?: string;
+}
+
+const words = (s: string | undefined): string[] => (s ? s.split(' ').filter(Boolean) : []);
+
+function spec(d: Def): ToolSpec {
+  const short = new Map<string, Arity>();
+  const opts = d.short ?? '';
+  for (let i = 0; i < opts.length; i++) {
+    const c = opts.charAt(i);
+    const arity: Arity = opts[i + 1] !== ':' ? 0 : opts[i + 2] === ':' ? 2 : 1;
+    short.set(c, arity);
+    i += arity === 0 ? 0 : arity;
+  }
+  const long = new Map<string, Arity>();
+  for (const w of words(d.long)) {
+    const last = w.charAt(w.length - 1);
+    if (last === '=') long.set(w.slice(0, -1), 1);
+    else if (last === '?') long.set(w.slice(0, -1), 2);
+    else long.set(w, 0);
+  }
+  const values = new Map<string, Meaning>();
+  for (const [keys, meaning] of Object.entries(d.values ?? {})) for (const k of words(keys)) values.set(k, meaning);
+  return {
+    kind: d.kind ?? 'plain',
+    short,
+    long,
+    longNames: [...long.keys()],
+    values,
+    operands: d.operands ?? 0,
+    stop: d.stop ?? false,
+    pathFree: d.pathFree ?? false,
+    literal: new Set(words(d.literal)),
+    recurse: new Set(words(d.recurse)),
+    dflt: d.dflt ?? null,
+    skip: d.skip ?? 0,
+    verbs: new Map(Object.entries(d.verbs ?? {})),
+    reason: d.reason ?? '',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Option parsing
+
+export interface Opt {
+  /** '-o' or '--output' (a long option by its full name, after abbreviation). */
+  name: string;
+  value: string | undefined;
+  /** How many operands came before this option (tar's -C applies to the operands after it). */
+  at: number;
+}
+
+export interface Parsed {
+  opts: Opt[];
+  operands: string[];
+  /** Values of options the table does not know that look like paths (analysed as reads). */
+  unknown: string[];
+  /** Index in argv where parsing stopped: the first operand for `stop` specs, else argv.length. */
+  end: number;
+}
+
+/** getopt_long's rule: an exact name, else the only long option the text abbreviates. */
+export function resolveLong(s: ToolSpec, name: string): string | undefined {
+  if (s.long.has(name)) return name;
+  if (name === '') return undefined;
+  let found: string | undefined;
+  for (const n of s.longNames) {
+    if (!n.startsWith(name)) continue;
+    if (found !== undefined) return undefined; // ambiguous: the tool refuses it
+    found = n;
+  }
+  return found;
+}
+
+/**
+ * Parses argv[start…] the way GNU getopt_long does for this spec. Unknown short letters are taken as
+ * flags (so a following operand is never swallowed); the rest of a cluster after an unknown letter, and
+ * the value of an unknown `--name=value`, are kept in `unknown` when they look like paths.
+ */
+export function parseOptions(s: ToolSpec, argv: readonly string[], start: number): Parsed {
+  const p: Parsed = { opts: [], operands: [], unknown: [], end: argv.length };
+  let i = start;
+  for (; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a.length < 2 || a.charCodeAt(0) !== 45 /* - */) {
+      if (s.stop) break;
+      p.operands.push(a);
+      continue;
+    }
+    if (a === '--') {
+      i++;
+      if (s.stop) break;
+      for (; i < argv.length; i++) p.operands.push(argv[i] as string);
+      break;
+    }
+    if (a.charCodeAt(1) === 45) {
+      const eq = a.indexOf('=');
+      const text = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      const name = resolveLong(s, text);
+      const arity = name === undefined ? undefined : s.long.get(name);
+      if (name === undefined || arity === undefined) {
+        if (eq >= 0 && looksLikePath(a.slice(eq + 1))) p.unknown.push(a.slice(eq + 1));
+        p.opts.push({ name: `--${text}`, value: undefined, at: p.operands.length });
+        continue;
+      }
+      let value: string | undefined;
+      if (eq >= 0) value = a.slice(eq + 1);
+      else if (arity === 1) value = argv[++i];
+      p.opts.push({ name: `--${name}`, value, at: p.operands.length });
+      continue;
+    }
+    // After an unknown letter the rest may be its value; keep it unless a known option takes it.
+    let unknownRest: string | undefined;
+    for (let j = 1; j < a.length; j++) {
+      const c = a.charAt(j);
+      const arity = s.short.get(c);
+      if (arity === undefined || arity === 0) {
+        if (arity === undefined) unknownRest ??= a.slice(j + 1);
+        p.opts.push({ name: `-${c}`, value: undefined, at: p.operands.length });
+        continue;
+      }
+      let value: string | undefined;
+      if (j + 1 < a.length) {
+        value = a.slice(j + 1);
+        unknownRest = undefined;
+      } else if (arity === 1) value = argv[++i];
+      p.opts.push({ name: `-${c}`, value, at: p.operands.length });
+      break;
+    }
+    if (unknownRest !== undefined && looksLikePath(unknownRest)) p.unknown.push(unknownRest);
+  }
+  if (s.stop) p.end = i;
+  return p;
+}
+
+/** `.`, `..`, or any text with a slash. Bare words are not taken for paths (see analysis.ts). */
+export function looksLikePath(v: string): boolean {
+  return v === '.' || v === '..' || v.includes('/');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The table
+
+const ONLY_VERSION = 'interpreters run code that remux cannot check (only --version is allowed)';
+const NAMES_INSIDE = (opt: string): string => `${opt} reads file names from a file, and those cannot be checked`;
+const RUNS = (what: string): string => `${what} runs a program that cannot be checked`;
+
+const COMPRESS_STDOUT = '-c --stdout --to-stdout -l --list -t --test';
+
+const DEFS: Record<string, Def> = {
+  // No argument is a path.
+  'echo printf true false sleep yes seq basename dirname tr expr factor uname id whoami uptime free nproc pwd printenv arch logname tty groups ps':
+    { kind: 'none', pathFree: true },
+  date: { short: 'd:f:I::r:s:', long: 'date= debug file= iso-8601? reference= resolution rfc-email rfc-3339= set= universal utc', values: { '-f --file -r --reference': R } },
+  hostname: { short: 'F:', long: 'file= fqdn long short domain ip-address all-ip-addresses all-fqdns alias boot nis yp', values: { '-F --file': R } },
+
+  // Readers.
+  'cat rev': { long: 'show-all number-nonblank show-ends number squeeze-blank show-tabs show-nonprinting zero', operands: R },
+  tac: { short: 's:', long: 'before regex separator=', operands: R },
+  head: { short: 'c:n:', long: 'bytes= lines= quiet silent verbose zero-terminated', operands: R },
+  tail: { short: 'c:n:s:', long: 'bytes= follow? lines= max-unchanged-stats= pid= quiet retry silent sleep-interval= verbose zero-terminated', operands: R },
+  wc: { long: 'bytes chars lines files0-from= max-line-length words total=', values: { '--files0-from': NAMES_INSIDE('--files0-from') }, operands: R },
+  nl: { short: 'b:d:f:h:i:l:n:s:v:w:', long: 'body-numbering= section-delimiter= footer-numbering= header-numbering= line-increment= join-blank-lines= number-format= no-renumber number-separator= starting-line-number= number-width=', operands: R },
+  od: { short: 'A:j:N:S:t:w::', long: 'address-radix= endian= format= output-duplicates read-bytes= skip-bytes= strings? traditional width?', operands: R },
+  'base64 base32 basenc': { short: 'w:', long: 'decode ignore-garbage wrap= base64 base64url base58 base32 base32hex base16 base2msbf base2lsbf z85', operands: R },
+  fold: { short: 'w:', long: 'bytes spaces width=', operands: R },
+  fmt: { short: 'w:p:g:', long: 'crown-margin prefix= split-only tagged-paragraph uniform-spacing width= goal=', operands: R },
+  'expand unexpand': { short: 't:', long: 'initial tabs= all first-only', operands: R },
+  cut: { short: 'b:c:d:f:', long: 'bytes= characters= delimiter= fields= complement only-delimited output-delimiter= zero-terminated', operands: R },
+  paste: { short: 'd:', long: 'delimiters= serial zero-terminated', operands: R },
+  join: { short: 'a:e:1:2:j:o:t:v:', long: 'ignore-case check-order nocheck-order zero-terminated header', operands: R },
+  comm: { long: 'check-order nocheck-order output-delimiter= total zero-terminated', operands: R },
+  'md5sum sha1sum sha224sum sha256sum sha384sum sha512sum b2sum cksum sum': {
+    short: 'a:l:',
+    long: 'algorithm= base64 binary check debug ignore-missing length= quiet raw status strict tag text untagged warn zero',
+    values: { '-c --check': NAMES_INSIDE('--check') },
+    operands: R,
+  },
+  stat: { short: 'c:', long: 'cached= dereference file-system format= printf= terse', operands: R },
+  df: { short: 'B:t:x:', long: 'all block-size= human-readable inodes local no-sync output? portability print-type si sync total type= exclude-type=', operands: R },
+  'readlink realpath': { long: 'canonicalize canonicalize-existing canonicalize-missing logical no-newline no-symlinks physical quiet relative-base= relative-to= silent strip verbose zero', values: { '--relative-base --relative-to': R }, operands: R },
+  file: {
+    short: 'e:f:F:m:P:',
+    long: 'apple brief checking-printout compile debug dereference exclude= exclude-quiet= extension files-from= keep-going list magic-file= mime mime-type mime-encoding no-buffer no-dereference no-pad no-sandbox parameter= preserve-date print0 raw separator= special-files uncompress uncompress-noreport',
+    values: { '-f --files-from': NAMES_INSIDE('--files-from'), '-m --magic-file': R },
+    operands: R,
+  },
+  strings: { short: 'n:t:e:T:s:U:', long: 'all data print-file-name bytes= radix= target= encoding= output-separator= include-all-whitespace unicode=', operands: R },
+  hexdump: { short: 'e:f:L::n:s:', long: 'one-byte-octal one-byte-char canonical two-bytes-decimal format= format-file= color? length= skip= no-squeezing two-bytes-octal two-bytes-hex', values: { '-f --format-file': R }, operands: R },
+  column: { short: 'c:E:H:l:N:n:O:o:R:s:T:W:d::', long: 'columns= table table-columns= table-columns-limit= table-order= table-name= table-right= table-truncate= table-wrap= table-hide= table-noextreme= table-noheadings table-header-repeat table-maxout table-empty-lines json keep-empty-lines output-separator= separator= fillrows tree= tree-id= tree-parent= use-spaces? output-width=', operands: R },
+  'zcat gzcat bzcat xzcat lzcat zstdcat': { short: 'S:', long: 'force quiet verbose suffix=', operands: R },
+  more: { kind: 'less', short: 'n:', long: 'silent logical no-pause print-over clean-print squeeze plain lines=', operands: R },
+  less: {
+    kind: 'less',
+    short: 'b:D:h:j:k:o:O:p:P:t:T:x:y:z:#:',
+    long: 'log-file= LOG-FILE= lesskey-file= lesskey-src= tag= tag-file= pattern= prompt= shift= tabs= window= max-back-scroll= max-forw-scroll= buffers=',
+    values: { '-o -O --log-file --LOG-FILE': W, '-k --lesskey-file --lesskey-src -T --tag-file': R },
+    operands: R,
+  },
+  sort: {
+    short: 'k:o:S:t:T:y:',
+    long: 'ignore-leading-blanks check? compress-program= debug dictionary-order field-separator= files0-from= general-numeric-sort ignore-nonprinting ignore-case key= merge month-sort human-numeric-sort numeric-sort output= parallel= random-sort random-source= reverse sort= stable temporary-directory= unique version-sort batch-size= buffer-size= zero-terminated',
+    values: {
+      '-o --output -T --temporary-directory': W,
+      '--random-source': R,
+      '--files0-from': NAMES_INSIDE('--files0-from'),
+      '--compress-program': RUNS('sort --compress-program'),
+    },
+    operands: R,
+  },
+  uniq: { kind: 'inout', short: 'f:s:w:', long: 'all-repeated? check-chars= count group? ignore-case repeated skip-chars= skip-fields= unique zero-terminated' },
+  shuf: { short: 'i:n:o:', long: 'echo input-range= head-count= output= random-source= repeat zero-terminated', values: { '-o --output': W, '--random-source': R }, literal: '-e --echo -i --input-range', operands: R },
+  cmp: { kind: 'cmp', short: 'i:n:', long: 'print-bytes ignore-initial= verbose bytes= quiet silent' },
+  diff: {
+    short: 'C:D:F:I:L:S:U:W:x:X:',
+    long: 'brief color? context? ed exclude-from= exclude= expand-tabs from-file= horizon-lines= ifdef= ignore-all-space ignore-blank-lines ignore-case ignore-file-name-case ignore-matching-lines= ignore-space-change ignore-tab-expansion ignore-trailing-space initial-tab label= left-column line-format= minimal new-file new-group-format= new-line-format= no-dereference no-ignore-file-name-case normal old-group-format= old-line-format= paginate palette= rcs recursive report-identical-files show-c-function show-function-line= side-by-side speed-large-files starting-file= strip-trailing-cr suppress-blank-empty suppress-common-lines tabsize= text to-file= unchanged-group-format= unchanged-line-format= changed-group-format= unidirectional-new-file unified? width=',
+    values: { '-X --exclude-from --from-file --to-file': R },
+    recurse: '-r --recursive',
+    operands: R,
+  },
+  journalctl: {
+    short: 'b::c:D:F:g:i:I:M:n::N:o:p:S:t:T:u:U:',
+    long: 'boot? cursor= after-cursor= cursor-file= directory= file= root= image= image-policy= namespace= since= until= unit= user-unit= identifier= exclude-identifier= priority= facility= grep= case-sensitive? output= output-fields= lines? machine= field= fields list-boots list-namespaces disk-usage vacuum-size= vacuum-time= vacuum-files= rotate flush sync relinquish-var smart-relinquish-var setup-keys verify verify-key= update-catalog list-catalog dump-catalog interval= follow reverse merge no-pager pager-end no-hostname no-full full all quiet utc catalog header new-id128 system user dmesg show-cursor',
+    values: {
+      '-D --directory': R | L,
+      '-i --file --root --image': R,
+      '--cursor-file': R | W,
+      '--vacuum-size --vacuum-time --vacuum-files --rotate --flush --sync --relinquish-var --smart-relinquish-var --setup-keys --update-catalog':
+        'journalctl maintenance operations modify the journal',
+    },
+    operands: R | IFPATH,
+  },
+  systemctl: {
+    short: 'H:M:n:o:p:P:s:t:',
+    long: 'host= machine= lines= output= property= signal= type= state= job-mode= kill-whom= kill-value= what= root= image= image-policy= boot-loader-menu= boot-loader-entry= reboot-argument= timestamp= message= preset-mode= drop-in= when= value user system all recursive reverse after before with-dependencies show-types failed no-pager no-legend no-block no-wall no-reload no-ask-password global runtime force now quiet dry-run firmware-setup plain full',
+    values: { '--root --image': R },
+    verbs: { edit: 'systemctl edit runs an editor' },
+    operands: R | IFPATH,
+  },
+
+  // Searchers.
+  'grep egrep fgrep zgrep zegrep zfgrep': {
+    kind: 'pattern',
+    short: 'A:B:C:D:d:e:f:m:X:',
+    long: 'after-context= basic-regexp before-context= binary-files= byte-offset binary count color? colour? context= devices= directories= exclude= exclude-from= exclude-dir= extended-regexp file= files-with-matches files-without-match fixed-strings ignore-case no-ignore-case include= initial-tab label= line-buffered line-number line-regexp max-count= no-filename no-group-separator group-separator= no-messages null null-data only-matching perl-regexp quiet recursive dereference-recursive regexp= invert-match silent text with-filename word-regexp',
+    values: { '-f --file --exclude-from': R },
+    recurse: '-r -R --recursive --dereference-recursive',
+    operands: R,
+  },
+  rg: {
+    kind: 'pattern',
+    short: 'A:B:C:E:M:T:d:e:f:g:j:m:r:t:',
+    long: 'after-context= before-context= context= color= colors= context-separator= dfa-size-limit= encoding= engine= field-context-separator= field-match-separator= file= files glob= iglob= hostname-bin= hyperlink-format= ignore-file= max-columns= max-count= max-depth= max-filesize= path-separator= pre= pre-glob= regex-size-limit= regexp= replace= sort= sortr= threads= type= type-add= type-clear= type-not= generate= type-list',
+    values: { '-f --file --ignore-file': R, '--pre': RUNS('rg --pre'), '--hostname-bin': RUNS('rg --hostname-bin') },
+    operands: R | L,
+    dflt: '.',
+  },
+
+  // Writers.
+  tee: { long: 'append ignore-interrupts output-error?', operands: W },
+  'rm unlink': { long: 'force interactive? one-file-system no-preserve-root preserve-root? recursive dir verbose', recurse: '-r -R --recursive', operands: W },
+  rmdir: { long: 'ignore-fail-on-non-empty parents verbose', operands: W },
+  mkdir: { short: 'm:', long: 'mode= parents verbose context?', operands: W },
+  touch: { short: 'd:r:t:', long: 'time= no-create date= reference= no-dereference', values: { '-r --reference': R }, operands: W },
+  truncate: { short: 'r:s:', long: 'no-create io-blocks reference= size=', values: { '-r --reference': R }, operands: W },
+  shred: { short: 'n:s:', long: 'exact force iterations= size= random-source= remove? verbose zero', values: { '--random-source': R }, operands: W },
+  chmod: { kind: 'mode', long: 'changes recursive no-preserve-root preserve-root quiet reference= silent verbose dereference no-dereference', values: { '--reference': R }, recurse: '-R --recursive' },
+  'chown chgrp': { kind: 'owner', long: 'changes dereference no-dereference from= no-preserve-root preserve-root quiet silent recursive reference= verbose', values: { '--reference': R }, recurse: '-R --recursive' },
+  cp: {
+    kind: 'dest',
+    short: 'S:t:',
+    long: 'archive attributes-only backup? copy-contents debug dereference force interactive keep-directory-symlink link no-clobber no-dereference no-preserve= no-target-directory one-file-system parents preserve? recursive reflink? remove-destination sparse= strip-trailing-slashes suffix= symbolic-link target-directory= update? verbose context?',
+    recurse: '-r -R -a --recursive --archive',
+    operands: R,
+  },
+  // A moved file's content becomes readable at the destination: sources are read and removed.
+  mv: { kind: 'dest', short: 'S:t:', long: 'backup? context debug exchange force interactive no-clobber no-copy no-target-directory strip-trailing-slashes suffix= target-directory= update? verbose', operands: R | W },
+  ln: { kind: 'dest', short: 'S:t:', long: 'backup? directory force interactive logical no-dereference no-target-directory physical relative suffix= symbolic target-directory= verbose', operands: R },
+  install: {
+    kind: 'dest',
+    short: 'g:m:o:S:t:',
+    long: 'backup? compare debug directory group= mode= owner= preserve-timestamps strip strip-program= suffix= target-directory= no-target-directory verbose preserve-context context?',
+    values: { '--strip-program': RUNS('install --strip-program') },
+    literal: '-d --directory',
+    operands: R,
+  },
+  split: { kind: 'split', short: 'a:b:C:l:n:t:', long: 'suffix-length= additional-suffix= bytes= line-bytes= lines= number= separator= unbuffered elide-empty-files verbose filter= numeric-suffixes? hex-suffixes?', values: { '--filter': 'split --filter runs a shell command' } },
+  csplit: { kind: 'split', short: 'b:f:n:', long: 'prefix= suffix-format= digits= keep-files quiet silent elide-empty-files suppress-matched', values: { '-f --prefix': W } },
+  dd: { kind: 'dd' },
+  xxd: { kind: 'xxd' },
+
+  // Listers.
+  ls: {
+    short: 'I:T:w:',
+    long: 'all almost-all author block-size= classify? color? context dereference dereference-command-line dereference-command-line-symlink-to-dir directory dired escape file-type format= full-time group-directories-first hide-control-chars hide= human-readable hyperlink? ignore-backups ignore= indicator-style= inode kibibytes literal no-group numeric-uid-gid quote-name quoting-style= recursive reverse show-control-chars si size sort= tabsize= time= time-style= width= zero',
+    operands: L,
+    dflt: '.',
+  },
+  du: {
+    short: 'B:d:t:X:',
+    long: 'all apparent-size block-size= bytes count-links dereference dereference-args exclude= exclude-from= files0-from= human-readable inodes max-depth= no-dereference null one-file-system separate-dirs si summarize threshold= time? time-style= total',
+    values: { '-X --exclude-from': R, '--files0-from': NAMES_INSIDE('--files0-from') },
+    operands: L,
+    dflt: '.',
+  },
+
+  // Compressors: they replace (or add to) their operands unless writing to stdout, listing or testing.
+  'gzip gunzip uncompress': { kind: 'compress', short: 'b:S:', long: 'ascii best fast force keep list license name no-name quiet recursive rsyncable suffix= synchronous test verbose decompress uncompress stdout to-stdout', literal: COMPRESS_STDOUT, recurse: '-r --recursive' },
+  'xz unxz lzma unlzma': {
+    kind: 'compress',
+    short: 'C:F:M:S:T:',
+    long: 'compress decompress uncompress test list keep force stdout to-stdout suffix= files? files0? format= check= threads= memlimit= memlimit-compress= memlimit-decompress= memory= block-size= block-list= flush-timeout= extreme quiet verbose robot no-adjust no-sparse single-stream ignore-check',
+    values: { '--files --files0': NAMES_INSIDE('--files') },
+    literal: COMPRESS_STDOUT,
+  },
+  'bzip2 bunzip2': { kind: 'compress', long: 'compress decompress test keep force stdout small quiet verbose fast best', literal: COMPRESS_STDOUT },
+  'zstd unzstd': {
+    kind: 'compress',
+    short: 'o:D:',
+    long: 'rm keep force stdout to-stdout decompress uncompress test list format= output-dir-flat= output-dir-mirror= filelist= patch-from= memory= threads= ultra long? fast? adapt? quiet verbose',
+    values: { '-o --output-dir-flat --output-dir-mirror': W, '-D --patch-from': R, '--filelist': NAMES_INSIDE('--filelist') },
+    literal: COMPRESS_STDOUT,
+  },
+
+  // Script languages remux can read.
+  sed: {
+    kind: 'sed',
+    short: 'e:f:l:i::',
+    long: 'binary debug expression= file= follow-symlinks in-place? line-length= null-data zero-terminated posix quiet regexp-extended sandbox separate silent unbuffered',
+    values: { '-f --file': 'sed -f runs a script file whose contents cannot be checked' },
+  },
+  'awk gawk mawk nawk': {
+    kind: 'awk',
+    short: 'F:f:v:W:d::D::e:E:i:l:L::o::p::',
+    long: 'field-separator= file= assign= characters-as-bytes traditional copyright dump-variables? debug? source= exec= gen-pot include= load= lint? bignum non-decimal-data no-optimize optimize pretty-print? profile? posix re-interval sandbox lint-old use-lc-numeric version help',
+    values: {
+      '-f --file -E --exec': 'awk -f runs a program file whose contents cannot be checked',
+      '-i --include -l --load': 'awk --include/--load loads code that cannot be checked',
+      '-D --debug': 'the awk debugger runs commands that cannot be checked',
+      '-d --dump-variables -o --pretty-print -p --profile': W,
+    },
+    stop: true,
+  },
+  tar: {
+    kind: 'tar',
+    short: 'b:C:f:F:g:H:I:K:L:N:T:V:X:',
+    long: 'absolute-names acls add-file= after-date= anchored append atime-preserve? auto-compress backup? block-number blocking-factor= bzip2 catenate check-device check-links checkpoint? checkpoint-action= clamp-mtime compare compress concatenate confirmation create delay-directory-restore delete dereference diff directory= exclude-backups exclude-caches exclude-caches-all exclude-caches-under exclude-from= exclude-ignore-recursive= exclude-ignore= exclude-tag-all= exclude-tag-under= exclude-tag= exclude-vcs exclude-vcs-ignores exclude= extract file= files-from= force-local format= full-time get group-map= group= gunzip gzip hard-dereference hole-detection= ignore-case ignore-command-error ignore-failed-read ignore-zeros incremental index-file= info-script= interactive keep-directory-symlink keep-newer-files keep-old-files label= level= list listed-incremental= lzip lzma lzop mode= mtime= multi-volume new-volume-script= newer-mtime= newer= no-acls no-anchored no-auto-compress no-check-device no-delay-directory-restore no-ignore-case no-ignore-command-error no-null no-overwrite-dir no-quote-chars= no-recursion no-same-owner no-same-permissions no-seek no-selinux no-unquote no-verbatim-files-from no-wildcards no-wildcards-match-slash no-xattrs null numeric-owner occurrence? old-archive one-file-system one-top-level? overwrite overwrite-dir owner-map= owner= pax-option= portability posix preserve-order preserve-permissions quote-chars= quoting-style= read-full-records record-size= recursion recursive-unlink remove-files restrict rmt-command= rsh-command= same-order same-owner same-permissions seek selinux set-mtime-format= show-defaults show-omitted-dirs show-snapshot-field-ranges show-stored-names show-transformed-names skip-old-files sort= sparse sparse-version= starting-file= strip-components= suffix= tape-length= test-label to-command= to-stdout totals? touch transform= uncompress ungzip unlink-first unquote update utc verbatim-files-from verbose verify volno-file= warning= wildcards wildcards-match-slash xattrs xattrs-exclude= xattrs-include= xform= xz zstd',
+    values: {
+      '-g --listed-incremental': R | W,
+      '--index-file --volno-file': W,
+      '-X --exclude-from --group-map --owner-map --add-file': R,
+      '-N --newer --after-date --newer-mtime --mtime': R | IFPATH,
+      '-T --files-from': NAMES_INSIDE('tar --files-from'),
+      '-I --use-compress-program': RUNS('tar --use-compress-program'),
+      '-F --info-script --new-volume-script': RUNS('tar --info-script'),
+      '--to-command': RUNS('tar --to-command'),
+      '--checkpoint-action': 'tar --checkpoint-action can run a program that cannot be checked',
+      '--rsh-command --rmt-command': RUNS('tar --rsh-command'),
+    },
+  },
+
+  // Network clients: the binary is checked by the policy; their file options are paths.
+  curl: {
+    kind: 'curl',
+    short: 'A:b:c:C:d:D:e:E:F:h:H:K:m:o:P:Q:r:t:T:u:U:w:x:X:y:Y:z:',
+    long: 'abstract-unix-socket= alt-svc= anyauth append aws-sigv4= basic cacert= capath= cert= cert-status cert-type= ciphers= compressed compressed-ssh config= connect-timeout= connect-to= continue-at= cookie= cookie-jar= create-dirs create-file-mode= crlf crlfile= curves= data= data-ascii= data-binary= data-raw= data-urlencode= delegation= digest disable disable-eprt disable-epsv disallow-username-in-url dns-interface= dns-ipv4-addr= dns-ipv6-addr= dns-servers= doh-cert-status doh-insecure doh-url= dump-header= ech= egd-file= engine= etag-compare= etag-save= expand-data= expand-url= expand-output= expect100-timeout= fail fail-early fail-with-body false-start form= form-escape form-string= ftp-account= ftp-alternative-to-user= ftp-create-dirs ftp-method= ftp-pasv ftp-port= ftp-pret ftp-skip-pasv-ip ftp-ssl-ccc ftp-ssl-ccc-mode= ftp-ssl-control get globoff happy-eyeballs-timeout-ms= haproxy-clientip= haproxy-protocol head header= help= hostpubmd5= hostpubsha256= hsts= http0.9 http1.0 http1.1 http2 http2-prior-knowledge http3 http3-only ignore-content-length include insecure interface= ip-tos= ipfs-gateway= ipv4 ipv6 json= junk-session-cookies keepalive-cnt= keepalive-time= key= key-type= krb= libcurl= limit-rate= list-only local-port= location location-trusted login-options= mail-auth= mail-from= mail-rcpt= mail-rcpt-allowfails manual max-filesize= max-redirs= max-time= metalink mptcp negotiate netrc netrc-file= netrc-optional next no-alpn no-buffer no-clobber no-keepalive no-npn no-progress-meter no-sessionid noproxy= ntlm ntlm-wb oauth2-bearer= output= output-dir= parallel parallel-immediate parallel-max= pass= path-as-is pinnedpubkey= post301 post302 post303 preproxy= progress-bar proto= proto-default= proto-redir= proxy= proxy-anyauth proxy-basic proxy-cacert= proxy-capath= proxy-cert= proxy-cert-type= proxy-ciphers= proxy-crlfile= proxy-digest proxy-header= proxy-insecure proxy-key= proxy-key-type= proxy-negotiate proxy-ntlm proxy-pass= proxy-pinnedpubkey= proxy-service-name= proxy-ssl-allow-beast proxy-ssl-auto-client-cert proxy-tls13-ciphers= proxy-tlsauthtype= proxy-tlspassword= proxy-tlsuser= proxy-tlsv1 proxy-user= proxy1.0= proxytunnel pubkey= quote= random-file= range= rate= raw referer= remote-header-name remote-name remote-name-all remote-time remove-on-error request= request-target= resolve= retry= retry-all-errors retry-connrefused retry-delay= retry-max-time= sasl-authzid= sasl-ir service-name= show-error show-headers silent skip-existing socks4= socks4a= socks5= socks5-basic socks5-gssapi socks5-gssapi-nec socks5-gssapi-service= socks5-hostname= speed-limit= speed-time= ssl ssl-allow-beast ssl-auto-client-cert ssl-no-revoke ssl-reqd ssl-revoke-best-effort ssl-sessions= sslv2 sslv3 stderr= styled-output suppress-connect-headers tcp-fastopen tcp-nodelay telnet-option= tftp-blksize= tftp-no-options time-cond= tls-earlydata tls-max= tls13-ciphers= tlsauthtype= tlspassword= tlsuser= tlsv1 tlsv1.0 tlsv1.1 tlsv1.2 tlsv1.3 tr-encoding trace= trace-ascii= trace-config= trace-ids trace-time unix-socket= upload-file= url= url-query= use-ascii user= user-agent= variable= verbose version vlan-priority= write-out= xattr',
+    values: {
+      '-o --output -c --cookie-jar -D --dump-header --trace --trace-ascii --stderr --libcurl --etag-save --output-dir': W,
+      '--hsts --alt-svc --ssl-sessions': R | W,
+      '-T --upload-file --cacert --capath -E --cert --key --crlfile --proxy-cacert --proxy-capath --proxy-cert --proxy-key --proxy-crlfile --netrc-file --etag-compare --egd-file --random-file': R,
+      '--pinnedpubkey --proxy-pinnedpubkey -z --time-cond': R | IFPATH,
+      // Connecting to a Unix socket needs write permission on it (think /var/run/docker.sock).
+      '--unix-socket': W,
+      '-K --config': 'curl --config reads options from a file, and those cannot be checked',
+      '--engine': 'curl --engine loads crypto engine code',
+    },
+  },
+  wget: {
+    kind: 'wget',
+    short: 'a:A:B:D:e:i:I:l:n:o:O:P:Q:R:t:T:U:w:X:',
+    long: 'version help background execute= output-file= append-output= debug quiet verbose no-verbose report-speed= input-file= force-html base= config= no-config rejected-log= tries= retry-connrefused retry-on-http-error= output-document= no-clobber no-netrc continue start-pos= progress= show-progress timestamping no-if-modified-since no-use-server-timestamps server-response spider timeout= dns-timeout= connect-timeout= read-timeout= wait= waitretry= random-wait no-proxy quota= bind-address= limit-rate= no-dns-cache restrict-file-names= ignore-case inet4-only inet6-only prefer-family= user= password= ask-password use-askpass= no-iri local-encoding= remote-encoding= unlink xattr no-directories force-directories no-host-directories protocol-directories directory-prefix= cut-dirs= http-user= http-password= no-cache default-page= adjust-extension ignore-length header= compression= max-redirect= proxy-user= proxy-password= referer= save-headers user-agent= no-http-keep-alive no-cookies load-cookies= save-cookies= keep-session-cookies post-data= post-file= method= body-data= body-file= content-disposition content-on-error auth-no-challenge secure-protocol= https-only no-check-certificate certificate= certificate-type= private-key= private-key-type= ca-certificate= ca-directory= crl-file= pinnedpubkey= random-file= egd-file= ciphers= no-hsts hsts-file= ftp-user= ftp-password= no-remove-listing no-glob no-passive-ftp preserve-permissions retr-symlinks ftps-implicit ftps-resume-ssl ftps-clear-data-connection ftps-fallback-to-ftp warc-file= warc-header= warc-max-size= warc-cdx warc-dedup= no-warc-compression no-warc-digests no-warc-keep-log warc-tempdir= recursive level= delete-after convert-links convert-file-only backups= backup-converted mirror page-requisites strict-comments accept= reject= accept-regex= reject-regex= regex-type= domains= exclude-domains= follow-ftp follow-tags= ignore-tags= span-hosts relative include-directories= trust-server-names exclude-directories= no-parent',
+    values: {
+      '-O --output-document -o --output-file -a --append-output -P --directory-prefix --save-cookies --warc-file --warc-tempdir --rejected-log': W,
+      '--hsts-file': R | W,
+      '-i --input-file --load-cookies --post-file --body-file --certificate --private-key --ca-certificate --ca-directory --crl-file --random-file --egd-file --warc-dedup': R,
+      '--pinnedpubkey': R | IFPATH,
+      '-e --execute': 'wget --execute runs .wgetrc commands that cannot be checked',
+      '--config': 'wget --config reads settings from a file, and those cannot be checked',
+      '--use-askpass': RUNS('wget --use-askpass'),
+    },
+  },
+  ssh: {
+    kind: 'ssh',
+    short: 'b:B:c:D:e:E:F:i:I:J:l:L:m:o:O:p:P:Q:R:S:w:W:',
+    values: {
+      '-E': W,
+      '-S': W,
+      '-i': R,
+      '-F': 'ssh -F reads a config file that can run programs (ProxyCommand, LocalCommand)',
+      '-I': 'ssh -I loads a PKCS#11 library',
+    },
+    stop: true,
+  },
+  scp: {
+    kind: 'scp',
+    short: 'c:D:F:i:J:l:o:P:S:X:',
+    values: {
+      '-i': R,
+      '-F': 'scp -F reads a config file that can run programs (ProxyCommand)',
+      '-S -D': RUNS('scp -S/-D'),
+    },
+    recurse: '-r',
+  },
+  rsync: {
+    kind: 'rsync',
+    short: 'B:e:f:M:T:@:',
+    long: 'verbose info= debug= stderr= quiet no-motd checksum archive recursive relative no-implied-dirs backup backup-dir= suffix= update inplace append append-verify dirs old-dirs mkpath links copy-links copy-unsafe-links safe-links munge-links copy-dirlinks keep-dirlinks hard-links perms executability chmod= acls xattrs owner group devices copy-devices write-devices specials times atimes open-noatime crtimes omit-dir-times omit-link-times super fake-super sparse preallocate dry-run whole-file checksum-choice= one-file-system block-size= rsh= rsync-path= existing ignore-existing remove-source-files delete delete-before delete-during delete-delay delete-after delete-excluded ignore-missing-args delete-missing-args ignore-errors force max-delete= max-size= min-size= max-alloc= partial partial-dir= delay-updates prune-empty-dirs numeric-ids usermap= groupmap= chown= timeout= contimeout= ignore-times size-only modify-window= temp-dir= fuzzy compare-dest= copy-dest= link-dest= compress compress-choice= compress-level= skip-compress= cvs-exclude filter= exclude= exclude-from= include= include-from= files-from= from0 old-args secluded-args trust-sender copy-as= address= port= sockopts= blocking-io outbuf= stats 8-bit-output human-readable progress itemize-changes remote-option= out-format= log-file= log-file-format= password-file= early-input= list-only bwlimit= stop-after= stop-at= fsync write-batch= only-write-batch= read-batch= protocol= iconv= checksum-seed= ipv4 ipv6 version help daemon config= dparam= no-detach',
+    values: {
+      '-e --rsh': 'rsync -e runs a remote-shell command that cannot be checked',
+      '--rsync-path': 'rsync --rsync-path runs a command on the remote side that cannot be checked',
+      '--files-from': NAMES_INSIDE('rsync --files-from'),
+      '--daemon --config': 'rsync --daemon runs a server',
+      '--exclude-from --include-from --password-file --compare-dest --copy-dest --link-dest --read-batch --early-input': R,
+      '--log-file -T --temp-dir --backup-dir --write-batch --only-write-batch': W,
+    },
+    recurse: '-r -a --recursive --archive',
+  },
+  // Operands are host and port, or with -U a socket path (connecting needs write permission).
+  'nc netcat ncat': {
+    short: 'c:e:g:G:i:I:M:m:O:o:P:p:q:s:T:V:W:w:X:x:',
+    long: 'exec= sh-exec= lua-exec= output= append-output hex-dump= unixsock proxy= proxy-type= source= source-port= wait= idle-timeout= listen keep-open udp sctp verbose',
+    values: {
+      '-e -c --exec --sh-exec --lua-exec': 'netcat -e/-c runs a program connected to the network',
+      '-o --output -x --hex-dump': W,
+    },
+    operands: W | IFPATH,
+  },
+
+  // Wrappers: they run the command that follows their options.
+  timeout: { kind: 'wrap', short: 'k:s:', long: 'kill-after= signal= preserve-status foreground verbose', stop: true, skip: 1 },
+  nice: { kind: 'wrap', short: 'n:', long: 'adjustment=', stop: true },
+  nohup: { kind: 'wrap', stop: true },
+  stdbuf: { kind: 'wrap', short: 'i:o:e:', long: 'input= output= error=', stop: true },
+  setsid: { kind: 'wrap', long: 'ctty fork wait', stop: true },
+  ionice: { kind: 'wrap', short: 'c:n:p:P:u:', long: 'class= classdata= pid= pgid= uid= ignore', literal: '-p --pid -P --pgid -u --uid', stop: true },
+  taskset: { kind: 'wrap', long: 'all-tasks pid cpu-list', literal: '-p --pid', stop: true, skip: 1 },
+  chrt: { kind: 'wrap', short: 'T:P:D:', long: 'all-tasks batch deadline fifo idle other rr ext reset-on-fork sched-runtime= sched-period= sched-deadline= max pid verbose', literal: '-p --pid -m --max', stop: true, skip: 1 },
+  unbuffer: { kind: 'wrap', stop: true },
+  // Shell builtins that can reach argv[0] (some systems ship them as files; a remote shell runs them as builtins).
+  exec: { kind: 'wrap', short: 'a:', stop: true },
+  command: { kind: 'wrap', literal: '-v -V', stop: true },
+  builtin: { kind: 'wrap', stop: true },
+  doas: {
+    kind: 'wrap',
+    short: 'C:u:',
+    values: { '-s': 'doas -s runs an interactive shell', '-C': 'doas -C reads a config file instead of running a command' },
+    stop: true,
+  },
+  env: {
+    kind: 'env',
+    short: 'a:C:S:u:',
+    long: 'argv0= ignore-environment null unset= chdir= split-string= block-signal? default-signal? ignore-signal? list-signal-handling debug',
+    values: {
+      '-S --split-string': 'env -S splits a string into a command line, which cannot be checked',
+      '-C --chdir': 'env --chdir changes the working directory, so relative paths cannot be checked',
+    },
+    stop: true,
+  },
+  sudo: {
+    kind: 'sudo',
+    short: 'a:C:c:D:g:h::p:R:r:t:T:U:u:',
+    long: 'askpass auth-type= background bell close-from= chdir= preserve-env? edit group= set-home host= login remove-timestamp reset-timestamp list no-update non-interactive preserve-groups prompt= chroot= role= stdin shell type= command-timeout= other-user= user= validate',
+    values: {
+      '-s --shell -i --login': 'sudo -s/-i runs an interactive shell',
+      '-e --edit': 'sudo -e runs an editor',
+      '-A --askpass': RUNS('sudo --askpass'),
+      '-D --chdir': 'sudo --chdir changes the working directory, so relative paths cannot be checked',
+      '-R --chroot': 'sudo --chroot changes the root directory, so paths cannot be checked',
+    },
+    stop: true,
+  },
+  xargs: {
+    kind: 'xargs',
+    short: 'a:d:E:e::I:i::L:l::n:P:s:',
+    long: 'arg-file= delimiter= eof? exit interactive max-args= max-chars= max-lines? max-procs= no-run-if-empty null open-tty process-slot-var= replace? show-limits verbose',
+    values: { '-a --arg-file': R },
+    stop: true,
+  },
+  flock: { kind: 'flock', short: 'w:E:', long: 'shared exclusive unlock nonblock nb close no-fork timeout= wait= conflict-exit-code= verbose fcntl', stop: true },
+  'sh bash dash zsh ksh mksh ash posh yash lksh oksh pdksh rbash': { kind: 'shell' },
+  eval: { kind: 'eval' },
+  'busybox toybox': { kind: 'busybox' },
+  find: { kind: 'find' },
+  git: { kind: 'git' },
+
+  // Refused: what they do cannot be checked from argv.
+  'python python2 python3 perl ruby node nodejs php lua luajit tclsh wish Rscript julia deno bun jshell irb java':
+    { kind: 'interp', reason: ONLY_VERSION },
+  'fish csh tcsh nu pwsh powershell xonsh elvish rc es': { kind: 'refuse', reason: 'not a POSIX shell: its command strings cannot be checked by the remux parser' },
+  'chroot nsenter unshare': { kind: 'refuse', reason: 'changes the root or namespaces, so paths cannot be checked' },
+  'su runuser pkexec sudoedit': { kind: 'refuse', reason: 'runs a shell or an editor as another user' },
+  'systemd-run at batch crontab': { kind: 'refuse', reason: 'schedules a command to run outside remux' },
+  'watch parallel': { kind: 'refuse', reason: 'runs its arguments through a shell' },
+  'screen tmux script expect': { kind: 'refuse', reason: 'runs a shell or commands that cannot be checked' },
+  'ed ex vi vim nvim view emacs': { kind: 'refuse', reason: 'editors run commands read from their input' },
+  'gdb strace ltrace valgrind': { kind: 'refuse', reason: 'debuggers and tracers run programs and commands that cannot be checked' },
+  'socat cpio': { kind: 'refuse', reason: 'opens files or runs programs named in its data or addresses' },
+  '. source': { kind: 'refuse', reason: 'runs a shell script whose contents cannot be checked' },
+  'cd pushd popd hash export unset set alias unalias readonly declare typeset local shopt enable trap ulimit umask':
+    { kind: 'refuse', reason: 'a shell builtin that changes the state (directory, PATH, environment) later commands run in' },
+};
+
+/** One spec per entry, under each of its space-separated names. */
+function table(defs: Record<string, Def>): ReadonlyMap<string, ToolSpec> {
+  return new Map(
+    Object.entries(defs).flatMap(([names, d]) => {
+      const s = spec(d);
+      return words(names).map((n) => [n, s] as const);
+    }),
+  );
+}
+
+export const TOOLS = table(DEFS);
+
+/** `python3.12` → `python3`, `perl5.36` → `perl`: interpreters and shells are often called by versioned names. */
+export function lookupTool(base: string): ToolSpec | undefined {
+  const s = TOOLS.get(base);
+  if (s !== undefined) return s;
+  const m = /^([A-Za-z]+\d?)[\d.-]+$/.exec(base);
+  if (m === null) return undefined;
+  const v = TOOLS.get(m[1] as string) ?? TOOLS.get((m[1] as string).replace(/\d$/, ''));
+  return v !== undefined && (v.kind === 'interp' || v.kind === 'shell') ? v : undefined;
+}
+
+/** Per-subcommand option tables for git (see analysis.ts). */
+export const GIT_GLOBAL = spec({
+  short: 'C:c:',
+  long: 'version help exec-path? html-path man-path info-path paginate no-pager no-replace-objects no-lazy-fetch no-optional-locks no-advice bare git-dir= work-tree= namespace= config-env= super-prefix= literal-pathspecs glob-pathspecs noglob-pathspecs icase-pathspecs list-cmds= attr-source=',
+  stop: true,
+});
+
+const DIFF_LONG = 'output= output-indicator-new= output-indicator-old= output-indicator-context= no-index ext-diff no-ext-diff textconv no-textconv relative? src-prefix= dst-prefix= line-prefix= stat? format= pretty? author= committer= grep= since= until= after= before= max-count= skip=';
+
+export const GIT_SUBS = table({
+  'diff log show whatchanged diff-tree diff-files diff-index range-diff': { short: 'n:O:', long: DIFF_LONG, values: { '--output': W, '-O': R } },
+  'format-patch': { short: 'o:', long: `${DIFF_LONG} output-directory= cover-letter`, values: { '--output -o --output-directory': W } },
+  archive: { short: 'o:', long: 'output= exec= remote= prefix= add-file= add-virtual-file= format= list verbose worktree-attributes', values: { '-o --output': W, '--add-file': R, '--exec': RUNS('git archive --exec') } },
+  grep: {
+    short: 'A:B:C:e:f:m:O::',
+    long: 'open-files-in-pager? no-index untracked cached recurse-submodules file= max-depth= threads=',
+    values: { '-f --file': R, '-O --open-files-in-pager': RUNS('git grep --open-files-in-pager') },
+  },
+  blame: { short: 'L:S:', long: 'contents= ignore-rev= ignore-revs-file= since= reverse', values: { '--contents -S --ignore-revs-file': R } },
+  'clone init': {
+    short: 'b:c:o:u:',
+    long: 'config= template= upload-pack= separate-git-dir= reference= reference-if-able= origin= branch= depth= shallow-since= shallow-exclude= filter= jobs= bare mirror recurse-submodules?',
+    values: {
+      '-c --config': 'git clone --config sets options that can run programs',
+      '--template': 'git --template installs hooks that cannot be checked',
+      '-u --upload-pack': RUNS('git --upload-pack'),
+      '--separate-git-dir': W,
+      '--reference --reference-if-able': R,
+    },
+  },
+  'fetch pull ls-remote': {
+    long: 'upload-pack= exec= recurse-submodules? rebase? depth= deepen= shallow-since= shallow-exclude= refmap= jobs= negotiation-tip= server-option=',
+    values: { '--upload-pack --exec': RUNS('git --upload-pack') },
+  },
+  push: { long: 'receive-pack= exec= repo= push-option= force-with-lease? signed? recurse-submodules=', values: { '--receive-pack --exec': RUNS('git push --receive-pack') } },
+  rebase: { short: 'x:s:X:', long: 'exec= interactive strategy= strategy-option= onto= rebase-merges?', values: { '-x --exec': RUNS('git rebase --exec'), '-i --interactive': 'git rebase -i runs an editor' } },
+  config: {
+    short: 'f:',
+    long: 'file= blob= global system local worktree get get-all get-regexp get-urlmatch list name-only show-origin show-scope includes no-includes type= default= null add unset unset-all replace-all rename-section remove-section edit',
+    values: {
+      '-f --file': R,
+      '-e --edit --add --unset --unset-all --replace-all --rename-section --remove-section':
+        'git config changes settings that can make git run programs (core.pager, core.fsmonitor, alias.*)',
+    },
+  },
+  'hash-object': { long: 'stdin-paths path= literally stdin', values: { '--stdin-paths': 'git hash-object --stdin-paths reads file names from its input' } },
+});
+
+/** Subcommands without a table of their own. */
+export const GIT_OTHER = spec({});
+
+/** Subcommands that only read the repository; everything else in GIT_WRITES may also write it. */
+export const GIT_READS = new Set(
+  words(
+    'status log show diff blame annotate grep ls-files ls-tree cat-file rev-parse rev-list describe shortlog show-ref for-each-ref name-rev merge-base count-objects fsck verify-commit verify-tag check-ignore check-attr diff-tree diff-files diff-index range-diff cherry whatchanged version help var ls-remote show-branch config archive format-patch hash-object',
+  ),
+);
+export const GIT_WRITES = new Set(
+  words(
+    'add rm mv commit checkout switch restore reset clean merge rebase cherry-pick revert pull fetch stash apply am init clone gc prune repack worktree branch tag notes remote sparse-checkout update-index update-ref push pack-refs replace commit-tree mktag mktree read-tree write-tree symbolic-ref checkout-index merge-file rerere reflog bundle fast-import',
+  ),
+);

@@ -1,0 +1,82 @@
+// config.yaml: the few settings remux needs beyond its policies. Every key has a default,
+// so a missing file means "defaults"; a present file is validated strictly (unknown keys are errors).
+import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { z } from 'zod';
+import { loadSourceFile, validate } from './source.js';
+import { configFile } from './paths.js';
+
+export const DEFAULT_SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const ExecSchema = z
+  .object({
+    /** Wall-clock limit for one command list; null = none. */
+    timeout_seconds: z.number().positive().nullable().default(300),
+    /** Programs named without a path are looked up here only, never in the caller's $PATH. */
+    secure_path: z
+      .string()
+      .refine((p) => p.split(':').every((d) => d.startsWith('/')), 'every entry must be an absolute directory')
+      .default(DEFAULT_SECURE_PATH),
+    /** Pipeline status = last non-zero stage (bash `set -o pipefail`) instead of the last stage's. */
+    pipefail: z.boolean().default(false),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    /** Policy used when a command names none. */
+    default_policy: z.string().min(1).default('read_only'),
+    /** Name recorded as the principal of CLI actions; default cli:<login name>. */
+    principal: z.string().min(1).optional(),
+    exec: ExecSchema.prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export interface LoadedConfig {
+  config: Config;
+  /** The file read, or null when none exists and defaults are in force. */
+  file: string | null;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const file = configFile(env);
+  if (!existsSync(file)) return { config: ConfigSchema.parse({}), file: null };
+  const doc = loadSourceFile(file, env);
+  // An empty file parses to null: treat it as "all defaults".
+  const value = doc.value ?? {};
+  return { config: validate({ ...doc, value }, ConfigSchema), file };
+}
+
+export function cliPrincipal(config: Config): string {
+  if (config.principal) return config.principal;
+  let login: string;
+  try {
+    login = userInfo().username;
+  } catch {
+    login = `uid${process.getuid?.() ?? '?'}`;
+  }
+  return `cli:${login}`;
+}
+
+/** The commented config.yaml that `remux config init` writes. */
+export function defaultConfigText(): string {
+  return `# remux configuration. Every key is optional; shown values are the defaults.
+# Reference: README.md, "Configuration".
+
+# Policy applied when a command does not name one with --policy.
+default_policy: read_only
+
+# Name recorded as the principal of actions started from this CLI (default: cli:<login name>).
+# principal: ops-alice
+
+exec:
+  # Wall-clock limit for one command (null = no limit). Timeouts kill the whole process group.
+  timeout_seconds: 300
+  # Programs named without a path are looked up here only, never in the caller's $PATH.
+  secure_path: ${DEFAULT_SECURE_PATH}
+  # Status of a pipeline = last non-zero stage (like bash's set -o pipefail).
+  pipefail: false
+`;
+}

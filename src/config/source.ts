@@ -1,0 +1,199 @@
+// Structured config files (policies, config.yaml, hosts.yaml): YAML or JSON with ${VAR} expansion,
+// and every error reported as file:line so users can find the offending node.
+import { readFileSync } from 'node:fs';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parse, parseDocument, visit } from 'yaml';
+import type { Document, Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+
+export interface ConfigIssue {
+  file: string;
+  /** 1-based; 0 when the problem concerns the whole file (e.g. it cannot be read). */
+  line: number;
+  detail: string;
+}
+
+const formatIssue = (i: ConfigIssue): string => (i.line > 0 ? `${i.file}:${i.line}: ${i.detail}` : `${i.file}: ${i.detail}`);
+
+/** One or more problems in a config file; `file`, `line` and `detail` describe the first (by line). */
+export class ConfigError extends Error {
+  readonly file: string;
+  readonly line: number;
+  readonly detail: string;
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(file: string, line: number, detail: string, more: readonly ConfigIssue[] = []) {
+    const issues = [{ file, line, detail }, ...more];
+    super(issues.map(formatIssue).join('\n'));
+    this.name = 'ConfigError';
+    this.file = file;
+    this.line = line;
+    this.detail = detail;
+    this.issues = issues;
+  }
+
+  /** Sorted by line, duplicates dropped; `issues` must not be empty. */
+  static of(issues: readonly ConfigIssue[]): ConfigError {
+    const seen = new Set<string>();
+    const unique = issues
+      .filter((i) => !seen.has(formatIssue(i)) && seen.add(formatIssue(i)))
+      .sort((a, b) => a.line - b.line);
+    const [first, ...rest] = unique;
+    if (!first) throw new Error('ConfigError.of needs at least one issue');
+    return new ConfigError(first.file, first.line, first.detail, rest);
+  }
+}
+
+export interface SourceDoc {
+  file: string;
+  /** The document as plain data, environment variables expanded. */
+  value: unknown;
+  /** Line of the node at `path` (a map entry's key line), or of its nearest existing ancestor. */
+  lineAt(path: ReadonlyArray<string | number>): number;
+}
+
+export function loadSourceFile(file: string, env: NodeJS.ProcessEnv = process.env): SourceDoc {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, 0, `cannot read: ${(err as Error).message}`);
+  }
+  return parseSource(text, file, env);
+}
+
+export function parseSource(text: string, file: string, env: NodeJS.ProcessEnv = process.env): SourceDoc {
+  const lineCounter = new LineCounter();
+  // uniqueKeys (the default) turns duplicate keys into errors instead of "last one wins".
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lineOf = (offset: number | undefined): number => (offset === undefined ? 1 : lineCounter.linePos(offset).line);
+  const issues: ConfigIssue[] = doc.errors.map((e) => ({
+    file,
+    line: lineOf(e.pos[0]),
+    detail: e.code === 'DUPLICATE_KEY' ? `duplicate key ${text.slice(e.pos[0], e.pos[1]).trim()}` : e.message,
+  }));
+
+  visit(doc, {
+    Scalar(key, node) {
+      // Keys stay literal: the shape of a file never depends on the environment.
+      if (key === 'key' || typeof node.value !== 'string') return;
+      const result = expandEnv(node.value, env);
+      if (typeof result !== 'string') {
+        issues.push({ file, line: lineOf(node.range?.[0]), detail: result.error });
+      } else if (result !== node.value) {
+        // An unquoted `${PORT:-22}` means what writing its value there would mean: 22 is a number.
+        node.value = node.type === 'PLAIN' ? retype(result) : result;
+      }
+    },
+  });
+  if (issues.length > 0) throw ConfigError.of(issues);
+
+  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  return { file, value, lineAt: (path) => lineAtPath(doc, path, lineOf) };
+}
+
+const VAR_REF = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s;
+
+/** `${VAR}`, `${VAR:-default}` (default when unset or empty, as in sh), `$$` for a literal `$`. */
+export function expandEnv(text: string, env: NodeJS.ProcessEnv): string | { error: string } {
+  let out = '';
+  let i = 0;
+  for (let j = text.indexOf('$'); j >= 0; j = text.indexOf('$', i)) {
+    out += text.slice(i, j);
+    const next = text[j + 1];
+    if (next !== '$' && next !== '{') {
+      out += '$';
+      i = j + 1;
+      continue;
+    }
+    if (next === '$') {
+      out += '$';
+      i = j + 2;
+      continue;
+    }
+    const close = text.indexOf('}', j + 2);
+    if (close < 0) return { error: `unterminated "\${" in ${JSON.stringify(text)}` };
+    const body = text.slice(j + 2, close);
+    const m = VAR_REF.exec(body);
+    if (!m || m[2]?.includes('${')) return { error: `bad variable reference "\${${body}}" (write \${NAME} or \${NAME:-default})` };
+    const [, name = '', fallback] = m;
+    let value = env[name];
+    if (fallback !== undefined && !value) value = fallback;
+    if (value === undefined) return { error: `environment variable ${name} is not set (write \${${name}:-default} to give a default)` };
+    out += value;
+    i = close + 1;
+  }
+  return out + text.slice(i);
+}
+
+function retype(text: string): unknown {
+  try {
+    const v: unknown = parse(text, { logLevel: 'silent' });
+    return v === null || typeof v === 'number' || typeof v === 'boolean' ? v : text;
+  } catch {
+    return text;
+  }
+}
+
+function lineAtPath(doc: Document, path: ReadonlyArray<string | number>, lineOf: (offset: number | undefined) => number): number {
+  let node: unknown = doc.contents;
+  let line = lineOf(doc.contents?.range?.[0]);
+  for (const seg of path) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      line = lineOf((pair.key as YamlNode).range?.[0]);
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as YamlNode | undefined;
+      if (!item) break;
+      line = lineOf(item.range?.[0]);
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return line;
+}
+
+/** Renders a key path the way users read it: `policies.read_only.capabilities[2].operation`. */
+export function renderPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (typeof seg === 'string' && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(String(seg))}]`;
+  }
+  return out;
+}
+
+/** A strict object whose unknown-key errors list the keys that are allowed. */
+export function strictObject<S extends z.core.$ZodLooseShape>(shape: S) {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (iss) => (iss.code === 'unrecognized_keys' ? `allowed keys: ${allowed}` : undefined),
+  });
+}
+
+export function validate<T>(doc: SourceDoc, schema: z.ZodType<T>): T {
+  const result = schema.safeParse(doc.value);
+  if (result.success) return result.data;
+  const issues: ConfigIssue[] = [];
+  for (const iss of result.error.issues) {
+    const path = iss.path.map((s) => (typeof s === 'symbol' ? String(s) : s));
+    if (iss.code === 'unrecognized_keys') {
+      // One issue per key, at the key's own line; zod's stock message only repeats the key names.
+      const hint = iss.message.startsWith('Unrecognized key') ? '' : ` (${iss.message})`;
+      for (const key of iss.keys) {
+        issues.push({ file: doc.file, line: doc.lineAt([...path, key]), detail: `${renderPath([...path, key])}: unknown key${hint}` });
+      }
+      continue;
+    }
+    let what = iss.message.replace(/^Invalid input: /, '');
+    if (iss.code === 'invalid_type' && iss.message.endsWith('received undefined')) what = `missing (expected ${iss.expected})`;
+    // A record key's own complaint (e.g. a name pattern) is nested one level down.
+    if (iss.code === 'invalid_key') what = `invalid key: ${iss.issues.map((i) => i.message).join('; ')}`;
+    issues.push({ file: doc.file, line: doc.lineAt(path), detail: path.length > 0 ? `${renderPath(path)}: ${what}` : what });
+  }
+  throw ConfigError.of(issues);
+}

@@ -1,0 +1,197 @@
+// The one door (ARCHITECTURE.md §1): every action on a host goes through perform().
+// Order: scope -> parse -> policy -> ask -> audit.begin -> host.execute -> audit.end.
+// Adapters (CLI today; daemon, HTTP, MCP later) only build an Action and render the result.
+import { performance } from 'node:perf_hooks';
+import type { AuditStore } from '../audit/store.js';
+import { parseCommand } from '../command/parser.js';
+import { ParseError, type CommandList } from '../command/types.js';
+import { evaluate, sandboxMounts } from '../policy/evaluate.js';
+import type { Decision, Policy } from '../policy/types.js';
+import type { Host } from '../hosts/types.js';
+import { EXIT } from './exit-codes.js';
+import type { Action, Outcome, PerformIO, PerformResult, Principal } from './types.js';
+
+export interface PerformContext {
+  principal: Principal;
+  policies: ReadonlyMap<string, Policy>;
+  defaultPolicy: string;
+  defaultTimeoutMs: number | null;
+  defaultPipefail: boolean;
+  audit: AuditStore;
+  /** Looks a host up by name; throws TransportError (unknown or unreachable host). */
+  host(name: string): Host;
+}
+
+/** What was asked, in the shape the audit store records. */
+interface Asked {
+  principal: string;
+  host: string;
+  operation: string;
+  command: string;
+  /** Every stage's argv, flattened (the command string keeps the structure). */
+  argv: string[] | null;
+  policy: string;
+}
+
+export async function perform(ctx: PerformContext, action: Action, io: PerformIO): Promise<PerformResult> {
+  const started = performance.now();
+  const policyName = action.policy ?? ctx.defaultPolicy;
+  const asked: Asked = {
+    principal: ctx.principal.name,
+    host: action.host,
+    operation: action.kind,
+    command: action.command,
+    argv: null,
+    policy: policyName,
+  };
+
+  const policy = ctx.policies.get(policyName);
+  if (!policy) {
+    const known = [...ctx.policies.keys()].join(', ') || 'none';
+    return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, `unknown policy "${policyName}" (known: ${known})`, null);
+  }
+
+  let host: Host;
+  try {
+    host = ctx.host(action.host);
+  } catch (err) {
+    return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
+  }
+
+  let list: CommandList;
+  try {
+    list = parseCommand(action.command);
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+    return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, err.message, null);
+  }
+  asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
+
+  const cwd = action.cwd ?? host.defaultCwd();
+  let decision = evaluate(policy, list, { cwd, resolver: host.resolver });
+  if (decision.effect === 'deny') return refuse(ctx, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
+
+  // Written before anything runs (and before waiting for an approver, so pending asks are visible).
+  // If this throws, nothing runs.
+  const actionId = ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
+  if (decision.effect === 'ask') {
+    decision = await askApprover(action, decision, io);
+    if (decision.effect !== 'allow') {
+      const durationMs = performance.now() - started;
+      ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: decision.reason });
+      return { ...nothingRan(actionId, 'denied', EXIT.DENIED, decision.reason, durationMs), decision };
+    }
+  }
+  let bytesOut = 0;
+  const result = await host
+    .execute({
+      list,
+      cwd,
+      timeoutMs: action.timeoutMs !== undefined ? action.timeoutMs : ctx.defaultTimeoutMs,
+      pipefail: action.pipefail ?? ctx.defaultPipefail,
+      output: decision.output,
+      sandbox: decision.sandbox ? sandboxMounts(policy) : null,
+      stdin: io.stdin ?? null,
+      onStdout: (chunk) => {
+        bytesOut += chunk.length;
+        io.onStdout(chunk);
+      },
+      onStderr: io.onStderr,
+      ...(io.signal ? { signal: io.signal } : {}),
+    })
+    .catch((err: unknown) => ({ transportError: errorText(err) }));
+
+  if ('transportError' in result) {
+    const durationMs = performance.now() - started;
+    ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, bytesOut, error: result.transportError });
+    return {
+      actionId,
+      outcome: 'unreachable',
+      exitCode: EXIT.TRANSPORT,
+      decision,
+      message: result.transportError,
+      durationMs,
+      bytesOut,
+      truncated: false,
+      timedOut: false,
+    };
+  }
+
+  const durationMs = performance.now() - started;
+  if (result.errorKind === 'sandbox_unavailable') {
+    // The policy requires the OS sandbox and this host cannot provide it: refuse, never run unsandboxed.
+    const reason = result.error ?? 'sandbox required by policy but unavailable';
+    ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: reason });
+    return { ...nothingRan(actionId, 'denied', EXIT.DENIED, reason, durationMs), decision };
+  }
+  ctx.audit.end(actionId, {
+    exitCode: result.exitCode,
+    signal: result.signal,
+    durationMs,
+    bytesOut: result.bytesOut,
+    bytesErr: result.bytesErr,
+    truncated: result.truncated,
+    timedOut: result.timedOut,
+    error: result.error,
+  });
+  return {
+    actionId,
+    outcome: result.exitCode === 0 ? 'ok' : 'failed',
+    exitCode: result.exitCode,
+    decision,
+    // Stage failures were already written to stderr like sh does; only refusals before the run (125) were not.
+    message: result.exitCode === 125 ? result.error : outcomeNote(result),
+    durationMs,
+    bytesOut: result.bytesOut,
+    truncated: result.truncated,
+    timedOut: result.timedOut,
+  };
+}
+
+async function askApprover(action: Action, decision: Decision, io: PerformIO): Promise<Decision> {
+  if (!io.approve) {
+    return { ...decision, effect: 'deny', reason: `${decision.reason}; approval required but no approver is available` };
+  }
+  const answer = await io.approve(action, decision);
+  if (answer === 'allow') return { ...decision, effect: 'allow', reason: `${decision.reason}; approved` };
+  const why = answer === 'expired' ? 'approval expired' : 'approval refused';
+  return { ...decision, effect: 'deny', reason: `${decision.reason}; ${why}` };
+}
+
+/** Records an action refused before it ran (begin + end at once) and returns its result. */
+function refuse(
+  ctx: PerformContext,
+  asked: Asked,
+  started: number,
+  outcome: Outcome,
+  exitCode: number,
+  message: string,
+  decision: Decision | null,
+): PerformResult {
+  const actionId = ctx.audit.begin({ ...asked, decision: 'deny', rule: decision ? ruleText(decision) : null, reason: message });
+  const durationMs = performance.now() - started;
+  // An unreachable host is an error (level error); a policy or parser refusal is a denial (level deny).
+  const why = outcome === 'unreachable' ? { error: message } : { refusal: message };
+  ctx.audit.end(actionId, { exitCode, durationMs, bytesOut: 0, ...why });
+  return { ...nothingRan(actionId, outcome, exitCode, message, durationMs), decision };
+}
+
+function nothingRan(actionId: number, outcome: Outcome, exitCode: number, message: string, durationMs: number): PerformResult {
+  return { actionId, outcome, exitCode, decision: null, message, durationMs, bytesOut: 0, truncated: false, timedOut: false };
+}
+
+function ruleText(decision: Decision): string | null {
+  const rule = decision.rule;
+  return rule ? `${rule.policy}#${rule.index} ${rule.effect} ${rule.operation} (${rule.source.file}:${rule.source.line})` : null;
+}
+
+function outcomeNote(result: { timedOut: boolean; truncated: boolean; aborted: boolean }): string | null {
+  if (result.timedOut) return 'timed out; the process group was killed';
+  if (result.truncated) return 'output limit of the policy reached; the command was stopped';
+  if (result.aborted) return 'interrupted';
+  return null;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

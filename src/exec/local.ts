@@ -1,0 +1,603 @@
+// Runs a parsed CommandList on this host without a shell: remux spawns the stages, wires the pipes,
+// performs the redirections, applies limits and kills whole process groups.
+
+import type { ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { CommandList, Pipeline, Redirect, Stage } from '../command/types.js';
+import { OutputGate } from './output.js';
+import type { Destination } from './output.js';
+import { bwrapAvailable, bwrapOptions, isInside, sandboxLayout } from './sandbox.js';
+import type { SandboxLayout } from './sandbox.js';
+import type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult } from './types.js';
+
+const DEFAULT_KILL_GRACE_MS = 2000;
+/** After SIGKILL, how long to wait for a group to vanish before giving up (a process stuck in D state). */
+const KILL_WAIT_MS = 2000;
+const POLL_MS = 20;
+
+/** `probe` tells whether bubblewrap can sandbox here (default: the cached real probe; tests pass a stub). */
+export async function runLocal(req: ExecRequest, probe: () => BwrapInfo = bwrapAvailable): Promise<ExecResult> {
+  return new Run(req, probe).execute();
+}
+
+/** Shell status of one stage: exit code, or 128+N when killed by signal N. */
+interface Status {
+  code: number;
+  signal: NodeJS.Signals | null;
+}
+
+/** Where a stage's fd 1 or fd 2 goes. */
+type Sink = { kind: 'next' } | { kind: 'caller'; dest: Destination } | { kind: 'file'; fd: number };
+type Source = { kind: 'prev' } | { kind: 'caller' } | { kind: 'file'; fd: number };
+type StdioEntry = 'pipe' | 'ignore' | number;
+
+interface Plan {
+  argv: string[];
+  /** Resolved program path; null when there is nothing to run (empty argv or a failure decided up front). */
+  program: string | null;
+  stdin: Source;
+  stdout: Sink;
+  stderr: Sink;
+  /** Redirect fds we opened: handed to the child, then closed here. */
+  fds: number[];
+  failed: Status | null;
+}
+
+interface Started {
+  /** Our end of the stage's stdin when it reads the caller's stdin (unpiped when the pipeline ends). */
+  stdin: Writable | null;
+  status: Promise<Status>;
+}
+
+/** Pipe fds for one stage: read end from the left neighbour, write end to the right one, merged 1+2 output. */
+interface Wiring {
+  in: number | null;
+  out: number | null;
+  merged: number | null;
+}
+
+type StopReason = 'timeout' | 'abort' | 'truncated';
+
+class Run {
+  private readonly started = Date.now();
+  private readonly graceMs: number;
+  private readonly gate: OutputGate;
+  private stopReason: StopReason | null = null;
+  /** Process groups (leader pids) of the running pipeline. */
+  private readonly groups = new Set<number>();
+  /** Our read ends of caller-facing pipes, destroyed when the output cap is hit. */
+  private readonly readers = new Set<Readable>();
+  private killTimer: NodeJS.Timeout | null = null;
+  private stdinEnded = false;
+  private error: string | null = null;
+  private errorKind: ExecErrorKind | null = null;
+  private cwd = '';
+  private layout: SandboxLayout | null = null;
+  private bwrapPath = '';
+
+  constructor(
+    private readonly req: ExecRequest,
+    private readonly probe: () => BwrapInfo,
+  ) {
+    this.graceMs = req.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    this.gate = new OutputGate(req.output, { stdout: req.onStdout, stderr: req.onStderr }, () => this.stop('truncated'));
+    req.stdin?.once('end', () => (this.stdinEnded = true));
+  }
+
+  async execute(): Promise<ExecResult> {
+    const refusal = this.prepare();
+    if (refusal !== null) return this.result({ code: 125, signal: null });
+    if (this.req.signal?.aborted) this.stopReason = 'abort';
+
+    const onAbort = (): void => this.stop('abort');
+    this.req.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = this.req.timeoutMs === null ? null : setTimeout(() => this.stop('timeout'), this.req.timeoutMs);
+    try {
+      return this.result(await this.runList(this.req.list));
+    } finally {
+      if (timer) clearTimeout(timer);
+      if (this.killTimer) clearTimeout(this.killTimer);
+      this.req.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Checks that must pass before anything runs; returns the refusal message or null. */
+  private prepare(): string | null {
+    // A NUL would also split bwrap's --args stream and smuggle in options.
+    const badVar = Object.entries(this.req.env).find(([k, v]) => k === '' || /[=\0]/.test(k) || v.includes('\0'));
+    if (badVar) return this.fail('invalid', `remux: invalid environment variable ${JSON.stringify(badVar[0])}`);
+    let isDir: boolean;
+    try {
+      this.cwd = fs.realpathSync(this.req.cwd);
+      isDir = fs.statSync(this.cwd).isDirectory();
+    } catch (e) {
+      return this.fail('cwd', `remux: cannot use working directory ${this.req.cwd}: ${errCode(e)}`);
+    }
+    if (!isDir) return this.fail('cwd', `remux: cannot use working directory ${this.req.cwd}: ENOTDIR`);
+    if (this.req.sandbox === null) return null;
+    const bwrap = this.probe();
+    if (!bwrap.ok || bwrap.path === null) {
+      return this.fail('sandbox_unavailable', `sandbox required by policy but bubblewrap is not available: ${bwrap.reason ?? 'unknown'}`);
+    }
+    this.bwrapPath = bwrap.path;
+    try {
+      this.layout = sandboxLayout(this.req.sandbox);
+    } catch (e) {
+      return this.fail('invalid', `remux: invalid sandbox paths: ${(e as Error).message}`);
+    }
+    if (!this.layout.visible.some((root) => isInside(this.cwd, root))) {
+      return this.fail('sandbox', `remux: working directory ${this.cwd} is not inside the sandbox's read or write paths`);
+    }
+    return null;
+  }
+
+  /** sh semantics: `&&` runs on success, `||` on failure, `;` always; a skipped pipeline leaves the status alone. */
+  private async runList(list: CommandList): Promise<Status> {
+    let status: Status = { code: 0, signal: null };
+    for (const { op, pipeline } of list.items) {
+      if (this.stopReason !== null) break;
+      if (op === '&&' && status.code !== 0) continue;
+      if (op === '||' && status.code === 0) continue;
+      status = await this.runPipeline(pipeline);
+    }
+    return status;
+  }
+
+  private async runPipeline(pipeline: Pipeline): Promise<Status> {
+    const n = pipeline.stages.length;
+    if (n === 0) return { code: 0, signal: null };
+    const plans = pipeline.stages.map((stage, i) => this.plan(stage, i === 0, i === n - 1));
+    const last = plans[n - 1] as Plan;
+    // `2>&1` on the last stage: both fds get one pipe we read, so the caller sees the kernel's interleaving.
+    const merge = last.program !== null && last.stdout.kind === 'caller' && last.stderr === last.stdout;
+    let fifos: Fifo[];
+    try {
+      fifos = await makePipes(n - 1 + (merge ? 1 : 0));
+    } catch (e) {
+      plans.forEach((p) => closeAll(p.fds));
+      this.stageError('spawn', `remux: cannot create pipes: ${errCode(e)}`);
+      return { code: 126, signal: null };
+    }
+    const merged = merge ? (fifos.pop() as Fifo) : null;
+    const statuses: Array<Promise<Status>> = [];
+    const stdinPipes: Writable[] = [];
+    plans.forEach((plan, i) => {
+      const wiring = {
+        in: fifos[i - 1]?.read ?? null,
+        out: fifos[i]?.write ?? null,
+        merged: i === n - 1 ? (merged?.write ?? null) : null,
+      };
+      const started = this.start(plan, wiring);
+      if (started.stdin) stdinPipes.push(started.stdin);
+      statuses.push(started.status);
+    });
+    // Only the children may hold pipe ends now: a reader's exit must SIGPIPE its writer, a writer's exit give EOF.
+    closeAll(fifos.flatMap((f) => [f.read, f.write]));
+    if (merged) {
+      closeAll([merged.write]);
+      this.attachReader(new net.Socket({ fd: merged.read, readable: true, writable: false }), 'stdout');
+    }
+
+    const results = await Promise.all(statuses);
+    await this.reap([...this.groups]);
+    this.groups.clear();
+    await this.drainReaders();
+    for (const w of stdinPipes) this.req.stdin?.unpipe(w);
+
+    if (this.req.pipefail) {
+      return [...results].reverse().find((s) => s.code !== 0) ?? { code: 0, signal: null };
+    }
+    return results[n - 1] as Status;
+  }
+
+  /** Performs the stage's redirections in order (opening files) and finds its program, like sh's child would. */
+  private plan(stage: Stage, first: boolean, last: boolean): Plan {
+    const plan: Plan = {
+      argv: stage.argv,
+      program: null,
+      stdin: first ? { kind: 'caller' } : { kind: 'prev' },
+      stdout: last ? { kind: 'caller', dest: 'stdout' } : { kind: 'next' },
+      stderr: { kind: 'caller', dest: 'stderr' },
+      fds: [],
+      failed: null,
+    };
+    for (const r of stage.redirects) {
+      if (r.kind === 'dup') {
+        plan.stderr = plan.stdout;
+        continue;
+      }
+      const fd = this.openRedirect(r);
+      if (fd === null) {
+        closeAll(plan.fds);
+        plan.fds = [];
+        plan.failed = { code: 1, signal: null };
+        return plan;
+      }
+      plan.fds.push(fd);
+      if (r.kind === 'read') plan.stdin = { kind: 'file', fd };
+      else if (r.fd === 1) plan.stdout = { kind: 'file', fd };
+      else plan.stderr = { kind: 'file', fd };
+    }
+    const name = stage.argv[0];
+    if (name === undefined) return plan;
+    const found = resolveProgram(name, this.req.env.PATH ?? '', this.cwd);
+    if ('path' in found && this.layout !== null) {
+      const real = realTarget(found.path);
+      if (!this.layout.visible.some((root) => isInside(real, root))) {
+        this.stageError('sandbox', `remux: ${name}: ${real} is not inside the sandbox's paths`);
+        plan.failed = { code: 127, signal: null };
+        return plan;
+      }
+    }
+    if ('path' in found) plan.program = found.path;
+    else {
+      this.stageError(found.kind, `remux: ${name}: ${found.message}`);
+      plan.failed = { code: found.code, signal: null };
+    }
+    return plan;
+  }
+
+  /** Opens a redirect target ourselves; null (after reporting, like sh) when it cannot be opened. */
+  private openRedirect(r: Exclude<Redirect, { kind: 'dup' }>): number | null {
+    const file = path.resolve(this.cwd, r.path);
+    const purpose = r.kind === 'read' ? 'reading' : 'writing';
+    const report = (why: string): null => {
+      this.stageError('redirect', `remux: cannot open ${r.path} for ${purpose}: ${why}`);
+      return null;
+    };
+    if (this.layout !== null && file !== '/dev/null') {
+      const roots = r.kind === 'read' ? this.layout.visible : this.layout.writable;
+      const real = realTarget(file);
+      if (!roots.some((root) => isInside(real, root))) {
+        return report(`outside the sandbox's ${r.kind === 'read' ? 'read' : 'write'} paths`);
+      }
+    }
+    const c = fs.constants;
+    // O_NONBLOCK: opening a FIFO must never block the event loop; regular files ignore the flag.
+    const flags =
+      (r.kind === 'read' ? c.O_RDONLY : c.O_WRONLY | c.O_CREAT | (r.append ? c.O_APPEND : c.O_TRUNC)) |
+      c.O_NOCTTY |
+      c.O_NONBLOCK;
+    let fd: number;
+    try {
+      fd = fs.openSync(file, flags, 0o666); // the kernel applies the umask
+    } catch (e) {
+      return report(errCode(e));
+    }
+    const st = fs.fstatSync(fd);
+    if (st.isFIFO() || st.isSocket()) {
+      fs.closeSync(fd);
+      return report('FIFOs and sockets are not supported as redirect targets');
+    }
+    return fd;
+  }
+
+  /** Spawns one stage, directly or inside bwrap; `wiring` holds the pipe ends that connect it to its neighbours. */
+  private start(plan: Plan, wiring: Wiring): Started {
+    if (plan.failed !== null || plan.program === null || this.stopReason !== null) {
+      closeAll(plan.fds);
+      const code = plan.failed?.code ?? (this.stopReason !== null ? 1 : 0);
+      return { stdin: null, status: Promise.resolve({ code, signal: null }) };
+    }
+    const target = (sink: Sink): StdioEntry =>
+      sink.kind === 'file' ? sink.fd : sink.kind === 'next' ? (wiring.out ?? 'ignore') : (wiring.merged ?? 'pipe');
+    const fromCaller = this.req.stdin && !this.stdinEnded ? 'pipe' : 'ignore';
+    const stdio: StdioEntry[] = [
+      plan.stdin.kind === 'file' ? plan.stdin.fd : plan.stdin.kind === 'prev' ? (wiring.in ?? 'ignore') : fromCaller,
+      target(plan.stdout),
+      target(plan.stderr),
+    ];
+    const name = plan.argv[0] ?? plan.program;
+    let child: ChildProcess;
+    try {
+      child = this.layout
+        ? spawn(this.bwrapPath, ['--args', '3', '--json-status-fd', '4', '--', plan.program, ...plan.argv.slice(1)], {
+            cwd: this.cwd,
+            env: {},
+            detached: true,
+            stdio: [...stdio, 'pipe', 'pipe'],
+          })
+        : spawn(plan.program, plan.argv.slice(1), {
+            argv0: name,
+            cwd: this.cwd,
+            env: this.req.env,
+            detached: true, // own session and process group: we kill the group, grandchildren included
+            stdio,
+          });
+    } catch (e) {
+      return { stdin: null, status: Promise.resolve(this.spawnFailed(name, e)) };
+    } finally {
+      closeAll(plan.fds);
+    }
+    if (child.pid === undefined) {
+      child.stdio.forEach((s) => s?.destroy());
+      return { stdin: null, status: new Promise((resolve) => child.once('error', (e) => resolve(this.spawnFailed(name, e)))) };
+    }
+    for (const slot of [1, 2] as const) {
+      const stream = child.stdio[slot] as Readable | null;
+      const sink = slot === 1 ? plan.stdout : plan.stderr;
+      if (stream !== null && sink.kind === 'caller') this.attachReader(stream, sink.dest);
+    }
+    const stdin = child.stdin;
+    if (stdin && this.req.stdin) {
+      stdin.on('error', () => {}); // EPIPE when the stage exits without reading all its input
+      this.req.stdin.pipe(stdin);
+    }
+    this.groups.add(child.pid);
+    const exited = new Promise<Status>((resolve) =>
+      child.once('exit', (code, signal) => resolve(statusOf(code, signal))),
+    );
+    if (!this.layout) return { stdin, status: exited };
+
+    const [args, json] = [child.stdio[3] as Writable, child.stdio[4] as Readable];
+    args.on('error', () => {});
+    args.end(Buffer.from(bwrapOptions(this.layout, this.cwd, this.req.env).map((a) => a + '\0').join('')));
+    let report = '';
+    json.on('data', (d: Buffer) => (report += d.toString()));
+    const reported = new Promise<void>((resolve) => json.once('close', () => resolve()));
+    const status = Promise.all([exited, reported]).then(([s]) => {
+      // bwrap writes "exit-code" only when the command itself ran; without it, bwrap failed (its stderr says why).
+      if (!report.includes('"exit-code"') && this.stopReason === null) {
+        this.stageError('sandbox', `remux: ${name}: the sandbox (bwrap) failed to start it (bwrap status ${s.code})`);
+        return { code: 126, signal: null };
+      }
+      return s;
+    });
+    return { stdin, status };
+  }
+
+  private attachReader(stream: Readable, dest: Destination): void {
+    const src = this.gate.source(dest);
+    this.readers.add(stream);
+    stream.on('data', (chunk: Buffer) => src.write(chunk));
+    stream.on('error', () => {});
+    stream.once('close', () => {
+      src.end();
+      this.readers.delete(stream);
+    });
+  }
+
+  /** Waits for caller-facing pipes to reach EOF; a writer that escaped our process groups cannot hold us forever. */
+  private async drainReaders(): Promise<void> {
+    const open = [...this.readers];
+    if (open.length === 0) return;
+    const closed = Promise.all(open.map((s) => new Promise((resolve) => s.once('close', resolve))));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise((resolve) => (timer = setTimeout(resolve, this.graceMs)));
+    await Promise.race([closed, late]);
+    clearTimeout(timer);
+    open.forEach((s) => s.destroy());
+  }
+
+  /** Timeout, abort or output cap: TERM every group now, KILL what is left after the grace. */
+  private stop(reason: StopReason): void {
+    if (this.stopReason !== null) return;
+    this.stopReason = reason;
+    if (reason === 'truncated') this.readers.forEach((s) => s.destroy());
+    signalGroups(liveGroups([...this.groups]), 'SIGTERM');
+    this.killTimer = setTimeout(() => signalGroups(liveGroups([...this.groups]), 'SIGKILL'), this.graceMs);
+  }
+
+  /**
+   * After the stage leaders exited: whatever is still alive in their groups (background grandchildren) is
+   * terminated too, so nothing outlives the command. Resolves when the groups are empty.
+   */
+  private async reap(pgids: number[]): Promise<void> {
+    let alive = liveGroups(pgids);
+    if (alive.length === 0) return;
+    signalGroups(alive, 'SIGTERM');
+    const t0 = Date.now();
+    let killed = false;
+    while (alive.length > 0 && Date.now() - t0 < this.graceMs + KILL_WAIT_MS) {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      alive = liveGroups(alive);
+      if (!killed && Date.now() - t0 >= this.graceMs) {
+        signalGroups(alive, 'SIGKILL');
+        killed = true;
+      }
+    }
+  }
+
+  private spawnFailed(name: string, e: unknown): Status {
+    const code = errCode(e);
+    const notFound = code === 'ENOENT';
+    this.stageError(notFound ? 'not_found' : code === 'EACCES' ? 'not_executable' : 'spawn', `remux: ${name}: cannot execute: ${code}`);
+    return { code: notFound ? 127 : 126, signal: null };
+  }
+
+  /** A stage failure: told on stderr like sh does, and remembered (the first one) for the result. */
+  private stageError(kind: ExecErrorKind, message: string): void {
+    this.gate.message('stderr', message + '\n');
+    this.fail(kind, message);
+  }
+
+  private fail(kind: ExecErrorKind, message: string): string {
+    if (this.error === null) {
+      this.error = message;
+      this.errorKind = kind;
+    }
+    return message;
+  }
+
+  private result(status: Status): ExecResult {
+    const timedOut = this.stopReason === 'timeout';
+    const aborted = this.stopReason === 'abort';
+    return {
+      exitCode: timedOut ? 124 : aborted ? 130 : status.code,
+      signal: status.signal,
+      timedOut,
+      aborted,
+      truncated: this.gate.truncated,
+      bytesOut: this.gate.bytesOut,
+      bytesErr: this.gate.bytesErr,
+      durationMs: Date.now() - this.started,
+      error: this.error,
+      errorKind: this.errorKind,
+    };
+  }
+}
+
+type Resolution =
+  | { path: string }
+  | { kind: 'not_found' | 'not_executable'; code: 126 | 127; message: string };
+
+/**
+ * sh's lookup: a name with a slash is a path (relative to cwd); a bare name is searched in PATH's absolute
+ * entries (relative entries such as `.` are ignored). A match that is not executable yields 126 only if no
+ * executable match follows.
+ */
+export function resolveProgram(name: string, searchPath: string, cwd: string): Resolution {
+  const candidates = name.includes('/')
+    ? [path.resolve(cwd, name)]
+    : searchPath
+        .split(':')
+        .filter((dir) => path.isAbsolute(dir))
+        .map((dir) => path.join(dir, name));
+  let denied: string | null = null;
+  for (const file of candidates) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory()) {
+      denied ??= 'Is a directory';
+      continue;
+    }
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+    } catch {
+      denied ??= 'Permission denied';
+      continue;
+    }
+    if (!st.isFile()) {
+      denied ??= 'Permission denied';
+      continue;
+    }
+    return { path: file };
+  }
+  if (denied !== null) return { kind: 'not_executable', code: 126, message: denied };
+  return { kind: 'not_found', code: 127, message: name.includes('/') ? 'No such file or directory' : 'command not found' };
+}
+
+function statusOf(code: number | null, signal: NodeJS.Signals | null): Status {
+  if (signal !== null) return { code: 128 + (os.constants.signals[signal] ?? 0), signal };
+  return { code: code ?? 0, signal: null };
+}
+
+function signalGroups(pgids: number[], sig: NodeJS.Signals): void {
+  for (const pgid of pgids) {
+    try {
+      process.kill(-pgid, sig);
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  }
+}
+
+/**
+ * Groups that still have a live member. Zombies do not count: where PID 1 does not reap orphans
+ * (containers), `kill(-pgid, 0)` keeps succeeding for a group of zombies, so on Linux we read /proc.
+ */
+function liveGroups(pgids: number[]): number[] {
+  const exists = pgids.filter((pgid) => {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch (e) {
+      return errCode(e) === 'EPERM';
+    }
+  });
+  if (exists.length === 0 || process.platform !== 'linux') return exists;
+  const wanted = new Set(exists);
+  const live = new Set<number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "pid (comm) state ppid pgrp …": comm may contain spaces and parentheses, so split after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const group = Number(pgrp);
+    if (wanted.has(group) && state !== 'Z' && state !== 'X') live.add(group);
+  }
+  return [...live];
+}
+
+/** The path a redirect would really touch: symlinks resolved as far as the path exists. */
+function realTarget(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    const parent = path.dirname(file);
+    return parent === file ? file : path.join(realTarget(parent), path.basename(file));
+  }
+}
+
+function errCode(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' ? code : e instanceof Error ? e.message : String(e);
+}
+
+interface Fifo {
+  read: number;
+  write: number;
+}
+
+const MKFIFO = ['/usr/bin/mkfifo', '/bin/mkfifo'];
+
+/**
+ * Real pipes for connecting stages. Node only offers socketpairs ('pipe'), and a socket whose reader exits
+ * with unread data gives the writer ECONNRESET instead of SIGPIPE: `yes | head -1` would end with
+ * "yes: Connection reset by peer" and status 1. A FIFO is a kernel pipe; it is created in a private
+ * directory, both ends are opened, and it is unlinked at once.
+ */
+async function makePipes(count: number): Promise<Fifo[]> {
+  if (count === 0) return [];
+  const bin = MKFIFO.find((p) => fs.existsSync(p));
+  if (bin === undefined) throw new Error('mkfifo not found in /usr/bin or /bin');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'remux-pipe-'));
+  try {
+    const names = Array.from({ length: count }, (_, i) => path.join(dir, String(i)));
+    await new Promise<void>((resolve, reject) =>
+      execFile(bin, ['-m', '600', ...names], { env: {} }, (err) => (err ? reject(err) : resolve())),
+    );
+    const c = fs.constants;
+    const fifos: Fifo[] = [];
+    const opened: number[] = [];
+    try {
+      for (const name of names) {
+        // This order keeps every open from blocking; the ends the children get stay in blocking mode.
+        const probe = fs.openSync(name, c.O_RDONLY | c.O_NONBLOCK);
+        try {
+          const write = fs.openSync(name, c.O_WRONLY);
+          opened.push(write);
+          const read = fs.openSync(name, c.O_RDONLY);
+          opened.push(read);
+          fifos.push({ read, write });
+        } finally {
+          fs.closeSync(probe);
+        }
+      }
+      return fifos;
+    } catch (e) {
+      closeAll(opened);
+      throw e;
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function closeAll(fds: number[]): void {
+  for (const fd of fds) fs.closeSync(fd);
+}

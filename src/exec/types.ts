@@ -1,0 +1,80 @@
+// Contracts of the local executor: what the caller asks for and what it gets back.
+
+import type { CommandList } from '../command/types.js';
+import type { OutputLimits } from '../policy/types.js';
+
+/** Paths the sandboxed command may see: absolute, literal (no globs); the policy layer turns its globs into these roots. */
+export interface SandboxPaths {
+  read: string[];
+  write: string[];
+}
+
+export interface ExecRequest {
+  list: CommandList;
+  /** Working directory on the host; relative programs and redirect paths resolve against it. */
+  cwd: string;
+  /** The exact environment of every stage. Its PATH (absolute entries only) is the one programs are looked up in. */
+  env: Record<string, string>;
+  /** Limit for the whole command list; null = none. */
+  timeoutMs: number | null;
+  /** SIGTERM → this long → SIGKILL (default 2000). */
+  killGraceMs?: number;
+  /** Pipeline status = last non-zero stage status (bash `set -o pipefail`) instead of the last stage's. */
+  pipefail: boolean;
+  /** maxBytes counts stdout+stderr bytes delivered to the caller; redact patterns are applied before delivery. */
+  output: OutputLimits;
+  /** Run every stage inside bubblewrap with only these paths and no network; null = no sandbox. */
+  sandbox: SandboxPaths | null;
+  /** Fed to the first stage that reads the caller's stdin; default /dev/null. */
+  stdin?: NodeJS.ReadableStream | null;
+  onStdout(chunk: Buffer): void;
+  onStderr(chunk: Buffer): void;
+  /** Ctrl-C / caller cancel: every process group is killed and the result says `aborted`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Why something did not run as asked. Stage failures (`not_found` … `sandbox`) are also written to the
+ * caller's stderr as `remux: …` lines, like sh does; the list goes on per sh semantics.
+ * `cwd`, `invalid`, `sandbox_unavailable` (and `sandbox` for a cwd outside the sandbox) are refusals
+ * before anything ran: exitCode 125, nothing written to the streams.
+ */
+export type ExecErrorKind =
+  | 'not_found' //            127
+  | 'not_executable' //       126
+  | 'spawn' //                126: any other exec failure (E2BIG, ENOEXEC …)
+  | 'redirect' //             1: a redirect file could not be opened (or lies outside the sandbox paths)
+  | 'sandbox' //              126: bwrap failed to start the program; 127: program outside the sandbox; 125: cwd outside
+  | 'cwd' //                  125: the working directory is unusable
+  | 'invalid' //              125: malformed request (bad env name, NUL in env, relative sandbox path)
+  | 'sandbox_unavailable'; // 125: a sandbox was required and bubblewrap cannot provide one; nothing ran
+
+export interface ExecResult {
+  /** sh semantics over the list; 128+N for a stage killed by signal N; 124 on timeout; 130 on abort. */
+  exitCode: number;
+  /** Signal that killed the stage whose status is the result, if any. */
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  aborted: boolean;
+  /** The output cap was hit: delivery stopped at exactly maxBytes and the command was killed. */
+  truncated: boolean;
+  /** Bytes delivered to onStdout / onStderr (after redaction and the cap). */
+  bytesOut: number;
+  bytesErr: number;
+  durationMs: number;
+  /** First failure, naming the program or path; null when everything that ran could be started. */
+  error: string | null;
+  errorKind: ExecErrorKind | null;
+}
+
+export interface BwrapInfo {
+  /** bwrap exists and a probe sandbox (all namespaces, no capabilities) started. */
+  ok: boolean;
+  path: string | null;
+  /** e.g. "0.8.0" */
+  version: string | null;
+  /** Why it is not usable (when !ok). */
+  reason?: string;
+  /** Usable but worth telling the operator (old version with known CVEs). */
+  warning?: string;
+}

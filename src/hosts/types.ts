@@ -1,0 +1,36 @@
+// A host is where actions run. The core sees only this interface; transports (local today,
+// SSH and outbound agents later) implement it.
+import type { CommandList } from '../command/types.js';
+import type { OutputLimits, PathResolver } from '../policy/types.js';
+import type { ExecResult } from '../exec/types.js';
+
+export interface HostExecRequest {
+  list: CommandList;
+  cwd: string;
+  timeoutMs: number | null;
+  pipefail: boolean;
+  output: OutputLimits;
+  /** Paths to expose in the OS sandbox, or null to run without one. */
+  sandbox: { read: string[]; write: string[] } | null;
+  stdin?: NodeJS.ReadableStream | null;
+  onStdout(chunk: Buffer): void;
+  onStderr(chunk: Buffer): void;
+  signal?: AbortSignal;
+}
+
+export interface Host {
+  name: string;
+  /** How the policy engine resolves paths and program names on this host. */
+  resolver: PathResolver;
+  /** Working directory used when the action names none. */
+  defaultCwd(): string;
+  execute(req: HostExecRequest): Promise<ExecResult>;
+}
+
+/** The host could not be reached or used; maps to exit 255. */
+export class TransportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TransportError';
+  }
+}

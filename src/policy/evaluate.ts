@@ -1,0 +1,359 @@
+// The static policy check: every program, path and redirection of a parsed command list against one policy.
+import { posix } from 'node:path';
+import { analyzeArgv } from '../command/analysis.js';
+import { parseCommand } from '../command/parser.js';
+import type { CommandList, Stage } from '../command/types.js';
+import { compileGlob, globPrefix } from './glob.js';
+import type { GlobMatcher } from './glob.js';
+import { ANY_PROGRAM } from './schema.js';
+import type { PathOperation } from './schema.js';
+import type { Check, Decision, Effect, Operation, OutputLimits, PathResolver, Policy, Rule, RuleRef } from './types.js';
+
+export interface EvalContext {
+  /** Absolute directory relative paths are taken against. */
+  cwd: string;
+  resolver: PathResolver;
+}
+
+/** `sh -c "sh -c '…'"` deeper than this is refused rather than followed. */
+const MAX_NESTING = 8;
+
+interface CompiledRule {
+  rule: Rule;
+  ref: RuleRef;
+  /** execute_binary: bare program names. */
+  names: string[];
+  /** execute_binary: the `*` entry (any program in the secure PATH). */
+  anyProgram: boolean;
+  /** Path globs as written, and their matchers. */
+  globs: string[];
+  matchers: GlobMatcher[];
+}
+
+interface CompiledPolicy {
+  byOperation: Map<Operation, CompiledRule[]>;
+  output: { rule: CompiledRule | null; limits: OutputLimits; reason: string };
+}
+
+// Policies are immutable once loaded, so their matchers are built once per Policy object.
+const compiledPolicies = new WeakMap<Policy, CompiledPolicy>();
+
+function compile(policy: Policy): CompiledPolicy {
+  let compiled = compiledPolicies.get(policy);
+  if (compiled) return compiled;
+  const byOperation = new Map<Operation, CompiledRule[]>();
+  for (const rule of policy.rules) {
+    const entries = rule.resources ?? [];
+    const globs = entries.filter((e) => e.includes('/'));
+    const c: CompiledRule = {
+      rule,
+      ref: { policy: policy.name, index: rule.index, operation: rule.operation, effect: rule.effect, source: rule.source },
+      names: entries.filter((e) => !e.includes('/') && e !== ANY_PROGRAM),
+      anyProgram: entries.includes(ANY_PROGRAM),
+      globs,
+      matchers: globs.map(compileGlob),
+    };
+    const list = byOperation.get(rule.operation);
+    if (list) list.push(c);
+    else byOperation.set(rule.operation, [c]);
+  }
+  compiled = { byOperation, output: outputVerdict(policy.name, byOperation.get('write_stdout') ?? []) };
+  compiledPolicies.set(policy, compiled);
+  return compiled;
+}
+
+/** write_stdout: deny > ask > allow like any check; limits merge over the rules that do not deny. */
+function outputVerdict(policy: string, rules: CompiledRule[]): CompiledPolicy['output'] {
+  const rule = decide(rules, () => true);
+  if (!rule) return { rule, limits: { maxBytes: null, redact: [] }, reason: `write_stdout: policy ${policy} grants no write_stdout` };
+  if (rule.rule.effect === 'deny') return { rule, limits: { maxBytes: 0, redact: [] }, reason: `write_stdout: ${verdictOf(rule, policy)}` };
+  const usable = rules.filter((r) => r.rule.effect !== 'deny');
+  const limits: OutputLimits = {
+    maxBytes: minLimit(usable.map((r) => r.rule.output?.maxBytes ?? null)),
+    redact: usable.flatMap((r) => r.rule.output?.redact ?? []),
+  };
+  return { rule, limits, reason: `write_stdout${describeLimits(limits)}: ${verdictOf(rule, policy)}` };
+}
+
+/**
+ * Decides a parsed command list under a policy. Per check: the first matching deny rule, else the first
+ * matching ask rule, else the first matching allow rule; nothing matching denies. Overall: any deny
+ * denies, else any ask asks, else allow.
+ */
+export function evaluate(policy: Policy, list: CommandList, ctx: EvalContext): Decision {
+  if (!ctx.cwd.startsWith('/')) throw new Error(`evaluate: cwd must be absolute, got ${JSON.stringify(ctx.cwd)}`);
+  const run = new Evaluation(policy, compile(policy), ctx);
+  let stage = 0;
+  for (const item of list.items) for (const s of item.pipeline.stages) run.stage(s, stage++, 0);
+  const output = run.output();
+
+  const checks = run.checks;
+  const decisive = checks.find((c) => c.effect === 'deny') ?? checks.find((c) => c.effect === 'ask');
+  return {
+    effect: decisive?.effect ?? 'allow',
+    policy: policy.name,
+    rule: decisive?.rule ?? null,
+    reason: decisive?.reason ?? `allowed: all ${checks.length} checks pass under policy ${policy.name}`,
+    checks,
+    output,
+    sandbox: policy.sandbox,
+  };
+}
+
+interface CheckResult {
+  /** What was checked: the resolved path or program. */
+  resource: string;
+  rule: CompiledRule | null;
+  /** Replaces the rule verdict in the reason (e.g. "not found in secure PATH"). */
+  note?: string;
+}
+
+/** State of one evaluate() call; its memo never outlives the call, so a later symlink swap is seen. */
+class Evaluation {
+  readonly checks: Check[] = [];
+  private readonly realpaths = new Map<string, string>();
+  private readonly programs = new Map<string, string | null>();
+
+  constructor(
+    private readonly policy: Policy,
+    private readonly compiled: CompiledPolicy,
+    private readonly ctx: EvalContext,
+  ) {}
+
+  stage(s: Stage, index: number, depth: number): void {
+    const analysis = analyzeArgv(s.argv);
+    if (analysis.refusal !== null) {
+      const program = s.argv[0] ?? '';
+      this.push('execute_binary', program, index, null, `${show(s.argv.join(' '))}: ${analysis.refusal}`);
+    } else {
+      for (const program of analysis.binaries) this.checkProgram(program, index);
+      for (const path of analysis.reads) this.checkPath('read_file', path, index);
+      for (const path of analysis.writes) this.checkPath('write_file', path, index);
+      for (const path of analysis.lists) this.checkPath('list_directory', path, index);
+      for (const nested of analysis.nested) this.nested(nested, index, depth);
+    }
+    for (const r of s.redirects) {
+      if (r.kind === 'read') this.checkPath('read_file', r.path, index);
+      else if (r.kind === 'write') this.checkPath('write_file', r.path, index);
+    }
+  }
+
+  /** write_stdout for the whole command: the same verdict for every command under this policy. */
+  output(): OutputLimits {
+    const { rule, limits, reason } = this.compiled.output;
+    this.push('write_stdout', '', -1, rule, reason);
+    return { maxBytes: limits.maxBytes, redact: [...limits.redact] };
+  }
+
+  private nested(source: string, index: number, depth: number): void {
+    if (depth >= MAX_NESTING) {
+      this.push('execute_binary', source, index, null, `nested command ${show(source)}: nested more than ${MAX_NESTING} levels deep`);
+      return;
+    }
+    let list: CommandList;
+    try {
+      list = parseCommand(source);
+    } catch (err) {
+      this.push('execute_binary', source, index, null, `nested command ${show(source)}: ${(err as Error).message}`);
+      return;
+    }
+    for (const item of list.items) for (const s of item.pipeline.stages) this.stage(s, index, depth + 1);
+  }
+
+  private checkProgram(program: string, index: number): void {
+    this.guarded('execute_binary', program, index, () => {
+      if (program === '') return { resource: '', rule: null, note: 'empty program name' };
+      const bare = !program.includes('/');
+      const real = bare ? this.which(program) : this.realpath(program);
+      if (real === null) return { resource: program, rule: null, note: 'not found in secure PATH' };
+      const name = posix.basename(program);
+      const lexical = bare ? null : posix.resolve(this.ctx.cwd, program);
+      const rule = decide(this.rulesFor('execute_binary'), (r) =>
+        r.rule.effect === 'allow' ? this.allowsProgram(r, name, real) : this.flagsProgram(r, name, real, lexical),
+      );
+      return { resource: real, rule };
+    });
+  }
+
+  /**
+   * Allow needs the very file: a rule naming `cat` allows `cat`, `/usr/bin/cat` or a link to it, but not
+   * `./cat`. The name must also agree unless the file itself is called so, because multi-call binaries
+   * (busybox) act on the name they are run as: `/bin/rm` may be the same file as `cat`.
+   */
+  private allowsProgram(r: CompiledRule, name: string, real: string): boolean {
+    const realName = posix.basename(real);
+    for (const n of r.names) if ((name === n || realName === n) && real === this.which(n)) return true;
+    if (r.anyProgram && real === this.which(name)) return true;
+    return r.matchers.some((m) => m.test(real));
+  }
+
+  /** Deny and ask cast a wider net: the name as run, the file, the path as written, the rule's real prefix. */
+  private flagsProgram(r: CompiledRule, name: string, real: string, lexical: string | null): boolean {
+    if (r.anyProgram) return true;
+    const realName = posix.basename(real);
+    for (const n of r.names) if (name === n || (realName === n && real === this.which(n))) return true;
+    return this.flagsPath(r, real, lexical);
+  }
+
+  private checkPath(op: PathOperation, path: string, index: number): void {
+    this.guarded(op, path, index, () => {
+      const real = this.realpath(path);
+      const lexical = posix.resolve(this.ctx.cwd, path);
+      const rule = decide(this.rulesFor(op), (r) =>
+        r.rule.effect === 'allow' ? r.matchers.some((m) => m.test(real)) : this.flagsPath(r, real, lexical),
+      );
+      return { resource: real, rule };
+    });
+  }
+
+  /**
+   * Deny/ask path rules match the resolved path, the path as written (normalised), or the resolved path
+   * against the rule with its literal prefix resolved: deny /var/run/** also covers /run/... when
+   * /var/run is a link. Allow rules get none of this: allowing /tmp/x/** must not follow /tmp/x if it
+   * becomes a link elsewhere.
+   */
+  private flagsPath(r: CompiledRule, real: string, lexical: string | null): boolean {
+    for (const [i, m] of r.matchers.entries()) {
+      if (m.test(real) || (lexical !== null && m.test(lexical))) return true;
+      const glob = r.globs[i] as string;
+      const prefix = globPrefix(glob);
+      let realPrefix: string;
+      try {
+        realPrefix = this.realpath(prefix);
+      } catch {
+        continue;
+      }
+      if (realPrefix !== prefix && compileGlob(escapeGlob(realPrefix) + glob.slice(prefix.length)).test(real)) return true;
+    }
+    return false;
+  }
+
+  /** Runs one check; a resolver failure (loop, too long, unreadable) denies with its message. */
+  private guarded(
+    op: Operation,
+    requested: string,
+    index: number,
+    check: () => CheckResult,
+  ): void {
+    let result: CheckResult;
+    try {
+      result = check();
+    } catch (err) {
+      this.push(op, requested, index, null, `${op} ${show(requested)}: cannot be checked: ${(err as Error).message}`);
+      return;
+    }
+    const { resource, rule, note } = result;
+    const from = resource !== requested ? ` (resolved from ${show(requested)})` : '';
+    this.push(op, resource, index, rule, `${op} ${show(resource)}: ${note ?? verdictOf(rule, this.policy.name)}${from}`);
+  }
+
+  private push(op: Operation, resource: string, stage: number, rule: CompiledRule | null, reason: string): void {
+    const effect: Effect = rule?.rule.effect ?? 'deny';
+    this.checks.push({ operation: op, resource, stage, effect, rule: rule?.ref ?? null, reason });
+  }
+
+  private rulesFor(op: Operation): CompiledRule[] {
+    return this.compiled.byOperation.get(op) ?? [];
+  }
+
+  private realpath(path: string): string {
+    let real = this.realpaths.get(path);
+    if (real === undefined) {
+      real = this.ctx.resolver.realpath(path, this.ctx.cwd);
+      this.realpaths.set(path, real);
+    }
+    return real;
+  }
+
+  private which(name: string): string | null {
+    let real = this.programs.get(name);
+    if (real === undefined) {
+      real = this.ctx.resolver.which(name);
+      this.programs.set(name, real);
+    }
+    return real;
+  }
+}
+
+/** The first matching deny, else the first matching ask, else the first matching allow. */
+function decide(rules: readonly CompiledRule[], matches: (r: CompiledRule) => boolean): CompiledRule | null {
+  let ask: CompiledRule | null = null;
+  let allow: CompiledRule | null = null;
+  for (const r of rules) {
+    const effect = r.rule.effect;
+    if (effect === 'deny') {
+      if (matches(r)) return r;
+    } else if (effect === 'ask') {
+      if (!ask && matches(r)) ask = r;
+    } else if (!ask && !allow && matches(r)) {
+      allow = r;
+    }
+  }
+  return ask ?? allow;
+}
+
+function verdictOf(rule: CompiledRule | null, policy: string): string {
+  if (!rule) return `no rule of policy ${policy} allows it`;
+  const { ref } = rule;
+  const where = `${ref.policy}#${ref.index} (${posix.basename(ref.source.file)}:${ref.source.line})`;
+  const why = rule.rule.reason ? `: ${rule.rule.reason}` : '';
+  if (ref.effect === 'deny') return `denied by ${where}${why}`;
+  if (ref.effect === 'ask') return `needs approval under ${where}${why}`;
+  return `allowed by ${where}`;
+}
+
+function minLimit(limits: Array<number | null>): number | null {
+  const set = limits.filter((l): l is number => l !== null);
+  return set.length > 0 ? Math.min(...set) : null;
+}
+
+function describeLimits(limits: OutputLimits): string {
+  const parts: string[] = [];
+  if (limits.maxBytes !== null) parts.push(`at most ${limits.maxBytes} bytes`);
+  if (limits.redact.length > 0) parts.push(`${limits.redact.length} redaction patterns`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+/** A literal path as a glob matching only itself. */
+function escapeGlob(literal: string): string {
+  return literal.replace(/[*?[\]{}]/g, '[$&]');
+}
+
+/** Untrusted text in a reason: bounded, and quoted when it holds blanks or control characters. */
+function show(text: string): string {
+  const cut = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return /[\s\x00-\x1f\x7f-\x9f\ud800-\udfff]/.test(cut) ? JSON.stringify(cut) : cut;
+}
+
+/**
+ * The directory roots an OS sandbox must expose for this policy: for each allow rule's path glob, its
+ * literal prefix in whole segments (/var/log/** → /var/log, /srv/*.txt → /srv; a literal path is itself).
+ * Nested roots are folded into their parent. Deny rules are enforced by the static check, not by mounts.
+ */
+export function sandboxMounts(policy: Policy): { read: string[]; write: string[] } {
+  const read: string[] = [];
+  const write: string[] = [];
+  for (const rule of policy.rules) {
+    if (rule.effect !== 'allow' || !rule.resources) continue;
+    const globs = rule.resources.filter((r) => r.startsWith('/')).map(globPrefix);
+    if (rule.operation === 'write_file') write.push(...globs);
+    else if (rule.operation === 'read_file' || rule.operation === 'list_directory' || rule.operation === 'execute_binary') read.push(...globs);
+  }
+  return { read: roots(read), write: roots(write) };
+}
+
+function roots(paths: string[]): string[] {
+  const sorted = [...new Set(paths)].sort();
+  return sorted.filter((p) => !sorted.some((q) => q !== p && (q === '/' || p.startsWith(`${q}/`))));
+}
+
+/** The lines `remux policy check` prints: the verdict, then every check stage by stage. */
+export function explain(decision: Decision): string[] {
+  const lines = [`${decision.effect.toUpperCase()} under policy ${decision.policy}: ${decision.reason}`];
+  for (const c of decision.checks) {
+    const where = c.stage < 0 ? 'output ' : `stage ${c.stage + 1}`;
+    lines.push(`  ${where}  ${c.effect.padEnd(5)}  ${c.reason}`);
+  }
+  if (decision.sandbox) lines.push('  runs inside the OS sandbox');
+  return lines;
+}

@@ -1,0 +1,161 @@
+// The policy file format, validated with zod. Errors name the key path; validate() adds file:line.
+//
+//   policies:
+//     NAME:                                  # ^[A-Za-z0-9_.-]{1,64}$
+//       description: text                    # optional
+//       sandbox: false                       # optional: run local commands in the OS sandbox
+//       capabilities:
+//         - operation: execute_binary        # see KNOWN_OPERATIONS
+//           resource: cat|grep|/opt/tools/*  # string (a|b alternatives), list of strings, or null
+//           effect: allow                    # allow (default) | deny | ask
+//           reason: text                     # optional, echoed in decisions
+import { z } from 'zod';
+import { strictObject } from '../config/source.js';
+import { globError } from './glob.js';
+import type { Effect, Operation, OutputLimits } from './types.js';
+
+export const KNOWN_OPERATIONS = ['execute_binary', 'read_file', 'write_file', 'list_directory', 'write_stdout'] as const;
+export type KnownOperation = (typeof KNOWN_OPERATIONS)[number];
+export const PATH_OPERATIONS = ['read_file', 'write_file', 'list_directory'] as const;
+export type PathOperation = (typeof PATH_OPERATIONS)[number];
+
+/** Reserved for later issues: accepted in files, not yet checked by evaluate(). */
+const FUTURE_OPERATION = /^(?:network|(?:session|mcp)\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)$/;
+
+export const POLICY_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** In execute_binary: any program found in the secure PATH. */
+export const ANY_PROGRAM = '*';
+
+export function isOperation(name: string): name is Operation {
+  return (KNOWN_OPERATIONS as readonly string[]).includes(name) || FUTURE_OPERATION.test(name);
+}
+
+function isPathOperation(op: string): op is PathOperation {
+  return (PATH_OPERATIONS as readonly string[]).includes(op);
+}
+
+/** A redaction pattern: a JavaScript regex, optionally prefixed `(?i)` for case-insensitive matching. */
+export function compileRedaction(source: string): RegExp {
+  const insensitive = source.startsWith('(?i)');
+  const re = new RegExp(insensitive ? source.slice(4) : source, insensitive ? 'gi' : 'g');
+  // A pattern matching "" would splice the replacement between every character of the output.
+  if (new RegExp(re.source, re.flags.replace('g', '')).test('')) throw new Error('matches the empty string');
+  return re;
+}
+
+/** What a capability entry becomes once validated; load.ts adds its index and source line. */
+export interface RuleSpec {
+  operation: Operation;
+  effect: Effect;
+  resources: string[] | null;
+  output?: OutputLimits;
+  reason?: string;
+}
+
+const OutputSchema = strictObject({
+  max_bytes: z.number().int().positive().optional(),
+  redact: z.array(z.string()).optional(),
+});
+
+type Ctx = z.core.$RefinementCtx;
+type Path = Array<string | number>;
+
+const CapabilitySchema = strictObject({
+  operation: z.string().refine(isOperation, {
+    error: (iss) =>
+      `unknown operation ${JSON.stringify(iss.input)} (known: ${[...KNOWN_OPERATIONS, 'network', 'session.<name>', 'mcp.<name>'].join(', ')})`,
+  }),
+  resource: z.unknown().optional(),
+  effect: z.enum(['allow', 'deny', 'ask']).default('allow'),
+  reason: z.string().min(1).optional(),
+}).transform((cap, ctx): RuleSpec => {
+  const op = cap.operation as Operation;
+  const spec: RuleSpec = { operation: op, effect: cap.effect, resources: null };
+  if (cap.reason !== undefined) spec.reason = cap.reason;
+  if (op === 'write_stdout') {
+    spec.output = outputLimits(cap.resource, ctx);
+    return spec;
+  }
+  const nullable = !(op === 'execute_binary' || isPathOperation(op));
+  if (cap.resource === undefined || (cap.resource === null && nullable)) {
+    if (!nullable) issue(ctx, ['resource'], `missing: ${op} needs the ${op === 'execute_binary' ? 'programs' : 'path globs'} it covers`);
+    return spec;
+  }
+  spec.resources = entries(cap.resource, ctx);
+  spec.resources.forEach((entry, i) => {
+    const at: Path = Array.isArray(cap.resource) ? ['resource', i] : ['resource'];
+    const problem = op === 'execute_binary' ? programError(entry) : isPathOperation(op) ? pathError(entry) : null;
+    if (problem) issue(ctx, at, `${JSON.stringify(entry)}: ${problem}`);
+  });
+  return spec;
+});
+
+function issue(ctx: Ctx, path: Path, message: string): void {
+  ctx.addIssue({ code: 'custom', path, message });
+}
+
+/** A string with `a|b|c` alternatives, or a list of strings; blanks around entries are ignored. */
+function entries(resource: unknown, ctx: Ctx): string[] {
+  const list = typeof resource === 'string' ? [resource] : resource;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((r) => typeof r === 'string')) {
+    issue(ctx, ['resource'], 'expected a string (a|b alternatives) or a non-empty list of strings');
+    return [];
+  }
+  const out: string[] = [];
+  list.forEach((item: string, i) => {
+    for (const entry of item.split('|').map((s) => s.trim())) {
+      if (entry === '') issue(ctx, typeof resource === 'string' ? ['resource'] : ['resource', i], 'empty entry');
+      else out.push(entry);
+    }
+  });
+  return out;
+}
+
+function pathError(entry: string): string | null {
+  const problem = globError(entry);
+  return problem && `not a valid path glob: ${problem}`;
+}
+
+function programError(entry: string): string | null {
+  if (entry.includes('/')) return pathError(entry);
+  if (entry === ANY_PROGRAM) return null;
+  // Only * and ? read as wildcards: `[` is a real program (test), and braces are just characters here.
+  if (/[*?]/.test(entry)) return `a program name cannot be a glob; use ${ANY_PROGRAM} alone (any program in the secure PATH) or an absolute path glob`;
+  if (/[\s\0]/.test(entry) || entry === '.' || entry === '..') return 'not a valid program name';
+  return null;
+}
+
+function outputLimits(resource: unknown, ctx: Ctx): OutputLimits {
+  const limits: OutputLimits = { maxBytes: null, redact: [] };
+  if (resource === null || resource === undefined) return limits;
+  const parsed = OutputSchema.safeParse(resource);
+  if (!parsed.success) {
+    for (const iss of parsed.error.issues) ctx.addIssue({ ...iss, path: ['resource', ...iss.path] } as z.core.$ZodRawIssue);
+    return limits;
+  }
+  limits.maxBytes = parsed.data.max_bytes ?? null;
+  parsed.data.redact?.forEach((source, i) => {
+    try {
+      limits.redact.push(compileRedaction(source));
+    } catch (err) {
+      issue(ctx, ['resource', 'redact', i], `invalid redaction pattern ${JSON.stringify(source)}: ${(err as Error).message}`);
+    }
+  });
+  return limits;
+}
+
+const PolicySchema = strictObject({
+  description: z.string().optional(),
+  sandbox: z.boolean().default(false),
+  capabilities: z.array(CapabilitySchema),
+});
+
+export const PolicyFileSchema = strictObject({
+  policies: z.record(
+    z.string().regex(POLICY_NAME, { error: 'policy names are 1-64 characters of A-Z a-z 0-9 _ . -' }),
+    PolicySchema,
+  ),
+});
+
+export type PolicyFile = z.output<typeof PolicyFileSchema>;

@@ -1,0 +1,257 @@
+// Starting points for `remux policy create`, written as commented YAML the user then edits.
+import { randomBytes } from 'node:crypto';
+import { existsSync, linkSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, YAMLMap } from 'yaml';
+import { ConfigError } from '../config/source.js';
+import { POLICY_NAME } from './schema.js';
+import type { Effect, Operation } from './types.js';
+
+export type TemplateName = 'restrictive' | 'read_only' | 'write_capable' | 'admin';
+export const TEMPLATE_NAMES: readonly TemplateName[] = ['restrictive', 'read_only', 'write_capable', 'admin'];
+
+export interface TemplateCapability {
+  operation: Operation;
+  resource: string | string[] | null | { max_bytes?: number; redact?: string[] };
+  effect?: Effect;
+  reason?: string;
+  /** Written as a comment above the capability. */
+  comment?: string;
+}
+
+export interface Template {
+  description: string;
+  capabilities: TemplateCapability[];
+}
+
+const MiB = 1024 * 1024;
+
+/** Secrets that commonly turn up in logs; replaced before output leaves the host. */
+const REDACT_SECRETS = [
+  '-----BEGIN [A-Z ]*PRIVATE KEY-----[\\s\\S]*?-----END [A-Z ]*PRIVATE KEY-----',
+  '(?i)\\b(?:password|secret|token|api[_-]?key)\\s*[=:]\\s*\\S+',
+  '(?i)\\bbearer\\s+[A-Za-z0-9._~+/-]+=*',
+  '\\bAKIA[0-9A-Z]{16}\\b',
+  '\\bgh[pousr]_[A-Za-z0-9]{36,}\\b',
+  '\\bxox[abprs]-[A-Za-z0-9-]{10,}',
+  '\\beyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}',
+];
+
+const READ_TOOLS = [
+  'cat', 'head', 'tail', 'grep', 'zcat', 'zgrep', 'wc', 'ls', 'stat', 'du', 'find', 'sort', 'uniq', 'cut',
+  'file', 'journalctl', 'uptime', 'df', 'free', 'ps', 'id', 'whoami', 'uname',
+];
+const READ_TREES = ['/var/log/**', '/tmp/**'];
+
+const limitedOutput = (maxBytes: number): TemplateCapability => ({
+  operation: 'write_stdout',
+  resource: { max_bytes: maxBytes, redact: REDACT_SECRETS },
+  comment: `Output reaches the caller only up to ${maxBytes / MiB} MiB, with common secrets redacted\n(regexes; a (?i) prefix makes one case-insensitive).`,
+});
+
+const readOnlyCapabilities: TemplateCapability[] = [
+  {
+    operation: 'execute_binary',
+    resource: READ_TOOLS,
+    comment:
+      'Read-only tools, looked up in the secure PATH (the command analysis refuses their writing\n' +
+      'options: find -delete, sort -o outside the write rules, journalctl --vacuum-*). Deliberately\n' +
+      'absent: sed and awk (can write files or run commands), less (interactive), date and hostname\n' +
+      '(date -s and hostname NAME change the host).',
+  },
+  { operation: 'read_file', resource: READ_TREES, comment: '/var/log/** covers /var/log itself and everything below it.' },
+  { operation: 'list_directory', resource: READ_TREES, comment: 'ls, du, find and grep -r need to list directories.' },
+  limitedOutput(10 * MiB),
+];
+
+export const TEMPLATES: Record<TemplateName, Template> = {
+  restrictive: {
+    description: 'Nothing but what you add',
+    capabilities: [
+      {
+        ...limitedOutput(MiB),
+        comment:
+          'Grants no program and no path: add what this policy should allow, for example\n' +
+          '  - operation: execute_binary\n    resource: cat|grep\n' +
+          '  - operation: read_file\n    resource: /srv/app/logs/**\n' +
+          'Output (once something may run) is limited to 1 MiB with common secrets redacted.',
+      },
+    ],
+  },
+  read_only: {
+    description: 'Common read tools over /var/log and /tmp',
+    capabilities: readOnlyCapabilities,
+  },
+  write_capable: {
+    description: 'read_only, plus creating, copying and removing files inside /tmp',
+    capabilities: [
+      ...readOnlyCapabilities,
+      {
+        operation: 'execute_binary',
+        resource: ['cp', 'mv', 'mkdir', 'rmdir', 'touch', 'tee', 'rm'],
+        comment: 'File tools; what they may change is limited by the write_file rule below.',
+      },
+      {
+        operation: 'write_file',
+        resource: '/tmp/**/*',
+        comment: 'Anything inside /tmp, but not /tmp itself (/tmp/** would also allow rm -r /tmp).',
+      },
+    ],
+  },
+  admin: {
+    description: 'Everything, with approval before destructive programs and sensitive files',
+    capabilities: [
+      {
+        operation: 'execute_binary',
+        resource: '/**',
+        comment: 'Any program: bare names are looked up in the secure PATH, paths may be anywhere.\n' +
+          '(A lone * instead allows any program found in the secure PATH, and nothing else.)',
+      },
+      { operation: 'read_file', resource: '/**', comment: 'Every path.' },
+      { operation: 'write_file', resource: '/**' },
+      { operation: 'list_directory', resource: '/**' },
+      { operation: 'write_stdout', resource: null, comment: 'All output, unlimited and unredacted.' },
+      {
+        operation: 'execute_binary',
+        effect: 'ask',
+        resource: ['rm', 'shred', 'dd', 'mkfs', 'mke2fs', 'fdisk', 'wipefs', 'shutdown', 'reboot', 'poweroff', 'halt', 'kill', 'pkill', 'killall'],
+        reason: 'destructive or disruptive program',
+        comment:
+          'ask beats allow: these run only after someone approves. Names match however the program is\n' +
+          'run (/usr/bin/rm, a link to it). Variants such as mkfs.xfs are programs of their own: add them.',
+      },
+      {
+        operation: 'write_file',
+        effect: 'ask',
+        resource: ['/etc/**', '/boot/**'],
+        reason: 'system configuration',
+      },
+      {
+        operation: 'read_file',
+        effect: 'ask',
+        resource: ['/etc/shadow', '/etc/gshadow', '/**/.ssh/**'],
+        reason: 'credentials',
+      },
+    ],
+  },
+};
+
+const HEADER = `remux policies. Each policy lists capabilities; a command runs only if every program it
+starts, every path it reads, writes or lists, and its output are allowed.
+  effect: allow (default) | ask (needs approval) | deny. deny beats ask beats allow; no match denies.
+  Paths are absolute globs matched after symlinks are resolved, by whole segments:
+    * and ? stay within one segment, ** spans directories (/var/log/** includes /var/log).
+  Programs: bare names (looked up in the secure PATH; * = any program there), or absolute path globs.
+  A resource is a list, or a string of a|b|c alternatives.
+  \${VAR} and \${VAR:-default} are taken from the environment; $$ is a literal $.`;
+
+// No folding: program lists stay on one line instead of one name per line.
+const STRINGIFY = { lineWidth: 0 } as const;
+
+const asComment = (text: string): string =>
+  text
+    .split('\n')
+    .map((l) => ` ${l}`)
+    .join('\n');
+
+function policyNode(doc: Document, template: Template): YAMLMap {
+  const capabilities = template.capabilities.map(({ comment: _comment, ...cap }) => cap);
+  // Templates share arrays (read_only's trees in write_capable); the file should not show them as &anchors.
+  const node = doc.createNode({ description: template.description, capabilities }, { aliasDuplicateObjects: false }) as YAMLMap;
+  const items = node.get('capabilities', true);
+  if (!isSeq(items)) throw new Error('template capabilities did not become a sequence');
+  items.items.forEach((item, i) => {
+    const comment = template.capabilities[i]?.comment;
+    if (!isMap(item)) return;
+    if (comment) item.commentBefore = asComment(comment);
+    // Lists of names read best on one line: resource: [cat, head, tail]
+    const resource = item.get('resource', true);
+    if (isSeq(resource) && resource.items.every(isScalar)) resource.flow = true;
+  });
+  return node;
+}
+
+function addPolicy(doc: Document, policies: YAMLMap, name: string, templateName: TemplateName): void {
+  const key = doc.createNode(name);
+  key.commentBefore = asComment(`${name}: from the ${templateName} template`);
+  policies.add(doc.createPair(key, policyNode(doc, TEMPLATES[templateName])));
+}
+
+/** A policy file holding one policy made from a template. */
+export function renderTemplate(templateName: TemplateName, policyName: string): string {
+  checkName(policyName);
+  const doc = new Document({ policies: {} });
+  doc.commentBefore = asComment(HEADER);
+  addPolicy(doc, doc.get('policies', true) as YAMLMap, policyName, templateName);
+  return doc.toString(STRINGIFY);
+}
+
+/**
+ * Creates `file` with the policy, or adds the policy under `policies:` of an existing file, keeping its
+ * content and comments. Refuses (ConfigError naming file and line) if the name is already there.
+ */
+export function addPolicyToFile(file: string, policyName: string, templateName: TemplateName): { created: boolean } {
+  checkName(policyName);
+  if (!existsSync(file)) {
+    createExclusive(file, renderTemplate(templateName, policyName));
+    return { created: true };
+  }
+  const text = readFileSync(file, 'utf8');
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const lineOf = (offset: number | undefined): number => (offset === undefined ? 1 : lineCounter.linePos(offset).line);
+  if (doc.errors.length > 0) {
+    throw ConfigError.of(doc.errors.map((e) => ({ file, line: lineOf(e.pos[0]), detail: e.message })));
+  }
+  if (doc.contents === null) doc.contents = doc.createNode({}) as unknown as typeof doc.contents;
+  if (!isMap(doc.contents)) throw new ConfigError(file, lineOf(doc.contents?.range?.[0]), 'expected a mapping with a policies: key');
+  let policies: unknown = doc.contents.get('policies', true);
+  if (policies === undefined || (isScalar(policies) && policies.value === null)) {
+    policies = new YAMLMap();
+    (doc.contents as YAMLMap).set('policies', policies);
+  }
+  if (!isMap(policies)) throw new ConfigError(file, lineOf(doc.contents.range?.[0]), 'policies: must be a mapping of policy names');
+  const existing = policies.items.find((p) => isScalar(p.key) && String(p.key.value) === policyName);
+  if (existing) {
+    const line = lineOf(isScalar(existing.key) ? existing.key.range?.[0] : undefined);
+    throw new ConfigError(file, line, `policy "${policyName}" already exists; choose another name or edit it there`);
+  }
+  // A `policies: {}` written by hand would otherwise keep the new policy on one flow-style line.
+  policies.flow = false;
+  addPolicy(doc, policies, policyName, templateName);
+  replaceAtomically(file, doc.toString(STRINGIFY));
+  return { created: false };
+}
+
+function checkName(name: string): void {
+  if (!POLICY_NAME.test(name)) throw new Error(`invalid policy name ${JSON.stringify(name)}: use 1-64 characters of A-Z a-z 0-9 _ . -`);
+}
+
+function tempNameFor(file: string): string {
+  return join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Writes a complete file that appears at once, and never over a file created meanwhile. */
+function createExclusive(file: string, text: string): void {
+  const temp = tempNameFor(file);
+  writeFileSync(temp, text, { flag: 'wx' });
+  try {
+    linkSync(temp, file); // fails with EEXIST instead of replacing
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ConfigError(file, 0, 'was created by someone else meanwhile; not overwritten');
+    throw err;
+  } finally {
+    unlinkSync(temp);
+  }
+}
+
+function replaceAtomically(file: string, text: string): void {
+  const temp = tempNameFor(file);
+  writeFileSync(temp, text, { flag: 'wx', mode: statSync(file).mode & 0o777 });
+  try {
+    renameSync(temp, file);
+  } catch (err) {
+    unlinkSync(temp);
+    throw err;
+  }
+}

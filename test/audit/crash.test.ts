@@ -1,0 +1,86 @@
+// Several processes writing at once, and processes killed with SIGKILL mid-write.
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { AuditStore } from '../../src/audit/index.js';
+import { sampleBegin, spawnWriter, tempDbPath, waitForExit, waitForLine } from './helpers.js';
+
+test('4 processes × 200 actions on a new store keep one linear chain', async (t) => {
+  const path = tempDbPath(t);
+  // All start at once and pause 1 ms inside each action (as a command would run), so they interleave.
+  // Chain linearity does not depend on fsync; skipping it keeps the test quick on a busy disk.
+  const startAt = String(Date.now() + 400);
+  const children = [0, 1, 2, 3].map((i) =>
+    spawnWriter(['pairs', path, '200', `writer${i}`, '1', startAt], { WRITER_DURABILITY: 'normal' }),
+  );
+  const exits = await Promise.all(children.map(waitForExit));
+  assert.deepEqual(exits, children.map(() => ({ code: 0, signal: null })));
+
+  const store = AuditStore.open(path);
+  const result = store.verify();
+  assert.equal(result.ok, true, result.firstBad?.reason);
+  assert.equal(result.checked, 1600);
+  const actions = store.list();
+  assert.equal(actions.length, 800);
+  assert.ok(actions.every((a) => a.status === 'complete'));
+  for (let i = 0; i < 4; i++) assert.equal(store.list({ principal: `writer${i}` }).length, 200);
+  const switches = actions.filter((a, i) => i > 0 && a.begin.principal !== actions[i - 1]?.begin.principal).length;
+  assert.ok(switches > 50, `the writers really interleaved (${switches} switches)`);
+  store.close();
+
+  const db = new Database(path, { readonly: true });
+  const { rows, uniq } = db.prepare('SELECT count(*) AS rows, count(DISTINCT prev_hash) AS uniq FROM audit').get() as {
+    rows: number;
+    uniq: number;
+  };
+  db.close();
+  assert.equal(uniq, rows, 'no two records chain to the same predecessor');
+});
+
+test('SIGKILL during a tight write loop leaves a store that opens, verifies and shows the cut action', async (t) => {
+  const path = tempDbPath(t);
+  const child = spawnWriter(['loop', path]);
+  const longId = Number(await waitForLine(child, 'long '));
+  await waitForLine(child, 'running');
+  child.kill('SIGKILL');
+  assert.equal((await waitForExit(child)).signal, 'SIGKILL');
+
+  const store = AuditStore.open(path);
+  const result = store.verify();
+  assert.equal(result.ok, true, result.firstBad?.reason);
+  assert.ok(result.checked > 200);
+  const incomplete = store.list().filter((a) => a.status === 'incomplete');
+  assert.equal(incomplete[0]?.id, longId);
+  assert.ok(incomplete.length <= 2, 'at most the long action and the one in flight');
+  // Writing goes on from the surviving head.
+  store.end(longId, { exitCode: null, error: 'remux was killed', durationMs: 0 });
+  assert.equal(store.verify().ok, true);
+  store.close();
+});
+
+test('SIGKILL while holding an uncommitted transaction: the lock goes with it and nothing half-written remains', async (t) => {
+  const path = tempDbPath(t);
+  const child = spawnWriter(['hold', path]);
+  const begun = Number(await waitForLine(child, 'begun '));
+  await waitForLine(child, 'holding');
+  assert.ok(statSync(`${path}-wal`).size > 500_000, 'uncommitted pages were spilled into the WAL');
+
+  const blocked = AuditStore.open(path, { busyTimeoutMs: 50 });
+  assert.throws(() => blocked.begin(sampleBegin()), /locked|busy/i, 'a writer fails rather than skipping the audit');
+  blocked.close();
+
+  child.kill('SIGKILL');
+  await waitForExit(child);
+  const store = AuditStore.open(path);
+  const result = store.verify();
+  assert.equal(result.ok, true, result.firstBad?.reason);
+  assert.equal(result.checked, 1, 'the uncommitted rows are gone');
+  assert.deepEqual(
+    store.list().map((a) => [a.id, a.status]),
+    [[begun, 'incomplete']],
+  );
+  store.end(store.begin(sampleBegin()), { exitCode: 0, durationMs: 1 });
+  assert.equal(store.verify().checked, 3);
+  store.close();
+});

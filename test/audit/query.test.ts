@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AuditStore, levelsShown, type AuditAction, type AuditLevel } from '../../src/audit/index.js';
+import { sampleBegin, spawnWriter, tempDbPath, waitForExit } from './helpers.js';
+
+test('levelsShown: info shows all, warn shows warn and worse, error and deny only themselves', () => {
+  assert.deepEqual(levelsShown('info'), ['info', 'warn', 'error', 'deny']);
+  assert.deepEqual(levelsShown('warn'), ['warn', 'error', 'deny']);
+  assert.deepEqual(levelsShown('error'), ['error']);
+  assert.deepEqual(levelsShown('deny'), ['deny']);
+});
+
+/** One action of each outcome; returns the expected level by command. */
+function mixed(store: AuditStore): Map<string, AuditLevel> {
+  const expected = new Map<string, AuditLevel>();
+  const run = (command: string, level: AuditLevel, end: Parameters<AuditStore['end']>[1] | null, decision: 'allow' | 'ask' = 'allow'): void => {
+    const id = store.begin(sampleBegin({ command, argv: command.split(' '), decision }));
+    if (end) store.end(id, end);
+    expected.set(command, level);
+  };
+  run('ok', 'info', { exitCode: 0, durationMs: 5 });
+  run('fails', 'warn', { exitCode: 1, durationMs: 5 });
+  run('slow', 'warn', { exitCode: null, signal: 'SIGKILL', timedOut: true, durationMs: 5000 });
+  run('chatty', 'warn', { exitCode: 0, truncated: true, durationMs: 5, bytesOut: 1 << 20 });
+  run('unreachable', 'error', { exitCode: null, error: 'connect ECONNREFUSED', durationMs: 30 });
+  run('refused', 'deny', { exitCode: 77, refusal: 'approval expired', durationMs: 60_000 }, 'ask');
+  run('running', 'info', null);
+  store.denied({ principal: 'bob', host: 'db1', operation: 'execute_binary', command: 'forbidden', reason: 'no rule allows it' });
+  expected.set('forbidden', 'deny');
+  return expected;
+}
+
+test('each outcome gets its level, and --level filters by it', (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  const expected = mixed(store);
+  const all = store.list();
+  assert.deepEqual(
+    all.map((a) => [a.begin.command, a.level]),
+    [...expected.entries()],
+  );
+  const commands = (level: AuditLevel): Array<string | null> => store.list({ level }).map((a) => a.begin.command);
+  assert.deepEqual(commands('info'), [...expected.keys()]);
+  assert.deepEqual(commands('warn'), ['fails', 'slow', 'chatty', 'unreachable', 'refused', 'forbidden']);
+  assert.deepEqual(commands('error'), ['unreachable']);
+  assert.deepEqual(commands('deny'), ['refused', 'forbidden']);
+  store.close();
+});
+
+test('list joins begin and end, and marks an action without end incomplete', (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  mixed(store);
+  const [refused, running, forbidden] = store.list({ limit: 3 });
+  assert.equal(refused?.end?.refusal, 'approval expired');
+  assert.equal(refused?.begin.decision, 'ask');
+  assert.equal(running?.status, 'incomplete');
+  assert.equal(running?.end, null);
+  assert.equal(forbidden?.status, 'complete', 'a denial is written with its end');
+  assert.equal(forbidden?.end?.exitCode, 77);
+  assert.equal(forbidden?.begin.decision, 'deny');
+  store.close();
+});
+
+test('list filters by host, principal and seq, and limit keeps the newest', (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  const ids: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const id = store.begin(sampleBegin({ host: i % 2 ? 'odd' : 'even', principal: i < 3 ? 'alice' : 'bob', command: `c${i}` }));
+    store.end(id, { exitCode: 0, durationMs: 1 });
+    ids.push(id);
+  }
+  const cmds = (o: Parameters<AuditStore['list']>[0]): Array<string | null> => store.list(o).map((a) => a.begin.command);
+  assert.deepEqual(cmds({ host: 'odd' }), ['c1', 'c3', 'c5']);
+  assert.deepEqual(cmds({ principal: 'bob', host: 'even' }), ['c4']);
+  assert.deepEqual(cmds({ sinceSeq: ids[3] }), ['c4', 'c5']);
+  assert.deepEqual(cmds({ limit: 2 }), ['c4', 'c5']);
+  assert.deepEqual(cmds({ host: 'nowhere' }), []);
+  store.close();
+});
+
+test('secrets never reach the store', (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  const id = store.begin(
+    sampleBegin({
+      argv: ['mysql', '-phunter2'],
+      command: 'mysql -phunter2',
+      resource: 'https://u:hunter2@h/x',
+      reason: 'PASSWORD=hunter2 seen',
+    }),
+  );
+  store.end(id, { exitCode: 1, durationMs: 1, error: 'auth failed for --password hunter2' });
+  const lines: string[] = [];
+  store.exportJsonl((l) => lines.push(l));
+  assert.equal(lines.length, 2);
+  assert.ok(!lines.join('\n').includes('hunter2'));
+  store.close();
+});
+
+test('follow reports actions appended by another process, incomplete then complete', async (t) => {
+  const path = tempDbPath(t);
+  const store = AuditStore.open(path);
+  store.end(store.begin(sampleBegin({ command: 'before' })), { exitCode: 0, durationMs: 1 });
+  const seen: AuditAction[] = [];
+  const controller = new AbortController();
+  let done: () => void = () => undefined;
+  const allComplete = new Promise<void>((resolve) => (done = resolve));
+  const following = store.follow(
+    store.head().seq,
+    (a) => {
+      seen.push(a);
+      if (seen.filter((s) => s.status === 'complete').length === 3) done();
+    },
+    controller.signal,
+    { intervalMs: 20 },
+  );
+  // Pausing 150 ms between each begin and end lets the poller see every action running first.
+  const child = spawnWriter(['pairs', path, '3', 'remote', '150']);
+  const timeout = setTimeout(() => controller.abort(), 5000);
+  await allComplete;
+  controller.abort();
+  clearTimeout(timeout);
+  await following;
+  assert.equal((await waitForExit(child)).code, 0);
+  assert.ok(seen.every((a) => a.begin.principal === 'remote'), 'nothing from before fromSeq');
+  assert.deepEqual(
+    seen.map((a) => [a.id, a.status]),
+    [2, 4, 6].flatMap((id) => [
+      [id + 1, 'incomplete'],
+      [id + 1, 'complete'],
+    ]),
+  );
+  store.close();
+});
+
+test('follow reports a begin and end seen together once, and applies the filter', async (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  const seen: AuditAction[] = [];
+  const controller = new AbortController();
+  const following = store.follow(0, (a) => seen.push(a), controller.signal, { intervalMs: 10, level: 'warn' });
+  store.end(store.begin(sampleBegin({ command: 'ok' })), { exitCode: 0, durationMs: 1 });
+  store.end(store.begin(sampleBegin({ command: 'bad' })), { exitCode: 2, durationMs: 1 });
+  store.denied(sampleBegin({ command: 'no' }));
+  while (seen.length < 2) await new Promise((r) => setTimeout(r, 10));
+  controller.abort();
+  await following;
+  assert.deepEqual(
+    seen.map((a) => [a.begin.command, a.status, a.level]),
+    [
+      ['bad', 'complete', 'warn'],
+      ['no', 'complete', 'deny'],
+    ],
+  );
+  store.close();
+});

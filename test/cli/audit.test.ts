@@ -1,0 +1,105 @@
+// End-to-end: the audit trail survives tampering checks, kill -9 and Ctrl-C.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { remux, spawnRemux, tempHome } from '../support/cli.js';
+
+const POLICY = `policies:
+  p:
+    capabilities:
+      - { operation: execute_binary, resource: echo|sleep|true }
+      - { operation: write_stdout, resource: null }
+`;
+
+interface Listed {
+  id: number;
+  status: string;
+  command: string;
+}
+
+async function listed(env: Record<string, string>): Promise<Listed[]> {
+  const r = await remux(['audit', 'ls', '--json', '--limit', '0'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim() === '' ? [] : r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Listed);
+}
+
+/** Polls until `predicate` holds or fails after `ms`. */
+async function waitFor(predicate: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+/** True while some process runs exactly `sleep <arg>`. */
+async function sleeping(arg: string): Promise<boolean> {
+  const r = await import('node:child_process').then(({ spawnSync }) => spawnSync('pgrep', ['-f', `^sleep ${arg}$`]));
+  return r.status === 0;
+}
+
+describe('remux audit', () => {
+  const h = tempHome();
+  const env = { ...h.env, REMUX_POLICY_CONFIG: join(h.home, 'p.yaml') };
+  before(async () => {
+    writeFileSync(join(h.home, 'p.yaml'), POLICY);
+    for (const word of ['one', 'two', 'three']) {
+      const r = await remux(['client', 'run', 'local', '-p', 'p', '--', `echo ${word}`], { env });
+      assert.equal(r.code, 0, r.stderr);
+    }
+  });
+  after(() => h.remove());
+
+  test('export --jsonl writes every record with its hash chain', async () => {
+    const r = await remux(['audit', 'export', '--jsonl'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { hash: string; prev_hash?: string; prevHash?: string });
+    assert.equal(rows.length, 6, 'a begin and an end row per action');
+    for (let i = 1; i < rows.length; i++) assert.equal(rows[i]?.prev_hash ?? rows[i]?.prevHash, rows[i - 1]?.hash);
+  });
+
+  test('Ctrl-C kills the running command and is recorded', async () => {
+    const child = spawnRemux(['client', 'run', 'local', '-p', 'p', '--', 'sleep 41.5'], { env });
+    await waitFor(() => sleeping('41.5'), 5000, 'sleep to start');
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.equal(await sleeping('41.5'), false, 'the command was killed with remux');
+    const last = (await listed(env)).at(-1);
+    assert.equal(last?.command, 'sleep 41.5');
+    assert.equal(last?.status, 'complete');
+  });
+
+  test('kill -9 of remux mid-run leaves a store that opens, verifies and shows the action incomplete', async () => {
+    const child = spawnRemux(['client', 'run', 'local', '-p', 'p', '--', 'sleep 42.5'], { env });
+    await waitFor(() => sleeping('42.5'), 5000, 'sleep to start');
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.on('close', resolve));
+    // The command's own process group outlives a SIGKILLed parent (nothing can catch SIGKILL); clean it up.
+    (await import('node:child_process')).spawnSync('pkill', ['-f', '^sleep 42.5$']);
+    const v = await remux(['audit', 'verify'], { env });
+    assert.equal(v.code, 0, v.stderr);
+    const last = (await listed(env)).at(-1);
+    assert.equal(last?.command, 'sleep 42.5');
+    assert.equal(last?.status, 'incomplete');
+    const table = await remux(['audit', 'ls'], { env });
+    assert.match(table.stdout, /sleep 42\.5/);
+  });
+
+  test('verify detects an edited record and names it (exit 1)', async () => {
+    const db = new Database(join(h.home, 'audit.db'));
+    const target = db.prepare("SELECT seq FROM audit WHERE command = 'echo two' AND kind = 'begin'").get() as { seq: number } | undefined;
+    assert.ok(target, 'found the record to tamper with');
+    // An attacker with write access to the file can drop the append-only triggers; the chain still tells.
+    db.exec('DROP TRIGGER audit_no_update');
+    db.prepare("UPDATE audit SET command = 'echo TWO' WHERE seq = ?").run(target.seq);
+    db.close();
+    const r = await remux(['audit', 'verify'], { env });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`#${target.seq}\\b`));
+  });
+});

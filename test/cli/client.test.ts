@@ -1,0 +1,186 @@
+// End-to-end: the real `remux` binary, a real policy file, real processes, the real audit store.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { remux, tempHome } from '../support/cli.js';
+
+const POLICY = `# test policies; \${DATA} comes from the environment
+policies:
+  logs:
+    description: read the test data
+    capabilities:
+      - operation: execute_binary
+        resource: cat|grep|tail|head|wc|sort|echo|sleep|ls|false|true
+      - operation: read_file
+        resource: \${DATA}/**
+      - operation: write_file
+        resource: \${DATA}/out/**
+      - operation: list_directory
+        resource: \${DATA}/**
+      - operation: write_stdout
+        resource: null
+      - operation: read_file
+        resource: \${DATA}/secret*
+        effect: deny
+        reason: secrets stay on the host
+  capped:
+    capabilities:
+      - operation: execute_binary
+        resource: cat|head
+      - operation: read_file
+        resource: \${DATA}/**
+      - operation: write_stdout
+        resource: { max_bytes: 10, redact: ['token=\\\\S+'] }
+  boxed:
+    sandbox: true
+    capabilities:
+      - operation: execute_binary
+        resource: \${DATA}/bin/*
+      - operation: read_file
+        resource: \${DATA}/bin/**
+      - operation: write_stdout
+        resource: null
+`;
+
+describe('remux client run / batch on localhost', () => {
+  const h = tempHome();
+  const data = join(h.home, 'data');
+  const env = { ...h.env, DATA: data };
+
+  before(async () => {
+    mkdirSync(join(data, 'out'), { recursive: true });
+    mkdirSync(join(data, 'bin'), { recursive: true });
+    writeFileSync(join(data, 'app.log'), 'start\ninstall foo\nrun\ninstall bar\nstop\n');
+    writeFileSync(join(data, 'secret.txt'), 'hunter2\n');
+    writeFileSync(join(data, 'token.log'), 'token=abc123 ok\n');
+    writeFileSync(join(h.home, 'outside.txt'), 'outside-the-policy\n');
+    // A program that reads a file it was never given as an argument: only the sandbox can stop it.
+    writeFileSync(join(data, 'bin', 'sneak'), `#!/bin/sh\nexec cat ${join(h.home, 'outside.txt')}\n`);
+    chmodSync(join(data, 'bin', 'sneak'), 0o755);
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    const init = await remux(['config', 'init'], { env });
+    assert.equal(init.code, 0, init.stderr);
+  });
+  after(() => h.remove());
+
+  test('runs a pipeline with no shell and prints its output', async () => {
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'logs', '--', `tail -n 4 ${data}/app.log | grep install | sort -r`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'install foo\ninstall bar\n');
+  });
+
+  test('several words after -- are joined like ssh does', async () => {
+    const r = await remux(['client', 'run', 'local', '-p', 'logs', '--', 'head', '-n', '1', `${data}/app.log`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'start\n');
+  });
+
+  test("exit status is the command's own", async () => {
+    const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--', `grep nomatch ${data}/app.log`], { env });
+    assert.equal(r.code, 1);
+    const f = await remux(['client', 'run', 'localhost', '-p', 'logs', '--', 'false || true && false'], { env });
+    assert.equal(f.code, 1);
+  });
+
+  test('a denied command exits 77, names the rule and runs nothing', async () => {
+    const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--', `cat ${data}/app.log > ${data}/not-allowed.txt`], { env });
+    assert.equal(r.code, 77);
+    assert.match(r.stderr, /denied/);
+    assert.match(r.stderr, /not-allowed\.txt/);
+    assert.equal(existsSync(join(data, 'not-allowed.txt')), false, 'the redirect target must not be created');
+  });
+
+  test('deny rules beat allow rules, after traversal is normalised', async () => {
+    const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--', `cat ${data}/out/../secret.txt`], { env });
+    assert.equal(r.code, 77);
+    assert.match(r.stderr, /secret\.txt/);
+    assert.doesNotMatch(r.stdout, /hunter2/);
+  });
+
+  test('redirections are performed by remux on allowed paths', async () => {
+    const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--', `grep install ${data}/app.log > ${data}/out/installs.txt`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(data, 'out', 'installs.txt'), 'utf8'), 'install foo\ninstall bar\n');
+  });
+
+  test('shell constructs are rejected with their name and column, exit 2', async () => {
+    const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--', 'echo $(id)'], { env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /column 6/);
+    assert.match(r.stderr, /\$\(/);
+  });
+
+  test('an unknown host exits 255 and says so', async () => {
+    const r = await remux(['client', 'run', 'nosuchhost', '-p', 'logs', '--', 'true'], { env });
+    assert.equal(r.code, 255);
+    assert.match(r.stderr, /nosuchhost/);
+  });
+
+  test('an unknown policy is a usage error naming the known ones', async () => {
+    const r = await remux(['client', 'run', 'localhost', '-p', 'nope', '--', 'true'], { env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /nope/);
+    assert.match(r.stderr, /logs/);
+  });
+
+  test('--json prints one object with output, status and decision', async () => {
+    const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--json', '--', `wc -l ${data}/app.log`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as Record<string, unknown>;
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.outcome, 'ok');
+    assert.match(String(result.stdout), /^5 /);
+    assert.equal((result.decision as { effect: string }).effect, 'allow');
+    assert.equal(typeof result.auditId, 'number');
+  });
+
+  test('the policy output cap and redaction apply before output leaves', async () => {
+    const r = await remux(['client', 'run', 'localhost', '-p', 'capped', '--', `cat ${data}/token.log`], { env });
+    assert.doesNotMatch(r.stdout, /abc123/);
+    const big = await remux(['client', 'run', 'localhost', '-p', 'capped', '--', `cat ${data}/app.log`], { env });
+    assert.equal(Buffer.byteLength(big.stdout), 10);
+  });
+
+  test('a sandboxed policy stops a statically allowed program from reading outside the policy', async (t) => {
+    if (!existsSync('/usr/bin/bwrap')) return t.skip('bubblewrap is not installed (npm test installs it)');
+    const r = await remux(['client', 'run', 'localhost', '-p', 'boxed', '-C', data, '--', `${data}/bin/sneak`], { env });
+    assert.notEqual(r.code, 0);
+    assert.doesNotMatch(r.stdout, /outside-the-policy/);
+  });
+
+  test('batch parses every line first: a bad line runs nothing', async () => {
+    const file = join(h.home, 'bad.txt');
+    writeFileSync(file, `grep install ${data}/app.log > ${data}/out/batch1.txt\n# comment\necho \`id\`\n`);
+    const r = await remux(['client', 'batch', 'localhost', '-p', 'logs', '--commands-file', file], { env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /bad\.txt:3/);
+    assert.equal(existsSync(join(data, 'out', 'batch1.txt')), false);
+  });
+
+  test('batch runs each line in order and reports the most serious failure', async () => {
+    const file = join(h.home, 'cmds.txt');
+    writeFileSync(file, `head -n 1 ${data}/app.log\n\ncat ${data}/secret.txt\ntail -n 1 ${data}/app.log\n`);
+    const r = await remux(['client', 'batch', 'localhost', '-p', 'logs', '-f', file, '--json'], { env });
+    assert.equal(r.code, 77);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { line: number; exitCode: number; stdout: string });
+    assert.deepEqual(lines.map((l) => [l.line, l.exitCode]), [[1, 0], [3, 77], [4, 0]]);
+    assert.equal(lines[2]?.stdout, 'stop\n');
+  });
+
+  test('every action above is in the audit trail, and the chain verifies', async () => {
+    const ls = await remux(['audit', 'ls', '--json', '--limit', '0'], { env });
+    assert.equal(ls.code, 0, ls.stderr);
+    const actions = ls.stdout.trim().split('\n').map((l) => JSON.parse(l) as { level: string; command: string; host: string; principal: string });
+    assert.ok(actions.length >= 12, `expected at least 12 actions, got ${actions.length}`);
+    assert.ok(actions.some((a) => a.level === 'deny' && a.command.includes('secret.txt')));
+    assert.ok(actions.every((a) => a.principal.startsWith('cli:')));
+    const denied = await remux(['audit', 'ls', '--json', '--level', 'deny', '--limit', '0'], { env });
+    const deniedActions = denied.stdout.trim().split('\n').map((l) => JSON.parse(l) as { level: string });
+    assert.ok(deniedActions.length >= 3);
+    assert.ok(deniedActions.every((a) => a.level === 'deny'));
+    const v = await remux(['audit', 'verify'], { env });
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /^ok: \d+ records verified/);
+  });
+});

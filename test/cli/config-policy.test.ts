@@ -1,0 +1,142 @@
+// End-to-end: config init/show and the policy commands, as a new user runs them.
+import assert from 'node:assert/strict';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { remux, tempHome } from '../support/cli.js';
+
+describe('remux --version / --help', () => {
+  test('prints the package version', async () => {
+    const r = await remux(['--version']);
+    assert.equal(r.code, 0);
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(r.stdout.trim(), pkg.version);
+  });
+
+  test('help shows examples and exit codes', async () => {
+    const r = await remux(['--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /Examples:/);
+    assert.match(r.stdout, /77/);
+    const sub = await remux(['client', 'run', '--help']);
+    assert.match(sub.stdout, /remux client run localhost/);
+  });
+
+  test('an unknown option is a usage error (exit 2)', async () => {
+    const r = await remux(['policy', 'list', '--bogus']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--bogus/);
+  });
+});
+
+describe('remux config', () => {
+  const h = tempHome();
+  after(() => h.remove());
+
+  test('init creates the files with private modes, and a second init keeps them', async () => {
+    const first = await remux(['config', 'init', '--json'], { env: h.env });
+    assert.equal(first.code, 0, first.stderr);
+    const report = JSON.parse(first.stdout) as { files: Array<{ path: string; status: string }> };
+    assert.deepEqual(
+      report.files.map((f) => [f.path.replace(h.home, '~'), f.status]),
+      [
+        ['~/config.yaml', 'created'],
+        ['~/policies.yaml', 'created'],
+        ['~/token', 'created'],
+        ['~/audit.db', 'created'],
+      ],
+    );
+    assert.equal(statSync(h.home).mode & 0o777, 0o700);
+    assert.equal(statSync(join(h.home, 'token')).mode & 0o777, 0o600);
+    const token = readFileSync(join(h.home, 'token'), 'utf8').trim();
+    assert.ok(token.length >= 40, 'token carries at least 32 random bytes');
+    const second = await remux(['config', 'init', '--json'], { env: h.env });
+    assert.ok((JSON.parse(second.stdout) as typeof report).files.every((f) => f.status === 'kept'));
+    assert.equal(readFileSync(join(h.home, 'token'), 'utf8').trim(), token);
+  });
+
+  test('show --json reports files, defaults and policies', async () => {
+    const r = await remux(['config', 'show', '--json'], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    const view = JSON.parse(r.stdout) as { home: string; config: { default_policy: string }; policies: string[] };
+    assert.equal(view.home, h.home);
+    assert.equal(view.config.default_policy, 'read_only');
+    assert.deepEqual([...view.policies].sort(), ['read_only', 'restrictive', 'write_capable']);
+  });
+
+  test('a bad config.yaml is reported with file:line and exit 2', async () => {
+    const bad = tempHome();
+    try {
+      writeFileSync(join(bad.home, 'config.yaml'), 'default_policy: read_only\nexec:\n  timeout_secs: 5\n');
+      const r = await remux(['config', 'show'], { env: bad.env });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /config\.yaml:3/);
+      assert.match(r.stderr, /timeout_secs/);
+    } finally {
+      bad.remove();
+    }
+  });
+});
+
+describe('remux policy', () => {
+  const h = tempHome();
+  after(() => h.remove());
+
+  test('list, show and validate the initial policies', async () => {
+    await remux(['config', 'init'], { env: h.env });
+    const list = await remux(['policy', 'list', '--json'], { env: h.env });
+    assert.equal(list.code, 0, list.stderr);
+    const names = (JSON.parse(list.stdout) as Array<{ name: string }>).map((p) => p.name);
+    assert.deepEqual(names.sort(), ['read_only', 'restrictive', 'write_capable']);
+    const show = await remux(['policy', 'show', 'read_only'], { env: h.env });
+    assert.equal(show.code, 0);
+    assert.match(show.stdout, /execute_binary/);
+    assert.match(show.stdout, /\/var\/log/);
+    const validate = await remux(['policy', 'validate', join(h.home, 'policies.yaml')], { env: h.env });
+    assert.equal(validate.code, 0, validate.stderr);
+    assert.match(validate.stdout, /^ok: /);
+  });
+
+  test('validate names file:line of an unknown operation', async () => {
+    const file = join(h.home, 'bad.yaml');
+    writeFileSync(file, 'policies:\n  p:\n    capabilities:\n      - operation: execute_binary\n        resource: cat\n      - operation: exec\n        resource: ls\n');
+    const r = await remux(['policy', 'validate', file], { env: h.env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /bad\.yaml:6/);
+    assert.match(r.stderr, /exec/);
+  });
+
+  test('create writes from a template and never overwrites', async () => {
+    const out = join(h.home, 'production.yaml');
+    const first = await remux(['policy', 'create', 'production', '--template', 'read_only', '--output', out], { env: h.env });
+    assert.equal(first.code, 0, first.stderr);
+    const second = await remux(['policy', 'create', 'database', '--template', 'write_capable', '--output', out], { env: h.env });
+    assert.equal(second.code, 0, second.stderr);
+    const before = readFileSync(out, 'utf8');
+    const again = await remux(['policy', 'create', 'production', '--template', 'admin', '--output', out], { env: h.env });
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /production/);
+    assert.equal(readFileSync(out, 'utf8'), before, 'the file is unchanged');
+    const v = await remux(['policy', 'validate', out, '--json'], { env: h.env });
+    assert.deepEqual((JSON.parse(v.stdout) as { policies: string[] }).policies, ['production', 'database']);
+    const unknown = await remux(['policy', 'create', 'x', '--template', 'nope', '--output', out], { env: h.env });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /read_only/);
+  });
+
+  test('check explains an allowed pipeline stage by stage without running it', async () => {
+    const r = await remux(['policy', 'check', 'read_only', '--', 'tail -n 5 /var/log/dpkg.log | grep install'], { env: h.env });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /tail/);
+    assert.match(r.stdout, /grep/);
+    assert.match(r.stdout, /\/var\/log\/dpkg\.log/);
+  });
+
+  test('check denies traversal out of /var/log with exit 77 and the resolved path', async () => {
+    const r = await remux(['policy', 'check', 'read_only', '--json', '--', 'cat /var/log/../../etc/shadow'], { env: h.env });
+    assert.equal(r.code, 77);
+    const d = JSON.parse(r.stdout) as { effect: string; reason: string };
+    assert.equal(d.effect, 'deny');
+    assert.match(d.reason, /\/etc\/shadow/);
+  });
+});

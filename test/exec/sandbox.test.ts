@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import { bwrapAvailable, probeBwrap } from '../../src/exec/index.js';
+import type { SandboxPaths } from '../../src/exec/index.js';
+import { errToOut, from, list, pipeline, run, stage, tmpdir, to, writeScript, PATH } from './helpers.js';
+
+const info = bwrapAvailable();
+
+describe('sandbox availability', () => {
+  test('a requested sandbox that bubblewrap cannot provide refuses; nothing runs unsandboxed', async () => {
+    const dir = tmpdir();
+    const marker = path.join(dir, 'ran');
+    const unavailable = () => ({ ok: false, path: null, version: null, reason: 'stubbed out' });
+    const r = await run(['touch', marker], { cwd: dir, sandbox: { read: [dir], write: [dir] } }, unavailable);
+    assert.equal(r.res.exitCode, 125);
+    assert.equal(r.res.errorKind, 'sandbox_unavailable');
+    assert.equal(r.res.error, 'sandbox required by policy but bubblewrap is not available: stubbed out');
+    assert.equal(fs.existsSync(marker), false);
+    const plain = await run(['touch', marker], { cwd: dir }, unavailable);
+    assert.equal(plain.res.exitCode, 0, 'no sandbox asked: the probe is not consulted');
+  });
+
+  test('probeBwrap explains a missing or broken bubblewrap', () => {
+    assert.match(probeBwrap(['/nonexistent/bwrap']).reason ?? '', /bwrap not found \(looked for \/nonexistent\/bwrap\)/);
+    const fake = writeScript(tmpdir(), 'bwrap', '#!/bin/sh\n[ "$1" = --version ] && echo "bubblewrap 0.13.1" && exit 0\necho "bwrap: No permissions to creating new namespace" >&2\nexit 1\n');
+    const broken = probeBwrap([fake]);
+    assert.equal(broken.ok, false);
+    assert.equal(broken.version, '0.13.1');
+    assert.equal(broken.reason, 'probe sandbox failed to start: bwrap: No permissions to creating new namespace');
+  });
+});
+
+describe('sandbox (bubblewrap)', { skip: info.ok ? false : `bwrap unusable: ${info.reason}` }, () => {
+  const root = fs.realpathSync(tmpdir('remux-sandbox-'));
+  const allowed = path.join(root, 'allowed');
+  const writable = path.join(root, 'writable');
+  const secret = path.join(root, 'secret');
+  const sandbox: SandboxPaths = { read: [allowed], write: [writable] };
+  const inSandbox = { sandbox, cwd: allowed };
+
+  before(() => {
+    for (const d of [allowed, writable, secret]) fs.mkdirSync(d);
+    fs.writeFileSync(path.join(allowed, 'data.txt'), 'public\n');
+    fs.writeFileSync(path.join(secret, 'key.txt'), 'top secret\n');
+  });
+
+  test('bwrapAvailable reports path and version, and warns below 0.12.0', () => {
+    assert.equal(info.ok, true);
+    assert.match(info.version ?? '', /^\d+\.\d+\.\d+$/);
+    assert.ok(info.path?.endsWith('/bwrap'));
+    const [major, minor] = (info.version ?? '0.0').split('.').map(Number);
+    if ((major ?? 0) === 0 && (minor ?? 0) < 12) assert.match(info.warning ?? '', /older than 0\.12\.0/);
+  });
+
+  test('the same allowed command reads a policy path but not a path outside the policy', async () => {
+    const outside = await run(['cat', path.join(secret, 'key.txt')]);
+    assert.equal(outside.out, 'top secret\n', 'unsandboxed, nothing stops it');
+    const denied = await run(['cat', path.join(secret, 'key.txt')], inSandbox);
+    assert.equal(denied.out, '');
+    assert.notEqual(denied.res.exitCode, 0);
+    assert.match(denied.err, /No such file or directory/);
+    const ok = await run(['cat', 'data.txt'], inSandbox);
+    assert.equal(ok.out, 'public\n');
+    assert.equal(ok.res.exitCode, 0);
+    assert.equal(ok.res.error, null);
+  });
+
+  test('/etc holds only what programs need: no shadow, names still resolve', async () => {
+    const shadow = await run(['cat', '/etc/shadow'], inSandbox);
+    assert.notEqual(shadow.res.exitCode, 0);
+    const etc = await run(['ls', '/etc'], inSandbox);
+    const names = etc.out.trim().split('\n');
+    assert.ok(!names.includes('shadow') && !names.includes('hostname') && !names.includes('ssh'), names.join(' '));
+    assert.ok(names.includes('passwd'));
+    const id = await run(['id', '-un'], inSandbox);
+    assert.equal(id.out, `${(await run(['id', '-un'])).out}`);
+  });
+
+  test('no network: a TCP connect to 127.0.0.1 works outside and fails inside', async () => {
+    const server = net.createServer((s) => s.end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const probe = ['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port} && echo connected`];
+      const outside = await run(probe);
+      assert.equal(outside.out, 'connected\n');
+      const inside = await run(probe, inSandbox);
+      assert.equal(inside.out, '');
+      assert.notEqual(inside.res.exitCode, 0);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('writes succeed only under write paths; root cannot remount a read-only bind', async () => {
+    const w = await run(['sh', '-c', `echo x > ${writable}/made`], inSandbox);
+    assert.equal(w.res.exitCode, 0, w.err);
+    assert.equal(fs.readFileSync(path.join(writable, 'made'), 'utf8'), 'x\n');
+    const ro = await run(['sh', '-c', `echo x > ${allowed}/made`], inSandbox);
+    assert.notEqual(ro.res.exitCode, 0);
+    assert.match(ro.err, /Read-only file system/);
+    const hidden = await run(['touch', path.join(secret, 'made')], inSandbox);
+    assert.notEqual(hidden.res.exitCode, 0);
+    const remount = await run(['sh', '-c', `mount -o remount,rw,bind ${allowed} 2>/dev/null; echo x > ${allowed}/made2`], inSandbox);
+    assert.notEqual(remount.res.exitCode, 0);
+    for (const f of [path.join(allowed, 'made'), path.join(allowed, 'made2'), path.join(secret, 'made')]) {
+      assert.equal(fs.existsSync(f), false, `${f} was created`);
+    }
+    const caps = await run(['grep', 'CapEff', '/proc/self/status'], inSandbox);
+    assert.match(caps.out, /CapEff:\s+0+\n/);
+  });
+
+  test('redirects are checked against the sandbox paths too', async () => {
+    const out = await run(list(stage(['echo', 'x'], to(path.join(secret, 'r')))), inSandbox);
+    assert.equal(out.res.exitCode, 1);
+    assert.equal(out.res.errorKind, 'redirect');
+    assert.match(out.err, /cannot open .*secret\/r for writing: outside the sandbox's write paths/);
+    assert.equal(fs.existsSync(path.join(secret, 'r')), false);
+    const inp = await run(list(stage(['cat'], from(path.join(secret, 'key.txt')))), inSandbox);
+    assert.equal(inp.res.exitCode, 1);
+    assert.equal(inp.out, '');
+    const ok = await run(list(stage(['cat'], from('data.txt'), to(path.join(writable, 'copy')))), inSandbox);
+    assert.equal(ok.res.exitCode, 0);
+    assert.equal(fs.readFileSync(path.join(writable, 'copy'), 'utf8'), 'public\n');
+    const devnull = await run(list(stage(['echo', 'x'], to('/dev/null'))), inSandbox);
+    assert.equal(devnull.res.exitCode, 0);
+  });
+
+  test('the environment is exactly the given one (bwrap adds PWD); cwd is kept', async () => {
+    const r = await run(list(['env'], ';', ['pwd']), { ...inSandbox, env: { PATH, TOKEN: 'abc def', EMPTY: '' } });
+    const lines = r.out.trim().split('\n');
+    assert.equal(lines.pop(), allowed);
+    assert.deepEqual(lines.sort(), ['EMPTY=', `PATH=${PATH}`, `PWD=${allowed}`, 'TOKEN=abc def']);
+  });
+
+  test('pipelines connect sandboxed stages; SIGPIPE and 2>&1 still work', async () => {
+    const p = await run(list(pipeline(['cat', 'data.txt'], ['tr', 'a-z', 'A-Z'])), inSandbox);
+    assert.equal(p.out, 'PUBLIC\n');
+    const t0 = Date.now();
+    const y = await run(list(pipeline(['yes'], ['head', '-n', '1'])), { ...inSandbox, pipefail: true });
+    assert.equal(y.out, 'y\n');
+    assert.equal(y.res.exitCode, 141);
+    assert.ok(Date.now() - t0 < 2000);
+    const m = await run(list(pipeline(stage(['sh', '-c', 'echo out; echo err >&2'], errToOut), ['sort'])), inSandbox);
+    assert.equal(m.out, 'err\nout\n');
+  });
+
+  test('timeout kills the sandboxed command and everything in its namespace', async () => {
+    const marker = `30.${process.pid}`; // unique per test process: parallel runs must not see each other's
+    const t0 = Date.now();
+    const r = await run(['sh', '-c', `sleep ${marker} & sleep ${marker}`], { ...inSandbox, timeoutMs: 300 });
+    assert.equal(r.res.timedOut, true);
+    assert.equal(r.res.exitCode, 124);
+    assert.ok(Date.now() - t0 < 1500);
+    assert.deepEqual(liveWithArg(marker), []);
+  });
+
+  test('a cwd outside the sandbox refuses before anything runs', async () => {
+    const r = await run(['pwd'], { sandbox, cwd: secret });
+    assert.equal(r.res.exitCode, 125);
+    assert.equal(r.res.errorKind, 'sandbox');
+    assert.match(r.res.error ?? '', /working directory .*secret is not inside the sandbox/);
+    assert.equal(r.out + r.err, '');
+  });
+
+  test('a program outside the sandbox paths is not found (127); one inside runs', async () => {
+    writeScript(secret, 'tool', '#!/bin/sh\necho tool ran\n');
+    writeScript(allowed, 'tool', '#!/bin/sh\necho tool ran\n');
+    const out = await run([path.join(secret, 'tool')], inSandbox);
+    assert.equal(out.res.exitCode, 127);
+    assert.equal(out.res.errorKind, 'sandbox');
+    assert.equal(out.out, '');
+    const inside = await run(['./tool'], inSandbox);
+    assert.equal(inside.out, 'tool ran\n');
+  });
+
+  test('bwrap failing to exec the program is reported as a sandbox failure (126)', async () => {
+    writeScript(allowed, 'badinterp', '#!/nonexistent/interpreter\n');
+    const r = await run(['./badinterp'], inSandbox);
+    assert.equal(r.res.exitCode, 126);
+    assert.equal(r.res.errorKind, 'sandbox');
+    assert.match(r.err, /bwrap: execvp/);
+  });
+});
+
+/** Live (non-zombie) processes whose command line has this exact argument. */
+function liveWithArg(arg: string): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (args.includes(arg) && !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) found.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}

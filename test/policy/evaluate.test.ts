@@ -1,0 +1,423 @@
+import assert from 'node:assert/strict';
+import { symlinkSync, unlinkSync } from 'node:fs';
+import { after, describe, test } from 'node:test';
+import { parseCommand } from '../../src/command/parser.js';
+import { evaluate, explain, sandboxMounts } from '../../src/policy/evaluate.js';
+import { parsePolicies } from '../../src/policy/load.js';
+import { localResolver } from '../../src/policy/resolve.js';
+import { renderTemplate } from '../../src/policy/templates.js';
+import type { Check, Decision, Policy } from '../../src/policy/types.js';
+import { makeFixture, rawCommand } from './fixture.js';
+
+const fx = makeFixture(`
+  multi_only:
+    capabilities:
+      - { operation: execute_binary, resource: mls }
+      - { operation: write_stdout, resource: null }
+  any_but_mrm:
+    capabilities:
+      - { operation: execute_binary, resource: "*" }
+      - { operation: execute_binary, resource: mrm, effect: deny }
+      - { operation: write_stdout, resource: null }
+  silent:
+    capabilities:
+      - { operation: execute_binary, resource: cat }
+  muted:
+    capabilities:
+      - { operation: execute_binary, resource: cat }
+      - { operation: write_stdout, resource: null }
+      - { operation: write_stdout, resource: null, effect: deny, reason: no output here }
+  limits:
+    capabilities:
+      - { operation: execute_binary, resource: cat }
+      - operation: write_stdout
+        resource: { max_bytes: 100, redact: ["secret"] }
+      - operation: write_stdout
+        resource: { max_bytes: 50, redact: ["(?i)token"] }
+      - { operation: write_stdout, resource: null }
+`);
+after(() => fx.remove());
+const T = fx.root;
+const named = (name: string): Policy => fx.policies.get(name) as Policy;
+
+const denied = (d: Decision): Check[] => d.checks.filter((c) => c.effect === 'deny');
+function assertDenied(d: Decision, resource: string, reason?: RegExp): void {
+  assert.equal(d.effect, 'deny', explain(d).join('\n'));
+  const hit = denied(d).find((c) => c.resource === resource);
+  assert.ok(hit, `no deny check for ${resource}:\n${explain(d).join('\n')}`);
+  if (reason) assert.match(hit.reason, reason);
+}
+function assertAllowed(d: Decision): void {
+  assert.equal(d.effect, 'allow', explain(d).join('\n'));
+}
+
+describe('evaluate: basics', () => {
+  test('an allowed pipeline: every program, path and the output are checked', () => {
+    const d = fx.check(`cat ${T}/data/a.log | grep x`);
+    assertAllowed(d);
+    assert.deepEqual(
+      d.checks.map((c) => [c.stage, c.operation, c.resource, c.effect]),
+      [
+        [0, 'execute_binary', `${T}/bin/cat`, 'allow'],
+        [0, 'read_file', `${T}/data/a.log`, 'allow'],
+        [1, 'execute_binary', `${T}/bin/grep`, 'allow'],
+        [-1, 'write_stdout', '', 'allow'],
+      ],
+    );
+    assert.equal(d.rule, null);
+    assert.equal(d.policy, 'p');
+    assert.equal(d.sandbox, true);
+    assert.deepEqual(d.output, { maxBytes: 4096, redact: [] });
+    assert.equal(d.checks[1]?.rule?.index, 1);
+    assert.equal(d.checks[1]?.rule?.source.line, 7);
+  });
+
+  test('stages are numbered across the whole command list', () => {
+    const d = fx.check(`cat ${T}/data/a.log | grep x ; ls ${T}/data && head ${T}/data/sub/b.log`);
+    assertAllowed(d);
+    assert.deepEqual([...new Set(d.checks.map((c) => c.stage))], [0, 1, 2, 3, -1]);
+  });
+
+  test('relative paths are taken against cwd', () => {
+    assertAllowed(fx.check('cat a.log sub/b.log', { cwd: `${T}/data` }));
+    assertDenied(fx.check('cat f', { cwd: `${T}/outside` }), `${T}/outside/f`, /\(resolved from f\)/);
+  });
+
+  test('no matching rule denies, naming the policy and the resource', () => {
+    const d = fx.check(`cat ${T}/outside/f`);
+    assertDenied(d, `${T}/outside/f`);
+    assert.equal(d.reason, `read_file ${T}/outside/f: no rule of policy p allows it`);
+    assert.equal(d.rule, null);
+  });
+
+  test('a program not in the secure PATH is denied as not found', () => {
+    const d = fx.check('nosuchprogram');
+    assertDenied(d, 'nosuchprogram', /not found in secure PATH/);
+  });
+
+  test('a program the policy does not name is denied', () => {
+    assertDenied(fx.check(`nice cat ${T}/data/a.log`), `${T}/bin/nice`, /no rule of policy p allows it \(resolved from nice\)/);
+  });
+
+  test('cwd must be absolute', () => {
+    assert.throws(() => evaluate(fx.policy, parseCommand('cat x'), { cwd: 'relative', resolver: fx.resolver }), /cwd must be absolute/);
+  });
+});
+
+describe('evaluate: deny beats ask beats allow', () => {
+  test('deny rule wins over the allow rule that also matches, wherever it is listed', () => {
+    const d = fx.check(`cat ${T}/data/secret/key`);
+    assertDenied(d, `${T}/data/secret/key`, /denied by p#4 \(test-policies\.yaml:13\): secrets stay here/);
+    assert.equal(d.rule?.index, 4);
+    assert.equal(d.rule?.effect, 'deny');
+  });
+
+  test('ask wins over allow', () => {
+    const d = fx.check(`cat ${T}/data/ask/q`);
+    assert.equal(d.effect, 'ask');
+    assert.equal(d.rule?.index, 5);
+    assert.match(d.reason, /needs approval under p#5 \(test-policies\.yaml:\d+\)$/);
+  });
+
+  test('one deny anywhere denies the command, even next to an ask', () => {
+    const d = fx.check(`cat ${T}/data/ask/q | grep x ; cat ${T}/data/secret/key`);
+    assert.equal(d.effect, 'deny');
+    assert.equal(d.rule?.index, 4);
+    assert.ok(d.checks.some((c) => c.effect === 'ask'));
+  });
+
+  test('the decision names the first deny', () => {
+    const d = fx.check(`cat ${T}/outside/f ${T}/data/secret/key`);
+    assert.equal(d.reason, `read_file ${T}/outside/f: no rule of policy p allows it`);
+    assert.equal(denied(d).length, 2);
+  });
+});
+
+describe('evaluate: traversal and symlinks', () => {
+  test('.. is resolved before matching: /var/log/../../etc/shadow is /etc/shadow', () => {
+    const ro = parsePolicies(renderTemplate('read_only', 'ro'), 'p.yaml', {}).get('ro') as Policy;
+    const d = evaluate(ro, parseCommand('cat /var/log/../../etc/shadow'), { cwd: '/', resolver: localResolver });
+    assertDenied(d, '/etc/shadow');
+    assert.equal(d.reason, 'read_file /etc/shadow: no rule of policy ro allows it (resolved from /var/log/../../etc/shadow)');
+  });
+
+  test('.. inside the tree that climbs out of it is denied', () => {
+    assertDenied(fx.check(`cat ${T}/data/sub/../../outside/f`), `${T}/outside/f`);
+    assertDenied(fx.check('cat ../outside/f', { cwd: `${T}/data` }), `${T}/outside/f`);
+  });
+
+  test('a directory symlink inside the allowed tree pointing outside is followed, then denied', () => {
+    assertDenied(fx.check(`cat ${T}/data/escape/f`), `${T}/outside/f`, /resolved from .*\/data\/escape\/f/);
+    assertDenied(fx.check(`ls ${T}/data/escape`), `${T}/outside`);
+  });
+
+  test('a file symlink to /etc/passwd is denied', () => {
+    assertDenied(fx.check(`cat ${T}/data/passwd`), '/etc/passwd');
+  });
+
+  test('.. after a symlink climbs from the link target, as the kernel does', () => {
+    // data/escape -> outside, so data/escape/../f is <root>/f, not data/f.
+    const d = fx.check(`cat ${T}/data/escape/../datax/f`);
+    assertDenied(d, `${T}/datax/f`);
+  });
+
+  test('a write through a dangling symlink is checked at the link target', () => {
+    assertDenied(fx.check(`tee ${T}/out/dangle`), `${T}/outside/new`);
+    assertDenied(fx.check(`cat ${T}/data/a.log > ${T}/out/dangle`), `${T}/outside/new`);
+  });
+
+  test('a symlink loop denies with the reason, and does not hang', () => {
+    assertDenied(fx.check(`cat ${T}/data/loop1`), `${T}/data/loop1`, /cannot be checked: too many symlinks/);
+    assertDenied(fx.check(`cat ${T}/data/loop1/x/y`), `${T}/data/loop1/x/y`, /cannot be checked/);
+  });
+
+  test('a deny rule catches the path as written even when its target is allowed', () => {
+    // data/secret/out -> data/a.log, which read_file allows.
+    assertDenied(fx.check(`cat ${T}/data/secret/out`), `${T}/data/a.log`, /denied by p#4/);
+  });
+
+  test('a deny rule catches a symlinked alias of the denied tree', () => {
+    assertDenied(fx.check(`cat ${T}/data/alias/key`), `${T}/data/secret/key`, /denied by p#4/);
+  });
+
+  test('a deny rule whose own prefix is a symlink covers the real tree', () => {
+    // linked -> data/hidden, and deny names linked/**.
+    assertDenied(fx.check(`cat ${T}/data/hidden/k`), `${T}/data/hidden/k`, /denied by p#4/);
+  });
+
+  test('paths that do not exist yet are checked by where they would be', () => {
+    assertAllowed(fx.check(`cat ${T}/data/new/file`));
+    assertAllowed(fx.check(`tee ${T}/out/new/file`));
+    assertDenied(fx.check(`tee ${T}/outside/new`), `${T}/outside/new`);
+  });
+});
+
+describe('evaluate: glob boundaries', () => {
+  test('data/** does not match datax', () => {
+    assertDenied(fx.check(`cat ${T}/datax/f`), `${T}/datax/f`);
+  });
+
+  test('data/** covers data itself for listing', () => {
+    assertAllowed(fx.check(`ls ${T}/data`));
+  });
+
+  test('out/**/* allows files inside out but not out itself', () => {
+    assertAllowed(fx.check(`tee ${T}/out/x`));
+    assertDenied(fx.check(`tee ${T}/out`), `${T}/out`);
+  });
+
+  test('a program path glob: tools/* matches tools/x, never tools/sub/x', () => {
+    assertAllowed(fx.check(`${T}/tools/x`));
+    assertDenied(fx.check(`${T}/tools/sub/x`), `${T}/tools/sub/x`);
+  });
+});
+
+describe('evaluate: programs', () => {
+  test('./cat in the working directory is not the cat of the secure PATH', () => {
+    assertDenied(fx.check('./cat a.log', { cwd: `${T}/data` }), `${T}/data/cat`, /resolved from \.\/cat/);
+  });
+
+  test('/tmp/evil/cat is not cat', () => {
+    assertDenied(fx.check(`${T}/evil/cat ${T}/data/a.log`), `${T}/evil/cat`);
+  });
+
+  test('the full path of the allowed program, or a link to it, is allowed', () => {
+    assertAllowed(fx.check(`${T}/bin/cat ${T}/data/a.log`));
+    assertAllowed(fx.check(`${T}/data/mycat ${T}/data/a.log`));
+  });
+
+  test('a multi-call binary is allowed only under the allowed name', () => {
+    const policy = named('multi_only');
+    assertAllowed(fx.check('mls', { policy }));
+    // mrm is the same file as mls, but would act as "mrm".
+    assertDenied(fx.check(`${T}/bin/mrm`, { policy }), `${T}/bin/multi`);
+    assertDenied(fx.check('mrm', { policy }), `${T}/bin/multi`);
+  });
+
+  test('denying one name of a multi-call binary does not deny its other names', () => {
+    const policy = named('any_but_mrm');
+    assertAllowed(fx.check('mls', { policy }));
+    assertDenied(fx.check('mrm', { policy }), `${T}/bin/multi`, /denied by any_but_mrm#1/);
+    assertDenied(fx.check(`${T}/bin/mrm`, { policy }), `${T}/bin/multi`, /denied by any_but_mrm#1/);
+  });
+
+  test('* allows any program of the secure PATH, and no other', () => {
+    const policy = named('any_but_mrm');
+    assertAllowed(fx.check('nice head', { policy }));
+    assertAllowed(fx.check(`${T}/bin/nice`, { policy }));
+    assertDenied(fx.check(`${T}/evil/cat`, { policy }), `${T}/evil/cat`);
+    assertDenied(fx.check('./cat', { policy, cwd: `${T}/data` }), `${T}/data/cat`);
+  });
+});
+
+describe('evaluate: wrappers and nested commands', () => {
+  test('env, timeout and nice: the wrapped program and its paths are checked', () => {
+    assertDenied(fx.check(`env cat ${T}/outside/f`), `${T}/outside/f`);
+    assertDenied(fx.check(`env LANG=C cat ${T}/data/secret/key`), `${T}/data/secret/key`);
+    assert.match(fx.check(`env LD_PRELOAD=${T}/evil/x.so cat ${T}/data/a.log`).reason, /LD_PRELOAD/);
+    assertDenied(fx.check('timeout 5 cat /etc/shadow'), '/etc/shadow');
+    assertAllowed(fx.check(`timeout 5 cat ${T}/data/a.log`));
+    assertDenied(fx.check(`env ${T}/evil/cat`), `${T}/evil/cat`);
+  });
+
+  test('xargs feeding paths at run time is refused', () => {
+    const d = fx.check(`ls ${T}/data | xargs cat`);
+    assert.equal(d.effect, 'deny');
+    assert.match(d.reason, /xargs/);
+  });
+
+  test("sh -c 'cat /etc/shadow' checks the inner command", () => {
+    assertDenied(fx.check("sh -c 'cat /etc/shadow'"), '/etc/shadow');
+    assertAllowed(fx.check(`sh -c 'cat ${T}/data/a.log | grep x'`));
+    assertDenied(fx.check(`sh -c "sh -c 'cat ${T}/data/secret/key'"`), `${T}/data/secret/key`);
+  });
+
+  test('an inner command the parser rejects denies with the parse error', () => {
+    const d = fx.check("sh -c 'cat $(echo /etc/shadow)'");
+    assert.equal(d.effect, 'deny');
+    assert.match(d.reason, /nested command .*: .*command substitution/);
+  });
+
+  test('nesting deeper than the limit is refused', () => {
+    let inner = `cat ${T}/data/a.log`;
+    for (let i = 0; i < 10; i++) inner = `sh -c ${JSON.stringify(inner).replace(/\$/g, '\\$')}`;
+    const d = fx.check(inner);
+    assert.equal(d.effect, 'deny');
+    assert.match(d.reason, /nested|wrapper/);
+  });
+});
+
+describe('evaluate: option injection and redirections', () => {
+  test('option values that are paths are checked', () => {
+    assertDenied(fx.check(`grep -f /etc/shadow ${T}/data/a.log`), '/etc/shadow');
+    assertDenied(fx.check(`grep --file=/etc/shadow ${T}/data/a.log`), '/etc/shadow');
+    assertDenied(fx.check(`sort -o /etc/passwd ${T}/data/a.log`), '/etc/passwd');
+    assertDenied(fx.check(`sort --output=${T}/data/a.log ${T}/data/a.log`), `${T}/data/a.log`);
+    assertDenied(fx.check(`tail --follow=name -n 1 ${T}/outside/f`), `${T}/outside/f`);
+  });
+
+  test('a file named like an option after -- is still a path', () => {
+    assertDenied(fx.check(`cat -- ${T}/outside/f`), `${T}/outside/f`);
+  });
+
+  test('redirections are checked: < reads, > >> 2> write', () => {
+    assertDenied(fx.check('cat < /etc/shadow'), '/etc/shadow');
+    const d = fx.check(`cat ${T}/data/a.log > /etc/passwd`);
+    assertDenied(d, '/etc/passwd');
+    assert.equal(d.checks.find((c) => c.resource === '/etc/passwd')?.operation, 'write_file');
+    assertDenied(fx.check(`cat ${T}/data/a.log 2> ${T}/data/err`), `${T}/data/err`);
+    assertAllowed(fx.check(`cat ${T}/data/a.log >> ${T}/out/x 2> ${T}/out/err`));
+    assertAllowed(fx.check(`cat ${T}/data/a.log 2>&1`));
+  });
+});
+
+describe('evaluate: long and binary input', () => {
+  test('a 100 KB path argument is denied quickly (longer than PATH_MAX) with a bounded reason', () => {
+    const started = Date.now();
+    const d = fx.check(rawCommand(['cat', `${T}/data/${'a/'.repeat(50_000)}x`]));
+    assert.equal(d.effect, 'deny');
+    assert.match(d.reason, /path too long/);
+    assert.ok(Date.now() - started < 2000);
+    assert.ok(d.reason.length < 600, `reason of ${d.reason.length} characters`);
+  });
+
+  test('a 100 KB argument that is not a path does not slow anything down', () => {
+    const d = fx.check(rawCommand(['grep', 'x'.repeat(100_000), `${T}/data/a.log`]));
+    assertAllowed(d);
+  });
+
+  test('control characters and invalid UTF-16 in paths never reach a reason raw', () => {
+    const path = `${T}/outside/\x1b[31mred\x07\ud800`;
+    const d = fx.check(rawCommand(['cat', path]));
+    assertDenied(d, path);
+    assert.doesNotMatch(d.reason, /[\x00-\x1f]/);
+    assert.ok(d.reason.includes('\\u001b[31mred\\u0007'));
+    for (const line of explain(d)) assert.doesNotMatch(line, /[\x00-\x1f\ud800-\udfff]/);
+  });
+
+  test('binary bytes in an allowed tree are ordinary names', () => {
+    assertAllowed(fx.check(rawCommand(['cat', `${T}/data/\x01\xff`])));
+  });
+
+  test('a NUL byte in an argument is refused', () => {
+    const d = fx.check(rawCommand(['cat', `${T}/data/a\0/etc/shadow`]));
+    assert.equal(d.effect, 'deny');
+    assert.match(d.reason, /NUL/);
+  });
+});
+
+describe('evaluate: write_stdout', () => {
+  test('a policy granting no write_stdout denies', () => {
+    const d = fx.check('cat', { policy: named('silent') });
+    assert.equal(d.effect, 'deny');
+    assert.equal(d.reason, 'write_stdout: policy silent grants no write_stdout');
+    assert.deepEqual(d.output, { maxBytes: null, redact: [] });
+  });
+
+  test('a write_stdout deny rule beats the allow rule', () => {
+    const d = fx.check('cat', { policy: named('muted') });
+    assert.equal(d.effect, 'deny');
+    assert.match(d.reason, /denied by muted#2 .*: no output here/);
+    assert.deepEqual(d.output, { maxBytes: 0, redact: [] });
+  });
+
+  test('limits merge: smallest max_bytes, union of redactions', () => {
+    const d = fx.check('cat', { policy: named('limits') });
+    assertAllowed(d);
+    assert.equal(d.output.maxBytes, 50);
+    assert.deepEqual(
+      d.output.redact.map((r) => [r.source, r.flags]),
+      [
+        ['secret', 'g'],
+        ['token', 'gi'],
+      ],
+    );
+    assert.match(d.checks.at(-1)?.reason ?? '', /at most 50 bytes, 2 redaction patterns/);
+  });
+});
+
+describe('explain and sandboxMounts', () => {
+  test('explain prints the verdict, then one line per check', () => {
+    const d = fx.check(`cat ${T}/data/a.log ${T}/outside/f`);
+    const lines = explain(d);
+    assert.equal(lines[0], `DENY under policy p: read_file ${T}/outside/f: no rule of policy p allows it`);
+    assert.match(lines[1] ?? '', /^ {2}stage 1 {2}allow {2}execute_binary .*\/bin\/cat: allowed by p#0 \(test-policies\.yaml:5\) \(resolved from cat\)$/);
+    assert.match(lines[3] ?? '', /^ {2}stage 1 {2}deny {3}read_file /);
+    assert.match(lines[4] ?? '', /^ {2}output {3}allow {2}write_stdout \(at most 4096 bytes\): allowed by p#6/);
+    assert.equal(lines.at(-1), '  runs inside the OS sandbox');
+  });
+
+  test('sandbox mounts: literal prefixes of allow rules, nested roots folded, deny rules left out', () => {
+    assert.deepEqual(sandboxMounts(fx.policy), { read: [`${T}/data`, `${T}/tools`], write: [`${T}/out`] });
+    const p = parsePolicies(
+      `policies:
+  m:
+    capabilities:
+      - { operation: read_file, resource: [/var/log/**, /var/log/nginx/*.log, /srv/*.txt, /etc/hosts] }
+      - { operation: list_directory, resource: "/srv/data-[0-9]/**" }
+      - { operation: write_file, resource: /tmp/**/*, effect: allow }
+      - { operation: write_file, resource: /etc/**, effect: deny }
+      - { operation: execute_binary, resource: cat|/opt/tools/bin/* }
+`,
+      'm.yaml',
+      {},
+    ).get('m') as Policy;
+    assert.deepEqual(sandboxMounts(p), { read: ['/etc/hosts', '/opt/tools/bin', '/srv', '/var/log'], write: ['/tmp'] });
+  });
+
+  test('an allow of /** mounts the root only', () => {
+    const admin = parsePolicies(renderTemplate('admin', 'a'), 'a.yaml', {}).get('a') as Policy;
+    assert.deepEqual(sandboxMounts(admin), { read: ['/'], write: ['/'] });
+  });
+});
+
+describe('evaluate: symlink swaps between evaluations are seen', () => {
+  test('nothing is cached across calls', () => {
+    const link = `${T}/data/swap`;
+    symlinkSync(`${T}/data/a.log`, link);
+    assertAllowed(fx.check(`cat ${link}`));
+    unlinkSync(link);
+    symlinkSync(`${T}/outside/f`, link);
+    assertDenied(fx.check(`cat ${link}`), `${T}/outside/f`);
+  });
+});

@@ -1,0 +1,252 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { ConfigError } from '../../src/config/source.js';
+import { loadPolicies, loadPolicyFile, parsePolicies } from '../../src/policy/load.js';
+import { compileRedaction, isOperation } from '../../src/policy/schema.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'remux-load-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** The single problem a policy text has, as "line: detail". */
+function problem(text: string, env: NodeJS.ProcessEnv = {}): string {
+  try {
+    parsePolicies(text, 'p.yaml', env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    assert.equal(err.issues.length, 1, err.message);
+    return `${err.line}: ${err.detail}`;
+  }
+  assert.fail('accepted');
+}
+
+const one = (capability: string): string => `policies:\n  p:\n    capabilities:\n      - ${capability}\n`;
+
+describe('loading a valid policy file', () => {
+  test('YAML: names, rules, defaults, source lines', () => {
+    const file = write(
+      'ok.yaml',
+      `# comment
+policies:
+  read_only:
+    description: Logs
+    capabilities:
+      - operation: execute_binary
+        resource: cat| grep |tail
+      - operation: read_file
+        resource: [/var/log/**, /tmp/**]
+        effect: deny
+        reason: nope
+      - operation: write_stdout
+        resource: null
+  other:
+    sandbox: true
+    capabilities: []
+`,
+    );
+    const policies = loadPolicyFile(file, {});
+    assert.deepEqual([...policies.keys()], ['read_only', 'other']);
+    const p = policies.get('read_only');
+    assert.ok(p);
+    assert.equal(p.description, 'Logs');
+    assert.equal(p.sandbox, false);
+    assert.deepEqual(p.source, { file, line: 3 });
+    assert.deepEqual(
+      p.rules.map((r) => [r.index, r.operation, r.effect, r.resources, r.reason, r.source.line]),
+      [
+        [0, 'execute_binary', 'allow', ['cat', 'grep', 'tail'], undefined, 6],
+        [1, 'read_file', 'deny', ['/var/log/**', '/tmp/**'], 'nope', 8],
+        [2, 'write_stdout', 'allow', null, undefined, 12],
+      ],
+    );
+    assert.deepEqual(p.rules[2]?.output, { maxBytes: null, redact: [] });
+    assert.equal(policies.get('other')?.sandbox, true);
+    assert.deepEqual(policies.get('other')?.rules, []);
+  });
+
+  test('JSON works the same, with lines', () => {
+    const file = write(
+      'ok.json',
+      JSON.stringify({ policies: { j: { capabilities: [{ operation: 'read_file', resource: '/srv/**' }, { operation: 'write_stdout', resource: { max_bytes: 10 } }] } } }, null, 2),
+    );
+    const p = loadPolicyFile(file, {}).get('j');
+    assert.equal(p?.rules[1]?.output?.maxBytes, 10);
+    assert.equal(p?.rules[1]?.source.line, 9);
+  });
+
+  test('environment variables expand in resources', () => {
+    const p = parsePolicies(one('operation: read_file\n        resource: ${APP_DIR:-/srv/app}/logs/**'), 'p.yaml', { APP_DIR: '/opt/x' }).get('p');
+    assert.deepEqual(p?.rules[0]?.resources, ['/opt/x/logs/**']);
+    const q = parsePolicies(one('operation: read_file\n        resource: ${APP_DIR:-/srv/app}/logs/**'), 'p.yaml', {}).get('p');
+    assert.deepEqual(q?.rules[0]?.resources, ['/srv/app/logs/**']);
+  });
+
+  test('write_stdout limits compile; (?i) makes a pattern case-insensitive', () => {
+    const p = parsePolicies(one('operation: write_stdout\n        resource: { max_bytes: 1024, redact: ["(?i)secret=\\\\S+", "AKIA[0-9A-Z]{16}"] }'), 'p.yaml', {}).get('p');
+    const out = p?.rules[0]?.output;
+    assert.equal(out?.maxBytes, 1024);
+    assert.deepEqual(
+      out?.redact.map((r) => [r.source, r.flags]),
+      [
+        ['secret=\\S+', 'gi'],
+        ['AKIA[0-9A-Z]{16}', 'g'],
+      ],
+    );
+    assert.equal('SECRET=abc and secret=def'.replace(out?.redact[0] as RegExp, 'X'), 'X and X');
+  });
+
+  test('later operations are accepted by name; unknown ones are not', () => {
+    for (const op of ['network', 'session.attach', 'mcp.read_file', 'mcp.server.tool']) assert.ok(isOperation(op), op);
+    for (const op of ['exec', 'session', 'session.', 'mcp.*', 'Network', 'read_file ']) assert.ok(!isOperation(op), op);
+    const p = parsePolicies(one('{ operation: session.attach, resource: [prod-*] }'), 'p.yaml', {}).get('p');
+    assert.equal(p?.rules[0]?.operation, 'session.attach');
+  });
+});
+
+describe('every kind of bad input is an error with file:line', () => {
+  test('bad YAML', () => {
+    assert.match(problem('policies:\n  p:\n    capabilities: [\n'), /^\d+: /);
+    assert.equal(problem('policies:\n  p:\n    capabilities: []\n  p:\n    capabilities: []\n'), '4: duplicate key p');
+  });
+
+  test('unknown keys, at every level', () => {
+    assert.equal(problem('policies: {}\nversion: 2\n'), '2: version: unknown key (allowed keys: policies)');
+    assert.throws(
+      () => parsePolicies('policies:\n  p:\n    capabilites: []\n', 'p.yaml', {}),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.message ===
+          'p.yaml:2: policies.p.capabilities: missing (expected array)\n' +
+            'p.yaml:3: policies.p.capabilites: unknown key (allowed keys: description, sandbox, capabilities)',
+    );
+    assert.equal(
+      problem(one('operation: read_file\n        resource: /x\n        effects: deny')),
+      '6: policies.p.capabilities[0].effects: unknown key (allowed keys: operation, resource, effect, reason)',
+    );
+    assert.equal(
+      problem(one('operation: write_stdout\n        resource:\n          max_byte: 10')),
+      '6: policies.p.capabilities[0].resource.max_byte: unknown key (allowed keys: max_bytes, redact)',
+    );
+  });
+
+  test('unknown operation, listing the known ones', () => {
+    assert.equal(
+      problem(one('operation: exec\n        resource: ls')),
+      '4: policies.p.capabilities[0].operation: unknown operation "exec" (known: execute_binary, read_file, write_file, list_directory, write_stdout, network, session.<name>, mcp.<name>)',
+    );
+  });
+
+  test('bad effect, bad types, missing keys', () => {
+    assert.match(problem(one('operation: read_file\n        resource: /x\n        effect: maybe')), /^6: policies\.p\.capabilities\[0\]\.effect: Invalid option/);
+    assert.equal(problem('policies:\n  p:\n    sandbox: yes please\n    capabilities: []\n'), '3: policies.p.sandbox: expected boolean, received string');
+    assert.equal(problem('policies:\n  p:\n    description: x\n'), '2: policies.p.capabilities: missing (expected array)');
+    assert.equal(problem(one('operation: read_file')), '4: policies.p.capabilities[0].resource: missing: read_file needs the path globs it covers');
+    assert.equal(
+      problem(one('operation: execute_binary\n        resource: null')),
+      '5: policies.p.capabilities[0].resource: expected a string (a|b alternatives) or a non-empty list of strings',
+    );
+    assert.equal(problem(one('resource: /x')), '4: policies.p.capabilities[0].operation: missing (expected string)');
+  });
+
+  test('policy names', () => {
+    assert.equal(
+      problem('policies:\n  ok: { capabilities: [] }\n  "has space": { capabilities: [] }\n'),
+      '3: policies["has space"]: invalid key: policy names are 1-64 characters of A-Z a-z 0-9 _ . -',
+    );
+    assert.match(problem(`policies:\n  ${'n'.repeat(65)}: { capabilities: [] }\n`), /^2: .*invalid key/);
+  });
+
+  test('bad resource shapes', () => {
+    assert.equal(
+      problem(one('operation: read_file\n        resource: 5')),
+      '5: policies.p.capabilities[0].resource: expected a string (a|b alternatives) or a non-empty list of strings',
+    );
+    assert.match(problem(one('operation: read_file\n        resource: []')), /^5: .*non-empty list/);
+    assert.equal(problem(one('operation: execute_binary\n        resource: cat||ls')), '5: policies.p.capabilities[0].resource: empty entry');
+    assert.match(problem(one('operation: write_stdout\n        resource: 100')), /^5: policies\.p\.capabilities\[0\]\.resource: expected object/);
+    assert.match(problem(one('operation: write_stdout\n        resource: { max_bytes: 0 }')), /^5: .*resource\.max_bytes: Too small/);
+    assert.match(problem(one('operation: write_stdout\n        resource: { max_bytes: 1.5 }')), /^5: .*resource\.max_bytes: expected int/);
+  });
+
+  test('relative paths, traversal and bad globs', () => {
+    assert.equal(
+      problem(one('operation: read_file\n        resource: var/log/**')),
+      '5: policies.p.capabilities[0].resource: "var/log/**": not a valid path glob: must be an absolute path (start with /)',
+    );
+    assert.equal(
+      problem(one('operation: read_file\n        resource:\n          - /ok/**\n          - /var/log/../../etc')),
+      '7: policies.p.capabilities[0].resource[1]: "/var/log/../../etc": not a valid path glob: ".." segments are not allowed; write the normalised path',
+    );
+    assert.match(problem(one('operation: list_directory\n        resource: /var/log/[ab')), /^5: .*unbalanced \[/);
+    assert.match(problem(one('operation: write_file\n        resource: "/tmp/{a,b"')), /^5: .*unbalanced \{/);
+    assert.match(problem(one('operation: write_file\n        resource: /tmp/a**')), /^5: .*whole path segment/);
+    assert.match(problem(one('operation: read_file\n        resource: /srv/x|logs/**')), /^5: .*"logs\/\*\*": .*absolute/);
+  });
+
+  test('program entries: names, * or absolute path globs', () => {
+    assert.match(problem(one('operation: execute_binary\n        resource: py*')), /^5: .*"py\*": a program name cannot be a glob/);
+    assert.match(problem(one('operation: execute_binary\n        resource: bin/cat')), /^5: .*"bin\/cat": not a valid path glob: must be an absolute/);
+    assert.match(problem(one('operation: execute_binary\n        resource: ["a b"]')), /^5: .*"a b": not a valid program name/);
+    assert.match(problem(one('operation: execute_binary\n        resource: /usr/bin/../bin/cat')), /^5: .*"\.\." segments/);
+    assert.deepEqual(parsePolicies(one('operation: execute_binary\n        resource: "*|/opt/**|g++|["'), 'p.yaml', {}).get('p')?.rules[0]?.resources, ['*', '/opt/**', 'g++', '[']);
+  });
+
+  test('redaction patterns must compile, and must not match the empty string', () => {
+    assert.match(
+      problem(one('operation: write_stdout\n        resource:\n          redact:\n            - ok\n            - "(unclosed"')),
+      /^8: policies\.p\.capabilities\[0\]\.resource\.redact\[1\]: invalid redaction pattern "\(unclosed": Invalid regular expression/,
+    );
+    assert.match(problem(one('operation: write_stdout\n        resource: { redact: ["x*"] }')), /^5: .*matches the empty string/);
+    assert.throws(() => compileRedaction('(?i)'), /empty string/);
+  });
+
+  test('an unset environment variable', () => {
+    assert.equal(
+      problem(one('operation: read_file\n        resource: ${LOG_ROOT}/**')),
+      '5: environment variable LOG_ROOT is not set (write ${LOG_ROOT:-default} to give a default)',
+    );
+  });
+
+  test('several problems are all reported, in line order', () => {
+    try {
+      parsePolicies(one('operation: exec\n        resource: x\n      - operation: read_file\n        resource: rel'), 'p.yaml', {});
+      assert.fail('accepted');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(
+        err.issues.map((i) => i.line),
+        [4, 7],
+      );
+      assert.match(err.message, /^p\.yaml:4: .*\np\.yaml:7: /);
+    }
+  });
+});
+
+describe('loadPolicies', () => {
+  test('merges several files', () => {
+    const a = write('a.yaml', 'policies:\n  one: { capabilities: [] }\n');
+    const b = write('b.yaml', 'policies:\n  two: { capabilities: [] }\n');
+    assert.deepEqual([...loadPolicies([a, b], {}).keys()], ['one', 'two']);
+  });
+
+  test('a name defined in two files is an error naming both places', () => {
+    const a = write('dup-a.yaml', 'policies:\n  same: { capabilities: [] }\n');
+    const b = write('dup-b.yaml', '# another file\npolicies:\n  other: { capabilities: [] }\n  same: { capabilities: [] }\n');
+    assert.throws(
+      () => loadPolicies([a, b], {}),
+      (err: unknown) => err instanceof ConfigError && err.message === `${b}:4: policy "same" is already defined at ${a}:2`,
+    );
+  });
+
+  test('a missing file names the file', () => {
+    assert.throws(() => loadPolicies([join(dir, 'missing.yaml')], {}), /missing\.yaml: cannot read/);
+  });
+});

@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { parseCommand } from '../../src/command/parser.js';
+import { ConfigError } from '../../src/config/source.js';
+import { evaluate } from '../../src/policy/evaluate.js';
+import { loadPolicyFile, parsePolicies } from '../../src/policy/load.js';
+import { localResolver } from '../../src/policy/resolve.js';
+import { addPolicyToFile, renderTemplate, TEMPLATE_NAMES, TEMPLATES } from '../../src/policy/templates.js';
+import type { Policy } from '../../src/policy/types.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'remux-templates-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const policyFrom = (template: (typeof TEMPLATE_NAMES)[number]): Policy =>
+  parsePolicies(renderTemplate(template, 'x'), `${template}.yaml`, {}).get('x') as Policy;
+const run = (policy: Policy, command: string, cwd = '/') => evaluate(policy, parseCommand(command), { cwd, resolver: localResolver }).effect;
+
+describe('templates', () => {
+  test('every template renders to a valid, commented policy file', () => {
+    assert.deepEqual(Object.keys(TEMPLATES).sort(), [...TEMPLATE_NAMES].sort());
+    for (const name of TEMPLATE_NAMES) {
+      const text = renderTemplate(name, `my_${name}`);
+      assert.match(text, /^# remux policies\./);
+      assert.doesNotMatch(text, /[&*]a\d/, 'no YAML anchors or aliases');
+      const policies = parsePolicies(text, `${name}.yaml`, {});
+      assert.deepEqual([...policies.keys()], [`my_${name}`]);
+    }
+  });
+
+  test('restrictive grants no program and no path', () => {
+    const p = policyFrom('restrictive');
+    assert.deepEqual(
+      p.rules.map((r) => r.operation),
+      ['write_stdout'],
+    );
+    assert.equal(run(p, 'uname'), 'deny');
+  });
+
+  test('read_only: read tools over /var/log and /tmp, nothing that writes', () => {
+    const p = policyFrom('read_only');
+    assert.equal(run(p, 'tail -n 5 /var/log/dpkg.log'), 'allow');
+    assert.equal(run(p, 'grep -ri error /var/log'), 'allow');
+    assert.equal(run(p, 'ls -la /tmp'), 'allow');
+    assert.equal(run(p, 'cat /etc/passwd'), 'deny');
+    assert.equal(run(p, 'cat /var/log/../../etc/shadow'), 'deny');
+    assert.equal(run(p, 'sort -o /tmp/out /var/log/dpkg.log'), 'deny');
+    assert.equal(run(p, 'cat /var/log/dpkg.log > /tmp/copy'), 'deny');
+    assert.equal(run(p, 'find /var/log -delete'), 'deny');
+    for (const writer of ['sed', 'awk', 'tee', 'cp', 'rm', 'sh', 'date', 'hostname']) {
+      assert.ok(!p.rules[0]?.resources?.includes(writer), writer);
+    }
+    const out = p.rules.find((r) => r.operation === 'write_stdout')?.output;
+    assert.equal(out?.maxBytes, 10 * 1024 * 1024);
+    const redact = (text: string): string => (out?.redact ?? []).reduce((t, re) => t.replace(re, '[REDACTED]'), text);
+    assert.equal(redact('user=bob password=hunter2 ok'), 'user=bob [REDACTED] ok');
+    assert.equal(redact('Authorization: Bearer abc.def-ghi'), 'Authorization: [REDACTED]');
+    assert.equal(redact('key AKIAABCDEFGHIJKLMNOP used'), 'key [REDACTED] used');
+    assert.equal(redact('-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nafter'), '[REDACTED]\nafter');
+    assert.equal(redact('Accepted publickey for bob from 10.0.0.1'), 'Accepted publickey for bob from 10.0.0.1');
+  });
+
+  test('write_capable: writes inside /tmp, never /tmp itself or elsewhere', () => {
+    const p = policyFrom('write_capable');
+    assert.equal(run(p, 'cp /var/log/dpkg.log /tmp/dpkg.copy'), 'allow');
+    assert.equal(run(p, 'mkdir -p /tmp/a/b'), 'allow');
+    assert.equal(run(p, 'rm /tmp/a/b/c'), 'allow');
+    assert.equal(run(p, 'rm -r /tmp'), 'deny');
+    assert.equal(run(p, 'cp /var/log/dpkg.log /etc/x'), 'deny');
+    assert.equal(run(p, 'cat /var/log/dpkg.log > /tmp/out'), 'allow');
+  });
+
+  test('admin: everything, asking before destructive programs and secrets', () => {
+    const p = policyFrom('admin');
+    assert.equal(run(p, 'cat /etc/hostname'), 'allow');
+    assert.equal(run(p, 'rm -rf /tmp/x'), 'ask');
+    assert.equal(run(p, '/usr/bin/rm /tmp/x'), 'ask');
+    assert.equal(run(p, 'cat /etc/shadow'), 'ask');
+    assert.equal(run(p, 'cat /root/.ssh/id_rsa'), 'ask');
+    assert.equal(run(p, 'touch /etc/motd'), 'ask');
+    assert.equal(run(p, 'touch /srv/motd'), 'allow');
+    assert.equal(run(p, 'nosuchprogram-remux'), 'deny');
+  });
+
+  test('an invalid policy name is refused', () => {
+    assert.throws(() => renderTemplate('read_only', 'bad name'), /invalid policy name/);
+    assert.throws(() => addPolicyToFile(join(dir, 'never.yaml'), '../x', 'read_only'), /invalid policy name/);
+  });
+});
+
+describe('addPolicyToFile', () => {
+  test('creates the file when missing', () => {
+    const file = join(dir, 'new.yaml');
+    assert.deepEqual(addPolicyToFile(file, 'production', 'read_only'), { created: true });
+    assert.deepEqual([...loadPolicyFile(file, {}).keys()], ['production']);
+  });
+
+  test('appends under policies:, keeping content, comments and formatting', () => {
+    const file = join(dir, 'existing.yaml');
+    const original = `# Team policies -- keep this header
+policies:
+  # the logs policy
+  logs:
+    capabilities:
+      - operation: read_file # inline note
+        resource: \${LOG_DIR:-/var/log}/**
+`;
+    writeFileSync(file, original);
+    assert.deepEqual(addPolicyToFile(file, 'database', 'write_capable'), { created: false });
+    const text = readFileSync(file, 'utf8');
+    assert.ok(text.startsWith(original), text);
+    assert.match(text, /# database: from the write_capable template/);
+    assert.deepEqual([...loadPolicyFile(file, {}).keys()], ['logs', 'database']);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temp files left');
+  });
+
+  test('refuses a name already in the file, naming file and line, and leaves it untouched', () => {
+    const file = join(dir, 'dup.yaml');
+    writeFileSync(file, 'policies:\n  a:\n    capabilities: []\n  # second\n  prod:\n    capabilities: []\n');
+    const before = readFileSync(file, 'utf8');
+    assert.throws(
+      () => addPolicyToFile(file, 'prod', 'admin'),
+      (err: unknown) => err instanceof ConfigError && err.file === file && err.line === 5 && /policy "prod" already exists/.test(err.message),
+    );
+    assert.equal(readFileSync(file, 'utf8'), before);
+  });
+
+  test('an empty, comment-only or policies-less file gets a policies: map', () => {
+    for (const [name, text] of [
+      ['empty.yaml', ''],
+      ['comments.yaml', '# just a comment\n'],
+      ['bare.yaml', 'policies:\n'],
+      ['flow.yaml', 'policies: {}\n'],
+    ] as const) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      addPolicyToFile(file, 'p1', 'restrictive');
+      addPolicyToFile(file, 'p2', 'read_only');
+      assert.deepEqual([...loadPolicyFile(file, {}).keys()], ['p1', 'p2'], name);
+      if (text.startsWith('#')) assert.match(readFileSync(file, 'utf8'), /# just a comment/);
+    }
+  });
+
+  test('a file that is not a policy mapping is refused, not rewritten', () => {
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, 'policies: [\n');
+    assert.throws(() => addPolicyToFile(broken, 'x', 'read_only'), ConfigError);
+    const list = join(dir, 'list.yaml');
+    writeFileSync(list, 'policies:\n  - a\n');
+    assert.throws(() => addPolicyToFile(list, 'x', 'read_only'), /policies: must be a mapping/);
+    assert.equal(readFileSync(list, 'utf8'), 'policies:\n  - a\n');
+  });
+
+  test('keeps the file mode', () => {
+    const file = join(dir, 'mode.yaml');
+    writeFileSync(file, 'policies: {}\n');
+    chmodSync(file, 0o600);
+    addPolicyToFile(file, 'p', 'read_only');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+  });
+});

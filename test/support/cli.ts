@@ -1,0 +1,64 @@
+// Runs the real CLI (bin/remux.js) as a user would, with its own REMUX_HOME.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const REMUX_BIN = join(REPO_ROOT, 'bin', 'remux.js');
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  input?: string;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+/** A fresh REMUX_HOME (and audit store inside it); remove() deletes it. */
+export function tempHome(): { home: string; env: Record<string, string>; remove(): void } {
+  const home = mkdtempSync(join(tmpdir(), 'remux-home-'));
+  return {
+    home,
+    env: { REMUX_HOME: home },
+    remove: () => rmSync(home, { recursive: true, force: true }),
+  };
+}
+
+export function spawnRemux(args: string[], opts: RunOptions = {}): ChildProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // Tests control every remux variable; none leaks in from the developer's shell.
+  for (const name of Object.keys(env)) if (name.startsWith('REMUX_') || name.startsWith('RPIPE_')) delete env[name];
+  for (const [name, value] of Object.entries(opts.env ?? {})) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return spawn(process.execPath, [REMUX_BIN, ...args], { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export function remux(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const child = spawnRemux(args, opts);
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`remux ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 30000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 30000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin?.end(opts.input ?? '');
+  });
+}
