@@ -1,16 +1,28 @@
-// Implementations of `remux client run` and `remux client batch`: build Actions, call perform(), render.
+// `remux client run` and `remux client batch`: build the request, send it to the daemon when one is
+// running (warm pooled connections) or run it in-process (cold connections) through the same
+// fanOut() -> perform() path, and render the results.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseCommand } from '../command/parser.js';
 import { ParseError } from '../command/types.js';
+import { loadConfig } from '../config/config.js';
+import { socketFile } from '../config/paths.js';
+import { createContext, type GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
-import { perform } from '../core/perform.js';
-import type { ExecAction, PerformIO, PerformResult } from '../core/types.js';
-import type { Decision } from '../policy/types.js';
+import { combinedExit, fanOut, summarize } from '../core/fanout.js';
+import type { ApprovalAnswer, ExecAction, PerformResult } from '../core/types.js';
+import { DaemonClient } from '../gateway/client.js';
+import { isSingleHostName, selectionFailureExit } from '../hosts/registry.js';
 import type { BatchOptions, RunOptions } from './commands/client.js';
-import { loadContext } from './context.js';
-import { printJsonLine, UsageError } from './output.js';
+import { UsageError } from './output.js';
+import { createRunView, type ViewMode } from './run-view.js';
+
+interface Job {
+  command: string;
+  /** Extra fields for --json lines (e.g. the batch file line). */
+  extra?: Record<string, unknown>;
+}
 
 function timeoutMs(opts: RunOptions): number | null | undefined {
   if (opts.timeout === undefined) return undefined;
@@ -19,114 +31,184 @@ function timeoutMs(opts: RunOptions): number | null | undefined {
   return seconds === 0 ? null : seconds * 1000;
 }
 
-function actionFor(host: string, command: string, opts: RunOptions): ExecAction {
+/** A selector naming one host (no list, label, glob or `all`) shows raw output, like ssh. */
+function viewMode(selector: string, opts: RunOptions): ViewMode {
+  if (opts.json) return 'json';
+  if (opts.group) return 'grouped';
+  return isSingleHostName(selector) ? 'single' : 'prefixed';
+}
+
+async function askOnTerminal(host: string, command: string, reason: string): Promise<ApprovalAnswer> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`remux: approval needed on ${host}: ${reason}\nrun \`${command}\`? [y/N] `);
+    return /^y(es)?$/i.test(answer.trim()) ? 'allow' : 'deny';
+  } finally {
+    rl.close();
+  }
+}
+
+const interactive = (): boolean => process.stdin.isTTY === true && process.stderr.isTTY === true;
+
+/** Ctrl-C cancels the running command (its whole process group, locally or remotely); a second Ctrl-C exits at once. */
+function onInterrupt(cancel: () => void): () => void {
+  let pressed = false;
+  const handler = (): void => {
+    if (pressed) process.exit(130);
+    pressed = true;
+    cancel();
+  };
+  process.on('SIGINT', handler);
+  return () => process.off('SIGINT', handler);
+}
+
+/** Runs jobs one after another on the hosts `selector` picks; returns the combined exit status. */
+async function runJobs(
+  selector: string,
+  jobs: Job[],
+  opts: RunOptions & { stopOnError?: boolean },
+  onJobStart?: (job: Job, index: number) => void,
+): Promise<number> {
+  const mode = viewMode(selector, opts);
   const timeout = timeoutMs(opts);
+  // An explicit --cwd applies on every host; otherwise only the local host starts in our directory.
+  const cwd = opts.cwd ? resolve(opts.cwd) : undefined;
+  const daemon = opts.daemon === false ? null : await DaemonClient.connect(socketFile(process.env, loadConfig().config.daemon.socket));
+  let ctx: GatewayContext | null = null;
+  const exits: number[] = [];
+  try {
+    for (const [index, job] of jobs.entries()) {
+      onJobStart?.(job, index);
+      const exit = daemon
+        ? await viaDaemon(daemon, selector, job, mode, { ...opts, cwd, timeout })
+        : await inProcess((ctx ??= createContext()), selector, job, mode, { ...opts, cwd, timeout });
+      exits.push(exit);
+      if (exit === 130 || (opts.stopOnError && exit !== 0)) break;
+    }
+  } finally {
+    daemon?.close();
+    await ctx?.close();
+  }
+  if (exits.at(-1) === 130) return 130;
+  return exits.find((e) => e === EXIT.TRANSPORT) ?? exits.find((e) => e === EXIT.DENIED) ?? exits.find((e) => e !== 0) ?? EXIT.OK;
+}
+
+interface Resolved extends Omit<RunOptions, 'cwd' | 'timeout'> {
+  cwd: string | undefined;
+  timeout: number | null | undefined;
+}
+
+function actionFor(host: string, command: string, opts: Resolved): ExecAction {
   return {
     kind: 'exec',
     host,
     command,
+    callerCwd: process.cwd(),
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ...(opts.policy ? { policy: opts.policy } : {}),
-    ...(opts.cwd ? { cwd: resolve(opts.cwd) } : {}),
-    ...(timeout !== undefined ? { timeoutMs: timeout } : {}),
+    ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
     ...(opts.pipefail ? { pipefail: true } : {}),
   };
 }
 
-/** Asks on the terminal when the policy says `ask`; without a terminal there is no approver (deny). */
-function terminalApprover(): PerformIO['approve'] {
-  if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined;
-  return async (action, decision: Decision) => {
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
-    try {
-      const answer = await rl.question(`remux: approval needed on ${action.host}: ${decision.reason}\nrun \`${action.command}\`? [y/N] `);
-      return /^y(es)?$/i.test(answer.trim()) ? 'allow' : 'deny';
-    } finally {
-      rl.close();
-    }
-  };
-}
-
-/** Ctrl-C cancels the running command (its whole process group); a second Ctrl-C exits at once. */
-function interruptSignal(): { signal: AbortSignal; dispose(): void } {
+async function inProcess(ctx: GatewayContext, selector: string, job: Job, mode: ViewMode, opts: Resolved): Promise<number> {
+  let hosts: string[];
+  try {
+    hosts = ctx.registry.select(selector);
+  } catch (err) {
+    if ((err as Error).name !== 'InventoryError') throw err;
+    process.stderr.write(`remux: ${(err as Error).message}\n`);
+    return selectionFailureExit(selector);
+  }
+  await ctx.registry.prepare(hosts);
+  const view = createRunView(mode, job.command, job.extra);
   const controller = new AbortController();
-  const onInt = (): void => {
-    if (controller.signal.aborted) process.exit(130);
-    controller.abort();
-  };
-  process.on('SIGINT', onInt);
-  return { signal: controller.signal, dispose: () => process.off('SIGINT', onInt) };
-}
-
-function jsonResult(host: string, command: string, result: PerformResult, stdout: Buffer[], stderr: Buffer[]): Record<string, unknown> {
-  return {
-    host,
-    command,
-    outcome: result.outcome,
-    exitCode: result.exitCode,
-    stdout: Buffer.concat(stdout).toString('utf8'),
-    stderr: Buffer.concat(stderr).toString('utf8'),
-    message: result.message,
-    decision: result.decision
-      ? { effect: result.decision.effect, policy: result.decision.policy, reason: result.decision.reason, rule: result.decision.rule }
-      : null,
-    durationMs: Math.round(result.durationMs * 10) / 10,
-    truncated: result.truncated,
-    timedOut: result.timedOut,
-    auditId: result.actionId,
-  };
-}
-
-function reportRefusal(result: PerformResult): void {
-  if (result.outcome === 'ok' || result.outcome === 'failed') {
-    if (result.message) process.stderr.write(`remux: ${result.message}\n`);
-    return;
-  }
-  const label = result.outcome === 'denied' ? 'denied' : result.outcome === 'unreachable' ? 'unreachable' : 'rejected';
-  process.stderr.write(`remux: ${label}: ${result.message ?? ''}\n`);
-  if (result.outcome === 'denied') process.stderr.write(`hint: see why with \`remux policy check ${result.decision?.policy ?? 'POLICY'} -- '…'\`\n`);
-}
-
-/** Runs one command through perform(), streaming output unless --json collects it. */
-async function runOne(ctx: ReturnType<typeof loadContext>, action: ExecAction, opts: RunOptions, extra: Record<string, unknown> = {}): Promise<PerformResult> {
-  const interrupt = interruptSignal();
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
+  const release = onInterrupt(() => controller.abort());
   try {
-    const result = await perform(ctx, action, {
-      onStdout: (c) => (opts.json ? stdout.push(c) : process.stdout.write(c)),
-      onStderr: (c) => (opts.json ? stderr.push(c) : process.stderr.write(c)),
-      signal: interrupt.signal,
-      stdin: process.stdin.isTTY ? null : process.stdin,
-      approve: terminalApprover(),
-    });
-    if (opts.json) printJsonLine({ ...extra, ...jsonResult(action.host, action.command, result, stdout, stderr) });
-    else reportRefusal(result);
-    if (interrupt.signal.aborted) result.exitCode = 130;
-    return result;
+    view.hosts(hosts);
+    const results = await fanOut(
+      ctx,
+      hosts,
+      (host) => actionFor(host, job.command, opts),
+      { onOutput: (h, s, c) => view.output(h, s, c), onResult: (h, r) => view.result(h, r) },
+      {
+        concurrency: ctx.config.fanout.concurrency,
+        signal: controller.signal,
+        ...(interactive() ? { approve: (action, decision) => askOnTerminal(action.host, action.command, decision.reason) } : {}),
+      },
+    );
+    view.done(summarize(results.values()));
+    return controller.signal.aborted ? 130 : combinedExit(results.values());
   } finally {
-    interrupt.dispose();
+    release();
   }
 }
 
-export async function runCommand(host: string, words: string[], opts: RunOptions): Promise<void> {
+async function viaDaemon(daemon: DaemonClient, selector: string, job: Job, mode: ViewMode, opts: Resolved): Promise<number> {
+  const view = createRunView(mode, job.command, job.extra);
+  let exit: number = EXIT.FAILURE;
+  let interrupted = false;
+  const results: PerformResult[] = [];
+  const request = daemon.request(
+    {
+      type: 'run',
+      selector,
+      command: job.command,
+      callerCwd: process.cwd(),
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      interactive: interactive(),
+      ...(opts.policy ? { policy: opts.policy } : {}),
+      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      ...(opts.pipefail ? { pipefail: true } : {}),
+    },
+    (event) => {
+      switch (event.type) {
+        case 'hosts':
+          return view.hosts(event.hosts);
+        case 'out':
+          return view.output(event.host, event.stream, Buffer.from(event.data, 'base64'));
+        case 'result':
+          results.push(event.result);
+          return view.result(event.host, event.result);
+        case 'done':
+          view.done(event.summary);
+          exit = event.exitCode;
+          return;
+        case 'ask':
+          void askOnTerminal(event.host, event.command, event.reason).then((answer) =>
+            daemon.send({ id: 0, type: 'approve', ref: event.id, askId: event.askId, answer }),
+          );
+          return;
+        case 'error':
+          process.stderr.write(`remux: ${event.message}\n`);
+          if (event.hint) process.stderr.write(`hint: ${event.hint}\n`);
+          exit = event.exitCode;
+          return;
+        default:
+          return;
+      }
+    },
+    (event) => event.type === 'done' || event.type === 'error',
+  );
+  const release = onInterrupt(() => {
+    interrupted = true;
+    daemon.send({ id: 0, type: 'cancel', ref: request.id });
+  });
+  try {
+    await request.done;
+  } finally {
+    release();
+  }
+  return interrupted ? 130 : exit;
+}
+
+export async function runCommand(selector: string, words: string[], opts: RunOptions): Promise<void> {
   // Like ssh: several words are joined by spaces, then parsed as one command string.
-  const command = words.join(' ');
-  const ctx = loadContext();
-  try {
-    const result = await runOne(ctx, actionFor(host, command, opts), opts);
-    process.exitCode = result.exitCode;
-  } finally {
-    ctx.close();
-  }
-}
-
-interface BatchLine {
-  line: number;
-  command: string;
+  process.exitCode = await runJobs(selector, [{ command: words.join(' ') }], opts);
 }
 
 /** Reads a commands file and parses every line first, so a bad line stops the batch before anything runs. */
-export function readCommandsFile(file: string): BatchLine[] {
+export function readCommandsFile(file: string): Array<{ line: number; command: string }> {
   const path = resolve(file);
   let text: string;
   try {
@@ -134,7 +216,7 @@ export function readCommandsFile(file: string): BatchLine[] {
   } catch (err) {
     throw new UsageError(`cannot read commands file ${path}: ${(err as Error).message}`);
   }
-  const lines: BatchLine[] = [];
+  const lines: Array<{ line: number; command: string }> = [];
   text.split(/\r?\n/).forEach((raw, i) => {
     const command = raw.trim();
     if (command === '' || command.startsWith('#')) return;
@@ -150,30 +232,11 @@ export function readCommandsFile(file: string): BatchLine[] {
   return lines;
 }
 
-/** Exit status of several results: 0 if all succeeded, else the most serious kind of failure. */
-export function combinedExit(results: PerformResult[]): number {
-  if (results.every((r) => r.exitCode === 0)) return EXIT.OK;
-  if (results.some((r) => r.outcome === 'unreachable')) return EXIT.TRANSPORT;
-  if (results.some((r) => r.outcome === 'denied')) return EXIT.DENIED;
-  if (results.some((r) => r.outcome === 'rejected')) return EXIT.USAGE;
-  return EXIT.FAILURE;
-}
-
-export async function runBatch(host: string, opts: BatchOptions): Promise<void> {
+export async function runBatch(selector: string, opts: BatchOptions): Promise<void> {
   const lines = readCommandsFile(opts.commandsFile);
-  const ctx = loadContext();
-  const results: PerformResult[] = [];
-  try {
-    for (const [i, { line, command }] of lines.entries()) {
-      if (!opts.json) process.stderr.write(`==> [${i + 1}/${lines.length}] ${command}\n`);
-      const result = await runOne(ctx, actionFor(host, command, opts), opts, { line });
-      results.push(result);
-      if (result.exitCode === 130) break;
-      if (opts.stopOnError && result.exitCode !== 0) break;
-    }
-  } finally {
-    ctx.close();
-  }
-  const last = results.at(-1);
-  process.exitCode = last?.exitCode === 130 ? 130 : combinedExit(results);
+  const jobs = lines.map(({ line, command }): Job => ({ command, extra: { line } }));
+  const announce = (job: Job, index: number): void => {
+    if (!opts.json) process.stderr.write(`==> [${index + 1}/${jobs.length}] ${job.command}\n`);
+  };
+  process.exitCode = await runJobs(selector, jobs, opts, announce);
 }

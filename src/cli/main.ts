@@ -6,6 +6,8 @@ import { EXIT } from '../core/exit-codes.js';
 import { registerAudit } from './commands/audit.js';
 import { registerClient } from './commands/client.js';
 import { registerConfig } from './commands/config.js';
+import { registerDaemon, registerStatus } from './commands/daemon.js';
+import { registerHosts } from './commands/hosts.js';
 import { registerPolicy } from './commands/policy.js';
 import { fail, UsageError } from './output.js';
 
@@ -27,11 +29,14 @@ Examples:
   remux config init
   remux policy check read_only -- 'tail -n 5 /var/log/dpkg.log | grep install'
   remux client run localhost --policy read_only -- 'tail -n 5 /var/log/dpkg.log | grep install'
+  remux hosts add web1 ops@10.0.0.5 --label env=prod && remux hosts check web1
+  remux daemon start && remux client run env=prod -- uptime
   remux audit ls --level deny
   remux audit verify
 
-Exit codes: the command's own status; 2 usage; 77 denied by policy; 255 transport error.
-Environment: REMUX_HOME (default ~/.config/remux), REMUX_POLICY_CONFIG, REMUX_AUDIT_DB.`,
+Exit codes: the command's own status; 2 usage; 77 denied by policy; 75 rate limited; 255 transport error.
+Environment: REMUX_HOME (default ~/.config/remux), REMUX_POLICY_CONFIG, REMUX_AUDIT_DB, REMUX_SOCKET,
+REMUX_KNOWN_HOSTS (the seed's RPIPE_* names are read as aliases).`,
   );
 
 // `remux audit ls | head` closes our stdout early: stop quietly, like other Unix tools.
@@ -42,7 +47,10 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 registerConfig(program);
 registerPolicy(program);
+registerHosts(program);
 registerClient(program);
+registerDaemon(program);
+registerStatus(program);
 registerAudit(program);
 
 // Every subcommand reports usage errors with exit 2 instead of commander's default 1.

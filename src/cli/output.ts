@@ -1,14 +1,5 @@
 // Rendering shared by every command: tables for people, JSON for scripts, errors that say what to do next.
-/** Bad flags or arguments: exit 2 with a hint. */
-export class UsageError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError } from '../core/errors.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

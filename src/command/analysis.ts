@@ -131,6 +131,7 @@ const WRAPPERS = new Set<Kind>(['wrap', 'env', 'sudo', 'xargs', 'flock', 'shell'
 
 const URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const ASSIGN_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
+const FILE_URL = /^file:(?:\/\/[^/]*)?(\/[^?#]*)/i;
 
 /**
  * Paths in an argument of a program remux does not know: the argument itself if it looks like a path
@@ -161,7 +162,7 @@ function pathCandidates(a: string): string[] {
 
 /** The path a file: URL names, decoded as curl decodes it; null for other URLs. */
 function fileUrlPath(url: string): string | null {
-  const m = /^file:(?:\/\/[^/]*)?(\/[^?#]*)/i.exec(url);
+  const m = FILE_URL.exec(url);
   if (m === null) return null;
   try {
     return decodeURIComponent(m[1] as string);
@@ -247,9 +248,21 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
 
   xargs(c) {
     const p = parsed(c);
-    if (p.end < c.argv.length) run(c.acc, c.argv, p.end, { depth: c.ctx.depth + 1, appended: true });
-    else if (c.ctx.appended) c.acc.refuse('xargs would take its command from its input');
-    else c.acc.binaries.push('echo'); // xargs's default command
+    if (p.end >= c.argv.length) {
+      if (c.ctx.appended) c.acc.refuse('xargs would take its command from its input');
+      else c.acc.binaries.push('echo'); // xargs's default command
+      return;
+    }
+    const nested = c.acc.nested.length;
+    run(c.acc, c.argv, p.end, { depth: c.ctx.depth + 1, appended: true });
+    // -I R puts each input item wherever R appears, including inside a shell's command string.
+    const replace = p.opts.reduce<string | undefined>(
+      (r, o) => (o.name === '-I' ? o.value : o.name === '-i' || o.name === '--replace' ? (o.value ?? '{}') : r),
+      undefined,
+    );
+    if (replace !== undefined && replace !== '' && c.acc.nested.slice(nested).some((n) => n.includes(replace))) {
+      c.acc.refuse('xargs -I would put its input into a shell command string');
+    }
   },
 
   flock(c) {
@@ -316,8 +329,8 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
 
   pattern(c) {
     const p = parsed(c);
-    const explicit = has(p, ['-e', '--regexp', '-f', '--file']) || has(p, ['--files', '--type-list']);
-    const paths = explicit ? p.operands : p.operands.slice(1);
+    const noPattern = has(p, ['-e', '--regexp', '-f', '--file', '--files', '--type-list']);
+    const paths = noPattern ? p.operands : p.operands.slice(1);
     const recursive =
       c.spec.dflt !== null ||
       has(p, c.spec.recurse) ||
@@ -659,7 +672,6 @@ const TAR_MODES: ReadonlyArray<[string, string[]]> = [
   ['append', ['-r', '--append', '-u', '--update']],
   ['catenate', ['-A', '--catenate', '--concatenate']],
   ['diff', ['-d', '--diff', '--compare']],
-  ['delete', ['--delete']],
 ];
 
 function tar(c: Call): void {
@@ -677,7 +689,7 @@ function tar(c: Call): void {
     args = [...out, ...args.slice(k)];
   }
   const p = parseOptions(spec, args, 0);
-  // -C changes directory for the operands and option values after it.
+  // -C changes directory for the member operands after it.
   const dirs: Array<{ at: number; dir: string }> = [];
   let cwd = '.';
   for (const o of p.opts) {
@@ -700,6 +712,7 @@ function tar(c: Call): void {
       acc.refuse(`tar would reach the remote archive ${a} through rsh, which cannot be checked`);
     }
   }
+  // --delete, append and catenate change the archive in place.
   const archiveRole = mode === 'create' ? W : mode === 'extract' || mode === 'list' || mode === 'diff' ? R : R | W;
   for (const a of archives) acc.add(archiveRole, a);
   const members = (role: number): void => p.operands.forEach((o, k) => acc.add(role, joinPath(dirAt(k), o)));
@@ -748,16 +761,15 @@ function git(c: Call): void {
   const { acc, argv } = c;
   const g = parseOptions(GIT_GLOBAL, argv, c.i);
   let root = '.';
+  let gitDir: string | undefined;
   let work: string | undefined;
   for (const o of g.opts) {
     if (o.name === '-C' && o.value) root = joinPath(root, o.value);
     else if (o.name === '-c' || o.name === '--config-env') {
       acc.refuse('git -c/--config-env can set options that run programs (core.pager, core.sshCommand, …)');
     } else if (o.name === '--exec-path' && o.value !== undefined) acc.refuse('git --exec-path=DIR runs git programs from DIR');
-    else if (o.name === '--git-dir' || o.name === '--work-tree') {
-      if (o.value !== undefined) acc.add(R | L, joinPath(root, o.value));
-      if (o.name === '--work-tree' && o.value !== undefined) work = joinPath(root, o.value);
-    }
+    else if (o.name === '--git-dir' && o.value !== undefined) gitDir = joinPath(root, o.value);
+    else if (o.name === '--work-tree' && o.value !== undefined) work = joinPath(root, o.value);
   }
   for (const v of g.unknown) acc.add(R, joinPath(root, v));
   const sub = argv[g.end];
@@ -781,6 +793,7 @@ function git(c: Call): void {
     (sub === 'hash-object' && has(p, ['-w']));
   const role = writes ? R | W : R;
   applyOpts(sc, p, root, role);
+  if (gitDir !== undefined) acc.add(role | L, gitDir);
   const tree = work ?? root;
   switch (sub) {
     case 'config':
@@ -819,22 +832,32 @@ function curl(c: Call): void {
   const { acc } = c;
   const p = parsed(c);
   const urls = [...p.operands];
+  const globbing = !has(p, ['-g', '--globoff']);
   let remoteName = false;
   for (const { name, value: v } of p.opts) {
     if (name === '-O' || name === '--remote-name' || name === '--remote-name-all') remoteName = true;
     if (v === undefined) continue;
     switch (name) {
+      case '-w':
+      case '--write-out':
+        // %output{FILE} and %output{>>FILE} send the rest of the write-out to a file.
+        for (const m of v.matchAll(CURL_OUTPUT)) acc.add(W, m[1]);
+        if (v.startsWith('@')) acc.add(R, v.slice(1));
+        break;
       case '-d':
       case '--data':
       case '--data-ascii':
       case '--data-binary':
       case '--json':
+      case '--url-query':
       case '-H':
       case '--header':
       case '--proxy-header':
-      case '-w':
-      case '--write-out':
         if (v.startsWith('@')) acc.add(R, v.slice(1));
+        break;
+      case '-T':
+      case '--upload-file':
+        if (globbing && CURL_GLOB.test(v)) acc.refuse(`curl would expand the glob in ${v}, which cannot be checked`);
         break;
       case '--data-urlencode':
       case '--variable': {
@@ -861,19 +884,18 @@ function curl(c: Call): void {
         break;
     }
   }
-  if (remoteName) {
-    const dirs = valuesOf(p, '--output-dir');
-    if (dirs.length === 0) acc.add(W, '.');
-  }
+  if (remoteName && !has(p, ['--output-dir'])) acc.add(W, '.'); // -O names the file after the URL, in the cwd
   const upload = has(p, ['-T', '--upload-file']);
-  const globbing = !has(p, ['-g', '--globoff']);
   for (const u of urls) {
     const path = fileUrlPath(u);
     if (path === null) continue;
-    if (globbing && /[[\]{}]/.test(u)) acc.refuse(`curl would expand the glob in ${u}, which cannot be checked`);
+    if (globbing && CURL_GLOB.test(u)) acc.refuse(`curl would expand the glob in ${u}, which cannot be checked`);
     acc.add(upload ? W : R, path);
   }
 }
+
+const CURL_GLOB = /[[\]{}]/;
+const CURL_OUTPUT = /%output\{(?:>>)?([^}]*)\}/g;
 
 /** `-F name=@"file;x";type=text/plain`: the file name, quoted or up to the first `;`. */
 function formFile(f: string): string {
@@ -899,6 +921,7 @@ const SSH_PATH_KEYS = new Map<string, number>([
 ]);
 const SSH_NO_COMMAND = ['-N', '-W', '-G', '-O', '-Q', '-V'];
 const SSH_OPTION = /^\s*([A-Za-z0-9]+)\s*(?:=\s*|\s+)?(.*)$/;
+const SPACES = /\s+/;
 
 function sshOptions(acc: Acc, p: Parsed): void {
   for (const v of valuesOf(p, '-o')) {
@@ -907,7 +930,7 @@ function sshOptions(acc: Acc, p: Parsed): void {
     const value = m?.[2] ?? '';
     const role = SSH_PATH_KEYS.get(key);
     if (role !== undefined) {
-      for (const f of value.split(/\s+/)) if (f !== 'none') acc.add(role, f);
+      for (const f of value.split(SPACES)) if (f !== 'none') acc.add(role, f);
     } else if (!SSH_SAFE_KEYS.has(key)) {
       acc.refuse(`ssh -o ${m?.[1] ?? v} is not allowed: it can run programs or load files that cannot be checked`);
     }
@@ -916,7 +939,7 @@ function sshOptions(acc: Acc, p: Parsed): void {
 
 /** `host:path`, `user@host:path`, `host::module`, `scp://…`, `rsync://…` are remote. */
 function isRemote(operand: string): boolean {
-  if (URL_RE.test(operand)) return !/^file:/i.test(operand);
+  if (URL_RE.test(operand)) return !FILE_URL.test(operand);
   const colon = operand.indexOf(':');
   const slash = operand.indexOf('/');
   return colon > 0 && (slash < 0 || colon < slash);

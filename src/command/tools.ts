@@ -205,20 +205,23 @@ export function parseOptions(s: ToolSpec, argv: readonly string[], start: number
       p.opts.push({ name: `--${name}`, value, at: p.operands.length });
       continue;
     }
-    // After an unknown letter the rest may be its value; keep it unless a known option takes it.
+    // After an unknown letter the rest may be its value: keep it, unless a known option reached through
+    // plain letters takes it (`-ro/x`: -r, then -o /x; but in `-q/etc` getopt never gets past the `/`).
     let unknownRest: string | undefined;
+    let letters = true;
     for (let j = 1; j < a.length; j++) {
       const c = a.charAt(j);
       const arity = s.short.get(c);
       if (arity === undefined || arity === 0) {
         if (arity === undefined) unknownRest ??= a.slice(j + 1);
+        letters &&= isAlnum(c);
         p.opts.push({ name: `-${c}`, value: undefined, at: p.operands.length });
         continue;
       }
       let value: string | undefined;
       if (j + 1 < a.length) {
         value = a.slice(j + 1);
-        unknownRest = undefined;
+        if (letters) unknownRest = undefined;
       } else if (arity === 1) value = argv[++i];
       p.opts.push({ name: `-${c}`, value, at: p.operands.length });
       break;
@@ -228,6 +231,8 @@ export function parseOptions(s: ToolSpec, argv: readonly string[], start: number
   if (s.stop) p.end = i;
   return p;
 }
+
+const isAlnum = (c: string): boolean => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 
 /** `.`, `..`, or any text with a slash. Bare words are not taken for paths (see analysis.ts). */
 export function looksLikePath(v: string): boolean {
@@ -273,7 +278,8 @@ const DEFS: Record<string, Def> = {
     operands: R,
   },
   stat: { short: 'c:', long: 'cached= dereference file-system format= printf= terse', operands: R },
-  df: { short: 'B:t:x:', long: 'all block-size= human-readable inodes local no-sync output? portability print-type si sync total type= exclude-type=', operands: R },
+  // df reports usage of the filesystem holding each operand and reads nothing from it: operands aren't checked.
+  df: { short: 'B:t:x:', long: 'all block-size= human-readable inodes local no-sync output? portability print-type si sync total type= exclude-type=', operands: 0 },
   'readlink realpath': { long: 'canonicalize canonicalize-existing canonicalize-missing logical no-newline no-symlinks physical quiet relative-base= relative-to= silent strip verbose zero', values: { '--relative-base --relative-to': R }, operands: R },
   file: {
     short: 'e:f:F:m:P:',
@@ -283,12 +289,15 @@ const DEFS: Record<string, Def> = {
   },
   strings: { short: 'n:t:e:T:s:U:', long: 'all data print-file-name bytes= radix= target= encoding= output-separator= include-all-whitespace unicode=', operands: R },
   hexdump: { short: 'e:f:L::n:s:', long: 'one-byte-octal one-byte-char canonical two-bytes-decimal format= format-file= color? length= skip= no-squeezing two-bytes-octal two-bytes-hex', values: { '-f --format-file': R }, operands: R },
-  column: { short: 'c:E:H:l:N:n:O:o:R:s:T:W:d::', long: 'columns= table table-columns= table-columns-limit= table-order= table-name= table-right= table-truncate= table-wrap= table-hide= table-noextreme= table-noheadings table-header-repeat table-maxout table-empty-lines json keep-empty-lines output-separator= separator= fillrows tree= tree-id= tree-parent= use-spaces? output-width=', operands: R },
-  'zcat gzcat bzcat xzcat lzcat zstdcat': { short: 'S:', long: 'force quiet verbose suffix=', operands: R },
+  column: { short: 'c:E:H:i:l:N:n:O:o:p:r:R:s:T:W:', long: 'columns= table table-columns= table-columns-limit= table-order= table-name= table-right= table-truncate= table-wrap= table-hide= table-noextreme= table-noheadings table-header-repeat table-maxout table-empty-lines json keep-empty-lines output-separator= separator= fillrows tree= tree-id= tree-parent= use-spaces? output-width=', operands: R },
+  'zcat gzcat': { short: 'S:', long: 'force quiet verbose suffix=', operands: R },
+  bzcat: { long: 'small quiet verbose', operands: R },
+  'xzcat lzcat': { short: 'F:M:S:T:', long: 'format= memlimit= suffix= threads= quiet verbose', operands: R },
+  zstdcat: { short: 'D:', long: 'memory= quiet verbose', values: { '-D': R }, operands: R },
   more: { kind: 'less', short: 'n:', long: 'silent logical no-pause print-over clean-print squeeze plain lines=', operands: R },
   less: {
     kind: 'less',
-    short: 'b:D:h:j:k:o:O:p:P:t:T:x:y:z:#:',
+    short: 'b:D::h:j:k:o:O:p:P:t:T:x:y:z:#:',
     long: 'log-file= LOG-FILE= lesskey-file= lesskey-src= tag= tag-file= pattern= prompt= shift= tabs= window= max-back-scroll= max-forw-scroll= buffers=',
     values: { '-o -O --log-file --LOG-FILE': W, '-k --lesskey-file --lesskey-src -T --tag-file': R },
     operands: R,
@@ -315,7 +324,7 @@ const DEFS: Record<string, Def> = {
     operands: R,
   },
   journalctl: {
-    short: 'b::c:D:F:g:i:I:M:n::N:o:p:S:t:T:u:U:',
+    short: 'b::c:D:F:g:i:M:n::o:p:S:t:T:u:U:',
     long: 'boot? cursor= after-cursor= cursor-file= directory= file= root= image= image-policy= namespace= since= until= unit= user-unit= identifier= exclude-identifier= priority= facility= grep= case-sensitive? output= output-fields= lines? machine= field= fields list-boots list-namespaces disk-usage vacuum-size= vacuum-time= vacuum-files= rotate flush sync relinquish-var smart-relinquish-var setup-keys verify verify-key= update-catalog list-catalog dump-catalog interval= follow reverse merge no-pager pager-end no-hostname no-full full all quiet utc catalog header new-id128 system user dmesg show-cursor',
     values: {
       '-D --directory': R | L,
@@ -356,7 +365,7 @@ const DEFS: Record<string, Def> = {
   tee: { long: 'append ignore-interrupts output-error?', operands: W },
   'rm unlink': { long: 'force interactive? one-file-system no-preserve-root preserve-root? recursive dir verbose', recurse: '-r -R --recursive', operands: W },
   rmdir: { long: 'ignore-fail-on-non-empty parents verbose', operands: W },
-  mkdir: { short: 'm:', long: 'mode= parents verbose context?', operands: W },
+  'mkdir mkfifo': { short: 'm:', long: 'mode= parents verbose context?', operands: W },
   touch: { short: 'd:r:t:', long: 'time= no-create date= reference= no-dereference', values: { '-r --reference': R }, operands: W },
   truncate: { short: 'r:s:', long: 'no-create io-blocks reference= size=', values: { '-r --reference': R }, operands: W },
   shred: { short: 'n:s:', long: 'exact force iterations= size= random-source= remove? verbose zero', values: { '--random-source': R }, operands: W },
@@ -371,6 +380,7 @@ const DEFS: Record<string, Def> = {
   },
   // A moved file's content becomes readable at the destination: sources are read and removed.
   mv: { kind: 'dest', short: 'S:t:', long: 'backup? context debug exchange force interactive no-clobber no-copy no-target-directory strip-trailing-slashes suffix= target-directory= update? verbose', operands: R | W },
+  // A hard link makes the source's content reachable under the new name: sources are read.
   ln: { kind: 'dest', short: 'S:t:', long: 'backup? directory force interactive logical no-dereference no-target-directory physical relative suffix= symbolic target-directory= verbose', operands: R },
   install: {
     kind: 'dest',
@@ -401,7 +411,7 @@ const DEFS: Record<string, Def> = {
   },
 
   // Compressors: they replace (or add to) their operands unless writing to stdout, listing or testing.
-  'gzip gunzip uncompress': { kind: 'compress', short: 'b:S:', long: 'ascii best fast force keep list license name no-name quiet recursive rsyncable suffix= synchronous test verbose decompress uncompress stdout to-stdout', literal: COMPRESS_STDOUT, recurse: '-r --recursive' },
+  'gzip gunzip uncompress': { kind: 'compress', short: 'S:', long: 'ascii best fast force keep list license name no-name quiet recursive rsyncable suffix= synchronous test verbose decompress uncompress stdout to-stdout', literal: COMPRESS_STDOUT, recurse: '-r --recursive' },
   'xz unxz lzma unlzma': {
     kind: 'compress',
     short: 'C:F:M:S:T:',
@@ -601,6 +611,8 @@ const DEFS: Record<string, Def> = {
   'ed ex vi vim nvim view emacs': { kind: 'refuse', reason: 'editors run commands read from their input' },
   'gdb strace ltrace valgrind': { kind: 'refuse', reason: 'debuggers and tracers run programs and commands that cannot be checked' },
   'socat cpio': { kind: 'refuse', reason: 'opens files or runs programs named in its data or addresses' },
+  'dc m4 sqlite3 psql mysql mariadb gnuplot ftp sftp telnet mail mailx rename prename file-rename':
+    { kind: 'refuse', reason: 'runs commands (which can start a shell or evaluate code) from its arguments or input' },
   '. source': { kind: 'refuse', reason: 'runs a shell script whose contents cannot be checked' },
   'cd pushd popd hash export unset set alias unalias readonly declare typeset local shopt enable trap ulimit umask':
     { kind: 'refuse', reason: 'a shell builtin that changes the state (directory, PATH, environment) later commands run in' },
@@ -619,10 +631,12 @@ function table(defs: Record<string, Def>): ReadonlyMap<string, ToolSpec> {
 export const TOOLS = table(DEFS);
 
 /** `python3.12` → `python3`, `perl5.36` → `perl`: interpreters and shells are often called by versioned names. */
+const VERSIONED = /^([A-Za-z]+\d?)[\d.-]+$/;
+
 export function lookupTool(base: string): ToolSpec | undefined {
   const s = TOOLS.get(base);
   if (s !== undefined) return s;
-  const m = /^([A-Za-z]+\d?)[\d.-]+$/.exec(base);
+  const m = VERSIONED.exec(base);
   if (m === null) return undefined;
   const v = TOOLS.get(m[1] as string) ?? TOOLS.get((m[1] as string).replace(/\d$/, ''));
   return v !== undefined && (v.kind === 'interp' || v.kind === 'shell') ? v : undefined;

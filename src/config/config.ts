@@ -22,6 +22,40 @@ const ExecSchema = z
   })
   .strict();
 
+const SshSchema = z
+  .object({
+    /** known_hosts file; REMUX_KNOWN_HOSTS (alias RPIPE_KNOWN_HOSTS) and --known-hosts override it. */
+    known_hosts: z.string().min(1).optional(),
+    connect_timeout_seconds: z.number().positive().default(10),
+    keepalive_interval_seconds: z.number().positive().default(15),
+    /** Concurrent channels per connection; keep at or below the server's MaxSessions (sshd default 10). */
+    max_channels: z.number().int().positive().default(10),
+    breaker: z
+      .object({
+        failure_threshold: z.number().int().positive().default(3),
+        cooldown_seconds: z.number().positive().default(10),
+      })
+      .strict()
+      .prefault({}),
+    backoff: z
+      .object({ base_ms: z.number().int().positive().default(500), cap_ms: z.number().int().positive().default(30_000) })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const DaemonSchema = z
+  .object({
+    /** Unix socket; REMUX_SOCKET (alias RPIPE_SOCKET) and --socket override it. */
+    socket: z.string().min(1).optional(),
+    /** Per-principal token bucket for requests to the daemon. */
+    rate_limit: z
+      .object({ requests_per_second: z.number().positive().default(50), burst: z.number().int().positive().default(100) })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     /** Policy used when a command names none. */
@@ -29,6 +63,10 @@ export const ConfigSchema = z
     /** Name recorded as the principal of CLI actions; default cli:<login name>. */
     principal: z.string().min(1).optional(),
     exec: ExecSchema.prefault({}),
+    ssh: SshSchema.prefault({}),
+    daemon: DaemonSchema.prefault({}),
+    /** Hosts a fan-out works on at once. */
+    fanout: z.object({ concurrency: z.number().int().positive().default(32) }).strict().prefault({}),
   })
   .strict();
 
@@ -78,5 +116,26 @@ exec:
   secure_path: ${DEFAULT_SECURE_PATH}
   # Status of a pipeline = last non-zero stage (like bash's set -o pipefail).
   pipefail: false
+
+ssh:
+  # known_hosts: ~/.ssh/known_hosts   # host keys are checked strictly against it (REMUX_KNOWN_HOSTS overrides)
+  connect_timeout_seconds: 10
+  keepalive_interval_seconds: 15
+  max_channels: 10                   # concurrent commands per connection (sshd's MaxSessions is 10)
+  breaker:                           # per host: open after N consecutive failures, probe after the cool-down
+    failure_threshold: 3
+    cooldown_seconds: 10
+  backoff:                           # reconnect delays: exponential with full jitter
+    base_ms: 500
+    cap_ms: 30000
+
+daemon:
+  # socket: ~/.config/remux/run/remux.sock   # REMUX_SOCKET overrides
+  rate_limit:                        # per principal, token bucket
+    requests_per_second: 50
+    burst: 100
+
+fanout:
+  concurrency: 32                    # hosts worked on at once
 `;
 }

@@ -52,3 +52,20 @@ export function auditDbFile(env: Env = process.env): string {
 export function tokenFile(env: Env = process.env): string {
   return join(remuxHome(env), 'token');
 }
+
+/** The daemon's Unix socket: --socket, else $REMUX_SOCKET (alias $RPIPE_SOCKET), else config, else $REMUX_HOME/run/remux.sock. */
+export function socketFile(env: Env = process.env, configured?: string): string {
+  const explicit = envFirst(env, 'REMUX_SOCKET', 'RPIPE_SOCKET') ?? configured;
+  return explicit ? resolve(expandHome(explicit)) : join(remuxHome(env), 'run', 'remux.sock');
+}
+
+/** Where a background daemon writes its own log (not the audit trail). */
+export function daemonLogFile(env: Env = process.env): string {
+  return join(remuxHome(env), 'run', 'daemon.log');
+}
+
+/** known_hosts: $REMUX_KNOWN_HOSTS (alias $RPIPE_KNOWN_HOSTS), else config, else ~/.ssh/known_hosts. */
+export function knownHostsFile(env: Env = process.env, configured?: string): string {
+  const explicit = envFirst(env, 'REMUX_KNOWN_HOSTS', 'RPIPE_KNOWN_HOSTS') ?? configured;
+  return resolve(expandHome(explicit ?? join(homedir(), '.ssh', 'known_hosts')));
+}

@@ -8,6 +8,8 @@ export const EXIT = {
   USAGE: 2,
   /** Denied by policy, or an approval was refused or expired. */
   DENIED: 77,
+  /** Rate limited (EX_TEMPFAIL): nothing ran; retry after the delay the message gives. */
+  RATE_LIMITED: 75,
   /** Connection or transport error (as ssh does): the command could not be run on the host. */
   TRANSPORT: 255,
 } as const;

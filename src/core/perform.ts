@@ -9,7 +9,7 @@ import { evaluate, sandboxMounts } from '../policy/evaluate.js';
 import type { Decision, Policy } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
 import { EXIT } from './exit-codes.js';
-import type { Action, Outcome, PerformIO, PerformResult, Principal } from './types.js';
+import type { Action, ExecAction, Outcome, PerformIO, PerformResult, Principal } from './types.js';
 
 export interface PerformContext {
   principal: Principal;
@@ -34,16 +34,11 @@ interface Asked {
 }
 
 export async function perform(ctx: PerformContext, action: Action, io: PerformIO): Promise<PerformResult> {
+  if (action.kind === 'probe') return probe(ctx, action);
   const started = performance.now();
-  const policyName = action.policy ?? ctx.defaultPolicy;
-  const asked: Asked = {
-    principal: ctx.principal.name,
-    host: action.host,
-    operation: action.kind,
-    command: action.command,
-    argv: null,
-    policy: policyName,
-  };
+  const asked = askedFor(ctx, action);
+  const policyName = asked.policy;
+  const command = action.command;
 
   const policy = ctx.policies.get(policyName);
   if (!policy) {
@@ -60,15 +55,24 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
 
   let list: CommandList;
   try {
-    list = parseCommand(action.command);
+    list = parseCommand(command);
   } catch (err) {
     if (!(err instanceof ParseError)) throw err;
     return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, err.message, null);
   }
   asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
 
-  const cwd = action.cwd ?? host.defaultCwd();
-  let decision = evaluate(policy, list, { cwd, resolver: host.resolver });
+  const cwd = action.cwd ?? host.defaultCwd(action.callerCwd);
+  let resolver = host.resolver;
+  if (host.resolverFor) {
+    // Remote hosts answer path and program lookups themselves (symlinks resolved there), in one round trip.
+    try {
+      resolver = await host.resolverFor(policy, list, cwd);
+    } catch (err) {
+      return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
+    }
+  }
+  let decision = evaluate(policy, list, { cwd, resolver });
   if (decision.effect === 'deny') return refuse(ctx, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
 
   // Written before anything runs (and before waiting for an approver, so pending asks are visible).
@@ -148,7 +152,58 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   };
 }
 
-async function askApprover(action: Action, decision: Decision, io: PerformIO): Promise<Decision> {
+function askedFor(ctx: PerformContext, action: Action): Asked {
+  return {
+    principal: ctx.principal.name,
+    host: action.host,
+    operation: action.kind,
+    command: action.kind === 'exec' ? action.command : 'true',
+    argv: null,
+    policy: action.kind === 'exec' ? (action.policy ?? ctx.defaultPolicy) : '(none: remux probe)',
+  };
+}
+
+const PROBE_COMMAND: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: ['true'], redirects: [], pos: 0 }] } }] };
+
+/** Connects (verifying the host key) and runs `true`: audited like any action, no policy (the command is ours). */
+async function probe(ctx: PerformContext, action: Action): Promise<PerformResult> {
+  const started = performance.now();
+  const asked = askedFor(ctx, action);
+  let host: Host;
+  try {
+    host = ctx.host(action.host);
+  } catch (err) {
+    return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
+  }
+  const actionId = ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: 'host check' });
+  try {
+    const result = await host.execute({
+      list: PROBE_COMMAND,
+      cwd: '/',
+      timeoutMs: 30_000,
+      pipefail: false,
+      output: { maxBytes: 0, redact: [] },
+      sandbox: null,
+      onStdout: () => {},
+      onStderr: () => {},
+    });
+    const durationMs = performance.now() - started;
+    ctx.audit.end(actionId, { exitCode: result.exitCode, durationMs, error: result.error });
+    const outcome = result.exitCode === 0 ? 'ok' : 'failed';
+    return { ...nothingRan(actionId, outcome, result.exitCode, result.error ?? '', durationMs), message: result.error };
+  } catch (err) {
+    const durationMs = performance.now() - started;
+    ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, error: errorText(err) });
+    return nothingRan(actionId, 'unreachable', EXIT.TRANSPORT, errorText(err), durationMs);
+  }
+}
+
+/** Records an action an adapter refused before perform() (e.g. rate limited): audited all the same. */
+export function recordRefusal(ctx: PerformContext, action: Action, outcome: Outcome, exitCode: number, message: string): PerformResult {
+  return refuse(ctx, askedFor(ctx, action), performance.now(), outcome, exitCode, message, null);
+}
+
+async function askApprover(action: ExecAction, decision: Decision, io: PerformIO): Promise<Decision> {
   if (!io.approve) {
     return { ...decision, effect: 'deny', reason: `${decision.reason}; approval required but no approver is available` };
   }

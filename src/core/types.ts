@@ -15,13 +15,22 @@ export interface ExecAction {
   command: string;
   /** Policy name; the configured default when absent. */
   policy?: string;
+  /** Working directory on the host (explicit --cwd). */
   cwd?: string;
+  /** The caller's own working directory: the default on hosts sharing this machine's filesystem. */
+  callerCwd?: string;
   /** Overrides the configured timeout; null = none. */
   timeoutMs?: number | null;
   pipefail?: boolean;
 }
 
-export type Action = ExecAction;
+/** Reach a host and run `true` there (remux's own fixed command, so no policy applies): `hosts check`. */
+export interface ProbeAction {
+  kind: 'probe';
+  host: string;
+}
+
+export type Action = ExecAction | ProbeAction;
 
 /** What an approver (TTY prompt, phone, web) answers when a decision is `ask`. Expired is never allow. */
 export type ApprovalAnswer = 'allow' | 'deny' | 'expired';
@@ -32,10 +41,10 @@ export interface PerformIO {
   signal?: AbortSignal;
   stdin?: NodeJS.ReadableStream | null;
   /** Asked when policy says `ask`; absent = no approver reachable, which denies. */
-  approve?(action: Action, decision: Decision): Promise<ApprovalAnswer>;
+  approve?(action: ExecAction, decision: Decision): Promise<ApprovalAnswer>;
 }
 
-export type Outcome = 'ok' | 'failed' | 'denied' | 'rejected' | 'unreachable' | 'error';
+export type Outcome = 'ok' | 'failed' | 'denied' | 'rejected' | 'rate_limited' | 'unreachable' | 'error';
 
 export interface PerformResult {
   /** Audit action id (null only if the audit store itself failed, in which case nothing ran). */

@@ -224,7 +224,7 @@ function bytes(s: string): string {
   return Buffer.from(s, 'utf8').toString('latin1');
 }
 
-/** `*` and `?` wildcards; backtracks only to the last star, so linear-ish on hostile patterns. */
+/** `*` and `?` wildcards; backtracks only to the last star: O(len(s)·len(p)), never exponential. */
 function matchPattern(s: string, p: string): boolean {
   let si = 0;
   let pi = 0;

@@ -31,7 +31,7 @@ export function createLocalHost(name: string, securePath: string): Host {
   return {
     name,
     resolver,
-    defaultCwd: () => process.cwd(),
+    defaultCwd: (callerCwd) => callerCwd ?? process.cwd(),
     execute(req: HostExecRequest): Promise<ExecResult> {
       return runLocal({ ...req, env });
     },

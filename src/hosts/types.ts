@@ -1,7 +1,7 @@
 // A host is where actions run. The core sees only this interface; transports (local today,
 // SSH and outbound agents later) implement it.
 import type { CommandList } from '../command/types.js';
-import type { OutputLimits, PathResolver } from '../policy/types.js';
+import type { OutputLimits, PathResolver, Policy } from '../policy/types.js';
 import type { ExecResult } from '../exec/types.js';
 
 export interface HostExecRequest {
@@ -22,8 +22,13 @@ export interface Host {
   name: string;
   /** How the policy engine resolves paths and program names on this host. */
   resolver: PathResolver;
-  /** Working directory used when the action names none. */
-  defaultCwd(): string;
+  /**
+   * For hosts whose resolver needs a round trip (SSH): answers every path and program query that
+   * evaluating `list` under `policy` in `cwd` makes, fetched at once. Use it instead of `resolver`.
+   */
+  resolverFor?(policy: Policy, list: CommandList, cwd: string): Promise<PathResolver>;
+  /** Working directory used when the action names none; `callerCwd` is the caller's own, which only the local host can use. */
+  defaultCwd(callerCwd?: string): string;
   execute(req: HostExecRequest): Promise<ExecResult>;
 }
 

@@ -4,7 +4,7 @@ import type { SourceDoc } from '../config/source.js';
 import { PolicyFileSchema } from './schema.js';
 import type { Policy } from './types.js';
 
-export function policiesFromDoc(doc: SourceDoc): Map<string, Policy> {
+function policiesFromDoc(doc: SourceDoc): Map<string, Policy> {
   const parsed = validate(doc, PolicyFileSchema);
   const policies = new Map<string, Policy>();
   for (const [name, p] of Object.entries(parsed.policies)) {

@@ -15,8 +15,7 @@ import { globError } from './glob.js';
 import type { Effect, Operation, OutputLimits } from './types.js';
 
 export const KNOWN_OPERATIONS = ['execute_binary', 'read_file', 'write_file', 'list_directory', 'write_stdout'] as const;
-export type KnownOperation = (typeof KNOWN_OPERATIONS)[number];
-export const PATH_OPERATIONS = ['read_file', 'write_file', 'list_directory'] as const;
+const PATH_OPERATIONS = ['read_file', 'write_file', 'list_directory'] as const;
 export type PathOperation = (typeof PATH_OPERATIONS)[number];
 
 /** Reserved for later issues: accepted in files, not yet checked by evaluate(). */
@@ -157,5 +156,3 @@ export const PolicyFileSchema = strictObject({
     PolicySchema,
   ),
 });
-
-export type PolicyFile = z.output<typeof PolicyFileSchema>;

@@ -26,9 +26,14 @@ export interface Template {
 
 const MiB = 1024 * 1024;
 
-/** Secrets that commonly turn up in logs; replaced before output leaves the host. */
+/**
+ * Secrets that commonly turn up in logs; replaced before output leaves the host. Redaction works
+ * line by line, so a private key is caught as its marker lines plus its base64 body lines
+ * (64 characters in PEM, 70 in OpenSSH keys).
+ */
 const REDACT_SECRETS = [
-  '-----BEGIN [A-Z ]*PRIVATE KEY-----[\\s\\S]*?-----END [A-Z ]*PRIVATE KEY-----',
+  '-----(?:BEGIN|END) [A-Z ]*PRIVATE KEY-----',
+  '^[A-Za-z0-9+/]{60,76}={0,2}$',
   '(?i)\\b(?:password|secret|token|api[_-]?key)\\s*[=:]\\s*\\S+',
   '(?i)\\bbearer\\s+[A-Za-z0-9._~+/-]+=*',
   '\\bAKIA[0-9A-Z]{16}\\b',
@@ -46,7 +51,7 @@ const READ_TREES = ['/var/log/**', '/tmp/**'];
 const limitedOutput = (maxBytes: number): TemplateCapability => ({
   operation: 'write_stdout',
   resource: { max_bytes: maxBytes, redact: REDACT_SECRETS },
-  comment: `Output reaches the caller only up to ${maxBytes / MiB} MiB, with common secrets redacted\n(regexes; a (?i) prefix makes one case-insensitive).`,
+  comment: `Output reaches the caller only up to ${maxBytes / MiB} MiB, with common secrets redacted\n(regexes applied line by line; a (?i) prefix makes one case-insensitive).`,
 });
 
 const readOnlyCapabilities: TemplateCapability[] = [
@@ -54,10 +59,10 @@ const readOnlyCapabilities: TemplateCapability[] = [
     operation: 'execute_binary',
     resource: READ_TOOLS,
     comment:
-      'Read-only tools, looked up in the secure PATH (the command analysis refuses their writing\n' +
-      'options: find -delete, sort -o outside the write rules, journalctl --vacuum-*). Deliberately\n' +
-      'absent: sed and awk (can write files or run commands), less (interactive), date and hostname\n' +
-      '(date -s and hostname NAME change the host).',
+      'Read-only tools, looked up in the secure PATH. Their writing options count as writes, which\n' +
+      'this policy does not grant (sort -o, find -delete), or are refused (journalctl --vacuum-*).\n' +
+      'Deliberately absent: sed and awk (can write files or run commands), less (interactive),\n' +
+      'date and hostname (date -s and hostname NAME change the host).',
   },
   { operation: 'read_file', resource: READ_TREES, comment: '/var/log/** covers /var/log itself and everything below it.' },
   { operation: 'list_directory', resource: READ_TREES, comment: 'ls, du, find and grep -r need to list directories.' },

@@ -1,6 +1,7 @@
 // End-to-end: config init/show and the policy commands, as a new user runs them.
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { remux, tempHome } from '../support/cli.js';
@@ -138,5 +139,31 @@ describe('remux policy', () => {
     const d = JSON.parse(r.stdout) as { effect: string; reason: string };
     assert.equal(d.effect, 'deny');
     assert.match(d.reason, /\/etc\/shadow/);
+  });
+});
+
+describe('the read_only template redacts secrets before output leaves', () => {
+  const h = tempHome();
+  after(() => h.remove());
+
+  test('a private key and a token read from /tmp come out redacted', async () => {
+    await remux(['config', 'init'], { env: h.env });
+    const dir = mkdtempSync('/tmp/remux-redact-');
+    try {
+      const keygen = spawnSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-m', 'PEM', '-f', join(dir, 'key')]);
+      assert.equal(keygen.status, 0, String(keygen.stderr));
+      writeFileSync(join(dir, 'app.log'), 'user=alice password=hunter2 ok\n');
+      const key = readFileSync(join(dir, 'key'), 'utf8');
+      const bodyLines = key.split('\n').filter((l) => /^[A-Za-z0-9+/=]{20,}$/.test(l));
+      assert.ok(bodyLines.length > 10);
+      const r = await remux(['client', 'run', 'localhost', '--policy', 'read_only', '--', `cat ${dir}/key ${dir}/app.log`], { env: h.env });
+      assert.equal(r.code, 0, r.stderr);
+      for (const line of bodyLines.filter((l) => l.length >= 60)) assert.ok(!r.stdout.includes(line), `key material leaked: ${line}`);
+      assert.doesNotMatch(r.stdout, /BEGIN RSA PRIVATE KEY/);
+      assert.doesNotMatch(r.stdout, /hunter2/);
+      assert.match(r.stdout, /user=alice/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

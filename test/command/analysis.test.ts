@@ -101,7 +101,7 @@ cases('readers', [
   { argv: ['readlink', '-f', '/x'], reads: ['/x'] },
   { argv: ['realpath', '--relative-to=/a', 'b'], reads: ['/a', 'b'] },
   { argv: ['stat', '-c', '%s', 'f'], reads: ['f'] },
-  { argv: ['df', '-h', '/home'], reads: ['/home'] },
+  { argv: ['df', '-h', '/home'] }, // filesystem usage only: no path is read
   { argv: ['date', '-f', '/etc/shadow'], reads: ['/etc/shadow'] },
   { argv: ['date', '--reference=/etc/x', '+%s'], reads: ['/etc/x'] },
   { argv: ['date', '+%Y-%m-%d'] },
@@ -185,6 +185,7 @@ cases('writers', [
   { argv: ['rmdir', '-p', 'a/b'], writes: ['a/b'] },
   { argv: ['mkdir', '-p', '/a/b'], writes: ['/a/b'] },
   { argv: ['mkdir', '-m', '755', 'd'], writes: ['d'] },
+  { argv: ['mkfifo', '/tmp/p'], writes: ['/tmp/p'] },
   { argv: ['touch', '-r', '/etc/passwd', 'f'], reads: ['/etc/passwd'], writes: ['f'] },
   { argv: ['touch', '-d', 'yesterday', 'f'], writes: ['f'] },
   { argv: ['truncate', '-s', '0', 'f'], writes: ['f'] },
@@ -239,7 +240,6 @@ cases('writers', [
   { argv: ['sort', '-o', '/etc/passwd', 'f'], reads: ['f'], writes: ['/etc/passwd'] },
   { argv: ['sort', '-o/etc/passwd'], writes: ['/etc/passwd'] },
   { argv: ['sort', '-ro/etc/passwd', 'f'], reads: ['f'], writes: ['/etc/passwd'] }, // -r is a flag: no spurious read
-  { argv: ['tar', '-czf/tmp/x.tgz', 'd'], writes: ['/tmp/x.tgz'], reads: ['d'], lists: ['d'] },
   { argv: ['sort', '--output=/x', 'f'], reads: ['f'], writes: ['/x'] },
   { argv: ['sort', '--out=/x', 'f'], reads: ['f'], writes: ['/x'] }, // getopt_long abbreviation
   { argv: ['sort', 'f', '-o', '/x'], reads: ['f'], writes: ['/x'] }, // GNU permutation
@@ -364,6 +364,7 @@ cases('awk', [
 cases('tar', [
   { argv: ['tar', '-czf', '/tmp/b.tgz', '/etc'], writes: ['/tmp/b.tgz'], reads: ['/etc'], lists: ['/etc'] },
   { argv: ['tar', 'czf', 'b.tgz', 'dir'], writes: ['b.tgz'], reads: ['dir'], lists: ['dir'] },
+  { argv: ['tar', '-czf/tmp/x.tgz', 'd'], writes: ['/tmp/x.tgz'], reads: ['d'], lists: ['d'] },
   { argv: ['tar', '-xzf', 'a.tgz'], reads: ['a.tgz'], writes: ['.'], lists: ['.'] },
   { argv: ['tar', '-xf', 'a.tar', '-C', '/opt'], reads: ['a.tar'], writes: ['/opt'], lists: ['/opt'] },
   { argv: ['tar', '-C', '/opt', '-xf', 'a.tar'], reads: ['a.tar'], writes: ['/opt'], lists: ['/opt'] },
@@ -441,6 +442,7 @@ cases('git', [
   { argv: ['git', 'diff', '--output=/tmp/x'], writes: ['/tmp/x'], reads: ['.'], lists: ['.'] },
   { argv: ['git', '-C', '/repo', 'diff', '--no-index', 'a', '/etc/shadow'], reads: ['/repo', '/repo/a', '/etc/shadow'], lists: ['/repo'] },
   { argv: ['git', '--work-tree=/w', 'status'], reads: ['/w'], lists: ['/w'] },
+  { argv: ['git', '--git-dir=/r/.git', '--work-tree=/w', 'commit', '-m', 'x'], reads: ['/r/.git', '/w'], writes: ['/r/.git', '/w'], lists: ['/r/.git', '/w'] },
   { argv: ['git', 'blame', '--contents', '/etc/shadow', 'f'], reads: ['/etc/shadow', '.'], lists: ['.'] },
   { argv: ['git', 'commit', '-m', 'x'], reads: ['.'], writes: ['.'], lists: ['.'] },
   { argv: ['git', 'add', '-A'], reads: ['.'], writes: ['.'], lists: ['.'] },
@@ -511,6 +513,12 @@ cases('network clients', [
   { argv: ['curl', '--data-urlencode', 'name@/etc/x', 'https://e'], reads: ['/etc/x'] },
   { argv: ['curl', '--data-urlencode', 'a=b@c', 'https://e'] },
   { argv: ['curl', 'file:///etc/{shadow,passwd}'], refused: /glob/ },
+  { argv: ['curl', '-T', '/etc/{shadow,x}', 'https://e'], refused: /glob/ },
+  { argv: ['curl', '-g', '-T', '/etc/{x}', 'https://e'], reads: ['/etc/{x}'] },
+  { argv: ['curl', '-w', '%{http_code}%output{/tmp/w}', 'https://e'], writes: ['/tmp/w'] },
+  { argv: ['curl', '-w', '%output{>>/tmp/w}x', 'https://e'], writes: ['/tmp/w'] },
+  { argv: ['curl', '-w', '@/etc/fmt', 'https://e'], reads: ['/etc/fmt'] },
+  { argv: ['curl', '--url-query', '@/etc/q', 'https://e'], reads: ['/etc/q'] },
   { argv: ['curl', '-K', '/etc/x', 'https://e'], refused: /curl --config/ },
   { argv: ['curl', '--config', 'x'], refused: /curl --config/ },
   { argv: ['wget', 'https://e/f'], writes: ['.'] },
@@ -579,6 +587,8 @@ cases('wrappers', [
   { argv: ['env', '--split-string=cat x'], refused: /env -S/ },
   { argv: ['env', '-vS', 'cat x'], refused: /env -S/ },
   { argv: ['env', '-C', '/etc', 'cat', 'shadow'], refused: /chdir/ },
+  { argv: ['env', '--chd=/etc', 'cat', 'shadow'], refused: /chdir/ },
+  { argv: ['env', '-iC/etc', 'cat', 'shadow'], refused: /chdir/ },
   { argv: ['env', 'LD_PRELOAD=/tmp/x.so', 'cat', 'f'], refused: /LD_PRELOAD/ },
   { argv: ['env', '-i', 'PATH=/tmp/evil', 'cat'], refused: /PATH=/ },
   { argv: ['env', 'FOO=bar', 'cat'], refused: /FOO=/ },
@@ -651,6 +661,12 @@ cases('xargs', [
   { argv: ['xargs', '--arg-file=/etc/shadow', 'echo'], binaries: ['xargs', 'echo'], reads: ['/etc/shadow'] },
   { argv: ['xargs', 'timeout', '5', 'echo'], binaries: ['xargs', 'timeout', 'echo'] },
   { argv: ['xargs', 'sh', '-c', 'echo "$@"', 'sh'], binaries: ['xargs', 'sh'], nested: ['echo "$@"'] },
+  { argv: ['xargs', '-I{}', 'sh', '-c', 'echo "$1"', 'sh', '{}'], binaries: ['xargs', 'sh'], nested: ['echo "$1"'] },
+  { argv: ['xargs', '-I{}', 'sh', '-c', 'echo {}'], refused: /input into a shell command string/ },
+  { argv: ['xargs', '-I', 'X', 'bash', '-c', 'echo X'], refused: /input into a shell command string/ },
+  { argv: ['xargs', '-i', 'sh', '-c', 'echo {}'], refused: /input into a shell command string/ },
+  { argv: ['xargs', '--replace=@', 'flock', '/tmp/l', '-c', 'rm @'], refused: /input into a shell command string/ },
+  { argv: ['xargs', '-I{}', '{}'], refused: /unchecked arguments/ },
   { argv: ['xargs', 'cat'], refused: /xargs would pass unchecked arguments to cat/ },
   { argv: ['xargs', 'rm'], refused: /xargs would pass unchecked arguments to rm/ },
   { argv: ['xargs', '-I{}', 'cp', '{}', '/tmp'], refused: /unchecked arguments to cp/ },
@@ -711,6 +727,10 @@ cases('shells and interpreters', [
   { argv: ['tmux', 'new', 'x'], refused: /cannot be checked/ },
   { argv: ['strace', 'cat', 'f'], refused: /tracers/ },
   { argv: ['socat', '-', 'EXEC:sh'], refused: /addresses/ },
+  { argv: ['dc', '-e', '!id'], refused: /runs commands/ },
+  { argv: ['sqlite3', 'db', '.shell id'], refused: /runs commands/ },
+  { argv: ['psql', '-c', '\\! id'], refused: /runs commands/ },
+  { argv: ['rename', 's/x/`id`/e', 'f'], refused: /runs commands/ },
 ]);
 
 cases('programs remux does not know', [

@@ -90,11 +90,12 @@ describe('fleet', () => {
 
   test('every host answers real OpenSSH with strict host key checking', async () => {
     assert.equal(fleet.mode, process.getuid?.() === 0 ? 'netns' : 'loopback');
-    const runs = await Promise.all(fleet.hosts.map((h) => ssh(fleet, h, 'echo "$RMXF_HOST $SSH_CONNECTION"; id -un')));
+    const runs = await Promise.all(fleet.hosts.map((h) => ssh(fleet, h, 'echo "$RMXF_HOST $SSH_CONNECTION"; id -un; echo "$HOME"')));
     runs.forEach((r, i) => {
       const h = host(i);
       assert.equal(r.code, 0, r.stderr);
-      const [line, user] = r.stdout.trim().split('\n');
+      const [line, user, home] = r.stdout.trim().split('\n');
+      assert.equal(home, `${fleet.dir}/${h.name}/home`, 'a home of its own, free of the real user\'s rc files');
       const [name, , , serverAddr, serverPort] = (line ?? '').split(' ');
       assert.equal(name, h.name);
       assert.equal(serverAddr, h.address);

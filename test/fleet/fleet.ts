@@ -7,8 +7,11 @@
 // The bridge lives in its own namespace, so the root namespace gains one interface and one route,
 // and deleting the namespaces removes everything.
 //
-// Every fleet process (sshd, sessions, tmux servers, exec()) carries RMXF_FLEET=<id> and
-// RMXF_HOST=<name> in its environment: that is how stop(), kill() and the leftover sweep find them.
+// Sessions get HOME=<dir>/<name>/home, TMUX_TMPDIR=<dir>/<name>/tmux (one tmux server per host),
+// RMXF_FLEET=<id> and RMXF_HOST=<name>; their working directory is still the login user's real
+// home, where sshd puts them. stop(), kill() and the sweep of dead fleets find processes by those
+// markers, by network namespace, and by sshd's process title (sshd overwrites its environment),
+// plus all descendants.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -24,17 +27,28 @@ export interface ExecResult {
 }
 
 export interface FleetHost {
+  /** prefix + index: h1, h2, … */
   name: string;
+  /** Where sshd listens: 198.18.x.y (netns) or 127.0.0.1 (loopback). */
   address: string;
+  /** 22 in netns mode, a free port in loopback mode. */
   port: number;
+  /** root when running as root, else the current user. */
   user: string;
+  /** The fleet's client key (ed25519, no passphrase), authorized on every host. */
   identityFile: string;
+  /** `addr ssh-ed25519 AAAA…`, or `[addr]:port ssh-ed25519 AAAA…` when the port is not 22. */
   hostKeyLine: string;
+  /** The listening sshd, or null while it is down. */
   sshdPid(): number | null;
+  /** Signals the listener and every session sshd (default SIGKILL: open connections drop). */
   kill(signal?: NodeJS.Signals): void;
+  /** Stops whatever sshd is left (sessions too) and starts it again with the same key and address. */
   restart(): Promise<void>;
+  /** Unreachable: netns drops every packet (link down); loopback SIGSTOPs sshd (connects hang). */
   cut(): Promise<void>;
   heal(): Promise<void>;
+  /** Runs a program "on" the host: in its namespace, with the session environment. */
   exec(argv: string[]): Promise<ExecResult>;
 }
 
@@ -126,7 +140,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const keysReady = Promise.all([
       keygen(identityFile).then((pub) => writeFile(path.join(dir, 'authorized_keys'), `${pub}\n`)),
       ...hosts.map(async (h) => {
-        await mkdir(path.join(h.dir, 'tmux'), { recursive: true, mode: 0o700 });
+        await Promise.all(['tmux', 'home'].map((sub) => mkdir(path.join(h.dir, sub), { recursive: true, mode: 0o700 })));
         h.hostKeyLine = await keygen(path.join(h.dir, 'ssh_host_ed25519_key'));
       }),
     ]);
@@ -192,8 +206,11 @@ function hostApi(ctx: SshdContext, h: HostState, user: string, identityFile: str
       return isAlive(child.pid) ? child.pid : null;
     },
     // The listener and every per-connection sshd: open sessions drop as if the host's sshd died.
+    // After SIGKILL, returns once they are dead, so sshdPid() and new connects see it at once.
     kill: (signal: NodeJS.Signals = 'SIGKILL') => {
-      for (const pid of sshdProcesses()) signalPid(pid, signal);
+      const pids = sshdProcesses();
+      for (const pid of pids) signalPid(pid, signal);
+      if (signal === 'SIGKILL') waitGoneSync(pids, 2000);
     },
     // Sessions go too (as with kill()), so no session process outlives its listener untracked.
     restart: async () => {
@@ -224,8 +241,13 @@ function hostApi(ctx: SshdContext, h: HostState, user: string, identityFile: str
   };
 }
 
+/** What every session on the host gets (sshd SetEnv), and exec() too. */
+function sessionEnv(state: FleetState, h: HostState): Record<string, string> {
+  return { HOME: path.join(h.dir, 'home'), TMUX_TMPDIR: path.join(h.dir, 'tmux'), [FLEET_ENV]: state.id, [HOST_ENV]: h.name };
+}
+
 function hostEnv(state: FleetState, h: HostState): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, TMUX_TMPDIR: path.join(h.dir, 'tmux'), [FLEET_ENV]: state.id, [HOST_ENV]: h.name };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...sessionEnv(state, h) };
   // Inside a tmux pane, TMUX would make the host's tmux believe it is nested in ours.
   delete env.TMUX;
   return env;
@@ -370,8 +392,10 @@ function writeConfig(ctx: SshdContext, h: HostState): void {
     'LogLevel ERROR',
     'PrintMotd no',
     'PrintLastLog no',
-    // Each host has its own tmux server, and its sessions are traceable for cleanup.
-    `SetEnv TMUX_TMPDIR=${path.join(h.dir, 'tmux')} ${FLEET_ENV}=${ctx.state.id} ${HOST_ENV}=${h.name}`,
+    // Each host has its own home and tmux server, and its sessions are traceable for cleanup. The
+    // login user's real rc files (pyenv, conda, …) would make sessions slow and racy.
+    `SetEnv ${Object.entries(sessionEnv(ctx.state, h)).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+    'PermitUserRC no',
   ];
   writeFileSync(h.config, lines.join('\n') + '\n');
 }
@@ -561,6 +585,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+function waitGoneSync(pids: number[], timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isAlive) && Date.now() < deadline) sleepSync(2);
+}
+
 async function waitGone(pids: number[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (pids.some(isAlive) && Date.now() < deadline) await sleep(10);
@@ -576,8 +605,7 @@ function destroy(state: FleetState): void {
     const pids = fleetPids(state);
     if (pids.length === 0) break;
     for (const pid of pids) signalPid(pid, 'SIGKILL');
-    const deadline = Date.now() + 2000;
-    while (pids.some(isAlive) && Date.now() < deadline) sleepSync(5);
+    waitGoneSync(pids, 2000);
   }
   const batch = [...(state.rootVeth ? [`link del ${state.rootVeth}`] : []), ...state.namespaces.map((n) => `netns del ${n}`)];
   if (batch.length > 0) spawnSync('ip', ['-force', '-batch', '-'], { input: batch.join('\n') + '\n', stdio: ['pipe', 'ignore', 'ignore'] });

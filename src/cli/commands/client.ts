@@ -2,6 +2,9 @@ import type { Command } from 'commander';
 
 export interface RunOptions {
   policy?: string;
+  group?: boolean;
+  /** false with --no-daemon: run in-process even when a daemon is running. */
+  daemon?: boolean;
   cwd?: string;
   timeout?: string;
   pipefail?: boolean;
@@ -19,7 +22,9 @@ function commonOptions(cmd: Command): Command {
     .option('-C, --cwd <dir>', 'working directory on the host (local default: the current directory)')
     .option('--timeout <seconds>', 'kill the command after this many seconds (0 = no limit; default from config.yaml)')
     .option('--pipefail', "a pipeline's status is its last non-zero stage (like bash set -o pipefail)")
-    .option('--json', 'print one JSON object per command (NDJSON) instead of the raw output');
+    .option('--json', 'print one JSON object per host and command (NDJSON) instead of the raw output')
+    .option('--group', 'on several hosts: print each host\'s output as one block at the end instead of prefixed lines')
+    .option('--no-daemon', 'run in this process (cold connections) even when a daemon is running');
 }
 
 export function registerClient(program: Command): void {
@@ -29,7 +34,7 @@ export function registerClient(program: Command): void {
     client
       .command('run')
       .description('run one command on a host: parsed strictly, checked against the policy, run without a shell, audited')
-      .argument('<host>', 'host name: localhost (alias local) runs on this machine')
+      .argument('<hosts>', 'a host name (localhost runs here), a list a,b, a label selector env=prod,role=web, a glob web*, or all')
       .argument('<command...>', "the command after --; pipes, && || ; and < > >> 2> 2>&1 are understood"),
   )
     .addHelpText(
@@ -38,20 +43,26 @@ export function registerClient(program: Command): void {
 Examples:
   remux client run localhost -- uptime
   remux client run localhost --policy read_only -- 'tail -n 5 /var/log/dpkg.log | grep install'
-  remux client run local --json -- 'df -h /'
+  remux client run web1 -- 'df -h /'
+  remux client run 'env=prod' -- uptime
+  remux client run all --json -- uname -r
 
-Exit status: the command's own; 2 usage or rejected syntax; 77 denied by policy; 255 host unreachable.`,
+Output: one host named directly prints its output as is; several hosts prefix every line with the
+host name (or --group), show progress on a terminal and end with a summary.
+Exit status: one host: the command's own. Several: 0 if every host succeeded, else 255 if any was
+unreachable, 77 if any was denied, 1 if any failed. Always: 2 usage or rejected syntax, 75 rate
+limited. With a running daemon (remux daemon start) connections stay warm between commands.`,
     )
-    .action(async (host: string, command: string[], opts: RunOptions) => {
+    .action(async (hosts: string, command: string[], opts: RunOptions) => {
       const { runCommand } = await import('../client-commands.js');
-      await runCommand(host, command, opts);
+      await runCommand(hosts, command, opts);
     });
 
   commonOptions(
     client
       .command('batch')
       .description('run the commands of a file (one per line, # comments) in order on a host; every line is parsed before any runs')
-      .argument('<host>', 'host name: localhost (alias local) runs on this machine')
+      .argument('<hosts>', 'a host name, a list, a label selector or all (as for client run)')
       .requiredOption('-f, --commands-file <file>', 'file with one command per line'),
   )
     .option('--stop-on-error', 'stop at the first command that fails or is denied')
@@ -64,8 +75,8 @@ Examples:
 
 Exit status: 0 if every command succeeded; else 255 if the host was unreachable, 77 if any was denied, 1 if any failed.`,
     )
-    .action(async (host: string, opts: BatchOptions) => {
+    .action(async (hosts: string, opts: BatchOptions) => {
       const { runBatch } = await import('../client-commands.js');
-      await runBatch(host, opts);
+      await runBatch(hosts, opts);
     });
 }

@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+
+export interface StartOptions {
+  foreground?: boolean;
+  socket?: string;
+  knownHosts?: string;
+  auditLogDir?: string;
+}
+
+export function registerDaemon(program: Command): void {
+  const daemon = program.command('daemon').description('the remux daemon: pooled SSH connections, breakers and rate limits, on a private Unix socket');
+
+  daemon
+    .command('start')
+    .description('start the daemon (in the background unless --foreground)')
+    .option('--foreground', 'stay in the foreground and log to stderr')
+    .option('--socket <path>', 'Unix socket (default: REMUX_SOCKET, else $REMUX_HOME/run/remux.sock)')
+    .option('--known-hosts <file>', 'known_hosts file for host key checks (default: REMUX_KNOWN_HOSTS, else ~/.ssh/known_hosts)')
+    .option('--audit-log-dir <dir>', 'keep the audit store in DIR/audit.db (default: REMUX_AUDIT_DB, else $REMUX_HOME/audit.db)')
+    .addHelpText('after', '\nExamples:\n  remux daemon start\n  remux daemon start --foreground --known-hosts ~/.ssh/known_hosts')
+    .action(async (opts: StartOptions) => {
+      const { startDaemonCommand } = await import('../daemon-commands.js');
+      await startDaemonCommand(opts);
+    });
+
+  daemon
+    .command('stop')
+    .description('stop the daemon (open connections are closed; running commands are cancelled)')
+    .option('--socket <path>', 'Unix socket of the daemon')
+    .action(async (opts: { socket?: string }) => {
+      const { stopDaemonCommand } = await import('../daemon-commands.js');
+      await stopDaemonCommand(opts);
+    });
+
+  daemon
+    .command('status')
+    .description('pid, uptime, hosts connected, circuit breakers, rate-limit buckets (exit 3 when not running)')
+    .option('--socket <path>', 'Unix socket of the daemon')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { socket?: string; json?: boolean }) => {
+      const { daemonStatusCommand } = await import('../daemon-commands.js');
+      await daemonStatusCommand(opts);
+    });
+}
+
+export function registerStatus(program: Command): void {
+  const status = program.command('status').description('system information and health checks');
+
+  status
+    .command('info')
+    .description('version, files, policies, hosts, sandbox support, and the daemon with its rate-limit state')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { statusInfoCommand } = await import('../daemon-commands.js');
+      await statusInfoCommand(opts);
+    });
+
+  status
+    .command('health')
+    .description('check configuration, policies, hosts file, audit chain, sandbox and daemon; exit 1 if anything fails')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const { statusHealthCommand } = await import('../daemon-commands.js');
+      await statusHealthCommand(opts);
+    });
+}

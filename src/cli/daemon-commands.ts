@@ -1,0 +1,219 @@
+// Implementations of `remux daemon start|stop|status` and `remux status info|health`.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { AuditStore } from '../audit/store.js';
+import { loadConfig } from '../config/config.js';
+import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, remuxHome, socketFile } from '../config/paths.js';
+import { loadPolicies } from '../core/context.js';
+import { EXIT } from '../core/exit-codes.js';
+import { bwrapAvailable } from '../exec/sandbox.js';
+import { DaemonClient } from '../gateway/client.js';
+import type { DaemonStatus } from '../gateway/protocol.js';
+import { hostsFile, loadInventory } from '../hosts/inventory.js';
+import type { StartOptions } from './commands/daemon.js';
+import { printJson } from './output.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/remux.js', import.meta.url));
+
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function daemonSocket(flag?: string): string {
+  return flag ? resolve(expandHome(flag)) : socketFile(process.env, loadConfig().config.daemon.socket);
+}
+
+async function status(socket: string): Promise<DaemonStatus | null> {
+  const client = await DaemonClient.connect(socket);
+  if (!client) return null;
+  try {
+    const answer = await client.call({ type: 'status' });
+    return answer.type === 'status' ? answer.status : null;
+  } finally {
+    client.close();
+  }
+}
+
+export async function startDaemonCommand(opts: StartOptions): Promise<void> {
+  const socket = daemonSocket(opts.socket);
+  const contextOptions = {
+    ...(opts.knownHosts ? { knownHosts: resolve(expandHome(opts.knownHosts)) } : {}),
+    ...(opts.auditLogDir ? { auditDb: join(resolve(expandHome(opts.auditLogDir)), 'audit.db') } : {}),
+  };
+  if (opts.foreground) {
+    const { startDaemon } = await import('../gateway/daemon.js');
+    const daemon = await startDaemon({ socket, version: version(), ...contextOptions });
+    const stop = (): void => void daemon.stop();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    await daemon.stopped;
+    return;
+  }
+
+  const running = await status(socket);
+  if (running) {
+    process.stdout.write(`already running: pid ${running.pid}, socket ${socket}\n`);
+    return;
+  }
+  const log = daemonLogFile();
+  mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
+  const fd = openSync(log, 'a', 0o600);
+  const args = [BIN, 'daemon', 'start', '--foreground', '--socket', socket];
+  if (contextOptions.knownHosts) args.push('--known-hosts', contextOptions.knownHosts);
+  if (opts.auditLogDir) args.push('--audit-log-dir', resolve(expandHome(opts.auditLogDir)));
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  child.unref();
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+    const s = await status(socket);
+    if (s) {
+      process.stdout.write(`started: pid ${s.pid}, socket ${socket}, log ${log}\n`);
+      return;
+    }
+    const code = await Promise.race([exited, sleep(100).then(() => undefined)]);
+    if (code !== undefined) break;
+  }
+  const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+  process.stderr.write(`remux: the daemon did not start; last lines of ${log}:\n${tail}\n`);
+  process.exitCode = EXIT.FAILURE;
+}
+
+export async function stopDaemonCommand(opts: { socket?: string }): Promise<void> {
+  const socket = daemonSocket(opts.socket);
+  const client = await DaemonClient.connect(socket);
+  if (!client) {
+    process.stdout.write(`not running (no daemon answers on ${socket})\n`);
+    return;
+  }
+  const answer = await client.call({ type: 'stop' });
+  client.close();
+  const pid = answer.type === 'status' ? answer.status.pid : null;
+  // Wait until it is really gone, so a following `daemon start` cannot race it.
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline && existsSync(socket); ) await sleep(50);
+  process.stdout.write(`stopped${pid ? ` (pid ${pid})` : ''}\n`);
+}
+
+function formatUptime(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return h > 0 ? `${h}h${m}m` : m > 0 ? `${m}m${seconds % 60}s` : `${seconds}s`;
+}
+
+function printDaemonStatus(s: DaemonStatus): void {
+  const connected = s.hosts.filter((h) => h.connected).length;
+  process.stdout.write(`running: pid ${s.pid}, version ${s.version}, up ${formatUptime(s.uptimeSeconds)}, ${(s.memoryRssBytes / 2 ** 20).toFixed(0)} MB RSS\n`);
+  process.stdout.write(`socket ${s.socket}; audit ${s.auditDb}; known_hosts ${s.knownHosts}\n`);
+  process.stdout.write(`hosts: ${connected} of ${s.hosts.length} connected\n`);
+  for (const h of s.hosts.filter((x) => x.breaker && x.breaker.state !== 'closed')) {
+    process.stdout.write(`  breaker ${h.breaker?.state} for ${h.name}: ${h.breaker?.consecutiveFailures} failures, last: ${h.breaker?.lastError ?? '-'}\n`);
+  }
+  process.stdout.write(`rate limit: ${s.rateLimit.ratePerSec}/s, burst ${s.rateLimit.burst}`);
+  process.stdout.write(s.rateLimit.buckets.length ? `; ${s.rateLimit.buckets.map((b) => `${b.key}: ${b.tokens} tokens left`).join(', ')}\n` : '; no recent requests\n');
+}
+
+export async function daemonStatusCommand(opts: { socket?: string; json?: boolean }): Promise<void> {
+  const socket = daemonSocket(opts.socket);
+  const s = await status(socket);
+  if (opts.json) printJson(s ? { running: true, ...s } : { running: false, socket });
+  else if (s) printDaemonStatus(s);
+  else process.stdout.write(`not running (no daemon answers on ${socket}); start it with: remux daemon start\n`);
+  // LSB convention for "program is not running".
+  if (!s) process.exitCode = 3;
+}
+
+export async function statusInfoCommand(opts: { json?: boolean }): Promise<void> {
+  const { config, file } = loadConfig();
+  const socket = socketFile(process.env, config.daemon.socket);
+  const daemon = await status(socket);
+  let policies: string[] | string;
+  try {
+    policies = [...loadPolicies(policiesFile()).keys()];
+  } catch (err) {
+    policies = (err as Error).message;
+  }
+  let hosts: number | string;
+  try {
+    hosts = loadInventory(hostsFile()).hosts.length;
+  } catch (err) {
+    hosts = (err as Error).message;
+  }
+  const info = {
+    version: version(),
+    node: process.version,
+    home: remuxHome(),
+    config: file,
+    policiesFile: policiesFile(),
+    policies,
+    hostsFile: hostsFile(),
+    hosts,
+    auditDb: auditDbFile(),
+    knownHosts: knownHostsFile(process.env, config.ssh.known_hosts),
+    sandbox: bwrapAvailable(),
+    daemon: daemon ? { running: true, ...daemon } : { running: false, socket },
+  };
+  if (opts.json) return printJson(info);
+  const out = (k: string, v: unknown): boolean => process.stdout.write(`${k.padEnd(13)} ${String(v)}\n`);
+  out('remux', `${info.version} (node ${info.node})`);
+  out('home', info.home);
+  out('policies', Array.isArray(policies) ? `${policies.length} in ${info.policiesFile}` : `error: ${policies}`);
+  out('hosts', typeof hosts === 'number' ? `${hosts} in ${info.hostsFile} (+ localhost)` : `error: ${hosts}`);
+  out('audit', info.auditDb);
+  out('known_hosts', info.knownHosts);
+  out('sandbox', info.sandbox.ok ? `bubblewrap ${info.sandbox.version ?? ''}${info.sandbox.warning ? ` (${info.sandbox.warning})` : ''}` : `unavailable: ${info.sandbox.reason}`);
+  if (daemon) printDaemonStatus(daemon);
+  else out('daemon', `not running (${socket})`);
+}
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** A warning does not make the system unhealthy. */
+  warning?: boolean;
+}
+
+export async function statusHealthCommand(opts: { json?: boolean }): Promise<void> {
+  const checks: Check[] = [];
+  const attempt = (name: string, fn: () => string): void => {
+    try {
+      checks.push({ name, ok: true, detail: fn() });
+    } catch (err) {
+      checks.push({ name, ok: false, detail: (err as Error).message });
+    }
+  };
+  attempt('config', () => loadConfig().file ?? 'defaults (no config.yaml)');
+  attempt('policies', () => `${loadPolicies(policiesFile()).size} policies in ${policiesFile()}`);
+  attempt('hosts', () => `${loadInventory(hostsFile()).hosts.length} hosts in ${hostsFile()}`);
+  attempt('audit', () => {
+    const store = AuditStore.open(auditDbFile());
+    try {
+      const v = store.verify();
+      if (!v.ok) throw new Error(`chain broken at record #${v.firstBad?.seq}: ${v.firstBad?.reason}`);
+      return `${v.checked} records verified`;
+    } finally {
+      store.close();
+    }
+  });
+  const sandbox = bwrapAvailable();
+  checks.push({ name: 'sandbox', ok: true, warning: !sandbox.ok || !!sandbox.warning, detail: sandbox.ok ? `bubblewrap ${sandbox.version}${sandbox.warning ? `; ${sandbox.warning}` : ''}` : `unavailable: ${sandbox.reason} (policies with sandbox: true will be refused)` });
+  let socket = '';
+  try {
+    socket = socketFile(process.env, loadConfig().config.daemon.socket);
+  } catch {
+    // the config check above already reports it
+  }
+  const daemon = socket ? await status(socket) : null;
+  checks.push({ name: 'daemon', ok: true, warning: !daemon, detail: daemon ? `pid ${daemon.pid}, ${daemon.hosts.filter((h) => h.connected).length} hosts connected` : 'not running (commands run in-process)' });
+  for (const h of daemon?.hosts ?? []) {
+    if (h.breaker && h.breaker.state !== 'closed') checks.push({ name: `host ${h.name}`, ok: true, warning: true, detail: `breaker ${h.breaker.state}: ${h.breaker.lastError ?? ''}` });
+  }
+  const healthy = checks.every((c) => c.ok);
+  process.exitCode = healthy ? EXIT.OK : EXIT.FAILURE;
+  if (opts.json) return printJson({ healthy, checks });
+  for (const c of checks) process.stdout.write(`${(c.ok ? (c.warning ? 'warn' : 'ok') : 'FAIL').padEnd(5)} ${c.name.padEnd(10)} ${c.detail}\n`);
+  process.stdout.write(healthy ? 'healthy\n' : 'unhealthy\n');
+}

@@ -1,0 +1,32 @@
+// A file-backed value that is re-read when the file changes (mtime or size), so a long-running
+// daemon picks up edits to policies.yaml or hosts.yaml without a restart. A bad edit keeps
+// throwing (with file:line) until it is fixed; the last good value is never used silently.
+import { statSync } from 'node:fs';
+
+export class ReloadingFile<T> {
+  private stamp: string | null = null;
+  private value: T | undefined;
+
+  constructor(
+    readonly file: string,
+    private readonly load: (file: string) => T,
+    /** Value when the file does not exist; undefined = let load() decide. */
+    private readonly whenMissing?: () => T,
+  ) {}
+
+  get(): T {
+    let stamp: string;
+    try {
+      const st = statSync(this.file);
+      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !this.whenMissing) throw err;
+      stamp = 'missing';
+    }
+    if (stamp !== this.stamp || this.value === undefined) {
+      this.value = stamp === 'missing' && this.whenMissing ? this.whenMissing() : this.load(this.file);
+      this.stamp = stamp;
+    }
+    return this.value;
+  }
+}

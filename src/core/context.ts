@@ -1,0 +1,80 @@
+// Everything perform() needs, built from the user's files. The CLI builds one per command; the
+// daemon builds one at start and keeps it (policies and hosts are re-read when their files change).
+import { existsSync } from 'node:fs';
+import { AuditStore } from '../audit/store.js';
+import { cliPrincipal, loadConfig, type Config } from '../config/config.js';
+import { auditDbFile, knownHostsFile, policiesFile } from '../config/paths.js';
+import { ReloadingFile } from '../config/reloading.js';
+import { HostRegistry } from '../hosts/registry.js';
+import { loadPolicyFile } from '../policy/load.js';
+import type { Policy } from '../policy/types.js';
+import { UsageError } from './errors.js';
+import type { PerformContext } from './perform.js';
+
+export interface GatewayContext extends PerformContext {
+  config: Config;
+  configFile: string | null;
+  registry: HostRegistry;
+  knownHostsFile: string;
+  auditFile: string;
+  close(): Promise<void>;
+}
+
+export interface ContextOptions {
+  env?: NodeJS.ProcessEnv;
+  /** --known-hosts; else REMUX_KNOWN_HOSTS, config, ~/.ssh/known_hosts. */
+  knownHosts?: string;
+  /** --accept-new: trust unknown host keys on first use (recorded). */
+  acceptNew?: boolean;
+  /** --audit-log-dir of the seed's daemon: the store goes in DIR/audit.db. */
+  auditDb?: string;
+}
+
+export function loadPolicies(file: string): Map<string, Policy> {
+  if (!existsSync(file)) {
+    throw new UsageError(`no policies file at ${file}`, 'run `remux config init` to create one, or set REMUX_POLICY_CONFIG');
+  }
+  return loadPolicyFile(file);
+}
+
+export function createContext(opts: ContextOptions = {}): GatewayContext {
+  const env = opts.env ?? process.env;
+  const { config, file: configFile } = loadConfig(env);
+  const policies = new ReloadingFile(policiesFile(env), loadPolicies);
+  policies.get(); // fail now, with file:line, rather than on the first command
+  const auditFile = opts.auditDb ?? auditDbFile(env);
+  const audit = AuditStore.open(auditFile);
+  const known = opts.knownHosts ?? knownHostsFile(env, config.ssh.known_hosts);
+  const principal = cliPrincipal(config);
+  const registry = new HostRegistry({
+    config,
+    env,
+    knownHostsFile: known,
+    acceptNew: opts.acceptNew === true,
+    // Trusting a new host key is a security decision: it goes into the audit trail.
+    onHostKeyAccepted: (host, fingerprint) => {
+      const id = audit.begin({ principal, host, operation: 'host_key.accept', resource: fingerprint, decision: 'allow', reason: `trusted on first use (--accept-new), recorded in ${known}` });
+      audit.end(id, { exitCode: 0, durationMs: 0 });
+    },
+  });
+  return {
+    config,
+    configFile,
+    registry,
+    knownHostsFile: known,
+    auditFile,
+    principal: { name: principal, via: 'cli' },
+    get policies() {
+      return policies.get();
+    },
+    defaultPolicy: config.default_policy,
+    defaultTimeoutMs: config.exec.timeout_seconds === null ? null : config.exec.timeout_seconds * 1000,
+    defaultPipefail: config.exec.pipefail,
+    audit,
+    host: (name) => registry.host(name),
+    async close() {
+      await registry.close();
+      audit.close();
+    },
+  };
+}

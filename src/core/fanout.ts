@@ -1,0 +1,85 @@
+// Runs one action on many hosts: bounded concurrency, every host independent (one failing never
+// cancels the others), each through perform(). Used in-process by the CLI and by the daemon.
+import { EXIT } from './exit-codes.js';
+import { perform, type PerformContext } from './perform.js';
+import type { Action, PerformIO, PerformResult } from './types.js';
+
+export interface FanoutEvents {
+  onOutput(host: string, stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  onResult(host: string, result: PerformResult): void;
+}
+
+export interface FanoutOptions {
+  concurrency: number;
+  signal?: AbortSignal;
+  approve?: PerformIO['approve'];
+}
+
+export async function fanOut(
+  ctx: PerformContext,
+  hosts: readonly string[],
+  actionFor: (host: string) => Action,
+  events: FanoutEvents,
+  opts: FanoutOptions,
+): Promise<Map<string, PerformResult>> {
+  const results = new Map<string, PerformResult>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < hosts.length) {
+      const host = hosts[next++]!;
+      const result = await performOne(ctx, host, actionFor(host), events, opts);
+      results.set(host, result);
+      events.onResult(host, result);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency, hosts.length) }, worker));
+  return results;
+}
+
+async function performOne(ctx: PerformContext, host: string, action: Action, events: FanoutEvents, opts: FanoutOptions): Promise<PerformResult> {
+  try {
+    return await perform(ctx, action, {
+      onStdout: (chunk) => events.onOutput(host, 'stdout', chunk),
+      onStderr: (chunk) => events.onOutput(host, 'stderr', chunk),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.approve ? { approve: opts.approve } : {}),
+    });
+  } catch (err) {
+    // perform() refuses before running when it can; anything thrown here (e.g. the audit store
+    // failing) means nothing ran on this host. Report it for this host only.
+    const message = err instanceof Error ? err.message : String(err);
+    return { actionId: null, outcome: 'error', exitCode: EXIT.FAILURE, decision: null, message, durationMs: 0, bytesOut: 0, truncated: false, timedOut: false };
+  }
+}
+
+export interface FanoutSummary {
+  total: number;
+  ok: number;
+  failed: number;
+  denied: number;
+  unreachable: number;
+}
+
+export function summarize(results: Iterable<PerformResult>): FanoutSummary {
+  const s: FanoutSummary = { total: 0, ok: 0, failed: 0, denied: 0, unreachable: 0 };
+  for (const r of results) {
+    s.total++;
+    if (r.outcome === 'ok') s.ok++;
+    else if (r.outcome === 'denied' || r.outcome === 'rejected' || r.outcome === 'rate_limited') s.denied++;
+    else if (r.outcome === 'unreachable') s.unreachable++;
+    else s.failed++;
+  }
+  return s;
+}
+
+/** Exit status of several results: 0 if all succeeded, else the most serious kind of failure. */
+export function combinedExit(results: Iterable<PerformResult>): number {
+  const all = [...results];
+  if (all.every((r) => r.exitCode === 0)) return EXIT.OK;
+  if (all.some((r) => r.outcome === 'unreachable')) return EXIT.TRANSPORT;
+  if (all.some((r) => r.outcome === 'denied')) return EXIT.DENIED;
+  if (all.some((r) => r.outcome === 'rate_limited')) return EXIT.RATE_LIMITED;
+  if (all.some((r) => r.outcome === 'rejected')) return EXIT.USAGE;
+  if (all.length === 1) return all[0]!.exitCode;
+  return EXIT.FAILURE;
+}

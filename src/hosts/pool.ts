@@ -1,0 +1,335 @@
+// The SSH connection pool: ONE connection per host, connected on first use and shared by every command
+// to that host, which multiplexes them over channels.
+//
+// - Channels: at most maxChannels commands run at once per host (sshd's MaxSessions, 10 by default,
+//   refuses more); the rest wait in FIFO order. A command's timeout starts when it starts, not while queued.
+// - Connections: concurrent commands share one connection attempt. After a failed attempt the next one
+//   waits a Backoff delay (exponential, full jitter); a connection that dropped is re-made on next use.
+//   A refused host key, failed authentication or bad configuration are not transient: they get no
+//   backoff (a fixed known_hosts works at once), but they count for the breaker like any failure.
+// - Breaker: every failed connection attempt, and every drop under running commands, is a failure; a
+//   connection made or found alive is a success. While open, commands fail at once with its reason.
+// - Keepalive (ssh2's) notices a dead peer; lastRttMs is the exec channel setup time of the latest
+//   command (two request round trips plus the server's fork), a cheap and honest proxy for latency.
+// - Jump hosts are pooled hosts too: the target connects through the jump host's pooled connection.
+import type { CommandList } from '../command/types.js';
+import { DEFAULT_SECURE_PATH } from '../config/config.js';
+import type { ExecResult } from '../exec/types.js';
+import type { PathResolver, Policy } from '../policy/types.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
+import type { SshHostEntry } from './inventory.js';
+import { defaultKnownHostsFile } from './known-hosts.js';
+import { prefetchResolver, WhichCache } from './remote-resolver.js';
+import { captureScript, connectSsh, runCommand, sandboxRefusal, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
+import { TransportError, type Host, type HostExecRequest } from './types.js';
+
+export interface PoolOptions {
+  /** Default: $REMUX_KNOWN_HOSTS, else ~/.ssh/known_hosts. */
+  knownHostsFile?: string;
+  /** Trust unknown host keys on first use (recorded in known_hosts). Never trusts a changed key. */
+  acceptNew?: boolean;
+  /** Told when a new host key was trusted because of acceptNew, so it can be audited. */
+  onHostKeyAccepted?: (host: string, fingerprint: string) => void;
+  /** PATH of remote commands, and where the remote resolver looks programs up. */
+  securePath?: string;
+  connectTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  /** Concurrent channels per connection; keep at or below the server's MaxSessions. */
+  maxChannels?: number;
+  breaker?: Omit<BreakerOptions, 'now'>;
+  backoff?: BackoffOptions;
+  /** How long a remote `which` answer is reused (see WhichCache); 0 disables. */
+  whichTtlMs?: number;
+  /** Finds jump hosts by name. */
+  lookup?: (name: string) => SshHostEntry | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface PoolHostStatus {
+  name: string;
+  address: string;
+  port: number;
+  connected: boolean;
+  breaker: BreakerState;
+  lastRttMs: number | null;
+  lastError: string | null;
+  activeChannels: number;
+  queued: number;
+}
+
+export const POOL_DEFAULTS = { maxChannels: 10, whichTtlMs: 5000 } as const;
+/** The remote resolver's script: a few stats and one realpath. */
+const RESOLVE_TIMEOUT_MS = 10_000;
+const RESOLVE_MAX_BYTES = 1 << 20;
+/** Jump chains longer than this are refused (the inventory refuses cycles; lookup may not). */
+const MAX_JUMPS = 8;
+
+export class ConnectionPool {
+  readonly knownHostsFile: string;
+  readonly securePath: string;
+  readonly maxChannels: number;
+  readonly backoff: Backoff;
+  private readonly hosts = new Map<string, PooledHost>();
+  private closed = false;
+
+  constructor(readonly options: PoolOptions = {}) {
+    this.knownHostsFile = options.knownHostsFile ?? defaultKnownHostsFile(options.env);
+    this.securePath = options.securePath ?? DEFAULT_SECURE_PATH;
+    this.maxChannels = options.maxChannels ?? POOL_DEFAULTS.maxChannels;
+    if (!Number.isInteger(this.maxChannels) || this.maxChannels < 1) throw new RangeError(`maxChannels must be an integer >= 1, got ${this.maxChannels}`);
+    this.backoff = new Backoff(options.backoff);
+  }
+
+  /** The Host for an inventory entry; commands to it share the host's pooled connection. */
+  host(entry: SshHostEntry): Host {
+    return this.pooled(entry).api;
+  }
+
+  status(): PoolHostStatus[] {
+    return [...this.hosts.values()].map((h) => h.status());
+  }
+
+  /** Closes every connection; running commands fail as dropped, later ones are refused. */
+  async closeAll(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.hosts.values()].map((h) => h.shutdown()));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The connection to `entry`'s jump host (pooled like any host), refusing chains that loop. */
+  async jumpConnection(entry: SshHostEntry, chain: readonly string[]): Promise<SshConnection> {
+    const name = entry.jump as string;
+    if (chain.includes(name) || chain.length >= MAX_JUMPS) {
+      throw new SshError(`${entry.name}: jump chain ${[...chain, name].join(' -> ')} loops or is too long`, 'config');
+    }
+    const jump = this.options.lookup?.(name);
+    if (!jump) throw new SshError(`${entry.name}: jump host "${name}" is not an ssh host in the inventory`, 'config');
+    return this.pooled(jump).open([...chain, name]);
+  }
+
+  private pooled(entry: SshHostEntry): PooledHost {
+    const current = this.hosts.get(entry.name);
+    if (current && sameTarget(current.entry, entry)) return current;
+    // The inventory changed where this name points: new commands use a new connection.
+    current?.retire();
+    const fresh = new PooledHost(entry, this);
+    this.hosts.set(entry.name, fresh);
+    return fresh;
+  }
+}
+
+class PooledHost {
+  readonly api: Host;
+  private readonly breaker: CircuitBreaker;
+  private readonly whichCache: WhichCache;
+  private conn: SshConnection | null = null;
+  private connecting: Promise<SshConnection> | null = null;
+  private failedAttempts = 0;
+  private retryAt = 0;
+  private lastRttMs: number | null = null;
+  private lastError: string | null = null;
+  private active = 0;
+  private readonly queue: Array<() => void> = [];
+  private retired = false;
+
+  constructor(
+    readonly entry: SshHostEntry,
+    private readonly pool: ConnectionPool,
+  ) {
+    this.breaker = new CircuitBreaker(entry.name, pool.options.breaker);
+    this.whichCache = new WhichCache(pool.options.whichTtlMs ?? POOL_DEFAULTS.whichTtlMs);
+    this.api = {
+      name: entry.name,
+      resolver: remoteOnly(entry.name),
+      // Where sshd starts a session; known without a round trip for the usual layout.
+      defaultCwd: () => (entry.user === 'root' ? '/root' : `/home/${entry.user}`),
+      execute: (req) => this.execute(req),
+      resolverFor: (policy, list, cwd) => this.resolverFor(policy, list, cwd),
+    };
+  }
+
+  status(): PoolHostStatus {
+    return {
+      name: this.entry.name,
+      address: this.entry.address,
+      port: this.entry.port,
+      connected: this.conn !== null,
+      breaker: this.breaker.state(),
+      lastRttMs: this.conn?.lastSetupMs ?? this.lastRttMs,
+      lastError: this.lastError,
+      activeChannels: this.active,
+      queued: this.queue.length,
+    };
+  }
+
+  async execute(req: HostExecRequest): Promise<ExecResult> {
+    if (req.sandbox !== null) return sandboxRefusal(this.entry.name);
+    const started = Date.now();
+    const result = await this.withChannel(req.signal, (conn) => runCommand(conn, req, { securePath: this.pool.securePath }));
+    return result ?? abortedWhileQueued(started);
+  }
+
+  private async resolverFor(policy: Policy, list: CommandList, cwd: string): Promise<PathResolver> {
+    const run = async (script: string): Promise<Buffer> => {
+      const out = await this.withChannel(undefined, (conn) =>
+        captureScript(conn, script, { securePath: this.pool.securePath, timeoutMs: RESOLVE_TIMEOUT_MS, maxBytes: RESOLVE_MAX_BYTES }),
+      );
+      return out as Buffer;
+    };
+    return prefetchResolver(policy, list, cwd, { run, securePath: this.pool.securePath, whichCache: this.whichCache });
+  }
+
+  /** The live connection, made (once, shared by concurrent callers) if needed. Fails fast while the breaker is open. */
+  async open(chain: readonly string[] = [this.entry.name]): Promise<SshConnection> {
+    if (this.pool.isClosed || this.retired) throw new TransportError(`${this.entry.name}: the connection pool is closed`);
+    const pass = this.breaker.canPass();
+    if (!pass.ok) throw new TransportError(pass.reason);
+    if (this.conn !== null) {
+      this.breaker.recordSuccess();
+      return this.conn;
+    }
+    this.connecting ??= this.connect(chain).finally(() => (this.connecting = null));
+    return this.connecting;
+  }
+
+  private async connect(chain: readonly string[]): Promise<SshConnection> {
+    const wait = this.retryAt - Date.now();
+    // A half-open probe has already waited the breaker's cool-down.
+    if (wait > 0 && this.breaker.state().state === 'closed') await sleep(wait);
+    const { options } = this.pool;
+    try {
+      const via = this.entry.jump === null ? undefined : await this.pool.jumpConnection(this.entry, chain);
+      const conn = await connectSsh(this.entry, {
+        knownHostsFile: this.pool.knownHostsFile,
+        acceptNew: options.acceptNew ?? false,
+        ...(options.onHostKeyAccepted ? { onHostKeyAccepted: options.onHostKeyAccepted } : {}),
+        readyTimeoutMs: options.connectTimeoutMs ?? SSH_DEFAULTS.readyTimeoutMs,
+        keepaliveIntervalMs: options.keepaliveIntervalMs ?? SSH_DEFAULTS.keepaliveIntervalMs,
+        keepaliveCountMax: options.keepaliveCountMax ?? SSH_DEFAULTS.keepaliveCountMax,
+        ...(via ? { via } : {}),
+        ...(options.env ? { env: options.env } : {}),
+      });
+      if (this.pool.isClosed || this.retired) {
+        await conn.close();
+        throw new TransportError(`${this.entry.name}: the connection pool is closed`);
+      }
+      conn.onClose((reason) => this.dropped(conn, reason));
+      this.conn = conn;
+      this.failedAttempts = 0;
+      this.retryAt = 0;
+      this.lastError = null;
+      this.whichCache.clear();
+      this.breaker.recordSuccess();
+      return conn;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.lastError = message;
+      this.breaker.recordFailure(message);
+      const transient = !(err instanceof SshError) || err.transient;
+      this.retryAt = transient ? Date.now() + this.pool.backoff.nextDelay(this.failedAttempts++) : 0;
+      throw err instanceof TransportError ? err : new TransportError(`${this.entry.name}: ${message}`);
+    }
+  }
+
+  private dropped(conn: SshConnection, reason: string): void {
+    if (this.conn !== conn) return;
+    this.conn = null;
+    this.lastRttMs = conn.lastSetupMs;
+    this.whichCache.clear();
+    if (this.pool.isClosed || this.retired) return;
+    this.lastError = reason;
+    // An idle connection the server closed says little about the host; losing running commands does.
+    if (conn.channels > 0) this.breaker.recordFailure(reason);
+  }
+
+  /** Runs `use` on a channel slot of the live connection; null when aborted while queued. */
+  private async withChannel<T>(signal: AbortSignal | undefined, use: (conn: SshConnection) => Promise<T>): Promise<T | null> {
+    // Fail fast on an open breaker instead of queueing behind commands that will fail anyway.
+    if (this.breaker.state().state === 'open') {
+      const pass = this.breaker.canPass();
+      if (!pass.ok) throw new TransportError(pass.reason);
+    }
+    if (!(await this.acquire(signal))) return null;
+    try {
+      return await use(await this.open());
+    } finally {
+      this.release();
+    }
+  }
+
+  private acquire(signal: AbortSignal | undefined): Promise<boolean> {
+    if (signal?.aborted) return Promise.resolve(false);
+    if (this.active < this.pool.maxChannels) {
+      this.active++;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const grant = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(true);
+      };
+      const onAbort = (): void => {
+        this.queue.splice(this.queue.indexOf(grant), 1);
+        resolve(false);
+      };
+      this.queue.push(grant);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private release(): void {
+    const next = this.queue.shift();
+    // The slot passes straight to the next in line.
+    if (next) next();
+    else this.active--;
+    if (this.retired && this.active === 0) void this.shutdown();
+  }
+
+  /** This entry is out of the inventory (or changed): close once its commands are done. */
+  retire(): void {
+    this.retired = true;
+    if (this.active === 0) void this.shutdown();
+  }
+
+  async shutdown(): Promise<void> {
+    const conn = this.conn;
+    this.conn = null;
+    await conn?.close();
+  }
+}
+
+/** Commands to an SSH host must be checked with answers from that host: see Host.resolverFor. */
+function remoteOnly(name: string): PathResolver {
+  const refuse = (): never => {
+    throw new Error(`paths on ${name} are resolved on the host: the caller must use resolverFor()`);
+  };
+  return { realpath: refuse, which: refuse };
+}
+
+function sameTarget(a: SshHostEntry, b: SshHostEntry): boolean {
+  return a.address === b.address && a.port === b.port && a.user === b.user && a.jump === b.jump && JSON.stringify(a.auth) === JSON.stringify(b.auth);
+}
+
+function abortedWhileQueued(started: number): ExecResult {
+  return {
+    exitCode: 130,
+    signal: null,
+    timedOut: false,
+    aborted: true,
+    truncated: false,
+    bytesOut: 0,
+    bytesErr: 0,
+    durationMs: Date.now() - started,
+    error: null,
+    errorKind: null,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

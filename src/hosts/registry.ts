@@ -1,0 +1,111 @@
+// Host lookup for perform(): the built-in local host, and inventory hosts reached over the SSH
+// connection pool. The inventory is re-read when hosts.yaml changes (the daemon runs for days).
+import type { Config } from '../config/config.js';
+import { EXIT } from '../core/exit-codes.js';
+import { ReloadingFile } from '../config/reloading.js';
+import { createLocalHost, isLocalHostName } from './local.js';
+import { hostsFile, loadInventory, select, type HostEntry, type Inventory, type SshHostEntry } from './inventory.js';
+import type { ConnectionPool, PoolOptions } from './pool.js';
+import { TransportError, type Host } from './types.js';
+
+/** A selector that names one host (no list, label, glob or `all`): its output is shown raw, like ssh. */
+export function isSingleHostName(selector: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(selector) && selector !== 'all';
+}
+
+/**
+ * Exit status when a selector picks nothing: an unknown single host name is like ssh's
+ * "could not resolve hostname" (255); a list, label selector or glob that matches nothing is a usage error (2).
+ */
+export function selectionFailureExit(selector: string): number {
+  return isSingleHostName(selector) ? EXIT.TRANSPORT : EXIT.USAGE;
+}
+
+export interface RegistryOptions {
+  config: Config;
+  knownHostsFile: string;
+  /** Trust unknown host keys on first use (recorded in known_hosts). Never trusts a changed key. */
+  acceptNew: boolean;
+  /** Told when a new host key was trusted because of acceptNew, so it can be audited. */
+  onHostKeyAccepted?: PoolOptions['onHostKeyAccepted'];
+  env?: NodeJS.ProcessEnv;
+}
+
+export class HostRegistry {
+  private readonly inventorySource: ReloadingFile<Inventory>;
+  private readonly locals = new Map<string, Host>();
+  private pool: ConnectionPool | null = null;
+
+  constructor(private readonly opts: RegistryOptions) {
+    const file = hostsFile(opts.env);
+    this.inventorySource = new ReloadingFile(file, (f) => loadInventory(f, opts.env), () => ({ file, hosts: [] }));
+  }
+
+  inventory(): Inventory {
+    return this.inventorySource.get();
+  }
+
+  /** Host names a selector picks (`all`, names, globs, label terms); throws InventoryError naming what exists. */
+  select(selector: string): string[] {
+    if (isLocalHostName(selector)) return [selector];
+    return select(this.inventory(), selector).map((h) => h.name);
+  }
+
+  /** Loads the SSH machinery (ssh2) only when a selected host needs it; the CLI's local path stays light. */
+  async prepare(names: readonly string[]): Promise<void> {
+    if (this.pool || !names.some((n) => this.entry(n)?.transport === 'ssh')) return;
+    const { ConnectionPool } = await import('./pool.js');
+    const { config } = this.opts;
+    this.pool = new ConnectionPool({
+      knownHostsFile: this.opts.knownHostsFile,
+      acceptNew: this.opts.acceptNew,
+      securePath: config.exec.secure_path,
+      connectTimeoutMs: config.ssh.connect_timeout_seconds * 1000,
+      keepaliveIntervalMs: config.ssh.keepalive_interval_seconds * 1000,
+      maxChannels: config.ssh.max_channels,
+      breaker: { failureThreshold: config.ssh.breaker.failure_threshold, cooldownMs: config.ssh.breaker.cooldown_seconds * 1000 },
+      backoff: { baseMs: config.ssh.backoff.base_ms, capMs: config.ssh.backoff.cap_ms },
+      lookup: (name) => this.sshEntry(name),
+      ...(this.opts.onHostKeyAccepted ? { onHostKeyAccepted: this.opts.onHostKeyAccepted } : {}),
+    });
+  }
+
+  host(name: string): Host {
+    const entry = this.entry(name);
+    if (!entry) {
+      const known = this.inventory().hosts.map((h) => h.name);
+      throw new TransportError(
+        `unknown host "${name}" (known: localhost${known.length ? `, ${known.join(', ')}` : ''}); add it with: remux hosts add ${name} USER@ADDRESS`,
+      );
+    }
+    if (entry.transport === 'local') {
+      let host = this.locals.get(name);
+      if (!host) {
+        host = createLocalHost(name, this.opts.config.exec.secure_path);
+        this.locals.set(name, host);
+      }
+      return host;
+    }
+    if (!this.pool) throw new Error(`internal: HostRegistry.prepare() was not called for ${name}`);
+    return this.pool.host(entry);
+  }
+
+  /** Connection state of every SSH host the pool has seen (empty when no SSH host was used). */
+  poolStatus(): ReturnType<ConnectionPool['status']> {
+    return this.pool?.status() ?? [];
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.closeAll();
+  }
+
+  private entry(name: string): HostEntry | undefined {
+    if (isLocalHostName(name)) return { name, transport: 'local', labels: {}, builtin: true };
+    return this.inventory().hosts.find((h) => h.name === name);
+  }
+
+  private sshEntry(name: string): SshHostEntry | undefined {
+    const entry = this.entry(name);
+    return entry?.transport === 'ssh' ? entry : undefined;
+  }
+}

@@ -1,0 +1,626 @@
+// One SSH connection through ssh2, and commands run over its exec channels.
+//
+// Host keys are checked strictly against a known_hosts file (known-hosts.ts): an unknown, changed or
+// revoked key refuses. With acceptNew an UNKNOWN key (never a changed one) is trusted, appended to the
+// file and reported through a callback so it can be audited. A jump host (ProxyJump) is an existing
+// connection: the target is reached over one of its direct-tcpip channels, and each hop checks its own
+// key against the same file.
+//
+// Commands: sshd runs what we send with the user's login shell (`$SHELL -c`), so the parsed command list
+// is rendered with render.ts quoting inside a small POSIX-sh wrapper (wrapScript), which works the same
+// in dash and bash:
+//   - PATH is the secure PATH the policy resolved programs in; `cd -- CWD` comes first (125 on failure).
+//   - The command's stdin is /dev/null: remote stdin is NOT forwarded, because the channel's stdin is
+//     the wrapper's kill switch. A background watcher blocks reading it; EOF means we stopped the
+//     command (timeout, abort, output cap: we send EOF) or the connection died (sshd closes the pipe).
+//     The watcher then signals its whole process group: sshd starts every session with setsid(), so the
+//     group is everything the command started (a program that makes its own group escapes, as under
+//     local exec). TERM first, KILL after the grace; the watcher ignores TERM to live until the KILL.
+//     (`set -m` would give the command its own group too, but dash turns job control off without a tty.)
+//   - On normal completion the watcher and anything left in the group are killed, and the wrapper exits
+//     with the list's status; a stage killed by signal N gives 128+N, as in sh.
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { constants, homedir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { AnyAuthMethod, Client, ConnectConfig, ParsedKey } from 'ssh2';
+import { quoteWord, renderCommandList } from '../command/render.js';
+import { OutputGate, type OutputSource } from '../exec/output.js';
+import type { ExecErrorKind, ExecResult } from '../exec/types.js';
+import type { HostAuth } from './inventory.js';
+import {
+  appendKnownHost,
+  checkHostKey,
+  findHostEntries,
+  fingerprint,
+  hostKeyRefusalMessage,
+  keyBlobType,
+  knownHostsLine,
+} from './known-hosts.js';
+import { TransportError, type HostExecRequest } from './types.js';
+
+/** Why a connection or channel failed. */
+export type SshFailure = 'config' | 'host-key' | 'auth' | 'connect' | 'timeout' | 'dropped' | 'channel';
+
+/** A connection-level failure (exit 255), naming the host. */
+export class SshError extends TransportError {
+  constructor(
+    message: string,
+    readonly kind: SshFailure,
+  ) {
+    super(message);
+    this.name = 'SshError';
+  }
+
+  /** Network trouble that may pass. A refused key, bad credentials or configuration do not get better by retrying. */
+  get transient(): boolean {
+    return this.kind !== 'config' && this.kind !== 'host-key' && this.kind !== 'auth';
+  }
+}
+
+export interface SshEndpoint {
+  /** The inventory name, used in messages and in the accept-new callback. */
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  auth: HostAuth;
+}
+
+export interface ConnectOptions {
+  knownHostsFile: string;
+  /** Trust (and record) a key the file does not know at all; a changed or revoked key still refuses. */
+  acceptNew?: boolean;
+  /** Told about every key trusted through acceptNew, so it can be audited. */
+  onHostKeyAccepted?: (host: string, fingerprint: string) => void;
+  /** TCP connect + handshake + authentication. */
+  readyTimeoutMs?: number;
+  /** SSH-level keepalive; after keepaliveCountMax unanswered ones the connection is dropped. */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  /** Reach the target through this (jump host) connection. */
+  via?: SshConnection;
+  /** Where SSH_AUTH_SOCK, password variables and HOME are read. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export const SSH_DEFAULTS = { readyTimeoutMs: 10_000, keepaliveIntervalMs: 15_000, keepaliveCountMax: 3, killGraceMs: 2000 } as const;
+
+// ssh2's default host key algorithm order; the types known_hosts already holds for a host go first.
+const HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+/** After the wrapper's kill grace, how much longer a stopped channel may take to close before we close it. */
+const CLOSE_MARGIN_MS = 1000;
+
+/** Connects and authenticates; rejects with an SshError that names the host. */
+export async function connectSsh(endpoint: SshEndpoint, options: ConnectOptions): Promise<SshConnection> {
+  const env = options.env ?? process.env;
+  const where = describe(endpoint, options.via);
+  const creds = await credentials(endpoint, env, where);
+  const knownHosts = await readKnownHosts(options.knownHostsFile);
+  const readyTimeout = options.readyTimeoutMs ?? SSH_DEFAULTS.readyTimeoutMs;
+  let sock: Duplex | undefined;
+  if (options.via) {
+    const via = options.via;
+    sock = await via.forwardOut(endpoint.address, endpoint.port).catch((err: unknown) => {
+      throw new SshError(`${where}: cannot reach it through ${via.endpoint.name}: ${errorText(err)}`, err instanceof SshError ? err.kind : 'connect');
+    });
+  }
+
+  const client = new ssh2.Client();
+  const conn = new SshConnection(client, endpoint, where);
+  let refusal: string | null = null;
+  const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
+    const ctx = { name: endpoint.name, host: endpoint.address, port: endpoint.port, file: options.knownHostsFile, key };
+    const keyType = keyBlobType(key);
+    if (keyType === null) {
+      refusal = `${where}: presented a malformed or unsupported host key: refusing`;
+      return verify(false);
+    }
+    const check = checkHostKey(knownHosts, endpoint.address, endpoint.port, keyType, key);
+    if (check.status === 'trusted') return verify(true);
+    if (check.status !== 'unknown' || !options.acceptNew) {
+      refusal = hostKeyRefusalMessage(check, ctx);
+      return verify(false);
+    }
+    const line = knownHostsLine(endpoint.address, endpoint.port, keyType, key.toString('base64'), { hashed: false });
+    appendKnownHost(options.knownHostsFile, line).then(
+      () => {
+        options.onHostKeyAccepted?.(endpoint.name, fingerprint(key));
+        verify(true);
+      },
+      (err: unknown) => {
+        refusal = `${where}: cannot record its new host key in ${options.knownHostsFile}: ${errorText(err)}`;
+        verify(false);
+      },
+    );
+  };
+  const algorithms = hostKeyPreference(knownHosts, endpoint.address, endpoint.port);
+  const config: ConnectConfig = {
+    host: endpoint.address,
+    port: endpoint.port,
+    username: endpoint.user,
+    authHandler: creds.methods,
+    hostVerifier,
+    readyTimeout,
+    keepaliveInterval: options.keepaliveIntervalMs ?? SSH_DEFAULTS.keepaliveIntervalMs,
+    keepaliveCountMax: options.keepaliveCountMax ?? SSH_DEFAULTS.keepaliveCountMax,
+    ...(sock ? { sock } : {}),
+    ...(algorithms ? { algorithms: { serverHostKey: algorithms as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } } : {}),
+  };
+
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (err: SshError): void => {
+      if (settled) return;
+      settled = true;
+      client.destroy();
+      sock?.destroy();
+      reject(err);
+    };
+    client.on('error', (err: Error & { level?: string }) => {
+      // An agent key that fails to sign is skipped by ssh2, which goes on with the next method.
+      if (err.level === 'agent') return;
+      if (refusal !== null) return fail(new SshError(refusal, 'host-key'));
+      switch (err.level) {
+        case 'client-authentication':
+          return fail(new SshError(`${where}: authentication as ${endpoint.user} failed (tried ${creds.tried.join(', ')})`, 'auth'));
+        case 'client-timeout':
+          return fail(new SshError(`${where}: no SSH session within ${readyTimeout} ms (connect timeout)`, 'timeout'));
+        case 'client-socket':
+          return fail(new SshError(`${where}: cannot connect: ${err.message}`, 'connect'));
+        default:
+          return fail(new SshError(`${where}: SSH connection failed: ${err.message}`, 'connect'));
+      }
+    });
+    client.once('close', () => fail(new SshError(refusal ?? `${where}: connection closed before the session was ready`, refusal ? 'host-key' : 'connect')));
+    client.once('ready', () => {
+      settled = true;
+      resolve(conn);
+    });
+    try {
+      client.connect(config);
+    } catch (err) {
+      fail(new SshError(`${where}: ${errorText(err)}`, 'config'));
+      return;
+    }
+    // Requests and replies are small: without this, Nagle's algorithm and delayed ACKs add tens of ms.
+    client.setNoDelay(true);
+  });
+}
+
+export interface ExecOptions {
+  onStdout(chunk: Buffer): void;
+  onStderr(chunk: Buffer): void;
+  /** Aborting sends EOF on the channel's stdin: the wrapper's signal to kill the remote command. */
+  stop?: AbortSignal;
+  /** After stop, how long the channel may stay open before we close it ourselves. */
+  stopGraceMs?: number;
+}
+
+export interface ExecExit {
+  /** The remote shell's exit status; null when it reported none (killed by a signal, or closed after stop). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class SshConnection {
+  /** Exec channels open right now. */
+  channels = 0;
+  /** Time to open the latest exec channel and start its command: two request round trips plus the server's fork. */
+  lastSetupMs: number | null = null;
+  private closeReason: string | null = null;
+  private lastError: string | null = null;
+  private readonly closeListeners: Array<(reason: string) => void> = [];
+  private readonly closedPromise: Promise<void>;
+
+  constructor(
+    private readonly client: Client,
+    readonly endpoint: SshEndpoint,
+    /** `name (address:port)`, for messages. */
+    readonly where: string,
+  ) {
+    client.on('error', (err: Error) => (this.lastError = err.message));
+    this.closedPromise = new Promise((resolve) =>
+      client.once('close', () => {
+        this.closeReason ??= `${where}: connection lost${this.lastError ? ` (${this.lastError})` : ''}`;
+        for (const listener of this.closeListeners) listener(this.closeReason);
+        resolve();
+      }),
+    );
+  }
+
+  get closed(): boolean {
+    return this.closeReason !== null;
+  }
+
+  /** Called once when the connection closes, for whatever reason. */
+  onClose(listener: (reason: string) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  /** Runs a command string (see wrapScript) and streams its output; rejects with an SshError if the connection fails under it. */
+  exec(command: string, opts: ExecOptions): Promise<ExecExit> {
+    return new Promise((resolve, reject) => {
+      if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
+      const started = performance.now();
+      this.channels++;
+      let done = false;
+      const finish = (settle: () => void): void => {
+        if (done) return;
+        done = true;
+        this.channels--;
+        settle();
+      };
+      this.client.exec(command, (err, channel) => {
+        if (err) {
+          const failure = this.closeReason !== null
+            ? new SshError(this.closeReason, 'dropped')
+            : new SshError(`${this.where}: cannot start a command: ${err.message}`, 'channel');
+          return finish(() => reject(failure));
+        }
+        this.lastSetupMs = performance.now() - started;
+        let exit: ExecExit | null = null;
+        let stopped = false;
+        let forceClose: NodeJS.Timeout | undefined;
+        const stop = (): void => {
+          stopped = true;
+          channel.end();
+          forceClose = setTimeout(() => channel.close(), opts.stopGraceMs ?? SSH_DEFAULTS.killGraceMs + CLOSE_MARGIN_MS);
+        };
+        if (opts.stop?.aborted) stop();
+        else opts.stop?.addEventListener('abort', stop, { once: true });
+        channel.on('data', opts.onStdout);
+        channel.stderr.on('data', opts.onStderr);
+        channel.on('exit', (code: number | null, signal?: string) => {
+          exit = { code, signal: signal ? (((signal.startsWith('SIG') ? '' : 'SIG') + signal) as NodeJS.Signals) : null };
+        });
+        channel.on('close', () => {
+          clearTimeout(forceClose);
+          opts.stop?.removeEventListener('abort', stop);
+          if (exit !== null || stopped) return finish(() => resolve(exit ?? { code: null, signal: null }));
+          const why = this.closeReason ?? `${this.where}: the server closed the channel`;
+          finish(() => reject(new SshError(`${why}; the command's outcome is unknown`, 'dropped')));
+        });
+      });
+    });
+  }
+
+  /** A direct-tcpip channel to address:port as seen from this host (for a jump). */
+  forwardOut(address: string, port: number): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
+      this.client.forwardOut('127.0.0.1', 0, address, port, (err, stream) => (err ? reject(err) : resolve(stream)));
+    });
+  }
+
+  /** Closes the connection (open channels fail as dropped); resolves once it is closed. */
+  close(): Promise<void> {
+    this.closeReason ??= `${this.where}: connection closed by remux`;
+    this.client.end();
+    // A peer that never answers the disconnect must not hold the caller.
+    const timer = setTimeout(() => this.client.destroy(), CLOSE_MARGIN_MS);
+    return this.closedPromise.finally(() => clearTimeout(timer));
+  }
+}
+
+// ---- Running a command list -----------------------------------------------------------------
+
+export interface WrapOptions {
+  /** The directories programs are looked up in, `:`-separated. */
+  securePath: string;
+  /** `cd -- cwd` before anything runs; null stays in the login directory. */
+  cwd: string | null;
+  pipefail: boolean;
+  /** Prefix of the wrapper's own refusal line on stderr (`<marker>cwd`); a fresh random token per run. */
+  marker: string;
+  /** TERM → this long → KILL when we stop the command. */
+  killGraceMs: number;
+}
+
+/** The POSIX-sh text sent over an exec channel to run `body` (see the header comment). */
+export function wrapScript(body: string, o: WrapOptions): string {
+  if (!/^[A-Za-z0-9_-]+:$/.test(o.marker)) throw new TypeError(`bad marker ${JSON.stringify(o.marker)}`);
+  const refuse = (what: string): string => `{ echo ${o.marker}${what} >&2; exit 125; }`;
+  return [
+    `PATH=${quoteWord(o.securePath)}; export PATH`,
+    ...(o.cwd === null ? [] : [`cd -- ${quoteWord(o.cwd)} 2>/dev/null || ${refuse('cwd')}`]),
+    // `command` keeps dash, where `set -o pipefail` is an error in a special builtin, from exiting.
+    ...(o.pipefail ? [`command set -o pipefail 2>/dev/null || ${refuse('pipefail')}`] : []),
+    // A background list without job control gets /dev/null as stdin: the watcher reads a saved copy.
+    'exec 3<&0 </dev/null',
+    `{ trap '' TERM; read -r _ <&3; kill -s TERM 0; sleep ${o.killGraceMs / 1000}; kill -s KILL 0; } >/dev/null 2>&1 &`,
+    'w=$!',
+    'exec 3<&-',
+    body,
+    // bash reports background jobs killed by a signal on stderr: the command's streams are done here.
+    's=$?; exec >/dev/null 2>&1',
+    'kill -s KILL $w',
+    "trap '' TERM; kill -s TERM 0",
+    'exit $s',
+  ].join('\n');
+}
+
+export interface RunOptions {
+  securePath: string;
+  killGraceMs?: number;
+}
+
+type StopReason = 'timeout' | 'abort' | 'truncated';
+
+/**
+ * Runs a parsed command list on the connection's host with the local executor's contract: output cap
+ * and redaction through OutputGate, 124 on timeout, 130 on abort, 125 when the working directory is
+ * unusable. Rejects with an SshError when the connection fails.
+ */
+export async function runCommand(conn: SshConnection, req: HostExecRequest, opts: RunOptions): Promise<ExecResult> {
+  const started = performance.now();
+  if (req.sandbox !== null) return sandboxRefusal(conn.endpoint.name, started);
+  if (req.signal?.aborted) return { ...notRun(null, null, started), exitCode: 130, aborted: true };
+  const killGraceMs = opts.killGraceMs ?? SSH_DEFAULTS.killGraceMs;
+  const marker = `remux-${randomBytes(8).toString('hex')}:`;
+  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs });
+
+  const stopper = new AbortController();
+  let reason: StopReason | null = null;
+  const stop = (why: StopReason): void => {
+    if (reason !== null) return;
+    reason = why;
+    stopper.abort();
+  };
+  const gate = new OutputGate(req.output, { stdout: req.onStdout, stderr: req.onStderr }, () => stop('truncated'));
+  const stdout = gate.source('stdout');
+  const stderr = new RefusalSniffer(marker, gate.source('stderr'));
+  const onAbort = (): void => stop('abort');
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = req.timeoutMs === null ? null : setTimeout(() => stop('timeout'), req.timeoutMs);
+  let exit: ExecExit;
+  try {
+    exit = await conn.exec(script, {
+      onStdout: (chunk) => stdout.write(chunk),
+      onStderr: (chunk) => stderr.write(chunk),
+      stop: stopper.signal,
+      stopGraceMs: killGraceMs + CLOSE_MARGIN_MS,
+    });
+  } finally {
+    if (timer) clearTimeout(timer);
+    req.signal?.removeEventListener('abort', onAbort);
+  }
+  stdout.end();
+  stderr.end();
+
+  const where = `${conn.endpoint.user}@${conn.endpoint.name}`;
+  if (stderr.refusal !== null && exit.code === 125) {
+    const [kind, message]: [ExecErrorKind, string] = stderr.refusal === 'cwd'
+      ? ['cwd', `remux: cannot use working directory ${req.cwd} on ${conn.endpoint.name}`]
+      : ['invalid', `remux: pipefail was asked for, but the login shell of ${where} does not support it`];
+    return notRun(kind, message, started);
+  }
+  const stopped = reason as StopReason | null;
+  const status = exit.code ?? (exit.signal ? 128 + (constants.signals[exit.signal] ?? 0) : 255);
+  return {
+    exitCode: stopped === 'timeout' ? 124 : stopped === 'abort' ? 130 : status,
+    signal: exit.signal,
+    timedOut: stopped === 'timeout',
+    aborted: stopped === 'abort',
+    truncated: gate.truncated,
+    bytesOut: gate.bytesOut,
+    bytesErr: gate.bytesErr,
+    durationMs: performance.now() - started,
+    error: null,
+    errorKind: null,
+  };
+}
+
+/** A request this transport refuses before running anything: the policy wants the OS sandbox. */
+export function sandboxRefusal(host: string, started = performance.now()): ExecResult {
+  return notRun('sandbox_unavailable', `sandbox required by policy, but ${host} is reached over SSH, where remux has no sandbox`, started);
+}
+
+function notRun(kind: ExecErrorKind | null, error: string | null, started: number): ExecResult {
+  return {
+    exitCode: 125,
+    signal: null,
+    timedOut: false,
+    aborted: false,
+    truncated: false,
+    bytesOut: 0,
+    bytesErr: 0,
+    durationMs: performance.now() - started,
+    error,
+    errorKind: kind,
+  };
+}
+
+/**
+ * Passes stderr through, except the wrapper's own refusal line (`<marker><what>\n`), which can only
+ * come first because nothing else has run yet.
+ */
+class RefusalSniffer implements OutputSource {
+  refusal: string | null = null;
+  private readonly marker: Buffer;
+  /** Bytes held while they may still be the start of the refusal line; null once decided. */
+  private head: Buffer | null = Buffer.alloc(0);
+
+  constructor(marker: string, private readonly sink: OutputSource) {
+    this.marker = Buffer.from(marker);
+  }
+
+  write(chunk: Buffer): void {
+    if (this.head === null) return this.sink.write(chunk);
+    const head = Buffer.concat([this.head, chunk]);
+    const n = Math.min(head.length, this.marker.length);
+    const nl = head.indexOf(0x0a);
+    // The refusal words are short: a longer line is not ours.
+    if (!head.subarray(0, n).equals(this.marker.subarray(0, n)) || (nl < 0 && head.length > this.marker.length + 16)) {
+      this.head = null;
+      return this.sink.write(head);
+    }
+    if (nl < 0) {
+      this.head = head;
+      return;
+    }
+    this.refusal = head.subarray(this.marker.length, nl).toString();
+    this.head = null;
+    if (nl + 1 < head.length) this.sink.write(head.subarray(nl + 1));
+  }
+
+  end(): void {
+    if (this.head !== null && this.head.length > 0) this.sink.write(this.head);
+    this.head = null;
+    this.sink.end();
+  }
+}
+
+// ---- Scripts of our own ----------------------------------------------------------------------
+
+export interface CaptureOptions {
+  securePath: string;
+  timeoutMs: number;
+  /** More stdout than this is an error. */
+  maxBytes: number;
+}
+
+/** Runs a script of ours (inside the wrapper, so a timeout kills it) and returns its stdout. */
+export async function captureScript(conn: SshConnection, body: string, opts: CaptureOptions): Promise<Buffer> {
+  const marker = `remux-${randomBytes(8).toString('hex')}:`;
+  const script = wrapScript(body, { securePath: opts.securePath, cwd: null, pipefail: false, marker, killGraceMs: SSH_DEFAULTS.killGraceMs });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let size = 0;
+  let problem: string | null = null;
+  const stopper = new AbortController();
+  const fail = (why: string): void => {
+    problem ??= why;
+    stopper.abort();
+  };
+  const timer = setTimeout(() => fail(`no answer within ${opts.timeoutMs} ms`), opts.timeoutMs);
+  let exit: ExecExit;
+  try {
+    exit = await conn.exec(script, {
+      onStdout: (chunk) => {
+        size += chunk.length;
+        if (size > opts.maxBytes) fail(`more than ${opts.maxBytes} bytes of output`);
+        else out.push(chunk);
+      },
+      onStderr: (chunk) => err.push(chunk),
+      stop: stopper.signal,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+  if (problem === null && exit.code !== 0) {
+    const detail = Buffer.concat(err).toString().trim().slice(0, 200);
+    problem = `exit status ${exit.code ?? exit.signal}${detail ? `: ${detail}` : ''}`;
+  }
+  if (problem !== null) throw new Error(`${conn.where}: script failed: ${problem}`);
+  return Buffer.concat(out);
+}
+
+// ---- Helpers ---------------------------------------------------------------------------------
+
+function describe(endpoint: SshEndpoint, via: SshConnection | undefined): string {
+  const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
+  return `${endpoint.name} (${host}:${endpoint.port}${via ? ` via ${via.endpoint.name}` : ''})`;
+}
+
+async function readKnownHosts(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    // A missing file knows no host: every key is unknown (refused unless acceptNew).
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw new SshError(`cannot read known hosts file ${file}: ${errorText(err)}`, 'config');
+  }
+}
+
+/** Key types known_hosts holds for the host first, so a host known by its RSA key is not refused for offering ed25519. */
+function hostKeyPreference(knownHosts: string, address: string, port: number): string[] | null {
+  const entries = [...findHostEntries(knownHosts, address, port), ...(port === 22 ? [] : findHostEntries(knownHosts, address, 22))];
+  const known = new Set(entries.filter((e) => e.marker === 'none').map((e) => e.keyType));
+  if (known.size === 0) return null;
+  const isKnown = (alg: string): boolean => known.has(alg.startsWith('rsa-sha2-') ? 'ssh-rsa' : alg);
+  return [...HOST_KEY_ALGORITHMS.filter(isKnown), ...HOST_KEY_ALGORITHMS.filter((alg) => !isKnown(alg))];
+}
+
+interface Credentials {
+  methods: AnyAuthMethod[];
+  /** What was tried, for the authentication failure message. */
+  tried: string[];
+}
+
+async function credentials(endpoint: SshEndpoint, env: NodeJS.ProcessEnv, where: string): Promise<Credentials> {
+  const username = endpoint.user;
+  const auth = endpoint.auth;
+  switch (auth.method) {
+    case 'identity': {
+      const key = await loadKey(auth.file);
+      if ('problem' in key) throw new SshError(`${where}: ${key.problem}`, 'config');
+      return { methods: [{ type: 'publickey', username, key: key.key }], tried: [`key ${auth.file}`] };
+    }
+    case 'agent': {
+      const agent = env.SSH_AUTH_SOCK;
+      if (!agent) throw new SshError(`${where}: agent authentication is configured, but SSH_AUTH_SOCK is not set`, 'config');
+      return { methods: [{ type: 'agent', username, agent }], tried: [`ssh-agent (${agent})`] };
+    }
+    case 'password': {
+      const password = env[auth.env];
+      if (password === undefined) throw new SshError(`${where}: the password comes from $${auth.env}, which is not set`, 'config');
+      return { methods: [{ type: 'password', username, password }], tried: [`password from $${auth.env}`] };
+    }
+    case 'default': {
+      // Like ssh without configuration: the agent, then the usual key files.
+      const creds: Credentials = { methods: [], tried: [] };
+      const skipped: string[] = [];
+      if (env.SSH_AUTH_SOCK) {
+        creds.methods.push({ type: 'agent', username, agent: env.SSH_AUTH_SOCK });
+        creds.tried.push('ssh-agent');
+      }
+      for (const name of DEFAULT_KEYS) {
+        const file = join(env.HOME || homedir(), '.ssh', name);
+        const key = await loadKey(file);
+        if ('key' in key) {
+          creds.methods.push({ type: 'publickey', username, key: key.key });
+          creds.tried.push(`key ${file}`);
+        } else if (!key.missing) {
+          skipped.push(key.problem);
+        }
+      }
+      if (creds.methods.length === 0) {
+        const why = skipped.length > 0 ? `; ${skipped.join('; ')}` : '';
+        throw new SshError(`${where}: no credentials: SSH_AUTH_SOCK is not set and ~/.ssh has no usable ${DEFAULT_KEYS.join(', ')}${why}`, 'config');
+      }
+      return creds;
+    }
+  }
+}
+
+type LoadedKey = { key: ParsedKey } | { problem: string; missing: boolean };
+
+async function loadKey(file: string): Promise<LoadedKey> {
+  let data: Buffer;
+  try {
+    data = await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { problem: `cannot read identity file ${file}: ${code ?? errorText(err)}`, missing: code === 'ENOENT' };
+  }
+  const parsed = ssh2.utils.parseKey(data);
+  if (parsed instanceof Error) {
+    // remux runs unattended and never prompts: an encrypted key must come through the agent.
+    if (/passphrase/i.test(parsed.message)) {
+      return { problem: `identity file ${file} is protected by a passphrase, which remux cannot ask for: add it to ssh-agent (ssh-add ${file}) and use agent authentication`, missing: false };
+    }
+    return { problem: `identity file ${file} is not a usable private key: ${parsed.message}`, missing: false };
+  }
+  const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+  if (!key.isPrivateKey()) return { problem: `identity file ${file} holds a public key, not a private one`, missing: false };
+  return { key };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

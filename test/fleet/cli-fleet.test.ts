@@ -1,0 +1,231 @@
+// Issue 3 end to end: the real `remux` binary against a fleet of real sshd hosts (network
+// namespaces as root, loopback ports otherwise): fan-out, selectors, host keys, failures,
+// breaker, daemon restart, rate limiting, and quoting through a real remote shell.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { remux, spawnRemux, tempHome, type RunResult } from '../support/cli.js';
+import { startFleet, type Fleet } from './fleet.js';
+
+const POLICY = `policies:
+  ops:
+    capabilities:
+      - { operation: execute_binary, resource: uptime|printenv|printf|echo|true|false|sleep|cat|uname }
+      - { operation: read_file, resource: /proc/** }
+      - { operation: write_stdout, resource: null }
+`;
+
+const CONFIG = `default_policy: ops
+ssh:
+  connect_timeout_seconds: 1
+  keepalive_interval_seconds: 1
+  breaker: { failure_threshold: 2, cooldown_seconds: 1 }
+  backoff: { base_ms: 50, cap_ms: 200 }
+daemon:
+  rate_limit: { requests_per_second: 1000, burst: 1000 }
+`;
+
+function lines(r: RunResult): string[] {
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+/** The server address each host saw us connect to: proves which host answered. */
+const WHO = 'printenv SSH_CONNECTION';
+
+describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
+  let fleet: Fleet;
+  const h = tempHome();
+  const env = (): Record<string, string> => ({ ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile });
+
+  before(async () => {
+    fleet = await startFleet({ count: 4 });
+    writeFileSync(join(h.home, 'config.yaml'), CONFIG);
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    const labels = [['env=prod', 'role=web'], ['env=prod', 'role=db'], ['env=dev', 'role=web'], ['env=dev', 'role=db']];
+    for (const [i, host] of fleet.hosts.entries()) {
+      const args = ['hosts', 'add', host.name, `${host.user}@${host.address}`, '--port', String(host.port), '--identity', host.identityFile];
+      for (const l of labels[i]!) args.push('--label', l);
+      const r = await remux(args, { env: env() });
+      assert.equal(r.code, 0, r.stderr);
+    }
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: env() });
+    await fleet?.stop();
+    h.remove();
+  });
+
+  test('hosts check connects, verifies host keys and runs a trivial command everywhere', async () => {
+    const r = await remux(['hosts', 'check', '--json'], { env: env() });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const results = lines(r).map((l) => JSON.parse(l) as { host: string; ok: boolean });
+    assert.deepEqual(results.map((x) => x.host).sort(), fleet.hosts.map((x) => x.name).sort());
+    assert.ok(results.every((x) => x.ok));
+  });
+
+  test('fan-out to every host prefixes each line with its host, in-process', async () => {
+    const r = await remux(['client', 'run', 'all', '--', WHO], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    for (const host of fleet.hosts) {
+      const line = lines(r).find((l) => l.startsWith(`${host.name} `));
+      assert.ok(line, `no output from ${host.name}: ${r.stdout}`);
+      assert.ok(line.split(' ').includes(host.address), `${host.name} answered from elsewhere: ${line}`);
+    }
+    assert.match(r.stderr, /4 hosts: 4 ok, 0 failed, 0 denied, 0 unreachable/);
+  });
+
+  test('label selectors pick exactly the matching hosts; --json gives one object per host', async () => {
+    const r = await remux(['client', 'run', 'env=prod,role=web', '--json', '--', WHO], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    const objs = lines(r).map((l) => JSON.parse(l) as { host: string; exitCode: number; stdout: string });
+    assert.deepEqual(objs.map((o) => o.host), [fleet.hosts[0]!.name]);
+    const dev = await remux(['client', 'run', 'env=dev', '--json', '--', 'true'], { env: env() });
+    assert.deepEqual(lines(dev).map((l) => (JSON.parse(l) as { host: string }).host).sort(), [fleet.hosts[2]!.name, fleet.hosts[3]!.name].sort());
+    const none = await remux(['client', 'run', 'env=staging', '--', 'true'], { env: env() });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /env=staging/);
+  });
+
+  test('hostile arguments survive the round trip through the remote shell byte for byte', async () => {
+    const words = ['a b', "it's", '"dq"', '$HOME', '`id`', '$(id)', '\\back', '-n', '~', '*', 'ünï', ';', '|', '&&', ''];
+    const quoted = words.map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(' ');
+    const r = await remux(['client', 'run', fleet.hosts[0]!.name, '--', `printf '[%s]\\n' ${quoted}`], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, words.map((w) => `[${w}]\n`).join(''));
+  });
+
+  test("a remote command's exit status comes back; a denied one never reaches the host", async () => {
+    const r = await remux(['client', 'run', fleet.hosts[1]!.name, '--', 'false'], { env: env() });
+    assert.equal(r.code, 1);
+    const denied = await remux(['client', 'run', fleet.hosts[1]!.name, '--', 'cat /etc/shadow'], { env: env() });
+    assert.equal(denied.code, 77);
+    assert.match(denied.stderr, /\/etc\/shadow/);
+  });
+
+  test('a changed host key is refused with a clear message (exit 255)', async () => {
+    const [a, b] = fleet.hosts;
+    const forged = join(h.home, 'forged_known_hosts');
+    // a's address with b's key: what a man in the middle presenting b's key looks like.
+    const bKey = b!.hostKeyLine.split(' ').slice(1).join(' ');
+    const aHost = a!.hostKeyLine.split(' ')[0]!;
+    writeFileSync(forged, `${aHost} ${bKey}\n`);
+    const r = await remux(['client', 'run', a!.name, '--', 'true'], { env: { ...env(), REMUX_KNOWN_HOSTS: forged } });
+    assert.equal(r.code, 255);
+    assert.match(r.stderr, /CHANGED/i);
+  });
+
+  test('an unknown host key is refused; hosts check --accept-new trusts and records it', async () => {
+    const empty = join(h.home, 'tofu_known_hosts');
+    writeFileSync(empty, '');
+    const host = fleet.hosts[2]!;
+    const refused = await remux(['client', 'run', host.name, '--', 'true'], { env: { ...env(), REMUX_KNOWN_HOSTS: empty } });
+    assert.equal(refused.code, 255);
+    assert.match(refused.stderr, /not in|unknown/i);
+    assert.match(refused.stderr, /SHA256:/);
+    const accepted = await remux(['hosts', 'check', host.name, '--accept-new', '--known-hosts', empty], { env: env() });
+    assert.equal(accepted.code, 0, accepted.stdout + accepted.stderr);
+    assert.notEqual(readFileSync(empty, 'utf8').trim(), '', 'the key was recorded');
+    const now = await remux(['client', 'run', host.name, '--', 'true'], { env: { ...env(), REMUX_KNOWN_HOSTS: empty } });
+    assert.equal(now.code, 0, now.stderr);
+    const audit = await remux(['audit', 'ls', '--json', '--limit', '0'], { env: env() });
+    assert.ok(lines(audit).some((l) => (JSON.parse(l) as { operation: string }).operation === 'host_key.accept'));
+  });
+
+  test('sshd killed mid-command: a clean transport error, no hang', async () => {
+    const host = fleet.hosts[3]!;
+    const child = spawnRemux(['client', 'run', host.name, '--', 'sleep 20'], { env: env() });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await sleep(1500);
+    const t0 = Date.now();
+    host.kill();
+    const code = await Promise.race([exited, sleep(10_000).then(() => 'hung' as const)]);
+    assert.notEqual(code, 'hung', 'remux hung after sshd died');
+    assert.equal(code, 255, stderr);
+    assert.ok(Date.now() - t0 < 8000);
+    assert.match(stderr, new RegExp(host.name));
+    await host.restart();
+  });
+
+  test('through the daemon: warm connections, breaker opens on an unreachable host, fails fast, closes when it returns', async () => {
+    const start = await remux(['daemon', 'start'], { env: env() });
+    assert.equal(start.code, 0, start.stderr);
+    const warm = await remux(['client', 'run', 'all', '--json', '--', 'true'], { env: env() });
+    assert.equal(warm.code, 0, warm.stderr);
+    const listed = JSON.parse((await remux(['hosts', 'list', '--json'], { env: env() })).stdout) as Array<{ name: string; connected: boolean }>;
+    assert.ok(listed.every((x) => x.connected), JSON.stringify(listed));
+
+    const down = fleet.hosts[3]!;
+    await down.cut();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await remux(['client', 'run', down.name, '--', 'true'], { env: env() });
+        assert.equal(r.code, 255, r.stderr);
+      }
+      const t0 = Date.now();
+      const fast = await remux(['client', 'run', down.name, '--', 'true'], { env: env() });
+      assert.equal(fast.code, 255);
+      assert.match(fast.stderr, /circuit open/);
+      assert.ok(Date.now() - t0 < 900, `breaker did not fail fast: ${Date.now() - t0} ms`);
+      // One host down never cancels the others.
+      const all = await remux(['client', 'run', 'all', '--', 'true'], { env: env() });
+      assert.equal(all.code, 255);
+      assert.match(all.stderr, /3 ok, 0 failed, 0 denied, 1 unreachable/);
+      const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env: env() })).stdout) as { hosts: Array<{ name: string; breaker: { state: string } | null }> };
+      assert.equal(status.hosts.find((x) => x.name === down.name)?.breaker?.state, 'open');
+    } finally {
+      await down.heal();
+    }
+    await sleep(1200); // the cool-down
+    const back = await remux(['client', 'run', down.name, '--', 'true'], { env: env() });
+    assert.equal(back.code, 0, back.stderr);
+    const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env: env() })).stdout) as { hosts: Array<{ name: string; breaker: { state: string } | null }> };
+    assert.equal(status.hosts.find((x) => x.name === down.name)?.breaker?.state, 'closed');
+  });
+
+  test('the daemon restarts cleanly and serves again', async () => {
+    const stop = await remux(['daemon', 'stop'], { env: env() });
+    assert.equal(stop.code, 0, stop.stderr);
+    const gone = await remux(['daemon', 'status'], { env: env() });
+    assert.equal(gone.code, 3);
+    const start = await remux(['daemon', 'start'], { env: env() });
+    assert.equal(start.code, 0, start.stderr);
+    const r = await remux(['client', 'run', 'all', '--', 'true'], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    const again = await remux(['daemon', 'start'], { env: env() });
+    assert.match(again.stdout, /already running/);
+  });
+});
+
+describe('rate limiting in the daemon', { timeout: 60_000 }, () => {
+  const h = tempHome();
+  before(async () => {
+    writeFileSync(join(h.home, 'config.yaml'), 'daemon:\n  rate_limit: { requests_per_second: 0.5, burst: 2 }\n');
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY.replace('ops:', 'read_only:'));
+    const start = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(start.code, 0, start.stderr);
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  test('past the burst, requests are refused with "rate limited, retry in N ms" (exit 75) and audited', async () => {
+    const codes: number[] = [];
+    let message = '';
+    for (let i = 0; i < 4; i++) {
+      const r = await remux(['client', 'run', 'localhost', '--', 'true'], { env: h.env });
+      codes.push(r.code ?? -1);
+      if (r.code === 75) message = r.stderr;
+    }
+    assert.deepEqual(codes, [0, 0, 75, 75]);
+    assert.match(message, /rate limited, retry in \d+ ms/);
+    const info = JSON.parse((await remux(['status', 'info', '--json'], { env: h.env })).stdout) as { daemon: { rateLimit: { buckets: Array<{ key: string; tokens: number }> } } };
+    assert.equal(info.daemon.rateLimit.buckets.length, 1);
+    const denied = await remux(['audit', 'ls', '--json', '--level', 'deny'], { env: h.env });
+    assert.equal(lines(denied).length, 2);
+  });
+});

@@ -1,0 +1,459 @@
+// One SSH connection against real sshd hosts (test/fleet): host key checking, authentication, jump
+// hosts, the remote wrapper (exit codes, byte-exact streams, quoting round trips, killing the remote
+// command on timeout, abort and connection loss, in bash and in dash) and dropped connections.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { quoteWord, renderCommandList } from '../../src/command/render.js';
+import type { CommandList } from '../../src/command/types.js';
+import type { HostExecRequest } from '../../src/hosts/types.js';
+import type { HostAuth } from '../../src/hosts/inventory.js';
+import { fingerprint } from '../../src/hosts/known-hosts.js';
+import {
+  connectSsh,
+  runCommand,
+  SshError,
+  wrapScript,
+  type ConnectOptions,
+  type SshConnection,
+  type SshEndpoint,
+} from '../../src/hosts/ssh.js';
+import type { ExecResult } from '../../src/exec/types.js';
+import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
+
+const execFileP = promisify(execFile);
+const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+let fleet: Fleet;
+let h1: FleetHost;
+let h2: FleetHost;
+let h3: FleetHost;
+let dir: string;
+const open: SshConnection[] = [];
+
+before(async () => {
+  fleet = await startFleet({ count: 3 });
+  [h1, h2, h3] = fleet.hosts as [FleetHost, FleetHost, FleetHost];
+  dir = mkdtempSync(join(fleet.dir, 'ssh-test-'));
+});
+
+after(async () => {
+  await Promise.all(open.map((c) => c.close()));
+  await fleet.stop();
+});
+
+function endpoint(h: FleetHost, auth: HostAuth = { method: 'identity', file: h.identityFile }): SshEndpoint {
+  return { name: h.name, address: h.address, port: h.port, user: h.user, auth };
+}
+
+async function connect(h: FleetHost, opts: Partial<ConnectOptions> = {}, auth?: HostAuth): Promise<SshConnection> {
+  const conn = await connectSsh(endpoint(h, auth), { knownHostsFile: fleet.knownHostsFile, readyTimeoutMs: 5000, ...opts });
+  open.push(conn);
+  return conn;
+}
+
+/** The SshError a connect attempt fails with. */
+async function refusal(h: FleetHost, opts: Partial<ConnectOptions> = {}, auth?: HostAuth): Promise<SshError> {
+  try {
+    await connect(h, opts, auth);
+  } catch (err) {
+    assert.ok(err instanceof SshError, `expected an SshError, got ${String(err)}`);
+    return err;
+  }
+  throw new assert.AssertionError({ message: 'the connection was expected to fail' });
+}
+
+function stage(argv: string[]): CommandList {
+  return { items: [{ op: null, pipeline: { stages: [{ argv, redirects: [], pos: 0 }] } }] };
+}
+
+interface Ran {
+  result: ExecResult;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+async function run(conn: SshConnection, argv: string[] | CommandList, req: Partial<HostExecRequest> = {}, killGraceMs = 500): Promise<Ran> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const result = await runCommand(
+    conn,
+    {
+      list: Array.isArray(argv) ? stage(argv) : argv,
+      cwd: '/',
+      timeoutMs: null,
+      pipefail: false,
+      output: { maxBytes: null, redact: [] },
+      sandbox: null,
+      onStdout: (c) => out.push(c),
+      onStderr: (c) => err.push(c),
+      ...req,
+    },
+    { securePath: SECURE_PATH, killGraceMs },
+  );
+  return { result, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+}
+
+/** Runs a raw command string (no wrapper of ours) and collects its output. */
+async function raw(conn: SshConnection, command: string, stop?: AbortSignal): Promise<{ code: number | null; stdout: Buffer }> {
+  const out: Buffer[] = [];
+  const exit = await conn.exec(command, { onStdout: (c) => out.push(c), onStderr: () => undefined, ...(stop ? { stop } : {}) });
+  return { code: exit.code, stdout: Buffer.concat(out) };
+}
+
+async function running(h: FleetHost, pattern: string): Promise<boolean> {
+  return (await h.exec(['pgrep', '-f', pattern])).code === 0;
+}
+
+async function waitGone(h: FleetHost, pattern: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!(await running(h, pattern))) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !(await running(h, pattern));
+}
+
+async function waitRunning(h: FleetHost, pattern: string): Promise<void> {
+  for (let i = 0; i < 100 && !(await running(h, pattern)); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(await running(h, pattern), `${pattern} should have started`);
+}
+
+function knownHosts(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text, { mode: 0o600 });
+  return file;
+}
+
+async function keygen(name: string, passphrase = ''): Promise<string> {
+  const file = join(dir, name);
+  await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', passphrase, '-C', '', '-f', file]);
+  return file;
+}
+
+describe('host keys', () => {
+  test('a changed key is refused, naming the host and the lines', async () => {
+    const [, type, key] = h2.hostKeyLine.split(' ');
+    const file = knownHosts('changed', `${h1.hostKeyLine.split(' ')[0]} ${type} ${key}\n`);
+    const err = await refusal(h1, { knownHostsFile: file });
+    assert.equal(err.kind, 'host-key');
+    assert.match(err.message, /HOST KEY CHANGED for h1 .*line 1/);
+    assert.equal(err.transient, false);
+    // --accept-new trusts unknown keys only, never a changed one.
+    assert.match((await refusal(h1, { knownHostsFile: file, acceptNew: true })).message, /CHANGED/);
+    assert.equal(readFileSync(file, 'utf8').split('\n').filter(Boolean).length, 1, 'nothing was appended');
+  });
+
+  test('an unknown key is refused; acceptNew trusts and records it, and the next connect trusts it', async () => {
+    const file = knownHosts('empty', '');
+    const err = await refusal(h1, { knownHostsFile: file });
+    assert.equal(err.kind, 'host-key');
+    assert.match(err.message, /host key for h1 .* is not in .*empty: refusing\. Fingerprint SHA256:/);
+
+    const accepted: Array<[string, string]> = [];
+    const conn = await connect(h1, { knownHostsFile: file, acceptNew: true, onHostKeyAccepted: (host, fp) => accepted.push([host, fp]) });
+    const [, type, key] = h1.hostKeyLine.split(' ');
+    assert.deepEqual(accepted, [['h1', fingerprint(key as string)]]);
+    assert.equal(readFileSync(file, 'utf8'), `${h1.hostKeyLine.split(' ')[0]} ${type} ${key}\n`);
+    assert.equal((await run(conn, ['true'])).result.exitCode, 0);
+
+    const again: string[] = [];
+    await connect(h1, { knownHostsFile: file, onHostKeyAccepted: (host) => again.push(host) });
+    assert.deepEqual(again, [], 'a known key is not "accepted" again');
+  });
+
+  test('hashed known_hosts entries (ssh-keygen -H) are trusted', async () => {
+    const file = knownHosts('hashed', readFileSync(fleet.knownHostsFile, 'utf8'));
+    await execFileP('ssh-keygen', ['-H', '-f', file]);
+    assert.doesNotMatch(readFileSync(file, 'utf8'), new RegExp(h1.address.replaceAll('.', '\\.')), 'the file is hashed');
+    const conn = await connect(h1, { knownHostsFile: file });
+    assert.equal((await run(conn, ['true'])).result.exitCode, 0);
+  });
+
+  test('a revoked key is refused even though another line trusts it', async () => {
+    const file = knownHosts('revoked', `${h1.hostKeyLine}\n@revoked ${h1.hostKeyLine}\n`);
+    const err = await refusal(h1, { knownHostsFile: file });
+    assert.match(err.message, /REVOKED/);
+  });
+});
+
+describe('authentication', () => {
+  test('a key the host does not authorize fails with a clear message', async () => {
+    const wrong = await keygen('wrong');
+    const err = await refusal(h1, {}, { method: 'identity', file: wrong });
+    assert.equal(err.kind, 'auth');
+    assert.match(err.message, new RegExp(`^h1 \\(.*\\): authentication as ${h1.user} failed \\(tried key .*wrong\\)$`));
+  });
+
+  test('a passphrase-protected key is refused before connecting, pointing at ssh-agent', async () => {
+    const locked = await keygen('locked', 'secret phrase');
+    const err = await refusal(h1, {}, { method: 'identity', file: locked });
+    assert.equal(err.kind, 'config');
+    assert.match(err.message, /protected by a passphrase.*ssh-add/);
+    assert.match((await refusal(h1, {}, { method: 'identity', file: join(dir, 'missing') })).message, /cannot read identity file .*missing: ENOENT/);
+  });
+
+  test('default: the agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa', async () => {
+    const home = join(dir, 'home');
+    mkdirSync(join(home, '.ssh'), { recursive: true });
+    const err = await refusal(h1, { env: { HOME: home } }, { method: 'default' });
+    assert.match(err.message, /no credentials: SSH_AUTH_SOCK is not set and ~\/\.ssh has no usable id_ed25519, id_ecdsa, id_rsa/);
+    copyFileSync(h1.identityFile, join(home, '.ssh', 'id_rsa'));
+    chmodSync(join(home, '.ssh', 'id_rsa'), 0o600);
+    const conn = await connect(h1, { env: { HOME: home } }, { method: 'default' });
+    assert.equal((await run(conn, ['true'])).result.exitCode, 0);
+  });
+
+  test('ssh-agent (SSH_AUTH_SOCK)', async () => {
+    const sock = join(dir, 'agent.sock');
+    const agent: ChildProcess = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100; i++) {
+        try {
+          await execFileP('ssh-add', [h1.identityFile], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      const conn = await connect(h1, { env: { SSH_AUTH_SOCK: sock } }, { method: 'agent' });
+      assert.equal((await run(conn, ['true'])).result.exitCode, 0);
+      assert.match((await refusal(h1, { env: {} }, { method: 'agent' })).message, /SSH_AUTH_SOCK is not set/);
+    } finally {
+      agent.kill();
+    }
+  });
+
+  test('password from an environment variable: unset is a configuration error, a wrong one fails auth', async () => {
+    assert.match((await refusal(h1, { env: {} }, { method: 'password', env: 'H1_PASSWORD' })).message, /\$H1_PASSWORD, which is not set/);
+    const err = await refusal(h1, { env: { H1_PASSWORD: 'nope' } }, { method: 'password', env: 'H1_PASSWORD' });
+    assert.equal(err.kind, 'auth');
+  });
+
+  test('nothing listening: connection refused, transient', async () => {
+    const err = await refusal({ ...h1, port: 1 });
+    assert.equal(err.kind, 'connect');
+    assert.equal(err.transient, true);
+    assert.match(err.message, /^h1 \(.*:1\): cannot connect: .*ECONNREFUSED/);
+  });
+});
+
+describe('the remote wrapper', () => {
+  let conn: SshConnection;
+  before(async () => {
+    conn = await connect(h1);
+  });
+
+  test('exit codes: 0, 1, 42, and 128+N for a stage killed by signal N', async () => {
+    assert.equal((await run(conn, ['true'])).result.exitCode, 0);
+    assert.equal((await run(conn, ['false'])).result.exitCode, 1);
+    assert.equal((await run(conn, ['sh', '-c', 'exit 42'])).result.exitCode, 42);
+    const killed = await run(conn, ['sh', '-c', 'kill -s KILL $$']);
+    assert.equal(killed.result.exitCode, 137);
+    assert.equal(killed.result.error, null);
+  });
+
+  test('stdout and stderr are separate and byte-exact, binary included (1 MiB each)', async () => {
+    const data = randomBytes(1 << 20);
+    const file = join(dir, 'blob');
+    writeFileSync(file, data);
+    const { result, stdout, stderr } = await run(conn, ['sh', '-c', 'cat "$0"; cat "$0" >&2', file]);
+    assert.equal(result.exitCode, 0);
+    assert.ok(stdout.equals(data), 'stdout');
+    assert.ok(stderr.equals(data), 'stderr');
+    assert.equal(result.bytesOut, data.length);
+    assert.equal(result.bytesErr, data.length);
+  });
+
+  test('lists keep sh semantics; PATH is the secure PATH', async () => {
+    const list: CommandList = {
+      items: [
+        { op: null, pipeline: { stages: [{ argv: ['false'], redirects: [], pos: 0 }] } },
+        { op: '||', pipeline: { stages: [{ argv: ['printenv', 'PATH'], redirects: [], pos: 0 }, { argv: ['tr', 'a-z', 'A-Z'], redirects: [], pos: 0 }] } },
+        { op: '&&', pipeline: { stages: [{ argv: ['sh', '-c', 'exit 3'], redirects: [], pos: 0 }] } },
+      ],
+    };
+    const { result, stdout } = await run(conn, list);
+    assert.equal(stdout.toString(), `${SECURE_PATH.toUpperCase()}\n`);
+    assert.equal(result.exitCode, 3);
+  });
+
+  test('cwd: `cd --` first; an unusable one is refused with 125 and nothing on the streams', async () => {
+    const odd = join(dir, "-n it's $HOME `x` \\ ");
+    mkdirSync(odd);
+    assert.equal((await run(conn, ['pwd'], { cwd: odd })).stdout.toString(), `${odd}\n`);
+    const refused = await run(conn, ['true'], { cwd: join(dir, 'nope') });
+    assert.deepEqual(
+      { code: refused.result.exitCode, kind: refused.result.errorKind, out: refused.stdout.length, err: refused.stderr.length },
+      { code: 125, kind: 'cwd', out: 0, err: 0 },
+    );
+    assert.equal(refused.result.error, `remux: cannot use working directory ${join(dir, 'nope')} on h1`);
+  });
+
+  test('pipefail', async () => {
+    const list: CommandList = {
+      items: [{ op: null, pipeline: { stages: [{ argv: ['sh', '-c', 'exit 7'], redirects: [], pos: 0 }, { argv: ['true'], redirects: [], pos: 0 }] } }],
+    };
+    assert.equal((await run(conn, list)).result.exitCode, 0);
+    assert.equal((await run(conn, list, { pipefail: true })).result.exitCode, 7);
+  });
+
+  test('output cap and redaction go through the OutputGate, and the capped command is killed', async () => {
+    const capped = await run(conn, ['yes', 'remux-cap-test'], { output: { maxBytes: 100, redact: [] } });
+    assert.equal(capped.result.truncated, true);
+    assert.equal(capped.stdout.length, 100);
+    assert.ok(await waitGone(h1, '^yes remux-cap-test$', 2000));
+    const redacted = await run(conn, ['echo', 'user=ann token=s3cret'], { output: { maxBytes: null, redact: [/token=\S+/] } });
+    assert.equal(redacted.stdout.toString(), 'user=ann [REDACTED]\n');
+  });
+
+  test('an OS sandbox cannot be provided over SSH: refused, nothing runs', async () => {
+    const { result } = await run(conn, ['touch', join(dir, 'sandboxed')], { sandbox: { read: ['/'], write: [] } });
+    assert.equal(result.errorKind, 'sandbox_unavailable');
+    assert.throws(() => readFileSync(join(dir, 'sandboxed')));
+  });
+});
+
+// Hostile arguments through the real remote shell, bytes compared: the quoting round trip.
+const HOSTILE = [
+  '', ' ', "'", '"', "''", "'\\''", '$HOME', '${HOME}', '$(id)', '`id`', '\\', '\\n', 'a\nb', '\n', 'tab\there', '\r', '\x01\x1f\x7f',
+  'héllo wörld', '🌍 ζ 日本語', 'e\u0301', '-n', '-e', '--', '-', '*', '?', '[a-z]', '~', '~root', '~/x', 'a=b', '=x', '!', '!!', '#', '# c',
+  ';', '&', '&&', '|', '||', '>', '<', '>>', '2>&1', '{}', '{a,b}', '(', ')', '%s', '%', 'if', 'then', 'time', 'x'.repeat(10_000),
+];
+
+describe('quoting round trip with hostile argv', () => {
+  let conn: SshConnection;
+  before(async () => {
+    conn = await connect(h2);
+  });
+  const expected = Buffer.concat(HOSTILE.map((a) => Buffer.from(`${a}\0`)));
+
+  test('through the login shell (bash): printf %s\\0 gives back every byte', async () => {
+    const { result, stdout } = await run(conn, ['printf', '%s\\0', ...HOSTILE]);
+    assert.equal(result.exitCode, 0);
+    assert.ok(stdout.equals(expected), 'bytes differ');
+  });
+
+  test('through dash (Debian /bin/sh)', async () => {
+    const script = wrapScript(renderCommandList(stage(['printf', '%s\\0', ...HOSTILE])), {
+      securePath: SECURE_PATH,
+      cwd: null,
+      pipefail: false,
+      marker: 'm:',
+      killGraceMs: 500,
+    });
+    const { code, stdout } = await raw(conn, `exec dash -c ${quoteWord(script)}`);
+    assert.equal(code, 0);
+    assert.ok(stdout.equals(expected), 'bytes differ');
+  });
+
+  test('a hostile program path and redirection target', async () => {
+    const sub = join(dir, "we ird $x `y` 'q'");
+    mkdirSync(sub);
+    const program = join(sub, '-prog;');
+    writeFileSync(program, '#!/bin/sh\nprintf "%s\\0" "$@"\n', { mode: 0o755 });
+    const target = join(sub, '>out *');
+    const list: CommandList = {
+      items: [{ op: null, pipeline: { stages: [{ argv: [program, ...HOSTILE], redirects: [{ kind: 'write', fd: 1, path: target, append: false, pos: 0 }], pos: 0 }] } }],
+    };
+    assert.equal((await run(conn, list)).result.exitCode, 0);
+    assert.ok(readFileSync(target).equals(expected));
+  });
+});
+
+describe('killing the remote command', () => {
+  // The login shell (bash) runs the wrapper itself; for dash the wrapper is handed to `exec dash -c`.
+  const shells: Array<[string, (script: string) => string]> = [
+    ['bash', (script) => script],
+    ['dash', (script) => `exec dash -c ${quoteWord(script)}`],
+  ];
+  const wrapped = (argv: string[]): string =>
+    wrapScript(renderCommandList(stage(argv)), { securePath: SECURE_PATH, cwd: null, pipefail: false, marker: 'm:', killGraceMs: 500 });
+  let conn: SshConnection;
+  before(async () => {
+    conn = await connect(h3);
+  });
+
+  test('timeout: 124, and the remote process is gone', async () => {
+    const started = Date.now();
+    const { result } = await run(conn, ['sleep', '41'], { timeoutMs: 300 });
+    assert.equal(result.exitCode, 124);
+    assert.equal(result.timedOut, true);
+    assert.ok(Date.now() - started < 1500, 'returns promptly');
+    assert.ok(await waitGone(h3, '^sleep 41$', 1000), 'sleep 41 was killed');
+  });
+
+  test('abort: 130, and the whole process group is gone', async () => {
+    const controller = new AbortController();
+    const pending = run(conn, ['sh', '-c', 'sleep 42.1 & sleep 42.2; wait'], { signal: controller.signal });
+    await waitRunning(h3, '^sleep 42.2$');
+    controller.abort();
+    const { result } = await pending;
+    assert.equal(result.exitCode, 130);
+    assert.equal(result.aborted, true);
+    assert.ok(await waitGone(h3, '^sleep 42\\.[12]$', 1000));
+  });
+
+  for (const [name, shell] of shells) {
+    test(`${name}: TERM, then KILL after the grace for a command that ignores TERM`, async () => {
+      const n = name === 'bash' ? '43.1' : '43.2';
+      const stop = new AbortController();
+      const pending = raw(conn, shell(wrapped(['sh', '-c', `trap '' TERM; sleep ${n}; echo survived`])), stop.signal);
+      await waitRunning(h3, `^sleep ${n}$`);
+      stop.abort();
+      const { stdout } = await pending;
+      assert.ok(await waitGone(h3, `^sleep ${n}$`, 2000), `sleep ${n} was killed`);
+      assert.equal(stdout.toString(), '');
+    });
+
+    test(`${name}: a lost connection kills the command too`, async () => {
+      const n = name === 'bash' ? '44.1' : '44.2';
+      const doomed = await connect(h3);
+      const pending = raw(doomed, shell(wrapped(['sleep', n]))).catch((err: unknown) => err);
+      await waitRunning(h3, `^sleep ${n}$`);
+      await doomed.close();
+      assert.ok((await pending) instanceof SshError);
+      assert.ok(await waitGone(h3, `^sleep ${n}$`, 1500), `sleep ${n} was killed`);
+    });
+
+    test(`${name}: normal completion returns the status and leaves no watcher behind`, async () => {
+      const marker = `remux-done-${name}`;
+      const { code } = await raw(conn, shell(wrapped(['sh', '-c', 'exit 42', marker])));
+      assert.equal(code, 42);
+      assert.equal(await running(h3, marker), false);
+    });
+  }
+});
+
+describe('jump hosts and lost connections', () => {
+  test('ProxyJump: the target is reached through the jump host, and both keys are checked', async () => {
+    const jump = await connect(h2);
+    const target = await connect(h3, { via: jump });
+    assert.match(target.where, /^h3 \(.* via h2\)$/);
+    assert.equal((await run(target, ['printenv', 'RMXF_HOST'])).stdout.toString(), 'h3\n');
+
+    const onlyJump = knownHosts('only-jump', `${h2.hostKeyLine}\n`);
+    const err = await refusal(h3, { via: jump, knownHostsFile: onlyJump });
+    assert.match(err.message, /host key for h3 .* is not in/);
+  });
+
+  test('sshd killed mid-command: a clean SshError naming the host, within 2 s', async () => {
+    const conn = await connect(h3);
+    const started = Date.now();
+    const pending = run(conn, ['sleep', '5']).catch((err: unknown) => err);
+    await new Promise((r) => setTimeout(r, 300));
+    h3.kill();
+    const err = await pending;
+    assert.ok(err instanceof SshError, String(err));
+    assert.equal(err.kind, 'dropped');
+    assert.match(err.message, /^h3 \(.*\): connection lost/);
+    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+    assert.equal(conn.closed, true);
+    await assert.rejects(run(conn, ['true']), /connection lost/);
+    await h3.restart();
+  });
+});
