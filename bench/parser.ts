@@ -6,6 +6,7 @@ import { parseCommand } from '../src/command/parser.js';
 import { renderCommandList } from '../src/command/render.js';
 import type { CommandList } from '../src/command/types.js';
 import type { BenchResult } from './types.js';
+import { throughput } from './measure.js';
 
 const GOAL = 100_000;
 
@@ -64,21 +65,6 @@ export function realisticCorpus(count: number, seed = 1): string[] {
   );
 }
 
-/** Runs `body` over the corpus repeatedly for about `ms` milliseconds; returns operations per second. */
-function throughput<T>(items: readonly T[], ms: number, body: (item: T) => unknown): number {
-  let sink = 0;
-  for (const item of items) if (body(item)) sink++; // warm-up
-  let ops = 0;
-  const started = performance.now();
-  let elapsed = 0;
-  while (elapsed < ms) {
-    for (const item of items) if (body(item)) sink++;
-    ops += items.length;
-    elapsed = performance.now() - started;
-  }
-  if (sink < 0) throw new Error('unreachable'); // keeps the results observable to the optimiser
-  return (ops / elapsed) * 1000;
-}
 
 export async function benchParser(): Promise<BenchResult> {
   const corpus = realisticCorpus(10_000);

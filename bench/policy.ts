@@ -5,13 +5,13 @@
 import { pathToFileURL } from 'node:url';
 import { analyzeArgv } from '../src/command/analysis.js';
 import { parseCommand } from '../src/command/parser.js';
-import type { CommandList } from '../src/command/types.js';
 import { evaluate } from '../src/policy/evaluate.js';
 import { parsePolicies } from '../src/policy/load.js';
 import { localResolver } from '../src/policy/resolve.js';
 import { renderTemplate } from '../src/policy/templates.js';
 import type { PathResolver, Policy } from '../src/policy/types.js';
 import type { BenchResult } from './types.js';
+import { throughput } from './measure.js';
 
 const GOAL = 200_000;
 
@@ -44,20 +44,6 @@ const CORPUS = [
   "sh -c 'cat /var/log/dpkg.log'",
 ];
 
-function throughput(lists: readonly CommandList[], ms: number, body: (list: CommandList) => unknown): number {
-  let sink = 0;
-  for (const list of lists) if (body(list)) sink++; // warm-up
-  let ops = 0;
-  const started = performance.now();
-  let elapsed = 0;
-  while (elapsed < ms) {
-    for (const list of lists) if (body(list)) sink++;
-    ops += lists.length;
-    elapsed = performance.now() - started;
-  }
-  if (sink < 0) throw new Error('unreachable'); // keeps results observable to the optimiser
-  return (ops / elapsed) * 1000;
-}
 
 /** Answers from memory: what evaluate() costs without a single system call. */
 function memoryResolver(): PathResolver {

@@ -8,6 +8,9 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   policy: async () => (await import('./policy.js')).benchPolicy(),
   audit: async () => (await import('./audit.js')).benchAudit(),
   startup: async () => (await import('./startup.js')).benchStartup(),
+  ssh: async () => (await import('./ssh.js')).benchSsh(),
+  fleet: async () => (await import('./fleet.js')).benchFleet(),
+  'daemon-memory': async () => (await import('./fleet.js')).benchDaemonMemory(),
 };
 
 const args = process.argv.slice(2);

@@ -4,16 +4,17 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+// Only what the daemon path needs is imported up front; the in-process machinery (policy engine,
+// audit store, SSH) loads when there is no daemon, keeping a warm `client run` light.
 import { parseCommand } from '../command/parser.js';
 import { ParseError } from '../command/types.js';
-import { loadConfig } from '../config/config.js';
-import { socketFile } from '../config/paths.js';
-import { createContext, type GatewayContext } from '../core/context.js';
+import { socketFileFast } from '../config/paths.js';
+import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
-import { combinedExit, fanOut, summarize } from '../core/fanout.js';
 import type { ApprovalAnswer, ExecAction, PerformResult } from '../core/types.js';
 import { DaemonClient } from '../gateway/client.js';
-import { isSingleHostName, selectionFailureExit } from '../hosts/registry.js';
+import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import type { BatchOptions, RunOptions } from './commands/client.js';
 import { UsageError } from './output.js';
 import { createRunView, type ViewMode } from './run-view.js';
@@ -73,15 +74,16 @@ async function runJobs(
   const timeout = timeoutMs(opts);
   // An explicit --cwd applies on every host; otherwise only the local host starts in our directory.
   const cwd = opts.cwd ? resolve(opts.cwd) : undefined;
-  const daemon = opts.daemon === false ? null : await DaemonClient.connect(socketFile(process.env, loadConfig().config.daemon.socket));
+  const socket = await socketFileFast(process.env, async () => (await import('../config/config.js')).loadConfig().config.daemon.socket);
+  const daemon = opts.daemon === false ? null : await DaemonClient.connect(socket);
   let ctx: GatewayContext | null = null;
   const exits: number[] = [];
   try {
     for (const [index, job] of jobs.entries()) {
       onJobStart?.(job, index);
       const exit = daemon
-        ? await viaDaemon(daemon, selector, job, mode, { ...opts, cwd, timeout })
-        : await inProcess((ctx ??= createContext()), selector, job, mode, { ...opts, cwd, timeout });
+        ? await viaDaemon(daemon, selector, job, mode, { ...opts, cwd, timeout }, jobs.length > 1)
+        : await inProcess((ctx ??= (await import('../core/context.js')).createContext()), selector, job, mode, { ...opts, cwd, timeout });
       exits.push(exit);
       if (exit === 130 || (opts.stopOnError && exit !== 0)) break;
     }
@@ -112,6 +114,7 @@ function actionFor(host: string, command: string, opts: Resolved): ExecAction {
 }
 
 async function inProcess(ctx: GatewayContext, selector: string, job: Job, mode: ViewMode, opts: Resolved): Promise<number> {
+  const { combinedExit, fanOut, summarize } = await import('../core/fanout.js');
   let hosts: string[];
   try {
     hosts = ctx.registry.select(selector);
@@ -144,9 +147,29 @@ async function inProcess(ctx: GatewayContext, selector: string, job: Job, mode: 
   }
 }
 
-async function viaDaemon(daemon: DaemonClient, selector: string, job: Job, mode: ViewMode, opts: Resolved): Promise<number> {
+/**
+ * Runs one job through the daemon. With `waitWhenLimited` (batches), a rate-limit refusal is honoured
+ * by waiting the time the daemon names and asking again, instead of failing the job.
+ */
+async function viaDaemon(daemon: DaemonClient, selector: string, job: Job, mode: ViewMode, opts: Resolved, waitWhenLimited: boolean): Promise<number> {
+  for (;;) {
+    const outcome = await viaDaemonOnce(daemon, selector, job, mode, opts, waitWhenLimited);
+    if (outcome.retryInMs === null) return outcome.exit;
+    await sleep(outcome.retryInMs);
+  }
+}
+
+async function viaDaemonOnce(
+  daemon: DaemonClient,
+  selector: string,
+  job: Job,
+  mode: ViewMode,
+  opts: Resolved,
+  waitWhenLimited: boolean,
+): Promise<{ exit: number; retryInMs: number | null }> {
   const view = createRunView(mode, job.command, job.extra);
   let exit: number = EXIT.FAILURE;
+  let retryInMs: number | null = null;
   let interrupted = false;
   const results: PerformResult[] = [];
   const request = daemon.request(
@@ -180,6 +203,10 @@ async function viaDaemon(daemon: DaemonClient, selector: string, job: Job, mode:
           );
           return;
         case 'error':
+          if (waitWhenLimited && event.exitCode === EXIT.RATE_LIMITED && event.retryInMs !== undefined) {
+            retryInMs = event.retryInMs;
+            return;
+          }
           process.stderr.write(`remux: ${event.message}\n`);
           if (event.hint) process.stderr.write(`hint: ${event.hint}\n`);
           exit = event.exitCode;
@@ -199,7 +226,8 @@ async function viaDaemon(daemon: DaemonClient, selector: string, job: Job, mode:
   } finally {
     release();
   }
-  return interrupted ? 130 : exit;
+  if (interrupted) return { exit: 130, retryInMs: null };
+  return { exit, retryInMs };
 }
 
 export async function runCommand(selector: string, words: string[], opts: RunOptions): Promise<void> {

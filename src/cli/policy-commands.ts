@@ -8,9 +8,20 @@ import { evaluate, explain } from '../policy/evaluate.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { createLocalResolver } from '../policy/resolve.js';
 import { addPolicyToFile, TEMPLATES } from '../policy/templates.js';
-import type { Policy, Rule } from '../policy/types.js';
+import type { OutputLimits, Policy, Rule } from '../policy/types.js';
 import { loadPolicies } from './context.js';
 import { printJson, printTable, UsageError } from './output.js';
+
+/** Patterns as written in the file: `(?i)` again for a case-insensitive one. */
+const patternText = (re: RegExp): string => (re.flags.includes('i') ? `(?i)${re.source}` : re.source);
+
+function outputView(output: OutputLimits): Record<string, unknown> {
+  return {
+    max_bytes: output.maxBytes,
+    redact: output.redact.map(patternText),
+    redact_blocks: output.redactBlocks.map((b) => ({ from: patternText(b.from), to: patternText(b.to) })),
+  };
+}
 
 function ruleView(rule: Rule): Record<string, unknown> {
   return {
@@ -18,7 +29,7 @@ function ruleView(rule: Rule): Record<string, unknown> {
     effect: rule.effect,
     operation: rule.operation,
     resources: rule.resources,
-    ...(rule.output ? { output: { max_bytes: rule.output.maxBytes, redact: rule.output.redact.map((r) => r.source) } } : {}),
+    ...(rule.output ? { output: outputView(rule.output) } : {}),
     ...(rule.reason ? { reason: rule.reason } : {}),
     source: `${rule.source.file}:${rule.source.line}`,
   };
@@ -65,7 +76,11 @@ export function showPolicy(name: string, opts: { json?: boolean }): void {
 
 function resourceWords(rule: Rule): string[] {
   if (rule.output) {
-    return [`max_bytes=${rule.output.maxBytes ?? 'none'}`, ...rule.output.redact.map((r) => `redact=/${r.source}/`)];
+    return [
+      `max_bytes=${rule.output.maxBytes ?? 'none'}`,
+      ...rule.output.redactBlocks.map((b) => `redact-block=/${patternText(b.from)}/…/${patternText(b.to)}/`),
+      ...rule.output.redact.map((r) => `redact=/${patternText(r)}/`),
+    ];
   }
   return rule.resources === null ? ['(any output)'] : rule.resources;
 }
@@ -116,7 +131,7 @@ export function checkPolicy(name: string, command: string, opts: { cwd?: string;
       reason: decision.reason,
       rule: decision.rule,
       sandbox: decision.sandbox,
-      output: { max_bytes: decision.output.maxBytes, redact: decision.output.redact.map((r) => r.source) },
+      output: outputView(decision.output),
       stages: list.items.flatMap((i) => i.pipeline.stages.map((s) => s.argv)),
       checks: decision.checks,
     });

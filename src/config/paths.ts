@@ -1,5 +1,6 @@
 // Where remux keeps its files. One function per location so every command agrees,
 // and the seed's RPIPE_* variables keep working as aliases.
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -68,4 +69,15 @@ export function daemonLogFile(env: Env = process.env): string {
 export function knownHostsFile(env: Env = process.env, configured?: string): string {
   const explicit = envFirst(env, 'REMUX_KNOWN_HOSTS', 'RPIPE_KNOWN_HOSTS') ?? configured;
   return resolve(expandHome(explicit ?? join(homedir(), '.ssh', 'known_hosts')));
+}
+
+/**
+ * The daemon socket without loading and validating config.yaml (yaml + zod cost ~50 ms of start-up):
+ * only when the file mentions a `socket:` key can it change the answer, and then `loadConfigured` runs.
+ */
+export async function socketFileFast(env: Env, loadConfigured: () => Promise<string | undefined>): Promise<string> {
+  if (envFirst(env, 'REMUX_SOCKET', 'RPIPE_SOCKET')) return socketFile(env);
+  const file = configFile(env);
+  const mentionsSocket = existsSync(file) && /^\s*socket\s*:/m.test(readFileSync(file, 'utf8'));
+  return socketFile(env, mentionsSocket ? await loadConfigured() : undefined);
 }

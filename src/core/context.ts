@@ -51,10 +51,18 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     env,
     knownHostsFile: known,
     acceptNew: opts.acceptNew === true,
-    // Trusting a new host key is a security decision: it goes into the audit trail.
+    // Trusting a new host key is a security decision: it goes into the audit trail. The SSH layer does
+    // not wait for this callback (the key is already in known_hosts), so the write is not awaited; it is
+    // queued at once, and close() writes whatever is still queued.
     onHostKeyAccepted: (host, fingerprint) => {
-      const id = audit.begin({ principal, host, operation: 'host_key.accept', resource: fingerprint, decision: 'allow', reason: `trusted on first use (--accept-new), recorded in ${known}` });
-      audit.end(id, { exitCode: 0, durationMs: 0 });
+      audit
+        .record(
+          { principal, host, operation: 'host_key.accept', resource: fingerprint, decision: 'allow', reason: `trusted on first use (--accept-new), recorded in ${known}` },
+          { exitCode: 0, durationMs: 0 },
+        )
+        .catch((err: unknown) => {
+          process.stderr.write(`remux: cannot audit the new host key of ${host} (${fingerprint}): ${err instanceof Error ? err.message : String(err)}\n`);
+        });
     },
   });
   return {

@@ -1,5 +1,6 @@
 // Runs one action on many hosts: bounded concurrency, every host independent (one failing never
 // cancels the others), each through perform(). Used in-process by the CLI and by the daemon.
+import { setMaxListeners } from 'node:events';
 import { EXIT } from './exit-codes.js';
 import { perform, type PerformContext } from './perform.js';
 import type { Action, PerformIO, PerformResult } from './types.js';
@@ -23,6 +24,8 @@ export async function fanOut(
   opts: FanoutOptions,
 ): Promise<Map<string, PerformResult>> {
   const results = new Map<string, PerformResult>();
+  // Every host's command listens on the one cancel signal: that many listeners is by design.
+  if (opts.signal) setMaxListeners(0, opts.signal);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < hosts.length) {

@@ -75,14 +75,14 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   let decision = evaluate(policy, list, { cwd, resolver });
   if (decision.effect === 'deny') return refuse(ctx, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
 
-  // Written before anything runs (and before waiting for an approver, so pending asks are visible).
-  // If this throws, nothing runs.
-  const actionId = ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
+  // Written before anything runs (and before waiting for an approver, so pending asks are visible):
+  // begin() resolves once its row is committed durably. If it rejects, nothing runs.
+  const actionId = await ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
   if (decision.effect === 'ask') {
     decision = await askApprover(action, decision, io);
     if (decision.effect !== 'allow') {
       const durationMs = performance.now() - started;
-      ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: decision.reason });
+      await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: decision.reason });
       return { ...nothingRan(actionId, 'denied', EXIT.DENIED, decision.reason, durationMs), decision };
     }
   }
@@ -107,7 +107,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
 
   if ('transportError' in result) {
     const durationMs = performance.now() - started;
-    ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, bytesOut, error: result.transportError });
+    await ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, bytesOut, error: result.transportError });
     return {
       actionId,
       outcome: 'unreachable',
@@ -125,10 +125,10 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   if (result.errorKind === 'sandbox_unavailable') {
     // The policy requires the OS sandbox and this host cannot provide it: refuse, never run unsandboxed.
     const reason = result.error ?? 'sandbox required by policy but unavailable';
-    ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: reason });
+    await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: reason });
     return { ...nothingRan(actionId, 'denied', EXIT.DENIED, reason, durationMs), decision };
   }
-  ctx.audit.end(actionId, {
+  await ctx.audit.end(actionId, {
     exitCode: result.exitCode,
     signal: result.signal,
     durationMs,
@@ -175,31 +175,31 @@ async function probe(ctx: PerformContext, action: Action): Promise<PerformResult
   } catch (err) {
     return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
   }
-  const actionId = ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: 'host check' });
+  const actionId = await ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: 'host check' });
   try {
     const result = await host.execute({
       list: PROBE_COMMAND,
       cwd: '/',
       timeoutMs: 30_000,
       pipefail: false,
-      output: { maxBytes: 0, redact: [] },
+      output: { maxBytes: 0, redact: [], redactBlocks: [] },
       sandbox: null,
       onStdout: () => {},
       onStderr: () => {},
     });
     const durationMs = performance.now() - started;
-    ctx.audit.end(actionId, { exitCode: result.exitCode, durationMs, error: result.error });
+    await ctx.audit.end(actionId, { exitCode: result.exitCode, durationMs, error: result.error });
     const outcome = result.exitCode === 0 ? 'ok' : 'failed';
     return { ...nothingRan(actionId, outcome, result.exitCode, result.error ?? '', durationMs), message: result.error };
   } catch (err) {
     const durationMs = performance.now() - started;
-    ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, error: errorText(err) });
+    await ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, error: errorText(err) });
     return nothingRan(actionId, 'unreachable', EXIT.TRANSPORT, errorText(err), durationMs);
   }
 }
 
 /** Records an action an adapter refused before perform() (e.g. rate limited): audited all the same. */
-export function recordRefusal(ctx: PerformContext, action: Action, outcome: Outcome, exitCode: number, message: string): PerformResult {
+export function recordRefusal(ctx: PerformContext, action: Action, outcome: Outcome, exitCode: number, message: string): Promise<PerformResult> {
   return refuse(ctx, askedFor(ctx, action), performance.now(), outcome, exitCode, message, null);
 }
 
@@ -214,7 +214,7 @@ async function askApprover(action: ExecAction, decision: Decision, io: PerformIO
 }
 
 /** Records an action refused before it ran (begin + end at once) and returns its result. */
-function refuse(
+async function refuse(
   ctx: PerformContext,
   asked: Asked,
   started: number,
@@ -222,12 +222,14 @@ function refuse(
   exitCode: number,
   message: string,
   decision: Decision | null,
-): PerformResult {
-  const actionId = ctx.audit.begin({ ...asked, decision: 'deny', rule: decision ? ruleText(decision) : null, reason: message });
+): Promise<PerformResult> {
   const durationMs = performance.now() - started;
   // An unreachable host is an error (level error); a policy or parser refusal is a denial (level deny).
   const why = outcome === 'unreachable' ? { error: message } : { refusal: message };
-  ctx.audit.end(actionId, { exitCode, durationMs, bytesOut: 0, ...why });
+  const actionId = await ctx.audit.record(
+    { ...asked, decision: 'deny', rule: decision ? ruleText(decision) : null, reason: message },
+    { exitCode, durationMs, bytesOut: 0, ...why },
+  );
   return { ...nothingRan(actionId, outcome, exitCode, message, durationMs), decision };
 }
 

@@ -1,10 +1,13 @@
 // Output delivery: byte cap over stdout+stderr and line-buffered redaction, before anything reaches the caller.
 
 import { isUtf8 } from 'node:buffer';
-import type { OutputLimits } from '../policy/types.js';
+import type { OutputLimits, RedactBlock } from '../policy/types.js';
 
 export const REDACTED = '[REDACTED]';
-/** A line longer than this is redacted and delivered in pieces (a secret straddling the cut can escape). */
+/**
+ * A line longer than this is redacted and delivered in pieces (a secret straddling the cut can escape);
+ * inside a redaction block every piece stays redacted.
+ */
 export const MAX_LINE_BUFFER = 64 * 1024;
 
 const NEWLINE = 0x0a;
@@ -28,6 +31,7 @@ export class OutputGate {
   bytesErr = 0;
   truncated = false;
   private readonly patterns: RegExp[];
+  private readonly blocks: RedactBlock[];
 
   constructor(
     private readonly limits: OutputLimits,
@@ -35,17 +39,15 @@ export class OutputGate {
     /** Called once, when the cap is hit: the runner stops reading and kills the command. */
     private readonly onLimit: () => void,
   ) {
-    // Own copies: global for replace-all, never sticky, and no lastIndex shared with the caller.
-    this.patterns = limits.redact.map(
-      (r) => new RegExp(r.source, r.flags.replace(/[gy]/g, '') + 'g'),
-    );
+    this.patterns = limits.redact.map(ownCopy);
+    this.blocks = limits.redactBlocks.map((b) => ({ from: ownCopy(b.from), to: ownCopy(b.to) }));
   }
 
   source(dest: Destination): OutputSource {
-    if (this.patterns.length === 0) {
+    if (this.patterns.length === 0 && this.blocks.length === 0) {
       return { write: (chunk) => this.deliver(dest, chunk), end: () => {} };
     }
-    return new LineRedactor((buf) => this.deliver(dest, this.redact(buf)));
+    return new LineRedactor(this.patterns, this.blocks, (buf) => this.deliver(dest, buf));
   }
 
   /** A whole message of ours (e.g. `remux: foo: command not found`), subject to cap and redaction like the rest. */
@@ -53,17 +55,6 @@ export class OutputGate {
     const src = this.source(dest);
     src.write(Buffer.from(text));
     src.end();
-  }
-
-  private redact(block: Buffer): Buffer {
-    // Latin-1 keeps arbitrary bytes intact; valid UTF-8 is decoded so non-ASCII patterns match.
-    const encoding = isUtf8(block) ? 'utf8' : 'latin1';
-    const text = block.toString(encoding);
-    const out = text
-      .split('\n')
-      .map((line) => this.patterns.reduce((acc, re) => acc.replace(re, REDACTED), line))
-      .join('\n');
-    return out === text ? block : Buffer.from(out, encoding);
   }
 
   private deliver(dest: Destination, chunk: Buffer): void {
@@ -87,22 +78,41 @@ export class OutputGate {
   }
 }
 
-/** Buffers up to a newline (or MAX_LINE_BUFFER bytes) so patterns see whole lines even across chunk boundaries. */
+/** Own copies: global for replace-all and lastIndex searches, never sticky, no lastIndex shared with the caller. */
+function ownCopy(re: RegExp): RegExp {
+  return new RegExp(re.source, re.flags.replace(/[gy]/g, '') + 'g');
+}
+
+/**
+ * One source's redaction. Buffers up to a newline (or MAX_LINE_BUFFER bytes) so patterns see whole lines
+ * even across chunk boundaries, and keeps the block state (which block is open) from line to line.
+ * Every line of a block becomes one [REDACTED] (its newline kept); other lines get the patterns.
+ */
 class LineRedactor implements OutputSource {
   private pending: Buffer = Buffer.alloc(0);
+  /** Index of the block whose `to` is awaited, or -1 outside blocks. */
+  private openBlock = -1;
+  /** The last piece emitted ended inside a line (a forced cut)… */
+  private midLine = false;
+  /** …and that line was replaced by [REDACTED] already: its further pieces are dropped. */
+  private midLineRedacted = false;
 
-  constructor(private readonly emit: (block: Buffer) => void) {}
+  constructor(
+    private readonly patterns: readonly RegExp[],
+    private readonly blocks: readonly RedactBlock[],
+    private readonly emit: (block: Buffer) => void,
+  ) {}
 
   write(chunk: Buffer): void {
     let buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     const lastNl = buf.lastIndexOf(NEWLINE);
     if (lastNl >= 0) {
-      this.emit(buf.subarray(0, lastNl + 1));
+      this.emit(this.redact(buf.subarray(0, lastNl + 1)));
       buf = buf.subarray(lastNl + 1);
     }
     while (buf.length >= MAX_LINE_BUFFER) {
       const cut = utf8Boundary(buf, MAX_LINE_BUFFER);
-      this.emit(buf.subarray(0, cut));
+      this.emit(this.redact(buf.subarray(0, cut)));
       buf = buf.subarray(cut);
     }
     // Copy so the child's (possibly large) chunk is not kept alive by a small tail.
@@ -110,9 +120,90 @@ class LineRedactor implements OutputSource {
   }
 
   end(): void {
-    if (this.pending.length > 0) this.emit(this.pending);
+    if (this.pending.length > 0) this.emit(this.redact(this.pending));
     this.pending = Buffer.alloc(0);
   }
+
+  /** A piece of whole lines, possibly ending (and, after a forced cut, starting) inside a line. */
+  private redact(piece: Buffer): Buffer {
+    // Latin-1 keeps arbitrary bytes intact; valid UTF-8 is decoded so non-ASCII patterns match.
+    const encoding = isUtf8(piece) ? 'utf8' : 'latin1';
+    const text = piece.toString(encoding);
+    const lines = text.split('\n');
+    const last = lines.length - 1;
+    const out = lines
+      .map((line, i) => {
+        // The piece ended with its newline: nothing follows, and the next piece starts a line.
+        if (i === last && line === '' && last > 0) {
+          this.midLine = false;
+          return line;
+        }
+        const continued = i === 0 && this.midLine;
+        const marked = continued && this.midLineRedacted;
+        const inBlock = this.scanBlocks(line);
+        let result: string;
+        if (inBlock || marked) {
+          result = (marked ? '' : REDACTED) + (line.endsWith('\r') ? '\r' : '');
+        } else {
+          result = this.patterns.reduce((acc, re) => acc.replace(re, REDACTED), line);
+        }
+        if (i === last) {
+          this.midLine = true;
+          this.midLineRedacted = inBlock || marked;
+        }
+        return result;
+      })
+      .join('\n');
+    return out === text ? piece : Buffer.from(out, encoding);
+  }
+
+  /**
+   * Follows the blocks through one line (or piece of one); true if any of it is inside a block. A `to`
+   * closes only after its `from`: on a later line, or further along the same one.
+   */
+  private scanBlocks(line: string): boolean {
+    if (this.blocks.length === 0) return false;
+    let touched = this.openBlock >= 0;
+    let pos = 0;
+    for (;;) {
+      const open = this.blocks[this.openBlock];
+      if (open) {
+        const end = matchEnd(open.to, line, pos);
+        if (end === null) break;
+        this.openBlock = -1;
+        pos = end;
+        continue;
+      }
+      let first = -1;
+      let firstAt = Infinity;
+      let firstEnd = 0;
+      this.blocks.forEach((b, j) => {
+        b.from.lastIndex = pos;
+        const m = b.from.exec(line);
+        if (m && m.index < firstAt) {
+          first = j;
+          firstAt = m.index;
+          firstEnd = endOf(m);
+        }
+      });
+      if (first < 0) break;
+      this.openBlock = first;
+      touched = true;
+      pos = firstEnd;
+    }
+    return touched;
+  }
+}
+
+/** Where the first match of `re` at or after `pos` ends (one past an empty match, so scanning moves on). */
+function matchEnd(re: RegExp, line: string, pos: number): number | null {
+  re.lastIndex = pos;
+  const m = re.exec(line);
+  return m ? endOf(m) : null;
+}
+
+function endOf(m: RegExpExecArray): number {
+  return m.index + Math.max(m[0].length, 1);
 }
 
 /** Largest cut ≤ at that does not split a UTF-8 sequence (falls back to `at` for non-UTF-8 data). */

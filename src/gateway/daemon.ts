@@ -10,7 +10,7 @@ import { combinedExit, fanOut, summarize } from '../core/fanout.js';
 import { recordRefusal } from '../core/perform.js';
 import type { ApprovalAnswer, ExecAction } from '../core/types.js';
 import { RateLimiter, rateLimitedMessage } from '../hosts/rate-limit.js';
-import { selectionFailureExit } from '../hosts/registry.js';
+import { selectionFailureExit } from '../hosts/selectors.js';
 import { DaemonClient } from './client.js';
 import { LineReader, MAX_REQUEST_BYTES, type DaemonStatus, type Event, type HostStatus, type Request, type RunRequest } from './protocol.js';
 
@@ -211,8 +211,8 @@ async function handleRun(
   const admitted = limiter.take(ctx.principal.name);
   if (!admitted.ok) {
     const message = rateLimitedMessage(admitted.retryInMs);
-    for (const host of hosts) recordRefusal(ctx, actionFor(host), 'rate_limited', EXIT.RATE_LIMITED, message);
-    send({ id: request.id, type: 'error', message, exitCode: EXIT.RATE_LIMITED });
+    await Promise.all(hosts.map((host) => recordRefusal(ctx, actionFor(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
+    send({ id: request.id, type: 'error', message, exitCode: EXIT.RATE_LIMITED, retryInMs: admitted.retryInMs });
     return;
   }
 

@@ -1,23 +1,16 @@
 // The daemon's protocol on its Unix socket: one JSON object per line, both ways. Requests carry an
 // id; every event answering a request carries the same id. Output bytes travel base64-encoded.
 import type { FanoutSummary } from '../core/fanout.js';
-import type { ApprovalAnswer, PerformResult } from '../core/types.js';
+import type { ApprovalAnswer, ExecAction, PerformResult } from '../core/types.js';
 
-/** What `client run` asks for: the command, on the hosts a selector picks. */
-export interface RunRequest {
+/** What `client run` asks for: an exec action (without its host) on the hosts a selector picks. */
+export type RunRequest = Omit<ExecAction, 'kind' | 'host'> & {
   id: number;
   type: 'run';
   selector: string;
-  command: string;
-  policy?: string;
-  cwd?: string;
-  /** The client's working directory: the local host's default (the daemon's own cwd means nothing to the user). */
-  callerCwd?: string;
-  timeoutMs?: number | null;
-  pipefail?: boolean;
   /** The client has a terminal and can answer `ask` decisions. */
   interactive?: boolean;
-}
+};
 
 export type Request =
   | RunRequest
@@ -36,7 +29,7 @@ export type Event =
   /** A policy said `ask`: the client answers with an `approve` request carrying askId. */
   | { id: number; type: 'ask'; askId: number; host: string; command: string; reason: string }
   /** The request failed as a whole (bad selector, rate limited, …): nothing ran. */
-  | { id: number; type: 'error'; message: string; hint?: string; exitCode: number }
+  | { id: number; type: 'error'; message: string; hint?: string; exitCode: number; retryInMs?: number }
   | { id: number; type: 'status'; status: DaemonStatus };
 
 export interface DaemonStatus {

@@ -63,6 +63,9 @@ export const POOL_DEFAULTS = { maxChannels: 10, whichTtlMs: 5000 } as const;
 /** The remote resolver's script: a few stats and one realpath. */
 const RESOLVE_TIMEOUT_MS = 10_000;
 const RESOLVE_MAX_BYTES = 1 << 20;
+/** Retries of a refused channel open, CHANNEL_RETRY_MS × attempt apart. */
+const CHANNEL_RETRIES = 4;
+const CHANNEL_RETRY_MS = 10;
 /** Jump chains longer than this are refused (the inventory refuses cycles; lookup may not). */
 const MAX_JUMPS = 8;
 
@@ -146,7 +149,8 @@ class PooledHost {
     this.api = {
       name: entry.name,
       resolver: remoteOnly(entry.name),
-      // Where sshd starts a session; known without a round trip for the usual layout.
+      // sshd starts sessions in the user's home; the usual layout is assumed rather than asked for
+      // (it must be known before the policy check). Where it differs, the action names its cwd.
       defaultCwd: () => (entry.user === 'root' ? '/root' : `/home/${entry.user}`),
       execute: (req) => this.execute(req),
       resolverFor: (policy, list, cwd) => this.resolverFor(policy, list, cwd),
@@ -179,6 +183,7 @@ class PooledHost {
       const out = await this.withChannel(undefined, (conn) =>
         captureScript(conn, script, { securePath: this.pool.securePath, timeoutMs: RESOLVE_TIMEOUT_MS, maxBytes: RESOLVE_MAX_BYTES }),
       );
+      // Without an abort signal the slot is always granted: never null.
       return out as Buffer;
     };
     return prefetchResolver(policy, list, cwd, { run, securePath: this.pool.securePath, whichCache: this.whichCache });
@@ -186,7 +191,7 @@ class PooledHost {
 
   /** The live connection, made (once, shared by concurrent callers) if needed. Fails fast while the breaker is open. */
   async open(chain: readonly string[] = [this.entry.name]): Promise<SshConnection> {
-    if (this.pool.isClosed || this.retired) throw new TransportError(`${this.entry.name}: the connection pool is closed`);
+    if (this.pool.isClosed) throw new TransportError(`${this.entry.name}: the connection pool is closed`);
     const pass = this.breaker.canPass();
     if (!pass.ok) throw new TransportError(pass.reason);
     if (this.conn !== null) {
@@ -214,7 +219,7 @@ class PooledHost {
         ...(via ? { via } : {}),
         ...(options.env ? { env: options.env } : {}),
       });
-      if (this.pool.isClosed || this.retired) {
+      if (this.pool.isClosed) {
         await conn.close();
         throw new TransportError(`${this.entry.name}: the connection pool is closed`);
       }
@@ -237,11 +242,11 @@ class PooledHost {
   }
 
   private dropped(conn: SshConnection, reason: string): void {
+    // shutdown() lets go of the connection before closing it: only drops nobody asked for get past here.
     if (this.conn !== conn) return;
     this.conn = null;
     this.lastRttMs = conn.lastSetupMs;
     this.whichCache.clear();
-    if (this.pool.isClosed || this.retired) return;
     this.lastError = reason;
     // An idle connection the server closed says little about the host; losing running commands does.
     if (conn.channels > 0) this.breaker.recordFailure(reason);
@@ -256,7 +261,17 @@ class PooledHost {
     }
     if (!(await this.acquire(signal))) return null;
     try {
-      return await use(await this.open());
+      for (let attempt = 1; ; attempt++) {
+        const conn = await this.open();
+        try {
+          return await use(conn);
+        } catch (err) {
+          // sshd frees a session only after its channel is gone, so an open right after a close can be
+          // refused for a moment. Nothing ran (the channel never opened): try again shortly.
+          if (!(err instanceof SshError) || err.kind !== 'channel' || conn.closed || attempt > CHANNEL_RETRIES) throw err;
+          await sleep(CHANNEL_RETRY_MS * attempt);
+        }
+      }
     } finally {
       this.release();
     }
@@ -290,7 +305,10 @@ class PooledHost {
     if (this.retired && this.active === 0) void this.shutdown();
   }
 
-  /** This entry is out of the inventory (or changed): close once its commands are done. */
+  /**
+   * The inventory changed where this name points: the pool hands out a fresh host from now on. Commands
+   * already holding this one still run; the connection closes once they are done.
+   */
   retire(): void {
     this.retired = true;
     if (this.active === 0) void this.shutdown();

@@ -1,25 +1,11 @@
 // Host lookup for perform(): the built-in local host, and inventory hosts reached over the SSH
 // connection pool. The inventory is re-read when hosts.yaml changes (the daemon runs for days).
 import type { Config } from '../config/config.js';
-import { EXIT } from '../core/exit-codes.js';
 import { ReloadingFile } from '../config/reloading.js';
 import { createLocalHost, isLocalHostName } from './local.js';
 import { hostsFile, loadInventory, select, type HostEntry, type Inventory, type SshHostEntry } from './inventory.js';
 import type { ConnectionPool, PoolOptions } from './pool.js';
 import { TransportError, type Host } from './types.js';
-
-/** A selector that names one host (no list, label, glob or `all`): its output is shown raw, like ssh. */
-export function isSingleHostName(selector: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(selector) && selector !== 'all';
-}
-
-/**
- * Exit status when a selector picks nothing: an unknown single host name is like ssh's
- * "could not resolve hostname" (255); a list, label selector or glob that matches nothing is a usage error (2).
- */
-export function selectionFailureExit(selector: string): number {
-  return isSingleHostName(selector) ? EXIT.TRANSPORT : EXIT.USAGE;
-}
 
 export interface RegistryOptions {
   config: Config;

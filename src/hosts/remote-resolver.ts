@@ -20,6 +20,7 @@ import type { CommandList } from '../command/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { PathResolver, Policy } from '../policy/types.js';
+import { TransportError } from './types.js';
 
 export interface RemoteLookup {
   /** Runs a POSIX sh script on the host with PATH set to securePath and returns its stdout. */
@@ -113,7 +114,7 @@ export async function prefetchResolver(policy: Policy, list: CommandList, cwd: s
     },
     which(name) {
       if (!isProgramName(name)) return null;
-      const known = knownName(names, remote.whichCache, name);
+      const known = names.get(name);
       if (known === undefined) throw new Error(`internal: the host was not asked where ${name} is`);
       return known === null ? null : answerPath(known);
     },
@@ -137,13 +138,14 @@ export function resolverScript(paths: readonly string[], names: readonly string[
   }
   // One realpath for everything when all paths exist; otherwise one by one, so a missing path can be
   // resolved as far as it exists while every other failure (ELOOP, EACCES) stays an error. A command
-  // substitution drops trailing newlines, which a file name may end with: the `.` keeps them.
+  // substitution drops trailing newlines, which a file name may end with: the `.` keeps them. realpath
+  // comes from the system's default PATH (`command -p`): the secure PATH is for commands, not our tools.
   lines.push(
-    `if [ $# -eq 0 ] || realpath -e -z -- "$@" 2>/dev/null; then printf 'ok\\0'; else`,
+    `if [ $# -eq 0 ] || command -p realpath -e -z -- "$@" 2>/dev/null; then printf 'ok\\0'; else`,
     `  printf 'each\\0'`,
     '  for a; do',
-    '    p=$(realpath -e -- "$a" 2>&1 && echo .) || case $p in',
-    `      *': No such file or directory' | *': Not a directory') p=$(realpath -m -- "$a" 2>&1 && echo .) ;;`,
+    '    p=$(command -p realpath -e -- "$a" 2>&1 && echo .) || case $p in',
+    `      *': No such file or directory' | *': Not a directory') p=$(command -p realpath -m -- "$a" 2>&1 && echo .) ;;`,
     '      *) false ;;',
     '    esac',
     `    if [ $? -eq 0 ]; then printf '%s\\0' "\${p%?.}"; else printf 'e%s\\0' "$p"; fi`,
@@ -185,12 +187,13 @@ export function parseAnswers(out: Buffer, paths: readonly string[], names: reado
 }
 
 async function fetchAnswers(paths: string[], names: string[], dirs: string[], remote: RemoteLookup): Promise<{ paths: Answer[]; names: Array<Answer | null> }> {
-  const out = await remote.run(resolverScript(paths, names, dirs));
   try {
-    return parseAnswers(out, paths, names);
+    return parseAnswers(await remote.run(resolverScript(paths, names, dirs)), paths, names);
   } catch (err) {
-    // A host whose answer cannot be read denies every check that needed it, with the reason.
-    const error = { error: `the host's answer could not be read: ${(err as Error).message}` };
+    // An unreachable host is the caller's failure (exit 255). A host that cannot answer denies every
+    // check that needed the answer, with the reason.
+    if (err instanceof TransportError) throw err;
+    const error = { error: `the host could not answer: ${(err as Error).message}` };
     return { paths: paths.map(() => error), names: names.map(() => error) };
   }
 }
@@ -200,11 +203,17 @@ function answerPath(answer: Answer): string {
   return answer.path;
 }
 
-/** This evaluation's answer for a name, else the connection's recent one; undefined when the host must be asked. */
+/**
+ * This evaluation's answer for a name, else the connection's recent one (kept for this evaluation, so it
+ * cannot expire between the recording pass and the real one); undefined when the host must be asked.
+ */
 function knownName(names: Map<string, Answer | null>, cache: WhichCache | undefined, name: string): Answer | null | undefined {
   if (names.has(name)) return names.get(name);
   const hit = cache?.get(name);
-  return hit === undefined ? undefined : hit === null ? null : { path: hit };
+  if (hit === undefined) return undefined;
+  const answer = hit === null ? null : { path: hit };
+  names.set(name, answer);
+  return answer;
 }
 
 /** The absolute path the host is asked about; the same refusals as the local resolver. */

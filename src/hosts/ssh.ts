@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { AnyAuthMethod, Client, ConnectConfig, ParsedKey } from 'ssh2';
+import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
 import { quoteWord, renderCommandList } from '../command/render.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecErrorKind, ExecResult } from '../exec/types.js';
@@ -101,11 +101,12 @@ export async function connectSsh(endpoint: SshEndpoint, options: ConnectOptions)
   const where = describe(endpoint, options.via);
   const creds = await credentials(endpoint, env, where);
   const knownHosts = await readKnownHosts(options.knownHostsFile);
-  const readyTimeout = options.readyTimeoutMs ?? SSH_DEFAULTS.readyTimeoutMs;
+  const timeoutMs = options.readyTimeoutMs ?? SSH_DEFAULTS.readyTimeoutMs;
+  const deadline = Date.now() + timeoutMs;
   let sock: Duplex | undefined;
   if (options.via) {
     const via = options.via;
-    sock = await via.forwardOut(endpoint.address, endpoint.port).catch((err: unknown) => {
+    sock = await via.forwardOut(endpoint.address, endpoint.port, timeoutMs).catch((err: unknown) => {
       throw new SshError(`${where}: cannot reach it through ${via.endpoint.name}: ${errorText(err)}`, err instanceof SshError ? err.kind : 'connect');
     });
   }
@@ -145,7 +146,8 @@ export async function connectSsh(endpoint: SshEndpoint, options: ConnectOptions)
     username: endpoint.user,
     authHandler: creds.methods,
     hostVerifier,
-    readyTimeout,
+    // The connect timeout covers the jump's forward too.
+    readyTimeout: Math.max(1, deadline - Date.now()),
     keepaliveInterval: options.keepaliveIntervalMs ?? SSH_DEFAULTS.keepaliveIntervalMs,
     keepaliveCountMax: options.keepaliveCountMax ?? SSH_DEFAULTS.keepaliveCountMax,
     ...(sock ? { sock } : {}),
@@ -169,7 +171,7 @@ export async function connectSsh(endpoint: SshEndpoint, options: ConnectOptions)
         case 'client-authentication':
           return fail(new SshError(`${where}: authentication as ${endpoint.user} failed (tried ${creds.tried.join(', ')})`, 'auth'));
         case 'client-timeout':
-          return fail(new SshError(`${where}: no SSH session within ${readyTimeout} ms (connect timeout)`, 'timeout'));
+          return fail(new SshError(`${where}: no SSH session within ${timeoutMs} ms (connect timeout)`, 'timeout'));
         case 'client-socket':
           return fail(new SshError(`${where}: cannot connect: ${err.message}`, 'connect'));
         default:
@@ -255,13 +257,14 @@ export class SshConnection {
         this.channels--;
         settle();
       };
-      this.client.exec(command, (err, channel) => {
-        if (err) {
-          const failure = this.closeReason !== null
-            ? new SshError(this.closeReason, 'dropped')
-            : new SshError(`${this.where}: cannot start a command: ${err.message}`, 'channel');
-          return finish(() => reject(failure));
-        }
+      const failed = (err: Error): void => {
+        const failure = this.closeReason !== null
+          ? new SshError(this.closeReason, 'dropped')
+          : new SshError(`${this.where}: cannot start a command: ${err.message}`, 'channel');
+        finish(() => reject(failure));
+      };
+      const onChannel = (err: Error | undefined, channel: ClientChannel): void => {
+        if (err) return failed(err);
         this.lastSetupMs = performance.now() - started;
         let exit: ExecExit | null = null;
         let stopped = false;
@@ -269,14 +272,20 @@ export class SshConnection {
         const stop = (): void => {
           stopped = true;
           channel.end();
-          forceClose = setTimeout(() => channel.close(), opts.stopGraceMs ?? SSH_DEFAULTS.killGraceMs + CLOSE_MARGIN_MS);
+          // sshd answers our close only once its child has exited: a command the wrapper failed to
+          // kill must not hold the caller, so give up on the channel after the grace.
+          forceClose = setTimeout(() => {
+            channel.close();
+            finish(() => resolve(exit ?? { code: null, signal: null }));
+          }, opts.stopGraceMs ?? SSH_DEFAULTS.killGraceMs + CLOSE_MARGIN_MS);
         };
         if (opts.stop?.aborted) stop();
         else opts.stop?.addEventListener('abort', stop, { once: true });
         channel.on('data', opts.onStdout);
         channel.stderr.on('data', opts.onStderr);
+        // ssh2 names signals like Node does (SIGTERM).
         channel.on('exit', (code: number | null, signal?: string) => {
-          exit = { code, signal: signal ? (((signal.startsWith('SIG') ? '' : 'SIG') + signal) as NodeJS.Signals) : null };
+          exit = { code, signal: (signal as NodeJS.Signals | undefined) ?? null };
         });
         channel.on('close', () => {
           clearTimeout(forceClose);
@@ -285,15 +294,39 @@ export class SshConnection {
           const why = this.closeReason ?? `${this.where}: the server closed the channel`;
           finish(() => reject(new SshError(`${why}; the command's outcome is unknown`, 'dropped')));
         });
-      });
+      };
+      // ssh2 throws rather than calls back when the socket is already gone.
+      try {
+        this.client.exec(command, onChannel);
+      } catch (err) {
+        failed(err as Error);
+      }
     });
   }
 
-  /** A direct-tcpip channel to address:port as seen from this host (for a jump). */
-  forwardOut(address: string, port: number): Promise<Duplex> {
+  /**
+   * A direct-tcpip channel to address:port as seen from this host (for a jump). sshd answers only when
+   * its own connect is done, which for an unreachable target is the kernel's timeout: ours is shorter.
+   */
+  forwardOut(address: string, port: number, timeoutMs: number): Promise<Duplex> {
     return new Promise((resolve, reject) => {
       if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
-      this.client.forwardOut('127.0.0.1', 0, address, port, (err, stream) => (err ? reject(err) : resolve(stream)));
+      let late = false;
+      const timer = setTimeout(() => {
+        late = true;
+        reject(new SshError(`no connection from ${this.endpoint.name} within ${timeoutMs} ms (connect timeout)`, 'timeout'));
+      }, timeoutMs);
+      try {
+        this.client.forwardOut('127.0.0.1', 0, address, port, (err, stream) => {
+          clearTimeout(timer);
+          if (late) stream?.destroy();
+          else if (err) reject(err);
+          else resolve(stream);
+        });
+      } catch (err) {
+        clearTimeout(timer);
+        reject(err);
+      }
     });
   }
 
@@ -332,7 +365,8 @@ export function wrapScript(body: string, o: WrapOptions): string {
     ...(o.pipefail ? [`command set -o pipefail 2>/dev/null || ${refuse('pipefail')}`] : []),
     // A background list without job control gets /dev/null as stdin: the watcher reads a saved copy.
     'exec 3<&0 </dev/null',
-    `{ trap '' TERM; read -r _ <&3; kill -s TERM 0; sleep ${o.killGraceMs / 1000}; kill -s KILL 0; } >/dev/null 2>&1 &`,
+    // `command -p`: our own tools come from the system's default PATH, whatever the secure PATH holds.
+    `{ trap '' TERM; read -r _ <&3; kill -s TERM 0; command -p sleep ${o.killGraceMs / 1000}; kill -s KILL 0; } >/dev/null 2>&1 &`,
     'w=$!',
     'exec 3<&-',
     body,
@@ -365,10 +399,10 @@ export async function runCommand(conn: SshConnection, req: HostExecRequest, opts
   const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs });
 
   const stopper = new AbortController();
-  let reason: StopReason | null = null;
+  const state: { stopped: StopReason | null } = { stopped: null };
   const stop = (why: StopReason): void => {
-    if (reason !== null) return;
-    reason = why;
+    if (state.stopped !== null) return;
+    state.stopped = why;
     stopper.abort();
   };
   const gate = new OutputGate(req.output, { stdout: req.onStdout, stderr: req.onStderr }, () => stop('truncated'));
@@ -399,7 +433,7 @@ export async function runCommand(conn: SshConnection, req: HostExecRequest, opts
       : ['invalid', `remux: pipefail was asked for, but the login shell of ${where} does not support it`];
     return notRun(kind, message, started);
   }
-  const stopped = reason as StopReason | null;
+  const { stopped } = state;
   const status = exit.code ?? (exit.signal ? 128 + (constants.signals[exit.signal] ?? 0) : 255);
   return {
     exitCode: stopped === 'timeout' ? 124 : stopped === 'abort' ? 130 : status,

@@ -65,12 +65,13 @@ function compile(policy: Policy): CompiledPolicy {
 /** write_stdout: deny > ask > allow like any check; limits merge over the rules that do not deny. */
 function outputVerdict(policy: string, rules: CompiledRule[]): CompiledPolicy['output'] {
   const rule = decide(rules, () => true);
-  if (!rule) return { rule, limits: { maxBytes: null, redact: [] }, reason: `write_stdout: policy ${policy} grants no write_stdout` };
-  if (rule.rule.effect === 'deny') return { rule, limits: { maxBytes: 0, redact: [] }, reason: `write_stdout: ${verdictOf(rule, policy)}` };
+  if (!rule) return { rule, limits: { maxBytes: null, redact: [], redactBlocks: [] }, reason: `write_stdout: policy ${policy} grants no write_stdout` };
+  if (rule.rule.effect === 'deny') return { rule, limits: { maxBytes: 0, redact: [], redactBlocks: [] }, reason: `write_stdout: ${verdictOf(rule, policy)}` };
   const usable = rules.filter((r) => r.rule.effect !== 'deny');
   const limits: OutputLimits = {
     maxBytes: minLimit(usable.map((r) => r.rule.output?.maxBytes ?? null)),
     redact: usable.flatMap((r) => r.rule.output?.redact ?? []),
+    redactBlocks: usable.flatMap((r) => r.rule.output?.redactBlocks ?? []),
   };
   return { rule, limits, reason: `write_stdout${describeLimits(limits)}: ${verdictOf(rule, policy)}` };
 }
@@ -142,7 +143,7 @@ class Evaluation {
   output(): OutputLimits {
     const { rule, limits, reason } = this.compiled.output;
     this.push('write_stdout', '', -1, rule, reason);
-    return { maxBytes: limits.maxBytes, redact: [...limits.redact] };
+    return { maxBytes: limits.maxBytes, redact: [...limits.redact], redactBlocks: [...limits.redactBlocks] };
   }
 
   private nested(source: string, index: number, depth: number): void {
@@ -310,7 +311,9 @@ function minLimit(limits: Array<number | null>): number | null {
 function describeLimits(limits: OutputLimits): string {
   const parts: string[] = [];
   if (limits.maxBytes !== null) parts.push(`at most ${limits.maxBytes} bytes`);
-  if (limits.redact.length > 0) parts.push(`${limits.redact.length} redaction patterns`);
+  const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+  if (limits.redact.length > 0) parts.push(plural(limits.redact.length, 'redaction pattern', 'redaction patterns'));
+  if (limits.redactBlocks.length > 0) parts.push(plural(limits.redactBlocks.length, 'redaction block', 'redaction blocks'));
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 

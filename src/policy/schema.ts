@@ -9,6 +9,8 @@
 //           resource: cat|grep|/opt/tools/*  # string (a|b alternatives), list of strings, or null
 //           effect: allow                    # allow (default) | deny | ask
 //           reason: text                     # optional, echoed in decisions
+//         - operation: write_stdout          # resource: null (no limits) or
+//           resource: { max_bytes: N, redact: [REGEX, { from: REGEX, to: REGEX }] }
 import { z } from 'zod';
 import { strictObject } from '../config/source.js';
 import { globError } from './glob.js';
@@ -34,7 +36,10 @@ function isPathOperation(op: string): op is PathOperation {
   return (PATH_OPERATIONS as readonly string[]).includes(op);
 }
 
-/** A redaction pattern: a JavaScript regex, optionally prefixed `(?i)` for case-insensitive matching. */
+/**
+ * A redaction pattern: a JavaScript regex, optionally prefixed `(?i)` for case-insensitive matching.
+ * Also each end of a `{ from, to }` redaction block.
+ */
 export function compileRedaction(source: string): RegExp {
   const insensitive = source.startsWith('(?i)');
   const re = new RegExp(insensitive ? source.slice(4) : source, insensitive ? 'gi' : 'g');
@@ -52,9 +57,15 @@ export interface RuleSpec {
   reason?: string;
 }
 
+// A redact entry is a regex string or a { from, to } block; entries are checked one by one in outputLimits().
 const OutputSchema = strictObject({
   max_bytes: z.number().int().positive().optional(),
-  redact: z.array(z.string()).optional(),
+  redact: z.array(z.unknown()).optional(),
+});
+
+const RedactBlockSchema = strictObject({
+  from: z.string(),
+  to: z.string(),
 });
 
 type Ctx = z.core.$RefinementCtx;
@@ -126,7 +137,7 @@ function programError(entry: string): string | null {
 }
 
 function outputLimits(resource: unknown, ctx: Ctx): OutputLimits {
-  const limits: OutputLimits = { maxBytes: null, redact: [] };
+  const limits: OutputLimits = { maxBytes: null, redact: [], redactBlocks: [] };
   if (resource === null || resource === undefined) return limits;
   const parsed = OutputSchema.safeParse(resource);
   if (!parsed.success) {
@@ -134,12 +145,33 @@ function outputLimits(resource: unknown, ctx: Ctx): OutputLimits {
     return limits;
   }
   limits.maxBytes = parsed.data.max_bytes ?? null;
-  parsed.data.redact?.forEach((source, i) => {
-    try {
-      limits.redact.push(compileRedaction(source));
-    } catch (err) {
-      issue(ctx, ['resource', 'redact', i], `invalid redaction pattern ${JSON.stringify(source)}: ${(err as Error).message}`);
+  parsed.data.redact?.forEach((entry, i) => {
+    const at: Path = ['resource', 'redact', i];
+    const compile = (source: string, path: Path): RegExp | null => {
+      try {
+        return compileRedaction(source);
+      } catch (err) {
+        issue(ctx, path, `invalid redaction pattern ${JSON.stringify(source)}: ${(err as Error).message}`);
+        return null;
+      }
+    };
+    if (typeof entry === 'string') {
+      const re = compile(entry, at);
+      if (re) limits.redact.push(re);
+      return;
     }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      issue(ctx, at, 'expected a regex string or a { from: REGEX, to: REGEX } block');
+      return;
+    }
+    const block = RedactBlockSchema.safeParse(entry);
+    if (!block.success) {
+      for (const iss of block.error.issues) ctx.addIssue({ ...iss, path: [...at, ...iss.path] } as z.core.$ZodRawIssue);
+      return;
+    }
+    const from = compile(block.data.from, [...at, 'from']);
+    const to = compile(block.data.to, [...at, 'to']);
+    if (from && to) limits.redactBlocks.push({ from, to });
   });
   return limits;
 }

@@ -12,7 +12,7 @@ export const TEMPLATE_NAMES: readonly TemplateName[] = ['restrictive', 'read_onl
 
 export interface TemplateCapability {
   operation: Operation;
-  resource: string | string[] | null | { max_bytes?: number; redact?: string[] };
+  resource: string | string[] | null | { max_bytes?: number; redact?: Array<string | { from: string; to: string }> };
   effect?: Effect;
   reason?: string;
   /** Written as a comment above the capability. */
@@ -28,12 +28,11 @@ const MiB = 1024 * 1024;
 
 /**
  * Secrets that commonly turn up in logs; replaced before output leaves the host. Redaction works
- * line by line, so a private key is caught as its marker lines plus its base64 body lines
- * (64 characters in PEM, 70 in OpenSSH keys).
+ * line by line, so a private key (PEM: RSA, EC, ENCRYPTED, plain; or OPENSSH) is a block: every line
+ * from its BEGIN marker through its END marker, short last body line included.
  */
 const REDACT_SECRETS = [
-  '-----(?:BEGIN|END) [A-Z ]*PRIVATE KEY-----',
-  '^[A-Za-z0-9+/]{60,76}={0,2}$',
+  { from: '-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----', to: '-----END [A-Z0-9 ]*PRIVATE KEY-----' },
   '(?i)\\b(?:password|secret|token|api[_-]?key)\\s*[=:]\\s*\\S+',
   '(?i)\\bbearer\\s+[A-Za-z0-9._~+/-]+=*',
   '\\bAKIA[0-9A-Z]{16}\\b',
@@ -51,7 +50,10 @@ const READ_TREES = ['/var/log/**', '/tmp/**'];
 const limitedOutput = (maxBytes: number): TemplateCapability => ({
   operation: 'write_stdout',
   resource: { max_bytes: maxBytes, redact: REDACT_SECRETS },
-  comment: `Output reaches the caller only up to ${maxBytes / MiB} MiB, with common secrets redacted\n(regexes applied line by line; a (?i) prefix makes one case-insensitive).`,
+  comment:
+    `Output reaches the caller only up to ${maxBytes / MiB} MiB, with common secrets redacted\n` +
+    '(regexes applied line by line; a (?i) prefix makes one case-insensitive; a { from, to } entry\n' +
+    'redacts every line from one matching from through the next one matching to).',
 });
 
 const readOnlyCapabilities: TemplateCapability[] = [

@@ -18,10 +18,19 @@ export interface SourceRef {
   line: number;
 }
 
+/** Multi-line redaction: every line from one matching `from` through the next one matching `to`, inclusive. */
+export interface RedactBlock {
+  from: RegExp;
+  to: RegExp;
+}
+
 /** Output limits carried by a write_stdout rule. `null` resource in the file means "no limits". */
 export interface OutputLimits {
   maxBytes: number | null;
+  /** Applied line by line: each match becomes [REDACTED]. */
   redact: RegExp[];
+  /** Applied before `redact`: each line of a block becomes [REDACTED]. */
+  redactBlocks: RedactBlock[];
 }
 
 export interface Rule {
@@ -76,7 +85,7 @@ export interface Decision {
   reason: string;
   /** Every check made, in order: the stage-by-stage explanation `policy check` prints. */
   checks: Check[];
-  /** Output limits in force when allowed (merged: smallest max, union of redactions). */
+  /** Output limits in force when allowed (merged: smallest max, union of redactions and blocks). */
   output: OutputLimits;
   sandbox: boolean;
 }

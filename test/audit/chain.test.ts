@@ -8,13 +8,13 @@ import { AuditStore, AuditStoreError } from '../../src/audit/index.js';
 import { sampleBegin, tamper, tempDbPath } from './helpers.js';
 
 /** Three complete actions and one denial: rows 1..8. */
-function populated(path: string): void {
+async function populated(path: string): Promise<void> {
   const store = AuditStore.open(path);
   for (let i = 0; i < 3; i++) {
-    const id = store.begin(sampleBegin({ argv: ['cat', `/var/log/f${i}`] }));
-    store.end(id, { exitCode: i, durationMs: 12, bytesOut: 100 * i, bytesErr: 0 });
+    const id = await store.begin(sampleBegin({ argv: ['cat', `/var/log/f${i}`] }));
+    await store.end(id, { exitCode: i, durationMs: 12, bytesOut: 100 * i, bytesErr: 0 });
   }
-  store.denied({ principal: 'bob', host: 'db1', operation: 'execute_binary', argv: ['rm', '-rf', '/'], reason: 'rm is denied' });
+  await store.denied({ principal: 'bob', host: 'db1', operation: 'execute_binary', argv: ['rm', '-rf', '/'], reason: 'rm is denied' });
   store.close();
 }
 
@@ -27,9 +27,9 @@ function verifyAt(path: string): ReturnType<AuditStore['verify']> {
   }
 }
 
-test('an untouched chain verifies, and head() names its last record', (t) => {
+test('an untouched chain verifies, and head() names its last record', async (t) => {
   const path = tempDbPath(t);
-  populated(path);
+  await populated(path);
   const store = AuditStore.open(path);
   const result = store.verify();
   assert.equal(result.ok, true);
@@ -45,9 +45,9 @@ test('an empty store verifies and has the genesis head', (t) => {
   store.close();
 });
 
-test('an edited field is reported at its record', (t) => {
+test('an edited field is reported at its record', async (t) => {
   const path = tempDbPath(t);
-  populated(path);
+  await populated(path);
   tamper(path, (db) => db.prepare('UPDATE audit SET exit_code = 0 WHERE seq = 6').run());
   const result = verifyAt(path);
   assert.equal(result.ok, false);
@@ -56,9 +56,9 @@ test('an edited field is reported at its record', (t) => {
   assert.equal(result.checked, 5);
 });
 
-test('an edited and re-hashed record is caught by the next one', (t) => {
+test('an edited and re-hashed record is caught by the next one', async (t) => {
   const path = tempDbPath(t);
-  populated(path);
+  await populated(path);
   tamper(path, (db) => {
     const row = db.prepare('SELECT * FROM audit WHERE seq = 3').get() as Record<string, unknown>;
     const fields = { ...row, principal: 'mallory' } as Record<string, unknown>;
@@ -73,9 +73,9 @@ test('an edited and re-hashed record is caught by the next one', (t) => {
   assert.match(result.firstBad?.reason ?? '', /prev_hash/);
 });
 
-test('a deleted middle record is reported', (t) => {
+test('a deleted middle record is reported', async (t) => {
   const path = tempDbPath(t);
-  populated(path);
+  await populated(path);
   tamper(path, (db) => db.prepare('DELETE FROM audit WHERE seq = 4').run());
   const result = verifyAt(path);
   assert.equal(result.ok, false);
@@ -83,16 +83,16 @@ test('a deleted middle record is reported', (t) => {
   assert.match(result.firstBad?.reason ?? '', /records 4\.\.4 are missing/);
 });
 
-test('a deleted first record is reported', (t) => {
+test('a deleted first record is reported', async (t) => {
   const path = tempDbPath(t);
-  populated(path);
+  await populated(path);
   tamper(path, (db) => db.prepare('DELETE FROM audit WHERE seq = 1').run());
   assert.match(verifyAt(path).firstBad?.reason ?? '', /starts at 2/);
 });
 
-test('two records with swapped contents are reported at the first', (t) => {
+test('two records with swapped contents are reported at the first', async (t) => {
   const path = tempDbPath(t);
-  populated(path);
+  await populated(path);
   tamper(path, (db) => {
     const get = db.prepare('SELECT * FROM audit WHERE seq = ?');
     const a = get.get(3) as Record<string, unknown>;
@@ -108,9 +108,9 @@ test('two records with swapped contents are reported at the first', (t) => {
   assert.equal(result.firstBad?.seq, 3);
 });
 
-test('removing records from the end is only caught against an anchored head', (t) => {
+test('removing records from the end is only caught against an anchored head', async (t) => {
   const path = tempDbPath(t);
-  populated(path);
+  await populated(path);
   let store = AuditStore.open(path);
   const anchor = store.head();
   store.close();
@@ -124,49 +124,49 @@ test('removing records from the end is only caught against an anchored head', (t
   store.close();
 });
 
-test('an anchored head that was rewritten is reported', (t) => {
+test('an anchored head that was rewritten is reported', async (t) => {
   const path = tempDbPath(t);
-  populated(path);
+  await populated(path);
   const store = AuditStore.open(path);
   assert.equal(store.verify({ seq: 5, hash: 'f'.repeat(64) }).firstBad?.seq, 5);
   assert.equal(store.verify(store.head()).ok, true);
   store.close();
 });
 
-test('the table refuses UPDATE and DELETE through ordinary SQL', (t) => {
+test('the table refuses UPDATE and DELETE through ordinary SQL', async (t) => {
   const path = tempDbPath(t);
-  populated(path);
+  await populated(path);
   const db = new Database(path);
   assert.throws(() => db.prepare('UPDATE audit SET host = ? WHERE seq = 1').run('x'), /append-only/);
   assert.throws(() => db.prepare('DELETE FROM audit').run(), /append-only/);
   db.close();
 });
 
-test('end() of an unknown or already ended action throws and writes nothing', (t) => {
+test('end() of an unknown or already ended action rejects and writes nothing', async (t) => {
   const store = AuditStore.open(tempDbPath(t));
-  const id = store.begin(sampleBegin());
-  store.end(id, { exitCode: 0, durationMs: 1 });
-  assert.throws(() => store.end(id, { exitCode: 0, durationMs: 1 }), /already ended/);
-  assert.throws(() => store.end(999, { exitCode: 0, durationMs: 1 }), /no audit action 999/);
-  assert.throws(() => store.end(id + 1, { exitCode: 0, durationMs: 1 }), /no audit action/, 'an end row is not an action');
+  const id = await store.begin(sampleBegin());
+  await store.end(id, { exitCode: 0, durationMs: 1 });
+  await assert.rejects(store.end(id, { exitCode: 0, durationMs: 1 }), /already ended/);
+  await assert.rejects(store.end(999, { exitCode: 0, durationMs: 1 }), /no audit action 999/);
+  await assert.rejects(store.end(id + 1, { exitCode: 0, durationMs: 1 }), /no audit action/, 'an end row is not an action');
   assert.equal(store.head().seq, 2);
   assert.equal(store.verify().ok, true);
   store.close();
 });
 
-test('strings SQLite cannot keep verbatim (lone surrogates, NUL) still verify', (t) => {
+test('strings SQLite cannot keep verbatim (lone surrogates, NUL) still verify', async (t) => {
   const path = tempDbPath(t);
   const store = AuditStore.open(path);
-  const id = store.begin(sampleBegin({ argv: ['echo', 'a\uD800b', 'nul\0byte'], command: 'echo \uDC00' }));
-  store.end(id, { exitCode: 0, durationMs: 1, error: 'x\uD83D' });
+  const id = await store.begin(sampleBegin({ argv: ['echo', 'a\uD800b', 'nul\0byte'], command: 'echo \uDC00' }));
+  await store.end(id, { exitCode: 0, durationMs: 1, error: 'x\uD83D' });
   assert.equal(store.verify().ok, true);
   assert.deepEqual(store.list()[0]?.begin.argv, ['echo', 'a\uFFFDb', 'nul\0byte']);
   store.close();
 });
 
-test('exported JSONL re-verifies with an independent implementation', (t) => {
+test('exported JSONL re-verifies with an independent implementation', async (t) => {
   const path = tempDbPath(t);
-  populated(path);
+  await populated(path);
   const store = AuditStore.open(path);
   const lines: string[] = [];
   store.exportJsonl((line) => lines.push(line));
@@ -196,10 +196,10 @@ test('exported JSONL re-verifies with an independent implementation', (t) => {
   assert.equal(check(edited), 6);
 });
 
-test('a new store is created with private permissions and reopens', (t) => {
+test('a new store is created with private permissions and reopens', async (t) => {
   const path = tempDbPath(t);
   const store = AuditStore.open(path);
-  store.begin(sampleBegin());
+  await store.begin(sampleBegin());
   assert.equal(statSync(dirname(path)).mode & 0o777, 0o700);
   assert.equal(statSync(path).mode & 0o777, 0o600);
   assert.equal(statSync(`${path}-wal`).mode & 0o777, 0o600);

@@ -54,7 +54,7 @@ test('SIGKILL during a tight write loop leaves a store that opens, verifies and 
   assert.equal(incomplete[0]?.id, longId);
   assert.ok(incomplete.length <= 2, 'at most the long action and the one in flight');
   // Writing goes on from the surviving head.
-  store.end(longId, { exitCode: null, error: 'remux was killed', durationMs: 0 });
+  await store.end(longId, { exitCode: null, error: 'remux was killed', durationMs: 0 });
   assert.equal(store.verify().ok, true);
   store.close();
 });
@@ -67,7 +67,7 @@ test('SIGKILL while holding an uncommitted transaction: the lock goes with it an
   assert.ok(statSync(`${path}-wal`).size > 500_000, 'uncommitted pages were spilled into the WAL');
 
   const blocked = AuditStore.open(path, { busyTimeoutMs: 50 });
-  assert.throws(() => blocked.begin(sampleBegin()), /locked|busy/i, 'a writer fails rather than skipping the audit');
+  await assert.rejects(blocked.begin(sampleBegin()), /locked|busy/i, 'a writer fails rather than skipping the audit');
   blocked.close();
 
   child.kill('SIGKILL');
@@ -80,7 +80,7 @@ test('SIGKILL while holding an uncommitted transaction: the lock goes with it an
     store.list().map((a) => [a.id, a.status]),
     [[begun, 'incomplete']],
   );
-  store.end(store.begin(sampleBegin()), { exitCode: 0, durationMs: 1 });
+  await store.end(await store.begin(sampleBegin()), { exitCode: 0, durationMs: 1 });
   assert.equal(store.verify().checked, 3);
   store.close();
 });

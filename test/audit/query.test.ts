@@ -11,28 +11,28 @@ test('levelsShown: info shows all, warn shows warn and worse, error and deny onl
 });
 
 /** One action of each outcome; returns the expected level by command. */
-function mixed(store: AuditStore): Map<string, AuditLevel> {
+async function mixed(store: AuditStore): Promise<Map<string, AuditLevel>> {
   const expected = new Map<string, AuditLevel>();
-  const run = (command: string, level: AuditLevel, end: Parameters<AuditStore['end']>[1] | null, decision: 'allow' | 'ask' = 'allow'): void => {
-    const id = store.begin(sampleBegin({ command, argv: command.split(' '), decision }));
-    if (end) store.end(id, end);
+  const run = async (command: string, level: AuditLevel, end: Parameters<AuditStore['end']>[1] | null, decision: 'allow' | 'ask' = 'allow'): Promise<void> => {
+    const id = await store.begin(sampleBegin({ command, argv: command.split(' '), decision }));
+    if (end) await store.end(id, end);
     expected.set(command, level);
   };
-  run('ok', 'info', { exitCode: 0, durationMs: 5 });
-  run('fails', 'warn', { exitCode: 1, durationMs: 5 });
-  run('slow', 'warn', { exitCode: null, signal: 'SIGKILL', timedOut: true, durationMs: 5000 });
-  run('chatty', 'warn', { exitCode: 0, truncated: true, durationMs: 5, bytesOut: 1 << 20 });
-  run('unreachable', 'error', { exitCode: null, error: 'connect ECONNREFUSED', durationMs: 30 });
-  run('refused', 'deny', { exitCode: 77, refusal: 'approval expired', durationMs: 60_000 }, 'ask');
-  run('running', 'info', null);
-  store.denied({ principal: 'bob', host: 'db1', operation: 'execute_binary', command: 'forbidden', reason: 'no rule allows it' });
+  await run('ok', 'info', { exitCode: 0, durationMs: 5 });
+  await run('fails', 'warn', { exitCode: 1, durationMs: 5 });
+  await run('slow', 'warn', { exitCode: null, signal: 'SIGKILL', timedOut: true, durationMs: 5000 });
+  await run('chatty', 'warn', { exitCode: 0, truncated: true, durationMs: 5, bytesOut: 1 << 20 });
+  await run('unreachable', 'error', { exitCode: null, error: 'connect ECONNREFUSED', durationMs: 30 });
+  await run('refused', 'deny', { exitCode: 77, refusal: 'approval expired', durationMs: 60_000 }, 'ask');
+  await run('running', 'info', null);
+  await store.denied({ principal: 'bob', host: 'db1', operation: 'execute_binary', command: 'forbidden', reason: 'no rule allows it' });
   expected.set('forbidden', 'deny');
   return expected;
 }
 
-test('each outcome gets its level, and --level filters by it', (t) => {
+test('each outcome gets its level, and --level filters by it', async (t) => {
   const store = AuditStore.open(tempDbPath(t));
-  const expected = mixed(store);
+  const expected = await mixed(store);
   const all = store.list();
   assert.deepEqual(
     all.map((a) => [a.begin.command, a.level]),
@@ -46,9 +46,9 @@ test('each outcome gets its level, and --level filters by it', (t) => {
   store.close();
 });
 
-test('list joins begin and end, and marks an action without end incomplete', (t) => {
+test('list joins begin and end, and marks an action without end incomplete', async (t) => {
   const store = AuditStore.open(tempDbPath(t));
-  mixed(store);
+  await mixed(store);
   const [refused, running, forbidden] = store.list({ limit: 3 });
   assert.equal(refused?.end?.refusal, 'approval expired');
   assert.equal(refused?.begin.decision, 'ask');
@@ -60,12 +60,12 @@ test('list joins begin and end, and marks an action without end incomplete', (t)
   store.close();
 });
 
-test('list filters by host, principal and seq, and limit keeps the newest', (t) => {
+test('list filters by host, principal and seq, and limit keeps the newest', async (t) => {
   const store = AuditStore.open(tempDbPath(t));
   const ids: number[] = [];
   for (let i = 0; i < 6; i++) {
-    const id = store.begin(sampleBegin({ host: i % 2 ? 'odd' : 'even', principal: i < 3 ? 'alice' : 'bob', command: `c${i}` }));
-    store.end(id, { exitCode: 0, durationMs: 1 });
+    const id = await store.begin(sampleBegin({ host: i % 2 ? 'odd' : 'even', principal: i < 3 ? 'alice' : 'bob', command: `c${i}` }));
+    await store.end(id, { exitCode: 0, durationMs: 1 });
     ids.push(id);
   }
   const cmds = (o: Parameters<AuditStore['list']>[0]): Array<string | null> => store.list(o).map((a) => a.begin.command);
@@ -77,9 +77,9 @@ test('list filters by host, principal and seq, and limit keeps the newest', (t) 
   store.close();
 });
 
-test('secrets never reach the store', (t) => {
+test('secrets never reach the store', async (t) => {
   const store = AuditStore.open(tempDbPath(t));
-  const id = store.begin(
+  const id = await store.begin(
     sampleBegin({
       argv: ['mysql', '-phunter2'],
       command: 'mysql -phunter2',
@@ -87,7 +87,7 @@ test('secrets never reach the store', (t) => {
       reason: 'PASSWORD=hunter2 seen',
     }),
   );
-  store.end(id, { exitCode: 1, durationMs: 1, error: 'auth failed for --password hunter2' });
+  await store.end(id, { exitCode: 1, durationMs: 1, error: 'auth failed for --password hunter2' });
   const lines: string[] = [];
   store.exportJsonl((l) => lines.push(l));
   assert.equal(lines.length, 2);
@@ -98,7 +98,7 @@ test('secrets never reach the store', (t) => {
 test('follow reports actions appended by another process, incomplete then complete', async (t) => {
   const path = tempDbPath(t);
   const store = AuditStore.open(path);
-  store.end(store.begin(sampleBegin({ command: 'before' })), { exitCode: 0, durationMs: 1 });
+  await store.end(await store.begin(sampleBegin({ command: 'before' })), { exitCode: 0, durationMs: 1 });
   const seen: AuditAction[] = [];
   const controller = new AbortController();
   let done: () => void = () => undefined;
@@ -136,9 +136,9 @@ test('follow reports a begin and end seen together once, and applies the filter'
   const seen: AuditAction[] = [];
   const controller = new AbortController();
   const following = store.follow(0, (a) => seen.push(a), controller.signal, { intervalMs: 10, level: 'warn' });
-  store.end(store.begin(sampleBegin({ command: 'ok' })), { exitCode: 0, durationMs: 1 });
-  store.end(store.begin(sampleBegin({ command: 'bad' })), { exitCode: 2, durationMs: 1 });
-  store.denied(sampleBegin({ command: 'no' }));
+  await store.end(await store.begin(sampleBegin({ command: 'ok' })), { exitCode: 0, durationMs: 1 });
+  await store.end(await store.begin(sampleBegin({ command: 'bad' })), { exitCode: 2, durationMs: 1 });
+  await store.denied(sampleBegin({ command: 'no' }));
   while (seen.length < 2) await new Promise((r) => setTimeout(r, 10));
   controller.abort();
   await following;

@@ -93,6 +93,13 @@ describe('remux policy', () => {
     assert.equal(show.code, 0);
     assert.match(show.stdout, /execute_binary/);
     assert.match(show.stdout, /\/var\/log/);
+    assert.match(show.stdout, /redact-block=\/-----BEGIN \[A-Z0-9 \]\*PRIVATE KEY-----\/…\/-----END \[A-Z0-9 \]\*PRIVATE KEY-----\//);
+    assert.match(show.stdout, /redact=\/\(\?i\)\\bbearer/);
+    const json = await remux(['policy', 'show', 'read_only', '--json'], { env: h.env });
+    const rules = (JSON.parse(json.stdout) as { rules: Array<{ output?: { redact: string[]; redact_blocks: unknown[] } }> }).rules;
+    const output = rules.find((r) => r.output)?.output;
+    assert.deepEqual(output?.redact_blocks, [{ from: '-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----', to: '-----END [A-Z0-9 ]*PRIVATE KEY-----' }]);
+    assert.ok(output?.redact.every((r) => !r.includes('PRIVATE KEY')));
     const validate = await remux(['policy', 'validate', join(h.home, 'policies.yaml')], { env: h.env });
     assert.equal(validate.code, 0, validate.stderr);
     assert.match(validate.stdout, /^ok: /);
@@ -131,6 +138,12 @@ describe('remux policy', () => {
     assert.match(r.stdout, /tail/);
     assert.match(r.stdout, /grep/);
     assert.match(r.stdout, /\/var\/log\/dpkg\.log/);
+    assert.match(r.stdout, /output .*\(at most 10485760 bytes, 6 redaction patterns, 1 redaction block\)/);
+    const j = await remux(['policy', 'check', 'read_only', '--json', '--', 'uname'], { env: h.env });
+    const output = (JSON.parse(j.stdout) as { output: { max_bytes: number; redact: string[]; redact_blocks: Array<{ from: string; to: string }> } }).output;
+    assert.equal(output.max_bytes, 10485760);
+    assert.equal(output.redact.length, 6);
+    assert.deepEqual(output.redact_blocks, [{ from: '-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----', to: '-----END [A-Z0-9 ]*PRIVATE KEY-----' }]);
   });
 
   test('check denies traversal out of /var/log with exit 77 and the resolved path', async () => {
@@ -150,16 +163,26 @@ describe('the read_only template redacts secrets before output leaves', () => {
     await remux(['config', 'init'], { env: h.env });
     const dir = mkdtempSync('/tmp/remux-redact-');
     try {
-      const keygen = spawnSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-m', 'PEM', '-f', join(dir, 'key')]);
-      assert.equal(keygen.status, 0, String(keygen.stderr));
       writeFileSync(join(dir, 'app.log'), 'user=alice password=hunter2 ok\n');
-      const key = readFileSync(join(dir, 'key'), 'utf8');
-      const bodyLines = key.split('\n').filter((l) => /^[A-Za-z0-9+/=]{20,}$/.test(l));
-      assert.ok(bodyLines.length > 10);
-      const r = await remux(['client', 'run', 'localhost', '--policy', 'read_only', '--', `cat ${dir}/key ${dir}/app.log`], { env: h.env });
+      const keys: string[] = [];
+      for (const [name, args] of [['rsa', ['-t', 'rsa', '-b', '2048', '-m', 'PEM']], ['ed', ['-t', 'ed25519']]] as const) {
+        const keygen = spawnSync('ssh-keygen', ['-q', ...args, '-N', '', '-f', join(dir, name)]);
+        assert.equal(keygen.status, 0, String(keygen.stderr));
+        keys.push(readFileSync(join(dir, name), 'utf8'));
+      }
+      const r = await remux(['client', 'run', 'localhost', '--policy', 'read_only', '--', `cat ${dir}/rsa ${dir}/app.log ${dir}/ed`], { env: h.env });
       assert.equal(r.code, 0, r.stderr);
-      for (const line of bodyLines.filter((l) => l.length >= 60)) assert.ok(!r.stdout.includes(line), `key material leaked: ${line}`);
-      assert.doesNotMatch(r.stdout, /BEGIN RSA PRIVATE KEY/);
+      const keyLines = keys.flatMap((k) => k.trimEnd().split('\n'));
+      assert.ok(keyLines.length > 30);
+      const shown = new Set(r.stdout.split('\n'));
+      // Every line, the short last body lines too (as a substring only when long enough not to occur by chance).
+      for (const line of keyLines) {
+        assert.ok(!shown.has(line) && (line.length < 8 || !r.stdout.includes(line)), `key material leaked: ${line}`);
+      }
+      // One [REDACTED] per key line, in place: the log line between the keys survives where it was.
+      const rsaLines = keys[0]?.trimEnd().split('\n').length ?? 0;
+      assert.equal(r.stdout, `${'[REDACTED]\n'.repeat(rsaLines)}user=alice [REDACTED] ok\n${'[REDACTED]\n'.repeat(keyLines.length - rsaLines)}`);
+      assert.doesNotMatch(r.stdout, /PRIVATE KEY/);
       assert.doesNotMatch(r.stdout, /hunter2/);
       assert.match(r.stdout, /user=alice/);
     } finally {

@@ -75,7 +75,7 @@ export async function run(
     timeoutMs: 10_000,
     killGraceMs: 500,
     pipefail: false,
-    output: { maxBytes: null, redact: [] },
+    output: { maxBytes: null, redact: [], redactBlocks: [] },
     sandbox: null,
     ...opts,
     onStdout: (c) => out.push(Buffer.from(c)),

@@ -263,7 +263,7 @@ describe('limits, termination and cleanup', () => {
   test('output cap: 10 MB produced, exactly 1000 bytes delivered, command killed quickly', async () => {
     const t0 = Date.now();
     const { res, outBuf } = await run(list(pipeline(['yes', 'abcdefghij'], ['head', '-c', '10000000'])), {
-      output: { maxBytes: 1000, redact: [] },
+      output: { maxBytes: 1000, redact: [], redactBlocks: [] },
     });
     assert.equal(res.truncated, true);
     assert.equal(outBuf.length, 1000);
@@ -274,7 +274,7 @@ describe('limits, termination and cleanup', () => {
 
   test('output cap counts stderr and stdout together and stops the list', async () => {
     const { res, out, err } = await run(list(['sh', '-c', 'echo 12345 >&2; sleep 0.1; yes'], ';', ['echo', 'after']), {
-      output: { maxBytes: 100, redact: [] },
+      output: { maxBytes: 100, redact: [], redactBlocks: [] },
     });
     assert.equal(err, '12345\n');
     assert.equal(out.length, 94);
@@ -284,7 +284,7 @@ describe('limits, termination and cleanup', () => {
   });
 
   test('output exactly at the cap is complete, not truncated', async () => {
-    const { res, out } = await run(['printf', 'abc'], { output: { maxBytes: 3, redact: [] } });
+    const { res, out } = await run(['printf', 'abc'], { output: { maxBytes: 3, redact: [], redactBlocks: [] } });
     assert.equal(out, 'abc');
     assert.equal(res.truncated, false);
     assert.equal(res.exitCode, 0);
@@ -292,7 +292,7 @@ describe('limits, termination and cleanup', () => {
 
   test('redaction catches a secret written in two pieces with a delay', async () => {
     const { out, res } = await run(['sh', '-c', 'printf "user pass"; sleep 0.2; printf "word=s3cret\\ndone"'], {
-      output: { maxBytes: null, redact: [/password=\S+/] },
+      output: { maxBytes: null, redact: [/password=\S+/], redactBlocks: [] },
     });
     assert.equal(out, 'user [REDACTED]\ndone');
     assert.equal(res.bytesOut, out.length);

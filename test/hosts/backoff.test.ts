@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Backoff, BACKOFF_DEFAULTS } from '../../src/hosts/backoff.js';
+import { seededRandom } from '../support/random.js';
 
-/** mulberry32: a small seeded PRNG, so the statistics below are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('Backoff (full jitter)', () => {
   test('ceiling doubles from base and stops at the cap', () => {
@@ -34,7 +24,7 @@ describe('Backoff (full jitter)', () => {
   });
 
   test('every delay is a whole number of ms within [0, min(cap, base * 2^attempt)]', () => {
-    const b = new Backoff({ baseMs: 50, capMs: 5_000, random: seeded(1) });
+    const b = new Backoff({ baseMs: 50, capMs: 5_000, random: seededRandom(1) });
     for (let attempt = 0; attempt < 40; attempt++) {
       for (let i = 0; i < 200; i++) {
         const d = b.nextDelay(attempt);
@@ -45,7 +35,7 @@ describe('Backoff (full jitter)', () => {
   });
 
   test('the cap holds for absurd attempt numbers (no overflow to Infinity or NaN)', () => {
-    const b = new Backoff({ baseMs: 1_000, capMs: 60_000, random: seeded(2) });
+    const b = new Backoff({ baseMs: 1_000, capMs: 60_000, random: seededRandom(2) });
     for (const attempt of [64, 1_024, 1_100, 100_000]) {
       assert.equal(b.ceiling(attempt), 60_000);
       const d = b.nextDelay(attempt);
@@ -54,7 +44,7 @@ describe('Backoff (full jitter)', () => {
   });
 
   test('distribution is uniform over [0, ceiling]: mean, spread, and both halves used', () => {
-    const b = new Backoff({ baseMs: 100, capMs: 10_000, random: seeded(42) });
+    const b = new Backoff({ baseMs: 100, capMs: 10_000, random: seededRandom(42) });
     const n = 20_000;
     const samples = Array.from({ length: n }, () => b.nextDelay(4)); // ceiling 1600
     const mean = samples.reduce((a, x) => a + x, 0) / n;
@@ -70,8 +60,8 @@ describe('Backoff (full jitter)', () => {
   });
 
   test('the same seed gives the same sequence', () => {
-    const a = new Backoff({ baseMs: 10, capMs: 10_000, random: seeded(7) });
-    const b = new Backoff({ baseMs: 10, capMs: 10_000, random: seeded(7) });
+    const a = new Backoff({ baseMs: 10, capMs: 10_000, random: seededRandom(7) });
+    const b = new Backoff({ baseMs: 10, capMs: 10_000, random: seededRandom(7) });
     const seqA = Array.from({ length: 12 }, (_, i) => a.nextDelay(i));
     const seqB = Array.from({ length: 12 }, (_, i) => b.nextDelay(i));
     assert.deepEqual(seqA, seqB);

@@ -2,7 +2,7 @@
 // hosts, the remote wrapper (exit codes, byte-exact streams, quoting round trips, killing the remote
 // command on timeout, abort and connection loss, in bash and in dash) and dropped connections.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,7 +87,7 @@ async function run(conn: SshConnection, argv: string[] | CommandList, req: Parti
       cwd: '/',
       timeoutMs: null,
       pipefail: false,
-      output: { maxBytes: null, redact: [] },
+      output: { maxBytes: null, redact: [], redactBlocks: [] },
       sandbox: null,
       onStdout: (c) => out.push(c),
       onStderr: (c) => err.push(c),
@@ -99,10 +99,11 @@ async function run(conn: SshConnection, argv: string[] | CommandList, req: Parti
 }
 
 /** Runs a raw command string (no wrapper of ours) and collects its output. */
-async function raw(conn: SshConnection, command: string, stop?: AbortSignal): Promise<{ code: number | null; stdout: Buffer }> {
+async function raw(conn: SshConnection, command: string, stop?: AbortSignal): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
   const out: Buffer[] = [];
-  const exit = await conn.exec(command, { onStdout: (c) => out.push(c), onStderr: () => undefined, ...(stop ? { stop } : {}) });
-  return { code: exit.code, stdout: Buffer.concat(out) };
+  let stderr = '';
+  const exit = await conn.exec(command, { onStdout: (c) => out.push(c), onStderr: (c) => (stderr += c.toString()), ...(stop ? { stop } : {}) });
+  return { code: exit.code, stdout: Buffer.concat(out), stderr };
 }
 
 async function running(h: FleetHost, pattern: string): Promise<boolean> {
@@ -294,20 +295,25 @@ describe('the remote wrapper', () => {
     assert.equal(refused.result.error, `remux: cannot use working directory ${join(dir, 'nope')} on h1`);
   });
 
-  test('pipefail', async () => {
+  test('pipefail; a shell without it (dash before 0.5.13) refuses instead of ignoring it', async () => {
     const list: CommandList = {
       items: [{ op: null, pipeline: { stages: [{ argv: ['sh', '-c', 'exit 7'], redirects: [], pos: 0 }, { argv: ['true'], redirects: [], pos: 0 }] } }],
     };
     assert.equal((await run(conn, list)).result.exitCode, 0);
     assert.equal((await run(conn, list, { pipefail: true })).result.exitCode, 7);
+    const script = wrapScript(renderCommandList(list), { securePath: SECURE_PATH, cwd: null, pipefail: true, marker: 'm:', killGraceMs: 500 });
+    const dashHasPipefail = spawnSync('dash', ['-c', 'set -o pipefail']).status === 0;
+    const expected = dashHasPipefail ? { code: 7, stderr: '' } : { code: 125, stderr: 'm:pipefail\n' };
+    const { code, stderr } = await raw(conn, `exec dash -c ${quoteWord(script)}`);
+    assert.deepEqual({ code, stderr }, expected);
   });
 
   test('output cap and redaction go through the OutputGate, and the capped command is killed', async () => {
-    const capped = await run(conn, ['yes', 'remux-cap-test'], { output: { maxBytes: 100, redact: [] } });
+    const capped = await run(conn, ['yes', 'remux-cap-test'], { output: { maxBytes: 100, redact: [], redactBlocks: [] } });
     assert.equal(capped.result.truncated, true);
     assert.equal(capped.stdout.length, 100);
     assert.ok(await waitGone(h1, '^yes remux-cap-test$', 2000));
-    const redacted = await run(conn, ['echo', 'user=ann token=s3cret'], { output: { maxBytes: null, redact: [/token=\S+/] } });
+    const redacted = await run(conn, ['echo', 'user=ann token=s3cret'], { output: { maxBytes: null, redact: [/token=\S+/], redactBlocks: [] } });
     assert.equal(redacted.stdout.toString(), 'user=ann [REDACTED]\n');
   });
 
@@ -439,6 +445,20 @@ describe('jump hosts and lost connections', () => {
     const onlyJump = knownHosts('only-jump', `${h2.hostKeyLine}\n`);
     const err = await refusal(h3, { via: jump, knownHostsFile: onlyJump });
     assert.match(err.message, /host key for h3 .* is not in/);
+  });
+
+  test('a target the jump host cannot reach fails within the connect timeout', async () => {
+    const jump = await connect(h2);
+    await h1.cut();
+    try {
+      const started = Date.now();
+      const err = await refusal(h1, { via: jump, readyTimeoutMs: 800 });
+      assert.equal(err.kind, 'timeout');
+      assert.match(err.message, /^h1 \(.* via h2\): .*800 ms \(connect timeout\)$/);
+      assert.ok(Date.now() - started < 1500, `took ${Date.now() - started} ms`);
+    } finally {
+      await h1.heal();
+    }
   });
 
   test('sshd killed mid-command: a clean SshError naming the host, within 2 s', async () => {

@@ -31,9 +31,9 @@ const fx = makeFixture(`
     capabilities:
       - { operation: execute_binary, resource: cat }
       - operation: write_stdout
-        resource: { max_bytes: 100, redact: ["secret"] }
+        resource: { max_bytes: 100, redact: ["secret", { from: "^BEGIN$", to: "^END$" }] }
       - operation: write_stdout
-        resource: { max_bytes: 50, redact: ["(?i)token"] }
+        resource: { max_bytes: 50, redact: ["(?i)token", { from: "(?i)^start$", to: "^stop$" }] }
       - { operation: write_stdout, resource: null }
 `);
 after(() => fx.remove());
@@ -67,7 +67,7 @@ describe('evaluate: basics', () => {
     assert.equal(d.rule, null);
     assert.equal(d.policy, 'p');
     assert.equal(d.sandbox, true);
-    assert.deepEqual(d.output, { maxBytes: 4096, redact: [] });
+    assert.deepEqual(d.output, { maxBytes: 4096, redact: [], redactBlocks: [] });
     assert.equal(d.checks[1]?.rule?.index, 1);
     assert.equal(d.checks[1]?.rule?.source.line, 7);
   });
@@ -351,17 +351,17 @@ describe('evaluate: write_stdout', () => {
     const d = fx.check('cat', { policy: named('silent') });
     assert.equal(d.effect, 'deny');
     assert.equal(d.reason, 'write_stdout: policy silent grants no write_stdout');
-    assert.deepEqual(d.output, { maxBytes: null, redact: [] });
+    assert.deepEqual(d.output, { maxBytes: null, redact: [], redactBlocks: [] });
   });
 
   test('a write_stdout deny rule beats the allow rule', () => {
     const d = fx.check('cat', { policy: named('muted') });
     assert.equal(d.effect, 'deny');
     assert.match(d.reason, /denied by muted#2 .*: no output here/);
-    assert.deepEqual(d.output, { maxBytes: 0, redact: [] });
+    assert.deepEqual(d.output, { maxBytes: 0, redact: [], redactBlocks: [] });
   });
 
-  test('limits merge: smallest max_bytes, union of redactions', () => {
+  test('limits merge: smallest max_bytes, union of redactions and blocks', () => {
     const d = fx.check('cat', { policy: named('limits') });
     assertAllowed(d);
     assert.equal(d.output.maxBytes, 50);
@@ -372,7 +372,15 @@ describe('evaluate: write_stdout', () => {
         ['token', 'gi'],
       ],
     );
-    assert.match(d.checks.at(-1)?.reason ?? '', /at most 50 bytes, 2 redaction patterns/);
+    assert.deepEqual(
+      d.output.redactBlocks.map((b) => [b.from.source, b.from.flags, b.to.source]),
+      [
+        ['^BEGIN$', 'g', '^END$'],
+        ['^start$', 'gi', '^stop$'],
+      ],
+    );
+    assert.match(d.checks.at(-1)?.reason ?? '', /at most 50 bytes, 2 redaction patterns, 2 redaction blocks/);
+    assert.match(explain(d).join('\n'), /output .*2 redaction patterns, 2 redaction blocks/);
   });
 });
 

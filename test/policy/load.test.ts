@@ -67,7 +67,7 @@ policies:
         [2, 'write_stdout', 'allow', null, undefined, 12],
       ],
     );
-    assert.deepEqual(p.rules[2]?.output, { maxBytes: null, redact: [] });
+    assert.deepEqual(p.rules[2]?.output, { maxBytes: null, redact: [], redactBlocks: [] });
     assert.equal(policies.get('other')?.sandbox, true);
     assert.deepEqual(policies.get('other')?.rules, []);
   });
@@ -197,6 +197,49 @@ describe('every kind of bad input is an error with file:line', () => {
     assert.match(problem(one('operation: execute_binary\n        resource: ["a b"]')), /^5: .*"a b": not a valid program name/);
     assert.match(problem(one('operation: execute_binary\n        resource: /usr/bin/../bin/cat')), /^5: .*"\.\." segments/);
     assert.deepEqual(parsePolicies(one('operation: execute_binary\n        resource: "*|/opt/**|g++|["'), 'p.yaml', {}).get('p')?.rules[0]?.resources, ['*', '/opt/**', 'g++', '[']);
+  });
+
+  test('a redact entry may be a { from, to } block, with the same (?i) rule', () => {
+    const text = one(
+      'operation: write_stdout\n        resource:\n          redact:\n            - token=\\S+\n' +
+        '            - from: "-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"\n              to: "-----END [A-Z0-9 ]*PRIVATE KEY-----"\n' +
+        '            - { from: "(?i)^begin secret$", to: ^end }',
+    );
+    const out = parsePolicies(text, 'p.yaml', {}).get('p')?.rules[0]?.output;
+    assert.deepEqual(
+      out?.redact.map((r) => r.source),
+      ['token=\\S+'],
+    );
+    assert.deepEqual(
+      out?.redactBlocks.map((b) => [b.from.source, b.from.flags, b.to.source, b.to.flags]),
+      [
+        ['-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----', 'g', '-----END [A-Z0-9 ]*PRIVATE KEY-----', 'g'],
+        ['^begin secret$', 'gi', '^end', 'g'],
+      ],
+    );
+    const json = JSON.stringify({ policies: { j: { capabilities: [{ operation: 'write_stdout', resource: { redact: [{ from: 'a', to: 'b' }] } }] } } });
+    assert.equal(parsePolicies(json, 'p.json', {}).get('j')?.rules[0]?.output?.redactBlocks.length, 1);
+  });
+
+  test('a redaction block: bad regexes, unknown or missing keys, wrong types, all at file:line', () => {
+    const block = (entry: string): string => one(`operation: write_stdout\n        resource:\n          redact:\n            - ok\n${entry}`);
+    assert.match(
+      problem(block('            - from: "(unclosed"\n              to: end')),
+      /^8: policies\.p\.capabilities\[0\]\.resource\.redact\[1\]\.from: invalid redaction pattern "\(unclosed": Invalid regular expression/,
+    );
+    assert.match(
+      problem(block('            - from: begin\n              to: "[z-a]"')),
+      /^9: policies\.p\.capabilities\[0\]\.resource\.redact\[1\]\.to: invalid redaction pattern "\[z-a\]"/,
+    );
+    assert.match(problem(block('            - { from: begin, to: "x?" }')), /^8: .*redact\[1\]\.to: invalid redaction pattern "x\?": matches the empty string/);
+    assert.equal(
+      problem(block('            - from: begin\n              to: end\n              until: never')),
+      '10: policies.p.capabilities[0].resource.redact[1].until: unknown key (allowed keys: from, to)',
+    );
+    assert.equal(problem(block('            - from: begin')), '8: policies.p.capabilities[0].resource.redact[1].to: missing (expected string)');
+    assert.match(problem(block('            - { from: begin, to: 5 }')), /^8: .*redact\[1\]\.to: expected string, received number/);
+    assert.equal(problem(block('            - 42')), '8: policies.p.capabilities[0].resource.redact[1]: expected a regex string or a { from: REGEX, to: REGEX } block');
+    assert.match(problem(block('            - [a, b]')), /^8: .*redact\[1\]: expected a regex string or a \{ from: REGEX, to: REGEX \} block/);
   });
 
   test('redaction patterns must compile, and must not match the empty string', () => {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parseCommand } from '../../src/command/parser.js';
+import { OutputGate } from '../../src/exec/index.js';
 import { ConfigError } from '../../src/config/source.js';
 import { evaluate } from '../../src/policy/evaluate.js';
 import { loadPolicyFile, parsePolicies } from '../../src/policy/load.js';
@@ -16,6 +18,13 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const policyFrom = (template: (typeof TEMPLATE_NAMES)[number]): Policy =>
   parsePolicies(renderTemplate(template, 'x'), `${template}.yaml`, {}).get('x') as Policy;
+/** A fresh private key in ssh-keygen's format for the type. */
+function generateKey(type: string, extra: readonly string[]): string {
+  const file = join(dir, `key-${type}`);
+  const r = spawnSync('ssh-keygen', ['-q', '-t', type, ...extra, '-N', '', '-f', file]);
+  assert.equal(r.status, 0, String(r.stderr));
+  return readFileSync(file, 'utf8');
+}
 const run = (policy: Policy, command: string, cwd = '/') => evaluate(policy, parseCommand(command), { cwd, resolver: localResolver }).effect;
 
 describe('templates', () => {
@@ -54,12 +63,40 @@ describe('templates', () => {
     }
     const out = p.rules.find((r) => r.operation === 'write_stdout')?.output;
     assert.equal(out?.maxBytes, 10 * 1024 * 1024);
-    const redact = (text: string): string => (out?.redact ?? []).reduce((t, re) => t.replace(re, '[REDACTED]'), text);
+    assert.ok(out);
+    // Through the exec layer's gate, fed in small chunks as a pipe would.
+    const redact = (text: string): string => {
+      const sent: Buffer[] = [];
+      const gate = new OutputGate(out, { stdout: (c) => sent.push(c), stderr: () => assert.fail('stderr') }, () => assert.fail('cap'));
+      const src = gate.source('stdout');
+      const buf = Buffer.from(text);
+      for (let i = 0; i < buf.length; i += 7) src.write(buf.subarray(i, i + 7));
+      src.end();
+      return Buffer.concat(sent).toString();
+    };
     assert.equal(redact('user=bob password=hunter2 ok'), 'user=bob [REDACTED] ok');
     assert.equal(redact('Authorization: Bearer abc.def-ghi'), 'Authorization: [REDACTED]');
     assert.equal(redact('key AKIAABCDEFGHIJKLMNOP used'), 'key [REDACTED] used');
-    assert.equal(redact('-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nafter'), '[REDACTED]\nafter');
     assert.equal(redact('Accepted publickey for bob from 10.0.0.1'), 'Accepted publickey for bob from 10.0.0.1');
+    // Real keys: RSA in PEM, ed25519 in OpenSSH format; every line goes, the log around them stays.
+    const before = 'Jan 1 00:00:01 host sshd[1]: Accepted publickey for bob\n';
+    const after = 'Jan 1 00:00:02 host sshd[1]: session opened\n';
+    for (const [type, extra] of [['rsa', ['-b', '2048', '-m', 'PEM']], ['ed25519', []]] as const) {
+      const key = generateKey(type, extra);
+      const lines = key.trimEnd().split('\n');
+      assert.match(lines[0] ?? '', type === 'rsa' ? /BEGIN RSA PRIVATE KEY/ : /BEGIN OPENSSH PRIVATE KEY/);
+      assert.ok((lines.at(-2)?.length ?? 0) < (lines[1]?.length ?? 0), `${type}: the last body line is short`);
+      assert.equal(redact(before + key + after), before + '[REDACTED]\n'.repeat(lines.length) + after, type);
+    }
+    // The block, written to YAML and loaded back, covers every private key marker.
+    assert.deepEqual(
+      out.redactBlocks.map((b) => [b.from.source, b.to.source]),
+      [['-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----', '-----END [A-Z0-9 ]*PRIVATE KEY-----']],
+    );
+    for (const kind of ['EC ', 'ENCRYPTED ', 'DSA ', '']) {
+      const key = `-----BEGIN ${kind}PRIVATE KEY-----\nMHcCAQEEI\nAoGCCqGSM49\n-----END ${kind}PRIVATE KEY-----\n`;
+      assert.equal(redact(before + key + after), before + '[REDACTED]\n'.repeat(4) + after, kind);
+    }
   });
 
   test('write_capable: writes inside /tmp, never /tmp itself or elsewhere', () => {

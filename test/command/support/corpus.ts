@@ -1,19 +1,9 @@
 // Deterministic generator of shell-like command strings for the differential and fuzz tests.
 // The strings never contain `/`, so whatever a real shell does with them stays inside its cwd.
 
-export type Random = () => number;
+import { seededRandom, type Random } from '../../support/random.js';
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function seededRandom(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom, type Random };
 
 export class Picker {
   constructor(readonly random: Random) {}

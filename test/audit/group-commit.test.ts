@@ -1,0 +1,274 @@
+// Group commit: concurrent writes share one transaction (one fsync), and every guarantee of a lone
+// write still holds: a begin resolves only once committed, a failed commit fails its whole batch, and
+// perform() runs nothing whose begin was not written.
+import assert from 'node:assert/strict';
+import { resolve as resolvePath } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { AuditStore } from '../../src/audit/index.js';
+import { fanOut } from '../../src/core/fanout.js';
+import type { PerformContext } from '../../src/core/perform.js';
+import type { ExecResult } from '../../src/exec/types.js';
+import type { Host } from '../../src/hosts/types.js';
+import { parsePolicies } from '../../src/policy/load.js';
+import type { PathResolver } from '../../src/policy/types.js';
+import { sampleBegin, spawnWriter, tempDbPath, waitForExit, waitForLine } from './helpers.js';
+
+/** Begin rows another connection can see: only committed ones. */
+function committedBegins(reader: Database.Database, where = '1'): number {
+  return (reader.prepare(`SELECT count(*) AS n FROM audit WHERE kind = 'begin' AND ${where}`).get() as { n: number }).n;
+}
+
+test('20 concurrent begins are one FULL-durability commit, chained in call order, resolved only once committed', async (t) => {
+  const path = tempDbPath(t);
+  const store = AuditStore.open(path);
+  const db = (store as unknown as { db: Database.Database }).db;
+  assert.equal(db.pragma('synchronous', { simple: true }), 2, 'synchronous=FULL: a commit is an fsync');
+  const reader = new Database(path, { readonly: true });
+  t.after(() => reader.close());
+
+  const begins = Array.from({ length: 20 }, (_, i) =>
+    store.begin(sampleBegin({ command: `c${i}` })).then((id) => {
+      assert.equal(committedBegins(reader, `seq = ${id}`), 1, `begin ${id} is committed when its promise resolves`);
+      return id;
+    }),
+  );
+  assert.equal(committedBegins(reader), 0, 'nothing is written before the flush');
+  const ids = await Promise.all(begins);
+  assert.deepEqual(ids, Array.from({ length: 20 }, (_, i) => i + 1), 'rows in call order');
+  assert.deepEqual(store.writeStats(), { transactions: 1, rows: 20 });
+
+  await Promise.all(ids.map((id) => store.end(id, { exitCode: 0, durationMs: 1 })));
+  assert.deepEqual(store.writeStats(), { transactions: 2, rows: 40 });
+  const result = store.verify();
+  assert.equal(result.ok, true, result.firstBad?.reason);
+  assert.equal(result.checked, 40);
+  assert.deepEqual(
+    store.list().map((a) => [a.begin.command, a.status]),
+    ids.map((_, i) => [`c${i}`, 'complete']),
+  );
+  store.close();
+});
+
+test('a fan-out of 20 begin+end pairs takes two commits, and a lone pair two', async (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  await store.end(await store.begin(sampleBegin()), { exitCode: 0, durationMs: 1 });
+  assert.deepEqual(store.writeStats(), { transactions: 2, rows: 2 });
+  await Promise.all(
+    Array.from({ length: 20 }, async (_, i) => {
+      const id = await store.begin(sampleBegin({ command: `c${i}` }));
+      await store.end(id, { exitCode: 0, durationMs: 1 });
+    }),
+  );
+  assert.deepEqual(store.writeStats(), { transactions: 4, rows: 42 });
+  assert.equal(store.verify().ok, true);
+  store.close();
+});
+
+test('a commit that fails rejects every write of its batch and writes none; the next batch goes on', async (t) => {
+  const path = tempDbPath(t);
+  const store = AuditStore.open(path, { busyTimeoutMs: 50 });
+  const running = await store.begin(sampleBegin({ command: 'running' }));
+  const head = store.head();
+
+  const locker = new Database(path);
+  locker.exec('BEGIN IMMEDIATE');
+  const batch = [
+    store.begin(sampleBegin({ command: 'a' })),
+    store.end(running, { exitCode: 0, durationMs: 1 }),
+    store.begin(sampleBegin({ command: 'b' })),
+    store.denied(sampleBegin({ command: 'c' })),
+  ];
+  const settled = await Promise.allSettled(batch);
+  locker.exec('ROLLBACK');
+  locker.close();
+  for (const s of settled) {
+    assert.equal(s.status, 'rejected');
+    assert.match(String((s as PromiseRejectedResult).reason), /locked|busy/i);
+  }
+  assert.deepEqual(store.head(), head, 'nothing of the failed batch was written');
+  assert.deepEqual(store.writeStats(), { transactions: 1, rows: 1 });
+
+  const next = await store.begin(sampleBegin({ command: 'after' }));
+  assert.equal(next, head.seq + 1);
+  await store.end(running, { exitCode: 0, durationMs: 1 });
+  assert.equal(store.verify().ok, true);
+  assert.deepEqual(
+    store.list().map((a) => [a.begin.command, a.status]),
+    [
+      ['running', 'complete'],
+      ['after', 'incomplete'],
+    ],
+  );
+  store.close();
+});
+
+test('a refused end fails alone: the rest of its batch is written', async (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  const id = await store.begin(sampleBegin());
+  const [first, again, unknown, other] = await Promise.allSettled([
+    store.end(id, { exitCode: 0, durationMs: 1 }),
+    store.end(id, { exitCode: 1, durationMs: 1 }),
+    store.end(999, { exitCode: 0, durationMs: 1 }),
+    store.begin(sampleBegin({ command: 'other' })),
+  ]);
+  assert.equal(first.status, 'fulfilled');
+  assert.match(String(again.status === 'rejected' && again.reason), /action 1 has already ended/);
+  assert.match(String(unknown.status === 'rejected' && unknown.reason), /no audit action 999/);
+  assert.deepEqual(other, { status: 'fulfilled', value: 3 });
+  assert.deepEqual(store.writeStats(), { transactions: 2, rows: 3 });
+  assert.equal(store.list()[0]?.end?.exitCode, 0, 'the first end queued is the one written');
+  assert.equal(store.verify().ok, true);
+  store.close();
+});
+
+test('an end queued behind its begin in the same batch is written after it', async (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  // The id is not known before the begin resolves; on an empty store it will be 1.
+  const [id] = await Promise.all([store.begin(sampleBegin()), store.end(1, { exitCode: 0, durationMs: 1 })]);
+  assert.equal(id, 1);
+  assert.deepEqual(store.writeStats(), { transactions: 1, rows: 2 });
+  assert.equal(store.list()[0]?.status, 'complete');
+  store.close();
+});
+
+test('record() writes a finished action in one transaction with its own decision', async (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  const id = await store.record(sampleBegin({ decision: 'allow', operation: 'host_key.accept' }), { exitCode: 0, durationMs: 0 });
+  const denied = await store.denied(sampleBegin());
+  assert.deepEqual([id, denied], [1, 3]);
+  assert.deepEqual(store.writeStats(), { transactions: 2, rows: 4 });
+  assert.deepEqual(
+    store.list().map((a) => [a.status, a.level, a.end?.exitCode]),
+    [
+      ['complete', 'info', 0],
+      ['complete', 'deny', 77],
+    ],
+  );
+  store.close();
+});
+
+test('close() writes what is still queued; writes after it reject', async (t) => {
+  const path = tempDbPath(t);
+  const store = AuditStore.open(path);
+  const queued = store.begin(sampleBegin());
+  const recorded = store.record(sampleBegin({ command: 'done' }), { exitCode: 0, durationMs: 0 });
+  store.close();
+  assert.equal(await queued, 1);
+  assert.equal(await recorded, 2);
+  await assert.rejects(store.begin(sampleBegin()), /closed/);
+  store.close();
+
+  const again = AuditStore.open(path);
+  assert.equal(again.verify().checked, 3);
+  again.close();
+});
+
+test('4 processes × 25 fan-outs of 8 actions (multi-row commits) keep one linear chain', async (t) => {
+  const path = tempDbPath(t);
+  const startAt = String(Date.now() + 400);
+  const children = [0, 1, 2, 3].map((i) => spawnWriter(['fanout', path, '25', '8', `writer${i}`, startAt]));
+  const stats = await Promise.all(children.map((c) => waitForLine(c, 'stats ')));
+  const exits = await Promise.all(children.map(waitForExit));
+  assert.deepEqual(exits, children.map(() => ({ code: 0, signal: null })));
+  for (const s of stats) assert.equal(s, '50 400', 'each process: one commit per round of begins, one per round of ends');
+
+  const store = AuditStore.open(path);
+  const result = store.verify();
+  assert.equal(result.ok, true, result.firstBad?.reason);
+  assert.equal(result.checked, 1600);
+  const actions = store.list();
+  assert.equal(actions.length, 800);
+  assert.ok(actions.every((a) => a.status === 'complete'));
+  for (let i = 0; i < 4; i++) assert.equal(store.list({ principal: `writer${i}` }).length, 200);
+  store.close();
+
+  const db = new Database(path, { readonly: true });
+  const { rows, uniq } = db.prepare('SELECT count(*) AS rows, count(DISTINCT prev_hash) AS uniq FROM audit').get() as { rows: number; uniq: number };
+  db.close();
+  assert.equal(uniq, rows, 'no two records chain to the same predecessor');
+});
+
+// perform() through a fan-out, with fake hosts.
+
+const POLICIES = parsePolicies(
+  `policies:
+  p:
+    capabilities:
+      - operation: execute_binary
+        resource: uptime
+      - operation: write_stdout
+        resource: { max_bytes: 4096 }
+`,
+  'test-policies.yaml',
+);
+
+const RESOLVER: PathResolver = { realpath: (p, cwd) => resolvePath(cwd, p), which: (name) => `/usr/bin/${name}` };
+
+const OK: ExecResult = { exitCode: 0, signal: null, timedOut: false, aborted: false, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: 1, error: null, errorKind: null };
+
+function context(store: AuditStore, onExecute: (host: string) => void): PerformContext {
+  return {
+    principal: { name: 'tester', via: 'cli' },
+    policies: POLICIES,
+    defaultPolicy: 'p',
+    defaultTimeoutMs: null,
+    defaultPipefail: false,
+    audit: store,
+    host: (name): Host => ({
+      name,
+      resolver: RESOLVER,
+      // Like an SSH host: the resolver's answers come back over the network.
+      resolverFor: async () => RESOLVER,
+      defaultCwd: () => '/',
+      execute: async () => {
+        onExecute(name);
+        // The commands end together (in one turn of the event loop), so their ends share one commit.
+        await new Promise((resolve) => setImmediate(resolve));
+        return OK;
+      },
+    }),
+  };
+}
+
+const HOSTS = Array.from({ length: 20 }, (_, i) => `h${i}`);
+const NO_EVENTS = { onOutput: () => {}, onResult: () => {} };
+
+test('a 20-host fan-out runs each command only after its begin is committed, in two commits', async (t) => {
+  const path = tempDbPath(t);
+  const store = AuditStore.open(path);
+  const reader = new Database(path, { readonly: true });
+  t.after(() => reader.close());
+  const ran: string[] = [];
+  const ctx = context(store, (host) => {
+    assert.equal(committedBegins(reader, `host = '${host}'`), 1, `the begin for ${host} is committed before it runs`);
+    ran.push(host);
+  });
+  const results = await fanOut(ctx, HOSTS, (host) => ({ kind: 'exec', host, command: 'uptime' }), NO_EVENTS, { concurrency: 20 });
+  assert.equal(ran.length, 20);
+  assert.ok([...results.values()].every((r) => r.outcome === 'ok'));
+  assert.deepEqual(store.writeStats(), { transactions: 2, rows: 40 });
+  assert.ok(store.list().every((a) => a.status === 'complete'));
+  store.close();
+});
+
+test('when the begins cannot be committed, nothing runs on any host of the fan-out', async (t) => {
+  const path = tempDbPath(t);
+  const store = AuditStore.open(path, { busyTimeoutMs: 50 });
+  const ran: string[] = [];
+  const ctx = context(store, (host) => ran.push(host));
+  const locker = new Database(path);
+  locker.exec('BEGIN IMMEDIATE');
+  const results = await fanOut(ctx, HOSTS, (host) => ({ kind: 'exec', host, command: 'uptime' }), NO_EVENTS, { concurrency: 20 });
+  locker.exec('ROLLBACK');
+  locker.close();
+  assert.deepEqual(ran, []);
+  assert.equal(results.size, 20);
+  for (const r of results.values()) {
+    assert.equal(r.outcome, 'error');
+    assert.equal(r.actionId, null);
+    assert.match(r.message ?? '', /locked|busy/i);
+  }
+  assert.equal(store.head().seq, 0);
+  store.close();
+});

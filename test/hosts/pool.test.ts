@@ -1,0 +1,304 @@
+// The connection pool against real sshd hosts (MaxSessions 2): one connection per host shared by
+// concurrent commands with FIFO queueing, the circuit breaker on an unreachable host, drops,
+// reconnects, keepalive, host key refusals, aborts, jump hosts and status.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import type { CommandList } from '../../src/command/types.js';
+import type { ExecResult } from '../../src/exec/types.js';
+import type { SshHostEntry } from '../../src/hosts/inventory.js';
+import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
+import { TransportError, type Host, type HostExecRequest } from '../../src/hosts/types.js';
+import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
+
+let fleet: Fleet;
+let h1: FleetHost;
+let h2: FleetHost;
+let h3: FleetHost;
+let dir: string;
+const pools: ConnectionPool[] = [];
+
+before(async () => {
+  fleet = await startFleet({ count: 3, maxSessions: 2 });
+  [h1, h2, h3] = fleet.hosts as [FleetHost, FleetHost, FleetHost];
+  dir = mkdtempSync(join(fleet.dir, 'pool-test-'));
+});
+
+after(async () => {
+  await Promise.all(pools.map((p) => p.closeAll()));
+  await fleet.stop();
+});
+
+function entry(h: FleetHost, jump: string | null = null): SshHostEntry {
+  return {
+    name: h.name,
+    transport: 'ssh',
+    address: h.address,
+    port: h.port,
+    user: h.user,
+    auth: { method: 'identity', file: h.identityFile },
+    labels: {},
+    jump,
+    builtin: false,
+  };
+}
+
+function pool(opts: PoolOptions = {}): ConnectionPool {
+  const p = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile, maxChannels: 2, connectTimeoutMs: 5000, ...opts });
+  pools.push(p);
+  return p;
+}
+
+function stage(argv: string[]): CommandList {
+  return { items: [{ op: null, pipeline: { stages: [{ argv, redirects: [], pos: 0 }] } }] };
+}
+
+async function run(host: Host, argv: string[], req: Partial<HostExecRequest> = {}): Promise<ExecResult & { stdout: string }> {
+  let stdout = '';
+  const result = await host.execute({
+    list: stage(argv),
+    cwd: '/',
+    timeoutMs: null,
+    pipefail: false,
+    output: { maxBytes: null, redact: [], redactBlocks: [] },
+    sandbox: null,
+    onStdout: (c) => (stdout += c.toString()),
+    onStderr: () => undefined,
+    ...req,
+  });
+  return { ...result, stdout };
+}
+
+/** The TransportError a command fails with, and how long it took. */
+async function failure(host: Host, argv: string[] = ['true']): Promise<{ err: TransportError; ms: number }> {
+  const started = Date.now();
+  try {
+    await run(host, argv);
+  } catch (err) {
+    assert.ok(err instanceof TransportError, `expected a TransportError, got ${String(err)}`);
+    return { err, ms: Date.now() - started };
+  }
+  throw new assert.AssertionError({ message: 'the command was expected to fail' });
+}
+
+/** Established SSH connections on the host's sshd. */
+async function connections(h: FleetHost): Promise<number> {
+  const res = await h.exec(['ss', '-Htn', 'state', 'established', `( sport = :${h.port} )`]);
+  return res.stdout.split('\n').filter((l) => l.trim() !== '').length;
+}
+
+async function running(h: FleetHost, pattern: string): Promise<boolean> {
+  return (await h.exec(['pgrep', '-f', pattern])).code === 0;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new assert.AssertionError({ message: `timed out waiting for ${what}` });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function status(p: ConnectionPool, name: string): ReturnType<ConnectionPool['status']>[number] {
+  const s = p.status().find((x) => x.name === name);
+  assert.ok(s, `no status for ${name}`);
+  return s;
+}
+
+describe('one connection per host', () => {
+  test('6 concurrent commands share one connection, at most 2 channels at once, in FIFO order', async () => {
+    const p = pool();
+    const host = p.host(entry(h1));
+    let inFlight = 0;
+    let peak = 0;
+    const starts: number[] = [];
+    const all = Array.from({ length: 6 }, (_, i) => {
+      let started = false;
+      return run(host, ['sh', '-c', 'echo go; sleep 0.3'], {
+        onStdout: () => {
+          if (started) return;
+          started = true;
+          starts.push(i);
+          peak = Math.max(peak, ++inFlight);
+        },
+      }).then((r) => {
+        inFlight--;
+        return r;
+      });
+    });
+    await until('the queue to fill', () => status(p, 'h1').queued === 4);
+    assert.equal(status(p, 'h1').activeChannels, 2);
+    const results = await Promise.all(all);
+    assert.deepEqual(results.map((r) => r.exitCode), [0, 0, 0, 0, 0, 0]);
+    assert.equal(peak, 2);
+    assert.deepEqual([starts.slice(0, 2).sort(), starts.slice(2, 4).sort(), starts.slice(4).sort()], [[0, 1], [2, 3], [4, 5]]);
+    assert.equal(await connections(h1), 1);
+    const s = status(p, 'h1');
+    assert.deepEqual([s.connected, s.activeChannels, s.queued, s.breaker.state], [true, 0, 0, 'closed']);
+    assert.equal(typeof s.lastRttMs, 'number');
+  });
+
+  test('a burst of 40 short commands at the server\'s session limit: none fails', async () => {
+    const host = pool().host(entry(h1));
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => run(host, ['echo', String(i)])));
+    assert.deepEqual(results.map((r) => r.stdout), Array.from({ length: 40 }, (_, i) => `${i}\n`));
+  });
+
+  test('an abort while queued never runs the command; an abort while running kills it', async () => {
+    const host = pool().host(entry(h1));
+    const stopFirst = new AbortController();
+    const first = run(host, ['sleep', '46.1'], { signal: stopFirst.signal });
+    const second = run(host, ['sleep', '46.2'], { timeoutMs: 1000 });
+    const queued = new AbortController();
+    const waiting = run(host, ['touch', join(dir, 'never')], { signal: queued.signal });
+    await until('both slots busy', async () => (await running(h1, '^sleep 46.1$')) && running(h1, '^sleep 46.2$'));
+    queued.abort();
+    const r = await waiting;
+    assert.deepEqual([r.exitCode, r.aborted], [130, true]);
+    stopFirst.abort();
+    assert.deepEqual([(await first).exitCode, (await second).exitCode], [130, 124]);
+    await until('the sleeps to be gone', async () => !(await running(h1, '^sleep 46.[12]$')), 1500);
+    assert.throws(() => readFileSync(join(dir, 'never')), 'the queued command never ran');
+  });
+
+  test('a timed out command is killed on the host and frees its slot', async () => {
+    const host = pool().host(entry(h1));
+    const r = await run(host, ['sleep', '47'], { timeoutMs: 200 });
+    assert.deepEqual([r.exitCode, r.timedOut], [124, true]);
+    await until('sleep 47 to be gone', async () => !(await running(h1, '^sleep 47$')), 1500);
+    assert.equal((await run(host, ['true'])).exitCode, 0);
+  });
+
+  test('a policy that needs the OS sandbox is refused without connecting', async () => {
+    const p = pool();
+    const r = await run(p.host(entry(h1)), ['true'], { sandbox: { read: ['/'], write: [] } });
+    assert.equal(r.errorKind, 'sandbox_unavailable');
+    assert.equal(status(p, 'h1').connected, false);
+  });
+});
+
+describe('failures', () => {
+  test('an unreachable host: connect timeouts open the breaker, then it fails fast; it closes when the host returns', async () => {
+    const p = pool({ connectTimeoutMs: 800, breaker: { failureThreshold: 2, cooldownMs: 1000 }, backoff: { baseMs: 20, capMs: 40 } });
+    const host = p.host(entry(h2));
+    await h2.cut();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const { err, ms } = await failure(host);
+        assert.match(err.message, /^h2 \(.*\): no SSH session within 800 ms \(connect timeout\)$/);
+        assert.ok(ms >= 700 && ms < 2000, `attempt ${i + 1} took ${ms} ms`);
+      }
+      assert.equal(status(p, 'h2').breaker.state, 'open');
+      const fast = await failure(host);
+      assert.ok(fast.ms < 50, `took ${fast.ms} ms`);
+      assert.match(fast.err.message, /^circuit open for h2 after 2 consecutive failures \(last: h2 .*connect timeout\)\); next probe in/);
+    } finally {
+      await h2.heal();
+    }
+    const probeAt = status(p, 'h2').breaker.nextProbeAt as number;
+    await new Promise((r) => setTimeout(r, Math.max(0, probeAt - Date.now()) + 10));
+    assert.equal((await run(host, ['true'])).exitCode, 0);
+    const s = status(p, 'h2');
+    assert.deepEqual([s.breaker.state, s.breaker.consecutiveFailures, s.connected], ['closed', 0, true]);
+  });
+
+  test('sshd killed mid-command: TransportError naming the host within 2 s; the next command reconnects', async () => {
+    const p = pool();
+    const host = p.host(entry(h3));
+    assert.equal((await run(host, ['true'])).exitCode, 0);
+    const pending = failure(host, ['sleep', '5']);
+    await until('sleep 5 to run', () => running(h3, '^sleep 5$'));
+    h3.kill();
+    const { err, ms } = await pending;
+    assert.ok(ms < 2000, `took ${ms} ms`);
+    assert.match(err.message, /^h3 \(.*\): connection lost/);
+    assert.equal(status(p, 'h3').breaker.consecutiveFailures, 1);
+    assert.match((await failure(host)).err.message, /^h3 .*cannot connect: .*ECONNREFUSED/);
+    await h3.restart();
+    // Full-jitter backoff after the refused attempt: at most 500 ms by default.
+    await until('a reconnect', async () => (await run(host, ['true']).catch(() => null))?.exitCode === 0);
+    assert.equal(status(p, 'h3').breaker.consecutiveFailures, 0);
+  });
+
+  test('an idle connection that drops is re-made on next use, without counting as a failure', async () => {
+    const p = pool();
+    const host = p.host(entry(h3));
+    assert.equal((await run(host, ['true'])).exitCode, 0);
+    await h3.restart();
+    await until('the drop to be noticed', () => !status(p, 'h3').connected);
+    assert.equal((await run(host, ['true'])).exitCode, 0);
+    assert.equal(status(p, 'h3').breaker.consecutiveFailures, 0);
+  });
+
+  test('keepalive notices a host that went silent', async () => {
+    const p = pool({ keepaliveIntervalMs: 150, keepaliveCountMax: 2 });
+    const host = p.host(entry(h2));
+    assert.equal((await run(host, ['true'])).exitCode, 0);
+    await h2.cut();
+    try {
+      await until('the keepalive to give up', () => !status(p, 'h2').connected, 2000);
+      assert.match(status(p, 'h2').lastError ?? '', /Keepalive timeout/);
+    } finally {
+      await h2.heal();
+    }
+  });
+
+  test('a refused host key is not retried with backoff but counts for the breaker; --accept-new trusts it once', async () => {
+    const file = join(dir, 'known_hosts_h1_missing');
+    writeFileSync(file, `${h2.hostKeyLine}\n`);
+    const p = pool({ knownHostsFile: file, breaker: { failureThreshold: 3, cooldownMs: 60_000 }, backoff: { baseMs: 5000, capMs: 5000 } });
+    const host = p.host(entry(h1));
+    for (let i = 0; i < 3; i++) {
+      const { err, ms } = await failure(host);
+      assert.match(err.message, /host key for h1 .* is not in/);
+      assert.ok(ms < 1000, `attempt ${i + 1} waited ${ms} ms: no backoff for a refused key`);
+    }
+    assert.match((await failure(host)).err.message, /^circuit open for h1 after 3 consecutive failures \(last: host key for h1/);
+
+    const accepted: string[] = [];
+    const trusting = pool({ knownHostsFile: file, acceptNew: true, onHostKeyAccepted: (name, fp) => accepted.push(`${name} ${fp}`) });
+    assert.equal((await run(trusting.host(entry(h1)), ['true'])).exitCode, 0);
+    assert.equal(accepted.length, 1);
+    assert.match(accepted[0] as string, /^h1 SHA256:/);
+    assert.ok(readFileSync(file, 'utf8').includes(h1.hostKeyLine.split(' ')[2] as string));
+  });
+
+  test('failed authentication names the host and the key tried', async () => {
+    const key = join(dir, 'stranger');
+    await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', key]);
+    const host = pool().host({ ...entry(h1), auth: { method: 'identity', file: key } });
+    assert.match((await failure(host)).err.message, /^h1 \(.*\): authentication as \S+ failed \(tried key .*stranger\)$/);
+  });
+});
+
+describe('jump hosts, status, shutdown', () => {
+  test('a host behind a jump host connects through the jump host\'s pooled connection', async () => {
+    const entries = new Map([h1, h2, h3].map((h) => [h.name, entry(h)]));
+    const p = pool({ lookup: (name) => entries.get(name) });
+    const target = p.host(entry(h3, 'h2'));
+    assert.equal((await run(target, ['printenv', 'RMXF_HOST'])).stdout, 'h3\n');
+    assert.deepEqual(p.status().map((s) => [s.name, s.connected]).sort(), [['h2', true], ['h3', true]]);
+    assert.match((await failure(p.host(entry(h1, 'nowhere')))).err.message, /jump host "nowhere" is not an ssh host in the inventory/);
+  });
+
+  test('a changed inventory entry gets a fresh connection; a Host taken before the change still works', async () => {
+    const p = pool();
+    const before = p.host(entry(h1));
+    assert.equal((await run(before, ['true'])).exitCode, 0);
+    const moved = p.host({ ...entry(h1), address: '127.0.0.2', port: 1 });
+    assert.match((await failure(moved)).err.message, /^h1 \(127\.0\.0\.2:1\): cannot connect/);
+    assert.equal((await run(before, ['true'])).exitCode, 0);
+  });
+
+  test('closeAll closes connections and refuses later commands', async () => {
+    const p = pool();
+    const host = p.host(entry(h1));
+    assert.equal((await run(host, ['true'])).exitCode, 0);
+    await p.closeAll();
+    assert.equal(status(p, 'h1').connected, false);
+    assert.match((await failure(host)).err.message, /connection pool is closed/);
+  });
+});
