@@ -4,8 +4,8 @@
 # Usage: npm run bench [-- parser policy audit startup ssh fleet daemon-memory] [-- --json]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Native addons (better-sqlite3, ssh2's crypto) compile here: never try to download prebuilt binaries.
-export npm_config_build_from_source=true
+# shellcheck source=scripts/npm-env.sh
+source scripts/npm-env.sh
 
 declare -A ANCHORS=([/usr/sbin/sshd]=openssh-server [/usr/bin/ssh]=openssh-client [/usr/bin/parallel-ssh]=pssh [/usr/bin/ansible]=ansible-core [/usr/lib/python3/dist-packages/fabric]=python3-fabric [/usr/lib/python3/dist-packages/mitogen]=python3-mitogen)
 missing=()

@@ -4,8 +4,8 @@
 # and runs a first policy-checked, audited command on this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Native addons (better-sqlite3, ssh2's crypto) compile here: never try to download prebuilt binaries.
-export npm_config_build_from_source=true
+# shellcheck source=scripts/npm-env.sh
+source scripts/npm-env.sh
 
 if ! command -v node >/dev/null 2>&1 || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   echo "remux needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))" >&2

@@ -3,8 +3,8 @@
 # need, builds (tsc: the build is the typecheck), lints, and runs every test against real processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Native addons (better-sqlite3, ssh2's crypto) compile here: never try to download prebuilt binaries.
-export npm_config_build_from_source=true
+# shellcheck source=scripts/npm-env.sh
+source scripts/npm-env.sh
 
 # program -> Debian package the tests need.
 declare -A NEEDED=([tmux]=tmux [sshd]=openssh-server [ssh]=openssh-client [bwrap]=bubblewrap [ip]=iproute2 [python3]=python3 [make]=make [g++]=g++)
