@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's set-up command: installs remux from this checkout, puts `remux` on the PATH,
-# creates $REMUX_HOME on its defaults (SQLite audit store, the local host, a generated token)
-# and runs a first policy-checked, audited command on this machine.
+# creates $REMUX_HOME on its defaults (SQLite audit store, the local host, a generated token),
+# starts the daemon and runs a first policy-checked, audited command on this machine through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/npm-env.sh
@@ -29,9 +29,13 @@ npm link --no-audit --no-fund >/dev/null
 echo "installed: $(command -v remux) ($(remux --version))"
 
 remux config init
+remux daemon start
 echo
 echo '$ remux client run localhost --policy read_only -- "uptime"'
 remux client run localhost --policy read_only -- 'uptime'
 echo
 remux audit ls --limit 5
 remux audit verify
+remux status health
+echo
+echo 'remux is running. Next: remux hosts add NAME USER@ADDRESS, then remux client run NAME -- uptime (see README.md).'
