@@ -199,7 +199,7 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
     }
   });
   const sandbox = bwrapAvailable();
-  checks.push({ name: 'sandbox', ok: true, warning: !sandbox.ok || !!sandbox.warning, detail: sandbox.ok ? `bubblewrap ${sandbox.version}${sandbox.warning ? `; ${sandbox.warning}` : ''}` : `unavailable: ${sandbox.reason} (policies with sandbox: true will be refused)` });
+  checks.push({ name: 'sandbox', ok: true, warning: !sandbox.ok || !!sandbox.warning, detail: sandbox.ok ? (sandbox.warning ?? `bubblewrap ${sandbox.version}`) : `unavailable: ${sandbox.reason} (policies with sandbox: true will be refused)` });
   let socket = '';
   try {
     socket = socketFile(process.env, loadConfig().config.daemon.socket);

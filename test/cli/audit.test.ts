@@ -62,6 +62,20 @@ describe('remux audit', () => {
     for (let i = 1; i < rows.length; i++) assert.equal(rows[i]?.prev_hash ?? rows[i]?.prevHash, rows[i - 1]?.hash);
   });
 
+  test('ls --follow prints actions as they are recorded', async () => {
+    const follower = spawnRemux(['audit', 'ls', '--follow', '--json', '--limit', '1'], { env });
+    let out = '';
+    follower.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(async () => out.includes('"command":"echo three"'), 5000, 'the existing last action');
+    const r = await remux(['client', 'run', 'local', '-p', 'p', '--', 'echo followed'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor(async () => out.includes('"command":"echo followed"'), 5000, 'the new action to be followed');
+    follower.kill('SIGINT');
+    const followed = out.trim().split('\n').map((l) => JSON.parse(l) as { command: string; status: string });
+    const last = followed.filter((a) => a.command === 'echo followed').at(-1);
+    assert.equal(last?.status, 'complete');
+  });
+
   test('Ctrl-C kills the running command and is recorded', async () => {
     const child = spawnRemux(['client', 'run', 'local', '-p', 'p', '--', 'sleep 41.5'], { env });
     await waitFor(() => sleeping('41.5'), 5000, 'sleep to start');

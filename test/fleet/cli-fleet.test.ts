@@ -2,7 +2,7 @@
 // namespaces as root, loopback ports otherwise): fan-out, selectors, host keys, failures,
 // breaker, daemon restart, rate limiting, and quoting through a real remote shell.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -74,6 +74,17 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
       assert.ok(line.split(' ').includes(host.address), `${host.name} answered from elsewhere: ${line}`);
     }
     assert.match(r.stderr, /4 hosts: 4 ok, 0 failed, 0 denied, 0 unreachable/);
+  });
+
+  test('--group prints each host as one block, in selector order, with its outcome', async () => {
+    const r = await remux(['client', 'run', 'all', '--group', '--', WHO], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    const headers = lines(r).filter((l) => l.startsWith('── '));
+    assert.deepEqual(headers, fleet.hosts.map((host) => `── ${host.name} ── ok`));
+    for (const [i, host] of fleet.hosts.entries()) {
+      const at = lines(r).indexOf(headers[i]!);
+      assert.ok(lines(r)[at + 1]!.split(' ').includes(host.address), `block of ${host.name} holds another host's output`);
+    }
   });
 
   test('label selectors pick exactly the matching hosts; --json gives one object per host', async () => {
@@ -153,6 +164,11 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
   test('through the daemon: warm connections, breaker opens on an unreachable host, fails fast, closes when it returns', async () => {
     const start = await remux(['daemon', 'start'], { env: env() });
     assert.equal(start.code, 0, start.stderr);
+    // Only the owner can reach the daemon: a private directory and socket.
+    const socket = join(h.home, 'run', 'remux.sock');
+    assert.equal(statSync(join(h.home, 'run')).mode & 0o777, 0o700);
+    assert.equal(statSync(socket).mode & 0o777, 0o600);
+    assert.ok(statSync(socket).isSocket());
     const warm = await remux(['client', 'run', 'all', '--json', '--', 'true'], { env: env() });
     assert.equal(warm.code, 0, warm.stderr);
     const listed = JSON.parse((await remux(['hosts', 'list', '--json'], { env: env() })).stdout) as Array<{ name: string; connected: boolean }>;
