@@ -378,13 +378,7 @@ class Parser {
     while (i < n) {
       const c = s.charCodeAt(i);
       if (c === SQUOTE) return i;
-      if (c < 32 && c !== TAB) fail(controlName(c), i);
-      if (c >= 127) {
-        if (c === 127) fail(controlName(c), i);
-        i += this.nonAscii(c, i);
-      } else {
-        i++;
-      }
+      i += this.quotedCharWidth(c, i);
     }
     return malformed('unterminated single quote', open);
   }
@@ -416,15 +410,15 @@ class Parser {
       }
       if (c === DOLLAR) this.dollar(i, true);
       if (c === BACKTICK) fail('command substitution `…`', i);
-      if (c < 32 && c !== TAB) fail(controlName(c), i);
-      if (c >= 127) {
-        if (c === 127) fail(controlName(c), i);
-        i += this.nonAscii(c, i);
-      } else {
-        i++;
-      }
+      i += this.quotedCharWidth(c, i);
     }
     return malformed('unterminated double quote', open);
+  }
+
+  /** Inside quotes: rejects control characters and returns how many code units the character at `i` spans. */
+  private quotedCharWidth(c: number, i: number): number {
+    if ((c < 32 && c !== TAB) || c === 127) fail(controlName(c), i);
+    return c > 127 ? this.nonAscii(c, i) : 1;
   }
 
   /** Rejects the `$` at `i`, naming the expansion bash would perform. */

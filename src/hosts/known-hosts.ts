@@ -17,8 +17,7 @@
 //   holds exactly the presented key is accepted, as ssh does ("found matching key w/out port").
 import { createHash, createHmac, ECDH, randomBytes } from 'node:crypto';
 import { mkdir, open } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 
 export type HostKeyCheck =
   | { status: 'trusted'; line: number }
@@ -425,13 +424,6 @@ export async function appendKnownHost(file: string, line: string): Promise<void>
   } finally {
     await fh.close();
   }
-}
-
-/** REMUX_KNOWN_HOSTS (a leading ~/ is the home directory), else ~/.ssh/known_hosts. */
-export function defaultKnownHostsFile(env: NodeJS.ProcessEnv = process.env): string {
-  const configured = env.REMUX_KNOWN_HOSTS;
-  if (!configured) return join(homedir(), '.ssh', 'known_hosts');
-  return configured.startsWith('~/') ? join(homedir(), configured.slice(2)) : configured;
 }
 
 /** OpenSSH's SHA256 fingerprint: `SHA256:` + unpadded base64 of the key blob's digest. */

@@ -19,7 +19,7 @@ import type { PathResolver, Policy } from '../policy/types.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
 import type { SshHostEntry } from './inventory.js';
-import { defaultKnownHostsFile } from './known-hosts.js';
+import { knownHostsFile } from '../config/paths.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { captureScript, connectSsh, runCommand, sandboxRefusal, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
 import { TransportError, type Host, type HostExecRequest } from './types.js';
@@ -78,7 +78,7 @@ export class ConnectionPool {
   private closed = false;
 
   constructor(readonly options: PoolOptions = {}) {
-    this.knownHostsFile = options.knownHostsFile ?? defaultKnownHostsFile(options.env);
+    this.knownHostsFile = options.knownHostsFile ?? knownHostsFile(options.env);
     this.securePath = options.securePath ?? DEFAULT_SECURE_PATH;
     this.maxChannels = options.maxChannels ?? POOL_DEFAULTS.maxChannels;
     if (!Number.isInteger(this.maxChannels) || this.maxChannels < 1) throw new RangeError(`maxChannels must be an integer >= 1, got ${this.maxChannels}`);

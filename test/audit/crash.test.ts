@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { AuditStore } from '../../src/audit/index.js';
-import { sampleBegin, spawnWriter, tempDbPath, waitForExit, waitForLine } from './helpers.js';
+import { assertFourWritersChained, sampleBegin, spawnWriter, tempDbPath, waitForExit, waitForLine } from './helpers.js';
 
 test('4 processes × 200 actions on a new store keep one linear chain', async (t) => {
   const path = tempDbPath(t);
@@ -17,17 +17,9 @@ test('4 processes × 200 actions on a new store keep one linear chain', async (t
   const exits = await Promise.all(children.map(waitForExit));
   assert.deepEqual(exits, children.map(() => ({ code: 0, signal: null })));
 
-  const store = AuditStore.open(path);
-  const result = store.verify();
-  assert.equal(result.ok, true, result.firstBad?.reason);
-  assert.equal(result.checked, 1600);
-  const actions = store.list();
-  assert.equal(actions.length, 800);
-  assert.ok(actions.every((a) => a.status === 'complete'));
-  for (let i = 0; i < 4; i++) assert.equal(store.list({ principal: `writer${i}` }).length, 200);
+  const actions = assertFourWritersChained(path);
   const switches = actions.filter((a, i) => i > 0 && a.begin.principal !== actions[i - 1]?.begin.principal).length;
   assert.ok(switches > 50, `the writers really interleaved (${switches} switches)`);
-  store.close();
 
   const db = new Database(path, { readonly: true });
   const { rows, uniq } = db.prepare('SELECT count(*) AS rows, count(DISTINCT prev_hash) AS uniq FROM audit').get() as {

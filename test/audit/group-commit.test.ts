@@ -12,7 +12,7 @@ import type { ExecResult } from '../../src/exec/types.js';
 import type { Host } from '../../src/hosts/types.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import type { PathResolver } from '../../src/policy/types.js';
-import { sampleBegin, spawnWriter, tempDbPath, waitForExit, waitForLine } from './helpers.js';
+import { assertFourWritersChained, sampleBegin, spawnWriter, tempDbPath, waitForExit, waitForLine } from './helpers.js';
 
 /** Begin rows another connection can see: only committed ones. */
 function committedBegins(reader: Database.Database, where = '1'): number {
@@ -173,15 +173,7 @@ test('4 processes × 25 fan-outs of 8 actions (multi-row commits) keep one linea
   assert.deepEqual(exits, children.map(() => ({ code: 0, signal: null })));
   for (const s of stats) assert.equal(s, '50 400', 'each process: one commit per round of begins, one per round of ends');
 
-  const store = AuditStore.open(path);
-  const result = store.verify();
-  assert.equal(result.ok, true, result.firstBad?.reason);
-  assert.equal(result.checked, 1600);
-  const actions = store.list();
-  assert.equal(actions.length, 800);
-  assert.ok(actions.every((a) => a.status === 'complete'));
-  for (let i = 0; i < 4; i++) assert.equal(store.list({ principal: `writer${i}` }).length, 200);
-  store.close();
+  assertFourWritersChained(path);
 
   const db = new Database(path, { readonly: true });
   const { rows, uniq } = db.prepare('SELECT count(*) AS rows, count(DISTINCT prev_hash) AS uniq FROM audit').get() as { rows: number; uniq: number };

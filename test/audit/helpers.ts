@@ -1,4 +1,5 @@
 // Shared by the audit tests: temp stores, sample records, raw access for tampering, child processes.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import Database from 'better-sqlite3';
-import type { AuditBegin } from '../../src/audit/index.js';
+import { AuditStore, type AuditAction, type AuditBegin } from '../../src/audit/index.js';
 
 export function tempDbPath(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'remux-audit-'));
@@ -86,4 +87,21 @@ export function waitForExit(child: ChildProcess): Promise<{ code: number | null;
     if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
     else child.once('exit', (code, signal) => resolve({ code, signal }));
   });
+}
+
+/** After 4 writer processes of 200 actions each: one linear, verified chain holding every action, complete. */
+export function assertFourWritersChained(path: string): AuditAction[] {
+  const store = AuditStore.open(path);
+  try {
+    const result = store.verify();
+    assert.equal(result.ok, true, result.firstBad?.reason);
+    assert.equal(result.checked, 1600);
+    const actions = store.list();
+    assert.equal(actions.length, 800);
+    assert.ok(actions.every((a) => a.status === 'complete'));
+    for (let i = 0; i < 4; i++) assert.equal(store.list({ principal: `writer${i}` }).length, 200);
+    return actions;
+  } finally {
+    store.close();
+  }
 }

@@ -12,7 +12,6 @@ import { promisify } from 'node:util';
 import {
   appendKnownHost,
   checkHostKey,
-  defaultKnownHostsFile,
   findHostEntries,
   fingerprint,
   hostKeyRefusalMessage,
@@ -331,11 +330,6 @@ describe('recording and reporting keys', () => {
     assert.match(hostKeyRefusalMessage({ status: 'revoked', line: 7 }, { ...ctx, host: '::1' }), /web1 \(\[::1\]:22\) is REVOKED \(\/root\/\.ssh\/known_hosts line 7\)/);
   });
 
-  test('defaultKnownHostsFile honours REMUX_KNOWN_HOSTS', () => {
-    assert.match(defaultKnownHostsFile({}), /\/\.ssh\/known_hosts$/);
-    assert.equal(defaultKnownHostsFile({ REMUX_KNOWN_HOSTS: '/etc/remux/known_hosts' }), '/etc/remux/known_hosts');
-    assert.match(defaultKnownHostsFile({ REMUX_KNOWN_HOSTS: '~/kh' }), /^\/.+\/kh$/);
-  });
 });
 
 describe('verdicts agree with ssh connecting to a real sshd', () => {
