@@ -176,8 +176,9 @@ async function probe(ctx: PerformContext, action: Action): Promise<PerformResult
     return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
   }
   const actionId = await ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: 'host check' });
-  try {
-    const result = await host.execute({
+  // Only the transport may fail here; the audit end is written once, whatever happened.
+  const ran = await host
+    .execute({
       list: PROBE_COMMAND,
       cwd: '/',
       timeoutMs: 30_000,
@@ -186,16 +187,14 @@ async function probe(ctx: PerformContext, action: Action): Promise<PerformResult
       sandbox: null,
       onStdout: () => {},
       onStderr: () => {},
-    });
-    const durationMs = performance.now() - started;
-    await ctx.audit.end(actionId, { exitCode: result.exitCode, durationMs, error: result.error });
-    const outcome = result.exitCode === 0 ? 'ok' : 'failed';
-    return { ...nothingRan(actionId, outcome, result.exitCode, result.error ?? '', durationMs), message: result.error };
-  } catch (err) {
-    const durationMs = performance.now() - started;
-    await ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, error: errorText(err) });
-    return nothingRan(actionId, 'unreachable', EXIT.TRANSPORT, errorText(err), durationMs);
-  }
+    })
+    .then(
+      (r) => ({ outcome: r.exitCode === 0 ? ('ok' as const) : ('failed' as const), exitCode: r.exitCode, error: r.error }),
+      (err: unknown) => ({ outcome: 'unreachable' as const, exitCode: EXIT.TRANSPORT as number, error: errorText(err) }),
+    );
+  const durationMs = performance.now() - started;
+  await ctx.audit.end(actionId, { exitCode: ran.exitCode, durationMs, error: ran.error });
+  return { actionId, outcome: ran.outcome, exitCode: ran.exitCode, decision: null, message: ran.error, durationMs, bytesOut: 0, truncated: false, timedOut: false };
 }
 
 /** Records an action an adapter refused before perform() (e.g. rate limited): audited all the same. */
