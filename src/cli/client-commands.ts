@@ -83,7 +83,7 @@ async function runJobs(
       onJobStart?.(job, index);
       const exit = daemon
         ? await viaDaemon(daemon, selector, job, mode, { ...opts, cwd, timeout }, jobs.length > 1)
-        : await inProcess((ctx ??= (await import('../core/context.js')).createContext()), selector, job, mode, { ...opts, cwd, timeout });
+        : await inProcess((ctx ??= await inProcessContext(selector)), selector, job, mode, { ...opts, cwd, timeout });
       exits.push(exit);
       if (exit === 130 || (opts.stopOnError && exit !== 0)) break;
     }
@@ -93,6 +93,24 @@ async function runJobs(
   }
   if (exits.at(-1) === 130) return 130;
   return exits.find((e) => e === EXIT.TRANSPORT) ?? exits.find((e) => e === EXIT.DENIED) ?? exits.find((e) => e !== 0) ?? EXIT.OK;
+}
+
+/**
+ * The in-process context. TCP connections to the selected SSH hosts start first, so the servers'
+ * start-up overlaps the loading of the policy engine, the audit store and ssh2 (see early-sockets.ts).
+ */
+async function inProcessContext(selector: string): Promise<GatewayContext> {
+  const { hostsFile, loadInventory, select } = await import('../hosts/inventory.js');
+  const { EarlySockets } = await import('../hosts/early-sockets.js');
+  const earlySockets = new EarlySockets();
+  try {
+    for (const h of select(loadInventory(hostsFile()), selector)) {
+      if (h.transport === 'ssh' && h.jump === null) earlySockets.start(h.name, h.address, h.port);
+    }
+  } catch {
+    // A bad selector or hosts.yaml is reported, with its details, by the regular path below.
+  }
+  return (await import('../core/context.js')).createContext({ earlySockets });
 }
 
 interface Resolved extends Omit<RunOptions, 'cwd' | 'timeout'> {

@@ -5,6 +5,7 @@ import { AuditStore } from '../audit/store.js';
 import { cliPrincipal, loadConfig, type Config } from '../config/config.js';
 import { auditDbFile, knownHostsFile, policiesFile } from '../config/paths.js';
 import { ReloadingFile } from '../config/reloading.js';
+import type { EarlySockets } from '../hosts/early-sockets.js';
 import { HostRegistry } from '../hosts/registry.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
@@ -28,6 +29,8 @@ export interface ContextOptions {
   acceptNew?: boolean;
   /** --audit-log-dir of the seed's daemon: the store goes in DIR/audit.db. */
   auditDb?: string;
+  /** TCP connections already begun to the hosts this context will use. */
+  earlySockets?: EarlySockets;
 }
 
 export function loadPolicies(file: string): Map<string, Policy> {
@@ -51,6 +54,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     env,
     knownHostsFile: known,
     acceptNew: opts.acceptNew === true,
+    ...(opts.earlySockets ? { earlySockets: opts.earlySockets } : {}),
     // Trusting a new host key is a security decision: it goes into the audit trail. The SSH layer does
     // not wait for this callback (the key is already in known_hosts), so the write is not awaited; it is
     // queued at once, and close() writes whatever is still queued.

@@ -20,6 +20,7 @@ import { Backoff, type BackoffOptions } from './backoff.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
 import type { SshHostEntry } from './inventory.js';
 import { knownHostsFile } from '../config/paths.js';
+import type { EarlySockets } from './early-sockets.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { captureScript, connectSsh, runCommand, sandboxRefusal, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
 import { TransportError, type Host, type HostExecRequest } from './types.js';
@@ -44,6 +45,8 @@ export interface PoolOptions {
   whichTtlMs?: number;
   /** Finds jump hosts by name. */
   lookup?: (name: string) => SshHostEntry | undefined;
+  /** TCP connections begun before the pool existed (in-process fan-outs); used by the first connect. */
+  earlySockets?: EarlySockets;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -209,6 +212,7 @@ class PooledHost {
     const { options } = this.pool;
     try {
       const via = this.entry.jump === null ? undefined : await this.pool.jumpConnection(this.entry, chain);
+      const early = via ? undefined : options.earlySockets?.take(this.entry.name, this.entry.address, this.entry.port);
       const conn = await connectSsh(this.entry, {
         knownHostsFile: this.pool.knownHostsFile,
         acceptNew: options.acceptNew ?? false,
@@ -217,6 +221,7 @@ class PooledHost {
         keepaliveIntervalMs: options.keepaliveIntervalMs ?? SSH_DEFAULTS.keepaliveIntervalMs,
         keepaliveCountMax: options.keepaliveCountMax ?? SSH_DEFAULTS.keepaliveCountMax,
         ...(via ? { via } : {}),
+        ...(early ? { early } : {}),
         ...(options.env ? { env: options.env } : {}),
       });
       if (this.pool.isClosed) {

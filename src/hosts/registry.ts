@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { ReloadingFile } from '../config/reloading.js';
 import { createLocalHost, isLocalHostName } from './local.js';
 import { hostsFile, loadInventory, select, type HostEntry, type Inventory, type SshHostEntry } from './inventory.js';
+import type { EarlySockets } from './early-sockets.js';
 import type { ConnectionPool, PoolOptions } from './pool.js';
 import { TransportError, type Host } from './types.js';
 
@@ -14,6 +15,8 @@ export interface RegistryOptions {
   acceptNew: boolean;
   /** Told when a new host key was trusted because of acceptNew, so it can be audited. */
   onHostKeyAccepted?: PoolOptions['onHostKeyAccepted'];
+  /** TCP connections already begun to the selected hosts (in-process fan-outs). */
+  earlySockets?: EarlySockets;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -53,6 +56,7 @@ export class HostRegistry {
       backoff: { baseMs: config.ssh.backoff.base_ms, capMs: config.ssh.backoff.cap_ms },
       lookup: (name) => this.sshEntry(name),
       ...(this.opts.onHostKeyAccepted ? { onHostKeyAccepted: this.opts.onHostKeyAccepted } : {}),
+      ...(this.opts.earlySockets ? { earlySockets: this.opts.earlySockets } : {}),
     });
   }
 
@@ -82,6 +86,7 @@ export class HostRegistry {
   }
 
   async close(): Promise<void> {
+    this.opts.earlySockets?.closeUnused();
     await this.pool?.closeAll();
   }
 

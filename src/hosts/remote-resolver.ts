@@ -17,7 +17,7 @@
 import { posix } from 'node:path';
 import { quoteWord } from '../command/render.js';
 import type { CommandList } from '../command/types.js';
-import { evaluate } from '../policy/evaluate.js';
+import { evaluate, programsMatchByName } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { PathResolver, Policy } from '../policy/types.js';
 import { TransportError } from './types.js';
@@ -65,6 +65,8 @@ export class WhichCache {
 type Answer = { path: string } | { error: string };
 
 const MAX_ROUNDS = 4;
+/** Where a program looked up by name only "lives": plainly not a real directory, in reasons and the audit. */
+export const BY_NAME_DIR = '/(secure PATH)';
 const MAX_CACHED_NAMES = 1024;
 const PATH_MAX = 4096; // bytes with the NUL, as in resolve.ts
 
@@ -95,6 +97,12 @@ export async function prefetchResolver(policy: Policy, list: CommandList, cwd: s
     };
     evaluate(policy, list, { cwd, resolver: recorder });
     if (askPaths.size === 0 && askNames.size === 0) break;
+    if (askPaths.size === 0 && programsMatchByName(policy)) {
+      // Nothing but bare program names, under rules that only allow by name: the host's answers could
+      // not change the decision, so the round trip is skipped (a missing program fails there with 127).
+      for (const n of askNames) names.set(n, { path: `${BY_NAME_DIR}/${n}` });
+      break;
+    }
     const asked = { paths: [...askPaths], names: [...askNames] };
     const answers = await fetchAnswers(asked.paths, asked.names, dirs, remote);
     asked.paths.forEach((p, i) => paths.set(p, answers.paths[i] as Answer));

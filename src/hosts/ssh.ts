@@ -31,6 +31,7 @@ import { quoteWord, renderCommandList } from '../command/render.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecErrorKind, ExecResult } from '../exec/types.js';
 import type { HostAuth } from './inventory.js';
+import type { EarlySocket } from './early-sockets.js';
 import {
   appendKnownHost,
   checkHostKey,
@@ -83,6 +84,8 @@ export interface ConnectOptions {
   keepaliveCountMax?: number;
   /** Reach the target through this (jump host) connection. */
   via?: SshConnection;
+  /** A TCP connection to the endpoint already begun (early-sockets.ts): used instead of connecting. */
+  early?: EarlySocket;
   /** Where SSH_AUTH_SOCK, password variables and HOME are read. */
   env?: NodeJS.ProcessEnv;
 }
@@ -104,7 +107,14 @@ export async function connectSsh(endpoint: SshEndpoint, options: ConnectOptions)
   const timeoutMs = options.readyTimeoutMs ?? SSH_DEFAULTS.readyTimeoutMs;
   const deadline = Date.now() + timeoutMs;
   let sock: Duplex | undefined;
-  if (options.via) {
+  if (options.early) {
+    const { socket, error } = options.early;
+    if (error !== null || socket.destroyed) {
+      socket.destroy();
+      throw new SshError(`${where}: cannot connect: ${error?.message ?? 'connection closed'}`, 'connect');
+    }
+    sock = socket;
+  } else if (options.via) {
     const via = options.via;
     sock = await via.forwardOut(endpoint.address, endpoint.port, timeoutMs).catch((err: unknown) => {
       throw new SshError(`${where}: cannot reach it through ${via.endpoint.name}: ${errorText(err)}`, err instanceof SshError ? err.kind : 'connect');

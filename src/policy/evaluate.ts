@@ -333,6 +333,17 @@ function show(text: string): string {
  * literal prefix in whole segments (/var/log/** → /var/log, /srv/*.txt → /srv; a literal path is itself).
  * Nested roots are folded into their parent. Deny rules are enforced by the static check, not by mounts.
  */
+/**
+ * True when every execute_binary rule allows programs by bare name (or `*`): then where a bare-named
+ * program lives cannot change a decision, only whether it exists, which the host itself reports (127).
+ * Any deny or ask rule, or a rule naming a path, needs the real location (an alias of a denied program).
+ */
+export function programsMatchByName(policy: Policy): boolean {
+  return policy.rules.every(
+    (r) => r.operation !== 'execute_binary' || (r.effect === 'allow' && r.resources !== null && r.resources.every((x) => !x.includes('/'))),
+  );
+}
+
 export function sandboxMounts(policy: Policy): { read: string[]; write: string[] } {
   const read: string[] = [];
   const write: string[] = [];

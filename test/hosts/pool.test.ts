@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import type { CommandList } from '../../src/command/types.js';
 import type { ExecResult } from '../../src/exec/types.js';
 import type { SshHostEntry } from '../../src/hosts/inventory.js';
+import { EarlySockets } from '../../src/hosts/early-sockets.js';
 import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
 import { TransportError, type Host, type HostExecRequest } from '../../src/hosts/types.js';
 import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
@@ -300,5 +301,45 @@ describe('jump hosts, status, shutdown', () => {
     await p.closeAll();
     assert.equal(status(p, 'h1').connected, false);
     assert.match((await failure(host)).err.message, /connection pool is closed/);
+  });
+});
+
+describe('early sockets (TCP begun before the pool existed)', () => {
+  test('the first connect uses the early socket; host keys are still checked on it', async () => {
+    const h = fleet.hosts[0]!;
+    const early = new EarlySockets();
+    early.start(h.name, h.address, h.port);
+    const p = pool({ earlySockets: early });
+    const r = await run(p.host(entry(h)), ['echo', 'via early socket']);
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.stdout, 'via early socket\n');
+    assert.equal(early.take(h.name, h.address, h.port), undefined, 'handed out once');
+
+    // Same early path, but a known_hosts that does not know the host: refused.
+    const empty = join(mkdtempSync('/tmp/remux-kh-'), 'known_hosts');
+    writeFileSync(empty, '');
+    const strict = new EarlySockets();
+    strict.start(h.name, h.address, h.port);
+    const refusing = pool({ earlySockets: strict, knownHostsFile: empty });
+    await assert.rejects(run(refusing.host(entry(h)), ['true']), (err: Error) => err instanceof TransportError && /not in|unknown/i.test(err.message));
+  });
+
+  test('a refused early connection is a clean transport error, and unused sockets are closed', async () => {
+    const early = new EarlySockets();
+    // A port nothing listens on (the fleet host's address, port 1).
+    const h = fleet.hosts[1]!;
+    const dead = { ...entry(h), port: 1 };
+    early.start(dead.name, dead.address, dead.port);
+    early.start('other', h.address, h.port);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const p = pool({ earlySockets: early });
+    await assert.rejects(run(p.host(dead), ['true']), (err: Error) => err instanceof TransportError && /cannot connect/.test(err.message));
+    const taken = early.take('other', h.address, h.port);
+    assert.ok(taken && !taken.socket.destroyed);
+    const left = early.start('left', h.address, h.port);
+    early.closeUnused();
+    assert.equal(left.socket.destroyed, true, 'an early socket no command took is closed');
+    assert.equal(taken.socket.destroyed, false, 'one already taken is not');
+    taken.socket.destroy();
   });
 });

@@ -12,9 +12,10 @@ import type { CommandList } from '../../src/command/types.js';
 import type { SshHostEntry } from '../../src/hosts/inventory.js';
 import { ConnectionPool } from '../../src/hosts/pool.js';
 import { TransportError } from '../../src/hosts/types.js';
-import { parseAnswers, prefetchResolver, resolverScript, WhichCache, type RemoteLookup } from '../../src/hosts/remote-resolver.js';
+import { BY_NAME_DIR, parseAnswers, prefetchResolver, resolverScript, WhichCache, type RemoteLookup } from '../../src/hosts/remote-resolver.js';
 import { captureScript, connectSsh, wrapScript, type SshConnection } from '../../src/hosts/ssh.js';
-import { evaluate } from '../../src/policy/evaluate.js';
+import { evaluate, programsMatchByName } from '../../src/policy/evaluate.js';
+import { parsePolicies } from '../../src/policy/load.js';
 import type { Decision, Policy } from '../../src/policy/types.js';
 import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
 import { makeFixture, rawCommand, type Fixture } from '../policy/fixture.js';
@@ -162,6 +163,27 @@ describe('round trips', () => {
     assert.equal(again.decision.effect, 'allow');
     // Without a cache every command asks.
     assert.equal((await remoteCheck(parseCommand('grep'))).trips, 1);
+  });
+
+  test('under rules that only allow programs by name, bare program names need no round trip', async () => {
+    const byName = parsePolicies(
+      'policies:\n  by_name:\n    capabilities:\n      - { operation: execute_binary, resource: grep|cat }\n      - { operation: read_file, resource: "/**" }\n      - { operation: write_stdout, resource: null }\n',
+      'by-name.yaml',
+      {},
+    ).get('by_name') as Policy;
+    assert.equal(programsMatchByName(byName), true);
+    const bare = await remoteCheck(parseCommand('grep'), { policy: byName });
+    assert.equal(bare.trips, 0);
+    assert.equal(bare.decision.effect, 'allow');
+    assert.equal(bare.decision.checks[0]?.resource, `${BY_NAME_DIR}/grep`, 'the reason does not pretend to know where it lives');
+    const other = await remoteCheck(parseCommand('sort'), { policy: byName });
+    assert.equal(other.trips, 0);
+    assert.equal(other.decision.effect, 'deny', 'a name no rule allows is still denied');
+    // A path argument, or a program given by path, still asks the host.
+    assert.equal((await remoteCheck(parseCommand('cat data/a.log'), { policy: byName })).trips, 1);
+    assert.equal((await remoteCheck(parseCommand(`${securePath}/grep x`), { policy: byName })).trips, 1);
+    // A deny rule by name needs the real location (an alias of the denied program): the fixture's policies ask.
+    assert.equal(programsMatchByName(fx.policies.get('no_multi') as Policy), false);
   });
 
   test('absent programs are cached too; the cache forgets after its TTL', async () => {
