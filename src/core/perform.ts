@@ -1,6 +1,8 @@
 // The one door (ARCHITECTURE.md §1): every action on a host goes through perform().
-// Order: scope -> parse -> policy -> ask -> audit.begin -> host.execute -> audit.end.
-// Adapters (CLI today; daemon, HTTP, MCP later) only build an Action and render the result.
+// Order: policy and host lookup -> parse -> resolve paths on the host -> policy decision -> audit.begin
+// -> ask -> host.execute -> audit.end. Every refusal is audited too. Scoping principals to hosts comes
+// with the front ends that have several principals (today the CLI and the daemon act for their owner).
+// Adapters (CLI, daemon; HTTP, MCP later) only build an Action and render the result.
 import { performance } from 'node:perf_hooks';
 import type { AuditStore } from '../audit/store.js';
 import { parseCommand } from '../command/parser.js';
