@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 // audit store, SSH) loads when there is no daemon, keeping a warm `client run` light.
 import { parseCommand } from '../command/parser.js';
 import { ParseError } from '../command/types.js';
-import { socketFileFast } from '../config/paths.js';
+import { auditDbFile, envFirst, policiesFile, socketFileFast } from '../config/paths.js';
 import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { ApprovalAnswer, ExecAction, PerformResult } from '../core/types.js';
@@ -165,6 +165,14 @@ async function inProcess(ctx: GatewayContext, selector: string, job: Job, mode: 
   }
 }
 
+/** The policies file and audit store this environment names explicitly, for the daemon to check against its own. */
+function explicitFiles(): { policiesFile?: string; auditDb?: string } {
+  return {
+    ...(envFirst(process.env, 'REMUX_POLICY_CONFIG', 'RPIPE_POLICY_CONFIG') ? { policiesFile: policiesFile() } : {}),
+    ...(envFirst(process.env, 'REMUX_AUDIT_DB', 'RPIPE_AUDIT_LOG_DIR') ? { auditDb: auditDbFile() } : {}),
+  };
+}
+
 /**
  * Runs one job through the daemon. With `waitWhenLimited` (batches), a rate-limit refusal is honoured
  * by waiting the time the daemon names and asking again, instead of failing the job.
@@ -196,6 +204,7 @@ async function viaDaemonOnce(
       selector,
       command: job.command,
       callerCwd: process.cwd(),
+      expect: explicitFiles(),
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
       interactive: interactive(),
       ...(opts.policy ? { policy: opts.policy } : {}),

@@ -17,6 +17,7 @@ export interface GatewayContext extends PerformContext {
   configFile: string | null;
   registry: HostRegistry;
   knownHostsFile: string;
+  policiesFile: string;
   auditFile: string;
   close(): Promise<void>;
 }
@@ -74,6 +75,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     configFile,
     registry,
     knownHostsFile: known,
+    policiesFile: policies.file,
     auditFile,
     principal: { name: principal, via: 'cli' },
     get policies() {

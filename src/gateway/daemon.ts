@@ -199,6 +199,23 @@ async function handleRun(
     ...(request.pipefail ? { pipefail: true } : {}),
   });
 
+  // A client whose environment names other files must not silently get this daemon's policies or audit.
+  const { policiesFile, auditDb } = request.expect ?? {};
+  const mismatch = [
+    ...(policiesFile !== undefined && policiesFile !== ctx.policiesFile ? [`policies ${ctx.policiesFile} (you named ${policiesFile})`] : []),
+    ...(auditDb !== undefined && auditDb !== ctx.auditFile ? [`audit store ${ctx.auditFile} (you named ${auditDb})`] : []),
+  ];
+  if (mismatch.length > 0) {
+    send({
+      id: request.id,
+      type: 'error',
+      message: `the running daemon uses ${mismatch.join(' and ')}`,
+      hint: 'run with --no-daemon, or restart the daemon in this environment: remux daemon stop && remux daemon start',
+      exitCode: EXIT.USAGE,
+    });
+    return;
+  }
+
   let hosts: string[];
   try {
     hosts = ctx.registry.select(request.selector);

@@ -10,6 +10,8 @@ export type RunRequest = Omit<ExecAction, 'kind' | 'host'> & {
   selector: string;
   /** The client has a terminal and can answer `ask` decisions. */
   interactive?: boolean;
+  /** Files the client's environment names explicitly (REMUX_POLICY_CONFIG, REMUX_AUDIT_DB): the daemon refuses to run under others. */
+  expect?: { policiesFile?: string; auditDb?: string };
 };
 
 export type Request =

@@ -1,0 +1,61 @@
+// End-to-end: the daemon serving the CLI on this machine (the fleet tests cover SSH hosts).
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { remux, tempHome } from '../support/cli.js';
+
+const POLICY = `policies:
+  read_only:
+    capabilities:
+      - { operation: execute_binary, resource: echo|pwd|true }
+      - { operation: write_stdout, resource: null }
+`;
+
+describe('remux daemon with the local host', () => {
+  const h = tempHome();
+  before(async () => {
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    const r = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^started: pid \d+/);
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  test('client run with a daemon runs in the caller\'s directory and is audited', async () => {
+    const r = await remux(['client', 'run', 'localhost', '--', 'pwd'], { env: h.env, cwd: h.home });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), h.home, 'the local host starts in the client\'s cwd, not the daemon\'s');
+    const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env: h.env })).stdout) as { running: boolean; pid: number };
+    assert.equal(status.running, true);
+    assert.ok(status.pid > 0);
+    const audit = await remux(['audit', 'ls', '--json'], { env: h.env });
+    assert.match(audit.stdout, /"command":"pwd"/);
+  });
+
+  test('a client whose environment names another policies file is refused, not silently served', async () => {
+    const other = join(h.home, 'other-policies.yaml');
+    writeFileSync(other, POLICY.replace('echo|pwd|true', 'echo'));
+    const env = { ...h.env, REMUX_POLICY_CONFIG: other };
+    const r = await remux(['client', 'run', 'localhost', '--', 'true'], { env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /the running daemon uses policies/);
+    assert.match(r.stderr, /--no-daemon/);
+    const inProcess = await remux(['client', 'run', 'localhost', '--no-daemon', '--', 'true'], { env });
+    assert.equal(inProcess.code, 77, 'in-process, the named policies apply: true is not allowed there');
+  });
+
+  test('a second start reports the running daemon; stop then start again works', async () => {
+    const again = await remux(['daemon', 'start'], { env: h.env });
+    assert.match(again.stdout, /already running/);
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+    assert.equal((await remux(['daemon', 'status'], { env: h.env })).code, 3);
+    const restarted = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(restarted.code, 0, restarted.stderr);
+    const r = await remux(['client', 'run', 'local', '--', 'echo back'], { env: h.env });
+    assert.equal(r.stdout, 'back\n');
+  });
+});
