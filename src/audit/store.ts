@@ -386,11 +386,6 @@ export class AuditStore {
     }));
   }
 
-  /** A policy denial: record() with exit 77. */
-  denied(rec: Omit<AuditBegin, 'decision'>): Promise<number> {
-    return this.record({ ...rec, decision: 'deny' }, { exitCode: 77, durationMs: 0 });
-  }
-
   /** Committed transactions and rows of this connection so far (the bench reports rows per commit). */
   writeStats(): WriteStats {
     return { ...this.stats };

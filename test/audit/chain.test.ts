@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { AuditStore, AuditStoreError } from '../../src/audit/index.js';
-import { sampleBegin, tamper, tempDbPath } from './helpers.js';
+import { recordDenied, sampleBegin, tamper, tempDbPath } from './helpers.js';
 
 /** Three complete actions and one denial: rows 1..8. */
 async function populated(path: string): Promise<void> {
@@ -14,7 +14,7 @@ async function populated(path: string): Promise<void> {
     const id = await store.begin(sampleBegin({ argv: ['cat', `/var/log/f${i}`] }));
     await store.end(id, { exitCode: i, durationMs: 12, bytesOut: 100 * i, bytesErr: 0 });
   }
-  await store.denied({ principal: 'bob', host: 'db1', operation: 'execute_binary', argv: ['rm', '-rf', '/'], reason: 'rm is denied' });
+  await recordDenied(store, { principal: 'bob', host: 'db1', operation: 'execute_binary', argv: ['rm', '-rf', '/'], reason: 'rm is denied' });
   store.close();
 }
 

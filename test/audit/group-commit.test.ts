@@ -12,7 +12,7 @@ import type { ExecResult } from '../../src/exec/types.js';
 import type { Host } from '../../src/hosts/types.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import type { PathResolver } from '../../src/policy/types.js';
-import { assertFourWritersChained, sampleBegin, spawnWriter, tempDbPath, waitForExit, waitForLine } from './helpers.js';
+import { assertFourWritersChained, recordDenied, sampleBegin, spawnWriter, tempDbPath, waitForExit, waitForLine } from './helpers.js';
 
 /** Begin rows another connection can see: only committed ones. */
 function committedBegins(reader: Database.Database, where = '1'): number {
@@ -77,7 +77,7 @@ test('a commit that fails rejects every write of its batch and writes none; the 
     store.begin(sampleBegin({ command: 'a' })),
     store.end(running, { exitCode: 0, durationMs: 1 }),
     store.begin(sampleBegin({ command: 'b' })),
-    store.denied(sampleBegin({ command: 'c' })),
+    recordDenied(store, sampleBegin({ command: 'c' })),
   ];
   const settled = await Promise.allSettled(batch);
   locker.exec('ROLLBACK');
@@ -135,7 +135,7 @@ test('an end queued behind its begin in the same batch is written after it', asy
 test('record() writes a finished action in one transaction with its own decision', async (t) => {
   const store = AuditStore.open(tempDbPath(t));
   const id = await store.record(sampleBegin({ decision: 'allow', operation: 'host_key.accept' }), { exitCode: 0, durationMs: 0 });
-  const denied = await store.denied(sampleBegin());
+  const denied = await recordDenied(store, sampleBegin());
   assert.deepEqual([id, denied], [1, 3]);
   assert.deepEqual(store.writeStats(), { transactions: 2, rows: 4 });
   assert.deepEqual(

@@ -31,6 +31,11 @@ export function sampleBegin(overrides: Partial<AuditBegin> = {}): AuditBegin {
   };
 }
 
+/** A policy denial as perform() records one: begin and end together, exit 77. */
+export function recordDenied(store: AuditStore, rec: Omit<AuditBegin, 'decision'>): Promise<number> {
+  return store.record({ ...rec, decision: 'deny' }, { exitCode: 77, durationMs: 0 });
+}
+
 /** A raw connection with the append-only triggers removed, as an attacker with file access would. */
 export function tamper(path: string, fn: (db: Database.Database) => void): void {
   const db = new Database(path);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AuditStore, levelsShown, type AuditAction, type AuditLevel } from '../../src/audit/index.js';
-import { sampleBegin, spawnWriter, tempDbPath, waitForExit } from './helpers.js';
+import { recordDenied, sampleBegin, spawnWriter, tempDbPath, waitForExit } from './helpers.js';
 
 test('levelsShown: info shows all, warn shows warn and worse, error and deny only themselves', () => {
   assert.deepEqual(levelsShown('info'), ['info', 'warn', 'error', 'deny']);
@@ -25,7 +25,7 @@ async function mixed(store: AuditStore): Promise<Map<string, AuditLevel>> {
   await run('unreachable', 'error', { exitCode: null, error: 'connect ECONNREFUSED', durationMs: 30 });
   await run('refused', 'deny', { exitCode: 77, refusal: 'approval expired', durationMs: 60_000 }, 'ask');
   await run('running', 'info', null);
-  await store.denied({ principal: 'bob', host: 'db1', operation: 'execute_binary', command: 'forbidden', reason: 'no rule allows it' });
+  await recordDenied(store, { principal: 'bob', host: 'db1', operation: 'execute_binary', command: 'forbidden', reason: 'no rule allows it' });
   expected.set('forbidden', 'deny');
   return expected;
 }
@@ -138,7 +138,7 @@ test('follow reports a begin and end seen together once, and applies the filter'
   const following = store.follow(0, (a) => seen.push(a), controller.signal, { intervalMs: 10, level: 'warn' });
   await store.end(await store.begin(sampleBegin({ command: 'ok' })), { exitCode: 0, durationMs: 1 });
   await store.end(await store.begin(sampleBegin({ command: 'bad' })), { exitCode: 2, durationMs: 1 });
-  await store.denied(sampleBegin({ command: 'no' }));
+  await recordDenied(store, sampleBegin({ command: 'no' }));
   while (seen.length < 2) await new Promise((r) => setTimeout(r, 10));
   controller.abort();
   await following;
