@@ -32,6 +32,7 @@ export function registerAudit(program: Command): void {
   audit
     .command('verify')
     .description('check the hash chain of the audit store; exit 1 and the first bad record if it was edited, deleted or reordered')
+    .addHelpText('after', '\nExamples:\n  remux audit verify\n  remux audit verify --json | jq .head   # keep the head elsewhere: removal of the newest records shows against it')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { json?: boolean }) => {
       const { verifyAudit } = await import('../audit-commands.js');

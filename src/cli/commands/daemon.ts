@@ -26,6 +26,7 @@ export function registerDaemon(program: Command): void {
   daemon
     .command('stop')
     .description('stop the daemon (open connections are closed; running commands are cancelled)')
+    .addHelpText('after', '\nExamples:\n  remux daemon stop')
     .option('--socket <path>', 'Unix socket of the daemon')
     .action(async (opts: { socket?: string }) => {
       const { stopDaemonCommand } = await import('../daemon-commands.js');
@@ -35,6 +36,7 @@ export function registerDaemon(program: Command): void {
   daemon
     .command('status')
     .description('pid, uptime, hosts connected, circuit breakers, rate-limit buckets (exit 3 when not running)')
+    .addHelpText('after', "\nExamples:\n  remux daemon status\n  remux daemon status --json | jq '.hosts[] | {name, connected, breaker}'")
     .option('--socket <path>', 'Unix socket of the daemon')
     .option('--json', 'print as JSON')
     .action(async (opts: { socket?: string; json?: boolean }) => {
@@ -49,6 +51,7 @@ export function registerStatus(program: Command): void {
   status
     .command('info')
     .description('version, files, policies, hosts, sandbox support, and the daemon with its rate-limit state')
+    .addHelpText('after', '\nExamples:\n  remux status info\n  remux status info --json | jq .daemon.rateLimit')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
       const { statusInfoCommand } = await import('../daemon-commands.js');
@@ -58,6 +61,7 @@ export function registerStatus(program: Command): void {
   status
     .command('health')
     .description('check configuration, policies, hosts file, audit chain, sandbox and daemon; exit 1 if anything fails')
+    .addHelpText('after', "\nExamples:\n  remux status health && echo healthy\n  remux status health --json | jq '.checks[] | select(.ok | not)'")
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
       const { statusHealthCommand } = await import('../daemon-commands.js');

@@ -42,6 +42,7 @@ export function registerHosts(program: Command): void {
     .command('list')
     .alias('ls')
     .description('list hosts: address, labels, and (with a running daemon) connected?, breaker state, last RTT, last error')
+    .addHelpText('after', '\nExamples:\n  remux hosts list\n  remux hosts list --json | jq -r \'.[] | select(.breaker == "open") | .name\'')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
       const { listHostsCommand } = await import('../hosts-commands.js');
@@ -65,6 +66,7 @@ export function registerHosts(program: Command): void {
     .command('remove')
     .alias('rm')
     .description('remove a host from the inventory')
+    .addHelpText('after', '\nExamples:\n  remux hosts remove web1')
     .argument('<name>')
     .action(async (name: string) => {
       const { removeHostCommand } = await import('../hosts-commands.js');

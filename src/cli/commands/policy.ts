@@ -6,6 +6,7 @@ export function registerPolicy(program: Command): void {
   policy
     .command('list')
     .description('list the policies in the policies file')
+    .addHelpText('after', "\nExamples:\n  remux policy list\n  remux policy list --json | jq -r '.[].name'")
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
       const { listPolicies } = await import('../policy-commands.js');
@@ -15,6 +16,7 @@ export function registerPolicy(program: Command): void {
   policy
     .command('show')
     .description('print one policy: its rules in order, with effect, operation, resources and source line')
+    .addHelpText('after', '\nExamples:\n  remux policy show read_only\n  remux policy show read_only --json')
     .argument('<name>', 'policy name')
     .option('--json', 'print as JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
