@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { startFleet, type Fleet, type FleetHost } from '../test/fleet/fleet.js';
 import type { BenchResult } from './types.js';
 
-const REMUX_BIN = fileURLToPath(new URL('../../bin/remux.js', import.meta.url));
+/** The `remux` command as installed: the native launcher (forwards to the daemon, else runs the Node CLI). */
+const REMUX_BIN = fileURLToPath(new URL('../../bin/remux', import.meta.url));
+const REMUX_NODE_BIN = fileURLToPath(new URL('../../bin/remux.js', import.meta.url));
 const DEBIAN_PYTHON = '/usr/bin/python3';
 
 interface Timed {
@@ -89,12 +91,13 @@ async function setup(count: number): Promise<Setup> {
 }
 
 async function teardown(s: Setup): Promise<void> {
-  await run(['node', REMUX_BIN, 'daemon', 'stop'], s.env);
+  await run([REMUX_BIN, 'daemon', 'stop'], s.env);
   await s.fleet.stop();
   rmSync(s.home, { recursive: true, force: true });
 }
 
-const remux = (s: Setup, args: string[]): Promise<Timed> => run([process.execPath, REMUX_BIN, ...args], s.env);
+const remux = (s: Setup, args: string[]): Promise<Timed> => run([REMUX_BIN, ...args], s.env);
+const remuxNode = (s: Setup, args: string[]): Promise<Timed> => run([process.execPath, REMUX_NODE_BIN, ...args], s.env);
 
 async function anchors(s: Setup, lines: string[], figures: Record<string, number>): Promise<void> {
   const { fleet } = s;
@@ -191,13 +194,17 @@ export async function benchFleet(count = 20): Promise<BenchResult> {
     if (started.code !== 0) throw new Error(`daemon start failed: ${started.stderr}`);
     await remux(s, ['client', 'run', 'all', '--', 'true']);
     figures.remuxWarmMs = await median(9, () => remux(s, ['client', 'run', 'all', '--', 'uptime']), 'remux warm');
+    figures.remuxWarmNodeMs = await median(9, () => remuxNode(s, ['client', 'run', 'all', '--', 'uptime']), 'remux warm, Node CLI');
 
-    const batch = join(s.home, 'true100.txt');
-    writeFileSync(batch, 'true\n'.repeat(100));
+    // Per command: the difference between a 100-line and a 1-line batch, so process start-up cancels out.
+    const batch100 = join(s.home, 'true100.txt');
+    const batch1 = join(s.home, 'true1.txt');
+    writeFileSync(batch100, 'true\n'.repeat(100));
+    writeFileSync(batch1, 'true\n');
     const one = s.fleet.hosts[0]!.name;
-    const version = await median(5, () => remux(s, ['--version']), 'remux --version');
-    const batchMs = await median(3, () => remux(s, ['client', 'batch', one, '-f', batch, '--json']), 'remux batch');
-    figures.remuxBatchTrueMs = (batchMs - version) / 100;
+    const oneMs = await median(5, () => remux(s, ['client', 'batch', one, '-f', batch1, '--json']), 'remux batch of 1');
+    const hundredMs = await median(3, () => remux(s, ['client', 'batch', one, '-f', batch100, '--json']), 'remux batch of 100');
+    figures.remuxBatchTrueMs = (hundredMs - oneMs) / 99;
     const status = JSON.parse((await remux(s, ['daemon', 'status', '--json'])).stdout) as { memoryRssBytes: number };
     figures[`daemonRss${count}HostsMb`] = status.memoryRssBytes / 2 ** 20;
   } finally {
@@ -211,6 +218,7 @@ export async function benchFleet(count = 20): Promise<BenchResult> {
     `fleet: ${count} sshd hosts (${s.fleet.mode}); uptime on all hosts, whole process, median`,
     `remux cold (no daemon)            ${ms(f.remuxColdMs)}   ${ratio(f.remuxColdMs, f.psshMs)} parallel-ssh (goal <= 0.7x), ${ratio(f.remuxColdMs, f.fabricMs)} Fabric (goal < 1x)`,
     `remux warm (daemon)               ${ms(f.remuxWarmMs)}   ${ratio(f.remuxWarmMs, f.sshControlMasterMs)} ssh ControlMaster (goal <= 1x), ${ratio(f.remuxWarmMs, f.psshMs)} parallel-ssh`,
+    `  the same from the Node CLI      ${ms(f.remuxWarmNodeMs)}   (node bin/remux.js, without the native launcher)`,
     `ssh cold, 20 in parallel          ${ms(f.sshColdMs)}`,
     `ssh over ControlMaster            ${ms(f.sshControlMasterMs)}`,
     `parallel-ssh                      ${ms(f.psshMs)}`,

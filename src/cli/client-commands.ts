@@ -1,28 +1,110 @@
-// `remux client run` and `remux client batch`: build the request, send it to the daemon when one is
-// running (warm pooled connections) or run it in-process (cold connections) through the same
-// fanOut() -> perform() path, and render the results.
+// `remux client run` and `remux client batch`. With a daemon running, the whole command line goes to it
+// (warm pooled connections) and the daemon runs this same code for it (gateway/cli-session.ts);
+// otherwise it runs here with cold connections. Either way every command goes fanOut() -> perform().
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createInterface } from 'node:readline/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-// Only what the daemon path needs is imported up front; the in-process machinery (policy engine,
-// audit store, SSH) loads when there is no daemon, keeping a warm `client run` light.
+// Only what forwarding needs is imported up front; the in-process machinery (policy engine, audit
+// store, SSH) loads when there is no daemon, keeping a warm `client run` light.
 import { parseCommand } from '../command/parser.js';
 import { ParseError } from '../command/types.js';
 import { auditDbFile, envFirst, policiesFile, socketFileFast } from '../config/paths.js';
 import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
-import type { ApprovalAnswer, ExecAction, PerformResult } from '../core/types.js';
-import { DaemonClient } from '../gateway/client.js';
+import type { ApprovalAnswer, ExecAction } from '../core/types.js';
+import { cliRequest, forwardToDaemon } from '../gateway/forward.js';
+import { rateLimitedMessage, type TakeResult } from '../hosts/rate-limit.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import type { BatchOptions, RunOptions } from './commands/client.js';
+import type { Invocation } from './invocation.js';
 import { UsageError } from './output.js';
 import { createRunView, type ViewMode } from './run-view.js';
+
+/** How long an `ask` waits for the user's answer before it expires (expired is never allow). */
+const ASK_TIMEOUT_MS = 5 * 60_000;
+
+/** What a fan-out runs in: the daemon's long-lived context, or one built for this process. */
+export interface Runner {
+  /** The context to run `selector`'s commands in; throws a UsageError when it cannot serve this invocation. */
+  context(selector: string): Promise<GatewayContext>;
+  /** Admits one request, however many hosts it fans out to (the daemon's per-principal rate limit). */
+  admit(ctx: GatewayContext): TakeResult;
+  close(): Promise<void>;
+}
+
+/** Where `client run|batch` execute for one invocation. */
+export interface ClientHost {
+  invocation: Invocation;
+  /** Runs `work` with a runner, or hands the whole command line to a daemon; resolves with the exit status. */
+  run(opts: RunOptions, work: (runner: Runner) => Promise<number>): Promise<number>;
+}
+
+/** The CLI process: forward to a running daemon (unless --no-daemon), else run in this process. */
+export function processClientHost(inv: Invocation): ClientHost {
+  return {
+    invocation: inv,
+    async run(opts, work) {
+      if (opts.daemon !== false) {
+        const socket = await socketFileFast(inv.env, async () => (await import('../config/config.js')).loadConfig(inv.env).config.daemon.socket);
+        const outcome = await forwardToDaemon(socket, cliRequest(inv), inv);
+        if (outcome && 'exitCode' in outcome) return outcome.exitCode;
+        if (outcome) inv.stderr.write(`remux: the running daemon does not serve this command (${outcome.declined}); running it in this process\n`);
+      }
+      return work(inProcessRunner(inv));
+    },
+  };
+}
+
+function inProcessRunner(inv: Invocation): Runner {
+  let ctx: GatewayContext | null = null;
+  return {
+    async context(selector) {
+      return (ctx ??= await inProcessContext(inv.env, selector));
+    },
+    admit: () => ({ ok: true, remaining: Infinity }),
+    async close() {
+      await ctx?.close();
+    },
+  };
+}
+
+/**
+ * The in-process context. TCP connections to the selected SSH hosts start first, so the servers'
+ * start-up overlaps the loading of the policy engine, the audit store and ssh2 (see early-sockets.ts).
+ */
+async function inProcessContext(env: NodeJS.ProcessEnv, selector: string): Promise<GatewayContext> {
+  const { hostsFile, loadInventory, select } = await import('../hosts/inventory.js');
+  const { EarlySockets } = await import('../hosts/early-sockets.js');
+  const earlySockets = new EarlySockets();
+  try {
+    for (const h of select(loadInventory(hostsFile(env), env), selector)) {
+      if (h.transport === 'ssh' && h.jump === null) earlySockets.start(h.name, h.address, h.port);
+    }
+  } catch {
+    // A bad selector or hosts.yaml is reported, with its details, by the regular path below.
+  }
+  return (await import('../core/context.js')).createContext({ env, earlySockets });
+}
+
+/** The policies file and audit store the environment names explicitly (a daemon refuses to run under others). */
+export function explicitFiles(env: NodeJS.ProcessEnv): { policiesFile?: string; auditDb?: string } {
+  return {
+    ...(envFirst(env, 'REMUX_POLICY_CONFIG', 'RPIPE_POLICY_CONFIG') ? { policiesFile: policiesFile(env) } : {}),
+    ...(envFirst(env, 'REMUX_AUDIT_DB', 'RPIPE_AUDIT_LOG_DIR') ? { auditDb: auditDbFile(env) } : {}),
+  };
+}
 
 interface Job {
   command: string;
   /** Extra fields for --json lines (e.g. the batch file line). */
   extra?: Record<string, unknown>;
+}
+
+interface Resolved {
+  cwd: string | undefined;
+  timeout: number | null | undefined;
+  policy: string | undefined;
+  pipefail: boolean;
 }
 
 function timeoutMs(opts: RunOptions): number | null | undefined {
@@ -39,91 +121,12 @@ function viewMode(selector: string, opts: RunOptions): ViewMode {
   return isSingleHostName(selector) ? 'single' : 'prefixed';
 }
 
-async function askOnTerminal(host: string, command: string, reason: string): Promise<ApprovalAnswer> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question(`remux: approval needed on ${host}: ${reason}\nrun \`${command}\`? [y/N] `);
-    return /^y(es)?$/i.test(answer.trim()) ? 'allow' : 'deny';
-  } finally {
-    rl.close();
-  }
-}
-
-const interactive = (): boolean => process.stdin.isTTY === true && process.stderr.isTTY === true;
-
-/** Ctrl-C cancels the running command (its whole process group, locally or remotely); a second Ctrl-C exits at once. */
-function onInterrupt(cancel: () => void): () => void {
-  let pressed = false;
-  const handler = (): void => {
-    if (pressed) process.exit(130);
-    pressed = true;
-    cancel();
-  };
-  process.on('SIGINT', handler);
-  return () => process.off('SIGINT', handler);
-}
-
-/** Runs jobs one after another on the hosts `selector` picks; returns the combined exit status. */
-async function runJobs(
-  selector: string,
-  jobs: Job[],
-  opts: RunOptions & { stopOnError?: boolean },
-  onJobStart?: (job: Job, index: number) => void,
-): Promise<number> {
-  const mode = viewMode(selector, opts);
-  const timeout = timeoutMs(opts);
-  // An explicit --cwd applies on every host; otherwise only the local host starts in our directory.
-  const cwd = opts.cwd ? resolve(opts.cwd) : undefined;
-  const socket = await socketFileFast(process.env, async () => (await import('../config/config.js')).loadConfig().config.daemon.socket);
-  const daemon = opts.daemon === false ? null : await DaemonClient.connect(socket);
-  let ctx: GatewayContext | null = null;
-  const exits: number[] = [];
-  try {
-    for (const [index, job] of jobs.entries()) {
-      onJobStart?.(job, index);
-      const exit = daemon
-        ? await viaDaemon(daemon, selector, job, mode, { ...opts, cwd, timeout }, jobs.length > 1)
-        : await inProcess((ctx ??= await inProcessContext(selector)), selector, job, mode, { ...opts, cwd, timeout });
-      exits.push(exit);
-      if (exit === 130 || (opts.stopOnError && exit !== 0)) break;
-    }
-  } finally {
-    daemon?.close();
-    await ctx?.close();
-  }
-  if (exits.at(-1) === 130) return 130;
-  return exits.find((e) => e === EXIT.TRANSPORT) ?? exits.find((e) => e === EXIT.DENIED) ?? exits.find((e) => e !== 0) ?? EXIT.OK;
-}
-
-/**
- * The in-process context. TCP connections to the selected SSH hosts start first, so the servers'
- * start-up overlaps the loading of the policy engine, the audit store and ssh2 (see early-sockets.ts).
- */
-async function inProcessContext(selector: string): Promise<GatewayContext> {
-  const { hostsFile, loadInventory, select } = await import('../hosts/inventory.js');
-  const { EarlySockets } = await import('../hosts/early-sockets.js');
-  const earlySockets = new EarlySockets();
-  try {
-    for (const h of select(loadInventory(hostsFile()), selector)) {
-      if (h.transport === 'ssh' && h.jump === null) earlySockets.start(h.name, h.address, h.port);
-    }
-  } catch {
-    // A bad selector or hosts.yaml is reported, with its details, by the regular path below.
-  }
-  return (await import('../core/context.js')).createContext({ earlySockets });
-}
-
-interface Resolved extends Omit<RunOptions, 'cwd' | 'timeout'> {
-  cwd: string | undefined;
-  timeout: number | null | undefined;
-}
-
-function actionFor(host: string, command: string, opts: Resolved): ExecAction {
+function actionFor(inv: Invocation, host: string, command: string, opts: Resolved): ExecAction {
   return {
     kind: 'exec',
     host,
     command,
-    callerCwd: process.cwd(),
+    callerCwd: inv.cwd,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ...(opts.policy ? { policy: opts.policy } : {}),
     ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
@@ -131,31 +134,97 @@ function actionFor(host: string, command: string, opts: Resolved): ExecAction {
   };
 }
 
-async function inProcess(ctx: GatewayContext, selector: string, job: Job, mode: ViewMode, opts: Resolved): Promise<number> {
+/** Asks on the user's terminal, one question at a time; no answer within ASK_TIMEOUT_MS (or a cancelled run) is `expired`. */
+function approver(inv: Invocation, signal: AbortSignal): (host: string, command: string, reason: string) => Promise<ApprovalAnswer> {
+  let turn: Promise<unknown> = Promise.resolve();
+  return (host, command, reason) => {
+    const answer = turn.then(async (): Promise<ApprovalAnswer> => {
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(ASK_TIMEOUT_MS)]);
+      const line = await inv.question(`remux: approval needed on ${host}: ${reason}\nrun \`${command}\`? [y/N] `, deadline);
+      if (deadline.aborted) return 'expired';
+      return /^y(es)?$/i.test(line.trim()) ? 'allow' : 'deny';
+    });
+    turn = answer.catch(() => undefined);
+    return answer;
+  };
+}
+
+/** Runs jobs one after another on the hosts `selector` picks; returns the combined exit status. */
+async function runJobs(
+  inv: Invocation,
+  runner: Runner,
+  selector: string,
+  jobs: Job[],
+  opts: RunOptions & { stopOnError?: boolean },
+  onJobStart?: (job: Job, index: number) => void,
+): Promise<number> {
+  const mode = viewMode(selector, opts);
+  const resolved: Resolved = {
+    // An explicit --cwd applies on every host; otherwise only the local host starts in the caller's directory.
+    cwd: opts.cwd ? resolve(inv.cwd, opts.cwd) : undefined,
+    timeout: timeoutMs(opts),
+    policy: opts.policy,
+    pipefail: opts.pipefail === true,
+  };
+  const exits: number[] = [];
+  try {
+    for (const [index, job] of jobs.entries()) {
+      onJobStart?.(job, index);
+      const exit = await runJob(inv, runner, selector, job, mode, resolved, jobs.length > 1);
+      exits.push(exit);
+      if (exit === 130 || (opts.stopOnError && exit !== 0)) break;
+    }
+  } finally {
+    await runner.close();
+  }
+  if (exits.at(-1) === 130) return 130;
+  return exits.find((e) => e === EXIT.TRANSPORT) ?? exits.find((e) => e === EXIT.DENIED) ?? exits.find((e) => e !== 0) ?? EXIT.OK;
+}
+
+/**
+ * One command on the selected hosts. With `waitWhenLimited` (batches), a rate-limit refusal is
+ * honoured by waiting the time it names and trying again, instead of failing the command.
+ */
+async function runJob(inv: Invocation, runner: Runner, selector: string, job: Job, mode: ViewMode, opts: Resolved, waitWhenLimited: boolean): Promise<number> {
+  const ctx = await runner.context(selector);
   const { combinedExit, fanOut, summarize } = await import('../core/fanout.js');
   let hosts: string[];
   try {
     hosts = ctx.registry.select(selector);
   } catch (err) {
     if ((err as Error).name !== 'InventoryError') throw err;
-    process.stderr.write(`remux: ${(err as Error).message}\n`);
+    inv.stderr.write(`remux: ${(err as Error).message}\n`);
     return selectionFailureExit(selector);
   }
-  await ctx.registry.prepare(hosts);
-  const view = createRunView(mode, job.command, job.extra);
+  const action = (host: string): ExecAction => actionFor(inv, host, job.command, opts);
   const controller = new AbortController();
-  const release = onInterrupt(() => controller.abort());
+  const release = inv.onInterrupt(() => controller.abort());
   try {
+    for (let admitted = runner.admit(ctx); !admitted.ok; admitted = runner.admit(ctx)) {
+      const { recordRefusal } = await import('../core/perform.js');
+      const message = rateLimitedMessage(admitted.retryInMs);
+      await Promise.all(hosts.map((host) => recordRefusal(ctx, action(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
+      if (!waitWhenLimited) {
+        inv.stderr.write(`remux: ${message}\n`);
+        return EXIT.RATE_LIMITED;
+      }
+      await sleep(admitted.retryInMs, undefined, { signal: controller.signal }).catch(() => undefined);
+      if (controller.signal.aborted) return 130;
+    }
+
+    await ctx.registry.prepare(hosts);
+    const view = createRunView(inv, mode, job.command, job.extra);
+    const ask = inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, controller.signal) : null;
     view.hosts(hosts);
     const results = await fanOut(
       ctx,
       hosts,
-      (host) => actionFor(host, job.command, opts),
+      action,
       { onOutput: (h, s, c) => view.output(h, s, c), onResult: (h, r) => view.result(h, r) },
       {
         concurrency: ctx.config.fanout.concurrency,
         signal: controller.signal,
-        ...(interactive() ? { approve: (action, decision) => askOnTerminal(action.host, action.command, decision.reason) } : {}),
+        ...(ask ? { approve: (a, decision) => ask(a.host, a.command, decision.reason) } : {}),
       },
     );
     view.done(summarize(results.values()));
@@ -165,111 +234,18 @@ async function inProcess(ctx: GatewayContext, selector: string, job: Job, mode: 
   }
 }
 
-/** The policies file and audit store this environment names explicitly, for the daemon to check against its own. */
-function explicitFiles(): { policiesFile?: string; auditDb?: string } {
-  return {
-    ...(envFirst(process.env, 'REMUX_POLICY_CONFIG', 'RPIPE_POLICY_CONFIG') ? { policiesFile: policiesFile() } : {}),
-    ...(envFirst(process.env, 'REMUX_AUDIT_DB', 'RPIPE_AUDIT_LOG_DIR') ? { auditDb: auditDbFile() } : {}),
-  };
-}
-
-/**
- * Runs one job through the daemon. With `waitWhenLimited` (batches), a rate-limit refusal is honoured
- * by waiting the time the daemon names and asking again, instead of failing the job.
- */
-async function viaDaemon(daemon: DaemonClient, selector: string, job: Job, mode: ViewMode, opts: Resolved, waitWhenLimited: boolean): Promise<number> {
-  for (;;) {
-    const outcome = await viaDaemonOnce(daemon, selector, job, mode, opts, waitWhenLimited);
-    if (outcome.retryInMs === null) return outcome.exit;
-    await sleep(outcome.retryInMs);
-  }
-}
-
-async function viaDaemonOnce(
-  daemon: DaemonClient,
-  selector: string,
-  job: Job,
-  mode: ViewMode,
-  opts: Resolved,
-  waitWhenLimited: boolean,
-): Promise<{ exit: number; retryInMs: number | null }> {
-  const view = createRunView(mode, job.command, job.extra);
-  let exit: number = EXIT.FAILURE;
-  let retryInMs: number | null = null;
-  let interrupted = false;
-  const results: PerformResult[] = [];
-  const request = daemon.request(
-    {
-      type: 'run',
-      selector,
-      command: job.command,
-      callerCwd: process.cwd(),
-      expect: explicitFiles(),
-      ...(opts.cwd ? { cwd: opts.cwd } : {}),
-      interactive: interactive(),
-      ...(opts.policy ? { policy: opts.policy } : {}),
-      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
-      ...(opts.pipefail ? { pipefail: true } : {}),
-    },
-    (event) => {
-      switch (event.type) {
-        case 'hosts':
-          return view.hosts(event.hosts);
-        case 'out':
-          return view.output(event.host, event.stream, Buffer.from(event.data, 'base64'));
-        case 'result':
-          results.push(event.result);
-          return view.result(event.host, event.result);
-        case 'done':
-          view.done(event.summary);
-          exit = event.exitCode;
-          return;
-        case 'ask':
-          void askOnTerminal(event.host, event.command, event.reason).then((answer) =>
-            daemon.send({ id: 0, type: 'approve', ref: event.id, askId: event.askId, answer }),
-          );
-          return;
-        case 'error':
-          if (waitWhenLimited && event.exitCode === EXIT.RATE_LIMITED && event.retryInMs !== undefined) {
-            retryInMs = event.retryInMs;
-            return;
-          }
-          process.stderr.write(`remux: ${event.message}\n`);
-          if (event.hint) process.stderr.write(`hint: ${event.hint}\n`);
-          exit = event.exitCode;
-          return;
-        default:
-          return;
-      }
-    },
-    (event) => event.type === 'done' || event.type === 'error',
-  );
-  const release = onInterrupt(() => {
-    interrupted = true;
-    daemon.send({ id: 0, type: 'cancel', ref: request.id });
-  });
-  try {
-    await request.done;
-  } finally {
-    release();
-  }
-  if (interrupted) return { exit: 130, retryInMs: null };
-  return { exit, retryInMs };
-}
-
-export async function runCommand(selector: string, words: string[], opts: RunOptions): Promise<void> {
+export function runCommand(inv: Invocation, runner: Runner, selector: string, words: string[], opts: RunOptions): Promise<number> {
   // Like ssh: several words are joined by spaces, then parsed as one command string.
-  process.exitCode = await runJobs(selector, [{ command: words.join(' ') }], opts);
+  return runJobs(inv, runner, selector, [{ command: words.join(' ') }], opts);
 }
 
 /** Reads a commands file and parses every line first, so a bad line stops the batch before anything runs. */
 export function readCommandsFile(file: string): Array<{ line: number; command: string }> {
-  const path = resolve(file);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read commands file ${path}: ${(err as Error).message}`);
+    throw new UsageError(`cannot read commands file ${file}: ${(err as Error).message}`);
   }
   const lines: Array<{ line: number; command: string }> = [];
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -278,20 +254,20 @@ export function readCommandsFile(file: string): Array<{ line: number; command: s
     try {
       parseCommand(command);
     } catch (err) {
-      if (err instanceof ParseError) throw new UsageError(`${path}:${i + 1}: ${err.message}`, 'fix that line; no command of the batch was run');
+      if (err instanceof ParseError) throw new UsageError(`${file}:${i + 1}: ${err.message}`, 'fix that line; no command of the batch was run');
       throw err;
     }
     lines.push({ line: i + 1, command });
   });
-  if (lines.length === 0) throw new UsageError(`${path} holds no commands`);
+  if (lines.length === 0) throw new UsageError(`${file} holds no commands`);
   return lines;
 }
 
-export async function runBatch(selector: string, opts: BatchOptions): Promise<void> {
-  const lines = readCommandsFile(opts.commandsFile);
+export function runBatch(inv: Invocation, runner: Runner, selector: string, opts: BatchOptions): Promise<number> {
+  const lines = readCommandsFile(resolve(inv.cwd, opts.commandsFile));
   const jobs = lines.map(({ line, command }): Job => ({ command, extra: { line } }));
   const announce = (job: Job, index: number): void => {
-    if (!opts.json) process.stderr.write(`==> [${index + 1}/${jobs.length}] ${job.command}\n`);
+    if (!opts.json) inv.stderr.write(`==> [${index + 1}/${jobs.length}] ${job.command}\n`);
   };
-  process.exitCode = await runJobs(selector, jobs, opts, announce);
+  return runJobs(inv, runner, selector, jobs, opts, announce);
 }

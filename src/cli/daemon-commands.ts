@@ -10,31 +10,23 @@ import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, r
 import { loadPolicies } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import { bwrapAvailable } from '../exec/sandbox.js';
-import { DaemonClient } from '../gateway/client.js';
+import { askDaemon } from '../gateway/client.js';
 import type { DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import type { StartOptions } from './commands/daemon.js';
 import { printJson } from './output.js';
+import { packageVersion } from './program.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/remux.js', import.meta.url));
 
-function version(): string {
-  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 function daemonSocket(flag?: string): string {
   return flag ? resolve(expandHome(flag)) : socketFile(process.env, loadConfig().config.daemon.socket);
 }
 
 async function status(socket: string): Promise<DaemonStatus | null> {
-  const client = await DaemonClient.connect(socket);
-  if (!client) return null;
-  try {
-    const answer = await client.call({ type: 'status' });
-    return answer.type === 'status' ? answer.status : null;
-  } finally {
-    client.close();
-  }
+  const answer = await askDaemon(socket, { type: 'status' });
+  return answer?.type === 'status' ? answer.status : null;
 }
 
 export async function startDaemonCommand(opts: StartOptions): Promise<void> {
@@ -45,7 +37,7 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
   };
   if (opts.foreground) {
     const { startDaemon } = await import('../gateway/daemon.js');
-    const daemon = await startDaemon({ socket, version: version(), ...contextOptions });
+    const daemon = await startDaemon({ socket, version: packageVersion(), ...contextOptions });
     const stop = (): void => void daemon.stop();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -84,13 +76,11 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
 
 export async function stopDaemonCommand(opts: { socket?: string }): Promise<void> {
   const socket = daemonSocket(opts.socket);
-  const client = await DaemonClient.connect(socket);
-  if (!client) {
+  const answer = await askDaemon(socket, { type: 'stop' });
+  if (!answer) {
     process.stdout.write(`not running (no daemon answers on ${socket})\n`);
     return;
   }
-  const answer = await client.call({ type: 'stop' });
-  client.close();
   const pid = answer.type === 'status' ? answer.status.pid : null;
   // Wait until it is really gone, so a following `daemon start` cannot race it.
   for (const deadline = Date.now() + 10_000; Date.now() < deadline && existsSync(socket); ) await sleep(50);
@@ -142,7 +132,7 @@ export async function statusInfoCommand(opts: { json?: boolean }): Promise<void>
     hosts = (err as Error).message;
   }
   const info = {
-    version: version(),
+    version: packageVersion(),
     node: process.version,
     home: remuxHome(),
     config: file,

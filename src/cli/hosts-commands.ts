@@ -3,7 +3,7 @@ import { loadConfig } from '../config/config.js';
 import { socketFile } from '../config/paths.js';
 import { createContext } from '../core/context.js';
 import { combinedExit, fanOut, summarize } from '../core/fanout.js';
-import { DaemonClient } from '../gateway/client.js';
+import { askDaemon } from '../gateway/client.js';
 import type { HostStatus } from '../gateway/protocol.js';
 import { addHost, hostsFile, loadInventory, parseHostSpec, parseLabels, removeHost, type HostEntry } from '../hosts/inventory.js';
 import type { AddOptions } from './commands/hosts.js';
@@ -59,14 +59,8 @@ function addressOf(h: HostEntry): string {
 
 /** Live connection state from a running daemon, or null when none runs. */
 async function daemonHosts(): Promise<Map<string, HostStatus> | null> {
-  const client = await DaemonClient.connect(socketFile(process.env, loadConfig().config.daemon.socket));
-  if (!client) return null;
-  try {
-    const answer = await client.call({ type: 'status' });
-    return answer.type === 'status' ? new Map(answer.status.hosts.map((h) => [h.name, h])) : null;
-  } finally {
-    client.close();
-  }
+  const answer = await askDaemon(socketFile(process.env, loadConfig().config.daemon.socket), { type: 'status' });
+  return answer?.type === 'status' ? new Map(answer.status.hosts.map((h) => [h.name, h])) : null;
 }
 
 export async function listHostsCommand(opts: { json?: boolean }): Promise<void> {

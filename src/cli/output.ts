@@ -22,13 +22,3 @@ export function printTable(headers: string[], rows: Array<Array<string | number 
   process.stdout.write(`${line(headers)}\n`);
   for (const r of cells) process.stdout.write(`${line(r)}\n`);
 }
-
-/** Prints `remux: <message>` (plus a hint) to stderr and sets the exit code. */
-export function fail(err: unknown, exitCode: number, hint?: string, verbose = false): void {
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`remux: ${message}\n`);
-  if (hint) process.stderr.write(`hint: ${hint}\n`);
-  else if (err instanceof Error && err.name === 'ConfigError') process.stderr.write('hint: fix the file at the line shown, then run the command again\n');
-  if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  process.exitCode = exitCode;
-}

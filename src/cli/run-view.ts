@@ -3,6 +3,7 @@
 // terminal, and a summary. --json: one object per host (NDJSON), output collected.
 import type { FanoutSummary } from '../core/fanout.js';
 import type { PerformResult } from '../core/types.js';
+import type { Invocation } from './invocation.js';
 
 export type ViewMode = 'single' | 'prefixed' | 'grouped' | 'json';
 
@@ -20,13 +21,13 @@ interface HostBuffers {
   partial: { stdout: string; stderr: string };
 }
 
-export function createRunView(mode: ViewMode, command: string, extra: Record<string, unknown> = {}): RunView {
+export function createRunView(inv: Invocation, mode: ViewMode, command: string, extra: Record<string, unknown> = {}): RunView {
   const buffers = new Map<string, HostBuffers>();
   const resultsByHost = new Map<string, PerformResult>();
   let order: string[] = [];
   let width = 0;
   let finished = 0;
-  const progressOn = mode !== 'single' && mode !== 'json' && process.stderr.isTTY === true;
+  const progressOn = mode !== 'single' && mode !== 'json' && inv.stderrIsTTY;
   const counts = { ok: 0, failed: 0, denied: 0, unreachable: 0 };
 
   const bufferFor = (host: string): HostBuffers => {
@@ -38,11 +39,11 @@ export function createRunView(mode: ViewMode, command: string, extra: Record<str
     return b;
   };
   const clearProgress = (): void => {
-    if (progressOn) process.stderr.write('\r\x1b[2K');
+    if (progressOn) inv.stderr.write('\r\x1b[2K');
   };
   const drawProgress = (): void => {
     if (!progressOn) return;
-    process.stderr.write(
+    inv.stderr.write(
       `\r\x1b[2K[${finished}/${order.length}] ok ${counts.ok}  failed ${counts.failed}  denied ${counts.denied}  unreachable ${counts.unreachable}`,
     );
   };
@@ -53,7 +54,7 @@ export function createRunView(mode: ViewMode, command: string, extra: Record<str
     const body = lines.filter((l, i) => !(flush && i === lines.length - 1 && l === '')).map((l) => `${host.padEnd(width)} | ${l}\n`).join('');
     if (body === '') return;
     clearProgress();
-    (stream === 'stdout' ? process.stdout : process.stderr).write(body);
+    (stream === 'stdout' ? inv.stdout : inv.stderr).write(body);
     drawProgress();
   };
 
@@ -64,7 +65,7 @@ export function createRunView(mode: ViewMode, command: string, extra: Record<str
       drawProgress();
     },
     output(host, stream, chunk) {
-      if (mode === 'single') (stream === 'stdout' ? process.stdout : process.stderr).write(chunk);
+      if (mode === 'single') (stream === 'stdout' ? inv.stdout : inv.stderr).write(chunk);
       else if (mode === 'prefixed') writePrefixed(host, stream, chunk.toString('utf8'), false);
       else bufferFor(host)[stream].push(chunk);
     },
@@ -77,15 +78,15 @@ export function createRunView(mode: ViewMode, command: string, extra: Record<str
 
       if (mode === 'json') {
         const b = bufferFor(host);
-        process.stdout.write(`${JSON.stringify({ ...extra, ...resultJson(host, command, result, b.stdout, b.stderr) })}\n`);
+        inv.stdout.write(`${JSON.stringify({ ...extra, ...resultJson(host, command, result, b.stdout, b.stderr) })}\n`);
         buffers.delete(host);
       } else if (mode === 'single') {
-        reportProblem(result, null);
+        reportProblem(inv, result, null);
       } else if (mode === 'prefixed') {
         writePrefixed(host, 'stdout', '', true);
         writePrefixed(host, 'stderr', '', true);
         clearProgress();
-        reportProblem(result, host);
+        reportProblem(inv, result, host);
         drawProgress();
       } else {
         // grouped: results arrive in any order; printed per host in done().
@@ -99,16 +100,16 @@ export function createRunView(mode: ViewMode, command: string, extra: Record<str
         for (const host of order) {
           const b = buffers.get(host);
           const r = resultsByHost.get(host);
-          process.stdout.write(`── ${host} ── ${r ? describe(r) : 'no result'}\n`);
+          inv.stdout.write(`── ${host} ── ${r ? describe(r) : 'no result'}\n`);
           if (b) {
-            process.stdout.write(Buffer.concat(b.stdout));
-            process.stderr.write(Buffer.concat(b.stderr));
+            inv.stdout.write(Buffer.concat(b.stdout));
+            inv.stderr.write(Buffer.concat(b.stderr));
           }
-          if (r?.message && r.outcome !== 'ok') process.stdout.write(`   ${r.message}\n`);
+          if (r?.message && r.outcome !== 'ok') inv.stdout.write(`   ${r.message}\n`);
         }
       }
       if (mode === 'prefixed' || mode === 'grouped') {
-        process.stderr.write(
+        inv.stderr.write(
           `${summary.total} host${summary.total === 1 ? '' : 's'}: ${summary.ok} ok, ${summary.failed} failed, ${summary.denied} denied, ${summary.unreachable} unreachable\n`,
         );
       }
@@ -122,16 +123,16 @@ function describe(r: PerformResult): string {
   return `${r.outcome} (exit ${r.exitCode})`;
 }
 
-function reportProblem(result: PerformResult, host: string | null): void {
+function reportProblem(inv: Invocation, result: PerformResult, host: string | null): void {
   const where = host ? `${host}: ` : '';
   if (result.outcome === 'ok' || result.outcome === 'failed') {
-    if (result.message) process.stderr.write(`remux: ${where}${result.message}\n`);
+    if (result.message) inv.stderr.write(`remux: ${where}${result.message}\n`);
     return;
   }
   const label = result.outcome === 'rate_limited' ? 'rate limited' : result.outcome;
-  process.stderr.write(`remux: ${where}${label}: ${result.message ?? ''}\n`);
+  inv.stderr.write(`remux: ${where}${label}: ${result.message ?? ''}\n`);
   if (result.outcome === 'denied' && host === null) {
-    process.stderr.write(`hint: see why with \`remux policy check ${result.decision?.policy ?? 'POLICY'} -- '…'\`\n`);
+    inv.stderr.write(`hint: see why with \`remux policy check ${result.decision?.policy ?? 'POLICY'} -- '…'\`\n`);
   }
 }
 

@@ -6,16 +6,10 @@ import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
-import { combinedExit, fanOut, summarize } from '../core/fanout.js';
-import { recordRefusal } from '../core/perform.js';
-import type { ApprovalAnswer, ExecAction } from '../core/types.js';
-import { RateLimiter, rateLimitedMessage } from '../hosts/rate-limit.js';
-import { selectionFailureExit } from '../hosts/selectors.js';
-import { DaemonClient } from './client.js';
-import { LineReader, MAX_REQUEST_BYTES, type DaemonStatus, type Event, type HostStatus, type Request, type RunRequest } from './protocol.js';
-
-/** How long an `ask` waits for the client's answer before it expires (expired is never allow). */
-const ASK_TIMEOUT_MS = 5 * 60_000;
+import { RateLimiter } from '../hosts/rate-limit.js';
+import { serveCli } from './cli-session.js';
+import { connectDaemon } from './client.js';
+import { FirstLine, MAX_REQUEST_BYTES, type DaemonStatus, type Event, type HostStatus } from './protocol.js';
 
 export interface DaemonOptions extends ContextOptions {
   socket: string;
@@ -40,9 +34,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   chmodSync(dir, 0o700);
 
   // A live daemon answers on the socket; a leftover socket file from a dead one does not.
-  const existing = await DaemonClient.connect(opts.socket, 1000);
+  const existing = await connectDaemon(opts.socket, 1000);
   if (existing) {
-    existing.close();
+    existing.destroy();
     throw new Error(`a daemon is already running on ${opts.socket} (pid ${readPid(opts.socket) ?? 'unknown'}); stop it with: remux daemon stop`);
   }
   rmSync(opts.socket, { force: true });
@@ -108,148 +102,41 @@ interface ServeDeps {
   log(line: string): void;
 }
 
+/** A connection carries one request line: `status` and `stop` get one answer line, `cli` a session of frames. */
 function serveConnection(socket: net.Socket, deps: ServeDeps): void {
-  const inFlight = new Map<number, AbortController>();
-  const pendingAsks = new Map<number, (answer: ApprovalAnswer) => void>();
-  let nextAskId = 1;
-  const send = (event: Event): void => {
-    if (!socket.destroyed) socket.write(`${JSON.stringify(event)}\n`);
-  };
-
-  const reader = new LineReader((line) => {
-    let request: Request;
+  const firstLine = new FirstLine(MAX_REQUEST_BYTES);
+  const answer = (event: Event): void => void socket.end(`${JSON.stringify(event)}\n`);
+  const onData = (chunk: Buffer): void => {
+    let got: { line: string; rest: Buffer } | null;
     try {
-      request = JSON.parse(line) as Request;
-    } catch {
-      send({ id: 0, type: 'error', message: 'malformed request: not JSON', exitCode: EXIT.USAGE });
-      return;
-    }
-    switch (request.type) {
-      case 'run': {
-        const controller = new AbortController();
-        inFlight.set(request.id, controller);
-        const ask = (host: string, command: string, reason: string): Promise<ApprovalAnswer> =>
-          new Promise((resolve) => {
-            const askId = nextAskId++;
-            const timer = setTimeout(() => settle('expired'), ASK_TIMEOUT_MS);
-            const settle = (answer: ApprovalAnswer): void => {
-              clearTimeout(timer);
-              pendingAsks.delete(askId);
-              resolve(answer);
-            };
-            pendingAsks.set(askId, settle);
-            send({ id: request.id, type: 'ask', askId, host, command, reason });
-          });
-        void handleRun(request, deps, send, controller.signal, request.interactive ? ask : null)
-          .catch((err: unknown) => send({ id: request.id, type: 'error', message: err instanceof Error ? err.message : String(err), exitCode: EXIT.FAILURE }))
-          .finally(() => inFlight.delete(request.id));
-        break;
-      }
-      case 'approve':
-        pendingAsks.get(request.askId)?.(request.answer === 'allow' ? 'allow' : request.answer === 'expired' ? 'expired' : 'deny');
-        break;
-      case 'cancel':
-        inFlight.get(request.ref)?.abort();
-        break;
-      case 'status':
-        send({ id: request.id, type: 'status', status: daemonStatus(deps) });
-        break;
-      case 'stop':
-        send({ id: request.id, type: 'status', status: daemonStatus(deps) });
-        deps.stop();
-        break;
-      default:
-        send({ id: (request as { id?: number }).id ?? 0, type: 'error', message: 'unknown request type', exitCode: EXIT.USAGE });
-    }
-  }, MAX_REQUEST_BYTES);
-
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    try {
-      reader.push(chunk);
+      got = firstLine.push(chunk);
     } catch (err) {
       deps.log(`dropping a client: ${(err as Error).message}`);
       socket.destroy();
+      return;
     }
-  });
-  // A client that goes away (Ctrl-C, crash) cancels what it started; its open asks expire.
-  socket.on('close', () => {
-    for (const controller of inFlight.values()) controller.abort();
-    for (const settle of pendingAsks.values()) settle('expired');
-  });
+    if (!got) return;
+    socket.off('data', onData);
+    let request: { type?: unknown };
+    try {
+      request = JSON.parse(got.line) as { type?: unknown };
+    } catch {
+      return answer({ type: 'error', message: 'malformed request: not JSON', exitCode: EXIT.USAGE });
+    }
+    switch (request.type) {
+      case 'cli':
+        return serveCli(socket, request, got.rest, { ctx: deps.ctx, limiter: deps.limiter, version: deps.opts.version });
+      case 'status':
+        return answer({ type: 'status', status: daemonStatus(deps) });
+      case 'stop':
+        answer({ type: 'status', status: daemonStatus(deps) });
+        return deps.stop();
+      default:
+        return answer({ type: 'error', message: 'unknown request type', exitCode: EXIT.USAGE });
+    }
+  };
+  socket.on('data', onData);
   socket.on('error', () => socket.destroy());
-}
-
-async function handleRun(
-  request: RunRequest,
-  deps: ServeDeps,
-  send: (event: Event) => void,
-  signal: AbortSignal,
-  ask: ((host: string, command: string, reason: string) => Promise<ApprovalAnswer>) | null,
-): Promise<void> {
-  const { ctx, limiter } = deps;
-  const actionFor = (host: string): ExecAction => ({
-    kind: 'exec',
-    host,
-    command: request.command,
-    ...(request.policy ? { policy: request.policy } : {}),
-    ...(request.cwd ? { cwd: request.cwd } : {}),
-    ...(request.callerCwd ? { callerCwd: request.callerCwd } : {}),
-    ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
-    ...(request.pipefail ? { pipefail: true } : {}),
-  });
-
-  // A client whose environment names other files must not silently get this daemon's policies or audit.
-  const { policiesFile, auditDb } = request.expect ?? {};
-  const mismatch = [
-    ...(policiesFile !== undefined && policiesFile !== ctx.policiesFile ? [`policies ${ctx.policiesFile} (you named ${policiesFile})`] : []),
-    ...(auditDb !== undefined && auditDb !== ctx.auditFile ? [`audit store ${ctx.auditFile} (you named ${auditDb})`] : []),
-  ];
-  if (mismatch.length > 0) {
-    send({
-      id: request.id,
-      type: 'error',
-      message: `the running daemon uses ${mismatch.join(' and ')}`,
-      hint: 'run with --no-daemon, or restart the daemon in this environment: remux daemon stop && remux daemon start',
-      exitCode: EXIT.USAGE,
-    });
-    return;
-  }
-
-  let hosts: string[];
-  try {
-    hosts = ctx.registry.select(request.selector);
-  } catch (err) {
-    send({ id: request.id, type: 'error', message: (err as Error).message, exitCode: selectionFailureExit(request.selector) });
-    return;
-  }
-
-  // One token per request, however many hosts it fans out to.
-  const admitted = limiter.take(ctx.principal.name);
-  if (!admitted.ok) {
-    const message = rateLimitedMessage(admitted.retryInMs);
-    await Promise.all(hosts.map((host) => recordRefusal(ctx, actionFor(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
-    send({ id: request.id, type: 'error', message, exitCode: EXIT.RATE_LIMITED, retryInMs: admitted.retryInMs });
-    return;
-  }
-
-  await ctx.registry.prepare(hosts);
-  send({ id: request.id, type: 'hosts', hosts });
-  const results = await fanOut(
-    ctx,
-    hosts,
-    actionFor,
-    {
-      onOutput: (host, stream, chunk) => send({ id: request.id, type: 'out', host, stream, data: chunk.toString('base64') }),
-      onResult: (host, result) => send({ id: request.id, type: 'result', host, result }),
-    },
-    {
-      concurrency: ctx.config.fanout.concurrency,
-      signal,
-      ...(ask ? { approve: (action, decision) => ask(action.host, action.command, decision.reason) } : {}),
-    },
-  );
-  send({ id: request.id, type: 'done', summary: summarize(results.values()), exitCode: combinedExit(results.values()) });
 }
 
 function daemonStatus(deps: ServeDeps): DaemonStatus {

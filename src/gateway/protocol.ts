@@ -1,38 +1,85 @@
-// The daemon's protocol on its Unix socket: one JSON object per line, both ways. Requests carry an
-// id; every event answering a request carries the same id. Output bytes travel base64-encoded.
-import type { FanoutSummary } from '../core/fanout.js';
-import type { ApprovalAnswer, ExecAction, PerformResult } from '../core/types.js';
+// The daemon's protocol on its Unix socket. A connection starts with one JSON line, the request.
+// `status` and `stop` are answered with one JSON line. `cli` forwards a whole `remux client …` command
+// line: the daemon runs it as the CLI would and the connection carries binary frames from then on
+// (below), so the thin clients (native/launcher.c, gateway/forward.ts) only copy bytes.
 
-/** What `client run` asks for: an exec action (without its host) on the hosts a selector picks. */
-export type RunRequest = Omit<ExecAction, 'kind' | 'host'> & {
-  id: number;
-  type: 'run';
-  selector: string;
-  /** The client has a terminal and can answer `ask` decisions. */
-  interactive?: boolean;
-  /** Files the client's environment names explicitly (REMUX_POLICY_CONFIG, REMUX_AUDIT_DB): the daemon refuses to run under others. */
-  expect?: { policiesFile?: string; auditDb?: string };
-};
+/** A command line forwarded by a client: the words after `remux`, and what of its process they need. */
+export interface CliRequest {
+  type: 'cli';
+  /** The client's remux version: a daemon of another version declines, and the client runs the command itself. */
+  version: string;
+  args: string[];
+  cwd: string;
+  /** REMUX_*, RPIPE_*, HOME and XDG_CONFIG_HOME: what decides which files a command line means. */
+  env: Record<string, string>;
+  stdinIsTTY: boolean;
+  stderrIsTTY: boolean;
+  columns?: number;
+}
 
-export type Request =
-  | RunRequest
-  | { id: number; type: 'status' }
-  | { id: number; type: 'stop' }
-  | { id: number; type: 'cancel'; ref: number }
-  | { id: number; type: 'approve'; ref: number; askId: number; answer: ApprovalAnswer };
+/** Largest request line the daemon accepts: a command line with its environment. */
+export const MAX_REQUEST_BYTES = 1 << 20;
+
+export type Request = CliRequest | { type: 'status' } | { type: 'stop' };
 
 export type Event =
-  /** The hosts the selector picked, in order: sent before any output. */
-  | { id: number; type: 'hosts'; hosts: string[] }
-  | { id: number; type: 'out'; host: string; stream: 'stdout' | 'stderr'; data: string }
-  | { id: number; type: 'result'; host: string; result: PerformResult }
-  /** Every host has a result. */
-  | { id: number; type: 'done'; summary: FanoutSummary; exitCode: number }
-  /** A policy said `ask`: the client answers with an `approve` request carrying askId. */
-  | { id: number; type: 'ask'; askId: number; host: string; command: string; reason: string }
-  /** The request failed as a whole (bad selector, rate limited, …): nothing ran. */
-  | { id: number; type: 'error'; message: string; hint?: string; exitCode: number; retryInMs?: number }
-  | { id: number; type: 'status'; status: DaemonStatus };
+  | { type: 'status'; status: DaemonStatus }
+  /** The request failed as a whole. */
+  | { type: 'error'; message: string; exitCode: number };
+
+/**
+ * Frames after a `cli` request: one type byte, a 4-byte big-endian payload length, the payload.
+ * Daemon to client: stdout and stderr bytes, a question for the user's terminal, the exit status, or
+ * a refusal to serve (the client then runs the command itself). Client to daemon: Ctrl-C, an answer.
+ */
+export const FRAME = {
+  stdout: 0x6f, // 'o'
+  stderr: 0x65, // 'e'
+  question: 0x71, // 'q': payload is a 4-byte big-endian question id, then the prompt
+  exit: 0x78, // 'x': payload is the exit status as a 4-byte big-endian integer
+  decline: 0x64, // 'd': payload says why; nothing was run or printed
+  interrupt: 0x69, // 'i': empty payload
+  answer: 0x61, // 'a': payload is the question's id, then the line typed without its newline
+} as const;
+
+export const FRAME_HEADER_BYTES = 5;
+
+export function frame(type: number, payload: string | Uint8Array = new Uint8Array(0)): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
+  out[0] = type;
+  out.writeUInt32BE(body.length, 1);
+  out.set(body, FRAME_HEADER_BYTES);
+  return out;
+}
+
+export function exitFrame(code: number): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeInt32BE(code);
+  return frame(FRAME.exit, payload);
+}
+
+/** Splits a byte stream into frames; a frame over `maxBytes` is an error, never buffered without bound. */
+export class FrameReader {
+  private buffer: Buffer = Buffer.alloc(0);
+  constructor(
+    private readonly onFrame: (type: number, payload: Buffer) => void,
+    private readonly maxBytes: number,
+  ) {}
+
+  push(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    while (this.buffer.length >= FRAME_HEADER_BYTES) {
+      const length = this.buffer.readUInt32BE(1);
+      if (length > this.maxBytes) throw new Error(`protocol frame of ${length} bytes is over the ${this.maxBytes} limit`);
+      if (this.buffer.length < FRAME_HEADER_BYTES + length) return;
+      const type = this.buffer[0]!;
+      const payload = this.buffer.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
+      this.buffer = this.buffer.subarray(FRAME_HEADER_BYTES + length);
+      this.onFrame(type, payload);
+    }
+  }
+}
 
 export interface DaemonStatus {
   pid: number;
@@ -62,25 +109,20 @@ export interface HostStatus {
   queued: number;
 }
 
-/** Largest line the daemon accepts from a client; requests are small. */
-export const MAX_REQUEST_BYTES = 1 << 20;
 
-/** Splits a byte stream into JSON lines; a line over `maxBytes` is an error, never buffered without bound. */
-export class LineReader {
-  private buffer = '';
-  constructor(
-    private readonly onLine: (line: string) => void,
-    private readonly maxBytes: number,
-  ) {}
+/** Collects bytes up to the first newline: a connection's request line, or the answer to it. */
+export class FirstLine {
+  private buffer: Buffer = Buffer.alloc(0);
+  constructor(private readonly maxBytes: number) {}
 
-  push(chunk: string): void {
-    this.buffer += chunk;
-    let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, nl);
-      this.buffer = this.buffer.slice(nl + 1);
-      if (line.trim() !== '') this.onLine(line);
+  /** The line (without its newline) and the bytes after it once the newline arrived, else null. */
+  push(chunk: Buffer): { line: string; rest: Buffer } | null {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    const nl = this.buffer.indexOf(0x0a);
+    if (nl < 0) {
+      if (this.buffer.length > this.maxBytes) throw new Error(`protocol line longer than ${this.maxBytes} bytes`);
+      return null;
     }
-    if (this.buffer.length > this.maxBytes) throw new Error(`protocol line longer than ${this.maxBytes} bytes`);
+    return { line: this.buffer.subarray(0, nl).toString('utf8'), rest: this.buffer.subarray(nl + 1) };
   }
 }

@@ -1,4 +1,6 @@
-// Runs the real CLI (bin/remux.js) as a user would, with its own REMUX_HOME.
+// Runs the real CLI as a user would, with its own REMUX_HOME: `remux` (the native launcher, bin/remux,
+// which forwards client commands to a running daemon and runs the Node CLI for the rest), or with
+// `via: 'node'` the Node CLI itself (bin/remux.js), which forwards on its own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const REMUX_BIN = join(REPO_ROOT, 'bin', 'remux.js');
+export const REMUX_BIN = join(REPO_ROOT, 'bin', 'remux');
+export const REMUX_NODE_BIN = join(REPO_ROOT, 'bin', 'remux.js');
 
 export interface RunResult {
   code: number | null;
@@ -20,6 +23,7 @@ export interface RunOptions {
   input?: string;
   cwd?: string;
   timeoutMs?: number;
+  via?: 'launcher' | 'node';
 }
 
 /** A fresh REMUX_HOME (and audit store inside it); remove() deletes it. */
@@ -40,7 +44,8 @@ export function spawnRemux(args: string[], opts: RunOptions = {}): ChildProcess 
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
-  return spawn(process.execPath, [REMUX_BIN, ...args], { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const argv = opts.via === 'node' ? [process.execPath, REMUX_NODE_BIN, ...args] : [REMUX_BIN, ...args];
+  return spawn(argv[0]!, argv.slice(1), { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 export function remux(args: string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -59,6 +64,8 @@ export function remux(args: string[], opts: RunOptions = {}): Promise<RunResult>
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    // A client that has already exited (the launcher can be that fast) closes its stdin: not an error.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.input ?? '');
   });
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { ClientHost } from '../client-commands.js';
 
 export interface RunOptions {
   policy?: string;
@@ -27,7 +28,8 @@ function commonOptions(cmd: Command): Command {
     .option('--no-daemon', 'run in this process (cold connections) even when a daemon is running');
 }
 
-export function registerClient(program: Command): void {
+/** `host` says where the commands execute: the CLI process (or a daemon it forwards to), or the daemon itself. */
+export function registerClient(program: Command, host: () => Promise<ClientHost>): void {
   const client = program.command('client').description('run commands on hosts under a policy, with audit');
 
   commonOptions(
@@ -55,7 +57,8 @@ limited. With a running daemon (remux daemon start) connections stay warm betwee
     )
     .action(async (hosts: string, command: string[], opts: RunOptions) => {
       const { runCommand } = await import('../client-commands.js');
-      await runCommand(hosts, command, opts);
+      const where = await host();
+      where.invocation.setExitCode(await where.run(opts, (runner) => runCommand(where.invocation, runner, hosts, command, opts)));
     });
 
   commonOptions(
@@ -77,6 +80,7 @@ Exit status: 0 if every command succeeded; else 255 if the host was unreachable,
     )
     .action(async (hosts: string, opts: BatchOptions) => {
       const { runBatch } = await import('../client-commands.js');
-      await runBatch(hosts, opts);
+      const where = await host();
+      where.invocation.setExitCode(await where.run(opts, (runner) => runBatch(where.invocation, runner, hosts, opts)));
     });
 }

@@ -1,0 +1,65 @@
+// One run of a CLI command as its code sees it: where output goes, whether there is a terminal, the
+// environment and working directory, how questions are asked and how Ctrl-C arrives. The CLI process
+// builds one from itself; the daemon builds one for a command line a client forwarded to it
+// (gateway/cli-session.ts), so `client run` is the same code wherever it runs.
+import { createInterface } from 'node:readline/promises';
+
+export interface Sink {
+  write(chunk: string | Uint8Array): void;
+}
+
+export interface Invocation {
+  /** The words after `remux`. */
+  args: string[];
+  stdout: Sink;
+  stderr: Sink;
+  stdinIsTTY: boolean;
+  stderrIsTTY: boolean;
+  /** Terminal width for help text, when stdout is a terminal. */
+  columns: number | undefined;
+  env: NodeJS.ProcessEnv;
+  /** The user's working directory: relative paths in flags and variables resolve against it. */
+  cwd: string;
+  /** Shows `prompt` on the user's terminal and resolves with the line typed ('' when there is none or `signal` aborts). */
+  question(prompt: string, signal: AbortSignal): Promise<string>;
+  /** Calls `handler` on Ctrl-C (a second Ctrl-C exits at once); returns a function that removes it. */
+  onInterrupt(handler: () => void): () => void;
+  setExitCode(code: number): void;
+}
+
+/** The invocation of this process: its own streams, terminal, environment and signals. */
+export function processInvocation(): Invocation {
+  return {
+    args: process.argv.slice(2),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdinIsTTY: process.stdin.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
+    columns: process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : undefined,
+    env: process.env,
+    cwd: process.cwd(),
+    async question(prompt, signal) {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return await rl.question(prompt, { signal });
+      } catch {
+        return '';
+      } finally {
+        rl.close();
+      }
+    },
+    onInterrupt(handler) {
+      let pressed = false;
+      const onSigint = (): void => {
+        if (pressed) process.exit(130);
+        pressed = true;
+        handler();
+      };
+      process.on('SIGINT', onSigint);
+      return () => process.off('SIGINT', onSigint);
+    },
+    setExitCode(code) {
+      process.exitCode = code;
+    },
+  };
+}

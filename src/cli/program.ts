@@ -1,0 +1,79 @@
+// The root of the command tree and how a command line's errors become exit codes. Shared by the CLI
+// process (main.ts) and the daemon serving forwarded command lines, so both answer alike.
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { EXIT } from '../core/exit-codes.js';
+import type { Invocation } from './invocation.js';
+import { UsageError } from './output.js';
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** The root command; subcommands registered after this inherit its output and error settings. */
+export function createProgram(inv: Invocation): Command {
+  return new Command('remux')
+    .description('A secure gateway between people or their AI agents and machines: policy-checked, audited execution.')
+    .version(packageVersion(), '-V, --version')
+    .option('-v, --verbose', 'print more detail on errors')
+    .configureOutput({
+      writeOut: (text) => inv.stdout.write(text),
+      writeErr: (text) => inv.stderr.write(text),
+      getOutHelpWidth: () => inv.columns ?? 80,
+      getErrHelpWidth: () => inv.columns ?? 80,
+    })
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  remux config init
+  remux policy check read_only -- 'tail -n 5 /var/log/dpkg.log | grep install'
+  remux client run localhost --policy read_only -- 'tail -n 5 /var/log/dpkg.log | grep install'
+  remux hosts add web1 ops@10.0.0.5 --label env=prod && remux hosts check web1
+  remux daemon start && remux client run env=prod -- uptime
+  remux audit ls --level deny
+  remux audit verify
+
+Exit codes: the command's own status; 2 usage; 77 denied by policy; 75 rate limited; 255 transport error.
+Environment: REMUX_HOME (default ~/.config/remux), REMUX_POLICY_CONFIG, REMUX_AUDIT_DB, REMUX_SOCKET,
+REMUX_KNOWN_HOSTS (the seed's RPIPE_* names are read as aliases).`,
+    );
+}
+
+/** Parses and runs `args` (the words after `remux`); every failure is reported on the invocation's stderr with its exit code. */
+export async function runProgram(program: Command, args: string[], inv: Invocation): Promise<void> {
+  // Every subcommand reports usage errors with exit 2 instead of commander's default 1.
+  for (const cmd of allCommands(program)) cmd.exitOverride();
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help', 'commander.executeSubCommandAsync'];
+      inv.setExitCode(benign.includes(err.code) ? EXIT.OK : EXIT.USAGE);
+    } else if (err instanceof UsageError) {
+      report(inv, err.message, EXIT.USAGE, err.hint);
+    } else if (err instanceof Error && err.name === 'ConfigError') {
+      // Bad input in a file: reported with file:line.
+      report(inv, err.message, EXIT.USAGE, 'fix the file at the line shown, then run the command again');
+    } else if (err instanceof Error && err.name === 'ParseError') {
+      report(inv, err.message, EXIT.USAGE);
+    } else {
+      const verbose = program.opts<{ verbose?: boolean }>().verbose === true;
+      report(inv, err instanceof Error ? err.message : String(err), EXIT.FAILURE, undefined, verbose && err instanceof Error ? err.stack : undefined);
+    }
+  }
+}
+
+function report(inv: Invocation, message: string, exitCode: number, hint?: string, stack?: string): void {
+  inv.stderr.write(`remux: ${message}\n`);
+  if (hint) inv.stderr.write(`hint: ${hint}\n`);
+  if (stack) inv.stderr.write(`${stack}\n`);
+  inv.setExitCode(exitCode);
+}
+
+function allCommands(cmd: Command): Command[] {
+  return [cmd, ...cmd.commands.flatMap(allCommands)];
+}

@@ -1,0 +1,197 @@
+// The daemon's side of a forwarded command line: `remux client run|batch …` as typed on the client,
+// parsed and run here by the CLI's own code (cli/program.ts, cli/client-commands.ts) against the
+// daemon's warm context, with output, questions and Ctrl-C carried in frames (protocol.ts).
+import type net from 'node:net';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { explicitFiles, type ClientHost, type Runner } from '../cli/client-commands.js';
+import { registerClient } from '../cli/commands/client.js';
+import type { Invocation } from '../cli/invocation.js';
+import { UsageError } from '../cli/output.js';
+import { createProgram, runProgram } from '../cli/program.js';
+import type { GatewayContext } from '../core/context.js';
+import { EXIT } from '../core/exit-codes.js';
+import type { RateLimiter } from '../hosts/rate-limit.js';
+import { exitFrame, FRAME, frame, FrameReader, type CliRequest } from './protocol.js';
+
+export interface CliSessionDeps {
+  ctx: GatewayContext;
+  limiter: RateLimiter;
+  version: string;
+}
+
+const cliRequestSchema = z.strictObject({
+  type: z.literal('cli'),
+  version: z.string(),
+  args: z.array(z.string()).max(100_000),
+  cwd: z.string().startsWith('/'),
+  env: z.record(z.string(), z.string()),
+  stdinIsTTY: z.boolean(),
+  stderrIsTTY: z.boolean(),
+  columns: z.number().int().positive().optional(),
+});
+
+/** Client frames are small: Ctrl-C and typed answers. */
+const MAX_CLIENT_FRAME_BYTES = 64 << 10;
+/** Output goes out in frames of at most this size, so a client never buffers a huge one. */
+const MAX_OUTPUT_FRAME_BYTES = 1 << 20;
+
+/** Variables naming files: made absolute with the client's HOME and working directory, since the daemon has its own. */
+const PATH_VARIABLES = [
+  'REMUX_HOME', 'XDG_CONFIG_HOME', 'REMUX_POLICY_CONFIG', 'RPIPE_POLICY_CONFIG', 'REMUX_AUDIT_DB', 'RPIPE_AUDIT_LOG_DIR',
+  'REMUX_KNOWN_HOSTS', 'RPIPE_KNOWN_HOSTS', 'REMUX_SOCKET', 'RPIPE_SOCKET',
+];
+
+export function clientEnv(env: Record<string, string>, cwd: string): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const name of PATH_VARIABLES) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const home = env.HOME || homedir();
+    const expanded = value === '~' ? home : value.startsWith('~/') ? join(home, value.slice(2)) : value;
+    out[name] = resolve(cwd, expanded);
+  }
+  return out;
+}
+
+/** Only `client run` and `client batch` run in the daemon, and not with --no-daemon (the client then runs them itself). */
+function declineReason(args: string[]): string | null {
+  const options = args.indexOf('--') < 0 ? args : args.slice(0, args.indexOf('--'));
+  const words = options.filter((a) => !a.startsWith('-'));
+  if (words[0] !== 'client' || (words[1] !== 'run' && words[1] !== 'batch')) return 'the daemon runs only `client run` and `client batch`';
+  if (options.includes('--no-daemon')) return '--no-daemon';
+  return null;
+}
+
+export function serveCli(socket: net.Socket, raw: unknown, rest: Buffer, deps: CliSessionDeps): void {
+  const parsed = cliRequestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problem = parsed.error.issues[0];
+    socket.write(frame(FRAME.stderr, `remux: malformed request from the client: ${problem?.path.join('.') ?? ''}: ${problem?.message ?? ''}\n`));
+    socket.end(exitFrame(EXIT.USAGE));
+    return;
+  }
+  const request: CliRequest = parsed.data;
+  if (request.version !== deps.version) {
+    socket.end(frame(FRAME.decline, `the daemon is remux ${deps.version}, this client ${request.version}; restart it: remux daemon stop && remux daemon start`));
+    return;
+  }
+  const declined = declineReason(request.args);
+  if (declined) {
+    socket.end(frame(FRAME.decline, declined));
+    return;
+  }
+
+  const session = new Session(socket, request);
+  const reader = new FrameReader((type, payload) => session.onFrame(type, payload), MAX_CLIENT_FRAME_BYTES);
+  const onData = (chunk: Buffer): void => {
+    try {
+      reader.push(chunk);
+    } catch {
+      socket.destroy();
+    }
+  };
+  socket.on('data', onData);
+  socket.on('close', () => session.disconnected());
+  onData(rest);
+
+  const inv = session.invocation;
+  const program = createProgram(inv);
+  registerClient(program, () => Promise.resolve(daemonHost(inv, deps)));
+  void runProgram(program, request.args, inv).finally(() => socket.end(exitFrame(session.exitCode)));
+}
+
+function daemonHost(inv: Invocation, deps: CliSessionDeps): ClientHost {
+  const runner: Runner = {
+    async context() {
+      // A client whose environment names other files must not silently get this daemon's policies or audit.
+      const { policiesFile, auditDb } = explicitFiles(inv.env);
+      const { ctx } = deps;
+      const mismatch = [
+        ...(policiesFile !== undefined && policiesFile !== ctx.policiesFile ? [`policies ${ctx.policiesFile} (you named ${policiesFile})`] : []),
+        ...(auditDb !== undefined && auditDb !== ctx.auditFile ? [`audit store ${ctx.auditFile} (you named ${auditDb})`] : []),
+      ];
+      if (mismatch.length > 0) {
+        throw new UsageError(
+          `the running daemon uses ${mismatch.join(' and ')}`,
+          'run with --no-daemon, or restart the daemon in this environment: remux daemon stop && remux daemon start',
+        );
+      }
+      return ctx;
+    },
+    admit: (ctx) => deps.limiter.take(ctx.principal.name),
+    close: () => Promise.resolve(),
+  };
+  return { invocation: inv, run: (_opts, work) => work(runner) };
+}
+
+/** One forwarded command line's connection: its invocation, and the frames the client sends. */
+class Session {
+  exitCode: number = EXIT.OK;
+  readonly invocation: Invocation;
+  private gone = false;
+  private readonly interruptHandlers = new Set<() => void>();
+  private readonly pendingAnswers = new Map<number, (line: string) => void>();
+  private nextQuestionId = 1;
+
+  constructor(
+    private readonly socket: net.Socket,
+    request: CliRequest,
+  ) {
+    const stream = (type: number) => ({ write: (chunk: string | Uint8Array) => this.sendOutput(type, chunk) });
+    this.invocation = {
+      args: request.args,
+      stdout: stream(FRAME.stdout),
+      stderr: stream(FRAME.stderr),
+      stdinIsTTY: request.stdinIsTTY,
+      stderrIsTTY: request.stderrIsTTY,
+      columns: request.columns,
+      env: clientEnv(request.env, request.cwd),
+      cwd: request.cwd,
+      question: (prompt, signal) => this.question(prompt, signal),
+      onInterrupt: (handler) => {
+        this.interruptHandlers.add(handler);
+        if (this.gone) queueMicrotask(handler);
+        return () => this.interruptHandlers.delete(handler);
+      },
+      setExitCode: (code) => (this.exitCode = code),
+    };
+  }
+
+  onFrame(type: number, payload: Buffer): void {
+    if (type === FRAME.interrupt) for (const handler of [...this.interruptHandlers]) handler();
+    else if (type === FRAME.answer && payload.length >= 4) this.pendingAnswers.get(payload.readUInt32BE(0))?.(payload.subarray(4).toString('utf8'));
+  }
+
+  /** The client went away (Ctrl-C twice, killed, closed): whatever it started is cancelled, its questions go unanswered. */
+  disconnected(): void {
+    this.gone = true;
+    for (const handler of [...this.interruptHandlers]) handler();
+    for (const settle of [...this.pendingAnswers.values()]) settle('');
+  }
+
+  private sendOutput(type: number, chunk: string | Uint8Array): void {
+    if (this.gone) return;
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    for (let at = 0; at < bytes.length; at += MAX_OUTPUT_FRAME_BYTES) this.socket.write(frame(type, bytes.subarray(at, at + MAX_OUTPUT_FRAME_BYTES)));
+  }
+
+  private question(prompt: string, signal: AbortSignal): Promise<string> {
+    return new Promise((resolveAnswer) => {
+      if (this.gone || signal.aborted) return resolveAnswer('');
+      const id = this.nextQuestionId++;
+      const settle = (line: string): void => {
+        this.pendingAnswers.delete(id);
+        signal.removeEventListener('abort', onAbort);
+        resolveAnswer(line);
+      };
+      const onAbort = (): void => settle('');
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.pendingAnswers.set(id, settle);
+      const header = Buffer.alloc(4);
+      header.writeUInt32BE(id);
+      this.socket.write(frame(FRAME.question, Buffer.concat([header, Buffer.from(prompt, 'utf8')])));
+    });
+  }
+}
