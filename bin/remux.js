@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-// Thin launcher: the compiled CLI lives in dist/. Kept tiny so `remux --version` starts fast.
-import '../dist/src/cli/main.js';
+// Thin launcher: the compiled CLI lives in dist/, bundled and started with a code cache (launch.ts).
+import '../dist/src/cli/launch.js';

@@ -25,4 +25,5 @@ registerClient(program, async () => (await import('./client-commands.js')).proce
 registerDaemon(program);
 registerStatus(program);
 registerAudit(program);
-await runProgram(program, process.argv.slice(2), invocation);
+// No top-level await: launch.ts runs this module bundled as CommonJS.
+void runProgram(program, process.argv.slice(2), invocation);

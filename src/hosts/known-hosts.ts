@@ -312,12 +312,17 @@ function parseLine(text: string, line: number): ParsedEntry | null {
   return { line, marker, hosts, keyType: parsed.type, key: parsed.key, salt };
 }
 
-function parse(text: string): ParsedEntry[] {
+/** The latest text parsed, with its entries: each connection of a fan-out looks up the same file two or three times. */
+let lastParsed: { text: string; entries: readonly ParsedEntry[] } | null = null;
+
+function parse(text: string): readonly ParsedEntry[] {
+  if (lastParsed?.text === text) return lastParsed.entries;
   const entries: ParsedEntry[] = [];
   text.split('\n').forEach((raw, i) => {
     const entry = parseLine(raw.endsWith('\r') ? raw.slice(0, -1) : raw, i + 1);
     if (entry !== null) entries.push(entry);
   });
+  lastParsed = { text, entries };
   return entries;
 }
 
@@ -339,7 +344,7 @@ export function findHostEntries(knownHostsText: string, host: string, port: numb
   return parse(knownHostsText).filter((e) => entryMatches(e, h)).map(publicEntry);
 }
 
-function lookup(entries: ParsedEntry[], host: string, key: Buffer): HostKeyCheck {
+function lookup(entries: readonly ParsedEntry[], host: string, key: Buffer): HostKeyCheck {
   let trusted: number | null = null;
   const changed: number[] = [];
   for (const e of entries) {

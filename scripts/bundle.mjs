@@ -1,0 +1,42 @@
+// Bundles the compiled CLI (dist/src/cli/main.js, from tsc) into one CommonJS file, dist/src/cli/remux.cjs,
+// which bin/remux.js starts through launch.ts with a V8 code cache. One file instead of ~150 ES and
+// CommonJS modules saves their resolution and loading; CommonJS because only a classic script can use
+// a code cache (vm.Script) without experimental flags. It sits beside main.js, so the paths the CLI
+// finds relative to its own module (package.json, bin/remux.js) stay right.
+//
+// esbuild-wasm: no native binary and no install script. Native addons stay outside: better-sqlite3
+// (found through its package), and ssh2's optional crypto binding and cpu-features, which are loaded
+// from ssh2's own location exactly as ssh2 does unbundled.
+import { build } from 'esbuild-wasm';
+
+/** ssh2's require()s of native code, answered relative to the installed ssh2 package. */
+const ssh2Native = {
+  name: 'ssh2-native',
+  setup(b) {
+    b.onResolve({ filter: /(^cpu-features$|\.node$)/ }, (args) => ({ path: args.path, namespace: 'ssh2-native', pluginData: args.resolveDir }));
+    b.onLoad({ filter: /.*/, namespace: 'ssh2-native' }, (args) => {
+      // ssh2 asks for './crypto/build/Release/sshcrypto.node' from lib/protocol and 'cpu-features' from there too.
+      const request = args.path.endsWith('.node') ? `./protocol/${args.path.replace(/^\.\//, '')}` : args.path;
+      return { contents: `module.exports = require('node:module').createRequire(require.resolve('ssh2'))(${JSON.stringify(request)});`, loader: 'js' };
+    });
+  },
+};
+
+await build({
+  entryPoints: ['dist/src/cli/main.js'],
+  outfile: 'dist/src/cli/remux.cjs',
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  // The launcher's code cache is keyed by the bundle's bytes; ASCII output also makes it a one-byte string.
+  charset: 'ascii',
+  external: ['better-sqlite3'],
+  plugins: [ssh2Native],
+  // import.meta does not exist in CommonJS: the bundle's own file URL stands in for it.
+  define: { 'import.meta.url': '__remuxModuleUrl' },
+  banner: { js: "const __remuxModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+  // The ssh2-native modules resolve the installed ssh2 on purpose, though its JavaScript is bundled.
+  logOverride: { 'require-resolve-not-external': 'silent' },
+});
