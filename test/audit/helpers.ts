@@ -47,7 +47,7 @@ export function tamper(path: string, fn: (db: Database.Database) => void): void 
   }
 }
 
-const WRITER = fileURLToPath(new URL('./fixtures/writer.js', import.meta.url));
+export const WRITER = fileURLToPath(new URL('./fixtures/writer.js', import.meta.url));
 
 export function spawnWriter(args: string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [WRITER, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
