@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-// Thin launcher: the compiled CLI lives in dist/, bundled and started with a code cache (launch.ts).
-import '../dist/src/cli/launch.js';
+// Thin launcher: the compiled CLI lives in dist/, bundled and started with a code cache (src/cli/launch.cts).
+import '../dist/src/cli/launch.cjs';

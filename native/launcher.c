@@ -6,7 +6,7 @@
  * this process only copies output frames to stdout/stderr, passes Ctrl-C and answers questions. That
  * spares a warm fan-out the ~40 ms of starting Node. Everything else — other commands, no daemon, a
  * daemon that declines (another version, --no-daemon), anything unusual in locating the socket —
- * runs the Node CLI (bin/remux.js next to this binary) with the same arguments. The frame format
+ * runs the Node CLI (dist/src/cli/launch.cjs, as bin/remux.js does) with the same arguments. The frame format
  * is described in src/gateway/protocol.ts.
  *
  * REMUX_LAUNCHER_DEBUG=1 says on stderr which way a command went.
@@ -110,8 +110,8 @@ static void run_node(const char *why) {
   }
   char *slash = strrchr(self, '/');
   if (slash) *slash = '\0';
-  char script[PATH_MAX + 16];
-  snprintf(script, sizeof script, "%s/remux.js", self);
+  char script[PATH_MAX + 32];
+  snprintf(script, sizeof script, "%s/../dist/src/cli/launch.cjs", self);
 
   int argc = 0;
   while (saved_argv[argc]) argc++;

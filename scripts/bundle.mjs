@@ -1,5 +1,5 @@
 // Bundles the compiled CLI (dist/src/cli/main.js, from tsc) into one CommonJS file, dist/src/cli/remux.cjs,
-// which bin/remux.js starts through launch.ts with a V8 code cache. One file instead of ~150 ES and
+// which launch.cts (started by bin/remux and bin/remux.js) runs with a V8 code cache. One file instead of ~150 ES and
 // CommonJS modules saves their resolution and loading; CommonJS because only a classic script can use
 // a code cache (vm.Script) without experimental flags. It sits beside main.js, so the paths the CLI
 // finds relative to its own module (package.json, bin/remux.js) stay right.

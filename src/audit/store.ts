@@ -409,16 +409,21 @@ export class AuditStore {
     return new Promise<T>((resolve, reject) => {
       this.queue.push(make({ resolve, reject }));
       // setImmediate, not a microtask: it runs after the poll phase, so every caller woken by I/O in this
-      // turn of the event loop (one per host of a fan-out) joins the batch. While a commit blocks the
-      // loop on its fsync, the next callers' I/O piles up and they join the next batch together.
+      // turn of the event loop (one per host of a fan-out) joins the batch. While a commit's fsync runs,
+      // the next callers pile up and join the next batch together (flush waits for the fsync).
       this.scheduled ??= setImmediate(() => this.flush());
     });
   }
 
-  /** Writes every queued row in one IMMEDIATE transaction, then settles their promises. */
-  private flush(): void {
+  /**
+   * Writes every queued row in one IMMEDIATE transaction, then settles their promises. While the last
+   * commit's fsync is still running, writes wait for it and go together in the next transaction (writing
+   * into WAL pages the kernel is flushing would stall on them); `now` (close) does not wait.
+   */
+  private flush(now = false): void {
     if (this.scheduled) clearImmediate(this.scheduled);
     this.scheduled = null;
+    if (this.pendingSyncs > 0 && !now) return;
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
@@ -461,6 +466,7 @@ export class AuditStore {
       this.pendingSyncs--;
       if (this.closed) this.closeWal();
       done(err);
+      if (this.queue.length > 0 && !this.closed) this.scheduled ??= setImmediate(() => this.flush());
     });
   }
 
@@ -598,7 +604,7 @@ export class AuditStore {
   /** Writes what is still queued (its promises settle as usual), then closes. Later writes reject. */
   close(): void {
     if (this.closed) return;
-    this.flush();
+    this.flush(true);
     this.closed = true;
     this.db.close();
     this.closeWal();

@@ -25,5 +25,5 @@ registerClient(program, async () => (await import('./client-commands.js')).proce
 registerDaemon(program);
 registerStatus(program);
 registerAudit(program);
-// No top-level await: launch.ts runs this module bundled as CommonJS.
+// No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);

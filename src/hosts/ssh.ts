@@ -644,6 +644,9 @@ async function credentials(endpoint: SshEndpoint, env: NodeJS.ProcessEnv, where:
 
 type LoadedKey = { key: ParsedKey } | { problem: string; missing: boolean };
 
+/** The last parse of each identity file: a fan-out reads the same key for every host, parsing it is the costly part. */
+const parsedKeys = new Map<string, { data: Buffer; loaded: LoadedKey }>();
+
 async function loadKey(file: string): Promise<LoadedKey> {
   let data: Buffer;
   try {
@@ -652,6 +655,14 @@ async function loadKey(file: string): Promise<LoadedKey> {
     const code = (err as NodeJS.ErrnoException).code;
     return { problem: `cannot read identity file ${file}: ${code ?? errorText(err)}`, missing: code === 'ENOENT' };
   }
+  const last = parsedKeys.get(file);
+  if (last?.data.equals(data)) return last.loaded;
+  const loaded = parseIdentity(file, data);
+  parsedKeys.set(file, { data, loaded });
+  return loaded;
+}
+
+function parseIdentity(file: string, data: Buffer): LoadedKey {
   const parsed = ssh2.utils.parseKey(data);
   if (parsed instanceof Error) {
     // remux runs unattended and never prompts: an encrypted key must come through the agent.

@@ -1,4 +1,4 @@
-// The launcher's code cache (src/cli/launch.ts): written once per command, used, and never trusted blindly.
+// The launcher's code cache (src/cli/launch.cts): written once per command, used, and never trusted blindly.
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
