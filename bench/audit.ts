@@ -1,10 +1,10 @@
-// Audit store write cost, under the default durability (synchronous=FULL) unless said otherwise:
+// Audit store write cost, under the default (full) durability: each commit followed by an fsync of the WAL unless said otherwise:
 //   (a) sequential begin+end pairs, each awaited (one action at a time: two commits per action);
 //   (b) fan-outs of 20 concurrent begin+end pairs, as the daemon does for a 20-host command
 //       (group commit: the begins share a commit, so do the ends);
 //   (c) the same fan-outs with each action's end arriving from its own timer callback after a 1 ms
 //       "command", as the ends of real remote commands do;
-// and the cost of one insert under FULL and NORMAL for comparison. Run standalone: node dist/bench/audit.js
+// and the cost of one insert with full and normal durability for comparison. Run standalone: node dist/bench/audit.js
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,12 +116,12 @@ export async function benchAudit(): Promise<{ name: string; figures: Record<stri
       name: 'audit',
       figures,
       lines: [
-        `audit: ${figures.pairs_per_s} actions/s as sequential begin+end pairs (synchronous=FULL, ${PAIRS} pairs)`,
-        `audit: ${figures.fanout_actions_per_s} actions/s as ${WIDTH}-action fan-outs (synchronous=FULL, ${FANOUTS} fan-outs): ` +
+        `audit: ${figures.pairs_per_s} actions/s as sequential begin+end pairs (full durability, ${PAIRS} pairs)`,
+        `audit: ${figures.fanout_actions_per_s} actions/s as ${WIDTH}-action fan-outs (full durability, ${FANOUTS} fan-outs): ` +
           `${figures.fanout_ms} ms and ${figures.fanout_transactions} transactions per fan-out`,
         `audit: ${WIDTH}-action fan-outs whose ends arrive in separate callbacks (1 ms commands): ` +
           `${figures.fanout_spread_ms} ms of audit writes and ${figures.fanout_spread_transactions} transactions per fan-out`,
-        `audit: one awaited insert ${figures.insert_us_full} µs with FULL, ${figures.insert_us_normal} µs with NORMAL (${(full.insertUs / normal.insertUs).toFixed(1)}×)`,
+        `audit: one awaited insert ${figures.insert_us_full} µs with full durability, ${figures.insert_us_normal} µs with normal (no fsync) (${(full.insertUs / normal.insertUs).toFixed(1)}×)`,
         `audit: verify ${figures.verify_rows_per_s} rows/s`,
       ],
     };
