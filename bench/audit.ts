@@ -1,4 +1,4 @@
-// Audit store write cost, under the default (full) durability: each commit followed by an fsync of the WAL unless said otherwise:
+// Audit store write cost, with full durability (each commit followed by an fsync of the WAL) unless said otherwise:
 //   (a) sequential begin+end pairs, each awaited (one action at a time: two commits per action);
 //   (b) fan-outs of 20 concurrent begin+end pairs, as the daemon does for a 20-host command
 //       (group commit: the begins share a commit, so do the ends);
