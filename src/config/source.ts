@@ -61,6 +61,12 @@ export function loadSourceFile(file: string, env: NodeJS.ProcessEnv = process.en
   return parseSource(text, file, env);
 }
 
+/** The mapping key written at `offset` (yaml's duplicate-key error points at its first character only). */
+function keyAt(text: string, offset: number): string {
+  const rest = text.slice(offset);
+  return (/^("[^"\n]*"|'[^'\n]*'|[^:\n]*?)\s*:/.exec(rest)?.[1] ?? rest.split('\n')[0] ?? '').trim();
+}
+
 export function parseSource(text: string, file: string, env: NodeJS.ProcessEnv = process.env): SourceDoc {
   const lineCounter = new LineCounter();
   // uniqueKeys (the default) turns duplicate keys into errors instead of "last one wins".
@@ -69,7 +75,7 @@ export function parseSource(text: string, file: string, env: NodeJS.ProcessEnv =
   const issues: ConfigIssue[] = doc.errors.map((e) => ({
     file,
     line: lineOf(e.pos[0]),
-    detail: e.code === 'DUPLICATE_KEY' ? `duplicate key ${text.slice(e.pos[0], e.pos[1]).trim()}` : e.message,
+    detail: e.code === 'DUPLICATE_KEY' ? `duplicate key ${keyAt(text, e.pos[0])}` : e.message,
   }));
 
   visit(doc, {

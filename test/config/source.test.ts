@@ -57,8 +57,12 @@ describe('parseSource', () => {
   test('duplicate keys are errors naming the key and its line', () => {
     const err = configError(() => parseSource('a: 1\nb:\n  x: 1\n  x: 2\n', 'f.yaml', {}));
     assert.equal(err.line, 4);
-    assert.match(err.detail, /duplicate key x/);
-    configError(() => parseSource('{"a": 1, "a": 2}', 'f.json', {}));
+    assert.match(err.detail, /duplicate key x$/);
+    // The whole key, however long, block or flow style, quoted or not.
+    assert.equal(configError(() => parseSource('daemon:\n  x: 1\ndaemon:\n  x: 2\n', 'f.yaml', {})).detail, 'duplicate key daemon');
+    assert.equal(configError(() => parseSource('labels: { env: a, env : b }\n', 'f.yaml', {})).detail, 'duplicate key env');
+    assert.equal(configError(() => parseSource('"rate limit": 1\n"rate limit": 2\n', 'f.yaml', {})).detail, 'duplicate key "rate limit"');
+    assert.equal(configError(() => parseSource('{"audit": 1, "audit": 2}', 'f.json', {})).detail, 'duplicate key "audit"');
   });
 
   test('several documents in one file are refused', () => {
