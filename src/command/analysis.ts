@@ -42,6 +42,7 @@ class Acc {
   readonly lists: string[] = [];
   readonly nested: string[] = [];
   refusal: string | null = null;
+  sandboxOnly: string | null = null;
 
   add(role: number, path: string | undefined): void {
     if (path === undefined || path === '' || path === '-') return;
@@ -67,6 +68,7 @@ class Acc {
       lists: unique(this.lists),
       nested: this.nested,
       refusal: this.refusal,
+      sandboxOnly: this.sandboxOnly,
     };
   }
 }

@@ -57,4 +57,10 @@ export interface ArgvAnalysis {
   nested: string[];
   /** Set when the argv does something that cannot be checked statically: the whole command is denied with this reason. */
   refusal: string | null;
+  /**
+   * Set when the argv makes a program reach paths that are not on its command line (symlinks followed
+   * while recursing, link targets dereferenced): only the OS sandbox can confine that, so the command is
+   * allowed only when it runs inside one. Names the option, e.g. "grep -R follows symlinks met while recursing".
+   */
+  sandboxOnly: string | null;
 }

@@ -7,8 +7,8 @@ import { performance } from 'node:perf_hooks';
 import type { AuditStore } from '../audit/store.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
-import { evaluate, sandboxMounts } from '../policy/evaluate.js';
-import type { Decision, Policy } from '../policy/types.js';
+import { evaluate, sandboxSpec } from '../policy/evaluate.js';
+import type { Decision, Enforcement, Policy } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
 import { EXIT } from './exit-codes.js';
 import type { Action, ExecAction, Outcome, PerformIO, PerformResult, Principal } from './types.js';
@@ -55,6 +55,14 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
     return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
   }
 
+  let enforcement: Enforcement | { refusal: string };
+  try {
+    enforcement = await enforcementOn(policy, host);
+  } catch (err) {
+    return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
+  }
+  if ('refusal' in enforcement) return refuse(ctx, asked, started, 'denied', EXIT.DENIED, enforcement.refusal, null);
+
   let list: CommandList;
   try {
     list = parseCommand(command);
@@ -74,7 +82,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
       return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
     }
   }
-  let decision = evaluate(policy, list, { cwd, resolver });
+  let decision = evaluate(policy, list, { cwd, resolver, enforcement });
   if (decision.effect === 'deny') return refuse(ctx, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
 
   // Written before anything runs (and before waiting for an approver, so pending asks are visible):
@@ -96,7 +104,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
       timeoutMs: action.timeoutMs !== undefined ? action.timeoutMs : ctx.defaultTimeoutMs,
       pipefail: action.pipefail ?? ctx.defaultPipefail,
       output: decision.output,
-      sandbox: decision.sandbox ? sandboxMounts(policy) : null,
+      sandbox: enforcement.sandbox ? sandboxSpec(policy, ctx.principal.name) : null,
       stdin: io.stdin ?? null,
       onStdout: (chunk) => {
         bytesOut += chunk.length;
@@ -125,8 +133,8 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
 
   const durationMs = performance.now() - started;
   if (result.errorKind === 'sandbox_unavailable') {
-    // The policy requires the OS sandbox and this host cannot provide it: refuse, never run unsandboxed.
-    const reason = result.error ?? 'sandbox required by policy but unavailable';
+    // The sandbox could not be started after all: refused, never run unsandboxed.
+    const reason = result.error ?? 'the OS sandbox could not be started';
     await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: reason });
     return { ...nothingRan(actionId, 'denied', EXIT.DENIED, reason, durationMs), decision };
   }
@@ -152,6 +160,21 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
     truncated: result.truncated,
     timedOut: result.timedOut,
   };
+}
+
+/**
+ * How the command will be enforced on this host, or why it is refused: a policy with the sandbox on
+ * (ARCHITECTURE §1.3) runs unsandboxed only where the host allows a static fallback and the policy does
+ * not say `required`.
+ */
+async function enforcementOn(policy: Policy, host: Host): Promise<Enforcement | { refusal: string }> {
+  if (policy.sandbox === 'off') return { sandbox: false, why: `policy ${policy.name} has sandbox: false` };
+  const support = await host.sandboxSupport();
+  if (support.available) return { sandbox: true };
+  if (policy.sandbox === 'on' && support.staticFallback) return { sandbox: false, why: `host ${host.name} has no OS sandbox: ${support.detail}` };
+  const wants = policy.sandbox === 'required' ? 'requires the OS sandbox (sandbox: required)' : 'runs commands in the OS sandbox';
+  const hint = policy.sandbox === 'required' ? '' : '; install bubblewrap (apt-get install bubblewrap), or set sandbox: false in the policy to run with static checks only';
+  return { refusal: `policy ${policy.name} ${wants}, but ${host.name} cannot provide one: ${support.detail}${hint}` };
 }
 
 function askedFor(ctx: PerformContext, action: Action): Asked {

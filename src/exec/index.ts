@@ -5,4 +5,4 @@ export { bwrapAvailable, bwrapOptions, probeBwrap, sandboxLayout } from './sandb
 export type { SandboxLayout } from './sandbox.js';
 export { OutputGate, REDACTED, MAX_LINE_BUFFER } from './output.js';
 export type { Destination, OutputSinks, OutputSource } from './output.js';
-export type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult, SandboxPaths } from './types.js';
+export type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult, SandboxSpec } from './types.js';

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BwrapInfo, SandboxPaths } from './types.js';
+import type { BwrapInfo, SandboxSpec } from './types.js';
 
 const BWRAP_CANDIDATES = ['/usr/bin/bwrap', '/usr/local/bin/bwrap', '/bin/bwrap'];
 /** FIELD-NOTES §12: bubblewrap before 0.12.0 has a known CVE. We warn, we do not refuse. */
@@ -32,7 +32,7 @@ export interface SandboxLayout {
   writable: string[];
 }
 
-export function sandboxLayout(paths: SandboxPaths): SandboxLayout {
+export function sandboxLayout(paths: SandboxSpec): SandboxLayout {
   const byPath = new Map<string, boolean>();
   const add = (p: string, writable: boolean): void => {
     if (!path.isAbsolute(p)) throw new Error(`sandbox path must be absolute: ${p}`);
@@ -137,7 +137,7 @@ export function probeBwrap(candidates: string[]): BwrapInfo {
   const truePath = ['/usr/bin/true', '/bin/true'].find((p) => fs.existsSync(p));
   if (truePath === undefined) return { ok: false, path: bin, version, reason: 'no /usr/bin/true to probe the sandbox with' };
   try {
-    const opts = bwrapOptions(sandboxLayout({ read: [], write: [] }), '/', {});
+    const opts = bwrapOptions(sandboxLayout({ read: [], write: [], hide: [], readOnly: [], network: false, owner: 'probe' }), '/', {});
     execFileSync(bin, [...opts, '--', truePath], { encoding: 'utf8', timeout: 10000, env: {}, stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     return { ok: false, path: bin, version, reason: `probe sandbox failed to start: ${errorText(e)}` };

@@ -3,10 +3,22 @@
 import type { CommandList } from '../command/types.js';
 import type { OutputLimits } from '../policy/types.js';
 
-/** Paths the sandboxed command may see: absolute, literal (no globs); the policy layer turns its globs into these roots. */
-export interface SandboxPaths {
+/**
+ * The OS sandbox a command runs in, from its policy (sandboxSpec() in policy/evaluate.ts). Paths are
+ * absolute and literal (no globs), as the policy names them; the host that runs the command resolves them.
+ */
+export interface SandboxSpec {
+  /** Trees visible read-only, and writable. */
   read: string[];
   write: string[];
+  /** Paths inside those trees that stay hidden: what the policy's deny and ask rules on reads cover. */
+  hide: string[];
+  /** Paths inside writable trees that stay read-only: what its deny and ask rules on writes cover. */
+  readOnly: string[];
+  /** The policy grants `network`: the host's network is shared; otherwise only a private loopback. */
+  network: boolean;
+  /** Who the command runs for (principal): commands of different owners never share a sandbox instance. */
+  owner: string;
 }
 
 export interface ExecRequest {
@@ -23,8 +35,8 @@ export interface ExecRequest {
   pipefail: boolean;
   /** maxBytes counts stdout+stderr bytes delivered to the caller; redact patterns are applied before delivery. */
   output: OutputLimits;
-  /** Run every stage inside bubblewrap with only these paths and no network; null = no sandbox. */
-  sandbox: SandboxPaths | null;
+  /** Run every stage inside bubblewrap as this spec says; null = no sandbox (static checks only). */
+  sandbox: SandboxSpec | null;
   /** Fed to the first stage that reads the caller's stdin; default /dev/null. */
   stdin?: NodeJS.ReadableStream | null;
   onStdout(chunk: Buffer): void;
@@ -65,6 +77,20 @@ export interface ExecResult {
   /** First failure, naming the program or path; null when everything that ran could be started. */
   error: string | null;
   errorKind: ExecErrorKind | null;
+}
+
+/** Whether a host can run commands inside the OS sandbox (Host.sandboxSupport). */
+export interface SandboxSupport {
+  available: boolean;
+  /** "bubblewrap 0.8.0", or why there is no sandbox. */
+  detail: string;
+  /** Usable, but worth telling the operator (a bubblewrap older than a known escape fix). */
+  warning?: string;
+  /**
+   * When not available: may a policy with `sandbox: true` still run here with static checks only? True for
+   * SSH hosts without bubblewrap (shown in hosts list); false for the local host, where remux installs it.
+   */
+  staticFallback: boolean;
 }
 
 export interface BwrapInfo {

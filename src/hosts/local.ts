@@ -1,6 +1,7 @@
 // The local host: commands run on this machine with no SSH and no shell, through exec/local.ts.
 import { homedir, userInfo } from 'node:os';
 import { runLocal } from '../exec/local.js';
+import { bwrapAvailable } from '../exec/sandbox.js';
 import type { ExecResult } from '../exec/types.js';
 import { createLocalResolver } from '../policy/resolve.js';
 import type { Host, HostExecRequest } from './types.js';
@@ -34,6 +35,11 @@ export function createLocalHost(name: string, securePath: string): Host {
     defaultCwd: (callerCwd) => callerCwd ?? process.cwd(),
     execute(req: HostExecRequest): Promise<ExecResult> {
       return runLocal({ ...req, env });
+    },
+    sandboxSupport() {
+      const bwrap = bwrapAvailable();
+      const detail = bwrap.ok ? `bubblewrap ${bwrap.version ?? '(unknown version)'}` : (bwrap.reason ?? 'bubblewrap is not usable');
+      return Promise.resolve({ available: bwrap.ok, detail, ...(bwrap.warning ? { warning: bwrap.warning } : {}), staticFallback: false });
     },
   };
 }

@@ -157,6 +157,8 @@ class PooledHost {
       defaultCwd: () => (entry.user === 'root' ? '/root' : `/home/${entry.user}`),
       execute: (req) => this.execute(req),
       resolverFor: (policy, list, cwd) => this.resolverFor(policy, list, cwd),
+      // Until remote sandboxing lands: SSH hosts run with static checks only (see hosts list).
+      sandboxSupport: () => Promise.resolve({ available: false, detail: 'remote sandboxing is not implemented yet', staticFallback: true }),
     };
   }
 

@@ -2,7 +2,7 @@
 // SSH and outbound agents later) implement it.
 import type { CommandList } from '../command/types.js';
 import type { OutputLimits, PathResolver, Policy } from '../policy/types.js';
-import type { ExecResult } from '../exec/types.js';
+import type { ExecResult, SandboxSpec, SandboxSupport } from '../exec/types.js';
 
 export interface HostExecRequest {
   list: CommandList;
@@ -10,8 +10,8 @@ export interface HostExecRequest {
   timeoutMs: number | null;
   pipefail: boolean;
   output: OutputLimits;
-  /** Paths to expose in the OS sandbox, or null to run without one. */
-  sandbox: { read: string[]; write: string[] } | null;
+  /** The OS sandbox to run in, or null to run with static checks only. */
+  sandbox: SandboxSpec | null;
   stdin?: NodeJS.ReadableStream | null;
   onStdout(chunk: Buffer): void;
   onStderr(chunk: Buffer): void;
@@ -30,6 +30,8 @@ export interface Host {
   /** Working directory used when the action names none; `callerCwd` is the caller's own, which only the local host can use. */
   defaultCwd(callerCwd?: string): string;
   execute(req: HostExecRequest): Promise<ExecResult>;
+  /** Whether this host can sandbox commands (remote hosts: probed once per connection). Rejects like execute() when unreachable. */
+  sandboxSupport(): Promise<SandboxSupport>;
 }
 
 /** The host could not be reached or used; maps to exit 255. */

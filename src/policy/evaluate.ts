@@ -7,13 +7,18 @@ import { compileGlob, globPrefix } from './glob.js';
 import type { GlobMatcher } from './glob.js';
 import { ANY_PROGRAM } from './schema.js';
 import type { PathOperation } from './schema.js';
-import type { Check, Decision, Effect, Operation, OutputLimits, PathResolver, Policy, Rule, RuleRef } from './types.js';
+import type { SandboxSpec } from '../exec/types.js';
+import type { Check, Decision, Effect, Enforcement, Operation, OutputLimits, PathResolver, Policy, Rule, RuleRef } from './types.js';
 
 export interface EvalContext {
   /** Absolute directory relative paths are taken against. */
   cwd: string;
   resolver: PathResolver;
+  /** Whether the command will run inside the OS sandbox on its host; default: not (static checks only). */
+  enforcement?: Enforcement;
 }
+
+const NO_SANDBOX: Enforcement = { sandbox: false, why: 'no OS sandbox' };
 
 /** `sh -c "sh -c '…'"` deeper than this is refused rather than followed. */
 const MAX_NESTING = 8;
@@ -97,7 +102,7 @@ export function evaluate(policy: Policy, list: CommandList, ctx: EvalContext): D
     reason: decisive?.reason ?? `allowed: all ${checks.length} checks pass under policy ${policy.name}`,
     checks,
     output,
-    sandbox: policy.sandbox,
+    sandbox: (ctx.enforcement ?? NO_SANDBOX).sandbox,
   };
 }
 
@@ -127,6 +132,11 @@ class Evaluation {
       const program = s.argv[0] ?? '';
       this.push('execute_binary', program, index, null, `${show(s.argv.join(' '))}: ${analysis.refusal}`);
     } else {
+      const enforcement = this.ctx.enforcement ?? NO_SANDBOX;
+      if (analysis.sandboxOnly !== null && !enforcement.sandbox) {
+        const reason = `${analysis.sandboxOnly}, which only the OS sandbox can confine; this command would run with static checks only (${enforcement.why})`;
+        this.push('execute_binary', s.argv[0] ?? '', index, null, reason);
+      }
       for (const program of analysis.binaries) this.checkProgram(program, index);
       for (const path of analysis.reads) this.checkPath('read_file', path, index);
       for (const path of analysis.writes) this.checkPath('write_file', path, index);
@@ -329,11 +339,6 @@ function show(text: string): string {
 }
 
 /**
- * The directory roots an OS sandbox must expose for this policy: for each allow rule's path glob, its
- * literal prefix in whole segments (/var/log/** → /var/log, /srv/*.txt → /srv; a literal path is itself).
- * Nested roots are folded into their parent. Deny rules are enforced by the static check, not by mounts.
- */
-/**
  * True when every execute_binary rule allows programs by bare name (or `*`): then where a bare-named
  * program lives cannot change a decision, only whether it exists, which the host itself reports (127).
  * Any deny or ask rule, or a rule naming a path, needs the real location (an alias of a denied program).
@@ -344,16 +349,45 @@ export function programsMatchByName(policy: Policy): boolean {
   );
 }
 
-export function sandboxMounts(policy: Policy): { read: string[]; write: string[] } {
+/**
+ * The OS sandbox for a command under this policy. Visible trees: for each allow rule's path glob, its
+ * literal prefix in whole segments (/var/log/** → /var/log, /srv/*.txt → /srv; a literal path is itself),
+ * nested roots folded into their parent. Deny and ask rules that name a literal path or a whole tree
+ * (`/etc/shadow`, `/root/.ssh/**`) are enforced by the mounts too: hidden (reads) or read-only (writes).
+ * Narrower ones (`/var/log/secure*`, any `.ssh` below `/`) are enforced by the static check alone.
+ */
+export function sandboxSpec(policy: Policy, owner: string): SandboxSpec {
   const read: string[] = [];
   const write: string[] = [];
+  const hide: string[] = [];
+  const readOnly: string[] = [];
+  let network = false;
   for (const rule of policy.rules) {
-    if (rule.effect !== 'allow' || !rule.resources) continue;
-    const globs = rule.resources.filter((r) => r.startsWith('/')).map(globPrefix);
-    if (rule.operation === 'write_file') write.push(...globs);
-    else if (rule.operation === 'read_file' || rule.operation === 'list_directory' || rule.operation === 'execute_binary') read.push(...globs);
+    if (rule.operation === 'network') {
+      if (rule.effect === 'allow') network = true;
+      continue;
+    }
+    if (!rule.resources) continue;
+    const globs = rule.resources.filter((r) => r.startsWith('/'));
+    if (rule.effect !== 'allow') {
+      const trees = globs.flatMap((g) => wholeTree(g) ?? []);
+      if (rule.operation === 'write_file') readOnly.push(...trees);
+      else if (rule.operation === 'read_file' || rule.operation === 'list_directory') hide.push(...trees);
+      continue;
+    }
+    const prefixes = globs.map(globPrefix);
+    if (rule.operation === 'write_file') write.push(...prefixes);
+    else if (rule.operation === 'read_file' || rule.operation === 'list_directory' || rule.operation === 'execute_binary') read.push(...prefixes);
   }
-  return { read: roots(read), write: roots(write) };
+  // A network deny anywhere wins over its allows, like every other check.
+  if (policy.rules.some((r) => r.operation === 'network' && r.effect === 'deny')) network = false;
+  return { read: roots(read), write: roots(write), hide: roots(hide), readOnly: roots(readOnly), network, owner };
+}
+
+/** `/a/b` or `/a/b/**` → `/a/b`: a glob that covers exactly one literal path and everything below it. */
+function wholeTree(glob: string): string | null {
+  const base = glob.endsWith('/**') ? glob.slice(0, -3) || '/' : glob;
+  return globPrefix(base) === base && !/[*?[\]{}]/.test(base) ? base : null;
 }
 
 function roots(paths: string[]): string[] {

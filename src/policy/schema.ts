@@ -3,7 +3,7 @@
 //   policies:
 //     NAME:                                  # ^[A-Za-z0-9_.-]{1,64}$
 //       description: text                    # optional
-//       sandbox: false                       # optional: run local commands in the OS sandbox
+//       sandbox: true                        # default; false = static checks only; required = refuse hosts without one
 //       capabilities:
 //         - operation: execute_binary        # see KNOWN_OPERATIONS
 //           resource: cat|grep|/opt/tools/*  # string (a|b alternatives), list of strings, or null
@@ -14,7 +14,7 @@
 import { z } from 'zod';
 import { strictObject } from '../config/source.js';
 import { globError } from './glob.js';
-import type { Effect, Operation, OutputLimits } from './types.js';
+import type { Effect, Operation, OutputLimits, SandboxMode } from './types.js';
 
 export const KNOWN_OPERATIONS = ['execute_binary', 'read_file', 'write_file', 'list_directory', 'write_stdout'] as const;
 const PATH_OPERATIONS = ['read_file', 'write_file', 'list_directory'] as const;
@@ -178,7 +178,11 @@ function outputLimits(resource: unknown, ctx: Ctx): OutputLimits {
 
 const PolicySchema = strictObject({
   description: z.string().optional(),
-  sandbox: z.boolean().default(false),
+  // true (the default) and false; `required` refuses hosts without a sandbox. YAML's yes/no are strings here.
+  sandbox: z
+    .union([z.boolean(), z.literal('required')], { error: 'expected true, false or required' })
+    .default(true)
+    .transform((v): SandboxMode => (v === 'required' ? 'required' : v ? 'on' : 'off')),
   capabilities: z.array(CapabilitySchema),
 });
 

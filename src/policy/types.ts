@@ -47,11 +47,22 @@ export interface Rule {
   source: SourceRef;
 }
 
+/**
+ * `on` (the default, `sandbox: true`): commands run inside the OS sandbox wherever the host has one; the
+ * local host must (remux installs bubblewrap), an SSH host without bubblewrap runs them with static checks
+ * only, shown in `hosts list`. `required`: a host without a working sandbox is refused. `off`
+ * (`sandbox: false`): static checks only, everywhere.
+ */
+export type SandboxMode = 'on' | 'off' | 'required';
+
+/** Whether a command runs inside the OS sandbox, and if not, why not (quoted by refusals that need it). */
+export type Enforcement = { sandbox: true } | { sandbox: false; why: string };
+
 export interface Policy {
   name: string;
   description?: string;
-  /** Run local commands inside the OS sandbox (bubblewrap) with only this policy's paths and no network. */
-  sandbox: boolean;
+  /** How this policy uses the OS sandbox (bubblewrap): see SandboxMode. */
+  sandbox: SandboxMode;
   rules: Rule[];
   source: SourceRef;
 }
@@ -87,6 +98,7 @@ export interface Decision {
   checks: Check[];
   /** Output limits in force when allowed (merged: smallest max, union of redactions and blocks). */
   output: OutputLimits;
+  /** The command runs inside the OS sandbox (the enforcement it was decided under). */
   sandbox: boolean;
 }
 

@@ -255,6 +255,7 @@ function context(store: AuditStore, onExecute: (host: string) => void): PerformC
       // Like an SSH host: the resolver's answers come back over the network.
       resolverFor: async () => RESOLVER,
       defaultCwd: () => '/',
+      sandboxSupport: () => Promise.resolve({ available: false, detail: 'test host', staticFallback: true }),
       execute: async () => {
         onExecute(name);
         // The commands end together (in one turn of the event loop), so their ends share one commit.

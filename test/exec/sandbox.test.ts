@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { bwrapAvailable, probeBwrap } from '../../src/exec/index.js';
-import type { SandboxPaths } from '../../src/exec/index.js';
+import type { SandboxSpec } from '../../src/exec/index.js';
 import { errToOut, from, list, pipeline, run, stage, tmpdir, to, writeScript, PATH } from './helpers.js';
 
 const info = bwrapAvailable();
@@ -14,7 +14,7 @@ describe('sandbox availability', () => {
     const dir = tmpdir();
     const marker = path.join(dir, 'ran');
     const unavailable = () => ({ ok: false, path: null, version: null, reason: 'stubbed out' });
-    const r = await run(['touch', marker], { cwd: dir, sandbox: { read: [dir], write: [dir] } }, unavailable);
+    const r = await run(['touch', marker], { cwd: dir, sandbox: { read: [dir], write: [dir], hide: [], readOnly: [], network: false, owner: 'test' } }, unavailable);
     assert.equal(r.res.exitCode, 125);
     assert.equal(r.res.errorKind, 'sandbox_unavailable');
     assert.equal(r.res.error, 'sandbox required by policy but bubblewrap is not available: stubbed out');
@@ -38,7 +38,7 @@ describe('sandbox (bubblewrap)', { skip: info.ok ? false : `bwrap unusable: ${in
   const allowed = path.join(root, 'allowed');
   const writable = path.join(root, 'writable');
   const secret = path.join(root, 'secret');
-  const sandbox: SandboxPaths = { read: [allowed], write: [writable] };
+  const sandbox: SandboxSpec = { read: [allowed], write: [writable], hide: [], readOnly: [], network: false, owner: 'test' };
   const inSandbox = { sandbox, cwd: allowed };
 
   before(() => {

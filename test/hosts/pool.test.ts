@@ -175,7 +175,7 @@ describe('one connection per host', () => {
 
   test('a policy that needs the OS sandbox is refused without connecting', async () => {
     const p = pool();
-    const r = await run(p.host(entry(h1)), ['true'], { sandbox: { read: ['/'], write: [] } });
+    const r = await run(p.host(entry(h1)), ['true'], { sandbox: { read: ['/'], write: [], hide: [], readOnly: [], network: false, owner: 'test' } });
     assert.equal(r.errorKind, 'sandbox_unavailable');
     assert.equal(status(p, 'h1').connected, false);
   });

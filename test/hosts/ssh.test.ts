@@ -318,7 +318,7 @@ describe('the remote wrapper', () => {
   });
 
   test('an OS sandbox cannot be provided over SSH: refused, nothing runs', async () => {
-    const { result } = await run(conn, ['touch', join(dir, 'sandboxed')], { sandbox: { read: ['/'], write: [] } });
+    const { result } = await run(conn, ['touch', join(dir, 'sandboxed')], { sandbox: { read: ['/'], write: [], hide: [], readOnly: [], network: false, owner: 'test' } });
     assert.equal(result.errorKind, 'sandbox_unavailable');
     assert.throws(() => readFileSync(join(dir, 'sandboxed')));
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { symlinkSync, unlinkSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { parseCommand } from '../../src/command/parser.js';
-import { evaluate, explain, sandboxMounts } from '../../src/policy/evaluate.js';
+import { evaluate, explain, sandboxSpec } from '../../src/policy/evaluate.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import { localResolver } from '../../src/policy/resolve.js';
 import { renderTemplate } from '../../src/policy/templates.js';
@@ -384,7 +384,7 @@ describe('evaluate: write_stdout', () => {
   });
 });
 
-describe('explain and sandboxMounts', () => {
+describe('explain and sandboxSpec', () => {
   test('explain prints the verdict, then one line per check', () => {
     const d = fx.check(`cat ${T}/data/a.log ${T}/outside/f`);
     const lines = explain(d);
@@ -395,8 +395,9 @@ describe('explain and sandboxMounts', () => {
     assert.equal(lines.at(-1), '  runs inside the OS sandbox');
   });
 
-  test('sandbox mounts: literal prefixes of allow rules, nested roots folded, deny rules left out', () => {
-    assert.deepEqual(sandboxMounts(fx.policy), { read: [`${T}/data`, `${T}/tools`], write: [`${T}/out`] });
+  test('sandbox spec: literal prefixes of allow rules, nested roots folded; whole-tree denies hidden or read-only', () => {
+    const spec = sandboxSpec(fx.policy, 'alice');
+    assert.deepEqual([spec.read, spec.write, spec.owner, spec.network], [[`${T}/data`, `${T}/tools`], [`${T}/out`], 'alice', false]);
     const p = parsePolicies(
       `policies:
   m:
@@ -406,16 +407,30 @@ describe('explain and sandboxMounts', () => {
       - { operation: write_file, resource: /tmp/**/*, effect: allow }
       - { operation: write_file, resource: /etc/**, effect: deny }
       - { operation: execute_binary, resource: cat|/opt/tools/bin/* }
+      - { operation: read_file, resource: [/var/log/secure*, /var/log/private/**, /etc/hosts], effect: deny }
+      - { operation: list_directory, resource: /srv/data-1, effect: ask }
+      - { operation: network, resource: null }
 `,
       'm.yaml',
       {},
     ).get('m') as Policy;
-    assert.deepEqual(sandboxMounts(p), { read: ['/etc/hosts', '/opt/tools/bin', '/srv', '/var/log'], write: ['/tmp'] });
+    assert.deepEqual(sandboxSpec(p, 'bob'), {
+      read: ['/etc/hosts', '/opt/tools/bin', '/srv', '/var/log'],
+      write: ['/tmp'],
+      // /var/log/secure* is narrower than a whole tree: only the static check enforces it.
+      hide: ['/etc/hosts', '/srv/data-1', '/var/log/private'],
+      readOnly: ['/etc'],
+      network: true,
+      owner: 'bob',
+    });
   });
 
   test('an allow of /** mounts the root only', () => {
     const admin = parsePolicies(renderTemplate('admin', 'a'), 'a.yaml', {}).get('a') as Policy;
-    assert.deepEqual(sandboxMounts(admin), { read: ['/'], write: ['/'] });
+    const spec = sandboxSpec(admin, 'a');
+    assert.deepEqual([spec.read, spec.write], [['/'], ['/']]);
+    // Its ask rules: /etc and /boot stay read-only, /etc/shadow and /etc/gshadow hidden.
+    assert.deepEqual([spec.hide, spec.readOnly], [['/etc/gshadow', '/etc/shadow'], ['/boot', '/etc']]);
   });
 });
 
