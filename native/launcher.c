@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #ifndef REMUX_VERSION
-#error "build with -DREMUX_VERSION=\"x.y.z\" (scripts/build-launcher.sh)"
+#error "build with -DREMUX_VERSION=\"x.y.z\" (scripts/build-native.sh)"
 #endif
 
 #define MAX_FRAME_BYTES (64u << 20)

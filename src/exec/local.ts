@@ -11,9 +11,17 @@ import type { Readable, Writable } from 'node:stream';
 import type { CommandList, Pipeline, Redirect, Stage } from '../command/types.js';
 import { OutputGate } from './output.js';
 import type { Destination } from './output.js';
-import { bwrapAvailable, bwrapOptions, isInside, sandboxLayout } from './sandbox.js';
+import { fileURLToPath } from 'node:url';
+import { SandboxPool, type SandboxLease } from './sandbox-pool.js';
+import { bwrapAvailable, isInside, sandboxLayout, visibleInside } from './sandbox.js';
 import type { SandboxLayout } from './sandbox.js';
 import type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult } from './types.js';
+
+/** Runs each sandboxed stage inside its long-lived sandbox (native/sandbox-enter.c, built by `npm run build`). */
+const ENTER = fileURLToPath(new URL('../../../bin/remux-sandbox-enter', import.meta.url));
+const ENTER_KINDS: ReadonlySet<string> = new Set(['sandbox', 'cwd', 'redirect', 'not_found', 'not_executable', 'spawn']);
+/** One pool per bubblewrap binary (tests probe others). */
+const pools = new Map<string, SandboxPool>();
 
 const DEFAULT_KILL_GRACE_MS = 2000;
 /** After SIGKILL, how long to wait for a group to vanish before giving up (a process stuck in D state). */
@@ -45,6 +53,8 @@ interface Plan {
   stderr: Sink;
   /** Redirect fds we opened: handed to the child, then closed here. */
   fds: number[];
+  /** In the sandbox the redirections are performed inside it, in order: remux-sandbox-enter's options. */
+  enterRedirects: string[];
   failed: Status | null;
 }
 
@@ -79,6 +89,7 @@ class Run {
   private cwd = '';
   private layout: SandboxLayout | null = null;
   private bwrapPath = '';
+  private lease: SandboxLease | null = null;
 
   constructor(
     private readonly req: ExecRequest,
@@ -90,7 +101,7 @@ class Run {
   }
 
   async execute(): Promise<ExecResult> {
-    const refusal = this.prepare();
+    const refusal = this.prepare() ?? (await this.enterSandbox());
     if (refusal !== null) return this.result({ code: 125, signal: null });
     if (this.req.signal?.aborted) this.stopReason = 'abort';
 
@@ -103,35 +114,55 @@ class Run {
       if (timer) clearTimeout(timer);
       if (this.killTimer) clearTimeout(this.killTimer);
       this.req.signal?.removeEventListener('abort', onAbort);
+      this.lease?.release();
     }
+  }
+
+  /** Leases the running sandbox for this layout (started if needed); a sandbox that cannot start refuses the command. */
+  private async enterSandbox(): Promise<string | null> {
+    if (this.layout === null) return null;
+    if (!fs.existsSync(ENTER)) return this.fail('sandbox_unavailable', `the OS sandbox cannot be used: ${ENTER} is missing (run npm run build)`);
+    let pool = pools.get(this.bwrapPath);
+    if (!pool) pools.set(this.bwrapPath, (pool = new SandboxPool(this.bwrapPath)));
+    try {
+      this.lease = await pool.acquire(this.layout);
+    } catch (e) {
+      return this.fail('sandbox_unavailable', `the OS sandbox could not be started: ${(e as Error).message}`);
+    }
+    return null;
   }
 
   /** Checks that must pass before anything runs; returns the refusal message or null. */
   private prepare(): string | null {
     // A NUL would also split bwrap's --args stream and smuggle in options.
     const badVar = Object.entries(this.req.env).find(([k, v]) => k === '' || /[=\0]/.test(k) || v.includes('\0'));
-    if (badVar) return this.fail('invalid', `remux: invalid environment variable ${JSON.stringify(badVar[0])}`);
+    if (badVar) return this.fail('invalid', `invalid environment variable ${JSON.stringify(badVar[0])}`);
     let isDir: boolean;
     try {
       this.cwd = fs.realpathSync(this.req.cwd);
       isDir = fs.statSync(this.cwd).isDirectory();
     } catch (e) {
-      return this.fail('cwd', `remux: cannot use working directory ${this.req.cwd}: ${errCode(e)}`);
+      return this.fail('cwd', `cannot use working directory ${this.req.cwd}: ${errCode(e)}`);
     }
-    if (!isDir) return this.fail('cwd', `remux: cannot use working directory ${this.req.cwd}: ENOTDIR`);
+    if (!isDir) return this.fail('cwd', `cannot use working directory ${this.req.cwd}: ENOTDIR`);
     if (this.req.sandbox === null) return null;
     const bwrap = this.probe();
     if (!bwrap.ok || bwrap.path === null) {
-      return this.fail('sandbox_unavailable', `sandbox required by policy but bubblewrap is not available: ${bwrap.reason ?? 'unknown'}`);
+      return this.fail('sandbox_unavailable', `the OS sandbox cannot be used: ${bwrap.reason ?? 'bubblewrap is not usable'}`);
     }
     this.bwrapPath = bwrap.path;
     try {
       this.layout = sandboxLayout(this.req.sandbox);
     } catch (e) {
-      return this.fail('invalid', `remux: invalid sandbox paths: ${(e as Error).message}`);
+      return this.fail('invalid', `invalid sandbox paths: ${(e as Error).message}`);
     }
-    if (!this.layout.visible.some((root) => isInside(this.cwd, root))) {
-      return this.fail('sandbox', `remux: working directory ${this.cwd} is not inside the sandbox's read or write paths`);
+    if (!visibleInside(this.layout, this.cwd)) {
+      const shown = this.layout.mounts.map((m) => m.path).join(', ') || 'none';
+      return this.fail(
+        'sandbox',
+        `working directory ${this.cwd} is not visible in the sandbox, which shows only the policy's paths (${shown}): ` +
+          'pass one of them with --cwd DIR, or run remux from there',
+      );
     }
     return null;
   }
@@ -204,9 +235,19 @@ class Run {
       stdout: last ? { kind: 'caller', dest: 'stdout' } : { kind: 'next' },
       stderr: { kind: 'caller', dest: 'stderr' },
       fds: [],
+      enterRedirects: [],
       failed: null,
     };
     for (const r of stage.redirects) {
+      if (this.layout !== null) {
+        // Checked here for a clear message; opened inside the sandbox, where the kernel has the last word.
+        if (r.kind !== 'dup' && this.outsideSandbox(r) !== null) {
+          plan.failed = { code: 1, signal: null };
+          return plan;
+        }
+        plan.enterRedirects.push(...enterRedirect(r, this.cwd));
+        continue;
+      }
       if (r.kind === 'dup') {
         plan.stderr = plan.stdout;
         continue;
@@ -228,7 +269,7 @@ class Run {
     const found = resolveProgram(name, this.req.env.PATH ?? '', this.cwd);
     if ('path' in found && this.layout !== null) {
       const real = realTarget(found.path);
-      if (!this.layout.visible.some((root) => isInside(real, root))) {
+      if (!visibleInside(this.layout, real)) {
         this.stageError('sandbox', `remux: ${name}: ${real} is not inside the sandbox's paths`);
         plan.failed = { code: 127, signal: null };
         return plan;
@@ -245,18 +286,7 @@ class Run {
   /** Opens a redirect target ourselves; null (after reporting, like sh) when it cannot be opened. */
   private openRedirect(r: Exclude<Redirect, { kind: 'dup' }>): number | null {
     const file = path.resolve(this.cwd, r.path);
-    const purpose = r.kind === 'read' ? 'reading' : 'writing';
-    const report = (why: string): null => {
-      this.stageError('redirect', `remux: cannot open ${r.path} for ${purpose}: ${why}`);
-      return null;
-    };
-    if (this.layout !== null && file !== '/dev/null') {
-      const roots = r.kind === 'read' ? this.layout.visible : this.layout.writable;
-      const real = realTarget(file);
-      if (!roots.some((root) => isInside(real, root))) {
-        return report(`outside the sandbox's ${r.kind === 'read' ? 'read' : 'write'} paths`);
-      }
-    }
+    const report = (why: string): null => this.redirectFailed(r, why);
     const c = fs.constants;
     // O_NONBLOCK: opening a FIFO must never block the event loop; regular files ignore the flag.
     const flags =
@@ -277,7 +307,25 @@ class Run {
     return fd;
   }
 
-  /** Spawns one stage, directly or inside bwrap; `wiring` holds the pipe ends that connect it to its neighbours. */
+  /** A redirect target the sandbox does not show (or not writable): reported like sh would, with why. */
+  private outsideSandbox(r: Exclude<Redirect, { kind: 'dup' }>): null | true {
+    const layout = this.layout as SandboxLayout;
+    const real = realTarget(path.resolve(this.cwd, r.path));
+    if (real === '/dev/null') return null;
+    // A command's own /tmp is empty and writable.
+    const inPrivateTmp = layout.tmpPerCommand && isInside(real, '/tmp');
+    const ok = inPrivateTmp || (visibleInside(layout, real) && (r.kind === 'read' || layout.writable.some((w) => isInside(real, w))));
+    if (ok) return null;
+    this.redirectFailed(r, `outside the sandbox's ${r.kind === 'read' ? 'read' : 'write'} paths`);
+    return true;
+  }
+
+  private redirectFailed(r: Exclude<Redirect, { kind: 'dup' }>, why: string): null {
+    this.stageError('redirect', `remux: cannot open ${r.path} for ${r.kind === 'read' ? 'reading' : 'writing'}: ${why}`);
+    return null;
+  }
+
+  /** Spawns one stage, directly or inside its sandbox; `wiring` holds the pipe ends that connect it to its neighbours. */
   private start(plan: Plan, wiring: Wiring): Started {
     if (plan.failed !== null || plan.program === null || this.stopReason !== null) {
       closeAll(plan.fds);
@@ -293,22 +341,20 @@ class Run {
       target(plan.stderr),
     ];
     const name = plan.argv[0] ?? plan.program;
+    const lease = this.lease;
     let child: ChildProcess;
     try {
-      child = this.layout
-        ? spawn(this.bwrapPath, ['--args', '3', '--json-status-fd', '4', '--', plan.program, ...plan.argv.slice(1)], {
-            cwd: this.cwd,
-            env: {},
-            detached: true,
-            stdio: [...stdio, 'pipe', 'pipe'],
+      const options = {
+        cwd: this.cwd,
+        env: this.req.env,
+        detached: true, // own session and process group: we kill the group, grandchildren included
+      };
+      child = lease
+        ? spawn(ENTER, [...(lease.tmpDir ? ['--tmp', lease.tmpDir] : []), ...plan.enterRedirects, '--cwd', this.cwd, '--', plan.program, ...plan.argv], {
+            ...options,
+            stdio: [...stdio, 'pipe', ...lease.namespaceFds],
           })
-        : spawn(plan.program, plan.argv.slice(1), {
-            argv0: name,
-            cwd: this.cwd,
-            env: this.req.env,
-            detached: true, // own session and process group: we kill the group, grandchildren included
-            stdio,
-          });
+        : spawn(plan.program, plan.argv.slice(1), { ...options, argv0: name, stdio });
     } catch (e) {
       return { stdin: null, status: Promise.resolve(this.spawnFailed(name, e)) };
     } finally {
@@ -332,21 +378,19 @@ class Run {
     const exited = new Promise<Status>((resolve) =>
       child.once('exit', (code, signal) => resolve(statusOf(code, signal))),
     );
-    if (!this.layout) return { stdin, status: exited };
+    if (!lease) return { stdin, status: exited };
 
-    const [args, json] = [child.stdio[3] as Writable, child.stdio[4] as Readable];
-    args.on('error', () => {});
-    args.end(Buffer.from(bwrapOptions(this.layout, this.cwd, this.req.env).map((a) => a + '\0').join('')));
+    // remux-sandbox-enter says on fd 3 why a stage did not run; nothing there means the program ran.
+    const reportPipe = child.stdio[3] as Readable;
     let report = '';
-    json.on('data', (d: Buffer) => (report += d.toString()));
-    const reported = new Promise<void>((resolve) => json.once('close', () => resolve()));
+    reportPipe.on('data', (d: Buffer) => (report += d.toString()));
+    const reported = new Promise<void>((resolve) => reportPipe.once('close', () => resolve()));
     const status = Promise.all([exited, reported]).then(([s]) => {
-      // bwrap writes "exit-code" only when the command itself ran; without it, bwrap failed (its stderr says why).
-      if (!report.includes('"exit-code"') && this.stopReason === null) {
-        this.stageError('sandbox', `remux: ${name}: the sandbox (bwrap) failed to start it (bwrap status ${s.code})`);
-        return { code: 126, signal: null };
-      }
-      return s;
+      const failure = /^(\w+) (\d+) (.*)/.exec(report.trim());
+      if (report === '' || this.stopReason !== null) return s;
+      const [kind, code, message] = failure && ENTER_KINDS.has(failure[1] as string) ? failure.slice(1) : ['sandbox', '126', `${name}: the sandbox failed to start it`];
+      this.stageError(kind as ExecErrorKind, `remux: ${message as string}`);
+      return { code: Number(code), signal: null };
     });
     return { stdin, status };
   }
@@ -531,6 +575,14 @@ function liveGroups(pgids: number[]): number[] {
     if (wanted.has(group) && state !== 'Z' && state !== 'X') live.add(group);
   }
   return [...live];
+}
+
+/** A redirection as remux-sandbox-enter performs it inside the sandbox (absolute path: its cwd is set there). */
+function enterRedirect(r: Redirect, cwd: string): string[] {
+  if (r.kind === 'dup') return ['--dup'];
+  const file = path.resolve(cwd, r.path);
+  if (r.kind === 'read') return ['--read', file];
+  return [r.append ? '--append' : '--write', String(r.fd), file];
 }
 
 /** The path a redirect would really touch: symlinks resolved as far as the path exists. */

@@ -1,4 +1,5 @@
-// bubblewrap wrapping for local stages: only the policy's paths, no network, no capabilities.
+// The local OS sandbox (bubblewrap): what a policy's sandbox shows, the bwrap options that build it, and
+// whether bubblewrap works here. Sandboxes are kept running and reused: see sandbox-pool.ts.
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,58 +22,108 @@ const SYSTEM_ETC = [
   '/etc/nsswitch.conf',
 ];
 
-/** Paths a sandboxed stage can see, after normalisation: what the mount arguments and the inside-checks agree on. */
+/** What a sandbox shows, resolved on this host: the mount plan and the inside-checks agree on it. */
 export interface SandboxLayout {
   /** Host-existing policy paths, symlinks resolved, parents before children; write wins over read for the same path. */
   mounts: Array<{ path: string; writable: boolean }>;
-  /** True when no policy path covers /tmp: the sandbox gets an empty private /tmp. */
+  /** Existing paths inside writable mounts that stay read-only (deny/ask rules on writes). */
+  readOnly: string[];
+  /** Existing paths inside visible mounts that stay hidden (deny/ask rules on reads); directories become empty. */
+  hidden: Array<{ path: string; directory: boolean }>;
+  /** No policy path covers /tmp: the sandbox gets an empty /tmp of its own. */
   privateTmp: boolean;
+  /** And none lies inside it either: each command gets its own empty /tmp (else the sandbox's is shared by its commands). */
+  tmpPerCommand: boolean;
+  network: boolean;
   /** Trees visible inside (system dirs and mounts), for the cwd and program checks. */
   visible: string[];
   writable: string[];
+  /**
+   * Identity of this layout for reusing a running sandbox: owner, options, and every mounted path with
+   * its inode, so a policy change, a path that appears, or a directory replaced on the host gives a new one.
+   */
+  key: string;
 }
 
-export function sandboxLayout(paths: SandboxSpec): SandboxLayout {
+export function sandboxLayout(spec: SandboxSpec): SandboxLayout {
+  const identity: string[] = [];
+  /** The real path and its identity, or null when absent (absent paths are not mounted: a parent would widen the policy). */
+  const resolve = (p: string): { real: string; stat: fs.Stats } | null => {
+    if (!path.isAbsolute(p)) throw new Error(`sandbox path must be absolute: ${p}`);
+    try {
+      const real = fs.realpathSync(p);
+      const stat = fs.statSync(real);
+      identity.push(`${real}:${stat.dev}:${stat.ino}`);
+      return { real, stat };
+    } catch {
+      return null;
+    }
+  };
   const byPath = new Map<string, boolean>();
   const add = (p: string, writable: boolean): void => {
-    if (!path.isAbsolute(p)) throw new Error(`sandbox path must be absolute: ${p}`);
-    let real: string;
-    try {
-      real = fs.realpathSync(p);
-    } catch {
-      return; // Absent paths are not mounted: granting a parent instead would widen the policy.
-    }
-    byPath.set(real, writable || (byPath.get(real) ?? false));
+    const found = resolve(p);
+    if (found) byPath.set(found.real, writable || (byPath.get(found.real) ?? false));
   };
-  paths.read.forEach((p) => add(p, false));
-  paths.write.forEach((p) => add(p, true));
+  spec.read.forEach((p) => add(p, false));
+  spec.write.forEach((p) => add(p, true));
   const mounts = [...byPath.entries()]
     .map(([p, writable]) => ({ path: p, writable }))
     .sort((a, b) => depth(a.path) - depth(b.path) || a.path.localeCompare(b.path));
-  const systemReal = SYSTEM_DIRS.flatMap((d) => {
+  const visible = [...new Set([...systemDirs(), ...mounts.map((m) => m.path)])];
+  const writable = mounts.filter((m) => m.writable).map((m) => m.path);
+  const inside = (roots: string[]) => (p: string) => roots.some((root) => isInside(p, root));
+  const readOnly = spec.readOnly.flatMap((p) => resolve(p)?.real ?? []).filter(inside(writable));
+  const hidden = spec.hide
+    .flatMap((p) => {
+      const found = resolve(p);
+      return found ? [{ path: found.real, directory: found.stat.isDirectory() }] : [];
+    })
+    .filter((h) => inside(visible)(h.path));
+  const privateTmp = !mounts.some((m) => isInside('/tmp', m.path));
+  const tmpPerCommand = privateTmp && !mounts.some((m) => isInside(m.path, '/tmp'));
+  const options = { owner: spec.owner, network: spec.network, privateTmp, mounts, readOnly, hidden };
+  return {
+    mounts,
+    readOnly: sortByDepth(readOnly),
+    hidden: hidden.sort((a, b) => depth(a.path) - depth(b.path)),
+    privateTmp,
+    tmpPerCommand,
+    network: spec.network,
+    visible,
+    writable,
+    key: JSON.stringify([options, identity.sort()]),
+  };
+}
+
+let systemReal: string[] | null = null;
+
+/** SYSTEM_DIRS with symlinks resolved (/bin → /usr/bin on merged-/usr systems), once per process. */
+function systemDirs(): string[] {
+  systemReal ??= SYSTEM_DIRS.flatMap((d) => {
     try {
       return [fs.realpathSync(d)];
     } catch {
       return [];
     }
   });
-  return {
-    mounts,
-    privateTmp: !mounts.some((m) => isInside('/tmp', m.path)),
-    visible: [...new Set([...systemReal, ...mounts.map((m) => m.path)])],
-    writable: mounts.filter((m) => m.writable).map((m) => m.path),
-  };
+  return systemReal;
+}
+
+/** The cwd, a program or a redirect target is reachable inside: under a visible tree and not hidden. */
+export function visibleInside(layout: SandboxLayout, p: string): boolean {
+  return layout.visible.some((root) => isInside(p, root)) && !layout.hidden.some((h) => isInside(p, h.path));
 }
 
 /**
- * bwrap options (everything before `--`) for one stage. Passed through `--args FD`, not argv, so the
- * environment (which may hold tokens) never shows in `ps` and bwrap itself runs with an empty environment.
+ * bwrap options (everything before `--`) for a long-lived sandbox with this layout. Its program only
+ * waits; stages join it through remux-sandbox-enter, which sets their cwd, environment and /tmp.
  */
-export function bwrapOptions(layout: SandboxLayout, cwd: string, env: Record<string, string>): string[] {
+export function bwrapOptions(layout: SandboxLayout): string[] {
   const args = [
     '--die-with-parent',
     '--new-session', // no TIOCSTI into the caller's terminal (CVE-2017-5226)
     '--unshare-all', // net, pid, ipc, uts, cgroup
+    ...(layout.network ? ['--share-net'] : []),
     '--unshare-user',
     '--disable-userns', // no nested user namespace to regain capabilities in
     // As root, bwrap keeps every capability inside; CAP_SYS_ADMIN could remount the read-only binds writable.
@@ -89,12 +140,17 @@ export function bwrapOptions(layout: SandboxLayout, cwd: string, env: Record<str
     if (st.isSymbolicLink()) args.push('--symlink', fs.readlinkSync(dir), dir);
     else args.push('--ro-bind', dir, dir);
   }
+  // A private /tmp for the sandbox; each command binds its own directory of it on /tmp.
   if (layout.privateTmp) args.push('--tmpfs', '/tmp');
   for (const m of layout.mounts) args.push(m.writable ? '--bind' : '--ro-bind', m.path, m.path);
+  // Deny beats allow: read-only binds come after the writable trees, hidden paths after everything.
+  for (const p of layout.readOnly) args.push('--ro-bind', p, p);
+  for (const h of layout.hidden) {
+    if (h.directory) args.push('--tmpfs', h.path, '--remount-ro', h.path);
+    else args.push('--ro-bind', '/dev/null', h.path);
+  }
   // After the policy mounts, so a policy path of `/` cannot bring in the host's /proc or /dev.
-  args.push('--proc', '/proc', '--dev', '/dev');
-  args.push('--chdir', cwd, '--clearenv');
-  for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v);
+  args.push('--proc', '/proc', '--dev', '/dev', '--chdir', '/', '--clearenv');
   return args;
 }
 
@@ -102,6 +158,10 @@ export function bwrapOptions(layout: SandboxLayout, cwd: string, env: Record<str
 export function isInside(p: string, root: string): boolean {
   if (root === '/') return true;
   return p === root || p.startsWith(root + '/');
+}
+
+function sortByDepth(paths: string[]): string[] {
+  return [...new Set(paths)].sort((a, b) => depth(a) - depth(b) || a.localeCompare(b));
 }
 
 function depth(p: string): number {
@@ -137,7 +197,7 @@ export function probeBwrap(candidates: string[]): BwrapInfo {
   const truePath = ['/usr/bin/true', '/bin/true'].find((p) => fs.existsSync(p));
   if (truePath === undefined) return { ok: false, path: bin, version, reason: 'no /usr/bin/true to probe the sandbox with' };
   try {
-    const opts = bwrapOptions(sandboxLayout({ read: [], write: [], hide: [], readOnly: [], network: false, owner: 'probe' }), '/', {});
+    const opts = bwrapOptions(sandboxLayout({ read: [], write: [], hide: [], readOnly: [], network: false, owner: 'probe' }));
     execFileSync(bin, [...opts, '--', truePath], { encoding: 'utf8', timeout: 10000, env: {}, stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     return { ok: false, path: bin, version, reason: `probe sandbox failed to start: ${errorText(e)}` };

@@ -17,7 +17,7 @@ describe('sandbox availability', () => {
     const r = await run(['touch', marker], { cwd: dir, sandbox: { read: [dir], write: [dir], hide: [], readOnly: [], network: false, owner: 'test' } }, unavailable);
     assert.equal(r.res.exitCode, 125);
     assert.equal(r.res.errorKind, 'sandbox_unavailable');
-    assert.equal(r.res.error, 'sandbox required by policy but bubblewrap is not available: stubbed out');
+    assert.equal(r.res.error, 'the OS sandbox cannot be used: stubbed out');
     assert.equal(fs.existsSync(marker), false);
     const plain = await run(['touch', marker], { cwd: dir }, unavailable);
     assert.equal(plain.res.exitCode, 0, 'no sandbox asked: the probe is not consulted');
@@ -129,11 +129,11 @@ describe('sandbox (bubblewrap)', { skip: info.ok ? false : `bwrap unusable: ${in
     assert.equal(devnull.res.exitCode, 0);
   });
 
-  test('the environment is exactly the given one (bwrap adds PWD); cwd is kept', async () => {
+  test('the environment is exactly the given one; cwd is kept', async () => {
     const r = await run(list(['env'], ';', ['pwd']), { ...inSandbox, env: { PATH, TOKEN: 'abc def', EMPTY: '' } });
     const lines = r.out.trim().split('\n');
     assert.equal(lines.pop(), allowed);
-    assert.deepEqual(lines.sort(), ['EMPTY=', `PATH=${PATH}`, `PWD=${allowed}`, 'TOKEN=abc def']);
+    assert.deepEqual(lines.sort(), ['EMPTY=', `PATH=${PATH}`, 'TOKEN=abc def']);
   });
 
   test('pipelines connect sandboxed stages; SIGPIPE and 2>&1 still work', async () => {
@@ -162,7 +162,7 @@ describe('sandbox (bubblewrap)', { skip: info.ok ? false : `bwrap unusable: ${in
     const r = await run(['pwd'], { sandbox, cwd: secret });
     assert.equal(r.res.exitCode, 125);
     assert.equal(r.res.errorKind, 'sandbox');
-    assert.match(r.res.error ?? '', /working directory .*secret is not inside the sandbox/);
+    assert.match(r.res.error ?? '', /^working directory .*secret is not visible in the sandbox, which shows only the policy's paths \(.*allowed, .*writable\): pass one of them with --cwd DIR/);
     assert.equal(r.out + r.err, '');
   });
 
@@ -177,12 +177,12 @@ describe('sandbox (bubblewrap)', { skip: info.ok ? false : `bwrap unusable: ${in
     assert.equal(inside.out, 'tool ran\n');
   });
 
-  test('bwrap failing to exec the program is reported as a sandbox failure (126)', async () => {
+  test('a program that cannot be executed inside is reported as it would be outside', async () => {
     writeScript(allowed, 'badinterp', '#!/nonexistent/interpreter\n');
-    const r = await run(['./badinterp'], inSandbox);
-    assert.equal(r.res.exitCode, 126);
-    assert.equal(r.res.errorKind, 'sandbox');
-    assert.match(r.err, /bwrap: execvp/);
+    const inside = await run(['./badinterp'], inSandbox);
+    const outside = await run(['./badinterp'], { cwd: allowed });
+    assert.deepEqual([inside.res.exitCode, inside.res.errorKind, inside.err], [127, 'not_found', 'remux: ./badinterp: cannot execute: ENOENT\n']);
+    assert.deepEqual([outside.res.exitCode, outside.res.errorKind, outside.err], [inside.res.exitCode, inside.res.errorKind, inside.err]);
   });
 });
 
@@ -201,3 +201,96 @@ function liveWithArg(arg: string): number[] {
   }
   return found;
 }
+
+describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${info.reason}` }, () => {
+  const root = fs.realpathSync(tmpdir('remux-sandboxes-'));
+  const tree = path.join(root, 'tree');
+  const out = path.join(root, 'out');
+  const spec = (owner: string, extra: Partial<SandboxSpec> = {}): SandboxSpec => ({ read: [tree], write: [out], hide: [], readOnly: [], network: false, owner, ...extra });
+  const holderLines = (out: string): string[] => out.trim().split('\n').filter((l) => /\/cat$/.test(l));
+
+  before(() => {
+    fs.mkdirSync(path.join(tree, 'private'), { recursive: true });
+    fs.mkdirSync(path.join(out, 'locked'), { recursive: true });
+    fs.writeFileSync(path.join(tree, 'public.txt'), 'public\n');
+    fs.writeFileSync(path.join(tree, 'secret.txt'), 'hidden file\n');
+    fs.writeFileSync(path.join(tree, 'private', 'key'), 'hidden dir\n');
+  });
+
+  test('commands of one owner reuse one sandbox; another owner gets its own', async () => {
+    const pidNamespace = async (owner: string): Promise<string> => {
+      const r = await run(['readlink', '/proc/self/ns/pid'], { sandbox: spec(owner), cwd: tree });
+      assert.equal(r.res.exitCode, 0, r.err);
+      return r.out;
+    };
+    const [a1, a2, b] = [await pidNamespace('alice'), await pidNamespace('alice'), await pidNamespace('bob')];
+    assert.match(a1, /^pid:\[\d+\]\n$/);
+    assert.equal(a1, a2);
+    assert.notEqual(a1, b);
+    assert.notEqual(a1, fs.readlinkSync('/proc/self/ns/pid') + '\n');
+  });
+
+  test('each command gets an empty /tmp of its own, shared by its stages', async () => {
+    // Nothing of the policy under /tmp (this test's tree is in /var/tmp): each command's /tmp is its own.
+    const elsewhere = fs.mkdtempSync('/var/tmp/remux-sandbox-');
+    try {
+      const s = spec('tmp', { read: [elsewhere], write: [] });
+      const first = await run(list(['sh', '-c', 'echo mine > /tmp/f'], '&&', ['cat', '/tmp/f'], '&&', ['ls', '-A', '/tmp']), { sandbox: s, cwd: elsewhere });
+      assert.deepEqual([first.res.exitCode, first.out], [0, 'mine\nf\n'], first.res.error ?? first.err);
+      const second = await run(['ls', '-A', '/tmp'], { sandbox: s, cwd: elsewhere });
+      assert.deepEqual([second.res.exitCode, second.out], [0, '']);
+    } finally {
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  test('deny and ask rules of whole trees are enforced by the mounts: hidden, read-only', async () => {
+    const s = spec('masks', { hide: [path.join(tree, 'secret.txt'), path.join(tree, 'private')], readOnly: [path.join(out, 'locked')] });
+    const read = await run(['sh', '-c', `cat ${tree}/public.txt ${tree}/secret.txt ${tree}/private/key; ls -A ${tree}/private`], { sandbox: s, cwd: tree });
+    assert.equal(read.out, 'public\n');
+    assert.doesNotMatch(read.out + read.err, /hidden/);
+    const write = await run(['sh', '-c', `echo a > ${out}/ok && echo b > ${out}/locked/no`], { sandbox: s, cwd: tree });
+    assert.notEqual(write.res.exitCode, 0);
+    assert.match(write.err, /Read-only file system/);
+    assert.equal(fs.readFileSync(path.join(out, 'ok'), 'utf8'), 'a\n');
+    assert.equal(fs.existsSync(path.join(out, 'locked', 'no')), false);
+  });
+
+  test('a policy path replaced on the host is seen by the next command (new sandbox)', async () => {
+    const moving = path.join(root, 'moving');
+    fs.mkdirSync(moving);
+    fs.writeFileSync(path.join(moving, 'v'), 'one\n');
+    const s = spec('moving', { read: [moving] });
+    assert.equal((await run(['cat', 'v'], { sandbox: s, cwd: moving })).out, 'one\n');
+    fs.rmSync(moving, { recursive: true });
+    fs.mkdirSync(moving);
+    fs.writeFileSync(path.join(moving, 'v'), 'two\n');
+    assert.equal((await run(['cat', 'v'], { sandbox: s, cwd: moving })).out, 'two\n');
+  });
+
+  test('a sandbox killed from outside is replaced; the command that was in it dies with it', async () => {
+    const s = spec('killed');
+    const before = holderLines((await run(['ps', '-eo', 'pid,args'], { sandbox: s, cwd: tree })).out);
+    const holders = liveWithArg('--disable-userns').filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(tree));
+    const long = run(['sleep', '30'], { sandbox: s, cwd: tree, timeoutMs: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (const pid of holders) process.kill(pid, 'SIGKILL');
+    const killed = await long;
+    assert.notEqual(killed.res.exitCode, 0);
+    assert.ok(killed.res.durationMs < 5000, `${killed.res.durationMs} ms`);
+    const after = await run(['ps', '-eo', 'pid,args'], { sandbox: s, cwd: tree });
+    assert.equal(after.res.exitCode, 0, after.err);
+    assert.deepEqual(holderLines(after.out).length, before.length);
+  });
+
+  test('a sandbox that cannot start refuses the command; nothing runs', async () => {
+    const fake = writeScript(tmpdir(), 'bwrap', '#!/bin/sh\necho "bwrap: Creating new namespace failed: Operation not permitted" >&2\nexit 1\n');
+    const marker = path.join(out, 'ran');
+    const probe = () => ({ ok: true, path: fake, version: '0.13.0' });
+    const r = await run(['touch', marker], { sandbox: spec('fake'), cwd: tree }, probe);
+    assert.equal(r.res.exitCode, 125);
+    assert.equal(r.res.errorKind, 'sandbox_unavailable');
+    assert.equal(r.res.error, 'the OS sandbox could not be started: bwrap: Creating new namespace failed: Operation not permitted');
+    assert.equal(fs.existsSync(marker), false);
+  });
+});

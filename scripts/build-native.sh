@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the native programs (run by `npm run build`):
+#   bin/remux                 the launcher (native/launcher.c): forwards `remux client …` to a running
+#                             daemon without starting Node, and runs the Node CLI for everything else;
+#   bin/remux-sandbox-enter   runs a stage inside a long-lived bubblewrap sandbox (native/sandbox-enter.c).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version=$(node -p 'require("./package.json").version')
+cc=("${CC:-cc}" -std=gnu11 -O2 -Wall -Wextra -Werror)
+"${cc[@]}" -DREMUX_VERSION="\"$version\"" -o bin/remux.tmp native/launcher.c
+mv bin/remux.tmp bin/remux
+# Static: it runs for every sandboxed stage, and dynamic loading is a good part of its cost.
+"${cc[@]}" -static -o bin/remux-sandbox-enter.tmp native/sandbox-enter.c
+mv bin/remux-sandbox-enter.tmp bin/remux-sandbox-enter

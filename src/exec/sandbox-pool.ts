@@ -1,0 +1,177 @@
+// Long-lived sandboxes: one bubblewrap per (owner, layout), kept while it is used and for a while after.
+// A fresh bwrap per command costs several milliseconds; joining a running one's namespaces
+// (native/sandbox-enter.c) costs about one fork. Each command still gets its own /tmp, and owners
+// (principals) never share a sandbox, so their commands cannot see or signal each other's processes.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { bwrapOptions, type SandboxLayout } from './sandbox.js';
+
+/** A sandbox unused this long is stopped; the next command under its layout starts a new one. */
+const IDLE_MS = 60_000;
+const START_TIMEOUT_MS = 10_000;
+/** The namespaces a stage joins, in the order remux-sandbox-enter expects them on fds 4-9. */
+const NAMESPACES = ['user', 'mnt', 'net', 'ipc', 'uts', 'pid'] as const;
+/** The waiting program inside: it echoes one byte once the sandbox is built, and exits when its stdin closes. */
+const HOLDER = ['/usr/bin/cat', '/bin/cat'];
+
+/** One command's use of a sandbox. */
+export interface SandboxLease {
+  /** fds of the sandbox's namespaces, for remux-sandbox-enter's fds 4-9. */
+  readonly namespaceFds: readonly number[];
+  /** This command's /tmp inside the sandbox (bound on /tmp for each of its stages), or null (see SandboxLayout.tmpPerCommand). */
+  readonly tmpDir: string | null;
+  release(): void;
+}
+
+class Sandbox {
+  users = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    readonly key: string,
+    private readonly holder: ChildProcess,
+    readonly namespaceFds: number[],
+    /** /proc/PID/root of the holder: the sandbox's file tree as seen from here. */
+    readonly root: string,
+    private readonly onGone: (s: Sandbox) => void,
+  ) {
+    holder.once('exit', () => this.stop());
+  }
+
+  get alive(): boolean {
+    return !this.stopped;
+  }
+
+  lease(tmpPerCommand: boolean): SandboxLease {
+    this.users++;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    let tmpDir: string | null = null;
+    if (tmpPerCommand) {
+      tmpDir = `/tmp/remux-${randomBytes(8).toString('hex')}`;
+      const outside = this.root + tmpDir;
+      fs.mkdirSync(outside, { mode: 0o700 });
+      fs.chmodSync(outside, 0o1777);
+    }
+    let released = false;
+    return {
+      namespaceFds: this.namespaceFds,
+      tmpDir,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (tmpDir !== null && this.alive) fs.rmSync(this.root + tmpDir, { recursive: true, force: true });
+        if (--this.users === 0 && this.alive) {
+          this.idleTimer = setTimeout(() => this.stop(), IDLE_MS);
+          this.idleTimer.unref();
+        }
+      },
+    };
+  }
+
+  /** Closing the holder's stdin ends it, and with it (its PID namespace's init gone) anything left inside. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.holder.stdin?.destroy();
+    this.holder.kill('SIGKILL');
+    for (const fd of this.namespaceFds) fs.closeSync(fd);
+    this.onGone(this);
+  }
+}
+
+export class SandboxPool {
+  private readonly running = new Map<string, Sandbox>();
+  private readonly starting = new Map<string, Promise<Sandbox>>();
+
+  constructor(private readonly bwrapPath: string) {}
+
+  /** A lease on the running sandbox for this layout, started if needed. Rejects with bwrap's own words when it cannot start. */
+  async acquire(layout: SandboxLayout): Promise<SandboxLease> {
+    let sandbox = this.running.get(layout.key);
+    if (!sandbox?.alive) {
+      let pending = this.starting.get(layout.key);
+      if (!pending) {
+        pending = this.start(layout).finally(() => this.starting.delete(layout.key));
+        this.starting.set(layout.key, pending);
+      }
+      sandbox = await pending;
+    }
+    return sandbox.lease(layout.tmpPerCommand);
+  }
+
+  /** Stops every sandbox (what is still running inside is killed). */
+  close(): void {
+    for (const s of [...this.running.values()]) s.stop();
+  }
+
+  private async start(layout: SandboxLayout): Promise<Sandbox> {
+    const holderPath = HOLDER.find((p) => fs.existsSync(p));
+    if (holderPath === undefined) throw new Error(`no ${HOLDER.join(' or ')} to hold the sandbox open`);
+    const holder = spawn(this.bwrapPath, [...bwrapOptions(layout), '--info-fd', '3', '--', holderPath], {
+      env: {},
+      // Its own process group: a Ctrl-C at the terminal reaches remux, which stops commands itself.
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    });
+    // The sandbox never keeps remux running; bwrap --die-with-parent ends it with remux.
+    holder.unref();
+    const [stdin, stdout, stderr, info] = [holder.stdin as Writable, holder.stdout as Readable, holder.stderr as Readable, holder.stdio[3] as Readable];
+    for (const s of [stdin, stdout, stderr, info]) (s as unknown as { unref?: () => void }).unref?.();
+    stdin.on('error', () => {});
+    let errors = '';
+    let infoText = '';
+    stderr.on('data', (d: Buffer) => (errors += d.toString()));
+    info.on('data', (d: Buffer) => (infoText += d.toString()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`bwrap did not start a sandbox within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+        const failed = (why: string): void => {
+          clearTimeout(timer);
+          reject(new Error(errors.trim().split('\n')[0] || why));
+        };
+        holder.once('error', (e) => failed(e.message));
+        holder.once('exit', (code) => failed(`bwrap exited with status ${code}`));
+        // Ready when the holder echoed (the sandbox is built) and bwrap has written and closed its info.
+        let waiting = 2;
+        const ready = (): void => {
+          if (--waiting > 0) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        stdout.once('data', ready);
+        info.once('end', ready);
+        stdin.write('\n');
+      });
+      const initPid = Number((JSON.parse(infoText) as { 'child-pid'?: unknown })['child-pid']);
+      if (!Number.isInteger(initPid) || initPid <= 0) throw new Error(`bwrap reported no child pid: ${infoText}`);
+      const namespaceFds = openNamespaces(initPid);
+      // The holder (init's one child) runs an ordinary program, so its /proc/PID/root is readable as our own user.
+      const holderPid = Number(fs.readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim().split(' ')[0]);
+      const sandbox = new Sandbox(layout.key, holder, namespaceFds, `/proc/${holderPid}/root`, (s) => {
+        if (this.running.get(s.key) === s) this.running.delete(s.key);
+      });
+      this.running.set(layout.key, sandbox);
+      return sandbox;
+    } catch (e) {
+      holder.kill('SIGKILL');
+      throw e;
+    }
+  }
+}
+
+function openNamespaces(pid: number): number[] {
+  const fds: number[] = [];
+  try {
+    for (const ns of NAMESPACES) fds.push(fs.openSync(`/proc/${pid}/ns/${ns}`, fs.constants.O_RDONLY));
+    return fds;
+  } catch (e) {
+    for (const fd of fds) fs.closeSync(fd);
+    throw e;
+  }
+}
