@@ -8,6 +8,7 @@ import { AuditStore } from '../audit/store.js';
 import { loadConfig } from '../config/config.js';
 import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, remuxHome, socketFile } from '../config/paths.js';
 import { loadPolicies } from '../core/context.js';
+import type { Policy } from '../policy/types.js';
 import { EXIT } from '../core/exit-codes.js';
 import { bwrapAvailable } from '../exec/sandbox.js';
 import { askDaemon } from '../gateway/client.js';
@@ -166,6 +167,32 @@ interface Check {
   warning?: boolean;
 }
 
+/**
+ * The OS sandbox: policies that use it need a working bubblewrap here (their local commands are refused
+ * without one: unhealthy); a policy that turned it off is shown, as a warning.
+ */
+function sandboxChecks(): Check[] {
+  let policies: Policy[];
+  try {
+    policies = [...loadPolicies(policiesFile()).values()];
+  } catch {
+    policies = []; // the policies check reports it
+  }
+  const sandboxed = policies.filter((p) => p.sandbox !== 'off').map((p) => p.name);
+  const sandbox = bwrapAvailable();
+  const checks: Check[] = [];
+  if (sandbox.ok) {
+    checks.push({ name: 'sandbox', ok: true, warning: !!sandbox.warning, detail: sandbox.warning ?? `bubblewrap ${sandbox.version}` });
+  } else {
+    const refused = sandboxed.length > 0 ? `; local commands under ${sandboxed.join(', ')} are refused until bubblewrap works` : '';
+    checks.push({ name: 'sandbox', ok: sandboxed.length === 0, detail: `unavailable: ${sandbox.reason}${refused}` });
+  }
+  for (const p of policies.filter((x) => x.sandbox === 'off')) {
+    checks.push({ name: `policy ${p.name}`, ok: true, warning: true, detail: `static checks only (sandbox: false at ${p.source.file}:${p.source.line})` });
+  }
+  return checks;
+}
+
 export async function statusHealthCommand(opts: { json?: boolean }): Promise<void> {
   const checks: Check[] = [];
   const attempt = (name: string, fn: () => string): void => {
@@ -188,8 +215,7 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
       store.close();
     }
   });
-  const sandbox = bwrapAvailable();
-  checks.push({ name: 'sandbox', ok: true, warning: !sandbox.ok || !!sandbox.warning, detail: sandbox.ok ? (sandbox.warning ?? `bubblewrap ${sandbox.version}`) : `unavailable: ${sandbox.reason} (policies with sandbox: true will be refused)` });
+  checks.push(...sandboxChecks());
   let socket = '';
   try {
     socket = socketFile(process.env, loadConfig().config.daemon.socket);

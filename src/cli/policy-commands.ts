@@ -6,9 +6,10 @@ import { policiesFile } from '../config/paths.js';
 import { EXIT } from '../core/exit-codes.js';
 import { evaluate, explain } from '../policy/evaluate.js';
 import { loadPolicyFile } from '../policy/load.js';
-import { createLocalResolver } from '../policy/resolve.js';
 import { addPolicyToFile, TEMPLATES } from '../policy/templates.js';
-import type { OutputLimits, Policy, Rule } from '../policy/types.js';
+import type { OutputLimits, Policy, Rule, SandboxMode } from '../policy/types.js';
+import { enforcementOn } from '../core/perform.js';
+import { createLocalHost } from '../hosts/local.js';
 import { loadPolicies } from './context.js';
 import { printJson, printTable, UsageError } from './output.js';
 
@@ -50,7 +51,7 @@ export function listPolicies(opts: { json?: boolean }): void {
   if (opts.json) return printJson(policies.map(policyView));
   printTable(
     ['NAME', 'RULES', 'SANDBOX', 'DESCRIPTION'],
-    policies.map((p) => [p.name, p.rules.length, p.sandbox ? 'yes' : 'no', p.description ?? '']),
+    policies.map((p) => [p.name, p.rules.length, p.sandbox, p.description ?? '']),
   );
 }
 
@@ -67,7 +68,7 @@ export function showPolicy(name: string, opts: { json?: boolean }): void {
   const policy = findPolicy(name);
   if (opts.json) return printJson(policyView(policy));
   process.stdout.write(`${policy.name}${policy.description ? ` — ${policy.description}` : ''}\n`);
-  process.stdout.write(`source: ${policy.source.file}:${policy.source.line}   sandbox: ${policy.sandbox ? 'yes' : 'no'}\n\n`);
+  process.stdout.write(`source: ${policy.source.file}:${policy.source.line}   sandbox: ${SANDBOX_MODES[policy.sandbox]}\n\n`);
   for (const r of policy.rules) {
     process.stdout.write(`#${r.index}  ${r.effect.padEnd(5)}  ${r.operation}  (line ${r.source.line})${r.reason ? ` — ${r.reason}` : ''}\n`);
     for (const line of wrapWords(resourceWords(r), 76)) process.stdout.write(`      ${line}\n`);
@@ -117,15 +118,32 @@ export function createPolicy(name: string, opts: { template: string; output?: st
   process.stdout.write(`added policy ${name} (template ${opts.template}) to ${file}\n`);
 }
 
-export function checkPolicy(name: string, command: string, opts: { cwd?: string; json?: boolean }): void {
+const SANDBOX_MODES: Record<SandboxMode, string> = {
+  on: 'on (the OS sandbox wherever the host has one)',
+  required: 'required (hosts without the OS sandbox are refused)',
+  off: 'off (static checks only)',
+};
+
+/** What `policy NAME` decides for a command on this host, including how it would be enforced here. */
+export async function checkPolicy(name: string, command: string, opts: { cwd?: string; json?: boolean }): Promise<void> {
   const policy = findPolicy(name);
   const { config } = loadConfig();
   const list = parseCommand(command);
-  const resolver = createLocalResolver({ securePath: config.exec.secure_path });
-  const decision = evaluate(policy, list, { cwd: resolve(opts.cwd ?? process.cwd()), resolver });
+  const host = createLocalHost('localhost', config.exec.secure_path);
+  const enforcement = await enforcementOn(policy, host);
+  if ('refusal' in enforcement) {
+    process.exitCode = EXIT.DENIED;
+    if (opts.json) return printJson({ effect: 'deny', policy: policy.name, reason: enforcement.refusal, rule: null, sandbox: null });
+    process.stdout.write(`DENY under policy ${policy.name}: ${enforcement.refusal}\n`);
+    return;
+  }
+  const decision = evaluate(policy, list, { cwd: resolve(opts.cwd ?? process.cwd()), resolver: host.resolver, enforcement });
   process.exitCode = decision.effect === 'allow' ? EXIT.OK : EXIT.DENIED;
+  const staticOnly = enforcement.sandbox ? null : enforcement.why;
   if (opts.json) {
     return printJson({
+      enforcement: enforcement.sandbox ? 'sandbox' : 'static checks only',
+      ...(staticOnly ? { static_only_because: staticOnly } : {}),
       effect: decision.effect,
       policy: decision.policy,
       reason: decision.reason,
@@ -137,4 +155,5 @@ export function checkPolicy(name: string, command: string, opts: { cwd?: string;
     });
   }
   for (const line of explain(decision)) process.stdout.write(`${line}\n`);
+  if (staticOnly) process.stdout.write(`  static checks only: ${staticOnly}\n`);
 }

@@ -167,7 +167,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
  * (ARCHITECTURE §1.3) runs unsandboxed only where the host allows a static fallback and the policy does
  * not say `required`.
  */
-async function enforcementOn(policy: Policy, host: Host): Promise<Enforcement | { refusal: string }> {
+export async function enforcementOn(policy: Policy, host: Host): Promise<Enforcement | { refusal: string }> {
   if (policy.sandbox === 'off') return { sandbox: false, why: `policy ${policy.name} has sandbox: false` };
   const support = await host.sandboxSupport();
   if (support.available) return { sandbox: true };

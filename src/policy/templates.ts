@@ -164,7 +164,15 @@ const asComment = (text: string): string =>
 function policyNode(doc: Document, template: Template): YAMLMap {
   const capabilities = template.capabilities.map(({ comment: _comment, ...cap }) => cap);
   // Templates share arrays (read_only's trees in write_capable); the file should not show them as &anchors.
-  const node = doc.createNode({ description: template.description, capabilities }, { aliasDuplicateObjects: false }) as YAMLMap;
+  const node = doc.createNode({ description: template.description, sandbox: true, capabilities }, { aliasDuplicateObjects: false }) as YAMLMap;
+  const sandbox = node.items.find((pair) => isScalar(pair.key) && pair.key.value === 'sandbox')?.key;
+  if (isScalar(sandbox)) {
+    sandbox.commentBefore = asComment(
+      'Commands run in the OS sandbox (bubblewrap): only the paths below are visible, writable only where\n' +
+        'write_file allows, no network, no capabilities. required: also refuse SSH hosts without bubblewrap\n' +
+        '(true runs there with static checks only). false: static checks only, everywhere.',
+    );
+  }
   const items = node.get('capabilities', true);
   if (!isSeq(items)) throw new Error('template capabilities did not become a sequence');
   items.items.forEach((item, i) => {

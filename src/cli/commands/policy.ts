@@ -63,6 +63,6 @@ export function registerPolicy(program: Command): void {
     )
     .action(async (name: string, command: string[], opts: { cwd?: string; json?: boolean }) => {
       const { checkPolicy } = await import('../policy-commands.js');
-      checkPolicy(name, command.join(' '), opts);
+      await checkPolicy(name, command.join(' '), opts);
     });
 }

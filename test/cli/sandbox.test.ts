@@ -1,0 +1,115 @@
+// End-to-end, as a new user meets it: the default policy (sandbox on), symlinks planted in a tree the
+// policy may read, programs that follow them while recursing, and a path swapped between check and open.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { remux, tempHome } from '../support/cli.js';
+
+const MARKER = `remux-secret-${process.pid}`;
+
+describe('the OS sandbox by default: symlinks met while recursing, and check-then-use races', () => {
+  const h = tempHome();
+  // /tmp is readable under the read_only template; the secret lies outside every policy path.
+  const tree = mkdtempSync(join(tmpdir(), 'remux-links-'));
+  const secretDir = mkdtempSync('/var/tmp/remux-secret-');
+  const env = { ...h.env, SECRET: secretDir };
+  const shadowFirstLine = readFileSync('/etc/shadow', 'utf8').split('\n')[0] as string;
+
+  before(async () => {
+    assert.equal((await remux(['config', 'init'], { env })).code, 0);
+    writeFileSync(join(secretDir, 'key'), `${MARKER}\n`);
+    mkdirSync(join(tree, 'sub'));
+    writeFileSync(join(tree, 'plain'), 'root is here\n');
+    symlinkSync('/etc/shadow', join(tree, 'sub', 'shadow-link'));
+    symlinkSync(join(secretDir, 'key'), join(tree, 'sub', 'key-link'));
+    symlinkSync('/etc', join(tree, 'etcdir'));
+    symlinkSync(secretDir, join(tree, 'secretdir'));
+    // The same policy with the sandbox turned off, as a user would write it.
+    const policies = readFileSync(join(h.home, 'policies.yaml'), 'utf8');
+    writeFileSync(join(h.home, 'policies.yaml'), policies.replace(/^ {2}read_only:\n(( {4}.*|\s*#.*)\n)*/m, (m) => m + m.replace('read_only:', 'static_read_only:').replace('sandbox: true', 'sandbox: false')));
+  });
+  after(() => {
+    h.remove();
+    rmSync(tree, { recursive: true, force: true });
+    rmSync(secretDir, { recursive: true, force: true });
+  });
+
+  const commands = [`grep -R root ${tree}`, `grep -r --dereference-recursive -e root -e ${MARKER} ${tree}`, `find -L ${tree}`, `du -L -a ${tree}`, `ls -LR ${tree}`];
+
+  for (const command of commands) {
+    test(`${command}: in the sandbox it cannot reach /etc/shadow, the secret, or the host's /etc`, async () => {
+      const r = await remux(['client', 'run', 'localhost', '--', command], { env, cwd: tree });
+      assert.notEqual(r.code, 77, r.stderr);
+      assert.ok(!r.stdout.includes(shadowFirstLine), 'a line of /etc/shadow was printed');
+      assert.ok(!r.stdout.includes(MARKER) && !r.stdout.includes('key-link:'), r.stdout);
+      // The sandbox's /etc holds a few files programs need; the host's has many more.
+      for (const hostOnly of ['shadow', 'hostname', 'ssh', 'fstab']) assert.ok(!new RegExp(`etcdir/${hostOnly}\\b`).test(r.stdout), `${hostOnly} listed:\n${r.stdout}`);
+      assert.match(r.stdout, /plain/, 'the allowed tree itself was read');
+    });
+
+    test(`${command}: refused with static checks only, naming why`, async () => {
+      const r = await remux(['client', 'run', 'localhost', '--policy', 'static_read_only', '--', command], { env, cwd: tree });
+      assert.equal(r.code, 77, r.stdout + r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /only the OS sandbox can confine; this command would run with static checks only \(policy static_read_only has sandbox: false\)/);
+    });
+  }
+
+  test('a path flipped between an allowed file and a link to a secret: zero leaks in the sandbox', async () => {
+    const race = join(tree, 'race');
+    const commandsFile = join(h.home, 'race.txt');
+    const runs = 300;
+    writeFileSync(commandsFile, `cat ${race}\n`.repeat(runs));
+    // Atomic renames: at every instant the path is either the allowed file or the link.
+    const flipper = spawn(process.execPath, [
+      '-e',
+      `const fs = require('fs'); const [race, secret] = process.argv.slice(1); const end = Date.now() + 60000; let n = 0;
+       while (Date.now() < end) {
+         fs.writeFileSync(race + '.f', 'allowed content\\n'); fs.renameSync(race + '.f', race);
+         try { fs.unlinkSync(race + '.l'); } catch {} fs.symlinkSync(secret, race + '.l'); fs.renameSync(race + '.l', race);
+         if (++n % 1000 === 0 && !fs.existsSync(race + '.run')) break;
+       }`,
+      race,
+      join(secretDir, 'key'),
+    ]);
+    writeFileSync(`${race}.run`, '');
+    try {
+      const r = await remux(['client', 'batch', 'localhost', '--commands-file', commandsFile], { env, cwd: tree, timeoutMs: 120_000 });
+      assert.ok(!r.stdout.includes(MARKER) && !r.stderr.includes(MARKER), 'the secret leaked');
+      const allowed = r.stdout.split('\n').filter((l) => l.endsWith('allowed content')).length;
+      // The race was really run: many reads saw the allowed file, others were refused or failed inside.
+      assert.ok(allowed > 0 && allowed < runs, `allowed reads: ${allowed} of ${runs}`);
+    } finally {
+      rmSync(`${race}.run`, { force: true });
+      flipper.kill();
+    }
+  });
+
+  test('a working directory the sandbox does not show: one clear error, nothing ran', async () => {
+    const r = await remux(['client', 'run', 'localhost', '--', 'uptime'], { env, cwd: secretDir });
+    assert.equal(r.code, 125);
+    assert.equal(r.stdout, '');
+    assert.equal(
+      r.stderr,
+      `remux: working directory ${secretDir} is not visible in the sandbox, which shows only the policy's paths (/tmp, /var/log): pass one of them with --cwd DIR, or run remux from there\n`,
+    );
+    const there = await remux(['client', 'run', 'localhost', '--cwd', '/var/log', '--', 'uptime'], { env, cwd: secretDir });
+    assert.equal(there.code, 0, there.stderr);
+  });
+
+  test('policy check and policy list show how a command is enforced', async () => {
+    const on = await remux(['policy', 'check', 'read_only', '--json', '--', `cat ${tree}/plain`], { env });
+    assert.equal(JSON.parse(on.stdout).enforcement, 'sandbox');
+    const off = await remux(['policy', 'check', 'static_read_only', '--', `cat ${tree}/plain`], { env });
+    assert.match(off.stdout, /static checks only: policy static_read_only has sandbox: false/);
+    const list = await remux(['policy', 'list', '--json'], { env });
+    const modes = Object.fromEntries((JSON.parse(list.stdout) as Array<{ name: string; sandbox: string }>).map((p) => [p.name, p.sandbox]));
+    assert.deepEqual([modes.read_only, modes.static_read_only], ['on', 'off']);
+    const health = await remux(['status', 'health', '--json'], { env });
+    const checks = JSON.parse(health.stdout).checks as Array<{ name: string; warning?: boolean; detail: string }>;
+    assert.match(checks.find((c) => c.name === 'policy static_read_only')?.detail ?? '', /static checks only \(sandbox: false at .*policies\.yaml:\d+\)/);
+  });
+});
