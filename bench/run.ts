@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   ssh: async () => (await import('./ssh.js')).benchSsh(),
   fleet: async () => (await import('./fleet.js')).benchFleet(),
   'daemon-memory': async () => (await import('./fleet.js')).benchDaemonMemory(),
+  sandbox: async () => (await import('./sandbox.js')).benchSandbox(),
 };
 
 const args = process.argv.slice(2);

@@ -9,6 +9,6 @@ version=$(node -p 'require("./package.json").version')
 cc=("${CC:-cc}" -std=gnu11 -O2 -Wall -Wextra -Werror)
 "${cc[@]}" -DREMUX_VERSION="\"$version\"" -o bin/remux.tmp native/launcher.c
 mv bin/remux.tmp bin/remux
-# Static: it runs for every sandboxed stage, and dynamic loading is a good part of its cost.
-"${cc[@]}" -static -o bin/remux-sandbox-enter.tmp native/sandbox-enter.c
+# No C library (native/syscall.h): it runs for every sandboxed stage, and libc's start-up was most of its cost.
+"${cc[@]}" -static -nostdlib -ffreestanding -fno-stack-protector -fno-builtin -o bin/remux-sandbox-enter.tmp native/sandbox-enter.c
 mv bin/remux-sandbox-enter.tmp bin/remux-sandbox-enter

@@ -19,7 +19,9 @@ import type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult } from './types.
 
 /** Runs each sandboxed stage inside its long-lived sandbox (native/sandbox-enter.c, built by `npm run build`). */
 const ENTER = fileURLToPath(new URL('../../../bin/remux-sandbox-enter', import.meta.url));
-const ENTER_KINDS: ReadonlySet<string> = new Set(['sandbox', 'cwd', 'redirect', 'not_found', 'not_executable', 'spawn']);
+/** Names of errno values, for remux-sandbox-enter's reports. */
+const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+const NAMESPACES = ['user', 'mount', 'network', 'IPC', 'UTS', 'PID'];
 /** One pool per bubblewrap binary (tests probe others). */
 const pools = new Map<string, SandboxPool>();
 
@@ -55,6 +57,7 @@ interface Plan {
   fds: number[];
   /** In the sandbox the redirections are performed inside it, in order: remux-sandbox-enter's options. */
   enterRedirects: string[];
+  redirects: Redirect[];
   failed: Status | null;
 }
 
@@ -236,6 +239,7 @@ class Run {
       stderr: { kind: 'caller', dest: 'stderr' },
       fds: [],
       enterRedirects: [],
+      redirects: stage.redirects,
       failed: null,
     };
     for (const r of stage.redirects) {
@@ -386,13 +390,40 @@ class Run {
     reportPipe.on('data', (d: Buffer) => (report += d.toString()));
     const reported = new Promise<void>((resolve) => reportPipe.once('close', () => resolve()));
     const status = Promise.all([exited, reported]).then(([s]) => {
-      const failure = /^(\w+) (\d+) (.*)/.exec(report.trim());
       if (report === '' || this.stopReason !== null) return s;
-      const [kind, code, message] = failure && ENTER_KINDS.has(failure[1] as string) ? failure.slice(1) : ['sandbox', '126', `${name}: the sandbox failed to start it`];
-      this.stageError(kind as ExecErrorKind, `remux: ${message as string}`);
-      return { code: Number(code), signal: null };
+      const failure = this.enterFailure(report, plan, name);
+      this.stageError(failure.kind, `remux: ${failure.message}`);
+      return { code: failure.code, signal: null };
     });
     return { stdin, status };
+  }
+
+  /** Words remux-sandbox-enter's report ("WHAT STATUS ERRNO [INDEX]") as the same failure outside the sandbox would be. */
+  private enterFailure(report: string, plan: Plan, name: string): { kind: ExecErrorKind; code: number; message: string } {
+    const [what = '', status = '126', errno = '0', index = '-1'] = report.trim().split(' ');
+    const code = Number(status);
+    const err = ERRNO_NAMES.get(Number(errno)) ?? `errno ${errno}`;
+    const r = plan.redirects[Number(index)];
+    const purpose = r?.kind === 'read' ? 'reading' : 'writing';
+    switch (what) {
+      case 'exec':
+        return { kind: err === 'ENOENT' ? 'not_found' : err === 'EACCES' ? 'not_executable' : 'spawn', code, message: `${name}: cannot execute: ${err}` };
+      case 'redirect':
+      case 'fifo': {
+        const why = what === 'fifo' ? 'FIFOs and sockets are not supported as redirect targets' : err;
+        return { kind: 'redirect', code, message: `cannot open ${r && r.kind !== 'dup' ? r.path : '2>&1'} for ${purpose}: ${why}` };
+      }
+      case 'cwd':
+        return { kind: 'cwd', code, message: `cannot use working directory ${this.cwd} inside the sandbox: ${err}` };
+      case 'join':
+        return { kind: 'sandbox', code, message: `${name}: cannot join the sandbox's ${NAMESPACES[Number(index)] ?? ''} namespace: ${err}` };
+      case 'tmp':
+        return { kind: 'sandbox', code, message: `${name}: cannot give it its own /tmp in the sandbox: ${err}` };
+      case 'caps':
+        return { kind: 'sandbox', code, message: `${name}: cannot drop its capabilities: ${err}` };
+      default:
+        return { kind: 'sandbox', code, message: `${name}: the sandbox failed to start it (${report.trim()})` };
+    }
   }
 
   private attachReader(stream: Readable, dest: Destination): void {
