@@ -50,7 +50,7 @@ export async function benchSsh(): Promise<BenchResult> {
     const poolMs = await perCommand(() => execute(host, list));
     // What a command costs end to end in remux: the remote policy answers (cached `which`) + the run.
     const checkedMs = await perCommand(async () => {
-      const cwd = host.defaultCwd();
+      const cwd = host.defaultCwd(undefined, null);
       const resolver = await (host.resolverFor as NonNullable<Host['resolverFor']>)(policy, list, cwd);
       if (evaluate(policy, list, { cwd, resolver }).effect !== 'allow') throw new Error('bench policy denied `true`');
       await execute(host, list);
@@ -83,7 +83,7 @@ async function perCommand(fn: () => Promise<void>): Promise<number> {
 async function execute(host: Host, list: ReturnType<typeof parseCommand>): Promise<void> {
   const result = await host.execute({
     list,
-    cwd: host.defaultCwd(),
+    cwd: host.defaultCwd(undefined, null),
     timeoutMs: null,
     pipefail: false,
     output: { maxBytes: null, redact: [], redactBlocks: [] },

@@ -72,7 +72,8 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   }
   asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
 
-  const cwd = action.cwd ?? host.defaultCwd(action.callerCwd);
+  const sandbox = enforcement.sandbox ? sandboxSpec(policy, ctx.principal.name) : null;
+  const cwd = action.cwd ?? host.defaultCwd(action.callerCwd, sandbox);
   let resolver = host.resolver;
   if (host.resolverFor) {
     // Remote hosts answer path and program lookups themselves (symlinks resolved there), in one round trip.
@@ -104,7 +105,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
       timeoutMs: action.timeoutMs !== undefined ? action.timeoutMs : ctx.defaultTimeoutMs,
       pipefail: action.pipefail ?? ctx.defaultPipefail,
       output: decision.output,
-      sandbox: enforcement.sandbox ? sandboxSpec(policy, ctx.principal.name) : null,
+      sandbox,
       stdin: io.stdin ?? null,
       onStdout: (chunk) => {
         bytesOut += chunk.length;

@@ -159,7 +159,8 @@ class Run {
     } catch (e) {
       return this.fail('invalid', `invalid sandbox paths: ${(e as Error).message}`);
     }
-    if (!visibleInside(this.layout, this.cwd)) {
+    // `/` is the sandbox's own root: always there, showing only what the sandbox shows.
+    if (this.cwd !== '/' && !visibleInside(this.layout, this.cwd)) {
       const shown = this.layout.mounts.map((m) => m.path).join(', ') || 'none';
       return this.fail(
         'sandbox',

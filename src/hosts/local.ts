@@ -1,7 +1,8 @@
 // The local host: commands run on this machine with no SSH and no shell, through exec/local.ts.
 import { homedir, userInfo } from 'node:os';
 import { runLocal } from '../exec/local.js';
-import { bwrapAvailable } from '../exec/sandbox.js';
+import fs from 'node:fs';
+import { bwrapAvailable, sandboxLayout, visibleInside } from '../exec/sandbox.js';
 import type { ExecResult } from '../exec/types.js';
 import { createLocalResolver } from '../policy/resolve.js';
 import type { Host, HostExecRequest } from './types.js';
@@ -32,7 +33,15 @@ export function createLocalHost(name: string, securePath: string): Host {
   return {
     name,
     resolver,
-    defaultCwd: (callerCwd) => callerCwd ?? process.cwd(),
+    defaultCwd: (callerCwd, sandbox) => {
+      const cwd = callerCwd ?? process.cwd();
+      if (sandbox === null) return cwd;
+      try {
+        return visibleInside(sandboxLayout(sandbox), fs.realpathSync(cwd)) ? cwd : '/';
+      } catch {
+        return cwd; // unusable: the run says why
+      }
+    },
     execute(req: HostExecRequest): Promise<ExecResult> {
       return runLocal({ ...req, env });
     },

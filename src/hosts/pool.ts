@@ -14,7 +14,7 @@
 // - Jump hosts are pooled hosts too: the target connects through the jump host's pooled connection.
 import type { CommandList } from '../command/types.js';
 import { DEFAULT_SECURE_PATH } from '../config/config.js';
-import type { ExecResult } from '../exec/types.js';
+import type { ExecResult, SandboxSpec } from '../exec/types.js';
 import type { PathResolver, Policy } from '../policy/types.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
@@ -154,7 +154,7 @@ class PooledHost {
       resolver: remoteOnly(entry.name),
       // sshd starts sessions in the user's home; the usual layout is assumed rather than asked for
       // (it must be known before the policy check). Where it differs, the action names its cwd.
-      defaultCwd: () => (entry.user === 'root' ? '/root' : `/home/${entry.user}`),
+      defaultCwd: (_callerCwd, sandbox) => remoteDefaultCwd(entry.user, sandbox),
       execute: (req) => this.execute(req),
       resolverFor: (policy, list, cwd) => this.resolverFor(policy, list, cwd),
       // Until remote sandboxing lands: SSH hosts run with static checks only (see hosts list).
@@ -326,6 +326,16 @@ class PooledHost {
     this.conn = null;
     await conn?.close();
   }
+}
+
+/**
+ * The login's home, or `/` of the sandbox when the policy's paths do not cover it (compared as written:
+ * the host resolves them when it builds the sandbox).
+ */
+function remoteDefaultCwd(user: string, sandbox: SandboxSpec | null): string {
+  const home = user === 'root' ? '/root' : `/home/${user}`;
+  if (sandbox === null) return home;
+  return [...sandbox.read, ...sandbox.write].some((root) => root === '/' || home === root || home.startsWith(`${root}/`)) ? home : '/';
 }
 
 /** Commands to an SSH host must be checked with answers from that host: see Host.resolverFor. */

@@ -27,8 +27,12 @@ export interface Host {
    * evaluating `list` under `policy` in `cwd` makes, fetched at once. Use it instead of `resolver`.
    */
   resolverFor?(policy: Policy, list: CommandList, cwd: string): Promise<PathResolver>;
-  /** Working directory used when the action names none; `callerCwd` is the caller's own, which only the local host can use. */
-  defaultCwd(callerCwd?: string): string;
+  /**
+   * Working directory used when the action names none; `callerCwd` is the caller's own, which only the
+   * local host can use. When the command runs in a sandbox that does not show that directory, `/` of
+   * the sandbox (an explicit --cwd the sandbox does not show is an error instead).
+   */
+  defaultCwd(callerCwd: string | undefined, sandbox: SandboxSpec | null): string;
   execute(req: HostExecRequest): Promise<ExecResult>;
   /** Whether this host can sandbox commands (remote hosts: probed once per connection). Rejects like execute() when unreachable. */
   sandboxSupport(): Promise<SandboxSupport>;
