@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BwrapInfo, SandboxSpec } from './types.js';
 
-const BWRAP_CANDIDATES = ['/usr/bin/bwrap', '/usr/local/bin/bwrap', '/bin/bwrap'];
+/** In secure_path's order: a bubblewrap built from source into /usr/local wins over the distribution's. */
+const BWRAP_CANDIDATES = ['/usr/local/bin/bwrap', '/usr/bin/bwrap', '/bin/bwrap'];
 /** FIELD-NOTES §12: bubblewrap before 0.12.0 has a known CVE. We warn, we do not refuse. */
 const MIN_SAFE_VERSION = [0, 12, 0] as const;
 
