@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { remux, tempHome } from '../support/cli.js';
 
+// Static checks only: the caller's directory (which this policy's paths do not cover) must show through.
 const POLICY = `policies:
   read_only:
+    sandbox: false
     capabilities:
       - { operation: execute_binary, resource: echo|pwd|true }
       - { operation: write_stdout, resource: null }

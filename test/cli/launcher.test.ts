@@ -10,8 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { remux, REMUX_BIN, REMUX_NODE_BIN, spawnRemux, tempHome } from '../support/cli.js';
 
+// Static checks only: these tests are about forwarding (the caller's cwd, environment, signals), which
+// a sandbox showing none of the test's directories would hide behind its own `/`.
 const POLICY = `policies:
   read_only:
+    sandbox: false
     capabilities:
       - { operation: execute_binary, resource: echo|pwd|true|false|sleep|seq|uname }
       - { operation: execute_binary, resource: id, effect: ask }

@@ -95,7 +95,10 @@ export function makeFixture(extraYaml = ''): Fixture {
     policy,
     check(command, opts = {}) {
       const list = typeof command === 'string' ? parseCommand(command) : command;
-      return evaluate(opts.policy ?? policy, list, { cwd: opts.cwd ?? root, resolver });
+      const target = opts.policy ?? policy;
+      // As on a host with bubblewrap: sandboxed unless the policy turned it off.
+      const enforcement = target.sandbox === 'off' ? { sandbox: false as const, why: `policy ${target.name} has sandbox: false` } : { sandbox: true as const };
+      return evaluate(target, list, { cwd: opts.cwd ?? root, resolver, enforcement });
     },
     remove: () => rmSync(root, { recursive: true, force: true }),
   };

@@ -57,7 +57,7 @@ policies:
     const p = policies.get('read_only');
     assert.ok(p);
     assert.equal(p.description, 'Logs');
-    assert.equal(p.sandbox, false);
+    assert.equal(p.sandbox, 'on', 'the OS sandbox is on unless the policy says sandbox: false');
     assert.deepEqual(p.source, { file, line: 3 });
     assert.deepEqual(
       p.rules.map((r) => [r.index, r.operation, r.effect, r.resources, r.reason, r.source.line]),
@@ -68,8 +68,17 @@ policies:
       ],
     );
     assert.deepEqual(p.rules[2]?.output, { maxBytes: null, redact: [], redactBlocks: [] });
-    assert.equal(policies.get('other')?.sandbox, true);
+    assert.equal(policies.get('other')?.sandbox, 'on');
     assert.deepEqual(policies.get('other')?.rules, []);
+  });
+
+  test('sandbox: true, false, required and absent become the modes on, off, required and on', () => {
+    const modes = parsePolicies(
+      'policies:\n  a: { sandbox: true, capabilities: [] }\n  b: { sandbox: false, capabilities: [] }\n  c: { sandbox: required, capabilities: [] }\n  d: { capabilities: [] }\n',
+      'modes.yaml',
+      {},
+    );
+    assert.deepEqual([...modes.values()].map((p) => p.sandbox), ['on', 'off', 'required', 'on']);
   });
 
   test('JSON works the same, with lines', () => {
@@ -147,7 +156,9 @@ describe('every kind of bad input is an error with file:line', () => {
 
   test('bad effect, bad types, missing keys', () => {
     assert.match(problem(one('operation: read_file\n        resource: /x\n        effect: maybe')), /^6: policies\.p\.capabilities\[0\]\.effect: Invalid option/);
-    assert.equal(problem('policies:\n  p:\n    sandbox: yes please\n    capabilities: []\n'), '3: policies.p.sandbox: expected boolean, received string');
+    assert.equal(problem('policies:\n  p:\n    sandbox: yes please\n    capabilities: []\n'), '3: policies.p.sandbox: expected true, false or required');
+    // YAML 1.2: `no` is a string, not false; said rather than taken for either.
+    assert.equal(problem('policies:\n  p:\n    sandbox: no\n    capabilities: []\n'), '3: policies.p.sandbox: expected true, false or required');
     assert.equal(problem('policies:\n  p:\n    description: x\n'), '2: policies.p.capabilities: missing (expected array)');
     assert.equal(problem(one('operation: read_file')), '4: policies.p.capabilities[0].resource: missing: read_file needs the path globs it covers');
     assert.equal(
