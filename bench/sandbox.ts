@@ -25,11 +25,6 @@ const POLICIES = `policies:
       - { operation: write_stdout, resource: null }
   sandboxed:
     capabilities: *caps
-  sandboxed_own_tmp:
-    capabilities:
-      - { operation: execute_binary, resource: "true" }
-      - { operation: read_file, resource: /var/log/** }
-      - { operation: write_stdout, resource: null }
 `;
 
 interface Ran {
@@ -77,14 +72,14 @@ export async function benchSandbox(): Promise<BenchResult> {
   writeFileSync(join(home, 'policies.yaml'), POLICIES);
   const commands = join(home, 'true.txt');
   writeFileSync(commands, 'true\n'.repeat(PER_ROUND));
-  const samples: Record<string, number[]> = { static_only: [], sandboxed: [], sandboxed_own_tmp: [], true: [], bwrap: [] };
+  const samples: Record<string, number[]> = { static_only: [], sandboxed: [], true: [], bwrap: [] };
   const start = await run([REMUX_BIN, 'daemon', 'start'], env);
   if (start.code !== 0) throw new Error(`remux daemon start failed: ${start.stderr}`);
   try {
     const bwrapArgv = [bwrap.path, ...bwrapOptions(sandboxLayout({ read: ['/var/log', '/tmp'], write: [], hide: [], readOnly: [], network: false, owner: 'bench' })), '--', TRUE];
     // Rounds interleave the variants, so a busy moment of the machine falls on all of them alike.
     for (let round = 0; round < ROUNDS; round++) {
-      for (const policy of ['static_only', 'sandboxed', 'sandboxed_own_tmp']) {
+      for (const policy of ['static_only', 'sandboxed']) {
         const r = await run([REMUX_BIN, 'client', 'batch', 'localhost', '--policy', policy, '--cwd', '/var/log', '--json', '-f', commands], env);
         if (r.code !== 0) throw new Error(`remux client batch --policy ${policy} failed (exit ${r.code}): ${r.stderr.slice(0, 500)}`);
         const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { durationMs: number; exitCode: number });
@@ -102,15 +97,14 @@ export async function benchSandbox(): Promise<BenchResult> {
   }
   const f = Object.fromEntries(Object.entries(samples).map(([k, v]) => [`${k}P50Ms`, p50(v)])) as Record<string, number>;
   const remuxOverhead = f.sandboxedP50Ms! - f.static_onlyP50Ms!;
-  const ownTmpOverhead = f.sandboxed_own_tmpP50Ms! - f.static_onlyP50Ms!;
   const bwrapOverhead = f.bwrapP50Ms! - f.trueP50Ms!;
   const ms = (x: number): string => `${x.toFixed(2)} ms`;
   return {
     name: 'sandbox',
-    figures: { ...f, remuxOverheadMs: remuxOverhead, remuxOwnTmpOverheadMs: ownTmpOverhead, bwrapOverheadMs: bwrapOverhead },
+    figures: { ...f, remuxOverheadMs: remuxOverhead, bwrapOverheadMs: bwrapOverhead },
     lines: [
       `per command, p50 of durationMs from \`remux client batch --json\` through the daemon (${ROUNDS} x ${PER_ROUND} \`true\` each):`,
-      `  static checks only ${ms(f.static_onlyP50Ms!)}, sandboxed ${ms(f.sandboxedP50Ms!)} (+${ms(remuxOverhead)}; goal <= 1 ms), sandboxed with its own /tmp ${ms(f.sandboxed_own_tmpP50Ms!)} (+${ms(ownTmpOverhead)})`,
+      `  static checks only ${ms(f.static_onlyP50Ms!)}, sandboxed ${ms(f.sandboxedP50Ms!)} (+${ms(remuxOverhead)}; goal <= 1 ms)`,
       `anchor, spawned per command: \`true\` ${ms(f.trueP50Ms!)}, \`bwrap <remux's options> true\` ${ms(f.bwrapP50Ms!)} (+${ms(bwrapOverhead)}): the long-lived sandbox costs ${(remuxOverhead / bwrapOverhead).toFixed(2)}x plain bubblewrap's overhead`,
       `bubblewrap ${bwrap.version}`,
     ],

@@ -12,19 +12,17 @@
  * with glibc (measured here).
  *
  * Called only by remux (src/exec/local.ts):
- *   remux-sandbox-enter [--tmp DIR] [--read PATH | --write FD PATH | --append FD PATH | --dup]...
- *                       --cwd DIR -- PROGRAM ARGV0 [ARG]...
+ *   remux-sandbox-enter [--read PATH | --write FD PATH | --append FD PATH | --dup]... --cwd DIR --
+ *                       PROGRAM ARGV0 [ARG]...
  * fds on entry: 0-2 the stage's stdio; 3 the report pipe; 4-9 the sandbox's user, mnt, net, ipc, uts
  * and pid namespaces. The environment is the stage's own.
  *
- * --tmp DIR: the stage gets its own mount namespace with DIR (made by remux inside the sandbox) bound
- * on /tmp, so the stages of one command share a /tmp that no other command sees. Redirections are
- * opened inside the sandbox, in order, as sh does: a path outside the policy's write paths fails there
- * (read-only or absent), never through a link swapped in after remux checked it.
+ * Redirections are opened inside the sandbox, in order, as sh does: a path outside the policy's write
+ * paths fails there (read-only or absent), never through a link swapped in after remux checked it.
  *
  * Nothing is written to the report pipe when the program was executed. Otherwise one line
  * "WHAT STATUS ERRNO [INDEX]" says what failed (remux words the message), and the helper exits with
- * STATUS: "join" with the index of the namespace (0-5, as on fds 4-9), "tmp", "caps", "fork", "usage",
+ * STATUS: "join" with the index of the namespace (0-5, as on fds 4-9), "caps", "fork", "usage",
  * "cwd", "redirect" with the index of the redirection, "fifo" with that index (FIFOs and sockets are
  * refused as targets, as outside the sandbox), "exec".
  * Otherwise the helper exits as the stage did: with its exit code, or killed by the same signal.
@@ -121,14 +119,6 @@ static void drop_capabilities(void) {
   if ((err = sys_prctl(PR_SET_NO_NEW_PRIVS, 1, 0)) < 0) fail("caps", 126, err, -1);
 }
 
-/* A private /tmp for this command: DIR (inside the sandbox's own /tmp) bound on /tmp. */
-static void private_tmp(const char *dir) {
-  long err;
-  if ((err = sys_unshare(CLONE_NEWNS)) < 0) fail("tmp", 126, err, -1);
-  if ((err = sys_mount(0, "/", 0, MS_REC | MS_PRIVATE, 0)) < 0) fail("tmp", 126, err, -1);
-  if ((err = sys_mount(dir, "/tmp", 0, MS_BIND | MS_REC, 0)) < 0) fail("tmp", 126, err, -1);
-}
-
 /* One redirection, performed like sh does in the child: open, move onto its fd. */
 static void redirect(int index, int target, const char *path, long flags) {
   /* O_NONBLOCK: a FIFO must not block the open; FIFOs and sockets are refused below, as outside the sandbox. */
@@ -149,7 +139,7 @@ static void redirect(int index, int target, const char *path, long flags) {
 
 /* The command line, parsed before the fork. */
 static struct {
-  const char *tmp, *cwd, *program;
+  const char *cwd, *program;
   char **argv, **envp;
   char **redirects, **redirects_end;
 } opt;
@@ -158,12 +148,11 @@ static void parse(int argc, char **argv) {
   int i = 1;
   for (; i < argc && !streq(argv[i], "--"); i++) {
     char **start = argv + i;
-    if (streq(argv[i], "--tmp") && i + 1 < argc) opt.tmp = argv[++i];
-    else if (streq(argv[i], "--cwd") && i + 1 < argc) opt.cwd = argv[++i];
+    if (streq(argv[i], "--cwd") && i + 1 < argc) opt.cwd = argv[++i];
     else if (streq(argv[i], "--read") && i + 1 < argc) i += 1;
     else if ((streq(argv[i], "--write") || streq(argv[i], "--append")) && i + 2 < argc) i += 2;
     else if (!streq(argv[i], "--dup")) fail("usage", 126, 22, i);
-    if (!streq(*start, "--tmp") && !streq(*start, "--cwd")) {
+    if (!streq(*start, "--cwd")) {
       if (!opt.redirects) opt.redirects = start;
       opt.redirects_end = argv + i + 1;
     }
@@ -173,14 +162,13 @@ static void parse(int argc, char **argv) {
   opt.argv = argv + i + 2;
 }
 
-/* The stage itself, in the sandbox's PID namespace: its /tmp, cwd, redirections, no capabilities, exec. */
+/* The stage itself, in the sandbox's PID namespace: its cwd, redirections, no capabilities, exec. */
 static void run_stage(void) {
   long err;
   /* Dies with the helper, whatever killed it. */
   if ((err = sys_prctl(PR_SET_PDEATHSIG, 9 /* SIGKILL */, 0)) < 0) fail("fork", 126, err, -1);
   /* An ignored signal stays ignored across exec: the stage gets the default dispositions back. */
   for (int s = 0; s < RELAYED_COUNT; s++) set_signal(RELAYED[s], SIG_DFL);
-  if (opt.tmp) private_tmp(opt.tmp);
   if ((err = sys_chdir(opt.cwd)) < 0) fail("cwd", 125, err, -1);
   int index = 0;
   for (char **r = opt.redirects; r && r < opt.redirects_end; r++, index++) {

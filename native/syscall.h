@@ -9,7 +9,6 @@
 #include <asm/unistd.h>
 #include <linux/capability.h>
 #include <linux/fcntl.h>
-#include <linux/mount.h>
 #include <linux/nsfs.h>
 #include <linux/prctl.h>
 #include <linux/sched.h>
@@ -81,10 +80,6 @@ static inline void sys_exit(int status) {
 static inline long sys_close(int fd) { return sc6(__NR_close, fd, 0, 0, 0, 0, 0); }
 static inline long sys_ioctl(long fd, unsigned long request) { return sc6(__NR_ioctl, fd, (long)request, 0, 0, 0, 0); }
 static inline long sys_setns(int fd, long type) { return sc6(__NR_setns, fd, type, 0, 0, 0, 0); }
-static inline long sys_unshare(long flags) { return sc6(__NR_unshare, flags, 0, 0, 0, 0, 0); }
-static inline long sys_mount(const char *src, const char *target, const char *type, unsigned long flags, const void *data) {
-  return sc6(__NR_mount, (long)src, (long)target, (long)type, (long)flags, (long)data, 0);
-}
 static inline long sys_prctl(long option, long a, long b) { return sc6(__NR_prctl, option, a, b, 0, 0, 0); }
 static inline long sys_capset(cap_header_t *header, cap_data_t *data) { return sc6(__NR_capset, (long)header, (long)data, 0, 0, 0, 0); }
 static inline long sys_rt_sigaction(int sig, const struct kernel_sigaction *action) {

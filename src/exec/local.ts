@@ -317,8 +317,8 @@ class Run {
     const layout = this.layout as SandboxLayout;
     const real = realTarget(path.resolve(this.cwd, r.path));
     if (real === '/dev/null') return null;
-    // A command's own /tmp is empty and writable.
-    const inPrivateTmp = layout.tmpPerCommand && isInside(real, '/tmp');
+    // The sandbox's own /tmp (when nothing of the policy lies in it) is writable.
+    const inPrivateTmp = layout.privateTmp && !layout.mounts.some((m) => isInside(m.path, '/tmp')) && isInside(real, '/tmp');
     const ok = inPrivateTmp || (visibleInside(layout, real) && (r.kind === 'read' || layout.writable.some((w) => isInside(real, w))));
     if (ok) return null;
     this.redirectFailed(r, `outside the sandbox's ${r.kind === 'read' ? 'read' : 'write'} paths`);
@@ -355,7 +355,7 @@ class Run {
         detached: true, // own session and process group: we kill the group, grandchildren included
       };
       child = lease
-        ? spawn(ENTER, [...(lease.tmpDir ? ['--tmp', lease.tmpDir] : []), ...plan.enterRedirects, '--cwd', this.cwd, '--', plan.program, ...plan.argv], {
+        ? spawn(ENTER, [...plan.enterRedirects, '--cwd', this.cwd, '--', plan.program, ...plan.argv], {
             ...options,
             stdio: [...stdio, 'pipe', ...lease.namespaceFds],
           })
@@ -418,8 +418,6 @@ class Run {
         return { kind: 'cwd', code, message: `cannot use working directory ${this.cwd} inside the sandbox: ${err}` };
       case 'join':
         return { kind: 'sandbox', code, message: `${name}: cannot join the sandbox's ${NAMESPACES[Number(index)] ?? ''} namespace: ${err}` };
-      case 'tmp':
-        return { kind: 'sandbox', code, message: `${name}: cannot give it its own /tmp in the sandbox: ${err}` };
       case 'caps':
         return { kind: 'sandbox', code, message: `${name}: cannot drop its capabilities: ${err}` };
       default:

@@ -1,10 +1,9 @@
 // Long-lived sandboxes: one bubblewrap per (owner, layout), kept while it is used and for a while after.
 // A fresh bwrap per command costs several milliseconds; joining a running one's namespaces
-// (native/sandbox-enter.c) costs about one fork. Each command still gets its own /tmp, and owners
-// (principals) never share a sandbox, so their commands cannot see or signal each other's processes.
+// (native/sandbox-enter.c) costs about one fork. Owners (principals) never share a sandbox, so their
+// commands cannot see or signal each other's processes, nor share files in its /tmp.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { bwrapOptions, type SandboxLayout } from './sandbox.js';
@@ -21,8 +20,6 @@ const HOLDER = ['/usr/bin/cat', '/bin/cat'];
 export interface SandboxLease {
   /** fds of the sandbox's namespaces, for remux-sandbox-enter's fds 4-9. */
   readonly namespaceFds: readonly number[];
-  /** This command's /tmp inside the sandbox (bound on /tmp for each of its stages), or null (see SandboxLayout.tmpPerCommand). */
-  readonly tmpDir: string | null;
   release(): void;
 }
 
@@ -35,8 +32,6 @@ class Sandbox {
     readonly key: string,
     private readonly holder: ChildProcess,
     readonly namespaceFds: number[],
-    /** /proc/PID/root of the holder: the sandbox's file tree as seen from here. */
-    readonly root: string,
     private readonly onGone: (s: Sandbox) => void,
   ) {
     holder.once('exit', () => this.stop());
@@ -46,25 +41,16 @@ class Sandbox {
     return !this.stopped;
   }
 
-  lease(tmpPerCommand: boolean): SandboxLease {
+  lease(): SandboxLease {
     this.users++;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
-    let tmpDir: string | null = null;
-    if (tmpPerCommand) {
-      tmpDir = `/tmp/remux-${randomBytes(8).toString('hex')}`;
-      const outside = this.root + tmpDir;
-      fs.mkdirSync(outside, { mode: 0o700 });
-      fs.chmodSync(outside, 0o1777);
-    }
     let released = false;
     return {
       namespaceFds: this.namespaceFds,
-      tmpDir,
       release: () => {
         if (released) return;
         released = true;
-        if (tmpDir !== null && this.alive) fs.rmSync(this.root + tmpDir, { recursive: true, force: true });
         if (--this.users === 0 && this.alive) {
           this.idleTimer = setTimeout(() => this.stop(), IDLE_MS);
           this.idleTimer.unref();
@@ -102,7 +88,7 @@ export class SandboxPool {
       }
       sandbox = await pending;
     }
-    return sandbox.lease(layout.tmpPerCommand);
+    return sandbox.lease();
   }
 
   /** Stops every sandbox (what is still running inside is killed). */
@@ -150,10 +136,7 @@ export class SandboxPool {
       });
       const initPid = Number((JSON.parse(infoText) as { 'child-pid'?: unknown })['child-pid']);
       if (!Number.isInteger(initPid) || initPid <= 0) throw new Error(`bwrap reported no child pid: ${infoText}`);
-      const namespaceFds = openNamespaces(initPid);
-      // The holder (init's one child) runs an ordinary program, so its /proc/PID/root is readable as our own user.
-      const holderPid = Number(fs.readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim().split(' ')[0]);
-      const sandbox = new Sandbox(layout.key, holder, namespaceFds, `/proc/${holderPid}/root`, (s) => {
+      const sandbox = new Sandbox(layout.key, holder, openNamespaces(initPid), (s) => {
         if (this.running.get(s.key) === s) this.running.delete(s.key);
       });
       this.running.set(layout.key, sandbox);

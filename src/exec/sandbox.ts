@@ -31,10 +31,8 @@ export interface SandboxLayout {
   readOnly: string[];
   /** Existing paths inside visible mounts that stay hidden (deny/ask rules on reads); directories become empty. */
   hidden: Array<{ path: string; directory: boolean }>;
-  /** No policy path covers /tmp: the sandbox gets an empty /tmp of its own. */
+  /** No policy path covers /tmp: the sandbox gets an empty /tmp of its own, shared by its commands. */
   privateTmp: boolean;
-  /** And none lies inside it either: each command gets its own empty /tmp (else the sandbox's is shared by its commands). */
-  tmpPerCommand: boolean;
   network: boolean;
   /** Trees visible inside (system dirs and mounts), for the cwd and program checks. */
   visible: string[];
@@ -81,14 +79,12 @@ export function sandboxLayout(spec: SandboxSpec): SandboxLayout {
     })
     .filter((h) => inside(visible)(h.path));
   const privateTmp = !mounts.some((m) => isInside('/tmp', m.path));
-  const tmpPerCommand = privateTmp && !mounts.some((m) => isInside(m.path, '/tmp'));
   const options = { owner: spec.owner, network: spec.network, privateTmp, mounts, readOnly, hidden };
   return {
     mounts,
     readOnly: sortByDepth(readOnly),
     hidden: hidden.sort((a, b) => depth(a.path) - depth(b.path)),
     privateTmp,
-    tmpPerCommand,
     network: spec.network,
     visible,
     writable,
@@ -117,7 +113,7 @@ export function visibleInside(layout: SandboxLayout, p: string): boolean {
 
 /**
  * bwrap options (everything before `--`) for a long-lived sandbox with this layout. Its program only
- * waits; stages join it through remux-sandbox-enter, which sets their cwd, environment and /tmp.
+ * waits; stages join it through remux-sandbox-enter, which sets their cwd and environment.
  */
 export function bwrapOptions(layout: SandboxLayout): string[] {
   const args = [
@@ -141,7 +137,6 @@ export function bwrapOptions(layout: SandboxLayout): string[] {
     if (st.isSymbolicLink()) args.push('--symlink', fs.readlinkSync(dir), dir);
     else args.push('--ro-bind', dir, dir);
   }
-  // A private /tmp for the sandbox; each command binds its own directory of it on /tmp.
   if (layout.privateTmp) args.push('--tmpfs', '/tmp');
   for (const m of layout.mounts) args.push(m.writable ? '--bind' : '--ro-bind', m.path, m.path);
   // Deny beats allow: read-only binds come after the writable trees, hidden paths after everything.

@@ -230,15 +230,19 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
     assert.notEqual(a1, fs.readlinkSync('/proc/self/ns/pid') + '\n');
   });
 
-  test('each command gets an empty /tmp of its own, shared by its stages', async () => {
-    // Nothing of the policy under /tmp (this test's tree is in /var/tmp): each command's /tmp is its own.
+  test("the sandbox's /tmp: empty at first, kept across one owner's commands, never another owner's or the host's", async () => {
+    // Nothing of the policy under /tmp (this test's tree is in /var/tmp): /tmp is the sandbox's own.
     const elsewhere = fs.mkdtempSync('/var/tmp/remux-sandbox-');
     try {
-      const s = spec('tmp', { read: [elsewhere], write: [] });
-      const first = await run(list(['sh', '-c', 'echo mine > /tmp/f'], '&&', ['cat', '/tmp/f'], '&&', ['ls', '-A', '/tmp']), { sandbox: s, cwd: elsewhere });
-      assert.deepEqual([first.res.exitCode, first.out], [0, 'mine\nf\n'], first.res.error ?? first.err);
-      const second = await run(['ls', '-A', '/tmp'], { sandbox: s, cwd: elsewhere });
-      assert.deepEqual([second.res.exitCode, second.out], [0, '']);
+      const s = (owner: string): SandboxSpec => spec(owner, { read: [elsewhere], write: [] });
+      const empty = await run(['ls', '-A', '/tmp'], { sandbox: s('tmp-a'), cwd: elsewhere });
+      assert.deepEqual([empty.res.exitCode, empty.out], [0, '']);
+      const first = await run(list(['sh', '-c', 'echo mine > /tmp/f'], '&&', ['cat', '/tmp/f']), { sandbox: s('tmp-a'), cwd: elsewhere });
+      assert.deepEqual([first.res.exitCode, first.out], [0, 'mine\n'], first.res.error ?? first.err);
+      assert.equal((await run(['cat', '/tmp/f'], { sandbox: s('tmp-a'), cwd: elsewhere })).out, 'mine\n');
+      const other = await run(['ls', '-A', '/tmp'], { sandbox: s('tmp-b'), cwd: elsewhere });
+      assert.deepEqual([other.res.exitCode, other.out], [0, '']);
+      assert.equal(fs.existsSync('/tmp/f') && fs.readFileSync('/tmp/f', 'utf8') === 'mine\n', false, 'written to the host /tmp');
     } finally {
       fs.rmSync(elsewhere, { recursive: true, force: true });
     }
