@@ -146,7 +146,13 @@ export function resultJson(host: string, command: string, result: PerformResult,
     stderr: Buffer.concat(stderr).toString('utf8'),
     message: result.message,
     decision: result.decision
-      ? { effect: result.decision.effect, policy: result.decision.policy, reason: result.decision.reason, rule: result.decision.rule }
+      ? {
+          effect: result.decision.effect,
+          policy: result.decision.policy,
+          reason: result.decision.reason,
+          rule: result.decision.rule,
+          enforcement: result.decision.sandbox ? 'sandbox' : 'static checks only',
+        }
       : null,
     durationMs: Math.round(result.durationMs * 10) / 10,
     truncated: result.truncated,

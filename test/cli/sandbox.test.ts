@@ -111,6 +111,10 @@ describe('the OS sandbox by default: symlinks met while recursing, and check-the
     assert.equal(JSON.parse(on.stdout).enforcement, 'sandbox');
     const off = await remux(['policy', 'check', 'static_read_only', '--', `cat ${tree}/plain`], { env });
     assert.match(off.stdout, /static checks only: policy static_read_only has sandbox: false/);
+    const ran = await remux(['client', 'run', 'localhost', '--json', '--', `cat ${tree}/plain`], { env });
+    assert.equal(JSON.parse(ran.stdout).decision.enforcement, 'sandbox');
+    const ranStatic = await remux(['client', 'run', 'localhost', '--json', '--policy', 'static_read_only', '--', `cat ${tree}/plain`], { env });
+    assert.equal(JSON.parse(ranStatic.stdout).decision.enforcement, 'static checks only');
     const list = await remux(['policy', 'list', '--json'], { env });
     const modes = Object.fromEntries((JSON.parse(list.stdout) as Array<{ name: string; sandbox: string }>).map((p) => [p.name, p.sandbox]));
     assert.deepEqual([modes.read_only, modes.static_read_only], ['on', 'off']);
