@@ -105,6 +105,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
       pipefail: action.pipefail ?? ctx.defaultPipefail,
       output: decision.output,
       sandbox: enforcement.sandbox ? sandboxSpec(policy, ctx.principal.name) : null,
+      policy: policy.name,
       stdin: io.stdin ?? null,
       onStdout: (chunk) => {
         bytesOut += chunk.length;
