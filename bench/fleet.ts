@@ -79,9 +79,10 @@ async function setup(count: number): Promise<Setup> {
     join(home, 'config.yaml'),
     'default_policy: bench\nfanout: { concurrency: 128 }\ndaemon: { rate_limit: { requests_per_second: 100000, burst: 100000 } }\n',
   );
+  // Unsandboxed, like the anchors (ssh, parallel-ssh, Ansible, …) it is compared with.
   writeFileSync(
     join(home, 'policies.yaml'),
-    'policies:\n  bench:\n    capabilities:\n      - { operation: execute_binary, resource: uptime|true }\n      - { operation: write_stdout, resource: null }\n',
+    'policies:\n  bench:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: uptime|true }\n      - { operation: write_stdout, resource: null }\n',
   );
   const hosts = fleet.hosts
     .map((h) => `  ${h.name}:\n    address: ${h.address}\n    port: ${h.port}\n    user: ${h.user}\n    identity: ${h.identityFile}\n`)

@@ -3,9 +3,12 @@ import { loadConfig } from '../config/config.js';
 import { socketFile } from '../config/paths.js';
 import { createContext } from '../core/context.js';
 import { combinedExit, fanOut, summarize } from '../core/fanout.js';
+import type { PerformResult } from '../core/types.js';
+import type { SandboxSupport } from '../exec/types.js';
 import { askDaemon } from '../gateway/client.js';
 import type { HostStatus } from '../gateway/protocol.js';
 import { addHost, hostsFile, loadInventory, parseHostSpec, parseLabels, removeHost, type HostEntry } from '../hosts/inventory.js';
+import { createLocalHost } from '../hosts/local.js';
 import type { AddOptions } from './commands/hosts.js';
 import { printJson, printJsonLine, printTable, UsageError } from './output.js';
 
@@ -57,16 +60,51 @@ function addressOf(h: HostEntry): string {
   return `${h.user}@${host}${h.port === 22 ? '' : `:${h.port}`}`;
 }
 
+/**
+ * How commands are enforced on a host: in the OS sandbox, with static checks only (an SSH host without
+ * bubblewrap), not at all for sandboxed policies (this machine without bubblewrap: they are refused),
+ * or not known yet.
+ */
+interface Enforcement {
+  mode: 'sandbox' | 'static' | 'none' | 'unknown';
+  /** The bubblewrap version, or why there is no sandbox, or why it is not known. */
+  detail: string;
+  warning: string | null;
+}
+
+function enforcement(support: SandboxSupport | null, unknownWhy: string): Enforcement {
+  if (support === null) return { mode: 'unknown', detail: unknownWhy, warning: null };
+  if (support.available) return { mode: 'sandbox', detail: support.detail, warning: support.warning ?? null };
+  return { mode: support.staticFallback ? 'static' : 'none', detail: support.detail, warning: null };
+}
+
+function enforcementText(e: Enforcement): string {
+  const what = { sandbox: 'sandbox', static: 'static checks only', none: 'no sandbox, sandboxed policies refused', unknown: 'unknown' }[e.mode];
+  return `${what} (${e.detail})`;
+}
+
+function printWarnings(warnings: Array<string | null>): void {
+  for (const w of new Set(warnings)) if (w !== null) process.stderr.write(`warning: ${w}\n`);
+}
+
 /** Live connection state from a running daemon, or null when none runs. */
 async function daemonHosts(): Promise<Map<string, HostStatus> | null> {
   const answer = await askDaemon(socketFile(process.env, loadConfig().config.daemon.socket), { type: 'status' });
   return answer?.type === 'status' ? new Map(answer.status.hosts.map((h) => [h.name, h])) : null;
 }
 
+/** What is known without connecting: this machine is probed here; SSH hosts only through the daemon's connections. */
+async function knownEnforcement(h: HostEntry, live: HostStatus | undefined): Promise<Enforcement> {
+  if (h.transport === 'local') return enforcement(await createLocalHost(h.name, loadConfig().config.exec.secure_path).sandboxSupport(), '');
+  if (!live?.connected) return enforcement(null, 'not connected');
+  return enforcement(live.sandbox, 'not probed yet: no sandboxed command ran on this connection');
+}
+
 export async function listHostsCommand(opts: { json?: boolean }): Promise<void> {
   const inventory = loadInventory(hostsFile());
   const live = await daemonHosts();
-  const rows = inventory.hosts.map((h) => {
+  const enforcements = await Promise.all(inventory.hosts.map((h) => knownEnforcement(h, live?.get(h.name))));
+  const rows = inventory.hosts.map((h, i) => {
     const s = live?.get(h.name);
     return {
       name: h.name,
@@ -81,6 +119,7 @@ export async function listHostsCommand(opts: { json?: boolean }): Promise<void> 
       breaker: s?.breaker?.state ?? null,
       lastRttMs: s?.lastRttMs ?? null,
       lastError: s?.lastError ?? s?.breaker?.lastError ?? null,
+      enforcement: enforcements[i]!,
     };
   });
   if (opts.json) return printJson(rows);
@@ -89,7 +128,7 @@ export async function listHostsCommand(opts: { json?: boolean }): Promise<void> 
     return;
   }
   printTable(
-    ['NAME', 'ADDRESS', 'LABELS', 'CONNECTED', 'BREAKER', 'RTT', 'LAST ERROR'],
+    ['NAME', 'ADDRESS', 'LABELS', 'CONNECTED', 'BREAKER', 'RTT', 'ENFORCEMENT', 'LAST ERROR'],
     inventory.hosts.map((h, i) => {
       const r = rows[i]!;
       const labels = Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(',');
@@ -100,10 +139,12 @@ export async function listHostsCommand(opts: { json?: boolean }): Promise<void> 
         live ? (r.connected ? 'yes' : 'no') : '-',
         r.breaker,
         r.lastRttMs === null ? null : `${r.lastRttMs.toFixed(1)}ms`,
+        enforcementText(r.enforcement),
         r.lastError,
       ];
     }),
   );
+  printWarnings(rows.map((r) => r.enforcement.warning));
   if (!live) process.stderr.write('(no daemon running: connection state unknown; start one with: remux daemon start)\n');
 }
 
@@ -113,19 +154,36 @@ export async function checkHostsCommand(selector: string, opts: { acceptNew?: bo
     const names = usage(() => ctx.registry.select(selector));
     await ctx.registry.prepare(names);
     const width = Math.max(...names.map((n) => n.length));
+    // A host that answered is asked whether it can sandbox commands (SSH hosts: the probe, on the same connection).
+    const enforcementOf = async (host: string, r: PerformResult): Promise<Enforcement> => {
+      if (r.outcome !== 'ok') return enforcement(null, 'the host did not answer');
+      return ctx.registry
+        .host(host)
+        .sandboxSupport()
+        .then(
+          (support) => enforcement(support, ''),
+          (err: unknown) => enforcement(null, err instanceof Error ? err.message : String(err)),
+        );
+    };
+    const printed: Array<Promise<Enforcement>> = [];
+    const print = (host: string, r: PerformResult, e: Enforcement): Enforcement => {
+      if (opts.json) {
+        printJsonLine({ host, ok: r.outcome === 'ok', outcome: r.outcome, exitCode: r.exitCode, durationMs: Math.round(r.durationMs), message: r.message || null, enforcement: e });
+      } else {
+        const outcome = r.outcome === 'ok' ? `ok  ${Math.round(r.durationMs)}ms  ${enforcementText(e)}` : `${r.outcome.padEnd(11)}  ${Math.round(r.durationMs)}ms  ${r.message}`;
+        process.stdout.write(`${host.padEnd(width)}  ${outcome}\n`);
+      }
+      return e;
+    };
     const results = await fanOut(
       ctx,
       names,
       (host) => ({ kind: 'probe', host }),
-      {
-        onOutput: () => {},
-        onResult: (host, r) => {
-          if (opts.json) printJsonLine({ host, ok: r.outcome === 'ok', outcome: r.outcome, exitCode: r.exitCode, durationMs: Math.round(r.durationMs), message: r.message || null });
-          else process.stdout.write(`${host.padEnd(width)}  ${r.outcome === 'ok' ? 'ok' : r.outcome.padEnd(11)}  ${Math.round(r.durationMs)}ms${r.outcome === 'ok' ? '' : `  ${r.message}`}\n`);
-        },
-      },
+      { onOutput: () => {}, onResult: (host, r) => printed.push(enforcementOf(host, r).then((e) => print(host, r, e))) },
       { concurrency: ctx.config.fanout.concurrency },
     );
+    const checked = await Promise.all(printed);
+    if (!opts.json) printWarnings(checked.map((e) => e.warning));
     const summary = summarize(results.values());
     if (!opts.json) process.stderr.write(`${summary.total} checked: ${summary.ok} ok, ${summary.total - summary.ok} failing (known_hosts: ${ctx.knownHostsFile})\n`);
     process.exitCode = combinedExit(results.values());

@@ -106,6 +106,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
       pipefail: action.pipefail ?? ctx.defaultPipefail,
       output: decision.output,
       sandbox,
+      policy: policy.name,
       stdin: io.stdin ?? null,
       onStdout: (chunk) => {
         bytesOut += chunk.length;

@@ -158,6 +158,7 @@ function daemonStatus(deps: ServeDeps): DaemonStatus {
         lastError: s?.lastError ?? null,
         activeChannels: s?.activeChannels ?? 0,
         queued: s?.queued ?? 0,
+        sandbox: s?.sandbox ?? null,
       };
     });
   } catch {

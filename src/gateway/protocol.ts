@@ -2,6 +2,7 @@
 // `status` and `stop` are answered with one JSON line. `cli` forwards a whole `remux client …` command
 // line: the daemon runs it as the CLI would and the connection carries binary frames from then on
 // (below), so the thin clients (native/launcher.c, gateway/forward.ts) only copy bytes.
+import type { SandboxSupport } from '../exec/types.js';
 
 /** A command line forwarded by a client: the words after `remux`, and what of its process they need. */
 export interface CliRequest {
@@ -107,6 +108,8 @@ export interface HostStatus {
   lastError: string | null;
   activeChannels: number;
   queued: number;
+  /** What the pooled connection's sandbox probe found (SSH hosts); null when unknown. */
+  sandbox: SandboxSupport | null;
 }
 
 

@@ -12,9 +12,11 @@
 // - Keepalive (ssh2's) notices a dead peer; lastRttMs is the exec channel setup time of the latest
 //   command (two request round trips plus the server's fork), a cheap and honest proxy for latency.
 // - Jump hosts are pooled hosts too: the target connects through the jump host's pooled connection.
+// - Sandbox support (bubblewrap on the host, remote-sandbox.ts) is probed once per connection, on the
+//   first command that needs it, and shown in status(); a new connection probes again.
 import type { CommandList } from '../command/types.js';
 import { DEFAULT_SECURE_PATH } from '../config/config.js';
-import type { ExecResult, SandboxSpec } from '../exec/types.js';
+import type { ExecResult, SandboxSpec, SandboxSupport } from '../exec/types.js';
 import type { PathResolver, Policy } from '../policy/types.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
@@ -22,7 +24,8 @@ import type { SshHostEntry } from './inventory.js';
 import { knownHostsFile } from '../config/paths.js';
 import type { EarlySockets } from './early-sockets.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
-import { captureScript, connectSsh, runCommand, sandboxRefusal, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
+import { parseProbe, probeScript } from './remote-sandbox.js';
+import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
 import { TransportError, type Host, type HostExecRequest } from './types.js';
 
 export interface PoolOptions {
@@ -60,12 +63,17 @@ export interface PoolHostStatus {
   lastError: string | null;
   activeChannels: number;
   queued: number;
+  /** What the live connection's probe found; null when not connected or not probed yet. */
+  sandbox: SandboxSupport | null;
 }
 
 export const POOL_DEFAULTS = { maxChannels: 10, whichTtlMs: 5000 } as const;
 /** The remote resolver's script: a few stats and one realpath. */
 const RESOLVE_TIMEOUT_MS = 10_000;
 const RESOLVE_MAX_BYTES = 1 << 20;
+/** The sandbox probe: a few tests, bwrap --version and one sandbox running `true`. */
+const PROBE_TIMEOUT_MS = 10_000;
+const PROBE_MAX_BYTES = 64 << 10;
 /** Retries of a refused channel open, CHANNEL_RETRY_MS × attempt apart. */
 const CHANNEL_RETRIES = 4;
 const CHANNEL_RETRY_MS = 10;
@@ -129,6 +137,13 @@ export class ConnectionPool {
   }
 }
 
+interface Probe {
+  conn: SshConnection;
+  answer: Promise<SandboxSupport>;
+  /** The answer once it came. */
+  known: SandboxSupport | null;
+}
+
 class PooledHost {
   readonly api: Host;
   private readonly breaker: CircuitBreaker;
@@ -142,6 +157,7 @@ class PooledHost {
   private active = 0;
   private readonly queue: Array<() => void> = [];
   private retired = false;
+  private probe: Probe | null = null;
 
   constructor(
     readonly entry: SshHostEntry,
@@ -157,8 +173,7 @@ class PooledHost {
       defaultCwd: (_callerCwd, sandbox) => remoteDefaultCwd(entry.user, sandbox),
       execute: (req) => this.execute(req),
       resolverFor: (policy, list, cwd) => this.resolverFor(policy, list, cwd),
-      // Until remote sandboxing lands: SSH hosts run with static checks only (see hosts list).
-      sandboxSupport: () => Promise.resolve({ available: false, detail: 'remote sandboxing is not implemented yet', staticFallback: true }),
+      sandboxSupport: () => this.sandboxSupport(),
     };
   }
 
@@ -173,11 +188,11 @@ class PooledHost {
       lastError: this.lastError,
       activeChannels: this.active,
       queued: this.queue.length,
+      sandbox: this.conn !== null && this.probe?.conn === this.conn ? this.probe.known : null,
     };
   }
 
   async execute(req: HostExecRequest): Promise<ExecResult> {
-    if (req.sandbox !== null) return sandboxRefusal(this.entry.name);
     const started = Date.now();
     const result = await this.withChannel(req.signal, (conn) => runCommand(conn, req, { securePath: this.pool.securePath }));
     return result ?? abortedWhileQueued(started);
@@ -192,6 +207,36 @@ class PooledHost {
       return out as Buffer;
     };
     return prefetchResolver(policy, list, cwd, { run, securePath: this.pool.securePath, whichCache: this.whichCache });
+  }
+
+  /** Whether the host can sandbox commands: probed once per connection, concurrent callers share the probe. */
+  private async sandboxSupport(): Promise<SandboxSupport> {
+    const conn = await this.open();
+    if (this.probe?.conn === conn) return this.probe.answer;
+    // Without an abort signal the slot is always granted: never null.
+    return (await this.withChannel(undefined, (c) => this.probeOn(c))) as SandboxSupport;
+  }
+
+  private probeOn(conn: SshConnection): Promise<SandboxSupport> {
+    if (this.probe?.conn !== conn) {
+      const probe: Probe = { conn, answer: this.runProbe(conn), known: null };
+      probe.answer.then((support) => (probe.known = support), () => undefined);
+      this.probe = probe;
+    }
+    return this.probe.answer;
+  }
+
+  private async runProbe(conn: SshConnection): Promise<SandboxSupport> {
+    const securePath = this.pool.securePath;
+    try {
+      const out = await captureScript(conn, probeScript(securePath), { securePath, timeoutMs: PROBE_TIMEOUT_MS, maxBytes: PROBE_MAX_BYTES });
+      return parseProbe(out, this.entry.name, securePath);
+    } catch (err) {
+      // Not kept: the next command asks again. Only a host that answered is judged.
+      if (this.probe?.conn === conn) this.probe = null;
+      if (err instanceof TransportError) throw err;
+      throw new TransportError(`${this.entry.name}: cannot tell whether it can sandbox commands: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   /** The live connection, made (once, shared by concurrent callers) if needed. Fails fast while the breaker is open. */
@@ -252,6 +297,7 @@ class PooledHost {
     // shutdown() lets go of the connection before closing it: only drops nobody asked for get past here.
     if (this.conn !== conn) return;
     this.conn = null;
+    this.probe = null;
     this.lastRttMs = conn.lastSetupMs;
     this.whichCache.clear();
     this.lastError = reason;

@@ -238,6 +238,7 @@ function isProgramName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
 }
 
-function searchDirs(securePath: string): string[] {
+/** The secure PATH's directories programs are looked up in (absolute ones only). */
+export function searchDirs(securePath: string): string[] {
   return securePath.split(':').filter((d) => d.startsWith('/') && !d.includes('\0'));
 }

@@ -19,6 +19,12 @@
 //     (`set -m` would give the command its own group too, but dash turns job control off without a tty.)
 //   - On normal completion the watcher and anything left in the group are killed, and the wrapper exits
 //     with the list's status; a stage killed by signal N gives 128+N, as in sh.
+//   - Right before the list starts, the wrapper prints `<marker>run` on stderr; before it, stderr is the
+//     wrapper's own (its refusals: `<marker><what>`, exit 125) or bwrap's (see PrologueSniffer).
+//   - With an OS sandbox, the options of bwrap are built on the host (remote-sandbox.ts) and the whole
+//     list, redirections included, runs in one bwrap under the login shell (`$SHELL -c`). The watcher's
+//     TERM kills bwrap, and --die-with-parent then kills everything inside (its PID namespace).
+//     bwrap that does not get as far as `<marker>run` is a refusal: the command never runs unsandboxed.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { constants, homedir } from 'node:os';
@@ -29,7 +35,7 @@ import ssh2 from 'ssh2';
 import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
 import { quoteWord, renderCommandList } from '../command/render.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
-import type { ExecErrorKind, ExecResult } from '../exec/types.js';
+import type { ExecErrorKind, ExecResult, SandboxSpec } from '../exec/types.js';
 import type { HostAuth } from './inventory.js';
 import type { EarlySocket } from './early-sockets.js';
 import {
@@ -41,6 +47,7 @@ import {
   keyBlobType,
   knownHostsLine,
 } from './known-hosts.js';
+import { bwrapPrologue, INNER_SHELL } from './remote-sandbox.js';
 import { TransportError, type HostExecRequest } from './types.js';
 
 /** Why a connection or channel failed. */
@@ -358,28 +365,43 @@ export interface WrapOptions {
   /** `cd -- cwd` before anything runs; null stays in the login directory. */
   cwd: string | null;
   pipefail: boolean;
-  /** Prefix of the wrapper's own refusal line on stderr (`<marker>cwd`); a fresh random token per run. */
+  /** Prefix of the wrapper's own lines on stderr (`<marker><what>`); a fresh random token per run. */
   marker: string;
   /** TERM → this long → KILL when we stop the command. */
   killGraceMs: number;
+  /** Run the list inside bubblewrap as this spec says (options built on the host); null or absent: as is. */
+  sandbox?: SandboxSpec | null;
 }
+
+/** The wrapper's refusals (exit 125), and its announcement that the list starts. */
+type Refusal = 'cwd' | 'pipefail' | 'no-bwrap' | 'cwd-hidden';
+const STARTED = 'run';
 
 /** The POSIX-sh text sent over an exec channel to run `body` (see the header comment). */
 export function wrapScript(body: string, o: WrapOptions): string {
   if (!/^[A-Za-z0-9_-]+:$/.test(o.marker)) throw new TypeError(`bad marker ${JSON.stringify(o.marker)}`);
-  const refuse = (what: string): string => `{ echo ${o.marker}${what} >&2; exit 125; }`;
+  const refuse = (what: Refusal): string => `{ echo ${o.marker}${what} >&2; exit 125; }`;
+  // `command` keeps dash, where `set -o pipefail` is an error in a special builtin, from exiting.
+  const pipefail = o.pipefail ? [`command set -o pipefail 2>/dev/null || ${refuse('pipefail')}`] : [];
+  const list = [`echo ${o.marker}${STARTED} >&2`, body];
+  const sandbox = o.sandbox ?? null;
   return [
     `PATH=${quoteWord(o.securePath)}; export PATH`,
-    ...(o.cwd === null ? [] : [`cd -- ${quoteWord(o.cwd)} 2>/dev/null || ${refuse('cwd')}`]),
-    // `command` keeps dash, where `set -o pipefail` is an error in a special builtin, from exiting.
-    ...(o.pipefail ? [`command set -o pipefail 2>/dev/null || ${refuse('pipefail')}`] : []),
+    ...(sandbox === null
+      ? [...(o.cwd === null ? [] : [`cd -- ${quoteWord(o.cwd)} 2>/dev/null || ${refuse('cwd')}`]), ...pipefail]
+      : [
+          // Only physical paths exist inside the sandbox.
+          `cd -P -- ${quoteWord(o.cwd ?? '.')} 2>/dev/null || ${refuse('cwd')}`,
+          'c=$PWD',
+          ...bwrapPrologue(sandbox, { securePath: o.securePath, noBwrap: refuse('no-bwrap'), cwdHidden: refuse('cwd-hidden') }),
+        ]),
     // A background list without job control gets /dev/null as stdin: the watcher reads a saved copy.
     'exec 3<&0 </dev/null',
     // `command -p`: our own tools come from the system's default PATH, whatever the secure PATH holds.
     `{ trap '' TERM; read -r _ <&3; kill -s TERM 0; command -p sleep ${o.killGraceMs / 1000}; kill -s KILL 0; } >/dev/null 2>&1 &`,
     'w=$!',
     'exec 3<&-',
-    body,
+    ...(sandbox === null ? list : [`"$b" "$@" -- ${INNER_SHELL} -c ${quoteWord([...pipefail, ...list].join('\n'))}`]),
     // bash reports background jobs killed by a signal on stderr: the command's streams are done here.
     's=$?; exec >/dev/null 2>&1',
     'kill -s KILL $w',
@@ -398,15 +420,14 @@ type StopReason = 'timeout' | 'abort' | 'truncated';
 /**
  * Runs a parsed command list on the connection's host with the local executor's contract: output cap
  * and redaction through OutputGate, 124 on timeout, 130 on abort, 125 when the working directory is
- * unusable. Rejects with an SshError when the connection fails.
+ * unusable or not visible in the sandbox. Rejects with an SshError when the connection fails.
  */
 export async function runCommand(conn: SshConnection, req: HostExecRequest, opts: RunOptions): Promise<ExecResult> {
   const started = performance.now();
-  if (req.sandbox !== null) return sandboxRefusal(conn.endpoint.name, started);
   if (req.signal?.aborted) return { ...notRun(null, null, started), exitCode: 130, aborted: true };
   const killGraceMs = opts.killGraceMs ?? SSH_DEFAULTS.killGraceMs;
   const marker = `remux-${randomBytes(8).toString('hex')}:`;
-  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs });
+  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox });
 
   const stopper = new AbortController();
   const state: { stopped: StopReason | null } = { stopped: null };
@@ -417,7 +438,7 @@ export async function runCommand(conn: SshConnection, req: HostExecRequest, opts
   };
   const gate = new OutputGate(req.output, { stdout: req.onStdout, stderr: req.onStderr }, () => stop('truncated'));
   const stdout = gate.source('stdout');
-  const stderr = new RefusalSniffer(marker, gate.source('stderr'));
+  const stderr = new PrologueSniffer(marker, gate.source('stderr'), { holdEarly: req.sandbox !== null });
   const onAbort = (): void => stop('abort');
   req.signal?.addEventListener('abort', onAbort, { once: true });
   const timer = req.timeoutMs === null ? null : setTimeout(() => stop('timeout'), req.timeoutMs);
@@ -436,14 +457,14 @@ export async function runCommand(conn: SshConnection, req: HostExecRequest, opts
   stdout.end();
   stderr.end();
 
-  const where = `${conn.endpoint.user}@${conn.endpoint.name}`;
-  if (stderr.refusal !== null && exit.code === 125) {
-    const [kind, message]: [ExecErrorKind, string] = stderr.refusal === 'cwd'
-      ? ['cwd', `remux: cannot use working directory ${req.cwd} on ${conn.endpoint.name}`]
-      : ['invalid', `remux: pipefail was asked for, but the login shell of ${where} does not support it`];
-    return notRun(kind, message, started);
-  }
   const { stopped } = state;
+  const refused = stderr.refusal !== null && exit.code === 125 ? refusalResult(stderr.refusal, conn, req, opts.securePath) : null;
+  if (refused !== null) return notRun(refused.kind, refused.message, started);
+  if (req.sandbox !== null && !stderr.started && stopped === null) {
+    // bwrap itself failed (it exits 1 and says why): nothing ran, and nothing runs without it.
+    const why = stderr.earlyText().split('\n').find((l) => l.trim() !== '')?.trim() ?? `exit status ${exit.code ?? exit.signal}`;
+    return notRun('sandbox_unavailable', `bwrap could not start the sandbox on ${conn.endpoint.name} (${why}); the command was not run`, started);
+  }
   const status = exit.code ?? (exit.signal ? 128 + (constants.signals[exit.signal] ?? 0) : 255);
   return {
     exitCode: stopped === 'timeout' ? 124 : stopped === 'abort' ? 130 : status,
@@ -459,9 +480,24 @@ export async function runCommand(conn: SshConnection, req: HostExecRequest, opts
   };
 }
 
-/** A request this transport refuses before running anything: the policy wants the OS sandbox. */
-export function sandboxRefusal(host: string, started = performance.now()): ExecResult {
-  return notRun('sandbox_unavailable', `sandbox required by policy, but ${host} is reached over SSH, where remux has no sandbox`, started);
+/** What the wrapper's refusal line means, in words that say what to do. */
+function refusalResult(what: string, conn: SshConnection, req: HostExecRequest, securePath: string): { kind: ExecErrorKind; message: string } | null {
+  const host = conn.endpoint.name;
+  switch (what as Refusal) {
+    case 'cwd':
+      return { kind: 'cwd', message: `cannot use working directory ${req.cwd} on ${host}` };
+    case 'pipefail':
+      return { kind: 'invalid', message: `pipefail was asked for, but the login shell of ${conn.endpoint.user}@${host} does not support it` };
+    case 'no-bwrap':
+      return { kind: 'sandbox_unavailable', message: `${host} cannot sandbox the command: no bwrap in PATH ${securePath}; the command was not run` };
+    case 'cwd-hidden': {
+      const paths = [...new Set([...(req.sandbox?.read ?? []), ...(req.sandbox?.write ?? [])])].join(', ') || 'it names none';
+      const policy = req.policy === undefined ? '' : ` of policy ${req.policy}`;
+      return { kind: 'sandbox', message: `working directory ${req.cwd} is not visible in the sandbox${policy} on ${host}; give --cwd inside the policy's paths (${paths})` };
+    }
+    default:
+      return null;
+  }
 }
 
 function notRun(kind: ExecErrorKind | null, error: string | null, started: number): ExecResult {
@@ -479,43 +515,73 @@ function notRun(kind: ExecErrorKind | null, error: string | null, started: numbe
   };
 }
 
-/**
- * Passes stderr through, except the wrapper's own refusal line (`<marker><what>\n`), which can only
- * come first because nothing else has run yet.
- */
-class RefusalSniffer implements OutputSource {
-  refusal: string | null = null;
-  private readonly marker: Buffer;
-  /** Bytes held while they may still be the start of the refusal line; null once decided. */
-  private head: Buffer | null = Buffer.alloc(0);
+/** Bytes of stderr kept before the list starts: bwrap's complaints are a line or two. */
+const EARLY_MAX = 4096;
 
-  constructor(marker: string, private readonly sink: OutputSource) {
+/**
+ * Stderr up to the wrapper's `<marker>run` line is the wrapper's own: a refusal line (`<marker><what>`)
+ * is taken out; anything else is the login shell's or bwrap's. Unsandboxed, that passes through as it
+ * comes. Sandboxed, it is held (up to EARLY_MAX) until the list starts, and if it never does, it is why
+ * bwrap failed. After the `run` line everything passes through.
+ */
+class PrologueSniffer implements OutputSource {
+  refusal: string | null = null;
+  /** The `run` line came: the list (inside the sandbox, when there is one) started. */
+  started = false;
+  private readonly marker: Buffer;
+  private held: Buffer = Buffer.alloc(0);
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
+
+  constructor(
+    marker: string,
+    private readonly sink: OutputSource,
+    private readonly opts: { holdEarly: boolean },
+  ) {
     this.marker = Buffer.from(marker);
   }
 
   write(chunk: Buffer): void {
-    if (this.head === null) return this.sink.write(chunk);
-    const head = Buffer.concat([this.head, chunk]);
-    const n = Math.min(head.length, this.marker.length);
-    const nl = head.indexOf(0x0a);
-    // The refusal words are short: a longer line is not ours.
-    if (!head.subarray(0, n).equals(this.marker.subarray(0, n)) || (nl < 0 && head.length > this.marker.length + 16)) {
-      this.head = null;
-      return this.sink.write(head);
+    if (this.started) return this.sink.write(chunk);
+    this.held = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk]);
+    for (let nl = this.held.indexOf(0x0a); nl >= 0 && !this.started; nl = this.held.indexOf(0x0a)) {
+      const line = this.held.subarray(0, nl + 1);
+      this.held = this.held.subarray(nl + 1);
+      const ours = line.subarray(0, this.marker.length).equals(this.marker);
+      if (!ours) this.other(line);
+      else if (line.subarray(this.marker.length, -1).toString() === STARTED) this.start();
+      else this.refusal ??= line.subarray(this.marker.length, -1).toString();
     }
-    if (nl < 0) {
-      this.head = head;
-      return;
-    }
-    this.refusal = head.subarray(this.marker.length, nl).toString();
-    this.head = null;
-    if (nl + 1 < head.length) this.sink.write(head.subarray(nl + 1));
+    if (this.started && this.held.length > 0) this.sink.write(this.held);
+    else if (this.held.length > EARLY_MAX) this.other(this.held);
+    else return;
+    this.held = Buffer.alloc(0);
   }
 
   end(): void {
-    if (this.head !== null && this.head.length > 0) this.sink.write(this.head);
-    this.head = null;
+    if (!this.started && this.held.length > 0) this.other(this.held);
+    this.held = Buffer.alloc(0);
     this.sink.end();
+  }
+
+  /** What was said before the list started (sandboxed runs: bwrap's words). */
+  earlyText(): string {
+    return Buffer.concat(this.early).toString();
+  }
+
+  private other(bytes: Buffer): void {
+    if (!this.opts.holdEarly) return this.sink.write(bytes);
+    const room = EARLY_MAX - this.earlyBytes;
+    if (room <= 0) return;
+    const kept = bytes.subarray(0, room);
+    this.early.push(kept);
+    this.earlyBytes += kept.length;
+  }
+
+  private start(): void {
+    this.started = true;
+    for (const bytes of this.early) this.sink.write(bytes);
+    this.early = [];
   }
 }
 
@@ -534,6 +600,7 @@ export async function captureScript(conn: SshConnection, body: string, opts: Cap
   const script = wrapScript(body, { securePath: opts.securePath, cwd: null, pipefail: false, marker, killGraceMs: SSH_DEFAULTS.killGraceMs });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
+  const stderr = new PrologueSniffer(marker, { write: (chunk) => err.push(chunk), end: () => {} }, { holdEarly: false });
   let size = 0;
   let problem: string | null = null;
   const stopper = new AbortController();
@@ -550,12 +617,13 @@ export async function captureScript(conn: SshConnection, body: string, opts: Cap
         if (size > opts.maxBytes) fail(`more than ${opts.maxBytes} bytes of output`);
         else out.push(chunk);
       },
-      onStderr: (chunk) => err.push(chunk),
+      onStderr: (chunk) => stderr.write(chunk),
       stop: stopper.signal,
     });
   } finally {
     clearTimeout(timer);
   }
+  stderr.end();
   if (problem === null && exit.code !== 0) {
     const detail = Buffer.concat(err).toString().trim().slice(0, 200);
     problem = `exit status ${exit.code ?? exit.signal}${detail ? `: ${detail}` : ''}`;

@@ -12,6 +12,8 @@ export interface HostExecRequest {
   output: OutputLimits;
   /** The OS sandbox to run in, or null to run with static checks only. */
   sandbox: SandboxSpec | null;
+  /** The policy the command runs under, for messages. */
+  policy?: string;
   stdin?: NodeJS.ReadableStream | null;
   onStdout(chunk: Buffer): void;
   onStderr(chunk: Buffer): void;

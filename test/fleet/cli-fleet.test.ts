@@ -1,21 +1,46 @@
 // Issue 3 end to end: the real `remux` binary against a fleet of real sshd hosts (network
 // namespaces as root, loopback ports otherwise): fan-out, selectors, host keys, failures,
-// breaker, daemon restart, rate limiting, and quoting through a real remote shell.
+// breaker, daemon restart, rate limiting, and quoting through a real remote shell. Issue 7: the OS
+// sandbox on hosts with bubblewrap and static checks on h4, which has none (as root).
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
 import { remux, spawnRemux, tempHome, type RunResult } from '../support/cli.js';
 import { startFleet, type Fleet } from './fleet.js';
 
+// ops: the fan-out tests, which look at the session (SSH_CONNECTION) and run in the login directory.
+// boxed, open and strict: the same rules over `box`, with the sandbox on, off and required.
 const POLICY = `policies:
   ops:
+    sandbox: false
     capabilities:
       - { operation: execute_binary, resource: uptime|printenv|printf|echo|true|false|sleep|cat|uname }
       - { operation: read_file, resource: /proc/** }
       - { operation: write_stdout, resource: null }
 `;
+
+function boxPolicies(box: string): string {
+  const rules = `    capabilities:
+      - { operation: execute_binary, resource: cat|grep|true }
+      - { operation: read_file, resource: [${box}, ${box}/**] }
+      - { operation: list_directory, resource: [${box}, ${box}/**] }
+      - { operation: write_stdout, resource: null }
+`;
+  return `  boxed:\n${rules}  open:\n    sandbox: false\n${rules}  strict:\n    sandbox: required\n${rules}`;
+}
+
+const isRoot = process.getuid?.() === 0;
+const bwrapVersion = /(\d+\.\d+\.\d+)/.exec(execFileSync('bwrap', ['--version']).toString())?.[1];
+
+interface Enforcement {
+  mode: string;
+  detail: string;
+  warning: string | null;
+}
 
 const CONFIG = `default_policy: ops
 ssh:
@@ -38,11 +63,26 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
   let fleet: Fleet;
   const h = tempHome();
   const env = (): Record<string, string> => ({ ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile });
+  const box = join(h.home, 'box');
+  const SECRET = 'TOP-SECRET-7f3a';
+  /** What hosts check / list say about h1..h4: the sandbox, except on h4 without bubblewrap. */
+  const expected = (i: number, unknown?: string): Pick<Enforcement, 'mode' | 'detail'> =>
+    unknown !== undefined
+      ? { mode: 'unknown', detail: unknown }
+      : i === 3 && isRoot
+        ? { mode: 'static', detail: `no bwrap in PATH ${DEFAULT_SECURE_PATH}` }
+        : { mode: 'sandbox', detail: `bubblewrap ${bwrapVersion}` };
+  const enforcements = (objs: Array<{ enforcement: Enforcement }>): Array<Pick<Enforcement, 'mode' | 'detail'>> =>
+    objs.map(({ enforcement: { mode, detail } }) => ({ mode, detail }));
 
   before(async () => {
-    fleet = await startFleet({ count: 4 });
+    fleet = await startFleet({ count: 4, withoutBwrap: isRoot ? ['h4'] : [] });
     writeFileSync(join(h.home, 'config.yaml'), CONFIG);
-    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY + boxPolicies(box));
+    mkdirSync(box);
+    writeFileSync(join(box, 'data.txt'), 'visible\n');
+    writeFileSync(join(h.home, 'secret.txt'), `${SECRET}\n`);
+    symlinkSync(join(h.home, 'secret.txt'), join(box, 'link'));
     const labels = [['env=prod', 'role=web'], ['env=prod', 'role=db'], ['env=dev', 'role=web'], ['env=dev', 'role=db']];
     for (const [i, host] of fleet.hosts.entries()) {
       const args = ['hosts', 'add', host.name, `${host.user}@${host.address}`, '--port', String(host.port), '--identity', host.identityFile];
@@ -60,9 +100,53 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
   test('hosts check connects, verifies host keys and runs a trivial command everywhere', async () => {
     const r = await remux(['hosts', 'check', '--json'], { env: env() });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const results = lines(r).map((l) => JSON.parse(l) as { host: string; ok: boolean });
+    const results = lines(r).map((l) => JSON.parse(l) as { host: string; ok: boolean; enforcement: Enforcement });
     assert.deepEqual(results.map((x) => x.host).sort(), fleet.hosts.map((x) => x.name).sort());
     assert.ok(results.every((x) => x.ok));
+    // Each host's enforcement, probed on the connection the check made.
+    results.sort((a, b) => a.host.localeCompare(b.host));
+    assert.deepEqual(enforcements(results), fleet.hosts.map((_, i) => expected(i)));
+    const text = await remux(['hosts', 'check', 'h1,h4'], { env: env() });
+    assert.match(text.stdout, new RegExp(`^h1  ok  \\d+ms  sandbox \\(bubblewrap ${bwrapVersion}\\)$`, 'm'));
+    if (isRoot) assert.match(text.stdout, new RegExp(`^h4  ok  \\d+ms  static checks only \\(no bwrap in PATH ${DEFAULT_SECURE_PATH}\\)$`, 'm'));
+    if (bwrapVersion?.startsWith('0.')) assert.match(text.stderr, /^warning: bubblewrap .* on h1 is older than 0\.12\.0/m);
+  });
+
+  test('hosts list without a daemon connects nowhere: enforcement unknown (not connected)', async () => {
+    const r = await remux(['hosts', 'list', '--json'], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(enforcements(JSON.parse(r.stdout) as Array<{ enforcement: Enforcement }>), fleet.hosts.map((_, i) => expected(i, 'not connected')));
+    const table = await remux(['hosts', 'list'], { env: env() });
+    assert.match(table.stdout, /^h1 .* unknown \(not connected\)/m);
+  });
+
+  test('sandboxed: a symlink to a secret leads nowhere (statically allowed, caught by the sandbox)', async () => {
+    const grep = (policy: string, host: string): Promise<RunResult> => remux(['client', 'run', host, '--policy', policy, '--cwd', box, '--', `grep -R TOP-SECRET ${box}`], { env: env() });
+    const open = await grep('open', 'h1');
+    assert.match(open.stdout, new RegExp(SECRET), 'without the sandbox grep -R follows the link');
+    const boxed = await grep('boxed', 'h1');
+    assert.doesNotMatch(boxed.stdout + boxed.stderr, new RegExp(SECRET));
+    assert.equal(boxed.code, 2, boxed.stderr);
+    const data = await remux(['client', 'run', 'h1', '--policy', 'boxed', '--cwd', box, '--', 'cat data.txt'], { env: env() });
+    assert.equal(data.stdout, 'visible\n', data.stderr);
+  });
+
+  test('sandboxed: the login directory is not visible; the refusal says to give --cwd (125)', async () => {
+    const r = await remux(['client', 'run', 'h1', '--policy', 'boxed', '--', 'true'], { env: env() });
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr, new RegExp(`working directory /root is not visible in the sandbox of policy boxed on h1; give --cwd inside the policy's paths \\(${box}\\)`));
+  });
+
+  test('sandbox: required refuses the host without bubblewrap (77, naming it); sandbox on runs there with static checks', { skip: !isRoot && 'a host without bwrap needs root' }, async () => {
+    const strict = await remux(['client', 'run', 'h4', '--policy', 'strict', '--cwd', box, '--', 'cat data.txt'], { env: env() });
+    assert.equal(strict.code, 77, strict.stderr);
+    assert.match(strict.stderr, new RegExp(`policy strict requires the OS sandbox \\(sandbox: required\\), but h4 cannot provide one: no bwrap in PATH`));
+    assert.equal(strict.stdout, '');
+    const onH1 = await remux(['client', 'run', 'h1', '--policy', 'strict', '--cwd', box, '--', 'cat data.txt'], { env: env() });
+    assert.equal(onH1.stdout, 'visible\n', onH1.stderr);
+    const all = await remux(['client', 'run', 'all', '--policy', 'boxed', '--cwd', box, '--json', '--', 'cat data.txt'], { env: env() });
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(lines(all).map((l) => (JSON.parse(l) as { stdout: string }).stdout), fleet.hosts.map(() => 'visible\n'));
   });
 
   test('fan-out to every host prefixes each line with its host, in-process', async () => {
@@ -213,6 +297,19 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     const again = await remux(['daemon', 'start'], { env: env() });
     assert.match(again.stdout, /already running/);
+  });
+
+  test('hosts list through the daemon: enforcement as probed on its connections', async () => {
+    const list = async (): Promise<Array<{ connected: boolean; enforcement: Enforcement }>> =>
+      JSON.parse((await remux(['hosts', 'list', '--json'], { env: env() })).stdout) as Array<{ connected: boolean; enforcement: Enforcement }>;
+    const r = await remux(['client', 'run', 'all', '--', 'true'], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    const unprobed = await list();
+    assert.ok(unprobed.every((x) => x.connected));
+    assert.deepEqual(enforcements(unprobed), fleet.hosts.map((_, i) => expected(i, 'not probed yet: no sandboxed command ran on this connection')));
+    const boxed = await remux(['client', 'run', 'all', '--policy', 'boxed', '--cwd', box, '--', 'true'], { env: env() });
+    assert.equal(boxed.code, 0, boxed.stderr);
+    assert.deepEqual(enforcements(await list()), fleet.hosts.map((_, i) => expected(i)));
   });
 });
 

@@ -1,5 +1,6 @@
 // The fleet harness against the real OpenSSH client: reachability, identity, cut/heal, kill/restart,
-// and that nothing (namespace, interface, address, process, temp dir) survives stop() or a crash.
+// hosts without bubblewrap, and that nothing (namespace, interface, address, process, temp dir)
+// survives stop() or a crash.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -177,6 +178,22 @@ describe('fleet', () => {
     await Promise.all([a.stop(), b.stop()]);
     await assertGone(a);
     await assertGone(b);
+  });
+
+  test('withoutBwrap: that host\'s sessions find no bubblewrap, the others do, and a restart keeps it so', { skip: process.getuid?.() !== 0 && 'needs root' }, async () => {
+    const f = await startFleet({ count: 2, withoutBwrap: ['h2'] });
+    try {
+      const probe = 'test -f /usr/bin/bwrap && bwrap --version || echo none';
+      const [has, lacks] = await Promise.all(f.hosts.map((x) => ssh(f, x, probe)));
+      assert.match(has?.stdout ?? '', /^bubblewrap \d/);
+      assert.equal(lacks?.stdout, 'none\n');
+      await f.hosts[1]!.restart();
+      assert.equal((await ssh(f, f.hosts[1]!, probe)).stdout, 'none\n');
+      assert.equal((await f.hosts[1]!.exec(['sh', '-c', probe])).stdout.startsWith('bubblewrap'), true, 'only its sshd is affected');
+    } finally {
+      await f.stop();
+    }
+    await assertGone(f);
   });
 
   test('loopback mode works too (SIGSTOP stands in for a cut)', async () => {

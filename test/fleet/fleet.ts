@@ -12,6 +12,9 @@
 // home, where sshd puts them. stop(), kill() and the sweep of dead fleets find processes by those
 // markers, by network namespace, and by sshd's process title (sshd overwrites its environment),
 // plus all descendants.
+//
+// Hosts named in `withoutBwrap` lack bubblewrap: their sshd runs in a mount namespace of its own where
+// /usr/bin/bwrap is /dev/null (not a regular file, so nobody finds a bwrap there). Needs root.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -50,6 +53,8 @@ export interface FleetHost {
   heal(): Promise<void>;
   /** Runs a program "on" the host: in its namespace, with the session environment. */
   exec(argv: string[]): Promise<ExecResult>;
+  /** Starts a program on the host like exec() and leaves it running (stop() ends it with the fleet). */
+  spawn(argv: string[]): ChildProcess;
 }
 
 export interface Fleet {
@@ -67,6 +72,8 @@ export interface FleetOptions {
   mode?: 'auto' | 'netns' | 'loopback';
   maxSessions?: number;
   maxStartups?: string;
+  /** Hosts (by name) whose sessions see no bubblewrap. */
+  withoutBwrap?: string[];
 }
 
 /** Environment variables every process of a fleet carries. */
@@ -74,6 +81,7 @@ export const FLEET_ENV = 'RMXF_FLEET';
 export const HOST_ENV = 'RMXF_HOST';
 
 const SSHD = '/usr/sbin/sshd';
+const BWRAP = '/usr/bin/bwrap';
 const ID_PREFIX = 'rmxf';
 const ID_RE = /^(rmxf-(\d+)-[0-9a-z]{4})(?:-[A-Za-z0-9-]+)?$/;
 // 198.18.0.0/15 is reserved for network benchmarking (RFC 2544): 512 candidate /24s.
@@ -94,6 +102,7 @@ interface HostState {
   log: string;
   hostKeyLine: string;
   child: ChildProcess | null;
+  withoutBwrap: boolean;
 }
 
 interface FleetState {
@@ -114,6 +123,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const isRoot = process.getuid?.() === 0;
   const wanted = opts.mode ?? 'auto';
   if (wanted === 'netns' && !isRoot) throw new Error('netns mode needs root');
+  if ((opts.withoutBwrap ?? []).length > 0 && !isRoot) throw new Error('hosts without bubblewrap need root (a mount namespace per sshd)');
 
   sweepDeadFleets();
   const id = `${ID_PREFIX}-${process.pid}-${randomBytes(4).readUInt32BE(0).toString(36).padStart(4, '0').slice(-4)}`;
@@ -135,6 +145,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       hosts.push({
         name, index: i, dir: hostDir, ns: null, address: '127.0.0.1', port: 22, mac: '',
         config: path.join(hostDir, 'sshd_config'), log: path.join(hostDir, 'sshd.log'), hostKeyLine: '', child: null,
+        withoutBwrap: opts.withoutBwrap?.includes(name) ?? false,
       });
     }
     const keysReady = Promise.all([
@@ -237,6 +248,11 @@ function hostApi(ctx: SshdContext, h: HostState, user: string, identityFile: str
       if (argv.length === 0) throw new Error('exec needs a program');
       const env = hostEnv(ctx.state, h);
       return h.ns ? run('ip', ['netns', 'exec', h.ns, ...argv], { env }) : run(argv[0] as string, argv.slice(1), { env });
+    },
+    spawn: (argv: string[]) => {
+      const [cmd, ...args] = h.ns ? ['ip', 'netns', 'exec', h.ns, ...argv] : argv;
+      if (cmd === undefined) throw new Error('spawn needs a program');
+      return spawn(cmd, args, { env: hostEnv(ctx.state, h), stdio: ['ignore', 'pipe', 'pipe'] });
     },
   };
 }
@@ -402,7 +418,11 @@ function writeConfig(ctx: SshdContext, h: HostState): void {
 
 async function startSshd(ctx: SshdContext, h: HostState): Promise<void> {
   writeConfig(ctx, h);
-  const argv = [SSHD, '-D', '-e', '-f', h.config];
+  const sshd = [SSHD, '-D', '-e', '-f', h.config];
+  // unshare and sh exec sshd: the child's pid stays sshd's.
+  const argv = h.withoutBwrap
+    ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount --bind /dev/null ${BWRAP} && exec "$@"`, 'sh', ...sshd]
+    : sshd;
   const log = openSync(h.log, 'a');
   try {
     const [cmd, ...args] = h.ns ? ['ip', 'netns', 'exec', h.ns, ...argv] : argv;

@@ -1,14 +1,16 @@
 // The connection pool against real sshd hosts (MaxSessions 2): one connection per host shared by
 // concurrent commands with FIFO queueing, the circuit breaker on an unreachable host, drops,
-// reconnects, keepalive, host key refusals, aborts, jump hosts and status.
+// reconnects, keepalive, host key refusals, aborts, jump hosts, status, and the sandbox probe (h4 has
+// no bubblewrap).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { CommandList } from '../../src/command/types.js';
-import type { ExecResult } from '../../src/exec/types.js';
+import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
+import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
 import type { SshHostEntry } from '../../src/hosts/inventory.js';
 import { EarlySockets } from '../../src/hosts/early-sockets.js';
 import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
@@ -19,12 +21,14 @@ let fleet: Fleet;
 let h1: FleetHost;
 let h2: FleetHost;
 let h3: FleetHost;
+let h4: FleetHost;
 let dir: string;
 const pools: ConnectionPool[] = [];
+const isRoot = process.getuid?.() === 0;
 
 before(async () => {
-  fleet = await startFleet({ count: 3, maxSessions: 2 });
-  [h1, h2, h3] = fleet.hosts as [FleetHost, FleetHost, FleetHost];
+  fleet = await startFleet({ count: 4, maxSessions: 2, withoutBwrap: isRoot ? ['h4'] : [] });
+  [h1, h2, h3, h4] = fleet.hosts as [FleetHost, FleetHost, FleetHost, FleetHost];
   dir = mkdtempSync(join(fleet.dir, 'pool-test-'));
 });
 
@@ -172,12 +176,76 @@ describe('one connection per host', () => {
     await until('sleep 47 to be gone', async () => !(await running(h1, '^sleep 47$')), 1500);
     assert.equal((await run(host, ['true'])).exitCode, 0);
   });
+});
 
-  test('a policy that needs the OS sandbox is refused without connecting', async () => {
+describe('sandbox support', () => {
+  const version = /(\d+\.\d+\.\d+)/.exec(execFileSync('bwrap', ['--version']).toString())?.[1];
+
+  test('probed once per connection and shown in status; a new connection probes again', async () => {
     const p = pool();
-    const r = await run(p.host(entry(h1)), ['true'], { sandbox: { read: ['/'], write: [], hide: [], readOnly: [], network: false, owner: 'test' } });
-    assert.equal(r.errorKind, 'sandbox_unavailable');
-    assert.equal(status(p, 'h1').connected, false);
+    const host = p.host(entry(h1));
+    assert.equal(status(p, 'h1').sandbox, null, 'nothing known before connecting');
+    const support = await host.sandboxSupport();
+    assert.equal(support.available, true);
+    assert.equal(support.detail, `bubblewrap ${version}`);
+    assert.equal(support.staticFallback, true);
+    assert.equal(support.warning === undefined, !/^0\./.test(version ?? ''), 'a bubblewrap older than 0.12.0 is worth a warning');
+    if (support.warning) assert.match(support.warning, /^bubblewrap .* on h1 is older than 0\.12\.0, which fixes a known sandbox escape/);
+    const again = await Promise.all([host.sandboxSupport(), host.sandboxSupport()]);
+    assert.ok(again.every((s) => s === support), 'the same answer, not a new probe');
+    assert.deepEqual(status(p, 'h1').sandbox, support);
+
+    await h1.restart();
+    await until('the drop to be noticed', () => !status(p, 'h1').connected);
+    assert.equal(status(p, 'h1').sandbox, null);
+    const reprobed = await host.sandboxSupport();
+    assert.notEqual(reprobed, support);
+    assert.deepEqual(reprobed, support);
+  });
+
+  test('concurrent first commands share one probe', async () => {
+    const p = pool();
+    const host = p.host(entry(h2));
+    const answers = await Promise.all(Array.from({ length: 5 }, () => host.sandboxSupport()));
+    assert.ok(answers.every((s) => s === answers[0]));
+  });
+
+  test('a host without bwrap: static checks only, saying why', { skip: !isRoot && 'a host without bwrap needs root' }, async () => {
+    const support = await pool().host(entry(h4)).sandboxSupport();
+    assert.deepEqual(support, { available: false, detail: `no bwrap in PATH ${DEFAULT_SECURE_PATH}`, staticFallback: true });
+  });
+
+  test('a bwrap that cannot start a sandbox: its version and the first line it said', async () => {
+    const fake = mkdtempSync(join(dir, 'fakebin-'));
+    writeFileSync(
+      join(fake, 'bwrap'),
+      '#!/bin/sh\nif [ "$1" = --version ]; then echo "bubblewrap 0.8.0"; exit 0; fi\necho "bwrap: No permissions to create a new namespace" >&2\necho "more" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
+    const support = await pool({ securePath: `${fake}:${DEFAULT_SECURE_PATH}` }).host(entry(h1)).sandboxSupport();
+    assert.deepEqual(support, { available: false, detail: 'bwrap 0.8.0 cannot start a sandbox: bwrap: No permissions to create a new namespace', staticFallback: true });
+  });
+
+  test('an unreachable host rejects like execute() does', async () => {
+    const host = pool().host({ ...entry(h2), name: 'nowhere', port: 1 });
+    await assert.rejects(host.sandboxSupport(), (err: unknown) => err instanceof TransportError && /^nowhere .*ECONNREFUSED/.test(err.message));
+  });
+
+  test('execute() runs a sandboxed command on the pooled connection', async () => {
+    const root = mkdtempSync(join(dir, 'sandboxed-'));
+    mkdirSync(join(root, 'box'));
+    writeFileSync(join(root, 'secret'), 'SECRET\n');
+    writeFileSync(join(root, 'box', 'data'), 'data\n');
+    symlinkSync(join(root, 'secret'), join(root, 'box', 'link'));
+    const sandbox: SandboxSpec = { read: [join(root, 'box')], write: [], hide: [], readOnly: [], network: false, owner: 'test' };
+    const host = pool().host(entry(h1));
+    const cwd = join(root, 'box');
+    assert.equal((await run(host, ['cat', 'data'], { cwd, sandbox })).stdout, 'data\n');
+    const escape = await run(host, ['cat', 'link'], { cwd, sandbox });
+    assert.deepEqual([escape.exitCode, escape.stdout], [1, '']);
+    const write = await run(host, ['touch', 'new'], { cwd, sandbox });
+    assert.notEqual(write.exitCode, 0);
+    assert.equal(existsSync(join(cwd, 'new')), false);
   });
 });
 

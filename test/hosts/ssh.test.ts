@@ -1,13 +1,15 @@
 // One SSH connection against real sshd hosts (test/fleet): host key checking, authentication, jump
 // hosts, the remote wrapper (exit codes, byte-exact streams, quoting round trips, killing the remote
-// command on timeout, abort and connection loss, in bash and in dash) and dropped connections.
+// command on timeout, abort and connection loss, in bash and in dash), the remote wrapper inside
+// bubblewrap (what the sandbox lets through, on a host with it and one without), and dropped connections.
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { parseCommand } from '../../src/command/parser.js';
 import { quoteWord, renderCommandList } from '../../src/command/render.js';
 import type { CommandList } from '../../src/command/types.js';
 import type { HostExecRequest } from '../../src/hosts/types.js';
@@ -19,10 +21,11 @@ import {
   SshError,
   wrapScript,
   type ConnectOptions,
+  type RunOptions,
   type SshConnection,
   type SshEndpoint,
 } from '../../src/hosts/ssh.js';
-import type { ExecResult } from '../../src/exec/types.js';
+import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
 import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
 
 const execFileP = promisify(execFile);
@@ -32,12 +35,15 @@ let fleet: Fleet;
 let h1: FleetHost;
 let h2: FleetHost;
 let h3: FleetHost;
+let h4: FleetHost;
 let dir: string;
 const open: SshConnection[] = [];
+const isRoot = process.getuid?.() === 0;
 
 before(async () => {
-  fleet = await startFleet({ count: 3 });
-  [h1, h2, h3] = fleet.hosts as [FleetHost, FleetHost, FleetHost];
+  // h4 has no bubblewrap (a mount namespace of its own, which needs root).
+  fleet = await startFleet({ count: 4, withoutBwrap: isRoot ? ['h4'] : [] });
+  [h1, h2, h3, h4] = fleet.hosts as [FleetHost, FleetHost, FleetHost, FleetHost];
   dir = mkdtempSync(join(fleet.dir, 'ssh-test-'));
 });
 
@@ -77,7 +83,7 @@ interface Ran {
   stderr: Buffer;
 }
 
-async function run(conn: SshConnection, argv: string[] | CommandList, req: Partial<HostExecRequest> = {}, killGraceMs = 500): Promise<Ran> {
+async function run(conn: SshConnection, argv: string[] | CommandList, req: Partial<HostExecRequest> = {}, opts: Partial<RunOptions> = {}): Promise<Ran> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const result = await runCommand(
@@ -93,7 +99,7 @@ async function run(conn: SshConnection, argv: string[] | CommandList, req: Parti
       onStderr: (c) => err.push(c),
       ...req,
     },
-    { securePath: SECURE_PATH, killGraceMs },
+    { securePath: SECURE_PATH, killGraceMs: 500, ...opts },
   );
   return { result, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
 }
@@ -292,7 +298,7 @@ describe('the remote wrapper', () => {
       { code: refused.result.exitCode, kind: refused.result.errorKind, out: refused.stdout.length, err: refused.stderr.length },
       { code: 125, kind: 'cwd', out: 0, err: 0 },
     );
-    assert.equal(refused.result.error, `remux: cannot use working directory ${join(dir, 'nope')} on h1`);
+    assert.equal(refused.result.error, `cannot use working directory ${join(dir, 'nope')} on h1`);
   });
 
   test('pipefail; a shell without it (dash before 0.5.13) refuses instead of ignoring it', async () => {
@@ -303,7 +309,7 @@ describe('the remote wrapper', () => {
     assert.equal((await run(conn, list, { pipefail: true })).result.exitCode, 7);
     const script = wrapScript(renderCommandList(list), { securePath: SECURE_PATH, cwd: null, pipefail: true, marker: 'm:', killGraceMs: 500 });
     const dashHasPipefail = spawnSync('dash', ['-c', 'set -o pipefail']).status === 0;
-    const expected = dashHasPipefail ? { code: 7, stderr: '' } : { code: 125, stderr: 'm:pipefail\n' };
+    const expected = dashHasPipefail ? { code: 7, stderr: 'm:run\n' } : { code: 125, stderr: 'm:pipefail\n' };
     const { code, stderr } = await raw(conn, `exec dash -c ${quoteWord(script)}`);
     assert.deepEqual({ code, stderr }, expected);
   });
@@ -315,12 +321,6 @@ describe('the remote wrapper', () => {
     assert.ok(await waitGone(h1, '^yes remux-cap-test$', 2000));
     const redacted = await run(conn, ['echo', 'user=ann token=s3cret'], { output: { maxBytes: null, redact: [/token=\S+/], redactBlocks: [] } });
     assert.equal(redacted.stdout.toString(), 'user=ann [REDACTED]\n');
-  });
-
-  test('an OS sandbox cannot be provided over SSH: refused, nothing runs', async () => {
-    const { result } = await run(conn, ['touch', join(dir, 'sandboxed')], { sandbox: { read: ['/'], write: [], hide: [], readOnly: [], network: false, owner: 'test' } });
-    assert.equal(result.errorKind, 'sandbox_unavailable');
-    assert.throws(() => readFileSync(join(dir, 'sandboxed')));
   });
 });
 
@@ -433,6 +433,181 @@ describe('killing the remote command', () => {
       assert.equal(await running(h3, marker), false);
     });
   }
+});
+
+describe('inside bubblewrap', () => {
+  const SECRET = `TOP-SECRET-${randomBytes(6).toString('hex')}`;
+  let conn: SshConnection;
+  let root: string;
+  let box: string;
+  let out: string;
+  let spec: SandboxSpec;
+  before(async () => {
+    conn = await connect(h1);
+    // box: readable, with a link to a secret outside and a hidden part; out: writable, with a read-only part.
+    root = mkdtempSync(join(dir, 'sandbox-'));
+    box = join(root, 'box');
+    out = join(root, 'out');
+    mkdirSync(join(box, 'private'), { recursive: true });
+    mkdirSync(join(out, 'keep'), { recursive: true });
+    writeFileSync(join(box, 'data.txt'), 'visible\n');
+    writeFileSync(join(box, 'private', 'hidden.txt'), `${SECRET} hidden\n`);
+    writeFileSync(join(root, 'secret.txt'), `${SECRET}\n`);
+    symlinkSync(join(root, 'secret.txt'), join(box, 'link'));
+    spec = { read: [box], write: [out], hide: [join(box, 'private')], readOnly: [join(out, 'keep')], network: false, owner: 'test' };
+  });
+  const boxed = (argv: string[] | string | CommandList, req: Partial<HostExecRequest> = {}, opts: Partial<RunOptions> = {}): Promise<Ran> =>
+    run(conn, typeof argv === 'string' ? parseCommand(argv) : argv, { cwd: box, sandbox: spec, ...req }, opts);
+  const text = (r: Ran): string => r.stdout.toString() + r.stderr.toString();
+
+  test('a symlink inside the policy paths leads nowhere: grep -R, cat and a redirection do not print the secret', async () => {
+    const plain = await run(conn, ['grep', '-R', 'TOP-SECRET', box]);
+    assert.match(plain.stdout.toString(), new RegExp(SECRET), 'unsandboxed, grep -R follows the link');
+    for (const command of [`grep -R TOP-SECRET ${box}`, `cat ${box}/link`, 'cat link', `cat < ${box}/link`, `cat ${box}/private/hidden.txt`]) {
+      const r = await boxed(command);
+      assert.doesNotMatch(text(r), new RegExp(SECRET), command);
+      assert.notEqual(r.result.exitCode, 0, command);
+    }
+    assert.equal((await boxed(`cat ${box}/data.txt`)).stdout.toString(), 'visible\n');
+    assert.equal((await boxed(['ls', '-A', join(box, 'private')])).stdout.toString(), '', 'a hidden directory is empty');
+  });
+
+  test('writes: inside write paths only, not under their read-only parts; redirections happen inside', async () => {
+    const made = await boxed(`echo made > ${out}/made && cat ${out}/made | tr a-z A-Z`);
+    assert.equal(made.stdout.toString(), 'MADE\n', made.stderr.toString());
+    assert.equal(readFileSync(join(out, 'made'), 'utf8'), 'made\n');
+    for (const target of [join(box, 'new'), join(out, 'keep', 'new'), `/usr/remux-${randomBytes(4).toString('hex')}`]) {
+      const r = await boxed(`echo x > ${target}`);
+      assert.notEqual(r.result.exitCode, 0, target);
+      assert.match(r.stderr.toString(), /Read-only file system/, target);
+      assert.equal(existsSync(target), false, target);
+    }
+    // Outside every policy path the host's file system is not there at all.
+    const elsewhere = join(root, 'elsewhere');
+    await boxed(['touch', elsewhere]);
+    assert.equal(existsSync(elsewhere), false);
+  });
+
+  test('/tmp is a fresh one, unless a policy path covers it', async () => {
+    const mark = `/tmp/remux-host-only-${randomBytes(4).toString('hex')}`;
+    writeFileSync(mark, 'x');
+    try {
+      const r = await boxed(['sh', '-c', 'test -e "$0" && echo seen; echo inside > "$0.in"; cat "$0.in"', mark]);
+      assert.equal(r.stdout.toString(), 'inside\n', r.stderr.toString());
+      assert.equal(existsSync(`${mark}.in`), false);
+      const covered = await boxed(['test', '-e', mark], { sandbox: { ...spec, read: [...spec.read, '/tmp'] } });
+      assert.equal(covered.result.exitCode, 0);
+    } finally {
+      rmSync(mark);
+    }
+  });
+
+  test('no network unless the policy grants it', async () => {
+    const server = h1.spawn([process.execPath, '-e', "require('net').createServer((s) => s.end('hello\\n')).listen(0, '0.0.0.0', function () { console.log(this.address().port); })"]);
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        server.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim()));
+        server.once('exit', () => reject(new Error('the listener exited')));
+      });
+      const connectTo = (address: string): string[] => ['bash', '-c', 'exec 3<>"/dev/tcp/$0/$1" && cat <&3', address, port];
+      for (const address of new Set([h1.address, '127.0.0.1'])) {
+        assert.equal((await run(conn, connectTo(address))).stdout.toString(), 'hello\n', `unsandboxed to ${address}`);
+        const r = await boxed(connectTo(address));
+        assert.equal(r.stdout.toString(), '', `sandboxed to ${address}`);
+        assert.notEqual(r.result.exitCode, 0);
+        assert.match(r.stderr.toString(), /Network is unreachable|Connection refused/);
+        const granted = await boxed(connectTo(address), { sandbox: { ...spec, network: true } });
+        assert.equal(granted.stdout.toString(), 'hello\n', `network: true, to ${address}`);
+      }
+    } finally {
+      server.kill();
+    }
+  });
+
+  test('a working directory the sandbox does not show is refused (125) saying what to do; nothing runs', async () => {
+    for (const cwd of [root, join(box, 'private'), '/tmp', '/root']) {
+      const r = await boxed(['touch', join(out, 'ran')], { cwd, policy: 'boxed' });
+      assert.deepEqual(
+        { code: r.result.exitCode, kind: r.result.errorKind, out: r.stdout.length, err: r.stderr.length },
+        { code: 125, kind: 'sandbox', out: 0, err: 0 },
+        cwd,
+      );
+      assert.equal(r.result.error, `working directory ${cwd} is not visible in the sandbox of policy boxed on h1; give --cwd inside the policy's paths (${box}, ${out})`);
+    }
+    assert.equal(existsSync(join(out, 'ran')), false);
+    // By its physical path; system directories are visible too.
+    symlinkSync(out, join(root, 'to-out'));
+    assert.equal((await boxed(['pwd'], { cwd: join(root, 'to-out') })).stdout.toString(), `${out}\n`);
+    assert.equal((await boxed(['pwd'], { cwd: '/usr/bin' })).stdout.toString(), '/usr/bin\n');
+  });
+
+  test('exit statuses as outside; 127 for a program the sandbox does not show, 126 for one it cannot run', async () => {
+    assert.equal((await boxed(['sh', '-c', 'exit 42'])).result.exitCode, 42);
+    assert.equal((await boxed(['sh', '-c', 'kill -s KILL $$'])).result.exitCode, 137);
+    const outside = join(root, 'prog');
+    writeFileSync(outside, '#!/bin/sh\necho ran\n', { mode: 0o755 });
+    const missing = await boxed([outside]);
+    assert.deepEqual({ code: missing.result.exitCode, out: missing.stdout.toString() }, { code: 127, out: '' });
+    writeFileSync(join(box, 'noexec'), 'echo ran\n', { mode: 0o644 });
+    assert.equal((await boxed([join(box, 'noexec')])).result.exitCode, 126);
+    const list = parseCommand("sh -c 'exit 7' | true");
+    assert.equal((await boxed(list, { pipefail: true })).result.exitCode, 7, 'pipefail: the login shell (bash) runs the list inside too');
+  });
+
+  test('the environment is the minimal one: PATH is the secure PATH, nothing of the session leaks in', async () => {
+    const r = await boxed(['env']);
+    const names = r.stdout.toString().trim().split('\n').map((l) => l.split('=')[0]);
+    assert.ok(r.stdout.toString().includes(`PATH=${SECURE_PATH}\n`));
+    assert.deepEqual(names.filter((n) => !['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM', 'PWD', 'SHLVL', '_'].includes(n ?? '')), []);
+  });
+
+  test('hostile argv round trip through the sandbox (quoted twice) gives back every byte', async () => {
+    const { result, stdout } = await boxed(['printf', '%s\\0', ...HOSTILE], { cwd: '/usr' });
+    assert.equal(result.exitCode, 0);
+    assert.ok(stdout.equals(Buffer.concat(HOSTILE.map((a) => Buffer.from(`${a}\0`)))), 'bytes differ');
+  });
+
+  test('timeout, abort and a lost connection kill everything inside bwrap', async () => {
+    const started = Date.now();
+    const timedOut = await boxed(['sleep', '45.1'], { timeoutMs: 300 });
+    assert.equal(timedOut.result.exitCode, 124);
+    assert.ok(Date.now() - started < 1500, 'returns promptly');
+    assert.ok(await waitGone(h1, '^sleep 45.1$', 1000), 'sleep 45.1 was killed');
+
+    const controller = new AbortController();
+    const pending = boxed(['sh', '-c', "trap '' TERM; sleep 45.2 & sleep 45.3; wait"], { signal: controller.signal });
+    await waitRunning(h1, '^sleep 45.3$');
+    controller.abort();
+    assert.equal((await pending).result.exitCode, 130);
+    assert.ok(await waitGone(h1, '^sleep 45\\.[23]$', 1000), 'the whole sandbox was killed');
+
+    const doomed = await connect(h1);
+    const lost = run(doomed, ['sleep', '45.4'], { cwd: box, sandbox: spec }).catch((err: unknown) => err);
+    await waitRunning(h1, '^sleep 45.4$');
+    await doomed.close();
+    assert.ok((await lost) instanceof SshError);
+    assert.ok(await waitGone(h1, '^sleep 45.4$', 1500), 'sleep 45.4 was killed');
+  });
+
+  test('bwrap failing to start is a refusal with its words; nothing runs unsandboxed', async () => {
+    const fake = join(root, 'fakebin');
+    mkdirSync(fake);
+    writeFileSync(join(fake, 'bwrap'), '#!/bin/sh\necho "bwrap: setting up uid map: Permission denied" >&2\nexit 1\n', { mode: 0o755 });
+    const r = await boxed(['touch', join(out, 'ran-fake')], {}, { securePath: `${fake}:${SECURE_PATH}` });
+    assert.deepEqual({ code: r.result.exitCode, kind: r.result.errorKind, out: r.stdout.length, err: r.stderr.length }, { code: 125, kind: 'sandbox_unavailable', out: 0, err: 0 });
+    assert.equal(r.result.error, 'bwrap could not start the sandbox on h1 (bwrap: setting up uid map: Permission denied); the command was not run');
+    assert.equal(existsSync(join(out, 'ran-fake')), false);
+  });
+
+  test('a host without bwrap refuses the sandboxed command; nothing runs', { skip: !isRoot && 'a host without bwrap needs root' }, async () => {
+    const c4 = await connect(h4);
+    const marker = join(out, 'ran-on-h4');
+    const r = await run(c4, ['touch', marker], { cwd: out, sandbox: spec });
+    assert.equal(r.result.errorKind, 'sandbox_unavailable');
+    assert.equal(r.result.error, `h4 cannot sandbox the command: no bwrap in PATH ${SECURE_PATH}; the command was not run`);
+    assert.equal(existsSync(marker), false);
+    assert.equal((await run(c4, ['touch', marker], { cwd: out })).result.exitCode, 0, 'unsandboxed it runs');
+  });
 });
 
 describe('jump hosts and lost connections', () => {

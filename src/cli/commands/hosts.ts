@@ -41,7 +41,7 @@ export function registerHosts(program: Command): void {
   hosts
     .command('list')
     .alias('ls')
-    .description('list hosts: address, labels, and (with a running daemon) connected?, breaker state, last RTT, last error')
+    .description('list hosts: address, labels, and (with a running daemon) connected?, breaker state, last RTT, enforcement (sandbox or static checks), last error')
     .addHelpText('after', '\nExamples:\n  remux hosts list\n  remux hosts list --json | jq -r \'.[] | select(.breaker == "open") | .name\'')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
@@ -51,7 +51,7 @@ export function registerHosts(program: Command): void {
 
   hosts
     .command('check')
-    .description('connect, verify the host key and run a trivial command on each selected host, in parallel')
+    .description('connect, verify the host key, run a trivial command and probe for the OS sandbox (bubblewrap) on each selected host, in parallel')
     .argument('[selector]', 'hosts to check (default: all)', 'all')
     .option('--accept-new', 'trust host keys seen for the first time and record them in known_hosts (never a changed key)')
     .option('--known-hosts <file>', 'known_hosts file (default: REMUX_KNOWN_HOSTS, else ~/.ssh/known_hosts)')
