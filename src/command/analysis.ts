@@ -3,6 +3,15 @@
 // cannot see (a program's own config files, symlinks inside a listed tree, paths an unknown program derives
 // from bare words) is left to the OS sandbox, the second layer. What cannot be checked at all is refused.
 //
+// Two verdicts besides the paths. `refusal`: the command cannot be bounded by any check (it runs programs
+// or code remux cannot see, or takes a command line from elsewhere) and is denied even in the sandbox.
+// `sandboxOnly`: the program reaches paths that are not on its command line and that no check before the
+// run can see (symlinks it follows while recursing, files it opens under names it derives, through any
+// symlink planted with that name), which the OS sandbox confines: the command is allowed only inside it.
+// The tables name such options (ToolSpec.sandboxOnly); like a refusal, the first reason is kept and it
+// passes up from wrapped commands and find -exec. Following a symlink named on the command line is
+// neither: the policy resolves those paths.
+//
 // Conventions the policy engine relies on:
 // - Paths are returned as written; relative ones are relative to the command's working directory, except
 //   where a tool changes directory itself (`tar -C`, `git -C`): those are joined onto the directory.
@@ -60,6 +69,11 @@ class Acc {
     this.refusal ??= reason;
   }
 
+  /** The first reason is kept, as for refusals. */
+  needsSandbox(reason: string): void {
+    this.sandboxOnly ??= reason;
+  }
+
   result(): ArgvAnalysis {
     return {
       binaries: this.binaries,
@@ -79,6 +93,8 @@ interface Ctx {
   depth: number;
   /** xargs will append arguments read at run time, which cannot be checked. */
   appended: boolean;
+  /** Inside find -exec, where `{}` stands for each file found. */
+  found: boolean;
 }
 
 interface Call {
@@ -97,7 +113,7 @@ export function analyzeArgv(argv: string[]): ArgvAnalysis {
   const acc = new Acc();
   if (argv.length === 0) acc.refuse('empty command');
   else if (argv.some((a) => a.includes('\0'))) acc.refuse('an argument contains a NUL byte');
-  else run(acc, argv, 0, { depth: 0, appended: false });
+  else run(acc, argv, 0, { depth: 0, appended: false, found: false });
   return acc.result();
 }
 
@@ -126,7 +142,7 @@ function run(acc: Acc, argv: readonly string[], i: number, ctx: Ctx): void {
   HANDLERS[spec.kind]({ acc, spec, argv, i: i + 1, ctx, name });
 }
 
-const deeper = (ctx: Ctx): Ctx => ({ depth: ctx.depth + 1, appended: ctx.appended });
+const deeper = (ctx: Ctx): Ctx => ({ ...ctx, depth: ctx.depth + 1 });
 
 /** Kinds that pass the rest of argv to another program, which is checked for itself under xargs. */
 const WRAPPERS = new Set<Kind>(['wrap', 'env', 'sudo', 'xargs', 'flock', 'shell', 'busybox']);
@@ -187,6 +203,19 @@ function applyOpts(c: Call, p: Parsed, base = '.', unknownRole = R): void {
     else if (o.value !== undefined) c.acc.add(m, m & IFPATH ? o.value : joinPath(base, o.value));
   }
   for (const v of p.unknown) c.acc.add(unknownRole, joinPath(base, v));
+  sandboxOptions(c, p);
+}
+
+/** Applies the table's options and behaviours that reach paths off the command line (ToolSpec.sandboxOnly). */
+function sandboxOptions(c: Call, p: Parsed): void {
+  const { acc, spec } = c;
+  if (has(p, spec.sandboxSafe)) return;
+  if (spec.sandboxOnlyAlways !== null) acc.needsSandbox(`${c.name} ${spec.sandboxOnlyAlways}`);
+  if (spec.sandboxOnlyIfRecursive && !has(p, spec.recurse)) return;
+  for (const o of p.opts) {
+    const does = spec.sandboxOnly.get(o.name);
+    if (does !== undefined) acc.needsSandbox(`${c.name} ${o.name} ${does}`);
+  }
 }
 
 function has(p: Parsed, names: ReadonlySet<string> | readonly string[]): boolean {
@@ -256,7 +285,7 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
       return;
     }
     const nested = c.acc.nested.length;
-    run(c.acc, c.argv, p.end, { depth: c.ctx.depth + 1, appended: true });
+    run(c.acc, c.argv, p.end, { ...c.ctx, depth: c.ctx.depth + 1, appended: true });
     // -I R puts each input item wherever R appears, including inside a shell's command string.
     const replace = p.opts.reduce<string | undefined>(
       (r, o) => (o.name === '-I' ? o.value : o.name === '-i' || o.name === '--replace' ? (o.value ?? '{}') : r),
@@ -340,6 +369,8 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     const role = recursive ? c.spec.operands | L : c.spec.operands;
     for (const o of paths) c.acc.add(role, o);
     if (paths.length === 0 && recursive) c.acc.add(role, '.');
+    // zgrep gives each file to grep on its input, so a recursive grep searches the working directory.
+    if (recursive && c.name.startsWith('z')) c.acc.add(R | L, '.');
   },
 
   dest(c) {
@@ -354,6 +385,7 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     if (targets.length > 0) {
       for (const t of targets) acc.add(W, t);
       for (const o of p.operands) acc.add(role, o);
+      writesInto(c, p, targets, p.operands);
       return;
     }
     const ops = p.operands;
@@ -361,7 +393,11 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     if (ops.length === 1) {
       acc.add(role, ops[0]);
       if (c.name === 'ln') acc.add(W, '.'); // `ln -s TARGET` creates ./basename
-    } else acc.add(W, ops[ops.length - 1]);
+    } else {
+      const dest = ops[ops.length - 1] as string;
+      acc.add(W, dest);
+      if (!has(p, ['-T', '--no-target-directory'])) writesInto(c, p, [dest], ops.slice(0, -1));
+    }
   },
 
   inout(c) {
@@ -464,8 +500,13 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
       for (const r of found.reads) c.acc.add(R, r);
       for (const w of found.writes) c.acc.add(W, w);
     }
-    const role = has(p, ['-i', '--in-place']) ? R | W : R;
-    for (const f of files) c.acc.add(role, f);
+    const inPlace = p.opts.filter((o) => o.name === '-i' || o.name === '--in-place');
+    for (const f of files) c.acc.add(inPlace.length > 0 ? R | W : R, f);
+    for (const { value: suffix } of inPlace) {
+      if (suffix === undefined || suffix === '') continue;
+      for (const f of files) c.acc.add(W, sedBackup(f, suffix));
+      if (has(p, ['--follow-symlinks'])) c.acc.needsSandbox('sed --follow-symlinks keeps -i backups beside the targets of symlinks');
+    }
   },
 
   awk(c) {
@@ -498,7 +539,10 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     const toFile = has(p, ['-O', '--output-document']);
     const prefixed = has(p, ['-P', '--directory-prefix']);
     const fetches = p.operands.length > 0 || has(p, ['-i', '--input-file']);
-    if (fetches && !toFile && !prefixed && !has(p, ['--spider'])) c.acc.add(W, '.'); // saves into the cwd
+    if (!fetches || toFile || has(p, ['--spider'])) return;
+    if (!prefixed) c.acc.add(W, '.'); // saves into the cwd
+    // It checks the name with stat, so a dangling symlink of that name is written through.
+    c.acc.needsSandbox('wget saves files under names taken from the URL or the server, through symlinks of those names');
   },
 
   ssh(c) {
@@ -521,6 +565,13 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     const p = parsed(c);
     sshOptions(c.acc, p);
     copyOperands(c, p, operandRole(c, p, R));
+    const ops = p.operands;
+    const dest = ops[ops.length - 1];
+    if (ops.length > 1 && dest !== undefined && !isRemote(dest)) {
+      // A remote source's file name is the text after its host.
+      const sources = ops.slice(0, -1).map((o) => (isRemote(o) ? o.slice(o.lastIndexOf(':') + 1) : o));
+      writesInto(c, p, [dest], sources);
+    }
   },
 
   rsync(c) {
@@ -536,13 +587,44 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
       return;
     }
     copyOperands(c, p, role);
+    const dest = p.operands[p.operands.length - 1];
+    if (dest === undefined || isRemote(dest)) return; // these directories are on the remote side
+    // The receiver works in the destination directory: relative paths of these options start there.
+    for (const o of p.opts) {
+      const inDest = RSYNC_IN_DEST.get(o.name);
+      if (inDest === undefined || o.value === undefined) continue;
+      c.acc.add(inDest, joinPath(dest, o.value));
+      // A relative --partial-dir is in each file's own directory, at a depth only the transfer knows.
+      if (o.name === '--partial-dir' && !o.value.startsWith('/') && o.value.split('/').includes('..')) {
+        c.acc.needsSandbox('rsync --partial-dir with .. is taken from the directory of each file');
+      }
+    }
   },
 };
+
+/**
+ * The backup `sed -iSUFFIX` keeps of FILE: FILE+SUFFIX, or if SUFFIX has a `*`, SUFFIX with each `*` replaced by
+ * FILE's basename, taken from FILE's directory (so `-i'../../x/*'` can put it anywhere).
+ */
+function sedBackup(file: string, suffix: string): string {
+  if (!suffix.includes('*')) return file + suffix;
+  const slash = file.lastIndexOf('/');
+  return file.slice(0, slash + 1) + suffix.replaceAll('*', file.slice(slash + 1));
+}
 
 const MODE_OPT = /^-[rwxXstugoa0-7,+=][rwxXstugoa0-7,+=-]*$/;
 const XXD_VALUES = new Set(['c', 'g', 'l', 'n', 'o', 's', 'R']);
 const AWK_W_OK = new Set(['version', 'v', 'interactive', 'usage', 'help', 'posix_space', 'sandbox', 'traditional', 'posix', 'lint']);
 const RSYNC_MERGE = /^(?:\.|:|merge|dir-merge)[^\s_]*[\s_]+(.+)$/;
+const RSYNC_IN_DEST = new Map<string, number>([
+  ['--compare-dest', R],
+  ['--copy-dest', R],
+  ['--link-dest', R],
+  ['--backup-dir', W],
+  ['-T', W],
+  ['--temp-dir', W],
+  ['--partial-dir', W],
+]);
 
 // ---------------------------------------------------------------------------------------------------------
 // Environment assignments (env, sudo)
@@ -591,7 +673,9 @@ function find(c: Call): void {
     else if (a === '--') {
       j++;
       break;
-    } else if (a !== '-H' && a !== '-L' && a !== '-P' && !a.startsWith('-O')) break;
+    } else if (a === '-L') acc.needsSandbox('find -L follows symlinks');
+    // -H follows only the start points, which the policy resolves.
+    else if (a !== '-H' && a !== '-P' && !a.startsWith('-O')) break;
   }
   const starts: string[] = [];
   for (; j < argv.length; j++) {
@@ -600,7 +684,7 @@ function find(c: Call): void {
     starts.push(a);
   }
   if (starts.length === 0) starts.push('.');
-  const execs: Array<{ cmd: string[]; inDir: boolean }> = [];
+  const execs: Array<{ action: string; cmd: string[] }> = [];
   let deletes = false;
   while (j < argv.length) {
     const a = argv[j++] as string;
@@ -608,9 +692,10 @@ function find(c: Call): void {
       // The command ends at `;`, or at `+` right after `{}`.
       let end = j;
       while (end < argv.length && argv[end] !== ';' && !(argv[end] === '+' && argv[end - 1] === '{}' && end > j)) end++;
-      execs.push({ cmd: argv.slice(j, end), inDir: a === '-execdir' || a === '-okdir' });
+      execs.push({ action: a, cmd: argv.slice(j, end) });
       j = end + 1;
     } else if (a === '-delete') deletes = true;
+    else if (a === '-follow') acc.needsSandbox('find -follow follows symlinks');
     else if (FIND_READ.has(a)) acc.add(R, argv[j++]);
     else if (FIND_WRITE.has(a)) acc.add(W, argv[j++]);
     else if (a === '-fprintf') {
@@ -627,15 +712,17 @@ function find(c: Call): void {
   }
   const role = L | (execs.length > 0 ? R : 0) | (deletes ? W : 0);
   for (const s of starts) acc.add(role, s);
-  for (const e of execs) findExec(c, e.cmd, starts, e.inDir);
+  for (const e of execs) findExec(c, e.action, e.cmd, starts);
 }
 
-function findExec(c: Call, cmd: string[], starts: string[], inDir: boolean): void {
+function findExec(c: Call, action: string, cmd: string[], starts: string[]): void {
   const { acc } = c;
   if (cmd.length === 0) return;
+  const inDir = action === '-execdir' || action === '-okdir';
   const sub = new Acc();
-  run(sub, cmd, 0, deeper(c.ctx));
+  run(sub, cmd, 0, { ...c.ctx, depth: c.ctx.depth + 1, found: true });
   if (sub.refusal !== null) acc.refuse(sub.refusal);
+  if (sub.sandboxOnly !== null) acc.needsSandbox(sub.sandboxOnly);
   for (const b of sub.binaries) {
     acc.binaries.push(b);
     if (b.includes('{}')) acc.refuse('find would run the files it finds');
@@ -653,6 +740,9 @@ function findExec(c: Call, cmd: string[], starts: string[], inDir: boolean): voi
         // `{}` and `{}.bak` stay under the start points; `x{}` or `{}/../y` can go anywhere.
         if (p.startsWith('{}') && !p.slice(2).includes('/') && !p.slice(2).includes('{}')) {
           for (const s of starts) acc.add(role, s);
+          // find reports a symlink as itself, but CMD may follow it (cat does, rm does not): as for any path
+          // a program finds for itself, only the sandbox can confine where it leads.
+          acc.needsSandbox(`find ${action} gives the files it finds to ${cmd[0] as string}, which may follow those that are symlinks`);
         } else acc.refuse(`find would substitute found file names into ${p}, which cannot be checked`);
       } else if (inDir && !p.startsWith('/')) {
         acc.refuse(`find -execdir resolves ${p} in each found file's directory, which cannot be checked`);
@@ -734,9 +824,13 @@ function tar(c: Call): void {
       if (has(p, ['-O', '--to-stdout'])) break;
       if (dirs.length === 0) acc.add(W | L, '.');
       for (const d of dirs) acc.add(W | L, d.dir);
+      // A member whose directory exists there as a symlink is written through it, unless the archive has
+      // an entry for that directory first (and even then with --keep-directory-symlink).
+      acc.needsSandbox('tar -x writes through symlinks to directories in the destination');
       break;
     }
     case 'diff':
+      acc.needsSandbox('tar -d reads the files that the archive names, through symlinks in the directory');
       if (dirs.length === 0) acc.add(R | L, '.');
       for (const d of dirs) acc.add(R | L, d.dir);
       break;
@@ -785,7 +879,7 @@ function git(c: Call): void {
     return;
   }
   const spec = GIT_SUBS.get(sub) ?? GIT_OTHER;
-  const sc: Call = { ...c, spec };
+  const sc: Call = { ...c, spec, name: `git ${sub}` };
   const p = parseOptions(spec, argv, g.end + 1);
   const ops = p.operands;
   const writes =
@@ -835,11 +929,17 @@ function curl(c: Call): void {
   const p = parsed(c);
   const urls = [...p.operands];
   const globbing = !has(p, ['-g', '--globoff']);
-  let remoteName = false;
+  const outputDirs = valuesOf(p, '--output-dir');
+  let remoteName: string | undefined;
   for (const { name, value: v } of p.opts) {
-    if (name === '-O' || name === '--remote-name' || name === '--remote-name-all') remoteName = true;
+    if (name === '-O' || name === '--remote-name' || name === '--remote-name-all') remoteName ??= name;
     if (v === undefined) continue;
     switch (name) {
+      case '-o':
+      case '--output':
+        // curl writes DIR/FILE, even for an absolute FILE; FILE alone is checked by the table.
+        for (const d of outputDirs) acc.add(W, `${d}/${v}`);
+        break;
       case '-w':
       case '--write-out':
         // %output{FILE} and %output{>>FILE} send the rest of the write-out to a file.
@@ -886,7 +986,11 @@ function curl(c: Call): void {
         break;
     }
   }
-  if (remoteName && !has(p, ['--output-dir'])) acc.add(W, '.'); // -O names the file after the URL, in the cwd
+  if (remoteName !== undefined) {
+    if (outputDirs.length === 0) acc.add(W, '.'); // -O names the file after the URL, in the cwd
+    // --no-clobber creates it with O_EXCL instead of opening whatever has that name.
+    if (!has(p, ['--no-clobber'])) acc.needsSandbox(`curl ${remoteName} writes a file named after the URL, through a symlink of that name`);
+  }
   const upload = has(p, ['-T', '--upload-file']);
   for (const u of urls) {
     const path = fileUrlPath(u);
@@ -946,6 +1050,27 @@ function isRemote(operand: string): boolean {
   const slash = operand.indexOf('/');
   return colon > 0 && (slash < 0 || colon < slash);
 }
+
+/**
+ * For tools that open the file they write into a directory destination (ToolSpec.writesInto): DIR/NAME
+ * for each source, NAME being its basename, or with --parents its whole path. If DIR is not a directory
+ * the extra path is harmless; if DIR/NAME is a symlink, the policy checks where it leads.
+ */
+function writesInto(c: Call, p: Parsed, dirs: readonly string[], sources: readonly string[]): void {
+  if (!c.spec.writesInto) return;
+  const parents = has(p, ['--parents']);
+  // A found file given to find -exec makes the command sandbox-only anyway; `{}/{}` would be refused.
+  const placeholder = (t: string): boolean => c.ctx.found && t.includes('{}');
+  for (const s of sources) {
+    const trimmed = s.replace(TRAILING_SLASHES, '');
+    const name = parents ? trimmed.replace(LEADING_SLASHES, '') : trimmed.slice(trimmed.lastIndexOf('/') + 1);
+    if (name === '' || placeholder(name) || (!parents && (name === '.' || name === '..'))) continue;
+    for (const d of dirs) if (!placeholder(d)) c.acc.add(W, joinPath(d, name));
+  }
+}
+
+const TRAILING_SLASHES = /\/+$/;
+const LEADING_SLASHES = /^\/+/;
 
 /** SOURCE… DEST: local sources get `role`, a local destination is written. */
 function copyOperands(c: Call, p: Parsed, role: number): void {

@@ -76,6 +76,23 @@ export interface ToolSpec {
   readonly verbs: ReadonlyMap<string, string>;
   /** For kind 'refuse'. */
   readonly reason: string;
+  /**
+   * Options that make the tool reach paths that are not on its command line (symlinks followed while
+   * recursing, link targets dereferenced), which only the OS sandbox can confine (analysis.ts, sandboxOnly):
+   * option → what the tool then does, completing "<tool> <option> …".
+   */
+  readonly sandboxOnly: ReadonlyMap<string, string>;
+  /** The `sandboxOnly` options count only with a `recurse` option: chown -L does nothing without -R. */
+  readonly sandboxOnlyIfRecursive: boolean;
+  /** What the tool does without any option that reaches such paths, completing "<tool> …"; null: nothing. */
+  readonly sandboxOnlyAlways: string | null;
+  /** Options that keep the tool to its command line, overriding both (diff --no-dereference). */
+  readonly sandboxSafe: ReadonlySet<string>;
+  /**
+   * Into a directory destination the tool writes DEST/basename(SOURCE) by opening it, so through a symlink
+   * of that name (cp; mv, ln and install replace such a link instead): that path is written too.
+   */
+  readonly writesInto: boolean;
 }
 
 interface Def {
@@ -95,6 +112,12 @@ interface Def {
   skip?: number;
   verbs?: Record<string, string>;
   reason?: string;
+  /** Keys like `values`. */
+  sandboxOnly?: Record<string, string>;
+  sandboxOnlyIfRecursive?: boolean;
+  sandboxOnlyAlways?: string;
+  sandboxSafe?: string;
+  writesInto?: boolean;
 }
 
 const words = (s: string | undefined): string[] => (s ? s.split(' ').filter(Boolean) : []);
@@ -117,6 +140,8 @@ function spec(d: Def): ToolSpec {
   }
   const values = new Map<string, Meaning>();
   for (const [keys, meaning] of Object.entries(d.values ?? {})) for (const k of words(keys)) values.set(k, meaning);
+  const sandboxOnly = new Map<string, string>();
+  for (const [keys, does] of Object.entries(d.sandboxOnly ?? {})) for (const k of words(keys)) sandboxOnly.set(k, does);
   return {
     kind: d.kind ?? 'plain',
     short,
@@ -132,6 +157,11 @@ function spec(d: Def): ToolSpec {
     skip: d.skip ?? 0,
     verbs: new Map(Object.entries(d.verbs ?? {})),
     reason: d.reason ?? '',
+    sandboxOnly,
+    sandboxOnlyIfRecursive: d.sandboxOnlyIfRecursive ?? false,
+    sandboxOnlyAlways: d.sandboxOnlyAlways ?? null,
+    sandboxSafe: new Set(words(d.sandboxSafe)),
+    writesInto: d.writesInto ?? false,
   };
 }
 
@@ -248,6 +278,21 @@ const RUNS = (what: string): string => `${what} runs a program that cannot be ch
 
 const COMPRESS_STDOUT = '-c --stdout --to-stdout -l --list -t --test';
 
+const FOLLOWS = 'follows symlinks met while recursing';
+const WRITES_OUTPUTS = 'writes its output files through symlinks of the same names';
+const CHOWN_FOLLOWS = { '-L': FOLLOWS, '-H': 'changes the targets of symlinks met while recursing' };
+
+const GREP: Def = {
+  kind: 'pattern',
+  short: 'A:B:C:D:d:e:f:m:X:',
+  long: 'after-context= basic-regexp before-context= binary-files= byte-offset binary count color? colour? context= devices= directories= exclude= exclude-from= exclude-dir= extended-regexp file= files-with-matches files-without-match fixed-strings ignore-case no-ignore-case include= initial-tab label= line-buffered line-number line-regexp max-count= no-filename no-group-separator group-separator= no-messages null null-data only-matching perl-regexp quiet recursive dereference-recursive regexp= invert-match silent text with-filename word-regexp',
+  values: { '-f --file --exclude-from': R },
+  recurse: '-r -R --recursive --dereference-recursive',
+  // -r follows only the symlinks on the command line, which the policy resolves.
+  sandboxOnly: { '-R --dereference-recursive': FOLLOWS },
+  operands: R,
+};
+
 const DEFS: Record<string, Def> = {
   // No argument is a path.
   'echo printf true false sleep yes seq basename dirname tr expr factor uname id whoami uptime free nproc pwd printenv arch logname tty groups ps':
@@ -300,6 +345,7 @@ const DEFS: Record<string, Def> = {
     short: 'b:D::h:j:k:o:O:p:P:t:T:x:y:z:#:',
     long: 'log-file= LOG-FILE= lesskey-file= lesskey-src= tag= tag-file= pattern= prompt= shift= tabs= window= max-back-scroll= max-forw-scroll= buffers=',
     values: { '-o -O --log-file --LOG-FILE': W, '-k --lesskey-file --lesskey-src -T --tag-file': R },
+    sandboxOnly: { '-t --tag': 'opens the file that a tags file names' },
     operands: R,
   },
   sort: {
@@ -321,6 +367,9 @@ const DEFS: Record<string, Def> = {
     long: 'brief color? context? ed exclude-from= exclude= expand-tabs from-file= horizon-lines= ifdef= ignore-all-space ignore-blank-lines ignore-case ignore-file-name-case ignore-matching-lines= ignore-space-change ignore-tab-expansion ignore-trailing-space initial-tab label= left-column line-format= minimal new-file new-group-format= new-line-format= no-dereference no-ignore-file-name-case normal old-group-format= old-line-format= paginate palette= rcs recursive report-identical-files show-c-function show-function-line= side-by-side speed-large-files starting-file= strip-trailing-cr suppress-blank-empty suppress-common-lines tabsize= text to-file= unchanged-group-format= unchanged-line-format= changed-group-format= unidirectional-new-file unified? width=',
     values: { '-X --exclude-from --from-file --to-file': R },
     recurse: '-r --recursive',
+    // Given directories, even without -r, diff compares the files in them, following symlinks.
+    sandboxOnlyAlways: 'follows symlinks inside directory operands (unless --no-dereference)',
+    sandboxSafe: '--no-dereference',
     operands: R,
   },
   journalctl: {
@@ -328,10 +377,16 @@ const DEFS: Record<string, Def> = {
     long: 'boot? cursor= after-cursor= cursor-file= directory= file= root= image= image-policy= namespace= since= until= unit= user-unit= identifier= exclude-identifier= priority= facility= grep= case-sensitive? output= output-fields= lines? machine= field= fields list-boots list-namespaces disk-usage vacuum-size= vacuum-time= vacuum-files= rotate flush sync relinquish-var smart-relinquish-var setup-keys verify verify-key= update-catalog list-catalog dump-catalog interval= follow reverse merge no-pager pager-end no-hostname no-full full all quiet utc catalog header new-id128 system user dmesg show-cursor',
     values: {
       '-D --directory': R | L,
-      '-i --file --root --image': R,
+      '--root': R | L,
+      '-i --file --image': R,
       '--cursor-file': R | W,
       '--vacuum-size --vacuum-time --vacuum-files --rotate --flush --sync --relinquish-var --smart-relinquish-var --setup-keys --update-catalog':
         'journalctl maintenance operations modify the journal',
+    },
+    // It opens the *.journal entries and machine-id subdirectories it finds even when they are symlinks.
+    sandboxOnly: {
+      '-D --directory --root': 'reads the journal files it finds there through symlinks',
+      '-i --file': 'takes a glob, whose matches cannot be checked',
     },
     operands: R | IFPATH,
   },
@@ -344,19 +399,15 @@ const DEFS: Record<string, Def> = {
   },
 
   // Searchers.
-  'grep egrep fgrep zgrep zegrep zfgrep': {
-    kind: 'pattern',
-    short: 'A:B:C:D:d:e:f:m:X:',
-    long: 'after-context= basic-regexp before-context= binary-files= byte-offset binary count color? colour? context= devices= directories= exclude= exclude-from= exclude-dir= extended-regexp file= files-with-matches files-without-match fixed-strings ignore-case no-ignore-case include= initial-tab label= line-buffered line-number line-regexp max-count= no-filename no-group-separator group-separator= no-messages null null-data only-matching perl-regexp quiet recursive dereference-recursive regexp= invert-match silent text with-filename word-regexp',
-    values: { '-f --file --exclude-from': R },
-    recurse: '-r -R --recursive --dereference-recursive',
-    operands: R,
-  },
+  // zgrep itself rejects -r and -R, but passes --dereference-recursive on to grep (see the pattern handler).
+  'grep egrep fgrep zgrep zegrep zfgrep': GREP,
+  rgrep: { ...GREP, dflt: '.' }, // grep -r
   rg: {
     kind: 'pattern',
     short: 'A:B:C:E:M:T:d:e:f:g:j:m:r:t:',
-    long: 'after-context= before-context= context= color= colors= context-separator= dfa-size-limit= encoding= engine= field-context-separator= field-match-separator= file= files glob= iglob= hostname-bin= hyperlink-format= ignore-file= max-columns= max-count= max-depth= max-filesize= path-separator= pre= pre-glob= regex-size-limit= regexp= replace= sort= sortr= threads= type= type-add= type-clear= type-not= generate= type-list',
+    long: 'after-context= before-context= context= color= colors= context-separator= dfa-size-limit= encoding= engine= field-context-separator= field-match-separator= file= files follow glob= iglob= hostname-bin= hyperlink-format= ignore-file= max-columns= max-count= max-depth= max-filesize= path-separator= pre= pre-glob= regex-size-limit= regexp= replace= sort= sortr= threads= type= type-add= type-clear= type-not= generate= type-list',
     values: { '-f --file --ignore-file': R, '--pre': RUNS('rg --pre'), '--hostname-bin': RUNS('rg --hostname-bin') },
+    sandboxOnly: { '-L --follow': FOLLOWS },
     operands: R | L,
     dflt: '.',
   },
@@ -369,13 +420,19 @@ const DEFS: Record<string, Def> = {
   touch: { short: 'd:r:t:', long: 'time= no-create date= reference= no-dereference', values: { '-r --reference': R }, operands: W },
   truncate: { short: 'r:s:', long: 'no-create io-blocks reference= size=', values: { '-r --reference': R }, operands: W },
   shred: { short: 'n:s:', long: 'exact force iterations= size= random-source= remove? verbose zero', values: { '--random-source': R }, operands: W },
-  chmod: { kind: 'mode', long: 'changes recursive no-preserve-root preserve-root quiet reference= silent verbose dereference no-dereference', values: { '--reference': R }, recurse: '-R --recursive' },
-  'chown chgrp': { kind: 'owner', long: 'changes dereference no-dereference from= no-preserve-root preserve-root quiet silent recursive reference= verbose', values: { '--reference': R }, recurse: '-R --recursive' },
+  // With -R: -L descends into linked directories; -H also changes the target of each symlink met (chown
+  // does that, checked on coreutils 9.1; its chmod has neither option, newer ones have both).
+  chmod: { kind: 'mode', long: 'changes recursive no-preserve-root preserve-root quiet reference= silent verbose dereference no-dereference', values: { '--reference': R }, recurse: '-R --recursive', sandboxOnly: CHOWN_FOLLOWS, sandboxOnlyIfRecursive: true },
+  'chown chgrp': { kind: 'owner', long: 'changes dereference no-dereference from= no-preserve-root preserve-root quiet silent recursive reference= verbose', values: { '--reference': R }, recurse: '-R --recursive', sandboxOnly: CHOWN_FOLLOWS, sandboxOnlyIfRecursive: true },
   cp: {
     kind: 'dest',
     short: 'S:t:',
     long: 'archive attributes-only backup? copy-contents debug dereference force interactive keep-directory-symlink link no-clobber no-dereference no-preserve= no-target-directory one-file-system parents preserve? recursive reflink? remove-destination sparse= strip-trailing-slashes suffix= symbolic-link target-directory= update? verbose context?',
     recurse: '-r -R -a --recursive --archive',
+    // Into an existing tree cp opens the files already there, so writes through symlinks among them; this
+    // also covers -L, which only follows symlinks in the source tree beyond the command line with -r.
+    sandboxOnly: { '-r -R -a --recursive --archive': 'writes through symlinks it meets in an existing destination tree' },
+    writesInto: true,
     operands: R,
   },
   // A moved file's content becomes readable at the destination: sources are read and removed.
@@ -390,8 +447,9 @@ const DEFS: Record<string, Def> = {
     literal: '-d --directory',
     operands: R,
   },
-  split: { kind: 'split', short: 'a:b:C:l:n:t:', long: 'suffix-length= additional-suffix= bytes= line-bytes= lines= number= separator= unbuffered elide-empty-files verbose filter= numeric-suffixes? hex-suffixes?', values: { '--filter': 'split --filter runs a shell command' } },
-  csplit: { kind: 'split', short: 'b:f:n:', long: 'prefix= suffix-format= digits= keep-files quiet silent elide-empty-files suppress-matched', values: { '-f --prefix': W } },
+  // Their output files (xaa, xab…) are opened without O_EXCL: a symlink of that name, even a dangling one, is written through.
+  split: { kind: 'split', short: 'a:b:C:l:n:t:', long: 'suffix-length= additional-suffix= bytes= line-bytes= lines= number= separator= unbuffered elide-empty-files verbose filter= numeric-suffixes? hex-suffixes?', values: { '--filter': 'split --filter runs a shell command' }, sandboxOnlyAlways: WRITES_OUTPUTS },
+  csplit: { kind: 'split', short: 'b:f:n:', long: 'prefix= suffix-format= digits= keep-files quiet silent elide-empty-files suppress-matched', values: { '-f --prefix': W }, sandboxOnlyAlways: WRITES_OUTPUTS },
   dd: { kind: 'dd' },
   xxd: { kind: 'xxd' },
 
@@ -399,6 +457,11 @@ const DEFS: Record<string, Def> = {
   ls: {
     short: 'I:T:w:',
     long: 'all almost-all author block-size= classify? color? context dereference dereference-command-line dereference-command-line-symlink-to-dir directory dired escape file-type format= full-time group-directories-first hide-control-chars hide= human-readable hyperlink? ignore-backups ignore= indicator-style= inode kibibytes literal no-group numeric-uid-gid quote-name quoting-style= recursive reverse show-control-chars si size sort= tabsize= time= time-style= width= zero',
+    // -L stats the target of every symlink listed: without -R that shows their metadata (size, owner, times,
+    // which remux counts as reading, like stat), with -R it lists the directories they point to. -H and
+    // --dereference-command-line* follow only command-line symlinks, which the policy resolves. --color and
+    // -F show only whether a target exists and its type.
+    sandboxOnly: { '-L --dereference': 'follows symlinks to their targets' },
     operands: L,
     dflt: '.',
   },
@@ -406,12 +469,23 @@ const DEFS: Record<string, Def> = {
     short: 'B:d:t:X:',
     long: 'all apparent-size block-size= bytes count-links dereference dereference-args exclude= exclude-from= files0-from= human-readable inodes max-depth= no-dereference null one-file-system separate-dirs si summarize threshold= time? time-style= total',
     values: { '-X --exclude-from': R, '--files0-from': NAMES_INSIDE('--files0-from') },
+    // -H, -D and --dereference-args follow only command-line symlinks, which the policy resolves.
+    sandboxOnly: { '-L --dereference': FOLLOWS },
     operands: L,
     dflt: '.',
   },
 
   // Compressors: they replace (or add to) their operands unless writing to stdout, listing or testing.
-  'gzip gunzip uncompress': { kind: 'compress', short: 'S:', long: 'ascii best fast force keep list license name no-name quiet recursive rsyncable suffix= synchronous test verbose decompress uncompress stdout to-stdout', literal: COMPRESS_STDOUT, recurse: '-r --recursive' },
+  // With -r, -f makes gzip and zstd follow symlinks to files and directories (without it they skip them).
+  'gzip gunzip uncompress': {
+    kind: 'compress',
+    short: 'S:',
+    long: 'ascii best fast force keep list license name no-name quiet recursive rsyncable suffix= synchronous test verbose decompress uncompress stdout to-stdout',
+    literal: COMPRESS_STDOUT,
+    recurse: '-r --recursive',
+    sandboxOnly: { '-f --force': FOLLOWS },
+    sandboxOnlyIfRecursive: true,
+  },
   'xz unxz lzma unlzma': {
     kind: 'compress',
     short: 'C:F:M:S:T:',
@@ -426,6 +500,9 @@ const DEFS: Record<string, Def> = {
     long: 'rm keep force stdout to-stdout decompress uncompress test list format= output-dir-flat= output-dir-mirror= filelist= patch-from= memory= threads= ultra long? fast? adapt? quiet verbose',
     values: { '-o --output-dir-flat --output-dir-mirror': W, '-D --patch-from': R, '--filelist': NAMES_INSIDE('--filelist') },
     literal: COMPRESS_STDOUT,
+    recurse: '-r',
+    sandboxOnly: { '-f --force': FOLLOWS },
+    sandboxOnlyIfRecursive: true,
   },
 
   // Script languages remux can read.
@@ -463,6 +540,8 @@ const DEFS: Record<string, Def> = {
       '--checkpoint-action': 'tar --checkpoint-action can run a program that cannot be checked',
       '--rsh-command --rmt-command': RUNS('tar --rsh-command'),
     },
+    // Extracting and comparing reach through symlinks too (the tar handler).
+    sandboxOnly: { '-h --dereference': 'archives the targets of symlinks' },
   },
 
   // Network clients: the binary is checked by the policy; their file options are paths.
@@ -516,6 +595,8 @@ const DEFS: Record<string, Def> = {
       '-S -D': RUNS('scp -S/-D'),
     },
     recurse: '-r',
+    sandboxOnly: { '-r': FOLLOWS }, // its manual says so; downloads also write through symlinks in the local tree
+    writesInto: true,
   },
   rsync: {
     kind: 'rsync',
@@ -526,10 +607,17 @@ const DEFS: Record<string, Def> = {
       '--rsync-path': 'rsync --rsync-path runs a command on the remote side that cannot be checked',
       '--files-from': NAMES_INSIDE('rsync --files-from'),
       '--daemon --config': 'rsync --daemon runs a server',
-      '--exclude-from --include-from --password-file --compare-dest --copy-dest --link-dest --read-batch --early-input': R,
-      '--log-file -T --temp-dir --backup-dir --write-batch --only-write-batch': W,
+      '--exclude-from --include-from --password-file --read-batch --early-input': R,
+      '--log-file --write-batch --only-write-batch': W,
     },
     recurse: '-r -a --recursive --archive',
+    // By default rsync copies symlinks as symlinks (or skips them) and replaces a symlink on the receiver.
+    sandboxOnly: {
+      '-L --copy-links': 'copies the targets of symlinks',
+      '-k --copy-dirlinks': 'copies the directories that symlinks point to',
+      '--copy-unsafe-links': 'copies the targets of symlinks that point outside the tree',
+      '-K --keep-dirlinks': 'writes through symlinks to directories in the destination',
+    },
   },
   // Operands are host and port, or with -U a socket path (connecting needs write permission).
   'nc netcat ncat': {
@@ -688,6 +776,13 @@ export const GIT_SUBS = table({
     },
   },
   'hash-object': { long: 'stdin-paths path= literally stdin', values: { '--stdin-paths': 'git hash-object --stdin-paths reads file names from its input' } },
+  apply: {
+    short: 'p:C:',
+    long: 'unsafe-paths unidiff-zero directory= exclude= include= whitespace= build-fake-ancestor= index cached intent-to-add 3way reject numstat stat summary check no-add binary allow-binary-replacement reverse recount inaccurate-eof verbose quiet allow-empty',
+    values: { '--build-fake-ancestor': W },
+    // Without it git apply refuses paths outside the working tree and beyond symlinks.
+    sandboxOnly: { '--unsafe-paths': 'writes the paths that the patch names, wherever they are' },
+  },
 });
 
 /** Subcommands without a table of their own. */

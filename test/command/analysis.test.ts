@@ -4,8 +4,8 @@ import { analyzeArgv } from '../../src/command/analysis.js';
 
 /**
  * One case: argv and what the analysis must say. For an allowed command every list is compared exactly
- * (unlisted ones must be empty) and binaries default to [argv[0]]. For `refused` only the reason and the
- * fields given are compared.
+ * (unlisted ones must be empty), binaries default to [argv[0]] and sandboxOnly must be null unless given.
+ * For `refused` only the reason and the fields given are compared.
  */
 interface Case {
   argv: string[];
@@ -15,6 +15,7 @@ interface Case {
   lists?: string[];
   nested?: string[];
   refused?: RegExp;
+  sandboxOnly?: RegExp;
 }
 
 function check(c: Case): void {
@@ -24,6 +25,11 @@ function check(c: Case): void {
     assert.ok(r.refusal !== null && c.refused.test(r.refusal), `${label}: refusal ${JSON.stringify(r.refusal)}`);
   } else {
     assert.equal(r.refusal, null, `${label}: unexpected refusal`);
+  }
+  if (c.sandboxOnly) {
+    assert.ok(r.sandboxOnly !== null && c.sandboxOnly.test(r.sandboxOnly), `${label}: sandboxOnly ${JSON.stringify(r.sandboxOnly)}`);
+  } else if (!c.refused) {
+    assert.equal(r.sandboxOnly, null, `${label}: unexpected sandboxOnly`);
   }
   const fields = ['binaries', 'reads', 'writes', 'lists', 'nested'] as const;
   for (const f of fields) {
@@ -87,11 +93,12 @@ cases('readers', [
   { argv: ['column', '-t', '-s', ',', 'f'], reads: ['f'] },
   { argv: ['zcat', 'a.gz'], reads: ['a.gz'] },
   { argv: ['bzcat', 'a.bz2'], reads: ['a.bz2'] },
-  { argv: ['diff', 'a', 'b'], reads: ['a', 'b'] },
-  { argv: ['diff', '-U', '3', 'a', 'b'], reads: ['a', 'b'] },
-  { argv: ['diff', '-r', 'd1', 'd2'], reads: ['d1', 'd2'], lists: ['d1', 'd2'] },
-  { argv: ['diff', '--from-file=/etc/x', 'a'], reads: ['/etc/x', 'a'] },
-  { argv: ['diff', '-X', 'ex', 'd1', 'd2'], reads: ['ex', 'd1', 'd2'] },
+  { argv: ['diff', 'a', 'b'], reads: ['a', 'b'], sandboxOnly: /diff follows symlinks inside directory operands/ },
+  { argv: ['diff', '-U', '3', 'a', 'b'], reads: ['a', 'b'], sandboxOnly: /diff follows symlinks inside directory operands/ },
+  { argv: ['diff', '-r', 'd1', 'd2'], reads: ['d1', 'd2'], lists: ['d1', 'd2'], sandboxOnly: /diff follows symlinks inside directory operands/ },
+  { argv: ['diff', '--from-file=/etc/x', 'a'], reads: ['/etc/x', 'a'], sandboxOnly: /diff follows symlinks inside directory operands/ },
+  { argv: ['diff', '-X', 'ex', 'd1', 'd2'], reads: ['ex', 'd1', 'd2'], sandboxOnly: /diff follows symlinks inside directory operands/ },
+  { argv: ['diff', '-r', '--no-dereference', 'd1', 'd2'], reads: ['d1', 'd2'], lists: ['d1', 'd2'] },
   { argv: ['cmp', 'a', 'b', '10', '20'], reads: ['a', 'b'] },
   { argv: ['cmp', '-n', '100', 'a', 'b'], reads: ['a', 'b'] },
   { argv: ['less', 'f'], reads: ['f'] },
@@ -107,9 +114,10 @@ cases('readers', [
   { argv: ['date', '+%Y-%m-%d'] },
   { argv: ['hostname', '-F', '/etc/x'], reads: ['/etc/x'] },
   { argv: ['journalctl', '-u', 'nginx', '-n', '50', '--no-pager'] },
-  { argv: ['journalctl', '--file', '/var/log/journal/x.journal'], reads: ['/var/log/journal/x.journal'] },
-  { argv: ['journalctl', '-D', '/var/log/journal'], reads: ['/var/log/journal'], lists: ['/var/log/journal'] },
-  { argv: ['journalctl', '--directory=/x'], reads: ['/x'], lists: ['/x'] },
+  { argv: ['journalctl', '--file', '/var/log/journal/x.journal'], reads: ['/var/log/journal/x.journal'], sandboxOnly: /journalctl --file takes a glob/ },
+  { argv: ['journalctl', '-D', '/var/log/journal'], reads: ['/var/log/journal'], lists: ['/var/log/journal'], sandboxOnly: /journalctl -D reads/ },
+  { argv: ['journalctl', '--directory=/x'], reads: ['/x'], lists: ['/x'], sandboxOnly: /journalctl --directory reads/ },
+  { argv: ['journalctl', '--root=/mnt'], reads: ['/mnt'], lists: ['/mnt'], sandboxOnly: /journalctl --root reads/ },
   { argv: ['journalctl', '/usr/sbin/sshd'], reads: ['/usr/sbin/sshd'] },
   { argv: ['journalctl', '_SYSTEMD_UNIT=x.service', '+', '_PID=1'] },
   { argv: ['journalctl', '--cursor-file=/tmp/c'], reads: ['/tmp/c'], writes: ['/tmp/c'] },
@@ -150,7 +158,7 @@ cases('searchers', [
   { argv: ['grep', '--fi=/etc/shadow', 'x'], reads: ['/etc/shadow'] }, // ambiguous abbreviation: unknown, its path still read
   { argv: ['grep', '-r', 'foo', '/etc'], reads: ['/etc'], lists: ['/etc'] },
   { argv: ['grep', '-rn', 'foo'], reads: ['.'], lists: ['.'] },
-  { argv: ['grep', '-R', '--include=*.ts', 'foo', 'src'], reads: ['src'], lists: ['src'] },
+  { argv: ['grep', '-R', '--include=*.ts', 'foo', 'src'], reads: ['src'], lists: ['src'], sandboxOnly: /grep -R follows/ },
   { argv: ['grep', '-d', 'recurse', 'foo', 'dir'], reads: ['dir'], lists: ['dir'] },
   { argv: ['grep', '--exclude-from=/etc/x', 'foo', 'f'], reads: ['/etc/x', 'f'] },
   { argv: ['grep', '-A', '3', 'foo', 'f'], reads: ['f'] },
@@ -201,11 +209,15 @@ cases('writers', [
   { argv: ['chown', '-R', 'u', 'd'], writes: ['d'], lists: ['d'] },
   { argv: ['chown', '--reference=r', 'f'], reads: ['r'], writes: ['f'] },
   { argv: ['chgrp', 'adm', 'f'], writes: ['f'] },
-  { argv: ['cp', 'a', 'b'], reads: ['a'], writes: ['b'] },
-  { argv: ['cp', '-r', '/a', '/b', '/c'], reads: ['/a', '/b'], writes: ['/c'], lists: ['/a', '/b'] },
-  { argv: ['cp', '-t', '/dst', 'a', 'b'], writes: ['/dst'], reads: ['a', 'b'] },
-  { argv: ['cp', '--target-directory=/dst', 'a'], writes: ['/dst'], reads: ['a'] },
-  { argv: ['cp', '-a', '--', '-src', 'dst'], reads: ['-src'], writes: ['dst'], lists: ['-src'] },
+  // Into a directory cp opens DEST/NAME, following a symlink there: that path is written too.
+  { argv: ['cp', 'a', 'b'], reads: ['a'], writes: ['b', 'b/a'] },
+  { argv: ['cp', 'dir/a', '/tmp/'], reads: ['dir/a'], writes: ['/tmp/', '/tmp/a'] },
+  { argv: ['cp', '-T', 'a', 'b'], reads: ['a'], writes: ['b'] },
+  { argv: ['cp', '--parents', 'a/b', '/abs/c', 'd'], reads: ['a/b', '/abs/c'], writes: ['d', 'd/a/b', 'd/abs/c'] },
+  { argv: ['cp', '-r', '/a', '/b', '/c'], reads: ['/a', '/b'], writes: ['/c', '/c/a', '/c/b'], lists: ['/a', '/b'], sandboxOnly: /cp -r writes through symlinks/ },
+  { argv: ['cp', '-t', '/dst', 'a', 'b'], writes: ['/dst', '/dst/a', '/dst/b'], reads: ['a', 'b'] },
+  { argv: ['cp', '--target-directory=/dst', 'a'], writes: ['/dst', '/dst/a'], reads: ['a'] },
+  { argv: ['cp', '-a', '--', '-src', 'dst'], reads: ['-src'], writes: ['dst', 'dst/-src'], lists: ['-src'], sandboxOnly: /cp -a writes through symlinks/ },
   { argv: ['mv', 'a', 'b'], reads: ['a'], writes: ['a', 'b'] },
   { argv: ['mv', '-t', 'd', 'a'], reads: ['a'], writes: ['d', 'a'] },
   { argv: ['ln', '-s', '/etc/shadow', 'link'], reads: ['/etc/shadow'], writes: ['link'] },
@@ -215,11 +227,11 @@ cases('writers', [
   { argv: ['install', '-d', '/opt/x', '/opt/y'], writes: ['/opt/x', '/opt/y'] },
   { argv: ['install', '--strip-program=sh', 'a', 'b'], refused: /strip-program/ },
   { argv: ['dd', 'if=/dev/sda', 'of=/tmp/img', 'bs=1M'], reads: ['/dev/sda'], writes: ['/tmp/img'] },
-  { argv: ['split', '-l', '100', 'f', 'part_'], reads: ['f'], writes: ['part_'] },
-  { argv: ['split', 'f'], reads: ['f'], writes: ['x'] },
+  { argv: ['split', '-l', '100', 'f', 'part_'], reads: ['f'], writes: ['part_'], sandboxOnly: /split writes its output files through symlinks/ },
+  { argv: ['split', 'f'], reads: ['f'], writes: ['x'], sandboxOnly: /split writes/ },
   { argv: ['split', '--filter=sh', 'f'], refused: /filter/ },
-  { argv: ['csplit', 'f', '/x/'], reads: ['f'], writes: ['xx'] },
-  { argv: ['csplit', '-f', 'pre', 'f', '10'], reads: ['f'], writes: ['pre'] },
+  { argv: ['csplit', 'f', '/x/'], reads: ['f'], writes: ['xx'], sandboxOnly: /csplit writes/ },
+  { argv: ['csplit', '-f', 'pre', 'f', '10'], reads: ['f'], writes: ['pre'], sandboxOnly: /csplit writes/ },
   { argv: ['uniq', 'in', 'out'], reads: ['in'], writes: ['out'] },
   { argv: ['uniq', '-c', '-f', '2', 'in'], reads: ['in'] },
   { argv: ['xxd', '/bin/ls'], reads: ['/bin/ls'] },
@@ -261,8 +273,13 @@ cases('sed', [
   { argv: ['sed', '-n', '1p', 'f'], reads: ['f'] },
   { argv: ['sed', 's/a/b/', 'f', 'g'], reads: ['f', 'g'] },
   { argv: ['sed', '-i', 's/a/b/', 'f'], reads: ['f'], writes: ['f'] },
-  { argv: ['sed', '-i.bak', '-e', 's/a/b/', 'f'], reads: ['f'], writes: ['f'] },
-  { argv: ['sed', '--in-place=.bak', 's/a/b/', 'f'], reads: ['f'], writes: ['f'] },
+  { argv: ['sed', '-i.bak', '-e', 's/a/b/', 'f'], reads: ['f'], writes: ['f', 'f.bak'] },
+  { argv: ['sed', '--in-place=.bak', 's/a/b/', 'f'], reads: ['f'], writes: ['f', 'f.bak'] },
+  // With a * the backup is named after the file, in the file's directory.
+  { argv: ['sed', "-i../../etc/cron.d/*", 's/a/b/', 'd/f', 'g'], reads: ['d/f', 'g'], writes: ['d/f', 'g', 'd/../../etc/cron.d/f', '../../etc/cron.d/g'] },
+  { argv: ['sed', '-ni', 's/a/b/p', 'f'], reads: ['f'], writes: ['f'] },
+  { argv: ['sed', '--follow-symlinks', '-i', 's/a/b/', 'f'], reads: ['f'], writes: ['f'] },
+  { argv: ['sed', '--follow-symlinks', '-i~', 's/a/b/', 'f'], reads: ['f'], writes: ['f', 'f~'], sandboxOnly: /sed --follow-symlinks keeps -i backups/ },
   { argv: ['sed', '-e', 's/a/b/', '-e', 's/c/d/', 'f'], reads: ['f'] },
   { argv: ['sed', '-E', '-n', '-s', 's/(a)/\\1/p', 'f'], reads: ['f'] },
   { argv: ['sed', '-n', '/foo/,/bar/p', 'f'], reads: ['f'] },
@@ -365,10 +382,10 @@ cases('tar', [
   { argv: ['tar', '-czf', '/tmp/b.tgz', '/etc'], writes: ['/tmp/b.tgz'], reads: ['/etc'], lists: ['/etc'] },
   { argv: ['tar', 'czf', 'b.tgz', 'dir'], writes: ['b.tgz'], reads: ['dir'], lists: ['dir'] },
   { argv: ['tar', '-czf/tmp/x.tgz', 'd'], writes: ['/tmp/x.tgz'], reads: ['d'], lists: ['d'] },
-  { argv: ['tar', '-xzf', 'a.tgz'], reads: ['a.tgz'], writes: ['.'], lists: ['.'] },
-  { argv: ['tar', '-xf', 'a.tar', '-C', '/opt'], reads: ['a.tar'], writes: ['/opt'], lists: ['/opt'] },
-  { argv: ['tar', '-C', '/opt', '-xf', 'a.tar'], reads: ['a.tar'], writes: ['/opt'], lists: ['/opt'] },
-  { argv: ['tar', 'xf', 'a.tar', '-C', '/opt'], reads: ['a.tar'], writes: ['/opt'], lists: ['/opt'] },
+  { argv: ['tar', '-xzf', 'a.tgz'], reads: ['a.tgz'], writes: ['.'], lists: ['.'], sandboxOnly: /tar -x writes through symlinks to directories/ },
+  { argv: ['tar', '-xf', 'a.tar', '-C', '/opt'], reads: ['a.tar'], writes: ['/opt'], lists: ['/opt'], sandboxOnly: /tar -x writes through symlinks to directories/ },
+  { argv: ['tar', '-C', '/opt', '-xf', 'a.tar'], reads: ['a.tar'], writes: ['/opt'], lists: ['/opt'], sandboxOnly: /tar -x writes through symlinks to directories/ },
+  { argv: ['tar', 'xf', 'a.tar', '-C', '/opt'], reads: ['a.tar'], writes: ['/opt'], lists: ['/opt'], sandboxOnly: /tar -x writes through symlinks to directories/ },
   { argv: ['tar', '-tvf', 'a.tar'], reads: ['a.tar'] },
   { argv: ['tar', '-xOf', 'a.tar', 'member'], reads: ['a.tar'] },
   {
@@ -384,9 +401,9 @@ cases('tar', [
   { argv: ['tar', '-g', 'snap', '-cf', 'a.tar', 'd'], reads: ['snap', 'd'], writes: ['snap', 'a.tar'], lists: ['d'] },
   { argv: ['tar', '-cf', 'a.tar', '-N', '/etc/passwd', 'd'], reads: ['/etc/passwd', 'd'], writes: ['a.tar'], lists: ['d'] },
   { argv: ['tar', '-cf', 'a.tar', '-N', '2024-01-01', 'd'], reads: ['d'], writes: ['a.tar'], lists: ['d'] },
-  { argv: ['tar', '-xf', 'a.tar', '--one-top-level=/tmp/o'], reads: ['a.tar'], writes: ['/tmp/o', '.'], lists: ['.'] },
+  { argv: ['tar', '-xf', 'a.tar', '--one-top-level=/tmp/o'], reads: ['a.tar'], writes: ['/tmp/o', '.'], lists: ['.'], sandboxOnly: /tar -x writes through symlinks to directories/ },
   { argv: ['tar', '-cf', '-', 'd'], reads: ['d'], lists: ['d'] },
-  { argv: ['tar', '-xf', '-'], writes: ['.'], lists: ['.'] },
+  { argv: ['tar', '-xf', '-'], writes: ['.'], lists: ['.'], sandboxOnly: /tar -x writes through symlinks to directories/ },
   { argv: ['tar', '--force-local', '-cf', 'host:x.tar', 'd'], writes: ['host:x.tar'], reads: ['d'], lists: ['d'] },
   { argv: ['tar', '-cf', 'x', '--to-command=sh'], refused: /to-command/ },
   { argv: ['tar', '-cf', 'x', '--to-c=sh'], refused: /to-command/ },
@@ -405,7 +422,7 @@ cases('find', [
   { argv: ['find'], lists: ['.'] },
   { argv: ['find', '/etc', '-name', '*.conf'], lists: ['/etc'] },
   { argv: ['find', '/a', '/b', '-type', 'f', '-print0'], lists: ['/a', '/b'] },
-  { argv: ['find', '-L', '/srv', '-maxdepth', '2'], lists: ['/srv'] },
+  { argv: ['find', '-L', '/srv', '-maxdepth', '2'], lists: ['/srv'], sandboxOnly: /find -L follows symlinks/ },
   { argv: ['find', '.', '-type', 'f', '-newer', '/etc/passwd'], reads: ['/etc/passwd'], lists: ['.'] },
   { argv: ['find', '.', '-newermt', '2024-01-01'], lists: ['.'] },
   { argv: ['find', '.', '-newerma', '/etc/x'], reads: ['/etc/x'], lists: ['.'] },
@@ -413,13 +430,13 @@ cases('find', [
   { argv: ['find', '/tmp', '-delete'], writes: ['/tmp'], lists: ['/tmp'] },
   { argv: ['find', '/', '-fprint', '/tmp/out'], writes: ['/tmp/out'], lists: ['/'] },
   { argv: ['find', '/', '-fprintf', '/tmp/o', '%p'], writes: ['/tmp/o'], lists: ['/'] },
-  { argv: ['find', '/', '-exec', 'cat', '{}', ';'], binaries: ['find', 'cat'], reads: ['/'], lists: ['/'] },
-  { argv: ['find', '/srv', '-name', '*.log', '-exec', 'rm', '{}', '+'], binaries: ['find', 'rm'], reads: ['/srv'], writes: ['/srv'], lists: ['/srv'] },
-  { argv: ['find', '/srv', '-exec', 'cp', '{}', '{}.bak', ';'], binaries: ['find', 'cp'], reads: ['/srv'], writes: ['/srv'], lists: ['/srv'] },
+  { argv: ['find', '/', '-exec', 'cat', '{}', ';'], binaries: ['find', 'cat'], reads: ['/'], lists: ['/'], sandboxOnly: /find -exec gives the files it finds to cat/ },
+  { argv: ['find', '/srv', '-name', '*.log', '-exec', 'rm', '{}', '+'], binaries: ['find', 'rm'], reads: ['/srv'], writes: ['/srv'], lists: ['/srv'], sandboxOnly: /find -exec gives the files it finds to rm/ },
+  { argv: ['find', '/srv', '-exec', 'cp', '{}', '{}.bak', ';'], binaries: ['find', 'cp'], reads: ['/srv'], writes: ['/srv'], lists: ['/srv'], sandboxOnly: /find -exec gives the files it finds to cp/ },
   { argv: ['find', '/', '-exec', 'cat', '/etc/shadow', ';'], binaries: ['find', 'cat'], reads: ['/', '/etc/shadow'], lists: ['/'] },
-  { argv: ['find', '/', '-ok', 'rm', '{}', ';'], binaries: ['find', 'rm'], reads: ['/'], writes: ['/'], lists: ['/'] },
-  { argv: ['find', '.', '-execdir', 'grep', '-l', 'foo', '{}', '+'], binaries: ['find', 'grep'], reads: ['.'], lists: ['.'] },
-  { argv: ['find', '/x', '-exec', 'sudo', 'rm', '{}', '+'], binaries: ['find', 'sudo', 'rm'], reads: ['/x'], writes: ['/x'], lists: ['/x'] },
+  { argv: ['find', '/', '-ok', 'rm', '{}', ';'], binaries: ['find', 'rm'], reads: ['/'], writes: ['/'], lists: ['/'], sandboxOnly: /find -ok gives the files it finds to rm/ },
+  { argv: ['find', '.', '-execdir', 'grep', '-l', 'foo', '{}', '+'], binaries: ['find', 'grep'], reads: ['.'], lists: ['.'], sandboxOnly: /find -execdir gives the files it finds to grep/ },
+  { argv: ['find', '/x', '-exec', 'sudo', 'rm', '{}', '+'], binaries: ['find', 'sudo', 'rm'], reads: ['/x'], writes: ['/x'], lists: ['/x'], sandboxOnly: /find -exec gives the files it finds to sudo/ },
   { argv: ['find', '/', '-exec', 'sh', '-c', 'x', ';'], binaries: ['find', 'sh'], reads: ['/'], lists: ['/'], nested: ['x'] },
   { argv: ['find', '.', '-exec', 'echo', '+', ';'], binaries: ['find', 'echo'], reads: ['.'], lists: ['.'] }, // `+` not after {} is an argument
   { argv: ['find', '/', '-exec', 'sh', '-c', 'cat {}', ';'], refused: /shell command string/ },
@@ -490,8 +507,10 @@ cases('git', [
 cases('network clients', [
   { argv: ['curl', 'https://example.com'] },
   { argv: ['curl', '-fsSL', '-o', '/tmp/x', 'https://e'], writes: ['/tmp/x'] },
-  { argv: ['curl', '-O', 'https://e/f.tgz'], writes: ['.'] },
-  { argv: ['curl', '-O', '--output-dir', '/tmp', 'https://e/f'], writes: ['/tmp'] },
+  { argv: ['curl', '-O', 'https://e/f.tgz'], writes: ['.'], sandboxOnly: /curl -O writes a file named after the URL, through a symlink/ },
+  { argv: ['curl', '--remote-name-all', '--output-dir', '/tmp', 'https://e/f'], writes: ['/tmp'], sandboxOnly: /curl --remote-name-all writes/ },
+  { argv: ['curl', '-O', '--no-clobber', 'https://e/f.tgz'], writes: ['.'] }, // creates the file with O_EXCL
+  { argv: ['curl', '--output-dir', '/tmp/d', '-o', '../x', '-o', '/abs', 'https://e/a', 'https://e/b'], writes: ['/tmp/d', '../x', '/abs', '/tmp/d/../x', '/tmp/d//abs'] },
   { argv: ['curl', '-d', '@/etc/shadow', 'https://e'], reads: ['/etc/shadow'] },
   { argv: ['curl', '--data-binary', '@f', 'https://e'], reads: ['f'] },
   { argv: ['curl', '-d', 'a=b', 'https://e'] },
@@ -521,13 +540,13 @@ cases('network clients', [
   { argv: ['curl', '--url-query', '@/etc/q', 'https://e'], reads: ['/etc/q'] },
   { argv: ['curl', '-K', '/etc/x', 'https://e'], refused: /curl --config/ },
   { argv: ['curl', '--config', 'x'], refused: /curl --config/ },
-  { argv: ['wget', 'https://e/f'], writes: ['.'] },
-  { argv: ['wget', '-nv', 'https://e/f'], writes: ['.'] },
+  { argv: ['wget', 'https://e/f'], writes: ['.'], sandboxOnly: /wget saves files under names taken from the URL or the server/ },
+  { argv: ['wget', '-nv', 'https://e/f'], writes: ['.'], sandboxOnly: /wget saves files under names taken from the URL or the server/ },
   { argv: ['wget', '-O', '/tmp/f', 'https://e'], writes: ['/tmp/f'] },
   { argv: ['wget', '-qO-', 'https://e'] },
-  { argv: ['wget', '-P', '/tmp', 'https://e'], writes: ['/tmp'] },
-  { argv: ['wget', '-i', '/etc/urls'], reads: ['/etc/urls'], writes: ['.'] },
-  { argv: ['wget', '--post-file=/etc/shadow', 'https://e'], reads: ['/etc/shadow'], writes: ['.'] },
+  { argv: ['wget', '-P', '/tmp', 'https://e'], writes: ['/tmp'], sandboxOnly: /wget saves files under names taken from the URL or the server/ },
+  { argv: ['wget', '-i', '/etc/urls'], reads: ['/etc/urls'], writes: ['.'], sandboxOnly: /wget saves files under names taken from the URL or the server/ },
+  { argv: ['wget', '--post-file=/etc/shadow', 'https://e'], reads: ['/etc/shadow'], writes: ['.'], sandboxOnly: /wget saves files under names taken from the URL or the server/ },
   { argv: ['wget', '--spider', 'https://e'] },
   { argv: ['wget', '-e', 'output_document=/etc/x', 'https://e'], refused: /execute/ },
   { argv: ['wget', '--config=/x', 'https://e'], refused: /wget --config/ },
@@ -549,8 +568,9 @@ cases('network clients', [
   { argv: ['ssh', '-F', 'cfg', 'host', 'ls'], refused: /ssh -F/ },
   { argv: ['ssh', '-I', 'lib.so', 'host', 'ls'], refused: /PKCS/ },
   { argv: ['scp', '/etc/hosts', 'host:/tmp/'], reads: ['/etc/hosts'] },
-  { argv: ['scp', 'host:/etc/x', '/tmp/x'], writes: ['/tmp/x'] },
-  { argv: ['scp', '-r', 'dir', 'user@host:'], reads: ['dir'], lists: ['dir'] },
+  { argv: ['scp', 'host:/etc/x', '/tmp/x'], writes: ['/tmp/x', '/tmp/x/x'] },
+  { argv: ['scp', 'host:f', 'a', '.'], reads: ['a'], writes: ['.', 'f', 'a'] },
+  { argv: ['scp', '-r', 'dir', 'user@host:'], reads: ['dir'], lists: ['dir'], sandboxOnly: /scp -r follows symlinks met while recursing/ },
   { argv: ['scp', '-i', 'key', 'a', 'host:b'], reads: ['key', 'a'] },
   { argv: ['scp', '-S', 'sh', 'a', 'host:b'], refused: /scp -S/ },
   { argv: ['scp', '-o', 'ProxyCommand=x', 'a', 'host:b'], refused: /ProxyCommand/ },
@@ -562,6 +582,11 @@ cases('network clients', [
   { argv: ['rsync', '--exclude-from=/x', '-a', 'a', 'b'], reads: ['/x', 'a'], writes: ['b'], lists: ['a'] },
   { argv: ['rsync', '-f', 'merge /etc/rules', 'a', 'b'], reads: ['/etc/rules', 'a'], writes: ['b'] },
   { argv: ['rsync', '--log-file=/tmp/l', 'a', 'b'], reads: ['a'], writes: ['/tmp/l', 'b'] },
+  // The receiver takes these relative to the destination directory.
+  { argv: ['rsync', '-a', '--backup-dir=../bk', '--link-dest=/prev', '-T', 'tmp', 'a', '/dst'], reads: ['a', '/prev'], writes: ['/dst', '/dst/../bk', '/dst/tmp'], lists: ['a'] },
+  { argv: ['rsync', '--compare-dest=../c', 'a', 'host:/dst'], reads: ['a'] }, // on the remote side
+  { argv: ['rsync', '--partial-dir=.part', 'a', 'b'], reads: ['a'], writes: ['b', 'b/.part'] },
+  { argv: ['rsync', '--partial-dir=../../p', 'a', 'b'], reads: ['a'], writes: ['b', 'b/../../p'], sandboxOnly: /rsync --partial-dir with \.\./ },
   { argv: ['rsync', '-e', 'ssh -p 2', 'a', 'host:b'], refused: /rsync -e/ },
   { argv: ['rsync', '--rsh=ssh', 'a', 'host:b'], refused: /rsync -e/ },
   { argv: ['rsync', '--rsync-path=sudo rsync', 'a', 'host:b'], refused: /rsync-path/ },

@@ -6,7 +6,7 @@ import { evaluate, explain, sandboxSpec } from '../../src/policy/evaluate.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import { localResolver } from '../../src/policy/resolve.js';
 import { renderTemplate } from '../../src/policy/templates.js';
-import type { Check, Decision, Policy } from '../../src/policy/types.js';
+import type { Check, Decision, Enforcement, Policy } from '../../src/policy/types.js';
 import { makeFixture, rawCommand } from './fixture.js';
 
 const fx = makeFixture(`
@@ -284,6 +284,65 @@ describe('evaluate: wrappers and nested commands', () => {
     const d = fx.check(inner);
     assert.equal(d.effect, 'deny');
     assert.match(d.reason, /nested|wrapper/);
+  });
+});
+
+describe('evaluate: options only the OS sandbox can confine', () => {
+  const staticOnly: Enforcement = { sandbox: false, why: 'policy p has sandbox: false' };
+  const run = (command: string, enforcement?: Enforcement): Decision =>
+    evaluate(fx.policy, parseCommand(command), enforcement ? { cwd: T, resolver: fx.resolver, enforcement } : { cwd: T, resolver: fx.resolver });
+  const sandboxOnly = (d: Decision): Check[] => denied(d).filter((c) => /only the OS sandbox/.test(c.reason));
+
+  // data/escape is a symlink to outside/, which no rule allows: grep -R would follow it, grep -r would not.
+  test('grep -R with static checks only is denied, naming the option and why there is no sandbox', () => {
+    const d = run(`grep -R x ${T}/data`, staticOnly);
+    assert.equal(d.effect, 'deny', explain(d).join('\n'));
+    assert.equal(
+      d.reason,
+      'grep -R follows symlinks met while recursing, which only the OS sandbox can confine; this command would run with static checks only (policy p has sandbox: false)',
+    );
+    assert.deepEqual(denied(d).map((c) => [c.stage, c.operation, c.resource]), [[0, 'execute_binary', 'grep']]);
+    assert.equal(d.sandbox, false);
+  });
+
+  test('without an enforcement the command is taken to run without the sandbox', () => {
+    const d = run(`grep --dereference-recursive x ${T}/data`);
+    assert.equal(d.effect, 'deny');
+    assert.match(d.reason, /^grep --dereference-recursive follows symlinks met while recursing, which only the OS sandbox can confine; .*\(no OS sandbox\)$/);
+  });
+
+  test('inside the sandbox the same command is allowed, its paths still checked', () => {
+    const d = run(`grep -R x ${T}/data`, { sandbox: true });
+    assertAllowed(d);
+    assert.equal(d.sandbox, true);
+    assert.deepEqual(sandboxOnly(d), []);
+    assertDenied(run(`grep -R x ${T}/outside`, { sandbox: true }), `${T}/outside`);
+  });
+
+  test('harmless neighbours pass with static checks only: grep -r, ls without -L', () => {
+    assertAllowed(run(`grep -r x ${T}/data`, staticOnly));
+    assertAllowed(run(`ls -la ${T}/data`, staticOnly));
+    assertAllowed(run(`ls -R ${T}/data`, staticOnly));
+  });
+
+  test('through wrappers and nested shells', () => {
+    for (const command of [
+      `env LANG=C timeout 5 grep -Rn x ${T}/data`,
+      `timeout 9 ls -lL ${T}/data`,
+      `sh -c 'ls -RL ${T}/data'`,
+      `cat ${T}/data/a.log | sh -c "grep -R x ${T}/data"`,
+    ]) {
+      const d = run(command, staticOnly);
+      assert.equal(d.effect, 'deny', `${command}\n${explain(d).join('\n')}`);
+      assert.match(d.reason, /^(grep|ls) -[RL] follows symlinks.*, which only the OS sandbox can confine; .*\(policy p has sandbox: false\)$/, command);
+      assertAllowed(run(command, { sandbox: true }));
+    }
+  });
+
+  test('a refusal is not lifted by the sandbox', () => {
+    const d = run(`env -S 'grep -R x ${T}/data'`, { sandbox: true });
+    assert.equal(d.effect, 'deny');
+    assert.match(d.reason, /env -S/);
   });
 });
 
