@@ -120,10 +120,11 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
     assert.match(table.stdout, /^h1 .* unknown \(not connected\)/m);
   });
 
-  test('sandboxed: a symlink to a secret leads nowhere (statically allowed, caught by the sandbox)', async () => {
+  test('sandboxed: a symlink to a secret leads nowhere (refused with static checks only, caught by the sandbox)', async () => {
     const grep = (policy: string, host: string): Promise<RunResult> => remux(['client', 'run', host, '--policy', policy, '--cwd', box, '--', `grep -R TOP-SECRET ${box}`], { env: env() });
     const open = await grep('open', 'h1');
-    assert.match(open.stdout, new RegExp(SECRET), 'without the sandbox grep -R follows the link');
+    assert.equal(open.code, 77, 'without the sandbox grep -R could follow the link: refused');
+    assert.match(open.stderr, /grep -R follows symlinks.*only the OS sandbox can confine/);
     const boxed = await grep('boxed', 'h1');
     assert.doesNotMatch(boxed.stdout + boxed.stderr, new RegExp(SECRET));
     assert.equal(boxed.code, 2, boxed.stderr);
@@ -131,8 +132,13 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
     assert.equal(data.stdout, 'visible\n', data.stderr);
   });
 
-  test('sandboxed: the login directory is not visible; the refusal says to give --cwd (125)', async () => {
-    const r = await remux(['client', 'run', 'h1', '--policy', 'boxed', '--', 'true'], { env: env() });
+  test('sandboxed: a login directory the sandbox does not show gives way to its /; an explicit one is refused (125)', async () => {
+    const implicit = await remux(['client', 'run', 'h1', '--policy', 'boxed', '--', 'true'], { env: env() });
+    assert.equal(implicit.code, 0, implicit.stderr);
+    const relative = await remux(['client', 'run', 'h1', '--policy', 'boxed', '--', 'cat data.txt'], { env: env() });
+    assert.equal(relative.code, 77, 'relative paths are checked against / then');
+    assert.match(relative.stderr, /read_file \/data\.txt: no rule of policy boxed allows it/);
+    const r = await remux(['client', 'run', 'h1', '--policy', 'boxed', '--cwd', '/root', '--', 'true'], { env: env() });
     assert.equal(r.code, 125, r.stderr);
     assert.match(r.stderr, new RegExp(`working directory /root is not visible in the sandbox of policy boxed on h1; give --cwd inside the policy's paths \\(${box}\\)`));
   });
