@@ -1,39 +1,19 @@
 // Fleet benchmark (issue 3): a fleet of real sshd hosts started here, remux measured side by side with
 // the anchors in the same run: OpenSSH (cold and over ControlMaster), parallel-ssh, and Ansible,
 // Fabric and Mitogen where they are installed (scripts/bench.sh installs them with apt-get when root).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startFleet, type Fleet, type FleetHost } from '../test/fleet/fleet.js';
+import { run, type Timed } from './measure.js';
 import type { BenchResult } from './types.js';
 
 /** The `remux` command as installed: the native launcher (forwards to the daemon, else runs the Node CLI). */
 const REMUX_BIN = fileURLToPath(new URL('../../bin/remux', import.meta.url));
 const REMUX_NODE_BIN = fileURLToPath(new URL('../../bin/remux.js', import.meta.url));
 const DEBIAN_PYTHON = '/usr/bin/python3';
-
-interface Timed {
-  ms: number;
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ ms: performance.now() - t0, code, stdout, stderr }));
-  });
-}
 
 async function median(times: number, fn: () => Promise<Timed>, what: string): Promise<number> {
   const samples: number[] = [];

@@ -1,4 +1,26 @@
+import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+
+export interface Timed {
+  ms: number;
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end: wall time, exit status and what it printed. */
+export function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: performance.now() - t0, code, stdout, stderr }));
+  });
+}
 
 /** Runs `body` over the items repeatedly for about `ms` milliseconds (after one warm-up pass); returns operations per second. */
 export function throughput<T>(items: readonly T[], ms: number, body: (item: T) => unknown): number {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { bwrapAvailable, bwrapOptions, sandboxLayout } from '../src/exec/sandbox.js';
+import { run } from './measure.js';
 import type { BenchResult } from './types.js';
 
 const REMUX_BIN = fileURLToPath(new URL('../../bin/remux', import.meta.url));
@@ -26,24 +27,6 @@ const POLICIES = `policies:
   sandboxed:
     capabilities: *caps
 `;
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(argv: string[], env: NodeJS.ProcessEnv): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Wall time of one spawn to exit, as remux itself spawns a stage. */
 function spawnMs(argv: string[]): Promise<number> {

@@ -12,9 +12,9 @@ const BWRAP_CANDIDATES = ['/usr/local/bin/bwrap', '/usr/bin/bwrap', '/bin/bwrap'
 const MIN_SAFE_VERSION = [0, 12, 0] as const;
 
 /** Read-only system trees programs need; mirrored as symlinks where the host has symlinks (merged /usr). */
-const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32'];
+export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32'];
 /** The few /etc files programs need to start and to print user names; nothing with secrets (no shadow, no ssh). */
-const SYSTEM_ETC = [
+export const SYSTEM_ETC = [
   '/etc/ld.so.cache',
   '/etc/alternatives',
   '/etc/localtime',
@@ -199,10 +199,16 @@ export function probeBwrap(candidates: string[]): BwrapInfo {
     return { ok: false, path: bin, version, reason: `probe sandbox failed to start: ${errorText(e)}` };
   }
   const info: BwrapInfo = { ok: true, path: bin, version };
-  if (version === null || olderThan(version, MIN_SAFE_VERSION)) {
-    info.warning = `bubblewrap ${version ?? '(unknown version)'} is older than ${MIN_SAFE_VERSION.join('.')}, which fixes a known sandbox escape CVE; upgrade bubblewrap`;
-  }
+  const warning = oldBubblewrapWarning(version);
+  if (warning) info.warning = warning;
   return info;
+}
+
+/** The warning for a bubblewrap older than the fix of its known escape (README: bubblewrap before 0.12.0); `host` names a remote one. */
+export function oldBubblewrapWarning(version: string | null, host?: string): string | undefined {
+  if (version !== null && !olderThan(version, MIN_SAFE_VERSION)) return undefined;
+  const where = host === undefined ? '' : ` on ${host}`;
+  return `bubblewrap ${version ?? '(unknown version)'}${where} is older than ${MIN_SAFE_VERSION.join('.')}, which fixes a known sandbox escape CVE; upgrade bubblewrap${host === undefined ? '' : ' there'}`;
 }
 
 function olderThan(version: string, min: readonly number[]): boolean {

@@ -14,7 +14,7 @@ export function isLocalHostName(name: string): boolean {
 }
 
 /** Variables passed through from the caller; everything else (tokens, keys, agent sockets) stays out. */
-const PASSED_ENV = ['HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM'];
+export const PASSED_ENV = ['HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM'];
 
 export function commandEnv(securePath: string, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = { PATH: securePath };

@@ -15,16 +15,11 @@
 // double quotes, and the only eval'd text is fixed templates with a numeric index (POSIX sh has no
 // arrays). The prologue leaves bwrap's path in $b and its options in "$@".
 import { quoteWord } from '../command/render.js';
+import { oldBubblewrapWarning, SYSTEM_DIRS, SYSTEM_ETC } from '../exec/sandbox.js';
 import type { SandboxSpec, SandboxSupport } from '../exec/types.js';
+import { PASSED_ENV } from './local.js';
 import { searchDirs } from './remote-resolver.js';
 
-/** As in src/exec/sandbox.ts: read-only system trees programs need, and the /etc files they need to start. */
-const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32'];
-const SYSTEM_ETC = ['/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime', '/etc/passwd', '/etc/group', '/etc/nsswitch.conf'];
-/** What sandboxed commands keep of the session's environment; as for local commands (hosts/local.ts). */
-const PASSED_ENV = ['HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM'];
-/** bubblewrap before 0.12.0 has a known sandbox escape (as src/exec/sandbox.ts warns locally). */
-const MIN_SAFE_VERSION = [0, 12, 0] as const;
 /** The shell that runs the command list inside: the login shell, as for commands outside the sandbox. */
 export const INNER_SHELL = '"${SHELL:-/bin/sh}"';
 
@@ -106,18 +101,7 @@ export function parseProbe(out: Buffer, host: string, securePath: string): Sandb
     return { available: false, detail: `bwrap ${version ?? '(unknown version)'} cannot start a sandbox: ${why}`, staticFallback: true };
   }
   const support: SandboxSupport = { available: true, detail: `bubblewrap ${version ?? '(unknown version)'}`, staticFallback: true };
-  if (version === null || olderThan(version, MIN_SAFE_VERSION)) {
-    support.warning = `bubblewrap ${version ?? '(unknown version)'} on ${host} is older than ${MIN_SAFE_VERSION.join('.')}, which fixes a known sandbox escape CVE; upgrade bubblewrap there`;
-  }
+  const warning = oldBubblewrapWarning(version, host);
+  if (warning) support.warning = warning;
   return support;
-}
-
-function olderThan(version: string, min: readonly number[]): boolean {
-  const v = version.split('.').map(Number);
-  for (let i = 0; i < min.length; i++) {
-    const a = v[i] ?? 0;
-    const b = min[i] ?? 0;
-    if (a !== b) return a < b;
-  }
-  return false;
 }
