@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -296,5 +297,28 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
     assert.equal(r.res.errorKind, 'sandbox_unavailable');
     assert.equal(r.res.error, 'the OS sandbox could not be started: bwrap: Creating new namespace failed: Operation not permitted');
     assert.equal(fs.existsSync(marker), false);
+  });
+});
+
+describe('remux-sandbox-enter', () => {
+  const enter = path.join(path.dirname(new URL(import.meta.url).pathname), '../../../bin/remux-sandbox-enter');
+
+  test('fds that are not the sandbox namespaces: refused with a report, nothing runs', () => {
+    const dir = tmpdir();
+    const marker = path.join(dir, 'ran');
+    const devnull = fs.openSync('/dev/null', 'r');
+    const r = spawnSync(enter, ['--cwd', '/', '--', '/usr/bin/touch', 'touch', marker], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', devnull, devnull, devnull, devnull, devnull, devnull] });
+    fs.closeSync(devnull);
+    assert.equal(r.status, 126);
+    assert.equal(r.output[3]?.toString(), 'join 126 22 0\n');
+    assert.equal(fs.existsSync(marker), false);
+  });
+
+  test('a malformed command line is refused the same way', () => {
+    for (const args of [[], ['--cwd'], ['--cwd', '/', '--', '/usr/bin/true'], ['--bogus', '--cwd', '/', '--', '/usr/bin/true', 'true']]) {
+      const r = spawnSync(enter, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+      assert.equal(r.status, 126, args.join(' '));
+      assert.match(r.output[3]?.toString() ?? '', /^usage 126 22/, args.join(' '));
+    }
   });
 });
