@@ -2,11 +2,11 @@
 // policy may read, programs that follow them while recursing, and a path swapped between check and open.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { remux, tempHome } from '../support/cli.js';
+import { remux, spawnRemux, tempHome } from '../support/cli.js';
 
 const MARKER = `remux-secret-${process.pid}`;
 
@@ -121,5 +121,70 @@ describe('the OS sandbox by default: symlinks met while recursing, and check-the
     const health = await remux(['status', 'health', '--json'], { env });
     const checks = JSON.parse(health.stdout).checks as Array<{ name: string; warning?: boolean; detail: string }>;
     assert.match(checks.find((c) => c.name === 'policy static_read_only')?.detail ?? '', /static checks only \(sandbox: false at .*policies\.yaml:\d+\)/);
+  });
+});
+
+describe('sandboxes live as long as the process that runs the commands', () => {
+  const h = tempHome();
+  const env = h.env;
+  /** bwrap holders (remux's long-lived sandboxes) whose parent is `pid`. */
+  const holdersOf = (pid: number): number[] =>
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .flatMap((d) => {
+        try {
+          const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+          const args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+          return ppid === pid && args.includes('--disable-userns') && args.includes('--info-fd') ? [Number(d)] : [];
+        } catch {
+          return [];
+        }
+      });
+  const daemonPid = async (): Promise<number> => (JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { pid: number }).pid;
+
+  before(async () => assert.equal((await remux(['config', 'init'], { env })).code, 0));
+  after(async () => {
+    await remux(['daemon', 'stop'], { env });
+    h.remove();
+  });
+
+  test('the daemon keeps one sandbox for its clients, and it ends with the daemon', async () => {
+    assert.equal((await remux(['daemon', 'start'], { env })).code, 0);
+    const pid = await daemonPid();
+    for (let i = 0; i < 3; i++) assert.equal((await remux(['client', 'run', 'localhost', '--', 'uptime'], { env })).code, 0);
+    const holders = holdersOf(pid);
+    assert.equal(holders.length, 1, 'three clients, one principal and one policy: one sandbox');
+    assert.equal((await remux(['daemon', 'stop'], { env })).code, 0);
+    const gone = Date.now() + 5000;
+    while (holders.some((p) => existsSync(`/proc/${p}`)) && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(holders.filter((p) => existsSync(`/proc/${p}`)), [], 'a sandbox outlived the daemon');
+  });
+
+  test('in-process, the sandbox ends when the command does', async () => {
+    const followed = join(h.home, 'followed.log');
+    writeFileSync(followed, '');
+    // read_only reads /tmp, where the test home is: tail -f runs until remux is killed.
+    const child = spawnRemux(['client', 'run', 'localhost', '--no-daemon', '--', `tail -f ${followed}`], { env });
+    let holders: number[] = [];
+    const until = Date.now() + 10_000;
+    while (holders.length === 0 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      holders = child.pid === undefined ? [] : holdersOf(child.pid);
+    }
+    assert.equal(holders.length, 1);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('close', resolve));
+    const gone = Date.now() + 5000;
+    while (holders.some((p) => existsSync(`/proc/${p}`)) && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(holders.filter((p) => existsSync(`/proc/${p}`)), [], 'the sandbox outlived a SIGKILLed remux');
+    const tails = readdirSync('/proc').filter((d) => /^\d+$/.test(d) && (() => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8') === `tail\0-f\0${followed}\0`;
+      } catch {
+        return false;
+      }
+    })());
+    assert.deepEqual(tails, [], 'the command outlived its sandbox');
   });
 });
