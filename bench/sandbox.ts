@@ -14,7 +14,7 @@ import type { BenchResult } from './types.js';
 
 const REMUX_BIN = fileURLToPath(new URL('../../bin/remux', import.meta.url));
 const TRUE = '/usr/bin/true';
-const ROUNDS = 7;
+const ROUNDS = 8;
 const PER_ROUND = 100;
 
 const POLICIES = `policies:
@@ -65,12 +65,13 @@ export async function benchSandbox(): Promise<BenchResult> {
     const bwrapArgv = [bwrap.path, ...bwrapOptions(sandboxLayout({ read: ['/var/log', '/tmp'], write: [], hide: [], readOnly: [], network: false, owner: 'bench' })), '--', TRUE];
     // Rounds interleave the variants, so a busy moment of the machine falls on all of them alike.
     for (let round = 0; round < ROUNDS; round++) {
-      for (const policy of ['static_only', 'sandboxed']) {
+      // Alternating which goes first cancels a drift of the machine within a round.
+      for (const policy of round % 2 === 0 ? ['static_only', 'sandboxed'] : ['sandboxed', 'static_only']) {
         const r = await run([REMUX_BIN, 'client', 'batch', 'localhost', '--policy', policy, '--cwd', '/var/log', '--json', '-f', commands], env);
         if (r.code !== 0) throw new Error(`remux client batch --policy ${policy} failed (exit ${r.code}): ${r.stderr.slice(0, 500)}`);
         const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { durationMs: number; exitCode: number });
-        // The first command of the first round starts the sandbox: that is start-up, not per-command cost.
-        samples[policy]!.push(...lines.slice(round === 0 ? 1 : 0).map((l) => l.durationMs));
+        // The first sandboxed command starts the sandbox: that is start-up, not per-command cost.
+        samples[policy]!.push(...lines.slice(round < 2 ? 1 : 0).map((l) => l.durationMs));
       }
       for (let i = 0; i < PER_ROUND / 4; i++) {
         samples.true!.push(await spawnMs([TRUE]));

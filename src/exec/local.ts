@@ -19,6 +19,8 @@ import type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult } from './types.
 
 /** Runs each sandboxed stage inside its long-lived sandbox (native/sandbox-enter.c, built by `npm run build`). */
 const ENTER = fileURLToPath(new URL('../../../bin/remux-sandbox-enter', import.meta.url));
+/** The exit statuses of remux-sandbox-enter after a report (native/sandbox-enter.c: fail()). */
+const REPORTED_STATUSES: ReadonlySet<number> = new Set([1, 125, 126, 127]);
 /** Names of errno values, for remux-sandbox-enter's reports. */
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 const NAMESPACES = ['user', 'mount', 'network', 'IPC', 'UTS', 'PID'];
@@ -385,12 +387,18 @@ class Run {
     );
     if (!lease) return { stdin, status: exited };
 
-    // remux-sandbox-enter says on fd 3 why a stage did not run; nothing there means the program ran.
+    // remux-sandbox-enter says on fd 3 why a stage did not run, and then exits with one of REPORTED_STATUSES;
+    // nothing there means the program ran. Any other status needs no wait for the pipe to close.
     const reportPipe = child.stdio[3] as Readable;
     let report = '';
     reportPipe.on('data', (d: Buffer) => (report += d.toString()));
     const reported = new Promise<void>((resolve) => reportPipe.once('close', () => resolve()));
-    const status = Promise.all([exited, reported]).then(([s]) => {
+    const status = exited.then(async (s) => {
+      if (s.signal !== null || !REPORTED_STATUSES.has(s.code)) {
+        reportPipe.destroy();
+        return s;
+      }
+      await reported;
       if (report === '' || this.stopReason !== null) return s;
       const failure = this.enterFailure(report, plan, name);
       this.stageError(failure.kind, `remux: ${failure.message}`);
