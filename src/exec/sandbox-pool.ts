@@ -51,23 +51,32 @@ class Sandbox {
       release: () => {
         if (released) return;
         released = true;
-        if (--this.users === 0 && this.alive) {
+        if (--this.users > 0) return;
+        if (this.alive) {
           this.idleTimer = setTimeout(() => this.stop(), IDLE_MS);
           this.idleTimer.unref();
+        } else {
+          this.closeNamespaces();
         }
       },
     };
   }
 
-  /** Closing the holder's stdin ends it, and with it (its PID namespace's init gone) anything left inside. */
+  /** Ends the holder, and with it (its PID namespace's init gone) anything left inside. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.holder.stdin?.destroy();
     this.holder.kill('SIGKILL');
-    for (const fd of this.namespaceFds) fs.closeSync(fd);
+    // A stage being spawned may still pass these fd numbers: closed only once no lease holds them, so a
+    // number cannot be reused by another sandbox's namespace in between.
+    if (this.users === 0) this.closeNamespaces();
     this.onGone(this);
+  }
+
+  private closeNamespaces(): void {
+    for (const fd of this.namespaceFds.splice(0)) fs.closeSync(fd);
   }
 }
 
@@ -89,11 +98,6 @@ export class SandboxPool {
       sandbox = await pending;
     }
     return sandbox.lease();
-  }
-
-  /** Stops every sandbox (what is still running inside is killed). */
-  close(): void {
-    for (const s of [...this.running.values()]) s.stop();
   }
 
   private async start(layout: SandboxLayout): Promise<Sandbox> {
