@@ -104,6 +104,11 @@ function printDaemonStatus(s: DaemonStatus): void {
   }
   process.stdout.write(`rate limit: ${s.rateLimit.ratePerSec}/s, burst ${s.rateLimit.burst}`);
   process.stdout.write(s.rateLimit.buckets.length ? `; ${s.rateLimit.buckets.map((b) => `${b.key}: ${b.tokens} tokens left`).join(', ')}\n` : '; no recent requests\n');
+  process.stdout.write(`sandboxes: ${s.sandboxes.length} running\n`);
+  for (const b of s.sandboxes) {
+    const shows = b.shows.join(', ') || 'no policy paths';
+    process.stdout.write(`  for ${b.owner}, since ${b.startedAt}: ${b.commands} commands running; shows ${shows}${b.network ? '; network' : ''}\n`);
+  }
 }
 
 export async function daemonStatusCommand(opts: { socket?: string; json?: boolean }): Promise<void> {

@@ -12,7 +12,7 @@ import type { CommandList, Pipeline, Redirect, Stage } from '../command/types.js
 import { OutputGate } from './output.js';
 import type { Destination } from './output.js';
 import { fileURLToPath } from 'node:url';
-import { SandboxPool, type SandboxLease } from './sandbox-pool.js';
+import { SandboxPool, type SandboxLease, type SandboxStatus } from './sandbox-pool.js';
 import { bwrapAvailable, isInside, sandboxLayout, visibleInside } from './sandbox.js';
 import type { SandboxLayout } from './sandbox.js';
 import type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult } from './types.js';
@@ -31,6 +31,11 @@ const DEFAULT_KILL_GRACE_MS = 2000;
 /** After SIGKILL, how long to wait for a group to vanish before giving up (a process stuck in D state). */
 const KILL_WAIT_MS = 2000;
 const POLL_MS = 20;
+
+/** The long-lived sandboxes this process runs (daemon status). */
+export function runningSandboxes(): SandboxStatus[] {
+  return [...pools.values()].flatMap((p) => p.status());
+}
 
 /** `probe` tells whether bubblewrap can sandbox here (default: the cached real probe; tests pass a stub). */
 export async function runLocal(req: ExecRequest, probe: () => BwrapInfo = bwrapAvailable): Promise<ExecResult> {

@@ -23,13 +23,26 @@ export interface SandboxLease {
   release(): void;
 }
 
+/** What status shows of a running sandbox. */
+export interface SandboxStatus {
+  owner: string;
+  /** The trees it shows, `path (rw)` for writable ones. */
+  shows: string[];
+  network: boolean;
+  /** Commands running in it now. */
+  commands: number;
+  startedAt: string;
+}
+
 class Sandbox {
   users = 0;
+  readonly startedAt = new Date();
   private idleTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(
     readonly key: string,
+    readonly layout: SandboxLayout,
     private readonly holder: ChildProcess,
     readonly namespaceFds: number[],
     private readonly onGone: (s: Sandbox) => void,
@@ -100,6 +113,16 @@ export class SandboxPool {
     return sandbox.lease();
   }
 
+  status(): SandboxStatus[] {
+    return [...this.running.values()].map((s) => ({
+      owner: s.layout.owner,
+      shows: s.layout.mounts.map((m) => (m.writable ? `${m.path} (rw)` : m.path)),
+      network: s.layout.network,
+      commands: s.users,
+      startedAt: s.startedAt.toISOString(),
+    }));
+  }
+
   private async start(layout: SandboxLayout): Promise<Sandbox> {
     const holderPath = HOLDER.find((p) => fs.existsSync(p));
     if (holderPath === undefined) throw new Error(`no ${HOLDER.join(' or ')} to hold the sandbox open`);
@@ -140,7 +163,7 @@ export class SandboxPool {
       });
       const initPid = Number((JSON.parse(infoText) as { 'child-pid'?: unknown })['child-pid']);
       if (!Number.isInteger(initPid) || initPid <= 0) throw new Error(`bwrap reported no child pid: ${infoText}`);
-      const sandbox = new Sandbox(layout.key, holder, openNamespaces(initPid), (s) => {
+      const sandbox = new Sandbox(layout.key, layout, holder, openNamespaces(initPid), (s) => {
         if (this.running.get(s.key) === s) this.running.delete(s.key);
       });
       this.running.set(layout.key, sandbox);

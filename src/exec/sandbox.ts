@@ -34,6 +34,8 @@ export interface SandboxLayout {
   /** No policy path covers /tmp: the sandbox gets an empty /tmp of its own, shared by its commands. */
   privateTmp: boolean;
   network: boolean;
+  /** Whom it runs commands for (SandboxSpec.owner). */
+  owner: string;
   /** Trees visible inside (system dirs and mounts), for the cwd and program checks. */
   visible: string[];
   writable: string[];
@@ -86,6 +88,7 @@ export function sandboxLayout(spec: SandboxSpec): SandboxLayout {
     hidden: hidden.sort((a, b) => depth(a.path) - depth(b.path)),
     privateTmp,
     network: spec.network,
+    owner: spec.owner,
     visible,
     writable,
     key: JSON.stringify([options, identity.sort()]),

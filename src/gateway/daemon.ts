@@ -6,6 +6,7 @@ import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
+import { runningSandboxes } from '../exec/local.js';
 import { RateLimiter } from '../hosts/rate-limit.js';
 import { serveCli } from './cli-session.js';
 import { connectDaemon } from './client.js';
@@ -179,6 +180,7 @@ function daemonStatus(deps: ServeDeps): DaemonStatus {
       burst: ctx.config.daemon.rate_limit.burst,
       buckets: limiter.snapshot().map((b) => ({ key: b.key, tokens: Math.round(b.tokens * 100) / 100 })),
     },
+    sandboxes: runningSandboxes(),
     memoryRssBytes: process.memoryUsage.rss(),
   };
 }

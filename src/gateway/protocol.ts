@@ -2,6 +2,7 @@
 // `status` and `stop` are answered with one JSON line. `cli` forwards a whole `remux client …` command
 // line: the daemon runs it as the CLI would and the connection carries binary frames from then on
 // (below), so the thin clients (native/launcher.c, gateway/forward.ts) only copy bytes.
+import type { SandboxStatus } from '../exec/sandbox-pool.js';
 import type { SandboxSupport } from '../exec/types.js';
 
 /** A command line forwarded by a client: the words after `remux`, and what of its process they need. */
@@ -93,6 +94,8 @@ export interface DaemonStatus {
   principal: string;
   hosts: HostStatus[];
   rateLimit: { ratePerSec: number; burst: number; buckets: Array<{ key: string; tokens: number }> };
+  /** The local host's long-lived OS sandboxes (src/exec/sandbox-pool.ts). */
+  sandboxes: SandboxStatus[];
   memoryRssBytes: number;
 }
 

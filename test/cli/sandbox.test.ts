@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
@@ -155,6 +155,9 @@ describe('sandboxes live as long as the process that runs the commands', () => {
     for (let i = 0; i < 3; i++) assert.equal((await remux(['client', 'run', 'localhost', '--', 'uptime'], { env })).code, 0);
     const holders = holdersOf(pid);
     assert.equal(holders.length, 1, 'three clients, one principal and one policy: one sandbox');
+    const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { sandboxes: Array<{ owner: string; shows: string[]; commands: number }> };
+    assert.deepEqual(status.sandboxes.map((s) => [s.owner, s.shows, s.commands]), [[`cli:${userInfo().username}`, ['/tmp', '/var/log'], 0]]);
+    assert.match((await remux(['daemon', 'status'], { env })).stdout, /sandboxes: 1 running\n {2}for cli:\S+, since \S+: 0 commands running; shows \/tmp, \/var\/log\n/);
     assert.equal((await remux(['daemon', 'stop'], { env })).code, 0);
     const gone = Date.now() + 5000;
     while (holders.some((p) => existsSync(`/proc/${p}`)) && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 50));
