@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { compileGlob } from '../policy/glob.js';
 import type { BwrapInfo, SandboxSpec } from './types.js';
 
 /** In secure_path's order: a bubblewrap built from source into /usr/local wins over the distribution's. */
@@ -74,7 +75,7 @@ export function sandboxLayout(spec: SandboxSpec): SandboxLayout {
   const writable = mounts.filter((m) => m.writable).map((m) => m.path);
   const inside = (roots: string[]) => (p: string) => roots.some((root) => isInside(p, root));
   const readOnly = spec.readOnly.flatMap((p) => resolve(p)?.real ?? []).filter(inside(writable));
-  const hidden = spec.hide
+  const hidden = [...spec.hide, ...(spec.hideMatching ?? []).flatMap(matchingNames)]
     .flatMap((p) => {
       const found = resolve(p);
       return found ? [{ path: found.real, directory: found.stat.isDirectory() }] : [];
@@ -93,6 +94,17 @@ export function sandboxLayout(spec: SandboxSpec): SandboxLayout {
     writable,
     key: JSON.stringify([options, identity.sort()]),
   };
+}
+
+/** The entries of the glob's directory that it matches (`/var/log/secure*` → /var/log/secure, secure.1 …). */
+function matchingNames(glob: string): string[] {
+  const dir = path.posix.dirname(glob);
+  const matcher = compileGlob(glob);
+  try {
+    return fs.readdirSync(dir).map((name) => path.posix.join(dir, name)).filter((p) => matcher.test(p));
+  } catch {
+    return [];
+  }
 }
 
 let systemReal: string[] | null = null;

@@ -13,6 +13,12 @@ export interface SandboxSpec {
   write: string[];
   /** Paths inside those trees that stay hidden: what the policy's deny and ask rules on reads cover. */
   hide: string[];
+  /**
+   * Globs of deny and ask rules on reads whose wildcards are in the last segment only (`/var/log/secure*`):
+   * what they match when the command starts stays hidden too (the local sandbox; remote hosts leave them
+   * to the static check).
+   */
+  hideMatching?: string[];
   /** Paths inside writable trees that stay read-only: what its deny and ask rules on writes cover. */
   readOnly: string[];
   /** The policy grants `network`: the host's network is shared; otherwise only a private loopback. */

@@ -353,13 +353,15 @@ export function programsMatchByName(policy: Policy): boolean {
  * The OS sandbox for a command under this policy. Visible trees: for each allow rule's path glob, its
  * literal prefix in whole segments (/var/log/** → /var/log, /srv/*.txt → /srv; a literal path is itself),
  * nested roots folded into their parent. Deny and ask rules that name a literal path or a whole tree
- * (`/etc/shadow`, `/root/.ssh/**`) are enforced by the mounts too: hidden (reads) or read-only (writes).
- * Narrower ones (`/var/log/secure*`, any `.ssh` below `/`) are enforced by the static check alone.
+ * (`/etc/shadow`, `/root/.ssh/**`) are enforced by the mounts too: hidden (reads) or read-only (writes);
+ * so are reads of one directory's matching names (`/var/log/secure*`, hidden as they match). Others (any
+ * `.ssh` below `/`, writes to `/srv/*.conf`) are enforced by the static check alone.
  */
 export function sandboxSpec(policy: Policy, owner: string): SandboxSpec {
   const read: string[] = [];
   const write: string[] = [];
   const hide: string[] = [];
+  const hideMatching: string[] = [];
   const readOnly: string[] = [];
   let network = false;
   for (const rule of policy.rules) {
@@ -372,7 +374,10 @@ export function sandboxSpec(policy: Policy, owner: string): SandboxSpec {
     if (rule.effect !== 'allow') {
       const trees = globs.flatMap((g) => wholeTree(g) ?? []);
       if (rule.operation === 'write_file') readOnly.push(...trees);
-      else if (rule.operation === 'read_file' || rule.operation === 'list_directory') hide.push(...trees);
+      else if (rule.operation === 'read_file' || rule.operation === 'list_directory') {
+        hide.push(...trees);
+        hideMatching.push(...globs.filter((g) => wholeTree(g) === null && namesInOneDirectory(g)));
+      }
       continue;
     }
     const prefixes = globs.map(globPrefix);
@@ -381,13 +386,19 @@ export function sandboxSpec(policy: Policy, owner: string): SandboxSpec {
   }
   // A network deny anywhere wins over its allows, like every other check.
   if (policy.rules.some((r) => r.operation === 'network' && r.effect === 'deny')) network = false;
-  return { read: roots(read), write: roots(write), hide: roots(hide), readOnly: roots(readOnly), network, owner };
+  return { read: roots(read), write: roots(write), hide: roots(hide), hideMatching: [...new Set(hideMatching)], readOnly: roots(readOnly), network, owner };
+}
+
+/** `/var/log/secure*`: wildcards in the last segment only (not `**`), so its matches are one directory's entries. */
+function namesInOneDirectory(glob: string): boolean {
+  const last = glob.slice(glob.lastIndexOf('/') + 1);
+  return globPrefix(glob) === posix.dirname(glob) && last !== '**';
 }
 
 /** `/a/b` or `/a/b/**` → `/a/b`: a glob that covers exactly one literal path and everything below it. */
 function wholeTree(glob: string): string | null {
   const base = glob.endsWith('/**') ? glob.slice(0, -3) || '/' : glob;
-  return globPrefix(base) === base && !/[*?[\]{}]/.test(base) ? base : null;
+  return globPrefix(base) === base ? base : null;
 }
 
 function roots(paths: string[]): string[] {

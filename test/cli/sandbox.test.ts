@@ -58,6 +58,25 @@ describe('the OS sandbox by default: symlinks met while recursing, and check-the
     });
   }
 
+  test('a deny rule inside a tree the policy shows holds inside the sandbox too, against a link met while recursing', async () => {
+    const masked = `policies:
+  masked:
+    capabilities:
+      - { operation: execute_binary, resource: grep }
+      - { operation: read_file, resource: [${tree}/**, ${secretDir}/**] }
+      - { operation: list_directory, resource: [${tree}/**, ${secretDir}/**] }
+      - { operation: read_file, resource: ${secretDir}/key*, effect: deny }
+      - { operation: write_stdout, resource: null }
+`;
+    const file = join(h.home, 'masked.yaml');
+    writeFileSync(file, masked);
+    // Nothing denied lies under the tree, so the static check allows the recursion; tree/sub/key-link leads to the denied key.
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'masked', '--', `grep -R -e root -e ${MARKER} ${tree}`], { env: { ...env, REMUX_POLICY_CONFIG: file }, cwd: tree });
+    assert.notEqual(r.code, 77, r.stderr);
+    assert.match(r.stdout, /plain:root is here/, r.stderr);
+    assert.ok(!r.stdout.includes(MARKER), r.stdout);
+  });
+
   test('a path flipped between an allowed file and a link to a secret: zero leaks in the sandbox', async () => {
     const race = join(tree, 'race');
     const commandsFile = join(h.home, 'race.txt');

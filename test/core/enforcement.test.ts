@@ -69,7 +69,7 @@ test('a host with a sandbox: the command runs in it, with the policy spec and th
   const r = await run('grep -R x /data', 'default_on');
   assert.equal(r.exitCode, 0);
   assert.equal(r.decision?.sandbox, true);
-  assert.deepEqual(ran[0]?.sandbox, { read: ['/data'], write: [], hide: [], readOnly: [], network: false, owner: 'alice' });
+  assert.deepEqual(ran[0]?.sandbox, { read: ['/data'], write: [], hide: [], hideMatching: [], readOnly: [], network: false, owner: 'alice' });
 });
 
 test('sandbox on, an SSH host without one: static checks only, and what only the sandbox can confine is refused', async (t) => {

@@ -261,6 +261,20 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
     assert.equal(fs.existsSync(path.join(out, 'locked', 'no')), false);
   });
 
+  test("names a deny rule's glob matches in one directory are hidden, including ones that appear later", async () => {
+    const s = spec('matching', { hideMatching: [path.join(tree, 'secret*')] });
+    const r = await run(['grep', '-r', 'hidden', tree], { sandbox: s, cwd: tree });
+    assert.equal(r.out, `${tree}/private/key:hidden dir\n`, 'secret.txt is hidden, the rest of the tree is not');
+    fs.writeFileSync(path.join(tree, 'secret-new.txt'), 'hidden later\n');
+    try {
+      const later = await run(['cat', path.join(tree, 'secret-new.txt')], { sandbox: s, cwd: tree });
+      assert.equal(later.out, '');
+      assert.equal((await run(['cat', 'public.txt'], { sandbox: s, cwd: tree })).out, 'public\n');
+    } finally {
+      fs.rmSync(path.join(tree, 'secret-new.txt'));
+    }
+  });
+
   test('a policy path replaced on the host is seen by the next command (new sandbox)', async () => {
     const moving = path.join(root, 'moving');
     fs.mkdirSync(moving);

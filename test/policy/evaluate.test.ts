@@ -476,8 +476,9 @@ describe('explain and sandboxSpec', () => {
     assert.deepEqual(sandboxSpec(p, 'bob'), {
       read: ['/etc/hosts', '/opt/tools/bin', '/srv', '/var/log'],
       write: ['/tmp'],
-      // /var/log/secure* is narrower than a whole tree: only the static check enforces it.
       hide: ['/etc/hosts', '/srv/data-1', '/var/log/private'],
+      // Names in one directory: hidden as they match; /etc/** as a write deny makes /etc read-only instead.
+      hideMatching: ['/var/log/secure*'],
       readOnly: ['/etc'],
       network: true,
       owner: 'bob',
