@@ -32,6 +32,11 @@ export interface PrologueOptions {
   noBwrap: string;
   /** sh run when the working directory ($c, physical) is not visible inside; null: not checked. */
   cwdHidden: string | null;
+  /**
+   * Print what decides the working directory's visibility, as NUL-terminated tokens on stdout: `v<path>`
+   * for each tree shown (physical path), then `h<path>` for each hidden one (see holderScript).
+   */
+  reportRoots?: boolean;
 }
 
 /** sh lines (see the header); $c must hold the physical working directory. */
@@ -60,15 +65,15 @@ export function bwrapPrologue(spec: SandboxSpec, o: PrologueOptions): string[] {
     // v: the working directory is visible inside (`/` is the sandbox's own root: always).
     'v=0',
     '[ "$c" != / ] || v=1',
-    `for d in ${words(SYSTEM_DIRS)}; do if [ -L "$d" ] && rp "$d"; then set -- "$@" --symlink "$p" "$d"; elif rp "$d"; then set -- "$@" --ro-bind "$d" "$d"; under "$c" "$p" && v=1; fi; done`,
+    `for d in ${words(SYSTEM_DIRS)}; do if [ -L "$d" ] && rp "$d"; then set -- "$@" --symlink "$p" "$d"; elif rp "$d"; then set -- "$@" --ro-bind "$d" "$d"; under "$c" "$p" && v=1;${o.reportRoots ? ` printf 'v%s\\0' "$p";` : ''} fi; done`,
     `for d in ${words(SYSTEM_ETC)}; do if [ -e "$d" ]; then set -- "$@" --ro-bind "$d" "$d"; fi; done`,
     `t=1; ${each('eval "q=\\$m$i"; under /tmp "$q" && t=0')}`,
     '[ $t = 0 ] || set -- "$@" --tmpfs /tmp',
     `${each('eval "a=\\$m$i"; l=0; j=0; while [ $j -lt $n ]; do eval "q=\\$m$j"; [ "$q" != "$a" ] && under "$a" "$q" && l=$((l + 1)); j=$((j + 1)); done; eval "z$i=$l"')}`,
-    `l=0; while [ $l -lt $n ]; do ${each('eval "a=\\$m$i e=\\$z$i k=\\$k$i"; if [ "$e" = $l ]; then if [ "$k" = w ]; then set -- "$@" --bind "$a" "$a"; else set -- "$@" --ro-bind "$a" "$a"; fi; under "$c" "$a" && v=1; fi')}; l=$((l + 1)); done`,
+    `l=0; while [ $l -lt $n ]; do ${each(`eval "a=\\$m$i e=\\$z$i k=\\$k$i"; if [ "$e" = $l ]; then if [ "$k" = w ]; then set -- "$@" --bind "$a" "$a"; else set -- "$@" --ro-bind "$a" "$a"; fi; under "$c" "$a" && v=1;${o.reportRoots ? ` printf 'v%s\\0' "$a";` : ''} fi`)}; l=$((l + 1)); done`,
     'set -- "$@" --proc /proc --dev /dev',
     ...forEach(spec.readOnly, `rp "$a" || continue; ${each('eval "q=\\$m$i k=\\$k$i"; if [ "$k" = w ] && under "$p" "$q"; then set -- "$@" --ro-bind "$p" "$p"; break; fi')}`),
-    ...forEach(spec.hide, 'rp "$a" || continue; if [ -d "$p" ]; then set -- "$@" --tmpfs "$p" --remount-ro "$p"; else set -- "$@" --ro-bind /dev/null "$p"; fi; under "$c" "$p" && v=0'),
+    ...forEach(spec.hide, `rp "$a" || continue; if [ -d "$p" ]; then set -- "$@" --tmpfs "$p" --remount-ro "$p"; else set -- "$@" --ro-bind /dev/null "$p"; fi; under "$c" "$p" && v=0${o.reportRoots ? `; printf 'h%s\\0' "$p"` : ''}`),
     ...(o.cwdHidden === null ? [] : [`[ $v = 1 ] || ${o.cwdHidden}`]),
     `set -- "$@" --chdir "$c" --clearenv --setenv PATH ${quoteWord(o.securePath)}`,
     ...PASSED_ENV.map((name) => `[ -z "\${${name}+x}" ] || set -- "$@" --setenv ${name} "$${name}"`),
@@ -85,8 +90,81 @@ export function probeScript(securePath: string): string {
     'c=/',
     ...bwrapPrologue(EMPTY_SPEC, { securePath, noBwrap: "{ printf 'none\\0'; exit 0; }", cwdHidden: null }),
     `printf 'found\\0%s\\0' "$("$b" --version 2>&1)"`,
-    `if e=$("$b" "$@" -- ${INNER_SHELL} -c true 2>&1 >/dev/null); then printf 'ok\\0'; else printf 'failed\\0%s\\0' "$e"; fi`,
+    `if e=$("$b" "$@" -- ${INNER_SHELL} -c true 2>&1 >/dev/null); then printf 'ok\\0'; else printf 'failed\\0%s\\0' "$e"; exit 0; fi`,
+    // Long-lived sandboxes (holderScript) need nsenter, setpriv and env, and a root login: nsenter run by
+    // anyone else cannot join namespaces that bwrap --disable-userns leaves owned by a user namespace
+    // nobody is in (EPERM). Without them every command starts its own bwrap.
+    'N= S= E=',
+    `for d in ${searchDirs(securePath).map(quoteWord).join(" ")}; do for t in nsenter setpriv env; do if [ -f "$d/$t" ] && [ -x "$d/$t" ]; then case $t in nsenter) [ -n "$N" ] || N=$d/$t ;; setpriv) [ -n "$S" ] || S=$d/$t ;; *) [ -n "$E" ] || E=$d/$t ;; esac; fi; done; done`,
+    'u=$(command -p id -u 2>/dev/null)',
+    `if [ "$u" = 0 ] && [ -n "$N" ] && [ -n "$S" ] && [ -n "$E" ]; then printf 'holder\\0%s\\0%s\\0%s\\0' "$N" "$S" "$E"; else printf 'noholder\\0uid %s, nsenter %s, setpriv %s, env %s\\0' "$u" "\${N:-none}" "\${S:-none}" "\${E:-none}"; fi`,
   ].join('\n');
+}
+
+/** Where the tools that enter a long-lived sandbox are on the host; null: every command starts its own bwrap. */
+export interface HolderTools {
+  nsenter: string;
+  setpriv: string;
+  env: string;
+}
+
+/** The probe's answer about long-lived sandboxes (see probeScript); the reason when there are none. */
+export function parseHolderProbe(out: Buffer): { tools: HolderTools | null; detail: string } {
+  const tokens = out.toString('utf8').split('\0');
+  const at = tokens.indexOf('ok');
+  if (at !== 2) return { tools: null, detail: 'no sandbox' };
+  const [what, nsenter = '', setpriv = '', env = ''] = tokens.slice(at + 1);
+  if (what === 'holder' && [nsenter, setpriv, env].every((p) => p.startsWith('/'))) return { tools: { nsenter, setpriv, env }, detail: 'long-lived sandboxes' };
+  return { tools: null, detail: what === 'noholder' ? `no long-lived sandboxes (${nsenter})` : 'no long-lived sandboxes' };
+}
+
+/** What a started holder reported: its bwrap (outer, with its start time), the sandbox's first process, and its trees. */
+export interface HolderInfo {
+  outer: number;
+  start: string;
+  pid: number;
+  /** Physical paths of the trees shown inside, and of the hidden ones (for the working directory's check). */
+  visible: string[];
+  hidden: string[];
+}
+
+/**
+ * A long-lived sandbox: the spec's bwrap, with its paths resolved on the host NOW, running the login
+ * shell blocked on reading the channel's stdin. Paths that change on the host later (a directory
+ * replaced, a symlink pointed elsewhere, a policy path created) are seen only by a new holder: after
+ * HOLDER_IDLE_MS unused, or on a new connection. (Resolving the layout again per command to compare
+ * costs ~2 ms of sh: the price the holder is there to avoid.) EOF on that stdin (we stop it, or the
+ * connection is gone) ends the shell, bwrap and the sandbox's PID namespace; --die-with-parent ties it to
+ * the session. Output on stdout, NUL-terminated: the trees (reportRoots), `end`, bwrap's pid and its start
+ * time (field 22 of /proc/PID/stat); then bwrap's --info-fd JSON.
+ */
+export function holderScript(spec: SandboxSpec, securePath: string, marker: string): string {
+  if (!/^[A-Za-z0-9_-]+:$/.test(marker)) throw new TypeError(`bad marker ${JSON.stringify(marker)}`);
+  return [
+    `PATH=${quoteWord(securePath)}; export PATH`,
+    'c=/',
+    ...bwrapPrologue(spec, { securePath, noBwrap: `{ echo ${marker}no-bwrap >&2; exit 125; }`, cwdHidden: null, reportRoots: true }),
+    'f() { shift 19; s=$1; }',
+    'read -r q </proc/$$/stat; f ${q##*) }',
+    `printf 'end\\0%s\\0%s\\0' "$$" "$s"`,
+    `exec "$b" "$@" --info-fd 3 -- ${INNER_SHELL} -c 'read -r _' 3>&1 >/dev/null`,
+  ].join('\n');
+}
+
+/** Parses holderScript's output once it is complete; null while more is to come. */
+export function parseHolderInfo(out: Buffer): HolderInfo | null {
+  const parts = out.toString('utf8').split('\0');
+  const end = parts.indexOf('end');
+  if (end < 0 || parts.length < end + 4) return null;
+  const [outer = '', start = '', json = ''] = parts.slice(end + 1);
+  if (!json.includes('}')) return null;
+  const pid = /"child-pid"\s*:\s*(\d+)/.exec(json)?.[1];
+  const roots = parts.slice(0, end);
+  if (!/^\d+$/.test(outer) || !/^\d+$/.test(start) || pid === undefined || !roots.every((r) => /^[vh]\//.test(r))) {
+    throw new Error(`unexpected answer from the sandbox holder: ${JSON.stringify(out.toString('utf8').slice(0, 300))}`);
+  }
+  const of = (kind: string): string[] => roots.filter((r) => r[0] === kind).map((r) => r.slice(1));
+  return { outer: Number(outer), start, pid: Number(pid), visible: of('v'), hidden: of('h') };
 }
 
 export function parseProbe(out: Buffer, host: string, securePath: string): SandboxSupport {

@@ -47,7 +47,8 @@ import {
   keyBlobType,
   knownHostsLine,
 } from './known-hosts.js';
-import { bwrapPrologue, INNER_SHELL } from './remote-sandbox.js';
+import { PASSED_ENV } from './local.js';
+import { bwrapPrologue, INNER_SHELL, type HolderInfo, type HolderTools } from './remote-sandbox.js';
 import { TransportError, type HostExecRequest } from './types.js';
 
 /** Why a connection or channel failed. */
@@ -218,6 +219,8 @@ export interface ExecOptions {
   stop?: AbortSignal;
   /** After stop, how long the channel may stay open before we close it ourselves. */
   stopGraceMs?: number;
+  /** Not a command (a sandbox holder): not counted in `channels`, so losing it idle is no failure. */
+  background?: boolean;
 }
 
 export interface ExecExit {
@@ -266,12 +269,13 @@ export class SshConnection {
     return new Promise((resolve, reject) => {
       if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
       const started = performance.now();
-      this.channels++;
+      const counted = opts.background !== true;
+      if (counted) this.channels++;
       let done = false;
       const finish = (settle: () => void): void => {
         if (done) return;
         done = true;
-        this.channels--;
+        if (counted) this.channels--;
         settle();
       };
       const failed = (err: Error): void => {
@@ -282,7 +286,7 @@ export class SshConnection {
       };
       const onChannel = (err: Error | undefined, channel: ClientChannel): void => {
         if (err) return failed(err);
-        this.lastSetupMs = performance.now() - started;
+        if (counted) this.lastSetupMs = performance.now() - started;
         let exit: ExecExit | null = null;
         let stopped = false;
         let forceClose: NodeJS.Timeout | undefined;
@@ -371,10 +375,22 @@ export interface WrapOptions {
   killGraceMs: number;
   /** Run the list inside bubblewrap as this spec says (options built on the host); null or absent: as is. */
   sandbox?: SandboxSpec | null;
+  /** With a sandbox: join this long-lived one (remote-sandbox.ts holderScript) instead of starting a bwrap. */
+  holder?: HolderEntry | null;
+}
+
+/** A running holder and the tools that enter it. */
+export interface HolderEntry extends HolderInfo {
+  tools: HolderTools;
 }
 
 /** The wrapper's refusals (exit 125), and its announcement that the list starts. */
-type Refusal = 'cwd' | 'pipefail' | 'no-bwrap' | 'cwd-hidden';
+type Refusal = 'cwd' | 'pipefail' | 'no-bwrap' | 'cwd-hidden' | HolderRefusal;
+/** The holder is not the one we started: it ended. */
+export type HolderRefusal = 'holder-gone';
+/** Namespaces of a holder, joined in this order from fds 3.. (nsenter joins the user namespace last). */
+const HOLDER_NS = ['user', 'mnt', 'net', 'ipc', 'uts', 'pid', 'cgroup'] as const;
+const NSENTER_FLAG: Record<(typeof HOLDER_NS)[number], string> = { user: 'user', mnt: 'mount', net: 'net', ipc: 'ipc', uts: 'uts', pid: 'pid', cgroup: 'cgroup' };
 const STARTED = 'run';
 
 /** The POSIX-sh text sent over an exec channel to run `body` (see the header comment). */
@@ -385,6 +401,8 @@ export function wrapScript(body: string, o: WrapOptions): string {
   const pipefail = o.pipefail ? [`command set -o pipefail 2>/dev/null || ${refuse('pipefail')}`] : [];
   const list = [`echo ${o.marker}${STARTED} >&2`, body];
   const sandbox = o.sandbox ?? null;
+  const holder = sandbox === null ? null : (o.holder ?? null);
+  if (sandbox !== null && holder !== null) return holderWrapScript(body, o, holder, refuse, pipefail, list);
   return [
     `PATH=${quoteWord(o.securePath)}; export PATH`,
     ...(sandbox === null
@@ -410,9 +428,65 @@ export function wrapScript(body: string, o: WrapOptions): string {
   ].join('\n');
 }
 
+/**
+ * wrapScript with a holder: the working directory (physical) must lie in a tree the holder shows and
+ * not in one it hides (as the holder resolved them when it started), the holder's namespaces are opened as fds 3-9 and only then is it checked that they are the holder's: its bwrap
+ * still has the start time it reported and is the parent of the pid we opened (bwrap forks once, so no
+ * other process can be), else 'holder-gone'. nsenter joins them (a root login: see probeScript), setpriv
+ * drops every capability the user namespace gave (bounding set included) and sets no_new_privs, env -i
+ * gives the environment bwrap --clearenv --setenv would. The list runs in the wrapper's process group,
+ * so the watcher's TERM/KILL reach it as without a sandbox. Processes that leave the group (setsid) stay
+ * in the holder's PID namespace until the holder ends (60 s unused at most, or with the connection).
+ */
+function holderWrapScript(body: string, o: WrapOptions, h: HolderEntry, refuse: (what: Refusal) => string, pipefail: string[], list: string[]): string {
+  // case patterns: the path itself, and anything below it (quoted: literal).
+  const under = (p: string): string[] => (p === '/' ? ["'/'*"] : [quoteWord(p), `${quoteWord(p)}/*`]);
+  for (const n of [h.outer, h.pid]) if (!Number.isSafeInteger(n) || n <= 1) throw new TypeError(`bad holder pid ${n}`);
+  if (!/^\d+$/.test(h.start)) throw new TypeError(`bad holder start time ${h.start}`);
+  const gone = `{ kill -s KILL $w; ${refuse('holder-gone')}; }`;
+  const fds = HOLDER_NS.map((ns, i) => `${i + 3}</proc/${h.pid}/ns/${ns}`).join(' ');
+  const close = HOLDER_NS.map((_, i) => `${i + 3}<&-`).join(' ');
+  const join = HOLDER_NS.map((ns, i) => `--${NSENTER_FLAG[ns]}=/proc/self/fd/${i + 3}`).join(' ');
+  const env = ['PATH=' + quoteWord(o.securePath), ...PASSED_ENV.map((name) => `\${${name}+"${name}=$${name}"}`)].join(' ');
+  const inner = [`exec ${close}`, `cd -P -- "$1" 2>/dev/null || ${refuse('cwd-hidden')}`, 'shift; unset OLDPWD', ...pipefail, ...list].join('\n');
+  return [
+    `PATH=${quoteWord(o.securePath)}; export PATH`,
+    `cd -P -- ${quoteWord(o.cwd ?? '.')} 2>/dev/null || ${refuse('cwd')}`,
+    'c=$PWD',
+    'v=0',
+    `case $c in ${['/', ...h.visible.flatMap(under)].join(' | ')}) v=1 ;; esac`,
+    ...(h.hidden.length === 0 ? [] : [`case $c in ${h.hidden.flatMap(under).join(' | ')}) v=0 ;; esac`]),
+    `[ $v = 1 ] || ${refuse('cwd-hidden')}`,
+    'exec 3<&0 </dev/null',
+    `{ trap '' TERM; read -r _ <&3; kill -s TERM 0; command -p sleep ${o.killGraceMs / 1000}; kill -s KILL 0; } >/dev/null 2>&1 &`,
+    'w=$!',
+    'exec 3<&-',
+    // `command`: a failed redirection of the special builtin exec would end the shell.
+    `{ command exec ${fds}; } 2>/dev/null || ${gone}`,
+    'f() { p=$2; shift 19; s=$1; }',
+    `{ read -r q </proc/${h.outer}/stat; } 2>/dev/null || ${gone}`,
+    `f \${q##*) }; [ "$s" = ${h.start} ] || ${gone}`,
+    `{ read -r q </proc/${h.pid}/stat; } 2>/dev/null || ${gone}`,
+    `f \${q##*) }; [ "$p" = ${h.outer} ] || ${gone}`,
+    `${quoteWord(h.tools.nsenter)} ${join} --preserve-credentials -- ${quoteWord(h.tools.setpriv)} --bounding-set=-all --inh-caps=-all --ambient-caps=-all --no-new-privs -- ${quoteWord(h.tools.env)} -i ${env} ${INNER_SHELL} -c ${quoteWord(inner)} sh "$c"`,
+    's=$?; exec >/dev/null 2>&1',
+    'kill -s KILL $w',
+    "trap '' TERM; kill -s TERM 0",
+    'exit $s',
+  ].join('\n');
+}
+
 export interface RunOptions {
   securePath: string;
   killGraceMs?: number;
+  /** Join this long-lived sandbox (with req.sandbox) instead of starting a bwrap. */
+  holder?: HolderEntry | null;
+}
+
+/** runCommand's result, and whether it was refused because the holder ended or no longer fits (nothing ran: start a new one and retry). */
+export interface RunOutcome {
+  result: ExecResult;
+  holderRefusal: HolderRefusal | null;
 }
 
 type StopReason = 'timeout' | 'abort' | 'truncated';
@@ -423,11 +497,15 @@ type StopReason = 'timeout' | 'abort' | 'truncated';
  * unusable or not visible in the sandbox. Rejects with an SshError when the connection fails.
  */
 export async function runCommand(conn: SshConnection, req: HostExecRequest, opts: RunOptions): Promise<ExecResult> {
+  return (await runCommandOutcome(conn, req, opts)).result;
+}
+
+export async function runCommandOutcome(conn: SshConnection, req: HostExecRequest, opts: RunOptions): Promise<RunOutcome> {
   const started = performance.now();
-  if (req.signal?.aborted) return { ...notRun(null, null, started), exitCode: 130, aborted: true };
+  if (req.signal?.aborted) return { result: { ...notRun(null, null, started), exitCode: 130, aborted: true }, holderRefusal: null };
   const killGraceMs = opts.killGraceMs ?? SSH_DEFAULTS.killGraceMs;
   const marker = `remux-${randomBytes(8).toString('hex')}:`;
-  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox });
+  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null });
 
   const stopper = new AbortController();
   const state: { stopped: StopReason | null } = { stopped: null };
@@ -459,14 +537,18 @@ export async function runCommand(conn: SshConnection, req: HostExecRequest, opts
 
   const { stopped } = state;
   const refused = stderr.refusal !== null && exit.code === 125 ? refusalResult(stderr.refusal, conn, req, opts.securePath) : null;
-  if (refused !== null) return notRun(refused.kind, refused.message, started);
+  if (refused !== null) {
+    const holderRefusal = stderr.refusal === 'holder-gone' ? stderr.refusal : null;
+    return { result: notRun(refused.kind, refused.message, started), holderRefusal };
+  }
   if (req.sandbox !== null && !stderr.started && stopped === null) {
-    // bwrap itself failed (it exits 1 and says why): nothing ran, and nothing runs without it.
+    // bwrap (or nsenter/setpriv joining a holder) failed and said why: nothing ran, and nothing runs without it.
     const why = stderr.earlyText().split('\n').find((l) => l.trim() !== '')?.trim() ?? `exit status ${exit.code ?? exit.signal}`;
-    return notRun('sandbox_unavailable', `bwrap could not start the sandbox on ${conn.endpoint.name} (${why}); the command was not run`, started);
+    const what = opts.holder ? 'the sandbox could not be entered' : 'bwrap could not start the sandbox';
+    return { result: notRun('sandbox_unavailable', `${what} on ${conn.endpoint.name} (${why}); the command was not run`, started), holderRefusal: null };
   }
   const status = exit.code ?? (exit.signal ? 128 + (constants.signals[exit.signal] ?? 0) : 255);
-  return {
+  const result: ExecResult = {
     exitCode: stopped === 'timeout' ? 124 : stopped === 'abort' ? 130 : status,
     signal: exit.signal,
     timedOut: stopped === 'timeout',
@@ -478,6 +560,7 @@ export async function runCommand(conn: SshConnection, req: HostExecRequest, opts
     error: null,
     errorKind: null,
   };
+  return { result, holderRefusal: null };
 }
 
 /** What the wrapper's refusal line means, in words that say what to do. */
@@ -495,6 +578,8 @@ function refusalResult(what: string, conn: SshConnection, req: HostExecRequest, 
       const policy = req.policy === undefined ? '' : ` of policy ${req.policy}`;
       return { kind: 'sandbox', message: `working directory ${req.cwd} is not visible in the sandbox${policy} on ${host}; give --cwd inside the policy's paths (${paths})` };
     }
+    case 'holder-gone':
+      return { kind: 'sandbox_unavailable', message: `the long-lived sandbox on ${host} has ended; the command was not run` };
     default:
       return null;
   }
