@@ -7,7 +7,7 @@
 // again and refuses ('holder-stale') when the result differs, and then gets a fresh holder.
 import { randomBytes } from 'node:crypto';
 import type { ExecResult, SandboxSpec } from '../exec/types.js';
-import { holderScript, parseHolderInfo, type HolderInfo, type HolderTools } from './remote-sandbox.js';
+import { holderScript, holderUsable, parseHolderInfo, type HolderInfo, type HolderTools } from './remote-sandbox.js';
 import { runCommandOutcome, type HolderEntry, type RunOptions, type SshConnection } from './ssh.js';
 import type { HostExecRequest } from './types.js';
 
@@ -133,7 +133,7 @@ export class HolderSet {
   /** Runs a sandboxed command in its spec's holder (started if needed), or with its own bwrap when no holder may start. */
   async run(req: HostExecRequest, runOpts: RunOptions): Promise<ExecResult> {
     const spec = req.sandbox;
-    if (spec === null) return (await runCommandOutcome(this.conn, req, runOpts)).result;
+    if (spec === null || !holderUsable(spec)) return (await runCommandOutcome(this.conn, req, runOpts)).result;
     // A holder that ended, or no longer matches the host's paths, refuses before anything runs: one
     // retry with a fresh holder.
     for (let attempt = 1; ; attempt++) {

@@ -94,11 +94,24 @@ export function probeScript(securePath: string): string {
     // Long-lived sandboxes (holderScript) need nsenter, setpriv and env, and a root login: nsenter run by
     // anyone else cannot join namespaces that bwrap --disable-userns leaves owned by a user namespace
     // nobody is in (EPERM). Without them every command starts its own bwrap.
+    // Only from system directories, which the sandbox shows read-only: nsenter runs setpriv inside the
+    // sandbox's mount namespace with the user namespace's capabilities still held.
     'N= S= E=',
-    `for d in ${searchDirs(securePath).map(quoteWord).join(" ")}; do for t in nsenter setpriv env; do if [ -f "$d/$t" ] && [ -x "$d/$t" ]; then case $t in nsenter) [ -n "$N" ] || N=$d/$t ;; setpriv) [ -n "$S" ] || S=$d/$t ;; *) [ -n "$E" ] || E=$d/$t ;; esac; fi; done; done`,
+    `for d in ${HOLDER_TOOL_DIRS.join(' ')}; do for t in nsenter setpriv env; do if [ -f "$d/$t" ] && [ -x "$d/$t" ]; then case $t in nsenter) [ -n "$N" ] || N=$d/$t ;; setpriv) [ -n "$S" ] || S=$d/$t ;; *) [ -n "$E" ] || E=$d/$t ;; esac; fi; done; done`,
     'u=$(command -p id -u 2>/dev/null)',
     `if [ "$u" = 0 ] && [ -n "$N" ] && [ -n "$S" ] && [ -n "$E" ]; then printf 'holder\\0%s\\0%s\\0%s\\0' "$N" "$S" "$E"; else printf 'noholder\\0uid %s, nsenter %s, setpriv %s, env %s\\0' "$u" "\${N:-none}" "\${S:-none}" "\${E:-none}"; fi`,
   ].join('\n');
+}
+
+/** Where nsenter, setpriv and env are looked for (see holderUsable). */
+const HOLDER_TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+
+/**
+ * Whether commands of this spec may join a long-lived sandbox: not when a writable tree could hold the
+ * system programs or libraries (setpriv is run in the sandbox before it drops the capabilities).
+ */
+export function holderUsable(spec: SandboxSpec): boolean {
+  return !spec.write.some((w) => w === '/' || /^\/(usr|bin|sbin|lib[^/]*)(\/|$)/.test(w) || w.startsWith('/etc/ld.so'));
 }
 
 /** Where the tools that enter a long-lived sandbox are on the host; null: every command starts its own bwrap. */
