@@ -80,6 +80,11 @@ export class SandboxHolder {
     this.ready.catch(() => undefined);
   }
 
+  /** Neither ended nor being stopped: new commands may join it. */
+  get usable(): boolean {
+    return !this.ended && !this.stopper.signal.aborted;
+  }
+
   /** A command is about to use it. */
   acquire(): void {
     this.users++;
@@ -119,6 +124,8 @@ export interface HolderSetOptions {
 /** The long-lived sandboxes of one connection, by spec (owner included) and secure PATH. */
 export class HolderSet {
   private readonly holders = new Map<string, SandboxHolder>();
+  /** When a holder for a key last failed to start: its commands use their own bwrap for a while. */
+  private readonly failedAt = new Map<string, number>();
 
   constructor(
     readonly conn: SshConnection,
@@ -144,8 +151,11 @@ export class HolderSet {
         let entry: HolderEntry;
         try {
           entry = await holder.ready;
-        } catch (err) {
-          return notRun(`${err instanceof Error ? err.message : String(err)}; the command was not run`);
+        } catch {
+          // No holder (its channel refused, bwrap failed, …): this spec's commands start their own bwrap
+          // for a while, which refuses with bwrap's own words if bwrap is what fails.
+          this.failedAt.set(this.key(spec, runOpts.securePath), Date.now());
+          return (await runCommandOutcome(this.conn, req, runOpts)).result;
         }
         const outcome = await runCommandOutcome(this.conn, req, { ...runOpts, holder: entry });
         if (outcome.holderRefusal === null || attempt > 1) return outcome.result;
@@ -168,11 +178,17 @@ export class HolderSet {
     this.holders.clear();
   }
 
+  private key(spec: SandboxSpec, securePath: string): string {
+    return `${securePath}\0${holderKey(spec)}`;
+  }
+
   private holderFor(spec: SandboxSpec, securePath: string): SandboxHolder | null {
-    const key = `${securePath}\0${holderKey(spec)}`;
+    const key = this.key(spec, securePath);
     const current = this.holders.get(key);
-    if (current && !current.ended) return current;
+    if (current?.usable) return current;
     if (current) this.holders.delete(key);
+    const failed = this.failedAt.get(key);
+    if (failed !== undefined && Date.now() - failed < (this.opts.idleMs ?? HOLDER_IDLE_MS)) return null;
     if (this.opts.mayStart && !this.opts.mayStart()) return null;
     const holder = new SandboxHolder(this.conn, spec, this.tools, securePath, (h) => {
       this.drop(h);
@@ -185,8 +201,4 @@ export class HolderSet {
   private drop(holder: SandboxHolder): void {
     for (const [key, h] of this.holders) if (h === holder) this.holders.delete(key);
   }
-}
-
-function notRun(error: string): ExecResult {
-  return { exitCode: 125, signal: null, timedOut: false, aborted: false, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: 0, error, errorKind: 'sandbox_unavailable' };
 }

@@ -160,7 +160,9 @@ export function holderScript(spec: SandboxSpec, securePath: string, marker: stri
     'f() { shift 19; s=$1; }',
     'read -r q </proc/$$/stat; f ${q##*) }',
     `printf 'end\\0%s\\0%s\\0' "$$" "$s"`,
-    `exec "$b" "$@" --info-fd 3 -- ${INNER_SHELL} -c 'read -r _' 3>&1 >/dev/null`,
+    // bwrap writes --info-fd as soon as it has cloned, while the sandbox is still being mounted: commands
+    // may join only once the shell inside says `ready` (it runs after every mount).
+    `exec "$b" "$@" --info-fd 3 -- ${INNER_SHELL} -c ${quoteWord("printf 'ready\\0'; read -r _")} 3>&1`,
   ].join('\n');
 }
 
@@ -169,8 +171,11 @@ export function parseHolderInfo(out: Buffer): HolderInfo | null {
   const parts = out.toString('utf8').split('\0');
   const end = parts.indexOf('end');
   if (end < 0 || parts.length < end + 4) return null;
-  const [outer = '', start = '', json = ''] = parts.slice(end + 1);
-  if (!json.includes('}')) return null;
+  const [outer = '', start = ''] = parts.slice(end + 1);
+  // The JSON (bwrap) and `ready` (the shell inside) come from two processes: in either order.
+  const rest = parts.slice(end + 3).join('\0');
+  const json = rest.replace('ready\0', '');
+  if (!json.includes('}') || json === rest) return null;
   const pid = /"child-pid"\s*:\s*(\d+)/.exec(json)?.[1];
   const roots = parts.slice(0, end);
   if (!/^\d+$/.test(outer) || !/^\d+$/.test(start) || pid === undefined || !roots.every((r) => /^[vh]\//.test(r))) {
