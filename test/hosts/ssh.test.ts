@@ -676,6 +676,15 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${
     assert.equal(await ns('alice'), again);
   });
 
+  test('a command that starts a sandbox finds it complete (bwrap reports its pid before it mounts)', async () => {
+    // A connection of its own: 4 holders and 4 commands stay within sshd's 10 sessions.
+    const c = await connect(h1);
+    const owners = Array.from({ length: 4 }, (_, i) => `fresh-${i}`);
+    const check = parseCommand('sh -c "test -x /usr/bin/env && test -r data.txt && echo ok"');
+    const rs = await Promise.all(owners.map((owner) => sandboxRun(c, check, { cwd: box, sandbox: { ...spec, owner } })));
+    assert.deepEqual(rs.map((r) => r.stdout.toString() + r.stderr.toString()), owners.map(() => 'ok\n'));
+  });
+
   test('cost per command: unsandboxed, sandboxed (printed)', async (t) => {
     const N = 40;
     const p50 = async (f: () => Promise<Ran>): Promise<number> => {
