@@ -1,14 +1,14 @@
 // Long-lived sandboxes on an SSH host: one bwrap per (connection, SandboxSpec incl. its owner) that
-// commands join with nsenter instead of starting their own (remote-sandbox.ts holderScript, ssh.ts
-// holderWrapScript). A holder runs over its own exec channel of the pooled connection with that
+// commands join with remux-sandbox-enter instead of starting their own (remote-sandbox.ts holderScript,
+// ssh.ts holderWrapScript). A holder runs over its own exec channel of the pooled connection with that
 // channel's stdin held open: closing the channel or losing the connection ends it (EOF, and bwrap's
 // --die-with-parent). It is stopped after IDLE_MS without commands; one that ended is started again by
 // the next command. Its layout is resolved on the host when it starts: each command resolves the spec
 // again and refuses ('holder-stale') when the result differs, and then gets a fresh holder.
 import { randomBytes } from 'node:crypto';
 import type { ExecResult, SandboxSpec } from '../exec/types.js';
-import { holderScript, holderUsable, parseHolderInfo, type HolderInfo, type HolderTools } from './remote-sandbox.js';
-import { runCommandOutcome, type HolderEntry, type RunOptions, type SshConnection } from './ssh.js';
+import { holderScript, parseHolderInfo, type EnterHelper, type HolderInfo } from './remote-sandbox.js';
+import { runCommandOutcome, type RunOptions, type SshConnection } from './ssh.js';
 import type { HostExecRequest } from './types.js';
 
 /** A holder nobody used for this long is stopped. */
@@ -19,7 +19,7 @@ const HOLDER_MAX_OUTPUT = 64 << 10;
 
 export class SandboxHolder {
   /** The holder reported itself; rejects when it could not start. */
-  readonly ready: Promise<HolderEntry>;
+  readonly ready: Promise<HolderInfo>;
   /** Its channel has closed (or never opened): it is gone. */
   ended = false;
   private users = 0;
@@ -29,7 +29,7 @@ export class SandboxHolder {
   constructor(
     readonly conn: SshConnection,
     readonly spec: SandboxSpec,
-    tools: HolderTools,
+    helper: EnterHelper,
     securePath: string,
     onEnd: (holder: SandboxHolder) => void,
     readonly idleMs: number = HOLDER_IDLE_MS,
@@ -45,7 +45,8 @@ export class SandboxHolder {
       this.stop();
     };
     const timer = setTimeout(() => fail(`no answer within ${HOLDER_START_TIMEOUT_MS} ms`), HOLDER_START_TIMEOUT_MS);
-    const channel = conn.exec(holderScript(spec, securePath, marker), {
+    const channel = conn.exec(holderScript(spec, securePath, marker, helper.binary.length), {
+      input: helper.binary,
       onStdout: (chunk) => {
         if (settle === null) return;
         out = Buffer.concat([out, chunk]);
@@ -71,12 +72,11 @@ export class SandboxHolder {
       this.ended = true;
       if (this.idle) clearTimeout(this.idle);
       const said = err.split('\n').find((l) => l.trim() !== '' && !l.startsWith(marker))?.trim();
-      fail(said ?? (err.includes(`${marker}no-bwrap`) ? 'no bwrap' : 'it ended'));
+      fail(said ?? (err.includes(`${marker}no-bwrap`) ? 'no bwrap' : err.includes(`${marker}no-helper`) ? 'remux-sandbox-enter cannot run from any of $XDG_RUNTIME_DIR, /dev/shm, $TMPDIR, $HOME' : 'it ended'));
       onEnd(this);
     };
     channel.then(ended, ended);
-    // A long-lived sandbox is for the connection's own lifetime: never the reason to keep the process up.
-    this.ready = ready.then((info) => ({ ...info, tools }));
+    this.ready = ready;
     this.ready.catch(() => undefined);
   }
 
@@ -129,7 +129,7 @@ export class HolderSet {
 
   constructor(
     readonly conn: SshConnection,
-    readonly tools: HolderTools,
+    readonly helper: EnterHelper,
     private readonly opts: HolderSetOptions = {},
   ) {}
 
@@ -140,7 +140,7 @@ export class HolderSet {
   /** Runs a sandboxed command in its spec's holder (started if needed), or with its own bwrap when no holder may start. */
   async run(req: HostExecRequest, runOpts: RunOptions): Promise<ExecResult> {
     const spec = req.sandbox;
-    if (spec === null || !holderUsable(spec)) return (await runCommandOutcome(this.conn, req, runOpts)).result;
+    if (spec === null) return (await runCommandOutcome(this.conn, req, runOpts)).result;
     // A holder that ended, or no longer matches the host's paths, refuses before anything runs: one
     // retry with a fresh holder.
     for (let attempt = 1; ; attempt++) {
@@ -148,7 +148,7 @@ export class HolderSet {
       if (holder === null) return (await runCommandOutcome(this.conn, req, runOpts)).result;
       holder.acquire();
       try {
-        let entry: HolderEntry;
+        let entry: HolderInfo;
         try {
           entry = await holder.ready;
         } catch {
@@ -170,7 +170,7 @@ export class HolderSet {
   /** The host pids of the running holders' bwrap and sandbox init (for tests and diagnostics). */
   async pids(): Promise<number[]> {
     const entries = await Promise.allSettled([...this.holders.values()].map((h) => h.ready));
-    return entries.flatMap((e) => (e.status === 'fulfilled' ? [e.value.pid, e.value.outer] : []));
+    return entries.flatMap((e) => (e.status === 'fulfilled' ? [e.value.init, e.value.keeper] : []));
   }
 
   stopAll(): void {
@@ -190,7 +190,7 @@ export class HolderSet {
     const failed = this.failedAt.get(key);
     if (failed !== undefined && Date.now() - failed < (this.opts.idleMs ?? HOLDER_IDLE_MS)) return null;
     if (this.opts.mayStart && !this.opts.mayStart()) return null;
-    const holder = new SandboxHolder(this.conn, spec, this.tools, securePath, (h) => {
+    const holder = new SandboxHolder(this.conn, spec, this.helper, securePath, (h) => {
       this.drop(h);
       this.opts.onEnd?.();
     }, this.opts.idleMs ?? HOLDER_IDLE_MS);

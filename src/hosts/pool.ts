@@ -25,7 +25,7 @@ import { knownHostsFile } from '../config/paths.js';
 import type { EarlySockets } from './early-sockets.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { HOLDER_IDLE_MS, HolderSet } from './holder.js';
-import { parseHolderProbe, parseProbe, probeScript, type HolderTools } from './remote-sandbox.js';
+import { parseHolderProbe, parseProbe, probeScript, type EnterHelper } from './remote-sandbox.js';
 import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
 import { TransportError, type Host, type HostExecRequest } from './types.js';
 
@@ -149,8 +149,8 @@ interface Probe {
   answer: Promise<SandboxSupport>;
   /** The answer once it came. */
   known: SandboxSupport | null;
-  /** Whether commands can join long-lived sandboxes there (null: no, or not known yet). */
-  holderTools: HolderTools | null;
+  /** The helper that joins long-lived sandboxes there (null: none, or not known yet). */
+  enterHelper: EnterHelper | null;
 }
 
 class PooledHost {
@@ -214,10 +214,10 @@ class PooledHost {
   private run(conn: SshConnection, req: HostExecRequest): Promise<ExecResult> {
     const securePath = this.pool.securePath;
     if (req.sandbox !== null && this.pool.options.sandboxHolders !== false) {
-      const tools = this.probe?.conn === conn ? this.probe.holderTools : null;
-      if (tools !== null && this.holders?.conn !== conn) {
+      const helper = this.probe?.conn === conn ? this.probe.enterHelper : null;
+      if (helper !== null && this.holders?.conn !== conn) {
         this.holders?.stopAll();
-        this.holders = new HolderSet(conn, tools, {
+        this.holders = new HolderSet(conn, helper, {
           idleMs: this.pool.options.holderIdleMs ?? HOLDER_IDLE_MS,
           // A holder keeps its channel open: it takes a slot, and one always stays for commands (this
           // command holds one already).
@@ -255,19 +255,19 @@ class PooledHost {
 
   private probeOn(conn: SshConnection): Promise<SandboxSupport> {
     if (this.probe?.conn !== conn) {
-      const probe: Probe = { conn, answer: this.runProbe(conn, (tools) => (probe.holderTools = tools)), known: null, holderTools: null };
+      const probe: Probe = { conn, answer: this.runProbe(conn, (helper) => (probe.enterHelper = helper)), known: null, enterHelper: null };
       probe.answer.then((support) => (probe.known = support), () => undefined);
       this.probe = probe;
     }
     return this.probe.answer;
   }
 
-  private async runProbe(conn: SshConnection, holders: (tools: HolderTools | null) => void): Promise<SandboxSupport> {
+  private async runProbe(conn: SshConnection, holders: (helper: EnterHelper | null) => void): Promise<SandboxSupport> {
     const securePath = this.pool.securePath;
     try {
       const out = await captureScript(conn, probeScript(securePath), { securePath, timeoutMs: PROBE_TIMEOUT_MS, maxBytes: PROBE_MAX_BYTES });
       const support = parseProbe(out, this.entry.name, securePath);
-      if (support.available) holders(parseHolderProbe(out).tools);
+      if (support.available) holders(parseHolderProbe(out).helper);
       return support;
     } catch (err) {
       // Not kept: the next command asks again. Only a host that answered is judged.

@@ -14,8 +14,9 @@
 // Safety of the generated text: every path is a quoteWord() word, variables are always expanded in
 // double quotes, and the only eval'd text is fixed templates with a numeric index (POSIX sh has no
 // arrays). The prologue leaves bwrap's path in $b and its options in "$@".
+import fs from 'node:fs';
 import { quoteWord } from '../command/render.js';
-import { oldBubblewrapWarning, SYSTEM_DIRS, SYSTEM_ETC } from '../exec/sandbox.js';
+import { ENTER_HELPER, oldBubblewrapWarning, SYSTEM_DIRS, SYSTEM_ETC } from '../exec/sandbox.js';
 import type { SandboxSpec, SandboxSupport } from '../exec/types.js';
 import { PASSED_ENV } from './local.js';
 import { searchDirs } from './remote-resolver.js';
@@ -91,98 +92,129 @@ export function probeScript(securePath: string): string {
     ...bwrapPrologue(EMPTY_SPEC, { securePath, noBwrap: "{ printf 'none\\0'; exit 0; }", cwdHidden: null }),
     `printf 'found\\0%s\\0' "$("$b" --version 2>&1)"`,
     `if e=$("$b" "$@" -- ${INNER_SHELL} -c true 2>&1 >/dev/null); then printf 'ok\\0'; else printf 'failed\\0%s\\0' "$e"; exit 0; fi`,
-    // Long-lived sandboxes (holderScript) need nsenter, setpriv and env, and a root login: nsenter run by
-    // anyone else cannot join namespaces that bwrap --disable-userns leaves owned by a user namespace
-    // nobody is in (EPERM). Without them every command starts its own bwrap.
-    // Only from system directories, which the sandbox shows read-only: nsenter runs setpriv inside the
-    // sandbox's mount namespace with the user namespace's capabilities still held.
-    'N= S= E=',
-    `for d in ${HOLDER_TOOL_DIRS.join(' ')}; do for t in nsenter setpriv env; do if [ -f "$d/$t" ] && [ -x "$d/$t" ]; then case $t in nsenter) [ -n "$N" ] || N=$d/$t ;; setpriv) [ -n "$S" ] || S=$d/$t ;; *) [ -n "$E" ] || E=$d/$t ;; esac; fi; done; done`,
-    'u=$(command -p id -u 2>/dev/null)',
-    `if [ "$u" = 0 ] && [ -n "$N" ] && [ -n "$S" ] && [ -n "$E" ]; then printf 'holder\\0%s\\0%s\\0%s\\0' "$N" "$S" "$E"; else printf 'noholder\\0uid %s, nsenter %s, setpriv %s, env %s\\0' "$u" "\${N:-none}" "\${S:-none}" "\${E:-none}"; fi`,
+    // Long-lived sandboxes (holderScript) are entered with remux's own helper, sent by remux: it runs
+    // where its architecture matches.
+    `printf 'arch\\0%s\\0' "$(command -p uname -m 2>/dev/null)"`,
   ].join('\n');
 }
 
-/** Where nsenter, setpriv and env are looked for (see holderUsable). */
-const HOLDER_TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
-
 /**
- * Whether commands of this spec may join a long-lived sandbox: not when a writable tree could hold the
- * system programs or libraries (setpriv is run in the sandbox before it drops the capabilities).
+ * remux-sandbox-enter as sent to hosts: the built file and the architecture it is for, as `uname -m`
+ * names it (from its ELF header); null when it is not built.
  */
-export function holderUsable(spec: SandboxSpec): boolean {
-  return !spec.write.some((w) => w === '/' || /^\/(usr|bin|sbin|lib[^/]*)(\/|$)/.test(w) || w.startsWith('/etc/ld.so'));
+export interface EnterHelper {
+  binary: Buffer;
+  arch: string;
 }
 
-/** Where the tools that enter a long-lived sandbox are on the host; null: every command starts its own bwrap. */
-export interface HolderTools {
-  nsenter: string;
-  setpriv: string;
-  env: string;
+const ELF_MACHINES: Record<number, string> = { 62: 'x86_64', 183: 'aarch64' };
+let enterHelper: EnterHelper | null | undefined;
+
+export function localEnterHelper(): EnterHelper | null {
+  if (enterHelper === undefined) {
+    try {
+      const binary = fs.readFileSync(ENTER_HELPER);
+      const arch = binary.subarray(0, 4).toString('latin1') === '\x7fELF' ? ELF_MACHINES[binary.readUInt16LE(18)] : undefined;
+      enterHelper = arch === undefined ? null : { binary, arch };
+    } catch {
+      enterHelper = null;
+    }
+  }
+  return enterHelper;
 }
 
-/** The probe's answer about long-lived sandboxes (see probeScript); the reason when there are none. */
-export function parseHolderProbe(out: Buffer): { tools: HolderTools | null; detail: string } {
+/** Whether this host's commands may join long-lived sandboxes (the probe said `ok` and the helper fits its architecture), and why not. */
+export function parseHolderProbe(out: Buffer, helper: EnterHelper | null = localEnterHelper()): { helper: EnterHelper | null; detail: string } {
   const tokens = out.toString('utf8').split('\0');
-  const at = tokens.indexOf('ok');
-  if (at !== 2) return { tools: null, detail: 'no sandbox' };
-  const [what, nsenter = '', setpriv = '', env = ''] = tokens.slice(at + 1);
-  if (what === 'holder' && [nsenter, setpriv, env].every((p) => p.startsWith('/'))) return { tools: { nsenter, setpriv, env }, detail: 'long-lived sandboxes' };
-  return { tools: null, detail: what === 'noholder' ? `no long-lived sandboxes (${nsenter})` : 'no long-lived sandboxes' };
+  if (tokens[2] !== 'ok') return { helper: null, detail: 'no sandbox' };
+  const arch = tokens[3] === 'arch' ? (tokens[4] ?? '') : '';
+  if (helper === null) return { helper: null, detail: 'no long-lived sandboxes (remux-sandbox-enter is not built)' };
+  if (arch !== helper.arch) return { helper: null, detail: `no long-lived sandboxes (the host is ${arch || 'of an unknown architecture'}, remux-sandbox-enter is built for ${helper.arch})` };
+  return { helper, detail: 'long-lived sandboxes' };
 }
 
-/** What a started holder reported: its bwrap (outer, with its start time), the sandbox's first process, and its trees. */
+/** What a started holder reported: its keeper (outside) and the sandbox's init, each with its start time, and the trees shown. */
 export interface HolderInfo {
-  outer: number;
-  start: string;
-  pid: number;
+  /** The holder's shell outside the sandbox: it keeps the helper open as fd HELPER_FD. */
+  keeper: number;
+  keeperStart: string;
+  /** The sandbox's first process (bwrap's child): whose namespaces commands join. */
+  init: number;
+  initStart: string;
   /** Physical paths of the trees shown inside, and of the hidden ones (for the working directory's check). */
   visible: string[];
   hidden: string[];
 }
+
+/** The keeper's fd holding remux-sandbox-enter, unlinked: commands execute /proc/KEEPER/fd/5. */
+export const HELPER_FD = 5;
 
 /**
  * A long-lived sandbox: the spec's bwrap, with its paths resolved on the host NOW, running the login
  * shell blocked on reading the channel's stdin. Paths that change on the host later (a directory
  * replaced, a symlink pointed elsewhere, a policy path created) are seen only by a new holder: after
  * HOLDER_IDLE_MS unused, or on a new connection. (Resolving the layout again per command to compare
- * costs ~2 ms of sh: the price the holder is there to avoid.) EOF on that stdin (we stop it, or the
- * connection is gone) ends the shell, bwrap and the sandbox's PID namespace; --die-with-parent ties it to
- * the session. Output on stdout, NUL-terminated: the trees (reportRoots), `end`, bwrap's pid and its start
- * time (field 22 of /proc/PID/stat); then bwrap's --info-fd JSON.
+ * costs ~2 ms of sh: the price the holder is there to avoid.)
+ *
+ * The first `size` bytes on stdin are remux-sandbox-enter. The shell writes them to a file of its own
+ * (a directory that mktemp makes, 0700), keeps it open as fd HELPER_FD, deletes it, and checks that it
+ * runs from there (noexec mounts: the next candidate directory). Nothing stays on the host's disk, and
+ * nothing in any sandbox can reach the file: the keeper stays outside (bwrap is its child, started with
+ * that fd closed), and its /proc entry is not visible from a sandbox's PID namespace.
+ *
+ * EOF on stdin (we stop it, or the connection is gone) ends the shell inside, bwrap and the sandbox's PID
+ * namespace; --die-with-parent ties bwrap to the keeper. Output on stdout, NUL-terminated, in this order
+ * (each process writes only after the one before): the trees (reportRoots), `keeper`, its pid and start
+ * time (field 22 of /proc/PID/stat), bwrap's --info-fd JSON, then `ready` and the start time of the
+ * sandbox's pid 1 from the shell inside, once every mount is done.
  */
-export function holderScript(spec: SandboxSpec, securePath: string, marker: string): string {
+export function holderScript(spec: SandboxSpec, securePath: string, marker: string, size: number): string {
   if (!/^[A-Za-z0-9_-]+:$/.test(marker)) throw new TypeError(`bad marker ${JSON.stringify(marker)}`);
+  if (!Number.isSafeInteger(size) || size <= 0) throw new TypeError(`bad helper size ${size}`);
+  const refuse = (what: string): string => `{ echo ${marker}${what} >&2; exit 125; }`;
+  const startTime = (file: string, into: string): string => `f() { shift 19; ${into}=$1; }; read -r q <${file}; f \${q##*) }`;
+  const inner = `${startTime('/proc/1/stat', 's')}; printf 'ready\\0%s\\0' "$s"; read -r _`;
   return [
     `PATH=${quoteWord(securePath)}; export PATH`,
     'c=/',
-    ...bwrapPrologue(spec, { securePath, noBwrap: `{ echo ${marker}no-bwrap >&2; exit 125; }`, cwdHidden: null, reportRoots: true }),
-    'f() { shift 19; s=$1; }',
-    'read -r q </proc/$$/stat; f ${q##*) }',
-    `printf 'end\\0%s\\0%s\\0' "$$" "$s"`,
-    // bwrap writes --info-fd as soon as it has cloned, while the sandbox is still being mounted: commands
-    // may join only once the shell inside says `ready` (it runs after every mount).
-    `exec "$b" "$@" --info-fd 3 -- ${INNER_SHELL} -c ${quoteWord("printf 'ready\\0'; read -r _")} 3>&1`,
+    ...bwrapPrologue(spec, { securePath, noBwrap: refuse('no-bwrap'), cwdHidden: null, reportRoots: true }),
+    'umask 077',
+    'n=0',
+    `for d in "\${XDG_RUNTIME_DIR:-/nonexistent}" /dev/shm "\${TMPDIR:-/tmp}" "\${HOME:-/nonexistent}"; do`,
+    '  t=$(command -p mktemp -d "$d/remux-enter.XXXXXX" 2>/dev/null) || continue',
+    // The first copy comes from stdin, later ones (after a noexec mount) from the one before.
+    `  if [ $n = 0 ]; then command -p head -c ${size}; else command -p cat <&${HELPER_FD}; fi >"$t/e"`,
+    `  command -p chmod 500 "$t/e" && { command exec ${HELPER_FD}<"$t/e"; } 2>/dev/null; command -p rm -rf "$t"`,
+    '  n=1',
+    `  if /proc/$$/fd/${HELPER_FD} --check 2>/dev/null; then n=2; break; fi`,
+    'done',
+    `[ $n = 2 ] || ${refuse('no-helper')}`,
+    startTime('/proc/$$/stat', 'k'),
+    `printf 'keeper\\0%s\\0%s\\0' "$$" "$k"`,
+    `"$b" "$@" --info-fd 3 -- ${INNER_SHELL} -c ${quoteWord(inner)} 3>&1 ${HELPER_FD}<&-`,
   ].join('\n');
 }
 
 /** Parses holderScript's output once it is complete; null while more is to come. */
 export function parseHolderInfo(out: Buffer): HolderInfo | null {
-  const parts = out.toString('utf8').split('\0');
-  const end = parts.indexOf('end');
-  if (end < 0 || parts.length < end + 4) return null;
-  const [outer = '', start = ''] = parts.slice(end + 1);
-  // The JSON (bwrap) and `ready` (the shell inside) come from two processes: in either order.
-  const rest = parts.slice(end + 3).join('\0');
-  const json = rest.replace('ready\0', '');
-  if (!json.includes('}') || json === rest) return null;
-  const pid = /"child-pid"\s*:\s*(\d+)/.exec(json)?.[1];
-  const roots = parts.slice(0, end);
-  if (!/^\d+$/.test(outer) || !/^\d+$/.test(start) || pid === undefined || !roots.every((r) => /^[vh]\//.test(r))) {
+  const text = out.toString('utf8');
+  const parts = text.split('\0');
+  const at = parts.indexOf('keeper');
+  if (at < 0 || parts.length < at + 4) return null;
+  const [keeper = '', keeperStart = ''] = parts.slice(at + 1);
+  // bwrap's JSON (not NUL-terminated) and the shell's `ready` come from two processes: in either order.
+  const rest = parts.slice(at + 3).join('\0');
+  const ready = /ready\0(\d+)\0/.exec(rest);
+  const json = ready === null ? '' : rest.replace(ready[0], '');
+  if (ready === null || !json.includes('}')) return null;
+  const initStart = ready[1] ?? '';
+  const init = /"child-pid"\s*:\s*(\d+)/.exec(json)?.[1];
+  const roots = parts.slice(0, at);
+  if (!/^\d+$/.test(keeper) || !/^\d+$/.test(keeperStart) || init === undefined || !roots.every((r) => /^[vh]\//.test(r))) {
     throw new Error(`unexpected answer from the sandbox holder: ${JSON.stringify(out.toString('utf8').slice(0, 300))}`);
   }
   const of = (kind: string): string[] => roots.filter((r) => r[0] === kind).map((r) => r.slice(1));
-  return { outer: Number(outer), start, pid: Number(pid), visible: of('v'), hidden: of('h') };
+  return { keeper: Number(keeper), keeperStart, init: Number(init), initStart, visible: of('v'), hidden: of('h') };
 }
 
 export function parseProbe(out: Buffer, host: string, securePath: string): SandboxSupport {

@@ -34,6 +34,7 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
 import { quoteWord, renderCommandList } from '../command/render.js';
+import type { CommandList } from '../command/types.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecErrorKind, ExecResult, SandboxSpec } from '../exec/types.js';
 import type { HostAuth } from './inventory.js';
@@ -48,7 +49,8 @@ import {
   knownHostsLine,
 } from './known-hosts.js';
 import { PASSED_ENV } from './local.js';
-import { bwrapPrologue, INNER_SHELL, type HolderInfo, type HolderTools } from './remote-sandbox.js';
+import { ENTER_NAMESPACES, parseEnterReport, type EnterReport } from '../exec/sandbox.js';
+import { bwrapPrologue, HELPER_FD, INNER_SHELL, type HolderInfo } from './remote-sandbox.js';
 import { TransportError, type HostExecRequest } from './types.js';
 
 /** Why a connection or channel failed. */
@@ -221,6 +223,8 @@ export interface ExecOptions {
   stopGraceMs?: number;
   /** Not a command (a sandbox holder): not counted in `channels`, so losing it idle is no failure. */
   background?: boolean;
+  /** Written to the channel's stdin once it is open; stdin stays open until stop. */
+  input?: Buffer;
 }
 
 export interface ExecExit {
@@ -304,6 +308,7 @@ export class SshConnection {
         else opts.stop?.addEventListener('abort', stop, { once: true });
         channel.on('data', opts.onStdout);
         channel.stderr.on('data', opts.onStderr);
+        if (opts.input && !stopped) channel.write(opts.input);
         // ssh2 names signals like Node does (SIGTERM).
         channel.on('exit', (code: number | null, signal?: string) => {
           exit = { code, signal: (signal as NodeJS.Signals | undefined) ?? null };
@@ -376,22 +381,28 @@ export interface WrapOptions {
   /** Run the list inside bubblewrap as this spec says (options built on the host); null or absent: as is. */
   sandbox?: SandboxSpec | null;
   /** With a sandbox: join this long-lived one (remote-sandbox.ts holderScript) instead of starting a bwrap. */
-  holder?: HolderEntry | null;
+  holder?: HolderInfo | null;
+  /**
+   * In a holder: the list is this one program and its arguments (no pipe, no redirection), executed
+   * directly by remux-sandbox-enter, found in the secure PATH as the policy check found it, without a
+   * shell inside (a shell's start-up is most of what a sandboxed command would cost).
+   */
+  argv?: string[] | null;
 }
 
-/** A running holder and the tools that enter it. */
-export interface HolderEntry extends HolderInfo {
-  tools: HolderTools;
-}
 
 /** The wrapper's refusals (exit 125), and its announcement that the list starts. */
 type Refusal = 'cwd' | 'pipefail' | 'no-bwrap' | 'cwd-hidden' | HolderRefusal;
 /** The holder is not the one we started: it ended. */
 export type HolderRefusal = 'holder-gone';
-/** Namespaces of a holder, joined in this order from fds 3.. (nsenter joins the user namespace last). */
-const HOLDER_NS = ['user', 'mnt', 'net', 'ipc', 'uts', 'pid', 'cgroup'] as const;
-const NSENTER_FLAG: Record<(typeof HOLDER_NS)[number], string> = { user: 'user', mnt: 'mount', net: 'net', ipc: 'ipc', uts: 'uts', pid: 'pid', cgroup: 'cgroup' };
 const STARTED = 'run';
+
+/** The argv of a list that is one program with no redirection; null for anything else. */
+function singleProgram(list: CommandList): string[] | null {
+  const [only, ...more] = list.items;
+  const stage = only?.pipeline.stages.length === 1 ? only.pipeline.stages[0] : undefined;
+  return more.length === 0 && stage !== undefined && stage.redirects.length === 0 ? stage.argv : null;
+}
 
 /** The POSIX-sh text sent over an exec channel to run `body` (see the header comment). */
 export function wrapScript(body: string, o: WrapOptions): string {
@@ -402,7 +413,7 @@ export function wrapScript(body: string, o: WrapOptions): string {
   const list = [`echo ${o.marker}${STARTED} >&2`, body];
   const sandbox = o.sandbox ?? null;
   const holder = sandbox === null ? null : (o.holder ?? null);
-  if (sandbox !== null && holder !== null) return holderWrapScript(body, o, holder, refuse, pipefail, list);
+  if (sandbox !== null && holder !== null) return holderWrapScript(o, holder, refuse, pipefail, list);
   return [
     `PATH=${quoteWord(o.securePath)}; export PATH`,
     ...(sandbox === null
@@ -430,25 +441,29 @@ export function wrapScript(body: string, o: WrapOptions): string {
 
 /**
  * wrapScript with a holder: the working directory (physical) must lie in a tree the holder shows and
- * not in one it hides (as the holder resolved them when it started), the holder's namespaces are opened as fds 3-9 and only then is it checked that they are the holder's: its bwrap
- * still has the start time it reported and is the parent of the pid we opened (bwrap forks once, so no
- * other process can be), else 'holder-gone'. nsenter joins them (a root login: see probeScript), setpriv
- * drops every capability the user namespace gave (bounding set included) and sets no_new_privs, env -i
- * gives the environment bwrap --clearenv --setenv would. The list runs in the wrapper's process group,
- * so the watcher's TERM/KILL reach it as without a sandbox. Processes that leave the group (setsid) stay
- * in the holder's PID namespace until the holder ends (60 s unused at most, or with the connection).
+ * not in one it hides (as the holder resolved them when it started). The sandbox's namespaces are opened
+ * as fds 4-9 from its init's /proc entry, and only then is it checked that the pid is still that init
+ * and the keeper still the holder's (same start times), else 'holder-gone'. The wrapper then becomes
+ * remux-sandbox-enter, run from the keeper's fd: it joins them, drops every capability, sets
+ * no_new_privs and runs the list in the login shell inside, with the environment bwrap --clearenv
+ * --setenv would give; its report (`<marker>enter WHAT STATUS ERRNO [INDEX]`, see
+ * native/sandbox-enter.c) says what failed before the list started. It also does the watcher's work
+ * (--watch on the channel's stdin, moved to fd 10): the list stays in the wrapper's process group, so
+ * TERM/KILL reach it as without a sandbox. Processes that leave the group (setsid) stay in the holder's
+ * PID namespace until the holder ends (HOLDER_IDLE_MS unused at most, or with the connection).
  */
-function holderWrapScript(body: string, o: WrapOptions, h: HolderEntry, refuse: (what: Refusal) => string, pipefail: string[], list: string[]): string {
+function holderWrapScript(o: WrapOptions, h: HolderInfo, refuse: (what: Refusal) => string, pipefail: string[], list: string[]): string {
   // case patterns: the path itself, and anything below it (quoted: literal).
   const under = (p: string): string[] => (p === '/' ? ["'/'*"] : [quoteWord(p), `${quoteWord(p)}/*`]);
-  for (const n of [h.outer, h.pid]) if (!Number.isSafeInteger(n) || n <= 1) throw new TypeError(`bad holder pid ${n}`);
-  if (!/^\d+$/.test(h.start)) throw new TypeError(`bad holder start time ${h.start}`);
-  const gone = `{ kill -s KILL $w; ${refuse('holder-gone')}; }`;
-  const fds = HOLDER_NS.map((ns, i) => `${i + 3}</proc/${h.pid}/ns/${ns}`).join(' ');
-  const close = HOLDER_NS.map((_, i) => `${i + 3}<&-`).join(' ');
-  const join = HOLDER_NS.map((ns, i) => `--${NSENTER_FLAG[ns]}=/proc/self/fd/${i + 3}`).join(' ');
-  const env = ['PATH=' + quoteWord(o.securePath), ...PASSED_ENV.map((name) => `\${${name}+"${name}=$${name}"}`)].join(' ');
-  const inner = [`exec ${close}`, `cd -P -- "$1" 2>/dev/null || ${refuse('cwd-hidden')}`, 'shift; unset OLDPWD', ...pipefail, ...list].join('\n');
+  for (const n of [h.keeper, h.init]) if (!Number.isSafeInteger(n) || n <= 1) throw new TypeError(`bad holder pid ${n}`);
+  for (const t of [h.keeperStart, h.initStart]) if (!/^\d+$/.test(t)) throw new TypeError(`bad holder start time ${t}`);
+  const fds = ENTER_NAMESPACES.map((ns, i) => `${i + 4}</proc/${h.init}/ns/${ns}`).join(' ');
+  const sameProcess = (pid: number, start: string): string[] => [`{ read -r q </proc/${pid}/stat; } 2>/dev/null || ${refuse('holder-gone')}`, `f \${q##*) }; [ "$s" = ${start} ] || ${refuse('holder-gone')}`];
+  const env = [`--env PATH=${quoteWord(o.securePath)}`, ...PASSED_ENV.map((name) => `\${${name}+--env "${name}=$${name}"}`)].join(' ');
+  const argv = o.argv ?? null;
+  const run = argv !== null && argv.length > 0
+    ? `--started ${quoteWord(`${o.marker}${STARTED}`)} -- ${[argv[0]!, ...argv].map(quoteWord).join(' ')}`
+    : `-- ${INNER_SHELL} ${INNER_SHELL} -c ${quoteWord([...pipefail, ...list].join('\n'))}`;
   return [
     `PATH=${quoteWord(o.securePath)}; export PATH`,
     `cd -P -- ${quoteWord(o.cwd ?? '.')} 2>/dev/null || ${refuse('cwd')}`,
@@ -457,22 +472,12 @@ function holderWrapScript(body: string, o: WrapOptions, h: HolderEntry, refuse: 
     `case $c in ${['/', ...h.visible.flatMap(under)].join(' | ')}) v=1 ;; esac`,
     ...(h.hidden.length === 0 ? [] : [`case $c in ${h.hidden.flatMap(under).join(' | ')}) v=0 ;; esac`]),
     `[ $v = 1 ] || ${refuse('cwd-hidden')}`,
-    'exec 3<&0 </dev/null',
-    `{ trap '' TERM; read -r _ <&3; kill -s TERM 0; command -p sleep ${o.killGraceMs / 1000}; kill -s KILL 0; } >/dev/null 2>&1 &`,
-    'w=$!',
-    'exec 3<&-',
     // `command`: a failed redirection of the special builtin exec would end the shell.
-    `{ command exec ${fds}; } 2>/dev/null || ${gone}`,
-    'f() { p=$2; shift 19; s=$1; }',
-    `{ read -r q </proc/${h.outer}/stat; } 2>/dev/null || ${gone}`,
-    `f \${q##*) }; [ "$s" = ${h.start} ] || ${gone}`,
-    `{ read -r q </proc/${h.pid}/stat; } 2>/dev/null || ${gone}`,
-    `f \${q##*) }; [ "$p" = ${h.outer} ] || ${gone}`,
-    `${quoteWord(h.tools.nsenter)} ${join} --preserve-credentials -- ${quoteWord(h.tools.setpriv)} --bounding-set=-all --inh-caps=-all --ambient-caps=-all --no-new-privs -- ${quoteWord(h.tools.env)} -i ${env} ${INNER_SHELL} -c ${quoteWord(inner)} sh "$c"`,
-    's=$?; exec >/dev/null 2>&1',
-    'kill -s KILL $w',
-    "trap '' TERM; kill -s TERM 0",
-    'exit $s',
+    `{ command exec ${fds}; } 2>/dev/null || ${refuse('holder-gone')}`,
+    'f() { shift 19; s=$1; }',
+    ...sameProcess(h.init, h.initStart),
+    ...sameProcess(h.keeper, h.keeperStart),
+    `exec /proc/${h.keeper}/fd/${HELPER_FD} --watch 10 ${o.killGraceMs} --report-prefix ${quoteWord(`${o.marker}enter `)} ${env} --cwd "$c" ${run} 3>&2 10<&0 0</dev/null`,
   ].join('\n');
 }
 
@@ -480,7 +485,7 @@ export interface RunOptions {
   securePath: string;
   killGraceMs?: number;
   /** Join this long-lived sandbox (with req.sandbox) instead of starting a bwrap. */
-  holder?: HolderEntry | null;
+  holder?: HolderInfo | null;
 }
 
 /** runCommand's result, and whether it was refused because the holder ended or no longer fits (nothing ran: start a new one and retry). */
@@ -505,7 +510,7 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   if (req.signal?.aborted) return { result: { ...notRun(null, null, started), exitCode: 130, aborted: true }, holderRefusal: null };
   const killGraceMs = opts.killGraceMs ?? SSH_DEFAULTS.killGraceMs;
   const marker = `remux-${randomBytes(8).toString('hex')}:`;
-  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null });
+  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv: singleProgram(req.list) });
 
   const stopper = new AbortController();
   const state: { stopped: StopReason | null } = { stopped: null };
@@ -536,16 +541,21 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   stderr.end();
 
   const { stopped } = state;
+  const report = stderr.refusal?.startsWith(ENTER_REPORT) && !stderr.started ? parseEnterReport(stderr.refusal.slice(ENTER_REPORT.length)) : null;
+  if (report !== null) {
+    // remux-sandbox-enter could not put the list in the holder. A holder that is gone: a new one, once.
+    const failure = enterFailure(report, conn, req);
+    return { result: notRun(failure.kind, failure.message, started), holderRefusal: report.what === 'join' ? 'holder-gone' : null };
+  }
   const refused = stderr.refusal !== null && exit.code === 125 ? refusalResult(stderr.refusal, conn, req, opts.securePath) : null;
   if (refused !== null) {
     const holderRefusal = stderr.refusal === 'holder-gone' ? stderr.refusal : null;
     return { result: notRun(refused.kind, refused.message, started), holderRefusal };
   }
   if (req.sandbox !== null && !stderr.started && stopped === null) {
-    // bwrap (or nsenter/setpriv joining a holder) failed and said why: nothing ran, and nothing runs without it.
+    // bwrap failed and said why: nothing ran, and nothing runs without it.
     const why = stderr.earlyText().split('\n').find((l) => l.trim() !== '')?.trim() ?? `exit status ${exit.code ?? exit.signal}`;
-    const what = opts.holder ? 'the sandbox could not be entered' : 'bwrap could not start the sandbox';
-    return { result: notRun('sandbox_unavailable', `${what} on ${conn.endpoint.name} (${why}); the command was not run`, started), holderRefusal: null };
+    return { result: notRun('sandbox_unavailable', `bwrap could not start the sandbox on ${conn.endpoint.name} (${why}); the command was not run`, started), holderRefusal: null };
   }
   const status = exit.code ?? (exit.signal ? 128 + (constants.signals[exit.signal] ?? 0) : 255);
   const result: ExecResult = {
@@ -582,6 +592,24 @@ function refusalResult(what: string, conn: SshConnection, req: HostExecRequest, 
       return { kind: 'sandbox_unavailable', message: `the long-lived sandbox on ${host} has ended; the command was not run` };
     default:
       return null;
+  }
+}
+
+/** The prefix of remux-sandbox-enter's report after the marker (holderWrapScript). */
+const ENTER_REPORT = 'enter ';
+
+/** remux-sandbox-enter's report, in words that say what to do. */
+function enterFailure(r: EnterReport, conn: SshConnection, req: HostExecRequest): { kind: ExecErrorKind; message: string } {
+  const host = conn.endpoint.name;
+  switch (r.what) {
+    case 'join':
+      return { kind: 'sandbox_unavailable', message: `cannot join the long-lived sandbox's ${r.namespace} namespace on ${host} (${r.err}); the command was not run` };
+    case 'cwd':
+      return { kind: 'cwd', message: `cannot use working directory ${req.cwd ?? '(login directory)'} inside the sandbox on ${host}: ${r.err}` };
+    case 'exec':
+      return { kind: r.err === 'ENOENT' ? 'not_found' : 'spawn', message: `the login shell of ${conn.endpoint.user}@${host} cannot run inside the sandbox (${r.err}): the policy's paths must include it` };
+    default:
+      return { kind: 'sandbox_unavailable', message: `the sandbox on ${host} could not start the command (${r.what}: ${r.err}); the command was not run` };
   }
 }
 

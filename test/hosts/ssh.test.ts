@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parseCommand } from '../../src/command/parser.js';
@@ -443,15 +443,16 @@ const holderSets = new Map<SshConnection, HolderSet | null>();
 async function holdersOf(conn: SshConnection): Promise<HolderSet | null> {
   if (!holderSets.has(conn)) {
     const out = await captureScript(conn, probeScript(SECURE_PATH), { securePath: SECURE_PATH, timeoutMs: 10_000, maxBytes: 65536 });
-    const { tools } = parseHolderProbe(out);
-    holderSets.set(conn, tools === null ? null : new HolderSet(conn, tools));
+    const { helper } = parseHolderProbe(out);
+    holderSets.set(conn, helper === null ? null : new HolderSet(conn, helper));
   }
   return holderSets.get(conn) ?? null;
 }
 
-for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${mode === 'bwrap' ? 'a bwrap per command' : 'long-lived sandboxes'})`, { skip: mode === 'holder' && !isRoot && 'long-lived sandboxes need a root login' }, () => {
+for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${mode === 'bwrap' ? 'a bwrap per command' : 'long-lived sandboxes'})`, () => {
   /** A sandboxed command: with its own bwrap, or in its spec's holder on that connection. */
   const sandboxRun = async (c: SshConnection, argv: string[] | CommandList, req: Partial<HostExecRequest> = {}, opts: Partial<RunOptions> = {}): Promise<Ran> => {
+    // As the pool does: a host that cannot have them (no bwrap) runs each command on its own.
     const holders = mode === 'holder' ? await holdersOf(c) : null;
     if (holders === null) return run(c, argv, req, opts);
     const out: Buffer[] = [];
@@ -674,6 +675,23 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${
     assert.match(again, /^pid:\[\d+\]\nmnt:\[\d+\]\n$/);
     assert.notEqual(again, first, 'a new sandbox');
     assert.equal(await ns('alice'), again);
+  });
+
+  test('the helper that enters a holder is on no disk, and nothing in a sandbox can reach it', { skip: mode !== 'holder' && 'long-lived sandboxes only' }, async () => {
+    await boxed(['true'], { sandbox: { ...spec, owner: 'carol' } });
+    const holders = await holdersOf(conn);
+    assert.ok(holders);
+    const [init, keeper] = (await holders.pids()).slice(-2);
+    assert.ok(init && keeper);
+    // The keeper holds remux-sandbox-enter as an fd to a deleted file, in a directory that is gone too.
+    const link = readlinkSync(`/proc/${keeper}/fd/5`);
+    assert.match(link, /\/remux-enter\.[A-Za-z0-9]+\/e \(deleted\)$/);
+    assert.equal(existsSync(dirname(link.replace(/ \(deleted\)$/, ''))), false);
+    // The sandbox's own processes do not include the keeper or bwrap: its /proc shows its PID namespace only.
+    const r = await boxed(['ls', '/proc'], { sandbox: { ...spec, owner: 'carol' } });
+    const pids = r.stdout.toString().split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
+    assert.ok(pids.length > 0 && pids.every((p) => p < 100), `pids seen inside: ${pids.join(' ')}`);
+    assert.notEqual((await boxed(['cat', `/proc/${keeper}/stat`], { sandbox: { ...spec, owner: 'carol' } })).result.exitCode, 0, 'the keeper is not visible inside');
   });
 
   test('a command that starts a sandbox finds it complete (bwrap reports its pid before it mounts)', async () => {
