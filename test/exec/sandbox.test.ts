@@ -337,9 +337,14 @@ describe('remux-sandbox-enter', () => {
     fs.copyFileSync(enter, helper);
     const nobody = { uid: 65534, gid: 65534 };
     const layout = sandboxLayout({ read: [], write: [], hide: [], readOnly: [], network: true, owner: 'test' });
-    const holder = spawn(info.path!, [...bwrapOptions(layout), '--info-fd', '3', '--', 'cat'], { ...nobody, stdio: ['pipe', 'ignore', 'pipe', 'pipe'] });
+    // bwrap reports the pid as soon as it has cloned, before it has set the sandbox up: join only once
+    // the program inside says it runs.
+    const holder = spawn(info.path!, [...bwrapOptions(layout), '--info-fd', '3', '--', '/bin/sh', '-c', 'echo ready; exec cat'], { ...nobody, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
     try {
-      const json = await new Promise<string>((resolve) => (holder.stdio[3] as NodeJS.ReadableStream).once('data', (d: Buffer) => resolve(d.toString())));
+      const [json] = await Promise.all([
+        new Promise<string>((resolve) => (holder.stdio[3] as NodeJS.ReadableStream).once('data', (d: Buffer) => resolve(d.toString()))),
+        new Promise((resolve) => holder.stdout!.once('data', resolve)),
+      ]);
       const pid = /"child-pid"\s*:\s*(\d+)/.exec(json)?.[1];
       const fds = ENTER_NAMESPACES.map((ns) => fs.openSync(`/proc/${pid}/ns/${ns}`, 'r'));
       const runIn = (args: string[]) => spawnSync(helper, args, { ...nobody, env: { LEAK: 'x' }, stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...fds] });
