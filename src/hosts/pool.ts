@@ -26,7 +26,7 @@ import type { EarlySockets } from './early-sockets.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { parseProbe, probeScript } from './remote-sandbox.js';
 import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
-import { TransportError, type Host, type HostExecRequest } from './types.js';
+import { TransportError, type Host, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
 
 export interface PoolOptions {
   /** Default: $REMUX_KNOWN_HOSTS, else ~/.ssh/known_hosts. */
@@ -172,6 +172,7 @@ class PooledHost {
       // (it must be known before the policy check). Where it differs, the action names its cwd.
       defaultCwd: (_callerCwd, sandbox) => remoteDefaultCwd(entry.user, sandbox),
       execute: (req) => this.execute(req),
+      openTerminal: (argv, size) => this.openTerminal(argv, size),
       resolverFor: (policy, list, cwd) => this.resolverFor(policy, list, cwd),
       sandboxSupport: () => this.sandboxSupport(),
     };
@@ -196,6 +197,17 @@ class PooledHost {
     const started = Date.now();
     const result = await this.withChannel(req.signal, (conn) => runCommand(conn, req, { securePath: this.pool.securePath }));
     return result ?? abortedWhileQueued(started);
+  }
+
+  /** A terminal holds its channel slot for as long as it runs (sshd's MaxSessions counts it). */
+  private openTerminal(argv: readonly string[], size: TerminalSize): Promise<HostTerminal> {
+    return new Promise((resolve, reject) => {
+      this.withChannel(undefined, async (conn) => {
+        const terminal = await conn.openTerminal(argv, size, this.pool.securePath);
+        resolve(terminal);
+        await terminal.exited;
+      }).catch(reject);
+    });
   }
 
   private async resolverFor(policy: Policy, list: CommandList, cwd: string): Promise<PathResolver> {
