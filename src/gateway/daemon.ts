@@ -43,6 +43,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   rmSync(opts.socket, { force: true });
 
   const ctx = createContext(opts);
+  ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
   const startedAt = new Date();
   const connections = new Set<net.Socket>();

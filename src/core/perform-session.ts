@@ -1,0 +1,223 @@
+// The tmux session actions behind the one door (perform.ts): host lookup -> tmux user -> session name
+// -> [principal scope] -> policy (a startup command only) -> audit.begin -> tmux -> audit.end -> the
+// host's inventory refreshed after a change. The tmux commands are remux's own fixed argv (tmux.ts);
+// a startup command is parsed, checked like `client run`, and handed to tmux rendered as POSIX sh.
+import { performance } from 'node:perf_hooks';
+import { renderCommandList } from '../command/render.js';
+import { parseCommand } from '../command/parser.js';
+import { ParseError, type CommandList } from '../command/types.js';
+import { evaluate } from '../policy/evaluate.js';
+import type { Decision } from '../policy/types.js';
+import type { Host } from '../hosts/types.js';
+import { openAttach } from '../sessions/attach.js';
+import { TmuxUserError, type Sessions, type TmuxRun } from '../sessions/service.js';
+import {
+  captureCommand,
+  killCommand,
+  lastLines,
+  newSessionCommand,
+  sendCommand,
+  sessionNameProblem,
+  single,
+  sessionTarget,
+  tmuxArgv,
+  type TmuxTarget,
+} from '../sessions/tmux.js';
+import { EXIT } from './exit-codes.js';
+import { askApprover, askedFor, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
+import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction, SessionNewAction } from './types.js';
+
+/** A pane's history can be long; more than this is cut. */
+const CAPTURE_MAX_BYTES = 16 << 20;
+/** tmux's answers to new, kill, send: a line or two. */
+const SMALL_MAX_BYTES = 64 << 10;
+
+type Refusal = { outcome: Outcome; exitCode: number; message: string; decision: Decision | null };
+
+export async function performSession(ctx: PerformContext, action: SessionAction, io: PerformIO): Promise<PerformResult> {
+  const started = performance.now();
+  const asked = askedFor(ctx, action);
+  const sessions = ctx.sessions;
+  if (!sessions) throw new Error(`internal: this context serves no session actions (${action.kind})`);
+  const refused = (r: Refusal): Promise<PerformResult> => refuse(ctx, asked, started, r.outcome, r.exitCode, r.message, r.decision);
+
+  let host: Host;
+  try {
+    host = ctx.host(action.host);
+  } catch (err) {
+    return refused({ outcome: 'unreachable', exitCode: EXIT.TRANSPORT, message: errorText(err), decision: null });
+  }
+  let target: TmuxTarget;
+  try {
+    target = sessions.target(action.host, action.tmuxUser);
+  } catch (err) {
+    if (!(err instanceof TmuxUserError)) throw err;
+    return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null });
+  }
+  const session = action.kind === 'session.list' ? null : action.session;
+  asked.resource = `${target.user}@${action.host}${session === null ? '' : `:${session}`}`;
+  const badName = session === null ? null : sessionNameProblem(session);
+  if (badName !== null) return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: badName, decision: null });
+  // Principal scope is checked here, on action.host, target.user, the session and (attach) readOnly:
+  // before any policy work or tmux command, so an out-of-scope request learns nothing about the host.
+
+  let cwd = '/';
+  let startup: { command: string; decision: Decision; shell: string } | null = null;
+  if (action.kind === 'session.new') {
+    cwd = host.defaultCwd(action.callerCwd, null);
+    if (action.command !== undefined) {
+      const checked = await checkStartupCommand(ctx, action, host, cwd, asked);
+      if ('outcome' in checked) return refused(checked);
+      startup = { command: action.command, ...checked };
+    }
+  }
+
+  const decision = startup?.decision ?? null;
+  const actionId = await ctx.audit.begin({
+    ...asked,
+    decision: decision?.effect ?? 'allow',
+    rule: decision ? ruleText(decision) : null,
+    reason: decision?.reason ?? `remux's own tmux command (${action.kind})`,
+  });
+  if (startup !== null && startup.decision.effect === 'ask') {
+    const answer = await askApprover({ kind: 'exec', host: action.host, command: startup.command }, startup.decision, io);
+    if (answer.effect !== 'allow') {
+      const durationMs = performance.now() - started;
+      await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: answer.reason });
+      return { ...nothingRan(actionId, 'denied', EXIT.DENIED, answer.reason, durationMs), decision: answer };
+    }
+  }
+
+  if (action.kind === 'session.attach') return attach(ctx, sessions, host, target, action, actionId, started);
+
+  let listed: PerformResult['sessions'];
+  let ran: TmuxRun;
+  try {
+    switch (action.kind) {
+      case 'session.list':
+        listed = action.fresh ? await sessions.refresh(action.host) : await sessions.list(action.host);
+        ran = { exitCode: listed.error === null ? 0 : EXIT.TRANSPORT, stdout: '', stderr: '', error: listed.error };
+        break;
+      case 'session.new':
+        ran = await sessions.run(action.host, newSessionCommand(target, action.session, cwd, startup?.shell ?? null), SMALL_MAX_BYTES);
+        break;
+      case 'session.kill':
+        ran = await sessions.run(action.host, killCommand(target, action.session), SMALL_MAX_BYTES);
+        break;
+      case 'session.send':
+        ran = await sessions.run(action.host, sendCommand(target, action.session, action.items), SMALL_MAX_BYTES);
+        break;
+      case 'session.capture':
+        ran = await sessions.run(action.host, captureCommand(target, action.session, action.lines ?? null), CAPTURE_MAX_BYTES);
+        if (ran.exitCode === 0) io.onStdout(Buffer.from(lastLines(ran.stdout, action.lines ?? null)));
+        break;
+    }
+  } catch (err) {
+    const durationMs = performance.now() - started;
+    await ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, error: errorText(err) });
+    return { ...nothingRan(actionId, 'unreachable', EXIT.TRANSPORT, errorText(err), durationMs), decision };
+  }
+  const failure = ran.exitCode === 0 ? null : tmuxFailure(ran);
+  const durationMs = performance.now() - started;
+  const exitCode = failure === null ? 0 : action.kind === 'session.list' ? EXIT.TRANSPORT : EXIT.FAILURE;
+  await ctx.audit.end(actionId, { exitCode, durationMs, bytesOut: ran.stdout.length, error: failure });
+  if (failure === null && (action.kind === 'session.new' || action.kind === 'session.kill')) await sessions.refresh(action.host);
+  const outcome: Outcome = failure === null ? 'ok' : action.kind === 'session.list' ? 'unreachable' : 'failed';
+  return {
+    actionId,
+    outcome,
+    exitCode,
+    decision,
+    message: failure,
+    durationMs,
+    bytesOut: ran.stdout.length,
+    truncated: false,
+    timedOut: false,
+    ...(listed ? { sessions: listed } : {}),
+  };
+}
+
+/** A startup command is checked like `client run` would check it, then rendered for tmux to hand to /bin/sh. */
+async function checkStartupCommand(
+  ctx: PerformContext,
+  action: SessionNewAction,
+  host: Host,
+  cwd: string,
+  asked: Asked,
+): Promise<{ decision: Decision; shell: string } | Refusal> {
+  const policyName = action.policy ?? ctx.defaultPolicy;
+  const policy = ctx.policies.get(policyName);
+  if (!policy) {
+    const known = [...ctx.policies.keys()].join(', ') || 'none';
+    return { outcome: 'rejected', exitCode: EXIT.USAGE, message: `unknown policy "${policyName}" (known: ${known})`, decision: null };
+  }
+  let list: CommandList;
+  try {
+    list = parseCommand(action.command ?? '');
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+    return { outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null };
+  }
+  asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
+  // A session outlives any sandbox remux could start for it: fail closed unless the policy says static checks suffice.
+  if (policy.sandbox !== 'off') {
+    const message = `policy ${policy.name} runs commands in the OS sandbox, which a tmux session's startup command cannot use; name a policy with sandbox: false for session commands (--policy)`;
+    return { outcome: 'denied', exitCode: EXIT.DENIED, message, decision: null };
+  }
+  let resolver = host.resolver;
+  if (host.resolverFor) {
+    try {
+      resolver = await host.resolverFor(policy, list, cwd);
+    } catch (err) {
+      return { outcome: 'unreachable', exitCode: EXIT.TRANSPORT, message: errorText(err), decision: null };
+    }
+  }
+  const decision = evaluate(policy, list, { cwd, resolver, enforcement: { sandbox: false, why: `policy ${policy.name} has sandbox: false` } });
+  if (decision.effect === 'deny') return { outcome: 'denied', exitCode: EXIT.DENIED, message: decision.reason, decision };
+  return { decision, shell: renderCommandList(list) };
+}
+
+/** The live attach is the result; its audit record is completed when it ends. */
+async function attach(
+  ctx: PerformContext,
+  sessions: Sessions,
+  host: Host,
+  target: TmuxTarget,
+  action: SessionAttachAction,
+  actionId: number,
+  started: number,
+): Promise<PerformResult> {
+  const fail = async (outcome: Outcome, exitCode: number, message: string): Promise<PerformResult> => {
+    const durationMs = performance.now() - started;
+    await ctx.audit.end(actionId, { exitCode, durationMs, error: message });
+    return nothingRan(actionId, outcome, exitCode, message, durationMs);
+  };
+  try {
+    // A clear "no such session" instead of a terminal that flashes tmux's complaint and closes.
+    const exists = await sessions.run(action.host, single(tmuxArgv(target, ['has-session', '-t', sessionTarget(action.session)])), SMALL_MAX_BYTES);
+    if (exists.exitCode !== 0) return await fail('failed', EXIT.FAILURE, tmuxFailure(exists));
+    const stream = await openAttach(host, target, action.session, {
+      readOnly: action.readOnly,
+      cols: action.cols,
+      rows: action.rows,
+      lifetimeMs: sessions.attachLifetimeMs,
+    });
+    void stream.ended.then((end) =>
+      ctx.audit.end(actionId, {
+        exitCode: end.code,
+        signal: end.signal,
+        durationMs: performance.now() - started,
+        ...(end.reason === 'lifetime' ? { error: 'attach lifetime limit reached; detached' } : {}),
+      }),
+    );
+    return { ...nothingRan(actionId, 'ok', EXIT.OK, '', performance.now() - started), message: null, attach: stream };
+  } catch (err) {
+    return fail('unreachable', EXIT.TRANSPORT, errorText(err));
+  }
+}
+
+/** tmux's own words (first line of stderr), or why it did not run. */
+function tmuxFailure(run: TmuxRun): string {
+  const line = run.stderr.split('\n').find((l) => l.trim() !== '')?.trim();
+  return run.error ?? line ?? `tmux exited with status ${run.exitCode}`;
+}

@@ -1,0 +1,165 @@
+// tmux sessions across the fleet: who the tmux users of a host are, running remux's own tmux command
+// lists there (Host.execute: the pooled SSH connection, or this machine without a shell), and the
+// inventory cache. The daemon sweeps every host in the background so listing reads the cache and
+// never waits on SSH; a change made through remux refreshes its host at once.
+import { userInfo } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { CommandList } from '../command/types.js';
+import type { HostEntry } from '../hosts/inventory.js';
+import type { HostRegistry } from '../hosts/registry.js';
+import { TransportError } from '../hosts/types.js';
+import { listCommand, parseList, type TmuxTarget, type UserSessions } from './tmux.js';
+
+/** tmux answers in milliseconds; a host that takes longer is shown as failing, not waited for. */
+const TMUX_TIMEOUT_MS = 10_000;
+/** A listing is a line per session. */
+const LIST_MAX_BYTES = 1 << 20;
+
+export interface HostSessions {
+  host: string;
+  /** When this host was last asked (ISO time). */
+  checkedAt: string;
+  /** How long asking took. */
+  sweepMs: number;
+  /** Why the host could not be asked at all (unreachable, unknown); null when it answered. */
+  error: string | null;
+  /** Per configured tmux user, in configuration order. */
+  users: UserSessions[];
+}
+
+export interface TmuxRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** Why it did not run as asked (a program missing, a timeout), or null. */
+  error: string | null;
+}
+
+/** A tmux user the host does not list in tmux_users: a usage error (exit 2). */
+export class TmuxUserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TmuxUserError';
+  }
+}
+
+export class Sessions {
+  private readonly cache = new Map<string, HostSessions>();
+  /** Sweeps in flight per host: concurrent askers share one. */
+  private readonly inFlight = new Map<string, Promise<HostSessions>>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly registry: HostRegistry,
+    /** How long an attach may last before it is closed. */
+    readonly attachLifetimeMs: number,
+  ) {}
+
+  /** The login user and the configured tmux users of a host (default: the login user alone). */
+  users(host: string): { loginUser: string; users: string[] } {
+    const entry = this.entry(host);
+    const loginUser = entry.transport === 'ssh' ? entry.user : userInfo().username;
+    return { loginUser, users: entry.tmuxUsers ?? [loginUser] };
+  }
+
+  /** Whom and which server a command for `user` (default: the login user) on `host` addresses. */
+  target(host: string, user?: string): TmuxTarget {
+    const { loginUser, users } = this.users(host);
+    const wanted = user ?? loginUser;
+    if (!users.includes(wanted)) {
+      throw new TmuxUserError(`tmux user "${wanted}" is not configured for ${host} (configured: ${users.join(', ')}); add it to tmux_users of ${host} in hosts.yaml`);
+    }
+    return { loginUser, user: wanted, socket: this.entry(host).tmuxSocket ?? null };
+  }
+
+  /** Runs one of remux's tmux command lists on `host`; rejects with the transport's error when unreachable. */
+  async run(host: string, list: CommandList, maxBytes: number): Promise<TmuxRun> {
+    await this.registry.prepare([host]);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const result = await this.registry.host(host).execute({
+      list,
+      cwd: '/',
+      timeoutMs: TMUX_TIMEOUT_MS,
+      pipefail: false,
+      output: { maxBytes, redact: [], redactBlocks: [] },
+      sandbox: null,
+      onStdout: (chunk) => out.push(chunk),
+      onStderr: (chunk) => err.push(chunk),
+    });
+    const error = result.timedOut ? `tmux did not answer within ${TMUX_TIMEOUT_MS} ms` : result.error;
+    return { exitCode: result.exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), error };
+  }
+
+  /** What the cache holds for `host`; a host never asked yet is asked now (once: later reads never wait). */
+  async list(host: string): Promise<HostSessions> {
+    return this.cache.get(host) ?? this.refresh(host);
+  }
+
+  /** Asks `host` now (one exec per tmux user, in parallel) and caches the answer. */
+  refresh(host: string): Promise<HostSessions> {
+    let sweep = this.inFlight.get(host);
+    if (!sweep) {
+      sweep = this.ask(host).finally(() => this.inFlight.delete(host));
+      this.inFlight.set(host, sweep);
+    }
+    return sweep;
+  }
+
+  /** Asks every host of the inventory (and the local host) at once. */
+  async sweep(): Promise<HostSessions[]> {
+    let names: string[];
+    try {
+      names = ['localhost', ...this.registry.inventory().hosts.map((h) => h.name)];
+    } catch {
+      return []; // a broken hosts.yaml: commands report it with file:line; the next sweep tries again
+    }
+    await this.registry.prepare(names);
+    const answers = await Promise.all(names.map((name) => this.refresh(name)));
+    // Hosts removed from the inventory leave the cache.
+    for (const name of this.cache.keys()) if (!names.includes(name)) this.cache.delete(name);
+    return answers;
+  }
+
+  /** Sweeps now and every `intervalMs` after the previous sweep ended (the daemon). */
+  startSweeping(intervalMs: number): void {
+    const loop = (): void => {
+      void this.sweep().finally(() => {
+        if (this.timer !== null) this.timer = setTimeout(loop, intervalMs).unref();
+      });
+    };
+    this.timer = setTimeout(loop, 0).unref();
+  }
+
+  stopSweeping(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private async ask(host: string): Promise<HostSessions> {
+    const started = performance.now();
+    const checkedAt = new Date().toISOString();
+    let users: UserSessions[] = [];
+    let error: string | null = null;
+    try {
+      users = await Promise.all(
+        this.users(host).users.map(async (user) => {
+          const r = await this.run(host, listCommand(this.target(host, user)), LIST_MAX_BYTES);
+          if (r.error !== null && r.exitCode !== 127 && r.exitCode !== 0) return { user, state: 'error' as const, detail: r.error, sessions: [] as [] };
+          return parseList(user, r.exitCode, r.stdout, r.stderr);
+        }),
+      );
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+    }
+    const answer: HostSessions = { host, checkedAt, sweepMs: performance.now() - started, error, users };
+    this.cache.set(host, answer);
+    return answer;
+  }
+
+  private entry(host: string): HostEntry {
+    const entry = this.registry.entry(host);
+    if (!entry) throw new TransportError(`unknown host "${host}"`);
+    return entry;
+  }
+}
