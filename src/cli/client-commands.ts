@@ -135,7 +135,7 @@ function actionFor(inv: Invocation, host: string, command: string, opts: Resolve
 }
 
 /** Asks on the user's terminal, one question at a time; no answer within ASK_TIMEOUT_MS (or a cancelled run) is `expired`. */
-function approver(inv: Invocation, signal: AbortSignal): (host: string, command: string, reason: string) => Promise<ApprovalAnswer> {
+export function approver(inv: Invocation, signal: AbortSignal): (host: string, command: string, reason: string) => Promise<ApprovalAnswer> {
   let turn: Promise<unknown> = Promise.resolve();
   return (host, command, reason) => {
     const answer = turn.then(async (): Promise<ApprovalAnswer> => {

@@ -152,7 +152,7 @@ export class Sessions {
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
-    const answer: HostSessions = { host, checkedAt, sweepMs: performance.now() - started, error, users };
+    const answer: HostSessions = { host, checkedAt, sweepMs: Math.round((performance.now() - started) * 10) / 10, error, users };
     this.cache.set(host, answer);
     return answer;
   }
