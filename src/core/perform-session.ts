@@ -9,7 +9,7 @@ import { ParseError, type CommandList } from '../command/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { Decision } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
-import { openAttach } from '../sessions/attach.js';
+import { openAttach, type AttachStream } from '../sessions/attach.js';
 import { TmuxUserError, type Sessions, type TmuxRun } from '../sessions/service.js';
 import {
   captureCommand,
@@ -202,15 +202,25 @@ async function attach(
       rows: action.rows,
       lifetimeMs: sessions.attachLifetimeMs,
     });
-    void stream.ended.then((end) =>
-      ctx.audit.end(actionId, {
+    // The attach's end is reported once its audit record is complete.
+    const ended = stream.ended.then(async (end) => {
+      await ctx.audit.end(actionId, {
         exitCode: end.code,
         signal: end.signal,
         durationMs: performance.now() - started,
         ...(end.reason === 'lifetime' ? { error: 'attach lifetime limit reached; detached' } : {}),
-      }),
-    );
-    return { ...nothingRan(actionId, 'ok', EXIT.OK, '', performance.now() - started), message: null, attach: stream };
+      });
+      return end;
+    });
+    const audited: AttachStream = {
+      ...stream,
+      ended,
+      close: async () => {
+        await stream.close();
+        return ended;
+      },
+    };
+    return { ...nothingRan(actionId, 'ok', EXIT.OK, '', performance.now() - started), message: null, attach: audited };
   } catch (err) {
     return fail('unreachable', EXIT.TRANSPORT, errorText(err));
   }
