@@ -33,7 +33,9 @@ export function listSessions(inv: Invocation, runner: Runner, opts: LsOptions): 
   return inContext(inv, runner, opts.host ?? 'localhost', async (ctx) => {
     let hosts: string[];
     try {
-      hosts = opts.host === undefined ? ['localhost', ...ctx.registry.inventory().hosts.map((h) => h.name)] : ctx.registry.select(opts.host);
+      // Like the selector `all`, the default leaves this machine out unless it is all there is.
+      const inventory = ctx.registry.inventory().hosts.map((h) => h.name);
+      hosts = opts.host !== undefined ? ctx.registry.select(opts.host) : inventory.length > 0 ? inventory : ['localhost'];
     } catch (err) {
       if ((err as Error).name !== 'InventoryError') throw err;
       inv.stderr.write(`remux: ${(err as Error).message}\n`);

@@ -6,6 +6,7 @@ import { userInfo } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { CommandList } from '../command/types.js';
 import type { HostEntry } from '../hosts/inventory.js';
+import { isLocalHostName } from '../hosts/local.js';
 import type { HostRegistry } from '../hosts/registry.js';
 import { TransportError } from '../hosts/types.js';
 import { listCommand, parseList, type TmuxTarget, type UserSessions } from './tmux.js';
@@ -106,19 +107,21 @@ export class Sessions {
     return sweep;
   }
 
-  /** Asks every host of the inventory (and the local host) at once. */
+  /** Asks every inventory host at once, and the built-in local host once someone has listed it. */
   async sweep(): Promise<HostSessions[]> {
     let names: string[];
     try {
-      names = ['localhost', ...this.registry.inventory().hosts.map((h) => h.name)];
+      names = this.registry.inventory().hosts.map((h) => h.name);
     } catch {
       return []; // a broken hosts.yaml: commands report it with file:line; the next sweep tries again
     }
-    await this.registry.prepare(names);
-    const answers = await Promise.all(names.map((name) => this.refresh(name)));
     // Hosts removed from the inventory leave the cache.
-    for (const name of this.cache.keys()) if (!names.includes(name)) this.cache.delete(name);
-    return answers;
+    for (const name of this.cache.keys()) {
+      if (isLocalHostName(name)) names.push(name);
+      else if (!names.includes(name)) this.cache.delete(name);
+    }
+    await this.registry.prepare(names);
+    return Promise.all(names.map((name) => this.refresh(name)));
   }
 
   /** Sweeps now and every `intervalMs` after the previous sweep ended (the daemon). */

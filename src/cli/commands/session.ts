@@ -60,7 +60,7 @@ export function registerSession(program: Command, host: () => Promise<ClientHost
     .command('ls')
     .alias('list')
     .description('sessions per host and tmux user: windows, created, last activity, clients attached (from the daemon\'s cache)')
-    .option('-H, --host <selector>', 'hosts: a name, a list a,b, labels env=prod, a glob web*, or all (default: localhost and every inventory host)')
+    .option('-H, --host <selector>', 'hosts: a name, a list a,b, labels env=prod, a glob web*, or all (default: every inventory host; localhost when there is none)')
     .option('--refresh', 'ask the hosts now instead of reading the cache')
     .option('--json', 'print one JSON document')
     .option('--no-daemon', 'run in this process even when a daemon is running')
