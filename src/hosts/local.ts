@@ -1,4 +1,6 @@
 // The local host: commands run on this machine with no SSH and no shell, through exec/local.ts.
+import { createRequire } from 'node:module';
+import type * as NodePty from 'node-pty';
 import { homedir, userInfo } from 'node:os';
 import { runLocal } from '../exec/local.js';
 import fs from 'node:fs';
@@ -63,8 +65,9 @@ export function createLocalHost(name: string, securePath: string): Host {
 }
 
 /** node-pty starts the program as the leader of a new session, so its pid names the whole process group. */
-async function localTerminal(file: string, args: string[], size: TerminalSize, env: Record<string, string>): Promise<HostTerminal> {
-  const { spawn } = await import('node-pty');
+function localTerminal(file: string, args: string[], size: TerminalSize, env: Record<string, string>): HostTerminal {
+  // Loaded on first use, by require: the CLI's bundle keeps the native addon outside (scripts/bundle.mjs).
+  const { spawn } = createRequire(import.meta.url)('node-pty') as typeof NodePty;
   const pty = spawn(file, args, { name: 'xterm-256color', cols: size.cols, rows: size.rows, cwd: '/', env: { ...env, TERM: 'xterm-256color' }, encoding: null });
   let gone = false;
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
