@@ -201,12 +201,8 @@ export function sendKeys(inv: Invocation, runner: Runner, name: string, words: s
 }
 
 export function captureSession(inv: Invocation, runner: Runner, name: string, opts: CaptureOptions): Promise<number> {
-  let lines: number | undefined;
-  if (opts.lines !== undefined) {
-    lines = Number(opts.lines);
-    if (!Number.isInteger(lines) || lines < 1 || lines > 1_000_000) throw new UsageError(`--lines must be a whole number from 1 to 1000000, got "${opts.lines}"`);
-  }
-  return onSession(inv, runner, opts, (host) => ({ kind: 'session.capture', host, ...user(opts), session: name, ...(lines !== undefined ? { lines } : {}) }));
+  const lines = opts.lines === undefined ? {} : { lines: Number(opts.lines) };
+  return onSession(inv, runner, opts, (host) => ({ kind: 'session.capture', host, ...user(opts), session: name, ...lines }));
 }
 
 export async function killSession(inv: Invocation, runner: Runner, name: string, opts: KillOptions): Promise<number> {

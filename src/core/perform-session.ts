@@ -13,6 +13,7 @@ import { openAttach, type AttachStream } from '../sessions/attach.js';
 import { TmuxUserError, type Sessions, type TmuxRun } from '../sessions/service.js';
 import {
   captureCommand,
+  captureLinesProblem,
   killCommand,
   lastLines,
   newSessionCommand,
@@ -54,10 +55,11 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     if (!(err instanceof TmuxUserError)) throw err;
     return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null });
   }
-  const session = action.kind === 'session.list' ? null : action.session;
-  asked.resource = `${target.user}@${action.host}${session === null ? '' : `:${session}`}`;
-  const badName = session === null ? null : sessionNameProblem(session);
-  if (badName !== null) return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: badName, decision: null });
+  // A listing without a user covers every configured one.
+  const users = action.kind === 'session.list' && action.tmuxUser === undefined ? sessions.users(action.host).users.join(',') : target.user;
+  asked.resource = `${users}@${action.host}${action.kind === 'session.list' ? '' : `:${action.session}`}`;
+  const badRequest = requestProblem(action);
+  if (badRequest !== null) return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: badRequest, decision: null });
   // Principal scope is checked here, on action.host, target.user, the session and (attach) readOnly:
   // before any policy work or tmux command, so an out-of-scope request learns nothing about the host.
 
@@ -96,6 +98,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     switch (action.kind) {
       case 'session.list':
         listed = action.fresh ? await sessions.refresh(action.host) : await sessions.list(action.host);
+        if (action.tmuxUser !== undefined) listed = { ...listed, users: listed.users.filter((u) => u.user === target.user) };
         ran = { exitCode: listed.error === null ? 0 : EXIT.TRANSPORT, stdout: '', stderr: '', error: listed.error };
         break;
       case 'session.new':
@@ -224,6 +227,16 @@ async function attach(
   } catch (err) {
     return fail('unreachable', EXIT.TRANSPORT, errorText(err));
   }
+}
+
+/** What is wrong with the request itself (name, keys, line count), or null. */
+function requestProblem(action: SessionAction): string | null {
+  if (action.kind === 'session.list') return null;
+  const badName = sessionNameProblem(action.session);
+  if (badName !== null) return badName;
+  if (action.kind === 'session.send' && action.items.length === 0) return 'nothing to send: give text or key names';
+  if (action.kind === 'session.capture' && action.lines !== undefined) return captureLinesProblem(action.lines);
+  return null;
 }
 
 /** tmux's own words (first line of stderr), or why it did not run. */

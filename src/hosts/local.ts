@@ -93,8 +93,10 @@ function localTerminal(file: string, args: string[], size: TerminalSize, env: Re
     onData: (listener) => pty.onData((chunk) => listener(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)),
     kill: () => {
       signalGroup('SIGTERM');
-      // Whatever ignored TERM (or kept the group after its leader left) goes after the grace.
-      setTimeout(() => signalGroup('SIGKILL'), TERMINAL_KILL_GRACE_MS).unref();
+      // A leader that ignored TERM goes after the grace (once it is gone, its group id may be reused).
+      setTimeout(() => {
+        if (!gone) signalGroup('SIGKILL');
+      }, TERMINAL_KILL_GRACE_MS).unref();
     },
     exited,
   };

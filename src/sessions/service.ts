@@ -127,9 +127,12 @@ export class Sessions {
   /** Sweeps now and every `intervalMs` after the previous sweep ended (the daemon). */
   startSweeping(intervalMs: number): void {
     const loop = (): void => {
-      void this.sweep().finally(() => {
-        if (this.timer !== null) this.timer = setTimeout(loop, intervalMs).unref();
-      });
+      // Each host's failure is kept in its cache entry; only loading the SSH machinery could fail here, and the next sweep retries it.
+      void this.sweep()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.timer !== null) this.timer = setTimeout(loop, intervalMs).unref();
+        });
     };
     this.timer = setTimeout(loop, 0).unref();
   }

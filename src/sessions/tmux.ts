@@ -128,6 +128,13 @@ export function killCommand(target: TmuxTarget, name: string): CommandList {
   return single(tmuxArgv(target, ['kill-session', '-t', sessionTarget(name)]));
 }
 
+export const MAX_CAPTURE_LINES = 1_000_000;
+
+/** Why `lines` cannot be a capture's line count, or null. */
+export function captureLinesProblem(lines: number): string | null {
+  return Number.isInteger(lines) && lines >= 1 && lines <= MAX_CAPTURE_LINES ? null : `lines to capture must be a whole number from 1 to ${MAX_CAPTURE_LINES}, got ${lines}`;
+}
+
 /** The visible pane, or with `lines` the last that many lines of history and pane together. */
 export function captureCommand(target: TmuxTarget, name: string, lines: number | null): CommandList {
   const start = lines === null ? [] : ['-S', String(-lines)];

@@ -2,7 +2,7 @@
 // detaching with tmux's own prefix-d, and the terminal back in its normal mode afterwards.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -22,12 +22,14 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
     const made = await remux(['session', 'new', 'cli', '--host', 'box'], { env });
     assert.equal(made.code, 0, made.stderr);
   });
-  after(() => {
+  after(async () => {
     try {
       tmux('kill-server');
     } catch {
       // Already gone.
     }
+    // The server removes its socket as it exits, after kill-server returned.
+    for (let i = 0; i < 100 && existsSync(socket); i++) await sleep(10);
     h.remove();
   });
 

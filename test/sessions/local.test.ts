@@ -73,6 +73,8 @@ describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
       // No server left.
     }
     await ctx.close();
+    // The server removes its socket as it exits, after kill-server returned.
+    for (let i = 0; i < 100 && existsSync(socket); i++) await sleep(10);
     rmSync(home, { recursive: true, force: true });
   });
 
@@ -161,6 +163,18 @@ describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
     assert.match(again.message ?? '', /can't find session: =?sleeper/);
     const record = ctx.audit.list({}).filter((a) => a.begin.operation === 'session.kill' && a.begin.resource?.endsWith(':sleeper'));
     assert.deepEqual(record.map((a) => [a.begin.decision, a.end?.exitCode]), [['allow', 0], ['allow', 1]]);
+  });
+
+  test('empty sends and impossible line counts are usage errors; a listing for one user shows that user', async () => {
+    assert.equal((await run({ kind: 'session.send', host: 'box', session: 's1', items: [] })).exitCode, EXIT.USAGE);
+    for (const lines of [0, -5, 1.5, Number.NaN, 2_000_000]) {
+      const r = await run({ kind: 'session.capture', host: 'box', session: 's1', lines });
+      assert.equal(r.exitCode, EXIT.USAGE, String(lines));
+      assert.match(r.message ?? '', /^lines to capture must be a whole number from 1 to 1000000/);
+    }
+    const me = ctx.sessions.users('box').loginUser;
+    const mine = await run({ kind: 'session.list', host: 'box', tmuxUser: me });
+    assert.deepEqual(mine.sessions?.users.map((u) => u.user), [me]);
   });
 
   test('a tmux user the host does not configure is a usage error', async () => {
