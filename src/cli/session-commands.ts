@@ -3,7 +3,7 @@
 // needs this process's terminal, so it always runs here, through the same perform().
 import { EXIT } from '../core/exit-codes.js';
 import type { GatewayContext } from '../core/context.js';
-import type { PerformIO, PerformResult, SessionAction } from '../core/types.js';
+import type { PerformIO, SessionAction } from '../core/types.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import type { AttachEnd, AttachStream } from '../sessions/attach.js';
@@ -82,7 +82,7 @@ function sessionsTable(listed: HostSessions[]): string {
 }
 
 /** One session action on the host --host names: validated, admitted, performed; the result reported. */
-function onSession(inv: Invocation, runner: Runner, opts: SessionOptions, action: (host: string) => SessionAction, after?: (ctx: GatewayContext, r: PerformResult) => Promise<number>): Promise<number> {
+function onSession(inv: Invocation, runner: Runner, opts: SessionOptions, action: (host: string) => SessionAction, after?: (ctx: GatewayContext) => Promise<number>): Promise<number> {
   if (!isSingleHostName(opts.host)) throw new UsageError(`--host names one host for this command, got "${opts.host}"`, 'list sessions across hosts with: remux session ls --host SELECTOR');
   return inContext(inv, runner, opts.host, async (ctx) => {
     await ctx.registry.prepare([opts.host]);
@@ -97,12 +97,14 @@ function onSession(inv: Invocation, runner: Runner, opts: SessionOptions, action
         signal: controller.signal,
         ...(ask ? { approve: (a, decision) => ask(a.host, a.command, decision.reason) } : {}),
       };
-      const result = await perform(ctx, action(opts.host), io);
+      const asked = action(opts.host);
+      const result = await perform(ctx, asked, io);
       if (result.outcome !== 'ok') {
         inv.stderr.write(`remux: ${result.message ?? result.outcome}\n`);
         return result.exitCode;
       }
-      return after ? await after(ctx, result) : EXIT.OK;
+      if (asked.kind === 'session.new' || asked.kind === 'session.kill') await runner.sessionsChanged(opts.host);
+      return after ? await after(ctx) : EXIT.OK;
     } finally {
       release();
     }
@@ -127,7 +129,7 @@ export function newSession(inv: Invocation, runner: Runner, name: string, opts: 
     }),
     async (ctx) => {
       inv.stderr.write(`created session ${name} on ${opts.host}${opts.user ? ` as ${opts.user}` : ''}\n`);
-      return opts.attach ? attachIn(inv, ctx, name, opts, false) : EXIT.OK;
+      return opts.attach ? attachIn(inv, runner, ctx, name, opts, false) : EXIT.OK;
     },
   );
 }
@@ -136,11 +138,12 @@ export function attachSession(inv: Invocation, runner: Runner, name: string, opt
   if (!isSingleHostName(opts.host)) throw new UsageError(`--host names one host for this command, got "${opts.host}"`);
   return inContext(inv, runner, opts.host, async (ctx) => {
     await ctx.registry.prepare([opts.host]);
-    return attachIn(inv, ctx, name, opts, opts.readOnly === true);
+    return attachIn(inv, runner, ctx, name, opts, opts.readOnly === true);
   });
 }
 
-async function attachIn(inv: Invocation, ctx: GatewayContext, name: string, opts: SessionOptions, readOnly: boolean): Promise<number> {
+/** Attaches this terminal; a running daemon hears of the attach and its end (the session's client count). */
+async function attachIn(inv: Invocation, runner: Runner, ctx: GatewayContext, name: string, opts: SessionOptions, readOnly: boolean): Promise<number> {
   const { perform } = await import('../core/perform.js');
   const result = await perform(
     ctx,
@@ -151,7 +154,12 @@ async function attachIn(inv: Invocation, ctx: GatewayContext, name: string, opts
     inv.stderr.write(`remux: ${result.message ?? result.outcome}\n`);
     return result.exitCode;
   }
+  // The first screen tmux sends means its server counts this client.
+  let attached: Promise<void> | null = null;
+  result.attach.onData(() => void (attached ??= runner.sessionsChanged(opts.host)));
   const end = await connectTerminal(result.attach);
+  await attached;
+  await runner.sessionsChanged(opts.host);
   if (end.reason === 'lifetime') {
     inv.stderr.write(`remux: the attach reached its lifetime limit (sessions.attach_lifetime_seconds) and was closed; the session goes on\n`);
     return EXIT.FAILURE;

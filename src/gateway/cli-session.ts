@@ -129,6 +129,8 @@ function daemonHost(inv: Invocation, deps: CliSessionDeps): ClientHost {
       return ctx;
     },
     admit: (ctx) => deps.limiter.take(ctx.principal.name),
+    // perform() refreshed the daemon's own cache already.
+    sessionsChanged: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };
   return { invocation: inv, run: (_opts, work) => work(runner) };

@@ -119,9 +119,9 @@ function serveConnection(socket: net.Socket, deps: ServeDeps): void {
     }
     if (!got) return;
     socket.off('data', onData);
-    let request: { type?: unknown };
+    let request: { type?: unknown; host?: unknown };
     try {
-      request = JSON.parse(got.line) as { type?: unknown };
+      request = JSON.parse(got.line) as { type?: unknown; host?: unknown };
     } catch {
       return answer({ type: 'error', message: 'malformed request: not JSON', exitCode: EXIT.USAGE });
     }
@@ -133,6 +133,12 @@ function serveConnection(socket: net.Socket, deps: ServeDeps): void {
       case 'stop':
         answer({ type: 'status', status: daemonStatus(deps) });
         return deps.stop();
+      case 'sessions-changed': {
+        const host = request.host;
+        if (typeof host !== 'string' || !deps.ctx.registry.entry(host)) return answer({ type: 'error', message: 'unknown host', exitCode: EXIT.USAGE });
+        void deps.ctx.sessions.refresh(host).finally(() => answer({ type: 'done' }));
+        return;
+      }
       default:
         return answer({ type: 'error', message: 'unknown request type', exitCode: EXIT.USAGE });
     }

@@ -1,5 +1,6 @@
 // `remux session attach` as a user runs it: in a real terminal (a pty), typing into the session,
-// detaching with tmux's own prefix-d, and the terminal back in its normal mode afterwards.
+// detaching with tmux's own prefix-d, and the terminal back in its normal mode afterwards. A daemon
+// runs alongside: what the CLI process changed itself shows in the daemon's cache at once.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node-pty';
+import type { HostSessions } from '../../src/sessions/service.js';
 import { remux, REMUX_NODE_BIN, REPO_ROOT, tempHome } from '../support/cli.js';
 
 describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
@@ -19,10 +21,20 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
   before(async () => {
     assert.equal((await remux(['config', 'init'], { env })).code, 0);
     writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n`);
-    const made = await remux(['session', 'new', 'cli', '--host', 'box'], { env });
+    writeFileSync(join(h.home, 'config.yaml'), 'sessions: { sweep_interval_seconds: 3600 }\n');
+    assert.equal((await remux(['daemon', 'start'], { env })).code, 0);
+    // Made in this process: the daemon hears of it.
+    const made = await remux(['session', 'new', 'cli', '--host', 'box', '--no-daemon'], { env });
     assert.equal(made.code, 0, made.stderr);
   });
+  const attachedCount = async (): Promise<number | undefined> => {
+    const r = await remux(['session', 'ls', '--host', 'box', '--json'], { env });
+    const [listed] = JSON.parse(r.stdout) as HostSessions[];
+    const user = listed?.users[0];
+    return user?.state === 'ok' ? user.sessions.find((s) => s.name === 'cli')?.attached : undefined;
+  };
   after(async () => {
+    await remux(['daemon', 'stop'], { env });
     try {
       tmux('kill-server');
     } catch {
@@ -44,8 +56,10 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
     term.write('echo typed-in-cli-$((40+2))\r');
     for (let i = 0; i < 100 && !/^typed-in-cli-42$/m.test(tmux('capture-pane', '-p', '-t', '=cli:')); i++) await sleep(20);
     assert.match(tmux('capture-pane', '-p', '-t', '=cli:'), /^typed-in-cli-42$/m);
+    assert.equal(await attachedCount(), 1);
     term.write('\x02d');
     assert.equal(await exited, 0);
+    assert.equal(await attachedCount(), 0);
     assert.match(out, /exit=0/);
     // Canonical mode and echo are back: the attach restored what it changed.
     const stty = out.slice(out.indexOf('exit=0'));
