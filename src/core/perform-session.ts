@@ -26,7 +26,7 @@ import {
 } from '../sessions/tmux.js';
 import { EXIT } from './exit-codes.js';
 import { askApprover, askedFor, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
-import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction, SessionNewAction } from './types.js';
+import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction } from './types.js';
 
 /** A pane's history can be long; more than this is cut. */
 const CAPTURE_MAX_BYTES = 16 << 20;
@@ -68,7 +68,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   if (action.kind === 'session.new') {
     cwd = host.defaultCwd(action.callerCwd, null);
     if (action.command !== undefined) {
-      const checked = await checkStartupCommand(ctx, action, host, cwd, asked);
+      const checked = await checkStartupCommand(ctx, action.command, action.policy, host, cwd, asked);
       if ('outcome' in checked) return refused(checked);
       startup = { command: action.command, ...checked };
     }
@@ -123,7 +123,8 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   const failure = ran.exitCode === 0 ? null : tmuxFailure(ran);
   const durationMs = performance.now() - started;
   const exitCode = failure === null ? 0 : action.kind === 'session.list' ? EXIT.TRANSPORT : EXIT.FAILURE;
-  await ctx.audit.end(actionId, { exitCode, durationMs, bytesOut: ran.stdout.length, error: failure });
+  const bytesOut = Buffer.byteLength(ran.stdout);
+  await ctx.audit.end(actionId, { exitCode, durationMs, bytesOut, error: failure });
   if (failure === null && (action.kind === 'session.new' || action.kind === 'session.kill')) await sessions.refresh(action.host);
   const outcome: Outcome = failure === null ? 'ok' : action.kind === 'session.list' ? 'unreachable' : 'failed';
   return {
@@ -133,7 +134,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     decision,
     message: failure,
     durationMs,
-    bytesOut: ran.stdout.length,
+    bytesOut,
     truncated: false,
     timedOut: false,
     ...(listed ? { sessions: listed } : {}),
@@ -143,12 +144,13 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
 /** A startup command is checked like `client run` would check it, then rendered for tmux to hand to /bin/sh. */
 async function checkStartupCommand(
   ctx: PerformContext,
-  action: SessionNewAction,
+  command: string,
+  policyAsked: string | undefined,
   host: Host,
   cwd: string,
   asked: Asked,
 ): Promise<{ decision: Decision; shell: string } | Refusal> {
-  const policyName = action.policy ?? ctx.defaultPolicy;
+  const policyName = policyAsked ?? ctx.defaultPolicy;
   const policy = ctx.policies.get(policyName);
   if (!policy) {
     const known = [...ctx.policies.keys()].join(', ') || 'none';
@@ -156,7 +158,7 @@ async function checkStartupCommand(
   }
   let list: CommandList;
   try {
-    list = parseCommand(action.command ?? '');
+    list = parseCommand(command);
   } catch (err) {
     if (!(err instanceof ParseError)) throw err;
     return { outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null };

@@ -46,8 +46,9 @@ export class TmuxUserError extends Error {
 
 export class Sessions {
   private readonly cache = new Map<string, HostSessions>();
-  /** Sweeps in flight per host: concurrent askers share one. */
-  private readonly inFlight = new Map<string, Promise<HostSessions>>();
+  /** The ask running per host, and the one queued behind it. */
+  private readonly asking = new Map<string, Promise<HostSessions>>();
+  private readonly queued = new Map<string, Promise<HostSessions>>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -97,14 +98,31 @@ export class Sessions {
     return this.cache.get(host) ?? this.refresh(host);
   }
 
-  /** Asks `host` now (one exec per tmux user, in parallel) and caches the answer. */
+  /**
+   * Asks `host` (one exec per tmux user, in parallel) and caches the answer, which reflects the host as it
+   * is after this call: an ask already running may have read it before the caller's change, so the
+   * caller waits for one started after it (shared by everyone who asks meanwhile).
+   */
   refresh(host: string): Promise<HostSessions> {
-    let sweep = this.inFlight.get(host);
-    if (!sweep) {
-      sweep = this.ask(host).finally(() => this.inFlight.delete(host));
-      this.inFlight.set(host, sweep);
-    }
-    return sweep;
+    const queued = this.queued.get(host);
+    if (queued) return queued;
+    const running = this.asking.get(host);
+    if (!running) return this.start(host);
+    // ask() never rejects: its failures are answers.
+    const next = running.then(() => {
+      this.queued.delete(host);
+      return this.start(host);
+    });
+    this.queued.set(host, next);
+    return next;
+  }
+
+  private start(host: string): Promise<HostSessions> {
+    const asked: Promise<HostSessions> = this.ask(host).finally(() => {
+      if (this.asking.get(host) === asked) this.asking.delete(host);
+    });
+    this.asking.set(host, asked);
+    return asked;
   }
 
   /** Asks every inventory host at once, and the built-in local host once someone has listed it. */
