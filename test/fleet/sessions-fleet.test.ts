@@ -156,4 +156,12 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     assert.ok(swept.every((s) => s.error === null));
     assert.ok(ms < 1000, `warm sweep took ${ms.toFixed(1)} ms`);
   });
+
+  test('a host that cannot be reached is shown as such, with exit 255', async () => {
+    fleet.hosts[1]!.kill();
+    const r = await remux(['session', 'ls', '--host', 'h1,h2', '--refresh'], { env: env() });
+    assert.equal(r.code, 255, r.stderr);
+    assert.match(r.stdout, /^h1\s+root\s+w1\s/m);
+    assert.match(r.stdout, /^h2\s+-\s+\(unreachable: h2 \(.*\): cannot connect: connect ECONNREFUSED/m);
+  });
 });
