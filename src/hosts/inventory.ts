@@ -6,7 +6,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { isIP } from 'node:net';
 import { userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Document, isMap, isScalar, parseDocument, type YAMLMap } from 'yaml';
+import { Document, isMap, isScalar, isSeq, parseDocument, type YAMLMap } from 'yaml';
 import { z } from 'zod';
 import { expandHome, remuxHome } from '../config/paths.js';
 import { ConfigError, loadSourceFile, parseSource, renderPath, strictObject, validate, type SourceDoc } from '../config/source.js';
@@ -284,6 +284,9 @@ export interface HostInput {
   labels?: Record<string, string>;
   jump?: string;
   transport?: Transport;
+  /** tmux_socket as written: a -L name or a -S path. */
+  tmuxSocket?: string;
+  tmuxUsers?: string[];
 }
 
 export interface AddHostOptions {
@@ -300,7 +303,7 @@ export function addHost(file: string, host: HostInput, options: AddHostOptions =
   const fields = fileFields(host);
   const checked = HostSchema.safeParse(fields);
   if (!checked.success) {
-    const details = checked.error.issues.map((i) => `${renderPath(i.path.map(String))}: ${i.message}`);
+    const details = checked.error.issues.map((i) => `${renderPath(i.path)}: ${i.message}`);
     throw new InventoryError(`bad host ${host.name}: ${details.join('; ')}`);
   }
 
@@ -315,6 +318,8 @@ export function addHost(file: string, host: HostInput, options: AddHostOptions =
   const node = doc.createNode(fields);
   const labels = node.get('labels', true);
   if (isMap(labels)) labels.flow = true;
+  const tmuxUsers = node.get('tmux_users', true);
+  if (isSeq(tmuxUsers)) tmuxUsers.flow = true;
   hosts.set(host.name, node);
 
   const text = doc.toString();
@@ -354,6 +359,8 @@ function fileFields(host: HostInput): Record<string, unknown> {
     labels: host.labels && Object.keys(host.labels).length > 0 ? host.labels : undefined,
     jump: host.jump,
     transport: host.transport,
+    tmux_socket: host.tmuxSocket,
+    tmux_users: host.tmuxUsers,
   };
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
 }

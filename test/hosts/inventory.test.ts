@@ -327,6 +327,15 @@ describe('addHost / removeHost', () => {
     assert.deepEqual(ssh(inv.hosts[1]).auth, { method: 'identity', file: '/keys/$weird' });
   });
 
+  test('adds tmux_socket and tmux_users, and refuses bad ones', () => {
+    const file = hostsYaml(null);
+    addHost(file, { name: 'b1', address: '10.0.0.9', tmuxSocket: 'work', tmuxUsers: ['ops', 'deploy'] }, { env: {} });
+    assert.match(readFileSync(file, 'utf8'), /tmux_socket: work\n\s+tmux_users: \[ ops, deploy \]/);
+    assert.deepEqual(loadInventory(file, {}).hosts.map((h) => [h.tmuxSocket, h.tmuxUsers]), [[{ kind: 'name', name: 'work' }, ['ops', 'deploy']]]);
+    assert.throws(() => addHost(file, { name: 'b2', address: '10.0.0.9', tmuxSocket: '../x' }, { env: {} }), /bad host b2: tmux_socket: bad tmux_socket/);
+    assert.throws(() => addHost(file, { name: 'b2', address: '10.0.0.9', tmuxUsers: ['Root'] }, { env: {} }), /bad host b2: tmux_users\[0\]: bad tmux user/);
+  });
+
   test('adds a local-transport host', () => {
     const file = hostsYaml(null);
     addHost(file, { name: 'gw', transport: 'local', labels: { role: 'gateway' } }, { env: {} });
