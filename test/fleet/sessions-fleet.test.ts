@@ -128,7 +128,11 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     stream.write('echo over-ssh-$((40+2))\r');
     await capture('h2', 'att', /^over-ssh-42$/m);
     const h2 = fleet.hosts[1]!;
-    assert.match((await h2.exec(['tmux', 'list-clients', '-F', '#{client_width}x#{client_height}'])).stdout, /^100x30$/m);
+    const size = async (): Promise<string> => (await h2.exec(['tmux', 'list-clients', '-F', '#{client_width}x#{client_height}'])).stdout.trim();
+    assert.equal(await size(), '100x30');
+    stream.resize(5000, 40);
+    for (let i = 0; i < 100 && (await size()) !== '1000x40'; i++) await sleep(10);
+    assert.equal(await size(), '1000x40');
 
     stream.pause();
     await sleep(100);
