@@ -120,7 +120,8 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     await ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, error: errorText(err) });
     return { ...nothingRan(actionId, 'unreachable', EXIT.TRANSPORT, errorText(err), durationMs), decision };
   }
-  const failure = ran.exitCode === 0 ? null : tmuxFailure(ran);
+  let failure = ran.exitCode === 0 ? null : tmuxFailure(ran);
+  if (failure !== null && action.kind !== 'session.list') failure = (await sudoRefused(sessions, action.host, target)) ?? failure;
   const durationMs = performance.now() - started;
   const exitCode = failure === null ? 0 : action.kind === 'session.list' ? EXIT.TRANSPORT : EXIT.FAILURE;
   const bytesOut = Buffer.byteLength(ran.stdout);
@@ -200,7 +201,7 @@ async function attach(
   try {
     // A clear "no such session" instead of a terminal that flashes tmux's complaint and closes.
     const exists = await sessions.run(action.host, single(tmuxArgv(target, ['has-session', '-t', sessionTarget(action.session)])), SMALL_MAX_BYTES);
-    if (exists.exitCode !== 0) return await fail('failed', EXIT.FAILURE, tmuxFailure(exists));
+    if (exists.exitCode !== 0) return await fail('failed', EXIT.FAILURE, (await sudoRefused(sessions, action.host, target)) ?? tmuxFailure(exists));
     const stream = await openAttach(host, target, action.session, {
       readOnly: action.readOnly,
       cols: action.cols,
@@ -239,6 +240,13 @@ function requestProblem(action: SessionAction): string | null {
   if (action.kind === 'session.send' && action.items.length === 0) return 'nothing to send: give text or key names';
   if (action.kind === 'session.capture' && action.lines !== undefined) return captureLinesProblem(action.lines);
   return null;
+}
+
+/** Why a failed command as another user failed, when it was sudo that said no: with what to do about it. */
+async function sudoRefused(sessions: Sessions, host: string, target: TmuxTarget): Promise<string | null> {
+  const refusal = await sessions.sudoRefusal(host, target);
+  if (refusal === null) return null;
+  return `sudo refused to run tmux as ${target.user} on ${host} (${refusal}); give ${target.loginUser} a NOPASSWD sudo rule for tmux as ${target.user} there`;
 }
 
 /** tmux's own words (first line of stderr), or why it did not run. */

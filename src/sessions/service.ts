@@ -9,7 +9,7 @@ import type { HostEntry } from '../hosts/inventory.js';
 import { isLocalHostName } from '../hosts/local.js';
 import type { HostRegistry } from '../hosts/registry.js';
 import { TransportError } from '../hosts/types.js';
-import { listCommand, parseList, type TmuxTarget, type UserSessions } from './tmux.js';
+import { listCommand, parseList, sudoProbeCommand, type TmuxTarget, type UserSessions } from './tmux.js';
 
 /** tmux answers in milliseconds; a host that takes longer is shown as failing, not waited for. */
 const TMUX_TIMEOUT_MS = 10_000;
@@ -91,6 +91,16 @@ export class Sessions {
     });
     const error = result.timedOut ? `tmux did not answer within ${TMUX_TIMEOUT_MS} ms` : result.error;
     return { exitCode: result.exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), error };
+  }
+
+  /**
+   * After a command as another user failed: sudo's own refusal (its first line) when sudo is what said
+   * no, else null (tmux refused, or the user is the login user).
+   */
+  async sudoRefusal(host: string, target: TmuxTarget): Promise<string | null> {
+    if (target.user === target.loginUser) return null;
+    const probe = await this.run(host, sudoProbeCommand(target), LIST_MAX_BYTES);
+    return probe.exitCode === 0 ? null : (probe.stderr.split('\n').find((l) => l.trim() !== '')?.trim() ?? probe.error ?? `exit status ${probe.exitCode}`);
   }
 
   /** What the cache holds for `host`; a host never asked yet is asked now (once: later reads never wait). */

@@ -64,11 +64,16 @@ const NO_SERVER = /no server running on |error connecting to .*\(No such file or
 export function listCommand(target: TmuxTarget): CommandList {
   const list = stage(tmuxArgv(target, ['list-sessions', '-F', LIST_FORMAT]));
   if (target.user === target.loginUser) return commandList(list);
-  return commandList(
-    list,
-    ['||', stage(tmuxArgv(target, ['-V']), [{ kind: 'write', fd: 1, path: '/dev/null', append: false, pos: 0 }])],
-    ['||', stage(['printf', '%s\\n', SUDO_REFUSED])],
-  );
+  return commandList(list, ['||', sudoProbe(target)], ['||', stage(['printf', '%s\\n', SUDO_REFUSED])]);
+}
+
+/** Succeeds when sudo lets the login user run tmux as the target user; needs nothing more than a rule for tmux. */
+function sudoProbe(target: TmuxTarget): Stage {
+  return stage(tmuxArgv(target, ['-V']), [{ kind: 'write', fd: 1, path: '/dev/null', append: false, pos: 0 }]);
+}
+
+export function sudoProbeCommand(target: TmuxTarget): CommandList {
+  return commandList(sudoProbe(target));
 }
 
 export interface TmuxSession {

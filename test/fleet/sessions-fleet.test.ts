@@ -90,7 +90,11 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     assert.deepEqual(states(await ls('h1')), { root: 'w1', nobody: 'n1', daemon: 'sudo_refused' });
     const refused = await remux(['session', 'new', 'd1', '--host', 'h1', '--user', 'daemon'], { env: env() });
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /not allowed to execute/);
+    assert.match(refused.stderr, /^remux: sudo refused to run tmux as daemon on h1 \(.*not allowed to execute.*\); give root a NOPASSWD sudo rule for tmux as daemon there$/m);
+    // tmux's own refusal as an allowed user is not mistaken for sudo's.
+    const duplicate = await remux(['session', 'new', 'n1', '--host', 'h1', '--user', 'nobody'], { env: env() });
+    assert.equal(duplicate.code, 1);
+    assert.match(duplicate.stderr, /^remux: duplicate session: n1$/m);
     // The custom socket: w1 lives on -L <name>, not on the default server.
     const h1 = fleet.hosts[0]!;
     assert.equal((await h1.exec(['tmux', '-L', socketName, 'has-session', '-t', '=w1'])).code, 0);
