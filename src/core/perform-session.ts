@@ -79,7 +79,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     ...asked,
     decision: decision?.effect ?? 'allow',
     rule: decision ? ruleText(decision) : null,
-    reason: decision?.reason ?? `remux's own tmux command (${action.kind})`,
+    reason: decision?.reason ?? `remux's own tmux command (${action.kind}${action.kind === 'session.attach' && action.readOnly ? ', read-only' : ''})`,
   });
   if (startup !== null && startup.decision.effect === 'ask') {
     const answer = await askApprover({ kind: 'exec', host: action.host, command: startup.command }, startup.decision, io);

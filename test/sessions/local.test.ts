@@ -221,6 +221,8 @@ describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
       await sleep(300);
       assert.doesNotMatch(tmux('capture-pane', '-p', '-t', '=s1:'), /read-only-typed/);
       await stream.close();
+      const record = ctx.audit.list({}).filter((a) => a.begin.operation === 'session.attach').at(-1);
+      assert.equal(record?.begin.reason, "remux's own tmux command (session.attach, read-only)");
     });
 
     test('resize is clamped to sane bounds', async () => {
