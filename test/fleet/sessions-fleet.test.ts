@@ -3,7 +3,8 @@
 // and the attach primitive over an SSH exec channel with a pty.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +15,7 @@ import { remux, tempHome } from '../support/cli.js';
 import { startFleet, type Fleet } from './fleet.js';
 
 const isRoot = process.getuid?.() === 0;
+const NOBODY_UID = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
 
 const POLICIES = `policies:
   sess:
@@ -66,9 +68,9 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
   after(async () => {
     await ctx?.close();
     await remux(['daemon', 'stop'], { env: env() });
-    // nobody's server lives in the machine's /tmp: end it with the test.
-    await fleet?.hosts[0]?.exec(['sudo', '-n', '-u', 'nobody', 'tmux', '-L', socketName, 'kill-server']);
+    // nobody's server lives in the machine's /tmp: it ends with the fleet (its network namespace), its socket here.
     await fleet?.stop();
+    rmSync(join('/tmp', `tmux-${NOBODY_UID}`, socketName), { force: true });
     h.remove();
   });
 
