@@ -81,9 +81,14 @@ function sessionsTable(listed: HostSessions[]): string {
   return formatTable(['HOST', 'USER', 'SESSION', 'WINDOWS', 'CREATED (UTC)', 'ACTIVITY (UTC)', 'ATTACHED'], rows);
 }
 
+/** A session lives on one host: --host names it, never a selector. */
+function checkOneHost(host: string): void {
+  if (!isSingleHostName(host)) throw new UsageError(`--host names one host for this command, got "${host}"`, 'list sessions across hosts with: remux session ls --host SELECTOR');
+}
+
 /** One session action on the host --host names: validated, admitted, performed; the result reported. */
 function onSession(inv: Invocation, runner: Runner, opts: SessionOptions, action: (host: string) => SessionAction, after?: (ctx: GatewayContext) => Promise<number>): Promise<number> {
-  if (!isSingleHostName(opts.host)) throw new UsageError(`--host names one host for this command, got "${opts.host}"`, 'list sessions across hosts with: remux session ls --host SELECTOR');
+  checkOneHost(opts.host);
   return inContext(inv, runner, opts.host, async (ctx) => {
     await ctx.registry.prepare([opts.host]);
     const { perform } = await import('../core/perform.js');
@@ -135,7 +140,7 @@ export function newSession(inv: Invocation, runner: Runner, name: string, opts: 
 }
 
 export function attachSession(inv: Invocation, runner: Runner, name: string, opts: AttachOptions): Promise<number> {
-  if (!isSingleHostName(opts.host)) throw new UsageError(`--host names one host for this command, got "${opts.host}"`);
+  checkOneHost(opts.host);
   return inContext(inv, runner, opts.host, async (ctx) => {
     await ctx.registry.prepare([opts.host]);
     return attachIn(inv, runner, ctx, name, opts, opts.readOnly === true);
