@@ -67,4 +67,26 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
     assert.match(stty, /(^|\s)echo(\s|$)/m);
     assert.equal(tmux('list-clients'), '');
   });
+
+  test('kill asks to type the name (through the daemon): a wrong name kills nothing, the right one kills', async () => {
+    assert.equal((await remux(['session', 'new', 'doomed', '--host', 'box'], { env })).code, 0);
+    const killTyping = async (typed: string): Promise<{ code: number; out: string }> => {
+      const term = spawn(process.execPath, [REMUX_NODE_BIN, 'session', 'kill', 'doomed', '--host', 'box'], { cols: 100, rows: 10, cwd: REPO_ROOT, env: { ...process.env, ...env } });
+      let out = '';
+      term.onData((d) => (out += d));
+      const exited = new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));
+      for (let i = 0; i < 200 && !out.includes('type its name to confirm:'); i++) await sleep(10);
+      term.write(`${typed}\r`);
+      return { code: await exited, out };
+    };
+    const wrong = await killTyping('doom');
+    assert.equal(wrong.code, 1, wrong.out);
+    assert.match(wrong.out, /kill session doomed on box and everything running in it\? type its name to confirm: /);
+    assert.match(wrong.out, /not killed: "doom" is not "doomed"/);
+    assert.match(tmux('list-sessions', '-F', '#{session_name}'), /^doomed$/m);
+    const right = await killTyping('doomed');
+    assert.equal(right.code, 0, right.out);
+    assert.match(right.out, /killed session doomed on box/);
+    assert.doesNotMatch(tmux('list-sessions', '-F', '#{session_name}'), /^doomed$/m);
+  });
 });
