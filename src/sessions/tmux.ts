@@ -4,7 +4,10 @@
 import type { CommandList, Stage } from '../command/types.js';
 import type { TmuxSocket } from '../hosts/inventory.js';
 
-/** Names remux creates and targets: no shell, tmux target (`:` `.`) or option (`-` first is fine after -s/-t=) syntax to worry about. */
+/**
+ * Names remux creates and targets: nothing a shell or tmux's target syntax (`:` `.`) reads specially.
+ * A leading `-` is harmless: a name is always the value of -s, or follows `=` in a target.
+ */
 const SESSION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Why `name` cannot name a session, or null. */
