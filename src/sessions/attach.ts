@@ -3,7 +3,8 @@
 // the CLI's raw terminal now, the browser's WebSocket terminal later.
 //
 // - Backpressure is real: pause() stops reading the pty (locally) or the channel (SSH: its window is
-//   not re-opened), so the tmux client blocks and a flood never piles up in our memory.
+//   not re-opened, so at most ssh2's 2 MiB window and 2 MiB read buffer wait), so the tmux client
+//   blocks and a flood never piles up in our memory.
 // - Sizes are clamped; a lifetime limit ends the attach; close() resolves once the tmux client (its
 //   process group locally, the channel's pty remotely) is gone. Every end is reported once, with why.
 import type { Host, HostTerminal } from '../hosts/types.js';
