@@ -6,7 +6,8 @@
 //   not re-opened, so at most ssh2's 2 MiB window and 2 MiB read buffer wait), so the tmux client
 //   blocks and a flood never piles up in our memory.
 // - Sizes are clamped; a lifetime limit ends the attach; close() resolves once the tmux client (its
-//   process group locally, the channel's pty remotely) is gone. Every end is reported once, with why.
+//   process group locally, the channel's pty remotely) is gone, paused or not. Every end is reported
+//   once, with why.
 import type { Host, HostTerminal } from '../hosts/types.js';
 import { attachArgv, type TmuxTarget } from './tmux.js';
 
@@ -51,8 +52,13 @@ export function clampSize(cols: number, rows: number): { cols: number; rows: num
 export async function openAttach(host: Host, target: TmuxTarget, session: string, opts: AttachOptions): Promise<AttachStream> {
   const terminal: HostTerminal = await host.openTerminal(attachArgv(target, session, opts.readOnly), clampSize(opts.cols, opts.rows));
   let reason: AttachEndReason | null = null;
+  // Once stopping, output is read and dropped: a paused terminal would keep the tmux client blocked on
+  // its writes (deaf to TERM) and the SSH channel from ever closing.
+  let stopping = false;
   const stop = (why: AttachEndReason): void => {
     reason ??= why;
+    stopping = true;
+    terminal.resume();
     terminal.kill();
   };
   const lifetime = setTimeout(() => stop('lifetime'), opts.lifetimeMs);
@@ -70,7 +76,10 @@ export async function openAttach(host: Host, target: TmuxTarget, session: string
     },
     pause: () => terminal.pause(),
     resume: () => terminal.resume(),
-    onData: (listener) => terminal.onData(listener),
+    onData: (listener) =>
+      terminal.onData((chunk) => {
+        if (!stopping) listener(chunk);
+      }),
     close: () => {
       stop('closed');
       return ended;

@@ -151,6 +151,10 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     for (let i = 0; i < 100 && !seen.includes('while-paused'); i++) await sleep(10);
     assert.ok(seen.includes('while-paused'), 'what the session printed meanwhile arrives on resume');
 
+    // Closed while paused, with output waiting: the channel still closes.
+    stream.pause();
+    stream.write('seq 1 20000\r');
+    await sleep(300);
     const end = await stream.close();
     assert.equal(end.reason, 'closed');
     assert.equal((await h2.exec(['tmux', 'list-clients'])).stdout, '');

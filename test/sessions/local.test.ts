@@ -253,7 +253,12 @@ describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
       stream.resume();
       for (let i = 0; i < 100 && bytes === atPause; i++) await sleep(10);
       assert.ok(bytes > atPause, 'flows again after resume');
-      await stream.close();
+      // Closed while paused: the tmux client, blocked on its writes, still ends at once (TERM, not the KILL after the grace).
+      stream.pause();
+      await sleep(200);
+      const closing = performance.now();
+      assert.deepEqual(await stream.close(), { reason: 'closed', code: 1, signal: null });
+      assert.ok(performance.now() - closing < 1000, `closed in ${performance.now() - closing} ms`);
       tmux('kill-session', '-t', '=flood');
     });
 
