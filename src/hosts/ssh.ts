@@ -338,6 +338,8 @@ export class SshConnection {
         }
         let exit: { code: number | null; signal: string | null } = { code: null, signal: null };
         channel.on('exit', (code: number | null, signal?: string) => (exit = { code, signal: signal ?? null }));
+        // How the channel ends is told by 'close'; an error event (a write racing the end) must not throw.
+        channel.on('error', () => undefined);
         const exited = new Promise<typeof exit>((done) =>
           channel.once('close', () => {
             this.channels--;

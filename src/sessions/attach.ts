@@ -63,14 +63,19 @@ export async function openAttach(host: Host, target: TmuxTarget, session: string
   };
   const lifetime = setTimeout(() => stop('lifetime'), opts.lifetimeMs);
   lifetime.unref();
+  let over = false;
   const ended = terminal.exited.then((exit): AttachEnd => {
+    over = true;
     clearTimeout(lifetime);
     return { reason: reason ?? 'exited', ...exit };
   });
   return {
-    write: (data) => terminal.write(data),
+    // Input that arrives as the attach ends (a late keystroke, a resize) goes nowhere, without an error.
+    write: (data) => {
+      if (!stopping && !over) terminal.write(data);
+    },
     resize: (cols, rows) => {
-      if (!Number.isFinite(cols) || !Number.isFinite(rows)) return;
+      if (stopping || over || !Number.isFinite(cols) || !Number.isFinite(rows)) return;
       const size = clampSize(cols, rows);
       terminal.resize(size.cols, size.rows);
     },

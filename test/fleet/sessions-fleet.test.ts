@@ -157,6 +157,9 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     await sleep(300);
     const end = await stream.close();
     assert.equal(end.reason, 'closed');
+    stream.write('late\r');
+    stream.resize(80, 24);
+    await sleep(50);
     assert.equal((await h2.exec(['tmux', 'list-clients'])).stdout, '');
     assert.equal((await h2.exec(['pgrep', '-f', 'tmux attach-session'])).stdout, '');
   });

@@ -209,6 +209,9 @@ describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
       const pid = Number(client.split(' ')[0]);
       assert.deepEqual(await stream.close(), { reason: 'closed', code: 1, signal: null });
       assert.deepEqual(clients(), []);
+      // Late input goes nowhere.
+      stream.write('late\r');
+      stream.resize(80, 24);
       assert.ok(!existsSync(`/proc/${pid}`), 'the tmux client process is gone');
       const record = ctx.audit.list({}).filter((a) => a.begin.operation === 'session.attach').at(-1);
       assert.equal(record?.status, 'complete');
