@@ -11,21 +11,36 @@
  * syscall.h): its exec costs about 0.07 ms, against 0.48 ms for the same program linked statically
  * with glibc (measured here).
  *
- * Called only by remux (src/exec/local.ts):
- *   remux-sandbox-enter [--read PATH | --write FD PATH | --append FD PATH | --dup]... --cwd DIR --
- *                       PROGRAM ARGV0 [ARG]...
+ * Called only by remux: locally for each stage (src/exec/local.ts), and on SSH hosts, where remux sends
+ * it to the long-lived sandbox's holder, for each command list (src/hosts/remote-sandbox.ts):
+ *   remux-sandbox-enter [--read PATH | --write FD PATH | --append FD PATH | --dup]... [--env NAME=VALUE]...
+ *                       [--report-prefix TEXT] --cwd DIR -- PROGRAM ARGV0 [ARG]...
+ *                       [--watch FD GRACE_MS] [--started TEXT]
+ *   remux-sandbox-enter --check        exits 0 (can it run from where it is, on a kernel with pidfds?)
  * fds on entry: 0-2 the stage's stdio; 3 the report pipe; 4-9 the sandbox's user, mnt, net, ipc, uts
- * and pid namespaces. The environment is the stage's own.
+ * and pid namespaces. The environment is the stage's own, or exactly the --env ones when there are any.
+ * A namespace the helper is in already is not joined (a shared network: joining it again needs
+ * privileges an unprivileged user does not have).
  *
  * Redirections are opened inside the sandbox, in order, as sh does: a path outside the policy's write
  * paths fails there (read-only or absent), never through a link swapped in after remux checked it.
  *
  * Nothing is written to the report pipe when the program was executed. Otherwise one line
- * "WHAT STATUS ERRNO [INDEX]" says what failed (remux words the message), and the helper exits with
+ * "[TEXT]WHAT STATUS ERRNO [INDEX]" says what failed (remux words the message), and the helper exits with
  * STATUS: "join" with the index of the namespace (0-5, as on fds 4-9), "caps", "fork", "usage",
  * "cwd", "redirect" with the index of the redirection, "fifo" with that index (FIFOs and sockets are
  * refused as targets, as outside the sandbox), "exec".
  * Otherwise the helper exits as the stage did: with its exit code, or killed by the same signal.
+ *
+ * A PROGRAM without a slash is looked up in the stage's PATH, as execvp does. --started TEXT: the stage
+ * writes TEXT and a newline on its stderr just before it executes the program; after that, a program
+ * that cannot be executed is the stage's own failure, worded as a shell does (127 not found, 126 not
+ * executable), not a report.
+ *
+ * --watch FD GRACE_MS (SSH hosts: the wrapper execs the helper, and the helper does what the wrapper's
+ * watcher would): EOF on FD (the channel's stdin: remux stopped the command or the connection is gone)
+ * sends TERM to the process group, and KILL after GRACE_MS if the stage is still there. When the stage
+ * ends, TERM goes to the group too (what it left in the background). FD is not passed to the stage.
  */
 #include "syscall.h"
 
@@ -33,8 +48,10 @@
 #define FIRST_NS_FD 4
 #define NS_COUNT 6
 
-/* The namespace types expected on fds 4-9. */
+/* The namespace types expected on fds 4-9, and the helper's own namespaces of those types. */
 static const long NS_TYPES[NS_COUNT] = {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID};
+static const char *const OWN_NS[NS_COUNT] = {"/proc/self/ns/user", "/proc/self/ns/mnt", "/proc/self/ns/net", "/proc/self/ns/ipc", "/proc/self/ns/uts", "/proc/self/ns/pid"};
+#define MAX_ENV 64
 
 /* Signals remux sends to the stage's process group: the helper ignores them and relays the stage's status. */
 static const int RELAYED[] = {1 /* HUP */, 2 /* INT */, 3 /* QUIT */, 10 /* USR1 */, 12 /* USR2 */, 13 /* PIPE */, 14 /* ALRM */, 15 /* TERM */};
@@ -66,10 +83,14 @@ static char *put_int(char *at, long n) {
   return at;
 }
 
-/* Reports "WHAT STATUS ERRNO [INDEX]" on the report pipe and exits with STATUS; never returns. */
+static const char *report_prefix = "";
+
+/* Reports "[TEXT]WHAT STATUS ERRNO [INDEX]" on the report pipe and exits with STATUS; never returns. */
 static void fail(const char *what, int status, long err, int index) {
-  char line[96];
-  char *at = put(line, what);
+  char line[192];
+  char *at = line;
+  for (const char *p = report_prefix; *p && at < line + 96; p++) *at++ = *p;
+  at = put(at, what);
   *at++ = ' ';
   at = put_int(at, status);
   *at++ = ' ';
@@ -88,14 +109,22 @@ static void set_signal(int sig, long handler) {
 /* Joins the holder's namespaces. The user namespace that owns the mount namespace comes first (bwrap
  * --disable-userns nests the sandbox's own user namespace one level below it), the sandbox's last. */
 static void enter_sandbox(void) {
+  int joined[NS_COUNT];
   for (int i = 0; i < NS_COUNT; i++) {
     if (sys_ioctl(FIRST_NS_FD + i, NS_GET_NSTYPE) != NS_TYPES[i]) fail("join", 126, 22 /* EINVAL */, i);
+    long own = sys_openat(OWN_NS[i], O_RDONLY | O_CLOEXEC, 0);
+    if (own < 0) fail("join", 126, own, i);
+    long same = sys_same_file(FIRST_NS_FD + i, own);
+    if (same < 0) fail("join", 126, same, i);
+    joined[i] = !same;
+    sys_close((int)own);
   }
   long owner = sys_ioctl(FIRST_NS_FD + 1, NS_GET_USERNS);
   if (owner < 0) fail("join", 126, owner, 0);
   long err = sys_setns((int)owner, CLONE_NEWUSER);
   if (err < 0) fail("join", 126, err, 0);
   for (int i = 1; i < NS_COUNT; i++) {
+    if (!joined[i]) continue;
     err = sys_setns(FIRST_NS_FD + i, NS_TYPES[i]);
     if (err < 0) fail("join", 126, err, i);
   }
@@ -137,29 +166,99 @@ static void redirect(int index, int target, const char *path, long flags) {
   }
 }
 
-/* The command line, parsed before the fork. */
+/* The command line, parsed before the fork: options run from argv + 1 to `--`. */
 static struct {
-  const char *cwd, *program;
-  char **argv, **envp;
-  char **redirects, **redirects_end;
-} opt;
+  const char *cwd, *program, *started;
+  char **argv, **envp, **options, **options_end;
+  char *env[MAX_ENV + 1];
+  int env_count;
+  int watch_fd, grace_ms;
+} opt = {.watch_fd = -1};
+
+/* How many values follow an option; -1: not an option. */
+static int values_of(const char *option) {
+  if (streq(option, "--dup")) return 0;
+  if (streq(option, "--watch")) return 2;
+  if (streq(option, "--read") || streq(option, "--cwd") || streq(option, "--env") || streq(option, "--report-prefix") || streq(option, "--started")) return 1;
+  if (streq(option, "--write") || streq(option, "--append")) return 2;
+  return -1;
+}
 
 static void parse(int argc, char **argv) {
   int i = 1;
+  opt.options = argv + 1;
   for (; i < argc && !streq(argv[i], "--"); i++) {
-    char **start = argv + i;
-    if (streq(argv[i], "--cwd") && i + 1 < argc) opt.cwd = argv[++i];
-    else if (streq(argv[i], "--read") && i + 1 < argc) i += 1;
-    else if ((streq(argv[i], "--write") || streq(argv[i], "--append")) && i + 2 < argc) i += 2;
-    else if (!streq(argv[i], "--dup")) fail("usage", 126, 22, i);
-    if (!streq(*start, "--cwd")) {
-      if (!opt.redirects) opt.redirects = start;
-      opt.redirects_end = argv + i + 1;
+    int values = values_of(argv[i]);
+    if (values < 0 || i + values >= argc) fail("usage", 126, 22, i);
+    if (streq(argv[i], "--cwd")) opt.cwd = argv[i + 1];
+    else if (streq(argv[i], "--report-prefix")) report_prefix = argv[i + 1];
+    else if (streq(argv[i], "--started")) opt.started = argv[i + 1];
+    else if (streq(argv[i], "--watch")) opt.watch_fd = to_int(argv[i + 1]), opt.grace_ms = to_int(argv[i + 2]);
+    else if (streq(argv[i], "--env")) {
+      if (opt.env_count == MAX_ENV) fail("usage", 126, 7 /* E2BIG */, i);
+      opt.env[opt.env_count++] = argv[i + 1];
     }
+    i += values;
   }
+  opt.options_end = argv + i;
   if (!opt.cwd || i + 2 >= argc) fail("usage", 126, 22, -1);
+  if (opt.env_count > 0) opt.envp = opt.env;
   opt.program = argv[i + 1];
   opt.argv = argv + i + 2;
+}
+
+/* A PATH entry and the program's name. */
+static char line_buf[4200];
+
+static unsigned long length(const char *s) {
+  const char *e = s;
+  while (*e) e++;
+  return (unsigned long)(e - s);
+}
+
+/* Two strings on stderr. */
+static void say(const char *a, const char *b) {
+  sys_write(2, a, length(a));
+  sys_write(2, b, length(b));
+}
+
+static const char *env_value(const char *name) {
+  for (char **e = opt.envp; e && *e; e++) {
+    const char *a = *e, *b = name;
+    while (*b && *a == *b) a++, b++;
+    if (!*b && *a == '=') return a + 1;
+  }
+  return 0;
+}
+
+/* execve, or execvp's search of PATH for a name without a slash; returns the error that counts (ENOENT
+ * only when no directory had it; EACCES when one had it but could not run it). */
+static long exec_program(void) {
+  const char *p = opt.program;
+  while (*p && *p != '/') p++;
+  if (*p == '/' || !*opt.program) return sys_execve(opt.program, opt.argv, opt.envp);
+  const char *path = env_value("PATH");
+  long err = -2, denied = 0;
+  unsigned long name = length(opt.program);
+  for (const char *dir = path ? path : "/usr/bin:/bin"; *dir;) {
+    const char *end = dir;
+    while (*end && *end != ':') end++;
+    unsigned long len = (unsigned long)(end - dir);
+    /* An entry too long for the buffer is skipped, never cut short. */
+    if (len + name + 3 <= sizeof line_buf) {
+      char *at = line_buf;
+      if (len == 0) *at++ = '.';
+      for (const char *c = dir; c < end; c++) *at++ = *c;
+      *at++ = '/';
+      for (const char *n = opt.program; *n; n++) *at++ = *n;
+      *at = 0;
+      err = sys_execve(line_buf, opt.argv, opt.envp);
+      if (err == -13 /* EACCES */) denied = err;
+      else if (err != -2 && err != -20 /* ENOTDIR */) return err;
+    }
+    dir = *end ? end + 1 : end;
+  }
+  return denied ? denied : -2;
 }
 
 /* The stage itself, in the sandbox's PID namespace: its cwd, redirections, no capabilities, exec. */
@@ -171,24 +270,59 @@ static void run_stage(void) {
   for (int s = 0; s < RELAYED_COUNT; s++) set_signal(RELAYED[s], SIG_DFL);
   if ((err = sys_chdir(opt.cwd)) < 0) fail("cwd", 125, err, -1);
   int index = 0;
-  for (char **r = opt.redirects; r && r < opt.redirects_end; r++, index++) {
-    if (streq(*r, "--read")) redirect(index, 0, *++r, O_RDONLY);
-    else if (streq(*r, "--write")) r++, redirect(index, to_int(*r), r[1], O_WRONLY | O_CREAT | O_TRUNC), r++;
-    else if (streq(*r, "--append")) r++, redirect(index, to_int(*r), r[1], O_WRONLY | O_CREAT | O_APPEND), r++;
-    else if ((err = sys_dup3(1, 2)) < 0) fail("redirect", 1, err, index); /* --dup: 2>&1 */
+  for (char **o = opt.options; o < opt.options_end; o += 1 + values_of(*o)) {
+    if (streq(*o, "--read")) redirect(index++, 0, o[1], O_RDONLY);
+    else if (streq(*o, "--write")) redirect(index++, to_int(o[1]), o[2], O_WRONLY | O_CREAT | O_TRUNC);
+    else if (streq(*o, "--append")) redirect(index++, to_int(o[1]), o[2], O_WRONLY | O_CREAT | O_APPEND);
+    else if (streq(*o, "--dup") && (err = sys_dup3(1, 2)) < 0) fail("redirect", 1, err, index); /* --dup: 2>&1 */
+    else if (streq(*o, "--dup")) index++;
   }
   drop_capabilities();
-  err = sys_execve(opt.program, opt.argv, opt.envp);
+  if (opt.started) say(opt.started, "\n");
+  err = exec_program();
+  if (opt.started) {
+    say(opt.program, err == -2 ? ": not found\n" : ": cannot execute\n");
+    sys_exit(err == -2 ? 127 : 126);
+  }
   fail("exec", err == -2 /* ENOENT */ ? 127 : 126, err, -1);
 }
 
+
+/*
+ * --watch: waits for the stage (through a pidfd) and for EOF on the watched fd. Returns the stage's
+ * wait status. The helper ignores TERM, so the group's TERM reaches only the others; KILL ends it too.
+ */
+static int watch(long child) {
+  long pidfd = sys_pidfd_open(child);
+  if (pidfd < 0) fail("fork", 126, pidfd, -1);
+  struct pollfd fds[2] = {{(int)pidfd, POLLIN, 0}, {opt.watch_fd, POLLIN, 0}};
+  long count = 2, deadline = -1;
+  char buf[256];
+  for (;;) {
+    long ready = sys_poll(fds, count, deadline);
+    if (ready == -4 /* EINTR */) continue;
+    if (ready == 0) sys_kill_group(9 /* KILL */);
+    if (ready < 0 || fds[0].revents) break;
+    if (fds[1].revents && sys_read(opt.watch_fd, buf, sizeof buf) <= 0) {
+      sys_kill_group(15 /* TERM */);
+      count = 1, deadline = opt.grace_ms;
+    }
+  }
+  int status = 0;
+  while (sys_wait4(child, &status) == -4) continue;
+  sys_kill_group(15);
+  return status;
+}
+
 int remux_main(int argc, char **argv, char **envp) {
+  if (argc == 2 && streq(argv[1], "--check")) sys_exit(sys_pidfd_open(sc6(__NR_getpid, 0, 0, 0, 0, 0, 0)) < 0 ? 1 : 0);
   opt.envp = envp;
   parse(argc, argv);
   long err;
   /* Dies with remux: the sandbox's init then takes the stage with it. */
   if ((err = sys_prctl(PR_SET_PDEATHSIG, 9, 0)) < 0) fail("fork", 126, err, -1);
   if ((err = sys_fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC)) < 0) fail("fork", 126, err, -1);
+  if (opt.watch_fd >= 0 && (err = sys_fcntl(opt.watch_fd, F_SETFD, FD_CLOEXEC)) < 0) fail("fork", 126, err, -1);
   enter_sandbox();
   for (int s = 0; s < RELAYED_COUNT; s++) set_signal(RELAYED[s], SIG_IGN);
 
@@ -197,8 +331,12 @@ int remux_main(int argc, char **argv, char **envp) {
   if (child == 0) run_stage();
   sys_close(REPORT_FD);
   int status = 0;
-  while ((err = sys_wait4(child, &status)) == -4 /* EINTR */) continue;
-  if (err < 0) sys_exit(126);
+  if (opt.watch_fd >= 0) {
+    status = watch(child);
+  } else {
+    while ((err = sys_wait4(child, &status)) == -4 /* EINTR */) continue;
+    if (err < 0) sys_exit(126);
+  }
   if ((status & 0x7f) == 0) sys_exit((status >> 8) & 0xff); /* exited */
   /* Killed by a signal: die of the same one, without a core file of our own. */
   int sig = status & 0x7f;

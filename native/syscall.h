@@ -13,6 +13,8 @@
 #include <linux/prctl.h>
 #include <linux/sched.h>
 #include <linux/stat.h>
+#include <linux/time_types.h>
+#include <asm-generic/poll.h>
 
 #define SIG_DFL 0L
 #define SIG_IGN 1L
@@ -96,6 +98,23 @@ static inline long sys_fd_type(long fd, unsigned short *mode) {
   if (err >= 0) *mode = st.stx_mode;
   return err;
 }
+/* 1 when two open fds are the same file (inode and device), 0 when not. */
+static inline long sys_same_file(long a, long b) {
+  struct statx x, y;
+  long err = sc6(__NR_statx, a, (long)"", AT_EMPTY_PATH, STATX_INO, (long)&x, 0);
+  if (err >= 0) err = sc6(__NR_statx, b, (long)"", AT_EMPTY_PATH, STATX_INO, (long)&y, 0);
+  if (err < 0) return err;
+  return x.stx_ino == y.stx_ino && x.stx_dev_major == y.stx_dev_major && x.stx_dev_minor == y.stx_dev_minor;
+}
+static inline long sys_read(int fd, void *buf, unsigned long len) { return sc6(__NR_read, fd, (long)buf, (long)len, 0, 0, 0); }
+static inline long sys_pidfd_open(long pid) { return sc6(__NR_pidfd_open, pid, 0, 0, 0, 0, 0); }
+/* poll with a timeout in milliseconds (< 0: none), through ppoll (aarch64 has no poll). */
+static inline long sys_poll(struct pollfd *fds, long count, long timeout_ms) {
+  struct __kernel_timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000};
+  return sc6(__NR_ppoll, (long)fds, count, timeout_ms < 0 ? 0 : (long)&ts, 0, 8, 0);
+}
+/* kill(0, sig): every process of the caller's process group. */
+static inline long sys_kill_group(int sig) { return sc6(__NR_kill, 0, sig, 0, 0, 0, 0); }
 /* fork(): clone with only the exit signal (x86_64 and aarch64 order clone's arguments differently; all zero here). */
 static inline long sys_fork(void) { return sc6(__NR_clone, SIGCHLD, 0, 0, 0, 0, 0); }
 static inline long sys_execve(const char *path, char **argv, char **envp) { return sc6(__NR_execve, (long)path, (long)argv, (long)envp, 0, 0, 0); }

@@ -10,5 +10,5 @@ cc=("${CC:-cc}" -std=gnu11 -O2 -Wall -Wextra -Werror)
 "${cc[@]}" -DREMUX_VERSION="\"$version\"" -o bin/remux.tmp native/launcher.c
 mv bin/remux.tmp bin/remux
 # No C library (native/syscall.h): it runs for every sandboxed stage, and libc's start-up was most of its cost.
-"${cc[@]}" -static -nostdlib -ffreestanding -fno-stack-protector -fno-builtin -o bin/remux-sandbox-enter.tmp native/sandbox-enter.c
+"${cc[@]}" -static -nostdlib -ffreestanding -fno-stack-protector -fno-builtin -Wl,-z,noseparate-code -s -o bin/remux-sandbox-enter.tmp native/sandbox-enter.c
 mv bin/remux-sandbox-enter.tmp bin/remux-sandbox-enter

@@ -11,19 +11,13 @@ import type { Readable, Writable } from 'node:stream';
 import type { CommandList, Pipeline, Redirect, Stage } from '../command/types.js';
 import { OutputGate } from './output.js';
 import type { Destination } from './output.js';
-import { fileURLToPath } from 'node:url';
 import { SandboxPool, type SandboxLease, type SandboxStatus } from './sandbox-pool.js';
-import { bwrapAvailable, isInside, sandboxLayout, visibleInside } from './sandbox.js';
+import { bwrapAvailable, ENTER_HELPER, isInside, parseEnterReport, sandboxLayout, visibleInside } from './sandbox.js';
 import type { SandboxLayout } from './sandbox.js';
 import type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult } from './types.js';
 
-/** Runs each sandboxed stage inside its long-lived sandbox (native/sandbox-enter.c, built by `npm run build`). */
-const ENTER = fileURLToPath(new URL('../../../bin/remux-sandbox-enter', import.meta.url));
 /** The exit statuses of remux-sandbox-enter after a report (native/sandbox-enter.c: fail()). */
 const REPORTED_STATUSES: ReadonlySet<number> = new Set([1, 125, 126, 127]);
-/** Names of errno values, for remux-sandbox-enter's reports. */
-const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
-const NAMESPACES = ['user', 'mount', 'network', 'IPC', 'UTS', 'PID'];
 /** One pool per bubblewrap binary (tests probe others). */
 const pools = new Map<string, SandboxPool>();
 
@@ -131,7 +125,7 @@ class Run {
   /** Leases the running sandbox for this layout (started if needed); a sandbox that cannot start refuses the command. */
   private async enterSandbox(): Promise<string | null> {
     if (this.layout === null) return null;
-    if (!fs.existsSync(ENTER)) return this.fail('sandbox_unavailable', `the OS sandbox cannot be used: ${ENTER} is missing (run npm run build)`);
+    if (!fs.existsSync(ENTER_HELPER)) return this.fail('sandbox_unavailable', `the OS sandbox cannot be used: ${ENTER_HELPER} is missing (run npm run build)`);
     let pool = pools.get(this.bwrapPath);
     if (!pool) pools.set(this.bwrapPath, (pool = new SandboxPool(this.bwrapPath)));
     try {
@@ -362,7 +356,7 @@ class Run {
         detached: true, // own session and process group: we kill the group, grandchildren included
       };
       child = lease
-        ? spawn(ENTER, [...plan.enterRedirects, '--cwd', this.cwd, '--', plan.program, ...plan.argv], {
+        ? spawn(ENTER_HELPER, [...plan.enterRedirects, '--cwd', this.cwd, '--', plan.program, ...plan.argv], {
             ...options,
             stdio: [...stdio, 'pipe', ...lease.namespaceFds],
           })
@@ -414,10 +408,8 @@ class Run {
 
   /** Words remux-sandbox-enter's report ("WHAT STATUS ERRNO [INDEX]") as the same failure outside the sandbox would be. */
   private enterFailure(report: string, plan: Plan, name: string): { kind: ExecErrorKind; code: number; message: string } {
-    const [what = '', status = '126', errno = '0', index = '-1'] = report.trim().split(' ');
-    const code = Number(status);
-    const err = ERRNO_NAMES.get(Number(errno)) ?? `errno ${errno}`;
-    const r = plan.redirects[Number(index)];
+    const { what, status: code, err, index, namespace } = parseEnterReport(report);
+    const r = plan.redirects[index];
     const purpose = r?.kind === 'read' ? 'reading' : 'writing';
     switch (what) {
       case 'exec':
@@ -430,7 +422,7 @@ class Run {
       case 'cwd':
         return { kind: 'cwd', code, message: `cannot use working directory ${this.cwd} inside the sandbox: ${err}` };
       case 'join':
-        return { kind: 'sandbox', code, message: `${name}: cannot join the sandbox's ${NAMESPACES[Number(index)] ?? ''} namespace: ${err}` };
+        return { kind: 'sandbox', code, message: `${name}: cannot join the sandbox's ${namespace} namespace: ${err}` };
       case 'caps':
         return { kind: 'sandbox', code, message: `${name}: cannot drop its capabilities: ${err}` };
       default:

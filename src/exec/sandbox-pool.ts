@@ -6,13 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { bwrapOptions, type SandboxLayout } from './sandbox.js';
+import { bwrapOptions, ENTER_NAMESPACES, type SandboxLayout } from './sandbox.js';
 
 /** A sandbox unused this long is stopped; the next command under its layout starts a new one. */
 const IDLE_MS = 60_000;
 const START_TIMEOUT_MS = 10_000;
-/** The namespaces a stage joins, in the order remux-sandbox-enter expects them on fds 4-9. */
-const NAMESPACES = ['user', 'mnt', 'net', 'ipc', 'uts', 'pid'] as const;
 /** The waiting program inside: it echoes one byte once the sandbox is built, and exits when its stdin closes. */
 const HOLDER = ['/usr/bin/cat', '/bin/cat'];
 
@@ -178,7 +176,7 @@ export class SandboxPool {
 function openNamespaces(pid: number): number[] {
   const fds: number[] = [];
   try {
-    for (const ns of NAMESPACES) fds.push(fs.openSync(`/proc/${pid}/ns/${ns}`, fs.constants.O_RDONLY));
+    for (const ns of ENTER_NAMESPACES) fds.push(fs.openSync(`/proc/${pid}/ns/${ns}`, fs.constants.O_RDONLY));
     return fds;
   } catch (e) {
     for (const fd of fds) fs.closeSync(fd);

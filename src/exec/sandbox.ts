@@ -3,7 +3,9 @@
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { compileGlob } from '../policy/glob.js';
 import type { BwrapInfo, SandboxSpec } from './types.js';
 
@@ -13,6 +15,29 @@ const BWRAP_CANDIDATES = ['/usr/local/bin/bwrap', '/usr/bin/bwrap', '/bin/bwrap'
 const MIN_SAFE_VERSION = [0, 12, 0] as const;
 
 /** Read-only system trees programs need; mirrored as symlinks where the host has symlinks (merged /usr). */
+/** Joins a long-lived sandbox (native/sandbox-enter.c, built by `npm run build`): locally per stage, and sent to SSH hosts. */
+export const ENTER_HELPER = fileURLToPath(new URL('../../../bin/remux-sandbox-enter', import.meta.url));
+
+/** The namespaces a stage joins, in the order remux-sandbox-enter expects them on fds 4-9. */
+export const ENTER_NAMESPACES = ['user', 'mnt', 'net', 'ipc', 'uts', 'pid'] as const;
+const NAMESPACE_WORDS = ['user', 'mount', 'network', 'IPC', 'UTS', 'PID'];
+const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+
+/** remux-sandbox-enter's report "WHAT STATUS ERRNO [INDEX]" (native/sandbox-enter.c: fail()), errno by name. */
+export interface EnterReport {
+  what: string;
+  status: number;
+  err: string;
+  index: number;
+  /** For `join`: the namespace, in words. */
+  namespace: string;
+}
+
+export function parseEnterReport(report: string): EnterReport {
+  const [what = '', status = '126', errno = '0', index = '-1'] = report.trim().split(' ');
+  return { what, status: Number(status), err: ERRNO_NAMES.get(Number(errno)) ?? `errno ${errno}`, index: Number(index), namespace: NAMESPACE_WORDS[Number(index)] ?? '' };
+}
+
 export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32'];
 /** The few /etc files programs need to start and to print user names; nothing with secrets (no shadow, no ssh). */
 export const SYSTEM_ETC = [

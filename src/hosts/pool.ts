@@ -24,7 +24,8 @@ import type { SshHostEntry } from './inventory.js';
 import { knownHostsFile } from '../config/paths.js';
 import type { EarlySockets } from './early-sockets.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
-import { parseProbe, probeScript } from './remote-sandbox.js';
+import { HOLDER_IDLE_MS, HolderSet } from './holder.js';
+import { parseHolderProbe, parseProbe, probeScript, type EnterHelper } from './remote-sandbox.js';
 import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
 import { TransportError, type Host, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
 
@@ -50,6 +51,10 @@ export interface PoolOptions {
   lookup?: (name: string) => SshHostEntry | undefined;
   /** TCP connections begun before the pool existed (in-process fan-outs); used by the first connect. */
   earlySockets?: EarlySockets;
+  /** Long-lived sandboxes (holder.ts) on hosts that can have them (default true); false: a bwrap per command. */
+  sandboxHolders?: boolean;
+  /** How long an unused long-lived sandbox is kept (default HOLDER_IDLE_MS). */
+  holderIdleMs?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -65,6 +70,8 @@ export interface PoolHostStatus {
   queued: number;
   /** What the live connection's probe found; null when not connected or not probed yet. */
   sandbox: SandboxSupport | null;
+  /** Long-lived sandboxes running on the live connection. */
+  sandboxHolders: number;
 }
 
 export const POOL_DEFAULTS = { maxChannels: 10, whichTtlMs: 5000 } as const;
@@ -142,6 +149,8 @@ interface Probe {
   answer: Promise<SandboxSupport>;
   /** The answer once it came. */
   known: SandboxSupport | null;
+  /** The helper that joins long-lived sandboxes there (null: none, or not known yet). */
+  enterHelper: EnterHelper | null;
 }
 
 class PooledHost {
@@ -158,6 +167,8 @@ class PooledHost {
   private readonly queue: Array<() => void> = [];
   private retired = false;
   private probe: Probe | null = null;
+  /** Long-lived sandboxes of the live connection; each holds a channel slot. */
+  private holders: HolderSet | null = null;
 
   constructor(
     readonly entry: SshHostEntry,
@@ -190,12 +201,13 @@ class PooledHost {
       activeChannels: this.active,
       queued: this.queue.length,
       sandbox: this.conn !== null && this.probe?.conn === this.conn ? this.probe.known : null,
+      sandboxHolders: this.holderCount(),
     };
   }
 
   async execute(req: HostExecRequest): Promise<ExecResult> {
     const started = Date.now();
-    const result = await this.withChannel(req.signal, (conn) => runCommand(conn, req, { securePath: this.pool.securePath }));
+    const result = await this.withChannel(req.signal, (conn) => this.run(conn, req));
     return result ?? abortedWhileQueued(started);
   }
 
@@ -208,6 +220,30 @@ class PooledHost {
         await terminal.exited;
       }).catch(reject);
     });
+  }
+
+  /** One command: sandboxed ones join the spec's long-lived sandbox when the host can have them. */
+  private run(conn: SshConnection, req: HostExecRequest): Promise<ExecResult> {
+    const securePath = this.pool.securePath;
+    if (req.sandbox !== null && this.pool.options.sandboxHolders !== false) {
+      const helper = this.probe?.conn === conn ? this.probe.enterHelper : null;
+      if (helper !== null && this.holders?.conn !== conn) {
+        this.holders?.stopAll();
+        this.holders = new HolderSet(conn, helper, {
+          idleMs: this.pool.options.holderIdleMs ?? HOLDER_IDLE_MS,
+          // A holder keeps its channel open: it takes a slot, and one always stays for commands (this
+          // command holds one already).
+          mayStart: () => this.active + this.holderCount() + 2 <= this.pool.maxChannels,
+          onEnd: () => this.pump(),
+        });
+      }
+      if (this.holders?.conn === conn) return this.holders.run(req, { securePath });
+    }
+    return runCommand(conn, req, { securePath });
+  }
+
+  private holderCount(): number {
+    return this.holders !== null && this.holders.conn === this.conn ? this.holders.size : 0;
   }
 
   private async resolverFor(policy: Policy, list: CommandList, cwd: string): Promise<PathResolver> {
@@ -231,18 +267,20 @@ class PooledHost {
 
   private probeOn(conn: SshConnection): Promise<SandboxSupport> {
     if (this.probe?.conn !== conn) {
-      const probe: Probe = { conn, answer: this.runProbe(conn), known: null };
+      const probe: Probe = { conn, answer: this.runProbe(conn, (helper) => (probe.enterHelper = helper)), known: null, enterHelper: null };
       probe.answer.then((support) => (probe.known = support), () => undefined);
       this.probe = probe;
     }
     return this.probe.answer;
   }
 
-  private async runProbe(conn: SshConnection): Promise<SandboxSupport> {
+  private async runProbe(conn: SshConnection, holders: (helper: EnterHelper | null) => void): Promise<SandboxSupport> {
     const securePath = this.pool.securePath;
     try {
       const out = await captureScript(conn, probeScript(securePath), { securePath, timeoutMs: PROBE_TIMEOUT_MS, maxBytes: PROBE_MAX_BYTES });
-      return parseProbe(out, this.entry.name, securePath);
+      const support = parseProbe(out, this.entry.name, securePath);
+      if (support.available) holders(parseHolderProbe(out).helper);
+      return support;
     } catch (err) {
       // Not kept: the next command asks again. Only a host that answered is judged.
       if (this.probe?.conn === conn) this.probe = null;
@@ -310,6 +348,7 @@ class PooledHost {
     if (this.conn !== conn) return;
     this.conn = null;
     this.probe = null;
+    this.holders = null;
     this.lastRttMs = conn.lastSetupMs;
     this.whichCache.clear();
     this.lastError = reason;
@@ -344,7 +383,7 @@ class PooledHost {
 
   private acquire(signal: AbortSignal | undefined): Promise<boolean> {
     if (signal?.aborted) return Promise.resolve(false);
-    if (this.active < this.pool.maxChannels) {
+    if (this.active + this.holderCount() < this.pool.maxChannels) {
       this.active++;
       return Promise.resolve(true);
     }
@@ -370,6 +409,14 @@ class PooledHost {
     if (this.retired && this.active === 0) void this.shutdown();
   }
 
+  /** A holder's slot came free: grant it to the next in line. */
+  private pump(): void {
+    while (this.queue.length > 0 && this.active + this.holderCount() < this.pool.maxChannels) {
+      this.active++;
+      this.queue.shift()?.();
+    }
+  }
+
   /**
    * The inventory changed where this name points: the pool hands out a fresh host from now on. Commands
    * already holding this one still run; the connection closes once they are done.
@@ -382,6 +429,8 @@ class PooledHost {
   async shutdown(): Promise<void> {
     const conn = this.conn;
     this.conn = null;
+    this.holders?.stopAll();
+    this.holders = null;
     await conn?.close();
   }
 }

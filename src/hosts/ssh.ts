@@ -34,6 +34,7 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
 import { quoteWord, renderCommandList } from '../command/render.js';
+import type { CommandList } from '../command/types.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecErrorKind, ExecResult, SandboxSpec } from '../exec/types.js';
 import type { HostAuth } from './inventory.js';
@@ -47,7 +48,9 @@ import {
   keyBlobType,
   knownHostsLine,
 } from './known-hosts.js';
-import { bwrapPrologue, INNER_SHELL } from './remote-sandbox.js';
+import { PASSED_ENV } from './local.js';
+import { ENTER_NAMESPACES, parseEnterReport, type EnterReport } from '../exec/sandbox.js';
+import { bwrapPrologue, HELPER_FD, INNER_SHELL, type HolderInfo } from './remote-sandbox.js';
 import { TransportError, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
 
 /** Why a connection or channel failed. */
@@ -218,6 +221,10 @@ export interface ExecOptions {
   stop?: AbortSignal;
   /** After stop, how long the channel may stay open before we close it ourselves. */
   stopGraceMs?: number;
+  /** Not a command (a sandbox holder): not counted in `channels`, so losing it idle is no failure. */
+  background?: boolean;
+  /** Written to the channel's stdin once it is open; stdin stays open until stop. */
+  input?: Buffer;
 }
 
 export interface ExecExit {
@@ -266,12 +273,13 @@ export class SshConnection {
     return new Promise((resolve, reject) => {
       if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
       const started = performance.now();
-      this.channels++;
+      const counted = opts.background !== true;
+      if (counted) this.channels++;
       let done = false;
       const finish = (settle: () => void): void => {
         if (done) return;
         done = true;
-        this.channels--;
+        if (counted) this.channels--;
         settle();
       };
       const failed = (err: Error): void => {
@@ -282,7 +290,7 @@ export class SshConnection {
       };
       const onChannel = (err: Error | undefined, channel: ClientChannel): void => {
         if (err) return failed(err);
-        this.lastSetupMs = performance.now() - started;
+        if (counted) this.lastSetupMs = performance.now() - started;
         let exit: ExecExit | null = null;
         let stopped = false;
         let forceClose: NodeJS.Timeout | undefined;
@@ -300,6 +308,7 @@ export class SshConnection {
         else opts.stop?.addEventListener('abort', stop, { once: true });
         channel.on('data', opts.onStdout);
         channel.stderr.on('data', opts.onStderr);
+        if (opts.input && !stopped) channel.write(opts.input);
         // ssh2 names signals like Node does (SIGTERM).
         channel.on('exit', (code: number | null, signal?: string) => {
           exit = { code, signal: (signal as NodeJS.Signals | undefined) ?? null };
@@ -415,11 +424,29 @@ export interface WrapOptions {
   killGraceMs: number;
   /** Run the list inside bubblewrap as this spec says (options built on the host); null or absent: as is. */
   sandbox?: SandboxSpec | null;
+  /** With a sandbox: join this long-lived one (remote-sandbox.ts holderScript) instead of starting a bwrap. */
+  holder?: HolderInfo | null;
+  /**
+   * In a holder: the list is this one program and its arguments (no pipe, no redirection), executed
+   * directly by remux-sandbox-enter, found in the secure PATH as the policy check found it, without a
+   * shell inside (a shell's start-up is most of what a sandboxed command would cost).
+   */
+  argv?: string[] | null;
 }
 
+
 /** The wrapper's refusals (exit 125), and its announcement that the list starts. */
-type Refusal = 'cwd' | 'pipefail' | 'no-bwrap' | 'cwd-hidden';
+type Refusal = 'cwd' | 'pipefail' | 'no-bwrap' | 'cwd-hidden' | HolderRefusal;
+/** The holder is not the one we started: it ended. */
+export type HolderRefusal = 'holder-gone';
 const STARTED = 'run';
+
+/** The argv of a list that is one program with no redirection; null for anything else. */
+function singleProgram(list: CommandList): string[] | null {
+  const [only, ...more] = list.items;
+  const stage = only?.pipeline.stages.length === 1 ? only.pipeline.stages[0] : undefined;
+  return more.length === 0 && stage !== undefined && stage.redirects.length === 0 ? stage.argv : null;
+}
 
 /** The POSIX-sh text sent over an exec channel to run `body` (see the header comment). */
 export function wrapScript(body: string, o: WrapOptions): string {
@@ -429,6 +456,8 @@ export function wrapScript(body: string, o: WrapOptions): string {
   const pipefail = o.pipefail ? [`command set -o pipefail 2>/dev/null || ${refuse('pipefail')}`] : [];
   const list = [`echo ${o.marker}${STARTED} >&2`, body];
   const sandbox = o.sandbox ?? null;
+  const holder = sandbox === null ? null : (o.holder ?? null);
+  if (sandbox !== null && holder !== null) return holderWrapScript(o, holder, refuse, pipefail, list);
   return [
     `PATH=${quoteWord(o.securePath)}; export PATH`,
     ...(sandbox === null
@@ -454,9 +483,59 @@ export function wrapScript(body: string, o: WrapOptions): string {
   ].join('\n');
 }
 
+/**
+ * wrapScript with a holder: the working directory (physical) must lie in a tree the holder shows and
+ * not in one it hides (as the holder resolved them when it started). The sandbox's namespaces are opened
+ * as fds 4-9 from its init's /proc entry, and only then is it checked that the pid is still that init
+ * and the keeper still the holder's (same start times), else 'holder-gone'. The wrapper then becomes
+ * remux-sandbox-enter, run from the keeper's fd: it joins them, drops every capability, sets
+ * no_new_privs and runs the list in the login shell inside, with the environment bwrap --clearenv
+ * --setenv would give; its report (`<marker>enter WHAT STATUS ERRNO [INDEX]`, see
+ * native/sandbox-enter.c) says what failed before the list started. It also does the watcher's work
+ * (--watch on the channel's stdin, moved to fd 10): the list stays in the wrapper's process group, so
+ * TERM/KILL reach it as without a sandbox. Processes that leave the group (setsid) stay in the holder's
+ * PID namespace until the holder ends (HOLDER_IDLE_MS unused at most, or with the connection).
+ */
+function holderWrapScript(o: WrapOptions, h: HolderInfo, refuse: (what: Refusal) => string, pipefail: string[], list: string[]): string {
+  // case patterns: the path itself, and anything below it (quoted: literal).
+  const under = (p: string): string[] => (p === '/' ? ["'/'*"] : [quoteWord(p), `${quoteWord(p)}/*`]);
+  for (const n of [h.keeper, h.init]) if (!Number.isSafeInteger(n) || n <= 1) throw new TypeError(`bad holder pid ${n}`);
+  for (const t of [h.keeperStart, h.initStart]) if (!/^\d+$/.test(t)) throw new TypeError(`bad holder start time ${t}`);
+  const fds = ENTER_NAMESPACES.map((ns, i) => `${i + 4}</proc/${h.init}/ns/${ns}`).join(' ');
+  const sameProcess = (pid: number, start: string): string[] => [`{ read -r q </proc/${pid}/stat; } 2>/dev/null || ${refuse('holder-gone')}`, `f \${q##*) }; [ "$s" = ${start} ] || ${refuse('holder-gone')}`];
+  const env = [`--env PATH=${quoteWord(o.securePath)}`, ...PASSED_ENV.map((name) => `\${${name}+--env "${name}=$${name}"}`)].join(' ');
+  const argv = o.argv ?? null;
+  const run = argv !== null && argv.length > 0
+    ? `--started ${quoteWord(`${o.marker}${STARTED}`)} -- ${[argv[0]!, ...argv].map(quoteWord).join(' ')}`
+    : `-- ${INNER_SHELL} ${INNER_SHELL} -c ${quoteWord([...pipefail, ...list].join('\n'))}`;
+  return [
+    `PATH=${quoteWord(o.securePath)}; export PATH`,
+    `cd -P -- ${quoteWord(o.cwd ?? '.')} 2>/dev/null || ${refuse('cwd')}`,
+    'c=$PWD',
+    'v=0',
+    `case $c in ${['/', ...h.visible.flatMap(under)].join(' | ')}) v=1 ;; esac`,
+    ...(h.hidden.length === 0 ? [] : [`case $c in ${h.hidden.flatMap(under).join(' | ')}) v=0 ;; esac`]),
+    `[ $v = 1 ] || ${refuse('cwd-hidden')}`,
+    // `command`: a failed redirection of the special builtin exec would end the shell.
+    `{ command exec ${fds}; } 2>/dev/null || ${refuse('holder-gone')}`,
+    'f() { shift 19; s=$1; }',
+    ...sameProcess(h.init, h.initStart),
+    ...sameProcess(h.keeper, h.keeperStart),
+    `exec /proc/${h.keeper}/fd/${HELPER_FD} --watch 10 ${o.killGraceMs} --report-prefix ${quoteWord(`${o.marker}enter `)} ${env} --cwd "$c" ${run} 3>&2 10<&0 0</dev/null`,
+  ].join('\n');
+}
+
 export interface RunOptions {
   securePath: string;
   killGraceMs?: number;
+  /** Join this long-lived sandbox (with req.sandbox) instead of starting a bwrap. */
+  holder?: HolderInfo | null;
+}
+
+/** runCommand's result, and whether it was refused because the holder ended or no longer fits (nothing ran: start a new one and retry). */
+export interface RunOutcome {
+  result: ExecResult;
+  holderRefusal: HolderRefusal | null;
 }
 
 type StopReason = 'timeout' | 'abort' | 'truncated';
@@ -467,11 +546,15 @@ type StopReason = 'timeout' | 'abort' | 'truncated';
  * unusable or not visible in the sandbox. Rejects with an SshError when the connection fails.
  */
 export async function runCommand(conn: SshConnection, req: HostExecRequest, opts: RunOptions): Promise<ExecResult> {
+  return (await runCommandOutcome(conn, req, opts)).result;
+}
+
+export async function runCommandOutcome(conn: SshConnection, req: HostExecRequest, opts: RunOptions): Promise<RunOutcome> {
   const started = performance.now();
-  if (req.signal?.aborted) return { ...notRun(null, null, started), exitCode: 130, aborted: true };
+  if (req.signal?.aborted) return { result: { ...notRun(null, null, started), exitCode: 130, aborted: true }, holderRefusal: null };
   const killGraceMs = opts.killGraceMs ?? SSH_DEFAULTS.killGraceMs;
   const marker = `remux-${randomBytes(8).toString('hex')}:`;
-  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox });
+  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv: singleProgram(req.list) });
 
   const stopper = new AbortController();
   const state: { stopped: StopReason | null } = { stopped: null };
@@ -502,15 +585,24 @@ export async function runCommand(conn: SshConnection, req: HostExecRequest, opts
   stderr.end();
 
   const { stopped } = state;
+  const report = stderr.refusal?.startsWith(ENTER_REPORT) && !stderr.started ? parseEnterReport(stderr.refusal.slice(ENTER_REPORT.length)) : null;
+  if (report !== null) {
+    // remux-sandbox-enter could not put the list in the holder. A holder that is gone: a new one, once.
+    const failure = enterFailure(report, conn, req);
+    return { result: notRun(failure.kind, failure.message, started), holderRefusal: report.what === 'join' ? 'holder-gone' : null };
+  }
   const refused = stderr.refusal !== null && exit.code === 125 ? refusalResult(stderr.refusal, conn, req, opts.securePath) : null;
-  if (refused !== null) return notRun(refused.kind, refused.message, started);
+  if (refused !== null) {
+    const holderRefusal = stderr.refusal === 'holder-gone' ? stderr.refusal : null;
+    return { result: notRun(refused.kind, refused.message, started), holderRefusal };
+  }
   if (req.sandbox !== null && !stderr.started && stopped === null) {
-    // bwrap itself failed (it exits 1 and says why): nothing ran, and nothing runs without it.
+    // bwrap failed and said why: nothing ran, and nothing runs without it.
     const why = stderr.earlyText().split('\n').find((l) => l.trim() !== '')?.trim() ?? `exit status ${exit.code ?? exit.signal}`;
-    return notRun('sandbox_unavailable', `bwrap could not start the sandbox on ${conn.endpoint.name} (${why}); the command was not run`, started);
+    return { result: notRun('sandbox_unavailable', `bwrap could not start the sandbox on ${conn.endpoint.name} (${why}); the command was not run`, started), holderRefusal: null };
   }
   const status = exit.code ?? (exit.signal ? 128 + (constants.signals[exit.signal] ?? 0) : 255);
-  return {
+  const result: ExecResult = {
     exitCode: stopped === 'timeout' ? 124 : stopped === 'abort' ? 130 : status,
     signal: exit.signal,
     timedOut: stopped === 'timeout',
@@ -522,6 +614,7 @@ export async function runCommand(conn: SshConnection, req: HostExecRequest, opts
     error: null,
     errorKind: null,
   };
+  return { result, holderRefusal: null };
 }
 
 /** What the wrapper's refusal line means, in words that say what to do. */
@@ -539,8 +632,28 @@ function refusalResult(what: string, conn: SshConnection, req: HostExecRequest, 
       const policy = req.policy === undefined ? '' : ` of policy ${req.policy}`;
       return { kind: 'sandbox', message: `working directory ${req.cwd} is not visible in the sandbox${policy} on ${host}; give --cwd inside the policy's paths (${paths})` };
     }
+    case 'holder-gone':
+      return { kind: 'sandbox_unavailable', message: `the long-lived sandbox on ${host} has ended; the command was not run` };
     default:
       return null;
+  }
+}
+
+/** The prefix of remux-sandbox-enter's report after the marker (holderWrapScript). */
+const ENTER_REPORT = 'enter ';
+
+/** remux-sandbox-enter's report, in words that say what to do. */
+function enterFailure(r: EnterReport, conn: SshConnection, req: HostExecRequest): { kind: ExecErrorKind; message: string } {
+  const host = conn.endpoint.name;
+  switch (r.what) {
+    case 'join':
+      return { kind: 'sandbox_unavailable', message: `cannot join the long-lived sandbox's ${r.namespace} namespace on ${host} (${r.err}); the command was not run` };
+    case 'cwd':
+      return { kind: 'cwd', message: `cannot use working directory ${req.cwd ?? '(login directory)'} inside the sandbox on ${host}: ${r.err}` };
+    case 'exec':
+      return { kind: r.err === 'ENOENT' ? 'not_found' : 'spawn', message: `the login shell of ${conn.endpoint.user}@${host} cannot run inside the sandbox (${r.err}): the policy's paths must include it` };
+    default:
+      return { kind: 'sandbox_unavailable', message: `the sandbox on ${host} could not start the command (${r.what}: ${r.err}); the command was not run` };
   }
 }
 

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { bwrapAvailable, probeBwrap } from '../../src/exec/index.js';
+import { bwrapOptions, ENTER_NAMESPACES, sandboxLayout } from '../../src/exec/sandbox.js';
 import type { SandboxSpec } from '../../src/exec/index.js';
 import { errToOut, from, list, pipeline, run, stage, tmpdir, to, writeScript, PATH } from './helpers.js';
 
@@ -326,6 +327,38 @@ describe('remux-sandbox-enter', () => {
     assert.equal(r.status, 126);
     assert.equal(r.output[3]?.toString(), 'join 126 22 0\n');
     assert.equal(fs.existsSync(marker), false);
+  });
+
+  test('an unprivileged user joins a sandbox that shares the network; PATH search, --env, --started', { skip: (!info.ok || process.getuid?.() !== 0) && 'needs bwrap and root (to become another user)' }, async () => {
+    // The helper where user 65534 can run it (the checkout may not be readable by that user).
+    const dir = fs.mkdtempSync('/tmp/remux-enter-test-');
+    fs.chmodSync(dir, 0o755);
+    const helper = path.join(dir, 'enter');
+    fs.copyFileSync(enter, helper);
+    const nobody = { uid: 65534, gid: 65534 };
+    const layout = sandboxLayout({ read: [], write: [], hide: [], readOnly: [], network: true, owner: 'test' });
+    const holder = spawn(info.path!, [...bwrapOptions(layout), '--info-fd', '3', '--', 'cat'], { ...nobody, stdio: ['pipe', 'ignore', 'pipe', 'pipe'] });
+    try {
+      const json = await new Promise<string>((resolve) => (holder.stdio[3] as NodeJS.ReadableStream).once('data', (d: Buffer) => resolve(d.toString())));
+      const pid = /"child-pid"\s*:\s*(\d+)/.exec(json)?.[1];
+      const fds = ENTER_NAMESPACES.map((ns) => fs.openSync(`/proc/${pid}/ns/${ns}`, 'r'));
+      const runIn = (args: string[]) => spawnSync(helper, args, { ...nobody, env: { LEAK: 'x' }, stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...fds] });
+      const ok = runIn(['--env', 'PATH=/usr/bin:/bin', '--env', 'ONLY=1', '--started', 'STARTED', '--cwd', '/', '--', 'sh', 'sh', '-c', 'id -u; echo "$ONLY${LEAK-}"; readlink /proc/self/ns/net']);
+      assert.equal(ok.output[3]?.toString(), '', 'no report');
+      assert.equal(ok.status, 0, ok.stderr.toString());
+      const [uid, env, net] = ok.stdout.toString().trim().split('\n');
+      assert.equal(uid, '65534');
+      assert.equal(env, '1', 'exactly the --env environment');
+      assert.equal(net, fs.readlinkSync('/proc/self/ns/net'), "the host's network, shared");
+      assert.equal(ok.stderr.toString(), 'STARTED\n');
+      const missing = runIn(['--env', 'PATH=/nonexistent:/usr/bin', '--started', 'STARTED', '--cwd', '/', '--', 'no-such-program', 'no-such-program']);
+      assert.equal(missing.status, 127);
+      assert.equal(missing.stderr.toString(), 'STARTED\nno-such-program: not found\n');
+      for (const fd of fds) fs.closeSync(fd);
+    } finally {
+      holder.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a malformed command line is refused the same way', () => {

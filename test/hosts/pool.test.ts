@@ -247,6 +247,52 @@ describe('sandbox support', () => {
     assert.notEqual(write.exitCode, 0);
     assert.equal(existsSync(join(cwd, 'new')), false);
   });
+
+  test('long-lived sandboxes: one per owner, each holding a channel slot, stopped when unused', { skip: !isRoot && 'long-lived sandboxes need a root login' }, async (t) => {
+    const root = mkdtempSync(join(dir, 'held-'));
+    const spec = (owner: string): SandboxSpec => ({ read: [root], write: [], hide: [], readOnly: [], network: false, owner });
+    // This file's fleet allows 2 sessions; holders need more.
+    const wide = await startFleet({ count: 1, prefix: 'w', maxSessions: 4 });
+    t.after(() => wide.stop());
+    const w1 = wide.hosts[0] as FleetHost;
+    const p = pool({ maxChannels: 4, holderIdleMs: 300, knownHostsFile: wide.knownHostsFile });
+    const host = p.host(entry(w1));
+    await host.sandboxSupport();
+    const status = (q: ConnectionPool, _name: string): ReturnType<ConnectionPool['status']>[number] => q.status()[0] as ReturnType<ConnectionPool['status']>[number];
+    const ns = async (owner: string): Promise<string> => (await run(host, ['readlink', '/proc/self/ns/pid'], { cwd: root, sandbox: spec(owner) })).stdout;
+    const alice = await ns('alice');
+    assert.match(alice, /^pid:\[\d+\]\n$/);
+    assert.equal(status(p, 'h1').sandboxHolders, 1);
+    assert.equal(await ns('alice'), alice, 'reused');
+    const bob = await ns('bob');
+    assert.notEqual(bob, alice, 'owners never share');
+    assert.equal(status(p, 'h1').sandboxHolders, 2);
+    // 4 slots, 2 holders: a third owner would leave no slot free beside the running command, so it gets its own bwrap.
+    const carol = await ns('carol');
+    assert.ok(![alice, bob].includes(carol));
+    assert.equal(status(p, 'h1').sandboxHolders, 2);
+    // Commands still run two at a time next to the holders.
+    const both = await Promise.all([run(host, ['sleep', '0.2']), run(host, ['true'])]);
+    assert.deepEqual(both.map((r) => r.exitCode), [0, 0]);
+    await until('unused holders to stop', () => status(p, 'h1').sandboxHolders === 0, 3000);
+    const again = await ns('alice');
+    assert.notEqual(again, alice, 'a new holder after the idle stop');
+    assert.equal(status(p, 'h1').sandboxHolders, 1);
+    await p.closeAll();
+    assert.equal(status(p, 'h1').sandboxHolders, 0);
+  });
+
+  test('sandboxHolders: false keeps a bwrap per command', async () => {
+    const root = mkdtempSync(join(dir, 'unheld-'));
+    const sandbox: SandboxSpec = { read: [root], write: [], hide: [], readOnly: [], network: false, owner: 'a' };
+    const p = pool({ maxChannels: 4, sandboxHolders: false });
+    const host = p.host(entry(h1));
+    await host.sandboxSupport();
+    const a = await run(host, ['readlink', '/proc/self/ns/pid'], { cwd: root, sandbox });
+    const b = await run(host, ['readlink', '/proc/self/ns/pid'], { cwd: root, sandbox });
+    assert.notEqual(a.stdout, b.stdout);
+    assert.equal(status(p, 'h1').sandboxHolders, 0);
+  });
 });
 
 describe('failures', () => {

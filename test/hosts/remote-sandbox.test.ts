@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { SandboxSpec } from '../../src/exec/types.js';
-import { bwrapPrologue, parseProbe } from '../../src/hosts/remote-sandbox.js';
+import { bwrapPrologue, parseHolderInfo, parseHolderProbe, parseProbe } from '../../src/hosts/remote-sandbox.js';
 
 const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const SHELLS = ['dash', 'bash'];
@@ -147,5 +147,30 @@ describe('probe answers', () => {
     });
     assert.throws(() => parseProbe(Buffer.from('found\0x'), 'h1', SECURE_PATH), /does not end with NUL/);
     assert.throws(() => parseProbe(Buffer.from('what\0'), 'h1', SECURE_PATH), /unexpected/);
+  });
+});
+
+describe('long-lived sandbox answers', () => {
+  const helper = { binary: Buffer.from('\x7fELF'), arch: 'x86_64' };
+  test('the helper is sent only to a host of its architecture', () => {
+    const ok = Buffer.from('found\0bubblewrap 0.8.0\0ok\0arch\0x86_64\0');
+    assert.equal(parseHolderProbe(ok, helper).helper, helper);
+    assert.deepEqual(parseHolderProbe(Buffer.from('found\0bubblewrap 0.8.0\0ok\0arch\0aarch64\0'), helper), {
+      helper: null,
+      detail: 'no long-lived sandboxes (the host is aarch64, remux-sandbox-enter is built for x86_64)',
+    });
+    assert.equal(parseHolderProbe(ok, null).helper, null, 'not built');
+    assert.equal(parseHolderProbe(Buffer.from('found\0bubblewrap 0.8.0\0failed\0why\0'), helper).helper, null, 'no sandbox at all');
+  });
+
+  test("a holder's report: bwrap's JSON and the inner shell's ready in either order; incomplete is null; garbage throws", () => {
+    const head = 'v/usr\0v/srv/app\0h/srv/app/secret\0keeper\x00100\x00555\x00';
+    const json = '{\n    "child-pid": 123\n}\n';
+    const expected = { keeper: 100, keeperStart: '555', init: 123, initStart: '777', visible: ['/usr', '/srv/app'], hidden: ['/srv/app/secret'] };
+    assert.deepEqual(parseHolderInfo(Buffer.from(`${head}${json}ready\x00777\x00`)), expected);
+    assert.deepEqual(parseHolderInfo(Buffer.from(`${head}ready\x00777\x00${json}`)), expected);
+    assert.equal(parseHolderInfo(Buffer.from(`${head}${json}`)), null);
+    assert.equal(parseHolderInfo(Buffer.from(`${head}ready\x00777\x00{"child-pid": 1`)), null);
+    assert.throws(() => parseHolderInfo(Buffer.from(`x/etc\0keeper\x00100\x00555\x00${json}ready\x00777\x00`)), /unexpected answer/);
   });
 });

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parseCommand } from '../../src/command/parser.js';
@@ -16,6 +16,7 @@ import type { HostExecRequest } from '../../src/hosts/types.js';
 import type { HostAuth } from '../../src/hosts/inventory.js';
 import { fingerprint } from '../../src/hosts/known-hosts.js';
 import {
+  captureScript,
   connectSsh,
   runCommand,
   SshError,
@@ -27,6 +28,8 @@ import {
 } from '../../src/hosts/ssh.js';
 import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
 import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
+import { HolderSet } from '../../src/hosts/holder.js';
+import { parseHolderProbe, probeScript } from '../../src/hosts/remote-sandbox.js';
 
 const execFileP = promisify(execFile);
 const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -435,7 +438,41 @@ describe('killing the remote command', () => {
   }
 });
 
-describe('inside bubblewrap', () => {
+/** The connection's long-lived sandboxes (holder mode), made as the pool makes them: after the probe. */
+const holderSets = new Map<SshConnection, HolderSet | null>();
+async function holdersOf(conn: SshConnection): Promise<HolderSet | null> {
+  if (!holderSets.has(conn)) {
+    const out = await captureScript(conn, probeScript(SECURE_PATH), { securePath: SECURE_PATH, timeoutMs: 10_000, maxBytes: 65536 });
+    const { helper } = parseHolderProbe(out);
+    holderSets.set(conn, helper === null ? null : new HolderSet(conn, helper));
+  }
+  return holderSets.get(conn) ?? null;
+}
+
+for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${mode === 'bwrap' ? 'a bwrap per command' : 'long-lived sandboxes'})`, () => {
+  /** A sandboxed command: with its own bwrap, or in its spec's holder on that connection. */
+  const sandboxRun = async (c: SshConnection, argv: string[] | CommandList, req: Partial<HostExecRequest> = {}, opts: Partial<RunOptions> = {}): Promise<Ran> => {
+    // As the pool does: a host that cannot have them (no bwrap) runs each command on its own.
+    const holders = mode === 'holder' ? await holdersOf(c) : null;
+    if (holders === null) return run(c, argv, req, opts);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const result = await holders.run(
+      {
+        list: Array.isArray(argv) ? stage(argv) : argv,
+        cwd: '/',
+        timeoutMs: null,
+        pipefail: false,
+        output: { maxBytes: null, redact: [], redactBlocks: [] },
+        sandbox: null,
+        onStdout: (chunk) => out.push(chunk),
+        onStderr: (chunk) => err.push(chunk),
+        ...req,
+      },
+      { securePath: SECURE_PATH, killGraceMs: 500, ...opts },
+    );
+    return { result, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+  };
   const SECRET = `TOP-SECRET-${randomBytes(6).toString('hex')}`;
   let conn: SshConnection;
   let root: string;
@@ -457,7 +494,7 @@ describe('inside bubblewrap', () => {
     spec = { read: [box], write: [out], hide: [join(box, 'private')], readOnly: [join(out, 'keep')], network: false, owner: 'test' };
   });
   const boxed = (argv: string[] | string | CommandList, req: Partial<HostExecRequest> = {}, opts: Partial<RunOptions> = {}): Promise<Ran> =>
-    run(conn, typeof argv === 'string' ? parseCommand(argv) : argv, { cwd: box, sandbox: spec, ...req }, opts);
+    sandboxRun(conn, typeof argv === 'string' ? parseCommand(argv) : argv, { cwd: box, sandbox: spec, ...req }, opts);
   const text = (r: Ran): string => r.stdout.toString() + r.stderr.toString();
 
   test('a symlink inside the policy paths leads nowhere: grep -R, cat and a redirection do not print the secret', async () => {
@@ -582,7 +619,7 @@ describe('inside bubblewrap', () => {
     assert.ok(await waitGone(h1, '^sleep 45\\.[23]$', 1000), 'the whole sandbox was killed');
 
     const doomed = await connect(h1);
-    const lost = run(doomed, ['sleep', '45.4'], { cwd: box, sandbox: spec }).catch((err: unknown) => err);
+    const lost = sandboxRun(doomed, ['sleep', '45.4'], { cwd: box, sandbox: spec }).catch((err: unknown) => err);
     await waitRunning(h1, '^sleep 45.4$');
     await doomed.close();
     assert.ok((await lost) instanceof SshError);
@@ -595,6 +632,7 @@ describe('inside bubblewrap', () => {
     writeFileSync(join(fake, 'bwrap'), '#!/bin/sh\necho "bwrap: setting up uid map: Permission denied" >&2\nexit 1\n', { mode: 0o755 });
     const r = await boxed(['touch', join(out, 'ran-fake')], {}, { securePath: `${fake}:${SECURE_PATH}` });
     assert.deepEqual({ code: r.result.exitCode, kind: r.result.errorKind, out: r.stdout.length, err: r.stderr.length }, { code: 125, kind: 'sandbox_unavailable', out: 0, err: 0 });
+    // Long-lived sandboxes: the holder fails to start too, and the command falls back to its own bwrap.
     assert.equal(r.result.error, 'bwrap could not start the sandbox on h1 (bwrap: setting up uid map: Permission denied); the command was not run');
     assert.equal(existsSync(join(out, 'ran-fake')), false);
   });
@@ -602,11 +640,85 @@ describe('inside bubblewrap', () => {
   test('a host without bwrap refuses the sandboxed command; nothing runs', { skip: !isRoot && 'a host without bwrap needs root' }, async () => {
     const c4 = await connect(h4);
     const marker = join(out, 'ran-on-h4');
-    const r = await run(c4, ['touch', marker], { cwd: out, sandbox: spec });
+    const r = await sandboxRun(c4, ['touch', marker], { cwd: out, sandbox: spec });
     assert.equal(r.result.errorKind, 'sandbox_unavailable');
     assert.equal(r.result.error, `h4 cannot sandbox the command: no bwrap in PATH ${SECURE_PATH}; the command was not run`);
     assert.equal(existsSync(marker), false);
     assert.equal((await run(c4, ['touch', marker], { cwd: out })).result.exitCode, 0, 'unsandboxed it runs');
+  });
+
+  test('no capabilities inside (bounding set included), no_new_privs, its own /proc', async () => {
+    const r = await boxed(['grep', '-E', '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):', '/proc/self/status']);
+    assert.deepEqual(
+      r.stdout.toString().trim().split('\n').map((l) => l.split(/\s+/)),
+      [['CapInh:', '0000000000000000'], ['CapPrm:', '0000000000000000'], ['CapEff:', '0000000000000000'], ['CapBnd:', '0000000000000000'], ['CapAmb:', '0000000000000000'], ['NoNewPrivs:', '1']],
+      r.stderr.toString(),
+    );
+    // PID namespace: the sandbox's processes only (bwrap's init, the command and what it started).
+    const procs = await boxed(['sh', '-c', 'ls /proc | grep -c "^[0-9]"']);
+    assert.ok(Number(procs.stdout.toString()) < 10, procs.stdout.toString());
+  });
+
+  test('one sandbox per spec and owner: reused by an owner\'s commands, restarted after it was killed', { skip: mode !== 'holder' && 'long-lived sandboxes only' }, async () => {
+    const ns = async (owner: string): Promise<string> => (await boxed(['readlink', '/proc/self/ns/pid', '/proc/self/ns/mnt'], { sandbox: { ...spec, owner } })).stdout.toString();
+    const first = await ns('alice');
+    assert.match(first, /^pid:\[\d+\]\nmnt:\[\d+\]\n$/);
+    assert.equal(await ns('alice'), first, 'the same owner reuses its sandbox');
+    const bob = await ns('bob');
+    assert.notEqual(bob, first, 'another owner gets another sandbox');
+    assert.notEqual((await run(conn, ['readlink', '/proc/self/ns/pid', '/proc/self/ns/mnt'])).stdout.toString(), first, 'not the host\'s');
+    const holders = await holdersOf(conn);
+    assert.ok(holders);
+    // Killed under us: the next command gets a new one (nothing runs in a namespace that is not the holder's).
+    for (const pid of await holders.pids()) process.kill(pid, 'SIGKILL');
+    const again = await ns('alice');
+    assert.match(again, /^pid:\[\d+\]\nmnt:\[\d+\]\n$/);
+    assert.notEqual(again, first, 'a new sandbox');
+    assert.equal(await ns('alice'), again);
+  });
+
+  test('the helper that enters a holder is on no disk, and nothing in a sandbox can reach it', { skip: mode !== 'holder' && 'long-lived sandboxes only' }, async () => {
+    await boxed(['true'], { sandbox: { ...spec, owner: 'carol' } });
+    const holders = await holdersOf(conn);
+    assert.ok(holders);
+    const [init, keeper] = (await holders.pids()).slice(-2);
+    assert.ok(init && keeper);
+    // The keeper holds remux-sandbox-enter as an fd to a deleted file, in a directory that is gone too.
+    const link = readlinkSync(`/proc/${keeper}/fd/5`);
+    assert.match(link, /\/remux-enter\.[A-Za-z0-9]+\/e \(deleted\)$/);
+    assert.equal(existsSync(dirname(link.replace(/ \(deleted\)$/, ''))), false);
+    // The sandbox's own processes do not include the keeper or bwrap: its /proc shows its PID namespace only.
+    const r = await boxed(['ls', '/proc'], { sandbox: { ...spec, owner: 'carol' } });
+    const pids = r.stdout.toString().split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
+    assert.ok(pids.length > 0 && pids.every((p) => p < 100), `pids seen inside: ${pids.join(' ')}`);
+    assert.notEqual((await boxed(['cat', `/proc/${keeper}/stat`], { sandbox: { ...spec, owner: 'carol' } })).result.exitCode, 0, 'the keeper is not visible inside');
+  });
+
+  test('a command that starts a sandbox finds it complete (bwrap reports its pid before it mounts)', async () => {
+    // A connection of its own: 4 holders and 4 commands stay within sshd's 10 sessions.
+    const c = await connect(h1);
+    const owners = Array.from({ length: 4 }, (_, i) => `fresh-${i}`);
+    const check = parseCommand('sh -c "test -x /usr/bin/env && test -r data.txt && echo ok"');
+    const rs = await Promise.all(owners.map((owner) => sandboxRun(c, check, { cwd: box, sandbox: { ...spec, owner } })));
+    assert.deepEqual(rs.map((r) => r.stdout.toString() + r.stderr.toString()), owners.map(() => 'ok\n'));
+  });
+
+  test('cost per command: unsandboxed, sandboxed (printed)', async (t) => {
+    const N = 40;
+    const p50 = async (f: () => Promise<Ran>): Promise<number> => {
+      const times: number[] = [];
+      await f();
+      for (let i = 0; i < N; i++) {
+        const started = performance.now();
+        assert.equal((await f()).result.exitCode, 0);
+        times.push(performance.now() - started);
+      }
+      times.sort((a, b) => a - b);
+      return times[N >> 1] as number;
+    };
+    const plain = await p50(() => run(conn, ['true'], { cwd: box }));
+    const boxedTime = await p50(() => boxed(['true']));
+    t.diagnostic(`${mode}: p50 of ${N}x true: unsandboxed ${plain.toFixed(2)} ms, sandboxed ${boxedTime.toFixed(2)} ms (+${(boxedTime - plain).toFixed(2)} ms)`);
   });
 });
 
