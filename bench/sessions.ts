@@ -14,7 +14,8 @@ import type { BenchResult } from './types.js';
 
 const HOSTS = 20;
 const ROUNDS = 15;
-const REMUX_NODE_BIN = fileURLToPath(new URL('../../bin/remux.js', import.meta.url));
+/** The `remux` command as installed: the native launcher forwards `session ls` to the daemon without Node. */
+const REMUX_BIN = fileURLToPath(new URL('../../bin/remux', import.meta.url));
 
 function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -51,17 +52,17 @@ export async function benchSessions(): Promise<BenchResult> {
       await ctx.close();
     }
 
-    const start = await run([process.execPath, REMUX_NODE_BIN, 'daemon', 'start'], env);
+    const start = await run([REMUX_BIN, 'daemon', 'start'], env);
     if (start.code !== 0) throw new Error(`daemon start failed: ${start.stderr}`);
     const ls: number[] = [];
     try {
       for (let i = 0; i < ROUNDS; i++) {
-        const r = await run([process.execPath, REMUX_NODE_BIN, 'session', 'ls', '--json'], env);
+        const r = await run([REMUX_BIN, 'session', 'ls', '--json'], env);
         if (r.code !== 0) throw new Error(`session ls failed: ${r.stderr}`);
         ls.push(r.ms);
       }
     } finally {
-      await run([process.execPath, REMUX_NODE_BIN, 'daemon', 'stop'], env);
+      await run([REMUX_BIN, 'daemon', 'stop'], env);
     }
 
     const ssh: number[] = [];
@@ -83,7 +84,7 @@ export async function benchSessions(): Promise<BenchResult> {
       lines: [
         `warm sweep (pooled connections, one exec per host and user): p50 ${figures.warmSweepMs.toFixed(1)} ms (target ≤ 200 ms)`,
         `first sweep (connects to every host): ${figures.coldSweepMs.toFixed(1)} ms`,
-        `remux session ls --json through the daemon (reads its cache): p50 ${figures.sessionLsMs.toFixed(1)} ms`,
+        `remux session ls --json (launcher -> daemon, reads its cache): p50 ${figures.sessionLsMs.toFixed(1)} ms`,
         `anchor: ssh HOST tmux ls to every host at once: p50 ${figures.sshParallelMs.toFixed(1)} ms (${(figures.sshParallelMs / figures.warmSweepMs).toFixed(1)}x the warm sweep)`,
       ],
     };
