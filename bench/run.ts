@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   fleet: async () => (await import('./fleet.js')).benchFleet(),
   'daemon-memory': async () => (await import('./fleet.js')).benchDaemonMemory(),
   sandbox: async () => (await import('./sandbox.js')).benchSandbox(),
+  sessions: async () => (await import('./sessions.js')).benchSessions(),
 };
 
 const args = process.argv.slice(2);

@@ -1,7 +1,7 @@
 /*
  * remux launcher: the `remux` command on the PATH.
  *
- * `remux client run|batch …` is forwarded as it was typed to a running daemon over its Unix socket,
+ * `remux client …` and `remux session …` are forwarded as typed to a running daemon over its Unix socket,
  * and the daemon runs it with the CLI's own code against its warm connections (src/gateway/cli-session.ts):
  * this process only copies output frames to stdout/stderr, passes Ctrl-C and answers questions. That
  * spares a warm fan-out the ~40 ms of starting Node. Everything else — other commands, no daemon, a
@@ -358,7 +358,10 @@ int main(int argc, char **argv) {
 
   int first_word = 1;
   while (first_word < argc && argv[first_word][0] == '-') first_word++;
-  if (first_word >= argc || strcmp(argv[first_word], "client") != 0) run_node("not a client command");
+  // The daemon declines what of these it does not serve (session attach needs this terminal): Node runs it then.
+  if (first_word >= argc || (strcmp(argv[first_word], "client") != 0 && strcmp(argv[first_word], "session") != 0)) {
+    run_node("not a command the daemon serves");
+  }
 
   char cwd[PATH_MAX], path[PATH_MAX];
   const char *why = NULL;

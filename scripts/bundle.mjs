@@ -4,8 +4,8 @@
 // a code cache (vm.Script) without experimental flags. It sits beside main.js, so the paths the CLI
 // finds relative to its own module (package.json, bin/remux.js) stay right.
 //
-// esbuild-wasm: no native binary and no install script. Native addons stay outside: better-sqlite3
-// (found through its package), and ssh2's optional crypto binding and cpu-features, which are loaded
+// esbuild-wasm: no native binary and no install script. Native addons stay outside: better-sqlite3 and
+// node-pty (found through their packages: they load their binaries relative to themselves), and ssh2's optional crypto binding and cpu-features, which are loaded
 // from ssh2's own location exactly as ssh2 does unbundled.
 import { build } from 'esbuild-wasm';
 
@@ -31,7 +31,7 @@ await build({
   target: 'node20',
   // The launcher's code cache is keyed by the bundle's bytes; ASCII output also makes it a one-byte string.
   charset: 'ascii',
-  external: ['better-sqlite3'],
+  external: ['better-sqlite3', 'node-pty'],
   plugins: [ssh2Native],
   // import.meta does not exist in CommonJS: the bundle's own file URL stands in for it.
   define: { 'import.meta.url': '__remuxModuleUrl' },

@@ -25,6 +25,7 @@ function actionJson(a: AuditAction): Record<string, unknown> {
     principal: a.begin.principal,
     host: a.begin.host,
     operation: a.begin.operation,
+    resource: a.begin.resource,
     command: a.begin.command,
     argv: a.begin.argv,
     policy: a.begin.policy,

@@ -29,6 +29,8 @@ export interface Runner {
   context(selector: string): Promise<GatewayContext>;
   /** Admits one request, however many hosts it fans out to (the daemon's per-principal rate limit). */
   admit(ctx: GatewayContext): TakeResult;
+  /** This process changed `host`'s tmux sessions: a running daemon refreshes its cache of them. */
+  sessionsChanged(host: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -45,14 +47,17 @@ export function processClientHost(inv: Invocation): ClientHost {
     invocation: inv,
     async run(opts, work) {
       if (opts.daemon !== false) {
-        const socket = await socketFileFast(inv.env, async () => (await import('../config/config.js')).loadConfig(inv.env).config.daemon.socket);
-        const outcome = await forwardToDaemon(socket, cliRequest(inv), inv);
+        const outcome = await forwardToDaemon(await daemonSocket(inv.env), cliRequest(inv), inv);
         if (outcome && 'exitCode' in outcome) return outcome.exitCode;
         if (outcome) inv.stderr.write(`remux: the running daemon does not serve this command (${outcome.declined}); running it in this process\n`);
       }
       return work(inProcessRunner(inv));
     },
   };
+}
+
+async function daemonSocket(env: NodeJS.ProcessEnv): Promise<string> {
+  return socketFileFast(env, async () => (await import('../config/config.js')).loadConfig(env).config.daemon.socket);
 }
 
 function inProcessRunner(inv: Invocation): Runner {
@@ -62,6 +67,11 @@ function inProcessRunner(inv: Invocation): Runner {
       return (ctx ??= await inProcessContext(inv.env, selector));
     },
     admit: () => ({ ok: true, remaining: Infinity }),
+    async sessionsChanged(host) {
+      const { askDaemon } = await import('../gateway/client.js');
+      // No daemon, or one that does not know the host: nothing to keep fresh.
+      await askDaemon(await daemonSocket(inv.env), { type: 'sessions-changed', host }).catch(() => null);
+    },
     async close() {
       await ctx?.close();
     },
@@ -135,7 +145,7 @@ function actionFor(inv: Invocation, host: string, command: string, opts: Resolve
 }
 
 /** Asks on the user's terminal, one question at a time; no answer within ASK_TIMEOUT_MS (or a cancelled run) is `expired`. */
-function approver(inv: Invocation, signal: AbortSignal): (host: string, command: string, reason: string) => Promise<ApprovalAnswer> {
+export function approver(inv: Invocation, signal: AbortSignal): (host: string, command: string, reason: string) => Promise<ApprovalAnswer> {
   let turn: Promise<unknown> = Promise.resolve();
   return (host, command, reason) => {
     const answer = turn.then(async (): Promise<ApprovalAnswer> => {

@@ -40,6 +40,8 @@ export function addHostCommand(name: string, spec: string, opts: AddOptions): vo
         ...(opts.passwordEnv ? { passwordEnv: opts.passwordEnv } : {}),
         ...(opts.label ? { labels: parseLabels(opts.label) } : {}),
         ...(opts.jump ? { jump: opts.jump } : {}),
+        ...(opts.tmuxSocket ? { tmuxSocket: opts.tmuxSocket } : {}),
+        ...(opts.tmuxUsers ? { tmuxUsers: opts.tmuxUsers.split(',').map((u) => u.trim()) } : {}),
       },
       { replace: opts.replace === true },
     ),

@@ -10,8 +10,15 @@ export function printJsonLine(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
+export type Cell = string | number | null | undefined;
+
 /** A plain aligned table; cells are stringified, nothing is truncated. */
-export function printTable(headers: string[], rows: Array<Array<string | number | null | undefined>>): void {
+export function printTable(headers: string[], rows: Cell[][]): void {
+  process.stdout.write(formatTable(headers, rows));
+}
+
+/** The text of printTable, for output that goes elsewhere than this process's stdout. */
+export function formatTable(headers: string[], rows: Cell[][]): string {
   const cells = rows.map((row) => row.map((c) => (c === null || c === undefined ? '-' : String(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]): string =>
@@ -19,6 +26,5 @@ export function printTable(headers: string[], rows: Array<Array<string | number 
       .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
-  process.stdout.write(`${line(headers)}\n`);
-  for (const r of cells) process.stdout.write(`${line(r)}\n`);
+  return [headers, ...cells].map((r) => `${line(r)}\n`).join('');
 }

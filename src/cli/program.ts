@@ -34,6 +34,7 @@ Examples:
   remux client run localhost --policy read_only -- 'tail -n 5 /var/log/dpkg.log | grep install'
   remux hosts add web1 ops@10.0.0.5 --label env=prod && remux hosts check web1
   remux daemon start && remux client run env=prod -- uptime
+  remux session ls --host env=prod && remux session attach build --host web1
   remux audit ls --level deny
   remux audit verify
 

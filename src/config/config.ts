@@ -56,6 +56,15 @@ const DaemonSchema = z
   })
   .strict();
 
+const SessionsSchema = z
+  .object({
+    /** How often the daemon re-reads every host's tmux sessions into its cache (listing reads the cache). */
+    sweep_interval_seconds: z.number().positive().default(60),
+    /** An attach (CLI or browser terminal) is closed after this long, and its tmux client with it. */
+    attach_lifetime_seconds: z.number().positive().default(6 * 3600),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     /** Policy used when a command names none. */
@@ -67,6 +76,7 @@ export const ConfigSchema = z
     daemon: DaemonSchema.prefault({}),
     /** Hosts a fan-out works on at once. */
     fanout: z.object({ concurrency: z.number().int().positive().default(32) }).strict().prefault({}),
+    sessions: SessionsSchema.prefault({}),
   })
   .strict();
 
@@ -137,5 +147,9 @@ daemon:
 
 fanout:
   concurrency: 32                    # hosts worked on at once
+
+sessions:
+  sweep_interval_seconds: 60         # the daemon refreshes its cache of tmux sessions this often
+  attach_lifetime_seconds: 21600     # an attach is closed (its tmux client ends) after this long
 `;
 }

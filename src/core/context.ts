@@ -8,12 +8,14 @@ import { ReloadingFile } from '../config/reloading.js';
 import type { EarlySockets } from '../hosts/early-sockets.js';
 import { HostRegistry } from '../hosts/registry.js';
 import { loadPolicyFile } from '../policy/load.js';
+import { Sessions } from '../sessions/service.js';
 import type { Policy } from '../policy/types.js';
 import { UsageError } from './errors.js';
 import type { PerformContext } from './perform.js';
 
 export interface GatewayContext extends PerformContext {
   config: Config;
+  sessions: Sessions;
   configFile: string | null;
   registry: HostRegistry;
   knownHostsFile: string;
@@ -70,10 +72,12 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
         });
     },
   });
+  const sessions = new Sessions(registry, config.sessions.attach_lifetime_seconds * 1000);
   return {
     config,
     configFile,
     registry,
+    sessions,
     knownHostsFile: known,
     policiesFile: policies.file,
     auditFile,
@@ -87,6 +91,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     audit,
     host: (name) => registry.host(name),
     async close() {
+      sessions.stopSweeping();
       await registry.close();
       audit.close();
     },

@@ -10,6 +10,8 @@ import { ParseError, type CommandList } from '../command/types.js';
 import { evaluate, sandboxSpec } from '../policy/evaluate.js';
 import type { Decision, Enforcement, Policy } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
+import type { Sessions } from '../sessions/service.js';
+import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
 import type { Action, ExecAction, Outcome, PerformIO, PerformResult, Principal } from './types.js';
 
@@ -22,14 +24,18 @@ export interface PerformContext {
   audit: AuditStore;
   /** Looks a host up by name; throws TransportError (unknown or unreachable host). */
   host(name: string): Host;
+  /** tmux on the hosts: absent where no session action is served. */
+  sessions?: Sessions;
 }
 
 /** What was asked, in the shape the audit store records. */
-interface Asked {
+export interface Asked {
   principal: string;
   host: string;
   operation: string;
-  command: string;
+  command: string | null;
+  /** What a session action applies to: `user@host:session`. */
+  resource?: string;
   /** Every stage's argv, flattened (the command string keeps the structure). */
   argv: string[] | null;
   policy: string;
@@ -37,6 +43,7 @@ interface Asked {
 
 export async function perform(ctx: PerformContext, action: Action, io: PerformIO): Promise<PerformResult> {
   if (action.kind === 'probe') return probe(ctx, action);
+  if (action.kind !== 'exec') return performSession(ctx, action, io);
   const started = performance.now();
   const asked = askedFor(ctx, action);
   const policyName = asked.policy;
@@ -179,15 +186,17 @@ export async function enforcementOn(policy: Policy, host: Host): Promise<Enforce
   return { refusal: `policy ${policy.name} ${wants}, but ${host.name} cannot provide one: ${support.detail}${hint}` };
 }
 
-function askedFor(ctx: PerformContext, action: Action): Asked {
-  return {
-    principal: ctx.principal.name,
-    host: action.host,
-    operation: action.kind,
-    command: action.kind === 'exec' ? action.command : 'true',
-    argv: null,
-    policy: action.kind === 'exec' ? (action.policy ?? ctx.defaultPolicy) : '(none: remux probe)',
-  };
+export function askedFor(ctx: PerformContext, action: Action): Asked {
+  const asked = { principal: ctx.principal.name, host: action.host, operation: action.kind, argv: null };
+  switch (action.kind) {
+    case 'exec':
+      return { ...asked, command: action.command, policy: action.policy ?? ctx.defaultPolicy };
+    case 'probe':
+      return { ...asked, command: 'true', policy: '(none: remux probe)' };
+    case 'session.new':
+      if (action.command !== undefined) return { ...asked, command: action.command, policy: action.policy ?? ctx.defaultPolicy };
+  }
+  return { ...asked, command: null, policy: '(none: remux tmux command)' };
 }
 
 const PROBE_COMMAND: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: ['true'], redirects: [], pos: 0 }] } }] };
@@ -229,7 +238,7 @@ export function recordRefusal(ctx: PerformContext, action: Action, outcome: Outc
   return refuse(ctx, askedFor(ctx, action), performance.now(), outcome, exitCode, message, null);
 }
 
-async function askApprover(action: ExecAction, decision: Decision, io: PerformIO): Promise<Decision> {
+export async function askApprover(action: ExecAction, decision: Decision, io: PerformIO): Promise<Decision> {
   if (!io.approve) {
     return { ...decision, effect: 'deny', reason: `${decision.reason}; approval required but no approver is available` };
   }
@@ -240,7 +249,7 @@ async function askApprover(action: ExecAction, decision: Decision, io: PerformIO
 }
 
 /** Records an action refused before it ran (begin + end at once) and returns its result. */
-async function refuse(
+export async function refuse(
   ctx: PerformContext,
   asked: Asked,
   started: number,
@@ -259,11 +268,11 @@ async function refuse(
   return { ...nothingRan(actionId, outcome, exitCode, message, durationMs), decision };
 }
 
-function nothingRan(actionId: number, outcome: Outcome, exitCode: number, message: string, durationMs: number): PerformResult {
+export function nothingRan(actionId: number, outcome: Outcome, exitCode: number, message: string, durationMs: number): PerformResult {
   return { actionId, outcome, exitCode, decision: null, message, durationMs, bytesOut: 0, truncated: false, timedOut: false };
 }
 
-function ruleText(decision: Decision): string | null {
+export function ruleText(decision: Decision): string | null {
   const rule = decision.rule;
   return rule ? `${rule.policy}#${rule.index} ${rule.effect} ${rule.operation} (${rule.source.file}:${rule.source.line})` : null;
 }
@@ -275,6 +284,6 @@ function outcomeNote(result: { timedOut: boolean; truncated: boolean; aborted: b
   return null;
 }
 
-function errorText(err: unknown): string {
+export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

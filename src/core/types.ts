@@ -1,5 +1,8 @@
 // The one door's vocabulary: who asks (Principal), what they ask (Action), and what came of it.
 import type { Decision } from '../policy/types.js';
+import type { AttachStream } from '../sessions/attach.js';
+import type { HostSessions } from '../sessions/service.js';
+import type { SendItem } from '../sessions/tmux.js';
 
 export interface Principal {
   /** Stable name recorded in the audit trail, e.g. "cli:alice", later "token:ci-bot". */
@@ -30,7 +33,63 @@ export interface ProbeAction {
   host: string;
 }
 
-export type Action = ExecAction | ProbeAction;
+/**
+ * The tmux session actions. Each names everything principal scope is checked on: the host, the tmux
+ * user (absent: the host's login user, resolved by perform before anything else looks at it) and the
+ * session. Their tmux commands are remux's own fixed argv; only a startup command is the principal's,
+ * and it goes through the policy like `client run`.
+ */
+interface SessionActionBase {
+  host: string;
+  tmuxUser?: string;
+}
+
+/** One host's sessions per tmux user, from the inventory cache (`fresh`: ask the host now). */
+export interface SessionListAction extends SessionActionBase {
+  kind: 'session.list';
+  fresh?: boolean;
+}
+
+export interface SessionNewAction extends SessionActionBase {
+  kind: 'session.new';
+  session: string;
+  /** Startup command, checked against the policy; absent: the user's shell. */
+  command?: string;
+  policy?: string;
+  /** The caller's working directory: where a session on the local host starts. */
+  callerCwd?: string;
+}
+
+export interface SessionKillAction extends SessionActionBase {
+  kind: 'session.kill';
+  session: string;
+}
+
+export interface SessionCaptureAction extends SessionActionBase {
+  kind: 'session.capture';
+  session: string;
+  /** The last N lines of history and pane; absent: the visible pane. */
+  lines?: number;
+}
+
+export interface SessionSendAction extends SessionActionBase {
+  kind: 'session.send';
+  session: string;
+  items: SendItem[];
+}
+
+export interface SessionAttachAction extends SessionActionBase {
+  kind: 'session.attach';
+  session: string;
+  /** tmux attach -r: the client can watch, not type. */
+  readOnly: boolean;
+  cols: number;
+  rows: number;
+}
+
+export type SessionAction = SessionListAction | SessionNewAction | SessionKillAction | SessionCaptureAction | SessionSendAction | SessionAttachAction;
+
+export type Action = ExecAction | ProbeAction | SessionAction;
 
 /** What an approver (TTY prompt, phone, web) answers when a decision is `ask`. Expired is never allow. */
 export type ApprovalAnswer = 'allow' | 'deny' | 'expired';
@@ -58,4 +117,8 @@ export interface PerformResult {
   bytesOut: number;
   truncated: boolean;
   timedOut: boolean;
+  /** session.list: the host's sessions per tmux user. */
+  sessions?: HostSessions;
+  /** session.attach: the live attach; its audit record is completed when it exits. */
+  attach?: AttachStream;
 }

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { explicitFiles, type ClientHost, type Runner } from '../cli/client-commands.js';
 import { registerClient } from '../cli/commands/client.js';
+import { registerSession } from '../cli/commands/session.js';
 import type { Invocation } from '../cli/invocation.js';
 import { UsageError } from '../cli/output.js';
 import { createProgram, runProgram } from '../cli/program.js';
@@ -55,11 +56,17 @@ export function clientEnv(env: Record<string, string>, cwd: string): NodeJS.Proc
   return out;
 }
 
-/** Only `client run` and `client batch` run in the daemon, and not with --no-daemon (the client then runs them itself). */
+/**
+ * The daemon runs `client run|batch` and the `session` commands that need no terminal of the client's
+ * (attach does), and nothing with --no-daemon (the client then runs it itself).
+ */
 function declineReason(args: string[]): string | null {
   const options = args.indexOf('--') < 0 ? args : args.slice(0, args.indexOf('--'));
   const words = options.filter((a) => !a.startsWith('-'));
-  if (words[0] !== 'client' || (words[1] !== 'run' && words[1] !== 'batch')) return 'the daemon runs only `client run` and `client batch`';
+  const served =
+    (words[0] === 'client' && (words[1] === 'run' || words[1] === 'batch')) ||
+    (words[0] === 'session' && words[1] !== 'attach' && !options.includes('--attach') && !options.includes('-a'));
+  if (!served) return 'the daemon runs only `client run`, `client batch` and `session` commands other than attach';
   if (options.includes('--no-daemon')) return '--no-daemon';
   return null;
 }
@@ -99,6 +106,7 @@ export function serveCli(socket: net.Socket, raw: unknown, rest: Buffer, deps: C
   const inv = session.invocation;
   const program = createProgram(inv);
   registerClient(program, () => Promise.resolve(daemonHost(inv, deps)));
+  registerSession(program, () => Promise.resolve(daemonHost(inv, deps)));
   void runProgram(program, request.args, inv).finally(() => socket.end(exitFrame(session.exitCode)));
 }
 
@@ -121,6 +129,8 @@ function daemonHost(inv: Invocation, deps: CliSessionDeps): ClientHost {
       return ctx;
     },
     admit: (ctx) => deps.limiter.take(ctx.principal.name),
+    // perform() refreshed the daemon's own cache already.
+    sessionsChanged: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };
   return { invocation: inv, run: (_opts, work) => work(runner) };

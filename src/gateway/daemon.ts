@@ -43,6 +43,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   rmSync(opts.socket, { force: true });
 
   const ctx = createContext(opts);
+  ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
   const startedAt = new Date();
   const connections = new Set<net.Socket>();
@@ -118,9 +119,9 @@ function serveConnection(socket: net.Socket, deps: ServeDeps): void {
     }
     if (!got) return;
     socket.off('data', onData);
-    let request: { type?: unknown };
+    let request: { type?: unknown; host?: unknown };
     try {
-      request = JSON.parse(got.line) as { type?: unknown };
+      request = JSON.parse(got.line) as { type?: unknown; host?: unknown };
     } catch {
       return answer({ type: 'error', message: 'malformed request: not JSON', exitCode: EXIT.USAGE });
     }
@@ -132,6 +133,12 @@ function serveConnection(socket: net.Socket, deps: ServeDeps): void {
       case 'stop':
         answer({ type: 'status', status: daemonStatus(deps) });
         return deps.stop();
+      case 'sessions-changed': {
+        const host = request.host;
+        if (typeof host !== 'string' || !deps.ctx.registry.entry(host)) return answer({ type: 'error', message: 'unknown host', exitCode: EXIT.USAGE });
+        void deps.ctx.sessions.refresh(host).finally(() => answer({ type: 'done' }));
+        return;
+      }
       default:
         return answer({ type: 'error', message: 'unknown request type', exitCode: EXIT.USAGE });
     }

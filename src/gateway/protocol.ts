@@ -22,10 +22,15 @@ export interface CliRequest {
 /** Largest request line the daemon accepts: a command line with its environment. */
 export const MAX_REQUEST_BYTES = 1 << 20;
 
-export type Request = CliRequest | { type: 'status' } | { type: 'stop' };
+/**
+ * `sessions-changed`: a CLI process changed a host's tmux sessions itself (attach runs in the client, as
+ * does anything with --no-daemon): the daemon refreshes its cache of that host, then answers `done`.
+ */
+export type Request = CliRequest | { type: 'status' } | { type: 'stop' } | { type: 'sessions-changed'; host: string };
 
 export type Event =
   | { type: 'status'; status: DaemonStatus }
+  | { type: 'done' }
   /** The request failed as a whole. */
   | { type: 'error'; message: string; exitCode: number };
 

@@ -6,7 +6,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { isIP } from 'node:net';
 import { userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Document, isMap, isScalar, parseDocument, type YAMLMap } from 'yaml';
+import { Document, isMap, isScalar, isSeq, parseDocument, type YAMLMap } from 'yaml';
 import { z } from 'zod';
 import { expandHome, remuxHome } from '../config/paths.js';
 import { ConfigError, loadSourceFile, parseSource, renderPath, strictObject, validate, type SourceDoc } from '../config/source.js';
@@ -17,6 +17,12 @@ const LABEL = /^[A-Za-z0-9_.-]{1,63}$/;
 const USER = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** tmux users are Unix login names (they follow sudo -u): no leading digit, dot or dash. */
+const TMUX_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** `-L NAME`: a socket name in the user's tmux directory. */
+const TMUX_SOCKET_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+/** One segment of a `-S PATH` socket path. */
+const TMUX_PATH_SEGMENT = /^[A-Za-z0-9._@%+=,-]{1,255}$/;
 
 /** Names a file may not define: the built-in local host, and the selector keyword `all`. */
 export const RESERVED_HOST_NAMES: readonly string[] = [...LOCAL_HOST_NAMES, 'all'];
@@ -38,11 +44,18 @@ export type HostAuth =
   /** Nothing configured: ssh's own defaults (agent, then ~/.ssh/id_*). */
   | { method: 'default' };
 
+/** Which tmux server a host's sessions live on: `-L NAME` (per user, in their tmux directory) or `-S PATH`. */
+export type TmuxSocket = { kind: 'name'; name: string } | { kind: 'path'; path: string };
+
 interface HostCommon {
   name: string;
   labels: Record<string, string>;
   /** True for the built-in localhost/local, which no file defines. */
   builtin: boolean;
+  /** tmux_socket; absent: tmux's default socket. */
+  tmuxSocket?: TmuxSocket;
+  /** tmux_users, in file order; absent: only the login user. */
+  tmuxUsers?: string[];
 }
 
 export interface SshHostEntry extends HostCommon {
@@ -120,6 +133,15 @@ const HostSchema = strictObject({
   labels: z.record(LabelKey, LabelValue, { error: keyError }).optional(),
   jump: z.string().optional(),
   transport: z.enum(['ssh', 'local', 'agent']).optional(),
+  tmux_socket: z.string().superRefine((socket, ctx) => {
+    const problem = tmuxSocketProblem(socket);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).optional(),
+  tmux_users: z
+    .array(z.string().regex(TMUX_USER, 'bad tmux user: use a login name (lower-case letters, digits, "_", "-", not starting with a digit or "-")'))
+    .min(1, 'list at least one user, or leave tmux_users out (the login user)')
+    .refine((users) => new Set(users).size === users.length, 'a user is listed twice')
+    .optional(),
 }).superRefine((host, ctx) => {
   const transport = host.transport ?? 'ssh';
   if (transport === 'agent') {
@@ -137,6 +159,30 @@ const HostSchema = strictObject({
 });
 
 type HostFields = z.infer<typeof HostSchema>;
+
+/** Why `socket` cannot be a tmux_socket (a `-L` name, or an absolute `-S` path of plain segments), or null. */
+function tmuxSocketProblem(socket: string): string | null {
+  if (!socket.startsWith('/')) {
+    return TMUX_SOCKET_NAME.test(socket) ? null : 'bad tmux_socket: a socket name (tmux -L) is 1-64 letters, digits, "_", ".", "-"; a path (tmux -S) is absolute';
+  }
+  if (socket.length > 1024) return 'bad tmux_socket: path longer than 1024 characters';
+  const segments = socket.slice(1).split('/');
+  const bad = segments.find((seg) => !TMUX_PATH_SEGMENT.test(seg) || seg === '.' || seg === '..');
+  if (bad !== undefined) return `bad tmux_socket: path segment "${bad}" (use letters, digits and ._@%+=,- ; no empty, . or .. segments)`;
+  return null;
+}
+
+function tmuxSocketOf(socket: string): TmuxSocket {
+  return socket.startsWith('/') ? { kind: 'path', path: socket } : { kind: 'name', name: socket };
+}
+
+/** The tmux fields of an entry, present only when the file sets them. */
+function tmuxFields(h: HostFields): Pick<HostCommon, 'tmuxSocket' | 'tmuxUsers'> {
+  return {
+    ...(h.tmux_socket !== undefined ? { tmuxSocket: tmuxSocketOf(h.tmux_socket) } : {}),
+    ...(h.tmux_users !== undefined ? { tmuxUsers: h.tmux_users } : {}),
+  };
+}
 
 const InventorySchema = strictObject({
   hosts: z.record(HostNameSchema, HostSchema, { error: keyError }).nullish(),
@@ -193,7 +239,7 @@ function inventoryOf(doc: SourceDoc, env: NodeJS.ProcessEnv): Inventory {
 
 function toEntry(name: string, h: HostFields, file: string, env: NodeJS.ProcessEnv): HostEntry {
   const labels = { ...h.labels };
-  if (h.transport === 'local') return { name, transport: 'local', labels, builtin: false };
+  if (h.transport === 'local') return { name, transport: 'local', labels, builtin: false, ...tmuxFields(h) };
   let auth: HostAuth = { method: 'default' };
   // Relative identity paths are relative to the inventory file, not to wherever the daemon runs.
   if (h.identity !== undefined) auth = { method: 'identity', file: resolve(dirname(file), expandHome(h.identity)) };
@@ -210,6 +256,7 @@ function toEntry(name: string, h: HostFields, file: string, env: NodeJS.ProcessE
     labels,
     jump: h.jump ?? null,
     builtin: false,
+    ...tmuxFields(h),
   };
 }
 
@@ -237,6 +284,9 @@ export interface HostInput {
   labels?: Record<string, string>;
   jump?: string;
   transport?: Transport;
+  /** tmux_socket as written: a -L name or a -S path. */
+  tmuxSocket?: string;
+  tmuxUsers?: string[];
 }
 
 export interface AddHostOptions {
@@ -253,7 +303,7 @@ export function addHost(file: string, host: HostInput, options: AddHostOptions =
   const fields = fileFields(host);
   const checked = HostSchema.safeParse(fields);
   if (!checked.success) {
-    const details = checked.error.issues.map((i) => `${renderPath(i.path.map(String))}: ${i.message}`);
+    const details = checked.error.issues.map((i) => `${renderPath(i.path)}: ${i.message}`);
     throw new InventoryError(`bad host ${host.name}: ${details.join('; ')}`);
   }
 
@@ -268,6 +318,8 @@ export function addHost(file: string, host: HostInput, options: AddHostOptions =
   const node = doc.createNode(fields);
   const labels = node.get('labels', true);
   if (isMap(labels)) labels.flow = true;
+  const tmuxUsers = node.get('tmux_users', true);
+  if (isSeq(tmuxUsers)) tmuxUsers.flow = true;
   hosts.set(host.name, node);
 
   const text = doc.toString();
@@ -307,6 +359,8 @@ function fileFields(host: HostInput): Record<string, unknown> {
     labels: host.labels && Object.keys(host.labels).length > 0 ? host.labels : undefined,
     jump: host.jump,
     transport: host.transport,
+    tmux_socket: host.tmuxSocket,
+    tmux_users: host.tmuxUsers,
   };
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
 }

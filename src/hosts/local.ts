@@ -1,11 +1,16 @@
 // The local host: commands run on this machine with no SSH and no shell, through exec/local.ts.
+import { createRequire } from 'node:module';
+import type * as NodePty from 'node-pty';
 import { homedir, userInfo } from 'node:os';
 import { runLocal } from '../exec/local.js';
 import fs from 'node:fs';
 import { bwrapAvailable, sandboxLayout, visibleInside } from '../exec/sandbox.js';
 import type { ExecResult } from '../exec/types.js';
 import { createLocalResolver } from '../policy/resolve.js';
-import type { Host, HostExecRequest } from './types.js';
+import { TransportError, type Host, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
+
+/** SIGTERM to a terminal's process group, then SIGKILL after this long. */
+const TERMINAL_KILL_GRACE_MS = 2000;
 
 export const LOCAL_HOST_NAMES = ['localhost', 'local'] as const;
 
@@ -45,10 +50,54 @@ export function createLocalHost(name: string, securePath: string): Host {
     execute(req: HostExecRequest): Promise<ExecResult> {
       return runLocal({ ...req, env });
     },
+    async openTerminal(argv, size) {
+      const [program, ...args] = argv;
+      const file = program === undefined ? null : resolver.which(program);
+      if (file === null) throw new TransportError(`${name}: ${program ?? '(nothing)'} is not in the secure PATH ${securePath}`);
+      return localTerminal(file, args, size, env);
+    },
     sandboxSupport() {
       const bwrap = bwrapAvailable();
       const detail = bwrap.ok ? `bubblewrap ${bwrap.version ?? '(unknown version)'}` : (bwrap.reason ?? 'bubblewrap is not usable');
       return Promise.resolve({ available: bwrap.ok, detail, ...(bwrap.warning ? { warning: bwrap.warning } : {}), staticFallback: false });
     },
+  };
+}
+
+/** node-pty starts the program as the leader of a new session, so its pid names the whole process group. */
+function localTerminal(file: string, args: string[], size: TerminalSize, env: Record<string, string>): HostTerminal {
+  // Loaded on first use, by require: the CLI's bundle keeps the native addon outside (scripts/bundle.mjs).
+  const { spawn } = createRequire(import.meta.url)('node-pty') as typeof NodePty;
+  const pty = spawn(file, args, { name: 'xterm-256color', cols: size.cols, rows: size.rows, cwd: '/', env: { ...env, TERM: 'xterm-256color' }, encoding: null });
+  let gone = false;
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    pty.onExit(({ exitCode, signal }) => {
+      gone = true;
+      resolve({ code: signal ? null : exitCode, signal: signal ? String(signal) : null });
+    }),
+  );
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(-pty.pid, signal);
+    } catch {
+      // The group is already gone.
+    }
+  };
+  return {
+    write: (data) => pty.write(typeof data === 'string' ? Buffer.from(data) : data),
+    resize: (cols, rows) => {
+      if (!gone) pty.resize(cols, rows);
+    },
+    pause: () => pty.pause(),
+    resume: () => pty.resume(),
+    onData: (listener) => pty.onData((chunk) => listener(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)),
+    kill: () => {
+      signalGroup('SIGTERM');
+      // A leader that ignored TERM goes after the grace (once it is gone, its group id may be reused).
+      setTimeout(() => {
+        if (!gone) signalGroup('SIGKILL');
+      }, TERMINAL_KILL_GRACE_MS).unref();
+    },
+    exited,
   };
 }

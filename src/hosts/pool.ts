@@ -27,7 +27,7 @@ import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { HOLDER_IDLE_MS, HolderSet } from './holder.js';
 import { parseHolderProbe, parseProbe, probeScript, type EnterHelper } from './remote-sandbox.js';
 import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
-import { TransportError, type Host, type HostExecRequest } from './types.js';
+import { TransportError, type Host, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
 
 export interface PoolOptions {
   /** Default: $REMUX_KNOWN_HOSTS, else ~/.ssh/known_hosts. */
@@ -183,6 +183,7 @@ class PooledHost {
       // (it must be known before the policy check). Where it differs, the action names its cwd.
       defaultCwd: (_callerCwd, sandbox) => remoteDefaultCwd(entry.user, sandbox),
       execute: (req) => this.execute(req),
+      openTerminal: (argv, size) => this.openTerminal(argv, size),
       resolverFor: (policy, list, cwd) => this.resolverFor(policy, list, cwd),
       sandboxSupport: () => this.sandboxSupport(),
     };
@@ -208,6 +209,17 @@ class PooledHost {
     const started = Date.now();
     const result = await this.withChannel(req.signal, (conn) => this.run(conn, req));
     return result ?? abortedWhileQueued(started);
+  }
+
+  /** A terminal holds its channel slot for as long as it runs (sshd's MaxSessions counts it). */
+  private openTerminal(argv: readonly string[], size: TerminalSize): Promise<HostTerminal> {
+    return new Promise((resolve, reject) => {
+      this.withChannel(undefined, async (conn) => {
+        const terminal = await conn.openTerminal(argv, size, this.pool.securePath);
+        resolve(terminal);
+        await terminal.exited;
+      }).catch(reject);
+    });
   }
 
   /** One command: sandboxed ones join the spec's long-lived sandbox when the host can have them. */

@@ -90,7 +90,8 @@ export class HostRegistry {
     await this.pool?.closeAll();
   }
 
-  private entry(name: string): HostEntry | undefined {
+  /** The inventory entry of `name` (the built-in local host included), or undefined. */
+  entry(name: string): HostEntry | undefined {
     if (isLocalHostName(name)) return { name, transport: 'local', labels: {}, builtin: true };
     return this.inventory().hosts.find((h) => h.name === name);
   }

@@ -51,7 +51,7 @@ import {
 import { PASSED_ENV } from './local.js';
 import { ENTER_NAMESPACES, parseEnterReport, type EnterReport } from '../exec/sandbox.js';
 import { bwrapPrologue, HELPER_FD, INNER_SHELL, type HolderInfo } from './remote-sandbox.js';
-import { TransportError, type HostExecRequest } from './types.js';
+import { TransportError, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
 
 /** Why a connection or channel failed. */
 export type SshFailure = 'config' | 'host-key' | 'auth' | 'connect' | 'timeout' | 'dropped' | 'channel';
@@ -326,6 +326,50 @@ export class SshConnection {
         this.client.exec(command, onChannel);
       } catch (err) {
         failed(err as Error);
+      }
+    });
+  }
+
+  /**
+   * Runs `argv` (remux's own words) in a pseudo-terminal on an exec channel: `exec` leaves it the pty's
+   * session leader, so closing the channel hangs it up. Its window is only re-opened as we read, so
+   * pause() stops the remote program once the SSH window fills.
+   */
+  openTerminal(argv: readonly string[], size: TerminalSize, securePath: string): Promise<HostTerminal> {
+    const command = `PATH=${quoteWord(securePath)}; export PATH; exec ${argv.map(quoteWord).join(' ')}`;
+    return new Promise((resolve, reject) => {
+      if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
+      this.channels++;
+      const opened = (err: Error | undefined, channel: ClientChannel): void => {
+        if (err) {
+          this.channels--;
+          return reject(new SshError(`${this.where}: cannot open a terminal: ${err.message}`, 'channel'));
+        }
+        let exit: { code: number | null; signal: string | null } = { code: null, signal: null };
+        channel.on('exit', (code: number | null, signal?: string) => (exit = { code, signal: signal ?? null }));
+        // How the channel ends is told by 'close'; an error event (a write racing the end) must not throw.
+        channel.on('error', () => undefined);
+        const exited = new Promise<typeof exit>((done) =>
+          channel.once('close', () => {
+            this.channels--;
+            done(exit);
+          }),
+        );
+        resolve({
+          write: (data) => void channel.write(data),
+          resize: (cols, rows) => void channel.setWindow(rows, cols, 0, 0),
+          pause: () => void channel.pause(),
+          resume: () => void channel.resume(),
+          onData: (listener) => void channel.on('data', listener),
+          kill: () => void channel.close(),
+          exited,
+        });
+      };
+      try {
+        this.client.exec(command, { pty: { cols: size.cols, rows: size.rows, term: 'xterm-256color' } }, opened);
+      } catch (err) {
+        this.channels--;
+        reject(new SshError(`${this.where}: cannot open a terminal: ${errorText(err)}`, 'channel'));
       }
     });
   }

@@ -20,6 +20,25 @@ export interface HostExecRequest {
   signal?: AbortSignal;
 }
 
+/** A program running on a host in a pseudo-terminal: node-pty locally, an exec channel with a pty over SSH. */
+export interface HostTerminal {
+  write(data: string | Buffer): void;
+  resize(cols: number, rows: number): void;
+  /** Stop reading the terminal (the program blocks once the kernel's or SSH window fills), and go on. */
+  pause(): void;
+  resume(): void;
+  onData(listener: (chunk: Buffer) => void): void;
+  /** Ends the program's process group (locally TERM, then KILL) or closes the channel (its pty hangs up). */
+  kill(): void;
+  /** Settles once the program is gone. */
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
+
 export interface Host {
   name: string;
   /** How the policy engine resolves paths and program names on this host. */
@@ -36,6 +55,8 @@ export interface Host {
    */
   defaultCwd(callerCwd: string | undefined, sandbox: SandboxSpec | null): string;
   execute(req: HostExecRequest): Promise<ExecResult>;
+  /** Starts remux's own `argv` (never a user string) in a pseudo-terminal; PATH is the secure PATH. */
+  openTerminal(argv: readonly string[], size: TerminalSize): Promise<HostTerminal>;
   /** Whether this host can sandbox commands (remote hosts: probed once per connection). Rejects like execute() when unreachable. */
   sandboxSupport(): Promise<SandboxSupport>;
 }

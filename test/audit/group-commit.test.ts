@@ -256,6 +256,7 @@ function context(store: AuditStore, onExecute: (host: string) => void): PerformC
       resolverFor: async () => RESOLVER,
       defaultCwd: () => '/',
       sandboxSupport: () => Promise.resolve({ available: false, detail: 'test host', staticFallback: true }),
+      openTerminal: () => Promise.reject(new Error('no terminals on this test host')),
       execute: async () => {
         onExecute(name);
         // The commands end together (in one turn of the event loop), so their ends share one commit.

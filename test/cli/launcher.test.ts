@@ -99,14 +99,22 @@ describe('the remux launcher and a daemon', () => {
     h.remove();
   });
 
-  test('client commands go to the daemon without Node; other commands run the Node CLI', async () => {
+  test('client and session commands go to the daemon without Node; other commands run the Node CLI', async () => {
     const forwarded = await remux(['client', 'run', 'localhost', '--', 'echo', 'hi'], { env: debug });
     assert.equal(forwarded.code, 0, forwarded.stderr);
     assert.equal(forwarded.stdout, 'hi\n');
     assert.match(forwarded.stderr, new RegExp(`forwarding to the daemon on ${socket}`));
     const other = await remux(['--version'], { env: debug });
     assert.equal(other.stdout.trim(), version);
-    assert.match(other.stderr, /running the Node CLI \(not a client command\)/);
+    assert.match(other.stderr, /running the Node CLI \(not a command the daemon serves\)/);
+    const sessions = await remux(['session', 'ls', '--host', 'nosuch'], { env: debug });
+    assert.equal(sessions.code, 255);
+    assert.match(sessions.stderr, new RegExp(`forwarding to the daemon on ${socket}`));
+    assert.match(sessions.stderr, /no host named "nosuch"/);
+    // Attaching needs this terminal: the daemon declines, and Node runs it here.
+    const attach = await remux(['session', 'attach', 's', '--host', 'nosuch'], { env: debug });
+    assert.equal(attach.code, 255);
+    assert.match(attach.stderr, /running the Node CLI \(the daemon declined: the daemon runs only .* other than attach\)/);
     const noDaemon = await remux(['client', 'run', 'localhost', '--no-daemon', '--', 'true'], { env: debug });
     assert.equal(noDaemon.code, 0, noDaemon.stderr);
     assert.match(noDaemon.stderr, /running the Node CLI \(the daemon declined: --no-daemon\)/);
@@ -230,7 +238,10 @@ describe('the remux launcher and a daemon', () => {
   test('the daemon declines what it does not serve, before running or printing anything', async () => {
     for (const [req, why] of [
       [request(['client', 'run', 'localhost', '--', 'true'], { version: '0.0.0-other' }), /the daemon is remux .* this client 0.0.0-other/],
-      [request(['config', 'init']), /only `client run` and `client batch`/],
+      [request(['config', 'init']), /only `client run`, `client batch` and `session` commands other than attach/],
+      // Attaching needs the client's own terminal: the client runs it.
+      [request(['session', 'attach', 's1', '--host', 'localhost']), /other than attach/],
+      [request(['session', 'new', 's1', '--host', 'localhost', '--attach']), /other than attach/],
       [request(['client', 'run', 'localhost', '--no-daemon', '--', 'true']), /--no-daemon/],
     ] as const) {
       const { frames } = await rawSession(socket, req);

@@ -44,6 +44,7 @@ function setup(t: TestContext, support: SandboxSupport | Error) {
     name: 'h1',
     resolver: RESOLVER,
     defaultCwd: () => '/data',
+    openTerminal: () => Promise.reject(new Error('no terminals on this test host')),
     sandboxSupport: () => (support instanceof Error ? Promise.reject(support) : Promise.resolve(support)),
     execute: (req) => {
       ran.push(req);

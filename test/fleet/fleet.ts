@@ -14,7 +14,8 @@
 // plus all descendants.
 //
 // Hosts named in `withoutBwrap` lack bubblewrap: their sshd runs in a mount namespace of its own where
-// /usr/bin/bwrap is /dev/null (not a regular file, so nobody finds a bwrap there). Needs root.
+// /usr/bin/bwrap is /dev/null (not a regular file, so nobody finds a bwrap there). Hosts given
+// `sudoers` text see it as /etc/sudoers the same way. Needs root.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -74,6 +75,8 @@ export interface FleetOptions {
   maxStartups?: string;
   /** Hosts (by name) whose sessions see no bubblewrap. */
   withoutBwrap?: string[];
+  /** Hosts (by name) whose sessions see this text as /etc/sudoers (real sudo, the test's rules). Needs root. */
+  sudoers?: Record<string, string>;
 }
 
 /** Environment variables every process of a fleet carries. */
@@ -102,7 +105,8 @@ interface HostState {
   log: string;
   hostKeyLine: string;
   child: ChildProcess | null;
-  withoutBwrap: boolean;
+  /** [source, target] pairs bind-mounted in the sshd's own mount namespace. */
+  binds: Array<[string, string]>;
 }
 
 interface FleetState {
@@ -123,7 +127,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const isRoot = process.getuid?.() === 0;
   const wanted = opts.mode ?? 'auto';
   if (wanted === 'netns' && !isRoot) throw new Error('netns mode needs root');
-  if ((opts.withoutBwrap ?? []).length > 0 && !isRoot) throw new Error('hosts without bubblewrap need root (a mount namespace per sshd)');
+  if (((opts.withoutBwrap ?? []).length > 0 || Object.keys(opts.sudoers ?? {}).length > 0) && !isRoot) {
+    throw new Error('hosts without bubblewrap or with their own sudoers need root (a mount namespace per sshd)');
+  }
 
   sweepDeadFleets();
   const id = `${ID_PREFIX}-${process.pid}-${randomBytes(4).readUInt32BE(0).toString(36).padStart(4, '0').slice(-4)}`;
@@ -145,13 +151,19 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       hosts.push({
         name, index: i, dir: hostDir, ns: null, address: '127.0.0.1', port: 22, mac: '',
         config: path.join(hostDir, 'sshd_config'), log: path.join(hostDir, 'sshd.log'), hostKeyLine: '', child: null,
-        withoutBwrap: opts.withoutBwrap?.includes(name) ?? false,
+        binds: [
+          ...(opts.withoutBwrap?.includes(name) ? [['/dev/null', BWRAP] as [string, string]] : []),
+          ...(opts.sudoers?.[name] !== undefined ? [[path.join(hostDir, 'sudoers'), '/etc/sudoers'] as [string, string]] : []),
+        ],
       });
     }
     const keysReady = Promise.all([
       keygen(identityFile).then((pub) => writeFile(path.join(dir, 'authorized_keys'), `${pub}\n`)),
       ...hosts.map(async (h) => {
         await Promise.all(['tmux', 'home'].map((sub) => mkdir(path.join(h.dir, sub), { recursive: true, mode: 0o700 })));
+        // sudo reads only a root-owned file that nobody else can write.
+        const sudoers = opts.sudoers?.[h.name];
+        if (sudoers !== undefined) await writeFile(path.join(h.dir, 'sudoers'), sudoers, { mode: 0o440 });
         h.hostKeyLine = await keygen(path.join(h.dir, 'ssh_host_ed25519_key'));
       }),
     ]);
@@ -420,9 +432,8 @@ async function startSshd(ctx: SshdContext, h: HostState): Promise<void> {
   writeConfig(ctx, h);
   const sshd = [SSHD, '-D', '-e', '-f', h.config];
   // unshare and sh exec sshd: the child's pid stays sshd's.
-  const argv = h.withoutBwrap
-    ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount --bind /dev/null ${BWRAP} && exec "$@"`, 'sh', ...sshd]
-    : sshd;
+  const mounts = h.binds.map(([source, target]) => `mount --bind ${source} ${target} && `).join('');
+  const argv = h.binds.length > 0 ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${mounts}exec "$@"`, 'sh', ...sshd] : sshd;
   const log = openSync(h.log, 'a');
   try {
     const [cmd, ...args] = h.ns ? ['ip', 'netns', 'exec', h.ns, ...argv] : argv;

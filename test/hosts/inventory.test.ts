@@ -130,7 +130,31 @@ hosts:
     assert.equal(a.port, 22);
   });
 
+  test('tmux_socket (a -L name or a -S path) and tmux_users, on ssh and local hosts', () => {
+    const inv = loadInventory(
+      hostsYaml('hosts:\n  a:\n    address: a.example\n    tmux_socket: work\n    tmux_users: [ops, deploy]\n  b:\n    transport: local\n    tmux_socket: /run/tmux/s-1\n  c:\n    address: c.example\n'),
+      {},
+    );
+    assert.deepEqual(inv.hosts.map((h) => [h.name, h.tmuxSocket, h.tmuxUsers]), [
+      ['a', { kind: 'name', name: 'work' }, ['ops', 'deploy']],
+      ['b', { kind: 'path', path: '/run/tmux/s-1' }, undefined],
+      ['c', undefined, undefined],
+    ]);
+  });
+
   describe('errors carry file:line', () => {
+    test('bad tmux_socket and tmux_users', () => {
+      const host = 'hosts:\n  web1:\n    address: a.example\n';
+      assertConfigError(`${host}    tmux_socket: "-x"\n`, 4, /hosts\.web1\.tmux_socket: bad tmux_socket: a socket name \(tmux -L\)/);
+      assertConfigError(`${host}    tmux_socket: "a b"\n`, 4, /bad tmux_socket/);
+      assertConfigError(`${host}    tmux_socket: /run/../etc/x\n`, 4, /path segment "\.\."/);
+      assertConfigError(`${host}    tmux_socket: /run//x\n`, 4, /path segment ""/);
+      assertConfigError(`${host}    tmux_socket: "/run/x y"\n`, 4, /path segment "x y"/);
+      assertConfigError(`${host}    tmux_users: []\n`, 4, /list at least one user/);
+      assertConfigError(`${host}    tmux_users: [ops, ops]\n`, 4, /listed twice/);
+      assertConfigError(`${host}    tmux_users:\n      - ops\n      - "-u"\n`, 6, /hosts\.web1\.tmux_users\[1\]: bad tmux user/);
+    });
+
     test('bad address', () => {
       assertConfigError('hosts:\n  web1:\n    address: 10.0.0.256\n', 3, /hosts\.web1\.address: not a hostname or IP address/);
       assertConfigError('hosts:\n  web1:\n    port: 22\n    address: "web 1"\n', 4, /not a hostname or IP address/);
@@ -301,6 +325,15 @@ describe('addHost / removeHost', () => {
     assert.match(text, /address: \$\{A_ADDR\}/);
     const inv = loadInventory(file, { A_ADDR: 'a.example' });
     assert.deepEqual(ssh(inv.hosts[1]).auth, { method: 'identity', file: '/keys/$weird' });
+  });
+
+  test('adds tmux_socket and tmux_users, and refuses bad ones', () => {
+    const file = hostsYaml(null);
+    addHost(file, { name: 'b1', address: '10.0.0.9', tmuxSocket: 'work', tmuxUsers: ['ops', 'deploy'] }, { env: {} });
+    assert.match(readFileSync(file, 'utf8'), /tmux_socket: work\n\s+tmux_users: \[ ops, deploy \]/);
+    assert.deepEqual(loadInventory(file, {}).hosts.map((h) => [h.tmuxSocket, h.tmuxUsers]), [[{ kind: 'name', name: 'work' }, ['ops', 'deploy']]]);
+    assert.throws(() => addHost(file, { name: 'b2', address: '10.0.0.9', tmuxSocket: '../x' }, { env: {} }), /bad host b2: tmux_socket: bad tmux_socket/);
+    assert.throws(() => addHost(file, { name: 'b2', address: '10.0.0.9', tmuxUsers: ['Root'] }, { env: {} }), /bad host b2: tmux_users\[0\]: bad tmux user/);
   });
 
   test('adds a local-transport host', () => {

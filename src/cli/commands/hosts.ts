@@ -8,6 +8,8 @@ export interface AddOptions {
   passwordEnv?: string;
   label?: string[];
   jump?: string;
+  tmuxSocket?: string;
+  tmuxUsers?: string;
   replace?: boolean;
 }
 
@@ -28,10 +30,12 @@ export function registerHosts(program: Command): void {
     .option('--password-env <VAR>', 'read the password from this environment variable (never stored)')
     .option('-l, --label <key=value>', 'label for selectors; repeatable', collect)
     .option('-J, --jump <host>', 'reach it through another inventory host (like ssh ProxyJump)')
+    .option('--tmux-socket <socket>', 'tmux server for its sessions: a name (tmux -L) or an absolute path (tmux -S)')
+    .option('--tmux-users <u1,u2>', 'tmux users whose sessions remux shows and drives (default: the login user; others via sudo -n -u)')
     .option('--replace', 'overwrite an existing host of the same name')
     .addHelpText(
       'after',
-      '\nExamples:\n  remux hosts add web1 ops@10.0.0.5 --port 22 --identity ~/.ssh/id_ed25519 --label env=prod\n  remux hosts add db1 10.0.1.7 -l env=prod -l role=db --jump web1',
+      '\nExamples:\n  remux hosts add web1 ops@10.0.0.5 --port 22 --identity ~/.ssh/id_ed25519 --label env=prod\n  remux hosts add db1 10.0.1.7 -l env=prod -l role=db --jump web1\n  remux hosts add build1 ops@10.0.2.3 --tmux-users ops,deploy --tmux-socket work',
     )
     .action(async (name: string, address: string, opts: AddOptions) => {
       const { addHostCommand } = await import('../hosts-commands.js');

@@ -1,0 +1,156 @@
+import type { Command } from 'commander';
+import type { ClientHost, Runner } from '../client-commands.js';
+import type { Invocation } from '../invocation.js';
+
+export interface SessionOptions {
+  host: string;
+  user?: string;
+  /** false with --no-daemon. */
+  daemon?: boolean;
+}
+
+export interface LsOptions {
+  host?: string;
+  json?: boolean;
+  refresh?: boolean;
+  daemon?: boolean;
+}
+
+export interface NewOptions extends SessionOptions {
+  cmd?: string;
+  policy?: string;
+  attach?: boolean;
+}
+
+export interface AttachOptions extends SessionOptions {
+  readOnly?: boolean;
+}
+
+export interface SendOptions extends SessionOptions {
+  literal?: boolean;
+}
+
+export interface CaptureOptions extends SessionOptions {
+  lines?: string;
+}
+
+export interface KillOptions extends SessionOptions {
+  force?: boolean;
+}
+
+function target(cmd: Command): Command {
+  return cmd
+    .argument('<name>', 'session name: 1-64 letters, digits, "_" or "-"')
+    .requiredOption('-H, --host <host>', 'the host (one name; localhost is this machine)')
+    .option('-u, --user <user>', "tmux user (one of the host's tmux_users; default: the login user)")
+    .option('--no-daemon', 'run in this process even when a daemon is running');
+}
+
+/** `host` says where the actions run: the CLI process (or a daemon it forwards to), or the daemon itself. */
+export function registerSession(program: Command, host: () => Promise<ClientHost>): void {
+  const session = program
+    .command('session')
+    .description('tmux sessions on your hosts: list, create, attach, send keys, capture, kill (audited)');
+  const run = async (opts: { daemon?: boolean }, work: (inv: Invocation, runner: Runner) => Promise<number>): Promise<void> => {
+    const where = await host();
+    where.invocation.setExitCode(await where.run(opts, (runner) => work(where.invocation, runner)));
+  };
+
+  session
+    .command('ls')
+    .alias('list')
+    .description('sessions per host and tmux user: windows, created, last activity, clients attached (from the daemon\'s cache)')
+    .option('-H, --host <selector>', 'hosts: a name, a list a,b, labels env=prod, a glob web*, or all (default: every inventory host; localhost when there is none)')
+    .option('--refresh', 'ask the hosts now instead of reading the cache')
+    .option('--json', 'print one JSON document')
+    .option('--no-daemon', 'run in this process even when a daemon is running')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  remux session ls
+  remux session ls --host web1
+  remux session ls --host env=prod --json | jq '.[].users[] | select(.state == "sudo_refused")'
+
+A user row says "no server" when no tmux server runs for it, "sudo refused" when sudo -n -u USER
+is not allowed: empty and forbidden are different facts. Exit status 255 if a host was unreachable.`,
+    )
+    .action(async (opts: LsOptions) => {
+      const { listSessions } = await import('../session-commands.js');
+      await run(opts, (inv, runner) => listSessions(inv, runner, opts));
+    });
+
+  target(session.command('new'))
+    .description('create a detached session, optionally running a command checked against the policy like client run')
+    .option('-c, --cmd <command>', 'startup command (parsed strictly and checked against the policy; default: the login shell)')
+    .option('-p, --policy <name>', 'policy for the startup command (it needs sandbox: false: a session outlives any sandbox)')
+    .option('-a, --attach', 'attach to it once created')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  remux session new build --host web1
+  remux session new tests --host web1 --user deploy --cmd 'npm test' --policy dev
+  remux session new work --host localhost --attach
+
+Exit status: 0 created; 2 bad name, user or command syntax; 77 command denied by the policy;
+1 tmux refused (a session of that name exists); 255 host unreachable.`,
+    )
+    .action(async (name: string, opts: NewOptions) => {
+      const { newSession } = await import('../session-commands.js');
+      // Attaching needs this process's terminal: run here.
+      await run(opts.attach ? { ...opts, daemon: false } : opts, (inv, runner) => newSession(inv, runner, name, opts));
+    });
+
+  target(session.command('attach'))
+    .description("attach this terminal to a session (detach with tmux's prefix, then d)")
+    .option('-r, --read-only', 'watch without typing (tmux attach -r)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  remux session attach build --host web1
+  remux session attach build --host web1 --read-only
+
+Runs in this process (it needs your terminal), through the same audited path as every action.`,
+    )
+    .action(async (name: string, opts: AttachOptions) => {
+      const { attachSession } = await import('../session-commands.js');
+      await run({ ...opts, daemon: false }, (inv, runner) => attachSession(inv, runner, name, opts));
+    });
+
+  target(session.command('send'))
+    .description('type into a session: text as is, key names (Enter, C-c, Escape, Tab, Up, F1, M-x …) as keys')
+    .argument('<keys...>', 'after --: text and key names, in order')
+    .option('-l, --literal', 'every word is text, even one that looks like a key name')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  remux session send build --host web1 -- 'npm test' Enter
+  remux session send build --host web1 -- C-c
+  remux session send notes --host web1 --literal -- Enter`,
+    )
+    .action(async (name: string, keys: string[], opts: SendOptions) => {
+      const { sendKeys } = await import('../session-commands.js');
+      await run(opts, (inv, runner) => sendKeys(inv, runner, name, keys, opts));
+    });
+
+  target(session.command('capture'))
+    .description("print what a session's pane shows")
+    .option('-n, --lines <n>', 'the last N lines, scrollback included (default: the visible pane)')
+    .addHelpText('after', '\nExamples:\n  remux session capture build --host web1\n  remux session capture build --host web1 --lines 200')
+    .action(async (name: string, opts: CaptureOptions) => {
+      const { captureSession } = await import('../session-commands.js');
+      await run(opts, (inv, runner) => captureSession(inv, runner, name, opts));
+    });
+
+  target(session.command('kill'))
+    .description('kill a session and everything running in it; asks you to type its name')
+    .option('-f, --force', 'do not ask')
+    .addHelpText('after', '\nExamples:\n  remux session kill build --host web1\n  remux session kill build --host web1 -f')
+    .action(async (name: string, opts: KillOptions) => {
+      const { killSession } = await import('../session-commands.js');
+      await run(opts, (inv, runner) => killSession(inv, runner, name, opts));
+    });
+}

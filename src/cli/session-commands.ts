@@ -1,0 +1,234 @@
+// `remux session …`: every command builds session actions and hands them to perform() (audited, with
+// the daemon's warm connections and inventory cache when it runs, in this process otherwise). Attach
+// needs this process's terminal, so it always runs here, through the same perform().
+import { EXIT } from '../core/exit-codes.js';
+import type { GatewayContext } from '../core/context.js';
+import type { PerformIO, SessionAction } from '../core/types.js';
+import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
+import { rateLimitedMessage } from '../hosts/rate-limit.js';
+import type { AttachEnd, AttachStream } from '../sessions/attach.js';
+import type { HostSessions } from '../sessions/service.js';
+import { sendItems } from '../sessions/tmux.js';
+import { approver, type Runner } from './client-commands.js';
+import type { AttachOptions, CaptureOptions, KillOptions, LsOptions, NewOptions, SendOptions, SessionOptions } from './commands/session.js';
+import type { Invocation } from './invocation.js';
+import { formatTable, UsageError, type Cell } from './output.js';
+
+/** Runs `work` in the runner's context for `selector` once the request is admitted; closes what it opened. */
+async function inContext(inv: Invocation, runner: Runner, selector: string, work: (ctx: GatewayContext) => Promise<number>): Promise<number> {
+  try {
+    const ctx = await runner.context(selector);
+    const admitted = runner.admit(ctx);
+    if (!admitted.ok) {
+      inv.stderr.write(`remux: ${rateLimitedMessage(admitted.retryInMs)}\n`);
+      return EXIT.RATE_LIMITED;
+    }
+    return await work(ctx);
+  } finally {
+    await runner.close();
+  }
+}
+
+export function listSessions(inv: Invocation, runner: Runner, opts: LsOptions): Promise<number> {
+  return inContext(inv, runner, opts.host ?? 'localhost', async (ctx) => {
+    let hosts: string[];
+    try {
+      // Like the selector `all`, the default leaves this machine out unless it is all there is.
+      const inventory = ctx.registry.inventory().hosts.map((h) => h.name);
+      hosts = opts.host !== undefined ? ctx.registry.select(opts.host) : inventory.length > 0 ? inventory : ['localhost'];
+    } catch (err) {
+      if ((err as Error).name !== 'InventoryError') throw err;
+      inv.stderr.write(`remux: ${(err as Error).message}\n`);
+      return selectionFailureExit(opts.host ?? 'all');
+    }
+    await ctx.registry.prepare(hosts);
+    const { combinedExit, fanOut } = await import('../core/fanout.js');
+    const results = await fanOut(
+      ctx,
+      hosts,
+      (host) => ({ kind: 'session.list', host, ...(opts.refresh ? { fresh: true } : {}) }),
+      { onOutput: () => {}, onResult: () => {} },
+      { concurrency: ctx.config.fanout.concurrency },
+    );
+    const listed = hosts.map((host): HostSessions => {
+      const r = results.get(host)!;
+      return r.sessions ?? { host, checkedAt: new Date().toISOString(), sweepMs: 0, error: r.message ?? r.outcome, users: [] };
+    });
+    inv.stdout.write(opts.json ? `${JSON.stringify(listed, null, 2)}\n` : sessionsTable(listed));
+    return combinedExit(results.values());
+  });
+}
+
+function sessionsTable(listed: HostSessions[]): string {
+  const when = (iso: string): string => iso.slice(0, 16).replace('T', ' ');
+  const rows = listed.flatMap((h): Cell[][] => {
+    if (h.error !== null) return [[h.host, null, `(unreachable: ${h.error})`, null, null, null, null]];
+    return h.users.flatMap((u): Cell[][] => {
+      switch (u.state) {
+        case 'ok':
+          return u.sessions.length === 0
+            ? [[h.host, u.user, '(no sessions)', null, null, null, null]]
+            : u.sessions.map((s) => [h.host, u.user, s.name, s.windows, when(s.created), when(s.activity), s.attached]);
+        case 'no_server':
+          return [[h.host, u.user, '(no server)', null, null, null, null]];
+        case 'sudo_refused':
+          return [[h.host, u.user, `(sudo refused: ${u.detail})`, null, null, null, null]];
+        case 'error':
+          return [[h.host, u.user, `(error: ${u.detail})`, null, null, null, null]];
+      }
+    });
+  });
+  return formatTable(['HOST', 'USER', 'SESSION', 'WINDOWS', 'CREATED (UTC)', 'ACTIVITY (UTC)', 'ATTACHED'], rows);
+}
+
+/** A session lives on one host: --host names it, never a selector. */
+function checkOneHost(host: string): void {
+  if (!isSingleHostName(host)) throw new UsageError(`--host names one host for this command, got "${host}"`, 'list sessions across hosts with: remux session ls --host SELECTOR');
+}
+
+/** One session action on the host --host names: validated, admitted, performed; the result reported. */
+function onSession(inv: Invocation, runner: Runner, opts: SessionOptions, action: (host: string) => SessionAction, after?: (ctx: GatewayContext) => Promise<number>): Promise<number> {
+  checkOneHost(opts.host);
+  return inContext(inv, runner, opts.host, async (ctx) => {
+    await ctx.registry.prepare([opts.host]);
+    const { perform } = await import('../core/perform.js');
+    const controller = new AbortController();
+    const release = inv.onInterrupt(() => controller.abort());
+    try {
+      const ask = inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, controller.signal) : null;
+      const io: PerformIO = {
+        onStdout: (chunk) => inv.stdout.write(chunk),
+        onStderr: (chunk) => inv.stderr.write(chunk),
+        signal: controller.signal,
+        ...(ask ? { approve: (a, decision) => ask(a.host, a.command, decision.reason) } : {}),
+      };
+      const asked = action(opts.host);
+      const result = await perform(ctx, asked, io);
+      if (result.outcome !== 'ok') {
+        inv.stderr.write(`remux: ${result.message ?? result.outcome}\n`);
+        return result.exitCode;
+      }
+      if (asked.kind === 'session.new' || asked.kind === 'session.kill') await runner.sessionsChanged(opts.host);
+      return after ? await after(ctx) : EXIT.OK;
+    } finally {
+      release();
+    }
+  });
+}
+
+const user = (opts: SessionOptions): { tmuxUser?: string } => (opts.user === undefined ? {} : { tmuxUser: opts.user });
+
+export function newSession(inv: Invocation, runner: Runner, name: string, opts: NewOptions): Promise<number> {
+  return onSession(
+    inv,
+    runner,
+    opts,
+    (host) => ({
+      kind: 'session.new',
+      host,
+      ...user(opts),
+      session: name,
+      callerCwd: inv.cwd,
+      ...(opts.cmd !== undefined ? { command: opts.cmd } : {}),
+      ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
+    }),
+    async (ctx) => {
+      inv.stderr.write(`created session ${name} on ${opts.host}${opts.user ? ` as ${opts.user}` : ''}\n`);
+      return opts.attach ? attachIn(inv, runner, ctx, name, opts, false) : EXIT.OK;
+    },
+  );
+}
+
+export function attachSession(inv: Invocation, runner: Runner, name: string, opts: AttachOptions): Promise<number> {
+  checkOneHost(opts.host);
+  return inContext(inv, runner, opts.host, async (ctx) => {
+    await ctx.registry.prepare([opts.host]);
+    return attachIn(inv, runner, ctx, name, opts, opts.readOnly === true);
+  });
+}
+
+/** Attaches this terminal; a running daemon hears of the attach and its end (the session's client count). */
+async function attachIn(inv: Invocation, runner: Runner, ctx: GatewayContext, name: string, opts: SessionOptions, readOnly: boolean): Promise<number> {
+  const { perform } = await import('../core/perform.js');
+  const result = await perform(
+    ctx,
+    { kind: 'session.attach', host: opts.host, ...user(opts), session: name, readOnly, cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 },
+    { onStdout: () => {}, onStderr: () => {} },
+  );
+  if (!result.attach) {
+    inv.stderr.write(`remux: ${result.message ?? result.outcome}\n`);
+    return result.exitCode;
+  }
+  // The first screen tmux sends means its server counts this client.
+  let attached: Promise<void> | null = null;
+  result.attach.onData(() => void (attached ??= runner.sessionsChanged(opts.host)));
+  const end = await connectTerminal(result.attach);
+  await attached;
+  await runner.sessionsChanged(opts.host);
+  if (end.reason === 'lifetime') {
+    inv.stderr.write(`remux: the attach reached its lifetime limit (sessions.attach_lifetime_seconds) and was closed; the session goes on\n`);
+    return EXIT.FAILURE;
+  }
+  return end.code ?? EXIT.OK;
+}
+
+/**
+ * This process's terminal, raw, wired to the attach until it ends; the terminal is restored on every
+ * way out (the attach ends, a signal, an exception, process exit). Output waits for stdout to drain.
+ */
+async function connectTerminal(stream: AttachStream): Promise<AttachEnd> {
+  const { stdin, stdout } = process;
+  const raw = stdin.isTTY === true;
+  const restore = (): void => {
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+  };
+  const onInput = (chunk: Buffer): void => stream.write(chunk);
+  const onResize = (): void => stream.resize(stdout.columns, stdout.rows);
+  const onSignal = (): void => void stream.close();
+  const signals = ['SIGTERM', 'SIGHUP'] as const;
+  process.once('exit', restore);
+  for (const s of signals) process.on(s, onSignal);
+  try {
+    if (raw) stdin.setRawMode(true);
+    stdin.on('data', onInput);
+    stdin.resume();
+    stdout.on('resize', onResize);
+    stream.onData((chunk) => {
+      if (stdout.write(chunk)) return;
+      stream.pause();
+      stdout.once('drain', () => stream.resume());
+    });
+    return await stream.ended;
+  } finally {
+    stdin.off('data', onInput);
+    stdout.off('resize', onResize);
+    for (const s of signals) process.off(s, onSignal);
+    process.off('exit', restore);
+    restore();
+  }
+}
+
+export function sendKeys(inv: Invocation, runner: Runner, name: string, words: string[], opts: SendOptions): Promise<number> {
+  return onSession(inv, runner, opts, (host) => ({ kind: 'session.send', host, ...user(opts), session: name, items: sendItems(words, opts.literal === true) }));
+}
+
+export function captureSession(inv: Invocation, runner: Runner, name: string, opts: CaptureOptions): Promise<number> {
+  const lines = opts.lines === undefined ? {} : { lines: Number(opts.lines) };
+  return onSession(inv, runner, opts, (host) => ({ kind: 'session.capture', host, ...user(opts), session: name, ...lines }));
+}
+
+export async function killSession(inv: Invocation, runner: Runner, name: string, opts: KillOptions): Promise<number> {
+  if (!opts.force) {
+    if (!inv.stdinIsTTY) throw new UsageError(`session kill asks you to type the session name, but stdin is not a terminal`, 'pass -f to kill without asking');
+    const typed = await inv.question(`kill session ${name} on ${opts.host} and everything running in it? type its name to confirm: `, new AbortController().signal);
+    if (typed.trim() !== name) {
+      inv.stderr.write(`remux: not killed: "${typed.trim()}" is not "${name}"\n`);
+      return EXIT.FAILURE;
+    }
+  }
+  return onSession(inv, runner, opts, (host) => ({ kind: 'session.kill', host, ...user(opts), session: name }), () => {
+    inv.stderr.write(`killed session ${name} on ${opts.host}\n`);
+    return Promise.resolve(EXIT.OK);
+  });
+}

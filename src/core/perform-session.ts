@@ -1,0 +1,256 @@
+// The tmux session actions behind the one door (perform.ts): host lookup -> tmux user -> session name
+// -> [principal scope] -> policy (a startup command only) -> audit.begin -> tmux -> audit.end -> the
+// host's inventory refreshed after a change. The tmux commands are remux's own fixed argv (tmux.ts);
+// a startup command is parsed, checked like `client run`, and handed to tmux rendered as POSIX sh.
+import { performance } from 'node:perf_hooks';
+import { renderCommandList } from '../command/render.js';
+import { parseCommand } from '../command/parser.js';
+import { ParseError, type CommandList } from '../command/types.js';
+import { evaluate } from '../policy/evaluate.js';
+import type { Decision } from '../policy/types.js';
+import type { Host } from '../hosts/types.js';
+import { openAttach, type AttachStream } from '../sessions/attach.js';
+import { TmuxUserError, type Sessions, type TmuxRun } from '../sessions/service.js';
+import {
+  captureCommand,
+  captureLinesProblem,
+  killCommand,
+  lastLines,
+  newSessionCommand,
+  sendCommand,
+  sessionNameProblem,
+  single,
+  sessionTarget,
+  tmuxArgv,
+  type TmuxTarget,
+} from '../sessions/tmux.js';
+import { EXIT } from './exit-codes.js';
+import { askApprover, askedFor, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
+import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction } from './types.js';
+
+/** A pane's history can be long; more than this is cut. */
+const CAPTURE_MAX_BYTES = 16 << 20;
+/** tmux's answers to new, kill, send: a line or two. */
+const SMALL_MAX_BYTES = 64 << 10;
+
+type Refusal = { outcome: Outcome; exitCode: number; message: string; decision: Decision | null };
+
+export async function performSession(ctx: PerformContext, action: SessionAction, io: PerformIO): Promise<PerformResult> {
+  const started = performance.now();
+  const asked = askedFor(ctx, action);
+  const sessions = ctx.sessions;
+  if (!sessions) throw new Error(`internal: this context serves no session actions (${action.kind})`);
+  const refused = (r: Refusal): Promise<PerformResult> => refuse(ctx, asked, started, r.outcome, r.exitCode, r.message, r.decision);
+
+  let host: Host;
+  try {
+    host = ctx.host(action.host);
+  } catch (err) {
+    return refused({ outcome: 'unreachable', exitCode: EXIT.TRANSPORT, message: errorText(err), decision: null });
+  }
+  let target: TmuxTarget;
+  try {
+    target = sessions.target(action.host, action.tmuxUser);
+  } catch (err) {
+    if (!(err instanceof TmuxUserError)) throw err;
+    return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null });
+  }
+  // A listing without a user covers every configured one.
+  const users = action.kind === 'session.list' && action.tmuxUser === undefined ? sessions.users(action.host).users.join(',') : target.user;
+  asked.resource = `${users}@${action.host}${action.kind === 'session.list' ? '' : `:${action.session}`}`;
+  const badRequest = requestProblem(action);
+  if (badRequest !== null) return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: badRequest, decision: null });
+  // Principal scope is checked here, on action.host, target.user, the session and (attach) readOnly:
+  // before any policy work or tmux command, so an out-of-scope request learns nothing about the host.
+
+  let cwd = '/';
+  let startup: { command: string; decision: Decision; shell: string } | null = null;
+  if (action.kind === 'session.new') {
+    cwd = host.defaultCwd(action.callerCwd, null);
+    if (action.command !== undefined) {
+      const checked = await checkStartupCommand(ctx, action.command, action.policy, host, cwd, asked);
+      if ('outcome' in checked) return refused(checked);
+      startup = { command: action.command, ...checked };
+    }
+  }
+
+  const decision = startup?.decision ?? null;
+  const actionId = await ctx.audit.begin({
+    ...asked,
+    decision: decision?.effect ?? 'allow',
+    rule: decision ? ruleText(decision) : null,
+    reason: decision?.reason ?? `remux's own tmux command (${action.kind}${action.kind === 'session.attach' && action.readOnly ? ', read-only' : ''})`,
+  });
+  if (startup !== null && startup.decision.effect === 'ask') {
+    const answer = await askApprover({ kind: 'exec', host: action.host, command: startup.command }, startup.decision, io);
+    if (answer.effect !== 'allow') {
+      const durationMs = performance.now() - started;
+      await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: answer.reason });
+      return { ...nothingRan(actionId, 'denied', EXIT.DENIED, answer.reason, durationMs), decision: answer };
+    }
+  }
+
+  if (action.kind === 'session.attach') return attach(ctx, sessions, host, target, action, actionId, started);
+
+  let listed: PerformResult['sessions'];
+  let ran: TmuxRun;
+  try {
+    switch (action.kind) {
+      case 'session.list':
+        listed = action.fresh ? await sessions.refresh(action.host) : await sessions.list(action.host);
+        if (action.tmuxUser !== undefined) listed = { ...listed, users: listed.users.filter((u) => u.user === target.user) };
+        ran = { exitCode: listed.error === null ? 0 : EXIT.TRANSPORT, stdout: '', stderr: '', error: listed.error };
+        break;
+      case 'session.new':
+        ran = await sessions.run(action.host, newSessionCommand(target, action.session, cwd, startup?.shell ?? null), SMALL_MAX_BYTES);
+        break;
+      case 'session.kill':
+        ran = await sessions.run(action.host, killCommand(target, action.session), SMALL_MAX_BYTES);
+        break;
+      case 'session.send':
+        ran = await sessions.run(action.host, sendCommand(target, action.session, action.items), SMALL_MAX_BYTES);
+        break;
+      case 'session.capture':
+        ran = await sessions.run(action.host, captureCommand(target, action.session, action.lines ?? null), CAPTURE_MAX_BYTES);
+        if (ran.exitCode === 0) io.onStdout(Buffer.from(lastLines(ran.stdout, action.lines ?? null)));
+        break;
+    }
+  } catch (err) {
+    const durationMs = performance.now() - started;
+    await ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, error: errorText(err) });
+    return { ...nothingRan(actionId, 'unreachable', EXIT.TRANSPORT, errorText(err), durationMs), decision };
+  }
+  let failure = ran.exitCode === 0 ? null : tmuxFailure(ran);
+  if (failure !== null && action.kind !== 'session.list') failure = (await sudoRefused(sessions, action.host, target)) ?? failure;
+  const durationMs = performance.now() - started;
+  const exitCode = failure === null ? 0 : action.kind === 'session.list' ? EXIT.TRANSPORT : EXIT.FAILURE;
+  const bytesOut = Buffer.byteLength(ran.stdout);
+  await ctx.audit.end(actionId, { exitCode, durationMs, bytesOut, error: failure });
+  if (failure === null && (action.kind === 'session.new' || action.kind === 'session.kill')) await sessions.refresh(action.host);
+  const outcome: Outcome = failure === null ? 'ok' : action.kind === 'session.list' ? 'unreachable' : 'failed';
+  return {
+    actionId,
+    outcome,
+    exitCode,
+    decision,
+    message: failure,
+    durationMs,
+    bytesOut,
+    truncated: false,
+    timedOut: false,
+    ...(listed ? { sessions: listed } : {}),
+  };
+}
+
+/** A startup command is checked like `client run` would check it, then rendered for tmux to hand to /bin/sh. */
+async function checkStartupCommand(
+  ctx: PerformContext,
+  command: string,
+  policyAsked: string | undefined,
+  host: Host,
+  cwd: string,
+  asked: Asked,
+): Promise<{ decision: Decision; shell: string } | Refusal> {
+  const policyName = policyAsked ?? ctx.defaultPolicy;
+  const policy = ctx.policies.get(policyName);
+  if (!policy) {
+    const known = [...ctx.policies.keys()].join(', ') || 'none';
+    return { outcome: 'rejected', exitCode: EXIT.USAGE, message: `unknown policy "${policyName}" (known: ${known})`, decision: null };
+  }
+  let list: CommandList;
+  try {
+    list = parseCommand(command);
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+    return { outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null };
+  }
+  asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
+  // A session outlives any sandbox remux could start for it: fail closed unless the policy says static checks suffice.
+  if (policy.sandbox !== 'off') {
+    const message = `policy ${policy.name} runs commands in the OS sandbox, which a tmux session's startup command cannot use; name a policy with sandbox: false for session commands (--policy)`;
+    return { outcome: 'denied', exitCode: EXIT.DENIED, message, decision: null };
+  }
+  let resolver = host.resolver;
+  if (host.resolverFor) {
+    try {
+      resolver = await host.resolverFor(policy, list, cwd);
+    } catch (err) {
+      return { outcome: 'unreachable', exitCode: EXIT.TRANSPORT, message: errorText(err), decision: null };
+    }
+  }
+  const decision = evaluate(policy, list, { cwd, resolver, enforcement: { sandbox: false, why: `policy ${policy.name} has sandbox: false` } });
+  if (decision.effect === 'deny') return { outcome: 'denied', exitCode: EXIT.DENIED, message: decision.reason, decision };
+  return { decision, shell: renderCommandList(list) };
+}
+
+/** The live attach is the result; its audit record is completed when it ends. */
+async function attach(
+  ctx: PerformContext,
+  sessions: Sessions,
+  host: Host,
+  target: TmuxTarget,
+  action: SessionAttachAction,
+  actionId: number,
+  started: number,
+): Promise<PerformResult> {
+  const fail = async (outcome: Outcome, exitCode: number, message: string): Promise<PerformResult> => {
+    const durationMs = performance.now() - started;
+    await ctx.audit.end(actionId, { exitCode, durationMs, error: message });
+    return nothingRan(actionId, outcome, exitCode, message, durationMs);
+  };
+  try {
+    // A clear "no such session" instead of a terminal that flashes tmux's complaint and closes.
+    const exists = await sessions.run(action.host, single(tmuxArgv(target, ['has-session', '-t', sessionTarget(action.session)])), SMALL_MAX_BYTES);
+    if (exists.exitCode !== 0) return await fail('failed', EXIT.FAILURE, (await sudoRefused(sessions, action.host, target)) ?? tmuxFailure(exists));
+    const stream = await openAttach(host, target, action.session, {
+      readOnly: action.readOnly,
+      cols: action.cols,
+      rows: action.rows,
+      lifetimeMs: sessions.attachLifetimeMs,
+    });
+    // The attach's end is reported once its audit record is complete.
+    const ended = stream.ended.then(async (end) => {
+      await ctx.audit.end(actionId, {
+        exitCode: end.code,
+        signal: end.signal,
+        durationMs: performance.now() - started,
+        ...(end.reason === 'lifetime' ? { error: 'attach lifetime limit reached; detached' } : {}),
+      });
+      return end;
+    });
+    const audited: AttachStream = {
+      ...stream,
+      ended,
+      close: async () => {
+        await stream.close();
+        return ended;
+      },
+    };
+    return { ...nothingRan(actionId, 'ok', EXIT.OK, '', performance.now() - started), message: null, attach: audited };
+  } catch (err) {
+    return fail('unreachable', EXIT.TRANSPORT, errorText(err));
+  }
+}
+
+/** What is wrong with the request itself (name, keys, line count), or null. */
+function requestProblem(action: SessionAction): string | null {
+  if (action.kind === 'session.list') return null;
+  const badName = sessionNameProblem(action.session);
+  if (badName !== null) return badName;
+  if (action.kind === 'session.send' && action.items.length === 0) return 'nothing to send: give text or key names';
+  if (action.kind === 'session.capture' && action.lines !== undefined) return captureLinesProblem(action.lines);
+  return null;
+}
+
+/** Why a failed command as another user failed, when it was sudo that said no: with what to do about it. */
+async function sudoRefused(sessions: Sessions, host: string, target: TmuxTarget): Promise<string | null> {
+  const refusal = await sessions.sudoRefusal(host, target);
+  if (refusal === null) return null;
+  return `sudo refused to run tmux as ${target.user} on ${host} (${refusal}); give ${target.loginUser} a NOPASSWD sudo rule for tmux as ${target.user} there`;
+}
+
+/** tmux's own words (first line of stderr), or why it did not run. */
+function tmuxFailure(run: TmuxRun): string {
+  const line = run.stderr.split('\n').find((l) => l.trim() !== '')?.trim();
+  return run.error ?? line ?? `tmux exited with status ${run.exitCode}`;
+}

@@ -1,0 +1,190 @@
+// tmux as remux drives it: fixed argv built here (never a user string handed to a shell), the command
+// lists that run them on a host (Host.execute: no shell locally, render.ts quoting over SSH), and the
+// parsing of what tmux answers.
+import type { CommandList, Stage } from '../command/types.js';
+import type { TmuxSocket } from '../hosts/inventory.js';
+
+/**
+ * Names remux creates and targets: nothing a shell or tmux's target syntax (`:` `.`) reads specially.
+ * A leading `-` is harmless: a name is always the value of -s, or follows `=` in a target.
+ */
+const SESSION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Why `name` cannot name a session, or null. */
+export function sessionNameProblem(name: string): string | null {
+  if (SESSION_NAME.test(name)) return null;
+  const shown = JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name);
+  return `bad session name ${shown}: use 1-64 letters, digits, "_" or "-"`;
+}
+
+/** Which tmux server, as whom: the host's login user runs tmux directly, anyone else through `sudo -n -u`. */
+export interface TmuxTarget {
+  loginUser: string;
+  user: string;
+  socket: TmuxSocket | null;
+}
+
+export function tmuxArgv(target: TmuxTarget, args: readonly string[]): string[] {
+  const socket = target.socket === null ? [] : target.socket.kind === 'name' ? ['-L', target.socket.name] : ['-S', target.socket.path];
+  const tmux = ['tmux', ...socket, ...args];
+  return target.user === target.loginUser ? tmux : ['sudo', '-n', '-u', target.user, ...tmux];
+}
+
+/** `=NAME` matches the session exactly (a bare name also matches any session it is a prefix of). */
+export const sessionTarget = (name: string): string => `=${name}`;
+/** The active pane of the session's current window. */
+export const paneTarget = (name: string): string => `=${name}:`;
+
+function stage(argv: string[], redirects: Stage['redirects'] = []): Stage {
+  return { argv, redirects, pos: 0 };
+}
+
+/** Stages run one after another: each only if the one before succeeded (&&) or failed (||). */
+export function commandList(first: Stage, ...rest: Array<['&&' | '||', Stage]>): CommandList {
+  return {
+    items: [{ op: null, pipeline: { stages: [first] } }, ...rest.map(([op, s]) => ({ op, pipeline: { stages: [s] } }))],
+  };
+}
+
+export function single(argv: string[]): CommandList {
+  return commandList(stage(argv));
+}
+
+// ---- Listing ---------------------------------------------------------------------------------
+
+/** Numbers first and the name last: a name is the rest of the line, whatever it holds. */
+const LIST_FORMAT = '#{session_windows}:#{session_created}:#{session_activity}:#{session_attached}:#{session_name}';
+const LIST_LINE = /^(\d+):(\d+):(\d+):(\d+):(.*)$/;
+/** Printed when sudo itself refuses (the probe `sudo -n -u U tmux -V` failed too). */
+const SUDO_REFUSED = 'remux:sudo-refused';
+/** tmux's words when no server listens on the socket (3.3: ENOENT of a missing directory says "error connecting"). */
+const NO_SERVER = /no server running on |error connecting to .*\(No such file or directory\)/;
+
+/**
+ * One exec lists one user's sessions. For a user reached through sudo, a failed listing is followed by a
+ * probe that needs only what a minimal sudoers rule grants (`tmux`): if that fails too, sudo refused.
+ */
+export function listCommand(target: TmuxTarget): CommandList {
+  const list = stage(tmuxArgv(target, ['list-sessions', '-F', LIST_FORMAT]));
+  if (target.user === target.loginUser) return commandList(list);
+  return commandList(list, ['||', sudoProbe(target)], ['||', stage(['printf', '%s\\n', SUDO_REFUSED])]);
+}
+
+/** Succeeds when sudo lets the login user run tmux as the target user; needs nothing more than a rule for tmux. */
+function sudoProbe(target: TmuxTarget): Stage {
+  return stage(tmuxArgv(target, ['-V']), [{ kind: 'write', fd: 1, path: '/dev/null', append: false, pos: 0 }]);
+}
+
+export function sudoProbeCommand(target: TmuxTarget): CommandList {
+  return commandList(sudoProbe(target));
+}
+
+export interface TmuxSession {
+  name: string;
+  windows: number;
+  /** ISO times. */
+  created: string;
+  activity: string;
+  /** Clients attached right now. */
+  attached: number;
+}
+
+/** One tmux user's sessions on one host, or why there are none to show. Empty and forbidden are different facts. */
+export type UserSessions =
+  | { user: string; state: 'ok'; sessions: TmuxSession[] }
+  | { user: string; state: 'no_server'; sessions: [] }
+  | { user: string; state: 'sudo_refused'; detail: string; sessions: [] }
+  | { user: string; state: 'error'; detail: string; sessions: [] };
+
+export function parseList(user: string, exitCode: number, stdout: string, stderr: string): UserSessions {
+  const lines = stdout.split('\n').filter((l) => l !== '');
+  const errLine = stderr.split('\n').find((l) => l.trim() !== '')?.trim() ?? `exit status ${exitCode}`;
+  if (lines.includes(SUDO_REFUSED)) return { user, state: 'sudo_refused', detail: errLine, sessions: [] };
+  if (NO_SERVER.test(stderr)) return { user, state: 'no_server', sessions: [] };
+  if (exitCode !== 0) {
+    const detail = exitCode === 127 ? `tmux is not installed or not in the secure PATH (${errLine})` : errLine;
+    return { user, state: 'error', detail, sessions: [] };
+  }
+  const sessions: TmuxSession[] = [];
+  for (const line of lines) {
+    const m = LIST_LINE.exec(line);
+    if (!m) continue;
+    sessions.push({
+      name: m[5]!,
+      windows: Number(m[1]),
+      created: new Date(Number(m[2]) * 1000).toISOString(),
+      activity: new Date(Number(m[3]) * 1000).toISOString(),
+      attached: Number(m[4]),
+    });
+  }
+  sessions.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return { user, state: 'ok', sessions };
+}
+
+// ---- Changes -----------------------------------------------------------------------------------
+
+/**
+ * A detached session in `cwd`; a startup command (already rendered as POSIX sh) runs under /bin/sh
+ * given as argv, so the user's default-shell (fish, say) never reinterprets it.
+ */
+export function newSessionCommand(target: TmuxTarget, name: string, cwd: string, shellCommand: string | null): CommandList {
+  const run = shellCommand === null ? [] : ['--', '/bin/sh', '-c', shellCommand];
+  return single(tmuxArgv(target, ['new-session', '-d', '-s', name, '-c', cwd, ...run]));
+}
+
+export function killCommand(target: TmuxTarget, name: string): CommandList {
+  return single(tmuxArgv(target, ['kill-session', '-t', sessionTarget(name)]));
+}
+
+export const MAX_CAPTURE_LINES = 1_000_000;
+
+/** Why `lines` cannot be a capture's line count, or null. */
+export function captureLinesProblem(lines: number): string | null {
+  return Number.isInteger(lines) && lines >= 1 && lines <= MAX_CAPTURE_LINES ? null : `lines to capture must be a whole number from 1 to ${MAX_CAPTURE_LINES}, got ${lines}`;
+}
+
+/** The visible pane, or with `lines` the last that many lines of history and pane together. */
+export function captureCommand(target: TmuxTarget, name: string, lines: number | null): CommandList {
+  const start = lines === null ? [] : ['-S', String(-lines)];
+  return single(tmuxArgv(target, ['capture-pane', '-p', '-J', '-t', paneTarget(name), ...start]));
+}
+
+/** The last `lines` lines of a capture, trailing blank rows of the pane left out. */
+export function lastLines(text: string, lines: number | null): string {
+  const rows = text.replace(/\n+$/, '').split('\n');
+  const kept = lines === null ? rows : rows.slice(-lines);
+  return kept.length === 1 && kept[0] === '' ? '' : `${kept.join('\n')}\n`;
+}
+
+/** What `session send` types: text as is (`send-keys -l`), or a key by its tmux name (Enter, C-c). */
+export type SendItem = { text: string } | { key: string };
+
+const KEY_NAMES = 'Enter|Escape|Tab|BTab|BSpace|Space|Up|Down|Left|Right|Home|End|PageUp|PageDown|PgUp|PgDn|PPage|NPage|IC|DC|Insert|Delete|F[1-9]|F1[0-2]';
+/** A named key with optional modifiers (C-, M-, S-), or one printable character with at least one. */
+const KEY = new RegExp(`^(?:[CMS]-)*(?:${KEY_NAMES})$|^(?:[CMS]-)+[!-~]$`);
+
+export function isKeyName(word: string): boolean {
+  return KEY.test(word);
+}
+
+/** Words of `session send`: key names are keys, anything else is text (with `literal`, every word is text). */
+export function sendItems(words: readonly string[], literal: boolean): SendItem[] {
+  return words.map((w) => (!literal && isKeyName(w) ? { key: w } : { text: w }));
+}
+
+/**
+ * One tmux invocation per item, joined by &&, in one exec. tmux ends a command at an argument ending
+ * in `;` (and unescapes a final `\;`), so text ending in `;` gets that escape to arrive as typed.
+ */
+export function sendCommand(target: TmuxTarget, name: string, items: readonly SendItem[]): CommandList {
+  const [first, ...rest] = items.map((item) => {
+    const args = 'key' in item ? [item.key] : ['-l', '--', item.text.endsWith(';') ? `${item.text.slice(0, -1)}\\;` : item.text];
+    return stage(tmuxArgv(target, ['send-keys', '-t', paneTarget(name), ...args]));
+  });
+  if (first === undefined) throw new Error('nothing to send');
+  return commandList(first, ...rest.map((s): ['&&', Stage] => ['&&', s]));
+}
+
+export function attachArgv(target: TmuxTarget, name: string, readOnly: boolean): string[] {
+  return tmuxArgv(target, ['attach-session', ...(readOnly ? ['-r'] : []), '-t', sessionTarget(name)]);
+}

@@ -1,0 +1,92 @@
+// `remux session attach` as a user runs it: in a real terminal (a pty), typing into the session,
+// detaching with tmux's own prefix-d, and the terminal back in its normal mode afterwards. A daemon
+// runs alongside: what the CLI process changed itself shows in the daemon's cache at once.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { spawn } from 'node-pty';
+import type { HostSessions } from '../../src/sessions/service.js';
+import { remux, REMUX_NODE_BIN, REPO_ROOT, tempHome } from '../support/cli.js';
+
+describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
+  const h = tempHome();
+  const socket = join(h.home, 'tmux.sock');
+  // HOME: the tmux server reads no ~/.tmux.conf of the machine's, so C-b stays the prefix.
+  const env = { ...h.env, HOME: h.home };
+  const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+
+  before(async () => {
+    assert.equal((await remux(['config', 'init'], { env })).code, 0);
+    writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n`);
+    writeFileSync(join(h.home, 'config.yaml'), 'sessions: { sweep_interval_seconds: 3600 }\n');
+    assert.equal((await remux(['daemon', 'start'], { env })).code, 0);
+    // Made in this process: the daemon hears of it.
+    const made = await remux(['session', 'new', 'cli', '--host', 'box', '--no-daemon'], { env });
+    assert.equal(made.code, 0, made.stderr);
+  });
+  const attachedCount = async (): Promise<number | undefined> => {
+    const r = await remux(['session', 'ls', '--host', 'box', '--json'], { env });
+    const [listed] = JSON.parse(r.stdout) as HostSessions[];
+    const user = listed?.users[0];
+    return user?.state === 'ok' ? user.sessions.find((s) => s.name === 'cli')?.attached : undefined;
+  };
+  after(async () => {
+    await remux(['daemon', 'stop'], { env });
+    try {
+      tmux('kill-server');
+    } catch {
+      // Already gone.
+    }
+    // The server removes its socket as it exits, after kill-server returned.
+    for (let i = 0; i < 100 && existsSync(socket); i++) await sleep(10);
+    h.remove();
+  });
+
+  test('types into the session, detaches with prefix-d, and restores the terminal', async () => {
+    const script = `${JSON.stringify(process.execPath)} ${JSON.stringify(REMUX_NODE_BIN)} session attach cli --host box; echo "exit=$?"; stty -a`;
+    const term = spawn('/bin/sh', ['-c', script], { cols: 90, rows: 25, cwd: REPO_ROOT, env: { ...process.env, ...env, TMUX: '' } });
+    let out = '';
+    term.onData((d) => (out += d));
+    const exited = new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));
+    for (let i = 0; i < 200 && tmux('list-clients').trim() === ''; i++) await sleep(20);
+    assert.match(tmux('list-clients', '-F', '#{client_width}x#{client_height}'), /^90x25$/m, out);
+    term.write('echo typed-in-cli-$((40+2))\r');
+    for (let i = 0; i < 100 && !/^typed-in-cli-42$/m.test(tmux('capture-pane', '-p', '-t', '=cli:')); i++) await sleep(20);
+    assert.match(tmux('capture-pane', '-p', '-t', '=cli:'), /^typed-in-cli-42$/m);
+    assert.equal(await attachedCount(), 1);
+    term.write('\x02d');
+    assert.equal(await exited, 0);
+    assert.equal(await attachedCount(), 0);
+    assert.match(out, /exit=0/);
+    // Canonical mode and echo are back: the attach restored what it changed.
+    const stty = out.slice(out.indexOf('exit=0'));
+    assert.match(stty, /(^|\s)icanon(\s|$)/m);
+    assert.match(stty, /(^|\s)echo(\s|$)/m);
+    assert.equal(tmux('list-clients'), '');
+  });
+
+  test('kill asks to type the name (through the daemon): a wrong name kills nothing, the right one kills', async () => {
+    assert.equal((await remux(['session', 'new', 'doomed', '--host', 'box'], { env })).code, 0);
+    const killTyping = async (typed: string): Promise<{ code: number; out: string }> => {
+      const term = spawn(process.execPath, [REMUX_NODE_BIN, 'session', 'kill', 'doomed', '--host', 'box'], { cols: 100, rows: 10, cwd: REPO_ROOT, env: { ...process.env, ...env } });
+      let out = '';
+      term.onData((d) => (out += d));
+      const exited = new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));
+      for (let i = 0; i < 200 && !out.includes('type its name to confirm:'); i++) await sleep(10);
+      term.write(`${typed}\r`);
+      return { code: await exited, out };
+    };
+    const wrong = await killTyping('doom');
+    assert.equal(wrong.code, 1, wrong.out);
+    assert.match(wrong.out, /kill session doomed on box and everything running in it\? type its name to confirm: /);
+    assert.match(wrong.out, /not killed: "doom" is not "doomed"/);
+    assert.match(tmux('list-sessions', '-F', '#{session_name}'), /^doomed$/m);
+    const right = await killTyping('doomed');
+    assert.equal(right.code, 0, right.out);
+    assert.match(right.out, /killed session doomed on box/);
+    assert.doesNotMatch(tmux('list-sessions', '-F', '#{session_name}'), /^doomed$/m);
+  });
+});

@@ -1,0 +1,184 @@
+// tmux sessions over real SSH: the `remux session` CLI through a daemon, per tmux user (the login user
+// directly, others through real sudo with the host's own sudoers: allowed, refused), a custom socket,
+// and the attach primitive over an SSH exec channel with a pty.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { createContext, type GatewayContext } from '../../src/core/context.js';
+import { perform } from '../../src/core/perform.js';
+import type { HostSessions } from '../../src/sessions/service.js';
+import { remux, tempHome } from '../support/cli.js';
+import { startFleet, type Fleet } from './fleet.js';
+
+const isRoot = process.getuid?.() === 0;
+const NOBODY_UID = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+
+const POLICIES = `policies:
+  sess:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: sleep|echo }
+      - { operation: write_stdout, resource: null }
+`;
+
+describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'needs root (a sudoers of its own on a fleet host)' }, () => {
+  let fleet: Fleet;
+  const h = tempHome();
+  const env = (): Record<string, string> => ({ ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile });
+  // -L names a socket in each user's tmux directory; nobody's is under /tmp/tmux-65534 (sudo resets TMUX_TMPDIR).
+  const socketName = `rmx-test-${randomBytes(4).toString('hex')}`;
+  let ctx: GatewayContext;
+  const ls = async (host: string): Promise<HostSessions> => {
+    const r = await remux(['session', 'ls', '--host', host, '--json'], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    const [listed] = JSON.parse(r.stdout) as HostSessions[];
+    assert.ok(listed);
+    return listed;
+  };
+  const states = (listed: HostSessions): Record<string, string> => Object.fromEntries(listed.users.map((u) => [u.user, u.state === 'ok' ? u.sessions.map((s) => s.name).join(',') : u.state]));
+  const capture = async (host: string, name: string, pattern: RegExp): Promise<string> => {
+    let out = '';
+    for (let i = 0; i < 100 && !pattern.test(out); i++) {
+      if (i > 0) await sleep(20);
+      out = (await remux(['session', 'capture', name, '--host', host], { env: env() })).stdout;
+    }
+    assert.match(out, pattern);
+    return out;
+  };
+
+  before(async () => {
+    // Real sudo on h1: root may run tmux as nobody, and nothing as daemon.
+    fleet = await startFleet({ count: 2, sudoers: { h1: 'Defaults env_reset\nroot ALL=(nobody) NOPASSWD: /usr/bin/tmux\n' } });
+    const [h1, h2] = fleet.hosts as [Fleet['hosts'][0], Fleet['hosts'][0]];
+    const host = (x: typeof h1): string => `address: ${x.address}\n    port: ${x.port}\n    user: ${x.user}\n    identity: ${x.identityFile}`;
+    writeFileSync(
+      join(h.home, 'hosts.yaml'),
+      `hosts:\n  h1:\n    ${host(h1)}\n    tmux_socket: ${socketName}\n    tmux_users: [root, nobody, daemon]\n  h2:\n    ${host(h2)}\n`,
+    );
+    writeFileSync(join(h.home, 'policies.yaml'), POLICIES);
+    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: sess\nsessions: { sweep_interval_seconds: 3600 }\n');
+    const start = await remux(['daemon', 'start'], { env: env() });
+    assert.equal(start.code, 0, start.stderr);
+    ctx = createContext({ env: env() });
+  });
+  after(async () => {
+    await ctx?.close();
+    await remux(['daemon', 'stop'], { env: env() });
+    // nobody's server lives in the machine's /tmp: it ends with the fleet (its network namespace), its socket here.
+    await fleet?.stop();
+    rmSync(join('/tmp', `tmux-${NOBODY_UID}`, socketName), { force: true });
+    h.remove();
+  });
+
+  test('per tmux user: no server, and sudo refused shown as such', async () => {
+    const listed = await ls('h1');
+    assert.equal(listed.error, null);
+    assert.deepEqual(states(listed), { root: 'no_server', nobody: 'no_server', daemon: 'sudo_refused' });
+    const daemon = listed.users.find((u) => u.user === 'daemon');
+    assert.match(daemon?.state === 'sudo_refused' ? daemon.detail : '', /not allowed to execute .* as daemon/);
+    const table = await remux(['session', 'ls', '--host', 'h1'], { env: env() });
+    assert.match(table.stdout, /^h1\s+daemon\s+\(sudo refused: /m);
+  });
+
+  test('create as the login user and, through sudo, as another; the cache shows both at once; a refused user gets nothing', async () => {
+    const mine = await remux(['session', 'new', 'w1', '--host', 'h1'], { env: env() });
+    assert.equal(mine.code, 0, mine.stderr);
+    const theirs = await remux(['session', 'new', 'n1', '--host', 'h1', '--user', 'nobody', '--cmd', 'sleep 60'], { env: env() });
+    assert.equal(theirs.code, 0, theirs.stderr);
+    assert.deepEqual(states(await ls('h1')), { root: 'w1', nobody: 'n1', daemon: 'sudo_refused' });
+    const refused = await remux(['session', 'new', 'd1', '--host', 'h1', '--user', 'daemon'], { env: env() });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^remux: sudo refused to run tmux as daemon on h1 \(.*not allowed to execute.*\); give root a NOPASSWD sudo rule for tmux as daemon there$/m);
+    // tmux's own refusal as an allowed user is not mistaken for sudo's.
+    const duplicate = await remux(['session', 'new', 'n1', '--host', 'h1', '--user', 'nobody'], { env: env() });
+    assert.equal(duplicate.code, 1);
+    assert.match(duplicate.stderr, /^remux: duplicate session: n1$/m);
+    // The custom socket: w1 lives on -L <name>, not on the default server.
+    const h1 = fleet.hosts[0]!;
+    assert.equal((await h1.exec(['tmux', '-L', socketName, 'has-session', '-t', '=w1'])).code, 0);
+    assert.notEqual((await h1.exec(['tmux', 'has-session', '-t', '=w1'])).code, 0);
+  });
+
+  test('send, capture and kill on an SSH host; a denied startup command creates nothing', async () => {
+    assert.equal((await remux(['session', 'new', 'job', '--host', 'h2'], { env: env() })).code, 0);
+    const sent = await remux(['session', 'send', 'job', '--host', 'h2', '--', "echo 'remote;' $((2*21))", 'Enter'], { env: env() });
+    assert.equal(sent.code, 0, sent.stderr);
+    await capture('h2', 'job', /^remote; 42$/m);
+    const denied = await remux(['session', 'new', 'bad', '--host', 'h2', '--cmd', 'rm -rf /tmp/nothing'], { env: env() });
+    assert.equal(denied.code, 77, denied.stderr);
+    assert.match(denied.stderr, /execute_binary \/usr\/bin\/rm: no rule of policy sess allows it/);
+    const unconfirmed = await remux(['session', 'kill', 'job', '--host', 'h2'], { env: env() });
+    assert.equal(unconfirmed.code, 2);
+    assert.match(unconfirmed.stderr, /pass -f/);
+    const killed = await remux(['session', 'kill', 'job', '--host', 'h2', '-f'], { env: env() });
+    assert.equal(killed.code, 0, killed.stderr);
+    assert.deepEqual(states(await ls('h2')), { root: 'no_server' });
+    const audit = await remux(['audit', 'ls', '--json'], { env: env() });
+    const records = audit.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { operation: string; resource: string | null; decision: string });
+    const ops = records.map((a) => `${a.operation} ${a.resource} ${a.decision}`);
+    for (const op of ['session.new root@h2:job allow', 'session.send root@h2:job allow', 'session.new root@h2:bad deny', 'session.kill root@h2:job allow']) assert.ok(ops.includes(op), op);
+  });
+
+  test('attach over SSH: typing reaches the session, pause holds the output, close leaves no client', async () => {
+    assert.equal((await remux(['session', 'new', 'att', '--host', 'h2'], { env: env() })).code, 0);
+    await ctx.registry.prepare(['h2']);
+    const r = await perform(ctx, { kind: 'session.attach', host: 'h2', session: 'att', readOnly: false, cols: 100, rows: 30 }, { onStdout: () => {}, onStderr: () => {} });
+    assert.ok(r.attach, r.message ?? r.outcome);
+    const stream = r.attach;
+    let seen = '';
+    stream.onData((c) => (seen += c.toString()));
+    stream.write('echo over-ssh-$((40+2))\r');
+    await capture('h2', 'att', /^over-ssh-42$/m);
+    const h2 = fleet.hosts[1]!;
+    const size = async (): Promise<string> => (await h2.exec(['tmux', 'list-clients', '-F', '#{client_width}x#{client_height}'])).stdout.trim();
+    assert.equal(await size(), '100x30');
+    stream.resize(5000, 40);
+    for (let i = 0; i < 100 && (await size()) !== '1000x40'; i++) await sleep(10);
+    assert.equal(await size(), '1000x40');
+
+    stream.pause();
+    await sleep(100);
+    const atPause = seen.length;
+    stream.write('echo while-paused\r');
+    await capture('h2', 'att', /^while-paused$/m);
+    await sleep(100);
+    assert.equal(seen.length, atPause, 'nothing delivered while paused');
+    stream.resume();
+    for (let i = 0; i < 100 && !seen.includes('while-paused'); i++) await sleep(10);
+    assert.ok(seen.includes('while-paused'), 'what the session printed meanwhile arrives on resume');
+
+    // Closed while paused, with output waiting: the channel still closes.
+    stream.pause();
+    stream.write('seq 1 20000\r');
+    await sleep(300);
+    const end = await stream.close();
+    assert.equal(end.reason, 'closed');
+    stream.write('late\r');
+    stream.resize(80, 24);
+    await sleep(50);
+    assert.equal((await h2.exec(['tmux', 'list-clients'])).stdout, '');
+    assert.equal((await h2.exec(['pgrep', '-f', 'tmux attach-session'])).stdout, '');
+  });
+
+  test('a warm sweep asks every host and user in one exec each, in parallel', async () => {
+    await ctx.sessions.sweep();
+    const started = performance.now();
+    const swept = await ctx.sessions.sweep();
+    const ms = performance.now() - started;
+    assert.deepEqual(swept.map((s) => s.host), ['h1', 'h2']);
+    assert.ok(swept.every((s) => s.error === null));
+    assert.ok(ms < 1000, `warm sweep took ${ms.toFixed(1)} ms`);
+  });
+
+  test('a host that cannot be reached is shown as such, with exit 255', async () => {
+    fleet.hosts[1]!.kill();
+    const r = await remux(['session', 'ls', '--host', 'h1,h2', '--refresh'], { env: env() });
+    assert.equal(r.code, 255, r.stderr);
+    assert.match(r.stdout, /^h1\s+root\s+w1\s/m);
+    assert.match(r.stdout, /^h2\s+-\s+\(unreachable: h2 \(.*\): cannot connect: connect ECONNREFUSED/m);
+  });
+});
