@@ -186,22 +186,30 @@ async function runJobs(
  * honoured by waiting the time it names and trying again, instead of failing the command.
  */
 async function runJob(inv: Invocation, runner: Runner, selector: string, job: Job, mode: ViewMode, opts: Resolved, waitWhenLimited: boolean): Promise<number> {
-  const ctx = await runner.context(selector);
+  const { contextFor } = await import('../core/context.js');
+  const ctx = contextFor(await runner.context(selector), inv.env);
   const { combinedExit, fanOut, summarize } = await import('../core/fanout.js');
+  const { recordRefusal } = await import('../core/perform.js');
+  const action = (host: string): ExecAction => actionFor(inv, host, job.command, opts);
   let hosts: string[];
   try {
-    hosts = ctx.registry.select(selector);
+    hosts = ctx.registry.select(selector, ctx.principal);
   } catch (err) {
-    if ((err as Error).name !== 'InventoryError') throw err;
-    inv.stderr.write(`remux: ${(err as Error).message}\n`);
+    const { name, message } = err as Error;
+    if (name === 'ScopeError') {
+      // Refused before any host was picked: audited under the selector, as perform() audits a host out of scope.
+      await recordRefusal(ctx, action(selector), 'denied', EXIT.DENIED, message);
+      inv.stderr.write(`remux: ${message}\n`);
+      return EXIT.DENIED;
+    }
+    if (name !== 'InventoryError') throw err;
+    inv.stderr.write(`remux: ${message}\n`);
     return selectionFailureExit(selector);
   }
-  const action = (host: string): ExecAction => actionFor(inv, host, job.command, opts);
   const controller = new AbortController();
   const release = inv.onInterrupt(() => controller.abort());
   try {
     for (let admitted = runner.admit(ctx); !admitted.ok; admitted = runner.admit(ctx)) {
-      const { recordRefusal } = await import('../core/perform.js');
       const message = rateLimitedMessage(admitted.retryInMs);
       await Promise.all(hosts.map((host) => recordRefusal(ctx, action(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
       if (!waitWhenLimited) {

@@ -151,7 +151,7 @@ export async function listHostsCommand(opts: { json?: boolean }): Promise<void> 
 export async function checkHostsCommand(selector: string, opts: { acceptNew?: boolean; knownHosts?: string; json?: boolean }): Promise<void> {
   const ctx = createContext({ acceptNew: opts.acceptNew === true, ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}) });
   try {
-    const names = usage(() => ctx.registry.select(selector));
+    const names = usage(() => ctx.registry.select(selector, ctx.principal));
     await ctx.registry.prepare(names);
     const width = Math.max(...names.map((n) => n.length));
     // A host that answered is asked whether it can sandbox commands (SSH hosts: the probe, on the same connection).

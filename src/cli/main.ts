@@ -6,6 +6,7 @@ import { registerConfig } from './commands/config.js';
 import { registerDaemon, registerStatus } from './commands/daemon.js';
 import { registerHosts } from './commands/hosts.js';
 import { registerPolicy } from './commands/policy.js';
+import { registerPrincipal } from './commands/principal.js';
 import { processInvocation } from './invocation.js';
 import { createProgram, runProgram } from './program.js';
 
@@ -25,5 +26,6 @@ registerClient(program, async () => (await import('./client-commands.js')).proce
 registerDaemon(program);
 registerStatus(program);
 registerAudit(program);
+registerPrincipal(program);
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);

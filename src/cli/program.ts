@@ -53,6 +53,9 @@ export async function runProgram(program: Command, args: string[], inv: Invocati
     if (err instanceof CommanderError) {
       const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help', 'commander.executeSubCommandAsync'];
       inv.setExitCode(benign.includes(err.code) ? EXIT.OK : EXIT.USAGE);
+    } else if (err instanceof Error && (err.name === 'AuthError' || err.name === 'ScopeError')) {
+      // Not who it claims, or not allowed there: refused like a policy denial, and retrying will not help.
+      report(inv, err.message, EXIT.DENIED, (err as { hint?: string }).hint);
     } else if (err instanceof UsageError) {
       report(inv, err.message, EXIT.USAGE, err.hint);
     } else if (err instanceof Error && err.name === 'ConfigError') {

@@ -1,7 +1,7 @@
 // The one door (ARCHITECTURE.md §1): every action on a host goes through perform().
 // Order: policy and host lookup -> parse -> resolve paths on the host -> policy decision -> audit.begin
-// -> ask -> host.execute -> audit.end. Every refusal is audited too. Scoping principals to hosts comes
-// with the front ends that have several principals (today the CLI and the daemon act for their owner).
+// -> ask -> host.execute -> audit.end, after the principal's scope (core/scope.ts) admits the action.
+// Every refusal is audited too.
 // Adapters (CLI, daemon; HTTP, MCP later) only build an Action and render the result.
 import { performance } from 'node:perf_hooks';
 import type { AuditStore } from '../audit/store.js';
@@ -9,9 +9,11 @@ import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
 import { evaluate, sandboxSpec } from '../policy/evaluate.js';
 import type { Decision, Enforcement, Policy } from '../policy/types.js';
+import type { HostEntry } from '../hosts/inventory.js';
 import type { Host } from '../hosts/types.js';
 import { EXIT } from './exit-codes.js';
-import type { Action, ExecAction, Outcome, PerformIO, PerformResult, Principal } from './types.js';
+import { checkScope, policyFor } from './scope.js';
+import type { Action, ExecAction, Outcome, PerformIO, PerformResult, Principal, ProbeAction } from './types.js';
 
 export interface PerformContext {
   principal: Principal;
@@ -22,6 +24,8 @@ export interface PerformContext {
   audit: AuditStore;
   /** Looks a host up by name; throws TransportError (unknown or unreachable host). */
   host(name: string): Host;
+  /** The inventory entry of a host (its labels), for the scope check; undefined when unknown. */
+  hostEntry(name: string): HostEntry | undefined;
 }
 
 /** What was asked, in the shape the audit store records. */
@@ -36,9 +40,11 @@ interface Asked {
 }
 
 export async function perform(ctx: PerformContext, action: Action, io: PerformIO): Promise<PerformResult> {
-  if (action.kind === 'probe') return probe(ctx, action);
   const started = performance.now();
   const asked = askedFor(ctx, action);
+  const scoped = checkScope(ctx.principal, action, ctx.defaultPolicy, (name) => ctx.hostEntry(name));
+  if (!scoped.ok) return refuse(ctx, asked, started, 'denied', EXIT.DENIED, scoped.reason, null);
+  if (action.kind === 'probe') return probe(ctx, action, asked, started);
   const policyName = asked.policy;
   const command = action.command;
 
@@ -186,16 +192,14 @@ function askedFor(ctx: PerformContext, action: Action): Asked {
     operation: action.kind,
     command: action.kind === 'exec' ? action.command : 'true',
     argv: null,
-    policy: action.kind === 'exec' ? (action.policy ?? ctx.defaultPolicy) : '(none: remux probe)',
+    policy: action.kind === 'exec' ? policyFor(ctx.principal, action.policy, ctx.defaultPolicy) : '(none: remux probe)',
   };
 }
 
 const PROBE_COMMAND: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: ['true'], redirects: [], pos: 0 }] } }] };
 
 /** Connects (verifying the host key) and runs `true`: audited like any action, no policy (the command is ours). */
-async function probe(ctx: PerformContext, action: Action): Promise<PerformResult> {
-  const started = performance.now();
-  const asked = askedFor(ctx, action);
+async function probe(ctx: PerformContext, action: ProbeAction, asked: Asked, started: number): Promise<PerformResult> {
   let host: Host;
   try {
     host = ctx.host(action.host);

@@ -1,0 +1,91 @@
+// Scope: may this principal touch this host, tmux user, session, policy? Checked by perform() before
+// anything else (ARCHITECTURE §1: 403, never a silent empty list). For principals that are not admin
+// every field of the scope is an allowlist, and a host the scope does not name is refused in the same
+// words whether or not it exists, so a scoped principal cannot probe the inventory.
+import { parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
+import { ScopeError } from './errors.js';
+import type { Action, Principal, Scope } from './types.js';
+
+/**
+ * What scope looks at in an action. Each action kind maps itself onto these facts in factsOf(); a
+ * session action names its tmux user, whether it creates a session as that user, and whether its
+ * attach takes input.
+ */
+export interface ScopeFacts {
+  host: string;
+  /** The policy a command runs under (exec). */
+  policy?: string;
+  tmuxUser?: string;
+  createsSession?: boolean;
+  interactive?: boolean;
+}
+
+export type ScopeCheck = { ok: true } | { ok: false; reason: string };
+
+/** The policy an exec action runs under: its own, else the principal's first allowed one, else the configured default. */
+export function policyFor(principal: Principal, requested: string | undefined, defaultPolicy: string): string {
+  return requested ?? principal.scope.policies[0] ?? defaultPolicy;
+}
+
+function factsOf(principal: Principal, action: Action, defaultPolicy: string): ScopeFacts {
+  switch (action.kind) {
+    case 'exec':
+      return { host: action.host, policy: policyFor(principal, action.policy, defaultPolicy) };
+    case 'probe':
+      return { host: action.host };
+  }
+}
+
+export function checkScope(
+  principal: Principal,
+  action: Action,
+  defaultPolicy: string,
+  hostEntry: (name: string) => HostEntry | undefined,
+): ScopeCheck {
+  const { scope } = principal;
+  if (scope.admin) return { ok: true };
+  const facts = factsOf(principal, action, defaultPolicy);
+  const refuse = (what: string): ScopeCheck => ({ ok: false, reason: `out of scope for ${principal.name}: ${what}` });
+
+  const entry = hostEntry(facts.host);
+  if (!entry || !hostInScope(scope, entry)) return refuse(`host ${facts.host} is not among its hosts (${scope.hosts})`);
+  if (facts.policy !== undefined) {
+    const allowed = scope.policies.length > 0 ? scope.policies : [defaultPolicy];
+    if (!allowed.includes(facts.policy)) return refuse(`policy ${facts.policy} is not allowed (allowed: ${allowed.join(', ')})`);
+  }
+  if (facts.tmuxUser !== undefined) {
+    if (!listed(scope.users, facts.tmuxUser)) return refuse(`tmux user ${facts.tmuxUser} is not among its users (${scope.users.join(', ') || 'none'})`);
+    if (facts.createsSession && !listed(scope.createAs, facts.tmuxUser)) {
+      return refuse(`it may not create sessions as ${facts.tmuxUser} (create_as: ${scope.createAs.join(', ') || 'none'})`);
+    }
+  }
+  if (facts.interactive && scope.attach === 'read-only') return refuse('its attaches are read-only');
+  return { ok: true };
+}
+
+export function hostInScope(scope: Scope, entry: HostEntry): boolean {
+  return scope.admin || selectorMatches(parseSelector(scope.hosts), entry);
+}
+
+function listed(allowed: readonly string[], user: string): boolean {
+  return allowed.includes('*') || allowed.includes(user);
+}
+
+/**
+ * The hosts `selector` picks for a principal: among the hosts in its scope only, so that a label
+ * selector means "of the hosts I can see". Bad syntax throws InventoryError (usage); a selector that
+ * picks nothing in a scope throws ScopeError (403, exit 77) naming the scope, never the other hosts.
+ */
+export function selectInScope(principal: Principal, inventory: Inventory, selector: string): HostEntry[] {
+  if (principal.scope.admin) return select(inventory, selector);
+  parseSelector(selector);
+  const visible: Inventory = { ...inventory, hosts: inventory.hosts.filter((h) => hostInScope(principal.scope, h)) };
+  let picked: HostEntry[];
+  try {
+    picked = select(visible, selector).filter((h) => hostInScope(principal.scope, h));
+  } catch {
+    picked = [];
+  }
+  if (picked.length === 0) throw new ScopeError(`out of scope for ${principal.name}: "${selector}" picks none of its hosts (${principal.scope.hosts})`);
+  return picked;
+}
