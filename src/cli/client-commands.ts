@@ -188,23 +188,17 @@ async function runJobs(
 async function runJob(inv: Invocation, runner: Runner, selector: string, job: Job, mode: ViewMode, opts: Resolved, waitWhenLimited: boolean): Promise<number> {
   const { contextFor } = await import('../core/context.js');
   const ctx = contextFor(await runner.context(selector), inv.env);
-  const { combinedExit, fanOut, summarize } = await import('../core/fanout.js');
+  const { combinedExit, fanOut, selectHosts, summarize } = await import('../core/fanout.js');
   const { recordRefusal } = await import('../core/perform.js');
   const action = (host: string): ExecAction => actionFor(inv, host, job.command, opts);
   let hosts: string[];
   try {
-    hosts = ctx.registry.select(selector, ctx.principal);
+    hosts = await selectHosts(ctx, selector, action);
   } catch (err) {
     const { name, message } = err as Error;
-    if (name === 'ScopeError') {
-      // Refused before any host was picked: audited under the selector, as perform() audits a host out of scope.
-      await recordRefusal(ctx, action(selector), 'denied', EXIT.DENIED, message);
-      inv.stderr.write(`remux: ${message}\n`);
-      return EXIT.DENIED;
-    }
-    if (name !== 'InventoryError') throw err;
+    if (name !== 'InventoryError' && name !== 'ScopeError') throw err;
     inv.stderr.write(`remux: ${message}\n`);
-    return selectionFailureExit(selector);
+    return name === 'ScopeError' ? EXIT.DENIED : selectionFailureExit(selector);
   }
   const controller = new AbortController();
   const release = inv.onInterrupt(() => controller.abort());

@@ -36,9 +36,10 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
     ...(opts.knownHosts ? { knownHosts: resolve(expandHome(opts.knownHosts)) } : {}),
     ...(opts.auditLogDir ? { auditDb: join(resolve(expandHome(opts.auditLogDir)), 'audit.db') } : {}),
   };
+  const http = { listen: opts.listen, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, tls: opts.tls === false ? false : undefined, insecureNoTls: opts.insecureNoTls };
   if (opts.foreground) {
     const { startDaemon } = await import('../gateway/daemon.js');
-    const daemon = await startDaemon({ socket, version: packageVersion(), ...contextOptions });
+    const daemon = await startDaemon({ socket, version: packageVersion(), ...contextOptions, http });
     const stop = (): void => void daemon.stop();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -57,6 +58,11 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
   const args = [BIN, 'daemon', 'start', '--foreground', '--socket', socket];
   if (contextOptions.knownHosts) args.push('--known-hosts', contextOptions.knownHosts);
   if (opts.auditLogDir) args.push('--audit-log-dir', resolve(expandHome(opts.auditLogDir)));
+  if (http.listen) args.push('--listen', http.listen);
+  if (http.tlsCert) args.push('--tls-cert', resolve(expandHome(http.tlsCert)));
+  if (http.tlsKey) args.push('--tls-key', resolve(expandHome(http.tlsKey)));
+  if (http.tls === false) args.push('--no-tls');
+  if (http.insecureNoTls) args.push('--insecure-no-tls');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
@@ -65,6 +71,7 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
     const s = await status(socket);
     if (s) {
       process.stdout.write(`started: pid ${s.pid}, socket ${socket}, log ${log}\n`);
+      process.stdout.write('url' in s.http ? `web console and API: ${s.http.url}\n` : `${s.http.off}\n`);
       return;
     }
     const code = await Promise.race([exited, sleep(100).then(() => undefined)]);
@@ -98,6 +105,7 @@ function printDaemonStatus(s: DaemonStatus): void {
   const connected = s.hosts.filter((h) => h.connected).length;
   process.stdout.write(`running: pid ${s.pid}, version ${s.version}, up ${formatUptime(s.uptimeSeconds)}, ${(s.memoryRssBytes / 2 ** 20).toFixed(0)} MB RSS\n`);
   process.stdout.write(`socket ${s.socket}; audit ${s.auditDb}; known_hosts ${s.knownHosts}\n`);
+  process.stdout.write('url' in s.http ? `web console and API: ${s.http.url}\n` : `web console and API: off (${s.http.off})\n`);
   process.stdout.write(`hosts: ${connected} of ${s.hosts.length} connected\n`);
   for (const h of s.hosts.filter((x) => x.breaker && x.breaker.state !== 'closed')) {
     process.stdout.write(`  breaker ${h.breaker?.state} for ${h.name}: ${h.breaker?.consecutiveFailures} failures, last: ${h.breaker?.lastError ?? '-'}\n`);

@@ -2,12 +2,21 @@
 // process (main.ts) and the daemon serving forwarded command lines, so both answer alike.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { EXIT } from '../core/exit-codes.js';
 import type { Invocation } from './invocation.js';
 import { UsageError } from './output.js';
 
+/**
+ * A file of the installed package, e.g. `package.json` or `dist/web`. Relative to this module, which
+ * sits at the same depth as the bundle (dist/src/cli/remux.cjs), so both find the same root.
+ */
+export function packageFile(relative: string): string {
+  return fileURLToPath(new URL(`../../../${relative}`, import.meta.url));
+}
+
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 
