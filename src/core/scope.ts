@@ -2,7 +2,7 @@
 // anything else (ARCHITECTURE §1: 403, never a silent empty list). For principals that are not admin
 // every field of the scope is an allowlist, and a host the scope does not name is refused in the same
 // words whether or not it exists, so a scoped principal cannot probe the inventory.
-import { parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
+import { InventoryError, parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
 import { ScopeError } from './errors.js';
 import type { Action, Principal, Scope } from './types.js';
 
@@ -83,7 +83,9 @@ export function selectInScope(principal: Principal, inventory: Inventory, select
   let picked: HostEntry[];
   try {
     picked = select(visible, selector).filter((h) => hostInScope(principal.scope, h));
-  } catch {
+  } catch (err) {
+    // Its message would list the visible hosts; the scope refusal below says enough.
+    if (!(err instanceof InventoryError)) throw err;
     picked = [];
   }
   if (picked.length === 0) throw new ScopeError(`out of scope for ${principal.name}: "${selector}" picks none of its hosts (${principal.scope.hosts})`);
