@@ -42,9 +42,18 @@ export function checkScope(
   defaultPolicy: string,
   hostEntry: (name: string) => HostEntry | undefined,
 ): ScopeCheck {
+  return principal.scope.admin ? { ok: true } : checkFacts(principal, factsOf(principal, action, defaultPolicy), defaultPolicy, hostEntry);
+}
+
+/** The check itself, on an action's facts: the first thing out of scope, named. */
+export function checkFacts(
+  principal: Principal,
+  facts: ScopeFacts,
+  defaultPolicy: string,
+  hostEntry: (name: string) => HostEntry | undefined,
+): ScopeCheck {
   const { scope } = principal;
   if (scope.admin) return { ok: true };
-  const facts = factsOf(principal, action, defaultPolicy);
   const refuse = (what: string): ScopeCheck => ({ ok: false, reason: `out of scope for ${principal.name}: ${what}` });
 
   const entry = hostEntry(facts.host);
