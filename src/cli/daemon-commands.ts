@@ -71,7 +71,7 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
     const s = await status(socket);
     if (s) {
       process.stdout.write(`started: pid ${s.pid}, socket ${socket}, log ${log}\n`);
-      process.stdout.write('url' in s.http ? `web console and API: ${s.http.url}\n` : `${s.http.off}\n`);
+      process.stdout.write(httpLine(s));
       return;
     }
     const code = await Promise.race([exited, sleep(100).then(() => undefined)]);
@@ -95,6 +95,10 @@ export async function stopDaemonCommand(opts: { socket?: string }): Promise<void
   process.stdout.write(`stopped${pid ? ` (pid ${pid})` : ''}\n`);
 }
 
+function httpLine(s: DaemonStatus): string {
+  return `web console and API: ${'url' in s.http ? s.http.url : `off: ${s.http.off}`}\n`;
+}
+
 function formatUptime(seconds: number): string {
   const h = Math.floor(seconds / 3600);
   const m = Math.floor((seconds % 3600) / 60);
@@ -105,7 +109,7 @@ function printDaemonStatus(s: DaemonStatus): void {
   const connected = s.hosts.filter((h) => h.connected).length;
   process.stdout.write(`running: pid ${s.pid}, version ${s.version}, up ${formatUptime(s.uptimeSeconds)}, ${(s.memoryRssBytes / 2 ** 20).toFixed(0)} MB RSS\n`);
   process.stdout.write(`socket ${s.socket}; audit ${s.auditDb}; known_hosts ${s.knownHosts}\n`);
-  process.stdout.write('url' in s.http ? `web console and API: ${s.http.url}\n` : `web console and API: off (${s.http.off})\n`);
+  process.stdout.write(httpLine(s));
   process.stdout.write(`hosts: ${connected} of ${s.hosts.length} connected\n`);
   for (const h of s.hosts.filter((x) => x.breaker && x.breaker.state !== 'closed')) {
     process.stdout.write(`  breaker ${h.breaker?.state} for ${h.name}: ${h.breaker?.consecutiveFailures} failures, last: ${h.breaker?.lastError ?? '-'}\n`);

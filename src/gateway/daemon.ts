@@ -116,9 +116,9 @@ async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, opts: D
   const { httpSettings, startHttp } = await import('./http/server.js');
   const settings = httpSettings(ctx.config.http, opts.http ?? {});
   if (ctx.principals().entries.length === 0) {
-    const off = `not serving the web console and API: no principal is configured in ${ctx.principalsFile}; create one with \`remux principal add NAME --admin\` (or \`remux config init\`), then restart the daemon`;
-    if (Object.values(opts.http ?? {}).some((v) => v !== undefined)) throw new UsageError(off);
-    log(off);
+    const off = `no principal is configured in ${ctx.principalsFile}; create one with \`remux principal add NAME --admin\` (or \`remux config init\`), then restart the daemon`;
+    if (Object.values(opts.http ?? {}).some((v) => v !== undefined)) throw new UsageError(`cannot serve the web console and API: ${off}`);
+    log(`web console and API: off: ${off}`);
     return { off };
   }
   return startHttp(ctx, limiter, settings, tlsDir(opts.env), log);

@@ -251,7 +251,7 @@ describe('when the daemon serves HTTP', () => {
     assert.match(explicit.stderr, /no principal is configured .*remux principal add NAME --admin/);
     const plain = await remux(['daemon', 'start'], { env: h.env });
     assert.equal(plain.code, 0, plain.stderr);
-    assert.match(plain.stdout, /not serving the web console and API: no principal is configured/);
+    assert.match(plain.stdout, /web console and API: off: no principal is configured/);
     const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env: h.env })).stdout) as { http: { off?: string } };
     assert.match(status.http.off ?? '', /remux principal add/);
     await remux(['daemon', 'stop'], { env: h.env });
