@@ -23,7 +23,7 @@ import { InventoryError, parseSelector } from '../hosts/inventory.js';
 import { writeAtomic } from './atomic-file.js';
 import { loadSourceFile, renderPath, strictObject, validate } from './source.js';
 
-export const PRINCIPAL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const PRINCIPAL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** tmux users as the sessions layer accepts them (login-name rules), or "*" for any. */
 const TMUX_USER = /^(\*|[a-z_][a-z0-9_-]{0,31})$/;
 /** Tokens carry a prefix so that secret scanners and people can tell them apart from other strings. */
@@ -124,7 +124,7 @@ function savePrincipals(p: Principals): void {
  * Tokens are 256 random bits, so a plain SHA-256 is the right hash: nobody can search that space, and
  * a slow password hash would only make every API request slow.
  */
-export function hashToken(token: string): string {
+function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 

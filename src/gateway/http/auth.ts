@@ -84,7 +84,7 @@ export interface GuardOptions {
   maxAddresses: number;
 }
 
-export const DEFAULT_GUARD: GuardOptions = { slowAfter: 3, delayStepMs: 250, lockAfter: 5, lockMs: 15 * 60_000, maxAddresses: 10_000 };
+const DEFAULT_GUARD: GuardOptions = { slowAfter: 3, delayStepMs: 250, lockAfter: 5, lockMs: 15 * 60_000, maxAddresses: 10_000 };
 
 type Attempt = { locked: true; retryAfterMs: number } | { locked: false; delayMs: number; succeeded(): void };
 

@@ -16,7 +16,7 @@ export interface TlsFiles {
 const RENEW_BEFORE_MS = 7 * 24 * 3600_000;
 const VALID_DAYS = 825;
 
-export function selfSignedFiles(dir: string): TlsFiles {
+function selfSignedFiles(dir: string): TlsFiles {
   return { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
 }
 
