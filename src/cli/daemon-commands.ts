@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { loadConfig } from '../config/config.js';
-import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, remuxHome, socketFile } from '../config/paths.js';
+import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, principalsFile, remuxHome, socketFile } from '../config/paths.js';
+import { loadPrincipals } from '../config/principals.js';
 import { loadPolicies } from '../core/context.js';
 import type { Policy } from '../policy/types.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -222,6 +223,19 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
   attempt('config', () => loadConfig().file ?? 'defaults (no config.yaml)');
   attempt('policies', () => `${loadPolicies(policiesFile()).size} policies in ${policiesFile()}`);
   attempt('hosts', () => `${loadInventory(hostsFile()).hosts.length} hosts in ${hostsFile()}`);
+  try {
+    const file = principalsFile();
+    const { entries } = loadPrincipals(file);
+    const admins = entries.filter((e) => e.scope.admin).length;
+    // No principal is a choice (the socket still serves its owner), not a fault: a warning.
+    checks.push(
+      entries.length > 0
+        ? { name: 'principals', ok: true, detail: `${entries.length} in ${file} (${admins} admin)` }
+        : { name: 'principals', ok: true, warning: true, detail: `none in ${file}: the web console and API stay off (remux principal add NAME --admin)` },
+    );
+  } catch (err) {
+    checks.push({ name: 'principals', ok: false, detail: (err as Error).message });
+  }
   attempt('audit', () => {
     const store = AuditStore.open(auditDbFile());
     try {

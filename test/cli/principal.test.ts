@@ -95,6 +95,10 @@ describe('remux principal', () => {
       const r = await remux(['principal', 'ls'], { env: bad.env });
       assert.equal(r.code, 2);
       assert.match(r.stderr, new RegExp(`${join(bad.home, 'principals.yaml')}:5: principals\\.ops\\.attach`));
+      const health = JSON.parse((await remux(['status', 'health', '--json'], { env: bad.env })).stdout) as { checks: Array<{ name: string; ok: boolean; detail: string }> };
+      const check = health.checks.find((c) => c.name === 'principals');
+      assert.equal(check?.ok, false);
+      assert.match(check?.detail ?? '', /principals\.yaml:5:/);
     } finally {
       bad.remove();
     }
