@@ -2,6 +2,7 @@
 // store. Every request goes over TLS trusting only the certificate the daemon generated.
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { remux, tempHome } from '../support/cli.js';
@@ -11,7 +12,7 @@ const POLICY = `policies:
   read_only:
     sandbox: false
     capabilities:
-      - { operation: execute_binary, resource: echo|true }
+      - { operation: execute_binary, resource: echo|true|yes }
       - { operation: write_stdout, resource: null }
 `;
 // Never connected to: listing hosts needs no connection, and scoped runs are refused before one.
@@ -38,6 +39,7 @@ describe('the daemon\'s HTTPS API', () => {
   const h = tempHome();
   const tokens = { admin: '', prod: '', local: '' };
   let api: Client;
+  let ca = '';
   let origin = '';
   const evil = 'https://evil.example';
 
@@ -52,7 +54,8 @@ describe('the daemon\'s HTTPS API', () => {
     assert.match(started.stdout, /web console and API: https:\/\/127\.0\.0\.1:\d+\//);
     const url = await daemonUrl(h.env);
     origin = new URL(url).origin;
-    api = client(url, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'));
+    ca = readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8');
+    api = client(url, ca);
   });
   after(async () => {
     await remux(['daemon', 'stop'], { env: h.env });
@@ -211,6 +214,29 @@ describe('the daemon\'s HTTPS API', () => {
     const stranger = await remux(['client', 'run', 'localhost', '--', 'true'], { env: { ...h.env, REMUX_TOKEN: 'rmx_wrong' } });
     assert.equal(stranger.code, 77);
     assert.match(stranger.stderr, /REMUX_TOKEN matches no principal/);
+  });
+
+  test('a run whose client stops reading is cancelled, not buffered without bound', async () => {
+    const base = new URL(origin);
+    const body = JSON.stringify({ selector: 'localhost', command: 'yes' });
+    const req = https.request({ method: 'POST', host: base.hostname, port: base.port, path: '/api/run', ca, agent: false, headers: { ...bearer(tokens.local), 'content-type': 'application/json' } });
+    req.on('response', (res) => res.pause()); // never read
+    req.on('error', () => undefined);
+    req.end(body);
+    try {
+      for (const deadline = Date.now() + 10_000; ; ) {
+        const records = (await api.request('GET', '/api/audit?principal=local-ops', { headers: bearer(tokens.admin) })).json<Array<{ command: string; status: string; exitCode: number }>>();
+        const run = records.find((a) => a.command === 'yes');
+        if (run?.status === 'complete') {
+          assert.notEqual(run.exitCode, 0);
+          break;
+        }
+        assert.ok(Date.now() < deadline, 'the flood was still running after 10 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      req.destroy();
+    }
   });
 
   // Last: it locks this address out for the rest of the daemon's life.

@@ -27,6 +27,9 @@ export interface ApiDeps {
   sessionTtlMs: number;
 }
 
+/** Output of /api/run held for a client that does not read it, at most. */
+const MAX_UNREAD_BYTES = 16 << 20;
+
 /** Security events that are not actions on a host are recorded against the daemon itself. */
 const DAEMON_HOST = '(daemon)';
 
@@ -191,7 +194,12 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
       const stream = new PassThrough();
       const cancel = new AbortController();
       stream.on('close', () => cancel.abort());
-      const line = (value: unknown): void => void stream.write(`${JSON.stringify(value)}\n`);
+      const line = (value: unknown): void => {
+        stream.write(`${JSON.stringify(value)}\n`);
+        // perform() cannot pause a command yet: a client that stops reading gets its run cancelled
+        // (as if it had hung up) rather than the daemon buffering output without bound.
+        if (stream.writableLength > MAX_UNREAD_BYTES) cancel.abort();
+      };
       void reply.type('application/x-ndjson; charset=utf-8').send(stream);
       line({ type: 'hosts', hosts });
       const results = await fanOut(
