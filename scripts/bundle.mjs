@@ -7,6 +7,7 @@
 // esbuild-wasm: no native binary and no install script. Native addons stay outside: better-sqlite3 and
 // node-pty (found through their packages: they load their binaries relative to themselves), and ssh2's optional crypto binding and cpu-features, which are loaded
 // from ssh2's own location exactly as ssh2 does unbundled.
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { build } from 'esbuild-wasm';
 
 /** ssh2's require()s of native code, answered relative to the installed ssh2 package. */
@@ -31,7 +32,8 @@ await build({
   target: 'node20',
   // The launcher's code cache is keyed by the bundle's bytes; ASCII output also makes it a one-byte string.
   charset: 'ascii',
-  external: ['better-sqlite3', 'node-pty'],
+  // Native addons and the daemon's HTTP stack stay in node_modules: the CLI's own bundle (and its code cache) stays small.
+  external: ['better-sqlite3', 'node-pty', 'fastify', '@fastify/cookie', '@fastify/websocket', 'selfsigned'],
   plugins: [ssh2Native],
   // import.meta does not exist in CommonJS: the bundle's own file URL stands in for it.
   define: { 'import.meta.url': '__remuxModuleUrl' },
@@ -39,4 +41,19 @@ await build({
   logLevel: 'warning',
   // The ssh2-native modules resolve the installed ssh2 on purpose, though its JavaScript is bundled.
   logOverride: { 'require-resolve-not-external': 'silent' },
+});
+
+// The web console: web/main.ts bundled for browsers into dist/web beside its page and stylesheet, all
+// served by the daemon from its own origin (no CDN, no inline code: see the CSP in src/gateway/http).
+mkdirSync('dist/web', { recursive: true });
+for (const file of ['index.html', 'style.css']) copyFileSync(`web/${file}`, `dist/web/${file}`);
+await build({
+  entryPoints: ['web/main.ts'],
+  outfile: 'dist/web/main.js',
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  logLevel: 'warning',
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's set-up command: installs remux from this checkout, puts `remux` on the PATH,
-# creates $REMUX_HOME on its defaults (SQLite audit store, the local host, a generated token),
-# starts the daemon and runs a first policy-checked, audited command on this machine through it.
+# creates $REMUX_HOME on its defaults (SQLite audit store, the local host, an admin principal whose
+# token is printed once), starts the daemon (with the web console on https://127.0.0.1:7777/) and
+# runs a first policy-checked, audited command on this machine through it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/npm-env.sh
@@ -39,3 +40,4 @@ remux audit verify
 remux status health
 echo
 echo 'remux is running. Next: remux hosts add NAME USER@ADDRESS, then remux client run NAME -- uptime (see README.md).'
+echo 'Web console: https://127.0.0.1:7777/ (log in with the admin token printed above; the certificate is self-signed).'

@@ -1,4 +1,5 @@
 // Implementations of `remux audit …`.
+import { actionJson } from '../audit/json.js';
 import type { AuditAction, AuditLevel } from '../audit/types.js';
 import { AUDIT_LEVELS } from '../audit/types.js';
 import { auditDbFile } from '../config/paths.js';
@@ -14,32 +15,6 @@ function parseLevel(level: string | undefined): AuditLevel | undefined {
     throw new UsageError(`unknown level "${level}"`, `use one of: ${AUDIT_LEVELS.join(', ')}`);
   }
   return lower as AuditLevel;
-}
-
-function actionJson(a: AuditAction): Record<string, unknown> {
-  return {
-    id: a.id,
-    status: a.status,
-    level: a.level,
-    time: a.begin.ts,
-    principal: a.begin.principal,
-    host: a.begin.host,
-    operation: a.begin.operation,
-    resource: a.begin.resource,
-    command: a.begin.command,
-    argv: a.begin.argv,
-    policy: a.begin.policy,
-    rule: a.begin.rule,
-    decision: a.begin.decision,
-    reason: a.begin.reason,
-    exitCode: a.end?.exitCode ?? null,
-    signal: a.end?.signal ?? null,
-    durationMs: a.end?.durationMs ?? null,
-    bytesOut: a.end?.bytesOut ?? null,
-    truncated: a.end?.truncated ?? false,
-    timedOut: a.end?.timedOut ?? false,
-    error: a.end?.error ?? a.end?.refusal ?? null,
-  };
 }
 
 function row(a: AuditAction): Array<string | number | null> {

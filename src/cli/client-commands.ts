@@ -196,22 +196,24 @@ async function runJobs(
  * honoured by waiting the time it names and trying again, instead of failing the command.
  */
 async function runJob(inv: Invocation, runner: Runner, selector: string, job: Job, mode: ViewMode, opts: Resolved, waitWhenLimited: boolean): Promise<number> {
-  const ctx = await runner.context(selector);
-  const { combinedExit, fanOut, summarize } = await import('../core/fanout.js');
+  const { contextFor } = await import('../core/context.js');
+  const ctx = contextFor(await runner.context(selector), inv.env);
+  const { combinedExit, fanOut, selectHosts, summarize } = await import('../core/fanout.js');
+  const { recordRefusal } = await import('../core/perform.js');
+  const action = (host: string): ExecAction => actionFor(inv, host, job.command, opts);
   let hosts: string[];
   try {
-    hosts = ctx.registry.select(selector);
+    hosts = await selectHosts(ctx, selector, action);
   } catch (err) {
-    if ((err as Error).name !== 'InventoryError') throw err;
-    inv.stderr.write(`remux: ${(err as Error).message}\n`);
-    return selectionFailureExit(selector);
+    const { name, message } = err as Error;
+    if (name !== 'InventoryError' && name !== 'ScopeError') throw err;
+    inv.stderr.write(`remux: ${message}\n`);
+    return name === 'ScopeError' ? EXIT.DENIED : selectionFailureExit(selector);
   }
-  const action = (host: string): ExecAction => actionFor(inv, host, job.command, opts);
   const controller = new AbortController();
   const release = inv.onInterrupt(() => controller.abort());
   try {
     for (let admitted = runner.admit(ctx); !admitted.ok; admitted = runner.admit(ctx)) {
-      const { recordRefusal } = await import('../core/perform.js');
       const message = rateLimitedMessage(admitted.retryInMs);
       await Promise.all(hosts.map((host) => recordRefusal(ctx, action(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
       if (!waitWhenLimited) {

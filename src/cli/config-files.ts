@@ -1,10 +1,10 @@
 // `remux config init` and `remux config show`: creating and describing the user's files.
-import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AuditStore } from '../audit/store.js';
 import { cliPrincipal, defaultConfigText, loadConfig, type Config } from '../config/config.js';
-import { auditDbFile, configFile, policiesFile, remuxHome, tokenFile } from '../config/paths.js';
+import { auditDbFile, configFile, policiesFile, principalsFile, remuxHome } from '../config/paths.js';
+import { ADMIN_SCOPE, addPrincipal, loadPrincipals } from '../config/principals.js';
 import { bwrapAvailable } from '../exec/sandbox.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { addPolicyToFile } from '../policy/templates.js';
@@ -15,6 +15,8 @@ const INITIAL_POLICIES = ['read_only', 'write_capable', 'restrictive'] as const;
 export interface InitReport {
   home: string;
   files: Array<{ path: string; status: 'created' | 'kept' }>;
+  /** The `admin` principal made with a fresh principals file: its token, shown this once. */
+  admin: { name: string; token: string } | null;
 }
 
 /** Creates a file with mode 0600 only if it does not exist (O_EXCL): never overwrites. */
@@ -53,18 +55,23 @@ export function initConfig(): InitReport {
     note(policies, true);
   }
 
-  note(tokenFile(), createExclusive(tokenFile(), `${randomBytes(32).toString('base64url')}\n`));
+  // A first principal, so the daemon's web console and API can start (they refuse to without one).
+  const principals = principalsFile();
+  const admin = existsSync(principals) ? null : { name: 'admin', token: addPrincipal(principals, 'admin', ADMIN_SCOPE) };
+  note(principals, admin !== null);
 
   const auditPath = auditDbFile();
   const auditExisted = existsSync(auditPath);
   AuditStore.open(auditPath).close();
   note(auditPath, !auditExisted);
-  return { home, files };
+  return { home, files, admin };
 }
 
 export interface ConfigView {
   home: string;
-  files: Record<'config' | 'policies' | 'audit' | 'token', { path: string; exists: boolean }>;
+  files: Record<'config' | 'policies' | 'audit' | 'principals', { path: string; exists: boolean }>;
+  /** Names of the configured principals (never their tokens or hashes). */
+  principals: string[];
   config: Config;
   principal: string;
   policies: string[];
@@ -84,7 +91,8 @@ export function describeConfig(): ConfigView {
   }
   return {
     home: remuxHome(),
-    files: { config: file(configFile()), policies, audit: file(auditDbFile()), token: file(tokenFile()) },
+    files: { config: file(configFile()), policies, audit: file(auditDbFile()), principals: file(principalsFile()) },
+    principals: loadPrincipals(principalsFile()).entries.map((e) => e.name),
     config,
     principal: cliPrincipal(config),
     policies: policies.exists ? [...loadPolicyFile(policies.path).keys()] : [],

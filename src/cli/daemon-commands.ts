@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { loadConfig } from '../config/config.js';
-import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, remuxHome, socketFile } from '../config/paths.js';
+import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, principalsFile, remuxHome, socketFile } from '../config/paths.js';
+import { loadPrincipals } from '../config/principals.js';
 import { loadPolicies } from '../core/context.js';
 import type { Policy } from '../policy/types.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -36,9 +37,10 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
     ...(opts.knownHosts ? { knownHosts: resolve(expandHome(opts.knownHosts)) } : {}),
     ...(opts.auditLogDir ? { auditDb: join(resolve(expandHome(opts.auditLogDir)), 'audit.db') } : {}),
   };
+  const http = { listen: opts.listen, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, tls: opts.tls === false ? false : undefined, insecureNoTls: opts.insecureNoTls };
   if (opts.foreground) {
     const { startDaemon } = await import('../gateway/daemon.js');
-    const daemon = await startDaemon({ socket, version: packageVersion(), ...contextOptions });
+    const daemon = await startDaemon({ socket, version: packageVersion(), ...contextOptions, http });
     const stop = (): void => void daemon.stop();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -57,6 +59,11 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
   const args = [BIN, 'daemon', 'start', '--foreground', '--socket', socket];
   if (contextOptions.knownHosts) args.push('--known-hosts', contextOptions.knownHosts);
   if (opts.auditLogDir) args.push('--audit-log-dir', resolve(expandHome(opts.auditLogDir)));
+  if (http.listen) args.push('--listen', http.listen);
+  if (http.tlsCert) args.push('--tls-cert', resolve(expandHome(http.tlsCert)));
+  if (http.tlsKey) args.push('--tls-key', resolve(expandHome(http.tlsKey)));
+  if (http.tls === false) args.push('--no-tls');
+  if (http.insecureNoTls) args.push('--insecure-no-tls');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
@@ -65,6 +72,7 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
     const s = await status(socket);
     if (s) {
       process.stdout.write(`started: pid ${s.pid}, socket ${socket}, log ${log}\n`);
+      process.stdout.write(httpLine(s));
       return;
     }
     const code = await Promise.race([exited, sleep(100).then(() => undefined)]);
@@ -88,6 +96,10 @@ export async function stopDaemonCommand(opts: { socket?: string }): Promise<void
   process.stdout.write(`stopped${pid ? ` (pid ${pid})` : ''}\n`);
 }
 
+function httpLine(s: DaemonStatus): string {
+  return `web console and API: ${'url' in s.http ? s.http.url : `off: ${s.http.off}`}\n`;
+}
+
 function formatUptime(seconds: number): string {
   const h = Math.floor(seconds / 3600);
   const m = Math.floor((seconds % 3600) / 60);
@@ -98,6 +110,7 @@ function printDaemonStatus(s: DaemonStatus): void {
   const connected = s.hosts.filter((h) => h.connected).length;
   process.stdout.write(`running: pid ${s.pid}, version ${s.version}, up ${formatUptime(s.uptimeSeconds)}, ${(s.memoryRssBytes / 2 ** 20).toFixed(0)} MB RSS\n`);
   process.stdout.write(`socket ${s.socket}; audit ${s.auditDb}; known_hosts ${s.knownHosts}\n`);
+  process.stdout.write(httpLine(s));
   process.stdout.write(`hosts: ${connected} of ${s.hosts.length} connected\n`);
   for (const h of s.hosts.filter((x) => x.breaker && x.breaker.state !== 'closed')) {
     process.stdout.write(`  breaker ${h.breaker?.state} for ${h.name}: ${h.breaker?.consecutiveFailures} failures, last: ${h.breaker?.lastError ?? '-'}\n`);
@@ -210,6 +223,19 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
   attempt('config', () => loadConfig().file ?? 'defaults (no config.yaml)');
   attempt('policies', () => `${loadPolicies(policiesFile()).size} policies in ${policiesFile()}`);
   attempt('hosts', () => `${loadInventory(hostsFile()).hosts.length} hosts in ${hostsFile()}`);
+  try {
+    const file = principalsFile();
+    const { entries } = loadPrincipals(file);
+    const admins = entries.filter((e) => e.scope.admin).length;
+    // No principal is a choice (the socket still serves its owner), not a fault: a warning.
+    checks.push(
+      entries.length > 0
+        ? { name: 'principals', ok: true, detail: `${entries.length} in ${file} (${admins} admin)` }
+        : { name: 'principals', ok: true, warning: true, detail: `none in ${file}: the web console and API stay off (remux principal add NAME --admin)` },
+    );
+  } catch (err) {
+    checks.push({ name: 'principals', ok: false, detail: (err as Error).message });
+  }
   attempt('audit', () => {
     const store = AuditStore.open(auditDbFile());
     try {

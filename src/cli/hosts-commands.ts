@@ -4,11 +4,10 @@ import { socketFile } from '../config/paths.js';
 import { createContext } from '../core/context.js';
 import { combinedExit, fanOut, summarize } from '../core/fanout.js';
 import type { PerformResult } from '../core/types.js';
-import type { SandboxSupport } from '../exec/types.js';
 import { askDaemon } from '../gateway/client.js';
 import type { HostStatus } from '../gateway/protocol.js';
 import { addHost, hostsFile, loadInventory, parseHostSpec, parseLabels, removeHost, type HostEntry } from '../hosts/inventory.js';
-import { createLocalHost } from '../hosts/local.js';
+import { enforcement, hostRows, type Enforcement } from '../hosts/view.js';
 import type { AddOptions } from './commands/hosts.js';
 import { printJson, printJsonLine, printTable, UsageError } from './output.js';
 
@@ -62,24 +61,6 @@ function addressOf(h: HostEntry): string {
   return `${h.user}@${host}${h.port === 22 ? '' : `:${h.port}`}`;
 }
 
-/**
- * How commands are enforced on a host: in the OS sandbox, with static checks only (an SSH host without
- * bubblewrap), not at all for sandboxed policies (this machine without bubblewrap: they are refused),
- * or not known yet.
- */
-interface Enforcement {
-  mode: 'sandbox' | 'static' | 'none' | 'unknown';
-  /** The bubblewrap version, or why there is no sandbox, or why it is not known. */
-  detail: string;
-  warning: string | null;
-}
-
-function enforcement(support: SandboxSupport | null, unknownWhy: string): Enforcement {
-  if (support === null) return { mode: 'unknown', detail: unknownWhy, warning: null };
-  if (support.available) return { mode: 'sandbox', detail: support.detail, warning: support.warning ?? null };
-  return { mode: support.staticFallback ? 'static' : 'none', detail: support.detail, warning: null };
-}
-
 function enforcementText(e: Enforcement): string {
   const what = { sandbox: 'sandbox', static: 'static checks only', none: 'no sandbox, sandboxed policies refused', unknown: 'unknown' }[e.mode];
   return `${what} (${e.detail})`;
@@ -95,35 +76,10 @@ async function daemonHosts(): Promise<Map<string, HostStatus> | null> {
   return answer?.type === 'status' ? new Map(answer.status.hosts.map((h) => [h.name, h])) : null;
 }
 
-/** What is known without connecting: this machine is probed here; SSH hosts only through the daemon's connections. */
-async function knownEnforcement(h: HostEntry, live: HostStatus | undefined): Promise<Enforcement> {
-  if (h.transport === 'local') return enforcement(await createLocalHost(h.name, loadConfig().config.exec.secure_path).sandboxSupport(), '');
-  if (!live?.connected) return enforcement(null, 'not connected');
-  return enforcement(live.sandbox, 'not probed yet: no sandboxed command ran on this connection');
-}
-
 export async function listHostsCommand(opts: { json?: boolean }): Promise<void> {
   const inventory = loadInventory(hostsFile());
   const live = await daemonHosts();
-  const enforcements = await Promise.all(inventory.hosts.map((h) => knownEnforcement(h, live?.get(h.name))));
-  const rows = inventory.hosts.map((h, i) => {
-    const s = live?.get(h.name);
-    return {
-      name: h.name,
-      transport: h.transport,
-      address: h.transport === 'ssh' ? h.address : null,
-      port: h.transport === 'ssh' ? h.port : null,
-      user: h.transport === 'ssh' ? h.user : null,
-      jump: h.transport === 'ssh' ? h.jump : null,
-      labels: h.labels,
-      daemon: live !== null,
-      connected: s?.connected ?? false,
-      breaker: s?.breaker?.state ?? null,
-      lastRttMs: s?.lastRttMs ?? null,
-      lastError: s?.lastError ?? s?.breaker?.lastError ?? null,
-      enforcement: enforcements[i]!,
-    };
-  });
+  const rows = await hostRows(inventory.hosts, live, loadConfig().config.exec.secure_path);
   if (opts.json) return printJson(rows);
   if (rows.length === 0) {
     process.stderr.write(`no hosts in ${inventory.file}; add one with: remux hosts add web1 ops@10.0.0.5\n`);
@@ -153,7 +109,7 @@ export async function listHostsCommand(opts: { json?: boolean }): Promise<void> 
 export async function checkHostsCommand(selector: string, opts: { acceptNew?: boolean; knownHosts?: string; json?: boolean }): Promise<void> {
   const ctx = createContext({ acceptNew: opts.acceptNew === true, ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}) });
   try {
-    const names = usage(() => ctx.registry.select(selector));
+    const names = usage(() => ctx.registry.select(selector, ctx.principal));
     await ctx.registry.prepare(names);
     const width = Math.max(...names.map((n) => n.length));
     // A host that answered is asked whether it can sandbox commands (SSH hosts: the probe, on the same connection).

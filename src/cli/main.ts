@@ -8,6 +8,7 @@ import { registerHosts } from './commands/hosts.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerSession } from './commands/session.js';
 import type { ClientHost } from './client-commands.js';
+import { registerPrincipal } from './commands/principal.js';
 import { processInvocation } from './invocation.js';
 import { createProgram, runProgram } from './program.js';
 
@@ -29,5 +30,6 @@ registerSession(program, clientHost);
 registerDaemon(program);
 registerStatus(program);
 registerAudit(program);
+registerPrincipal(program);
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);

@@ -2,12 +2,21 @@
 // process (main.ts) and the daemon serving forwarded command lines, so both answer alike.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { EXIT } from '../core/exit-codes.js';
 import type { Invocation } from './invocation.js';
 import { UsageError } from './output.js';
 
+/**
+ * A file of the installed package, e.g. `package.json` or `dist/web`. Relative to this module, which
+ * sits at the same depth as the bundle (dist/src/cli/remux.cjs), so both find the same root.
+ */
+export function packageFile(relative: string): string {
+  return fileURLToPath(new URL(`../../../${relative}`, import.meta.url));
+}
+
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 
@@ -54,6 +63,9 @@ export async function runProgram(program: Command, args: string[], inv: Invocati
     if (err instanceof CommanderError) {
       const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help', 'commander.executeSubCommandAsync'];
       inv.setExitCode(benign.includes(err.code) ? EXIT.OK : EXIT.USAGE);
+    } else if (err instanceof Error && (err.name === 'AuthError' || err.name === 'ScopeError')) {
+      // Not who it claims, or not allowed there: refused like a policy denial, and retrying will not help.
+      report(inv, err.message, EXIT.DENIED, (err as { hint?: string }).hint);
     } else if (err instanceof UsageError) {
       report(inv, err.message, EXIT.USAGE, err.hint);
     } else if (err instanceof Error && err.name === 'ConfigError') {

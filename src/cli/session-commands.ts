@@ -17,7 +17,9 @@ import { formatTable, UsageError, type Cell } from './output.js';
 /** Runs `work` in the runner's context for `selector` once the request is admitted; closes what it opened. */
 async function inContext(inv: Invocation, runner: Runner, selector: string, work: (ctx: GatewayContext) => Promise<number>): Promise<number> {
   try {
-    const ctx = await runner.context(selector);
+    // REMUX_TOKEN: act as that principal, with its scope (as client run does).
+    const { contextFor } = await import('../core/context.js');
+    const ctx = contextFor(await runner.context(selector), inv.env);
     const admitted = runner.admit(ctx);
     if (!admitted.ok) {
       inv.stderr.write(`remux: ${rateLimitedMessage(admitted.retryInMs)}\n`);
@@ -34,12 +36,13 @@ export function listSessions(inv: Invocation, runner: Runner, opts: LsOptions): 
     let hosts: string[];
     try {
       // Like the selector `all`, the default leaves this machine out unless it is all there is.
-      const inventory = ctx.registry.inventory().hosts.map((h) => h.name);
-      hosts = opts.host !== undefined ? ctx.registry.select(opts.host) : inventory.length > 0 ? inventory : ['localhost'];
+      const inventory = ctx.registry.inventory().hosts;
+      hosts = opts.host !== undefined ? ctx.registry.select(opts.host, ctx.principal) : inventory.length > 0 ? ctx.registry.select('all', ctx.principal) : ['localhost'];
     } catch (err) {
-      if ((err as Error).name !== 'InventoryError') throw err;
-      inv.stderr.write(`remux: ${(err as Error).message}\n`);
-      return selectionFailureExit(opts.host ?? 'all');
+      const { name, message } = err as Error;
+      if (name !== 'InventoryError' && name !== 'ScopeError') throw err;
+      inv.stderr.write(`remux: ${message}\n`);
+      return name === 'ScopeError' ? EXIT.DENIED : selectionFailureExit(opts.host ?? 'all');
     }
     await ctx.registry.prepare(hosts);
     const { combinedExit, fanOut } = await import('../core/fanout.js');

@@ -64,6 +64,23 @@ const SessionsSchema = z
     attach_lifetime_seconds: z.number().positive().default(6 * 3600),
   })
   .strict();
+const HttpSchema = z
+  .object({
+    /** Where the web console and HTTP API listen (HOST:PORT, [IPv6]:PORT); --listen overrides it. */
+    listen: z.string().min(1).default('127.0.0.1:7777'),
+    /** PEM files; both or neither. Neither: a self-signed certificate kept in $REMUX_HOME/tls. */
+    tls_cert: z.string().min(1).optional(),
+    tls_key: z.string().min(1).optional(),
+    /** Plain HTTP: allowed on a loopback address only (`--no-tls`); elsewhere also needs insecure_no_tls. */
+    tls: z.boolean().default(true),
+    insecure_no_tls: z.boolean().default(false),
+    /** Browser origins allowed besides the daemon's own (e.g. https://remux.example.com:7777), exact match. */
+    origins: z.array(z.url().refine((u) => new URL(u).origin === u, 'write an origin: scheme://host[:port], no path or trailing slash')).default([]),
+    /** Lifetime of a browser login. */
+    session_hours: z.number().positive().default(12),
+  })
+  .strict()
+  .refine((h) => (h.tls_cert === undefined) === (h.tls_key === undefined), { message: 'tls_cert and tls_key go together', path: ['tls_cert'] });
 
 export const ConfigSchema = z
   .object({
@@ -74,6 +91,7 @@ export const ConfigSchema = z
     exec: ExecSchema.prefault({}),
     ssh: SshSchema.prefault({}),
     daemon: DaemonSchema.prefault({}),
+    http: HttpSchema.prefault({}),
     /** Hosts a fan-out works on at once. */
     fanout: z.object({ concurrency: z.number().int().positive().default(32) }).strict().prefault({}),
     sessions: SessionsSchema.prefault({}),
@@ -151,5 +169,11 @@ fanout:
 sessions:
   sweep_interval_seconds: 60         # the daemon refreshes its cache of tmux sessions this often
   attach_lifetime_seconds: 21600     # an attach is closed (its tmux client ends) after this long
+http:                                # the daemon's web console and API (served only once a principal exists)
+  listen: 127.0.0.1:7777             # --listen overrides
+  # tls_cert: /etc/remux/cert.pem    # with tls_key; default: a self-signed certificate in $REMUX_HOME/tls
+  # tls_key: /etc/remux/key.pem
+  # origins: [https://remux.example.com:7777]   # browser origins allowed besides the daemon's own
+  session_hours: 12                  # lifetime of a browser login
 `;
 }

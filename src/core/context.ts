@@ -3,15 +3,17 @@
 import { existsSync } from 'node:fs';
 import { AuditStore } from '../audit/store.js';
 import { cliPrincipal, loadConfig, type Config } from '../config/config.js';
-import { auditDbFile, knownHostsFile, policiesFile } from '../config/paths.js';
+import { auditDbFile, knownHostsFile, policiesFile, principalsFile } from '../config/paths.js';
+import { ADMIN_SCOPE, authenticate, loadPrincipals, principalOf, type Principals } from '../config/principals.js';
 import { ReloadingFile } from '../config/reloading.js';
 import type { EarlySockets } from '../hosts/early-sockets.js';
 import { HostRegistry } from '../hosts/registry.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { Sessions } from '../sessions/service.js';
 import type { Policy } from '../policy/types.js';
-import { UsageError } from './errors.js';
+import { AuthError, UsageError } from './errors.js';
 import type { PerformContext } from './perform.js';
+import type { Principal } from './types.js';
 
 export interface GatewayContext extends PerformContext {
   config: Config;
@@ -21,6 +23,9 @@ export interface GatewayContext extends PerformContext {
   knownHostsFile: string;
   policiesFile: string;
   auditFile: string;
+  principalsFile: string;
+  /** The principals file, re-read when it changes (`remux principal add` needs no daemon restart). */
+  principals(): Principals;
   close(): Promise<void>;
 }
 
@@ -52,6 +57,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
   const audit = AuditStore.open(auditFile);
   const known = opts.knownHosts ?? knownHostsFile(env, config.ssh.known_hosts);
   const principal = cliPrincipal(config);
+  const principals = new ReloadingFile(principalsFile(env), loadPrincipals, () => ({ file: principalsFile(env), entries: [] }));
   const registry = new HostRegistry({
     config,
     env,
@@ -81,7 +87,10 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     knownHostsFile: known,
     policiesFile: policies.file,
     auditFile,
-    principal: { name: principal, via: 'cli' },
+    principalsFile: principals.file,
+    principals: () => principals.get(),
+    // The local user owns every file remux reads: acting as it, remux is an admin.
+    principal: { name: principal, via: 'cli', scope: ADMIN_SCOPE },
     get policies() {
       return policies.get();
     },
@@ -90,10 +99,34 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     defaultPipefail: config.exec.pipefail,
     audit,
     host: (name) => registry.host(name),
+    hostEntry: (name) => registry.entry(name),
     async close() {
       sessions.stopSweeping();
       await registry.close();
       audit.close();
     },
   };
+}
+
+/** The same context acting for another principal (its scope, its name in the audit trail). */
+export function asPrincipal(ctx: GatewayContext, principal: Principal): GatewayContext {
+  // A prototype link, not a copy: the policies getter and everything else stay live and shared.
+  return Object.assign(Object.create(ctx) as GatewayContext, { principal });
+}
+
+/**
+ * The context a command line runs in: as the principal whose token REMUX_TOKEN holds (with its scope),
+ * else as the local user. A token that matches no principal is refused (exit 77), never ignored.
+ */
+export function contextFor(ctx: GatewayContext, env: NodeJS.ProcessEnv): GatewayContext {
+  const token = env.REMUX_TOKEN;
+  if (token === undefined || token === '') return ctx;
+  const entry = authenticate(ctx.principals(), token);
+  if (!entry) {
+    throw new AuthError(
+      `REMUX_TOKEN matches no principal in ${ctx.principalsFile}`,
+      'check the token (remux principal rotate NAME makes a new one), or unset REMUX_TOKEN to act as yourself',
+    );
+  }
+  return asPrincipal(ctx, principalOf(entry, 'token'));
 }

@@ -2,7 +2,8 @@
 // cancels the others), each through perform(). Used in-process by the CLI and by the daemon.
 import { setMaxListeners } from 'node:events';
 import { EXIT } from './exit-codes.js';
-import { perform, type PerformContext } from './perform.js';
+import type { HostRegistry } from '../hosts/registry.js';
+import { perform, recordRefusal, type PerformContext } from './perform.js';
 import type { Action, PerformIO, PerformResult } from './types.js';
 
 export interface FanoutEvents {
@@ -85,4 +86,18 @@ export function combinedExit(results: Iterable<PerformResult>): number {
   if (all.some((r) => r.outcome === 'rejected')) return EXIT.USAGE;
   if (all.length === 1) return all[0]!.exitCode;
   return EXIT.FAILURE;
+}
+
+/**
+ * The hosts `selector` picks among those the principal may use. A selector that picks none of them is
+ * audited (under the selector, as perform() audits a host out of scope) and thrown as ScopeError;
+ * bad syntax or, for admins, no such host throws InventoryError.
+ */
+export async function selectHosts(ctx: PerformContext & { registry: HostRegistry }, selector: string, actionFor: (host: string) => Action): Promise<string[]> {
+  try {
+    return ctx.registry.select(selector, ctx.principal);
+  } catch (err) {
+    if ((err as Error).name === 'ScopeError') await recordRefusal(ctx, actionFor(selector), 'denied', EXIT.DENIED, (err as Error).message);
+    throw err;
+  }
 }

@@ -25,6 +25,7 @@ import {
   type TmuxTarget,
 } from '../sessions/tmux.js';
 import { EXIT } from './exit-codes.js';
+import { checkFacts, factsOf, tmuxUserInScope, type ScopeFacts } from './scope.js';
 import { askApprover, askedFor, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
 import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction } from './types.js';
 
@@ -41,6 +42,13 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   const sessions = ctx.sessions;
   if (!sessions) throw new Error(`internal: this context serves no session actions (${action.kind})`);
   const refused = (r: Refusal): Promise<PerformResult> => refuse(ctx, asked, started, r.outcome, r.exitCode, r.message, r.decision);
+  const outOfScope = (facts: ScopeFacts): Promise<PerformResult> | null => {
+    const scoped = checkFacts(ctx.principal, facts, ctx.defaultPolicy, (name) => ctx.hostEntry(name));
+    return scoped.ok ? null : refused({ outcome: 'denied', exitCode: EXIT.DENIED, message: scoped.reason, decision: null });
+  };
+  // The host first, before it is even looked up: an out-of-scope host reads like an unknown one.
+  const hostRefusal = outOfScope({ host: action.host });
+  if (hostRefusal) return hostRefusal;
 
   let host: Host;
   try {
@@ -60,8 +68,15 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   asked.resource = `${users}@${action.host}${action.kind === 'session.list' ? '' : `:${action.session}`}`;
   const badRequest = requestProblem(action);
   if (badRequest !== null) return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: badRequest, decision: null });
-  // Principal scope is checked here, on action.host, target.user, the session and (attach) readOnly:
-  // before any policy work or tmux command, so an out-of-scope request learns nothing about the host.
+  // Then the tmux user (as resolved), what the action does to the session, the startup command's
+  // policy: before any policy work or tmux command. A listing of every user shows the ones in scope.
+  const everyUser = action.kind === 'session.list' && action.tmuxUser === undefined;
+  const userRefusal = everyUser
+    ? sessions.users(action.host).users.some((u) => tmuxUserInScope(ctx.principal.scope, u))
+      ? null
+      : outOfScope({ host: action.host, tmuxUser: sessions.users(action.host).users[0] ?? target.user })
+    : outOfScope({ ...factsOf(ctx.principal, action, ctx.defaultPolicy), tmuxUser: target.user });
+  if (userRefusal) return userRefusal;
 
   let cwd = '/';
   let startup: { command: string; decision: Decision; shell: string } | null = null;
@@ -98,7 +113,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     switch (action.kind) {
       case 'session.list':
         listed = action.fresh ? await sessions.refresh(action.host) : await sessions.list(action.host);
-        if (action.tmuxUser !== undefined) listed = { ...listed, users: listed.users.filter((u) => u.user === target.user) };
+        listed = { ...listed, users: listed.users.filter((u) => (action.tmuxUser === undefined ? tmuxUserInScope(ctx.principal.scope, u.user) : u.user === target.user)) };
         ran = { exitCode: listed.error === null ? 0 : EXIT.TRANSPORT, stdout: '', stderr: '', error: listed.error };
         break;
       case 'session.new':

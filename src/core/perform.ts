@@ -1,7 +1,7 @@
 // The one door (ARCHITECTURE.md §1): every action on a host goes through perform().
 // Order: policy and host lookup -> parse -> resolve paths on the host -> policy decision -> audit.begin
-// -> ask -> host.execute -> audit.end. Every refusal is audited too. Scoping principals to hosts comes
-// with the front ends that have several principals (today the CLI and the daemon act for their owner).
+// -> ask -> host.execute -> audit.end, after the principal's scope (core/scope.ts) admits the action.
+// Every refusal is audited too.
 // Adapters (CLI, daemon; HTTP, MCP later) only build an Action and render the result.
 import { performance } from 'node:perf_hooks';
 import type { AuditStore } from '../audit/store.js';
@@ -9,11 +9,13 @@ import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
 import { evaluate, sandboxSpec } from '../policy/evaluate.js';
 import type { Decision, Enforcement, Policy } from '../policy/types.js';
+import type { HostEntry } from '../hosts/inventory.js';
 import type { Host } from '../hosts/types.js';
 import type { Sessions } from '../sessions/service.js';
 import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
-import type { Action, ExecAction, Outcome, PerformIO, PerformResult, Principal } from './types.js';
+import { checkScope, policyFor } from './scope.js';
+import type { Action, ExecAction, Outcome, PerformIO, PerformResult, Principal, ProbeAction } from './types.js';
 
 export interface PerformContext {
   principal: Principal;
@@ -26,6 +28,8 @@ export interface PerformContext {
   host(name: string): Host;
   /** tmux on the hosts: absent where no session action is served. */
   sessions?: Sessions;
+  /** The inventory entry of a host (its labels), for the scope check; undefined when unknown. */
+  hostEntry(name: string): HostEntry | undefined;
 }
 
 /** What was asked, in the shape the audit store records. */
@@ -42,10 +46,13 @@ export interface Asked {
 }
 
 export async function perform(ctx: PerformContext, action: Action, io: PerformIO): Promise<PerformResult> {
-  if (action.kind === 'probe') return probe(ctx, action);
-  if (action.kind !== 'exec') return performSession(ctx, action, io);
+  // Session actions have their own path (perform-session.ts), which checks scope once it knows the tmux user.
+  if (action.kind !== 'exec' && action.kind !== 'probe') return performSession(ctx, action, io);
   const started = performance.now();
   const asked = askedFor(ctx, action);
+  const scoped = checkScope(ctx.principal, action, ctx.defaultPolicy, (name) => ctx.hostEntry(name));
+  if (!scoped.ok) return refuse(ctx, asked, started, 'denied', EXIT.DENIED, scoped.reason, null);
+  if (action.kind === 'probe') return probe(ctx, action, asked, started);
   const policyName = asked.policy;
   const command = action.command;
 
@@ -190,11 +197,11 @@ export function askedFor(ctx: PerformContext, action: Action): Asked {
   const asked = { principal: ctx.principal.name, host: action.host, operation: action.kind, argv: null };
   switch (action.kind) {
     case 'exec':
-      return { ...asked, command: action.command, policy: action.policy ?? ctx.defaultPolicy };
+      return { ...asked, command: action.command, policy: policyFor(ctx.principal, action.policy, ctx.defaultPolicy) };
     case 'probe':
       return { ...asked, command: 'true', policy: '(none: remux probe)' };
     case 'session.new':
-      if (action.command !== undefined) return { ...asked, command: action.command, policy: action.policy ?? ctx.defaultPolicy };
+      if (action.command !== undefined) return { ...asked, command: action.command, policy: policyFor(ctx.principal, action.policy, ctx.defaultPolicy) };
   }
   return { ...asked, command: null, policy: '(none: remux tmux command)' };
 }
@@ -202,9 +209,7 @@ export function askedFor(ctx: PerformContext, action: Action): Asked {
 const PROBE_COMMAND: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: ['true'], redirects: [], pos: 0 }] } }] };
 
 /** Connects (verifying the host key) and runs `true`: audited like any action, no policy (the command is ours). */
-async function probe(ctx: PerformContext, action: Action): Promise<PerformResult> {
-  const started = performance.now();
-  const asked = askedFor(ctx, action);
+async function probe(ctx: PerformContext, action: ProbeAction, asked: Asked, started: number): Promise<PerformResult> {
   let host: Host;
   try {
     host = ctx.host(action.host);

@@ -5,10 +5,26 @@ import type { HostSessions } from '../sessions/service.js';
 import type { SendItem } from '../sessions/tmux.js';
 
 export interface Principal {
-  /** Stable name recorded in the audit trail, e.g. "cli:alice", later "token:ci-bot". */
+  /** Stable name recorded in the audit trail: "cli:alice" for the local user, else the configured name ("ci-bot"). */
   name: string;
   /** How the principal proved who it is. */
   via: 'cli' | 'token' | 'cookie' | 'mcp' | 'agent';
+  /** What it may touch (core/scope.ts checks every action against it). */
+  scope: Scope;
+}
+
+/** A principal's reach. Admins reach everything; for the others each field is an allowlist (fail closed). */
+export interface Scope {
+  admin: boolean;
+  /** Host selector (hosts.yaml syntax: names, globs, labels, all); the local host only by its own name. */
+  hosts: string;
+  /** tmux users whose sessions it may list and attach to; "*" is any user. */
+  users: readonly string[];
+  /** tmux users it may create sessions as ("*" any); each must also be in `users`. */
+  createAs: readonly string[];
+  attach: 'interactive' | 'read-only';
+  /** Policies its commands may run under; the first is its default. Empty: the configured default policy only. */
+  policies: readonly string[];
 }
 
 /** Run a command string on a host. Later issues add file, directory and session actions. */

@@ -4,18 +4,24 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
+import { tlsDir } from '../config/paths.js';
 import { createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
+import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { runningSandboxes } from '../exec/local.js';
 import { RateLimiter } from '../hosts/rate-limit.js';
+import { hostStatuses } from '../hosts/view.js';
 import { serveCli } from './cli-session.js';
+import type { HttpFlags, HttpServer } from './http/server.js';
 import { connectDaemon } from './client.js';
-import { FirstLine, MAX_REQUEST_BYTES, type DaemonStatus, type Event, type HostStatus } from './protocol.js';
+import { FirstLine, MAX_REQUEST_BYTES, type DaemonStatus, type Event } from './protocol.js';
 
 export interface DaemonOptions extends ContextOptions {
   socket: string;
   version: string;
   log?: (line: string) => void;
+  /** The web console and API's flags; any of them given makes HTTP required (no principal is then an error). */
+  http?: HttpFlags;
 }
 
 export interface RunningDaemon {
@@ -45,12 +51,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const ctx = createContext(opts);
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
+  let http: HttpServer | { off: string };
+  try {
+    http = await startWebServer(ctx, limiter, opts, log);
+  } catch (err) {
+    await ctx.close();
+    throw err;
+  }
   const startedAt = new Date();
   const connections = new Set<net.Socket>();
 
   const server = net.createServer((socket) => {
     connections.add(socket);
-    serveConnection(socket, { ctx, limiter, opts, startedAt, stop: () => void stop(), log });
+    serveConnection(socket, { ctx, limiter, opts, startedAt, http, stop: () => void stop(), log });
     socket.on('close', () => connections.delete(socket));
   });
 
@@ -76,6 +89,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       log('stopping');
       server.close();
       for (const socket of connections) socket.end();
+      if ('url' in http) await http.close();
       await ctx.close();
       rmSync(opts.socket, { force: true });
       rmSync(pidFile(opts.socket), { force: true });
@@ -95,11 +109,28 @@ export function readPid(socket: string): number | null {
   }
 }
 
+/**
+ * The web console and API, served only when a principal exists (ARCHITECTURE §1.4: fail closed).
+ * Without one the daemon still serves its owner on the Unix socket, unless HTTP flags were given.
+ */
+async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, opts: DaemonOptions, log: (line: string) => void): Promise<HttpServer | { off: string }> {
+  const { httpSettings, startHttp } = await import('./http/server.js');
+  const settings = httpSettings(ctx.config.http, opts.http ?? {});
+  if (ctx.principals().entries.length === 0) {
+    const off = `no principal is configured in ${ctx.principalsFile}; create one with \`remux principal add NAME --admin\` (or \`remux config init\`), then restart the daemon`;
+    if (Object.values(opts.http ?? {}).some((v) => v !== undefined)) throw new UsageError(`cannot serve the web console and API: ${off}`);
+    log(`web console and API: off: ${off}`);
+    return { off };
+  }
+  return startHttp(ctx, limiter, settings, tlsDir(opts.env), log);
+}
+
 interface ServeDeps {
   ctx: GatewayContext;
   limiter: RateLimiter;
   opts: DaemonOptions;
   startedAt: Date;
+  http: HttpServer | { off: string };
   stop(): void;
   log(line: string): void;
 }
@@ -148,30 +179,7 @@ function serveConnection(socket: net.Socket, deps: ServeDeps): void {
 }
 
 function daemonStatus(deps: ServeDeps): DaemonStatus {
-  const { ctx, limiter, opts, startedAt } = deps;
-  const pool = new Map(ctx.registry.poolStatus().map((s) => [s.name, s]));
-  let inventoryHosts: HostStatus[] = [];
-  try {
-    inventoryHosts = ctx.registry.inventory().hosts.map((entry): HostStatus => {
-      const s = pool.get(entry.name);
-      return {
-        name: entry.name,
-        address: entry.transport === 'ssh' ? entry.address : null,
-        port: entry.transport === 'ssh' ? entry.port : null,
-        transport: entry.transport,
-        labels: entry.labels,
-        connected: s?.connected ?? entry.transport === 'local',
-        breaker: s ? s.breaker : null,
-        lastRttMs: s?.lastRttMs ?? null,
-        lastError: s?.lastError ?? null,
-        activeChannels: s?.activeChannels ?? 0,
-        queued: s?.queued ?? 0,
-        sandbox: s?.sandbox ?? null,
-      };
-    });
-  } catch {
-    // A broken hosts.yaml must not break status; the next run request reports it with file:line.
-  }
+  const { ctx, limiter, opts, startedAt, http } = deps;
   return {
     pid: process.pid,
     version: opts.version,
@@ -181,7 +189,8 @@ function daemonStatus(deps: ServeDeps): DaemonStatus {
     auditDb: ctx.auditFile,
     knownHosts: ctx.knownHostsFile,
     principal: ctx.principal.name,
-    hosts: inventoryHosts,
+    http: 'url' in http ? { url: http.url } : http,
+    hosts: hostStatuses(ctx),
     rateLimit: {
       ratePerSec: ctx.config.daemon.rate_limit.requests_per_second,
       burst: ctx.config.daemon.rate_limit.burst,

@@ -1,13 +1,13 @@
 // The host inventory, $REMUX_HOME/hosts.yaml: which machines remux can reach and how.
 // Loading validates strictly with file:line errors; editing goes through the yaml Document
 // API so users' comments survive `remux hosts add/remove`.
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { userInfo } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Document, isMap, isScalar, isSeq, parseDocument, type YAMLMap } from 'yaml';
 import { z } from 'zod';
+import { writeAtomic } from '../config/atomic-file.js';
 import { expandHome, remuxHome } from '../config/paths.js';
 import { ConfigError, loadSourceFile, parseSource, renderPath, strictObject, validate, type SourceDoc } from '../config/source.js';
 import { LOCAL_HOST_NAMES, isLocalHostName } from './local.js';
@@ -386,26 +386,6 @@ function hostsMap(doc: Document): YAMLMap {
   return hosts;
 }
 
-/** Temp file + rename in the same directory: readers see the old file or the new one, never half. */
-function writeAtomic(file: string, text: string): void {
-  const dir = dirname(file);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 // ---- Command-line helpers -----------------------------------------------------------------
 
 /** `ops@10.0.0.5`, `ops@[::1]`, `10.0.0.5`, `::1` → user (if given) and address. */
@@ -458,32 +438,86 @@ const GLOB_TERM = /^[A-Za-z0-9_.*?-]+$/;
 const LABEL_TERM = /^([^=!]+)(!?=)(.*)$/;
 const LIST_MAX = 20;
 
-export function select(inventory: Inventory, selector: string): HostEntry[] {
+/** A selector checked for syntax once: which terms, of which kind. */
+export type Selector =
+  | { kind: 'all' }
+  | { kind: 'names'; terms: Array<{ term: string; glob: RegExp | null }> }
+  | { kind: 'labels'; terms: LabelTerm[] };
+
+interface LabelTerm {
+  key: string;
+  negated: boolean;
+  value: string;
+}
+
+/** Parses a selector; throws InventoryError for bad syntax (never for what the inventory holds). */
+export function parseSelector(selector: string): Selector {
   const terms = selector.split(',').map((t) => t.trim());
   if (terms.some((t) => t === '')) throw new InventoryError(`empty term in selector "${selector}"`);
   if (terms.includes('all')) {
     if (terms.length > 1) throw new InventoryError(`"all" selects every host; it cannot be combined with other terms ("${selector}")`);
-    if (inventory.hosts.length === 0) throw new InventoryError(`no hosts in the inventory (${inventory.file}); add one with: remux hosts add NAME ADDRESS`);
-    return [...inventory.hosts];
+    return { kind: 'all' };
   }
   const labelTerms = terms.filter((t) => t.includes('='));
-  if (labelTerms.length === 0) return selectNames(inventory, terms, selector);
+  if (labelTerms.length === 0) {
+    return {
+      kind: 'names',
+      terms: terms.map((term) => {
+        if (!isLocalHostName(term) && !GLOB_TERM.test(term)) {
+          throw new InventoryError(`bad selector term "${term}" in "${selector}": expected a host name, a glob (web*) or key=value`);
+        }
+        return { term, glob: /[*?]/.test(term) ? globRegExp(term) : null };
+      }),
+    };
+  }
   if (labelTerms.length < terms.length) {
     throw new InventoryError(`selector "${selector}" mixes host names and labels; use names (web1,web2) or labels (env=prod,role=web), not both`);
   }
-  return selectLabels(inventory, terms, selector);
+  return {
+    kind: 'labels',
+    terms: terms.map((term): LabelTerm => {
+      const m = LABEL_TERM.exec(term);
+      const [, key = '', op = '', value = ''] = m ?? [];
+      if (!m || !LABEL.test(key) || !LABEL.test(value)) {
+        throw new InventoryError(`bad label term "${term}" in "${selector}": write key=value or key!=value`);
+      }
+      return { key, negated: op === '!=', value };
+    }),
+  };
 }
 
-function selectNames(inventory: Inventory, terms: string[], selector: string): HostEntry[] {
+/**
+ * Whether a selector picks `entry`, term by term, without requiring every term to match some host:
+ * the test a principal's host scope uses (the built-in local host only by its exact name, as in select()).
+ */
+export function selectorMatches(selector: Selector, entry: HostEntry): boolean {
+  switch (selector.kind) {
+    case 'all':
+      return !entry.builtin;
+    case 'names':
+      return selector.terms.some((t) => (entry.builtin ? t.term === entry.name : t.glob ? t.glob.test(entry.name) : t.term === entry.name));
+    case 'labels':
+      return !entry.builtin && selector.terms.every((t) => (Object.hasOwn(entry.labels, t.key) && entry.labels[t.key] === t.value) !== t.negated);
+  }
+}
+
+export function select(inventory: Inventory, selector: string): HostEntry[] {
+  const parsed = parseSelector(selector);
+  if (parsed.kind === 'all') {
+    if (inventory.hosts.length === 0) throw new InventoryError(`no hosts in the inventory (${inventory.file}); add one with: remux hosts add NAME ADDRESS`);
+    return [...inventory.hosts];
+  }
+  return parsed.kind === 'names' ? selectNames(inventory, parsed.terms) : selectLabels(inventory, parsed, selector);
+}
+
+function selectNames(inventory: Inventory, terms: Array<{ term: string; glob: RegExp | null }>): HostEntry[] {
   const picked = new Map<string, HostEntry>();
-  for (const term of terms) {
+  for (const { term, glob } of terms) {
     if (isLocalHostName(term)) {
       // localhost and local are one machine: the first spelling given names it.
       if (![...picked.values()].some((h) => h.builtin)) picked.set(term, { name: term, transport: 'local', labels: {}, builtin: true });
       continue;
     }
-    if (!GLOB_TERM.test(term)) throw new InventoryError(`bad selector term "${term}" in "${selector}": expected a host name, a glob (web*) or key=value`);
-    const glob = /[*?]/.test(term) ? globRegExp(term) : null;
     const matches = inventory.hosts.filter((h) => (glob ? glob.test(h.name) : h.name === term));
     if (matches.length === 0) {
       const what = glob ? `no host matches "${term}"` : `no host named "${term}"`;
@@ -495,24 +529,8 @@ function selectNames(inventory: Inventory, terms: string[], selector: string): H
   return [...picked.values()];
 }
 
-interface LabelTerm {
-  key: string;
-  negated: boolean;
-  value: string;
-}
-
-function selectLabels(inventory: Inventory, terms: string[], selector: string): HostEntry[] {
-  const parsed = terms.map((term): LabelTerm => {
-    const m = LABEL_TERM.exec(term);
-    const [, key = '', op = '', value = ''] = m ?? [];
-    if (!m || !LABEL.test(key) || !LABEL.test(value)) {
-      throw new InventoryError(`bad label term "${term}" in "${selector}": write key=value or key!=value`);
-    }
-    return { key, negated: op === '!=', value };
-  });
-  const matches = inventory.hosts.filter((h) =>
-    parsed.every((t) => (Object.hasOwn(h.labels, t.key) && h.labels[t.key] === t.value) !== t.negated),
-  );
+function selectLabels(inventory: Inventory, parsed: Selector, selector: string): HostEntry[] {
+  const matches = inventory.hosts.filter((h) => selectorMatches(parsed, h));
   if (matches.length > 0) return matches;
   const known = [...new Set(inventory.hosts.flatMap((h) => Object.entries(h.labels).map(([k, v]) => `${k}=${v}`)))];
   const labels = known.length > 0 ? `labels in the inventory: ${listSome(known)}` : 'the inventory has no labels';

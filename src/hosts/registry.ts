@@ -1,9 +1,11 @@
 // Host lookup for perform(): the built-in local host, and inventory hosts reached over the SSH
 // connection pool. The inventory is re-read when hosts.yaml changes (the daemon runs for days).
 import type { Config } from '../config/config.js';
+import { selectInScope } from '../core/scope.js';
+import type { Principal } from '../core/types.js';
 import { ReloadingFile } from '../config/reloading.js';
 import { createLocalHost, isLocalHostName } from './local.js';
-import { hostsFile, loadInventory, select, type HostEntry, type Inventory, type SshHostEntry } from './inventory.js';
+import { hostsFile, loadInventory, type HostEntry, type Inventory, type SshHostEntry } from './inventory.js';
 import type { EarlySockets } from './early-sockets.js';
 import type { ConnectionPool, PoolOptions } from './pool.js';
 import { TransportError, type Host } from './types.js';
@@ -34,10 +36,13 @@ export class HostRegistry {
     return this.inventorySource.get();
   }
 
-  /** Host names a selector picks (`all`, names, globs, label terms); throws InventoryError naming what exists. */
-  select(selector: string): string[] {
-    if (isLocalHostName(selector)) return [selector];
-    return select(this.inventory(), selector).map((h) => h.name);
+  /**
+   * Host names a selector picks (`all`, names, globs, label terms) among those `principal` may use;
+   * throws InventoryError (bad syntax; for admins also naming what exists) or ScopeError.
+   */
+  select(selector: string, principal: Principal): string[] {
+    if (principal.scope.admin && isLocalHostName(selector)) return [selector];
+    return selectInScope(principal, this.inventory(), selector).map((h) => h.name);
   }
 
   /** Loads the SSH machinery (ssh2) only when a selected host needs it; the CLI's local path stays light. */

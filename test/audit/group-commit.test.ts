@@ -1,6 +1,7 @@
 // Group commit: concurrent writes share one transaction (one fsync), and every guarantee of a lone
 // write still holds: a begin resolves only once committed, a failed commit fails its whole batch, and
 // perform() runs nothing whose begin was not written.
+import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -243,12 +244,13 @@ const OK: ExecResult = { exitCode: 0, signal: null, timedOut: false, aborted: fa
 
 function context(store: AuditStore, onExecute: (host: string) => void): PerformContext {
   return {
-    principal: { name: 'tester', via: 'cli' },
+    principal: { name: 'tester', via: 'cli', scope: ADMIN_SCOPE },
     policies: POLICIES,
     defaultPolicy: 'p',
     defaultTimeoutMs: null,
     defaultPipefail: false,
     audit: store,
+    hostEntry: (name) => ({ name, transport: 'local', labels: {}, builtin: false }),
     host: (name): Host => ({
       name,
       resolver: RESOLVER,

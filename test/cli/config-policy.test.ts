@@ -34,26 +34,30 @@ describe('remux config', () => {
   const h = tempHome();
   after(() => h.remove());
 
-  test('init creates the files with private modes, and a second init keeps them', async () => {
+  test('init creates the files with private modes and an admin principal whose token is shown once; a second init keeps them', async () => {
     const first = await remux(['config', 'init', '--json'], { env: h.env });
     assert.equal(first.code, 0, first.stderr);
-    const report = JSON.parse(first.stdout) as { files: Array<{ path: string; status: string }> };
+    const report = JSON.parse(first.stdout) as { files: Array<{ path: string; status: string }>; admin: { name: string; token: string } | null };
     assert.deepEqual(
       report.files.map((f) => [f.path.replace(h.home, '~'), f.status]),
       [
         ['~/config.yaml', 'created'],
         ['~/policies.yaml', 'created'],
-        ['~/token', 'created'],
+        ['~/principals.yaml', 'created'],
         ['~/audit.db', 'created'],
       ],
     );
     assert.equal(statSync(h.home).mode & 0o777, 0o700);
-    assert.equal(statSync(join(h.home, 'token')).mode & 0o777, 0o600);
-    const token = readFileSync(join(h.home, 'token'), 'utf8').trim();
-    assert.ok(token.length >= 40, 'token carries at least 32 random bytes');
+    assert.equal(statSync(join(h.home, 'principals.yaml')).mode & 0o777, 0o600);
+    assert.equal(report.admin?.name, 'admin');
+    assert.match(report.admin?.token ?? '', /^rmx_[A-Za-z0-9_-]{43}$/, 'the token carries 32 random bytes');
+    const stored = readFileSync(join(h.home, 'principals.yaml'), 'utf8');
+    assert.ok(!stored.includes(report.admin?.token ?? '-'), 'only a hash of the token is stored');
     const second = await remux(['config', 'init', '--json'], { env: h.env });
-    assert.ok((JSON.parse(second.stdout) as typeof report).files.every((f) => f.status === 'kept'));
-    assert.equal(readFileSync(join(h.home, 'token'), 'utf8').trim(), token);
+    const again = JSON.parse(second.stdout) as typeof report;
+    assert.ok(again.files.every((f) => f.status === 'kept'));
+    assert.equal(again.admin, null, 'no second token');
+    assert.equal(readFileSync(join(h.home, 'principals.yaml'), 'utf8'), stored);
   });
 
   test('show --json reports files, defaults and policies', async () => {

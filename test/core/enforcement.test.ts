@@ -1,6 +1,7 @@
 // perform() decides how a command is enforced on its host before anything else: the OS sandbox where the
 // host has one, static checks only where the policy and host allow it, else refused (fail closed) and
 // audited. Hosts here differ only in what sandboxSupport() answers; the audit store is real.
+import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { AuditStore } from '../../src/audit/index.js';
@@ -52,13 +53,14 @@ function setup(t: TestContext, support: SandboxSupport | Error) {
     },
   };
   const ctx: PerformContext = {
-    principal: { name: 'alice', via: 'cli' },
+    principal: { name: 'alice', via: 'cli', scope: ADMIN_SCOPE },
     policies: POLICIES,
     defaultPolicy: 'default_on',
     defaultTimeoutMs: null,
     defaultPipefail: false,
     audit,
     host: () => host,
+    hostEntry: (name) => ({ name, transport: 'local', labels: {}, builtin: false }),
   };
   const io = { onStdout: () => {}, onStderr: () => {} };
   const run = (command: string, policy: string) => perform(ctx, { kind: 'exec', host: 'h1', command, policy }, io);

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { createContext, type GatewayContext } from '../../src/core/context.js';
+import { asPrincipal, createContext, type GatewayContext } from '../../src/core/context.js';
 import { EXIT } from '../../src/core/exit-codes.js';
 import { perform } from '../../src/core/perform.js';
-import type { PerformResult, SessionAction } from '../../src/core/types.js';
+import type { PerformResult, Scope, SessionAction } from '../../src/core/types.js';
 import type { AttachStream } from '../../src/sessions/attach.js';
 import { Sessions } from '../../src/sessions/service.js';
 
@@ -181,6 +181,35 @@ describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
     const r = await run({ kind: 'session.list', host: 'box', tmuxUser: 'nobody' });
     assert.equal(r.exitCode, EXIT.USAGE);
     assert.match(r.message ?? '', /tmux user "nobody" is not configured for box \(configured: .*\); add it to tmux_users/);
+  });
+
+  test("a principal's scope: other hosts read as unknown, its tmux users only, read-only ones cannot type, send or kill", async () => {
+    const me = ctx.sessions.users('box').loginUser;
+    const scoped = (scope: Partial<Scope>): GatewayContext =>
+      asPrincipal(ctx, { name: 'p', via: 'token', scope: { admin: false, hosts: 'box', users: [me], createAs: [], attach: 'interactive', policies: [], ...scope } });
+    const as = async (c: GatewayContext, action: SessionAction): Promise<PerformResult> => perform(c, action, { onStdout: () => {}, onStderr: () => {} });
+    const elsewhere = await as(scoped({ hosts: 'web*' }), { kind: 'session.list', host: 'box' });
+    assert.equal(elsewhere.exitCode, EXIT.DENIED);
+    assert.match(elsewhere.message ?? '', /out of scope for p: host box is not among its hosts \(web\*\)/);
+    const listed = await as(scoped({}), { kind: 'session.list', host: 'box' });
+    assert.deepEqual(listed.sessions?.users.map((u) => u.user), [me]);
+    const noUsers = await as(scoped({ users: [] }), { kind: 'session.list', host: 'box' });
+    assert.equal(noUsers.exitCode, EXIT.DENIED, 'no user in scope: refused, not an empty list');
+    const created = await as(scoped({}), { kind: 'session.new', host: 'box', session: 'nope' });
+    assert.match(created.message ?? '', /may not create sessions as/);
+    const watcher = scoped({ attach: 'read-only' });
+    for (const action of [
+      { kind: 'session.send', host: 'box', session: 's1', items: [{ text: 'x' }] },
+      { kind: 'session.kill', host: 'box', session: 's1' },
+      { kind: 'session.attach', host: 'box', session: 's1', readOnly: false, cols: 80, rows: 24 },
+    ] as SessionAction[]) {
+      const r = await as(watcher, action);
+      assert.equal(r.exitCode, EXIT.DENIED, action.kind);
+      assert.match(r.message ?? '', /it may only watch sessions/);
+    }
+    const watching = await as(watcher, { kind: 'session.attach', host: 'box', session: 's1', readOnly: true, cols: 80, rows: 24 });
+    assert.ok(watching.attach, watching.message ?? '');
+    await watching.attach.close();
   });
 
   describe('attach', () => {

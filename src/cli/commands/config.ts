@@ -5,7 +5,7 @@ export function registerConfig(program: Command): void {
 
   config
     .command('init')
-    .description('create $REMUX_HOME with config.yaml, policies.yaml, an API token and the audit store; existing files are kept')
+    .description('create $REMUX_HOME with config.yaml, policies.yaml, an admin principal (its token printed once) and the audit store; existing files are kept')
     .option('--json', 'print what was created as JSON')
     .addHelpText('after', '\nExamples:\n  remux config init\n  REMUX_HOME=/etc/remux remux config init')
     .action(async (opts: { json?: boolean }) => {
@@ -17,6 +17,9 @@ export function registerConfig(program: Command): void {
         return;
       }
       for (const f of report.files) process.stdout.write(`${f.status === 'created' ? 'created' : 'kept   '}  ${f.path}\n`);
+      if (report.admin) {
+        process.stdout.write(`\nprincipal ${report.admin.name}: token (shown only now; keep it, e.g. in a password manager):\n${report.admin.token}\n`);
+      }
       process.stdout.write(`\nNext: remux policy list, then remux client run localhost -- 'uptime'\n`);
     });
 
@@ -35,7 +38,7 @@ export function registerConfig(program: Command): void {
       out('config', view.files.config.exists ? view.files.config.path : `${view.files.config.path} (absent: defaults)`);
       out('policies', `${view.files.policies.path}${view.files.policies.exists ? '' : ' (absent: run remux config init)'}`);
       out('audit store', view.files.audit.path);
-      out('token', view.files.token.exists ? `set (${view.files.token.path})` : 'not set');
+      out('principals', view.principals.length > 0 ? `${view.principals.join(', ')} (${view.files.principals.path})` : 'none: the web console and API stay off (remux principal add)');
       out('default policy', view.config.default_policy);
       out('principal', view.principal);
       out('timeout', view.config.exec.timeout_seconds === null ? 'none' : `${view.config.exec.timeout_seconds}s`);

@@ -5,6 +5,12 @@ export interface StartOptions {
   socket?: string;
   knownHosts?: string;
   auditLogDir?: string;
+  listen?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** false with --no-tls. */
+  tls?: boolean;
+  insecureNoTls?: boolean;
 }
 
 export function registerDaemon(program: Command): void {
@@ -17,7 +23,21 @@ export function registerDaemon(program: Command): void {
     .option('--socket <path>', 'Unix socket (default: REMUX_SOCKET, else $REMUX_HOME/run/remux.sock)')
     .option('--known-hosts <file>', 'known_hosts file for host key checks (default: REMUX_KNOWN_HOSTS, else ~/.ssh/known_hosts)')
     .option('--audit-log-dir <dir>', 'keep the audit store in DIR/audit.db (default: REMUX_AUDIT_DB, else $REMUX_HOME/audit.db)')
-    .addHelpText('after', '\nExamples:\n  remux daemon start\n  remux daemon start --foreground --known-hosts ~/.ssh/known_hosts')
+    .option('--listen <host:port>', 'web console and API address (default: http.listen in config.yaml, else 127.0.0.1:7777)')
+    .option('--tls-cert <file>', 'PEM certificate (with --tls-key; default: a self-signed one kept in $REMUX_HOME/tls)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--no-tls', 'serve plain HTTP: on a loopback address only')
+    .option('--insecure-no-tls', 'serve plain HTTP on any address (only behind something else that encrypts)')
+    .addHelpText(
+      'after',
+      `
+The web console and API are served once a principal exists (remux principal add, or remux config init).
+
+Examples:
+  remux daemon start
+  remux daemon start --listen 0.0.0.0:7777 --tls-cert /etc/remux/cert.pem --tls-key /etc/remux/key.pem
+  remux daemon start --foreground --known-hosts ~/.ssh/known_hosts`,
+    )
     .action(async (opts: StartOptions) => {
       const { startDaemonCommand } = await import('../daemon-commands.js');
       await startDaemonCommand(opts);

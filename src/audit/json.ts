@@ -1,0 +1,28 @@
+// An audit action as scripts see it: `remux audit ls --json` and the HTTP API's GET /api/audit.
+import type { AuditAction } from './types.js';
+
+export function actionJson(a: AuditAction): Record<string, unknown> {
+  return {
+    id: a.id,
+    status: a.status,
+    level: a.level,
+    time: a.begin.ts,
+    principal: a.begin.principal,
+    host: a.begin.host,
+    operation: a.begin.operation,
+    resource: a.begin.resource,
+    command: a.begin.command,
+    argv: a.begin.argv,
+    policy: a.begin.policy,
+    rule: a.begin.rule,
+    decision: a.begin.decision,
+    reason: a.begin.reason,
+    exitCode: a.end?.exitCode ?? null,
+    signal: a.end?.signal ?? null,
+    durationMs: a.end?.durationMs ?? null,
+    bytesOut: a.end?.bytesOut ?? null,
+    truncated: a.end?.truncated ?? false,
+    timedOut: a.end?.timedOut ?? false,
+    error: a.end?.error ?? a.end?.refusal ?? null,
+  };
+}

@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+
+export interface AddPrincipalOptions {
+  admin?: boolean;
+  hosts?: string;
+  users?: string;
+  createAs?: string;
+  readOnly?: boolean;
+  policy?: string[];
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function registerPrincipal(program: Command): void {
+  const principal = program
+    .command('principal')
+    .description('principals: who may use the daemon\'s web console and API (and REMUX_TOKEN), and what each may touch');
+
+  principal
+    .command('add')
+    .description('add a principal and print its new token (once: only a hash is stored)')
+    .argument('<name>', 'name recorded in the audit trail, e.g. ci-bot')
+    .option('--admin', 'reaches every host, user and policy, and sees the whole audit trail')
+    .option('--hosts <selector>', 'hosts it may use: a selector as in client run (web1,web2 | web* | env=prod | all)')
+    .option('--users <u1,u2>', 'tmux users whose sessions it may use ("*" any; default none)')
+    .option('--create-as <u1,u2>', 'tmux users it may create sessions as (default: --users)')
+    .option('--read-only', 'its session attaches are read-only')
+    .option('--policy <name>', 'a policy its commands may run under; repeatable or a,b; the first is its default (default: default_policy)', collect)
+    .option('--json', 'print {"name","token"}')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  remux principal add alice --admin
+  remux principal add ci --hosts env=prod --policy read_only --json
+  remux principal add viewer --hosts 'web*' --users deploy --read-only`,
+    )
+    .action(async (name: string, opts: AddPrincipalOptions) => {
+      const { addPrincipalCommand } = await import('../principal-commands.js');
+      addPrincipalCommand(name, opts);
+    });
+
+  principal
+    .command('ls')
+    .alias('list')
+    .description('list principals and their scopes (never tokens or hashes)')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExamples:\n  remux principal ls\n  remux principal ls --json | jq -r \'.[] | select(.admin) | .name\'')
+    .action(async (opts: { json?: boolean }) => {
+      const { listPrincipalsCommand } = await import('../principal-commands.js');
+      listPrincipalsCommand(opts);
+    });
+
+  principal
+    .command('rm')
+    .alias('remove')
+    .description('remove a principal: its token and web sessions stop working at once')
+    .argument('<name>')
+    .addHelpText('after', '\nExamples:\n  remux principal rm ci')
+    .action(async (name: string) => {
+      const { removePrincipalCommand } = await import('../principal-commands.js');
+      removePrincipalCommand(name);
+    });
+
+  principal
+    .command('rotate')
+    .description('give a principal a new token (printed once); the old one and its web sessions stop working at once')
+    .argument('<name>')
+    .option('--json', 'print {"name","token"}')
+    .addHelpText('after', '\nExamples:\n  remux principal rotate ci --json | jq -r .token')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { rotatePrincipalCommand } = await import('../principal-commands.js');
+      rotatePrincipalCommand(name, opts);
+    });
+}

@@ -1,0 +1,180 @@
+// $REMUX_HOME/principals.yaml: who may use the daemon's HTTP API, the web console and REMUX_TOKEN, and
+// what each may touch. A token is shown once when made; the file keeps only its SHA-256.
+//
+// principals:
+//   ci:
+//     token_sha256: 3f1c…               # 64 hex digits
+//     created: 2026-12-04T07:00:00.000Z
+//     hosts: env=prod                   # a selector, as in `client run` (required unless admin)
+//     users: [deploy]                   # tmux users it may use ("*" any; default none)
+//     create_as: [deploy]               # tmux users it may create sessions as (default: users)
+//     attach: read-only                 # or interactive (default)
+//     policies: [read_only]             # allowed policies, the first its default (default: default_policy)
+//   admin:
+//     token_sha256: …
+//     admin: true                       # everything; no other scope keys
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { z } from 'zod';
+import { UsageError } from '../core/errors.js';
+import type { Principal, Scope } from '../core/types.js';
+import { InventoryError, parseSelector } from '../hosts/inventory.js';
+import { writeAtomic } from './atomic-file.js';
+import { loadSourceFile, renderPath, strictObject, validate } from './source.js';
+
+const PRINCIPAL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** tmux users as the sessions layer accepts them (login-name rules), or "*" for any. */
+const TMUX_USER = /^(\*|[a-z_][a-z0-9_-]{0,31})$/;
+/** Tokens carry a prefix so that secret scanners and people can tell them apart from other strings. */
+const TOKEN_PREFIX = 'rmx_';
+
+export interface PrincipalEntry {
+  name: string;
+  tokenSha256: string;
+  created: string | null;
+  scope: Scope;
+}
+
+export interface Principals {
+  file: string;
+  entries: PrincipalEntry[];
+}
+
+export const ADMIN_SCOPE: Scope = { admin: true, hosts: 'all', users: ['*'], createAs: ['*'], attach: 'interactive', policies: [] };
+
+const User = z.string().regex(TMUX_USER, 'a tmux user is a login name ([a-z_][a-z0-9_-]*, at most 32 characters) or "*"');
+
+const EntrySchema = strictObject({
+  token_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the 64 hex digits of a SHA-256 (made by `remux principal add`)'),
+  created: z.string().optional(),
+  admin: z.boolean().default(false),
+  hosts: z
+    .string()
+    .min(1)
+    .superRefine((sel, ctx) => {
+      try {
+        parseSelector(sel);
+      } catch (err) {
+        if (!(err instanceof InventoryError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+      }
+    })
+    .optional(),
+  users: z.array(User).optional(),
+  create_as: z.array(User).optional(),
+  attach: z.enum(['interactive', 'read-only']).optional(),
+  policies: z.array(z.string().min(1)).optional(),
+}).superRefine((e, ctx) => {
+  if (e.admin) {
+    for (const key of ['hosts', 'users', 'create_as', 'attach', 'policies'] as const) {
+      if (e[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'an admin reaches everything; remove this key or set admin: false' });
+    }
+    return;
+  }
+  if (e.hosts === undefined) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'missing: a principal that is not admin names its hosts (a selector, or all)' });
+  const users = e.users ?? [];
+  for (const [i, u] of (e.create_as ?? []).entries()) {
+    if (!users.includes('*') && !users.includes(u)) ctx.addIssue({ code: 'custom', path: ['create_as', i], message: `${u} is not in users` });
+  }
+});
+
+const FileSchema = strictObject({
+  principals: z.record(z.string().regex(PRINCIPAL_NAME, 'a principal name is 1-64 letters, digits, ".", "_", "-"'), EntrySchema).default({}),
+});
+
+/** Reads the principals file; a missing file means none. Bad content throws ConfigError with file:line. */
+export function loadPrincipals(file: string): Principals {
+  if (!existsSync(file)) return { file, entries: [] };
+  const doc = loadSourceFile(file);
+  const parsed = validate({ ...doc, value: doc.value ?? {} }, FileSchema);
+  const entries = Object.entries(parsed.principals).map(([name, e]): PrincipalEntry => {
+    const users = e.users ?? [];
+    const scope: Scope = e.admin
+      ? ADMIN_SCOPE
+      : { admin: false, hosts: e.hosts ?? '', users, createAs: e.create_as ?? users, attach: e.attach ?? 'interactive', policies: e.policies ?? [] };
+    return { name, tokenSha256: e.token_sha256, created: e.created ?? null, scope };
+  });
+  return { file, entries };
+}
+
+function savePrincipals(p: Principals): void {
+  const principals: Record<string, Record<string, unknown>> = {};
+  for (const e of p.entries) {
+    const s = e.scope;
+    principals[e.name] = {
+      token_sha256: e.tokenSha256,
+      ...(e.created ? { created: e.created } : {}),
+      ...(s.admin
+        ? { admin: true }
+        : { hosts: s.hosts, users: [...s.users], create_as: [...s.createAs], attach: s.attach, policies: [...s.policies] }),
+    };
+  }
+  // What is written must load: a bad value from the command line is refused here, before the file changes.
+  const checked = FileSchema.safeParse({ principals });
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    throw new UsageError(`${renderPath(issue?.path.slice(2).map((k) => (typeof k === 'number' ? k : String(k))) ?? [])}: ${issue?.message ?? 'invalid'}`);
+  }
+  const header = '# remux principals: managed with `remux principal add|ls|rm|rotate`. Tokens are stored only as SHA-256 hashes.\n';
+  writeAtomic(p.file, header + stringify({ principals }));
+}
+
+/**
+ * Tokens are 256 random bits, so a plain SHA-256 is the right hash: nobody can search that space, and
+ * a slow password hash would only make every API request slow.
+ */
+function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+function newToken(): string {
+  return `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
+}
+
+/**
+ * The principal a token belongs to, or null. Every stored hash is compared, in constant time, so the
+ * answer's timing says nothing about which entry (or how much of a hash) matched.
+ */
+export function authenticate(principals: Principals, token: string): PrincipalEntry | null {
+  const presented = Buffer.from(hashToken(token), 'hex');
+  let found: PrincipalEntry | null = null;
+  for (const e of principals.entries) {
+    if (timingSafeEqual(presented, Buffer.from(e.tokenSha256, 'hex')) && !found) found = e;
+  }
+  return found;
+}
+
+export function principalOf(entry: PrincipalEntry, via: Principal['via']): Principal {
+  return { name: entry.name, via, scope: entry.scope };
+}
+
+/** Adds a principal and returns its token (shown once: only its hash is kept). */
+export function addPrincipal(file: string, name: string, scope: Scope): string {
+  if (!PRINCIPAL_NAME.test(name)) throw new UsageError(`bad principal name "${name}": use 1-64 letters, digits, ".", "_", "-"`);
+  const p = loadPrincipals(file);
+  if (p.entries.some((e) => e.name === name)) throw new UsageError(`principal ${name} already exists in ${file}`, `remux principal rotate ${name} gives it a new token; remux principal rm ${name} removes it`);
+  const token = newToken();
+  savePrincipals({ file, entries: [...p.entries, { name, tokenSha256: hashToken(token), created: new Date().toISOString(), scope }] });
+  return token;
+}
+
+export function removePrincipal(file: string, name: string): void {
+  const p = loadPrincipals(file);
+  savePrincipals({ file, entries: p.entries.filter((e) => e.name !== find(p, name).name) });
+}
+
+/** Replaces a principal's token; the old one stops working at once (daemon sessions made with it included). */
+export function rotatePrincipal(file: string, name: string): string {
+  const p = loadPrincipals(file);
+  const entry = find(p, name);
+  const token = newToken();
+  savePrincipals({ file, entries: p.entries.map((e) => (e === entry ? { ...e, tokenSha256: hashToken(token) } : e)) });
+  return token;
+}
+
+function find(p: Principals, name: string): PrincipalEntry {
+  const entry = p.entries.find((e) => e.name === name);
+  if (!entry) throw new UsageError(`no principal named ${name} in ${p.file} (known: ${p.entries.map((e) => e.name).join(', ') || 'none'})`);
+  return entry;
+}

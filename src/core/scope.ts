@@ -1,0 +1,118 @@
+// Scope: may this principal touch this host, tmux user, session, policy? Checked by perform() before
+// anything else (ARCHITECTURE §1: 403, never a silent empty list). For principals that are not admin
+// every field of the scope is an allowlist, and a host the scope does not name is refused in the same
+// words whether or not it exists, so a scoped principal cannot probe the inventory.
+import { InventoryError, parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
+import { ScopeError } from './errors.js';
+import type { Action, Principal, Scope } from './types.js';
+
+/**
+ * What scope looks at in an action. Each action kind maps itself onto these facts in factsOf(); a
+ * session action names its tmux user, whether it creates a session as that user, and whether its
+ * attach takes input.
+ */
+export interface ScopeFacts {
+  host: string;
+  /** The policy a command runs under (exec). */
+  policy?: string;
+  tmuxUser?: string;
+  createsSession?: boolean;
+  /** Takes input or changes a session (attach that types, send-keys, kill): refused for read-only principals. */
+  interactive?: boolean;
+}
+
+export type ScopeCheck = { ok: true } | { ok: false; reason: string };
+
+/** The policy an exec action runs under: its own, else the principal's first allowed one, else the configured default. */
+export function policyFor(principal: Principal, requested: string | undefined, defaultPolicy: string): string {
+  return requested ?? principal.scope.policies[0] ?? defaultPolicy;
+}
+
+export function factsOf(principal: Principal, action: Action, defaultPolicy: string): ScopeFacts {
+  switch (action.kind) {
+    case 'exec':
+      return { host: action.host, policy: policyFor(principal, action.policy, defaultPolicy) };
+    case 'probe':
+      return { host: action.host };
+    case 'session.list':
+    case 'session.capture':
+      return { host: action.host, ...(action.tmuxUser !== undefined ? { tmuxUser: action.tmuxUser } : {}) };
+    case 'session.new':
+      return { host: action.host, ...(action.tmuxUser !== undefined ? { tmuxUser: action.tmuxUser } : {}), createsSession: true, interactive: true, ...(action.command !== undefined ? { policy: policyFor(principal, action.policy, defaultPolicy) } : {}) };
+    case 'session.attach':
+      return { host: action.host, ...(action.tmuxUser !== undefined ? { tmuxUser: action.tmuxUser } : {}), interactive: !action.readOnly };
+    case 'session.send':
+    case 'session.kill':
+      return { host: action.host, ...(action.tmuxUser !== undefined ? { tmuxUser: action.tmuxUser } : {}), interactive: true };
+  }
+}
+
+export function checkScope(
+  principal: Principal,
+  action: Action,
+  defaultPolicy: string,
+  hostEntry: (name: string) => HostEntry | undefined,
+): ScopeCheck {
+  return principal.scope.admin ? { ok: true } : checkFacts(principal, factsOf(principal, action, defaultPolicy), defaultPolicy, hostEntry);
+}
+
+/** The check itself, on an action's facts: the first thing out of scope, named. */
+export function checkFacts(
+  principal: Principal,
+  facts: ScopeFacts,
+  defaultPolicy: string,
+  hostEntry: (name: string) => HostEntry | undefined,
+): ScopeCheck {
+  const { scope } = principal;
+  if (scope.admin) return { ok: true };
+  const refuse = (what: string): ScopeCheck => ({ ok: false, reason: `out of scope for ${principal.name}: ${what}` });
+
+  const entry = hostEntry(facts.host);
+  if (!entry || !hostInScope(scope, entry)) return refuse(`host ${facts.host} is not among its hosts (${scope.hosts})`);
+  if (facts.policy !== undefined) {
+    const allowed = scope.policies.length > 0 ? scope.policies : [defaultPolicy];
+    if (!allowed.includes(facts.policy)) return refuse(`policy ${facts.policy} is not allowed (allowed: ${allowed.join(', ')})`);
+  }
+  if (facts.tmuxUser !== undefined) {
+    if (!listed(scope.users, facts.tmuxUser)) return refuse(`tmux user ${facts.tmuxUser} is not among its users (${scope.users.join(', ') || 'none'})`);
+    if (facts.createsSession && !listed(scope.createAs, facts.tmuxUser)) {
+      return refuse(`it may not create sessions as ${facts.tmuxUser} (create_as: ${scope.createAs.join(', ') || 'none'})`);
+    }
+  }
+  if (facts.interactive && scope.attach === 'read-only') return refuse('it may only watch sessions (attach: read-only)');
+  return { ok: true };
+}
+
+export function hostInScope(scope: Scope, entry: HostEntry): boolean {
+  return scope.admin || selectorMatches(parseSelector(scope.hosts), entry);
+}
+
+/** May the principal see and use this tmux user's sessions? */
+export function tmuxUserInScope(scope: Scope, user: string): boolean {
+  return scope.admin || listed(scope.users, user);
+}
+
+function listed(allowed: readonly string[], user: string): boolean {
+  return allowed.includes('*') || allowed.includes(user);
+}
+
+/**
+ * The hosts `selector` picks for a principal: among the hosts in its scope only, so that a label
+ * selector means "of the hosts I can see". Bad syntax throws InventoryError (usage); a selector that
+ * picks nothing in a scope throws ScopeError (403, exit 77) naming the scope, never the other hosts.
+ */
+export function selectInScope(principal: Principal, inventory: Inventory, selector: string): HostEntry[] {
+  if (principal.scope.admin) return select(inventory, selector);
+  parseSelector(selector);
+  const visible: Inventory = { ...inventory, hosts: inventory.hosts.filter((h) => hostInScope(principal.scope, h)) };
+  let picked: HostEntry[];
+  try {
+    picked = select(visible, selector).filter((h) => hostInScope(principal.scope, h));
+  } catch (err) {
+    // Its message would list the visible hosts; the scope refusal below says enough.
+    if (!(err instanceof InventoryError)) throw err;
+    picked = [];
+  }
+  if (picked.length === 0) throw new ScopeError(`out of scope for ${principal.name}: "${selector}" picks none of its hosts (${principal.scope.hosts})`);
+  return picked;
+}

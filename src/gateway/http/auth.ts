@@ -1,0 +1,141 @@
+// Who is asking over HTTP: a bearer token (scripts) or a browser session cookie, and the checks that
+// make a cookie safe to accept: the Origin of POSTs and WebSocket upgrades, a CSRF token on every
+// state-changing request, and failed logins slowed then locked out per address.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { authenticate, type PrincipalEntry, type Principals } from '../../config/principals.js';
+
+export const SESSION_COOKIE = '__Host-remux_session';
+export const CSRF_HEADER = 'x-csrf-token';
+
+export interface BrowserSession {
+  principal: string;
+  /** The principal's token hash at login: a rotated or removed token ends the session. */
+  tokenSha256: string;
+  csrfToken: string;
+  expiresAt: number;
+}
+
+/** Server-side sessions: the cookie holds only a random id, so logout and expiry really end a session. */
+export class SessionStore {
+  /** Keyed by the SHA-256 of the cookie value, so the map's lookups never compare secrets directly. */
+  private readonly sessions = new Map<string, BrowserSession>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxSessions = 10_000,
+  ) {}
+
+  create(entry: PrincipalEntry): { cookie: string; session: BrowserSession } {
+    this.prune();
+    // Bounded: the oldest session goes first (Map iterates in insertion order).
+    while (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
+    const cookie = randomBytes(32).toString('base64url');
+    const session: BrowserSession = {
+      principal: entry.name,
+      tokenSha256: entry.tokenSha256,
+      csrfToken: randomBytes(32).toString('base64url'),
+      expiresAt: Date.now() + this.ttlMs,
+    };
+    this.sessions.set(key(cookie), session);
+    return { cookie, session };
+  }
+
+  /** The live session for a cookie and its principal as configured now, or null. */
+  find(cookie: string, principals: Principals): { session: BrowserSession; entry: PrincipalEntry } | null {
+    const k = key(cookie);
+    const session = this.sessions.get(k);
+    if (!session) return null;
+    const entry = principals.entries.find((e) => e.name === session.principal);
+    if (session.expiresAt <= Date.now() || !entry || entry.tokenSha256 !== session.tokenSha256) {
+      this.sessions.delete(k);
+      return null;
+    }
+    return { session, entry };
+  }
+
+  delete(cookie: string): void {
+    this.sessions.delete(key(cookie));
+  }
+
+  private prune(): void {
+    const now = Date.now();
+    for (const [k, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(k);
+  }
+}
+
+function key(cookie: string): string {
+  return createHash('sha256').update(cookie).digest('hex');
+}
+
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export interface GuardOptions {
+  /** Failures after which each attempt waits: delayStepMs × (failures − slowAfter + 1). */
+  slowAfter: number;
+  delayStepMs: number;
+  /** Failures that lock the address out for lockMs; a success clears the count. */
+  lockAfter: number;
+  lockMs: number;
+  /** Addresses remembered at most (the oldest forgotten first): memory stays bounded under a spray. */
+  maxAddresses: number;
+}
+
+const DEFAULT_GUARD: GuardOptions = { slowAfter: 3, delayStepMs: 250, lockAfter: 5, lockMs: 15 * 60_000, maxAddresses: 10_000 };
+
+type Attempt = { locked: true; retryAfterMs: number } | { locked: false; delayMs: number; succeeded(): void };
+
+/**
+ * Failed token checks per client address (logins and bearer tokens alike). An attempt counts as a
+ * failure from the moment it starts, so parallel guesses cannot all slip in before the first is counted.
+ */
+export class LoginGuard {
+  private readonly failures = new Map<string, { count: number; lockedUntil: number; lastAt: number }>();
+
+  constructor(private readonly opts: GuardOptions = DEFAULT_GUARD) {}
+
+  attempt(address: string): Attempt {
+    const now = Date.now();
+    let f = this.failures.get(address);
+    if (f && f.lockedUntil > now) return { locked: true, retryAfterMs: f.lockedUntil - now };
+    if (f && (f.lockedUntil !== 0 || now - f.lastAt > this.opts.lockMs)) f = undefined; // a served lockout or an old streak starts over
+    if (!f) {
+      while (this.failures.size >= this.opts.maxAddresses) this.failures.delete(this.failures.keys().next().value!);
+      f = { count: 0, lockedUntil: 0, lastAt: now };
+    }
+    this.failures.delete(address);
+    this.failures.set(address, f);
+    const before = f.count;
+    f.count++;
+    f.lastAt = now;
+    if (f.count >= this.opts.lockAfter) f.lockedUntil = now + this.opts.lockMs;
+    const delayMs = before >= this.opts.slowAfter ? this.opts.delayStepMs * (before - this.opts.slowAfter + 1) : 0;
+    return { locked: false, delayMs, succeeded: () => void this.failures.delete(address) };
+  }
+}
+
+/** Checks a token with the guard: the principal, or why not (`locked` carries the wait). */
+export async function checkToken(
+  guard: LoginGuard,
+  address: string,
+  token: string,
+  principals: Principals,
+): Promise<{ entry: PrincipalEntry } | { locked: number } | { bad: true }> {
+  const attempt = guard.attempt(address);
+  if (attempt.locked) return { locked: attempt.retryAfterMs };
+  if (attempt.delayMs > 0) await new Promise((r) => setTimeout(r, attempt.delayMs));
+  const entry = authenticate(principals, token);
+  if (!entry) return { bad: true };
+  attempt.succeeded();
+  return { entry };
+}
+
+/** Bearer token from an Authorization header, or null when there is none (a malformed header is an empty token). */
+export function bearerToken(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const m = /^Bearer +(\S+) *$/i.exec(header);
+  return m ? m[1]! : '';
+}

@@ -1,0 +1,12 @@
+// How the HTTP API says no: a status and `{"error": code, "message": why}`.
+import type { FastifyReply } from 'fastify';
+
+export function fail(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
+  return reply.code(status).type('application/json; charset=utf-8').send({ error, message });
+}
+
+export function tooManyFailures(reply: FastifyReply, retryAfterMs: number): FastifyReply {
+  const seconds = Math.ceil(retryAfterMs / 1000);
+  reply.header('retry-after', String(seconds));
+  return fail(reply, 429, 'locked_out', `too many failed token checks from this address; try again in ${seconds} s`);
+}

@@ -1,0 +1,229 @@
+// The JSON API (README "HTTP API"). Thin adapters: /api/run fans out through perform() exactly like
+// `remux client run` (scope, policy, audit, rate limit, exit semantics); the queries read the
+// daemon's own state through the code the CLI uses, cut to the principal's scope.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { PassThrough } from 'node:stream';
+import { actionJson } from '../../audit/json.js';
+import { AUDIT_LEVELS, type AuditLevel } from '../../audit/types.js';
+import { principalOf } from '../../config/principals.js';
+import { asPrincipal, type GatewayContext } from '../../core/context.js';
+import { EXIT } from '../../core/exit-codes.js';
+import { combinedExit, fanOut, selectHosts } from '../../core/fanout.js';
+import { recordRefusal } from '../../core/perform.js';
+import { hostInScope } from '../../core/scope.js';
+import type { ExecAction, Principal } from '../../core/types.js';
+import { parseSelector } from '../../hosts/inventory.js';
+import { rateLimitedMessage, type RateLimiter } from '../../hosts/rate-limit.js';
+import { hostRows, hostStatuses } from '../../hosts/view.js';
+import { resultJson } from '../../cli/run-view.js';
+import { checkToken, SESSION_COOKIE, type LoginGuard, type SessionStore } from './auth.js';
+import { fail, tooManyFailures } from './errors.js';
+
+export interface ApiDeps {
+  ctx: GatewayContext;
+  limiter: RateLimiter;
+  sessions: SessionStore;
+  guard: LoginGuard;
+  sessionTtlMs: number;
+}
+
+/** Output of /api/run held for a client that does not read it, at most. */
+const MAX_UNREAD_BYTES = 16 << 20;
+
+/** Security events that are not actions on a host are recorded against the daemon itself. */
+const DAEMON_HOST = '(daemon)';
+
+const ERROR = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
+const SCOPE = {
+  type: 'object',
+  properties: {
+    admin: { type: 'boolean' },
+    hosts: { type: 'string' },
+    users: { type: 'array', items: { type: 'string' } },
+    createAs: { type: 'array', items: { type: 'string' } },
+    attach: { type: 'string' },
+    policies: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+const ME = {
+  type: 'object',
+  properties: { name: { type: 'string' }, via: { type: 'string' }, scope: SCOPE, csrfToken: { type: ['string', 'null'] } },
+} as const;
+
+function principalOfRequest(request: FastifyRequest): Principal {
+  // The authentication hook runs before every non-public route; a missing principal is a bug, and denies.
+  if (!request.principal) throw new Error('internal: an API route ran without an authenticated principal');
+  return request.principal;
+}
+
+export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
+  const { ctx } = deps;
+  const audit = (principal: string, operation: string, allowed: boolean, reason: string): Promise<number> =>
+    ctx.audit.record(
+      { principal, host: DAEMON_HOST, operation, decision: allowed ? 'allow' : 'deny', reason },
+      { exitCode: allowed ? 0 : EXIT.DENIED, durationMs: 0, ...(allowed ? {} : { refusal: reason }) },
+    );
+
+  api.post<{ Body: { token: string } }>(
+    '/api/login',
+    {
+      config: { public: true },
+      schema: {
+        body: { type: 'object', required: ['token'], additionalProperties: false, properties: { token: { type: 'string', minLength: 1, maxLength: 256 } } },
+        response: { 200: ME, '4xx': ERROR },
+      },
+    },
+    async (request, reply) => {
+      const checked = await checkToken(deps.guard, request.ip, request.body.token, ctx.principals());
+      if ('locked' in checked) return tooManyFailures(reply, checked.locked);
+      if ('bad' in checked) {
+        await audit('(unknown)', 'login', false, `a token matching no principal, from ${request.ip}`);
+        return fail(reply, 401, 'unauthenticated', 'the token matches no principal');
+      }
+      const { cookie, session } = deps.sessions.create(checked.entry);
+      reply.setCookie(SESSION_COOKIE, cookie, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', maxAge: Math.floor(deps.sessionTtlMs / 1000) });
+      await audit(checked.entry.name, 'login', true, `browser session from ${request.ip}`);
+      const principal = principalOf(checked.entry, 'cookie');
+      return { name: principal.name, via: principal.via, scope: principal.scope, csrfToken: session.csrfToken };
+    },
+  );
+
+  api.post('/api/logout', { schema: { response: { '4xx': ERROR } } }, async (request, reply) => {
+    const principal = principalOfRequest(request);
+    if (!request.browserSession) return fail(reply, 400, 'bad_request', 'no browser session to end (bearer tokens are not sessions)');
+    deps.sessions.delete(request.browserSession.cookie);
+    reply.clearCookie(SESSION_COOKIE, { path: '/', secure: true, httpOnly: true, sameSite: 'strict' });
+    await audit(principal.name, 'logout', true, `browser session from ${request.ip}`);
+    return reply.code(204).send();
+  });
+
+  api.get('/api/me', { schema: { response: { 200: ME } } }, async (request) => {
+    const principal = principalOfRequest(request);
+    return { name: principal.name, via: principal.via, scope: principal.scope, csrfToken: request.browserSession?.session.csrfToken ?? null };
+  });
+
+  api.get('/api/hosts', async (request, reply) => {
+    const principal = principalOfRequest(request);
+    const visible = ctx.registry.inventory().hosts.filter((h) => hostInScope(principal.scope, h));
+    if (visible.length === 0 && !principal.scope.admin) {
+      return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: its hosts (${principal.scope.hosts}) match no host in the inventory`);
+    }
+    const live = new Map(hostStatuses(ctx).map((h) => [h.name, h]));
+    return hostRows(visible, live, ctx.config.exec.secure_path);
+  });
+
+  api.get<{ Querystring: { principal?: string; host?: string; level?: AuditLevel; limit: number } }>(
+    '/api/audit',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            principal: { type: 'string', minLength: 1 },
+            host: { type: 'string', minLength: 1 },
+            level: { type: 'string', enum: [...AUDIT_LEVELS] },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOfRequest(request);
+      const q = request.query;
+      if (!principal.scope.admin && q.principal !== undefined && q.principal !== principal.name) {
+        return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: only admins see other principals' actions`);
+      }
+      const who = principal.scope.admin ? q.principal : principal.name;
+      const filter = { ...(who ? { principal: who } : {}), ...(q.host ? { host: q.host } : {}), ...(q.level ? { level: q.level } : {}), limit: q.limit };
+      return ctx.audit.list(filter).map(actionJson);
+    },
+  );
+
+  api.post<{ Body: { selector: string; command: string; cwd?: string; policy?: string } }>(
+    '/api/run',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['selector', 'command'],
+          additionalProperties: false,
+          properties: {
+            selector: { type: 'string', minLength: 1, maxLength: 4096 },
+            command: { type: 'string', minLength: 1, maxLength: 65536 },
+            cwd: { type: 'string', pattern: '^/' },
+            policy: { type: 'string', minLength: 1 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const as = asPrincipal(ctx, principalOfRequest(request));
+      const body = request.body;
+      const action = (host: string): ExecAction => ({
+        kind: 'exec',
+        host,
+        command: body.command,
+        ...(body.cwd ? { cwd: body.cwd } : {}),
+        ...(body.policy ? { policy: body.policy } : {}),
+      });
+      let hosts: string[];
+      try {
+        parseSelector(body.selector);
+      } catch (err) {
+        return fail(reply, 400, 'bad_request', (err as Error).message);
+      }
+      try {
+        hosts = await selectHosts(as, body.selector, action);
+      } catch (err) {
+        const { name, message } = err as Error;
+        if (name === 'ScopeError') return fail(reply, 403, 'out_of_scope', message);
+        if (name === 'InventoryError') return fail(reply, 404, 'not_found', message);
+        throw err;
+      }
+      const admitted = deps.limiter.take(as.principal.name);
+      if (!admitted.ok) {
+        const message = rateLimitedMessage(admitted.retryInMs);
+        await Promise.all(hosts.map((host) => recordRefusal(as, action(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
+        reply.header('retry-after', String(Math.ceil(admitted.retryInMs / 1000)));
+        return fail(reply, 429, 'rate_limited', message);
+      }
+      await as.registry.prepare(hosts);
+
+      // NDJSON: the hosts, output as it comes, one result per host, then the exit status `client run` would give.
+      const stream = new PassThrough();
+      const cancel = new AbortController();
+      stream.on('close', () => cancel.abort());
+      const line = (value: unknown): void => {
+        stream.write(`${JSON.stringify(value)}\n`);
+        // perform() cannot pause a command yet: a client that stops reading gets its run cancelled
+        // (as if it had hung up) rather than the daemon buffering output without bound.
+        if (stream.writableLength > MAX_UNREAD_BYTES) cancel.abort();
+      };
+      void reply.type('application/x-ndjson; charset=utf-8').send(stream);
+      line({ type: 'hosts', hosts });
+      const results = await fanOut(
+        as,
+        hosts,
+        action,
+        {
+          onOutput: (host, which, chunk) => line({ type: 'output', host, stream: which, data: chunk.toString('utf8') }),
+          onResult: (host, result) => {
+            const { stdout: _stdout, stderr: _stderr, ...rest } = resultJson(host, body.command, result, [], []);
+            line({ type: 'result', ...rest });
+          },
+        },
+        { concurrency: as.config.fanout.concurrency, signal: cancel.signal },
+      );
+      line({ type: 'exit', exitCode: combinedExit(results.values()) });
+      stream.end();
+      return reply;
+    },
+  );
+
+  api.get('/api/ws/ping', { websocket: true }, (socket, request) => {
+    // A trivial WebSocket behind the same authentication and Origin checks as the terminal will be.
+    const name = principalOfRequest(request).name;
+    socket.on('message', (data: Buffer) => socket.send(JSON.stringify({ type: 'pong', principal: name, data: data.toString('utf8') })));
+  });
+}

@@ -1,0 +1,206 @@
+// The daemon's HTTPS server (fastify): the web console's files and the JSON API. Every route is a thin
+// adapter: actions go through perform() (core/fanout.ts), queries read the daemon's own state; the
+// principal comes from auth.ts and its scope decides what it may see or do.
+import cookie from '@fastify/cookie';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import type { Config } from '../../config/config.js';
+import { expandHome } from '../../config/paths.js';
+import { principalOf } from '../../config/principals.js';
+import type { GatewayContext } from '../../core/context.js';
+import { UsageError } from '../../core/errors.js';
+import type { Principal } from '../../core/types.js';
+import type { RateLimiter } from '../../hosts/rate-limit.js';
+import { bearerToken, checkToken, CSRF_HEADER, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
+import { fail, tooManyFailures } from './errors.js';
+import { registerApi } from './routes.js';
+import { registerStatic } from './static.js';
+import { ensureSelfSigned, type TlsFiles } from './tls.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the API's authentication hook; null on public routes (login, the console's files). */
+    principal: Principal | null;
+    /** The browser session the request came with, when it was authenticated by cookie. */
+    browserSession: { cookie: string; session: BrowserSession } | null;
+  }
+  interface FastifyContextConfig {
+    /** The route needs no principal (POST /api/login). */
+    public?: boolean;
+  }
+}
+
+/** --listen, --tls-cert, --tls-key, --no-tls, --insecure-no-tls of `remux daemon start`. */
+export interface HttpFlags {
+  listen?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tls?: boolean;
+  insecureNoTls?: boolean;
+}
+
+export interface HttpSettings {
+  host: string;
+  port: number;
+  /** Configured PEM files, 'self-signed' (kept in $REMUX_HOME/tls), or null for plain HTTP. */
+  tls: TlsFiles | 'self-signed' | null;
+  origins: readonly string[];
+  sessionTtlMs: number;
+}
+
+export interface HttpServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/** `HOST:PORT` or `[IPv6]:PORT`. */
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new UsageError(`bad listen address "${text}": write HOST:PORT or [IPv6]:PORT, e.g. 127.0.0.1:7777`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** What config.yaml and the flags ask for; throws UsageError for what must not be served. */
+export function httpSettings(config: Config['http'], flags: HttpFlags): HttpSettings {
+  const { host, port } = parseListen(flags.listen ?? config.listen);
+  const insecure = flags.insecureNoTls === true || config.insecure_no_tls;
+  const plain = insecure || flags.tls === false || !config.tls;
+  if (plain && !isLoopback(host) && !insecure) {
+    throw new UsageError(
+      `refusing to serve plain HTTP on ${host}, which is not a loopback address: tokens and session cookies would cross the network in clear`,
+      'keep TLS (the default), listen on 127.0.0.1, or pass --insecure-no-tls if something else (a TLS proxy on this machine) protects the traffic',
+    );
+  }
+  const cert = flags.tlsCert ?? config.tls_cert;
+  const key = flags.tlsKey ?? config.tls_key;
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const tls = plain ? null : cert && key ? { cert: resolve(expandHome(cert)), key: resolve(expandHome(key)) } : 'self-signed';
+  return { host, port, tls, origins: config.origins, sessionTtlMs: config.session_hours * 3600_000 };
+}
+
+const SECURITY_HEADERS = {
+  // The console's script and styles come from this origin only: no inline code, no CDN, no framing.
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'cache-control': 'no-store',
+};
+
+export async function startHttp(
+  ctx: GatewayContext,
+  limiter: RateLimiter,
+  settings: HttpSettings,
+  tlsDir: string,
+  log: (line: string) => void,
+): Promise<HttpServer> {
+  const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(tlsDir, settings.host, log) : settings.tls;
+  const options = {
+    logger: false,
+    bodyLimit: 1 << 20,
+    forceCloseConnections: true,
+    // Unknown body properties are errors, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
+  };
+  const app = (
+    tlsFiles ? Fastify({ ...options, https: { cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key) } }) : Fastify(options)
+  ) as unknown as FastifyInstance;
+
+  const scheme = tlsFiles ? 'https' : 'http';
+  const allowedOrigins = new Set(settings.origins);
+  const sessions = new SessionStore(settings.sessionTtlMs);
+  const guard = new LoginGuard();
+
+  app.decorateRequest('principal', null);
+  app.decorateRequest('browserSession', null);
+  await app.register(cookie);
+  await app.register(websocket, { options: { maxPayload: 64 << 10 } });
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    if (tlsFiles) reply.header('strict-transport-security', 'max-age=31536000');
+  });
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+    if (err.validation || (err.statusCode !== undefined && err.statusCode < 500)) return fail(reply, err.statusCode ?? 400, 'bad_request', err.message);
+    log(`HTTP ${request.method} ${request.url}: ${err.stack ?? err.message}`);
+    return fail(reply, 500, 'internal', 'internal error; the daemon log has the details');
+  });
+  app.setNotFoundHandler((request, reply) => fail(reply, 404, 'not_found', `no such route: ${request.method} ${request.url.split('?')[0]}`));
+
+  /**
+   * Every /api route but login: who is asking (bearer token, else session cookie), and for a cookie,
+   * the checks that keep another site from using it (Origin on anything that changes state or opens a
+   * WebSocket, plus the CSRF token on state changes). A wrong Origin is refused whatever the credential.
+   */
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const origin = request.headers.origin;
+    if (origin !== undefined && !allowedOrigins.has(origin)) {
+      return fail(reply, 403, 'forbidden_origin', `Origin ${origin} is not allowed (allowed: ${[...allowedOrigins].join(', ')}; more with http.origins in config.yaml)`);
+    }
+    if (request.routeOptions.config.public) {
+      // A login sets a cookie for browsers: only a page of an allowed origin may ask for one.
+      return origin === undefined ? fail(reply, 403, 'forbidden_origin', 'a login must carry the Origin header of an allowed page') : undefined;
+    }
+    const bearer = bearerToken(request.headers.authorization);
+    if (bearer !== null) {
+      const checked = await checkToken(guard, request.ip, bearer, ctx.principals());
+      if ('locked' in checked) return tooManyFailures(reply, checked.locked);
+      if ('bad' in checked) return fail(reply, 401, 'unauthenticated', 'the bearer token matches no principal');
+      request.principal = principalOf(checked.entry, 'token');
+      return undefined;
+    }
+    const sessionCookie = request.cookies[SESSION_COOKIE];
+    const found = sessionCookie ? sessions.find(sessionCookie, ctx.principals()) : null;
+    if (!sessionCookie || !found) return fail(reply, 401, 'unauthenticated', 'log in (POST /api/login) or send Authorization: Bearer TOKEN');
+    const upgrade = request.headers.upgrade?.toLowerCase() === 'websocket';
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      if (origin === undefined) return fail(reply, 403, 'forbidden_origin', 'a request with a session cookie that changes state must carry an Origin header');
+      const csrf = request.headers[CSRF_HEADER];
+      if (typeof csrf !== 'string' || !sameSecret(csrf, found.session.csrfToken)) {
+        return fail(reply, 403, 'csrf', `missing or wrong ${CSRF_HEADER} header (GET /api/me gives the token)`);
+      }
+    } else if (upgrade && origin === undefined) {
+      return fail(reply, 403, 'forbidden_origin', 'a WebSocket opened with a session cookie must carry an Origin header');
+    }
+    request.principal = principalOf(found.entry, 'cookie');
+    request.browserSession = { cookie: sessionCookie, session: found.session };
+    return undefined;
+  };
+
+  await app.register(async (api) => {
+    api.addHook('onRequest', authenticate);
+    registerApi(api, { ctx, limiter, sessions, guard, sessionTtlMs: settings.sessionTtlMs });
+  });
+  registerStatic(app, log);
+
+  await app.listen({ host: settings.host, port: settings.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : settings.port;
+  for (const origin of ownOrigins(scheme, settings.host, port)) allowedOrigins.add(origin);
+  const shownHost = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  const url = `${scheme}://${shownHost}:${port}/`;
+  log(`web console and API on ${url}${tlsFiles ? ` (certificate ${tlsFiles.cert})` : ' (plain HTTP)'}`);
+  return { url, close: () => app.close() };
+}
+
+/**
+ * The daemon's own origins, always allowed: what a browser sends for a page loaded from it. A wildcard
+ * address (0.0.0.0, ::) has no name of its own here: its public origin must be configured.
+ */
+function ownOrigins(scheme: string, host: string, port: number): string[] {
+  const defaultPort = scheme === 'https' ? 443 : 80;
+  const at = (h: string): string => `${scheme}://${h}${port === defaultPort ? '' : `:${port}`}`;
+  if (isLoopback(host)) return [at('127.0.0.1'), at('localhost'), at('[::1]'), ...(host.startsWith('127.') && host !== '127.0.0.1' ? [at(host)] : [])];
+  if (host === '0.0.0.0' || host === '::') return [];
+  return [at(host.includes(':') ? `[${host}]` : host)];
+}

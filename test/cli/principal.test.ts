@@ -1,0 +1,131 @@
+// End-to-end: `remux principal …` on a real principals file, and REMUX_TOKEN acting as a principal.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { remux, tempHome } from '../support/cli.js';
+
+const POLICY = `policies:
+  read_only:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: echo|true }
+      - { operation: write_stdout, resource: null }
+  echo_only:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: echo }
+      - { operation: write_stdout, resource: null }
+`;
+
+async function addPrincipal(env: Record<string, string>, ...args: string[]): Promise<string> {
+  const r = await remux(['principal', 'add', ...args, '--json'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const added = JSON.parse(r.stdout) as { name: string; token: string };
+  assert.equal(added.name, args[0]);
+  return added.token;
+}
+
+describe('remux principal', () => {
+  const h = tempHome();
+  const file = join(h.home, 'principals.yaml');
+  after(() => h.remove());
+
+  test('add shows the token once and stores only its SHA-256, in a 0600 file; ls shows neither', async () => {
+    const token = await addPrincipal(h.env, 'ci', '--hosts', 'env=prod', '--users', 'deploy,www', '--create-as', 'deploy', '--read-only', '--policy', 'read_only');
+    assert.match(token, /^rmx_[A-Za-z0-9_-]{43}$/);
+    const admin = await addPrincipal(h.env, 'boss', '--admin');
+    assert.notEqual(admin, token);
+    const stored = readFileSync(file, 'utf8');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.ok(!stored.includes(token) && !stored.includes(admin), 'no token in clear');
+    const hash = createHash('sha256').update(token).digest('hex');
+    assert.ok(stored.includes(hash), 'the hash is what is kept');
+
+    for (const args of [['principal', 'ls'], ['principal', 'ls', '--json']]) {
+      const ls = await remux(args, { env: h.env });
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.ok(!ls.stdout.includes(token) && !ls.stdout.includes(hash) && !/token|sha256/i.test(ls.stdout), `${args.join(' ')} shows no secret`);
+    }
+    const rows = JSON.parse((await remux(['principal', 'ls', '--json'], { env: h.env })).stdout) as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      rows.map(({ created: _created, ...rest }) => rest),
+      [
+        { name: 'ci', admin: false, hosts: 'env=prod', users: ['deploy', 'www'], createAs: ['deploy'], attach: 'read-only', policies: ['read_only'] },
+        { name: 'boss', admin: true, hosts: 'all', users: ['*'], createAs: ['*'], attach: 'interactive', policies: [] },
+      ],
+    );
+  });
+
+  test('rotate replaces the token (the old hash is gone); rm removes; unknown names and bad scopes are usage errors', async () => {
+    const before = readFileSync(file, 'utf8');
+    const r = await remux(['principal', 'rotate', 'ci', '--json'], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    const { token } = JSON.parse(r.stdout) as { token: string };
+    const after = readFileSync(file, 'utf8');
+    assert.ok(after.includes(createHash('sha256').update(token).digest('hex')));
+    assert.notEqual(after, before);
+
+    assert.equal((await remux(['principal', 'rm', 'ci'], { env: h.env })).code, 0);
+    assert.ok(!readFileSync(file, 'utf8').includes('ci:'));
+    const unknown = await remux(['principal', 'rm', 'ci'], { env: h.env });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no principal named ci .*known: boss/);
+
+    for (const [args, why] of [
+      [['x'], /say which hosts/],
+      [['x', '--admin', '--hosts', 'all'], /--admin takes no scope options/],
+      [['x', '--hosts', 'web1,env=prod'], /mixes host names and labels/],
+      [['x', '--hosts', 'all', '--users', 'Not A User'], /users\[0\]: a tmux user/],
+      [['x', '--hosts', 'all', '--users', 'deploy', '--create-as', 'root'], /create_as\[0\]: root is not in users/],
+      [['boss', '--admin'], /already exists/],
+    ] as const) {
+      const bad = await remux(['principal', 'add', ...args], { env: h.env });
+      assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
+      assert.match(bad.stderr, why);
+    }
+    assert.ok(!readFileSync(file, 'utf8').includes(' x:'), 'nothing written for a refused add');
+  });
+
+  test('a bad principals file is reported with file:line', async () => {
+    const bad = tempHome();
+    try {
+      writeFileSync(join(bad.home, 'principals.yaml'), `principals:\n  ops:\n    token_sha256: ${'a'.repeat(64)}\n    hosts: all\n    attach: sometimes\n`);
+      const r = await remux(['principal', 'ls'], { env: bad.env });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`${join(bad.home, 'principals.yaml')}:5: principals\\.ops\\.attach`));
+      const health = JSON.parse((await remux(['status', 'health', '--json'], { env: bad.env })).stdout) as { checks: Array<{ name: string; ok: boolean; detail: string }> };
+      const check = health.checks.find((c) => c.name === 'principals');
+      assert.equal(check?.ok, false);
+      assert.match(check?.detail ?? '', /principals\.yaml:5:/);
+    } finally {
+      bad.remove();
+    }
+  });
+});
+
+describe('REMUX_TOKEN in the CLI (no daemon)', () => {
+  const h = tempHome();
+  after(() => h.remove());
+
+  test('acts as its principal, with its scope and default policy; a token of nobody is refused with 77', async () => {
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    const token = await addPrincipal(h.env, 'echoer', '--hosts', 'localhost', '--policy', 'echo_only');
+    const env = { ...h.env, REMUX_TOKEN: token };
+
+    const ok = await remux(['client', 'run', 'localhost', '--', 'echo', 'as echoer'], { env });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, 'as echoer\n');
+    const otherPolicy = await remux(['client', 'run', 'localhost', '--policy', 'read_only', '--', 'true'], { env });
+    assert.equal(otherPolicy.code, 77);
+    assert.match(otherPolicy.stderr, /out of scope for echoer: policy read_only is not allowed \(allowed: echo_only\)/);
+    const stranger = await remux(['client', 'run', 'localhost', '--', 'echo', 'x'], { env: { ...h.env, REMUX_TOKEN: 'rmx_not-a-token' } });
+    assert.equal(stranger.code, 77);
+    assert.match(stranger.stderr, /REMUX_TOKEN matches no principal/);
+    assert.equal(stranger.stdout, '');
+
+    const audit = (await remux(['audit', 'ls', '--json'], { env: h.env })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { principal: string; level: string });
+    assert.deepEqual(audit.map((a) => [a.principal, a.level]), [['echoer', 'info'], ['echoer', 'deny']]);
+  });
+});

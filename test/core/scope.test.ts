@@ -1,0 +1,63 @@
+// Scope checks on their own: hosts by selector (without probing the inventory), policies, and the
+// tmux facts session actions will carry.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ADMIN_SCOPE } from '../../src/config/principals.js';
+import { checkFacts, checkScope } from '../../src/core/scope.js';
+import type { Principal, Scope } from '../../src/core/types.js';
+import type { HostEntry } from '../../src/hosts/inventory.js';
+
+const HOSTS: HostEntry[] = [
+  { name: 'web1', transport: 'local', labels: { env: 'prod', role: 'web' }, builtin: false },
+  { name: 'web2', transport: 'local', labels: { env: 'dev', role: 'web' }, builtin: false },
+  { name: 'db1', transport: 'local', labels: { env: 'prod', role: 'db' }, builtin: false },
+  { name: 'localhost', transport: 'local', labels: {}, builtin: true },
+];
+const entry = (name: string): HostEntry | undefined => HOSTS.find((h) => h.name === name);
+
+function principal(scope: Partial<Scope>): Principal {
+  return { name: 'p', via: 'token', scope: { admin: false, hosts: 'all', users: [], createAs: [], attach: 'interactive', policies: [], ...scope } };
+}
+
+const hostsIn = (hosts: string): string[] =>
+  HOSTS.filter((h) => checkScope(principal({ hosts }), { kind: 'probe', host: h.name }, 'read_only', entry).ok).map((h) => h.name);
+
+test('hosts: names, globs, label terms; all is every inventory host but not the local one, which is named', () => {
+  assert.deepEqual(hostsIn('all'), ['web1', 'web2', 'db1']);
+  assert.deepEqual(hostsIn('web*'), ['web1', 'web2']);
+  assert.deepEqual(hostsIn('env=prod'), ['web1', 'db1']);
+  assert.deepEqual(hostsIn('env=prod,role!=db'), ['web1']);
+  assert.deepEqual(hostsIn('db1,nothing-by-this-name'), ['db1'], 'a term matching nothing does not void the others');
+  assert.deepEqual(hostsIn('localhost'), ['localhost']);
+  assert.deepEqual(hostsIn('local*'), [], 'the local host only by its exact name');
+});
+
+test('an unknown host is refused in the same words as one out of scope', () => {
+  const p = principal({ hosts: 'web1' });
+  const unknown = checkScope(p, { kind: 'probe', host: 'ghost' }, 'read_only', entry);
+  const outside = checkScope(p, { kind: 'probe', host: 'db1' }, 'read_only', entry);
+  assert.deepEqual([unknown, outside], [
+    { ok: false, reason: 'out of scope for p: host ghost is not among its hosts (web1)' },
+    { ok: false, reason: 'out of scope for p: host db1 is not among its hosts (web1)' },
+  ]);
+});
+
+test('policies: the allowed list, else only the configured default; admins anything', () => {
+  const exec = (policy?: string) => ({ kind: 'exec' as const, host: 'web1', command: 'true', ...(policy ? { policy } : {}) });
+  assert.equal(checkScope(principal({}), exec(), 'read_only', entry).ok, true);
+  assert.equal(checkScope(principal({}), exec('admin'), 'read_only', entry).ok, false);
+  assert.equal(checkScope(principal({ policies: ['ops', 'logs'] }), exec(), 'read_only', entry).ok, true, 'its first policy is its default');
+  assert.equal(checkScope(principal({ policies: ['ops', 'logs'] }), exec('read_only'), 'read_only', entry).ok, false);
+  assert.equal(checkScope({ ...principal({}), scope: ADMIN_SCOPE }, exec('anything'), 'read_only', entry).ok, true);
+});
+
+test('tmux users, creating as a user, read-only attach', () => {
+  const p = principal({ users: ['deploy', 'www'], createAs: ['deploy'], attach: 'read-only' });
+  const check = (facts: { tmuxUser: string; createsSession?: boolean; interactive?: boolean }) => checkFacts(p, { host: 'web1', ...facts }, 'read_only', entry);
+  assert.deepEqual(check({ tmuxUser: 'www' }), { ok: true });
+  assert.match((check({ tmuxUser: 'root' }) as { reason: string }).reason, /tmux user root is not among its users \(deploy, www\)/);
+  assert.deepEqual(check({ tmuxUser: 'deploy', createsSession: true }), { ok: true });
+  assert.match((check({ tmuxUser: 'www', createsSession: true }) as { reason: string }).reason, /may not create sessions as www/);
+  assert.match((check({ tmuxUser: 'www', interactive: true }) as { reason: string }).reason, /it may only watch sessions \(attach: read-only\)/);
+  assert.deepEqual(checkFacts(principal({ users: ['*'], createAs: ['*'] }), { host: 'web1', tmuxUser: 'anyone', createsSession: true, interactive: true }, 'read_only', entry), { ok: true });
+});

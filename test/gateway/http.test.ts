@@ -1,0 +1,307 @@
+// End-to-end and adversarial: a real daemon serving HTTPS on loopback, real principals, a real audit
+// store. Every request goes over TLS trusting only the certificate the daemon generated.
+import assert from 'node:assert/strict';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { remux, tempHome } from '../support/cli.js';
+import { client, wsRoundTrip, type Client } from '../support/https.js';
+
+const POLICY = `policies:
+  read_only:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: echo|true|yes }
+      - { operation: write_stdout, resource: null }
+`;
+// Never connected to: listing hosts needs no connection, and scoped runs are refused before one.
+const HOSTS = `hosts:
+  web1: { address: 192.0.2.1, user: ops, labels: { env: prod } }
+  db1: { address: 192.0.2.2, user: ops, labels: { env: dev } }
+`;
+
+async function addPrincipal(env: Record<string, string>, ...args: string[]): Promise<string> {
+  const r = await remux(['principal', 'add', ...args, '--json'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { token: string }).token;
+}
+
+async function daemonUrl(env: Record<string, string>): Promise<string> {
+  const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { http: { url?: string; off?: string } };
+  assert.ok(status.http.url, `the daemon serves HTTP: ${status.http.off}`);
+  return status.http.url;
+}
+
+const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
+describe('the daemon\'s HTTPS API', () => {
+  const h = tempHome();
+  const tokens = { admin: '', prod: '', local: '' };
+  let api: Client;
+  let ca = '';
+  let origin = '';
+  const evil = 'https://evil.example';
+
+  before(async () => {
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(h.home, 'hosts.yaml'), HOSTS);
+    tokens.admin = await addPrincipal(h.env, 'boss', '--admin');
+    tokens.prod = await addPrincipal(h.env, 'prod-ops', '--hosts', 'env=prod');
+    tokens.local = await addPrincipal(h.env, 'local-ops', '--hosts', 'localhost');
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stdout, /web console and API: https:\/\/127\.0\.0\.1:\d+\//);
+    const url = await daemonUrl(h.env);
+    origin = new URL(url).origin;
+    ca = readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8');
+    api = client(url, ca);
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  /** Logs in as a browser on the daemon's own page would; returns the cookie header and CSRF token. */
+  async function login(token: string): Promise<{ cookie: string; csrf: string }> {
+    const r = await api.request('POST', '/api/login', { headers: { origin }, body: { token } });
+    assert.equal(r.status, 200, r.text);
+    const setCookie = String(r.headers['set-cookie']);
+    assert.match(setCookie, /^__Host-remux_session=[A-Za-z0-9_-]{43}; Max-Age=\d+; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
+    return { cookie: setCookie.split(';')[0]!, csrf: r.json<{ csrfToken: string }>().csrfToken };
+  }
+
+  test('no credentials, a bad token or a malformed header: 401 with a JSON error; security headers on every answer', async () => {
+    for (const headers of [{}, bearer('rmx_wrong'), { authorization: 'Basic Ym9zczp4' }, { cookie: '__Host-remux_session=forged' }]) {
+      const r = await api.request('GET', '/api/hosts', { headers });
+      assert.equal(r.status, 401, JSON.stringify(headers));
+      assert.equal(r.json().error, 'unauthenticated');
+      assert.match(String(r.headers['content-security-policy']), /default-src 'self'; script-src 'self'/);
+      assert.equal(r.headers['x-frame-options'], 'DENY');
+      assert.equal(r.headers['strict-transport-security'], 'max-age=31536000');
+    }
+    const page = await api.request('GET', '/');
+    assert.equal(page.status, 200);
+    assert.match(page.text, /<script type="module" src="\/main.js"><\/script>/);
+    assert.doesNotMatch(page.text, /<script>|<style|\son[a-z]+=/, 'no inline code: the CSP forbids it');
+    assert.match(String(page.headers['content-security-policy']), /default-src 'self'/);
+    assert.equal((await api.request('GET', '/main.js')).status, 200);
+    assert.equal((await api.request('GET', '/api/nothing-here', { headers: bearer(tokens.admin) })).status, 404);
+  });
+
+  test('a bearer token acts as its principal; scoped principals see only their hosts', async () => {
+    const me = await api.request('GET', '/api/me', { headers: bearer(tokens.prod) });
+    assert.equal(me.status, 200);
+    assert.deepEqual(me.json(), {
+      name: 'prod-ops',
+      via: 'token',
+      scope: { admin: false, hosts: 'env=prod', users: [], createAs: [], attach: 'interactive', policies: [] },
+      csrfToken: null,
+    });
+    const all = await api.request('GET', '/api/hosts', { headers: bearer(tokens.admin) });
+    assert.deepEqual(all.json<Array<{ name: string }>>().map((x) => x.name), ['web1', 'db1']);
+    const scoped = await api.request('GET', '/api/hosts', { headers: bearer(tokens.prod) });
+    assert.deepEqual(scoped.json<Array<{ name: string; labels: unknown; transport: string }>>().map((x) => [x.name, x.labels, x.transport]), [['web1', { env: 'prod' }, 'ssh']]);
+    const none = await api.request('GET', '/api/hosts', { headers: bearer(tokens.local) });
+    assert.equal(none.status, 403, 'a scope that lists no inventory host is a 403, not a silent empty list');
+    assert.equal(none.json().error, 'out_of_scope');
+  });
+
+  test('run streams NDJSON through perform(); out-of-scope and unknown hosts are 403 alike for a scoped principal, 404 for an admin', async () => {
+    const run = await api.request('POST', '/api/run', { headers: bearer(tokens.local), body: { selector: 'localhost', command: 'echo from the api' } });
+    assert.equal(run.status, 200, run.text);
+    assert.match(String(run.headers['content-type']), /^application\/x-ndjson/);
+    const lines = run.text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(lines[0], { type: 'hosts', hosts: ['localhost'] });
+    assert.deepEqual(lines[1], { type: 'output', host: 'localhost', stream: 'stdout', data: 'from the api\n' });
+    assert.equal(lines[2]?.type, 'result');
+    assert.equal(lines[2]?.exitCode, 0);
+    assert.deepEqual(lines[3], { type: 'exit', exitCode: 0 });
+    const denied = await api.request('POST', '/api/run', { headers: bearer(tokens.local), body: { selector: 'localhost', command: 'cat /etc/passwd' } });
+    assert.deepEqual(denied.text.trim().split('\n').map((l) => JSON.parse(l) as { type: string; exitCode?: number }).at(-1), { type: 'exit', exitCode: 77 });
+
+    for (const selector of ['db1', 'no-such-host', 'env=dev']) {
+      const r = await api.request('POST', '/api/run', { headers: bearer(tokens.prod), body: { selector, command: 'true' } });
+      assert.equal(r.status, 403, selector);
+      assert.match(r.json<{ message: string }>().message, new RegExp(`out of scope for prod-ops: "${selector}" picks none of its hosts \\(env=prod\\)`));
+      assert.doesNotMatch(r.text, /db1|web1/.test(selector) ? /web1/ : /db1|web1/, 'no other host is named');
+    }
+    assert.equal((await api.request('POST', '/api/run', { headers: bearer(tokens.admin), body: { selector: 'no-such-host', command: 'true' } })).status, 404);
+    assert.equal((await api.request('POST', '/api/run', { headers: bearer(tokens.admin), body: { selector: 'a,b=c', command: 'true' } })).status, 400);
+    const extra = await api.request('POST', '/api/run', { headers: bearer(tokens.admin), body: { selector: 'localhost', command: 'true', shell: true } });
+    assert.equal(extra.status, 400, 'unknown body properties are refused, not dropped');
+
+    const mine = await api.request('GET', '/api/audit', { headers: bearer(tokens.prod) });
+    const records = mine.json<Array<{ principal: string; host: string; level: string }>>();
+    assert.deepEqual(records.map((a) => [a.principal, a.host, a.level]), [['prod-ops', 'db1', 'deny'], ['prod-ops', 'no-such-host', 'deny'], ['prod-ops', 'env=dev', 'deny']]);
+    const others = await api.request('GET', '/api/audit?principal=local-ops', { headers: bearer(tokens.prod) });
+    assert.equal(others.status, 403);
+    const admin = await api.request('GET', '/api/audit?principal=local-ops&level=deny', { headers: bearer(tokens.admin) });
+    assert.deepEqual(admin.json<Array<{ command: string }>>().map((a) => a.command), ['cat /etc/passwd']);
+  });
+
+  test('browser login: the cookie needs the CSRF token and an allowed Origin to change anything; logout ends it', async () => {
+    assert.equal((await api.request('POST', '/api/login', { body: { token: tokens.local } })).status, 403, 'a login without Origin');
+    const forged = await api.request('POST', '/api/login', { headers: { origin: evil }, body: { token: tokens.local } });
+    assert.equal(forged.status, 403);
+    assert.equal(forged.json().error, 'forbidden_origin');
+    assert.equal(forged.headers['set-cookie'], undefined);
+
+    const { cookie, csrf } = await login(tokens.local);
+    const me = await api.request('GET', '/api/me', { headers: { cookie } });
+    assert.equal(me.json().csrfToken, csrf);
+    assert.equal(me.json().via, 'cookie');
+    const body = { selector: 'localhost', command: 'echo via cookie' };
+    const attempts: Array<[Record<string, string>, number, string]> = [
+      [{ cookie, origin }, 403, 'csrf'],
+      [{ cookie, origin, 'x-csrf-token': `${csrf.slice(0, -1)}x` }, 403, 'csrf'],
+      [{ cookie, 'x-csrf-token': csrf }, 403, 'forbidden_origin'],
+      [{ cookie, origin: evil, 'x-csrf-token': csrf }, 403, 'forbidden_origin'],
+      [{ cookie, origin: `${origin}.evil.example`, 'x-csrf-token': csrf }, 403, 'forbidden_origin'],
+    ];
+    for (const [headers, status, error] of attempts) {
+      const r = await api.request('POST', '/api/run', { headers, body });
+      assert.equal(r.status, status, JSON.stringify(headers));
+      assert.equal(r.json().error, error);
+    }
+    const ok = await api.request('POST', '/api/run', { headers: { cookie, origin, 'x-csrf-token': csrf }, body });
+    assert.equal(ok.status, 200, ok.text);
+    assert.match(ok.text, /"data":"via cookie\\n"/);
+    assert.equal((await api.request('POST', '/api/run', { headers: { ...bearer(tokens.local), origin: evil }, body })).status, 403, 'a forged Origin is refused with a bearer token too');
+
+    assert.equal((await api.request('POST', '/api/logout', { headers: { cookie, origin } })).status, 403, 'logout is a state change: CSRF token needed');
+    const out = await api.request('POST', '/api/logout', { headers: { cookie, origin, 'x-csrf-token': csrf } });
+    assert.equal(out.status, 204);
+    assert.match(String(out.headers['set-cookie']), /__Host-remux_session=;/);
+    assert.equal((await api.request('GET', '/api/me', { headers: { cookie } })).status, 401, 'the session is gone server-side');
+  });
+
+  test('rotating a token ends the browser sessions made with it', async () => {
+    const { cookie } = await login(tokens.prod);
+    assert.equal((await api.request('GET', '/api/me', { headers: { cookie } })).status, 200);
+    const r = await remux(['principal', 'rotate', 'prod-ops', '--json'], { env: h.env });
+    tokens.prod = (JSON.parse(r.stdout) as { token: string }).token;
+    assert.equal((await api.request('GET', '/api/me', { headers: { cookie } })).status, 401);
+    assert.equal((await api.request('GET', '/api/me', { headers: bearer(tokens.prod) })).status, 200);
+  });
+
+  test('WebSocket upgrades: authenticated, and with a cookie only from an allowed Origin', async () => {
+    const { cookie } = await login(tokens.local);
+    const refused: Array<[Record<string, string>, number]> = [
+      [{}, 401],
+      [{ origin }, 401],
+      [{ cookie }, 403],
+      [{ cookie, origin: evil }, 403],
+      [{ ...bearer(tokens.local), origin: evil }, 403],
+      [bearer('rmx_wrong'), 401],
+    ];
+    for (const [headers, status] of refused) {
+      const r = await api.upgrade('/api/ws/ping', headers);
+      assert.equal(r.status, status, JSON.stringify(Object.keys(headers)));
+    }
+    for (const headers of [{ cookie, origin }, bearer(tokens.local)]) {
+      const r = await api.upgrade('/api/ws/ping', headers);
+      assert.equal(r.status, 101);
+      assert.ok('socket' in r);
+      assert.deepEqual(JSON.parse(await wsRoundTrip(r.socket, 'hello')), { type: 'pong', principal: 'local-ops', data: 'hello' });
+    }
+  });
+
+  test('REMUX_TOKEN through the daemon: the CLI acts as the token\'s principal, a token of nobody exits 77', async () => {
+    const scoped = await remux(['client', 'run', 'db1', '--', 'true'], { env: { ...h.env, REMUX_TOKEN: tokens.prod } });
+    assert.equal(scoped.code, 77);
+    assert.match(scoped.stderr, /out of scope for prod-ops/);
+    const stranger = await remux(['client', 'run', 'localhost', '--', 'true'], { env: { ...h.env, REMUX_TOKEN: 'rmx_wrong' } });
+    assert.equal(stranger.code, 77);
+    assert.match(stranger.stderr, /REMUX_TOKEN matches no principal/);
+  });
+
+  test('a run whose client stops reading is cancelled, not buffered without bound', async () => {
+    const base = new URL(origin);
+    const body = JSON.stringify({ selector: 'localhost', command: 'yes' });
+    const req = https.request({ method: 'POST', host: base.hostname, port: base.port, path: '/api/run', ca, agent: false, headers: { ...bearer(tokens.local), 'content-type': 'application/json' } });
+    req.on('response', (res) => res.pause()); // never read
+    req.on('error', () => undefined);
+    req.end(body);
+    try {
+      for (const deadline = Date.now() + 10_000; ; ) {
+        const records = (await api.request('GET', '/api/audit?principal=local-ops', { headers: bearer(tokens.admin) })).json<Array<{ command: string; status: string; exitCode: number }>>();
+        const run = records.find((a) => a.command === 'yes');
+        if (run?.status === 'complete') {
+          assert.notEqual(run.exitCode, 0);
+          break;
+        }
+        assert.ok(Date.now() < deadline, 'the flood was still running after 10 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      req.destroy();
+    }
+  });
+
+  // Last: it locks this address out for the rest of the daemon's life.
+  test('failed logins from one address are slowed, then locked out even for the right token', async () => {
+    const took: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = Date.now();
+      const r = await api.request('POST', '/api/login', { headers: { origin }, body: { token: `rmx_guess${i}` } });
+      took.push(Date.now() - t0);
+      assert.equal(r.status, 401);
+    }
+    assert.ok(took[3]! >= 240 && took[4]! >= 490, `the 4th and 5th failures waited: ${took.join(', ')} ms`);
+    for (const attempt of [
+      () => api.request('POST', '/api/login', { headers: { origin }, body: { token: tokens.admin } }),
+      () => api.request('GET', '/api/me', { headers: bearer(tokens.admin) }),
+    ]) {
+      const r = await attempt();
+      assert.equal(r.status, 429);
+      assert.equal(r.json().error, 'locked_out');
+      assert.ok(Number(r.headers['retry-after']) > 800);
+    }
+    const audit = JSON.parse((await remux(['audit', 'ls', '--json', '--principal', '(unknown)'], { env: h.env })).stdout.split('\n')[0]!) as { operation: string; level: string };
+    assert.deepEqual([audit.operation, audit.level], ['login', 'deny']);
+  });
+});
+
+describe('when the daemon serves HTTP', () => {
+  const h = tempHome();
+  before(() => writeFileSync(join(h.home, 'policies.yaml'), POLICY));
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  test('no principal: the socket is served but not HTTP; asking for HTTP explicitly is an error', async () => {
+    const explicit = await remux(['daemon', 'start', '--foreground', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(explicit.code, 2);
+    assert.match(explicit.stderr, /no principal is configured .*remux principal add NAME --admin/);
+    const plain = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /web console and API: off: no principal is configured/);
+    const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env: h.env })).stdout) as { http: { off?: string } };
+    assert.match(status.http.off ?? '', /remux principal add/);
+    await remux(['daemon', 'stop'], { env: h.env });
+  });
+
+  test('plain HTTP on a non-loopback address is refused unless --insecure-no-tls', async () => {
+    const r = await remux(['daemon', 'start', '--foreground', '--listen', '0.0.0.0:0', '--no-tls'], { env: h.env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /refusing to serve plain HTTP on 0\.0\.0\.0/);
+    assert.match(r.stderr, /--insecure-no-tls/);
+  });
+
+  test('the self-signed certificate is generated once (key 0600) and reused', async () => {
+    await addPrincipal(h.env, 'boss', '--admin');
+    const certFile = join(h.home, 'tls', 'cert.pem');
+    assert.equal((await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env })).code, 0);
+    const cert = readFileSync(certFile, 'utf8');
+    assert.equal(statSync(join(h.home, 'tls', 'key.pem')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(h.home, 'tls')).mode & 0o777, 0o700);
+    await remux(['daemon', 'stop'], { env: h.env });
+    assert.equal((await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env })).code, 0);
+    assert.equal(readFileSync(certFile, 'utf8'), cert);
+    const url = await daemonUrl(h.env);
+    const r = await client(url, cert).request('GET', '/api/me');
+    assert.equal(r.status, 401, 'the restarted daemon serves with the kept certificate');
+  });
+});
