@@ -1,0 +1,158 @@
+// The browser terminal: one WebSocket carries one attach (sessions/attach.ts) with flow control end to
+// end. The route that upgrades the request authenticates it, checks its Origin and scope, and opens the
+// attach through perform(); this file only moves bytes and enforces the limits.
+//
+// Protocol (one attach per socket):
+//   server -> client  binary frame: terminal output, in order.
+//                     text frame, JSON: {"type":"ready","readOnly","recording"} once, then at the end
+//                     {"type":"exit","reason","code"} before the close.
+//   client -> server  text frame, JSON: {"type":"input","data":string} (dropped when read-only),
+//                     {"type":"resize","cols","rows"} (clamped by the attach),
+//                     {"type":"ack","bytes":N}: N output bytes rendered so far, counted from the start.
+//   Anything else (binary frames, other JSON, a frame over MAX_CLIENT_FRAME) closes the socket 1003/1009.
+//
+// Flow control: the browser acknowledges what xterm.js has rendered (its write callback), not what it
+// received. While more than highWater bytes are sent and not acknowledged, or the socket's own send
+// buffer holds more than highWater, the attach is paused: the pty (or the SSH channel) is no longer
+// read, so tmux itself blocks and nothing piles up here. Resumed below lowWater. A client that never
+// acknowledges gets at most highWater plus one read; it cannot make the daemon's memory grow.
+import { WebSocket } from 'ws';
+import type { AttachEnd, AttachStream } from '../sessions/attach.js';
+
+export const TERMINAL_FLOW = {
+  highWater: 256 << 10,
+  lowWater: 64 << 10,
+} as const;
+
+/** Keystrokes and control messages are small; a paste of a few hundred KiB still fits. */
+export const MAX_CLIENT_FRAME = 1 << 20;
+
+/** WebSocket close codes of the terminal (4000-4999 are the application's). */
+export const CLOSE = {
+  normal: 1000,
+  unsupported: 1003,
+  policy: 1008,
+  tooBig: 1009,
+  internal: 1011,
+  unauthenticated: 4001,
+  forbidden: 4003,
+  notFound: 4004,
+  lifetime: 4008,
+  tooMany: 4029,
+} as const;
+
+export interface TerminalBridgeOptions {
+  readOnly: boolean;
+  /** Recording id, shown to the client; null when not recorded. */
+  recording: string | null;
+  /** Every output chunk, as sent (the recording). */
+  onOutput?: (chunk: Buffer) => void;
+  onResize?: (cols: number, rows: number) => void;
+  flow?: { highWater: number; lowWater: number };
+}
+
+/** What a bridge did, for the audit record and tests. */
+export interface BridgeEnd {
+  end: AttachEnd;
+  bytesOut: number;
+  /** Most bytes ever sent and not yet acknowledged. */
+  maxUnacked: number;
+  /** How many times the attach was paused because the client fell behind. */
+  pauses: number;
+}
+
+type ClientMessage = { type: 'input'; data: string } | { type: 'resize'; cols: number; rows: number } | { type: 'ack'; bytes: number };
+
+function parseClientMessage(text: string): ClientMessage | null {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof m !== 'object' || m === null) return null;
+  const o = m as Record<string, unknown>;
+  if (o.type === 'input' && typeof o.data === 'string') return { type: 'input', data: o.data };
+  if (o.type === 'resize' && typeof o.cols === 'number' && typeof o.rows === 'number') return { type: 'resize', cols: o.cols, rows: o.rows };
+  if (o.type === 'ack' && typeof o.bytes === 'number' && Number.isSafeInteger(o.bytes) && o.bytes >= 0) return { type: 'ack', bytes: o.bytes };
+  return null;
+}
+
+/** Connects an open attach to an accepted WebSocket until either ends; resolves when both are done. */
+export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: TerminalBridgeOptions): Promise<BridgeEnd> {
+  const flow = opts.flow ?? TERMINAL_FLOW;
+  let sent = 0;
+  let acked = 0;
+  let maxUnacked = 0;
+  let pauses = 0;
+  let paused = false;
+  let closing = false;
+
+  const behind = (): boolean => sent - acked > flow.highWater || ws.bufferedAmount > flow.highWater;
+  const caughtUp = (): boolean => sent - acked <= flow.lowWater && ws.bufferedAmount <= flow.lowWater;
+  const check = (): void => {
+    if (!paused && behind()) {
+      paused = true;
+      pauses++;
+      stream.pause();
+    } else if (paused && caughtUp()) {
+      paused = false;
+      stream.resume();
+    }
+  };
+  const close = (code: number, reason: string): void => {
+    if (closing) return;
+    closing = true;
+    if (ws.readyState === WebSocket.OPEN) ws.close(code, reason);
+    void stream.close();
+  };
+
+  ws.send(JSON.stringify({ type: 'ready', readOnly: opts.readOnly, recording: opts.recording }));
+  stream.onData((chunk) => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    sent += chunk.length;
+    maxUnacked = Math.max(maxUnacked, sent - acked);
+    opts.onOutput?.(chunk);
+    // The send callback runs when the chunk has left the socket's buffer: a client that reads slowly
+    // at the TCP level is caught here even if it acknowledges honestly.
+    ws.send(chunk, { binary: true }, () => check());
+    check();
+  });
+
+  ws.on('message', (data, isBinary) => {
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
+    if (size > MAX_CLIENT_FRAME) return close(CLOSE.tooBig, 'message too big');
+    const message = isBinary ? null : parseClientMessage(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'));
+    if (message === null) return close(CLOSE.unsupported, 'unsupported message');
+    switch (message.type) {
+      case 'input':
+        if (!opts.readOnly) stream.write(message.data);
+        return;
+      case 'resize':
+        stream.resize(message.cols, message.rows);
+        opts.onResize?.(message.cols, message.rows);
+        return;
+      case 'ack':
+        // Acknowledging more than was sent is a broken or hostile client: it could unpause a flood.
+        if (message.bytes > sent) return close(CLOSE.policy, 'acknowledged more than was sent');
+        acked = Math.max(acked, message.bytes);
+        check();
+        return;
+    }
+  });
+  const socketClosed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+  ws.once('close', () => {
+    closing = true;
+    void stream.close();
+  });
+  ws.on('error', () => close(CLOSE.internal, 'socket error'));
+
+  return stream.ended.then(async (end) => {
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify({ type: 'exit', reason: end.reason, code: end.code }));
+      close(end.reason === 'lifetime' ? CLOSE.lifetime : CLOSE.normal, end.reason === 'lifetime' ? 'attach lifetime reached' : 'session ended');
+    }
+    await socketClosed;
+    return { end, bytesOut: sent, maxUnacked, pauses };
+  });
+}

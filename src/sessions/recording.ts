@@ -1,0 +1,151 @@
+// Attach recordings as asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/): a JSON header
+// line, then one JSON array per event: [seconds, "o", text] for output, [seconds, "r", "COLSxROWS"] for a
+// resize, [seconds, "m", label] for a marker. Keystrokes are not recorded (they carry passwords); what
+// they echo is. Files live in $REMUX_HOME/recordings, 0600, named by start time and a random suffix
+// (never by host or session names); the header's `remux` field says whose attach it was.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+
+/** Past this size a recording stops (with a marker); the attach goes on. */
+export const RECORDING_MAX_BYTES = 256 << 20;
+
+export interface RecordingMeta {
+  host: string;
+  user: string;
+  session: string;
+  principal: string;
+  readOnly: boolean;
+  /** The attach's audit record. */
+  actionId: number | null;
+}
+
+export interface RecordingInfo extends RecordingMeta {
+  id: string;
+  /** Start, ISO 8601. */
+  started: string;
+  width: number;
+  height: number;
+  bytes: number;
+  /** Seconds from the start to the last event. */
+  duration: number;
+}
+
+const ID = /^\d{8}T\d{6}Z-[0-9a-f]{12}$/;
+
+export function recordingPath(dir: string, id: string): string {
+  if (!ID.test(id)) throw new RangeError(`not a recording id: ${JSON.stringify(id)}`);
+  return path.join(dir, `${id}.cast`);
+}
+
+export class AttachRecorder {
+  readonly id: string;
+  readonly path: string;
+  private readonly fd: number;
+  private readonly started = performance.now();
+  private readonly decoder = new StringDecoder('utf8');
+  private bytes = 0;
+  private stopped = false;
+
+  constructor(
+    dir: string,
+    meta: RecordingMeta,
+    size: { cols: number; rows: number },
+    private readonly maxBytes = RECORDING_MAX_BYTES,
+  ) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const now = new Date();
+    this.id = `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(6).toString('hex')}`;
+    this.path = recordingPath(dir, this.id);
+    // wx: a new file only, never through a link someone planted.
+    this.fd = fs.openSync(this.path, 'wx', 0o600);
+    const header = { version: 2, width: size.cols, height: size.rows, timestamp: Math.floor(now.getTime() / 1000), title: `${meta.user}@${meta.host}:${meta.session}`, env: { TERM: 'xterm-256color' }, remux: meta };
+    this.append(JSON.stringify(header));
+  }
+
+  output(chunk: Buffer): void {
+    const text = this.decoder.write(chunk);
+    if (text !== '') this.event('o', text);
+  }
+
+  resize(cols: number, rows: number): void {
+    this.event('r', `${cols}x${rows}`);
+  }
+
+  end(): void {
+    if (this.stopped) return;
+    const rest = this.decoder.end();
+    if (rest !== '') this.event('o', rest);
+    this.stopped = true;
+    fs.closeSync(this.fd);
+  }
+
+  private event(kind: 'o' | 'r' | 'm', data: string): void {
+    if (this.stopped) return;
+    const line = JSON.stringify([Number(((performance.now() - this.started) / 1000).toFixed(6)), kind, data]);
+    if (this.bytes + line.length > this.maxBytes) {
+      this.append(JSON.stringify([Number(((performance.now() - this.started) / 1000).toFixed(6)), 'm', 'recording stopped: size limit reached']));
+      this.end();
+      return;
+    }
+    this.append(line);
+  }
+
+  private append(line: string): void {
+    const buf = Buffer.from(`${line}\n`);
+    fs.writeSync(this.fd, buf);
+    this.bytes += buf.length;
+  }
+}
+
+/** The recordings in `dir`, newest first; unreadable or foreign files are left out. */
+export function listRecordings(dir: string): RecordingInfo[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const infos: RecordingInfo[] = [];
+  for (const name of names) {
+    const id = name.replace(/\.cast$/, '');
+    if (!ID.test(id) || name !== `${id}.cast`) continue;
+    const info = describeRecording(dir, id);
+    if (info !== null) infos.push(info);
+  }
+  return infos.sort((a, b) => b.id.localeCompare(a.id));
+}
+
+/** One recording's header and extent; null when it is not one of ours. */
+export function describeRecording(dir: string, id: string): RecordingInfo | null {
+  const file = recordingPath(dir, id);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return null;
+  }
+  try {
+    const { size } = fs.fstatSync(fd);
+    const head = Buffer.alloc(Math.min(size, 8192));
+    fs.readSync(fd, head, 0, head.length, 0);
+    const tail = Buffer.alloc(Math.min(size, 65536));
+    fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+    const header = JSON.parse(head.toString('utf8').split('\n')[0] ?? '') as { width?: number; height?: number; timestamp?: number; remux?: RecordingMeta };
+    if (!header.remux || typeof header.timestamp !== 'number') return null;
+    const last = tail.toString('utf8').trimEnd().split('\n').at(-1) ?? '';
+    let duration = 0;
+    try {
+      const event = JSON.parse(last) as unknown;
+      if (Array.isArray(event) && typeof event[0] === 'number') duration = event[0];
+    } catch {
+      // A recording cut short (the daemon was killed): its duration is unknown.
+    }
+    return { id, ...header.remux, started: new Date(header.timestamp * 1000).toISOString(), width: header.width ?? 0, height: header.height ?? 0, bytes: size, duration };
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,232 @@
+// The browser terminal's bridge (src/gateway/terminal.ts) between a real WebSocket on loopback and a
+// real attach to tmux on a private socket: typing, read-only, the flow control that stops reading the
+// pty when the client does not acknowledge (a `yes` flood stays bounded), hostile client frames, the
+// end of the session and of the attach's lifetime, recordings, and the attach slot limits.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createContext, type GatewayContext } from '../../src/core/context.js';
+import { perform } from '../../src/core/perform.js';
+import { AttachSlots } from '../../src/gateway/attach-slots.js';
+import { bridgeTerminal, CLOSE, type BridgeEnd, type TerminalBridgeOptions } from '../../src/gateway/terminal.js';
+import { AttachRecorder, describeRecording, listRecordings, recordingPath } from '../../src/sessions/recording.js';
+
+const POLICIES = `policies:
+  sess:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: sleep|yes|cat }
+      - { operation: write_stdout, resource: null }
+`;
+
+interface Client {
+  ws: WebSocket;
+  /** Output bytes received, as text. */
+  text(): string;
+  received(): number;
+  control: Array<Record<string, unknown>>;
+  closed: Promise<{ code: number; reason: string }>;
+  send(message: unknown): void;
+}
+
+describe('the browser terminal bridge', { timeout: 60_000 }, () => {
+  const home = mkdtempSync(join(tmpdir(), 'remux-terminal-'));
+  const socket = join(home, 'tmux.sock');
+  let ctx: GatewayContext;
+  let server: WebSocketServer;
+  let port: number;
+  /** What the next connection bridges to, and its outcome. */
+  let next: { session: string; readOnly: boolean; options?: Partial<TerminalBridgeOptions>; lifetimeMs?: number; done?: Promise<BridgeEnd> } = { session: '', readOnly: false };
+  const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+
+  const newSession = async (session: string, command?: string): Promise<void> => {
+    const r = await perform(ctx, { kind: 'session.new', host: 'box', session, ...(command ? { command, policy: 'sess' } : {}) }, { onStdout: () => {}, onStderr: () => {} });
+    assert.equal(r.outcome, 'ok', r.message ?? '');
+  };
+
+  const connect = async (session: string, readOnly = false, options: Partial<TerminalBridgeOptions> = {}): Promise<Client> => {
+    next = { session, readOnly, options };
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const control: Array<Record<string, unknown>> = [];
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        chunks.push(data as Buffer);
+        bytes += (data as Buffer).length;
+      } else control.push(JSON.parse(data.toString()) as Record<string, unknown>);
+    });
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    for (let i = 0; i < 100 && control.length === 0; i++) await sleep(10);
+    return { ws, text: () => Buffer.concat(chunks).toString('utf8'), received: () => bytes, control, closed, send: (m) => ws.send(JSON.stringify(m)) };
+  };
+
+  const until = async (what: string, cond: () => boolean, ms = 5000): Promise<void> => {
+    const deadline = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+      await sleep(10);
+    }
+  };
+
+  before(async () => {
+    writeFileSync(join(home, 'policies.yaml'), POLICIES);
+    writeFileSync(join(home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n`);
+    ctx = createContext({ env: { REMUX_HOME: home, HOME: home } });
+    server = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 2 << 20 });
+    server.on('connection', (ws) => {
+      const { session, readOnly, options } = next;
+      void (async () => {
+        const r = await perform(ctx, { kind: 'session.attach', host: 'box', session, readOnly, cols: 80, rows: 24 }, { onStdout: () => {}, onStderr: () => {} });
+        assert.ok(r.attach, r.message ?? '');
+        next.done = bridgeTerminal(ws, r.attach, { readOnly, recording: null, ...options });
+      })();
+    });
+    await new Promise((resolve) => server.once('listening', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    server.close();
+    try {
+      tmux('kill-server');
+    } catch {
+      // No server left.
+    }
+    await ctx.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test('ready first, then what is typed reaches the session and its echo comes back as binary frames', async () => {
+    await newSession('t1');
+    const c = await connect('t1');
+    assert.deepEqual(c.control[0], { type: 'ready', readOnly: false, recording: null });
+    c.send({ type: 'input', data: 'echo typed-$((6*7))\r' });
+    await until('the echo', () => c.text().includes('typed-42'));
+    c.ws.close();
+    const end = await next.done!;
+    assert.equal(end.end.reason, 'closed');
+    assert.match(tmux('list-sessions', '-F', '#{session_name}:#{session_attached}'), /^t1:0$/m, 'the attach is gone, the session stays');
+  });
+
+  test('a read-only client cannot type', async () => {
+    const c = await connect('t1', true);
+    assert.equal(c.control[0]?.readOnly, true);
+    c.send({ type: 'input', data: 'echo must-not-run\r' });
+    await sleep(300);
+    assert.doesNotMatch(tmux('capture-pane', '-p', '-t', '=t1:'), /must-not-run/);
+    c.ws.close();
+    await next.done;
+  });
+
+  test('a client that does not acknowledge stops the flood at the high-water mark; acknowledging resumes it', async () => {
+    await newSession('flood', 'yes');
+    const flow = { highWater: 64 << 10, lowWater: 16 << 10 };
+    const c = await connect('flood', false, { flow });
+    await until('the high-water mark', () => c.received() > flow.highWater);
+    await sleep(300);
+    const stalled = c.received();
+    await sleep(300);
+    // At most the window plus one pty read past it, and then nothing more while unacknowledged.
+    assert.ok(stalled <= flow.highWater + (64 << 10), `received ${stalled}`);
+    assert.equal(c.received(), stalled, 'no more output without acknowledgements');
+    // Acknowledge as a browser does after rendering: the output flows again, well past the window.
+    const acker = setInterval(() => c.send({ type: 'ack', bytes: c.received() }), 5);
+    await until('the flow to resume', () => c.received() > stalled + flow.highWater);
+    clearInterval(acker);
+    c.ws.close();
+    const end = await next.done!;
+    assert.ok(end.pauses >= 1, `paused ${end.pauses} times`);
+    assert.ok(end.maxUnacked <= flow.highWater + (64 << 10), `max unacknowledged ${end.maxUnacked}`);
+  });
+
+  test('hostile frames close the socket: binary input, unknown JSON, an ack of more than was sent', async () => {
+    const cases: Array<[string, (c: Client) => void, number]> = [
+      ['binary', (c) => c.ws.send(Buffer.from('echo raw\r')), CLOSE.unsupported],
+      ['unknown', (c) => c.send({ type: 'exec', data: 'id' }), CLOSE.unsupported],
+      ['not json', (c) => c.ws.send('echo hi'), CLOSE.unsupported],
+      ['over-ack', (c) => c.send({ type: 'ack', bytes: 1e12 }), CLOSE.policy],
+    ];
+    for (const [name, act, code] of cases) {
+      const c = await connect('t1');
+      act(c);
+      assert.equal((await c.closed).code, code, name);
+      await next.done;
+    }
+    assert.doesNotMatch(tmux('capture-pane', '-p', '-t', '=t1:'), /echo raw|^hi$/m);
+  });
+
+  test('the session ending closes the socket normally with an exit message', async () => {
+    await newSession('short');
+    const c = await connect('short');
+    tmux('kill-session', '-t', '=short');
+    const closed = await c.closed;
+    assert.equal(closed.code, CLOSE.normal);
+    assert.equal(c.control.at(-1)?.type, 'exit');
+  });
+
+  test('recordings: asciicast v2 with the output and resizes, listed newest first, ids checked', async () => {
+    const dir = join(home, 'recordings');
+    const recorder = new AttachRecorder(dir, { host: 'box', user: 'root', session: 't1', principal: 'cli:test', readOnly: false, actionId: 7 }, { cols: 80, rows: 24 });
+    const c = await connect('t1', false, { recording: recorder.id, onOutput: (chunk) => recorder.output(chunk), onResize: (cols, rows) => recorder.resize(cols, rows) });
+    assert.equal(c.control[0]?.recording, recorder.id);
+    c.send({ type: 'resize', cols: 100, rows: 30 });
+    c.send({ type: 'input', data: 'echo recorded-$((2*21))\r' });
+    await until('the echo', () => c.text().includes('recorded-42'));
+    c.ws.close();
+    await next.done;
+    recorder.end();
+    const lines = readFileSync(recorder.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    const header = lines[0] as { version: number; width: number; remux: { session: string } };
+    assert.equal(header.version, 2);
+    assert.equal(header.width, 80);
+    assert.equal(header.remux.session, 't1');
+    const events = lines.slice(1) as Array<[number, string, string]>;
+    assert.ok(events.some(([, kind, data]) => kind === 'r' && data === '100x30'));
+    assert.ok(events.filter(([, kind]) => kind === 'o').map(([, , d]) => d).join('').includes('recorded-42'));
+    assert.ok(events.every(([t], i) => i === 0 || t >= events[i - 1]![0]), 'times never go back');
+    assert.equal(statSync(recorder.path).mode & 0o777, 0o600);
+    const listed = listRecordings(dir);
+    assert.equal(listed[0]?.id, recorder.id);
+    assert.equal(listed[0]?.actionId, 7);
+    assert.ok((describeRecording(dir, recorder.id)?.duration ?? 0) > 0);
+    for (const bad of ['../../etc/passwd', `${recorder.id}/../x`, '', 'x.cast']) assert.throws(() => recordingPath(dir, bad), /not a recording id/);
+  });
+
+  test('a recording stops at its size limit with a marker; the attach is not affected', () => {
+    const dir = join(home, 'recordings');
+    const recorder = new AttachRecorder(dir, { host: 'box', user: 'root', session: 'big', principal: 'p', readOnly: false, actionId: null }, { cols: 80, rows: 24 }, 4096);
+    for (let i = 0; i < 100; i++) recorder.output(Buffer.from('x'.repeat(100)));
+    recorder.end();
+    const text = readFileSync(recorder.path, 'utf8');
+    assert.ok(text.length <= 4096 + 200, `${text.length} bytes`);
+    assert.match(text.trim().split('\n').at(-1) ?? '', /"m","recording stopped: size limit reached"/);
+  });
+});
+
+describe('attach slots', () => {
+  test('per principal and in total, counted by principal; a release frees exactly one', () => {
+    const slots = new AttachSlots({ perPrincipal: 2, total: 3 });
+    const a1 = slots.acquire('alice');
+    const a2 = slots.acquire('alice');
+    const a3 = slots.acquire('alice');
+    assert.ok('release' in a1 && 'release' in a2);
+    assert.ok('refusal' in a3);
+    assert.match(a3.refusal, /alice already has 2 attaches open \(the limit per principal is 2\)/);
+    const b1 = slots.acquire('bob');
+    assert.ok('release' in b1);
+    const c1 = slots.acquire('carol');
+    assert.ok('refusal' in c1 && /the daemon already serves 3 attaches/.test(c1.refusal));
+    a1.release();
+    a1.release();
+    assert.equal(slots.count(), 2);
+    assert.equal(slots.count('alice'), 1);
+    assert.ok('release' in slots.acquire('carol'));
+  });
+});
