@@ -3,6 +3,8 @@
 // builds one from itself; the daemon builds one for a command line a client forwarded to it
 // (gateway/cli-session.ts), so `client run` is the same code wherever it runs.
 import { createInterface } from 'node:readline/promises';
+import type { Writable } from 'node:stream';
+import type { OutputFlow } from '../exec/types.js';
 
 export interface Sink {
   write(chunk: string | Uint8Array): void;
@@ -13,6 +15,8 @@ export interface Invocation {
   args: string[];
   stdout: Sink;
   stderr: Sink;
+  /** Backpressure of stdout and stderr: commands are not read while the reader of this output lags. */
+  outputFlow?: OutputFlow;
   stdinIsTTY: boolean;
   stderrIsTTY: boolean;
   /** Terminal width for help text, when stdout is a terminal. */
@@ -33,6 +37,7 @@ export function processInvocation(): Invocation {
     args: process.argv.slice(2),
     stdout: process.stdout,
     stderr: process.stderr,
+    outputFlow: writableFlow([process.stdout, process.stderr]),
     stdinIsTTY: process.stdin.isTTY === true,
     stderrIsTTY: process.stderr.isTTY === true,
     columns: process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : undefined,
@@ -60,6 +65,31 @@ export function processInvocation(): Invocation {
     },
     setExitCode(code) {
       process.exitCode = code;
+    },
+  };
+}
+
+/** More than this waiting in an output stream's buffer: its reader lags, stop reading the command. */
+export const OUTPUT_BACKLOG_BYTES = 256 << 10;
+
+/** Backpressure from writable streams: full while any holds more than the backlog; room once each drained or closed. */
+export function writableFlow(streams: Writable[], backlog = OUTPUT_BACKLOG_BYTES): OutputFlow {
+  const lagging = (): Writable[] => streams.filter((s) => !s.destroyed && s.writableLength > backlog);
+  return {
+    full: () => lagging().length > 0,
+    onRoom(callback) {
+      const waiting = lagging();
+      if (waiting.length === 0) return void queueMicrotask(callback);
+      let left = waiting.length;
+      for (const stream of waiting) {
+        const done = (): void => {
+          stream.off('drain', done);
+          stream.off('close', done);
+          if (--left === 0) callback();
+        };
+        stream.on('drain', done);
+        stream.on('close', done);
+      }
     },
   };
 }

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { explicitFiles, type ClientHost, type Runner } from '../cli/client-commands.js';
 import { registerClient } from '../cli/commands/client.js';
-import type { Invocation } from '../cli/invocation.js';
+import { writableFlow, type Invocation } from '../cli/invocation.js';
 import { UsageError } from '../cli/output.js';
 import { createProgram, runProgram } from '../cli/program.js';
 import type { GatewayContext } from '../core/context.js';
@@ -144,6 +144,8 @@ class Session {
       args: request.args,
       stdout: stream(FRAME.stdout),
       stderr: stream(FRAME.stderr),
+      // Both go into the one socket: while the client does not read it, the command is not read either.
+      outputFlow: writableFlow([socket]),
       stdinIsTTY: request.stdinIsTTY,
       stderrIsTTY: request.stderrIsTTY,
       columns: request.columns,
