@@ -236,6 +236,7 @@ async function runJob(inv: Invocation, runner: Runner, selector: string, job: Jo
       {
         concurrency: ctx.config.fanout.concurrency,
         signal: controller.signal,
+        ...(inv.outputFlow ? { flow: inv.outputFlow } : {}),
         ...(ask ? { approve: (a, decision) => ask(a.host, a.command, decision.reason) } : {}),
       },
     );

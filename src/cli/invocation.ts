@@ -3,6 +3,8 @@
 // builds one from itself; the daemon builds one for a command line a client forwarded to it
 // (gateway/cli-session.ts), so `client run` is the same code wherever it runs.
 import { createInterface } from 'node:readline/promises';
+import { writableFlow } from '../exec/output.js';
+import type { OutputFlow } from '../exec/types.js';
 
 export interface Sink {
   write(chunk: string | Uint8Array): void;
@@ -13,6 +15,8 @@ export interface Invocation {
   args: string[];
   stdout: Sink;
   stderr: Sink;
+  /** Backpressure of stdout and stderr: commands are not read while the reader of this output lags. */
+  outputFlow?: OutputFlow;
   stdinIsTTY: boolean;
   stderrIsTTY: boolean;
   /** Terminal width for help text, when stdout is a terminal. */
@@ -33,6 +37,7 @@ export function processInvocation(): Invocation {
     args: process.argv.slice(2),
     stdout: process.stdout,
     stderr: process.stderr,
+    outputFlow: writableFlow([process.stdout, process.stderr]),
     stdinIsTTY: process.stdin.isTTY === true,
     stderrIsTTY: process.stderr.isTTY === true,
     columns: process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : undefined,
@@ -63,3 +68,4 @@ export function processInvocation(): Invocation {
     },
   };
 }
+

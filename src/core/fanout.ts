@@ -15,6 +15,8 @@ export interface FanoutOptions {
   concurrency: number;
   signal?: AbortSignal;
   approve?: PerformIO['approve'];
+  /** Backpressure from where every host's output goes (they share it). */
+  flow?: PerformIO['flow'];
 }
 
 export async function fanOut(
@@ -47,6 +49,7 @@ async function performOne(ctx: PerformContext, host: string, action: Action, eve
       onStderr: (chunk) => events.onOutput(host, 'stderr', chunk),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.approve ? { approve: opts.approve } : {}),
+      ...(opts.flow ? { flow: opts.flow } : {}),
     });
   } catch (err) {
     // perform() refuses before running when it can; anything thrown here (e.g. the audit store

@@ -127,6 +127,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
         io.onStdout(chunk);
       },
       onStderr: io.onStderr,
+      ...(io.flow ? { flow: io.flow } : {}),
       ...(io.signal ? { signal: io.signal } : {}),
     })
     .catch((err: unknown) => ({ transportError: errorText(err) }));

@@ -1,4 +1,5 @@
 // The one door's vocabulary: who asks (Principal), what they ask (Action), and what came of it.
+import type { OutputFlow } from '../exec/types.js';
 import type { Decision } from '../policy/types.js';
 import type { AttachStream } from '../sessions/attach.js';
 import type { HostSessions } from '../sessions/service.js';
@@ -113,6 +114,8 @@ export type ApprovalAnswer = 'allow' | 'deny' | 'expired';
 export interface PerformIO {
   onStdout(chunk: Buffer): void;
   onStderr(chunk: Buffer): void;
+  /** Backpressure from whoever reads the output: the command is not read while it is full. */
+  flow?: OutputFlow;
   signal?: AbortSignal;
   stdin?: NodeJS.ReadableStream | null;
   /** Asked when policy says `ask`; absent = no approver reachable, which denies. */

@@ -86,6 +86,8 @@ class Run {
   private readonly groups = new Set<number>();
   /** Our read ends of caller-facing pipes, destroyed when the output cap is hit. */
   private readonly readers = new Set<Readable>();
+  /** After the stages ended: readers no longer pause for the consumer (drainReaders). */
+  private draining = false;
   private killTimer: NodeJS.Timeout | null = null;
   private stdinEnded = false;
   private error: string | null = null;
@@ -433,7 +435,14 @@ class Run {
   private attachReader(stream: Readable, dest: Destination): void {
     const src = this.gate.source(dest);
     this.readers.add(stream);
-    stream.on('data', (chunk: Buffer) => src.write(chunk));
+    const flow = this.req.flow;
+    stream.on('data', (chunk: Buffer) => {
+      src.write(chunk);
+      if (flow?.full() && !this.draining) {
+        stream.pause();
+        flow.onRoom(() => stream.resume());
+      }
+    });
     stream.on('error', () => {});
     stream.once('close', () => {
       src.end();
@@ -445,6 +454,10 @@ class Run {
   private async drainReaders(): Promise<void> {
     const open = [...this.readers];
     if (open.length === 0) return;
+    // The stages are done: what is left is at most a pipe's buffer each, read now whatever the
+    // consumer's backlog (flow), so the grace below only bounds writers that escaped.
+    this.draining = true;
+    open.forEach((s) => s.resume());
     const closed = Promise.all(open.map((s) => new Promise((resolve) => s.once('close', resolve))));
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise((resolve) => (timer = setTimeout(resolve, this.graceMs)));

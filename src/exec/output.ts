@@ -1,7 +1,10 @@
-// Output delivery: byte cap over stdout+stderr and line-buffered redaction, before anything reaches the caller.
+// Output delivery: byte cap over stdout+stderr and line-buffered redaction, before anything reaches the
+// caller; and backpressure from where the output goes (writableFlow).
 
 import { isUtf8 } from 'node:buffer';
+import type { Writable } from 'node:stream';
 import type { OutputLimits, RedactBlock } from '../policy/types.js';
+import type { OutputFlow } from './types.js';
 
 export const REDACTED = '[REDACTED]';
 /**
@@ -213,4 +216,29 @@ function utf8Boundary(buf: Buffer, at: number): number {
     if (b === undefined || (b & 0xc0) !== 0x80) return i;
   }
   return at;
+}
+
+/** More than this waiting in an output stream's buffer: its reader lags, stop reading the command. */
+export const OUTPUT_BACKLOG_BYTES = 256 << 10;
+
+/** Backpressure from writable streams: full while any holds more than the backlog; room once each drained or closed. */
+export function writableFlow(streams: Writable[], backlog = OUTPUT_BACKLOG_BYTES): OutputFlow {
+  const lagging = (): Writable[] => streams.filter((s) => !s.destroyed && s.writableLength > backlog);
+  return {
+    full: () => lagging().length > 0,
+    onRoom(callback) {
+      const waiting = lagging();
+      if (waiting.length === 0) return void queueMicrotask(callback);
+      let left = waiting.length;
+      for (const stream of waiting) {
+        const done = (): void => {
+          stream.off('drain', done);
+          stream.off('close', done);
+          if (--left === 0) callback();
+        };
+        stream.on('drain', done);
+        stream.on('close', done);
+      }
+    },
+  };
 }

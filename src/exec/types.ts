@@ -47,8 +47,21 @@ export interface ExecRequest {
   stdin?: NodeJS.ReadableStream | null;
   onStdout(chunk: Buffer): void;
   onStderr(chunk: Buffer): void;
+  /** The consumer of onStdout/onStderr can fall behind: the command's output is not read while it is full. */
+  flow?: OutputFlow;
   /** Ctrl-C / caller cancel: every process group is killed and the result says `aborted`. */
   signal?: AbortSignal;
+}
+
+/**
+ * Backpressure from whoever reads a command's output (the CLI's socket, a browser): while full(), the
+ * readers stop reading the command's pipes (or its SSH channel), so the command blocks on its own
+ * writes and its output never piles up in remux's memory.
+ */
+export interface OutputFlow {
+  full(): boolean;
+  /** Calls back once there is room again (or the consumer is gone). */
+  onRoom(callback: () => void): void;
 }
 
 /**

@@ -9,6 +9,7 @@ import { explicitFiles, type ClientHost, type Runner } from '../cli/client-comma
 import { registerClient } from '../cli/commands/client.js';
 import { registerSession } from '../cli/commands/session.js';
 import type { Invocation } from '../cli/invocation.js';
+import { writableFlow } from '../exec/output.js';
 import { UsageError } from '../cli/output.js';
 import { createProgram, runProgram } from '../cli/program.js';
 import type { GatewayContext } from '../core/context.js';
@@ -154,6 +155,8 @@ class Session {
       args: request.args,
       stdout: stream(FRAME.stdout),
       stderr: stream(FRAME.stderr),
+      // Both go into the one socket: while the client does not read it, the command is not read either.
+      outputFlow: writableFlow([socket]),
       stdinIsTTY: request.stdinIsTTY,
       stderrIsTTY: request.stderrIsTTY,
       columns: request.columns,

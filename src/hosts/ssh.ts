@@ -36,7 +36,7 @@ import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey } f
 import { quoteWord, renderCommandList } from '../command/render.js';
 import type { CommandList } from '../command/types.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
-import type { ExecErrorKind, ExecResult, SandboxSpec } from '../exec/types.js';
+import type { ExecErrorKind, ExecResult, OutputFlow, SandboxSpec } from '../exec/types.js';
 import type { HostAuth } from './inventory.js';
 import type { EarlySocket } from './early-sockets.js';
 import {
@@ -225,6 +225,8 @@ export interface ExecOptions {
   background?: boolean;
   /** Written to the channel's stdin once it is open; stdin stays open until stop. */
   input?: Buffer;
+  /** While full, the channel is not read: the SSH window closes and the remote command blocks. */
+  flow?: OutputFlow;
 }
 
 export interface ExecExit {
@@ -306,8 +308,20 @@ export class SshConnection {
         };
         if (opts.stop?.aborted) stop();
         else opts.stop?.addEventListener('abort', stop, { once: true });
-        channel.on('data', opts.onStdout);
-        channel.stderr.on('data', opts.onStderr);
+        const flow = opts.flow;
+        const deliver = (to: (chunk: Buffer) => void) => (chunk: Buffer): void => {
+          to(chunk);
+          if (flow?.full()) {
+            channel.pause();
+            channel.stderr.pause();
+            flow.onRoom(() => {
+              channel.resume();
+              channel.stderr.resume();
+            });
+          }
+        };
+        channel.on('data', deliver(opts.onStdout));
+        channel.stderr.on('data', deliver(opts.onStderr));
         if (opts.input && !stopped) channel.write(opts.input);
         // ssh2 names signals like Node does (SIGTERM).
         channel.on('exit', (code: number | null, signal?: string) => {
@@ -576,6 +590,7 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
       onStderr: (chunk) => stderr.write(chunk),
       stop: stopper.signal,
       stopGraceMs: killGraceMs + CLOSE_MARGIN_MS,
+      ...(req.flow ? { flow: req.flow } : {}),
     });
   } finally {
     if (timer) clearTimeout(timer);

@@ -2,7 +2,7 @@
 // SSH and outbound agents later) implement it.
 import type { CommandList } from '../command/types.js';
 import type { OutputLimits, PathResolver, Policy } from '../policy/types.js';
-import type { ExecResult, SandboxSpec, SandboxSupport } from '../exec/types.js';
+import type { ExecResult, OutputFlow, SandboxSpec, SandboxSupport } from '../exec/types.js';
 
 export interface HostExecRequest {
   list: CommandList;
@@ -17,6 +17,7 @@ export interface HostExecRequest {
   stdin?: NodeJS.ReadableStream | null;
   onStdout(chunk: Buffer): void;
   onStderr(chunk: Buffer): void;
+  flow?: OutputFlow;
   signal?: AbortSignal;
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { assertSlowClientHoldsCommand } from '../support/backpressure.js';
 import { remux, tempHome } from '../support/cli.js';
 
 // Static checks only: the caller's directory (which this policy's paths do not cover) must show through.
@@ -10,7 +11,8 @@ const POLICY = `policies:
   read_only:
     sandbox: false
     capabilities:
-      - { operation: execute_binary, resource: echo|pwd|true }
+      - { operation: execute_binary, resource: echo|pwd|true|head }
+      - { operation: read_file, resource: /dev/zero }
       - { operation: write_stdout, resource: null }
 `;
 
@@ -36,6 +38,10 @@ describe('remux daemon with the local host', () => {
     assert.ok(status.pid > 0);
     const audit = await remux(['audit', 'ls', '--json'], { env: h.env });
     assert.match(audit.stdout, /"command":"pwd"/);
+  });
+
+  test('a client that stops reading stops the command: the daemon does not buffer its output; nothing is lost', async () => {
+    await assertSlowClientHoldsCommand(h.env, 'localhost');
   });
 
   test('a client whose environment names another policies file is refused, not silently served', async () => {

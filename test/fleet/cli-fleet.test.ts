@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
+import { assertSlowClientHoldsCommand } from '../support/backpressure.js';
 import { remux, spawnRemux, tempHome, type RunResult } from '../support/cli.js';
 import { startFleet, type Fleet } from './fleet.js';
 
@@ -18,8 +19,8 @@ const POLICY = `policies:
   ops:
     sandbox: false
     capabilities:
-      - { operation: execute_binary, resource: uptime|printenv|printf|echo|true|false|sleep|cat|uname }
-      - { operation: read_file, resource: /proc/** }
+      - { operation: execute_binary, resource: uptime|printenv|printf|echo|true|false|sleep|cat|uname|head }
+      - { operation: read_file, resource: [/proc/**, /dev/zero] }
       - { operation: write_stdout, resource: null }
 `;
 
@@ -303,6 +304,10 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     const again = await remux(['daemon', 'start'], { env: env() });
     assert.match(again.stdout, /already running/);
+  });
+
+  test('a client that stops reading stops the remote command (the channel is not read); nothing is lost', async () => {
+    await assertSlowClientHoldsCommand(env(), 'h1');
   });
 
   test('hosts list through the daemon: enforcement as probed on its connections', async () => {

@@ -9,6 +9,7 @@ import { principalOf } from '../../config/principals.js';
 import { asPrincipal, type GatewayContext } from '../../core/context.js';
 import { EXIT } from '../../core/exit-codes.js';
 import { combinedExit, fanOut, selectHosts } from '../../core/fanout.js';
+import { writableFlow } from '../../exec/output.js';
 import { recordRefusal } from '../../core/perform.js';
 import { hostInScope } from '../../core/scope.js';
 import type { ExecAction, Principal } from '../../core/types.js';
@@ -26,9 +27,6 @@ export interface ApiDeps {
   guard: LoginGuard;
   sessionTtlMs: number;
 }
-
-/** Output of /api/run held for a client that does not read it, at most. */
-const MAX_UNREAD_BYTES = 16 << 20;
 
 /** Security events that are not actions on a host are recorded against the daemon itself. */
 const DAEMON_HOST = '(daemon)';
@@ -194,12 +192,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
       const stream = new PassThrough();
       const cancel = new AbortController();
       stream.on('close', () => cancel.abort());
-      const line = (value: unknown): void => {
-        stream.write(`${JSON.stringify(value)}\n`);
-        // perform() cannot pause a command yet: a client that stops reading gets its run cancelled
-        // (as if it had hung up) rather than the daemon buffering output without bound.
-        if (stream.writableLength > MAX_UNREAD_BYTES) cancel.abort();
-      };
+      const line = (value: unknown): void => void stream.write(`${JSON.stringify(value)}\n`);
       void reply.type('application/x-ndjson; charset=utf-8').send(stream);
       line({ type: 'hosts', hosts });
       const results = await fanOut(
@@ -213,7 +206,8 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
             line({ type: 'result', ...rest });
           },
         },
-        { concurrency: as.config.fanout.concurrency, signal: cancel.signal },
+        // A client that stops reading holds the commands (their output is not read), never the daemon's memory.
+        { concurrency: as.config.fanout.concurrency, signal: cancel.signal, flow: writableFlow([stream]) },
       );
       line({ type: 'exit', exitCode: combinedExit(results.values()) });
       stream.end();
