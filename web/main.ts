@@ -1,69 +1,54 @@
-// The console's first page: log in with a token (the daemon answers with an HttpOnly session cookie
-// and a CSRF token), list the hosts this principal may use, log out. Served from the daemon's own
-// origin under a CSP without inline code, so everything here is wired up from this file.
+// The console's shell: log in with a token (the daemon answers with an HttpOnly session cookie and a
+// CSRF token), then pages under hash routes (#/hosts, …), each a module in pages/. Served from the
+// daemon's own origin under a CSP without inline code, so everything is wired up from here.
+import { api, errorText, setCsrfToken, type Me } from './api.js';
+import { hostsPage } from './pages/hosts.js';
+import type { Page } from './pages/page.js';
 
-interface Me {
-  name: string;
-  csrfToken: string | null;
-}
-
-interface HostRow {
-  name: string;
-  transport: string;
-  labels: Record<string, string>;
-  connected: boolean;
-  enforcement: { mode: string; detail: string };
-}
+/** Every page; the first is the default. Pages register here and nowhere else. */
+const PAGES: Page[] = [hostsPage];
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
-
-let csrfToken: string | null = null;
-
-async function api(path: string, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  if (init.body !== undefined) headers.set('content-type', 'application/json');
-  if (csrfToken && init.method && init.method !== 'GET') headers.set('x-csrf-token', csrfToken);
-  return fetch(path, { ...init, headers, credentials: 'same-origin' });
-}
-
-async function errorText(res: Response): Promise<string> {
-  const body = (await res.json().catch(() => null)) as { message?: string } | null;
-  return body?.message ?? `${res.status} ${res.statusText}`;
-}
+let leave: (() => void) | void = undefined;
 
 function showLogin(): void {
-  csrfToken = null;
+  setCsrfToken(null);
+  leave?.();
+  leave = undefined;
   $('who').textContent = '';
   $('logout').hidden = true;
-  $('hosts').hidden = true;
+  $('nav').hidden = true;
+  $('page').replaceChildren();
   $('login').hidden = false;
   $<HTMLInputElement>('token').focus();
 }
 
-async function showConsole(me: Me): Promise<void> {
-  csrfToken = me.csrfToken;
+function route(): void {
+  const [name = '', query = ''] = location.hash.replace(/^#\/?/, '').split('?');
+  const page = PAGES.find((p) => p.route === name) ?? PAGES[0]!;
+  leave?.();
+  const container = $('page');
+  container.replaceChildren();
+  for (const link of $('nav').querySelectorAll('a')) link.toggleAttribute('aria-current', link.dataset.route === page.route);
+  leave = page.render(container, new URLSearchParams(query));
+}
+
+function showConsole(me: Me): void {
+  setCsrfToken(me.csrfToken);
   $('who').textContent = me.name;
   $('logout').hidden = false;
   $('login').hidden = true;
-  $('hosts').hidden = false;
-  const rows = $('host-rows');
-  rows.replaceChildren();
-  $('hosts-error').textContent = '';
-  const res = await api('/api/hosts');
-  if (!res.ok) {
-    $('hosts-error').textContent = await errorText(res);
-    return;
+  const nav = $('nav');
+  nav.replaceChildren();
+  for (const page of PAGES.filter((p) => p.title !== undefined)) {
+    const link = document.createElement('a');
+    link.href = `#/${page.route}`;
+    link.textContent = page.title!;
+    link.dataset.route = page.route;
+    nav.append(link);
   }
-  for (const h of (await res.json()) as HostRow[]) {
-    const tr = document.createElement('tr');
-    const labels = Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(', ');
-    for (const text of [h.name, h.transport, labels, h.connected ? 'yes' : 'no', `${h.enforcement.mode} (${h.enforcement.detail})`]) {
-      const td = document.createElement('td');
-      td.textContent = text;
-      tr.append(td);
-    }
-    rows.append(tr);
-  }
+  nav.hidden = false;
+  route();
 }
 
 async function start(): Promise<void> {
@@ -78,14 +63,17 @@ async function start(): Promise<void> {
         return;
       }
       $('login-error').textContent = '';
-      await showConsole((await res.json()) as Me);
+      showConsole((await res.json()) as Me);
     })();
   });
   $('logout').addEventListener('click', () => {
     void api('/api/logout', { method: 'POST' }).then(showLogin);
   });
+  window.addEventListener('hashchange', () => {
+    if ($('login').hidden) route();
+  });
   const me = await api('/api/me');
-  if (me.ok) await showConsole((await me.json()) as Me);
+  if (me.ok) showConsole((await me.json()) as Me);
   else showLogin();
 }
 

@@ -45,8 +45,8 @@ test('log in with a token, see the scoped hosts, log out', async () => {
   await page.locator('#token').fill(token);
   await page.locator('#login button[type=submit]').click();
   await page.locator('#who', { hasText: 'viewer' }).waitFor();
-  await page.locator('#host-rows tr').first().waitFor();
-  assert.deepEqual(await page.locator('#host-rows tr td:first-child').allTextContents(), ['web1']);
+  await page.locator('#page tbody tr').first().waitFor();
+  assert.deepEqual(await page.locator('#page tbody tr td:first-child').allTextContents(), ['web1']);
   const [cookie] = await context.cookies();
   assert.deepEqual([cookie?.name, cookie?.httpOnly, cookie?.secure, cookie?.sameSite], ['__Host-remux_session', true, true, 'Strict']);
 

@@ -1,0 +1,33 @@
+// The console's one way to the daemon: same-origin fetch with the session cookie, the CSRF token on
+// every state change, JSON errors turned into their message.
+
+export interface Me {
+  name: string;
+  csrfToken: string | null;
+}
+
+let csrfToken: string | null = null;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+export async function api(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.body !== undefined) headers.set('content-type', 'application/json');
+  if (csrfToken && init.method && init.method !== 'GET') headers.set('x-csrf-token', csrfToken);
+  return fetch(path, { ...init, headers, credentials: 'same-origin' });
+}
+
+export async function errorText(res: Response): Promise<string> {
+  const body = (await res.json().catch(() => null)) as { message?: string } | null;
+  return body?.message ?? `${res.status} ${res.statusText}`;
+}
+
+/** An element with text content (never HTML: nothing from the server is parsed as markup). */
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, attrs: Record<string, string> = {}): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
