@@ -15,6 +15,8 @@ import { run } from './measure.js';
 import type { BenchResult } from './types.js';
 
 const REMUX_BIN = fileURLToPath(new URL('../../bin/remux', import.meta.url));
+/** A program, not the word `true`: on an SSH host the login shell would run that as a builtin, with no
+ * exec at all, while every sandboxed command execs its program inside the sandbox. */
 const TRUE = '/usr/bin/true';
 const ROUNDS = 8;
 const PER_ROUND = 100;
@@ -68,7 +70,7 @@ export async function benchSandbox(): Promise<BenchResult> {
   writeFileSync(join(home, 'policies.yaml'), POLICIES);
   writeFileSync(join(home, 'hosts.yaml'), `hosts:\n  h1:\n    address: ${host.address}\n    port: ${host.port}\n    user: ${host.user}\n    identity: ${host.identityFile}\n`);
   const commands = join(home, 'true.txt');
-  writeFileSync(commands, 'true\n'.repeat(PER_ROUND));
+  writeFileSync(commands, `${TRUE}\n`.repeat(PER_ROUND));
   const ssh = ['ssh', '-T', '-i', host.identityFile, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${fleet.knownHostsFile}`,
     '-o', 'ControlMaster=auto', '-o', `ControlPath=${join(home, 'ssh-%C')}`, '-o', 'ControlPersist=60', '-p', String(host.port), `${host.user}@${host.address}`];
   const samples: Record<string, number[]> = {};
