@@ -16,6 +16,7 @@ fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   pkgs=()
   command -v bwrap >/dev/null 2>&1 || pkgs+=(bubblewrap)
+  command -v tmux >/dev/null 2>&1 || pkgs+=(tmux)
   command -v make >/dev/null 2>&1 || pkgs+=(make)
   command -v g++ >/dev/null 2>&1 || pkgs+=(g++)
   command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
