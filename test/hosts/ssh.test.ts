@@ -86,11 +86,16 @@ interface Ran {
   stderr: Buffer;
 }
 
-async function run(conn: SshConnection, argv: string[] | CommandList, req: Partial<HostExecRequest> = {}, opts: Partial<RunOptions> = {}): Promise<Ran> {
+/** Runs argv (or a list) with `execute`, as runCommand or a holder set would, collecting its output. */
+async function collect(
+  execute: (req: HostExecRequest, opts: RunOptions) => Promise<ExecResult>,
+  argv: string[] | CommandList,
+  req: Partial<HostExecRequest>,
+  opts: Partial<RunOptions>,
+): Promise<Ran> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  const result = await runCommand(
-    conn,
+  const result = await execute(
     {
       list: Array.isArray(argv) ? stage(argv) : argv,
       cwd: '/',
@@ -105,6 +110,10 @@ async function run(conn: SshConnection, argv: string[] | CommandList, req: Parti
     { securePath: SECURE_PATH, killGraceMs: 500, ...opts },
   );
   return { result, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+}
+
+function run(conn: SshConnection, argv: string[] | CommandList, req: Partial<HostExecRequest> = {}, opts: Partial<RunOptions> = {}): Promise<Ran> {
+  return collect((r, o) => runCommand(conn, r, o), argv, req, opts);
 }
 
 /** Runs a raw command string (no wrapper of ours) and collects its output. */
@@ -455,23 +464,7 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${
     // As the pool does: a host that cannot have them (no bwrap) runs each command on its own.
     const holders = mode === 'holder' ? await holdersOf(c) : null;
     if (holders === null) return run(c, argv, req, opts);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const result = await holders.run(
-      {
-        list: Array.isArray(argv) ? stage(argv) : argv,
-        cwd: '/',
-        timeoutMs: null,
-        pipefail: false,
-        output: { maxBytes: null, redact: [], redactBlocks: [] },
-        sandbox: null,
-        onStdout: (chunk) => out.push(chunk),
-        onStderr: (chunk) => err.push(chunk),
-        ...req,
-      },
-      { securePath: SECURE_PATH, killGraceMs: 500, ...opts },
-    );
-    return { result, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+    return collect((r, o) => holders.run(r, o), argv, req, opts);
   };
   const SECRET = `TOP-SECRET-${randomBytes(6).toString('hex')}`;
   let conn: SshConnection;
