@@ -109,7 +109,7 @@ test('the recordings page lists a recording and plays it in a read-only terminal
   assert.ok(await page.evaluate("document.adoptedStyleSheets.some((s) => [...s.cssRules].some((r) => r.cssText.includes('xterm')))"));
   assert.equal(await page.locator('style').count(), 0);
 
-  await page.locator('.controls button', { hasText: 'Start' }).click();
+  await page.locator('.controls button', { hasText: 'From the start' }).click();
   assert.doesNotMatch((await screen.textContent())!, /hello/, 'back at the start: the screen is cleared');
   await page.locator('.controls .play').click();
   await screen.filter({ hasText: 'and later' }).waitFor();

@@ -139,7 +139,7 @@ export const recordingsPage: Page = {
     const rows = el('tbody');
     const table = el('table', undefined, { class: 'recordings' });
     const head = el('tr');
-    for (const h of ['Started (UTC)', 'Principal', 'Host', 'Session', 'Length', 'Size', '']) head.append(el('th', h));
+    for (const h of ['', 'Started (UTC)', 'Principal', 'Host', 'Session', 'Length', 'Size']) head.append(el('th', h));
     table.append(el('thead'), rows);
     table.tHead!.append(head);
     const scroll = el('div', undefined, { class: 'scroll' });
@@ -166,7 +166,7 @@ export const recordingsPage: Page = {
       const screen = el('div', undefined, { class: 'player-screen' });
       const title = el('h3', `${r.principal} · ${r.user}@${r.host}:${r.session} · ${r.started.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`);
       const playButton = el('button', 'Play', { type: 'button', class: 'play' });
-      const startButton = el('button', '⏮ Start', { type: 'button' });
+      const startButton = el('button', 'From the start', { type: 'button' });
       const speed = el('select', undefined, { 'aria-label': 'speed' });
       for (const s of ['1', '2', '4']) speed.append(el('option', `${s}×`, { value: s }));
       const time = el('span', '', { class: 'time' });
@@ -197,12 +197,13 @@ export const recordingsPage: Page = {
       }
       for (const r of list) {
         const tr = el('tr', undefined, { 'data-id': r.id });
-        for (const text of [r.started.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), r.principal, r.host, `${r.user}:${r.session}${r.readOnly ? ' (read-only)' : ''}`, clock(r.duration), size(r.bytes)]) tr.append(el('td', text));
+        // First: on a phone the table scrolls sideways, and the button stays in sight.
         const play = el('button', 'Play', { type: 'button' });
         play.addEventListener('click', () => void open(r));
         const cell = el('td');
         cell.append(play);
         tr.append(cell);
+        for (const text of [r.started.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), r.principal, r.host, `${r.user}:${r.session}${r.readOnly ? ' (read-only)' : ''}`, clock(r.duration), size(r.bytes)]) tr.append(el('td', text));
         rows.append(tr);
       }
       const wanted = params.get('id');
