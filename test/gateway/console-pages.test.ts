@@ -1,13 +1,14 @@
 // The console's audit, run and recordings pages in the system Chromium against a real daemon: a command
 // run with `remux client run` shows in the audit trail and a new one arrives live when following; the run
-// panel streams a host's output and exit status, and shows a refusal's reason and 77; a recording plays
-// in xterm.js. Nothing may break the CSP (Chromium reports every refusal as a console error).
+// panel streams a host's output and exit status, shows a refusal's reason and 77, and cancels; a
+// recording plays in xterm.js, from the list or from its attach's audit record. Nothing may break the CSP (Chromium reports every refusal as a console error).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { AuditStore } from '../../src/audit/store.js';
 import { AttachRecorder } from '../../src/sessions/recording.js';
 import { remux, tempHome } from '../support/cli.js';
 
@@ -19,7 +20,7 @@ let token = '';
 before(async () => {
   writeFileSync(
     join(h.home, 'policies.yaml'),
-    'policies:\n  read_only:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: echo }\n      - { operation: write_stdout, resource: null }\n',
+    'policies:\n  read_only:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: echo|sleep }\n      - { operation: write_stdout, resource: null }\n',
   );
   const added = await remux(['principal', 'add', 'boss', '--admin', '--json'], { env: h.env });
   token = (JSON.parse(added.stdout) as { token: string }).token;
@@ -86,6 +87,19 @@ test('the run panel streams output and the exit status; a refusal shows the poli
   await refused.waitFor();
   assert.match((await refused.textContent())!, /^exit 77 · denied · \d+ ms · .*cat/);
   await page.locator('.status', { hasText: 'Exit status 77' }).waitFor();
+
+  // Cancel hangs up on the request: the daemon stops the command, which the audit trail shows as ended.
+  await page.locator('input[name=command]').fill('sleep 30');
+  await page.locator('form.run button[type=submit]').click();
+  await host.locator('.result', { hasText: 'running' }).waitFor();
+  await page.locator('form.run button', { hasText: 'Cancel' }).click();
+  await page.locator('.status', { hasText: 'Cancelled' }).waitFor();
+  const sleep = async (): Promise<{ status: string; exitCode: number | null; signal: string | null } | undefined> =>
+    ((await page.evaluate("fetch('/api/audit?limit=5').then((r) => r.json())")) as Array<{ command: string; status: string; exitCode: number | null; signal: string | null }>).find((a) => a.command === 'sleep 30');
+  for (const deadline = Date.now() + 5000; (await sleep())?.status !== 'complete'; await new Promise((r) => setTimeout(r, 100))) {
+    assert.ok(Date.now() < deadline, 'the cancelled command was still running 5 s later');
+  }
+  assert.notEqual((await sleep())?.exitCode, 0);
   assert.deepEqual(problems, []);
   await done();
 });
@@ -113,6 +127,17 @@ test('the recordings page lists a recording and plays it in a read-only terminal
   assert.doesNotMatch((await screen.textContent())!, /hello/, 'back at the start: the screen is cleared');
   await page.locator('.controls .play').click();
   await screen.filter({ hasText: 'and later' }).waitFor();
+
+  // The attach's audit record names its recording: the audit page links to the player.
+  const store = AuditStore.open(join(h.home, 'audit.db'));
+  await store.record(
+    { principal: 'boss', host: 'localhost', operation: 'session.attach', resource: 'me:build', decision: 'allow', reason: `remux's own tmux command (session.attach, recording ${rec.id})` },
+    { exitCode: 0, durationMs: 300 },
+  );
+  store.close();
+  await page.goto(`${url}#/audit`);
+  await page.locator('table.audit tr', { hasText: 'session.attach' }).locator('a.recording-link').click();
+  await page.locator('.player-screen .xterm-rows', { hasText: 'and later' }).waitFor();
   assert.deepEqual(problems, []);
   await done();
 });

@@ -21,7 +21,12 @@ type Line =
 interface HostView {
   output: HTMLPreElement;
   result: HTMLElement;
+  /** Characters shown so far. */
+  shown: number;
 }
+
+/** Output shown per host: past it the page keeps reading (the command is not held) but shows no more. */
+const MAX_SHOWN = 1 << 20;
 
 /** Each complete line of an NDJSON body, as it arrives. */
 async function* ndjson(body: ReadableStream<Uint8Array>): AsyncGenerator<Line> {
@@ -98,11 +103,14 @@ export const runPage: Page = {
                 const output = el('pre', undefined, { class: 'output' });
                 box.append(el('h3', host), output, result);
                 hostsBox.append(box);
-                views.set(host, { output, result });
+                views.set(host, { output, result, shown: 0 });
               }
             } else if (line.type === 'output') {
               const view = views.get(line.host);
-              view?.output.append(line.stream === 'stderr' ? el('span', line.data, { class: 'stderr' }) : line.data);
+              if (!view || view.shown >= MAX_SHOWN) continue;
+              view.shown += line.data.length;
+              view.output.append(line.stream === 'stderr' ? el('span', line.data, { class: 'stderr' }) : line.data);
+              if (view.shown >= MAX_SHOWN) view.output.append(el('span', '\n[more output than the page shows; the command goes on]', { class: 'note' }));
             } else if (line.type === 'result') {
               const view = views.get(line.host);
               if (!view) continue;
