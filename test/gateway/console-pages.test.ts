@@ -1,7 +1,8 @@
 // The console's audit, run and recordings pages in the system Chromium against a real daemon: a command
 // run with `remux client run` shows in the audit trail and a new one arrives live when following; the run
 // panel streams a host's output and exit status, shows a refusal's reason and 77, and cancels; a
-// recording plays in xterm.js, from the list or from its attach's audit record. Nothing may break the CSP (Chromium reports every refusal as a console error).
+// recording plays in xterm.js, from the list or from its attach's audit record. Nothing may break the
+// CSP (Chromium reports every refusal as a console error).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';

@@ -119,7 +119,6 @@ export const runPage: Page = {
               view.result.className = `result ${line.exitCode === 0 ? 'ok' : 'failed'}`;
             } else {
               status.textContent = `Exit status ${line.exitCode}`;
-              status.dataset.exit = String(line.exitCode);
             }
           }
         } catch (err) {

@@ -88,12 +88,12 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
 
       // The first answer is bounded by `limit`, and written whole: the bound applies to the changes after it.
       res.write('retry: 1000\n\n');
-      let from = Number(lastId);
+      let from: number;
       if (lastId === undefined) {
         const { actions, head } = ctx.audit.snapshot({ ...filter, limit: request.query.limit });
         for (const a of actions) res.write(`data: ${JSON.stringify(actionJson(a))}\n\n`);
         from = head;
-      }
+      } else from = Number(lastId);
       res.write(`event: live\nid: ${from}\ndata: {}\n\n`);
       const heartbeat = setInterval(() => send(': heartbeat\n\n'), STREAM.heartbeatMs);
       try {
