@@ -122,7 +122,7 @@ async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, opts: D
     log(`web console and API: off: ${off}`);
     return { off };
   }
-  return startHttp(ctx, limiter, settings, tlsDir(opts.env), recordingsDir(opts.env), log);
+  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env) }, log);
 }
 
 interface ServeDeps {

@@ -109,7 +109,8 @@ test('the recordings page lists a recording and plays it in a read-only terminal
   const rec = new AttachRecorder(join(h.home, 'recordings'), { host: 'localhost', user: 'me', session: 'build', principal: 'boss', readOnly: false, actionId: null }, { cols: 60, rows: 10 });
   rec.output(Buffer.from('hello from the recording\r\n'));
   await new Promise((r) => setTimeout(r, 300));
-  rec.output(Buffer.from('\x1b[1mand later\x1b[0m\r\n'));
+  // Bold and a 24-bit colour: xterm styles the latter with a style attribute, which the CSP must not refuse.
+  rec.output(Buffer.from('\x1b[1mand later\x1b[0m \x1b[38;2;255;120;0min orange\x1b[0m\r\n'));
   rec.end();
   const { page, problems, done } = await console('#/recordings');
   const row = page.locator(`tr[data-id="${rec.id}"]`);

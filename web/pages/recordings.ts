@@ -2,7 +2,7 @@
 // read-only xterm.js with its own timing: play/pause, 1x/2x/4x, back to the start.
 import { Terminal } from '@xterm/xterm';
 import { api, el, errorText } from '../api.js';
-import { xtermStyles } from '../xterm-styles.js';
+import { routeInlineStyles } from '../inline-styles.js';
 import type { Page } from './page.js';
 
 interface Recording {
@@ -161,7 +161,7 @@ export const recordingsPage: Page = {
       const res = await api(`/api/recordings/${encodeURIComponent(r.id)}`);
       if (!res.ok) return void (error.textContent = await errorText(res));
       const cast = parseCast(await res.text());
-      xtermStyles();
+      routeInlineStyles();
       term = new Terminal({ disableStdin: true, cursorBlink: false, convertEol: false, scrollback: 5000, fontSize: 13 });
       const screen = el('div', undefined, { class: 'player-screen' });
       const title = el('h3', `${r.principal} · ${r.user}@${r.host}:${r.session} · ${r.started.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`);

@@ -104,11 +104,10 @@ export async function startHttp(
   ctx: GatewayContext,
   limiter: RateLimiter,
   settings: HttpSettings,
-  tlsDir: string,
-  recordingsDir: string,
+  daemon: { tlsDir: string; recordingsDir: string },
   log: (line: string) => void,
 ): Promise<HttpServer> {
-  const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(tlsDir, settings.host, log) : settings.tls;
+  const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(daemon.tlsDir, settings.host, log) : settings.tls;
   const options = {
     logger: false,
     bodyLimit: 1 << 20,
@@ -184,7 +183,7 @@ export async function startHttp(
     api.addHook('onRequest', authenticate);
     registerApi(api, { ctx, limiter, sessions, guard, sessionTtlMs: settings.sessionTtlMs });
     registerAuditRoutes(api, ctx);
-    registerRecordingRoutes(api, recordingsDir);
+    registerRecordingRoutes(api, daemon.recordingsDir);
   });
   registerStatic(app, log);
 
