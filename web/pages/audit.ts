@@ -2,6 +2,7 @@
 // filtered view is a link), newest first. "Follow" reads GET /api/audit/stream instead: the same list,
 // then each action as it begins and as it completes, updated in place.
 import { api, el, errorText } from '../api.js';
+import { utcTime } from '../format.js';
 import type { Page } from './page.js';
 
 interface Action {
@@ -42,7 +43,7 @@ function cells(a: Action): Array<string | HTMLElement> {
   if (note) whatCell.append(el('small', note, { class: 'note' }));
   if (recording) whatCell.append(el('a', 'recording', { href: `#/recordings?id=${recording}`, class: 'recording-link' }));
   const exit = a.status === 'incomplete' ? 'running' : (a.signal ?? (a.exitCode === null ? '' : String(a.exitCode)));
-  return [a.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), a.principal, a.host, a.operation, whatCell, a.decision, exit, duration(a.durationMs)];
+  return [utcTime(a.time), a.principal, a.host, a.operation, whatCell, a.decision, exit, duration(a.durationMs)];
 }
 
 const HEADINGS = ['Time (UTC)', 'Principal', 'Host', 'Operation', 'Command / resource', 'Decision', 'Exit', 'Took'];

@@ -2,6 +2,7 @@
 // read-only xterm.js with its own timing: play/pause, 1x/2x/4x, back to the start.
 import { Terminal } from '@xterm/xterm';
 import { api, el, errorText } from '../api.js';
+import { utcTime } from '../format.js';
 import { routeInlineStyles } from '../inline-styles.js';
 import type { Page } from './page.js';
 
@@ -164,7 +165,7 @@ export const recordingsPage: Page = {
       routeInlineStyles();
       term = new Terminal({ disableStdin: true, cursorBlink: false, convertEol: false, scrollback: 5000, fontSize: 13 });
       const screen = el('div', undefined, { class: 'player-screen' });
-      const title = el('h3', `${r.principal} · ${r.user}@${r.host}:${r.session} · ${r.started.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`);
+      const title = el('h3', `${r.principal} · ${r.user}@${r.host}:${r.session} · ${utcTime(r.started)}`);
       const playButton = el('button', 'Play', { type: 'button', class: 'play' });
       const startButton = el('button', 'From the start', { type: 'button' });
       const speed = el('select', undefined, { 'aria-label': 'speed' });
@@ -203,7 +204,7 @@ export const recordingsPage: Page = {
         const cell = el('td');
         cell.append(play);
         tr.append(cell);
-        for (const text of [r.started.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), r.principal, r.host, `${r.user}:${r.session}${r.readOnly ? ' (read-only)' : ''}`, clock(r.duration), size(r.bytes)]) tr.append(el('td', text));
+        for (const text of [utcTime(r.started), r.principal, r.host, `${r.user}:${r.session}${r.readOnly ? ' (read-only)' : ''}`, clock(r.duration), size(r.bytes)]) tr.append(el('td', text));
         rows.append(tr);
       }
       const wanted = params.get('id');
