@@ -168,6 +168,30 @@ describe('audit stream and recordings API', () => {
     }
   });
 
+  test('a principal has at most 8 streams open at once; closing one makes room', async () => {
+    const open = await Promise.all(Array.from({ length: 8 }, () => stream('/api/audit/stream?limit=1', bearer(tokens.local))));
+    try {
+      const ninth = await api.request('GET', '/api/audit/stream', { headers: bearer(tokens.local) });
+      assert.equal(ninth.status, 429);
+      assert.match(ninth.json<{ message: string }>().message, /local-ops has 8 audit streams open/);
+      const admin = await stream('/api/audit/stream?limit=1', bearer(tokens.admin));
+      assert.equal(admin.response.statusCode, 200, 'the limit is per principal');
+      admin.close();
+      open.pop()!.close();
+      for (const deadline = Date.now() + 5000; ; await new Promise((r) => setTimeout(r, 50))) {
+        const again = await stream('/api/audit/stream?limit=1', bearer(tokens.local));
+        if (again.response.statusCode === 200) {
+          open.push(again);
+          break;
+        }
+        again.close();
+        assert.ok(Date.now() < deadline, 'a closed stream never made room for another');
+      }
+    } finally {
+      open.forEach((s) => s.close());
+    }
+  });
+
   test('Last-Event-ID resumes after the last change seen, without the backlog', async () => {
     const first = await stream('/api/audit/stream?principal=local-ops', bearer(tokens.admin));
     const live = await first.until((c) => c.event === 'live');

@@ -29,6 +29,8 @@ const QUERY = {
 const STREAM = {
   /** Bytes of changes a client may leave unread before its stream is closed (it reconnects from its last id). */
   maxUnreadBytes: 1 << 20,
+  /** Streams open at once per principal: each holds a socket, up to maxUnreadBytes and a poller. */
+  maxPerPrincipal: 8,
   heartbeatMs: 15_000,
   pollMs: 200,
 };
@@ -47,6 +49,7 @@ function outOfScope(request: FastifyRequest, reply: FastifyReply): FastifyReply 
 }
 
 export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): void {
+  const streams = new Map<string, number>();
   api.get<{ Querystring: Query }>('/api/audit', { schema: { querystring: QUERY } }, async (request, reply) => {
     const filter = scopedFilter(request);
     if (!filter) return outOfScope(request, reply);
@@ -64,11 +67,15 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
     async (request, reply) => {
       const filter = scopedFilter(request);
       if (!filter) return outOfScope(request, reply);
+      const name = principalOfRequest(request).name;
+      const open = streams.get(name) ?? 0;
+      if (open >= STREAM.maxPerPrincipal) {
+        return fail(reply, 429, 'too_many_streams', `${name} has ${open} audit streams open, the most it may; close one (another tab?)`);
+      }
+      streams.set(name, open + 1);
       const lastId = request.headers['last-event-id'];
       reply.hijack();
       const res = reply.raw;
-      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });
       const stop = new AbortController();
       res.on('close', () => stop.abort());
       // What the socket has not taken yet is the only queue: past the bound the stream ends with a
@@ -85,22 +92,27 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
         res.write(text);
       };
       const change = (a: AuditAction): void => send(`id: ${cursorOf(a)}\ndata: ${JSON.stringify(actionJson(a))}\n\n`);
-
-      // The first answer is bounded by `limit`, and written whole: the bound applies to the changes after it.
-      res.write('retry: 1000\n\n');
-      let from: number;
-      if (lastId === undefined) {
-        const { actions, head } = ctx.audit.snapshot({ ...filter, limit: request.query.limit });
-        for (const a of actions) res.write(`data: ${JSON.stringify(actionJson(a))}\n\n`);
-        from = head;
-      } else from = Number(lastId);
-      res.write(`event: live\nid: ${from}\ndata: {}\n\n`);
-      const heartbeat = setInterval(() => send(': heartbeat\n\n'), STREAM.heartbeatMs);
+      let heartbeat: NodeJS.Timeout | undefined;
       try {
+        for (const [header, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(header, value);
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });
+        // The first answer is bounded by `limit`, and written whole: the bound applies to the changes after it.
+        res.write('retry: 1000\n\n');
+        let from: number;
+        if (lastId === undefined) {
+          const { actions, head } = ctx.audit.snapshot({ ...filter, limit: request.query.limit });
+          for (const a of actions) res.write(`data: ${JSON.stringify(actionJson(a))}\n\n`);
+          from = head;
+        } else from = Number(lastId);
+        res.write(`event: live\nid: ${from}\ndata: {}\n\n`);
+        heartbeat = setInterval(() => send(': heartbeat\n\n'), STREAM.heartbeatMs);
         await ctx.audit.follow(from, change, stop.signal, { ...filter, intervalMs: STREAM.pollMs });
       } finally {
         clearInterval(heartbeat);
         if (!res.writableEnded) res.end();
+        const left = (streams.get(name) ?? 1) - 1;
+        if (left === 0) streams.delete(name);
+        else streams.set(name, left);
       }
     },
   );
