@@ -2,11 +2,14 @@
 // CSRF token), then pages under hash routes (#/hosts, …), each a module in pages/. Served from the
 // daemon's own origin under a CSP without inline code, so everything is wired up from here.
 import { api, errorText, setCsrfToken, type Me } from './api.js';
+import { auditPage } from './pages/audit.js';
 import { hostsPage } from './pages/hosts.js';
+import { recordingsPage } from './pages/recordings.js';
+import { runPage } from './pages/run.js';
 import type { Page } from './pages/page.js';
 
 /** Every page; the first is the default. Pages register here and nowhere else. */
-const PAGES: Page[] = [hostsPage];
+const PAGES: Page[] = [hostsPage, auditPage, runPage, recordingsPage];
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 let leave: (() => void) | void = undefined;

@@ -522,8 +522,18 @@ export class AuditStore {
   }
 
   /**
+   * list() and the head it reflects, read from one snapshot: following from `head` then misses nothing
+   * and repeats nothing that the list already shows complete.
+   */
+  snapshot(options: ListOptions = {}): { actions: AuditAction[]; head: number } {
+    return this.db.transaction(() => ({ actions: this.list(options), head: this.head().seq }))();
+  }
+
+  /**
    * Call onAction for each action touched by a row after `fromSeq` until `signal` aborts: once when its
    * begin appears (incomplete) and once when its end does; both at once are reported once, complete.
+   * Actions come in the order of their latest row (cursorOf), so a reader that stops after any of them
+   * and follows again from its cursor misses nothing.
    */
   async follow(
     fromSeq: number,
@@ -542,6 +552,7 @@ export class AuditStore {
         const row = this.actionById.get(id);
         if (row) actions.push(asOf(toAction(row), upTo));
       }
+      actions.sort((a, b) => cursorOf(a) - cursorOf(b));
       return { actions, upTo, full: rows.length === batch };
     });
     while (!signal.aborted) {
@@ -609,6 +620,11 @@ export class AuditStore {
     this.db.close();
     this.closeWal();
   }
+}
+
+/** The last row an action reported by follow() reflects: where to follow from after it. */
+export function cursorOf(a: AuditAction): number {
+  return a.end?.seq ?? a.begin.seq;
 }
 
 /** The action as it stood once row `upTo` was written. */

@@ -34,7 +34,7 @@ export async function listAudit(opts: LsOptions): Promise<void> {
   const filter = { ...(level ? { level } : {}), ...(opts.host ? { host: opts.host } : {}), ...(opts.principal ? { principal: opts.principal } : {}) };
   const store = openAudit();
   try {
-    const actions = store.list({ ...filter, ...(limit > 0 ? { limit } : {}) });
+    const { actions, head } = store.snapshot({ ...filter, ...(limit > 0 ? { limit } : {}) });
     if (opts.json) actions.forEach((a) => printJsonLine(actionJson(a)));
     else if (actions.length > 0 || !opts.follow) {
       if (actions.length === 0) process.stderr.write(`no recorded actions${level ? ` at level ${level}` : ''} in ${auditDbFile()}\n`);
@@ -43,9 +43,8 @@ export async function listAudit(opts: LsOptions): Promise<void> {
     if (!opts.follow) return;
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
-    const fromSeq = store.head().seq;
     await store.follow(
-      fromSeq,
+      head,
       (a) => {
         if (opts.json) printJsonLine(actionJson(a));
         else process.stdout.write(`${row(a).map((c) => c ?? '-').join('  ')}\n`);

@@ -4,7 +4,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
-import { tlsDir } from '../config/paths.js';
+import { recordingsDir, tlsDir } from '../config/paths.js';
 import { createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -122,7 +122,7 @@ async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, opts: D
     log(`web console and API: off: ${off}`);
     return { off };
   }
-  return startHttp(ctx, limiter, settings, tlsDir(opts.env), log);
+  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env) }, log);
 }
 
 interface ServeDeps {

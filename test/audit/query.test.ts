@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AuditStore, levelsShown, type AuditAction, type AuditLevel } from '../../src/audit/index.js';
+import { AuditStore, cursorOf, levelsShown, type AuditAction, type AuditLevel } from '../../src/audit/index.js';
 import { recordDenied, sampleBegin, spawnWriter, tempDbPath, waitForExit } from './helpers.js';
 
 test('levelsShown: info shows all, warn shows warn and worse, error and deny only themselves', () => {
@@ -149,5 +149,27 @@ test('follow reports a begin and end seen together once, and applies the filter'
       ['no', 'complete', 'deny'],
     ],
   );
+  store.close();
+});
+
+test('follow reports actions in the order of their latest row: resuming from any cursor it gave misses nothing', async (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  const first = await store.begin(sampleBegin({ command: 'first' }));
+  await store.begin(sampleBegin({ command: 'second' }));
+  await store.end(first, { exitCode: 0, durationMs: 1 });
+  const follow = async (from: number): Promise<AuditAction[]> => {
+    const seen: AuditAction[] = [];
+    const controller = new AbortController();
+    const following = store.follow(from, (a) => seen.push(a), controller.signal, { intervalMs: 10 });
+    while (seen.length < 1) await new Promise((r) => setTimeout(r, 10));
+    controller.abort();
+    await following;
+    return seen;
+  };
+  // Rows: 1 begin first, 2 begin second, 3 end first. In action order, `first` (cursor 3) would come
+  // before `second` (cursor 2), and a reader resuming from 3 would never see `second`.
+  const seen = await follow(0);
+  assert.deepEqual(seen.map((a) => [a.begin.command, a.status, cursorOf(a)]), [['second', 'incomplete', 2], ['first', 'complete', 3]]);
+  assert.deepEqual((await follow(cursorOf(seen[0]!))).map((a) => [a.begin.command, a.status]), [['first', 'complete']]);
   store.close();
 });

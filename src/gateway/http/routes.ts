@@ -3,8 +3,6 @@
 // daemon's own state through the code the CLI uses, cut to the principal's scope.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PassThrough } from 'node:stream';
-import { actionJson } from '../../audit/json.js';
-import { AUDIT_LEVELS, type AuditLevel } from '../../audit/types.js';
 import { principalOf } from '../../config/principals.js';
 import { asPrincipal, type GatewayContext } from '../../core/context.js';
 import { EXIT } from '../../core/exit-codes.js';
@@ -48,7 +46,7 @@ const ME = {
   properties: { name: { type: 'string' }, via: { type: 'string' }, scope: SCOPE, csrfToken: { type: ['string', 'null'] } },
 } as const;
 
-function principalOfRequest(request: FastifyRequest): Principal {
+export function principalOfRequest(request: FastifyRequest): Principal {
   // The authentication hook runs before every non-public route; a missing principal is a bug, and denies.
   if (!request.principal) throw new Error('internal: an API route ran without an authenticated principal');
   return request.principal;
@@ -109,34 +107,6 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
     const live = new Map(hostStatuses(ctx).map((h) => [h.name, h]));
     return hostRows(visible, live, ctx.config.exec.secure_path);
   });
-
-  api.get<{ Querystring: { principal?: string; host?: string; level?: AuditLevel; limit: number } }>(
-    '/api/audit',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            principal: { type: 'string', minLength: 1 },
-            host: { type: 'string', minLength: 1 },
-            level: { type: 'string', enum: [...AUDIT_LEVELS] },
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-          },
-        },
-      },
-    },
-    async (request, reply) => {
-      const principal = principalOfRequest(request);
-      const q = request.query;
-      if (!principal.scope.admin && q.principal !== undefined && q.principal !== principal.name) {
-        return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: only admins see other principals' actions`);
-      }
-      const who = principal.scope.admin ? q.principal : principal.name;
-      const filter = { ...(who ? { principal: who } : {}), ...(q.host ? { host: q.host } : {}), ...(q.level ? { level: q.level } : {}), limit: q.limit };
-      return ctx.audit.list(filter).map(actionJson);
-    },
-  );
 
   api.post<{ Body: { selector: string; command: string; cwd?: string; policy?: string } }>(
     '/api/run',

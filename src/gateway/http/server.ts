@@ -16,6 +16,8 @@ import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { bearerToken, checkToken, CSRF_HEADER, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
 import { fail, tooManyFailures } from './errors.js';
+import { registerAuditRoutes } from './audit-routes.js';
+import { registerRecordingRoutes } from './recordings-routes.js';
 import { registerApi } from './routes.js';
 import { registerStatic } from './static.js';
 import { ensureSelfSigned, type TlsFiles } from './tls.js';
@@ -102,10 +104,10 @@ export async function startHttp(
   ctx: GatewayContext,
   limiter: RateLimiter,
   settings: HttpSettings,
-  tlsDir: string,
+  daemon: { tlsDir: string; recordingsDir: string },
   log: (line: string) => void,
 ): Promise<HttpServer> {
-  const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(tlsDir, settings.host, log) : settings.tls;
+  const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(daemon.tlsDir, settings.host, log) : settings.tls;
   const options = {
     logger: false,
     bodyLimit: 1 << 20,
@@ -180,6 +182,8 @@ export async function startHttp(
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate);
     registerApi(api, { ctx, limiter, sessions, guard, sessionTtlMs: settings.sessionTtlMs });
+    registerAuditRoutes(api, ctx);
+    registerRecordingRoutes(api, daemon.recordingsDir);
   });
   registerStatic(app, log);
 

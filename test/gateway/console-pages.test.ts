@@ -1,0 +1,145 @@
+// The console's audit, run and recordings pages in the system Chromium against a real daemon: a command
+// run with `remux client run` shows in the audit trail and a new one arrives live when following; the run
+// panel streams a host's output and exit status, shows a refusal's reason and 77, and cancels; a
+// recording plays in xterm.js, from the list or from its attach's audit record. Nothing may break the
+// CSP (Chromium reports every refusal as a console error).
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { AuditStore } from '../../src/audit/store.js';
+import { AttachRecorder } from '../../src/sessions/recording.js';
+import { remux, tempHome } from '../support/cli.js';
+
+const h = tempHome();
+let browser: Browser;
+let url = '';
+let token = '';
+
+before(async () => {
+  writeFileSync(
+    join(h.home, 'policies.yaml'),
+    'policies:\n  read_only:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: echo|sleep }\n      - { operation: write_stdout, resource: null }\n',
+  );
+  const added = await remux(['principal', 'add', 'boss', '--admin', '--json'], { env: h.env });
+  token = (JSON.parse(added.stdout) as { token: string }).token;
+  const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+  assert.equal(started.code, 0, started.stderr);
+  url = /web console and API: (\S+)/.exec(started.stdout)![1]!;
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+});
+after(async () => {
+  await browser?.close();
+  await remux(['daemon', 'stop'], { env: h.env });
+  h.remove();
+});
+
+/** A logged-in page, and the console errors and page errors it collects. */
+async function console(path: string): Promise<{ page: Page; problems: string[]; done(): Promise<void> }> {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  // The first GET /api/me, before logging in, is a 401 that Chromium logs itself; anything else is ours.
+  page.on('console', (m) => void (m.type() === 'error' && !/status of 401/.test(m.text()) && problems.push(m.text())));
+  page.on('pageerror', (e) => problems.push(e.message));
+  await page.goto(`${url}${path}`);
+  await page.locator('#token').fill(token);
+  await page.locator('#login button[type=submit]').click();
+  await page.locator('#who', { hasText: 'boss' }).waitFor();
+  return { page, problems, done: () => context.close() };
+}
+
+test('the audit page shows what `remux client run` did, and follows new actions live', async () => {
+  const first = await remux(['client', 'run', 'localhost', '--', 'echo first'], { env: h.env });
+  assert.equal(first.code, 0, first.stderr);
+  const { page, problems, done } = await console('#/audit');
+  const row = page.locator('table.audit tbody tr', { hasText: 'echo first' });
+  await row.waitFor();
+  const cells = await row.locator('td').allTextContents();
+  assert.deepEqual(cells.slice(1, 7), [`cli:${userInfo().username}`, 'localhost', 'exec', 'echo first', 'allow', '0']);
+  assert.match(cells[7]!, /^\d+ ms$|^\d+\.\d s$/);
+
+  await page.locator('input[name=follow]').check();
+  await page.locator('.status', { hasText: 'Following' }).waitFor();
+  const second = await remux(['client', 'run', 'localhost', '--', 'echo second'], { env: h.env });
+  assert.equal(second.code, 0, second.stderr);
+  const top = page.locator('table.audit tbody tr').first();
+  await top.filter({ hasText: 'echo second' }).waitFor({ timeout: 5000 });
+  await top.locator('td').nth(6).filter({ hasText: /^0$/ }).waitFor();
+  assert.equal(await page.locator('table.audit tbody tr', { hasText: 'echo second' }).count(), 1, 'its begin and end are one row');
+  assert.deepEqual(problems, []);
+  await done();
+});
+
+test('the run panel streams output and the exit status; a refusal shows the policy\'s reason and 77', async () => {
+  const { page, problems, done } = await console('#/run');
+  await page.locator('input[name=command]').fill('echo hello from the panel');
+  await page.locator('form.run button[type=submit]').click();
+  const host = page.locator('.run-host[data-host=localhost]');
+  await host.locator('.output', { hasText: 'hello from the panel' }).waitFor();
+  await host.locator('.result.ok', { hasText: /^exit 0 · ok/ }).waitFor();
+  await page.locator('.status', { hasText: 'Exit status 0' }).waitFor();
+
+  await page.locator('input[name=command]').fill('cat /etc/passwd');
+  await page.locator('form.run button[type=submit]').click();
+  const refused = host.locator('.result.failed');
+  await refused.waitFor();
+  assert.match((await refused.textContent())!, /^exit 77 · denied · \d+ ms · .*cat/);
+  await page.locator('.status', { hasText: 'Exit status 77' }).waitFor();
+
+  // Cancel hangs up on the request: the daemon stops the command, which the audit trail shows as ended.
+  await page.locator('input[name=command]').fill('sleep 30');
+  await page.locator('form.run button[type=submit]').click();
+  await host.locator('.result', { hasText: 'running' }).waitFor();
+  await page.locator('form.run button', { hasText: 'Cancel' }).click();
+  await page.locator('.status', { hasText: 'Cancelled' }).waitFor();
+  const sleep = async (): Promise<{ status: string; exitCode: number | null; signal: string | null } | undefined> =>
+    ((await page.evaluate("fetch('/api/audit?limit=5').then((r) => r.json())")) as Array<{ command: string; status: string; exitCode: number | null; signal: string | null }>).find((a) => a.command === 'sleep 30');
+  for (const deadline = Date.now() + 5000; (await sleep())?.status !== 'complete'; await new Promise((r) => setTimeout(r, 100))) {
+    assert.ok(Date.now() < deadline, 'the cancelled command was still running 5 s later');
+  }
+  assert.notEqual((await sleep())?.exitCode, 0);
+  assert.deepEqual(problems, []);
+  await done();
+});
+
+test('the recordings page lists a recording and plays it in a read-only terminal', async () => {
+  const rec = new AttachRecorder(join(h.home, 'recordings'), { host: 'localhost', user: 'me', session: 'build', principal: 'boss', readOnly: false, actionId: null }, { cols: 60, rows: 10 });
+  rec.output(Buffer.from('hello from the recording\r\n'));
+  await new Promise((r) => setTimeout(r, 300));
+  // Bold and a 24-bit colour: xterm styles the latter with a style attribute, which the CSP must not refuse.
+  rec.output(Buffer.from('\x1b[1mand later\x1b[0m \x1b[38;2;255;120;0min orange\x1b[0m\r\n'));
+  rec.end();
+  const { page, problems, done } = await console('#/recordings');
+  const row = page.locator(`tr[data-id="${rec.id}"]`);
+  await row.waitFor();
+  assert.match((await row.textContent())!, /boss.*localhost.*me:build/);
+  await row.locator('button', { hasText: 'Play' }).click();
+  const screen = page.locator('.player-screen .xterm-rows');
+  await screen.filter({ hasText: 'hello from the recording' }).waitFor();
+  await screen.filter({ hasText: 'and later' }).waitFor();
+  await page.locator('.controls .play', { hasText: 'Play' }).waitFor(); // the end: the button offers to play again
+  // xterm's computed styles reached the page through constructed sheets, not refused <style> elements.
+  assert.ok(await page.evaluate("document.adoptedStyleSheets.some((s) => [...s.cssRules].some((r) => r.cssText.includes('xterm')))"));
+  assert.equal(await page.locator('style').count(), 0);
+
+  await page.locator('.controls button', { hasText: 'From the start' }).click();
+  assert.doesNotMatch((await screen.textContent())!, /hello/, 'back at the start: the screen is cleared');
+  await page.locator('.controls .play').click();
+  await screen.filter({ hasText: 'and later' }).waitFor();
+
+  // The attach's audit record names its recording: the audit page links to the player.
+  const store = AuditStore.open(join(h.home, 'audit.db'));
+  await store.record(
+    { principal: 'boss', host: 'localhost', operation: 'session.attach', resource: 'me:build', decision: 'allow', reason: `remux's own tmux command (session.attach, recording ${rec.id})` },
+    { exitCode: 0, durationMs: 300 },
+  );
+  store.close();
+  await page.goto(`${url}#/audit`);
+  await page.locator('table.audit tr', { hasText: 'session.attach' }).locator('a.recording-link').click();
+  await page.locator('.player-screen .xterm-rows', { hasText: 'and later' }).waitFor();
+  assert.deepEqual(problems, []);
+  await done();
+});

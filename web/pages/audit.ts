@@ -1,0 +1,145 @@
+// The audit trail: the newest actions, filtered by principal, host and level (kept in the hash route so a
+// filtered view is a link), newest first. "Follow" reads GET /api/audit/stream instead: the same list,
+// then each action as it begins and as it completes, updated in place.
+import { api, el, errorText } from '../api.js';
+import { utcTime } from '../format.js';
+import type { Page } from './page.js';
+
+interface Action {
+  id: number;
+  status: 'complete' | 'incomplete';
+  level: string;
+  time: string;
+  principal: string;
+  host: string;
+  operation: string;
+  resource: string | null;
+  command: string | null;
+  decision: string;
+  reason: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  durationMs: number | null;
+  error: string | null;
+}
+
+const FILTERS = ['principal', 'host', 'level'] as const;
+/** The level filter shows that level and those listed with it (warn: warn, error, deny). */
+const LEVELS = [['', 'all'], ['warn', 'warn, error, deny'], ['error', 'error'], ['deny', 'deny']] as const;
+/** An attach's audit record names its recording in its reason ("…, recording <id>"). */
+const RECORDING = /\brecording (\d{8}T\d{6}Z-[0-9a-f]{12})\b/;
+
+function duration(ms: number | null): string {
+  if (ms === null) return '';
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function cells(a: Action): Array<string | HTMLElement> {
+  const what = el('span', a.command ?? a.resource ?? '');
+  const note = a.error ?? (a.decision === 'deny' ? a.reason : null);
+  const recording = RECORDING.exec(a.reason ?? '')?.[1];
+  const whatCell = el('div');
+  whatCell.append(what);
+  if (note) whatCell.append(el('small', note, { class: 'note' }));
+  if (recording) whatCell.append(el('a', 'recording', { href: `#/recordings?id=${recording}`, class: 'recording-link' }));
+  const exit = a.status === 'incomplete' ? 'running' : (a.signal ?? (a.exitCode === null ? '' : String(a.exitCode)));
+  return [utcTime(a.time), a.principal, a.host, a.operation, whatCell, a.decision, exit, duration(a.durationMs)];
+}
+
+const HEADINGS = ['Time (UTC)', 'Principal', 'Host', 'Operation', 'Command / resource', 'Decision', 'Exit', 'Took'];
+
+export const auditPage: Page = {
+  route: 'audit',
+  title: 'Audit',
+  render(container, params) {
+    const form = el('form', undefined, { class: 'filters' });
+    const inputs = new Map<string, HTMLInputElement | HTMLSelectElement>();
+    for (const name of FILTERS) {
+      const label = el('label', name);
+      let input: HTMLInputElement | HTMLSelectElement;
+      if (name === 'level') {
+        input = el('select');
+        for (const [value, text] of LEVELS) input.append(el('option', text, { value }));
+      } else {
+        input = el('input', undefined, { type: 'text', placeholder: 'any' });
+      }
+      input.name = name;
+      input.value = params.get(name) ?? '';
+      label.append(input);
+      inputs.set(name, input);
+      form.append(label);
+    }
+    const follow = el('input', undefined, { type: 'checkbox', name: 'follow' });
+    follow.checked = params.get('follow') === '1';
+    const followLabel = el('label', 'follow', { class: 'inline' });
+    followLabel.prepend(follow);
+    form.append(el('button', 'Show', { type: 'submit' }), followLabel);
+    const status = el('p', '', { class: 'status', role: 'status' });
+    const error = el('p', '', { class: 'error', role: 'alert' });
+    const rows = el('tbody');
+    const table = el('table', undefined, { class: 'audit' });
+    const head = el('tr');
+    for (const h of HEADINGS) head.append(el('th', h));
+    table.append(el('thead'), rows);
+    table.tHead!.append(head);
+    const scroll = el('div', undefined, { class: 'scroll' });
+    scroll.append(table);
+    container.append(el('h2', 'Audit trail'), form, status, error, scroll);
+
+    // The route holds the filters: changing them is a new route, rendered afresh.
+    const apply = (): void => {
+      const query = new URLSearchParams();
+      for (const [name, input] of inputs) if (input.value.trim() !== '') query.set(name, input.value.trim());
+      if (follow.checked) query.set('follow', '1');
+      location.hash = `#/audit?${query.toString()}`;
+    };
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      apply();
+    });
+    follow.addEventListener('change', apply);
+
+    const shown = new Map<number, HTMLTableRowElement>();
+    /** A new action goes on top; a known one (it completed) is updated where it is. */
+    const show = (a: Action): void => {
+      const tr = el('tr', undefined, { class: `level-${a.level}`, 'data-id': String(a.id) });
+      for (const c of cells(a)) {
+        const td = el('td');
+        td.append(c);
+        tr.append(td);
+      }
+      const old = shown.get(a.id);
+      if (old) old.replaceWith(tr);
+      else rows.prepend(tr);
+      shown.set(a.id, tr);
+    };
+
+    const query = new URLSearchParams();
+    for (const name of FILTERS) if (params.get(name)) query.set(name, params.get(name)!);
+    if (!follow.checked) {
+      void (async () => {
+        const res = await api(`/api/audit?${query.toString()}`);
+        if (!res.ok) return void (error.textContent = await errorText(res));
+        const actions = (await res.json()) as Action[];
+        actions.forEach(show);
+        status.textContent = actions.length === 0 ? 'No recorded actions match.' : '';
+      })();
+      return;
+    }
+    // EventSource reconnects by itself, sending the last event id: the server resumes from there.
+    const source = new EventSource(`/api/audit/stream?${query.toString()}`);
+    source.addEventListener('message', (event: MessageEvent<string>) => show(JSON.parse(event.data) as Action));
+    source.addEventListener('live', () => {
+      status.textContent = 'Following: new actions appear at the top.';
+      error.textContent = '';
+    });
+    source.addEventListener('overflow', () => (status.textContent = 'Fell behind; catching up…'));
+    source.addEventListener('error', () => {
+      // A refusal (401, 403) closes the source for good; a dropped connection is retried.
+      if (source.readyState === EventSource.CLOSED) {
+        void api(`/api/audit?${query.toString()}&limit=1`).then(async (res) => void (error.textContent = res.ok ? 'The stream closed.' : await errorText(res)));
+      } else status.textContent = 'Reconnecting…';
+    });
+    return () => source.close();
+  },
+};

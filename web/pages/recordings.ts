@@ -1,0 +1,217 @@
+// Attach recordings: the list (GET /api/recordings) and a player replaying one asciicast v2 file in a
+// read-only xterm.js with its own timing: play/pause, 1x/2x/4x, back to the start.
+import { Terminal } from '@xterm/xterm';
+import { api, el, errorText } from '../api.js';
+import { utcTime } from '../format.js';
+import { routeInlineStyles } from '../inline-styles.js';
+import type { Page } from './page.js';
+
+interface Recording {
+  id: string;
+  host: string;
+  user: string;
+  session: string;
+  principal: string;
+  readOnly: boolean;
+  started: string;
+  bytes: number;
+  duration: number;
+}
+
+type Event = [number, string, string];
+
+/** A pause longer than this plays as this long: nobody wants to watch an idle terminal. */
+const MAX_IDLE_S = 2;
+
+function size(bytes: number): string {
+  return bytes < 1024 ? `${bytes} B` : bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+}
+
+function clock(seconds: number): string {
+  const s = Math.floor(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** The header's size and the events, their times with long idle pauses shortened. */
+function parseCast(text: string): { cols: number; rows: number; events: Event[] } {
+  const [first = '{}', ...rest] = text.split('\n');
+  const header = JSON.parse(first) as { width?: number; height?: number };
+  const events: Event[] = [];
+  let shift = 0;
+  let last = 0;
+  for (const line of rest) {
+    if (line.trim() === '') continue;
+    const [t, kind, data] = JSON.parse(line) as Event;
+    shift += Math.max(0, t - last - MAX_IDLE_S);
+    last = t;
+    events.push([t - shift, kind, data]);
+  }
+  return { cols: header.width || 80, rows: header.height || 24, events };
+}
+
+class Player {
+  private index = 0;
+  /** Playback position in recording seconds. */
+  private position = 0;
+  private speed = 1;
+  private timer: number | null = null;
+  /** When (performance.now()) playback last resumed, and from which position. */
+  private since = { at: 0, position: 0 };
+
+  constructor(
+    private readonly term: Terminal,
+    private readonly cast: { cols: number; rows: number; events: Event[] },
+    private readonly onChange: () => void,
+  ) {
+    term.resize(cast.cols, cast.rows);
+  }
+
+  get playing(): boolean {
+    return this.timer !== null;
+  }
+
+  get duration(): number {
+    return this.cast.events.at(-1)?.[0] ?? 0;
+  }
+
+  get at(): number {
+    return this.playing ? this.since.position + ((performance.now() - this.since.at) / 1000) * this.speed : this.position;
+  }
+
+  play(): void {
+    if (this.playing) return;
+    if (this.index >= this.cast.events.length) this.restart();
+    this.since = { at: performance.now(), position: this.position };
+    this.schedule();
+    this.onChange();
+  }
+
+  pause(): void {
+    if (!this.playing) return;
+    this.position = this.at;
+    window.clearTimeout(this.timer!);
+    this.timer = null;
+    this.onChange();
+  }
+
+  setSpeed(speed: number): void {
+    const wasPlaying = this.playing;
+    this.pause();
+    this.speed = speed;
+    if (wasPlaying) this.play();
+  }
+
+  restart(): void {
+    const wasPlaying = this.playing;
+    this.pause();
+    this.term.reset();
+    this.term.resize(this.cast.cols, this.cast.rows);
+    this.index = 0;
+    this.position = 0;
+    if (wasPlaying) this.play();
+    else this.onChange();
+  }
+
+  /** Writes every event that is due, then waits for the next one. */
+  private schedule(): void {
+    const now = this.at;
+    for (let e = this.cast.events[this.index]; e && e[0] <= now; e = this.cast.events[++this.index]) {
+      if (e[1] === 'o') this.term.write(e[2]);
+      else if (e[1] === 'r') {
+        const [cols, rows] = e[2].split('x').map(Number);
+        if (cols && rows) this.term.resize(cols, rows);
+      }
+    }
+    const next = this.cast.events[this.index];
+    if (next) this.timer = window.setTimeout(() => this.schedule(), ((next[0] - now) * 1000) / this.speed);
+    else {
+      this.position = this.duration;
+      this.timer = null;
+    }
+    this.onChange();
+  }
+}
+
+export const recordingsPage: Page = {
+  route: 'recordings',
+  title: 'Recordings',
+  render(container, params) {
+    const error = el('p', '', { class: 'error', role: 'alert' });
+    const rows = el('tbody');
+    const table = el('table', undefined, { class: 'recordings' });
+    const head = el('tr');
+    for (const h of ['', 'Started (UTC)', 'Principal', 'Host', 'Session', 'Length', 'Size']) head.append(el('th', h));
+    table.append(el('thead'), rows);
+    table.tHead!.append(head);
+    const scroll = el('div', undefined, { class: 'scroll' });
+    scroll.append(table);
+    const playerBox = el('section', undefined, { class: 'player', hidden: '' });
+    container.append(el('h2', 'Recordings'), error, playerBox, scroll);
+
+    let player: Player | null = null;
+    let term: Terminal | null = null;
+    const close = (): void => {
+      player?.pause();
+      term?.dispose();
+      player = null;
+      term = null;
+    };
+
+    const open = async (r: Recording): Promise<void> => {
+      close();
+      const res = await api(`/api/recordings/${encodeURIComponent(r.id)}`);
+      if (!res.ok) return void (error.textContent = await errorText(res));
+      const cast = parseCast(await res.text());
+      routeInlineStyles();
+      term = new Terminal({ disableStdin: true, cursorBlink: false, convertEol: false, scrollback: 5000, fontSize: 13 });
+      const screen = el('div', undefined, { class: 'player-screen' });
+      const title = el('h3', `${r.principal} · ${r.user}@${r.host}:${r.session} · ${utcTime(r.started)}`);
+      const playButton = el('button', 'Play', { type: 'button', class: 'play' });
+      const startButton = el('button', 'From the start', { type: 'button' });
+      const speed = el('select', undefined, { 'aria-label': 'speed' });
+      for (const s of ['1', '2', '4']) speed.append(el('option', `${s}×`, { value: s }));
+      const time = el('span', '', { class: 'time' });
+      const controls = el('div', undefined, { class: 'controls' });
+      controls.append(playButton, startButton, speed, time);
+      playerBox.replaceChildren(title, screen, controls);
+      playerBox.hidden = false;
+      term.open(screen);
+      const p = new Player(term, cast, () => {
+        playButton.textContent = p.playing ? 'Pause' : 'Play';
+        time.textContent = `${clock(Math.min(p.at, p.duration))} / ${clock(p.duration)}`;
+      });
+      player = p;
+      playButton.addEventListener('click', () => (p.playing ? p.pause() : p.play()));
+      startButton.addEventListener('click', () => p.restart());
+      speed.addEventListener('change', () => p.setSpeed(Number(speed.value)));
+      p.play();
+    };
+
+    void (async () => {
+      const res = await api('/api/recordings');
+      if (!res.ok) return void (error.textContent = await errorText(res));
+      const list = (await res.json()) as Recording[];
+      if (list.length === 0) {
+        const tr = el('tr');
+        tr.append(el('td', 'No recordings yet: attaches in the console are recorded.', { colspan: '7' }));
+        rows.append(tr);
+      }
+      for (const r of list) {
+        const tr = el('tr', undefined, { 'data-id': r.id });
+        // First: on a phone the table scrolls sideways, and the button stays in sight.
+        const play = el('button', 'Play', { type: 'button' });
+        play.addEventListener('click', () => void open(r));
+        const cell = el('td');
+        cell.append(play);
+        tr.append(cell);
+        for (const text of [utcTime(r.started), r.principal, r.host, `${r.user}:${r.session}${r.readOnly ? ' (read-only)' : ''}`, clock(r.duration), size(r.bytes)]) tr.append(el('td', text));
+        rows.append(tr);
+      }
+      const wanted = params.get('id');
+      const chosen = list.find((r) => r.id === wanted);
+      if (wanted && !chosen) error.textContent = `no recording ${wanted} that you may see`;
+      if (chosen) await open(chosen);
+    })();
+    return close;
+  },
+};
