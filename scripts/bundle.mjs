@@ -47,6 +47,8 @@ await build({
 // served by the daemon from its own origin (no CDN, no inline code: see the CSP in src/gateway/http).
 mkdirSync('dist/web', { recursive: true });
 for (const file of ['index.html', 'style.css']) copyFileSync(`web/${file}`, `dist/web/${file}`);
+// xterm.js's stylesheet, served from our origin like everything else.
+copyFileSync('node_modules/@xterm/xterm/css/xterm.css', 'dist/web/xterm.css');
 await build({
   entryPoints: ['web/main.ts'],
   outfile: 'dist/web/main.js',

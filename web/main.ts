@@ -3,10 +3,12 @@
 // daemon's own origin under a CSP without inline code, so everything is wired up from here.
 import { api, errorText, setCsrfToken, type Me } from './api.js';
 import { hostsPage } from './pages/hosts.js';
+import { sessionsPage } from './pages/sessions.js';
+import { terminalPage } from './pages/terminal.js';
 import type { Page } from './pages/page.js';
 
 /** Every page; the first is the default. Pages register here and nowhere else. */
-const PAGES: Page[] = [hostsPage];
+const PAGES: Page[] = [hostsPage, sessionsPage, terminalPage];
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 let leave: (() => void) | void = undefined;

@@ -48,7 +48,7 @@ const ME = {
   properties: { name: { type: 'string' }, via: { type: 'string' }, scope: SCOPE, csrfToken: { type: ['string', 'null'] } },
 } as const;
 
-function principalOfRequest(request: FastifyRequest): Principal {
+export function principalOfRequest(request: FastifyRequest): Principal {
   // The authentication hook runs before every non-public route; a missing principal is a bug, and denies.
   if (!request.principal) throw new Error('internal: an API route ran without an authenticated principal');
   return request.principal;

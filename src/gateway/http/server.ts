@@ -16,7 +16,10 @@ import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { bearerToken, checkToken, CSRF_HEADER, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
 import { fail, tooManyFailures } from './errors.js';
-import { registerApi } from './routes.js';
+import type { AttachSlots } from '../attach-slots.js';
+import { MAX_CLIENT_FRAME } from '../terminal.js';
+import { principalOfRequest, registerApi } from './routes.js';
+import { registerSessionRoutes } from './sessions-routes.js';
 import { registerStatic } from './static.js';
 import { ensureSelfSigned, type TlsFiles } from './tls.js';
 
@@ -102,10 +105,10 @@ export async function startHttp(
   ctx: GatewayContext,
   limiter: RateLimiter,
   settings: HttpSettings,
-  tlsDir: string,
+  daemon: { tlsDir: string; recordingsDir: string; slots: AttachSlots },
   log: (line: string) => void,
 ): Promise<HttpServer> {
-  const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(tlsDir, settings.host, log) : settings.tls;
+  const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(daemon.tlsDir, settings.host, log) : settings.tls;
   const options = {
     logger: false,
     bodyLimit: 1 << 20,
@@ -125,7 +128,8 @@ export async function startHttp(
   app.decorateRequest('principal', null);
   app.decorateRequest('browserSession', null);
   await app.register(cookie);
-  await app.register(websocket, { options: { maxPayload: 64 << 10 } });
+  // A frame past the terminal's own limit (a paste of up to 1 MiB) is refused by ws before it is buffered.
+  await app.register(websocket, { options: { maxPayload: MAX_CLIENT_FRAME } });
   app.addHook('onRequest', async (_request, reply) => {
     reply.headers(SECURITY_HEADERS);
     if (tlsFiles) reply.header('strict-transport-security', 'max-age=31536000');
@@ -180,6 +184,7 @@ export async function startHttp(
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate);
     registerApi(api, { ctx, limiter, sessions, guard, sessionTtlMs: settings.sessionTtlMs });
+    registerSessionRoutes(api, { ctx, slots: daemon.slots, recordingsDir: daemon.recordingsDir, principalOf: principalOfRequest });
   });
   registerStatic(app, log);
 
