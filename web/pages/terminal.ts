@@ -106,8 +106,9 @@ export const terminalPage: Page = {
     term.onResize(({ cols, rows }) => {
       if (ready) send({ type: 'resize', cols, rows });
     });
-    const refit = (): void => fit.fit();
-    window.addEventListener('resize', refit);
+    // The screen's box changes with the window, a phone's keyboard and rotation: the terminal follows it.
+    const resized = new ResizeObserver(() => fit.fit());
+    resized.observe(screen);
 
     const copySelection = (): void => {
       const text = term.getSelection();
@@ -139,7 +140,7 @@ export const terminalPage: Page = {
     }
 
     return () => {
-      window.removeEventListener('resize', refit);
+      resized.disconnect();
       container.classList.remove('terminal-page');
       ws.close(1000, 'left the page');
       term.dispose();
