@@ -90,7 +90,14 @@ export const sessionsPage: Page = {
     const sessionRow = (host: string, user: string, s: TmuxSession): HTMLTableRowElement => {
       const tr = el('tr');
       tr.dataset.session = s.name;
-      tr.append(el('td', s.name), el('td', String(s.windows)), el('td', when(s.created)), el('td', when(s.activity)), el('td', s.attached > 0 ? String(s.attached) : '—'));
+      // data-label: the column's name, shown beside the value where the table becomes cards (phones).
+      tr.append(
+        el('td', s.name),
+        el('td', String(s.windows), { 'data-label': 'windows' }),
+        el('td', when(s.created), { 'data-label': 'created' }),
+        el('td', when(s.activity), { 'data-label': 'activity' }),
+        el('td', s.attached > 0 ? String(s.attached) : '—', { 'data-label': 'attached' }),
+      );
       const actions = el('td', undefined, { class: 'actions' });
       const kill = el('button', 'Kill…', { type: 'button', class: 'danger' });
       kill.addEventListener('click', () => {
@@ -118,6 +125,7 @@ export const sessionsPage: Page = {
           const block = el('div', undefined, { class: `user state-${u.state}` });
           block.dataset.user = u.user;
           block.append(el('h4', u.user));
+          if (u.state === 'ok' && u.sessions.length === 0) block.append(el('p', 'no sessions', { class: 'state no_server' }));
           if (u.state !== 'ok') block.append(el('p', `${STATE[u.state]}${u.detail ? `: ${u.detail}` : ''}`, { class: `state ${u.state}` }));
           if (u.state === 'ok' || u.state === 'no_server') where.append(el('option', `${u.user}@${h.host}`, { value: JSON.stringify([h.host, u.user]) }));
           if (u.sessions.length > 0) {

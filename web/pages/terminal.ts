@@ -56,7 +56,9 @@ export const terminalPage: Page = {
     container.append(bar, screen, keys);
     container.classList.add('terminal-page');
 
-    const term = new Terminal({ cursorBlink: true, disableStdin: readOnly, scrollback: 5000, fontFamily: 'ui-monospace, monospace' });
+    // A phone gets a smaller font: more columns before lines wrap.
+    const fontSize = window.matchMedia('(max-width: 700px)').matches ? 12 : 14;
+    const term = new Terminal({ cursorBlink: true, disableStdin: readOnly, scrollback: 5000, fontFamily: 'ui-monospace, monospace', fontSize });
     const fit = new FitAddon();
     term.loadAddon(fit);
     term.open(screen);
@@ -88,7 +90,8 @@ export const terminalPage: Page = {
       const message = JSON.parse(event.data) as { type: string; readOnly?: boolean; recording?: string | null; reason?: string };
       if (message.type === 'ready') {
         ready = true;
-        status.textContent = `attached${message.readOnly ? ', read-only' : ''}${message.recording ? ` · recording ${message.recording}` : ''}`;
+        status.textContent = `attached${message.readOnly ? ', read-only' : ''}${message.recording ? ' · recording' : ''}`;
+        if (message.recording) status.title = `recording ${message.recording}`;
         send({ type: 'resize', cols: term.cols, rows: term.rows });
         if (!readOnly) term.focus();
       }
