@@ -120,6 +120,8 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     const refused = await sixth.closed;
     assert.equal(refused.code, 4029);
     assert.match(refused.reason, /boss already has 5 attaches open/);
+    const refusals = await api.request('GET', '/api/audit?level=deny&limit=5', { headers: bearer(d.tokens.boss!) });
+    assert.ok(refusals.json<Array<{ reason: string }>>().some((a) => /already has 5 attaches open/.test(a.reason)), 'the refusal is audited');
 
     // Several viewers of one session: what one types, all see.
     open[0]!.send({ type: 'input', data: 'shared-line\r' });

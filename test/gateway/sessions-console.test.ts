@@ -103,6 +103,27 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
     await context.close();
   });
 
+  test('the terminal page says why it closed: no such session, too many attaches, session ended', async () => {
+    const { context, page } = await loggedIn();
+    await page.goto(`${d.url}#/terminal?host=box&name=missing`);
+    // No tmux server runs now (the first test killed the last session): still no such session.
+    await page.locator('.term-status.closed', { hasText: /^No such host or session: / }).waitFor();
+
+    d.tmux('new-session', '-d', '-s', 'crowd');
+    const viewers = [];
+    for (let i = 0; i < 5; i++) {
+      const viewer = await context.newPage();
+      await viewer.goto(`${d.url}#/terminal?host=box&name=crowd&readOnly=true`);
+      await viewer.locator('.term-status', { hasText: 'attached' }).waitFor();
+      viewers.push(viewer);
+    }
+    await page.goto(`${d.url}#/terminal?host=box&name=crowd`);
+    await page.locator('.term-status.closed', { hasText: /^Too many terminals open: boss already has 5 attaches open/ }).waitFor();
+    d.tmux('kill-session', '-t', '=crowd');
+    await viewers[0]!.locator('.term-status.closed', { hasText: 'The session ended or was detached.' }).waitFor();
+    await context.close();
+  });
+
   test('phone-sized: the key bar is shown and its Ctrl-C interrupts a running sleep', async () => {
     d.tmux('new-session', '-d', '-s', 'phone', '-x', '40', '-y', '20');
     const { context, page } = await loggedIn({ width: 390, height: 844 });

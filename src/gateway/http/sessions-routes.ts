@@ -4,9 +4,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { asPrincipal, type GatewayContext } from '../../core/context.js';
-import { perform } from '../../core/perform.js';
+import { EXIT } from '../../core/exit-codes.js';
+import { perform, recordRefusal } from '../../core/perform.js';
 import { hostInScope } from '../../core/scope.js';
-import type { PerformResult, Principal, SessionAction } from '../../core/types.js';
+import type { PerformResult, Principal, SessionAction, SessionAttachAction } from '../../core/types.js';
 import { AttachRecorder, newRecordingId } from '../../sessions/recording.js';
 import type { HostSessions } from '../../sessions/service.js';
 import type { AttachSlots } from '../attach-slots.js';
@@ -47,7 +48,8 @@ function statusOf(ctx: GatewayContext, host: string, result: PerformResult): num
     case 'rate_limited':
       return 429;
     case 'failed':
-      if (/can't find session|no server running|session not found/i.test(message)) return 404;
+      // No such session, or no tmux server at all (no socket: tmux says it cannot connect).
+      if (/can't find session|no server running|session not found|error connecting to .*\(No such file or directory\)/i.test(message)) return 404;
       return /duplicate session/i.test(message) ? 409 : 502;
     default:
       return isKnownHost(ctx, host) ? 502 : 404;
@@ -60,11 +62,12 @@ function refusal(ctx: GatewayContext, reply: FastifyReply, host: string, result:
   return fail(reply, status, result.outcome === 'denied' && result.decision ? 'denied' : code, result.message ?? result.outcome);
 }
 
-/** WebSocket close reasons are at most 123 bytes: cut on a character boundary. */
+/** WebSocket close reasons are at most 123 bytes: longer ones are cut on a character boundary, with an ellipsis. */
 function closeReason(text: string): string {
-  let out = text;
-  while (Buffer.byteLength(out) > 123) out = out.slice(0, -2) + '…';
-  return out;
+  if (Buffer.byteLength(text) <= 123) return text;
+  const chars = Array.from(text);
+  while (Buffer.byteLength(chars.join('')) > 120) chars.pop();
+  return `${chars.join('')}…`;
 }
 
 export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDeps): void {
@@ -193,25 +196,27 @@ async function terminal(
   const principal = deps.principalOf(request);
   const q = request.query;
   const refuse = (code: number, message: string): void => socket.close(code, closeReason(message));
+  const as = asPrincipal(ctx, principal);
+  const recording = ctx.config.sessions.record === 'attaches' ? newRecordingId() : undefined;
+  const action: SessionAttachAction = {
+    kind: 'session.attach',
+    host: q.host,
+    session: q.name,
+    readOnly: q.readOnly,
+    cols: q.cols,
+    rows: q.rows,
+    ...(q.user !== undefined ? { tmuxUser: q.user } : {}),
+    ...(recording !== undefined ? { recording } : {}),
+  };
   const slot = deps.slots.acquire(principal.name);
-  if ('refusal' in slot) return refuse(CLOSE.tooMany, slot.refusal);
+  if ('refusal' in slot) {
+    // A refusal is audited like any other, with its reason.
+    await recordRefusal(as, action, 'rate_limited', EXIT.RATE_LIMITED, slot.refusal);
+    return refuse(CLOSE.tooMany, slot.refusal);
+  }
   let recorder: AttachRecorder | null = null;
   try {
-    const recording = ctx.config.sessions.record === 'attaches' ? newRecordingId() : undefined;
-    const result = await perform(
-      asPrincipal(ctx, principal),
-      {
-        kind: 'session.attach',
-        host: q.host,
-        session: q.name,
-        readOnly: q.readOnly,
-        cols: q.cols,
-        rows: q.rows,
-        ...(q.user !== undefined ? { tmuxUser: q.user } : {}),
-        ...(recording !== undefined ? { recording } : {}),
-      },
-      { onStdout: () => {}, onStderr: () => {} },
-    );
+    const result = await perform(as, action, { onStdout: () => {}, onStderr: () => {} });
     const stream = result.attach;
     if (result.outcome !== 'ok' || !stream) {
       const status = statusOf(ctx, q.host, result);
