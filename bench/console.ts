@@ -174,6 +174,8 @@ export async function benchConsole(): Promise<BenchResult> {
       flood(id);
       await page.waitForFunction(() => (globalThis as unknown as { __probe: Probe }).__probe.end > 0, undefined, { timeout: 300_000, polling: 50 });
       const { start, end, markerAt } = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe);
+      // The marker the page saw must be the flood's end, not something earlier on the screen.
+      if (!daemon.tmux('capture-pane', '-p', '-t', '=flood:').includes(marker)) throw new Error(`the page saw ${marker} before the flood ended`);
       await sleep(500);
       for (let i = 0; i < ECHO_KEYS; i++) {
         await page.keyboard.press('k');
