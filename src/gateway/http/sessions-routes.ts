@@ -78,20 +78,20 @@ export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDe
     // fresh: ask the principal's hosts now instead of reading the cache (only hosts in its scope).
     { schema: { querystring: { type: 'object', additionalProperties: false, properties: { fresh: { type: 'boolean', default: false } } } } },
     async (request, reply) => {
-    const principal = deps.principalOf(request);
-    const fresh = request.query.fresh;
-    const hosts = ctx.registry.inventory().hosts.filter((h) => hostInScope(principal.scope, h));
-    const results = await Promise.all(hosts.map(async (h) => ({ host: h.name, result: await run(ctx, principal, { kind: 'session.list', host: h.name, fresh }) })));
-    // A host whose tmux users are all out of scope is left out, as hosts out of scope are.
-    const shown = results.filter(({ result }) => result.outcome !== 'denied');
-    if (shown.length === 0 && !principal.scope.admin) {
-      const why = results.find(({ result }) => result.outcome === 'denied')?.result.message ?? `its hosts (${principal.scope.hosts}) match no host in the inventory`;
-      return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: ${why}`);
-    }
-    return {
-      hosts: shown.map(({ host, result }): HostSessions => result.sessions ?? { host, checkedAt: new Date().toISOString(), sweepMs: 0, error: result.message, users: [] }),
-    };
-  },
+      const principal = deps.principalOf(request);
+      const fresh = request.query.fresh;
+      const hosts = ctx.registry.inventory().hosts.filter((h) => hostInScope(principal.scope, h));
+      const results = await Promise.all(hosts.map(async (h) => ({ host: h.name, result: await run(ctx, principal, { kind: 'session.list', host: h.name, fresh }) })));
+      // A host whose tmux users are all out of scope is left out, as hosts out of scope are.
+      const shown = results.filter(({ result }) => result.outcome !== 'denied');
+      if (shown.length === 0 && !principal.scope.admin) {
+        const denied = results.find(({ result }) => result.outcome === 'denied')?.result.message;
+        return fail(reply, 403, 'out_of_scope', denied ?? `out of scope for ${principal.name}: its hosts (${principal.scope.hosts}) match no host in the inventory`);
+      }
+      return {
+        hosts: shown.map(({ host, result }): HostSessions => result.sessions ?? { host, checkedAt: new Date().toISOString(), sweepMs: 0, error: result.message, users: [] }),
+      };
+    },
   );
 
   api.post<{ Body: { host: string; user?: string; name: string; command?: string; policy?: string } }>(
