@@ -152,6 +152,12 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
       const r = await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.boss!), body: { host: 'box', name } });
       assert.equal(r.status, 400, `${JSON.stringify(name)}: ${r.text}`);
     }
+    // Hostile startup commands: what the parser does not understand, or the policy does not allow.
+    for (const command of ['echo $(id)', 'sleep 1; rm -rf /', 'cat /etc/shadow', 'sh -c id', 'echo `id`']) {
+      const r = await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.boss!), body: { host: 'box', name: 'hostile', command } });
+      assert.ok(r.status === 400 || r.status === 403, `${command}: ${r.status} ${r.text}`);
+      assert.equal(d.hasSession('hostile'), false, command);
+    }
     // Valid but option-like: tmux gets it as a value, and it names exactly that session.
     assert.equal((await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.boss!), body: { host: 'box', name: '-t' } })).status, 201);
     assert.equal(d.hasSession('-t'), true);

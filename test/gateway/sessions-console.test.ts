@@ -7,6 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
+/** The page's clipboard, as seen from a function run in it. */
+type Clip = { navigator: { clipboard: { readText(): Promise<string>; writeText(text: string): Promise<void> } } };
+
 describe('the sessions console in a browser', { timeout: 60_000 }, () => {
   let d: ConsoleDaemon;
   let browser: Browser;
@@ -65,6 +68,19 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
     // cat echoes the line: the tty's echo and cat's own output, both rendered by xterm.
     await page.locator('.xterm-rows', { hasText: /hello-from-chromium[^]*hello-from-chromium/ }).waitFor();
     assert.match(pane('echoer'), /hello-from-chromium\nhello-from-chromium/);
+
+    // Copy a word selected in the terminal; paste into the session with the Paste button.
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: d.origin });
+    // xterm's screen lies over its rows: double-click where the word is, as a user does.
+    const word = (await page.locator('.xterm-rows div', { hasText: 'hello-from-chromium' }).first().boundingBox())!;
+    await page.mouse.dblclick(word.x + 20, word.y + word.height / 2);
+    await page.getByRole('button', { name: 'Copy' }).click();
+    let copied = '';
+    for (let i = 0; i < 100 && copied === ''; i++) copied = await page.evaluate(() => (globalThis as unknown as Clip).navigator.clipboard.readText());
+    assert.match(copied, /^hello/);
+    await page.evaluate(() => (globalThis as unknown as Clip).navigator.clipboard.writeText('pasted-in\n'));
+    await page.getByRole('button', { name: 'Paste' }).click();
+    await until('the paste reached the session', () => /pasted-in\npasted-in/.test(pane('echoer')));
 
     // Fit to the window: a smaller window is a smaller tmux client.
     const client = (): string => d.tmux('list-clients', '-t', '=echoer', '-F', '#{client_width}x#{client_height}').trim();

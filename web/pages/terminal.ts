@@ -130,14 +130,17 @@ export const terminalPage: Page = {
       // The browser's own paste event follows and xterm handles it.
       return e.code !== 'KeyV';
     });
+    // pointerdown + preventDefault: the terminal keeps focus (and a phone its keyboard) when a button is used.
+    const keepFocus = (button: HTMLButtonElement): void => button.addEventListener('pointerdown', (e) => e.preventDefault());
     copy.addEventListener('click', copySelection);
     paste.addEventListener('click', pasteClipboard);
     paste.disabled = readOnly;
+    keepFocus(copy);
+    keepFocus(paste);
     for (const key of KEYS) {
       const button = el('button', key.label, { type: 'button', title: key.title, 'aria-label': key.title });
       button.disabled = readOnly;
-      // pointerdown + preventDefault: the terminal keeps focus, so a phone keeps its keyboard up.
-      button.addEventListener('pointerdown', (e) => e.preventDefault());
+      keepFocus(button);
       button.addEventListener('click', () => input(key.bytes(term.modes.applicationCursorKeysMode)));
       keys.append(button);
     }
