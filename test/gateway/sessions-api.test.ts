@@ -127,6 +127,7 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     // Several viewers of one session: what one types, all see.
     open[0]!.send({ type: 'input', data: 'shared-line\r' });
     for (const t of open) await t.shows(/shared-line/);
+    open[0]!.send({ type: 'resize', cols: 5000, rows: 0 });
     const id = String(open[0]!.control[0]!.recording);
     assert.match(id, /^\d{8}T\d{6}Z-[0-9a-f]{12}$/);
     for (const t of open) t.ws.close();
@@ -137,6 +138,7 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     const [header, ...events] = readFileSync(cast, 'utf8').trim().split('\n');
     assert.deepEqual(JSON.parse(header!).remux.session, 'busy');
     assert.ok(events.some((e) => e.includes('shared-line')), 'the output is in the recording');
+    assert.deepEqual(events.map((e) => JSON.parse(e) as [number, string, string]).filter((e) => e[1] === 'r').map((e) => e[2]), ['1000x1'], 'resizes recorded as clamped');
     const audit = await api.request('GET', '/api/audit?limit=20', { headers: bearer(d.tokens.boss!) });
     assert.ok(audit.json<Array<{ reason: string }>>().some((a) => a.reason?.includes(`recording ${id}`)), 'the audit record names the recording');
 

@@ -8,6 +8,7 @@ import { EXIT } from '../../core/exit-codes.js';
 import { perform, recordRefusal } from '../../core/perform.js';
 import { hostInScope } from '../../core/scope.js';
 import type { PerformResult, Principal, SessionAction, SessionAttachAction } from '../../core/types.js';
+import { clampSize } from '../../sessions/attach.js';
 import { AttachRecorder, newRecordingId } from '../../sessions/recording.js';
 import type { HostSessions } from '../../sessions/service.js';
 import type { AttachSlots } from '../attach-slots.js';
@@ -229,16 +230,21 @@ async function terminal(
       recorder = new AttachRecorder(
         deps.recordingsDir,
         { host: q.host, user, session: q.name, principal: principal.name, readOnly: q.readOnly, actionId: result.actionId },
-        { cols: q.cols, rows: q.rows },
+        clampSize(q.cols, q.rows),
         undefined,
         recording,
       );
     }
     const rec = recorder;
+    // The recording holds the sizes the attach really took (clamped), as a player must replay them.
+    const resized = (cols: number, rows: number): void => {
+      const size = clampSize(cols, rows);
+      rec?.resize(size.cols, size.rows);
+    };
     await bridgeTerminal(socket, stream, {
       readOnly: q.readOnly,
       recording: recording ?? null,
-      ...(rec ? { onOutput: (chunk: Buffer) => rec.output(chunk), onResize: (cols: number, rows: number) => rec.resize(cols, rows) } : {}),
+      ...(rec ? { onOutput: (chunk: Buffer) => rec.output(chunk), onResize: resized } : {}),
     });
   } catch (err) {
     refuse(CLOSE.internal, `internal error: ${(err as Error).message}`);
