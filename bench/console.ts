@@ -120,7 +120,8 @@ export async function benchConsole(): Promise<BenchResult> {
       const id = `${Date.now().toString(36)}x${round++}`;
       return { id, marker: `DONE${id}` };
     };
-    const flood = (id: string): void => void daemon.tmux('send-keys', '-t', '=flood:', `cat ${file}; printf 'DONE%s\\n' ${id}`, 'Enter');
+    // C-u first: the echo keystrokes of an earlier round must not end up on the command line.
+    const flood = (id: string): void => void daemon.tmux('send-keys', '-t', '=flood:', 'C-u', `cat ${file}; printf 'DONE%s\\n' ${id}`, 'Enter');
     const clientsGone = async (): Promise<void> => {
       for (let i = 0; i < 500 && daemon.tmux('list-clients', '-t', '=flood').trim() !== ''; i++) await sleep(10);
     };
@@ -156,7 +157,6 @@ export async function benchConsole(): Promise<BenchResult> {
       );
       waiting = null;
     }
-    pty.write('\x15');
     pty.kill();
     await clientsGone();
 
@@ -183,7 +183,6 @@ export async function benchConsole(): Promise<BenchResult> {
       }
       await sleep(200);
       const echo = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe.echoes);
-      await page.keyboard.press('Control+U');
       return { floodMs: end - start, echo, bytes: markerAt };
     };
 
