@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   'daemon-memory': async () => (await import('./fleet.js')).benchDaemonMemory(),
   sandbox: async () => (await import('./sandbox.js')).benchSandbox(),
   sessions: async () => (await import('./sessions.js')).benchSessions(),
+  console: async () => (await import('./console.js')).benchConsole(),
 };
 
 const args = process.argv.slice(2);

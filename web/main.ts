@@ -6,10 +6,12 @@ import { auditPage } from './pages/audit.js';
 import { hostsPage } from './pages/hosts.js';
 import { recordingsPage } from './pages/recordings.js';
 import { runPage } from './pages/run.js';
+import { sessionsPage } from './pages/sessions.js';
+import { terminalPage } from './pages/terminal.js';
 import type { Page } from './pages/page.js';
 
 /** Every page; the first is the default. Pages register here and nowhere else. */
-const PAGES: Page[] = [hostsPage, auditPage, runPage, recordingsPage];
+const PAGES: Page[] = [hostsPage, sessionsPage, terminalPage, auditPage, runPage, recordingsPage];
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 let leave: (() => void) | void = undefined;

@@ -59,12 +59,12 @@ export function tlsDir(env: Env = process.env): string {
   return join(remuxHome(env), 'tls');
 }
 
-/** The daemon's Unix socket: --socket, else $REMUX_SOCKET (alias $RPIPE_SOCKET), else config, else $REMUX_HOME/run/remux.sock. */
 /** Attach recordings (asciicast v2). */
 export function recordingsDir(env: Env = process.env): string {
   return join(remuxHome(env), 'recordings');
 }
 
+/** The daemon's Unix socket: --socket, else $REMUX_SOCKET (alias $RPIPE_SOCKET), else config, else $REMUX_HOME/run/remux.sock. */
 export function socketFile(env: Env = process.env, configured?: string): string {
   const explicit = envFirst(env, 'REMUX_SOCKET', 'RPIPE_SOCKET') ?? configured;
   return explicit ? resolve(expandHome(explicit)) : join(remuxHome(env), 'run', 'remux.sock');

@@ -102,6 +102,8 @@ export interface SessionAttachAction extends SessionActionBase {
   readOnly: boolean;
   cols: number;
   rows: number;
+  /** The recording this attach is written to, named in its audit record. */
+  recording?: string;
 }
 
 export type SessionAction = SessionListAction | SessionNewAction | SessionKillAction | SessionCaptureAction | SessionSendAction | SessionAttachAction;

@@ -11,6 +11,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { runningSandboxes } from '../exec/local.js';
 import { RateLimiter } from '../hosts/rate-limit.js';
 import { hostStatuses } from '../hosts/view.js';
+import { AttachSlots } from './attach-slots.js';
 import { serveCli } from './cli-session.js';
 import type { HttpFlags, HttpServer } from './http/server.js';
 import { connectDaemon } from './client.js';
@@ -122,7 +123,8 @@ async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, opts: D
     log(`web console and API: off: ${off}`);
     return { off };
   }
-  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env) }, log);
+  // One set of attach slots for the daemon: the limits count every browser terminal it serves.
+  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env), slots: new AttachSlots() }, log);
 }
 
 interface ServeDeps {

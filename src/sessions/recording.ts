@@ -39,6 +39,11 @@ export function recordingPath(dir: string, id: string): string {
   return path.join(dir, `${id}.cast`);
 }
 
+/** A fresh recording id: start time and a random suffix, never host or session names. */
+export function newRecordingId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(6).toString('hex')}`;
+}
+
 export class AttachRecorder {
   readonly id: string;
   readonly path: string;
@@ -53,10 +58,12 @@ export class AttachRecorder {
     meta: RecordingMeta,
     size: { cols: number; rows: number },
     private readonly maxBytes = RECORDING_MAX_BYTES,
+    /** Chosen beforehand when the attach's audit record must name it. */
+    id = newRecordingId(),
   ) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const now = new Date();
-    this.id = `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(6).toString('hex')}`;
+    this.id = id;
     this.path = recordingPath(dir, this.id);
     // wx: a new file only, never through a link someone planted.
     this.fd = fs.openSync(this.path, 'wx', 0o600);

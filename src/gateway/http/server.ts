@@ -16,9 +16,12 @@ import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { bearerToken, checkToken, CSRF_HEADER, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
 import { fail, tooManyFailures } from './errors.js';
+import type { AttachSlots } from '../attach-slots.js';
+import { MAX_CLIENT_FRAME } from '../terminal.js';
 import { registerAuditRoutes } from './audit-routes.js';
 import { registerRecordingRoutes } from './recordings-routes.js';
-import { registerApi } from './routes.js';
+import { principalOfRequest, registerApi } from './routes.js';
+import { registerSessionRoutes } from './sessions-routes.js';
 import { registerStatic } from './static.js';
 import { ensureSelfSigned, type TlsFiles } from './tls.js';
 
@@ -104,7 +107,7 @@ export async function startHttp(
   ctx: GatewayContext,
   limiter: RateLimiter,
   settings: HttpSettings,
-  daemon: { tlsDir: string; recordingsDir: string },
+  daemon: { tlsDir: string; recordingsDir: string; slots: AttachSlots },
   log: (line: string) => void,
 ): Promise<HttpServer> {
   const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(daemon.tlsDir, settings.host, log) : settings.tls;
@@ -127,7 +130,8 @@ export async function startHttp(
   app.decorateRequest('principal', null);
   app.decorateRequest('browserSession', null);
   await app.register(cookie);
-  await app.register(websocket, { options: { maxPayload: 64 << 10 } });
+  // A frame past the terminal's own limit (a paste of up to 1 MiB) is refused by ws before it is buffered.
+  await app.register(websocket, { options: { maxPayload: MAX_CLIENT_FRAME } });
   app.addHook('onRequest', async (_request, reply) => {
     reply.headers(SECURITY_HEADERS);
     if (tlsFiles) reply.header('strict-transport-security', 'max-age=31536000');
@@ -184,6 +188,7 @@ export async function startHttp(
     registerApi(api, { ctx, limiter, sessions, guard, sessionTtlMs: settings.sessionTtlMs });
     registerAuditRoutes(api, ctx);
     registerRecordingRoutes(api, daemon.recordingsDir);
+    registerSessionRoutes(api, { ctx, slots: daemon.slots, recordingsDir: daemon.recordingsDir, principalOf: principalOfRequest });
   });
   registerStatic(app, log);
 

@@ -1,0 +1,247 @@
+// The browser terminal (issue 8): 64 MiB of text lines `cat` in a tmux session reaching xterm.js, and
+// keystroke echo, through a real daemon in Chromium; beside `tmux attach` in a PTY (node-pty) and ttyd
+// running `tmux attach` (when installed), in the same run, one client attached at a time.
+//
+// Measured in the browser: a script added before the page's own wraps WebSocket. Throughput runs from
+// the moment the command is sent to the moment the end marker is rendered: for remux, when the page
+// acknowledges the bytes holding it (its ack follows xterm's write callback); ttyd has no such signal,
+// so there it is the next animation frame after the marker arrives. Echo: keydown to the animation frame
+// after the first output frame that follows it, the same rule for both pages.
+import { createRequire } from 'node:module';
+import { existsSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type * as NodePty from 'node-pty';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startConsoleDaemon, type ConsoleDaemon } from '../test/support/console-daemon.js';
+import type { BenchResult } from './types.js';
+
+const MIB = 1 << 20;
+const FLOOD_BYTES = 64 * MIB;
+const ECHO_KEYS = 60;
+const TTYD = '/usr/bin/ttyd';
+const VIEWPORT = { width: 1280, height: 800 };
+
+/**
+ * Runs in the page before its scripts (an init script: the page's CSP does not apply to it): watches
+ * the terminal's socket (output in, acks out) and keydowns, into window.__probe.
+ */
+const PROBE = `(() => {
+  const p = { start: 0, marker: '', markerAt: 0, received: 0, end: 0, keyAt: 0, echoes: [] };
+  window.__probe = p;
+  const decoder = new TextDecoder();
+  let tail = '';
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(url, protocols) {
+      super(url, protocols);
+      const remux = String(url).includes('/api/ws/terminal');
+      this.addEventListener('message', (e) => {
+        if (!(e.data instanceof ArrayBuffer)) return;
+        const bytes = new Uint8Array(e.data);
+        p.received += bytes.length;
+        if (p.keyAt > 0) {
+          const at = p.keyAt;
+          p.keyAt = 0;
+          requestAnimationFrame(() => p.echoes.push(performance.now() - at));
+        }
+        if (p.marker && !p.markerAt) {
+          const text = tail + decoder.decode(bytes);
+          if (text.includes(p.marker)) {
+            p.markerAt = p.received;
+            // ttyd: no acknowledgement to wait for; the frame after the marker arrived.
+            if (!remux) requestAnimationFrame(() => (p.end = performance.now()));
+          }
+          tail = text.slice(-64);
+        }
+      });
+    }
+    send(data) {
+      if (typeof data === 'string' && data.startsWith('{"type":"ack"')) {
+        const rendered = JSON.parse(data).bytes;
+        if (p.markerAt && !p.end && rendered >= p.markerAt) p.end = performance.now();
+      }
+      super.send(data);
+    }
+  };
+  document.addEventListener('keydown', () => (p.keyAt = performance.now()), true);
+})();`;
+
+interface Probe {
+  start: number;
+  marker: string;
+  markerAt: number;
+  end: number;
+  echoes: number[];
+}
+
+function median(samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** A file of numbered text lines, `bytes` long. */
+function textFile(path: string, bytes: number): void {
+  const line = (n: number): string => `${String(n).padStart(8, '0')} the quick brown fox jumps over the lazy dog 0123456789 abcdefghij\n`;
+  const block = Buffer.from(Array.from({ length: 4096 }, (_, i) => line(i)).join(''));
+  const fd = openSync(path, 'w');
+  for (let written = 0; written < bytes; written += block.length) writeSync(fd, block, 0, Math.min(block.length, bytes - written));
+  closeSync(fd);
+}
+
+export async function benchConsole(): Promise<BenchResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'remux-bench-console-'));
+  const file = join(dir, 'flood.txt');
+  textFile(file, FLOOD_BYTES);
+  let d: ConsoleDaemon | null = null;
+  let browser: Browser | null = null;
+  let ttyd: ChildProcess | null = null;
+  try {
+    [d, browser] = await Promise.all([startConsoleDaemon({ bench: ['--admin'] }, 'sessions: { record: none }\n'), chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] })]);
+    const daemon = d;
+    daemon.tmux('new-session', '-d', '-s', 'flood', '-x', '150', '-y', '45', 'sh');
+    const socket = join(daemon.home, 'tmux.sock');
+    let round = 0;
+    /** A marker the flood's end prints; its command line echoes only `DONE%s`, never the marker itself. */
+    const nextMarker = (): { id: string; marker: string } => {
+      const id = `${Date.now().toString(36)}x${round++}`;
+      return { id, marker: `DONE${id}` };
+    };
+    // C-u first: the echo keystrokes of an earlier round must not end up on the command line.
+    const flood = (id: string): void => void daemon.tmux('send-keys', '-t', '=flood:', 'C-u', `cat ${file}; printf 'DONE%s\\n' ${id}`, 'Enter');
+    const clientsGone = async (): Promise<void> => {
+      for (let i = 0; i < 500 && daemon.tmux('list-clients', '-t', '=flood').trim() !== ''; i++) await sleep(10);
+    };
+
+    // Anchor: tmux attach in a PTY, read by node-pty as fast as it comes.
+    const pty = (createRequire(import.meta.url)('node-pty') as typeof NodePty).spawn('tmux', ['-S', socket, 'attach', '-t', '=flood'], { cols: 150, rows: 45, env: { ...process.env, TERM: 'xterm-256color' } });
+    let seen = '';
+    let waiting: { marker: string; done: () => void } | null = null;
+    pty.onData((data) => {
+      if (!waiting) return;
+      seen = (seen + data).slice(-4096);
+      if (seen.includes(waiting.marker)) waiting.done();
+    });
+    await sleep(300);
+    const ptyFlood = await new Promise<number>((resolve) => {
+      const t0 = performance.now();
+      seen = '';
+      const { id, marker } = nextMarker();
+      waiting = { marker, done: () => resolve(performance.now() - t0) };
+      flood(id);
+    });
+    waiting = null;
+    const ptyEcho: number[] = [];
+    for (let i = 0; i < ECHO_KEYS; i++) {
+      await sleep(5);
+      ptyEcho.push(
+        await new Promise<number>((resolve) => {
+          const t0 = performance.now();
+          seen = '';
+          waiting = { marker: 'k', done: () => resolve(performance.now() - t0) };
+          pty.write('k');
+        }),
+      );
+      waiting = null;
+    }
+    pty.kill();
+    await clientsGone();
+
+    /** One page's figures: flood time (ms) and echo samples (ms). */
+    const measure = async (page: Page, settle: () => Promise<void>): Promise<{ floodMs: number; echo: number[]; bytes: number }> => {
+      await settle();
+      const { id, marker } = nextMarker();
+      await page.evaluate((m) => {
+        const p = (globalThis as unknown as { __probe: Probe }).__probe;
+        p.marker = m;
+        p.markerAt = 0;
+        p.end = 0;
+        p.start = performance.now();
+      }, marker);
+      flood(id);
+      await page.waitForFunction(() => (globalThis as unknown as { __probe: Probe }).__probe.end > 0, undefined, { timeout: 300_000, polling: 50 });
+      const { start, end, markerAt } = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe);
+      // The marker the page saw must be the flood's end, not something earlier on the screen.
+      if (!daemon.tmux('capture-pane', '-p', '-t', '=flood:').includes(marker)) throw new Error(`the page saw ${marker} before the flood ended`);
+      await sleep(500);
+      for (let i = 0; i < ECHO_KEYS; i++) {
+        await page.keyboard.press('k');
+        await sleep(15);
+      }
+      await sleep(200);
+      const echo = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe.echoes);
+      return { floodMs: end - start, echo, bytes: markerAt };
+    };
+
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: VIEWPORT });
+    await context.addInitScript({ content: PROBE });
+    const page = await context.newPage();
+    await page.goto(daemon.url);
+    await page.locator('#token').fill(daemon.tokens.bench!);
+    await page.locator('#login button[type=submit]').click();
+    await page.locator('#who').filter({ hasText: 'bench' }).waitFor();
+    await page.goto(`${daemon.url}#/terminal?host=box&name=flood`);
+    const remux = await measure(page, async () => {
+      await page.locator('.term-status').filter({ hasText: 'attached' }).waitFor();
+      await page.locator('.xterm-helper-textarea').focus();
+      await sleep(300);
+    });
+    await page.close();
+    await clientsGone();
+
+    let ttydFigures: { floodMs: number; echo: number[]; bytes: number } | null = null;
+    if (existsSync(TTYD)) {
+      const port = await freePort();
+      ttyd = spawn(TTYD, ['-p', String(port), '-i', '127.0.0.1', '-W', 'tmux', '-S', socket, 'attach', '-t', '=flood'], { stdio: 'ignore' });
+      await sleep(500);
+      const tpage = await context.newPage();
+      await tpage.goto(`http://127.0.0.1:${port}/`);
+      ttydFigures = await measure(tpage, async () => {
+        for (let i = 0; i < 500 && daemon.tmux('list-clients', '-t', '=flood').trim() === ''; i++) await sleep(10);
+        await tpage.locator('.xterm-helper-textarea').focus();
+        await sleep(500);
+      });
+      await tpage.close();
+    }
+    await context.close();
+
+    const rate = (ms: number): number => FLOOD_BYTES / MIB / (ms / 1000);
+    const figures: Record<string, number> = {
+      remuxMiBps: rate(remux.floodMs),
+      remuxBytesRendered: remux.bytes,
+      remuxEchoP50Ms: median(remux.echo),
+      ptyMiBps: rate(ptyFlood),
+      ptyEchoP50Ms: median(ptyEcho),
+      ...(ttydFigures ? { ttydMiBps: rate(ttydFigures.floodMs), ttydEchoP50Ms: median(ttydFigures.echo) } : {}),
+    };
+    const lines = [
+      `64 MiB cat in tmux -> xterm.js through remux (rendered, acknowledged): ${figures.remuxMiBps!.toFixed(1)} MiB/s (${(remux.floodMs / 1000).toFixed(2)} s; ${(remux.bytes / MIB).toFixed(1)} MiB of tmux output reached the page) (target ≥ 30 MB/s)`,
+      `anchor: tmux attach in a PTY (node-pty): ${figures.ptyMiBps!.toFixed(1)} MiB/s; remux is ${(figures.remuxMiBps! / figures.ptyMiBps!).toFixed(2)}x of it`,
+      ttydFigures
+        ? `anchor: ttyd running tmux attach (received + next frame): ${figures.ttydMiBps!.toFixed(1)} MiB/s; remux is ${(figures.remuxMiBps! / figures.ttydMiBps!).toFixed(2)}x of it`
+        : `anchor: ttyd not installed at ${TTYD}; skipped`,
+      `keystroke echo, keydown to the frame after the echo, p50 of ${ECHO_KEYS}: remux ${figures.remuxEchoP50Ms!.toFixed(2)} ms (target ≤ 5 ms)` +
+        (ttydFigures ? `, ttyd ${figures.ttydEchoP50Ms!.toFixed(2)} ms (${(figures.remuxEchoP50Ms! / figures.ttydEchoP50Ms!).toFixed(2)}x)` : '') +
+        `, tmux attach in a PTY (write to echo read) ${figures.ptyEchoP50Ms!.toFixed(2)} ms`,
+    ];
+    return { name: 'browser terminal: throughput and keystroke echo', figures, lines };
+  } finally {
+    ttyd?.kill();
+    await browser?.close();
+    await d?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,255 @@
+// tmux sessions over HTTP and the browser terminal: thin adapters over perform() (scope, audit, policy
+// for a startup command), as `remux session …` is. The listing reads the daemon's inventory cache; the
+// terminal WebSocket opens a session.attach and hands it to the flow-controlled bridge (terminal.ts).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { asPrincipal, type GatewayContext } from '../../core/context.js';
+import { EXIT } from '../../core/exit-codes.js';
+import { perform, recordRefusal } from '../../core/perform.js';
+import { hostInScope } from '../../core/scope.js';
+import type { PerformResult, Principal, SessionAction, SessionAttachAction } from '../../core/types.js';
+import { clampSize } from '../../sessions/attach.js';
+import { AttachRecorder, newRecordingId } from '../../sessions/recording.js';
+import type { HostSessions } from '../../sessions/service.js';
+import type { AttachSlots } from '../attach-slots.js';
+import { bridgeTerminal, CLOSE } from '../terminal.js';
+import { fail } from './errors.js';
+
+export interface SessionRouteDeps {
+  ctx: GatewayContext;
+  slots: AttachSlots;
+  recordingsDir: string;
+  principalOf(request: FastifyRequest): Principal;
+}
+
+const NAME = { type: 'string', minLength: 1, maxLength: 64 } as const;
+const TARGET = { host: { type: 'string', minLength: 1, maxLength: 255 }, user: { type: 'string', minLength: 1, maxLength: 64 }, name: NAME } as const;
+
+/** Runs one session action as `principal`, with its stdout collected. */
+async function run(ctx: GatewayContext, principal: Principal, action: SessionAction): Promise<PerformResult & { out: string }> {
+  let out = '';
+  const result = await perform(asPrincipal(ctx, principal), action, { onStdout: (c) => (out += c.toString('utf8')), onStderr: () => {} });
+  return { ...result, out };
+}
+
+function isKnownHost(ctx: GatewayContext, host: string): boolean {
+  return ctx.registry.inventory().hosts.some((h) => h.name === host);
+}
+
+/** An HTTP status for a refused or failed session action: 403 scope/policy, 404 unknown, 409 taken, 502 the host. */
+function statusOf(ctx: GatewayContext, host: string, result: PerformResult): number {
+  const message = result.message ?? '';
+  switch (result.outcome) {
+    case 'ok':
+      return 200;
+    case 'denied':
+      return 403;
+    case 'rejected':
+      return /is not configured for/.test(message) ? 404 : 400;
+    case 'rate_limited':
+      return 429;
+    case 'failed':
+      // No such session, or no tmux server at all (no socket: tmux says it cannot connect).
+      if (/can't find session|no server running|session not found|error connecting to .*\(No such file or directory\)/i.test(message)) return 404;
+      return /duplicate session/i.test(message) ? 409 : 502;
+    default:
+      return isKnownHost(ctx, host) ? 502 : 404;
+  }
+}
+
+function refusal(ctx: GatewayContext, reply: FastifyReply, host: string, result: PerformResult): FastifyReply {
+  const status = statusOf(ctx, host, result);
+  const code = { 400: 'bad_request', 403: 'out_of_scope', 404: 'not_found', 409: 'conflict', 429: 'rate_limited' }[status] ?? 'failed';
+  return fail(reply, status, result.outcome === 'denied' && result.decision ? 'denied' : code, result.message ?? result.outcome);
+}
+
+/** WebSocket close reasons are at most 123 bytes: longer ones are cut on a character boundary, with an ellipsis. */
+function closeReason(text: string): string {
+  if (Buffer.byteLength(text) <= 123) return text;
+  const chars = Array.from(text);
+  while (Buffer.byteLength(chars.join('')) > 120) chars.pop();
+  return `${chars.join('')}…`;
+}
+
+export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDeps): void {
+  const { ctx } = deps;
+
+  api.get<{ Querystring: { fresh: boolean } }>(
+    '/api/sessions',
+    // fresh: ask the principal's hosts now instead of reading the cache (only hosts in its scope).
+    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { fresh: { type: 'boolean', default: false } } } } },
+    async (request, reply) => {
+      const principal = deps.principalOf(request);
+      const fresh = request.query.fresh;
+      const hosts = ctx.registry.inventory().hosts.filter((h) => hostInScope(principal.scope, h));
+      const results = await Promise.all(hosts.map(async (h) => ({ host: h.name, result: await run(ctx, principal, { kind: 'session.list', host: h.name, fresh }) })));
+      // A host whose tmux users are all out of scope is left out, as hosts out of scope are.
+      const shown = results.filter(({ result }) => result.outcome !== 'denied');
+      if (shown.length === 0 && !principal.scope.admin) {
+        const denied = results.find(({ result }) => result.outcome === 'denied')?.result.message;
+        return fail(reply, 403, 'out_of_scope', denied ?? `out of scope for ${principal.name}: its hosts (${principal.scope.hosts}) match no host in the inventory`);
+      }
+      return {
+        hosts: shown.map(({ host, result }): HostSessions => result.sessions ?? { host, checkedAt: new Date().toISOString(), sweepMs: 0, error: result.message, users: [] }),
+      };
+    },
+  );
+
+  api.post<{ Body: { host: string; user?: string; name: string; command?: string; policy?: string } }>(
+    '/api/sessions',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['host', 'name'],
+          additionalProperties: false,
+          properties: { ...TARGET, command: { type: 'string', minLength: 1, maxLength: 65536 }, policy: { type: 'string', minLength: 1, maxLength: 255 } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body;
+      const result = await run(ctx, deps.principalOf(request), {
+        kind: 'session.new',
+        host: b.host,
+        session: b.name,
+        ...(b.user !== undefined ? { tmuxUser: b.user } : {}),
+        ...(b.command !== undefined ? { command: b.command } : {}),
+        ...(b.policy !== undefined ? { policy: b.policy } : {}),
+      });
+      if (result.outcome !== 'ok') return refusal(ctx, reply, b.host, result);
+      return reply.code(201).send({ host: b.host, name: b.name, actionId: result.actionId });
+    },
+  );
+
+  api.post<{ Body: { host: string; user?: string; name: string; confirm: string } }>(
+    '/api/sessions/kill',
+    {
+      schema: {
+        body: { type: 'object', required: ['host', 'name', 'confirm'], additionalProperties: false, properties: { ...TARGET, confirm: { type: 'string', maxLength: 64 } } },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body;
+      if (b.confirm !== b.name) return fail(reply, 400, 'bad_request', `confirm must repeat the session name "${b.name}" exactly`);
+      const result = await run(ctx, deps.principalOf(request), { kind: 'session.kill', host: b.host, session: b.name, ...(b.user !== undefined ? { tmuxUser: b.user } : {}) });
+      if (result.outcome !== 'ok') return refusal(ctx, reply, b.host, result);
+      return { host: b.host, name: b.name, actionId: result.actionId };
+    },
+  );
+
+  api.get<{ Querystring: { host: string; user?: string; name: string; lines?: number } }>(
+    '/api/sessions/capture',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          required: ['host', 'name'],
+          additionalProperties: false,
+          properties: { ...TARGET, lines: { type: 'integer', minimum: 1, maximum: 100000 } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const result = await run(ctx, deps.principalOf(request), {
+        kind: 'session.capture',
+        host: q.host,
+        session: q.name,
+        ...(q.user !== undefined ? { tmuxUser: q.user } : {}),
+        ...(q.lines !== undefined ? { lines: q.lines } : {}),
+      });
+      if (result.outcome !== 'ok') return refusal(ctx, reply, q.host, result);
+      return { host: q.host, name: q.name, text: result.out };
+    },
+  );
+
+  api.get<{ Querystring: { host: string; user?: string; name: string; readOnly: boolean; cols: number; rows: number } }>(
+    '/api/ws/terminal',
+    {
+      websocket: true,
+      schema: {
+        querystring: {
+          type: 'object',
+          required: ['host', 'name'],
+          additionalProperties: false,
+          properties: {
+            ...TARGET,
+            readOnly: { type: 'boolean', default: false },
+            // Clamped again by the attach; these only keep nonsense out.
+            cols: { type: 'integer', minimum: 1, maximum: 10000, default: 80 },
+            rows: { type: 'integer', minimum: 1, maximum: 10000, default: 24 },
+          },
+        },
+      },
+    },
+    (socket: WebSocket, request) => void terminal(deps, socket, request as FastifyRequest<{ Querystring: { host: string; user?: string; name: string; readOnly: boolean; cols: number; rows: number } }>),
+  );
+}
+
+/** One browser attach: a slot, perform(session.attach), the recording, the bridge; everything given back however it ends. */
+async function terminal(
+  deps: SessionRouteDeps,
+  socket: WebSocket,
+  request: FastifyRequest<{ Querystring: { host: string; user?: string; name: string; readOnly: boolean; cols: number; rows: number } }>,
+): Promise<void> {
+  const { ctx } = deps;
+  const principal = deps.principalOf(request);
+  const q = request.query;
+  const refuse = (code: number, message: string): void => socket.close(code, closeReason(message));
+  const as = asPrincipal(ctx, principal);
+  const recording = ctx.config.sessions.record === 'attaches' ? newRecordingId() : undefined;
+  const action: SessionAttachAction = {
+    kind: 'session.attach',
+    host: q.host,
+    session: q.name,
+    readOnly: q.readOnly,
+    cols: q.cols,
+    rows: q.rows,
+    ...(q.user !== undefined ? { tmuxUser: q.user } : {}),
+    ...(recording !== undefined ? { recording } : {}),
+  };
+  const slot = deps.slots.acquire(principal.name);
+  if ('refusal' in slot) {
+    // A refusal is audited like any other, with its reason.
+    await recordRefusal(as, action, 'rate_limited', EXIT.RATE_LIMITED, slot.refusal);
+    return refuse(CLOSE.tooMany, slot.refusal);
+  }
+  let recorder: AttachRecorder | null = null;
+  try {
+    const result = await perform(as, action, { onStdout: () => {}, onStderr: () => {} });
+    const stream = result.attach;
+    if (result.outcome !== 'ok' || !stream) {
+      const status = statusOf(ctx, q.host, result);
+      return refuse(status === 403 ? CLOSE.forbidden : status === 404 ? CLOSE.notFound : status === 400 ? CLOSE.policy : CLOSE.internal, result.message ?? result.outcome);
+    }
+    // The browser went away while the attach was being opened.
+    if (socket.readyState !== socket.OPEN) return void (await stream.close());
+    const user = q.user ?? ctx.sessions.target(q.host).user;
+    if (recording !== undefined) {
+      recorder = new AttachRecorder(
+        deps.recordingsDir,
+        { host: q.host, user, session: q.name, principal: principal.name, readOnly: q.readOnly, actionId: result.actionId },
+        clampSize(q.cols, q.rows),
+        undefined,
+        recording,
+      );
+    }
+    const rec = recorder;
+    // The recording holds the sizes the attach really took (clamped), as a player must replay them.
+    const resized = (cols: number, rows: number): void => {
+      const size = clampSize(cols, rows);
+      rec?.resize(size.cols, size.rows);
+    };
+    await bridgeTerminal(socket, stream, {
+      readOnly: q.readOnly,
+      recording: recording ?? null,
+      ...(rec ? { onOutput: (chunk: Buffer) => rec.output(chunk), onResize: resized } : {}),
+    });
+  } catch (err) {
+    refuse(CLOSE.internal, `internal error: ${(err as Error).message}`);
+  } finally {
+    recorder?.end();
+    slot.release();
+  }
+}

@@ -1,0 +1,176 @@
+// The sessions API and the terminal WebSocket against a real daemon and real tmux, adversarially: no
+// cookie, forged Origin, missing CSRF token, out-of-scope users and hosts, the 6th attach, hostile names.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { client, type Client } from '../support/https.js';
+import { openTerminal, startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
+
+const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
+describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, () => {
+  let d: ConsoleDaemon;
+  let api: Client;
+  let cookie = '';
+  let csrf = '';
+
+  before(async () => {
+    d = await startConsoleDaemon({ boss: ['--admin'], stranger: ['--hosts', 'box', '--users', 'nobody-here'], watcher: ['--hosts', 'box', '--users', '*', '--read-only'], elsewhere: ['--hosts', 'web*'] });
+    api = client(d.url, d.ca);
+    const r = await api.request('POST', '/api/login', { headers: { origin: d.origin }, body: { token: d.tokens.boss } });
+    cookie = String(r.headers['set-cookie']).split(';')[0]!;
+    csrf = r.json<{ csrfToken: string }>().csrfToken;
+  });
+  after(() => d.stop());
+
+  const browser = (extra: Record<string, string> = {}): Record<string, string> => ({ cookie, origin: d.origin, 'x-csrf-token': csrf, ...extra });
+
+  test('list, create with a policy-checked command, capture, kill only with the name repeated', async () => {
+    const empty = await api.request('GET', '/api/sessions', { headers: bearer(d.tokens.boss!) });
+    assert.equal(empty.status, 200, empty.text);
+    assert.deepEqual(empty.json<{ hosts: Array<{ host: string; users: Array<{ state: string }> }> }>().hosts.map((h) => [h.host, h.users.map((u) => u.state)]), [['box', ['no_server']]]);
+
+    const made = await api.request('POST', '/api/sessions', { headers: browser(), body: { host: 'box', name: 'job', command: 'echo from-the-api' } });
+    assert.equal(made.status, 201, made.text);
+    // tmux keeps nothing of a command that exits; a long one shows in the pane.
+    assert.equal((await api.request('POST', '/api/sessions', { headers: browser(), body: { host: 'box', name: 'cat1', command: 'cat' } })).status, 201);
+    const denied = await api.request('POST', '/api/sessions', { headers: browser(), body: { host: 'box', name: 'evil', command: 'rm -rf /tmp/x' } });
+    assert.equal(denied.status, 403, denied.text);
+    assert.equal(d.hasSession('evil'), false);
+    const taken = await api.request('POST', '/api/sessions', { headers: browser(), body: { host: 'box', name: 'cat1' } });
+    assert.equal(taken.status, 409, taken.text);
+
+    const list = await api.request('GET', '/api/sessions', { headers: bearer(d.tokens.boss!) });
+    const users = list.json<{ hosts: Array<{ users: Array<{ user: string; state: string; sessions: Array<{ name: string; windows: number }> }> }> }>().hosts[0]!.users;
+    assert.deepEqual(users.map((u) => [u.user, u.state, u.sessions.map((s) => s.name)]), [[d.me, 'ok', ['cat1']]]);
+
+    d.tmux('send-keys', '-t', '=cat1:', 'typed-by-tmux', 'Enter');
+    let text = '';
+    for (let i = 0; i < 100 && !/typed-by-tmux\n.*typed-by-tmux/s.test(text); i++) {
+      text = (await api.request('GET', '/api/sessions/capture?host=box&name=cat1&lines=50', { headers: bearer(d.tokens.boss!) })).json<{ text: string }>().text;
+    }
+    assert.match(text, /typed-by-tmux\n.*typed-by-tmux/s);
+    assert.equal((await api.request('GET', '/api/sessions/capture?host=box&name=nope', { headers: bearer(d.tokens.boss!) })).status, 404);
+
+    const wrong = await api.request('POST', '/api/sessions/kill', { headers: browser(), body: { host: 'box', name: 'cat1', confirm: 'cat' } });
+    assert.equal(wrong.status, 400);
+    assert.equal(d.hasSession('cat1'), true);
+    const killed = await api.request('POST', '/api/sessions/kill', { headers: browser(), body: { host: 'box', name: 'cat1', confirm: 'cat1' } });
+    assert.equal(killed.status, 200, killed.text);
+    assert.equal(d.hasSession('cat1'), false);
+  });
+
+  test('no cookie, forged Origin, missing CSRF token: refused before tmux is touched', async () => {
+    assert.equal((await api.request('GET', '/api/sessions')).status, 401);
+    const body = { host: 'box', name: 'forged' };
+    assert.equal((await api.request('POST', '/api/sessions', { body })).status, 401);
+    const forged = await api.request('POST', '/api/sessions', { headers: browser({ origin: 'https://evil.example' }), body });
+    assert.equal(forged.status, 403);
+    assert.equal(forged.json().error, 'forbidden_origin');
+    const { 'x-csrf-token': _, ...noCsrf } = browser();
+    const missing = await api.request('POST', '/api/sessions', { headers: noCsrf, body });
+    assert.equal(missing.status, 403);
+    assert.equal(missing.json().error, 'csrf');
+    d.tmux('new-session', '-d', '-s', 'victim');
+    const kill = await api.request('POST', '/api/sessions/kill', { headers: browser({ origin: 'https://evil.example' }), body: { host: 'box', name: 'victim', confirm: 'victim' } });
+    assert.equal(kill.status, 403);
+    assert.equal(d.hasSession('forged'), false);
+    assert.equal(d.hasSession('victim'), true);
+
+    // The terminal: no credentials, then a cookie from a page of another origin.
+    for (const headers of [{ origin: d.origin }, { cookie, origin: 'https://evil.example' }, { cookie }] as Array<Record<string, string>>) {
+      const t = await openTerminal(d, { host: 'box', name: 'victim' }, headers).catch((err: Error) => err);
+      assert.ok(t instanceof Error && /Unexpected server response: (401|403)/.test(t.message), `${JSON.stringify(Object.keys(headers))}: ${String(t)}`);
+    }
+  });
+
+  test('scope: a user or host out of scope is a 403 (never an empty list); read-only principals only watch', async () => {
+    for (const who of ['stranger', 'elsewhere'] as const) {
+      const r = await api.request('GET', '/api/sessions', { headers: bearer(d.tokens[who]!) });
+      assert.equal(r.status, 403, `${who}: ${r.text}`);
+      assert.equal(r.json().error, 'out_of_scope');
+      assert.match(r.json<{ message: string }>().message, new RegExp(`^out of scope for ${who}: (tmux user ${d.me} is not among its users|its hosts \\(web\\*\\) match no host)`));
+    }
+    const create = await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.stranger!), body: { host: 'box', name: 'mine' } });
+    assert.equal(create.status, 403, create.text);
+    const otherHost = await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.stranger!), body: { host: 'web1', name: 'mine' } });
+    assert.equal(otherHost.status, 403, 'an unknown host reads like one out of scope');
+    assert.equal((await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.boss!), body: { host: 'web1', name: 'mine' } })).status, 404);
+    assert.equal((await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.boss!), body: { host: 'box', user: 'nobody-here', name: 'mine' } })).status, 404);
+
+    d.tmux('new-session', '-d', '-s', 'scoped');
+    const outside = await openTerminal(d, { host: 'box', name: 'scoped' }, bearer(d.tokens.stranger!));
+    const closed = await outside.closed;
+    assert.equal(closed.code, 4003);
+    assert.match(closed.reason, /nobody-here|not in|out of scope/);
+    const typing = await openTerminal(d, { host: 'box', name: 'scoped' }, bearer(d.tokens.watcher!));
+    assert.equal((await typing.closed).code, 4003, 'a read-only principal may not attach interactively');
+    const watching = await openTerminal(d, { host: 'box', name: 'scoped', readOnly: 'true' }, bearer(d.tokens.watcher!));
+    assert.equal(watching.control[0]?.type, 'ready');
+    watching.ws.close();
+    await watching.closed;
+  });
+
+  test('the 6th attach of one principal closes 4029; every attach is recorded and audited; slots come back', async () => {
+    d.tmux('new-session', '-d', '-s', 'busy', 'cat');
+    const open = [];
+    for (let i = 0; i < 5; i++) open.push(await openTerminal(d, { host: 'box', name: 'busy', cols: '100', rows: '30' }, bearer(d.tokens.boss!)));
+    for (const t of open) assert.equal(t.control[0]?.type, 'ready', JSON.stringify(t.control));
+    const sixth = await openTerminal(d, { host: 'box', name: 'busy' }, bearer(d.tokens.boss!));
+    const refused = await sixth.closed;
+    assert.equal(refused.code, 4029);
+    assert.match(refused.reason, /boss already has 5 attaches open/);
+    const refusals = await api.request('GET', '/api/audit?level=deny&limit=5', { headers: bearer(d.tokens.boss!) });
+    assert.ok(refusals.json<Array<{ reason: string }>>().some((a) => /already has 5 attaches open/.test(a.reason)), 'the refusal is audited');
+
+    // Several viewers of one session: what one types, all see.
+    open[0]!.send({ type: 'input', data: 'shared-line\r' });
+    for (const t of open) await t.shows(/shared-line/);
+    open[0]!.send({ type: 'resize', cols: 5000, rows: 0 });
+    const id = String(open[0]!.control[0]!.recording);
+    assert.match(id, /^\d{8}T\d{6}Z-[0-9a-f]{12}$/);
+    for (const t of open) t.ws.close();
+    await Promise.all(open.map((t) => t.closed));
+
+    const cast = join(d.home, 'recordings', `${id}.cast`);
+    for (let i = 0; i < 100 && !readFileSync(cast, 'utf8').includes('shared-line'); i++) await new Promise((r) => setTimeout(r, 10));
+    const [header, ...events] = readFileSync(cast, 'utf8').trim().split('\n');
+    assert.deepEqual(JSON.parse(header!).remux.session, 'busy');
+    assert.ok(events.some((e) => e.includes('shared-line')), 'the output is in the recording');
+    assert.deepEqual(events.map((e) => JSON.parse(e) as [number, string, string]).filter((e) => e[1] === 'r').map((e) => e[2]), ['1000x1'], 'resizes recorded as clamped');
+    const audit = await api.request('GET', '/api/audit?limit=20', { headers: bearer(d.tokens.boss!) });
+    assert.ok(audit.json<Array<{ reason: string }>>().some((a) => a.reason?.includes(`recording ${id}`)), 'the audit record names the recording');
+
+    // The slots were given back when the sockets closed.
+    const again = await openTerminal(d, { host: 'box', name: 'busy' }, bearer(d.tokens.boss!));
+    assert.equal(again.control[0]?.type, 'ready');
+    again.ws.close();
+    await again.closed;
+  });
+
+  test('hostile session names and attach targets are refused, never passed to tmux', async () => {
+    for (const name of ['a;id', '$(id)', '../x', 'x'.repeat(65), 'ünï', '', 'a b', 'a:b', '=x', 'a\nb']) {
+      const r = await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.boss!), body: { host: 'box', name } });
+      assert.equal(r.status, 400, `${JSON.stringify(name)}: ${r.text}`);
+    }
+    // Hostile startup commands: what the parser does not understand, or the policy does not allow.
+    for (const command of ['echo $(id)', 'sleep 1; rm -rf /', 'cat /etc/shadow', 'sh -c id', 'echo `id`']) {
+      const r = await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.boss!), body: { host: 'box', name: 'hostile', command } });
+      assert.ok(r.status === 400 || r.status === 403, `${command}: ${r.status} ${r.text}`);
+      assert.equal(d.hasSession('hostile'), false, command);
+    }
+    // Valid but option-like: tmux gets it as a value, and it names exactly that session.
+    assert.equal((await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.boss!), body: { host: 'box', name: '-t' } })).status, 201);
+    assert.equal(d.hasSession('-t'), true);
+    const recordings = (): number => readdirSync(join(d.home, 'recordings')).length;
+    const before = recordings();
+    const t = await openTerminal(d, { host: 'box', name: '$(id)' }, bearer(d.tokens.boss!));
+    assert.equal((await t.closed).code, 1008);
+    const missing = await openTerminal(d, { host: 'box', name: 'no-such-session' }, bearer(d.tokens.boss!));
+    assert.equal((await missing.closed).code, 4004);
+    const unknown = await openTerminal(d, { host: 'nowhere', name: 'x' }, bearer(d.tokens.boss!));
+    assert.equal((await unknown.closed).code, 4004);
+    assert.equal(recordings(), before, 'a refused attach leaves no recording');
+  });
+});

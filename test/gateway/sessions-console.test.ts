@@ -1,0 +1,164 @@
+// The sessions dashboard and the browser terminal in the system Chromium against a real daemon and real
+// tmux: log in, see sessions, create one with a command, attach, type, see the output, resize, watch
+// read-only, kill behind the typed name, and on a phone-sized screen the key bar's Ctrl-C.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
+
+/** The page's clipboard, as seen from a function run in it. */
+type Clip = { navigator: { clipboard: { readText(): Promise<string>; writeText(text: string): Promise<void> } } };
+
+describe('the sessions console in a browser', { timeout: 60_000 }, () => {
+  let d: ConsoleDaemon;
+  let browser: Browser;
+  const problems: string[] = [];
+
+  before(async () => {
+    [d, browser] = await Promise.all([
+      startConsoleDaemon({ boss: ['--admin'] }),
+      chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] }),
+    ]);
+  });
+  after(async () => {
+    await browser?.close();
+    await d?.stop();
+    // Nothing the CSP refused, no script error (xterm's styles go through the CSSOM: web/inline-styles.ts).
+    assert.deepEqual(problems, []);
+  });
+
+  async function loggedIn(viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, ...(viewport.width < 500 ? { isMobile: true, hasTouch: true } : {}) });
+    const page = await context.newPage();
+    // The first /api/me before logging in is a 401 that Chromium logs itself; anything else is ours.
+    page.on('console', (m) => void (m.type() === 'error' && !/status of 401/.test(m.text()) && problems.push(m.text())));
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(d.url);
+    await page.locator('#token').fill(d.tokens.boss!);
+    await page.locator('#login button[type=submit]').click();
+    await page.locator('#who', { hasText: 'boss' }).waitFor();
+    return { context, page };
+  }
+
+  /** What the session's pane shows now, as tmux has it. */
+  const pane = (name: string): string => d.tmux('capture-pane', '-p', '-t', `=${name}:`);
+  const until = async (what: string, ok: () => boolean): Promise<void> => {
+    for (let i = 0; i < 300 && !ok(); i++) await sleep(10);
+    assert.ok(ok(), what);
+  };
+
+  test('create with a command, attach, type, resize, watch read-only, kill with the name typed', async () => {
+    const { context, page } = await loggedIn();
+    await page.goto(`${d.url}#/sessions`);
+    await page.locator('.state.no_server').waitFor();
+
+    await page.getByLabel('session name').fill('echoer');
+    await page.getByLabel('startup command').fill('cat');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const row = page.locator('tr[data-session=echoer]');
+    await row.waitFor();
+    assert.equal(d.hasSession('echoer'), true);
+
+    await row.getByRole('link', { name: 'Attach' }).click();
+    await page.locator('.term-status', { hasText: /attached · recording/ }).waitFor();
+    await page.locator('.xterm-helper-textarea').focus();
+    await page.keyboard.type('hello-from-chromium');
+    await page.keyboard.press('Enter');
+    // cat echoes the line: the tty's echo and cat's own output, both rendered by xterm.
+    await page.locator('.xterm-rows', { hasText: /hello-from-chromium[^]*hello-from-chromium/ }).waitFor();
+    assert.match(pane('echoer'), /hello-from-chromium\nhello-from-chromium/);
+
+    // Copy a word selected in the terminal; paste into the session with the Paste button.
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: d.origin });
+    // xterm's screen lies over its rows: double-click where the word is, as a user does.
+    const word = (await page.locator('.xterm-rows div', { hasText: 'hello-from-chromium' }).first().boundingBox())!;
+    await page.mouse.dblclick(word.x + 20, word.y + word.height / 2);
+    await page.getByRole('button', { name: 'Copy' }).click();
+    let copied = '';
+    for (let i = 0; i < 100 && copied === ''; i++) copied = await page.evaluate(() => (globalThis as unknown as Clip).navigator.clipboard.readText());
+    assert.match(copied, /^hello/);
+    await page.evaluate(() => (globalThis as unknown as Clip).navigator.clipboard.writeText('pasted-in\n'));
+    await page.getByRole('button', { name: 'Paste' }).click();
+    await until('the paste reached the session', () => /pasted-in\npasted-in/.test(pane('echoer')));
+
+    // Fit to the window: a smaller window is a smaller tmux client.
+    const client = (): string => d.tmux('list-clients', '-t', '=echoer', '-F', '#{client_width}x#{client_height}').trim();
+    const wide = client();
+    await page.setViewportSize({ width: 700, height: 500 });
+    await until(`the tmux client shrinks from ${wide}`, () => client() !== wide && Number(client().split('x')[0]) < Number(wide.split('x')[0]));
+
+    // A second viewer, read-only: it sees what the first types and cannot type itself.
+    const watcher = await context.newPage();
+    watcher.on('pageerror', (e) => problems.push(e.message));
+    await watcher.goto(`${d.url}#/terminal?host=box&user=${d.me}&name=echoer&readOnly=true`);
+    await watcher.locator('.term-status', { hasText: 'read-only' }).waitFor();
+    await watcher.locator('.xterm-helper-textarea').focus();
+    await watcher.keyboard.type('watcher-typed');
+    await watcher.keyboard.press('Enter');
+    await page.locator('.xterm-helper-textarea').focus();
+    await page.keyboard.type('second-line');
+    await page.keyboard.press('Enter');
+    await watcher.locator('.xterm-rows', { hasText: 'second-line' }).waitFor();
+    assert.doesNotMatch(pane('echoer'), /watcher-typed/);
+    assert.equal(await watcher.locator('.term-keys button[aria-label=Ctrl-C]').isDisabled(), true);
+
+    // Leaving the page detaches; the session stays.
+    await page.goto(`${d.url}#/sessions`);
+    await watcher.close();
+    await until('both viewers detached', () => d.tmux('list-clients', '-t', '=echoer').trim() === '');
+    const kill = page.locator('tr[data-session=echoer]');
+    await kill.getByRole('button', { name: 'Kill…' }).click();
+    const confirm = kill.getByLabel('type echoer to confirm');
+    await confirm.fill('echo');
+    assert.equal(await kill.getByRole('button', { name: 'Kill', exact: true }).isDisabled(), true);
+    await confirm.fill('echoer');
+    await kill.getByRole('button', { name: 'Kill', exact: true }).click();
+    await kill.waitFor({ state: 'detached' });
+    assert.equal(d.hasSession('echoer'), false);
+    await context.close();
+  });
+
+  test('the terminal page says why it closed: no such session, too many attaches, session ended', async () => {
+    const { context, page } = await loggedIn();
+    await page.goto(`${d.url}#/terminal?host=box&name=missing`);
+    // No tmux server runs now (the first test killed the last session): still no such session.
+    await page.locator('.term-status.closed', { hasText: /^No such host or session: / }).waitFor();
+
+    d.tmux('new-session', '-d', '-s', 'crowd');
+    const viewers = [];
+    for (let i = 0; i < 5; i++) {
+      const viewer = await context.newPage();
+      await viewer.goto(`${d.url}#/terminal?host=box&name=crowd&readOnly=true`);
+      await viewer.locator('.term-status', { hasText: 'attached' }).waitFor();
+      viewers.push(viewer);
+    }
+    await page.goto(`${d.url}#/terminal?host=box&name=crowd`);
+    await page.locator('.term-status.closed', { hasText: /^Too many terminals open: boss already has 5 attaches open/ }).waitFor();
+    d.tmux('kill-session', '-t', '=crowd');
+    await viewers[0]!.locator('.term-status.closed', { hasText: 'The session ended or was detached.' }).waitFor();
+    await context.close();
+  });
+
+  test('phone-sized: the key bar is shown and its Ctrl-C interrupts a running sleep', async () => {
+    d.tmux('new-session', '-d', '-s', 'phone', '-x', '40', '-y', '20');
+    const { context, page } = await loggedIn({ width: 390, height: 844 });
+    await page.goto(`${d.url}#/sessions`);
+    // Made behind remux's back: it shows once the hosts are asked again.
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('tr[data-session=phone]').getByRole('link', { name: 'Attach' }).click();
+    await page.locator('.term-status', { hasText: 'attached' }).waitFor();
+    const keys = page.getByRole('toolbar', { name: 'keys' });
+    assert.equal(await keys.isVisible(), true);
+    await page.locator('.xterm-helper-textarea').focus();
+    await page.keyboard.type('sleep 300');
+    await keys.getByRole('button', { name: 'Enter' }).click();
+    await until('sleep runs in the pane', () => d.tmux('display-message', '-p', '-t', '=phone:', '#{pane_current_command}').trim() === 'sleep');
+    await keys.getByRole('button', { name: 'Ctrl-C' }).click();
+    await until('Ctrl-C interrupted sleep', () => d.tmux('display-message', '-p', '-t', '=phone:', '#{pane_current_command}').trim() !== 'sleep');
+    await page.keyboard.type('echo key-$((40+2))');
+    await keys.getByRole('button', { name: 'Enter' }).click();
+    await until('the shell ran the next line', () => /key-42/.test(pane('phone')));
+    await context.close();
+  });
+});

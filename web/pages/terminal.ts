@@ -1,0 +1,155 @@
+// A live tmux session in xterm.js over the terminal WebSocket (src/gateway/terminal.ts has the
+// protocol): output arrives as binary frames and is acknowledged once xterm has rendered it, so the
+// daemon stops reading the session when this page falls behind. Read-only viewers see, never type.
+import { FitAddon } from '@xterm/addon-fit';
+import { Terminal } from '@xterm/xterm';
+import { el } from '../api.js';
+import { routeInlineStyles } from '../inline-styles.js';
+import type { Page } from './page.js';
+
+/** Why the daemon closed the socket, in words, by close code (src/gateway/terminal.ts CLOSE). */
+const CLOSED: Record<number, string> = {
+  1000: 'The session ended or was detached.',
+  1006: 'The connection to the daemon was lost.',
+  1008: 'The daemon refused this attach',
+  1009: 'A message was too big.',
+  1011: 'The daemon failed',
+  4001: 'Not logged in.',
+  4003: 'Not allowed',
+  4004: 'No such host or session',
+  4008: 'The attach reached its lifetime limit and was detached.',
+  4029: 'Too many terminals open',
+};
+
+/** The on-screen key bar (phones have no Esc, Tab, Ctrl or arrows). Arrows follow the cursor-key mode. */
+const KEYS: { label: string; title: string; bytes: (appCursor: boolean) => string }[] = [
+  { label: 'Esc', title: 'Escape', bytes: () => '\x1b' },
+  { label: 'Tab', title: 'Tab', bytes: () => '\t' },
+  { label: '^C', title: 'Ctrl-C', bytes: () => '\x03' },
+  { label: '←', title: 'Left', bytes: (a) => (a ? '\x1bOD' : '\x1b[D') },
+  { label: '↑', title: 'Up', bytes: (a) => (a ? '\x1bOA' : '\x1b[A') },
+  { label: '↓', title: 'Down', bytes: (a) => (a ? '\x1bOB' : '\x1b[B') },
+  { label: '→', title: 'Right', bytes: (a) => (a ? '\x1bOC' : '\x1b[C') },
+  { label: 'y', title: 'y', bytes: () => 'y' },
+  { label: 'n', title: 'n', bytes: () => 'n' },
+  { label: '⏎', title: 'Enter', bytes: () => '\r' },
+];
+
+export const terminalPage: Page = {
+  route: 'terminal',
+  render(container, params) {
+    routeInlineStyles();
+    const host = params.get('host') ?? '';
+    const user = params.get('user');
+    const name = params.get('name') ?? '';
+    const readOnly = params.get('readOnly') === 'true';
+
+    const status = el('span', 'connecting…', { class: 'term-status', role: 'status' });
+    const copy = el('button', 'Copy', { type: 'button', title: 'Copy the selection (Ctrl+Shift+C)' });
+    const paste = el('button', 'Paste', { type: 'button', title: 'Paste (Ctrl+Shift+V)' });
+    const back = el('a', '← Sessions', { href: '#/sessions' });
+    const title = el('strong', `${user ? `${user}@` : ''}${host}:${name}${readOnly ? ' (read-only)' : ''}`);
+    const bar = el('div', undefined, { class: 'term-bar' });
+    bar.append(back, title, status, copy, paste);
+    const screen = el('div', undefined, { class: 'term-screen' });
+    const keys = el('div', undefined, { class: 'term-keys', role: 'toolbar', 'aria-label': 'keys' });
+    container.append(bar, screen, keys);
+    container.classList.add('terminal-page');
+
+    // A phone gets a smaller font: more columns before lines wrap.
+    const fontSize = window.matchMedia('(max-width: 700px)').matches ? 12 : 14;
+    const term = new Terminal({ cursorBlink: true, disableStdin: readOnly, scrollback: 5000, fontFamily: 'ui-monospace, monospace', fontSize });
+    const fit = new FitAddon();
+    term.loadAddon(fit);
+    term.open(screen);
+    fit.fit();
+
+    const query = new URLSearchParams({ host, name, readOnly: String(readOnly), cols: String(term.cols), rows: String(term.rows) });
+    if (user) query.set('user', user);
+    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/ws/terminal?${query}`);
+    ws.binaryType = 'arraybuffer';
+    let ready = false;
+    let rendered = 0;
+    const send = (message: object): void => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+    };
+    const input = (data: string): void => {
+      if (ready && !readOnly) send({ type: 'input', data });
+    };
+
+    ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
+      if (typeof event.data !== 'string') {
+        const bytes = new Uint8Array(event.data);
+        // Acknowledged once rendered, not when received: that is what lets the daemon pause the session.
+        term.write(bytes, () => {
+          rendered += bytes.length;
+          send({ type: 'ack', bytes: rendered });
+        });
+        return;
+      }
+      const message = JSON.parse(event.data) as { type: string; readOnly?: boolean; recording?: string | null; reason?: string };
+      if (message.type === 'ready') {
+        ready = true;
+        status.textContent = `attached${message.readOnly ? ', read-only' : ''}${message.recording ? ' · recording' : ''}`;
+        if (message.recording) status.title = `recording ${message.recording}`;
+        send({ type: 'resize', cols: term.cols, rows: term.rows });
+        if (!readOnly) term.focus();
+      }
+    });
+    ws.addEventListener('close', (event) => {
+      ready = false;
+      const words = CLOSED[event.code] ?? `Closed (${event.code}).`;
+      status.textContent = event.reason && !words.endsWith('.') ? `${words}: ${event.reason}` : words;
+      status.classList.add('closed');
+      term.options.disableStdin = true;
+    });
+
+    term.onData(input);
+    term.onBinary(input);
+    term.onResize(({ cols, rows }) => {
+      if (ready) send({ type: 'resize', cols, rows });
+    });
+    // The screen's box changes with the window, a phone's keyboard and rotation: the terminal follows it.
+    const resized = new ResizeObserver(() => fit.fit());
+    resized.observe(screen);
+
+    const copySelection = (): void => {
+      const text = term.getSelection();
+      if (text) void navigator.clipboard.writeText(text);
+    };
+    const pasteClipboard = (): void => {
+      void navigator.clipboard.readText().then((text) => term.paste(text));
+    };
+    // Ctrl+C stays the terminal's interrupt; copy and paste take Shift as in desktop terminals.
+    term.attachCustomKeyEventHandler((e) => {
+      if (e.type !== 'keydown' || !e.ctrlKey || !e.shiftKey) return true;
+      if (e.code === 'KeyC') {
+        copySelection();
+        return false;
+      }
+      // The browser's own paste event follows and xterm handles it.
+      return e.code !== 'KeyV';
+    });
+    // pointerdown + preventDefault: the terminal keeps focus (and a phone its keyboard) when a button is used.
+    const keepFocus = (button: HTMLButtonElement): void => button.addEventListener('pointerdown', (e) => e.preventDefault());
+    copy.addEventListener('click', copySelection);
+    paste.addEventListener('click', pasteClipboard);
+    paste.disabled = readOnly;
+    keepFocus(copy);
+    keepFocus(paste);
+    for (const key of KEYS) {
+      const button = el('button', key.label, { type: 'button', title: key.title, 'aria-label': key.title });
+      button.disabled = readOnly;
+      keepFocus(button);
+      button.addEventListener('click', () => input(key.bytes(term.modes.applicationCursorKeysMode)));
+      keys.append(button);
+    }
+
+    return () => {
+      resized.disconnect();
+      container.classList.remove('terminal-page');
+      ws.close(1000, 'left the page');
+      term.dispose();
+    };
+  },
+};
