@@ -15,9 +15,13 @@ import { run } from './measure.js';
 import type { BenchResult } from './types.js';
 
 const REMUX_BIN = fileURLToPath(new URL('../../bin/remux', import.meta.url));
-/** A program, not the word `true`: on an SSH host the login shell would run that as a builtin, with no
- * exec at all, while every sandboxed command execs its program inside the sandbox. */
-const TRUE = '/usr/bin/true';
+/**
+ * The command measured: a program that does nothing, named as users name programs. Not `true`: an SSH
+ * host's login shell runs that as a builtin, with no exec at all, while every sandboxed command execs
+ * its program; not `/usr/bin/true`: a path on the command line costs the policy check a lookup on the
+ * host each time (paths are never cached), which would drown the difference measured.
+ */
+const NOOP = ['sleep', '0'];
 const ROUNDS = 8;
 const PER_ROUND = 100;
 
@@ -25,7 +29,7 @@ const POLICIES = `policies:
   static_only:
     sandbox: false
     capabilities: &caps
-      - { operation: execute_binary, resource: "true" }
+      - { operation: execute_binary, resource: sleep }
       - { operation: read_file, resource: [/var/log/**, /tmp/**] }
       - { operation: write_stdout, resource: null }
   sandboxed:
@@ -69,8 +73,8 @@ export async function benchSandbox(): Promise<BenchResult> {
   Object.assign(env, { REMUX_HOME: home, REMUX_KNOWN_HOSTS: fleet.knownHostsFile });
   writeFileSync(join(home, 'policies.yaml'), POLICIES);
   writeFileSync(join(home, 'hosts.yaml'), `hosts:\n  h1:\n    address: ${host.address}\n    port: ${host.port}\n    user: ${host.user}\n    identity: ${host.identityFile}\n`);
-  const commands = join(home, 'true.txt');
-  writeFileSync(commands, `${TRUE}\n`.repeat(PER_ROUND));
+  const commands = join(home, 'noop.txt');
+  writeFileSync(commands, `${NOOP.join(' ')}\n`.repeat(PER_ROUND));
   const ssh = ['ssh', '-T', '-i', host.identityFile, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${fleet.knownHostsFile}`,
     '-o', 'ControlMaster=auto', '-o', `ControlPath=${join(home, 'ssh-%C')}`, '-o', 'ControlPersist=60', '-p', String(host.port), `${host.user}@${host.address}`];
   const samples: Record<string, number[]> = {};
@@ -78,7 +82,7 @@ export async function benchSandbox(): Promise<BenchResult> {
   const start = await run([REMUX_BIN, 'daemon', 'start'], env);
   if (start.code !== 0) throw new Error(`remux daemon start failed: ${start.stderr}`);
   try {
-    const bwrapArgv = [bwrap.path, ...bwrapOptions(sandboxLayout({ read: ['/var/log', '/tmp'], write: [], hide: [], readOnly: [], network: false, owner: 'bench' })), '--', TRUE];
+    const bwrapArgv = [bwrap.path, ...bwrapOptions(sandboxLayout({ read: ['/var/log', '/tmp'], write: [], hide: [], readOnly: [], network: false, owner: 'bench' })), '--', '/usr/bin/sleep', '0'];
     // Rounds interleave the variants, so a busy moment of the machine falls on all of them alike.
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of TARGETS) {
@@ -92,9 +96,9 @@ export async function benchSandbox(): Promise<BenchResult> {
         }
       }
       for (let i = 0; i < PER_ROUND / 4; i++) {
-        add('true', [await spawnMs([TRUE])]);
+        add('noop', [await spawnMs(['/usr/bin/sleep', '0'])]);
         add('bwrap', [await spawnMs(bwrapArgv)]);
-        add('ssh_true', [await spawnMs([...ssh, TRUE])]);
+        add('ssh_noop', [await spawnMs([...ssh, NOOP.join(' ')])]);
         add('ssh_bwrap', [await spawnMs([...ssh, ...bwrapArgv])]);
       }
     }
@@ -106,16 +110,16 @@ export async function benchSandbox(): Promise<BenchResult> {
   }
   const f = Object.fromEntries(Object.entries(samples).flatMap(([k, v]) => [[`${k}P50Ms`, p50(v)], [`${k}MiddleMeanMs`, middleMean(v)]])) as Record<string, number>;
   const ms = (x: number): string => `${x.toFixed(2)} ms`;
-  const lines = [`per command, p50 of durationMs from \`remux client batch --json\` through the daemon (${ROUNDS} x ${PER_ROUND} \`true\` each):`];
+  const lines = [`per command, p50 of durationMs from \`remux client batch --json\` through the daemon (${ROUNDS} x ${PER_ROUND} \`sleep 0\` each):`];
   for (const { name, prefix } of TARGETS) {
     const remuxOverhead = f[`${prefix}sandboxedP50Ms`]! - f[`${prefix}static_onlyP50Ms`]!;
     const middle = f[`${prefix}sandboxedMiddleMeanMs`]! - f[`${prefix}static_onlyMiddleMeanMs`]!;
-    const bwrapOverhead = f[`${prefix}bwrapP50Ms`]! - f[`${prefix}trueP50Ms`]!;
+    const bwrapOverhead = f[`${prefix}bwrapP50Ms`]! - f[`${prefix}noopP50Ms`]!;
     Object.assign(f, { [`${prefix}remuxOverheadMs`]: remuxOverhead, [`${prefix}remuxOverheadMiddleMeanMs`]: middle, [`${prefix}bwrapOverheadMs`]: bwrapOverhead });
     const anchor = prefix === '' ? 'spawned per command' : 'through OpenSSH (ControlMaster), per command';
     lines.push(
       `${name}: static checks only ${ms(f[`${prefix}static_onlyP50Ms`]!)}, sandboxed ${ms(f[`${prefix}sandboxedP50Ms`]!)} (+${ms(remuxOverhead)}; goal <= 1 ms); mean of the middle half +${ms(middle)}`,
-      `  anchor, ${anchor}: \`true\` ${ms(f[`${prefix}trueP50Ms`]!)}, \`bwrap <remux's options> true\` ${ms(f[`${prefix}bwrapP50Ms`]!)} (+${ms(bwrapOverhead)}): remux's sandbox costs ${(remuxOverhead / bwrapOverhead).toFixed(2)}x plain bubblewrap's overhead`,
+      `  anchor, ${anchor}: \`sleep 0\` ${ms(f[`${prefix}noopP50Ms`]!)}, \`bwrap <remux's options> sleep 0\` ${ms(f[`${prefix}bwrapP50Ms`]!)} (+${ms(bwrapOverhead)}): remux's sandbox costs ${(remuxOverhead / bwrapOverhead).toFixed(2)}x plain bubblewrap's overhead`,
     );
   }
   lines.push(`bubblewrap ${bwrap.version}`);
