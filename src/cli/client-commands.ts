@@ -31,6 +31,8 @@ export interface Runner {
   admit(ctx: GatewayContext): TakeResult;
   /** This process changed `host`'s tmux sessions: a running daemon refreshes its cache of them. */
   sessionsChanged(host: string): Promise<void>;
+  /** An attach is about to start in this process: a running daemon counts it in its limits, or refuses. */
+  attachSlot(): Promise<{ release(): void } | { refusal: string; exitCode: number }>;
   close(): Promise<void>;
 }
 
@@ -71,6 +73,11 @@ function inProcessRunner(inv: Invocation): Runner {
       const { askDaemon } = await import('../gateway/client.js');
       // No daemon, or one that does not know the host: nothing to keep fresh.
       await askDaemon(await daemonSocket(inv.env), { type: 'sessions-changed', host }).catch(() => null);
+    },
+    async attachSlot() {
+      const { holdAttachSlot } = await import('../gateway/client.js');
+      // No daemon: nothing else to count this attach against.
+      return (await holdAttachSlot(await daemonSocket(inv.env), inv.env.REMUX_TOKEN)) ?? { release: () => {} };
     },
     async close() {
       await ctx?.close();

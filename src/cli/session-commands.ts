@@ -152,6 +152,19 @@ export function attachSession(inv: Invocation, runner: Runner, name: string, opt
 
 /** Attaches this terminal; a running daemon hears of the attach and its end (the session's client count). */
 async function attachIn(inv: Invocation, runner: Runner, ctx: GatewayContext, name: string, opts: SessionOptions, readOnly: boolean): Promise<number> {
+  const slot = await runner.attachSlot();
+  if ('refusal' in slot) {
+    inv.stderr.write(`remux: ${slot.refusal}\n`);
+    return slot.exitCode;
+  }
+  try {
+    return await attachWithSlot(inv, runner, ctx, name, opts, readOnly);
+  } finally {
+    slot.release();
+  }
+}
+
+async function attachWithSlot(inv: Invocation, runner: Runner, ctx: GatewayContext, name: string, opts: SessionOptions, readOnly: boolean): Promise<number> {
   const { perform } = await import('../core/perform.js');
   const result = await perform(
     ctx,

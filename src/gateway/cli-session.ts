@@ -132,6 +132,8 @@ function daemonHost(inv: Invocation, deps: CliSessionDeps): ClientHost {
     admit: (ctx) => deps.limiter.take(ctx.principal.name),
     // perform() refreshed the daemon's own cache already.
     sessionsChanged: () => Promise.resolve(),
+    // Attach always runs in the CLI process, which asks for its slot itself.
+    attachSlot: () => Promise.reject(new Error('internal: attach is not served by the daemon')),
     close: () => Promise.resolve(),
   };
   return { invocation: inv, run: (_opts, work) => work(runner) };

@@ -28,6 +28,30 @@ export function connectDaemon(path: string, timeoutMs = 2000): Promise<net.Socke
   });
 }
 
+/**
+ * An attach slot from a running daemon (protocol.ts `attach-slot`), held until release(); null when no
+ * daemon runs (nothing counts attaches then), or the daemon's refusal.
+ */
+export async function holdAttachSlot(path: string, token: string | undefined): Promise<{ release(): void } | { refusal: string; exitCode: number } | null> {
+  const socket = await connectDaemon(path);
+  if (!socket) return null;
+  return new Promise((resolve, reject) => {
+    const reader = new FirstLine(MAX_ANSWER_BYTES);
+    socket.once('error', reject);
+    socket.once('close', () => reject(new Error('the daemon closed the connection without answering')));
+    socket.on('data', (chunk: Buffer) => {
+      const got = reader.push(chunk);
+      if (!got) return;
+      const event = JSON.parse(got.line) as Event;
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      if (event.type === 'done') resolve({ release: () => socket.end() });
+      else resolve({ refusal: event.type === 'error' ? event.message : 'unexpected answer from the daemon', exitCode: event.type === 'error' ? event.exitCode : 1 });
+    });
+    socket.write(`${JSON.stringify({ type: 'attach-slot', ...(token ? { token } : {}) })}\n`);
+  });
+}
+
 /** One request, one answer line (status, stop); the connection is closed afterwards. */
 export function callDaemon(socket: net.Socket, request: Exclude<Request, { type: 'cli' }>): Promise<Event> {
   return new Promise((resolve, reject) => {

@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { recordingsDir, tlsDir } from '../config/paths.js';
-import { createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
+import { contextFor, createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { runningSandboxes } from '../exec/local.js';
@@ -50,11 +50,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   rmSync(opts.socket, { force: true });
 
   const ctx = createContext(opts);
+  // One set of attach slots for the daemon: the limits count every attach it knows of, browser or CLI.
+  const slots = new AttachSlots();
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
   let http: HttpServer | { off: string };
   try {
-    http = await startWebServer(ctx, limiter, opts, log);
+    http = await startWebServer(ctx, limiter, slots, opts, log);
   } catch (err) {
     await ctx.close();
     throw err;
@@ -64,7 +66,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
 
   const server = net.createServer((socket) => {
     connections.add(socket);
-    serveConnection(socket, { ctx, limiter, opts, startedAt, http, stop: () => void stop(), log });
+    serveConnection(socket, { ctx, limiter, slots, opts, startedAt, http, stop: () => void stop(), log });
     socket.on('close', () => connections.delete(socket));
   });
 
@@ -114,7 +116,7 @@ export function readPid(socket: string): number | null {
  * The web console and API, served only when a principal exists (ARCHITECTURE §1.4: fail closed).
  * Without one the daemon still serves its owner on the Unix socket, unless HTTP flags were given.
  */
-async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, opts: DaemonOptions, log: (line: string) => void): Promise<HttpServer | { off: string }> {
+async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, slots: AttachSlots, opts: DaemonOptions, log: (line: string) => void): Promise<HttpServer | { off: string }> {
   const { httpSettings, startHttp } = await import('./http/server.js');
   const settings = httpSettings(ctx.config.http, opts.http ?? {});
   if (ctx.principals().entries.length === 0) {
@@ -123,13 +125,13 @@ async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, opts: D
     log(`web console and API: off: ${off}`);
     return { off };
   }
-  // One set of attach slots for the daemon: the limits count every browser terminal it serves.
-  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env), slots: new AttachSlots() }, log);
+  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env), slots }, log);
 }
 
 interface ServeDeps {
   ctx: GatewayContext;
   limiter: RateLimiter;
+  slots: AttachSlots;
   opts: DaemonOptions;
   startedAt: Date;
   http: HttpServer | { off: string };
@@ -152,9 +154,9 @@ function serveConnection(socket: net.Socket, deps: ServeDeps): void {
     }
     if (!got) return;
     socket.off('data', onData);
-    let request: { type?: unknown; host?: unknown };
+    let request: { type?: unknown; host?: unknown; token?: unknown };
     try {
-      request = JSON.parse(got.line) as { type?: unknown; host?: unknown };
+      request = JSON.parse(got.line) as { type?: unknown; host?: unknown; token?: unknown };
     } catch {
       return answer({ type: 'error', message: 'malformed request: not JSON', exitCode: EXIT.USAGE });
     }
@@ -166,6 +168,20 @@ function serveConnection(socket: net.Socket, deps: ServeDeps): void {
       case 'stop':
         answer({ type: 'status', status: daemonStatus(deps) });
         return deps.stop();
+      case 'attach-slot': {
+        let principal: string;
+        try {
+          principal = contextFor(deps.ctx, typeof request.token === 'string' ? { REMUX_TOKEN: request.token } : {}).principal.name;
+        } catch (err) {
+          return answer({ type: 'error', message: (err as Error).message, exitCode: EXIT.DENIED });
+        }
+        const slot = deps.slots.acquire(principal);
+        if ('refusal' in slot) return answer({ type: 'error', message: slot.refusal, exitCode: EXIT.RATE_LIMITED });
+        // Held while the client's connection is open: its end (detach, exit, crash) gives the slot back.
+        socket.once('close', () => slot.release());
+        socket.write(`${JSON.stringify({ type: 'done' })}\n`);
+        return;
+      }
       case 'sessions-changed': {
         const host = request.host;
         if (typeof host !== 'string' || !deps.ctx.registry.entry(host)) return answer({ type: 'error', message: 'unknown host', exitCode: EXIT.USAGE });

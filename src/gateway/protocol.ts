@@ -26,7 +26,12 @@ export const MAX_REQUEST_BYTES = 1 << 20;
  * `sessions-changed`: a CLI process changed a host's tmux sessions itself (attach runs in the client, as
  * does anything with --no-daemon): the daemon refreshes its cache of that host, then answers `done`.
  */
-export type Request = CliRequest | { type: 'status' } | { type: 'stop' } | { type: 'sessions-changed'; host: string };
+/**
+ * `attach-slot`: a CLI process is about to attach (attach runs in the client): the daemon counts it in
+ * the same limits as its browser terminals, as the principal of `token` (REMUX_TOKEN) or the socket's
+ * owner, and answers `done` (held until the connection closes) or an error with the limit's words.
+ */
+export type Request = CliRequest | { type: 'status' } | { type: 'stop' } | { type: 'sessions-changed'; host: string } | { type: 'attach-slot'; token?: string };
 
 export type Event =
   | { type: 'status'; status: DaemonStatus }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node-pty';
+import { holdAttachSlot } from '../../src/gateway/client.js';
 import type { HostSessions } from '../../src/sessions/service.js';
 import { remux, REMUX_NODE_BIN, REPO_ROOT, tempHome } from '../support/cli.js';
 
@@ -22,7 +23,7 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
     assert.equal((await remux(['config', 'init'], { env })).code, 0);
     writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n`);
     writeFileSync(join(h.home, 'config.yaml'), 'sessions: { sweep_interval_seconds: 3600 }\n');
-    assert.equal((await remux(['daemon', 'start'], { env })).code, 0);
+    assert.equal((await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env })).code, 0);
     // Made in this process: the daemon hears of it.
     const made = await remux(['session', 'new', 'cli', '--host', 'box', '--no-daemon'], { env });
     assert.equal(made.code, 0, made.stderr);
@@ -66,6 +67,31 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
     assert.match(stty, /(^|\s)icanon(\s|$)/m);
     assert.match(stty, /(^|\s)echo(\s|$)/m);
     assert.equal(tmux('list-clients'), '');
+  });
+
+  test("an attach counts in the daemon's limits: a principal's 6th is refused (75) until one ends", async () => {
+    const daemon = join(h.home, 'run', 'remux.sock');
+    const held: Array<{ release(): void }> = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        const slot = await holdAttachSlot(daemon, undefined);
+        assert.ok(slot && 'release' in slot, JSON.stringify(slot));
+        held.push(slot);
+      }
+      const refused = await remux(['session', 'attach', 'cli', '--host', 'box'], { env });
+      assert.equal(refused.code, 75);
+      assert.match(refused.stderr, /^remux: cli:\S+ already has 5 attaches open \(the limit per principal is 5\); close one first$/m);
+      held.pop()!.release();
+      let again = await holdAttachSlot(daemon, undefined);
+      for (let i = 0; i < 100 && again && 'refusal' in again; i++) {
+        await sleep(10);
+        again = await holdAttachSlot(daemon, undefined);
+      }
+      assert.ok(again && 'release' in again, 'an ended attach gives its slot back');
+      held.push(again);
+    } finally {
+      for (const slot of held) slot.release();
+    }
   });
 
   test('kill asks to type the name (through the daemon): a wrong name kills nothing, the right one kills', async () => {
