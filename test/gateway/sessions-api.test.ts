@@ -174,3 +174,22 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     assert.equal(recordings(), before, 'a refused attach leaves no recording');
   });
 });
+
+describe('the attach lifetime over the terminal WebSocket', { timeout: 30_000 }, () => {
+  test('an attach past sessions.attach_lifetime_seconds closes 4008 with an exit message; the session goes on', async () => {
+    const d = await startConsoleDaemon({ boss: ['--admin'] }, 'sessions: { attach_lifetime_seconds: 1 }\n');
+    try {
+      d.tmux('new-session', '-d', '-s', 'long', 'cat');
+      const t = await openTerminal(d, { host: 'box', name: 'long' }, { authorization: `Bearer ${d.tokens.boss!}` });
+      assert.equal(t.control[0]?.type, 'ready');
+      const started = Date.now();
+      const closed = await t.closed;
+      assert.equal(closed.code, 4008);
+      assert.ok(Date.now() - started < 5000, 'closed at the lifetime, not later');
+      assert.deepEqual(t.control.at(-1), { type: 'exit', reason: 'lifetime', code: t.control.at(-1)?.code ?? null });
+      assert.equal(d.hasSession('long'), true, 'the session outlives the attach');
+    } finally {
+      await d.stop();
+    }
+  });
+});
