@@ -4,55 +4,44 @@
 // recording plays in xterm.js, from the list or from its attach's audit record. Nothing may break the
 // CSP (Chromium reports every refusal as a console error).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { AuditStore } from '../../src/audit/store.js';
 import { AttachRecorder } from '../../src/sessions/recording.js';
-import { remux, tempHome } from '../support/cli.js';
+import { startBrowserDaemon, type BrowserDaemon } from '../support/browser-daemon.js';
+import { remux } from '../support/cli.js';
 
-const h = tempHome();
-let browser: Browser;
-let url = '';
-let token = '';
+let d: BrowserDaemon;
 
 before(async () => {
-  writeFileSync(
-    join(h.home, 'policies.yaml'),
-    'policies:\n  read_only:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: echo|sleep }\n      - { operation: write_stdout, resource: null }\n',
+  d = await startBrowserDaemon(
+    { 'policies.yaml': 'policies:\n  read_only:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: echo|sleep }\n      - { operation: write_stdout, resource: null }\n' },
+    { name: 'boss', flags: ['--admin'] },
   );
-  const added = await remux(['principal', 'add', 'boss', '--admin', '--json'], { env: h.env });
-  token = (JSON.parse(added.stdout) as { token: string }).token;
-  const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
-  assert.equal(started.code, 0, started.stderr);
-  url = /web console and API: (\S+)/.exec(started.stdout)![1]!;
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
 });
 after(async () => {
-  await browser?.close();
-  await remux(['daemon', 'stop'], { env: h.env });
-  h.remove();
+  await d?.stop();
 });
 
 /** A logged-in page, and the console errors and page errors it collects. */
 async function console(path: string): Promise<{ page: Page; problems: string[]; done(): Promise<void> }> {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const context = await d.browser.newContext({ ignoreHTTPSErrors: true });
   const page = await context.newPage();
   const problems: string[] = [];
   // The first GET /api/me, before logging in, is a 401 that Chromium logs itself; anything else is ours.
   page.on('console', (m) => void (m.type() === 'error' && !/status of 401/.test(m.text()) && problems.push(m.text())));
   page.on('pageerror', (e) => problems.push(e.message));
-  await page.goto(`${url}${path}`);
-  await page.locator('#token').fill(token);
+  await page.goto(`${d.url}${path}`);
+  await page.locator('#token').fill(d.token);
   await page.locator('#login button[type=submit]').click();
   await page.locator('#who', { hasText: 'boss' }).waitFor();
   return { page, problems, done: () => context.close() };
 }
 
 test('the audit page shows what `remux client run` did, and follows new actions live', async () => {
-  const first = await remux(['client', 'run', 'localhost', '--', 'echo first'], { env: h.env });
+  const first = await remux(['client', 'run', 'localhost', '--', 'echo first'], { env: d.env });
   assert.equal(first.code, 0, first.stderr);
   const { page, problems, done } = await console('#/audit');
   const row = page.locator('table.audit tbody tr', { hasText: 'echo first' });
@@ -63,7 +52,7 @@ test('the audit page shows what `remux client run` did, and follows new actions 
 
   await page.locator('input[name=follow]').check();
   await page.locator('.status', { hasText: 'Following' }).waitFor();
-  const second = await remux(['client', 'run', 'localhost', '--', 'echo second'], { env: h.env });
+  const second = await remux(['client', 'run', 'localhost', '--', 'echo second'], { env: d.env });
   assert.equal(second.code, 0, second.stderr);
   const top = page.locator('table.audit tbody tr').first();
   await top.filter({ hasText: 'echo second' }).waitFor({ timeout: 5000 });
@@ -106,7 +95,7 @@ test('the run panel streams output and the exit status; a refusal shows the poli
 });
 
 test('the recordings page lists a recording and plays it in a read-only terminal', async () => {
-  const rec = new AttachRecorder(join(h.home, 'recordings'), { host: 'localhost', user: 'me', session: 'build', principal: 'boss', readOnly: false, actionId: null }, { cols: 60, rows: 10 });
+  const rec = new AttachRecorder(join(d.home, 'recordings'), { host: 'localhost', user: 'me', session: 'build', principal: 'boss', readOnly: false, actionId: null }, { cols: 60, rows: 10 });
   rec.output(Buffer.from('hello from the recording\r\n'));
   await new Promise((r) => setTimeout(r, 300));
   // Bold and a 24-bit colour: xterm styles the latter with a style attribute, which the CSP must not refuse.
@@ -131,13 +120,13 @@ test('the recordings page lists a recording and plays it in a read-only terminal
   await screen.filter({ hasText: 'and later' }).waitFor();
 
   // The attach's audit record names its recording: the audit page links to the player.
-  const store = AuditStore.open(join(h.home, 'audit.db'));
+  const store = AuditStore.open(join(d.home, 'audit.db'));
   await store.record(
     { principal: 'boss', host: 'localhost', operation: 'session.attach', resource: 'me:build', decision: 'allow', reason: `remux's own tmux command (session.attach, recording ${rec.id})` },
     { exitCode: 0, durationMs: 300 },
   );
   store.close();
-  await page.goto(`${url}#/audit`);
+  await page.goto(`${d.url}#/audit`);
   await page.locator('table.audit tr', { hasText: 'session.attach' }).locator('a.recording-link').click();
   await page.locator('.player-screen .xterm-rows', { hasText: 'and later' }).waitFor();
   assert.deepEqual(problems, []);

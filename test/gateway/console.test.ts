@@ -2,47 +2,38 @@
 // run (and nothing reports a violation), the session cookie is HttpOnly/Secure/Strict, a scoped
 // principal sees only its hosts, logout ends the session.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
-import { remux, tempHome } from '../support/cli.js';
+import { startBrowserDaemon, type BrowserDaemon } from '../support/browser-daemon.js';
 
-const h = tempHome();
-let browser: Browser;
-let url = '';
-let token = '';
+let d: BrowserDaemon;
 
 before(async () => {
-  writeFileSync(join(h.home, 'policies.yaml'), 'policies:\n  read_only:\n    capabilities:\n      - { operation: write_stdout, resource: null }\n');
-  writeFileSync(join(h.home, 'hosts.yaml'), 'hosts:\n  web1: { address: 192.0.2.1, labels: { env: prod } }\n  db1: { address: 192.0.2.2, labels: { env: dev } }\n');
-  const added = await remux(['principal', 'add', 'viewer', '--hosts', 'env=prod', '--json'], { env: h.env });
-  token = (JSON.parse(added.stdout) as { token: string }).token;
-  const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
-  assert.equal(started.code, 0, started.stderr);
-  url = /web console and API: (\S+)/.exec(started.stdout)![1]!;
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  d = await startBrowserDaemon(
+    {
+      'policies.yaml': 'policies:\n  read_only:\n    capabilities:\n      - { operation: write_stdout, resource: null }\n',
+      'hosts.yaml': 'hosts:\n  web1: { address: 192.0.2.1, labels: { env: prod } }\n  db1: { address: 192.0.2.2, labels: { env: dev } }\n',
+    },
+    { name: 'viewer', flags: ['--hosts', 'env=prod'] },
+  );
 });
 after(async () => {
-  await browser?.close();
-  await remux(['daemon', 'stop'], { env: h.env });
-  h.remove();
+  await d?.stop();
 });
 
 test('log in with a token, see the scoped hosts, log out', async () => {
   // The certificate is the daemon's self-signed one; the API tests check it properly.
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const context = await d.browser.newContext({ ignoreHTTPSErrors: true });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => void (m.type() === 'error' && problems.push(m.text())));
   page.on('pageerror', (e) => problems.push(e.message));
 
-  await page.goto(url);
+  await page.goto(d.url);
   await page.locator('#token').fill('rmx_not-a-token');
   await page.locator('#login button[type=submit]').click();
   await page.locator('#login-error', { hasText: 'the token matches no principal' }).waitFor();
 
-  await page.locator('#token').fill(token);
+  await page.locator('#token').fill(d.token);
   await page.locator('#login button[type=submit]').click();
   await page.locator('#who', { hasText: 'viewer' }).waitFor();
   await page.locator('#page tbody tr').first().waitFor();
