@@ -64,17 +64,17 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null });
   }
   // A listing without a user covers every configured one.
-  const users = action.kind === 'session.list' && action.tmuxUser === undefined ? sessions.users(action.host).users.join(',') : target.user;
-  asked.resource = `${users}@${action.host}${action.kind === 'session.list' ? '' : `:${action.session}`}`;
+  const everyUser = action.kind === 'session.list' && action.tmuxUser === undefined;
+  const configured = everyUser ? sessions.users(action.host).users : [target.user];
+  asked.resource = `${configured.join(',')}@${action.host}${action.kind === 'session.list' ? '' : `:${action.session}`}`;
   const badRequest = requestProblem(action);
   if (badRequest !== null) return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: badRequest, decision: null });
   // Then the tmux user (as resolved), what the action does to the session, the startup command's
   // policy: before any policy work or tmux command. A listing of every user shows the ones in scope.
-  const everyUser = action.kind === 'session.list' && action.tmuxUser === undefined;
   const userRefusal = everyUser
-    ? sessions.users(action.host).users.some((u) => tmuxUserInScope(ctx.principal.scope, u))
+    ? configured.some((u) => tmuxUserInScope(ctx.principal.scope, u))
       ? null
-      : outOfScope({ host: action.host, tmuxUser: sessions.users(action.host).users[0] ?? target.user })
+      : outOfScope({ host: action.host, tmuxUser: configured[0] ?? target.user })
     : outOfScope({ ...factsOf(ctx.principal, action, ctx.defaultPolicy), tmuxUser: target.user });
   if (userRefusal) return userRefusal;
 
