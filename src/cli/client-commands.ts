@@ -62,13 +62,16 @@ async function daemonSocket(env: NodeJS.ProcessEnv): Promise<string> {
   return socketFileFast(env, async () => (await import('../config/config.js')).loadConfig(env).config.daemon.socket);
 }
 
+/** Without a daemon there is no shared limit to take from. */
+const ADMITTED: TakeResult = { ok: true, remaining: Infinity };
+
 function inProcessRunner(inv: Invocation): Runner {
   let ctx: GatewayContext | null = null;
   return {
     async context(selector) {
       return (ctx ??= await inProcessContext(inv.env, selector));
     },
-    admit: () => ({ ok: true, remaining: Infinity }),
+    admit: () => ADMITTED,
     async sessionsChanged(host) {
       const { askDaemon } = await import('../gateway/client.js');
       // No daemon, or one that does not know the host: nothing to keep fresh.
@@ -187,7 +190,7 @@ async function runJobs(
   try {
     for (const [index, job] of jobs.entries()) {
       onJobStart?.(job, index);
-      const exit = await runJob(inv, runner, selector, job, mode, resolved, jobs.length > 1);
+      const exit = await runJob(inv, runner, selector, job, mode, resolved, { admit: index === 0, waitWhenLimited: jobs.length > 1 });
       exits.push(exit);
       if (exit === 130 || (opts.stopOnError && exit !== 0)) break;
     }
@@ -199,10 +202,19 @@ async function runJobs(
 }
 
 /**
- * One command on the selected hosts. With `waitWhenLimited` (batches), a rate-limit refusal is
- * honoured by waiting the time it names and trying again, instead of failing the command.
+ * One command on the selected hosts. The rate limit counts requests, so a batch (one request, every
+ * line parsed before any runs) is admitted once, at its first command. With `waitWhenLimited`
+ * (batches), a refusal is honoured by waiting the time it names and trying again.
  */
-async function runJob(inv: Invocation, runner: Runner, selector: string, job: Job, mode: ViewMode, opts: Resolved, waitWhenLimited: boolean): Promise<number> {
+async function runJob(
+  inv: Invocation,
+  runner: Runner,
+  selector: string,
+  job: Job,
+  mode: ViewMode,
+  opts: Resolved,
+  { admit, waitWhenLimited }: { admit: boolean; waitWhenLimited: boolean },
+): Promise<number> {
   const { contextFor } = await import('../core/context.js');
   const ctx = contextFor(await runner.context(selector), inv.env);
   const { combinedExit, fanOut, selectHosts, summarize } = await import('../core/fanout.js');
@@ -220,7 +232,7 @@ async function runJob(inv: Invocation, runner: Runner, selector: string, job: Jo
   const controller = new AbortController();
   const release = inv.onInterrupt(() => controller.abort());
   try {
-    for (let admitted = runner.admit(ctx); !admitted.ok; admitted = runner.admit(ctx)) {
+    for (let admitted = admit ? runner.admit(ctx) : ADMITTED; !admitted.ok; admitted = runner.admit(ctx)) {
       const message = rateLimitedMessage(admitted.retryInMs);
       await Promise.all(hosts.map((host) => recordRefusal(ctx, action(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
       if (!waitWhenLimited) {

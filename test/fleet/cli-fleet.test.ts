@@ -337,6 +337,19 @@ describe('rate limiting in the daemon', { timeout: 60_000 }, () => {
     h.remove();
   });
 
+  test('a batch is one request: its six commands take one token, none waits', async () => {
+    const file = join(h.home, 'six.txt');
+    writeFileSync(file, 'true\n'.repeat(6));
+    const r = await remux(['client', 'batch', 'localhost', '-f', file, '--json'], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(lines(r).length, 6);
+    const info = JSON.parse((await remux(['status', 'info', '--json'], { env: h.env })).stdout) as { daemon: { rateLimit: { buckets: Array<{ tokens: number }> } } };
+    // Burst 2 at 0.5/s: a token per command would have emptied the bucket and made the batch wait 8 s.
+    assert.ok(info.daemon.rateLimit.buckets[0]!.tokens >= 1, JSON.stringify(info.daemon.rateLimit));
+    // Refill to a full bucket before the next test counts its requests.
+    await sleep(2100);
+  });
+
   test('past the burst, requests are refused with "rate limited, retry in N ms" (exit 75) and audited', async () => {
     const codes: number[] = [];
     let message = '';
