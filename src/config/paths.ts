@@ -64,6 +64,16 @@ export function recordingsDir(env: Env = process.env): string {
   return join(remuxHome(env), 'recordings');
 }
 
+/** Approvals (policy asks, agent prompts) and their answers. */
+export function approvalsDbFile(env: Env = process.env): string {
+  return join(remuxHome(env), 'approvals.db');
+}
+
+/** The key that signs approval decision links (created on first use, 0600). */
+export function approvalsKeyFile(env: Env = process.env): string {
+  return join(remuxHome(env), 'approvals.key');
+}
+
 /** The daemon's Unix socket: --socket, else $REMUX_SOCKET (alias $RPIPE_SOCKET), else config, else $REMUX_HOME/run/remux.sock. */
 export function socketFile(env: Env = process.env, configured?: string): string {
   const explicit = envFirst(env, 'REMUX_SOCKET', 'RPIPE_SOCKET') ?? configured;

@@ -1,0 +1,346 @@
+// Approvals: a question put to a human (a policy `ask`, an agent's permission prompt) and its one answer.
+//
+// Each approval is a row in its own SQLite file (approvals.db, WAL), so an answer survives a daemon
+// restart and a used link stays used. A decision link carries, for one option, the full-length
+// HMAC-SHA256 of (approval id, option, expiry) under a key kept in $REMUX_HOME (0600): it cannot be
+// forged, moved to another approval or option, or stretched past its expiry. Answering is one
+// conditional UPDATE (`… WHERE status = 'pending'`): the first answer wins, and every other option's
+// link — its siblings — stops working with it. No answer by the deadline is `expired`, never an allow.
+import { createHmac, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { EventEmitter } from 'node:events';
+import Database from 'better-sqlite3';
+import { sameSecret } from '../gateway/http/auth.js';
+
+/** One way to answer: "approve", "deny", or an agent prompt's own choices ("1", "2", …). */
+export interface ApprovalOption {
+  id: string;
+  label: string;
+  /** What choosing it means for the caller that waits: only `allow` lets an action run. */
+  effect: 'allow' | 'deny';
+}
+
+export const APPROVE_DENY: readonly ApprovalOption[] = [
+  { id: 'approve', label: 'Approve', effect: 'allow' },
+  { id: 'deny', label: 'Deny', effect: 'deny' },
+];
+
+export type ApprovalStatus = 'pending' | 'answered' | 'expired' | 'cancelled';
+
+export interface ApprovalRequest {
+  /** Who asked (the principal whose action waits). */
+  principal: string;
+  host: string | null;
+  /** What would happen, in one line: "run `rm -r /tmp/x` on web1". */
+  what: string;
+  /** Why it needs a human: the policy rule, or the agent's own prompt text. */
+  reason: string;
+  /** Where it came from: "policy", "agent:claude", … */
+  source: string;
+  options?: readonly ApprovalOption[];
+  /** How long the answer may take. */
+  ttlMs: number;
+}
+
+export interface Approval {
+  id: string;
+  createdAt: number;
+  expiresAt: number;
+  principal: string;
+  host: string | null;
+  what: string;
+  reason: string;
+  source: string;
+  options: ApprovalOption[];
+  status: ApprovalStatus;
+  /** The chosen option's id, once answered. */
+  answer: string | null;
+  answeredBy: string | null;
+  answeredVia: string | null;
+  answeredAt: number | null;
+}
+
+/** How an approval ended, as its waiting caller sees it. */
+export type ApprovalOutcome = { status: 'answered'; option: ApprovalOption; by: string } | { status: 'expired' | 'cancelled' };
+
+/** Who answered and through what ("cli", "web", "link", "ntfy"). */
+export interface Answerer {
+  by: string;
+  via: string;
+}
+
+export class ApprovalError extends Error {
+  constructor(
+    message: string,
+    /** not_found → 404, conflict (answered/expired) → 409, forbidden (bad token) → 403, invalid → 400 */
+    readonly code: 'not_found' | 'conflict' | 'forbidden' | 'invalid',
+  ) {
+    super(message);
+    this.name = 'ApprovalError';
+  }
+}
+
+interface Row {
+  id: string;
+  created_at: number;
+  expires_at: number;
+  principal: string;
+  host: string | null;
+  what: string;
+  reason: string;
+  source: string;
+  options: string;
+  status: ApprovalStatus;
+  answer: string | null;
+  answered_by: string | null;
+  answered_via: string | null;
+  answered_at: number | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS approvals (
+  id TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  principal TEXT NOT NULL,
+  host TEXT,
+  what TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  source TEXT NOT NULL,
+  options TEXT NOT NULL,
+  status TEXT NOT NULL,
+  answer TEXT,
+  answered_by TEXT,
+  answered_via TEXT,
+  answered_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status, expires_at);
+`;
+
+/** Answered and expired approvals are kept this long after their expiry (listing, audit links), then purged. */
+const KEEP_AFTER_EXPIRY_MS = 7 * 24 * 3600_000;
+const MAX_TTL_MS = 7 * 24 * 3600_000;
+const OPTION_ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+export interface ApprovalStoreOptions {
+  now?: () => number;
+}
+
+export class ApprovalStore {
+  private readonly now: () => number;
+  private readonly events = new EventEmitter();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly key: Buffer,
+    options: ApprovalStoreOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.events.setMaxListeners(0);
+  }
+
+  /** Opens (creating when absent) the store and its link key. */
+  static open(dbFile: string, keyFile: string, options: ApprovalStoreOptions = {}): ApprovalStore {
+    mkdirSync(dirname(dbFile), { recursive: true, mode: 0o700 });
+    if (!existsSync(dbFile)) closeSync(openSync(dbFile, 'a', 0o600));
+    const db = new Database(dbFile, { timeout: 5_000 });
+    db.pragma('journal_mode = WAL');
+    db.exec(SCHEMA);
+    return new ApprovalStore(db, linkKey(keyFile), options);
+  }
+
+  close(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.db.close();
+  }
+
+  create(request: ApprovalRequest): Approval {
+    const options = [...(request.options ?? APPROVE_DENY)];
+    if (options.length === 0 || options.some((o) => !OPTION_ID.test(o.id)) || new Set(options.map((o) => o.id)).size !== options.length) {
+      throw new ApprovalError('approval options need distinct ids of 1-32 letters, digits, _ or -', 'invalid');
+    }
+    if (!(request.ttlMs > 0 && request.ttlMs <= MAX_TTL_MS)) throw new ApprovalError(`an approval lives between 1 ms and 7 days, not ${request.ttlMs} ms`, 'invalid');
+    const created = this.now();
+    const approval: Approval = {
+      id: randomBytes(16).toString('base64url'),
+      createdAt: created,
+      expiresAt: created + request.ttlMs,
+      principal: request.principal,
+      host: request.host,
+      what: request.what,
+      reason: request.reason,
+      source: request.source,
+      options,
+      status: 'pending',
+      answer: null,
+      answeredBy: null,
+      answeredVia: null,
+      answeredAt: null,
+    };
+    this.db
+      .prepare(
+        `INSERT INTO approvals (id, created_at, expires_at, principal, host, what, reason, source, options, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+      )
+      .run(approval.id, approval.createdAt, approval.expiresAt, approval.principal, approval.host, approval.what, approval.reason, approval.source, JSON.stringify(options));
+    this.scheduleExpiry(approval.id, approval.expiresAt);
+    return approval;
+  }
+
+  get(id: string): Approval | null {
+    this.expireDue();
+    const row = this.db.prepare<[string], Row>('SELECT * FROM approvals WHERE id = ?').get(id);
+    return row ? fromRow(row) : null;
+  }
+
+  /** Newest first; `pending` only unless `all`. */
+  list({ all = false, limit = 100 }: { all?: boolean; limit?: number } = {}): Approval[] {
+    this.expireDue();
+    const sql = `SELECT * FROM approvals ${all ? '' : "WHERE status = 'pending'"} ORDER BY created_at DESC LIMIT ?`;
+    return this.db.prepare<[number], Row>(sql).all(limit).map(fromRow);
+  }
+
+  /** The token a decision link carries for `option` of approval `id`. */
+  token(approval: Pick<Approval, 'id' | 'expiresAt'>, option: string): string {
+    return createHmac('sha256', this.key).update(`remux-approval\0${approval.id}\0${option}\0${approval.expiresAt}`).digest('base64url');
+  }
+
+  /** Answers through a decision link: the token must be the one issued for this approval and option. */
+  answerWithToken(id: string, option: string, token: string, via: string): Approval {
+    const approval = this.get(id);
+    // Same refusal for an unknown id and a bad token: a link prober learns nothing.
+    if (approval === null || !sameSecret(token, this.token(approval, option))) throw new ApprovalError('this decision link is not valid', 'forbidden');
+    return this.answer(id, option, { by: `link:${approval.principal}`, via });
+  }
+
+  /** Answers as an authenticated principal (CLI, console); the caller checked they may. */
+  answer(id: string, option: string, who: Answerer): Approval {
+    const approval = this.get(id);
+    if (approval === null) throw new ApprovalError(`no approval ${id}`, 'not_found');
+    const chosen = approval.options.find((o) => o.id === option);
+    if (!chosen) throw new ApprovalError(`approval ${id} has no option "${option}" (options: ${approval.options.map((o) => o.id).join(', ')})`, 'invalid');
+    const at = this.now();
+    const changed = this.db
+      .prepare(
+        `UPDATE approvals SET status = 'answered', answer = ?, answered_by = ?, answered_via = ?, answered_at = ?
+         WHERE id = ? AND status = 'pending' AND expires_at > ?`,
+      )
+      .run(option, who.by, who.via, at, id, at).changes;
+    if (changed === 0) {
+      const now = this.get(id) as Approval;
+      throw new ApprovalError(`approval ${id} is no longer open: ${describeClosed(now)}`, 'conflict');
+    }
+    this.settle(id, { status: 'answered', option: chosen, by: who.by });
+    return this.get(id) as Approval;
+  }
+
+  /** Withdraws an approval nobody answered yet (its caller went away). */
+  cancel(id: string): void {
+    const changed = this.db.prepare("UPDATE approvals SET status = 'cancelled' WHERE id = ? AND status = 'pending'").run(id).changes;
+    if (changed > 0) this.settle(id, { status: 'cancelled' });
+  }
+
+  /**
+   * Resolves once the approval is answered, expires, or is cancelled. Answers given in this process
+   * arrive at once; an answer written by another process sharing the file is seen within `pollMs`.
+   * An aborted signal cancels the approval.
+   */
+  wait(id: string, signal?: AbortSignal, pollMs = 500): Promise<ApprovalOutcome> {
+    return new Promise((resolve) => {
+      let poll: NodeJS.Timeout | undefined = undefined;
+      const finish = (outcome: ApprovalOutcome): void => {
+        clearInterval(poll);
+        this.events.off(id, finish);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(outcome);
+      };
+      const onAbort = (): void => this.cancel(id);
+      const check = (): void => {
+        const approval = this.get(id);
+        const outcome = approval ? outcomeOf(approval) : { status: 'cancelled' as const };
+        if (outcome) finish(outcome);
+      };
+      this.events.on(id, finish);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) return onAbort();
+      // Not unref'd: a caller waiting for an answer keeps its process alive until it comes.
+      poll = setInterval(check, pollMs);
+      check();
+    });
+  }
+
+  private settle(id: string, outcome: ApprovalOutcome): void {
+    clearTimeout(this.timers.get(id));
+    this.timers.delete(id);
+    this.events.emit(id, outcome);
+  }
+
+  private scheduleExpiry(id: string, expiresAt: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(id);
+      this.expireDue();
+    }, Math.max(0, expiresAt - this.now()));
+    timer.unref();
+    this.timers.set(id, timer);
+  }
+
+  /** Marks overdue pending approvals expired (telling their waiters) and purges long-closed ones. */
+  private expireDue(): void {
+    const now = this.now();
+    const due = this.db.prepare<[number], { id: string }>("SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= ?").all(now);
+    if (due.length > 0) {
+      this.db.prepare("UPDATE approvals SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?").run(now);
+      for (const { id } of due) this.settle(id, { status: 'expired' });
+    }
+    this.db.prepare("DELETE FROM approvals WHERE status != 'pending' AND expires_at <= ?").run(now - KEEP_AFTER_EXPIRY_MS);
+  }
+}
+
+function outcomeOf(approval: Approval): ApprovalOutcome | null {
+  if (approval.status === 'pending') return null;
+  if (approval.status !== 'answered') return { status: approval.status };
+  const option = approval.options.find((o) => o.id === approval.answer) as ApprovalOption;
+  return { status: 'answered', option, by: approval.answeredBy ?? '?' };
+}
+
+function describeClosed(approval: Approval): string {
+  if (approval.status === 'answered') {
+    const label = approval.options.find((o) => o.id === approval.answer)?.label ?? approval.answer;
+    return `already answered "${label}" by ${approval.answeredBy} via ${approval.answeredVia}`;
+  }
+  return approval.status;
+}
+
+function fromRow(row: Row): Approval {
+  return {
+    id: row.id,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    principal: row.principal,
+    host: row.host,
+    what: row.what,
+    reason: row.reason,
+    source: row.source,
+    options: JSON.parse(row.options) as ApprovalOption[],
+    status: row.status,
+    answer: row.answer,
+    answeredBy: row.answered_by,
+    answeredVia: row.answered_via,
+    answeredAt: row.answered_at,
+  };
+}
+
+/** The HMAC key of decision links: 32 random bytes, created once (0600, never overwritten). */
+function linkKey(file: string): Buffer {
+  try {
+    writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  if (key.length < 32) throw new ApprovalError(`${file} holds no usable key (32 bytes, base64); remove it to have a new one made (open links stop working)`, 'invalid');
+  return key;
+}

@@ -1,0 +1,155 @@
+// Approvals: decision-link tokens (forged, moved, replayed, siblings, expired, across a restart) and waiting.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import Database from 'better-sqlite3';
+import { ApprovalError, ApprovalStore, type ApprovalRequest } from '../../src/notify/approvals.js';
+
+function files(t: TestContext): { db: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'remux-approvals-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return { db: join(dir, 'approvals.db'), key: join(dir, 'approvals.key') };
+}
+
+function open(t: TestContext, f: { db: string; key: string }, now?: () => number): ApprovalStore {
+  const store = ApprovalStore.open(f.db, f.key, now ? { now } : {});
+  t.after(() => store.close());
+  return store;
+}
+
+const REQUEST: ApprovalRequest = { principal: 'ci-bot', host: 'web1', what: 'run `rm -r /tmp/x` on web1', reason: 'admin#3 asks for rm', source: 'policy', ttlMs: 60_000 };
+
+function refusal(fn: () => unknown, code: ApprovalError['code']): void {
+  assert.throws(fn, (e: unknown) => e instanceof ApprovalError && e.code === code, `expected ${code}`);
+}
+
+test('a decision link answers once; its replay and its sibling are refused', (t) => {
+  const store = open(t, files(t));
+  const a = store.create(REQUEST);
+  assert.equal(a.id.length, 22, '128-bit id');
+  const approveToken = store.token(a, 'approve');
+  assert.equal(Buffer.from(approveToken, 'base64url').length, 32, 'full-length HMAC-SHA256');
+  const denyToken = store.token(a, 'deny');
+
+  const answered = store.answerWithToken(a.id, 'approve', approveToken, 'link');
+  assert.equal(answered.status, 'answered');
+  assert.equal(answered.answer, 'approve');
+  assert.equal(answered.answeredBy, 'link:ci-bot');
+  refusal(() => store.answerWithToken(a.id, 'approve', approveToken, 'link'), 'conflict');
+  refusal(() => store.answerWithToken(a.id, 'deny', denyToken, 'link'), 'conflict');
+  assert.equal(store.get(a.id)?.answer, 'approve', 'the first answer stands');
+});
+
+test('forged tokens: made up, for another option, for another approval, truncated', (t) => {
+  const store = open(t, files(t));
+  const a = store.create(REQUEST);
+  const b = store.create(REQUEST);
+  const good = store.token(a, 'deny');
+  refusal(() => store.answerWithToken(a.id, 'approve', 'A'.repeat(43), 'link'), 'forbidden');
+  refusal(() => store.answerWithToken(a.id, 'approve', good, 'link'), 'forbidden'); // deny's token on approve
+  refusal(() => store.answerWithToken(b.id, 'deny', good, 'link'), 'forbidden'); // a's token on b
+  refusal(() => store.answerWithToken(a.id, 'deny', good.slice(0, 20), 'link'), 'forbidden');
+  refusal(() => store.answerWithToken('nonexistent-id-000000', 'deny', good, 'link'), 'forbidden');
+  assert.equal(store.get(a.id)?.status, 'pending', 'nothing answered');
+});
+
+test('a token signed by another key (another remux home) is refused', (t) => {
+  const mine = open(t, files(t));
+  const theirs = open(t, files(t));
+  const a = mine.create(REQUEST);
+  refusal(() => mine.answerWithToken(a.id, 'approve', theirs.token(a, 'approve'), 'link'), 'forbidden');
+});
+
+test('past its expiry an approval cannot be answered, and its waiter hears expired, never allow', async (t) => {
+  let now = 1_000_000;
+  const store = open(t, files(t), () => now);
+  const a = store.create({ ...REQUEST, ttlMs: 5_000 });
+  const token = store.token(a, 'approve');
+  now += 5_000;
+  refusal(() => store.answerWithToken(a.id, 'approve', token, 'link'), 'conflict');
+  assert.equal(store.get(a.id)?.status, 'expired');
+  assert.deepEqual(await store.wait(a.id), { status: 'expired' });
+  // A token whose expiry was rewritten does not verify: the expiry is inside the HMAC.
+  assert.notEqual(store.token({ id: a.id, expiresAt: a.expiresAt + 60_000 }, 'approve'), token);
+});
+
+test('an expiry timer tells a waiter without anyone looking', async (t) => {
+  const store = open(t, files(t));
+  const a = store.create({ ...REQUEST, ttlMs: 50 });
+  const started = Date.now();
+  assert.deepEqual(await store.wait(a.id, undefined, 60_000), { status: 'expired' });
+  assert.ok(Date.now() - started < 1_000);
+});
+
+test('links survive a restart; used links stay used; the key file is private', (t) => {
+  const f = files(t);
+  const first = ApprovalStore.open(f.db, f.key);
+  const a = first.create(REQUEST);
+  const b = first.create(REQUEST);
+  const aToken = first.token(a, 'approve');
+  const bToken = first.token(b, 'deny');
+  first.answerWithToken(a.id, 'approve', aToken, 'link');
+  first.close();
+  assert.equal(statSync(f.key).mode & 0o777, 0o600);
+
+  const second = open(t, f);
+  refusal(() => second.answerWithToken(a.id, 'approve', aToken, 'link'), 'conflict');
+  assert.equal(second.answerWithToken(b.id, 'deny', bToken, 'link').answer, 'deny');
+});
+
+test('wait: an answer in this process arrives at once; one from another process by polling', async (t) => {
+  const f = files(t);
+  const store = open(t, f);
+  const a = store.create(REQUEST);
+  const waiting = store.wait(a.id, undefined, 60_000);
+  store.answer(a.id, 'deny', { by: 'cli:alice', via: 'cli' });
+  const outcome = await waiting;
+  assert.equal(outcome.status, 'answered');
+  assert.equal(outcome.status === 'answered' && outcome.option.effect, 'deny');
+
+  const b = store.create(REQUEST);
+  const other = open(t, f);
+  const polled = store.wait(b.id, undefined, 20);
+  other.answer(b.id, 'approve', { by: 'cli:bob', via: 'cli' });
+  const seen = await polled;
+  assert.equal(seen.status === 'answered' && seen.by, 'cli:bob');
+});
+
+test('an aborted waiter cancels its approval; its links stop working', async (t) => {
+  const store = open(t, files(t));
+  const a = store.create(REQUEST);
+  const controller = new AbortController();
+  const waiting = store.wait(a.id, controller.signal, 60_000);
+  controller.abort();
+  assert.deepEqual(await waiting, { status: 'cancelled' });
+  refusal(() => store.answerWithToken(a.id, 'approve', store.token(a, 'approve'), 'link'), 'conflict');
+});
+
+test('concurrent answers from two processes: exactly one wins', (t) => {
+  const f = files(t);
+  const one = open(t, f);
+  const two = open(t, f);
+  const a = one.create(REQUEST);
+  one.answer(a.id, 'approve', { by: 'x', via: 'cli' });
+  refusal(() => two.answer(a.id, 'deny', { by: 'y', via: 'cli' }), 'conflict');
+  // The row itself says approve, written once.
+  const raw = new Database(f.db, { readonly: true });
+  t.after(() => raw.close());
+  assert.deepEqual(raw.prepare('SELECT status, answer FROM approvals WHERE id = ?').get(a.id), { status: 'answered', answer: 'approve' });
+});
+
+test('bad requests: unknown option, bad option ids, ttl out of range', (t) => {
+  const store = open(t, files(t));
+  const a = store.create(REQUEST);
+  refusal(() => store.answer(a.id, 'maybe', { by: 'x', via: 'cli' }), 'invalid');
+  refusal(() => store.create({ ...REQUEST, options: [{ id: 'a b', label: 'x', effect: 'allow' }] }), 'invalid');
+  refusal(() => store.create({ ...REQUEST, options: [] }), 'invalid');
+  refusal(() => store.create({ ...REQUEST, ttlMs: 0 }), 'invalid');
+  refusal(() => store.answer('nope', 'approve', { by: 'x', via: 'cli' }), 'not_found');
+  const custom = store.create({ ...REQUEST, options: [{ id: '1', label: 'Yes', effect: 'allow' }, { id: '2', label: "Yes, don't ask again", effect: 'allow' }, { id: '3', label: 'No', effect: 'deny' }] });
+  assert.equal(store.answer(custom.id, '2', { by: 'x', via: 'web' }).answer, '2');
+  assert.deepEqual(store.list().map((x) => x.id), [a.id]);
+  assert.equal(store.list({ all: true }).length, 2);
+});
