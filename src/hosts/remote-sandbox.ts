@@ -2,7 +2,8 @@
 // (paths resolved there, system directories as found there), and the probe behind sandboxSupport().
 //
 // The options mirror the local sandbox (src/exec/sandbox.ts): every namespace (the network too unless
-// the policy grants it), no capabilities, no nested user namespace, --die-with-parent, --new-session;
+// the policy grants it), no capabilities, no nested user namespace, --die-with-parent, --new-session
+// (not for a tmux pane, whose terminal the sandbox keeps);
 // system directories read-only (symlinked ones as symlinks) and a few /etc files; a fresh /tmp unless a
 // policy path covers it; the policy's read and write trees by their physical paths (absent ones are not
 // mounted: granting a parent instead would widen the policy), parents before children, write winning
