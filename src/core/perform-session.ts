@@ -193,8 +193,8 @@ async function checkStartupCommand(
     return { outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null };
   }
   asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
-  const spec = enforcement.sandbox ? sandboxSpec(policy, ctx.principal.name) : null;
-  const cwd = host.defaultCwd(action.callerCwd, spec);
+  const sandbox = enforcement.sandbox ? { spec: sandboxSpec(policy, ctx.principal.name) } : { spec: null, why: enforcement.why };
+  const cwd = host.defaultCwd(action.callerCwd, sandbox.spec);
   let resolver = host.resolver;
   if (host.resolverFor) {
     try {
@@ -206,11 +206,10 @@ async function checkStartupCommand(
   const decision = evaluate(policy, list, { cwd, resolver, enforcement });
   if (decision.effect === 'deny') return { outcome: 'denied', exitCode: EXIT.DENIED, message: decision.reason, decision };
   const shellCommand = renderCommandList(list);
-  if (spec === null) {
-    const why = 'why' in enforcement ? enforcement.why : 'no OS sandbox';
-    return { command, decision, list: newSessionCommand(target, action.session, cwd, shellProgram(shellCommand)), enforced: `static checks only (${why})` };
+  if (sandbox.spec === null) {
+    return { command, decision, list: newSessionCommand(target, action.session, cwd, shellProgram(shellCommand)), enforced: `static checks only (${sandbox.why})` };
   }
-  const pane = { target, session: action.session, cwd, spec, securePath: sessions.securePath, shellCommand };
+  const pane = { target, session: action.session, cwd, spec: sandbox.spec, securePath: sessions.securePath, shellCommand };
   const made = ctx.hostEntry(action.host)?.transport === 'local' ? localSandboxedSession(pane) : remoteSandboxedSession(pane);
   if ('problem' in made) {
     return made.kind === 'sandbox'

@@ -77,7 +77,9 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     mkdirSync(join(work, 'inside'), { recursive: true });
     mkdirSync(join(granted, 'readonly'));
     const tmuxDir = join(fleet.dir, 'h1', 'tmux');
-    writeFileSync(join(h.home, 'policies.yaml'), POLICIES + sandboxedPolicy('boxed', 'true', granted, tmuxDir) + sandboxedPolicy('strict', 'required', granted, tmuxDir));
+    // `homeless`: the login user's home is granted, then hidden by a deny rule (deny beats allow).
+    const homeless = `${sandboxedPolicy('homeless', 'true', granted, tmuxDir)}      - { operation: read_file, resource: /root/** }\n      - { operation: read_file, effect: deny, resource: /root/** }\n`;
+    writeFileSync(join(h.home, 'policies.yaml'), POLICIES + sandboxedPolicy('boxed', 'true', granted, tmuxDir) + sandboxedPolicy('strict', 'required', granted, tmuxDir) + homeless);
     writeFileSync(join(h.home, 'config.yaml'), 'default_policy: sess\nsessions: { sweep_interval_seconds: 3600 }\n');
     const start = await remux(['daemon', 'start'], { env: env() });
     assert.equal(start.code, 0, start.stderr);
@@ -185,6 +187,11 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     const denied = await remux(['session', 'new', 'denied', '--host', 'h1', '--policy', 'boxed', '--cmd', `touch /etc/remux-x`], { env: env() });
     assert.equal(denied.code, 77, denied.stderr);
     assert.match(denied.stderr, /write_file \/etc\/remux-x: no rule of policy boxed allows it/);
+    // Started in the login user's home, which the sandbox hides: the host's own check says so, nothing is created.
+    const hidden = await remux(['session', 'new', 'hidden', '--host', 'h1', '--policy', 'homeless', '--cmd', 'sleep 60'], { env: env() });
+    assert.equal(hidden.code, 1, hidden.stderr);
+    assert.match(hidden.stderr, /^remux: working directory \/root is not visible in the sandbox, which shows only the policy's paths \(.*\): start the session from one of them$/m);
+    assert.notEqual((await h1.exec(['tmux', '-L', socketName, 'has-session', '-t', '=hidden'])).code, 0);
     const records = (await remux(['audit', 'ls', '--json'], { env: env() })).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { operation: string; resource: string | null; reason: string | null });
     const record = records.find((a) => a.operation === 'session.new' && a.resource === 'root@h1:boxed');
     assert.match(record?.reason ?? '', /; runs in the OS sandbox \(bubblewrap\) for the life of the session$/);

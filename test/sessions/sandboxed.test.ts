@@ -49,7 +49,17 @@ describe('a startup command in a sandboxed pane, on the local host', { timeout: 
     assert.match(text, pattern);
     return text;
   };
-  const paneProgram = (name: string): string => readlinkSync(`/proc/${tmux('display-message', '-p', '-t', `=${name}:`, '#{pane_pid}').trim()}/exe`);
+  const panePid = (name: string): number => Number(tmux('display-message', '-p', '-t', `=${name}:`, '#{pane_pid}').trim());
+  /** A process and all its descendants. */
+  const tree = (pid: number): number[] => {
+    let children: number[] = [];
+    try {
+      children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    } catch {
+      // pgrep exits 1 when there are none.
+    }
+    return [pid, ...children.flatMap(tree)];
+  };
 
   before(() => {
     mkdirSync(join(work, 'inside'), { recursive: true });
@@ -78,7 +88,7 @@ describe('a startup command in a sandboxed pane, on the local host', { timeout: 
     assert.match(pane, /^started$/m);
     assert.ok(existsSync(join(work, 'made')));
     // The pane's program is bwrap itself; the tmux server stays outside.
-    assert.equal(paneProgram('boxed'), bwrap.path);
+    assert.equal(readlinkSync(`/proc/${panePid('boxed')}/exe`), bwrap.path);
     // The pane is the sandbox's controlling terminal, sized by tmux.
     assert.match(pane, /^\/dev\/console$/m);
     assert.match(pane, /^\d+ \d+$/m);
@@ -90,6 +100,12 @@ describe('a startup command in a sandboxed pane, on the local host', { timeout: 
     const record = ctx.audit.list({}).filter((a) => a.begin.operation === 'session.new' && a.begin.resource?.endsWith(':boxed')).at(-1);
     assert.equal(record?.begin.decision, 'allow');
     assert.match(record?.begin.reason ?? '', /^allowed: all \d+ checks pass under policy pane; runs in the OS sandbox \(bubblewrap\) for the life of the session$/);
+    // Killing the session ends the sandbox and everything in it (the sleep).
+    const inside = tree(panePid('boxed'));
+    assert.ok(inside.length >= 3, `bwrap, its child and the command: ${inside.join(' ')}`);
+    assert.equal((await run({ kind: 'session.kill', host: 'box', session: 'boxed' })).outcome, 'ok');
+    for (let i = 0; i < 100 && inside.some((pid) => existsSync(`/proc/${pid}`)); i++) await sleep(20);
+    assert.deepEqual(inside.filter((pid) => existsSync(`/proc/${pid}`)), []);
   });
 
   test('adversarial: paths swapped after the check reach nothing the policy does not grant', async () => {
