@@ -1,15 +1,17 @@
 // The tmux session actions behind the one door (perform.ts): host lookup -> tmux user -> session name
 // -> [principal scope] -> policy (a startup command only) -> audit.begin -> tmux -> audit.end -> the
 // host's inventory refreshed after a change. The tmux commands are remux's own fixed argv (tmux.ts);
-// a startup command is parsed, checked like `client run`, and handed to tmux rendered as POSIX sh.
+// a startup command is parsed, checked like `client run`, and handed to tmux rendered as POSIX sh: in
+// the OS sandbox wherever `client run` would use it (pane-sandbox.ts), the pane's program being bwrap.
 import { performance } from 'node:perf_hooks';
 import { renderCommandList } from '../command/render.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
-import { evaluate } from '../policy/evaluate.js';
-import type { Decision } from '../policy/types.js';
+import { evaluate, sandboxSpec } from '../policy/evaluate.js';
+import type { Decision, Enforcement } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
 import { openAttach, type AttachStream } from '../sessions/attach.js';
+import { localSandboxedSession, remoteSandboxedSession } from '../sessions/pane-sandbox.js';
 import { TmuxUserError, type Sessions, type TmuxRun } from '../sessions/service.js';
 import {
   captureCommand,
@@ -19,6 +21,7 @@ import {
   newSessionCommand,
   sendCommand,
   sessionNameProblem,
+  shellProgram,
   single,
   sessionTarget,
   tmuxArgv,
@@ -26,8 +29,8 @@ import {
 } from '../sessions/tmux.js';
 import { EXIT } from './exit-codes.js';
 import { checkFacts, factsOf, tmuxUserInScope, type ScopeFacts } from './scope.js';
-import { askApprover, askedFor, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
-import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction } from './types.js';
+import { askApprover, askedFor, enforcementOn, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
+import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction, SessionNewAction } from './types.js';
 
 /** A pane's history can be long; more than this is cut. */
 const CAPTURE_MAX_BYTES = 16 << 20;
@@ -35,6 +38,8 @@ const CAPTURE_MAX_BYTES = 16 << 20;
 const SMALL_MAX_BYTES = 64 << 10;
 
 type Refusal = { outcome: Outcome; exitCode: number; message: string; decision: Decision | null };
+/** A checked startup command: the tmux command list that starts it, and how it is enforced (for the audit record). */
+type Startup = { command: string; decision: Decision; list: CommandList; enforced: string };
 
 export async function performSession(ctx: PerformContext, action: SessionAction, io: PerformIO): Promise<PerformResult> {
   const started = performance.now();
@@ -78,15 +83,11 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     : outOfScope({ ...factsOf(ctx.principal, action, ctx.defaultPolicy), tmuxUser: target.user });
   if (userRefusal) return userRefusal;
 
-  let cwd = '/';
-  let startup: { command: string; decision: Decision; shell: string } | null = null;
-  if (action.kind === 'session.new') {
-    cwd = host.defaultCwd(action.callerCwd, null);
-    if (action.command !== undefined) {
-      const checked = await checkStartupCommand(ctx, action.command, action.policy, host, cwd, asked);
-      if ('outcome' in checked) return refused(checked);
-      startup = { command: action.command, ...checked };
-    }
+  let startup: Startup | null = null;
+  if (action.kind === 'session.new' && action.command !== undefined) {
+    const checked = await checkStartupCommand(ctx, sessions, action, action.command, host, target, asked);
+    if ('outcome' in checked) return refused(checked);
+    startup = checked;
   }
 
   const decision = startup?.decision ?? null;
@@ -94,7 +95,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     ...asked,
     decision: decision?.effect ?? 'allow',
     rule: decision ? ruleText(decision) : null,
-    reason: decision?.reason ?? `remux's own tmux command (${action.kind}${action.kind === 'session.attach' ? attachNote(action) : ''})`,
+    reason: startup ? `${startup.decision.reason}; ${startup.enforced}` : `remux's own tmux command (${action.kind}${action.kind === 'session.attach' ? attachNote(action) : ''})`,
   });
   if (startup !== null && startup.decision.effect === 'ask') {
     const answer = await askApprover({ kind: 'exec', host: action.host, command: startup.command }, startup.decision, io);
@@ -117,7 +118,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
         ran = { exitCode: listed.error === null ? 0 : EXIT.TRANSPORT, stdout: '', stderr: '', error: listed.error };
         break;
       case 'session.new':
-        ran = await sessions.run(action.host, newSessionCommand(target, action.session, cwd, startup?.shell ?? null), SMALL_MAX_BYTES);
+        ran = await sessions.run(action.host, startup?.list ?? newSessionCommand(target, action.session, host.defaultCwd(action.callerCwd, null), null), SMALL_MAX_BYTES);
         break;
       case 'session.kill':
         ran = await sessions.run(action.host, killCommand(target, action.session), SMALL_MAX_BYTES);
@@ -157,21 +158,33 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   };
 }
 
-/** A startup command is checked like `client run` would check it, then rendered for tmux to hand to /bin/sh. */
+/**
+ * A startup command is checked like `client run` would check it, under the same enforcement: where
+ * `client run` would use the OS sandbox, the pane's program is a sandbox (pane-sandbox.ts) running the
+ * command rendered for /bin/sh; with static checks only (sandbox: false, or an SSH host without one
+ * under sandbox: true), /bin/sh runs it as is.
+ */
 async function checkStartupCommand(
   ctx: PerformContext,
+  sessions: Sessions,
+  action: SessionNewAction,
   command: string,
-  policyAsked: string | undefined,
   host: Host,
-  cwd: string,
+  target: TmuxTarget,
   asked: Asked,
-): Promise<{ decision: Decision; shell: string } | Refusal> {
-  const policyName = policyAsked ?? ctx.defaultPolicy;
-  const policy = ctx.policies.get(policyName);
+): Promise<Startup | Refusal> {
+  const policy = ctx.policies.get(asked.policy);
   if (!policy) {
     const known = [...ctx.policies.keys()].join(', ') || 'none';
-    return { outcome: 'rejected', exitCode: EXIT.USAGE, message: `unknown policy "${policyName}" (known: ${known})`, decision: null };
+    return { outcome: 'rejected', exitCode: EXIT.USAGE, message: `unknown policy "${asked.policy}" (known: ${known})`, decision: null };
   }
+  let enforcement: Enforcement | { refusal: string };
+  try {
+    enforcement = await enforcementOn(policy, host);
+  } catch (err) {
+    return { outcome: 'unreachable', exitCode: EXIT.TRANSPORT, message: errorText(err), decision: null };
+  }
+  if ('refusal' in enforcement) return { outcome: 'denied', exitCode: EXIT.DENIED, message: enforcement.refusal, decision: null };
   let list: CommandList;
   try {
     list = parseCommand(command);
@@ -180,11 +193,8 @@ async function checkStartupCommand(
     return { outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null };
   }
   asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
-  // A session outlives any sandbox remux could start for it: fail closed unless the policy says static checks suffice.
-  if (policy.sandbox !== 'off') {
-    const message = `policy ${policy.name} runs commands in the OS sandbox, which a tmux session's startup command cannot use; name a policy with sandbox: false for session commands (--policy)`;
-    return { outcome: 'denied', exitCode: EXIT.DENIED, message, decision: null };
-  }
+  const sandbox = enforcement.sandbox ? { spec: sandboxSpec(policy, ctx.principal.name) } : { spec: null, why: enforcement.why };
+  const cwd = host.defaultCwd(action.callerCwd, sandbox.spec);
   let resolver = host.resolver;
   if (host.resolverFor) {
     try {
@@ -193,9 +203,20 @@ async function checkStartupCommand(
       return { outcome: 'unreachable', exitCode: EXIT.TRANSPORT, message: errorText(err), decision: null };
     }
   }
-  const decision = evaluate(policy, list, { cwd, resolver, enforcement: { sandbox: false, why: `policy ${policy.name} has sandbox: false` } });
+  const decision = evaluate(policy, list, { cwd, resolver, enforcement });
   if (decision.effect === 'deny') return { outcome: 'denied', exitCode: EXIT.DENIED, message: decision.reason, decision };
-  return { decision, shell: renderCommandList(list) };
+  const shellCommand = renderCommandList(list);
+  if (sandbox.spec === null) {
+    return { command, decision, list: newSessionCommand(target, action.session, cwd, shellProgram(shellCommand)), enforced: `static checks only (${sandbox.why})` };
+  }
+  const pane = { target, session: action.session, cwd, spec: sandbox.spec, securePath: sessions.securePath, shellCommand };
+  const made = ctx.hostEntry(action.host)?.transport === 'local' ? localSandboxedSession(pane) : remoteSandboxedSession(pane);
+  if ('problem' in made) {
+    return made.kind === 'sandbox'
+      ? { outcome: 'denied', exitCode: EXIT.DENIED, message: made.problem, decision }
+      : { outcome: 'failed', exitCode: EXIT.FAILURE, message: made.problem, decision };
+  }
+  return { command, decision, list: made, enforced: 'runs in the OS sandbox (bubblewrap) for the life of the session' };
 }
 
 /** The live attach is the result; its audit record is completed when it ends. */

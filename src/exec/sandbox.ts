@@ -152,13 +152,17 @@ export function visibleInside(layout: SandboxLayout, p: string): boolean {
 }
 
 /**
- * bwrap options (everything before `--`) for a long-lived sandbox with this layout. Its program only
- * waits; stages join it through remux-sandbox-enter, which sets their cwd and environment.
+ * bwrap options (everything before `--`) for a sandbox with this layout, ending in `--clearenv`. For a
+ * long-lived sandbox its program only waits; stages join it through remux-sandbox-enter, which sets
+ * their cwd and environment. For a tmux pane the program starts in `pane.cwd` (physical); the caller
+ * adds the environment.
  */
-export function bwrapOptions(layout: SandboxLayout): string[] {
+export function bwrapOptions(layout: SandboxLayout, pane?: { cwd: string }): string[] {
   const args = [
     '--die-with-parent',
-    '--new-session', // no TIOCSTI into the caller's terminal (CVE-2017-5226)
+    // No TIOCSTI into the caller's terminal (CVE-2017-5226). A pane's terminal has no caller behind it:
+    // only the sandbox reads it, and needs it as its controlling terminal (Ctrl-C, job control, /dev/tty).
+    ...(pane ? [] : ['--new-session']),
     '--unshare-all', // net, pid, ipc, uts, cgroup
     ...(layout.network ? ['--share-net'] : []),
     '--unshare-user',
@@ -186,7 +190,7 @@ export function bwrapOptions(layout: SandboxLayout): string[] {
     else args.push('--ro-bind', '/dev/null', h.path);
   }
   // After the policy mounts, so a policy path of `/` cannot bring in the host's /proc or /dev.
-  args.push('--proc', '/proc', '--dev', '/dev', '--chdir', '/', '--clearenv');
+  args.push('--proc', '/proc', '--dev', '/dev', '--chdir', pane?.cwd ?? '/', '--clearenv');
   return args;
 }
 

@@ -32,6 +32,11 @@ export class HostRegistry {
     this.inventorySource = new ReloadingFile(file, (f) => loadInventory(f, opts.env), () => ({ file, hosts: [] }));
   }
 
+  /** Where programs are looked up on every host (config exec.secure_path). */
+  get securePath(): string {
+    return this.opts.config.exec.secure_path;
+  }
+
   inventory(): Inventory {
     return this.inventorySource.get();
   }

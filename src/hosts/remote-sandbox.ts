@@ -2,7 +2,8 @@
 // (paths resolved there, system directories as found there), and the probe behind sandboxSupport().
 //
 // The options mirror the local sandbox (src/exec/sandbox.ts): every namespace (the network too unless
-// the policy grants it), no capabilities, no nested user namespace, --die-with-parent, --new-session;
+// the policy grants it), no capabilities, no nested user namespace, --die-with-parent, --new-session
+// (not for a tmux pane, whose terminal the sandbox keeps);
 // system directories read-only (symlinked ones as symlinks) and a few /etc files; a fresh /tmp unless a
 // policy path covers it; the policy's read and write trees by their physical paths (absent ones are not
 // mounted: granting a parent instead would widen the policy), parents before children, write winning
@@ -38,6 +39,11 @@ export interface PrologueOptions {
    * for each tree shown (physical path), then `h<path>` for each hidden one (see holderScript).
    */
   reportRoots?: boolean;
+  /**
+   * The program of a tmux pane (sessions/pane-sandbox.ts): no --new-session (the pane is the sandbox's
+   * controlling terminal, see bwrapOptions), and no environment beyond PATH (the pane adds its own).
+   */
+  pane?: boolean;
 }
 
 /** sh lines (see the header); $c must hold the physical working directory. */
@@ -62,7 +68,7 @@ export function bwrapPrologue(spec: SandboxSpec, o: PrologueOptions): string[] {
     `add() { rp "$2" || return 0; ${each('eval "q=\\$m$i"; if [ "$q" = "$p" ]; then [ "$1" = r ] || eval "k$i=w"; return 0; fi')}; eval "m$n=\\$p k$n=\\$1"; n=$((n + 1)); }`,
     ...spec.read.map((p) => `add r ${quoteWord(p)}`),
     ...spec.write.map((p) => `add w ${quoteWord(p)}`),
-    `set -- --die-with-parent --new-session --unshare-all${spec.network ? ' --share-net' : ''} --unshare-user --disable-userns --cap-drop ALL`,
+    `set -- --die-with-parent${o.pane ? '' : ' --new-session'} --unshare-all${spec.network ? ' --share-net' : ''} --unshare-user --disable-userns --cap-drop ALL`,
     // v: the working directory is visible inside (`/` is the sandbox's own root: always).
     'v=0',
     '[ "$c" != / ] || v=1',
@@ -77,8 +83,13 @@ export function bwrapPrologue(spec: SandboxSpec, o: PrologueOptions): string[] {
     ...forEach(spec.hide, `rp "$a" || continue; if [ -d "$p" ]; then set -- "$@" --tmpfs "$p" --remount-ro "$p"; else set -- "$@" --ro-bind /dev/null "$p"; fi; under "$c" "$p" && v=0${o.reportRoots ? `; printf 'h%s\\0' "$p"` : ''}`),
     ...(o.cwdHidden === null ? [] : [`[ $v = 1 ] || ${o.cwdHidden}`]),
     `set -- "$@" --chdir "$c" --clearenv --setenv PATH ${quoteWord(o.securePath)}`,
-    ...PASSED_ENV.map((name) => `[ -z "\${${name}+x}" ] || set -- "$@" --setenv ${name} "$${name}"`),
+    ...(o.pane ? [] : passEnvLines()),
   ];
+}
+
+/** sh lines that add `--setenv NAME VALUE` to "$@" for each of PASSED_ENV this shell has. */
+export function passEnvLines(): string[] {
+  return PASSED_ENV.map((name) => `[ -z "\${${name}+x}" ] || set -- "$@" --setenv ${name} "$${name}"`);
 }
 
 /**

@@ -57,6 +57,11 @@ export class Sessions {
     readonly attachLifetimeMs: number,
   ) {}
 
+  /** The PATH of a sandboxed pane: the secure PATH of commands. */
+  get securePath(): string {
+    return this.registry.securePath;
+  }
+
   /** The login user and the configured tmux users of a host (default: the login user alone). */
   users(host: string): { loginUser: string; users: string[] } {
     const entry = this.entry(host);

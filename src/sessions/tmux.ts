@@ -124,13 +124,19 @@ export function parseList(user: string, exitCode: number, stdout: string, stderr
 // ---- Changes -----------------------------------------------------------------------------------
 
 /**
- * A detached session in `cwd`; a startup command (already rendered as POSIX sh) runs under /bin/sh
- * given as argv, so the user's default-shell (fish, say) never reinterprets it.
+ * A detached session in `cwd`, running `program` (argv: tmux executes it directly, so the user's
+ * default-shell, fish say, never reinterprets it), or the user's shell when null.
  */
-export function newSessionCommand(target: TmuxTarget, name: string, cwd: string, shellCommand: string | null): CommandList {
-  const run = shellCommand === null ? [] : ['--', '/bin/sh', '-c', shellCommand];
-  return single(tmuxArgv(target, ['new-session', '-d', '-s', name, '-c', cwd, ...run]));
+export function newSessionArgv(target: TmuxTarget, name: string, cwd: string, program: readonly string[] | null): string[] {
+  return tmuxArgv(target, ['new-session', '-d', '-s', name, '-c', cwd, ...(program === null ? [] : ['--', ...program])]);
 }
+
+export function newSessionCommand(target: TmuxTarget, name: string, cwd: string, program: readonly string[] | null): CommandList {
+  return single(newSessionArgv(target, name, cwd, program));
+}
+
+/** A startup command (already rendered as POSIX sh) as a pane's program: /bin/sh, whatever the user's shell. */
+export const shellProgram = (shellCommand: string): string[] => ['/bin/sh', '-c', shellCommand];
 
 export function killCommand(target: TmuxTarget, name: string): CommandList {
   return single(tmuxArgv(target, ['kill-session', '-t', sessionTarget(name)]));

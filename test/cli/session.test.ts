@@ -3,7 +3,7 @@
 // runs alongside: what the CLI process changed itself shows in the daemon's cache at once.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -92,6 +92,25 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
     } finally {
       for (const slot of held) slot.release();
     }
+  });
+
+  test('a startup command under the default policy (sandboxed) runs in bubblewrap, through the daemon; a denied one is refused with its rule', async () => {
+    const log = join(h.home, 'app.log');
+    writeFileSync(log, 'first line\n');
+    const made = await remux(['session', 'new', 'tailer', '--host', 'box', '--cmd', `tail -f ${log}`], { env });
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stderr, /^created session tailer on box$/m);
+    const pane = (): string => tmux('capture-pane', '-p', '-t', '=tailer:');
+    for (let i = 0; i < 100 && !/^first line$/m.test(pane()); i++) await sleep(20);
+    appendFileSync(log, 'second line\n');
+    for (let i = 0; i < 100 && !/^second line$/m.test(pane()); i++) await sleep(20);
+    assert.match(pane(), /^first line\nsecond line$/m);
+    const panePid = tmux('display-message', '-p', '-t', '=tailer:', '#{pane_pid}').trim();
+    assert.match(readlinkSync(`/proc/${panePid}/exe`), /\/bwrap$/);
+    const denied = await remux(['session', 'new', 'wiper', '--host', 'box', '--cmd', `rm -rf ${log}`], { env });
+    assert.equal(denied.code, 77, denied.stderr);
+    assert.match(denied.stderr, /^remux: execute_binary \/usr\/bin\/rm: no rule of policy read_only allows it/m);
+    assert.ok(existsSync(log));
   });
 
   test('kill asks to type the name (through the daemon): a wrong name kills nothing, the right one kills', async () => {

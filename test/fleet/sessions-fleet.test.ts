@@ -1,10 +1,12 @@
 // tmux sessions over real SSH: the `remux session` CLI through a daemon, per tmux user (the login user
 // directly, others through real sudo with the host's own sudoers: allowed, refused), a custom socket,
-// and the attach primitive over an SSH exec channel with a pty.
+// startup commands in a real bubblewrap on the host (and on a host without one: static checks only, or
+// refused), and the attach primitive over an SSH exec channel with a pty.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -24,6 +26,16 @@ const POLICIES = `policies:
       - { operation: execute_binary, resource: sleep|echo }
       - { operation: write_stdout, resource: null }
 `;
+/** A sandboxed policy (`sandbox` its mode) over `dir` (writable: dir/work) and the fleet host's tmux directory (read). */
+const sandboxedPolicy = (name: string, sandbox: string, dir: string, tmuxDir: string): string => `  ${name}:
+    sandbox: ${sandbox}
+    capabilities:
+      - { operation: execute_binary, resource: [ sleep, echo, touch, env, ls, ${dir}/work/x ] }
+      - { operation: read_file, resource: [ ${dir}/**, ${tmuxDir}/** ] }
+      - { operation: list_directory, resource: [ ${dir}/**, ${tmuxDir}/** ] }
+      - { operation: write_file, resource: ${dir}/work/** }
+      - { operation: write_stdout, resource: null }
+`;
 
 describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'needs root (a sudoers of its own on a fleet host)' }, () => {
   let fleet: Fleet;
@@ -31,6 +43,9 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
   const env = (): Record<string, string> => ({ ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile });
   // -L names a socket in each user's tmux directory; nobody's is under /tmp/tmux-65534 (sudo resets TMUX_TMPDIR).
   const socketName = `rmx-test-${randomBytes(4).toString('hex')}`;
+  // What the sandboxed policies grant; hosts share this machine's filesystem.
+  const granted = mkdtempSync(join(tmpdir(), 'remux-fleet-pane-'));
+  const work = join(granted, 'work');
   let ctx: GatewayContext;
   const ls = async (host: string): Promise<HostSessions> => {
     const r = await remux(['session', 'ls', '--host', host, '--json'], { env: env() });
@@ -52,14 +67,19 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
 
   before(async () => {
     // Real sudo on h1: root may run tmux as nobody, and nothing as daemon.
-    fleet = await startFleet({ count: 2, sudoers: { h1: 'Defaults env_reset\nroot ALL=(nobody) NOPASSWD: /usr/bin/tmux\n' } });
-    const [h1, h2] = fleet.hosts as [Fleet['hosts'][0], Fleet['hosts'][0]];
+    fleet = await startFleet({ count: 3, withoutBwrap: ['h3'], sudoers: { h1: 'Defaults env_reset\nroot ALL=(nobody) NOPASSWD: /usr/bin/tmux\n' } });
+    const [h1, h2, h3] = fleet.hosts as [Fleet['hosts'][0], Fleet['hosts'][0], Fleet['hosts'][0]];
     const host = (x: typeof h1): string => `address: ${x.address}\n    port: ${x.port}\n    user: ${x.user}\n    identity: ${x.identityFile}`;
     writeFileSync(
       join(h.home, 'hosts.yaml'),
-      `hosts:\n  h1:\n    ${host(h1)}\n    tmux_socket: ${socketName}\n    tmux_users: [root, nobody, daemon]\n  h2:\n    ${host(h2)}\n`,
+      `hosts:\n  h1:\n    ${host(h1)}\n    tmux_socket: ${socketName}\n    tmux_users: [root, nobody, daemon]\n  h2:\n    ${host(h2)}\n  h3:\n    ${host(h3)}\n`,
     );
-    writeFileSync(join(h.home, 'policies.yaml'), POLICIES);
+    mkdirSync(join(work, 'inside'), { recursive: true });
+    mkdirSync(join(granted, 'readonly'));
+    const tmuxDir = join(fleet.dir, 'h1', 'tmux');
+    // `homeless`: the login user's home is granted, then hidden by a deny rule (deny beats allow).
+    const homeless = `${sandboxedPolicy('homeless', 'true', granted, tmuxDir)}      - { operation: read_file, resource: /root/** }\n      - { operation: read_file, effect: deny, resource: /root/** }\n`;
+    writeFileSync(join(h.home, 'policies.yaml'), POLICIES + sandboxedPolicy('boxed', 'true', granted, tmuxDir) + sandboxedPolicy('strict', 'required', granted, tmuxDir) + homeless);
     writeFileSync(join(h.home, 'config.yaml'), 'default_policy: sess\nsessions: { sweep_interval_seconds: 3600 }\n');
     const start = await remux(['daemon', 'start'], { env: env() });
     assert.equal(start.code, 0, start.stderr);
@@ -71,6 +91,7 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     // nobody's server lives in the machine's /tmp: it ends with the fleet (its network namespace), its socket here.
     await fleet?.stop();
     rmSync(join('/tmp', `tmux-${NOBODY_UID}`, socketName), { force: true });
+    rmSync(granted, { recursive: true, force: true });
     h.remove();
   });
 
@@ -123,6 +144,73 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     for (const op of ['session.new root@h2:job allow', 'session.send root@h2:job allow', 'session.new root@h2:bad deny', 'session.kill root@h2:job allow']) assert.ok(ops.includes(op), op);
   });
 
+  test('a startup command under a sandboxed policy runs in bubblewrap on the host, for the life of the pane; paths swapped after the check reach nothing more', async () => {
+    const link = join(work, 'link');
+    const program = join(work, 'x');
+    symlinkSync(join(work, 'inside'), link);
+    symlinkSync('/usr/bin/ls', program);
+    const socket = join(fleet.dir, 'h1', 'tmux', 'tmux-0', socketName);
+    const command = [
+      'echo started',
+      'env',
+      `touch ${work}/made && echo made-ok`,
+      'sleep 1',
+      `touch ${link}/pwned || echo readonly-refused`,
+      `${program} -S ${socket} ls || echo tmux-refused`,
+      'sleep 60',
+    ].join('; ');
+    const made = await remux(['session', 'new', 'boxed', '--host', 'h1', '--policy', 'boxed', '--cmd', command], { env: env() });
+    assert.equal(made.code, 0, made.stderr);
+    // After the check: the link points at a read-only tree, and `x` is tmux, which would ask the
+    // session's own server (its socket is in a tree the policy shows) to run anything outside.
+    for (const [path, to] of [[link, join(granted, 'readonly')], [program, '/usr/bin/tmux']] as const) {
+      rmSync(path);
+      symlinkSync(to, path);
+    }
+    const pane = await capture('h1', 'boxed', /tmux-refused/);
+    assert.match(pane, /^started$/m);
+    assert.match(pane, /^made-ok$/m);
+    assert.ok(existsSync(join(work, 'made')));
+    assert.match(pane, /Read-only file system\nreadonly-refused/);
+    assert.ok(!existsSync(join(granted, 'readonly', 'pwned')));
+    assert.doesNotMatch(pane, /^\w+: 1 windows/m, "the sandbox cannot list the server's sessions");
+    // The pane's environment: the secure PATH and TERM as tmux sets it, nothing else of the pane's.
+    assert.match(pane, /^TERM=\S+$/m);
+    assert.match(pane, /^PATH=\S+$/m);
+    assert.doesNotMatch(pane, /^(TMUX|TMUX_TMPDIR|RMXF_FLEET)=/m);
+    const h1 = fleet.hosts[0]!;
+    const panePid = (await h1.exec(['tmux', '-L', socketName, 'display-message', '-p', '-t', '=boxed:', '#{pane_pid}'])).stdout.trim();
+    assert.match(readlinkSync(`/proc/${panePid}/exe`), /\/bwrap$/);
+    // The same client outside the sandbox does reach the server: the test could have failed.
+    assert.match((await h1.exec([program, '-L', socketName, 'ls'])).stdout, /^boxed: /m);
+
+    const denied = await remux(['session', 'new', 'denied', '--host', 'h1', '--policy', 'boxed', '--cmd', `touch /etc/remux-x`], { env: env() });
+    assert.equal(denied.code, 77, denied.stderr);
+    assert.match(denied.stderr, /write_file \/etc\/remux-x: no rule of policy boxed allows it/);
+    // Started in the login user's home, which the sandbox hides: the host's own check says so, nothing is created.
+    const hidden = await remux(['session', 'new', 'hidden', '--host', 'h1', '--policy', 'homeless', '--cmd', 'sleep 60'], { env: env() });
+    assert.equal(hidden.code, 1, hidden.stderr);
+    assert.match(hidden.stderr, /^remux: working directory \/root is not visible in the sandbox, which shows only the policy's paths \(.*\): start the session from one of them$/m);
+    assert.notEqual((await h1.exec(['tmux', '-L', socketName, 'has-session', '-t', '=hidden'])).code, 0);
+    const records = (await remux(['audit', 'ls', '--json'], { env: env() })).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { operation: string; resource: string | null; reason: string | null });
+    const record = records.find((a) => a.operation === 'session.new' && a.resource === 'root@h1:boxed');
+    assert.match(record?.reason ?? '', /; runs in the OS sandbox \(bubblewrap\) for the life of the session$/);
+  });
+
+  test('on a host without bubblewrap: sandbox true runs the startup command with static checks only (said so), required refuses', async () => {
+    const made = await remux(['session', 'new', 'plain', '--host', 'h3', '--policy', 'boxed', '--cmd', 'echo unsandboxed; sleep 60'], { env: env() });
+    assert.equal(made.code, 0, made.stderr);
+    await capture('h3', 'plain', /^unsandboxed$/m);
+    const strict = await remux(['session', 'new', 'strict', '--host', 'h3', '--policy', 'strict', '--cmd', 'echo never'], { env: env() });
+    assert.equal(strict.code, 77, strict.stderr);
+    assert.match(strict.stderr, /policy strict requires the OS sandbox \(sandbox: required\), but h3 cannot provide one: no bwrap in PATH/);
+    assert.deepEqual(states(await ls('h3')), { root: 'plain' });
+    const records = (await remux(['audit', 'ls', '--json'], { env: env() })).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { operation: string; resource: string | null; reason: string | null; decision: string });
+    const plain = records.find((a) => a.operation === 'session.new' && a.resource === 'root@h3:plain');
+    assert.match(plain?.reason ?? '', /; static checks only \(host h3 has no OS sandbox: no bwrap in PATH .*\)$/);
+    assert.equal(records.find((a) => a.operation === 'session.new' && a.resource === 'root@h3:strict')?.decision, 'deny');
+  });
+
   test('attach over SSH: typing reaches the session, pause holds the output, close leaves no client', async () => {
     assert.equal((await remux(['session', 'new', 'att', '--host', 'h2'], { env: env() })).code, 0);
     await ctx.registry.prepare(['h2']);
@@ -169,7 +257,7 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     const started = performance.now();
     const swept = await ctx.sessions.sweep();
     const ms = performance.now() - started;
-    assert.deepEqual(swept.map((s) => s.host), ['h1', 'h2']);
+    assert.deepEqual(swept.map((s) => s.host), ['h1', 'h2', 'h3']);
     assert.ok(swept.every((s) => s.error === null));
     assert.ok(ms < 1000, `warm sweep took ${ms.toFixed(1)} ms`);
   });

@@ -1,0 +1,88 @@
+// A tmux session whose startup command runs in the OS sandbox: the pane's program is bubblewrap, for
+// the pane's whole life, with the policy's paths and network rule; the tmux server stays outside. The
+// bwrap options are built here for this machine (exec/sandbox.ts), or on an SSH host by the prologue its
+// sandboxed commands use (hosts/remote-sandbox.ts), as the paths are when the session is made. Either
+// way tmux starts bwrap through PANE_SCRIPT. No long-lived holder: the session is long-lived itself.
+import fs from 'node:fs';
+import { quoteWord } from '../command/render.js';
+import type { CommandList } from '../command/types.js';
+import { bwrapAvailable, bwrapOptions, sandboxLayout, visibleInside } from '../exec/sandbox.js';
+import type { SandboxSpec } from '../exec/types.js';
+import { bwrapPrologue, passEnvLines } from '../hosts/remote-sandbox.js';
+import { newSessionArgv, single, type TmuxTarget } from './tmux.js';
+
+/**
+ * The pane's program, fixed text: "$@" is bwrap and its options (ending in --clearenv), $0 the rendered
+ * command. It adds the pane's own environment (PASSED_ENV as for commands: TERM as tmux sets it, HOME
+ * of the tmux user) and makes the tmux server unreachable inside: TMUX names its socket
+ * ("path,pid,index"), and a tmux client there could have the server run anything outside. tmux's own
+ * directory (tmux-UID) is emptied, any other socket path covered with /dev/null.
+ */
+const PANE_SCRIPT = [
+  ...passEnvLines(),
+  's=${TMUX%,*}; s=${s%,*}; d=${s%/*}',
+  'case $d in "") ;; */tmux-[0-9]*) set -- "$@" --tmpfs "$d" --remount-ro "$d" ;; /*) set -- "$@" --ro-bind /dev/null "$s" ;; esac',
+  'exec "$@" -- /bin/sh -c "$0"',
+].join('\n');
+
+/** What the pane needs of remux's side: the sandbox, where the command starts, the PATH inside. */
+export interface SandboxedPane {
+  target: TmuxTarget;
+  session: string;
+  cwd: string;
+  spec: SandboxSpec;
+  securePath: string;
+  /** The startup command rendered as POSIX sh. */
+  shellCommand: string;
+}
+
+/** Why the session cannot start: the sandbox refuses it (`sandbox`), or its working directory is unusable. */
+export interface PaneProblem {
+  problem: string;
+  kind: 'sandbox' | 'cwd';
+}
+
+/** The tmux command that makes the session on this machine, or why it cannot start. */
+export function localSandboxedSession(p: SandboxedPane): CommandList | PaneProblem {
+  const bwrap = bwrapAvailable();
+  if (!bwrap.ok || bwrap.path === null) return { kind: 'sandbox', problem: `the OS sandbox cannot be used: ${bwrap.reason ?? 'bubblewrap is not usable'}` };
+  const layout = sandboxLayout(p.spec);
+  let cwd: string;
+  try {
+    cwd = fs.realpathSync(p.cwd);
+    if (!fs.statSync(cwd).isDirectory()) return { kind: 'cwd', problem: `cannot use working directory ${p.cwd}: ENOTDIR` };
+  } catch (err) {
+    return { kind: 'cwd', problem: `cannot use working directory ${p.cwd}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
+  }
+  // `/` is the sandbox's own root: always there, showing only what the sandbox shows.
+  if (cwd !== '/' && !visibleInside(layout, cwd)) return { kind: 'sandbox', problem: cwdHidden(p.cwd, layout.mounts.map((m) => m.path).join(', ') || 'none') };
+  const program = ['/bin/sh', '-c', PANE_SCRIPT, p.shellCommand, bwrap.path, ...bwrapOptions(layout, { cwd }), '--setenv', 'PATH', p.securePath];
+  return single(newSessionArgv(p.target, p.session, p.cwd, program));
+}
+
+/**
+ * The command list that makes the session on an SSH host: a sh there builds the bwrap options (paths
+ * as resolved there now), refuses (125, why on stderr) when it cannot, and becomes tmux new-session.
+ */
+export function remoteSandboxedSession(p: SandboxedPane): CommandList {
+  const refuse = (why: string): string => `{ echo ${quoteWord(why)} >&2; exit 125; }`;
+  const tmux = newSessionArgv(p.target, p.session, p.cwd, ['/bin/sh', '-c', PANE_SCRIPT, p.shellCommand]);
+  const shown = [...p.spec.read, ...p.spec.write].join(', ') || 'none';
+  const script = [
+    // Only physical paths exist inside the sandbox.
+    `cd -P -- ${quoteWord(p.cwd)} 2>/dev/null || ${refuse(`cannot use working directory ${p.cwd}`)}`,
+    'c=$PWD',
+    ...bwrapPrologue(p.spec, {
+      securePath: p.securePath,
+      noBwrap: refuse(`the OS sandbox cannot be used: no bwrap in the secure PATH ${p.securePath}`),
+      cwdHidden: refuse(cwdHidden(p.cwd, shown)),
+      pane: true,
+    }),
+    `exec ${tmux.map(quoteWord).join(' ')} "$b" "$@"`,
+  ].join('\n');
+  return single(['/bin/sh', '-c', script]);
+}
+
+function cwdHidden(cwd: string, shown: string): string {
+  return `working directory ${cwd} is not visible in the sandbox, which shows only the policy's paths (${shown}): start the session from one of them`;
+}

@@ -1,0 +1,164 @@
+// A session's startup command under a sandboxed policy, on this machine: the pane's program is a real
+// bubblewrap running the command for the pane's life (tmux on a private socket in a temp dir). What it
+// may write, what a path swapped after the check reaches (the kernel has the last word), the tmux
+// server out of reach, the pane's terminal and environment, and what the audit record says.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { createContext, type GatewayContext } from '../../src/core/context.js';
+import { EXIT } from '../../src/core/exit-codes.js';
+import { perform } from '../../src/core/perform.js';
+import type { PerformResult, SessionAction } from '../../src/core/types.js';
+import { bwrapAvailable } from '../../src/exec/sandbox.js';
+
+const bwrap = bwrapAvailable();
+
+describe('a startup command in a sandboxed pane, on the local host', { timeout: 60_000, skip: bwrap.ok ? false : `no usable bubblewrap: ${bwrap.reason}` }, () => {
+  const home = mkdtempSync(join(tmpdir(), 'remux-pane-'));
+  const work = join(home, 'work');
+  const socket = join(home, 'tmux.sock');
+  const policies = (): string => `policies:
+  pane:
+    capabilities:
+      - { operation: execute_binary, resource: sleep|echo|touch|ls|env|tty|stty|cat }
+      - { operation: read_file, resource: ${home}/** }
+      - { operation: list_directory, resource: ${home}/** }
+      - { operation: write_file, resource: ${work}/** }
+      - { operation: write_stdout, resource: null }
+`;
+  let ctx: GatewayContext;
+  const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+  const run = async (action: SessionAction): Promise<PerformResult & { out: string }> => {
+    let out = '';
+    const r = await perform(ctx, action, { onStdout: (c) => (out += c.toString()), onStderr: () => {} });
+    return { ...r, out };
+  };
+  const start = (session: string, command: string, callerCwd = work): Promise<PerformResult> =>
+    run({ kind: 'session.new', host: 'box', session, command, policy: 'pane', callerCwd });
+  /** Polls the pane until `pattern` shows. */
+  const paneShows = async (name: string, pattern: RegExp): Promise<string> => {
+    let text = '';
+    for (let i = 0; i < 150 && !pattern.test(text); i++) {
+      if (i > 0) await sleep(20);
+      text = (await run({ kind: 'session.capture', host: 'box', session: name })).out;
+    }
+    assert.match(text, pattern);
+    return text;
+  };
+  const panePid = (name: string): number => Number(tmux('display-message', '-p', '-t', `=${name}:`, '#{pane_pid}').trim());
+  /** A process and all its descendants. */
+  const tree = (pid: number): number[] => {
+    let children: number[] = [];
+    try {
+      children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    } catch {
+      // pgrep exits 1 when there are none.
+    }
+    return [pid, ...children.flatMap(tree)];
+  };
+
+  before(() => {
+    mkdirSync(join(work, 'inside'), { recursive: true });
+    mkdirSync(join(home, 'readonly'));
+    mkdirSync(join(work, 'bin'));
+    writeFileSync(join(home, 'policies.yaml'), policies());
+    writeFileSync(join(home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n`);
+    ctx = createContext({ env: { REMUX_HOME: home, HOME: home } });
+  });
+  after(async () => {
+    try {
+      tmux('kill-server');
+    } catch {
+      // No server left.
+    }
+    await ctx.close();
+    for (let i = 0; i < 100 && existsSync(socket); i++) await sleep(10);
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test('runs in bubblewrap for the life of the pane: its output shows, a granted write lands, the audit record says sandboxed', async () => {
+    const made = await start('boxed', `echo started; env; tty; stty size; touch ${work}/made && echo made-ok; sleep 30`);
+    assert.equal(made.outcome, 'ok', made.message ?? '');
+    assert.equal(made.decision?.sandbox, true);
+    const pane = await paneShows('boxed', /^made-ok$/m);
+    assert.match(pane, /^started$/m);
+    assert.ok(existsSync(join(work, 'made')));
+    // The pane's program is bwrap itself; the tmux server stays outside.
+    assert.equal(readlinkSync(`/proc/${panePid('boxed')}/exe`), bwrap.path);
+    // The pane is the sandbox's controlling terminal, sized by tmux.
+    assert.match(pane, /^\/dev\/console$/m);
+    assert.match(pane, /^\d+ \d+$/m);
+    // The environment: PASSED_ENV from the pane (TERM as tmux sets it for panes), nothing else of tmux's.
+    const term = tmux('show-options', '-gv', 'default-terminal').trim();
+    assert.match(pane, new RegExp(`^TERM=${term}$`, 'm'));
+    assert.match(pane, /^PWD=.*\/work$/m);
+    assert.doesNotMatch(pane, /^(TMUX|TMUX_PANE|REMUX_HOME)=/m);
+    const record = ctx.audit.list({}).filter((a) => a.begin.operation === 'session.new' && a.begin.resource?.endsWith(':boxed')).at(-1);
+    assert.equal(record?.begin.decision, 'allow');
+    assert.match(record?.begin.reason ?? '', /^allowed: all \d+ checks pass under policy pane; runs in the OS sandbox \(bubblewrap\) for the life of the session$/);
+    // Killing the session ends the sandbox and everything in it (the sleep).
+    const inside = tree(panePid('boxed'));
+    assert.ok(inside.length >= 3, `bwrap, its child and the command: ${inside.join(' ')}`);
+    assert.equal((await run({ kind: 'session.kill', host: 'box', session: 'boxed' })).outcome, 'ok');
+    for (let i = 0; i < 100 && inside.some((pid) => existsSync(`/proc/${pid}`)); i++) await sleep(20);
+    assert.deepEqual(inside.filter((pid) => existsSync(`/proc/${pid}`)), []);
+  });
+
+  test('adversarial: paths swapped after the check reach nothing the policy does not grant', async () => {
+    // At the check: a link into the writable tree, and a program name that is `ls`.
+    const link = join(work, 'link');
+    const etc = join(work, 'etc');
+    const program = join(work, 'bin', 'x');
+    symlinkSync(join(work, 'inside'), link);
+    symlinkSync(join(work, 'inside'), etc);
+    symlinkSync('/usr/bin/ls', program);
+    const command = [
+      'sleep 1',
+      `touch ${link}/pwned || echo readonly-refused`,
+      `touch ${etc}/remux-pane-escape && echo etc-private`,
+      `${program} -S ${socket} ls || echo tmux-refused`,
+      'sleep 30',
+    ].join('; ');
+    const made = await start('swapped', command);
+    assert.equal(made.outcome, 'ok', made.message ?? '');
+    // Then, while the pane sleeps: the links point at a read-only tree and at /etc, and `x` is tmux,
+    // which would ask the server (its socket is in a tree the policy shows) to run anything outside.
+    for (const [path, to] of [[link, join(home, 'readonly')], [etc, '/etc'], [program, '/usr/bin/tmux']] as const) {
+      rmSync(path);
+      symlinkSync(to, path);
+    }
+    const pane = await paneShows('swapped', /tmux-refused/);
+    assert.match(pane, /Read-only file system\nreadonly-refused/);
+    // The sandbox's /etc is its own (a few files bound read-only in its private root): nothing reaches the host's.
+    assert.match(pane, /^etc-private$/m);
+    assert.doesNotMatch(pane, /^\w+: 1 windows/m, "the sandbox cannot list the server's sessions");
+    assert.ok(!existsSync(join(home, 'readonly', 'pwned')));
+    assert.ok(!existsSync('/etc/remux-pane-escape'));
+    // The same client outside the sandbox does reach the server: the test could have failed.
+    assert.match(execFileSync(program, ['-S', socket, 'ls'], { encoding: 'utf8' }), /^swapped: /m);
+  });
+
+  test('a working directory the sandbox does not show starts it in / of the sandbox; one that does not exist is an error', async () => {
+    const rooted = await start('rooted', 'env; sleep 30', '/var');
+    assert.equal(rooted.outcome, 'ok', rooted.message ?? '');
+    await paneShows('rooted', /^PWD=\/$/m);
+    const missing = await start('missing', 'sleep 30', join(home, 'gone'));
+    assert.equal(missing.exitCode, EXIT.FAILURE);
+    assert.equal(missing.message, `cannot use working directory ${join(home, 'gone')}: ENOENT`);
+    assert.doesNotMatch(tmux('list-sessions', '-F', '#{session_name}'), /^missing$/m);
+  });
+
+  test('a denied command is still refused with its rule, and creates nothing', async () => {
+    const denied = await start('denied', `rm -rf ${work}`);
+    assert.equal(denied.exitCode, EXIT.DENIED);
+    assert.match(denied.message ?? '', /execute_binary \/usr\/bin\/rm: no rule of policy pane allows it/);
+    const writes = await start('denied', 'touch /etc/remux-pane-x');
+    assert.equal(writes.exitCode, EXIT.DENIED);
+    assert.match(writes.message ?? '', /write_file \/etc\/remux-pane-x: no rule of policy pane allows it/);
+    assert.doesNotMatch(tmux('list-sessions', '-F', '#{session_name}'), /^denied$/m);
+  });
+});
