@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { z } from 'zod';
+import { ChannelSchema } from '../notify/channels.js';
 import { loadSourceFile, validate } from './source.js';
 import { configFile } from './paths.js';
 
@@ -84,6 +85,22 @@ const HttpSchema = z
   .strict()
   .refine((h) => (h.tls_cert === undefined) === (h.tls_key === undefined), { message: 'tls_cert and tls_key go together', path: ['tls_cert'] });
 
+const NotifySchema = z
+  .object({
+    /** Where the links in messages point (the console as a phone reaches it); default: the console's own URL. */
+    base_url: z.url().refine((u) => ['http:', 'https:'].includes(new URL(u).protocol), 'an http or https URL').optional(),
+    /** Every channel gets every message (at or above its min_priority). */
+    channels: z.array(ChannelSchema).default([]),
+  })
+  .strict();
+
+const ApprovalsSchema = z
+  .object({
+    /** How long a policy `ask` waits for an answer; no answer by then is a denial. */
+    timeout_seconds: z.number().positive().max(7 * 24 * 3600).default(300),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     /** Policy used when a command names none. */
@@ -97,6 +114,8 @@ export const ConfigSchema = z
     /** Hosts a fan-out works on at once. */
     fanout: z.object({ concurrency: z.number().int().positive().default(32) }).strict().prefault({}),
     sessions: SessionsSchema.prefault({}),
+    notify: NotifySchema.prefault({}),
+    approvals: ApprovalsSchema.prefault({}),
   })
   .strict();
 
@@ -178,5 +197,18 @@ http:                                # the daemon's web console and API (served 
   # tls_key: /etc/remux/key.pem
   # origins: [https://remux.example.com:7777]   # browser origins allowed besides the daemon's own
   session_hours: 12                  # lifetime of a browser login
+
+notify:                              # where remux tells a person something needs them (remux notify test)
+  # base_url: https://remux.example.com:7777   # links in messages; default: the console's own URL
+  channels: []
+  # - { type: ntfy, topic: remux-CHANGE-ME, token: \${NTFY_TOKEN} }   # url: https://ntfy.sh by default
+  # - { type: pushover, token: \${PUSHOVER_APP_TOKEN}, user: \${PUSHOVER_USER_KEY} }
+  # - { type: slack, webhook_url: \${SLACK_WEBHOOK_URL} }
+  # - { type: discord, webhook_url: \${DISCORD_WEBHOOK_URL} }
+  # - { type: webhook, url: https://hooks.example.com/remux, secret: \${WEBHOOK_SECRET} }
+  # each also takes name, min_priority (low|normal|high) and allow_internal (send to private addresses)
+
+approvals:
+  timeout_seconds: 300               # a policy \`ask\` waits this long for an answer; none is a denial
 `;
 }

@@ -2,33 +2,11 @@
 // checked field by field against the service's documented format; the internal-address guard.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ChannelSchema, notifyAll, type ChannelConfig, type Notification } from '../../src/notify/channels.js';
 import { isInternalAddress } from '../../src/notify/http-post.js';
-
-interface Recorded {
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A local stand-in for the push services: records every request, answers with `status`. */
-function recorder(): { server: Server; requests: Recorded[]; base: () => string; status: { code: number } } {
-  const requests: Recorded[] = [];
-  const status = { code: 200 };
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      requests.push({ path: req.url ?? '', headers: req.headers, body });
-      res.statusCode = status.code;
-      res.end(status.code === 200 ? '{"ok":true}' : 'rate limited, slow down');
-    });
-  });
-  return { server, requests, status, base: () => `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
+import { httpRecorder, type Recorded } from '../support/http-recorder.js';
 
 const APPROVAL: Notification = {
   title: 'Approval needed on web1',
@@ -48,9 +26,9 @@ function channel(raw: object): ChannelConfig {
 }
 
 describe('channels send what each service documents', () => {
-  const r = recorder();
-  before(() => new Promise<void>((resolve) => r.server.listen(0, '127.0.0.1', resolve)));
-  after(() => new Promise<void>((resolve) => r.server.close(() => resolve())));
+  const r = httpRecorder();
+  before(() => r.listen());
+  after(() => r.close());
   const last = (): Recorded => r.requests.at(-1) as Recorded;
 
   test('ntfy: JSON publish to the root with topic, priority 5, tags, click and http actions', async () => {
@@ -162,9 +140,9 @@ describe('channels send what each service documents', () => {
 });
 
 describe('internal addresses are refused unless the channel allows them', () => {
-  const r = recorder();
-  before(() => new Promise<void>((resolve) => r.server.listen(0, '127.0.0.1', resolve)));
-  after(() => new Promise<void>((resolve) => r.server.close(() => resolve())));
+  const r = httpRecorder();
+  before(() => r.listen());
+  after(() => r.close());
   const port = (): number => (r.server.address() as AddressInfo).port;
 
   test('literal loopback, IPv4-mapped IPv6, metadata address and a name resolving to loopback', async () => {

@@ -1,0 +1,89 @@
+// Implementations of `remux notify test|send` and `remux approvals ls|approve|deny|answer`.
+import { cliPrincipal, loadConfig } from '../config/config.js';
+import { approvalsDbFile, approvalsKeyFile } from '../config/paths.js';
+import { ApprovalError, ApprovalStore, type Approval } from '../notify/approvals.js';
+import { notifyAll, PRIORITIES, type Delivery, type Notification, type Priority } from '../notify/channels.js';
+import { printJson, printTable, UsageError } from './output.js';
+
+async function send(n: Notification, json: boolean | undefined): Promise<void> {
+  const { config, file } = loadConfig();
+  if (config.notify.channels.length === 0) {
+    throw new UsageError(`no notification channels are configured${file ? ` in ${file}` : ''}`, 'add one under notify.channels in config.yaml (remux config init writes examples), then run remux notify test');
+  }
+  const results = await notifyAll(config.notify.channels, n);
+  if (json) printJson(results);
+  else for (const d of results) process.stdout.write(`${describe(d)}\n`);
+  if (results.some((d) => !d.ok)) process.exitCode = 1;
+}
+
+function describe(d: Delivery): string {
+  if (d.skipped) return `${d.channel}: skipped (below its min_priority)`;
+  return d.ok ? `${d.channel}: delivered (HTTP ${d.status})` : `${d.channel}: FAILED: ${d.error}`;
+}
+
+export function notifyTestCommand(opts: { json?: boolean }): Promise<void> {
+  return send({ title: 'remux test notification', message: 'If you read this, remux can reach you on this channel.', priority: 'high', event: 'test' }, opts.json);
+}
+
+export function notifySendCommand(opts: { title: string; message: string; priority: string; url?: string; json?: boolean }): Promise<void> {
+  if (!PRIORITIES.includes(opts.priority as Priority)) throw new UsageError(`--priority must be one of ${PRIORITIES.join(', ')}, got "${opts.priority}"`);
+  if (opts.url !== undefined && !URL.canParse(opts.url)) throw new UsageError(`--url is not a URL: "${opts.url}"`);
+  return send({ title: opts.title, message: opts.message, priority: opts.priority as Priority, ...(opts.url ? { url: opts.url } : {}) }, opts.json);
+}
+
+function openStore(): ApprovalStore {
+  return ApprovalStore.open(approvalsDbFile(), approvalsKeyFile());
+}
+
+export function listApprovalsCommand(opts: { all?: boolean; json?: boolean }): void {
+  const store = openStore();
+  try {
+    const approvals = store.list({ all: opts.all === true });
+    if (opts.json) return printJson(approvals);
+    if (approvals.length === 0) {
+      process.stdout.write(opts.all ? 'no approvals\n' : 'no open approvals (remux approvals ls --all shows answered ones)\n');
+      return;
+    }
+    printTable(
+      ['ID', 'STATUS', 'ASKED BY', 'HOST', 'WHAT', 'OPTIONS', 'EXPIRES'],
+      approvals.map((a) => [a.id, a.status === 'answered' ? `${a.answer} by ${a.answeredBy}` : a.status, a.principal, a.host, a.what, a.options.map((o) => `${o.id}=${o.label}`).join(' '), new Date(a.expiresAt).toISOString()]),
+    );
+  } finally {
+    store.close();
+  }
+}
+
+/** Answers approval `idPrefix` as the CLI's principal: with `option`, or the first option of `effect`. */
+export function answerApprovalCommand(idPrefix: string, choice: { option: string } | { effect: 'allow' | 'deny' }): void {
+  const { config } = loadConfig();
+  const store = openStore();
+  try {
+    const approval = findOpen(store, idPrefix);
+    const option = 'option' in choice ? choice.option : optionOf(approval, choice.effect);
+    const answered = store.answer(approval.id, option, { by: cliPrincipal(config), via: 'cli' });
+    const label = answered.options.find((o) => o.id === option)?.label ?? option;
+    process.stdout.write(`${answered.id}: answered "${label}" (${answered.what})\n`);
+  } catch (err) {
+    if (err instanceof ApprovalError) throw new UsageError(err.message, 'see the open ones with remux approvals ls');
+    throw err;
+  } finally {
+    store.close();
+  }
+}
+
+/** `approve` / `deny` when the approval has them, else its first option with that effect. */
+function optionOf(approval: Approval, effect: 'allow' | 'deny'): string {
+  const named = approval.options.find((o) => o.id === (effect === 'allow' ? 'approve' : 'deny'));
+  const option = named ?? approval.options.find((o) => o.effect === effect);
+  if (option) return option.id;
+  throw new UsageError(`approval ${approval.id} has no option that ${effect === 'allow' ? 'allows' : 'denies'}`, `choose one with remux approvals answer ${approval.id} OPTION (${approval.options.map((o) => o.id).join(', ')})`);
+}
+
+function findOpen(store: ApprovalStore, prefix: string): Approval {
+  const exact = store.get(prefix);
+  if (exact) return exact;
+  const matches = store.list({ all: true, limit: 1000 }).filter((a) => a.id.startsWith(prefix));
+  if (matches.length === 1) return matches[0] as Approval;
+  if (matches.length === 0) throw new UsageError(`no approval ${prefix}`, 'see the open ones with remux approvals ls');
+  throw new UsageError(`${matches.length} approvals start with ${prefix}: ${matches.map((a) => a.id).join(', ')}`, 'give more of the ID');
+}
