@@ -15,6 +15,7 @@ import type { ApprovalAnswer, ExecAction } from '../core/types.js';
 import { cliRequest, forwardToDaemon } from '../gateway/forward.js';
 import { rateLimitedMessage, type TakeResult } from '../hosts/rate-limit.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
+import type { Decision } from '../policy/types.js';
 import type { BatchOptions, RunOptions } from './commands/client.js';
 import type { Invocation } from './invocation.js';
 import { UsageError } from './output.js';
@@ -245,7 +246,12 @@ async function runJob(
 
     await ctx.registry.prepare(hosts);
     const view = createRunView(inv, mode, job.command, job.extra);
-    const ask = inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, controller.signal) : null;
+    // A terminal asks its user; anywhere else a policy `ask` becomes an approval (console, phone, CLI).
+    const { approvalsApprover } = await import('../notify/service.js');
+    const tty = inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, controller.signal) : null;
+    const approve = tty
+      ? (a: ExecAction, decision: Decision) => tty(a.host, a.command, decision.reason)
+      : approvalsApprover(ctx.approvals, ctx.principal.name, (text) => inv.stderr.write(`remux: ${text}`), controller.signal);
     view.hosts(hosts);
     const results = await fanOut(
       ctx,
@@ -256,7 +262,7 @@ async function runJob(
         concurrency: ctx.config.fanout.concurrency,
         signal: controller.signal,
         ...(inv.outputFlow ? { flow: inv.outputFlow } : {}),
-        ...(ask ? { approve: (a, decision) => ask(a.host, a.command, decision.reason) } : {}),
+        approve,
       },
     );
     view.done(summarize(results.values()));

@@ -1,7 +1,9 @@
 // Implementations of `remux notify test|send` and `remux approvals ls|approve|deny|answer`.
-import { cliPrincipal, loadConfig } from '../config/config.js';
-import { approvalsDbFile, approvalsKeyFile } from '../config/paths.js';
-import { ApprovalError, ApprovalStore, type Approval } from '../notify/approvals.js';
+import { loadConfig } from '../config/config.js';
+import { AuthError } from '../core/errors.js';
+import type { Principal } from '../core/types.js';
+import { ApprovalError, type Approval, type ApprovalStore } from '../notify/approvals.js';
+import type { Approvals } from '../notify/service.js';
 import { notifyAll, PRIORITIES, type Delivery, type Notification, type Priority } from '../notify/channels.js';
 import { printJson, printTable, UsageError } from './output.js';
 
@@ -31,13 +33,20 @@ export function notifySendCommand(opts: { title: string; message: string; priori
   return send({ title: opts.title, message: opts.message, priority: opts.priority as Priority, ...(opts.url ? { url: opts.url } : {}) }, opts.json);
 }
 
-function openStore(): ApprovalStore {
-  return ApprovalStore.open(approvalsDbFile(), approvalsKeyFile());
+/** The approvals as the CLI's principal sees them (the local user, or REMUX_TOKEN's principal). */
+async function withApprovals<T>(work: (approvals: Approvals, principal: Principal) => Promise<T> | T): Promise<T> {
+  const { contextFor, createContext } = await import('../core/context.js');
+  const base = createContext();
+  try {
+    const ctx = contextFor(base, process.env);
+    return await work(ctx.approvals, ctx.principal);
+  } finally {
+    await base.close();
+  }
 }
 
-export function listApprovalsCommand(opts: { all?: boolean; json?: boolean }): void {
-  const store = openStore();
-  try {
+export function listApprovalsCommand(opts: { all?: boolean; json?: boolean }): Promise<void> {
+  return withApprovals(({ store }) => {
     const approvals = store.list({ all: opts.all === true });
     if (opts.json) return printJson(approvals);
     if (approvals.length === 0) {
@@ -48,27 +57,24 @@ export function listApprovalsCommand(opts: { all?: boolean; json?: boolean }): v
       ['ID', 'STATUS', 'ASKED BY', 'HOST', 'WHAT', 'OPTIONS', 'EXPIRES'],
       approvals.map((a) => [a.id, a.status === 'answered' ? `${a.answer} by ${a.answeredBy}` : a.status, a.principal, a.host, a.what, a.options.map((o) => `${o.id}=${o.label}`).join(' '), new Date(a.expiresAt).toISOString()]),
     );
-  } finally {
-    store.close();
-  }
+  });
 }
 
 /** Answers approval `idPrefix` as the CLI's principal: with `option`, or the first option of `effect`. */
-export function answerApprovalCommand(idPrefix: string, choice: { option: string } | { effect: 'allow' | 'deny' }): void {
-  const { config } = loadConfig();
-  const store = openStore();
-  try {
-    const approval = findOpen(store, idPrefix);
-    const option = 'option' in choice ? choice.option : optionOf(approval, choice.effect);
-    const answered = store.answer(approval.id, option, { by: cliPrincipal(config), via: 'cli' });
-    const label = answered.options.find((o) => o.id === option)?.label ?? option;
-    process.stdout.write(`${answered.id}: answered "${label}" (${answered.what})\n`);
-  } catch (err) {
-    if (err instanceof ApprovalError) throw new UsageError(err.message, 'see the open ones with remux approvals ls');
-    throw err;
-  } finally {
-    store.close();
-  }
+export function answerApprovalCommand(idPrefix: string, choice: { option: string } | { effect: 'allow' | 'deny' }): Promise<void> {
+  return withApprovals(async (approvals, principal) => {
+    try {
+      const approval = findOpen(approvals.store, idPrefix);
+      const option = 'option' in choice ? choice.option : optionOf(approval, choice.effect);
+      const answered = await approvals.answer(approval.id, option, principal, 'cli');
+      const label = answered.options.find((o) => o.id === option)?.label ?? option;
+      process.stdout.write(`${answered.id}: answered "${label}" (${answered.what})\n`);
+    } catch (err) {
+      if (!(err instanceof ApprovalError)) throw err;
+      if (err.code === 'forbidden') throw new AuthError(err.message, 'an admin principal answers, or the local user without REMUX_TOKEN');
+      throw new UsageError(err.message, 'see the open ones with remux approvals ls');
+    }
+  });
 }
 
 /** `approve` / `deny` when the approval has them, else its first option with that effect. */

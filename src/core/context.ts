@@ -8,6 +8,7 @@ import { ADMIN_SCOPE, authenticate, loadPrincipals, principalOf, type Principals
 import { ReloadingFile } from '../config/reloading.js';
 import type { EarlySockets } from '../hosts/early-sockets.js';
 import { HostRegistry } from '../hosts/registry.js';
+import { Approvals } from '../notify/service.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { Sessions } from '../sessions/service.js';
 import type { Policy } from '../policy/types.js';
@@ -26,6 +27,8 @@ export interface GatewayContext extends PerformContext {
   principalsFile: string;
   /** The principals file, re-read when it changes (`remux principal add` needs no daemon restart). */
   principals(): Principals;
+  /** Questions for a person (policy `ask` without a terminal, agent prompts) and their audited answers. */
+  approvals: Approvals;
   close(): Promise<void>;
 }
 
@@ -79,6 +82,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     },
   });
   const sessions = new Sessions(registry, config.sessions.attach_lifetime_seconds * 1000);
+  const approvals = new Approvals({ env, config, audit });
   return {
     config,
     configFile,
@@ -89,6 +93,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     auditFile,
     principalsFile: principals.file,
     principals: () => principals.get(),
+    approvals,
     // The local user owns every file remux reads: acting as it, remux is an admin.
     principal: { name: principal, via: 'cli', scope: ADMIN_SCOPE },
     get policies() {
@@ -103,6 +108,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     async close() {
       sessions.stopSweeping();
       await registry.close();
+      approvals.close();
       audit.close();
     },
   };

@@ -1,11 +1,12 @@
 // `remux notify test|send` and `remux approvals ls|approve|deny|answer` through the real binary.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { approvalsDbFile, approvalsKeyFile } from '../../src/config/paths.js';
 import { ApprovalStore } from '../../src/notify/approvals.js';
-import { remux, tempHome } from '../support/cli.js';
+import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { httpRecorder } from '../support/http-recorder.js';
 
 describe('remux notify', () => {
@@ -58,11 +59,26 @@ describe('remux notify', () => {
 
 describe('remux approvals', () => {
   const h = tempHome();
-  after(() => h.remove());
+  const r = httpRecorder();
+  before(async () => {
+    await r.listen();
+    const init = await remux(['config', 'init'], { env: h.env });
+    assert.equal(init.code, 0, init.stderr);
+    const policy = await remux(['policy', 'create', 'admin', '--template', 'admin'], { env: h.env });
+    assert.equal(policy.code, 0, policy.stderr);
+    writeFileSync(
+      join(h.home, 'config.yaml'),
+      `approvals:\n  timeout_seconds: 20\nnotify:\n  base_url: https://gw.example:7777\n  channels:\n    - { type: webhook, url: "${r.base()}/hook", allow_internal: true }\n`,
+    );
+  });
+  after(async () => {
+    await r.close();
+    h.remove();
+  });
   const store = (): ApprovalStore => ApprovalStore.open(approvalsDbFile(h.env), approvalsKeyFile(h.env));
   const ask = { principal: 'ci-bot', host: 'web1', what: 'run `rm -r /tmp/x` on web1', reason: 'admin#3 asks', source: 'policy', ttlMs: 60_000 };
 
-  test('ls, approve by a unique prefix, then deny is refused: already answered', async () => {
+  test('ls, approve by a unique prefix (audited), then deny is refused: already answered', async () => {
     const s = store();
     const a = s.create(ask);
     s.close();
@@ -82,6 +98,10 @@ describe('remux approvals', () => {
     check.close();
     const open = await remux(['approvals', 'ls'], { env: h.env });
     assert.match(open.stdout, /no open approvals/);
+    const audit = await remux(['audit', 'ls', '--json'], { env: h.env });
+    const answer = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { operation: string; resource?: string; principal: string; reason: string }).find((x) => x.operation === 'approval.answer');
+    assert.ok(answer, audit.stdout);
+    assert.match(answer.reason, /answered "Approve" via cli for ci-bot/);
   });
 
   test("an agent prompt's own options: answer picks one; an unknown option is named", async () => {
@@ -94,6 +114,68 @@ describe('remux approvals', () => {
     const deny = await remux(['approvals', 'deny', a.id], { env: h.env });
     assert.equal(deny.code, 0, deny.stderr);
     assert.match(deny.stdout, /answered "No"/);
+  });
+
+  test('a token principal may not answer its own question; a non-admin none at all (exit 77)', async () => {
+    const add = await remux(['principal', 'add', 'ci-bot', '--admin', '--json'], { env: h.env });
+    const { token } = JSON.parse(add.stdout) as { token: string };
+    const viewer = JSON.parse((await remux(['principal', 'add', 'viewer', '--hosts', 'all', '--json'], { env: h.env })).stdout) as { token: string };
+    const s = store();
+    const a = s.create(ask);
+    s.close();
+    const own = await remux(['approvals', 'approve', a.id], { env: { ...h.env, REMUX_TOKEN: token } });
+    assert.equal(own.code, 77, own.stderr);
+    assert.match(own.stderr, /ci-bot asked this question and may not answer it/);
+    const scoped = await remux(['approvals', 'approve', a.id], { env: { ...h.env, REMUX_TOKEN: viewer.token } });
+    assert.equal(scoped.code, 77);
+    assert.match(scoped.stderr, /only admin principals may/);
+  });
+
+  test('a policy ask without a terminal waits for an approval, announced with links; approve runs it', async () => {
+    const victim = join(h.home, 'victim');
+    writeFileSync(victim, 'x');
+    const sent = r.requests.length;
+    const run = spawnRemux(['client', 'run', 'localhost', '-p', 'admin', '--', `rm ${victim}`], { env: h.env });
+    let stderr = '';
+    run.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
+    const deadline = Date.now() + 15_000;
+    while (!/waiting for approval (\S+)/.test(stderr) && Date.now() < deadline) await sleep(50);
+    const id = /waiting for approval (\S+)/.exec(stderr)?.[1];
+    assert.ok(id, stderr);
+    assert.match(stderr, /answer: remux approvals approve \S+ \(or deny\)/);
+    assert.match(stderr, /sent to webhook/);
+    assert.ok(existsSync(victim), 'nothing ran before the answer');
+    const hook = JSON.parse(r.requests[sent]!.body) as { event: string; actions: Array<{ label: string; url: string }> };
+    assert.equal(hook.event, 'approval.requested');
+    assert.deepEqual(hook.actions.map((x) => x.label), ['Approve', 'Deny']);
+    assert.match(hook.actions[0]!.url, new RegExp(`^https://gw\\.example:7777/approvals/${id}\\?option=approve&token=[A-Za-z0-9_-]{43}$`));
+
+    const ok = await remux(['approvals', 'approve', id], { env: h.env });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(await exited, 0, stderr);
+    assert.ok(!existsSync(victim), 'rm ran once approved');
+  });
+
+  test('deny, and no answer by the deadline, both refuse (77) and nothing runs', async () => {
+    const victim = join(h.home, 'victim2');
+    writeFileSync(victim, 'x');
+    const run = spawnRemux(['client', 'run', 'localhost', '-p', 'admin', '--', `rm ${victim}`], { env: h.env });
+    let stderr = '';
+    run.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
+    while (!/waiting for approval (\S+)/.test(stderr)) await sleep(50);
+    const id = /waiting for approval (\S+)/.exec(stderr)![1]!;
+    assert.equal((await remux(['approvals', 'deny', id], { env: h.env })).code, 0);
+    assert.equal(await exited, 77);
+    assert.match(stderr, /approval refused/);
+
+    writeFileSync(join(h.home, 'config.yaml'), 'approvals:\n  timeout_seconds: 1\n');
+    const late = await remux(['client', 'run', 'localhost', '-p', 'admin', '--', `rm ${victim}`], { env: h.env });
+    assert.equal(late.code, 77);
+    assert.match(late.stderr, /approval expired/);
+    assert.match(late.stderr, /no notification channel configured/);
+    assert.ok(existsSync(victim));
   });
 
   test('an unknown id', async () => {

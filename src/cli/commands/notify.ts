@@ -42,7 +42,7 @@ export function registerApprovals(program: Command): void {
     .addHelpText('after', '\nExamples:\n  remux approvals ls\n  remux approvals ls --all --json | jq \'.[] | {id, status, answer, answeredBy}\'')
     .action(async (opts: { all?: boolean; json?: boolean }) => {
       const { listApprovalsCommand } = await import('../notify-commands.js');
-      listApprovalsCommand(opts);
+      await listApprovalsCommand(opts);
     });
 
   for (const [verb, effect] of [
@@ -56,7 +56,7 @@ export function registerApprovals(program: Command): void {
       .addHelpText('after', `\nExamples:\n  remux approvals ${verb} 3kQ`)
       .action(async (id: string) => {
         const { answerApprovalCommand } = await import('../notify-commands.js');
-        answerApprovalCommand(id, { effect });
+        await answerApprovalCommand(id, { effect });
       });
   }
 
@@ -68,6 +68,6 @@ export function registerApprovals(program: Command): void {
     .addHelpText('after', '\nExamples:\n  remux approvals answer 3kQ 2')
     .action(async (id: string, option: string) => {
       const { answerApprovalCommand } = await import('../notify-commands.js');
-      answerApprovalCommand(id, { option });
+      await answerApprovalCommand(id, { option });
     });
 }

@@ -1,0 +1,157 @@
+// The approvals service: asking a person (an approval, announced on every notification channel with
+// its decision links) and recording every answer in the audit trail as the answerer's own action.
+// Used by perform()'s approver wherever no terminal can ask (the daemon, the API, MCP) and by every
+// place that answers (CLI, console, decision links).
+import type { AuditStore } from '../audit/store.js';
+import type { Config } from '../config/config.js';
+import type { ApprovalAnswer, ExecAction, Principal } from '../core/types.js';
+import type { Decision } from '../policy/types.js';
+import { approvalsDbFile, approvalsKeyFile } from '../config/paths.js';
+import { ApprovalError, ApprovalStore, type Approval, type ApprovalOutcome, type ApprovalRequest } from './approvals.js';
+import { notifyAll, type Delivery, type NotificationAction } from './channels.js';
+
+export interface ApprovalsOptions {
+  env: NodeJS.ProcessEnv;
+  config: Config;
+  audit: AuditStore;
+  /** The console's URL as the daemon serves it (links fall back to it when notify.base_url is unset). */
+  consoleUrl?: () => string | null;
+}
+
+/** What the waiting caller is told while it waits. */
+export interface Waiting {
+  approval: Approval;
+  deliveries: Delivery[];
+}
+
+export class Approvals {
+  private opened: ApprovalStore | null = null;
+
+  constructor(private readonly opts: ApprovalsOptions) {}
+
+  /** Opened on first use: a CLI that never asks never creates approvals.db. */
+  get store(): ApprovalStore {
+    return (this.opened ??= ApprovalStore.open(approvalsDbFile(this.opts.env), approvalsKeyFile(this.opts.env)));
+  }
+
+  close(): void {
+    this.opened?.close();
+    this.opened = null;
+  }
+
+  get timeoutMs(): number {
+    return this.opts.config.approvals.timeout_seconds * 1000;
+  }
+
+  /**
+   * Puts the question to a person and waits for the answer, the deadline, or `signal` (which withdraws
+   * it). `onWaiting` hears the approval once it exists and the channels were tried.
+   */
+  async ask(request: Omit<ApprovalRequest, 'ttlMs'>, signal?: AbortSignal, onWaiting?: (w: Waiting) => void): Promise<ApprovalOutcome> {
+    const approval = this.store.create({ ...request, ttlMs: this.timeoutMs });
+    const waiting = this.store.wait(approval.id, signal);
+    const deliveries = await notifyAll(this.opts.config.notify.channels, {
+      title: `Approval needed${approval.host ? ` on ${approval.host}` : ''}`,
+      message: `${approval.principal} wants to ${approval.what}\n${approval.reason}`,
+      priority: 'high',
+      event: 'approval.requested',
+      ...(this.pageUrl(approval) ? { url: this.pageUrl(approval) as string } : {}),
+      actions: this.actions(approval),
+    });
+    onWaiting?.({ approval, deliveries });
+    return waiting;
+  }
+
+  /**
+   * Answers as an authenticated principal, audited as that principal's action. Only admins answer, and
+   * never their own questions (an AI client holding a token must not approve itself) — except the local
+   * user at the CLI, who owns every file remux reads anyway.
+   */
+  async answer(id: string, option: string, principal: Principal, via: string): Promise<Approval> {
+    const approval = this.store.get(id);
+    if (approval !== null) {
+      if (!principal.scope.admin) throw new ApprovalError(`${principal.name} may not answer approvals (only admin principals may)`, 'forbidden');
+      if (principal.via !== 'cli' && principal.name === approval.principal) throw new ApprovalError(`${principal.name} asked this question and may not answer it`, 'forbidden');
+    }
+    return this.audited(() => this.store.answer(id, option, { by: principal.name, via }), principal.name);
+  }
+
+  /** Answers through a decision link (its token is the credential), audited on behalf of the link. */
+  async answerWithToken(id: string, option: string, token: string, via: string): Promise<Approval> {
+    return this.audited(() => this.store.answerWithToken(id, option, token, via), null);
+  }
+
+  /** One link per option; each leads to its confirm page, and ntfy can also POST the answer in place. */
+  actions(approval: Approval): NotificationAction[] {
+    const base = this.baseUrl();
+    if (base === null) return [];
+    return approval.options.map((o) => {
+      const token = this.store.token(approval, o.id);
+      const page = new URL(`/approvals/${encodeURIComponent(approval.id)}`, base);
+      page.searchParams.set('option', o.id);
+      page.searchParams.set('token', token);
+      return {
+        label: o.label,
+        confirmUrl: page.href,
+        answer: { url: new URL(`/api/approvals/${encodeURIComponent(approval.id)}/answer`, base).href, body: JSON.stringify({ option: o.id, token }) },
+      };
+    });
+  }
+
+  private pageUrl(approval: Approval): string | null {
+    const base = this.baseUrl();
+    return base === null ? null : new URL(`/#/approvals/${encodeURIComponent(approval.id)}`, base).href;
+  }
+
+  private baseUrl(): string | null {
+    return this.opts.config.notify.base_url ?? this.opts.consoleUrl?.() ?? null;
+  }
+
+  private async audited(answer: () => Approval, by: string | null): Promise<Approval> {
+    const approval = answer();
+    const option = approval.options.find((o) => o.id === approval.answer);
+    await this.opts.audit.record(
+      {
+        principal: by ?? approval.answeredBy ?? 'link',
+        host: approval.host ?? '-',
+        operation: 'approval.answer',
+        resource: approval.id,
+        decision: option?.effect === 'allow' ? 'allow' : 'deny',
+        reason: `answered "${option?.label ?? approval.answer}" via ${approval.answeredVia} for ${approval.principal}: ${approval.what}`,
+      },
+      { exitCode: 0, durationMs: 0 },
+    );
+    return approval;
+  }
+}
+
+/**
+ * perform()'s approver for callers without a terminal to ask on: a policy `ask` becomes an approval;
+ * the action runs only on an answer whose effect is allow. `tell` shows the waiting state.
+ */
+export function approvalsApprover(
+  approvals: Approvals,
+  principal: string,
+  tell: (text: string) => void,
+  signal?: AbortSignal,
+): (action: ExecAction, decision: Decision) => Promise<ApprovalAnswer> {
+  return async (action, decision) => {
+    const outcome = await approvals.ask(
+      { principal, host: action.host, what: `run \`${action.command}\` on ${action.host}`, reason: decision.reason, source: `policy:${decision.policy}` },
+      signal,
+      ({ approval, deliveries }) => {
+        const sent = deliveries.filter((d) => d.ok && !d.skipped).map((d) => d.channel);
+        const failed = deliveries.filter((d) => !d.ok).map((d) => `${d.channel} (${d.error})`);
+        tell(
+          `waiting for approval ${approval.id} (${Math.round(approvals.timeoutMs / 1000)} s): ${decision.reason}\n` +
+            `  answer: remux approvals approve ${approval.id} (or deny), or in the web console` +
+            (sent.length > 0 ? `; sent to ${sent.join(', ')}` : '; no notification channel configured (notify.channels)') +
+            (failed.length > 0 ? `\n  not delivered: ${failed.join('; ')}` : '') +
+            '\n',
+        );
+      },
+    );
+    if (outcome.status !== 'answered') return 'expired';
+    return outcome.option.effect === 'allow' ? 'allow' : 'deny';
+  };
+}
