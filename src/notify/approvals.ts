@@ -208,11 +208,16 @@ export class ApprovalStore {
     return createHmac('sha256', this.key).update(`remux-approval\0${approval.id}\0${option}\0${approval.expiresAt}`).digest('base64url');
   }
 
+  /** Whether `token` is the one issued for `option` of `approval` (constant time). */
+  verifies(approval: Pick<Approval, 'id' | 'expiresAt'>, option: string, token: string): boolean {
+    return sameSecret(token, this.token(approval, option));
+  }
+
   /** Answers through a decision link: the token must be the one issued for this approval and option. */
   answerWithToken(id: string, option: string, token: string, via: string): Approval {
     const approval = this.get(id);
     // Same refusal for an unknown id and a bad token: a link prober learns nothing.
-    if (approval === null || !sameSecret(token, this.token(approval, option))) throw new ApprovalError('this decision link is not valid', 'forbidden');
+    if (approval === null || !this.verifies(approval, option, token)) throw new ApprovalError('this decision link is not valid', 'forbidden');
     return this.answer(id, option, { by: `link:${approval.principal}`, via });
   }
 

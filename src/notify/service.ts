@@ -14,8 +14,6 @@ export interface ApprovalsOptions {
   env: NodeJS.ProcessEnv;
   config: Config;
   audit: AuditStore;
-  /** The console's URL as the daemon serves it (links fall back to it when notify.base_url is unset). */
-  consoleUrl?: () => string | null;
 }
 
 /** What the waiting caller is told while it waits. */
@@ -26,6 +24,8 @@ export interface Waiting {
 
 export class Approvals {
   private opened: ApprovalStore | null = null;
+  /** The console's URL while the daemon serves it: links use it when notify.base_url is unset. */
+  consoleUrl: string | null = null;
 
   constructor(private readonly opts: ApprovalsOptions) {}
 
@@ -104,7 +104,7 @@ export class Approvals {
   }
 
   private baseUrl(): string | null {
-    return this.opts.config.notify.base_url ?? this.opts.consoleUrl?.() ?? null;
+    return this.opts.config.notify.base_url ?? this.consoleUrl;
   }
 
   private async audited(answer: () => Approval, by: string | null): Promise<Approval> {

@@ -41,7 +41,8 @@ export function client(baseUrl: string, ca: string): Client {
       return new Promise((resolve, reject) => {
         const req = https.request(options(method, path, headers), (res) => void answer(res).then(resolve, reject));
         req.on('error', reject);
-        req.end(opts.body === undefined ? undefined : JSON.stringify(opts.body));
+        // A string is sent as it is (a form); anything else as JSON.
+        req.end(opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
       });
     },
     upgrade(path, headers) {

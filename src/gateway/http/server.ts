@@ -18,6 +18,7 @@ import { bearerToken, checkToken, CSRF_HEADER, LoginGuard, sameSecret, SESSION_C
 import { fail, tooManyFailures } from './errors.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { MAX_CLIENT_FRAME } from '../terminal.js';
+import { registerApprovalLinks, registerApprovalRoutes } from './approvals-routes.js';
 import { registerAuditRoutes } from './audit-routes.js';
 import { registerRecordingRoutes } from './recordings-routes.js';
 import { principalOfRequest, registerApi } from './routes.js';
@@ -187,9 +188,11 @@ export async function startHttp(
     api.addHook('onRequest', authenticate);
     registerApi(api, { ctx, limiter, sessions, guard, sessionTtlMs: settings.sessionTtlMs });
     registerAuditRoutes(api, ctx);
+    registerApprovalRoutes(api, ctx);
     registerRecordingRoutes(api, daemon.recordingsDir);
     registerSessionRoutes(api, { ctx, slots: daemon.slots, recordingsDir: daemon.recordingsDir, principalOf: principalOfRequest });
   });
+  registerApprovalLinks(app, ctx);
   registerStatic(app, log);
 
   await app.listen({ host: settings.host, port: settings.port });
@@ -199,7 +202,14 @@ export async function startHttp(
   const shownHost = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const url = `${scheme}://${shownHost}:${port}/`;
   log(`web console and API on ${url}${tlsFiles ? ` (certificate ${tlsFiles.cert})` : ' (plain HTTP)'}`);
-  return { url, close: () => app.close() };
+  ctx.approvals.consoleUrl = url;
+  return {
+    url,
+    close: () => {
+      ctx.approvals.consoleUrl = null;
+      return app.close();
+    },
+  };
 }
 
 /**

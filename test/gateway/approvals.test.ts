@@ -1,0 +1,156 @@
+// Approvals through the daemon: a policy `ask` from a forwarded command announces an approval on a
+// channel (a local HTTP server standing in for the push service), its links lead to a confirm page that
+// changes nothing on GET, and its POST (form or ntfy's JSON) releases the waiting command. Adversarial:
+// tampered and replayed links, siblings, a principal answering its own question, a non-admin.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { remux, spawnRemux, tempHome } from '../support/cli.js';
+import { httpRecorder } from '../support/http-recorder.js';
+import { client, type Client } from '../support/https.js';
+
+const POLICY = `policies:
+  ops:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: touch }
+      - { operation: write_file, resource: /tmp/** }
+      - { operation: write_stdout, resource: null }
+      - { operation: execute_binary, effect: ask, resource: touch, reason: touching needs a person }
+`;
+
+interface Hook {
+  event: string;
+  url: string;
+  actions: Array<{ label: string; url: string }>;
+}
+
+describe('approvals over HTTP', () => {
+  const h = tempHome();
+  const hook = httpRecorder();
+  const tokens = { boss: '', bot: '', viewer: '' };
+  let api: Client;
+  let base = '';
+
+  const add = async (...args: string[]): Promise<string> => {
+    const r = await remux(['principal', 'add', ...args, '--json'], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { token: string }).token;
+  };
+
+  before(async () => {
+    await hook.listen();
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(h.home, 'config.yaml'), `default_policy: ops\nnotify:\n  channels:\n    - { type: webhook, url: "${hook.base()}/hook", allow_internal: true }\n`);
+    tokens.boss = await add('boss', '--admin');
+    tokens.bot = await add('bot', '--admin');
+    tokens.viewer = await add('viewer', '--hosts', 'localhost');
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+    base = /web console and API: (\S+)/.exec(started.stdout)![1]!;
+    api = client(base, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'));
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    await hook.close();
+    h.remove();
+  });
+
+  /** Starts `touch FILE` as bot through the daemon; resolves once the approval was announced. */
+  async function askToTouch(file: string): Promise<{ id: string; links: Hook['actions']; exited: Promise<number | null> }> {
+    const seen = hook.requests.length;
+    const run = spawnRemux(['client', 'run', 'localhost', '--', `touch ${file}`], { env: { ...h.env, REMUX_TOKEN: tokens.bot } });
+    run.stderr!.resume();
+    const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
+    while (hook.requests.length === seen) await sleep(20);
+    const body = JSON.parse(hook.requests[seen]!.body) as Hook;
+    assert.equal(body.event, 'approval.requested');
+    const id = /\/approvals\/([^?]+)\?/.exec(body.actions[0]!.url)![1]!;
+    return { id, links: body.actions, exited };
+  }
+
+  const pathOf = (url: string): string => {
+    const u = new URL(url);
+    assert.equal(u.origin, new URL(base).origin, 'links point at the console the daemon serves');
+    return u.pathname + u.search;
+  };
+  const formOf = (url: string): string => {
+    const q = new URL(url).searchParams;
+    return new URLSearchParams({ option: q.get('option')!, token: q.get('token')! }).toString();
+  };
+  const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+  test('GET the link shows a confirm page and changes nothing; the form POST runs the command; replay and sibling are refused', async () => {
+    const file = join(h.home, 'approved');
+    const { id, links, exited } = await askToTouch(file);
+    const approve = links.find((l) => l.label === 'Approve')!.url;
+    const deny = links.find((l) => l.label === 'Deny')!.url;
+
+    const confirm = await api.request('GET', pathOf(approve));
+    assert.equal(confirm.status, 200);
+    assert.match(confirm.text, /run `touch .*approved` on localhost/);
+    assert.match(confirm.text, /<form method="post" action="\/api\/approvals\/[^"]+\/answer">/);
+    assert.doesNotMatch(confirm.text, /<script/);
+    await api.request('GET', pathOf(approve)); // twice: still nothing
+    const listed = await api.request('GET', '/api/approvals', { headers: { authorization: `Bearer ${tokens.boss}` } });
+    assert.deepEqual(listed.json<{ approvals: Array<{ id: string; status: string }> }>().approvals.map((a) => [a.id, a.status]), [[id, 'pending']]);
+    assert.ok(!existsSync(file));
+
+    const answered = await api.request('POST', `/api/approvals/${id}/answer`, { headers: FORM, body: formOf(approve) });
+    assert.equal(answered.status, 200, answered.text);
+    assert.match(answered.text, /You answered <strong>Approve<\/strong>/);
+    assert.equal(await exited, 0);
+    assert.ok(existsSync(file), 'the command ran once approved');
+
+    const replay = await api.request('POST', `/api/approvals/${id}/answer`, { headers: FORM, body: formOf(approve) });
+    assert.equal(replay.status, 409);
+    const sibling = await api.request('POST', `/api/approvals/${id}/answer`, { headers: FORM, body: formOf(deny) });
+    assert.equal(sibling.status, 409);
+    assert.match(sibling.text, /already answered &#34;Approve&#34;/);
+    const closedPage = await api.request('GET', pathOf(deny));
+    assert.match(closedPage.text, /This approval is closed/);
+  });
+
+  test('tampered links are refused on GET and POST; ntfy-style JSON with the deny token refuses the command', async () => {
+    const file = join(h.home, 'denied');
+    const { id, links, exited } = await askToTouch(file);
+    const deny = links.find((l) => l.label === 'Deny')!.url;
+    const approve = new URL(links.find((l) => l.label === 'Approve')!.url);
+    const forged = new URL(approve);
+    forged.searchParams.set('token', `${approve.searchParams.get('token')!.slice(0, -2)}AA`);
+    assert.equal((await api.request('GET', pathOf(forged.href))).status, 403);
+    const swapped = new URL(approve);
+    swapped.searchParams.set('option', 'deny'); // approve's token on the deny option
+    assert.equal((await api.request('GET', pathOf(swapped.href))).status, 403);
+    const forgedPost = await api.request('POST', `/api/approvals/${id}/answer`, { body: { option: 'approve', token: forged.searchParams.get('token') } });
+    assert.equal(forgedPost.status, 403);
+    assert.equal(forgedPost.json().error, 'forbidden');
+
+    const q = new URL(deny).searchParams;
+    const ntfy = await api.request('POST', `/api/approvals/${id}/answer`, { body: { option: 'deny', token: q.get('token') } });
+    assert.equal(ntfy.status, 200, ntfy.text);
+    assert.equal(ntfy.json<{ approval: { answer: string; answeredVia: string } }>().approval.answeredVia, 'ntfy');
+    assert.equal(await exited, 77);
+    assert.ok(!existsSync(file));
+  });
+
+  test('signed in: the asker cannot answer its own question, a non-admin cannot answer, an admin can', async () => {
+    const file = join(h.home, 'by-boss');
+    const { id, exited } = await askToTouch(file);
+    const own = await api.request('POST', `/api/approvals/${id}`, { headers: { authorization: `Bearer ${tokens.bot}` }, body: { option: 'approve' } });
+    assert.equal(own.status, 403);
+    assert.match(own.json<{ message: string }>().message, /bot asked this question/);
+    const viewer = await api.request('POST', `/api/approvals/${id}`, { headers: { authorization: `Bearer ${tokens.viewer}` }, body: { option: 'approve' } });
+    assert.equal(viewer.status, 403);
+    const seenByViewer = await api.request('GET', '/api/approvals', { headers: { authorization: `Bearer ${tokens.viewer}` } });
+    assert.deepEqual(seenByViewer.json<{ approvals: unknown[] }>().approvals, []);
+    const boss = await api.request('POST', `/api/approvals/${id}`, { headers: { authorization: `Bearer ${tokens.boss}` }, body: { option: 'approve' } });
+    assert.equal(boss.status, 200, boss.text);
+    assert.equal(await exited, 0);
+    const audit = await remux(['audit', 'ls', '--json'], { env: h.env });
+    const answers = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { operation: string; principal: string }).filter((a) => a.operation === 'approval.answer');
+    assert.deepEqual(answers.map((a) => a.principal), ['link:bot', 'link:bot', 'boss']);
+  });
+});
