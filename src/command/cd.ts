@@ -20,11 +20,11 @@ function cdTarget(s: Stage): { dir: string } | { reason: string } {
   const args = s.argv.slice(1);
   if (s.redirects.length > 0) return { reason: `cd with a redirection is not supported (${column(s)})` };
   if (args.length === 0) return { reason: `cd without a directory (the home directory) is not supported: name the directory (${column(s)})` };
-  if (args.length > 1) return { reason: `cd takes one directory, got ${args.length} arguments (${column(s)})` };
   const dir = args[0] as string;
   if (dir === '-') return { reason: `cd - (the previous directory) is not supported: name the directory (${column(s)})` };
-  if (dir === '') return { reason: `cd to an empty directory name (${column(s)})` };
   if (dir.startsWith('-')) return { reason: `cd options are not supported: ${dir} (${column(s)})` };
+  if (args.length > 1) return { reason: `cd takes one directory, got ${args.length} arguments (${column(s)})` };
+  if (dir === '') return { reason: `cd to an empty directory name (${column(s)})` };
   return { dir };
 }
 
