@@ -368,6 +368,7 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
       }
     }
     if (!dashC) {
+      if (c.ctx.appended) acc.refuse(`xargs would pass unchecked arguments to ${name}, which takes a script`);
       if (acc.refusal !== null) return;
       // With -s the operands are positional parameters and the commands come from the input.
       const script = dashS ? undefined : argv[j];

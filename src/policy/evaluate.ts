@@ -134,8 +134,8 @@ class Evaluation {
   readonly checks: Check[] = [];
   /** Where relative paths are taken from: the context's cwd, moved by leading cds. */
   cwd: string;
-  /** Stages that run unchecked code, with what and whether a rule lets it run unsandboxed. */
-  private readonly code = new Map<number, { does: string; unsandboxed: boolean }>();
+  /** Stages allowed (or asked) to run unchecked code, with what runs it. */
+  private readonly code = new Map<number, string>();
   /** Keyed by cwd and path: a relative path means another file once a cd moved the cwd. */
   private readonly realpaths = new Map<string, string>();
   private readonly programs = new Map<string, string | null>();
@@ -166,8 +166,9 @@ class Evaluation {
     const out: StageBound[] = [];
     for (let stage = first; stage < end; stage++) {
       const code = this.code.get(stage);
-      if (this.enforcement.sandbox) out.push(code ? { stage, layer: 'sandbox', code: code.does } : { stage, layer: 'static+sandbox' });
-      else out.push(code ? { stage, layer: 'none', code: code.does } : { stage, layer: 'static' });
+      // Without a sandbox, code that passed its check did so under unsandboxed: true.
+      if (this.enforcement.sandbox) out.push(code ? { stage, layer: 'sandbox', code } : { stage, layer: 'static+sandbox' });
+      else out.push(code ? { stage, layer: 'none', code } : { stage, layer: 'static' });
     }
     return out;
   }
@@ -252,10 +253,9 @@ class Evaluation {
         return { ...found, note: `${does}; no execute_code rule of policy ${this.policy.name} allows ${name} (add one to run it in the OS sandbox)` };
       }
       if (rule.rule.effect === 'deny') return { ...found, note: `${does}; ${verdictOf(rule, this.policy.name)}` };
-      const unsandboxed = rule.rule.unsandboxed === true;
-      this.code.set(index, { does, unsandboxed });
+      if (this.enforcement.sandbox || rule.rule.unsandboxed === true) this.code.set(index, does);
       if (this.enforcement.sandbox) return { ...found, note: `${does}; ${verdictOf(rule, this.policy.name)}, bounded by the OS sandbox` };
-      if (unsandboxed) return { ...found, note: `${does}; ${verdictOf(rule, this.policy.name)} with unsandboxed: true, so nothing bounds that code (${this.enforcement.why})` };
+      if (rule.rule.unsandboxed === true) return { ...found, note: `${does}; ${verdictOf(rule, this.policy.name)} with unsandboxed: true, so nothing bounds that code (${this.enforcement.why})` };
       const note =
         `${does}; ${verdictOf(rule, this.policy.name)} only inside the OS sandbox, but this command would run with static checks only ` +
         `(${this.enforcement.why}); add unsandboxed: true to that rule to run such code without the sandbox`;

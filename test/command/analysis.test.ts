@@ -757,6 +757,8 @@ cases('shells and interpreters', [
   { argv: ['env', 'TZ=UTC', 'timeout', '5', 'python3', '-c', 'x'], binaries: ['env', 'timeout', 'python3'], code: [['python3', /interpreters/]] },
   { argv: ['sudo', 'bash', 'x.sh'], binaries: ['sudo', 'bash'], reads: ['x.sh'], code: [['bash', /script x\.sh/]] },
   { argv: ['xargs', 'python3'], refused: /unchecked arguments to python3/ },
+  { argv: ['xargs', 'sh'], refused: /unchecked arguments to sh, which takes a script/ },
+  { argv: ['xargs', 'make'], refused: /unchecked arguments to make/ },
   { argv: ['.', 'script'], refused: /shell script/ },
   { argv: ['source', 'x'], refused: /shell script/ },
   { argv: ['cd', '/etc'], refused: /shell builtin/ },
