@@ -21,6 +21,8 @@ export interface EvalContext {
 
 const NO_SANDBOX: Enforcement = { sandbox: false, why: 'no OS sandbox' };
 
+const WRITABLE_PROGRAM = 'is run from a path this policy lets callers write, so what it runs cannot be checked';
+
 /** `sh -c "sh -c '…'"` deeper than this is refused rather than followed. */
 const MAX_NESTING = 8;
 
@@ -186,6 +188,7 @@ class Evaluation {
       }
       for (const program of analysis.binaries) this.checkProgram(program, index);
       for (const code of analysis.code) this.checkCode(code, index);
+      for (const program of analysis.binaries) if (this.writable(program)) this.checkCode({ program, does: WRITABLE_PROGRAM }, index);
       for (const path of analysis.reads) this.checkPath('read_file', path, index);
       for (const path of analysis.writes) this.checkPath('write_file', path, index);
       for (const path of analysis.lists) this.checkPath('list_directory', path, index);
@@ -235,6 +238,25 @@ class Evaluation {
       r.rule.effect === 'allow' ? this.allowsProgram(r, name, real) : this.flagsProgram(r, name, real, lexical),
     );
     return { resource: real, rule };
+  }
+
+  /**
+   * A program run by its path that this policy lets callers write (`./build.sh`, `/tmp/tool`) is code
+   * they chose, like a script given to bash. The secure PATH's programs, by name or by path
+   * (`/usr/bin/cat`), are the host's own, whatever the policy lets callers write.
+   */
+  private writable(program: string): boolean {
+    if (!program.includes('/')) return false;
+    let real: string;
+    try {
+      real = this.realpath(program);
+      if (this.which(posix.basename(program)) === real || this.which(posix.basename(real)) === real) return false;
+    } catch {
+      return false; // its execute_binary check already denies
+    }
+    const lexical = posix.resolve(this.cwd, program);
+    const rule = decide(this.rulesFor('write_file'), (r) => (r.rule.effect === 'allow' ? r.matchers.some((m) => m.test(real)) : this.flagsPath(r, real, lexical)));
+    return rule !== null && rule.rule.effect !== 'deny';
   }
 
   /**

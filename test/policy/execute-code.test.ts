@@ -38,6 +38,17 @@ const fx = makeFixture(`
       - { operation: read_file, resource: "\${T}/**" }
       - { operation: list_directory, resource: "\${T}/**" }
       - { operation: write_stdout, resource: null }
+  path_programs:
+    capabilities:
+      - { operation: execute_binary, resource: ["\${T}/tools/*", "\${T}/out/*", cat] }
+      - { operation: write_file, resource: "\${T}/out/**/*" }
+      - { operation: write_stdout, resource: null }
+  path_programs_code:
+    capabilities:
+      - { operation: execute_binary, resource: ["\${T}/tools/*", "\${T}/out/*", cat] }
+      - { operation: execute_code, resource: "\${T}/out/*" }
+      - { operation: write_file, resource: "\${T}/out/**/*" }
+      - { operation: write_stdout, resource: null }
 `);
 after(() => fx.remove());
 const T = fx.root;
@@ -117,6 +128,22 @@ describe('execute_code', () => {
     assert.match(py.checks.find((c) => c.operation === 'execute_code')?.reason ?? '', /with unsandboxed: true, so nothing bounds that code \(policy coder_static has sandbox: false\)/);
     assert.deepEqual(py.bounds.map((b) => b.layer), ['none']);
     assert.match(show(py), /bounded by nothing \(execute_code with unsandboxed: true\)/);
+  });
+
+  test('a program run from a path the policy lets callers write is code they chose', () => {
+    writeFileSync(join(T, 'out', 'tool'), '#!/bin/sh\nrm -rf /\n', { mode: 0o755 });
+    const p = policy('path_programs');
+    assertEffect(fx.check('tools/x', { policy: p }), 'allow'); // not writable: a plain program
+    assertEffect(
+      fx.check('out/tool', { policy: p }),
+      'deny',
+      /^execute_code \S+\/out\/tool: tool is run from a path this policy lets callers write, so what it runs cannot be checked; no execute_code rule of policy path_programs allows tool/,
+    );
+    const granted = fx.check(`${T}/out/tool`, { policy: policy('path_programs_code') });
+    assertEffect(granted, 'allow');
+    assert.deepEqual(granted.bounds.map((b) => b.layer), ['sandbox']);
+    // The secure PATH's own programs, by path too, are the host's.
+    assertEffect(fx.check(`${T}/bin/cat`, { policy: p }), 'allow');
   });
 
   test('python3 --version and git --version run no code', () => {

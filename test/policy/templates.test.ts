@@ -149,6 +149,9 @@ describe('templates', () => {
       assert.equal(unsandboxed.effect, 'deny', command);
       assert.match(unsandboxed.reason, /only inside the OS sandbox, but this command would run with static checks only \(policy x has sandbox: false\); add unsandboxed: true to that rule/, command);
     }
+    // A script made executable and run by its path is code too; the host's programs by path are not.
+    assert.equal(decide(p, '/tmp/x.sh').effect, 'ask');
+    assert.equal(decide(p, '/usr/bin/cat /etc/hostname').effect, 'allow');
     // The Makefile route around `ask` on rm is closed: make itself asks. Plain programs stay allowed.
     assert.equal(decide(p, 'ls /tmp').effect, 'allow');
     assert.equal(decide(p, 'python3 --version').effect, 'allow');
