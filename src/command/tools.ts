@@ -21,7 +21,8 @@ export type Kind =
   | 'none' //        nothing in argv is a path (echo, printf, true…)
   | 'refuse' //      refused outright: `reason`
   | 'interp' //      a language interpreter: runs code (execute_code) unless it only prints its version
-  | 'build' //       a build tool or package manager: runs the project's code (execute_code), `reason` says how
+  | 'build' //       a build tool or package manager: runs the project's code (execute_code), `reason` says
+  //                 how; the working directory is the project unless an option with role L names another
   | 'wrap' //        runs the command after its options (and `skip` operands)
   | 'env'
   | 'sudo'
@@ -698,7 +699,7 @@ const DEFS: Record<string, Def> = {
     kind: 'build',
     short: 'C:f:I:j::l::o:W:',
     long: 'directory= file= makefile= include-dir= jobs? load-average? old-file= assume-old= what-if= new-file= assume-new= eval=',
-    values: { '-C --directory -I --include-dir': R | L, '-f --file --makefile': R },
+    values: { '-C --directory': R | L, '-f --file --makefile -I --include-dir': R },
     dflt: '.',
     reason: RUNS_PROJECT("a Makefile's recipes"),
   },
@@ -713,8 +714,8 @@ const DEFS: Record<string, Def> = {
   cargo: {
     kind: 'build',
     short: 'C:',
-    long: 'manifest-path= config=',
-    values: { '-C': R | L, '--manifest-path': R, '--config': 'cargo --config can set options that run programs' },
+    long: 'manifest-path=',
+    values: { '-C': R | L, '--manifest-path': R },
     dflt: '.',
     reason: RUNS_PROJECT('build scripts, procedural macros and tests'),
   },
