@@ -149,9 +149,12 @@ export async function checkPolicy(name: string, command: string, opts: { cwd?: s
       reason: decision.reason,
       rule: decision.rule,
       sandbox: decision.sandbox,
+      cwd: decision.cwd,
       output: outputView(decision.output),
       stages: list.items.flatMap((i) => i.pipeline.stages.map((s) => s.argv)),
       checks: decision.checks,
+      // Which layer bounds each stage that runs (leading cds do not): static checks, the sandbox, or both.
+      bounds: decision.bounds,
     });
   }
   for (const line of explain(decision)) process.stdout.write(`${line}\n`);

@@ -22,7 +22,7 @@
 // - Programs not in the table (tools.ts): every argument that looks like a path (see pathCandidates) is a
 //   read. Bare words (`secret.txt`) are not taken for paths; the sandbox confines what they can reach.
 
-import type { ArgvAnalysis } from './types.js';
+import type { ArgvAnalysis, CodeRun } from './types.js';
 import {
   GIT_GLOBAL,
   GIT_OTHER,
@@ -50,6 +50,7 @@ class Acc {
   readonly writes: string[] = [];
   readonly lists: string[] = [];
   readonly nested: string[] = [];
+  readonly code: CodeRun[] = [];
   refusal: string | null = null;
   sandboxOnly: string | null = null;
 
@@ -74,6 +75,11 @@ class Acc {
     this.sandboxOnly ??= reason;
   }
 
+  /** `program` (as written) runs code remux cannot read: `does` completes "<name> …". */
+  runsCode(program: string, does: string): void {
+    this.code.push({ program, does });
+  }
+
   result(): ArgvAnalysis {
     return {
       binaries: this.binaries,
@@ -83,6 +89,7 @@ class Acc {
       nested: this.nested,
       refusal: this.refusal,
       sandboxOnly: this.sandboxOnly,
+      code: this.code,
     };
   }
 }
@@ -232,6 +239,9 @@ function parsed(c: Call): Parsed {
   return p;
 }
 
+/** The program as written in argv (a name or a path), for the policy to resolve like execute_binary's. */
+const program = (c: Call): string => c.argv[c.i - 1] as string;
+
 function operandRole(c: Call, p: Parsed, role = c.spec.operands): number {
   return has(p, c.spec.recurse) ? role | L : role;
 }
@@ -257,7 +267,30 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
   },
 
   interp(c) {
-    if (c.argv.length - c.i !== 1 || c.argv[c.i] !== '--version') c.acc.refuse(`${c.name}: ${c.spec.reason}`);
+    if (c.argv.length - c.i === 1 && c.argv[c.i] === '--version') return;
+    // Options differ per language; every path-looking argument (the script first) is read.
+    let script: string | undefined;
+    for (let j = c.i; j < c.argv.length; j++) {
+      for (const p of pathCandidates(c.argv[j] as string)) {
+        script ??= p;
+        c.acc.add(R, p);
+      }
+    }
+    const what = script === undefined ? 'code from its command line or input' : script;
+    c.acc.runsCode(program(c), `would run ${what}: ${c.spec.reason}`);
+  },
+
+  build(c) {
+    const p = parsed(c);
+    for (const o of p.operands) c.acc.add(R | IFPATH, o);
+    // The project (Makefile, package.json, Cargo.toml, go.mod) is read from the working directory unless
+    // an option names another one.
+    const elsewhere = p.opts.some((o) => {
+      const m = c.spec.values.get(o.name);
+      return typeof m === 'number' && (m & L) !== 0;
+    });
+    if (!elsewhere && c.spec.dflt !== null) c.acc.add(R | L, c.spec.dflt);
+    c.acc.runsCode(program(c), c.spec.reason);
   },
 
   wrap(c) {
@@ -314,6 +347,7 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
   shell(c) {
     const { acc, argv, name } = c;
     let dashC = false;
+    let dashS = false;
     let j = c.i;
     for (; j < argv.length; j++) {
       const a = argv[j] as string;
@@ -328,16 +362,22 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
       }
       for (const ch of a.slice(1)) {
         if (ch === 'c') dashC = true;
-        else if (ch === 's') acc.refuse(`${name} -s reads commands from its input, which cannot be checked`);
+        else if (ch === 's') dashS = true;
         else if (ch === 'i') acc.refuse(`${name} -i runs an interactive shell`);
         else if (ch === 'o' || ch === 'O') j++; // -o OPTION: the option name is the next argument
       }
     }
     if (!dashC) {
-      acc.refuse(
-        j < argv.length
-          ? `${name} would run the script ${argv[j]}, whose contents cannot be checked`
-          : `${name} without -c reads commands from its input, which cannot be checked`,
+      if (c.ctx.appended) acc.refuse(`xargs would pass unchecked arguments to ${name}, which takes a script`);
+      if (acc.refusal !== null) return;
+      // With -s the operands are positional parameters and the commands come from the input.
+      const script = dashS ? undefined : argv[j];
+      if (script !== undefined) acc.add(R, script);
+      acc.runsCode(
+        program(c),
+        script !== undefined
+          ? `would run the script ${script}, whose contents cannot be checked`
+          : 'without -c reads commands from its input, which cannot be checked',
       );
       return;
     }
@@ -723,6 +763,7 @@ function findExec(c: Call, action: string, cmd: string[], starts: string[]): voi
   run(sub, cmd, 0, { ...c.ctx, depth: c.ctx.depth + 1, found: true });
   if (sub.refusal !== null) acc.refuse(sub.refusal);
   if (sub.sandboxOnly !== null) acc.needsSandbox(sub.sandboxOnly);
+  acc.code.push(...sub.code);
   for (const b of sub.binaries) {
     acc.binaries.push(b);
     if (b.includes('{}')) acc.refuse('find would run the files it finds');
@@ -842,6 +883,19 @@ function tar(c: Call): void {
 // ---------------------------------------------------------------------------------------------------------
 // git: run in a repository whose own config and hooks can run programs; remux checks what argv controls.
 
+/**
+ * Which git commands need execute_code: all but those that never open a repository. Hooks are the
+ * obvious part (commit, push, checkout, merge, rebase, am, …), but even `git status`, `log` and `diff`
+ * run what the repository's own config names: core.fsmonitor, clean/smudge filters, textconv and
+ * external diff drivers, gpg.program, core.sshCommand and credential helpers on fetch/push, and the
+ * post-index-change hook whenever the index is rewritten (status refreshes it). Whoever can write a
+ * repository (.git/config, .git/hooks) can make any of these run, and no argv check can see it; so git
+ * is a code runner, bounded by the OS sandbox like make or npm.
+ */
+const GIT_NO_REPOSITORY = new Set(['version', 'help']);
+const GIT_RUNS_CODE =
+  "runs hooks and programs named in the repository's config (core.fsmonitor, filters, textconv, core.sshCommand), code that remux cannot check";
+
 const GIT_REFUSED = new Set(
   'difftool mergetool filter-branch submodule bisect send-email instaweb daemon web--browse credential credential-cache credential-store upload-pack receive-pack upload-archive shell p4 svn cvsimport cvsserver cvsexportcommit archimport quiltimport imap-send maintenance hook gui citool'.split(' '),
 );
@@ -870,6 +924,7 @@ function git(c: Call): void {
   for (const v of g.unknown) acc.add(R, joinPath(root, v));
   const sub = argv[g.end];
   if (sub === undefined) return;
+  if (!GIT_NO_REPOSITORY.has(sub)) acc.runsCode(program(c), GIT_RUNS_CODE);
   if (GIT_REFUSED.has(sub)) {
     acc.refuse(`git ${sub} runs programs, hooks or editors that cannot be checked`);
     return;

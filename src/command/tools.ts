@@ -20,7 +20,9 @@ export type Kind =
   | 'plain' //       operands have `operands` roles
   | 'none' //        nothing in argv is a path (echo, printf, true…)
   | 'refuse' //      refused outright: `reason`
-  | 'interp' //      a language interpreter: refused unless it only prints its version
+  | 'interp' //      a language interpreter: runs code (execute_code) unless it only prints its version
+  | 'build' //       a build tool or package manager: runs the project's code (execute_code), `reason` says
+  //                 how; the working directory is the project unless an option with role L names another
   | 'wrap' //        runs the command after its options (and `skip` operands)
   | 'env'
   | 'sudo'
@@ -272,7 +274,8 @@ export function looksLikePath(v: string): boolean {
 // ---------------------------------------------------------------------------------------------------------
 // The table
 
-const ONLY_VERSION = 'interpreters run code that remux cannot check (only --version is allowed)';
+const INTERPRETER = 'interpreters run code that remux cannot check';
+const RUNS_PROJECT = (what: string): string => `runs ${what}, code that remux cannot check`;
 const NAMES_INSIDE = (opt: string): string => `${opt} reads file names from a file, and those cannot be checked`;
 const RUNS = (what: string): string => `${what} runs a program that cannot be checked`;
 
@@ -687,9 +690,46 @@ const DEFS: Record<string, Def> = {
   find: { kind: 'find' },
   git: { kind: 'git' },
 
-  // Refused: what they do cannot be checked from argv.
+  // Programs that run code remux cannot read (ARCHITECTURE §1.3): each needs an execute_code grant and
+  // then runs inside the OS sandbox. Besides these: POSIX shells with a script or their input (kind
+  // 'shell'), and git, whose repository config and hooks name programs (see analysis.ts, git()).
   'python python2 python3 perl ruby node nodejs php lua luajit tclsh wish Rscript julia deno bun jshell irb java':
-    { kind: 'interp', reason: ONLY_VERSION },
+    { kind: 'interp', reason: INTERPRETER },
+  'make gmake': {
+    kind: 'build',
+    short: 'C:f:I:j::l::o:W:',
+    long: 'directory= file= makefile= include-dir= jobs? load-average? old-file= assume-old= what-if= new-file= assume-new= eval=',
+    values: { '-C --directory': R | L, '-f --file --makefile -I --include-dir': R },
+    dflt: '.',
+    reason: RUNS_PROJECT("a Makefile's recipes"),
+  },
+  'npm npx yarn pnpm': {
+    kind: 'build',
+    short: 'C:',
+    long: 'prefix= dir= cwd=',
+    values: { '--prefix -C --dir --cwd': R | L },
+    dflt: '.',
+    reason: RUNS_PROJECT("package scripts (package.json, installed packages' lifecycle scripts)"),
+  },
+  cargo: {
+    kind: 'build',
+    short: 'C:',
+    long: 'manifest-path=',
+    values: { '-C': R | L, '--manifest-path': R },
+    dflt: '.',
+    reason: RUNS_PROJECT('build scripts, procedural macros and tests'),
+  },
+  go: { kind: 'build', short: 'C:', values: { '-C': R | L }, dflt: '.', reason: RUNS_PROJECT('go generate directives, tests and cgo builds') },
+  'pip pip3 pipx uv poetry tox nox pytest': {
+    kind: 'build',
+    short: 'r:c:t:',
+    long: 'requirement= constraint= target= editable=',
+    values: { '-r --requirement -c --constraint -e --editable': R, '-t --target': W },
+    dflt: '.',
+    reason: RUNS_PROJECT("a package's build or setup code, or the project's tests"),
+  },
+
+  // Refused: what they do cannot be checked from argv.
   'fish csh tcsh nu pwsh powershell xonsh elvish rc es': { kind: 'refuse', reason: 'not a POSIX shell: its command strings cannot be checked by the remux parser' },
   'chroot nsenter unshare': { kind: 'refuse', reason: 'changes the root or namespaces, so paths cannot be checked' },
   'su runuser pkexec sudoedit': { kind: 'refuse', reason: 'runs a shell or an editor as another user' },
@@ -718,7 +758,7 @@ function table(defs: Record<string, Def>): ReadonlyMap<string, ToolSpec> {
 
 export const TOOLS = table(DEFS);
 
-/** `python3.12` → `python3`, `perl5.36` → `perl`: interpreters and shells are often called by versioned names. */
+/** `python3.12` → `python3`, `pip3.11` → `pip3`: interpreters, shells and their package tools are often called by versioned names. */
 const VERSIONED = /^([A-Za-z]+\d?)[\d.-]+$/;
 
 export function lookupTool(base: string): ToolSpec | undefined {
@@ -727,7 +767,7 @@ export function lookupTool(base: string): ToolSpec | undefined {
   const m = VERSIONED.exec(base);
   if (m === null) return undefined;
   const v = TOOLS.get(m[1] as string) ?? TOOLS.get((m[1] as string).replace(/\d$/, ''));
-  return v !== undefined && (v.kind === 'interp' || v.kind === 'shell') ? v : undefined;
+  return v !== undefined && (v.kind === 'interp' || v.kind === 'shell' || v.kind === 'build') ? v : undefined;
 }
 
 /** Per-subcommand option tables for git (see analysis.ts). */

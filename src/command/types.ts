@@ -63,4 +63,16 @@ export interface ArgvAnalysis {
    * allowed only when it runs inside one. Names the option, e.g. "grep -R follows symlinks met while recursing".
    */
   sandboxOnly: string | null;
+  /**
+   * Programs of this argv that run code remux cannot read (an interpreter's script or `-c`, a shell's
+   * script or input, a build tool's Makefile, a package manager's scripts, git's hooks and repository
+   * config): each needs an execute_code grant, and the command then runs only inside the OS sandbox.
+   */
+  code: CodeRun[];
+}
+
+/** One program that runs unchecked code: `program` as written in argv, `does` completes "<program> …". */
+export interface CodeRun {
+  program: string;
+  does: string;
 }

@@ -5,6 +5,7 @@
 // Adapters (CLI, daemon; HTTP, MCP later) only build an Action and render the result.
 import { performance } from 'node:perf_hooks';
 import type { AuditStore } from '../audit/store.js';
+import { leadingCd } from '../command/cd.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
 import { evaluate, sandboxSpec } from '../policy/evaluate.js';
@@ -114,8 +115,9 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   let bytesOut = 0;
   const result = await host
     .execute({
-      list,
-      cwd,
+      // Leading `cd DIR &&` stages were checked as the directory the rest runs in.
+      list: leadingCd(list).rest,
+      cwd: decision.cwd,
       timeoutMs: action.timeoutMs !== undefined ? action.timeoutMs : ctx.defaultTimeoutMs,
       pipefail: action.pipefail ?? ctx.defaultPipefail,
       output: decision.output,

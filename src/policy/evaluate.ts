@@ -1,14 +1,15 @@
 // The static policy check: every program, path and redirection of a parsed command list against one policy.
 import { posix } from 'node:path';
 import { analyzeArgv } from '../command/analysis.js';
+import { leadingCd } from '../command/cd.js';
 import { parseCommand } from '../command/parser.js';
-import type { CommandList, Stage } from '../command/types.js';
+import type { CodeRun, CommandList, Stage } from '../command/types.js';
 import { compileGlob, globPrefix } from './glob.js';
 import type { GlobMatcher } from './glob.js';
 import { ANY_PROGRAM } from './schema.js';
 import type { PathOperation } from './schema.js';
 import type { SandboxSpec } from '../exec/types.js';
-import type { Check, Decision, Effect, Enforcement, Operation, OutputLimits, PathResolver, Policy, Rule, RuleRef } from './types.js';
+import type { Check, Decision, Effect, Enforcement, Operation, OutputLimits, PathResolver, Policy, Rule, RuleRef, StageBound } from './types.js';
 
 export interface EvalContext {
   /** Absolute directory relative paths are taken against. */
@@ -19,6 +20,8 @@ export interface EvalContext {
 }
 
 const NO_SANDBOX: Enforcement = { sandbox: false, why: 'no OS sandbox' };
+
+const WRITABLE_PROGRAM = 'is run from a path this policy lets callers write, so what it runs cannot be checked';
 
 /** `sh -c "sh -c '…'"` deeper than this is refused rather than followed. */
 const MAX_NESTING = 8;
@@ -84,13 +87,23 @@ function outputVerdict(policy: string, rules: CompiledRule[]): CompiledPolicy['o
 /**
  * Decides a parsed command list under a policy. Per check: the first matching deny rule, else the first
  * matching ask rule, else the first matching allow rule; nothing matching denies. Overall: any deny
- * denies, else any ask asks, else allow.
+ * denies, else any ask asks, else allow. Leading `cd DIR &&` stages set the working directory of the
+ * rest (command/cd.ts): each DIR is checked as list_directory, and the decision's cwd is where they lead.
  */
 export function evaluate(policy: Policy, list: CommandList, ctx: EvalContext): Decision {
   if (!ctx.cwd.startsWith('/')) throw new Error(`evaluate: cwd must be absolute, got ${JSON.stringify(ctx.cwd)}`);
   const run = new Evaluation(policy, compile(policy), ctx);
-  let stage = 0;
-  for (const item of list.items) for (const s of item.pipeline.stages) run.stage(s, stage++, 0);
+  const cd = leadingCd(list);
+  if (cd.refusal !== null) run.refuse('cd', cd.refusal.stage, cd.refusal.reason);
+  for (const { dir, stage } of cd.dirs) run.changeDirectory(dir, stage);
+  let stage = cd.dirs.length;
+  for (const item of cd.rest.items) {
+    for (const s of item.pipeline.stages) {
+      // A refused cd is reported once, by the refusal above.
+      if (cd.refusal === null || s.argv[0] !== 'cd') run.stage(s, stage, 0);
+      stage++;
+    }
+  }
   const output = run.output();
 
   const checks = run.checks;
@@ -103,6 +116,8 @@ export function evaluate(policy: Policy, list: CommandList, ctx: EvalContext): D
     checks,
     output,
     sandbox: (ctx.enforcement ?? NO_SANDBOX).sandbox,
+    cwd: run.cwd,
+    bounds: run.bounds(cd.dirs.length, stage),
   };
 }
 
@@ -112,19 +127,53 @@ interface CheckResult {
   rule: CompiledRule | null;
   /** Replaces the rule verdict in the reason (e.g. "not found in secure PATH"). */
   note?: string;
+  /** The check denies whatever the rule says (the note says why). */
+  deny?: boolean;
 }
 
 /** State of one evaluate() call; its memo never outlives the call, so a later symlink swap is seen. */
 class Evaluation {
   readonly checks: Check[] = [];
+  /** Where relative paths are taken from: the context's cwd, moved by leading cds. */
+  cwd: string;
+  /** Stages allowed (or asked) to run unchecked code, with what runs it. */
+  private readonly code = new Map<number, string>();
+  /** Keyed by cwd and path: a relative path means another file once a cd moved the cwd. */
   private readonly realpaths = new Map<string, string>();
   private readonly programs = new Map<string, string | null>();
+  private readonly enforcement: Enforcement;
 
   constructor(
     private readonly policy: Policy,
     private readonly compiled: CompiledPolicy,
     private readonly ctx: EvalContext,
-  ) {}
+  ) {
+    this.cwd = ctx.cwd;
+    this.enforcement = ctx.enforcement ?? NO_SANDBOX;
+  }
+
+  /** A leading `cd DIR`: DIR must be listable, and the rest runs there (resolved, as checked). */
+  changeDirectory(dir: string, index: number): void {
+    this.checkPath('list_directory', dir, index);
+    const last = this.checks.at(-1);
+    if (last?.effect !== 'deny') this.cwd = last?.resource ?? this.cwd;
+  }
+
+  refuse(program: string, index: number, reason: string): void {
+    this.push('execute_binary', program, index, null, reason);
+  }
+
+  /** Which layer bounds each running stage (stages first…end-1; the leading cds do not run). */
+  bounds(first: number, end: number): StageBound[] {
+    const out: StageBound[] = [];
+    for (let stage = first; stage < end; stage++) {
+      const code = this.code.get(stage);
+      // Without a sandbox, code that passed its check did so under unsandboxed: true.
+      if (this.enforcement.sandbox) out.push(code ? { stage, layer: 'sandbox', code } : { stage, layer: 'static+sandbox' });
+      else out.push(code ? { stage, layer: 'none', code } : { stage, layer: 'static' });
+    }
+    return out;
+  }
 
   stage(s: Stage, index: number, depth: number): void {
     const analysis = analyzeArgv(s.argv);
@@ -132,12 +181,14 @@ class Evaluation {
       const program = s.argv[0] ?? '';
       this.push('execute_binary', program, index, null, `${show(s.argv.join(' '))}: ${analysis.refusal}`);
     } else {
-      const enforcement = this.ctx.enforcement ?? NO_SANDBOX;
+      const enforcement = this.enforcement;
       if (analysis.sandboxOnly !== null && !enforcement.sandbox) {
         const reason = `${analysis.sandboxOnly}, which only the OS sandbox can confine; this command would run with static checks only (${enforcement.why})`;
         this.push('execute_binary', s.argv[0] ?? '', index, null, reason);
       }
       for (const program of analysis.binaries) this.checkProgram(program, index);
+      for (const code of analysis.code) this.checkCode(code, index);
+      for (const program of analysis.binaries) if (this.writable(program)) this.checkCode({ program, does: WRITABLE_PROGRAM }, index);
       for (const path of analysis.reads) this.checkPath('read_file', path, index);
       for (const path of analysis.writes) this.checkPath('write_file', path, index);
       for (const path of analysis.lists) this.checkPath('list_directory', path, index);
@@ -172,17 +223,65 @@ class Evaluation {
   }
 
   private checkProgram(program: string, index: number): void {
-    this.guarded('execute_binary', program, index, () => {
-      if (program === '') return { resource: '', rule: null, note: 'empty program name' };
-      const bare = !program.includes('/');
-      const real = bare ? this.which(program) : this.realpath(program);
-      if (real === null) return { resource: program, rule: null, note: 'not found in secure PATH' };
-      const name = posix.basename(program);
-      const lexical = bare ? null : posix.resolve(this.ctx.cwd, program);
-      const rule = decide(this.rulesFor('execute_binary'), (r) =>
-        r.rule.effect === 'allow' ? this.allowsProgram(r, name, real) : this.flagsProgram(r, name, real, lexical),
-      );
-      return { resource: real, rule };
+    this.guarded('execute_binary', program, index, () => this.programRule('execute_binary', program));
+  }
+
+  /** The program, then its rule among `op`'s: execute_binary and execute_code match programs alike. */
+  private programRule(op: 'execute_binary' | 'execute_code', program: string): CheckResult {
+    if (program === '') return { resource: '', rule: null, note: 'empty program name' };
+    const bare = !program.includes('/');
+    const real = bare ? this.which(program) : this.realpath(program);
+    if (real === null) return { resource: program, rule: null, note: 'not found in secure PATH' };
+    const name = posix.basename(program);
+    const lexical = bare ? null : posix.resolve(this.cwd, program);
+    const rule = decide(this.rulesFor(op), (r) =>
+      r.rule.effect === 'allow' ? this.allowsProgram(r, name, real) : this.flagsProgram(r, name, real, lexical),
+    );
+    return { resource: real, rule };
+  }
+
+  /**
+   * A program run by its path that this policy lets callers write (`./build.sh`, `/tmp/tool`) is code
+   * they chose, like a script given to bash. The secure PATH's programs, by name or by path
+   * (`/usr/bin/cat`), are the host's own, whatever the policy lets callers write.
+   */
+  private writable(program: string): boolean {
+    if (!program.includes('/')) return false;
+    let real: string;
+    try {
+      real = this.realpath(program);
+      if (this.which(posix.basename(program)) === real || this.which(posix.basename(real)) === real) return false;
+    } catch {
+      return false; // its execute_binary check already denies
+    }
+    const lexical = posix.resolve(this.cwd, program);
+    const rule = decide(this.rulesFor('write_file'), (r) => (r.rule.effect === 'allow' ? r.matchers.some((m) => m.test(real)) : this.flagsPath(r, real, lexical)));
+    return rule !== null && rule.rule.effect !== 'deny';
+  }
+
+  /**
+   * A program that runs code remux cannot check needs an execute_code rule, whatever execute_binary says;
+   * since no static check bounds that code, an allow or ask holds only inside the OS sandbox, unless the
+   * rule says unsandboxed: true.
+   */
+  private checkCode(code: CodeRun, index: number): void {
+    const name = posix.basename(code.program);
+    const does = `${name} ${code.does}`;
+    this.guarded('execute_code', code.program, index, () => {
+      const found = this.programRule('execute_code', code.program);
+      const { rule } = found;
+      if (found.note !== undefined) return found;
+      if (rule === null) {
+        return { ...found, note: `${does}; no execute_code rule of policy ${this.policy.name} allows ${name} (add one to run it in the OS sandbox)` };
+      }
+      if (rule.rule.effect === 'deny') return { ...found, note: `${does}; ${verdictOf(rule, this.policy.name)}` };
+      if (this.enforcement.sandbox || rule.rule.unsandboxed === true) this.code.set(index, does);
+      if (this.enforcement.sandbox) return { ...found, note: `${does}; ${verdictOf(rule, this.policy.name)}, bounded by the OS sandbox` };
+      if (rule.rule.unsandboxed === true) return { ...found, note: `${does}; ${verdictOf(rule, this.policy.name)} with unsandboxed: true, so nothing bounds that code (${this.enforcement.why})` };
+      const note =
+        `${does}; ${verdictOf(rule, this.policy.name)} only inside the OS sandbox, but this command would run with static checks only ` +
+        `(${this.enforcement.why}); add unsandboxed: true to that rule to run such code without the sandbox`;
+      return { ...found, note, deny: true };
     });
   }
 
@@ -209,7 +308,7 @@ class Evaluation {
   private checkPath(op: PathOperation, path: string, index: number): void {
     this.guarded(op, path, index, () => {
       const real = this.realpath(path);
-      const lexical = posix.resolve(this.ctx.cwd, path);
+      const lexical = posix.resolve(this.cwd, path);
       const rule = decide(this.rulesFor(op), (r) =>
         r.rule.effect === 'allow' ? r.matchers.some((m) => m.test(real)) : this.flagsPath(r, real, lexical),
       );
@@ -253,9 +352,9 @@ class Evaluation {
       this.push(op, requested, index, null, `${op} ${show(requested)}: cannot be checked: ${(err as Error).message}`);
       return;
     }
-    const { resource, rule, note } = result;
+    const { resource, rule, note, deny } = result;
     const from = resource !== requested ? ` (resolved from ${show(requested)})` : '';
-    this.push(op, resource, index, rule, `${op} ${show(resource)}: ${note ?? verdictOf(rule, this.policy.name)}${from}`);
+    this.push(op, resource, index, deny ? null : rule, `${op} ${show(resource)}: ${note ?? verdictOf(rule, this.policy.name)}${from}`);
   }
 
   private push(op: Operation, resource: string, stage: number, rule: CompiledRule | null, reason: string): void {
@@ -268,10 +367,11 @@ class Evaluation {
   }
 
   private realpath(path: string): string {
-    let real = this.realpaths.get(path);
+    const key = path.startsWith('/') ? path : `${this.cwd}\0${path}`;
+    let real = this.realpaths.get(key);
     if (real === undefined) {
-      real = this.ctx.resolver.realpath(path, this.ctx.cwd);
-      this.realpaths.set(path, real);
+      real = this.ctx.resolver.realpath(path, this.cwd);
+      this.realpaths.set(key, real);
     }
     return real;
   }
@@ -345,7 +445,9 @@ function show(text: string): string {
  */
 export function programsMatchByName(policy: Policy): boolean {
   return policy.rules.every(
-    (r) => r.operation !== 'execute_binary' || (r.effect === 'allow' && r.resources !== null && r.resources.every((x) => !x.includes('/'))),
+    (r) =>
+      (r.operation !== 'execute_binary' && r.operation !== 'execute_code') ||
+      (r.effect === 'allow' && r.resources !== null && r.resources.every((x) => !x.includes('/'))),
   );
 }
 
@@ -382,7 +484,9 @@ export function sandboxSpec(policy: Policy, owner: string): SandboxSpec {
     }
     const prefixes = globs.map(globPrefix);
     if (rule.operation === 'write_file') write.push(...prefixes);
-    else if (rule.operation === 'read_file' || rule.operation === 'list_directory' || rule.operation === 'execute_binary') read.push(...prefixes);
+    else if (rule.operation === 'read_file' || rule.operation === 'list_directory' || rule.operation === 'execute_binary' || rule.operation === 'execute_code') {
+      read.push(...prefixes);
+    }
   }
   // A network deny anywhere wins over its allows, like every other check.
   if (policy.rules.some((r) => r.operation === 'network' && r.effect === 'deny')) network = false;
@@ -406,12 +510,24 @@ function roots(paths: string[]): string[] {
   return sorted.filter((p) => !sorted.some((q) => q !== p && (q === '/' || p.startsWith(`${q}/`))));
 }
 
-/** The lines `remux policy check` prints: the verdict, then every check stage by stage. */
+const LAYERS: Record<StageBound['layer'], string> = {
+  'static+sandbox': 'static checks, then the OS sandbox',
+  static: 'static checks only',
+  sandbox: 'the OS sandbox alone',
+  none: 'nothing (execute_code with unsandboxed: true)',
+};
+
+/** The lines `remux policy check` prints: the verdict, every check stage by stage, what bounds each stage. */
 export function explain(decision: Decision): string[] {
   const lines = [`${decision.effect.toUpperCase()} under policy ${decision.policy}: ${decision.reason}`];
   for (const c of decision.checks) {
     const where = c.stage < 0 ? 'output ' : `stage ${c.stage + 1}`;
     lines.push(`  ${where}  ${c.effect.padEnd(5)}  ${c.reason}`);
+  }
+  lines.push(`  working directory: ${decision.cwd}`);
+  for (const b of decision.bounds) {
+    const why = b.code ? `: ${b.code}` : '';
+    lines.push(`  stage ${b.stage + 1}  bounded by ${LAYERS[b.layer]}${why}`);
   }
   if (decision.sandbox) lines.push('  runs inside the OS sandbox');
   return lines;

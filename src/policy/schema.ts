@@ -9,6 +9,9 @@
 //           resource: cat|grep|/opt/tools/*  # string (a|b alternatives), list of strings, or null
 //           effect: allow                    # allow (default) | deny | ask
 //           reason: text                     # optional, echoed in decisions
+//         - operation: execute_code          # programs that run code remux cannot check (make, npm, python3…)
+//           resource: make|npm               # like execute_binary; the command then runs in the OS sandbox
+//           unsandboxed: true                # optional: may also run where there is no sandbox
 //         - operation: write_stdout          # resource: null (no limits) or
 //           resource: { max_bytes: N, redact: [REGEX, { from: REGEX, to: REGEX }] }
 import { z } from 'zod';
@@ -16,7 +19,7 @@ import { strictObject } from '../config/source.js';
 import { globError } from './glob.js';
 import type { Effect, Operation, OutputLimits, SandboxMode } from './types.js';
 
-export const KNOWN_OPERATIONS = ['execute_binary', 'read_file', 'write_file', 'list_directory', 'write_stdout'] as const;
+export const KNOWN_OPERATIONS = ['execute_binary', 'execute_code', 'read_file', 'write_file', 'list_directory', 'write_stdout'] as const;
 const PATH_OPERATIONS = ['read_file', 'write_file', 'list_directory'] as const;
 export type PathOperation = (typeof PATH_OPERATIONS)[number];
 
@@ -55,6 +58,7 @@ export interface RuleSpec {
   resources: string[] | null;
   output?: OutputLimits;
   reason?: string;
+  unsandboxed?: boolean;
 }
 
 // A redact entry is a regex string or a { from, to } block; entries are checked one by one in outputLimits().
@@ -79,23 +83,31 @@ const CapabilitySchema = strictObject({
   resource: z.unknown().optional(),
   effect: z.enum(['allow', 'deny', 'ask']).default('allow'),
   reason: z.string().min(1).optional(),
+  // YAML's yes/no are strings here, as for sandbox:.
+  unsandboxed: z.boolean({ error: 'expected true or false' }).optional(),
 }).transform((cap, ctx): RuleSpec => {
   const op = cap.operation as Operation;
   const spec: RuleSpec = { operation: op, effect: cap.effect, resources: null };
   if (cap.reason !== undefined) spec.reason = cap.reason;
+  if (cap.unsandboxed !== undefined) {
+    if (op !== 'execute_code') issue(ctx, ['unsandboxed'], `only execute_code rules take unsandboxed (this is ${op})`);
+    else if (cap.effect === 'deny') issue(ctx, ['unsandboxed'], 'a deny rule runs nothing: unsandboxed has no meaning here');
+    else spec.unsandboxed = cap.unsandboxed;
+  }
   if (op === 'write_stdout') {
     spec.output = outputLimits(cap.resource, ctx);
     return spec;
   }
-  const nullable = !(op === 'execute_binary' || isPathOperation(op));
+  const programs = op === 'execute_binary' || op === 'execute_code';
+  const nullable = !(programs || isPathOperation(op));
   if (cap.resource === undefined || (cap.resource === null && nullable)) {
-    if (!nullable) issue(ctx, ['resource'], `missing: ${op} needs the ${op === 'execute_binary' ? 'programs' : 'path globs'} it covers`);
+    if (!nullable) issue(ctx, ['resource'], `missing: ${op} needs the ${programs ? 'programs' : 'path globs'} it covers`);
     return spec;
   }
   spec.resources = entries(cap.resource, ctx);
   spec.resources.forEach((entry, i) => {
     const at: Path = Array.isArray(cap.resource) ? ['resource', i] : ['resource'];
-    const problem = op === 'execute_binary' ? programError(entry) : isPathOperation(op) ? pathError(entry) : null;
+    const problem = programs ? programError(entry) : isPathOperation(op) ? pathError(entry) : null;
     if (problem) issue(ctx, at, `${JSON.stringify(entry)}: ${problem}`);
   });
   return spec;

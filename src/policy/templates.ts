@@ -7,14 +7,15 @@ import { ConfigError } from '../config/source.js';
 import { POLICY_NAME } from './schema.js';
 import type { Effect, Operation } from './types.js';
 
-export type TemplateName = 'restrictive' | 'read_only' | 'write_capable' | 'admin';
-export const TEMPLATE_NAMES: readonly TemplateName[] = ['restrictive', 'read_only', 'write_capable', 'admin'];
+export type TemplateName = 'restrictive' | 'read_only' | 'write_capable' | 'developer' | 'admin';
+export const TEMPLATE_NAMES: readonly TemplateName[] = ['restrictive', 'read_only', 'write_capable', 'developer', 'admin'];
 
 export interface TemplateCapability {
   operation: Operation;
   resource: string | string[] | null | { max_bytes?: number; redact?: Array<string | { from: string; to: string }> };
   effect?: Effect;
   reason?: string;
+  unsandboxed?: boolean;
   /** Written as a comment above the capability. */
   comment?: string;
 }
@@ -46,6 +47,17 @@ const READ_TOOLS = [
   'file', 'journalctl', 'uptime', 'df', 'free', 'ps', 'id', 'whoami', 'uname',
 ];
 const READ_TREES = ['/var/log/**', '/tmp/**'];
+
+/** The developer template's workspace: a placeholder the user edits. */
+const WORKSPACE_DIR = '${HOME}/projects';
+const WORKSPACE = `${WORKSPACE_DIR}/**`;
+const DEV_TOOLS = [
+  'cat', 'head', 'tail', 'grep', 'rg', 'ls', 'find', 'wc', 'sort', 'uniq', 'cut', 'tr', 'diff', 'cmp', 'sed', 'awk',
+  'stat', 'du', 'file', 'basename', 'dirname', 'realpath', 'echo', 'printf', 'true', 'false', 'test', 'env', 'xargs',
+  'mkdir', 'touch', 'cp', 'mv', 'rm', 'rmdir', 'ln', 'tee', 'tar', 'gzip', 'patch',
+];
+/** Programs the developer template lets run project code (execute_code). */
+const CODE_RUNNERS = ['python3', 'node', 'npm', 'npx', 'make', 'git', 'bash', 'sh', 'cargo', 'go', 'pip'];
 
 const limitedOutput = (maxBytes: number): TemplateCapability => ({
   operation: 'write_stdout',
@@ -105,8 +117,49 @@ export const TEMPLATES: Record<TemplateName, Template> = {
       },
     ],
   },
+  developer: {
+    description: 'An agent working in a repository: its workspace, common dev tools, project code run in the OS sandbox',
+    capabilities: [
+      {
+        operation: 'execute_binary',
+        resource: [...DEV_TOOLS, ...CODE_RUNNERS],
+        comment:
+          'Common tools for working in a repository. What they may read and change is limited by the\n' +
+          'workspace rules below; programs that run project code also need the execute_code rule.',
+      },
+      {
+        operation: 'execute_code',
+        resource: CODE_RUNNERS,
+        comment:
+          'Programs that run code remux cannot check: scripts (python3 x.py, bash x.sh), Makefiles, package\n' +
+          'scripts (npm test), build scripts (cargo, go), git hooks and repository config. Such a command\n' +
+          'runs only inside the OS sandbox, which shows it the workspace (writable) and the system\n' +
+          'directories (read-only), nothing else, and no network.',
+      },
+      {
+        operation: 'read_file',
+        resource: WORKSPACE,
+        comment:
+          'The workspace: edit this path to where your repositories are (${HOME} is taken from the\n' +
+          "environment of whoever loads the policy: the daemon's user).",
+      },
+      { operation: 'list_directory', resource: WORKSPACE },
+      {
+        operation: 'write_file',
+        resource: `${WORKSPACE_DIR}/**/*`,
+        comment: 'Anything inside the workspace, but not the workspace directory itself.',
+      },
+      {
+        ...limitedOutput(10 * MiB),
+        comment:
+          'No network rule: nothing here reaches the network (npm install, pip install, git fetch fail).\n' +
+          'Add `- operation: network` to let package managers download.\n' +
+          'Output is limited to 10 MiB with common secrets redacted.',
+      },
+    ],
+  },
   admin: {
-    description: 'Everything, with approval before destructive programs and sensitive files',
+    description: 'Everything, with approval before destructive programs, code remux cannot check and sensitive files',
     capabilities: [
       {
         operation: 'execute_binary',
@@ -126,6 +179,17 @@ export const TEMPLATES: Record<TemplateName, Template> = {
         comment:
           'ask beats allow: these run only after someone approves. Names match however the program is\n' +
           'run (/usr/bin/rm, a link to it). Variants such as mkfs.xfs are programs of their own: add them.',
+      },
+      {
+        operation: 'execute_code',
+        effect: 'ask',
+        resource: '*',
+        reason: 'runs code remux cannot check',
+        comment:
+          'Scripts (python3 x.py, bash x.sh), Makefiles, package scripts (npm test), git hooks and the\n' +
+          "programs a repository's config names: whatever such code does (rm included) is invisible to the\n" +
+          'rules above, so it runs only after someone approves, inside the OS sandbox. To let some run\n' +
+          'without approval, add an allow rule for them, e.g. resource: git|make.',
       },
       {
         operation: 'write_file',

@@ -5,6 +5,7 @@ export type Effect = 'allow' | 'deny' | 'ask';
 /** Operations known today. Later issues add session.*, network and mcp.* (see KNOWN_OPERATIONS in schema.ts). */
 export type Operation =
   | 'execute_binary'
+  | 'execute_code'
   | 'read_file'
   | 'write_file'
   | 'list_directory'
@@ -44,6 +45,11 @@ export interface Rule {
   output?: OutputLimits;
   /** Optional human explanation from the policy file, echoed in decisions. */
   reason?: string;
+  /**
+   * execute_code only: the code may also run where there is no OS sandbox (the policy says sandbox: false,
+   * or its host has none). Without it such code is refused there, since no static check bounds it.
+   */
+  unsandboxed?: boolean;
   source: SourceRef;
 }
 
@@ -100,6 +106,22 @@ export interface Decision {
   output: OutputLimits;
   /** The command runs inside the OS sandbox (the enforcement it was decided under). */
   sandbox: boolean;
+  /** The working directory the command runs in: the evaluation's, or where its leading `cd`s lead (resolved). */
+  cwd: string;
+  /** For each stage that runs, which layer bounds what it does. */
+  bounds: StageBound[];
+}
+
+/**
+ * What bounds one stage: `static+sandbox` both layers; `static` the argv checks alone (no sandbox);
+ * `sandbox` the OS sandbox alone (the stage runs code remux cannot check); `none`: it runs such code
+ * without a sandbox, under a rule with unsandboxed: true.
+ */
+export interface StageBound {
+  stage: number;
+  layer: 'static+sandbox' | 'static' | 'sandbox' | 'none';
+  /** For `sandbox` and `none`: what runs unchecked code, e.g. "make runs a Makefile's recipes, …". */
+  code?: string;
 }
 
 /** How paths and program names are resolved on the host a command targets (local filesystem, or a remote host's answers). */

@@ -1,7 +1,7 @@
 // End-to-end: config init/show and the policy commands, as a new user runs them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { remux, tempHome } from '../support/cli.js';
@@ -156,6 +156,43 @@ describe('remux policy', () => {
     const d = JSON.parse(r.stdout) as { effect: string; reason: string };
     assert.equal(d.effect, 'deny');
     assert.match(d.reason, /\/etc\/shadow/);
+  });
+});
+
+describe("policy check, as the issue's new user tried it: admin and developer templates", () => {
+  const h = tempHome();
+  after(() => h.remove());
+  const file = join(h.home, 'agents.yaml');
+  // The developer workspace is ${HOME}/projects: here the test's own home.
+  const env = { ...h.env, REMUX_POLICY_CONFIG: file, HOME: h.home };
+  const app = join(h.home, 'projects', 'app');
+  const issue = ['make -C /tmp', 'npm test', 'git status', 'python3 /tmp/x.py', 'node /tmp/x.js', 'bash /tmp/x.sh'];
+
+  test('create both, then check the examples', async () => {
+    mkdirSync(app, { recursive: true });
+    for (const template of ['admin', 'developer']) {
+      const r = await remux(['policy', 'create', template, '--template', template, '--output', file], { env });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    for (const command of issue) {
+      const admin = await remux(['policy', 'check', 'admin', '--', command], { env, cwd: '/tmp' });
+      assert.equal(admin.code, 77, command);
+      assert.match(admin.stdout, /^ASK under policy admin: execute_code \S+: .* needs approval under admin#\d+ \(agents\.yaml:\d+\): runs code remux cannot check, bounded by the OS sandbox/, command);
+      assert.match(admin.stdout, /stage 1 {2}bounded by the OS sandbox alone: /, command);
+      const dev = await remux(['policy', 'check', 'developer', '--', command], { env, cwd: '/tmp' });
+      assert.equal(dev.code, 77, command);
+      assert.match(dev.stdout, /^DENY under policy developer: (read_file|list_directory) \/tmp/, command);
+    }
+    const cd = await remux(['policy', 'check', 'admin', '--json', '--', 'cd /tmp && ls'], { env });
+    assert.equal(cd.code, 0, cd.stdout);
+    assert.equal(JSON.parse(cd.stdout).cwd, '/tmp');
+    assert.equal((await remux(['policy', 'check', 'developer', '--', 'cd /tmp && ls'], { env })).code, 77);
+    // In the workspace the developer's agent runs its project's code, sandboxed, without asking.
+    for (const command of ['make', 'npm test', 'git status', 'python3 x.py', 'bash x.sh', `cd ${app} && make`]) {
+      const r = await remux(['policy', 'check', 'developer', '--json', '--', command], { env, cwd: app });
+      assert.equal(r.code, 0, `${command}: ${r.stdout}`);
+      assert.equal(JSON.parse(r.stdout).bounds.at(-1).layer, 'sandbox', command);
+    }
   });
 });
 

@@ -211,3 +211,80 @@ describe('sandboxes live as long as the process that runs the commands', () => {
     assert.deepEqual(tails, [], 'the command outlived its sandbox');
   });
 });
+
+describe('execute_code: a Makefile runs inside the OS sandbox (real bubblewrap), bounded by the policy paths', () => {
+  const h = tempHome();
+  // Outside /tmp, whose sandbox view is private unless a policy shows it.
+  const root = mkdtempSync('/var/tmp/remux-code-');
+  const app = join(root, 'projects', 'app');
+  const shown = join(root, 'shown'); //    visible read-only (read_file), never writable
+  const hidden = join(root, 'hidden'); //  not in the policy at all
+  const policyFile = join(h.home, 'code.yaml');
+  const env = { ...h.env, REMUX_POLICY_CONFIG: policyFile, HOME: root };
+
+  before(async () => {
+    assert.equal((await remux(['config', 'init'], { env: h.env })).code, 0);
+    for (const dir of [app, shown, hidden]) mkdirSync(dir, { recursive: true });
+    writeFileSync(join(shown, 'victim'), 'keep me\n');
+    writeFileSync(join(hidden, 'victim'), 'keep me too\n');
+    // The route around a static `rm` check: the recipe is code remux never sees.
+    writeFileSync(join(app, 'Makefile'), `all:\n\t-rm -f ${shown}/victim\n\t-rm -rf ${hidden}\n\t-rm -f made.txt && echo made > made.txt\n\tcat ${shown}/victim\n`);
+    const caps = `
+      - { operation: execute_binary, resource: "make|rm|cat|ls" }
+      - { operation: execute_code, resource: make }
+      - { operation: read_file, resource: ["${app}/**", "${shown}/**"] }
+      - { operation: list_directory, resource: ["${app}/**", "${shown}/**"] }
+      - { operation: write_file, resource: "${app}/**/*" }
+      - { operation: write_stdout, resource: null }`;
+    writeFileSync(policyFile, `policies:\n  dev:\n    capabilities:${caps}\n  dev_static:\n    sandbox: false\n    capabilities:${caps}\n`);
+  });
+  after(() => {
+    h.remove();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  test('make runs, writes its workspace, and cannot delete outside the write paths', async () => {
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'dev', '--', `make -C ${app}`], { env, cwd: app });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(app, 'made.txt'), 'utf8'), 'made\n', 'the recipe ran, in the workspace');
+    assert.match(r.stderr, /Read-only file system/, 'rm of a visible file outside the write paths failed inside');
+    assert.equal(readFileSync(join(shown, 'victim'), 'utf8'), 'keep me\n');
+    assert.equal(readFileSync(join(hidden, 'victim'), 'utf8'), 'keep me too\n', 'a tree outside the policy is not even there');
+    assert.match(r.stdout, /keep me/);
+    // The same rm, typed directly, is refused by the static check before anything runs.
+    const direct = await remux(['client', 'run', 'localhost', '--policy', 'dev', '--', `rm -f ${shown}/victim`], { env, cwd: app });
+    assert.equal(direct.code, 77);
+    assert.match(direct.stderr, new RegExp(`write_file ${shown}/victim: no rule of policy dev allows it`));
+  });
+
+  test('with static checks only the Makefile is refused before anything runs, naming the rule and the fix', async () => {
+    rmSync(join(app, 'made.txt'), { force: true });
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'dev_static', '--', 'make'], { env, cwd: app });
+    assert.equal(r.code, 77, r.stdout + r.stderr);
+    assert.match(r.stderr, /execute_code \S+make: make runs a Makefile's recipes, code that remux cannot check; allowed by dev_static#1 \(code\.yaml:\d+\) only inside the OS sandbox, but this command would run with static checks only \(policy dev_static has sandbox: false\); add unsandboxed: true to that rule/);
+    assert.ok(!existsSync(join(app, 'made.txt')), 'nothing ran');
+  });
+
+  test('cd DIR && make: runs in DIR; a cd outside the policy is refused', async () => {
+    rmSync(join(app, 'made.txt'), { force: true });
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'dev', '--', `cd ${app} && make && ls`], { env, cwd: '/' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Makefile\nmade\.txt\n$/m, 'ls ran in the directory too');
+    const out = await remux(['client', 'run', 'localhost', '--policy', 'dev', '--', `cd ${hidden} && ls`], { env, cwd: app });
+    assert.equal(out.code, 77);
+    assert.match(out.stderr, new RegExp(`list_directory ${hidden}: no rule of policy dev allows it`));
+  });
+
+  test('policy check says which layer bounds each stage', async () => {
+    const r = await remux(['policy', 'check', 'dev', '--', `cd ${app} && make | cat`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ALLOW under policy dev/);
+    assert.match(r.stdout, new RegExp(`working directory: ${app}\n`));
+    assert.match(r.stdout, /stage 2 {2}bounded by the OS sandbox alone: make runs a Makefile's recipes, code that remux cannot check\n/);
+    assert.match(r.stdout, /stage 3 {2}bounded by static checks, then the OS sandbox\n/);
+    const j = JSON.parse((await remux(['policy', 'check', 'dev', '--json', '--', 'make'], { env, cwd: app })).stdout);
+    assert.equal(j.cwd, app);
+    assert.deepEqual(j.bounds, [{ stage: 0, layer: 'sandbox', code: "make runs a Makefile's recipes, code that remux cannot check" }]);
+    assert.ok(j.checks.some((c: { operation: string; effect: string }) => c.operation === 'execute_code' && c.effect === 'allow'));
+  });
+});

@@ -16,6 +16,8 @@ interface Case {
   nested?: string[];
   refused?: RegExp;
   sandboxOnly?: RegExp;
+  /** Programs that run unchecked code (execute_code), and what each does. Compared exactly: default none. */
+  code?: Array<[string, RegExp]>;
 }
 
 function check(c: Case): void {
@@ -30,6 +32,11 @@ function check(c: Case): void {
     assert.ok(r.sandboxOnly !== null && c.sandboxOnly.test(r.sandboxOnly), `${label}: sandboxOnly ${JSON.stringify(r.sandboxOnly)}`);
   } else if (!c.refused) {
     assert.equal(r.sandboxOnly, null, `${label}: unexpected sandboxOnly`);
+  }
+  if (!c.refused || c.code) {
+    const want = c.code ?? [];
+    assert.deepEqual(r.code.map((x) => x.program), want.map(([p]) => p), `${label}: code programs`);
+    want.forEach(([, does], i) => assert.match(r.code[i]?.does ?? '', does, `${label}: code[${i}]`));
   }
   const fields = ['binaries', 'reads', 'writes', 'lists', 'nested'] as const;
   for (const f of fields) {
@@ -446,37 +453,39 @@ cases('find', [
   { argv: ['find', '.', '-execdir', 'cat', '../../x', ';'], refused: /execdir/ },
   { argv: ['find', '.', '-execdir', './run', '{}', ';'], refused: /execdir/ },
   { argv: ['find', '.', '-files0-from', 'list'], refused: /files0-from/ },
-  { argv: ['find', '.', '-exec', 'python3', '-c', 'x', ';'], refused: /interpreters/ },
+  { argv: ['find', '.', '-exec', 'python3', '-c', 'x', ';'], reads: ['.'], lists: ['.'], binaries: ['find', 'python3'], code: [['python3', /would run code from its command line or input: interpreters run code that remux cannot check/]] },
 ]);
 
+const GIT: Array<[string, RegExp]> = [['git', /runs hooks and programs named in the repository's config/]];
+
 cases('git', [
-  { argv: ['git', 'status'], reads: ['.'], lists: ['.'] },
-  { argv: ['git', 'log', '--oneline', '-n', '5'], reads: ['.'], lists: ['.'] },
-  { argv: ['git', '-C', '/repo', 'log'], reads: ['/repo'], lists: ['/repo'] },
-  { argv: ['git', '-C', 'repo', '-C', 'sub', 'status'], reads: ['repo/sub'], lists: ['repo/sub'] },
-  { argv: ['git', '--no-pager', 'show', 'HEAD:src/a.ts'], reads: ['.'], lists: ['.'] },
-  { argv: ['git', 'log', '--', 'src/x.ts'], reads: ['.', 'src/x.ts'], lists: ['.'] },
-  { argv: ['git', 'diff', '--output=/tmp/x'], writes: ['/tmp/x'], reads: ['.'], lists: ['.'] },
-  { argv: ['git', '-C', '/repo', 'diff', '--no-index', 'a', '/etc/shadow'], reads: ['/repo', '/repo/a', '/etc/shadow'], lists: ['/repo'] },
-  { argv: ['git', '--work-tree=/w', 'status'], reads: ['/w'], lists: ['/w'] },
-  { argv: ['git', '--git-dir=/r/.git', '--work-tree=/w', 'commit', '-m', 'x'], reads: ['/r/.git', '/w'], writes: ['/r/.git', '/w'], lists: ['/r/.git', '/w'] },
-  { argv: ['git', 'blame', '--contents', '/etc/shadow', 'f'], reads: ['/etc/shadow', '.'], lists: ['.'] },
-  { argv: ['git', 'commit', '-m', 'x'], reads: ['.'], writes: ['.'], lists: ['.'] },
-  { argv: ['git', 'add', '-A'], reads: ['.'], writes: ['.'], lists: ['.'] },
-  { argv: ['git', 'branch'], reads: ['.'], lists: ['.'] },
-  { argv: ['git', 'branch', 'new'], reads: ['.'], writes: ['.'], lists: ['.'] },
-  { argv: ['git', 'stash', 'list'], reads: ['.'], lists: ['.'] },
-  { argv: ['git', 'stash'], reads: ['.'], writes: ['.'], lists: ['.'] },
-  { argv: ['git', 'checkout', 'list'], reads: ['.'], writes: ['.'], lists: ['.'] },
-  { argv: ['git', 'hash-object', '-w', '/etc/shadow'], reads: ['.', '/etc/shadow'], writes: ['.', '/etc/shadow'], lists: ['.'] },
-  { argv: ['git', 'config', '--get', 'user.name'], reads: ['.'], lists: ['.'] },
-  { argv: ['git', 'config', 'user.name'], reads: ['.'], lists: ['.'] },
-  { argv: ['git', 'clone', 'https://x/y.git', '/tmp/y'], writes: ['/tmp/y'], lists: ['/tmp/y'] },
-  { argv: ['git', 'clone', '/srv/repo.git'], reads: ['/srv/repo.git'], writes: ['.'], lists: ['/srv/repo.git', '.'] },
-  { argv: ['git', 'init'], writes: ['.'], lists: ['.'] },
-  { argv: ['git', 'archive', '-o', '/tmp/a.tar', 'HEAD'], writes: ['/tmp/a.tar'], reads: ['.'], lists: ['.'] },
-  { argv: ['git', 'format-patch', 'HEAD~1'], writes: ['.'], reads: ['.'], lists: ['.'] },
-  { argv: ['git', 'format-patch', '-o', '/tmp/p', 'HEAD~1'], writes: ['/tmp/p'], reads: ['.'], lists: ['.'] },
+  { argv: ['git', 'status'], reads: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'log', '--oneline', '-n', '5'], reads: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', '-C', '/repo', 'log'], reads: ['/repo'], lists: ['/repo'], code: GIT },
+  { argv: ['git', '-C', 'repo', '-C', 'sub', 'status'], reads: ['repo/sub'], lists: ['repo/sub'], code: GIT },
+  { argv: ['git', '--no-pager', 'show', 'HEAD:src/a.ts'], reads: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'log', '--', 'src/x.ts'], reads: ['.', 'src/x.ts'], lists: ['.'], code: GIT },
+  { argv: ['git', 'diff', '--output=/tmp/x'], writes: ['/tmp/x'], reads: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', '-C', '/repo', 'diff', '--no-index', 'a', '/etc/shadow'], reads: ['/repo', '/repo/a', '/etc/shadow'], lists: ['/repo'], code: GIT },
+  { argv: ['git', '--work-tree=/w', 'status'], reads: ['/w'], lists: ['/w'], code: GIT },
+  { argv: ['git', '--git-dir=/r/.git', '--work-tree=/w', 'commit', '-m', 'x'], reads: ['/r/.git', '/w'], writes: ['/r/.git', '/w'], lists: ['/r/.git', '/w'], code: GIT },
+  { argv: ['git', 'blame', '--contents', '/etc/shadow', 'f'], reads: ['/etc/shadow', '.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'commit', '-m', 'x'], reads: ['.'], writes: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'add', '-A'], reads: ['.'], writes: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'branch'], reads: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'branch', 'new'], reads: ['.'], writes: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'stash', 'list'], reads: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'stash'], reads: ['.'], writes: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'checkout', 'list'], reads: ['.'], writes: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'hash-object', '-w', '/etc/shadow'], reads: ['.', '/etc/shadow'], writes: ['.', '/etc/shadow'], lists: ['.'], code: GIT },
+  { argv: ['git', 'config', '--get', 'user.name'], reads: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'config', 'user.name'], reads: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'clone', 'https://x/y.git', '/tmp/y'], writes: ['/tmp/y'], lists: ['/tmp/y'], code: GIT },
+  { argv: ['git', 'clone', '/srv/repo.git'], reads: ['/srv/repo.git'], writes: ['.'], lists: ['/srv/repo.git', '.'], code: GIT },
+  { argv: ['git', 'init'], writes: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'archive', '-o', '/tmp/a.tar', 'HEAD'], writes: ['/tmp/a.tar'], reads: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'format-patch', 'HEAD~1'], writes: ['.'], reads: ['.'], lists: ['.'], code: GIT },
+  { argv: ['git', 'format-patch', '-o', '/tmp/p', 'HEAD~1'], writes: ['/tmp/p'], reads: ['.'], lists: ['.'], code: GIT },
   { argv: ['git', '--exec-path'], binaries: ['git'] },
   { argv: ['git', '-c', 'core.pager=sh', 'log'], refused: /git -c/ },
   { argv: ['git', '--config-env=core.pager=X', 'log'], refused: /git -c/ },
@@ -723,22 +732,33 @@ cases('shells and interpreters', [
   { argv: ['zsh', '-c', 'x'], nested: ['x'] },
   { argv: ['bash5.2', '-c', 'x'], nested: ['x'] },
   { argv: ['sh', '-c'] },
-  { argv: ['sh', 'script.sh'], refused: /script script\.sh/ },
-  { argv: ['bash', '--', 'script'], refused: /script script/ },
-  { argv: ['bash'], refused: /without -c/ },
-  { argv: ['sh', '-s'], refused: /-s reads commands/ },
+  // A script or the input is code remux cannot read: execute_code, and the script is read.
+  { argv: ['sh', 'script.sh'], reads: ['script.sh'], code: [['sh', /^would run the script script\.sh, whose contents cannot be checked$/]] },
+  { argv: ['bash', '/tmp/x.sh'], reads: ['/tmp/x.sh'], code: [['bash', /script \/tmp\/x\.sh/]] },
+  { argv: ['bash', '--', 'script'], reads: ['script'], code: [['bash', /script script/]] },
+  { argv: ['bash', '-e', 'x.sh', '/etc/shadow'], reads: ['x.sh'], code: [['bash', /script x\.sh/]] }, // later operands are $1…: data
+  { argv: ['bash'], code: [['bash', /without -c reads commands from its input/]] },
+  { argv: ['sh', '-s', 'a', '/b'], code: [['sh', /reads commands from its input/]] },
+  { argv: ['/bin/sh', '-i'], refused: /interactive/ },
   { argv: ['bash', '-i', '-c', 'x'], refused: /interactive/ },
   { argv: ['fish', '-c', 'x'], refused: /not a POSIX shell/ },
   { argv: ['csh', '-c', 'x'], refused: /not a POSIX shell/ },
-  { argv: ['python3', '-c', 'print(1)'], refused: /interpreters/ },
-  { argv: ['python3', 'script.py'], refused: /interpreters/ },
-  { argv: ['python3'], refused: /interpreters/ },
+  { argv: ['python3', '-c', 'print(1)'], code: [['python3', /^would run code from its command line or input: interpreters run code that remux cannot check$/]] },
+  { argv: ['python3', '/tmp/x.py'], reads: ['/tmp/x.py'], code: [['python3', /^would run \/tmp\/x\.py: interpreters/]] },
+  { argv: ['python3', 'script.py'], code: [['python3', /interpreters/]] }, // a bare word is not taken for a path; the sandbox bounds it
+  { argv: ['python3'], code: [['python3', /interpreters/]] },
   { argv: ['python3', '--version'] },
-  { argv: ['python3.12', '-c', 'x'], refused: /interpreters/ },
-  { argv: ['/usr/bin/perl', '-e', 'x'], refused: /interpreters/ },
-  { argv: ['perl5.36', '-e', 'x'], refused: /interpreters/ },
-  { argv: ['node', '-e', 'x'], refused: /interpreters/ },
-  { argv: ['ruby', 'x.rb'], refused: /interpreters/ },
+  { argv: ['python3.12', '-c', 'x'], code: [['python3.12', /interpreters/]] },
+  { argv: ['/usr/bin/perl', '-e', 'x'], code: [['/usr/bin/perl', /interpreters/]] },
+  { argv: ['perl5.36', '-e', 'x'], code: [['perl5.36', /interpreters/]] },
+  { argv: ['node', '-e', 'x'], code: [['node', /interpreters/]] },
+  { argv: ['node', '/tmp/x.js'], reads: ['/tmp/x.js'], code: [['node', /would run \/tmp\/x\.js/]] },
+  { argv: ['ruby', './x.rb', '--out=/data/o'], reads: ['./x.rb', '/data/o'], code: [['ruby', /would run \.\/x\.rb/]] },
+  { argv: ['env', 'TZ=UTC', 'timeout', '5', 'python3', '-c', 'x'], binaries: ['env', 'timeout', 'python3'], code: [['python3', /interpreters/]] },
+  { argv: ['sudo', 'bash', 'x.sh'], binaries: ['sudo', 'bash'], reads: ['x.sh'], code: [['bash', /script x\.sh/]] },
+  { argv: ['xargs', 'python3'], refused: /unchecked arguments to python3/ },
+  { argv: ['xargs', 'sh'], refused: /unchecked arguments to sh, which takes a script/ },
+  { argv: ['xargs', 'make'], refused: /unchecked arguments to make/ },
   { argv: ['.', 'script'], refused: /shell script/ },
   { argv: ['source', 'x'], refused: /shell script/ },
   { argv: ['cd', '/etc'], refused: /shell builtin/ },
@@ -758,9 +778,28 @@ cases('shells and interpreters', [
   { argv: ['rename', 's/x/`id`/e', 'f'], refused: /runs commands/ },
 ]);
 
+cases('build tools and package managers: execute_code', [
+  { argv: ['make', '-C', '/tmp'], reads: ['/tmp'], lists: ['/tmp'], code: [['make', /^runs a Makefile's recipes, code that remux cannot check$/]] },
+  { argv: ['make', '-C', '/src', 'all'], reads: ['/src'], lists: ['/src'], code: [['make', /Makefile/]] },
+  { argv: ['make'], reads: ['.'], lists: ['.'], code: [['make', /Makefile/]] },
+  { argv: ['make', '-f', '/x/Makefile', 'PREFIX=/usr/local'], reads: ['/x/Makefile', '/usr/local', '.'], lists: ['.'], code: [['make', /Makefile/]] },
+  { argv: ['gmake', '--directory=/w', '-j4'], reads: ['/w'], lists: ['/w'], code: [['gmake', /Makefile/]] },
+  { argv: ['npm', 'test'], reads: ['.'], lists: ['.'], code: [['npm', /package scripts/]] },
+  { argv: ['npm', '--prefix', '/w/app', 'run', 'build'], reads: ['/w/app'], lists: ['/w/app'], code: [['npm', /package scripts/]] },
+  { argv: ['npx', 'tsc'], reads: ['.'], lists: ['.'], code: [['npx', /package scripts/]] },
+  { argv: ['yarn', '--cwd', 'web', 'test'], reads: ['web'], lists: ['web'], code: [['yarn', /package scripts/]] },
+  { argv: ['pnpm', '-C', '/w', 'install'], reads: ['/w'], lists: ['/w'], code: [['pnpm', /package scripts/]] },
+  { argv: ['cargo', 'test', '--manifest-path', '/w/Cargo.toml'], reads: ['/w/Cargo.toml', '.'], lists: ['.'], code: [['cargo', /build scripts/]] },
+  { argv: ['make', '-I', '/inc', '-C', 'sub'], reads: ['/inc', 'sub'], lists: ['sub'], code: [['make', /Makefile/]] },
+  { argv: ['make', '-I', '/inc'], reads: ['/inc', '.'], lists: ['.'], code: [['make', /Makefile/]] },
+  { argv: ['go', 'test', './...'], reads: ['./...', '.'], lists: ['.'], code: [['go', /go generate/]] },
+  { argv: ['pip', 'install', '-r', 'requirements.txt', '.'], reads: ['requirements.txt', '.'], lists: ['.'], code: [['pip', /build or setup code/]] },
+  { argv: ['pip3.11', 'install', '/w/pkg'], reads: ['/w/pkg', '.'], lists: ['.'], code: [['pip3.11', /setup code/]] },
+  { argv: ['timeout', '600', 'make', 'check'], binaries: ['timeout', 'make'], reads: ['.'], lists: ['.'], code: [['make', /Makefile/]] },
+]);
+
 cases('programs remux does not know', [
   { argv: ['jq', '.a', '/tmp/f.json'], reads: ['/tmp/f.json'] },
-  { argv: ['make', '-C', '/src', 'all'], reads: ['/src'] },
   { argv: ['gcc', '-o', '/tmp/a.out', '-I/usr/include', 'x.c'], reads: ['/tmp/a.out', '/usr/include'] },
   { argv: ['foo', '-vo/etc/x'], reads: ['o/etc/x', '/etc/x'] },
   { argv: ['foo', '-o../x'], reads: ['../x'] },

@@ -3,6 +3,7 @@
 // audited. Hosts here differ only in what sandboxSupport() answers; the audit store is real.
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import assert from 'node:assert/strict';
+import { posix } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { AuditStore } from '../../src/audit/index.js';
 import { perform, type PerformContext } from '../../src/core/perform.js';
@@ -26,12 +27,30 @@ const POLICIES = parsePolicies(
   off:
     sandbox: false
     capabilities: *caps
+  code_on:
+    capabilities: &code
+      - { operation: execute_binary, resource: "make|cat|ls" }
+      - { operation: execute_code, resource: make }
+      - { operation: read_file, resource: /data/** }
+      - { operation: list_directory, resource: /data/** }
+      - { operation: write_stdout, resource: null }
+  code_off:
+    sandbox: false
+    capabilities: *code
+  code_unsandboxed:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: "make|cat" }
+      - { operation: execute_code, resource: make, unsandboxed: true }
+      - { operation: read_file, resource: /data/** }
+      - { operation: list_directory, resource: /data/** }
+      - { operation: write_stdout, resource: null }
 `,
   'enforcement.yaml',
   {},
 );
 
-const RESOLVER: PathResolver = { realpath: (p, cwd) => (p.startsWith('/') ? p : `${cwd}/${p}`), which: (name) => `/usr/bin/${name}` };
+const RESOLVER: PathResolver = { realpath: (p, cwd) => posix.resolve(cwd, p), which: (name) => `/usr/bin/${name}` };
 const OK: ExecResult = { exitCode: 0, signal: null, timedOut: false, aborted: false, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: 1, error: null, errorKind: null };
 const WITH_BWRAP: SandboxSupport = { available: true, detail: 'bubblewrap 0.12.0', staticFallback: true };
 const REMOTE_WITHOUT: SandboxSupport = { available: false, detail: 'no bwrap in PATH /usr/bin:/bin', staticFallback: true };
@@ -115,4 +134,54 @@ test('a host that cannot be asked is unreachable (255), not run unsandboxed', as
   const r = await run('cat /data/a', 'default_on');
   assert.deepEqual([r.exitCode, r.outcome, r.message], [255, 'unreachable', 'h1: connection refused']);
   assert.equal(ran.length, 0);
+});
+
+test('code remux cannot check runs only in the sandbox: on a host with one, sandboxed', async (t) => {
+  const { run, ran } = setup(t, WITH_BWRAP);
+  const r = await run('make -C /data', 'code_on');
+  assert.equal(r.exitCode, 0, r.message ?? '');
+  assert.equal(r.decision?.sandbox, true);
+  assert.deepEqual(r.decision?.bounds, [{ stage: 0, layer: 'sandbox', code: "make runs a Makefile's recipes, code that remux cannot check" }]);
+  assert.notEqual(ran[0]?.sandbox, null);
+});
+
+test('code remux cannot check on a host without a sandbox: refused, audited, never run; unless the rule says unsandboxed: true', async (t) => {
+  const { run, ran, audit } = setup(t, REMOTE_WITHOUT);
+  const remote = await run('make -C /data', 'code_on');
+  assert.equal(remote.exitCode, 77);
+  assert.match(remote.message ?? '', /^execute_code \/usr\/bin\/make: make runs a Makefile's recipes, code that remux cannot check; allowed by code_on#1 \(enforcement\.yaml:\d+\) only inside the OS sandbox, but this command would run with static checks only \(host h1 has no OS sandbox: no bwrap in PATH/);
+  assert.equal(audit.list().at(-1)?.begin.decision, 'deny');
+  const off = await run('make -C /data', 'code_off');
+  assert.equal(off.exitCode, 77);
+  assert.match(off.message ?? '', /static checks only \(policy code_off has sandbox: false\); add unsandboxed: true to that rule/);
+  assert.equal(ran.length, 0, 'nothing ran');
+  // Plain programs under the same policy still run with static checks only.
+  assert.equal((await run('cat /data/a', 'code_on')).exitCode, 0);
+  const unsandboxed = await run('make -C /data', 'code_unsandboxed');
+  assert.equal(unsandboxed.exitCode, 0, unsandboxed.message ?? '');
+  assert.equal(ran.at(-1)?.sandbox, null);
+  assert.deepEqual(unsandboxed.decision?.bounds.map((b) => b.layer), ['none']);
+});
+
+test('the local host without bubblewrap: execute_code fails closed like every sandboxed command', async (t) => {
+  const { run, ran } = setup(t, LOCAL_WITHOUT);
+  assert.equal((await run('make -C /data', 'code_on')).exitCode, 77);
+  assert.equal((await run('make -C /data', 'code_off')).exitCode, 77);
+  assert.equal((await run('make -C /data', 'code_unsandboxed')).exitCode, 0);
+  assert.equal(ran.length, 1);
+});
+
+test('cd DIR && …: the host runs the rest of the list in DIR (cwd), never the cd', async (t) => {
+  const { run, ran } = setup(t, WITH_BWRAP);
+  const r = await run('cd /data/sub; cd .. && cat a | cat', 'default_on');
+  assert.equal(r.exitCode, 0, r.message ?? '');
+  assert.equal(ran[0]?.cwd, '/data');
+  assert.deepEqual(
+    ran[0]?.list.items.map((i) => [i.op, i.pipeline.stages.map((s) => s.argv)]),
+    [[null, [['cat', 'a'], ['cat']]]],
+  );
+  const outside = await run('cd /etc && cat passwd', 'default_on');
+  assert.equal(outside.exitCode, 77);
+  assert.match(outside.message ?? '', /^list_directory \/etc: no rule of policy default_on allows it/);
+  assert.equal(ran.length, 1);
 });

@@ -156,6 +156,17 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
     assert.deepEqual(lines(all).map((l) => (JSON.parse(l) as { stdout: string }).stdout), fleet.hosts.map(() => 'visible\n'));
   });
 
+  test('cd DIR && …: the rest runs in DIR over SSH, sandboxed or not; a cd the policy does not list is refused', async () => {
+    for (const policy of ['boxed', 'open']) {
+      const r = await remux(['client', 'run', 'h1', '--policy', policy, '--', `cd ${box} && cat data.txt`], { env: env() });
+      assert.deepEqual([r.code, r.stdout], [0, 'visible\n'], `${policy}: ${r.stderr}`);
+    }
+    const out = await remux(['client', 'run', 'h1', '--policy', 'boxed', '--', `cd ${h.home} && cat secret.txt`], { env: env() });
+    assert.equal(out.code, 77);
+    assert.match(out.stderr, new RegExp(`list_directory ${h.home}: no rule of policy boxed allows it`));
+    assert.ok(!out.stdout.includes(SECRET));
+  });
+
   test('fan-out to every host prefixes each line with its host, in-process', async () => {
     const r = await remux(['client', 'run', 'all', '--', WHO], { env: env() });
     assert.equal(r.code, 0, r.stderr);

@@ -117,6 +117,11 @@ describe('decisions with the host\'s answers equal the local ones', () => {
     'sort -o out/s data/a.log',
     'cat data/a.log | head -1 | tee out/t',
     'cat ../../data/a.log',
+    // Leading cds move the cwd of the rest; the host resolves them (a link out of the tree included).
+    'cd data && cat a.log',
+    'cd data/escape && cat f',
+    'cd data/sub; cd .. && cat secret/key',
+    'cd data && ls | cd sub',
   ];
   for (const command of commands) {
     test(command, async () => {
@@ -125,6 +130,7 @@ describe('decisions with the host\'s answers equal the local ones', () => {
       const local = evaluate(fx.policy, list, { cwd, resolver: fx.resolver });
       const { decision } = await remoteCheck(list, { cwd });
       assert.deepEqual(comparable(decision), comparable(local));
+      assert.equal(decision.cwd, local.cwd);
     });
   }
 

@@ -139,7 +139,7 @@ describe('every kind of bad input is an error with file:line', () => {
     );
     assert.equal(
       problem(one('operation: read_file\n        resource: /x\n        effects: deny')),
-      '6: policies.p.capabilities[0].effects: unknown key (allowed keys: operation, resource, effect, reason)',
+      '6: policies.p.capabilities[0].effects: unknown key (allowed keys: operation, resource, effect, reason, unsandboxed)',
     );
     assert.equal(
       problem(one('operation: write_stdout\n        resource:\n          max_byte: 10')),
@@ -150,7 +150,7 @@ describe('every kind of bad input is an error with file:line', () => {
   test('unknown operation, listing the known ones', () => {
     assert.equal(
       problem(one('operation: exec\n        resource: ls')),
-      '4: policies.p.capabilities[0].operation: unknown operation "exec" (known: execute_binary, read_file, write_file, list_directory, write_stdout, network, session.<name>, mcp.<name>)',
+      '4: policies.p.capabilities[0].operation: unknown operation "exec" (known: execute_binary, execute_code, read_file, write_file, list_directory, write_stdout, network, session.<name>, mcp.<name>)',
     );
   });
 
@@ -166,6 +166,29 @@ describe('every kind of bad input is an error with file:line', () => {
       '5: policies.p.capabilities[0].resource: expected a string (a|b alternatives) or a non-empty list of strings',
     );
     assert.equal(problem(one('resource: /x')), '4: policies.p.capabilities[0].operation: missing (expected string)');
+  });
+
+  test('execute_code: programs like execute_binary; unsandboxed only there, only true or false', () => {
+    const p = parsePolicies(one('{ operation: execute_code, resource: make|npm, unsandboxed: true }'), 'p.yaml', {}).get('p');
+    assert.deepEqual([p?.rules[0]?.operation, p?.rules[0]?.resources, p?.rules[0]?.unsandboxed], ['execute_code', ['make', 'npm'], true]);
+    assert.equal(parsePolicies(one('{ operation: execute_code, resource: "*" }'), 'p.yaml', {}).get('p')?.rules[0]?.unsandboxed, undefined);
+    assert.equal(problem(one('operation: execute_code')), '4: policies.p.capabilities[0].resource: missing: execute_code needs the programs it covers');
+    assert.equal(
+      problem(one('operation: execute_code\n        resource: py*')),
+      '5: policies.p.capabilities[0].resource: "py*": a program name cannot be a glob; use * alone (any program in the secure PATH) or an absolute path glob',
+    );
+    assert.equal(
+      problem(one('operation: execute_code\n        resource: make\n        unsandboxed: yes')),
+      '6: policies.p.capabilities[0].unsandboxed: expected true or false',
+    );
+    assert.equal(
+      problem(one('operation: execute_binary\n        resource: make\n        unsandboxed: true')),
+      '6: policies.p.capabilities[0].unsandboxed: only execute_code rules take unsandboxed (this is execute_binary)',
+    );
+    assert.equal(
+      problem(one('operation: execute_code\n        resource: make\n        effect: deny\n        unsandboxed: true')),
+      '7: policies.p.capabilities[0].unsandboxed: a deny rule runs nothing: unsandboxed has no meaning here',
+    );
   });
 
   test('policy names', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -11,13 +11,18 @@ import { evaluate } from '../../src/policy/evaluate.js';
 import { loadPolicyFile, parsePolicies } from '../../src/policy/load.js';
 import { localResolver } from '../../src/policy/resolve.js';
 import { addPolicyToFile, renderTemplate, TEMPLATE_NAMES, TEMPLATES } from '../../src/policy/templates.js';
-import type { Policy } from '../../src/policy/types.js';
+import type { Decision, Policy } from '../../src/policy/types.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'remux-templates-'));
+const dir = realpathSync(mkdtempSync(join(tmpdir(), 'remux-templates-')));
 after(() => rmSync(dir, { recursive: true, force: true }));
+/** The developer template's workspace is ${HOME}/projects: HOME is this test's own directory. */
+const ENV = { HOME: dir };
+const WORKSPACE = join(dir, 'projects');
+mkdirSync(join(WORKSPACE, 'app'), { recursive: true });
+for (const f of ['x.py', 'x.js', 'x.sh', 'Makefile', 'package.json']) writeFileSync(join(WORKSPACE, 'app', f), '\n');
 
 const policyFrom = (template: (typeof TEMPLATE_NAMES)[number]): Policy =>
-  parsePolicies(renderTemplate(template, 'x'), `${template}.yaml`, {}).get('x') as Policy;
+  parsePolicies(renderTemplate(template, 'x'), `${template}.yaml`, ENV).get('x') as Policy;
 /** A fresh private key in ssh-keygen's format for the type. */
 function generateKey(type: string, extra: readonly string[]): string {
   const file = join(dir, `key-${type}`);
@@ -26,6 +31,15 @@ function generateKey(type: string, extra: readonly string[]): string {
   return readFileSync(file, 'utf8');
 }
 const run = (policy: Policy, command: string, cwd = '/') => evaluate(policy, parseCommand(command), { cwd, resolver: localResolver }).effect;
+/** As perform decides on a host with a sandbox (default) or with static checks only. */
+const decide = (policy: Policy, command: string, opts: { cwd?: string; sandbox?: boolean } = {}): Decision =>
+  evaluate(policy, parseCommand(command), {
+    cwd: opts.cwd ?? '/',
+    resolver: localResolver,
+    enforcement: opts.sandbox === false ? { sandbox: false, why: 'policy x has sandbox: false' } : { sandbox: true },
+  });
+/** The issue's examples: what a new user tries first. */
+const ISSUE_CODE = ['make -C /tmp', 'npm test', 'git status', 'python3 /tmp/x.py', 'node /tmp/x.js', 'bash /tmp/x.sh'];
 
 describe('templates', () => {
   test('every template renders to a valid, commented policy file', () => {
@@ -34,7 +48,7 @@ describe('templates', () => {
       const text = renderTemplate(name, `my_${name}`);
       assert.match(text, /^# remux policies\./);
       assert.doesNotMatch(text, /[&*]a\d/, 'no YAML anchors or aliases');
-      const policies = parsePolicies(text, `${name}.yaml`, {});
+      const policies = parsePolicies(text, `${name}.yaml`, ENV);
       assert.deepEqual([...policies.keys()], [`my_${name}`]);
     }
   });
@@ -119,6 +133,85 @@ describe('templates', () => {
     assert.equal(run(p, 'touch /etc/motd'), 'ask');
     assert.equal(run(p, 'touch /srv/motd'), 'allow');
     assert.equal(run(p, 'nosuchprogram-remux'), 'deny');
+  });
+
+  test("admin: code remux cannot check (the issue's examples) asks, and runs only in the OS sandbox", () => {
+    const p = policyFrom('admin');
+    for (const command of ISSUE_CODE) {
+      const d = decide(p, command, { cwd: '/tmp' });
+      assert.equal(d.effect, 'ask', command);
+      const program = command.split(' ')[0] as string;
+      assert.equal(d.rule?.operation, 'execute_code', command);
+      assert.match(d.reason, new RegExp(`^execute_code \\S+: ${program} .*; needs approval under x#\\d+ \\(admin\\.yaml:\\d+\\): runs code remux cannot check, bounded by the OS sandbox`), command);
+      assert.deepEqual(d.bounds.map((b) => b.layer), ['sandbox'], command);
+      // Static checks only: no approval can make such code safe there.
+      const unsandboxed = decide(p, command, { cwd: '/tmp', sandbox: false });
+      assert.equal(unsandboxed.effect, 'deny', command);
+      assert.match(unsandboxed.reason, /only inside the OS sandbox, but this command would run with static checks only \(policy x has sandbox: false\); add unsandboxed: true to that rule/, command);
+    }
+    // A script made executable and run by its path is code too; the host's programs by path are not.
+    assert.equal(decide(p, '/tmp/x.sh').effect, 'ask');
+    assert.equal(decide(p, '/usr/bin/cat /etc/hostname').effect, 'allow');
+    // The Makefile route around `ask` on rm is closed: make itself asks. Plain programs stay allowed.
+    assert.equal(decide(p, 'ls /tmp').effect, 'allow');
+    assert.equal(decide(p, 'python3 --version').effect, 'allow');
+    assert.equal(decide(p, 'git --version').effect, 'allow');
+    const cd = decide(p, 'cd /tmp && ls', { cwd: '/' });
+    assert.equal(cd.effect, 'allow');
+    assert.equal(cd.cwd, realpathSync('/tmp'));
+    assert.deepEqual(cd.bounds, [{ stage: 1, layer: 'static+sandbox' }]);
+  });
+
+  test("developer: the workspace's own code runs sandboxed; the issue's examples outside it are denied", () => {
+    const p = policyFrom('developer');
+    const app = join(WORKSPACE, 'app');
+    assert.ok(p.rules.some((r) => r.operation === 'read_file' && r.resources?.includes(`${WORKSPACE}/**`)), 'the workspace comes from ${HOME}');
+    for (const command of ['make', 'make -C .', 'npm test', 'npx tsc', 'git status', 'git commit -m x', 'python3 x.py', 'node x.js', 'bash x.sh', 'sh -c "make check"']) {
+      const d = decide(p, command, { cwd: app });
+      assert.equal(d.effect, 'allow', `${command}: ${d.reason}`);
+      assert.equal(d.bounds[0]?.layer, 'sandbox', command);
+      assert.ok(d.checks.some((c) => c.operation === 'execute_code' && c.effect === 'allow'), command);
+    }
+    for (const command of ISSUE_CODE) {
+      // From /tmp (outside the workspace), or naming /tmp: the workspace rules deny, whatever execute_code says.
+      const d = decide(p, command, { cwd: '/tmp' });
+      assert.equal(d.effect, 'deny', command);
+      assert.match(d.reason, /^(read_file|list_directory) \/tmp\S*: no rule of policy x allows it/, command);
+    }
+    assert.equal(decide(p, 'cd /tmp && ls', { cwd: app }).effect, 'deny');
+    const cd = decide(p, `cd ${app} && make`, { cwd: '/' });
+    assert.deepEqual([cd.effect, cd.cwd], ['allow', app]);
+    // Static checks only: code is refused, plain tools are not.
+    const off = decide(p, 'make', { cwd: app, sandbox: false });
+    assert.equal(off.effect, 'deny');
+    assert.match(off.reason, /^execute_code \/usr\/bin\/make: make runs a Makefile's recipes, code that remux cannot check; allowed by x#1 \(developer\.yaml:\d+\) only inside the OS sandbox/);
+    assert.equal(decide(p, 'ls', { cwd: app, sandbox: false }).effect, 'allow');
+    assert.equal(decide(p, 'curl https://example.com', { cwd: app }).effect, 'deny', 'no network tool');
+    assert.ok(!p.rules.some((r) => r.operation === 'network'), 'no network unless the user adds it');
+    assert.equal(p.sandbox, 'on');
+  });
+
+  test('a policy without execute_code: interpreters with scripts and build tools are denied, saying how to allow them', () => {
+    const p = parsePolicies(
+      `policies:
+  x:
+    capabilities:
+      - { operation: execute_binary, resource: "/**" }
+      - { operation: read_file, resource: "/**" }
+      - { operation: list_directory, resource: "/**" }
+      - { operation: write_stdout, resource: null }
+`,
+      'old.yaml',
+      {},
+    ).get('x') as Policy;
+    for (const command of ISSUE_CODE) {
+      const d = decide(p, command, { cwd: '/tmp' });
+      const program = command.split(' ')[0] as string;
+      assert.equal(d.effect, 'deny', command);
+      assert.match(d.reason, new RegExp(`^execute_code \\S+: ${program} .*; no execute_code rule of policy x allows ${program} \\(add one to run it in the OS sandbox\\)`), command);
+    }
+    assert.match(decide(p, 'python3 /tmp/x.py').reason, /python3 would run \/tmp\/x\.py: interpreters run code that remux cannot check/);
+    assert.equal(decide(p, 'python3 --version').effect, 'allow');
   });
 
   test('an invalid policy name is refused', () => {

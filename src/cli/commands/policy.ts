@@ -39,7 +39,7 @@ export function registerPolicy(program: Command): void {
     .command('create')
     .description('add a policy made from a template to a policies file; an existing name is never overwritten')
     .argument('<name>', 'name of the new policy')
-    .requiredOption('-t, --template <template>', 'restrictive | read_only | write_capable | admin')
+    .requiredOption('-t, --template <template>', 'restrictive | read_only | write_capable | developer | admin')
     .option('-o, --output <file>', 'file to add it to (created if absent; default: the policies file)')
     .addHelpText(
       'after',
