@@ -31,6 +31,7 @@
  *   {"spawner":"exit","id":ID,"stage":I,"status":WAIT_STATUS,"report":"..."}   report: what fd 3 received
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -360,6 +361,18 @@ static void reap(void) {
   }
 }
 
+/* Closes every fd but the channels and keep_a/keep_b: whatever remux inherited without close-on-exec. */
+static void close_others(int keep_a, int keep_b) {
+  DIR *dir = opendir("/proc/self/fd");
+  if (!dir) die("/proc/self/fd");
+  int own = dirfd(dir);
+  for (struct dirent *e; (e = readdir(dir));) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] != '.' && fd > NODE_FD && fd != own && fd != keep_a && fd != keep_b) close(fd);
+  }
+  closedir(dir);
+}
+
 int main(void) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() == 1) return 0; /* remux is gone already */
@@ -372,8 +385,9 @@ int main(void) {
   if (sigfd < 0) die("signalfd");
   devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0) die("/dev/null");
-  /* The stages get none of the spawner's own fds. */
+  /* The stages get none of the spawner's own fds, nor any remux did not mean to pass on. */
   for (int fd = 0; fd <= NODE_FD; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  close_others(devnull, sigfd);
 
   size_t cap = 1 << 16, have = 0;
   char *buf = malloc(cap);

@@ -3,6 +3,7 @@
 // The pipes to the caller come back as handles over Node's IPC channel, wrapped in net.Sockets.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -60,7 +61,10 @@ export function reopenPath(fd: number): string {
 
 /** Starts the stages of one pipeline; rejects only when the spawner cannot be reached. */
 export function spawnPipeline(spec: PipelineSpec): Promise<StageStart[]> {
-  spawner ??= new Spawner();
+  if (!spawner) {
+    if (!fs.existsSync(SPAWNER)) return Promise.reject(new Error(`${SPAWNER} is missing (run npm run build)`));
+    spawner = new Spawner();
+  }
   return spawner.run(spec);
 }
 
