@@ -128,9 +128,14 @@ static long next_number(struct fields *f, long max) {
   return f->bad ? 0 : n;
 }
 
+/* A count of fields that follow: each takes a byte at least, so the request's size bounds it. */
+static long next_count(struct fields *f) {
+  return next_number(f, f->end - f->at);
+}
+
 /* A list of fields: its count, then as many fields, collected into a NULL-terminated array. */
 static char **next_list(struct fields *f) {
-  long n = next_number(f, 1 << 16);
+  long n = next_count(f);
   char **list = calloc((size_t)n + 1, sizeof *list);
   if (!list) die("memory");
   for (long i = 0; i < n; i++) list[i] = next_field(f);
@@ -233,7 +238,7 @@ static void serve(char *payload, size_t len) {
   long id = strtol(next_field(&f), NULL, 10);
   const char *cwd = next_field(&f);
   char **env = next_list(&f);
-  long n = next_number(&f, 4096);
+  long n = next_count(&f);
   struct stage *stages = calloc((size_t)n + 1, sizeof *stages);
   if (!stages) die("memory");
   for (long i = 0; i < n && !f.bad; i++) {

@@ -183,13 +183,22 @@ class Spawner {
 
 /** The request (native/spawner.c): fields ended by NUL; a NUL inside one is refused like spawn() does. */
 function encode(id: number, spec: PipelineSpec): Buffer {
-  const fields: string[] = [String(id), spec.cwd, ...list(Object.entries(spec.env).map(([k, v]) => `${k}=${v}`)), String(spec.stages.length)];
+  const fields: string[] = [String(id), spec.cwd];
+  // Pushed one by one: a spread of a long argv would overflow the stack.
+  const list = (items: string[]): void => {
+    fields.push(String(items.length));
+    for (const item of items) fields.push(item);
+  };
+  list(Object.entries(spec.env).map(([k, v]) => `${k}=${v}`));
+  fields.push(String(spec.stages.length));
   for (const s of spec.stages) {
     if (s === null) {
       fields.push('-');
       continue;
     }
-    fields.push(s.fds.map((m) => MODE_CHARS[m]).join('') + (s.report ? 'r' : '-'), s.program, ...list(s.argv), String(s.opens.length));
+    fields.push(s.fds.map((m) => MODE_CHARS[m]).join('') + (s.report ? 'r' : '-'), s.program);
+    list(s.argv);
+    fields.push(String(s.opens.length));
     for (const o of s.opens) fields.push(String(o.fd), String(o.flags), o.path);
   }
   const bad = fields.find((f) => f.includes('\0'));
@@ -211,6 +220,3 @@ function sockets(handles: Array<PipeHandle | null> = []): StageProcess['stdio'] 
   return [wrap(0), wrap(1), wrap(2)];
 }
 
-function list(items: string[]): string[] {
-  return [String(items.length), ...items];
-}

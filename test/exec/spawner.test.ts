@@ -56,13 +56,16 @@ describe('remux-spawner', () => {
     });
   });
 
-  test('a NUL byte in an argument is refused; the spawner goes on', async () => {
+  test('a NUL byte in an argument, or more arguments than exec takes, is refused; the spawner goes on', async () => {
     await run(['true']);
     const [before] = spawnerPids();
     const r = await run(['echo', 'a\0b']);
     assert.equal(r.res.exitCode, 126);
     assert.equal(r.res.errorKind, 'spawn');
     assert.equal(r.err, 'remux: echo: cannot execute: ERR_INVALID_ARG_VALUE\n');
+    const long = await run(['true', ...Array.from({ length: 300_000 }, () => 'argument')]);
+    assert.equal(long.res.exitCode, 126);
+    assert.equal(long.err, 'remux: true: cannot execute: E2BIG\n');
     const after = await run(['echo', 'ok']);
     assert.equal(after.out, 'ok\n');
     assert.deepEqual(spawnerPids(), [before]);
