@@ -2,7 +2,6 @@
 // spawner.ts), wires the pipes, performs the redirections, applies limits and kills whole process groups.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { CommandList, Pipeline, Redirect, Stage } from '../command/types.js';
@@ -366,11 +365,11 @@ class Run {
     // remux-sandbox-enter says on its report pipe why a stage did not run, and then exits with one of
     // REPORTED_STATUSES; nothing there means the program ran.
     const status = start.exit.then((exit): Status => {
+      const s: Status = { code: exit.code, signal: exit.signal };
       if (exit.lost) {
         this.stageError('spawn', `remux: ${name}: remux-spawner stopped while the command ran`);
-        return { code: 126, signal: null };
+        return s;
       }
-      const s = statusOf(exit.code, exit.signal);
       if (this.lease === null || s.signal !== null || !REPORTED_STATUSES.has(s.code)) return s;
       if (exit.report === '' || this.stopReason !== null) return s;
       const failure = this.enterFailure(exit.report, plan, name);
@@ -548,11 +547,6 @@ export function resolveProgram(name: string, searchPath: string, cwd: string): R
   }
   if (denied !== null) return { kind: 'not_executable', code: 126, message: denied };
   return { kind: 'not_found', code: 127, message: name.includes('/') ? 'No such file or directory' : 'command not found' };
-}
-
-function statusOf(code: number | null, signal: NodeJS.Signals | null): Status {
-  if (signal !== null) return { code: 128 + (os.constants.signals[signal] ?? 0), signal };
-  return { code: code ?? 0, signal: null };
 }
 
 function signalGroups(pgids: number[], sig: NodeJS.Signals): void {

@@ -1,6 +1,8 @@
 // Starts pipeline stages through remux-spawner (native/spawner.c), a small process started once: Node's
 // child_process.spawn forks the whole calling process, which costs the daemon ~2 ms per stage.
-// The pipes to the caller come back as handles over Node's IPC channel, wrapped in net.Sockets.
+// The pipes to the caller come back as handles over Node's IPC channel, wrapped in net.Sockets: the
+// spawner speaks Node's own handle-passing messages (NODE_HANDLE, as cluster uses them), which have not
+// changed since Node 0.x; a Node that changed them would fail every test of src/exec.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -36,7 +38,9 @@ export interface PipelineSpec {
 }
 
 export interface StageExit {
-  code: number | null;
+  /** Shell status: the exit code, or 128+N when killed by signal N. */
+  code: number;
+  /** The signal's name (null for an unnamed one, such as a real-time signal). */
   signal: NodeJS.Signals | null;
   /** What the stage wrote on its report pipe. */
   report: string;
@@ -135,11 +139,10 @@ class Spawner {
       p.handles.clear();
       this.settled(m.id, p);
     } else if (m.spawner === 'exit') {
-      const { status } = m;
-      const signal = status & 0x7f;
+      const signal = m.status & 0x7f;
       p.exits.get(m.stage)?.({
-        code: signal === 0 ? (status >> 8) & 0xff : null,
-        signal: signal === 0 ? null : (SIGNAL_NAMES.get(signal) ?? 'SIGKILL'),
+        code: signal === 0 ? (m.status >> 8) & 0xff : 128 + signal,
+        signal: signal === 0 ? null : (SIGNAL_NAMES.get(signal) ?? null),
         report: m.report,
         lost: false,
       });
@@ -173,7 +176,7 @@ class Spawner {
     if (spawner === this) spawner = undefined;
     for (const p of this.pending.values()) {
       p.started.reject(e);
-      for (const resolve of p.exits.values()) resolve({ code: null, signal: null, report: '', lost: true });
+      for (const resolve of p.exits.values()) resolve({ code: 126, signal: null, report: '', lost: true });
       for (const handles of p.handles.values()) handles.forEach((h) => h?.close());
     }
     this.pending.clear();

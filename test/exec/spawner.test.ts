@@ -47,6 +47,12 @@ describe('remux-spawner', () => {
     assert.equal(r.out, '0\n1\n2\n3\n');
   });
 
+  test('a stage killed by a signal without a name (real-time) reports 128+N', async () => {
+    const r = await run(['sh', '-c', 'kill -35 $$']);
+    assert.equal(r.res.exitCode, 128 + 35);
+    assert.equal(r.res.signal, null);
+  });
+
   test('concurrent commands each get their own output and status', async () => {
     const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => run(['sh', '-c', `echo out${i}; echo err${i} >&2; exit ${i % 4}`])));
     runs.forEach((r, i) => {
