@@ -325,7 +325,7 @@ static void serve(char *payload, size_t len) {
   /* Only the children hold pipe ends now: a reader's exit must SIGPIPE its writer, a writer's exit give EOF. */
   for (long i = 0; i + 1 < n; i++) close_fd(&link[i][0]), close_fd(&link[i][1]);
 
-  size_t cap = 64 + (size_t)n * 24, used;
+  size_t cap = 128 + (size_t)n * 32, used; /* ids and pids are ints, errnos short */
   char *started = malloc(cap);
   if (!started) die("memory");
   used = (size_t)snprintf(started, cap, "{\"spawner\":\"started\",\"id\":%ld,\"pids\":[", id);
@@ -349,7 +349,8 @@ static void reap(void) {
     struct child c = children[i];
     children[i] = children[--child_count];
     /* The helper wrote its report (if any) before it exited: it is all in the pipe now. */
-    char report[256] = "", line[700];
+    /* Each byte of the report takes 6 at most in JSON ("\u00XX"). */
+    char report[256] = "", line[128 + 6 * sizeof report];
     if (c.report_fd >= 0) {
       ssize_t got = read(c.report_fd, report, sizeof report - 1);
       report[got > 0 ? got : 0] = 0;
