@@ -1,11 +1,7 @@
-// Runs a parsed CommandList on this host without a shell: remux spawns the stages, wires the pipes,
-// performs the redirections, applies limits and kills whole process groups.
+// Runs a parsed CommandList on this host without a shell: remux starts the stages (through remux-spawner,
+// spawner.ts), wires the pipes, performs the redirections, applies limits and kills whole process groups.
 
-import type { ChildProcess } from 'node:child_process';
-import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { CommandList, Pipeline, Redirect, Stage } from '../command/types.js';
@@ -14,6 +10,7 @@ import type { Destination } from './output.js';
 import { SandboxPool, type SandboxLease, type SandboxStatus } from './sandbox-pool.js';
 import { bwrapAvailable, ENTER_HELPER, isInside, parseEnterReport, sandboxLayout, visibleInside } from './sandbox.js';
 import type { SandboxLayout } from './sandbox.js';
+import { reopenPath, spawnPipeline, type FdMode, type StageSpec, type StageStart } from './spawner.js';
 import type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult } from './types.js';
 
 /** The exit statuses of remux-sandbox-enter after a report (native/sandbox-enter.c: fail()). */
@@ -43,9 +40,8 @@ interface Status {
 }
 
 /** Where a stage's fd 1 or fd 2 goes. */
-type Sink = { kind: 'next' } | { kind: 'caller'; dest: Destination } | { kind: 'file'; fd: number };
+type Sink = { kind: 'next' } | { kind: 'caller'; dest: Destination } | { kind: 'file'; fd: number; append: boolean };
 type Source = { kind: 'prev' } | { kind: 'caller' } | { kind: 'file'; fd: number };
-type StdioEntry = 'pipe' | 'ignore' | number;
 
 interface Plan {
   argv: string[];
@@ -54,7 +50,7 @@ interface Plan {
   stdin: Source;
   stdout: Sink;
   stderr: Sink;
-  /** Redirect fds we opened: handed to the child, then closed here. */
+  /** Redirect fds we opened: reopened by the child (reopenPath), then closed here. */
   fds: number[];
   /** In the sandbox the redirections are performed inside it, in order: remux-sandbox-enter's options. */
   enterRedirects: string[];
@@ -66,13 +62,6 @@ interface Started {
   /** Our end of the stage's stdin when it reads the caller's stdin (unpiped when the pipeline ends). */
   stdin: Writable | null;
   status: Promise<Status>;
-}
-
-/** Pipe fds for one stage: read end from the left neighbour, write end to the right one, merged 1+2 output. */
-interface Wiring {
-  in: number | null;
-  out: number | null;
-  merged: number | null;
 }
 
 type StopReason = 'timeout' | 'abort' | 'truncated';
@@ -190,36 +179,9 @@ class Run {
     const n = pipeline.stages.length;
     if (n === 0) return { code: 0, signal: null };
     const plans = pipeline.stages.map((stage, i) => this.plan(stage, i === 0, i === n - 1));
-    const last = plans[n - 1] as Plan;
-    // `2>&1` on the last stage: both fds get one pipe we read, so the caller sees the kernel's interleaving.
-    const merge = last.program !== null && last.stdout.kind === 'caller' && last.stderr === last.stdout;
-    let fifos: Fifo[];
-    try {
-      fifos = await makePipes(n - 1 + (merge ? 1 : 0));
-    } catch (e) {
-      plans.forEach((p) => closeAll(p.fds));
-      this.stageError('spawn', `remux: cannot create pipes: ${errCode(e)}`);
-      return { code: 126, signal: null };
-    }
-    const merged = merge ? (fifos.pop() as Fifo) : null;
-    const statuses: Array<Promise<Status>> = [];
-    const stdinPipes: Writable[] = [];
-    plans.forEach((plan, i) => {
-      const wiring = {
-        in: fifos[i - 1]?.read ?? null,
-        out: fifos[i]?.write ?? null,
-        merged: i === n - 1 ? (merged?.write ?? null) : null,
-      };
-      const started = this.start(plan, wiring);
-      if (started.stdin) stdinPipes.push(started.stdin);
-      statuses.push(started.status);
-    });
-    // Only the children may hold pipe ends now: a reader's exit must SIGPIPE its writer, a writer's exit give EOF.
-    closeAll(fifos.flatMap((f) => [f.read, f.write]));
-    if (merged) {
-      closeAll([merged.write]);
-      this.attachReader(new net.Socket({ fd: merged.read, readable: true, writable: false }), 'stdout');
-    }
+    const started = await this.start(plans);
+    const statuses = started.map((s) => s.status);
+    const stdinPipes = started.flatMap((s) => (s.stdin ? [s.stdin] : []));
 
     const results = await Promise.all(statuses);
     await this.reap([...this.groups]);
@@ -269,8 +231,8 @@ class Run {
       }
       plan.fds.push(fd);
       if (r.kind === 'read') plan.stdin = { kind: 'file', fd };
-      else if (r.fd === 1) plan.stdout = { kind: 'file', fd };
-      else plan.stderr = { kind: 'file', fd };
+      else if (r.fd === 1) plan.stdout = { kind: 'file', fd, append: r.append };
+      else plan.stderr = { kind: 'file', fd, append: r.append };
     }
     const name = stage.argv[0];
     if (name === undefined) return plan;
@@ -333,75 +295,84 @@ class Run {
     return null;
   }
 
-  /** Spawns one stage, directly or inside its sandbox; `wiring` holds the pipe ends that connect it to its neighbours. */
-  private start(plan: Plan, wiring: Wiring): Started {
-    if (plan.failed !== null || plan.program === null || this.stopReason !== null) {
-      closeAll(plan.fds);
+  /** Starts the pipeline's stages, directly or inside its sandbox, connected by pipes (made by the spawner). */
+  private async start(plans: Plan[]): Promise<Started[]> {
+    const specs = plans.map((plan) => this.stageSpec(plan));
+    let starts: StageStart[];
+    try {
+      starts = specs.some((s) => s !== null)
+        ? await spawnPipeline({ cwd: this.cwd, env: this.req.env, stages: specs })
+        : specs.map(() => null);
+    } catch (e) {
+      starts = specs.map((s) => s && { error: errCode(e) });
+    } finally {
+      // The children have reopened them (or failed to start).
+      plans.forEach((p) => closeAll(p.fds));
+    }
+    return plans.map((plan, i) => this.watch(plan, starts[i] ?? null));
+  }
+
+  /** What the spawner is asked for one stage; null when it does not run. */
+  private stageSpec(plan: Plan): StageSpec | null {
+    if (plan.failed !== null || plan.program === null || this.stopReason !== null) return null;
+    const c = fs.constants;
+    const opens: StageSpec['opens'] = [];
+    const reopen = (fd: number, ours: number, flags: number): FdMode => {
+      opens.push({ fd, flags, path: reopenPath(ours) });
+      return 'open';
+    };
+    const source = (s: Source): FdMode =>
+      s.kind === 'file' ? reopen(0, s.fd, c.O_RDONLY) : s.kind === 'prev' ? 'prev' : this.req.stdin && !this.stdinEnded ? 'caller' : 'null';
+    // Reopened without O_TRUNC: we truncated it already, and another stage may be writing to it by now.
+    const sink = (s: Sink, fd: 1 | 2): FdMode =>
+      s.kind === 'file' ? reopen(fd, s.fd, c.O_WRONLY | (s.append ? c.O_APPEND : 0)) : s.kind === 'next' ? 'next' : 'caller';
+    // 2>&1: one open file (or pipe) for both, so that writes neither overwrite each other nor reorder.
+    const fds: StageSpec['fds'] = [source(plan.stdin), sink(plan.stdout, 1), plan.stderr === plan.stdout ? 'dup' : sink(plan.stderr, 2)];
+    if (this.lease === null) return { program: plan.program, argv: plan.argv, fds, report: false, opens };
+    const namespaces = this.lease.namespaceFds.map((fd, i) => ({ fd: 4 + i, flags: c.O_RDONLY, path: reopenPath(fd) }));
+    return {
+      program: ENTER_HELPER,
+      argv: [ENTER_HELPER, ...plan.enterRedirects, '--cwd', this.cwd, '--', plan.program, ...plan.argv],
+      fds,
+      report: true,
+      opens: [...opens, ...namespaces],
+    };
+  }
+
+  /** Connects a started stage to the caller and turns its end into a status. */
+  private watch(plan: Plan, start: StageStart): Started {
+    const name = plan.argv[0] ?? plan.program ?? '';
+    if (start === null) {
       const code = plan.failed?.code ?? (this.stopReason !== null ? 1 : 0);
       return { stdin: null, status: Promise.resolve({ code, signal: null }) };
     }
-    const target = (sink: Sink): StdioEntry =>
-      sink.kind === 'file' ? sink.fd : sink.kind === 'next' ? (wiring.out ?? 'ignore') : (wiring.merged ?? 'pipe');
-    const fromCaller = this.req.stdin && !this.stdinEnded ? 'pipe' : 'ignore';
-    const stdio: StdioEntry[] = [
-      plan.stdin.kind === 'file' ? plan.stdin.fd : plan.stdin.kind === 'prev' ? (wiring.in ?? 'ignore') : fromCaller,
-      target(plan.stdout),
-      target(plan.stderr),
-    ];
-    const name = plan.argv[0] ?? plan.program;
-    const lease = this.lease;
-    let child: ChildProcess;
-    try {
-      const options = {
-        cwd: this.cwd,
-        env: this.req.env,
-        detached: true, // own session and process group: we kill the group, grandchildren included
-      };
-      child = lease
-        ? spawn(ENTER_HELPER, [...plan.enterRedirects, '--cwd', this.cwd, '--', plan.program, ...plan.argv], {
-            ...options,
-            stdio: [...stdio, 'pipe', ...lease.namespaceFds],
-          })
-        : spawn(plan.program, plan.argv.slice(1), { ...options, argv0: name, stdio });
-    } catch (e) {
-      return { stdin: null, status: Promise.resolve(this.spawnFailed(name, e)) };
-    } finally {
-      closeAll(plan.fds);
+    if ('error' in start) return { stdin: null, status: Promise.resolve(this.spawnFailed(name, { code: start.error })) };
+    const [stdin, stdout, stderr] = start.stdio;
+    for (const [stream, sink] of [
+      [stdout, plan.stdout],
+      [stderr, plan.stderr],
+    ] as const) {
+      if (stream !== null) this.attachReader(stream, sink.kind === 'caller' ? sink.dest : 'stdout');
     }
-    if (child.pid === undefined) {
-      child.stdio.forEach((s) => s?.destroy());
-      return { stdin: null, status: new Promise((resolve) => child.once('error', (e) => resolve(this.spawnFailed(name, e)))) };
-    }
-    for (const slot of [1, 2] as const) {
-      const stream = child.stdio[slot] as Readable | null;
-      const sink = slot === 1 ? plan.stdout : plan.stderr;
-      if (stream !== null && sink.kind === 'caller') this.attachReader(stream, sink.dest);
-    }
-    const stdin = child.stdin;
     if (stdin && this.req.stdin) {
       stdin.on('error', () => {}); // EPIPE when the stage exits without reading all its input
       this.req.stdin.pipe(stdin);
     }
-    this.groups.add(child.pid);
-    const exited = new Promise<Status>((resolve) =>
-      child.once('exit', (code, signal) => resolve(statusOf(code, signal))),
-    );
-    if (!lease) return { stdin, status: exited };
+    this.groups.add(start.pid);
+    // Stopped while the spawner was starting it.
+    if (this.stopReason !== null) signalGroups([start.pid], 'SIGTERM');
 
-    // remux-sandbox-enter says on fd 3 why a stage did not run, and then exits with one of REPORTED_STATUSES;
-    // nothing there means the program ran. Any other status needs no wait for the pipe to close.
-    const reportPipe = child.stdio[3] as Readable;
-    let report = '';
-    reportPipe.on('data', (d: Buffer) => (report += d.toString()));
-    const reported = new Promise<void>((resolve) => reportPipe.once('close', () => resolve()));
-    const status = exited.then(async (s) => {
-      if (s.signal !== null || !REPORTED_STATUSES.has(s.code)) {
-        reportPipe.destroy();
+    // remux-sandbox-enter says on its report pipe why a stage did not run, and then exits with one of
+    // REPORTED_STATUSES; nothing there means the program ran.
+    const status = start.exit.then((exit): Status => {
+      const s: Status = { code: exit.code, signal: exit.signal };
+      if (exit.lost) {
+        this.stageError('spawn', `remux: ${name}: remux-spawner stopped while the command ran`);
         return s;
       }
-      await reported;
-      if (report === '' || this.stopReason !== null) return s;
-      const failure = this.enterFailure(report, plan, name);
+      if (this.lease === null || s.signal !== null || !REPORTED_STATUSES.has(s.code)) return s;
+      if (exit.report === '' || this.stopReason !== null) return s;
+      const failure = this.enterFailure(exit.report, plan, name);
       this.stageError(failure.kind, `remux: ${failure.message}`);
       return { code: failure.code, signal: null };
     });
@@ -578,11 +549,6 @@ export function resolveProgram(name: string, searchPath: string, cwd: string): R
   return { kind: 'not_found', code: 127, message: name.includes('/') ? 'No such file or directory' : 'command not found' };
 }
 
-function statusOf(code: number | null, signal: NodeJS.Signals | null): Status {
-  if (signal !== null) return { code: 128 + (os.constants.signals[signal] ?? 0), signal };
-  return { code: code ?? 0, signal: null };
-}
-
 function signalGroups(pgids: number[], sig: NodeJS.Signals): void {
   for (const pgid of pgids) {
     try {
@@ -646,56 +612,6 @@ function realTarget(file: string): string {
 function errCode(e: unknown): string {
   const code = (e as NodeJS.ErrnoException | null)?.code;
   return typeof code === 'string' ? code : e instanceof Error ? e.message : String(e);
-}
-
-interface Fifo {
-  read: number;
-  write: number;
-}
-
-const MKFIFO = ['/usr/bin/mkfifo', '/bin/mkfifo'];
-
-/**
- * Real pipes for connecting stages. Node only offers socketpairs ('pipe'), and a socket whose reader exits
- * with unread data gives the writer ECONNRESET instead of SIGPIPE: `yes | head -1` would end with
- * "yes: Connection reset by peer" and status 1. A FIFO is a kernel pipe; it is created in a private
- * directory, both ends are opened, and it is unlinked at once.
- */
-async function makePipes(count: number): Promise<Fifo[]> {
-  if (count === 0) return [];
-  const bin = MKFIFO.find((p) => fs.existsSync(p));
-  if (bin === undefined) throw new Error('mkfifo not found in /usr/bin or /bin');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'remux-pipe-'));
-  try {
-    const names = Array.from({ length: count }, (_, i) => path.join(dir, String(i)));
-    await new Promise<void>((resolve, reject) =>
-      execFile(bin, ['-m', '600', ...names], { env: {} }, (err) => (err ? reject(err) : resolve())),
-    );
-    const c = fs.constants;
-    const fifos: Fifo[] = [];
-    const opened: number[] = [];
-    try {
-      for (const name of names) {
-        // This order keeps every open from blocking; the ends the children get stay in blocking mode.
-        const probe = fs.openSync(name, c.O_RDONLY | c.O_NONBLOCK);
-        try {
-          const write = fs.openSync(name, c.O_WRONLY);
-          opened.push(write);
-          const read = fs.openSync(name, c.O_RDONLY);
-          opened.push(read);
-          fifos.push({ read, write });
-        } finally {
-          fs.closeSync(probe);
-        }
-      }
-      return fifos;
-    } catch (e) {
-      closeAll(opened);
-      throw e;
-    }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 function closeAll(fds: number[]): void {

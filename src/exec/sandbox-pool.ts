@@ -48,8 +48,12 @@ class Sandbox {
     holder.once('exit', () => this.stop());
   }
 
+  /**
+   * Also asks the kernel: stages now end through remux-spawner, so a command can finish before Node has
+   * reaped a holder killed from outside, and the next one would join namespaces whose init is gone.
+   */
   get alive(): boolean {
-    return !this.stopped;
+    return !this.stopped && running(this.holder.pid);
   }
 
   lease(): SandboxLease {
@@ -170,6 +174,19 @@ export class SandboxPool {
       holder.kill('SIGKILL');
       throw e;
     }
+  }
+}
+
+/** The process has not exited (one that Node has not reaped yet is a zombie). */
+function running(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state …": comm may contain spaces and parentheses.
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
   }
 }
 

@@ -1,0 +1,441 @@
+/*
+ * remux-spawner: starts the stages of remux's pipelines, so that the daemon never forks itself per command.
+ *
+ * Node's child_process.spawn forks the whole calling process (libuv 1.46), which costs the daemon about
+ * 2 ms per stage, growing with its memory. The daemon starts this small program once (src/exec/spawner.ts)
+ * and asks it to start each pipeline; forking it costs a few tens of microseconds.
+ *
+ * Channels (set up by Node):
+ *   fd 0  requests, each a little-endian u32 length and then NUL-terminated fields (below);
+ *   fd 3  Node's IPC channel (NODE_CHANNEL_FD): JSON lines to Node. A pipe end Node must read or write
+ *         travels with its line as SCM_RIGHTS, as Node's own handle passing does ("NODE_HANDLE" of type
+ *         "net.Native"), so it arrives as a handle Node wraps in a net.Socket. What Node writes there
+ *         (its acknowledgements of handles) is read and dropped.
+ * The spawner exits when either channel closes, and dies with its parent.
+ *
+ * A request: ID CWD NENV ENV... NSTAGES, then for each stage MODE, and unless MODE is "-" (a stage that
+ * does not run; its pipes are still made and closed, as its neighbours expect):
+ *   PROGRAM NARGV ARGV... NOPEN [FD FLAGS PATH]...
+ * MODE has four characters: where fds 0, 1 and 2 go, then 'r' for a report pipe on fd 3 (the sandbox
+ * enter helper's, native/sandbox-enter.c) or '-'.
+ *   c  a new pipe to the caller: its other end goes to Node      p  the previous stage's pipe (fd 0)
+ *   x  the pipe to the next stage (fds 1, 2)                      n  /dev/null
+ *   d  a duplicate of fd 1 (fd 2: 2>&1)                           o  set by one of the opens
+ * Each open is performed in the child before the fds are placed (PATH is usually /proc/PID/fd/N: a file or
+ * namespace Node holds open, reopened). Every stage starts in its own session and process group, with the
+ * default signal dispositions and an empty signal mask, in CWD, with exactly the environment ENV.
+ *
+ * To Node:
+ *   {"cmd":"NODE_HANDLE","type":"net.Native","msg":{"spawner":"fd","id":ID,"stage":I,"fd":F}}  + the fd
+ *   {"spawner":"started","id":ID,"pids":[...],"errors":[...]}   pid 0: not run; errors: errno of a failed start
+ *   {"spawner":"exit","id":ID,"stage":I,"status":WAIT_STATUS,"report":"..."}   report: what fd 3 received
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define IN_FD 0
+#define NODE_FD 3
+/* Where the child parks its fds before placing them on 0-9 (above any target). */
+#define PARK_FD 64
+#define MAX_TARGET 9
+#define MAX_OPENS 16
+
+/* A running stage: what its exit is reported as. */
+struct child {
+  pid_t pid;
+  long id;
+  int stage;
+  int report_fd;
+};
+
+static struct child *children;
+static size_t child_count, child_cap;
+static int devnull;
+
+static void die(const char *what) {
+  fprintf(stderr, "remux-spawner: %s: %s\n", what, strerror(errno));
+  exit(70);
+}
+
+/* Writes a whole buffer to Node, with fd (>= 0) attached. */
+static void send_line(const char *text, size_t len, int fd) {
+  struct iovec iov = {(void *)text, len};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0) {
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  while (iov.iov_len > 0) {
+    ssize_t n = sendmsg(NODE_FD, &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("writing to remux");
+    iov.iov_base = (char *)iov.iov_base + n;
+    iov.iov_len -= (size_t)n;
+    msg.msg_control = NULL, msg.msg_controllen = 0; /* the fd went with the first bytes */
+  }
+}
+
+/* The fields of a request, read in order. */
+struct fields {
+  char *at, *end;
+  int bad;
+};
+
+static char *next_field(struct fields *f) {
+  if (f->at >= f->end) {
+    f->bad = 1;
+    return "";
+  }
+  char *s = f->at;
+  char *nul = memchr(s, 0, (size_t)(f->end - s));
+  if (!nul) {
+    f->bad = 1;
+    return "";
+  }
+  f->at = nul + 1;
+  return s;
+}
+
+static long next_number(struct fields *f, long max) {
+  char *s = next_field(f), *end;
+  long n = strtol(s, &end, 10);
+  if (*s == 0 || *end != 0 || n < 0 || n > max) f->bad = 1;
+  return f->bad ? 0 : n;
+}
+
+/* A count of fields that follow: each takes a byte at least, so the request's size bounds it. */
+static long next_count(struct fields *f) {
+  return next_number(f, f->end - f->at);
+}
+
+/* A list of fields: its count, then as many fields, collected into a NULL-terminated array. */
+static char **next_list(struct fields *f) {
+  long n = next_count(f);
+  char **list = calloc((size_t)n + 1, sizeof *list);
+  if (!list) die("memory");
+  for (long i = 0; i < n; i++) list[i] = next_field(f);
+  return list;
+}
+
+struct open_spec {
+  int target, flags;
+  const char *path;
+};
+
+struct stage {
+  char mode[5];
+  const char *program;
+  char **argv;
+  struct open_spec opens[MAX_OPENS];
+  int open_count;
+  /* Filled while starting: the child's fds 0-2 and the report pipe's write end (-1: none). */
+  int fd[3], report_w, report_r;
+  /* Our ends of its caller pipes, sent to Node. */
+  int caller[3];
+};
+
+/* The child: places its fds, joins its own session, executes. Writes errno on err_fd if that fails. */
+static void run_child(const char *cwd, struct stage *s, char **env, int err_fd) {
+  int parked[3 + 1 + MAX_OPENS], targets[3 + 1 + MAX_OPENS], count = 0;
+  for (int i = 0; i < s->open_count; i++) {
+    int fd = open(s->opens[i].path, s->opens[i].flags | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) goto failed;
+    targets[count] = s->opens[i].target;
+    parked[count++] = fd;
+  }
+  for (int i = 0; i < 3; i++) {
+    if (s->fd[i] < 0) continue;
+    targets[count] = i;
+    parked[count++] = s->fd[i];
+  }
+  if (s->report_w >= 0) targets[count] = 3, parked[count++] = s->report_w;
+  /* Moved above every target first, so that placing one never overwrites another's source. */
+  for (int i = 0; i < count; i++)
+    if ((parked[i] = fcntl(parked[i], F_DUPFD_CLOEXEC, PARK_FD)) < 0) goto failed;
+  for (int i = 0; i < count; i++)
+    if (dup2(parked[i], targets[i]) < 0) goto failed;
+  if (s->mode[2] == 'd' && dup2(1, 2) < 0) goto failed;
+  if (setsid() < 0) goto failed;
+  if (chdir(cwd) < 0) goto failed;
+  signal(SIGPIPE, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(s->program, s->argv, env);
+failed:;
+  int err = errno;
+  (void)!write(err_fd, &err, sizeof err);
+  _exit(127);
+}
+
+/* Forks one stage; returns its pid, or 0 with *err set. */
+static pid_t start_stage(const char *cwd, struct stage *s, char **env, int *err) {
+  int status_pipe[2];
+  if (pipe2(status_pipe, O_CLOEXEC) < 0) return *err = errno, 0;
+  pid_t pid = fork();
+  if (pid == 0) run_child(cwd, s, env, status_pipe[1]);
+  close(status_pipe[1]);
+  if (pid < 0) {
+    *err = errno;
+    close(status_pipe[0]);
+    return 0;
+  }
+  /* EOF: it executed (the pipe was close-on-exec). Otherwise errno, and it exits. */
+  ssize_t n;
+  while ((n = read(status_pipe[0], err, sizeof *err)) < 0 && errno == EINTR) continue;
+  close(status_pipe[0]);
+  if (n <= 0) return *err = 0, pid;
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
+  return 0;
+}
+
+static void remember(pid_t pid, long id, int stage, int report_fd) {
+  if (child_count == child_cap) {
+    child_cap = child_cap ? child_cap * 2 : 64;
+    children = realloc(children, child_cap * sizeof *children);
+    if (!children) die("memory");
+  }
+  children[child_count++] = (struct child){pid, id, stage, report_fd};
+}
+
+static int new_pipe(int fds[2]) {
+  return pipe2(fds, O_CLOEXEC);
+}
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+/* Starts a pipeline; a request that cannot be read ends the spawner (remux wrote it, so it is a bug). */
+static void serve(char *payload, size_t len) {
+  struct fields f = {payload, payload + len, 0};
+  long id = strtol(next_field(&f), NULL, 10);
+  const char *cwd = next_field(&f);
+  char **env = next_list(&f);
+  long n = next_count(&f);
+  struct stage *stages = calloc((size_t)n + 1, sizeof *stages);
+  if (!stages) die("memory");
+  for (long i = 0; i < n && !f.bad; i++) {
+    struct stage *s = &stages[i];
+    const char *mode = next_field(&f);
+    snprintf(s->mode, sizeof s->mode, "%s", mode);
+    if (strcmp(mode, "-") == 0) continue;
+    if (strlen(mode) != 4) f.bad = 1;
+    s->program = next_field(&f);
+    s->argv = next_list(&f);
+    s->open_count = (int)next_number(&f, MAX_OPENS);
+    for (int o = 0; o < s->open_count; o++) {
+      s->opens[o].target = (int)next_number(&f, MAX_TARGET);
+      s->opens[o].flags = (int)next_number(&f, 0x7fffffff);
+      s->opens[o].path = next_field(&f);
+    }
+  }
+  if (f.bad) {
+    fprintf(stderr, "remux-spawner: malformed request %ld\n", id);
+    exit(65);
+  }
+
+  /* Pipes between neighbours: link[i] connects stage i to stage i + 1. */
+  int(*link)[2] = calloc((size_t)n + 1, sizeof *link);
+  if (!link) die("memory");
+  int failed_pipe = 0;
+  for (long i = 0; i + 1 < n; i++)
+    if (new_pipe(link[i]) < 0) failed_pipe = errno, link[i][0] = link[i][1] = -1;
+
+  char line[512];
+  pid_t *pids = calloc((size_t)n + 1, sizeof *pids);
+  int *errors = calloc((size_t)n + 1, sizeof *errors);
+  if (!pids || !errors) die("memory");
+  for (long i = 0; i < n; i++) {
+    struct stage *s = &stages[i];
+    s->report_w = s->report_r = -1;
+    for (int k = 0; k < 3; k++) s->fd[k] = s->caller[k] = -1;
+    if (strcmp(s->mode, "-") == 0) continue;
+    int err = failed_pipe;
+    for (int k = 0; k < 3 && !err; k++) {
+      int p[2];
+      switch (s->mode[k]) {
+        case 'c':
+          if (new_pipe(p) < 0) {
+            err = errno;
+            break;
+          }
+          s->fd[k] = k == 0 ? p[0] : p[1];
+          s->caller[k] = k == 0 ? p[1] : p[0];
+          /* Node's end is driven by its event loop. */
+          fcntl(s->caller[k], F_SETFL, O_NONBLOCK);
+          break;
+        case 'p': s->fd[k] = i > 0 ? link[i - 1][0] : devnull; break;
+        case 'x': s->fd[k] = i + 1 < n ? link[i][1] : devnull; break;
+        case 'n': s->fd[k] = devnull; break;
+        default: break; /* 'd', 'o': done in the child */
+      }
+    }
+    if (!err && s->mode[3] == 'r') {
+      int p[2];
+      if (new_pipe(p) < 0) err = errno;
+      else s->report_r = p[0], s->report_w = p[1], fcntl(p[0], F_SETFL, O_NONBLOCK);
+    }
+    pid_t pid = err ? 0 : start_stage(cwd, s, env, &err);
+    for (int k = 0; k < 3; k++)
+      if (s->mode[k] == 'c') close_fd(&s->fd[k]);
+    close_fd(&s->report_w);
+    pids[i] = pid;
+    errors[i] = err;
+    if (pid == 0) {
+      for (int k = 0; k < 3; k++) close_fd(&s->caller[k]);
+      close_fd(&s->report_r);
+      continue;
+    }
+    remember(pid, id, (int)i, s->report_r);
+    for (int k = 0; k < 3; k++) {
+      if (s->caller[k] < 0) continue;
+      int len = snprintf(line, sizeof line,
+                         "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"spawner\":\"fd\",\"id\":%ld,\"stage\":%ld,\"fd\":%d}}\n", id, i, k);
+      send_line(line, (size_t)len, s->caller[k]);
+      close_fd(&s->caller[k]);
+    }
+  }
+  /* Only the children hold pipe ends now: a reader's exit must SIGPIPE its writer, a writer's exit give EOF. */
+  for (long i = 0; i + 1 < n; i++) close_fd(&link[i][0]), close_fd(&link[i][1]);
+
+  size_t cap = 128 + (size_t)n * 32, used; /* ids and pids are ints, errnos short */
+  char *started = malloc(cap);
+  if (!started) die("memory");
+  used = (size_t)snprintf(started, cap, "{\"spawner\":\"started\",\"id\":%ld,\"pids\":[", id);
+  for (long i = 0; i < n; i++) used += (size_t)snprintf(started + used, cap - used, "%s%d", i ? "," : "", pids[i]);
+  used += (size_t)snprintf(started + used, cap - used, "],\"errors\":[");
+  for (long i = 0; i < n; i++) used += (size_t)snprintf(started + used, cap - used, "%s%d", i ? "," : "", errors[i]);
+  used += (size_t)snprintf(started + used, cap - used, "]}\n");
+  send_line(started, used, -1);
+  for (long i = 0; i < n; i++) free(stages[i].argv);
+  free(started), free(pids), free(errors), free(link), free(stages), free(env);
+}
+
+/* Reports every stage that ended. */
+static void reap(void) {
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    size_t i = 0;
+    while (i < child_count && children[i].pid != pid) i++;
+    if (i == child_count) continue;
+    struct child c = children[i];
+    children[i] = children[--child_count];
+    /* The helper wrote its report (if any) before it exited: it is all in the pipe now. */
+    /* Each byte of the report takes 6 at most in JSON ("\u00XX"). */
+    char report[256] = "", line[128 + 6 * sizeof report];
+    if (c.report_fd >= 0) {
+      ssize_t got = read(c.report_fd, report, sizeof report - 1);
+      report[got > 0 ? got : 0] = 0;
+      close(c.report_fd);
+    }
+    int len = snprintf(line, sizeof line, "{\"spawner\":\"exit\",\"id\":%ld,\"stage\":%d,\"status\":%d,\"report\":\"", c.id, c.stage, status);
+    for (const unsigned char *r = (const unsigned char *)report; *r; r++) {
+      if (*r == '"' || *r == '\\') len += snprintf(line + len, sizeof line - (size_t)len, "\\%c", *r);
+      else if (*r < 0x20 || *r >= 0x7f) len += snprintf(line + len, sizeof line - (size_t)len, "\\u%04x", *r);
+      else line[len++] = (char)*r;
+    }
+    len += snprintf(line + len, sizeof line - (size_t)len, "\"}\n");
+    send_line(line, (size_t)len, -1);
+  }
+}
+
+/* Closes every fd but the channels and keep_a/keep_b: whatever remux inherited without close-on-exec. */
+static void close_others(int keep_a, int keep_b) {
+  DIR *dir = opendir("/proc/self/fd");
+  if (!dir) die("/proc/self/fd");
+  int own = dirfd(dir);
+  for (struct dirent *e; (e = readdir(dir));) {
+    int fd = atoi(e->d_name);
+    if (e->d_name[0] != '.' && fd > NODE_FD && fd != own && fd != keep_a && fd != keep_b) close(fd);
+  }
+  closedir(dir);
+}
+
+int main(void) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() == 1) return 0; /* remux is gone already */
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) die("signalfd");
+  devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) die("/dev/null");
+  /* The stages get none of the spawner's own fds, nor any remux did not mean to pass on. */
+  for (int fd = 0; fd <= NODE_FD; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  close_others(devnull, sigfd);
+
+  size_t cap = 1 << 16, have = 0;
+  char *buf = malloc(cap);
+  if (!buf) die("memory");
+  struct pollfd fds[3] = {{IN_FD, POLLIN, 0}, {NODE_FD, POLLIN, 0}, {sigfd, POLLIN, 0}};
+  for (;;) {
+    if (poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      die("poll");
+    }
+    if (fds[2].revents) {
+      struct signalfd_siginfo info;
+      while (read(sigfd, &info, sizeof info) > 0) continue;
+      reap();
+    }
+    if (fds[1].revents) {
+      char drop[4096];
+      ssize_t n = read(NODE_FD, drop, sizeof drop);
+      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return 0;
+    }
+    if (fds[0].revents) {
+      if (have == cap && !(buf = realloc(buf, cap *= 2))) die("memory");
+      ssize_t n = read(IN_FD, buf + have, cap - have);
+      if (n == 0) return 0;
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        die("reading requests");
+      }
+      have += (size_t)n;
+      for (;;) {
+        if (have < 4) break;
+        uint32_t len;
+        memcpy(&len, buf, 4);
+        if (have < 4 + (size_t)len) {
+          while (cap < 4 + (size_t)len)
+            if (!(buf = realloc(buf, cap *= 2))) die("memory");
+          break;
+        }
+        serve(buf + 4, len);
+        memmove(buf, buf + 4 + len, have - 4 - len);
+        have -= 4 + len;
+      }
+    }
+  }
+}

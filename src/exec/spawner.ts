@@ -1,0 +1,225 @@
+// Starts pipeline stages through remux-spawner (native/spawner.c), a small process started once: Node's
+// child_process.spawn forks the whole calling process, which costs the daemon ~2 ms per stage.
+// The pipes to the caller come back as handles over Node's IPC channel, wrapped in net.Sockets: the
+// spawner speaks Node's own handle-passing messages (NODE_HANDLE, as cluster uses them), which have not
+// changed since Node 0.x; a Node that changed them would fail every test of src/exec.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export const SPAWNER = fileURLToPath(new URL('../../../bin/remux-spawner', import.meta.url));
+
+/**
+ * Where a stage's fd goes: `caller` a pipe whose other end we get, `prev`/`next` the pipes between
+ * neighbours (made by the spawner), `null` /dev/null, `open` one of the stage's opens, `dup` fd 1 (2>&1).
+ */
+export type FdMode = 'caller' | 'prev' | 'next' | 'null' | 'open' | 'dup';
+const MODE_CHARS: Record<FdMode, string> = { caller: 'c', prev: 'p', next: 'x', null: 'n', open: 'o', dup: 'd' };
+
+export interface StageSpec {
+  program: string;
+  /** argv[0] included. */
+  argv: string[];
+  fds: [FdMode, FdMode, FdMode];
+  /** A report pipe on fd 3 (remux-sandbox-enter's), read when the stage ends. */
+  report: boolean;
+  /** Opened in the child onto `fd` before it executes: usually `/proc/PID/fd/N` (see reopenPath). */
+  opens: Array<{ fd: number; flags: number; path: string }>;
+}
+
+export interface PipelineSpec {
+  cwd: string;
+  env: Record<string, string>;
+  /** null: a stage that does not run (its neighbours' pipes are still made and closed). */
+  stages: Array<StageSpec | null>;
+}
+
+export interface StageExit {
+  /** Shell status: the exit code, or 128+N when killed by signal N. */
+  code: number;
+  /** The signal's name (null for an unnamed one, such as a real-time signal). */
+  signal: NodeJS.Signals | null;
+  /** What the stage wrote on its report pipe. */
+  report: string;
+  /** The spawner stopped before the stage ended: its status is unknown. */
+  lost: boolean;
+}
+
+export interface StageProcess {
+  pid: number;
+  /** Our ends of its `caller` fds: stdin writable, stdout/stderr readable. */
+  stdio: [net.Socket | null, net.Socket | null, net.Socket | null];
+  exit: Promise<StageExit>;
+}
+
+/** Per stage: the process, an errno name when it could not be started, or null when it was not asked for. */
+export type StageStart = StageProcess | { error: string } | null;
+
+/** The path a child opens to get the same file or namespace as one of our fds. */
+export function reopenPath(fd: number): string {
+  return `/proc/${process.pid}/fd/${fd}`;
+}
+
+/** Starts the stages of one pipeline; rejects only when the spawner cannot be reached. */
+export function spawnPipeline(spec: PipelineSpec): Promise<StageStart[]> {
+  if (!spawner) {
+    if (!fs.existsSync(SPAWNER)) return Promise.reject(new Error(`${SPAWNER} is missing (run npm run build)`));
+    spawner = new Spawner();
+  }
+  return spawner.run(spec);
+}
+
+const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+type Message =
+  | { spawner: 'fd'; id: number; stage: number; fd: 0 | 1 | 2 }
+  | { spawner: 'started'; id: number; pids: number[]; errors: number[] }
+  | { spawner: 'exit'; id: number; stage: number; status: number; report: string };
+
+/** A pipe end received from the spawner, not read until it is wrapped. */
+interface PipeHandle {
+  close(): void;
+}
+
+interface Pending {
+  handles: Map<number, Array<PipeHandle | null>>;
+  started: { resolve: (s: StageStart[]) => void; reject: (e: Error) => void };
+  exits: Map<number, (e: StageExit) => void>;
+}
+
+let spawner: Spawner | undefined;
+
+class Spawner {
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private gone: Error | null = null;
+
+  constructor() {
+    this.child = spawn(SPAWNER, [], { stdio: ['pipe', 'ignore', 'inherit', 'ipc'], env: {}, serialization: 'json' });
+    this.child.on('message', (m: Message, handle?: unknown) => this.receive(m, handle));
+    this.child.once('error', (e) => this.stop(e));
+    this.child.once('exit', (code, signal) => this.stop(new Error(`remux-spawner exited (${signal ?? code})`)));
+    this.child.stdin?.on('error', () => {});
+    this.idle();
+  }
+
+  run(spec: PipelineSpec): Promise<StageStart[]> {
+    if (this.gone) return Promise.reject(this.gone);
+    const id = this.nextId++;
+    const request = encode(id, spec);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { handles: new Map(), started: { resolve, reject }, exits: new Map() });
+      if (this.pending.size === 1) this.busy();
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(request.length);
+      this.child.stdin?.write(Buffer.concat([len, request]));
+    });
+  }
+
+  private receive(m: Message, handle: unknown): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    if (m.spawner === 'fd') {
+      const handles = p.handles.get(m.stage) ?? [null, null, null];
+      handles[m.fd] = handle as PipeHandle;
+      p.handles.set(m.stage, handles);
+    } else if (m.spawner === 'started') {
+      p.started.resolve(
+        m.pids.map((pid, stage): StageStart => {
+          if (pid === 0) return m.errors[stage] ? { error: ERRNO_NAMES.get(m.errors[stage] as number) ?? `errno ${m.errors[stage]}` } : null;
+          const exit = new Promise<StageExit>((resolve) => p.exits.set(stage, resolve));
+          return { pid, stdio: sockets(p.handles.get(stage)), exit };
+        }),
+      );
+      p.handles.clear();
+      this.settled(m.id, p);
+    } else if (m.spawner === 'exit') {
+      const signal = m.status & 0x7f;
+      p.exits.get(m.stage)?.({
+        code: signal === 0 ? (m.status >> 8) & 0xff : 128 + signal,
+        signal: signal === 0 ? null : (SIGNAL_NAMES.get(signal) ?? null),
+        report: m.report,
+        lost: false,
+      });
+      p.exits.delete(m.stage);
+      this.settled(m.id, p);
+    }
+  }
+
+  private settled(id: number, p: Pending): void {
+    if (p.exits.size > 0) return;
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.idle();
+  }
+
+  /** The spawner never keeps remux running by itself; a pipeline waiting for it does. */
+  private idle(): void {
+    this.child.unref();
+    this.child.channel?.unref();
+    (this.child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+
+  private busy(): void {
+    this.child.ref();
+    this.child.channel?.ref();
+  }
+
+  /** The spawner is gone: what waited for it fails, and the next pipeline starts a new one. */
+  private stop(e: Error): void {
+    if (this.gone) return;
+    this.gone = e;
+    if (spawner === this) spawner = undefined;
+    for (const p of this.pending.values()) {
+      p.started.reject(e);
+      for (const resolve of p.exits.values()) resolve({ code: 126, signal: null, report: '', lost: true });
+      for (const handles of p.handles.values()) handles.forEach((h) => h?.close());
+    }
+    this.pending.clear();
+    this.child.kill('SIGKILL');
+  }
+}
+
+/** The request (native/spawner.c): fields ended by NUL; a NUL inside one is refused like spawn() does. */
+function encode(id: number, spec: PipelineSpec): Buffer {
+  const fields: string[] = [String(id), spec.cwd];
+  // Pushed one by one: a spread of a long argv would overflow the stack.
+  const list = (items: string[]): void => {
+    fields.push(String(items.length));
+    for (const item of items) fields.push(item);
+  };
+  list(Object.entries(spec.env).map(([k, v]) => `${k}=${v}`));
+  fields.push(String(spec.stages.length));
+  for (const s of spec.stages) {
+    if (s === null) {
+      fields.push('-');
+      continue;
+    }
+    fields.push(s.fds.map((m) => MODE_CHARS[m]).join('') + (s.report ? 'r' : '-'), s.program);
+    list(s.argv);
+    fields.push(String(s.opens.length));
+    for (const o of s.opens) fields.push(String(o.fd), String(o.flags), o.path);
+  }
+  const bad = fields.find((f) => f.includes('\0'));
+  if (bad !== undefined) {
+    throw Object.assign(new TypeError(`a NUL byte in ${JSON.stringify(bad.slice(0, 40))}`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return Buffer.from(fields.join('\0') + '\0');
+}
+
+/**
+ * Our ends of a stage's caller pipes, wrapped only once the stage is handed over (a socket starts reading
+ * at once: one wrapped earlier could reach its end, and close, before anyone listens).
+ */
+function sockets(handles: Array<PipeHandle | null> = []): StageProcess['stdio'] {
+  const wrap = (fd: number): net.Socket | null => {
+    const handle = handles[fd];
+    return handle ? new net.Socket({ handle, readable: fd !== 0, writable: fd === 0 } as net.SocketConstructorOpts) : null;
+  };
+  return [wrap(0), wrap(1), wrap(2)];
+}
+

@@ -1,0 +1,98 @@
+// remux-spawner (native/spawner.c, src/exec/spawner.ts): stages are started by it, not forked from remux,
+// get nothing of it (fds, environment), and a spawner that dies fails its commands cleanly.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { describe, test } from 'node:test';
+import { bwrapAvailable } from '../../src/exec/index.js';
+import { SPAWNER } from '../../src/exec/spawner.js';
+import { processGone, run, tmpdir, PATH } from './helpers.js';
+
+/** Our running spawner: the child of this process that runs bin/remux-spawner. */
+function spawnerPids(): number[] {
+  const spawner = fs.realpathSync(SPAWNER);
+  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      return ppid === process.pid && fs.readlinkSync(`/proc/${pid}/exe`) === spawner;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const bwrap = bwrapAvailable();
+
+describe('remux-spawner', () => {
+  test('stages are children of remux-spawner, not forks of this process', async () => {
+    const r = await run(['sh', '-c', 'echo $PPID']);
+    assert.equal(r.res.exitCode, 0, r.err);
+    const parent = Number(r.out.trim());
+    assert.notEqual(parent, process.pid);
+    assert.deepEqual(spawnerPids(), [parent]);
+  });
+
+  test('a stage gets its stdio and nothing else: no fd of the spawner, no environment of its own', async () => {
+    const fds = await run(['ls', '/proc/self/fd']);
+    assert.equal(fds.out, '0\n1\n2\n3\n', 'fd 3 is ls reading the directory');
+    const env = await run(['env']);
+    assert.equal(env.out, `PATH=${PATH}\n`);
+  });
+
+  test('inside the sandbox too: neither the namespaces nor the report pipe reach the program', { skip: bwrap.ok ? false : `bwrap unusable: ${bwrap.reason}` }, async () => {
+    const dir = fs.realpathSync(tmpdir());
+    const sandbox = { read: [dir], write: [], hide: [], readOnly: [], network: false, owner: 'spawner-test' };
+    const r = await run(['ls', '/proc/self/fd'], { cwd: dir, sandbox });
+    assert.equal(r.res.exitCode, 0, r.err);
+    assert.equal(r.out, '0\n1\n2\n3\n');
+  });
+
+  test('a stage killed by a signal without a name (real-time) reports 128+N', async () => {
+    const r = await run(['sh', '-c', 'kill -35 $$']);
+    assert.equal(r.res.exitCode, 128 + 35);
+    assert.equal(r.res.signal, null);
+  });
+
+  test('concurrent commands each get their own output and status', async () => {
+    const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => run(['sh', '-c', `echo out${i}; echo err${i} >&2; exit ${i % 4}`])));
+    runs.forEach((r, i) => {
+      assert.equal(r.out, `out${i}\n`);
+      assert.equal(r.err, `err${i}\n`);
+      assert.equal(r.res.exitCode, i % 4);
+    });
+  });
+
+  test('a NUL byte in an argument, or more arguments than exec takes, is refused; the spawner goes on', async () => {
+    await run(['true']);
+    const [before] = spawnerPids();
+    const r = await run(['echo', 'a\0b']);
+    assert.equal(r.res.exitCode, 126);
+    assert.equal(r.res.errorKind, 'spawn');
+    assert.equal(r.err, 'remux: echo: cannot execute: ERR_INVALID_ARG_VALUE\n');
+    const long = await run(['true', ...Array.from({ length: 300_000 }, () => 'argument')]);
+    assert.equal(long.res.exitCode, 126);
+    assert.equal(long.err, 'remux: true: cannot execute: E2BIG\n');
+    const after = await run(['echo', 'ok']);
+    assert.equal(after.out, 'ok\n');
+    assert.deepEqual(spawnerPids(), [before]);
+  });
+
+  test('a spawner killed mid-command: the command fails and its processes end; the next one gets a new spawner', async () => {
+    const dir = tmpdir();
+    const pidFile = `${dir}/pid`;
+    const running = run(['sh', '-c', `echo $$ > ${pidFile}; exec sleep 30`], { timeoutMs: 20_000 });
+    while (!fs.existsSync(pidFile) || fs.readFileSync(pidFile, 'utf8') === '') await new Promise((resolve) => setTimeout(resolve, 20));
+    const stage = Number(fs.readFileSync(pidFile, 'utf8'));
+    const [killed] = spawnerPids();
+    process.kill(killed as number, 'SIGKILL');
+    const r = await running;
+    assert.equal(r.res.exitCode, 126);
+    assert.equal(r.res.errorKind, 'spawn');
+    assert.equal(r.res.error, 'remux: sh: remux-spawner stopped while the command ran');
+    assert.ok(r.res.durationMs < 5000, `${r.res.durationMs} ms`);
+    assert.ok(processGone(stage), 'the stage was killed with its group');
+    const next = await run(['echo', 'again']);
+    assert.equal(next.out, 'again\n');
+    assert.notDeepEqual(spawnerPids(), [killed]);
+  });
+});
