@@ -132,7 +132,7 @@ export class Approvals {
 export function approvalsApprover(
   approvals: Approvals,
   principal: string,
-  tell: (text: string) => void,
+  tell: (text: string, approval: Approval) => void,
   signal?: AbortSignal,
 ): (action: ExecAction, decision: Decision) => Promise<ApprovalAnswer> {
   return async (action, decision) => {
@@ -148,6 +148,7 @@ export function approvalsApprover(
             (sent.length > 0 ? `; sent to ${sent.join(', ')}` : '; no notification channel configured (notify.channels)') +
             (failed.length > 0 ? `\n  not delivered: ${failed.join('; ')}` : '') +
             '\n',
+          approval,
         );
       },
     );

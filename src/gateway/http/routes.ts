@@ -13,6 +13,7 @@ import { hostInScope } from '../../core/scope.js';
 import type { ExecAction, Principal } from '../../core/types.js';
 import { parseSelector } from '../../hosts/inventory.js';
 import { rateLimitedMessage, type RateLimiter } from '../../hosts/rate-limit.js';
+import { approvalsApprover } from '../../notify/service.js';
 import { hostRows, hostStatuses } from '../../hosts/view.js';
 import { resultJson } from '../../cli/run-view.js';
 import { checkToken, SESSION_COOKIE, type LoginGuard, type SessionStore } from './auth.js';
@@ -177,7 +178,13 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
           },
         },
         // A client that stops reading holds the commands (their output is not read), never the daemon's memory.
-        { concurrency: as.config.fanout.concurrency, signal: cancel.signal, flow: writableFlow([stream]) },
+        {
+          concurrency: as.config.fanout.concurrency,
+          signal: cancel.signal,
+          flow: writableFlow([stream]),
+          // A policy `ask` becomes an approval; the stream says what it waits for.
+          approve: approvalsApprover(as.approvals, as.principal.name, (message, approval) => line({ type: 'waiting', approval: approval.id, message: message.trim() }), cancel.signal),
+        },
       );
       line({ type: 'exit', exitCode: combinedExit(results.values()) });
       stream.end();
