@@ -30,3 +30,31 @@ export class ReloadingFile<T> {
     return this.value;
   }
 }
+
+/**
+ * Calls onChange whenever what `read` gives changes: a new value (ReloadingFile.get() returns the same
+ * object until its file changes) or a new error. Polled, so that a daemon reacts to a change within
+ * intervalMs without a watcher per editor's save strategy (rename, truncate, link).
+ */
+export function watchReloading<T>(read: () => T, intervalMs: number, onChange: (next: { value: T } | { error: Error }) => void): { stop(): void } {
+  let last: T | string | undefined;
+  try {
+    last = read();
+  } catch (err) {
+    last = (err as Error).message;
+  }
+  const timer = setInterval(() => {
+    let next: { value: T } | { error: Error };
+    try {
+      next = { value: read() };
+    } catch (err) {
+      next = { error: err as Error };
+    }
+    const key = 'value' in next ? next.value : next.error.message;
+    if (key === last) return;
+    last = key;
+    onChange(next);
+  }, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

@@ -2,7 +2,9 @@
 // make a cookie safe to accept: the Origin of POSTs and WebSocket upgrades, a CSRF token on every
 // state-changing request, and failed logins slowed then locked out per address.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { WebSocket } from 'ws';
 import { authenticate, type PrincipalEntry, type Principals } from '../../config/principals.js';
+import { CLOSE } from '../terminal.js';
 
 export const SESSION_COOKIE = '__Host-remux_session';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -57,9 +59,67 @@ export class SessionStore {
     this.sessions.delete(key(cookie));
   }
 
+  /** Forgets the sessions of removed principals and rotated tokens now (find() refuses them anyway). */
+  dropRevoked(principals: Principals): void {
+    for (const [k, s] of this.sessions) {
+      const entry = principals.entries.find((e) => e.name === s.principal);
+      if (!entry || entry.tokenSha256 !== s.tokenSha256) this.sessions.delete(k);
+    }
+  }
+
   private prune(): void {
     const now = Date.now();
     for (const [k, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(k);
+  }
+}
+
+/**
+ * Why a connection authenticated as `entry` may no longer go on under `now` (the principals file as it
+ * is, or the error that makes it unreadable), or null. A changed scope ends it too: what it was allowed
+ * to open was decided under the old scope, and reconnecting decides again.
+ */
+export function revocation(entry: PrincipalEntry, now: Principals | Error): { code: number; reason: string } | null {
+  if (now instanceof Error) return { code: CLOSE.unauthenticated, reason: 'the principals file is invalid; see remux daemon status' };
+  const current = now.entries.find((e) => e.name === entry.name);
+  if (!current) return { code: CLOSE.unauthenticated, reason: `principal ${entry.name} was removed` };
+  if (current.tokenSha256 !== entry.tokenSha256) return { code: CLOSE.unauthenticated, reason: `the token of ${entry.name} was rotated` };
+  if (JSON.stringify(current.scope) !== JSON.stringify(entry.scope)) return { code: CLOSE.forbidden, reason: `the scope of ${entry.name} changed; reconnect` };
+  return null;
+}
+
+/** Grace for a revoked WebSocket's closing handshake before its connection is cut. */
+const REVOKE_GRACE_MS = 1000;
+
+/** The open WebSockets and the credential each was opened with, so that a revoked one ends at once. */
+export class LiveSockets {
+  private readonly live = new Map<WebSocket, PrincipalEntry>();
+
+  /** `current` reads the principals file as it is now (or the error that makes it unreadable). */
+  constructor(private readonly current: () => Principals | Error) {}
+
+  /** Tracks a socket just opened; one whose credential was revoked since its upgrade was checked ends at once. */
+  add(ws: WebSocket, entry: PrincipalEntry): void {
+    this.live.set(ws, entry);
+    ws.once('close', () => this.live.delete(ws));
+    this.end(ws, entry, this.current());
+  }
+
+  /** Closes, with its reason, every socket whose credential `now` no longer accepts as it was; returns how many. */
+  revoke(now: Principals | Error): number {
+    let closed = 0;
+    for (const [ws, entry] of this.live) if (this.end(ws, entry, now)) closed++;
+    return closed;
+  }
+
+  private end(ws: WebSocket, entry: PrincipalEntry, now: Principals | Error): boolean {
+    const why = revocation(entry, now);
+    if (!why) return false;
+    this.live.delete(ws);
+    ws.close(why.code, why.reason);
+    // Nothing more is read from it (no keystroke after the revocation); a peer that does not answer the close is cut.
+    ws.pause();
+    setTimeout(() => ws.terminate(), REVOKE_GRACE_MS).unref();
+    return true;
   }
 }
 
