@@ -2,9 +2,11 @@
 // real `remux principal` commands, HTTPS, and the terminal WebSocket on real tmux. Nothing is restarted.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
 import { remux, tempHome } from '../support/cli.js';
 import { openTerminal, startConsoleDaemon, type ConsoleDaemon, type TerminalClient } from '../support/console-daemon.js';
 import { client, type Client } from '../support/https.js';
@@ -29,13 +31,13 @@ async function httpStatus(env: Record<string, string>): Promise<Http> {
   return (JSON.parse(r.stdout) as { http: Http }).http;
 }
 
-/** Polls `probe` until it gives a value; fails after BOUND_MS. Returns the value and how long it took. */
-async function within<T>(what: string, probe: () => Promise<T | undefined>): Promise<{ value: T; ms: number }> {
+/** Polls `probe` until it gives a value; fails after `bound` ms. Returns the value and how long it took. */
+async function within<T>(what: string, probe: () => Promise<T | undefined>, bound = BOUND_MS): Promise<{ value: T; ms: number }> {
   const started = Date.now();
   for (;;) {
     const value = await probe();
     if (value !== undefined) return { value, ms: Date.now() - started };
-    if (Date.now() - started > BOUND_MS) assert.fail(`${what}: not within ${BOUND_MS} ms`);
+    if (Date.now() - started > bound) assert.fail(`${what}: not within ${bound} ms`);
     await sleep(50);
   }
 }
@@ -95,6 +97,35 @@ describe('a daemon started with no principal', { timeout: 60_000 }, () => {
     const api2 = client(back.value, ca);
     assert.equal((await api2.request('GET', '/api/me', { headers: bearer(again) })).status, 200);
     assert.equal((await api2.request('GET', '/api/me', { headers: bearer(boss) })).status, 401, 'a removed principal\'s token does not come back with its name');
+  });
+});
+
+describe('a port taken when the first principal is added', { timeout: 60_000 }, () => {
+  const h = tempHome();
+  const squatter = net.createServer();
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    squatter.close();
+    h.remove();
+  });
+
+  test('status says why it is off, and the console starts once the port is free', async () => {
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const port = (squatter.address() as net.AddressInfo).port;
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(h.home, 'config.yaml'), `http:\n  listen: 127.0.0.1:${port}\n`);
+    assert.equal((await remux(['daemon', 'start'], { env: h.env })).code, 0);
+    const token = await addPrincipal(h.env, 'boss', '--admin');
+    const refused = await within('status names the failure', async () => {
+      const http = await httpStatus(h.env);
+      return http.off && /cannot serve/.test(http.off) ? http.off : undefined;
+    });
+    assert.match(refused.value, new RegExp(`cannot serve on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.*; trying again every 5s`));
+    await new Promise((resolve) => squatter.close(resolve));
+    const served = await within('served after the port was freed', async () => (await httpStatus(h.env)).url, 8000);
+    assert.equal(served.value, `https://127.0.0.1:${port}/`);
+    const api = client(served.value, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'));
+    assert.equal((await api.request('GET', '/api/me', { headers: bearer(token) })).status, 200);
   });
 });
 
@@ -191,5 +222,33 @@ describe('principal changes reach open browser sessions and terminals', { timeou
     writeFileSync(file(), good);
     assert.equal((await api.request('GET', '/api/me', { headers: bearer(d.tokens.boss!) })).status, 200);
     await within('status clears', async () => ((await httpStatus(env())).refusing === undefined ? true : undefined));
+  });
+});
+
+describe('in the browser', { timeout: 60_000 }, () => {
+  test('the terminal page says the principal was removed; a reload asks to log in again', async () => {
+    const d = await startConsoleDaemon({ boss: ['--admin'], ops: ['--hosts', 'box', '--users', '*'] });
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      d.tmux('new-session', '-d', '-s', 'work', 'cat');
+      const page = await browser.newPage({ ignoreHTTPSErrors: true });
+      await page.goto(d.url);
+      await page.locator('#token').fill(d.tokens.ops!);
+      await page.locator('#login button[type=submit]').click();
+      await page.locator('#who', { hasText: 'ops' }).waitFor();
+      await page.goto(`${d.url}#/terminal?host=box&name=work`);
+      await page.locator('.term-status', { hasText: 'attached' }).waitFor();
+
+      assert.equal((await remux(['principal', 'rm', 'ops'], { env: { REMUX_HOME: d.home } })).code, 0);
+      await page.locator('.term-status.closed', { hasText: 'Logged out: principal ops was removed' }).waitFor({ timeout: BOUND_MS });
+      assert.equal(d.hasSession('work'), true);
+      // Its cookie is worth nothing now: the console shows the login form again.
+      await page.goto(d.url);
+      await page.locator('#token').waitFor();
+      assert.equal(await page.locator('#who', { hasText: 'ops' }).count(), 0);
+    } finally {
+      await browser.close();
+      await d.stop();
+    }
   });
 });
