@@ -4,6 +4,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
+import { recordingsDir, tlsDir } from '../config/paths.js';
 import { contextFor, createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import { runningSandboxes } from '../exec/local.js';
@@ -11,7 +12,7 @@ import { RateLimiter } from '../hosts/rate-limit.js';
 import { hostStatuses } from '../hosts/view.js';
 import { AttachSlots } from './attach-slots.js';
 import { serveCli } from './cli-session.js';
-import type { HttpFlags } from './http/server.js';
+import type { HttpFlags, HttpServer, HttpSettings } from './http/server.js';
 import { connectDaemon } from './client.js';
 import { FirstLine, MAX_REQUEST_BYTES, type DaemonStatus, type Event } from './protocol.js';
 import { WebConsole } from './web-console.js';
@@ -55,7 +56,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
   let http: WebConsole;
   try {
-    http = await WebConsole.start({ ctx, limiter, slots, ...(opts.env ? { env: opts.env } : {}), ...(opts.http ? { http: opts.http } : {}), log });
+    http = await WebConsole.start({ ctx, flags: opts.http ?? {}, serve: (settings) => startWebServer(ctx, limiter, slots, opts, settings, log), log });
   } catch (err) {
     await ctx.close();
     throw err;
@@ -109,6 +110,12 @@ export function readPid(socket: string): number | null {
   } catch {
     return null;
   }
+}
+
+/** The web console and API's server; WebConsole starts it while a principal exists (ARCHITECTURE §1.4: fail closed). */
+async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, slots: AttachSlots, opts: DaemonOptions, settings: HttpSettings, log: (line: string) => void): Promise<HttpServer> {
+  const { startHttp } = await import('./http/server.js');
+  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env), slots }, log);
 }
 
 interface ServeDeps {

@@ -6,12 +6,9 @@
 // listen either, so both paths reach the same state, and nothing (TLS, routes, static files) is exposed
 // that nobody may use. `remux daemon status` says why it is off. An unreadable principals file is
 // different: the server stays up so that whoever tries learns why (503 naming file:line), and admits nobody.
-import { recordingsDir, tlsDir } from '../config/paths.js';
 import type { Principals } from '../config/principals.js';
 import { watchReloading } from '../config/reloading.js';
 import type { GatewayContext } from '../core/context.js';
-import type { RateLimiter } from '../hosts/rate-limit.js';
-import type { AttachSlots } from './attach-slots.js';
 import type { HttpFlags, HttpServer, HttpSettings } from './http/server.js';
 
 /** Where the console is served (and, when the principals file is unreadable, why it admits nobody), or why it is off. */
@@ -24,10 +21,10 @@ const RETRY_MS = 5000;
 
 interface WebDeps {
   ctx: GatewayContext;
-  limiter: RateLimiter;
-  slots: AttachSlots;
-  env?: NodeJS.ProcessEnv;
-  http?: HttpFlags;
+  /** --listen, --tls-cert, …: checked when the daemon starts, whether or not a principal exists yet. */
+  flags: HttpFlags;
+  /** Starts the server (the daemon's routes and state). */
+  serve(settings: HttpSettings): Promise<HttpServer>;
   log(line: string): void;
 }
 
@@ -53,9 +50,10 @@ export class WebConsole {
    */
   static async start(deps: WebDeps): Promise<WebConsole> {
     const { httpSettings } = await import('./http/server.js');
-    const web = new WebConsole(deps, httpSettings(deps.ctx.config.http, deps.http ?? {}));
+    const web = new WebConsole(deps, httpSettings(deps.ctx.config.http, deps.flags));
     try {
-      await web.apply(deps.ctx.principals(), true);
+      const now = deps.ctx.principals();
+      await web.apply(now, true);
     } catch (err) {
       await web.close();
       throw err;
@@ -117,15 +115,15 @@ export class WebConsole {
       this.state = { url: this.server.url };
       return;
     }
-    const { startHttp } = await import('./http/server.js');
     try {
-      this.server = await startHttp(ctx, this.deps.limiter, this.settings, { tlsDir: tlsDir(this.deps.env), recordingsDir: recordingsDir(this.deps.env), slots: this.deps.slots }, log);
+      this.server = await this.deps.serve(this.settings);
       this.state = { url: this.server.url };
     } catch (err) {
       if (first) throw err;
       const off = `cannot serve on ${this.settings.host}:${this.settings.port}: ${(err as Error).message}; trying again every ${RETRY_MS / 1000}s`;
       if (!('off' in this.state) || this.state.off !== off) log(`web console and API: ${off}`);
       this.state = { off };
+      if (this.retry) clearTimeout(this.retry);
       this.retry = setTimeout(() => this.reconcile(), RETRY_MS);
       this.retry.unref();
     }
