@@ -2,6 +2,7 @@
 // real `remux principal` commands, HTTPS, and the terminal WebSocket on real tmux. Nothing is restarted.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -203,6 +204,29 @@ describe('principal changes reach open browser sessions and terminals', { timeou
     assert.equal((await api.request('GET', '/api/me', { headers: { cookie } })).status, 401);
     await closesWith(t, 4001, /^principal ops was removed$/);
     assert.equal(d.hasSession('long'), true);
+  });
+
+  test('a streaming run of a rotated token is cut, and its command ends', async () => {
+    const token = await addPrincipal(env(), 'runner', '--hosts', 'box', '--policy', 'read_only');
+    const base = new URL(d.url);
+    const req = https.request({ method: 'POST', host: base.hostname, port: base.port, path: '/api/run', ca: d.ca, agent: false, headers: { ...bearer(token), 'content-type': 'application/json' } });
+    const ended = new Promise<string>((resolve) => {
+      req.on('error', (err) => resolve(`error: ${err.message}`));
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve('end'));
+        res.on('error', (err) => resolve(`error: ${err.message}`));
+        res.on('aborted', () => resolve('aborted'));
+      });
+    });
+    req.end(JSON.stringify({ selector: 'box', command: 'sleep 30' }));
+    const run = async (): Promise<{ status: string } | undefined> =>
+      (await api.request('GET', '/api/audit?principal=runner', { headers: bearer(d.tokens.boss!) })).json<Array<{ command: string; status: string }>>().find((a) => a.command === 'sleep 30');
+    await within('the run started', async () => ((await run())?.status === 'incomplete' ? true : undefined));
+    assert.equal((await remux(['principal', 'rotate', 'runner'], { env: env() })).code, 0);
+    const how = await within('the stream was cut', () => Promise.race([ended, sleep(50).then(() => undefined)]));
+    assert.match(how.value, /error|aborted/, 'cut, not finished');
+    await within('the command ended', async () => ((await run())?.status === 'complete' ? true : undefined), 10_000);
   });
 
   test('an invalid principals file admits nobody (503 naming file:line) and ends open terminals; fixing it restores access', async () => {

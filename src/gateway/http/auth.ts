@@ -90,35 +90,51 @@ export function revocation(entry: PrincipalEntry, now: Principals | Error): { co
 /** Grace for a revoked WebSocket's closing handshake before its connection is cut. */
 const REVOKE_GRACE_MS = 1000;
 
-/** The open WebSockets and the credential each was opened with, so that a revoked one ends at once. */
-export class LiveSockets {
-  private readonly live = new Map<WebSocket, PrincipalEntry>();
+type Revocation = NonNullable<ReturnType<typeof revocation>>;
+
+/**
+ * What is still going on under a credential (an open WebSocket, an HTTP request still being answered:
+ * a streaming run), so that a revoked one ends at once rather than when it finishes.
+ */
+export class LiveCredentials {
+  private readonly live = new Map<object, { entry: PrincipalEntry; end(why: Revocation): void }>();
 
   /** `current` reads the principals file as it is now (or the error that makes it unreadable). */
   constructor(private readonly current: () => Principals | Error) {}
 
-  /** Tracks a socket just opened; one whose credential was revoked since its upgrade was checked ends at once. */
-  add(ws: WebSocket, entry: PrincipalEntry): void {
-    this.live.set(ws, entry);
-    ws.once('close', () => this.live.delete(ws));
-    this.end(ws, entry, this.current());
+  /** Tracks `key` until untrack(); one whose credential was revoked since it was checked ends at once. */
+  track(key: object, entry: PrincipalEntry, end: (why: Revocation) => void): void {
+    this.live.set(key, { entry, end });
+    this.endIfRevoked(key, this.current());
   }
 
-  /** Closes, with its reason, every socket whose credential `now` no longer accepts as it was; returns how many. */
+  untrack(key: object): void {
+    this.live.delete(key);
+  }
+
+  /** A WebSocket, closed with the code and reason; nothing more is read from it, and a peer that does not answer the close is cut. */
+  trackSocket(ws: WebSocket, entry: PrincipalEntry): void {
+    ws.once('close', () => this.untrack(ws));
+    this.track(ws, entry, (why) => {
+      ws.close(why.code, why.reason);
+      ws.pause();
+      setTimeout(() => ws.terminate(), REVOKE_GRACE_MS).unref();
+    });
+  }
+
+  /** Ends everything whose credential `now` no longer accepts as it was; returns how many. */
   revoke(now: Principals | Error): number {
-    let closed = 0;
-    for (const [ws, entry] of this.live) if (this.end(ws, entry, now)) closed++;
-    return closed;
+    let ended = 0;
+    for (const key of [...this.live.keys()]) if (this.endIfRevoked(key, now)) ended++;
+    return ended;
   }
 
-  private end(ws: WebSocket, entry: PrincipalEntry, now: Principals | Error): boolean {
-    const why = revocation(entry, now);
-    if (!why) return false;
-    this.live.delete(ws);
-    ws.close(why.code, why.reason);
-    // Nothing more is read from it (no keystroke after the revocation); a peer that does not answer the close is cut.
-    ws.pause();
-    setTimeout(() => ws.terminate(), REVOKE_GRACE_MS).unref();
+  private endIfRevoked(key: object, now: Principals | Error): boolean {
+    const tracked = this.live.get(key);
+    const why = tracked && revocation(tracked.entry, now);
+    if (!tracked || !why) return false;
+    this.live.delete(key);
+    tracked.end(why);
     return true;
   }
 }

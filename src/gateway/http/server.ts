@@ -15,7 +15,7 @@ import type { GatewayContext } from '../../core/context.js';
 import { UsageError } from '../../core/errors.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
-import { bearerToken, checkToken, CSRF_HEADER, LiveSockets, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
+import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
 import { fail, tooManyFailures } from './errors.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
@@ -136,9 +136,15 @@ export async function startHttp(
       return err as Error;
     }
   };
-  const live = new LiveSockets(currentPrincipals);
+  const live = new LiveCredentials(currentPrincipals);
   /** The credential each WebSocket upgrade was authenticated with, until its socket is open and tracked. */
   const upgrades = new WeakMap<object, PrincipalEntry>();
+  /** An authenticated request is tracked while it is answered: a revoked credential cuts a streaming run too. */
+  const admit = (request: FastifyRequest, reply: FastifyReply, entry: PrincipalEntry, upgrade: boolean): void => {
+    if (upgrade) return void upgrades.set(request.raw, entry);
+    live.track(request.raw, entry, () => request.raw.socket.destroy());
+    reply.raw.once('close', () => live.untrack(request.raw));
+  };
 
   app.decorateRequest('principal', null);
   app.decorateRequest('browserSession', null);
@@ -147,7 +153,7 @@ export async function startHttp(
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_FRAME } });
   app.websocketServer.on('connection', (ws: WebSocket, raw: object) => {
     const entry = upgrades.get(raw);
-    if (entry) live.add(ws, entry);
+    if (entry) live.trackSocket(ws, entry);
     else ws.close(CLOSE.unauthenticated, 'not authenticated'); // every WebSocket route is under /api: not reached
   });
   app.addHook('onRequest', async (_request, reply) => {
@@ -185,7 +191,7 @@ export async function startHttp(
       if ('locked' in checked) return tooManyFailures(reply, checked.locked);
       if ('bad' in checked) return fail(reply, 401, 'unauthenticated', 'the bearer token matches no principal');
       request.principal = principalOf(checked.entry, 'token');
-      if (upgrade) upgrades.set(request.raw, checked.entry);
+      admit(request, reply, checked.entry, upgrade);
       return undefined;
     }
     const sessionCookie = request.cookies[SESSION_COOKIE];
@@ -202,7 +208,7 @@ export async function startHttp(
     }
     request.principal = principalOf(found.entry, 'cookie');
     request.browserSession = { cookie: sessionCookie, session: found.session };
-    if (upgrade) upgrades.set(request.raw, found.entry);
+    admit(request, reply, found.entry, upgrade);
     return undefined;
   };
 
@@ -227,7 +233,7 @@ export async function startHttp(
     revoke(now) {
       if (!(now instanceof Error)) sessions.dropRevoked(now);
       const closed = live.revoke(now);
-      if (closed > 0) log(`principals changed: ${closed} WebSocket${closed === 1 ? '' : 's'} of revoked credentials closed`);
+      if (closed > 0) log(`principals changed: ended ${closed} connection${closed === 1 ? '' : 's'} (WebSockets, requests) of revoked credentials`);
     },
     close: () => app.close(),
   };
