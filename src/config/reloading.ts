@@ -34,26 +34,22 @@ export class ReloadingFile<T> {
 /**
  * Calls onChange whenever what `read` gives changes: a new value (ReloadingFile.get() returns the same
  * object until its file changes) or a new error. Polled, so that a daemon reacts to a change within
- * intervalMs without a watcher per editor's save strategy (rename, truncate, link).
+ * intervalMs whatever the editor's save strategy (rename, truncate, link).
  */
-export function watchReloading<T>(read: () => T, intervalMs: number, onChange: (next: { value: T } | { error: Error }) => void): { stop(): void } {
-  let last: T | string | undefined;
-  try {
-    last = read();
-  } catch (err) {
-    last = (err as Error).message;
-  }
-  const timer = setInterval(() => {
-    let next: { value: T } | { error: Error };
+export function watchReloading(read: () => unknown, intervalMs: number, onChange: () => void): { stop(): void } {
+  const current = (): unknown => {
     try {
-      next = { value: read() };
+      return read();
     } catch (err) {
-      next = { error: err as Error };
+      return (err as Error).message;
     }
-    const key = 'value' in next ? next.value : next.error.message;
-    if (key === last) return;
-    last = key;
-    onChange(next);
+  };
+  let last = current();
+  const timer = setInterval(() => {
+    const next = current();
+    if (next === last) return;
+    last = next;
+    onChange();
   }, intervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };

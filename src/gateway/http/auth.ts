@@ -1,6 +1,7 @@
 // Who is asking over HTTP: a bearer token (scripts) or a browser session cookie, and the checks that
 // make a cookie safe to accept: the Origin of POSTs and WebSocket upgrades, a CSRF token on every
-// state-changing request, and failed logins slowed then locked out per address.
+// state-changing request, failed logins slowed then locked out per address, and what a change of the
+// principals file revokes at once (browser sessions, open WebSockets, requests still being answered).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { authenticate, type PrincipalEntry, type Principals } from '../../config/principals.js';

@@ -59,7 +59,7 @@ export interface HttpSettings {
 
 export interface HttpServer {
   url: string;
-  /** The principals file changed: browser sessions and WebSockets it no longer accepts end now. */
+  /** The principals file changed: browser sessions, WebSockets and requests it no longer accepts end now. */
   revoke(now: Principals | Error): void;
   close(): Promise<void>;
 }
@@ -179,7 +179,7 @@ export async function startHttp(
     }
     // An unreadable principals file admits nobody, and says so (the daemon log and status name file:line).
     const principals = currentPrincipals();
-    if (principals instanceof Error) return fail(reply, 503, 'principals_invalid', `no one can log in until the principals file is fixed: ${principals.message}`);
+    if (principals instanceof Error) return fail(reply, 503, 'principals_invalid', `nobody is admitted until the principals file is fixed: ${principals.message}`);
     if (request.routeOptions.config.public) {
       // A login sets a cookie for browsers: only a page of an allowed origin may ask for one.
       return origin === undefined ? fail(reply, 403, 'forbidden_origin', 'a login must carry the Origin header of an allowed page') : undefined;
