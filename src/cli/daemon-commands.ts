@@ -97,7 +97,8 @@ export async function stopDaemonCommand(opts: { socket?: string }): Promise<void
 }
 
 function httpLine(s: DaemonStatus): string {
-  return `web console and API: ${'url' in s.http ? s.http.url : `off: ${s.http.off}`}\n`;
+  if (!('url' in s.http)) return `web console and API: off: ${s.http.off}\n`;
+  return `web console and API: ${s.http.url}${s.http.refusing ? `, admitting nobody: ${s.http.refusing}` : ''}\n`;
 }
 
 function formatUptime(seconds: number): string {

@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import type { Principal, Scope } from '../core/types.js';
 import { InventoryError, parseSelector } from '../hosts/inventory.js';
-import { writeAtomic } from './atomic-file.js';
+import { withFileLock, writeAtomic } from './atomic-file.js';
 import { loadSourceFile, renderPath, strictObject, validate } from './source.js';
 
 const PRINCIPAL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -80,7 +80,7 @@ const EntrySchema = strictObject({
 });
 
 const FileSchema = strictObject({
-  principals: z.record(z.string().regex(PRINCIPAL_NAME, 'a principal name is 1-64 letters, digits, ".", "_", "-"'), EntrySchema).default({}),
+  principals: z.record(z.string().regex(PRINCIPAL_NAME, 'a principal name is 1-64 letters, digits, ".", "_", "-", starting with a letter or digit'), EntrySchema).default({}),
 });
 
 /** Reads the principals file; a missing file means none. Bad content throws ConfigError with file:line. */
@@ -149,28 +149,39 @@ export function principalOf(entry: PrincipalEntry, via: Principal['via']): Princ
   return { name: entry.name, via, scope: entry.scope };
 }
 
+/**
+ * Every change is a read-modify-write under the principals file's lock (atomic-file.ts): two commands
+ * at once both land, in some order, instead of the second overwriting the first.
+ */
+function change<T>(file: string, edit: (p: Principals) => { entries: PrincipalEntry[]; result: T }): T {
+  return withFileLock(file, () => {
+    const { entries, result } = edit(loadPrincipals(file));
+    savePrincipals({ file, entries });
+    return result;
+  });
+}
+
 /** Adds a principal and returns its token (shown once: only its hash is kept). */
 export function addPrincipal(file: string, name: string, scope: Scope): string {
-  if (!PRINCIPAL_NAME.test(name)) throw new UsageError(`bad principal name "${name}": use 1-64 letters, digits, ".", "_", "-"`);
-  const p = loadPrincipals(file);
-  if (p.entries.some((e) => e.name === name)) throw new UsageError(`principal ${name} already exists in ${file}`, `remux principal rotate ${name} gives it a new token; remux principal rm ${name} removes it`);
-  const token = newToken();
-  savePrincipals({ file, entries: [...p.entries, { name, tokenSha256: hashToken(token), created: new Date().toISOString(), scope }] });
-  return token;
+  if (!PRINCIPAL_NAME.test(name)) throw new UsageError(`bad principal name "${name}": use 1-64 letters, digits, ".", "_", "-", starting with a letter or digit`);
+  return change(file, (p) => {
+    if (p.entries.some((e) => e.name === name)) throw new UsageError(`principal ${name} already exists in ${file}`, `remux principal rotate ${name} gives it a new token; remux principal rm ${name} removes it`);
+    const token = newToken();
+    return { entries: [...p.entries, { name, tokenSha256: hashToken(token), created: new Date().toISOString(), scope }], result: token };
+  });
 }
 
 export function removePrincipal(file: string, name: string): void {
-  const p = loadPrincipals(file);
-  savePrincipals({ file, entries: p.entries.filter((e) => e.name !== find(p, name).name) });
+  change(file, (p) => ({ entries: p.entries.filter((e) => e.name !== find(p, name).name), result: undefined }));
 }
 
 /** Replaces a principal's token; the old one stops working at once (daemon sessions made with it included). */
 export function rotatePrincipal(file: string, name: string): string {
-  const p = loadPrincipals(file);
-  const entry = find(p, name);
-  const token = newToken();
-  savePrincipals({ file, entries: p.entries.map((e) => (e === entry ? { ...e, tokenSha256: hashToken(token) } : e)) });
-  return token;
+  return change(file, (p) => {
+    const entry = find(p, name);
+    const token = newToken();
+    return { entries: p.entries.map((e) => (e === entry ? { ...e, tokenSha256: hashToken(token) } : e)), result: token };
+  });
 }
 
 function find(p: Principals, name: string): PrincipalEntry {

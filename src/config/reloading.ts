@@ -30,3 +30,27 @@ export class ReloadingFile<T> {
     return this.value;
   }
 }
+
+/**
+ * Calls onChange whenever what `read` gives changes: a new value (ReloadingFile.get() returns the same
+ * object until its file changes) or a new error. Polled, so that a daemon reacts to a change within
+ * intervalMs whatever the editor's save strategy (rename, truncate, link).
+ */
+export function watchReloading(read: () => unknown, intervalMs: number, onChange: () => void): { stop(): void } {
+  const current = (): unknown => {
+    try {
+      return read();
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  let last = current();
+  const timer = setInterval(() => {
+    const next = current();
+    if (next === last) return;
+    last = next;
+    onChange();
+  }, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

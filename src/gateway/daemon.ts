@@ -6,22 +6,22 @@ import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { recordingsDir, tlsDir } from '../config/paths.js';
 import { contextFor, createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
-import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { runningSandboxes } from '../exec/local.js';
 import { RateLimiter } from '../hosts/rate-limit.js';
 import { hostStatuses } from '../hosts/view.js';
 import { AttachSlots } from './attach-slots.js';
 import { serveCli } from './cli-session.js';
-import type { HttpFlags, HttpServer } from './http/server.js';
+import type { HttpFlags, HttpServer, HttpSettings } from './http/server.js';
 import { connectDaemon } from './client.js';
 import { FirstLine, MAX_REQUEST_BYTES, type DaemonStatus, type Event } from './protocol.js';
+import { WebConsole } from './web-console.js';
 
 export interface DaemonOptions extends ContextOptions {
   socket: string;
   version: string;
   log?: (line: string) => void;
-  /** The web console and API's flags; any of them given makes HTTP required (no principal is then an error). */
+  /** The web console and API's flags (served once a principal exists; see web-console.ts). */
   http?: HttpFlags;
 }
 
@@ -54,9 +54,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const slots = new AttachSlots();
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
-  let http: HttpServer | { off: string };
+  let http: WebConsole;
   try {
-    http = await startWebServer(ctx, limiter, slots, opts, log);
+    http = await WebConsole.start({ ctx, flags: opts.http ?? {}, serve: (settings) => startWebServer(ctx, limiter, slots, opts, settings, log), log });
   } catch (err) {
     await ctx.close();
     throw err;
@@ -92,7 +92,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       log('stopping');
       server.close();
       for (const socket of connections) socket.end();
-      if ('url' in http) await http.close();
+      await http.close();
       await ctx.close();
       rmSync(opts.socket, { force: true });
       rmSync(pidFile(opts.socket), { force: true });
@@ -112,19 +112,9 @@ export function readPid(socket: string): number | null {
   }
 }
 
-/**
- * The web console and API, served only when a principal exists (ARCHITECTURE §1.4: fail closed).
- * Without one the daemon still serves its owner on the Unix socket, unless HTTP flags were given.
- */
-async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, slots: AttachSlots, opts: DaemonOptions, log: (line: string) => void): Promise<HttpServer | { off: string }> {
-  const { httpSettings, startHttp } = await import('./http/server.js');
-  const settings = httpSettings(ctx.config.http, opts.http ?? {});
-  if (ctx.principals().entries.length === 0) {
-    const off = `no principal is configured in ${ctx.principalsFile}; create one with \`remux principal add NAME --admin\` (or \`remux config init\`), then restart the daemon`;
-    if (Object.values(opts.http ?? {}).some((v) => v !== undefined)) throw new UsageError(`cannot serve the web console and API: ${off}`);
-    log(`web console and API: off: ${off}`);
-    return { off };
-  }
+/** The web console and API's server; WebConsole starts it while a principal exists (ARCHITECTURE §1.4: fail closed). */
+async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, slots: AttachSlots, opts: DaemonOptions, settings: HttpSettings, log: (line: string) => void): Promise<HttpServer> {
+  const { startHttp } = await import('./http/server.js');
   return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env), slots }, log);
 }
 
@@ -134,7 +124,7 @@ interface ServeDeps {
   slots: AttachSlots;
   opts: DaemonOptions;
   startedAt: Date;
-  http: HttpServer | { off: string };
+  http: WebConsole;
   stop(): void;
   log(line: string): void;
 }
@@ -207,7 +197,7 @@ function daemonStatus(deps: ServeDeps): DaemonStatus {
     auditDb: ctx.auditFile,
     knownHosts: ctx.knownHostsFile,
     principal: ctx.principal.name,
-    http: 'url' in http ? { url: http.url } : http,
+    http: http.status(),
     hosts: hostStatuses(ctx),
     rateLimit: {
       ratePerSec: ctx.config.daemon.rate_limit.requests_per_second,

@@ -102,8 +102,8 @@ export interface DaemonStatus {
   auditDb: string;
   knownHosts: string;
   principal: string;
-  /** The web console and API: where, or why they are off. */
-  http: { url: string } | { off: string };
+  /** The web console and API: where (and why it admits nobody, when the principals file is invalid), or why it is off. */
+  http: { url: string; refusing?: string } | { off: string };
   hosts: HostStatus[];
   rateLimit: { ratePerSec: number; burst: number; buckets: Array<{ key: string; tokens: number }> };
   /** The local host's long-lived OS sandboxes (src/exec/sandbox-pool.ts). */

@@ -1,7 +1,8 @@
 // End-to-end: `remux principal …` on a real principals file, and REMUX_TOKEN acting as a principal.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { remux, tempHome } from '../support/cli.js';
@@ -99,6 +100,90 @@ describe('remux principal', () => {
       const check = health.checks.find((c) => c.name === 'principals');
       assert.equal(check?.ok, false);
       assert.match(check?.detail ?? '', /principals\.yaml:5:/);
+    } finally {
+      bad.remove();
+    }
+  });
+});
+
+describe('changing the principals file: concurrent commands, locks, bad input', () => {
+  const h = tempHome();
+  const file = join(h.home, 'principals.yaml');
+  const lock = `${file}.lock`;
+  after(() => h.remove());
+
+  test('10 concurrent `principal add` processes all land, each with its own working token; no lock or temp file is left', async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `bot${i}`);
+    const tokens = await Promise.all(names.map((n) => addPrincipal(h.env, n, '--hosts', 'localhost')));
+    const rows = JSON.parse((await remux(['principal', 'ls', '--json'], { env: h.env })).stdout) as Array<{ name: string }>;
+    assert.deepEqual(rows.map((r) => r.name).sort(), names);
+    const stored = readFileSync(file, 'utf8');
+    for (const t of tokens) assert.ok(stored.includes(createHash('sha256').update(t).digest('hex')), 'every token\'s hash is kept');
+    assert.deepEqual(readdirSync(h.home).filter((f) => f.includes('principals')), ['principals.yaml']);
+  });
+
+  test('a lock left by a process that is gone is reported at once, naming the lock file; nothing is written', async () => {
+    const before = readFileSync(file, 'utf8');
+    // A pid that cannot be running: above the kernel's pid_max.
+    writeFileSync(lock, JSON.stringify({ pid: 2 ** 30, host: hostname(), since: '2026-12-01T00:00:00.000Z' }));
+    const started = Date.now();
+    const r = await remux(['principal', 'add', 'late', '--admin'], { env: h.env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(Date.now() - started < 4000, 'no waiting for a holder that is gone');
+    assert.match(r.stderr, new RegExp(`locked by ${lock}, left by pid ${2 ** 30} on ${hostname()} \\(since 2026-12-01T00:00:00.000Z\\), which is no longer running`));
+    assert.match(r.stderr, new RegExp(`rm ${lock}`));
+    assert.equal(readFileSync(file, 'utf8'), before);
+    assert.equal(existsSync(lock), true, 'a lock is never broken automatically');
+  });
+
+  test('a lock held by a live process: the command waits, then gives up naming the lock file and its holder', async () => {
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), since: '2026-12-04T08:00:00.000Z' }));
+    const started = Date.now();
+    const r = await remux(['principal', 'rm', 'bot0'], { env: h.env });
+    const waited = Date.now() - started;
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(waited >= 5000, `waited ${waited} ms for the holder`);
+    assert.match(r.stderr, new RegExp(`${file} is locked: ${lock} has been held by pid ${process.pid} on ${hostname()} since 2026-12-04T08:00:00.000Z; gave up after 5s`));
+    assert.match(r.stderr, /the lock is stale: remove it/);
+    assert.match(readFileSync(file, 'utf8'), /bot0:/, 'nothing removed');
+  });
+
+  test('a lock released while waiting: the command goes on', async () => {
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+    const pending = remux(['principal', 'rm', 'bot0'], { env: h.env });
+    await new Promise((r) => setTimeout(r, 500));
+    rmSync(lock);
+    const r = await pending;
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /bot0:/);
+  });
+
+  test('bad names and duplicate names: clear usage errors, with file:line for the file', async () => {
+    for (const [name, why] of [
+      ['no/slash', /bad principal name "no\/slash": use 1-64 letters/],
+      ['.hidden', /bad principal name "\.hidden"/],
+      ['x'.repeat(65), /bad principal name/],
+      ['bot1', /principal bot1 already exists in .*principals\.yaml/],
+    ] as const) {
+      const r = await remux(['principal', 'add', name, '--admin'], { env: h.env });
+      assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, why);
+    }
+    const hash = 'a'.repeat(64);
+    const bad = tempHome();
+    try {
+      const badFile = join(bad.home, 'principals.yaml');
+      writeFileSync(badFile, `principals:\n  ops:\n    token_sha256: ${hash}\n    admin: true\n  ops:\n    token_sha256: ${hash}\n    admin: true\n`);
+      for (const args of [['ls'], ['add', 'other', '--admin']]) {
+        const r = await remux(['principal', ...args], { env: bad.env });
+        assert.equal(r.code, 2);
+        assert.match(r.stderr, new RegExp(`${badFile}:5: duplicate key ops`));
+      }
+      writeFileSync(badFile, `principals:\n  'bad name':\n    token_sha256: ${hash}\n    admin: true\n`);
+      const r = await remux(['principal', 'rotate', 'x'], { env: bad.env });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`${badFile}:2: principals\\["bad name"\\]: invalid key: a principal name is 1-64`));
+      assert.match(readFileSync(badFile, 'utf8'), /'bad name'/, 'a bad file is never rewritten');
     } finally {
       bad.remove();
     }

@@ -14,7 +14,7 @@ const CLOSED: Record<number, string> = {
   1008: 'The daemon refused this attach',
   1009: 'A message was too big.',
   1011: 'The daemon failed',
-  4001: 'Not logged in.',
+  4001: 'Logged out',
   4003: 'Not allowed',
   4004: 'No such host or session',
   4008: 'The attach reached its lifetime limit and was detached.',

@@ -1,8 +1,11 @@
 // Who is asking over HTTP: a bearer token (scripts) or a browser session cookie, and the checks that
 // make a cookie safe to accept: the Origin of POSTs and WebSocket upgrades, a CSRF token on every
-// state-changing request, and failed logins slowed then locked out per address.
+// state-changing request, failed logins slowed then locked out per address, and what a change of the
+// principals file revokes at once (browser sessions, open WebSockets, requests still being answered).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { WebSocket } from 'ws';
 import { authenticate, type PrincipalEntry, type Principals } from '../../config/principals.js';
+import { CLOSE } from '../terminal.js';
 
 export const SESSION_COOKIE = '__Host-remux_session';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -57,9 +60,83 @@ export class SessionStore {
     this.sessions.delete(key(cookie));
   }
 
+  /** Forgets the sessions of removed principals and rotated tokens now (find() refuses them anyway). */
+  dropRevoked(principals: Principals): void {
+    for (const [k, s] of this.sessions) {
+      const entry = principals.entries.find((e) => e.name === s.principal);
+      if (!entry || entry.tokenSha256 !== s.tokenSha256) this.sessions.delete(k);
+    }
+  }
+
   private prune(): void {
     const now = Date.now();
     for (const [k, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(k);
+  }
+}
+
+/**
+ * Why a connection authenticated as `entry` may no longer go on under `now` (the principals file as it
+ * is, or the error that makes it unreadable), or null. A changed scope ends it too: what it was allowed
+ * to open was decided under the old scope, and reconnecting decides again.
+ */
+export function revocation(entry: PrincipalEntry, now: Principals | Error): { code: number; reason: string } | null {
+  if (now instanceof Error) return { code: CLOSE.unauthenticated, reason: 'the principals file is invalid; see remux daemon status' };
+  const current = now.entries.find((e) => e.name === entry.name);
+  if (!current) return { code: CLOSE.unauthenticated, reason: `principal ${entry.name} was removed` };
+  if (current.tokenSha256 !== entry.tokenSha256) return { code: CLOSE.unauthenticated, reason: `the token of ${entry.name} was rotated` };
+  if (JSON.stringify(current.scope) !== JSON.stringify(entry.scope)) return { code: CLOSE.forbidden, reason: `the scope of ${entry.name} changed; reconnect` };
+  return null;
+}
+
+/** Grace for a revoked WebSocket's closing handshake before its connection is cut. */
+const REVOKE_GRACE_MS = 1000;
+
+type Revocation = NonNullable<ReturnType<typeof revocation>>;
+
+/**
+ * What is still going on under a credential (an open WebSocket, an HTTP request still being answered:
+ * a streaming run), so that a revoked one ends at once rather than when it finishes.
+ */
+export class LiveCredentials {
+  private readonly live = new Map<object, { entry: PrincipalEntry; end(why: Revocation): void }>();
+
+  /** `current` reads the principals file as it is now (or the error that makes it unreadable). */
+  constructor(private readonly current: () => Principals | Error) {}
+
+  /** Tracks `key` until untrack(); one whose credential was revoked since it was checked ends at once. */
+  track(key: object, entry: PrincipalEntry, end: (why: Revocation) => void): void {
+    this.live.set(key, { entry, end });
+    this.endIfRevoked(key, this.current());
+  }
+
+  untrack(key: object): void {
+    this.live.delete(key);
+  }
+
+  /** A WebSocket, closed with the code and reason; nothing more is read from it, and a peer that does not answer the close is cut. */
+  trackSocket(ws: WebSocket, entry: PrincipalEntry): void {
+    ws.once('close', () => this.untrack(ws));
+    this.track(ws, entry, (why) => {
+      ws.close(why.code, why.reason);
+      ws.pause();
+      setTimeout(() => ws.terminate(), REVOKE_GRACE_MS).unref();
+    });
+  }
+
+  /** Ends everything whose credential `now` no longer accepts as it was; returns how many. */
+  revoke(now: Principals | Error): number {
+    let ended = 0;
+    for (const key of [...this.live.keys()]) if (this.endIfRevoked(key, now)) ended++;
+    return ended;
+  }
+
+  private endIfRevoked(key: object, now: Principals | Error): boolean {
+    const tracked = this.live.get(key);
+    const why = tracked && revocation(tracked.entry, now);
+    if (!tracked || !why) return false;
+    this.live.delete(key);
+    tracked.end(why);
+    return true;
   }
 }
 

@@ -4,20 +4,21 @@
 import cookie from '@fastify/cookie';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { Config } from '../../config/config.js';
 import { expandHome } from '../../config/paths.js';
-import { principalOf } from '../../config/principals.js';
+import { principalOf, type PrincipalEntry, type Principals } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
 import { UsageError } from '../../core/errors.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
-import { bearerToken, checkToken, CSRF_HEADER, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
+import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
 import { fail, tooManyFailures } from './errors.js';
 import type { AttachSlots } from '../attach-slots.js';
-import { MAX_CLIENT_FRAME } from '../terminal.js';
+import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
 import { registerApprovalLinks, registerApprovalRoutes } from './approvals-routes.js';
 import { registerAuditRoutes } from './audit-routes.js';
 import { registerRecordingRoutes } from './recordings-routes.js';
@@ -59,6 +60,8 @@ export interface HttpSettings {
 
 export interface HttpServer {
   url: string;
+  /** The principals file changed: browser sessions, WebSockets and requests it no longer accepts end now. */
+  revoke(now: Principals | Error): void;
   close(): Promise<void>;
 }
 
@@ -127,12 +130,33 @@ export async function startHttp(
   const allowedOrigins = new Set(settings.origins);
   const sessions = new SessionStore(settings.sessionTtlMs);
   const guard = new LoginGuard();
+  const currentPrincipals = (): Principals | Error => {
+    try {
+      return ctx.principals();
+    } catch (err) {
+      return err as Error;
+    }
+  };
+  const live = new LiveCredentials(currentPrincipals);
+  /** The credential each WebSocket upgrade was authenticated with, until its socket is open and tracked. */
+  const upgrades = new WeakMap<object, PrincipalEntry>();
+  /** An authenticated request is tracked while it is answered: a revoked credential cuts a streaming run too. */
+  const admit = (request: FastifyRequest, reply: FastifyReply, entry: PrincipalEntry, upgrade: boolean): void => {
+    if (upgrade) return void upgrades.set(request.raw, entry);
+    live.track(request.raw, entry, () => request.raw.socket.destroy());
+    reply.raw.once('close', () => live.untrack(request.raw));
+  };
 
   app.decorateRequest('principal', null);
   app.decorateRequest('browserSession', null);
   await app.register(cookie);
   // A frame past the terminal's own limit (a paste of up to 1 MiB) is refused by ws before it is buffered.
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_FRAME } });
+  app.websocketServer.on('connection', (ws: WebSocket, raw: object) => {
+    const entry = upgrades.get(raw);
+    if (entry) live.trackSocket(ws, entry);
+    else ws.close(CLOSE.unauthenticated, 'not authenticated'); // every WebSocket route is under /api: not reached
+  });
   app.addHook('onRequest', async (_request, reply) => {
     reply.headers(SECURITY_HEADERS);
     if (tlsFiles) reply.header('strict-transport-security', 'max-age=31536000');
@@ -154,22 +178,26 @@ export async function startHttp(
     if (origin !== undefined && !allowedOrigins.has(origin)) {
       return fail(reply, 403, 'forbidden_origin', `Origin ${origin} is not allowed (allowed: ${[...allowedOrigins].join(', ')}; more with http.origins in config.yaml)`);
     }
+    // An unreadable principals file admits nobody, and says so (the daemon log and status name file:line).
+    const principals = currentPrincipals();
+    if (principals instanceof Error) return fail(reply, 503, 'principals_invalid', `nobody is admitted until the principals file is fixed: ${principals.message}`);
     if (request.routeOptions.config.public) {
       // A login sets a cookie for browsers: only a page of an allowed origin may ask for one.
       return origin === undefined ? fail(reply, 403, 'forbidden_origin', 'a login must carry the Origin header of an allowed page') : undefined;
     }
+    const upgrade = request.headers.upgrade?.toLowerCase() === 'websocket';
     const bearer = bearerToken(request.headers.authorization);
     if (bearer !== null) {
-      const checked = await checkToken(guard, request.ip, bearer, ctx.principals());
+      const checked = await checkToken(guard, request.ip, bearer, principals);
       if ('locked' in checked) return tooManyFailures(reply, checked.locked);
       if ('bad' in checked) return fail(reply, 401, 'unauthenticated', 'the bearer token matches no principal');
       request.principal = principalOf(checked.entry, 'token');
+      admit(request, reply, checked.entry, upgrade);
       return undefined;
     }
     const sessionCookie = request.cookies[SESSION_COOKIE];
-    const found = sessionCookie ? sessions.find(sessionCookie, ctx.principals()) : null;
+    const found = sessionCookie ? sessions.find(sessionCookie, principals) : null;
     if (!sessionCookie || !found) return fail(reply, 401, 'unauthenticated', 'log in (POST /api/login) or send Authorization: Bearer TOKEN');
-    const upgrade = request.headers.upgrade?.toLowerCase() === 'websocket';
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       if (origin === undefined) return fail(reply, 403, 'forbidden_origin', 'a request with a session cookie that changes state must carry an Origin header');
       const csrf = request.headers[CSRF_HEADER];
@@ -181,6 +209,7 @@ export async function startHttp(
     }
     request.principal = principalOf(found.entry, 'cookie');
     request.browserSession = { cookie: sessionCookie, session: found.session };
+    admit(request, reply, found.entry, upgrade);
     return undefined;
   };
 
@@ -205,6 +234,11 @@ export async function startHttp(
   ctx.approvals.consoleUrl = url;
   return {
     url,
+    revoke(now) {
+      if (!(now instanceof Error)) sessions.dropRevoked(now);
+      const closed = live.revoke(now);
+      if (closed > 0) log(`principals changed: ended ${closed} connection${closed === 1 ? '' : 's'} (WebSockets, requests) of revoked credentials`);
+    },
     close: () => {
       ctx.approvals.consoleUrl = null;
       return app.close();
