@@ -74,6 +74,7 @@ export const HASHED_COLUMNS = [
   'truncated',
   'timed_out',
   'error',
+  'recording',
 ] as const;
 
 type Column = (typeof HASHED_COLUMNS)[number];
@@ -116,6 +117,9 @@ const MIGRATIONS: readonly string[] = [
    -- Guards against our own mistakes, not against an attacker (who can drop these): verify() is the check.
    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;`,
+  // v2: the recording an action wrote (an attach, a session recording). Hashed like every column: older
+  // rows hold null there, which the hash leaves out, so their hashes and the chain stay as they were.
+  `ALTER TABLE audit ADD COLUMN recording TEXT;  -- begin: recording id (asciicast in $REMUX_HOME/recordings)`,
 ];
 
 export class AuditStoreError extends Error {
@@ -175,6 +179,7 @@ const EMPTY_ROW: Omit<RowFields, 'seq' | 'action_id' | 'kind' | 'ts' | 'level'> 
   truncated: null,
   timed_out: null,
   error: null,
+  recording: null,
 };
 
 /** A row as queued: `ts` is stamped when it is written (under the write lock), `level` of an end then too. */
@@ -196,6 +201,7 @@ function beginRow(rec: AuditBegin): BeginFields {
     rule: text(rec.rule),
     decision: rec.decision,
     reason: secretText(rec.reason),
+    recording: text(rec.recording),
   };
 }
 
@@ -253,6 +259,7 @@ function toAction(r: JoinedRow): AuditAction {
     rule: str(r.rule),
     decision: String(r.decision) as AuditDecision,
     reason: str(r.reason),
+    recording: str(r.recording),
     level: String(r.level) as AuditLevel,
   };
   const end =

@@ -94,7 +94,8 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     ...asked,
     decision: decision?.effect ?? 'allow',
     rule: decision ? ruleText(decision) : null,
-    reason: decision?.reason ?? `remux's own tmux command (${action.kind}${action.kind === 'session.attach' ? attachNote(action) : ''})`,
+    reason: decision?.reason ?? `remux's own tmux command (${action.kind}${action.kind === 'session.attach' && action.readOnly ? ', read-only' : ''})`,
+    recording: action.kind === 'session.attach' ? (action.recording ?? null) : null,
   });
   if (startup !== null && startup.decision.effect === 'ask') {
     const answer = await askApprover({ kind: 'exec', host: action.host, command: startup.command }, startup.decision, io);
@@ -245,11 +246,6 @@ async function attach(
   } catch (err) {
     return fail('unreachable', EXIT.TRANSPORT, errorText(err));
   }
-}
-
-/** How an attach is made, for its audit record. */
-function attachNote(action: SessionAttachAction): string {
-  return `${action.readOnly ? ', read-only' : ''}${action.recording !== undefined ? `, recording ${action.recording}` : ''}`;
 }
 
 /** What is wrong with the request itself (name, keys, line count), or null. */
