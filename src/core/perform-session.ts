@@ -142,6 +142,8 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   const exitCode = failure === null ? 0 : action.kind === 'session.list' ? EXIT.TRANSPORT : EXIT.FAILURE;
   const bytesOut = Buffer.byteLength(ran.stdout);
   await ctx.audit.end(actionId, { exitCode, durationMs, bytesOut, error: failure });
+  // Recording from the start: `session new` returns once the recorder runs, so nothing sent after is missed.
+  if (failure === null && action.kind === 'session.new') await sessions.recorder?.created(action.host, target, action.session, ctx.principal.name);
   if (failure === null && (action.kind === 'session.new' || action.kind === 'session.kill')) await sessions.refresh(action.host);
   const outcome: Outcome = failure === null ? 'ok' : action.kind === 'session.list' ? 'unreachable' : 'failed';
   return {

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuditFollower } from '../../audit/follower.js';
 import { cursorOf } from '../../audit/store.js';
 import { actionJson } from '../../audit/json.js';
-import { AUDIT_LEVELS, type AuditAction, type AuditFilter, type AuditLevel } from '../../audit/types.js';
+import { AUDIT_LEVELS, type AuditFilter, type AuditLevel } from '../../audit/types.js';
 import type { GatewayContext } from '../../core/context.js';
 import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
@@ -90,7 +90,7 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
       };
       const subscription = follower.subscribe(name, first.head, filter, (a) => send(`id: ${cursorOf(a)}\ndata: ${JSON.stringify(actionJson(a))}\n\n`));
       if ('refusal' in subscription) return fail(reply, 429, 'too_many_streams', subscription.refusal);
-      let heartbeat: NodeJS.Timeout | undefined;
+      const heartbeat = setInterval(() => send(': heartbeat\n\n'), STREAM.heartbeatMs);
       const finish = (): void => {
         if (ended) return;
         ended = true;
@@ -100,13 +100,14 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
       };
       reply.hijack();
       res.on('close', finish);
+      // A client gone before this point would never free its place.
+      if (res.destroyed) return finish();
       for (const [header, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(header, value);
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });
       // The first answer is bounded by `limit`, and written whole: the bound applies to the changes after it.
       res.write('retry: 1000\n\n');
       for (const a of first.actions) res.write(`data: ${JSON.stringify(actionJson(a))}\n\n`);
       res.write(`event: live\nid: ${first.head}\ndata: {}\n\n`);
-      heartbeat = setInterval(() => send(': heartbeat\n\n'), STREAM.heartbeatMs);
     },
   );
 }
