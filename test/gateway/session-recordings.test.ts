@@ -110,7 +110,9 @@ describe('whole-session recordings', { timeout: 90_000 }, () => {
       await page.goto(`${d.url}#/recordings`);
       await page.locator('#token').fill(d.tokens.ops!);
       await page.locator('#login button[type=submit]').click();
-      await page.locator(`tr[data-id="${id}"] button`, { hasText: 'Play' }).click();
+      const row = page.locator(`tr[data-id="${id}"]`);
+      assert.match((await row.textContent())!, /ops.*box.*whole \(whole session\)/);
+      await row.locator('button', { hasText: 'Play' }).click();
       await page.locator('.player-screen .xterm-rows', { hasText: 'after-the-attach' }).waitFor({ timeout: 15_000 });
     } finally {
       await chrome.close();
