@@ -34,13 +34,17 @@ export class AuditFollower {
   private readonly subscribers = new Set<Subscriber>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
-  /** Reads of new rows so far (tests: several streams, one read per change). */
-  reads = 0;
+  private readCount = 0;
 
   constructor(
     private readonly store: AuditStore,
     readonly limits: FollowerLimits,
   ) {}
+
+  /** Reads of new rows so far (one per change however many streams follow, once they are caught up). */
+  get reads(): number {
+    return this.readCount;
+  }
 
   /** Streams open now, for `principal` or in all. */
   open(principal?: string): number {
@@ -90,7 +94,7 @@ export class AuditFollower {
       for (const s of this.subscribers) if (s.cursor < head) byCursor.set(s.cursor, [...(byCursor.get(s.cursor) ?? []), s]);
       for (const [cursor, group] of byCursor) {
         const { actions, upTo } = this.store.changesAfter(cursor);
-        this.reads++;
+        this.readCount++;
         for (const s of group) {
           s.cursor = upTo;
           for (const a of actions) {
