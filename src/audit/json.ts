@@ -17,6 +17,7 @@ export function actionJson(a: AuditAction): Record<string, unknown> {
     rule: a.begin.rule,
     decision: a.begin.decision,
     reason: a.begin.reason,
+    recording: a.begin.recording,
     exitCode: a.end?.exitCode ?? null,
     signal: a.end?.signal ?? null,
     durationMs: a.end?.durationMs ?? null,

@@ -49,6 +49,9 @@ import type {
 
 export const GENESIS_HASH = '0'.repeat(64);
 
+/** Rows read per step of following. */
+const CHANGES_BATCH = 500;
+
 /** Hashed columns, in hash order. New columns go at the end. */
 export const HASHED_COLUMNS = [
   'seq',
@@ -74,6 +77,7 @@ export const HASHED_COLUMNS = [
   'truncated',
   'timed_out',
   'error',
+  'recording',
 ] as const;
 
 type Column = (typeof HASHED_COLUMNS)[number];
@@ -116,6 +120,9 @@ const MIGRATIONS: readonly string[] = [
    -- Guards against our own mistakes, not against an attacker (who can drop these): verify() is the check.
    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;`,
+  // v2: the recording an action wrote (an attach, a session recording). Hashed like every column: older
+  // rows hold null there, which the hash leaves out, so their hashes and the chain stay as they were.
+  `ALTER TABLE audit ADD COLUMN recording TEXT;  -- begin: recording id (asciicast in $REMUX_HOME/recordings)`,
 ];
 
 export class AuditStoreError extends Error {
@@ -175,6 +182,7 @@ const EMPTY_ROW: Omit<RowFields, 'seq' | 'action_id' | 'kind' | 'ts' | 'level'> 
   truncated: null,
   timed_out: null,
   error: null,
+  recording: null,
 };
 
 /** A row as queued: `ts` is stamped when it is written (under the write lock), `level` of an end then too. */
@@ -196,6 +204,7 @@ function beginRow(rec: AuditBegin): BeginFields {
     rule: text(rec.rule),
     decision: rec.decision,
     reason: secretText(rec.reason),
+    recording: text(rec.recording),
   };
 }
 
@@ -253,6 +262,7 @@ function toAction(r: JoinedRow): AuditAction {
     rule: str(r.rule),
     decision: String(r.decision) as AuditDecision,
     reason: str(r.reason),
+    recording: str(r.recording),
     level: String(r.level) as AuditLevel,
   };
   const end =
@@ -275,7 +285,8 @@ function toAction(r: JoinedRow): AuditAction {
   return { id: begin.seq, status: end ? 'complete' : 'incomplete', level: end?.level ?? begin.level, begin, end };
 }
 
-function matches(a: AuditAction, f: AuditFilter): boolean {
+/** Whether a follower asking for `f` is shown `a`. */
+export function matches(a: AuditAction, f: AuditFilter): boolean {
   return (
     (f.level === undefined || levelsShown(f.level).includes(a.level)) &&
     (f.host === undefined || a.begin.host === f.host) &&
@@ -312,7 +323,6 @@ export class AuditStore {
   private readonly insertRow: Database.Statement<[Row]>;
   private readonly beginOf: Database.Statement<[number], { decision: AuditDecision }>;
   private readonly endOf: Database.Statement<[number], { seq: number }>;
-  private readonly maxSeq: Database.Statement<[], { max: number | null }>;
   private readonly rowsAfter: Database.Statement<[number, number], { seq: number; action_id: number }>;
   private readonly actionById: Database.Statement<[number], JoinedRow>;
   private readonly allRows: Database.Statement<[], Row>;
@@ -336,7 +346,6 @@ export class AuditStore {
     );
     this.beginOf = db.prepare("SELECT decision FROM audit WHERE seq = ? AND kind = 'begin'");
     this.endOf = db.prepare("SELECT seq FROM audit WHERE action_id = ? AND kind = 'end'");
-    this.maxSeq = db.prepare('SELECT max(seq) AS max FROM audit');
     this.rowsAfter = db.prepare('SELECT seq, action_id FROM audit WHERE seq > ? ORDER BY seq LIMIT ?');
     this.actionById = db.prepare(`${SELECT_ACTIONS} AND b.seq = ?`);
     this.allRows = db.prepare(`SELECT ${HASHED_COLUMNS.join(', ')}, prev_hash, hash FROM audit ORDER BY seq`);
@@ -541,23 +550,10 @@ export class AuditStore {
     signal: AbortSignal,
     options: FollowOptions = {},
   ): Promise<void> {
-    const batch = 500;
     let last = fromSeq;
-    // One read transaction per batch: the rows and the actions come from the same snapshot.
-    const readBatch = this.db.transaction((after: number) => {
-      const rows = this.rowsAfter.all(after, batch);
-      const upTo = rows.at(-1)?.seq ?? after;
-      const actions: AuditAction[] = [];
-      for (const id of new Set(rows.map((r) => r.action_id))) {
-        const row = this.actionById.get(id);
-        if (row) actions.push(asOf(toAction(row), upTo));
-      }
-      actions.sort((a, b) => cursorOf(a) - cursorOf(b));
-      return { actions, upTo, full: rows.length === batch };
-    });
     while (!signal.aborted) {
-      if ((this.maxSeq.get()?.max ?? 0) > last) {
-        const { actions, upTo, full } = readBatch(last);
+      if (this.head().seq > last) {
+        const { actions, upTo, full } = this.changesAfter(last);
         for (const a of actions) if (matches(a, options)) onAction(a);
         last = upTo;
         if (full) continue;
@@ -568,6 +564,25 @@ export class AuditStore {
         return;
       }
     }
+  }
+
+  /**
+   * One step of following: the actions touched by up to CHANGES_BATCH rows after `after`, as they stood
+   * at the last of them (`upTo`, where the next step starts), in cursorOf order. `full`: more rows wait.
+   * Rows and actions come from one read transaction, so they agree.
+   */
+  changesAfter(after: number): { actions: AuditAction[]; upTo: number; full: boolean } {
+    return this.db.transaction(() => {
+      const rows = this.rowsAfter.all(after, CHANGES_BATCH);
+      const upTo = rows.at(-1)?.seq ?? after;
+      const actions: AuditAction[] = [];
+      for (const id of new Set(rows.map((r) => r.action_id))) {
+        const row = this.actionById.get(id);
+        if (row) actions.push(asOf(toAction(row), upTo));
+      }
+      actions.sort((a, b) => cursorOf(a) - cursorOf(b));
+      return { actions, upTo, full: rows.length === CHANGES_BATCH };
+    })();
   }
 
   /** Every row, oldest first, as one JSON object per call (no newline), in hash order (see the top). */

@@ -25,6 +25,8 @@ export interface AuditBegin {
   rule?: string | null;
   decision: AuditDecision;
   reason?: string | null;
+  /** The recording the action writes (asciicast id in $REMUX_HOME/recordings), when it is recorded. */
+  recording?: string | null;
 }
 
 /** Written once the action is over. */
@@ -56,6 +58,7 @@ export interface AuditBeginRecord {
   rule: string | null;
   decision: AuditDecision;
   reason: string | null;
+  recording: string | null;
   level: AuditLevel;
 }
 

@@ -63,8 +63,12 @@ const SessionsSchema = z
     sweep_interval_seconds: z.number().positive().default(60),
     /** An attach (CLI or browser terminal) is closed after this long, and its tmux client with it. */
     attach_lifetime_seconds: z.number().positive().default(6 * 3600),
-    /** Browser attaches are recorded (asciicast v2 in $REMUX_HOME/recordings) unless this is none. */
-    record: z.enum(['attaches', 'none']).default('attaches'),
+    /**
+     * What is recorded (asciicast v2 in $REMUX_HOME/recordings): `attaches`, each browser attach;
+     * `sessions`, each session the daemon creates, whole, from its creation to its end (an attach to a
+     * session without such a recording is recorded as an attach); `none`, nothing.
+     */
+    record: z.enum(['attaches', 'sessions', 'none']).default('attaches'),
   })
   .strict();
 const HttpSchema = z
@@ -190,7 +194,7 @@ fanout:
 sessions:
   sweep_interval_seconds: 60         # the daemon refreshes its cache of tmux sessions this often
   attach_lifetime_seconds: 21600     # an attach is closed (its tmux client ends) after this long
-  record: attaches                   # browser attaches recorded in $REMUX_HOME/recordings; none: not recorded
+  record: attaches                   # in $REMUX_HOME/recordings: attaches (browser attaches), sessions (each session remux creates, whole), none
 http:                                # the daemon's web console and API (served only once a principal exists)
   listen: 127.0.0.1:7777             # --listen overrides
   # tls_cert: /etc/remux/cert.pem    # with tls_key; default: a self-signed certificate in $REMUX_HOME/tls

@@ -95,7 +95,8 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     ...asked,
     decision: decision?.effect ?? 'allow',
     rule: decision ? ruleText(decision) : null,
-    reason: startup ? `${startup.decision.reason}; ${startup.enforced}` : `remux's own tmux command (${action.kind}${action.kind === 'session.attach' ? attachNote(action) : ''})`,
+    reason: startup ? `${startup.decision.reason}; ${startup.enforced}` : `remux's own tmux command (${action.kind}${action.kind === 'session.attach' && action.readOnly ? ', read-only' : ''})`,
+    recording: action.kind === 'session.attach' ? (action.recording ?? null) : null,
   });
   if (startup !== null && startup.decision.effect === 'ask') {
     const answer = await askApprover({ kind: 'exec', host: action.host, command: startup.command }, startup.decision, io);
@@ -142,6 +143,8 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   const exitCode = failure === null ? 0 : action.kind === 'session.list' ? EXIT.TRANSPORT : EXIT.FAILURE;
   const bytesOut = Buffer.byteLength(ran.stdout);
   await ctx.audit.end(actionId, { exitCode, durationMs, bytesOut, error: failure });
+  // Recording from the start: `session new` returns once the recorder runs, so nothing sent after is missed.
+  if (failure === null && action.kind === 'session.new') await sessions.recorder?.created(action.host, target, action.session, ctx.principal.name);
   if (failure === null && (action.kind === 'session.new' || action.kind === 'session.kill')) await sessions.refresh(action.host);
   const outcome: Outcome = failure === null ? 'ok' : action.kind === 'session.list' ? 'unreachable' : 'failed';
   return {
@@ -266,11 +269,6 @@ async function attach(
   } catch (err) {
     return fail('unreachable', EXIT.TRANSPORT, errorText(err));
   }
-}
-
-/** How an attach is made, for its audit record. */
-function attachNote(action: SessionAttachAction): string {
-  return `${action.readOnly ? ', read-only' : ''}${action.recording !== undefined ? `, recording ${action.recording}` : ''}`;
 }
 
 /** What is wrong with the request itself (name, keys, line count), or null. */

@@ -10,6 +10,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { runningSandboxes } from '../exec/local.js';
 import { RateLimiter } from '../hosts/rate-limit.js';
 import { hostStatuses } from '../hosts/view.js';
+import { SessionRecordings } from '../sessions/session-recorder.js';
 import { AttachSlots } from './attach-slots.js';
 import { serveCli } from './cli-session.js';
 import type { HttpFlags, HttpServer, HttpSettings } from './http/server.js';
@@ -50,6 +51,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   rmSync(opts.socket, { force: true });
 
   const ctx = createContext(opts);
+  const recordings = ctx.config.sessions.record === 'sessions' ? new SessionRecordings({ sessions: ctx.sessions, registry: ctx.registry, audit: ctx.audit, dir: recordingsDir(opts.env), log }) : null;
+  ctx.sessions.recorder = recordings;
   // One set of attach slots for the daemon: the limits count every attach it knows of, browser or CLI.
   const slots = new AttachSlots();
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
@@ -93,6 +96,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       server.close();
       for (const socket of connections) socket.end();
       await http.close();
+      await recordings?.stopAll();
       await ctx.close();
       rmSync(opts.socket, { force: true });
       rmSync(pidFile(opts.socket), { force: true });

@@ -1,8 +1,9 @@
-// Attach recordings as asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/): a JSON header
-// line, then one JSON array per event: [seconds, "o", text] for output, [seconds, "r", "COLSxROWS"] for a
-// resize, [seconds, "m", label] for a marker. Keystrokes are not recorded (they carry passwords); what
-// they echo is. Files live in $REMUX_HOME/recordings, 0600, named by start time and a random suffix
-// (never by host or session names); the header's `remux` field says whose attach it was.
+// Recordings as asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/): a JSON header line, then
+// one JSON array per event: [seconds, "o", text] for output, [seconds, "r", "COLSxROWS"] for a resize,
+// [seconds, "m", label] for a marker. An attach's (the browser terminal) or a whole session's
+// (session-recorder.ts). Keystrokes are not recorded (they carry passwords); what they echo is. Files
+// live in $REMUX_HOME/recordings, 0600, named by start time and a random suffix (never by host or
+// session names); the header's `remux` field says whose attach or session it was.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,8 +18,10 @@ export interface RecordingMeta {
   session: string;
   principal: string;
   readOnly: boolean;
-  /** The attach's audit record. */
+  /** The audit action that wrote it (the attach, or the session's `session.record`). */
   actionId: number | null;
+  /** What was recorded: one attach (the default, and what older recordings are), or a whole session. */
+  kind?: 'attach' | 'session';
 }
 
 export interface RecordingInfo extends RecordingMeta {
@@ -51,7 +54,7 @@ export class AttachRecorder {
   private readonly started = performance.now();
   private readonly decoder = new StringDecoder('utf8');
   private bytes = 0;
-  private stopped = false;
+  private over = false;
 
   constructor(
     dir: string,
@@ -81,15 +84,24 @@ export class AttachRecorder {
   }
 
   end(): void {
-    if (this.stopped) return;
+    if (this.over) return;
     const rest = this.decoder.end();
     if (rest !== '') this.event('o', rest);
-    this.stopped = true;
+    this.over = true;
     fs.closeSync(this.fd);
   }
 
+  /** Ended, or stopped at its size limit. */
+  get stopped(): boolean {
+    return this.over;
+  }
+
+  get bytesWritten(): number {
+    return this.bytes;
+  }
+
   private event(kind: 'o' | 'r' | 'm', data: string): void {
-    if (this.stopped) return;
+    if (this.over) return;
     const line = JSON.stringify([Number(((performance.now() - this.started) / 1000).toFixed(6)), kind, data]);
     if (this.bytes + line.length > this.maxBytes) {
       this.append(JSON.stringify([Number(((performance.now() - this.started) / 1000).toFixed(6)), 'm', 'recording stopped: size limit reached']));
@@ -149,7 +161,7 @@ export function describeRecording(dir: string, id: string): RecordingInfo | null
     } catch {
       // A recording cut short (the daemon was killed): its duration is unknown.
     }
-    return { id, ...header.remux, started: new Date(header.timestamp * 1000).toISOString(), width: header.width ?? 0, height: header.height ?? 0, bytes: size, duration };
+    return { id, kind: 'attach', ...header.remux, started: new Date(header.timestamp * 1000).toISOString(), width: header.width ?? 0, height: header.height ?? 0, bytes: size, duration };
   } catch {
     return null;
   } finally {

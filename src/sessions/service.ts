@@ -36,6 +36,14 @@ export interface TmuxRun {
   error: string | null;
 }
 
+/** The daemon's whole-session recorder (session-recorder.ts), told of each session remux creates. */
+export interface SessionRecorderHook {
+  /** Starts recording a session `principal` just created; resolves once recording (never rejects). */
+  created(host: string, target: TmuxTarget, session: string, principal: string): Promise<void>;
+  /** The id of the recording running for that session, or null. */
+  recordingOf(host: string, user: string, session: string): string | null;
+}
+
 /** A tmux user the host does not list in tmux_users: a usage error (exit 2). */
 export class TmuxUserError extends Error {
   constructor(message: string) {
@@ -50,6 +58,8 @@ export class Sessions {
   private readonly asking = new Map<string, Promise<HostSessions>>();
   private readonly queued = new Map<string, Promise<HostSessions>>();
   private timer: NodeJS.Timeout | null = null;
+  /** Set by the daemon when `sessions.record` is `sessions`. */
+  recorder: SessionRecorderHook | null = null;
 
   constructor(
     private readonly registry: HostRegistry,

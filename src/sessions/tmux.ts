@@ -55,6 +55,11 @@ export function single(argv: string[]): CommandList {
 /** Numbers first and the name last: a name is the rest of the line, whatever it holds. */
 const LIST_FORMAT = '#{session_windows}:#{session_created}:#{session_activity}:#{session_attached}:#{session_name}';
 const LIST_LINE = /^(\d+):(\d+):(\d+):(\d+):(.*)$/;
+/** The clients, listed by the same tmux invocation (`;`): remux's session recorders are not counted as attached. */
+const CLIENT_FORMAT = 'client:#{client_flags}:#{session_name}';
+const CLIENT_LINE = /^client:([^:]*):(.*)$/;
+/** A session recorder (session-recorder.ts): a control client, read-only, ignoring size. A person's client is not all three. */
+const RECORDER_FLAGS = ['control-mode', 'read-only', 'ignore-size'];
 /** Printed when sudo itself refuses (the probe `sudo -n -u U tmux -V` failed too). */
 const SUDO_REFUSED = 'remux:sudo-refused';
 /** tmux's words when no server listens on the socket (3.3: ENOENT of a missing directory says "error connecting"). */
@@ -65,7 +70,7 @@ const NO_SERVER = /no server running on |error connecting to .*\(No such file or
  * probe that needs only what a minimal sudoers rule grants (`tmux`): if that fails too, sudo refused.
  */
 export function listCommand(target: TmuxTarget): CommandList {
-  const list = stage(tmuxArgv(target, ['list-sessions', '-F', LIST_FORMAT]));
+  const list = stage(tmuxArgv(target, ['list-sessions', '-F', LIST_FORMAT, ';', 'list-clients', '-F', CLIENT_FORMAT]));
   if (target.user === target.loginUser) return commandList(list);
   return commandList(list, ['||', sudoProbe(target)], ['||', stage(['printf', '%s\\n', SUDO_REFUSED])]);
 }
@@ -85,7 +90,7 @@ export interface TmuxSession {
   /** ISO times. */
   created: string;
   activity: string;
-  /** Clients attached right now. */
+  /** Clients attached right now (remux's session recorders left out). */
   attached: number;
 }
 
@@ -105,6 +110,11 @@ export function parseList(user: string, exitCode: number, stdout: string, stderr
     const detail = exitCode === 127 ? `tmux is not installed or not in the secure PATH (${errLine})` : errLine;
     return { user, state: 'error', detail, sessions: [] };
   }
+  const recorders = new Map<string, number>();
+  for (const line of lines) {
+    const c = CLIENT_LINE.exec(line);
+    if (c && RECORDER_FLAGS.every((f) => c[1]!.split(',').includes(f))) recorders.set(c[2]!, (recorders.get(c[2]!) ?? 0) + 1);
+  }
   const sessions: TmuxSession[] = [];
   for (const line of lines) {
     const m = LIST_LINE.exec(line);
@@ -114,7 +124,7 @@ export function parseList(user: string, exitCode: number, stdout: string, stderr
       windows: Number(m[1]),
       created: new Date(Number(m[2]) * 1000).toISOString(),
       activity: new Date(Number(m[3]) * 1000).toISOString(),
-      attached: Number(m[4]),
+      attached: Math.max(0, Number(m[4]) - (recorders.get(m[5]!) ?? 0)),
     });
   }
   sessions.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));

@@ -119,10 +119,10 @@ test('the recordings page lists a recording and plays it in a read-only terminal
   await page.locator('.controls .play').click();
   await screen.filter({ hasText: 'and later' }).waitFor();
 
-  // The attach's audit record names its recording: the audit page links to the player.
+  // The attach's audit record names its recording (its `recording` field): the audit page links to the player.
   const store = AuditStore.open(join(d.home, 'audit.db'));
   await store.record(
-    { principal: 'boss', host: 'localhost', operation: 'session.attach', resource: 'me:build', decision: 'allow', reason: `remux's own tmux command (session.attach, recording ${rec.id})` },
+    { principal: 'boss', host: 'localhost', operation: 'session.attach', resource: 'me:build', decision: 'allow', reason: "remux's own tmux command (session.attach)", recording: rec.id },
     { exitCode: 0, durationMs: 300 },
   );
   store.close();

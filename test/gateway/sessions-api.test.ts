@@ -140,7 +140,7 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     assert.ok(events.some((e) => e.includes('shared-line')), 'the output is in the recording');
     assert.deepEqual(events.map((e) => JSON.parse(e) as [number, string, string]).filter((e) => e[1] === 'r').map((e) => e[2]), ['1000x1'], 'resizes recorded as clamped');
     const audit = await api.request('GET', '/api/audit?limit=20', { headers: bearer(d.tokens.boss!) });
-    assert.ok(audit.json<Array<{ reason: string }>>().some((a) => a.reason?.includes(`recording ${id}`)), 'the audit record names the recording');
+    assert.ok(audit.json<Array<{ operation: string; recording: string | null }>>().some((a) => a.operation === 'session.attach' && a.recording === id), 'the audit record names the recording');
 
     // The slots were given back when the sockets closed.
     const again = await openTerminal(d, { host: 'box', name: 'busy' }, bearer(d.tokens.boss!));

@@ -34,7 +34,7 @@ describe('tmux argv', () => {
   test('listing as another user probes sudo only when the listing failed', () => {
     assert.equal(
       renderCommandList(listCommand(deploy)),
-      "'sudo' -n -u deploy tmux -L work list-sessions -F '#{session_windows}:#{session_created}:#{session_activity}:#{session_attached}:#{session_name}'" +
+      "'sudo' -n -u deploy tmux -L work list-sessions -F '#{session_windows}:#{session_created}:#{session_activity}:#{session_attached}:#{session_name}' ';' list-clients -F 'client:#{client_flags}:#{session_name}'" +
         " || 'sudo' -n -u deploy tmux -L work -V > /dev/null || 'printf' '%s\\n' remux:sudo-refused",
     );
   });
@@ -46,6 +46,18 @@ describe('reading a listing', () => {
     assert.equal(r.state, 'ok');
     assert.deepEqual(r.sessions.map((s) => s.name), ['a9', 'a10', 'web:2']);
     assert.deepEqual(r.sessions[2], { name: 'web:2', windows: 2, created: '2023-11-14T22:13:20.000Z', activity: '2023-11-14T22:14:20.000Z', attached: 1 });
+  });
+
+  test("remux's session recorder (control mode, read-only, ignoring size) is not counted as attached; anyone else is", () => {
+    const listing = [
+      '1:1700000000:1700000060:3:build',
+      '1:1700000000:1700000060:1:web',
+      'client:attached,focused,control-mode,ignore-size,read-only,UTF-8:build',
+      'client:attached,focused,UTF-8:build',
+      'client:attached,focused,control-mode,UTF-8:build', // iTerm2's tmux -CC: a person
+      'client:attached,focused,read-only,UTF-8:web',
+    ].join('\n');
+    assert.deepEqual(parseList('ops', 0, `${listing}\n`, '').sessions.map((s) => [s.name, s.attached]), [['build', 2], ['web', 1]]);
   });
 
   test('no server, sudo refused and errors are different facts', () => {

@@ -17,6 +17,8 @@ interface Action {
   command: string | null;
   decision: string;
   reason: string | null;
+  /** The recording the action wrote (an attach, a whole session), to play in the recordings page. */
+  recording: string | null;
   exitCode: number | null;
   signal: string | null;
   durationMs: number | null;
@@ -26,8 +28,6 @@ interface Action {
 const FILTERS = ['principal', 'host', 'level'] as const;
 /** The level filter shows that level and those listed with it (warn: warn, error, deny). */
 const LEVELS = [['', 'all'], ['warn', 'warn, error, deny'], ['error', 'error'], ['deny', 'deny']] as const;
-/** An attach's audit record names its recording in its reason ("…, recording <id>"). */
-const RECORDING = /\brecording (\d{8}T\d{6}Z-[0-9a-f]{12})\b/;
 
 function duration(ms: number | null): string {
   if (ms === null) return '';
@@ -37,11 +37,10 @@ function duration(ms: number | null): string {
 function cells(a: Action): Array<string | HTMLElement> {
   const what = el('span', a.command ?? a.resource ?? '');
   const note = a.error ?? (a.decision === 'deny' ? a.reason : null);
-  const recording = RECORDING.exec(a.reason ?? '')?.[1];
   const whatCell = el('div');
   whatCell.append(what);
   if (note) whatCell.append(el('small', note, { class: 'note' }));
-  if (recording) whatCell.append(el('a', 'recording', { href: `#/recordings?id=${recording}`, class: 'recording-link' }));
+  if (a.recording) whatCell.append(el('a', 'recording', { href: `#/recordings?${new URLSearchParams({ id: a.recording })}`, class: 'recording-link' }));
   const exit = a.status === 'incomplete' ? 'running' : (a.signal ?? (a.exitCode === null ? '' : String(a.exitCode)));
   return [utcTime(a.time), a.principal, a.host, a.operation, whatCell, a.decision, exit, duration(a.durationMs)];
 }

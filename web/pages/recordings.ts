@@ -1,4 +1,4 @@
-// Attach recordings: the list (GET /api/recordings) and a player replaying one asciicast v2 file in a
+// Recordings (of attaches, or of whole sessions): the list (GET /api/recordings) and a player replaying one asciicast v2 file in a
 // read-only xterm.js with its own timing: play/pause, 1x/2x/4x, back to the start.
 import { Terminal } from '@xterm/xterm';
 import { api, el, errorText } from '../api.js';
@@ -13,6 +13,8 @@ interface Recording {
   session: string;
   principal: string;
   readOnly: boolean;
+  /** One attach, or a whole session from its creation (sessions.record: sessions). */
+  kind: 'attach' | 'session';
   started: string;
   bytes: number;
   duration: number;
@@ -193,7 +195,7 @@ export const recordingsPage: Page = {
       const list = (await res.json()) as Recording[];
       if (list.length === 0) {
         const tr = el('tr');
-        tr.append(el('td', 'No recordings yet: attaches in the console are recorded.', { colspan: '7' }));
+        tr.append(el('td', 'No recordings yet: attaches in the console (or whole sessions, per sessions.record) are recorded.', { colspan: '7' }));
         rows.append(tr);
       }
       for (const r of list) {
@@ -204,7 +206,7 @@ export const recordingsPage: Page = {
         const cell = el('td');
         cell.append(play);
         tr.append(cell);
-        for (const text of [utcTime(r.started), r.principal, r.host, `${r.user}:${r.session}${r.readOnly ? ' (read-only)' : ''}`, clock(r.duration), size(r.bytes)]) tr.append(el('td', text));
+        for (const text of [utcTime(r.started), r.principal, r.host, `${r.user}:${r.session}${r.kind === 'session' ? ' (whole session)' : r.readOnly ? ' (read-only)' : ''}`, clock(r.duration), size(r.bytes)]) tr.append(el('td', text));
         rows.append(tr);
       }
       const wanted = params.get('id');

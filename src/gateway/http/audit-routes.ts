@@ -2,13 +2,13 @@
 // Events: those, then every action as it begins and as it completes). Both cut to the principal's scope:
 // a non-admin sees only its own actions.
 //
-// New records are found by polling the store (AuditStore.follow: one `max(seq)` lookup per interval,
-// then only the new rows). A listener inside the store would hear only this process's writes; polling
-// also sees what other processes append to the same file (a local `remux run` without the daemon).
+// New records come from one AuditFollower for the daemon (audit/follower.ts): it polls the store once per
+// tick and fans the changes out to every open stream, each filtered by its own query and scope.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AuditFollower } from '../../audit/follower.js';
 import { cursorOf } from '../../audit/store.js';
 import { actionJson } from '../../audit/json.js';
-import { AUDIT_LEVELS, type AuditAction, type AuditFilter, type AuditLevel } from '../../audit/types.js';
+import { AUDIT_LEVELS, type AuditFilter, type AuditLevel } from '../../audit/types.js';
 import type { GatewayContext } from '../../core/context.js';
 import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
@@ -29,8 +29,9 @@ const QUERY = {
 const STREAM = {
   /** Bytes of changes a client may leave unread before its stream is closed (it reconnects from its last id). */
   maxUnreadBytes: 1 << 20,
-  /** Streams open at once per principal: each holds a socket, up to maxUnreadBytes and a poller. */
+  /** Streams open at once per principal, and in the daemon: each holds a socket and up to maxUnreadBytes. */
   maxPerPrincipal: 8,
+  maxStreams: 64,
   heartbeatMs: 15_000,
   pollMs: 200,
 };
@@ -49,7 +50,8 @@ function outOfScope(request: FastifyRequest, reply: FastifyReply): FastifyReply 
 }
 
 export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): void {
-  const streams = new Map<string, number>();
+  const follower = new AuditFollower(ctx.audit, { pollMs: STREAM.pollMs, maxPerPrincipal: STREAM.maxPerPrincipal, maxStreams: STREAM.maxStreams });
+  api.addHook('onClose', async () => follower.close());
   api.get<{ Querystring: Query }>('/api/audit', { schema: { querystring: QUERY } }, async (request, reply) => {
     const filter = scopedFilter(request);
     if (!filter) return outOfScope(request, reply);
@@ -68,52 +70,44 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
       const filter = scopedFilter(request);
       if (!filter) return outOfScope(request, reply);
       const name = principalOfRequest(request).name;
-      const open = streams.get(name) ?? 0;
-      if (open >= STREAM.maxPerPrincipal) {
-        return fail(reply, 429, 'too_many_streams', `${name} has ${open} audit streams open, the most it may; close one (another tab?)`);
-      }
-      streams.set(name, open + 1);
       const lastId = request.headers['last-event-id'];
-      reply.hijack();
+      // The first answer and the subscription start from the same snapshot: nothing missed, nothing twice.
+      const first = lastId === undefined ? ctx.audit.snapshot({ ...filter, limit: request.query.limit }) : { actions: [], head: Number(lastId) };
       const res = reply.raw;
-      const stop = new AbortController();
-      res.on('close', () => stop.abort());
+      let ended = false;
       // What the socket has not taken yet is the only queue: past the bound the stream ends with a
       // last event saying why, and the client's next connection resumes from the last id it got.
       const send = (text: string): void => {
-        if (stop.signal.aborted) return;
+        if (ended) return;
         if (res.writableLength > STREAM.maxUnreadBytes) {
           res.end('event: overflow\ndata: {"message":"this client fell behind; reconnect to resume from the last event"}\n\n');
-          stop.abort();
+          finish();
           // A client that never reads again does not keep the socket and its buffer forever.
           setTimeout(() => res.destroy(), 30_000).unref();
           return;
         }
         res.write(text);
       };
-      const change = (a: AuditAction): void => send(`id: ${cursorOf(a)}\ndata: ${JSON.stringify(actionJson(a))}\n\n`);
-      let heartbeat: NodeJS.Timeout | undefined;
-      try {
-        for (const [header, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(header, value);
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });
-        // The first answer is bounded by `limit`, and written whole: the bound applies to the changes after it.
-        res.write('retry: 1000\n\n');
-        let from: number;
-        if (lastId === undefined) {
-          const { actions, head } = ctx.audit.snapshot({ ...filter, limit: request.query.limit });
-          for (const a of actions) res.write(`data: ${JSON.stringify(actionJson(a))}\n\n`);
-          from = head;
-        } else from = Number(lastId);
-        res.write(`event: live\nid: ${from}\ndata: {}\n\n`);
-        heartbeat = setInterval(() => send(': heartbeat\n\n'), STREAM.heartbeatMs);
-        await ctx.audit.follow(from, change, stop.signal, { ...filter, intervalMs: STREAM.pollMs });
-      } finally {
+      const subscription = follower.subscribe(name, first.head, filter, (a) => send(`id: ${cursorOf(a)}\ndata: ${JSON.stringify(actionJson(a))}\n\n`));
+      if ('refusal' in subscription) return fail(reply, 429, 'too_many_streams', subscription.refusal);
+      const heartbeat = setInterval(() => send(': heartbeat\n\n'), STREAM.heartbeatMs);
+      const finish = (): void => {
+        if (ended) return;
+        ended = true;
+        subscription.close();
         clearInterval(heartbeat);
         if (!res.writableEnded) res.end();
-        const left = (streams.get(name) ?? 1) - 1;
-        if (left === 0) streams.delete(name);
-        else streams.set(name, left);
-      }
+      };
+      reply.hijack();
+      res.on('close', finish);
+      // A client gone before this point would never free its place.
+      if (res.destroyed) return finish();
+      for (const [header, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(header, value);
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'x-accel-buffering': 'no' });
+      // The first answer is bounded by `limit`, and written whole: the bound applies to the changes after it.
+      res.write('retry: 1000\n\n');
+      for (const a of first.actions) res.write(`data: ${JSON.stringify(actionJson(a))}\n\n`);
+      res.write(`event: live\nid: ${first.head}\ndata: {}\n\n`);
     },
   );
 }

@@ -1,5 +1,6 @@
-// Attach recordings (asciicast v2, written by the terminal into $REMUX_HOME/recordings): a list and the
-// files themselves. An admin sees every recording, anyone else only the recordings of its own attaches.
+// Recordings (asciicast v2 in $REMUX_HOME/recordings: browser attaches, written by the terminal, and whole
+// sessions, by the daemon's session recorder): a list and the files themselves. An admin sees every
+// recording, anyone else only those of its own attaches and of the sessions it created.
 import type { FastifyInstance } from 'fastify';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -25,7 +26,7 @@ export function registerRecordingRoutes(api: FastifyInstance, dir: string): void
     const info = describeRecording(dir, id);
     if (!info) return fail(reply, 404, 'not_found', `no recording ${id}`);
     if (!principal.scope.admin && info.principal !== principal.name) {
-      return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: recording ${id} is of another principal's attach`);
+      return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: recording ${id} is of another principal's attach or session`);
     }
     // O_NOFOLLOW as describeRecording: a link planted in place of a recording is not followed.
     const body = (await open(file, constants.O_RDONLY | constants.O_NOFOLLOW)).createReadStream();

@@ -198,7 +198,10 @@ async function terminal(
   const q = request.query;
   const refuse = (code: number, message: string): void => socket.close(code, closeReason(message));
   const as = asPrincipal(ctx, principal);
-  const recording = ctx.config.sessions.record === 'attaches' ? newRecordingId() : undefined;
+  // Under `sessions`, an attach to a session being recorded whole names that recording; any other attach
+  // (and every attach under `attaches`) gets its own.
+  const whole = ctx.config.sessions.record === 'sessions' ? sessionRecording(ctx, q) : null;
+  const recording = ctx.config.sessions.record === 'none' ? undefined : (whole ?? newRecordingId());
   const action: SessionAttachAction = {
     kind: 'session.attach',
     host: q.host,
@@ -226,7 +229,7 @@ async function terminal(
     // The browser went away while the attach was being opened.
     if (socket.readyState !== socket.OPEN) return void (await stream.close());
     const user = q.user ?? ctx.sessions.target(q.host).user;
-    if (recording !== undefined) {
+    if (recording !== undefined && recording !== whole) {
       recorder = new AttachRecorder(
         deps.recordingsDir,
         { host: q.host, user, session: q.name, principal: principal.name, readOnly: q.readOnly, actionId: result.actionId },
@@ -251,5 +254,14 @@ async function terminal(
   } finally {
     recorder?.end();
     slot.release();
+  }
+}
+
+/** The whole-session recording running for the session asked for, or null (an unknown host or user: perform() says so). */
+function sessionRecording(ctx: GatewayContext, q: { host: string; user?: string; name: string }): string | null {
+  try {
+    return ctx.sessions.recorder?.recordingOf(q.host, q.user ?? ctx.sessions.target(q.host).user, q.name) ?? null;
+  } catch {
+    return null;
   }
 }
