@@ -100,7 +100,7 @@ export class Approvals {
 
   private pageUrl(approval: Approval): string | null {
     const base = this.baseUrl();
-    return base === null ? null : new URL(`/#/approvals/${encodeURIComponent(approval.id)}`, base).href;
+    return base === null ? null : new URL(`/#/approvals?id=${encodeURIComponent(approval.id)}`, base).href;
   }
 
   private baseUrl(): string | null {

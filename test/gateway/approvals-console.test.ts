@@ -1,0 +1,85 @@
+// The console's Approvals page in the system Chromium against a real daemon: a policy ask from a
+// command run as another principal appears (the notification's link, #/approvals?id=ID, puts it first),
+// Approve releases the command, and the answer shows; on a phone-sized viewport the buttons fit. Nothing
+// may break the CSP.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
+import { startBrowserDaemon, type BrowserDaemon } from '../support/browser-daemon.js';
+import { remux, spawnRemux } from '../support/cli.js';
+
+const POLICIES = `policies:
+  ops:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: touch }
+      - { operation: write_file, resource: /tmp/** }
+      - { operation: write_stdout, resource: null }
+      - { operation: execute_binary, effect: ask, resource: touch, reason: touching needs a person }
+`;
+
+let d: BrowserDaemon;
+let botToken = '';
+
+before(async () => {
+  d = await startBrowserDaemon({ 'policies.yaml': POLICIES, 'config.yaml': 'default_policy: ops\n' }, { name: 'boss', flags: ['--admin'] });
+  const bot = await remux(['principal', 'add', 'bot', '--admin', '--json'], { env: d.env });
+  botToken = (JSON.parse(bot.stdout) as { token: string }).token;
+});
+after(async () => {
+  await d?.stop();
+});
+
+/** `touch FILE` as bot, waiting for an approval; its id once the CLI says it waits. */
+async function askToTouch(file: string): Promise<{ id: string; exited: Promise<number | null> }> {
+  const run = spawnRemux(['client', 'run', 'localhost', '--', `touch ${file}`], { env: { ...d.env, REMUX_TOKEN: botToken } });
+  let stderr = '';
+  run.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
+  while (!/waiting for approval (\S+)/.test(stderr)) await sleep(20);
+  return { id: /waiting for approval (\S+)/.exec(stderr)![1]!, exited };
+}
+
+for (const viewport of [
+  { name: 'desktop', width: 1280, height: 800 },
+  { name: 'phone', width: 390, height: 844 },
+]) {
+  test(`${viewport.name}: the linked approval comes first; Approve runs the command and the answer shows`, async () => {
+    const file = join(d.home, `approved-${viewport.name}`);
+    const other = await askToTouch(join(d.home, `other-${viewport.name}`));
+    const mine = await askToTouch(file);
+    const context = await d.browser.newContext({ ignoreHTTPSErrors: true, viewport });
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => void (m.type() === 'error' && !/status of 401/.test(m.text()) && problems.push(m.text())));
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(`${d.url}#/approvals?id=${mine.id}`);
+    await page.locator('#token').fill(d.token);
+    await page.locator('#login button[type=submit]').click();
+
+    const first = page.locator('section.approval').first();
+    await first.waitFor();
+    assert.equal(await first.getAttribute('data-id'), mine.id, 'the linked approval is first');
+    assert.match(await first.locator('h3').innerText(), /run `touch .*approved-/);
+    assert.equal(await page.locator('section.approval').count(), 2);
+    const approve = first.locator('button', { hasText: 'Approve' });
+    const box = await approve.boundingBox();
+    assert.ok(box && box.x + box.width <= viewport.width && box.height >= 38, `Approve fits and is tappable: ${JSON.stringify(box)}`);
+    await page.screenshot({ path: `/tmp/approvals-${viewport.name}.png`, fullPage: true });
+    assert.ok(!existsSync(file));
+
+    await approve.click();
+    assert.equal(await mine.exited, 0);
+    assert.ok(existsSync(file), 'the command ran once approved in the console');
+    await page.locator(`section.approval[data-id="${mine.id}"]`).waitFor({ state: 'detached' });
+    await page.locator('#approvals-all').check();
+    await page.locator(`section.approval[data-id="${mine.id}"] td`, { hasText: 'answered "Approve" by boss via web' }).waitFor();
+
+    await page.locator(`section.approval[data-id="${other.id}"] button`, { hasText: 'Deny' }).click();
+    assert.equal(await other.exited, 77);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+}

@@ -1,0 +1,103 @@
+// Approvals: questions waiting for a person (policy asks, agent prompts), newest first, each with its
+// own answers (POST /api/approvals/ID); refreshed every few seconds. #/approvals?id=ID (the link in a
+// notification) shows that one first. Only admins answer, never their own question: the daemon says why.
+import { api, el, errorText } from '../api.js';
+import { utcTime } from '../format.js';
+import type { Page } from './page.js';
+
+interface Option {
+  id: string;
+  label: string;
+  effect: 'allow' | 'deny';
+}
+
+interface Approval {
+  id: string;
+  createdAt: number;
+  expiresAt: number;
+  principal: string;
+  host: string | null;
+  what: string;
+  reason: string;
+  source: string;
+  options: Option[];
+  status: 'pending' | 'answered' | 'expired' | 'cancelled';
+  answer: string | null;
+  answeredBy: string | null;
+  answeredVia: string | null;
+}
+
+const REFRESH_MS = 3000;
+
+function statusText(a: Approval): string {
+  if (a.status !== 'answered') return a.status;
+  const label = a.options.find((o) => o.id === a.answer)?.label ?? a.answer;
+  return `answered "${label}" by ${a.answeredBy} via ${a.answeredVia}`;
+}
+
+function card(a: Approval, focused: boolean, answer: (a: Approval, option: Option) => void): HTMLElement {
+  const section = el('section', undefined, { class: `approval ${a.status}`, 'data-id': a.id });
+  if (focused) section.classList.add('focused');
+  section.append(el('h3', a.what));
+  const facts = el('table');
+  const rows: Array<[string, string]> = [
+    ['Asked by', a.principal],
+    ['Host', a.host ?? '-'],
+    ['Why', a.reason],
+    ['From', a.source],
+    ['Asked', utcTime(new Date(a.createdAt).toISOString())],
+    [a.status === 'pending' ? 'Expires' : 'Status', a.status === 'pending' ? utcTime(new Date(a.expiresAt).toISOString()) : statusText(a)],
+  ];
+  for (const [k, v] of rows) {
+    const tr = el('tr');
+    tr.append(el('th', k), el('td', v));
+    facts.append(tr);
+  }
+  section.append(facts);
+  if (a.status === 'pending') {
+    const buttons = el('div', undefined, { class: 'toolbar' });
+    for (const option of a.options) {
+      const button = el('button', option.label, { type: 'button', ...(option.effect === 'deny' ? { class: 'danger' } : {}) });
+      button.addEventListener('click', () => answer(a, option));
+      buttons.append(button);
+    }
+    section.append(buttons);
+  }
+  return section;
+}
+
+export const approvalsPage: Page = {
+  route: 'approvals',
+  title: 'Approvals',
+  render(container, params) {
+    const focus = params.get('id');
+    const error = el('p', '', { class: 'error', role: 'alert' });
+    const all = el('input', undefined, { type: 'checkbox', id: 'approvals-all' });
+    const toggle = el('label', ' also answered and expired', { for: 'approvals-all' });
+    toggle.prepend(all);
+    const list = el('div');
+    container.append(el('h2', 'Approvals'), toggle, error, list);
+
+    let timer: number | undefined;
+    const load = async (): Promise<void> => {
+      const res = await api(`/api/approvals${all.checked ? '?all=true' : ''}`);
+      if (!res.ok) return void (error.textContent = await errorText(res));
+      error.textContent = '';
+      const { approvals } = (await res.json()) as { approvals: Approval[] };
+      // The notification's approval first, even once answered.
+      const ordered = [...approvals.filter((a) => a.id === focus), ...approvals.filter((a) => a.id !== focus)];
+      list.replaceChildren(...(ordered.length > 0 ? ordered.map((a) => card(a, a.id === focus, answer)) : [el('p', 'Nothing is waiting for an answer.', { class: 'muted' })]));
+    };
+    const answer = (a: Approval, option: Option): void => {
+      void (async () => {
+        const res = await api(`/api/approvals/${encodeURIComponent(a.id)}`, { method: 'POST', body: JSON.stringify({ option: option.id }) });
+        error.textContent = res.ok ? '' : await errorText(res);
+        await load();
+      })();
+    };
+    all.addEventListener('change', () => void load());
+    void load();
+    timer = window.setInterval(() => void load(), REFRESH_MS);
+    return () => window.clearInterval(timer);
+  },
+};
