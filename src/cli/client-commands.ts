@@ -11,7 +11,7 @@ import { ParseError } from '../command/types.js';
 import { auditDbFile, envFirst, policiesFile, socketFileFast } from '../config/paths.js';
 import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
-import type { ApprovalAnswer, ExecAction } from '../core/types.js';
+import type { ApprovalAnswer, ApprovalSubject, ExecAction, PerformIO } from '../core/types.js';
 import { cliRequest, forwardToDaemon } from '../gateway/forward.js';
 import { rateLimitedMessage, type TakeResult } from '../hosts/rate-limit.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
@@ -152,18 +152,32 @@ function actionFor(inv: Invocation, host: string, command: string, opts: Resolve
 }
 
 /** Asks on the user's terminal, one question at a time; no answer within ASK_TIMEOUT_MS (or a cancelled run) is `expired`. */
-export function approver(inv: Invocation, signal: AbortSignal): (host: string, command: string, reason: string) => Promise<ApprovalAnswer> {
+export function approver(inv: Invocation, signal: AbortSignal): NonNullable<PerformIO['approve']> {
   let turn: Promise<unknown> = Promise.resolve();
-  return (host, command, reason) => {
+  return (subject, decision) => {
     const answer = turn.then(async (): Promise<ApprovalAnswer> => {
       const deadline = AbortSignal.any([signal, AbortSignal.timeout(ASK_TIMEOUT_MS)]);
-      const line = await inv.question(`remux: approval needed on ${host}: ${reason}\nrun \`${command}\`? [y/N] `, deadline);
+      const line = await inv.question(`remux: approval needed on ${subject.host}: ${decision.reason}\n${approvalText(subject)}? [y/N] `, deadline);
       if (deadline.aborted) return 'expired';
       return /^y(es)?$/i.test(line.trim()) ? 'allow' : 'deny';
     });
     turn = answer.catch(() => undefined);
     return answer;
   };
+}
+
+/** The action in words, for the approval question: `run \`cmd\`` or `write_file /path (12 bytes)`. */
+function approvalText(subject: ApprovalSubject): string {
+  switch (subject.kind) {
+    case 'exec':
+      return `run \`${subject.command}\``;
+    case 'file.read':
+      return `read_file ${subject.path}`;
+    case 'file.write':
+      return `write_file ${subject.path} (${Buffer.byteLength(subject.content)} bytes)`;
+    case 'file.list':
+      return `list_directory ${subject.path}`;
+  }
 }
 
 /** Runs jobs one after another on the hosts `selector` picks; returns the combined exit status. */
@@ -244,7 +258,7 @@ async function runJob(inv: Invocation, runner: Runner, selector: string, job: Jo
         concurrency: ctx.config.fanout.concurrency,
         signal: controller.signal,
         ...(inv.outputFlow ? { flow: inv.outputFlow } : {}),
-        ...(ask ? { approve: (a, decision) => ask(a.host, a.command, decision.reason) } : {}),
+        ...(ask ? { approve: ask } : {}),
       },
     );
     view.done(summarize(results.values()));
