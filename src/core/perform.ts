@@ -16,7 +16,7 @@ import { FILE_OPERATIONS, performFile } from './perform-file.js';
 import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
 import { checkScope, policyFor } from './scope.js';
-import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO, PerformResult, Principal, ProbeAction } from './types.js';
+import type { Action, ApprovalSubject, Outcome, PerformIO, PerformResult, Principal, ProbeAction } from './types.js';
 
 export interface PerformContext {
   principal: Principal;

@@ -136,7 +136,7 @@ async function resolveOn(s: SFTPWrapper, path: string, links: number): Promise<s
   try {
     return await call<string>((cb) => s.realpath(path, cb));
   } catch (err) {
-    if (code(err) !== NO_SUCH_FILE) throw new Error(`cannot resolve ${path}: ${(err as Error).message}`);
+    if (code(err) !== NO_SUCH_FILE) throw new Error(`cannot resolve ${path}: ${(err as Error).message}`, { cause: err });
   }
   const name = posix.basename(path);
   const parent = path === '/' || name === '' ? '/' : await resolveOn(s, posix.dirname(path), links);
