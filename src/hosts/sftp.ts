@@ -24,9 +24,10 @@ const PERMISSION_DENIED = 3;
 const MAX_SYMLINKS = 40;
 
 export function sftpFiles(withSftp: WithSftp): HostFiles {
+  const on = <T>(use: (s: Session) => Promise<T>): Promise<T> => withSftp((sftp) => use(new Session(sftp)));
   return {
     resolve: (paths) =>
-      withSftp((s) =>
+      on((s) =>
         // Requests on one session are pipelined: all paths in about one round trip.
         Promise.all(
           paths.map(async (path) => {
@@ -42,20 +43,20 @@ export function sftpFiles(withSftp: WithSftp): HostFiles {
       ),
 
     read: (path, { offset, length }) =>
-      withSftp(async (s) => {
+      on(async (s) => {
         const before = await plainEntry(s, path);
         if (!before.isFile()) throw new FileError(`${path}: not a regular file`);
-        const handle = await call<Buffer>((cb) => s.open(path, 'r', cb)).catch((err: unknown) => {
+        const handle = await s.call<Buffer>((cb) => s.sftp.open(path, 'r', cb)).catch((err: unknown) => {
           throw fileError(err, path);
         });
         try {
-          const st = await call<Stats>((cb) => s.fstat(handle, cb));
+          const st = await s.call<Stats>((cb) => s.sftp.fstat(handle, cb));
           if (!sameFile(before, st)) throw new FileError(`${path}: changed while being opened; not read`);
           const want = Math.max(0, Math.min(length, st.size - offset));
           const content = Buffer.alloc(want);
           let got = 0;
           while (got < want) {
-            const n = await call<number>((cb) => s.read(handle, content, got, want - got, offset + got, cb));
+            const n = await s.call<number>((cb) => s.sftp.read(handle, content, got, want - got, offset + got, cb));
             if (n === 0) break;
             got += n;
           }
@@ -67,7 +68,7 @@ export function sftpFiles(withSftp: WithSftp): HostFiles {
       }),
 
     write: (path, content, { createDirs }) =>
-      withSftp(async (s) => {
+      on(async (s) => {
         const name = posix.basename(path);
         if (name === '' || name === '.' || name === '..') throw new FileError(`${path}: is a directory`);
         const dir = posix.dirname(path);
@@ -80,17 +81,17 @@ export function sftpFiles(withSftp: WithSftp): HostFiles {
         if (target?.isSymbolicLink()) throw new FileError(`${path}: is a symlink; a write never follows one`);
         if (target && !target.isFile()) throw new FileError(`${path}: not a regular file`);
         const temp = posix.join(dir, `.remux-${randomBytes(8).toString('hex')}.tmp`);
-        const handle = await call<Buffer>((cb) => s.open(temp, 'wx', { mode: target ? 0o600 : 0o666 }, cb)).catch((err: unknown) => {
+        const handle = await s.call<Buffer>((cb) => s.sftp.open(temp, 'wx', { mode: target ? 0o600 : 0o666 }, cb)).catch((err: unknown) => {
           throw fileError(err, path);
         });
         let closed = false;
         let renamed = false;
         try {
-          if (content.length > 0) await call((cb) => s.write(handle, content, 0, content.length, 0, cb));
+          if (content.length > 0) await s.call((cb) => s.sftp.write(handle, content, 0, content.length, 0, cb));
           if (target) {
-            await call((cb) => s.fchmod(handle, target.mode & 0o7777, cb));
+            await s.call((cb) => s.sftp.fchmod(handle, target.mode & 0o7777, cb));
             // The owner is kept where the login may change it; otherwise the login owns the new file.
-            await call((cb) => s.fchown(handle, target.uid, target.gid, cb)).catch(() => undefined);
+            await s.call((cb) => s.sftp.fchown(handle, target.uid, target.gid, cb)).catch(() => undefined);
           }
           await fsync(s, handle);
           closed = true;
@@ -102,15 +103,15 @@ export function sftpFiles(withSftp: WithSftp): HostFiles {
           throw err instanceof FileError ? err : fileError(err, path);
         } finally {
           if (!closed) await close(s, handle).catch(() => undefined);
-          if (!renamed) await call((cb) => s.unlink(temp, cb)).catch(() => undefined);
+          if (!renamed) await s.call((cb) => s.sftp.unlink(temp, cb)).catch(() => undefined);
         }
         return { created: target === null };
       }),
 
     list: (path, maxEntries) =>
-      withSftp(async (s) => {
+      on(async (s) => {
         if (!(await plainEntry(s, path)).isDirectory()) throw new FileError(`${path}: not a directory`);
-        const listed = await call<Array<{ filename: string; attrs: Stats }>>((cb) => s.readdir(path, cb)).catch((err: unknown) => {
+        const listed = await s.call<Array<{ filename: string; attrs: Stats }>>((cb) => s.sftp.readdir(path, cb)).catch((err: unknown) => {
           throw fileError(err, path);
         });
         await unchanged(s, path);
@@ -132,9 +133,9 @@ export function sftpFiles(withSftp: WithSftp): HostFiles {
  * realpath on the server; a missing path resolves as far as it exists, then the rest, following a
  * dangling symlink to its target (a write there creates the target), like the local resolver.
  */
-async function resolveOn(s: SFTPWrapper, path: string, links: number): Promise<string> {
+async function resolveOn(s: Session, path: string, links: number): Promise<string> {
   try {
-    return await call<string>((cb) => s.realpath(path, cb));
+    return await s.call<string>((cb) => s.sftp.realpath(path, cb));
   } catch (err) {
     if (code(err) !== NO_SUCH_FILE) throw new Error(`cannot resolve ${path}: ${(err as Error).message}`, { cause: err });
   }
@@ -146,12 +147,12 @@ async function resolveOn(s: SFTPWrapper, path: string, links: number): Promise<s
   const st = await lstat(s, candidate).catch(() => null);
   if (!st?.isSymbolicLink()) return candidate;
   if (links >= MAX_SYMLINKS) throw new Error(`too many symlinks (a loop?) in ${path}`);
-  const target = await call<string>((cb) => s.readlink(candidate, cb));
+  const target = await s.call<string>((cb) => s.sftp.readlink(candidate, cb));
   return resolveOn(s, target.startsWith('/') ? target : posix.join(parent, target), links + 1);
 }
 
 /** The lstat of `path`, which must not be a symlink (it was resolved: one now was swapped in). */
-async function plainEntry(s: SFTPWrapper, path: string): Promise<Stats> {
+async function plainEntry(s: Session, path: string): Promise<Stats> {
   const st = await lstat(s, path).catch((err: unknown) => {
     throw fileError(err, path);
   });
@@ -160,28 +161,28 @@ async function plainEntry(s: SFTPWrapper, path: string): Promise<Stats> {
 }
 
 /** The server still resolves `path` to itself: no component became a symlink. */
-async function unchanged(s: SFTPWrapper, path: string): Promise<void> {
-  const real = await call<string>((cb) => s.realpath(path, cb)).catch(() => null);
+async function unchanged(s: Session, path: string): Promise<void> {
+  const real = await s.call<string>((cb) => s.sftp.realpath(path, cb)).catch(() => null);
   if (real !== path) throw new FileError(`${path}: changed after it was checked (a symlink on the way?); not followed`);
 }
 
 /** Makes the missing directories of `path` one by one; each must then be a directory, not a symlink. */
-async function makeDirs(s: SFTPWrapper, path: string): Promise<void> {
+async function makeDirs(s: Session, path: string): Promise<void> {
   let here = '';
   for (const part of path.split('/').filter((p) => p !== '')) {
     here += `/${part}`;
     const st = await lstat(s, here).catch(() => null);
-    if (st === null) await call((cb) => s.mkdir(here, cb)).catch(() => undefined);
+    if (st === null) await s.call((cb) => s.sftp.mkdir(here, cb)).catch(() => undefined);
     if (!(await plainEntry(s, here)).isDirectory()) throw new FileError(`${here}: not a directory`);
   }
 }
 
 /** Replaces `to` with `from` atomically (posix-rename@openssh.com); plain rename only where `to` is new. */
-async function renameOver(s: SFTPWrapper, from: string, to: string, exists: boolean): Promise<void> {
+async function renameOver(s: Session, from: string, to: string, exists: boolean): Promise<void> {
   let posixRename = true;
-  await call((cb) => {
+  await s.call((cb) => {
     try {
-      s.ext_openssh_rename(from, to, cb);
+      s.sftp.ext_openssh_rename(from, to, cb);
     } catch {
       // ssh2 throws when the server did not announce the extension.
       posixRename = false;
@@ -190,25 +191,25 @@ async function renameOver(s: SFTPWrapper, from: string, to: string, exists: bool
   });
   if (posixRename) return;
   if (exists) throw new FileError(`${to}: the server has no posix-rename@openssh.com, so the file cannot be replaced atomically; not written`);
-  await call((cb) => s.rename(from, to, cb));
+  await s.call((cb) => s.sftp.rename(from, to, cb));
 }
 
-async function fsync(s: SFTPWrapper, handle: Buffer): Promise<void> {
-  await call((cb) => {
+async function fsync(s: Session, handle: Buffer): Promise<void> {
+  await s.call((cb) => {
     try {
-      s.ext_openssh_fsync(handle, cb);
+      s.sftp.ext_openssh_fsync(handle, cb);
     } catch {
       cb(undefined); // no fsync@openssh.com: the rename still makes it all or nothing
     }
   });
 }
 
-function close(s: SFTPWrapper, handle: Buffer): Promise<void> {
-  return call((cb) => s.close(handle, cb));
+function close(s: Session, handle: Buffer): Promise<void> {
+  return s.call((cb) => s.sftp.close(handle, cb));
 }
 
-function lstat(s: SFTPWrapper, path: string): Promise<Stats> {
-  return call<Stats>((cb) => s.lstat(path, cb));
+function lstat(s: Session, path: string): Promise<Stats> {
+  return s.call<Stats>((cb) => s.sftp.lstat(path, cb));
 }
 
 /**
@@ -219,8 +220,35 @@ function sameFile(a: Stats, b: Stats): boolean {
   return b.isFile() && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
 }
 
-function call<T = void>(fn: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
+/**
+ * An SFTP session whose requests fail once it closes: ssh2 answers the requests pending when the
+ * connection dies, but never calls back those sent after (a cleanup's close or unlink would hang).
+ */
+class Session {
+  private closed = false;
+  private readonly pending = new Set<(err: Error) => void>();
+
+  constructor(readonly sftp: SFTPWrapper) {
+    const gone = (): void => {
+      this.closed = true;
+      for (const fail of this.pending) fail(new Error('the SFTP session closed'));
+      this.pending.clear();
+    };
+    sftp.once('close', gone);
+    sftp.once('end', gone);
+  }
+
+  call<T = void>(fn: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new Error('the SFTP session closed'));
+      this.pending.add(reject);
+      fn((err, value) => {
+        this.pending.delete(reject);
+        if (err) reject(err);
+        else resolve(value);
+      });
+    });
+  }
 }
 
 function code(err: unknown): number | undefined {
