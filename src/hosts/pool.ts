@@ -219,11 +219,15 @@ class PooledHost {
     // Without an abort signal the slot is always granted: never null.
     return (await this.withChannel(undefined, async (conn) => {
       const sftp = await conn.sftp();
+      // ssh2 fails the pending requests of a dying connection before it reports the connection closed.
+      let lost = false;
+      const onLost = (): void => void (lost = true);
+      sftp.once('end', onLost).once('close', onLost);
       try {
         return await use(sftp);
       } catch (err) {
-        // A failure because the connection went is the transport's (255), not the file's.
-        if (conn.closed) throw new SshError(`${this.entry.name}: connection lost during a file operation; its outcome is unknown`, 'dropped');
+        // A failure because the session or connection went is the transport's (255), not the file's.
+        if (lost || conn.closed) throw new SshError(`${this.entry.name}: the connection was lost during a file operation; its outcome is unknown`, 'dropped');
         throw err;
       } finally {
         sftp.end();
