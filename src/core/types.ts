@@ -132,7 +132,7 @@ export interface FileWriteAction {
   path: string;
   /** The whole new content (strings as UTF-8): written to a temporary file beside the target, then renamed over it. */
   content: Buffer | string;
-  /** Create missing parent directories (each checked like the file). */
+  /** Create missing parent directories: those of the checked (resolved) path, each made without following a symlink. */
   createDirs?: boolean;
   policy?: string;
 }

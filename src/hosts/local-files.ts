@@ -145,6 +145,8 @@ async function openDir(path: string): Promise<FileHandle> {
   const opened = await readlink(`/proc/self/fd/${dir.fd}`).catch(() => null);
   if (opened !== path) {
     await dir.close();
+    // Without /proc the directory cannot be verified: refused, not trusted.
+    if (opened === null) throw new FileError(`${path}: cannot verify the directory opened (/proc/self/fd is not readable); not used`);
     throw new FileError(`${path}: changed after it was checked (a symlink on the way?); not followed`);
   }
   return dir;
