@@ -190,7 +190,7 @@ function fileError(err: unknown, path: string): FileError {
     case 'ELOOP':
       return new FileError(`${path}: is a symlink now (it was not when checked); not followed`);
     case 'ENOTDIR':
-      return new FileError(`${path}: a component is not a directory (or became a symlink); not followed`);
+      return new FileError(`${path}: not a directory (or a component became a symlink); not followed`);
     case 'EISDIR':
       return new FileError(`${path}: is a directory`);
     case 'EACCES':

@@ -62,7 +62,7 @@ function commonOptions(cmd: Command): Command {
 
 /** `host` says where the commands execute: the CLI process (or a daemon it forwards to), or the daemon itself. */
 export function registerClient(program: Command, host: () => Promise<ClientHost>): void {
-  const client = program.command('client').description('run commands on hosts under a policy, with audit');
+  const client = program.command('client').description('run commands, and read, write and list files, on hosts under a policy, with audit');
 
   commonOptions(
     client
