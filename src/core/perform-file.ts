@@ -65,6 +65,7 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
   try {
     decided = await decide(policy, op, action.path, files);
   } catch (err) {
+    if (!(err instanceof TransportError)) throw err;
     return refused('unreachable', EXIT.TRANSPORT, errorText(err));
   }
   let { decision } = decided;
