@@ -11,11 +11,10 @@ import { ParseError } from '../command/types.js';
 import { auditDbFile, envFirst, policiesFile, socketFileFast } from '../config/paths.js';
 import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
-import type { ApprovalAnswer, ExecAction } from '../core/types.js';
+import { approvalText, type ApprovalAnswer, type ExecAction, type PerformIO } from '../core/types.js';
 import { cliRequest, forwardToDaemon } from '../gateway/forward.js';
 import { rateLimitedMessage, type TakeResult } from '../hosts/rate-limit.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
-import type { Decision } from '../policy/types.js';
 import type { BatchOptions, RunOptions } from './commands/client.js';
 import type { Invocation } from './invocation.js';
 import { UsageError } from './output.js';
@@ -156,12 +155,12 @@ function actionFor(inv: Invocation, host: string, command: string, opts: Resolve
 }
 
 /** Asks on the user's terminal, one question at a time; no answer within ASK_TIMEOUT_MS (or a cancelled run) is `expired`. */
-export function approver(inv: Invocation, signal: AbortSignal): (host: string, command: string, reason: string) => Promise<ApprovalAnswer> {
+export function approver(inv: Invocation, signal: AbortSignal): NonNullable<PerformIO['approve']> {
   let turn: Promise<unknown> = Promise.resolve();
-  return (host, command, reason) => {
+  return (subject, decision) => {
     const answer = turn.then(async (): Promise<ApprovalAnswer> => {
       const deadline = AbortSignal.any([signal, AbortSignal.timeout(ASK_TIMEOUT_MS)]);
-      const line = await inv.question(`remux: approval needed on ${host}: ${reason}\nrun \`${command}\`? [y/N] `, deadline);
+      const line = await inv.question(`remux: approval needed on ${subject.host}: ${decision.reason}\n${approvalText(subject)}? [y/N] `, deadline);
       if (deadline.aborted) return 'expired';
       return /^y(es)?$/i.test(line.trim()) ? 'allow' : 'deny';
     });
@@ -249,9 +248,7 @@ async function runJob(
     // A terminal asks its user; anywhere else a policy `ask` becomes an approval (console, phone, CLI).
     const { approvalsApprover } = await import('../notify/service.js');
     const tty = inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, controller.signal) : null;
-    const approve = tty
-      ? (a: ExecAction, decision: Decision) => tty(a.host, a.command, decision.reason)
-      : approvalsApprover(ctx.approvals, ctx.principal.name, (text) => inv.stderr.write(`remux: ${text}`), controller.signal);
+    const approve = tty ?? approvalsApprover(ctx.approvals, ctx.principal.name, (text) => inv.stderr.write(`remux: ${text}`), controller.signal);
     view.hosts(hosts);
     const results = await fanOut(
       ctx,

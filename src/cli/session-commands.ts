@@ -103,7 +103,7 @@ function onSession(inv: Invocation, runner: Runner, opts: SessionOptions, action
         onStdout: (chunk) => inv.stdout.write(chunk),
         onStderr: (chunk) => inv.stderr.write(chunk),
         signal: controller.signal,
-        ...(ask ? { approve: (a, decision) => ask(a.host, a.command, decision.reason) } : {}),
+        ...(ask ? { approve: ask } : {}),
       };
       const asked = action(opts.host);
       const result = await perform(ctx, asked, io);

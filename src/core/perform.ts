@@ -13,10 +13,11 @@ import type { Decision, Enforcement, Policy } from '../policy/types.js';
 import type { HostEntry } from '../hosts/inventory.js';
 import type { Host } from '../hosts/types.js';
 import type { Sessions } from '../sessions/service.js';
+import { FILE_OPERATIONS, performFile } from './perform-file.js';
 import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
 import { checkScope, policyFor } from './scope.js';
-import type { Action, ExecAction, Outcome, PerformIO, PerformResult, Principal, ProbeAction } from './types.js';
+import type { Action, ApprovalSubject, Outcome, PerformIO, PerformResult, Principal, ProbeAction } from './types.js';
 
 export interface PerformContext {
   principal: Principal;
@@ -47,7 +48,8 @@ export interface Asked {
 }
 
 export async function perform(ctx: PerformContext, action: Action, io: PerformIO): Promise<PerformResult> {
-  // Session actions have their own path (perform-session.ts), which checks scope once it knows the tmux user.
+  // File and session actions have their own paths (perform-file.ts, perform-session.ts).
+  if (action.kind === 'file.read' || action.kind === 'file.write' || action.kind === 'file.list') return performFile(ctx, action, io);
   if (action.kind !== 'exec' && action.kind !== 'probe') return performSession(ctx, action, io);
   const started = performance.now();
   const asked = askedFor(ctx, action);
@@ -205,6 +207,12 @@ export function askedFor(ctx: PerformContext, action: Action): Asked {
       return { ...asked, command: 'true', policy: '(none: remux probe)' };
     case 'session.new':
       if (action.command !== undefined) return { ...asked, command: action.command, policy: policyFor(ctx.principal, action.policy, ctx.defaultPolicy) };
+      break;
+    case 'file.read':
+    case 'file.write':
+    case 'file.list':
+      // The path as asked; perform-file puts the path as resolved on the host once it knows it.
+      return { ...asked, operation: FILE_OPERATIONS[action.kind], command: null, resource: action.path, policy: policyFor(ctx.principal, action.policy, ctx.defaultPolicy) };
   }
   return { ...asked, command: null, policy: '(none: remux tmux command)' };
 }
@@ -246,7 +254,7 @@ export function recordRefusal(ctx: PerformContext, action: Action, outcome: Outc
   return refuse(ctx, askedFor(ctx, action), performance.now(), outcome, exitCode, message, null);
 }
 
-export async function askApprover(action: ExecAction, decision: Decision, io: PerformIO): Promise<Decision> {
+export async function askApprover(action: ApprovalSubject, decision: Decision, io: PerformIO): Promise<Decision> {
   if (!io.approve) {
     return { ...decision, effect: 'deny', reason: `${decision.reason}; approval required but no approver is available` };
   }

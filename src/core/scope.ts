@@ -13,7 +13,7 @@ import type { Action, Principal, Scope } from './types.js';
  */
 export interface ScopeFacts {
   host: string;
-  /** The policy a command runs under (exec). */
+  /** The policy a command runs or a file action is checked under. */
   policy?: string;
   tmuxUser?: string;
   createsSession?: boolean;
@@ -31,6 +31,9 @@ export function policyFor(principal: Principal, requested: string | undefined, d
 export function factsOf(principal: Principal, action: Action, defaultPolicy: string): ScopeFacts {
   switch (action.kind) {
     case 'exec':
+    case 'file.read':
+    case 'file.write':
+    case 'file.list':
       return { host: action.host, policy: policyFor(principal, action.policy, defaultPolicy) };
     case 'probe':
       return { host: action.host };

@@ -4,6 +4,7 @@ import type { Decision } from '../policy/types.js';
 import type { AttachStream } from '../sessions/attach.js';
 import type { HostSessions } from '../sessions/service.js';
 import type { SendItem } from '../sessions/tmux.js';
+import type { DirEntry } from '../hosts/types.js';
 
 export interface Principal {
   /** Stable name recorded in the audit trail: "cli:alice" for the local user, else the configured name ("ci-bot"). */
@@ -108,7 +109,61 @@ export interface SessionAttachAction extends SessionActionBase {
 
 export type SessionAction = SessionListAction | SessionNewAction | SessionKillAction | SessionCaptureAction | SessionSendAction | SessionAttachAction;
 
-export type Action = ExecAction | ProbeAction | SessionAction;
+/**
+ * File actions (core/perform-file.ts). `path` is absolute; the policy is checked against it as resolved
+ * on the host (symlinks followed there), and the host opens exactly that path, meeting no symlink.
+ */
+export interface FileReadAction {
+  kind: 'file.read';
+  host: string;
+  path: string;
+  /** First byte to read (default 0). */
+  offset?: number;
+  /** Bytes to read from offset (default: to the end); more than maxBytes is cut, with `truncated`. */
+  length?: number;
+  /** The output cap of this read (default FILE_READ_DEFAULT_BYTES, at most FILE_READ_MAX_BYTES). */
+  maxBytes?: number;
+  policy?: string;
+}
+
+export interface FileWriteAction {
+  kind: 'file.write';
+  host: string;
+  path: string;
+  /** The whole new content (strings as UTF-8): written to a temporary file beside the target, then renamed over it. */
+  content: Buffer | string;
+  /** Create missing parent directories: those of the checked (resolved) path, each made without following a symlink. */
+  createDirs?: boolean;
+  policy?: string;
+}
+
+export interface FileListAction {
+  kind: 'file.list';
+  host: string;
+  path: string;
+  policy?: string;
+}
+
+export type FileAction = FileReadAction | FileWriteAction | FileListAction;
+
+export type Action = ExecAction | ProbeAction | SessionAction | FileAction;
+
+/** What an approver is asked about: a command, or a file action (describeAction() says it in words). */
+export type ApprovalSubject = ExecAction | FileAction;
+
+/** The action in words, for an approval's question: `run \`cmd\`` or `write_file /path (12 bytes)`. */
+export function approvalText(subject: ApprovalSubject): string {
+  switch (subject.kind) {
+    case 'exec':
+      return `run \`${subject.command}\``;
+    case 'file.read':
+      return `read_file ${subject.path}`;
+    case 'file.write':
+      return `write_file ${subject.path} (${Buffer.byteLength(subject.content)} bytes)`;
+    case 'file.list':
+      return `list_directory ${subject.path}`;
+  }
+}
 
 /** What an approver (TTY prompt, phone, web) answers when a decision is `ask`. Expired is never allow. */
 export type ApprovalAnswer = 'allow' | 'deny' | 'expired';
@@ -121,7 +176,7 @@ export interface PerformIO {
   signal?: AbortSignal;
   stdin?: NodeJS.ReadableStream | null;
   /** Asked when policy says `ask`; absent = no approver reachable, which denies. */
-  approve?(action: ExecAction, decision: Decision): Promise<ApprovalAnswer>;
+  approve?(action: ApprovalSubject, decision: Decision): Promise<ApprovalAnswer>;
 }
 
 export type Outcome = 'ok' | 'failed' | 'denied' | 'rejected' | 'rate_limited' | 'unreachable' | 'error';
@@ -142,4 +197,15 @@ export interface PerformResult {
   sessions?: HostSessions;
   /** session.attach: the live attach; its audit record is completed when it exits. */
   attach?: AttachStream;
+  /** File actions: the path acted on, as resolved on the host. */
+  path?: string;
+  /** file.read: the bytes read (bytesOut counts them; `truncated` when the cap cut the read short). */
+  content?: Buffer;
+  /** file.read: the file's whole size. */
+  size?: number;
+  /** file.write: bytes written (also bytesOut); `created` when the file did not exist before. */
+  bytes?: number;
+  created?: boolean;
+  /** file.list: the directory's entries, by name (`truncated` when there were more than the cap). */
+  entries?: DirEntry[];
 }

@@ -58,16 +58,16 @@ export function clientEnv(env: Record<string, string>, cwd: string): NodeJS.Proc
 }
 
 /**
- * The daemon runs `client run|batch` and the `session` commands that need no terminal of the client's
+ * The daemon runs `client run|batch|read|ls` (not write: its stdin is not forwarded) and the `session` commands that need no terminal of the client's
  * (attach does), and nothing with --no-daemon (the client then runs it itself).
  */
 function declineReason(args: string[]): string | null {
   const options = args.indexOf('--') < 0 ? args : args.slice(0, args.indexOf('--'));
   const words = options.filter((a) => !a.startsWith('-'));
   const served =
-    (words[0] === 'client' && (words[1] === 'run' || words[1] === 'batch')) ||
+    (words[0] === 'client' && (words[1] === 'run' || words[1] === 'batch' || words[1] === 'read' || words[1] === 'ls')) ||
     (words[0] === 'session' && words[1] !== 'attach' && !options.includes('--attach') && !options.includes('-a'));
-  if (!served) return 'the daemon runs only `client run`, `client batch` and `session` commands other than attach';
+  if (!served) return 'the daemon runs only `client run|batch|read|ls` and `session` commands other than attach';
   if (options.includes('--no-daemon')) return '--no-daemon';
   return null;
 }

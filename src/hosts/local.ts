@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { bwrapAvailable, sandboxLayout, visibleInside } from '../exec/sandbox.js';
 import type { ExecResult } from '../exec/types.js';
 import { createLocalResolver } from '../policy/resolve.js';
+import { localFiles } from './local-files.js';
 import { TransportError, type Host, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
 
 /** SIGTERM to a terminal's process group, then SIGKILL after this long. */
@@ -56,6 +57,7 @@ export function createLocalHost(name: string, securePath: string): Host {
       if (file === null) throw new TransportError(`${name}: ${program ?? '(nothing)'} is not in the secure PATH ${securePath}`);
       return localTerminal(file, args, size, env);
     },
+    files: localFiles(resolver),
     sandboxSupport() {
       const bwrap = bwrapAvailable();
       const detail = bwrap.ok ? `bubblewrap ${bwrap.version ?? '(unknown version)'}` : (bwrap.reason ?? 'bubblewrap is not usable');

@@ -18,6 +18,7 @@ import type { CommandList } from '../command/types.js';
 import { DEFAULT_SECURE_PATH } from '../config/config.js';
 import type { ExecResult, SandboxSpec, SandboxSupport } from '../exec/types.js';
 import type { PathResolver, Policy } from '../policy/types.js';
+import type { SFTPWrapper } from 'ssh2';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
 import type { SshHostEntry } from './inventory.js';
@@ -26,6 +27,7 @@ import type { EarlySockets } from './early-sockets.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { HOLDER_IDLE_MS, HolderSet } from './holder.js';
 import { parseHolderProbe, parseProbe, probeScript, type EnterHelper } from './remote-sandbox.js';
+import { sftpFiles } from './sftp.js';
 import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
 import { TransportError, type Host, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
 
@@ -186,6 +188,7 @@ class PooledHost {
       openTerminal: (argv, size) => this.openTerminal(argv, size),
       resolverFor: (policy, list, cwd) => this.resolverFor(policy, list, cwd),
       sandboxSupport: () => this.sandboxSupport(),
+      files: sftpFiles((use) => this.withSftp(use)),
     };
   }
 
@@ -209,6 +212,27 @@ class PooledHost {
     const started = Date.now();
     const result = await this.withChannel(req.signal, (conn) => this.run(conn, req));
     return result ?? abortedWhileQueued(started);
+  }
+
+  /** An SFTP session for one file operation, on a channel slot; closed after it. */
+  private async withSftp<T>(use: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
+    // Without an abort signal the slot is always granted: never null.
+    return (await this.withChannel(undefined, async (conn) => {
+      const sftp = await conn.sftp();
+      // ssh2 fails the pending requests of a dying connection before it reports the connection closed.
+      let lost = false;
+      const onLost = (): void => void (lost = true);
+      sftp.once('end', onLost).once('close', onLost);
+      try {
+        return await use(sftp);
+      } catch (err) {
+        // A failure because the session or connection went is the transport's (255), not the file's.
+        if (lost || conn.closed) throw new SshError(`${this.entry.name}: the connection was lost during a file operation; its outcome is unknown`, 'dropped');
+        throw err;
+      } finally {
+        sftp.end();
+      }
+    })) as T;
   }
 
   /** A terminal holds its channel slot for as long as it runs (sshd's MaxSessions counts it). */

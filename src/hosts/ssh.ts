@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
+import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey, SFTPWrapper } from 'ssh2';
 import { quoteWord, renderCommandList } from '../command/render.js';
 import type { CommandList } from '../command/types.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
@@ -384,6 +384,24 @@ export class SshConnection {
       } catch (err) {
         this.channels--;
         reject(new SshError(`${this.where}: cannot open a terminal: ${errorText(err)}`, 'channel'));
+      }
+    });
+  }
+
+  /** An SFTP session (its own channel, counted in `channels` while open): file operations, no shell (sftp.ts). */
+  sftp(): Promise<SFTPWrapper> {
+    return new Promise((resolve, reject) => {
+      if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
+      const failed = (err: unknown): void => reject(new SshError(`${this.where}: cannot start SFTP: ${errorText(err)}`, 'channel'));
+      try {
+        this.client.sftp((err, sftp) => {
+          if (err) return failed(err);
+          this.channels++;
+          sftp.once('close', () => this.channels--);
+          resolve(sftp);
+        });
+      } catch (err) {
+        failed(err);
       }
     });
   }

@@ -60,6 +60,57 @@ export interface Host {
   openTerminal(argv: readonly string[], size: TerminalSize): Promise<HostTerminal>;
   /** Whether this host can sandbox commands (remote hosts: probed once per connection). Rejects like execute() when unreachable. */
   sandboxSupport(): Promise<SandboxSupport>;
+  /** File operations; absent on a transport that has none (the file actions are then refused). */
+  files?: HostFiles;
+}
+
+/**
+ * Reading, writing and listing files on a host, for core/perform-file.ts, which checks the policy
+ * against resolve()'s answer and then hands that resolved path to read/write/list. Those must act on
+ * exactly that path: a symlink met in any component (swapped in after the check) is a FileError, never
+ * followed. No program runs, so the OS sandbox does not apply: the policy check plus these no-follow
+ * opens are the whole enforcement.
+ * Failures of the file itself (missing, a directory, a symlink met) throw FileError; an unreachable
+ * host throws TransportError.
+ */
+export interface HostFiles {
+  /** Resolves absolute paths on the host, all at once (one round trip); a path that cannot be resolved (loop, unreadable) answers its error. */
+  resolve(paths: readonly string[]): Promise<Array<ResolvedPath | { error: string }>>;
+  /** Up to `length` bytes from `offset` of the regular file at `path`, and its size. */
+  read(path: string, range: { offset: number; length: number }): Promise<{ content: Buffer; size: number }>;
+  /**
+   * Replaces (or creates) the regular file at `path` atomically: a new file beside it, renamed over it,
+   * so a reader sees the old content or the new, never a part; on failure the old file is untouched.
+   * An existing file keeps its mode. `createDirs`: missing parent directories are made (never through a
+   * symlink).
+   */
+  write(path: string, content: Buffer, opts: { createDirs: boolean }): Promise<{ created: boolean }>;
+  /** The directory's entries (not `.` and `..`), sorted by name, at most `maxEntries`. */
+  list(path: string, maxEntries: number): Promise<{ entries: DirEntry[]; truncated: boolean }>;
+}
+
+export interface ResolvedPath {
+  /** Absolute, every symlink resolved on the host; a missing path as far as it exists, then the rest. */
+  real: string;
+  /** The final component of the path as given is a symlink (a write through it is refused). */
+  finalLink: boolean;
+}
+
+export interface DirEntry {
+  name: string;
+  type: 'file' | 'directory' | 'symlink' | 'other';
+  size: number;
+  /** Permission bits (mode & 0o7777). */
+  mode: number;
+  mtimeMs: number;
+}
+
+/** A file operation failed on the host (missing, not a regular file, a symlink met): exit 1. */
+export class FileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FileError';
+  }
 }
 
 /** The host could not be reached or used; maps to exit 255. */

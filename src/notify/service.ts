@@ -4,7 +4,7 @@
 // place that answers (CLI, console, decision links).
 import type { AuditStore } from '../audit/store.js';
 import type { Config } from '../config/config.js';
-import type { ApprovalAnswer, ExecAction, Principal } from '../core/types.js';
+import { approvalText, type ApprovalAnswer, type ApprovalSubject, type Principal } from '../core/types.js';
 import type { Decision } from '../policy/types.js';
 import { approvalsDbFile, approvalsKeyFile } from '../config/paths.js';
 import { ApprovalError, ApprovalStore, type Approval, type ApprovalOutcome, type ApprovalRequest } from './approvals.js';
@@ -134,10 +134,10 @@ export function approvalsApprover(
   principal: string,
   tell: (text: string, approval: Approval) => void,
   signal?: AbortSignal,
-): (action: ExecAction, decision: Decision) => Promise<ApprovalAnswer> {
+): (action: ApprovalSubject, decision: Decision) => Promise<ApprovalAnswer> {
   return async (action, decision) => {
     const outcome = await approvals.ask(
-      { principal, host: action.host, what: `run \`${action.command}\` on ${action.host}`, reason: decision.reason, source: `policy:${decision.policy}` },
+      { principal, host: action.host, what: `${approvalText(action)} on ${action.host}`, reason: decision.reason, source: `policy:${decision.policy}` },
       signal,
       ({ approval, deliveries }) => {
         const sent = deliveries.filter((d) => d.ok && !d.skipped).map((d) => d.channel);

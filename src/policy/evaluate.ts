@@ -121,6 +121,31 @@ export function evaluate(policy: Policy, list: CommandList, ctx: EvalContext): D
   };
 }
 
+/**
+ * Decides one file action (read_file, write_file, list_directory of `path`) under a policy, with the
+ * same matching as a command's path arguments: the path and the deny/ask rules' prefixes are resolved
+ * through ctx.resolver (on the host), and the verdict names the rule. No write_stdout check: a file
+ * action's output bound is its own (core/perform-file.ts).
+ */
+export function evaluatePath(policy: Policy, op: PathOperation, path: string, ctx: EvalContext): Decision {
+  if (!ctx.cwd.startsWith('/')) throw new Error(`evaluatePath: cwd must be absolute, got ${JSON.stringify(ctx.cwd)}`);
+  const run = new Evaluation(policy, compile(policy), ctx);
+  run.path(op, path);
+  const [check] = run.checks as [Check];
+  return {
+    effect: check.effect,
+    policy: policy.name,
+    rule: check.rule,
+    reason: check.reason,
+    checks: run.checks,
+    output: { maxBytes: null, redact: [], redactBlocks: [] },
+    sandbox: false,
+    cwd: ctx.cwd,
+    // No program runs: the static check of the path is the whole bound (with no-follow opens on the host).
+    bounds: [],
+  };
+}
+
 interface CheckResult {
   /** What was checked: the resolved path or program. */
   resource: string;
@@ -198,6 +223,11 @@ class Evaluation {
       if (r.kind === 'read') this.checkPath('read_file', r.path, index);
       else if (r.kind === 'write') this.checkPath('write_file', r.path, index);
     }
+  }
+
+  /** One path check on its own (evaluatePath). */
+  path(op: PathOperation, path: string): void {
+    this.checkPath(op, path, 0);
   }
 
   /** write_stdout for the whole command: the same verdict for every command under this policy. */

@@ -238,7 +238,9 @@ describe('the remux launcher and a daemon', () => {
   test('the daemon declines what it does not serve, before running or printing anything', async () => {
     for (const [req, why] of [
       [request(['client', 'run', 'localhost', '--', 'true'], { version: '0.0.0-other' }), /the daemon is remux .* this client 0.0.0-other/],
-      [request(['config', 'init']), /only `client run`, `client batch` and `session` commands other than attach/],
+      [request(['config', 'init']), /only `client run\|batch\|read\|ls` and `session` commands other than attach/],
+      // write's stdin is its content, which is not forwarded: the client runs it.
+      [request(['client', 'write', 'localhost', '/tmp/x']), /only `client run/],
       // Attaching needs the client's own terminal: the client runs it.
       [request(['session', 'attach', 's1', '--host', 'localhost']), /other than attach/],
       [request(['session', 'new', 's1', '--host', 'localhost', '--attach']), /other than attach/],

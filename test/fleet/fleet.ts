@@ -424,6 +424,8 @@ function writeConfig(ctx: SshdContext, h: HostState): void {
     // login user's real rc files (pyenv, conda, …) would make sessions slow and racy.
     `SetEnv ${Object.entries(sessionEnv(ctx.state, h)).map(([k, v]) => `${k}=${v}`).join(' ')}`,
     'PermitUserRC no',
+    // File actions (src/hosts/sftp.ts) speak SFTP; in-process, so no extra program to track.
+    'Subsystem sftp internal-sftp',
   ];
   writeFileSync(h.config, lines.join('\n') + '\n');
 }

@@ -17,6 +17,38 @@ export interface BatchOptions extends RunOptions {
   stopOnError?: boolean;
 }
 
+interface FileOptions {
+  policy?: string;
+  daemon?: boolean;
+}
+
+export interface FileReadOptions extends FileOptions {
+  offset?: string;
+  length?: string;
+  maxBytes?: string;
+}
+
+export interface FileWriteOptions extends FileOptions {
+  createDirs?: boolean;
+}
+
+export interface FileListOptions extends FileOptions {
+  json?: boolean;
+}
+
+function fileOptions(cmd: Command): Command {
+  return cmd
+    .argument('<host>', 'one host name (localhost is this machine)')
+    .argument('<path>', 'absolute path on that host; the policy is checked against it with symlinks resolved there')
+    .option('-p, --policy <name>', 'policy to check the path against (default: default_policy in config.yaml)');
+}
+
+const FILE_HELP = `
+Files are opened without following a symlink out of what the policy checked; no program runs, so the
+OS sandbox plays no part: the policy's read_file / write_file / list_directory rules decide.
+Exit status: 0 done, 1 the file operation failed (missing, not a regular file, changed under us),
+2 usage, 77 denied, 75 rate limited, 255 host unreachable.`;
+
 function commonOptions(cmd: Command): Command {
   return cmd
     .option('-p, --policy <name>', 'policy to check the command against (default: default_policy in config.yaml)')
@@ -30,7 +62,7 @@ function commonOptions(cmd: Command): Command {
 
 /** `host` says where the commands execute: the CLI process (or a daemon it forwards to), or the daemon itself. */
 export function registerClient(program: Command, host: () => Promise<ClientHost>): void {
-  const client = program.command('client').description('run commands on hosts under a policy, with audit');
+  const client = program.command('client').description('run commands, and read, write and list files, on hosts under a policy, with audit');
 
   commonOptions(
     client
@@ -82,5 +114,36 @@ Exit status: 0 if every command succeeded; else 255 if the host was unreachable,
       const { runBatch } = await import('../client-commands.js');
       const where = await host();
       where.invocation.setExitCode(await where.run(opts, (runner) => runBatch(where.invocation, runner, hosts, opts)));
+    });
+
+  fileOptions(client.command('read').description('print a file of a host (at most 1 MiB unless --max-bytes says more), checked and audited'))
+    .option('--offset <bytes>', 'start this many bytes into the file')
+    .option('--length <bytes>', 'read at most this many bytes')
+    .option('--max-bytes <bytes>', 'the read cap (default 1048576, at most 16777216); a longer read is cut and says so on stderr')
+    .option('--no-daemon', 'run in this process even when a daemon is running')
+    .addHelpText('after', `\nExamples:\n  remux client read web1 /var/log/syslog --offset 0 --length 4096\n${FILE_HELP}`)
+    .action(async (hostName: string, path: string, opts: FileReadOptions) => {
+      const { readFileCommand } = await import('../file-commands.js');
+      const where = await host();
+      where.invocation.setExitCode(await where.run(opts, (runner) => readFileCommand(where.invocation, runner, hostName, path, opts)));
+    });
+
+  fileOptions(client.command('write').description('replace (or create) a file of a host with stdin, atomically (temporary file + rename), checked and audited'))
+    .option('--create-dirs', 'create missing parent directories')
+    .addHelpText('after', `\nExamples:\n  remux client write web1 /srv/app/config.yaml < config.yaml\nRuns in this process (stdin is the content); at most 16 MiB.\n${FILE_HELP}`)
+    .action(async (hostName: string, path: string, opts: FileWriteOptions) => {
+      const { writeFileCommand } = await import('../file-commands.js');
+      const where = await host();
+      where.invocation.setExitCode(await where.run({ ...opts, daemon: false }, (runner) => writeFileCommand(where.invocation, runner, hostName, path, opts, process.stdin)));
+    });
+
+  fileOptions(client.command('ls').description("list a directory of a host (entries are lstat'ed: links shown as links), checked and audited"))
+    .option('--json', 'print {path, entries, truncated} as JSON')
+    .option('--no-daemon', 'run in this process even when a daemon is running')
+    .addHelpText('after', `\nExamples:\n  remux client ls web1 /etc --json\n${FILE_HELP}`)
+    .action(async (hostName: string, path: string, opts: FileListOptions) => {
+      const { listDirectoryCommand } = await import('../file-commands.js');
+      const where = await host();
+      where.invocation.setExitCode(await where.run(opts, (runner) => listDirectoryCommand(where.invocation, runner, hostName, path, opts)));
     });
 }

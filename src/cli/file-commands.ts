@@ -1,0 +1,105 @@
+// `remux client read|write|ls`: one file action on one host through perform() (core/perform-file.ts).
+// read and ls go to a running daemon like `client run`; write reads the content from stdin, which is not
+// forwarded, so it always runs in this process.
+import { EXIT } from '../core/exit-codes.js';
+import type { FileAction, PerformResult } from '../core/types.js';
+import { rateLimitedMessage } from '../hosts/rate-limit.js';
+import { isSingleHostName } from '../hosts/selectors.js';
+import type { DirEntry } from '../hosts/types.js';
+import { approver, type Runner } from './client-commands.js';
+import type { FileListOptions, FileReadOptions, FileWriteOptions } from './commands/client.js';
+import type { Invocation } from './invocation.js';
+import { formatTable, UsageError } from './output.js';
+
+/** Stdin beyond this is refused (perform-file's FILE_WRITE_MAX_BYTES; kept here so the CLI stays light). */
+const WRITE_MAX_BYTES = 16 << 20;
+
+export function readFileCommand(inv: Invocation, runner: Runner, host: string, path: string, opts: FileReadOptions): Promise<number> {
+  const action: FileAction = {
+    kind: 'file.read',
+    host,
+    path,
+    ...(opts.offset !== undefined ? { offset: count(opts.offset, '--offset') } : {}),
+    ...(opts.length !== undefined ? { length: count(opts.length, '--length') } : {}),
+    ...(opts.maxBytes !== undefined ? { maxBytes: count(opts.maxBytes, '--max-bytes') } : {}),
+    ...(opts.policy ? { policy: opts.policy } : {}),
+  };
+  return fileAction(inv, runner, action, (r) => {
+    if (r.content) inv.stdout.write(r.content);
+    if (r.truncated) inv.stderr.write(`remux: ${path}: cut at ${r.bytesOut} of ${r.size ?? '?'} bytes (the read cap); read on with --offset, or raise it with --max-bytes\n`);
+    return EXIT.OK;
+  });
+}
+
+export async function writeFileCommand(inv: Invocation, runner: Runner, host: string, path: string, opts: FileWriteOptions, stdin: NodeJS.ReadableStream): Promise<number> {
+  const content = await readAll(stdin, WRITE_MAX_BYTES);
+  const action: FileAction = { kind: 'file.write', host, path, content, ...(opts.createDirs ? { createDirs: true } : {}), ...(opts.policy ? { policy: opts.policy } : {}) };
+  return fileAction(inv, runner, action, () => EXIT.OK);
+}
+
+export function listDirectoryCommand(inv: Invocation, runner: Runner, host: string, path: string, opts: FileListOptions): Promise<number> {
+  const action: FileAction = { kind: 'file.list', host, path, ...(opts.policy ? { policy: opts.policy } : {}) };
+  return fileAction(inv, runner, action, (r) => {
+    const entries = r.entries ?? [];
+    if (opts.json) inv.stdout.write(`${JSON.stringify({ path: r.path, entries, truncated: r.truncated })}\n`);
+    else if (entries.length > 0) inv.stdout.write(formatTable(['TYPE', 'MODE', 'SIZE', 'MODIFIED', 'NAME'], entries.map(row)));
+    if (r.truncated && !opts.json) inv.stderr.write(`remux: ${path}: only the first ${entries.length} entries are shown\n`);
+    return EXIT.OK;
+  });
+}
+
+/** Admits and performs `action`, reports a refusal or failure on stderr, else renders the result. */
+async function fileAction(inv: Invocation, runner: Runner, action: FileAction, render: (result: PerformResult) => number): Promise<number> {
+  if (!isSingleHostName(action.host)) throw new UsageError(`file commands act on one host, got "${action.host}"`);
+  try {
+    const { contextFor } = await import('../core/context.js');
+    const ctx = contextFor(await runner.context(action.host), inv.env);
+    const { perform, recordRefusal } = await import('../core/perform.js');
+    const admitted = runner.admit(ctx);
+    if (!admitted.ok) {
+      const message = rateLimitedMessage(admitted.retryInMs);
+      await recordRefusal(ctx, action, 'rate_limited', EXIT.RATE_LIMITED, message);
+      inv.stderr.write(`remux: ${message}\n`);
+      return EXIT.RATE_LIMITED;
+    }
+    await ctx.registry.prepare([action.host]);
+    const controller = new AbortController();
+    const release = inv.onInterrupt(() => controller.abort());
+    try {
+      // write's stdin is its content: no question can be asked there.
+      const ask = action.kind !== 'file.write' && inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, controller.signal) : null;
+      const result = await perform(ctx, action, { onStdout: () => {}, onStderr: () => {}, signal: controller.signal, ...(ask ? { approve: ask } : {}) });
+      if (result.outcome !== 'ok') {
+        inv.stderr.write(`remux: ${result.message ?? result.outcome}\n`);
+        return result.exitCode;
+      }
+      return render(result);
+    } finally {
+      release();
+    }
+  } finally {
+    await runner.close();
+  }
+}
+
+function row(e: DirEntry): string[] {
+  return [e.type, e.mode.toString(8).padStart(4, '0'), String(e.size), new Date(e.mtimeMs).toISOString().slice(0, 19).replace('T', ' '), e.name];
+}
+
+function count(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new UsageError(`${flag} must be a whole number of bytes, got "${text}"`);
+  return n;
+}
+
+async function readAll(stream: NodeJS.ReadableStream, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += bytes.length;
+    if (size > max) throw new UsageError(`stdin holds more than ${max} bytes, the most a write may carry; nothing was written`);
+    chunks.push(bytes);
+  }
+  return Buffer.concat(chunks);
+}

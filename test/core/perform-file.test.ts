@@ -1,0 +1,323 @@
+// File actions through perform() on the real local host: real files in a temp tree, the real audit
+// store, the policy matching of commands. Adversarial: `..`, the /tmp/allowed vs /tmp/allowed_evil
+// prefix bypass (CVE-2025-53110), symlink escapes of the file and of a parent directory
+// (CVE-2025-53109), a symlink as write target, NUL, a huge read capped, write atomicity under a
+// concurrent reader, a failed write leaving the old file, a denial naming its rule, audit records.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { AuditStore } from '../../src/audit/index.js';
+import { ADMIN_SCOPE } from '../../src/config/principals.js';
+import { FILE_READ_DEFAULT_BYTES } from '../../src/core/perform-file.js';
+import { perform, type PerformContext } from '../../src/core/perform.js';
+import type { Action, PerformIO, Principal } from '../../src/core/types.js';
+import { createLocalHost } from '../../src/hosts/local.js';
+import { parsePolicies } from '../../src/policy/load.js';
+import { tempDbPath } from '../audit/helpers.js';
+
+/** A temp tree: allowed/ (the policy's tree), allowed_evil/ and outside/ (not covered). */
+function tree(t: TestContext): string {
+  // realpath: /tmp may itself be a link on some systems; the policy names the real tree.
+  const root = mkdtempSync(join(tmpdir(), 'remux-files-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  for (const d of ['allowed/sub', 'allowed/secret', 'allowed/ask', 'allowed_evil', 'outside']) mkdirSync(join(root, d), { recursive: true });
+  writeFileSync(join(root, 'allowed/a.txt'), 'hello\n');
+  writeFileSync(join(root, 'allowed/secret/key'), 'k');
+  writeFileSync(join(root, 'allowed/ask/x'), 'x');
+  writeFileSync(join(root, 'allowed_evil/loot'), 'evil');
+  writeFileSync(join(root, 'outside/passwd'), 'root:x:0:0\n');
+  return root;
+}
+
+function policiesFor(root: string) {
+  return parsePolicies(
+    `policies:
+  files:
+    sandbox: false
+    capabilities:
+      - { operation: read_file, resource: ${root}/allowed/secret/**, effect: deny, reason: keys stay put }
+      - { operation: write_file, resource: ${root}/allowed/ask/**, effect: ask }
+      - { operation: read_file, resource: ${root}/allowed/** }
+      - { operation: write_file, resource: ${root}/allowed/** }
+      - { operation: list_directory, resource: ${root}/allowed/** }
+      - { operation: list_directory, resource: ${root}/allowed }
+`,
+    'files.yaml',
+    {},
+  );
+}
+
+function setup(t: TestContext, principal: Principal = { name: 'alice', via: 'cli', scope: ADMIN_SCOPE }) {
+  const root = tree(t);
+  const audit = AuditStore.open(tempDbPath(t));
+  t.after(() => audit.close());
+  const host = createLocalHost('localhost', '/usr/bin:/bin');
+  const ctx: PerformContext = {
+    principal,
+    policies: policiesFor(root),
+    defaultPolicy: 'files',
+    defaultTimeoutMs: null,
+    defaultPipefail: false,
+    audit,
+    host: () => host,
+    hostEntry: (name) => ({ name, transport: 'local', labels: {}, builtin: true }),
+  };
+  const io: PerformIO = { onStdout: () => {}, onStderr: () => {} };
+  const run = (action: Action, withIo: PerformIO = io) => perform(ctx, action, withIo);
+  return { root, audit, run };
+}
+
+test('read, write and list in the allowed tree; the audit names the operation, path and bytes, never the content', async (t) => {
+  const { root, audit, run } = setup(t);
+  const read = await run({ kind: 'file.read', host: 'localhost', path: `${root}/allowed/a.txt` });
+  assert.equal(read.outcome, 'ok', read.message ?? '');
+  assert.equal(read.content?.toString(), 'hello\n');
+  assert.deepEqual([read.size, read.bytesOut, read.truncated], [6, 6, false]);
+  assert.match(read.decision?.reason ?? '', /^read_file .*\/allowed\/a\.txt: allowed by files#2 \(files\.yaml:/);
+
+  const part = await run({ kind: 'file.read', host: 'localhost', path: `${root}/allowed/a.txt`, offset: 1, length: 3 });
+  assert.equal(part.content?.toString(), 'ell');
+
+  const wrote = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/sub/new.txt`, content: 'secret body' });
+  assert.equal(wrote.outcome, 'ok', wrote.message ?? '');
+  assert.deepEqual([wrote.bytes, wrote.created], [11, true]);
+  assert.equal(readFileSync(`${root}/allowed/sub/new.txt`, 'utf8'), 'secret body');
+  assert.deepEqual(readdirSync(`${root}/allowed/sub`), ['new.txt'], 'no temporary file left behind');
+
+  const listed = await run({ kind: 'file.list', host: 'localhost', path: `${root}/allowed` });
+  assert.equal(listed.outcome, 'ok', listed.message ?? '');
+  assert.deepEqual(listed.entries?.map((e) => [e.name, e.type]), [['a.txt', 'file'], ['ask', 'directory'], ['secret', 'directory'], ['sub', 'directory']]);
+
+  const records = audit.list();
+  assert.deepEqual(records.map((r) => [r.begin.operation, r.begin.principal, r.begin.decision, r.end?.exitCode]), [
+    ['read_file', 'alice', 'allow', 0],
+    ['read_file', 'alice', 'allow', 0],
+    ['write_file', 'alice', 'allow', 0],
+    ['list_directory', 'alice', 'allow', 0],
+  ]);
+  assert.equal(records[2]?.begin.resource, `${root}/allowed/sub/new.txt`);
+  assert.equal(records[2]?.end?.bytesOut, 11);
+  assert.equal(records[0]?.end?.bytesOut, 6);
+  for (const r of records) assert.equal(JSON.stringify(r).includes('secret body'), false, 'file bodies never reach the audit');
+});
+
+test('an existing file keeps its mode; writes replace it whole', async (t) => {
+  const { root, run } = setup(t);
+  const file = `${root}/allowed/a.txt`;
+  chmodSync(file, 0o640);
+  const r = await run({ kind: 'file.write', host: 'localhost', path: file, content: Buffer.from('new') });
+  assert.equal(r.outcome, 'ok', r.message ?? '');
+  assert.equal(r.created, false);
+  assert.equal(statSync(file).mode & 0o777, 0o640);
+  assert.equal(readFileSync(file, 'utf8'), 'new');
+});
+
+test('`..` out of the allowed tree is denied: the resolved path is what is checked', async (t) => {
+  const { root, run } = setup(t);
+  const r = await run({ kind: 'file.read', host: 'localhost', path: `${root}/allowed/../outside/passwd` });
+  assert.deepEqual([r.outcome, r.exitCode], ['denied', 77]);
+  assert.match(r.message ?? '', new RegExp(`read_file ${root}/outside/passwd: no rule of policy files allows it \\(resolved from`));
+  assert.equal(r.content, undefined);
+});
+
+test('prefix bypass: /allowed/** does not cover /allowed_evil (whole segments)', async (t) => {
+  const { root, run } = setup(t);
+  for (const action of [
+    { kind: 'file.read', host: 'localhost', path: `${root}/allowed_evil/loot` },
+    { kind: 'file.write', host: 'localhost', path: `${root}/allowed_evil/new`, content: 'x' },
+    { kind: 'file.list', host: 'localhost', path: `${root}/allowed_evil` },
+  ] as const) {
+    const r = await run(action);
+    assert.deepEqual([r.outcome, r.exitCode], ['denied', 77], `${action.kind}: ${r.message}`);
+  }
+  assert.equal(existsSync(`${root}/allowed_evil/new`), false);
+});
+
+test('symlink escapes: a file link and a parent directory link pointing outside are resolved and denied', async (t) => {
+  const { root, run } = setup(t);
+  symlinkSync(`${root}/outside/passwd`, `${root}/allowed/link`);
+  symlinkSync(`${root}/outside`, `${root}/allowed/dirlink`);
+  const viaFile = await run({ kind: 'file.read', host: 'localhost', path: `${root}/allowed/link` });
+  assert.equal(viaFile.exitCode, 77);
+  assert.match(viaFile.message ?? '', new RegExp(`read_file ${root}/outside/passwd: no rule .* \\(resolved from ${root}/allowed/link\\)`));
+  const viaDir = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/dirlink/planted`, content: 'x' });
+  assert.equal(viaDir.exitCode, 77);
+  assert.equal(existsSync(`${root}/outside/planted`), false);
+  const listing = await run({ kind: 'file.list', host: 'localhost', path: `${root}/allowed/dirlink` });
+  assert.equal(listing.exitCode, 77);
+  // A dangling link is followed to where a write would create its target, outside: denied too.
+  symlinkSync(`${root}/outside/created`, `${root}/allowed/dangling`);
+  const dangling = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/dangling`, content: 'x' });
+  assert.equal(dangling.exitCode, 77);
+  assert.equal(existsSync(`${root}/outside/created`), false);
+});
+
+test('a symlink as the write target is refused even inside the tree; the link and its target stay', async (t) => {
+  const { root, run, audit } = setup(t);
+  symlinkSync(`${root}/allowed/a.txt`, `${root}/allowed/inner-link`);
+  const r = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/inner-link`, content: 'x' });
+  assert.deepEqual([r.outcome, r.exitCode], ['denied', 77]);
+  assert.match(r.message ?? '', /is a symlink .*a write never follows one/);
+  assert.equal(lstatSync(`${root}/allowed/inner-link`).isSymbolicLink(), true);
+  assert.equal(readFileSync(`${root}/allowed/a.txt`, 'utf8'), 'hello\n');
+  assert.equal(audit.list().at(-1)?.begin.decision, 'deny');
+});
+
+test('the check-to-open race: a parent swapped for a symlink after the check is not followed', async (t) => {
+  const { root } = setup(t);
+  const host = createLocalHost('localhost', '/usr/bin:/bin');
+  const files = host.files!;
+  // The check resolved allowed/sub/f; then sub becomes a link to outside before the open.
+  writeFileSync(`${root}/allowed/sub/f`, 'inside');
+  const [resolved] = await files.resolve([`${root}/allowed/sub/f`]);
+  assert.deepEqual(resolved, { real: `${root}/allowed/sub/f`, finalLink: false });
+  rmSync(`${root}/allowed/sub`, { recursive: true });
+  symlinkSync(`${root}/outside`, `${root}/allowed/sub`);
+  writeFileSync(`${root}/outside/f`, 'outside');
+  await assert.rejects(files.read(`${root}/allowed/sub/f`, { offset: 0, length: 100 }), { name: 'FileError', message: /not followed/ });
+  await assert.rejects(files.write(`${root}/allowed/sub/f`, Buffer.from('x'), { createDirs: false }), { name: 'FileError' });
+  await assert.rejects(files.write(`${root}/allowed/sub/f`, Buffer.from('x'), { createDirs: true }), { name: 'FileError' });
+  await assert.rejects(files.list(`${root}/allowed/sub`, 10), { name: 'FileError' });
+  assert.equal(readFileSync(`${root}/outside/f`, 'utf8'), 'outside');
+  // A component further up swapped: the directory opened is not the one checked (/proc tells).
+  mkdirSync(`${root}/outside/deep`);
+  writeFileSync(`${root}/outside/deep/g`, 'outside');
+  await assert.rejects(files.read(`${root}/allowed/sub/deep/g`, { offset: 0, length: 100 }), { name: 'FileError', message: /changed after it was checked/ });
+  await assert.rejects(files.write(`${root}/allowed/sub/deep/g`, Buffer.from('x'), { createDirs: false }), { name: 'FileError', message: /changed after it was checked/ });
+  assert.equal(readFileSync(`${root}/outside/deep/g`, 'utf8'), 'outside');
+  // The final component swapped for a link: O_NOFOLLOW refuses it.
+  symlinkSync(`${root}/outside/passwd`, `${root}/allowed/swapped`);
+  await assert.rejects(files.read(`${root}/allowed/swapped`, { offset: 0, length: 100 }), { name: 'FileError', message: /is a symlink now/ });
+});
+
+test('NUL, relative paths and bad numbers are rejected with exit 2 before the host is asked', async (t) => {
+  const { root, run, audit } = setup(t);
+  const nul = await run({ kind: 'file.read', host: 'localhost', path: `${root}/allowed/a.txt\0/../../outside/passwd` });
+  assert.deepEqual([nul.outcome, nul.exitCode], ['rejected', 2]);
+  assert.match(nul.message ?? '', /contains a NUL byte/);
+  const relative = await run({ kind: 'file.list', host: 'localhost', path: 'allowed' });
+  assert.match(relative.message ?? '', /must be absolute/);
+  const negative = await run({ kind: 'file.read', host: 'localhost', path: `${root}/allowed/a.txt`, offset: -1 });
+  assert.match(negative.message ?? '', /offset must be a whole number/);
+  assert.equal(audit.list().length, 3, 'refusals are audited too');
+});
+
+test('a huge file is read up to the cap and flagged truncated; a larger cap may be asked for', async (t) => {
+  const { root, run, audit } = setup(t);
+  const big = `${root}/allowed/big`;
+  writeFileSync(big, Buffer.alloc(3 * FILE_READ_DEFAULT_BYTES, 0x61));
+  const r = await run({ kind: 'file.read', host: 'localhost', path: big });
+  assert.equal(r.outcome, 'ok');
+  assert.deepEqual([r.content?.length, r.truncated, r.size], [FILE_READ_DEFAULT_BYTES, true, 3 * FILE_READ_DEFAULT_BYTES]);
+  assert.equal(audit.list().at(-1)?.end?.truncated, true);
+  const more = await run({ kind: 'file.read', host: 'localhost', path: big, maxBytes: 4 * FILE_READ_DEFAULT_BYTES });
+  assert.deepEqual([more.content?.length, more.truncated], [3 * FILE_READ_DEFAULT_BYTES, false]);
+  const tooMuch = await run({ kind: 'file.read', host: 'localhost', path: big, maxBytes: 1 << 30 });
+  assert.equal(tooMuch.exitCode, 2);
+  // Asking for exactly what is there is not a truncation.
+  const exact = await run({ kind: 'file.read', host: 'localhost', path: big, length: 10 });
+  assert.deepEqual([exact.content?.length, exact.truncated], [10, false]);
+});
+
+test('atomic writes: a concurrent reader sees the old or the new content, never a part', async (t) => {
+  const { root, run } = setup(t);
+  const file = `${root}/allowed/atomic`;
+  const size = 4 << 20;
+  const a = Buffer.alloc(size, 0x61);
+  const b = Buffer.alloc(size, 0x62);
+  writeFileSync(file, a);
+  // A separate process reads the file in a loop while we replace it: every read must be all a or all b.
+  const reader = spawn(process.execPath, [
+    '-e',
+    `const fs = require('fs'); let bad = 0, n = 0; const end = Date.now() + 1500;
+     while (Date.now() < end) { const d = fs.readFileSync(process.argv[1]); n++; if (d.length !== ${size} || (d[0] !== d[d.length - 1]) || d.indexOf(d[0] === 0x61 ? 0x62 : 0x61) !== -1) bad++; }
+     console.log(JSON.stringify({ bad, n }));`,
+    file,
+  ]);
+  let out = '';
+  reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const closed = new Promise((resolve) => reader.once('close', resolve));
+  let writes = 0;
+  const until = Date.now() + 1200;
+  while (Date.now() < until) {
+    const r = await run({ kind: 'file.write', host: 'localhost', path: file, content: writes % 2 === 0 ? b : a });
+    assert.equal(r.outcome, 'ok', r.message ?? '');
+    writes++;
+  }
+  await closed;
+  const { bad, n } = JSON.parse(out) as { bad: number; n: number };
+  assert.ok(n > 10 && writes > 5, `reads ${n}, writes ${writes}`);
+  assert.equal(bad, 0, 'no torn read');
+});
+
+test('a failed write leaves the old file intact and no temporary file', async (t) => {
+  const { root, run } = setup(t);
+  const dir = `${root}/allowed/sub`;
+  const isRoot = process.getuid?.() === 0;
+  // As root: a 64 KiB filesystem, so writing the temporary file fails midway (ENOSPC). Otherwise: a
+  // directory that refuses new entries. Either way no room for the temporary file.
+  if (isRoot) execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'remux-test', dir]);
+  try {
+    writeFileSync(`${dir}/keep`, 'old');
+    if (!isRoot) chmodSync(dir, 0o555);
+    const r = await run({ kind: 'file.write', host: 'localhost', path: `${dir}/keep`, content: Buffer.alloc(1 << 20, 0x6e) });
+    if (!isRoot) chmodSync(dir, 0o755);
+    assert.deepEqual([r.outcome, r.exitCode], ['failed', 1]);
+    assert.match(r.message ?? '', /keep: /);
+    assert.equal(readFileSync(`${dir}/keep`, 'utf8'), 'old');
+    assert.deepEqual(readdirSync(dir), ['keep'], 'the temporary file was removed');
+  } finally {
+    if (isRoot) execFileSync('umount', [dir]);
+  }
+});
+
+test('create_dirs makes missing parents inside the tree; without it a missing parent fails', async (t) => {
+  const { root, run } = setup(t);
+  const without = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/x/y/z.txt`, content: 'z' });
+  assert.deepEqual([without.outcome, without.exitCode], ['failed', 1]);
+  assert.match(without.message ?? '', /no such file or directory/);
+  const made = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/x/y/z.txt`, content: 'z', createDirs: true });
+  assert.equal(made.outcome, 'ok', made.message ?? '');
+  assert.equal(readFileSync(`${root}/allowed/x/y/z.txt`, 'utf8'), 'z');
+  const outside = await run({ kind: 'file.write', host: 'localhost', path: `${root}/elsewhere/y/z.txt`, content: 'z', createDirs: true });
+  assert.equal(outside.exitCode, 77);
+  assert.equal(existsSync(`${root}/elsewhere`), false, 'no directory made outside the tree');
+});
+
+test('a deny names its rule and reason; ask goes to the approver, which may refuse; out of scope is refused first', async (t) => {
+  const { root, run, audit } = setup(t);
+  const denied = await run({ kind: 'file.read', host: 'localhost', path: `${root}/allowed/secret/key` });
+  assert.equal(denied.exitCode, 77);
+  assert.match(denied.message ?? '', /denied by files#0 \(files\.yaml:\d+\): keys stay put/);
+  assert.equal(denied.decision?.rule?.index, 0);
+  assert.match(audit.list().at(-1)?.begin.rule ?? '', /^files#0 deny read_file \(files\.yaml:\d+\)$/);
+
+  const asked: string[] = [];
+  const io = (answer: 'allow' | 'deny'): PerformIO => ({
+    onStdout: () => {},
+    onStderr: () => {},
+    approve: (action) => {
+      asked.push(`${action.kind} ${'path' in action ? action.path : ''}`);
+      return Promise.resolve(answer);
+    },
+  });
+  const refused = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/ask/x`, content: 'new' }, io('deny'));
+  assert.equal(refused.exitCode, 77);
+  assert.match(refused.message ?? '', /approval refused/);
+  assert.equal(readFileSync(`${root}/allowed/ask/x`, 'utf8'), 'x');
+  const approved = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/ask/x`, content: 'new' }, io('allow'));
+  assert.equal(approved.outcome, 'ok', approved.message ?? '');
+  assert.equal(readFileSync(`${root}/allowed/ask/x`, 'utf8'), 'new');
+  assert.deepEqual(asked, [`file.write ${root}/allowed/ask/x`, `file.write ${root}/allowed/ask/x`]);
+  const noApprover = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/ask/x`, content: 'z' });
+  assert.match(noApprover.message ?? '', /no approver is available/);
+
+  const scoped = setup(t, { name: 'bot', via: 'token', scope: { admin: false, hosts: 'web*', users: [], createAs: [], attach: 'read-only', policies: [] } });
+  const out = await scoped.run({ kind: 'file.read', host: 'localhost', path: `${scoped.root}/allowed/a.txt` });
+  assert.equal(out.exitCode, 77);
+  assert.match(out.message ?? '', /out of scope for bot: host localhost/);
+  assert.equal(scoped.audit.list().at(-1)?.begin.principal, 'bot');
+});
