@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type * as NodePty from 'node-pty';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startConsoleDaemon, type ConsoleDaemon } from '../test/support/console-daemon.js';
+import { percentile } from './measure.js';
 import type { BenchResult } from './types.js';
 
 const MIB = 1 << 20;
@@ -80,10 +81,7 @@ interface Probe {
   echoes: number[];
 }
 
-function median(samples: number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
+const median = (samples: readonly number[]): number => percentile(samples, 50);
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -37,3 +37,9 @@ export function throughput<T>(items: readonly T[], ms: number, body: (item: T) =
   if (sink < 0) throw new Error('unreachable'); // keeps the results observable to the optimiser
   return (ops / elapsed) * 1000;
 }
+
+/** The p-th percentile (nearest rank) of samples: percentile(xs, 50) is the median. */
+export function percentile(samples: readonly number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}

@@ -15,6 +15,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   sessions: async () => (await import('./sessions.js')).benchSessions(),
   console: async () => (await import('./console.js')).benchConsole(),
   spawn: async () => (await import('./spawn.js')).benchSpawn(),
+  approvals: async () => (await import('./approvals.js')).benchApprovals(),
 };
 
 const args = process.argv.slice(2);

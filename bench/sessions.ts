@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createContext } from '../src/core/context.js';
 import { startFleet } from '../test/fleet/fleet.js';
-import { run } from './measure.js';
+import { percentile, run } from './measure.js';
 import type { BenchResult } from './types.js';
 
 const HOSTS = 20;
@@ -17,10 +17,7 @@ const ROUNDS = 15;
 /** The `remux` command as installed: the native launcher forwards `session ls` to the daemon without Node. */
 const REMUX_BIN = fileURLToPath(new URL('../../bin/remux', import.meta.url));
 
-function median(samples: number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
+const median = (samples: readonly number[]): number => percentile(samples, 50);
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
