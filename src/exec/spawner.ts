@@ -65,11 +65,19 @@ export function reopenPath(fd: number): string {
 
 /** Starts the stages of one pipeline; rejects only when the spawner cannot be reached. */
 export function spawnPipeline(spec: PipelineSpec): Promise<StageStart[]> {
-  if (!spawner) {
-    if (!fs.existsSync(SPAWNER)) return Promise.reject(new Error(`${SPAWNER} is missing (run npm run build)`));
-    spawner = new Spawner();
-  }
-  return spawner.run(spec);
+  if (!startSpawner()) return Promise.reject(new Error(`${SPAWNER} is missing (run npm run build)`));
+  return (spawner as Spawner).run(spec);
+}
+
+/**
+ * Starts the spawner now if it is not running (false when its program is missing). The daemon calls it
+ * at start, so its first command does not pay the one fork of the daemon that starting it costs.
+ */
+export function startSpawner(): boolean {
+  if (spawner) return true;
+  if (!fs.existsSync(SPAWNER)) return false;
+  spawner = new Spawner();
+  return true;
 }
 
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));

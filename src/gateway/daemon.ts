@@ -8,6 +8,7 @@ import { recordingsDir, tlsDir } from '../config/paths.js';
 import { contextFor, createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import { runningSandboxes } from '../exec/local.js';
+import { startSpawner } from '../exec/spawner.js';
 import { RateLimiter } from '../hosts/rate-limit.js';
 import { hostStatuses } from '../hosts/view.js';
 import { SessionRecordings } from '../sessions/session-recorder.js';
@@ -56,6 +57,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // One set of attach slots for the daemon: the limits count every attach it knows of, browser or CLI.
   const slots = new AttachSlots();
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
+  startSpawner();
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
   let http: WebConsole;
   try {
