@@ -169,6 +169,13 @@ export function approver(inv: Invocation, signal: AbortSignal): NonNullable<Perf
   };
 }
 
+/** Who answers a policy `ask`: a terminal asks its user; anywhere else it becomes an approval (console, phone, CLI). */
+export async function approverFor(inv: Invocation, ctx: GatewayContext, signal: AbortSignal): Promise<NonNullable<PerformIO['approve']>> {
+  if (inv.stdinIsTTY && inv.stderrIsTTY) return approver(inv, signal);
+  const { approvalsApprover } = await import('../notify/service.js');
+  return approvalsApprover(ctx.approvals, ctx.principal.name, (text) => inv.stderr.write(`remux: ${text}`), signal);
+}
+
 /** Runs jobs one after another on the hosts `selector` picks; returns the combined exit status. */
 async function runJobs(
   inv: Invocation,
@@ -245,10 +252,7 @@ async function runJob(
 
     await ctx.registry.prepare(hosts);
     const view = createRunView(inv, mode, job.command, job.extra);
-    // A terminal asks its user; anywhere else a policy `ask` becomes an approval (console, phone, CLI).
-    const { approvalsApprover } = await import('../notify/service.js');
-    const tty = inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, controller.signal) : null;
-    const approve = tty ?? approvalsApprover(ctx.approvals, ctx.principal.name, (text) => inv.stderr.write(`remux: ${text}`), controller.signal);
+    const approve = await approverFor(inv, ctx, controller.signal);
     view.hosts(hosts);
     const results = await fanOut(
       ctx,

@@ -3,13 +3,13 @@
 // needs this process's terminal, so it always runs here, through the same perform().
 import { EXIT } from '../core/exit-codes.js';
 import type { GatewayContext } from '../core/context.js';
-import type { PerformIO, SessionAction } from '../core/types.js';
+import type { PerformIO, PerformResult, SessionAction } from '../core/types.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import type { AttachEnd, AttachStream } from '../sessions/attach.js';
 import type { HostSessions } from '../sessions/service.js';
 import { sendItems } from '../sessions/tmux.js';
-import { approver, type Runner } from './client-commands.js';
+import { approverFor, type Runner } from './client-commands.js';
 import type { AttachOptions, CaptureOptions, KillOptions, LsOptions, NewOptions, SendOptions, SessionOptions } from './commands/session.js';
 import type { Invocation } from './invocation.js';
 import { formatTable, UsageError, type Cell } from './output.js';
@@ -90,7 +90,13 @@ function checkOneHost(host: string): void {
 }
 
 /** One session action on the host --host names: validated, admitted, performed; the result reported. */
-function onSession(inv: Invocation, runner: Runner, opts: SessionOptions, action: (host: string) => SessionAction, after?: (ctx: GatewayContext) => Promise<number>): Promise<number> {
+function onSession(
+  inv: Invocation,
+  runner: Runner,
+  opts: SessionOptions,
+  action: (host: string) => SessionAction,
+  after?: (ctx: GatewayContext, result: PerformResult) => Promise<number>,
+): Promise<number> {
   checkOneHost(opts.host);
   return inContext(inv, runner, opts.host, async (ctx) => {
     await ctx.registry.prepare([opts.host]);
@@ -98,12 +104,11 @@ function onSession(inv: Invocation, runner: Runner, opts: SessionOptions, action
     const controller = new AbortController();
     const release = inv.onInterrupt(() => controller.abort());
     try {
-      const ask = inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, controller.signal) : null;
       const io: PerformIO = {
         onStdout: (chunk) => inv.stdout.write(chunk),
         onStderr: (chunk) => inv.stderr.write(chunk),
         signal: controller.signal,
-        ...(ask ? { approve: ask } : {}),
+        approve: await approverFor(inv, ctx, controller.signal),
       };
       const asked = action(opts.host);
       const result = await perform(ctx, asked, io);
@@ -112,7 +117,7 @@ function onSession(inv: Invocation, runner: Runner, opts: SessionOptions, action
         return result.exitCode;
       }
       if (asked.kind === 'session.new' || asked.kind === 'session.kill') await runner.sessionsChanged(opts.host);
-      return after ? await after(ctx) : EXIT.OK;
+      return after ? await after(ctx, result) : EXIT.OK;
     } finally {
       release();
     }
@@ -135,8 +140,10 @@ export function newSession(inv: Invocation, runner: Runner, name: string, opts: 
       ...(opts.cmd !== undefined ? { command: opts.cmd } : {}),
       ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
     }),
-    async (ctx) => {
-      inv.stderr.write(`created session ${name} on ${opts.host}${opts.user ? ` as ${opts.user}` : ''}\n`);
+    async (ctx, result) => {
+      // How the startup command is bounded, as `client run` would be: the sandbox, or static checks only.
+      const bound = opts.cmd === undefined ? '' : result.decision?.sandbox ? ' (its command in the OS sandbox)' : ' (its command with static checks only)';
+      inv.stderr.write(`created session ${name} on ${opts.host}${opts.user ? ` as ${opts.user}` : ''}${bound}\n`);
       return opts.attach ? attachIn(inv, runner, ctx, name, opts, false) : EXIT.OK;
     },
   );

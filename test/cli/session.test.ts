@@ -99,7 +99,7 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
     writeFileSync(log, 'first line\n');
     const made = await remux(['session', 'new', 'tailer', '--host', 'box', '--cmd', `tail -f ${log}`], { env });
     assert.equal(made.code, 0, made.stderr);
-    assert.match(made.stderr, /^created session tailer on box$/m);
+    assert.match(made.stderr, /^created session tailer on box \(its command in the OS sandbox\)$/m);
     const pane = (): string => tmux('capture-pane', '-p', '-t', '=tailer:');
     for (let i = 0; i < 100 && !/^first line$/m.test(pane()); i++) await sleep(20);
     appendFileSync(log, 'second line\n');
