@@ -16,7 +16,7 @@ import type { PathOperation } from '../policy/schema.js';
 import type { Decision, PathResolver, Policy } from '../policy/types.js';
 import { FileError, TransportError, type Host, type HostFiles, type ResolvedPath } from '../hosts/types.js';
 import { EXIT } from './exit-codes.js';
-import { askApprover, askedFor, errorText, nothingRan, refuse, ruleText, type PerformContext } from './perform.js';
+import { askedFor, settleAsk, errorText, nothingRan, refuse, ruleText, type PerformContext } from './perform.js';
 import { checkScope } from './scope.js';
 import type { FileAction, Outcome, PerformIO, PerformResult } from './types.js';
 
@@ -78,14 +78,9 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
 
   // Written before anything is touched (and before waiting for an approver, so pending asks are visible).
   const actionId = await ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
-  if (decision.effect === 'ask') {
-    decision = await askApprover(action, decision, io);
-    if (decision.effect !== 'allow') {
-      const durationMs = performance.now() - started;
-      await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: decision.reason });
-      return { ...nothingRan(actionId, 'denied', EXIT.DENIED, decision.reason, durationMs), decision };
-    }
-  }
+  const asking = await settleAsk(ctx, action, decision, io, actionId, started);
+  if ('refused' in asking) return asking.refused;
+  decision = asking.decision;
 
   const done = await operate(files, action, resolved.real).catch((err: unknown) => ({ failure: err }));
   const durationMs = performance.now() - started;

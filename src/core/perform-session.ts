@@ -29,7 +29,7 @@ import {
 } from '../sessions/tmux.js';
 import { EXIT } from './exit-codes.js';
 import { checkFacts, factsOf, tmuxUserInScope, type ScopeFacts } from './scope.js';
-import { askApprover, askedFor, enforcementOn, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
+import { askedFor, settleAsk, enforcementOn, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
 import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction, SessionNewAction } from './types.js';
 
 /** A pane's history can be long; more than this is cut. */
@@ -98,13 +98,9 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     reason: startup ? `${startup.decision.reason}; ${startup.enforced}` : `remux's own tmux command (${action.kind}${action.kind === 'session.attach' && action.readOnly ? ', read-only' : ''})`,
     recording: action.kind === 'session.attach' ? (action.recording ?? null) : null,
   });
-  if (startup !== null && startup.decision.effect === 'ask') {
-    const answer = await askApprover({ kind: 'exec', host: action.host, command: startup.command }, startup.decision, io);
-    if (answer.effect !== 'allow') {
-      const durationMs = performance.now() - started;
-      await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: answer.reason });
-      return { ...nothingRan(actionId, 'denied', EXIT.DENIED, answer.reason, durationMs), decision: answer };
-    }
+  if (startup !== null) {
+    const asking = await settleAsk(ctx, { kind: 'exec', host: action.host, command: startup.command }, startup.decision, io, actionId, started);
+    if ('refused' in asking) return asking.refused;
   }
 
   if (action.kind === 'session.attach') return attach(ctx, sessions, host, target, action, actionId, started);

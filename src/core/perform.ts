@@ -106,14 +106,9 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   // Written before anything runs (and before waiting for an approver, so pending asks are visible):
   // begin() resolves once its row is committed durably. If it rejects, nothing runs.
   const actionId = await ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
-  if (decision.effect === 'ask') {
-    decision = await askApprover(action, decision, io);
-    if (decision.effect !== 'allow') {
-      const durationMs = performance.now() - started;
-      await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: decision.reason });
-      return { ...nothingRan(actionId, 'denied', EXIT.DENIED, decision.reason, durationMs), decision };
-    }
-  }
+  const asking = await settleAsk(ctx, action, decision, io, actionId, started);
+  if ('refused' in asking) return asking.refused;
+  decision = asking.decision;
   let bytesOut = 0;
   const result = await host
     .execute({
@@ -254,7 +249,27 @@ export function recordRefusal(ctx: PerformContext, action: Action, outcome: Outc
   return refuse(ctx, askedFor(ctx, action), performance.now(), outcome, exitCode, message, null);
 }
 
-export async function askApprover(action: ApprovalSubject, decision: Decision, io: PerformIO): Promise<Decision> {
+/**
+ * After audit.begin: a decision that says ask is put to the approver; a refusal (denied, expired, no
+ * approver) completes the audit record and is the action's result. Any other decision passes through.
+ */
+export async function settleAsk(
+  ctx: PerformContext,
+  action: ApprovalSubject,
+  decision: Decision,
+  io: PerformIO,
+  actionId: number,
+  started: number,
+): Promise<{ decision: Decision } | { refused: PerformResult }> {
+  if (decision.effect !== 'ask') return { decision };
+  const answered = await askApprover(action, decision, io);
+  if (answered.effect === 'allow') return { decision: answered };
+  const durationMs = performance.now() - started;
+  await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: answered.reason });
+  return { refused: { ...nothingRan(actionId, 'denied', EXIT.DENIED, answered.reason, durationMs), decision: answered } };
+}
+
+async function askApprover(action: ApprovalSubject, decision: Decision, io: PerformIO): Promise<Decision> {
   if (!io.approve) {
     return { ...decision, effect: 'deny', reason: `${decision.reason}; approval required but no approver is available` };
   }
