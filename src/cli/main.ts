@@ -5,6 +5,7 @@ import { registerClient } from './commands/client.js';
 import { registerConfig } from './commands/config.js';
 import { registerDaemon, registerStatus } from './commands/daemon.js';
 import { registerHosts } from './commands/hosts.js';
+import { registerMcp } from './commands/mcp.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerSession } from './commands/session.js';
 import type { ClientHost } from './client-commands.js';
@@ -31,5 +32,6 @@ registerDaemon(program);
 registerStatus(program);
 registerAudit(program);
 registerPrincipal(program);
+registerMcp(program, invocation);
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);

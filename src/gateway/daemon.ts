@@ -13,6 +13,7 @@ import { RateLimiter } from '../hosts/rate-limit.js';
 import { hostStatuses } from '../hosts/view.js';
 import { AttachSlots } from './attach-slots.js';
 import { serveCli } from './cli-session.js';
+import { serveMcpSocket } from './mcp/stdio.js';
 import type { HttpFlags, HttpServer } from './http/server.js';
 import { connectDaemon } from './client.js';
 import { FirstLine, MAX_REQUEST_BYTES, type DaemonStatus, type Event } from './protocol.js';
@@ -163,6 +164,8 @@ function serveConnection(socket: net.Socket, deps: ServeDeps): void {
     switch (request.type) {
       case 'cli':
         return serveCli(socket, request, got.rest, { ctx: deps.ctx, limiter: deps.limiter, version: deps.opts.version });
+      case 'mcp':
+        return serveMcpSocket(socket, request, got.rest, { ctx: deps.ctx, limiter: deps.limiter, version: deps.opts.version });
       case 'status':
         return answer({ type: 'status', status: daemonStatus(deps) });
       case 'stop':
