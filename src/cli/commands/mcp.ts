@@ -69,6 +69,8 @@ Examples:
     )
     .action(async (client: string, opts: McpConfigOptions) => {
       const { mcpConfigCommand } = await import('../mcp-commands.js');
-      await mcpConfigCommand(inv, client, opts);
+      // Commander gives `--principal` after `config` to `mcp` itself, which has one too.
+      const principal = opts.principal ?? mcp.opts<McpStdioOptions>().principal;
+      await mcpConfigCommand(inv, client, { ...opts, ...(principal !== undefined ? { principal } : {}) });
     });
 }
