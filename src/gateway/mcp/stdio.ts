@@ -6,7 +6,6 @@ import type net from 'node:net';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
 import type { Invocation } from '../../cli/invocation.js';
-import { packageVersion } from '../../cli/program.js';
 import { envFirst } from '../../config/paths.js';
 import { authenticate, principalOf } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';

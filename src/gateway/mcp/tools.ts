@@ -113,6 +113,7 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal): P
     const onCancel = (): void => stop.abort();
     signal.addEventListener('abort', onCancel, { once: true });
     try {
+      await ctx.registry.prepare([args.host]);
       result = await perform(ctx, action, { onStdout: (c) => stdout.push(c), onStderr: (c) => stderr.push(c), signal: stop.signal });
     } finally {
       signal.removeEventListener('abort', onCancel);
@@ -178,6 +179,7 @@ async function listHosts(args: z.infer<typeof HostsInput>, deps: ToolDeps, signa
     return { structured: { hosts: [] }, isError: true, text: message };
   }
   const live = new Map(hostStatuses(ctx).map((s) => [s.name, s]));
+  if (args.check) await ctx.registry.prepare(visible.map((h) => h.name));
   const probed = args.check
     ? await fanOut(ctx, visible.map((h) => h.name), (host) => ({ kind: 'probe', host }), { onOutput: () => {}, onResult: () => {} }, { concurrency: ctx.config.fanout.concurrency, signal })
     : null;
@@ -214,6 +216,8 @@ const SessionsOutput = z.object({
 /** Runs one session action; its stdout collected up to the cap. */
 async function session(deps: ToolDeps, action: SessionAction): Promise<{ result: PerformResult; out: CappedOutput }> {
   const out = new CappedOutput(MCP_OUTPUT_CAP, () => {});
+  // The SSH machinery loads on first use (a CLI process has not needed it before).
+  await deps.ctx.registry.prepare([action.host]);
   const result = await perform(asPrincipal(deps.ctx, deps.principal), action, { onStdout: (c) => out.push(c), onStderr: () => {} });
   return { result, out };
 }
