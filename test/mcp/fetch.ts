@@ -15,7 +15,10 @@ export function caFetch(ca: string): (url: string | URL, init?: RequestInit) => 
         resolve(new Response(empty ? null : (Readable.toWeb(res) as ReadableStream), { status: res.statusCode ?? 0, headers: out }));
       });
       req.on('error', reject);
-      init.signal?.addEventListener('abort', () => req.destroy(new DOMException('aborted', 'AbortError')), { once: true });
+      // The SDK passes one long-lived signal to every request: each listener goes when its request does.
+      const abort = (): void => void req.destroy(new DOMException('aborted', 'AbortError'));
+      init.signal?.addEventListener('abort', abort, { once: true });
+      req.on('close', () => init.signal?.removeEventListener('abort', abort));
       req.end(typeof init.body === 'string' ? init.body : undefined);
     });
 }
