@@ -87,6 +87,10 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.equal(row.decision, 'deny');
     assert.match(row.rule ?? '', /^ops#1 deny/);
     assert.match(row.principal, /^cli:/);
+    // No approver reaches an MCP session: an `ask` is refused, saying so.
+    const asked = await call(client, 'run_command', { host: 'localhost', command: 'uname' });
+    assert.equal(asked.result.isError, true);
+    assert.match(asked.text, /approval required but no approver is available\nrule: ops#2 ask execute_binary/);
     const connect = rows.find((r) => r.operation === 'mcp.connect')!;
     assert.equal(connect.resource, 'remux-test 1.0.0', 'the client\'s name and version from initialize are in the audit trail');
     assert.equal(connect.principal, row.principal);

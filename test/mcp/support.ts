@@ -17,6 +17,7 @@ export const POLICY = `policies:
     capabilities:
       - { operation: execute_binary, resource: echo|true|yes|pwd|printf|seq|printenv|sh }
       - { operation: execute_binary, resource: rm, effect: deny, reason: nothing is removed through MCP }
+      - { operation: execute_binary, resource: uname, effect: ask }
       - { operation: write_stdout, resource: null }
   tight:
     sandbox: false
