@@ -208,6 +208,21 @@ describe('remux mcp --stdio through a running daemon', () => {
     }
   });
 
+  test('the daemon stopping ends the session: the client sees it closed, with the reason on stderr', async () => {
+    const { client, stderr } = await stdioClient(h.env);
+    const closed = new Promise<void>((resolve) => (client.onclose = resolve));
+    // (list_hosts: the rate limit of the test before is spent.)
+    assert.equal((await call(client, 'list_hosts', {})).result.isError, undefined);
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+    try {
+      await closed;
+      assert.match(stderr(), /the daemon ended the MCP session/);
+    } finally {
+      const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+      assert.equal(started.code, 0, started.stderr);
+    }
+  });
+
   test('a daemon using other policies declines, and the session is served in the CLI process instead', async () => {
     const other = join(h.home, 'other-policies.yaml');
     writeFileSync(other, 'policies:\n  ops:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: printf }\n      - { operation: write_stdout, resource: null }\n');

@@ -92,10 +92,18 @@ async function viaDaemon(inv: Invocation, opts: StdioOptions, socketPath: string
     throw new Error('the daemon closed the connection before the MCP session started');
   }
   // From here on the socket carries the MCP messages as they are (newline-delimited JSON).
+  let inputEnded = false;
+  process.stdin.once('end', () => (inputEnded = true));
   process.stdin.pipe(socket);
   socket.pipe(process.stdout);
   await new Promise<void>((resolve) => socket.once('close', () => resolve()));
   process.stdin.unpipe(socket);
+  if (!inputEnded) {
+    // The daemon went away (stopped, restarted) while the client was still talking: end, so the client notices.
+    inv.stderr.write('remux: the daemon ended the MCP session (stopped or restarted); start the client\'s session again\n');
+    process.stdin.destroy();
+    inv.setExitCode(EXIT.TRANSPORT);
+  }
   return 'served';
 }
 

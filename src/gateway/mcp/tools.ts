@@ -143,8 +143,8 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal): P
     const what = { denied: 'denied', rejected: 'rejected', rate_limited: 'rate limited', unreachable: 'not run: host unreachable', error: 'not run' }[result.outcome];
     return { structured, isError: true, text: `remux ${what}: ${result.message ?? result.outcome}${rule ? `\nrule: ${rule}` : ''}` };
   }
-  const parts = [out, err !== '' ? `[stderr]\n${err}` : '', `[exit status ${result.exitCode}${message ? `: ${message}` : ''}]`];
-  return { structured, text: parts.filter((p) => p !== '').join(out.endsWith('\n') || out === '' ? '' : '\n') };
+  const parts = [out, err !== '' ? `[stderr]\n${err}` : '', `[exit status ${result.exitCode}${message ? `: ${message}` : ''}]`].filter((p) => p !== '');
+  return { structured, text: parts.map((p, i) => (i < parts.length - 1 && !p.endsWith('\n') ? `${p}\n` : p)).join('') };
 }
 
 // ---- list_hosts ------------------------------------------------------------------------------------
