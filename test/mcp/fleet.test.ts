@@ -77,7 +77,7 @@ describe('MCP tools on a real SSH host', { timeout: 120_000 }, () => {
       const r = await call(client, 'run_command', { host: 'h1', command: 'true', timeout_s: 5 });
       assert.equal(r.result.isError, true);
       assert.equal(r.data.outcome, 'unreachable');
-      assert.match(r.text, /^remux not run: host unreachable: /);
+      assert.match(r.text, /^remux not run: .*h1/);
     } finally {
       await fleet.hosts[0]!.heal();
       await client.close();

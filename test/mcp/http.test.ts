@@ -133,6 +133,12 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     assert.equal(unknown.status, 404);
   });
 
+  test('an unknown host is a tool error naming the known ones', async () => {
+    const r = await call(boss, 'run_command', { host: 'nowhere', command: 'true' });
+    assert.equal(r.result.isError, true);
+    assert.match(r.text, /^remux not run: unknown host "nowhere" \(known: localhost, web1\)/);
+  });
+
   test('the legacy SSE transport works with the same tools and the same authentication', async () => {
     const headers = { authorization: `Bearer ${tokens.boss}` };
     const transport = new SSEClientTransport(new URL('/sse', url), { fetch: caFetch(ca), requestInit: { headers }, eventSourceInit: { fetch: (u, init) => caFetch(ca)(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) } });
@@ -146,5 +152,17 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     } finally {
       await legacy.close();
     }
+  });
+
+  // Last: it locks this test's address out.
+  test('guessing tokens is slowed, then locked out (429), even for a right token afterwards', async () => {
+    let last = 0;
+    for (let i = 0; i < 6 && last !== 429; i++) {
+      last = (await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer rmx_guess${i}` }, body: INIT('2025-11-25') })).status;
+    }
+    assert.equal(last, 429);
+    const right = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.boss}` }, body: INIT('2025-11-25') });
+    assert.equal(right.status, 429);
+    assert.match(String(right.headers['retry-after']), /^\d+$/);
   });
 });

@@ -140,7 +140,7 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal): P
     message,
   };
   if (result.outcome !== 'ok' && result.outcome !== 'failed') {
-    const what = { denied: 'denied', rejected: 'rejected', rate_limited: 'rate limited', unreachable: 'not run: host unreachable', error: 'not run' }[result.outcome];
+    const what = { denied: 'denied', rejected: 'rejected', rate_limited: 'rate limited', unreachable: 'not run', error: 'not run' }[result.outcome];
     return { structured, isError: true, text: `remux ${what}: ${result.message ?? result.outcome}${rule ? `\nrule: ${rule}` : ''}` };
   }
   const parts = [out, err !== '' ? `[stderr]\n${err}` : '', `[exit status ${result.exitCode}${message ? `: ${message}` : ''}]`].filter((p) => p !== '');
