@@ -169,6 +169,16 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.equal(stderr(), '', 'the default session wrote nothing to stderr');
   });
 
+  test('lines that are not JSON-RPC are skipped; the session goes on and answers the next request', async () => {
+    const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } };
+    const input = ['not json at all', '{"jsonrpc":"2.0","id":', JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }).replace('tools/list', 'tools/list\u0000'), JSON.stringify(init), ''].join('\n');
+    const r = await remux(['mcp', '--stdio'], { env: h.env, input });
+    assert.equal(r.code, 0, r.stderr);
+    const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id?: number; result?: { serverInfo?: { name: string } } });
+    const initialized = answers.find((a) => a.id === 1);
+    assert.equal(initialized?.result?.serverInfo?.name, 'remux', r.stdout);
+  });
+
   test('remux mcp without --stdio is a usage error that says what to do', async () => {
     const r = await remux(['mcp'], { env: h.env });
     assert.equal(r.code, 2);
