@@ -2,7 +2,7 @@
 // would, and every call goes through the policy, the parser, scope and the audit store. First in the
 // CLI process (no daemon), then handed to a running daemon.
 import assert from 'node:assert/strict';
-import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -42,6 +42,7 @@ describe('remux mcp --stdio in the CLI process', () => {
   after(async () => {
     await client?.close();
     h.remove();
+    rmSync(cwd, { recursive: true, force: true });
   });
 
   test('lists the tools with precise input and output schemas, Code Remote\'s names among them', async () => {
