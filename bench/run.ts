@@ -16,6 +16,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   console: async () => (await import('./console.js')).benchConsole(),
   spawn: async () => (await import('./spawn.js')).benchSpawn(),
   approvals: async () => (await import('./approvals.js')).benchApprovals(),
+  mcp: async () => (await import('./mcp.js')).benchMcp(),
 };
 
 const args = process.argv.slice(2);

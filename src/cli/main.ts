@@ -6,6 +6,7 @@ import { registerConfig } from './commands/config.js';
 import { registerDaemon, registerStatus } from './commands/daemon.js';
 import { registerHosts } from './commands/hosts.js';
 import { registerApprovals, registerNotify } from './commands/notify.js';
+import { registerMcp } from './commands/mcp.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerSession } from './commands/session.js';
 import type { ClientHost } from './client-commands.js';
@@ -34,5 +35,6 @@ registerAudit(program);
 registerPrincipal(program);
 registerNotify(program);
 registerApprovals(program);
+registerMcp(program, invocation);
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);

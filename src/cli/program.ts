@@ -46,6 +46,7 @@ Examples:
   remux session ls --host env=prod && remux session attach build --host web1
   remux audit ls --level deny
   remux audit verify
+  remux mcp config claude-code
 
 Exit codes: the command's own status; 2 usage; 77 denied by policy; 75 rate limited; 255 transport error.
 Environment: REMUX_HOME (default ~/.config/remux), REMUX_POLICY_CONFIG, REMUX_AUDIT_DB, REMUX_SOCKET,

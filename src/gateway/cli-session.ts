@@ -111,23 +111,24 @@ export function serveCli(socket: net.Socket, raw: unknown, rest: Buffer, deps: C
   void runProgram(program, request.args, inv).finally(() => socket.end(exitFrame(session.exitCode)));
 }
 
+/** A client whose environment names other files must not silently get this daemon's policies or audit: why not, or null. */
+export function filesMismatch(ctx: GatewayContext, env: NodeJS.ProcessEnv): string | null {
+  const { policiesFile, auditDb } = explicitFiles(env);
+  const mismatch = [
+    ...(policiesFile !== undefined && policiesFile !== ctx.policiesFile ? [`policies ${ctx.policiesFile} (you named ${policiesFile})`] : []),
+    ...(auditDb !== undefined && auditDb !== ctx.auditFile ? [`audit store ${ctx.auditFile} (you named ${auditDb})`] : []),
+  ];
+  return mismatch.length > 0 ? `the running daemon uses ${mismatch.join(' and ')}` : null;
+}
+
 function daemonHost(inv: Invocation, deps: CliSessionDeps): ClientHost {
   const runner: Runner = {
     async context() {
-      // A client whose environment names other files must not silently get this daemon's policies or audit.
-      const { policiesFile, auditDb } = explicitFiles(inv.env);
-      const { ctx } = deps;
-      const mismatch = [
-        ...(policiesFile !== undefined && policiesFile !== ctx.policiesFile ? [`policies ${ctx.policiesFile} (you named ${policiesFile})`] : []),
-        ...(auditDb !== undefined && auditDb !== ctx.auditFile ? [`audit store ${ctx.auditFile} (you named ${auditDb})`] : []),
-      ];
-      if (mismatch.length > 0) {
-        throw new UsageError(
-          `the running daemon uses ${mismatch.join(' and ')}`,
-          'run with --no-daemon, or restart the daemon in this environment: remux daemon stop && remux daemon start',
-        );
+      const mismatch = filesMismatch(deps.ctx, inv.env);
+      if (mismatch !== null) {
+        throw new UsageError(mismatch, 'run with --no-daemon, or restart the daemon in this environment: remux daemon stop && remux daemon start');
       }
-      return ctx;
+      return deps.ctx;
     },
     admit: (ctx) => deps.limiter.take(ctx.principal.name),
     // perform() refreshed the daemon's own cache already.

@@ -15,6 +15,7 @@ import { SessionRecordings } from '../sessions/session-recorder.js';
 import { AttachSlots } from './attach-slots.js';
 import { serveCli } from './cli-session.js';
 import type { HttpFlags, HttpServer, HttpSettings } from './http/server.js';
+import { serveMcpSocket } from './mcp/stdio.js';
 import { connectDaemon } from './client.js';
 import { FirstLine, MAX_REQUEST_BYTES, type DaemonStatus, type Event } from './protocol.js';
 import { WebConsole } from './web-console.js';
@@ -159,6 +160,8 @@ function serveConnection(socket: net.Socket, deps: ServeDeps): void {
     switch (request.type) {
       case 'cli':
         return serveCli(socket, request, got.rest, { ctx: deps.ctx, limiter: deps.limiter, version: deps.opts.version });
+      case 'mcp':
+        return serveMcpSocket(socket, request, got.rest, { ctx: deps.ctx, limiter: deps.limiter, version: deps.opts.version });
       case 'status':
         return answer({ type: 'status', status: daemonStatus(deps) });
       case 'stop':

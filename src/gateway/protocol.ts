@@ -31,11 +31,29 @@ export const MAX_REQUEST_BYTES = 1 << 20;
  * the same limits as its browser terminals, as the principal of `token` (REMUX_TOKEN) or the socket's
  * owner, and answers `done` (held until the connection closes) or an error with the limit's words.
  */
-export type Request = CliRequest | { type: 'status' } | { type: 'stop' } | { type: 'sessions-changed'; host: string } | { type: 'attach-slot'; token?: string };
+/**
+ * `mcp`: `remux mcp --stdio` hands its MCP session to the daemon. The daemon answers `done` (the
+ * connection carries the client's MCP messages as they are from then on), `declined` (the client serves
+ * the session itself) or an error (the principal was refused).
+ */
+export interface McpRequest {
+  type: 'mcp';
+  version: string;
+  cwd: string;
+  env: Record<string, string>;
+  /** REMUX_TOKEN: the session acts as its principal; absent, as the socket's owner. */
+  token?: string;
+  /** --principal NAME: the token must be NAME's. */
+  principal?: string;
+}
+
+export type Request = CliRequest | McpRequest | { type: 'status' } | { type: 'stop' } | { type: 'sessions-changed'; host: string } | { type: 'attach-slot'; token?: string };
 
 export type Event =
   | { type: 'status'; status: DaemonStatus }
   | { type: 'done' }
+  /** The daemon will not serve this request; the client does it itself. */
+  | { type: 'declined'; reason: string }
   /** The request failed as a whole. */
   | { type: 'error'; message: string; exitCode: number };
 

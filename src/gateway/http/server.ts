@@ -20,6 +20,7 @@ import { fail, tooManyFailures } from './errors.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
 import { registerApprovalLinks, registerApprovalRoutes } from './approvals-routes.js';
+import { registerMcp } from '../mcp/http.js';
 import { registerAuditRoutes } from './audit-routes.js';
 import { registerRecordingRoutes } from './recordings-routes.js';
 import { principalOfRequest, registerApi } from './routes.js';
@@ -222,6 +223,8 @@ export async function startHttp(
     registerSessionRoutes(api, { ctx, slots: daemon.slots, recordingsDir: daemon.recordingsDir, principalOf: principalOfRequest });
   });
   registerApprovalLinks(app, ctx);
+  // MCP clients authenticate with bearer tokens only (never the console's cookie): their own hook.
+  registerMcp(app, { ctx, limiter, guard, allowedOrigins });
   registerStatic(app, log);
 
   await app.listen({ host: settings.host, port: settings.port });

@@ -1,0 +1,140 @@
+// MCP `run_command` of `true`, one call after another through the SDK's own clients: over stdio (the real
+// `remux mcp --stdio`, handed to the daemon, and in its own process with --no-daemon) and over
+// Streamable HTTP to the daemon, on localhost and on one warm SSH host (a fleet sshd). Anchors measured
+// in the same run: `remux client run localhost true` and `bash -c true`. Issue goal: p50 <= 2 ms on
+// localhost, <= 3 ms on a warm SSH host. Run: node dist/bench/run.js mcp
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startFleet } from '../test/fleet/fleet.js';
+import { caFetch } from '../test/mcp/fetch.js';
+import { REMUX_BIN, remux, tempHome } from '../test/support/cli.js';
+import { run } from './measure.js';
+import type { BenchResult } from './types.js';
+
+const CALLS = 300;
+const WARMUP = 30;
+const PROCESS_RUNS = 30;
+// Static checks only (sandbox: false): what is measured is the MCP path, not bubblewrap's start-up.
+const POLICY = `policies:
+  bench:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: "true" }
+      - { operation: write_stdout, resource: null }
+`;
+
+interface Stats {
+  p50: number;
+  p95: number;
+  /** p50 of perform()'s own duration (the result's durationMs): the rest of a call is MCP, transport and client. */
+  performP50?: number;
+}
+
+const p50 = (samples: number[]): number => [...samples].sort((a, b) => a - b)[Math.floor(samples.length * 0.5)]!;
+
+function stats(samples: number[]): Stats {
+  const s = [...samples].sort((a, b) => a - b);
+  return { p50: s[Math.floor(s.length * 0.5)]!, p95: s[Math.floor(s.length * 0.95)]! };
+}
+
+async function calls(client: Client, host: string): Promise<Stats> {
+  const once = async (): Promise<[number, number]> => {
+    const t0 = performance.now();
+    const r = await client.callTool({ name: 'run_command', arguments: { host, command: 'true' } });
+    const ms = performance.now() - t0;
+    if (r.isError) throw new Error(`run_command on ${host} failed: ${JSON.stringify(r.content)}`);
+    return [ms, (r.structuredContent as { durationMs: number }).durationMs];
+  };
+  for (let i = 0; i < WARMUP; i++) await once();
+  const samples: number[] = [];
+  const performed: number[] = [];
+  for (let i = 0; i < CALLS; i++) {
+    const [ms, performMs] = await once();
+    samples.push(ms);
+    performed.push(performMs);
+  }
+  return { ...stats(samples), performP50: p50(performed) };
+}
+
+async function processes(argv: string[], env: NodeJS.ProcessEnv): Promise<Stats> {
+  const samples: number[] = [];
+  for (let i = 0; i < PROCESS_RUNS + 3; i++) {
+    const t = await run(argv, env);
+    if (t.code !== 0) throw new Error(`${argv.join(' ')}: exit ${t.code}: ${t.stderr}`);
+    if (i >= 3) samples.push(t.ms);
+  }
+  return stats(samples);
+}
+
+export async function benchMcp(): Promise<BenchResult> {
+  const fleet = await startFleet({ count: 1 });
+  const h = tempHome();
+  const env = { ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile };
+  const clients: Client[] = [];
+  try {
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: bench\ndaemon:\n  rate_limit: { requests_per_second: 100000, burst: 100000 }\n');
+    const host = fleet.hosts[0]!;
+    await remux(['hosts', 'add', 'h1', `${host.user}@${host.address}`, '--port', String(host.port), '--identity', host.identityFile], { env });
+    const added = await remux(['principal', 'add', 'bench', '--admin', '--json'], { env });
+    const token = (JSON.parse(added.stdout) as { token: string }).token;
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env });
+    if (started.code !== 0) throw new Error(`daemon start: ${started.stderr}`);
+    const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { http: { url: string } };
+    const ca = readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8');
+
+    const connect = async (transport: StdioClientTransport | StreamableHTTPClientTransport): Promise<Client> => {
+      const client = new Client({ name: 'remux-bench', version: '1' });
+      await client.connect(transport);
+      clients.push(client);
+      return client;
+    };
+    const stdio = await connect(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio'], env }));
+    const alone = await connect(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio', '--no-daemon'], env }));
+    const http = await connect(new StreamableHTTPClientTransport(new URL('mcp', status.http.url), { fetch: caFetch(ca), requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+
+    const r = {
+      stdioLocal: await calls(stdio, 'localhost'),
+      stdioSsh: await calls(stdio, 'h1'),
+      stdioAloneLocal: await calls(alone, 'localhost'),
+      stdioAloneSsh: await calls(alone, 'h1'),
+      httpLocal: await calls(http, 'localhost'),
+      httpSsh: await calls(http, 'h1'),
+      clientRun: await processes([REMUX_BIN, 'client', 'run', 'localhost', 'true'], { ...process.env, ...env }),
+      bash: await processes(['bash', '-c', 'true'], process.env),
+    };
+    const figures: Record<string, number> = {};
+    for (const [name, s] of Object.entries(r)) {
+      Object.assign(figures, { [`${name}P50Ms`]: s.p50, [`${name}P95Ms`]: s.p95, ...(s.performP50 !== undefined ? { [`${name}PerformP50Ms`]: s.performP50 } : {}) });
+    }
+    const line = (label: string, s: Stats, goal = ''): string =>
+      `${label.padEnd(50)} p50 ${s.p50.toFixed(2).padStart(6)} ms  p95 ${s.p95.toFixed(2).padStart(6)} ms  ` +
+      (s.performP50 !== undefined ? `perform() p50 ${s.performP50.toFixed(2).padStart(6)} ms  ` : '') +
+      `(${(s.p50 / r.clientRun.p50).toFixed(3)}x client run, ${(s.p50 / r.bash.p50).toFixed(2)}x bash -c true)${goal}`;
+    return {
+      name: 'mcp',
+      figures,
+      lines: [
+        `run_command \`true\`: ${WARMUP} warm-up + ${CALLS} sequential calls per row, SDK client (fleet ${fleet.mode}; policy sandbox: false)`,
+        line('stdio via the daemon, localhost', r.stdioLocal, '  goal p50 <= 2 ms'),
+        line('stdio via the daemon, warm SSH host', r.stdioSsh, '  goal p50 <= 3 ms'),
+        line('stdio in its own process (--no-daemon), localhost', r.stdioAloneLocal),
+        line('stdio in its own process (--no-daemon), SSH', r.stdioAloneSsh),
+        line('Streamable HTTP (TLS) to the daemon, localhost', r.httpLocal, '  goal p50 <= 2 ms'),
+        line('Streamable HTTP (TLS) to the daemon, SSH host', r.httpSsh, '  goal p50 <= 3 ms'),
+        `anchors, ${PROCESS_RUNS} runs each (a process per command):`,
+        line('remux client run localhost true', r.clientRun),
+        line('bash -c true', r.bash),
+      ],
+    };
+  } finally {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await remux(['daemon', 'stop'], { env });
+    await fleet.stop();
+    h.remove();
+  }
+}

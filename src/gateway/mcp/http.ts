@@ -1,0 +1,131 @@
+// MCP on the daemon's HTTPS server: Streamable HTTP at /mcp (protocol 2025-11-25 and 2025-06-18) and the
+// legacy HTTP+SSE transport (GET /sse, POST /messages) for older clients. Authentication is never off:
+// a principal's bearer token on every request (401 with the RFC 9728 metadata pointer otherwise), a
+// foreign Origin is refused (403), and a session answers only the principal that opened it.
+import { randomUUID } from 'node:crypto';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { principalOf } from '../../config/principals.js';
+import type { GatewayContext } from '../../core/context.js';
+import type { Principal } from '../../core/types.js';
+import type { RateLimiter } from '../../hosts/rate-limit.js';
+import { bearerToken, checkToken, type LoginGuard } from '../http/auth.js';
+import { fail, tooManyFailures } from '../http/errors.js';
+import { createMcpServer } from './server.js';
+import { McpSessions, type SessionLimits } from './sessions.js';
+import type { ToolDeps } from './tools.js';
+
+export interface McpHttpDeps {
+  ctx: GatewayContext;
+  limiter: RateLimiter;
+  guard: LoginGuard;
+  /** The Origins a browser page may call from (the daemon's own and http.origins); filled in once listening. */
+  allowedOrigins: ReadonlySet<string>;
+  limits?: SessionLimits;
+}
+
+export const METADATA_PATH = '/.well-known/oauth-protected-resource';
+const SESSION_HEADER = 'mcp-session-id';
+
+/** The URL clients reach us by, as they named it (Host), for the metadata document and its pointer. */
+function baseUrl(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
+}
+
+/** A JSON-RPC error body, as MCP clients expect from the transport endpoints. */
+function rpcError(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return reply.code(status).type('application/json').send({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
+}
+
+/** The raw response is handed to the SDK: the headers set on the reply so far (security headers) go with it. */
+function hijack(reply: FastifyReply): void {
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
+  reply.hijack();
+}
+
+export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
+  const { ctx } = deps;
+  const sessions = new McpSessions(deps.limits);
+  const toolDeps = (principal: Principal): ToolDeps => ({ ctx, principal, admit: (name) => deps.limiter.take(name) });
+  app.addHook('onClose', async () => sessions.closeAll());
+
+  // RFC 9728: where a client learns how to authenticate to this resource. There is no authorization
+  // server to send it to: tokens are made with `remux principal add` and sent as a bearer header.
+  const metadata = async (request: FastifyRequest): Promise<Record<string, unknown>> => ({
+    resource: `${baseUrl(request)}/mcp`,
+    resource_name: 'remux MCP endpoint',
+    authorization_servers: [],
+    bearer_methods_supported: ['header'],
+    resource_documentation: 'https://github.com/remux/remux#mcp',
+  });
+  app.get(METADATA_PATH, metadata);
+  app.get(`${METADATA_PATH}/mcp`, metadata);
+
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const origin = request.headers.origin;
+    // Browsers always send Origin on these requests; non-browser clients send none and are allowed.
+    if (origin !== undefined && !deps.allowedOrigins.has(origin)) return fail(reply, 403, 'forbidden_origin', `Origin ${origin} is not allowed for MCP (allowed: ${[...deps.allowedOrigins].join(', ')})`);
+    const challenge = (why: string): FastifyReply => {
+      reply.header('www-authenticate', `Bearer resource_metadata="${baseUrl(request)}${METADATA_PATH}/mcp", error="invalid_token", error_description="${why}"`);
+      return fail(reply, 401, 'unauthenticated', `${why}: send Authorization: Bearer TOKEN (a token from \`remux principal add NAME\`)`);
+    };
+    const bearer = bearerToken(request.headers.authorization);
+    if (bearer === null || bearer === '') return challenge('no bearer token');
+    const checked = await checkToken(deps.guard, request.ip, bearer, ctx.principals());
+    if ('locked' in checked) return tooManyFailures(reply, checked.locked);
+    if ('bad' in checked) return challenge('the bearer token matches no principal');
+    request.principal = principalOf(checked.entry, 'mcp');
+    return undefined;
+  };
+
+  app.register(async (mcp) => {
+    mcp.addHook('onRequest', authenticate);
+
+    // Streamable HTTP: POST carries client messages, GET opens the server's stream, DELETE ends the session.
+    mcp.all('/mcp', async (request, reply) => {
+      const principal = request.principal!;
+      const id = request.headers[SESSION_HEADER];
+      if (typeof id === 'string') {
+        const session = sessions.use(id, principal.name);
+        if (!session) return rpcError(reply, 404, 'no such MCP session (expired or ended): initialize a new one');
+        hijack(reply);
+        return (session.transport as StreamableHTTPServerTransport).handleRequest(request.raw, reply.raw, request.body);
+      }
+      if (request.method !== 'POST' || !isInitializeRequest(request.body)) return rpcError(reply, 400, 'no Mcp-Session-Id header: the first request of a session is initialize');
+      if (!sessions.admit(principal.name)) return rpcError(reply, 503, `too many MCP sessions on this daemon (${sessions.size}); try again later`);
+      const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        // One JSON answer per request: no stream to set up when a call has nothing to send along the way.
+        enableJsonResponse: true,
+        onsessioninitialized: (sid): void => sessions.add(sid, principal.name, transport),
+      });
+      transport.onclose = () => {
+        if (transport.sessionId) sessions.forget(transport.sessionId);
+      };
+      await createMcpServer(toolDeps(principal), 'streamable-http').connect(transport);
+      hijack(reply);
+      return transport.handleRequest(request.raw, reply.raw, request.body);
+    });
+
+    // Legacy HTTP+SSE (protocol 2024-11-05): a GET opens the event stream, which names the POST endpoint.
+    mcp.get('/sse', async (request, reply) => {
+      const principal = request.principal!;
+      if (!sessions.admit(principal.name)) return rpcError(reply, 503, `too many MCP sessions on this daemon (${sessions.size}); try again later`);
+      hijack(reply);
+      const transport = new SSEServerTransport('/messages', reply.raw);
+      sessions.add(transport.sessionId, principal.name, transport);
+      transport.onclose = () => sessions.forget(transport.sessionId);
+      await createMcpServer(toolDeps(principal), 'sse').connect(transport);
+    });
+
+    mcp.post<{ Querystring: { sessionId?: string } }>('/messages', async (request, reply) => {
+      const id = request.query.sessionId;
+      const session = id ? sessions.use(id, request.principal!.name) : null;
+      if (!session) return rpcError(reply, 404, 'no such MCP session: open one with GET /sse');
+      hijack(reply);
+      return (session.transport as SSEServerTransport).handlePostMessage(request.raw, reply.raw, request.body);
+    });
+  });
+}

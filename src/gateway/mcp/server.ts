@@ -1,0 +1,45 @@
+// One MCP server instance for one client connection (a stdio process, an HTTP session): the tool table
+// bound to the connection's principal. The client's name and version from `initialize` go into the
+// audit trail once per connection (the action records themselves have no field for them).
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { packageVersion } from '../../cli/program.js';
+import { ALIASES, TOOLS, toolResult, type ToolDeps } from './tools.js';
+
+/** Connection events are not actions on a host: they are recorded against this name. */
+export const MCP_AUDIT_HOST = '(mcp)';
+
+const INSTRUCTIONS =
+  'remux runs commands on hosts under a policy, without a shell, and audits every call. Start with list_hosts. ' +
+  'A refused call names the policy rule and the reason: adapt the command (another program, a narrower path) instead of retrying it unchanged.';
+
+export function createMcpServer(deps: ToolDeps, transport: 'stdio' | 'streamable-http' | 'sse'): McpServer {
+  const server = new McpServer({ name: 'remux', version: packageVersion() }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+  for (const t of TOOLS) {
+    server.registerTool(
+      t.name,
+      { title: t.title, description: t.description, inputSchema: t.input, outputSchema: t.output, annotations: t.annotations },
+      async (args: unknown, extra) => toolResult(await t.call(args as never, deps, extra.signal)),
+    );
+  }
+  for (const a of ALIASES) {
+    const target = TOOLS.find((t) => t.name === a.of)!;
+    server.registerTool(
+      a.name,
+      { title: target.title, description: a.description, inputSchema: a.input, outputSchema: target.output, annotations: target.annotations },
+      async (args: unknown, extra) => toolResult(await target.call(target.input.parse(a.toTarget(args as never)) as never, deps, extra.signal)),
+    );
+  }
+  // A client that sends `initialized` without waiting for the answer to `initialize` has it handled
+  // first (requests are async, notifications not): read the client's name once that request has run.
+  server.server.oninitialized = () => setImmediate(() => {
+    const client = server.server.getClientVersion();
+    const who = client ? `${client.name} ${client.version}` : 'unnamed client';
+    void deps.ctx.audit
+      .record(
+        { principal: deps.principal.name, host: MCP_AUDIT_HOST, operation: 'mcp.connect', resource: who, decision: 'allow', reason: `MCP client ${who} connected over ${transport}` },
+        { exitCode: 0, durationMs: 0 },
+      )
+      .catch((err: unknown) => process.stderr.write(`remux: cannot audit the MCP connection of ${who}: ${err instanceof Error ? err.message : String(err)}\n`));
+  });
+  return server;
+}

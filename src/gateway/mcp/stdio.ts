@@ -1,0 +1,146 @@
+// `remux mcp --stdio`: MCP for local clients (Claude Code, Claude Desktop, Cursor) that start remux as a
+// child process. Like `client run`, it goes through a running daemon when there is one (its warm SSH
+// connections, its rate limit): the process then only copies bytes between its stdio and the daemon's
+// socket, where the daemon serves the MCP session. Without a daemon it serves the session itself.
+import type net from 'node:net';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { z } from 'zod';
+import type { Invocation } from '../../cli/invocation.js';
+import { envFirst } from '../../config/paths.js';
+import { authenticate, principalOf } from '../../config/principals.js';
+import type { GatewayContext } from '../../core/context.js';
+import { AuthError, UsageError } from '../../core/errors.js';
+import { EXIT } from '../../core/exit-codes.js';
+import type { Principal } from '../../core/types.js';
+import type { RateLimiter } from '../../hosts/rate-limit.js';
+import { clientEnv, filesMismatch } from '../cli-session.js';
+import { connectDaemon } from '../client.js';
+import { cliRequest } from '../forward.js';
+import { FirstLine, MAX_REQUEST_BYTES, type Event, type McpRequest } from '../protocol.js';
+import { createMcpServer } from './server.js';
+
+export interface StdioOptions {
+  /** --principal NAME: act as this principal, whose token REMUX_TOKEN must hold. */
+  principal?: string;
+  /** false with --no-daemon. */
+  daemon?: boolean;
+}
+
+/**
+ * Who a stdio session acts as: the principal of REMUX_TOKEN when set (as for every CLI command), else
+ * the local user (the daemon socket's owner). --principal NAME insists on NAME's token.
+ */
+export function stdioPrincipal(ctx: GatewayContext, token: string | undefined, name: string | undefined): Principal {
+  if (token === undefined || token === '') {
+    if (name !== undefined) throw new UsageError(`--principal ${name} needs that principal's token in REMUX_TOKEN`, `the token was printed by \`remux principal add ${name}\` (or make a new one: remux principal rotate ${name})`);
+    return { ...ctx.principal, via: 'mcp' };
+  }
+  const entry = authenticate(ctx.principals(), token);
+  if (!entry) throw new AuthError(`REMUX_TOKEN matches no principal in ${ctx.principalsFile}`, 'check the token (remux principal rotate NAME makes a new one)');
+  if (name !== undefined && entry.name !== name) throw new AuthError(`REMUX_TOKEN belongs to principal ${entry.name}, not ${name}`);
+  return principalOf(entry, 'mcp');
+}
+
+/** The CLI process's side. Resolves when the client closes our stdin (or the daemon goes away). */
+export async function runMcpStdio(inv: Invocation, opts: StdioOptions, socketPath: string): Promise<void> {
+  if (opts.daemon !== false) {
+    const forwarded = await viaDaemon(inv, opts, socketPath);
+    if (forwarded === 'served') return;
+    if (forwarded !== null) inv.stderr.write(`remux: the running daemon does not serve this MCP session (${forwarded}); serving it in this process\n`);
+  }
+  const { createContext } = await import('../../core/context.js');
+  const ctx = createContext({ env: inv.env });
+  try {
+    const principal = stdioPrincipal(ctx, inv.env.REMUX_TOKEN, opts.principal);
+    const server = createMcpServer({ ctx, principal, callerCwd: inv.cwd }, 'stdio');
+    const closed = new Promise<void>((resolve) => (server.server.onclose = resolve));
+    await server.connect(new StdioServerTransport());
+    process.stdin.once('end', () => void server.close());
+    await closed;
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** 'served' once the daemon's session ended; null when no daemon runs; else why it declined. */
+async function viaDaemon(inv: Invocation, opts: StdioOptions, socketPath: string): Promise<'served' | string | null> {
+  const socket = await connectDaemon(socketPath);
+  if (!socket) return null;
+  const token = envFirst(inv.env, 'REMUX_TOKEN');
+  const { env, cwd, version } = cliRequest(inv);
+  const request: McpRequest = { type: 'mcp', version, cwd, env, ...(token ? { token } : {}), ...(opts.principal !== undefined ? { principal: opts.principal } : {}) };
+  const answer = await new Promise<Event | null>((resolve) => {
+    const reader = new FirstLine(MAX_REQUEST_BYTES);
+    const onData = (chunk: Buffer): void => {
+      const got = reader.push(chunk);
+      if (!got) return;
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      if (got.rest.length > 0) socket.unshift(got.rest);
+      resolve(JSON.parse(got.line) as Event);
+    };
+    const onClose = (): void => resolve(null);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.on('error', () => socket.destroy());
+    socket.write(`${JSON.stringify(request)}\n`);
+  });
+  if (answer?.type === 'declined') return answer.reason;
+  if (answer?.type !== 'done') {
+    socket.destroy();
+    if (answer?.type === 'error') throw answer.exitCode === EXIT.DENIED ? new AuthError(answer.message) : new UsageError(answer.message);
+    throw new Error('the daemon closed the connection before the MCP session started');
+  }
+  // From here on the socket carries the MCP messages as they are (newline-delimited JSON).
+  let inputEnded = false;
+  process.stdin.once('end', () => (inputEnded = true));
+  process.stdin.pipe(socket);
+  socket.pipe(process.stdout);
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  process.stdin.unpipe(socket);
+  if (!inputEnded) {
+    // The daemon went away (stopped, restarted) while the client was still talking: end, so the client notices.
+    inv.stderr.write('remux: the daemon ended the MCP session (stopped or restarted); start the client\'s session again\n');
+    process.stdin.destroy();
+    inv.setExitCode(EXIT.TRANSPORT);
+  }
+  return 'served';
+}
+
+const mcpRequestSchema = z.strictObject({
+  type: z.literal('mcp'),
+  version: z.string(),
+  cwd: z.string().startsWith('/'),
+  env: z.record(z.string(), z.string()),
+  token: z.string().min(1).max(1024).optional(),
+  principal: z.string().min(1).max(64).optional(),
+});
+
+/** The daemon's side: one MCP session on a client's socket connection, as its principal. */
+export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, deps: { ctx: GatewayContext; limiter: RateLimiter; version: string }): void {
+  const answer = (event: Event): boolean => socket.write(`${JSON.stringify(event)}\n`);
+  const parsed = mcpRequestSchema.safeParse(raw);
+  if (!parsed.success) return void socket.end(`${JSON.stringify({ type: 'error', message: `malformed MCP request: ${parsed.error.issues[0]?.message ?? ''}`, exitCode: EXIT.USAGE })}\n`);
+  const request = parsed.data;
+  if (request.version !== deps.version) {
+    answer({ type: 'declined', reason: `the daemon is remux ${deps.version}, this client ${request.version}; restart it: remux daemon stop && remux daemon start` });
+    return void socket.end();
+  }
+  const mismatch = filesMismatch(deps.ctx, clientEnv(request.env, request.cwd));
+  if (mismatch !== null) {
+    answer({ type: 'declined', reason: mismatch });
+    return void socket.end();
+  }
+  let principal: Principal;
+  try {
+    principal = stdioPrincipal(deps.ctx, request.token, request.principal);
+  } catch (err) {
+    answer({ type: 'error', message: (err as Error).message, exitCode: err instanceof AuthError ? EXIT.DENIED : EXIT.USAGE });
+    return void socket.end();
+  }
+  const server = createMcpServer({ ctx: deps.ctx, principal, callerCwd: request.cwd, admit: (name) => deps.limiter.take(name) }, 'stdio');
+  answer({ type: 'done' });
+  if (rest.length > 0) socket.unshift(rest);
+  socket.on('close', () => void server.close());
+  void server.connect(new StdioServerTransport(socket, socket));
+}

@@ -1,0 +1,347 @@
+// The MCP tools: one table, each entry a precise schema (descriptions written for a model) and a thin
+// handler that builds an Action and hands it to perform(), as every adapter does (ARCHITECTURE §1.1).
+// Adding a tool (read_file, write_file, list_directory once the file.* actions exist) is one entry here.
+import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { asPrincipal, type GatewayContext } from '../../core/context.js';
+import { EXIT } from '../../core/exit-codes.js';
+import { fanOut } from '../../core/fanout.js';
+import { perform, recordRefusal, ruleText } from '../../core/perform.js';
+import { hostInScope } from '../../core/scope.js';
+import type { ExecAction, PerformResult, Principal, SessionAction } from '../../core/types.js';
+import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
+import { select, type HostEntry } from '../../hosts/inventory.js';
+import { hostStatuses } from '../../hosts/view.js';
+import { sendItems } from '../../sessions/tmux.js';
+import { CappedOutput, MCP_OUTPUT_CAP, POLICY_LIMIT_MARKER, truncationMarker } from './capture.js';
+
+/** What a tool call runs with: the principal's context and what its transport adds. */
+export interface ToolDeps {
+  ctx: GatewayContext;
+  principal: Principal;
+  /** The daemon's per-principal rate limit on commands; absent in a CLI process (as for `client run` there). */
+  admit?(principal: string): TakeResult;
+  /** Default working directory on hosts sharing this machine's filesystem (stdio: where the client started us). */
+  callerCwd?: string;
+}
+
+interface Reply<O> {
+  structured: O;
+  text: string;
+  isError?: boolean;
+}
+
+interface Tool<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+  name: string;
+  title: string;
+  description: string;
+  input: I;
+  output: O;
+  annotations: ToolAnnotations;
+  call(args: z.infer<I>, deps: ToolDeps, signal: AbortSignal): Promise<Reply<z.infer<O>>>;
+}
+
+/** Another server's name for one of our tools (Code Remote's), with its argument names. */
+interface Alias<I extends z.ZodObject = z.ZodObject> {
+  name: string;
+  of: string;
+  description: string;
+  input: I;
+  toTarget(args: z.infer<I>): Record<string, unknown>;
+}
+
+const tool = <I extends z.ZodObject, O extends z.ZodObject>(t: Tool<I, O>): Tool => t as unknown as Tool;
+const alias = <I extends z.ZodObject>(a: Alias<I>): Alias => a as unknown as Alias;
+
+const HOST = z.string().min(1).max(255).describe('Host name as list_hosts shows it; "localhost" is the machine remux runs on.');
+const SESSION = z.string().min(1).max(64).describe('tmux session name, as list_sessions shows it.');
+const TMUX_USER = z.string().min(1).max(64).optional().describe("tmux user owning the session (list_sessions shows them); default: the host's login user.");
+const OUTCOME = z.enum(['ok', 'failed', 'denied', 'rejected', 'rate_limited', 'unreachable', 'error']);
+
+// ---- run_command -----------------------------------------------------------------------------------
+
+const RunInput = z.strictObject({
+  host: HOST,
+  command: z
+    .string()
+    .min(1)
+    .max(65536)
+    .describe(
+      'The command line. Parsed strictly by remux, never by a shell: pipes |, && || ;, redirections < > >> 2> 2>&1 and quotes work; ' +
+        '$(...), backticks, globs and variables are refused with the position. Every program and path is checked against the policy.',
+    ),
+  cwd: z.string().startsWith('/').max(4096).optional().describe('Absolute working directory on the host. Default: the home directory (or, over stdio on this machine, where the client started remux).'),
+  timeout_s: z.number().int().min(1).max(86400).optional().describe('Kill the command (its whole process group) after this many seconds. Default: exec.timeout_seconds in config.yaml.'),
+});
+
+const RunOutput = z.object({
+  host: z.string(),
+  command: z.string(),
+  outcome: OUTCOME.describe('ok: ran, exit 0; failed: ran, non-zero; denied: policy or scope refused; rejected: syntax; unreachable: host down'),
+  exitCode: z.number().int().describe('The command\'s exit status; 77 denied, 2 rejected, 75 rate limited, 255 unreachable.'),
+  stdout: z.string(),
+  stderr: z.string(),
+  truncated: z.boolean().describe('Output was cut (policy limit or the MCP per-call cap) and the command stopped.'),
+  timedOut: z.boolean(),
+  durationMs: z.number(),
+  actionId: z.number().int().nullable().describe('The audit record of this call (remux audit show ID).'),
+  rule: z.string().nullable().describe('The policy rule that decided, when one did.'),
+  message: z.string().nullable().describe('Why it was refused or did not finish normally; null on a normal run.'),
+});
+
+type RunArgs = z.infer<typeof RunInput>;
+
+async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal): Promise<Reply<z.infer<typeof RunOutput>>> {
+  const ctx = asPrincipal(deps.ctx, deps.principal);
+  const action: ExecAction = {
+    kind: 'exec',
+    host: args.host,
+    command: args.command,
+    ...(args.cwd !== undefined ? { cwd: args.cwd } : {}),
+    ...(deps.callerCwd !== undefined ? { callerCwd: deps.callerCwd } : {}),
+    ...(args.timeout_s !== undefined ? { timeoutMs: args.timeout_s * 1000 } : {}),
+  };
+  const admitted = deps.admit?.(deps.principal.name) ?? { ok: true as const };
+  let result: PerformResult;
+  const stop = new AbortController();
+  const stdout = new CappedOutput(MCP_OUTPUT_CAP, () => stop.abort());
+  const stderr = new CappedOutput(MCP_OUTPUT_CAP, () => stop.abort());
+  if (!admitted.ok) {
+    result = await recordRefusal(ctx, action, 'rate_limited', EXIT.RATE_LIMITED, rateLimitedMessage(admitted.retryInMs));
+  } else {
+    // The client cancelling the call (or going away) stops the command, as Ctrl-C does for `client run`.
+    const onCancel = (): void => stop.abort();
+    signal.addEventListener('abort', onCancel, { once: true });
+    try {
+      await ctx.registry.prepare([args.host]);
+      result = await perform(ctx, action, { onStdout: (c) => stdout.push(c), onStderr: (c) => stderr.push(c), signal: stop.signal });
+    } finally {
+      signal.removeEventListener('abort', onCancel);
+    }
+  }
+  const capped = stdout.capped || stderr.capped;
+  const out = stdout.text() + (stdout.capped ? truncationMarker('stdout', MCP_OUTPUT_CAP) : result.truncated && !capped ? POLICY_LIMIT_MARKER : '');
+  const err = stderr.text() + (stderr.capped ? truncationMarker('stderr', MCP_OUTPUT_CAP) : '');
+  const rule = result.decision ? ruleText(result.decision) : null;
+  // Stopped at our cap, the command ends "interrupted": the marker says why, not the interruption.
+  const message = capped ? null : result.message;
+  const structured = {
+    host: args.host,
+    command: args.command,
+    outcome: result.outcome,
+    exitCode: result.exitCode,
+    stdout: out,
+    stderr: err,
+    truncated: result.truncated || capped,
+    timedOut: result.timedOut,
+    durationMs: Math.round(result.durationMs * 1000) / 1000,
+    actionId: result.actionId,
+    rule,
+    message,
+  };
+  if (result.outcome !== 'ok' && result.outcome !== 'failed') {
+    const what = { denied: 'denied', rejected: 'rejected', rate_limited: 'rate limited', unreachable: 'not run', error: 'not run' }[result.outcome];
+    return { structured, isError: true, text: `remux ${what}: ${result.message ?? result.outcome}${rule ? `\nrule: ${rule}` : ''}` };
+  }
+  const parts = [out, err !== '' ? `[stderr]\n${err}` : '', `[exit status ${result.exitCode}${message ? `: ${message}` : ''}]`].filter((p) => p !== '');
+  return { structured, text: parts.map((p, i) => (i < parts.length - 1 && !p.endsWith('\n') ? `${p}\n` : p)).join('') };
+}
+
+// ---- list_hosts ------------------------------------------------------------------------------------
+
+const HostsInput = z.strictObject({
+  check: z.boolean().optional().describe('Connect to every host now (runs `true`, audited) to say for certain whether it is reachable. Default false: report what is known.'),
+});
+
+const HostsOutput = z.object({
+  hosts: z.array(
+    z.object({
+      name: z.string(),
+      transport: z.string().describe('local (this machine) or ssh'),
+      labels: z.record(z.string(), z.string()),
+      reachable: z.boolean().nullable().describe('null: not known yet (no connection tried); call again with check: true'),
+      detail: z.string().nullable().describe('Why it is not reachable, or what is known.'),
+    }),
+  ),
+});
+
+/** The hosts the principal may use: this machine (by its own name) and the inventory's. */
+function hostsInScope(deps: ToolDeps): HostEntry[] {
+  const inventory = deps.ctx.registry.inventory();
+  return [...select(inventory, 'localhost'), ...inventory.hosts].filter((h) => hostInScope(deps.principal.scope, h));
+}
+
+async function listHosts(args: z.infer<typeof HostsInput>, deps: ToolDeps, signal: AbortSignal): Promise<Reply<z.infer<typeof HostsOutput>>> {
+  const ctx = asPrincipal(deps.ctx, deps.principal);
+  const visible = hostsInScope(deps);
+  if (visible.length === 0) {
+    const message = `out of scope for ${deps.principal.name}: its hosts (${deps.principal.scope.hosts}) match no host in the inventory`;
+    return { structured: { hosts: [] }, isError: true, text: message };
+  }
+  const live = new Map(hostStatuses(ctx).map((s) => [s.name, s]));
+  if (args.check) await ctx.registry.prepare(visible.map((h) => h.name));
+  const probed = args.check
+    ? await fanOut(ctx, visible.map((h) => h.name), (host) => ({ kind: 'probe', host }), { onOutput: () => {}, onResult: () => {} }, { concurrency: ctx.config.fanout.concurrency, signal })
+    : null;
+  const hosts = visible.map((h) => {
+    const p = probed?.get(h.name);
+    const s = live.get(h.name);
+    let reachable: boolean | null;
+    let detail: string | null;
+    if (p) [reachable, detail] = [p.outcome === 'ok', p.message];
+    else if (h.transport === 'local') [reachable, detail] = [true, null];
+    else if (s?.connected) [reachable, detail] = [true, s.lastRttMs !== null ? `connected (last round trip ${s.lastRttMs} ms)` : 'connected'];
+    else if (s?.breaker?.state === 'open' || s?.lastError) [reachable, detail] = [false, s.lastError ?? s.breaker?.lastError ?? 'circuit breaker open'];
+    else [reachable, detail] = [null, 'not connected yet'];
+    return { name: h.name, transport: h.transport, labels: h.labels, reachable, detail };
+  });
+  const text = hosts.map((h) => `${h.name}\t${h.transport}\t${h.reachable === null ? 'unknown' : h.reachable ? 'reachable' : 'unreachable'}\t${Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(',')}${h.detail ? `\t${h.detail}` : ''}`);
+  return { structured: { hosts }, text: text.join('\n') || '(no hosts)' };
+}
+
+// ---- sessions --------------------------------------------------------------------------------------
+
+const TmuxSessionOut = z.object({ name: z.string(), windows: z.number(), created: z.string(), activity: z.string(), attached: z.number() });
+const SessionsOutput = z.object({
+  hosts: z.array(
+    z.object({
+      host: z.string(),
+      checkedAt: z.string(),
+      error: z.string().nullable(),
+      users: z.array(z.object({ user: z.string(), state: z.string(), detail: z.string().optional(), sessions: z.array(TmuxSessionOut) })),
+    }),
+  ),
+});
+
+/** Runs one session action; its stdout collected up to the cap. */
+async function session(deps: ToolDeps, action: SessionAction): Promise<{ result: PerformResult; out: CappedOutput }> {
+  const out = new CappedOutput(MCP_OUTPUT_CAP, () => {});
+  // The SSH machinery loads on first use (a CLI process has not needed it before).
+  await deps.ctx.registry.prepare([action.host]);
+  const result = await perform(asPrincipal(deps.ctx, deps.principal), action, { onStdout: (c) => out.push(c), onStderr: () => {} });
+  return { result, out };
+}
+
+const refused = (result: PerformResult): string => `remux refused: ${result.message ?? result.outcome}`;
+
+const SessionTarget = { host: HOST, session: SESSION, user: TMUX_USER };
+const target = (a: { host: string; session: string; user?: string | undefined }) => ({ host: a.host, session: a.session, ...(a.user !== undefined ? { tmuxUser: a.user } : {}) });
+
+const CaptureOutput = z.object({ host: z.string(), session: z.string(), text: z.string(), truncated: z.boolean() });
+const SendOutput = z.object({ host: z.string(), session: z.string(), sent: z.number().int() });
+
+// ---- the table -------------------------------------------------------------------------------------
+
+export const TOOLS: readonly Tool[] = [
+  tool({
+    name: 'run_command',
+    title: 'Run a command on a host',
+    description:
+      'Run one command line on a host through remux: checked against the policy (programs, paths, output limits), run without a shell, ' +
+      'audited. Returns stdout, stderr, the exit status and whether output was truncated. A refusal (policy, scope, syntax) is an error ' +
+      'whose text names the rule and the reason: change the command rather than retrying it as is.',
+    input: RunInput,
+    output: RunOutput,
+    annotations: { destructiveHint: true, openWorldHint: true },
+    call: runCommand,
+  }),
+  tool({
+    name: 'list_hosts',
+    title: 'List hosts',
+    description: 'List the hosts this principal may use: name, transport (local or ssh), labels, and whether each is reachable.',
+    input: HostsInput,
+    output: HostsOutput,
+    annotations: { readOnlyHint: true, openWorldHint: true },
+    call: listHosts,
+  }),
+  tool({
+    name: 'list_sessions',
+    title: 'List tmux sessions',
+    description: 'List the tmux sessions (e.g. coding agents at work) on one host or on every host this principal may use, per tmux user.',
+    input: z.strictObject({ host: HOST.optional().describe('Only this host; default: every host in scope.') }),
+    output: SessionsOutput,
+    annotations: { readOnlyHint: true, openWorldHint: true },
+    async call(args, deps) {
+      const hosts = args.host !== undefined ? [args.host] : hostsInScope(deps).map((h) => h.name);
+      const results = await Promise.all(hosts.map(async (host) => ({ host, ...(await session(deps, { kind: 'session.list', host })) })));
+      const shown = results.filter(({ result }) => result.outcome !== 'denied');
+      const firstRefusal = results.find(({ result }) => result.outcome !== 'ok');
+      if (shown.length === 0 || (args.host !== undefined && firstRefusal)) {
+        return { structured: { hosts: [] }, isError: true, text: firstRefusal ? refused(firstRefusal.result) : `no host in scope for ${deps.principal.name}` };
+      }
+      const listed = shown.map(({ host, result }) => {
+        const s = result.sessions ?? { host, checkedAt: new Date().toISOString(), error: result.message, users: [] };
+        return { host: s.host, checkedAt: s.checkedAt, error: s.error, users: s.users };
+      });
+      const text = listed.flatMap((h) =>
+        h.error !== null ? [`${h.host}: ${h.error}`] : h.users.flatMap((u) => (u.sessions.length === 0 ? [`${h.host} ${u.user}: ${u.state === 'ok' ? 'no sessions' : u.state}`] : u.sessions.map((s) => `${h.host} ${u.user} ${s.name}\t${s.windows} window(s)\t${s.attached} attached\tactive ${s.activity}`))),
+      );
+      return { structured: { hosts: listed }, text: text.join('\n') };
+    },
+  }),
+  tool({
+    name: 'capture_session',
+    title: 'Read a tmux session\'s screen',
+    description: 'Read what a tmux session shows: the visible pane, or the last `lines` lines of its history. Use it to watch an agent working in the session.',
+    input: z.strictObject({ ...SessionTarget, lines: z.number().int().min(1).max(10000).optional().describe('Include this many lines of scrollback; default: the visible pane only.') }),
+    output: CaptureOutput,
+    annotations: { readOnlyHint: true, openWorldHint: true },
+    async call(args, deps) {
+      const { result, out } = await session(deps, { kind: 'session.capture', ...target(args), ...(args.lines !== undefined ? { lines: args.lines } : {}) });
+      const structured = { host: args.host, session: args.session, text: out.text() + (out.capped ? truncationMarker('stdout', MCP_OUTPUT_CAP) : ''), truncated: out.capped };
+      if (result.outcome !== 'ok') return { structured: { ...structured, text: '' }, isError: true, text: refused(result) };
+      return { structured, text: structured.text };
+    },
+  }),
+  tool({
+    name: 'send_keys',
+    title: 'Type into a tmux session',
+    description:
+      'Type into a tmux session, e.g. answer an agent\'s prompt: each item of `keys` is sent in order; a tmux key name (Enter, Escape, Tab, Up, C-c, …) ' +
+      'is that key, anything else is typed as text. Send "Enter" as its own item to submit a line.',
+    input: z.strictObject({
+      ...SessionTarget,
+      keys: z.array(z.string().min(1).max(65536)).min(1).max(1000).describe('e.g. ["yes", "Enter"] or ["C-c"]'),
+      literal: z.boolean().optional().describe('Type every item as text, even ones that look like key names.'),
+    }),
+    output: SendOutput,
+    annotations: { destructiveHint: true, openWorldHint: true },
+    async call(args, deps) {
+      const { result } = await session(deps, { kind: 'session.send', ...target(args), items: sendItems(args.keys, args.literal === true) });
+      const structured = { host: args.host, session: args.session, sent: result.outcome === 'ok' ? args.keys.length : 0 };
+      if (result.outcome !== 'ok') return { structured, isError: true, text: refused(result) };
+      return { structured, text: `sent ${args.keys.length} item(s) to ${args.session} on ${args.host}` };
+    },
+  }),
+];
+
+/** Code Remote's tool names, so prompts and clients written for it work unchanged. */
+export const ALIASES: readonly Alias[] = [
+  alias({
+    name: 'run_shell_command',
+    of: 'run_command',
+    description: 'Same as run_command, with Code Remote\'s argument names (machine, command, working_dir, timeout).',
+    input: z.strictObject({
+      machine: HOST,
+      command: RunInput.shape.command,
+      working_dir: RunInput.shape.cwd,
+      timeout: RunInput.shape.timeout_s,
+    }),
+    toTarget: (a) => ({ host: a.machine, command: a.command, ...(a.working_dir !== undefined ? { cwd: a.working_dir } : {}), ...(a.timeout !== undefined ? { timeout_s: a.timeout } : {}) }),
+  }),
+  alias({
+    name: 'check_agent_status',
+    of: 'list_hosts',
+    description: 'Same as list_hosts (Code Remote\'s name).',
+    input: z.strictObject({}),
+    toTarget: () => ({}),
+  }),
+];
+
+export function toolResult(reply: Reply<unknown>): CallToolResult {
+  return {
+    content: [{ type: 'text', text: reply.text }],
+    structuredContent: reply.structured as Record<string, unknown>,
+    ...(reply.isError ? { isError: true } : {}),
+  };
+}

@@ -1,0 +1,168 @@
+// MCP over the daemon's HTTPS server: the SDK's Streamable HTTP and legacy SSE clients against a real
+// daemon with real principals, and the adversarial cases: no token, a wrong token, a forged Origin,
+// another principal's session id.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { remux, tempHome } from '../support/cli.js';
+import { client as httpsClient, type Client as HttpsClient } from '../support/https.js';
+import { caFetch } from './fetch.js';
+import { addPrincipal, call, daemonUrl, httpClient, writeHome } from './support.js';
+
+const INIT = (version: string) => ({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
+});
+const ACCEPT = { accept: 'application/json, text/event-stream' };
+
+describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () => {
+  const h = tempHome();
+  const tokens = { boss: '', local: '' };
+  let url = '';
+  let ca = '';
+  let raw: HttpsClient;
+  let boss: Client;
+
+  before(async () => {
+    writeHome(h.home, { hosts: 'hosts:\n  web1: { address: 192.0.2.1, user: ops }\n' });
+    tokens.boss = await addPrincipal(h.env, 'boss', '--admin');
+    tokens.local = await addPrincipal(h.env, 'local-ops', '--hosts', 'localhost');
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+    url = new URL('mcp', await daemonUrl(h.env)).href;
+    ca = readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8');
+    raw = httpsClient(url, ca);
+    boss = await httpClient(url, ca, tokens.boss);
+  });
+  after(async () => {
+    await boss?.close();
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  test('a bearer token\'s principal runs commands through the policy; refusals name the rule; the client is in the audit trail', async () => {
+    const { tools } = await boss.listTools();
+    assert.ok(tools.some((t) => t.name === 'run_command' && t.outputSchema));
+    const ok = await call(boss, 'run_command', { host: 'localhost', command: 'echo over https' });
+    assert.equal(ok.data.stdout, 'over https\n');
+    assert.equal(ok.data.exitCode, 0);
+    const denied = await call(boss, 'run_command', { host: 'localhost', command: 'rm -r /' });
+    assert.equal(denied.result.isError, true);
+    assert.match(denied.text, /nothing is removed through MCP .*\nrule: ops#1 deny execute_binary \(.*policies\.yaml:6\)$/);
+    const rejected = await call(boss, 'run_command', { host: 'localhost', command: 'echo $HOME' });
+    assert.equal(rejected.data.outcome, 'rejected');
+    const audit = await remux(['audit', 'ls', '--json', '-n', '0'], { env: h.env });
+    const rows = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { principal: string; operation: string; resource: string | null; reason: string; command: string | null });
+    assert.ok(rows.some((r) => r.operation === 'mcp.connect' && r.principal === 'boss' && r.resource === 'remux-http-test 2.0.0' && /streamable-http/.test(r.reason)));
+    assert.ok(rows.some((r) => r.command === 'echo over https' && r.principal === 'boss'));
+  });
+
+  test('a scoped principal sees and reaches only its hosts', async () => {
+    const local = await httpClient(url, ca, tokens.local);
+    try {
+      const hosts = await call(local, 'list_hosts', {});
+      assert.deepEqual((hosts.result.structuredContent as { hosts: Array<{ name: string }> }).hosts.map((x) => x.name), ['localhost']);
+      const out = await call(local, 'run_command', { host: 'web1', command: 'true' });
+      assert.equal(out.result.isError, true);
+      assert.match(out.text, /out of scope for local-ops/);
+    } finally {
+      await local.close();
+    }
+  });
+
+  test('no token or a wrong one: 401 with WWW-Authenticate pointing at the RFC 9728 metadata, which is served', async () => {
+    const origin = new URL(url).origin;
+    for (const headers of [{}, { authorization: 'Bearer rmx_wrong' }, { authorization: 'Basic Ym9zczp4' }, { authorization: `Bearer ${tokens.boss}x` }] as Array<Record<string, string>>) {
+      const r = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, ...headers }, body: INIT('2025-11-25') });
+      assert.equal(r.status, 401, JSON.stringify(headers));
+      assert.match(String(r.headers['www-authenticate']), new RegExp(`^Bearer resource_metadata="${origin}/\\.well-known/oauth-protected-resource/mcp"`));
+    }
+    for (const path of ['/sse', '/messages?sessionId=x']) {
+      const r = await raw.request(path === '/sse' ? 'GET' : 'POST', path, { headers: ACCEPT, ...(path === '/sse' ? {} : { body: {} }) });
+      assert.equal(r.status, 401, path);
+    }
+    const meta = await raw.request('GET', '/.well-known/oauth-protected-resource/mcp');
+    assert.equal(meta.status, 200);
+    assert.deepEqual(meta.json(), {
+      resource: url,
+      resource_name: 'remux MCP endpoint',
+      authorization_servers: [],
+      bearer_methods_supported: ['header'],
+      resource_documentation: 'https://github.com/remux/remux#mcp',
+    });
+    const bad = new StreamableHTTPClientTransport(new URL(url), { fetch: caFetch(ca), requestInit: { headers: { authorization: 'Bearer rmx_wrong' } } });
+    await assert.rejects(new Client({ name: 'x', version: '1' }).connect(bad));
+  });
+
+  test('a foreign Origin is refused (403) even with a valid token; the daemon\'s own origin and none at all are served', async () => {
+    const auth = { authorization: `Bearer ${tokens.local}` };
+    for (const origin of ['https://evil.example', 'null', `${new URL(url).origin}.evil.example`]) {
+      const r = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, ...auth, origin }, body: INIT('2025-11-25') });
+      assert.equal(r.status, 403, origin);
+      assert.equal(r.json().error, 'forbidden_origin');
+      const sse = await raw.request('GET', '/sse', { headers: { ...ACCEPT, ...auth, origin } });
+      assert.equal(sse.status, 403, origin);
+    }
+    const own = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, ...auth, origin: new URL(url).origin }, body: INIT('2025-11-25') });
+    assert.equal(own.status, 200, own.text);
+  });
+
+  test('serves protocol 2025-06-18 as well as 2025-11-25; a session id answers only the principal that opened it', async () => {
+    for (const version of ['2025-06-18', '2025-11-25']) {
+      const r = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.boss}` }, body: INIT(version) });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json<{ result: { protocolVersion: string } }>().result.protocolVersion, version);
+      const session = String(r.headers['mcp-session-id']);
+      assert.match(session, /^[0-9a-f-]{36}$/);
+      const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
+      const stolen = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.local}`, 'mcp-session-id': session, 'mcp-protocol-version': version }, body: list });
+      assert.equal(stolen.status, 404, 'another principal cannot use the session');
+      const own = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.boss}`, 'mcp-session-id': session, 'mcp-protocol-version': version }, body: list });
+      assert.equal(own.status, 200, own.text);
+    }
+    const noSession = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.boss}` }, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
+    assert.equal(noSession.status, 400);
+    assert.match(noSession.text, /first request of a session is initialize/);
+    const unknown = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.boss}`, 'mcp-session-id': 'nope' }, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
+    assert.equal(unknown.status, 404);
+  });
+
+  test('an unknown host is a tool error naming the known ones', async () => {
+    const r = await call(boss, 'run_command', { host: 'nowhere', command: 'true' });
+    assert.equal(r.result.isError, true);
+    assert.match(r.text, /^remux not run: unknown host "nowhere" \(known: localhost, web1\)/);
+  });
+
+  test('the legacy SSE transport works with the same tools and the same authentication', async () => {
+    const headers = { authorization: `Bearer ${tokens.boss}` };
+    const transport = new SSEClientTransport(new URL('/sse', url), { fetch: caFetch(ca), requestInit: { headers }, eventSourceInit: { fetch: (u, init) => caFetch(ca)(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) } });
+    const legacy = new Client({ name: 'legacy', version: '0.1' });
+    await legacy.connect(transport);
+    try {
+      const r = await call(legacy, 'run_shell_command', { machine: 'localhost', command: 'echo legacy' });
+      assert.equal(r.data.stdout, 'legacy\n');
+      const denied = await call(legacy, 'run_command', { host: 'localhost', command: 'rm x' });
+      assert.equal(denied.result.isError, true);
+    } finally {
+      await legacy.close();
+    }
+  });
+
+  // Last: it locks this test's address out.
+  test('guessing tokens is slowed, then locked out (429), even for a right token afterwards', async () => {
+    let last = 0;
+    for (let i = 0; i < 6 && last !== 429; i++) {
+      last = (await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer rmx_guess${i}` }, body: INIT('2025-11-25') })).status;
+    }
+    assert.equal(last, 429);
+    const right = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.boss}` }, body: INIT('2025-11-25') });
+    assert.equal(right.status, 429);
+    assert.match(String(right.headers['retry-after']), /^\d+$/);
+  });
+});

@@ -1,0 +1,75 @@
+// The session tools an AI client watches agents with: list_sessions, capture_session, send_keys on a real
+// tmux server, through perform() (scope on the tmux user, audit) like `remux session`.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { tempHome } from '../support/cli.js';
+import { addPrincipal, call, stdioClient, writeHome } from './support.js';
+
+describe('MCP session tools on a real tmux server', { timeout: 60_000 }, () => {
+  const h = tempHome();
+  const socket = join(h.home, 'tmux.sock');
+  // HOME: the tmux server reads no ~/.tmux.conf of the machine's.
+  const env = { ...h.env, HOME: h.home };
+  const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+  let client: Client;
+  let token = '';
+
+  before(async () => {
+    writeHome(h.home, { hosts: `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n` });
+    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: ops\nsessions: { sweep_interval_seconds: 3600 }\n');
+    tmux('new-session', '-d', '-s', 'agent', '-x', '80', '-y', '20');
+    token = await addPrincipal(env, 'viewer', '--hosts', 'box', '--users', 'nobody');
+    ({ client } = await stdioClient(env));
+  });
+  after(async () => {
+    await client?.close();
+    try {
+      tmux('kill-server');
+    } catch {
+      // Already gone.
+    }
+    for (let i = 0; i < 100 && existsSync(socket); i++) await sleep(10);
+    h.remove();
+  });
+
+  test('list_sessions shows the agent\'s session; send_keys types into it; capture_session reads it back', async () => {
+    const listed = await call(client, 'list_sessions', { host: 'box' });
+    assert.equal(listed.result.isError, undefined, listed.text);
+    const hosts = (listed.result.structuredContent as { hosts: Array<{ host: string; users: Array<{ state: string; sessions: Array<{ name: string }> }> }> }).hosts;
+    assert.deepEqual(hosts.map((x) => [x.host, x.users[0]?.state, x.users[0]?.sessions.map((s) => s.name)]), [['box', 'ok', ['agent']]]);
+    const sent = await call(client, 'send_keys', { host: 'box', session: 'agent', keys: ['echo typed-by-mcp-$((40+2))', 'Enter'] });
+    assert.equal(sent.result.isError, undefined, sent.text);
+    let screen = '';
+    for (let i = 0; i < 100; i++) {
+      screen = ((await call(client, 'capture_session', { host: 'box', session: 'agent' })).result.structuredContent as { text: string }).text;
+      if (/^typed-by-mcp-42$/m.test(screen)) break;
+      await sleep(50);
+    }
+    assert.match(screen, /^typed-by-mcp-42$/m, 'the keys were typed and Enter ran the line');
+    const literal = await call(client, 'send_keys', { host: 'box', session: 'agent', keys: ['Enter'], literal: true });
+    assert.equal(literal.result.isError, undefined);
+    const missing = await call(client, 'capture_session', { host: 'box', session: 'no-such-session' });
+    assert.equal(missing.result.isError, true);
+  });
+
+  test('a principal without the tmux user in its scope is refused, and nothing is typed', async () => {
+    const viewer = await stdioClient({ ...env, REMUX_TOKEN: token }, ['--principal', 'viewer']);
+    try {
+      const before = tmux('capture-pane', '-p', '-t', '=agent:');
+      const sent = await call(viewer.client, 'send_keys', { host: 'box', session: 'agent', keys: ['echo intruder', 'Enter'] });
+      assert.equal(sent.result.isError, true);
+      assert.match(sent.text, /^remux refused: .*out of scope for viewer/);
+      const read = await call(viewer.client, 'capture_session', { host: 'box', session: 'agent' });
+      assert.equal(read.result.isError, true);
+      await sleep(200);
+      assert.equal(tmux('capture-pane', '-p', '-t', '=agent:'), before);
+    } finally {
+      await viewer.client.close();
+    }
+  });
+});

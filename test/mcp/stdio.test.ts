@@ -1,0 +1,249 @@
+// `remux mcp --stdio` end to end: the SDK's client starts the real launcher (bin/remux) as Claude Code
+// would, and every call goes through the policy, the parser, scope and the audit store. First in the
+// CLI process (no daemon), then handed to a running daemon.
+import assert from 'node:assert/strict';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { remux, tempHome } from '../support/cli.js';
+import { addPrincipal, call, stdioClient, writeHome } from './support.js';
+
+interface AuditRow {
+  principal: string;
+  host: string;
+  operation: string;
+  resource: string | null;
+  command: string | null;
+  decision: string;
+  rule: string | null;
+}
+
+async function auditRows(env: Record<string, string>): Promise<AuditRow[]> {
+  const r = await remux(['audit', 'ls', '--json', '-n', '0'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditRow);
+}
+
+describe('remux mcp --stdio in the CLI process', () => {
+  const h = tempHome();
+  let client: Client;
+  let stderr: () => string;
+  const cwd = realpathSync(mkdtempSync(join(tmpdir(), 'remux-mcp-cwd-')));
+  const tokens = { tight: '', web: '' };
+
+  before(async () => {
+    writeHome(h.home, { hosts: 'hosts:\n  web1: { address: 192.0.2.1, user: ops }\n' });
+    tokens.tight = await addPrincipal(h.env, 'tight', '--hosts', 'localhost', '--policy', 'tight');
+    tokens.web = await addPrincipal(h.env, 'web', '--hosts', 'web1');
+    ({ client, stderr } = await stdioClient(h.env, [], cwd));
+  });
+  after(async () => {
+    await client?.close();
+    h.remove();
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  test('lists the tools with precise input and output schemas, Code Remote\'s names among them', async () => {
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t) => t.name).sort(), ['capture_session', 'check_agent_status', 'list_hosts', 'list_sessions', 'run_command', 'run_shell_command', 'send_keys']);
+    const run = tools.find((t) => t.name === 'run_command')!;
+    assert.deepEqual(run.inputSchema.required, ['host', 'command']);
+    assert.equal(run.inputSchema.additionalProperties, false, 'unknown arguments are errors, not silently dropped');
+    assert.deepEqual(Object.keys(run.inputSchema.properties ?? {}).sort(), ['command', 'cwd', 'host', 'timeout_s']);
+    assert.ok(run.outputSchema?.properties?.truncated, 'structured results are described');
+    assert.equal(run.annotations?.destructiveHint, true);
+    const alias = tools.find((t) => t.name === 'run_shell_command')!;
+    assert.deepEqual(Object.keys(alias.inputSchema.properties ?? {}).sort(), ['command', 'machine', 'timeout', 'working_dir']);
+  });
+
+  test('run_command runs on localhost: stdout, stderr, exit status as text and as structured content; the client\'s directory is the default cwd', async () => {
+    const ok = await call(client, 'run_command', { host: 'localhost', command: 'echo hello from mcp' });
+    assert.equal(ok.result.isError, undefined);
+    assert.equal(ok.data.stdout, 'hello from mcp\n');
+    assert.equal(ok.data.exitCode, 0);
+    assert.equal(ok.data.outcome, 'ok');
+    assert.equal(ok.data.truncated, false);
+    assert.match(ok.text, /^hello from mcp\n\[exit status 0\]$/);
+    const where = await call(client, 'run_command', { host: 'localhost', command: 'pwd' });
+    assert.equal(where.data.stdout, `${cwd}\n`);
+    const failed = await call(client, 'run_command', { host: 'localhost', command: 'seq oops' });
+    // A command that ran and failed is not a tool error: its exit status and stderr come back.
+    assert.equal(failed.data.exitCode, 1);
+    assert.match(failed.data.stderr, /^seq: invalid floating point argument: .oops.\n/);
+    assert.equal(failed.data.outcome, 'failed');
+    assert.match(failed.text, /^\[stderr\]\nseq: invalid .*\n.*\[exit status 1\]$/s);
+  });
+
+  test('a denied command is a tool error naming the rule and its reason, and is audited as this client\'s principal', async () => {
+    const denied = await call(client, 'run_command', { host: 'localhost', command: 'rm -rf /tmp/nothing-here' });
+    assert.equal(denied.result.isError, true);
+    assert.equal(denied.data.outcome, 'denied');
+    assert.equal(denied.data.exitCode, 77);
+    assert.match(denied.text, /nothing is removed through MCP/);
+    assert.match(denied.text, /rule: ops#1 deny execute_binary \(.*policies\.yaml:6\)/);
+    const rows = await auditRows(h.env);
+    const row = rows.find((r) => r.command === 'rm -rf /tmp/nothing-here')!;
+    assert.equal(row.decision, 'deny');
+    assert.match(row.rule ?? '', /^ops#1 deny/);
+    assert.match(row.principal, /^cli:/);
+    // No approver reaches an MCP session: an `ask` is refused, saying so.
+    const asked = await call(client, 'run_command', { host: 'localhost', command: 'uname' });
+    assert.equal(asked.result.isError, true);
+    assert.match(asked.text, /approval required but no approver is available\nrule: ops#2 ask execute_binary/);
+    const connect = rows.find((r) => r.operation === 'mcp.connect')!;
+    assert.equal(connect.resource, 'remux-test 1.0.0', 'the client\'s name and version from initialize are in the audit trail');
+    assert.equal(connect.principal, row.principal);
+  });
+
+  test('a command the parser refuses is a tool error with the construct and its position; nothing runs', async () => {
+    for (const command of ['echo $(id)', 'echo `id`', 'echo hi > /dev/null; $HOME']) {
+      const r = await call(client, 'run_command', { host: 'localhost', command });
+      assert.equal(r.result.isError, true, command);
+      assert.equal(r.data.outcome, 'rejected', command);
+      assert.match(r.text, /column \d+/, command);
+    }
+  });
+
+  test('output past the per-call cap is cut with a marker, and the command is stopped', async () => {
+    const started = Date.now();
+    const r = await call(client, 'run_command', { host: 'localhost', command: 'yes' });
+    assert.ok(Date.now() - started < 10_000, '`yes` was stopped, not left to a timeout');
+    assert.equal(r.data.truncated, true);
+    assert.match(r.data.stdout, /^(y\n)+/);
+    assert.match(r.data.stdout, /\n\[remux: stdout truncated: the MCP per-call cap of 65536 bytes was reached and the command was stopped; narrow the command/);
+    assert.equal(r.data.stdout.indexOf('[remux'), 65536 + 1);
+  });
+
+  test('bad arguments are refused by the schema, naming the argument', async () => {
+    const r = await client.callTool({ name: 'run_command', arguments: { host: 'localhost', command: 'true', shell: true } });
+    assert.equal(r.isError, true);
+    assert.match(JSON.stringify(r.content), /shell/);
+    const rel = await client.callTool({ name: 'run_command', arguments: { host: 'localhost', command: 'true', cwd: 'relative/dir' } });
+    assert.equal(rel.isError, true);
+    assert.match(JSON.stringify(rel.content), /cwd/);
+  });
+
+  test('Code Remote\'s names: run_shell_command with machine and working_dir, check_agent_status', async () => {
+    const r = await call(client, 'run_shell_command', { machine: 'localhost', command: 'pwd', working_dir: '/tmp' });
+    assert.equal(r.data.stdout, '/tmp\n');
+    assert.equal(r.data.host, 'localhost');
+    const denied = await call(client, 'run_shell_command', { machine: 'localhost', command: 'rm x' });
+    assert.equal(denied.result.isError, true);
+    assert.match(denied.text, /nothing is removed through MCP/);
+    const hosts = (await client.callTool({ name: 'check_agent_status', arguments: {} })).structuredContent as { hosts: Array<{ name: string; transport: string; reachable: boolean | null }> };
+    assert.deepEqual(hosts.hosts.map((x) => [x.name, x.transport, x.reachable]), [['localhost', 'local', true], ['web1', 'ssh', null]]);
+  });
+
+  test('--principal NAME acts as that principal (its scope, its policy\'s output limit); it needs NAME\'s own token', async () => {
+    const tight = await stdioClient({ ...h.env, REMUX_TOKEN: tokens.tight }, ['--principal', 'tight']);
+    try {
+      const r = await call(tight.client, 'run_command', { host: 'localhost', command: 'seq 1 1000' });
+      assert.equal(r.data.truncated, true);
+      assert.match(r.data.stdout, /^1\n2\n/);
+      assert.match(r.data.stdout, /\[remux: output truncated: the policy's write_stdout limit was reached and the command was stopped\]$/);
+      const out = await call(tight.client, 'run_command', { host: 'localhost', command: 'echo hi' });
+      assert.equal(out.result.isError, true, 'the tight policy has no echo');
+      const hosts = await call(tight.client, 'list_hosts', {});
+      assert.deepEqual((hosts.result.structuredContent as { hosts: Array<{ name: string }> }).hosts.map((x) => x.name), ['localhost']);
+    } finally {
+      await tight.client.close();
+    }
+    const web = await stdioClient({ ...h.env, REMUX_TOKEN: tokens.web }, ['--principal', 'web']);
+    try {
+      const r = await call(web.client, 'run_command', { host: 'localhost', command: 'true' });
+      assert.equal(r.result.isError, true);
+      assert.match(r.text, /out of scope for web/);
+    } finally {
+      await web.client.close();
+    }
+    const noToken = await remux(['mcp', '--stdio', '--principal', 'tight'], { env: h.env });
+    assert.equal(noToken.code, 2);
+    assert.match(noToken.stderr, /--principal tight needs that principal's token in REMUX_TOKEN/);
+    const wrong = await remux(['mcp', '--stdio', '--principal', 'tight'], { env: { ...h.env, REMUX_TOKEN: tokens.web } });
+    assert.equal(wrong.code, 77);
+    assert.match(wrong.stderr, /REMUX_TOKEN belongs to principal web, not tight/);
+    const forged = await remux(['mcp', '--stdio'], { env: { ...h.env, REMUX_TOKEN: 'rmx_forged' } });
+    assert.equal(forged.code, 77);
+    assert.match(forged.stderr, /REMUX_TOKEN matches no principal/);
+    assert.equal(stderr(), '', 'the default session wrote nothing to stderr');
+  });
+
+  test('lines that are not JSON-RPC are skipped; the session goes on and answers the next request', async () => {
+    const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } };
+    const input = ['not json at all', '{"jsonrpc":"2.0","id":', JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }).replace('tools/list', 'tools/list\u0000'), JSON.stringify(init), ''].join('\n');
+    const r = await remux(['mcp', '--stdio'], { env: h.env, input });
+    assert.equal(r.code, 0, r.stderr);
+    const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id?: number; result?: { serverInfo?: { name: string } } });
+    const initialized = answers.find((a) => a.id === 1);
+    assert.equal(initialized?.result?.serverInfo?.name, 'remux', r.stdout);
+  });
+
+  test('remux mcp without --stdio is a usage error that says what to do', async () => {
+    const r = await remux(['mcp'], { env: h.env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /remux mcp --stdio/);
+  });
+});
+
+describe('remux mcp --stdio through a running daemon', () => {
+  const h = tempHome();
+
+  before(async () => {
+    writeHome(h.home);
+    // Two commands, then the daemon's rate limit says no: only the daemon has one.
+    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: ops\ndaemon:\n  rate_limit: { requests_per_second: 0.001, burst: 2 }\n');
+    await addPrincipal(h.env, 'boss', '--admin');
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  test('the session is served by the daemon (its rate limit counts the calls), with the same answers', async () => {
+    const { client } = await stdioClient(h.env);
+    try {
+      const r = await call(client, 'run_command', { host: 'localhost', command: 'echo via the daemon' });
+      assert.equal(r.data.stdout, 'via the daemon\n');
+      const denied = await call(client, 'run_command', { host: 'localhost', command: 'rm x' });
+      assert.match(denied.text, /rule: ops#1 deny/);
+      const limited = await call(client, 'run_command', { host: 'localhost', command: 'echo once too often' });
+      assert.equal(limited.result.isError, true);
+      assert.equal(limited.data.outcome, 'rate_limited');
+      assert.match(limited.text, /^remux rate limited: /);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('the daemon stopping ends the session: the client sees it closed, with the reason on stderr', async () => {
+    const { client, stderr } = await stdioClient(h.env);
+    const closed = new Promise<void>((resolve) => (client.onclose = resolve));
+    // (list_hosts: the rate limit of the test before is spent.)
+    assert.equal((await call(client, 'list_hosts', {})).result.isError, undefined);
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+    try {
+      await closed;
+      assert.match(stderr(), /the daemon ended the MCP session/);
+    } finally {
+      const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+      assert.equal(started.code, 0, started.stderr);
+    }
+  });
+
+  test('a daemon using other policies declines, and the session is served in the CLI process instead', async () => {
+    const other = join(h.home, 'other-policies.yaml');
+    writeFileSync(other, 'policies:\n  ops:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: printf }\n      - { operation: write_stdout, resource: null }\n');
+    const { client, stderr } = await stdioClient({ ...h.env, REMUX_POLICY_CONFIG: other });
+    try {
+      const r = await call(client, 'run_command', { host: 'localhost', command: 'echo no' });
+      assert.equal(r.result.isError, true, 'the client\'s own policies apply: no echo there');
+      assert.match(stderr(), /the running daemon does not serve this MCP session \(the running daemon uses policies .* \(you named .*other-policies\.yaml\)\); serving it in this process/);
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -1,0 +1,85 @@
+// What the MCP tests share: a REMUX_HOME with policies for them, principals, and SDK clients on the real
+// `remux mcp --stdio` (bin/remux) and on a real daemon's /mcp.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { REMUX_BIN, REPO_ROOT, remux } from '../support/cli.js';
+import { caFetch } from './fetch.js';
+
+// ops: what the tests run; its deny rule is the one a refusal must name. tight: a tiny output limit.
+export const POLICY = `policies:
+  ops:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: echo|true|yes|pwd|printf|seq|printenv|sh }
+      - { operation: execute_binary, resource: rm, effect: deny, reason: nothing is removed through MCP }
+      - { operation: execute_binary, resource: uname, effect: ask }
+      - { operation: write_stdout, resource: null }
+  tight:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: seq }
+      - { operation: write_stdout, resource: { max_bytes: 100 } }
+`;
+
+export const CONFIG = `default_policy: ops
+daemon:
+  rate_limit: { requests_per_second: 1000, burst: 1000 }
+`;
+
+export function writeHome(home: string, extra: { hosts?: string } = {}): void {
+  writeFileSync(join(home, 'policies.yaml'), POLICY);
+  writeFileSync(join(home, 'config.yaml'), CONFIG);
+  if (extra.hosts !== undefined) writeFileSync(join(home, 'hosts.yaml'), extra.hosts);
+}
+
+export async function addPrincipal(env: Record<string, string>, ...args: string[]): Promise<string> {
+  const r = await remux(['principal', 'add', ...args, '--json'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { token: string }).token;
+}
+
+/** An SDK client on `remux mcp --stdio ARGS` started as a client would (bin/remux); stderr is collected. */
+export async function stdioClient(env: Record<string, string>, args: string[] = [], cwd = REPO_ROOT): Promise<{ client: Client; stderr: () => string }> {
+  const transport = new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio', ...args], env, cwd, stderr: 'pipe' });
+  let stderr = '';
+  transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const client = new Client({ name: 'remux-test', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, stderr: () => stderr };
+}
+
+export async function httpClient(url: string, ca: string, token: string): Promise<Client> {
+  const transport = new StreamableHTTPClientTransport(new URL(url), { fetch: caFetch(ca), requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  const client = new Client({ name: 'remux-http-test', version: '2.0.0' });
+  await client.connect(transport);
+  return client;
+}
+
+export interface RunResult {
+  host: string;
+  outcome: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  rule: string | null;
+  message: string | null;
+  actionId: number | null;
+}
+
+export async function call(client: Client, name: string, args: Record<string, unknown>): Promise<{ result: CallToolResult; text: string; data: RunResult }> {
+  const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  const text = result.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+  return { result, text, data: result.structuredContent as unknown as RunResult };
+}
+
+export async function daemonUrl(env: Record<string, string>): Promise<string> {
+  const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { http: { url?: string; off?: string } };
+  assert.ok(status.http.url, `the daemon serves HTTP: ${status.http.off}`);
+  return status.http.url;
+}
