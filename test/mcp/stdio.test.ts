@@ -3,10 +3,14 @@
 // CLI process (no daemon), then handed to a running daemon.
 import assert from 'node:assert/strict';
 import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { approvalsDbFile, approvalsKeyFile } from '../../src/config/paths.js';
+import { ApprovalStore } from '../../src/notify/approvals.js';
 import { remux, tempHome } from '../support/cli.js';
 import { addPrincipal, call, stdioClient, writeHome } from './support.js';
 
@@ -47,7 +51,9 @@ describe('remux mcp --stdio in the CLI process', () => {
 
   test('lists the tools with precise input and output schemas, Code Remote\'s names among them', async () => {
     const { tools } = await client.listTools();
-    assert.deepEqual(tools.map((t) => t.name).sort(), ['capture_session', 'check_agent_status', 'list_hosts', 'list_sessions', 'run_command', 'run_shell_command', 'send_keys']);
+    assert.deepEqual(tools.map((t) => t.name).sort(), [
+      'capture_session', 'check_agent_status', 'list_directory', 'list_hosts', 'list_sessions', 'read_file', 'run_command', 'run_shell_command', 'send_keys', 'write_file',
+    ]);
     const run = tools.find((t) => t.name === 'run_command')!;
     assert.deepEqual(run.inputSchema.required, ['host', 'command']);
     assert.equal(run.inputSchema.additionalProperties, false, 'unknown arguments are errors, not silently dropped');
@@ -88,13 +94,65 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.equal(row.decision, 'deny');
     assert.match(row.rule ?? '', /^ops#1 deny/);
     assert.match(row.principal, /^cli:/);
-    // No approver reaches an MCP session: an `ask` is refused, saying so.
-    const asked = await call(client, 'run_command', { host: 'localhost', command: 'uname' });
-    assert.equal(asked.result.isError, true);
-    assert.match(asked.text, /approval required but no approver is available\nrule: ops#2 ask execute_binary/);
     const connect = rows.find((r) => r.operation === 'mcp.connect')!;
     assert.equal(connect.resource, 'remux-test 1.0.0', 'the client\'s name and version from initialize are in the audit trail');
     assert.equal(connect.principal, row.principal);
+  });
+
+  test('an ask rule waits for an approval, told as progress; approved it runs, denied it is a tool error naming the rule', async () => {
+    const store = ApprovalStore.open(approvalsDbFile(h.env), approvalsKeyFile(h.env));
+    try {
+      const answerNext = async (option: string): Promise<void> => {
+        for (let i = 0; i < 500 && store.list().length === 0; i++) await sleep(20);
+        const [open] = store.list();
+        assert.ok(open, 'an approval was created');
+        assert.equal(open.what, 'run `uname` on localhost');
+        store.answer(open.id, option, { by: 'cli:test', via: 'cli' });
+      };
+      const progress: string[] = [];
+      const approved = client.callTool({ name: 'run_command', arguments: { host: 'localhost', command: 'uname' } }, undefined, { onprogress: (p) => progress.push(p.message ?? '') });
+      await answerNext('approve');
+      const ran = (await approved) as CallToolResult;
+      assert.equal(ran.isError, undefined);
+      assert.equal((ran.structuredContent as { stdout: string }).stdout, 'Linux\n');
+      assert.match(progress[0] ?? '', /^waiting for approval \S+ \(\d+ s\): execute_binary \/usr\/bin\/uname: needs approval under ops#2/);
+
+      const refused = call(client, 'run_command', { host: 'localhost', command: 'uname' });
+      await answerNext('deny');
+      const denied = await refused;
+      assert.equal(denied.result.isError, true);
+      assert.match(denied.text, /approval refused\nrule: ops#2 ask execute_binary/);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('files: write, read back, list; a path outside the policy is a tool error naming the rule; binary comes back as base64', async () => {
+    const dir = join(cwd, 'files');
+    const wrote = await call(client, 'write_file', { host: 'localhost', path: join(dir, 'notes.txt'), content: 'héllo\n', create_dirs: true });
+    assert.equal(wrote.result.isError, undefined, wrote.text);
+    assert.deepEqual(wrote.result.structuredContent, { host: 'localhost', path: join(dir, 'notes.txt'), bytes: 7, created: true });
+    const read = await call(client, 'read_file', { host: 'localhost', path: join(dir, 'notes.txt') });
+    assert.equal(read.text, 'héllo\n');
+    assert.equal((read.result.structuredContent as { encoding: string }).encoding, 'utf8');
+    const part = await call(client, 'read_file', { host: 'localhost', path: join(dir, 'notes.txt'), offset: 3, length: 2 });
+    assert.equal(part.text, 'll');
+    assert.equal((part.result.structuredContent as { truncated: boolean }).truncated, false, 'asked for 2 bytes, got them');
+    writeFileSync(join(dir, 'big.txt'), 'x'.repeat(100_000));
+    const big = await call(client, 'read_file', { host: 'localhost', path: join(dir, 'big.txt') });
+    assert.equal((big.result.structuredContent as { bytes: number; truncated: boolean }).truncated, true);
+    assert.match(big.text, /^x{65536}\n\[remux: 65536 of 100000 bytes from offset 0; read on with offset 65536\]$/);
+    writeFileSync(join(dir, 'blob.bin'), Buffer.from([0, 1, 2, 255]));
+    const blob = await call(client, 'read_file', { host: 'localhost', path: join(dir, 'blob.bin') });
+    assert.deepEqual(blob.result.structuredContent, { host: 'localhost', path: join(dir, 'blob.bin'), content: 'AAEC/w==', encoding: 'base64', size: 4, offset: 0, bytes: 4, truncated: false });
+    const listed = await call(client, 'list_directory', { host: 'localhost', path: dir });
+    assert.deepEqual((listed.result.structuredContent as { entries: Array<{ name: string; type: string }> }).entries.map((e) => [e.name, e.type]), [['big.txt', 'file'], ['blob.bin', 'file'], ['notes.txt', 'file']]);
+    const outside = await call(client, 'read_file', { host: 'localhost', path: '/etc/shadow' });
+    assert.equal(outside.result.isError, true);
+    assert.match(outside.text, /^remux denied: read_file \/etc\/shadow/);
+    const traversal = await call(client, 'write_file', { host: 'localhost', path: `${dir}/../../../etc/remux-escape`, content: 'x' });
+    assert.equal(traversal.result.isError, true);
+    assert.match(traversal.text, /remux denied: write_file \/etc\/remux-escape/);
   });
 
   test('a command the parser refuses is a tool error with the construct and its position; nothing runs', async () => {

@@ -19,6 +19,9 @@ export const POLICY = `policies:
       - { operation: execute_binary, resource: rm, effect: deny, reason: nothing is removed through MCP }
       - { operation: execute_binary, resource: uname, effect: ask }
       - { operation: write_stdout, resource: null }
+      - { operation: read_file, resource: /tmp/** }
+      - { operation: write_file, resource: /tmp/** }
+      - { operation: list_directory, resource: /tmp/** }
   tight:
     sandbox: false
     capabilities:

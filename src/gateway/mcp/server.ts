@@ -2,6 +2,8 @@
 // bound to the connection's principal. The client's name and version from `initialize` go into the
 // audit trail once per connection (the action records themselves have no field for them).
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { packageVersion } from '../../cli/program.js';
 import { ALIASES, TOOLS, toolResult, type ToolDeps } from './tools.js';
 
@@ -12,13 +14,23 @@ const INSTRUCTIONS =
   'remux runs commands on hosts under a policy, without a shell, and audits every call. Start with list_hosts. ' +
   'A refused call names the policy rule and the reason: adapt the command (another program, a narrower path) instead of retrying it unchanged.';
 
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/** A waiting state (an approval) told as a progress notification, when the client asked for progress. */
+function teller(extra: Extra): (text: string) => void {
+  const token = extra._meta?.progressToken;
+  if (token === undefined) return () => {};
+  let step = 0;
+  return (message) => void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => undefined);
+}
+
 export function createMcpServer(deps: ToolDeps, transport: 'stdio' | 'streamable-http' | 'sse'): McpServer {
   const server = new McpServer({ name: 'remux', version: packageVersion() }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
   for (const t of TOOLS) {
     server.registerTool(
       t.name,
       { title: t.title, description: t.description, inputSchema: t.input, outputSchema: t.output, annotations: t.annotations },
-      async (args: unknown, extra) => toolResult(await t.call(args as never, deps, extra.signal)),
+      async (args: unknown, extra) => toolResult(await t.call(args as never, deps, extra.signal, teller(extra))),
     );
   }
   for (const a of ALIASES) {
@@ -26,7 +38,7 @@ export function createMcpServer(deps: ToolDeps, transport: 'stdio' | 'streamable
     server.registerTool(
       a.name,
       { title: target.title, description: a.description, inputSchema: a.input, outputSchema: target.output, annotations: target.annotations },
-      async (args: unknown, extra) => toolResult(await target.call(target.input.parse(a.toTarget(args as never)) as never, deps, extra.signal)),
+      async (args: unknown, extra) => toolResult(await target.call(target.input.parse(a.toTarget(args as never)) as never, deps, extra.signal, teller(extra))),
     );
   }
   // A client that sends `initialized` without waiting for the answer to `initialize` has it handled

@@ -8,7 +8,8 @@ import { EXIT } from '../../core/exit-codes.js';
 import { fanOut } from '../../core/fanout.js';
 import { perform, recordRefusal, ruleText } from '../../core/perform.js';
 import { hostInScope } from '../../core/scope.js';
-import type { ExecAction, PerformResult, Principal, SessionAction } from '../../core/types.js';
+import type { ExecAction, FileAction, PerformIO, PerformResult, Principal, SessionAction } from '../../core/types.js';
+import { approvalsApprover } from '../../notify/service.js';
 import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
 import { select, type HostEntry } from '../../hosts/inventory.js';
 import { hostStatuses } from '../../hosts/view.js';
@@ -38,7 +39,8 @@ interface Tool<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.Zo
   input: I;
   output: O;
   annotations: ToolAnnotations;
-  call(args: z.infer<I>, deps: ToolDeps, signal: AbortSignal): Promise<Reply<z.infer<O>>>;
+  /** `tell` shows the caller a waiting state (an approval) while the call runs. */
+  call(args: z.infer<I>, deps: ToolDeps, signal: AbortSignal, tell: (text: string) => void): Promise<Reply<z.infer<O>>>;
 }
 
 /** Another server's name for one of our tools (Code Remote's), with its argument names. */
@@ -91,7 +93,12 @@ const RunOutput = z.object({
 
 type RunArgs = z.infer<typeof RunInput>;
 
-async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal): Promise<Reply<z.infer<typeof RunOutput>>> {
+/** A policy `ask` becomes an approval (console, phone, CLI); the call waits for it, telling the client. */
+function approve(deps: ToolDeps, tell: (text: string) => void, signal: AbortSignal): NonNullable<PerformIO['approve']> {
+  return approvalsApprover(deps.ctx.approvals, deps.principal.name, (text) => tell(text.trim()), signal);
+}
+
+async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, tell: (text: string) => void): Promise<Reply<z.infer<typeof RunOutput>>> {
   const ctx = asPrincipal(deps.ctx, deps.principal);
   const action: ExecAction = {
     kind: 'exec',
@@ -114,7 +121,7 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal): P
     signal.addEventListener('abort', onCancel, { once: true });
     try {
       await ctx.registry.prepare([args.host]);
-      result = await perform(ctx, action, { onStdout: (c) => stdout.push(c), onStderr: (c) => stderr.push(c), signal: stop.signal });
+      result = await perform(ctx, action, { onStdout: (c) => stdout.push(c), onStderr: (c) => stderr.push(c), signal: stop.signal, approve: approve(deps, tell, stop.signal) });
     } finally {
       signal.removeEventListener('abort', onCancel);
     }
@@ -230,6 +237,47 @@ const target = (a: { host: string; session: string; user?: string | undefined })
 const CaptureOutput = z.object({ host: z.string(), session: z.string(), text: z.string(), truncated: z.boolean() });
 const SendOutput = z.object({ host: z.string(), session: z.string(), sent: z.number().int() });
 
+// ---- files -----------------------------------------------------------------------------------------
+
+const PATH = z.string().startsWith('/').max(4096).describe('Absolute path on the host. Checked against the policy as resolved on the host (symlinks followed there); a write never follows a symlink.');
+
+/** Runs one file action as the principal; a refusal or failure becomes the tool's error text. */
+async function fileAction(deps: ToolDeps, action: FileAction, signal: AbortSignal, tell: (text: string) => void): Promise<{ result: PerformResult; error: string | null }> {
+  await deps.ctx.registry.prepare([action.host]);
+  const result = await perform(asPrincipal(deps.ctx, deps.principal), action, { onStdout: () => {}, onStderr: () => {}, signal, approve: approve(deps, tell, signal) });
+  if (result.outcome === 'ok') return { result, error: null };
+  const rule = result.decision ? ruleText(result.decision) : null;
+  const what = { failed: 'failed', denied: 'denied', rejected: 'rejected', rate_limited: 'rate limited', unreachable: 'not run', error: 'not run', ok: '' }[result.outcome];
+  return { result, error: `remux ${what}: ${result.message ?? result.outcome}${rule ? `\nrule: ${rule}` : ''}` };
+}
+
+const ReadOutput = z.object({
+  host: z.string(),
+  path: z.string().describe('The file read, as resolved on the host.'),
+  content: z.string(),
+  encoding: z.enum(['utf8', 'base64']).describe('base64 when the bytes are not UTF-8 text.'),
+  size: z.number().int().describe('The whole file\'s size in bytes.'),
+  offset: z.number().int(),
+  bytes: z.number().int().describe('Bytes returned.'),
+  truncated: z.boolean().describe('More was asked for than one call returns (the cap): read on from offset + bytes.'),
+});
+
+const WriteOutput = z.object({ host: z.string(), path: z.string(), bytes: z.number().int(), created: z.boolean() });
+
+const ListOutput = z.object({
+  host: z.string(),
+  path: z.string(),
+  entries: z.array(z.object({ name: z.string(), type: z.enum(['file', 'directory', 'symlink', 'other']), size: z.number(), mode: z.string(), modified: z.string() })),
+  truncated: z.boolean(),
+});
+
+/** UTF-8 text as it is; anything else (a NUL, an invalid sequence) as base64. */
+function textOrBase64(bytes: Buffer): { content: string; encoding: 'utf8' | 'base64' } {
+  const text = bytes.toString('utf8');
+  const clean = !bytes.includes(0) && Buffer.from(text, 'utf8').equals(bytes);
+  return clean ? { content: text, encoding: 'utf8' } : { content: bytes.toString('base64'), encoding: 'base64' };
+}
+
 // ---- the table -------------------------------------------------------------------------------------
 
 export const TOOLS: readonly Tool[] = [
@@ -311,6 +359,76 @@ export const TOOLS: readonly Tool[] = [
       const structured = { host: args.host, session: args.session, sent: result.outcome === 'ok' ? args.keys.length : 0 };
       if (result.outcome !== 'ok') return { structured, isError: true, text: refused(result) };
       return { structured, text: `sent ${args.keys.length} item(s) to ${args.session} on ${args.host}` };
+    },
+  }),
+  tool({
+    name: 'read_file',
+    title: 'Read a file on a host',
+    description:
+      'Read a file on a host (policy: read_file on its resolved path). Text comes back as is, other bytes as base64. One call returns at most ' +
+      '64 KiB unless `length` asks for more (up to 16 MiB); `truncated` says there is more: read on with `offset`.',
+    input: z.strictObject({
+      host: HOST,
+      path: PATH,
+      offset: z.number().int().min(0).optional().describe('First byte to read; default 0.'),
+      length: z.number().int().min(1).max(16 << 20).optional().describe('Bytes to read from offset; default: to the end, up to 64 KiB.'),
+    }),
+    output: ReadOutput,
+    annotations: { readOnlyHint: true, openWorldHint: true },
+    async call(args, deps, signal, tell) {
+      const action: FileAction = {
+        kind: 'file.read',
+        host: args.host,
+        path: args.path,
+        ...(args.offset !== undefined ? { offset: args.offset } : {}),
+        // A model's context is not a log file: by default one call returns what a command's output may.
+        ...(args.length !== undefined ? { length: args.length, maxBytes: args.length } : { maxBytes: MCP_OUTPUT_CAP }),
+      };
+      const { result, error } = await fileAction(deps, action, signal, tell);
+      const bytes = result.content ?? Buffer.alloc(0);
+      const body = textOrBase64(bytes);
+      const structured = { host: args.host, path: result.path ?? args.path, ...body, size: result.size ?? 0, offset: args.offset ?? 0, bytes: bytes.length, truncated: result.truncated };
+      if (error !== null) return { structured: { ...structured, content: '' }, isError: true, text: error };
+      const more = result.truncated ? `\n[remux: ${bytes.length} of ${structured.size} bytes from offset ${structured.offset}; read on with offset ${structured.offset + bytes.length}]` : '';
+      return { structured, text: (body.encoding === 'utf8' ? body.content : `[base64]\n${body.content}`) + more };
+    },
+  }),
+  tool({
+    name: 'write_file',
+    title: 'Write a file on a host',
+    description:
+      'Write a whole file on a host (policy: write_file on its resolved path): written to a temporary file beside it and renamed over it, ' +
+      'so readers never see half a file; the mode of an existing file is kept. A symlink is never followed. create_dirs makes missing parent directories.',
+    input: z.strictObject({
+      host: HOST,
+      path: PATH,
+      content: z.string().max(16 << 20).describe('The new content, as UTF-8 text.'),
+      create_dirs: z.boolean().optional().describe('Create missing parent directories; default false.'),
+    }),
+    output: WriteOutput,
+    annotations: { destructiveHint: true, idempotentHint: true, openWorldHint: true },
+    async call(args, deps, signal, tell) {
+      const action: FileAction = { kind: 'file.write', host: args.host, path: args.path, content: args.content, ...(args.create_dirs ? { createDirs: true } : {}) };
+      const { result, error } = await fileAction(deps, action, signal, tell);
+      const structured = { host: args.host, path: result.path ?? args.path, bytes: result.bytes ?? 0, created: result.created ?? false };
+      if (error !== null) return { structured, isError: true, text: error };
+      return { structured, text: `${structured.created ? 'created' : 'wrote'} ${structured.path} on ${args.host} (${structured.bytes} bytes)` };
+    },
+  }),
+  tool({
+    name: 'list_directory',
+    title: 'List a directory on a host',
+    description: 'List a directory on a host (policy: list_directory on its resolved path): each entry\'s name, type, size, mode and modification time, by name.',
+    input: z.strictObject({ host: HOST, path: PATH }),
+    output: ListOutput,
+    annotations: { readOnlyHint: true, openWorldHint: true },
+    async call(args, deps, signal, tell) {
+      const { result, error } = await fileAction(deps, { kind: 'file.list', host: args.host, path: args.path }, signal, tell);
+      const entries = (result.entries ?? []).map((e) => ({ name: e.name, type: e.type, size: e.size, mode: (e.mode & 0o7777).toString(8).padStart(4, '0'), modified: new Date(e.mtimeMs).toISOString() }));
+      const structured = { host: args.host, path: result.path ?? args.path, entries, truncated: result.truncated };
+      if (error !== null) return { structured, isError: true, text: error };
+      const lines = entries.map((e) => `${e.type === 'directory' ? 'dir ' : e.type === 'symlink' ? 'link' : e.type === 'file' ? 'file' : '?   '}\t${e.size}\t${e.name}`);
+      return { structured, text: (lines.join('\n') || '(empty)') + (result.truncated ? '\n[remux: more entries than one listing returns]' : '') };
     },
   }),
 ];
