@@ -78,7 +78,6 @@ export const approvalsPage: Page = {
     const list = el('div');
     container.append(el('h2', 'Approvals'), toggle, error, list);
 
-    let timer: number | undefined;
     const load = async (): Promise<void> => {
       const res = await api(`/api/approvals${all.checked ? '?all=true' : ''}`);
       if (!res.ok) return void (error.textContent = await errorText(res));
@@ -97,7 +96,7 @@ export const approvalsPage: Page = {
     };
     all.addEventListener('change', () => void load());
     void load();
-    timer = window.setInterval(() => void load(), REFRESH_MS);
+    const timer = window.setInterval(() => void load(), REFRESH_MS);
     return () => window.clearInterval(timer);
   },
 };
