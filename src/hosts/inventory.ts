@@ -7,7 +7,7 @@ import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Document, isMap, isScalar, isSeq, parseDocument, type YAMLMap } from 'yaml';
 import { z } from 'zod';
-import { writeAtomic } from '../config/atomic-file.js';
+import { withFileLock, writeAtomic } from '../config/atomic-file.js';
 import { expandHome, remuxHome } from '../config/paths.js';
 import { ConfigError, loadSourceFile, parseSource, renderPath, strictObject, validate, type SourceDoc } from '../config/source.js';
 import { LOCAL_HOST_NAMES, isLocalHostName } from './local.js';
@@ -297,6 +297,11 @@ export interface AddHostOptions {
 
 /** Adds (or with `replace`, overwrites) one host, keeping the rest of the file and its comments. */
 export function addHost(file: string, host: HostInput, options: AddHostOptions = {}): 'added' | 'replaced' {
+  // Two `hosts add` at once queue up instead of one overwriting the other's host.
+  return withFileLock(file, () => addHostLocked(file, host, options));
+}
+
+function addHostLocked(file: string, host: HostInput, options: AddHostOptions): 'added' | 'replaced' {
   const env = options.env ?? process.env;
   const nameProblem = hostNameProblem(host.name);
   if (nameProblem) throw new InventoryError(nameProblem);
@@ -335,6 +340,10 @@ export function addHost(file: string, host: HostInput, options: AddHostOptions =
 
 /** Removes one host; refuses while another host jumps through it. */
 export function removeHost(file: string, name: string, env: NodeJS.ProcessEnv = process.env): void {
+  withFileLock(file, () => removeHostLocked(file, name, env));
+}
+
+function removeHostLocked(file: string, name: string, env: NodeJS.ProcessEnv): void {
   const inventory = loadInventory(file, env);
   if (!inventory.hosts.some((h) => h.name === name)) throw new InventoryError(`no host named "${name}" in ${file}`);
   const dependents = inventory.hosts.filter((h) => h.transport === 'ssh' && h.jump === name).map((h) => h.name);

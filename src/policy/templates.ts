@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, YAMLMap } from 'yaml';
+import { withFileLock } from '../config/atomic-file.js';
 import { ConfigError } from '../config/source.js';
 import { POLICY_NAME } from './schema.js';
 import type { Effect, Operation } from './types.js';
@@ -271,6 +272,11 @@ export function renderTemplate(templateName: TemplateName, policyName: string): 
  */
 export function addPolicyToFile(file: string, policyName: string, templateName: TemplateName): { created: boolean } {
   checkName(policyName);
+  // Two `policy create` at once queue up instead of one overwriting the other's policy.
+  return withFileLock(file, () => addPolicyLocked(file, policyName, templateName));
+}
+
+function addPolicyLocked(file: string, policyName: string, templateName: TemplateName): { created: boolean } {
   if (!existsSync(file)) {
     createExclusive(file, renderTemplate(templateName, policyName));
     return { created: true };

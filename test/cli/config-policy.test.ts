@@ -231,3 +231,24 @@ describe('the read_only template redacts secrets before output leaves', () => {
     }
   });
 });
+
+describe('concurrent edits of hosts.yaml and policies.yaml queue up (FILE.lock) instead of losing one', () => {
+  const h = tempHome();
+  after(() => h.remove());
+
+  test('8 concurrent `hosts add` and 6 concurrent `policy create` all land; no lock or temp file is left', async () => {
+    const hosts = Array.from({ length: 8 }, (_, i) => `web${i}`);
+    const policies = Array.from({ length: 6 }, (_, i) => `p${i}`);
+    const results = await Promise.all([
+      ...hosts.map((n, i) => remux(['hosts', 'add', n, `ops@192.0.2.${i + 1}`], { env: h.env })),
+      ...policies.map((n) => remux(['policy', 'create', n, '--template', 'read_only'], { env: h.env })),
+    ]);
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const listed = JSON.parse((await remux(['hosts', 'list', '--json'], { env: h.env })).stdout) as Array<{ name: string }>;
+    assert.deepEqual(listed.map((x) => x.name).filter((n) => n !== 'localhost').sort(), hosts);
+    const text = readFileSync(join(h.home, 'policies.yaml'), 'utf8');
+    for (const p of policies) assert.match(text, new RegExp(`^  ${p}:`, 'm'), p);
+    const left = spawnSync('ls', ['-a', h.home], { encoding: 'utf8' }).stdout.split('\n');
+    assert.deepEqual(left.filter((f) => f.endsWith('.lock') || f.endsWith('.tmp')), []);
+  });
+});
