@@ -2,7 +2,7 @@
 // daemon with real principals, and the adversarial cases: no token, a wrong token, a forged Origin,
 // another principal's session id.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -164,5 +164,42 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     const right = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.boss}` }, body: INIT('2025-11-25') });
     assert.equal(right.status, 429);
     assert.match(String(right.headers['retry-after']), /^\d+$/);
+  });
+});
+
+describe('MCP sessions follow their principal: a changed scope ends them at once', () => {
+  const h = tempHome();
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  test('an open session of a principal whose hosts were narrowed is ended; a new one runs under the new scope', async () => {
+    writeHome(h.home, { hosts: 'hosts:\n  web1: { address: 192.0.2.1, user: ops }\n' });
+    const token = await addPrincipal(h.env, 'shrink', '--hosts', 'localhost');
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+    const url = new URL('mcp', await daemonUrl(h.env)).href;
+    const ca = readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8');
+    const session = await httpClient(url, ca, token);
+    assert.equal((await call(session, 'run_command', { host: 'localhost', command: 'echo before' })).data.stdout, 'before\n');
+
+    const file = join(h.home, 'principals.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('hosts: localhost', 'hosts: web1'));
+    // The daemon re-reads the file within a few hundred milliseconds; the old session must not outlive that.
+    let ended = false;
+    for (let i = 0; i < 50 && !ended; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      ended = await session.callTool({ name: 'run_command', arguments: { host: 'localhost', command: 'echo still' } }).then(
+        (r) => (r as { isError?: boolean }).isError === true && false,
+        (err: Error) => /no such MCP session|404/.test(err.message),
+      );
+    }
+    assert.ok(ended, 'the session begun under the old scope was ended');
+    await session.close();
+    const fresh = await httpClient(url, ca, token);
+    const refused = await call(fresh, 'run_command', { host: 'localhost', command: 'echo after' });
+    assert.equal(refused.result.isError, true, 'localhost is out of the new scope');
+    await fresh.close();
   });
 });

@@ -224,7 +224,7 @@ export async function startHttp(
   });
   registerApprovalLinks(app, ctx);
   // MCP clients authenticate with bearer tokens only (never the console's cookie): their own hook.
-  registerMcp(app, { ctx, limiter, guard, allowedOrigins });
+  registerMcp(app, { ctx, limiter, guard, allowedOrigins, live });
   registerStatic(app, log);
 
   await app.listen({ host: settings.host, port: settings.port });

@@ -5,13 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { principalOf } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
-import { bearerToken, checkToken, type LoginGuard } from '../http/auth.js';
+import type { PrincipalEntry } from '../../config/principals.js';
+import { bearerToken, checkToken, type LiveCredentials, type LoginGuard } from '../http/auth.js';
 import { fail, tooManyFailures } from '../http/errors.js';
 import { createMcpServer } from './server.js';
 import { McpSessions, type SessionLimits } from './sessions.js';
@@ -23,6 +25,8 @@ export interface McpHttpDeps {
   guard: LoginGuard;
   /** The Origins a browser page may call from (the daemon's own and http.origins); filled in once listening. */
   allowedOrigins: ReadonlySet<string>;
+  /** What is going on under each credential: a removed principal, a rotated token or a changed scope ends its sessions at once. */
+  live: LiveCredentials;
   limits?: SessionLimits;
 }
 
@@ -49,6 +53,17 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
   const { ctx } = deps;
   const sessions = new McpSessions(deps.limits);
   const toolDeps = (principal: Principal): ToolDeps => ({ ctx, principal, admit: (name) => deps.limiter.take(name) });
+  /** The principal file entry each request was authenticated with (its scope is the session's). */
+  const entries = new WeakMap<object, PrincipalEntry>();
+  /** A session runs with the scope its principal had when it began: any change to the principal ends it. */
+  const open = (id: string, principal: Principal, transport: Transport, entry: PrincipalEntry): void => {
+    sessions.add(id, principal.name, transport);
+    deps.live.track(transport, entry, () => sessions.end(id));
+  };
+  const forget = (id: string | undefined, transport: Transport): void => {
+    deps.live.untrack(transport);
+    if (id) sessions.forget(id);
+  };
   app.addHook('onClose', async () => sessions.closeAll());
 
   // RFC 9728: where a client learns how to authenticate to this resource. There is no authorization
@@ -77,6 +92,10 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     if ('locked' in checked) return tooManyFailures(reply, checked.locked);
     if ('bad' in checked) return challenge('the bearer token matches no principal');
     request.principal = principalOf(checked.entry, 'mcp');
+    entries.set(request.raw, checked.entry);
+    // A call still running when its credential is revoked is cut, as the API's requests are.
+    deps.live.track(request.raw, checked.entry, () => request.raw.socket.destroy());
+    reply.raw.once('close', () => deps.live.untrack(request.raw));
     return undefined;
   };
 
@@ -99,11 +118,9 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
         sessionIdGenerator: () => randomUUID(),
         // One JSON answer per request: no stream to set up when a call has nothing to send along the way.
         enableJsonResponse: true,
-        onsessioninitialized: (sid): void => sessions.add(sid, principal.name, transport),
+        onsessioninitialized: (sid): void => open(sid, principal, transport, entries.get(request.raw)!),
       });
-      transport.onclose = () => {
-        if (transport.sessionId) sessions.forget(transport.sessionId);
-      };
+      transport.onclose = () => forget(transport.sessionId, transport);
       await createMcpServer(toolDeps(principal), 'streamable-http').connect(transport);
       hijack(reply);
       return transport.handleRequest(request.raw, reply.raw, request.body);
@@ -115,8 +132,8 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       if (!sessions.admit(principal.name)) return rpcError(reply, 503, `too many MCP sessions on this daemon (${sessions.size}); try again later`);
       hijack(reply);
       const transport = new SSEServerTransport('/messages', reply.raw);
-      sessions.add(transport.sessionId, principal.name, transport);
-      transport.onclose = () => sessions.forget(transport.sessionId);
+      open(transport.sessionId, principal, transport, entries.get(request.raw)!);
+      transport.onclose = () => forget(transport.sessionId, transport);
       await createMcpServer(toolDeps(principal), 'sse').connect(transport);
     });
 
