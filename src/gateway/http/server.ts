@@ -18,6 +18,7 @@ import { bearerToken, checkToken, CSRF_HEADER, LoginGuard, sameSecret, SESSION_C
 import { fail, tooManyFailures } from './errors.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { MAX_CLIENT_FRAME } from '../terminal.js';
+import { registerRelay, relaySettings } from '../relay/route.js';
 import { registerAuditRoutes } from './audit-routes.js';
 import { registerRecordingRoutes } from './recordings-routes.js';
 import { principalOfRequest, registerApi } from './routes.js';
@@ -190,6 +191,7 @@ export async function startHttp(
     registerRecordingRoutes(api, daemon.recordingsDir);
     registerSessionRoutes(api, { ctx, slots: daemon.slots, recordingsDir: daemon.recordingsDir, principalOf: principalOfRequest });
   });
+  registerRelay(app, ctx, relaySettings(ctx.config.relay), guard, log);
   registerStatic(app, log);
 
   await app.listen({ host: settings.host, port: settings.port });
