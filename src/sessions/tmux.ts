@@ -53,10 +53,10 @@ export function single(argv: string[]): CommandList {
 // ---- Listing ---------------------------------------------------------------------------------
 
 /** Numbers first and the name last: a name is the rest of the line, whatever it holds. */
-const LIST_FORMAT = '#{session_windows}:#{session_created}:#{session_activity}:#{session_attached}:#{session_name}';
+export const LIST_FORMAT = '#{session_windows}:#{session_created}:#{session_activity}:#{session_attached}:#{session_name}';
 const LIST_LINE = /^(\d+):(\d+):(\d+):(\d+):(.*)$/;
 /** Printed when sudo itself refuses (the probe `sudo -n -u U tmux -V` failed too). */
-const SUDO_REFUSED = 'remux:sudo-refused';
+export const SUDO_REFUSED = 'remux:sudo-refused';
 /** tmux's words when no server listens on the socket (3.3: ENOENT of a missing directory says "error connecting"). */
 const NO_SERVER = /no server running on |error connecting to .*\(No such file or directory\)/;
 
