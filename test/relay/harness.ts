@@ -73,7 +73,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const gwHome = home({
     'policies.yaml': opts.gatewayPolicy ?? POLICY(PROGRAMS),
     'hosts.yaml': `hosts:\n${hosts.join('')}`,
-    'config.yaml': `exec:\n  timeout_seconds: 60\nrelay:\n${opts.relay ?? '  ping_interval_seconds: 1\n  pong_timeout_seconds: 1\n  request_timeout_seconds: 5\n'}`,
+    'config.yaml': `exec:\n  timeout_seconds: 60\nrelay:\n${opts.relay ?? '  ping_interval_seconds: 1\n  pong_timeout_seconds: 1\n'}  request_timeout_seconds: 5\n`,
   });
   const ctx = createContext({ env: { REMUX_HOME: gwHome } });
   const gatewayLog: string[] = [];

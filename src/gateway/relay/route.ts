@@ -68,6 +68,7 @@ export function registerRelay(app: FastifyInstance, ctx: GatewayContext, setting
     const who = admitted.get(request);
     if (!who) return socket.close(CLOSE.protocol, 'not admitted');
     const timer = setTimeout(() => socket.close(CLOSE.protocol, 'no hello in time'), settings.live.requestTimeoutMs);
+    socket.once('close', () => clearTimeout(timer));
     socket.once('message', (data, isBinary) => {
       clearTimeout(timer);
       const parsed = isBinary ? ({ ok: false, error: 'binary frame' } as const) : parseFrame(HelloSchema, data as Buffer, MAX_FRAME_BYTES);
