@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   sandbox: async () => (await import('./sandbox.js')).benchSandbox(),
   sessions: async () => (await import('./sessions.js')).benchSessions(),
   console: async () => (await import('./console.js')).benchConsole(),
+  agent: async () => (await import('./agent.js')).benchAgent(),
 };
 
 const args = process.argv.slice(2);
