@@ -6,7 +6,11 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { PROTOCOL_VERSION, AGENT_PATH, MAX_FRAME_BYTES } from '../../src/gateway/relay/protocol.js';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import type { AuditAction } from '../../src/audit/types.js';
+import type { CommandList } from '../../src/command/types.js';
+import { attachArgv, killCommand, listCommand, newSessionCommand, single, type TmuxTarget } from '../../src/sessions/tmux.js';
 import { POLICY, PROGRAMS, startRelay, type Relay, type StartedAgent } from './harness.js';
 
 /** Every action of an audit store, flattened to what the tests look at. */
@@ -98,6 +102,36 @@ describe('relay: commands through an agent', () => {
       assert.equal(r.exitCode, 0, r.stderr);
       assert.equal(r.stdout, `req-${i}\n`);
     });
+  });
+
+  test('tmux through the agent: remux\'s own commands run, an attach terminal streams both ways, anything else is refused', async () => {
+    const host = relay.ctx.registry.host('laptop');
+    const target: TmuxTarget = { loginUser: userInfo().username, user: userInfo().username, socket: { kind: 'path', path: join(agent.home, 'tmux.sock') } };
+    const own = async (list: CommandList): Promise<{ exitCode: number; out: string }> => {
+      let out = '';
+      const r = await host.execute({ list, cwd: '/', timeoutMs: 10_000, pipefail: false, output: { maxBytes: null, redact: [], redactBlocks: [] }, sandbox: null, onStdout: (c) => (out += c.toString()), onStderr: (c) => (out += c.toString()) });
+      return { exitCode: r.exitCode, out };
+    };
+    assert.equal((await own(newSessionCommand(target, 'relayed', '/', null))).exitCode, 0);
+    try {
+      const listed = await own(listCommand(target));
+      assert.match(listed.out, /:relayed\n/);
+      const terminal = await host.openTerminal(attachArgv(target, 'relayed', false), { cols: 80, rows: 24 });
+      let screen = '';
+      terminal.onData((c) => (screen += c.toString()));
+      terminal.write('echo through-the-relay\r');
+      for (let i = 0; i < 100 && !screen.includes('through-the-relay'); i++) await sleep(50);
+      assert.match(screen, /through-the-relay/);
+      terminal.kill();
+      await terminal.exited; // settles once the tmux client on the agent is gone
+      // Not an attach: refused by the agent, whatever the gateway asks.
+      await assert.rejects(host.openTerminal(['sh'], { cols: 80, rows: 24 }), /agent laptop: the agent opens terminals only for remux's tmux attach/);
+      const sneaky = await own(single(['tmux', '-S', target.socket!.kind === 'path' ? target.socket!.path : '', 'run-shell', 'id']));
+      assert.equal(sneaky.exitCode, 77);
+      assert.match(sneaky.out, /not one of remux's tmux commands/);
+    } finally {
+      await own(killCommand(target, 'relayed'));
+    }
   });
 
   test('output past the gateway policy\'s cap is cut there and the command is stopped', async () => {
