@@ -124,12 +124,7 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
     });
     const sources: Record<'stdout' | 'stderr', OutputSource> = { stdout: gate.source('stdout'), stderr: gate.source('stderr') };
     const credit = new Credit((bytes) => conn.send({ type: 'credit', id, bytes }), req.flow);
-    const deadline = req.timeoutMs === null ? null : setTimeout(() => {
-      finish();
-      conn.forget(id);
-      cancel();
-      reject(new TransportError(`agent ${conn.name} did not report the command within ${req.timeoutMs! + RESULT_GRACE_MS} ms; it was cancelled there`));
-    }, req.timeoutMs + RESULT_GRACE_MS);
+    let deadline: NodeJS.Timeout | null = null;
     const onAbort = (): void => cancel();
     const finish = (): void => {
       if (deadline) clearTimeout(deadline);
@@ -161,6 +156,16 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
       },
     );
     req.signal?.addEventListener('abort', onAbort, { once: true });
+    // Set once the request is out (request() throws when the agent is gone): the agent enforces the
+    // command's own timeout; this catches an agent that never reports.
+    if (req.timeoutMs !== null) {
+      deadline = setTimeout(() => {
+        finish();
+        conn.forget(id);
+        cancel();
+        reject(new TransportError(`agent ${conn.name} did not report the command within ${req.timeoutMs! + RESULT_GRACE_MS} ms; it was cancelled there`));
+      }, req.timeoutMs + RESULT_GRACE_MS);
+    }
   });
 }
 
