@@ -55,7 +55,9 @@ export function removeHostCommand(name: string): void {
   process.stdout.write(`removed ${name} from ${file}\n`);
 }
 
-function addressOf(h: HostEntry): string {
+function addressOf(h: HostEntry, liveAddress: string | null): string {
+  // An agent dials in: where from is known only while it is connected.
+  if (h.transport === 'agent') return `agent${liveAddress ? ` from ${liveAddress}` : ''}`;
   if (h.transport !== 'ssh') return '(this machine)';
   const host = h.address.includes(':') ? `[${h.address}]` : h.address;
   return `${h.user}@${host}${h.port === 22 ? '' : `:${h.port}`}`;
@@ -92,7 +94,7 @@ export async function listHostsCommand(opts: { json?: boolean }): Promise<void> 
       const labels = Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(',');
       return [
         h.name,
-        addressOf(h),
+        addressOf(h, r.address),
         labels || null,
         live ? (r.connected ? 'yes' : 'no') : '-',
         r.breaker,

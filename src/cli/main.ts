@@ -1,5 +1,6 @@
 // remux CLI entry. Only commander and the command definitions load at start-up; each action
 // imports what it needs when it runs, so `remux --version` stays fast.
+import { registerAgent } from './commands/agent.js';
 import { registerAudit } from './commands/audit.js';
 import { registerClient } from './commands/client.js';
 import { registerConfig } from './commands/config.js';
@@ -36,5 +37,6 @@ registerPrincipal(program);
 registerNotify(program);
 registerApprovals(program);
 registerMcp(program, invocation);
+registerAgent(program);
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);

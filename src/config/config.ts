@@ -71,6 +71,19 @@ const SessionsSchema = z
     record: z.enum(['attaches', 'sessions', 'none']).default('attaches'),
   })
   .strict();
+const RelaySchema = z
+  .object({
+    /** Networks outbound agents may connect from (CIDR blocks); empty: any. */
+    allow_networks: z.array(z.string().min(1)).default([]),
+    /** Proxies in front of the daemon whose X-Forwarded-For entry is believed (addresses or CIDR blocks). */
+    trusted_proxies: z.array(z.string().min(1)).default([]),
+    /** The daemon pings every agent this often; one that misses the pong deadline is down. */
+    ping_interval_seconds: z.number().positive().default(10),
+    pong_timeout_seconds: z.number().positive().default(5),
+    /** Control requests (path lookups, opening a terminal) fail after this long without an answer. */
+    request_timeout_seconds: z.number().positive().default(30),
+  })
+  .strict();
 const HttpSchema = z
   .object({
     /** Where the web console and HTTP API listen (HOST:PORT, [IPv6]:PORT); --listen overrides it. */
@@ -120,6 +133,7 @@ export const ConfigSchema = z
     sessions: SessionsSchema.prefault({}),
     notify: NotifySchema.prefault({}),
     approvals: ApprovalsSchema.prefault({}),
+    relay: RelaySchema.prefault({}),
   })
   .strict();
 
@@ -214,5 +228,11 @@ notify:                              # where remux tells a person something need
 
 approvals:
   timeout_seconds: 300               # a policy \`ask\` waits this long for an answer; none is a denial
+relay:                               # outbound agents (remux agent) connecting to the daemon
+  allow_networks: []                 # e.g. [100.64.0.0/10]; empty: any network
+  trusted_proxies: []                # proxies whose X-Forwarded-For entry is believed
+  ping_interval_seconds: 10
+  pong_timeout_seconds: 5
+  request_timeout_seconds: 30
 `;
 }

@@ -124,11 +124,11 @@ function savePrincipals(p: Principals): void {
  * Tokens are 256 random bits, so a plain SHA-256 is the right hash: nobody can search that space, and
  * a slow password hash would only make every API request slow.
  */
-function hashToken(token: string): string {
+export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-function newToken(): string {
+export function newToken(): string {
   return `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
 }
 

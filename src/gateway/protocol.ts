@@ -141,8 +141,10 @@ export interface HostStatus {
   lastError: string | null;
   activeChannels: number;
   queued: number;
-  /** What the pooled connection's sandbox probe found (SSH hosts); null when unknown. */
+  /** What the pooled connection's sandbox probe found (SSH hosts, agents); null when unknown. */
   sandbox: SandboxSupport | null;
+  /** Agent hosts: since when connected, or since the last disconnect (ISO time). */
+  since?: string | null;
 }
 
 

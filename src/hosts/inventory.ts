@@ -35,7 +35,7 @@ export class InventoryError extends Error {
   }
 }
 
-export type Transport = 'ssh' | 'local';
+export type Transport = 'ssh' | 'local' | 'agent';
 
 export type HostAuth =
   | { method: 'identity'; file: string }
@@ -72,7 +72,13 @@ export interface LocalHostEntry extends HostCommon {
   transport: 'local';
 }
 
-export type HostEntry = SshHostEntry | LocalHostEntry;
+/** A machine that dials the daemon (`remux agent`): the token it must present is kept only as a hash. */
+export interface AgentHostEntry extends HostCommon {
+  transport: 'agent';
+  tokenSha256: string;
+}
+
+export type HostEntry = SshHostEntry | LocalHostEntry | AgentHostEntry;
 
 export interface Inventory {
   file: string;
@@ -133,6 +139,7 @@ const HostSchema = strictObject({
   labels: z.record(LabelKey, LabelValue, { error: keyError }).optional(),
   jump: z.string().optional(),
   transport: z.enum(['ssh', 'local', 'agent']).optional(),
+  token_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected the 64 hex digits of a SHA-256 (made by `remux agent token NAME`)').optional(),
   tmux_socket: z.string().superRefine((socket, ctx) => {
     const problem = tmuxSocketProblem(socket);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
@@ -144,8 +151,12 @@ const HostSchema = strictObject({
     .optional(),
 }).superRefine((host, ctx) => {
   const transport = host.transport ?? 'ssh';
+  if (transport !== 'agent' && host.token_sha256 !== undefined) ctx.addIssue({ code: 'custom', path: ['token_sha256'], message: 'only used with transport agent' });
   if (transport === 'agent') {
-    ctx.addIssue({ code: 'custom', path: ['transport'], message: 'transport agent is reserved for a later release; use ssh or local' });
+    if (host.token_sha256 === undefined) ctx.addIssue({ code: 'custom', path: ['token_sha256'], message: 'missing: an agent host needs the hash of its token (`remux agent token NAME` makes both)' });
+    for (const key of SSH_ONLY_KEYS) {
+      if (host[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'not used with transport agent (the agent dials the daemon)' });
+    }
   } else if (transport === 'local') {
     for (const key of SSH_ONLY_KEYS) {
       if (host[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'not used with transport local' });
@@ -240,6 +251,8 @@ function inventoryOf(doc: SourceDoc, env: NodeJS.ProcessEnv): Inventory {
 function toEntry(name: string, h: HostFields, file: string, env: NodeJS.ProcessEnv): HostEntry {
   const labels = { ...h.labels };
   if (h.transport === 'local') return { name, transport: 'local', labels, builtin: false, ...tmuxFields(h) };
+  // The schema refuses an agent host without a token hash.
+  if (h.transport === 'agent') return { name, transport: 'agent', tokenSha256: h.token_sha256 ?? '', labels, builtin: false, ...tmuxFields(h) };
   let auth: HostAuth = { method: 'default' };
   // Relative identity paths are relative to the inventory file, not to wherever the daemon runs.
   if (h.identity !== undefined) auth = { method: 'identity', file: resolve(dirname(file), expandHome(h.identity)) };
@@ -284,6 +297,8 @@ export interface HostInput {
   labels?: Record<string, string>;
   jump?: string;
   transport?: Transport;
+  /** Agent hosts: the SHA-256 of the token the agent presents. */
+  tokenSha256?: string;
   /** tmux_socket as written: a -L name or a -S path. */
   tmuxSocket?: string;
   tmuxUsers?: string[];
@@ -368,6 +383,7 @@ function fileFields(host: HostInput): Record<string, unknown> {
     labels: host.labels && Object.keys(host.labels).length > 0 ? host.labels : undefined,
     jump: host.jump,
     transport: host.transport,
+    token_sha256: host.tokenSha256,
     tmux_socket: host.tmuxSocket,
     tmux_users: host.tmuxUsers,
   };

@@ -1,9 +1,11 @@
-// Host lookup for perform(): the built-in local host, and inventory hosts reached over the SSH
-// connection pool. The inventory is re-read when hosts.yaml changes (the daemon runs for days).
+// Host lookup for perform(): the built-in local host, inventory hosts reached over the SSH connection
+// pool, and agent hosts reached over the connection their agent dialed to the daemon (AgentHub). The inventory is re-read when hosts.yaml changes (the daemon runs for days).
 import type { Config } from '../config/config.js';
 import { selectInScope } from '../core/scope.js';
 import type { Principal } from '../core/types.js';
 import { ReloadingFile } from '../config/reloading.js';
+import { AgentHub } from '../gateway/relay/hub.js';
+import { createAgentHost } from './agent.js';
 import { createLocalHost, isLocalHostName } from './local.js';
 import { hostsFile, loadInventory, type HostEntry, type Inventory, type SshHostEntry } from './inventory.js';
 import type { EarlySockets } from './early-sockets.js';
@@ -25,6 +27,9 @@ export interface RegistryOptions {
 export class HostRegistry {
   private readonly inventorySource: ReloadingFile<Inventory>;
   private readonly locals = new Map<string, Host>();
+  private readonly agentHosts = new Map<string, Host>();
+  /** The agents connected to this process (only the daemon serves the relay; elsewhere it stays empty). */
+  readonly agents = new AgentHub();
   private pool: ConnectionPool | null = null;
 
   constructor(private readonly opts: RegistryOptions) {
@@ -86,6 +91,14 @@ export class HostRegistry {
       }
       return host;
     }
+    if (entry.transport === 'agent') {
+      let host = this.agentHosts.get(name);
+      if (!host) {
+        host = createAgentHost(name, this.agents);
+        this.agentHosts.set(name, host);
+      }
+      return host;
+    }
     if (!this.pool) throw new Error(`internal: HostRegistry.prepare() was not called for ${name}`);
     return this.pool.host(entry);
   }
@@ -95,7 +108,15 @@ export class HostRegistry {
     return this.pool?.status() ?? [];
   }
 
+  /** The login user on an agent's machine (the default tmux user there), known while it is connected. */
+  agentUser(name: string): string {
+    const status = this.agents.status(name);
+    if (status.user === null) throw new TransportError(`agent ${name} is not connected (${status.lastError ?? 'never connected'})`);
+    return status.user;
+  }
+
   async close(): Promise<void> {
+    this.agents.closeAll();
     this.opts.earlySockets?.closeUnused();
     await this.pool?.closeAll();
   }

@@ -24,7 +24,9 @@ import { TransportError } from './types.js';
 
 export interface RemoteLookup {
   /** Runs a POSIX sh script on the host with PATH set to securePath and returns its stdout. */
-  run(script: string): Promise<Buffer>;
+  run?(script: string): Promise<Buffer>;
+  /** Or asks the host directly (an outbound agent answers with its own local resolver). */
+  answer?(paths: string[], names: string[]): Promise<Answers>;
   /** The directories program names are looked up in, `:`-separated: the PATH commands will run with. */
   securePath: string;
   /** `which` answers of this connection, reused briefly. */
@@ -62,7 +64,11 @@ export class WhichCache {
   }
 }
 
-type Answer = { path: string } | { error: string };
+export type Answer = { path: string } | { error: string };
+export interface Answers {
+  paths: Answer[];
+  names: Array<Answer | null>;
+}
 
 const MAX_ROUNDS = 4;
 /** Where a program looked up by name only "lives": plainly not a real directory, in reasons and the audit. */
@@ -194,8 +200,10 @@ export function parseAnswers(out: Buffer, paths: readonly string[], names: reado
   };
 }
 
-async function fetchAnswers(paths: string[], names: string[], dirs: string[], remote: RemoteLookup): Promise<{ paths: Answer[]; names: Array<Answer | null> }> {
+async function fetchAnswers(paths: string[], names: string[], dirs: string[], remote: RemoteLookup): Promise<Answers> {
   try {
+    if (remote.answer) return checkedAnswers(await remote.answer(paths, names), paths, names);
+    if (!remote.run) throw new Error('internal: a RemoteLookup needs run() or answer()');
     return parseAnswers(await remote.run(resolverScript(paths, names, dirs)), paths, names);
   } catch (err) {
     // An unreachable host is the caller's failure (exit 255). A host that cannot answer denies every
@@ -204,6 +212,14 @@ async function fetchAnswers(paths: string[], names: string[], dirs: string[], re
     const error = { error: `the host could not answer: ${(err as Error).message}` };
     return { paths: paths.map(() => error), names: names.map(() => error) };
   }
+}
+
+/** Answers from a host that answers directly: one per question, or the host cannot answer. */
+function checkedAnswers(got: Answers, paths: readonly string[], names: readonly string[]): Answers {
+  if (got.paths.length !== paths.length || got.names.length !== names.length) {
+    throw new Error(`expected ${paths.length} paths and ${names.length} names, got ${got.paths.length} and ${got.names.length}`);
+  }
+  return got;
 }
 
 function answerPath(answer: Answer): string {

@@ -12,7 +12,7 @@ export interface HostExecRequest {
   output: OutputLimits;
   /** The OS sandbox to run in, or null to run with static checks only. */
   sandbox: SandboxSpec | null;
-  /** The policy the command runs under, for messages. */
+  /** The policy the command runs under, for messages; absent for remux's own commands (tmux, host checks). */
   policy?: string;
   stdin?: NodeJS.ReadableStream | null;
   onStdout(chunk: Buffer): void;

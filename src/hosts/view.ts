@@ -1,5 +1,5 @@
 // What `remux hosts list --json` and the HTTP API's GET /api/hosts show about hosts: inventory, live
-// connection state (from the daemon's pool) and how commands are enforced there.
+// connection state (from the daemon's pool, or for agent hosts its relay) and how commands are enforced there.
 import type { GatewayContext } from '../core/context.js';
 import type { HostStatus } from '../gateway/protocol.js';
 import type { SandboxSupport } from '../exec/types.js';
@@ -39,7 +39,7 @@ export async function hostRows(hosts: readonly HostEntry[], live: ReadonlyMap<st
     return {
       name: h.name,
       transport: h.transport,
-      address: h.transport === 'ssh' ? h.address : null,
+      address: h.transport === 'ssh' ? h.address : (s?.address ?? null),
       port: h.transport === 'ssh' ? h.port : null,
       user: h.transport === 'ssh' ? h.user : null,
       jump: h.transport === 'ssh' ? h.jump : null,
@@ -49,6 +49,8 @@ export async function hostRows(hosts: readonly HostEntry[], live: ReadonlyMap<st
       breaker: s?.breaker?.state ?? null,
       lastRttMs: s?.lastRttMs ?? null,
       lastError: s?.lastError ?? s?.breaker?.lastError ?? null,
+      /** Agent hosts: since when connected (or disconnected). */
+      since: s?.since ?? null,
       enforcement: enforcements[i]!,
     };
   });
@@ -59,6 +61,7 @@ export function hostStatuses(ctx: GatewayContext): HostStatus[] {
   const pool = new Map(ctx.registry.poolStatus().map((s) => [s.name, s]));
   try {
     return ctx.registry.inventory().hosts.map((entry): HostStatus => {
+      if (entry.transport === 'agent') return agentStatus(ctx, entry.name, entry.labels);
       const s = pool.get(entry.name);
       return {
         name: entry.name,
@@ -79,4 +82,24 @@ export function hostStatuses(ctx: GatewayContext): HostStatus[] {
     // A broken hosts.yaml must not break status; the next run request reports it with file:line.
     return [];
   }
+}
+
+/** An agent host's liveness: connected (the daemon's pings get answers), since when, the last ping's round trip. */
+function agentStatus(ctx: GatewayContext, name: string, labels: Record<string, string>): HostStatus {
+  const a = ctx.registry.agents.status(name);
+  return {
+    name,
+    address: a.address,
+    port: null,
+    transport: 'agent',
+    labels,
+    connected: a.connected,
+    breaker: null,
+    lastRttMs: a.lastRttMs,
+    lastError: a.lastError,
+    activeChannels: a.inFlight,
+    queued: 0,
+    sandbox: a.sandbox,
+    since: a.since,
+  };
 }

@@ -75,7 +75,7 @@ export class Sessions {
   /** The login user and the configured tmux users of a host (default: the login user alone). */
   users(host: string): { loginUser: string; users: string[] } {
     const entry = this.entry(host);
-    const loginUser = entry.transport === 'ssh' ? entry.user : userInfo().username;
+    const loginUser = entry.transport === 'ssh' ? entry.user : entry.transport === 'agent' ? this.registry.agentUser(host) : userInfo().username;
     return { loginUser, users: entry.tmuxUsers ?? [loginUser] };
   }
 

@@ -53,7 +53,7 @@ export function single(argv: string[]): CommandList {
 // ---- Listing ---------------------------------------------------------------------------------
 
 /** Numbers first and the name last: a name is the rest of the line, whatever it holds. */
-const LIST_FORMAT = '#{session_windows}:#{session_created}:#{session_activity}:#{session_attached}:#{session_name}';
+export const LIST_FORMAT = '#{session_windows}:#{session_created}:#{session_activity}:#{session_attached}:#{session_name}';
 const LIST_LINE = /^(\d+):(\d+):(\d+):(\d+):(.*)$/;
 /** The clients, listed by the same tmux invocation (`;`): remux's session recorders are not counted as attached. */
 const CLIENT_FORMAT = 'client:#{client_flags}:#{session_name}';
@@ -61,7 +61,7 @@ const CLIENT_LINE = /^client:([^:]*):(.*)$/;
 /** A session recorder (session-recorder.ts): a control client, read-only, ignoring size. A person's client is not all three. */
 const RECORDER_FLAGS = ['control-mode', 'read-only', 'ignore-size'];
 /** Printed when sudo itself refuses (the probe `sudo -n -u U tmux -V` failed too). */
-const SUDO_REFUSED = 'remux:sudo-refused';
+export const SUDO_REFUSED = 'remux:sudo-refused';
 /** tmux's words when no server listens on the socket (3.3: ENOENT of a missing directory says "error connecting"). */
 const NO_SERVER = /no server running on |error connecting to .*\(No such file or directory\)/;
 

@@ -231,9 +231,13 @@ hosts:
       assertConfigError('hosts:\n  a:\n    address: a.example\n    user: -oops\n', 4, /bad user name/);
     });
 
-    test('transports: local takes no ssh settings; agent is reserved', () => {
+    test('transports: local takes no ssh settings; agent takes a token hash and no ssh settings', () => {
+      const hash = 'a'.repeat(64);
       assertConfigError('hosts:\n  g:\n    transport: local\n    address: 10.0.0.1\n', 4, /hosts\.g\.address: not used with transport local/);
-      assertConfigError('hosts:\n  g:\n    address: 10.0.0.1\n    transport: agent\n', 4, /reserved for a later release/);
+      assertConfigError(`hosts:\n  g:\n    address: 10.0.0.1\n    transport: agent\n    token_sha256: ${hash}\n`, 3, /hosts\.g\.address: not used with transport agent/);
+      assertConfigError('hosts:\n  g:\n    transport: agent\n', 2, /hosts\.g\.token_sha256: missing/);
+      assertConfigError('hosts:\n  g:\n    transport: agent\n    token_sha256: secret\n', 4, /expected the 64 hex digits/);
+      assertConfigError(`hosts:\n  g:\n    address: 10.0.0.1\n    token_sha256: ${hash}\n`, 4, /hosts\.g\.token_sha256: only used with transport agent/);
       assertConfigError('hosts:\n  g:\n    address: 10.0.0.1\n    transport: telnet\n', 4, /hosts\.g\.transport/);
     });
 

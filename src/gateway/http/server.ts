@@ -21,6 +21,7 @@ import type { AttachSlots } from '../attach-slots.js';
 import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
 import { registerApprovalLinks, registerApprovalRoutes } from './approvals-routes.js';
 import { registerMcp } from '../mcp/http.js';
+import { registerRelay, relaySettings } from '../relay/route.js';
 import { registerAuditRoutes } from './audit-routes.js';
 import { registerRecordingRoutes } from './recordings-routes.js';
 import { principalOfRequest, registerApi } from './routes.js';
@@ -225,6 +226,7 @@ export async function startHttp(
   registerApprovalLinks(app, ctx);
   // MCP clients authenticate with bearer tokens only (never the console's cookie): their own hook.
   registerMcp(app, { ctx, limiter, guard, allowedOrigins, live });
+  registerRelay(app, ctx, relaySettings(ctx.config.relay), guard, log);
   registerStatic(app, log);
 
   await app.listen({ host: settings.host, port: settings.port });

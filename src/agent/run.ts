@@ -1,0 +1,189 @@
+// `remux agent`: dials the gateway's relay endpoint and stays connected, serving the gateway's requests
+// (serve.ts). The token goes in the Authorization header of the upgrade request, never in the URL.
+// A lost connection is dialed again after exponential backoff with full jitter (hosts/backoff.ts); a
+// refused token, or another agent taking this name, ends the agent with the reason instead.
+import { homedir, userInfo } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocket } from 'ws';
+import type { GatewayContext } from '../core/context.js';
+import { UsageError } from '../core/errors.js';
+import { Backoff, type BackoffOptions } from '../hosts/backoff.js';
+import { AGENT_PATH, CLOSE, GatewayFrameSchema, MAX_FRAME_BYTES, parseFrame, PROTOCOL_VERSION, type AgentFrame, type Hello } from '../gateway/relay/protocol.js';
+import { AgentSession } from './serve.js';
+
+export interface AgentOptions {
+  gateway: string;
+  name: string;
+  token: string;
+  /** This machine's own context: its policies, audit store and local host. */
+  ctx: GatewayContext;
+  version: string;
+  log(line: string): void;
+  /** Aborting stops the agent (its connection is closed, running requests cancelled). */
+  signal?: AbortSignal;
+  backoff?: BackoffOptions;
+  /** The WebSocket handshake, and the gateway's `registered` answer, must come within this long. */
+  connectTimeoutMs?: number;
+}
+
+/** Why the agent stopped for good: the exit status and the reason. */
+export interface AgentEnd {
+  exitCode: number;
+  message: string;
+}
+
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
+
+/** The relay endpoint for --gateway: wss:// (https:// accepted); plain ws:// only to this machine. */
+export function relayUrl(gateway: string): URL {
+  let url: URL;
+  try {
+    url = new URL(gateway);
+  } catch {
+    throw new UsageError(`--gateway ${gateway}: not a URL; write wss://HOST:PORT`);
+  }
+  if (url.protocol === 'https:') url.protocol = 'wss:';
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  if (url.protocol !== 'wss:' && url.protocol !== 'ws:') throw new UsageError(`--gateway ${gateway}: expected wss://HOST:PORT`);
+  if (url.protocol === 'ws:' && !LOOPBACK.test(url.hostname)) {
+    throw new UsageError(`--gateway ${gateway}: plain ws:// would send the agent token in clear; use wss://`);
+  }
+  if (url.username || url.password || url.search) throw new UsageError(`--gateway ${gateway}: no credentials or query in the URL (the token goes in --token-file)`);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${AGENT_PATH}`;
+  url.hash = '';
+  return url;
+}
+
+export async function runAgent(opts: AgentOptions): Promise<AgentEnd> {
+  const url = relayUrl(opts.gateway);
+  const backoff = new Backoff(opts.backoff);
+  let attempt = 0;
+  while (!opts.signal?.aborted) {
+    const outcome = await connectOnce(url, opts);
+    if ('end' in outcome) return outcome.end;
+    if (outcome.registered) attempt = 0;
+    if (opts.signal?.aborted) break;
+    const delay = backoff.nextDelay(attempt++);
+    opts.log(`${outcome.why}; connecting again in ${delay} ms`);
+    try {
+      await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : {});
+    } catch {
+      break; // stopped while waiting
+    }
+  }
+  return { exitCode: 0, message: 'stopped' };
+}
+
+type Outcome = { registered: boolean; why: string } | { end: AgentEnd };
+
+async function hello(opts: AgentOptions): Promise<Hello> {
+  return {
+    type: 'hello',
+    v: PROTOCOL_VERSION,
+    name: opts.name,
+    user: userInfo().username,
+    home: homedir(),
+    securePath: opts.ctx.config.exec.secure_path,
+    sandbox: await opts.ctx.host('localhost').sandboxSupport(),
+    version: opts.version,
+  };
+}
+
+function connectOnce(url: URL, opts: AgentOptions): Promise<Outcome> {
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 15_000;
+  return new Promise<Outcome>((resolve) => {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${opts.token}` }, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: connectTimeoutMs, perMessageDeflate: false });
+    const send = (frame: AgentFrame): void => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+    };
+    const session = new AgentSession(opts.name, opts.ctx, send);
+    let registered = false;
+    let settled: Outcome | null = null;
+    const settle = (outcome: Outcome): void => {
+      settled ??= outcome;
+    };
+    // The gateway pings; one that stops (a dead path that never closes) is given up on.
+    let silence: NodeJS.Timeout | null = null;
+    const expectPing = (intervalMs: number): void => {
+      if (silence) clearTimeout(silence);
+      silence = setTimeout(() => {
+        settle({ registered, why: `the gateway sent no ping for ${Math.round((2 * intervalMs + 5000) / 1000)} s` });
+        ws.terminate();
+      }, 2 * intervalMs + 5000);
+      silence.unref();
+    };
+    let pingIntervalMs = 0;
+    const registerTimer = setTimeout(() => {
+      settle({ registered: false, why: `the gateway did not register this agent within ${connectTimeoutMs} ms` });
+      ws.terminate();
+    }, connectTimeoutMs);
+    const onStop = (): void => ws.close(1000, 'agent stopping');
+    opts.signal?.addEventListener('abort', onStop, { once: true });
+
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < 2000) body += chunk;
+      });
+      res.on('end', () => {
+        let message = body.trim();
+        try {
+          message = (JSON.parse(body) as { message?: string }).message ?? message;
+        } catch {
+          // not the API's JSON: shown as it came
+        }
+        const status = res.statusCode ?? 0;
+        const text = `the gateway refused the connection (HTTP ${status}${message ? `: ${message}` : ''})`;
+        // A refused token or network does not heal by retrying; a busy or restarting gateway may.
+        settle(status === 401 || status === 403 ? { end: { exitCode: 77, message: text } } : { registered: false, why: text });
+        ws.terminate();
+      });
+    });
+    ws.on('open', () => {
+      hello(opts).then(
+        (h) => send(h),
+        (err: unknown) => {
+          settle({ end: { exitCode: 1, message: `cannot describe this machine: ${(err as Error).message}` } });
+          ws.terminate();
+        },
+      );
+    });
+    ws.on('ping', () => {
+      if (pingIntervalMs > 0) expectPing(pingIntervalMs);
+    });
+    ws.on('message', (data, isBinary) => {
+      const parsed = isBinary ? ({ ok: false, error: 'binary frame' } as const) : parseFrame(GatewayFrameSchema, data as Buffer);
+      if (!parsed.ok) {
+        settle({ registered, why: `the gateway sent a bad frame (${parsed.error})` });
+        return ws.close(CLOSE.protocol, parsed.error.slice(0, 120));
+      }
+      const frame = parsed.frame;
+      if (!registered) {
+        if (frame.type !== 'registered') {
+          settle({ registered, why: `the gateway sent ${frame.type} before registering this agent` });
+          return ws.close(CLOSE.protocol, 'expected registered');
+        }
+        registered = true;
+        clearTimeout(registerTimer);
+        pingIntervalMs = frame.pingIntervalMs;
+        expectPing(pingIntervalMs);
+        opts.log(`connected to ${url.origin} as agent ${frame.name}`);
+        return;
+      }
+      session.handle(frame);
+    });
+    ws.on('error', (err) => settle({ registered, why: `connection to ${url.origin} failed: ${err.message}` }));
+    ws.on('close', (code, reason) => {
+      clearTimeout(registerTimer);
+      if (silence) clearTimeout(silence);
+      opts.signal?.removeEventListener('abort', onStop);
+      session.cancelAll();
+      const why = reason.toString() || `code ${code}`;
+      if (code === CLOSE.replaced) settle({ end: { exitCode: 1, message: `another agent took the name ${opts.name}: ${why}` } });
+      else if (code === CLOSE.protocol && !registered) settle({ end: { exitCode: 1, message: `the gateway refused this agent: ${why}` } });
+      else settle({ registered, why: `connection closed (${why})` });
+      resolve(settled!);
+    });
+  });
+}

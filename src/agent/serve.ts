@@ -1,0 +1,313 @@
+// The agent's side of one relay connection: each request from the gateway runs through this machine's
+// own perform() (its own policies file, audit store and sandbox) as principal `agent:gateway-NAME`, so
+// the gateway's policy and the owner's local policy must both allow it. Output streams back as it comes,
+// no further ahead than the gateway's credit allows. Everything still running when the connection ends
+// is cancelled: the caller is gone, and nothing is ever resumed or replayed.
+import { asPrincipal, type GatewayContext } from '../core/context.js';
+import { parseCommand } from '../command/parser.js';
+import type { CommandList } from '../command/types.js';
+import { EXIT } from '../core/exit-codes.js';
+import { errorText, perform, refuse, type Asked } from '../core/perform.js';
+import type { Principal } from '../core/types.js';
+import { ADMIN_SCOPE } from '../config/principals.js';
+import type { OutputFlow, SandboxSpec } from '../exec/types.js';
+import { ResolveError } from '../policy/resolve.js';
+import { CHUNK_BYTES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
+import type { Host } from '../hosts/types.js';
+import { checkOwnCommand, isListing } from './own.js';
+import { intersectSandbox } from './sandbox.js';
+import { openCheckedTerminal } from './terminal.js';
+
+/** Requests one connection may have running at once: a flood is refused, not queued. */
+export const MAX_RUNNING = 512;
+
+/** remux's own commands print session lists and pane captures: bounded all the same. */
+const OWN_OUTPUT_MAX = 16 << 20;
+
+/** The host every request runs on: this machine. */
+const HERE = 'localhost';
+
+interface Running {
+  cancel(): void;
+  credit(bytes: number): void;
+  input?(data: Buffer): void;
+  resize?(cols: number, rows: number): void;
+}
+
+/** Output bytes sent but not yet credited by the gateway; full at WINDOW_BYTES (the command is not read meanwhile). */
+export class Window implements OutputFlow {
+  private unacked = 0;
+  private waiters: Array<() => void> = [];
+  private stopped = false;
+
+  full(): boolean {
+    return !this.stopped && this.unacked >= WINDOW_BYTES;
+  }
+
+  onRoom(callback: () => void): void {
+    if (this.full()) this.waiters.push(callback);
+    else queueMicrotask(callback);
+  }
+
+  sent(bytes: number): void {
+    this.unacked += bytes;
+  }
+
+  credit(bytes: number): void {
+    this.unacked = Math.max(0, this.unacked - bytes);
+    if (!this.full()) this.wake();
+  }
+
+  /** The request ended or was cancelled: nobody waits on credit any more. */
+  stop(): void {
+    this.stopped = true;
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+export class AgentSession {
+  private readonly running = new Map<number, Running>();
+  readonly principal: Principal;
+
+  constructor(
+    private readonly name: string,
+    private readonly ctx: GatewayContext,
+    private readonly send: (frame: AgentFrame) => void,
+  ) {
+    this.principal = { name: `agent:gateway-${name}`, via: 'agent', scope: ADMIN_SCOPE };
+  }
+
+  get active(): number {
+    return this.running.size;
+  }
+
+  handle(frame: GatewayFrame): void {
+    switch (frame.type) {
+      case 'registered':
+        return;
+      case 'credit':
+        return this.running.get(frame.id)?.credit(frame.bytes);
+      case 'cancel':
+        return this.running.get(frame.id)?.cancel();
+      case 'input':
+        return this.running.get(frame.id)?.input?.(Buffer.from(frame.data, 'base64'));
+      case 'resize':
+        return this.running.get(frame.id)?.resize?.(frame.cols, frame.rows);
+    }
+    if (this.running.has(frame.id)) return this.send({ type: 'error', id: frame.id, message: `request id ${frame.id} is already running` });
+    if (this.running.size >= MAX_RUNNING) return this.send({ type: 'error', id: frame.id, message: `agent ${this.name} is running ${MAX_RUNNING} requests already; try again later` });
+    switch (frame.type) {
+      case 'exec':
+        return this.exec(frame);
+      case 'resolve':
+        return this.resolve(frame.id, frame.paths, frame.names);
+      case 'terminal':
+        return this.terminal(frame.id, frame.argv, frame.cols, frame.rows);
+    }
+  }
+
+  /** The connection ended: everything still running is stopped (its caller already got an error). */
+  cancelAll(): void {
+    for (const r of this.running.values()) r.cancel();
+  }
+
+  /** Sends output in frames of at most CHUNK_BYTES. */
+  private out(id: number, stream: 'stdout' | 'stderr' | 'pty', chunk: Buffer, window: Window): void {
+    for (let at = 0; at < chunk.length; at += CHUNK_BYTES) {
+      const part = chunk.subarray(at, at + CHUNK_BYTES);
+      window.sent(part.length);
+      this.send({ type: 'out', id, stream, data: part.toString('base64') });
+    }
+  }
+
+  private exec(f: ExecFrame): void {
+    const abort = new AbortController();
+    const window = new Window();
+    this.running.set(f.id, {
+      cancel: () => {
+        window.stop();
+        abort.abort();
+      },
+      credit: (bytes) => window.credit(bytes),
+    });
+    if (f.own) {
+      return void this.ownExec(f, window, abort.signal).finally(() => {
+        window.stop();
+        this.running.delete(f.id);
+      });
+    }
+    const ctx = this.requestContext(f.sandbox);
+    // The stricter of the gateway's limit and this machine's own.
+    const own = ctx.defaultTimeoutMs;
+    const timeoutMs = f.timeoutMs === null ? own : own === null ? f.timeoutMs : Math.min(own, f.timeoutMs);
+    const started = performance.now();
+    perform(ctx, { kind: 'exec', host: HERE, command: f.command, cwd: f.cwd, timeoutMs, pipefail: f.pipefail }, {
+      onStdout: (chunk) => this.out(f.id, 'stdout', chunk, window),
+      onStderr: (chunk) => this.out(f.id, 'stderr', chunk, window),
+      flow: window,
+      signal: abort.signal,
+    })
+      .then((r) => {
+        const ranNot = r.outcome !== 'ok' && r.outcome !== 'failed';
+        // A refusal here is this machine's own policy: said on stderr (its exit status says denied), as sh says a stage failed.
+        if (ranNot && r.exitCode !== 125 && r.message) this.out(f.id, 'stderr', Buffer.from(`remux: agent ${this.name}: ${r.message}\n`), window);
+        this.send({
+          type: 'result',
+          id: f.id,
+          result: {
+            exitCode: r.exitCode,
+            signal: null,
+            timedOut: r.timedOut,
+            aborted: abort.signal.aborted,
+            truncated: r.truncated,
+            bytesOut: r.bytesOut,
+            bytesErr: 0,
+            durationMs: performance.now() - started,
+            error: ranNot || r.exitCode === 125 ? r.message : null,
+            errorKind: null,
+          },
+        });
+      })
+      .catch((err: unknown) => this.send({ type: 'error', id: f.id, message: `the agent failed: ${err instanceof Error ? err.message : String(err)}` }))
+      .finally(() => {
+        window.stop();
+        this.running.delete(f.id);
+      });
+  }
+
+  /**
+   * remux's own command line (own.ts): run on this machine without the policy engine, which refuses tmux,
+   * once its shape and any startup command in it passed. Audited, except the periodic session listings.
+   */
+  private async ownExec(f: ExecFrame, window: Window, signal: AbortSignal): Promise<void> {
+    const ctx = asPrincipal(this.ctx, this.principal);
+    const started = performance.now();
+    const fail = (exitCode: number, message: string): void => {
+      this.out(f.id, 'stderr', Buffer.from(`remux: agent ${this.name}: ${message}\n`), window);
+      this.send({ type: 'result', id: f.id, result: { exitCode, signal: null, timedOut: false, aborted: false, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: performance.now() - started, error: message, errorKind: null } });
+    };
+    const asked: Asked = { principal: ctx.principal.name, host: HERE, operation: 'remux', command: f.command, argv: null, policy: '(none: remux tmux command)' };
+    try {
+      const policy = ctx.policies.get(ctx.defaultPolicy);
+      if (!policy) return fail(EXIT.USAGE, `the agent's default_policy ${ctx.defaultPolicy} is not in ${ctx.policiesFile}`);
+      const host = ctx.host(HERE);
+      let list: CommandList;
+      try {
+        list = parseCommand(f.command);
+      } catch (err) {
+        return fail(EXIT.USAGE, (err as Error).message);
+      }
+      asked.argv = list.items.flatMap((i) => i.pipeline.stages.flatMap((s) => s.argv));
+      const checked = checkOwnCommand(list, policy, host.resolver);
+      if ('refusal' in checked) {
+        await refuse(ctx, asked, started, 'denied', EXIT.DENIED, checked.refusal, null);
+        return fail(EXIT.DENIED, checked.refusal);
+      }
+      const quiet = list.items.every((i) => i.pipeline.stages.every((s) => isListing(s.argv)));
+      const actionId = quiet ? null : await ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: "remux's own command, requested by the gateway" });
+      const r = await host.execute({
+        list,
+        cwd: f.cwd,
+        timeoutMs: f.timeoutMs,
+        pipefail: f.pipefail,
+        output: { maxBytes: OWN_OUTPUT_MAX, redact: [], redactBlocks: [] },
+        sandbox: null,
+        onStdout: (chunk) => this.out(f.id, 'stdout', chunk, window),
+        onStderr: (chunk) => this.out(f.id, 'stderr', chunk, window),
+        flow: window,
+        signal,
+      });
+      if (actionId !== null) await ctx.audit.end(actionId, { exitCode: r.exitCode, signal: r.signal, durationMs: r.durationMs, bytesOut: r.bytesOut, bytesErr: r.bytesErr, truncated: r.truncated, timedOut: r.timedOut, error: r.error });
+      this.send({ type: 'result', id: f.id, result: { ...r, durationMs: performance.now() - started } });
+    } catch (err) {
+      this.send({ type: 'error', id: f.id, message: `the agent failed: ${errorText(err)}` });
+    }
+  }
+
+  /** Path and program questions of the gateway's policy check, answered the way this machine's resolver sees them. */
+  private resolve(id: number, paths: string[], names: string[]): void {
+    const resolver = this.ctx.host(HERE).resolver;
+    const answer = (fn: () => string): RelayAnswer => {
+      try {
+        return { path: fn() };
+      } catch (err) {
+        if (err instanceof ResolveError || (err as NodeJS.ErrnoException).code !== undefined) return { error: (err as Error).message };
+        throw err;
+      }
+    };
+    try {
+      this.send({
+        type: 'resolved',
+        id,
+        paths: paths.map((p) => answer(() => resolver.realpath(p, '/'))),
+        names: names.map((n) => {
+          const path = resolver.which(n);
+          return path === null ? null : { path };
+        }),
+      });
+    } catch (err) {
+      this.send({ type: 'error', id, message: `cannot resolve paths: ${(err as Error).message}` });
+    }
+  }
+
+  private terminal(id: number, argv: string[], cols: number, rows: number): void {
+    const window = new Window();
+    let cancelled = false;
+    let kill = (): void => {
+      cancelled = true;
+    };
+    this.running.set(id, { cancel: () => kill(), credit: (bytes) => window.credit(bytes) });
+    openCheckedTerminal(asPrincipal(this.ctx, this.principal), HERE, argv, { cols, rows }).then(
+      (opened) => {
+        if ('refusal' in opened) {
+          this.running.delete(id);
+          return this.send({ type: 'error', id, message: opened.refusal });
+        }
+        const { terminal } = opened;
+        kill = () => terminal.kill();
+        if (cancelled) terminal.kill();
+        this.send({ type: 'opened', id });
+        const resumeWhenRoom = (): void => window.onRoom(() => terminal.resume());
+        terminal.onData((chunk) => {
+          this.out(id, 'pty', chunk, window);
+          if (window.full()) {
+            terminal.pause();
+            resumeWhenRoom();
+          }
+        });
+        this.running.set(id, {
+          cancel: () => terminal.kill(),
+          credit: (bytes) => window.credit(bytes),
+          input: (data) => terminal.write(data),
+          resize: (c, r) => terminal.resize(c, r),
+        });
+        void opened.ended.then((exit) => {
+          window.stop();
+          this.running.delete(id);
+          this.send({ type: 'exit', id, code: exit.code, signal: exit.signal });
+        });
+      },
+      (err: unknown) => {
+        this.running.delete(id);
+        this.send({ type: 'error', id, message: err instanceof Error ? err.message : String(err) });
+      },
+    );
+  }
+
+  /** This machine's context, acting as the gateway's agent principal, its sandbox narrowed to the gateway's too. */
+  private requestContext(gatewaySandbox: SandboxSpec | null): GatewayContext {
+    const base = asPrincipal(this.ctx, this.principal);
+    if (gatewaySandbox === null) return base;
+    const host = (name: string): Host => {
+      const h = this.ctx.host(name);
+      return { ...h, execute: (req) => h.execute({ ...req, sandbox: intersectSandbox(req.sandbox, gatewaySandbox) }) };
+    };
+    return Object.assign(Object.create(base) as GatewayContext, { host });
+  }
+}

@@ -1,0 +1,192 @@
+// The gateway's connected agents: one live connection per name, requests correlated in memory by id.
+// A result is pushed to the waiting caller the moment its frame arrives (no queue, no polling). When a
+// connection ends, everything still waiting on it fails at once with "may have run" and is never sent
+// again. A second connection with the same name replaces the first; the first one's teardown then
+// removes nothing but itself (code-remote removed by name and could drop the new socket).
+import type { WebSocket } from 'ws';
+import { TransportError } from '../../hosts/types.js';
+import { AgentFrameSchema, CLOSE, MAX_FRAME_BYTES, parseFrame, type AgentFrame, type GatewayFrame, type Hello } from './protocol.js';
+
+/** Someone waiting on a request's frames. */
+export interface PendingRequest {
+  /** A frame for this request; returns true when it was the last one. */
+  onFrame(frame: Exclude<AgentFrame, { type: 'hello' }>): boolean;
+  /** The connection ended first. */
+  fail(err: TransportError): void;
+}
+
+export interface LiveOptions {
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  /** Control requests (path lookups, opening a terminal) fail after this long. */
+  requestTimeoutMs: number;
+}
+
+type Outgoing = GatewayFrame extends infer F ? (F extends { id: number } ? Omit<F, 'id'> : never) : never;
+
+export class AgentConnection {
+  readonly since = Date.now();
+  lastRttMs: number | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, PendingRequest>();
+  private pingTimer: NodeJS.Timeout | null = null;
+  private pongDeadline: NodeJS.Timeout | null = null;
+  private pingSentAt = 0;
+  private closed = false;
+  private readonly closeListeners: Array<(why: string) => void> = [];
+
+  constructor(
+    private readonly socket: WebSocket,
+    readonly hello: Hello,
+    /** The client's address (after the trusted proxy hop). */
+    readonly address: string,
+    readonly options: LiveOptions,
+  ) {
+    socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
+    socket.on('pong', () => this.pong());
+    socket.on('close', (code, reason) => this.ended(`connection closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`));
+    socket.on('error', (err) => this.ended(`connection failed: ${err.message}`));
+    this.pingTimer = setInterval(() => this.ping(), options.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  get name(): string {
+    return this.hello.name;
+  }
+
+  get open(): boolean {
+    return !this.closed;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  onClose(listener: (why: string) => void): void {
+    if (this.closed) listener('closed');
+    else this.closeListeners.push(listener);
+  }
+
+  /** Sends a request and routes its frames to `waiter` until it says it is done; returns the request's id. */
+  request(frame: Outgoing, waiter: PendingRequest): number {
+    if (this.closed) throw new TransportError(`agent ${this.name} is not connected`);
+    const id = this.nextId++;
+    this.pending.set(id, waiter);
+    this.send({ ...frame, id } as GatewayFrame);
+    return id;
+  }
+
+  /** Stops waiting on a request (its caller gave up); frames that still arrive for it are dropped. */
+  forget(id: number): void {
+    this.pending.delete(id);
+  }
+
+  send(frame: GatewayFrame): void {
+    if (this.closed) return;
+    const text = JSON.stringify(frame);
+    if (Buffer.byteLength(text) > MAX_FRAME_BYTES) throw new TransportError(`a ${frame.type} frame for agent ${this.name} is over the frame limit of ${MAX_FRAME_BYTES} bytes`);
+    this.socket.send(text);
+  }
+
+  close(code: number, why: string): void {
+    this.socket.close(code, why);
+    // A peer that does not answer the close handshake is cut off; waiters fail now either way.
+    setTimeout(() => this.socket.terminate(), 1000).unref();
+    this.ended(why);
+  }
+
+  private receive(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    const parsed = isBinary ? ({ ok: false, error: 'binary frames are not part of the protocol' } as const) : parseFrame(AgentFrameSchema, data);
+    if (!parsed.ok) return this.close(CLOSE.protocol, parsed.error);
+    const frame = parsed.frame;
+    if (frame.type === 'hello') return this.close(CLOSE.protocol, 'hello was sent twice');
+    const waiter = this.pending.get(frame.id);
+    // A frame for a request the caller already gave up on (cancelled, timed out) is expected: dropped.
+    if (waiter?.onFrame(frame)) this.pending.delete(frame.id);
+  }
+
+  private ping(): void {
+    if (this.closed || this.pongDeadline) return;
+    this.pingSentAt = performance.now();
+    this.socket.ping();
+    this.pongDeadline = setTimeout(() => {
+      this.socket.terminate();
+      this.ended(`no pong within ${this.options.pongTimeoutMs} ms`);
+    }, this.options.pongTimeoutMs);
+    this.pongDeadline.unref();
+  }
+
+  private pong(): void {
+    if (!this.pongDeadline) return;
+    clearTimeout(this.pongDeadline);
+    this.pongDeadline = null;
+    this.lastRttMs = performance.now() - this.pingSentAt;
+  }
+
+  private ended(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.pongDeadline) clearTimeout(this.pongDeadline);
+    const err = new TransportError(`agent ${this.name} disconnected (${why}); a command that was running there may have run`);
+    const waiters = [...this.pending.values()];
+    this.pending.clear();
+    for (const w of waiters) w.fail(err);
+    for (const l of this.closeListeners) l(why);
+  }
+}
+
+export interface AgentStatus {
+  name: string;
+  connected: boolean;
+  /** ISO time of the current connection, or of the last disconnect. */
+  since: string | null;
+  address: string | null;
+  user: string | null;
+  lastRttMs: number | null;
+  lastError: string | null;
+  inFlight: number;
+  sandbox: Hello['sandbox'] | null;
+}
+
+export class AgentHub {
+  private readonly live = new Map<string, AgentConnection>();
+  private readonly gone = new Map<string, { at: number; why: string }>();
+
+  get(name: string): AgentConnection | undefined {
+    return this.live.get(name);
+  }
+
+  /** Makes `conn` the connection of its name; an older one is closed (its requests fail, "may have run"). */
+  register(conn: AgentConnection): void {
+    const old = this.live.get(conn.name);
+    this.live.set(conn.name, conn);
+    this.gone.delete(conn.name);
+    conn.onClose((why) => {
+      // Only the connection that is still registered is removed: a replaced one's teardown leaves the new one.
+      if (this.live.get(conn.name) !== conn) return;
+      this.live.delete(conn.name);
+      this.gone.set(conn.name, { at: Date.now(), why });
+    });
+    old?.close(CLOSE.replaced, `replaced by a new connection of agent ${conn.name} from ${conn.address}`);
+  }
+
+  status(name: string): AgentStatus {
+    const c = this.live.get(name);
+    if (c) {
+      const h = c.hello;
+      return { name, connected: true, since: new Date(c.since).toISOString(), address: c.address, user: h.user, lastRttMs: c.lastRttMs, lastError: null, inFlight: c.inFlight, sandbox: h.sandbox };
+    }
+    const g = this.gone.get(name);
+    return { name, connected: false, since: g ? new Date(g.at).toISOString() : null, address: null, user: null, lastRttMs: null, lastError: g ? `disconnected: ${g.why}` : 'never connected', inFlight: 0, sandbox: null };
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  closeAll(): void {
+    for (const c of [...this.live.values()]) c.close(CLOSE.shutdown, 'the gateway is shutting down');
+  }
+}

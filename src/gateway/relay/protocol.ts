@@ -1,0 +1,159 @@
+// The relay's wire protocol between the gateway and an outbound agent (`remux agent`): JSON text frames
+// over one WebSocket the agent dials. Every frame received, on either side, is checked against these
+// schemas; a frame that fails is a protocol error and closes the connection (never guessed at).
+//
+//   agent -> gateway  hello      first frame: who the agent is and what its host offers
+//   gateway -> agent  registered the name is the agent's now (a second agent with it replaced the first)
+//   gateway -> agent  exec | resolve | terminal       a request {id, ...}; ids are the gateway's, never reused
+//   agent -> gateway  out {id, stream, data}          output, streamed; at most WINDOW bytes unacknowledged
+//   gateway -> agent  credit {id, bytes}              the caller took `bytes` of output: send more
+//   agent -> gateway  result | resolved | opened | exit | error {id}   the end of a request (opened: a terminal runs)
+//   gateway -> agent  cancel {id}                     the caller went away or timed out: stop it
+//   gateway -> agent  input | resize {id}             to a terminal
+//
+// Liveness uses WebSocket ping/pong control frames (the gateway pings, with a deadline), not JSON frames.
+// A request the agent never answered is never sent again after a reconnect: it fails on the gateway
+// with "may have run". File operations (readFile, writeFile, listDirectory) are new members of
+// GatewayFrame and AgentFrame when the Host interface gains them.
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+/** The gateway's WebSocket route for agents. */
+export const AGENT_PATH = '/agent/connect';
+/** Largest frame either side sends or accepts (output is cut into chunks well below it). */
+export const MAX_FRAME_BYTES = 1 << 20;
+/** Output bytes (before base64) per `out` frame. */
+export const CHUNK_BYTES = 64 << 10;
+/** Output bytes in flight per request before the agent waits for credit: the caller's backpressure reaches the command. */
+export const WINDOW_BYTES = 256 << 10;
+/** Close codes (4000-4999 are the application's). */
+export const CLOSE = {
+  /** Another connection registered the same name. */
+  replaced: 4001,
+  /** A frame that is too big, malformed, or out of order. */
+  protocol: 4002,
+  /** The pong deadline passed. */
+  dead: 4003,
+  /** The gateway is shutting down. */
+  shutdown: 4004,
+} as const;
+
+const Id = z.number().int().positive();
+const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
+const AbsPath = z.string().min(1).startsWith('/').refine((p) => !p.includes('\0'), 'NUL in path');
+
+const SandboxSupport = z.strictObject({
+  available: z.boolean(),
+  detail: z.string().max(1000),
+  warning: z.string().max(1000).optional(),
+  staticFallback: z.boolean(),
+});
+
+export const SandboxSpecSchema = z.strictObject({
+  read: z.array(AbsPath),
+  write: z.array(AbsPath),
+  hide: z.array(AbsPath),
+  hideMatching: z.array(AbsPath).optional(),
+  readOnly: z.array(AbsPath),
+  network: z.boolean(),
+  owner: z.string().min(1).max(200),
+});
+
+const Answer = z.union([z.strictObject({ path: AbsPath }), z.strictObject({ error: z.string().max(4096) })]);
+
+// ---- agent -> gateway -------------------------------------------------------------------------
+
+export const HelloSchema = z.strictObject({
+  type: z.literal('hello'),
+  v: z.literal(PROTOCOL_VERSION),
+  name: z.string().min(1).max(64),
+  /** The login user on the agent's machine: the default tmux user there. */
+  user: z.string().min(1).max(64),
+  home: AbsPath,
+  /** Where the agent looks programs up: the gateway's placeholders for path questions use it. */
+  securePath: z.string().max(4096),
+  sandbox: SandboxSupport,
+  version: z.string().max(64),
+});
+
+const ExecResultSchema = z.strictObject({
+  exitCode: z.number().int(),
+  signal: z.string().max(16).nullable(),
+  timedOut: z.boolean(),
+  aborted: z.boolean(),
+  truncated: z.boolean(),
+  bytesOut: z.number().int().nonnegative(),
+  bytesErr: z.number().int().nonnegative(),
+  durationMs: z.number().nonnegative(),
+  error: z.string().max(8192).nullable(),
+  errorKind: z.enum(['not_found', 'not_executable', 'spawn', 'redirect', 'sandbox', 'cwd', 'invalid', 'sandbox_unavailable']).nullable(),
+});
+
+export const AgentFrameSchema = z.discriminatedUnion('type', [
+  HelloSchema,
+  z.strictObject({ type: z.literal('out'), id: Id, stream: z.enum(['stdout', 'stderr', 'pty']), data: Base64 }),
+  z.strictObject({ type: z.literal('result'), id: Id, result: ExecResultSchema }),
+  z.strictObject({ type: z.literal('resolved'), id: Id, paths: z.array(Answer), names: z.array(Answer.nullable()) }),
+  z.strictObject({ type: z.literal('opened'), id: Id }),
+  z.strictObject({ type: z.literal('exit'), id: Id, code: z.number().int().nullable(), signal: z.string().max(16).nullable() }),
+  z.strictObject({ type: z.literal('error'), id: Id, message: z.string().max(8192) }),
+]);
+
+// ---- gateway -> agent -------------------------------------------------------------------------
+
+export const GatewayFrameSchema = z.discriminatedUnion('type', [
+  /** pingIntervalMs: the agent takes a gateway that stops pinging for much longer than this as gone. */
+  z.strictObject({ type: z.literal('registered'), name: z.string(), pingIntervalMs: z.number().positive() }),
+  z.strictObject({
+    type: z.literal('exec'),
+    id: Id,
+    /** The gateway's parsed command rendered back to sh syntax; the agent parses it again with its own strict parser. */
+    command: z.string().min(1).max(256 << 10),
+    cwd: AbsPath,
+    timeoutMs: z.number().int().positive().nullable(),
+    pipefail: z.boolean(),
+    /** The sandbox the gateway's policy asks for; the agent runs in the intersection with its own. */
+    sandbox: SandboxSpecSchema.nullable(),
+    /** The gateway's policy, for messages. */
+    policy: z.string().max(200).nullable(),
+    /**
+     * remux's own command (a tmux command of the session layer, the host check's `true`), not a principal's:
+     * the agent accepts only those shapes (agent/own.ts) instead of running it through its policy.
+     */
+    own: z.boolean(),
+  }),
+  z.strictObject({ type: z.literal('resolve'), id: Id, paths: z.array(AbsPath).max(4096), names: z.array(z.string().min(1).max(255)).max(4096) }),
+  z.strictObject({
+    type: z.literal('terminal'),
+    id: Id,
+    argv: z.array(z.string().max(4096)).min(1).max(64),
+    cols: z.number().int().min(1).max(1000),
+    rows: z.number().int().min(1).max(1000),
+  }),
+  z.strictObject({ type: z.literal('input'), id: Id, data: Base64 }),
+  z.strictObject({ type: z.literal('resize'), id: Id, cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
+  z.strictObject({ type: z.literal('credit'), id: Id, bytes: z.number().int().positive() }),
+  z.strictObject({ type: z.literal('cancel'), id: Id }),
+]);
+
+export type Hello = z.infer<typeof HelloSchema>;
+export type AgentFrame = z.infer<typeof AgentFrameSchema>;
+export type GatewayFrame = z.infer<typeof GatewayFrameSchema>;
+export type ExecFrame = Extract<GatewayFrame, { type: 'exec' }>;
+export type RelayAnswer = z.infer<typeof Answer>;
+
+/** Parses one received frame, or says what is wrong with it (size, JSON, or the first schema issue). */
+export function parseFrame<T>(schema: z.ZodType<T>, raw: Buffer | string, maxBytes = MAX_FRAME_BYTES): { ok: true; frame: T } | { ok: false; error: string } {
+  const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
+  if (size > maxBytes) return { ok: false, error: `frame of ${size} bytes is over the limit of ${maxBytes}` };
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch {
+    return { ok: false, error: 'frame is not JSON' };
+  }
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return { ok: true, frame: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, error: `bad frame${issue ? ` at ${issue.path.join('.') || '(top)'}: ${issue.message}` : ''}` };
+}

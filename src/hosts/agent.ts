@@ -1,0 +1,250 @@
+// An outbound agent's machine as a Host: every operation is a request over the agent's relay connection
+// (gateway/relay/hub.ts). The gateway's perform() has already checked its own policy, with paths and
+// programs resolved on the agent (resolverFor); the agent checks its own policy again before running.
+// Output goes through the same OutputGate (cap, redaction) as on the other transports, and the caller's
+// backpressure reaches the agent as credit: without credit the agent stops reading the command.
+import { renderCommandList } from '../command/render.js';
+import { isInside } from '../exec/sandbox.js';
+import { OutputGate, type OutputSource } from '../exec/output.js';
+import type { ExecResult, OutputFlow } from '../exec/types.js';
+import type { AgentConnection, AgentHub, PendingRequest } from '../gateway/relay/hub.js';
+import { CHUNK_BYTES, WINDOW_BYTES } from '../gateway/relay/protocol.js';
+import type { PathResolver } from '../policy/types.js';
+import { prefetchResolver, WhichCache } from './remote-resolver.js';
+import { TransportError, type Host, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
+
+/** After a command's own timeout, how long the agent has to report it before the gateway gives up. */
+const RESULT_GRACE_MS = 10_000;
+
+export function createAgentHost(name: string, hub: AgentHub): Host {
+  const whichCaches = new WeakMap<AgentConnection, WhichCache>();
+  const connection = (): AgentConnection => {
+    const c = hub.get(name);
+    if (!c?.open) throw new TransportError(`agent ${name} is not connected (${hub.status(name).lastError ?? 'never connected'}); start it with: remux agent --gateway URL --name ${name} --token-file FILE`);
+    return c;
+  };
+  return {
+    name,
+    resolver: resolvedOnTheAgent(name),
+    resolverFor(policy, list, cwd) {
+      const conn = connection();
+      let cache = whichCaches.get(conn);
+      if (!cache) whichCaches.set(conn, (cache = new WhichCache()));
+      return prefetchResolver(policy, list, cwd, {
+        securePath: conn.hello.securePath,
+        whichCache: cache,
+        answer: (paths, names) =>
+          control(conn, { type: 'resolve', paths, names }, (f) => (f.type === 'resolved' ? { paths: f.paths, names: f.names } : undefined)),
+      });
+    },
+    defaultCwd(_callerCwd, sandbox) {
+      const home = hub.get(name)?.hello.home ?? '/';
+      if (sandbox === null) return home;
+      return [...sandbox.read, ...sandbox.write].some((root) => isInside(home, root)) ? home : '/';
+    },
+    execute: (req) => execute(connection(), req),
+    openTerminal: (argv, size) => openTerminal(connection(), argv, size),
+    sandboxSupport: () => Promise.resolve(connection().hello.sandbox),
+  };
+}
+
+/** A request answered by one frame (or an error), within the relay's request timeout. */
+function control<T>(conn: AgentConnection, frame: Parameters<AgentConnection['request']>[0], pick: (f: Parameters<PendingRequest['onFrame']>[0]) => T | undefined): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      conn.forget(id);
+      conn.send({ type: 'cancel', id });
+      reject(new TransportError(`agent ${conn.name} did not answer a ${frame.type} request within ${conn.options.requestTimeoutMs} ms`));
+    }, conn.options.requestTimeoutMs);
+    const id = conn.request(frame, {
+      onFrame(f) {
+        clearTimeout(timer);
+        if (f.type === 'error') reject(new TransportError(`agent ${conn.name}: ${f.message}`));
+        else {
+          const value = pick(f);
+          if (value === undefined) reject(new TransportError(`agent ${conn.name} answered a ${frame.type} request with a ${f.type} frame`));
+          else resolve(value);
+        }
+        return true;
+      },
+      fail(err) {
+        clearTimeout(timer);
+        reject(err);
+      },
+    });
+  });
+}
+
+/** Grants the agent credit for output once the caller has room for it (batched: a frame per quarter window). */
+class Credit {
+  private owed = 0;
+  private waiting = false;
+
+  constructor(
+    private readonly grant: (bytes: number) => void,
+    private readonly flow: OutputFlow | undefined,
+    private readonly paused: () => boolean = () => false,
+  ) {}
+
+  took(bytes: number): void {
+    this.owed += bytes;
+    this.settle();
+  }
+
+  settle(): void {
+    if (this.waiting || this.owed < WINDOW_BYTES / 4 || this.paused()) return;
+    if (this.flow?.full()) {
+      this.waiting = true;
+      this.flow.onRoom(() => {
+        this.waiting = false;
+        this.settle();
+      });
+      return;
+    }
+    const bytes = this.owed;
+    this.owed = 0;
+    this.grant(bytes);
+  }
+}
+
+function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResult> {
+  const started = performance.now();
+  if (req.signal?.aborted) return Promise.resolve(notRun(130, 'interrupted before it started', started, { aborted: true }));
+  if (req.stdin) {
+    // Forwarding stdin needs flow control of its own; until then, refused rather than silently dropped.
+    return Promise.resolve(notRun(125, `standard input is not forwarded to agent ${conn.name}: give the input as a file on that host`, started, { errorKind: 'invalid' }));
+  }
+  return new Promise<ExecResult>((resolve, reject) => {
+    let truncated = false;
+    let id = 0;
+    const cancel = (): void => conn.send({ type: 'cancel', id });
+    const gate = new OutputGate(req.output, { stdout: req.onStdout, stderr: req.onStderr }, () => {
+      truncated = true;
+      cancel();
+    });
+    const sources: Record<'stdout' | 'stderr', OutputSource> = { stdout: gate.source('stdout'), stderr: gate.source('stderr') };
+    const credit = new Credit((bytes) => conn.send({ type: 'credit', id, bytes }), req.flow);
+    let deadline: NodeJS.Timeout | null = null;
+    const onAbort = (): void => cancel();
+    const finish = (): void => {
+      if (deadline) clearTimeout(deadline);
+      req.signal?.removeEventListener('abort', onAbort);
+    };
+    id = conn.request(
+      { type: 'exec', command: renderCommandList(req.list), cwd: req.cwd, timeoutMs: req.timeoutMs, pipefail: req.pipefail, sandbox: req.sandbox, policy: req.policy ?? null, own: req.policy === undefined },
+      {
+        onFrame(f) {
+          if (f.type === 'out' && f.stream !== 'pty') {
+            const data = Buffer.from(f.data, 'base64');
+            sources[f.stream].write(data);
+            credit.took(data.length);
+            return false;
+          }
+          finish();
+          sources.stdout.end();
+          sources.stderr.end();
+          if (f.type === 'result') {
+            const r = f.result;
+            resolve({ ...r, signal: r.signal as NodeJS.Signals | null, aborted: r.aborted && !truncated, truncated: truncated || r.truncated, bytesOut: gate.bytesOut, bytesErr: gate.bytesErr, durationMs: performance.now() - started });
+          } else reject(new TransportError(f.type === 'error' ? `agent ${conn.name}: ${f.message}` : `agent ${conn.name} answered a command with a ${f.type} frame`));
+          return true;
+        },
+        fail(err) {
+          finish();
+          reject(err);
+        },
+      },
+    );
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    // Set once the request is out (request() throws when the agent is gone): the agent enforces the
+    // command's own timeout; this catches an agent that never reports.
+    if (req.timeoutMs !== null) {
+      deadline = setTimeout(() => {
+        finish();
+        conn.forget(id);
+        cancel();
+        reject(new TransportError(`agent ${conn.name} did not report the command within ${req.timeoutMs! + RESULT_GRACE_MS} ms; it was cancelled there`));
+      }, req.timeoutMs + RESULT_GRACE_MS);
+    }
+  });
+}
+
+async function openTerminal(conn: AgentConnection, argv: readonly string[], size: TerminalSize): Promise<HostTerminal> {
+  let paused = false;
+  let id = 0;
+  const listeners: Array<(chunk: Buffer) => void> = [];
+  const early: Buffer[] = [];
+  let settleExit!: (exit: { code: number | null; signal: string | null }) => void;
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => (settleExit = resolve));
+  const credit = new Credit((bytes) => conn.send({ type: 'credit', id, bytes }), undefined, () => paused);
+  await new Promise<void>((resolve, reject) => {
+    let opened = false;
+    const timer = setTimeout(() => {
+      conn.forget(id);
+      conn.send({ type: 'cancel', id });
+      reject(new TransportError(`agent ${conn.name} did not open a terminal within ${conn.options.requestTimeoutMs} ms`));
+    }, conn.options.requestTimeoutMs);
+    id = conn.request(
+      { type: 'terminal', argv: [...argv], cols: size.cols, rows: size.rows },
+      {
+        onFrame(f) {
+          if (f.type === 'opened' && !opened) {
+            opened = true;
+            clearTimeout(timer);
+            resolve();
+            return false;
+          }
+          if (f.type === 'out' && f.stream === 'pty' && opened) {
+            const data = Buffer.from(f.data, 'base64');
+            if (listeners.length === 0) early.push(data);
+            for (const l of listeners) l(data);
+            credit.took(data.length);
+            return false;
+          }
+          clearTimeout(timer);
+          if (f.type === 'exit') settleExit({ code: f.code, signal: f.signal });
+          else settleExit({ code: null, signal: null });
+          if (!opened) reject(new TransportError(f.type === 'error' ? `agent ${conn.name}: ${f.message}` : `agent ${conn.name} ended the terminal before it opened`));
+          return true;
+        },
+        fail(err) {
+          clearTimeout(timer);
+          settleExit({ code: null, signal: null });
+          if (!opened) reject(err);
+        },
+      },
+    );
+  });
+  return {
+    write(data) {
+      const buf = typeof data === 'string' ? Buffer.from(data) : data;
+      for (let at = 0; at < buf.length; at += CHUNK_BYTES) conn.send({ type: 'input', id, data: buf.subarray(at, at + CHUNK_BYTES).toString('base64') });
+    },
+    resize: (cols, rows) => conn.send({ type: 'resize', id, cols, rows }),
+    pause: () => {
+      paused = true;
+    },
+    resume: () => {
+      paused = false;
+      credit.settle();
+    },
+    onData(listener) {
+      listeners.push(listener);
+      for (const chunk of early.splice(0)) listener(chunk);
+    },
+    kill: () => conn.send({ type: 'cancel', id }),
+    exited,
+  };
+}
+
+function notRun(exitCode: number, error: string, started: number, extra: Partial<ExecResult>): ExecResult {
+  return { exitCode, signal: null, timedOut: false, aborted: false, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: performance.now() - started, error, errorKind: null, ...extra };
+}
+
+/** Paths on an agent's machine are resolved there: the caller must use resolverFor(). */
+function resolvedOnTheAgent(name: string): PathResolver {
+  const refuse = (): never => {
+    throw new Error(`paths on agent ${name} are resolved on the agent: the caller must use resolverFor()`);
+  };
+  return { realpath: refuse, which: refuse };
+}

@@ -1,0 +1,169 @@
+// Outbound agents as a user runs them: `remux agent token` on the gateway, a real daemon serving HTTPS,
+// and `remux agent` processes with their own REMUX_HOME dialing it. Commands and tmux sessions on the
+// agent host through the daemon, `hosts list` liveness, backpressure from a slow client, an agent killed
+// mid-command, the daemon restarted under a connected agent, and the agent's own refusals at start.
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { assertSlowClientHoldsCommand } from '../support/backpressure.js';
+import { remux, spawnRemux, tempHome } from '../support/cli.js';
+
+const POLICY = `policies:
+  read_only:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: echo|true|head|sleep }
+      - { operation: read_file, resource: /dev/zero }
+      - { operation: write_stdout, resource: null }
+`;
+
+const gw = tempHome();
+const ag = tempHome();
+let url = '';
+let token = '';
+const tokenFile = join(ag.home, 'agent.token');
+const agentEnv = (): Record<string, string> => ({ ...ag.env, NODE_EXTRA_CA_CERTS: join(gw.home, 'tls', 'cert.pem'), TMUX_TMPDIR: join(ag.home, 'tmux') });
+
+interface AgentProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startAgent(file = tokenFile): AgentProcess {
+  const child = spawnRemux(['agent', '--gateway', url, '--name', 'laptop', '--token-file', file], { env: agentEnv() });
+  let output = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function hostRow(): Promise<{ transport: string; connected: boolean; address: string | null; since: string | null; lastError: string | null }> {
+  const r = await remux(['hosts', 'list', '--json'], { env: gw.env });
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as Array<{ name: string; transport: string; connected: boolean; address: string | null; since: string | null; lastError: string | null }>).find((h) => h.name === 'laptop')!;
+}
+
+async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) if (await ok()) return;
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function startDaemon(listen: string): Promise<void> {
+  const started = await remux(['daemon', 'start', '--listen', listen], { env: gw.env });
+  assert.equal(started.code, 0, started.stderr);
+  url = /web console and API: (\S+)/.exec(started.stdout)![1]!.replace('https://', 'wss://').replace(/\/$/, '');
+}
+
+describe('remux agent against a real daemon', () => {
+  let agent: AgentProcess;
+  before(async () => {
+    writeFileSync(join(gw.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(ag.home, 'policies.yaml'), POLICY);
+    mkdirSync(join(ag.home, 'tmux'));
+    writeFileSync(join(gw.home, 'config.yaml'), 'relay:\n  ping_interval_seconds: 1\n  pong_timeout_seconds: 2\n');
+    assert.equal((await remux(['principal', 'add', 'admin', '--admin'], { env: gw.env })).code, 0);
+    const made = await remux(['agent', 'token', 'laptop', '--label', 'env=dev', '--json'], { env: gw.env });
+    assert.equal(made.code, 0, made.stderr);
+    token = (JSON.parse(made.stdout) as { token: string }).token;
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    await startDaemon('127.0.0.1:0');
+    agent = startAgent();
+    await waitFor('the agent to connect', async () => (await hostRow()).connected);
+  });
+  after(async () => {
+    agent?.child.kill('SIGKILL');
+    await remux(['daemon', 'stop'], { env: gw.env });
+    gw.remove();
+    ag.remove();
+  });
+
+  test('agent token: the host is in hosts.yaml with only the hash; a second token for it needs --rotate', async () => {
+    const hosts = readFileSync(join(gw.home, 'hosts.yaml'), 'utf8');
+    assert.match(hosts, /laptop:\n\s+labels: { env: dev }\n\s+transport: agent\n\s+token_sha256: [0-9a-f]{64}\n/);
+    assert.ok(!hosts.includes(token));
+    const again = await remux(['agent', 'token', 'laptop'], { env: gw.env });
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already exists.*\n.*--rotate/);
+  });
+
+  test('hosts list: transport agent, connected, from where and since when', async () => {
+    const row = await hostRow();
+    assert.equal(row.transport, 'agent');
+    assert.equal(row.connected, true);
+    assert.equal(row.address, '127.0.0.1');
+    assert.ok(row.since && Date.parse(row.since) <= Date.now());
+    const table = await remux(['hosts', 'list'], { env: gw.env });
+    assert.match(table.stdout, /laptop\s+agent from 127\.0\.0\.1\s+env=dev\s+yes/);
+  });
+
+  test('client run through the daemon runs on the agent, audited on both sides', async () => {
+    const r = await remux(['client', 'run', 'laptop', '--', 'echo', 'via relay'], { env: gw.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'via relay\n');
+    const local = await remux(['audit', 'ls', '--json'], { env: ag.env });
+    assert.match(local.stdout, /agent:gateway-laptop/);
+    assert.match(local.stdout, /via relay/);
+  });
+
+  test('tmux sessions on the agent host: new, ls, capture, kill', async () => {
+    const made = await remux(['session', 'new', 'relayed', '--host', 'laptop', '-c', 'sleep 60'], { env: gw.env });
+    assert.equal(made.code, 0, made.stderr);
+    const ls = await remux(['session', 'ls', '--host', 'laptop'], { env: gw.env });
+    assert.match(ls.stdout, /laptop\s+\S+\s+relayed\s+1/);
+    assert.equal((await remux(['session', 'capture', 'relayed', '--host', 'laptop'], { env: gw.env })).code, 0);
+    const killed = await remux(['session', 'kill', 'relayed', '--host', 'laptop', '-f'], { env: gw.env });
+    assert.equal(killed.code, 0, killed.stderr);
+  });
+
+  test('a client that stops reading stops the command on the agent; nothing is lost', async () => {
+    await assertSlowClientHoldsCommand(gw.env, 'laptop', 48 << 20);
+  });
+
+  test('an agent killed mid-command: the caller gets exit 255 at once, saying it may have run; the daemon restarted: the agent comes back', async () => {
+    const running = remux(['client', 'run', 'laptop', '--', 'sleep 30'], { env: gw.env });
+    await sleep(700);
+    const started = Date.now();
+    agent.child.kill('SIGKILL');
+    const r = await running;
+    assert.equal(r.code, 255, r.stderr);
+    assert.match(r.stderr, /agent laptop disconnected .*may have run/);
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    await waitFor('the host to show as down', async () => !(await hostRow()).connected);
+
+    agent = startAgent();
+    await waitFor('the new agent to connect', async () => (await hostRow()).connected);
+    // The daemon goes away and comes back on the same address: the agent dials again by itself.
+    const port = new URL(url.replace('wss:', 'https:')).port;
+    assert.equal((await remux(['daemon', 'stop'], { env: gw.env })).code, 0);
+    await startDaemon(`127.0.0.1:${port}`);
+    await waitFor('the agent to reconnect', async () => (await hostRow()).connected, 20_000);
+    assert.match(agent.output(), /connecting again in \d+ ms/);
+    const again = await remux(['client', 'run', 'laptop', '--', 'echo', 'back'], { env: gw.env });
+    assert.equal(again.stdout, 'back\n', again.stderr);
+  });
+
+  test('the agent refuses to start on a token file others can read, and a wrong token ends it with 77', async () => {
+    const loose = join(ag.home, 'loose.token');
+    writeFileSync(loose, token);
+    chmodSync(loose, 0o644);
+    const a = await remux(['agent', '--gateway', url, '--name', 'laptop', '--token-file', loose], { env: agentEnv() });
+    assert.equal(a.code, 2);
+    assert.match(a.stderr, /readable by others \(mode 644\)\nhint: chmod 600/);
+    const wrong = join(ag.home, 'wrong.token');
+    writeFileSync(wrong, 'rmx_wrong', { mode: 0o600 });
+    const b = await remux(['agent', '--gateway', url, '--name', 'laptop', '--token-file', wrong], { env: agentEnv() });
+    assert.equal(b.code, 77, b.stderr);
+    assert.match(b.stderr, /refused the connection \(HTTP 401: the token matches no agent host/);
+    const plain = await remux(['agent', '--gateway', 'ws://gw.example.com:7777', '--name', 'laptop', '--token-file', tokenFile], { env: agentEnv() });
+    assert.equal(plain.code, 2);
+    assert.match(plain.stderr, /plain ws:\/\/ would send the agent token in clear/);
+    const missing = await remux(['agent', '--gateway', url], { env: agentEnv() });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing --name, --token-file/);
+  });
+});

@@ -1,0 +1,293 @@
+// The relay end to end in one process: the gateway's real route and perform(), real agents with their
+// own policies and audit stores, real commands. Both policies must allow; results are pushed; timeouts,
+// cancellation, 100 concurrent requests over one agent, a dead agent, duplicate names, protocol abuse.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocket } from 'ws';
+import { PROTOCOL_VERSION, AGENT_PATH, MAX_FRAME_BYTES } from '../../src/gateway/relay/protocol.js';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { AuditAction } from '../../src/audit/types.js';
+import type { CommandList } from '../../src/command/types.js';
+import { attachArgv, killCommand, listCommand, newSessionCommand, single, type TmuxTarget } from '../../src/sessions/tmux.js';
+import { POLICY, PROGRAMS, startRelay, type Relay, type StartedAgent } from './harness.js';
+
+/** Every action of an audit store, flattened to what the tests look at. */
+const trail = (store: { list(o: object): AuditAction[] }): Array<{ principal: string; argv: string; decision: string; exitCode: number | null }> =>
+  store.list({ level: 'info' }).map((a) => ({ principal: a.begin.principal, argv: (a.begin.argv ?? []).join(' '), decision: a.begin.decision, exitCode: a.end?.exitCode ?? null }));
+
+const hello = (name: string): string =>
+  JSON.stringify({ type: 'hello', v: PROTOCOL_VERSION, name, user: 'x', home: '/', securePath: '/usr/bin:/bin', sandbox: { available: false, detail: 'test', staticFallback: false }, version: 't' });
+
+/** A raw agent: the upgrade with `headers`, then whatever the test sends. */
+function rawAgent(relay: Relay, headers: Record<string, string>, path = AGENT_PATH): { ws: WebSocket; opened: Promise<number>; closed: Promise<{ code: number; reason: string }> } {
+  const ws = new WebSocket(`${relay.url}${path}`, { headers });
+  const opened = new Promise<number>((resolve) => {
+    ws.once('open', () => resolve(101));
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('error', () => resolve(0));
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  return { ws, opened, closed };
+}
+
+describe('relay: commands through an agent', () => {
+  let relay: Relay;
+  let agent: StartedAgent;
+  before(async () => {
+    relay = await startRelay({
+      gatewayPolicy: POLICY(PROGRAMS),
+      // The owner's policy on the agent does not allow seq, which the gateway's does.
+      agentPolicy: POLICY(PROGRAMS.replace('|seq', '')),
+    });
+    agent = relay.startAgent('laptop');
+    await relay.waitConnected('laptop');
+  });
+  after(() => relay.close());
+
+  test('a command runs on the agent and its output and status come back', async () => {
+    const r = await relay.run('laptop', 'echo hello relay; sleep not-a-number');
+    assert.equal(r.exitCode, 1, r.message ?? r.stderr);
+    assert.equal(r.stdout, 'hello relay\n');
+    assert.match(r.stderr, /invalid time interval/);
+    assert.equal((await relay.run('laptop', 'true')).exitCode, 0);
+  });
+
+  test('the agent\'s own policy is enforced too: the gateway allows seq, the agent refuses it (77) and audits it', async () => {
+    const r = await relay.run('laptop', 'seq 3');
+    assert.equal(r.exitCode, 77, r.stderr);
+    assert.match(r.stderr, /agent laptop: .*seq/);
+    assert.equal(r.stdout, '');
+    assert.ok(trail(relay.ctx.audit).some((a) => a.argv === 'seq 3' && a.exitCode === 77), 'the gateway records the refusal as the result');
+  });
+
+  test('the gateway\'s policy is checked first: what it denies never reaches the agent', async () => {
+    const r = await relay.run('laptop', 'rm -rf /tmp/never');
+    assert.equal(r.exitCode, 77);
+    assert.equal(r.outcome, 'denied');
+    assert.match(r.message ?? '', /rm/);
+  });
+
+  test('the agent audits what it ran as agent:gateway-laptop', async () => {
+    await relay.run('laptop', 'echo audited-here');
+    const rows = trail(agent.ctx.audit);
+    assert.ok(rows.some((a) => a.principal === 'agent:gateway-laptop' && a.argv === 'echo audited-here' && a.exitCode === 0), JSON.stringify(rows));
+    assert.ok(rows.some((a) => a.principal === 'agent:gateway-laptop' && a.argv === 'seq 3' && a.decision === 'deny'), 'the refusal is in the agent\'s own trail');
+  });
+
+  test('a request timing out: the command is killed on the agent and the caller gets 124', async () => {
+    const started = Date.now();
+    const r = await relay.run('laptop', 'sleep 30', { timeoutMs: 500 });
+    assert.equal(r.exitCode, 124, r.stderr);
+    assert.equal(r.timedOut, true);
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    assert.equal(relay.ctx.registry.agents.get('laptop')!.inFlight, 0, 'nothing is left waiting');
+  });
+
+  test('a caller that goes away cancels the command on the agent', async () => {
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 300);
+    const started = Date.now();
+    const r = await relay.run('laptop', 'sleep 7', { signal: abort.signal });
+    assert.equal(r.exitCode, 130);
+    assert.ok(Date.now() - started < 2500, `cancel took ${Date.now() - started} ms`);
+    await sleep(300);
+    assert.ok(trail(agent.ctx.audit).some((a) => a.argv === 'sleep 7' && a.exitCode === 130), 'the agent interrupted the command itself and recorded it');
+  });
+
+  test('100 concurrent requests over one agent all come back, each with its own output', async () => {
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => relay.run('laptop', `echo req-${i}`)));
+    results.forEach((r, i) => {
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal(r.stdout, `req-${i}\n`);
+    });
+  });
+
+  test('tmux through the agent: remux\'s own commands run, an attach terminal streams both ways, anything else is refused', async () => {
+    const host = relay.ctx.registry.host('laptop');
+    const target: TmuxTarget = { loginUser: userInfo().username, user: userInfo().username, socket: { kind: 'path', path: join(agent.home, 'tmux.sock') } };
+    const own = async (list: CommandList): Promise<{ exitCode: number; out: string }> => {
+      let out = '';
+      const r = await host.execute({ list, cwd: '/', timeoutMs: 10_000, pipefail: false, output: { maxBytes: null, redact: [], redactBlocks: [] }, sandbox: null, onStdout: (c) => (out += c.toString()), onStderr: (c) => (out += c.toString()) });
+      return { exitCode: r.exitCode, out };
+    };
+    assert.equal((await own(newSessionCommand(target, 'relayed', '/', null))).exitCode, 0);
+    try {
+      const listed = await own(listCommand(target));
+      assert.match(listed.out, /:relayed\n/);
+      const terminal = await host.openTerminal(attachArgv(target, 'relayed', false), { cols: 80, rows: 24 });
+      let screen = '';
+      terminal.onData((c) => (screen += c.toString()));
+      terminal.write('echo through-the-relay\r');
+      for (let i = 0; i < 100 && !screen.includes('through-the-relay'); i++) await sleep(50);
+      assert.match(screen, /through-the-relay/);
+      terminal.kill();
+      await terminal.exited; // settles once the tmux client on the agent is gone
+      // Not an attach: refused by the agent, whatever the gateway asks.
+      await assert.rejects(host.openTerminal(['sh'], { cols: 80, rows: 24 }), /agent laptop: the agent opens terminals only for remux's tmux attach/);
+      const sneaky = await own(single(['tmux', '-S', target.socket!.kind === 'path' ? target.socket!.path : '', 'run-shell', 'id']));
+      assert.equal(sneaky.exitCode, 77);
+      assert.match(sneaky.out, /not one of remux's tmux commands/);
+    } finally {
+      await own(killCommand(target, 'relayed'));
+    }
+  });
+
+  test('output past the gateway policy\'s cap is cut there and the command is stopped', async () => {
+    const capped = await startRelay({ gatewayPolicy: POLICY(PROGRAMS, '{ max_bytes: 1000 }') });
+    try {
+      capped.startAgent('laptop');
+      await capped.waitConnected('laptop');
+      const started = Date.now();
+      const r = await capped.run('laptop', 'yes');
+      assert.equal(r.truncated, true);
+      assert.equal(r.stdout.length, 1000);
+      assert.ok(Date.now() - started < 5000);
+    } finally {
+      await capped.close();
+    }
+  });
+});
+
+describe('relay: connections', () => {
+  test('an agent killed mid-command: the caller gets a clean transport error at once, and the host is down', async () => {
+    const relay = await startRelay();
+    try {
+      const agent = relay.startAgent('laptop');
+      await relay.waitConnected('laptop');
+      const running = relay.run('laptop', 'sleep 30');
+      await sleep(300);
+      const started = Date.now();
+      await agent.stop(); // closes its connection, as a killed process's socket closes
+      const r = await running;
+      assert.equal(r.exitCode, 255);
+      assert.equal(r.outcome, 'unreachable');
+      assert.match(r.message ?? '', /agent laptop disconnected .*may have run/);
+      assert.ok(Date.now() - started < 2000);
+      assert.equal(relay.ctx.registry.agents.status('laptop').connected, false);
+      const next = await relay.run('laptop', 'true');
+      assert.equal(next.exitCode, 255);
+      assert.match(next.message ?? '', /agent laptop is not connected/);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  test('an agent that stops answering pings is marked down within seconds, and its requests fail', async () => {
+    const relay = await startRelay({ relay: '  ping_interval_seconds: 0.3\n  pong_timeout_seconds: 0.5\n' });
+    try {
+      const raw = rawAgent(relay, { authorization: `Bearer ${relay.tokens.laptop}` });
+      assert.equal(await raw.opened, 101);
+      raw.ws.send(hello('laptop'));
+      await relay.waitConnected('laptop');
+      const waiting = relay.run('laptop', 'true');
+      // The agent's process hangs: its socket is no longer read, so no pong (ws answers pings itself otherwise).
+      (raw.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const started = Date.now();
+      const r = await waiting;
+      assert.equal(r.exitCode, 255);
+      assert.match(r.message ?? '', /no pong within 500 ms/);
+      assert.ok(Date.now() - started < 3000, `down after ${Date.now() - started} ms`);
+      assert.equal(relay.ctx.registry.agents.status('laptop').connected, false);
+      raw.ws.terminate();
+    } finally {
+      await relay.close();
+    }
+  });
+
+  test('the gateway goes away: the agent reconnects with backoff and serves again', async () => {
+    const relay = await startRelay();
+    try {
+      const agent = relay.startAgent('laptop');
+      await relay.waitConnected('laptop');
+      // Every connection is cut (as when the daemon restarts); the agent dials again.
+      relay.ctx.registry.agents.get('laptop')!.close(4004, 'restart');
+      await sleep(50);
+      await relay.waitConnected('laptop', 5000);
+      const r = await relay.run('laptop', 'echo back');
+      assert.equal(r.stdout, 'back\n');
+      assert.ok(agent.log.some((l) => /connecting again in \d+ ms/.test(l)), agent.log.join('\n'));
+    } finally {
+      await relay.close();
+    }
+  });
+
+  test('two agents with the same name: the newer one takes the name, the older stops, the new one stays', async () => {
+    const relay = await startRelay();
+    try {
+      const first = relay.startAgent('laptop');
+      await relay.waitConnected('laptop');
+      const firstConn = relay.ctx.registry.agents.get('laptop');
+      const second = relay.startAgent('laptop');
+      const end = await first.done;
+      assert.equal(end.exitCode, 1);
+      assert.match(end.message, /another agent took the name laptop/);
+      await relay.waitConnected('laptop');
+      assert.notEqual(relay.ctx.registry.agents.get('laptop'), firstConn);
+      // The old connection's teardown has run by now: it must not have removed the new one.
+      await sleep(300);
+      assert.equal(relay.ctx.registry.agents.status('laptop').connected, true);
+      const r = await relay.run('laptop', 'echo from-second');
+      assert.equal(r.stdout, 'from-second\n');
+      assert.ok(trail(second.ctx.audit).some((a) => a.argv === 'echo from-second'), 'it ran on the second agent');
+    } finally {
+      await relay.close();
+    }
+  });
+});
+
+describe('relay: who may connect, and what they may send', () => {
+  let relay: Relay;
+  before(async () => {
+    relay = await startRelay({ agents: ['laptop', 'desk'] });
+  });
+  after(() => relay.close());
+
+  test('no token, a wrong token, or a token in the URL: 401 before the upgrade', async () => {
+    assert.equal(await rawAgent(relay, {}).opened, 401);
+    assert.equal(await rawAgent(relay, { authorization: 'Bearer rmx_wrong' }).opened, 401);
+    assert.equal(await rawAgent(relay, {}, `${AGENT_PATH}?token=${relay.tokens.laptop}`).opened, 401);
+  });
+
+  test('a browser page (any Origin header) is refused even with a good token', async () => {
+    assert.equal(await rawAgent(relay, { authorization: `Bearer ${relay.tokens.laptop}`, origin: 'https://evil.example' }).opened, 403);
+  });
+
+  test('a token registers only its own name', async () => {
+    const raw = rawAgent(relay, { authorization: `Bearer ${relay.tokens.desk}` });
+    assert.equal(await raw.opened, 101);
+    raw.ws.send(hello('laptop'));
+    const closed = await raw.closed;
+    assert.equal(closed.code, 4002);
+    assert.match(closed.reason, /token is for agent desk, not laptop/);
+    assert.equal(relay.ctx.registry.agents.get('laptop'), undefined);
+  });
+
+  test('malformed, unknown and oversized frames close the connection', async () => {
+    for (const bad of ['not json', JSON.stringify({ type: 'result', id: 1 }), JSON.stringify({ type: 'hello', v: 99 })]) {
+      const raw = rawAgent(relay, { authorization: `Bearer ${relay.tokens.laptop}` });
+      assert.equal(await raw.opened, 101);
+      raw.ws.send(bad);
+      assert.equal((await raw.closed).code, 4002, bad);
+    }
+    const raw = rawAgent(relay, { authorization: `Bearer ${relay.tokens.laptop}` });
+    assert.equal(await raw.opened, 101);
+    raw.ws.send(hello('laptop'));
+    await relay.waitConnected('laptop');
+    raw.ws.send(JSON.stringify({ type: 'out', id: 1, stream: 'stdout', data: 'A'.repeat(MAX_FRAME_BYTES + 10) }));
+    assert.equal((await raw.closed).code, 1009, 'too big: refused by the WebSocket layer before it is buffered');
+    assert.equal(relay.ctx.registry.agents.status('laptop').connected, false);
+  });
+
+  test('a frame for a request id the gateway never sent is dropped, not crashed on', async () => {
+    const raw = rawAgent(relay, { authorization: `Bearer ${relay.tokens.laptop}` });
+    assert.equal(await raw.opened, 101);
+    raw.ws.send(hello('laptop'));
+    await relay.waitConnected('laptop');
+    raw.ws.send(JSON.stringify({ type: 'result', id: 999, result: { exitCode: 0, signal: null, timedOut: false, aborted: false, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: 1, error: null, errorKind: null } }));
+    await sleep(100);
+    assert.equal(relay.ctx.registry.agents.status('laptop').connected, true);
+    raw.ws.close();
+  });
+});
