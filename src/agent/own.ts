@@ -7,7 +7,7 @@ import { parseCommand } from '../command/parser.js';
 import type { CommandList, Stage } from '../command/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { PathResolver, Policy } from '../policy/types.js';
-import { isKeyName, LIST_FORMAT, sessionNameProblem, SUDO_REFUSED } from '../sessions/tmux.js';
+import { CLIENT_FORMAT, isKeyName, LIST_FORMAT, sessionNameProblem, SUDO_REFUSED } from '../sessions/tmux.js';
 
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 
@@ -43,7 +43,8 @@ function tmuxProblem(words: readonly string[], policy: Policy, resolver: PathRes
     case '-V':
       return args.length === 0 ? null : not;
     case 'list-sessions':
-      return args.length === 2 && args[0] === '-F' && args[1] === LIST_FORMAT ? null : not;
+      // The sessions, then (after tmux's own `;`) the clients, to tell remux's recorders from attaches.
+      return args.length === 6 && args[0] === '-F' && args[1] === LIST_FORMAT && args[2] === ';' && args[3] === 'list-clients' && args[4] === '-F' && args[5] === CLIENT_FORMAT ? null : not;
     case 'kill-session':
       return args.length === 2 && args[0] === '-t' && isTarget(args[1], false) ? null : not;
     case 'capture-pane': {

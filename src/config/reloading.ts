@@ -20,7 +20,9 @@ export class ReloadingFile<T> {
       const st = statSync(this.file);
       stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !this.whenMissing) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // No default: load() says what is missing and what to do (e.g. `remux config init`).
+      if (!this.whenMissing) return this.load(this.file);
       stamp = 'missing';
     }
     if (stamp !== this.stamp || this.value === undefined) {

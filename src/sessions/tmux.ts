@@ -56,7 +56,7 @@ export function single(argv: string[]): CommandList {
 export const LIST_FORMAT = '#{session_windows}:#{session_created}:#{session_activity}:#{session_attached}:#{session_name}';
 const LIST_LINE = /^(\d+):(\d+):(\d+):(\d+):(.*)$/;
 /** The clients, listed by the same tmux invocation (`;`): remux's session recorders are not counted as attached. */
-const CLIENT_FORMAT = 'client:#{client_flags}:#{session_name}';
+export const CLIENT_FORMAT = 'client:#{client_flags}:#{session_name}';
 const CLIENT_LINE = /^client:([^:]*):(.*)$/;
 /** A session recorder (session-recorder.ts): a control client, read-only, ignoring size. A person's client is not all three. */
 const RECORDER_FLAGS = ['control-mode', 'read-only', 'ignore-size'];

@@ -6,6 +6,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { Config } from '../../config/config.js';
@@ -154,10 +155,12 @@ export async function startHttp(
   await app.register(cookie);
   // A frame past the terminal's own limit (a paste of up to 1 MiB) is refused by ws before it is buffered.
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_FRAME } });
-  app.websocketServer.on('connection', (ws: WebSocket, raw: object) => {
+  // The API's WebSockets are tracked under the principal they were authenticated as. Outbound agents
+  // (/agent/connect) authenticate with their own host tokens before the upgrade (gateway/relay/route.ts).
+  app.websocketServer.on('connection', (ws: WebSocket, raw: IncomingMessage) => {
     const entry = upgrades.get(raw);
     if (entry) live.trackSocket(ws, entry);
-    else ws.close(CLOSE.unauthenticated, 'not authenticated'); // every WebSocket route is under /api: not reached
+    else if (raw.url?.startsWith('/api/')) ws.close(CLOSE.unauthenticated, 'not authenticated'); // not reached: the API's hook refused it
   });
   app.addHook('onRequest', async (_request, reply) => {
     reply.headers(SECURITY_HEADERS);
