@@ -8,12 +8,12 @@ import { parseCommand } from '../command/parser.js';
 import type { CommandList } from '../command/types.js';
 import { EXIT } from '../core/exit-codes.js';
 import { errorText, perform, refuse, type Asked } from '../core/perform.js';
-import type { Principal } from '../core/types.js';
+import type { FileAction, Principal } from '../core/types.js';
 import { ADMIN_SCOPE } from '../config/principals.js';
 import type { OutputFlow, SandboxSpec } from '../exec/types.js';
 import { ResolveError } from '../policy/resolve.js';
-import { CHUNK_BYTES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
-import type { Host } from '../hosts/types.js';
+import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
+import { FileError, type Host } from '../hosts/types.js';
 import { checkOwnCommand, isListing } from './own.js';
 import { intersectSandbox } from './sandbox.js';
 import { openCheckedTerminal } from './terminal.js';
@@ -109,7 +109,42 @@ export class AgentSession {
         return this.resolve(frame.id, frame.paths, frame.names);
       case 'terminal':
         return this.terminal(frame.id, frame.argv, frame.cols, frame.rows);
+      default:
+        return this.file(frame);
     }
+  }
+
+  /**
+   * A file operation of the gateway's: resolving is a question about this machine's paths; a read, write
+   * or listing goes through this machine's own perform(), so its own policy must allow it too (and its
+   * audit trail records it).
+   */
+  private file(f: FileFrame): void {
+    const abort = new AbortController();
+    this.running.set(f.id, { cancel: () => abort.abort(), credit: () => {} });
+    const done = (frame: Omit<FileDone, 'type' | 'id'>): void => this.send({ type: 'file-done', id: f.id, ...frame });
+    const work = async (): Promise<void> => {
+      if (f.type === 'file-resolve') {
+        const files = this.ctx.host(HERE).files;
+        if (!files) throw new FileError('this machine offers no file operations');
+        return done({ resolved: await files.resolve(f.paths) });
+      }
+      const action: FileAction =
+        f.type === 'file-read'
+          ? { kind: 'file.read', host: HERE, path: f.path, offset: f.offset, length: f.length, maxBytes: f.length }
+          : f.type === 'file-write'
+            ? { kind: 'file.write', host: HERE, path: f.path, content: Buffer.from(f.content, 'base64'), createDirs: f.createDirs }
+            : { kind: 'file.list', host: HERE, path: f.path };
+      const r = await perform(asPrincipal(this.ctx, this.principal), action, { onStdout: () => {}, onStderr: () => {}, signal: abort.signal });
+      if (r.outcome !== 'ok') throw new FileError(`agent ${this.name}: ${r.message ?? r.outcome}`);
+      if (f.type === 'file-read') return done({ content: (r.content ?? Buffer.alloc(0)).toString('base64'), size: r.size ?? 0 });
+      if (f.type === 'file-write') return done({ created: r.created ?? false });
+      const entries = r.entries ?? [];
+      return done({ entries: entries.slice(0, FILE_LIST_FRAME_ENTRIES), truncated: r.truncated || entries.length > FILE_LIST_FRAME_ENTRIES });
+    };
+    work()
+      .catch((err: unknown) => this.send({ type: 'file-error', id: f.id, message: errorText(err) }))
+      .finally(() => this.running.delete(f.id));
   }
 
   /** The connection ended: everything still running is stopped (its caller already got an error). */

@@ -8,10 +8,10 @@ import { isInside } from '../exec/sandbox.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { AgentConnection, AgentHub, PendingRequest } from '../gateway/relay/hub.js';
-import { CHUNK_BYTES, WINDOW_BYTES } from '../gateway/relay/protocol.js';
+import { CHUNK_BYTES, FILE_CHUNK_BYTES, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
 import type { PathResolver } from '../policy/types.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
-import { TransportError, type Host, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
+import { FileError, TransportError, type Host, type HostExecRequest, type HostFiles, type HostTerminal, type TerminalSize } from './types.js';
 
 /** After a command's own timeout, how long the agent has to report it before the gateway gives up. */
 const RESULT_GRACE_MS = 10_000;
@@ -45,6 +45,51 @@ export function createAgentHost(name: string, hub: AgentHub): Host {
     execute: (req) => execute(connection(), req),
     openTerminal: (argv, size) => openTerminal(connection(), argv, size),
     sandboxSupport: () => Promise.resolve(connection().hello.sandbox),
+    files: agentFiles(connection),
+  };
+}
+
+/**
+ * Files on the agent's machine. A file operation's frame holds at most FILE_CHUNK_BYTES: a longer read is
+ * several reads in a row (a file changed meanwhile may read as parts of both versions); a write carries
+ * at most that much. The agent checks its own policy on each read, write and listing.
+ */
+function agentFiles(connection: () => AgentConnection): HostFiles {
+  const ask = (frame: Parameters<AgentConnection['request']>[0]): Promise<FileDone> => {
+    const conn = connection();
+    return control(conn, frame, (f) => (f.type === 'file-done' ? f : f.type === 'file-error' ? new FileError(f.message) : undefined)).then((r) => {
+      if (r instanceof FileError) throw r;
+      return r;
+    });
+  };
+  return {
+    async resolve(paths) {
+      return (await ask({ type: 'file-resolve', paths: [...paths] })).resolved ?? [];
+    },
+    async read(path, { offset, length }) {
+      const parts: Buffer[] = [];
+      let size = 0;
+      for (let at = offset, left = length; left > 0; ) {
+        const asked = Math.min(left, FILE_CHUNK_BYTES);
+        const r = await ask({ type: 'file-read', path, offset: at, length: asked });
+        const part = Buffer.from(r.content ?? '', 'base64');
+        size = r.size ?? 0;
+        parts.push(part);
+        if (part.length < asked) break; // the end of the file
+        at += part.length;
+        left -= part.length;
+      }
+      return { content: Buffer.concat(parts), size };
+    },
+    async write(path, content, { createDirs }) {
+      if (content.length > FILE_CHUNK_BYTES) throw new FileError(`a write to an agent host carries at most ${FILE_CHUNK_BYTES} bytes; this one has ${content.length}`);
+      return { created: (await ask({ type: 'file-write', path, content: content.toString('base64'), createDirs })).created ?? false };
+    },
+    async list(path, maxEntries) {
+      const r = await ask({ type: 'file-list', path });
+      const entries = r.entries ?? [];
+      return { entries: entries.slice(0, maxEntries), truncated: (r.truncated ?? false) || entries.length > maxEntries };
+    },
   };
 }
 

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertSlowClientHoldsCommand } from '../support/backpressure.js';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
+import { call, stdioClient } from '../mcp/support.js';
 
 const POLICY = `policies:
   read_only:
@@ -19,6 +20,8 @@ const POLICY = `policies:
       - { operation: read_file, resource: /dev/zero }
       - { operation: write_stdout, resource: null }
 `;
+
+const fileRules = (tree: string): string => ['read_file', 'write_file', 'list_directory'].map((op) => `      - { operation: ${op}, resource: "${tree}" }\n`).join('');
 
 const gw = tempHome();
 const ag = tempHome();
@@ -62,8 +65,8 @@ async function startDaemon(listen: string): Promise<void> {
 describe('remux agent against a real daemon', () => {
   let agent: AgentProcess;
   before(async () => {
-    writeFileSync(join(gw.home, 'policies.yaml'), POLICY);
-    writeFileSync(join(ag.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(gw.home, 'policies.yaml'), `${POLICY}${fileRules('/tmp/**')}`);
+    writeFileSync(join(ag.home, 'policies.yaml'), `${POLICY}${fileRules(`${ag.home}/shared/**`)}`);
     mkdirSync(join(ag.home, 'tmux'));
     writeFileSync(join(gw.home, 'config.yaml'), 'relay:\n  ping_interval_seconds: 1\n  pong_timeout_seconds: 2\n');
     assert.equal((await remux(['principal', 'add', 'admin', '--admin'], { env: gw.env })).code, 0);
@@ -118,6 +121,36 @@ describe('remux agent against a real daemon', () => {
     assert.equal((await remux(['session', 'capture', 'relayed', '--host', 'laptop'], { env: gw.env })).code, 0);
     const killed = await remux(['session', 'kill', 'relayed', '--host', 'laptop', '-f'], { env: gw.env });
     assert.equal(killed.code, 0, killed.stderr);
+  });
+
+  test('files on the agent host: write (MCP through the daemon), read and list (the CLI); both policies hold', async () => {
+    const dir = join(ag.home, 'shared');
+    mkdirSync(dir);
+    const { client } = await stdioClient(gw.env);
+    try {
+      const wrote = await call(client, 'write_file', { host: 'laptop', path: join(dir, 'note.txt'), content: 'relayed file\n' });
+      assert.equal(wrote.result.isError, undefined, wrote.text);
+      assert.equal(readFileSync(join(dir, 'note.txt'), 'utf8'), 'relayed file\n');
+      // The gateway's policy allows /tmp/**; the agent's own allows only its shared directory.
+      const outside = await call(client, 'write_file', { host: 'laptop', path: join(ag.home, 'elsewhere.txt'), content: 'x' });
+      assert.equal(outside.result.isError, true);
+      assert.match(outside.text, /agent laptop: .*write_file .*elsewhere\.txt/);
+    } finally {
+      await client.close();
+    }
+    const read = await remux(['client', 'read', 'laptop', join(dir, 'note.txt')], { env: gw.env });
+    assert.equal(read.code, 0, read.stderr);
+    assert.equal(read.stdout, 'relayed file\n');
+    // A read longer than one relay frame comes back whole.
+    writeFileSync(join(dir, 'big.bin'), Buffer.alloc(1_300_000, 7));
+    const big = await remux(['client', 'read', 'laptop', join(dir, 'big.bin'), '--max-bytes', String(2 << 20)], { env: gw.env });
+    assert.equal(big.code, 0, big.stderr);
+    assert.equal(big.stdout.length, 1_300_000);
+    const ls = await remux(['client', 'ls', 'laptop', dir, '--json'], { env: gw.env });
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.deepEqual((JSON.parse(ls.stdout) as { entries: Array<{ name: string }> }).entries.map((e) => e.name), ['big.bin', 'note.txt']);
+    const audit = await remux(['audit', 'ls', '--json'], { env: ag.env });
+    assert.match(audit.stdout, /"operation":"write_file".*note\.txt/);
   });
 
   test('a client that stops reading stops the command on the agent; nothing is lost', async () => {

@@ -13,8 +13,13 @@
 //
 // Liveness uses WebSocket ping/pong control frames (the gateway pings, with a deadline), not JSON frames.
 // A request the agent never answered is never sent again after a reconnect: it fails on the gateway
-// with "may have run". File operations (readFile, writeFile, listDirectory) are new members of
-// GatewayFrame and AgentFrame when the Host interface gains them.
+// with "may have run".
+//
+//   gateway -> agent  file-resolve | file-read | file-write | file-list {id, ...}   the Host's file operations
+//   agent -> gateway  file-done {id, ...} | file-error {id, message}               (the agent's own perform()
+//                     checks its policy on each read, write and listing, as it does for commands)
+// File contents travel whole in one frame: a read asks for at most FILE_CHUNK_BYTES, a write carries at most
+// that much, a listing at most FILE_LIST_FRAME_ENTRIES entries.
 import { z } from 'zod';
 
 export const PROTOCOL_VERSION = 1;
@@ -26,6 +31,10 @@ export const MAX_FRAME_BYTES = 1 << 20;
 export const CHUNK_BYTES = 64 << 10;
 /** Output bytes in flight per request before the agent waits for credit: the caller's backpressure reaches the command. */
 export const WINDOW_BYTES = 256 << 10;
+/** File bytes per read or write frame (base64 keeps the frame under MAX_FRAME_BYTES). */
+export const FILE_CHUNK_BYTES = 512 << 10;
+/** Entries per listing frame. */
+export const FILE_LIST_FRAME_ENTRIES = 4000;
 /** Close codes (4000-4999 are the application's). */
 export const CLOSE = {
   /** Another connection registered the same name. */
@@ -97,6 +106,21 @@ export const AgentFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('opened'), id: Id }),
   z.strictObject({ type: z.literal('exit'), id: Id, code: z.number().int().nullable(), signal: z.string().max(16).nullable() }),
   z.strictObject({ type: z.literal('error'), id: Id, message: z.string().max(8192) }),
+  z.strictObject({
+    type: z.literal('file-done'),
+    id: Id,
+    resolved: z.array(z.union([z.strictObject({ real: AbsPath, finalLink: z.boolean() }), z.strictObject({ error: z.string().max(4096) })])).max(4096).optional(),
+    content: Base64.optional(),
+    size: z.number().int().nonnegative().optional(),
+    created: z.boolean().optional(),
+    entries: z
+      .array(z.strictObject({ name: z.string().min(1).max(4096), type: z.enum(['file', 'directory', 'symlink', 'other']), size: z.number().nonnegative(), mode: z.number().int().nonnegative(), mtimeMs: z.number() }))
+      .max(FILE_LIST_FRAME_ENTRIES)
+      .optional(),
+    truncated: z.boolean().optional(),
+  }),
+  /** The file operation failed there (missing, not a regular file, a symlink met, or the agent's own policy said no). */
+  z.strictObject({ type: z.literal('file-error'), id: Id, message: z.string().max(8192) }),
 ]);
 
 // ---- gateway -> agent -------------------------------------------------------------------------
@@ -134,6 +158,10 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('resize'), id: Id, cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
   z.strictObject({ type: z.literal('credit'), id: Id, bytes: z.number().int().positive() }),
   z.strictObject({ type: z.literal('cancel'), id: Id }),
+  z.strictObject({ type: z.literal('file-resolve'), id: Id, paths: z.array(AbsPath).min(1).max(4096) }),
+  z.strictObject({ type: z.literal('file-read'), id: Id, path: AbsPath, offset: z.number().int().nonnegative(), length: z.number().int().positive().max(FILE_CHUNK_BYTES) }),
+  z.strictObject({ type: z.literal('file-write'), id: Id, path: AbsPath, content: Base64.max(Math.ceil(FILE_CHUNK_BYTES / 3) * 4), createDirs: z.boolean() }),
+  z.strictObject({ type: z.literal('file-list'), id: Id, path: AbsPath }),
 ]);
 
 export type Hello = z.infer<typeof HelloSchema>;
@@ -141,6 +169,8 @@ export type AgentFrame = z.infer<typeof AgentFrameSchema>;
 export type GatewayFrame = z.infer<typeof GatewayFrameSchema>;
 export type ExecFrame = Extract<GatewayFrame, { type: 'exec' }>;
 export type RelayAnswer = z.infer<typeof Answer>;
+export type FileFrame = Extract<GatewayFrame, { type: 'file-resolve' | 'file-read' | 'file-write' | 'file-list' }>;
+export type FileDone = Extract<AgentFrame, { type: 'file-done' }>;
 
 /** Parses one received frame, or says what is wrong with it (size, JSON, or the first schema issue). */
 export function parseFrame<T>(schema: z.ZodType<T>, raw: Buffer | string, maxBytes = MAX_FRAME_BYTES): { ok: true; frame: T } | { ok: false; error: string } {
