@@ -15,6 +15,7 @@ import { AGENT_PATH, PROTOCOL_VERSION } from '../src/gateway/relay/protocol.js';
 import { startFleet, type FleetHost } from '../test/fleet/fleet.js';
 import { REPO_ROOT } from '../test/support/cli.js';
 import { startRelay, type Relay } from '../test/relay/harness.js';
+import { percentile } from './measure.js';
 import type { BenchResult } from './types.js';
 
 const RUNS = 300;
@@ -29,8 +30,7 @@ async function latency(fn: () => Promise<void>, runs = RUNS): Promise<{ p50: num
     await fn();
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  return { p50: times[Math.floor(runs / 2)]!, p95: times[Math.floor(runs * 0.95)]! };
+  return { p50: percentile(times, 50), p95: percentile(times, 95) };
 }
 
 async function performTrue(relay: Relay, host: string): Promise<void> {

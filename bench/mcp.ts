@@ -12,7 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { startFleet } from '../test/fleet/fleet.js';
 import { caFetch } from '../test/mcp/fetch.js';
 import { REMUX_BIN, remux, tempHome } from '../test/support/cli.js';
-import { run } from './measure.js';
+import { percentile, run } from './measure.js';
 import type { BenchResult } from './types.js';
 
 const CALLS = 300;
@@ -34,11 +34,10 @@ interface Stats {
   performP50?: number;
 }
 
-const p50 = (samples: number[]): number => [...samples].sort((a, b) => a - b)[Math.floor(samples.length * 0.5)]!;
+const p50 = (samples: number[]): number => percentile(samples, 50);
 
 function stats(samples: number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  return { p50: s[Math.floor(s.length * 0.5)]!, p95: s[Math.floor(s.length * 0.95)]! };
+  return { p50: percentile(samples, 50), p95: percentile(samples, 95) };
 }
 
 async function calls(client: Client, host: string): Promise<Stats> {

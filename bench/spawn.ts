@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { bwrapAvailable, ENTER_HELPER, sandboxLayout } from '../src/exec/sandbox.js';
 import { SandboxPool } from '../src/exec/sandbox-pool.js';
 import { reopenPath, spawnPipeline, type StageSpec } from '../src/exec/spawner.js';
+import { percentile } from './measure.js';
 import type { BenchResult } from './types.js';
 
 const TRUE = ['/usr/bin/true', '/bin/true'].find((p) => fs.existsSync(p)) ?? 'true';
@@ -51,8 +52,7 @@ async function time(runs: number, body: () => Promise<void>): Promise<{ p50: num
     await body();
     ms.push(performance.now() - t0);
   }
-  ms.sort((a, b) => a - b);
-  return { p50: ms[Math.floor(runs / 2)] as number, p95: ms[Math.floor(runs * 0.95)] as number };
+  return { p50: percentile(ms, 50), p95: percentile(ms, 95) };
 }
 
 export async function benchSpawn(runs = 500): Promise<BenchResult> {
