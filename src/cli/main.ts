@@ -2,6 +2,7 @@
 // imports what it needs when it runs, so `remux --version` stays fast.
 import { registerAudit } from './commands/audit.js';
 import { registerClient } from './commands/client.js';
+import { registerCode } from './commands/code.js';
 import { registerConfig } from './commands/config.js';
 import { registerDaemon, registerStatus } from './commands/daemon.js';
 import { registerHosts } from './commands/hosts.js';
@@ -36,5 +37,6 @@ registerPrincipal(program);
 registerNotify(program);
 registerApprovals(program);
 registerMcp(program, invocation);
+registerCode(program);
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);
