@@ -20,9 +20,16 @@ export function liveSessions(env: NodeJS.ProcessEnv = process.env): Set<string> 
   return new Set(r.status === 0 ? r.stdout.split('\n').filter(Boolean) : []);
 }
 
+/**
+ * Variables the pane takes from this CLI rather than from the tmux server (started by whichever CLI came
+ * first): where remux's files are, and the PATH the agent is found on. Never secrets: tmux's argv is public.
+ */
+const PANE_ENV = ['PATH', 'HOME', 'REMUX_HOME', 'XDG_CONFIG_HOME'];
+
 /** A detached session whose only pane runs `argv` (tmux execs it without a shell when given several words), in `cwd`. */
 export function newSession(name: string, cwd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): number {
-  tmux(['new-session', '-d', '-s', name, '-c', cwd, '-x', '200', '-y', '50', '--', ...argv], env);
+  const vars = PANE_ENV.filter((n) => env[n] !== undefined).flatMap((n) => ['-e', `${n}=${env[n]}`]);
+  tmux(['new-session', '-d', '-s', name, '-c', cwd, '-x', '200', '-y', '50', ...vars, '--', ...argv], env);
   return Number(tmux(['display-message', '-p', '-t', `=${name}:`, '#{pane_pid}'], env).trim());
 }
 

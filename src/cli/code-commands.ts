@@ -11,7 +11,7 @@ import { cliPrincipal, loadConfig } from '../config/config.js';
 import { auditDbFile, expandHome, remuxHome } from '../config/paths.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { checkBackend } from '../agents/sandbox.js';
-import { changeSessions, envFileOf, findSession, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
+import { changeSessions, envFileOf, findSession, newId, type AgentSession, type SandboxKind } from '../agents/store.js';
 import { capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
 import { printJson, printTable, UsageError } from './output.js';
 
