@@ -26,8 +26,12 @@ export interface AgentSession {
   tmux: string;
   prompt: string | null;
   created: string;
-  /** running | exited as remux last saw it; the watcher adds finer states (waiting, permission, idle). */
+  /**
+   * starting (until the supervisor has the sandbox up), running, exited, or failed (the sandbox could not
+   * start: see `error`); the watcher adds finer running states (waiting, permission, idle).
+   */
   state: string;
+  error?: string | null;
   /** The supervisor: the pane's process, parent of the sandbox and its proxies. */
   pid: number | null;
 }
@@ -68,6 +72,16 @@ export function newId(taken: AgentSession[]): string {
     const id = randomBytes(4).toString('hex');
     if (!taken.some((s) => s.id.startsWith(id.slice(0, 4)) || id.startsWith(s.id.slice(0, 4)))) return id;
   }
+}
+
+/** Over: its tmux session is gone (or never ran its agent). */
+export function isOver(s: AgentSession): boolean {
+  return s.state === 'exited' || s.state === 'failed';
+}
+
+/** The supervisor's word on its sandbox: running, or failed with why. */
+export function reportStart(id: string, outcome: { error: string } | null, env: NodeJS.ProcessEnv = process.env): void {
+  changeSessions((sessions) => Object.assign(findSession(sessions, id), outcome ? { state: 'failed', error: outcome.error } : { state: 'running', error: null }), env);
 }
 
 /** The session an id or unique prefix (or exact name) names. */

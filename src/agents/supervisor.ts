@@ -11,7 +11,7 @@ import { remuxHome } from '../config/paths.js';
 import { quoteWord } from '../command/render.js';
 import { launchArgv } from './launch.js';
 import { dockerArgv, srtConfig } from './sandbox.js';
-import { envFileOf, findSession, readSessions, type AgentSession } from './store.js';
+import { envFileOf, findSession, readSessions, reportStart, type AgentSession } from './store.js';
 
 /** KEY=VALUE lines of the session's env file (written 0600 by `code start`). */
 function readEnvFile(file: string): Record<string, string> {
@@ -47,12 +47,15 @@ export async function supervise(id: string, resume: boolean, env: NodeJS.Process
     started = await command(session, resume, env);
   } catch (err) {
     // Fail closed: no sandbox, no agent.
-    process.stderr.write(`remux: the ${session.sandbox} sandbox cannot start, the agent was not started: ${err instanceof Error ? err.message : String(err)}\n`);
+    const error = `the ${session.sandbox} sandbox cannot start, the agent was not started: ${err instanceof Error ? err.message : String(err)}`;
+    process.stderr.write(`remux: ${error}\n`);
+    reportStart(session.id, { error }, env);
     process.exitCode = 1;
     return;
   }
   const [program, ...args] = started.argv as [string, ...string[]];
   const child = spawn(program, args, { stdio: 'inherit', env: started.env, cwd: session.workspace });
+  child.once('spawn', () => reportStart(session.id, null, env));
   const stop = (): void => {
     child.kill('SIGTERM');
   };

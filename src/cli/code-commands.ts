@@ -11,7 +11,7 @@ import { cliPrincipal, loadConfig } from '../config/config.js';
 import { auditDbFile, expandHome, remuxHome } from '../config/paths.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { checkBackend } from '../agents/sandbox.js';
-import { changeSessions, envFileOf, findSession, newId, type AgentSession, type SandboxKind } from '../agents/store.js';
+import { changeSessions, envFileOf, findSession, isOver, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
 import { capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
 import { printJson, printTable, UsageError } from './output.js';
 
@@ -25,12 +25,12 @@ export interface StartOptions {
   worktree?: string;
 }
 
-async function audit(operation: string, session: AgentSession, reason: string): Promise<void> {
+async function audit(operation: string, session: AgentSession, reason: string, exitCode = 0): Promise<void> {
   const store = AuditStore.open(auditDbFile());
   try {
     await store.record(
       { principal: cliPrincipal(loadConfig().config), host: 'local', operation, resource: `${session.id} ${session.workspace}`, command: session.agent, decision: 'allow', reason },
-      { exitCode: 0, durationMs: 0 },
+      { exitCode, durationMs: 0 },
     );
   } finally {
     store.close();
@@ -75,6 +75,31 @@ function launch(session: AgentSession, resume: boolean): number {
   return newSession(session.tmux, session.workspace, [process.execPath, SUPERVISOR, session.id, ...(resume ? ['--resume'] : [])]);
 }
 
+const START_TIMEOUT_MS = 15_000;
+
+/** Waits for the supervisor's word: the sandbox is up and the agent started, or the sandbox failed (fail closed). */
+async function started(id: string): Promise<void> {
+  const end = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const s = findSession(readSessions(), id);
+    if (s.state === 'running') return;
+    if (s.state === 'failed') throw new Error(s.error ?? 'the sandbox cannot start');
+    if (!hasSession(s.tmux)) throw new Error(`the session's supervisor exited before starting the agent`);
+    if (Date.now() > end) throw new Error(`the sandbox did not start within ${START_TIMEOUT_MS / 1000} s (see remux code logs ${id})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A start the sandbox refused is recorded too, as a failed action. */
+async function auditedStart(operation: string, session: AgentSession): Promise<void> {
+  try {
+    await started(session.id);
+  } catch (err) {
+    await audit(operation, session, `failed: ${err instanceof Error ? err.message : String(err)}`, 1);
+    throw err;
+  }
+}
+
 export async function startCommand(path: string, opts: StartOptions): Promise<void> {
   const { config } = loadConfig();
   const dir = resolve(expandHome(path));
@@ -87,25 +112,25 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
   const session = changeSessions((sessions) => {
     const id = newId(sessions);
     const name = opts.name ?? `${agent.split(' ')[0]}-${id.slice(0, 4)}`;
-    if (sessions.some((s) => s.name === name && s.state !== 'exited')) throw new UsageError(`an agent session is already named ${name}`);
+    if (sessions.some((s) => s.name === name && !isOver(s))) throw new UsageError(`an agent session is already named ${name}`);
     const s: AgentSession = { id, name, agent, workspace: realpathSync(dir), branch: null, repo: null, sandbox, tmux: `agent-${id}`, prompt: opts.prompt ?? null, created: new Date().toISOString(), state: 'starting', pid: null };
     sessions.push(s);
     return s;
   });
+  // The supervisor reads the record (workspace first) and reports on it: write each field as it is known.
+  const update = (fields: Partial<AgentSession>): void => {
+    Object.assign(session, fields);
+    changeSessions((sessions) => Object.assign(findSession(sessions, session.id), fields));
+  };
   try {
-    if (opts.worktree) {
-      session.repo = session.workspace;
-      session.workspace = addWorktree(session.repo, opts.worktree, session.id);
-    }
-    session.branch = currentBranch(session.workspace);
-    session.pid = launch(session, opts.continue === true);
-    session.state = 'running';
+    if (opts.worktree) update({ repo: session.workspace, workspace: addWorktree(session.workspace, opts.worktree, session.id) });
+    update({ branch: currentBranch(session.workspace) });
+    update({ pid: launch(session, opts.continue === true) });
   } catch (err) {
-    session.state = 'exited';
+    update({ state: 'exited' });
     throw err;
-  } finally {
-    changeSessions((sessions) => sessions.splice(sessions.findIndex((s) => s.id === session.id), 1, session));
   }
+  await auditedStart('agent.start', session);
   await audit('agent.start', session, `${session.agent} in ${session.workspace}, sandbox ${session.sandbox}${session.branch ? `, branch ${session.branch}` : ''}`);
   process.stdout.write(`${session.id} ${session.name}: ${session.agent} in ${session.workspace} (sandbox ${session.sandbox}${session.sandbox === 'none' ? ': UNSANDBOXED' : ''})\n`);
   if (opts.attach !== false && process.stdin.isTTY && process.stdout.isTTY) attachCommand(session.id);
@@ -116,13 +141,13 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
 function reconciled(): AgentSession[] {
   const live = liveSessions();
   return changeSessions((sessions) => {
-    for (const s of sessions) if (s.state !== 'exited' && !live.has(s.tmux)) s.state = 'exited';
+    for (const s of sessions) if (!isOver(s) && !live.has(s.tmux)) s.state = 'exited';
     return sessions.map((s) => ({ ...s }));
   });
 }
 
 export function lsCommand(opts: { all?: boolean; json?: boolean }): void {
-  const sessions = reconciled().filter((s) => opts.all || s.state !== 'exited');
+  const sessions = reconciled().filter((s) => opts.all || !isOver(s));
   if (opts.json) return printJson(sessions);
   if (sessions.length === 0) {
     process.stdout.write(opts.all ? 'no agent sessions\n' : 'no running agent sessions (remux code ls -a shows exited ones)\n');
@@ -143,7 +168,7 @@ export function statusCommand(opts: { json?: boolean }): void {
 
 function running(ref: string): AgentSession {
   const session = findSession(reconciled(), ref);
-  if (session.state === 'exited') throw new UsageError(`agent session ${session.id} (${session.name}) has exited`, `start it again with remux code restart ${session.id}`);
+  if (isOver(session)) throw new UsageError(`agent session ${session.id} (${session.name}) has exited`, `start it again with remux code restart ${session.id}`);
   return session;
 }
 
@@ -178,8 +203,10 @@ export async function restartCommand(ref: string): Promise<void> {
   killSession(session.tmux);
   await checkBackend(session.sandbox);
   const resume = isKnownAgent(session.agent) && LAUNCH[session.agent].resume !== null;
+  changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'starting', error: null }));
   const pid = launch(session, resume);
-  changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'running', pid }));
+  changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { pid }));
+  await auditedStart('agent.restart', session);
   await audit('agent.restart', session, `${session.agent} in ${session.workspace}${resume ? ', resuming its conversation' : ''}`);
   process.stdout.write(`${session.id} ${session.name}: restarted\n`);
 }

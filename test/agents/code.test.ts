@@ -2,7 +2,7 @@
 // sandbox-runtime, with a fake agent (fixtures/fake-agent.mjs) that probes its sandbox.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -71,6 +71,13 @@ describe('remux code', { timeout: 120_000 }, () => {
     const id = r.stdout.split(' ')[0] as string;
     return (await list()).find((s) => s.id === id) as Record<string, unknown>;
   }
+  const liveTmux = (): string => {
+    try {
+      return tmux('list-sessions', '-F', '#{session_name}');
+    } catch {
+      return '';
+    }
+  };
   const pane = (s: Record<string, unknown>): string => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', `=${String(s.tmux)}:`);
 
   before(async () => {
@@ -79,7 +86,10 @@ describe('remux code', { timeout: 120_000 }, () => {
     execFileSync('git', ['-C', repo, '-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'init']);
     writeFileSync(secret, 'TOP SECRET\n');
     writeFileSync(join(t.home, 'config.yaml'), `agents:\n  deny_read: [${secret}]\n`);
-    server = createServer((s) => s.end('hello\n'));
+    server = createServer((s) => {
+      s.on('error', () => {}); // the agent hangs up at once
+      s.end('hello\n');
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
   });
@@ -176,6 +186,37 @@ describe('remux code', { timeout: 120_000 }, () => {
     assert.equal(d.code, 2);
     assert.match(d.stderr, /--sandbox docker: no Docker engine answers/);
     assert.equal((await list()).length, before, 'nothing recorded');
+  });
+
+  it('fails closed when sandbox-runtime cannot start in the supervisor (a broken socat): no agent, exit 1, recorded as failed', async () => {
+    const bin = join(work, 'broken-bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'socat'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const r = await remux(['code', 'start', repo, '--no-attach', '--agent', agentCmd()], { env: { ...env, PATH: `${bin}:${process.env.PATH}` }, via: 'node' });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /the srt sandbox cannot start, the agent was not started/);
+    const failed = (await list()).find((s) => s.state === 'failed');
+    assert.ok(failed, 'recorded as failed');
+    assert.equal(liveTmux().includes(String(failed.tmux)), false);
+    assert.match((await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout, /failed: the srt sandbox cannot start/);
+  });
+
+  it("keeps the agent's credentials off every command line: a 0600 env file its supervisor reads", async () => {
+    const token = `sk-ant-test-${process.pid}`;
+    const r = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'claude'], { env: { ...env, ANTHROPIC_API_KEY: token }, via: 'node' });
+    const id = r.stdout.split(' ')[0] as string;
+    const file = join(t.home, 'agents', `${id}.env`);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(readFileSync(file, 'utf8'), `ANTHROPIC_API_KEY=${token}\n`);
+    for (const pid of processTable().keys()) {
+      let cmdline = '';
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue;
+      }
+      assert.equal(cmdline.includes(token), false, `process ${pid} has the secret on its command line`);
+    }
   });
 
   it('refuses shell syntax in a custom agent command', async () => {
