@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { spawn as ptySpawn } from 'node-pty';
 import { dockerArgv, srtConfig } from '../../src/agents/sandbox.js';
 import { ConfigSchema } from '../../src/config/config.js';
-import { REMUX_NODE_BIN, REPO_ROOT, remux, tempHome } from '../support/cli.js';
+import { REMUX_NODE_BIN, REPO_ROOT, remux, spawnRemux, tempHome } from '../support/cli.js';
 
 const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-agent.mjs');
 
@@ -129,6 +129,13 @@ describe('remux code', { timeout: 120_000 }, () => {
     await until('the banner', () => pane(s).includes('PROBES done'));
     const logs = await code('logs', id.slice(0, 5));
     assert.match(logs.stdout, /FAKE-AGENT ready/);
+    const follow = spawnRemux(['code', 'logs', '-f', id.slice(0, 5)], { env, via: 'node' });
+    let followed = '';
+    follow.stdout?.on('data', (d: Buffer) => (followed += d.toString()));
+    await until('the first capture', () => followed.includes('PROBES done'));
+    tmux('send-keys', '-t', `=${String(s.tmux)}:`, 'followed line', 'Enter');
+    await until('the new line followed', () => followed.includes('ECHO followed line'));
+    follow.kill();
 
     const term = ptySpawn(process.execPath, [REMUX_NODE_BIN, 'code', 'attach', id.slice(0, 5)], { cols: 120, rows: 30, env: { ...process.env, ...env, TMUX: '' } });
     let seen = '';
@@ -209,7 +216,7 @@ describe('remux code', { timeout: 120_000 }, () => {
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.equal(readFileSync(file, 'utf8'), `ANTHROPIC_API_KEY=${token}\n`);
     for (const pid of processTable().keys()) {
-      let cmdline = '';
+      let cmdline: string;
       try {
         cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       } catch {
