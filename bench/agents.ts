@@ -2,7 +2,7 @@
 // banner), under sandbox-runtime, with --sandbox none, and, as the anchor, plain bubblewrap started in
 // a tmux pane directly (no CLI, no proxies), interleaved in the same run. Target: ≤ 1 s.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +18,8 @@ export async function benchAgents(): Promise<BenchResult> {
   const home = mkdtempSync(join(tmpdir(), 'remux-bench-agents-'));
   const socket = `remux-bench-${process.pid}`;
   const env = { ...process.env, REMUX_HOME: home, REMUX_TMUX_SOCKET: socket };
+  const workspace = join(home, 'workspace');
+  mkdirSync(workspace);
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
   const shows = (session: string): boolean => spawnSync('tmux', ['-L', socket, 'capture-pane', '-p', '-t', `=${session}:`], { encoding: 'utf8' }).stdout.includes('FAKE-AGENT ready');
   async function waitFor(session: () => string | undefined, t0: number): Promise<number> {
@@ -30,7 +32,7 @@ export async function benchAgents(): Promise<BenchResult> {
   }
   async function viaCli(sandbox: string): Promise<number> {
     const t0 = performance.now();
-    const out = execFileSync(process.execPath, [REMUX_JS, 'code', 'start', home, '--no-attach', '--sandbox', sandbox, '--agent', `node ${FAKE}`], { env, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [REMUX_JS, 'code', 'start', workspace, '--no-attach', '--sandbox', sandbox, '--agent', `node ${FAKE}`], { env, encoding: 'utf8' });
     const ms = await waitFor(() => `agent-${out.split(' ')[0]}`, t0);
     execFileSync(process.execPath, [REMUX_JS, 'code', 'kill', '-f', out.split(' ')[0] as string], { env });
     return ms;
@@ -38,7 +40,7 @@ export async function benchAgents(): Promise<BenchResult> {
   async function plainBwrap(i: number): Promise<number> {
     const t0 = performance.now();
     const name = `bwrap-${i}`;
-    tmux('new-session', '-d', '-s', name, '-c', home, '--', 'bwrap', '--new-session', '--die-with-parent', '--unshare-net', '--unshare-pid', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--bind', home, home, '--chdir', home, process.execPath, FAKE);
+    tmux('new-session', '-d', '-s', name, '-c', workspace, '--', 'bwrap', '--new-session', '--die-with-parent', '--unshare-net', '--unshare-pid', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--bind', workspace, workspace, '--chdir', workspace, process.execPath, FAKE);
     const ms = await waitFor(() => name, t0);
     tmux('kill-session', '-t', `=${name}`);
     return ms;

@@ -69,7 +69,7 @@ function onPath(program: string): boolean {
   return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, program)));
 }
 
-export async function checkBackend(sandbox: AgentSession['sandbox']): Promise<void> {
+export function checkBackend(sandbox: AgentSession['sandbox']): void {
   if (sandbox === 'docker') {
     const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8' });
     if (r.status !== 0) {

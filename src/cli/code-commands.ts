@@ -108,7 +108,7 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
   const sandbox = (opts.sandbox ?? config.agents.default_sandbox) as SandboxKind;
   if (!['srt', 'docker', 'none'].includes(sandbox)) throw new UsageError(`--sandbox must be srt, docker or none, got "${sandbox}"`);
   launchArgv({ agent, prompt: opts.prompt, continue: opts.continue }); // bad -p/--continue/CMD: refused before anything exists
-  await checkBackend(sandbox);
+  checkBackend(sandbox);
   const session = changeSessions((sessions) => {
     const id = newId(sessions);
     const name = opts.name ?? `${agent.split(' ')[0]}-${id.slice(0, 4)}`;
@@ -201,7 +201,7 @@ export async function logsCommand(ref: string, opts: { follow?: boolean }): Prom
 export async function restartCommand(ref: string): Promise<void> {
   const session = findSession(reconciled(), ref);
   killSession(session.tmux);
-  await checkBackend(session.sandbox);
+  checkBackend(session.sandbox);
   const resume = isKnownAgent(session.agent) && LAUNCH[session.agent].resume !== null;
   changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'starting', error: null }));
   const pid = launch(session, resume);
