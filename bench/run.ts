@@ -18,6 +18,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   approvals: async () => (await import('./approvals.js')).benchApprovals(),
   mcp: async () => (await import('./mcp.js')).benchMcp(),
   agent: async () => (await import('./agent.js')).benchAgent(),
+  agents: async () => (await import('./agents.js')).benchAgents(),
 };
 
 const args = process.argv.slice(2);

@@ -33,7 +33,7 @@ await build({
   // The launcher's code cache is keyed by the bundle's bytes; ASCII output also makes it a one-byte string.
   charset: 'ascii',
   // Native addons, the daemon's HTTP stack and the MCP SDK stay in node_modules: the CLI's own bundle (and its code cache) stays small.
-  external: ['better-sqlite3', 'node-pty', 'fastify', '@fastify/cookie', '@fastify/websocket', 'selfsigned', '@modelcontextprotocol/sdk'],
+  external: ['better-sqlite3', 'node-pty', 'fastify', '@fastify/cookie', '@fastify/websocket', 'selfsigned', '@modelcontextprotocol/sdk', '@anthropic-ai/sandbox-runtime'],
   plugins: [ssh2Native],
   // import.meta does not exist in CommonJS: the bundle's own file URL stands in for it.
   define: { 'import.meta.url': '__remuxModuleUrl' },

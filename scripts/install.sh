@@ -12,10 +12,12 @@ if ! command -v node >/dev/null 2>&1 || [ "$(node -p 'process.versions.node.spli
   echo "remux needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))" >&2
   exit 1
 fi
-# Native modules build from source; the OS sandbox needs bubblewrap.
+# Native modules build from source; the OS sandbox needs bubblewrap; agent sessions (sandbox-runtime) also socat and ripgrep.
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   pkgs=()
   command -v bwrap >/dev/null 2>&1 || pkgs+=(bubblewrap)
+  command -v socat >/dev/null 2>&1 || pkgs+=(socat)
+  command -v rg >/dev/null 2>&1 || pkgs+=(ripgrep)
   command -v tmux >/dev/null 2>&1 || pkgs+=(tmux)
   command -v make >/dev/null 2>&1 || pkgs+=(make)
   command -v g++ >/dev/null 2>&1 || pkgs+=(g++)

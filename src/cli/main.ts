@@ -3,6 +3,7 @@
 import { registerAgent } from './commands/agent.js';
 import { registerAudit } from './commands/audit.js';
 import { registerClient } from './commands/client.js';
+import { registerCode } from './commands/code.js';
 import { registerConfig } from './commands/config.js';
 import { registerDaemon, registerStatus } from './commands/daemon.js';
 import { registerHosts } from './commands/hosts.js';
@@ -38,5 +39,6 @@ registerNotify(program);
 registerApprovals(program);
 registerMcp(program, invocation);
 registerAgent(program);
+registerCode(program);
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);

@@ -118,6 +118,34 @@ const ApprovalsSchema = z
   })
   .strict();
 
+export const AGENT_NAMES = ['claude', 'codex', 'gemini', 'aider'] as const;
+const DomainSchema = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/i, 'a domain name (example.com or *.example.com)');
+const AgentsSchema = z
+  .object({
+    /** What `remux code start` runs without --agent: one of the known agents or a command line. */
+    default_agent: z.string().min(1).default('claude'),
+    /** srt (sandbox-runtime: bubblewrap + domain-allowlist proxies), docker, or none. */
+    default_sandbox: z.enum(['srt', 'docker', 'none']).default('srt'),
+    /** Domains an agent's sandbox may reach, per agent (custom commands use `custom`); replaces the default list. */
+    network: z.partialRecord(z.enum([...AGENT_NAMES, 'custom']), z.array(DomainSchema)).default({}),
+    /** Domains every agent may reach besides its own list. */
+    extra_domains: z.array(DomainSchema).default([]),
+    /** Paths no agent may read (besides ~/.ssh, ~/.gnupg, ~/.aws, which are always denied). */
+    deny_read: z.array(z.string().min(1)).default([]),
+    /** Credential files or directories an agent may read but never change (they stay read-only inside). */
+    credentials: z.array(z.string().min(1)).default([]),
+    /** Docker backend: image and limits. */
+    docker: z
+      .object({
+        image: z.string().min(1).default('node:20-bookworm-slim'),
+        memory: z.string().regex(/^\d+[kmg]?$/i, 'a size like 4g or 512m').default('4g'),
+        pids_limit: z.number().int().positive().default(512),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     /** Policy used when a command names none. */
@@ -134,6 +162,7 @@ export const ConfigSchema = z
     notify: NotifySchema.prefault({}),
     approvals: ApprovalsSchema.prefault({}),
     relay: RelaySchema.prefault({}),
+    agents: AgentsSchema.prefault({}),
   })
   .strict();
 
@@ -234,5 +263,18 @@ relay:                               # outbound agents (remux agent) connecting 
   ping_interval_seconds: 10
   pong_timeout_seconds: 5
   request_timeout_seconds: 30
+
+agents:                              # remux code start: AI coding agents in sandboxed tmux sessions
+  default_agent: claude              # claude | codex | gemini | aider | a command line
+  default_sandbox: srt               # srt (bubblewrap + domain allowlist) | docker | none
+  network: {}                        # per agent, replaces its default list (claude: api.anthropic.com, ...)
+  # network: { claude: [api.anthropic.com, statsig.anthropic.com], custom: [registry.npmjs.org] }
+  extra_domains: []                  # every agent may also reach these
+  deny_read: []                      # never readable inside (~/.ssh, ~/.gnupg, ~/.aws always are denied)
+  credentials: []                    # readable, never writable inside, e.g. [~/.config/gh]
+  docker:                            # --sandbox docker
+    image: node:20-bookworm-slim
+    memory: 4g
+    pids_limit: 512
 `;
 }

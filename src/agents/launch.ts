@@ -1,0 +1,71 @@
+// What each coding agent's launch command is, and how -p PROMPT / --continue map to its own flags.
+// A custom agent is a command line in remux's strict grammar (one simple command, no shell).
+import { AGENT_NAMES } from '../config/config.js';
+import { parseCommand } from '../command/parser.js';
+import { ParseError } from '../command/types.js';
+import { UsageError } from '../core/errors.js';
+
+export type KnownAgent = (typeof AGENT_NAMES)[number];
+
+interface AgentLaunch {
+  program: string;
+  /** Flags that start it on a first prompt (the prompt is one argv element, never shell text). */
+  prompt: (text: string) => string[];
+  /** Flags that resume the previous conversation in this workspace; null when the agent has none. */
+  resume: string[] | null;
+  /** Domains its sandbox reaches by default: the model provider's API. */
+  domains: string[];
+  /** Its own state directories under $HOME: writable inside the sandbox. */
+  stateDirs: string[];
+  /** Environment variables that carry its credentials (passed through the session's 0600 env file). */
+  secrets: string[];
+}
+
+export const LAUNCH: Record<KnownAgent, AgentLaunch> = {
+  claude: { program: 'claude', prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude', '.claude.json'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'] },
+  codex: { program: 'codex', prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], secrets: ['OPENAI_API_KEY'] },
+  gemini: { program: 'gemini', prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'] },
+  aider: { program: 'aider', prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'] },
+};
+
+export function isKnownAgent(agent: string): agent is KnownAgent {
+  return (AGENT_NAMES as readonly string[]).includes(agent);
+}
+
+export interface LaunchRequest {
+  agent: string;
+  prompt?: string | undefined;
+  continue?: boolean | undefined;
+}
+
+/** The agent's argv. A custom command takes no -p/--continue: it is run exactly as written. */
+export function launchArgv(req: LaunchRequest): string[] {
+  if (isKnownAgent(req.agent)) {
+    const launch = LAUNCH[req.agent];
+    if (req.continue && !launch.resume) throw new UsageError(`${req.agent} cannot resume a conversation: --continue is not available for it`);
+    // Claude's -p is "print and exit"; an interactive session takes the prompt as its first argument.
+    return [launch.program, ...(req.continue && launch.resume ? launch.resume : []), ...(req.prompt !== undefined ? launch.prompt(req.prompt) : [])];
+  }
+  if (req.prompt !== undefined || req.continue) throw new UsageError(`-p and --continue apply to claude, codex, gemini and aider, not to the custom command "${req.agent}"`, 'put the prompt into the command line itself');
+  return customArgv(req.agent);
+}
+
+function customArgv(source: string): string[] {
+  let list;
+  try {
+    list = parseCommand(source);
+  } catch (err) {
+    if (err instanceof ParseError) throw new UsageError(`--agent "${source}": ${err.message}`, 'a custom agent is one command with its arguments, without shell syntax');
+    throw err;
+  }
+  const stage = list.items.length === 1 && list.items[0]?.pipeline.stages.length === 1 ? list.items[0].pipeline.stages[0] : undefined;
+  if (!stage || stage.redirects.length > 0 || stage.argv.length === 0) throw new UsageError(`--agent "${source}" must be one command with its arguments: no pipes, lists or redirections`);
+  return stage.argv;
+}
+
+/** Domains the agent's sandbox may reach: config's list for it (or its defaults), plus extra_domains. */
+export function allowedDomains(agent: string, network: Partial<Record<string, string[]>>, extra: string[]): string[] {
+  const key = isKnownAgent(agent) ? agent : 'custom';
+  const own = network[key] ?? (isKnownAgent(agent) ? LAUNCH[agent].domains : []);
+  return [...new Set([...own, ...extra])];
+}

@@ -1,0 +1,87 @@
+// The sandboxes an agent runs in: sandbox-runtime's configuration (bubblewrap with writes only to the
+// workspace and the agent's state dirs, denied reads, domain-allowlist proxies), and the Docker argv.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
+import type { Config } from '../config/config.js';
+import { expandHome } from '../config/paths.js';
+import { UsageError } from '../core/errors.js';
+import { allowedDomains, isKnownAgent, LAUNCH } from './launch.js';
+import type { AgentSession } from './store.js';
+
+/** Never readable inside any agent sandbox, whatever the config says. */
+export const ALWAYS_DENY_READ = ['~/.ssh', '~/.gnupg', '~/.aws', '~/.config/remux'];
+
+function stateDirs(agent: string, home: string): string[] {
+  return isKnownAgent(agent) ? LAUNCH[agent].stateDirs.map((d) => join(home, d)) : [];
+}
+
+export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'>, agents: Config['agents'], remuxHome: string, home = homedir()): SandboxRuntimeConfig {
+  const expand = (p: string): string => (p === '~' || p.startsWith('~/') ? join(home, p.slice(2)) : expandHome(p));
+  return {
+    network: { allowedDomains: allowedDomains(session.agent, agents.network, agents.extra_domains), deniedDomains: [] },
+    filesystem: {
+      // remux's own home holds the audit store, the approvals key and every session's env file.
+      denyRead: [...ALWAYS_DENY_READ.map(expand), remuxHome, ...agents.deny_read.map(expand)],
+      allowWrite: [session.workspace, ...stateDirs(session.agent, home)],
+      denyWrite: agents.credentials.map(expand),
+    },
+  };
+}
+
+export interface DockerOptions {
+  image: string;
+  memory: string;
+  pidsLimit: number;
+  uid: number;
+  gid: number;
+  envFile: string;
+}
+
+/** A hardened `docker run`: non-root, no capabilities, no privilege gain, limits, read-only root, secrets by file. */
+export function dockerArgv(session: Pick<AgentSession, 'id' | 'workspace'>, agentArgv: string[], opts: DockerOptions): string[] {
+  return [
+    'docker', 'run', '--rm', '-it', '--init',
+    '--name', `remux-agent-${session.id}`,
+    '--user', `${opts.uid}:${opts.gid}`,
+    '--cap-drop', 'ALL',
+    '--security-opt', 'no-new-privileges',
+    '--pids-limit', String(opts.pidsLimit),
+    '--memory', opts.memory,
+    '--read-only',
+    '--tmpfs', '/tmp:rw,nosuid,nodev,size=512m',
+    '--tmpfs', '/home/agent:rw,nosuid,nodev,size=256m',
+    '--env', 'HOME=/home/agent',
+    '--env-file', opts.envFile,
+    '--mount', `type=bind,source=${session.workspace},target=/workspace`,
+    '--workdir', '/workspace',
+    opts.image,
+    ...agentArgv,
+  ];
+}
+
+/** Fails (closed) with what is missing when the chosen backend cannot start here. */
+const SRT_PROGRAMS = ['bwrap', 'socat', 'rg'];
+
+function onPath(program: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, program)));
+}
+
+export function checkBackend(sandbox: AgentSession['sandbox']): void {
+  if (sandbox === 'docker') {
+    const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      const why = r.error ? `docker is not installed (${r.error.message})` : (r.stderr.trim().split('\n')[0] ?? `docker info exited ${r.status}`);
+      throw new UsageError(`--sandbox docker: no Docker engine answers: ${why}`, 'start one, or use --sandbox srt (the default)');
+    }
+  }
+  if (sandbox === 'srt') {
+    // sandbox-runtime's own check needs an ES import the CLI's bundle cannot do; the supervisor fails closed too.
+    const missing = SRT_PROGRAMS.filter((p) => !onPath(p));
+    if (missing.length > 0) {
+      throw new UsageError(`--sandbox srt cannot start here: ${missing.join(', ')} not found on PATH`, 'install bubblewrap, socat and ripgrep (scripts/install.sh does), or choose --sandbox none to run the agent unsandboxed');
+    }
+  }
+}

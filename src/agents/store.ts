@@ -1,0 +1,95 @@
+// Agent sessions' records: one JSON file in $REMUX_HOME, written atomically under a lock, so sessions
+// outlive the CLI and the daemon, and two CLIs starting sessions at once never lose one.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { withFileLock, writeAtomic } from '../config/atomic-file.js';
+import { remuxHome } from '../config/paths.js';
+import { UsageError } from '../core/errors.js';
+
+export type SandboxKind = 'srt' | 'docker' | 'none';
+
+export interface AgentSession {
+  /** Short random id; any unique prefix names the session. */
+  id: string;
+  name: string;
+  /** claude | codex | gemini | aider, or the custom command line. */
+  agent: string;
+  /** Where the agent works (the worktree when there is one); the only place it may write. */
+  workspace: string;
+  /** The worktree's branch, else the workspace's current branch at start, else null. */
+  branch: string | null;
+  /** The repository a --worktree was made from (git worktree remove runs there). */
+  repo: string | null;
+  sandbox: SandboxKind;
+  /** tmux session name on the remux socket. */
+  tmux: string;
+  prompt: string | null;
+  created: string;
+  /**
+   * starting (until the supervisor has the sandbox up), running, exited, or failed (the sandbox could not
+   * start: see `error`); the watcher adds finer running states (waiting, permission, idle).
+   */
+  state: string;
+  error?: string | null;
+  /** The supervisor: the pane's process, parent of the sandbox and its proxies. */
+  pid: number | null;
+}
+
+export function agentsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(remuxHome(env), 'agents');
+}
+
+export function sessionsFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(agentsDir(env), 'sessions.json');
+}
+
+/** The session's secrets (0600), read by its supervisor; never on a command line. */
+export function envFileOf(id: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(agentsDir(env), `${id}.env`);
+}
+
+export function readSessions(env: NodeJS.ProcessEnv = process.env): AgentSession[] {
+  const file = sessionsFile(env);
+  if (!existsSync(file)) return [];
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as { sessions?: AgentSession[] };
+  return parsed.sessions ?? [];
+}
+
+/** Read-modify-write of the records under FILE.lock. */
+export function changeSessions<T>(change: (sessions: AgentSession[]) => T, env: NodeJS.ProcessEnv = process.env): T {
+  const file = sessionsFile(env);
+  return withFileLock(file, () => {
+    const sessions = readSessions(env);
+    const result = change(sessions);
+    writeAtomic(file, `${JSON.stringify({ sessions }, null, 2)}\n`);
+    return result;
+  });
+}
+
+export function newId(taken: AgentSession[]): string {
+  for (;;) {
+    const id = randomBytes(4).toString('hex');
+    if (!taken.some((s) => s.id.startsWith(id.slice(0, 4)) || id.startsWith(s.id.slice(0, 4)))) return id;
+  }
+}
+
+/** Over: its tmux session is gone (or never ran its agent). */
+export function isOver(s: AgentSession): boolean {
+  return s.state === 'exited' || s.state === 'failed';
+}
+
+/** The supervisor's word on its sandbox: running, or failed with why. */
+export function reportStart(id: string, outcome: { error: string } | null, env: NodeJS.ProcessEnv = process.env): void {
+  changeSessions((sessions) => Object.assign(findSession(sessions, id), outcome ? { state: 'failed', error: outcome.error } : { state: 'running', error: null }), env);
+}
+
+/** The session an id or unique prefix (or exact name) names. */
+export function findSession(sessions: AgentSession[], ref: string): AgentSession {
+  const exact = sessions.find((s) => s.id === ref || s.name === ref);
+  if (exact) return exact;
+  const matches = sessions.filter((s) => s.id.startsWith(ref));
+  if (matches.length === 1) return matches[0] as AgentSession;
+  if (matches.length === 0) throw new UsageError(`no agent session ${ref}`, 'see them with remux code ls -a');
+  throw new UsageError(`${matches.length} agent sessions start with ${ref}: ${matches.map((s) => s.id).join(', ')}`, 'give more of the ID');
+}

@@ -1,0 +1,73 @@
+// `remux code supervise ID`: the process in an agent session's tmux pane. It starts sandbox-runtime's
+// proxies (in this process, plus their socat bridges) and the sandboxed agent as its child, so the pane
+// owns everything: the session ends when the agent does, and killing the pane (or this process, even
+// with SIGKILL: the terminal's hang-up reaches the whole process group, and bwrap --die-with-parent and
+// its PID namespace take the agent's tools with it) leaves nothing behind.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { getgid, getuid } from 'node:process';
+import { loadConfig } from '../config/config.js';
+import { remuxHome } from '../config/paths.js';
+import { quoteWord } from '../command/render.js';
+import { launchArgv } from './launch.js';
+import { dockerArgv, srtConfig } from './sandbox.js';
+import { envFileOf, findSession, readSessions, reportStart, type AgentSession } from './store.js';
+
+/** KEY=VALUE lines of the session's env file (written 0600 by `code start`). */
+function readEnvFile(file: string): Record<string, string> {
+  if (!existsSync(file)) return {};
+  const vars: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return vars;
+}
+
+async function command(session: AgentSession, resume: boolean, env: NodeJS.ProcessEnv): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; cleanup: () => Promise<void> }> {
+  const argv = launchArgv({ agent: session.agent, prompt: resume ? undefined : (session.prompt ?? undefined), continue: resume });
+  const secrets = readEnvFile(envFileOf(session.id, env));
+  const { config } = loadConfig(env);
+  if (session.sandbox === 'none') return { argv, env: { ...env, ...secrets }, cleanup: async () => {} };
+  if (session.sandbox === 'docker') {
+    const { docker } = config.agents;
+    return { argv: dockerArgv(session, argv, { image: docker.image, memory: docker.memory, pidsLimit: docker.pids_limit, uid: getuid?.() ?? 1000, gid: getgid?.() ?? 1000, envFile: envFileOf(session.id, env) }), env, cleanup: async () => {} };
+  }
+  const { SandboxManager } = await import('@anthropic-ai/sandbox-runtime');
+  await SandboxManager.initialize(srtConfig(session, config.agents, remuxHome(env)));
+  const wrapped = await SandboxManager.wrapWithSandboxArgv(argv.map(quoteWord).join(' '), '/bin/bash', undefined, undefined, session.workspace, { commandId: session.id });
+  return { argv: wrapped.argv, env: { ...env, ...wrapped.env, ...secrets }, cleanup: () => SandboxManager.reset() };
+}
+
+export async function supervise(id: string, resume: boolean, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const session = findSession(readSessions(env), id);
+  process.stdout.write(session.sandbox === 'none' ? `remux: ${session.agent}: --sandbox none: running UNSANDBOXED in ${session.workspace}\n` : `remux: ${session.agent}: sandbox ${session.sandbox}, workspace ${session.workspace}\n`);
+  let started;
+  try {
+    started = await command(session, resume, env);
+  } catch (err) {
+    // Fail closed: no sandbox, no agent.
+    const error = `the ${session.sandbox} sandbox cannot start, the agent was not started: ${err instanceof Error ? err.message : String(err)}`;
+    process.stderr.write(`remux: ${error}\n`);
+    reportStart(session.id, { error }, env);
+    process.exitCode = 1;
+    return;
+  }
+  const [program, ...args] = started.argv as [string, ...string[]];
+  const child = spawn(program, args, { stdio: 'inherit', env: started.env, cwd: session.workspace });
+  child.once('spawn', () => reportStart(session.id, null, env));
+  const stop = (): void => {
+    child.kill('SIGTERM');
+  };
+  for (const signal of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.on(signal, stop);
+  const status = await new Promise<number>((resolve) => {
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    child.on('error', (err) => {
+      process.stderr.write(`remux: cannot start ${program}: ${err.message}\n`);
+      resolve(127);
+    });
+  });
+  await started.cleanup();
+  process.stdout.write(`remux: ${session.agent} exited (status ${status})\n`);
+  process.exitCode = status;
+}

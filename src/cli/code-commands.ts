@@ -1,0 +1,228 @@
+// Implementations of `remux code start|ls|attach|status|logs|restart|kill`. Sessions are local: tmux on the agents' socket, records in
+// $REMUX_HOME/agents, every start/restart/kill audited as the CLI principal's action on host `local`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { fileURLToPath } from 'node:url';
+import { AuditStore } from '../audit/store.js';
+import { writeAtomic } from '../config/atomic-file.js';
+import { cliPrincipal, loadConfig } from '../config/config.js';
+import { auditDbFile, expandHome, remuxHome } from '../config/paths.js';
+import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
+import { checkBackend } from '../agents/sandbox.js';
+import { changeSessions, envFileOf, findSession, isOver, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
+import { capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
+import { printJson, printTable, UsageError } from './output.js';
+
+export interface StartOptions {
+  name?: string;
+  prompt?: string;
+  continue?: boolean;
+  attach?: boolean;
+  agent?: string;
+  sandbox?: string;
+  worktree?: string;
+}
+
+async function audit(operation: string, session: AgentSession, reason: string, exitCode = 0): Promise<void> {
+  const store = AuditStore.open(auditDbFile());
+  try {
+    await store.record(
+      { principal: cliPrincipal(loadConfig().config), host: 'local', operation, resource: `${session.id} ${session.workspace}`, command: session.agent, decision: 'allow', reason },
+      { exitCode, durationMs: 0 },
+    );
+  } finally {
+    store.close();
+  }
+}
+
+function git(cwd: string, args: string[]): string {
+  return execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+function currentBranch(dir: string): string | null {
+  const r = spawnSync('git', ['-C', dir, 'rev-parse', '--abbrev-ref', 'HEAD'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** `git worktree add` under $REMUX_HOME/worktrees/ID: beside no one's repository, removed with the session's record. */
+function addWorktree(repo: string, branch: string, id: string): string {
+  if (spawnSync('git', ['-C', repo, 'rev-parse', '--git-dir'], { stdio: 'ignore' }).status !== 0) throw new UsageError(`--worktree: ${repo} is not a git repository`);
+  const dir = join(remuxHome(), 'worktrees', id);
+  mkdirSync(join(remuxHome(), 'worktrees'), { recursive: true, mode: 0o700 });
+  const exists = spawnSync('git', ['-C', repo, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { stdio: 'ignore' }).status === 0;
+  try {
+    git(repo, ['worktree', 'add', ...(exists ? [dir, branch] : ['-b', branch, dir])]);
+  } catch (err) {
+    throw new UsageError(`--worktree ${branch}: git worktree add failed: ${(err as { stderr?: string }).stderr?.trim() ?? String(err)}`);
+  }
+  return dir;
+}
+
+/** The agent's credentials from this environment, into a 0600 file its supervisor reads: never on a command line. */
+function writeSecrets(session: AgentSession): void {
+  const names = isKnownAgent(session.agent) ? LAUNCH[session.agent].secrets : [];
+  const lines = names.filter((n) => process.env[n]).map((n) => `${n}=${process.env[n]}`);
+  writeAtomic(envFileOf(session.id), lines.length ? `${lines.join('\n')}\n` : '');
+}
+
+const SUPERVISOR = fileURLToPath(new URL('../agents/supervisor-main.js', import.meta.url));
+
+/** Starts the session's pane: the supervisor (this CLI, `code supervise`), which starts the sandbox. */
+function launch(session: AgentSession, resume: boolean): number {
+  writeSecrets(session);
+  return newSession(session.tmux, session.workspace, [process.execPath, SUPERVISOR, session.id, ...(resume ? ['--resume'] : [])]);
+}
+
+const START_TIMEOUT_MS = 15_000;
+
+/** Waits for the supervisor's word: the sandbox is up and the agent started, or the sandbox failed (fail closed). */
+async function started(id: string): Promise<void> {
+  const end = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const s = findSession(readSessions(), id);
+    if (s.state === 'running') return;
+    if (s.state === 'failed') throw new Error(s.error ?? 'the sandbox cannot start');
+    if (!hasSession(s.tmux)) throw new Error(`the session's supervisor exited before starting the agent`);
+    if (Date.now() > end) throw new Error(`the sandbox did not start within ${START_TIMEOUT_MS / 1000} s (see remux code logs ${id})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A start the sandbox refused is recorded too, as a failed action. */
+async function auditedStart(operation: string, session: AgentSession): Promise<void> {
+  try {
+    await started(session.id);
+  } catch (err) {
+    await audit(operation, session, `failed: ${err instanceof Error ? err.message : String(err)}`, 1);
+    throw err;
+  }
+}
+
+export async function startCommand(path: string, opts: StartOptions): Promise<void> {
+  const { config } = loadConfig();
+  const dir = resolve(expandHome(path));
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`workspace ${dir} is not a directory`);
+  const agent = opts.agent ?? config.agents.default_agent;
+  const sandbox = (opts.sandbox ?? config.agents.default_sandbox) as SandboxKind;
+  if (!['srt', 'docker', 'none'].includes(sandbox)) throw new UsageError(`--sandbox must be srt, docker or none, got "${sandbox}"`);
+  launchArgv({ agent, prompt: opts.prompt, continue: opts.continue }); // bad -p/--continue/CMD: refused before anything exists
+  checkBackend(sandbox);
+  const session = changeSessions((sessions) => {
+    const id = newId(sessions);
+    const name = opts.name ?? `${agent.split(' ')[0]}-${id.slice(0, 4)}`;
+    if (sessions.some((s) => s.name === name && !isOver(s))) throw new UsageError(`an agent session is already named ${name}`);
+    const s: AgentSession = { id, name, agent, workspace: realpathSync(dir), branch: null, repo: null, sandbox, tmux: `agent-${id}`, prompt: opts.prompt ?? null, created: new Date().toISOString(), state: 'starting', pid: null };
+    sessions.push(s);
+    return s;
+  });
+  // The supervisor reads the record (workspace first) and reports on it: write each field as it is known.
+  const update = (fields: Partial<AgentSession>): void => {
+    Object.assign(session, fields);
+    changeSessions((sessions) => Object.assign(findSession(sessions, session.id), fields));
+  };
+  try {
+    if (opts.worktree) update({ repo: session.workspace, workspace: addWorktree(session.workspace, opts.worktree, session.id) });
+    update({ branch: currentBranch(session.workspace) });
+    update({ pid: launch(session, opts.continue === true) });
+  } catch (err) {
+    update({ state: 'exited' });
+    throw err;
+  }
+  await auditedStart('agent.start', session);
+  await audit('agent.start', session, `${session.agent} in ${session.workspace}, sandbox ${session.sandbox}${session.branch ? `, branch ${session.branch}` : ''}`);
+  process.stdout.write(`${session.id} ${session.name}: ${session.agent} in ${session.workspace} (sandbox ${session.sandbox}${session.sandbox === 'none' ? ': UNSANDBOXED' : ''})\n`);
+  if (opts.attach !== false && process.stdin.isTTY && process.stdout.isTTY) attachCommand(session.id);
+  else process.stdout.write(`attach: remux code attach ${session.id}\n`);
+}
+
+/** The records, with state reconciled against tmux: a session whose tmux session is gone has exited. */
+function reconciled(): AgentSession[] {
+  const live = liveSessions();
+  return changeSessions((sessions) => {
+    for (const s of sessions) if (!isOver(s) && !live.has(s.tmux)) s.state = 'exited';
+    return sessions.map((s) => ({ ...s }));
+  });
+}
+
+export function lsCommand(opts: { all?: boolean; json?: boolean }): void {
+  const sessions = reconciled().filter((s) => opts.all || !isOver(s));
+  if (opts.json) return printJson(sessions);
+  if (sessions.length === 0) {
+    process.stdout.write(opts.all ? 'no agent sessions\n' : 'no running agent sessions (remux code ls -a shows exited ones)\n');
+    return;
+  }
+  printTable(
+    ['ID', 'NAME', 'AGENT', 'STATE', 'SANDBOX', 'WORKSPACE', 'BRANCH', 'CREATED'],
+    sessions.map((s) => [s.id, s.name, s.agent, s.state, s.sandbox, s.workspace, s.branch ?? '-', s.created]),
+  );
+}
+
+export function statusCommand(opts: { json?: boolean }): void {
+  const sessions = reconciled();
+  if (opts.json) return printJson(sessions.map(({ id, name, agent, state, pid }) => ({ id, name, agent, state, pid })));
+  if (sessions.length === 0) return void process.stdout.write('no agent sessions\n');
+  printTable(['ID', 'NAME', 'AGENT', 'STATE', 'PID'], sessions.map((s) => [s.id, s.name, s.agent, s.state, s.pid]));
+}
+
+function running(ref: string): AgentSession {
+  const session = findSession(reconciled(), ref);
+  if (isOver(session)) throw new UsageError(`agent session ${session.id} (${session.name}) has exited`, `start it again with remux code restart ${session.id}`);
+  return session;
+}
+
+export function attachCommand(ref: string): void {
+  const session = running(ref);
+  const r = spawnSync('tmux', ['-L', socketName(), 'attach-session', '-t', `=${session.tmux}`], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}
+
+export async function logsCommand(ref: string, opts: { follow?: boolean }): Promise<void> {
+  const session = findSession(reconciled(), ref);
+  if (!hasSession(session.tmux)) throw new UsageError(`agent session ${session.id} has exited: its pane and scrollback are gone`);
+  let last = capture(session.tmux).replace(/\n+$/, '');
+  process.stdout.write(`${last}\n`);
+  // Follow by diffing successive captures: new lines at the end are printed, a redraw prints the new tail.
+  while (opts.follow && hasSession(session.tmux)) {
+    await new Promise((r) => setTimeout(r, 250));
+    let now: string;
+    try {
+      now = capture(session.tmux).replace(/\n+$/, '');
+    } catch {
+      break;
+    }
+    if (now === last) continue;
+    process.stdout.write(now.startsWith(last) ? `${now.slice(last.length).replace(/^\n/, '')}\n` : `${now.split('\n').slice(-10).join('\n')}\n`);
+    last = now;
+  }
+}
+
+export async function restartCommand(ref: string): Promise<void> {
+  const session = findSession(reconciled(), ref);
+  killSession(session.tmux);
+  checkBackend(session.sandbox);
+  const resume = isKnownAgent(session.agent) && LAUNCH[session.agent].resume !== null;
+  changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'starting', error: null }));
+  const pid = launch(session, resume);
+  changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { pid }));
+  await auditedStart('agent.restart', session);
+  await audit('agent.restart', session, `${session.agent} in ${session.workspace}${resume ? ', resuming its conversation' : ''}`);
+  process.stdout.write(`${session.id} ${session.name}: restarted\n`);
+}
+
+export async function killCommand(ref: string, opts: { force?: boolean }): Promise<void> {
+  const session = findSession(reconciled(), ref);
+  if (!opts.force) {
+    if (!process.stdin.isTTY) throw new UsageError(`remux code kill ${ref} asks to type the session's ID, and stdin is not a terminal`, 'add -f to kill without asking');
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    const typed = (await rl.question(`Kill ${session.name} (${session.agent} in ${session.workspace})? Type its ID ${session.id} to confirm: `)).trim();
+    rl.close();
+    if (typed !== session.id) throw new UsageError('the ID typed does not match: nothing was killed');
+  }
+  killSession(session.tmux);
+  rmSync(envFileOf(session.id), { force: true });
+  changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'exited' }));
+  await audit('agent.kill', session, `tmux session ${session.tmux} killed`);
+  process.stdout.write(`${session.id} ${session.name}: killed\n`);
+}

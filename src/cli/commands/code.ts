@@ -1,0 +1,63 @@
+import type { Command } from 'commander';
+
+export function registerCode(program: Command): void {
+  const code = program.command('code').description('AI coding agents (claude, codex, gemini, aider, or a command) in sandboxed tmux sessions');
+
+  code
+    .command('start')
+    .description('start an agent in WORKSPACE, in its own tmux session (socket remux), inside a sandbox')
+    .argument('<workspace>', 'the directory the agent works in (the only place it may write)')
+    .option('-n, --name <name>', 'a name for the session')
+    .option('-p, --prompt <prompt>', 'the first prompt')
+    .option('--continue', "resume the agent's previous conversation in this workspace")
+    .option('--no-attach', 'do not attach the terminal')
+    .option('--agent <agent>', "claude | codex | gemini | aider | 'CMD' (default: agents.default_agent)")
+    .option('--sandbox <sandbox>', 'srt | docker | none (default: agents.default_sandbox, srt)')
+    .option('--worktree <branch>', 'work in a new git worktree on BRANCH (under $REMUX_HOME/worktrees)')
+    .addHelpText('after', '\nExamples:\n  remux code start ~/projects/myapp -p "Fix the failing tests"\n  remux code start . --agent codex --worktree fix-tests --no-attach\n  remux code start . --agent \'aider --model sonnet\' --sandbox none')
+    .action(async (workspace: string, opts: Record<string, string | boolean | undefined>) => {
+      const { startCommand } = await import('../code-commands.js');
+      await startCommand(workspace, opts);
+    });
+
+  code
+    .command('ls')
+    .alias('list')
+    .description('list running agent sessions with their workspace and branch')
+    .option('-a, --all', 'also exited ones')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { all?: boolean; json?: boolean }) => (await import('../code-commands.js')).lsCommand(opts));
+
+  code
+    .command('status')
+    .description('every agent session and its state')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => (await import('../code-commands.js')).statusCommand(opts));
+
+  code
+    .command('attach')
+    .description('attach the terminal to a session (an ID prefix is enough)')
+    .argument('<id>')
+    .action(async (id: string) => (await import('../code-commands.js')).attachCommand(id));
+
+  code
+    .command('logs')
+    .description("print a session's scrollback")
+    .argument('<id>')
+    .option('-f, --follow', 'keep printing what the agent writes')
+    .action(async (id: string, opts: { follow?: boolean }) => (await import('../code-commands.js')).logsCommand(id, opts));
+
+  code
+    .command('restart')
+    .description('restart the agent in the same workspace (resuming its conversation where the agent can)')
+    .argument('<id>')
+    .action(async (id: string) => (await import('../code-commands.js')).restartCommand(id));
+
+  code
+    .command('kill')
+    .description('end a session and every process of its agent (asks to type the ID)')
+    .argument('<id>')
+    .option('-f, --force', 'do not ask')
+    .action(async (id: string, opts: { force?: boolean }) => (await import('../code-commands.js')).killCommand(id, opts));
+
+}

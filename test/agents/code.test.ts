@@ -1,0 +1,261 @@
+// `remux code` against real tmux (a private socket: REMUX_TMUX_SOCKET), real bubblewrap and
+// sandbox-runtime, with a fake agent (fixtures/fake-agent.mjs) that probes its sandbox.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { spawn as ptySpawn } from 'node-pty';
+import { dockerArgv, srtConfig } from '../../src/agents/sandbox.js';
+import { ConfigSchema } from '../../src/config/config.js';
+import { REMUX_NODE_BIN, REPO_ROOT, remux, spawnRemux, tempHome } from '../support/cli.js';
+
+const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-agent.mjs');
+
+/** pid → ppid of every process now. */
+function processTable(): Map<number, number> {
+  const table = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      table.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return table;
+}
+
+function descendants(root: number): number[] {
+  const table = processTable();
+  const found = [root];
+  for (let i = 0; i < found.length; i++) for (const [pid, ppid] of table) if (ppid === found[i]) found.push(pid);
+  return found;
+}
+
+function alive(pids: number[]): number[] {
+  return pids.filter((p) => existsSync(`/proc/${p}`) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z '));
+}
+
+async function until<T>(what: string, check: () => T | undefined | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('remux code', { timeout: 120_000 }, () => {
+  const t = tempHome();
+  const socket = `remux-test-${process.pid}`;
+  const env = { ...t.env, REMUX_TMUX_SOCKET: socket };
+  // Outside REMUX_HOME, which the sandbox hides as a whole.
+  const work = mkdtempSync(join(tmpdir(), 'remux-agents-'));
+  const repo = join(work, 'repo');
+  const secret = join(work, 'secret.txt');
+  const outside = join(work, 'outside.txt');
+  let server: Server;
+  let port = 0;
+  const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+  const code = (...args: string[]) => remux(['code', ...args], { env, via: 'node' });
+  const list = async (all = true): Promise<Array<Record<string, unknown>>> => JSON.parse((await code('ls', '--json', ...(all ? ['-a'] : []))).stdout) as Array<Record<string, unknown>>;
+  const agentCmd = (): string => `node ${FAKE} ${outside} ${secret} ${port}`;
+  async function start(...args: string[]): Promise<Record<string, unknown>> {
+    const r = await code('start', repo, '--no-attach', ...args);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.split(' ')[0] as string;
+    return (await list()).find((s) => s.id === id) as Record<string, unknown>;
+  }
+  const liveTmux = (): string => {
+    try {
+      return tmux('list-sessions', '-F', '#{session_name}');
+    } catch {
+      return '';
+    }
+  };
+  const pane = (s: Record<string, unknown>): string => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', `=${String(s.tmux)}:`);
+
+  before(async () => {
+    mkdirSync(repo);
+    execFileSync('git', ['-C', repo, 'init', '-q', '-b', 'main']);
+    execFileSync('git', ['-C', repo, '-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'init']);
+    writeFileSync(secret, 'TOP SECRET\n');
+    writeFileSync(join(t.home, 'config.yaml'), `agents:\n  deny_read: [${secret}]\n`);
+    server = createServer((s) => {
+      s.on('error', () => {}); // the agent hangs up at once
+      s.end('hello\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  });
+  after(() => {
+    try {
+      tmux('kill-server');
+    } catch {
+      // no server left
+    }
+    server.close();
+    t.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('runs the agent under srt: no write outside the workspace, no denied read, only allowlisted domains, no raw sockets', async () => {
+    const s = await start('--agent', agentCmd(), '-n', 'probe');
+    const text = await until('the probes', () => (pane(s).includes('PROBES done') ? pane(s) : false));
+    assert.match(text, /FAKE-AGENT ready .*sandbox=1/);
+    assert.match(text, /PROBE workspace-write: ALLOWED/);
+    assert.match(text, /PROBE outside-write: DENIED/);
+    assert.match(text, /PROBE ssh-read: DENIED/); // the configured deny_read file, as ~/.ssh is
+    assert.match(text, /PROBE proxy-denied-domain: HTTP 403/);
+    assert.match(text, /PROBE raw-connect: DENIED/);
+    assert.equal(existsSync(outside), false);
+    assert.equal(existsSync(join(repo, 'fake-agent-wrote.txt')), true);
+  });
+
+  it('lists, shows status and logs by partial id, attaches through a terminal, restarts, and kill leaves no process', async () => {
+    const s = await start('--agent', agentCmd(), '--worktree', 'feature-x');
+    const id = String(s.id);
+    assert.equal(s.branch, 'feature-x');
+    assert.equal(s.workspace, join(t.home, 'worktrees', id));
+    assert.match(execFileSync('git', ['-C', repo, 'worktree', 'list'], { encoding: 'utf8' }), /feature-x/);
+    const ls = await code('ls');
+    assert.match(ls.stdout, new RegExp(`${id}.*running.*srt.*worktrees/${id}\\s+feature-x`));
+    assert.match((await code('status')).stdout, new RegExp(`${id}.*running`));
+    await until('the banner', () => pane(s).includes('PROBES done'));
+    const logs = await code('logs', id.slice(0, 5));
+    assert.match(logs.stdout, /FAKE-AGENT ready/);
+    const follow = spawnRemux(['code', 'logs', '-f', id.slice(0, 5)], { env, via: 'node' });
+    let followed = '';
+    follow.stdout?.on('data', (d: Buffer) => (followed += d.toString()));
+    await until('the first capture', () => followed.includes('PROBES done'));
+    tmux('send-keys', '-t', `=${String(s.tmux)}:`, 'followed line', 'Enter');
+    await until('the new line followed', () => followed.includes('ECHO followed line'));
+    follow.kill();
+
+    const term = ptySpawn(process.execPath, [REMUX_NODE_BIN, 'code', 'attach', id.slice(0, 5)], { cols: 120, rows: 30, env: { ...process.env, ...env, TMUX: '' } });
+    let seen = '';
+    term.onData((d) => (seen += d));
+    await until('the attached pane', () => seen.includes('PROBES done'));
+    term.write('hello agent\r');
+    await until('the echo', () => seen.includes('ECHO hello agent'));
+    term.write('\x02d'); // detach
+    await new Promise<void>((r) => term.onExit(() => r()));
+
+    assert.equal((await code('restart', id.slice(0, 5))).code, 0);
+    const restarted = (await list()).find((x) => x.id === id) as Record<string, unknown>;
+    assert.notEqual(restarted.pid, s.pid);
+    await until('the restarted agent', () => pane(restarted).includes('PROBES done'));
+
+    const tree = descendants(Number(restarted.pid));
+    assert.ok(tree.length >= 4, `supervisor, bash/bwrap, the agent, socat bridges: ${tree.length}`);
+    const k = await code('kill', id.slice(0, 5));
+    assert.notEqual(k.code, 0, 'without a terminal, kill asks and refuses');
+    assert.equal((await code('kill', id.slice(0, 5), '-f')).code, 0);
+    await until('every process gone', () => alive(tree).length === 0);
+    assert.equal((await list()).find((x) => x.id === id)?.state, 'exited');
+    assert.equal((await list(false)).some((x) => x.id === id), false, 'ls without -a hides exited sessions');
+    const audit = await remux(['audit', 'ls', '--json'], { env, via: 'node' });
+    for (const op of ['agent.start', 'agent.restart', 'agent.kill']) assert.match(audit.stdout, new RegExp(op));
+  });
+
+  it('kill -9 of the supervisor leaves nothing running, and ls then shows the session exited', async () => {
+    const s = await start('--agent', agentCmd());
+    await until('the agent', () => pane(s).includes('PROBES done'));
+    const tree = descendants(Number(s.pid));
+    process.kill(Number(s.pid), 'SIGKILL');
+    await until('every process gone', () => alive(tree).length === 0);
+    await until('exited', () => execFileSync(process.execPath, [REMUX_NODE_BIN, 'code', 'ls', '-a', '--json'], { env: { ...process.env, ...env }, encoding: 'utf8' }).includes('"exited"'));
+    assert.equal((await list()).find((x) => x.id === s.id)?.state, 'exited');
+  });
+
+  it('--sandbox none runs the agent unsandboxed and says so', async () => {
+    const r = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', agentCmd());
+    assert.match(r.stdout, /sandbox none: UNSANDBOXED/);
+    const s = (await list()).find((x) => x.id === r.stdout.split(' ')[0]) as Record<string, unknown>;
+    const text = await until('the probes', () => (pane(s).includes('PROBES done') ? pane(s) : false));
+    assert.match(text, /running UNSANDBOXED/);
+    assert.match(text, /sandbox=none/);
+    assert.match(text, /PROBE ssh-read: ALLOWED/);
+    await code('kill', String(s.id), '-f');
+  });
+
+  it('fails closed when the sandbox cannot start (no bwrap on PATH), and for docker without an engine', async () => {
+    const before = (await list()).length;
+    const r = await remux(['code', 'start', repo, '--no-attach', '--agent', agentCmd()], { env: { ...env, PATH: '/nonexistent' }, via: 'node' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--sandbox srt cannot start here: bwrap, socat, rg not found/);
+    const d = await code('start', repo, '--no-attach', '--sandbox', 'docker', '--agent', agentCmd());
+    assert.equal(d.code, 2);
+    assert.match(d.stderr, /--sandbox docker: no Docker engine answers/);
+    assert.equal((await list()).length, before, 'nothing recorded');
+  });
+
+  it('fails closed when sandbox-runtime cannot start in the supervisor (a broken socat): no agent, exit 1, recorded as failed', async () => {
+    const bin = join(work, 'broken-bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'socat'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const r = await remux(['code', 'start', repo, '--no-attach', '--agent', agentCmd()], { env: { ...env, PATH: `${bin}:${process.env.PATH}` }, via: 'node' });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /the srt sandbox cannot start, the agent was not started/);
+    const failed = (await list()).find((s) => s.state === 'failed');
+    assert.ok(failed, 'recorded as failed');
+    assert.equal(liveTmux().includes(String(failed.tmux)), false);
+    assert.match((await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout, /failed: the srt sandbox cannot start/);
+  });
+
+  it("keeps the agent's credentials off every command line: a 0600 env file its supervisor reads", async () => {
+    const token = `sk-ant-test-${process.pid}`;
+    const r = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'claude'], { env: { ...env, ANTHROPIC_API_KEY: token }, via: 'node' });
+    const id = r.stdout.split(' ')[0] as string;
+    const file = join(t.home, 'agents', `${id}.env`);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(readFileSync(file, 'utf8'), `ANTHROPIC_API_KEY=${token}\n`);
+    for (const pid of processTable().keys()) {
+      let cmdline: string;
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue;
+      }
+      assert.equal(cmdline.includes(token), false, `process ${pid} has the secret on its command line`);
+    }
+  });
+
+  it('refuses shell syntax in a custom agent command', async () => {
+    const list = await code('start', repo, '--no-attach', '--agent', 'node x.mjs; rm -rf /tmp/x');
+    assert.equal(list.code, 2);
+    assert.match(list.stderr, /must be one command with its arguments: no pipes, lists or redirections/);
+    const substitution = await code('start', repo, '--no-attach', '--agent', 'node $(cat /etc/passwd)');
+    assert.equal(substitution.code, 2);
+    assert.match(substitution.stderr, /command substitution/);
+  });
+});
+
+describe('agent sandboxes (unit)', () => {
+  it('docker: non-root, no capabilities, no privilege gain, limits, read-only root, secrets by env file', () => {
+    const argv = dockerArgv({ id: 'abc', workspace: '/w' }, ['claude', '--continue'], { image: 'img', memory: '4g', pidsLimit: 512, uid: 1000, gid: 1000, envFile: '/h/abc.env' });
+    assert.deepEqual(argv, [
+      'docker', 'run', '--rm', '-it', '--init', '--name', 'remux-agent-abc', '--user', '1000:1000', '--cap-drop', 'ALL',
+      '--security-opt', 'no-new-privileges', '--pids-limit', '512', '--memory', '4g', '--read-only',
+      '--tmpfs', '/tmp:rw,nosuid,nodev,size=512m', '--tmpfs', '/home/agent:rw,nosuid,nodev,size=256m', '--env', 'HOME=/home/agent',
+      '--env-file', '/h/abc.env', '--mount', 'type=bind,source=/w,target=/workspace', '--workdir', '/workspace', 'img', 'claude', '--continue',
+    ]);
+  });
+
+  it('srt: claude reaches api.anthropic.com, writes its workspace and ~/.claude, never reads ~/.ssh or remux home', () => {
+    const agents = ConfigSchema.parse({ agents: { extra_domains: ['registry.npmjs.org'], credentials: ['~/.config/gh'] } }).agents;
+    const cfg = srtConfig({ agent: 'claude', workspace: '/w' }, agents, '/h/.remux', '/home/u');
+    assert.ok(cfg.network.allowedDomains.includes('api.anthropic.com'));
+    assert.ok(cfg.network.allowedDomains.includes('registry.npmjs.org'));
+    assert.deepEqual(cfg.filesystem.allowWrite, ['/w', '/home/u/.claude', '/home/u/.claude.json']);
+    assert.ok(cfg.filesystem.denyRead.includes('/home/u/.ssh') && cfg.filesystem.denyRead.includes('/h/.remux'));
+    assert.deepEqual(cfg.filesystem.denyWrite, ['/home/u/.config/gh']);
+    const custom = srtConfig({ agent: 'node x.mjs', workspace: '/w' }, agents, '/h/.remux', '/home/u');
+    assert.deepEqual(custom.network.allowedDomains, ['registry.npmjs.org']);
+  });
+});
