@@ -2,6 +2,7 @@
 // imports what it needs when it runs, so `remux --version` stays fast.
 import { registerAudit } from './commands/audit.js';
 import { registerClient } from './commands/client.js';
+import { registerCodeHook } from './commands/code-hook.js';
 import { registerConfig } from './commands/config.js';
 import { registerDaemon, registerStatus } from './commands/daemon.js';
 import { registerHosts } from './commands/hosts.js';
@@ -36,5 +37,7 @@ registerPrincipal(program);
 registerNotify(program);
 registerApprovals(program);
 registerMcp(program, invocation);
+// TEMPORARY until the `code` command group lands: `remux _code hook` (hidden). Then: registerCodeHook(code).
+registerCodeHook(program.command('_code', { hidden: true }).description('agent session helpers (temporary home of `code hook`)'));
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);
