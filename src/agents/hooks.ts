@@ -36,7 +36,7 @@ export function parseHookInput(text: string): HookInput {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`hook input on stdin is not JSON: ${(err as Error).message}`);
+    throw new Error(`hook input on stdin is not JSON: ${(err as Error).message}`, { cause: err });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('hook input on stdin must be a JSON object');
   const o = value as Record<string, unknown>;

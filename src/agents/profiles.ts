@@ -110,7 +110,7 @@ export function withOverrides(base: AgentProfile, overrides: PatternOverrides): 
     try {
       return new RegExp(source, 'i');
     } catch (err) {
-      throw new Error(`agent ${base.name}: ${field}: bad regular expression ${JSON.stringify(source)}: ${(err as Error).message}`);
+      throw new Error(`agent ${base.name}: ${field}: bad regular expression ${JSON.stringify(source)}: ${(err as Error).message}`, { cause: err });
     }
   };
   const list = (field: string, sources: string[] | undefined, current: RegExp[]): RegExp[] => (sources ? sources.map((s, i) => compile(`${field}[${i}]`, s)) : current);
