@@ -1,9 +1,11 @@
 // What a TUI coding agent's screen says: a permission prompt (its question and options), waiting for
 // input, working, rate limited. One profile per agent; a profile's patterns can be overridden
 // (withOverrides) so a UI change needs config, not a release. The keystrokes for each option are the
-// ones that agent's prompt reads: Claude Code and Gemini CLI select a numbered option by its digit
-// (verified live on Claude Code 2.1.197: "1" on its trust menu chose option 1 at once, no Enter);
-// Codex CLI by the letter shown in parentheses; aider reads a line ("y" then Enter).
+// ones that agent's prompt reads. Claude Code (verified live on 2.1.197): arrows from where the ❯
+// cursor is, then Enter, one key at a time — a digit is typed into option 2's editable "don't ask
+// again for: …" field when the cursor is on it, and Down Down Enter sent in one burst chose the wrong
+// option. Gemini CLI's radio list takes the same arrows; Codex CLI the letter shown in parentheses;
+// aider reads a line ("y" then Enter).
 import { createHash } from 'node:crypto';
 import type { SendItem } from '../sessions/tmux.js';
 
@@ -36,8 +38,8 @@ export interface Detection {
   detail?: string;
 }
 
-/** How a profile chooses an option of a menu. */
-export type MenuKeys = 'digit' | 'shortcut';
+/** How a profile chooses an option of a menu: Up/Down from the cursor then Enter, its digit, or its "(y)" letter. */
+export type MenuKeys = 'arrows' | 'digit' | 'shortcut';
 
 export interface AgentPatterns {
   /** A numbered option line: group 1 the number, group 2 the label. Cursor glyphs are stripped first. */
@@ -56,6 +58,8 @@ export interface AgentPatterns {
 export interface AgentProfile extends AgentPatterns {
   name: AgentName;
   menuKeys: MenuKeys;
+  /** Pause between keys of one answer: a TUI that reads a burst as one input mis-parses it. */
+  keyGapMs: number;
 }
 
 /** Left and right borders of boxes Ink UIs draw, and the cursor glyphs in front of the chosen option. */
@@ -76,15 +80,16 @@ const PROFILES: Record<AgentName, AgentProfile> = {
   claude: {
     ...COMMON,
     name: 'claude',
-    menuKeys: 'digit',
+    menuKeys: 'arrows',
+    keyGapMs: 150,
     // The input box is a ❯ line between two rules; "? for shortcuts" under it when nothing runs.
     waiting: [/^\s*[❯>]\s*$/, /\? for shortcuts/],
     working: [/esc to interrupt/i],
   },
-  codex: { ...COMMON, name: 'codex', menuKeys: 'shortcut', waiting: [/^\s*[›▌>]\s*(\S.*)?$/, /send\s+.*newline/i], working: [/esc to interrupt/i, /^\s*[•◦]\s*Working\b/] },
-  gemini: { ...COMMON, name: 'gemini', menuKeys: 'digit', waiting: [/Type your message/i], working: [/esc to cancel/i] },
-  aider: { ...COMMON, name: 'aider', menuKeys: 'digit', waiting: [/^\s*(\w+ )?> ?$/], working: [/^\s*[░█▁▂▃▄▅▆▇]+\s*(Waiting|Updating)/] },
-  generic: { ...COMMON, name: 'generic', menuKeys: 'digit' },
+  codex: { ...COMMON, name: 'codex', menuKeys: 'shortcut', keyGapMs: 0, waiting: [/^\s*[›▌>]\s*(\S.*)?$/, /send\s+.*newline/i], working: [/esc to interrupt/i, /^\s*[•◦]\s*Working\b/] },
+  gemini: { ...COMMON, name: 'gemini', menuKeys: 'arrows', keyGapMs: 150, waiting: [/Type your message/i], working: [/esc to cancel/i] },
+  aider: { ...COMMON, name: 'aider', menuKeys: 'digit', keyGapMs: 0, waiting: [/^\s*(\w+ )?> ?$/], working: [/^\s*[░█▁▂▃▄▅▆▇]+\s*(Waiting|Updating)/] },
+  generic: { ...COMMON, name: 'generic', menuKeys: 'digit', keyGapMs: 100 },
 };
 
 export function profile(name: AgentName): AgentProfile {
@@ -171,7 +176,8 @@ function findMenu(p: AgentProfile, lines: string[]): Prompt | null {
   while (start > 0 && (option(p, lines[start - 1]!) !== null || lines[start - 1]!.trim() === '')) start--;
   const parsed = lines.slice(start, end + 1).map((l) => option(p, l)).filter((o) => o !== null);
   if (!parsed.every((o, i) => o.n === i + 1) || parsed.length < 2) return null;
-  const options = parsed.map((o): PromptOption => ({ id: String(o.n), label: o.label, effect: p.allowLabel.test(o.label) ? 'allow' : 'deny', keys: menuKeys(p, o) }));
+  const cursor = parsed.find((o) => o.current)?.n ?? null;
+  const options = parsed.map((o): PromptOption => ({ id: String(o.n), label: o.label, effect: p.allowLabel.test(o.label) ? 'allow' : 'deny', keys: menuKeys(p, o, cursor) }));
   if (!options.some((o) => o.effect === 'allow') || !options.some((o) => o.effect === 'deny')) return null;
   const question = context(lines, start);
   if (question === null) return null;
@@ -182,18 +188,25 @@ interface MenuLine {
   n: number;
   label: string;
   shortcut: string | null;
+  /** The cursor glyph is in front of it. */
+  current: boolean;
 }
 
 function option(p: AgentProfile, line: string): MenuLine | null {
-  const m = p.menuOption.exec(line.trim().replace(CURSOR, ''));
+  const trimmed = line.trim();
+  const m = p.menuOption.exec(trimmed.replace(CURSOR, ''));
   if (!m) return null;
   const label = m[2]!;
   const shortcut = /\((esc|[a-z])\)\s*$/i.exec(label)?.[1] ?? null;
-  return { n: Number(m[1]), label, shortcut };
+  return { n: Number(m[1]), label, shortcut, current: CURSOR.test(trimmed) };
 }
 
-function menuKeys(p: AgentProfile, o: MenuLine): SendItem[] {
+function menuKeys(p: AgentProfile, o: MenuLine, cursor: number | null): SendItem[] {
   if (p.menuKeys === 'shortcut' && o.shortcut !== null) return o.shortcut.toLowerCase() === 'esc' ? [{ key: 'Escape' }] : [{ text: o.shortcut.toLowerCase() }];
+  if (p.menuKeys === 'arrows' && cursor !== null) {
+    const moves = o.n - cursor;
+    return [...Array<SendItem>(Math.abs(moves)).fill({ key: moves > 0 ? 'Down' : 'Up' }), { key: 'Enter' }];
+  }
   return [{ text: String(o.n) }];
 }
 

@@ -195,16 +195,26 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       });
   }
 
-  /** Types the answer's keys if, looking again now, the same prompt is on the screen. */
+  /**
+   * Types the answer's keys if, looking again now, the same prompt is on the screen. The keys are the
+   * ones for the screen as it is now (the cursor may have moved since the question was asked).
+   */
   private async deliver(t: Tracked, prompt: Prompt, outcome: ApprovalOutcome): Promise<{ typed: boolean; why: string }> {
     if (outcome.status !== 'answered') return { typed: false, why: `approval ${outcome.status}: the prompt is left to the terminal` };
-    const option = prompt.options.find((o) => o.id === outcome.option.id);
-    if (!option) return { typed: false, why: `answer "${outcome.option.id}" is not an option of the prompt` };
     if (t.pane === null || !this.sessions.has(t.watched.session)) return { typed: false, why: 'the session is gone' };
     const [screen] = await this.capture([t.pane]);
     const now = detect(t.watched.agent, screen ?? '').prompt;
     if (now?.fingerprint !== prompt.fingerprint) return { typed: false, why: 'the prompt is no longer on the screen' };
-    await this.tmux(sendKeysArgs(t.pane, option.keys));
+    const option = now.options.find((o) => o.id === outcome.option.id);
+    if (!option) return { typed: false, why: `answer "${outcome.option.id}" is not an option of the prompt` };
+    const gap = t.watched.agent.keyGapMs;
+    if (gap === 0) await this.tmux(sendKeysArgs(t.pane, option.keys));
+    else {
+      for (const [i, key] of option.keys.entries()) {
+        if (i > 0) await new Promise((r) => setTimeout(r, gap));
+        await this.tmux(sendKeysArgs(t.pane, [key]));
+      }
+    }
     return { typed: true, why: `typed option ${option.id} (${option.label})` };
   }
 

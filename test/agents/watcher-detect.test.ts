@@ -19,19 +19,21 @@ interface Expected {
 }
 
 const EXPECTED: Record<string, Expected> = {
-  'claude-trust-folder.txt': { agent: 'claude', state: 'permission', options: ['1=allow:1', '2=deny:2'], question: 'Accessing workspace:' },
-  'claude-api-key.txt': { agent: 'claude', state: 'permission', options: ['1=allow:1', '2=deny:2'], question: 'Do you want to use this API key?' },
+  'claude-trust-folder.txt': { agent: 'claude', state: 'permission', options: ['1=allow:<Enter>', '2=deny:<Down>+<Enter>'], question: 'Accessing workspace:' },
+  'claude-api-key.txt': { agent: 'claude', state: 'permission', options: ['1=allow:<Up>+<Enter>', '2=deny:<Enter>'], question: 'Do you want to use this API key?' },
   'claude-input.txt': { agent: 'claude', state: 'waiting' },
   'claude-working.txt': { agent: 'claude', state: 'working' },
   'claude-retrying.txt': { agent: 'claude', state: 'working' },
   'claude-offline.txt': { agent: 'claude', state: 'unknown' },
-  'claude-bash-permission.txt': { agent: 'claude', state: 'permission', options: ['1=allow:1', '2=allow:2', '3=deny:3'], question: 'rm -rf build' },
-  'claude-bash-permission-boxed.txt': { agent: 'claude', state: 'permission', options: ['1=allow:1', '2=allow:2', '3=deny:3'], question: 'npm test' },
-  'claude-edit-permission.txt': { agent: 'claude', state: 'permission', options: ['1=allow:1', '2=allow:2', '3=deny:3'], question: 'Do you want to make this edit to app.ts?' },
+  'claude-bash-permission.txt': { agent: 'claude', state: 'permission', options: ['1=allow:<Enter>', '2=allow:<Down>+<Enter>', '3=deny:<Down>+<Down>+<Enter>'], question: 'rm -rf build' },
+  'claude-npm-permission.txt': { agent: 'claude', state: 'permission', options: ['1=allow:<Enter>', '2=allow:<Down>+<Enter>', '3=deny:<Down>+<Down>+<Enter>'], question: 'npm test' },
+  'claude-npm-permission-cursor2.txt': { agent: 'claude', state: 'permission', options: ['1=allow:<Up>+<Enter>', '2=allow:<Enter>', '3=deny:<Down>+<Enter>'], question: 'npm test' },
+  'claude-bash-permission-boxed.txt': { agent: 'claude', state: 'permission', options: ['1=allow:<Up>+<Enter>', '2=allow:<Enter>', '3=deny:<Down>+<Enter>'], question: 'npm test' },
+  'claude-edit-permission.txt': { agent: 'claude', state: 'permission', options: ['1=allow:<Enter>', '2=allow:<Down>+<Enter>', '3=deny:<Down>+<Down>+<Enter>'], question: 'Do you want to make this edit to app.ts?' },
   'claude-usage-limit.txt': { agent: 'claude', state: 'rate_limited' },
   'codex-approval.txt': { agent: 'codex', state: 'permission', options: ['1=allow:y', '2=allow:a', '3=deny:<Escape>'], question: '$ pytest -q tests/test_api.py' },
   'codex-working.txt': { agent: 'codex', state: 'working' },
-  'gemini-approval.txt': { agent: 'gemini', state: 'permission', options: ['1=allow:1', '2=allow:2', '3=deny:3'], question: "Allow execution of: 'ls'?" },
+  'gemini-approval.txt': { agent: 'gemini', state: 'permission', options: ['1=allow:<Enter>', '2=allow:<Down>+<Enter>', '3=deny:<Down>+<Down>+<Enter>'], question: "Allow execution of: 'ls'?" },
   'gemini-quota.txt': { agent: 'gemini', state: 'rate_limited' },
   'aider-run-command.txt': { agent: 'aider', state: 'permission', options: ['y=allow:y+<Enter>', 'n=deny:n+<Enter>', "d=deny:d+<Enter>"], question: 'Run shell command?' },
   'aider-input.txt': { agent: 'aider', state: 'waiting' },
@@ -57,14 +59,14 @@ for (const [file, want] of Object.entries(EXPECTED)) {
   });
 }
 
-test('moving the cursor keeps the prompt (same fingerprint); another command is another prompt', () => {
+test('moving the cursor keeps the prompt (same fingerprint); another command, or text typed into option 2, is another prompt', () => {
   const claude = profile('claude');
-  const screen = readFileSync(join(SCREENS, 'claude-bash-permission.txt'), 'utf8');
-  const moved = screen.replace(' ❯ 1. Yes', '   1. Yes').replace('   2. Yes, and', ' ❯ 2. Yes, and');
-  const other = screen.replaceAll('rm -rf build', 'rm -rf /');
-  const fp = (s: string): string | undefined => detect(claude, s).prompt?.fingerprint;
-  assert.equal(fp(moved), fp(screen));
-  assert.notEqual(fp(other), fp(screen));
+  const fp = (file: string, edit = (s: string): string => s): string | undefined => detect(claude, edit(readFileSync(join(SCREENS, file), 'utf8'))).prompt?.fingerprint;
+  // Both real captures: the same prompt before and after Down.
+  assert.equal(fp('claude-npm-permission-cursor2.txt'), fp('claude-npm-permission.txt'));
+  assert.notEqual(fp('claude-npm-permission.txt', (s) => s.replaceAll('npm test', 'npm publish')), fp('claude-npm-permission.txt'));
+  // A digit typed while the cursor is on option 2 lands in its field (seen live): not the asked prompt.
+  assert.notEqual(fp('claude-npm-permission-cursor2.txt', (s) => s.replace('npm test * ', 'npm test *3')), fp('claude-npm-permission.txt'));
 });
 
 test('a menu that is not a yes/no question (a theme picker) is waiting, not a permission prompt', () => {

@@ -78,7 +78,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 5_000): Pro
   }
 }
 
-test('a new prompt becomes an approval within 1 s; the answer is typed as its digit', async (t) => {
+test('a new prompt becomes an approval within 1 s; the answer is typed as arrows from the cursor, then Enter', async (t) => {
   const r = rig(t);
   r.start('agent1');
   r.watcher.start();
@@ -101,6 +101,24 @@ test('a new prompt becomes an approval within 1 s; the answer is typed as its di
   assert.equal(s.typed, true, s.why);
   await until('the fake agent to print the choice', () => r.screen('agent1').includes("chosen: 2 (Yes, and don't ask again for this command) for rm -rf build"));
   assert.doesNotMatch(r.screen('agent1'), /ignored:/, 'no stray keys');
+});
+
+test('the cursor moved at the terminal: the same approval stays, and the keys start from where the cursor is now', async (t) => {
+  const r = rig(t);
+  r.start('agent7', 'docker system prune');
+  r.watcher.start();
+  const asked = await next(r.watcher, 'asked');
+  r.tmux('send-keys', '-t', '=agent7:', 'Down');
+  await new Promise((res) => setTimeout(res, 150));
+  r.tmux('send-keys', '-t', '=agent7:', 'Down');
+  await until('the cursor on 3', () => r.screen('agent7').includes('❯ 3. No'));
+  await new Promise((res) => setTimeout(res, 1200)); // a few ticks: the prompt is the same one
+  assert.equal(r.approvals.store.get(asked.approval.id)?.status, 'pending');
+  const settled = next(r.watcher, 'settled');
+  await r.approvals.answer(asked.approval.id, '1', ADMIN, 'cli');
+  assert.equal((await settled).typed, true);
+  await until('option 1 chosen', () => r.screen('agent7').includes('chosen: 1 (Yes) for docker system prune'));
+  assert.doesNotMatch(r.screen('agent7'), /ignored:/);
 });
 
 test('a prompt answered at the terminal cancels its approval', async (t) => {
