@@ -89,13 +89,19 @@ describe('remux code hook', () => {
     assert.match(d.decision.message, /denied by bob/);
   });
 
-  test('PermissionRequest unanswered: prints nothing, exit 0 (the terminal dialog stays)', async () => {
+  test('unanswered: PermissionRequest prints nothing, exit 0; PreToolUse says ask (the terminal dialog stays either way)', async () => {
     writeFileSync(join(h.home, 'config.yaml'), 'default_policy: agent\napprovals:\n  timeout_seconds: 1\n');
     try {
       const r = await run({ ...PERMISSION_BASH, tool_input: { command: 'make release' } });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '');
       assert.equal(store.list({ all: true }).find((a) => a.what.includes('make release'))?.status, 'expired');
+      // A policy ask nobody answered: "ask", Claude Code's own dialog — never an allow.
+      const p = await run(pre('touch /tmp/remux-hook-expired'));
+      assert.equal(p.code, 0, p.stderr);
+      const o = (JSON.parse(p.stdout) as { hookSpecificOutput: Record<string, string> }).hookSpecificOutput;
+      assert.equal(o.permissionDecision, 'ask');
+      assert.match(o.permissionDecisionReason!, /none came within 1 s/);
     } finally {
       writeFileSync(join(h.home, 'config.yaml'), 'default_policy: agent\napprovals:\n  timeout_seconds: 20\n');
     }

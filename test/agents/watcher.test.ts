@@ -12,7 +12,7 @@ import { test, type TestContext } from 'node:test';
 import { AuditStore } from '../../src/audit/store.js';
 import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
-import { profile } from '../../src/agents/profiles.js';
+import { profile, withOverrides } from '../../src/agents/profiles.js';
 import { Watcher, type WatcherEvents } from '../../src/agents/watcher.js';
 import { Approvals } from '../../src/notify/service.js';
 import { REPO_ROOT } from '../support/cli.js';
@@ -188,15 +188,15 @@ test('expiry types nothing: the prompt stays for the terminal', async (t) => {
   assert.equal(r.approvals.store.list().length, 0, 'the same prompt is not asked again');
 });
 
-test('states: working, waiting, gone', async (t) => {
+test('states: working, waiting, idle (unchanged for idle_seconds), gone', async (t) => {
   const r = rig(t);
   r.tmux('new-session', '-d', '-s', 'agent6', '--', '/bin/sh', '-c', 'printf "✻ Thinking… (esc to interrupt)\\n"; sleep 1; printf "\\033[2J\\033[H❯ \\n  ? for shortcuts\\n"; sleep 30');
-  r.watcher.add({ session: 'agent6', agent: profile('claude'), principal: 'agent:agent6' });
+  r.watcher.add({ session: 'agent6', agent: withOverrides(profile('claude'), { idle_seconds: 1.5 }), principal: 'agent:agent6' });
   const states: string[] = [];
   r.watcher.on('state', (c) => states.push(c.state));
   r.watcher.start();
-  await until('waiting', () => states.includes('waiting'));
-  assert.deepEqual(states.slice(0, 2), ['working', 'waiting']);
+  await until('idle', () => states.includes('idle'));
+  assert.deepEqual(states, ['working', 'waiting', 'idle']);
   const gone = next(r.watcher, 'gone');
   r.tmux('kill-session', '-t', '=agent6');
   assert.equal((await gone).session, 'agent6');
