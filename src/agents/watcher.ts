@@ -4,10 +4,11 @@
 // screen, so an answer never lands in another prompt. A prompt answered at the terminal withdraws its
 // approval; an approval that expires types nothing (the prompt stays for the person at the terminal).
 //
-// Cost: each tick is one `tmux list-panes` (pane id and last-output time of every pane); only panes
-// with new output are captured, all in one `capture-pane` invocation. Output in the same second as
-// the last capture cannot be told apart by the activity time (whole seconds), so a pane stays "hot"
-// and is captured every tick until its activity time is two seconds old.
+// Cost: each tick is one tmux run listing every pane (id and last-output time), which also captures
+// the panes that were busy last tick; panes that turn out to have new output besides are captured in
+// one more run. Output in the same second as the last capture cannot be told apart by the activity
+// time (whole seconds), so a pane stays "hot" and is captured every tick until that time is two
+// seconds old.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -109,7 +110,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     this.running = true;
     const loop = (): void => {
       this.ticking = this.tick()
-        .catch((err: unknown) => void this.emit('error', err instanceof Error ? err : new Error(String(err))))
+        .catch((err: unknown) => this.fail(err))
         .finally(() => {
           this.ticking = null;
           if (this.running) this.timer = setTimeout(loop, this.intervalMs);
@@ -128,8 +129,12 @@ export class Watcher extends EventEmitter<WatcherEvents> {
 
   /** One look at every watched pane (the loop calls it; tests and benches may too). */
   async tick(): Promise<void> {
-    const panes = await this.listPanes();
     const nowSec = Math.floor(this.now() / 1000);
+    // Panes that were hot last tick are captured in the same tmux run as the listing: a busy agent
+    // costs no second process.
+    const early = [...this.sessions.values()].filter((t) => t.pane !== null && nowSec - t.activity < HOT_SECONDS);
+    const { panes, screens: earlyScreens } = await this.listPanes(early.map((t) => t.pane as string));
+    const captured = new Map(early.map((t, i) => [t, earlyScreens[i]]));
     const due: Tracked[] = [];
     for (const t of this.sessions.values()) {
       const pane = panes.get(t.watched.session);
@@ -137,10 +142,13 @@ export class Watcher extends EventEmitter<WatcherEvents> {
         if (t.pane !== null) this.lose(t);
         continue;
       }
-      if (pane.id !== t.pane || pane.activity !== t.activity || nowSec - pane.activity < HOT_SECONDS || t.screen === null) due.push(t);
-      else this.judge(t, t.screen); // unchanged: only time moves (idle)
+      const changed = pane.id !== t.pane || pane.activity !== t.activity || nowSec - pane.activity < HOT_SECONDS || t.screen === null;
+      const screen = pane.id === t.pane ? captured.get(t) : undefined;
       t.pane = pane.id;
       t.activity = pane.activity;
+      if (screen !== undefined) this.judge(t, screen);
+      else if (changed) due.push(t);
+      else this.judge(t, t.screen as string); // unchanged: only time moves (idle)
     }
     if (due.length === 0) return;
     const screens = await this.capture(due.map((t) => t.pane as string));
@@ -191,7 +199,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
         this.emit('settled', { session: watched.session, prompt, outcome, ...settled });
       })
       .catch((err: unknown) => {
-        this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        this.fail(err);
       });
   }
 
@@ -218,6 +226,13 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     return { typed: true, why: `typed option ${option.id} (${option.label})` };
   }
 
+  /** A failed tick or answer: told to 'error' listeners; without one (emit would throw), to stderr. The loop goes on. */
+  private fail(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.stderr.write(`remux watcher: ${error.message}\n`);
+  }
+
   private lose(t: Tracked): void {
     t.open?.abort.abort();
     t.open = null;
@@ -227,27 +242,36 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     this.emit('gone', { session: t.watched.session });
   }
 
-  /** The active pane of each session's active window, with its window's last output time. */
-  private async listPanes(): Promise<Map<string, Pane>> {
-    let out: string;
+  /**
+   * The active pane of each session's active window, with its window's last output time; and in the
+   * same tmux run the screens of `alsoCapture`. A pane among them that is gone fails the whole run:
+   * then the listing alone.
+   */
+  private async listPanes(alsoCapture: string[]): Promise<{ panes: Map<string, Pane>; screens: string[] }> {
+    const list = ['list-panes', '-a', '-F', '#{window_active}#{pane_active} #{pane_id} #{window_activity} #{session_name}', ';', 'display-message', '-p', this.marker];
+    let parts: string[];
     try {
-      out = await this.tmux(['list-panes', '-a', '-F', '#{window_active}#{pane_active} #{pane_id} #{window_activity} #{session_name}']);
+      parts = (await this.tmux([...list, ...alsoCapture.flatMap((p) => this.captureArgs(p))])).split(`${this.marker}\n`);
     } catch (err) {
-      if (/no server running|error connecting/.test((err as Error).message)) return new Map();
-      throw err;
+      if (/no server running|error connecting/.test((err as Error).message)) return { panes: new Map(), screens: [] };
+      if (alsoCapture.length === 0) throw err;
+      return { panes: (await this.listPanes([])).panes, screens: [] };
     }
     const panes = new Map<string, Pane>();
-    for (const line of out.split('\n')) {
+    for (const line of (parts[0] ?? '').split('\n')) {
       const m = /^11 (%\d+) (\d+) (.*)$/.exec(line);
       if (m) panes.set(m[3]!, { id: m[1]!, activity: Number(m[2]) });
     }
-    return panes;
+    return { panes, screens: parts.slice(1, 1 + alsoCapture.length) };
+  }
+
+  private captureArgs(pane: string): string[] {
+    return [';', 'capture-pane', '-p', '-J', '-t', pane, ';', 'display-message', '-p', this.marker];
   }
 
   /** The visible screens of `panes`, in one tmux invocation. */
   private async capture(panes: string[]): Promise<string[]> {
-    const args = panes.flatMap((p, i) => [...(i > 0 ? [';'] : []), 'capture-pane', '-p', '-J', '-t', p, ';', 'display-message', '-p', this.marker]);
-    const out = await this.tmux(args);
+    const out = await this.tmux(panes.flatMap((p) => this.captureArgs(p)).slice(1));
     return out.split(`${this.marker}\n`).slice(0, panes.length);
   }
 

@@ -196,7 +196,8 @@ test('states: working, waiting, idle (unchanged for idle_seconds), gone', async 
   r.watcher.on('state', (c) => states.push(c.state));
   r.watcher.start();
   await until('idle', () => states.includes('idle'));
-  assert.deepEqual(states, ['working', 'waiting', 'idle']);
+  // A first look may come before the shell printed anything (an empty pane: unknown).
+  assert.deepEqual(states[0] === 'unknown' ? states.slice(1) : states, ['working', 'waiting', 'idle']);
   const gone = next(r.watcher, 'gone');
   r.tmux('kill-session', '-t', '=agent6');
   assert.equal((await gone).session, 'agent6');
