@@ -96,7 +96,7 @@ export async function benchWatcher(): Promise<BenchResult> {
       figures,
       lines: [
         `watcher process CPU          ${watcherPct.toFixed(2)} % of one core over ${(elapsed / 1000).toFixed(0)} s (target ≤ 2 %)`,
-        `tmux clients it ran          ${clientsPct.toFixed(2)} % (list-panes each tick, one capture-pane run for changed panes)`,
+        `tmux clients it ran          ${clientsPct.toFixed(2)} % (one run per tick: list-panes with busy panes' captures; one more when other panes changed)`,
         `tmux server, extra           ${serverPct.toFixed(2)} % (over ${(serverBaseline * 100).toFixed(2)} % without the watcher)`,
         `prompt detected after        median ${figures.detectMedianMs.toFixed(0)} ms, max ${figures.detectMaxMs.toFixed(0)} ms over ${latencies.length} prompts (target ≤ 1000 ms)`,
       ],
