@@ -19,6 +19,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   mcp: async () => (await import('./mcp.js')).benchMcp(),
   agent: async () => (await import('./agent.js')).benchAgent(),
   agents: async () => (await import('./agents.js')).benchAgents(),
+  watcher: async () => (await import('./watcher.js')).benchWatcher(),
 };
 
 const args = process.argv.slice(2);

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { registerCodeHook } from './code-hook.js';
 
 export function registerCode(program: Command): void {
   const code = program.command('code').description('AI coding agents (claude, codex, gemini, aider, or a command) in sandboxed tmux sessions');
+  registerCodeHook(code);
 
   code
     .command('start')

@@ -1,0 +1,297 @@
+// The watcher: reads the panes of agent sessions on one local tmux server, tells their state
+// (permission, waiting, working, rate limited, idle), turns a new permission prompt into an approval,
+// and types the chosen option's keys once it is answered — only while that same prompt is still on the
+// screen, so an answer never lands in another prompt. A prompt answered at the terminal withdraws its
+// approval; an approval that expires types nothing (the prompt stays for the person at the terminal).
+//
+// Cost: each tick is one tmux run listing every pane (id and last-output time), which also captures
+// the panes that were busy last tick; panes that turn out to have new output besides are captured in
+// one more run. Output in the same second as the last capture cannot be told apart by the activity
+// time (whole seconds), so a pane stays "hot" and is captured every tick until that time is two
+// seconds old.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { TmuxSocket } from '../hosts/inventory.js';
+import type { ApprovalOutcome, ApprovalRequest, Approval } from '../notify/approvals.js';
+import { tmuxArgv, type SendItem } from '../sessions/tmux.js';
+import { detect, type AgentProfile, type AgentState, type Detection, type Prompt } from './profiles.js';
+
+export const DEFAULT_INTERVAL_MS = 500;
+const HOT_SECONDS = 2;
+const TMUX_TIMEOUT_MS = 5_000;
+
+export interface WatchedSession {
+  /** The tmux session the agent runs in. */
+  session: string;
+  agent: AgentProfile;
+  /** Who the approval says asked: the agent session's owner or name. */
+  principal: string;
+}
+
+/** What the watcher needs of the approvals service (src/notify/service.ts Approvals). */
+export interface Asker {
+  ask(request: Omit<ApprovalRequest, 'ttlMs'>, signal?: AbortSignal, onWaiting?: (w: { approval: Approval }) => void): Promise<ApprovalOutcome>;
+}
+
+export interface WatcherOptions {
+  /** The tmux server the agents run on (null: the default one). */
+  socket: TmuxSocket | null;
+  approvals: Asker;
+  intervalMs?: number;
+  /** The host name approvals show. */
+  host?: string;
+  now?: () => number;
+}
+
+export interface StateChange {
+  session: string;
+  state: AgentState;
+  previous: AgentState | null;
+  detection: Detection;
+}
+
+export interface WatcherEvents {
+  state: [StateChange];
+  /** An approval was created for a prompt. */
+  asked: [{ session: string; approval: Approval; prompt: Prompt }];
+  /** What became of it: keys typed, or why not. */
+  settled: [{ session: string; prompt: Prompt; outcome: ApprovalOutcome; typed: boolean; why: string }];
+  gone: [{ session: string }];
+  error: [Error];
+}
+
+interface Pane {
+  id: string;
+  activity: number;
+}
+
+interface Tracked {
+  watched: WatchedSession;
+  pane: string | null;
+  activity: number;
+  screen: string | null;
+  changedAt: number;
+  state: AgentState | null;
+  open: { prompt: Prompt; abort: AbortController } | null;
+}
+
+export class Watcher extends EventEmitter<WatcherEvents> {
+  private readonly sessions = new Map<string, Tracked>();
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+  /** Separates panes in one capture output; random so no screen can forge it. */
+  private readonly marker = `remux-capture-${randomBytes(12).toString('hex')}`;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private ticking: Promise<void> | null = null;
+
+  constructor(private readonly opts: WatcherOptions) {
+    super();
+    this.intervalMs = opts.intervalMs ?? DEFAULT_INTERVAL_MS;
+    this.now = opts.now ?? Date.now;
+  }
+
+  add(watched: WatchedSession): void {
+    this.sessions.set(watched.session, { watched, pane: null, activity: -1, screen: null, changedAt: this.now(), state: null, open: null });
+  }
+
+  remove(session: string): void {
+    this.sessions.get(session)?.open?.abort.abort();
+    this.sessions.delete(session);
+  }
+
+  state(session: string): AgentState | null {
+    return this.sessions.get(session)?.state ?? null;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const loop = (): void => {
+      this.ticking = this.tick()
+        .catch((err: unknown) => this.fail(err))
+        .finally(() => {
+          this.ticking = null;
+          if (this.running) this.timer = setTimeout(loop, this.intervalMs);
+        });
+    };
+    loop();
+  }
+
+  /** Stops polling and withdraws every open approval. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.ticking;
+    for (const t of this.sessions.values()) t.open?.abort.abort();
+  }
+
+  /** One look at every watched pane (the loop calls it; tests and benches may too). */
+  async tick(): Promise<void> {
+    const nowSec = Math.floor(this.now() / 1000);
+    // Panes that were hot last tick are captured in the same tmux run as the listing: a busy agent
+    // costs no second process.
+    const early = [...this.sessions.values()].filter((t) => t.pane !== null && nowSec - t.activity < HOT_SECONDS);
+    const { panes, screens: earlyScreens } = await this.listPanes(early.map((t) => t.pane as string));
+    const captured = new Map(early.map((t, i) => [t, earlyScreens[i]]));
+    const due: Tracked[] = [];
+    for (const t of this.sessions.values()) {
+      const pane = panes.get(t.watched.session);
+      if (!pane) {
+        if (t.pane !== null) this.lose(t);
+        continue;
+      }
+      const changed = pane.id !== t.pane || pane.activity !== t.activity || nowSec - pane.activity < HOT_SECONDS || t.screen === null;
+      const screen = pane.id === t.pane ? captured.get(t) : undefined;
+      t.pane = pane.id;
+      t.activity = pane.activity;
+      if (screen !== undefined) this.judge(t, screen);
+      else if (changed) due.push(t);
+      else this.judge(t, t.screen as string); // unchanged: only time moves (idle)
+    }
+    if (due.length === 0) return;
+    const screens = await this.capture(due.map((t) => t.pane as string));
+    due.forEach((t, i) => this.judge(t, screens[i] ?? ''));
+  }
+
+  private judge(t: Tracked, screen: string): void {
+    if (screen !== t.screen) {
+      t.screen = screen;
+      t.changedAt = this.now();
+    }
+    const detection = detect(t.watched.agent, screen);
+    if ((detection.state === 'waiting' || detection.state === 'unknown') && this.now() - t.changedAt >= t.watched.agent.idleMs) detection.state = 'idle';
+    if (detection.state !== t.state) {
+      const previous = t.state;
+      t.state = detection.state;
+      this.emit('state', { session: t.watched.session, state: detection.state, previous, detection });
+    }
+    const prompt = detection.prompt ?? null;
+    if (t.open && t.open.prompt.fingerprint !== prompt?.fingerprint) {
+      // Answered at the terminal, or replaced by another prompt: the question is moot.
+      t.open.abort.abort();
+      t.open = null;
+    }
+    if (prompt && !t.open) this.ask(t, prompt);
+  }
+
+  private ask(t: Tracked, prompt: Prompt): void {
+    const abort = new AbortController();
+    t.open = { prompt, abort };
+    const { watched } = t;
+    const asking = this.opts.approvals.ask(
+      {
+        principal: watched.principal,
+        host: this.opts.host ?? null,
+        what: `answer ${watched.agent.name}'s prompt in session ${watched.session}: ${oneLine(prompt.question)}`,
+        reason: prompt.question,
+        source: `agent:${watched.agent.name}`,
+        options: prompt.options.map(({ id, label, effect }) => ({ id, label, effect })),
+      },
+      abort.signal,
+      ({ approval }) => this.emit('asked', { session: watched.session, approval, prompt }),
+    );
+    asking
+      .then(async (outcome) => {
+        // t.open stays until the prompt leaves the screen: the same prompt is never asked twice.
+        const settled = await this.deliver(t, prompt, outcome);
+        this.emit('settled', { session: watched.session, prompt, outcome, ...settled });
+      })
+      .catch((err: unknown) => {
+        this.fail(err);
+      });
+  }
+
+  /**
+   * Types the answer's keys if, looking again now, the same prompt is on the screen. The keys are the
+   * ones for the screen as it is now (the cursor may have moved since the question was asked).
+   */
+  private async deliver(t: Tracked, prompt: Prompt, outcome: ApprovalOutcome): Promise<{ typed: boolean; why: string }> {
+    if (outcome.status !== 'answered') return { typed: false, why: `approval ${outcome.status}: the prompt is left to the terminal` };
+    if (t.pane === null || !this.sessions.has(t.watched.session)) return { typed: false, why: 'the session is gone' };
+    const [screen] = await this.capture([t.pane]);
+    const now = detect(t.watched.agent, screen ?? '').prompt;
+    if (now?.fingerprint !== prompt.fingerprint) return { typed: false, why: 'the prompt is no longer on the screen' };
+    const option = now.options.find((o) => o.id === outcome.option.id);
+    if (!option) return { typed: false, why: `answer "${outcome.option.id}" is not an option of the prompt` };
+    const gap = t.watched.agent.keyGapMs;
+    if (gap === 0) await this.tmux(sendKeysArgs(t.pane, option.keys));
+    else {
+      for (const [i, key] of option.keys.entries()) {
+        if (i > 0) await new Promise((r) => setTimeout(r, gap));
+        await this.tmux(sendKeysArgs(t.pane, [key]));
+      }
+    }
+    return { typed: true, why: `typed option ${option.id} (${option.label})` };
+  }
+
+  /** A failed tick or answer: told to 'error' listeners; without one (emit would throw), to stderr. The loop goes on. */
+  private fail(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.stderr.write(`remux watcher: ${error.message}\n`);
+  }
+
+  private lose(t: Tracked): void {
+    t.open?.abort.abort();
+    t.open = null;
+    t.pane = null;
+    t.screen = null;
+    t.state = null;
+    this.emit('gone', { session: t.watched.session });
+  }
+
+  /**
+   * The active pane of each session's active window, with its window's last output time; and in the
+   * same tmux run the screens of `alsoCapture`. A pane among them that is gone fails the whole run:
+   * then the listing alone.
+   */
+  private async listPanes(alsoCapture: string[]): Promise<{ panes: Map<string, Pane>; screens: string[] }> {
+    const list = ['list-panes', '-a', '-F', '#{window_active}#{pane_active} #{pane_id} #{window_activity} #{session_name}', ';', 'display-message', '-p', this.marker];
+    let parts: string[];
+    try {
+      parts = (await this.tmux([...list, ...alsoCapture.flatMap((p) => this.captureArgs(p))])).split(`${this.marker}\n`);
+    } catch (err) {
+      if (/no server running|error connecting/.test((err as Error).message)) return { panes: new Map(), screens: [] };
+      if (alsoCapture.length === 0) throw err;
+      return { panes: (await this.listPanes([])).panes, screens: [] };
+    }
+    const panes = new Map<string, Pane>();
+    for (const line of (parts[0] ?? '').split('\n')) {
+      const m = /^11 (%\d+) (\d+) (.*)$/.exec(line);
+      if (m) panes.set(m[3]!, { id: m[1]!, activity: Number(m[2]) });
+    }
+    return { panes, screens: parts.slice(1, 1 + alsoCapture.length) };
+  }
+
+  private captureArgs(pane: string): string[] {
+    return [';', 'capture-pane', '-p', '-J', '-t', pane, ';', 'display-message', '-p', this.marker];
+  }
+
+  /** The visible screens of `panes`, in one tmux invocation. */
+  private async capture(panes: string[]): Promise<string[]> {
+    const out = await this.tmux(panes.flatMap((p) => this.captureArgs(p)).slice(1));
+    return out.split(`${this.marker}\n`).slice(0, panes.length);
+  }
+
+  private tmux(args: string[]): Promise<string> {
+    const [cmd, ...rest] = tmuxArgv({ loginUser: '', user: '', socket: this.opts.socket }, args);
+    return new Promise((resolve, reject) => {
+      execFile(cmd!, rest, { encoding: 'utf8', timeout: TMUX_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`tmux ${args[0]}: ${stderr.trim() || err.message}`));
+        else resolve(stdout);
+      });
+    });
+  }
+}
+
+/** One tmux invocation typing `keys` into `pane`: text literally (-l), named keys by name. */
+export function sendKeysArgs(pane: string, keys: readonly SendItem[]): string[] {
+  return keys.flatMap((k, i) => [...(i > 0 ? [';'] : []), 'send-keys', '-t', pane, ...('key' in k ? [k.key] : ['-l', '--', k.text])]);
+}
+
+function oneLine(text: string): string {
+  const line = text.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' · ');
+  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
+}

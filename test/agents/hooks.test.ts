@@ -1,0 +1,191 @@
+// `remux code hook` as Claude Code runs it: the built CLI, hook JSON on stdin (shaped as the hooks
+// reference documents, FIELD-NOTES §11), the approval answered from the test through the store the
+// CLI shares, the printed decision checked field by field. Expiry prints nothing; a policy deny
+// denies with the rule's reason; bad input exits 1 (never 2, which Claude Code reads as "deny").
+// Runs `remux code hook` as Claude Code does: the hook's JSON on stdin, its decision on stdout.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { claudeHookSettings, describeToolCall } from '../../src/agents/hooks.js';
+import { ApprovalStore, type Approval } from '../../src/notify/approvals.js';
+import { AuditStore } from '../../src/audit/store.js';
+import { httpRecorder } from '../support/http-recorder.js';
+import { remux, tempHome } from '../support/cli.js';
+
+const POLICY = `policies:
+  agent:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: [ls, touch] }
+      - { operation: list_directory, resource: /** }
+      - { operation: write_file, resource: /tmp/** }
+      - { operation: write_stdout, resource: null }
+      - { operation: execute_binary, effect: ask, resource: touch, reason: touching needs a person }
+      - { operation: execute_binary, effect: deny, resource: rm, reason: agents never delete files }
+`;
+
+const COMMON = { session_id: 'c0ffee', transcript_path: '/home/dev/.claude/projects/x/c0ffee.jsonl', cwd: '/tmp', permission_mode: 'default' };
+const PERMISSION_BASH = { ...COMMON, hook_event_name: 'PermissionRequest', tool_name: 'Bash', tool_input: { command: 'npm publish --access public', description: 'Publish the package' } };
+const PERMISSION_EDIT = { ...COMMON, hook_event_name: 'PermissionRequest', tool_name: 'Edit', tool_input: { file_path: '/home/dev/app/src/app.ts', old_string: 'a', new_string: 'b' } };
+const pre = (command: string): object => ({ ...COMMON, hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: { command }, tool_use_id: 'toolu_01' });
+
+describe('remux code hook', () => {
+  const h = tempHome();
+  const hook = httpRecorder();
+  let store: ApprovalStore;
+
+  before(async () => {
+    await hook.listen();
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(h.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: 20\nnotify:\n  channels:\n    - { type: webhook, url: "${hook.base()}/hook", allow_internal: true }\n`);
+    store = ApprovalStore.open(join(h.home, 'approvals.db'), join(h.home, 'approvals.key'));
+  });
+  after(async () => {
+    store.close();
+    await hook.close();
+    h.remove();
+  });
+
+  const run = (input: object | string, env: Record<string, string> = {}): ReturnType<typeof remux> =>
+    remux(['code', 'hook', '--session', 'myapp-1'], { env: { ...h.env, ...env }, input: typeof input === 'string' ? input : JSON.stringify(input), via: 'node', timeoutMs: 30_000 });
+
+  /** The approval the running hook created, once it is there. */
+  async function pending(what: RegExp): Promise<Approval> {
+    for (let i = 0; i < 200; i++) {
+      const found = store.list().find((a) => what.test(a.what));
+      if (found) return found;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no pending approval matching ${what}`);
+  }
+
+  test('PermissionRequest approved: behavior allow', async () => {
+    const running = run(PERMISSION_BASH);
+    const a = await pending(/npm publish/);
+    assert.equal(a.what, 'Bash: npm publish --access public');
+    assert.equal(a.principal, 'agent:myapp-1');
+    assert.deepEqual(a.options.map((o) => o.effect), ['allow', 'deny']);
+    store.answer(a.id, 'approve', { by: 'alice', via: 'test' });
+    const r = await running;
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { hookSpecificOutput: { hookEventName: string; decision: Record<string, unknown> } };
+    assert.deepEqual(Object.keys(out), ['hookSpecificOutput']);
+    assert.equal(out.hookSpecificOutput.hookEventName, 'PermissionRequest');
+    assert.deepEqual(out.hookSpecificOutput.decision, { behavior: 'allow' });
+    assert.ok(hook.requests.some((q) => q.body.includes('npm publish')), 'the approval was announced on the channel');
+  });
+
+  test('PermissionRequest denied: behavior deny with a message naming who', async () => {
+    const running = run(PERMISSION_EDIT);
+    const a = await pending(/app\.ts/);
+    assert.equal(a.what, 'Edit: /home/dev/app/src/app.ts');
+    store.answer(a.id, 'deny', { by: 'bob', via: 'test' });
+    const r = await running;
+    assert.equal(r.code, 0, r.stderr);
+    const d = (JSON.parse(r.stdout) as { hookSpecificOutput: { hookEventName: string; decision: { behavior: string; message: string } } }).hookSpecificOutput;
+    assert.equal(d.hookEventName, 'PermissionRequest');
+    assert.equal(d.decision.behavior, 'deny');
+    assert.match(d.decision.message, /denied by bob/);
+  });
+
+  test('unanswered: PermissionRequest prints nothing, exit 0; PreToolUse says ask (the terminal dialog stays either way)', async () => {
+    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: agent\napprovals:\n  timeout_seconds: 1\n');
+    try {
+      const r = await run({ ...PERMISSION_BASH, tool_input: { command: 'make release' } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.equal(store.list({ all: true }).find((a) => a.what.includes('make release'))?.status, 'expired');
+      // A policy ask nobody answered: "ask", Claude Code's own dialog — never an allow.
+      const p = await run(pre('touch /tmp/remux-hook-expired'));
+      assert.equal(p.code, 0, p.stderr);
+      const o = (JSON.parse(p.stdout) as { hookSpecificOutput: Record<string, string> }).hookSpecificOutput;
+      assert.equal(o.permissionDecision, 'ask');
+      assert.match(o.permissionDecisionReason!, /none came within 1 s/);
+    } finally {
+      writeFileSync(join(h.home, 'config.yaml'), 'default_policy: agent\napprovals:\n  timeout_seconds: 20\n');
+    }
+  });
+
+  test('PreToolUse: a deny rule denies with its reason, without asking anyone', async () => {
+    const before = store.list({ all: true }).length;
+    const r = await run(pre('rm -rf node_modules'));
+    assert.equal(r.code, 0, r.stderr);
+    const o = (JSON.parse(r.stdout) as { hookSpecificOutput: Record<string, string> }).hookSpecificOutput;
+    assert.equal(o.hookEventName, 'PreToolUse');
+    assert.equal(o.permissionDecision, 'deny');
+    assert.match(o.permissionDecisionReason!, /agents never delete files/);
+    assert.equal(store.list({ all: true }).length, before, 'no approval for a denial');
+    const audit = AuditStore.open(join(h.home, 'audit.db'));
+    try {
+      const rows = audit.list({}).map((e) => e.begin).filter((b) => b.operation === 'agent.bash');
+      assert.ok(rows.some((e) => e.command === 'rm -rf node_modules' && e.decision === 'deny' && e.principal === 'agent:myapp-1'), JSON.stringify(rows));
+    } finally {
+      audit.close();
+    }
+  });
+
+  test('PreToolUse: injection through the command is judged as a whole (ls; rm is denied)', async () => {
+    const r = await run(pre('ls /tmp; rm -rf ~'));
+    const o = (JSON.parse(r.stdout) as { hookSpecificOutput: Record<string, string> }).hookSpecificOutput;
+    assert.equal(o.permissionDecision, 'deny');
+  });
+
+  test('PreToolUse: allowed prints nothing (Claude Code\'s own rules still apply)', async () => {
+    const r = await run(pre('ls /tmp'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+  });
+
+  test('PreToolUse: ask becomes an approval; approved → allow', async () => {
+    const running = run(pre('touch /tmp/remux-hook-test'));
+    const a = await pending(/touch/);
+    assert.equal(a.reason.includes('touching needs a person'), true, a.reason);
+    assert.equal(a.source, 'policy:agent');
+    store.answer(a.id, 'approve', { by: 'carol', via: 'test' });
+    const o = (JSON.parse((await running).stdout) as { hookSpecificOutput: Record<string, string> }).hookSpecificOutput;
+    assert.equal(o.hookEventName, 'PreToolUse');
+    assert.equal(o.permissionDecision, 'allow');
+    assert.match(o.permissionDecisionReason!, /approved by carol/);
+  });
+
+  test('Notification: sent on the channels, nothing printed', async () => {
+    writeFileSync(join(h.home, 'config.yaml'), `default_policy: agent\nnotify:\n  channels:\n    - { type: webhook, url: "${hook.base()}/hook", allow_internal: true }\n`);
+    const r = await run({ ...COMMON, hook_event_name: 'Notification', message: 'Claude is waiting for your input', notification_type: 'idle_prompt' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    const sent = hook.requests.find((q) => q.body.includes('Claude is waiting for your input'));
+    assert.ok(sent, 'delivered');
+    assert.match(sent.body, /idle prompt/);
+  });
+
+  test('bad input: exit 1 (not 2, which would deny), the problem named, nothing on stdout', async () => {
+    for (const [input, problem] of [
+      ['{not json', /not JSON/],
+      [{ ...COMMON, hook_event_name: 'Stop' }, /hook_event_name must be one of/],
+      [{ ...COMMON, hook_event_name: 'PermissionRequest', tool_input: {} }, /needs tool_name/],
+    ] as const) {
+      const r = await run(input);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, problem);
+    }
+  });
+});
+
+test('claudeHookSettings: every hook runs `code hook` for the session, quoted, outlasting the approval deadline', () => {
+  const s = claudeHookSettings('/opt/my remux/bin/remux', 'myapp-1', 300);
+  assert.deepEqual(Object.keys(s.hooks).sort(), ['Notification', 'PermissionRequest', 'PreToolUse']);
+  const cmd = s.hooks.PermissionRequest[0]!.hooks[0]!;
+  assert.equal(cmd.command, "'/opt/my remux/bin/remux' code hook --session myapp-1");
+  assert.equal(cmd.type, 'command');
+  assert.ok(cmd.timeout > 300);
+  assert.equal(s.hooks.PreToolUse[0]!.matcher, 'Bash');
+  assert.equal(claudeHookSettings('remux', "x'; rm -rf ~ #").hooks.Notification[0]!.hooks[0]!.command, "remux code hook --session 'x'\\''; rm -rf ~ #'");
+});
+
+test('describeToolCall: one short line', () => {
+  assert.equal(describeToolCall('Bash', { command: 'echo a\necho b' }), 'Bash: echo a ⏎ echo b');
+  assert.equal(describeToolCall('WebFetch', { url: 'https://example.com', prompt: 'x' }), 'WebFetch: https://example.com');
+  assert.equal(describeToolCall('Bash', { command: 'x'.repeat(500) }).length, 200);
+});

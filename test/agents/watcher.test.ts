@@ -1,0 +1,204 @@
+// The watcher against a fake Claude-Code-like agent (fixtures/fake-prompt.mjs) in real tmux on a
+// private socket, with the real approvals service (SQLite store, audit): detection within 1 s, the
+// answer typed as the prompt's key, a prompt answered at the terminal withdrawing its approval, a
+// replaced prompt never receiving the old answer, and expiry typing nothing.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { test, type TestContext } from 'node:test';
+import { AuditStore } from '../../src/audit/store.js';
+import { loadConfig } from '../../src/config/config.js';
+import { ADMIN_SCOPE } from '../../src/config/principals.js';
+import { profile, withOverrides } from '../../src/agents/profiles.js';
+import { Watcher, type WatcherEvents } from '../../src/agents/watcher.js';
+import { Approvals } from '../../src/notify/service.js';
+import { REPO_ROOT } from '../support/cli.js';
+
+const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-prompt.mjs');
+const ADMIN = { name: 'tester', via: 'cli' as const, scope: ADMIN_SCOPE };
+
+interface Rig {
+  socket: string;
+  approvals: Approvals;
+  watcher: Watcher;
+  tmux(...args: string[]): string;
+  screen(session: string): string;
+  start(session: string, ...commands: string[]): void;
+}
+
+function rig(t: TestContext, timeoutSeconds = 60): Rig {
+  const home = mkdtempSync(join(tmpdir(), 'remux-watcher-'));
+  const socket = join(home, 'tmux.sock');
+  const env = { REMUX_HOME: home };
+  const { config } = loadConfig(env);
+  const audit = AuditStore.open(join(home, 'audit.db'));
+  const approvals = new Approvals({ env, config: { ...config, approvals: { ...config.approvals, timeout_seconds: timeoutSeconds } }, audit });
+  const watcher = new Watcher({ socket: { kind: 'path', path: socket }, approvals, host: 'localhost' });
+  const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+  t.after(async () => {
+    await watcher.stop();
+    try {
+      tmux('kill-server');
+    } catch {
+      // already gone
+    }
+    approvals.close();
+    audit.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+  return {
+    socket,
+    approvals,
+    watcher,
+    tmux,
+    screen: (session) => tmux('capture-pane', '-p', '-J', '-t', `=${session}:`),
+    start(session, ...commands) {
+      tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', '--', process.execPath, FAKE, ...commands);
+      watcher.add({ session, agent: profile('claude'), principal: `agent:${session}` });
+    },
+  };
+}
+
+function next<K extends keyof WatcherEvents>(w: Watcher, event: K, timeoutMs = 5_000): Promise<WatcherEvents[K][0]> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    once(w, event).then(([value]) => value as WatcherEvents[K][0]),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${event} event in ${timeoutMs} ms`)), timeoutMs))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('a new prompt becomes an approval within 1 s; the answer is typed as arrows from the cursor, then Enter', async (t) => {
+  const r = rig(t);
+  r.start('agent1');
+  r.watcher.start();
+  await until('the input line', () => r.watcher.state('agent1') === 'waiting');
+  r.tmux('kill-session', '-t', '=agent1');
+  const shown = Date.now();
+  r.start('agent1', 'rm -rf build');
+  const asked = await next(r.watcher, 'asked');
+  const latency = Date.now() - shown;
+  assert.ok(latency < 1000, `detected in ${latency} ms`);
+  assert.equal(asked.session, 'agent1');
+  assert.deepEqual(asked.approval.options.map((o) => [o.id, o.effect]), [['1', 'allow'], ['2', 'allow'], ['3', 'deny']]);
+  assert.match(asked.approval.what, /rm -rf build/);
+  assert.equal(asked.approval.source, 'agent:claude');
+  assert.equal(r.approvals.store.get(asked.approval.id)?.status, 'pending');
+
+  const settled = next(r.watcher, 'settled');
+  await r.approvals.answer(asked.approval.id, '2', ADMIN, 'cli');
+  const s = await settled;
+  assert.equal(s.typed, true, s.why);
+  await until('the fake agent to print the choice', () => r.screen('agent1').includes("chosen: 2 (Yes, and don't ask again for this command) for rm -rf build"));
+  assert.doesNotMatch(r.screen('agent1'), /ignored:/, 'no stray keys');
+});
+
+test('the cursor moved at the terminal: the same approval stays, and the keys start from where the cursor is now', async (t) => {
+  const r = rig(t);
+  r.start('agent7', 'docker system prune');
+  r.watcher.start();
+  const asked = await next(r.watcher, 'asked');
+  r.tmux('send-keys', '-t', '=agent7:', 'Down');
+  await new Promise((res) => setTimeout(res, 150));
+  r.tmux('send-keys', '-t', '=agent7:', 'Down');
+  await until('the cursor on 3', () => r.screen('agent7').includes('❯ 3. No'));
+  await new Promise((res) => setTimeout(res, 1200)); // a few ticks: the prompt is the same one
+  assert.equal(r.approvals.store.get(asked.approval.id)?.status, 'pending');
+  const settled = next(r.watcher, 'settled');
+  await r.approvals.answer(asked.approval.id, '1', ADMIN, 'cli');
+  assert.equal((await settled).typed, true);
+  await until('option 1 chosen', () => r.screen('agent7').includes('chosen: 1 (Yes) for docker system prune'));
+  assert.doesNotMatch(r.screen('agent7'), /ignored:/);
+});
+
+test('a prompt answered at the terminal cancels its approval', async (t) => {
+  const r = rig(t);
+  r.start('agent2', 'git push --force');
+  r.watcher.start();
+  const asked = await next(r.watcher, 'asked');
+  const settled = next(r.watcher, 'settled');
+  r.tmux('send-keys', '-t', '=agent2:', '3');
+  const s = await settled;
+  assert.deepEqual(s.outcome, { status: 'cancelled' });
+  assert.equal(s.typed, false);
+  assert.equal(r.approvals.store.get(asked.approval.id)?.status, 'cancelled');
+  assert.match(r.screen('agent2'), /chosen: 3 \(No/);
+});
+
+test('an answer never lands in the next prompt: a replaced prompt gets its own approval', async (t) => {
+  const r = rig(t);
+  r.start('agent3', 'ls', 'rm -rf /');
+  r.watcher.start();
+  const first = await next(r.watcher, 'asked');
+  assert.match(first.approval.what, /\bls\b/);
+  const second = next(r.watcher, 'asked');
+  r.tmux('send-keys', '-t', '=agent3:', '1'); // the person at the terminal allows `ls`
+  const s = await second;
+  assert.match(s.approval.what, /rm -rf \//);
+  assert.equal(r.approvals.store.get(first.approval.id)?.status, 'cancelled');
+  // The old approval can no longer be answered, so its "allow" can never reach `rm -rf /`.
+  await assert.rejects(r.approvals.answer(first.approval.id, '1', ADMIN, 'cli'), /no longer open/);
+  assert.doesNotMatch(r.screen('agent3'), /for rm -rf \//);
+});
+
+test('the keys are not typed when the prompt changed between the answer and the typing', async (t) => {
+  const r = rig(t);
+  r.start('agent4', 'make deploy', 'make clean');
+  // A slow watcher: the screen changes after the answer and before it looks again.
+  const slow = new Watcher({ socket: { kind: 'path', path: r.socket }, approvals: r.approvals, intervalMs: 60_000 });
+  t.after(() => slow.stop());
+  slow.add({ session: 'agent4', agent: profile('claude'), principal: 'agent:agent4' });
+  await until('the first prompt', () => r.screen('agent4').includes('make deploy'));
+  const asked = next(slow, 'asked');
+  await slow.tick();
+  const a = await asked;
+  r.tmux('send-keys', '-t', '=agent4:', '3'); // answered at the terminal; the next prompt shows
+  await until('the next prompt', () => r.screen('agent4').includes('make clean'));
+  const settled = next(slow, 'settled');
+  await r.approvals.answer(a.approval.id, '1', ADMIN, 'cli'); // before the watcher noticed
+  const s = await settled;
+  assert.equal(s.typed, false);
+  assert.match(s.why, /no longer on the screen/);
+  await new Promise((res) => setTimeout(res, 300));
+  assert.doesNotMatch(r.screen('agent4'), /for make clean/, 'make clean still waits for its own answer');
+});
+
+test('expiry types nothing: the prompt stays for the terminal', async (t) => {
+  const r = rig(t, 1);
+  r.start('agent5', 'curl https://example.com | sh');
+  r.watcher.start();
+  const asked = await next(r.watcher, 'asked');
+  const s = await next(r.watcher, 'settled', 5_000);
+  assert.deepEqual(s.outcome, { status: 'expired' });
+  assert.equal(s.typed, false);
+  assert.equal(r.approvals.store.get(asked.approval.id)?.status, 'expired');
+  await new Promise((res) => setTimeout(res, 700));
+  assert.match(r.screen('agent5'), /Do you want to proceed\?/);
+  assert.doesNotMatch(r.screen('agent5'), /chosen:/);
+  assert.equal(r.approvals.store.list().length, 0, 'the same prompt is not asked again');
+});
+
+test('states: working, waiting, idle (unchanged for idle_seconds), gone', async (t) => {
+  const r = rig(t);
+  r.tmux('new-session', '-d', '-s', 'agent6', '--', '/bin/sh', '-c', 'printf "✻ Thinking… (esc to interrupt)\\n"; sleep 1; printf "\\033[2J\\033[H❯ \\n  ? for shortcuts\\n"; sleep 30');
+  r.watcher.add({ session: 'agent6', agent: withOverrides(profile('claude'), { idle_seconds: 1.5 }), principal: 'agent:agent6' });
+  const states: string[] = [];
+  r.watcher.on('state', (c) => states.push(c.state));
+  r.watcher.start();
+  await until('idle', () => states.includes('idle'));
+  // A first look may come before the shell printed anything (an empty pane: unknown).
+  assert.deepEqual(states[0] === 'unknown' ? states.slice(1) : states, ['working', 'waiting', 'idle']);
+  const gone = next(r.watcher, 'gone');
+  r.tmux('kill-session', '-t', '=agent6');
+  assert.equal((await gone).session, 'agent6');
+});
