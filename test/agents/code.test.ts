@@ -37,7 +37,13 @@ function descendants(root: number): number[] {
 }
 
 function alive(pids: number[]): number[] {
-  return pids.filter((p) => existsSync(`/proc/${p}`) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z '));
+  return pids.filter((p) => {
+    try {
+      return !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ');
+    } catch {
+      return false; // gone (ENOENT), or gone while being read (ESRCH)
+    }
+  });
 }
 
 async function until<T>(what: string, check: () => T | undefined | false, ms = 10_000): Promise<T> {
