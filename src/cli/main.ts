@@ -11,6 +11,7 @@ import { registerPolicy } from './commands/policy.js';
 import { registerSession } from './commands/session.js';
 import type { ClientHost } from './client-commands.js';
 import { registerPrincipal } from './commands/principal.js';
+import { registerRpc } from './commands/rpc.js';
 import { processInvocation } from './invocation.js';
 import { createProgram, runProgram } from './program.js';
 
@@ -36,5 +37,6 @@ registerPrincipal(program);
 registerNotify(program);
 registerApprovals(program);
 registerMcp(program, invocation);
+registerRpc(program, clientHost);
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);

@@ -82,8 +82,7 @@ export async function guardedCall<A extends unknown[], R>(g: Guard, method: Meth
   } catch (err) {
     return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot resolve ${op.path} on ${g.hostName}: ${errorText(err)}`);
   }
-  let { decision } = decided;
-  const { resolved } = decided;
+  const { decision, resolved } = decided;
   if (decision.effect === 'deny' || 'error' in resolved) return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
   asked.resource = resolved.real;
   if (op.kind === 'file.write' && resolved.finalLink) {
@@ -92,7 +91,6 @@ export async function guardedCall<A extends unknown[], R>(g: Guard, method: Meth
   const actionId = await g.ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
   const asking = await settleAsk(g.ctx, action, decision, io(g), actionId, started);
   if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
-  decision = asking.decision;
   try {
     const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved.real), opts).result;
     if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);

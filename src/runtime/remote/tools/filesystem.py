@@ -4,6 +4,17 @@
 import base64, glob as globbing, os, stat as st
 
 
+def _named(f):
+    # Errors name the whole path the caller gave, not the last component the dir_fd walk opened.
+    def call(path, *args):
+        try:
+            return f(path, *args)
+        except OSError as e:
+            e.filename = path
+            raise
+    return call
+
+
 def _parent(path):
     # An fd of the parent directory, each component opened with O_NOFOLLOW, and the last name.
     parts = [p for p in path.split('/') if p]
@@ -44,14 +55,17 @@ def resolve(paths):
     return out
 
 
+@_named
 def readBytes(path):
     return base64.b64encode(_read(path)).decode()
 
 
+@_named
 def readText(path, encoding='utf-8'):
     return _read(path).decode(encoding)
 
 
+@_named
 def writeText(path, text, mode=None, encoding='utf-8'):
     # Atomic: a temporary file beside the target, renamed over it. Unchanged content and mode: no write.
     data = text.encode(encoding)
@@ -86,6 +100,7 @@ def writeText(path, text, mode=None, encoding='utf-8'):
         os.close(d)
 
 
+@_named
 def stat(path):
     s = os.stat(path, follow_symlinks=False)
     kind = 'file' if st.S_ISREG(s.st_mode) else 'directory' if st.S_ISDIR(s.st_mode) else 'symlink' if st.S_ISLNK(s.st_mode) else 'other'
