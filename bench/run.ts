@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   spawn: async () => (await import('./spawn.js')).benchSpawn(),
   approvals: async () => (await import('./approvals.js')).benchApprovals(),
   mcp: async () => (await import('./mcp.js')).benchMcp(),
+  runtime: async () => (await import('./runtime.js')).benchRuntime(),
 };
 
 const args = process.argv.slice(2);

@@ -15,6 +15,7 @@ import { askedFor, enforcementOn, errorText, refuse, ruleText, settleAsk, type A
 import { checkScope } from '../core/scope.js';
 import type { Action, ExecAction, FileAction, Outcome, PerformIO } from '../core/types.js';
 import { OutputGate } from '../exec/output.js';
+import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { evaluate, evaluatePath } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
@@ -36,6 +37,8 @@ export interface Guard {
   link: Link;
   /** Where Exec looks programs up (and the policy resolves them): never the caller's PATH. */
   securePath: string;
+  /** Program lookups on this host, kept briefly as the SSH pool keeps its own (hosts/remote-resolver.ts). */
+  whichCache: WhichCache;
   policy?: string;
   approve?: PerformIO['approve'];
 }
@@ -235,7 +238,11 @@ async function decideCommand(g: Guard, policy: Policy, list: CommandList, cwd: s
         return known.real;
       },
       which(name) {
-        if (!programs.has(name)) missingPrograms.add(name);
+        if (!programs.has(name)) {
+          const cached = g.whichCache.get(name);
+          if (cached === undefined) missingPrograms.add(name);
+          else programs.set(name, cached);
+        }
         return programs.get(name) ?? null;
       },
     };
@@ -248,6 +255,9 @@ async function decideCommand(g: Guard, policy: Policy, list: CommandList, cwd: s
       askPrograms.length > 0 ? g.link.call<never, Array<string | null>>(Exec.command.tool, 'which', [askPrograms, g.securePath], opts).result : [],
     ]);
     pathAnswers.forEach((a, i) => paths.set(askPaths[i] as string, a));
-    programAnswers.forEach((a, i) => programs.set(askPrograms[i] as string, a));
+    programAnswers.forEach((a, i) => {
+      programs.set(askPrograms[i] as string, a);
+      g.whichCache.set(askPrograms[i] as string, a);
+    });
   }
 }

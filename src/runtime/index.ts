@@ -12,6 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 import { DEFAULT_SECURE_PATH } from '../config/config.js';
 import type { PerformContext } from '../core/perform.js';
 import type { PerformIO } from '../core/types.js';
+import { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { stage0Command } from './bootstrap.js';
 import { guardedCall, guardedExec, type CallDone, type Guard } from './guard.js';
@@ -94,6 +95,7 @@ async function start(transport: Transport, hostName: string, host: Host | null, 
     host,
     link,
     securePath: opts.securePath ?? DEFAULT_SECURE_PATH,
+    whichCache: new WhichCache(),
     ...(opts.policy ? { policy: opts.policy } : {}),
     ...(opts.approve ? { approve: opts.approve } : {}),
   };
