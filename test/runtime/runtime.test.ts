@@ -5,7 +5,7 @@
 // and the policy and audit of every tool call (denials, a symlink escape, records).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -356,4 +356,22 @@ test('connectStreams: any stdin/stdout pair running stage 0 (here a plain local 
   const host = await connectStreams(child.stdin, child.stdout, 'localhost', { context, stderr: child.stderr });
   t.after(() => host.close());
   assert.equal((await host.exec(['uname', '-s'])).stdout.trim(), 'Linux');
+});
+
+test('every Python from 3.6 to 3.13 found here runs the runtime; Python 2 fails with its own error, not a hang', async (t) => {
+  const versions = existsSync('/root/.pyenv/versions') ? readdirSync('/root/.pyenv/versions').filter((v) => /^3\.(\d+)\./.test(v)) : [];
+  const pythons = ['/usr/bin/python3', ...versions.map((v) => `/root/.pyenv/versions/${v}/bin/python3`)].filter((p) => existsSync(p));
+  t.diagnostic(`interpreters: ${pythons.join(', ')}`);
+  const s = setup(t);
+  for (const python of pythons) {
+    const host = await connect('localhost', { context: s.context, python });
+    try {
+      assert.equal(await host.call(FileSystem.readText, `${s.root}/a.txt`), 'hello\n', python);
+      assert.equal((await host.exec(['echo', python])).stdout, `${python}\n`);
+    } finally {
+      await host.close();
+    }
+  }
+  const py2 = '/root/.pyenv/versions/2.7.18/bin/python2';
+  if (existsSync(py2)) await assert.rejects(connect('localhost', { context: s.context, python: py2 }), /has no attribute 'buffer'/);
 });
