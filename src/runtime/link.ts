@@ -11,6 +11,10 @@ export type { CallStream } from './queue.js';
 /** Frames above this are refused both ways (stage 1 has the same cap and says so in its hello). */
 export const FRAME_CAP = 16 << 20;
 const HELLO_TIMEOUT_MS = 20_000;
+/** While calls are in flight and the host is quiet, it is pinged this often… */
+const PING_EVERY_MS = 1000;
+/** …and declared dead when it has said nothing for this long (a host gone without a FIN, a stopped sshd). */
+export const SILENCE_LIMIT_MS = 4000;
 
 /** A byte pipe to stage 0 on the host: a local process, an SSH exec channel, any stdin/stdout pair. */
 export interface Transport {
@@ -62,6 +66,8 @@ export class Link {
   private readonly sentTools = new Set<string>();
   private broken: Error | null = null;
   private helloWaiter: { resolve(h: Hello): void; reject(e: Error): void } | null = null;
+  private lastHeard = 0;
+  private pinger: NodeJS.Timeout | null = null;
   hello: Hello | null = null;
 
   private constructor(
@@ -80,9 +86,6 @@ export class Link {
     transport.write(stage1Frame());
     try {
       link.hello = await hello;
-    } catch (err) {
-      transport.close();
-      throw err;
     } finally {
       clearTimeout(timer);
     }
@@ -120,6 +123,7 @@ export class Link {
     else if (opts.signal?.aborted) queue.settle(new ProtocolError(`${what}: cancelled before it was sent`));
     else {
       this.pending.set(id, pending);
+      this.watch();
       const message: Record<string, unknown> = { t: 'call', id, tool: tool.hash, m: method, a: args };
       if (!this.sentTools.has(tool.hash)) Object.assign(message, { name: tool.name, src: tool.source });
       try {
@@ -138,7 +142,27 @@ export class Link {
   /** Ends stdin: stage 1 cancels what runs (killing child process groups) and exits. */
   close(): void {
     this.fail(new ProtocolError('the runtime connection was closed'));
-    this.transport.close();
+  }
+
+  /** Pings a quiet host while calls wait on it; fails the link when it stays silent too long. */
+  private watch(): void {
+    if (this.pinger) return;
+    this.lastHeard = Date.now();
+    let lastTick = Date.now();
+    this.pinger = setInterval(() => {
+      // Our own event loop stalled: what the host sent is unread, not missing.
+      if (Date.now() - lastTick > PING_EVERY_MS * 2) this.lastHeard = Date.now();
+      lastTick = Date.now();
+      if (this.pending.size === 0 || this.broken) {
+        clearInterval(this.pinger ?? undefined);
+        this.pinger = null;
+        return;
+      }
+      const quiet = Date.now() - this.lastHeard;
+      if (quiet >= SILENCE_LIMIT_MS) this.fail(new ProtocolError(`the host has not answered for ${quiet} ms (no reply to pings); the link is closed`));
+      else if (quiet >= PING_EVERY_MS) this.send({ t: 'ping', id: 0 });
+    }, PING_EVERY_MS / 2);
+    this.pinger.unref();
   }
 
   private send(message: unknown): void {
@@ -151,6 +175,7 @@ export class Link {
 
   private receive(chunk: Buffer): void {
     if (this.broken) return;
+    this.lastHeard = Date.now();
     this.buffered.push(chunk);
     this.bufferedBytes += chunk.length;
     for (;;) {
@@ -186,6 +211,7 @@ export class Link {
       this.hello = hello;
       return waiter.resolve(hello);
     }
+    if (m.t === 'pong') return;
     if (m.t === 'log') {
       this.opts.onLog?.({ id: typeof m.id === 'number' ? m.id : null, level: String(m.level), name: String(m.name), msg: String(m.msg) });
       return;
@@ -211,6 +237,10 @@ export class Link {
   private fail(err: Error): void {
     if (this.broken) return;
     this.broken = err;
+    if (this.pinger) clearInterval(this.pinger);
+    this.pinger = null;
+    // A link that failed is not used again: the host's interpreter gets EOF and exits.
+    this.transport.close();
     if (this.helloWaiter) this.helloWaiter.reject(err);
     this.helloWaiter = null;
     for (const pending of [...this.pending.values()]) pending.settle(err);

@@ -88,6 +88,21 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     await fleet.hosts[1]!.restart();
   });
 
+  test('a host cut off the network (no FIN: packets dropped, or sshd stopped) fails the call within 5 s', async () => {
+    const host = await connect('h2', { context: ctx });
+    const pending = host.exec(['sleep', '60']);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    await fleet.hosts[1]!.cut();
+    try {
+      await assert.rejects(pending, /has not answered/);
+      assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`);
+    } finally {
+      await fleet.hosts[1]!.heal();
+      await host.close();
+    }
+  });
+
   test('remux rpc: one host prints the value; a selector prints a line per host and a summary', async () => {
     const one = await remux(['rpc', 'h1', 'FileSystem.readText', `${root}/a.txt`], { env: env() });
     assert.equal(one.code, 0, one.stderr);

@@ -225,6 +225,20 @@ test('a dead peer fails the calls in flight within 5 s', async (t) => {
   await assert.rejects(link.call(toolSource('T', 'def f():\n    return 1\n'), 'f', []).result, ProtocolError);
 });
 
+test('a host that goes silent without closing (its interpreter stopped) fails the calls in flight within 5 s', async (t) => {
+  const { link } = await rawLink(t);
+  const pid = link.hello?.pid as number;
+  t.after(() => process.kill(pid, 'SIGKILL'));
+  const tool = toolSource('S', 'import time\ndef f(s):\n    time.sleep(s)\n    return s\n');
+  // A long call on a live host is not mistaken for a dead one: the host answers pings meanwhile.
+  assert.equal(await link.call(tool, 'f', [5.5]).result, 5.5);
+  const pending = link.call(tool, 'f', [60]).result;
+  process.kill(pid, 'SIGSTOP');
+  const started = Date.now();
+  await assert.rejects(pending, (e: Error) => e instanceof ProtocolError && /has not answered for \d+ ms/.test(e.message));
+  assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`);
+});
+
 test('FileSystem: readText, readBytes, stat, glob sorted, writeText atomic with its mode and idempotent', async (t) => {
   const { host, root } = await local(t);
   assert.equal(await host.call(FileSystem.readText, `${root}/a.txt`), 'hello\n');

@@ -1,8 +1,9 @@
 # remux runtime, stage 1: the protocol loop in the remote interpreter (Python >= 3.8, stdlib only).
 # Sent zlib-compressed by stage 0 (bootstrap.ts), with full-line comments and blank lines stripped.
 # Wire: a 4-byte big-endian length, then that many bytes of UTF-8 JSON; nothing else ever reaches the
-# stream. Messages: hello (us, first), call / cancel (local side), chunk / result / error / log (us).
-import os, sys, json, struct, threading, traceback, logging, signal, base64
+# stream. Messages: hello (us, first), call / cancel / ping (local side), chunk / result / error / log /
+# pong (us).
+import os, sys, json, struct, threading, traceback, logging, signal
 V = 1
 CAP = 16 << 20
 # The protocol keeps private copies of the pipes; 0/1/2 become /dev/null, so nothing a tool or its
@@ -57,8 +58,6 @@ class Call:
                 pass
 # For tools: the running call, and children in their own process group that a cancel kills whole.
 class rt:
-    b64 = staticmethod(lambda b: base64.b64encode(b).decode())
-    unb64 = staticmethod(base64.b64decode)
     @staticmethod
     def call():
         return cur.c
@@ -106,6 +105,10 @@ logging.root.addHandler(H())
 logging.root.setLevel(logging.INFO)
 def handle(m):
     i = m['id']
+    # Answered by this thread at once, however busy the calls are: the local side's liveness check.
+    if m['t'] == 'ping':
+        send({'t': 'pong', 'id': i})
+        return
     if m['t'] == 'cancel':
         c = C.get(i)
         if c:
