@@ -389,3 +389,42 @@ test('every Python from 3.6 to 3.13 found here runs the runtime; Python 2 fails 
   const py2 = '/root/.pyenv/versions/2.7.18/bin/python2';
   if (existsSync(py2)) await assert.rejects(connect('localhost', { context: s.context, python: py2 }), /has no attribute 'buffer'/);
 });
+
+test('tool code is sent once per connection and keyed by its hash: a changed tool of the same name is sent again', async (t) => {
+  const { link } = await rawLink(t);
+  const v1 = toolSource('Same', 'def f():\n    return 1\n');
+  const v2 = toolSource('Same', 'def f():\n    return 2\n');
+  assert.notEqual(v1.hash, v2.hash);
+  assert.deepEqual(await Promise.all([link.call(v1, 'f', []).result, link.call(v1, 'f', []).result, link.call(v2, 'f', []).result]), [1, 1, 2]);
+  assert.equal(await link.call(v1, 'f', []).result, 1);
+});
+
+test('an ask rule goes to the approver: refused, nothing is read and the audit says so; approved, the call runs', async (t) => {
+  const s = setup(t, '      - { operation: read_file, resource: "/**/asked.txt", effect: ask }\n');
+  writeFileSync(join(s.root, 'asked.txt'), 'asked\n');
+  let answer: 'allow' | 'deny' = 'deny';
+  const questions: string[] = [];
+  const host = await connect('localhost', {
+    context: s.context,
+    approve: async (subject) => {
+      questions.push(subject.kind);
+      return answer;
+    },
+  });
+  t.after(() => host.close());
+  await assert.rejects(host.call(FileSystem.readText, `${s.root}/asked.txt`), (e: Error) => e instanceof DeniedError && /approval refused/.test(e.message));
+  assert.equal(s.audit.list().at(-1)?.end?.refusal?.includes('approval refused'), true);
+  answer = 'allow';
+  assert.equal(await host.call(FileSystem.readText, `${s.root}/asked.txt`), 'asked\n');
+  assert.deepEqual(questions, ['file.read', 'file.read']);
+});
+
+test('a principal whose scope does not reach the host is refused before anything is sent', async (t) => {
+  const s = setup(t);
+  const context = { ...s.context, principal: { name: 'bot', via: 'token' as const, scope: { ...ADMIN_SCOPE, admin: false, hosts: 'web*', policies: [] } } };
+  const host = await connect('localhost', { context });
+  t.after(() => host.close());
+  await assert.rejects(host.call(FileSystem.readText, `${s.root}/a.txt`), DeniedError);
+  await assert.rejects(host.exec(['true']), DeniedError);
+  assert.deepEqual(s.audit.list().map((a) => [a.begin.principal, a.begin.decision]), [['bot', 'deny'], ['bot', 'deny']]);
+});
