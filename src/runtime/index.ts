@@ -12,6 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 import { DEFAULT_SECURE_PATH } from '../config/config.js';
 import type { PerformContext } from '../core/perform.js';
 import type { PerformIO } from '../core/types.js';
+import { commandEnv } from '../hosts/local.js';
 import { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { stage0Command } from './bootstrap.js';
@@ -107,7 +108,7 @@ export async function connect(name: string, opts: ConnectOptions): Promise<Runti
   const entry = opts.context.hostEntry(name);
   if (!entry) throw new Error(`unknown host "${name}"`);
   const host = opts.context.host(name);
-  if (entry.transport === 'local') return start(processTransport(opts.python ? { python: opts.python } : {}), name, host, opts);
+  if (entry.transport === 'local') return start(processTransport(localProcess(opts)), name, host, opts);
   if (!host.openStream) throw new Error(`${name}: its transport (${entry.transport}) cannot start the runtime`);
   const stream = await host.openStream(stage0Command(opts.python));
   return start(channelTransport(stream, name), name, host, opts);
@@ -120,6 +121,11 @@ export function connectStreams(stdin: Writable, stdout: Readable, name: string, 
 
 /** Starts `argv` + stage 0 as a local process (`['docker', 'exec', '-i', 'c']`, or nothing: this machine). */
 export function connectProcess(name: string, opts: ConnectOptions & { argvPrefix?: readonly string[] }): Promise<RuntimeHost> {
-  const t = processTransport({ ...(opts.python ? { python: opts.python } : {}), ...(opts.argvPrefix ? { argvPrefix: opts.argvPrefix } : {}) });
+  const t = processTransport({ ...localProcess(opts), ...(opts.argvPrefix ? { argvPrefix: opts.argvPrefix } : {}) });
   return start(t, name, null, opts);
+}
+
+/** A local interpreter starts like a local command: from the secure PATH, with none of our secrets (REMUX_TOKEN, agent sockets). */
+function localProcess(opts: ConnectOptions): { python?: string; env: Record<string, string> } {
+  return { ...(opts.python ? { python: opts.python } : {}), env: commandEnv(opts.securePath ?? DEFAULT_SECURE_PATH) };
 }

@@ -39,7 +39,8 @@ export function streamTransport(stdin: Writable, stdout: Readable, what: string,
 /** Starts `python` locally with stage 0 and speaks over its pipes. `argvPrefix` wraps it (`docker exec -i c`). */
 export function processTransport(opts: { python?: string; argvPrefix?: readonly string[]; env?: NodeJS.ProcessEnv } = {}): Transport & { pid: number | undefined } {
   const argv = [...(opts.argvPrefix ?? []), ...stage0Argv(opts.python)];
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  // A bare name is looked up in env.PATH (the caller gives the secure PATH), not in ours.
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
   const what = `${argv[0]} (local process)`;
   const transport = streamTransport(child.stdin, child.stdout, what, child.stderr);
   const closeListeners: Array<(reason: string) => void> = [];

@@ -42,7 +42,7 @@ function setup(t: TestContext, extraRules = '') {
       - { operation: read_file, resource: "/**/nonexistent-remux" }
       - { operation: write_file, resource: "${root}/w/**" }
       - { operation: list_directory, resource: "${root}|${root}/w|${root}/w/**" }
-      - { operation: execute_binary, resource: "true|echo|sh|sleep|uname|cat|ls|yes" }
+      - { operation: execute_binary, resource: "true|echo|sh|sleep|uname|cat|ls|yes|env" }
       - { operation: write_stdout, resource: { max_bytes: 100000, redact: ["SECRET=\\\\S+"] } }
 ${extraRules}`,
     'rt.yaml',
@@ -314,6 +314,15 @@ test('a policy that sandboxes commands refuses Exec (the runtime cannot sandbox)
   const host = await connect('localhost', { context: s.context, policy: 'boxed' });
   t.after(() => host.close());
   await assert.rejects(host.exec(['true']), (e: Error) => e instanceof DeniedError && /(OS sandbox|bubblewrap)/.test(e.message));
+});
+
+test('the local interpreter and its commands see the secure PATH and none of our secrets', async (t) => {
+  process.env.REMUX_TOKEN = 'rmx_secret_token';
+  t.after(() => delete process.env.REMUX_TOKEN);
+  const { host } = await local(t);
+  const env = (await host.exec(['env'])).stdout;
+  assert.doesNotMatch(env, /rmx_secret_token/);
+  assert.match(env, /^PATH=\/usr\/local\/sbin:/m);
 });
 
 test('Exec.stream: chunks arrive while the command still runs', async (t) => {
