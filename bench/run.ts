@@ -20,6 +20,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   agent: async () => (await import('./agent.js')).benchAgent(),
   agents: async () => (await import('./agents.js')).benchAgents(),
   watcher: async () => (await import('./watcher.js')).benchWatcher(),
+  runtime: async () => (await import('./runtime.js')).benchRuntime(),
 };
 
 const args = process.argv.slice(2);

@@ -92,7 +92,7 @@ function count(text: string, flag: string): number {
   return n;
 }
 
-async function readAll(stream: NodeJS.ReadableStream, max: number): Promise<Buffer> {
+export async function readAll(stream: NodeJS.ReadableStream, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {

@@ -13,6 +13,7 @@ import { registerPolicy } from './commands/policy.js';
 import { registerSession } from './commands/session.js';
 import type { ClientHost } from './client-commands.js';
 import { registerPrincipal } from './commands/principal.js';
+import { registerRpc } from './commands/rpc.js';
 import { processInvocation } from './invocation.js';
 import { createProgram, runProgram } from './program.js';
 
@@ -40,5 +41,6 @@ registerApprovals(program);
 registerMcp(program, invocation);
 registerAgent(program);
 registerCode(program);
+registerRpc(program, clientHost);
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);

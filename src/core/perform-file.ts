@@ -37,7 +37,7 @@ export const FILE_OPERATIONS: Record<FileAction['kind'], PathOperation> = {
   'file.list': 'list_directory',
 };
 
-type Answer = ResolvedPath | { error: string };
+export type Answer = ResolvedPath | { error: string };
 
 export async function performFile(ctx: PerformContext, action: FileAction, io: PerformIO): Promise<PerformResult> {
   const started = performance.now();
@@ -125,9 +125,10 @@ async function operate(files: HostFiles, action: FileAction, real: string): Prom
 
 /**
  * The policy's verdict on `path`, with every path it asks about (the path, the deny/ask rules' literal
- * prefixes) resolved on the host: a recording pass collects them, one batch answers them.
+ * prefixes) resolved on the host: a recording pass collects them, one batch answers them. Also the
+ * runtime's file tools' check (src/runtime/guard.ts), answered by the runtime on the host.
  */
-async function decide(policy: Policy, op: PathOperation, path: string, files: HostFiles): Promise<{ decision: Decision; resolved: Answer }> {
+export async function decide(policy: Policy, op: PathOperation, path: string, files: Pick<HostFiles, 'resolve'>): Promise<{ decision: Decision; resolved: Answer }> {
   const answers = new Map<string, Answer>();
   for (let round = 0; ; round++) {
     const missing = new Set<string>();

@@ -29,7 +29,7 @@ import { HOLDER_IDLE_MS, HolderSet } from './holder.js';
 import { parseHolderProbe, parseProbe, probeScript, type EnterHelper } from './remote-sandbox.js';
 import { sftpFiles } from './sftp.js';
 import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
-import { TransportError, type Host, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
+import { TransportError, type Host, type HostExecRequest, type HostStream, type HostTerminal, type TerminalSize } from './types.js';
 
 export interface PoolOptions {
   /** Default: $REMUX_KNOWN_HOSTS, else ~/.ssh/known_hosts. */
@@ -186,6 +186,7 @@ class PooledHost {
       defaultCwd: (_callerCwd, sandbox) => remoteDefaultCwd(entry.user, sandbox),
       execute: (req) => this.execute(req),
       openTerminal: (argv, size) => this.openTerminal(argv, size),
+      openStream: (command) => this.openStream(command),
       resolverFor: (policy, list, cwd) => this.resolverFor(policy, list, cwd),
       sandboxSupport: () => this.sandboxSupport(),
       files: sftpFiles((use) => this.withSftp(use)),
@@ -242,6 +243,17 @@ class PooledHost {
         const terminal = await conn.openTerminal(argv, size, this.pool.securePath);
         resolve(terminal);
         await terminal.exited;
+      }).catch(reject);
+    });
+  }
+
+  /** A runtime holds its channel slot for as long as it runs, like a terminal. */
+  private openStream(command: string): Promise<HostStream> {
+    return new Promise((resolve, reject) => {
+      this.withChannel(undefined, async (conn) => {
+        const stream = await conn.openStream(command);
+        resolve(stream);
+        await stream.exited.catch(() => undefined);
       }).catch(reject);
     });
   }

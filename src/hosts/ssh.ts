@@ -51,7 +51,7 @@ import {
 import { PASSED_ENV } from './local.js';
 import { ENTER_NAMESPACES, parseEnterReport, type EnterReport } from '../exec/sandbox.js';
 import { bwrapPrologue, HELPER_FD, INNER_SHELL, type HolderInfo } from './remote-sandbox.js';
-import { TransportError, type HostExecRequest, type HostTerminal, type TerminalSize } from './types.js';
+import { TransportError, type HostExecRequest, type HostStream, type HostTerminal, type TerminalSize } from './types.js';
 
 /** Why a connection or channel failed. */
 export type SshFailure = 'config' | 'host-key' | 'auth' | 'connect' | 'timeout' | 'dropped' | 'channel';
@@ -384,6 +384,40 @@ export class SshConnection {
       } catch (err) {
         this.channels--;
         reject(new SshError(`${this.where}: cannot open a terminal: ${errorText(err)}`, 'channel'));
+      }
+    });
+  }
+
+  /** Runs remux's own `command` on an exec channel kept open with its pipes (the runtime), counted in `channels`. */
+  openStream(command: string): Promise<HostStream> {
+    return new Promise((resolve, reject) => {
+      if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
+      const failed = (err: unknown): void => reject(new SshError(`${this.where}: cannot start the runtime: ${errorText(err)}`, 'channel'));
+      try {
+        this.client.exec(command, (err, channel) => {
+          if (err) return failed(err);
+          this.channels++;
+          let exit: { code: number | null; signal: string | null } | null = null;
+          channel.on('exit', (code: number | null, signal?: string) => (exit = { code, signal: signal ?? null }));
+          channel.on('error', () => undefined);
+          const exited = new Promise<{ code: number | null; signal: string | null }>((done, lost) =>
+            channel.once('close', () => {
+              this.channels--;
+              if (exit === null && this.closeReason !== null) lost(new SshError(this.closeReason, 'dropped'));
+              else done(exit ?? { code: null, signal: null });
+            }),
+          );
+          resolve({
+            write: (data) => void channel.write(data),
+            onData: (listener) => void channel.on('data', listener),
+            onStderr: (listener) => void channel.stderr.on('data', listener),
+            end: () => void channel.end(),
+            kill: () => void channel.close(),
+            exited,
+          });
+        });
+      } catch (err) {
+        failed(err);
       }
     });
   }

@@ -35,6 +35,19 @@ export interface HostTerminal {
   exited: Promise<{ code: number | null; signal: string | null }>;
 }
 
+/** A long-lived program with pipes, no pty (the runtime's interpreter): an exec channel over SSH. */
+export interface HostStream {
+  write(data: Buffer): void;
+  onData(listener: (chunk: Buffer) => void): void;
+  onStderr(listener: (chunk: Buffer) => void): void;
+  /** Sends EOF on its stdin. */
+  end(): void;
+  /** Closes the channel at once. */
+  kill(): void;
+  /** Settles once the program is gone; rejects when the connection dropped under it. */
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
 export interface TerminalSize {
   cols: number;
   rows: number;
@@ -58,6 +71,8 @@ export interface Host {
   execute(req: HostExecRequest): Promise<ExecResult>;
   /** Starts remux's own `argv` (never a user string) in a pseudo-terminal; PATH is the secure PATH. */
   openTerminal(argv: readonly string[], size: TerminalSize): Promise<HostTerminal>;
+  /** Starts remux's own command line (the runtime's stage 0, never a user string) with pipes; absent where the transport has none. */
+  openStream?(command: string): Promise<HostStream>;
   /** Whether this host can sandbox commands (remote hosts: probed once per connection). Rejects like execute() when unreachable. */
   sandboxSupport(): Promise<SandboxSupport>;
   /** File operations; absent on a transport that has none (the file actions are then refused). */

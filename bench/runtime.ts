@@ -1,0 +1,182 @@
+// The agentless runtime (src/runtime): bytes sent before the handshake, time to the first result on a
+// fresh SSH connection, and sequential per-call latency on one warm host (Exec.command true and
+// FileSystem.readText, through policy and audit, and the bare protocol beside them), against Mitogen
+// (Debian python3-mitogen, an anchor in scripts/bench.sh) measured in the same run on the same fleet
+// sshd. rmote 0.3.1 cannot be installed here (no PyPI): its figures are quoted from FIELD-NOTES §5.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { AuditStore } from '../src/audit/store.js';
+import { ADMIN_SCOPE } from '../src/config/principals.js';
+import type { PerformContext } from '../src/core/perform.js';
+import type { SshHostEntry } from '../src/hosts/inventory.js';
+import { ConnectionPool } from '../src/hosts/pool.js';
+import { parsePolicies } from '../src/policy/load.js';
+import { remoteSource, stage0Command, stage1Frame, toolSource } from '../src/runtime/bootstrap.js';
+import { connect, FileSystem, type RuntimeHost } from '../src/runtime/index.js';
+import { Link } from '../src/runtime/link.js';
+import { channelTransport } from '../src/runtime/transports.js';
+import { startFleet, type FleetHost } from '../test/fleet/fleet.js';
+import { percentile } from './measure.js';
+import type { BenchResult } from './types.js';
+
+const RUNS = 500;
+const FRESH = 5;
+const RMOTE_BOOTSTRAP = 11_117;
+const MITOGEN_PYTHON = '/usr/bin/python3';
+
+export async function benchRuntime(): Promise<BenchResult> {
+  const fleet = await startFleet({ count: 1 });
+  const h = fleet.hosts[0] as FleetHost;
+  const dir = mkdtempSync(join(tmpdir(), 'remux-bench-rt-'));
+  const file = join(dir, 'hostname');
+  writeFileSync(file, 'bench\n');
+  const audit = AuditStore.open(join(dir, 'audit.db'));
+  const entry: SshHostEntry = {
+    name: h.name, transport: 'ssh', address: h.address, port: h.port, user: h.user,
+    auth: { method: 'identity', file: h.identityFile }, labels: {}, jump: null, builtin: false,
+  };
+  const policies = parsePolicies(
+    `policies:\n  bench:\n    sandbox: false\n    capabilities:\n      - { operation: read_file, resource: "${dir}/**" }\n      - { operation: execute_binary, resource: "true" }\n      - { operation: write_stdout }\n`,
+    'bench.yaml',
+    {},
+  );
+  const contextFor = (pool: ConnectionPool): PerformContext => ({
+    principal: { name: 'bench', via: 'cli', scope: ADMIN_SCOPE },
+    policies,
+    defaultPolicy: 'bench',
+    defaultTimeoutMs: null,
+    defaultPipefail: false,
+    audit,
+    host: () => pool.host(entry),
+    hostEntry: () => entry,
+  });
+  try {
+    const before = Buffer.byteLength(stage0Command()) + stage1Frame().length;
+
+    // A fresh pool each time: TCP, SSH handshake and auth, channel, bootstrap, first call.
+    const fresh: number[] = [];
+    for (let i = 0; i < FRESH; i++) {
+      const pool = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile });
+      const started = performance.now();
+      const host = await connect(h.name, { context: contextFor(pool) });
+      await host.call(FileSystem.readText, file);
+      fresh.push(performance.now() - started);
+      await host.close();
+      await pool.closeAll();
+    }
+
+    const pool = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile });
+    const host = await connect(h.name, { context: contextFor(pool) });
+    const execP50 = await perCall(() => host.exec(['true']));
+    const readP50 = await perCall(() => host.call(FileSystem.readText, file));
+    // The protocol alone (no policy, no audit): a call that returns at once, on its own channel.
+    const link = await Link.open(channelTransport(await pool.host(entry).openStream!(stage0Command()), h.name));
+    const noop = toolSource('Noop', 'def f():\n    return None\n');
+    const linkP50 = await perCall(() => link.call(noop, 'f', []).result);
+    const execTool = toolSource('Exec', remoteSource('tools/exec.py'));
+    const linkExecP50 = await perCall(() => link.call(execTool, 'run', [['/bin/true'], null, null, null]).result);
+    link.close();
+    // What the audit trail costs a call: a begin and an end, each committed before it resolves.
+    const auditP50 = await perCall(async () => audit.end(await audit.begin({ principal: 'bench', host: h.name, operation: 'read_file', decision: 'allow' }), { exitCode: 0, durationMs: 0 }));
+    await closeQuietly(host);
+    await pool.closeAll();
+
+    const mitogen = await mitogenFigures(h, fleet.knownHostsFile, file);
+    const figures: Record<string, number> = {
+      bytesBeforeHandshake: before,
+      rmoteBytesBeforeHandshake: RMOTE_BOOTSTRAP,
+      freshFirstResultMs: percentile(fresh, 50),
+      execTrueP50Ms: execP50,
+      readTextP50Ms: readP50,
+      bareCallP50Ms: linkP50,
+      bareExecTrueP50Ms: linkExecP50,
+      auditBeginEndP50Ms: auditP50,
+    };
+    const lines = [
+      `bytes before the handshake: ${before} (stage 0 ${Buffer.byteLength(stage0Command())} + stage 1 ${stage1Frame().length}); rmote 11,117 (${(before / RMOTE_BOOTSTRAP).toFixed(2)}×)`,
+      `fresh SSH connection to first result (readText), median of ${FRESH}: ${fresh.map((x) => x.toFixed(0)).join(', ')} → ${percentile(fresh, 50).toFixed(1)} ms`,
+      `warm, sequential, ${RUNS} each, p50 per call: Exec.command true ${execP50.toFixed(3)} ms, FileSystem.readText ${readP50.toFixed(3)} ms (policy + audit + call); bare protocol: a round trip ${linkP50.toFixed(3)} ms, Exec run of /bin/true ${linkExecP50.toFixed(3)} ms; audit begin + end ${auditP50.toFixed(3)} ms`,
+    ];
+    if ('error' in mitogen) lines.push(`Mitogen: not measured (${mitogen.error})`);
+    else {
+      Object.assign(figures, { mitogenFreshMs: mitogen.fresh, mitogenExecTrueP50Ms: mitogen.exec, mitogenReadP50Ms: mitogen.read });
+      lines.push(
+        `Mitogen 0.3.3 (same host): fresh connection to first result ${mitogen.fresh.toFixed(1)} ms (remux ${(percentile(fresh, 50) / mitogen.fresh).toFixed(2)}×); ` +
+          `p50 subprocess true ${mitogen.exec.toFixed(3)} ms (remux ${(execP50 / mitogen.exec).toFixed(2)}×), read a file ${mitogen.read.toFixed(3)} ms (remux ${(readP50 / mitogen.read).toFixed(2)}×)`,
+      );
+    }
+    lines.push('rmote 0.3.1: not installable here (no PyPI access); FIELD-NOTES §5: 11,117 B bootstrap, about 1.9 ms per call');
+    return { name: 'runtime (agentless RPC over SSH)', figures, lines };
+  } finally {
+    audit.close();
+    await fleet.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function closeQuietly(host: RuntimeHost): Promise<void> {
+  await host.close().catch(() => undefined);
+}
+
+async function perCall(call: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < 20; i++) await call();
+  const samples: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const started = performance.now();
+    await call();
+    samples.push(performance.now() - started);
+  }
+  return percentile(samples, 50);
+}
+
+// Mitogen's own timing, in its own interpreter: a fresh connection to the first result, then p50 of
+// sequential calls on it (subprocess.call(['true']) and reading a file).
+const MITOGEN_SCRIPT = `
+import json, linecache, sys, time, subprocess, statistics
+import mitogen.master
+host, port, user, key, known, path, runs = sys.argv[1:8]
+# Stdlib functions only: Mitogen 0.3.3 cannot import this __main__ into Python 3.11 on the host.
+# linecache.updatecache reads the file from disk on every call.
+read = linecache.updatecache
+broker = mitogen.master.Broker()
+router = mitogen.master.Router(broker)
+try:
+    t = time.perf_counter()
+    ctx = router.ssh(python_path=['/usr/bin/python3'], hostname=host, port=int(port), username=user, identity_file=key, check_host_keys='enforce',
+                     ssh_args=['-o', 'UserKnownHostsFile=' + known, '-o', 'GlobalKnownHostsFile=/dev/null', '-F', '/dev/null'])
+    ctx.call(read, path)
+    fresh = (time.perf_counter() - t) * 1000
+    def p50(fn, *a):
+        for _ in range(20):
+            ctx.call(fn, *a)
+        s = []
+        for _ in range(int(runs)):
+            t = time.perf_counter(); ctx.call(fn, *a); s.append((time.perf_counter() - t) * 1000)
+        return statistics.median(s)
+    print(json.dumps({'fresh': fresh, 'exec': p50(subprocess.call, ['true']), 'read': p50(read, path)}))
+finally:
+    broker.shutdown()
+    broker.join()
+`;
+
+function mitogenFigures(h: FleetHost, knownHosts: string, file: string): Promise<{ fresh: number; exec: number; read: number } | { error: string }> {
+  if (!existsSync('/usr/lib/python3/dist-packages/mitogen')) return Promise.resolve({ error: 'python3-mitogen is not installed' });
+  return new Promise((resolve) => {
+    const child = spawn(MITOGEN_PYTHON, ['-c', MITOGEN_SCRIPT, h.address, String(h.port), h.user, h.identityFile, knownHosts, file, String(RUNS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('close', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exit ${code}: ${err.trim().split('\n').slice(-1)[0] ?? ''}`);
+        resolve(JSON.parse(out) as { fresh: number; exec: number; read: number });
+      } catch (e) {
+        resolve({ error: (e as Error).message });
+      }
+    });
+  });
+}

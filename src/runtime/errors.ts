@@ -1,0 +1,44 @@
+// Errors of the runtime, as TypeScript sees them.
+
+/** An exception raised on the host: its Python type name, message, errno and traceback. */
+export class RemoteError extends Error {
+  constructor(
+    /** The Python exception's type name: FileNotFoundError, PermissionError, ValueError, EncodeError, … */
+    readonly type: string,
+    message: string,
+    readonly errno: number | null,
+    /** The traceback as the host printed it. */
+    readonly remoteTraceback: string | null,
+  ) {
+    super(`${type}: ${message}`);
+    this.name = 'RemoteError';
+  }
+}
+
+/** The link broke or the peer said something it should not: every call on it fails with this. */
+export class ProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** A call's own timeout passed; the host was told to stop the work. */
+export class CallTimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what}: no result within ${ms} ms; the host was told to stop it`);
+    this.name = 'CallTimeoutError';
+  }
+}
+
+/** The policy refused the call, or the scope, or an approver: nothing was sent to the host. */
+export class DeniedError extends Error {
+  constructor(
+    message: string,
+    /** The audit record of the refusal. */
+    readonly actionId: number | null,
+  ) {
+    super(message);
+    this.name = 'DeniedError';
+  }
+}

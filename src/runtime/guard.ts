@@ -1,0 +1,263 @@
+// The runtime behind the one door (ARCHITECTURE §1): every call is checked and audited like a front
+// end's action, before a frame is sent. scope -> policy -> what the call does, resolved on the host by
+// the runtime itself -> policy decision -> audit.begin -> ask -> the remote call -> audit.end.
+// A file method is checked as the file action it is (perform-file's decide: read_file, write_file,
+// list_directory on the path as resolved on the host) and then acts on that resolved path, opening it
+// without following symlinks; Exec is checked as the command it runs, exactly like `client run`.
+import { performance } from 'node:perf_hooks';
+import { posix } from 'node:path';
+import { parseCommand } from '../command/parser.js';
+import { renderCommandList } from '../command/render.js';
+import { ParseError, type CommandList } from '../command/types.js';
+import { EXIT } from '../core/exit-codes.js';
+import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perform-file.js';
+import { askedFor, enforcementOn, errorText, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
+import { checkScope } from '../core/scope.js';
+import type { Action, ExecAction, FileAction, Outcome, PerformIO } from '../core/types.js';
+import { OutputGate } from '../exec/output.js';
+import type { WhichCache } from '../hosts/remote-resolver.js';
+import type { Host } from '../hosts/types.js';
+import { evaluate, evaluatePath } from '../policy/evaluate.js';
+import { ResolveError } from '../policy/resolve.js';
+import type { Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
+import { DeniedError, CallTimeoutError, RemoteError } from './errors.js';
+import type { CallOptions, Link } from './link.js';
+import { ChunkQueue, type CallStream } from './queue.js';
+import { Exec, FileSystem, type ExecOptions, type Method, type OutputChunk } from './tools.js';
+
+/** Rule prefixes may need a second round of answers from the host; more never happens (as perform-file). */
+const MAX_RESOLVE_ROUNDS = 3;
+
+export interface Guard {
+  ctx: PerformContext;
+  /** The name the audit and the scope check know the host by. */
+  hostName: string;
+  /** The inventory host, for its sandbox support; null for a runtime on a given stdin/stdout pair. */
+  host: Host | null;
+  link: Link;
+  /** Where Exec looks programs up (and the policy resolves them): never the caller's PATH. */
+  securePath: string;
+  /** Program lookups on this host, kept briefly as the SSH pool keeps its own (hosts/remote-resolver.ts). */
+  whichCache: WhichCache;
+  policy?: string;
+  approve?: PerformIO['approve'];
+}
+
+export interface CallDone {
+  code: number | null;
+  signal: number | null;
+  truncated: boolean;
+}
+
+/** Refusals are audited, then thrown: nothing reached the host. */
+async function refused(g: Guard, asked: Asked, started: number, outcome: Outcome, exitCode: number, message: string, decision: Decision | null = null): Promise<never> {
+  const r = await refuse(g.ctx, asked, started, outcome, exitCode, message, decision);
+  throw new DeniedError(message, r.actionId);
+}
+
+function admitted(g: Guard, action: Action, asked: Asked, started: number): Promise<Policy> {
+  const scoped = checkScope(g.ctx.principal, action, g.ctx.defaultPolicy, (name) => g.ctx.hostEntry(name));
+  if (!scoped.ok) return refused(g, asked, started, 'denied', EXIT.DENIED, scoped.reason);
+  const policy = g.ctx.policies.get(asked.policy);
+  if (!policy) return refused(g, asked, started, 'rejected', EXIT.USAGE, `unknown policy "${asked.policy}" (known: ${[...g.ctx.policies.keys()].join(', ') || 'none'})`);
+  return Promise.resolve(policy);
+}
+
+const io = (g: Guard): PerformIO => ({ onStdout: () => {}, onStderr: () => {}, ...(g.approve ? { approve: g.approve } : {}) });
+
+/** A FileSystem method: checked as its file action on the path resolved on the host. */
+export async function guardedCall<A extends unknown[], R>(g: Guard, method: Method<A, R>, args: A, opts: CallOptions = {}): Promise<R> {
+  const started = performance.now();
+  const op = method.operation(...args);
+  if (op.kind === 'exec') throw new TypeError(`${method.name} runs a command: call it through Exec`);
+  const action: FileAction = op.kind === 'file.write'
+    ? { kind: 'file.write', host: g.hostName, path: op.path, content: op.content, ...(g.policy ? { policy: g.policy } : {}) }
+    : { kind: op.kind, host: g.hostName, path: op.path, ...(g.policy ? { policy: g.policy } : {}) };
+  // The audit says which runtime method it was; the operation and path are the file action's.
+  const asked: Asked = { ...askedFor(g.ctx, action), command: method.name };
+  const policy = await admitted(g, action, asked, started);
+  const problem = pathProblem(op.path);
+  if (problem) return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name} ${JSON.stringify(op.path)}: ${problem}`);
+  const fileOp = FILE_OPERATIONS[op.kind];
+  let decided: { decision: Decision; resolved: Answer };
+  try {
+    decided = await decide(policy, fileOp, op.path, { resolve: (paths) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result });
+  } catch (err) {
+    return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot resolve ${op.path} on ${g.hostName}: ${errorText(err)}`);
+  }
+  const { decision, resolved } = decided;
+  if (decision.effect === 'deny' || 'error' in resolved) return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
+  asked.resource = resolved.real;
+  if (op.kind === 'file.write' && resolved.finalLink) {
+    return refused(g, asked, started, 'denied', EXIT.DENIED, `${method.name} ${op.path}: is a symlink (to ${resolved.real}); a write never follows one, name the file itself`, decision);
+  }
+  const actionId = await g.ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
+  const asking = await settleAsk(g.ctx, action, decision, io(g), actionId, started);
+  if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
+  try {
+    const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved.real), opts).result;
+    if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
+    const value = method.decode(raw);
+    await g.ctx.audit.end(actionId, { exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
+    return value;
+  } catch (err) {
+    const denied = err instanceof DeniedError;
+    await g.ctx.audit.end(actionId, {
+      exitCode: denied ? EXIT.DENIED : err instanceof RemoteError ? EXIT.FAILURE : EXIT.TRANSPORT,
+      durationMs: performance.now() - started,
+      timedOut: err instanceof CallTimeoutError,
+      ...(denied ? { refusal: err.message } : { error: errorText(err) }),
+    });
+    throw denied ? new DeniedError(err.message, actionId) : err;
+  }
+}
+
+/** A glob may walk into directories through symlinks: each directory a match is in must be listable too. */
+function globDirsAllowed(policy: Policy, matches: Array<[string, string]>): void {
+  // The host sent them resolved already.
+  const resolver: PathResolver = { realpath: (p, cwd) => posix.resolve(cwd, p), which: () => null };
+  for (const dir of new Set(matches.map(([, d]) => d))) {
+    const d = evaluatePath(policy, 'list_directory', dir, { cwd: '/', resolver });
+    if (d.effect !== 'allow') throw new DeniedError(`FileSystem.glob: a match is in ${dir}, which the policy does not let you list: ${d.reason}`, null);
+  }
+}
+
+function sizeOf(value: unknown): number {
+  if (Buffer.isBuffer(value)) return value.length;
+  if (typeof value === 'string') return Buffer.byteLength(value);
+  return 0;
+}
+
+/**
+ * Exec: argv (no shell) checked as the command `client run` would run, then run on the host in its own
+ * process group. Output comes as chunks through the policy's output limits and redaction.
+ */
+export function guardedExec(g: Guard, argv: readonly string[], execOpts: ExecOptions = {}, opts: CallOptions = {}): CallStream<OutputChunk, CallDone> {
+  const out = new ChunkQueue<OutputChunk, CallDone>();
+  runExec(g, argv, execOpts, opts, out).then(
+    (done) => out.settle(null, done),
+    (err: Error) => out.settle(err),
+  );
+  return out;
+}
+
+async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions, opts: CallOptions, out: ChunkQueue<OutputChunk, CallDone>): Promise<CallDone> {
+  const started = performance.now();
+  if (argv.length === 0 || argv.some((a) => typeof a !== 'string' || a.includes('\0'))) throw new TypeError('Exec: argv must be a non-empty list of strings without NUL bytes');
+  const list: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: [...argv], redirects: [], pos: 0 }] } }] };
+  const command = renderCommandList(list);
+  const action: ExecAction = { kind: 'exec', host: g.hostName, command, ...(execOpts.cwd ? { cwd: execOpts.cwd } : {}), ...(g.policy ? { policy: g.policy } : {}) };
+  const asked = askedFor(g.ctx, action);
+  const policy = await admitted(g, action, asked, started);
+  asked.argv = [...argv];
+  // The command as `client run` would parse it: the same checks, from the same parser.
+  let parsed: CommandList;
+  try {
+    parsed = parseCommand(command);
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+    return refused(g, asked, started, 'rejected', EXIT.USAGE, err.message);
+  }
+  const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
+  if ('refusal' in enforcement) return refused(g, asked, started, 'denied', EXIT.DENIED, enforcement.refusal);
+  const cwd = execOpts.cwd ?? g.link.hello?.cwd ?? '/';
+  let decision: Decision;
+  try {
+    decision = await decideCommand(g, policy, parsed, cwd, enforcement, opts);
+  } catch (err) {
+    return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `Exec: cannot resolve the command's paths on ${g.hostName}: ${errorText(err)}`);
+  }
+  if (decision.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
+  const actionId = await g.ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
+  const asking = await settleAsk(g.ctx, action, decision, io(g), actionId, started);
+  if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
+  decision = asking.decision;
+
+  // The output cap stops the command: our own abort, joined with the caller's.
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  const gate = new OutputGate(decision.output, { stdout: (data) => out.push({ stream: 'stdout', data }), stderr: (data) => out.push({ stream: 'stderr', data }) }, () =>
+    stop.abort(new Error('output limit of the policy reached; the command was stopped')),
+  );
+  const sources = { 1: gate.source('stdout'), 2: gate.source('stderr') };
+  const input = execOpts.input === undefined ? null : Buffer.from(execOpts.input).toString('base64');
+  const timeoutMs = opts.timeoutMs !== undefined ? opts.timeoutMs : g.ctx.defaultTimeoutMs;
+  const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, decision.cwd, g.securePath, input], { signal, timeoutMs });
+  try {
+    for await (const [fd, data] of remote) sources[fd].write(Buffer.from(data, 'base64'));
+    sources[1].end();
+    sources[2].end();
+    const r = await remote.result;
+    await g.ctx.audit.end(actionId, { exitCode: r.code, signal: r.signal === null ? null : String(r.signal), durationMs: performance.now() - started, bytesOut: gate.bytesOut, bytesErr: gate.bytesErr });
+    return { code: r.code, signal: r.signal, truncated: false };
+  } catch (err) {
+    const truncated = gate.truncated;
+    await g.ctx.audit.end(actionId, {
+      exitCode: null,
+      durationMs: performance.now() - started,
+      bytesOut: gate.bytesOut,
+      bytesErr: gate.bytesErr,
+      truncated,
+      timedOut: err instanceof CallTimeoutError,
+      ...(truncated ? {} : { error: errorText(err) }),
+    });
+    if (truncated) return { code: null, signal: null, truncated: true };
+    throw err;
+  }
+}
+
+/**
+ * The runtime runs programs without the OS sandbox: a policy that sandboxes its commands on this host
+ * refuses them here (fail closed), as does a sandboxing policy on a runtime with no inventory host.
+ */
+async function runtimeEnforcement(g: Guard, policy: Policy): Promise<Enforcement | { refusal: string }> {
+  if (policy.sandbox === 'off') return { sandbox: false, why: `policy ${policy.name} has sandbox: false` };
+  const enforcement = g.host ? await enforcementOn(policy, g.host) : { sandbox: true as const };
+  if ('refusal' in enforcement || !enforcement.sandbox) return enforcement;
+  return {
+    refusal: `policy ${policy.name} runs commands in the OS sandbox, which the runtime's Exec cannot provide on ${g.hostName}; use \`remux client run\`, or a policy with sandbox: false`,
+  };
+}
+
+/** evaluate() with every path and program it asks about answered by the runtime on the host, in rounds. */
+async function decideCommand(g: Guard, policy: Policy, list: CommandList, cwd: string, enforcement: Enforcement, opts: CallOptions): Promise<Decision> {
+  const paths = new Map<string, Answer>();
+  const programs = new Map<string, string | null>();
+  for (let round = 0; ; round++) {
+    const missingPaths = new Set<string>();
+    const missingPrograms = new Set<string>();
+    const resolver: PathResolver = {
+      realpath(p, base) {
+        const abs = posix.resolve(base, p);
+        const known = paths.get(abs);
+        if (known === undefined) {
+          missingPaths.add(abs);
+          return abs;
+        }
+        if ('error' in known) throw new ResolveError(known.error);
+        return known.real;
+      },
+      which(name) {
+        if (!programs.has(name)) {
+          const cached = g.whichCache.get(name);
+          if (cached === undefined) missingPrograms.add(name);
+          else programs.set(name, cached);
+        }
+        return programs.get(name) ?? null;
+      },
+    };
+    const decision = evaluate(policy, list, { cwd, resolver, enforcement });
+    if ((missingPaths.size === 0 && missingPrograms.size === 0) || round >= MAX_RESOLVE_ROUNDS) return decision;
+    const askPaths = [...missingPaths];
+    const askPrograms = [...missingPrograms];
+    const [pathAnswers, programAnswers] = await Promise.all([
+      askPaths.length > 0 ? g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [askPaths], opts).result : [],
+      askPrograms.length > 0 ? g.link.call<never, Array<string | null>>(Exec.command.tool, 'which', [askPrograms, g.securePath], opts).result : [],
+    ]);
+    pathAnswers.forEach((a, i) => paths.set(askPaths[i] as string, a));
+    programAnswers.forEach((a, i) => {
+      programs.set(askPrograms[i] as string, a);
+      g.whichCache.set(askPrograms[i] as string, a);
+    });
+  }
+}

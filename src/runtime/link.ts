@@ -1,0 +1,266 @@
+// The runtime's protocol, local side. After stage 1 is written (bootstrap.ts) the host speaks first: a
+// hello with its protocol version and capabilities. Then frames both ways: a 4-byte big-endian length
+// and that many bytes of UTF-8 JSON (never pickle, never eval: JSON.parse and a schema check of each
+// message). Requests carry ids; any number run at once; a call may send chunks before its result.
+import { PROTOCOL_VERSION, stage1Frame, type ToolSource } from './bootstrap.js';
+import { CallTimeoutError, ProtocolError, RemoteError } from './errors.js';
+import { ChunkQueue, type CallStream } from './queue.js';
+
+export type { CallStream } from './queue.js';
+
+/** Frames above this are refused both ways (stage 1 has the same cap and says so in its hello). */
+export const FRAME_CAP = 16 << 20;
+const HELLO_TIMEOUT_MS = 20_000;
+/** While calls are in flight and the host is quiet, it is pinged this often… */
+const PING_EVERY_MS = 1000;
+/** …and declared dead when it has said nothing for this long (a host gone without a FIN, a stopped sshd). */
+export const SILENCE_LIMIT_MS = 4000;
+
+/** A byte pipe to stage 0 on the host: a local process, an SSH exec channel, any stdin/stdout pair. */
+export interface Transport {
+  write(data: Buffer): void;
+  onData(listener: (chunk: Buffer) => void): void;
+  /** Called once when the pipe is gone, with why (and what the host wrote on stderr before stage 1, if anything). */
+  onClose(listener: (reason: string) => void): void;
+  close(): void;
+}
+
+export interface Hello {
+  v: number;
+  caps: string[];
+  /** The host's Python version, e.g. 3.11.2. */
+  py: string;
+  pid: number;
+  cwd: string;
+  cap: number;
+}
+
+export interface LogRecord {
+  id: number | null;
+  level: string;
+  name: string;
+  msg: string;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number | null;
+}
+
+interface Pending {
+  what: string;
+  queue: ChunkQueue<unknown, unknown>;
+  /** Settles the call and lets go of its timer and abort listener. */
+  settle(err: Error | null, value?: unknown): void;
+}
+
+export interface LinkOptions {
+  onLog?(record: LogRecord): void;
+}
+
+export class Link {
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly sentTools = new Set<string>();
+  private broken: Error | null = null;
+  private helloWaiter: { resolve(h: Hello): void; reject(e: Error): void } | null = null;
+  private lastHeard = 0;
+  private pinger: NodeJS.Timeout | null = null;
+  hello: Hello | null = null;
+
+  private constructor(
+    private readonly transport: Transport,
+    private readonly opts: LinkOptions,
+  ) {
+    transport.onData((chunk) => this.receive(chunk));
+    transport.onClose((reason) => this.fail(new ProtocolError(reason)));
+  }
+
+  /** Writes stage 1, waits for the hello and checks its version. */
+  static async open(transport: Transport, opts: LinkOptions = {}): Promise<Link> {
+    const link = new Link(transport, opts);
+    const hello = new Promise<Hello>((resolve, reject) => (link.helloWaiter = { resolve, reject }));
+    const timer = setTimeout(() => link.fail(new ProtocolError(`no handshake from the host within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
+    transport.write(stage1Frame());
+    try {
+      link.hello = await hello;
+    } finally {
+      clearTimeout(timer);
+    }
+    return link;
+  }
+
+  get closed(): boolean {
+    return this.broken !== null;
+  }
+
+  /** Calls `method` of `tool` with JSON arguments; the tool's code goes along on its first call on this link. */
+  call<C = unknown, R = unknown>(tool: ToolSource, method: string, args: unknown[], opts: CallOptions = {}): CallStream<C, R> {
+    const id = this.nextId++;
+    const what = `${tool.name}.${method}`;
+    const queue = new ChunkQueue<C, R>();
+    let timer: NodeJS.Timeout | undefined;
+    const cancel = (why: Error): void => {
+      if (!this.pending.has(id)) return;
+      pending.settle(why);
+      // The host stops the work: a subprocess's whole process group is killed.
+      if (!this.broken) this.send({ t: 'cancel', id });
+    };
+    const onAbort = (): void => cancel(opts.signal?.reason instanceof Error ? opts.signal.reason : new ProtocolError(`${what}: cancelled`));
+    const pending: Pending = {
+      what,
+      queue: queue as ChunkQueue<unknown, unknown>,
+      settle: (err, value) => {
+        this.pending.delete(id);
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        queue.settle(err, value as R);
+      },
+    };
+    if (this.broken) queue.settle(this.broken);
+    else if (opts.signal?.aborted) queue.settle(new ProtocolError(`${what}: cancelled before it was sent`));
+    else {
+      this.pending.set(id, pending);
+      this.watch();
+      const message: Record<string, unknown> = { t: 'call', id, tool: tool.hash, m: method, a: args };
+      if (!this.sentTools.has(tool.hash)) Object.assign(message, { name: tool.name, src: tool.source });
+      try {
+        this.send(message);
+        this.sentTools.add(tool.hash);
+      } catch (err) {
+        pending.settle(err as Error);
+        return queue;
+      }
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.timeoutMs != null) timer = setTimeout(() => cancel(new CallTimeoutError(what, opts.timeoutMs as number)), opts.timeoutMs);
+    }
+    return queue;
+  }
+
+  /** Ends stdin: stage 1 cancels what runs (killing child process groups) and exits. */
+  close(): void {
+    this.fail(new ProtocolError('the runtime connection was closed'));
+  }
+
+  /** Pings a quiet host while calls wait on it; fails the link when it stays silent too long. */
+  private watch(): void {
+    if (this.pinger) return;
+    this.lastHeard = Date.now();
+    let lastTick = Date.now();
+    this.pinger = setInterval(() => {
+      // Our own event loop stalled: what the host sent is unread, not missing.
+      if (Date.now() - lastTick > PING_EVERY_MS * 2) this.lastHeard = Date.now();
+      lastTick = Date.now();
+      if (this.pending.size === 0 || this.broken) {
+        clearInterval(this.pinger ?? undefined);
+        this.pinger = null;
+        return;
+      }
+      const quiet = Date.now() - this.lastHeard;
+      if (quiet >= SILENCE_LIMIT_MS) this.fail(new ProtocolError(`the host has not answered for ${quiet} ms (no reply to pings); the link is closed`));
+      else if (quiet >= PING_EVERY_MS) this.send({ t: 'ping', id: 0 });
+    }, PING_EVERY_MS / 2);
+    this.pinger.unref();
+  }
+
+  private send(message: unknown): void {
+    const body = Buffer.from(JSON.stringify(message));
+    if (body.length > FRAME_CAP) throw new ProtocolError(`the request is ${body.length} bytes, more than the frame cap of ${FRAME_CAP}`);
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(body.length);
+    this.transport.write(Buffer.concat([head, body]));
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.broken) return;
+    this.lastHeard = Date.now();
+    this.buffered.push(chunk);
+    this.bufferedBytes += chunk.length;
+    for (;;) {
+      if (this.bufferedBytes < 4) return;
+      if (this.buffered.length > 1) this.buffered = [Buffer.concat(this.buffered)];
+      const all = this.buffered[0] as Buffer;
+      const size = all.readUInt32BE(0);
+      if (size > FRAME_CAP) return this.fail(new ProtocolError(`the host sent a frame of ${size} bytes, more than the cap of ${FRAME_CAP}; the link is closed`));
+      if (all.length < 4 + size) return;
+      const body = all.subarray(4, 4 + size);
+      const rest = all.subarray(4 + size);
+      this.buffered = rest.length > 0 ? [rest] : [];
+      this.bufferedBytes = rest.length;
+      let message: unknown;
+      try {
+        message = JSON.parse(body.toString('utf8'));
+      } catch (err) {
+        return this.fail(new ProtocolError(`the host sent a malformed frame (${(err as Error).message}); the link is closed`));
+      }
+      this.dispatch(message);
+      if (this.broken) return;
+    }
+  }
+
+  private dispatch(raw: unknown): void {
+    const m = raw as Record<string, unknown>;
+    if (typeof m !== 'object' || m === null || typeof m.t !== 'string') return this.fail(new ProtocolError('the host sent a message without a type; the link is closed'));
+    if (this.hello === null && this.helloWaiter) {
+      const hello = checkHello(m);
+      if (hello instanceof Error) return this.fail(hello);
+      const waiter = this.helloWaiter;
+      this.helloWaiter = null;
+      this.hello = hello;
+      return waiter.resolve(hello);
+    }
+    if (m.t === 'pong') return;
+    if (m.t === 'log') {
+      this.opts.onLog?.({ id: typeof m.id === 'number' ? m.id : null, level: String(m.level), name: String(m.name), msg: String(m.msg) });
+      return;
+    }
+    const id = m.id;
+    if (m.t === 'error' && id === null) return this.fail(new ProtocolError(`the host refused the link: ${String(m.type)}: ${String(m.message)}`));
+    if (typeof id !== 'number') return this.fail(new ProtocolError(`the host sent a ${m.t} without a call id; the link is closed`));
+    // A call cancelled or timed out here may still answer: it is over for us.
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    switch (m.t) {
+      case 'chunk':
+        return pending.queue.push(m.v);
+      case 'result':
+        return pending.settle(null, m.v);
+      case 'error':
+        return pending.settle(remoteError(m));
+      default:
+        pending.settle(new ProtocolError(`${pending.what}: the host sent an unknown message type "${m.t}"`));
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.broken) return;
+    this.broken = err;
+    if (this.pinger) clearInterval(this.pinger);
+    this.pinger = null;
+    // A link that failed is not used again: the host's interpreter gets EOF and exits.
+    this.transport.close();
+    if (this.helloWaiter) this.helloWaiter.reject(err);
+    this.helloWaiter = null;
+    for (const pending of [...this.pending.values()]) pending.settle(err);
+  }
+}
+
+function remoteError(m: Record<string, unknown>): RemoteError {
+  return new RemoteError(
+    typeof m.type === 'string' ? m.type : 'Error',
+    typeof m.message === 'string' ? m.message : '',
+    typeof m.errno === 'number' ? m.errno : null,
+    typeof m.tb === 'string' ? m.tb : null,
+  );
+}
+
+function checkHello(m: Record<string, unknown>): Hello | ProtocolError {
+  if (m.t !== 'hello') return new ProtocolError(`the host's first message is "${String(m.t)}", not the handshake`);
+  if (m.v !== PROTOCOL_VERSION) return new ProtocolError(`the host speaks runtime protocol version ${JSON.stringify(m.v)}; remux speaks ${PROTOCOL_VERSION}`);
+  if (!Array.isArray(m.caps) || typeof m.py !== 'string' || typeof m.pid !== 'number' || typeof m.cwd !== 'string' || typeof m.cap !== 'number') {
+    return new ProtocolError('the host sent a handshake without caps, py, pid, cwd or cap');
+  }
+  return m as unknown as Hello;
+}

@@ -1,0 +1,122 @@
+// The runtime over real SSH: an exec channel on the daemon's pooled connection to a fleet sshd, the
+// handshake, tools, 100 concurrent calls on the one channel, a killed sshd failing calls in flight
+// within 5 s, and `remux rpc` on one host and fanned out to two with its summary.
+import assert from 'node:assert/strict';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createContext, type GatewayContext } from '../../src/core/context.js';
+import { stage0Command, stage1Frame } from '../../src/runtime/bootstrap.js';
+import { connect, DeniedError, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
+import { remux, tempHome } from '../support/cli.js';
+import { startFleet, type Fleet } from '../fleet/fleet.js';
+
+describe('the runtime over SSH', { timeout: 120_000 }, () => {
+  let fleet: Fleet;
+  const h = tempHome();
+  const env = (): Record<string, string> => ({ ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile });
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-rt-ssh-')));
+  let ctx: GatewayContext;
+
+  before(async () => {
+    fleet = await startFleet({ count: 2 });
+    writeFileSync(join(root, 'a.txt'), 'over ssh\n');
+    const hosts = fleet.hosts
+      .map((x) => `  ${x.name}:\n    address: ${x.address}\n    port: ${x.port}\n    user: ${x.user}\n    identity: ${x.identityFile}\n    labels: { env: prod }\n`)
+      .join('');
+    writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n${hosts}`);
+    writeFileSync(
+      join(h.home, 'policies.yaml'),
+      `policies:
+  rt:
+    sandbox: false
+    capabilities:
+      - { operation: read_file, resource: "${root}/**" }
+      - { operation: list_directory, resource: "${root}|${root}/**" }
+      - { operation: execute_binary, resource: "true|echo|sleep|uname" }
+      - { operation: write_stdout }
+`,
+    );
+    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: rt\n');
+    ctx = createContext({ env: env() });
+    await ctx.registry.prepare(['h1', 'h2']);
+  });
+  after(async () => {
+    await ctx?.close();
+    await fleet?.stop();
+    h.remove();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  test('connect over the pooled connection: handshake, a file, a command, typed errors, a denial', async () => {
+    const host = await connect('h1', { context: ctx });
+    try {
+      assert.equal(host.hello.v, 1);
+      assert.match(host.hello.py, /^3\./);
+      assert.equal(await host.call(FileSystem.readText, `${root}/a.txt`), 'over ssh\n');
+      assert.equal((await host.exec(['echo', 'hi'])).stdout, 'hi\n');
+      await assert.rejects(host.call(FileSystem.readText, `${root}/missing`), (e: Error) => e instanceof RemoteError && e.type === 'FileNotFoundError' && e.errno === 2);
+      await assert.rejects(host.call(FileSystem.readText, '/etc/shadow'), DeniedError);
+      const audit = ctx.audit.list().filter((a) => a.begin.host === 'h1');
+      assert.ok(audit.some((a) => a.begin.command === 'FileSystem.readText' && a.end?.exitCode === 0));
+    } finally {
+      await host.close();
+    }
+  });
+
+  test('100 concurrent calls share one channel; the bootstrap is the same small one', async () => {
+    const host = await connect('h1', { context: ctx });
+    try {
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => host.exec(['echo', String(i)])));
+      assert.deepEqual(results.map((r) => r.stdout), Array.from({ length: 100 }, (_, i) => `${i}\n`));
+      assert.ok(Buffer.byteLength(stage0Command()) + stage1Frame().length < 2048);
+    } finally {
+      await host.close();
+    }
+  });
+
+  test('a dead peer (sshd killed under a running call) fails the call within 5 s', async () => {
+    const host = await connect('h2', { context: ctx });
+    const pending = host.exec(['sleep', '60']);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    fleet.hosts[1]!.kill();
+    await assert.rejects(pending, ProtocolError);
+    assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`);
+    await host.close();
+    await fleet.hosts[1]!.restart();
+  });
+
+  test('a host cut off the network (no FIN: packets dropped, or sshd stopped) fails the call within 5 s', async () => {
+    const host = await connect('h2', { context: ctx });
+    const pending = host.exec(['sleep', '60']);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    await fleet.hosts[1]!.cut();
+    try {
+      await assert.rejects(pending, /has not answered/);
+      assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`);
+    } finally {
+      await fleet.hosts[1]!.heal();
+      await host.close();
+    }
+  });
+
+  test('remux rpc: one host prints the value; a selector prints a line per host and a summary', async () => {
+    const one = await remux(['rpc', 'h1', 'FileSystem.readText', `${root}/a.txt`], { env: env() });
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(one.stdout, 'over ssh\n');
+    const cmd = await remux(['rpc', 'h1', 'Exec.command', '--', 'uname', '-s'], { env: env() });
+    assert.deepEqual([cmd.code, cmd.stdout], [0, 'Linux\n']);
+    const fan = await remux(['rpc', 'env=prod', 'FileSystem.stat', `${root}/a.txt`], { env: env() });
+    assert.equal(fan.code, 0, fan.stderr);
+    assert.match(fan.stdout, /^h1: \{"type":"file","size":9/m);
+    assert.match(fan.stdout, /^h2: \{"type":"file","size":9/m);
+    assert.match(fan.stderr, /2 hosts: 0 changed, 2 ok, 0 failed, 0 denied, 0 unreachable/);
+    const json = await remux(['rpc', 'env=prod', 'FileSystem.readText', '/etc/shadow', '--json'], { env: env() });
+    assert.equal(json.code, 77);
+    const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { host?: string; ok?: boolean; error?: { type: string } });
+    assert.deepEqual(lines.filter((l) => l.host).map((l) => [l.host, l.ok, l.error?.type]).sort(), [['h1', false, 'DeniedError'], ['h2', false, 'DeniedError']]);
+  });
+});

@@ -1,0 +1,439 @@
+// The agentless runtime against real local python3 processes: the bootstrap's size, the handshake, the
+// protocol's failure modes (malformed and oversized frames both ways, an unencodable result, a dead
+// peer), concurrency, streaming, cancellation and timeouts that kill the remote work, stdio that tools
+// and their children write never reaching the stream, remote exceptions as typed errors, log records,
+// and the policy and audit of every tool call (denials, a symlink escape, records).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test, type TestContext } from 'node:test';
+import { AuditStore } from '../../src/audit/index.js';
+import { ADMIN_SCOPE } from '../../src/config/principals.js';
+import type { PerformContext } from '../../src/core/perform.js';
+import { createLocalHost } from '../../src/hosts/local.js';
+import { parsePolicies } from '../../src/policy/load.js';
+import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootstrap.js';
+import { CallTimeoutError, connect, connectStreams, DeniedError, FileSystem, ProtocolError, RemoteError, stage0Argv, type LogRecord } from '../../src/runtime/index.js';
+import { Link } from '../../src/runtime/link.js';
+import { processTransport, streamTransport } from '../../src/runtime/transports.js';
+import { tempDbPath } from '../audit/helpers.js';
+
+function setup(t: TestContext, extraRules = '') {
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-rt-')));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'secret'));
+  mkdirSync(join(root, 'outside'));
+  writeFileSync(join(root, 'a.txt'), 'hello\n');
+  writeFileSync(join(root, 'secret/key'), 'k');
+  writeFileSync(join(root, 'outside/passwd'), 'root:x:0:0\n');
+  const audit = AuditStore.open(tempDbPath(t));
+  t.after(() => audit.close());
+  const policies = parsePolicies(
+    `policies:
+  rt:
+    sandbox: false
+    capabilities:
+      - { operation: read_file, resource: ${root}/secret/**, effect: deny, reason: keys stay put }
+      - { operation: read_file, resource: ${root}/outside/**, effect: deny, reason: not here }
+      - { operation: read_file, resource: "${root}/**" }
+      - { operation: read_file, resource: "/**/nonexistent-remux" }
+      - { operation: write_file, resource: "${root}/w/**" }
+      - { operation: list_directory, resource: "${root}|${root}/w|${root}/w/**" }
+      - { operation: execute_binary, resource: "true|echo|sh|sleep|uname|cat|ls|yes|env" }
+      - { operation: write_stdout, resource: { max_bytes: 100000, redact: ["SECRET=\\\\S+"] } }
+${extraRules}`,
+    'rt.yaml',
+    {},
+  );
+  const host = createLocalHost('localhost', '/usr/bin:/bin');
+  const context: PerformContext = {
+    principal: { name: 'alice', via: 'cli', scope: ADMIN_SCOPE },
+    policies,
+    defaultPolicy: 'rt',
+    defaultTimeoutMs: null,
+    defaultPipefail: false,
+    audit,
+    host: () => host,
+    hostEntry: (name) => ({ name, transport: 'local', labels: {}, builtin: true }),
+  };
+  return { root, audit, context };
+}
+
+async function local(t: TestContext, extraRules = '', onLog?: (r: LogRecord) => void) {
+  const s = setup(t, extraRules);
+  const host = await connect('localhost', { context: s.context, ...(onLog ? { onLog } : {}) });
+  t.after(() => host.close());
+  return { ...s, host };
+}
+
+async function rawLink(t: TestContext, onLog?: (r: LogRecord) => void) {
+  const transport = processTransport();
+  const link = await Link.open(transport, onLog ? { onLog } : {});
+  t.after(() => link.close());
+  return { link, transport };
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function gone(pid: number, withinMs: number): Promise<boolean> {
+  const until = Date.now() + withinMs;
+  while (Date.now() < until) {
+    if (!alive(pid)) return true;
+    await sleep(25);
+  }
+  return !alive(pid);
+}
+
+test('the bootstrap: stage 0 is one short argv, stage 1 a small compressed frame; the handshake says version 1 and the Python', async (t) => {
+  const stage0 = Buffer.byteLength(stage0Command());
+  const before = stage0 + stage1Frame().length;
+  assert.ok(stage0 < 1024, `stage 0 is ${stage0} bytes`);
+  assert.ok(before < 2048, `${before} bytes before the handshake (rmote: 11,117)`);
+  t.diagnostic(`stage 0: ${stage0} B, stage 1: ${stage1Frame().length} B, before the handshake: ${before} B`);
+  const { host } = await local(t);
+  assert.equal(host.hello.v, 1);
+  assert.deepEqual(host.hello.caps, ['stream', 'cancel', 'log', 'tools']);
+  assert.match(host.hello.py, /^3\.\d+/);
+  assert.equal(host.hello.cap, 16 << 20);
+});
+
+/** A fake host: reads stage 1 like stage 0 would, then runs `reply` (Python) with `w(bytes)` writing raw to stdout. */
+function fakeHost(reply: string) {
+  const program = `import sys,json,struct
+r=sys.stdin.buffer.read
+r(int.from_bytes(r(4),"big"))
+def w(b):
+    sys.stdout.buffer.write(b); sys.stdout.buffer.flush()
+def f(m):
+    b=json.dumps(m).encode(); w(struct.pack(">I",len(b))+b)
+${reply}
+sys.stdin.buffer.read()
+`;
+  const child = spawn('python3', ['-c', program], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return { child, open: () => Link.open(streamTransportOf(child)) };
+}
+
+/** connectStreams's transport, for a Link without a guard. */
+const streamTransportOf = (child: ReturnType<typeof spawn>) => streamTransport(child.stdin!, child.stdout!, 'fake host');
+
+test('a handshake of another protocol version is refused, naming both versions', async (t) => {
+  const fake = fakeHost(`f({"t":"hello","v":99,"caps":[],"py":"3.11","pid":1,"cwd":"/","cap":16})`);
+  t.after(() => fake.child.kill());
+  await assert.rejects(fake.open(), (err: Error) => err instanceof ProtocolError && /version 99; remux speaks 1/.test(err.message));
+});
+
+test('the host sending a malformed frame or one over the cap fails the link with a clear error, never a hang', async (t) => {
+  const hello = `f({"t":"hello","v":1,"caps":[],"py":"3.11","pid":1,"cwd":"/","cap":16})`;
+  const bad = fakeHost(`${hello}\nimport time; time.sleep(0.2); w(struct.pack(">I",5)+b"{nope")`);
+  const huge = fakeHost(`${hello}\nimport time; time.sleep(0.2); w(struct.pack(">I",1<<30))`);
+  t.after(() => void [bad.child.kill(), huge.child.kill()]);
+  const tool = toolSource('X', 'def f():\n    return 1\n');
+  const a = (await bad.open()).call(tool, 'f', []).result;
+  await assert.rejects(a, /malformed frame .*the link is closed/);
+  const b = (await huge.open()).call(tool, 'f', []).result;
+  await assert.rejects(b, /frame of 1073741824 bytes, more than the cap of 16777216/);
+});
+
+test('frames we send: one that is not JSON, or names no method, fails with a ProtocolError; one over the cap closes the link with a reason', async (t) => {
+  const { link, transport } = await rawLink(t);
+  const tool = toolSource('Ok', 'def f():\n    return 7\n');
+  assert.equal(await link.call(tool, 'f', []).result, 7);
+  await assert.rejects(link.call(tool, 'missing', []).result, (e: Error) => e instanceof RemoteError && e.type === 'ProtocolError' && /no method 'missing'/.test(e.message));
+  await assert.rejects(link.call(tool, '_private', []).result, (e: RemoteError) => e.type === 'ProtocolError');
+  // The link still works after bad calls.
+  assert.equal(await link.call(tool, 'f', []).result, 7);
+  const pending = link.call(toolSource('Slow', 'import time\ndef f():\n    time.sleep(5)\n'), 'f', []).result;
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(64 << 20);
+  transport.write(head);
+  await assert.rejects(pending, /frame of 67108864 bytes is more than the cap/);
+});
+
+test('a malformed frame from us (not JSON) is answered with a clear error naming it', async (t) => {
+  const { link, transport } = await rawLink(t);
+  const body = Buffer.from('{not json');
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(body.length);
+  const pending = link.call(toolSource('Slow', 'import time\ndef f():\n    time.sleep(5)\n'), 'f', []).result;
+  transport.write(Buffer.concat([head, body]));
+  await assert.rejects(pending, /malformed frame: JSONDecodeError/);
+});
+
+test('an unencodable result, or one over the frame cap, is a typed EncodeError; the link goes on', async (t) => {
+  const { link } = await rawLink(t);
+  const tool = toolSource('Odd', 'def obj():\n    return object()\ndef big():\n    return "x" * (17 << 20)\ndef ok():\n    return [1, "two", None]\n');
+  await assert.rejects(link.call(tool, 'obj', []).result, (e: Error) => e instanceof RemoteError && e.type === 'EncodeError' && /cannot be sent as JSON/.test(e.message));
+  await assert.rejects(link.call(tool, 'big', []).result, (e: Error) => e instanceof RemoteError && e.type === 'EncodeError' && /more than the frame cap/.test(e.message));
+  assert.deepEqual(await link.call(tool, 'ok', []).result, [1, 'two', null]);
+});
+
+test('tools printing to stdout/stderr and children writing to fds 1 and 2 never reach the stream', async (t) => {
+  const { link } = await rawLink(t);
+  const tool = toolSource(
+    'Noisy',
+    'import os, subprocess, sys\ndef f():\n    print("to stdout" * 1000)\n    sys.stderr.write("to stderr\\n")\n    os.write(1, b"raw fd 1")\n    os.write(2, b"raw fd 2")\n    os.system("echo child; echo child >&2; sh -c \'echo grandchild; cat /dev/zero | head -c 100000\'")\n    subprocess.run(["sh", "-c", "echo sub; echo sub >&2"])\n    return "clean"\n',
+  );
+  const results = await Promise.all([link.call(tool, 'f', []).result, link.call(tool, 'f', []).result]);
+  assert.deepEqual(results, ['clean', 'clean']);
+  assert.equal(await link.call(tool, 'f', []).result, 'clean');
+});
+
+test('100 concurrent calls on one connection each get their own result', async (t) => {
+  const { link } = await rawLink(t);
+  const tool = toolSource('Echo', 'import time, random\ndef f(i):\n    time.sleep(random.random() / 50)\n    return i * 2\n');
+  const results = await Promise.all(Array.from({ length: 100 }, (_, i) => link.call(tool, 'f', [i]).result));
+  assert.deepEqual(results, Array.from({ length: 100 }, (_, i) => i * 2));
+});
+
+test('remote exceptions arrive typed: FileNotFoundError with errno 2 and the remote traceback', async (t) => {
+  const { host, root } = await local(t);
+  await assert.rejects(host.call(FileSystem.readText, `${root}/nope.txt`), (e: Error) => {
+    assert.ok(e instanceof RemoteError);
+    assert.equal(e.type, 'FileNotFoundError');
+    assert.equal(e.errno, 2);
+    assert.match(e.remoteTraceback ?? '', /Traceback[\s\S]*_read/);
+    return true;
+  });
+  const { link } = await rawLink(t);
+  await assert.rejects(link.call(toolSource('V', 'def f():\n    raise ValueError("bad value")\n'), 'f', []).result, { type: 'ValueError', message: 'ValueError: bad value', errno: null });
+});
+
+test('log records of remote tools are forwarded with their call id', async (t) => {
+  const logs: LogRecord[] = [];
+  const { link } = await rawLink(t, (r) => logs.push(r));
+  await link.call(toolSource('L', 'import logging\ndef f():\n    logging.getLogger("mytool").warning("careful: %s", 42)\n    return 1\n'), 'f', []).result;
+  assert.deepEqual(logs, [{ id: 1, level: 'WARNING', name: 'mytool', msg: 'careful: 42' }]);
+});
+
+test('a dead peer fails the calls in flight within 5 s', async (t) => {
+  const { link } = await rawLink(t);
+  const pending = link.call(toolSource('S', 'import time\ndef f():\n    time.sleep(60)\n'), 'f', []).result;
+  const started = Date.now();
+  process.kill(link.hello?.pid as number, 'SIGKILL');
+  await assert.rejects(pending, ProtocolError);
+  assert.ok(Date.now() - started < 5000);
+  await assert.rejects(link.call(toolSource('T', 'def f():\n    return 1\n'), 'f', []).result, ProtocolError);
+});
+
+test('a host that goes silent without closing (its interpreter stopped) fails the calls in flight within 5 s', async (t) => {
+  const { link } = await rawLink(t);
+  const pid = link.hello?.pid as number;
+  t.after(() => process.kill(pid, 'SIGKILL'));
+  const tool = toolSource('S', 'import time\ndef f(s):\n    time.sleep(s)\n    return s\n');
+  // A long call on a live host is not mistaken for a dead one: the host answers pings meanwhile.
+  assert.equal(await link.call(tool, 'f', [5.5]).result, 5.5);
+  const pending = link.call(tool, 'f', [60]).result;
+  process.kill(pid, 'SIGSTOP');
+  const started = Date.now();
+  await assert.rejects(pending, (e: Error) => e instanceof ProtocolError && /has not answered for \d+ ms/.test(e.message));
+  assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`);
+});
+
+test('FileSystem: readText, readBytes, stat, glob sorted, writeText atomic with its mode and idempotent', async (t) => {
+  const { host, root } = await local(t);
+  assert.equal(await host.call(FileSystem.readText, `${root}/a.txt`), 'hello\n');
+  assert.deepEqual(await host.call(FileSystem.readBytes, `${root}/a.txt`), Buffer.from('hello\n'));
+  const st = await host.call(FileSystem.stat, `${root}/a.txt`);
+  assert.deepEqual([st.type, st.size], ['file', 6]);
+  mkdirSync(join(root, 'w'));
+  for (const n of ['c', 'a', 'b']) writeFileSync(join(root, 'w', `${n}.conf`), n);
+  assert.deepEqual(await host.call(FileSystem.glob, `${root}/w/*.conf`), ['a', 'b', 'c'].map((n) => `${root}/w/${n}.conf`));
+  const target = `${root}/w/new.txt`;
+  assert.deepEqual(await host.call(FileSystem.writeText, target, 'v1\n', { mode: 0o640 }), { changed: true, created: true });
+  assert.equal(readFileSync(target, 'utf8'), 'v1\n');
+  assert.equal(statSync(target).mode & 0o777, 0o640);
+  assert.deepEqual(await host.call(FileSystem.writeText, target, 'v1\n', { mode: 0o640 }), { changed: false, created: false });
+  assert.deepEqual(await host.call(FileSystem.writeText, target, 'v2\n'), { changed: true, created: false });
+  assert.equal(statSync(target).mode & 0o777, 0o640, 'an existing file keeps its mode');
+});
+
+test('policy: denied reads, a symlink escape, writes outside the tree and a glob into a secret dir are refused and audited; nothing is sent', async (t) => {
+  const { host, root, audit } = await local(t);
+  await assert.rejects(host.call(FileSystem.readText, `${root}/secret/key`), (e: Error) => e instanceof DeniedError && /keys stay put/.test(e.message));
+  symlinkSync(join(root, 'outside/passwd'), join(root, 'link'));
+  await assert.rejects(host.call(FileSystem.readText, `${root}/link`), (e: Error) => e instanceof DeniedError && /not here/.test(e.message));
+  await assert.rejects(host.call(FileSystem.writeText, `${root}/a.txt`, 'x'), DeniedError);
+  assert.equal(readFileSync(join(root, 'a.txt'), 'utf8'), 'hello\n');
+  await assert.rejects(host.call(FileSystem.readText, 'relative/path'), /must be absolute/);
+  mkdirSync(join(root, 'w'));
+  symlinkSync(join(root, 'secret'), join(root, 'w/sneaky'));
+  await assert.rejects(host.call(FileSystem.glob, `${root}/w/*/*`), /in .*secret, which the policy does not let you list/);
+  const denials = audit.list().filter((a) => a.begin.decision === 'deny');
+  assert.ok(denials.length >= 4);
+  const first = audit.list()[0];
+  assert.equal(first?.begin.operation, 'read_file');
+  assert.equal(first?.begin.command, 'FileSystem.readText');
+  assert.equal(first?.begin.resource, `${root}/secret/key`);
+});
+
+test('audit: an allowed call is recorded before it runs and completed with its outcome', async (t) => {
+  const { host, root, audit } = await local(t);
+  await host.call(FileSystem.readText, `${root}/a.txt`);
+  await assert.rejects(host.call(FileSystem.readText, `${root}/gone`));
+  await host.exec(['echo', 'hi']);
+  const [read, missing, exec] = audit.list();
+  assert.deepEqual([read?.begin.operation, read?.begin.decision, read?.begin.resource, read?.end?.exitCode, read?.end?.bytesOut], ['read_file', 'allow', `${root}/a.txt`, 0, 6]);
+  assert.match(missing?.end?.error ?? '', /FileNotFoundError/);
+  assert.deepEqual([exec?.begin.operation, exec?.begin.argv, exec?.end?.exitCode, exec?.end?.bytesOut], ['exec', ['echo', 'hi'], 0, 3]);
+});
+
+test('Exec: argv without a shell, output captured; a program the policy does not allow is refused, nested ones too', async (t) => {
+  const { host } = await local(t);
+  const r = await host.exec(['sh', '-c', 'echo out; cat nonexistent-remux']);
+  assert.deepEqual([r.code, r.stdout, r.truncated], [1, 'out\n', false]);
+  assert.match(r.stderr, /nonexistent-remux/);
+  assert.equal((await host.exec(['echo', '$HOME;', 'ls'])).stdout, '$HOME; ls\n', 'no shell: metacharacters are plain words');
+  assert.equal((await host.exec(['cat'], { input: 'fed\n' })).stdout, 'fed\n');
+  await assert.rejects(host.exec(['rm', '-rf', '/tmp/x']), (e: Error) => e instanceof DeniedError && /rm/.test(e.message));
+  await assert.rejects(host.exec(['sh', '-c', 'echo a; rm -rf /tmp/x']), DeniedError, 'a nested command is checked like client run does');
+});
+
+test('Exec output goes through the output limits of the policy: secrets redacted, an endless output cut and its command killed', async (t) => {
+  const { host, audit } = await local(t);
+  assert.equal((await host.exec(['echo', 'token', 'SECRET=hunter2', 'end'])).stdout, 'token [REDACTED] end\n');
+  const started = Date.now();
+  const r = await host.exec(['yes']);
+  assert.equal(r.truncated, true);
+  assert.equal(r.stdout.length, 100000);
+  assert.ok(Date.now() - started < 5000);
+  assert.equal(audit.list().at(-1)?.end?.truncated, true);
+});
+
+test('a policy that sandboxes commands refuses Exec (the runtime cannot sandbox): fail closed', async (t) => {
+  const s = setup(t, '  boxed:\n    capabilities:\n      - { operation: execute_binary, resource: "true" }\n');
+  const host = await connect('localhost', { context: s.context, policy: 'boxed' });
+  t.after(() => host.close());
+  await assert.rejects(host.exec(['true']), (e: Error) => e instanceof DeniedError && /(OS sandbox|bubblewrap)/.test(e.message));
+});
+
+test('the local interpreter and its commands see the secure PATH and none of our secrets', async (t) => {
+  process.env.REMUX_TOKEN = 'rmx_secret_token';
+  t.after(() => delete process.env.REMUX_TOKEN);
+  const { host } = await local(t);
+  const env = (await host.exec(['env'])).stdout;
+  assert.doesNotMatch(env, /rmx_secret_token/);
+  assert.match(env, /^PATH=\/usr\/local\/sbin:/m);
+});
+
+test('Exec.stream: chunks arrive while the command still runs', async (t) => {
+  const { host } = await local(t);
+  const started = Date.now();
+  const stream = host.stream(['sh', '-c', 'echo first; sleep 1; echo second']);
+  const seen: Array<[string, number]> = [];
+  for await (const c of stream) seen.push([c.data.toString(), Date.now() - started]);
+  assert.deepEqual(seen.map(([d]) => d), ['first\n', 'second\n']);
+  assert.ok((seen[0]?.[1] ?? 0) < 800, 'the first chunk came before the command ended');
+  assert.equal((await stream.result).code, 0);
+});
+
+/** The pid of the process whose argv is exactly `argv`, once it runs. */
+async function pidOf(argv: string[]): Promise<number> {
+  const want = argv.join('\0') + '\0';
+  for (let i = 0; i < 100; i++) {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (readFileSync(`/proc/${entry}/cmdline`, 'utf8') === want) return Number(entry);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    await sleep(50);
+  }
+  throw new Error(`no process ${argv.join(' ')}`);
+}
+
+test('cancellation and timeouts stop the work on the host: the whole process group is killed', async (t) => {
+  const { host, audit } = await local(t);
+  const controller = new AbortController();
+  const cancelled = host.exec(['sh', '-c', 'sleep 61.25; echo never'], {}, { signal: controller.signal });
+  const child = await pidOf(['sleep', '61.25']);
+  controller.abort();
+  await assert.rejects(cancelled);
+  assert.ok(await gone(child, 3000), `the grandchild sleep ${child} was killed`);
+
+  const started = Date.now();
+  const timed = host.exec(['sh', '-c', 'sleep 62.25; echo never'], {}, { timeoutMs: 700 });
+  const other = await pidOf(['sleep', '62.25']);
+  await assert.rejects(timed, CallTimeoutError);
+  assert.ok(Date.now() - started < 3000);
+  assert.ok(await gone(other, 3000), `the timed-out sleep ${other} was killed`);
+  const last = audit.list().at(-1);
+  assert.equal(last?.end?.timedOut, true);
+});
+
+test('connectStreams: any stdin/stdout pair running stage 0 (here a plain local process)', async (t) => {
+  const { context } = setup(t);
+  const argv = stage0Argv();
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  const host = await connectStreams(child.stdin, child.stdout, 'localhost', { context, stderr: child.stderr });
+  t.after(() => host.close());
+  assert.equal((await host.exec(['uname', '-s'])).stdout.trim(), 'Linux');
+});
+
+test('every Python from 3.6 to 3.13 found here runs the runtime; Python 2 fails with its own error, not a hang', async (t) => {
+  const versions = existsSync('/root/.pyenv/versions') ? readdirSync('/root/.pyenv/versions').filter((v) => /^3\.(\d+)\./.test(v)) : [];
+  const pythons = ['/usr/bin/python3', ...versions.map((v) => `/root/.pyenv/versions/${v}/bin/python3`)].filter((p) => existsSync(p));
+  t.diagnostic(`interpreters: ${pythons.join(', ')}`);
+  const s = setup(t);
+  for (const python of pythons) {
+    const host = await connect('localhost', { context: s.context, python });
+    try {
+      assert.equal(await host.call(FileSystem.readText, `${s.root}/a.txt`), 'hello\n', python);
+      assert.equal((await host.exec(['echo', python])).stdout, `${python}\n`);
+    } finally {
+      await host.close();
+    }
+  }
+  const py2 = '/root/.pyenv/versions/2.7.18/bin/python2';
+  if (existsSync(py2)) await assert.rejects(connect('localhost', { context: s.context, python: py2 }), /has no attribute 'buffer'/);
+});
+
+test('tool code is sent once per connection and keyed by its hash: a changed tool of the same name is sent again', async (t) => {
+  const { link } = await rawLink(t);
+  const v1 = toolSource('Same', 'def f():\n    return 1\n');
+  const v2 = toolSource('Same', 'def f():\n    return 2\n');
+  assert.notEqual(v1.hash, v2.hash);
+  assert.deepEqual(await Promise.all([link.call(v1, 'f', []).result, link.call(v1, 'f', []).result, link.call(v2, 'f', []).result]), [1, 1, 2]);
+  assert.equal(await link.call(v1, 'f', []).result, 1);
+});
+
+test('an ask rule goes to the approver: refused, nothing is read and the audit says so; approved, the call runs', async (t) => {
+  const s = setup(t, '      - { operation: read_file, resource: "/**/asked.txt", effect: ask }\n');
+  writeFileSync(join(s.root, 'asked.txt'), 'asked\n');
+  let answer: 'allow' | 'deny' = 'deny';
+  const questions: string[] = [];
+  const host = await connect('localhost', {
+    context: s.context,
+    approve: async (subject) => {
+      questions.push(subject.kind);
+      return answer;
+    },
+  });
+  t.after(() => host.close());
+  await assert.rejects(host.call(FileSystem.readText, `${s.root}/asked.txt`), (e: Error) => e instanceof DeniedError && /approval refused/.test(e.message));
+  assert.equal(s.audit.list().at(-1)?.end?.refusal?.includes('approval refused'), true);
+  answer = 'allow';
+  assert.equal(await host.call(FileSystem.readText, `${s.root}/asked.txt`), 'asked\n');
+  assert.deepEqual(questions, ['file.read', 'file.read']);
+});
+
+test('a principal whose scope does not reach the host is refused before anything is sent', async (t) => {
+  const s = setup(t);
+  const context = { ...s.context, principal: { name: 'bot', via: 'token' as const, scope: { ...ADMIN_SCOPE, admin: false, hosts: 'web*', policies: [] } } };
+  const host = await connect('localhost', { context });
+  t.after(() => host.close());
+  await assert.rejects(host.call(FileSystem.readText, `${s.root}/a.txt`), DeniedError);
+  await assert.rejects(host.exec(['true']), DeniedError);
+  assert.deepEqual(s.audit.list().map((a) => [a.begin.principal, a.begin.decision]), [['bot', 'deny'], ['bot', 'deny']]);
+});
