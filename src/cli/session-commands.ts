@@ -6,7 +6,9 @@ import type { GatewayContext } from '../core/context.js';
 import type { PerformIO, PerformResult, SessionAction } from '../core/types.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
-import type { AttachEnd, AttachStream } from '../sessions/attach.js';
+import { clampSize, type AttachEnd, type AttachStream } from '../sessions/attach.js';
+import { AttachRecorder, newRecordingId } from '../sessions/recording.js';
+import { recordingsDir } from '../config/paths.js';
 import type { HostSessions } from '../sessions/service.js';
 import { sendItems } from '../sessions/tmux.js';
 import { approverFor, type Runner } from './client-commands.js';
@@ -173,19 +175,25 @@ async function attachIn(inv: Invocation, runner: Runner, ctx: GatewayContext, na
 
 async function attachWithSlot(inv: Invocation, runner: Runner, ctx: GatewayContext, name: string, opts: SessionOptions, readOnly: boolean): Promise<number> {
   const { perform } = await import('../core/perform.js');
+  const size = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
+  // Recorded like a browser attach (sessions.record: attaches, the default); the audit record names it.
+  const recording = ctx.config.sessions.record === 'attaches' ? newRecordingId() : undefined;
   const result = await perform(
     ctx,
-    { kind: 'session.attach', host: opts.host, ...user(opts), session: name, readOnly, cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 },
+    { kind: 'session.attach', host: opts.host, ...user(opts), session: name, readOnly, ...size, ...(recording ? { recording } : {}) },
     { onStdout: () => {}, onStderr: () => {} },
   );
   if (!result.attach) {
     inv.stderr.write(`remux: ${result.message ?? result.outcome}\n`);
     return result.exitCode;
   }
+  const meta = { host: opts.host, user: opts.user ?? ctx.sessions.target(opts.host).user, session: name, principal: ctx.principal.name, readOnly, actionId: result.actionId };
+  const recorder = recording ? new AttachRecorder(recordingsDir(inv.env), meta, clampSize(size.cols, size.rows), undefined, recording) : null;
+  const stream = recorder ? recorded(result.attach, recorder) : result.attach;
   // The first screen tmux sends means its server counts this client.
   let attached: Promise<void> | null = null;
-  result.attach.onData(() => void (attached ??= runner.sessionsChanged(opts.host)));
-  const end = await connectTerminal(result.attach);
+  stream.onData(() => void (attached ??= runner.sessionsChanged(opts.host)));
+  const end = await connectTerminal(stream).finally(() => recorder?.end());
   await attached;
   await runner.sessionsChanged(opts.host);
   if (end.reason === 'lifetime') {
@@ -193,6 +201,17 @@ async function attachWithSlot(inv: Invocation, runner: Runner, ctx: GatewayConte
     return EXIT.FAILURE;
   }
   return end.code ?? EXIT.OK;
+}
+
+/** The attach as recorded: its output and its size changes (clamped, as taken) go to the recording too. */
+function recorded(stream: AttachStream, recorder: AttachRecorder): AttachStream {
+  stream.onData((chunk) => recorder.output(chunk));
+  const resize = (cols: number, rows: number): void => {
+    stream.resize(cols, rows);
+    const taken = clampSize(cols, rows);
+    recorder.resize(taken.cols, taken.rows);
+  };
+  return Object.assign(Object.create(stream) as AttachStream, { resize });
 }
 
 /**

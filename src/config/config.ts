@@ -237,7 +237,7 @@ fanout:
 sessions:
   sweep_interval_seconds: 60         # the daemon refreshes its cache of tmux sessions this often
   attach_lifetime_seconds: 21600     # an attach is closed (its tmux client ends) after this long
-  record: attaches                   # in $REMUX_HOME/recordings: attaches (browser attaches), sessions (each session remux creates, whole), none
+  record: attaches                   # in $REMUX_HOME/recordings: attaches (browser and CLI attaches), sessions (each session remux creates, whole), none
 http:                                # the daemon's web console and API (served only once a principal exists)
   listen: 127.0.0.1:7777             # --listen overrides
   # tls_cert: /etc/remux/cert.pem    # with tls_key; default: a self-signed certificate in $REMUX_HOME/tls

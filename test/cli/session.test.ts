@@ -3,7 +3,7 @@
 // runs alongside: what the CLI process changed itself shows in the daemon's cache at once.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, readlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -67,6 +67,16 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
     assert.match(stty, /(^|\s)icanon(\s|$)/m);
     assert.match(stty, /(^|\s)echo(\s|$)/m);
     assert.equal(tmux('list-clients'), '');
+    // Recorded like a browser attach: the file in $REMUX_HOME/recordings holds what was typed, and the
+    // attach's audit record names it.
+    const [file] = readdirSync(join(h.home, 'recordings'));
+    assert.ok(file, 'a recording was written');
+    const [header, ...events] = readFileSync(join(h.home, 'recordings', file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    assert.deepEqual([(header as { width: number }).width, (header as { height: number }).height], [90, 25]);
+    assert.match(events.map((e) => (e as [number, string, string])[2]).join(''), /typed-in-cli-42/);
+    const audit = await remux(['audit', 'ls', '--json'], { env });
+    const row = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { operation: string; recording?: string | null }).find((r) => r.operation === 'session.attach');
+    assert.equal(row?.recording, file.replace(/\.cast$/, ''));
   });
 
   test("an attach counts in the daemon's limits: a principal's 6th is refused (75) until one ends", async () => {
