@@ -7,7 +7,7 @@
 // esbuild-wasm: no native binary and no install script. Native addons stay outside: better-sqlite3 and
 // node-pty (found through their packages: they load their binaries relative to themselves), and ssh2's optional crypto binding and cpu-features, which are loaded
 // from ssh2's own location exactly as ssh2 does unbundled.
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild-wasm';
 
 /** ssh2's require()s of native code, answered relative to the installed ssh2 package. */
@@ -42,6 +42,19 @@ await build({
   // The ssh2-native modules resolve the installed ssh2 on purpose, though its JavaScript is bundled.
   logOverride: { 'require-resolve-not-external': 'silent' },
 });
+
+// The launcher decodes the bundle as latin1 (src/cli/launch.cts): that is exact only for ASCII. esbuild's
+// charset option escapes strings but leaves regular expression literals as written, so a non-ASCII
+// character in one (write \u276f instead of the glyph) would silently change what the regex matches.
+const codeLines = readFileSync('dist/src/cli/remux.cjs', 'latin1').split('\n');
+const nonAscii = codeLines
+  .map((line, i) => ({ line, at: i + 1 }))
+  .filter(({ line }) => /[^\x00-\x7f]/.test(line) && !/^\s*(\/\/|\/\*|\*)/.test(line));
+if (nonAscii.length > 0) {
+  for (const { line, at } of nonAscii.slice(0, 10)) console.error(`dist/src/cli/remux.cjs:${at}: non-ASCII outside a comment: ${line.trim().slice(0, 120)}`);
+  console.error('write these characters as \\u escapes in the TypeScript source');
+  process.exit(1);
+}
 
 // The web console: web/main.ts bundled for browsers into dist/web beside its page and stylesheet, all
 // served by the daemon from its own origin (no CDN, no inline code: see the CSP in src/gateway/http).

@@ -63,13 +63,13 @@ export interface AgentProfile extends AgentPatterns {
 }
 
 /** Left and right borders of boxes Ink UIs draw, and the cursor glyphs in front of the chosen option. */
-const BOX = /^[\s│┃║|]+|[\s│┃║|]+$/g;
-const CURSOR = /^[❯›>▶●▌*]\s*/;
+const BOX = /^[\s\u2502\u2503\u2551|]+|[\s\u2502\u2503\u2551|]+$/g;
+const CURSOR = /^[\u276f\u203a>\u25b6\u25cf\u258c*]\s*/;
 
 const COMMON: AgentPatterns = {
   menuOption: /^(\d{1,2})\.\s+(.+?)\s*$/,
   lineChoice: /^(.*?\S)\s*(\[[yYnN]\/[yYnN]\]|(?:\([A-Za-z]\)[\w' ]*\/?){2,}\s*(?:\[\w+\])?)\s*:?\s*$/,
-  waiting: [/^\s*[>❯›]\s*$/, /Press Enter to continue/i],
+  waiting: [/^\s*[>\u276f\u203a]\s*$/, /Press Enter to continue/i],
   working: [/esc to (interrupt|cancel)/i],
   rateLimit: [/usage limit (reached|will reset)/i, /\blimit reached\b.*\breset/i, /hit your (\w+ )?(usage |rate )?limit/i, /\b429\b.*(too many requests|rate limit|rejected)/i, /rate_limit_error|RESOURCE_EXHAUSTED|quota exceeded/i],
   allowLabel: /^(yes|allow|approve|always|proceed|run|all)\b/i,
@@ -83,12 +83,12 @@ const PROFILES: Record<AgentName, AgentProfile> = {
     menuKeys: 'arrows',
     keyGapMs: 150,
     // The input box is a ❯ line between two rules; "? for shortcuts" under it when nothing runs.
-    waiting: [/^\s*[❯>]\s*$/, /\? for shortcuts/],
+    waiting: [/^\s*[\u276f>]\s*$/, /\? for shortcuts/],
     working: [/esc to interrupt/i],
   },
-  codex: { ...COMMON, name: 'codex', menuKeys: 'shortcut', keyGapMs: 0, waiting: [/^\s*[›▌>]\s*(\S.*)?$/, /send\s+.*newline/i], working: [/esc to interrupt/i, /^\s*[•◦]\s*Working\b/] },
+  codex: { ...COMMON, name: 'codex', menuKeys: 'shortcut', keyGapMs: 0, waiting: [/^\s*[\u203a\u258c>]\s*(\S.*)?$/, /send\s+.*newline/i], working: [/esc to interrupt/i, /^\s*[\u2022\u25e6]\s*Working\b/] },
   gemini: { ...COMMON, name: 'gemini', menuKeys: 'arrows', keyGapMs: 150, waiting: [/Type your message/i], working: [/esc to cancel/i] },
-  aider: { ...COMMON, name: 'aider', menuKeys: 'digit', keyGapMs: 0, waiting: [/^\s*(\w+ )?> ?$/], working: [/^\s*[░█▁▂▃▄▅▆▇]+\s*(Waiting|Updating)/] },
+  aider: { ...COMMON, name: 'aider', menuKeys: 'digit', keyGapMs: 0, waiting: [/^\s*(\w+ )?> ?$/], working: [/^\s*[\u2591\u2588\u2581\u2582\u2583\u2584\u2585\u2586\u2587]+\s*(Waiting|Updating)/] },
   generic: { ...COMMON, name: 'generic', menuKeys: 'digit', keyGapMs: 100 },
 };
 
@@ -215,7 +215,7 @@ function context(lines: string[], optionsStart: number): string | null {
   const kept: string[] = [];
   for (let i = optionsStart - 1; i >= 0 && kept.length < CONTEXT_LINES; i--) {
     const line = lines[i]!.trim();
-    if (/^[─━═╭╰-]{3,}/.test(line)) break;
+    if (/^[\u2500\u2501\u2550\u256d\u2570-]{3,}/.test(line)) break;
     if (line !== '') kept.unshift(line);
   }
   return kept.some((l) => l.includes('?') || l.endsWith(':')) ? kept.join('\n') : null;

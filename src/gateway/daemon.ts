@@ -9,6 +9,7 @@ import { contextFor, createContext, type ContextOptions, type GatewayContext } f
 import { EXIT } from '../core/exit-codes.js';
 import { runningSandboxes } from '../exec/local.js';
 import { startSpawner } from '../exec/spawner.js';
+import { watchAgentSessions } from '../agents/daemon-watch.js';
 import { RateLimiter } from '../hosts/rate-limit.js';
 import { hostStatuses } from '../hosts/view.js';
 import { SessionRecordings } from '../sessions/session-recorder.js';
@@ -59,6 +60,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const slots = new AttachSlots();
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
   startSpawner();
+  const agentWatch = watchAgentSessions(ctx.approvals, opts.env ?? process.env, log);
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
   let http: WebConsole;
   try {
@@ -100,6 +102,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       for (const socket of connections) socket.end();
       await http.close();
       await recordings?.stopAll();
+      await agentWatch.stop();
       await ctx.close();
       rmSync(opts.socket, { force: true });
       rmSync(pidFile(opts.socket), { force: true });

@@ -1,0 +1,65 @@
+// The daemon watches every running agent session of `remux code`: their panes on the agents' tmux server
+// (agents/watcher.ts), each with its agent's screen profile (a custom command gets the generic one). A
+// permission prompt becomes an approval (console, phone, `remux approvals`), answered with the keys the
+// prompt expects; the session's state (permission, waiting, working, rate_limited, idle) goes into its
+// record, where `remux code status` shows it. Sessions started or ended while the daemon runs are picked
+// up from the session store within a second.
+import type { Approvals } from '../notify/service.js';
+import { isAgentName, profile } from './profiles.js';
+import { changeSessions, isOver, readSessions } from './store.js';
+import { socketName } from './tmux.js';
+import { Watcher } from './watcher.js';
+
+const SYNC_MS = 1000;
+
+export interface AgentWatch {
+  stop(): Promise<void>;
+}
+
+export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv, log: (line: string) => void): AgentWatch {
+  const watcher = new Watcher({ socket: { kind: 'name', name: socketName(env) }, approvals, host: 'localhost' });
+  const watched = new Set<string>();
+  const sync = (): void => {
+    let sessions;
+    try {
+      sessions = readSessions(env);
+    } catch (err) {
+      return log(`agent sessions: cannot read the session store: ${(err as Error).message}`);
+    }
+    // Watched once the supervisor has its sandbox up; no longer once the session is over.
+    const live = new Map(sessions.filter((s) => s.state !== 'starting' && !isOver(s)).map((s) => [s.tmux, s]));
+    for (const [tmux, s] of live) {
+      if (watched.has(tmux)) continue;
+      watched.add(tmux);
+      log(`agent sessions: watching ${tmux} (${s.agent})`);
+      watcher.add({ session: tmux, agent: profile(isAgentName(s.agent) ? s.agent : 'generic'), principal: `code:${s.name}` });
+    }
+    for (const tmux of watched) {
+      if (live.has(tmux)) continue;
+      watched.delete(tmux);
+      watcher.remove(tmux);
+    }
+  };
+  watcher.on('state', ({ session, state }) => {
+    try {
+      changeSessions((sessions) => {
+        const s = sessions.find((x) => x.tmux === session);
+        if (s && !isOver(s) && s.state !== 'starting') s.state = state;
+      }, env);
+    } catch (err) {
+      log(`agent sessions: cannot record the state of ${session}: ${(err as Error).message}`);
+    }
+  });
+  watcher.on('asked', ({ session, approval }) => log(`agent session ${session}: permission prompt, approval ${approval.id}`));
+  watcher.on('error', (err) => log(`agent sessions: ${err.message}`));
+  sync();
+  const timer = setInterval(sync, SYNC_MS);
+  timer.unref();
+  watcher.start();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await watcher.stop();
+    },
+  };
+}
