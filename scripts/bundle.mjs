@@ -49,11 +49,10 @@ await build({
 const codeLines = readFileSync('dist/src/cli/remux.cjs', 'latin1').split('\n');
 const nonAscii = codeLines
   .map((line, i) => ({ line, at: i + 1 }))
-  .filter(({ line }) => /[^\x00-\x7f]/.test(line) && !/^\s*(\/\/|\/\*|\*)/.test(line));
+  .filter(({ line }) => [...line].some((c) => c.charCodeAt(0) > 0x7f) && !/^\s*(\/\/|\/\*|\*)/.test(line));
 if (nonAscii.length > 0) {
-  for (const { line, at } of nonAscii.slice(0, 10)) console.error(`dist/src/cli/remux.cjs:${at}: non-ASCII outside a comment: ${line.trim().slice(0, 120)}`);
-  console.error('write these characters as \\u escapes in the TypeScript source');
-  process.exit(1);
+  const where = nonAscii.slice(0, 10).map(({ line, at }) => `dist/src/cli/remux.cjs:${at}: non-ASCII outside a comment: ${line.trim().slice(0, 120)}`);
+  throw new Error(`${where.join('\n')}\nwrite these characters as \\u escapes in the TypeScript source`);
 }
 
 // The web console: web/main.ts bundled for browsers into dist/web beside its page and stylesheet, all
