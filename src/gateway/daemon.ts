@@ -59,8 +59,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // One set of attach slots for the daemon: the limits count every attach it knows of, browser or CLI.
   const slots = new AttachSlots();
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
-  startSpawner();
-  const agentWatch = watchAgentSessions(ctx.approvals, opts.env ?? process.env, log);
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
   let http: WebConsole;
   try {
@@ -69,6 +67,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     await ctx.close();
     throw err;
   }
+  // Started once nothing can fail the start any more: a refused start must leave nothing running.
+  startSpawner();
+  const agentWatch = watchAgentSessions(ctx.approvals, opts.env ?? process.env, log);
   const startedAt = new Date();
   const connections = new Set<net.Socket>();
 

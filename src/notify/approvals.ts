@@ -165,7 +165,8 @@ export class ApprovalStore {
     if (!(request.ttlMs > 0 && request.ttlMs <= MAX_TTL_MS)) throw new ApprovalError(`an approval lives between 1 ms and 7 days, not ${request.ttlMs} ms`, 'invalid');
     const created = this.now();
     const approval: Approval = {
-      id: randomBytes(16).toString('base64url'),
+      // 128 random bits in hex: never starts with "-", so `remux approvals approve ID` never reads it as an option.
+      id: randomBytes(16).toString('hex'),
       createdAt: created,
       expiresAt: created + request.ttlMs,
       principal: request.principal,
