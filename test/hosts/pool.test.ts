@@ -4,7 +4,7 @@
 // no bubblewrap).
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -430,12 +430,17 @@ describe('early sockets (TCP begun before the pool existed)', () => {
     assert.equal(early.take(h.name, h.address, h.port), undefined, 'handed out once');
 
     // Same early path, but a known_hosts that does not know the host: refused.
-    const empty = join(mkdtempSync('/tmp/remux-kh-'), 'known_hosts');
+    const dir = mkdtempSync('/tmp/remux-kh-');
+    const empty = join(dir, 'known_hosts');
     writeFileSync(empty, '');
     const strict = new EarlySockets();
     strict.start(h.name, h.address, h.port);
     const refusing = pool({ earlySockets: strict, knownHostsFile: empty });
-    await assert.rejects(run(refusing.host(entry(h)), ['true']), (err: Error) => err instanceof TransportError && /not in|unknown/i.test(err.message));
+    try {
+      await assert.rejects(run(refusing.host(entry(h)), ['true']), (err: Error) => err instanceof TransportError && /not in|unknown/i.test(err.message));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a refused early connection is a clean transport error, and unused sockets are closed', async () => {
