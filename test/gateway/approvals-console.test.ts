@@ -8,23 +8,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { startBrowserDaemon, type BrowserDaemon } from '../support/browser-daemon.js';
+import { ASK_ON_TOUCH_POLICY } from '../support/approvals.js';
 import { remux, spawnRemux } from '../support/cli.js';
-
-const POLICIES = `policies:
-  ops:
-    sandbox: false
-    capabilities:
-      - { operation: execute_binary, resource: touch }
-      - { operation: write_file, resource: /tmp/** }
-      - { operation: write_stdout, resource: null }
-      - { operation: execute_binary, effect: ask, resource: touch, reason: touching needs a person }
-`;
 
 let d: BrowserDaemon;
 let botToken = '';
 
 before(async () => {
-  d = await startBrowserDaemon({ 'policies.yaml': POLICIES, 'config.yaml': 'default_policy: ops\n' }, { name: 'boss', flags: ['--admin'] });
+  d = await startBrowserDaemon({ 'policies.yaml': ASK_ON_TOUCH_POLICY, 'config.yaml': 'default_policy: ops\n' }, { name: 'boss', flags: ['--admin'] });
   const bot = await remux(['principal', 'add', 'bot', '--admin', '--json'], { env: d.env });
   botToken = (JSON.parse(bot.stdout) as { token: string }).token;
 });

@@ -7,19 +7,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { ASK_ON_TOUCH_POLICY } from '../support/approvals.js';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { httpRecorder } from '../support/http-recorder.js';
 import { client, type Client } from '../support/https.js';
-
-const POLICY = `policies:
-  ops:
-    sandbox: false
-    capabilities:
-      - { operation: execute_binary, resource: touch }
-      - { operation: write_file, resource: /tmp/** }
-      - { operation: write_stdout, resource: null }
-      - { operation: execute_binary, effect: ask, resource: touch, reason: touching needs a person }
-`;
 
 interface Hook {
   event: string;
@@ -42,7 +33,7 @@ describe('approvals over HTTP', () => {
 
   before(async () => {
     await hook.listen();
-    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(h.home, 'policies.yaml'), ASK_ON_TOUCH_POLICY);
     writeFileSync(join(h.home, 'config.yaml'), `default_policy: ops\nnotify:\n  channels:\n    - { type: webhook, url: "${hook.base()}/hook", allow_internal: true }\n`);
     tokens.boss = await add('boss', '--admin');
     tokens.bot = await add('bot', '--admin');
