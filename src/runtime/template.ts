@@ -38,31 +38,32 @@ const asString = (v: unknown): string => {
   return v;
 };
 
-export const Template = {
-  /** The rendered text. Touches nothing on the host: the principal's scope must admit it; audited. */
-  render: {
-    get tool() {
-      return templateTool();
-    },
-    name: 'Template.render',
-    remote: 'render',
-    operation: () => ({ kind: 'none' }),
-    encode: ([text, variables, opts], _real, host) => [text, variables ?? {}, opts?.name ?? '<template>', host],
-    decode: asString,
-  } satisfies Method<[text: string, variables?: Variables, opts?: RenderOptions], string>,
-  /**
-   * Renders and writes `path` atomically (unchanged content and mode: no write). Checked as write_file of
-   * the path and, since the diff shows what it held, read_file. An approver is told the template's size:
-   * the rendered text exists only on the host.
-   */
-  file: {
-    get tool() {
-      return templateTool();
-    },
-    name: 'Template.file',
-    remote: 'file',
-    operation: (path, text) => ({ kind: 'file.write', path, content: text, reads: true }),
-    encode: ([path, text, variables, opts], real, host) => [real ?? path, text, variables ?? {}, opts?.name ?? '<template>', host, opts?.mode ?? null],
-    decode: (v) => v as TemplateFileResult,
-  } satisfies Method<[path: string, text: string, variables?: Variables, opts?: TemplateFileOptions], TemplateFileResult>,
+/** The rendered text. Touches nothing on the host: the principal's scope must admit it; audited. */
+const render: Method<[text: string, variables?: Variables, opts?: RenderOptions], string> = {
+  get tool() {
+    return templateTool();
+  },
+  name: 'Template.render',
+  remote: 'render',
+  operation: () => ({ kind: 'none' }),
+  encode: ([text, variables, opts], _real, host) => [text, variables ?? {}, opts?.name ?? '<template>', host],
+  decode: asString,
 };
+
+/**
+ * Renders and writes `path` atomically (unchanged content and mode: no write). Checked as write_file of
+ * the path and, since the diff shows what it held, read_file. An approver is told the template's size:
+ * the rendered text exists only on the host.
+ */
+const file: Method<[path: string, text: string, variables?: Variables, opts?: TemplateFileOptions], TemplateFileResult> = {
+  get tool() {
+    return templateTool();
+  },
+  name: 'Template.file',
+  remote: 'file',
+  operation: (path, text) => ({ kind: 'file.write', path, content: text, reads: true }),
+  encode: ([path, text, variables, opts], real, host) => [real ?? path, text, variables ?? {}, opts?.name ?? '<template>', host, opts?.mode ?? null],
+  decode: (v) => v as TemplateFileResult,
+};
+
+export const Template = { render, file };

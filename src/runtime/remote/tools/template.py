@@ -74,15 +74,19 @@ def _parse(cx, src):
         cx.fail('${%s}: invalid expression: %s' % (src, e.msg))
     except (RecursionError, MemoryError, ValueError):
         cx.fail('${%s}: the expression is nested too deeply' % src[:80])
-    todo = [(tree, 0)]
+    todo, problems = [(tree, 0)], []
     while todo:
         node, depth = todo.pop()
         if depth > MAX_DEPTH:
             cx.fail('${%s}: the expression is nested more than %d deep' % (src[:80], MAX_DEPTH))
         what = _refused(node)
         if what:
-            cx.fail('${%s}: %s is not allowed in a template expression%s' % ((src,) + what))
+            problems.append(what)
         todo.extend((c, depth + 1) for c in ast.iter_child_nodes(node))
+    if problems:
+        # A private name or attribute is the telling reason, wherever it is.
+        what = min(problems, key=lambda p: 'private' not in p[1])
+        cx.fail('${%s}: %s is not allowed in a template expression%s' % ((src,) + what))
     return tree.body
 
 
@@ -91,7 +95,7 @@ def _refused(node):
     if not isinstance(node, _OK):
         return _NAMES.get(type(node)) or type(node).__name__, ''
     if isinstance(node, ast.Constant) and not (node.value is None or isinstance(node.value, (str, int, float, bool))):
-        return 'a %s literal' % type(node.value).__name__, ''
+        return 'a literal of type %s' % type(node.value).__name__, ''
     if isinstance(node, ast.Name) and node.id.startswith('_'):
         return 'the name %s' % node.id, ' (names starting with _ are private)'
     if isinstance(node, ast.Attribute) and node.attr.startswith('_'):
@@ -183,7 +187,8 @@ def _compile(text, name):
         if len(stack) > MAX_DEPTH:
             cx.fail('blocks are nested more than %d deep' % MAX_DEPTH)
     if len(stack) > 1:
-        cx.fail('the %% %s opened at line %d is never closed (%% end%s)' % (stack[-1][0], stack[-1][1], stack[-1][0]))
+        kind, opened = stack[-1][:2]
+        cx.fail('the %% %s opened at line %d is never closed (%% end%s)' % (kind, opened, kind), opened)
     return root, final_nl
 
 
@@ -330,7 +335,7 @@ def _f_sorted(cx, items):
 
 def _f_len(cx, v):
     if not isinstance(v, (str, list, tuple, dict)):
-        cx.fail('len of a %s' % type(v).__name__)
+        cx.fail('len of a value of type %s' % type(v).__name__)
     return len(v)
 
 
@@ -382,7 +387,7 @@ def _ev(cx, n, scope):
             return v[n.attr]
         if isinstance(v, dict):
             cx.fail('%s has no key %s' % (_src(n.value), n.attr), cls=_Undefined)
-        cx.fail('a %s has no attribute %s' % (type(v).__name__, n.attr))
+        cx.fail('a value of type %s has no attribute %s' % (type(v).__name__, n.attr))
     if t is ast.Subscript:
         v = _ev(cx, n.value, scope)
         k = n.slice.value if sys.version_info < (3, 9) and isinstance(n.slice, ast.Index) else n.slice
@@ -391,7 +396,7 @@ def _ev(cx, n, scope):
         else:
             k = _ev(cx, k, scope)
         if not isinstance(v, (str, list, tuple, dict)):
-            cx.fail('a %s cannot be indexed' % type(v).__name__)
+            cx.fail('a value of type %s cannot be indexed' % type(v).__name__)
         try:
             return v[k]
         except KeyError:
@@ -418,7 +423,7 @@ def _ev(cx, n, scope):
         if type(n.op) is ast.Not:
             return not v
         if not isinstance(v, (int, float)):
-            cx.fail('unary minus or plus of a %s' % type(v).__name__)
+            cx.fail('unary minus or plus of a value of type %s' % type(v).__name__)
         return -v if type(n.op) is ast.USub else +v
     if t is ast.IfExp:
         return _ev(cx, n.body if _ev(cx, n.test, scope) else n.orelse, scope)
@@ -520,7 +525,7 @@ def _call(cx, n, scope):
     kind = type(obj) if type(obj) is not tuple else list
     m = METHODS.get((kind, f.attr))
     if m is None:
-        cx.fail('a %s has no method %s' % (type(obj).__name__, f.attr))
+        cx.fail('a value of type %s has no method %s' % (type(obj).__name__, f.attr))
     try:
         return m(cx, obj, *args) if (kind, f.attr) in _WITH_CX else m(obj, *args)
     except TemplateError:
