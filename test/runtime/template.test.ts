@@ -3,7 +3,7 @@
 // grammar, error positions, the safe expression subset under attack (each refused, nothing run), the
 // host's facts, and Template.file through the policy (write and read of the destination), idempotent.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -102,6 +102,27 @@ test("rmote's documented examples render as its documentation says", async (t) =
   assert.ok(vhost.includes('server_name example.com;'));
   assert.ok(vhost.includes('proxy_pass http://127.0.0.1:8080;'));
   assert.ok(!vhost.includes('## nginx vhost'));
+});
+
+test('every Python from 3.6 to 3.13 found here renders the same and refuses the same', async (t) => {
+  const versions = existsSync('/root/.pyenv/versions') ? readdirSync('/root/.pyenv/versions').filter((v) => /^3\.(\d+)\./.test(v)) : [];
+  const pythons = ['/usr/bin/python3', ...versions.map((v) => `/root/.pyenv/versions/${v}/bin/python3`)].filter((p) => existsSync(p));
+  t.diagnostic(`interpreters: ${pythons.join(', ')}`);
+  const s = setup(t);
+  for (const python of pythons) {
+    const host = await connect('localhost', { context: s.context, python });
+    try {
+      const render = (text: string, variables: Variables = {}): Promise<string> => host.call(Template.render, text, variables);
+      assert.equal(await render("${', '.join(sorted(d.keys()))} ${d['a'] + 1} ${-1} ${None} ${'s' if True else ''}", { d: { b: 2, a: 1 } }), 'a, b 2 -1 None s', python);
+      assert.equal(await render('% for x in xs:\n- ${x[1:]}\n% endfor\n', { xs: ['ab', 'cd'] }), '- b\n- d\n', python);
+      assert.equal(await render('${host.python}'), host.hello.py);
+      for (const attack of ['${().__class__}', "${'a' * 10 ** 9}", "${b'x'}", '${...}', '${(y := 1)}', "${f'{x}'}"]) {
+        await assert.rejects(render(attack, { x: 1 }), (e: Error) => e instanceof RemoteError && e.type === 'TemplateError', `${python}: ${attack}`);
+      }
+    } finally {
+      await host.close();
+    }
+  }
 });
 
 test('the grammar: control lines leave no lines behind, rmote newline rule, final newline kept, escapes, literals', async (t) => {

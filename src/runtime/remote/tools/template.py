@@ -49,7 +49,7 @@ class _Ctx:
 _NAMES = {
     ast.Lambda: 'lambda', ast.ListComp: 'a comprehension', ast.SetComp: 'a comprehension',
     ast.DictComp: 'a comprehension', ast.GeneratorExp: 'a generator expression', ast.JoinedStr: 'an f-string',
-    ast.NamedExpr: 'the walrus operator :=', ast.Await: 'await', ast.Yield: 'yield', ast.YieldFrom: 'yield',
+    getattr(ast, 'NamedExpr', None): 'the walrus operator :=', ast.Await: 'await', ast.Yield: 'yield', ast.YieldFrom: 'yield',
     ast.Starred: '* unpacking', ast.Set: 'a set', ast.Pow: 'the ** operator', ast.BitAnd: 'the & operator',
     ast.BitOr: 'the | operator', ast.BitXor: 'the ^ operator', ast.LShift: 'the << operator',
     ast.RShift: 'the >> operator', ast.Invert: 'the ~ operator', ast.MatMult: 'the @ operator',
@@ -60,6 +60,16 @@ _OK = (ast.Expression, ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast
        ast.Mod, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot)
 if sys.version_info < (3, 9):
     _OK += (ast.Index,)
+# Before 3.8 literals parse as Num, Str, NameConstant (Bytes and Ellipsis stay refused).
+_OLD = (ast.Num, ast.Str, ast.NameConstant) if sys.version_info < (3, 8) else ()
+_OK += _OLD
+
+
+def _literal(n):
+    # 3.8+: Constant.value; before: Num.n, Str.s, NameConstant.value.
+    for field in ('value', 'n', 's'):
+        if field in n._fields:
+            return getattr(n, field)
 
 
 def _parse(cx, src):
@@ -94,8 +104,8 @@ def _refused(node):
     # What is wrong with this one node and a hint, or None.
     if not isinstance(node, _OK):
         return _NAMES.get(type(node)) or type(node).__name__, ''
-    if isinstance(node, ast.Constant) and not (node.value is None or isinstance(node.value, (str, int, float, bool))):
-        return 'a literal of type %s' % type(node.value).__name__, ''
+    if isinstance(node, (ast.Constant,) + _OLD) and not (_literal(node) is None or isinstance(_literal(node), (str, int, float, bool))):
+        return 'a literal of type %s' % type(_literal(node)).__name__, ''
     if isinstance(node, ast.Name) and node.id.startswith('_'):
         return 'the name %s' % node.id, ' (names starting with _ are private)'
     if isinstance(node, ast.Attribute) and node.attr.startswith('_'):
@@ -374,8 +384,8 @@ _WITH_CX = {(str, 'join'), (str, 'replace')}
 def _ev(cx, n, scope):
     cx.step()
     t = type(n)
-    if t is ast.Constant:
-        return n.value
+    if t is ast.Constant or t in _OLD:
+        return _literal(n)
     if t is ast.Name:
         try:
             return scope[n.id]
