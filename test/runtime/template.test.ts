@@ -233,6 +233,7 @@ test('the safe subset: code in any form is refused before anything renders, and 
     ['${[0] * 1000000000}', /repeating a list of length 1 1000000000 times/],
     ['${[[0] * 100000] * 100000}', /repeating a list of length 1 100000 times/],
     ["${replace('a' * 2000000, 'a', 'aaaa')}", /replace would be \d+ characters, more than/],
+    [`\${len([${Array(20).fill("'a' * 2000000").join(', ')}])}`, /the template builds more than \d+ characters and items in all/],
     ['${1 << 100000}', /the << operator is not allowed/],
     ["${b'x'}", /a literal of type bytes is not allowed/],
     ['${...}', /a literal of type ellipsis is not allowed/],

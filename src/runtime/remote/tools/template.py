@@ -4,13 +4,15 @@
 # tree-walking evaluator of our own computes it over plain JSON data (str, int, float, bool, None, list,
 # tuple, dict). Nothing of the template is ever eval'd, exec'd or compiled to code. Calls are limited to
 # the filters in FILTERS and the methods in METHODS; names and attributes starting with _ are refused.
-# Sizes (MAX_OUT), evaluation steps (MAX_STEPS) and nesting (MAX_DEPTH) are capped, and a cancelled call
-# stops. Sent after FileSystem's source (tools.ts): Template.file writes with its no-follow writeText.
+# Sizes (MAX_OUT, MAX_ITEMS), all a render builds (MAX_BUILT), evaluation steps (MAX_STEPS) and nesting
+# (MAX_DEPTH) are capped, and a cancelled call stops. Sent after FileSystem's source (template.ts), so
+# Template.file writes with its atomic, no-follow writeText.
 import ast, difflib, json as jsonlib, os, platform, re, socket, sys
 from collections import ChainMap
 
 MAX_OUT = 2 << 20
 MAX_ITEMS = 100000
+MAX_BUILT = 32 << 20
 MAX_STEPS = 1000000
 MAX_DEPTH = 64
 MAX_EXPR = 10000
@@ -31,6 +33,7 @@ class _Ctx:
         s.name = name
         s.line = 0
         s.steps = 0
+        s.built = 0
         s.call = rt.call() if 'rt' in globals() else None
 
     def fail(s, msg, line=None, cls=TemplateError):
@@ -42,6 +45,14 @@ class _Ctx:
             s.fail('the template takes more than %d evaluation steps; it was stopped' % MAX_STEPS)
         if s.steps & 4095 == 0 and s.call is not None and s.call.ev.is_set():
             raise TemplateError('cancelled')
+
+    def made(s, v):
+        # Everything built counts, freed or not: many big values at once cannot exhaust the host's memory.
+        if isinstance(v, (str, list, tuple, dict)):
+            s.built += len(v)
+            if s.built > MAX_BUILT:
+                s.fail('the template builds more than %d characters and items in all; it was stopped' % MAX_BUILT)
+        return v
 
 
 # Parsing -------------------------------------------------------------------------------------------
@@ -187,7 +198,7 @@ def _compile(text, name):
                 cx.fail('%% %s: expected %% for NAME[, NAME…] in EXPRESSION' % code)
             names = [n.strip() for n in m.group(1).split(',')]
             for n in names:
-                if n.startswith('_') or n in ('in', 'not', 'and', 'or', 'if', 'else', 'True', 'False', 'None'):
+                if n in ('in', 'not', 'and', 'or', 'if', 'else', 'True', 'False', 'None'):
                     cx.fail('%% for: %s cannot be a loop variable' % n)
             node = ('for', cx.line, names, _parse(cx, m.group(2)), [])
             body.append(node)
@@ -250,9 +261,6 @@ def _split(cx, line):
 
 
 # Evaluation ----------------------------------------------------------------------------------------
-
-_DATA = (str, int, float, bool, type(None), list, tuple, dict)
-
 
 def _size(cx, v):
     # An upper bound of len(str(v)), stopping once it passes MAX_OUT.
@@ -357,28 +365,27 @@ def _seq(cx, v, what):
     return list(v)
 
 
-def _s(f):
-    return lambda cx, s, *a: f(s, *a) if isinstance(s, str) else cx.fail('%s needs a string, got %s' % (f.__name__, type(s).__name__))
+def _on(kind, name, f):
+    # A method or function of a `kind` value, called with the render's context first like the rest.
+    return lambda cx, v, *a: f(v, *a) if isinstance(v, kind) else cx.fail('%s needs a %s, got %s' % (name, getattr(kind, '__name__', 'list'), type(v).__name__))
 
 
 # The filters a template may call, and (below) the methods of plain data it may call: the whole
 # vocabulary of calls. `default` is evaluated specially: an undefined value or None gives the fallback.
 FILTERS = {
-    'upper': _s(str.upper), 'lower': _s(str.lower), 'trim': _s(str.strip), 'replace': _f_replace,
+    'upper': _on(str, 'upper', str.upper), 'lower': _on(str, 'lower', str.lower), 'trim': _on(str, 'trim', str.strip), 'replace': _f_replace,
     'join': _f_join, 'len': _f_len, 'length': _f_len, 'sorted': _f_sorted, 'default': None,
     'int': _f_int, 'float': _f_float, 'str': lambda cx, v: _text(cx, v), 'indent': _f_indent, 'json': _f_json,
 }
 METHODS = {
-    (str, 'upper'): str.upper, (str, 'lower'): str.lower, (str, 'strip'): str.strip,
-    (str, 'lstrip'): str.lstrip, (str, 'rstrip'): str.rstrip, (str, 'split'): str.split,
-    (str, 'startswith'): str.startswith, (str, 'endswith'): str.endswith,
-    (str, 'join'): lambda cx, s, items: _f_join(cx, items, s), (str, 'replace'): lambda cx, s, *a: _f_replace(cx, s, *a),
-    (dict, 'keys'): lambda d: list(d.keys()), (dict, 'values'): lambda d: list(d.values()),
-    (dict, 'items'): lambda d: [tuple(kv) for kv in d.items()], (dict, 'get'): dict.get,
-    (list, 'count'): lambda l, x: l.count(x), (list, 'index'): lambda l, x: l.index(x),
+    (str, 'join'): lambda cx, s, items: _f_join(cx, items, s), (str, 'replace'): _f_replace,
+    (dict, 'keys'): _on(dict, 'keys', lambda d: list(d.keys())), (dict, 'values'): _on(dict, 'values', lambda d: list(d.values())),
+    (dict, 'items'): _on(dict, 'items', lambda d: [tuple(kv) for kv in d.items()]), (dict, 'get'): _on(dict, 'get', dict.get),
+    (list, 'count'): _on((list, tuple), 'count', lambda l, x: l.count(x)), (list, 'index'): _on((list, tuple), 'index', lambda l, x: l.index(x)),
 }
+for _m in ('upper', 'lower', 'strip', 'lstrip', 'rstrip', 'split', 'startswith', 'endswith'):
+    METHODS[(str, _m)] = _on(str, _m, getattr(str, _m))
 _METHOD_NAMES = {m for _, m in METHODS}
-_WITH_CX = {(str, 'join'), (str, 'replace')}
 
 
 def _ev(cx, n, scope):
@@ -446,7 +453,7 @@ def _ev(cx, n, scope):
             left = right
         return True
     if t is ast.BinOp:
-        return _binop(cx, type(n.op), _ev(cx, n.left, scope), _ev(cx, n.right, scope))
+        return cx.made(_binop(cx, type(n.op), _ev(cx, n.left, scope), _ev(cx, n.right, scope)))
     if t is ast.Call:
         return _call(cx, n, scope)
     cx.fail('%s is not allowed in a template expression' % t.__name__)
@@ -527,7 +534,7 @@ def _call(cx, n, scope):
             return _ev(cx, n.args[1], scope) if v is None else v
         args = [_ev(cx, a, scope) for a in n.args]
         try:
-            return FILTERS[f.id](cx, *args)
+            return cx.made(FILTERS[f.id](cx, *args))
         except TypeError as e:
             cx.fail('%s(): %s' % (f.id, e))
     obj = _ev(cx, f.value, scope)
@@ -537,7 +544,7 @@ def _call(cx, n, scope):
     if m is None:
         cx.fail('a value of type %s has no method %s' % (type(obj).__name__, f.attr))
     try:
-        return m(cx, obj, *args) if (kind, f.attr) in _WITH_CX else m(obj, *args)
+        return cx.made(m(cx, obj, *args))
     except TemplateError:
         raise
     except (TypeError, ValueError) as e:
