@@ -12,7 +12,7 @@ import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import type { PerformContext } from '../../src/core/perform.js';
 import { createLocalHost } from '../../src/hosts/local.js';
 import { parsePolicies } from '../../src/policy/load.js';
-import { CallTimeoutError, connect, DeniedError, RemoteError, renderLocally, Template, type RuntimeHost, type Variables } from '../../src/runtime/index.js';
+import { CallTimeoutError, connect, DeniedError, RemoteError, renderLocally, Template, type ConnectOptions, type RuntimeHost, type Variables } from '../../src/runtime/index.js';
 import { tempDbPath } from '../audit/helpers.js';
 
 function setup(t: TestContext) {
@@ -21,6 +21,7 @@ function setup(t: TestContext) {
   mkdirSync(join(root, 'w'));
   mkdirSync(join(root, 'blind'));
   mkdirSync(join(root, 'ro'));
+  mkdirSync(join(root, 'asked'));
   writeFileSync(join(root, 'ro/x.conf'), 'old\n');
   const audit = AuditStore.open(tempDbPath(t));
   t.after(() => audit.close());
@@ -30,7 +31,8 @@ function setup(t: TestContext) {
     sandbox: false
     capabilities:
       - { operation: read_file, resource: "${root}/w/**|${root}/ro/**" }
-      - { operation: write_file, resource: "${root}/w/**|${root}/blind/**" }
+      - { operation: write_file, resource: "${root}/w/**|${root}/blind/**|${root}/asked/**" }
+      - { operation: read_file, resource: "${root}/asked/**", effect: ask }
 `,
     'rt.yaml',
     {},
@@ -50,9 +52,9 @@ function setup(t: TestContext) {
 }
 
 /** One runtime for a whole test: rendering is a call on it. */
-async function runtime(t: TestContext) {
+async function runtime(t: TestContext, approve?: ConnectOptions['approve']) {
   const s = setup(t);
-  const host = await connect('localhost', { context: s.context });
+  const host = await connect('localhost', { context: s.context, ...(approve ? { approve } : {}) });
   t.after(() => host.close());
   const render = (text: string, variables: Variables = {}): Promise<string> => host.call(Template.render, text, variables, { name: 't.tmpl' });
   return { ...s, host, render };
@@ -260,6 +262,12 @@ test('work is bounded: a loop of loops stops at the step budget, output at its c
   assert.ok(Date.now() - started < 10_000, `stopped after ${Date.now() - started} ms`);
   assert.match(await refusal(host, '% for a in [1] * 5000\n${"x" * 1000}\n% endfor'), /^t\.tmpl:2: the output is more than the \d+ characters a template may produce/);
   await assert.rejects(host.callWith({ timeoutMs: 100 }, Template.render, '% for a in [1] * 100000\n% for b in [1] * 100000\n${a}\n% endfor\n% endfor'), CallTimeoutError);
+  // The host stopped the work: its interpreter is idle again (CPU ticks in /proc/PID/stat barely move).
+  const cpu = (): number => readFileSync(`/proc/${host.hello.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).reduce((a, b) => a + Number(b), 0);
+  await new Promise((r) => setTimeout(r, 200));
+  const before = cpu();
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(cpu() - before <= 5, `the interpreter used ${cpu() - before} ticks in 500 ms after the timeout`);
   assert.equal(await host.call(Template.render, 'still ${x}', { x: 'here' }), 'still here', 'the runtime goes on');
 });
 
@@ -293,6 +301,22 @@ test('Template.file: written atomically with its mode, a diff; the second run ch
   // A template error writes nothing.
   await assert.rejects(host.call(Template.file, target, 'port ${nope}\n', {}, { name: 'app.conf.tmpl' }), (e: Error) => e instanceof RemoteError && /app\.conf\.tmpl:1: undefined variable nope/.test(e.message));
   assert.equal(readFileSync(target, 'utf8'), 'port 443\nname a\nname b\n');
+});
+
+test("Template.file: a read rule that asks goes to the approver (the diff shows the file's content); refused, nothing is written", async (t) => {
+  const asked: string[] = [];
+  let answer: 'allow' | 'deny' = 'deny';
+  const { host, root } = await runtime(t, async (subject) => {
+    asked.push(`${subject.kind} ${'path' in subject ? subject.path : ''}`);
+    return answer;
+  });
+  const target = join(root, 'asked/x.conf');
+  await assert.rejects(host.call(Template.file, target, 'v ${v}\n', { v: 1 }), (e: Error) => e instanceof DeniedError && /approval refused/.test(e.message));
+  assert.equal(existsSync(target), false);
+  answer = 'allow';
+  assert.equal((await host.call(Template.file, target, 'v ${v}\n', { v: 1 })).changed, true);
+  assert.equal(readFileSync(target, 'utf8'), 'v 1\n');
+  assert.deepEqual(asked, [`file.write ${target}`, `file.write ${target}`]);
 });
 
 test('Template.file through the policy: no write_file, no read_file (its diff), a symlink: refused, nothing written', async (t) => {
