@@ -55,7 +55,7 @@ describe('remux template render', () => {
     assert.equal(existsSync(canary), false);
   });
 
-  test('bad input: a missing file, a --var without =, a reserved or private name, a broken vars file: exit 2, said where', async () => {
+  test('bad input: a missing file, a --var without =, a reserved or private name, a broken vars file: exit 2, said where; no interpreter: exit 1', async () => {
     file('t.tmpl', '${a}\n');
     const cases: Array<[string[], RegExp]> = [
       [['missing.tmpl'], /^remux: cannot read missing\.tmpl: no such file/],
@@ -71,6 +71,9 @@ describe('remux template render', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, expected);
     }
+    const noPython = await run(['t.tmpl', '--var', 'a=1', '--python', '/nonexistent/python3']);
+    assert.deepEqual([noPython.code, noPython.stdout], [1, '']);
+    assert.match(noPython.stderr, /^remux: \/nonexistent\/python3 \(local process\): spawn \/nonexistent\/python3 ENOENT/);
   });
 
   test('--help shows the grammar and examples', async () => {
