@@ -30,8 +30,10 @@ export interface TemplateFileResult {
 }
 
 let source: ToolSource | null = null;
-// Template.file writes with FileSystem's own writeText (atomic, no symlink followed): that code goes along.
-const templateTool = (): ToolSource => (source ??= toolSource('Template', `${remoteSource('tools/filesystem.py')}\n${remoteSource('tools/template.py')}`));
+// One tool on the host: FileSystem's code (Template.file writes with its atomic, no-follow writeText),
+// the safe expression subset and its filters, then the template language itself.
+const PARTS = ['tools/filesystem.py', 'template/expr.py', 'template/filters.py', 'tools/template.py'];
+const templateTool = (): ToolSource => (source ??= toolSource('Template', PARTS.map(remoteSource).join('\n')));
 
 const asString = (v: unknown): string => {
   if (typeof v !== 'string') throw new TypeError(`expected a string from the host, got ${typeof v}`);
