@@ -3,7 +3,8 @@
 // the runtime itself -> policy decision -> audit.begin -> ask -> the remote call -> audit.end.
 // A file method is checked as the file action it is (perform-file's decide: read_file, write_file,
 // list_directory on the path as resolved on the host) and then acts on that resolved path, opening it
-// without following symlinks; Exec is checked as the command it runs, exactly like `client run`.
+// without following symlinks; Exec is checked as the command it runs, exactly like `client run`; a method
+// that touches nothing on the host (Template.render) needs only the principal's scope, and is audited.
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
 import { parseCommand } from '../command/parser.js';
@@ -23,7 +24,7 @@ import type { Decision, Enforcement, PathResolver, Policy } from '../policy/type
 import { DeniedError, CallTimeoutError, RemoteError } from './errors.js';
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
-import { Exec, FileSystem, type ExecOptions, type Method, type OutputChunk } from './tools.js';
+import { Exec, FileSystem, type ExecOptions, type HostFacts, type Method, type OutputChunk } from './tools.js';
 
 /** Rule prefixes may need a second round of answers from the host; more never happens (as perform-file). */
 const MAX_RESOLVE_ROUNDS = 3;
@@ -65,11 +66,12 @@ function admitted(g: Guard, action: Action, asked: Asked, started: number): Prom
 
 const io = (g: Guard): PerformIO => ({ onStdout: () => {}, onStderr: () => {}, ...(g.approve ? { approve: g.approve } : {}) });
 
-/** A FileSystem method: checked as its file action on the path resolved on the host. */
+/** A tool method other than Exec: checked as its file action on the path resolved on the host, or as touching nothing. */
 export async function guardedCall<A extends unknown[], R>(g: Guard, method: Method<A, R>, args: A, opts: CallOptions = {}): Promise<R> {
   const started = performance.now();
   const op = method.operation(...args);
   if (op.kind === 'exec') throw new TypeError(`${method.name} runs a command: call it through Exec`);
+  if (op.kind === 'none') return pureCall(g, method, args, opts, started);
   const action: FileAction = op.kind === 'file.write'
     ? { kind: 'file.write', host: g.hostName, path: op.path, content: op.content, ...(g.policy ? { policy: g.policy } : {}) }
     : { kind: op.kind, host: g.hostName, path: op.path, ...(g.policy ? { policy: g.policy } : {}) };
@@ -85,19 +87,50 @@ export async function guardedCall<A extends unknown[], R>(g: Guard, method: Meth
   } catch (err) {
     return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot resolve ${op.path} on ${g.hostName}: ${errorText(err)}`);
   }
-  const { decision, resolved } = decided;
+  const { resolved } = decided;
+  let { decision } = decided;
   if (decision.effect === 'deny' || 'error' in resolved) return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
   asked.resource = resolved.real;
   if (op.kind === 'file.write' && resolved.finalLink) {
     return refused(g, asked, started, 'denied', EXIT.DENIED, `${method.name} ${op.path}: is a symlink (to ${resolved.real}); a write never follows one, name the file itself`, decision);
   }
+  if (op.kind === 'file.write' && op.reads) {
+    // What the file held comes back too (a diff): reading it must be allowed as well; an ask of either asks.
+    const read = evaluatePath(policy, 'read_file', resolved.real, { cwd: '/', resolver: RESOLVED });
+    if (read.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, `${method.name} returns a diff of what ${resolved.real} held, and the policy does not let you read it: ${read.reason}`, read);
+    if (read.effect === 'ask' && decision.effect === 'allow') decision = read;
+  }
   const actionId = await g.ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
   const asking = await settleAsk(g.ctx, action, decision, io(g), actionId, started);
   if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
-  try {
-    const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved.real), opts).result;
+  return audited(g, actionId, started, async () => {
+    const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved.real, factsOf(g)), opts).result;
     if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
-    const value = method.decode(raw);
+    return method.decode(raw);
+  });
+}
+
+/** A method that touches nothing on the host: the principal's scope must admit the host; the call is audited. */
+async function pureCall<A extends unknown[], R>(g: Guard, method: Method<A, R>, args: A, opts: CallOptions, started: number): Promise<R> {
+  const asked: Asked = { principal: g.ctx.principal.name, host: g.hostName, operation: 'runtime.call', command: method.name, argv: null, policy: '(none: touches nothing on the host)' };
+  const scoped = checkScope(g.ctx.principal, { kind: 'probe', host: g.hostName }, g.ctx.defaultPolicy, (name) => g.ctx.hostEntry(name));
+  if (!scoped.ok) return refused(g, asked, started, 'denied', EXIT.DENIED, scoped.reason);
+  const actionId = await g.ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: `${method.name} touches nothing on the host` });
+  return audited(g, actionId, started, async () => method.decode(await g.link.call(method.tool, method.remote, method.encode(args, null, factsOf(g)), opts).result));
+}
+
+/** The host's name and labels, as a call's arguments may carry them (a template's `host`). */
+function factsOf(g: Guard): HostFacts {
+  return { name: g.hostName, labels: { ...(g.ctx.hostEntry(g.hostName)?.labels ?? {}) } };
+}
+
+/** A path already resolved on the host resolves to itself. */
+const RESOLVED: PathResolver = { realpath: (p, cwd) => posix.resolve(cwd, p), which: () => null };
+
+/** Runs an admitted call and writes its audit end, whatever happens. */
+async function audited<R>(g: Guard, actionId: number, started: number, run: () => Promise<R>): Promise<R> {
+  try {
+    const value = await run();
     await g.ctx.audit.end(actionId, { exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
     return value;
   } catch (err) {
@@ -115,9 +148,8 @@ export async function guardedCall<A extends unknown[], R>(g: Guard, method: Meth
 /** A glob may walk into directories through symlinks: each directory a match is in must be listable too. */
 function globDirsAllowed(policy: Policy, matches: Array<[string, string]>): void {
   // The host sent them resolved already.
-  const resolver: PathResolver = { realpath: (p, cwd) => posix.resolve(cwd, p), which: () => null };
   for (const dir of new Set(matches.map(([, d]) => d))) {
-    const d = evaluatePath(policy, 'list_directory', dir, { cwd: '/', resolver });
+    const d = evaluatePath(policy, 'list_directory', dir, { cwd: '/', resolver: RESOLVED });
     if (d.effect !== 'allow') throw new DeniedError(`FileSystem.glob: a match is in ${dir}, which the policy does not let you list: ${d.reason}`, null);
   }
 }

@@ -6,9 +6,18 @@ import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
 
 /** What a call does on the host, as the policy sees it. */
 export type Operation =
+  /** Nothing on the host (Template.render computes only): the principal's scope must admit the host; audited. */
+  | { kind: 'none' }
   | { kind: 'file.read' | 'file.list'; path: string }
-  | { kind: 'file.write'; path: string; content: string }
+  /** `reads`: the call also returns what the file held (Template.file's diff), so read_file is checked too. */
+  | { kind: 'file.write'; path: string; content: string; reads?: boolean }
   | { kind: 'exec'; argv: string[]; cwd?: string };
+
+/** What remux knows of the host a call goes to: its inventory name and labels (a template's `host`). */
+export interface HostFacts {
+  name: string;
+  labels: Record<string, string>;
+}
 
 export interface Method<A extends unknown[], R> {
   readonly tool: ToolSource;
@@ -17,7 +26,7 @@ export interface Method<A extends unknown[], R> {
   readonly remote: string;
   operation(...args: A): Operation;
   /** The arguments as sent: a file method gets the path as resolved on the host (`real`), which was checked. */
-  encode(args: A, real: string | null): unknown[];
+  encode(args: A, real: string | null, host: HostFacts): unknown[];
   decode(value: unknown): R;
 }
 
