@@ -11,7 +11,8 @@
  *         travels with its line as SCM_RIGHTS, as Node's own handle passing does ("NODE_HANDLE" of type
  *         "net.Native"), so it arrives as a handle Node wraps in a net.Socket. What Node writes there
  *         (its acknowledgements of handles) is read and dropped.
- * The spawner exits when either channel closes, and dies with its parent.
+ * The spawner exits when either channel closes (remux ended, however: kill -9 included), and kills the
+ * process groups of the stages still running first: nothing remux started outlives it.
  *
  * A request: ID CWD NENV ENV... NSTAGES, then for each stage MODE, and unless MODE is "-" (a stage that
  * does not run; its pipes are still made and closed, as its neighbours expect):
@@ -40,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -370,6 +370,15 @@ static void reap(void) {
   }
 }
 
+/*
+ * remux went away (its ends of our stdin and channel closed, however it ended, kill -9 included): what it
+ * started must not outlive it. Each stage leads its own process group (setsid), so the group goes with it.
+ */
+static void orphaned(void) {
+  for (size_t i = 0; i < child_count; i++) kill(-children[i].pid, SIGKILL);
+  exit(0);
+}
+
 /* Closes every fd but the channels and keep_a/keep_b: whatever remux inherited without close-on-exec. */
 static void close_others(int keep_a, int keep_b) {
   DIR *dir = opendir("/proc/self/fd");
@@ -383,7 +392,6 @@ static void close_others(int keep_a, int keep_b) {
 }
 
 int main(void) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() == 1) return 0; /* remux is gone already */
   signal(SIGPIPE, SIG_IGN);
   sigset_t chld;
@@ -415,12 +423,12 @@ int main(void) {
     if (fds[1].revents) {
       char drop[4096];
       ssize_t n = read(NODE_FD, drop, sizeof drop);
-      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return 0;
+      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) orphaned();
     }
     if (fds[0].revents) {
       if (have == cap && !(buf = realloc(buf, cap *= 2))) die("memory");
       ssize_t n = read(IN_FD, buf + have, cap - have);
-      if (n == 0) return 0;
+      if (n == 0) orphaned();
       if (n < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;
         die("reading requests");

@@ -1,6 +1,7 @@
 // remux-spawner (native/spawner.c, src/exec/spawner.ts): stages are started by it, not forked from remux,
 // get nothing of it (fds, environment), and a spawner that dies fails its commands cleanly.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { bwrapAvailable } from '../../src/exec/index.js';
@@ -94,5 +95,31 @@ describe('remux-spawner', () => {
     const next = await run(['echo', 'again']);
     assert.equal(next.out, 'again\n');
     assert.notDeepEqual(spawnerPids(), [killed]);
+  });
+
+  test('remux killed with kill -9 mid-command: the spawner kills what it started (grandchildren too) and exits', async () => {
+    const dir = tmpdir();
+    const pidFile = `${dir}/pids`;
+    // A remux of its own (this file's test process must live on): it starts a stage that leaves a
+    // background grandchild in its group, then waits.
+    const script = `const { spawnPipeline } = await import(${JSON.stringify(new URL('../../src/exec/spawner.js', import.meta.url).href)});
+      await spawnPipeline({ cwd: '/', env: { PATH: ${JSON.stringify(PATH)} }, stages: [{ program: '/bin/sh', argv: ['sh', '-c', 'sleep 30.5 & echo $$ $! > ${pidFile}; wait'], fds: ['null', 'null', 'null'], report: false, opens: [] }] });
+      setInterval(() => {}, 1000);`;
+    const remux = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+    while (!fs.existsSync(pidFile) || !fs.readFileSync(pidFile, 'utf8').includes('\n')) await new Promise((resolve) => setTimeout(resolve, 20));
+    const pids = fs.readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+    const spawner = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).find((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === String(remux.pid);
+      } catch {
+        return false;
+      }
+    });
+    assert.ok(spawner !== undefined && pids.every((pid) => !processGone(pid)), 'the stage and its grandchild run');
+    remux.kill('SIGKILL');
+    const deadline = Date.now() + 5000;
+    while (![spawner, ...pids].every((pid) => processGone(pid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(pids.every((pid) => processGone(pid)), 'what remux started outlived it');
+    assert.ok(processGone(spawner), 'the spawner outlived remux');
   });
 });
