@@ -222,9 +222,15 @@ describe('the remux launcher and a daemon', () => {
         const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
           const term = spawnScript(`${bin} client run localhost -- id`, h.env);
           let out = '';
+          let answered = false;
+          // Once: a later chunk may come after the script ended, when its stdin is gone.
+          term.stdin.on('error', () => {});
           term.stdout.on('data', (d: Buffer) => {
             out += d.toString();
-            if (out.includes('[y/N]')) term.stdin.write(`${answer}\n`);
+            if (!answered && out.includes('[y/N]')) {
+              answered = true;
+              term.stdin.write(`${answer}\n`);
+            }
           });
           term.on('close', (c) => resolve({ code: c, out }));
         });
