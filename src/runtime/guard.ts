@@ -1,9 +1,10 @@
 // The runtime behind the one door (ARCHITECTURE §1): every call is checked and audited like a front
 // end's action, before a frame is sent. scope -> policy -> what the call does, resolved on the host by
 // the runtime itself -> policy decision -> audit.begin -> ask -> the remote call -> audit.end.
-// A file method is checked as the file action it is (perform-file's decide: read_file, write_file,
-// list_directory on the path as resolved on the host) and then acts on that resolved path, opening it
-// without following symlinks; Exec is checked as the command it runs, exactly like `client run`.
+// A tool method declares what it does (method.ts's Operation): file actions are checked as perform-file
+// checks them (read_file, write_file, list_directory on the path as resolved on the host), programs as
+// execute_binary of what the host's secure PATH finds; the call then acts on exactly what was resolved,
+// opening paths without following symlinks. Exec is checked as the command it runs, like `client run`.
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
 import { parseCommand } from '../command/parser.js';
@@ -13,7 +14,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perform-file.js';
 import { askedFor, enforcementOn, errorText, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
-import type { Action, ExecAction, FileAction, Outcome, PerformIO } from '../core/types.js';
+import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
 import { OutputGate } from '../exec/output.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
@@ -23,7 +24,10 @@ import type { Decision, Enforcement, PathResolver, Policy } from '../policy/type
 import { DeniedError, CallTimeoutError, RemoteError } from './errors.js';
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
-import { Exec, FileSystem, type ExecOptions, type Method, type OutputChunk } from './tools.js';
+import { renderCallArgs } from './call-args.js';
+import { auditOperation, combine, describeOperations, nothingTouched, treeChecks } from './checks.js';
+import { ArgumentError, type Method, type Operation, type Resolved } from './method.js';
+import { Exec, FileSystem, type ExecOptions, type OutputChunk } from './tools.js';
 
 /** Rule prefixes may need a second round of answers from the host; more never happens (as perform-file). */
 const MAX_RESOLVE_ROUNDS = 3;
@@ -65,37 +69,74 @@ function admitted(g: Guard, action: Action, asked: Asked, started: number): Prom
 
 const io = (g: Guard): PerformIO => ({ onStdout: () => {}, onStderr: () => {}, ...(g.approve ? { approve: g.approve } : {}) });
 
-/** A FileSystem method: checked as its file action on the path resolved on the host. */
-export async function guardedCall<A extends unknown[], R>(g: Guard, method: Method<A, R>, args: A, opts: CallOptions = {}): Promise<R> {
+/**
+ * A tool method (not Exec): every operation it declares is checked, as one decision (any deny denies,
+ * any ask asks), before anything but the read-only questions of the check reaches the host: files as
+ * the file actions they are on the path as resolved on the host (a write never to a symlink; a tree
+ * write also against the rules inside the tree), programs as execute_binary of what the secure PATH
+ * finds there. The call then acts on exactly what was resolved and checked.
+ */
+export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: Method<A, R, F>, args: A, opts: CallOptions = {}): Promise<R> {
   const started = performance.now();
-  const op = method.operation(...args);
-  if (op.kind === 'exec') throw new TypeError(`${method.name} runs a command: call it through Exec`);
-  const action: FileAction = op.kind === 'file.write'
-    ? { kind: 'file.write', host: g.hostName, path: op.path, content: op.content, ...(g.policy ? { policy: g.policy } : {}) }
-    : { kind: op.kind, host: g.hostName, path: op.path, ...(g.policy ? { policy: g.policy } : {}) };
-  // The audit says which runtime method it was; the operation and path are the file action's.
-  const asked: Asked = { ...askedFor(g.ctx, action), command: method.name };
-  const policy = await admitted(g, action, asked, started);
-  const problem = pathProblem(op.path);
-  if (problem) return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name} ${JSON.stringify(op.path)}: ${problem}`);
-  const fileOp = FILE_OPERATIONS[op.kind];
-  let decided: { decision: Decision; resolved: Answer };
+  // Scope looks at the host and the policy only; the audit says which method and what it does.
+  const scopeAction: ExecAction = { kind: 'exec', host: g.hostName, command: method.name, ...(g.policy ? { policy: g.policy } : {}) };
+  const asked: Asked = { ...askedFor(g.ctx, scopeAction), command: method.name, argv: method.cli ? [method.name, ...renderCallArgs(method.cli, args)] : null };
+  const rejected = (err: unknown): Promise<never> => {
+    if (!(err instanceof ArgumentError)) throw err;
+    return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name}: ${err.message}`);
+  };
+  const declare = (facts: F): Operation[] => {
+    const ops = method.operations(args, facts);
+    asked.operation = auditOperation(ops);
+    if (ops.length > 0) asked.resource = ops.map((op) => (op.kind === 'exec' ? op.program : op.path)).join(' ');
+    return ops;
+  };
+  let ops: Operation[] | null = null;
   try {
-    decided = await decide(policy, fileOp, op.path, { resolve: (paths) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result });
+    if (!method.lookup) ops = declare(null as F);
   } catch (err) {
-    return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot resolve ${op.path} on ${g.hostName}: ${errorText(err)}`);
+    return rejected(err);
   }
-  const { decision, resolved } = decided;
-  if (decision.effect === 'deny' || 'error' in resolved) return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
-  asked.resource = resolved.real;
-  if (op.kind === 'file.write' && resolved.finalLink) {
-    return refused(g, asked, started, 'denied', EXIT.DENIED, `${method.name} ${op.path}: is a symlink (to ${resolved.real}); a write never follows one, name the file itself`, decision);
+  const policy = await admitted(g, scopeAction, asked, started);
+  let facts = null as F;
+  if (method.lookup) {
+    let lookupArgs: unknown[];
+    try {
+      lookupArgs = method.lookup.args(args);
+    } catch (err) {
+      return rejected(err);
+    }
+    try {
+      facts = await g.link.call<never, F>(method.tool, method.lookup.remote, lookupArgs, opts).result;
+    } catch (err) {
+      return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot ask ${g.hostName} before the check: ${errorText(err)}`);
+    }
+    try {
+      ops = declare(facts);
+    } catch (err) {
+      return rejected(err);
+    }
   }
+  const declared = ops as Operation[];
+  for (const op of declared) {
+    const problem = op.kind === 'exec' ? null : pathProblem(op.path);
+    if (problem) return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name} ${JSON.stringify(op.kind === 'exec' ? op.program : op.path)}: ${problem}`);
+  }
+  let checked: Checked | { refusal: string };
+  try {
+    checked = await checkOperations(g, policy, method.name, declared, opts);
+  } catch (err) {
+    return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot resolve what it touches on ${g.hostName}: ${errorText(err)}`);
+  }
+  if ('refusal' in checked) return refused(g, asked, started, 'denied', EXIT.DENIED, checked.refusal);
+  const { decision, resolved } = checked;
+  if (decision.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
+  if (declared.length > 0) asked.resource = checked.resources.join(' ');
   const actionId = await g.ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
-  const asking = await settleAsk(g.ctx, action, decision, io(g), actionId, started);
+  const asking = await settleAsk(g.ctx, approvalSubject(g, method.name, asked.argv, declared, resolved), decision, io(g), actionId, started);
   if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
   try {
-    const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved.real), opts).result;
+    const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved, facts), opts).result;
     if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
     const value = method.decode(raw);
     await g.ctx.audit.end(actionId, { exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
@@ -110,6 +151,64 @@ export async function guardedCall<A extends unknown[], R>(g: Guard, method: Meth
     });
     throw denied ? new DeniedError(err.message, actionId) : err;
   }
+}
+
+interface Checked {
+  decision: Decision;
+  resolved: Resolved;
+  /** What each operation was checked on (resolved paths and programs), for the audit. */
+  resources: string[];
+}
+
+/** Every declared operation decided; paths and programs resolved on the host, in one round each where it can. */
+async function checkOperations(g: Guard, policy: Policy, name: string, ops: readonly Operation[], opts: CallOptions): Promise<Checked | { refusal: string }> {
+  const resolved: Resolved = { paths: {}, programs: {}, path: g.securePath };
+  if (ops.length === 0) return { decision: nothingTouched(policy, name), resolved, resources: [] };
+  const programs = ops.flatMap((op) => (op.kind === 'exec' ? [op.program] : []));
+  const files = ops.filter((op) => op.kind !== 'exec');
+  let programDecision: Decision | null = null;
+  if (programs.length > 0) {
+    // The runtime runs these programs outside any OS sandbox, as Exec does: the same refusal.
+    const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
+    if ('refusal' in enforcement) return enforcement;
+    // One stage per program: execute_binary of each (and execute_code where one runs code); nothing else.
+    const list: CommandList = { items: programs.map((program) => ({ op: null, pipeline: { stages: [{ argv: [program], redirects: [], pos: 0 }] } })) };
+    const d = await decideCommand(g, policy, list, '/', enforcement, opts);
+    programDecision = combine(policy, [{ ...d, checks: d.checks.filter((c) => c.operation === 'execute_binary' || c.operation === 'execute_code') }], d);
+    for (const c of programDecision.checks) if (c.operation === 'execute_binary' && c.stage >= 0) resolved.programs[programs[c.stage] as string] = c.resource;
+  }
+  const fileDecisions = await Promise.all(
+    files.map(async (op) => {
+      const { decision, resolved: answer } = await decide(policy, FILE_OPERATIONS[op.kind], op.path, { resolve: (paths) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result });
+      if ('error' in answer) return { ...decision, effect: 'deny' as const, reason: `${name} ${op.path}: ${answer.error}` };
+      resolved.paths[op.path] = answer.real;
+      if (op.kind === 'file.write' && answer.finalLink) {
+        return { ...decision, effect: 'deny' as const, reason: `${name} ${op.path}: is a symlink (to ${answer.real}); a write never follows one, name the file itself` };
+      }
+      const tree = op.kind === 'file.write' && op.tree ? treeChecks(policy, answer.real) : [];
+      return tree.length > 0 ? combine(policy, [decision, { ...decision, checks: tree }], decision) : decision;
+    }),
+  );
+  const decisions = [...(programDecision ? [programDecision] : []), ...fileDecisions];
+  // A refusal a check made itself (a symlink, an unresolvable path) carries no check: it decides first.
+  const own = decisions.find((d) => d.effect === 'deny' && !d.checks.some((c) => c.effect === 'deny'));
+  const decision = own ?? (decisions.length === 1 ? (decisions[0] as Decision) : combine(policy, decisions, decisions[0] as Decision));
+  const resources = ops.map((op) => (op.kind === 'exec' ? (resolved.programs[op.program] ?? op.program) : (resolved.paths[op.path] ?? op.path)));
+  return { decision, resolved, resources };
+}
+
+/**
+ * What an approver is asked: a call with one file operation is that file action; any other call is
+ * put as the method with its arguments and everything it does.
+ */
+function approvalSubject(g: Guard, name: string, argv: string[] | null, ops: readonly Operation[], resolved: Resolved): ApprovalSubject {
+  const policy = g.policy ? { policy: g.policy } : {};
+  const [only] = ops;
+  if (ops.length === 1 && only && only.kind !== 'exec') {
+    const path = resolved.paths[only.path] ?? only.path;
+    return only.kind === 'file.write' ? { kind: 'file.write', host: g.hostName, path, content: only.content ?? '', ...policy } : { kind: only.kind, host: g.hostName, path, ...policy };
+  }
+  return { kind: 'exec', host: g.hostName, command: `${(argv ?? [name]).join(' ')} (${describeOperations(ops)})`, ...policy };
 }
 
 /** A glob may walk into directories through symlinks: each directory a match is in must be listable too. */

@@ -22,10 +22,12 @@ import type { CallStream } from './queue.js';
 import { channelTransport, processTransport, streamTransport } from './transports.js';
 import type { ExecOptions, ExecResult, Method, OutputChunk } from './tools.js';
 
-export { Exec, FileSystem, METHODS } from './tools.js';
+export { Apt, AptRepository, ArgumentError, Exec, FileSystem, Logger, METHODS, Pacman, PacmanRepository, Quit, Service, User } from './tools.js';
+export { parseCallArgs, usage } from './call-args.js';
 export { CallTimeoutError, DeniedError, ProtocolError, RemoteError } from './errors.js';
 export { stage0Argv } from './bootstrap.js';
 export type { CallOptions, Hello, LogRecord } from './link.js';
+export type { CliSpec, Method, Operation } from './method.js';
 
 export interface ConnectOptions {
   /** Who calls, under which policies, audited where. */
@@ -54,12 +56,12 @@ export class RuntimeHost {
     return this.link.hello as Hello;
   }
 
-  call<A extends unknown[], R>(method: Method<A, R>, ...args: A): Promise<R> {
+  call<A extends unknown[], R, F>(method: Method<A, R, F>, ...args: A): Promise<R> {
     return guardedCall(this.guard, method, args);
   }
 
   /** call() with a timeout or an AbortSignal: either stops the work on the host. */
-  callWith<A extends unknown[], R>(opts: CallOptions, method: Method<A, R>, ...args: A): Promise<R> {
+  callWith<A extends unknown[], R, F>(opts: CallOptions, method: Method<A, R, F>, ...args: A): Promise<R> {
     return guardedCall(this.guard, method, args, opts);
   }
 
