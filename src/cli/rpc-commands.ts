@@ -52,6 +52,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
       try {
         host = await runtime.connect(name, {
           context: ctx,
+          securePath: ctx.config.exec.secure_path,
           ...(opts.python ? { python: opts.python } : {}),
           ...(opts.policy ? { policy: opts.policy } : {}),
           ...(ask ? { approve: ask } : {}),

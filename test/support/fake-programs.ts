@@ -2,10 +2,10 @@
 // no systemd (PID 1 is not systemd) and is no Arch system. Each records its argv, one line per run, and
 // keeps its state in files, so a tool's idempotency shows in what it ran.
 
-/** systemctl: is-active, is-enabled, start, stop, restart, reload, enable, disable; state under /var/lib/fake-systemd. */
-export const FAKE_SYSTEMCTL = `#!/bin/sh
-echo "$*" >> /var/log/fake-systemctl.log
-s=/var/lib/fake-systemd; mkdir -p $s/active $s/enabled
+/** systemctl: is-active, is-enabled, start, stop, restart, reload, enable, disable; argv in STATE/log, units under STATE. */
+export const fakeSystemctl = (state: string): string => `#!/bin/sh
+s=${state}; mkdir -p $s/active $s/enabled
+echo "$*" >> $s/log
 verb=$1; shift; [ "$1" = -- ] && shift; unit=$1
 case $verb in
   is-active) if [ -e $s/active/$unit ]; then echo active; else echo inactive; exit 3; fi ;;
@@ -18,10 +18,13 @@ case $verb in
 esac
 `;
 
-/** pacman: -Q, -Qu, -S [--needed], -R, -Sy; installed packages under /var/lib/fake-pacman, sync dbs under /var/lib/pacman/sync. */
-export const FAKE_PACMAN = `#!/bin/sh
-echo "$*" >> /var/log/fake-pacman.log
-s=/var/lib/fake-pacman; mkdir -p $s
+/**
+ * pacman: -Q, -Qu, -S [--needed], -R, -Sy; argv in STATE/log, installed packages under STATE (STATE/NAME.new:
+ * an update is available), sync databases under /var/lib/pacman/sync (STATE/.db-stale: -Sy changes one).
+ */
+export const fakePacman = (state: string): string => `#!/bin/sh
+s=${state}; mkdir -p $s
+echo "$*" >> $s/log
 op=; names=
 for a in "$@"; do case $a in -Q|-Qu|-S|-R|-Sy) op=$a ;; -*) ;; *) names="$names $a" ;; esac; done
 case $op in
