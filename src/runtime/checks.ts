@@ -1,5 +1,6 @@
 // Pieces of the check of a tool call's declared operations (guard.ts): the rules a write of a whole tree
 // reaches, one decision out of several, and how the call reads in the audit and to an approver.
+import { posix } from 'node:path';
 import { globPrefix } from '../policy/glob.js';
 import type { Check, Decision, Policy } from '../policy/types.js';
 import { FILE_OPERATIONS } from '../core/perform-file.js';
@@ -28,7 +29,7 @@ export function treeChecks(policy: Policy, root: string): Check[] {
         stage: 0,
         effect: rule.effect,
         rule: ref,
-        reason: `write_file anywhere under ${root}, which includes ${glob}: ${verdict} by ${policy.name}#${rule.index} (${rule.source.file}:${rule.source.line})${why}`,
+        reason: `write_file anywhere under ${root}, which includes ${glob}: ${verdict} by ${policy.name}#${rule.index} (${posix.basename(rule.source.file)}:${rule.source.line})${why}`,
       });
     }
   }

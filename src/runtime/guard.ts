@@ -80,7 +80,7 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   const started = performance.now();
   // Scope looks at the host and the policy only; the audit says which method and what it does.
   const scopeAction: ExecAction = { kind: 'exec', host: g.hostName, command: method.name, ...(g.policy ? { policy: g.policy } : {}) };
-  const asked: Asked = { ...askedFor(g.ctx, scopeAction), command: method.name, argv: method.cli ? [method.name, ...renderCallArgs(method.cli, args)] : null };
+  const asked: Asked = { ...askedFor(g.ctx, scopeAction), operation: 'runtime.call', command: method.name, argv: method.cli ? [method.name, ...renderCallArgs(method.cli, args)] : null };
   const rejected = (err: unknown): Promise<never> => {
     if (!(err instanceof ArgumentError)) throw err;
     return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name}: ${err.message}`);

@@ -99,7 +99,6 @@ export function oneOf<T extends string>(what: string, value: unknown, allowed: r
 
 /** One line of a config file: no line breaks or other control characters (they would add settings). */
 export function line(what: string, value: unknown): string {
-  // eslint-disable-next-line no-control-regex
   return matching(what, value, /^[^\x00-\x1f\x7f]*$/, 'a single line without control characters');
 }
 

@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 import { Apt, AptRepository, connectProcess, DeniedError, RemoteError, User } from '../../src/runtime/index.js';
+import type { ApprovalSubject, PerformIO } from '../../src/core/types.js';
 import { aptRepo } from '../support/apt-repo.js';
 import { runtimeContext } from '../support/runtime.js';
 import { throwawayRoot } from '../support/throwaway-root.js';
 
-const PROGRAMS = 'apt-get|apt-cache|dpkg-query|useradd|usermod|userdel|visudo';
+const PROGRAMS = 'apt-get|apt-cache|dpkg-query|useradd|usermod|userdel|visudo|ln|mkdir';
 const POLICIES = `policies:
   system:
     sandbox: false
@@ -19,6 +20,7 @@ const POLICIES = `policies:
       - { operation: execute_binary, resource: "${PROGRAMS}" }
       - { operation: write_file, resource: "/**" }
       - { operation: read_file, resource: "/**" }
+      - { operation: write_stdout }
   readonly:
     sandbox: false
     capabilities:
@@ -29,6 +31,13 @@ const POLICIES = `policies:
       - { operation: execute_binary, resource: "${PROGRAMS}" }
       - { operation: write_file, resource: "/etc/sudoers.d/**", effect: deny, reason: no sudo grants here }
       - { operation: write_file, resource: "/etc/shadow", effect: deny, reason: no account changes }
+      - { operation: write_file, resource: "/**" }
+      - { operation: read_file, resource: "/**" }
+  asked:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: "${PROGRAMS}" }
+      - { operation: write_file, resource: "/etc/sudoers.d/**", effect: ask, reason: a person grants sudo }
       - { operation: write_file, resource: "/**" }
       - { operation: read_file, resource: "/**" }
   noapt:
@@ -46,10 +55,10 @@ function listing(dir: string): string[] {
   return (readdirSync(dir, { recursive: true }) as string[]).sort();
 }
 
-async function enter(t: TestContext, policy: string, binds: string[] = []) {
+async function enter(t: TestContext, policy: string, binds: string[] = [], approve?: PerformIO['approve']) {
   const root = throwawayRoot(t, binds);
   const { context, audit } = runtimeContext(t, POLICIES, policy);
-  const host = await connectProcess('debian-root', { context, argvPrefix: root.argvPrefix });
+  const host = await connectProcess('debian-root', { context, argvPrefix: root.argvPrefix, ...(approve ? { approve } : {}) });
   t.after(() => host.close());
   // The interpreter is up: the overlay is mounted and the root set up.
   return { root, host, audit, before: listing(root.upper) };
@@ -130,6 +139,12 @@ test('Apt, AptRepository and User in a throwaway Debian root', { timeout: 90_000
     assert.deepEqual(await host.call(User.authorizedKey, 'bob', KEY.replace('bob@laptop', 'other comment')), { changed: false, diff: '' });
     assert.equal((await host.call(User.authorizedKey, 'bob', KEY, { state: 'absent' })).changed, true);
     assert.equal(readFileSync(file, 'utf8'), '');
+    // eve points her ~/.ssh at root's: her key must not land in /root/.ssh/authorized_keys.
+    await host.call(User.present, 'eve');
+    assert.equal((await host.exec(['mkdir', '-p', '/root/.ssh'])).code, 0);
+    assert.equal((await host.exec(['ln', '-s', '/root/.ssh', '/home/eve/.ssh'])).code, 0);
+    await assert.rejects(host.call(User.authorizedKey, 'eve', KEY), (e: Error) => e instanceof RemoteError && e.type === 'PermissionError' && /\/home\/eve\/.ssh\/authorized_keys is a symlink to \/root\/.ssh\/authorized_keys: refused/.test(e.message));
+    assert.equal(existsSync(root.changed('/root/.ssh/authorized_keys')), false);
     await assert.rejects(host.call(User.authorizedKey, 'nobody-here', KEY), (e: Error) => e instanceof DeniedError && /there is no user nobody-here/.test(e.message));
 
     const rules = ['bob ALL=(root) NOPASSWD: /usr/bin/systemctl restart nginx'];
@@ -177,4 +192,24 @@ test('apt-get not allowed: Apt.package is denied though dpkg-query is; a deny ru
   // What the policy allows still works under it.
   assert.equal((await guarded.host.call(AptRepository.present, 'ok', { uris: 'file:/srv', suites: './' })).changed, true);
   assert.deepEqual(listing(noapt.root.upper), noapt.before);
+});
+
+test('an ask rule on what a tool writes goes to the approver, who sees the call and everything it does; refused, nothing is written', async (t) => {
+  const asked: ApprovalSubject[] = [];
+  let answer: 'allow' | 'deny' = 'deny';
+  const { host, root, audit } = await enter(t, 'asked', [], async (subject) => {
+    asked.push(subject);
+    return answer;
+  });
+  const rules = ['root ALL=(ALL) ALL'];
+  await assert.rejects(host.call(User.sudoer, 'ops', { rules }), (e: Error) => e instanceof DeniedError && /a person grants sudo; approval refused/.test(e.message));
+  assert.equal(existsSync(root.changed('/etc/sudoers.d/ops')), false);
+  assert.deepEqual(asked[0], {
+    kind: 'exec',
+    host: 'debian-root',
+    command: 'User.sudoer ops --rules root ALL=(ALL) ALL (execute_binary visudo, write_file /etc/sudoers.d/ops, read_file /etc/sudoers.d/ops)',
+  });
+  answer = 'allow';
+  assert.equal((await host.call(User.sudoer, 'ops', { rules })).changed, true);
+  assert.deepEqual(audit.list().map((a) => [a.begin.decision, a.end?.exitCode]), [['ask', 77], ['ask', 0]]);
 });

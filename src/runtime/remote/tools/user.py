@@ -85,6 +85,11 @@ def authorizedKey(cx, user, key, state, path):
     a = _account(user)
     if a is None:
         raise KeyError('no user %r on this host' % user)
+    # ~/.ssh belongs to the user, who could point it elsewhere (at /root/.ssh): the checked path must be
+    # the home's own, and the no-follow walk fails on a link put there since.
+    own = os.path.join(os.path.realpath(a.pw_dir), '.ssh', 'authorized_keys')
+    if path != own:
+        raise PermissionError(1, '%s is a symlink to %s: refused, nothing was written' % (own, path))
     old = _old(path)
     lines = (old or b'').decode().splitlines()
     want = _blob(key)
