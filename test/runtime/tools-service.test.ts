@@ -55,13 +55,13 @@ Include = /etc/pacman.d/mirrorlist
 #Include = /etc/pacman.d/mirrorlist
 `;
 
-async function enter(t: TestContext, policy: string, onLog?: (r: LogRecord) => void) {
+async function enter(t: TestContext, policy: string, onLog?: (r: LogRecord) => void, python?: string) {
   const root = throwawayRoot(t);
   root.place('/usr/local/sbin/systemctl', fakeSystemctl('/var/lib/fake-systemd'), 0o755);
   root.place('/usr/local/sbin/pacman', fakePacman('/var/lib/fake-pacman'), 0o755);
   root.place('/etc/pacman.conf', PACMAN_CONF);
   const { context, audit } = runtimeContext(t, POLICIES, policy);
-  const host = await connectProcess('root', { context, argvPrefix: root.argvPrefix, ...(onLog ? { onLog } : {}) });
+  const host = await connectProcess('root', { context, argvPrefix: root.argvPrefix, ...(onLog ? { onLog } : {}), ...(python ? { python } : {}) });
   t.after(() => host.close());
   const log = (state: string): string[] => {
     const file = root.changed(`/var/lib/${state}/log`);
@@ -153,6 +153,17 @@ test('Logger: a record logged on the host arrives through onLog; setLevel filter
   const first = audit.list()[0];
   assert.deepEqual([first?.begin.operation, first?.begin.command, first?.begin.decision, first?.end?.exitCode], ['runtime.call', 'Logger.log', 'allow', 0]);
   await assert.rejects(host.call(Logger.setLevel, 'loud' as never), /level must be one of debug, info, warning, error, critical/);
+});
+
+test('the tools run on Python 3.8, the stated floor', async (t) => {
+  const python = '/root/.pyenv/versions/3.8.18/bin/python3';
+  if (!existsSync(python)) return t.skip(`${python} is not installed`);
+  const { host } = await enter(t, 'system', undefined, python);
+  assert.match(host.hello.py, /^3\.8\./);
+  assert.equal((await host.call(Service.converge, 'nginx', { started: true, enabled: true })).changed, true);
+  assert.equal((await host.call(PacmanRepository.present, 'custom', { servers: 'https://repo.example' })).changed, true);
+  assert.deepEqual(await host.call(PacmanRepository.present, 'custom', { servers: 'https://repo.example' }), { changed: false, diff: '' });
+  assert.equal((await host.call(Pacman.package, 'nginx')).changed, true);
 });
 
 /** Neither gone nor a zombie (a killed child of an interpreter that exited waits for PID 1 to reap it). */
