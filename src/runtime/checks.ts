@@ -74,9 +74,14 @@ export function auditOperation(ops: readonly Operation[]): string {
   return ops.length === 0 ? 'runtime.call' : [...new Set(ops.map(policyOperation))].join(',');
 }
 
+/** A command's argv, or a file operation's path. */
+export function operationTarget(op: Operation): string {
+  return op.kind === 'exec' ? op.argv.join(' ') : op.path;
+}
+
 /** In words, for an approver and refusals: `execute_binary systemctl, write_file / (anywhere under it)`. */
 export function describeOperations(ops: readonly Operation[]): string {
   return ops
-    .map((op) => `${policyOperation(op)} ${op.kind === 'exec' ? op.program : op.path}${op.kind === 'file.write' && op.tree ? ' (anywhere under it)' : ''}`)
+    .map((op) => `${policyOperation(op)} ${operationTarget(op)}${op.kind === 'file.write' && op.tree ? ' (anywhere under it)' : ''}`)
     .join(', ');
 }

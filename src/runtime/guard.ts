@@ -25,7 +25,7 @@ import { DeniedError, CallTimeoutError, RemoteError } from './errors.js';
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
 import { renderCallArgs } from './call-args.js';
-import { auditOperation, combine, describeOperations, nothingTouched, treeChecks } from './checks.js';
+import { auditOperation, combine, describeOperations, nothingTouched, operationTarget, treeChecks } from './checks.js';
 import { ArgumentError, type Method, type Operation, type Resolved } from './method.js';
 import { Exec, FileSystem, type ExecOptions, type OutputChunk } from './tools.js';
 
@@ -88,7 +88,7 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   const declare = (facts: F): Operation[] => {
     const ops = method.operations(args, facts);
     asked.operation = auditOperation(ops);
-    if (ops.length > 0) asked.resource = ops.map((op) => (op.kind === 'exec' ? op.program : op.path)).join(' ');
+    if (ops.length > 0) asked.resource = ops.map(operationTarget).join(' ');
     return ops;
   };
   let ops: Operation[] | null = null;
@@ -120,7 +120,7 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   const declared = ops as Operation[];
   for (const op of declared) {
     const problem = op.kind === 'exec' ? null : pathProblem(op.path);
-    if (problem) return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name} ${JSON.stringify(op.kind === 'exec' ? op.program : op.path)}: ${problem}`);
+    if (problem) return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name} ${JSON.stringify(operationTarget(op))}: ${problem}`);
   }
   let checked: Checked | { refusal: string };
   try {
@@ -164,23 +164,30 @@ interface Checked {
 async function checkOperations(g: Guard, policy: Policy, name: string, ops: readonly Operation[], opts: CallOptions): Promise<Checked | { refusal: string }> {
   const resolved: Resolved = { paths: {}, programs: {}, path: g.securePath };
   if (ops.length === 0) return { decision: nothingTouched(policy, name), resolved, resources: [] };
-  const programs = ops.flatMap((op) => (op.kind === 'exec' ? [op.program] : []));
+  const commands = ops.filter((op): op is Extract<Operation, { kind: 'exec' }> => op.kind === 'exec');
   const files = ops.filter((op) => op.kind !== 'exec');
-  let programDecision: Decision | null = null;
-  if (programs.length > 0) {
-    // The runtime runs these programs outside any OS sandbox, as Exec does: the same refusal.
+  const commandDecisions: Decision[] = [];
+  if (commands.length > 0) {
+    // The runtime runs these outside any OS sandbox, as Exec does: the same refusal.
     const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
     if ('refusal' in enforcement) return enforcement;
-    // One stage per program: execute_binary of each (and execute_code where one runs code); nothing else.
-    const list: CommandList = { items: programs.map((program) => ({ op: null, pipeline: { stages: [{ argv: [program], redirects: [], pos: 0 }] } })) };
-    const d = await decideCommand(g, policy, list, '/', enforcement, opts);
-    programDecision = combine(policy, [{ ...d, checks: d.checks.filter((c) => c.operation === 'execute_binary' || c.operation === 'execute_code') }], d);
-    for (const c of programDecision.checks) if (c.operation === 'execute_binary' && c.stage >= 0) resolved.programs[programs[c.stage] as string] = c.resource;
+    // One list per working directory, one stage per command: a round of answers from the host for all.
+    for (const cwd of new Set(commands.map((op) => op.cwd ?? '/'))) {
+      const here = commands.filter((op) => (op.cwd ?? '/') === cwd);
+      const list: CommandList = { items: here.map((op) => ({ op: null, pipeline: { stages: [{ argv: [...op.argv], redirects: [], pos: 0 }] } })) };
+      const d = await decideCommand(g, policy, list, cwd, enforcement, opts);
+      // Their output goes to the tool, not to the caller: no write_stdout.
+      commandDecisions.push(combine(policy, [{ ...d, checks: d.checks.filter((c) => c.operation !== 'write_stdout') }], d));
+      here.forEach((op, i) => {
+        const found = d.checks.find((c) => c.operation === 'execute_binary' && c.stage === i);
+        if (found) resolved.programs[op.argv[0] as string] = found.resource;
+      });
+    }
   }
   const fileDecisions = await Promise.all(
     files.map(async (op) => {
       const { decision, resolved: answer } = await decide(policy, FILE_OPERATIONS[op.kind], op.path, { resolve: (paths) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result });
-      if ('error' in answer) return { ...decision, effect: 'deny' as const, reason: `${name} ${op.path}: ${answer.error}` };
+      if ('error' in answer) return decision.effect === 'deny' ? decision : { ...decision, effect: 'deny' as const, reason: `${name} ${op.path}: ${answer.error}` };
       resolved.paths[op.path] = answer.real;
       if (op.kind === 'file.write' && answer.finalLink) {
         return { ...decision, effect: 'deny' as const, reason: `${name} ${op.path}: is a symlink (to ${answer.real}); a write never follows one, name the file itself` };
@@ -189,11 +196,11 @@ async function checkOperations(g: Guard, policy: Policy, name: string, ops: read
       return tree.length > 0 ? combine(policy, [decision, { ...decision, checks: tree }], decision) : decision;
     }),
   );
-  const decisions = [...(programDecision ? [programDecision] : []), ...fileDecisions];
+  const decisions = [...commandDecisions, ...fileDecisions];
   // A refusal a check made itself (a symlink, an unresolvable path) carries no check: it decides first.
   const own = decisions.find((d) => d.effect === 'deny' && !d.checks.some((c) => c.effect === 'deny'));
   const decision = own ?? (decisions.length === 1 ? (decisions[0] as Decision) : combine(policy, decisions, decisions[0] as Decision));
-  const resources = ops.map((op) => (op.kind === 'exec' ? (resolved.programs[op.program] ?? op.program) : (resolved.paths[op.path] ?? op.path)));
+  const resources = ops.map((op) => (op.kind === 'exec' ? [resolved.programs[op.argv[0] as string] ?? op.argv[0], ...op.argv.slice(1)].join(' ') : (resolved.paths[op.path] ?? op.path)));
   return { decision, resolved, resources };
 }
 

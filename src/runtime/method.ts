@@ -11,14 +11,18 @@ export type Operation =
    * ask rule of write_file on anything inside it applies too. `content`: what is written, when known.
    */
   | { kind: 'file.write'; path: string; content?: string; tree?: boolean }
-  /** execute_binary of a program looked up in the secure PATH on the host (the runtime runs what was checked). */
-  | { kind: 'exec'; program: string };
+  /**
+   * A command (argv, no shell), checked as `client run` checks it (every program it runs, each found in
+   * the secure PATH on the host, and every path it names), but for write_stdout: its output goes to the
+   * tool, not the caller. A built-in tool declares each program it runs as argv [name].
+   */
+  | { kind: 'exec'; argv: string[]; cwd?: string };
 
 /** What the check resolved on the host: the call acts on exactly these. */
 export interface Resolved {
   /** Each declared path as resolved on the host (symlinks followed). */
   paths: Record<string, string>;
-  /** Each declared program as found in the secure PATH on the host. */
+  /** Each declared command's program (argv[0]) as found in the secure PATH on the host. */
   programs: Record<string, string>;
   /** The secure PATH, for what those programs run in turn. */
   path: string;

@@ -37,7 +37,7 @@ export interface PacmanRepositoryOptions {
 const STATES = ['present', 'absent', 'latest'] as const;
 type PackageState = (typeof STATES)[number];
 const SYSTEM: Operation = { kind: 'file.write', path: '/', tree: true };
-const run = (...programs: string[]): Operation[] => programs.map((program) => ({ kind: 'exec', program }));
+const run = (...programs: string[]): Operation[] => programs.map((program) => ({ kind: 'exec', argv: [program] }));
 
 /** Package names (apt: name[:arch][=version]; pacman: name), never an option. */
 function packages(what: RegExp, value: string | readonly string[]): string[] {

@@ -11,7 +11,7 @@ export interface ServiceState {
 }
 
 const tool = lazyTool('Service', 'service.py');
-const SYSTEMCTL: Operation[] = [{ kind: 'exec', program: 'systemctl' }];
+const SYSTEMCTL: Operation[] = [{ kind: 'exec', argv: ['systemctl'] }];
 
 /** A unit name (nginx, nginx.service, getty@tty1.service), never an option. */
 const unit = (name: unknown): string => matching('the unit name', name, /^[\w:@.\\][\w:@.\\-]*$/, 'a systemd unit name (not starting with "-")');

@@ -75,7 +75,7 @@ export const User = {
     cli: { positional: ['name'], options: { uid: 'number', group: 'string', groups: 'strings', shell: 'string', home: 'string', comment: 'string', system: 'boolean', createHome: 'boolean' } },
     operations: ([name, o = {}]) => {
       checkOptions(o);
-      return [{ kind: 'exec', program: 'useradd' }, { kind: 'exec', program: 'usermod' }, ...ACCOUNTS, { kind: 'file.write', path: homeOf(userName(name), o), tree: true }];
+      return [{ kind: 'exec', argv: ['useradd'] }, { kind: 'exec', argv: ['usermod'] }, ...ACCOUNTS, { kind: 'file.write', path: homeOf(userName(name), o), tree: true }];
     },
     args: ([name, o = {}]) => [name, { ...o, home: homeOf(name, o), explicitHome: o.home !== undefined }],
   }),
@@ -88,7 +88,7 @@ export const User = {
     cli: { positional: ['name'], options: { removeHome: 'boolean' } },
     lookup: { remote: 'home', args: ([name]) => [userName(name)] },
     operations: ([, o = {}], home) => [
-      { kind: 'exec', program: 'userdel' },
+      { kind: 'exec', argv: ['userdel'] },
       ...ACCOUNTS,
       ...(o.removeHome && home !== null ? [{ kind: 'file.write' as const, path: home, tree: true }] : []),
     ],
@@ -127,7 +127,7 @@ export const User = {
       const rules = list(o.rules ?? []).map((r) => line('a sudoers rule', r));
       if (state === 'present' && rules.length === 0) throw new ArgumentError('User.sudoer: give the rules (state present)');
       const path = `/etc/sudoers.d/${name}`;
-      return [{ kind: 'exec', program: 'visudo' }, { kind: 'file.write', path, content: rules.join('\n') }, { kind: 'file.read', path }];
+      return [{ kind: 'exec', argv: ['visudo'] }, { kind: 'file.write', path, content: rules.join('\n') }, { kind: 'file.read', path }];
     },
     args: ([name, o], resolved) => [name, list(o.rules ?? []), o.state ?? 'present', resolved.paths[`/etc/sudoers.d/${name}`]],
   }),
