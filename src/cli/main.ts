@@ -14,6 +14,7 @@ import { registerSession } from './commands/session.js';
 import type { ClientHost } from './client-commands.js';
 import { registerPrincipal } from './commands/principal.js';
 import { registerRpc } from './commands/rpc.js';
+import { registerTemplate } from './commands/template.js';
 import { processInvocation } from './invocation.js';
 import { createProgram, runProgram } from './program.js';
 
@@ -42,5 +43,6 @@ registerMcp(program, invocation);
 registerAgent(program);
 registerCode(program);
 registerRpc(program, clientHost);
+registerTemplate(program, invocation);
 // No top-level await: launch.cts runs this module bundled as CommonJS.
 void runProgram(program, process.argv.slice(2), invocation);

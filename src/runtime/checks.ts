@@ -82,6 +82,6 @@ export function operationTarget(op: Operation): string {
 /** In words, for an approver and refusals: `execute_binary systemctl, write_file / (anywhere under it)`. */
 export function describeOperations(ops: readonly Operation[]): string {
   return ops
-    .map((op) => `${policyOperation(op)} ${operationTarget(op)}${op.kind === 'file.write' && op.tree ? ' (anywhere under it)' : ''}`)
+    .map((op) => `${policyOperation(op)} ${operationTarget(op)}${op.kind === 'file.write' && op.tree ? ' (anywhere under it)' : ''}${op.kind === 'file.write' && op.reads ? ' (and read_file)' : ''}`)
     .join(', ');
 }

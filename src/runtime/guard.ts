@@ -20,7 +20,7 @@ import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { evaluate, evaluatePath } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
-import type { Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
+import type { Check, Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
 import { DeniedError, CallTimeoutError, RemoteError } from './errors.js';
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
@@ -162,7 +162,7 @@ interface Checked {
 
 /** Every declared operation decided; paths and programs resolved on the host, in one round each where it can. */
 async function checkOperations(g: Guard, policy: Policy, name: string, ops: readonly Operation[], opts: CallOptions): Promise<Checked | { refusal: string }> {
-  const resolved: Resolved = { paths: {}, programs: {}, path: g.securePath };
+  const resolved: Resolved = { paths: {}, programs: {}, path: g.securePath, host: { name: g.hostName, labels: { ...(g.ctx.hostEntry(g.hostName)?.labels ?? {}) } } };
   if (ops.length === 0) return { decision: nothingTouched(policy, name), resolved, resources: [] };
   const commands = ops.filter((op): op is Extract<Operation, { kind: 'exec' }> => op.kind === 'exec');
   const files = ops.filter((op) => op.kind !== 'exec');
@@ -184,16 +184,24 @@ async function checkOperations(g: Guard, policy: Policy, name: string, ops: read
       });
     }
   }
+  const resolve = (paths: string[]): Promise<Answer[]> => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result;
   const fileDecisions = await Promise.all(
     files.map(async (op) => {
-      const { decision, resolved: answer } = await decide(policy, FILE_OPERATIONS[op.kind], op.path, { resolve: (paths) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result });
+      const { decision, resolved: answer } = await decide(policy, FILE_OPERATIONS[op.kind], op.path, { resolve });
       if ('error' in answer) return decision.effect === 'deny' ? decision : { ...decision, effect: 'deny' as const, reason: `${name} ${op.path}: ${answer.error}` };
       resolved.paths[op.path] = answer.real;
       if (op.kind === 'file.write' && answer.finalLink) {
         return { ...decision, effect: 'deny' as const, reason: `${name} ${op.path}: is a symlink (to ${answer.real}); a write never follows one, name the file itself` };
       }
-      const tree = op.kind === 'file.write' && op.tree ? treeChecks(policy, answer.real) : [];
-      return tree.length > 0 ? combine(policy, [decision, { ...decision, checks: tree }], decision) : decision;
+      const more: Decision[] = [];
+      if (op.kind === 'file.write' && op.tree) more.push({ ...decision, checks: treeChecks(policy, answer.real) });
+      // What the file held comes back too (a diff): reading it must be allowed as well.
+      if (op.kind === 'file.write' && op.reads) {
+        const read = (await decide(policy, 'read_file', op.path, { resolve })).decision;
+        const why = (c: Check): Check => (c.effect === 'deny' ? { ...c, reason: `${name} returns a diff of what ${answer.real} held, and the policy does not let you read it: ${c.reason}` } : c);
+        more.push({ ...read, checks: read.checks.map(why) });
+      }
+      return more.length > 0 ? combine(policy, [decision, ...more], decision) : decision;
     }),
   );
   const decisions = [...commandDecisions, ...fileDecisions];

@@ -20,10 +20,13 @@ import { guardedCall, guardedExec, type CallDone, type Guard } from './guard.js'
 import { Link, type CallOptions, type Hello, type LogRecord, type Transport } from './link.js';
 import type { CallStream } from './queue.js';
 import { channelTransport, processTransport, streamTransport } from './transports.js';
+import { Template, type RenderOptions, type Variables } from './template.js';
 import type { ExecOptions, ExecResult, Method, OutputChunk } from './tools.js';
 
 export { Apt, AptRepository, ArgumentError, Exec, FileSystem, Logger, METHODS, Pacman, PacmanRepository, Quit, Service, User } from './tools.js';
 export { parseCallArgs, usage } from './call-args.js';
+export { Template } from './template.js';
+export type { RenderOptions, TemplateFileOptions, TemplateFileResult, Variables } from './template.js';
 export { CallTimeoutError, DeniedError, ProtocolError, RemoteError } from './errors.js';
 export { stage0Argv } from './bootstrap.js';
 export type { CallOptions, Hello, LogRecord } from './link.js';
@@ -127,7 +130,23 @@ export function connectProcess(name: string, opts: ConnectOptions & { argvPrefix
   return start(t, name, null, opts);
 }
 
+/**
+ * Renders a template in a local python3 with no host behind it (`remux template render`): the one
+ * implementation of the language, `host` being this machine. It touches nothing, and there is no host
+ * or principal to check, so no policy applies and nothing is audited.
+ */
+export async function renderLocally(text: string, variables: Variables, opts: RenderOptions & { python?: string; securePath?: string } = {}): Promise<string> {
+  const link = await Link.open(processTransport(localProcess(opts)));
+  try {
+    const m = Template.render;
+    const nothing = { paths: {}, programs: {}, path: opts.securePath ?? DEFAULT_SECURE_PATH, host: { name: 'localhost', labels: {} } };
+    return m.decode(await link.call(m.tool, m.remote, m.encode([text, variables, opts], nothing, null)).result);
+  } finally {
+    link.close();
+  }
+}
+
 /** A local interpreter starts like a local command: from the secure PATH, with none of our secrets (REMUX_TOKEN, agent sockets). */
-function localProcess(opts: ConnectOptions): { python?: string; env: Record<string, string> } {
+function localProcess(opts: { python?: string; securePath?: string }): { python?: string; env: Record<string, string> } {
   return { ...(opts.python ? { python: opts.python } : {}), env: commandEnv(opts.securePath ?? DEFAULT_SECURE_PATH) };
 }

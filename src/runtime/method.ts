@@ -8,9 +8,10 @@ export type Operation =
   | { kind: 'file.read' | 'file.list'; path: string }
   /**
    * write_file of `path`; `tree`: anywhere under it (a package manager writes all over `/`), so a deny or
-   * ask rule of write_file on anything inside it applies too. `content`: what is written, when known.
+   * ask rule of write_file on anything inside it applies too. `reads`: the call also returns what the file
+   * held (a diff), so read_file of it is checked too. `content`: what is written, when known.
    */
-  | { kind: 'file.write'; path: string; content?: string; tree?: boolean }
+  | { kind: 'file.write'; path: string; content?: string; tree?: boolean; reads?: boolean }
   /**
    * A command (argv, no shell), checked as `client run` checks it (every program it runs, each found in
    * the secure PATH on the host, and every path it names), but for write_stdout: its output goes to the
@@ -18,7 +19,13 @@ export type Operation =
    */
   | { kind: 'exec'; argv: string[]; cwd?: string };
 
-/** What the check resolved on the host: the call acts on exactly these. */
+/** What remux knows of the host a call goes to: its inventory name and labels (a template's `host`). */
+export interface HostFacts {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** What the check resolved on the host (the call acts on exactly these), and the host's facts. */
 export interface Resolved {
   /** Each declared path as resolved on the host (symlinks followed). */
   paths: Record<string, string>;
@@ -26,6 +33,7 @@ export interface Resolved {
   programs: Record<string, string>;
   /** The secure PATH, for what those programs run in turn. */
   path: string;
+  host: HostFacts;
 }
 
 /** `remux rpc HOST Tool.method POSITIONAL… --option value`: positional names, then the options object's fields. */

@@ -112,7 +112,7 @@ export const AptRepository = {
     operations: ([name, o]) => {
       const sources = sourcesPath(repoName(name));
       const text = stanza(o, o.key === undefined ? null : keyFile(name, o.key));
-      return [{ kind: 'file.write', path: sources, content: text }, { kind: 'file.read', path: sources }, ...(o.key === undefined ? [] : [{ kind: 'file.write' as const, path: keyFile(name, o.key) }])];
+      return [{ kind: 'file.write', path: sources, content: text, reads: true }, ...(o.key === undefined ? [] : [{ kind: 'file.write' as const, path: keyFile(name, o.key) }])];
     },
     args: ([name, o], resolved) => {
       const key = o.key === undefined ? null : keyFile(name, o.key);
@@ -131,7 +131,7 @@ export const AptRepository = {
     name: 'AptRepository.absent',
     remote: 'repository',
     cli: { positional: ['name'] },
-    operations: ([name]) => [sourcesPath(repoName(name)), ...keyPaths(name)].flatMap((path): Operation[] => [{ kind: 'file.write', path }, { kind: 'file.read', path }]),
+    operations: ([name]) => [{ kind: 'file.write', path: sourcesPath(repoName(name)), reads: true }, ...keyPaths(name).map((path): Operation => ({ kind: 'file.write', path }))],
     args: ([name], resolved) => ['absent', resolved.paths[sourcesPath(name)], '', keyPaths(name).map((p) => resolved.paths[p]), null],
   }),
 };
@@ -162,7 +162,7 @@ export const Pacman = {
 };
 
 const PACMAN_CONF = '/etc/pacman.conf';
-const EDIT_CONF: Operation[] = [{ kind: 'file.write', path: PACMAN_CONF }, { kind: 'file.read', path: PACMAN_CONF }];
+const EDIT_CONF: Operation[] = [{ kind: 'file.write', path: PACMAN_CONF, reads: true }];
 
 function sectionBody(o: PacmanRepositoryOptions): string[] {
   const servers = list(o.servers ?? []).map((s) => line('a server', s));

@@ -1,7 +1,7 @@
 // User: accounts (useradd / usermod / userdel), authorized_keys and sudoers drop-ins on the host
 // (remote/tools/user.py). Each method declares the programs it runs and every file it writes: the
 // account databases, the home directory, ~user/.ssh/authorized_keys (the home as the host reports it),
-// /etc/sudoers.d/NAME. Edits return a diff, so they declare a read of the file too.
+// /etc/sudoers.d/NAME. Edits return a diff: their writes `reads` the file too.
 import { ArgumentError, lazyTool, line, list, matching, method, oneOf, type Operation } from './method.js';
 
 export interface UserOptions {
@@ -106,7 +106,7 @@ export const User = {
       publicKey(key);
       oneOf('state', o.state ?? 'present', STATES);
       const path = keysPath(needHome(user, home));
-      return [{ kind: 'file.write', path, content: key }, { kind: 'file.read', path }];
+      return [{ kind: 'file.write', path, content: key, reads: true }];
     },
     args: ([user, key, o = {}], resolved, home) => [user, key.trim(), o.state ?? 'present', resolved.paths[keysPath(home as string)]],
   }),
@@ -127,7 +127,7 @@ export const User = {
       const rules = list(o.rules ?? []).map((r) => line('a sudoers rule', r));
       if (state === 'present' && rules.length === 0) throw new ArgumentError('User.sudoer: give the rules (state present)');
       const path = `/etc/sudoers.d/${name}`;
-      return [{ kind: 'exec', argv: ['visudo'] }, { kind: 'file.write', path, content: rules.join('\n') }, { kind: 'file.read', path }];
+      return [{ kind: 'exec', argv: ['visudo'] }, { kind: 'file.write', path, content: rules.join('\n'), reads: true }];
     },
     args: ([name, o], resolved) => [name, list(o.rules ?? []), o.state ?? 'present', resolved.paths[`/etc/sudoers.d/${name}`]],
   }),

@@ -9,7 +9,7 @@ import { Service } from './tools-service.js';
 import { User } from './tools-user.js';
 import { Apt, AptRepository, Pacman, PacmanRepository } from './tools-packages.js';
 
-export type { CliSpec, Method, Operation, Resolved } from './method.js';
+export type { CliSpec, HostFacts, Method, Operation, Resolved } from './method.js';
 export { ArgumentError } from './method.js';
 export { Apt, AptRepository, Logger, Pacman, PacmanRepository, Quit, Service, User };
 export type { ServiceState } from './tools-service.js';

@@ -140,6 +140,49 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
     await context.close();
   });
 
+  test('a flood is handed to xterm about 20 times a second, but not while someone types', async () => {
+    d.tmux('new-session', '-d', '-s', 'pace', 'sh');
+    const { context, page } = await loggedIn();
+    // Each write to xterm is acknowledged once rendered: the acks the page sends count its writes.
+    await page.addInitScript(() => {
+      const acks: number[] = [];
+      (globalThis as unknown as { acks: number[] }).acks = acks;
+      const send = WebSocket.prototype.send;
+      WebSocket.prototype.send = function (data) {
+        if (typeof data === 'string' && data.startsWith('{"type":"ack"')) acks.push(performance.now());
+        send.call(this, data);
+      };
+    });
+    await page.goto(`${d.url}#/terminal?host=box&name=pace`);
+    await page.reload(); // a new document, so that the init script runs
+    await page.locator('.term-status', { hasText: 'attached' }).waitFor();
+    await page.locator('.xterm-helper-textarea').focus();
+    d.tmux('send-keys', '-t', '=pace:', 'yes', 'Enter');
+    await sleep(1500);
+    const flood = await page.evaluate(() => {
+      const acks = (globalThis as unknown as { acks: number[] }).acks;
+      const now = performance.now();
+      return acks.filter((t) => t > now - 1000).length;
+    });
+    // While someone types (here into `yes`, which ignores it), output is not held back: echoes and an
+    // editor's redraws go at once.
+    const typedFrom = await page.evaluate(() => performance.now());
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('k');
+      await sleep(20);
+    }
+    const typing = await page.evaluate((from) => {
+      const acks = (globalThis as unknown as { acks: number[] }).acks.filter((t) => t > from);
+      return acks.length / (((acks.at(-1) ?? from) - from) / 1000);
+    }, typedFrom);
+    d.tmux('send-keys', '-t', '=pace:', 'C-c');
+    await until('the flood stopped', () => d.tmux('display-message', '-p', '-t', '=pace:', '#{pane_current_command}').trim() !== 'yes');
+    // 1000 ms / 50 ms, with slack for timers; unpaced, every frame from the daemon (up to 125 a second) was a write.
+    assert.ok(flood >= 5 && flood <= 30, `${flood} writes in the flood's last second`);
+    assert.ok(typing > 60, `${typing.toFixed(0)} writes a second while typing (paced: about 20)`);
+    await context.close();
+  });
+
   test('phone-sized: the key bar is shown and its Ctrl-C interrupts a running sleep', async () => {
     d.tmux('new-session', '-d', '-s', 'phone', '-x', '40', '-y', '20');
     const { context, page } = await loggedIn({ width: 390, height: 844 });

@@ -14,7 +14,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createContext, type GatewayContext } from '../../src/core/context.js';
 import { perform } from '../../src/core/perform.js';
 import { AttachSlots } from '../../src/gateway/attach-slots.js';
-import { bridgeTerminal, CLOSE, type BridgeEnd, type TerminalBridgeOptions } from '../../src/gateway/terminal.js';
+import { bridgeTerminal, CLOSE, COALESCE, type BridgeEnd, type TerminalBridgeOptions } from '../../src/gateway/terminal.js';
+import type { AttachEnd, AttachStream } from '../../src/sessions/attach.js';
 import { AttachRecorder, describeRecording, listRecordings, recordingPath } from '../../src/sessions/recording.js';
 
 const POLICIES = `policies:
@@ -30,6 +31,8 @@ interface Client {
   /** Output bytes received, as text. */
   text(): string;
   received(): number;
+  /** Binary frames received. */
+  frames(): number;
   control: Array<Record<string, unknown>>;
   closed: Promise<{ code: number; reason: string }>;
   send(message: unknown): void;
@@ -65,7 +68,7 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     for (let i = 0; i < 100 && control.length === 0; i++) await sleep(10);
-    return { ws, text: () => Buffer.concat(chunks).toString('utf8'), received: () => bytes, control, closed, send: (m) => ws.send(JSON.stringify(m)) };
+    return { ws, text: () => Buffer.concat(chunks).toString('utf8'), received: () => bytes, frames: () => chunks.length, control, closed, send: (m) => ws.send(JSON.stringify(m)) };
   };
 
   const until = async (what: string, cond: () => boolean, ms = 5000): Promise<void> => {
@@ -144,6 +147,23 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     const end = await next.done!;
     assert.ok(end.pauses >= 1, `paused ${end.pauses} times`);
     assert.ok(end.maxUnacked <= flow.highWater + (64 << 10), `max unacknowledged ${end.maxUnacked}`);
+  });
+
+  test('a flood reaches the client in frames at most every COALESCE.delayMs, not one per pty read', async () => {
+    await newSession('flood2', 'yes');
+    const c = await connect('flood2');
+    const acker = setInterval(() => c.send({ type: 'ack', bytes: c.received() }), 5);
+    await until('the flood', () => c.received() > 64 << 10);
+    const [frames0, bytes0, t0] = [c.frames(), c.received(), performance.now()];
+    await sleep(1000);
+    const [frames, bytes, ms] = [c.frames() - frames0, c.received() - bytes0, performance.now() - t0];
+    clearInterval(acker);
+    c.ws.close();
+    await next.done;
+    // tmux sends its client screen updates, not every line: tens of KiB a second at 80x24.
+    assert.ok(bytes > 8 << 10, `only ${bytes} bytes in ${ms.toFixed(0)} ms`);
+    // Without coalescing a `yes` flood came as thousands of small frames a second.
+    assert.ok(frames <= (ms / COALESCE.delayMs) * 1.5 + 5, `${frames} frames in ${ms.toFixed(0)} ms`);
   });
 
   test('hostile frames close the socket: binary input, unknown JSON, an ack of more than was sent', async () => {
@@ -228,5 +248,70 @@ describe('attach slots', () => {
     assert.equal(slots.count(), 2);
     assert.equal(slots.count('alice'), 1);
     assert.ok('release' in slots.acquire('carol'));
+  });
+});
+
+/** The framing alone, with a scripted attach: what is read when, and whether reading was paused. */
+describe('terminal output coalescing', () => {
+  function scripted(): { stream: AttachStream; emit(chunk: string): void; end(): void; reading: () => boolean } {
+    let listener: (chunk: Buffer) => void = () => {};
+    let reading = true;
+    let finish: (end: AttachEnd) => void = () => {};
+    const ended = new Promise<AttachEnd>((resolve) => (finish = resolve));
+    const end = (): void => finish({ reason: 'exited', code: 0 } as AttachEnd);
+    const stream: AttachStream = {
+      write: () => {},
+      resize: () => {},
+      pause: () => void (reading = false),
+      resume: () => void (reading = true),
+      onData: (l) => void (listener = l),
+      close: () => (end(), ended),
+      ended,
+    };
+    return { stream, emit: (chunk) => listener(Buffer.from(chunk)), end, reading: () => reading };
+  }
+
+  async function pair(): Promise<{ server: WebSocketServer; serverSide: WebSocket; frames: string[]; client: WebSocket }> {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const accepted = new Promise<WebSocket>((resolve) => server.once('connection', resolve));
+    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    const frames: string[] = [];
+    client.on('message', (data, isBinary) => void (isBinary && frames.push((data as Buffer).toString())));
+    return { server, serverSide: await accepted, frames, client };
+  }
+
+  test('output after a quiet moment is one frame at once; what follows within the delay is gathered, in order, while reading rests', async () => {
+    const { server, serverSide, frames, client } = await pair();
+    // What the bridge hands to the socket, as it does (the client's view follows below).
+    const sent: string[] = [];
+    const send = serverSide.send.bind(serverSide) as (...a: unknown[]) => void;
+    (serverSide as unknown as { send: (...a: unknown[]) => void }).send = (data, ...rest) => {
+      if (Buffer.isBuffer(data)) sent.push(data.toString());
+      send(data, ...rest);
+    };
+    const s = scripted();
+    const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null });
+    s.emit('echo');
+    assert.deepEqual(sent, ['echo'], 'the first output is not held back');
+    s.emit('a');
+    assert.equal(s.reading(), true, 'a single chunk after a frame does not stop reading');
+    s.emit('b');
+    s.emit('c');
+    assert.deepEqual(sent, ['echo'], 'output within the delay is held');
+    assert.equal(s.reading(), false, 'more output while a frame is due: the session is not read until it is sent');
+    for (let i = 0; i < 500 && sent.length < 2; i++) await sleep(2);
+    assert.deepEqual(sent, ['echo', 'abc']);
+    assert.equal(s.reading(), true, 'reading resumes once the frame is sent');
+    s.emit('z'.repeat(COALESCE.maxBytes));
+    assert.equal(sent.at(-1)?.length, COALESCE.maxBytes, 'a full frame goes without waiting');
+    s.emit('tail');
+    s.end();
+    await done;
+    assert.equal(sent.at(-1), 'tail', 'what is held when the attach ends is sent before the exit');
+    for (let i = 0; i < 500 && frames.length < 4; i++) await sleep(2);
+    assert.deepEqual(frames, ['echo', 'abc', 'z'.repeat(COALESCE.maxBytes), 'tail'], 'the client gets the same frames in order');
+    client.close();
+    server.close();
   });
 });

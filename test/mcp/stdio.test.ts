@@ -2,7 +2,7 @@
 // would, and every call goes through the policy, the parser, scope and the audit store. First in the
 // CLI process (no daemon), then handed to a running daemon.
 import assert from 'node:assert/strict';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { approvalsDbFile, approvalsKeyFile } from '../../src/config/paths.js';
 import { ApprovalStore } from '../../src/notify/approvals.js';
-import { remux, tempHome } from '../support/cli.js';
+import { REMUX_BIN, remux, tempHome } from '../support/cli.js';
 import { addPrincipal, call, stdioClient, writeHome } from './support.js';
 
 interface AuditRow {
@@ -262,8 +262,10 @@ describe('remux mcp --stdio through a running daemon', () => {
   });
 
   test('the session is served by the daemon (its rate limit counts the calls), with the same answers', async () => {
-    const { client } = await stdioClient(h.env);
+    const { client, pid } = await stdioClient(h.env);
     try {
+      // The launcher itself relays the session: no Node process per MCP client.
+      assert.equal(readlinkSync(`/proc/${pid}/exe`), realpathSync(REMUX_BIN));
       const r = await call(client, 'run_command', { host: 'localhost', command: 'echo via the daemon' });
       assert.equal(r.data.stdout, 'via the daemon\n');
       const denied = await call(client, 'run_command', { host: 'localhost', command: 'rm x' });
@@ -275,6 +277,12 @@ describe('remux mcp --stdio through a running daemon', () => {
     } finally {
       await client.close();
     }
+  });
+
+  test('a session the daemon refuses (--principal without its token) is refused with the reason, as without a daemon', async () => {
+    const r = await remux(['mcp', '--stdio', '--principal', 'boss'], { env: h.env, input: '' });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /--principal boss needs that principal's token in REMUX_TOKEN/);
   });
 
   test('the daemon stopping ends the session: the client sees it closed, with the reason on stderr', async () => {

@@ -47,13 +47,13 @@ export async function addPrincipal(env: Record<string, string>, ...args: string[
 }
 
 /** An SDK client on `remux mcp --stdio ARGS` started as a client would (bin/remux); stderr is collected. */
-export async function stdioClient(env: Record<string, string>, args: string[] = [], cwd = REPO_ROOT): Promise<{ client: Client; stderr: () => string }> {
+export async function stdioClient(env: Record<string, string>, args: string[] = [], cwd = REPO_ROOT): Promise<{ client: Client; stderr: () => string; pid: number | null }> {
   const transport = new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio', ...args], env, cwd, stderr: 'pipe' });
   let stderr = '';
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const client = new Client({ name: 'remux-test', version: '1.0.0' });
   await client.connect(transport);
-  return { client, stderr: () => stderr };
+  return { client, stderr: () => stderr, pid: transport.pid };
 }
 
 export async function httpClient(url: string, ca: string, token: string): Promise<Client> {

@@ -207,7 +207,7 @@ test('an ask rule on what a tool writes goes to the approver, who sees the call 
   assert.deepEqual(asked[0], {
     kind: 'exec',
     host: 'debian-root',
-    command: 'User.sudoer ops --rules root ALL=(ALL) ALL (execute_binary visudo, write_file /etc/sudoers.d/ops, read_file /etc/sudoers.d/ops)',
+    command: 'User.sudoer ops --rules root ALL=(ALL) ALL (execute_binary visudo, write_file /etc/sudoers.d/ops (and read_file))',
   });
   answer = 'allow';
   assert.equal((await host.call(User.sudoer, 'ops', { rules })).changed, true);

@@ -77,16 +77,15 @@ export const terminalPage: Page = {
       if (ready && !readOnly) send({ type: 'input', data });
     };
 
+    const output = new OutputPacer((bytes) =>
+      // Acknowledged once rendered, not when received: that is what lets the daemon pause the session.
+      term.write(bytes, () => {
+        rendered += bytes.length;
+        send({ type: 'ack', bytes: rendered });
+      }),
+    );
     ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
-      if (typeof event.data !== 'string') {
-        const bytes = new Uint8Array(event.data);
-        // Acknowledged once rendered, not when received: that is what lets the daemon pause the session.
-        term.write(bytes, () => {
-          rendered += bytes.length;
-          send({ type: 'ack', bytes: rendered });
-        });
-        return;
-      }
+      if (typeof event.data !== 'string') return output.push(new Uint8Array(event.data));
       const message = JSON.parse(event.data) as { type: string; readOnly?: boolean; recording?: string | null; reason?: string };
       if (message.type === 'ready') {
         ready = true;
@@ -104,7 +103,10 @@ export const terminalPage: Page = {
       term.options.disableStdin = true;
     });
 
-    term.onData(input);
+    term.onData((data) => {
+      output.typed();
+      input(data);
+    });
     term.onBinary(input);
     term.onResize(({ cols, rows }) => {
       if (ready) send({ type: 'resize', cols, rows });
@@ -146,6 +148,7 @@ export const terminalPage: Page = {
     }
 
     return () => {
+      output.stop();
       resized.disconnect();
       container.classList.remove('terminal-page');
       ws.close(1000, 'left the page');
@@ -153,3 +156,56 @@ export const terminalPage: Page = {
     };
   },
 };
+
+/**
+ * Hands output to xterm.js at most every PACED_MS while it keeps coming and no one is typing: in a
+ * flood, each write made xterm redraw the whole screen at the display's frame rate, and the browser's
+ * CPU went to frames no one can read (bench/console.ts: most of the flood's CPU outside tmux). Output
+ * after a quiet moment, or within TYPING_MS of a keystroke (its echo, an editor's redraw), goes at once.
+ */
+class OutputPacer {
+  static readonly PACED_MS = 50;
+  static readonly TYPING_MS = 500;
+  private held: Uint8Array[] = [];
+  private lastWrite = 0;
+  private lastKey = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly write: (bytes: Uint8Array) => void) {}
+
+  push(bytes: Uint8Array): void {
+    this.held.push(bytes);
+    if (this.timer !== null) return;
+    const now = performance.now();
+    const wait = now - this.lastKey < OutputPacer.TYPING_MS ? 0 : OutputPacer.PACED_MS - (now - this.lastWrite);
+    if (wait <= 0) this.flush();
+    else this.timer = setTimeout(() => this.flush(), wait);
+  }
+
+  typed(): void {
+    this.lastKey = performance.now();
+    if (this.timer !== null) this.flush();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.held = [];
+  }
+
+  private flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.lastWrite = performance.now();
+    const held = this.held;
+    this.held = [];
+    if (held.length === 1) return this.write(held[0] as Uint8Array);
+    const all = new Uint8Array(held.reduce((n, b) => n + b.length, 0));
+    let at = 0;
+    for (const b of held) {
+      all.set(b, at);
+      at += b.length;
+    }
+    this.write(all);
+  }
+}

@@ -1,0 +1,72 @@
+// Template (remote/tools/template.py): rmote's template language (${expr}, % if/for … % end*, ## comments,
+// %% and \${ escapes), rendered on the host over plain data with a safe expression subset. A render
+// gets the caller's variables and `host`: the inventory name and labels (from here) and the host's own
+// hostname, os, arch and python (from there).
+//
+//   const text = await host.call(Template.render, 'listen ${port};', { port: 443 });
+//   const r = await host.call(Template.file, '/etc/nginx/conf.d/app.conf', source, { port: 443 }, { mode: 0o644 });
+//   // { changed, created, diff }
+import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
+import type { Method } from './tools.js';
+
+/** A template's variables: plain JSON data. `host` is reserved for the host's facts. */
+export type Variables = Record<string, unknown>;
+
+export interface RenderOptions {
+  /** What errors call the template (its file name): `nginx.conf.tmpl:12: undefined variable port`. */
+  name?: string;
+}
+
+export interface TemplateFileOptions extends RenderOptions {
+  /** The file's mode, e.g. 0o644; default: kept, or 0644 for a new file. */
+  mode?: number;
+}
+
+export interface TemplateFileResult {
+  changed: boolean;
+  created: boolean;
+  /** A unified diff from what the file held (or /dev/null) to the rendered text; empty when unchanged. */
+  diff: string;
+}
+
+let source: ToolSource | null = null;
+// One tool on the host: FileSystem's code and the helpers it uses (Template.file writes with its atomic,
+// no-follow writeText),
+// the safe expression subset and its filters, then the template language itself.
+const PARTS = ['tools/common.py', 'tools/filesystem.py', 'template/expr.py', 'template/filters.py', 'tools/template.py'];
+const templateTool = (): ToolSource => (source ??= toolSource('Template', PARTS.map(remoteSource).join('\n')));
+
+const asString = (v: unknown): string => {
+  if (typeof v !== 'string') throw new TypeError(`expected a string from the host, got ${typeof v}`);
+  return v;
+};
+
+/** The rendered text. Touches nothing on the host: the principal's scope must admit it; audited. */
+const render: Method<[text: string, variables?: Variables, opts?: RenderOptions], string> = {
+  get tool() {
+    return templateTool();
+  },
+  name: 'Template.render',
+  remote: 'render',
+  operations: () => [],
+  encode: ([text, variables, opts], resolved) => [text, variables ?? {}, opts?.name ?? '<template>', resolved.host],
+  decode: asString,
+};
+
+/**
+ * Renders and writes `path` atomically (unchanged content and mode: no write). Checked as write_file of
+ * the path and, since the diff shows what it held, read_file. An approver is told the template's size:
+ * the rendered text exists only on the host.
+ */
+const file: Method<[path: string, text: string, variables?: Variables, opts?: TemplateFileOptions], TemplateFileResult> = {
+  get tool() {
+    return templateTool();
+  },
+  name: 'Template.file',
+  remote: 'file',
+  operations: ([path, text]) => [{ kind: 'file.write', path, content: text, reads: true }],
+  encode: ([path, text, variables, opts], resolved) => [resolved.paths[path], text, variables ?? {}, opts?.name ?? '<template>', resolved.host, opts?.mode ?? null],
+  decode: (v) => v as TemplateFileResult,
+};
+
+export const Template = { render, file };
