@@ -230,5 +230,9 @@ test("remux rpc: a tool's arguments and --options from the command line, its res
   const denied = await rpc('Service.stop', 'nginx', '-p', 'nosystemctl');
   assert.equal(denied.code, 77);
   assert.match(denied.stderr, /execute_binary .*systemctl: no rule of policy nosystemctl/);
+  // The issue's own example, under a policy without apt-get: parsed, checked, refused; nothing runs here.
+  const apt = await rpc('Apt.package', 'nginx', '--state', 'present', '-p', 'nosystemctl');
+  assert.equal(apt.code, 77);
+  assert.match(apt.stderr, /execute_binary \/usr\/bin\/apt-get: no rule of policy nosystemctl/);
   assert.deepEqual(readFileSync(join(fake, 'state/log'), 'utf8').split('\n').filter((l) => l && !l.startsWith('is-')), ['enable -- nginx', 'start -- nginx']);
 });
