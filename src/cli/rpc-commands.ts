@@ -125,6 +125,7 @@ function cliArgs(runtime: Runtime, methodName: string, spec: RuntimeModule.CliSp
 }
 
 function failure(runtime: Runtime, err: unknown): Outcome {
+  if (err instanceof runtime.ArgumentError) return { ok: false, kind: 'failed', error: { type: 'ArgumentError', message: err.message, errno: null }, exitCode: EXIT.USAGE };
   if (err instanceof runtime.DeniedError) return { ok: false, kind: 'denied', error: { type: 'DeniedError', message: err.message, errno: null }, exitCode: EXIT.DENIED };
   if (err instanceof runtime.RemoteError) return { ok: false, kind: 'failed', error: { type: err.type, message: err.message, errno: err.errno }, exitCode: EXIT.FAILURE };
   const e = err instanceof Error ? err : new Error(String(err));

@@ -81,9 +81,12 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   // Scope looks at the host and the policy only; the audit says which method and what it does.
   const scopeAction: ExecAction = { kind: 'exec', host: g.hostName, command: method.name, ...(g.policy ? { policy: g.policy } : {}) };
   const asked: Asked = { ...askedFor(g.ctx, scopeAction), operation: 'runtime.call', command: method.name, argv: method.cli ? [method.name, ...renderCallArgs(method.cli, args)] : null };
-  const rejected = (err: unknown): Promise<never> => {
+  // Bad arguments: audited as rejected, and thrown as the ArgumentError they are (a usage error).
+  const rejected = async (err: unknown): Promise<never> => {
     if (!(err instanceof ArgumentError)) throw err;
-    return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name}: ${err.message}`);
+    err.message = `${method.name}: ${err.message}`;
+    await refuse(g.ctx, asked, started, 'rejected', EXIT.USAGE, err.message, null);
+    throw err;
   };
   const declare = (facts: F): Operation[] => {
     const ops = method.operations(args, facts);

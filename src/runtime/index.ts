@@ -24,7 +24,7 @@ import { Template, type RenderOptions, type Variables } from './template.js';
 import type { ExecOptions, ExecResult, Method, OutputChunk } from './tools.js';
 
 export { Apt, AptRepository, ArgumentError, Exec, FileSystem, Logger, METHODS, Pacman, PacmanRepository, Quit, Service, User } from './tools.js';
-export { parseCallArgs, usage } from './call-args.js';
+export { parseCallArgs } from './call-args.js';
 export { Template } from './template.js';
 export type { RenderOptions, TemplateFileOptions, TemplateFileResult, Variables } from './template.js';
 export { CallTimeoutError, DeniedError, ProtocolError, RemoteError } from './errors.js';

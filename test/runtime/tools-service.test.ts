@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
-import { connectProcess, DeniedError, FileSystem, Logger, Pacman, PacmanRepository, ProtocolError, Quit, Service, type LogRecord } from '../../src/runtime/index.js';
+import { ArgumentError, connectProcess, DeniedError, FileSystem, Logger, Pacman, PacmanRepository, ProtocolError, Quit, Service, type LogRecord } from '../../src/runtime/index.js';
 import { remux, tempHome } from '../support/cli.js';
 import { fakePacman, fakeSystemctl } from '../support/fake-programs.js';
 import { runtimeContext } from '../support/runtime.js';
@@ -90,7 +90,7 @@ test('Service: each verb acts only when the unit is not already so; converge doe
 test('Service: denied without systemctl in the policy, refused under a sandboxing policy and for a unit that is an option; nothing runs', async (t) => {
   const { host, log, audit } = await enter(t, 'nosystemctl');
   await assert.rejects(host.call(Service.start, 'nginx'), (e: Error) => e instanceof DeniedError && /execute_binary \/usr\/local\/sbin\/systemctl: no rule of policy nosystemctl/.test(e.message));
-  await assert.rejects(host.call(Service.start, '--root=/tmp'), (e: Error) => e instanceof DeniedError && /the unit name: "--root=\/tmp" is not a systemd unit name/.test(e.message));
+  await assert.rejects(host.call(Service.start, '--root=/tmp'), (e: Error) => e instanceof ArgumentError && /the unit name: "--root=\/tmp" is not a systemd unit name/.test(e.message));
   assert.deepEqual(log('fake-systemd'), []);
   const [denied, rejected] = audit.list();
   assert.deepEqual([denied?.begin.operation, denied?.begin.command, denied?.begin.argv, denied?.begin.decision], ['execute_binary', 'Service.start', ['Service.start', 'nginx'], 'deny']);
@@ -225,6 +225,8 @@ test("remux rpc: a tool's arguments and --options from the command line, its res
   const bad = await rpc('Service.converge', 'nginx', '--running', 'true');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /Service.converge has no option --running \(its options: --started, --enabled\)/);
+  const unit = await rpc('Service.start', '../nginx');
+  assert.deepEqual([unit.code, /Service.start: the unit name: "..\/nginx" is not a systemd unit name/.test(unit.stderr)], [2, true]);
   const missing = await rpc('Service.start');
   assert.deepEqual([missing.code, /Service.start needs its name/.test(missing.stderr)], [2, true]);
   const denied = await rpc('Service.stop', 'nginx', '-p', 'nosystemctl');
