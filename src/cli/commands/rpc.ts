@@ -38,9 +38,11 @@ Examples:
   remux rpc web1 Service.converge nginx --started true --enabled true
   remux rpc web1 User.sudoer deploy --rules 'deploy ALL=(root) NOPASSWD: /usr/bin/systemctl'
 
+A tool's options: --name value or --name=value (a boolean alone is true; a list option repeats).
 Each call is checked like the matching front-end action: file methods as read_file / write_file /
 list_directory on the path as resolved on the host, Exec as the command \`client run\` would run (a
-policy that sandboxes commands refuses Exec: the runtime cannot sandbox). Several hosts: a line per
+policy that sandboxes commands refuses Exec: the runtime cannot sandbox); other tools by what they
+declare (execute_binary of the programs they run, write_file of what they write). Several hosts: a line per
 host and a summary (changed / ok / failed / denied / unreachable).
 Exit status: one host: 0, or Exec's own status; 1 the call failed on the host; 2 usage; 77 denied;
 75 rate limited; 255 unreachable. Several: 0 if all succeeded, else the most serious kind.`,
