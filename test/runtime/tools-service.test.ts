@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
+import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { ArgumentError, connectProcess, DeniedError, FileSystem, Logger, Pacman, PacmanRepository, ProtocolError, Quit, Service, type LogRecord } from '../../src/runtime/index.js';
 import { remux, tempHome } from '../support/cli.js';
 import { fakePacman, fakeSystemctl } from '../support/fake-programs.js';
@@ -164,6 +165,17 @@ test('the tools run on Python 3.8, the stated floor', async (t) => {
   assert.equal((await host.call(PacmanRepository.present, 'custom', { servers: 'https://repo.example' })).changed, true);
   assert.deepEqual(await host.call(PacmanRepository.present, 'custom', { servers: 'https://repo.example' }), { changed: false, diff: '' });
   assert.equal((await host.call(Pacman.package, 'nginx')).changed, true);
+});
+
+test('Logger and Quit touch nothing, yet a principal whose scope does not reach the host is refused them', async (t) => {
+  const root = throwawayRoot(t);
+  const { context, audit } = runtimeContext(t, POLICIES, 'system');
+  const scoped = { ...context, principal: { name: 'bot', via: 'token' as const, scope: { ...ADMIN_SCOPE, admin: false, hosts: 'web*', policies: [] } } };
+  const host = await connectProcess('root', { context: scoped, argvPrefix: root.argvPrefix });
+  t.after(() => host.close());
+  await assert.rejects(host.call(Logger.log, 'info', 'x'), (e: Error) => e instanceof DeniedError && /out of scope for bot: host root/.test(e.message));
+  await assert.rejects(host.call(Quit.now), DeniedError);
+  assert.deepEqual(audit.list().map((a) => [a.begin.principal, a.begin.command, a.begin.decision]), [['bot', 'Logger.log', 'deny'], ['bot', 'Quit.now', 'deny']]);
 });
 
 /** Neither gone nor a zombie (a killed child of an interpreter that exited waits for PID 1 to reap it). */
