@@ -114,6 +114,9 @@ export function line(what: string, value: unknown): string {
   return matching(what, value, /^[^\x00-\x1f\x7f]*$/, 'a single line without control characters');
 }
 
+/** One string or a list of them, as a list. */
 export function list(value: string | readonly string[]): string[] {
-  return typeof value === 'string' ? [value] : [...value];
+  if (typeof value === 'string') return [value];
+  if (!Array.isArray(value)) throw new ArgumentError(`expected a string or a list of strings, got ${JSON.stringify(value)}`);
+  return [...(value as string[])];
 }
