@@ -22,7 +22,10 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   const method = runtime.METHODS[methodName];
   if (!method) throw new UsageError(`unknown method "${methodName}" (known: ${Object.keys(runtime.METHODS).join(', ')})`);
   const isExec = 'exec' in method;
-  if (isExec ? args.length === 0 : args.length !== 1) {
+  // Methods with a command-line shape (Service, User, Apt, …) take positionals and --options by it.
+  const spec = 'cli' in method ? method.cli : undefined;
+  const parsed = spec ? cliArgs(runtime, methodName, spec, args) : null;
+  if (!spec && (isExec ? args.length === 0 : args.length !== 1)) {
     throw new UsageError(isExec ? `${methodName} needs a command: remux rpc HOST ${methodName} -- PROGRAM ARGS…` : `${methodName} takes one path, got ${args.length} arguments`);
   }
   const timeoutMs = opts.timeout === undefined ? undefined : seconds(opts.timeout);
@@ -49,6 +52,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
       try {
         host = await runtime.connect(name, {
           context: ctx,
+          securePath: ctx.config.exec.secure_path,
           ...(opts.python ? { python: opts.python } : {}),
           ...(opts.policy ? { policy: opts.policy } : {}),
           ...(ask ? { approve: ask } : {}),
@@ -68,7 +72,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
           return { ok: true, value: r, exitCode: r.code ?? EXIT.FAILURE };
         }
         const m = method as typeof runtime.FileSystem.readText;
-        const callArgs = methodName === 'FileSystem.writeText' ? [args[0], content, mode === undefined ? {} : { mode }] : [args[0]];
+        const callArgs = parsed ?? (methodName === 'FileSystem.writeText' ? [args[0], content, mode === undefined ? {} : { mode }] : [args[0]]);
         const value = await host.callWith(callOpts, m as never, ...(callArgs as never[]));
         return { ok: true, value, exitCode: EXIT.OK };
       } catch (err) {
@@ -111,7 +115,17 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   }
 }
 
+function cliArgs(runtime: Runtime, methodName: string, spec: RuntimeModule.CliSpec, args: string[]): unknown[] {
+  try {
+    return runtime.parseCallArgs(methodName, spec, args);
+  } catch (err) {
+    if (err instanceof runtime.ArgumentError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 function failure(runtime: Runtime, err: unknown): Outcome {
+  if (err instanceof runtime.ArgumentError) return { ok: false, kind: 'failed', error: { type: 'ArgumentError', message: err.message, errno: null }, exitCode: EXIT.USAGE };
   if (err instanceof runtime.DeniedError) return { ok: false, kind: 'denied', error: { type: 'DeniedError', message: err.message, errno: null }, exitCode: EXIT.DENIED };
   if (err instanceof runtime.RemoteError) return { ok: false, kind: 'failed', error: { type: err.type, message: err.message, errno: err.errno }, exitCode: EXIT.FAILURE };
   const e = err instanceof Error ? err : new Error(String(err));

@@ -1,10 +1,10 @@
 // The runtime behind the one door (ARCHITECTURE §1): every call is checked and audited like a front
 // end's action, before a frame is sent. scope -> policy -> what the call does, resolved on the host by
 // the runtime itself -> policy decision -> audit.begin -> ask -> the remote call -> audit.end.
-// A file method is checked as the file action it is (perform-file's decide: read_file, write_file,
-// list_directory on the path as resolved on the host) and then acts on that resolved path, opening it
-// without following symlinks; Exec is checked as the command it runs, exactly like `client run`; a method
-// that touches nothing on the host (Template.render) needs only the principal's scope, and is audited.
+// A tool method declares what it does (method.ts's Operation): file actions are checked as perform-file
+// checks them (read_file, write_file, list_directory on the path as resolved on the host), programs as
+// execute_binary of what the host's secure PATH finds; the call then acts on exactly what was resolved,
+// opening paths without following symlinks. Exec is checked as the command it runs, like `client run`.
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
 import { parseCommand } from '../command/parser.js';
@@ -14,17 +14,20 @@ import { EXIT } from '../core/exit-codes.js';
 import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perform-file.js';
 import { askedFor, enforcementOn, errorText, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
-import type { Action, ExecAction, FileAction, Outcome, PerformIO } from '../core/types.js';
+import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
 import { OutputGate } from '../exec/output.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { evaluate, evaluatePath } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
-import type { Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
+import type { Check, Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
 import { DeniedError, CallTimeoutError, RemoteError } from './errors.js';
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
-import { Exec, FileSystem, type ExecOptions, type HostFacts, type Method, type OutputChunk } from './tools.js';
+import { renderCallArgs } from './call-args.js';
+import { auditOperation, combine, describeOperations, nothingTouched, operationTarget, treeChecks } from './checks.js';
+import { ArgumentError, type Method, type Operation, type Resolved } from './method.js';
+import { Exec, FileSystem, type ExecOptions, type OutputChunk } from './tools.js';
 
 /** Rule prefixes may need a second round of answers from the host; more never happens (as perform-file). */
 const MAX_RESOLVE_ROUNDS = 3;
@@ -66,71 +69,79 @@ function admitted(g: Guard, action: Action, asked: Asked, started: number): Prom
 
 const io = (g: Guard): PerformIO => ({ onStdout: () => {}, onStderr: () => {}, ...(g.approve ? { approve: g.approve } : {}) });
 
-/** A tool method other than Exec: checked as its file action on the path resolved on the host, or as touching nothing. */
-export async function guardedCall<A extends unknown[], R>(g: Guard, method: Method<A, R>, args: A, opts: CallOptions = {}): Promise<R> {
+/**
+ * A tool method (not Exec): every operation it declares is checked, as one decision (any deny denies,
+ * any ask asks), before anything but the read-only questions of the check reaches the host: files as
+ * the file actions they are on the path as resolved on the host (a write never to a symlink; a tree
+ * write also against the rules inside the tree), programs as execute_binary of what the secure PATH
+ * finds there. The call then acts on exactly what was resolved and checked.
+ */
+export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: Method<A, R, F>, args: A, opts: CallOptions = {}): Promise<R> {
   const started = performance.now();
-  const op = method.operation(...args);
-  if (op.kind === 'exec') throw new TypeError(`${method.name} runs a command: call it through Exec`);
-  if (op.kind === 'none') return pureCall(g, method, args, opts, started);
-  const action: FileAction = op.kind === 'file.write'
-    ? { kind: 'file.write', host: g.hostName, path: op.path, content: op.content, ...(g.policy ? { policy: g.policy } : {}) }
-    : { kind: op.kind, host: g.hostName, path: op.path, ...(g.policy ? { policy: g.policy } : {}) };
-  // The audit says which runtime method it was; the operation and path are the file action's.
-  const asked: Asked = { ...askedFor(g.ctx, action), command: method.name };
-  const policy = await admitted(g, action, asked, started);
-  const problem = pathProblem(op.path);
-  if (problem) return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name} ${JSON.stringify(op.path)}: ${problem}`);
-  const fileOp = FILE_OPERATIONS[op.kind];
-  let decided: { decision: Decision; resolved: Answer };
+  // Scope looks at the host and the policy only; the audit says which method and what it does.
+  const scopeAction: ExecAction = { kind: 'exec', host: g.hostName, command: method.name, ...(g.policy ? { policy: g.policy } : {}) };
+  const asked: Asked = { ...askedFor(g.ctx, scopeAction), operation: 'runtime.call', command: method.name, argv: method.cli ? [method.name, ...renderCallArgs(method.cli, args)] : null };
+  // Bad arguments: audited as rejected, and thrown as the ArgumentError they are (a usage error).
+  const rejected = async (err: unknown): Promise<never> => {
+    if (!(err instanceof ArgumentError)) throw err;
+    err.message = `${method.name}: ${err.message}`;
+    await refuse(g.ctx, asked, started, 'rejected', EXIT.USAGE, err.message, null);
+    throw err;
+  };
+  const declare = (facts: F): Operation[] => {
+    const ops = method.operations(args, facts);
+    asked.operation = auditOperation(ops);
+    if (ops.length > 0) asked.resource = ops.map(operationTarget).join(' ');
+    return ops;
+  };
+  let ops: Operation[] | null = null;
   try {
-    decided = await decide(policy, fileOp, op.path, { resolve: (paths) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result });
+    if (!method.lookup) ops = declare(null as F);
   } catch (err) {
-    return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot resolve ${op.path} on ${g.hostName}: ${errorText(err)}`);
+    return rejected(err);
   }
-  const { resolved } = decided;
-  let { decision } = decided;
-  if (decision.effect === 'deny' || 'error' in resolved) return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
-  asked.resource = resolved.real;
-  if (op.kind === 'file.write' && resolved.finalLink) {
-    return refused(g, asked, started, 'denied', EXIT.DENIED, `${method.name} ${op.path}: is a symlink (to ${resolved.real}); a write never follows one, name the file itself`, decision);
+  const policy = await admitted(g, scopeAction, asked, started);
+  let facts = null as F;
+  if (method.lookup) {
+    let lookupArgs: unknown[];
+    try {
+      lookupArgs = method.lookup.args(args);
+    } catch (err) {
+      return rejected(err);
+    }
+    try {
+      facts = await g.link.call<never, F>(method.tool, method.lookup.remote, lookupArgs, opts).result;
+    } catch (err) {
+      return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot ask ${g.hostName} before the check: ${errorText(err)}`);
+    }
+    try {
+      ops = declare(facts);
+    } catch (err) {
+      return rejected(err);
+    }
   }
-  if (op.kind === 'file.write' && op.reads) {
-    // What the file held comes back too (a diff): reading it must be allowed as well; an ask of either asks.
-    const read = evaluatePath(policy, 'read_file', resolved.real, { cwd: '/', resolver: RESOLVED });
-    if (read.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, `${method.name} returns a diff of what ${resolved.real} held, and the policy does not let you read it: ${read.reason}`, read);
-    if (read.effect === 'ask' && decision.effect === 'allow') decision = read;
+  const declared = ops as Operation[];
+  for (const op of declared) {
+    const problem = op.kind === 'exec' ? null : pathProblem(op.path);
+    if (problem) return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name} ${JSON.stringify(operationTarget(op))}: ${problem}`);
   }
-  const actionId = await g.ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
-  const asking = await settleAsk(g.ctx, action, decision, io(g), actionId, started);
-  if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
-  return audited(g, actionId, started, async () => {
-    const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved.real, factsOf(g)), opts).result;
-    if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
-    return method.decode(raw);
-  });
-}
-
-/** A method that touches nothing on the host: the principal's scope must admit the host; the call is audited. */
-async function pureCall<A extends unknown[], R>(g: Guard, method: Method<A, R>, args: A, opts: CallOptions, started: number): Promise<R> {
-  const asked: Asked = { principal: g.ctx.principal.name, host: g.hostName, operation: 'runtime.call', command: method.name, argv: null, policy: '(none: touches nothing on the host)' };
-  const scoped = checkScope(g.ctx.principal, { kind: 'probe', host: g.hostName }, g.ctx.defaultPolicy, (name) => g.ctx.hostEntry(name));
-  if (!scoped.ok) return refused(g, asked, started, 'denied', EXIT.DENIED, scoped.reason);
-  const actionId = await g.ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: `${method.name} touches nothing on the host` });
-  return audited(g, actionId, started, async () => method.decode(await g.link.call(method.tool, method.remote, method.encode(args, null, factsOf(g)), opts).result));
-}
-
-/** The host's name and labels, as a call's arguments may carry them (a template's `host`). */
-function factsOf(g: Guard): HostFacts {
-  return { name: g.hostName, labels: { ...(g.ctx.hostEntry(g.hostName)?.labels ?? {}) } };
-}
-
-/** A path already resolved on the host resolves to itself. */
-const RESOLVED: PathResolver = { realpath: (p, cwd) => posix.resolve(cwd, p), which: () => null };
-
-/** Runs an admitted call and writes its audit end, whatever happens. */
-async function audited<R>(g: Guard, actionId: number, started: number, run: () => Promise<R>): Promise<R> {
+  let checked: Checked | { refusal: string };
   try {
-    const value = await run();
+    checked = await checkOperations(g, policy, method.name, declared, opts);
+  } catch (err) {
+    return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot resolve what it touches on ${g.hostName}: ${errorText(err)}`);
+  }
+  if ('refusal' in checked) return refused(g, asked, started, 'denied', EXIT.DENIED, checked.refusal);
+  const { decision, resolved } = checked;
+  if (decision.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
+  if (declared.length > 0) asked.resource = checked.resources.join(' ');
+  const actionId = await g.ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
+  const asking = await settleAsk(g.ctx, approvalSubject(g, method.name, asked.argv, declared, resolved), decision, io(g), actionId, started);
+  if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
+  try {
+    const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved, facts), opts).result;
+    if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
+    const value = method.decode(raw);
     await g.ctx.audit.end(actionId, { exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
     return value;
   } catch (err) {
@@ -145,11 +156,85 @@ async function audited<R>(g: Guard, actionId: number, started: number, run: () =
   }
 }
 
+interface Checked {
+  decision: Decision;
+  resolved: Resolved;
+  /** What each operation was checked on (resolved paths and programs), for the audit. */
+  resources: string[];
+}
+
+/** Every declared operation decided; paths and programs resolved on the host, in one round each where it can. */
+async function checkOperations(g: Guard, policy: Policy, name: string, ops: readonly Operation[], opts: CallOptions): Promise<Checked | { refusal: string }> {
+  const resolved: Resolved = { paths: {}, programs: {}, path: g.securePath, host: { name: g.hostName, labels: { ...(g.ctx.hostEntry(g.hostName)?.labels ?? {}) } } };
+  if (ops.length === 0) return { decision: nothingTouched(policy, name), resolved, resources: [] };
+  const commands = ops.filter((op): op is Extract<Operation, { kind: 'exec' }> => op.kind === 'exec');
+  const files = ops.filter((op) => op.kind !== 'exec');
+  const commandDecisions: Decision[] = [];
+  if (commands.length > 0) {
+    // The runtime runs these outside any OS sandbox, as Exec does: the same refusal.
+    const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
+    if ('refusal' in enforcement) return enforcement;
+    // One list per working directory, one stage per command: a round of answers from the host for all.
+    for (const cwd of new Set(commands.map((op) => op.cwd ?? '/'))) {
+      const here = commands.filter((op) => (op.cwd ?? '/') === cwd);
+      const list: CommandList = { items: here.map((op) => ({ op: null, pipeline: { stages: [{ argv: [...op.argv], redirects: [], pos: 0 }] } })) };
+      const d = await decideCommand(g, policy, list, cwd, enforcement, opts);
+      // Their output goes to the tool, not to the caller: no write_stdout.
+      commandDecisions.push(combine(policy, [{ ...d, checks: d.checks.filter((c) => c.operation !== 'write_stdout') }], d));
+      here.forEach((op, i) => {
+        const found = d.checks.find((c) => c.operation === 'execute_binary' && c.stage === i);
+        if (found) resolved.programs[op.argv[0] as string] = found.resource;
+      });
+    }
+  }
+  const resolve = (paths: string[]): Promise<Answer[]> => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result;
+  const fileDecisions = await Promise.all(
+    files.map(async (op) => {
+      const { decision, resolved: answer } = await decide(policy, FILE_OPERATIONS[op.kind], op.path, { resolve });
+      if ('error' in answer) return decision.effect === 'deny' ? decision : { ...decision, effect: 'deny' as const, reason: `${name} ${op.path}: ${answer.error}` };
+      resolved.paths[op.path] = answer.real;
+      if (op.kind === 'file.write' && answer.finalLink) {
+        return { ...decision, effect: 'deny' as const, reason: `${name} ${op.path}: is a symlink (to ${answer.real}); a write never follows one, name the file itself` };
+      }
+      const more: Decision[] = [];
+      if (op.kind === 'file.write' && op.tree) more.push({ ...decision, checks: treeChecks(policy, answer.real) });
+      // What the file held comes back too (a diff): reading it must be allowed as well.
+      if (op.kind === 'file.write' && op.reads) {
+        const read = (await decide(policy, 'read_file', op.path, { resolve })).decision;
+        const why = (c: Check): Check => (c.effect === 'deny' ? { ...c, reason: `${name} returns a diff of what ${answer.real} held, and the policy does not let you read it: ${c.reason}` } : c);
+        more.push({ ...read, checks: read.checks.map(why) });
+      }
+      return more.length > 0 ? combine(policy, [decision, ...more], decision) : decision;
+    }),
+  );
+  const decisions = [...commandDecisions, ...fileDecisions];
+  // A refusal a check made itself (a symlink, an unresolvable path) carries no check: it decides first.
+  const own = decisions.find((d) => d.effect === 'deny' && !d.checks.some((c) => c.effect === 'deny'));
+  const decision = own ?? (decisions.length === 1 ? (decisions[0] as Decision) : combine(policy, decisions, decisions[0] as Decision));
+  const resources = ops.map((op) => (op.kind === 'exec' ? [resolved.programs[op.argv[0] as string] ?? op.argv[0], ...op.argv.slice(1)].join(' ') : (resolved.paths[op.path] ?? op.path)));
+  return { decision, resolved, resources };
+}
+
+/**
+ * What an approver is asked: a call with one file operation is that file action; any other call is
+ * put as the method with its arguments and everything it does.
+ */
+function approvalSubject(g: Guard, name: string, argv: string[] | null, ops: readonly Operation[], resolved: Resolved): ApprovalSubject {
+  const policy = g.policy ? { policy: g.policy } : {};
+  const [only] = ops;
+  if (ops.length === 1 && only && only.kind !== 'exec') {
+    const path = resolved.paths[only.path] ?? only.path;
+    return only.kind === 'file.write' ? { kind: 'file.write', host: g.hostName, path, content: only.content ?? '', ...policy } : { kind: only.kind, host: g.hostName, path, ...policy };
+  }
+  return { kind: 'exec', host: g.hostName, command: `${(argv ?? [name]).join(' ')} (${describeOperations(ops)})`, ...policy };
+}
+
 /** A glob may walk into directories through symlinks: each directory a match is in must be listable too. */
 function globDirsAllowed(policy: Policy, matches: Array<[string, string]>): void {
   // The host sent them resolved already.
+  const resolver: PathResolver = { realpath: (p, cwd) => posix.resolve(cwd, p), which: () => null };
   for (const dir of new Set(matches.map(([, d]) => d))) {
-    const d = evaluatePath(policy, 'list_directory', dir, { cwd: '/', resolver: RESOLVED });
+    const d = evaluatePath(policy, 'list_directory', dir, { cwd: '/', resolver });
     if (d.effect !== 'allow') throw new DeniedError(`FileSystem.glob: a match is in ${dir}, which the policy does not let you list: ${d.reason}`, null);
   }
 }

@@ -23,12 +23,14 @@ import { channelTransport, processTransport, streamTransport } from './transport
 import { Template, type RenderOptions, type Variables } from './template.js';
 import type { ExecOptions, ExecResult, Method, OutputChunk } from './tools.js';
 
-export { Exec, FileSystem, METHODS } from './tools.js';
+export { Apt, AptRepository, ArgumentError, Exec, FileSystem, Logger, METHODS, Pacman, PacmanRepository, Quit, Service, User } from './tools.js';
+export { parseCallArgs } from './call-args.js';
 export { Template } from './template.js';
 export type { RenderOptions, TemplateFileOptions, TemplateFileResult, Variables } from './template.js';
 export { CallTimeoutError, DeniedError, ProtocolError, RemoteError } from './errors.js';
 export { stage0Argv } from './bootstrap.js';
 export type { CallOptions, Hello, LogRecord } from './link.js';
+export type { CliSpec, Method, Operation } from './method.js';
 
 export interface ConnectOptions {
   /** Who calls, under which policies, audited where. */
@@ -57,12 +59,12 @@ export class RuntimeHost {
     return this.link.hello as Hello;
   }
 
-  call<A extends unknown[], R>(method: Method<A, R>, ...args: A): Promise<R> {
+  call<A extends unknown[], R, F>(method: Method<A, R, F>, ...args: A): Promise<R> {
     return guardedCall(this.guard, method, args);
   }
 
   /** call() with a timeout or an AbortSignal: either stops the work on the host. */
-  callWith<A extends unknown[], R>(opts: CallOptions, method: Method<A, R>, ...args: A): Promise<R> {
+  callWith<A extends unknown[], R, F>(opts: CallOptions, method: Method<A, R, F>, ...args: A): Promise<R> {
     return guardedCall(this.guard, method, args, opts);
   }
 
@@ -137,7 +139,8 @@ export async function renderLocally(text: string, variables: Variables, opts: Re
   const link = await Link.open(processTransport(localProcess(opts)));
   try {
     const m = Template.render;
-    return m.decode(await link.call(m.tool, m.remote, m.encode([text, variables, opts], null, { name: 'localhost', labels: {} })).result);
+    const nothing = { paths: {}, programs: {}, path: opts.securePath ?? DEFAULT_SECURE_PATH, host: { name: 'localhost', labels: {} } };
+    return m.decode(await link.call(m.tool, m.remote, m.encode([text, variables, opts], nothing, null)).result);
   } finally {
     link.close();
   }

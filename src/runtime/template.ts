@@ -30,9 +30,10 @@ export interface TemplateFileResult {
 }
 
 let source: ToolSource | null = null;
-// One tool on the host: FileSystem's code (Template.file writes with its atomic, no-follow writeText),
+// One tool on the host: FileSystem's code and the helpers it uses (Template.file writes with its atomic,
+// no-follow writeText),
 // the safe expression subset and its filters, then the template language itself.
-const PARTS = ['tools/filesystem.py', 'template/expr.py', 'template/filters.py', 'tools/template.py'];
+const PARTS = ['tools/common.py', 'tools/filesystem.py', 'template/expr.py', 'template/filters.py', 'tools/template.py'];
 const templateTool = (): ToolSource => (source ??= toolSource('Template', PARTS.map(remoteSource).join('\n')));
 
 const asString = (v: unknown): string => {
@@ -47,8 +48,8 @@ const render: Method<[text: string, variables?: Variables, opts?: RenderOptions]
   },
   name: 'Template.render',
   remote: 'render',
-  operation: () => ({ kind: 'none' }),
-  encode: ([text, variables, opts], _real, host) => [text, variables ?? {}, opts?.name ?? '<template>', host],
+  operations: () => [],
+  encode: ([text, variables, opts], resolved) => [text, variables ?? {}, opts?.name ?? '<template>', resolved.host],
   decode: asString,
 };
 
@@ -63,8 +64,8 @@ const file: Method<[path: string, text: string, variables?: Variables, opts?: Te
   },
   name: 'Template.file',
   remote: 'file',
-  operation: (path, text) => ({ kind: 'file.write', path, content: text, reads: true }),
-  encode: ([path, text, variables, opts], real, host) => [real ?? path, text, variables ?? {}, opts?.name ?? '<template>', host, opts?.mode ?? null],
+  operations: ([path, text]) => [{ kind: 'file.write', path, content: text, reads: true }],
+  encode: ([path, text, variables, opts], resolved) => [resolved.paths[path], text, variables ?? {}, opts?.name ?? '<template>', resolved.host, opts?.mode ?? null],
   decode: (v) => v as TemplateFileResult,
 };
 

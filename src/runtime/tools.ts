@@ -1,34 +1,20 @@
 // The built-in tools: each method names its remote function (remote/tools/*.py) and declares what it
-// does on the host, which guard.ts checks against the principal's policy before anything is sent:
-// a file operation on a path (read_file, write_file, list_directory) or a command (exec, parsed and
-// checked like `client run`).
+// does on the host (method.ts's Operation), which guard.ts checks against the principal's policy before
+// anything is sent: file operations on paths, programs it runs, or a command (Exec, parsed and checked
+// like `client run`). Service, User, Apt, Pacman, Logger and Quit are in tools-*.ts.
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
+import { lazyTool, type Method } from './method.js';
+import { Logger, Quit } from './tools-session.js';
+import { Service } from './tools-service.js';
+import { User } from './tools-user.js';
+import { Apt, AptRepository, Pacman, PacmanRepository } from './tools-packages.js';
 
-/** What a call does on the host, as the policy sees it. */
-export type Operation =
-  /** Nothing on the host (Template.render computes only): the principal's scope must admit the host; audited. */
-  | { kind: 'none' }
-  | { kind: 'file.read' | 'file.list'; path: string }
-  /** `reads`: the call also returns what the file held (Template.file's diff), so read_file is checked too. */
-  | { kind: 'file.write'; path: string; content: string; reads?: boolean }
-  | { kind: 'exec'; argv: string[]; cwd?: string };
-
-/** What remux knows of the host a call goes to: its inventory name and labels (a template's `host`). */
-export interface HostFacts {
-  name: string;
-  labels: Record<string, string>;
-}
-
-export interface Method<A extends unknown[], R> {
-  readonly tool: ToolSource;
-  /** `Tool.method`, as the CLI and the audit name it. */
-  readonly name: string;
-  readonly remote: string;
-  operation(...args: A): Operation;
-  /** The arguments as sent: a file method gets the path as resolved on the host (`real`), which was checked. */
-  encode(args: A, real: string | null, host: HostFacts): unknown[];
-  decode(value: unknown): R;
-}
+export type { CliSpec, HostFacts, Method, Operation, Resolved } from './method.js';
+export { ArgumentError } from './method.js';
+export { Apt, AptRepository, Logger, Pacman, PacmanRepository, Quit, Service, User };
+export type { ServiceState } from './tools-service.js';
+export type { UserOptions, UserState } from './tools-user.js';
+export type { PackageResult, RepositoryResult, AptRepositoryOptions, PacmanRepositoryOptions } from './tools-packages.js';
 
 export interface ExecOptions {
   /** Working directory on the host; default: the runtime's (the login directory over SSH). */
@@ -59,9 +45,8 @@ export interface ExecMethod {
   readonly exec: true;
 }
 
-let fsSource: ToolSource | null = null;
 let execSource: ToolSource | null = null;
-const fsTool = (): ToolSource => (fsSource ??= toolSource('FileSystem', remoteSource('tools/filesystem.py')));
+const fsTool = lazyTool('FileSystem', 'filesystem.py');
 const execTool = (): ToolSource => (execSource ??= toolSource('Exec', remoteSource('tools/exec.py')));
 
 function fileMethod<A extends [string, ...unknown[]], R>(
@@ -78,9 +63,9 @@ function fileMethod<A extends [string, ...unknown[]], R>(
     },
     name: `FileSystem.${remote}`,
     remote,
-    operation: (...args) => ({ kind, path: target(args[0]) }),
+    operations: (args) => [{ kind, path: target(args[0]) }],
     // The checked path as resolved on the host replaces what it was resolved from.
-    encode: (args, real) => [real === null ? args[0] : real + args[0].slice(target(args[0]).length), ...rest(args)],
+    encode: (args, resolved) => [(resolved.paths[target(args[0])] ?? '') + args[0].slice(target(args[0]).length), ...rest(args)],
     decode,
   };
 }
@@ -111,8 +96,8 @@ export const FileSystem = {
     },
     name: 'FileSystem.writeText',
     remote: 'writeText',
-    operation: (path, text) => ({ kind: 'file.write', path, content: text }),
-    encode: ([path, text, opts], real) => [real ?? path, text, opts?.mode ?? null],
+    operations: ([path, text]) => [{ kind: 'file.write', path, content: text }],
+    encode: ([path, text, opts], resolved) => [resolved.paths[path], text, opts?.mode ?? null],
     decode: (v) => v as { changed: boolean; created: boolean },
   } satisfies Method<[path: string, text: string, opts?: { mode?: number }], { changed: boolean; created: boolean }>,
 };
@@ -137,7 +122,7 @@ export const Exec = {
 };
 
 /** Every method by `Tool.method`, for the CLI. */
-export const METHODS: Record<string, Method<never, unknown> | ExecMethod> = {
+export const METHODS: Record<string, Method<never, unknown, never> | ExecMethod> = {
   'FileSystem.readText': FileSystem.readText,
   'FileSystem.readBytes': FileSystem.readBytes,
   'FileSystem.stat': FileSystem.stat,
@@ -145,7 +130,12 @@ export const METHODS: Record<string, Method<never, unknown> | ExecMethod> = {
   'FileSystem.writeText': FileSystem.writeText,
   'Exec.command': Exec.command,
   'Exec.stream': Exec.stream,
+  ...byName(Service, User, Apt, AptRepository, Pacman, PacmanRepository, Logger, Quit),
 };
+
+function byName(...tools: Array<Record<string, Method<never, unknown, never>>>): Record<string, Method<never, unknown, never>> {
+  return Object.fromEntries(tools.flatMap((t) => Object.values(t).map((m) => [m.name, m])));
+}
 
 /** The literal directory a glob pattern starts in: /etc for /etc/*.conf. */
 export function globRoot(pattern: string): string {

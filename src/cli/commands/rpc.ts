@@ -15,8 +15,10 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .command('rpc')
     .description('call a tool of the agentless runtime on hosts: a bare python3 there, nothing installed, every call checked and audited')
     .argument('<hosts>', 'a host name (localhost is this machine), a list a,b, a label selector env=prod, a glob web*, or all')
-    .argument('<method>', 'Tool.method: FileSystem.readText|readBytes|stat|glob|writeText, Exec.command|stream')
-    .argument('[args...]', "the method's arguments (after -- for Exec)")
+    .argument('<method>', 'Tool.method: FileSystem.readText|readBytes|stat|glob|writeText, Exec.command|stream, Service.*, User.*, Apt.*, AptRepository.*, Pacman.*, PacmanRepository.*, Logger.*, Quit.now')
+    .argument('[args...]', "the method's arguments and --options (after -- for Exec)")
+    // A tool's own options (--state present) are its arguments, parsed by the method's shape.
+    .allowUnknownOption()
     .option('--json', 'one JSON object per host: {"host","ok","value"} or {"host","ok":false,"error":{type,message,errno}}')
     .option('--python <path>', 'the interpreter on the host (default python3; 3.8 or later)')
     .option('-p, --policy <name>', 'policy to check the call against (default: default_policy in config.yaml)')
@@ -32,10 +34,15 @@ Examples:
   remux rpc 'env=prod' FileSystem.stat /etc/nginx/nginx.conf --json
   remux rpc web1 FileSystem.writeText /etc/motd --mode 0644 < motd.txt
   remux rpc 'role=web' FileSystem.glob '/etc/nginx/sites-enabled/*'
+  remux rpc web1 Apt.package nginx --state present
+  remux rpc web1 Service.converge nginx --started true --enabled true
+  remux rpc web1 User.sudoer deploy --rules 'deploy ALL=(root) NOPASSWD: /usr/bin/systemctl'
 
+A tool's options: --name value or --name=value (a boolean alone is true; a list option repeats).
 Each call is checked like the matching front-end action: file methods as read_file / write_file /
 list_directory on the path as resolved on the host, Exec as the command \`client run\` would run (a
-policy that sandboxes commands refuses Exec: the runtime cannot sandbox). Several hosts: a line per
+policy that sandboxes commands refuses Exec: the runtime cannot sandbox); other tools by what they
+declare (execute_binary of the programs they run, write_file of what they write). Several hosts: a line per
 host and a summary (changed / ok / failed / denied / unreachable).
 Exit status: one host: 0, or Exec's own status; 1 the call failed on the host; 2 usage; 77 denied;
 75 rate limited; 255 unreachable. Several: 0 if all succeeded, else the most serious kind.`,

@@ -70,6 +70,16 @@ class rt:
         p = subprocess.Popen(argv, start_new_session=True, **kw)
         c.kills.append(lambda: os.killpg(p.pid, signal.SIGKILL))
         return p
+    # Quit: once the calling thread has sent its result, cancel what runs (as on EOF) and exit.
+    @staticmethod
+    def quit():
+        me = threading.current_thread()
+        def q():
+            me.join()
+            for c in list(C.values()):
+                c.cancel()
+            os._exit(0)
+        threading.Thread(target=q).start()
 def work(c, f, a):
     cur.c = c
     try:

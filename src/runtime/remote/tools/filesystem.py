@@ -1,6 +1,5 @@
-# FileSystem: runs in the remote interpreter (stage 1 gives it `rt`). The local side has checked the
-# policy against the path as resolved here (resolve below) and passes that resolved path; every open
-# walks it without following a symlink, so one swapped in since the check fails (ELOOP), never followed.
+# FileSystem: runs in the remote interpreter after common.py (its _read and _put). The local side has
+# checked the policy against the path as resolved here (resolve below) and passes that resolved path.
 import base64, glob as globbing, os, stat as st
 
 
@@ -13,35 +12,6 @@ def _named(f):
             e.filename = path
             raise
     return call
-
-
-def _parent(path):
-    # An fd of the parent directory, each component opened with O_NOFOLLOW, and the last name.
-    parts = [p for p in path.split('/') if p]
-    if not path.startswith('/') or not parts:
-        raise ValueError('an absolute path to a file is needed, got %r' % path)
-    fd = os.open('/', os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for p in parts[:-1]:
-            nxt = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            os.close(fd)
-            fd = nxt
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, parts[-1]
-
-
-def _read(path):
-    d, name = _parent(path)
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
-    finally:
-        os.close(d)
-    with os.fdopen(fd, 'rb') as f:
-        if not st.S_ISREG(os.fstat(fd).st_mode):
-            raise IsADirectoryError(21, 'not a regular file', path)
-        return f.read()
 
 
 def resolve(paths):
@@ -67,37 +37,9 @@ def readText(path, encoding='utf-8'):
 
 @_named
 def writeText(path, text, mode=None, encoding='utf-8'):
-    # Atomic: a temporary file beside the target, renamed over it. Unchanged content and mode: no write.
-    data = text.encode(encoding)
-    d, name = _parent(path)
-    try:
-        try:
-            old = os.stat(name, dir_fd=d, follow_symlinks=False)
-        except FileNotFoundError:
-            old = None
-        if old is not None and not st.S_ISREG(old.st_mode):
-            raise IsADirectoryError(21, 'not a regular file', path)
-        want = mode if mode is not None else (st.S_IMODE(old.st_mode) if old else 0o644)
-        if old is not None and st.S_IMODE(old.st_mode) == want and old.st_size == len(data) and _read(path) == data:
-            return {'changed': False, 'created': False}
-        tmp = '.%s.remux-%d' % (name, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=d)
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(data)
-                os.fchmod(f.fileno(), want)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, name, src_dir_fd=d, dst_dir_fd=d)
-        except BaseException:
-            try:
-                os.unlink(tmp, dir_fd=d)
-            except OSError:
-                pass
-            raise
-        return {'changed': True, 'created': old is None}
-    finally:
-        os.close(d)
+    # Atomic (common.py's _put); unchanged content and mode: no write.
+    changed, created = _put(path, text.encode(encoding), mode)
+    return {'changed': changed, 'created': created}
 
 
 @_named

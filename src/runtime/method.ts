@@ -1,0 +1,122 @@
+// What a tool method is: its remote function, the operations it DECLARES it performs on the host (which
+// guard.ts checks against the principal's policy before anything is sent), how its arguments are sent
+// and its result read, and how `remux rpc` maps a command line onto its arguments.
+import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
+
+/** What a call does on the host, as the policy sees it; a method declares all of them. */
+export type Operation =
+  | { kind: 'file.read' | 'file.list'; path: string }
+  /**
+   * write_file of `path`; `tree`: anywhere under it (a package manager writes all over `/`), so a deny or
+   * ask rule of write_file on anything inside it applies too. `reads`: the call also returns what the file
+   * held (a diff), so read_file of it is checked too. `content`: what is written, when known.
+   */
+  | { kind: 'file.write'; path: string; content?: string; tree?: boolean; reads?: boolean }
+  /**
+   * A command (argv, no shell), checked as `client run` checks it (every program it runs, each found in
+   * the secure PATH on the host, and every path it names), but for write_stdout: its output goes to the
+   * tool, not the caller. A built-in tool declares each program it runs as argv [name].
+   */
+  | { kind: 'exec'; argv: string[]; cwd?: string };
+
+/** What remux knows of the host a call goes to: its inventory name and labels (a template's `host`). */
+export interface HostFacts {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** What the check resolved on the host (the call acts on exactly these), and the host's facts. */
+export interface Resolved {
+  /** Each declared path as resolved on the host (symlinks followed). */
+  paths: Record<string, string>;
+  /** Each declared command's program (argv[0]) as found in the secure PATH on the host. */
+  programs: Record<string, string>;
+  /** The secure PATH, for what those programs run in turn. */
+  path: string;
+  host: HostFacts;
+}
+
+/** `remux rpc HOST Tool.method POSITIONAL… --option value`: positional names, then the options object's fields. */
+export interface CliSpec {
+  /** In order; a name ending in `...` takes every remaining positional argument (a list). */
+  positional: string[];
+  /** Option types; `text` is a string the audit records by its size only (a key). Absent: no options object. */
+  options?: Record<string, 'string' | 'strings' | 'boolean' | 'number' | 'text'>;
+}
+
+export interface Method<A extends unknown[], R, F = null> {
+  readonly tool: ToolSource;
+  /** `Tool.method`, as the CLI and the audit name it. */
+  readonly name: string;
+  readonly remote: string;
+  /** A read-only question the host answers before the check (a user's home); the answer goes to operations() and encode(). */
+  readonly lookup?: { remote: string; args(args: A): unknown[] };
+  /** Everything the call does on the host. Throws an ArgumentError on bad arguments: nothing is sent. */
+  operations(args: A, facts: F): Operation[];
+  /** The arguments as sent: paths and programs as they were resolved and checked. */
+  encode(args: A, resolved: Resolved, facts: F): unknown[];
+  decode(value: unknown): R;
+  readonly cli?: CliSpec;
+}
+
+/** A call's arguments are wrong: refused (and audited) before anything is sent. */
+export class ArgumentError extends TypeError {
+  override name = 'ArgumentError';
+}
+
+/** A tool whose remote code is common.py (the shared file and process helpers) and its own file. */
+export function lazyTool(name: string, file: string): () => ToolSource {
+  let source: ToolSource | null = null;
+  return () => (source ??= toolSource(name, `${remoteSource('tools/common.py')}\n${remoteSource(`tools/${file}`)}`));
+}
+
+interface MethodDef<A extends unknown[], R, F> {
+  tool: () => ToolSource;
+  name: string;
+  remote: string;
+  cli?: CliSpec;
+  lookup?: Method<A, R, F>['lookup'];
+  operations(args: A, facts: F): Operation[];
+  /** The arguments after the context (resolved paths and programs); default: as given. */
+  args?(args: A, resolved: Resolved, facts: F): unknown[];
+}
+
+/** A method whose remote function takes the resolved context first: f(cx, …args). */
+export function method<A extends unknown[], R, F = null>(def: MethodDef<A, R, F>): Method<A, R, F> {
+  return {
+    get tool() {
+      return def.tool();
+    },
+    name: def.name,
+    remote: def.remote,
+    ...(def.lookup ? { lookup: def.lookup } : {}),
+    ...(def.cli ? { cli: def.cli } : {}),
+    operations: def.operations,
+    encode: (args, resolved, facts) => [resolved, ...(def.args ? def.args(args, resolved, facts) : args)],
+    decode: (v) => v as R,
+  };
+}
+
+// Argument checks: values end up in argv and config files on the host, so each is held to its grammar.
+
+export function matching(what: string, value: unknown, pattern: RegExp, grammar: string): string {
+  if (typeof value !== 'string' || !pattern.test(value)) throw new ArgumentError(`${what}: ${JSON.stringify(value)} is not ${grammar}`);
+  return value;
+}
+
+export function oneOf<T extends string>(what: string, value: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) throw new ArgumentError(`${what} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+/** One line of a config file: no line breaks or other control characters (they would add settings). */
+export function line(what: string, value: unknown): string {
+  return matching(what, value, /^[^\x00-\x1f\x7f]*$/, 'a single line without control characters');
+}
+
+/** One string or a list of them, as a list. */
+export function list(value: string | readonly string[]): string[] {
+  if (typeof value === 'string') return [value];
+  if (!Array.isArray(value)) throw new ArgumentError(`expected a string or a list of strings, got ${JSON.stringify(value)}`);
+  return [...(value as string[])];
+}

@@ -1,0 +1,137 @@
+# Helpers the tools share (sent ahead of each tool's own code, in the same namespace; stage 1 gives `rt`).
+# The local side has checked the policy against each path as resolved here and passes that resolved
+# path; every open walks it without following a symlink, so one swapped in since the check fails
+# (ELOOP), never followed. Programs run by the path that was checked, with the secure PATH.
+import difflib, os, stat as st, subprocess
+
+
+def _parent(path):
+    # An fd of the parent directory, each component opened with O_NOFOLLOW, and the last name.
+    parts = [p for p in path.split('/') if p]
+    if not path.startswith('/') or not parts:
+        raise ValueError('an absolute path to a file is needed, got %r' % path)
+    fd = os.open('/', os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for p in parts[:-1]:
+            nxt = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts[-1]
+
+
+def _read(path):
+    d, name = _parent(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
+    finally:
+        os.close(d)
+    with os.fdopen(fd, 'rb') as f:
+        if not st.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(21, 'not a regular file', path)
+        return f.read()
+
+
+def _old(path):
+    # The file's bytes, or None when it does not exist.
+    try:
+        return _read(path)
+    except FileNotFoundError:
+        return None
+
+
+def _put(path, data, mode=None, uid=None, gid=None, check=None):
+    # Atomic: a temporary file beside the target, renamed over it; nothing happens when content, mode and
+    # owner already agree. check(tmp) may refuse the new content (raise) before it is put in place.
+    # Returns (changed, created).
+    d, name = _parent(path)
+    try:
+        try:
+            old = os.stat(name, dir_fd=d, follow_symlinks=False)
+        except FileNotFoundError:
+            old = None
+        if old is not None and not st.S_ISREG(old.st_mode):
+            raise IsADirectoryError(21, 'not a regular file', path)
+        want = mode if mode is not None else (st.S_IMODE(old.st_mode) if old else 0o644)
+        owner = (uid if uid is not None else (old.st_uid if old else os.getuid()), gid if gid is not None else (old.st_gid if old else os.getgid()))
+        if old is not None and st.S_IMODE(old.st_mode) == want and (old.st_uid, old.st_gid) == owner and old.st_size == len(data) and _read(path) == data:
+            return False, False
+        # A dot in the name: sudo (sudoers.d) and run-parts skip it while it exists.
+        tmp = '.%s.remux-%d' % (name, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=d)
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+                if check is not None:
+                    check(os.path.join(os.path.dirname(path), tmp))
+                os.fchown(f.fileno(), *owner)
+                os.fchmod(f.fileno(), want)
+            os.rename(tmp, name, src_dir_fd=d, dst_dir_fd=d)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=d)
+            except OSError:
+                pass
+            raise
+        return True, old is None
+    finally:
+        os.close(d)
+
+
+def _remove(path):
+    # True when there was a file to remove.
+    d, name = _parent(path)
+    try:
+        os.unlink(name, dir_fd=d)
+        return True
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(d)
+
+
+def _mkdir(path, mode=0o755, uid=None, gid=None):
+    # Ensures a directory (its parent must exist), never through a symlink; True when it was created.
+    d, name = _parent(path)
+    try:
+        try:
+            os.mkdir(name, mode, dir_fd=d)
+        except FileExistsError:
+            if not st.S_ISDIR(os.stat(name, dir_fd=d, follow_symlinks=False).st_mode):
+                raise NotADirectoryError(20, 'not a directory', path)
+            return False
+        if uid is not None:
+            os.chown(name, uid, gid, dir_fd=d, follow_symlinks=False)
+        os.chmod(name, mode, dir_fd=d, follow_symlinks=False)
+        return True
+    finally:
+        os.close(d)
+
+
+def _diff(old, new, path):
+    # A unified diff of two texts (bytes or None), '' when they are the same.
+    a = (old or b'').decode('utf-8', 'replace').splitlines(True)
+    b = (new or b'').decode('utf-8', 'replace').splitlines(True)
+    return ''.join(difflib.unified_diff(a, b, path if old is not None else '/dev/null', path if new is not None else '/dev/null'))
+
+
+class CommandError(Exception):
+    pass
+
+
+def _run(cx, argv, check=True, input=None, env=None):
+    # argv[0] is a program name the local side checked: it runs as the file it resolved to, with the
+    # secure PATH, in its own process group (a cancel kills it), its output captured, never on our pipes.
+    real = cx['programs'][argv[0]]
+    e = dict(os.environ, PATH=cx['path'], LC_ALL='C')
+    e.update(env or {})
+    p = rt.spawn(argv, executable=real, env=e, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate(input)
+    out, err = out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
+    if check and p.returncode != 0:
+        raise CommandError('%s failed (exit status %s): %s' % (' '.join(argv), p.returncode, (err.strip() or out.strip())[-2000:]))
+    return p.returncode, out, err
