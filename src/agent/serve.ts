@@ -10,6 +10,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { errorText, perform, refuse, type Asked } from '../core/perform.js';
 import type { FileAction, Principal } from '../core/types.js';
 import { ADMIN_SCOPE } from '../config/principals.js';
+import { CreditedInput } from '../exec/input-credit.js';
 import type { OutputFlow, SandboxSpec } from '../exec/types.js';
 import { ResolveError } from '../policy/resolve.js';
 import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
@@ -32,6 +33,8 @@ interface Running {
   credit(bytes: number): void;
   input?(data: Buffer): void;
   resize?(cols: number, rows: number): void;
+  /** A command's standard input (exec with stdin: true). */
+  stdin?: CreditedInput;
 }
 
 /** Output bytes sent but not yet credited by the gateway; full at WINDOW_BYTES (the command is not read meanwhile). */
@@ -99,6 +102,14 @@ export class AgentSession {
         return this.running.get(frame.id)?.input?.(Buffer.from(frame.data, 'base64'));
       case 'resize':
         return this.running.get(frame.id)?.resize?.(frame.cols, frame.rows);
+      case 'stdin': {
+        // Input for a command that has ended is expected (it was in flight): dropped.
+        const overrun = this.running.get(frame.id)?.stdin?.received(Buffer.from(frame.data, 'base64'));
+        if (overrun) this.running.get(frame.id)?.cancel();
+        return;
+      }
+      case 'stdin-end':
+        return this.running.get(frame.id)?.stdin?.finish();
     }
     if (this.running.has(frame.id)) return this.send({ type: 'error', id: frame.id, message: `request id ${frame.id} is already running` });
     if (this.running.size >= MAX_RUNNING) return this.send({ type: 'error', id: frame.id, message: `agent ${this.name} is running ${MAX_RUNNING} requests already; try again later` });
@@ -164,12 +175,17 @@ export class AgentSession {
   private exec(f: ExecFrame): void {
     const abort = new AbortController();
     const window = new Window();
+    // Granted as the command reads it: the gateway sends no further ahead (a gateway that does is cut off).
+    const stdin = f.stdin === true && !f.own ? new CreditedInput((bytes) => this.send({ type: 'stdin-credit', id: f.id, bytes })) : undefined;
+    stdin?.on('error', () => {}); // an overrun: the command is cancelled (below), its input cut
     this.running.set(f.id, {
       cancel: () => {
         window.stop();
         abort.abort();
+        stdin?.destroy();
       },
       credit: (bytes) => window.credit(bytes),
+      ...(stdin ? { stdin } : {}),
     });
     if (f.own) {
       return void this.ownExec(f, window, abort.signal).finally(() => {
@@ -187,6 +203,7 @@ export class AgentSession {
       onStderr: (chunk) => this.out(f.id, 'stderr', chunk, window),
       flow: window,
       signal: abort.signal,
+      ...(stdin ? { stdin } : {}),
     })
       .then((r) => {
         const ranNot = r.outcome !== 'ok' && r.outcome !== 'failed';
@@ -212,6 +229,7 @@ export class AgentSession {
       .catch((err: unknown) => this.send({ type: 'error', id: f.id, message: `the agent failed: ${err instanceof Error ? err.message : String(err)}` }))
       .finally(() => {
         window.stop();
+        stdin?.destroy();
         this.running.delete(f.id);
       });
   }

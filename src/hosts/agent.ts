@@ -2,13 +2,15 @@
 // (gateway/relay/hub.ts). The gateway's perform() has already checked its own policy, with paths and
 // programs resolved on the agent (resolverFor); the agent checks its own policy again before running.
 // Output goes through the same OutputGate (cap, redaction) as on the other transports, and the caller's
-// backpressure reaches the agent as credit: without credit the agent stops reading the command.
+// backpressure reaches the agent as credit: without credit the agent stops reading the command. The
+// caller's stdin goes the other way under the agent's credit (exec/input-credit.ts).
 import { renderCommandList } from '../command/render.js';
 import { isInside } from '../exec/sandbox.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { AgentConnection, AgentHub, PendingRequest } from '../gateway/relay/hub.js';
-import { CHUNK_BYTES, FILE_CHUNK_BYTES, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
+import { CreditedSender } from '../exec/input-credit.js';
+import { CHUNK_BYTES, FILE_CHUNK_BYTES, STDIN_PROTOCOL_VERSION, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
 import type { PathResolver } from '../policy/types.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { FileError, TransportError, type Host, type HostExecRequest, type HostFiles, type HostTerminal, type TerminalSize } from './types.js';
@@ -155,9 +157,10 @@ class Credit {
 function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResult> {
   const started = performance.now();
   if (req.signal?.aborted) return Promise.resolve(notRun(130, 'interrupted before it started', started, { aborted: true }));
-  if (req.stdin) {
-    // Forwarding stdin needs flow control of its own; until then, refused rather than silently dropped.
-    return Promise.resolve(notRun(125, `standard input is not forwarded to agent ${conn.name}: give the input as a file on that host`, started, { errorKind: 'invalid' }));
+  const stdin = req.stdin ?? null;
+  if (stdin !== null && conn.hello.v < STDIN_PROTOCOL_VERSION) {
+    // Refused rather than silently dropped: the command would read nothing.
+    return Promise.resolve(notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot take standard input; upgrade remux there`, started, { errorKind: 'invalid' }));
   }
   return new Promise<ExecResult>((resolve, reject) => {
     let truncated = false;
@@ -170,15 +173,35 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
     const sources: Record<'stdout' | 'stderr', OutputSource> = { stdout: gate.source('stdout'), stderr: gate.source('stderr') };
     const credit = new Credit((bytes) => conn.send({ type: 'credit', id, bytes }), req.flow);
     let deadline: NodeJS.Timeout | null = null;
-    const onAbort = (): void => cancel();
+    let input: CreditedSender | null = null;
+    const onAbort = (): void => {
+      input?.stop();
+      cancel();
+    };
     const finish = (): void => {
       if (deadline) clearTimeout(deadline);
+      input?.stop();
       req.signal?.removeEventListener('abort', onAbort);
     };
     id = conn.request(
-      { type: 'exec', command: renderCommandList(req.list), cwd: req.cwd, timeoutMs: req.timeoutMs, pipefail: req.pipefail, sandbox: req.sandbox, policy: req.policy ?? null, own: req.policy === undefined },
+      {
+        type: 'exec',
+        command: renderCommandList(req.list),
+        cwd: req.cwd,
+        timeoutMs: req.timeoutMs,
+        pipefail: req.pipefail,
+        sandbox: req.sandbox,
+        policy: req.policy ?? null,
+        own: req.policy === undefined,
+        // Only when there is input: an agent of protocol 1 refuses a frame with a field it does not know.
+        ...(stdin !== null ? { stdin: true } : {}),
+      },
       {
         onFrame(f) {
+          if (f.type === 'stdin-credit') {
+            input?.grant(f.bytes);
+            return false;
+          }
           if (f.type === 'out' && f.stream !== 'pty') {
             const data = Buffer.from(f.data, 'base64');
             sources[f.stream].write(data);
@@ -200,6 +223,13 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
         },
       },
     );
+    // Read only as the agent grants credit: as fast as the command there reads, no faster.
+    if (stdin !== null) {
+      input = new CreditedSender(stdin, {
+        data: (chunk) => conn.send({ type: 'stdin', id, data: chunk.toString('base64') }),
+        end: () => conn.send({ type: 'stdin-end', id }),
+      });
+    }
     req.signal?.addEventListener('abort', onAbort, { once: true });
     // Set once the request is out (request() throws when the agent is gone): the agent enforces the
     // command's own timeout; this catches an agent that never reports.

@@ -10,6 +10,10 @@
 //   agent -> gateway  result | resolved | opened | exit | error {id}   the end of a request (opened: a terminal runs)
 //   gateway -> agent  cancel {id}                     the caller went away or timed out: stop it
 //   gateway -> agent  input | resize {id}             to a terminal
+//   gateway -> agent  stdin {id, data} | stdin-end {id}   a command's standard input (exec with stdin: true),
+//   agent -> gateway  stdin-credit {id, bytes}            sent only as far as the agent granted (exec/input-credit.ts):
+//                                                         it grants as the command reads, so a command that does not
+//                                                         read holds the caller's input back
 //
 // Liveness uses WebSocket ping/pong control frames (the gateway pings, with a deadline), not JSON frames.
 // A request the agent never answered is never sent again after a reconnect: it fails on the gateway
@@ -21,8 +25,16 @@
 // File contents travel whole in one frame: a read asks for at most FILE_CHUNK_BYTES, a write carries at most
 // that much, a listing at most FILE_LIST_FRAME_ENTRIES entries.
 import { z } from 'zod';
+import { INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../exec/input-credit.js';
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * 2 added standard input (stdin, stdin-end, stdin-credit; exec.stdin). The gateway accepts agents of
+ * MIN_PROTOCOL_VERSION and up and asks of each only what its version offers.
+ */
+export const PROTOCOL_VERSION = 2;
+export const MIN_PROTOCOL_VERSION = 1;
+/** The first version whose agents take a command's standard input. */
+export const STDIN_PROTOCOL_VERSION = 2;
 /** The gateway's WebSocket route for agents. */
 export const AGENT_PATH = '/agent/connect';
 /** Largest frame either side sends or accepts (output is cut into chunks well below it). */
@@ -74,7 +86,7 @@ const Answer = z.union([z.strictObject({ path: AbsPath }), z.strictObject({ erro
 
 export const HelloSchema = z.strictObject({
   type: z.literal('hello'),
-  v: z.literal(PROTOCOL_VERSION),
+  v: z.number().int().min(MIN_PROTOCOL_VERSION).max(PROTOCOL_VERSION),
   name: z.string().min(1).max(64),
   /** The login user on the agent's machine: the default tmux user there. */
   user: z.string().min(1).max(64),
@@ -106,6 +118,8 @@ export const AgentFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('opened'), id: Id }),
   z.strictObject({ type: z.literal('exit'), id: Id, code: z.number().int().nullable(), signal: z.string().max(16).nullable() }),
   z.strictObject({ type: z.literal('error'), id: Id, message: z.string().max(8192) }),
+  /** The command wants `bytes` more of its standard input. */
+  z.strictObject({ type: z.literal('stdin-credit'), id: Id, bytes: z.number().int().positive().max(INPUT_WINDOW_BYTES) }),
   z.strictObject({
     type: z.literal('file-done'),
     id: Id,
@@ -145,6 +159,8 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
      * the agent accepts only those shapes (agent/own.ts) instead of running it through its policy.
      */
     own: z.boolean(),
+    /** Standard input follows in stdin frames (protocol 2); absent or false: the command reads /dev/null. */
+    stdin: z.boolean().optional(),
   }),
   z.strictObject({ type: z.literal('resolve'), id: Id, paths: z.array(AbsPath).max(4096), names: z.array(z.string().min(1).max(255)).max(4096) }),
   z.strictObject({
@@ -157,6 +173,8 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('input'), id: Id, data: Base64 }),
   z.strictObject({ type: z.literal('resize'), id: Id, cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
   z.strictObject({ type: z.literal('credit'), id: Id, bytes: z.number().int().positive() }),
+  z.strictObject({ type: z.literal('stdin'), id: Id, data: Base64.max(Math.ceil(INPUT_CHUNK_BYTES / 3) * 4) }),
+  z.strictObject({ type: z.literal('stdin-end'), id: Id }),
   z.strictObject({ type: z.literal('cancel'), id: Id }),
   z.strictObject({ type: z.literal('file-resolve'), id: Id, paths: z.array(AbsPath).min(1).max(4096) }),
   z.strictObject({ type: z.literal('file-read'), id: Id, path: AbsPath, offset: z.number().int().nonnegative(), length: z.number().int().positive().max(FILE_CHUNK_BYTES) }),

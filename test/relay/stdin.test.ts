@@ -1,0 +1,140 @@
+// A command's standard input through the relay (protocol 2): the gateway's real route and perform(), a
+// real agent, real commands. Byte-exact at several MiB, EOF delivered, the agent's credit holding the
+// caller's input back while the command does not read, a cancelled call stopping the stream, an agent of
+// protocol 1 refused clearly, and a peer that sends past its credit cut off.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocket } from 'ws';
+import { CreditedInput, CreditedSender, INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../src/exec/input-credit.js';
+import { AGENT_PATH } from '../../src/gateway/relay/protocol.js';
+import { startRelay, type Relay } from './harness.js';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** An endless source that counts what was taken from it. */
+function endless(): { stream: Readable; taken: () => number } {
+  let taken = 0;
+  const block = Buffer.alloc(16 << 10, 0x61);
+  const stream = new Readable({
+    read() {
+      taken += block.length;
+      this.push(block);
+    },
+  });
+  return { stream, taken: () => taken };
+}
+
+describe('relay: standard input', () => {
+  let relay: Relay;
+  before(async () => {
+    relay = await startRelay();
+    relay.startAgent('laptop');
+    await relay.waitConnected('laptop');
+  });
+  after(() => relay.close());
+
+  test('8 MiB through cat on the agent come back byte for byte, and cat sees EOF', async () => {
+    const input = randomBytes(8 << 20);
+    const out: Buffer[] = [];
+    const started = performance.now();
+    const r = await relay.run('laptop', 'cat', { stdin: Readable.from([input.subarray(0, 3 << 20), input.subarray(3 << 20)]), onStdout: (c) => out.push(Buffer.from(c)) });
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(r.exitCode, 0, r.stderr);
+    const got = Buffer.concat(out);
+    assert.equal(got.length, input.length);
+    assert.equal(sha(got), sha(input));
+    console.log(`# stdin through the relay and back: ${((2 * input.length) / (1 << 20) / seconds).toFixed(1)} MiB/s (8 MiB each way in ${seconds.toFixed(2)} s)`);
+  });
+
+  test('empty input: cat ends at once; head takes what it wants and the rest is not needed', async () => {
+    const empty = await relay.run('laptop', 'cat', { stdin: Readable.from([]) });
+    assert.equal(empty.exitCode, 0, empty.stderr);
+    assert.equal(empty.stdout, '');
+    const src = endless();
+    const head = await relay.run('laptop', 'head -c 5', { stdin: src.stream, timeoutMs: 10_000 });
+    assert.equal(head.exitCode, 0, head.stderr);
+    assert.equal(head.stdout, 'aaaaa');
+    src.stream.destroy();
+  });
+
+  test('a command that does not read holds the input back: no more than a window is taken from the caller', async () => {
+    const src = endless();
+    const r = await relay.run('laptop', 'sleep 1.5', { stdin: src.stream });
+    assert.equal(r.exitCode, 0, r.stderr);
+    // The agent granted one window; the gateway's sender holds at most one chunk of the source besides.
+    assert.ok(src.taken() <= INPUT_WINDOW_BYTES + 4 * INPUT_CHUNK_BYTES, `took ${src.taken()} bytes from the caller`);
+    const after = src.taken();
+    await sleep(300);
+    assert.equal(src.taken(), after, 'nothing is read once the command ended');
+    src.stream.destroy();
+  });
+
+  test('a cancelled call stops the command and the stream', async () => {
+    const src = endless();
+    const abort = new AbortController();
+    let seen = 0;
+    setTimeout(() => abort.abort(), 500);
+    const started = Date.now();
+    const r = await relay.run('laptop', 'cat', { stdin: src.stream, signal: abort.signal, onStdout: (c) => (seen += c.length) });
+    assert.equal(r.exitCode, 130);
+    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    assert.ok(seen > 0, 'input flowed before the cancel');
+    const stopped = src.taken();
+    await sleep(300);
+    assert.equal(src.taken(), stopped, 'the caller\'s input is no longer read');
+    assert.equal(relay.ctx.registry.agents.get('laptop')!.inFlight, 0);
+    src.stream.destroy();
+  });
+
+  test('an agent of relay protocol 1 gets no input: refused with why, not run with none', async () => {
+    const old = await startRelay();
+    try {
+      const ws = new WebSocket(`${old.url}${AGENT_PATH}`, { headers: { authorization: `Bearer ${old.tokens.laptop}` } });
+      const frames: string[] = [];
+      ws.on('message', (d) => frames.push(String(d)));
+      await new Promise((resolve) => ws.once('open', resolve));
+      ws.send(JSON.stringify({ type: 'hello', v: 1, name: 'laptop', user: 'x', home: '/', securePath: '/usr/bin:/bin', sandbox: { available: false, detail: 't', staticFallback: false }, version: 'old' }));
+      await old.waitConnected('laptop');
+      const r = await old.run('laptop', 'cat', { stdin: Readable.from([Buffer.from('hi')]) });
+      assert.equal(r.exitCode, 125);
+      assert.match(r.stderr + (r.message ?? ''), /older remux \(relay protocol 1\) that cannot take standard input/);
+      assert.ok(!frames.some((f) => f.includes('"type":"exec","command":"cat')), 'cat was never sent to it');
+      ws.close();
+    } finally {
+      await old.close();
+    }
+  });
+});
+
+describe('credit for standard input', () => {
+  test('a sender never sends past its credit, and sends the end once everything went', async () => {
+    const sent: number[] = [];
+    let ended = 0;
+    const sender = new CreditedSender(Readable.from([Buffer.alloc(100_000), Buffer.alloc(50_000)]), { data: (c) => sent.push(c.length), end: () => ended++ });
+    await sleep(20);
+    assert.deepEqual(sent, [], 'nothing without credit');
+    sender.grant(30_000);
+    await sleep(20);
+    assert.equal(sent.reduce((a, b) => a + b, 0), 30_000);
+    sender.grant(1 << 20);
+    await sleep(20);
+    assert.equal(sent.reduce((a, b) => a + b, 0), 150_000);
+    assert.ok(sent.every((n) => n <= INPUT_CHUNK_BYTES));
+    assert.equal(ended, 1);
+  });
+
+  test('a peer that sends past what was granted is cut off', async () => {
+    const grants: number[] = [];
+    const input = new CreditedInput((b) => grants.push(b));
+    input.on('error', () => {});
+    input.resume();
+    await sleep(10);
+    assert.deepEqual(grants, [INPUT_WINDOW_BYTES]);
+    assert.equal(input.received(Buffer.alloc(1000)), null);
+    assert.match(input.received(Buffer.alloc(INPUT_WINDOW_BYTES)) ?? '', /past its credit/);
+    assert.equal(input.destroyed, true);
+  });
+});
