@@ -9,6 +9,7 @@ import { explicitFiles, type ClientHost, type Runner } from '../cli/client-comma
 import { registerClient } from '../cli/commands/client.js';
 import { registerSession } from '../cli/commands/session.js';
 import type { Invocation } from '../cli/invocation.js';
+import { CreditedInput } from '../exec/input-credit.js';
 import { writableFlow } from '../exec/output.js';
 import { UsageError } from '../cli/output.js';
 import { createProgram, runProgram } from '../cli/program.js';
@@ -31,6 +32,7 @@ const cliRequestSchema = z.strictObject({
   env: z.record(z.string(), z.string()),
   stdinIsTTY: z.boolean(),
   stderrIsTTY: z.boolean(),
+  stdin: z.boolean().optional(),
   columns: z.number().int().positive().optional(),
 });
 
@@ -148,12 +150,16 @@ class Session {
   private readonly interruptHandlers = new Set<() => void>();
   private readonly pendingAnswers = new Map<number, (line: string) => void>();
   private nextQuestionId = 1;
+  /** The client's stdin, when it offered it: granted to the client as the command reads. */
+  private readonly stdin: CreditedInput | null;
 
   constructor(
     private readonly socket: net.Socket,
     request: CliRequest,
   ) {
     const stream = (type: number) => ({ write: (chunk: string | Uint8Array) => this.sendOutput(type, chunk) });
+    this.stdin = request.stdin === true ? new CreditedInput((bytes) => this.grantStdin(bytes)) : null;
+    this.stdin?.on('error', () => {}); // a client that overran its credit: its connection is cut (onFrame)
     this.invocation = {
       args: request.args,
       stdout: stream(FRAME.stdout),
@@ -161,6 +167,7 @@ class Session {
       // Both go into the one socket: while the client does not read it, the command is not read either.
       outputFlow: writableFlow([socket]),
       stdinIsTTY: request.stdinIsTTY,
+      stdin: this.stdin,
       stderrIsTTY: request.stderrIsTTY,
       columns: request.columns,
       env: clientEnv(request.env, request.cwd),
@@ -178,11 +185,22 @@ class Session {
   onFrame(type: number, payload: Buffer): void {
     if (type === FRAME.interrupt) for (const handler of [...this.interruptHandlers]) handler();
     else if (type === FRAME.answer && payload.length >= 4) this.pendingAnswers.get(payload.readUInt32BE(0))?.(payload.subarray(4).toString('utf8'));
+    // Copied: the reader's buffer is reused. Input past the credit granted cuts the client off.
+    else if (type === FRAME.stdin && this.stdin?.received(Buffer.from(payload))) this.socket.destroy();
+    else if (type === FRAME.stdinEnd) this.stdin?.finish();
+  }
+
+  private grantStdin(bytes: number): void {
+    if (this.gone) return;
+    const count = Buffer.alloc(4);
+    count.writeUInt32BE(bytes);
+    this.socket.write(frame(FRAME.stdinCredit, count));
   }
 
   /** The client went away (Ctrl-C twice, killed, closed): whatever it started is cancelled, its questions go unanswered. */
   disconnected(): void {
     this.gone = true;
+    this.stdin?.destroy();
     for (const handler of [...this.interruptHandlers]) handler();
     for (const settle of [...this.pendingAnswers.values()]) settle('');
   }

@@ -268,6 +268,13 @@ describe('the remux launcher and a daemon', () => {
     assert.deepEqual(ran.frames.map((f) => f.type), ['o', 'x']);
     assert.equal(ran.frames[0]!.payload.toString(), 'ok\n');
 
+    // Stdin a client did not offer is ignored; stdin past what the daemon granted (a window at most) cuts the client off.
+    const unoffered = await rawSession(socket, request(['client', 'run', 'localhost', '--', 'echo', 'ok']), [frameOf('s', Buffer.from('x')), frameOf('n', Buffer.alloc(0))]);
+    assert.deepEqual(unoffered.frames.map((f) => f.type), ['o', 'x']);
+    const overrun = await rawSession(socket, request(['client', 'run', 'localhost', '--', 'sleep', '30.7'], { stdin: true }), Array.from({ length: 5 }, () => frameOf('s', Buffer.alloc(64 << 10))));
+    assert.ok(!overrun.frames.some((f) => f.type === 'x'), 'a client sending stdin past its credit is dropped');
+    await until('the overrunning client\'s command is gone', () => !running(['sleep', '30.7']));
+
     // A request line over the limit, or an oversized client frame, drops the connection.
     const flood = await rawSession(socket, Buffer.alloc(2 << 20, 0x41));
     assert.equal(flood.text, '');

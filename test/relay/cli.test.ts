@@ -4,6 +4,7 @@
 // mid-command, the daemon restarted under a connected agent, and the agent's own refusals at start.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,7 +17,7 @@ const POLICY = `policies:
   read_only:
     sandbox: false
     capabilities:
-      - { operation: execute_binary, resource: echo|true|head|sleep }
+      - { operation: execute_binary, resource: echo|true|head|sleep|cat }
       - { operation: read_file, resource: /dev/zero }
       - { operation: write_stdout, resource: null }
 `;
@@ -151,6 +152,63 @@ describe('remux agent against a real daemon', () => {
     assert.deepEqual((JSON.parse(ls.stdout) as { entries: Array<{ name: string }> }).entries.map((e) => e.name), ['big.bin', 'note.txt']);
     const audit = await remux(['audit', 'ls', '--json'], { env: ag.env });
     assert.match(audit.stdout, /"operation":"write_file".*note\.txt/);
+  });
+
+  test('stdin reaches the command on the agent through the daemon, byte for byte, by the launcher and by the Node client', async () => {
+    const hi = await remux(['client', 'run', 'laptop', '--', 'cat'], { env: gw.env, input: 'hi\n' });
+    assert.equal(hi.code, 0, hi.stderr);
+    assert.equal(hi.stdout, 'hi\n');
+    const input = randomBytes(6 << 20);
+    for (const via of ['launcher', 'node'] as const) {
+      const child = spawnRemux(['client', 'run', 'laptop', '--', 'cat'], { env: gw.env, via });
+      const out: Buffer[] = [];
+      child.stdout!.on('data', (d: Buffer) => out.push(d));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      const started = performance.now();
+      child.stdin!.end(input);
+      assert.equal(await exited, 0, via);
+      const seconds = (performance.now() - started) / 1000;
+      const got = Buffer.concat(out);
+      assert.equal(got.length, input.length, via);
+      assert.ok(got.equals(input), `${via}: the bytes differ`);
+      console.log(`# ${via}: 6 MiB of stdin to cat on the agent and back through the daemon in ${seconds.toFixed(2)} s (${(6 / seconds).toFixed(1)} MiB/s each way)`);
+    }
+  });
+
+  test('stdin under credit: a command that does not read takes no more than the windows; the caller ending it stops the stream', async () => {
+    // An endless writer that counts what the client process took from its pipe.
+    const feed = (child: ChildProcess): (() => number) => {
+      let taken = 0;
+      const block = Buffer.alloc(64 << 10, 0x61);
+      const more = (): void => {
+        while (child.stdin!.writable && child.stdin!.write(block, () => (taken += block.length)));
+      };
+      child.stdin!.on('drain', more);
+      child.stdin!.on('error', () => undefined);
+      more();
+      return () => taken;
+    };
+    const idle = spawnRemux(['client', 'run', 'laptop', '--', 'sleep 1.5'], { env: gw.env });
+    const idleTaken = feed(idle);
+    const idleExit = new Promise<number | null>((resolve) => idle.once('exit', resolve));
+    assert.equal(await idleExit, 0, 'the command ends while its stdin is still open');
+    assert.ok(idleTaken() < 2 << 20, `the client took ${idleTaken()} bytes of input nobody read`);
+
+    const reader = spawnRemux(['client', 'run', 'laptop', '--', 'cat'], { env: gw.env });
+    const taken = feed(reader);
+    let seen = 0;
+    reader.stdout!.on('data', (d: Buffer) => (seen += d.length));
+    const exited = new Promise<number | null>((resolve) => reader.once('exit', resolve));
+    await waitFor('input to flow', () => Promise.resolve(seen > 4 << 20));
+    const interrupted = Date.now();
+    reader.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.ok(Date.now() - interrupted < 3000, `took ${Date.now() - interrupted} ms`);
+    await waitFor('the agent to record cat as ended', async () => /"argv":\["cat"\].*?"exitCode":130/.test((await remux(['audit', 'ls', '--json'], { env: ag.env })).stdout));
+    const after = taken();
+    await sleep(300);
+    assert.ok(taken() - after <= 128 << 10, 'the client no longer reads its stdin');
+    reader.kill('SIGKILL');
   });
 
   test('a client that stops reading stops the command on the agent; nothing is lost', async () => {
