@@ -147,14 +147,14 @@ export class AgentSession {
             ? { kind: 'file.write', host: HERE, path: f.path, content: Buffer.from(f.content, 'base64'), createDirs: f.createDirs }
             : { kind: 'file.list', host: HERE, path: f.path };
       const r = await perform(asPrincipal(this.ctx, this.principal), action, { onStdout: () => {}, onStderr: () => {}, signal: abort.signal });
-      if (r.outcome !== 'ok') throw new FileError(`agent ${this.name}: ${r.message ?? r.outcome}`);
+      if (r.outcome !== 'ok') throw new FileError(`agent ${this.name}: ${r.message ?? r.outcome}`, { denied: r.outcome === 'denied' });
       if (f.type === 'file-read') return done({ content: (r.content ?? Buffer.alloc(0)).toString('base64'), size: r.size ?? 0 });
       if (f.type === 'file-write') return done({ created: r.created ?? false });
       const entries = r.entries ?? [];
       return done({ entries: entries.slice(0, FILE_LIST_FRAME_ENTRIES), truncated: r.truncated || entries.length > FILE_LIST_FRAME_ENTRIES });
     };
     work()
-      .catch((err: unknown) => this.send({ type: 'file-error', id: f.id, message: errorText(err) }))
+      .catch((err: unknown) => this.send({ type: 'file-error', id: f.id, message: errorText(err), ...(err instanceof FileError && err.denied ? { denied: true } : {}) }))
       .finally(() => this.running.delete(f.id));
   }
 

@@ -60,17 +60,19 @@ export function clientEnv(env: Record<string, string>, cwd: string): NodeJS.Proc
 }
 
 /**
- * The daemon runs `client run|batch|read|ls` (not write: its stdin is not forwarded) and the `session` commands that need no terminal of the client's
- * (attach does), and nothing with --no-daemon (the client then runs it itself).
+ * The daemon runs `client run|batch|read|ls`, `client write` when the client sends its stdin (the
+ * content; a terminal's is not forwarded), and the `session` commands that need no terminal of the
+ * client's (attach does), and nothing with --no-daemon (the client then runs it itself).
  */
-function declineReason(args: string[]): string | null {
+function declineReason(args: string[], offersStdin: boolean): string | null {
   const options = args.indexOf('--') < 0 ? args : args.slice(0, args.indexOf('--'));
   const words = options.filter((a) => !a.startsWith('-'));
   const served =
-    (words[0] === 'client' && (words[1] === 'run' || words[1] === 'batch' || words[1] === 'read' || words[1] === 'ls')) ||
+    (words[0] === 'client' && (words[1] === 'run' || words[1] === 'batch' || words[1] === 'read' || words[1] === 'ls' || words[1] === 'write')) ||
     (words[0] === 'session' && words[1] !== 'attach' && !options.includes('--attach') && !options.includes('-a'));
-  if (!served) return 'the daemon runs only `client run|batch|read|ls` and `session` commands other than attach';
+  if (!served) return 'the daemon runs only `client run|batch|read|ls|write` and `session` commands other than attach';
   if (options.includes('--no-daemon')) return '--no-daemon';
+  if (words[0] === 'client' && words[1] === 'write' && !offersStdin) return 'client write reads its content from a terminal or /dev/null here, which is not forwarded';
   return null;
 }
 
@@ -87,7 +89,7 @@ export function serveCli(socket: net.Socket, raw: unknown, rest: Buffer, deps: C
     socket.end(frame(FRAME.decline, `the daemon is remux ${deps.version}, this client ${request.version}; restart it: remux daemon stop && remux daemon start`));
     return;
   }
-  const declined = declineReason(request.args);
+  const declined = declineReason(request.args, request.stdin === true);
   if (declined) {
     socket.end(frame(FRAME.decline, declined));
     return;

@@ -18,10 +18,16 @@ import { FileError, TransportError, type Host, type HostExecRequest, type HostFi
 /** After a command's own timeout, how long the agent has to report it before the gateway gives up. */
 const RESULT_GRACE_MS = 10_000;
 
+/** An agent host asked of a process agents never connect to (a CLI without a daemon). */
+export function notRelayedHere(name: string): TransportError {
+  return new TransportError(`agent host ${name} is reached only through the daemon its agent connects to, and none serves this command: start it (remux daemon start), then run this again without --no-daemon`);
+}
+
 export function createAgentHost(name: string, hub: AgentHub): Host {
   const whichCaches = new WeakMap<AgentConnection, WhichCache>();
   const connection = (): AgentConnection => {
     const c = hub.get(name);
+    if (!hub.relaying) throw notRelayedHere(name);
     if (!c?.open) throw new TransportError(`agent ${name} is not connected (${hub.status(name).lastError ?? 'never connected'}); start it with: remux agent --gateway URL --name ${name} --token-file FILE`);
     return c;
   };
@@ -59,7 +65,7 @@ export function createAgentHost(name: string, hub: AgentHub): Host {
 function agentFiles(connection: () => AgentConnection): HostFiles {
   const ask = (frame: Parameters<AgentConnection['request']>[0]): Promise<FileDone> => {
     const conn = connection();
-    return control(conn, frame, (f) => (f.type === 'file-done' ? f : f.type === 'file-error' ? new FileError(f.message) : undefined)).then((r) => {
+    return control(conn, frame, (f) => (f.type === 'file-done' ? f : f.type === 'file-error' ? new FileError(f.message, { denied: f.denied === true }) : undefined)).then((r) => {
       if (r instanceof FileError) throw r;
       return r;
     });

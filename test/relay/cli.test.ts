@@ -154,6 +154,30 @@ describe('remux agent against a real daemon', () => {
     assert.match(audit.stdout, /"operation":"write_file".*note\.txt/);
   });
 
+  test('client write to the agent host goes through the daemon (launcher and Node client); without one, it says to start it', async () => {
+    const dir = join(ag.home, 'shared');
+    mkdirSync(dir, { recursive: true });
+    const content = randomBytes(300_000);
+    for (const via of ['launcher', 'node'] as const) {
+      const target = join(dir, `written-${via}.bin`);
+      const child = spawnRemux(['client', 'write', 'laptop', target], { env: gw.env, via });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      child.stdin!.end(content);
+      assert.equal(await exited, 0, `${via}: ${stderr}`);
+      assert.ok(readFileSync(target).equals(content), via);
+    }
+    // The agent's own policy still decides: outside its shared directory, refused there.
+    const refused = await remux(['client', 'write', 'laptop', join(ag.home, 'outside.txt')], { env: gw.env, input: 'x' });
+    assert.equal(refused.code, 77, refused.stderr);
+    assert.match(refused.stderr, /agent laptop: .*write_file/);
+    const offline = await remux(['client', 'write', 'laptop', join(dir, 'never.txt'), '--no-daemon'], { env: gw.env, input: 'x' });
+    assert.equal(offline.code, 255, offline.stderr);
+    assert.match(offline.stderr, /agent host laptop is reached only through the daemon .*start it \(remux daemon start\)/);
+    assert.throws(() => readFileSync(join(dir, 'never.txt')));
+  });
+
   test('stdin reaches the command on the agent through the daemon, byte for byte, by the launcher and by the Node client', async () => {
     const hi = await remux(['client', 'run', 'laptop', '--', 'cat'], { env: gw.env, input: 'hi\n' });
     assert.equal(hi.code, 0, hi.stderr);

@@ -130,11 +130,17 @@ Exit status: 0 if every command succeeded; else 255 if the host was unreachable,
 
   fileOptions(client.command('write').description('replace (or create) a file of a host with stdin, atomically (temporary file + rename), checked and audited'))
     .option('--create-dirs', 'create missing parent directories')
-    .addHelpText('after', `\nExamples:\n  remux client write web1 /srv/app/config.yaml < config.yaml\nRuns in this process (stdin is the content); at most 16 MiB.\n${FILE_HELP}`)
+    .option('--no-daemon', 'run in this process even when a daemon is running')
+    .addHelpText(
+      'after',
+      `\nExamples:\n  remux client write web1 /srv/app/config.yaml < config.yaml\nStdin is the content, at most 16 MiB. A piped or redirected stdin goes to a running daemon like \`client run\`\n(agent hosts are reached only through it); a terminal's is read in this process.\n${FILE_HELP}`,
+    )
     .action(async (hostName: string, path: string, opts: FileWriteOptions) => {
       const { writeFileCommand } = await import('../file-commands.js');
       const where = await host();
-      where.invocation.setExitCode(await where.run({ ...opts, daemon: false }, (runner) => writeFileCommand(where.invocation, runner, hostName, path, opts, process.stdin)));
+      // The caller's stdin as a command would get it; a terminal (or /dev/null) in this process is read as it is.
+      const content = where.invocation.stdin ?? process.stdin;
+      where.invocation.setExitCode(await where.run(opts, (runner) => writeFileCommand(where.invocation, runner, hostName, path, opts, content)));
     });
 
   fileOptions(client.command('ls').description("list a directory of a host (entries are lstat'ed: links shown as links), checked and audited"))

@@ -134,7 +134,8 @@ export const AgentFrameSchema = z.discriminatedUnion('type', [
     truncated: z.boolean().optional(),
   }),
   /** The file operation failed there (missing, not a regular file, a symlink met, or the agent's own policy said no). */
-  z.strictObject({ type: z.literal('file-error'), id: Id, message: z.string().max(8192) }),
+  /** denied (protocol 2): the agent's own policy refused it, rather than the operation failing. */
+  z.strictObject({ type: z.literal('file-error'), id: Id, message: z.string().max(8192), denied: z.boolean().optional() }),
 ]);
 
 // ---- gateway -> agent -------------------------------------------------------------------------
