@@ -7,7 +7,12 @@ import { asPrincipal, type GatewayContext } from '../core/context.js';
 import { parseCommand } from '../command/parser.js';
 import type { CommandList } from '../command/types.js';
 import { EXIT } from '../core/exit-codes.js';
-import { errorText, perform, refuse, type Asked } from '../core/perform.js';
+import { enforcementOn, errorText, perform, refuse, type Asked } from '../core/perform.js';
+import { checkFacts } from '../core/scope.js';
+import { sandboxSpec } from '../policy/evaluate.js';
+import type { Policy } from '../policy/types.js';
+import { localPaneProgram } from '../sessions/pane-sandbox.js';
+import { shellProgram, single } from '../sessions/tmux.js';
 import type { FileAction, Principal } from '../core/types.js';
 import { ADMIN_SCOPE } from '../config/principals.js';
 import { CreditedInput } from '../exec/input-credit.js';
@@ -15,7 +20,7 @@ import type { OutputFlow, SandboxSpec } from '../exec/types.js';
 import { ResolveError } from '../policy/resolve.js';
 import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
 import { FileError, type Host } from '../hosts/types.js';
-import { checkOwnCommand, isListing } from './own.js';
+import { checkOwnCommand, isListing, type OwnStartup } from './own.js';
 import { intersectSandbox } from './sandbox.js';
 import { openCheckedTerminal } from './terminal.js';
 
@@ -236,7 +241,9 @@ export class AgentSession {
 
   /**
    * remux's own command line (own.ts): run on this machine without the policy engine, which refuses tmux,
-   * once its shape and any startup command in it passed. Audited, except the periodic session listings.
+   * once its shape, its tmux user and any startup command in it passed. A startup command runs in the
+   * sandbox both policies ask for, built here; keys sent are checked and audited as `session.send`, as
+   * the gateway's perform-session does. Audited, except the periodic session listings.
    */
   private async ownExec(f: ExecFrame, window: Window, signal: AbortSignal): Promise<void> {
     const ctx = asPrincipal(this.ctx, this.principal);
@@ -257,15 +264,32 @@ export class AgentSession {
         return fail(EXIT.USAGE, (err as Error).message);
       }
       asked.argv = list.items.flatMap((i) => i.pipeline.stages.flatMap((s) => s.argv));
-      const checked = checkOwnCommand(list, policy, host.resolver);
-      if ('refusal' in checked) {
-        await refuse(ctx, asked, started, 'denied', EXIT.DENIED, checked.refusal, null);
-        return fail(EXIT.DENIED, checked.refusal);
+      const refused = async (exitCode: number, reason: string): Promise<void> => {
+        await refuse(ctx, asked, started, 'denied', exitCode, reason, null);
+        return fail(exitCode, reason);
+      };
+      const checked = checkOwnCommand(list, policy, host.resolver, ctx.sessions.users(HERE));
+      if ('refusal' in checked) return await refused(EXIT.DENIED, checked.refusal);
+      if (checked.send !== null) {
+        // What perform-session checks of a send, for this machine's principal: its scope over the tmux user, and that it may type.
+        asked.operation = 'session.send';
+        asked.resource = `${checked.send.user}@${HERE}:${checked.send.session}`;
+        const scoped = checkFacts(ctx.principal, { host: HERE, tmuxUser: checked.send.user, interactive: true }, ctx.defaultPolicy, (n) => ctx.hostEntry(n));
+        if (!scoped.ok) return await refused(EXIT.DENIED, scoped.reason);
+      }
+      let run = list;
+      let enforced = "remux's own command, requested by the gateway";
+      if (checked.startup === null && f.sandbox !== null) return await refused(EXIT.DENIED, 'a sandbox came with a command that starts no session');
+      if (checked.startup !== null) {
+        const pane = await this.startupPane(checked.startup, policy, f.sandbox);
+        if ('refusal' in pane) return await refused(pane.exitCode, pane.refusal);
+        run = pane.list;
+        enforced = pane.enforced;
       }
       const quiet = list.items.every((i) => i.pipeline.stages.every((s) => isListing(s.argv)));
-      const actionId = quiet ? null : await ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: "remux's own command, requested by the gateway" });
+      const actionId = quiet ? null : await ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: enforced });
       const r = await host.execute({
-        list,
+        list: run,
         cwd: f.cwd,
         timeoutMs: f.timeoutMs,
         pipefail: f.pipefail,
@@ -281,6 +305,21 @@ export class AgentSession {
     } catch (err) {
       this.send({ type: 'error', id: f.id, message: `the agent failed: ${errorText(err)}` });
     }
+  }
+
+  /**
+   * The tmux command that starts a session's startup command here: in the sandbox both policies ask for
+   * (this machine's policy's, narrowed to the one the gateway sent), built on this machine with the pane
+   * program of sessions/pane-sandbox.ts; plain /bin/sh when neither asks for one.
+   */
+  private async startupPane(startup: OwnStartup, policy: Policy, gatewaySandbox: SandboxSpec | null): Promise<{ list: CommandList; enforced: string } | { refusal: string; exitCode: number }> {
+    const enforcement = await enforcementOn(policy, this.ctx.host(HERE));
+    if ('refusal' in enforcement) return { refusal: enforcement.refusal, exitCode: EXIT.DENIED };
+    const spec = intersectSandbox(enforcement.sandbox ? sandboxSpec(policy, this.principal.name) : null, gatewaySandbox);
+    if (spec === null) return { list: single([...startup.prefix, ...shellProgram(startup.command)]), enforced: `static checks only here (${enforcement.sandbox ? 'no sandbox asked' : enforcement.why})` };
+    const program = localPaneProgram({ cwd: startup.cwd, spec, securePath: this.ctx.sessions.securePath, shellCommand: startup.command });
+    if ('problem' in program) return { refusal: program.problem, exitCode: program.kind === 'sandbox' ? EXIT.DENIED : EXIT.FAILURE };
+    return { list: single([...startup.prefix, ...program]), enforced: 'runs in the OS sandbox (bubblewrap) of both policies for the life of the session' };
   }
 
   /** Path and program questions of the gateway's policy check, answered the way this machine's resolver sees them. */
@@ -337,8 +376,8 @@ export class AgentSession {
         this.running.set(id, {
           cancel: () => terminal.kill(),
           credit: (bytes) => window.credit(bytes),
-          input: (data) => terminal.write(data),
-          resize: (c, r) => terminal.resize(c, r),
+          // Typing into a control client would be running tmux commands: the recorder never does.
+          ...(opened.control ? {} : { input: (data: Buffer) => terminal.write(data), resize: (c: number, r: number) => terminal.resize(c, r) }),
         });
         void opened.ended.then((exit) => {
           window.stop();

@@ -168,6 +168,10 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
     // Refused rather than silently dropped: the command would read nothing.
     return Promise.resolve(notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot take standard input; upgrade remux there`, started, { errorKind: 'invalid' }));
   }
+  if (req.policy === undefined && req.sandbox !== null && conn.hello.v < STDIN_PROTOCOL_VERSION) {
+    // Protocol 1 ignored a sandbox sent with remux's own commands: the session would start unsandboxed.
+    return Promise.resolve(notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot sandbox a session; upgrade remux there`, started, { errorKind: 'sandbox_unavailable' }));
+  }
   return new Promise<ExecResult>((resolve, reject) => {
     let truncated = false;
     let id = 0;

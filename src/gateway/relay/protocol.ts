@@ -33,7 +33,7 @@ import { INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../exec/input-credit.j
  */
 export const PROTOCOL_VERSION = 2;
 export const MIN_PROTOCOL_VERSION = 1;
-/** The first version whose agents take a command's standard input. */
+/** The first version whose agents take a command's standard input, and build a session's sandbox from the one sent. */
 export const STDIN_PROTOCOL_VERSION = 2;
 /** The gateway's WebSocket route for agents. */
 export const AGENT_PATH = '/agent/connect';
@@ -151,7 +151,10 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
     cwd: AbsPath,
     timeoutMs: z.number().int().positive().nullable(),
     pipefail: z.boolean(),
-    /** The sandbox the gateway's policy asks for; the agent runs in the intersection with its own. */
+    /**
+     * The sandbox the gateway's policy asks for; the agent runs in the intersection with its own. With
+     * `own` (protocol 2): the sandbox of a new session's startup command, which the agent builds there.
+     */
     sandbox: SandboxSpecSchema.nullable(),
     /** The gateway's policy, for messages. */
     policy: z.string().max(200).nullable(),
