@@ -222,9 +222,14 @@ describe('the remux launcher and a daemon', () => {
         const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
           const term = spawnScript(`${bin} client run localhost -- id`, h.env);
           let out = '';
+          let answered = false;
+          // Once: the terminal echoes the answer (more data after the prompt), and a second write could meet a closed pipe.
           term.stdout.on('data', (d: Buffer) => {
             out += d.toString();
-            if (out.includes('[y/N]')) term.stdin.write(`${answer}\n`);
+            if (out.includes('[y/N]') && !answered) {
+              answered = true;
+              term.stdin.write(`${answer}\n`);
+            }
           });
           term.on('close', (c) => resolve({ code: c, out }));
         });
@@ -238,9 +243,9 @@ describe('the remux launcher and a daemon', () => {
   test('the daemon declines what it does not serve, before running or printing anything', async () => {
     for (const [req, why] of [
       [request(['client', 'run', 'localhost', '--', 'true'], { version: '0.0.0-other' }), /the daemon is remux .* this client 0.0.0-other/],
-      [request(['config', 'init']), /only `client run\|batch\|read\|ls` and `session` commands other than attach/],
-      // write's stdin is its content, which is not forwarded: the client runs it.
-      [request(['client', 'write', 'localhost', '/tmp/x']), /only `client run/],
+      [request(['config', 'init']), /only `client run\|batch\|read\|ls\|write` and `session` commands other than attach/],
+      // write's stdin is its content: a client that does not send it (a terminal's, /dev/null) runs it itself.
+      [request(['client', 'write', 'localhost', '/tmp/x']), /client write reads its content from a terminal or \/dev\/null/],
       // Attaching needs the client's own terminal: the client runs it.
       [request(['session', 'attach', 's1', '--host', 'localhost']), /other than attach/],
       [request(['session', 'new', 's1', '--host', 'localhost', '--attach']), /other than attach/],
