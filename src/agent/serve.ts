@@ -15,6 +15,7 @@ import { localPaneProgram } from '../sessions/pane-sandbox.js';
 import { shellProgram, single } from '../sessions/tmux.js';
 import type { FileAction, Principal } from '../core/types.js';
 import { ADMIN_SCOPE } from '../config/principals.js';
+import { FILE_WRITE_MAX_BYTES } from '../core/perform-file.js';
 import { CreditedInput } from '../exec/input-credit.js';
 import type { OutputFlow, SandboxSpec } from '../exec/types.js';
 import { ResolveError } from '../policy/resolve.js';
@@ -40,6 +41,8 @@ interface Running {
   resize?(cols: number, rows: number): void;
   /** A command's standard input (exec with stdin: true). */
   stdin?: CreditedInput;
+  /** More of a write's content (file-write with more). */
+  part?(data: Buffer): void;
 }
 
 /** Output bytes sent but not yet credited by the gateway; full at WINDOW_BYTES (the command is not read meanwhile). */
@@ -79,6 +82,37 @@ export class Window implements OutputFlow {
   }
 }
 
+/** A write's content arriving in parts: whole once the last one is in, never more than a write may carry. */
+class WriteParts {
+  private readonly chunks: Buffer[];
+  private size: number;
+  private settle!: { resolve(content: Buffer): void; reject(err: Error): void };
+  readonly whole = new Promise<Buffer>((resolve, reject) => (this.settle = { resolve, reject }));
+
+  constructor(
+    first: Buffer,
+    private left: number,
+  ) {
+    this.chunks = [first];
+    this.size = first.length;
+    this.whole.catch(() => {}); // read by the write; a cancelled one is never awaited
+  }
+
+  add(data: Buffer): void {
+    if (this.left === 0) return;
+    this.left -= 1;
+    this.size += data.length;
+    if (this.size > FILE_WRITE_MAX_BYTES) return this.fail(new FileError(`the content is more than the ${FILE_WRITE_MAX_BYTES} bytes a write may carry`));
+    this.chunks.push(data);
+    if (this.left === 0) this.settle.resolve(Buffer.concat(this.chunks));
+  }
+
+  fail(err: Error): void {
+    this.left = 0;
+    this.settle.reject(err);
+  }
+}
+
 export class AgentSession {
   private readonly running = new Map<number, Running>();
   readonly principal: Principal;
@@ -115,6 +149,8 @@ export class AgentSession {
       }
       case 'stdin-end':
         return this.running.get(frame.id)?.stdin?.finish();
+      case 'file-write-part':
+        return this.running.get(frame.id)?.part?.(Buffer.from(frame.content, 'base64'));
     }
     if (this.running.has(frame.id)) return this.send({ type: 'error', id: frame.id, message: `request id ${frame.id} is already running` });
     if (this.running.size >= MAX_RUNNING) return this.send({ type: 'error', id: frame.id, message: `agent ${this.name} is running ${MAX_RUNNING} requests already; try again later` });
@@ -137,7 +173,16 @@ export class AgentSession {
    */
   private file(f: FileFrame): void {
     const abort = new AbortController();
-    this.running.set(f.id, { cancel: () => abort.abort(), credit: () => {} });
+    // A write longer than a frame: its parts come next, and it is written once they are all in.
+    const parts = f.type === 'file-write' && f.more !== undefined ? new WriteParts(Buffer.from(f.content, 'base64'), f.more) : null;
+    this.running.set(f.id, {
+      cancel: () => {
+        abort.abort();
+        parts?.fail(new FileError('the write was cancelled before all of its content arrived'));
+      },
+      credit: () => {},
+      ...(parts ? { part: (data: Buffer) => parts.add(data) } : {}),
+    });
     const done = (frame: Omit<FileDone, 'type' | 'id'>): void => this.send({ type: 'file-done', id: f.id, ...frame });
     const work = async (): Promise<void> => {
       if (f.type === 'file-resolve') {
@@ -149,7 +194,7 @@ export class AgentSession {
         f.type === 'file-read'
           ? { kind: 'file.read', host: HERE, path: f.path, offset: f.offset, length: f.length, maxBytes: f.length }
           : f.type === 'file-write'
-            ? { kind: 'file.write', host: HERE, path: f.path, content: Buffer.from(f.content, 'base64'), createDirs: f.createDirs }
+            ? { kind: 'file.write', host: HERE, path: f.path, content: parts ? await parts.whole : Buffer.from(f.content, 'base64'), createDirs: f.createDirs }
             : { kind: 'file.list', host: HERE, path: f.path };
       const r = await perform(asPrincipal(this.ctx, this.principal), action, { onStdout: () => {}, onStderr: () => {}, signal: abort.signal });
       if (r.outcome !== 'ok') throw new FileError(`agent ${this.name}: ${r.message ?? r.outcome}`, { denied: r.outcome === 'denied' });

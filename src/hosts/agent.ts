@@ -63,9 +63,9 @@ export function createAgentHost(name: string, hub: AgentHub): Host {
  * at most that much. The agent checks its own policy on each read, write and listing.
  */
 function agentFiles(connection: () => AgentConnection): HostFiles {
-  const ask = (frame: Parameters<AgentConnection['request']>[0]): Promise<FileDone> => {
+  const ask = (frame: Parameters<AgentConnection['request']>[0], sent?: (id: number) => void): Promise<FileDone> => {
     const conn = connection();
-    return control(conn, frame, (f) => (f.type === 'file-done' ? f : f.type === 'file-error' ? new FileError(f.message, { denied: f.denied === true }) : undefined)).then((r) => {
+    return control(conn, frame, (f) => (f.type === 'file-done' ? f : f.type === 'file-error' ? new FileError(f.message, { denied: f.denied === true }) : undefined), sent).then((r) => {
       if (r instanceof FileError) throw r;
       return r;
     });
@@ -90,8 +90,18 @@ function agentFiles(connection: () => AgentConnection): HostFiles {
       return { content: Buffer.concat(parts), size };
     },
     async write(path, content, { createDirs }) {
-      if (content.length > FILE_CHUNK_BYTES) throw new FileError(`a write to an agent host carries at most ${FILE_CHUNK_BYTES} bytes; this one has ${content.length}`);
-      return { created: (await ask({ type: 'file-write', path, content: content.toString('base64'), createDirs })).created ?? false };
+      // The first frame says how many parts of the rest follow it; the agent writes once all are in.
+      const parts: Buffer[] = [];
+      for (let at = FILE_CHUNK_BYTES; at < content.length; at += FILE_CHUNK_BYTES) parts.push(content.subarray(at, at + FILE_CHUNK_BYTES));
+      const conn = connection();
+      if (parts.length > 0 && conn.hello.v < STDIN_PROTOCOL_VERSION) {
+        throw new FileError(`agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that takes at most ${FILE_CHUNK_BYTES} bytes in a write; upgrade remux there`);
+      }
+      const first = { type: 'file-write', path, content: content.subarray(0, FILE_CHUNK_BYTES).toString('base64'), createDirs, ...(parts.length > 0 ? { more: parts.length } : {}) } as const;
+      const sendParts = (id: number): void => {
+        for (const part of parts) conn.send({ type: 'file-write-part', id, content: part.toString('base64') });
+      };
+      return { created: (await ask(first, sendParts)).created ?? false };
     },
     async list(path, maxEntries) {
       const r = await ask({ type: 'file-list', path });
@@ -102,7 +112,13 @@ function agentFiles(connection: () => AgentConnection): HostFiles {
 }
 
 /** A request answered by one frame (or an error), within the relay's request timeout. */
-function control<T>(conn: AgentConnection, frame: Parameters<AgentConnection['request']>[0], pick: (f: Parameters<PendingRequest['onFrame']>[0]) => T | undefined): Promise<T> {
+function control<T>(
+  conn: AgentConnection,
+  frame: Parameters<AgentConnection['request']>[0],
+  pick: (f: Parameters<PendingRequest['onFrame']>[0]) => T | undefined,
+  /** Called with the request's id right after its frame went out (a write's parts follow it). */
+  sent?: (id: number) => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       conn.forget(id);
@@ -125,6 +141,7 @@ function control<T>(conn: AgentConnection, frame: Parameters<AgentConnection['re
         reject(err);
       },
     });
+    sent?.(id);
   });
 }
 

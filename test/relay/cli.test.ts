@@ -106,10 +106,11 @@ describe('remux agent against a real daemon', () => {
     assert.match(audit.stdout, /"operation":"write_file".*note\.txt/);
   });
 
-  test('client write to the agent host goes through the daemon (launcher and Node client); without one, it says to start it', async () => {
+  test('client write to the agent host goes through the daemon (launcher and Node client), 5 MiB byte for byte; without one, it says to start it', async () => {
     const dir = join(ag.home, 'shared');
     mkdirSync(dir, { recursive: true });
-    const content = randomBytes(300_000);
+    // Several relay frames' worth: written whole, atomically, once every part arrived.
+    const content = randomBytes((5 << 20) + 12345);
     for (const via of ['launcher', 'node'] as const) {
       const target = join(dir, `written-${via}.bin`);
       const child = spawnRemux(['client', 'write', 'laptop', target], { env: gw.env, via });

@@ -22,8 +22,9 @@
 //   gateway -> agent  file-resolve | file-read | file-write | file-list {id, ...}   the Host's file operations
 //   agent -> gateway  file-done {id, ...} | file-error {id, message}               (the agent's own perform()
 //                     checks its policy on each read, write and listing, as it does for commands)
-// File contents travel whole in one frame: a read asks for at most FILE_CHUNK_BYTES, a write carries at most
-// that much, a listing at most FILE_LIST_FRAME_ENTRIES entries.
+// A read asks for at most FILE_CHUNK_BYTES, a listing holds at most FILE_LIST_FRAME_ENTRIES entries. A write
+// carries at most FILE_CHUNK_BYTES in its frame; a longer one (protocol 2) says how many file-write-part
+// frames of the rest follow it, and the agent writes the whole content, atomically, once they are all in.
 import { z } from 'zod';
 import { INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../exec/input-credit.js';
 
@@ -45,6 +46,8 @@ export const CHUNK_BYTES = 64 << 10;
 export const WINDOW_BYTES = 256 << 10;
 /** File bytes per read or write frame (base64 keeps the frame under MAX_FRAME_BYTES). */
 export const FILE_CHUNK_BYTES = 512 << 10;
+/** The most a write carries (perform-file's FILE_WRITE_MAX_BYTES), so the most parts that may follow its frame. */
+export const FILE_WRITE_MAX_PARTS = (16 << 20) / FILE_CHUNK_BYTES - 1;
 /** Entries per listing frame. */
 export const FILE_LIST_FRAME_ENTRIES = 4000;
 /** Close codes (4000-4999 are the application's). */
@@ -182,7 +185,16 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('cancel'), id: Id }),
   z.strictObject({ type: z.literal('file-resolve'), id: Id, paths: z.array(AbsPath).min(1).max(4096) }),
   z.strictObject({ type: z.literal('file-read'), id: Id, path: AbsPath, offset: z.number().int().nonnegative(), length: z.number().int().positive().max(FILE_CHUNK_BYTES) }),
-  z.strictObject({ type: z.literal('file-write'), id: Id, path: AbsPath, content: Base64.max(Math.ceil(FILE_CHUNK_BYTES / 3) * 4), createDirs: z.boolean() }),
+  z.strictObject({
+    type: z.literal('file-write'),
+    id: Id,
+    path: AbsPath,
+    content: Base64.max(Math.ceil(FILE_CHUNK_BYTES / 3) * 4),
+    createDirs: z.boolean(),
+    /** Protocol 2: this many file-write-part frames with the rest of the content follow. */
+    more: z.number().int().min(1).max(FILE_WRITE_MAX_PARTS).optional(),
+  }),
+  z.strictObject({ type: z.literal('file-write-part'), id: Id, content: Base64.max(Math.ceil(FILE_CHUNK_BYTES / 3) * 4) }),
   z.strictObject({ type: z.literal('file-list'), id: Id, path: AbsPath }),
 ]);
 
