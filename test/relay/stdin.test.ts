@@ -1,16 +1,23 @@
 // A command's standard input through the relay (protocol 2): the gateway's real route and perform(), a
 // real agent, real commands. Byte-exact at several MiB, EOF delivered, the agent's credit holding the
 // caller's input back while the command does not read, a cancelled call stopping the stream, an agent of
-// protocol 1 refused clearly, and a peer that sends past its credit cut off.
+// protocol 1 refused clearly, a gateway of protocol 1 spoken to in protocol 1, and a peer that sends past
+// its credit cut off.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WebSocket } from 'ws';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket, WebSocketServer } from 'ws';
+import { z } from 'zod';
+import { runAgent } from '../../src/agent/run.js';
+import { createContext } from '../../src/core/context.js';
 import { CreditedInput, CreditedSender, INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../src/exec/input-credit.js';
-import { AGENT_PATH } from '../../src/gateway/relay/protocol.js';
-import { startRelay, type Relay } from './harness.js';
+import { AGENT_PATH, HelloSchema, parseFrame, PROTOCOL_VERSION } from '../../src/gateway/relay/protocol.js';
+import { POLICY, PROGRAMS, startRelay, type Relay } from './harness.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -105,6 +112,48 @@ describe('relay: standard input', () => {
       ws.close();
     } finally {
       await old.close();
+    }
+  });
+});
+
+describe('relay protocol versions', () => {
+  test('an agent meeting a gateway of protocol 1 (which refuses its hello for v alone) speaks protocol 1 to it, and serves it', async () => {
+    // The gateway of protocol 1 as it was: `v` a literal 1, a refused hello closed with its first issue.
+    const OldHello = HelloSchema.extend({ v: z.literal(1) });
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1', path: AGENT_PATH });
+    const hellos: number[] = [];
+    const results: unknown[] = [];
+    server.on('connection', (ws) => {
+      ws.once('message', (data) => {
+        const parsed = parseFrame(OldHello, data as Buffer);
+        hellos.push((JSON.parse(String(data)) as { v: number }).v);
+        if (!parsed.ok) return ws.close(4002, `expected hello: ${parsed.error}`.slice(0, 120));
+        ws.send(JSON.stringify({ type: 'registered', name: 'laptop', pingIntervalMs: 1000 }));
+        ws.send(JSON.stringify({ type: 'exec', id: 1, command: "'echo' old", cwd: '/', timeoutMs: 5000, pipefail: false, sandbox: null, policy: null, own: false }));
+        ws.on('message', (m) => results.push(JSON.parse(String(m))));
+      });
+    });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const home = mkdtempSync(join(tmpdir(), 'remux-old-gw-'));
+    writeFileSync(join(home, 'policies.yaml'), POLICY(PROGRAMS));
+    const ctx = createContext({ env: { REMUX_HOME: home } });
+    const stop = new AbortController();
+    const log: string[] = [];
+    const done = runAgent({ gateway: `ws://127.0.0.1:${(server.address() as { port: number }).port}`, name: 'laptop', token: 'rmx_x', ctx, version: 't', log: (l) => log.push(l), signal: stop.signal, backoff: { baseMs: 50, capMs: 100 } });
+    try {
+      for (let i = 0; i < 100 && !results.some((r) => (r as { type: string }).type === 'result'); i++) await sleep(50);
+      assert.deepEqual(hellos, [PROTOCOL_VERSION, 1], 'refused once for its version, then accepted as 1');
+      assert.ok(log.some((l) => /older relay protocol .*speaking protocol 1/.test(l)), log.join('\n'));
+      const out = results.find((r) => (r as { type: string }).type === 'out') as { data: string } | undefined;
+      assert.equal(Buffer.from(out?.data ?? '', 'base64').toString(), 'old\n');
+      // Every frame it sent parses as protocol 1 did (no field or type the old gateway does not know).
+      assert.ok(results.every((r) => ['out', 'result'].includes((r as { type: string }).type)), JSON.stringify(results));
+    } finally {
+      stop.abort();
+      await done;
+      await ctx.close();
+      server.close();
+      rmSync(home, { recursive: true, force: true });
     }
   });
 });
