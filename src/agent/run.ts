@@ -107,7 +107,7 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
     const send = (frame: AgentFrame): void => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
     };
-    const session = new AgentSession(opts.name, opts.ctx, send);
+    const session = new AgentSession(opts.name, opts.ctx, send, version);
     let registered = false;
     let settled: Outcome | null = null;
     const settle = (outcome: Outcome): void => {

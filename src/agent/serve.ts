@@ -19,7 +19,7 @@ import { FILE_WRITE_MAX_BYTES } from '../core/perform-file.js';
 import { CreditedInput } from '../exec/input-credit.js';
 import type { OutputFlow, SandboxSpec } from '../exec/types.js';
 import { ResolveError } from '../policy/resolve.js';
-import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
+import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, PROTOCOL_VERSION, PROTOCOL_V2, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
 import { FileError, type Host } from '../hosts/types.js';
 import { checkOwnCommand, isListing, type OwnStartup } from './own.js';
 import { intersectSandbox } from './sandbox.js';
@@ -121,6 +121,8 @@ export class AgentSession {
     private readonly name: string,
     private readonly ctx: GatewayContext,
     private readonly send: (frame: AgentFrame) => void,
+    /** The relay protocol spoken on this connection: nothing newer is sent (a gateway of 1 refuses unknown fields). */
+    private readonly version = PROTOCOL_VERSION,
   ) {
     this.principal = { name: `agent:gateway-${name}`, via: 'agent', scope: ADMIN_SCOPE };
   }
@@ -144,8 +146,9 @@ export class AgentSession {
       case 'stdin': {
         // Input for a command that has ended is expected (it was in flight): dropped.
         const overrun = this.running.get(frame.id)?.stdin?.received(Buffer.from(frame.data, 'base64'));
-        if (overrun) this.running.get(frame.id)?.cancel();
-        return;
+        if (!overrun) return;
+        this.running.get(frame.id)?.cancel();
+        return this.send({ type: 'error', id: frame.id, message: `agent ${this.name} stopped the command: ${overrun}` });
       }
       case 'stdin-end':
         return this.running.get(frame.id)?.stdin?.finish();
@@ -204,7 +207,10 @@ export class AgentSession {
       return done({ entries: entries.slice(0, FILE_LIST_FRAME_ENTRIES), truncated: r.truncated || entries.length > FILE_LIST_FRAME_ENTRIES });
     };
     work()
-      .catch((err: unknown) => this.send({ type: 'file-error', id: f.id, message: errorText(err), ...(err instanceof FileError && err.denied ? { denied: true } : {}) }))
+      .catch((err: unknown) => {
+        const denied = err instanceof FileError && err.denied && this.version >= PROTOCOL_V2;
+        this.send({ type: 'file-error', id: f.id, message: errorText(err), ...(denied ? { denied: true } : {}) });
+      })
       .finally(() => this.running.delete(f.id));
   }
 

@@ -10,7 +10,7 @@ import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { AgentConnection, AgentHub, PendingRequest } from '../gateway/relay/hub.js';
 import { CreditedSender } from '../exec/input-credit.js';
-import { CHUNK_BYTES, FILE_CHUNK_BYTES, STDIN_PROTOCOL_VERSION, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
+import { CHUNK_BYTES, FILE_CHUNK_BYTES, PROTOCOL_V2, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
 import type { PathResolver } from '../policy/types.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { FileError, TransportError, type Host, type HostExecRequest, type HostFiles, type HostTerminal, type TerminalSize } from './types.js';
@@ -94,7 +94,7 @@ function agentFiles(connection: () => AgentConnection): HostFiles {
       const parts: Buffer[] = [];
       for (let at = FILE_CHUNK_BYTES; at < content.length; at += FILE_CHUNK_BYTES) parts.push(content.subarray(at, at + FILE_CHUNK_BYTES));
       const conn = connection();
-      if (parts.length > 0 && conn.hello.v < STDIN_PROTOCOL_VERSION) {
+      if (parts.length > 0 && conn.hello.v < PROTOCOL_V2) {
         throw new FileError(`agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that takes at most ${FILE_CHUNK_BYTES} bytes in a write; upgrade remux there`);
       }
       const first = { type: 'file-write', path, content: content.subarray(0, FILE_CHUNK_BYTES).toString('base64'), createDirs, ...(parts.length > 0 ? { more: parts.length } : {}) } as const;
@@ -181,11 +181,11 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
   const started = performance.now();
   if (req.signal?.aborted) return Promise.resolve(notRun(130, 'interrupted before it started', started, { aborted: true }));
   const stdin = req.stdin ?? null;
-  if (stdin !== null && conn.hello.v < STDIN_PROTOCOL_VERSION) {
+  if (stdin !== null && conn.hello.v < PROTOCOL_V2) {
     // Refused rather than silently dropped: the command would read nothing.
     return Promise.resolve(notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot take standard input; upgrade remux there`, started, { errorKind: 'invalid' }));
   }
-  if (req.policy === undefined && req.sandbox !== null && conn.hello.v < STDIN_PROTOCOL_VERSION) {
+  if (req.policy === undefined && req.sandbox !== null && conn.hello.v < PROTOCOL_V2) {
     // Protocol 1 ignored a sandbox sent with remux's own commands: the session would start unsandboxed.
     return Promise.resolve(notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot sandbox a session; upgrade remux there`, started, { errorKind: 'sandbox_unavailable' }));
   }

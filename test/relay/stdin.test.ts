@@ -120,6 +120,7 @@ describe('relay protocol versions', () => {
   test('an agent meeting a gateway of protocol 1 (which refuses its hello for v alone) speaks protocol 1 to it, and serves it', async () => {
     // The gateway of protocol 1 as it was: `v` a literal 1, a refused hello closed with its first issue.
     const OldHello = HelloSchema.extend({ v: z.literal(1) });
+    const home = mkdtempSync(join(tmpdir(), 'remux-old-gw-'));
     const server = new WebSocketServer({ port: 0, host: '127.0.0.1', path: AGENT_PATH });
     const hellos: number[] = [];
     const results: unknown[] = [];
@@ -130,24 +131,28 @@ describe('relay protocol versions', () => {
         if (!parsed.ok) return ws.close(4002, `expected hello: ${parsed.error}`.slice(0, 120));
         ws.send(JSON.stringify({ type: 'registered', name: 'laptop', pingIntervalMs: 1000 }));
         ws.send(JSON.stringify({ type: 'exec', id: 1, command: "'echo' old", cwd: '/', timeoutMs: 5000, pipefail: false, sandbox: null, policy: null, own: false }));
+        // A write the agent's policy refuses: protocol 1's file-error has no `denied`.
+        ws.send(JSON.stringify({ type: 'file-write', id: 2, path: join(home, 'never.txt'), content: 'eA==', createDirs: false }));
         ws.on('message', (m) => results.push(JSON.parse(String(m))));
       });
     });
     await new Promise((resolve) => server.once('listening', resolve));
-    const home = mkdtempSync(join(tmpdir(), 'remux-old-gw-'));
     writeFileSync(join(home, 'policies.yaml'), POLICY(PROGRAMS));
     const ctx = createContext({ env: { REMUX_HOME: home } });
     const stop = new AbortController();
     const log: string[] = [];
     const done = runAgent({ gateway: `ws://127.0.0.1:${(server.address() as { port: number }).port}`, name: 'laptop', token: 'rmx_x', ctx, version: 't', log: (l) => log.push(l), signal: stop.signal, backoff: { baseMs: 50, capMs: 100 } });
     try {
-      for (let i = 0; i < 100 && !results.some((r) => (r as { type: string }).type === 'result'); i++) await sleep(50);
+      const has = (type: string): boolean => results.some((r) => (r as { type: string }).type === type);
+      for (let i = 0; i < 100 && !(has('result') && has('file-error')); i++) await sleep(50);
       assert.deepEqual(hellos, [PROTOCOL_VERSION, 1], 'refused once for its version, then accepted as 1');
       assert.ok(log.some((l) => /older relay protocol .*speaking protocol 1/.test(l)), log.join('\n'));
       const out = results.find((r) => (r as { type: string }).type === 'out') as { data: string } | undefined;
       assert.equal(Buffer.from(out?.data ?? '', 'base64').toString(), 'old\n');
       // Every frame it sent parses as protocol 1 did (no field or type the old gateway does not know).
-      assert.ok(results.every((r) => ['out', 'result'].includes((r as { type: string }).type)), JSON.stringify(results));
+      assert.ok(results.every((r) => ['out', 'result', 'file-error'].includes((r as { type: string }).type)), JSON.stringify(results));
+      const refused = results.find((r) => (r as { type: string }).type === 'file-error') as Record<string, unknown>;
+      assert.deepEqual(Object.keys(refused).sort(), ['id', 'message', 'type']);
     } finally {
       stop.abort();
       await done;

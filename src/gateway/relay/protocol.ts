@@ -34,8 +34,11 @@ import { INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../exec/input-credit.j
  */
 export const PROTOCOL_VERSION = 2;
 export const MIN_PROTOCOL_VERSION = 1;
-/** The first version whose agents take a command's standard input, and build a session's sandbox from the one sent. */
-export const STDIN_PROTOCOL_VERSION = 2;
+/**
+ * Version 2: a command's standard input, writes longer than a frame (file-write-part), a session's
+ * sandbox built by the agent from the one sent with remux's own tmux command, file-error.denied.
+ */
+export const PROTOCOL_V2 = 2;
 /** The gateway's WebSocket route for agents. */
 export const AGENT_PATH = '/agent/connect';
 /** Largest frame either side sends or accepts (output is cut into chunks well below it). */
