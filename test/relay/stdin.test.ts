@@ -8,15 +8,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { runAgent } from '../../src/agent/run.js';
+import { AgentSession } from '../../src/agent/serve.js';
 import { createContext } from '../../src/core/context.js';
 import { CreditedInput, CreditedSender, INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../src/exec/input-credit.js';
-import { AGENT_PATH, HelloSchema, parseFrame, PROTOCOL_VERSION } from '../../src/gateway/relay/protocol.js';
+import { AGENT_PATH, FILE_CHUNK_BYTES, HelloSchema, parseFrame, PROTOCOL_VERSION, type AgentFrame } from '../../src/gateway/relay/protocol.js';
 import { POLICY, PROGRAMS, startRelay, type Relay } from './harness.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -160,6 +161,59 @@ describe('relay protocol versions', () => {
       server.close();
       rmSync(home, { recursive: true, force: true });
     }
+  });
+});
+
+describe('what an agent takes from a gateway', () => {
+  const home = mkdtempSync(join(tmpdir(), 'remux-agent-session-'));
+  writeFileSync(join(home, 'policies.yaml'), `${POLICY(PROGRAMS)}      - { operation: write_file, resource: "${home}/**" }\n`);
+  const ctx = createContext({ env: { REMUX_HOME: home } });
+  const frames: AgentFrame[] = [];
+  const session = new AgentSession('laptop', ctx, (f) => frames.push(f));
+  const of = (id: number): AgentFrame[] => frames.filter((f) => 'id' in f && f.id === id);
+  const until = async (what: string, ok: () => boolean): Promise<void> => {
+    for (let i = 0; i < 200 && !ok(); i++) await sleep(25);
+    assert.ok(ok(), what);
+  };
+  after(async () => {
+    session.cancelAll();
+    await ctx.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test('stdin past the credit the agent granted stops the command, with an error naming it', async () => {
+    session.handle({ type: 'exec', id: 1, command: 'cat', cwd: '/', timeoutMs: 10_000, pipefail: false, sandbox: null, policy: null, own: false, stdin: true });
+    await until('cat asks for input', () => of(1).some((f) => f.type === 'stdin-credit'));
+    const granted = of(1).filter((f) => f.type === 'stdin-credit').reduce((n, f) => n + (f as { bytes: number }).bytes, 0);
+    const chunk = Buffer.alloc(INPUT_CHUNK_BYTES).toString('base64');
+    for (let sent = 0; sent <= granted + INPUT_CHUNK_BYTES; sent += INPUT_CHUNK_BYTES) session.handle({ type: 'stdin', id: 1, data: chunk });
+    await until('an error for the overrun', () => of(1).some((f) => f.type === 'error'));
+    assert.match((of(1).find((f) => f.type === 'error') as { message: string }).message, /standard input sent past its credit/);
+    await until('the command is gone', () => session.active === 0);
+  });
+
+  test('a write in parts: written whole once all are in; extra parts, and parts for no write, are dropped', async () => {
+    const target = join(home, 'parts.bin');
+    const a = Buffer.alloc(FILE_CHUNK_BYTES, 1);
+    const b = Buffer.from('tail');
+    session.handle({ type: 'file-write-part', id: 9, content: b.toString('base64') });
+    session.handle({ type: 'file-write', id: 2, path: target, content: a.toString('base64'), createDirs: false, more: 1 });
+    await sleep(50);
+    assert.ok(!of(2).length, 'nothing is written before the last part');
+    session.handle({ type: 'file-write-part', id: 2, content: b.toString('base64') });
+    session.handle({ type: 'file-write-part', id: 2, content: b.toString('base64') });
+    await until('the write is done', () => of(2).some((f) => f.type === 'file-done'));
+    assert.ok(readFileSync(target).equals(Buffer.concat([a, b])));
+    assert.equal(of(9).length, 0);
+  });
+
+  test('a write whose parts never come is cancelled with why, and writes nothing', async () => {
+    const target = join(home, 'never.bin');
+    session.handle({ type: 'file-write', id: 3, path: target, content: 'eA==', createDirs: false, more: 2 });
+    session.handle({ type: 'cancel', id: 3 });
+    await until('the write ends', () => of(3).some((f) => f.type === 'file-error'));
+    assert.match((of(3)[0] as { message: string }).message, /cancelled before all of its content arrived/);
+    assert.throws(() => readFileSync(target));
   });
 });
 
