@@ -20,7 +20,9 @@ const RESULT_GRACE_MS = 10_000;
 
 /** An agent host asked of a process agents never connect to (a CLI without a daemon). */
 export function notRelayedHere(name: string): TransportError {
-  return new TransportError(`agent host ${name} is reached only through the daemon its agent connects to, and none serves this command: start it (remux daemon start), then run this again without --no-daemon`);
+  return new TransportError(
+    `agent host ${name} is reached only through the daemon its agent connects to (its web server's relay), and none serves this command: start it (remux daemon start), then run this again without --no-daemon`,
+  );
 }
 
 export function createAgentHost(name: string, hub: AgentHub): Host {
