@@ -3,8 +3,8 @@
  *
  * `remux client …` and `remux session …` are forwarded as typed to a running daemon over its Unix socket,
  * and the daemon runs it with the CLI's own code against its warm connections (src/gateway/cli-session.ts):
- * this process only copies output frames to stdout/stderr, passes Ctrl-C and answers questions. That
- * spares a warm fan-out the ~40 ms of starting Node. Everything else — other commands, no daemon, a
+ * this process only copies output frames to stdout/stderr, passes Ctrl-C, answers questions and sends
+ * its stdin as the daemon asks for it. That spares a warm fan-out the ~40 ms of starting Node. Everything else — other commands, no daemon, a
  * daemon that declines (another version, --no-daemon), anything unusual in locating the socket —
  * runs the Node CLI (dist/src/cli/launch.cjs, as bin/remux.js does) with the same arguments. The frame format
  * is described in src/gateway/protocol.ts.
@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -270,23 +271,47 @@ static void output(int fd, const char *p, size_t n) {
   exit(errno == EPIPE || errno == ECONNRESET ? 0 : 1);
 }
 
-static int run_forwarded(int sock) {
+/* Our stdin is a command's input (a pipe, file or socket, not a terminal or /dev/null), as in gateway/forward.ts. */
+static int stdin_is_input(void) {
+  struct stat st;
+  return fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
+/*
+ * With `forward_stdin`, our stdin goes to the daemon in 's' frames, never more than the daemon granted in
+ * 'c' frames (it grants as the command reads), then an 'n' frame at its end.
+ */
+static int run_forwarded(int sock, int forward_stdin) {
   struct buf in = {0}, answer = {0};
   unsigned char question_id[4];
   int asking = 0, stdin_open = 1, exit_code = -1, seen_interrupts = 0, any_frame = 0;
+  uint64_t credit = 0;
   for (;;) {
     while (seen_interrupts < interrupts) {
       seen_interrupts++;
       send_frame(sock, 'i', NULL, 0);
     }
     struct pollfd fds[2] = {{.fd = sock, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
-    int nfds = asking && stdin_open ? 2 : 1;
+    int feeding = forward_stdin && stdin_open && credit > 0;
+    int nfds = (asking && stdin_open) || feeding ? 2 : 1;
     if (poll(fds, (nfds_t)nfds, -1) < 0) {
       if (errno == EINTR) continue;
       perror("remux: poll");
       return 1;
     }
-    if (nfds == 2 && fds[1].revents) {
+    if (feeding && fds[1].revents) {
+      char chunk[65536];
+      ssize_t n = read(0, chunk, credit < sizeof chunk ? (size_t)credit : sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n > 0) {
+        send_frame(sock, 's', chunk, (uint32_t)n);
+        credit -= (uint64_t)n;
+      } else {
+        /* The end of our stdin (or an error reading it): the command sees its end. */
+        stdin_open = 0;
+        send_frame(sock, 'n', NULL, 0);
+      }
+    } else if (nfds == 2 && fds[1].revents) {
       char chunk[4096];
       ssize_t n = read(0, chunk, sizeof chunk);
       if (n <= 0 && !(n < 0 && errno == EINTR)) stdin_open = 0;
@@ -332,6 +357,9 @@ static int run_forwarded(int sock) {
         break;
       case 'x':
         if (len >= 4) exit_code = (int)be32((const unsigned char *)payload);
+        break;
+      case 'c':
+        if (len >= 4) credit += be32((const unsigned char *)payload);
         break;
       case 'd':
         if (!any_frame) {
@@ -514,6 +542,8 @@ int main(int argc, char **argv) {
   buf_str(&req, isatty(0) ? "true" : "false");
   buf_str(&req, ",\"stderrIsTTY\":");
   buf_str(&req, isatty(2) ? "true" : "false");
+  int forward_stdin = stdin_is_input();
+  if (forward_stdin) buf_str(&req, ",\"stdin\":true");
   struct winsize ws;
   if (isatty(1) && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
     char cols[32];
@@ -529,5 +559,5 @@ int main(int argc, char **argv) {
 
   if (write_all(sock, req.data, req.len) != 0) run_node("the daemon did not take the request");
   free(req.data);
-  return run_forwarded(sock);
+  return run_forwarded(sock, forward_stdin);
 }

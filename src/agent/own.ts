@@ -1,30 +1,68 @@
 // remux's own commands on an agent's machine: the tmux command lines of the gateway's session layer
-// (sessions/tmux.ts) and the host check's `true`. The policy engine refuses tmux as a program (it runs
-// commands it cannot see), so the agent does what the gateway's session path does: it accepts only
-// those exact shapes, and checks the one user string inside them, a new session's startup command,
-// against its own policy. Anything else sent as "remux's own" is refused.
+// (sessions/tmux.ts), the whole-session recorder's (sessions/session-recorder.ts) and the host check's
+// `true`. The policy engine refuses tmux as a program (it runs commands it cannot see), so the agent does
+// what the gateway's session path does: it accepts only those exact shapes, as tmux users this machine
+// lists for itself, and checks the one user string inside them, a new session's startup command, against
+// its own policy. Anything else sent as "remux's own" is refused.
 import { parseCommand } from '../command/parser.js';
 import type { CommandList, Stage } from '../command/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { PathResolver, Policy } from '../policy/types.js';
-import { CLIENT_FORMAT, isKeyName, LIST_FORMAT, sessionNameProblem, SUDO_REFUSED } from '../sessions/tmux.js';
+import { SCREEN_FORMAT } from '../sessions/session-recorder.js';
+import { CLIENT_FORMAT, isKeyName, LIST_FORMAT, sessionNameProblem, SUDO_REFUSED, type SendItem } from '../sessions/tmux.js';
 
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 
-/** The tmux words after `sudo -n -u USER` (another tmux user) and the socket option, or null when not tmux. */
-function tmuxWords(argv: readonly string[]): string[] | null {
-  let words = [...argv];
-  if (words[0] === 'sudo') {
-    if (words[1] !== '-n' || words[2] !== '-u' || !USER.test(words[3] ?? '')) return null;
-    words = words.slice(4);
-  }
-  if (words[0] !== 'tmux') return null;
-  words = words.slice(1);
-  if ((words[0] === '-L' || words[0] === '-S') && words[1] !== undefined && !words[1].startsWith('-')) words = words.slice(2);
-  return words;
+/** A tmux invocation: the tmux user (null: the login user), where tmux's own words start, and those words. */
+interface TmuxCall {
+  user: string | null;
+  at: number;
+  words: string[];
 }
 
-export type OwnCheck = { ok: true } | { refusal: string };
+/** The tmux words after `sudo -n -u USER` (another tmux user) and the socket option, or null when not tmux. */
+function tmuxCall(argv: readonly string[]): TmuxCall | null {
+  let at = 0;
+  let user: string | null = null;
+  if (argv[0] === 'sudo') {
+    if (argv[1] !== '-n' || argv[2] !== '-u' || !USER.test(argv[3] ?? '')) return null;
+    user = argv[3]!;
+    at = 4;
+  }
+  if (argv[at] !== 'tmux') return null;
+  at += 1;
+  if ((argv[at] === '-L' || argv[at] === '-S') && argv[at + 1] !== undefined && !argv[at + 1]!.startsWith('-')) at += 2;
+  return { user, at, words: argv.slice(at) };
+}
+
+/** The tmux users this machine lets the gateway act as (its own hosts.yaml: tmux_users of localhost). */
+export interface OwnTmuxUsers {
+  loginUser: string;
+  users: readonly string[];
+}
+
+function userProblem(call: TmuxCall, users: OwnTmuxUsers): string | null {
+  const user = call.user ?? users.loginUser;
+  return users.users.includes(user) ? null : `tmux user ${user} is not one of this agent's tmux users (${users.users.join(', ')}); list it in tmux_users of localhost in hosts.yaml there`;
+}
+
+/** A new session's startup command, as the gateway sent it: the agent decides how it is enforced here. */
+export interface OwnStartup {
+  /** The stage's words up to and including `--`: sudo, tmux, socket, `new-session -d -s NAME -c CWD --`. */
+  prefix: string[];
+  cwd: string;
+  /** The startup command, rendered as POSIX sh (checked against this machine's policy). */
+  command: string;
+}
+
+/** Keys typed into a session: checked and audited here as perform-session checks and audits `session.send`. */
+export interface OwnSend {
+  user: string;
+  session: string;
+  items: SendItem[];
+}
+
+export type OwnCheck = { ok: true; startup: OwnStartup | null; send: OwnSend | null } | { refusal: string };
 
 /** `=NAME` (or `=NAME:` for a pane) of a valid session name. */
 function isTarget(word: string | undefined, pane: boolean): boolean {
@@ -32,86 +70,138 @@ function isTarget(word: string | undefined, pane: boolean): boolean {
   return sessionNameProblem(word.slice(1, pane ? -1 : undefined)) === null;
 }
 
+const NOT_OURS = `not one of remux's tmux commands`;
+
+/** What one tmux invocation is, when it is exactly one of the session layer's or the recorder's commands. */
+type Shape = { kind: 'plain' } | { kind: 'send'; session: string; item: SendItem } | { kind: 'startup'; cwd: string; command: string };
+
 /**
- * Why `words` (tmux's arguments) is not exactly one of the session layer's commands, or null. Exact, because
- * tmux runs commands from more places than `--` (a trailing shell-command, `-c`, `#()` in a format).
+ * Why `words` (tmux's arguments) is not exactly one of the session layer's commands, or its shape. Exact,
+ * because tmux runs commands from more places than `--` (a trailing shell-command, `-c`, `#()` in a format).
  */
-function tmuxProblem(words: readonly string[], policy: Policy, resolver: PathResolver): string | null {
+function tmuxShape(words: readonly string[]): Shape | string {
   const [sub, ...args] = words;
-  const not = `not one of remux's tmux commands`;
+  const plain: Shape = { kind: 'plain' };
   switch (sub) {
     case '-V':
-      return args.length === 0 ? null : not;
+      return args.length === 0 ? plain : NOT_OURS;
     case 'list-sessions':
       // The sessions, then (after tmux's own `;`) the clients, to tell remux's recorders from attaches.
-      return args.length === 6 && args[0] === '-F' && args[1] === LIST_FORMAT && args[2] === ';' && args[3] === 'list-clients' && args[4] === '-F' && args[5] === CLIENT_FORMAT ? null : not;
+      return args.length === 6 && args[0] === '-F' && args[1] === LIST_FORMAT && args[2] === ';' && args[3] === 'list-clients' && args[4] === '-F' && args[5] === CLIENT_FORMAT ? plain : NOT_OURS;
     case 'kill-session':
-      return args.length === 2 && args[0] === '-t' && isTarget(args[1], false) ? null : not;
+      return args.length === 2 && args[0] === '-t' && isTarget(args[1], false) ? plain : NOT_OURS;
     case 'capture-pane': {
       const [p, j, t, target, ...start] = args;
       const ok = p === '-p' && j === '-J' && t === '-t' && isTarget(target, true) && (start.length === 0 || (start.length === 2 && start[0] === '-S' && /^-\d{1,7}$/.test(start[1]!)));
-      return ok ? null : not;
+      return ok ? plain : NOT_OURS;
+    }
+    case 'display-message': {
+      // The session recorder's first screen: size and cursor, then (after tmux's `;`) the pane with its colours.
+      const [p, t, target, format, semi, capture, p2, e, t2, target2, ...rest] = args;
+      const ok = p === '-p' && t === '-t' && isTarget(target, true) && format === SCREEN_FORMAT && semi === ';' && capture === 'capture-pane' && p2 === '-p' && e === '-e' && t2 === '-t' && target2 === target && rest.length === 0;
+      return ok ? plain : NOT_OURS;
     }
     case 'send-keys': {
       const [t, target, ...keys] = args;
-      if (t !== '-t' || !isTarget(target, true)) return not;
-      // One key by name, or literal text: what is typed into a session is the session's business.
-      return (keys.length === 1 && isKeyName(keys[0]!)) || (keys.length === 3 && keys[0] === '-l' && keys[1] === '--') ? null : not;
+      if (t !== '-t' || !isTarget(target, true)) return NOT_OURS;
+      const session = target!.slice(1, -1);
+      if (keys.length === 1 && isKeyName(keys[0]!)) return { kind: 'send', session, item: { key: keys[0]! } };
+      // Literal text; sendCommand escapes a final `;` (tmux would end the command there).
+      if (keys.length === 3 && keys[0] === '-l' && keys[1] === '--') return { kind: 'send', session, item: { text: keys[2]!.endsWith('\\;') ? `${keys[2]!.slice(0, -2)};` : keys[2]! } };
+      return NOT_OURS;
     }
     case 'new-session': {
       const [d, s, name, c, cwd, ...run] = args;
-      if (d !== '-d' || s !== '-s' || sessionNameProblem(name ?? '') !== null || c !== '-c' || !cwd?.startsWith('/')) return not;
-      if (run.length === 0) return null; // the login shell: what the owner's account runs anyway
+      if (d !== '-d' || s !== '-s' || sessionNameProblem(name ?? '') !== null || c !== '-c' || !cwd?.startsWith('/')) return NOT_OURS;
+      if (run.length === 0) return plain; // the login shell: what the owner's account runs anyway
+      // `-- /bin/sh -c COMMAND` and nothing more (a sandboxed pane's program is built here, not sent).
       const [dash, sh, dashC, command, ...rest] = run;
-      if (dash !== '--' || sh !== '/bin/sh' || dashC !== '-c' || command === undefined || rest.length > 0) return not;
-      let list: CommandList;
-      try {
-        list = parseCommand(command);
-      } catch (err) {
-        return `startup command: ${(err as Error).message}`;
-      }
-      const decision = evaluate(policy, list, { cwd, resolver });
-      return decision.effect === 'allow' ? null : `startup command denied by the agent's own policy ${policy.name}: ${decision.reason}`;
+      return dash === '--' && sh === '/bin/sh' && dashC === '-c' && command !== undefined && rest.length === 0 ? { kind: 'startup', cwd, command } : NOT_OURS;
     }
     default:
-      return not;
+      return NOT_OURS;
   }
 }
 
-function stageProblem(stage: Stage, policy: Policy, resolver: PathResolver): string | null {
+/** What a stage is, or why it is not remux's own. */
+function stageShape(stage: Stage, users: OwnTmuxUsers): { shape: Shape; call: TmuxCall | null } | string {
   const shown = stage.argv.join(' ');
   for (const r of stage.redirects) {
     if (!(r.kind === 'write' && r.path === '/dev/null')) return `${shown}: only a redirect to /dev/null is remux's own`;
   }
-  if (stage.argv.length === 1 && stage.argv[0] === 'true') return null;
-  if (stage.argv.length === 3 && stage.argv[0] === 'printf' && stage.argv[1] === '%s\\n' && stage.argv[2] === SUDO_REFUSED) return null;
-  const words = tmuxWords(stage.argv);
-  const problem = words === null ? `not one of remux's tmux commands` : tmuxProblem(words, policy, resolver);
-  return problem === null ? null : `${shown}: ${problem}`;
+  if (stage.argv.length === 1 && stage.argv[0] === 'true') return { shape: { kind: 'plain' }, call: null };
+  if (stage.argv.length === 3 && stage.argv[0] === 'printf' && stage.argv[1] === '%s\\n' && stage.argv[2] === SUDO_REFUSED) return { shape: { kind: 'plain' }, call: null };
+  const call = tmuxCall(stage.argv);
+  if (call === null) return `${shown}: ${NOT_OURS}`;
+  const shape = tmuxShape(call.words);
+  if (typeof shape === 'string') return `${shown}: ${shape}`;
+  const badUser = userProblem(call, users);
+  return badUser === null ? { shape, call } : badUser;
 }
 
-/** Whether `list` is one of remux's own command lines, with any startup command allowed by `policy`. */
-export function checkOwnCommand(list: CommandList, policy: Policy, resolver: PathResolver): OwnCheck {
+/**
+ * Whether `list` is one of remux's own command lines, as tmux users this machine lists, with any startup
+ * command allowed by `policy`. A startup command and keys to send are handed back: the agent enforces
+ * the first and audits the second.
+ */
+export function checkOwnCommand(list: CommandList, policy: Policy, resolver: PathResolver, users: OwnTmuxUsers): OwnCheck {
+  let startup: OwnStartup | null = null;
+  const sends: Array<{ user: string; session: string; item: SendItem }> = [];
+  let stages = 0;
   for (const item of list.items) {
     for (const stage of item.pipeline.stages) {
-      const problem = stageProblem(stage, policy, resolver);
-      if (problem) return { refusal: problem };
+      stages += 1;
+      const checked = stageShape(stage, users);
+      if (typeof checked === 'string') return { refusal: checked };
+      const { shape, call } = checked;
+      if (shape.kind === 'send') sends.push({ user: call!.user ?? users.loginUser, session: shape.session, item: shape.item });
+      if (shape.kind !== 'startup') continue;
+      let parsed: CommandList;
+      try {
+        parsed = parseCommand(shape.command);
+      } catch (err) {
+        return { refusal: `startup command: ${(err as Error).message}` };
+      }
+      const decision = evaluate(policy, parsed, { cwd: shape.cwd, resolver });
+      if (decision.effect !== 'allow') return { refusal: `startup command denied by the agent's own policy ${policy.name}: ${decision.reason}` };
+      // The words through `--` (new-session -d -s NAME -c CWD --), to which the pane's program is added here.
+      startup = { prefix: stage.argv.slice(0, call!.at + 7), cwd: shape.cwd, command: shape.command };
     }
   }
-  return { ok: true };
+  // A startup command comes alone, as newSessionCommand makes it: it is rebuilt here, nothing else with it.
+  if (startup !== null && stages !== 1) return { refusal: 'a new session with a startup command comes alone' };
+  // Keys: every stage one session's send-keys (sendCommand's && chain), or none.
+  const first = sends[0];
+  if (first !== undefined && (sends.length !== stages || sends.some((x) => x.user !== first.user || x.session !== first.session))) return { refusal: 'keys go to one session, in send-keys alone' };
+  const send = first === undefined ? null : { user: first.user, session: first.session, items: sends.map((x) => x.item) };
+  return { ok: true, startup, send };
 }
 
 /** A read-only listing (the session layer's periodic sweep, the host check): not worth an audit record each time. */
 export function isListing(argv: readonly string[]): boolean {
   if ((argv.length === 1 && argv[0] === 'true') || argv[0] === 'printf') return true;
-  const sub = tmuxWords(argv)?.[0];
+  const sub = tmuxCall(argv)?.words[0];
   return sub === 'list-sessions' || sub === '-V';
 }
 
-/** `tmux [-L N|-S P] attach-session [-r] -t =NAME`, as sessions/tmux.ts attachArgv makes it. */
-export function isAttachArgv(argv: readonly string[]): boolean {
-  const words = tmuxWords(argv);
-  if (words === null || words[0] !== 'attach-session') return false;
-  const rest = words.slice(1).filter((w) => w !== '-r');
-  return rest.length === 2 && rest[0] === '-t' && rest[1]!.startsWith('=');
+/**
+ * What a terminal's argv is: `attach` for `tmux [-L N|-S P] attach-session [-r] -t =NAME` (sessions/tmux.ts
+ * attachArgv), `control` for the session recorder's read-only control client (recorderArgv), whose input
+ * would be tmux commands and is never passed on; else why not.
+ */
+export function terminalKind(argv: readonly string[], users: OwnTmuxUsers): { kind: 'attach' | 'control' } | { refusal: string } {
+  const call = tmuxCall(argv);
+  const not = { refusal: `the agent opens terminals only for remux's tmux attach, not: ${argv.join(' ')}` };
+  if (call === null) return not;
+  const w = call.words;
+  let kind: 'attach' | 'control' | null = null;
+  if (w[0] === 'attach-session') {
+    const rest = w.slice(1).filter((x, i) => !(i === 0 && x === '-r'));
+    if (rest.length === 2 && rest[0] === '-t' && isTarget(rest[1], false)) kind = 'attach';
+  } else if (w.length === 7 && w[0] === '-C' && w[1] === 'attach-session' && w[2] === '-r' && w[3] === '-f' && w[4] === 'ignore-size' && w[5] === '-t' && isTarget(w[6], false)) {
+    kind = 'control';
+  }
+  if (kind === null) return not;
+  const badUser = userProblem(call, users);
+  return badUser === null ? { kind } : { refusal: badUser };
 }

@@ -1,14 +1,16 @@
 // `remux agent`: dials the gateway's relay endpoint and stays connected, serving the gateway's requests
 // (serve.ts). The token goes in the Authorization header of the upgrade request, never in the URL.
 // A lost connection is dialed again after exponential backoff with full jitter (hosts/backoff.ts); a
-// refused token, or another agent taking this name, ends the agent with the reason instead.
+// refused token, or another agent taking this name, ends the agent with the reason instead. A gateway of
+// an older relay protocol, which refuses this agent's hello for its version alone, is dialed again at
+// once with the oldest version this agent speaks (it then asks nothing newer of it).
 import { homedir, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import type { GatewayContext } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
 import { Backoff, type BackoffOptions } from '../hosts/backoff.js';
-import { AGENT_PATH, CLOSE, GatewayFrameSchema, MAX_FRAME_BYTES, parseFrame, PROTOCOL_VERSION, type AgentFrame, type Hello } from '../gateway/relay/protocol.js';
+import { AGENT_PATH, CLOSE, GatewayFrameSchema, MAX_FRAME_BYTES, MIN_PROTOCOL_VERSION, parseFrame, PROTOCOL_VERSION, type AgentFrame, type Hello } from '../gateway/relay/protocol.js';
 import { AgentSession } from './serve.js';
 
 export interface AgentOptions {
@@ -58,8 +60,14 @@ export async function runAgent(opts: AgentOptions): Promise<AgentEnd> {
   const url = relayUrl(opts.gateway);
   const backoff = new Backoff(opts.backoff);
   let attempt = 0;
+  let version = PROTOCOL_VERSION;
   while (!opts.signal?.aborted) {
-    const outcome = await connectOnce(url, opts);
+    const outcome = await connectOnce(url, opts, version);
+    if ('older' in outcome && version > MIN_PROTOCOL_VERSION) {
+      version = MIN_PROTOCOL_VERSION;
+      opts.log(`the gateway speaks an older relay protocol (${outcome.older}); speaking protocol ${version}: commands there get no standard input`);
+      continue;
+    }
     if ('end' in outcome) return outcome.end;
     if (outcome.registered) attempt = 0;
     if (opts.signal?.aborted) break;
@@ -74,12 +82,15 @@ export async function runAgent(opts: AgentOptions): Promise<AgentEnd> {
   return { exitCode: 0, message: 'stopped' };
 }
 
-type Outcome = { registered: boolean; why: string } | { end: AgentEnd };
+type Outcome = { registered: boolean; why: string } | { end: AgentEnd } | { end: AgentEnd; older: string };
 
-async function hello(opts: AgentOptions): Promise<Hello> {
+/** How a gateway that checks `v` as a literal refuses a newer one: its close reason names `v` alone. */
+const OLDER_GATEWAY = /^expected hello: bad frame at v:/;
+
+async function hello(opts: AgentOptions, version: number): Promise<Hello> {
   return {
     type: 'hello',
-    v: PROTOCOL_VERSION,
+    v: version,
     name: opts.name,
     user: userInfo().username,
     home: homedir(),
@@ -89,14 +100,14 @@ async function hello(opts: AgentOptions): Promise<Hello> {
   };
 }
 
-function connectOnce(url: URL, opts: AgentOptions): Promise<Outcome> {
+function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Outcome> {
   const connectTimeoutMs = opts.connectTimeoutMs ?? 15_000;
   return new Promise<Outcome>((resolve) => {
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${opts.token}` }, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: connectTimeoutMs, perMessageDeflate: false });
     const send = (frame: AgentFrame): void => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
     };
-    const session = new AgentSession(opts.name, opts.ctx, send);
+    const session = new AgentSession(opts.name, opts.ctx, send, version);
     let registered = false;
     let settled: Outcome | null = null;
     const settle = (outcome: Outcome): void => {
@@ -141,7 +152,7 @@ function connectOnce(url: URL, opts: AgentOptions): Promise<Outcome> {
       });
     });
     ws.on('open', () => {
-      hello(opts).then(
+      hello(opts, version).then(
         (h) => send(h),
         (err: unknown) => {
           settle({ end: { exitCode: 1, message: `cannot describe this machine: ${(err as Error).message}` } });
@@ -181,7 +192,10 @@ function connectOnce(url: URL, opts: AgentOptions): Promise<Outcome> {
       session.cancelAll();
       const why = reason.toString() || `code ${code}`;
       if (code === CLOSE.replaced) settle({ end: { exitCode: 1, message: `another agent took the name ${opts.name}: ${why}` } });
-      else if (code === CLOSE.protocol && !registered) settle({ end: { exitCode: 1, message: `the gateway refused this agent: ${why}` } });
+      else if (code === CLOSE.protocol && !registered) {
+        const end = { exitCode: 1, message: `the gateway refused this agent: ${why}` };
+        settle(OLDER_GATEWAY.test(why) ? { end, older: why } : { end });
+      }
       else settle({ registered, why: `connection closed (${why})` });
       resolve(settled!);
     });

@@ -7,14 +7,21 @@ import { asPrincipal, type GatewayContext } from '../core/context.js';
 import { parseCommand } from '../command/parser.js';
 import type { CommandList } from '../command/types.js';
 import { EXIT } from '../core/exit-codes.js';
-import { errorText, perform, refuse, type Asked } from '../core/perform.js';
+import { enforcementOn, errorText, perform, refuse, type Asked } from '../core/perform.js';
+import { checkFacts } from '../core/scope.js';
+import { sandboxSpec } from '../policy/evaluate.js';
+import type { Policy } from '../policy/types.js';
+import { localPaneProgram } from '../sessions/pane-sandbox.js';
+import { shellProgram, single } from '../sessions/tmux.js';
 import type { FileAction, Principal } from '../core/types.js';
 import { ADMIN_SCOPE } from '../config/principals.js';
+import { FILE_WRITE_MAX_BYTES } from '../core/perform-file.js';
+import { CreditedInput } from '../exec/input-credit.js';
 import type { OutputFlow, SandboxSpec } from '../exec/types.js';
 import { ResolveError } from '../policy/resolve.js';
-import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
+import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, PROTOCOL_VERSION, PROTOCOL_V2, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
 import { FileError, type Host } from '../hosts/types.js';
-import { checkOwnCommand, isListing } from './own.js';
+import { checkOwnCommand, isListing, type OwnStartup } from './own.js';
 import { intersectSandbox } from './sandbox.js';
 import { openCheckedTerminal } from './terminal.js';
 
@@ -32,6 +39,10 @@ interface Running {
   credit(bytes: number): void;
   input?(data: Buffer): void;
   resize?(cols: number, rows: number): void;
+  /** A command's standard input (exec with stdin: true). */
+  stdin?: CreditedInput;
+  /** More of a write's content (file-write with more). */
+  part?(data: Buffer): void;
 }
 
 /** Output bytes sent but not yet credited by the gateway; full at WINDOW_BYTES (the command is not read meanwhile). */
@@ -71,6 +82,37 @@ export class Window implements OutputFlow {
   }
 }
 
+/** A write's content arriving in parts: whole once the last one is in, never more than a write may carry. */
+class WriteParts {
+  private readonly chunks: Buffer[];
+  private size: number;
+  private settle!: { resolve(content: Buffer): void; reject(err: Error): void };
+  readonly whole = new Promise<Buffer>((resolve, reject) => (this.settle = { resolve, reject }));
+
+  constructor(
+    first: Buffer,
+    private left: number,
+  ) {
+    this.chunks = [first];
+    this.size = first.length;
+    this.whole.catch(() => {}); // read by the write; a cancelled one is never awaited
+  }
+
+  add(data: Buffer): void {
+    if (this.left === 0) return;
+    this.left -= 1;
+    this.size += data.length;
+    if (this.size > FILE_WRITE_MAX_BYTES) return this.fail(new FileError(`the content is more than the ${FILE_WRITE_MAX_BYTES} bytes a write may carry`));
+    this.chunks.push(data);
+    if (this.left === 0) this.settle.resolve(Buffer.concat(this.chunks));
+  }
+
+  fail(err: Error): void {
+    this.left = 0;
+    this.settle.reject(err);
+  }
+}
+
 export class AgentSession {
   private readonly running = new Map<number, Running>();
   readonly principal: Principal;
@@ -79,6 +121,8 @@ export class AgentSession {
     private readonly name: string,
     private readonly ctx: GatewayContext,
     private readonly send: (frame: AgentFrame) => void,
+    /** The relay protocol spoken on this connection: nothing newer is sent (a gateway of 1 refuses unknown fields). */
+    private readonly version = PROTOCOL_VERSION,
   ) {
     this.principal = { name: `agent:gateway-${name}`, via: 'agent', scope: ADMIN_SCOPE };
   }
@@ -99,6 +143,17 @@ export class AgentSession {
         return this.running.get(frame.id)?.input?.(Buffer.from(frame.data, 'base64'));
       case 'resize':
         return this.running.get(frame.id)?.resize?.(frame.cols, frame.rows);
+      case 'stdin': {
+        // Input for a command that has ended is expected (it was in flight): dropped.
+        const overrun = this.running.get(frame.id)?.stdin?.received(Buffer.from(frame.data, 'base64'));
+        if (!overrun) return;
+        this.running.get(frame.id)?.cancel();
+        return this.send({ type: 'error', id: frame.id, message: `agent ${this.name} stopped the command: ${overrun}` });
+      }
+      case 'stdin-end':
+        return this.running.get(frame.id)?.stdin?.finish();
+      case 'file-write-part':
+        return this.running.get(frame.id)?.part?.(Buffer.from(frame.content, 'base64'));
     }
     if (this.running.has(frame.id)) return this.send({ type: 'error', id: frame.id, message: `request id ${frame.id} is already running` });
     if (this.running.size >= MAX_RUNNING) return this.send({ type: 'error', id: frame.id, message: `agent ${this.name} is running ${MAX_RUNNING} requests already; try again later` });
@@ -121,7 +176,16 @@ export class AgentSession {
    */
   private file(f: FileFrame): void {
     const abort = new AbortController();
-    this.running.set(f.id, { cancel: () => abort.abort(), credit: () => {} });
+    // A write longer than a frame: its parts come next, and it is written once they are all in.
+    const parts = f.type === 'file-write' && f.more !== undefined ? new WriteParts(Buffer.from(f.content, 'base64'), f.more) : null;
+    this.running.set(f.id, {
+      cancel: () => {
+        abort.abort();
+        parts?.fail(new FileError('the write was cancelled before all of its content arrived'));
+      },
+      credit: () => {},
+      ...(parts ? { part: (data: Buffer) => parts.add(data) } : {}),
+    });
     const done = (frame: Omit<FileDone, 'type' | 'id'>): void => this.send({ type: 'file-done', id: f.id, ...frame });
     const work = async (): Promise<void> => {
       if (f.type === 'file-resolve') {
@@ -133,17 +197,20 @@ export class AgentSession {
         f.type === 'file-read'
           ? { kind: 'file.read', host: HERE, path: f.path, offset: f.offset, length: f.length, maxBytes: f.length }
           : f.type === 'file-write'
-            ? { kind: 'file.write', host: HERE, path: f.path, content: Buffer.from(f.content, 'base64'), createDirs: f.createDirs }
+            ? { kind: 'file.write', host: HERE, path: f.path, content: parts ? await parts.whole : Buffer.from(f.content, 'base64'), createDirs: f.createDirs }
             : { kind: 'file.list', host: HERE, path: f.path };
       const r = await perform(asPrincipal(this.ctx, this.principal), action, { onStdout: () => {}, onStderr: () => {}, signal: abort.signal });
-      if (r.outcome !== 'ok') throw new FileError(`agent ${this.name}: ${r.message ?? r.outcome}`);
+      if (r.outcome !== 'ok') throw new FileError(`agent ${this.name}: ${r.message ?? r.outcome}`, { denied: r.outcome === 'denied' });
       if (f.type === 'file-read') return done({ content: (r.content ?? Buffer.alloc(0)).toString('base64'), size: r.size ?? 0 });
       if (f.type === 'file-write') return done({ created: r.created ?? false });
       const entries = r.entries ?? [];
       return done({ entries: entries.slice(0, FILE_LIST_FRAME_ENTRIES), truncated: r.truncated || entries.length > FILE_LIST_FRAME_ENTRIES });
     };
     work()
-      .catch((err: unknown) => this.send({ type: 'file-error', id: f.id, message: errorText(err) }))
+      .catch((err: unknown) => {
+        const denied = err instanceof FileError && err.denied && this.version >= PROTOCOL_V2;
+        this.send({ type: 'file-error', id: f.id, message: errorText(err), ...(denied ? { denied: true } : {}) });
+      })
       .finally(() => this.running.delete(f.id));
   }
 
@@ -164,12 +231,17 @@ export class AgentSession {
   private exec(f: ExecFrame): void {
     const abort = new AbortController();
     const window = new Window();
+    // Granted as the command reads it: the gateway sends no further ahead (a gateway that does is cut off).
+    const stdin = f.stdin === true && !f.own ? new CreditedInput((bytes) => this.send({ type: 'stdin-credit', id: f.id, bytes })) : undefined;
+    stdin?.on('error', () => {}); // an overrun: the command is cancelled (below), its input cut
     this.running.set(f.id, {
       cancel: () => {
         window.stop();
         abort.abort();
+        stdin?.destroy();
       },
       credit: (bytes) => window.credit(bytes),
+      ...(stdin ? { stdin } : {}),
     });
     if (f.own) {
       return void this.ownExec(f, window, abort.signal).finally(() => {
@@ -187,6 +259,7 @@ export class AgentSession {
       onStderr: (chunk) => this.out(f.id, 'stderr', chunk, window),
       flow: window,
       signal: abort.signal,
+      ...(stdin ? { stdin } : {}),
     })
       .then((r) => {
         const ranNot = r.outcome !== 'ok' && r.outcome !== 'failed';
@@ -212,13 +285,16 @@ export class AgentSession {
       .catch((err: unknown) => this.send({ type: 'error', id: f.id, message: `the agent failed: ${err instanceof Error ? err.message : String(err)}` }))
       .finally(() => {
         window.stop();
+        stdin?.destroy();
         this.running.delete(f.id);
       });
   }
 
   /**
    * remux's own command line (own.ts): run on this machine without the policy engine, which refuses tmux,
-   * once its shape and any startup command in it passed. Audited, except the periodic session listings.
+   * once its shape, its tmux user and any startup command in it passed. A startup command runs in the
+   * sandbox both policies ask for, built here; keys sent are checked and audited as `session.send`, as
+   * the gateway's perform-session does. Audited, except the periodic session listings.
    */
   private async ownExec(f: ExecFrame, window: Window, signal: AbortSignal): Promise<void> {
     const ctx = asPrincipal(this.ctx, this.principal);
@@ -239,15 +315,32 @@ export class AgentSession {
         return fail(EXIT.USAGE, (err as Error).message);
       }
       asked.argv = list.items.flatMap((i) => i.pipeline.stages.flatMap((s) => s.argv));
-      const checked = checkOwnCommand(list, policy, host.resolver);
-      if ('refusal' in checked) {
-        await refuse(ctx, asked, started, 'denied', EXIT.DENIED, checked.refusal, null);
-        return fail(EXIT.DENIED, checked.refusal);
+      const refused = async (exitCode: number, reason: string): Promise<void> => {
+        await refuse(ctx, asked, started, 'denied', exitCode, reason, null);
+        return fail(exitCode, reason);
+      };
+      const checked = checkOwnCommand(list, policy, host.resolver, ctx.sessions.users(HERE));
+      if ('refusal' in checked) return await refused(EXIT.DENIED, checked.refusal);
+      if (checked.send !== null) {
+        // What perform-session checks of a send, for this machine's principal: its scope over the tmux user, and that it may type.
+        asked.operation = 'session.send';
+        asked.resource = `${checked.send.user}@${HERE}:${checked.send.session}`;
+        const scoped = checkFacts(ctx.principal, { host: HERE, tmuxUser: checked.send.user, interactive: true }, ctx.defaultPolicy, (n) => ctx.hostEntry(n));
+        if (!scoped.ok) return await refused(EXIT.DENIED, scoped.reason);
+      }
+      let run = list;
+      let enforced = "remux's own command, requested by the gateway";
+      if (checked.startup === null && f.sandbox !== null) return await refused(EXIT.DENIED, 'a sandbox came with a command that starts no session');
+      if (checked.startup !== null) {
+        const pane = await this.startupPane(checked.startup, policy, f.sandbox);
+        if ('refusal' in pane) return await refused(pane.exitCode, pane.refusal);
+        run = pane.list;
+        enforced = pane.enforced;
       }
       const quiet = list.items.every((i) => i.pipeline.stages.every((s) => isListing(s.argv)));
-      const actionId = quiet ? null : await ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: "remux's own command, requested by the gateway" });
+      const actionId = quiet ? null : await ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: enforced });
       const r = await host.execute({
-        list,
+        list: run,
         cwd: f.cwd,
         timeoutMs: f.timeoutMs,
         pipefail: f.pipefail,
@@ -263,6 +356,21 @@ export class AgentSession {
     } catch (err) {
       this.send({ type: 'error', id: f.id, message: `the agent failed: ${errorText(err)}` });
     }
+  }
+
+  /**
+   * The tmux command that starts a session's startup command here: in the sandbox both policies ask for
+   * (this machine's policy's, narrowed to the one the gateway sent), built on this machine with the pane
+   * program of sessions/pane-sandbox.ts; plain /bin/sh when neither asks for one.
+   */
+  private async startupPane(startup: OwnStartup, policy: Policy, gatewaySandbox: SandboxSpec | null): Promise<{ list: CommandList; enforced: string } | { refusal: string; exitCode: number }> {
+    const enforcement = await enforcementOn(policy, this.ctx.host(HERE));
+    if ('refusal' in enforcement) return { refusal: enforcement.refusal, exitCode: EXIT.DENIED };
+    const spec = intersectSandbox(enforcement.sandbox ? sandboxSpec(policy, this.principal.name) : null, gatewaySandbox);
+    if (spec === null) return { list: single([...startup.prefix, ...shellProgram(startup.command)]), enforced: `static checks only here (${enforcement.sandbox ? 'no sandbox asked' : enforcement.why})` };
+    const program = localPaneProgram({ cwd: startup.cwd, spec, securePath: this.ctx.sessions.securePath, shellCommand: startup.command });
+    if ('problem' in program) return { refusal: program.problem, exitCode: program.kind === 'sandbox' ? EXIT.DENIED : EXIT.FAILURE };
+    return { list: single([...startup.prefix, ...program]), enforced: 'runs in the OS sandbox (bubblewrap) of both policies for the life of the session' };
   }
 
   /** Path and program questions of the gateway's policy check, answered the way this machine's resolver sees them. */
@@ -319,8 +427,8 @@ export class AgentSession {
         this.running.set(id, {
           cancel: () => terminal.kill(),
           credit: (bytes) => window.credit(bytes),
-          input: (data) => terminal.write(data),
-          resize: (c, r) => terminal.resize(c, r),
+          // Typing into a control client would be running tmux commands: the recorder never does.
+          ...(opened.control ? {} : { input: (data: Buffer) => terminal.write(data), resize: (c: number, r: number) => terminal.resize(c, r) }),
         });
         void opened.ended.then((exit) => {
           window.stop();

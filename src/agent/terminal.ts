@@ -1,23 +1,25 @@
-// A terminal the gateway asks the agent for: only a tmux attach, in the exact shape the session layer
-// makes (remux's own argv, never a user string; the policy engine refuses tmux as a program), audited
-// here in perform()'s order: check, audit begin, run, audit end.
+// A terminal the gateway asks the agent for: only a tmux attach in the exact shape the session layer makes,
+// or the session recorder's read-only control client (remux's own argv, never a user string; the policy
+// engine refuses tmux as a program), as a tmux user this machine lists, audited here in perform()'s order:
+// check, audit begin, run, audit end.
 import { performance } from 'node:perf_hooks';
 import { quoteWord } from '../command/render.js';
 import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import { errorText, refuse, type Asked } from '../core/perform.js';
 import type { HostTerminal, TerminalSize } from '../hosts/types.js';
-import { isAttachArgv } from './own.js';
+import { terminalKind } from './own.js';
 
-export type CheckedTerminal = { terminal: HostTerminal; ended: Promise<{ code: number | null; signal: string | null }> } | { refusal: string };
+/** control: the recorder's control client, whose input would be tmux commands: the caller passes none on. */
+export type CheckedTerminal = { terminal: HostTerminal; control: boolean; ended: Promise<{ code: number | null; signal: string | null }> } | { refusal: string };
 
 export async function openCheckedTerminal(ctx: GatewayContext, hostName: string, argv: string[], size: TerminalSize): Promise<CheckedTerminal> {
   const started = performance.now();
   const asked: Asked = { principal: ctx.principal.name, host: hostName, operation: 'session.attach', command: argv.map(quoteWord).join(' '), argv, policy: '(none: remux tmux command)' };
-  if (!isAttachArgv(argv)) {
-    const reason = `the agent opens terminals only for remux's tmux attach, not: ${asked.command}`;
-    await refuse(ctx, asked, started, 'denied', EXIT.DENIED, reason, null);
-    return { refusal: reason };
+  const kind = terminalKind(argv, ctx.sessions.users(hostName));
+  if ('refusal' in kind) {
+    await refuse(ctx, asked, started, 'denied', EXIT.DENIED, kind.refusal, null);
+    return { refusal: kind.refusal };
   }
   const host = ctx.host(hostName);
   const actionId = await ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: 'attach requested by the gateway' });
@@ -32,5 +34,5 @@ export async function openCheckedTerminal(ctx: GatewayContext, hostName: string,
     await ctx.audit.end(actionId, { exitCode: exit.code, signal: exit.signal, durationMs: performance.now() - started });
     return exit;
   });
-  return { terminal, ended };
+  return { terminal, control: kind.kind === 'control', ended };
 }

@@ -182,7 +182,7 @@ async function runJobs(
   runner: Runner,
   selector: string,
   jobs: Job[],
-  opts: RunOptions & { stopOnError?: boolean },
+  opts: RunOptions & { stopOnError?: boolean; readsStdin?: boolean },
   onJobStart?: (job: Job, index: number) => void,
 ): Promise<number> {
   const mode = viewMode(selector, opts);
@@ -197,7 +197,7 @@ async function runJobs(
   try {
     for (const [index, job] of jobs.entries()) {
       onJobStart?.(job, index);
-      const exit = await runJob(inv, runner, selector, job, mode, resolved, { admit: index === 0, waitWhenLimited: jobs.length > 1 });
+      const exit = await runJob(inv, runner, selector, job, mode, resolved, { admit: index === 0, waitWhenLimited: jobs.length > 1, stdin: opts.readsStdin === true });
       exits.push(exit);
       if (exit === 130 || (opts.stopOnError && exit !== 0)) break;
     }
@@ -220,7 +220,7 @@ async function runJob(
   job: Job,
   mode: ViewMode,
   opts: Resolved,
-  { admit, waitWhenLimited }: { admit: boolean; waitWhenLimited: boolean },
+  { admit, waitWhenLimited, stdin }: { admit: boolean; waitWhenLimited: boolean; stdin: boolean },
 ): Promise<number> {
   const { contextFor } = await import('../core/context.js');
   const ctx = contextFor(await runner.context(selector), inv.env);
@@ -263,6 +263,8 @@ async function runJob(
         concurrency: ctx.config.fanout.concurrency,
         signal: controller.signal,
         ...(inv.outputFlow ? { flow: inv.outputFlow } : {}),
+        // `client run` on one named host reads the caller's stdin, as ssh does; a batch's lines share none.
+        ...(mode === 'single' && stdin && inv.stdin !== null ? { stdin: inv.stdin } : {}),
         approve,
       },
     );
@@ -275,7 +277,7 @@ async function runJob(
 
 export function runCommand(inv: Invocation, runner: Runner, selector: string, words: string[], opts: RunOptions): Promise<number> {
   // Like ssh: several words are joined by spaces, then parsed as one command string.
-  return runJobs(inv, runner, selector, [{ command: words.join(' ') }], opts);
+  return runJobs(inv, runner, selector, [{ command: words.join(' ') }], { ...opts, readsStdin: true });
 }
 
 /** Reads a commands file and parses every line first, so a bad line stops the batch before anything runs. */

@@ -1,6 +1,6 @@
 // `remux client read|write|ls`: one file action on one host through perform() (core/perform-file.ts).
-// read and ls go to a running daemon like `client run`; write reads the content from stdin, which is not
-// forwarded, so it always runs in this process.
+// They go to a running daemon like `client run`; write's content is its stdin, forwarded to the daemon
+// as `client run` forwards it (a terminal's is read in this process).
 import { EXIT } from '../core/exit-codes.js';
 import type { FileAction, PerformResult } from '../core/types.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';

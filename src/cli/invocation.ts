@@ -2,6 +2,7 @@
 // environment and working directory, how questions are asked and how Ctrl-C arrives. The CLI process
 // builds one from itself; the daemon builds one for a command line a client forwarded to it
 // (gateway/cli-session.ts), so `client run` is the same code wherever it runs.
+import { fstatSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { writableFlow } from '../exec/output.js';
 import type { OutputFlow } from '../exec/types.js';
@@ -18,6 +19,8 @@ export interface Invocation {
   /** Backpressure of stdout and stderr: commands are not read while the reader of this output lags. */
   outputFlow?: OutputFlow;
   stdinIsTTY: boolean;
+  /** What a command reads as its stdin: the caller's when it is a pipe, file or socket; null for a terminal or /dev/null. */
+  stdin: NodeJS.ReadableStream | null;
   stderrIsTTY: boolean;
   /** Terminal width for help text, when stdout is a terminal. */
   columns: number | undefined;
@@ -31,6 +34,20 @@ export interface Invocation {
   setExitCode(code: number): void;
 }
 
+/**
+ * Whether this process's stdin is input for a command, as ssh would pass it: a pipe, a file or a socket.
+ * Not a terminal (that is for questions) nor a character device such as /dev/null. Asked without touching
+ * process.stdin, which would start reading it.
+ */
+export function stdinIsInput(): boolean {
+  try {
+    const st = fstatSync(0);
+    return st.isFIFO() || st.isFile() || st.isSocket();
+  } catch {
+    return false;
+  }
+}
+
 /** The invocation of this process: its own streams, terminal, environment and signals. */
 export function processInvocation(): Invocation {
   return {
@@ -39,6 +56,9 @@ export function processInvocation(): Invocation {
     stderr: process.stderr,
     outputFlow: writableFlow([process.stdout, process.stderr]),
     stdinIsTTY: process.stdin.isTTY === true,
+    get stdin() {
+      return stdinIsInput() ? process.stdin : null;
+    },
     stderrIsTTY: process.stderr.isTTY === true,
     columns: process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : undefined,
     env: process.env,

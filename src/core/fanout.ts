@@ -17,6 +17,8 @@ export interface FanoutOptions {
   approve?: PerformIO['approve'];
   /** Backpressure from where every host's output goes (they share it). */
   flow?: PerformIO['flow'];
+  /** The caller's stdin: given to the command only when there is one host (one stream cannot feed several). */
+  stdin?: PerformIO['stdin'];
 }
 
 export async function fanOut(
@@ -33,7 +35,7 @@ export async function fanOut(
   const worker = async (): Promise<void> => {
     while (next < hosts.length) {
       const host = hosts[next++]!;
-      const result = await performOne(ctx, host, actionFor(host), events, opts);
+      const result = await performOne(ctx, host, actionFor(host), events, { ...opts, stdin: hosts.length === 1 ? opts.stdin : null });
       results.set(host, result);
       events.onResult(host, result);
     }
@@ -50,6 +52,7 @@ async function performOne(ctx: PerformContext, host: string, action: Action, eve
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.approve ? { approve: opts.approve } : {}),
       ...(opts.flow ? { flow: opts.flow } : {}),
+      ...(opts.stdin ? { stdin: opts.stdin } : {}),
     });
   } catch (err) {
     // perform() refuses before running when it can; anything thrown here (e.g. the audit store

@@ -88,9 +88,10 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
     const transport = done.failure instanceof TransportError;
     const known = transport || done.failure instanceof FileError;
     const message = known ? errorText(done.failure) : `${op} ${resolved.real}: ${errorText(done.failure)}`;
-    const exitCode = transport ? EXIT.TRANSPORT : EXIT.FAILURE;
+    const denied = done.failure instanceof FileError && done.failure.denied;
+    const exitCode = transport ? EXIT.TRANSPORT : denied ? EXIT.DENIED : EXIT.FAILURE;
     await ctx.audit.end(actionId, { exitCode, durationMs, error: message });
-    return { ...nothingRan(actionId, transport ? 'unreachable' : 'failed', exitCode, message, durationMs), decision, path: resolved.real };
+    return { ...nothingRan(actionId, transport ? 'unreachable' : denied ? 'denied' : 'failed', exitCode, message, durationMs), decision, path: resolved.real };
   }
   await ctx.audit.end(actionId, { exitCode: EXIT.OK, durationMs, bytesOut: done.bytesOut, truncated: done.truncated });
   const { bytesOut, truncated, ...fields } = done;

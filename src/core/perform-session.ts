@@ -12,6 +12,7 @@ import type { Decision, Enforcement } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
 import { openAttach, type AttachStream } from '../sessions/attach.js';
 import { localSandboxedSession, remoteSandboxedSession } from '../sessions/pane-sandbox.js';
+import type { SandboxSpec } from '../exec/types.js';
 import { TmuxUserError, type Sessions, type TmuxRun } from '../sessions/service.js';
 import {
   captureCommand,
@@ -39,7 +40,7 @@ const SMALL_MAX_BYTES = 64 << 10;
 
 type Refusal = { outcome: Outcome; exitCode: number; message: string; decision: Decision | null };
 /** A checked startup command: the tmux command list that starts it, and how it is enforced (for the audit record). */
-type Startup = { command: string; decision: Decision; list: CommandList; enforced: string };
+type Startup = { command: string; decision: Decision; list: CommandList; enforced: string; sandbox: SandboxSpec | null };
 
 export async function performSession(ctx: PerformContext, action: SessionAction, io: PerformIO): Promise<PerformResult> {
   const started = performance.now();
@@ -115,7 +116,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
         ran = { exitCode: listed.error === null ? 0 : EXIT.TRANSPORT, stdout: '', stderr: '', error: listed.error };
         break;
       case 'session.new':
-        ran = await sessions.run(action.host, startup?.list ?? newSessionCommand(target, action.session, host.defaultCwd(action.callerCwd, null), null), SMALL_MAX_BYTES);
+        ran = await sessions.run(action.host, startup?.list ?? newSessionCommand(target, action.session, host.defaultCwd(action.callerCwd, null), null), SMALL_MAX_BYTES, startup?.sandbox ?? null);
         break;
       case 'session.kill':
         ran = await sessions.run(action.host, killCommand(target, action.session), SMALL_MAX_BYTES);
@@ -133,16 +134,18 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     await ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, error: errorText(err) });
     return { ...nothingRan(actionId, 'unreachable', EXIT.TRANSPORT, errorText(err), durationMs), decision };
   }
-  let failure = ran.exitCode === 0 ? null : tmuxFailure(ran);
-  if (failure !== null && action.kind !== 'session.list') failure = (await sudoRefused(sessions, action.host, target)) ?? failure;
+  // An agent checks remux's tmux commands against its own policy and tmux users too: its refusal is a denial.
+  const deniedThere = ran.exitCode === EXIT.DENIED && ctx.hostEntry(action.host)?.transport === 'agent';
+  let failure = ran.exitCode === 0 ? null : deniedThere ? `agent ${action.host} refused it: ${tmuxFailure(ran)}` : tmuxFailure(ran);
+  if (failure !== null && !deniedThere && action.kind !== 'session.list') failure = (await sudoRefused(sessions, action.host, target)) ?? failure;
   const durationMs = performance.now() - started;
-  const exitCode = failure === null ? 0 : action.kind === 'session.list' ? EXIT.TRANSPORT : EXIT.FAILURE;
+  const exitCode = failure === null ? 0 : deniedThere ? EXIT.DENIED : action.kind === 'session.list' ? EXIT.TRANSPORT : EXIT.FAILURE;
   const bytesOut = Buffer.byteLength(ran.stdout);
   await ctx.audit.end(actionId, { exitCode, durationMs, bytesOut, error: failure });
   // Recording from the start: `session new` returns once the recorder runs, so nothing sent after is missed.
   if (failure === null && action.kind === 'session.new') await sessions.recorder?.created(action.host, target, action.session, ctx.principal.name);
   if (failure === null && (action.kind === 'session.new' || action.kind === 'session.kill')) await sessions.refresh(action.host);
-  const outcome: Outcome = failure === null ? 'ok' : action.kind === 'session.list' ? 'unreachable' : 'failed';
+  const outcome: Outcome = failure === null ? 'ok' : deniedThere ? 'denied' : action.kind === 'session.list' ? 'unreachable' : 'failed';
   return {
     actionId,
     outcome,
@@ -206,16 +209,22 @@ async function checkStartupCommand(
   if (decision.effect === 'deny') return { outcome: 'denied', exitCode: EXIT.DENIED, message: decision.reason, decision };
   const shellCommand = renderCommandList(list);
   if (sandbox.spec === null) {
-    return { command, decision, list: newSessionCommand(target, action.session, cwd, shellProgram(shellCommand)), enforced: `static checks only (${sandbox.why})` };
+    return { command, decision, list: newSessionCommand(target, action.session, cwd, shellProgram(shellCommand)), enforced: `static checks only (${sandbox.why})`, sandbox: null };
   }
   const pane = { target, session: action.session, cwd, spec: sandbox.spec, securePath: sessions.securePath, shellCommand };
-  const made = ctx.hostEntry(action.host)?.transport === 'local' ? localSandboxedSession(pane) : remoteSandboxedSession(pane);
+  const transport = ctx.hostEntry(action.host)?.transport;
+  // An agent builds the sandbox on its machine from this spec and its own policy's (agent/serve.ts).
+  if (transport === 'agent') {
+    const list = newSessionCommand(target, action.session, cwd, shellProgram(shellCommand));
+    return { command, decision, list, enforced: 'runs in the OS sandbox (bubblewrap) the agent builds, for the life of the session', sandbox: sandbox.spec };
+  }
+  const made = transport === 'local' ? localSandboxedSession(pane) : remoteSandboxedSession(pane);
   if ('problem' in made) {
     return made.kind === 'sandbox'
       ? { outcome: 'denied', exitCode: EXIT.DENIED, message: made.problem, decision }
       : { outcome: 'failed', exitCode: EXIT.FAILURE, message: made.problem, decision };
   }
-  return { command, decision, list: made, enforced: 'runs in the OS sandbox (bubblewrap) for the life of the session' };
+  return { command, decision, list: made, enforced: 'runs in the OS sandbox (bubblewrap) for the life of the session', sandbox: null };
 }
 
 /** The live attach is the result; its audit record is completed when it ends. */

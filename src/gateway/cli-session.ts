@@ -9,6 +9,7 @@ import { explicitFiles, type ClientHost, type Runner } from '../cli/client-comma
 import { registerClient } from '../cli/commands/client.js';
 import { registerSession } from '../cli/commands/session.js';
 import type { Invocation } from '../cli/invocation.js';
+import { CreditedInput } from '../exec/input-credit.js';
 import { writableFlow } from '../exec/output.js';
 import { UsageError } from '../cli/output.js';
 import { createProgram, runProgram } from '../cli/program.js';
@@ -31,6 +32,7 @@ const cliRequestSchema = z.strictObject({
   env: z.record(z.string(), z.string()),
   stdinIsTTY: z.boolean(),
   stderrIsTTY: z.boolean(),
+  stdin: z.boolean().optional(),
   columns: z.number().int().positive().optional(),
 });
 
@@ -58,17 +60,19 @@ export function clientEnv(env: Record<string, string>, cwd: string): NodeJS.Proc
 }
 
 /**
- * The daemon runs `client run|batch|read|ls` (not write: its stdin is not forwarded) and the `session` commands that need no terminal of the client's
- * (attach does), and nothing with --no-daemon (the client then runs it itself).
+ * The daemon runs `client run|batch|read|ls`, `client write` when the client sends its stdin (the
+ * content; a terminal's is not forwarded), and the `session` commands that need no terminal of the
+ * client's (attach does), and nothing with --no-daemon (the client then runs it itself).
  */
-function declineReason(args: string[]): string | null {
+function declineReason(args: string[], offersStdin: boolean): string | null {
   const options = args.indexOf('--') < 0 ? args : args.slice(0, args.indexOf('--'));
   const words = options.filter((a) => !a.startsWith('-'));
   const served =
-    (words[0] === 'client' && (words[1] === 'run' || words[1] === 'batch' || words[1] === 'read' || words[1] === 'ls')) ||
+    (words[0] === 'client' && (words[1] === 'run' || words[1] === 'batch' || words[1] === 'read' || words[1] === 'ls' || words[1] === 'write')) ||
     (words[0] === 'session' && words[1] !== 'attach' && !options.includes('--attach') && !options.includes('-a'));
-  if (!served) return 'the daemon runs only `client run|batch|read|ls` and `session` commands other than attach';
+  if (!served) return 'the daemon runs only `client run|batch|read|ls|write` and `session` commands other than attach';
   if (options.includes('--no-daemon')) return '--no-daemon';
+  if (words[0] === 'client' && words[1] === 'write' && !offersStdin) return 'client write reads its content from a terminal or /dev/null here, which is not forwarded';
   return null;
 }
 
@@ -85,7 +89,7 @@ export function serveCli(socket: net.Socket, raw: unknown, rest: Buffer, deps: C
     socket.end(frame(FRAME.decline, `the daemon is remux ${deps.version}, this client ${request.version}; restart it: remux daemon stop && remux daemon start`));
     return;
   }
-  const declined = declineReason(request.args);
+  const declined = declineReason(request.args, request.stdin === true);
   if (declined) {
     socket.end(frame(FRAME.decline, declined));
     return;
@@ -148,12 +152,16 @@ class Session {
   private readonly interruptHandlers = new Set<() => void>();
   private readonly pendingAnswers = new Map<number, (line: string) => void>();
   private nextQuestionId = 1;
+  /** The client's stdin, when it offered it: granted to the client as the command reads. */
+  private readonly stdin: CreditedInput | null;
 
   constructor(
     private readonly socket: net.Socket,
     request: CliRequest,
   ) {
     const stream = (type: number) => ({ write: (chunk: string | Uint8Array) => this.sendOutput(type, chunk) });
+    this.stdin = request.stdin === true ? new CreditedInput((bytes) => this.grantStdin(bytes)) : null;
+    this.stdin?.on('error', () => {}); // a client that overran its credit: its connection is cut (onFrame)
     this.invocation = {
       args: request.args,
       stdout: stream(FRAME.stdout),
@@ -161,6 +169,7 @@ class Session {
       // Both go into the one socket: while the client does not read it, the command is not read either.
       outputFlow: writableFlow([socket]),
       stdinIsTTY: request.stdinIsTTY,
+      stdin: this.stdin,
       stderrIsTTY: request.stderrIsTTY,
       columns: request.columns,
       env: clientEnv(request.env, request.cwd),
@@ -178,11 +187,22 @@ class Session {
   onFrame(type: number, payload: Buffer): void {
     if (type === FRAME.interrupt) for (const handler of [...this.interruptHandlers]) handler();
     else if (type === FRAME.answer && payload.length >= 4) this.pendingAnswers.get(payload.readUInt32BE(0))?.(payload.subarray(4).toString('utf8'));
+    // Copied: the reader's buffer is reused. Input past the credit granted cuts the client off.
+    else if (type === FRAME.stdin && this.stdin?.received(Buffer.from(payload))) this.socket.destroy();
+    else if (type === FRAME.stdinEnd) this.stdin?.finish();
+  }
+
+  private grantStdin(bytes: number): void {
+    if (this.gone) return;
+    const count = Buffer.alloc(4);
+    count.writeUInt32BE(bytes);
+    this.socket.write(frame(FRAME.stdinCredit, count));
   }
 
   /** The client went away (Ctrl-C twice, killed, closed): whatever it started is cancelled, its questions go unanswered. */
   disconnected(): void {
     this.gone = true;
+    this.stdin?.destroy();
     for (const handler of [...this.interruptHandlers]) handler();
     for (const settle of [...this.pendingAnswers.values()]) settle('');
   }

@@ -1,8 +1,9 @@
 // Forwards a whole `remux client …` command line to a running daemon and plays the answer back: output
-// frames to our stdout and stderr, questions to our terminal, Ctrl-C to the daemon. The native launcher
+// frames to our stdout and stderr, questions to our terminal, Ctrl-C and our stdin (as the daemon asks for it) to the daemon. The native launcher
 // (native/launcher.c) does the same without starting Node; this is the path for `node bin/remux.js`.
 import type { Invocation } from '../cli/invocation.js';
 import { packageVersion } from '../cli/program.js';
+import { CreditedSender } from '../exec/input-credit.js';
 import { connectDaemon } from './client.js';
 import { FRAME, frame, FrameReader, type CliRequest } from './protocol.js';
 
@@ -21,6 +22,7 @@ export function cliRequest(inv: Invocation): CliRequest {
     env: Object.fromEntries(Object.entries(inv.env).filter((e): e is [string, string] => FORWARDED_ENV.test(e[0]) && e[1] !== undefined)),
     stdinIsTTY: inv.stdinIsTTY,
     stderrIsTTY: inv.stderrIsTTY,
+    ...(inv.stdin !== null ? { stdin: true } : {}),
     ...(inv.columns !== undefined ? { columns: inv.columns } : {}),
   };
 }
@@ -34,6 +36,11 @@ export async function forwardToDaemon(socketPath: string, request: CliRequest, i
   return new Promise((resolve) => {
     let outcome: ForwardOutcome | null = null;
     const questionsEnd = new AbortController();
+    // Read only as the daemon grants credit: a command that never reads its stdin takes none of ours.
+    const input =
+      request.stdin === true && inv.stdin !== null
+        ? new CreditedSender(inv.stdin, { data: (chunk) => socket.write(frame(FRAME.stdin, chunk)), end: () => socket.write(frame(FRAME.stdinEnd)) })
+        : null;
     const reader = new FrameReader((type, payload) => {
       switch (type) {
         case FRAME.stdout:
@@ -48,6 +55,8 @@ export async function forwardToDaemon(socketPath: string, request: CliRequest, i
           );
           return;
         }
+        case FRAME.stdinCredit:
+          return input?.grant(payload.readUInt32BE(0));
         case FRAME.exit:
           outcome = { exitCode: payload.readInt32BE(0) };
           return;
@@ -69,6 +78,7 @@ export async function forwardToDaemon(socketPath: string, request: CliRequest, i
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
+      input?.stop();
       release();
       questionsEnd.abort();
       if (!outcome) inv.stderr.write('remux: the daemon closed the connection before the command finished\n');

@@ -16,6 +16,8 @@ export interface CliRequest {
   env: Record<string, string>;
   stdinIsTTY: boolean;
   stderrIsTTY: boolean;
+  /** The client's stdin (a pipe or file) is offered to the command: stdin frames, sent as the daemon grants credit. */
+  stdin?: boolean;
   columns?: number;
 }
 
@@ -61,6 +63,9 @@ export type Event =
  * Frames after a `cli` request: one type byte, a 4-byte big-endian payload length, the payload.
  * Daemon to client: stdout and stderr bytes, a question for the user's terminal, the exit status, or
  * a refusal to serve (the client then runs the command itself). Client to daemon: Ctrl-C, an answer.
+ * With `stdin: true` in the request, the client's stdin goes in `stdin` frames (at most 64 KiB each) and
+ * ends with `stdin-end`, never more than the daemon granted in `stdin-credit` frames: the daemon grants
+ * as the command reads (exec/input-credit.ts), so a command that never reads its stdin takes none.
  */
 export const FRAME = {
   stdout: 0x6f, // 'o'
@@ -70,6 +75,9 @@ export const FRAME = {
   decline: 0x64, // 'd': payload says why; nothing was run or printed
   interrupt: 0x69, // 'i': empty payload
   answer: 0x61, // 'a': payload is the question's id, then the line typed without its newline
+  stdin: 0x73, // 's': client to daemon, bytes of the client's stdin
+  stdinEnd: 0x6e, // 'n': client to daemon, the client's stdin ended; empty payload
+  stdinCredit: 0x63, // 'c': daemon to client, a 4-byte big-endian count of stdin bytes the daemon takes more
 } as const;
 
 export const FRAME_HEADER_BYTES = 5;

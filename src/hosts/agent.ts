@@ -2,13 +2,15 @@
 // (gateway/relay/hub.ts). The gateway's perform() has already checked its own policy, with paths and
 // programs resolved on the agent (resolverFor); the agent checks its own policy again before running.
 // Output goes through the same OutputGate (cap, redaction) as on the other transports, and the caller's
-// backpressure reaches the agent as credit: without credit the agent stops reading the command.
+// backpressure reaches the agent as credit: without credit the agent stops reading the command. The
+// caller's stdin goes the other way under the agent's credit (exec/input-credit.ts).
 import { renderCommandList } from '../command/render.js';
 import { isInside } from '../exec/sandbox.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { AgentConnection, AgentHub, PendingRequest } from '../gateway/relay/hub.js';
-import { CHUNK_BYTES, FILE_CHUNK_BYTES, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
+import { CreditedSender } from '../exec/input-credit.js';
+import { CHUNK_BYTES, FILE_CHUNK_BYTES, PROTOCOL_V2, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
 import type { PathResolver } from '../policy/types.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { FileError, TransportError, type Host, type HostExecRequest, type HostFiles, type HostTerminal, type TerminalSize } from './types.js';
@@ -16,10 +18,18 @@ import { FileError, TransportError, type Host, type HostExecRequest, type HostFi
 /** After a command's own timeout, how long the agent has to report it before the gateway gives up. */
 const RESULT_GRACE_MS = 10_000;
 
+/** An agent host asked of a process agents never connect to (a CLI without a daemon). */
+export function notRelayedHere(name: string): TransportError {
+  return new TransportError(
+    `agent host ${name} is reached only through the daemon its agent connects to (its web server's relay), and none serves this command: start it (remux daemon start), then run this again without --no-daemon`,
+  );
+}
+
 export function createAgentHost(name: string, hub: AgentHub): Host {
   const whichCaches = new WeakMap<AgentConnection, WhichCache>();
   const connection = (): AgentConnection => {
     const c = hub.get(name);
+    if (!hub.relaying) throw notRelayedHere(name);
     if (!c?.open) throw new TransportError(`agent ${name} is not connected (${hub.status(name).lastError ?? 'never connected'}); start it with: remux agent --gateway URL --name ${name} --token-file FILE`);
     return c;
   };
@@ -55,9 +65,9 @@ export function createAgentHost(name: string, hub: AgentHub): Host {
  * at most that much. The agent checks its own policy on each read, write and listing.
  */
 function agentFiles(connection: () => AgentConnection): HostFiles {
-  const ask = (frame: Parameters<AgentConnection['request']>[0]): Promise<FileDone> => {
+  const ask = (frame: Parameters<AgentConnection['request']>[0], sent?: (id: number) => void): Promise<FileDone> => {
     const conn = connection();
-    return control(conn, frame, (f) => (f.type === 'file-done' ? f : f.type === 'file-error' ? new FileError(f.message) : undefined)).then((r) => {
+    return control(conn, frame, (f) => (f.type === 'file-done' ? f : f.type === 'file-error' ? new FileError(f.message, { denied: f.denied === true }) : undefined), sent).then((r) => {
       if (r instanceof FileError) throw r;
       return r;
     });
@@ -82,8 +92,18 @@ function agentFiles(connection: () => AgentConnection): HostFiles {
       return { content: Buffer.concat(parts), size };
     },
     async write(path, content, { createDirs }) {
-      if (content.length > FILE_CHUNK_BYTES) throw new FileError(`a write to an agent host carries at most ${FILE_CHUNK_BYTES} bytes; this one has ${content.length}`);
-      return { created: (await ask({ type: 'file-write', path, content: content.toString('base64'), createDirs })).created ?? false };
+      // The first frame says how many parts of the rest follow it; the agent writes once all are in.
+      const parts: Buffer[] = [];
+      for (let at = FILE_CHUNK_BYTES; at < content.length; at += FILE_CHUNK_BYTES) parts.push(content.subarray(at, at + FILE_CHUNK_BYTES));
+      const conn = connection();
+      if (parts.length > 0 && conn.hello.v < PROTOCOL_V2) {
+        throw new FileError(`agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that takes at most ${FILE_CHUNK_BYTES} bytes in a write; upgrade remux there`);
+      }
+      const first = { type: 'file-write', path, content: content.subarray(0, FILE_CHUNK_BYTES).toString('base64'), createDirs, ...(parts.length > 0 ? { more: parts.length } : {}) } as const;
+      const sendParts = (id: number): void => {
+        for (const part of parts) conn.send({ type: 'file-write-part', id, content: part.toString('base64') });
+      };
+      return { created: (await ask(first, sendParts)).created ?? false };
     },
     async list(path, maxEntries) {
       const r = await ask({ type: 'file-list', path });
@@ -94,7 +114,13 @@ function agentFiles(connection: () => AgentConnection): HostFiles {
 }
 
 /** A request answered by one frame (or an error), within the relay's request timeout. */
-function control<T>(conn: AgentConnection, frame: Parameters<AgentConnection['request']>[0], pick: (f: Parameters<PendingRequest['onFrame']>[0]) => T | undefined): Promise<T> {
+function control<T>(
+  conn: AgentConnection,
+  frame: Parameters<AgentConnection['request']>[0],
+  pick: (f: Parameters<PendingRequest['onFrame']>[0]) => T | undefined,
+  /** Called with the request's id right after its frame went out (a write's parts follow it). */
+  sent?: (id: number) => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       conn.forget(id);
@@ -117,6 +143,7 @@ function control<T>(conn: AgentConnection, frame: Parameters<AgentConnection['re
         reject(err);
       },
     });
+    sent?.(id);
   });
 }
 
@@ -155,9 +182,14 @@ class Credit {
 function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResult> {
   const started = performance.now();
   if (req.signal?.aborted) return Promise.resolve(notRun(130, 'interrupted before it started', started, { aborted: true }));
-  if (req.stdin) {
-    // Forwarding stdin needs flow control of its own; until then, refused rather than silently dropped.
-    return Promise.resolve(notRun(125, `standard input is not forwarded to agent ${conn.name}: give the input as a file on that host`, started, { errorKind: 'invalid' }));
+  const stdin = req.stdin ?? null;
+  if (stdin !== null && conn.hello.v < PROTOCOL_V2) {
+    // Refused rather than silently dropped: the command would read nothing.
+    return Promise.resolve(notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot take standard input; upgrade remux there`, started, { errorKind: 'invalid' }));
+  }
+  if (req.policy === undefined && req.sandbox !== null && conn.hello.v < PROTOCOL_V2) {
+    // Protocol 1 ignored a sandbox sent with remux's own commands: the session would start unsandboxed.
+    return Promise.resolve(notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot sandbox a session; upgrade remux there`, started, { errorKind: 'sandbox_unavailable' }));
   }
   return new Promise<ExecResult>((resolve, reject) => {
     let truncated = false;
@@ -170,15 +202,35 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
     const sources: Record<'stdout' | 'stderr', OutputSource> = { stdout: gate.source('stdout'), stderr: gate.source('stderr') };
     const credit = new Credit((bytes) => conn.send({ type: 'credit', id, bytes }), req.flow);
     let deadline: NodeJS.Timeout | null = null;
-    const onAbort = (): void => cancel();
+    let input: CreditedSender | null = null;
+    const onAbort = (): void => {
+      input?.stop();
+      cancel();
+    };
     const finish = (): void => {
       if (deadline) clearTimeout(deadline);
+      input?.stop();
       req.signal?.removeEventListener('abort', onAbort);
     };
     id = conn.request(
-      { type: 'exec', command: renderCommandList(req.list), cwd: req.cwd, timeoutMs: req.timeoutMs, pipefail: req.pipefail, sandbox: req.sandbox, policy: req.policy ?? null, own: req.policy === undefined },
+      {
+        type: 'exec',
+        command: renderCommandList(req.list),
+        cwd: req.cwd,
+        timeoutMs: req.timeoutMs,
+        pipefail: req.pipefail,
+        sandbox: req.sandbox,
+        policy: req.policy ?? null,
+        own: req.policy === undefined,
+        // Only when there is input: an agent of protocol 1 refuses a frame with a field it does not know.
+        ...(stdin !== null ? { stdin: true } : {}),
+      },
       {
         onFrame(f) {
+          if (f.type === 'stdin-credit') {
+            input?.grant(f.bytes);
+            return false;
+          }
           if (f.type === 'out' && f.stream !== 'pty') {
             const data = Buffer.from(f.data, 'base64');
             sources[f.stream].write(data);
@@ -200,6 +252,13 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
         },
       },
     );
+    // Read only as the agent grants credit: as fast as the command there reads, no faster.
+    if (stdin !== null) {
+      input = new CreditedSender(stdin, {
+        data: (chunk) => conn.send({ type: 'stdin', id, data: chunk.toString('base64') }),
+        end: () => conn.send({ type: 'stdin-end', id }),
+      });
+    }
     req.signal?.addEventListener('abort', onAbort, { once: true });
     // Set once the request is out (request() throws when the agent is gone): the agent enforces the
     // command's own timeout; this catches an agent that never reports.

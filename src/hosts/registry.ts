@@ -5,7 +5,7 @@ import { selectInScope } from '../core/scope.js';
 import type { Principal } from '../core/types.js';
 import { ReloadingFile } from '../config/reloading.js';
 import { AgentHub } from '../gateway/relay/hub.js';
-import { createAgentHost } from './agent.js';
+import { createAgentHost, notRelayedHere } from './agent.js';
 import { createLocalHost, isLocalHostName } from './local.js';
 import { hostsFile, loadInventory, type HostEntry, type Inventory, type SshHostEntry } from './inventory.js';
 import type { EarlySockets } from './early-sockets.js';
@@ -110,6 +110,7 @@ export class HostRegistry {
 
   /** The login user on an agent's machine (the default tmux user there), known while it is connected. */
   agentUser(name: string): string {
+    if (!this.agents.relaying) throw notRelayedHere(name);
     const status = this.agents.status(name);
     if (status.user === null) throw new TransportError(`agent ${name} is not connected (${status.lastError ?? 'never connected'})`);
     return status.user;

@@ -122,9 +122,12 @@ export interface DirEntry {
 
 /** A file operation failed on the host (missing, not a regular file, a symlink met): exit 1. */
 export class FileError extends Error {
-  constructor(message: string) {
+  /** The host's own policy refused it (an agent's): a denial (exit 77), not a failure. */
+  readonly denied: boolean;
+  constructor(message: string, opts: { denied?: boolean } = {}) {
     super(message);
     this.name = 'FileError';
+    this.denied = opts.denied === true;
   }
 }
 

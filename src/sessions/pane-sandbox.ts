@@ -2,7 +2,9 @@
 // the pane's whole life, with the policy's paths and network rule; the tmux server stays outside. The
 // bwrap options are built here for this machine (exec/sandbox.ts), or on an SSH host by the prologue its
 // sandboxed commands use (hosts/remote-sandbox.ts), as the paths are when the session is made. Either
-// way tmux starts bwrap through PANE_SCRIPT. No long-lived holder: the session is long-lived itself.
+// way tmux starts bwrap through PANE_SCRIPT. No long-lived holder: the session is long-lived itself. An
+// outbound agent builds it on its machine with localPaneProgram (agent/serve.ts): the gateway sends the
+// plain startup command and the sandbox it asks for (PANE_SCRIPT's lines would not pass the agent's parser).
 import fs from 'node:fs';
 import { quoteWord } from '../command/render.js';
 import type { CommandList } from '../command/types.js';
@@ -42,8 +44,19 @@ export interface PaneProblem {
   kind: 'sandbox' | 'cwd';
 }
 
+/** The pane's program around `shellCommand`, before bwrap and its options are added where the pane runs. */
+function paneProgram(shellCommand: string): string[] {
+  return ['/bin/sh', '-c', PANE_SCRIPT, shellCommand];
+}
+
 /** The tmux command that makes the session on this machine, or why it cannot start. */
 export function localSandboxedSession(p: SandboxedPane): CommandList | PaneProblem {
+  const program = localPaneProgram(p);
+  return 'problem' in program ? program : single(newSessionArgv(p.target, p.session, p.cwd, program));
+}
+
+/** The pane's program on this machine (bwrap with its options for `p.spec`), or why it cannot start. */
+export function localPaneProgram(p: Omit<SandboxedPane, 'target' | 'session'>): string[] | PaneProblem {
   const bwrap = bwrapAvailable();
   if (!bwrap.ok || bwrap.path === null) return { kind: 'sandbox', problem: `the OS sandbox cannot be used: ${bwrap.reason ?? 'bubblewrap is not usable'}` };
   const layout = sandboxLayout(p.spec);
@@ -56,8 +69,7 @@ export function localSandboxedSession(p: SandboxedPane): CommandList | PaneProbl
   }
   // `/` is the sandbox's own root: always there, showing only what the sandbox shows.
   if (cwd !== '/' && !visibleInside(layout, cwd)) return { kind: 'sandbox', problem: cwdHidden(p.cwd, layout.mounts.map((m) => m.path).join(', ') || 'none') };
-  const program = ['/bin/sh', '-c', PANE_SCRIPT, p.shellCommand, bwrap.path, ...bwrapOptions(layout, { cwd }), '--setenv', 'PATH', p.securePath];
-  return single(newSessionArgv(p.target, p.session, p.cwd, program));
+  return [...paneProgram(p.shellCommand), bwrap.path, ...bwrapOptions(layout, { cwd }), '--setenv', 'PATH', p.securePath];
 }
 
 /**
@@ -66,7 +78,7 @@ export function localSandboxedSession(p: SandboxedPane): CommandList | PaneProbl
  */
 export function remoteSandboxedSession(p: SandboxedPane): CommandList {
   const refuse = (why: string): string => `{ echo ${quoteWord(why)} >&2; exit 125; }`;
-  const tmux = newSessionArgv(p.target, p.session, p.cwd, ['/bin/sh', '-c', PANE_SCRIPT, p.shellCommand]);
+  const tmux = newSessionArgv(p.target, p.session, p.cwd, paneProgram(p.shellCommand));
   const shown = [...p.spec.read, ...p.spec.write].join(', ') || 'none';
   const script = [
     // Only physical paths exist inside the sandbox.

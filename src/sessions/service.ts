@@ -5,6 +5,7 @@
 import { userInfo } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { CommandList } from '../command/types.js';
+import type { SandboxSpec } from '../exec/types.js';
 import type { HostEntry } from '../hosts/inventory.js';
 import { isLocalHostName } from '../hosts/local.js';
 import type { HostRegistry } from '../hosts/registry.js';
@@ -90,7 +91,8 @@ export class Sessions {
   }
 
   /** Runs one of remux's tmux command lists on `host`; rejects with the transport's error when unreachable. */
-  async run(host: string, list: CommandList, maxBytes: number): Promise<TmuxRun> {
+  /** `sandbox`: for an agent host, the sandbox the gateway's policy asks for a new session's pane (the agent builds it). */
+  async run(host: string, list: CommandList, maxBytes: number, sandbox: SandboxSpec | null = null): Promise<TmuxRun> {
     await this.registry.prepare([host]);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -100,7 +102,7 @@ export class Sessions {
       timeoutMs: TMUX_TIMEOUT_MS,
       pipefail: false,
       output: { maxBytes, redact: [], redactBlocks: [] },
-      sandbox: null,
+      sandbox,
       onStdout: (chunk) => out.push(chunk),
       onStderr: (chunk) => err.push(chunk),
     });

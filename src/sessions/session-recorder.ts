@@ -18,7 +18,7 @@ import type { Sessions, SessionRecorderHook } from './service.js';
 import { paneTarget, sessionTarget, single, tmuxArgv, type TmuxTarget } from './tmux.js';
 
 /** The session's size and cursor, then its screen: one tmux invocation, two commands. */
-const SCREEN_FORMAT = '#{window_width}x#{window_height}:#{cursor_x}:#{cursor_y}';
+export const SCREEN_FORMAT = '#{window_width}x#{window_height}:#{cursor_x}:#{cursor_y}';
 const SCREEN_MAX_BYTES = 4 << 20;
 
 /** The control client's argv: read-only, never resizing the session (tmux 3.2+ `-f ignore-size`). */

@@ -244,9 +244,9 @@ describe('the remux launcher and a daemon', () => {
   test('the daemon declines what it does not serve, before running or printing anything', async () => {
     for (const [req, why] of [
       [request(['client', 'run', 'localhost', '--', 'true'], { version: '0.0.0-other' }), /the daemon is remux .* this client 0.0.0-other/],
-      [request(['config', 'init']), /only `client run\|batch\|read\|ls` and `session` commands other than attach/],
-      // write's stdin is its content, which is not forwarded: the client runs it.
-      [request(['client', 'write', 'localhost', '/tmp/x']), /only `client run/],
+      [request(['config', 'init']), /only `client run\|batch\|read\|ls\|write` and `session` commands other than attach/],
+      // write's stdin is its content: a client that does not send it (a terminal's, /dev/null) runs it itself.
+      [request(['client', 'write', 'localhost', '/tmp/x']), /client write reads its content from a terminal or \/dev\/null/],
       // Attaching needs the client's own terminal: the client runs it.
       [request(['session', 'attach', 's1', '--host', 'localhost']), /other than attach/],
       [request(['session', 'new', 's1', '--host', 'localhost', '--attach']), /other than attach/],
@@ -273,6 +273,13 @@ describe('the remux launcher and a daemon', () => {
     const ran = await rawSession(socket, request(['client', 'run', 'localhost', '--', 'echo', 'ok']), stray);
     assert.deepEqual(ran.frames.map((f) => f.type), ['o', 'x']);
     assert.equal(ran.frames[0]!.payload.toString(), 'ok\n');
+
+    // Stdin a client did not offer is ignored; stdin past what the daemon granted (a window at most) cuts the client off.
+    const unoffered = await rawSession(socket, request(['client', 'run', 'localhost', '--', 'echo', 'ok']), [frameOf('s', Buffer.from('x')), frameOf('n', Buffer.alloc(0))]);
+    assert.deepEqual(unoffered.frames.map((f) => f.type), ['o', 'x']);
+    const overrun = await rawSession(socket, request(['client', 'run', 'localhost', '--', 'sleep', '30.7'], { stdin: true }), Array.from({ length: 5 }, () => frameOf('s', Buffer.alloc(64 << 10))));
+    assert.ok(!overrun.frames.some((f) => f.type === 'x'), 'a client sending stdin past its credit is dropped');
+    await until('the overrunning client\'s command is gone', () => !running(['sleep', '30.7']));
 
     // A request line over the limit, or an oversized client frame, drops the connection.
     const flood = await rawSession(socket, Buffer.alloc(2 << 20, 0x41));

@@ -4,91 +4,44 @@
 // mid-command, the daemon restarted under a connected agent, and the agent's own refusals at start.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertSlowClientHoldsCommand } from '../support/backpressure.js';
-import { remux, spawnRemux, tempHome } from '../support/cli.js';
+import { remux, spawnRemux } from '../support/cli.js';
 import { call, stdioClient } from '../mcp/support.js';
+import { AgentDaemon, waitFor, type AgentProcess, type HostRow } from './agent-process.js';
 
 const POLICY = `policies:
   read_only:
     sandbox: false
     capabilities:
-      - { operation: execute_binary, resource: echo|true|head|sleep }
+      - { operation: execute_binary, resource: echo|true|head|sleep|cat }
       - { operation: read_file, resource: /dev/zero }
       - { operation: write_stdout, resource: null }
 `;
 
 const fileRules = (tree: string): string => ['read_file', 'write_file', 'list_directory'].map((op) => `      - { operation: ${op}, resource: "${tree}" }\n`).join('');
 
-const gw = tempHome();
-const ag = tempHome();
-let url = '';
-let token = '';
-const tokenFile = join(ag.home, 'agent.token');
-const agentEnv = (): Record<string, string> => ({ ...ag.env, NODE_EXTRA_CA_CERTS: join(gw.home, 'tls', 'cert.pem'), TMUX_TMPDIR: join(ag.home, 'tmux') });
-
-interface AgentProcess {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function startAgent(file = tokenFile): AgentProcess {
-  const child = spawnRemux(['agent', '--gateway', url, '--name', 'laptop', '--token-file', file], { env: agentEnv() });
-  let output = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
-async function hostRow(): Promise<{ transport: string; connected: boolean; address: string | null; since: string | null; lastError: string | null }> {
-  const r = await remux(['hosts', 'list', '--json'], { env: gw.env });
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as Array<{ name: string; transport: string; connected: boolean; address: string | null; since: string | null; lastError: string | null }>).find((h) => h.name === 'laptop')!;
-}
-
-async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) if (await ok()) return;
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function startDaemon(listen: string): Promise<void> {
-  const started = await remux(['daemon', 'start', '--listen', listen], { env: gw.env });
-  assert.equal(started.code, 0, started.stderr);
-  url = /web console and API: (\S+)/.exec(started.stdout)![1]!.replace('https://', 'wss://').replace(/\/$/, '');
-}
+const d = new AgentDaemon();
+const { gw, ag, tokenFile } = d;
+const agentEnv = (): Record<string, string> => d.agentEnv();
+const hostRow = (): Promise<HostRow> => d.hostRow();
 
 describe('remux agent against a real daemon', () => {
   let agent: AgentProcess;
   before(async () => {
-    writeFileSync(join(gw.home, 'policies.yaml'), `${POLICY}${fileRules('/tmp/**')}`);
-    writeFileSync(join(ag.home, 'policies.yaml'), `${POLICY}${fileRules(`${ag.home}/shared/**`)}`);
-    mkdirSync(join(ag.home, 'tmux'));
-    writeFileSync(join(gw.home, 'config.yaml'), 'relay:\n  ping_interval_seconds: 1\n  pong_timeout_seconds: 2\n');
-    assert.equal((await remux(['principal', 'add', 'admin', '--admin'], { env: gw.env })).code, 0);
-    const made = await remux(['agent', 'token', 'laptop', '--label', 'env=dev', '--json'], { env: gw.env });
-    assert.equal(made.code, 0, made.stderr);
-    token = (JSON.parse(made.stdout) as { token: string }).token;
-    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-    await startDaemon('127.0.0.1:0');
-    agent = startAgent();
-    await waitFor('the agent to connect', async () => (await hostRow()).connected);
+    await d.setUp({ gatewayPolicies: `${POLICY}${fileRules('/tmp/**')}`, agentPolicies: `${POLICY}${fileRules(`${ag.home}/shared/**`)}`, labels: ['env=dev'] });
+    agent = await d.connectAgent();
   });
-  after(async () => {
-    agent?.child.kill('SIGKILL');
-    await remux(['daemon', 'stop'], { env: gw.env });
-    gw.remove();
-    ag.remove();
-  });
+  after(() => d.tearDown(agent));
 
   test('agent token: the host is in hosts.yaml with only the hash; a second token for it needs --rotate', async () => {
     const hosts = readFileSync(join(gw.home, 'hosts.yaml'), 'utf8');
     assert.match(hosts, /laptop:\n\s+labels: { env: dev }\n\s+transport: agent\n\s+token_sha256: [0-9a-f]{64}\n/);
-    assert.ok(!hosts.includes(token));
+    assert.ok(!hosts.includes(d.token));
     const again = await remux(['agent', 'token', 'laptop'], { env: gw.env });
     assert.equal(again.code, 2);
     assert.match(again.stderr, /already exists.*\n.*--rotate/);
@@ -153,6 +106,88 @@ describe('remux agent against a real daemon', () => {
     assert.match(audit.stdout, /"operation":"write_file".*note\.txt/);
   });
 
+  test('client write to the agent host goes through the daemon (launcher and Node client), 5 MiB byte for byte; without one, it says to start it', async () => {
+    const dir = join(ag.home, 'shared');
+    mkdirSync(dir, { recursive: true });
+    // Several relay frames' worth: written whole, atomically, once every part arrived.
+    const content = randomBytes((5 << 20) + 12345);
+    for (const via of ['launcher', 'node'] as const) {
+      const target = join(dir, `written-${via}.bin`);
+      const child = spawnRemux(['client', 'write', 'laptop', target], { env: gw.env, via });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      child.stdin!.end(content);
+      assert.equal(await exited, 0, `${via}: ${stderr}`);
+      assert.ok(readFileSync(target).equals(content), via);
+    }
+    // The agent's own policy still decides: outside its shared directory, refused there.
+    const refused = await remux(['client', 'write', 'laptop', join(ag.home, 'outside.txt')], { env: gw.env, input: 'x' });
+    assert.equal(refused.code, 77, refused.stderr);
+    assert.match(refused.stderr, /agent laptop: .*write_file/);
+    const offline = await remux(['client', 'write', 'laptop', join(dir, 'never.txt'), '--no-daemon'], { env: gw.env, input: 'x' });
+    assert.equal(offline.code, 255, offline.stderr);
+    assert.match(offline.stderr, /agent host laptop is reached only through the daemon .*start it \(remux daemon start\)/);
+    assert.throws(() => readFileSync(join(dir, 'never.txt')));
+  });
+
+  test('stdin reaches the command on the agent through the daemon, byte for byte, by the launcher and by the Node client', async () => {
+    const hi = await remux(['client', 'run', 'laptop', '--', 'cat'], { env: gw.env, input: 'hi\n' });
+    assert.equal(hi.code, 0, hi.stderr);
+    assert.equal(hi.stdout, 'hi\n');
+    const input = randomBytes(6 << 20);
+    for (const via of ['launcher', 'node'] as const) {
+      const child = spawnRemux(['client', 'run', 'laptop', '--', 'cat'], { env: gw.env, via });
+      const out: Buffer[] = [];
+      child.stdout!.on('data', (d: Buffer) => out.push(d));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      const started = performance.now();
+      child.stdin!.end(input);
+      assert.equal(await exited, 0, via);
+      const seconds = (performance.now() - started) / 1000;
+      const got = Buffer.concat(out);
+      assert.equal(got.length, input.length, via);
+      assert.ok(got.equals(input), `${via}: the bytes differ`);
+      console.log(`# ${via}: 6 MiB of stdin to cat on the agent and back through the daemon in ${seconds.toFixed(2)} s (${(6 / seconds).toFixed(1)} MiB/s each way)`);
+    }
+  });
+
+  test('stdin under credit: a command that does not read takes no more than the windows; the caller ending it stops the stream', async () => {
+    // An endless writer that counts what the client process took from its pipe.
+    const feed = (child: ChildProcess): (() => number) => {
+      let taken = 0;
+      const block = Buffer.alloc(64 << 10, 0x61);
+      const more = (): void => {
+        while (child.stdin!.writable && child.stdin!.write(block, () => (taken += block.length)));
+      };
+      child.stdin!.on('drain', more);
+      child.stdin!.on('error', () => undefined);
+      more();
+      return () => taken;
+    };
+    const idle = spawnRemux(['client', 'run', 'laptop', '--', 'sleep 1.5'], { env: gw.env });
+    const idleTaken = feed(idle);
+    const idleExit = new Promise<number | null>((resolve) => idle.once('exit', resolve));
+    assert.equal(await idleExit, 0, 'the command ends while its stdin is still open');
+    assert.ok(idleTaken() < 2 << 20, `the client took ${idleTaken()} bytes of input nobody read`);
+
+    const reader = spawnRemux(['client', 'run', 'laptop', '--', 'cat'], { env: gw.env });
+    const taken = feed(reader);
+    let seen = 0;
+    reader.stdout!.on('data', (d: Buffer) => (seen += d.length));
+    const exited = new Promise<number | null>((resolve) => reader.once('exit', resolve));
+    await waitFor('input to flow', () => Promise.resolve(seen > 4 << 20));
+    const interrupted = Date.now();
+    reader.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.ok(Date.now() - interrupted < 3000, `took ${Date.now() - interrupted} ms`);
+    await waitFor('the agent to record cat as ended', async () => /"argv":\["cat"\].*?"exitCode":130/.test((await remux(['audit', 'ls', '--json'], { env: ag.env })).stdout));
+    const after = taken();
+    await sleep(300);
+    assert.ok(taken() - after <= 128 << 10, 'the client no longer reads its stdin');
+    reader.kill('SIGKILL');
+  });
+
   test('a client that stops reading stops the command on the agent; nothing is lost', async () => {
     await assertSlowClientHoldsCommand(gw.env, 'laptop', 48 << 20);
   });
@@ -168,12 +203,12 @@ describe('remux agent against a real daemon', () => {
     assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
     await waitFor('the host to show as down', async () => !(await hostRow()).connected);
 
-    agent = startAgent();
+    agent = d.startAgent();
     await waitFor('the new agent to connect', async () => (await hostRow()).connected);
     // The daemon goes away and comes back on the same address: the agent dials again by itself.
-    const port = new URL(url.replace('wss:', 'https:')).port;
+    const port = new URL(d.url.replace('wss:', 'https:')).port;
     assert.equal((await remux(['daemon', 'stop'], { env: gw.env })).code, 0);
-    await startDaemon(`127.0.0.1:${port}`);
+    await d.startDaemon(`127.0.0.1:${port}`);
     await waitFor('the agent to reconnect', async () => (await hostRow()).connected, 20_000);
     assert.match(agent.output(), /connecting again in \d+ ms/);
     const again = await remux(['client', 'run', 'laptop', '--', 'echo', 'back'], { env: gw.env });
@@ -182,20 +217,20 @@ describe('remux agent against a real daemon', () => {
 
   test('the agent refuses to start on a token file others can read, and a wrong token ends it with 77', async () => {
     const loose = join(ag.home, 'loose.token');
-    writeFileSync(loose, token);
+    writeFileSync(loose, d.token);
     chmodSync(loose, 0o644);
-    const a = await remux(['agent', '--gateway', url, '--name', 'laptop', '--token-file', loose], { env: agentEnv() });
+    const a = await remux(['agent', '--gateway', d.url, '--name', 'laptop', '--token-file', loose], { env: agentEnv() });
     assert.equal(a.code, 2);
     assert.match(a.stderr, /readable by others \(mode 644\)\nhint: chmod 600/);
     const wrong = join(ag.home, 'wrong.token');
     writeFileSync(wrong, 'rmx_wrong', { mode: 0o600 });
-    const b = await remux(['agent', '--gateway', url, '--name', 'laptop', '--token-file', wrong], { env: agentEnv() });
+    const b = await remux(['agent', '--gateway', d.url, '--name', 'laptop', '--token-file', wrong], { env: agentEnv() });
     assert.equal(b.code, 77, b.stderr);
     assert.match(b.stderr, /refused the connection \(HTTP 401: the token matches no agent host/);
     const plain = await remux(['agent', '--gateway', 'ws://gw.example.com:7777', '--name', 'laptop', '--token-file', tokenFile], { env: agentEnv() });
     assert.equal(plain.code, 2);
     assert.match(plain.stderr, /plain ws:\/\/ would send the agent token in clear/);
-    const missing = await remux(['agent', '--gateway', url], { env: agentEnv() });
+    const missing = await remux(['agent', '--gateway', d.url], { env: agentEnv() });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /missing --name, --token-file/);
   });

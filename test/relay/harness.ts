@@ -53,7 +53,7 @@ export interface Relay {
   gatewayLog: string[];
   startAgent(name: string, opts?: { token?: string; policy?: string }): StartedAgent;
   waitConnected(name: string, timeoutMs?: number): Promise<void>;
-  run(host: string, command: string, opts?: { timeoutMs?: number | null; signal?: AbortSignal }): Promise<PerformResult & { stdout: string; stderr: string }>;
+  run(host: string, command: string, opts?: { timeoutMs?: number | null; signal?: AbortSignal; stdin?: NodeJS.ReadableStream; onStdout?: (chunk: Buffer) => void }): Promise<PerformResult & { stdout: string; stderr: string }>;
   close(): Promise<void>;
 }
 
@@ -137,7 +137,12 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       const r = await perform(
         ctx,
         { kind: 'exec', host, command, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) },
-        { onStdout: (c) => (stdout += c.toString()), onStderr: (c) => (stderr += c.toString()), ...(o.signal ? { signal: o.signal } : {}) },
+        {
+          onStdout: o.onStdout ?? ((c) => (stdout += c.toString())),
+          onStderr: (c) => (stderr += c.toString()),
+          ...(o.signal ? { signal: o.signal } : {}),
+          ...(o.stdin ? { stdin: o.stdin } : {}),
+        },
       );
       return { ...r, stdout, stderr };
     },

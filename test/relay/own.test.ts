@@ -4,7 +4,7 @@
 // startup command checked with the agent's own policy. And the sandbox both policies allow.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkOwnCommand, isAttachArgv } from '../../src/agent/own.js';
+import { checkOwnCommand, terminalKind } from '../../src/agent/own.js';
 import { intersectSandbox } from '../../src/agent/sandbox.js';
 import { parseCommand } from '../../src/command/parser.js';
 import { renderCommandList } from '../../src/command/render.js';
@@ -12,7 +12,8 @@ import type { CommandList } from '../../src/command/types.js';
 import type { SandboxSpec } from '../../src/exec/types.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import { createLocalResolver } from '../../src/policy/resolve.js';
-import { attachArgv, captureCommand, killCommand, listCommand, newSessionCommand, sendCommand, shellProgram, single, sudoProbeCommand, type TmuxTarget } from '../../src/sessions/tmux.js';
+import { recorderArgv, SCREEN_FORMAT } from '../../src/sessions/session-recorder.js';
+import { attachArgv, captureCommand, killCommand, listCommand, newSessionArgv, newSessionCommand, paneTarget, sendCommand, shellProgram, single, sudoProbeCommand, tmuxArgv, type SendItem, type TmuxTarget } from '../../src/sessions/tmux.js';
 
 const policy = parsePolicies(
   `policies:
@@ -30,7 +31,11 @@ const other: TmuxTarget = { loginUser: 'alice', user: 'deploy', socket: { kind: 
 
 /** As the agent receives it: rendered by the gateway, parsed again on the agent. */
 const wire = (list: CommandList): CommandList => parseCommand(renderCommandList(list));
-const check = (list: CommandList): ReturnType<typeof checkOwnCommand> => checkOwnCommand(wire(list), policy, resolver);
+/** The agent's own tmux users: its login user alice, and deploy. */
+const users = { loginUser: 'alice', users: ['alice', 'deploy'] };
+const check = (list: CommandList): ReturnType<typeof checkOwnCommand> => checkOwnCommand(wire(list), policy, resolver, users);
+/** The recorder's first screen, as session-recorder.ts asks for it. */
+const screenCommand = (t: TmuxTarget, name: string): CommandList => single(tmuxArgv(t, ['display-message', '-p', '-t', paneTarget(name), SCREEN_FORMAT, ';', 'capture-pane', '-p', '-e', '-t', paneTarget(name)]));
 
 describe("remux's own commands on an agent", () => {
   test('every command the session layer makes is accepted, for the login user and through sudo', () => {
@@ -44,13 +49,32 @@ describe("remux's own commands on an agent", () => {
         captureCommand(t, 'build', null),
         captureCommand(t, 'build', 500),
         sendCommand(t, 'build', [{ text: 'make test;' }, { key: 'Enter' }, { key: 'C-c' }]),
+        screenCommand(t, 'build'),
         single(['true']),
       ]) {
-        assert.deepEqual(check(list), { ok: true }, renderCommandList(list));
+        assert.ok('ok' in check(list), renderCommandList(list));
       }
-      assert.equal(isAttachArgv(attachArgv(t, 'build', false)), true);
-      assert.equal(isAttachArgv(attachArgv(t, 'build', true)), true);
+      assert.deepEqual(terminalKind(attachArgv(t, 'build', false), users), { kind: 'attach' });
+      assert.deepEqual(terminalKind(attachArgv(t, 'build', true), users), { kind: 'attach' });
+      assert.deepEqual(terminalKind(recorderArgv(t, 'build'), users), { kind: 'control' });
     }
+  });
+
+  test('a startup command is handed back with the words before it, for the agent to enforce (and sandbox) here', () => {
+    const plain = check(newSessionCommand(me, 'build', '/tmp', shellProgram('sleep 100')));
+    assert.ok('ok' in plain);
+    assert.deepEqual(plain.startup, { prefix: ['tmux', 'new-session', '-d', '-s', 'build', '-c', '/tmp', '--'], cwd: '/tmp', command: 'sleep 100' });
+    const sudo = check(newSessionCommand(other, 'b', '/tmp', shellProgram("echo 'a b'")));
+    assert.ok('ok' in sudo);
+    assert.deepEqual(sudo.startup, { prefix: ['sudo', '-n', '-u', 'deploy', 'tmux', '-S', '/tmp/t.sock', 'new-session', '-d', '-s', 'b', '-c', '/tmp', '--'], cwd: '/tmp', command: "echo 'a b'" });
+  });
+
+  test('keys are handed back as the session and items sent (for the agent\'s own check and audit), exactly as typed', () => {
+    const items: SendItem[] = [{ text: 'make test;' }, { key: 'Enter' }, { text: 'a \\; b' }, { key: 'C-c' }];
+    const r = check(sendCommand(other, 'build', items));
+    assert.ok('ok' in r);
+    assert.deepEqual(r.send, { user: 'deploy', session: 'build', items });
+    assert.equal(r.startup, null);
   });
 
   test("a startup command is checked with the agent's own policy", () => {
@@ -81,15 +105,61 @@ describe("remux's own commands on an agent", () => {
       ['printf', '%s\\n', 'anything'],
     ];
     for (const argv of refused) assert.ok('refusal' in check(single(argv)), argv.join(' '));
+    // A pane program with anything added (arguments for $0/$@, bwrap and options of the gateway's choosing).
+    for (const program of [
+      ['/bin/sh', '-c', 'exec "$@"', 'sleep 1', '/usr/bin/bwrap', '--bind', '/', '/'],
+      ['/bin/sh', '-c', 'sleep 1', 'extra'],
+      ['/bin/sh', '-c'],
+      ['/bin/sh', '-ce', 'sleep 1'],
+    ]) {
+      assert.ok('refusal' in check(single(newSessionArgv(me, 'x', '/tmp', program))), program.join(' ').slice(0, 80));
+    }
+    // The recorder's screen command with another format (#() runs a shell command), another pane, or more after it.
+    for (const args of [
+      ['display-message', '-p', '-t', '=x:', '#(id)', ';', 'capture-pane', '-p', '-e', '-t', '=x:'],
+      ['display-message', '-p', '-t', '=x:', SCREEN_FORMAT, ';', 'capture-pane', '-p', '-e', '-t', '=y:'],
+      ['display-message', '-p', '-t', '=x:', SCREEN_FORMAT, ';', 'capture-pane', '-p', '-e', '-t', '=x:', ';', 'run-shell', 'id'],
+      ['display-message', '-p', '-t', '=x:', SCREEN_FORMAT],
+    ]) {
+      assert.ok('refusal' in check(single(['tmux', ...args])), args.join(' '));
+    }
+    // Keys for two sessions, or keys with another command: not what sendCommand makes.
+    assert.ok('refusal' in checkOwnCommand(parseCommand("tmux send-keys -t '=a:' Enter && tmux send-keys -t '=b:' Enter"), policy, resolver, users));
+    assert.ok('refusal' in checkOwnCommand(parseCommand("tmux send-keys -t '=a:' Enter && tmux kill-session -t '=a'"), policy, resolver, users));
+    // A startup command with company.
+    assert.ok('refusal' in checkOwnCommand(parseCommand("tmux new-session -d -s a -c /tmp -- /bin/sh -c 'sleep 1' && tmux kill-session -t '=b'"), policy, resolver, users));
     // A redirect other than the probe's /dev/null.
-    assert.ok('refusal' in checkOwnCommand(parseCommand('tmux -V > /home/alice/.bashrc'), policy, resolver));
+    assert.ok('refusal' in checkOwnCommand(parseCommand('tmux -V > /home/alice/.bashrc'), policy, resolver, users));
     // A good command chained with a bad one.
-    assert.ok('refusal' in checkOwnCommand(parseCommand('true && sh -c id'), policy, resolver));
+    assert.ok('refusal' in checkOwnCommand(parseCommand('true && sh -c id'), policy, resolver, users));
   });
 
-  test('terminals: only a tmux attach', () => {
-    for (const argv of [['bash'], ['tmux'], ['tmux', 'attach-session', '-t', 'x'], ['tmux', 'attach-session', '-t', '=x', '-c', '/'], ['tmux', 'new-session']]) {
-      assert.equal(isAttachArgv(argv), false, argv.join(' '));
+  test("only tmux users the agent lists: keys, sessions, attaches as another user are refused, naming it", () => {
+    const root: TmuxTarget = { loginUser: 'alice', user: 'root', socket: null };
+    for (const list of [sendCommand(root, 'x', [{ key: 'Enter' }]), newSessionCommand(root, 'x', '/tmp', null), killCommand(root, 'x'), listCommand(root)]) {
+      const r = check(list);
+      assert.ok('refusal' in r, renderCommandList(list));
+      assert.match(r.refusal, /tmux user root is not one of this agent's tmux users \(alice, deploy\)/);
+    }
+    const attach = terminalKind(attachArgv(root, 'x', false), users);
+    assert.ok('refusal' in attach);
+    assert.match(attach.refusal, /tmux user root/);
+  });
+
+  test('terminals: only a tmux attach, or the recorder\'s read-only control client exactly', () => {
+    for (const argv of [
+      ['bash'],
+      ['tmux'],
+      ['tmux', 'attach-session', '-t', 'x'],
+      ['tmux', 'attach-session', '-t', '=x', '-c', '/'],
+      ['tmux', 'attach-session', '-t', '=x', '-r'],
+      ['tmux', 'new-session'],
+      ['tmux', '-C', 'attach-session', '-t', '=x'], // a control client that may run commands
+      ['tmux', '-C', 'attach-session', '-r', '-f', 'ignore-size', '-t', '=x', '-c', '/'],
+      ['tmux', '-C', 'new-session'],
+      ['tmux', '-CC', 'attach-session', '-r', '-f', 'ignore-size', '-t', '=x'],
+    ]) {
+      assert.ok('refusal' in terminalKind(argv, users), argv.join(' '));
     }
   });
 });

@@ -10,6 +10,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { AuditAction } from '../../src/audit/types.js';
 import type { CommandList } from '../../src/command/types.js';
+import { recorderArgv } from '../../src/sessions/session-recorder.js';
 import { attachArgv, killCommand, listCommand, newSessionCommand, single, type TmuxTarget } from '../../src/sessions/tmux.js';
 import { POLICY, PROGRAMS, startRelay, type Relay, type StartedAgent } from './harness.js';
 
@@ -124,6 +125,17 @@ describe('relay: commands through an agent', () => {
       assert.match(screen, /through-the-relay/);
       terminal.kill();
       await terminal.exited; // settles once the tmux client on the agent is gone
+      // The recorder's control client opens; what is typed into it (tmux commands) never reaches tmux.
+      const control = await host.openTerminal(recorderArgv(target, 'relayed'), { cols: 80, rows: 24 });
+      let controlOut = '';
+      control.onData((c) => (controlOut += c.toString()));
+      // (A read-only control client still runs display-message: its answer would show here.)
+      control.write('display-message -p typed-into-control\n');
+      await sleep(300);
+      control.kill();
+      await control.exited;
+      assert.match(controlOut, /%session-changed \$\d+ relayed/, 'the control client was attached');
+      assert.doesNotMatch(controlOut, /typed-into-control/);
       // Not an attach: refused by the agent, whatever the gateway asks.
       await assert.rejects(host.openTerminal(['sh'], { cols: 80, rows: 24 }), /agent laptop: the agent opens terminals only for remux's tmux attach/);
       const sneaky = await own(single(['tmux', '-S', target.socket!.kind === 'path' ? target.socket!.path : '', 'run-shell', 'id']));

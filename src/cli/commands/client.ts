@@ -83,6 +83,8 @@ Examples:
 
 Output: one host named directly prints its output as is; several hosts prefix every line with the
 host name (or --group), show progress on a terminal and end with a summary.
+Input: one host named directly gets your stdin when it is a pipe or a file (echo hi | remux client
+run laptop -- cat), read only as fast as the command reads it; not yet on SSH hosts.
 Exit status: one host: the command's own. Several: 0 if every host succeeded, else 255 if any was
 unreachable, 77 if any was denied, 1 if any failed. Always: 2 usage or rejected syntax, 75 rate
 limited. With a running daemon (remux daemon start) connections stay warm between commands.`,
@@ -130,11 +132,17 @@ Exit status: 0 if every command succeeded; else 255 if the host was unreachable,
 
   fileOptions(client.command('write').description('replace (or create) a file of a host with stdin, atomically (temporary file + rename), checked and audited'))
     .option('--create-dirs', 'create missing parent directories')
-    .addHelpText('after', `\nExamples:\n  remux client write web1 /srv/app/config.yaml < config.yaml\nRuns in this process (stdin is the content); at most 16 MiB.\n${FILE_HELP}`)
+    .option('--no-daemon', 'run in this process even when a daemon is running')
+    .addHelpText(
+      'after',
+      `\nExamples:\n  remux client write web1 /srv/app/config.yaml < config.yaml\nStdin is the content, at most 16 MiB. A piped or redirected stdin goes to a running daemon like \`client run\`\n(agent hosts are reached only through it); a terminal's is read in this process.\n${FILE_HELP}`,
+    )
     .action(async (hostName: string, path: string, opts: FileWriteOptions) => {
       const { writeFileCommand } = await import('../file-commands.js');
       const where = await host();
-      where.invocation.setExitCode(await where.run({ ...opts, daemon: false }, (runner) => writeFileCommand(where.invocation, runner, hostName, path, opts, process.stdin)));
+      // The caller's stdin as a command would get it; a terminal (or /dev/null) in this process is read as it is.
+      const content = where.invocation.stdin ?? process.stdin;
+      where.invocation.setExitCode(await where.run(opts, (runner) => writeFileCommand(where.invocation, runner, hostName, path, opts, content)));
     });
 
   fileOptions(client.command('ls').description("list a directory of a host (entries are lstat'ed: links shown as links), checked and audited"))

@@ -153,6 +153,8 @@ export interface AgentStatus {
 export class AgentHub {
   private readonly live = new Map<string, AgentConnection>();
   private readonly gone = new Map<string, { at: number; why: string }>();
+  /** Set where agents can connect (the daemon's relay route): elsewhere (a CLI process) none ever will. */
+  relaying = false;
 
   get(name: string): AgentConnection | undefined {
     return this.live.get(name);

@@ -10,6 +10,10 @@
 //   agent -> gateway  result | resolved | opened | exit | error {id}   the end of a request (opened: a terminal runs)
 //   gateway -> agent  cancel {id}                     the caller went away or timed out: stop it
 //   gateway -> agent  input | resize {id}             to a terminal
+//   gateway -> agent  stdin {id, data} | stdin-end {id}   a command's standard input (exec with stdin: true),
+//   agent -> gateway  stdin-credit {id, bytes}            sent only as far as the agent granted (exec/input-credit.ts):
+//                                                         it grants as the command reads, so a command that does not
+//                                                         read holds the caller's input back
 //
 // Liveness uses WebSocket ping/pong control frames (the gateway pings, with a deadline), not JSON frames.
 // A request the agent never answered is never sent again after a reconnect: it fails on the gateway
@@ -18,11 +22,23 @@
 //   gateway -> agent  file-resolve | file-read | file-write | file-list {id, ...}   the Host's file operations
 //   agent -> gateway  file-done {id, ...} | file-error {id, message}               (the agent's own perform()
 //                     checks its policy on each read, write and listing, as it does for commands)
-// File contents travel whole in one frame: a read asks for at most FILE_CHUNK_BYTES, a write carries at most
-// that much, a listing at most FILE_LIST_FRAME_ENTRIES entries.
+// A read asks for at most FILE_CHUNK_BYTES, a listing holds at most FILE_LIST_FRAME_ENTRIES entries. A write
+// carries at most FILE_CHUNK_BYTES in its frame; a longer one (protocol 2) says how many file-write-part
+// frames of the rest follow it, and the agent writes the whole content, atomically, once they are all in.
 import { z } from 'zod';
+import { INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../exec/input-credit.js';
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * 2 added standard input (stdin, stdin-end, stdin-credit; exec.stdin). The gateway accepts agents of
+ * MIN_PROTOCOL_VERSION and up and asks of each only what its version offers.
+ */
+export const PROTOCOL_VERSION = 2;
+export const MIN_PROTOCOL_VERSION = 1;
+/**
+ * Version 2: a command's standard input, writes longer than a frame (file-write-part), a session's
+ * sandbox built by the agent from the one sent with remux's own tmux command, file-error.denied.
+ */
+export const PROTOCOL_V2 = 2;
 /** The gateway's WebSocket route for agents. */
 export const AGENT_PATH = '/agent/connect';
 /** Largest frame either side sends or accepts (output is cut into chunks well below it). */
@@ -33,6 +49,8 @@ export const CHUNK_BYTES = 64 << 10;
 export const WINDOW_BYTES = 256 << 10;
 /** File bytes per read or write frame (base64 keeps the frame under MAX_FRAME_BYTES). */
 export const FILE_CHUNK_BYTES = 512 << 10;
+/** The most a write carries (perform-file's FILE_WRITE_MAX_BYTES), so the most parts that may follow its frame. */
+export const FILE_WRITE_MAX_PARTS = (16 << 20) / FILE_CHUNK_BYTES - 1;
 /** Entries per listing frame. */
 export const FILE_LIST_FRAME_ENTRIES = 4000;
 /** Close codes (4000-4999 are the application's). */
@@ -74,7 +92,7 @@ const Answer = z.union([z.strictObject({ path: AbsPath }), z.strictObject({ erro
 
 export const HelloSchema = z.strictObject({
   type: z.literal('hello'),
-  v: z.literal(PROTOCOL_VERSION),
+  v: z.number().int().min(MIN_PROTOCOL_VERSION).max(PROTOCOL_VERSION),
   name: z.string().min(1).max(64),
   /** The login user on the agent's machine: the default tmux user there. */
   user: z.string().min(1).max(64),
@@ -106,6 +124,8 @@ export const AgentFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('opened'), id: Id }),
   z.strictObject({ type: z.literal('exit'), id: Id, code: z.number().int().nullable(), signal: z.string().max(16).nullable() }),
   z.strictObject({ type: z.literal('error'), id: Id, message: z.string().max(8192) }),
+  /** The command wants `bytes` more of its standard input. */
+  z.strictObject({ type: z.literal('stdin-credit'), id: Id, bytes: z.number().int().positive().max(INPUT_WINDOW_BYTES) }),
   z.strictObject({
     type: z.literal('file-done'),
     id: Id,
@@ -120,7 +140,8 @@ export const AgentFrameSchema = z.discriminatedUnion('type', [
     truncated: z.boolean().optional(),
   }),
   /** The file operation failed there (missing, not a regular file, a symlink met, or the agent's own policy said no). */
-  z.strictObject({ type: z.literal('file-error'), id: Id, message: z.string().max(8192) }),
+  /** denied (protocol 2): the agent's own policy refused it, rather than the operation failing. */
+  z.strictObject({ type: z.literal('file-error'), id: Id, message: z.string().max(8192), denied: z.boolean().optional() }),
 ]);
 
 // ---- gateway -> agent -------------------------------------------------------------------------
@@ -136,7 +157,10 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
     cwd: AbsPath,
     timeoutMs: z.number().int().positive().nullable(),
     pipefail: z.boolean(),
-    /** The sandbox the gateway's policy asks for; the agent runs in the intersection with its own. */
+    /**
+     * The sandbox the gateway's policy asks for; the agent runs in the intersection with its own. With
+     * `own` (protocol 2): the sandbox of a new session's startup command, which the agent builds there.
+     */
     sandbox: SandboxSpecSchema.nullable(),
     /** The gateway's policy, for messages. */
     policy: z.string().max(200).nullable(),
@@ -145,6 +169,8 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
      * the agent accepts only those shapes (agent/own.ts) instead of running it through its policy.
      */
     own: z.boolean(),
+    /** Standard input follows in stdin frames (protocol 2); absent or false: the command reads /dev/null. */
+    stdin: z.boolean().optional(),
   }),
   z.strictObject({ type: z.literal('resolve'), id: Id, paths: z.array(AbsPath).max(4096), names: z.array(z.string().min(1).max(255)).max(4096) }),
   z.strictObject({
@@ -157,10 +183,21 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('input'), id: Id, data: Base64 }),
   z.strictObject({ type: z.literal('resize'), id: Id, cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
   z.strictObject({ type: z.literal('credit'), id: Id, bytes: z.number().int().positive() }),
+  z.strictObject({ type: z.literal('stdin'), id: Id, data: Base64.max(Math.ceil(INPUT_CHUNK_BYTES / 3) * 4) }),
+  z.strictObject({ type: z.literal('stdin-end'), id: Id }),
   z.strictObject({ type: z.literal('cancel'), id: Id }),
   z.strictObject({ type: z.literal('file-resolve'), id: Id, paths: z.array(AbsPath).min(1).max(4096) }),
   z.strictObject({ type: z.literal('file-read'), id: Id, path: AbsPath, offset: z.number().int().nonnegative(), length: z.number().int().positive().max(FILE_CHUNK_BYTES) }),
-  z.strictObject({ type: z.literal('file-write'), id: Id, path: AbsPath, content: Base64.max(Math.ceil(FILE_CHUNK_BYTES / 3) * 4), createDirs: z.boolean() }),
+  z.strictObject({
+    type: z.literal('file-write'),
+    id: Id,
+    path: AbsPath,
+    content: Base64.max(Math.ceil(FILE_CHUNK_BYTES / 3) * 4),
+    createDirs: z.boolean(),
+    /** Protocol 2: this many file-write-part frames with the rest of the content follow. */
+    more: z.number().int().min(1).max(FILE_WRITE_MAX_PARTS).optional(),
+  }),
+  z.strictObject({ type: z.literal('file-write-part'), id: Id, content: Base64.max(Math.ceil(FILE_CHUNK_BYTES / 3) * 4) }),
   z.strictObject({ type: z.literal('file-list'), id: Id, path: AbsPath }),
 ]);
 

@@ -37,6 +37,7 @@ export function relaySettings(config: Config['relay']): RelaySettings {
 
 export function registerRelay(app: FastifyInstance, ctx: GatewayContext, settings: RelaySettings, guard: LoginGuard, log: (line: string) => void): void {
   const hub = ctx.registry.agents;
+  hub.relaying = true;
   const admitted = new WeakMap<FastifyRequest, { name: string; address: string }>();
 
   const admit = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
