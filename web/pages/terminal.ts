@@ -159,12 +159,13 @@ export const terminalPage: Page = {
 
 /**
  * Hands output to xterm.js at most every PACED_MS while it keeps coming and no one is typing: in a
- * flood, each write made xterm redraw the whole screen at the display's frame rate, and the browser's
- * CPU went to frames no one can read (bench/console.ts: most of the flood's CPU outside tmux). Output
- * after a quiet moment, or within TYPING_MS of a keystroke (its echo, an editor's redraw), goes at once.
+ * flood, each write made xterm redraw the whole screen at the display's frame rate, and the browser took
+ * the CPU tmux needed (bench/console.ts, 64 MiB: Chromium 2.1 CPU-s unpaced, 0.9 at 50 ms, 0.6 at
+ * 100 ms). Output after a quiet moment, or within TYPING_MS of a keystroke (its echo, an editor's
+ * redraw), goes at once.
  */
 class OutputPacer {
-  static readonly PACED_MS = 50;
+  static readonly PACED_MS = 100;
   static readonly TYPING_MS = 500;
   private held: Uint8Array[] = [];
   private lastWrite = 0;
