@@ -2,6 +2,7 @@
 // CSRF token), then pages under hash routes (#/hosts, …), each a module in pages/. Served from the
 // daemon's own origin under a CSP without inline code, so everything is wired up from here.
 import { api, errorText, setCsrfToken, type Me } from './api.js';
+import { agentsPage } from './pages/agents.js';
 import { approvalsPage } from './pages/approvals.js';
 import { auditPage } from './pages/audit.js';
 import { hostsPage } from './pages/hosts.js';
@@ -12,7 +13,7 @@ import { terminalPage } from './pages/terminal.js';
 import type { Page } from './pages/page.js';
 
 /** Every page; the first is the default. Pages register here and nowhere else. */
-const PAGES: Page[] = [hostsPage, sessionsPage, terminalPage, approvalsPage, auditPage, runPage, recordingsPage];
+const PAGES: Page[] = [hostsPage, sessionsPage, agentsPage, terminalPage, approvalsPage, auditPage, runPage, recordingsPage];
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 let leave: (() => void) | void = undefined;
