@@ -2,6 +2,7 @@
 // CSRF token), then pages under hash routes (#/hosts, …), each a module in pages/. Served from the
 // daemon's own origin under a CSP without inline code, so everything is wired up from here.
 import { api, errorText, setCsrfToken, type Me } from './api.js';
+import { notificationsSupported, watchForNotifications } from './notifications.js';
 import { agentsPage } from './pages/agents.js';
 import { approvalsPage } from './pages/approvals.js';
 import { auditPage } from './pages/audit.js';
@@ -17,9 +18,13 @@ const PAGES: Page[] = [hostsPage, sessionsPage, agentsPage, terminalPage, approv
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 let leave: (() => void) | void = undefined;
+let stopNotifications: (() => void) | null = null;
 
 function showLogin(): void {
   setCsrfToken(null);
+  stopNotifications?.();
+  stopNotifications = null;
+  $('notify').hidden = true;
   leave?.();
   leave = undefined;
   $('who').textContent = '';
@@ -55,6 +60,10 @@ function showConsole(me: Me): void {
     nav.append(link);
   }
   nav.hidden = false;
+  stopNotifications?.();
+  stopNotifications = notificationsSupported() ? watchForNotifications() : null;
+  // Asking needs a click; once granted or refused, the browser remembers.
+  $('notify').hidden = !notificationsSupported() || Notification.permission !== 'default';
   route();
 }
 
@@ -72,6 +81,9 @@ async function start(): Promise<void> {
       $('login-error').textContent = '';
       showConsole((await res.json()) as Me);
     })();
+  });
+  $('notify').addEventListener('click', () => {
+    void Notification.requestPermission().then((p) => ($('notify').hidden = p !== 'default'));
   });
   $('logout').addEventListener('click', () => {
     void api('/api/logout', { method: 'POST' }).then(showLogin);

@@ -96,6 +96,41 @@ describe('agent sessions in the console', { timeout: 60_000 }, () => {
     await page.screenshot({ path: '/tmp/agents-phone.png', fullPage: true });
   });
 
+  test('browser notifications while the tab is open: a new approval, an agent coming to a permission prompt', async () => {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    await context.grantPermissions(['notifications'], { origin: d.origin });
+    // The real Notification, recorded: what the console shows, not whether the desktop displays it.
+    await context.addInitScript(`{
+      const Real = window.Notification;
+      window.notes = [];
+      window.Notification = class extends Real {
+        constructor(title, options) {
+          super(title, options);
+          window.notes.push({ title, body: options?.body, tag: options?.tag });
+        }
+        static get permission() { return Real.permission; }
+      };
+    }`);
+    const page = await context.newPage();
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(d.url);
+    await page.locator('#token').fill(d.tokens.boss!);
+    await page.locator('#login button[type=submit]').click();
+    await page.locator('#who', { hasText: 'boss' }).waitFor();
+    assert.equal(await page.locator('#notify').isHidden(), true, 'already granted: nothing to ask');
+    await page.waitForTimeout(500); // the first look: what is there already is not announced
+    const made = await remux(['code', 'start', work, '--no-attach', '--sandbox', 'none', '-n', 'second', '--agent', `node ${FAKE_PROMPT} 'rm -rf dist'`], { env: { REMUX_HOME: d.home, REMUX_TMUX_SOCKET: socket }, via: 'node' });
+    assert.equal(made.code, 0, made.stderr);
+    const second = made.stdout.split(' ')[0]!;
+    const notes = async (): Promise<Array<{ title: string; body?: string; tag?: string }>> => page.evaluate('window.notes');
+    for (let i = 0; i < 150 && (await notes()).length < 2; i++) await page.waitForTimeout(100);
+    const shown = await notes();
+    assert.ok(shown.some((n) => n.title === 'Approval needed' && /code:second wants to/.test(n.body ?? '')), JSON.stringify(shown));
+    assert.ok(shown.some((n) => n.title === 'second: permission prompt' && n.tag === `agent-${second}`), JSON.stringify(shown));
+    assert.equal(shown.some((n) => n.tag === `agent-${id}`), false, 'the session already there when the tab opened is not announced');
+    await context.close();
+  });
+
   test('a principal whose hosts do not match "agents" is refused', async () => {
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     const res = await context.request.get(`${d.url}api/agents`, { headers: { authorization: `Bearer ${d.tokens.ops!}` } });
