@@ -45,6 +45,14 @@ function route(): void {
   leave = page.render(container, new URLSearchParams(query));
 }
 
+/** Watches for what to notify about once the browser allows notifications; asking needs a click. */
+function notifyWhenGranted(): void {
+  stopNotifications?.();
+  const granted = notificationsSupported() && Notification.permission === 'granted';
+  stopNotifications = granted ? watchForNotifications() : null;
+  $('notify').hidden = !notificationsSupported() || Notification.permission !== 'default';
+}
+
 function showConsole(me: Me): void {
   setCsrfToken(me.csrfToken);
   $('who').textContent = me.name;
@@ -60,10 +68,7 @@ function showConsole(me: Me): void {
     nav.append(link);
   }
   nav.hidden = false;
-  stopNotifications?.();
-  stopNotifications = notificationsSupported() ? watchForNotifications() : null;
-  // Asking needs a click; once granted or refused, the browser remembers.
-  $('notify').hidden = !notificationsSupported() || Notification.permission !== 'default';
+  notifyWhenGranted();
   route();
 }
 
@@ -83,7 +88,7 @@ async function start(): Promise<void> {
     })();
   });
   $('notify').addEventListener('click', () => {
-    void Notification.requestPermission().then((p) => ($('notify').hidden = p !== 'default'));
+    void Notification.requestPermission().then(notifyWhenGranted);
   });
   $('logout').addEventListener('click', () => {
     void api('/api/logout', { method: 'POST' }).then(showLogin);

@@ -38,8 +38,10 @@ export function watchForNotifications(): () => void {
   let approvals: Set<string> | null = null;
   let states: Map<string, string> | null = null;
 
+  let agentsInScope = true;
+
   const poll = async (): Promise<void> => {
-    const [a, s] = await Promise.all([api('/api/approvals'), api('/api/agents')]);
+    const [a, s] = await Promise.all([api('/api/approvals'), agentsInScope ? api('/api/agents') : null]);
     if (a.ok) {
       const pending = ((await a.json()) as { approvals: Approval[] }).approvals;
       if (approvals !== null) {
@@ -47,8 +49,9 @@ export function watchForNotifications(): () => void {
       }
       approvals = new Set(pending.map((x) => x.id));
     }
-    // A principal out of the agents' scope gets 403 here: nothing to announce.
-    if (s.ok) {
+    // A principal out of the agents' scope gets 403: nothing to announce, now or later.
+    if (s?.status === 403) agentsInScope = false;
+    if (s?.ok) {
       const sessions = ((await s.json()) as { sessions: AgentSession[] }).sessions;
       if (states !== null) {
         for (const x of sessions) {
