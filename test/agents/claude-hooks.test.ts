@@ -21,6 +21,7 @@ const POLICY = `policies:
     sandbox: false
     capabilities:
       - { operation: execute_binary, resource: [ls] }
+      - { operation: list_directory, resource: /** }
       - { operation: write_stdout, resource: null }
       - { operation: execute_binary, effect: deny, resource: rm, reason: agents never delete files }
 `;
@@ -36,8 +37,8 @@ describe('remux code start --agent claude: hooks through the sandbox', { timeout
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
   const config = (timeout: number): void => writeFileSync(join(t.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: ${timeout}\n`);
 
-  async function start(): Promise<{ id: string; tmux: string }> {
-    const r = await remux(['code', 'start', repo, '--no-attach', '--agent', 'claude'], { env, via: 'node' });
+  async function start(...args: string[]): Promise<{ id: string; tmux: string }> {
+    const r = await remux(['code', 'start', repo, '--no-attach', '--agent', 'claude', ...args], { env, via: 'node' });
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.split(' ')[0] as string;
     const s = { id, tmux: `agent-${id}` };
@@ -94,6 +95,7 @@ describe('remux code start --agent claude: hooks through the sandbox', { timeout
     store.answer((await pending(/git push/)).id, 'deny', { by: 'bob', via: 'test' });
     assert.match(await denying, /HOOK exit=0 out=\{"hookSpecificOutput":\{"hookEventName":"PermissionRequest","decision":\{"behavior":"deny","message":"denied by bob through remux"\}\}\}/);
 
+    assert.match(await send(a, 'pre ls'), /HOOK exit=0 out=\(none\)/);
     assert.match(await send(a, 'pre rm -rf node_modules'), /"permissionDecision":"deny","permissionDecisionReason":"remux policy agent: [^"]*agents never delete files/);
 
     // From inside the sandbox: no other session's id, no other path or method, no unix socket.
@@ -113,6 +115,16 @@ describe('remux code start --agent claude: hooks through the sandbox', { timeout
     assert.match(await send(b, `read ${join(t.home, 'agents', 'hooks', a.id, 'token')}`), /READ denied ENOENT/);
     assert.match(await send(b, `raw ${a.id} POST /hook`), /RAW 403/);
     assert.equal(store.list({ all: true }).some((x) => x.what.includes('forged')), false, 'no refused call became an approval');
+  });
+
+  it('--sandbox none: the hook reaches the endpoint on its socket directly', async () => {
+    config(20);
+    const c = await start('--sandbox', 'none');
+    assert.match(pane(c), /FAKE-CLAUDE ready hooks=Notification,PermissionRequest,PreToolUse sandbox=none/);
+    const approving = send(c, 'perm make deploy');
+    store.answer((await pending(/make deploy/)).id, 'approve', { by: 'carol', via: 'test' });
+    assert.match(await approving, /"decision":\{"behavior":"allow"\}/);
+    assert.match(await send(c, 'pre ls'), /HOOK exit=0 out=\(none\)/, 'allowed by the policy: no output, Claude Code decides');
   });
 });
 
