@@ -8,7 +8,7 @@
 // sandbox can see ($REMUX_HOME stays hidden except this session's own directory), never a command line.
 // The endpoint can only ask the questions a hook asks: it runs nothing and answers no approval.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { sameSecret } from '../gateway/http/auth.js';
@@ -30,7 +30,12 @@ export function hookDirOf(id: string, env: NodeJS.ProcessEnv = process.env): str
   return join(agentsDir(env), 'hooks', id);
 }
 export const tokenFileOf = (dir: string): string => join(dir, 'token');
-export const socketOf = (dir: string): string => join(dir, 'hook.sock');
+/** The endpoint's socket in `dir`. Named anew by each supervisor: closing a unix socket server unlinks its path, which must never be the next supervisor's (a restart). */
+export function socketOf(dir: string): string {
+  const name = readdirSync(dir).find((f) => /^hook-[0-9a-f]{16}\.sock$/.test(f));
+  if (name === undefined) throw new Error(`no hook endpoint socket in ${dir} (has the session's supervisor ended?)`);
+  return join(dir, name);
+}
 
 export interface HookEndpointOptions {
   /** The remux session id; requests for any other id are refused. */
@@ -62,7 +67,7 @@ async function readBody(req: IncomingMessage): Promise<string | null> {
 
 /** A fresh token and socket in the session's own directory (0700); the old ones, if any, are replaced. */
 export async function serveHookEndpoint(opts: HookEndpointOptions): Promise<HookEndpoint> {
-  const socket = socketOf(opts.dir);
+  const socket = join(opts.dir, `hook-${randomBytes(8).toString('hex')}.sock`);
   if (Buffer.byteLength(socket) > 107) throw new Error(`the hook socket path is too long for a unix socket (${socket}): use a shorter REMUX_HOME`);
   rmSync(opts.dir, { recursive: true, force: true });
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
@@ -119,7 +124,8 @@ export async function serveHookEndpoint(opts: HookEndpointOptions): Promise<Hook
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      rmSync(opts.dir, { recursive: true, force: true });
+      // After a restart the directory may be the next supervisor's already: only our own is removed.
+      if (existsSync(tokenFileOf(opts.dir)) && readFileSync(tokenFileOf(opts.dir), 'utf8') === token) rmSync(opts.dir, { recursive: true, force: true });
     },
   };
 }

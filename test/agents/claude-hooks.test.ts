@@ -5,7 +5,7 @@
 // anything that is not a hook call, a flood; and what the sandbox cannot see or open.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -175,6 +175,24 @@ describe('hook endpoint (direct)', () => {
       assert.equal(await call(input('quick'), ok).done, 200, 'room again once they are gone');
     } finally {
       await endpoint.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("closing leaves the directory alone once another supervisor (a restart) has taken it over", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'remux-hook-ep-'));
+    try {
+      const old = await serveHookEndpoint({ session: 's1', dir: join(dir, 'h'), answer: () => Promise.resolve(null) });
+      const next = await serveHookEndpoint({ session: 's1', dir: join(dir, 'h'), answer: () => Promise.resolve(null) });
+      try {
+        await old.close();
+        assert.equal(existsSync(next.socket), true, "the next supervisor's socket survives");
+        assert.equal(existsSync(join(dir, 'h', 'token')), true, "and its token");
+      } finally {
+        await next.close();
+      }
+      assert.equal(existsSync(join(dir, 'h')), false);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
