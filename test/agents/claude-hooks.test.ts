@@ -104,6 +104,8 @@ describe('remux code start --agent claude: hooks through the sandbox', { timeout
     assert.match(await send(a, 'raw ' + a.id + ' POST /api/approvals/x/answer'), /RAW 404/);
     assert.match(await send(a, 'unix'), /UNIX EPERM/);
     assert.match(await send(a, `read ${join(t.home, 'approvals.key')}`), /READ denied/);
+    // Its own hook directory is readable, never writable: the agent cannot rewrite its hooks away.
+    assert.match(await send(a, `write ${join(t.home, 'agents', 'hooks', a.id, 'settings.json')}`), /WRITE denied (EROFS|EACCES|EPERM)/);
 
     // A second session (its approvals expire in 1 s): the dialog stays; it sees neither A's token nor A's endpoint.
     config(1);
