@@ -2,6 +2,8 @@
 // CSRF token), then pages under hash routes (#/hosts, …), each a module in pages/. Served from the
 // daemon's own origin under a CSP without inline code, so everything is wired up from here.
 import { api, errorText, setCsrfToken, type Me } from './api.js';
+import { notificationsSupported, watchForNotifications } from './notifications.js';
+import { agentsPage } from './pages/agents.js';
 import { approvalsPage } from './pages/approvals.js';
 import { auditPage } from './pages/audit.js';
 import { hostsPage } from './pages/hosts.js';
@@ -12,13 +14,17 @@ import { terminalPage } from './pages/terminal.js';
 import type { Page } from './pages/page.js';
 
 /** Every page; the first is the default. Pages register here and nowhere else. */
-const PAGES: Page[] = [hostsPage, sessionsPage, terminalPage, approvalsPage, auditPage, runPage, recordingsPage];
+const PAGES: Page[] = [hostsPage, sessionsPage, agentsPage, terminalPage, approvalsPage, auditPage, runPage, recordingsPage];
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 let leave: (() => void) | void = undefined;
+let stopNotifications: (() => void) | null = null;
 
 function showLogin(): void {
   setCsrfToken(null);
+  stopNotifications?.();
+  stopNotifications = null;
+  $('notify').hidden = true;
   leave?.();
   leave = undefined;
   $('who').textContent = '';
@@ -39,6 +45,14 @@ function route(): void {
   leave = page.render(container, new URLSearchParams(query));
 }
 
+/** Watches for what to notify about once the browser allows notifications; asking needs a click. */
+function notifyWhenGranted(): void {
+  stopNotifications?.();
+  const granted = notificationsSupported() && Notification.permission === 'granted';
+  stopNotifications = granted ? watchForNotifications() : null;
+  $('notify').hidden = !notificationsSupported() || Notification.permission !== 'default';
+}
+
 function showConsole(me: Me): void {
   setCsrfToken(me.csrfToken);
   $('who').textContent = me.name;
@@ -54,6 +68,7 @@ function showConsole(me: Me): void {
     nav.append(link);
   }
   nav.hidden = false;
+  notifyWhenGranted();
   route();
 }
 
@@ -71,6 +86,9 @@ async function start(): Promise<void> {
       $('login-error').textContent = '';
       showConsole((await res.json()) as Me);
     })();
+  });
+  $('notify').addEventListener('click', () => {
+    void Notification.requestPermission().then(notifyWhenGranted);
   });
   $('logout').addEventListener('click', () => {
     void api('/api/logout', { method: 'POST' }).then(showLogin);

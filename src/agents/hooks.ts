@@ -146,21 +146,22 @@ async function bashVerdict(command: string, cwd: string, deps: HookDeps, checked
 }
 
 /**
- * The hooks section of the session's Claude Code settings: every hook runs `remux code hook` for this
- * session. Claude Code runs hook commands through a shell, so the words are quoted; its timeout
- * outlasts remux's approval deadline, so remux — not a killed hook — decides what a silence means.
+ * The hooks section of the session's Claude Code settings: every hook runs `remux code hook` (`remux`
+ * being the argv that starts remux) for this session. Claude Code runs hook commands through a shell,
+ * so the words are quoted; its timeout outlasts remux's approval deadline, so remux — not a killed
+ * hook — decides what a silence means. PreToolUse only where a remux policy applies to the session.
  */
-export function claudeHookSettings(remuxCommandPath: string, sessionId: string, approvalTimeoutSeconds = 300): { hooks: Record<HookEvent, Array<{ matcher?: string; hooks: Array<{ type: 'command'; command: string; timeout: number }> }>> } {
+export function claudeHookSettings(remux: string[], sessionId: string, approvalTimeoutSeconds = 300, preToolUse = true): { hooks: Partial<Record<HookEvent, Array<{ matcher?: string; hooks: Array<{ type: 'command'; command: string; timeout: number }> }>>> } {
   const hook = (timeout: number): { type: 'command'; command: string; timeout: number } => ({
     type: 'command',
-    command: [remuxCommandPath, 'code', 'hook', '--session', sessionId].map(quoteWord).join(' '),
+    command: [...remux, 'code', 'hook', '--session', sessionId].map(quoteWord).join(' '),
     timeout,
   });
   const waits = approvalTimeoutSeconds + 30;
   return {
     hooks: {
       PermissionRequest: [{ matcher: '*', hooks: [hook(waits)] }],
-      PreToolUse: [{ matcher: 'Bash', hooks: [hook(waits)] }],
+      ...(preToolUse ? { PreToolUse: [{ matcher: 'Bash', hooks: [hook(waits)] }] } : {}),
       Notification: [{ hooks: [hook(30)] }],
     },
   };

@@ -36,6 +36,8 @@ export interface LaunchRequest {
   agent: string;
   prompt?: string | undefined;
   continue?: boolean | undefined;
+  /** Claude Code only: a settings file loaded on top of the user's (the session's hooks). */
+  settings?: string | undefined;
 }
 
 /** The agent's argv. A custom command takes no -p/--continue: it is run exactly as written. */
@@ -44,7 +46,8 @@ export function launchArgv(req: LaunchRequest): string[] {
     const launch = LAUNCH[req.agent];
     if (req.continue && !launch.resume) throw new UsageError(`${req.agent} cannot resume a conversation: --continue is not available for it`);
     // Claude's -p is "print and exit"; an interactive session takes the prompt as its first argument.
-    return [launch.program, ...(req.continue && launch.resume ? launch.resume : []), ...(req.prompt !== undefined ? launch.prompt(req.prompt) : [])];
+    const settings = req.settings !== undefined && req.agent === 'claude' ? ['--settings', req.settings] : [];
+    return [launch.program, ...settings, ...(req.continue && launch.resume ? launch.resume : []), ...(req.prompt !== undefined ? launch.prompt(req.prompt) : [])];
   }
   if (req.prompt !== undefined || req.continue) throw new UsageError(`-p and --continue apply to claude, codex, gemini and aider, not to the custom command "${req.agent}"`, 'put the prompt into the command line itself');
   return customArgv(req.agent);

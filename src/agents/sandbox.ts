@@ -8,6 +8,7 @@ import type { SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
 import type { Config } from '../config/config.js';
 import { expandHome } from '../config/paths.js';
 import { UsageError } from '../core/errors.js';
+import { HOOK_HOST } from './hook-endpoint.js';
 import { allowedDomains, isKnownAgent, LAUNCH } from './launch.js';
 import type { AgentSession } from './store.js';
 
@@ -18,13 +19,26 @@ function stateDirs(agent: string, home: string): string[] {
   return isKnownAgent(agent) ? LAUNCH[agent].stateDirs.map((d) => join(home, d)) : [];
 }
 
-export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'>, agents: Config['agents'], remuxHome: string, home = homedir()): SandboxRuntimeConfig {
+/** A session's hook endpoint (hook-endpoint.ts): its directory and the socket its proxy routes HOOK_HOST to. */
+export interface SandboxHook {
+  dir: string;
+  socket: string;
+}
+
+export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'>, agents: Config['agents'], remuxHome: string, home = homedir(), hook?: SandboxHook): SandboxRuntimeConfig {
   const expand = (p: string): string => (p === '~' || p.startsWith('~/') ? join(home, p.slice(2)) : expandHome(p));
   return {
-    network: { allowedDomains: allowedDomains(session.agent, agents.network, agents.extra_domains), deniedDomains: [] },
+    network: {
+      allowedDomains: [...allowedDomains(session.agent, agents.network, agents.extra_domains), ...(hook ? [HOOK_HOST] : [])],
+      deniedDomains: [],
+      // Only this session's proxy leads to this session's endpoint.
+      ...(hook ? { mitmProxy: { socketPath: hook.socket, domains: [HOOK_HOST] } } : {}),
+    },
     filesystem: {
-      // remux's own home holds the audit store, the approvals key and every session's env file.
+      // remux's own home holds the audit store, the approvals key and every session's env file and hook
+      // token; of it, the sandbox sees its own session's hook directory only.
       denyRead: [...ALWAYS_DENY_READ.map(expand), remuxHome, ...agents.deny_read.map(expand)],
+      ...(hook ? { allowRead: [hook.dir] } : {}),
       allowWrite: [session.workspace, ...stateDirs(session.agent, home)],
       denyWrite: agents.credentials.map(expand),
     },

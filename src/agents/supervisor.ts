@@ -9,6 +9,7 @@ import { getgid, getuid } from 'node:process';
 import { loadConfig } from '../config/config.js';
 import { remuxHome } from '../config/paths.js';
 import { quoteWord } from '../command/render.js';
+import { startClaudeHooks } from './claude-hooks.js';
 import { launchArgv } from './launch.js';
 import { dockerArgv, srtConfig } from './sandbox.js';
 import { envFileOf, findSession, readSessions, reportStart, type AgentSession } from './store.js';
@@ -25,18 +26,36 @@ function readEnvFile(file: string): Record<string, string> {
 }
 
 async function command(session: AgentSession, resume: boolean, env: NodeJS.ProcessEnv): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; cleanup: () => Promise<void> }> {
-  const argv = launchArgv({ agent: session.agent, prompt: resume ? undefined : (session.prompt ?? undefined), continue: resume });
   const secrets = readEnvFile(envFileOf(session.id, env));
   const { config } = loadConfig(env);
-  if (session.sandbox === 'none') return { argv, env: { ...env, ...secrets }, cleanup: async () => {} };
   if (session.sandbox === 'docker') {
     const { docker } = config.agents;
+    const argv = launchArgv({ agent: session.agent, prompt: resume ? undefined : (session.prompt ?? undefined), continue: resume });
     return { argv: dockerArgv(session, argv, { image: docker.image, memory: docker.memory, pidsLimit: docker.pids_limit, uid: getuid?.() ?? 1000, gid: getgid?.() ?? 1000, envFile: envFileOf(session.id, env) }), env, cleanup: async () => {} };
   }
-  const { SandboxManager } = await import('@anthropic-ai/sandbox-runtime');
-  await SandboxManager.initialize(srtConfig(session, config.agents, remuxHome(env)));
-  const wrapped = await SandboxManager.wrapWithSandboxArgv(argv.map(quoteWord).join(' '), '/bin/bash', undefined, undefined, session.workspace, { commandId: session.id });
-  return { argv: wrapped.argv, env: { ...env, ...wrapped.env, ...secrets }, cleanup: () => SandboxManager.reset() };
+  // Claude Code's permission requests and notifications reach remux through its hooks.
+  const hooks = session.agent === 'claude' ? await startClaudeHooks(session.id, config, env, (line) => process.stdout.write(`${line}\n`)) : null;
+  try {
+    const argv = launchArgv({ agent: session.agent, prompt: resume ? undefined : (session.prompt ?? undefined), continue: resume, settings: hooks?.settingsFile });
+    const cleanup = async (): Promise<void> => {
+      await hooks?.close();
+    };
+    if (session.sandbox === 'none') return { argv, env: { ...env, ...hooks?.env, ...secrets }, cleanup };
+    const { SandboxManager } = await import('@anthropic-ai/sandbox-runtime');
+    await SandboxManager.initialize(srtConfig(session, config.agents, remuxHome(env), undefined, hooks ?? undefined));
+    const wrapped = await SandboxManager.wrapWithSandboxArgv(argv.map(quoteWord).join(' '), '/bin/bash', undefined, undefined, session.workspace, { commandId: session.id });
+    return {
+      argv: wrapped.argv,
+      env: { ...env, ...wrapped.env, ...hooks?.env, ...secrets },
+      cleanup: async () => {
+        await SandboxManager.reset();
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await hooks?.close();
+    throw err;
+  }
 }
 
 export async function supervise(id: string, resume: boolean, env: NodeJS.ProcessEnv = process.env): Promise<void> {

@@ -2,6 +2,9 @@
 // never touch a developer's sessions.
 import { execFileSync, spawnSync } from 'node:child_process';
 
+/** The host name the gateway (console, API) gives the agents' tmux server. */
+export const AGENTS_HOST = 'agents';
+
 export function socketName(env: NodeJS.ProcessEnv = process.env): string {
   return env.REMUX_TMUX_SOCKET || 'remux';
 }

@@ -10,6 +10,7 @@ import { writeAtomic } from '../config/atomic-file.js';
 import { cliPrincipal, loadConfig } from '../config/config.js';
 import { auditDbFile, expandHome, remuxHome } from '../config/paths.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
+import { hookDirOf } from '../agents/hook-endpoint.js';
 import { checkBackend } from '../agents/sandbox.js';
 import { changeSessions, envFileOf, findSession, isOver, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
 import { capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
@@ -223,6 +224,7 @@ export async function killCommand(ref: string, opts: { force?: boolean }): Promi
   }
   killSession(session.tmux);
   rmSync(envFileOf(session.id), { force: true });
+  rmSync(hookDirOf(session.id), { recursive: true, force: true }); // left behind when the supervisor was SIGKILLed
   changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'exited' }));
   await audit('agent.kill', session, `tmux session ${session.tmux} killed`);
   process.stdout.write(`${session.id} ${session.name}: killed\n`);

@@ -11,6 +11,7 @@ import { spawn as ptySpawn } from 'node-pty';
 import { dockerArgv, srtConfig } from '../../src/agents/sandbox.js';
 import { ConfigSchema } from '../../src/config/config.js';
 import { REMUX_NODE_BIN, REPO_ROOT, remux, spawnRemux, tempHome } from '../support/cli.js';
+import { until } from '../support/until.js';
 
 const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-agent.mjs');
 
@@ -44,16 +45,6 @@ function alive(pids: number[]): number[] {
       return false; // gone (ENOENT), or gone while being read (ESRCH)
     }
   });
-}
-
-async function until<T>(what: string, check: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('remux code', { timeout: 120_000 }, () => {

@@ -173,15 +173,16 @@ describe('remux code hook', () => {
   });
 });
 
-test('claudeHookSettings: every hook runs `code hook` for the session, quoted, outlasting the approval deadline', () => {
-  const s = claudeHookSettings('/opt/my remux/bin/remux', 'myapp-1', 300);
+test('claudeHookSettings: every hook runs `code hook` for the session, quoted, outlasting the approval deadline; PreToolUse only with a policy', () => {
+  const s = claudeHookSettings(['/usr/bin/node', '/opt/my remux/bin/remux.js'], 'myapp-1', 300);
   assert.deepEqual(Object.keys(s.hooks).sort(), ['Notification', 'PermissionRequest', 'PreToolUse']);
-  const cmd = s.hooks.PermissionRequest[0]!.hooks[0]!;
-  assert.equal(cmd.command, "'/opt/my remux/bin/remux' code hook --session myapp-1");
-  assert.equal(cmd.type, 'command');
-  assert.ok(cmd.timeout > 300);
-  assert.equal(s.hooks.PreToolUse[0]!.matcher, 'Bash');
-  assert.equal(claudeHookSettings('remux', "x'; rm -rf ~ #").hooks.Notification[0]!.hooks[0]!.command, "remux code hook --session 'x'\\''; rm -rf ~ #'");
+  const cmd = s.hooks.PermissionRequest?.[0]?.hooks[0];
+  assert.equal(cmd?.command, "/usr/bin/node '/opt/my remux/bin/remux.js' code hook --session myapp-1");
+  assert.equal(cmd?.type, 'command');
+  assert.ok((cmd?.timeout ?? 0) > 300);
+  assert.equal(s.hooks.PreToolUse?.[0]?.matcher, 'Bash');
+  assert.equal(claudeHookSettings(['remux'], "x'; rm -rf ~ #").hooks.Notification?.[0]?.hooks[0]?.command, "remux code hook --session 'x'\\''; rm -rf ~ #'");
+  assert.deepEqual(Object.keys(claudeHookSettings(['remux'], 's', 300, false).hooks).sort(), ['Notification', 'PermissionRequest']);
 });
 
 test('describeToolCall: one short line', () => {

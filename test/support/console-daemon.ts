@@ -30,8 +30,8 @@ export interface ConsoleDaemon {
   stop(): Promise<void>;
 }
 
-/** principals: name -> `remux principal add` flags. */
-export async function startConsoleDaemon(principals: Record<string, string[]>, config = ''): Promise<ConsoleDaemon> {
+/** principals: name -> `remux principal add` flags; env: more of the daemon's environment (REMUX_TMUX_SOCKET). */
+export async function startConsoleDaemon(principals: Record<string, string[]>, config = '', env: Record<string, string> = {}): Promise<ConsoleDaemon> {
   const h = tempHome();
   const socket = join(h.home, 'tmux.sock');
   writeFileSync(join(h.home, 'policies.yaml'), POLICIES);
@@ -43,7 +43,7 @@ export async function startConsoleDaemon(principals: Record<string, string[]>, c
     assert.equal(r.code, 0, r.stderr);
     tokens[name] = (JSON.parse(r.stdout) as { token: string }).token;
   }
-  const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: { ...h.env, HOME: h.home, SHELL: '/bin/sh' } });
+  const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: { ...h.env, HOME: h.home, SHELL: '/bin/sh', ...env } });
   assert.equal(started.code, 0, started.stderr);
   const url = /web console and API: (\S+)/.exec(started.stdout)![1]!;
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

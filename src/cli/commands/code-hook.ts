@@ -17,7 +17,7 @@ export function registerCodeHook(code: Command): void {
     .option('--policy <name>', "the remux policy PreToolUse checks Bash commands with (default: the principal's, else default_policy)")
     .addHelpText(
       'after',
-      '\nNo output and exit 0 leaves the decision to Claude Code (its dialog shows): that is what an approval that\nexpires gives. Exit 1 on bad input or when remux cannot answer.\n\nExamples:\n  echo \'{"hook_event_name":"PermissionRequest","session_id":"s","cwd":"/w","tool_name":"Bash","tool_input":{"command":"ls"}}\' | remux code hook --session s',
+      '\nNo output and exit 0 leaves the decision to Claude Code (its dialog shows): that is what an approval that\nexpires gives. Exit 1 on bad input or when remux cannot answer.\n\nInside a session of `remux code start --agent claude` (REMUX_HOOK_DIR set), the supervisor of\nthat session answers, reached through the proxy of its sandbox with the session token.\n\nExamples:\n  echo \'{"hook_event_name":"PermissionRequest","session_id":"s","cwd":"/w","tool_name":"Bash","tool_input":{"command":"ls"}}\' | remux code hook --session s',
     )
     .action(async (opts: CodeHookOptions) => {
       try {
@@ -30,41 +30,28 @@ export function registerCodeHook(code: Command): void {
 }
 
 async function codeHook(opts: CodeHookOptions): Promise<void> {
-  const [{ answerHook, parseHookInput }, { contextFor, createContext }, { notifyAll }, { parseCommand }, { evaluate }, { createLocalHost }, { policyFor }] = await Promise.all([
+  const { HOOK_DIR_ENV } = await import('../../agents/hook-endpoint.js');
+  const dir = process.env[HOOK_DIR_ENV];
+  if (dir) {
+    // Inside a remux agent session (maybe sandboxed): the session's supervisor answers.
+    if (opts.policy !== undefined) throw new Error(`--policy does not apply inside a remux agent session (${HOOK_DIR_ENV} is set): its supervisor checks with the session's policy`);
+    const { askHookEndpoint } = await import('../../agents/hook-client.js');
+    const output = await askHookEndpoint(dir, opts.session, await readStdin());
+    if (output !== null) process.stdout.write(`${JSON.stringify(output)}\n`);
+    return;
+  }
+  const [{ answerHook, parseHookInput }, { hookDeps }, { contextFor, createContext }, { policyFor }] = await Promise.all([
     import('../../agents/hooks.js'),
+    import('../../agents/hook-deps.js'),
     import('../../core/context.js'),
-    import('../../notify/channels.js'),
-    import('../../command/parser.js'),
-    import('../../policy/evaluate.js'),
-    import('../../hosts/local.js'),
     import('../../core/scope.js'),
   ]);
   const input = parseHookInput(await readStdin());
   const base = createContext();
   try {
     const ctx = contextFor(base, process.env);
-    const principal = `agent:${opts.session}`;
-    const policyName = policyFor(ctx.principal, opts.policy, ctx.defaultPolicy);
-    const output = await answerHook(input, {
-      session: opts.session,
-      ask: (request, signal) => ctx.approvals.ask(request, signal),
-      timeoutSeconds: ctx.config.approvals.timeout_seconds,
-      notify: (n) => notifyAll(ctx.config.notify.channels, n),
-      checkCommand: (command, cwd) => {
-        const policy = ctx.policies.get(policyName);
-        if (!policy) throw new Error(`unknown policy "${policyName}" (known: ${[...ctx.policies.keys()].join(', ') || 'none'})`);
-        if (!cwd.startsWith('/')) throw new Error(`the hook's cwd is not absolute: ${JSON.stringify(cwd)}`);
-        const host = createLocalHost('localhost', ctx.config.exec.secure_path);
-        // Static checks: the command runs in the agent's own sandbox, not in remux's.
-        return Promise.resolve(evaluate(policy, parseCommand(command), { cwd, resolver: host.resolver, enforcement: { sandbox: false, why: 'checked before Claude Code runs it' } }));
-      },
-      record: async ({ command, decision, reason, checked }) => {
-        await ctx.audit.record(
-          { principal, host: 'localhost', operation: 'agent.bash', command, resource: opts.session, policy: policyName, rule: checked?.rule ? `${checked.rule.policy}#${checked.rule.index}` : null, decision, reason },
-          { exitCode: null, durationMs: 0, ...(decision === 'deny' ? { refusal: reason } : {}) },
-        );
-      },
-    });
+    const deps = hookDeps(opts.session, { config: ctx.config, approvals: ctx.approvals, audit: ctx.audit, policies: () => ctx.policies, policyName: policyFor(ctx.principal, opts.policy, ctx.defaultPolicy) });
+    const output = await answerHook(input, deps);
     if (output !== null) process.stdout.write(`${JSON.stringify(output)}\n`);
   } finally {
     await base.close();

@@ -20,6 +20,7 @@ import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, same
 import { fail, tooManyFailures } from './errors.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
+import { registerAgentRoutes } from './agents-routes.js';
 import { registerApprovalLinks, registerApprovalRoutes } from './approvals-routes.js';
 import { registerMcp } from '../mcp/http.js';
 import { registerRelay, relaySettings } from '../relay/route.js';
@@ -225,6 +226,7 @@ export async function startHttp(
     registerApprovalRoutes(api, ctx);
     registerRecordingRoutes(api, daemon.recordingsDir);
     registerSessionRoutes(api, { ctx, slots: daemon.slots, recordingsDir: daemon.recordingsDir, principalOf: principalOfRequest });
+    registerAgentRoutes(api, ctx, principalOfRequest);
   });
   registerApprovalLinks(app, ctx);
   // MCP clients authenticate with bearer tokens only (never the console's cookie): their own hook.

@@ -1,0 +1,48 @@
+// What answering a hook needs (hooks.ts HookDeps), from remux's own parts: approvals, the notification
+// channels, the session's policy for PreToolUse, the audit trail. Shared by `remux code hook` run
+// directly and by the session supervisor's hook endpoint.
+import type { AuditStore } from '../audit/store.js';
+import { parseCommand } from '../command/parser.js';
+import type { Config } from '../config/config.js';
+import { createLocalHost } from '../hosts/local.js';
+import { notifyAll } from '../notify/channels.js';
+import type { Approvals } from '../notify/service.js';
+import { evaluate } from '../policy/evaluate.js';
+import type { Policy } from '../policy/types.js';
+import type { HookDeps } from './hooks.js';
+
+export interface HookParts {
+  config: Config;
+  approvals: Approvals;
+  audit: AuditStore;
+  /** Read at each check, so an edited policies file applies to the next command. */
+  policies(): ReadonlyMap<string, Policy>;
+  /** The policy PreToolUse checks Bash commands with. */
+  policyName: string;
+}
+
+export function hookDeps(session: string, parts: HookParts): HookDeps {
+  const { config, approvals, audit, policies, policyName } = parts;
+  const principal = `agent:${session}`;
+  return {
+    session,
+    ask: (request, signal) => approvals.ask(request, signal),
+    timeoutSeconds: config.approvals.timeout_seconds,
+    notify: (n) => notifyAll(config.notify.channels, n),
+    checkCommand: (command, cwd) => {
+      const known = policies();
+      const policy = known.get(policyName);
+      if (!policy) throw new Error(`unknown policy "${policyName}" (known: ${[...known.keys()].join(', ') || 'none'})`);
+      if (!cwd.startsWith('/')) throw new Error(`the hook's cwd is not absolute: ${JSON.stringify(cwd)}`);
+      const host = createLocalHost('localhost', config.exec.secure_path);
+      // Static checks: the command runs in the agent's own sandbox, not in remux's.
+      return Promise.resolve(evaluate(policy, parseCommand(command), { cwd, resolver: host.resolver, enforcement: { sandbox: false, why: 'checked before Claude Code runs it' } }));
+    },
+    record: async ({ command, decision, reason, checked }) => {
+      await audit.record(
+        { principal, host: 'localhost', operation: 'agent.bash', command, resource: session, policy: policyName, rule: checked?.rule ? `${checked.rule.policy}#${checked.rule.index}` : null, decision, reason },
+        { exitCode: null, durationMs: 0, ...(decision === 'deny' ? { refusal: reason } : {}) },
+      );
+    },
+  };
+}

@@ -1,0 +1,201 @@
+// `remux code start --agent claude` installs Claude Code hooks that reach remux from inside the real
+// srt sandbox: real tmux, bubblewrap and sandbox-runtime's proxy, a fake `claude` on PATH
+// (fixtures/fake-claude.mjs) that runs its hooks as Claude Code does, approvals answered through the
+// store the daemon and CLI share. Also the endpoint's refusals: another session's id, a wrong token,
+// anything that is not a hook call, a flood; and what the sandbox cannot see or open.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { serveHookEndpoint } from '../../src/agents/hook-endpoint.js';
+import { ApprovalStore, type Approval } from '../../src/notify/approvals.js';
+import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
+import { until } from '../support/until.js';
+
+const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-claude.mjs');
+const POLICY = `policies:
+  agent:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: [ls] }
+      - { operation: list_directory, resource: /** }
+      - { operation: write_stdout, resource: null }
+      - { operation: execute_binary, effect: deny, resource: rm, reason: agents never delete files }
+`;
+
+describe('remux code start --agent claude: hooks through the sandbox', { timeout: 90_000 }, () => {
+  const t = tempHome();
+  const socket = `remux-test-hooks-${process.pid}`;
+  const work = mkdtempSync(join(tmpdir(), 'remux-claude-'));
+  const bin = join(work, 'bin');
+  const repo = join(work, 'repo');
+  const env = { ...t.env, REMUX_TMUX_SOCKET: socket, PATH: `${bin}:${process.env.PATH}` };
+  let store: ApprovalStore;
+  const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+  const config = (timeout: number): void => writeFileSync(join(t.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: ${timeout}\n`);
+
+  async function start(...args: string[]): Promise<{ id: string; tmux: string }> {
+    const r = await remux(['code', 'start', repo, '--no-attach', '--agent', 'claude', ...args], { env, via: 'node' });
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.split(' ')[0] as string;
+    const s = { id, tmux: `agent-${id}` };
+    await until('fake claude', () => pane(s).includes('FAKE-CLAUDE ready'));
+    return s;
+  }
+  const pane = (s: { tmux: string }): string => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', `=${s.tmux}:`);
+  /** Sends one line to the fake claude and waits for the line(s) it answers with TAG. */
+  let n = 0;
+  async function send(s: { tmux: string }, line: string, lines = 1, ms = 15_000): Promise<string> {
+    const tag = `t${++n}`;
+    tmux('send-keys', '-t', `=${s.tmux}:`, '-l', `${tag} ${line}`);
+    tmux('send-keys', '-t', `=${s.tmux}:`, 'Enter');
+    // The terminal echoes the line typed: the answers are the other lines with the tag.
+    const mine = (): string[] => pane(s).split('\n').filter((l) => l.startsWith(`${tag} `) && l.trimEnd() !== `${tag} ${line}`);
+    await until(`the answer to ${line}`, () => mine().length >= lines, ms);
+    return mine().join('\n');
+  }
+  async function pending(what: RegExp): Promise<Approval> {
+    return until(`an approval for ${what}`, () => store.list().find((a) => what.test(a.what)));
+  }
+
+  before(() => {
+    mkdirSync(bin);
+    mkdirSync(repo);
+    writeFileSync(join(bin, 'claude'), `#!/bin/sh\nexec ${process.execPath} ${FAKE} "$@"\n`, { mode: 0o755 });
+    writeFileSync(join(t.home, 'policies.yaml'), POLICY);
+    config(20);
+    store = ApprovalStore.open(join(t.home, 'approvals.db'), join(t.home, 'approvals.key'));
+  });
+  after(() => {
+    try {
+      tmux('kill-server');
+    } catch {
+      // no server left
+    }
+    store.close();
+    t.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('approve → allow, deny → deny, a policy deny on PreToolUse; expiry leaves the dialog; other sessions are refused', async () => {
+    const a = await start();
+    assert.match(pane(a), /FAKE-CLAUDE ready hooks=Notification,PermissionRequest,PreToolUse sandbox=1/);
+
+    const approving = send(a, 'perm npm publish', 1);
+    const asked = await pending(/npm publish/);
+    assert.equal(asked.what, 'Bash: npm publish');
+    assert.equal(asked.principal, `agent:${a.id}`);
+    store.answer(asked.id, 'approve', { by: 'alice', via: 'test' });
+    assert.match(await approving, /HOOK exit=0 out=\{"hookSpecificOutput":\{"hookEventName":"PermissionRequest","decision":\{"behavior":"allow"\}\}\}/);
+
+    const denying = send(a, 'perm git push --force', 1);
+    store.answer((await pending(/git push/)).id, 'deny', { by: 'bob', via: 'test' });
+    assert.match(await denying, /HOOK exit=0 out=\{"hookSpecificOutput":\{"hookEventName":"PermissionRequest","decision":\{"behavior":"deny","message":"denied by bob through remux"\}\}\}/);
+
+    assert.match(await send(a, 'pre ls'), /HOOK exit=0 out=\(none\)/);
+    assert.match(await send(a, 'pre rm -rf node_modules'), /"permissionDecision":"deny","permissionDecisionReason":"remux policy agent: [^"]*agents never delete files/);
+
+    // From inside the sandbox: no other session's id, no other path or method, no unix socket.
+    assert.match(await send(a, 'raw someone-else POST /hook'), /RAW 403/);
+    assert.match(await send(a, 'raw ' + a.id + ' GET /hook'), /RAW 405/);
+    assert.match(await send(a, 'raw ' + a.id + ' POST /api/approvals/x/answer'), /RAW 404/);
+    assert.match(await send(a, 'unix'), /UNIX EPERM/);
+    assert.match(await send(a, `read ${join(t.home, 'approvals.key')}`), /READ denied/);
+    // Its own hook directory is readable, never writable: the agent cannot rewrite its hooks away.
+    assert.match(await send(a, `write ${join(t.home, 'agents', 'hooks', a.id, 'settings.json')}`), /WRITE denied (EROFS|EACCES|EPERM)/);
+
+    // A second session (its approvals expire in 1 s): the dialog stays; it sees neither A's token nor A's endpoint.
+    config(1);
+    const b = await start();
+    const silent = await send(b, 'perm make release', 2);
+    assert.match(silent, /HOOK exit=0 out=\(none\)/);
+    assert.match(silent, /DIALOG Do you want to run make release\?/);
+    assert.equal(store.list({ all: true }).find((x) => x.what.includes('make release'))?.status, 'expired');
+    assert.match(await send(b, `read ${join(t.home, 'agents', 'hooks', a.id, 'token')}`), /READ denied ENOENT/);
+    assert.match(await send(b, `raw ${a.id} POST /hook`), /RAW 403/);
+    assert.equal(store.list({ all: true }).some((x) => x.what.includes('forged')), false, 'no refused call became an approval');
+  });
+
+  it('--sandbox none: the hook reaches the endpoint on its socket directly', async () => {
+    config(20);
+    const c = await start('--sandbox', 'none');
+    assert.match(pane(c), /FAKE-CLAUDE ready hooks=Notification,PermissionRequest,PreToolUse sandbox=none/);
+    const approving = send(c, 'perm make deploy');
+    store.answer((await pending(/make deploy/)).id, 'approve', { by: 'carol', via: 'test' });
+    assert.match(await approving, /"decision":\{"behavior":"allow"\}/);
+    assert.match(await send(c, 'pre ls'), /HOOK exit=0 out=\(none\)/, 'allowed by the policy: no output, Claude Code decides');
+  });
+});
+
+describe('hook endpoint (direct)', () => {
+  it('refuses a wrong token, a flood beyond 8 waiting hooks, oversized and bad input; a hung-up hook withdraws its question', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'remux-hook-ep-'));
+    const withdrawn: string[] = [];
+    let waitingNow = 0;
+    const endpoint = await serveHookEndpoint({
+      session: 's1',
+      dir: join(dir, 'h'),
+      answer: (input, signal) =>
+        new Promise((resolve) => {
+          if (input.tool_input?.command === 'quick') return resolve(null);
+          waitingNow++;
+          signal.addEventListener('abort', () => {
+            withdrawn.push(String(input.tool_input?.command));
+            resolve(null);
+          });
+        }),
+    });
+    const token = readFileSync(join(dir, 'h', 'token'), 'utf8');
+    const call = (body: string, headers: Record<string, string>): { done: Promise<number>; abort(): void } => {
+      const req = request({ socketPath: endpoint.socket, path: '/hook', method: 'POST', headers });
+      const done = new Promise<number>((resolve) => {
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', () => resolve(-1));
+      });
+      req.end(body);
+      return { done, abort: () => req.destroy() };
+    };
+    const input = (command: string): string => JSON.stringify({ session_id: 'c', cwd: '/w', hook_event_name: 'PermissionRequest', tool_name: 'Bash', tool_input: { command } });
+    const ok = { authorization: `Bearer ${token}`, 'x-remux-session': 's1' };
+    try {
+      assert.equal(await call(input('quick'), ok).done, 200);
+      assert.equal(await call(input('quick'), { ...ok, authorization: `Bearer ${token.slice(0, -1)}0` }).done, 401);
+      assert.equal(await call(input('quick'), { 'x-remux-session': 's1' }).done, 401);
+      assert.equal(await call('{"hook_event_name":"Stop"}', ok).done, 400);
+      assert.equal(await call(input('x'.repeat(1024 * 1024)), ok).done, 413);
+      const waiting = Array.from({ length: 8 }, (_, i) => call(input(`wait-${i}`), ok));
+      await until('8 waiting hooks', () => waitingNow === 8);
+      assert.equal(await call(input('quick'), ok).done, 429, 'the ninth waiting hook is refused');
+      for (const w of waiting) w.abort();
+      await until('every question withdrawn', () => withdrawn.length === 8);
+      assert.equal(await call(input('quick'), ok).done, 200, 'room again once they are gone');
+    } finally {
+      await endpoint.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("closing leaves the directory alone once another supervisor (a restart) has taken it over", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'remux-hook-ep-'));
+    try {
+      const old = await serveHookEndpoint({ session: 's1', dir: join(dir, 'h'), answer: () => Promise.resolve(null) });
+      const next = await serveHookEndpoint({ session: 's1', dir: join(dir, 'h'), answer: () => Promise.resolve(null) });
+      try {
+        await old.close();
+        assert.equal(existsSync(next.socket), true, "the next supervisor's socket survives");
+        assert.equal(existsSync(join(dir, 'h', 'token')), true, "and its token");
+      } finally {
+        await next.close();
+      }
+      assert.equal(existsSync(join(dir, 'h')), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,10 @@
+// Polls `check` until it gives a truthy value (returned), or fails naming `what` after `ms`.
+export async function until<T>(what: string, check: () => T | undefined | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
