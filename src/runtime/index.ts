@@ -1,21 +1,25 @@
 // The agentless runtime: typed calls into a bare python3 on a host (≥ 3.8, stdlib only), nothing
 // installed there. connect('web1') bootstraps over the host's pooled SSH connection (or a local
-// process for the local host); connectStreams() over any stdin/stdout pair. Every call is checked
-// and audited (guard.ts) before it is sent.
+// process for the local host); connectStreams() over any stdin/stdout pair; fanout() over a
+// selector's hosts. Every call is checked and audited (guard.ts) before it is sent. Without a
+// `context` option they act as the CLI does: the user's $REMUX_HOME files (runtime/context.ts).
+// Published as `remux/runtime` (package.json "exports"), the tools as `remux/runtime/tools`.
 //
-//   const host = await connect('web1');
+//   await using host = await connect('web1');
 //   const text = await host.call(FileSystem.readText, '/etc/hostname');
 //   const r = await host.exec(['uname', '-r']);            // { code, stdout, stderr, … }
 //   for await (const c of host.stream(['journalctl', '-f'])) …
 //   await host.close();
 import type { Readable, Writable } from 'node:stream';
 import { DEFAULT_SECURE_PATH } from '../config/config.js';
+import type { GatewayContext } from '../core/context.js';
 import type { PerformContext } from '../core/perform.js';
 import type { PerformIO } from '../core/types.js';
 import { commandEnv } from '../hosts/local.js';
 import { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { stage0Command } from './bootstrap.js';
+import { acquireDefaultContext, releaseDefaultContext } from './context.js';
 import { guardedCall, guardedExec, type CallDone, type Guard } from './guard.js';
 import { Link, type CallOptions, type Hello, type LogRecord, type Transport } from './link.js';
 import type { CallStream } from './queue.js';
@@ -23,13 +27,20 @@ import { channelTransport, processTransport, streamTransport } from './transport
 import type { ExecOptions, ExecResult, Method, OutputChunk } from './tools.js';
 
 export { Exec, FileSystem, METHODS } from './tools.js';
+export type { ExecOptions, ExecResult, Method, OutputChunk, Stat } from './tools.js';
 export { CallTimeoutError, DeniedError, ProtocolError, RemoteError } from './errors.js';
 export { stage0Argv } from './bootstrap.js';
 export type { CallOptions, Hello, LogRecord } from './link.js';
+export type { CallStream } from './queue.js';
+export type { CallDone } from './guard.js';
+export { fanout, type FanoutOptions, type FanoutResults, type FanoutSummary, type HostResult } from './fanout.js';
+
+/** A context that can also pick hosts by selector and reach them (the CLI's and the daemon's). */
+export type RuntimeContext = PerformContext & Partial<Pick<GatewayContext, 'registry' | 'config'>>;
 
 export interface ConnectOptions {
-  /** Who calls, under which policies, audited where. */
-  context: PerformContext;
+  /** Who calls, under which policies, audited where; default: the CLI's, from $REMUX_HOME (closed with the last host using it). */
+  context?: RuntimeContext;
   /** The interpreter on the host; default python3. */
   python?: string;
   /** Policy name; the principal's default when absent. */
@@ -40,9 +51,13 @@ export interface ConnectOptions {
 }
 
 export class RuntimeHost {
+  private released = false;
+
   constructor(
     private readonly guard: Guard,
     private readonly link: Link,
+    /** Lets go of what connect() took for this host (the shared default context). */
+    private readonly release: () => Promise<void> = async () => {},
   ) {}
 
   get name(): string {
@@ -81,6 +96,9 @@ export class RuntimeHost {
   /** Ends the interpreter (what still runs is cancelled there) and frees the channel. */
   async close(): Promise<void> {
     this.link.close();
+    if (this.released) return;
+    this.released = true;
+    await this.release();
   }
 }
 
@@ -88,44 +106,69 @@ export class RuntimeHost {
 const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
 if (asyncDispose) Object.defineProperty(RuntimeHost.prototype, asyncDispose, { value: RuntimeHost.prototype.close });
 
-async function start(transport: Transport, hostName: string, host: Host | null, opts: ConnectOptions): Promise<RuntimeHost> {
+type Contextual = ConnectOptions & { context: RuntimeContext };
+
+async function start(transport: Transport, hostName: string, host: Host | null, opts: Contextual, release?: () => Promise<void>): Promise<RuntimeHost> {
   const link = await Link.open(transport, opts.onLog ? { onLog: opts.onLog } : {});
   const guard: Guard = {
     ctx: opts.context,
     hostName,
     host,
     link,
-    securePath: opts.securePath ?? DEFAULT_SECURE_PATH,
+    securePath: securePathOf(opts),
     whichCache: new WhichCache(),
     ...(opts.policy ? { policy: opts.policy } : {}),
     ...(opts.approve ? { approve: opts.approve } : {}),
   };
-  return new RuntimeHost(guard, link);
+  return new RuntimeHost(guard, link, release);
 }
 
 /** An inventory host: over an exec channel of its pooled SSH connection, or a local process for a local host. */
-export async function connect(name: string, opts: ConnectOptions): Promise<RuntimeHost> {
-  const entry = opts.context.hostEntry(name);
-  if (!entry) throw new Error(`unknown host "${name}"`);
-  const host = opts.context.host(name);
-  if (entry.transport === 'local') return start(processTransport(localProcess(opts)), name, host, opts);
-  if (!host.openStream) throw new Error(`${name}: its transport (${entry.transport}) cannot start the runtime`);
-  const stream = await host.openStream(stage0Command(opts.python));
-  return start(channelTransport(stream, name), name, host, opts);
+export async function connect(name: string, opts: ConnectOptions = {}): Promise<RuntimeHost> {
+  return withContext(opts, async (o, release) => {
+    const entry = o.context.hostEntry(name);
+    if (!entry) throw new Error(`unknown host "${name}"${o.context.registry ? ` (not in ${o.context.registry.inventory().file})` : ''}`);
+    await o.context.registry?.prepare([name]);
+    const host = o.context.host(name);
+    if (entry.transport === 'local') return start(processTransport(localProcess(o)), name, host, o, release);
+    if (!host.openStream) throw new Error(`${name}: its transport (${entry.transport}) cannot start the runtime`);
+    const stream = await host.openStream(stage0Command(o.python));
+    return start(channelTransport(stream, name), name, host, o, release);
+  });
 }
 
 /** A process already running stage 0 (started with stage0Argv(), e.g. behind `docker exec -i`), by its pipes. */
-export function connectStreams(stdin: Writable, stdout: Readable, name: string, opts: ConnectOptions & { stderr?: Readable }): Promise<RuntimeHost> {
-  return start(streamTransport(stdin, stdout, name, opts.stderr), name, null, opts);
+export function connectStreams(stdin: Writable, stdout: Readable, name: string, opts: ConnectOptions & { stderr?: Readable } = {}): Promise<RuntimeHost> {
+  return withContext(opts, (o, release) => start(streamTransport(stdin, stdout, name, o.stderr), name, null, o, release));
 }
 
 /** Starts `argv` + stage 0 as a local process (`['docker', 'exec', '-i', 'c']`, or nothing: this machine). */
-export function connectProcess(name: string, opts: ConnectOptions & { argvPrefix?: readonly string[] }): Promise<RuntimeHost> {
-  const t = processTransport({ ...localProcess(opts), ...(opts.argvPrefix ? { argvPrefix: opts.argvPrefix } : {}) });
-  return start(t, name, null, opts);
+export function connectProcess(name: string, opts: ConnectOptions & { argvPrefix?: readonly string[] } = {}): Promise<RuntimeHost> {
+  return withContext(opts, (o, release) => {
+    const t = processTransport({ ...localProcess(o), ...(o.argvPrefix ? { argvPrefix: o.argvPrefix } : {}) });
+    return start(t, name, null, o, release);
+  });
+}
+
+/** Runs `open` with the caller's context, or the shared default one, which is let go if `open` fails. */
+async function withContext<O extends ConnectOptions>(opts: O, open: (o: O & { context: RuntimeContext }, release?: () => Promise<void>) => Promise<RuntimeHost>): Promise<RuntimeHost> {
+  if (opts.context) return open(opts as O & { context: RuntimeContext });
+  const context = acquireDefaultContext();
+  const release = (): Promise<void> => releaseDefaultContext(context);
+  try {
+    return await open({ ...opts, context }, release);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+/** Where programs are looked up: the option, else the config's exec.secure_path, else the built-in one. */
+function securePathOf(opts: Contextual): string {
+  return opts.securePath ?? opts.context.registry?.securePath ?? DEFAULT_SECURE_PATH;
 }
 
 /** A local interpreter starts like a local command: from the secure PATH, with none of our secrets (REMUX_TOKEN, agent sockets). */
-function localProcess(opts: ConnectOptions): { python?: string; env: Record<string, string> } {
-  return { ...(opts.python ? { python: opts.python } : {}), env: commandEnv(opts.securePath ?? DEFAULT_SECURE_PATH) };
+function localProcess(opts: Contextual): { python?: string; env: Record<string, string> } {
+  return { ...(opts.python ? { python: opts.python } : {}), env: commandEnv(securePathOf(opts)) };
 }

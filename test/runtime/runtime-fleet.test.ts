@@ -1,15 +1,19 @@
 // The runtime over real SSH: an exec channel on the daemon's pooled connection to a fleet sshd, the
 // handshake, tools, 100 concurrent calls on the one channel, a killed sshd failing calls in flight
-// within 5 s, and `remux rpc` on one host and fanned out to two with its summary.
+// within 5 s, `remux rpc` on one host and fanned out to two with its summary, and the SDK as a user's
+// own project imports it (`remux/runtime` through package.json "exports", no options: $REMUX_HOME).
 import assert from 'node:assert/strict';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { createContext, type GatewayContext } from '../../src/core/context.js';
 import { stage0Command, stage1Frame } from '../../src/runtime/bootstrap.js';
 import { connect, DeniedError, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
-import { remux, tempHome } from '../support/cli.js';
+import { AuditStore } from '../../src/audit/store.js';
+import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 
 describe('the runtime over SSH', { timeout: 120_000 }, () => {
@@ -118,5 +122,59 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     assert.equal(json.code, 77);
     const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { host?: string; ok?: boolean; error?: { type: string } });
     assert.deepEqual(lines.filter((l) => l.host).map((l) => [l.host, l.ok, l.error?.type]).sort(), [['h1', false, 'DeniedError'], ['h2', false, 'DeniedError']]);
+  });
+
+  test('a user project: import { connect, fanout } from "remux/runtime" with no options acts as the CLI would', async () => {
+    // The package as a dependency: node_modules/remux is this checkout, resolved through its "exports".
+    const project = mkdtempSync(join(tmpdir(), 'remux-sdk-user-'));
+    try {
+      mkdirSync(join(project, 'node_modules'));
+      symlinkSync(REPO_ROOT, join(project, 'node_modules', 'remux'));
+      writeFileSync(
+        join(project, 'deploy.mjs'),
+        `import { connect, fanout, DeniedError } from 'remux/runtime';
+import { FileSystem } from 'remux/runtime/tools';
+const out = {};
+const host = await connect('h1');
+try {
+  out.text = await host.call(FileSystem.readText, ${JSON.stringify(`${root}/a.txt`)});
+  out.uname = (await host.exec(['uname', '-s'])).stdout;
+  out.denied = await host.call(FileSystem.readText, '/etc/shadow').then(() => false, (e) => e instanceof DeniedError);
+} finally {
+  await host.close();
+}
+const seen = [];
+const results = await fanout('env=prod', (h) => h.call(FileSystem.stat, ${JSON.stringify(`${root}/a.txt`)}), { concurrency: 1, onProgress: (r, done, total) => seen.push([r.host, done, total]) });
+out.fan = results.map((r) => [r.host, r.ok, r.ok ? r.value.size : r.error.message]);
+out.summary = results.summary;
+out.seen = seen;
+const denied = await fanout('env=prod', (h) => h.call(FileSystem.readText, '/etc/shadow'));
+out.deniedSummary = denied.summary;
+console.log(JSON.stringify(out));
+`,
+      );
+      // No explicit exit: the process ends by itself once the shared context (its SSH connections) is closed.
+      const run = await promisify(execFile)(process.execPath, ['deploy.mjs'], { cwd: project, env: { ...process.env, ...env() }, timeout: 30_000 });
+      const out = JSON.parse(run.stdout) as Record<string, unknown>;
+      assert.equal(out.text, 'over ssh\n');
+      assert.equal(out.uname, 'Linux\n');
+      assert.equal(out.denied, true);
+      assert.deepEqual(out.fan, [['h1', true, 9], ['h2', true, 9]]);
+      assert.deepEqual(out.summary, { total: 2, ok: 2, changed: 0, failed: 0, denied: 0, unreachable: 0 });
+      assert.deepEqual(out.seen, [['h1', 1, 2], ['h2', 2, 2]]);
+      assert.deepEqual(out.deniedSummary, { total: 2, ok: 0, changed: 0, failed: 0, denied: 2, unreachable: 0 });
+      // Audited in $REMUX_HOME's store, as the local user (the CLI's principal).
+      const audit = AuditStore.open(join(h.home, 'audit.db'));
+      try {
+        const rows = audit.list().filter((a) => a.begin.command === 'FileSystem.stat' || a.begin.resource === '/etc/shadow');
+        assert.ok(rows.length >= 5, `${rows.length} records`);
+        assert.deepEqual([...new Set(rows.map((a) => a.begin.principal))], [`cli:${userInfo().username}`]);
+        assert.equal(rows.filter((a) => a.begin.resource === '/etc/shadow' && a.begin.decision === 'deny').length, 3);
+      } finally {
+        audit.close();
+      }
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
   });
 });
