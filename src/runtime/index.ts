@@ -100,11 +100,13 @@ export class RuntimeHost {
     this.released = true;
     await this.release();
   }
+
+  /** `await using host = await connect(…)` (Node ≥ 20.4 has Symbol.asyncDispose). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
 
-// `await using host = await connect(…)` where the runtime has Symbol.asyncDispose (Node ≥ 20.4).
-const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
-if (asyncDispose) Object.defineProperty(RuntimeHost.prototype, asyncDispose, { value: RuntimeHost.prototype.close });
 
 type Contextual = ConnectOptions & { context: RuntimeContext };
 
