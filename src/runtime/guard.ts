@@ -20,10 +20,10 @@ import type { Host } from '../hosts/types.js';
 import { evaluate, evaluatePath } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
-import { DeniedError, CallTimeoutError, RemoteError } from './errors.js';
+import { ArgumentTypeError, DeniedError, CallTimeoutError, RemoteError, ResultTypeError } from './errors.js';
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
-import { Exec, FileSystem, type ExecOptions, type Method, type OutputChunk } from './tools.js';
+import { Exec, FileSystem, type ExecOptions, type Method, type Operation, type OutputChunk, type ToolMethod } from './tools.js';
 
 /** Rule prefixes may need a second round of answers from the host; more never happens (as perform-file). */
 const MAX_RESOLVE_ROUNDS = 3;
@@ -35,6 +35,8 @@ export interface Guard {
   /** The inventory host, for its sandbox support; null for a runtime on a given stdin/stdout pair. */
   host: Host | null;
   link: Link;
+  /** The interpreter the runtime runs in on the host (as the policy sees a custom tool's code run). */
+  python: string;
   /** Where Exec looks programs up (and the policy resolves them): never the caller's PATH. */
   securePath: string;
   /** Program lookups on this host, kept briefly as the SSH pool keeps its own (hosts/remote-resolver.ts). */
@@ -259,5 +261,97 @@ async function decideCommand(g: Guard, policy: Policy, list: CommandList, cwd: s
       programs.set(askPrograms[i] as string, a);
       g.whichCache.set(askPrograms[i] as string, a);
     });
+  }
+}
+
+/**
+ * A method that declares its operations (ToolMethod: custom tools): its arguments parsed, then every
+ * operation checked like its front-end action (files on the path as resolved on the host, commands as
+ * `client run` parses them; a tool whose Python is the caller's also as running the interpreter), then
+ * one audit record for the call, one ask if any check asks, the call, and its value checked by the
+ * method's result type. A method that declares nothing is refused: nothing unchecked reaches a host.
+ */
+export async function guardedToolCall<A extends unknown[], R>(g: Guard, method: ToolMethod<A, R>, raw: unknown[], opts: CallOptions = {}): Promise<R> {
+  const started = performance.now();
+  const whole: ExecAction = { kind: 'exec', host: g.hostName, command: method.name, ...(g.policy ? { policy: g.policy } : {}) };
+  const asked: Asked = { ...askedFor(g.ctx, whole), operation: 'runtime.call', command: method.name };
+  const policy = await admitted(g, whole, asked, started);
+  let args: A;
+  try {
+    args = method.parseArgs(raw);
+  } catch (err) {
+    const r = await refuse(g.ctx, asked, started, 'rejected', EXIT.USAGE, errorText(err), null);
+    if (err instanceof ArgumentTypeError) err.actionId = r.actionId;
+    throw err;
+  }
+  const ops = method.operations(...args);
+  if (method.runsCallerCode) ops.push({ kind: 'exec', argv: [g.python] });
+  asked.resource = ops.map(operationText).join('; ');
+  if (ops.length === 0) return refused(g, asked, started, 'denied', EXIT.DENIED, `${method.name} declares no operation for the policy to check; it is not run`);
+  const checked: Array<{ action: ExecAction | FileAction; decision: Decision }> = [];
+  for (const op of ops) {
+    const one = await checkOperation(g, policy, method.name, op, opts);
+    if ('refusal' in one) return refused(g, asked, started, one.outcome, one.exitCode, one.refusal, one.decision);
+    checked.push(one);
+  }
+  // The first that asks speaks for the call (its rule and reason); else the first.
+  const lead = checked.find((c) => c.decision.effect === 'ask') ?? (checked[0] as (typeof checked)[number]);
+  const actionId = await g.ctx.audit.begin({ ...asked, decision: lead.decision.effect, rule: ruleText(lead.decision), reason: lead.decision.reason });
+  const asking = await settleAsk(g.ctx, lead.action, lead.decision, io(g), actionId, started);
+  if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
+  try {
+    const value = method.decode(await g.link.call(method.tool, method.remote, args, opts).result);
+    await g.ctx.audit.end(actionId, { exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
+    return value;
+  } catch (err) {
+    await g.ctx.audit.end(actionId, {
+      exitCode: err instanceof RemoteError || err instanceof ResultTypeError ? EXIT.FAILURE : EXIT.TRANSPORT,
+      durationMs: performance.now() - started,
+      timedOut: err instanceof CallTimeoutError,
+      error: errorText(err),
+    });
+    throw err;
+  }
+}
+
+function operationText(op: Operation): string {
+  return op.kind === 'exec' ? `execute ${op.argv.join(' ')}` : `${FILE_OPERATIONS[op.kind]} ${op.path}`;
+}
+
+type Checked = { action: ExecAction | FileAction; decision: Decision } | { refusal: string; outcome: Outcome; exitCode: number; decision: Decision | null };
+
+/** One declared operation against the policy, as the front-end action it is. */
+async function checkOperation(g: Guard, policy: Policy, what: string, op: Operation, opts: CallOptions): Promise<Checked> {
+  const policyName = g.policy ? { policy: g.policy } : {};
+  if (op.kind !== 'exec') {
+    const action: FileAction = op.kind === 'file.write' ? { kind: op.kind, host: g.hostName, path: op.path, content: op.content, ...policyName } : { kind: op.kind, host: g.hostName, path: op.path, ...policyName };
+    const problem = pathProblem(op.path);
+    if (problem) return { refusal: `${what} ${JSON.stringify(op.path)}: ${problem}`, outcome: 'rejected', exitCode: EXIT.USAGE, decision: null };
+    try {
+      const { decision, resolved } = await decide(policy, FILE_OPERATIONS[op.kind], op.path, { resolve: (paths) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result });
+      if (decision.effect === 'deny' || 'error' in resolved) return { refusal: decision.reason, outcome: 'denied', exitCode: EXIT.DENIED, decision };
+      return { action, decision };
+    } catch (err) {
+      return { refusal: `${what}: cannot resolve ${op.path} on ${g.hostName}: ${errorText(err)}`, outcome: 'unreachable', exitCode: EXIT.TRANSPORT, decision: null };
+    }
+  }
+  const list: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: [...op.argv], redirects: [], pos: 0 }] } }] };
+  const command = renderCommandList(list);
+  const action: ExecAction = { kind: 'exec', host: g.hostName, command, ...(op.cwd ? { cwd: op.cwd } : {}), ...policyName };
+  let parsed: CommandList;
+  try {
+    parsed = parseCommand(command);
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+    return { refusal: `${what}: ${err.message}`, outcome: 'rejected', exitCode: EXIT.USAGE, decision: null };
+  }
+  const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
+  if ('refusal' in enforcement) return { refusal: enforcement.refusal, outcome: 'denied', exitCode: EXIT.DENIED, decision: null };
+  try {
+    const decision = await decideCommand(g, policy, parsed, op.cwd ?? g.link.hello?.cwd ?? '/', enforcement, opts);
+    if (decision.effect === 'deny') return { refusal: `${what} runs \`${command}\`: ${decision.reason}`, outcome: 'denied', exitCode: EXIT.DENIED, decision };
+    return { action, decision };
+  } catch (err) {
+    return { refusal: `${what}: cannot resolve the command's paths on ${g.hostName}: ${errorText(err)}`, outcome: 'unreachable', exitCode: EXIT.TRANSPORT, decision: null };
   }
 }

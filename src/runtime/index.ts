@@ -20,15 +20,15 @@ import { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { stage0Command } from './bootstrap.js';
 import { acquireDefaultContext, releaseDefaultContext } from './context.js';
-import { guardedCall, guardedExec, type CallDone, type Guard } from './guard.js';
+import { guardedCall, guardedExec, guardedToolCall, type CallDone, type Guard } from './guard.js';
 import { Link, type CallOptions, type Hello, type LogRecord, type Transport } from './link.js';
 import type { CallStream } from './queue.js';
 import { channelTransport, processTransport, streamTransport } from './transports.js';
-import type { ExecOptions, ExecResult, Method, OutputChunk } from './tools.js';
+import type { ExecOptions, ExecResult, Method, OutputChunk, ToolMethod } from './tools.js';
 
-export { Exec, FileSystem, METHODS } from './tools.js';
-export type { ExecOptions, ExecResult, Method, OutputChunk, Stat } from './tools.js';
-export { CallTimeoutError, DeniedError, ProtocolError, RemoteError } from './errors.js';
+export { defineMethod, defineTool, Exec, FileSystem, METHODS } from './tools.js';
+export type { ExecOptions, ExecResult, Method, MethodDefinition, Operation, OutputChunk, Stat, Tool, ToolDefinition, ToolMethod } from './tools.js';
+export { ArgumentTypeError, CallTimeoutError, DeniedError, ProtocolError, RemoteError, ResultTypeError } from './errors.js';
 export { stage0Argv } from './bootstrap.js';
 export type { CallOptions, Hello, LogRecord } from './link.js';
 export type { CallStream } from './queue.js';
@@ -69,13 +69,14 @@ export class RuntimeHost {
     return this.link.hello as Hello;
   }
 
-  call<A extends unknown[], R>(method: Method<A, R>, ...args: A): Promise<R> {
-    return guardedCall(this.guard, method, args);
+  /** A tool's method, built in or custom (defineTool), checked and audited, its value typed. */
+  call<A extends unknown[], R>(method: Method<A, R> | ToolMethod<A, R>, ...args: A): Promise<R> {
+    return this.callWith({}, method, ...args);
   }
 
   /** call() with a timeout or an AbortSignal: either stops the work on the host. */
-  callWith<A extends unknown[], R>(opts: CallOptions, method: Method<A, R>, ...args: A): Promise<R> {
-    return guardedCall(this.guard, method, args, opts);
+  callWith<A extends unknown[], R>(opts: CallOptions, method: Method<A, R> | ToolMethod<A, R>, ...args: A): Promise<R> {
+    return 'operations' in method ? guardedToolCall(this.guard, method, args, opts) : guardedCall(this.guard, method, args, opts);
   }
 
   /** Exec.command: argv without a shell, its output captured. */
@@ -117,6 +118,7 @@ async function start(transport: Transport, hostName: string, host: Host | null, 
     hostName,
     host,
     link,
+    python: opts.python ?? 'python3',
     securePath: securePathOf(opts),
     whichCache: new WhichCache(),
     ...(opts.policy ? { policy: opts.policy } : {}),

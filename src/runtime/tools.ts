@@ -21,6 +21,24 @@ export interface Method<A extends unknown[], R> {
   decode(value: unknown): R;
 }
 
+/**
+ * A method that declares everything it does on the host as a list of operations, each checked against
+ * the policy before the call is sent (all must be allowed; one asking asks once). Custom tools
+ * (custom.ts defineTool) are these.
+ */
+export interface ToolMethod<A extends unknown[], R> {
+  readonly tool: ToolSource;
+  readonly name: string;
+  readonly remote: string;
+  /** The arguments checked (and made what is sent) before anything else: a bad one is refused, audited. */
+  parseArgs(args: unknown[]): A;
+  operations(...args: A): Operation[];
+  /** The tool's Python is the caller's own: the call also counts as running the interpreter (execute_binary python3). */
+  readonly runsCallerCode: boolean;
+  /** The host's value as R, or a ResultTypeError. */
+  decode(value: unknown): R;
+}
+
 export interface ExecOptions {
   /** Working directory on the host; default: the runtime's (the login directory over SSH). */
   cwd?: string;
@@ -126,6 +144,8 @@ export const Exec = {
     exec: true,
   } as ExecMethod,
 };
+
+export { defineMethod, defineTool, type MethodDefinition, type Tool, type ToolDefinition } from './custom.js';
 
 /** Every method by `Tool.method`, for the CLI. */
 export const METHODS: Record<string, Method<never, unknown> | ExecMethod> = {
