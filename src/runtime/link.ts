@@ -1,8 +1,9 @@
 // The runtime's protocol, local side. After stage 1 is written (bootstrap.ts) the host speaks first: a
-// hello with its protocol version and capabilities. Then frames both ways: a 4-byte big-endian length
+// hello with its protocol version, capabilities and Python; checked, it is answered with stage 2 (the
+// protocol loop's code, the first frame). Then frames both ways: a 4-byte big-endian length
 // and that many bytes of UTF-8 JSON (never pickle, never eval: JSON.parse and a schema check of each
 // message). Requests carry ids; any number run at once; a call may send chunks before its result.
-import { PROTOCOL_VERSION, stage1Frame, type ToolSource } from './bootstrap.js';
+import { PROTOCOL_VERSION, stage1Frame, stage2Source, type ToolSource } from './bootstrap.js';
 import { CallTimeoutError, ProtocolError, RemoteError } from './errors.js';
 import { ChunkQueue, type CallStream } from './queue.js';
 
@@ -78,7 +79,7 @@ export class Link {
     transport.onClose((reason) => this.fail(new ProtocolError(reason)));
   }
 
-  /** Writes stage 1, waits for the hello and checks its version. */
+  /** Writes stage 1, waits for the hello, checks it and sends stage 2. */
   static async open(transport: Transport, opts: LinkOptions = {}): Promise<Link> {
     const link = new Link(transport, opts);
     const hello = new Promise<Hello>((resolve, reject) => (link.helloWaiter = { resolve, reject }));
@@ -89,6 +90,7 @@ export class Link {
     } finally {
       clearTimeout(timer);
     }
+    link.send({ t: 'stage2', src: stage2Source() });
     return link;
   }
 
@@ -139,7 +141,7 @@ export class Link {
     return queue;
   }
 
-  /** Ends stdin: stage 1 cancels what runs (killing child process groups) and exits. */
+  /** Ends stdin: stage 2 cancels what runs (killing child process groups) and exits. */
   close(): void {
     this.fail(new ProtocolError('the runtime connection was closed'));
   }

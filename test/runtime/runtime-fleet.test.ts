@@ -74,7 +74,7 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     try {
       const results = await Promise.all(Array.from({ length: 100 }, (_, i) => host.exec(['echo', String(i)])));
       assert.deepEqual(results.map((r) => r.stdout), Array.from({ length: 100 }, (_, i) => `${i}\n`));
-      assert.ok(Buffer.byteLength(stage0Command()) + stage1Frame().length < 2048);
+      assert.ok(Buffer.byteLength(stage0Command()) + stage1Frame().length < 1024);
     } finally {
       await host.close();
     }

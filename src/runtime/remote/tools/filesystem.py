@@ -1,4 +1,4 @@
-# FileSystem: runs in the remote interpreter (stage 1 gives it `rt`). The local side has checked the
+# FileSystem: runs in the remote interpreter (stage 2 gives it `rt`). The local side has checked the
 # policy against the path as resolved here (resolve below) and passes that resolved path; every open
 # walks it without following a symlink, so one swapped in since the check fails (ELOOP), never followed.
 import base64, glob as globbing, os, stat as st
