@@ -23,6 +23,7 @@ import type { Decision, Enforcement, PathResolver, Policy } from '../policy/type
 import { ArgumentTypeError, DeniedError, CallTimeoutError, RemoteError, ResultTypeError } from './errors.js';
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
+import type { ResolvedPaths } from './resolved.js';
 import { Exec, FileSystem, type ExecOptions, type Method, type Operation, type OutputChunk, type ToolMethod } from './tools.js';
 
 /** Rule prefixes may need a second round of answers from the host; more never happens (as perform-file). */
@@ -41,6 +42,8 @@ export interface Guard {
   securePath: string;
   /** Program lookups on this host, kept briefly as the SSH pool keeps its own (hosts/remote-resolver.ts). */
   whichCache: WhichCache;
+  /** File methods' path resolutions on this host, kept briefly (resolved.ts says why that is safe). */
+  resolvedPaths: ResolvedPaths;
   policy?: string;
   approve?: PerformIO['approve'];
 }
@@ -83,7 +86,7 @@ export async function guardedCall<A extends unknown[], R>(g: Guard, method: Meth
   const fileOp = FILE_OPERATIONS[op.kind];
   let decided: { decision: Decision; resolved: Answer };
   try {
-    decided = await decide(policy, fileOp, op.path, { resolve: (paths) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result });
+    decided = await decide(policy, fileOp, op.path, { resolve: (paths) => g.resolvedPaths.resolve(paths, (ask) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [ask], opts).result) });
   } catch (err) {
     return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot resolve ${op.path} on ${g.hostName}: ${errorText(err)}`);
   }

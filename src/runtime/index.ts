@@ -21,6 +21,7 @@ import type { Host } from '../hosts/types.js';
 import { stage0Command } from './bootstrap.js';
 import { acquireDefaultContext, releaseDefaultContext } from './context.js';
 import { guardedCall, guardedExec, guardedToolCall, type CallDone, type Guard } from './guard.js';
+import { ResolvedPaths } from './resolved.js';
 import { Link, type CallOptions, type Hello, type LogRecord, type Transport } from './link.js';
 import type { CallStream } from './queue.js';
 import { channelTransport, processTransport, streamTransport } from './transports.js';
@@ -121,6 +122,7 @@ async function start(transport: Transport, hostName: string, host: Host | null, 
     python: opts.python ?? 'python3',
     securePath: securePathOf(opts),
     whichCache: new WhichCache(),
+    resolvedPaths: new ResolvedPaths(),
     ...(opts.policy ? { policy: opts.policy } : {}),
     ...(opts.approve ? { approve: opts.approve } : {}),
   };

@@ -257,6 +257,25 @@ test('FileSystem: readText, readBytes, stat, glob sorted, writeText atomic with 
   assert.equal(statSync(target).mode & 0o777, 0o640, 'an existing file keeps its mode');
 });
 
+test('a path resolution kept for a moment never opens what was not checked: a link re-pointed, or a file swapped for a link', async (t) => {
+  const { root, host } = await local(t);
+  writeFileSync(join(root, 'other.txt'), 'other\n');
+  symlinkSync(join(root, 'a.txt'), join(root, 'cur'));
+  assert.equal(await host.call(FileSystem.readText, join(root, 'cur')), 'hello\n');
+  // Within the moment the answer is kept: the link now leads to a denied file; the read stays on the checked one.
+  rmSync(join(root, 'cur'));
+  symlinkSync(join(root, 'secret/key'), join(root, 'cur'));
+  assert.equal(await host.call(FileSystem.readText, join(root, 'cur')), 'hello\n');
+  // The checked file itself replaced by a link to a denied one: the open refuses to follow it.
+  assert.equal(await host.call(FileSystem.readText, join(root, 'other.txt')), 'other\n');
+  rmSync(join(root, 'other.txt'));
+  symlinkSync(join(root, 'secret/key'), join(root, 'other.txt'));
+  await assert.rejects(host.call(FileSystem.readText, join(root, 'other.txt')), (e: Error) => e instanceof RemoteError && e.errno === 40);
+  // Once it is asked again, the policy sees where the link leads.
+  await sleep(1100);
+  await assert.rejects(host.call(FileSystem.readText, join(root, 'cur')), DeniedError);
+});
+
 test('policy: denied reads, a symlink escape, writes outside the tree and a glob into a secret dir are refused and audited; nothing is sent', async (t) => {
   const { host, root, audit } = await local(t);
   await assert.rejects(host.call(FileSystem.readText, `${root}/secret/key`), (e: Error) => e instanceof DeniedError && /keys stay put/.test(e.message));
