@@ -2,7 +2,7 @@
 # Sent by the local side as the first frame after the handshake (stage1.py) and run in stage 1's
 # globals: I and O (the private pipes), rd, put, CAP. Messages: call / cancel / ping (local side),
 # chunk / result / error / log / pong (us).
-import threading, traceback, logging, signal
+import threading, traceback, logging, signal, queue
 W = threading.Lock()
 T = {}
 C = {}
@@ -105,7 +105,28 @@ def handle(m):
     if m['m'].startswith('_') or not callable(f):
         raise ProtocolError('no method %r in tool %s' % (m['m'], h))
     c = C[i] = Call(i)
-    threading.Thread(target=work, args=(c, f, m['a']), daemon=True).start()
+    submit((c, f, m['a']))
+# Calls run on worker threads kept between calls (starting a thread costs more than a short call); a
+# worker is started when none is idle, and at most IDLE wait for the next call once a burst is over.
+IDLE = 16
+Q = queue.Queue()
+L = threading.Lock()
+idle = [0]
+def worker():
+    while True:
+        work(*Q.get())
+        with L:
+            if idle[0] >= IDLE:
+                return
+            idle[0] += 1
+def submit(job):
+    with L:
+        new = idle[0] == 0
+        if not new:
+            idle[0] -= 1
+    if new:
+        threading.Thread(target=worker, daemon=True).start()
+    Q.put(job)
 while True:
     try:
         k = struct.unpack('>I', rd(4))[0]
