@@ -26,6 +26,9 @@ import { ChunkQueue, type CallStream } from './queue.js';
 import type { ResolvedPaths } from './resolved.js';
 import { Exec, FileSystem, type ExecOptions, type Method, type Operation, type OutputChunk, type ToolMethod } from './tools.js';
 
+/** Output of a running command in flight or waiting for its consumer, at most (link.ts CallOptions.window). */
+const STREAM_WINDOW = 256 * 1024;
+
 /** Rule prefixes may need a second round of answers from the host; more never happens (as perform-file). */
 const MAX_RESOLVE_ROUNDS = 3;
 
@@ -181,15 +184,19 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
   // The output cap stops the command: our own abort, joined with the caller's.
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-  const gate = new OutputGate(decision.output, { stdout: (data) => out.push({ stream: 'stdout', data }), stderr: (data) => out.push({ stream: 'stderr', data }) }, () =>
+  const gate = new OutputGate(decision.output, { stdout: (data) => out.push({ stream: 'stdout', data }, data.length), stderr: (data) => out.push({ stream: 'stderr', data }, data.length) }, () =>
     stop.abort(new Error('output limit of the policy reached; the command was stopped')),
   );
   const sources = { 1: gate.source('stdout'), 2: gate.source('stderr') };
   const input = execOpts.input === undefined ? null : Buffer.from(execOpts.input).toString('base64');
   const timeoutMs = opts.timeoutMs !== undefined ? opts.timeoutMs : g.ctx.defaultTimeoutMs;
-  const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, decision.cwd, g.securePath, input], { signal, timeoutMs });
+  const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, decision.cwd, g.securePath, input], { signal, timeoutMs, window: STREAM_WINDOW });
   try {
-    for await (const [fd, data] of remote) sources[fd].write(Buffer.from(data, 'base64'));
+    for await (const [fd, data] of remote) {
+      sources[fd].write(Buffer.from(data, 'base64'));
+      // A consumer slower than the command: wait for it, and the host holds the rest back (backpressure).
+      await out.room(STREAM_WINDOW);
+    }
     sources[1].end();
     sources[2].end();
     const r = await remote.result;

@@ -46,6 +46,11 @@ export interface LogRecord {
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number | null;
+  /**
+   * Flow control: at most this many bytes of the call's chunks travel or wait here unconsumed; the host
+   * holds the rest back (a command's output stays in its pipe). Only for callers that take the chunks.
+   */
+  window?: number;
 }
 
 interface Pending {
@@ -102,7 +107,16 @@ export class Link {
   call<C = unknown, R = unknown>(tool: ToolSource, method: string, args: unknown[], opts: CallOptions = {}): CallStream<C, R> {
     const id = this.nextId++;
     const what = `${tool.name}.${method}`;
-    const queue = new ChunkQueue<C, R>();
+    // What the consumer took, acknowledged in quarters of the window (fewer frames than one per chunk).
+    let taken = 0;
+    const window = opts.window;
+    const onTaken = (size: number): void => {
+      taken += size;
+      if (window === undefined || taken < window / 4 || !this.pending.has(id) || this.broken) return;
+      this.send({ t: 'ack', id, n: taken });
+      taken = 0;
+    };
+    const queue = new ChunkQueue<C, R>(window === undefined ? {} : { onTaken });
     let timer: NodeJS.Timeout | undefined;
     const cancel = (why: Error): void => {
       if (!this.pending.has(id)) return;
@@ -126,7 +140,7 @@ export class Link {
     else {
       this.pending.set(id, pending);
       this.watch();
-      const message: Record<string, unknown> = { t: 'call', id, tool: tool.hash, m: method, a: args };
+      const message: Record<string, unknown> = { t: 'call', id, tool: tool.hash, m: method, a: args, ...(window === undefined ? {} : { w: window }) };
       if (!this.sentTools.has(tool.hash)) Object.assign(message, { name: tool.name, src: tool.source });
       try {
         this.send(message);
@@ -197,12 +211,12 @@ export class Link {
       } catch (err) {
         return this.fail(new ProtocolError(`the host sent a malformed frame (${(err as Error).message}); the link is closed`));
       }
-      this.dispatch(message);
+      this.dispatch(message, size);
       if (this.broken) return;
     }
   }
 
-  private dispatch(raw: unknown): void {
+  private dispatch(raw: unknown, size: number): void {
     const m = raw as Record<string, unknown>;
     if (typeof m !== 'object' || m === null || typeof m.t !== 'string') return this.fail(new ProtocolError('the host sent a message without a type; the link is closed'));
     if (this.hello === null && this.helloWaiter) {
@@ -226,7 +240,7 @@ export class Link {
     if (!pending) return;
     switch (m.t) {
       case 'chunk':
-        return pending.queue.push(m.v);
+        return pending.queue.push(m.v, size);
       case 'result':
         return pending.settle(null, m.v);
       case 'error':

@@ -372,6 +372,36 @@ async function pidOf(argv: string[]): Promise<number> {
   throw new Error(`no process ${argv.join(' ')}`);
 }
 
+/** Bytes a process has written so far (/proc/PID/io wchar). */
+const written = (pid: number): number => Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1]);
+
+test('Exec.stream backpressure: a consumer that stops taking chunks pauses the command on the host; taking them resumes it', async (t) => {
+  const flow = '  flow:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: "yes" }\n      - { operation: write_stdout }\n';
+  const { context } = setup(t, flow);
+  const host = await connect('localhost', { context, policy: 'flow' });
+  t.after(() => host.close());
+  const word = `remux-flow-${process.pid}`;
+  const stop = new AbortController();
+  const stream = host.stream(['yes', word], {}, { signal: stop.signal });
+  const chunks = stream[Symbol.asyncIterator]();
+  await chunks.next();
+  const pid = await pidOf(['yes', word]);
+  // Not consumed for a while: the output waiting here stays bounded and `yes` stops writing (its pipe is full).
+  await sleep(500);
+  const paused = written(pid);
+  await sleep(500);
+  assert.equal(written(pid), paused, 'yes went on writing while nobody read');
+  const waiting = (stream as unknown as { bufferedBytes: number }).bufferedBytes;
+  assert.ok(waiting <= 512 * 1024, `${waiting} bytes wait here`);
+  // Taking chunks again lets it go on.
+  let taken = 0;
+  while (taken < 4 << 20) taken += ((await chunks.next()).value as { data: Buffer }).data.length;
+  assert.ok(written(pid) > paused + (2 << 20), 'yes wrote on once its output was taken');
+  stop.abort();
+  await assert.rejects(stream.result);
+  await chunks.return?.();
+});
+
 test('cancellation and timeouts stop the work on the host: the whole process group is killed', async (t) => {
   const { host, audit } = await local(t);
   const controller = new AbortController();

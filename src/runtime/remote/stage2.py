@@ -1,6 +1,6 @@
 # remux runtime, stage 2: the protocol loop in the remote interpreter (Python >= 3.8, stdlib only).
 # Sent by the local side as the first frame after the handshake (stage1.py) and run in stage 1's
-# globals: I and O (the private pipes), rd, put, CAP. Messages: call / cancel / ping (local side),
+# globals: I and O (the private pipes), rd, put, CAP. Messages: call / cancel / ack / ping (local side),
 # chunk / result / error / log / pong (us).
 import threading, traceback, logging, signal, queue
 W = threading.Lock()
@@ -22,15 +22,27 @@ def send(m):
         raise EncodeError('the message is %d bytes, more than the frame cap of %d' % (len(b), CAP))
     with W:
         put(b)
+    return len(b)
 def err(i, e):
     return {'t': 'error', 'id': i, 'type': type(e).__name__, 'message': str(e), 'errno': getattr(e, 'errno', None), 'tb': traceback.format_exc()}
+# Flow control of a call that asks for it (w: its window in bytes): chunks are sent while fewer than w
+# bytes of them wait unacknowledged; then the call's generator is not pulled, so a command's output
+# stays in its pipe and the command blocks. The local side acknowledges (ack {id, n}) what its consumer took.
 class Call:
-    def __init__(s, i):
+    def __init__(s, i, w):
         s.id = i
         s.ev = threading.Event()
         s.kills = []
+        s.w = w
+        s.out = 0
+        s.cv = threading.Condition()
+    def took(s, n):
+        with s.cv:
+            s.out -= n
+            s.cv.notify_all()
     def cancel(s):
         s.ev.set()
+        s.took(0)
         for k in list(s.kills):
             try:
                 k()
@@ -64,7 +76,12 @@ def work(c, f, a):
                 if c.ev.is_set():
                     r.close()
                     raise Cancelled('cancelled')
-                send({'t': 'chunk', 'id': c.id, 'v': x})
+                n = send({'t': 'chunk', 'id': c.id, 'v': x})
+                if c.w:
+                    with c.cv:
+                        c.out += n
+                        while c.out >= c.w and not c.ev.is_set():
+                            c.cv.wait()
         m = {'t': 'result', 'id': c.id, 'v': r}
         send(m)
     except BaseException as e:
@@ -89,10 +106,10 @@ def handle(m):
     if m['t'] == 'ping':
         send({'t': 'pong', 'id': i})
         return
-    if m['t'] == 'cancel':
+    if m['t'] in ('cancel', 'ack'):
         c = C.get(i)
         if c:
-            c.cancel()
+            c.cancel() if m['t'] == 'cancel' else c.took(m['n'])
         return
     if m['t'] != 'call':
         raise ProtocolError('unknown message type %r' % m['t'])
@@ -104,7 +121,7 @@ def handle(m):
     f = T.get(h, {}).get(m['m'])
     if m['m'].startswith('_') or not callable(f):
         raise ProtocolError('no method %r in tool %s' % (m['m'], h))
-    c = C[i] = Call(i)
+    c = C[i] = Call(i, m.get('w'))
     submit((c, f, m['a']))
 # Calls run on worker threads kept between calls (starting a thread costs more than a short call); a
 # worker is started when none is idle, and at most IDLE wait for the next call once a burst is over.
