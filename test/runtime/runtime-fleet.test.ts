@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { createContext, type GatewayContext } from '../../src/core/context.js';
 import { stage0Command, stage1Frame } from '../../src/runtime/bootstrap.js';
-import { connect, DeniedError, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
+import { connect, DeniedError, fanout, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
 import { AuditStore } from '../../src/audit/store.js';
 import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
@@ -104,6 +104,32 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     } finally {
       await fleet.hosts[1]!.heal();
       await host.close();
+    }
+  });
+
+  test('fanout: a host that is down is unreachable in its result; the others go on; concurrency bounds the hosts at once', async () => {
+    fleet.hosts[1]!.kill();
+    try {
+      let inFlight = 0;
+      let most = 0;
+      const results = await fanout(
+        'env=prod',
+        async (host) => {
+          most = Math.max(most, ++inFlight);
+          try {
+            return await host.call(FileSystem.readText, `${root}/a.txt`);
+          } finally {
+            inFlight--;
+          }
+        },
+        { context: ctx, concurrency: 1 },
+      );
+      assert.deepEqual(results.map((r) => [r.host, r.ok, r.ok ? r.value : r.kind]), [['h1', true, 'over ssh\n'], ['h2', false, 'unreachable']]);
+      assert.deepEqual(results.summary, { total: 2, ok: 1, changed: 0, failed: 0, denied: 0, unreachable: 1 });
+      assert.equal(most, 1);
+      await assert.rejects(fanout('env=nowhere', async () => 1, { context: ctx }), /env=nowhere|no host/i);
+    } finally {
+      await fleet.hosts[1]!.restart();
     }
   });
 
