@@ -191,11 +191,16 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
   const input = execOpts.input === undefined ? null : Buffer.from(execOpts.input).toString('base64');
   const timeoutMs = opts.timeoutMs !== undefined ? opts.timeoutMs : g.ctx.defaultTimeoutMs;
   const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, decision.cwd, g.securePath, input], { signal, timeoutMs, window: STREAM_WINDOW });
+  const ended = remote.result.then(
+    () => undefined,
+    () => undefined,
+  );
   try {
     for await (const [fd, data] of remote) {
       sources[fd].write(Buffer.from(data, 'base64'));
-      // A consumer slower than the command: wait for it, and the host holds the rest back (backpressure).
-      await out.room(STREAM_WINDOW);
+      // A consumer slower than the command: wait for it, and the host holds the rest back (backpressure),
+      // until the call ends anyway (a timeout, a cancel, the output cap).
+      await Promise.race([out.room(STREAM_WINDOW), ended]);
     }
     sources[1].end();
     sources[2].end();

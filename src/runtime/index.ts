@@ -109,7 +109,6 @@ export class RuntimeHost {
   }
 }
 
-
 type Contextual = ConnectOptions & { context: RuntimeContext };
 
 async function start(transport: Transport, hostName: string, host: Host | null, opts: Contextual, release?: () => Promise<void>): Promise<RuntimeHost> {

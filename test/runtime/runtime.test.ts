@@ -400,6 +400,11 @@ test('Exec.stream backpressure: a consumer that stops taking chunks pauses the c
   stop.abort();
   await assert.rejects(stream.result);
   await chunks.return?.();
+  // A stream nobody reads still ends with its timeout, and is audited.
+  const unread = host.stream(['yes', word], {}, { timeoutMs: 500 });
+  await assert.rejects(unread.result, CallTimeoutError);
+  const records = context.audit.list().filter((a) => a.begin.argv?.join(' ') === `yes ${word}`);
+  assert.deepEqual(records.map((a) => a.end?.timedOut).sort(), [false, true]);
 });
 
 test('cancellation and timeouts stop the work on the host: the whole process group is killed', async (t) => {
