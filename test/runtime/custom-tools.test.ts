@@ -14,7 +14,7 @@ import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import type { PerformContext } from '../../src/core/perform.js';
 import { createLocalHost } from '../../src/hosts/local.js';
 import { parsePolicies } from '../../src/policy/load.js';
-import { ArgumentTypeError, connect, defineMethod, defineTool, DeniedError, ResultTypeError } from '../../src/runtime/index.js';
+import { ArgumentTypeError, connect, defineMethod, defineTool, DeniedError, RemoteError, ResultTypeError } from '../../src/runtime/index.js';
 import { tempDbPath } from '../audit/helpers.js';
 
 function setup(t: TestContext, code = '      - { operation: execute_code, resource: python3, unsandboxed: true }\n') {
@@ -98,6 +98,9 @@ test('its Python from a file; a value of the wrong shape is a ResultTypeError na
   assert.equal(record?.end?.exitCode, 1);
   assert.match(record?.end?.error ?? '', /declared result type/);
   assert.throws(() => defineTool({ name: 'X', python: { file: join(root, 'missing.py') }, methods: {} }), /cannot read its Python from .*missing\.py/);
+  // Python that does not compile: every call says so (the code is sent once).
+  const Broken = defineTool({ name: 'Broken', python: 'def go(:\n    return 1\n', methods: { go: defineMethod({ args: z.tuple([]), result: z.number(), operations: () => [] }) } });
+  for (let i = 0; i < 2; i++) await assert.rejects(host.call(Broken.go), (e: Error) => e instanceof RemoteError && e.type === 'SyntaxError');
 });
 
 test('arguments of the wrong type are refused before anything reaches the host, and audited', async (t) => {

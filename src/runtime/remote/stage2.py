@@ -24,7 +24,7 @@ def send(m):
         put(b)
     return len(b)
 def err(i, e):
-    return {'t': 'error', 'id': i, 'type': type(e).__name__, 'message': str(e), 'errno': getattr(e, 'errno', None), 'tb': traceback.format_exc()}
+    return {'t': 'error', 'id': i, 'type': type(e).__name__, 'message': str(e), 'errno': getattr(e, 'errno', None), 'tb': ''.join(traceback.format_exception(type(e), e, e.__traceback__))}
 # Flow control of a call that asks for it (w: its window in bytes): chunks are sent while fewer than w
 # bytes of them wait unacknowledged; then the call's generator is not pulled, so a command's output
 # stays in its pipe and the command blocks. The local side acknowledges (ack {id, n}) what its consumer took.
@@ -114,10 +114,17 @@ def handle(m):
     if m['t'] != 'call':
         raise ProtocolError('unknown message type %r' % m['t'])
     h = m['tool']
+    # A tool whose code fails to load keeps failing with that error: the local side sends it only once.
     if 'src' in m:
         g = {'rt': rt, '__name__': m['name']}
-        exec(compile(m['src'], '<remux tool %s>' % m['name'], 'exec'), g)
-        T[h] = g
+        try:
+            exec(compile(m['src'], '<remux tool %s>' % m['name'], 'exec'), g)
+            T[h] = g
+        except Exception as e:
+            T[h] = e
+    if isinstance(T.get(h), Exception):
+        send(err(i, T[h]))
+        return
     f = T.get(h, {}).get(m['m'])
     if m['m'].startswith('_') or not callable(f):
         raise ProtocolError('no method %r in tool %s' % (m['m'], h))
