@@ -46,13 +46,15 @@ export async function benchRuntime(): Promise<BenchResult> {
     'bench.yaml',
     {},
   );
-  const contextFor = (pool: ConnectionPool): PerformContext => ({
+  // The store's other durability, for comparison only: commits not fsynced (survives a process crash, not a power cut).
+  const auditNormal = AuditStore.open(join(dir, 'audit-normal.db'), { durability: 'normal' });
+  const contextFor = (pool: ConnectionPool, store = audit): PerformContext => ({
     principal: { name: 'bench', via: 'cli', scope: ADMIN_SCOPE },
     policies,
     defaultPolicy: 'bench',
     defaultTimeoutMs: null,
     defaultPipefail: false,
-    audit,
+    audit: store,
     host: () => pool.host(entry),
     hostEntry: () => entry,
   });
@@ -75,6 +77,10 @@ export async function benchRuntime(): Promise<BenchResult> {
     const host = await connect(h.name, { context: contextFor(pool) });
     const execP50 = await perCall(() => host.exec(['true']));
     const readP50 = await perCall(() => host.call(FileSystem.readText, file));
+    const unsynced = await connect(h.name, { context: contextFor(pool, auditNormal) });
+    const execNormalP50 = await perCall(() => unsynced.exec(['true']));
+    const readNormalP50 = await perCall(() => unsynced.call(FileSystem.readText, file));
+    await closeQuietly(unsynced);
     // The protocol alone (no policy, no audit): a call that returns at once, on its own channel.
     const link = await Link.open(channelTransport(await pool.host(entry).openStream!(stage0Command()), h.name));
     const noop = toolSource('Noop', 'def f():\n    return None\n');
@@ -102,6 +108,8 @@ export async function benchRuntime(): Promise<BenchResult> {
       freshFirstResultMs: percentile(fresh, 50),
       execTrueP50Ms: execP50,
       readTextP50Ms: readP50,
+      execTrueNormalDurabilityP50Ms: execNormalP50,
+      readTextNormalDurabilityP50Ms: readNormalP50,
       bareCallP50Ms: linkP50,
       bareExecTrueP50Ms: linkExecP50,
       auditBeginEndP50Ms: auditP50,
@@ -113,7 +121,8 @@ export async function benchRuntime(): Promise<BenchResult> {
       `bytes before the handshake: ${before} (stage 0 ${Buffer.byteLength(stage0Command())} + stage 1 ${stage1Frame().length}); rmote 11,117 (${(before / RMOTE_BOOTSTRAP).toFixed(2)}×); ` +
         `then stage 2 (the protocol loop, uncompressed) ${Buffer.byteLength(stage2Source())} B as the first frame once the hello is checked`,
       `fresh SSH connection to first result (readText), median of ${FRESH}: ${fresh.map((x) => x.toFixed(0)).join(', ')} → ${percentile(fresh, 50).toFixed(1)} ms`,
-      `warm, sequential, ${RUNS} each, p50 per call: Exec.command true ${execP50.toFixed(3)} ms, FileSystem.readText ${readP50.toFixed(3)} ms (policy + audit + call); bare protocol: a round trip ${linkP50.toFixed(3)} ms, Exec run of /bin/true ${linkExecP50.toFixed(3)} ms; audit begin + end ${auditP50.toFixed(3)} ms`,
+      `warm, sequential, ${RUNS} each, p50 per call: Exec.command true ${execP50.toFixed(3)} ms, FileSystem.readText ${readP50.toFixed(3)} ms (policy + audit + call); bare protocol: a round trip ${linkP50.toFixed(3)} ms, Exec run of /bin/true ${linkExecP50.toFixed(3)} ms; audit begin + end ${auditP50.toFixed(3)} ms (each committed and fsynced before the call goes on)`,
+      `the same with the audit store at durability normal (commits not fsynced: survives a process crash, not a power cut; for comparison only): Exec.command true ${execNormalP50.toFixed(3)} ms, FileSystem.readText ${readNormalP50.toFixed(3)} ms`,
     ];
     lines.push(
       `${CONCURRENT} concurrent readText calls on one connection: all complete in ${concurrentMs.toFixed(0)} ms; this process (no daemon: the SDK runs in it) RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MB, peak ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; ` +
@@ -135,6 +144,7 @@ export async function benchRuntime(): Promise<BenchResult> {
     return { name: 'runtime (agentless RPC over SSH)', figures, lines };
   } finally {
     audit.close();
+    auditNormal.close();
     await fleet.stop();
     rmSync(dir, { recursive: true, force: true });
   }
