@@ -3,6 +3,7 @@
 // principal), the audit store. One per process, shared by every connect() and fanout() that did not
 // bring their own, and closed (its SSH connections, the audit store) when the last of them lets go.
 import { contextFor, createContext, type GatewayContext } from '../core/context.js';
+import { closeIdle } from './links.js';
 
 let shared: { ctx: GatewayContext; users: number } | null = null;
 
@@ -25,6 +26,7 @@ export async function releaseDefaultContext(ctx: GatewayContext): Promise<void> 
   if (!shared || shared.ctx !== ctx) return;
   if (--shared.users > 0) return;
   shared = null;
+  closeIdle(ctx);
   // The base context behind contextFor's prototype link: closing either closes the same things.
   await ctx.close();
 }

@@ -21,9 +21,11 @@ import type { Host } from '../hosts/types.js';
 import { stage0Command } from './bootstrap.js';
 import { acquireDefaultContext, releaseDefaultContext } from './context.js';
 import { guardedCall, guardedExec, guardedToolCall, type CallDone, type Guard } from './guard.js';
+import { keepIdle, takeIdle } from './links.js';
 import { ResolvedPaths } from './resolved.js';
 import { Link, type CallOptions, type Hello, type LogRecord, type Transport } from './link.js';
-import type { CallStream } from './queue.js';
+import { ChunkQueue, type CallStream } from './queue.js';
+import { ProtocolError } from './errors.js';
 import { channelTransport, processTransport, streamTransport } from './transports.js';
 import type { ExecOptions, ExecResult, Method, OutputChunk, ToolMethod } from './tools.js';
 
@@ -59,6 +61,8 @@ export class RuntimeHost {
     private readonly link: Link,
     /** Lets go of what connect() took for this host (the shared default context). */
     private readonly release: () => Promise<void> = async () => {},
+    /** Where the link may be kept for reuse once closed. */
+    private readonly reuse: { context: object; key: string } | null = null,
   ) {}
 
   get name(): string {
@@ -77,12 +81,13 @@ export class RuntimeHost {
 
   /** call() with a timeout or an AbortSignal: either stops the work on the host. */
   callWith<A extends unknown[], R>(opts: CallOptions, method: Method<A, R> | ToolMethod<A, R>, ...args: A): Promise<R> {
+    if (this.released) return Promise.reject(this.closedError());
     return 'operations' in method ? guardedToolCall(this.guard, method, args, opts) : guardedCall(this.guard, method, args, opts);
   }
 
   /** Exec.command: argv without a shell, its output captured. */
   async exec(argv: readonly string[], execOpts: ExecOptions = {}, opts: CallOptions = {}): Promise<ExecResult> {
-    const stream = guardedExec(this.guard, argv, execOpts, opts);
+    const stream = this.stream(argv, execOpts, opts);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     for await (const chunk of stream) (chunk.stream === 'stdout' ? out : err).push(chunk.data);
@@ -92,13 +97,27 @@ export class RuntimeHost {
 
   /** Exec.stream: the same, its output as it comes. */
   stream(argv: readonly string[], execOpts: ExecOptions = {}, opts: CallOptions = {}): CallStream<OutputChunk, CallDone> {
+    if (this.released) {
+      const failed = new ChunkQueue<OutputChunk, CallDone>();
+      failed.settle(this.closedError());
+      return failed;
+    }
     return guardedExec(this.guard, argv, execOpts, opts);
   }
 
-  /** Ends the interpreter (what still runs is cancelled there) and frees the channel. */
+  /** Its link may serve another host now: a closed host sends nothing more. */
+  private closedError(): ProtocolError {
+    return new ProtocolError(`${this.name}: this runtime connection was closed`);
+  }
+
+  /**
+   * Ends the interpreter (what still runs is cancelled there) and frees the channel; over SSH a quiet
+   * one is kept a while for the next connect() to the host with the same context (links.ts).
+   */
   async close(): Promise<void> {
-    this.link.close();
     if (this.released) return;
+    if (this.reuse) keepIdle(this.reuse.context, this.reuse.key, this.link);
+    else this.link.close();
     this.released = true;
     await this.release();
   }
@@ -112,7 +131,10 @@ export class RuntimeHost {
 type Contextual = ConnectOptions & { context: RuntimeContext };
 
 async function start(transport: Transport, hostName: string, host: Host | null, opts: Contextual, release?: () => Promise<void>): Promise<RuntimeHost> {
-  const link = await Link.open(transport, opts.onLog ? { onLog: opts.onLog } : {});
+  return hostOn(await Link.open(transport, opts.onLog ? { onLog: opts.onLog } : {}), hostName, host, opts, release);
+}
+
+function hostOn(link: Link, hostName: string, host: Host | null, opts: Contextual, release?: () => Promise<void>, reuse: { context: object; key: string } | null = null): RuntimeHost {
   const guard: Guard = {
     ctx: opts.context,
     hostName,
@@ -125,7 +147,7 @@ async function start(transport: Transport, hostName: string, host: Host | null, 
     ...(opts.policy ? { policy: opts.policy } : {}),
     ...(opts.approve ? { approve: opts.approve } : {}),
   };
-  return new RuntimeHost(guard, link, release);
+  return new RuntimeHost(guard, link, release, reuse);
 }
 
 /** An inventory host: over an exec channel of its pooled SSH connection, or a local process for a local host. */
@@ -137,8 +159,11 @@ export async function connect(name: string, opts: ConnectOptions = {}): Promise<
     const host = o.context.host(name);
     if (entry.transport === 'local') return start(processTransport(localProcess(o)), name, host, o, release);
     if (!host.openStream) throw new Error(`${name}: its transport (${entry.transport}) cannot start the runtime`);
-    const stream = await host.openStream(stage0Command(o.python));
-    return start(channelTransport(stream, name), name, host, o, release);
+    const reuse = { context: o.context, key: `${name}\0${o.python ?? 'python3'}` };
+    const kept = takeIdle(reuse.context, reuse.key);
+    if (kept) kept.onLog = o.onLog;
+    const link = kept ?? (await Link.open(channelTransport(await host.openStream(stage0Command(o.python)), name), o.onLog ? { onLog: o.onLog } : {}));
+    return hostOn(link, name, host, o, release, reuse);
   });
 }
 

@@ -78,7 +78,7 @@ export class Link {
 
   private constructor(
     private readonly transport: Transport,
-    private readonly opts: LinkOptions,
+    private opts: LinkOptions,
   ) {
     transport.onData((chunk) => this.receive(chunk));
     transport.onClose((reason) => this.fail(new ProtocolError(reason)));
@@ -101,6 +101,16 @@ export class Link {
 
   get closed(): boolean {
     return this.broken !== null;
+  }
+
+  /** Calls still waiting for their result. */
+  get busy(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /** Where the host's log records go from now on (a link kept for reuse serves its next user). */
+  set onLog(listener: ((record: LogRecord) => void) | undefined) {
+    this.opts = listener ? { ...this.opts, onLog: listener } : {};
   }
 
   /** Calls `method` of `tool` with JSON arguments; the tool's code goes along on its first call on this link. */

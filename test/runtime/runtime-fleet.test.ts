@@ -107,6 +107,25 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     }
   });
 
+  test('a closed quiet connection is kept for the next connect() to the host; a closed host sends nothing more; a busy one is not kept', async () => {
+    const first = await connect('h1', { context: ctx });
+    const pid = first.hello.pid;
+    await first.call(FileSystem.readText, `${root}/a.txt`);
+    await first.close();
+    await assert.rejects(first.call(FileSystem.readText, `${root}/a.txt`), (e: Error) => e instanceof ProtocolError && /closed/.test(e.message));
+    const second = await connect('h1', { context: ctx });
+    assert.equal(second.hello.pid, pid, 'the same interpreter');
+    assert.equal(await second.call(FileSystem.readText, `${root}/a.txt`), 'over ssh\n');
+    // Closed while a call runs: the call is cancelled with the interpreter, which is not kept.
+    const running = second.exec(['sleep', '30']);
+    await new Promise((r) => setTimeout(r, 200));
+    await second.close();
+    await assert.rejects(running, ProtocolError);
+    const third = await connect('h1', { context: ctx });
+    assert.notEqual(third.hello.pid, pid);
+    await third.close();
+  });
+
   test('fanout: a host that is down is unreachable in its result; the others go on; concurrency bounds the hosts at once', async () => {
     fleet.hosts[1]!.kill();
     try {
