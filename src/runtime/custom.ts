@@ -1,9 +1,9 @@
 // Custom tools: a user's own tool, its remote body in Python (a source string or a file), its argument
 // and result types as zod schemas, and the operations each method performs as the policy sees them.
 // Called exactly like a built-in (`host.call(Disk.usage, '/')`) and checked like one (guard.ts
-// guardedToolCall): the declared operations, plus running the interpreter, since the body is arbitrary
-// Python. The code goes to a host on its first call on a connection, keyed by its hash (link.ts), so an
-// edited tool is sent again and an unchanged one never twice.
+// guardedToolCall): the declared operations, plus running the interpreter (an execute_code grant for
+// python3), since the body is arbitrary Python. The code goes to a host on its first call on a
+// connection, keyed by its hash (link.ts), so an edited tool is sent again and an unchanged one never twice.
 //
 //   const Disk = defineTool({
 //     name: 'Disk',
