@@ -195,6 +195,9 @@ out.summary = results.summary;
 out.seen = seen;
 const denied = await fanout('env=prod', (h) => h.call(FileSystem.readText, '/etc/shadow'));
 out.deniedSummary = denied.summary;
+// Back to back: the second fan-out finds each host's interpreter kept from the first.
+const pids = async () => (await fanout('env=prod', async (h) => h.hello.pid)).map((r) => r.value);
+out.samePids = JSON.stringify(await pids()) === JSON.stringify(await pids());
 console.log(JSON.stringify(out));
 `,
       );
@@ -209,6 +212,7 @@ console.log(JSON.stringify(out));
       assert.deepEqual(out.summary, { total: 2, ok: 2, changed: 0, failed: 0, denied: 0, unreachable: 0 });
       assert.deepEqual(out.seen, [['h1', 1, 2], ['h2', 2, 2]]);
       assert.deepEqual(out.deniedSummary, { total: 2, ok: 0, changed: 0, failed: 0, denied: 2, unreachable: 0 });
+      assert.equal(out.samePids, true);
       // Audited in $REMUX_HOME's store, as the local user (the CLI's principal).
       const audit = AuditStore.open(join(h.home, 'audit.db'));
       try {
