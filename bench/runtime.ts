@@ -1,10 +1,11 @@
 // The agentless runtime (src/runtime): bytes sent before the handshake, time to the first result on a
-// fresh SSH connection, and sequential per-call latency on one warm host (Exec.command true and
-// FileSystem.readText, through policy and audit, and the bare protocol beside them), against Mitogen
+// fresh SSH connection, sequential per-call latency on one warm host (Exec.command true and
+// FileSystem.readText, through policy and audit, and the bare protocol beside them), 1,000 calls in
+// flight on one connection, and a fan-out to 20 hosts (runtime-fanout.ts), against Mitogen
 // (Debian python3-mitogen, an anchor in scripts/bench.sh) measured in the same run on the same fleet
 // sshd. rmote 0.3.1 cannot be installed here (no PyPI): its figures are quoted from FIELD-NOTES §5.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,15 +15,17 @@ import type { PerformContext } from '../src/core/perform.js';
 import type { SshHostEntry } from '../src/hosts/inventory.js';
 import { ConnectionPool } from '../src/hosts/pool.js';
 import { parsePolicies } from '../src/policy/load.js';
-import { remoteSource, stage0Command, stage1Frame, toolSource } from '../src/runtime/bootstrap.js';
+import { remoteSource, stage0Command, stage1Frame, stage2Source, toolSource } from '../src/runtime/bootstrap.js';
 import { connect, FileSystem, type RuntimeHost } from '../src/runtime/index.js';
 import { Link } from '../src/runtime/link.js';
 import { channelTransport } from '../src/runtime/transports.js';
 import { startFleet, type FleetHost } from '../test/fleet/fleet.js';
 import { percentile } from './measure.js';
+import { benchRuntimeFanout } from './runtime-fanout.js';
 import type { BenchResult } from './types.js';
 
 const RUNS = 500;
+const CONCURRENT = 1000;
 const FRESH = 5;
 const RMOTE_BOOTSTRAP = 11_117;
 const MITOGEN_PYTHON = '/usr/bin/python3';
@@ -43,13 +46,15 @@ export async function benchRuntime(): Promise<BenchResult> {
     'bench.yaml',
     {},
   );
-  const contextFor = (pool: ConnectionPool): PerformContext => ({
+  // The store's other durability, for comparison only: commits not fsynced (survives a process crash, not a power cut).
+  const auditNormal = AuditStore.open(join(dir, 'audit-normal.db'), { durability: 'normal' });
+  const contextFor = (pool: ConnectionPool, store = audit): PerformContext => ({
     principal: { name: 'bench', via: 'cli', scope: ADMIN_SCOPE },
     policies,
     defaultPolicy: 'bench',
     defaultTimeoutMs: null,
     defaultPipefail: false,
-    audit,
+    audit: store,
     host: () => pool.host(entry),
     hostEntry: () => entry,
   });
@@ -72,6 +77,10 @@ export async function benchRuntime(): Promise<BenchResult> {
     const host = await connect(h.name, { context: contextFor(pool) });
     const execP50 = await perCall(() => host.exec(['true']));
     const readP50 = await perCall(() => host.call(FileSystem.readText, file));
+    const unsynced = await connect(h.name, { context: contextFor(pool, auditNormal) });
+    const execNormalP50 = await perCall(() => unsynced.exec(['true']));
+    const readNormalP50 = await perCall(() => unsynced.call(FileSystem.readText, file));
+    await closeQuietly(unsynced);
     // The protocol alone (no policy, no audit): a call that returns at once, on its own channel.
     const link = await Link.open(channelTransport(await pool.host(entry).openStream!(stage0Command()), h.name));
     const noop = toolSource('Noop', 'def f():\n    return None\n');
@@ -79,6 +88,14 @@ export async function benchRuntime(): Promise<BenchResult> {
     const execTool = toolSource('Exec', remoteSource('tools/exec.py'));
     const linkExecP50 = await perCall(() => link.call(execTool, 'run', [['/bin/true'], null, null, null]).result);
     link.close();
+    // 1,000 calls in flight at once on the one connection: all complete; what memory it took here and on the host.
+    const rssBefore = process.memoryUsage().rss;
+    const t0 = performance.now();
+    const many = await Promise.all(Array.from({ length: CONCURRENT }, () => host.call(FileSystem.readText, file)));
+    const concurrentMs = performance.now() - t0;
+    if (many.some((x) => x !== 'bench\n')) throw new Error('a concurrent call returned something else');
+    const rssAfter = process.memoryUsage().rss;
+    const remotePeakKb = remotePeak(host.hello.pid);
     // What the audit trail costs a call: a begin and an end, each committed before it resolves.
     const auditP50 = await perCall(async () => audit.end(await audit.begin({ principal: 'bench', host: h.name, operation: 'read_file', decision: 'allow' }), { exitCode: 0, durationMs: 0 }));
     await closeQuietly(host);
@@ -91,15 +108,27 @@ export async function benchRuntime(): Promise<BenchResult> {
       freshFirstResultMs: percentile(fresh, 50),
       execTrueP50Ms: execP50,
       readTextP50Ms: readP50,
+      execTrueNormalDurabilityP50Ms: execNormalP50,
+      readTextNormalDurabilityP50Ms: readNormalP50,
       bareCallP50Ms: linkP50,
       bareExecTrueP50Ms: linkExecP50,
       auditBeginEndP50Ms: auditP50,
+      concurrent1000Ms: concurrentMs,
+      concurrent1000RssGrowthMb: (rssAfter - rssBefore) / 2 ** 20,
+      processMaxRssMb: process.resourceUsage().maxRSS / 1024,
     };
     const lines = [
-      `bytes before the handshake: ${before} (stage 0 ${Buffer.byteLength(stage0Command())} + stage 1 ${stage1Frame().length}); rmote 11,117 (${(before / RMOTE_BOOTSTRAP).toFixed(2)}×)`,
+      `bytes before the handshake: ${before} (stage 0 ${Buffer.byteLength(stage0Command())} + stage 1 ${stage1Frame().length}); rmote 11,117 (${(before / RMOTE_BOOTSTRAP).toFixed(2)}×); ` +
+        `then stage 2 (the protocol loop, uncompressed) ${Buffer.byteLength(stage2Source())} B as the first frame once the hello is checked`,
       `fresh SSH connection to first result (readText), median of ${FRESH}: ${fresh.map((x) => x.toFixed(0)).join(', ')} → ${percentile(fresh, 50).toFixed(1)} ms`,
-      `warm, sequential, ${RUNS} each, p50 per call: Exec.command true ${execP50.toFixed(3)} ms, FileSystem.readText ${readP50.toFixed(3)} ms (policy + audit + call); bare protocol: a round trip ${linkP50.toFixed(3)} ms, Exec run of /bin/true ${linkExecP50.toFixed(3)} ms; audit begin + end ${auditP50.toFixed(3)} ms`,
+      `warm, sequential, ${RUNS} each, p50 per call: Exec.command true ${execP50.toFixed(3)} ms, FileSystem.readText ${readP50.toFixed(3)} ms (policy + audit + call); bare protocol: a round trip ${linkP50.toFixed(3)} ms, Exec run of /bin/true ${linkExecP50.toFixed(3)} ms; audit begin + end ${auditP50.toFixed(3)} ms (each committed and fsynced before the call goes on)`,
+      `the same with the audit store at durability normal (commits not fsynced: survives a process crash, not a power cut; for comparison only): Exec.command true ${execNormalP50.toFixed(3)} ms, FileSystem.readText ${readNormalP50.toFixed(3)} ms`,
     ];
+    lines.push(
+      `${CONCURRENT} concurrent readText calls on one connection: all complete in ${concurrentMs.toFixed(0)} ms; this process (no daemon: the SDK runs in it) RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MB, peak ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; ` +
+        `the host's interpreter peak ${remotePeakKb === null ? 'n/a' : `${(remotePeakKb / 1024).toFixed(0)} MB`}`,
+    );
+    if (remotePeakKb !== null) figures.remotePeakRssMb = remotePeakKb / 1024;
     if ('error' in mitogen) lines.push(`Mitogen: not measured (${mitogen.error})`);
     else {
       Object.assign(figures, { mitogenFreshMs: mitogen.fresh, mitogenExecTrueP50Ms: mitogen.exec, mitogenReadP50Ms: mitogen.read });
@@ -109,11 +138,25 @@ export async function benchRuntime(): Promise<BenchResult> {
       );
     }
     lines.push('rmote 0.3.1: not installable here (no PyPI access); FIELD-NOTES §5: 11,117 B bootstrap, about 1.9 ms per call');
+    const fan = await benchRuntimeFanout();
+    Object.assign(figures, fan.figures);
+    lines.push(...fan.lines);
     return { name: 'runtime (agentless RPC over SSH)', figures, lines };
   } finally {
     audit.close();
+    auditNormal.close();
     await fleet.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The peak resident memory (VmHWM, kB) of the host's interpreter: the fleet's hosts share this machine's process table. */
+function remotePeak(pid: number): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
   }
 }
 

@@ -1,6 +1,7 @@
 // `remux rpc HOSTS Tool.method ARGS…`: one runtime call per host (src/runtime), in this process.
 import { EXIT } from '../core/exit-codes.js';
 import type * as RuntimeModule from '../runtime/index.js';
+import type { FanoutResults, HostResult, RuntimeHost } from '../runtime/index.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import { isSingleHostName } from '../hosts/selectors.js';
 import type { Runner } from './client-commands.js';
@@ -14,8 +15,6 @@ type Runtime = typeof RuntimeModule;
 
 /** Stdin beyond this is refused for writeText (the file actions' write cap). */
 const WRITE_MAX_BYTES = 16 << 20;
-
-type Outcome = { ok: true; value: unknown; exitCode: number } | { ok: false; kind: 'failed' | 'denied' | 'unreachable'; error: { type: string; message: string; errno: number | null }; exitCode: number };
 
 export async function rpcCommand(inv: Invocation, runner: Runner, target: string, methodName: string, args: string[], opts: RpcOptions): Promise<number> {
   const runtime = await import('../runtime/index.js');
@@ -39,76 +38,52 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
       inv.stderr.write(`remux: ${rateLimitedMessage(admitted.retryInMs)}\n`);
       return EXIT.RATE_LIMITED;
     }
-    const hosts = isSingleHostName(target) ? [target] : ctx.registry.select(target, ctx.principal);
-    await ctx.registry.prepare(hosts);
     const controller = new AbortController();
     const release = inv.onInterrupt(() => controller.abort());
-    const single = hosts.length === 1 && isSingleHostName(target);
+    const single = isSingleHostName(target);
     const ask = inv.stdinIsTTY && inv.stderrIsTTY && content === null ? approver(inv, controller.signal) : null;
     const callOpts = { signal: controller.signal, ...(timeoutMs !== undefined ? { timeoutMs } : {}) };
 
-    const callOn = async (name: string): Promise<Outcome> => {
-      let host: Awaited<ReturnType<typeof runtime.connect>> | null = null;
-      try {
-        host = await runtime.connect(name, {
-          context: ctx,
-          securePath: ctx.config.exec.secure_path,
-          ...(opts.python ? { python: opts.python } : {}),
-          ...(opts.policy ? { policy: opts.policy } : {}),
-          ...(ask ? { approve: ask } : {}),
-          onLog: (r) => inv.stderr.write(`${name}: ${r.level} ${r.name}: ${r.msg}\n`),
-        });
-        if (methodName === 'Exec.stream') {
-          const stream = host.stream(args, {}, callOpts);
-          for await (const c of stream) {
-            const sink = c.stream === 'stdout' ? inv.stdout : inv.stderr;
-            sink.write(single ? c.data : prefixed(name, c.data));
-          }
-          const done = await stream.result;
-          return { ok: true, value: done, exitCode: done.code ?? EXIT.FAILURE };
+    // What one host does; the value is what render() prints. Exec's own exit status is its outcome.
+    const callOn = async (host: RuntimeHost): Promise<unknown> => {
+      if (methodName === 'Exec.stream') {
+        const stream = host.stream(args, {}, callOpts);
+        for await (const c of stream) {
+          const sink = c.stream === 'stdout' ? inv.stdout : inv.stderr;
+          sink.write(single ? c.data : prefixed(host.name, c.data));
         }
-        if (methodName === 'Exec.command') {
-          const r = await host.exec(args, {}, callOpts);
-          return { ok: true, value: r, exitCode: r.code ?? EXIT.FAILURE };
-        }
-        const m = method as typeof runtime.FileSystem.readText;
-        const callArgs = parsed ?? (methodName === 'FileSystem.writeText' ? [args[0], content, mode === undefined ? {} : { mode }] : [args[0]]);
-        const value = await host.callWith(callOpts, m as never, ...(callArgs as never[]));
-        return { ok: true, value, exitCode: EXIT.OK };
-      } catch (err) {
-        return failure(runtime, err);
-      } finally {
-        await host?.close();
+        return stream.result;
       }
+      if (methodName === 'Exec.command') return host.exec(args, {}, callOpts);
+      const m = method as typeof runtime.FileSystem.readText;
+      const callArgs = parsed ?? (methodName === 'FileSystem.writeText' ? [args[0], content, mode === undefined ? {} : { mode }] : [args[0]]);
+      return host.callWith(callOpts, m as never, ...(callArgs as never[]));
     };
 
-    const results = new Map<string, Outcome>();
-    const concurrency = Math.max(1, ctx.config.fanout.concurrency);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < hosts.length) {
-        const name = hosts[next++] as string;
-        const outcome = await callOn(name);
-        results.set(name, outcome);
-        render(inv, name, methodName, outcome, opts.json === true, single);
-      }
-    };
+    let results: FanoutResults<unknown>;
     try {
-      await Promise.all(Array.from({ length: Math.min(concurrency, hosts.length) }, worker));
+      results = await runtime.fanout(target, callOn, {
+        context: ctx,
+        securePath: ctx.config.exec.secure_path,
+        ...(opts.python ? { python: opts.python } : {}),
+        ...(opts.policy ? { policy: opts.policy } : {}),
+        ...(ask ? { approve: ask } : {}),
+        onLog: (name, r) => inv.stderr.write(`${name}: ${r.level} ${r.name}: ${r.msg}\n`),
+        onProgress: (r) => render(inv, r, methodName, opts.json === true, single),
+      });
     } finally {
       release();
     }
-    const all = [...results.values()];
-    if (single) return all[0]?.exitCode ?? EXIT.FAILURE;
-    const count = (p: (o: Outcome) => boolean): number => all.filter(p).length;
-    const changed = count((o) => o.ok && isChanged(o.value));
-    const ok = count((o) => o.ok && o.exitCode === 0);
-    const summary = `${hosts.length} hosts: ${changed} changed, ${ok} ok, ${count((o) => (!o.ok && o.kind === 'failed') || (o.ok && o.exitCode !== 0))} failed, ${count((o) => !o.ok && o.kind === 'denied')} denied, ${count((o) => !o.ok && o.kind === 'unreachable')} unreachable`;
-    if (opts.json) inv.stdout.write(`${JSON.stringify({ summary: { hosts: hosts.length, changed, ok, failed: hosts.length - ok } })}\n`);
-    else inv.stderr.write(`${summary}\n`);
-    if (all.every((o) => o.exitCode === 0)) return EXIT.OK;
-    if (all.some((o) => !o.ok && o.kind === 'unreachable')) return EXIT.TRANSPORT;
-    if (all.some((o) => !o.ok && o.kind === 'denied')) return EXIT.DENIED;
+    const codes = results.map((r) => exitCodeOf(runtime, r));
+    if (single) return codes[0] ?? EXIT.FAILURE;
+    // A command that ran but exited non-zero is a failure of its host.
+    const exitedBadly = results.filter((r, i) => r.ok && codes[i] !== EXIT.OK).length;
+    const s = { ...results.summary, ok: results.summary.ok - exitedBadly, failed: results.summary.failed + exitedBadly };
+    if (opts.json) inv.stdout.write(`${JSON.stringify({ summary: { hosts: s.total, changed: s.changed, ok: s.ok, failed: s.total - s.ok } })}\n`);
+    else inv.stderr.write(`${s.total} hosts: ${s.changed} changed, ${s.ok} ok, ${s.failed} failed, ${s.denied} denied, ${s.unreachable} unreachable\n`);
+    if (codes.every((c) => c === EXIT.OK)) return EXIT.OK;
+    if (s.unreachable > 0) return EXIT.TRANSPORT;
+    if (s.denied > 0) return EXIT.DENIED;
     return EXIT.FAILURE;
   } finally {
     await runner.close();
@@ -124,36 +99,40 @@ function cliArgs(runtime: Runtime, methodName: string, spec: RuntimeModule.CliSp
   }
 }
 
-function failure(runtime: Runtime, err: unknown): Outcome {
-  if (err instanceof runtime.ArgumentError) return { ok: false, kind: 'failed', error: { type: 'ArgumentError', message: err.message, errno: null }, exitCode: EXIT.USAGE };
-  if (err instanceof runtime.DeniedError) return { ok: false, kind: 'denied', error: { type: 'DeniedError', message: err.message, errno: null }, exitCode: EXIT.DENIED };
-  if (err instanceof runtime.RemoteError) return { ok: false, kind: 'failed', error: { type: err.type, message: err.message, errno: err.errno }, exitCode: EXIT.FAILURE };
-  const e = err instanceof Error ? err : new Error(String(err));
-  if (e instanceof runtime.CallTimeoutError) return { ok: false, kind: 'failed', error: { type: e.name, message: e.message, errno: null }, exitCode: EXIT.FAILURE };
-  return { ok: false, kind: 'unreachable', error: { type: e.name, message: e.message, errno: null }, exitCode: EXIT.TRANSPORT };
+/** One host's exit status: Exec's own, 0 for any other value, 2 for arguments the method refused, else the kind of failure's. */
+function exitCodeOf(runtime: Runtime, r: HostResult<unknown>): number {
+  if (!r.ok) {
+    if (r.error instanceof runtime.ArgumentError) return EXIT.USAGE;
+    return r.kind === 'denied' ? EXIT.DENIED : r.kind === 'unreachable' ? EXIT.TRANSPORT : EXIT.FAILURE;
+  }
+  const v = r.value as { code?: unknown; truncated?: unknown } | null;
+  if (typeof v === 'object' && v !== null && 'truncated' in v && 'code' in v) return typeof v.code === 'number' ? v.code : EXIT.FAILURE;
+  return EXIT.OK;
 }
 
-function isChanged(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && (value as { changed?: unknown }).changed === true;
+function errorJson(err: Error): { type: string; message: string; errno: number | null } {
+  const e = err as Error & { type?: unknown; errno?: unknown };
+  return { type: typeof e.type === 'string' ? e.type : e.name, message: e.message, errno: typeof e.errno === 'number' ? e.errno : null };
 }
 
-function render(inv: Invocation, host: string, method: string, o: Outcome, json: boolean, single: boolean): void {
+function render(inv: Invocation, r: HostResult<unknown>, method: string, json: boolean, single: boolean): void {
+  const host = r.host;
   if (json) {
-    const value = o.ok && Buffer.isBuffer(o.value) ? o.value.toString('base64') : o.ok ? o.value : undefined;
-    inv.stdout.write(`${JSON.stringify(o.ok ? { host, ok: true, value } : { host, ok: false, error: o.error })}\n`);
+    const value = r.ok && Buffer.isBuffer(r.value) ? r.value.toString('base64') : r.ok ? r.value : undefined;
+    inv.stdout.write(`${JSON.stringify(r.ok ? { host, ok: true, value } : { host, ok: false, error: errorJson(r.error) })}\n`);
     return;
   }
-  if (!o.ok) {
-    inv.stderr.write(`${single ? 'remux' : host}: ${o.error.message}\n`);
+  if (!r.ok) {
+    inv.stderr.write(`${single ? 'remux' : host}: ${r.error.message}\n`);
     return;
   }
-  const v = o.value;
+  const v = r.value;
   let text: string | Buffer;
   if (method === 'Exec.stream') return;
   if (method === 'Exec.command') {
-    const r = v as { stdout: string; stderr: string };
-    inv.stdout.write(single ? r.stdout : prefixed(host, Buffer.from(r.stdout)));
-    inv.stderr.write(single ? r.stderr : prefixed(host, Buffer.from(r.stderr)));
+    const x = v as { stdout: string; stderr: string };
+    inv.stdout.write(single ? x.stdout : prefixed(host, Buffer.from(x.stdout)));
+    inv.stderr.write(single ? x.stderr : prefixed(host, Buffer.from(x.stderr)));
     return;
   }
   if (Buffer.isBuffer(v) || typeof v === 'string') text = v;

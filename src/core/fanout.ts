@@ -31,17 +31,22 @@ export async function fanOut(
   const results = new Map<string, PerformResult>();
   // Every host's command listens on the one cancel signal: that many listeners is by design.
   if (opts.signal) setMaxListeners(0, opts.signal);
+  await eachBounded(hosts, opts.concurrency, async (host) => {
+    // stdin goes to a command on one host only: a fan-out gets none.
+    const result = await performOne(ctx, host, actionFor(host), events, { ...opts, stdin: hosts.length === 1 ? opts.stdin : null });
+    results.set(host, result);
+    events.onResult(host, result);
+  });
+  return results;
+}
+
+/** Runs `work` on every item, at most `concurrency` at once, in order of starting; `work` must not throw. */
+export async function eachBounded<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < hosts.length) {
-      const host = hosts[next++]!;
-      const result = await performOne(ctx, host, actionFor(host), events, { ...opts, stdin: hosts.length === 1 ? opts.stdin : null });
-      results.set(host, result);
-      events.onResult(host, result);
-    }
+    while (next < items.length) await work(items[next++] as T);
   };
-  await Promise.all(Array.from({ length: Math.min(opts.concurrency, hosts.length) }, worker));
-  return results;
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, concurrency), items.length) }, worker));
 }
 
 async function performOne(ctx: PerformContext, host: string, action: Action, events: FanoutEvents, opts: FanoutOptions): Promise<PerformResult> {

@@ -1,6 +1,8 @@
 // What starts the runtime on a host: stage 0, a one-line `python3 -c` program given as the command's
-// argv, reads a length-prefixed zlib stage 1 (remote/stage1.py) from stdin and runs it. Stage 1 speaks
-// the protocol (link.ts). Tool code (remote/tools/*.py) is not part of it: it is sent on first use.
+// argv, reads a length-prefixed zlib stage 1 (remote/stage1.py) from stdin and runs it. Stage 1 is only
+// what must come before the handshake: it protects the stream and says hello. Once the local side has
+// checked the hello (version, Python) it sends stage 2 (remote/stage2.py, the protocol loop) as the
+// first frame (link.ts). Tool code (remote/tools/*.py) is not part of either: it is sent on first use.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +56,13 @@ export function stage0Argv(python = 'python3'): string[] {
 /** The same as one sh command line, for an SSH exec channel. */
 export function stage0Command(python = 'python3'): string {
   return `exec ${stage0Argv(python).map(quoteWord).join(' ')}`;
+}
+
+let stage2: string | null = null;
+
+/** The protocol loop, sent as the first frame after the handshake. */
+export function stage2Source(): string {
+  return (stage2 ??= minify(remoteSource('stage2.py')));
 }
 
 /** A tool's remote code, keyed by its content hash: a changed tool is a different key, so it is sent again. */

@@ -42,3 +42,28 @@ export class DeniedError extends Error {
     this.name = 'DeniedError';
   }
 }
+
+/** A custom tool's value from the host does not have the type its definition declares. */
+export class ResultTypeError extends Error {
+  constructor(
+    what: string,
+    /** What is wrong, where in the value (zod's issues, pretty-printed). */
+    readonly problems: string,
+  ) {
+    super(`${what}: the host's value does not have the declared result type:\n${problems}`);
+    this.name = 'ResultTypeError';
+  }
+}
+
+/** A custom tool's arguments do not have the types its definition declares: nothing was sent. */
+export class ArgumentTypeError extends TypeError {
+  constructor(
+    what: string,
+    readonly problems: string,
+    /** The audit record of the refusal, once recorded. */
+    public actionId: number | null = null,
+  ) {
+    super(`${what}: the arguments do not have the declared types:\n${problems}`);
+    this.name = 'ArgumentTypeError';
+  }
+}

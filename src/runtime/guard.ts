@@ -14,20 +14,24 @@ import { EXIT } from '../core/exit-codes.js';
 import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perform-file.js';
 import { askedFor, enforcementOn, errorText, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
-import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
+import type { Action, ApprovalSubject, ExecAction, FileAction, Outcome, PerformIO } from '../core/types.js';
 import { OutputGate } from '../exec/output.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { evaluate, evaluatePath } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { Check, Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
-import { DeniedError, CallTimeoutError, RemoteError } from './errors.js';
+import { ArgumentTypeError, DeniedError, CallTimeoutError, RemoteError, ResultTypeError } from './errors.js';
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
 import { renderCallArgs } from './call-args.js';
 import { auditOperation, combine, describeOperations, nothingTouched, operationTarget, treeChecks } from './checks.js';
 import { ArgumentError, type Method, type Operation, type Resolved } from './method.js';
-import { Exec, FileSystem, type ExecOptions, type OutputChunk } from './tools.js';
+import type { ResolvedPaths } from './resolved.js';
+import { Exec, FileSystem, type ExecOptions, type OutputChunk, type ToolMethod } from './tools.js';
+
+/** Output of a running command in flight or waiting for its consumer, at most (link.ts CallOptions.window). */
+const STREAM_WINDOW = 256 * 1024;
 
 /** Rule prefixes may need a second round of answers from the host; more never happens (as perform-file). */
 const MAX_RESOLVE_ROUNDS = 3;
@@ -39,10 +43,14 @@ export interface Guard {
   /** The inventory host, for its sandbox support; null for a runtime on a given stdin/stdout pair. */
   host: Host | null;
   link: Link;
+  /** The interpreter the runtime runs in on the host (as the policy sees a custom tool's code run). */
+  python: string;
   /** Where Exec looks programs up (and the policy resolves them): never the caller's PATH. */
   securePath: string;
   /** Program lookups on this host, kept briefly as the SSH pool keeps its own (hosts/remote-resolver.ts). */
   whichCache: WhichCache;
+  /** File methods' path resolutions on this host, kept briefly (resolved.ts says why that is safe). */
+  resolvedPaths: ResolvedPaths;
   policy?: string;
   approve?: PerformIO['approve'];
 }
@@ -127,7 +135,8 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   }
   let checked: Checked | { refusal: string };
   try {
-    checked = await checkOperations(g, policy, method.name, declared, opts);
+    // FileSystem's methods open what was checked without following a symlink: their answers may be reused briefly (resolved.ts).
+    checked = await checkOperations(g, policy, method.name, declared, opts, method.tool === FileSystem.readText.tool);
   } catch (err) {
     return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot resolve what it touches on ${g.hostName}: ${errorText(err)}`);
   }
@@ -164,7 +173,7 @@ interface Checked {
 }
 
 /** Every declared operation decided; paths and programs resolved on the host, in one round each where it can. */
-async function checkOperations(g: Guard, policy: Policy, name: string, ops: readonly Operation[], opts: CallOptions): Promise<Checked | { refusal: string }> {
+async function checkOperations(g: Guard, policy: Policy, name: string, ops: readonly Operation[], opts: CallOptions, reusePaths = false): Promise<Checked | { refusal: string }> {
   const resolved: Resolved = { paths: {}, programs: {}, path: g.securePath, host: { name: g.hostName, labels: { ...(g.ctx.hostEntry(g.hostName)?.labels ?? {}) } } };
   if (ops.length === 0) return { decision: nothingTouched(policy, name), resolved, resources: [] };
   const commands = ops.filter((op): op is Extract<Operation, { kind: 'exec' }> => op.kind === 'exec');
@@ -187,7 +196,8 @@ async function checkOperations(g: Guard, policy: Policy, name: string, ops: read
       });
     }
   }
-  const resolve = (paths: string[]): Promise<Answer[]> => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result;
+  const ask = (paths: string[]): Promise<Answer[]> => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result;
+  const resolve = reusePaths ? (paths: string[]): Promise<Answer[]> => g.resolvedPaths.resolve(paths, ask) : ask;
   const fileDecisions = await Promise.all(
     files.map(async (op) => {
       const { decision, resolved: answer } = await decide(policy, FILE_OPERATIONS[op.kind], op.path, { resolve });
@@ -293,15 +303,24 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
   // The output cap stops the command: our own abort, joined with the caller's.
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-  const gate = new OutputGate(decision.output, { stdout: (data) => out.push({ stream: 'stdout', data }), stderr: (data) => out.push({ stream: 'stderr', data }) }, () =>
+  const gate = new OutputGate(decision.output, { stdout: (data) => out.push({ stream: 'stdout', data }, data.length), stderr: (data) => out.push({ stream: 'stderr', data }, data.length) }, () =>
     stop.abort(new Error('output limit of the policy reached; the command was stopped')),
   );
   const sources = { 1: gate.source('stdout'), 2: gate.source('stderr') };
   const input = execOpts.input === undefined ? null : Buffer.from(execOpts.input).toString('base64');
   const timeoutMs = opts.timeoutMs !== undefined ? opts.timeoutMs : g.ctx.defaultTimeoutMs;
-  const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, decision.cwd, g.securePath, input], { signal, timeoutMs });
+  const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, decision.cwd, g.securePath, input], { signal, timeoutMs, window: STREAM_WINDOW });
+  const ended = remote.result.then(
+    () => undefined,
+    () => undefined,
+  );
   try {
-    for await (const [fd, data] of remote) sources[fd].write(Buffer.from(data, 'base64'));
+    for await (const [fd, data] of remote) {
+      sources[fd].write(Buffer.from(data, 'base64'));
+      // A consumer slower than the command: wait for it, and the host holds the rest back (backpressure),
+      // until the call ends anyway (a timeout, a cancel, the output cap).
+      await Promise.race([out.room(STREAM_WINDOW), ended]);
+    }
     sources[1].end();
     sources[2].end();
     const r = await remote.result;
@@ -376,5 +395,97 @@ async function decideCommand(g: Guard, policy: Policy, list: CommandList, cwd: s
       programs.set(askPrograms[i] as string, a);
       g.whichCache.set(askPrograms[i] as string, a);
     });
+  }
+}
+
+/**
+ * A method that declares its operations (ToolMethod: custom tools): its arguments parsed, then every
+ * operation checked like its front-end action (files on the path as resolved on the host, commands as
+ * `client run` parses them; a tool whose Python is the caller's also as running the interpreter), then
+ * one audit record for the call, one ask if any check asks, the call, and its value checked by the
+ * method's result type. A method that declares nothing is refused: nothing unchecked reaches a host.
+ */
+export async function guardedToolCall<A extends unknown[], R>(g: Guard, method: ToolMethod<A, R>, raw: unknown[], opts: CallOptions = {}): Promise<R> {
+  const started = performance.now();
+  const whole: ExecAction = { kind: 'exec', host: g.hostName, command: method.name, ...(g.policy ? { policy: g.policy } : {}) };
+  const asked: Asked = { ...askedFor(g.ctx, whole), operation: 'runtime.call', command: method.name };
+  const policy = await admitted(g, whole, asked, started);
+  let args: A;
+  try {
+    args = method.parseArgs(raw);
+  } catch (err) {
+    const r = await refuse(g.ctx, asked, started, 'rejected', EXIT.USAGE, errorText(err), null);
+    if (err instanceof ArgumentTypeError) err.actionId = r.actionId;
+    throw err;
+  }
+  const ops = method.operations(...args);
+  if (method.runsCallerCode) ops.push({ kind: 'exec', argv: [g.python] });
+  asked.resource = ops.map(operationText).join('; ');
+  if (ops.length === 0) return refused(g, asked, started, 'denied', EXIT.DENIED, `${method.name} declares no operation for the policy to check; it is not run`);
+  const checked: Array<{ action: ExecAction | FileAction; decision: Decision }> = [];
+  for (const op of ops) {
+    const one = await checkOperation(g, policy, method.name, op, opts);
+    if ('refusal' in one) return refused(g, asked, started, one.outcome, one.exitCode, one.refusal, one.decision);
+    checked.push(one);
+  }
+  // The first that asks speaks for the call (its rule and reason); else the first.
+  const lead = checked.find((c) => c.decision.effect === 'ask') ?? (checked[0] as (typeof checked)[number]);
+  const actionId = await g.ctx.audit.begin({ ...asked, decision: lead.decision.effect, rule: ruleText(lead.decision), reason: lead.decision.reason });
+  const asking = await settleAsk(g.ctx, lead.action, lead.decision, io(g), actionId, started);
+  if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
+  try {
+    const value = method.decode(await g.link.call(method.tool, method.remote, args, opts).result);
+    await g.ctx.audit.end(actionId, { exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
+    return value;
+  } catch (err) {
+    await g.ctx.audit.end(actionId, {
+      exitCode: err instanceof RemoteError || err instanceof ResultTypeError ? EXIT.FAILURE : EXIT.TRANSPORT,
+      durationMs: performance.now() - started,
+      timedOut: err instanceof CallTimeoutError,
+      error: errorText(err),
+    });
+    throw err;
+  }
+}
+
+function operationText(op: Operation): string {
+  return op.kind === 'exec' ? `execute ${op.argv.join(' ')}` : `${FILE_OPERATIONS[op.kind]} ${op.path}`;
+}
+
+type OperationChecked = { action: ExecAction | FileAction; decision: Decision } | { refusal: string; outcome: Outcome; exitCode: number; decision: Decision | null };
+
+/** One declared operation against the policy, as the front-end action it is. */
+async function checkOperation(g: Guard, policy: Policy, what: string, op: Operation, opts: CallOptions): Promise<OperationChecked> {
+  const policyName = g.policy ? { policy: g.policy } : {};
+  if (op.kind !== 'exec') {
+    const action: FileAction = op.kind === 'file.write' ? { kind: op.kind, host: g.hostName, path: op.path, content: op.content ?? '', ...policyName } : { kind: op.kind, host: g.hostName, path: op.path, ...policyName };
+    const problem = pathProblem(op.path);
+    if (problem) return { refusal: `${what} ${JSON.stringify(op.path)}: ${problem}`, outcome: 'rejected', exitCode: EXIT.USAGE, decision: null };
+    try {
+      const { decision, resolved } = await decide(policy, FILE_OPERATIONS[op.kind], op.path, { resolve: (paths) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result });
+      if (decision.effect === 'deny' || 'error' in resolved) return { refusal: decision.reason, outcome: 'denied', exitCode: EXIT.DENIED, decision };
+      return { action, decision };
+    } catch (err) {
+      return { refusal: `${what}: cannot resolve ${op.path} on ${g.hostName}: ${errorText(err)}`, outcome: 'unreachable', exitCode: EXIT.TRANSPORT, decision: null };
+    }
+  }
+  const list: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: [...op.argv], redirects: [], pos: 0 }] } }] };
+  const command = renderCommandList(list);
+  const action: ExecAction = { kind: 'exec', host: g.hostName, command, ...(op.cwd ? { cwd: op.cwd } : {}), ...policyName };
+  let parsed: CommandList;
+  try {
+    parsed = parseCommand(command);
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+    return { refusal: `${what}: ${err.message}`, outcome: 'rejected', exitCode: EXIT.USAGE, decision: null };
+  }
+  const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
+  if ('refusal' in enforcement) return { refusal: enforcement.refusal, outcome: 'denied', exitCode: EXIT.DENIED, decision: null };
+  try {
+    const decision = await decideCommand(g, policy, parsed, op.cwd ?? g.link.hello?.cwd ?? '/', enforcement, opts);
+    if (decision.effect === 'deny') return { refusal: `${what} runs \`${command}\`: ${decision.reason}`, outcome: 'denied', exitCode: EXIT.DENIED, decision };
+    return { action, decision };
+  } catch (err) {
+    return { refusal: `${what}: cannot resolve the command's paths on ${g.hostName}: ${errorText(err)}`, outcome: 'unreachable', exitCode: EXIT.TRANSPORT, decision: null };
   }
 }

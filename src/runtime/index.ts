@@ -1,40 +1,54 @@
 // The agentless runtime: typed calls into a bare python3 on a host (≥ 3.8, stdlib only), nothing
 // installed there. connect('web1') bootstraps over the host's pooled SSH connection (or a local
-// process for the local host); connectStreams() over any stdin/stdout pair. Every call is checked
-// and audited (guard.ts) before it is sent.
+// process for the local host); connectStreams() over any stdin/stdout pair; fanout() over a
+// selector's hosts. Every call is checked and audited (guard.ts) before it is sent. Without a
+// `context` option they act as the CLI does: the user's $REMUX_HOME files (runtime/context.ts).
+// Published as `remux/runtime` (package.json "exports"), the tools as `remux/runtime/tools`.
 //
-//   const host = await connect('web1');
+//   await using host = await connect('web1');
 //   const text = await host.call(FileSystem.readText, '/etc/hostname');
 //   const r = await host.exec(['uname', '-r']);            // { code, stdout, stderr, … }
 //   for await (const c of host.stream(['journalctl', '-f'])) …
 //   await host.close();
 import type { Readable, Writable } from 'node:stream';
 import { DEFAULT_SECURE_PATH } from '../config/config.js';
+import type { GatewayContext } from '../core/context.js';
 import type { PerformContext } from '../core/perform.js';
 import type { PerformIO } from '../core/types.js';
 import { commandEnv } from '../hosts/local.js';
 import { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { stage0Command } from './bootstrap.js';
-import { guardedCall, guardedExec, type CallDone, type Guard } from './guard.js';
+import { acquireDefaultContext, releaseDefaultContext } from './context.js';
+import { guardedCall, guardedExec, guardedToolCall, type CallDone, type Guard } from './guard.js';
+import { keepIdle, takeIdle } from './links.js';
+import { ResolvedPaths } from './resolved.js';
 import { Link, type CallOptions, type Hello, type LogRecord, type Transport } from './link.js';
-import type { CallStream } from './queue.js';
+import { ChunkQueue, type CallStream } from './queue.js';
+import { ProtocolError } from './errors.js';
 import { channelTransport, processTransport, streamTransport } from './transports.js';
 import { Template, type RenderOptions, type Variables } from './template.js';
-import type { ExecOptions, ExecResult, Method, OutputChunk } from './tools.js';
+import type { ExecOptions, ExecResult, Method, OutputChunk, ToolMethod } from './tools.js';
 
-export { Apt, AptRepository, ArgumentError, Exec, FileSystem, Logger, METHODS, Pacman, PacmanRepository, Quit, Service, User } from './tools.js';
+export { Apt, AptRepository, ArgumentError, defineMethod, defineTool, Exec, FileSystem, Logger, METHODS, Pacman, PacmanRepository, Quit, Service, User } from './tools.js';
+export type { ExecOptions, ExecResult, MethodDefinition, OutputChunk, Stat, Tool, ToolDefinition, ToolMethod } from './tools.js';
 export { parseCallArgs } from './call-args.js';
 export { Template } from './template.js';
 export type { RenderOptions, TemplateFileOptions, TemplateFileResult, Variables } from './template.js';
-export { CallTimeoutError, DeniedError, ProtocolError, RemoteError } from './errors.js';
+export { ArgumentTypeError, CallTimeoutError, DeniedError, ProtocolError, RemoteError, ResultTypeError } from './errors.js';
 export { stage0Argv } from './bootstrap.js';
 export type { CallOptions, Hello, LogRecord } from './link.js';
 export type { CliSpec, Method, Operation } from './method.js';
+export type { CallStream } from './queue.js';
+export type { CallDone } from './guard.js';
+export { fanout, type FanoutOptions, type FanoutResults, type FanoutSummary, type HostResult } from './fanout.js';
+
+/** A context that can also pick hosts by selector and reach them (the CLI's and the daemon's). */
+export type RuntimeContext = PerformContext & Partial<Pick<GatewayContext, 'registry' | 'config'>>;
 
 export interface ConnectOptions {
-  /** Who calls, under which policies, audited where. */
-  context: PerformContext;
+  /** Who calls, under which policies, audited where; default: the CLI's, from $REMUX_HOME (closed with the last host using it). */
+  context?: RuntimeContext;
   /** The interpreter on the host; default python3. */
   python?: string;
   /** Policy name; the principal's default when absent. */
@@ -45,9 +59,15 @@ export interface ConnectOptions {
 }
 
 export class RuntimeHost {
+  private released = false;
+
   constructor(
     private readonly guard: Guard,
     private readonly link: Link,
+    /** Lets go of what connect() took for this host (the shared default context). */
+    private readonly release: () => Promise<void> = async () => {},
+    /** Where the link may be kept for reuse once closed. */
+    private readonly reuse: { context: object; key: string } | null = null,
   ) {}
 
   get name(): string {
@@ -59,18 +79,20 @@ export class RuntimeHost {
     return this.link.hello as Hello;
   }
 
-  call<A extends unknown[], R, F>(method: Method<A, R, F>, ...args: A): Promise<R> {
-    return guardedCall(this.guard, method, args);
+  /** A tool's method, built in or custom (defineTool), checked and audited, its value typed. */
+  call<A extends unknown[], R, F>(method: Method<A, R, F> | ToolMethod<A, R>, ...args: A): Promise<R> {
+    return this.callWith({}, method, ...args);
   }
 
   /** call() with a timeout or an AbortSignal: either stops the work on the host. */
-  callWith<A extends unknown[], R, F>(opts: CallOptions, method: Method<A, R, F>, ...args: A): Promise<R> {
-    return guardedCall(this.guard, method, args, opts);
+  callWith<A extends unknown[], R, F>(opts: CallOptions, method: Method<A, R, F> | ToolMethod<A, R>, ...args: A): Promise<R> {
+    if (this.released) return Promise.reject(this.closedError());
+    return 'parseArgs' in method ? guardedToolCall(this.guard, method, args, opts) : guardedCall(this.guard, method, args, opts);
   }
 
   /** Exec.command: argv without a shell, its output captured. */
   async exec(argv: readonly string[], execOpts: ExecOptions = {}, opts: CallOptions = {}): Promise<ExecResult> {
-    const stream = guardedExec(this.guard, argv, execOpts, opts);
+    const stream = this.stream(argv, execOpts, opts);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     for await (const chunk of stream) (chunk.stream === 'stdout' ? out : err).push(chunk.data);
@@ -80,54 +102,105 @@ export class RuntimeHost {
 
   /** Exec.stream: the same, its output as it comes. */
   stream(argv: readonly string[], execOpts: ExecOptions = {}, opts: CallOptions = {}): CallStream<OutputChunk, CallDone> {
+    if (this.released) {
+      const failed = new ChunkQueue<OutputChunk, CallDone>();
+      failed.settle(this.closedError());
+      return failed;
+    }
     return guardedExec(this.guard, argv, execOpts, opts);
   }
 
-  /** Ends the interpreter (what still runs is cancelled there) and frees the channel. */
+  /** Its link may serve another host now: a closed host sends nothing more. */
+  private closedError(): ProtocolError {
+    return new ProtocolError(`${this.name}: this runtime connection was closed`);
+  }
+
+  /**
+   * Ends the interpreter (what still runs is cancelled there) and frees the channel; over SSH a quiet
+   * one is kept a while for the next connect() to the host with the same context (links.ts).
+   */
   async close(): Promise<void> {
-    this.link.close();
+    if (this.released) return;
+    if (this.reuse) keepIdle(this.reuse.context, this.reuse.key, this.link);
+    else this.link.close();
+    this.released = true;
+    await this.release();
+  }
+
+  /** `await using host = await connect(…)` (Node ≥ 20.4 has Symbol.asyncDispose). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 
-// `await using host = await connect(…)` where the runtime has Symbol.asyncDispose (Node ≥ 20.4).
-const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
-if (asyncDispose) Object.defineProperty(RuntimeHost.prototype, asyncDispose, { value: RuntimeHost.prototype.close });
+type Contextual = ConnectOptions & { context: RuntimeContext };
 
-async function start(transport: Transport, hostName: string, host: Host | null, opts: ConnectOptions): Promise<RuntimeHost> {
-  const link = await Link.open(transport, opts.onLog ? { onLog: opts.onLog } : {});
+async function start(transport: Transport, hostName: string, host: Host | null, opts: Contextual, release?: () => Promise<void>): Promise<RuntimeHost> {
+  return hostOn(await Link.open(transport, opts.onLog ? { onLog: opts.onLog } : {}), hostName, host, opts, release);
+}
+
+function hostOn(link: Link, hostName: string, host: Host | null, opts: Contextual, release?: () => Promise<void>, reuse: { context: object; key: string } | null = null): RuntimeHost {
   const guard: Guard = {
     ctx: opts.context,
     hostName,
     host,
     link,
-    securePath: opts.securePath ?? DEFAULT_SECURE_PATH,
+    python: opts.python ?? 'python3',
+    securePath: securePathOf(opts),
     whichCache: new WhichCache(),
+    resolvedPaths: new ResolvedPaths(),
     ...(opts.policy ? { policy: opts.policy } : {}),
     ...(opts.approve ? { approve: opts.approve } : {}),
   };
-  return new RuntimeHost(guard, link);
+  return new RuntimeHost(guard, link, release, reuse);
 }
 
 /** An inventory host: over an exec channel of its pooled SSH connection, or a local process for a local host. */
-export async function connect(name: string, opts: ConnectOptions): Promise<RuntimeHost> {
-  const entry = opts.context.hostEntry(name);
-  if (!entry) throw new Error(`unknown host "${name}"`);
-  const host = opts.context.host(name);
-  if (entry.transport === 'local') return start(processTransport(localProcess(opts)), name, host, opts);
-  if (!host.openStream) throw new Error(`${name}: its transport (${entry.transport}) cannot start the runtime`);
-  const stream = await host.openStream(stage0Command(opts.python));
-  return start(channelTransport(stream, name), name, host, opts);
+export async function connect(name: string, opts: ConnectOptions = {}): Promise<RuntimeHost> {
+  return withContext(opts, async (o, release) => {
+    const entry = o.context.hostEntry(name);
+    if (!entry) throw new Error(`unknown host "${name}"${o.context.registry ? ` (not in ${o.context.registry.inventory().file})` : ''}`);
+    await o.context.registry?.prepare([name]);
+    const host = o.context.host(name);
+    if (entry.transport === 'local') return start(processTransport(localProcess({ ...o, securePath: securePathOf(o) })), name, host, o, release);
+    if (!host.openStream) throw new Error(`${name}: its transport (${entry.transport}) cannot start the runtime`);
+    const reuse = { context: o.context, key: `${name}\0${o.python ?? 'python3'}` };
+    const kept = takeIdle(reuse.context, reuse.key);
+    if (kept) kept.onLog = o.onLog;
+    const link = kept ?? (await Link.open(channelTransport(await host.openStream(stage0Command(o.python)), name), o.onLog ? { onLog: o.onLog } : {}));
+    return hostOn(link, name, host, o, release, reuse);
+  });
 }
 
 /** A process already running stage 0 (started with stage0Argv(), e.g. behind `docker exec -i`), by its pipes. */
-export function connectStreams(stdin: Writable, stdout: Readable, name: string, opts: ConnectOptions & { stderr?: Readable }): Promise<RuntimeHost> {
-  return start(streamTransport(stdin, stdout, name, opts.stderr), name, null, opts);
+export function connectStreams(stdin: Writable, stdout: Readable, name: string, opts: ConnectOptions & { stderr?: Readable } = {}): Promise<RuntimeHost> {
+  return withContext(opts, (o, release) => start(streamTransport(stdin, stdout, name, o.stderr), name, null, o, release));
 }
 
 /** Starts `argv` + stage 0 as a local process (`['docker', 'exec', '-i', 'c']`, or nothing: this machine). */
-export function connectProcess(name: string, opts: ConnectOptions & { argvPrefix?: readonly string[] }): Promise<RuntimeHost> {
-  const t = processTransport({ ...localProcess(opts), ...(opts.argvPrefix ? { argvPrefix: opts.argvPrefix } : {}) });
-  return start(t, name, null, opts);
+export function connectProcess(name: string, opts: ConnectOptions & { argvPrefix?: readonly string[] } = {}): Promise<RuntimeHost> {
+  return withContext(opts, (o, release) => {
+    const t = processTransport({ ...localProcess({ ...o, securePath: securePathOf(o) }), ...(o.argvPrefix ? { argvPrefix: o.argvPrefix } : {}) });
+    return start(t, name, null, o, release);
+  });
+}
+
+/** Runs `open` with the caller's context, or the shared default one, which is let go if `open` fails. */
+async function withContext<O extends ConnectOptions>(opts: O, open: (o: O & { context: RuntimeContext }, release?: () => Promise<void>) => Promise<RuntimeHost>): Promise<RuntimeHost> {
+  if (opts.context) return open(opts as O & { context: RuntimeContext });
+  const context = acquireDefaultContext();
+  const release = (): Promise<void> => releaseDefaultContext(context);
+  try {
+    return await open({ ...opts, context }, release);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+/** Where programs are looked up: the option, else the config's exec.secure_path, else the built-in one. */
+function securePathOf(opts: Contextual): string {
+  return opts.securePath ?? opts.context.registry?.securePath ?? DEFAULT_SECURE_PATH;
 }
 
 /**

@@ -1,8 +1,9 @@
 // The runtime's protocol, local side. After stage 1 is written (bootstrap.ts) the host speaks first: a
-// hello with its protocol version and capabilities. Then frames both ways: a 4-byte big-endian length
+// hello with its protocol version, capabilities and Python; checked, it is answered with stage 2 (the
+// protocol loop's code, the first frame). Then frames both ways: a 4-byte big-endian length
 // and that many bytes of UTF-8 JSON (never pickle, never eval: JSON.parse and a schema check of each
 // message). Requests carry ids; any number run at once; a call may send chunks before its result.
-import { PROTOCOL_VERSION, stage1Frame, type ToolSource } from './bootstrap.js';
+import { PROTOCOL_VERSION, stage1Frame, stage2Source, type ToolSource } from './bootstrap.js';
 import { CallTimeoutError, ProtocolError, RemoteError } from './errors.js';
 import { ChunkQueue, type CallStream } from './queue.js';
 
@@ -45,6 +46,11 @@ export interface LogRecord {
 export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number | null;
+  /**
+   * Flow control: at most this many bytes of the call's chunks travel or wait here unconsumed; the host
+   * holds the rest back (a command's output stays in its pipe). Only for callers that take the chunks.
+   */
+  window?: number;
 }
 
 interface Pending {
@@ -72,13 +78,13 @@ export class Link {
 
   private constructor(
     private readonly transport: Transport,
-    private readonly opts: LinkOptions,
+    private opts: LinkOptions,
   ) {
     transport.onData((chunk) => this.receive(chunk));
     transport.onClose((reason) => this.fail(new ProtocolError(reason)));
   }
 
-  /** Writes stage 1, waits for the hello and checks its version. */
+  /** Writes stage 1, waits for the hello, checks it and sends stage 2. */
   static async open(transport: Transport, opts: LinkOptions = {}): Promise<Link> {
     const link = new Link(transport, opts);
     const hello = new Promise<Hello>((resolve, reject) => (link.helloWaiter = { resolve, reject }));
@@ -89,6 +95,7 @@ export class Link {
     } finally {
       clearTimeout(timer);
     }
+    link.send({ t: 'stage2', src: stage2Source() });
     return link;
   }
 
@@ -96,11 +103,30 @@ export class Link {
     return this.broken !== null;
   }
 
+  /** Calls still waiting for their result. */
+  get busy(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /** Where the host's log records go from now on (a link kept for reuse serves its next user). */
+  set onLog(listener: ((record: LogRecord) => void) | undefined) {
+    this.opts = listener ? { ...this.opts, onLog: listener } : {};
+  }
+
   /** Calls `method` of `tool` with JSON arguments; the tool's code goes along on its first call on this link. */
   call<C = unknown, R = unknown>(tool: ToolSource, method: string, args: unknown[], opts: CallOptions = {}): CallStream<C, R> {
     const id = this.nextId++;
     const what = `${tool.name}.${method}`;
-    const queue = new ChunkQueue<C, R>();
+    // What the consumer took, acknowledged in quarters of the window (fewer frames than one per chunk).
+    let taken = 0;
+    const window = opts.window;
+    const onTaken = (size: number): void => {
+      taken += size;
+      if (window === undefined || taken < window / 4 || !this.pending.has(id) || this.broken) return;
+      this.send({ t: 'ack', id, n: taken });
+      taken = 0;
+    };
+    const queue = new ChunkQueue<C, R>(window === undefined ? {} : { onTaken });
     let timer: NodeJS.Timeout | undefined;
     const cancel = (why: Error): void => {
       if (!this.pending.has(id)) return;
@@ -124,7 +150,7 @@ export class Link {
     else {
       this.pending.set(id, pending);
       this.watch();
-      const message: Record<string, unknown> = { t: 'call', id, tool: tool.hash, m: method, a: args };
+      const message: Record<string, unknown> = { t: 'call', id, tool: tool.hash, m: method, a: args, ...(window === undefined ? {} : { w: window }) };
       if (!this.sentTools.has(tool.hash)) Object.assign(message, { name: tool.name, src: tool.source });
       try {
         this.send(message);
@@ -139,7 +165,7 @@ export class Link {
     return queue;
   }
 
-  /** Ends stdin: stage 1 cancels what runs (killing child process groups) and exits. */
+  /** Ends stdin: stage 2 cancels what runs (killing child process groups) and exits. */
   close(): void {
     this.fail(new ProtocolError('the runtime connection was closed'));
   }
@@ -195,12 +221,12 @@ export class Link {
       } catch (err) {
         return this.fail(new ProtocolError(`the host sent a malformed frame (${(err as Error).message}); the link is closed`));
       }
-      this.dispatch(message);
+      this.dispatch(message, size);
       if (this.broken) return;
     }
   }
 
-  private dispatch(raw: unknown): void {
+  private dispatch(raw: unknown, size: number): void {
     const m = raw as Record<string, unknown>;
     if (typeof m !== 'object' || m === null || typeof m.t !== 'string') return this.fail(new ProtocolError('the host sent a message without a type; the link is closed'));
     if (this.hello === null && this.helloWaiter) {
@@ -224,7 +250,7 @@ export class Link {
     if (!pending) return;
     switch (m.t) {
       case 'chunk':
-        return pending.queue.push(m.v);
+        return pending.queue.push(m.v, size);
       case 'result':
         return pending.settle(null, m.v);
       case 'error':

@@ -3,7 +3,7 @@
 // anything is sent: file operations on paths, programs it runs, or a command (Exec, parsed and checked
 // like `client run`). Service, User, Apt, Pacman, Logger and Quit are in tools-*.ts.
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
-import { lazyTool, type Method } from './method.js';
+import { lazyTool, type Method, type Operation } from './method.js';
 import { Logger, Quit } from './tools-session.js';
 import { Service } from './tools-service.js';
 import { User } from './tools-user.js';
@@ -15,6 +15,24 @@ export { Apt, AptRepository, Logger, Pacman, PacmanRepository, Quit, Service, Us
 export type { ServiceState } from './tools-service.js';
 export type { UserOptions, UserState } from './tools-user.js';
 export type { PackageResult, RepositoryResult, AptRepositoryOptions, PacmanRepositoryOptions } from './tools-packages.js';
+
+/**
+ * A method that declares everything it does on the host as a list of operations, each checked against
+ * the policy before the call is sent (all must be allowed; one asking asks once). Custom tools
+ * (custom.ts defineTool) are these.
+ */
+export interface ToolMethod<A extends unknown[], R> {
+  readonly tool: ToolSource;
+  readonly name: string;
+  readonly remote: string;
+  /** The arguments checked (and made what is sent) before anything else: a bad one is refused, audited. */
+  parseArgs(args: unknown[]): A;
+  operations(...args: A): Operation[];
+  /** The tool's Python is the caller's own: the call also counts as running the interpreter (execute_binary python3). */
+  readonly runsCallerCode: boolean;
+  /** The host's value as R, or a ResultTypeError. */
+  decode(value: unknown): R;
+}
 
 export interface ExecOptions {
   /** Working directory on the host; default: the runtime's (the login directory over SSH). */
@@ -120,6 +138,8 @@ export const Exec = {
     exec: true,
   } as ExecMethod,
 };
+
+export { defineMethod, defineTool, type MethodDefinition, type Tool, type ToolDefinition } from './custom.js';
 
 /** Every method by `Tool.method`, for the CLI. */
 export const METHODS: Record<string, Method<never, unknown, never> | ExecMethod> = {

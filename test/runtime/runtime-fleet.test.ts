@@ -1,15 +1,19 @@
 // The runtime over real SSH: an exec channel on the daemon's pooled connection to a fleet sshd, the
 // handshake, tools, 100 concurrent calls on the one channel, a killed sshd failing calls in flight
-// within 5 s, and `remux rpc` on one host and fanned out to two with its summary.
+// within 5 s, `remux rpc` on one host and fanned out to two with its summary, and the SDK as a user's
+// own project imports it (`remux/runtime` through package.json "exports", no options: $REMUX_HOME).
 import assert from 'node:assert/strict';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { createContext, type GatewayContext } from '../../src/core/context.js';
 import { stage0Command, stage1Frame } from '../../src/runtime/bootstrap.js';
-import { connect, DeniedError, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
-import { remux, tempHome } from '../support/cli.js';
+import { connect, DeniedError, fanout, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
+import { AuditStore } from '../../src/audit/store.js';
+import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 
 describe('the runtime over SSH', { timeout: 120_000 }, () => {
@@ -70,7 +74,7 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     try {
       const results = await Promise.all(Array.from({ length: 100 }, (_, i) => host.exec(['echo', String(i)])));
       assert.deepEqual(results.map((r) => r.stdout), Array.from({ length: 100 }, (_, i) => `${i}\n`));
-      assert.ok(Buffer.byteLength(stage0Command()) + stage1Frame().length < 2048);
+      assert.ok(Buffer.byteLength(stage0Command()) + stage1Frame().length < 1024);
     } finally {
       await host.close();
     }
@@ -103,6 +107,51 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     }
   });
 
+  test('a closed quiet connection is kept for the next connect() to the host; a closed host sends nothing more; a busy one is not kept', async () => {
+    const first = await connect('h1', { context: ctx });
+    const pid = first.hello.pid;
+    await first.call(FileSystem.readText, `${root}/a.txt`);
+    await first.close();
+    await assert.rejects(first.call(FileSystem.readText, `${root}/a.txt`), (e: Error) => e instanceof ProtocolError && /closed/.test(e.message));
+    const second = await connect('h1', { context: ctx });
+    assert.equal(second.hello.pid, pid, 'the same interpreter');
+    assert.equal(await second.call(FileSystem.readText, `${root}/a.txt`), 'over ssh\n');
+    // Closed while a call runs: the call is cancelled with the interpreter, which is not kept.
+    const running = second.exec(['sleep', '30']);
+    await new Promise((r) => setTimeout(r, 200));
+    await second.close();
+    await assert.rejects(running, ProtocolError);
+    const third = await connect('h1', { context: ctx });
+    assert.notEqual(third.hello.pid, pid);
+    await third.close();
+  });
+
+  test('fanout: a host that is down is unreachable in its result; the others go on; concurrency bounds the hosts at once', async () => {
+    fleet.hosts[1]!.kill();
+    try {
+      let inFlight = 0;
+      let most = 0;
+      const results = await fanout(
+        'env=prod',
+        async (host) => {
+          most = Math.max(most, ++inFlight);
+          try {
+            return await host.call(FileSystem.readText, `${root}/a.txt`);
+          } finally {
+            inFlight--;
+          }
+        },
+        { context: ctx, concurrency: 1 },
+      );
+      assert.deepEqual(results.map((r) => [r.host, r.ok, r.ok ? r.value : r.kind]), [['h1', true, 'over ssh\n'], ['h2', false, 'unreachable']]);
+      assert.deepEqual(results.summary, { total: 2, ok: 1, changed: 0, failed: 0, denied: 0, unreachable: 1 });
+      assert.equal(most, 1);
+      await assert.rejects(fanout('env=nowhere', async () => 1, { context: ctx }), /env=nowhere|no host/i);
+    } finally {
+      await fleet.hosts[1]!.restart();
+    }
+  });
+
   test('remux rpc: one host prints the value; a selector prints a line per host and a summary', async () => {
     const one = await remux(['rpc', 'h1', 'FileSystem.readText', `${root}/a.txt`], { env: env() });
     assert.equal(one.code, 0, one.stderr);
@@ -118,5 +167,64 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     assert.equal(json.code, 77);
     const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { host?: string; ok?: boolean; error?: { type: string } });
     assert.deepEqual(lines.filter((l) => l.host).map((l) => [l.host, l.ok, l.error?.type]).sort(), [['h1', false, 'DeniedError'], ['h2', false, 'DeniedError']]);
+  });
+
+  test('a user project: import { connect, fanout } from "remux/runtime" with no options acts as the CLI would', async () => {
+    // The package as a dependency: node_modules/remux is this checkout, resolved through its "exports".
+    const project = mkdtempSync(join(tmpdir(), 'remux-sdk-user-'));
+    try {
+      mkdirSync(join(project, 'node_modules'));
+      symlinkSync(REPO_ROOT, join(project, 'node_modules', 'remux'));
+      writeFileSync(
+        join(project, 'deploy.mjs'),
+        `import { connect, fanout, DeniedError } from 'remux/runtime';
+import { FileSystem } from 'remux/runtime/tools';
+const out = {};
+const host = await connect('h1');
+try {
+  out.text = await host.call(FileSystem.readText, ${JSON.stringify(`${root}/a.txt`)});
+  out.uname = (await host.exec(['uname', '-s'])).stdout;
+  out.denied = await host.call(FileSystem.readText, '/etc/shadow').then(() => false, (e) => e instanceof DeniedError);
+} finally {
+  await host.close();
+}
+const seen = [];
+const results = await fanout('env=prod', (h) => h.call(FileSystem.stat, ${JSON.stringify(`${root}/a.txt`)}), { concurrency: 1, onProgress: (r, done, total) => seen.push([r.host, done, total]) });
+out.fan = results.map((r) => [r.host, r.ok, r.ok ? r.value.size : r.error.message]);
+out.summary = results.summary;
+out.seen = seen;
+const denied = await fanout('env=prod', (h) => h.call(FileSystem.readText, '/etc/shadow'));
+out.deniedSummary = denied.summary;
+// Back to back: the second fan-out finds each host's interpreter kept from the first.
+const pids = async () => (await fanout('env=prod', async (h) => h.hello.pid)).map((r) => r.value);
+out.samePids = JSON.stringify(await pids()) === JSON.stringify(await pids());
+console.log(JSON.stringify(out));
+`,
+      );
+      const earlier = new Set(ctx.audit.list().map((a) => a.id));
+      // No explicit exit: the process ends by itself once the shared context (its SSH connections) is closed.
+      const run = await promisify(execFile)(process.execPath, ['deploy.mjs'], { cwd: project, env: { ...process.env, ...env() }, timeout: 30_000 });
+      const out = JSON.parse(run.stdout) as Record<string, unknown>;
+      assert.equal(out.text, 'over ssh\n');
+      assert.equal(out.uname, 'Linux\n');
+      assert.equal(out.denied, true);
+      assert.deepEqual(out.fan, [['h1', true, 9], ['h2', true, 9]]);
+      assert.deepEqual(out.summary, { total: 2, ok: 2, changed: 0, failed: 0, denied: 0, unreachable: 0 });
+      assert.deepEqual(out.seen, [['h1', 1, 2], ['h2', 2, 2]]);
+      assert.deepEqual(out.deniedSummary, { total: 2, ok: 0, changed: 0, failed: 0, denied: 2, unreachable: 0 });
+      assert.equal(out.samePids, true);
+      // Audited in $REMUX_HOME's store, as the local user (the CLI's principal).
+      const audit = AuditStore.open(join(h.home, 'audit.db'));
+      try {
+        const rows = audit.list().filter((a) => !earlier.has(a.id));
+        assert.equal(rows.filter((a) => a.begin.command === 'FileSystem.stat' && a.end?.exitCode === 0).length, 2);
+        assert.deepEqual([...new Set(rows.map((a) => a.begin.principal))], [`cli:${userInfo().username}`]);
+        assert.equal(rows.filter((a) => a.begin.resource === '/etc/shadow' && a.begin.decision === 'deny').length, 3);
+      } finally {
+        audit.close();
+      }
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
   });
 });

@@ -94,11 +94,11 @@ async function gone(pid: number, withinMs: number): Promise<boolean> {
   return !alive(pid);
 }
 
-test('the bootstrap: stage 0 is one short argv, stage 1 a small compressed frame; the handshake says version 1 and the Python', async (t) => {
+test("the bootstrap: stage 0 is one short argv, stage 1 a compressed frame under 1 KB with it; the handshake says version 1 and the Python", async (t) => {
   const stage0 = Buffer.byteLength(stage0Command());
   const before = stage0 + stage1Frame().length;
   assert.ok(stage0 < 1024, `stage 0 is ${stage0} bytes`);
-  assert.ok(before < 2048, `${before} bytes before the handshake (rmote: 11,117)`);
+  assert.ok(before < 1024, `${before} bytes before the handshake (rmote: 11,117)`);
   t.diagnostic(`stage 0: ${stage0} B, stage 1: ${stage1Frame().length} B, before the handshake: ${before} B`);
   const { host } = await local(t);
   assert.equal(host.hello.v, 1);
@@ -257,6 +257,25 @@ test('FileSystem: readText, readBytes, stat, glob sorted, writeText atomic with 
   assert.equal(statSync(target).mode & 0o777, 0o640, 'an existing file keeps its mode');
 });
 
+test('a path resolution kept for a moment never opens what was not checked: a link re-pointed, or a file swapped for a link', async (t) => {
+  const { root, host } = await local(t);
+  writeFileSync(join(root, 'other.txt'), 'other\n');
+  symlinkSync(join(root, 'a.txt'), join(root, 'cur'));
+  assert.equal(await host.call(FileSystem.readText, join(root, 'cur')), 'hello\n');
+  // Within the moment the answer is kept: the link now leads to a denied file; the read stays on the checked one.
+  rmSync(join(root, 'cur'));
+  symlinkSync(join(root, 'secret/key'), join(root, 'cur'));
+  assert.equal(await host.call(FileSystem.readText, join(root, 'cur')), 'hello\n');
+  // The checked file itself replaced by a link to a denied one: the open refuses to follow it.
+  assert.equal(await host.call(FileSystem.readText, join(root, 'other.txt')), 'other\n');
+  rmSync(join(root, 'other.txt'));
+  symlinkSync(join(root, 'secret/key'), join(root, 'other.txt'));
+  await assert.rejects(host.call(FileSystem.readText, join(root, 'other.txt')), (e: Error) => e instanceof RemoteError && e.errno === 40);
+  // Once it is asked again, the policy sees where the link leads.
+  await sleep(1100);
+  await assert.rejects(host.call(FileSystem.readText, join(root, 'cur')), DeniedError);
+});
+
 test('policy: denied reads, a symlink escape, writes outside the tree and a glob into a secret dir are refused and audited; nothing is sent', async (t) => {
   const { host, root, audit } = await local(t);
   await assert.rejects(host.call(FileSystem.readText, `${root}/secret/key`), (e: Error) => e instanceof DeniedError && /keys stay put/.test(e.message));
@@ -352,6 +371,41 @@ async function pidOf(argv: string[]): Promise<number> {
   }
   throw new Error(`no process ${argv.join(' ')}`);
 }
+
+/** Bytes a process has written so far (/proc/PID/io wchar). */
+const written = (pid: number): number => Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1]);
+
+test('Exec.stream backpressure: a consumer that stops taking chunks pauses the command on the host; taking them resumes it', async (t) => {
+  const flow = '  flow:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: "yes" }\n      - { operation: write_stdout }\n';
+  const { context } = setup(t, flow);
+  const host = await connect('localhost', { context, policy: 'flow' });
+  t.after(() => host.close());
+  const word = `remux-flow-${process.pid}`;
+  const stop = new AbortController();
+  const stream = host.stream(['yes', word], {}, { signal: stop.signal });
+  const chunks = stream[Symbol.asyncIterator]();
+  await chunks.next();
+  const pid = await pidOf(['yes', word]);
+  // Not consumed for a while: the output waiting here stays bounded and `yes` stops writing (its pipe is full).
+  await sleep(500);
+  const paused = written(pid);
+  await sleep(500);
+  assert.equal(written(pid), paused, 'yes went on writing while nobody read');
+  const waiting = (stream as unknown as { bufferedBytes: number }).bufferedBytes;
+  assert.ok(waiting <= 512 * 1024, `${waiting} bytes wait here`);
+  // Taking chunks again lets it go on.
+  let taken = 0;
+  while (taken < 4 << 20) taken += ((await chunks.next()).value as { data: Buffer }).data.length;
+  assert.ok(written(pid) > paused + (2 << 20), 'yes wrote on once its output was taken');
+  stop.abort();
+  await assert.rejects(stream.result);
+  await chunks.return?.();
+  // A stream nobody reads still ends with its timeout, and is audited.
+  const unread = host.stream(['yes', word], {}, { timeoutMs: 500 });
+  await assert.rejects(unread.result, CallTimeoutError);
+  const records = context.audit.list().filter((a) => a.begin.argv?.join(' ') === `yes ${word}`);
+  assert.deepEqual(records.map((a) => a.end?.timedOut).sort(), [false, true]);
+});
 
 test('cancellation and timeouts stop the work on the host: the whole process group is killed', async (t) => {
   const { host, audit } = await local(t);

@@ -1,9 +1,9 @@
-# remux runtime, stage 1: the protocol loop in the remote interpreter (Python >= 3.8, stdlib only).
-# Sent zlib-compressed by stage 0 (bootstrap.ts), with full-line comments and blank lines stripped.
-# Wire: a 4-byte big-endian length, then that many bytes of UTF-8 JSON; nothing else ever reaches the
-# stream. Messages: hello (us, first), call / cancel / ping (local side), chunk / result / error / log /
-# pong (us).
-import os, sys, json, struct, threading, traceback, logging, signal
+# remux runtime, stage 1: what stage 0 (bootstrap.ts) runs, zlib-compressed, with full-line comments and
+# blank lines stripped. As small as it can be: it protects the stream, says hello (protocol version,
+# capabilities, the Python), and runs stage 2 (stage2.py, the protocol loop), which the local side sends
+# as the first frame once it has checked the hello. Wire: a 4-byte big-endian length, then that many
+# bytes of UTF-8 JSON; nothing else ever reaches the stream.
+import os, sys, json, struct
 V = 1
 CAP = 16 << 20
 # The protocol keeps private copies of the pipes; 0/1/2 become /dev/null, so nothing a tool or its
@@ -13,27 +13,10 @@ O = os.dup(1)
 n = os.open(os.devnull, os.O_RDWR)
 for f in (0, 1, 2):
     os.dup2(n, f)
-W = threading.Lock()
-T = {}
-C = {}
-cur = threading.local()
-class ProtocolError(Exception):
-    pass
-class EncodeError(Exception):
-    pass
-class Cancelled(Exception):
-    pass
-def send(m):
-    try:
-        b = json.dumps(m, separators=(',', ':'), allow_nan=False).encode()
-    except (TypeError, ValueError) as e:
-        raise EncodeError('the result cannot be sent as JSON: %s' % e)
-    if len(b) > CAP:
-        raise EncodeError('the message is %d bytes, more than the frame cap of %d' % (len(b), CAP))
+def put(b):
     v = memoryview(struct.pack('>I', len(b)) + b)
-    with W:
-        while v:
-            v = v[os.write(O, v):]
+    while v:
+        v = v[os.write(O, v):]
 def rd(k):
     b = bytearray()
     while len(b) < k:
@@ -42,117 +25,11 @@ def rd(k):
             raise EOFError
         b += c
     return bytes(b)
-def err(i, e):
-    return {'t': 'error', 'id': i, 'type': type(e).__name__, 'message': str(e), 'errno': getattr(e, 'errno', None), 'tb': traceback.format_exc()}
-class Call:
-    def __init__(s, i):
-        s.id = i
-        s.ev = threading.Event()
-        s.kills = []
-    def cancel(s):
-        s.ev.set()
-        for k in list(s.kills):
-            try:
-                k()
-            except Exception:
-                pass
-# For tools: the running call, and children in their own process group that a cancel kills whole.
-class rt:
-    @staticmethod
-    def call():
-        return cur.c
-    @staticmethod
-    def spawn(argv, **kw):
-        import subprocess
-        c = cur.c
-        if c.ev.is_set():
-            raise Cancelled('cancelled')
-        p = subprocess.Popen(argv, start_new_session=True, **kw)
-        c.kills.append(lambda: os.killpg(p.pid, signal.SIGKILL))
-        return p
-    # Quit: once the calling thread has sent its result, cancel what runs (as on EOF) and exit.
-    @staticmethod
-    def quit():
-        me = threading.current_thread()
-        def q():
-            me.join()
-            for c in list(C.values()):
-                c.cancel()
-            os._exit(0)
-        threading.Thread(target=q).start()
-def work(c, f, a):
-    cur.c = c
-    try:
-        r = f(*a)
-        if hasattr(r, 'throw') and hasattr(r, 'send'):
-            while True:
-                try:
-                    x = next(r)
-                except StopIteration as e:
-                    r = e.value
-                    break
-                if c.ev.is_set():
-                    r.close()
-                    raise Cancelled('cancelled')
-                send({'t': 'chunk', 'id': c.id, 'v': x})
-        m = {'t': 'result', 'id': c.id, 'v': r}
-        send(m)
-    except BaseException as e:
-        if not c.ev.is_set():
-            try:
-                send(err(c.id, e))
-            except Exception as e2:
-                send(err(c.id, e2))
-    finally:
-        C.pop(c.id, None)
-class H(logging.Handler):
-    def emit(s, r):
-        try:
-            send({'t': 'log', 'id': getattr(getattr(cur, 'c', None), 'id', None), 'level': r.levelname, 'name': r.name, 'msg': r.getMessage()})
-        except Exception:
-            pass
-logging.root.addHandler(H())
-logging.root.setLevel(logging.INFO)
-def handle(m):
-    i = m['id']
-    # Answered by this thread at once, however busy the calls are: the local side's liveness check.
-    if m['t'] == 'ping':
-        send({'t': 'pong', 'id': i})
-        return
-    if m['t'] == 'cancel':
-        c = C.get(i)
-        if c:
-            c.cancel()
-        return
-    if m['t'] != 'call':
-        raise ProtocolError('unknown message type %r' % m['t'])
-    h = m['tool']
-    if 'src' in m:
-        g = {'rt': rt, '__name__': m['name']}
-        exec(compile(m['src'], '<remux tool %s>' % m['name'], 'exec'), g)
-        T[h] = g
-    f = T.get(h, {}).get(m['m'])
-    if m['m'].startswith('_') or not callable(f):
-        raise ProtocolError('no method %r in tool %s' % (m['m'], h))
-    c = C[i] = Call(i)
-    threading.Thread(target=work, args=(c, f, m['a']), daemon=True).start()
-send({'t': 'hello', 'v': V, 'caps': ['stream', 'cancel', 'log', 'tools'], 'py': sys.version.split()[0], 'pid': os.getpid(), 'cwd': os.getcwd(), 'cap': CAP})
-while True:
-    try:
-        k = struct.unpack('>I', rd(4))[0]
-        if k > CAP:
-            send({'t': 'error', 'id': None, 'type': 'ProtocolError', 'message': 'a frame of %d bytes is more than the cap of %d; the link is closed' % (k, CAP)})
-            break
-        b = rd(k)
-    except EOFError:
-        break
-    m = None
-    try:
-        m = json.loads(b)
-        handle(m)
-    except Exception as e:
-        i = m.get('id') if isinstance(m, dict) else None
-        send(err(i, e if isinstance(e, ProtocolError) else ProtocolError('malformed frame: %s: %s' % (type(e).__name__, e))))
-for c in list(C.values()):
-    c.cancel()
+put(json.dumps({'t': 'hello', 'v': V, 'caps': ['stream', 'cancel', 'log', 'tools'], 'py': sys.version.split()[0], 'pid': os.getpid(), 'cwd': os.getcwd(), 'cap': CAP}).encode())
+try:
+    k = struct.unpack('>I', rd(4))[0]
+    if k <= CAP:
+        exec(compile(json.loads(rd(k))['src'], '<remux stage 2>', 'exec'))
+except EOFError:
+    pass
 os._exit(0)

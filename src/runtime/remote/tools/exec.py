@@ -1,5 +1,5 @@
 # Exec: a program without a shell (argv), its output streamed back as chunks [1|2, base64]. It runs in
-# its own process group, which a cancel or timeout kills whole (stage 1's rt.spawn).
+# its own process group, which a cancel or timeout kills whole (stage 2's rt.spawn).
 import base64, os, selectors, shutil, subprocess, threading
 
 

@@ -1,5 +1,7 @@
-# FileSystem: runs in the remote interpreter after common.py (its _read and _put). The local side has
-# checked the policy against the path as resolved here (resolve below) and passes that resolved path.
+# FileSystem: runs in the remote interpreter after common.py (its _read and _put; stage 2 gives it `rt`).
+# The local side has checked the policy against the path as resolved here (resolve below) and passes
+# that resolved path; every open walks it without following a symlink, so one swapped in since the
+# check fails (ELOOP), never followed.
 import base64, glob as globbing, os, stat as st
 
 

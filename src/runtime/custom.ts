@@ -1,0 +1,95 @@
+// Custom tools: a user's own tool, its remote body in Python (a source string or a file), its argument
+// and result types as zod schemas, and the operations each method performs as the policy sees them.
+// Called exactly like a built-in (`host.call(Disk.usage, '/')`) and checked like one (guard.ts
+// guardedToolCall): the declared operations, plus running the interpreter (an execute_code grant for
+// python3), since the body is arbitrary Python. The code goes to a host on its first call on a
+// connection, keyed by its hash (link.ts), so an edited tool is sent again and an unchanged one never twice.
+//
+//   const Disk = defineTool({
+//     name: 'Disk',
+//     python: 'import os\ndef usage(path):\n    s = os.statvfs(path)\n    return {"free": s.f_bavail * s.f_frsize}\n',
+//     methods: {
+//       usage: defineMethod({ args: z.tuple([z.string()]), result: z.object({ free: z.number() }), operations: (path) => [{ kind: 'file.read', path }] }),
+//     },
+//   });
+//   await host.call(Disk.usage, '/');   // Promise<{ free: number }>
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { toolSource, type ToolSource } from './bootstrap.js';
+import { ArgumentTypeError, ResultTypeError } from './errors.js';
+import type { Operation, ToolMethod } from './tools.js';
+
+export interface MethodDefinition<Args extends z.ZodType<unknown[]>, Result extends z.ZodType> {
+  /** The arguments, as a tuple: z.tuple([z.string(), z.object({ … })]). */
+  args: Args;
+  result: Result;
+  /** What the method does on the host, for the policy: files it reads, writes or lists, commands it runs. */
+  operations(...args: z.output<Args>): Operation[];
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any schema: each method keeps its own types (Tool below).
+type AnyMethod = MethodDefinition<any, any>;
+
+/** One method: defineMethod() makes TypeScript type `operations`' parameters from `args`. */
+export function defineMethod<Args extends z.ZodType<unknown[]>, Result extends z.ZodType>(m: MethodDefinition<Args, Result>): MethodDefinition<Args, Result> {
+  return m;
+}
+
+export interface ToolDefinition<M extends Record<string, AnyMethod>> {
+  /** The tool's name: calls are audited as Name.method. */
+  name: string;
+  /** The remote body: Python source, or { file } a .py file read now; each method is a top-level function of that name. */
+  python: string | { file: string };
+  methods: M;
+}
+
+export type Tool<M extends Record<string, AnyMethod>> = {
+  readonly [K in keyof M & string]: M[K] extends MethodDefinition<infer A, infer R> ? ToolMethod<z.output<A>, z.output<R>> : never;
+};
+
+const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+
+export function defineTool<M extends Record<string, AnyMethod>>(def: ToolDefinition<M>): Tool<M> {
+  if (!NAME.test(def.name)) throw new TypeError(`defineTool: the name ${JSON.stringify(def.name)} is not an identifier (letters, digits, _; a letter first)`);
+  const source = typeof def.python === 'string' ? def.python : readSource(def.name, def.python.file);
+  const tool = toolSource(def.name, source);
+  const methods = Object.entries(def.methods);
+  if (methods.length === 0) throw new TypeError(`defineTool ${def.name}: no methods`);
+  return Object.fromEntries(methods.map(([name, m]) => [name, toolMethod(tool, name, m)])) as Tool<M>;
+}
+
+function readSource(tool: string, file: string): string {
+  try {
+    return readFileSync(resolve(file), 'utf8');
+  } catch (err) {
+    throw new Error(`defineTool ${tool}: cannot read its Python from ${resolve(file)}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function toolMethod(tool: ToolSource, remote: string, m: AnyMethod): ToolMethod<unknown[], unknown> {
+  const name = `${tool.name}.${remote}`;
+  // Stage 1 refuses names starting with _ (the tool's private helpers).
+  if (!NAME.test(remote)) throw new TypeError(`defineTool ${tool.name}: the method name ${JSON.stringify(remote)} is not an identifier starting with a letter`);
+  for (const [key, schema] of [['args', m.args], ['result', m.result]] as const) {
+    if (!(schema instanceof z.ZodType)) throw new TypeError(`defineTool ${name}: ${key} must be a zod schema`);
+  }
+  if (typeof m.operations !== 'function') throw new TypeError(`defineTool ${name}: operations must be a function of the arguments giving what the method does on the host`);
+  return {
+    tool,
+    name,
+    remote,
+    runsCallerCode: true,
+    parseArgs(args) {
+      const r = m.args.safeParse(args);
+      if (!r.success) throw new ArgumentTypeError(name, z.prettifyError(r.error));
+      return r.data;
+    },
+    operations: (...args) => m.operations(...args),
+    decode(value) {
+      const r = m.result.safeParse(value);
+      if (!r.success) throw new ResultTypeError(name, z.prettifyError(r.error));
+      return r.data;
+    },
+  };
+}

@@ -1,0 +1,184 @@
+# remux runtime, stage 2: the protocol loop in the remote interpreter (Python >= 3.8, stdlib only).
+# Sent by the local side as the first frame after the handshake (stage1.py) and run in stage 1's
+# globals: I and O (the private pipes), rd, put, CAP. Messages: call / cancel / ack / ping (local side),
+# chunk / result / error / log / pong (us).
+import threading, traceback, logging, signal, queue
+W = threading.Lock()
+T = {}
+C = {}
+cur = threading.local()
+class ProtocolError(Exception):
+    pass
+class EncodeError(Exception):
+    pass
+class Cancelled(Exception):
+    pass
+def send(m):
+    try:
+        b = json.dumps(m, separators=(',', ':'), allow_nan=False).encode()
+    except (TypeError, ValueError) as e:
+        raise EncodeError('the result cannot be sent as JSON: %s' % e)
+    if len(b) > CAP:
+        raise EncodeError('the message is %d bytes, more than the frame cap of %d' % (len(b), CAP))
+    with W:
+        put(b)
+    return len(b)
+def err(i, e):
+    return {'t': 'error', 'id': i, 'type': type(e).__name__, 'message': str(e), 'errno': getattr(e, 'errno', None), 'tb': ''.join(traceback.format_exception(type(e), e, e.__traceback__))}
+# Flow control of a call that asks for it (w: its window in bytes): chunks are sent while fewer than w
+# bytes of them wait unacknowledged; then the call's generator is not pulled, so a command's output
+# stays in its pipe and the command blocks. The local side acknowledges (ack {id, n}) what its consumer took.
+class Call:
+    def __init__(s, i, w):
+        s.id = i
+        s.ev = threading.Event()
+        s.kills = []
+        s.w = w
+        s.out = 0
+        s.cv = threading.Condition()
+        s.done = threading.Event()
+    def took(s, n):
+        with s.cv:
+            s.out -= n
+            s.cv.notify_all()
+    def cancel(s):
+        s.ev.set()
+        s.took(0)
+        for k in list(s.kills):
+            try:
+                k()
+            except Exception:
+                pass
+# For tools: the running call, and children in their own process group that a cancel kills whole.
+class rt:
+    @staticmethod
+    def call():
+        return cur.c
+    @staticmethod
+    def spawn(argv, **kw):
+        import subprocess
+        c = cur.c
+        if c.ev.is_set():
+            raise Cancelled('cancelled')
+        p = subprocess.Popen(argv, start_new_session=True, **kw)
+        c.kills.append(lambda: os.killpg(p.pid, signal.SIGKILL))
+        return p
+    # Quit: once the calling call's result is sent, cancel what runs (as on EOF) and exit.
+    @staticmethod
+    def quit():
+        me = cur.c
+        def q():
+            me.done.wait()
+            for c in list(C.values()):
+                c.cancel()
+            os._exit(0)
+        threading.Thread(target=q).start()
+def work(c, f, a):
+    cur.c = c
+    try:
+        r = f(*a)
+        if hasattr(r, 'throw') and hasattr(r, 'send'):
+            while True:
+                try:
+                    x = next(r)
+                except StopIteration as e:
+                    r = e.value
+                    break
+                if c.ev.is_set():
+                    r.close()
+                    raise Cancelled('cancelled')
+                n = send({'t': 'chunk', 'id': c.id, 'v': x})
+                if c.w:
+                    with c.cv:
+                        c.out += n
+                        while c.out >= c.w and not c.ev.is_set():
+                            c.cv.wait()
+        m = {'t': 'result', 'id': c.id, 'v': r}
+        send(m)
+    except BaseException as e:
+        if not c.ev.is_set():
+            try:
+                send(err(c.id, e))
+            except Exception as e2:
+                send(err(c.id, e2))
+    finally:
+        C.pop(c.id, None)
+        c.done.set()
+class H(logging.Handler):
+    def emit(s, r):
+        try:
+            send({'t': 'log', 'id': getattr(getattr(cur, 'c', None), 'id', None), 'level': r.levelname, 'name': r.name, 'msg': r.getMessage()})
+        except Exception:
+            pass
+logging.root.addHandler(H())
+logging.root.setLevel(logging.INFO)
+def handle(m):
+    i = m['id']
+    # Answered by this thread at once, however busy the calls are: the local side's liveness check.
+    if m['t'] == 'ping':
+        send({'t': 'pong', 'id': i})
+        return
+    if m['t'] in ('cancel', 'ack'):
+        c = C.get(i)
+        if c:
+            c.cancel() if m['t'] == 'cancel' else c.took(m['n'])
+        return
+    if m['t'] != 'call':
+        raise ProtocolError('unknown message type %r' % m['t'])
+    h = m['tool']
+    # A tool whose code fails to load keeps failing with that error: the local side sends it only once.
+    if 'src' in m:
+        g = {'rt': rt, '__name__': m['name']}
+        try:
+            exec(compile(m['src'], '<remux tool %s>' % m['name'], 'exec'), g)
+            T[h] = g
+        except Exception as e:
+            T[h] = e
+    if isinstance(T.get(h), Exception):
+        send(err(i, T[h]))
+        return
+    f = T.get(h, {}).get(m['m'])
+    if m['m'].startswith('_') or not callable(f):
+        raise ProtocolError('no method %r in tool %s' % (m['m'], h))
+    c = C[i] = Call(i, m.get('w'))
+    submit((c, f, m['a']))
+# Calls run on worker threads kept between calls (starting a thread costs more than a short call); a
+# worker is started when none is idle, and at most IDLE wait for the next call once a burst is over.
+IDLE = 16
+Q = queue.Queue()
+L = threading.Lock()
+idle = [0]
+def worker():
+    while True:
+        work(*Q.get())
+        with L:
+            if idle[0] >= IDLE:
+                return
+            idle[0] += 1
+def submit(job):
+    with L:
+        new = idle[0] == 0
+        if not new:
+            idle[0] -= 1
+    if new:
+        threading.Thread(target=worker, daemon=True).start()
+    Q.put(job)
+while True:
+    try:
+        k = struct.unpack('>I', rd(4))[0]
+        if k > CAP:
+            send({'t': 'error', 'id': None, 'type': 'ProtocolError', 'message': 'a frame of %d bytes is more than the cap of %d; the link is closed' % (k, CAP)})
+            break
+        b = rd(k)
+    except EOFError:
+        break
+    m = None
+    try:
+        m = json.loads(b)
+        handle(m)
+    except Exception as e:
+        i = m.get('id') if isinstance(m, dict) else None
+        send(err(i, e if isinstance(e, ProtocolError) else ProtocolError('malformed frame: %s: %s' % (type(e).__name__, e))))
+for c in list(C.values()):
+    c.cancel()
+os._exit(0)

@@ -1,0 +1,162 @@
+// Custom tools (src/runtime/custom.ts) on a real local python3: a tool defined in TypeScript with its
+// Python as a string or a file, called like a built-in; its value checked by its zod result type (a
+// wrong shape is a ResultTypeError), its arguments by theirs (refused before anything is sent); every
+// declared operation, and running the interpreter (execute_code python3, unsandboxed), checked by the policy and audited; its code sent on
+// first use per connection and again only when it changed.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { z } from 'zod';
+import { AuditStore } from '../../src/audit/index.js';
+import { ADMIN_SCOPE } from '../../src/config/principals.js';
+import type { PerformContext } from '../../src/core/perform.js';
+import { createLocalHost } from '../../src/hosts/local.js';
+import { parsePolicies } from '../../src/policy/load.js';
+import { ArgumentTypeError, connect, defineMethod, defineTool, DeniedError, RemoteError, ResultTypeError } from '../../src/runtime/index.js';
+import { tempDbPath } from '../audit/helpers.js';
+
+function setup(t: TestContext, code = '      - { operation: execute_code, resource: python3, unsandboxed: true }\n') {
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-rt-custom-')));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  writeFileSync(join(root, 'data.txt'), 'one\ntwo\nthree\n');
+  const audit = AuditStore.open(tempDbPath(t));
+  t.after(() => audit.close());
+  const policies = parsePolicies(
+    `policies:
+  rt:
+    sandbox: false
+    capabilities:
+      - { operation: read_file, resource: "${root}/secret*", effect: deny, reason: not this one }
+      - { operation: read_file, resource: "${root}/**" }
+      - { operation: execute_binary, resource: "python3|uname" }
+      - { operation: write_stdout }
+${code}`,
+    'rt.yaml',
+    {},
+  );
+  const host = createLocalHost('localhost', '/usr/bin:/bin');
+  const context: PerformContext = {
+    principal: { name: 'alice', via: 'cli', scope: ADMIN_SCOPE },
+    policies,
+    defaultPolicy: 'rt',
+    defaultTimeoutMs: null,
+    defaultPipefail: false,
+    audit,
+    host: () => host,
+    hostEntry: (name) => ({ name, transport: 'local', labels: {}, builtin: true }),
+  };
+  return { root, audit, context };
+}
+
+/** A tool counting its loads in `marker` (its module's top level runs once per time its code is sent). */
+function lineTool(marker: string, version: string) {
+  return defineTool({
+    name: 'Lines',
+    python: `open(${JSON.stringify(marker)}, 'a').write('${version}\\n')
+def count(path):
+    with open(path) as f:
+        return {'lines': len(f.read().splitlines()), 'version': '${version}'}
+def wrong(path):
+    return {'lines': 'many'}
+`,
+    methods: {
+      count: defineMethod({ args: z.tuple([z.string()]), result: z.object({ lines: z.number().int(), version: z.string() }), operations: (path) => [{ kind: 'file.read', path }] }),
+      wrong: defineMethod({ args: z.tuple([z.string()]), result: z.object({ lines: z.number() }), operations: (path) => [{ kind: 'file.read', path }] }),
+    },
+  });
+}
+
+const loads = (marker: string): string[] => (existsSync(marker) ? readFileSync(marker, 'utf8').trim().split('\n') : []);
+
+test('a custom tool is called like a built-in: typed value, audited as its method with its operations', async (t) => {
+  const { root, audit, context } = setup(t);
+  const Lines = lineTool(join(root, 'loads'), 'v1');
+  const host = await connect('localhost', { context });
+  t.after(() => host.close());
+  const r = await host.call(Lines.count, join(root, 'data.txt'));
+  assert.deepEqual(r, { lines: 3, version: 'v1' });
+  const record = audit.list().find((a) => a.begin.command === 'Lines.count');
+  assert.equal(record?.begin.operation, 'runtime.call');
+  assert.equal(record?.begin.resource, `read_file ${root}/data.txt; execute python3`);
+  assert.equal(record?.begin.decision, 'allow');
+  assert.equal(record?.end?.exitCode, 0);
+});
+
+test('its Python from a file; a value of the wrong shape is a ResultTypeError naming the field', async (t) => {
+  const { root, audit, context } = setup(t);
+  const file = join(root, 'uname_tool.py');
+  writeFileSync(file, "import subprocess\ndef kernel():\n    p = rt.spawn(['uname', '-s'], stdout=subprocess.PIPE)\n    return p.communicate()[0].decode().strip()\n");
+  const Uname = defineTool({ name: 'Uname', python: { file }, methods: { kernel: defineMethod({ args: z.tuple([]), result: z.string(), operations: () => [{ kind: 'exec', argv: ['uname', '-s'] }] }) } });
+  const host = await connect('localhost', { context });
+  t.after(() => host.close());
+  assert.equal(await host.call(Uname.kernel), 'Linux');
+  const Lines = lineTool(join(root, 'loads'), 'v1');
+  await assert.rejects(host.call(Lines.wrong, join(root, 'data.txt')), (e: Error) => e instanceof ResultTypeError && /lines/.test(e.message) && /expected number/i.test(e.message));
+  const record = audit.list().find((a) => a.begin.command === 'Lines.wrong');
+  assert.equal(record?.end?.exitCode, 1);
+  assert.match(record?.end?.error ?? '', /declared result type/);
+  assert.throws(() => defineTool({ name: 'X', python: { file: join(root, 'missing.py') }, methods: {} }), /cannot read its Python from .*missing\.py/);
+  // Python that does not compile: every call says so (the code is sent once).
+  const Broken = defineTool({ name: 'Broken', python: 'def go(:\n    return 1\n', methods: { go: defineMethod({ args: z.tuple([]), result: z.number(), operations: () => [] }) } });
+  for (let i = 0; i < 2; i++) await assert.rejects(host.call(Broken.go), (e: Error) => e instanceof RemoteError && e.type === 'SyntaxError');
+});
+
+test('arguments of the wrong type are refused before anything reaches the host, and audited', async (t) => {
+  const { root, audit, context } = setup(t);
+  const marker = join(root, 'loads');
+  const Lines = lineTool(marker, 'v1');
+  const host = await connect('localhost', { context });
+  t.after(() => host.close());
+  await assert.rejects(host.call(Lines.count, 42 as unknown as string), (e: Error) => e instanceof ArgumentTypeError && typeof e.actionId === 'number' && /expected string/i.test(e.message));
+  assert.deepEqual(loads(marker), [], 'the tool was never sent');
+  const record = audit.list().find((a) => a.begin.command === 'Lines.count');
+  assert.equal(record?.end?.exitCode, 2);
+});
+
+test('policy: a denied declared operation or a policy that does not let the interpreter run refuses the call; nothing is sent', async (t) => {
+  const { root, audit, context } = setup(t);
+  const marker = join(root, 'loads');
+  writeFileSync(join(root, 'secret.txt'), 's\n');
+  const Lines = lineTool(marker, 'v1');
+  const host = await connect('localhost', { context });
+  t.after(() => host.close());
+  await assert.rejects(host.call(Lines.count, join(root, 'secret.txt')), (e: Error) => e instanceof DeniedError && /not this one/.test(e.message));
+  await assert.rejects(host.call(Lines.count, '/etc/passwd'), DeniedError);
+  const Exec = defineTool({ name: 'Rm', python: 'def go():\n    return 1\n', methods: { go: defineMethod({ args: z.tuple([]), result: z.number(), operations: () => [{ kind: 'exec', argv: ['rm', '-rf', '/tmp/x'] }] }) } });
+  await assert.rejects(host.call(Exec.go), (e: Error) => e instanceof DeniedError && /rm/.test(e.message));
+  const Nothing = defineTool({ name: 'Nothing', python: 'def go():\n    return 1\n', methods: { go: defineMethod({ args: z.tuple([]), result: z.number(), operations: () => [] }) } });
+  // Declaring nothing beyond its own code: the interpreter is what the policy checks.
+  assert.equal(await host.call(Nothing.go), 1);
+  assert.deepEqual(loads(marker), []);
+  assert.equal(audit.list().filter((a) => a.begin.decision === 'deny').length, 3);
+
+  // A policy without python3: no custom tool runs, whatever it declares.
+  const strict = setup(t, '');
+  const other = await connect('localhost', { context: strict.context });
+  t.after(() => other.close());
+  await assert.rejects(other.call(Lines.count, join(strict.root, 'data.txt')), (e: Error) => e instanceof DeniedError && /no execute_code rule of policy rt allows python3/.test(e.message));
+  assert.deepEqual(loads(marker), []);
+});
+
+test('the code is sent on first use, once per connection; a changed tool is sent again, an unchanged one never twice', async (t) => {
+  const { root, context } = setup(t);
+  const marker = join(root, 'loads');
+  const v1 = lineTool(marker, 'v1');
+  const host = await connect('localhost', { context });
+  t.after(() => host.close());
+  const file = join(root, 'data.txt');
+  // Concurrent first calls: one load.
+  await Promise.all([host.call(v1.count, file), host.call(v1.count, file), host.call(v1.count, file)]);
+  assert.deepEqual(loads(marker), ['v1']);
+  const v2 = lineTool(marker, 'v2');
+  assert.equal((await host.call(v2.count, file)).version, 'v2');
+  assert.equal((await host.call(v1.count, file)).version, 'v1');
+  assert.deepEqual(loads(marker), ['v1', 'v2']);
+  // A new connection is a new interpreter: the code goes again.
+  const again = await connect('localhost', { context });
+  t.after(() => again.close());
+  await again.call(v2.count, file);
+  assert.deepEqual(loads(marker), ['v1', 'v2', 'v2']);
+});
