@@ -10,12 +10,10 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { z } from 'zod';
 import { AuditStore } from '../../src/audit/index.js';
-import { ADMIN_SCOPE } from '../../src/config/principals.js';
-import type { PerformContext } from '../../src/core/perform.js';
-import { createLocalHost } from '../../src/hosts/local.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import { ArgumentTypeError, connect, defineMethod, defineTool, DeniedError, RemoteError, ResultTypeError } from '../../src/runtime/index.js';
 import { tempDbPath } from '../audit/helpers.js';
+import { localContext } from '../support/runtime.js';
 
 function setup(t: TestContext, code = '      - { operation: execute_code, resource: python3, unsandboxed: true }\n') {
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-rt-custom-')));
@@ -36,17 +34,7 @@ ${code}`,
     'rt.yaml',
     {},
   );
-  const host = createLocalHost('localhost', '/usr/bin:/bin');
-  const context: PerformContext = {
-    principal: { name: 'alice', via: 'cli', scope: ADMIN_SCOPE },
-    policies,
-    defaultPolicy: 'rt',
-    defaultTimeoutMs: null,
-    defaultPipefail: false,
-    audit,
-    host: () => host,
-    hostEntry: (name) => ({ name, transport: 'local', labels: {}, builtin: true }),
-  };
+  const context = localContext(audit, policies, 'rt');
   return { root, audit, context };
 }
 

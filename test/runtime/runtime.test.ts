@@ -12,14 +12,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { AuditStore } from '../../src/audit/index.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
-import type { PerformContext } from '../../src/core/perform.js';
-import { createLocalHost } from '../../src/hosts/local.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootstrap.js';
 import { CallTimeoutError, connect, connectStreams, DeniedError, FileSystem, ProtocolError, RemoteError, stage0Argv, type LogRecord } from '../../src/runtime/index.js';
 import { Link } from '../../src/runtime/link.js';
 import { processTransport, streamTransport } from '../../src/runtime/transports.js';
 import { tempDbPath } from '../audit/helpers.js';
+import { localContext } from '../support/runtime.js';
 
 function setup(t: TestContext, extraRules = '') {
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-rt-')));
@@ -48,17 +47,7 @@ ${extraRules}`,
     'rt.yaml',
     {},
   );
-  const host = createLocalHost('localhost', '/usr/bin:/bin');
-  const context: PerformContext = {
-    principal: { name: 'alice', via: 'cli', scope: ADMIN_SCOPE },
-    policies,
-    defaultPolicy: 'rt',
-    defaultTimeoutMs: null,
-    defaultPipefail: false,
-    audit,
-    host: () => host,
-    hostEntry: (name) => ({ name, transport: 'local', labels: {}, builtin: true }),
-  };
+  const context = localContext(audit, policies, 'rt');
   return { root, audit, context };
 }
 

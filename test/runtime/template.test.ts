@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { AuditStore } from '../../src/audit/index.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
-import type { PerformContext } from '../../src/core/perform.js';
-import { createLocalHost } from '../../src/hosts/local.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import { CallTimeoutError, connect, DeniedError, RemoteError, renderLocally, Template, type ConnectOptions, type RuntimeHost, type Variables } from '../../src/runtime/index.js';
 import { tempDbPath } from '../audit/helpers.js';
+import { localContext } from '../support/runtime.js';
 
 function setup(t: TestContext) {
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-tmpl-')));
@@ -37,17 +36,7 @@ function setup(t: TestContext) {
     'rt.yaml',
     {},
   );
-  const local = createLocalHost('localhost', '/usr/bin:/bin');
-  const context: PerformContext = {
-    principal: { name: 'alice', via: 'cli', scope: ADMIN_SCOPE },
-    policies,
-    defaultPolicy: 'rt',
-    defaultTimeoutMs: null,
-    defaultPipefail: false,
-    audit,
-    host: () => local,
-    hostEntry: (name) => ({ name, transport: 'local', labels: { env: 'test', role: 'web' }, builtin: true }),
-  };
+  const context = localContext(audit, policies, 'rt', { env: 'test', role: 'web' });
   return { root, audit, context };
 }
 

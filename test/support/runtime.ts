@@ -6,21 +6,26 @@ import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import type { PerformContext } from '../../src/core/perform.js';
 import { createLocalHost } from '../../src/hosts/local.js';
 import { parsePolicies } from '../../src/policy/load.js';
+import type { Policy } from '../../src/policy/types.js';
 import { tempDbPath } from '../audit/helpers.js';
 
 export function runtimeContext(t: TestContext, policiesYaml: string, defaultPolicy: string): { context: PerformContext; audit: AuditStore } {
   const audit = AuditStore.open(tempDbPath(t));
   t.after(() => audit.close());
+  return { context: localContext(audit, parsePolicies(policiesYaml, 'tools.yaml', {}), defaultPolicy), audit };
+}
+
+/** Principal alice (admin scope) on this machine's `localhost`, with these policies, audited in `audit`. */
+export function localContext(audit: AuditStore, policies: ReadonlyMap<string, Policy>, defaultPolicy: string, labels: Record<string, string> = {}): PerformContext {
   const host = createLocalHost('localhost', '/usr/bin:/bin');
-  const context: PerformContext = {
+  return {
     principal: { name: 'alice', via: 'cli', scope: ADMIN_SCOPE },
-    policies: parsePolicies(policiesYaml, 'tools.yaml', {}),
+    policies,
     defaultPolicy,
     defaultTimeoutMs: null,
     defaultPipefail: false,
     audit,
     host: () => host,
-    hostEntry: (name) => ({ name, transport: 'local', labels: {}, builtin: true }),
+    hostEntry: (name) => ({ name, transport: 'local', labels: { ...labels }, builtin: true }),
   };
-  return { context, audit };
 }
