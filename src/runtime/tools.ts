@@ -12,6 +12,7 @@ import { Apt, AptRepository, Pacman, PacmanRepository } from './tools-packages.j
 export type { CliSpec, HostFacts, Method, Operation, Resolved } from './method.js';
 export { ArgumentError } from './method.js';
 export { Apt, AptRepository, Logger, Pacman, PacmanRepository, Quit, Service, User };
+export { Template } from './template.js';
 export type { ServiceState } from './tools-service.js';
 export type { UserOptions, UserState } from './tools-user.js';
 export type { PackageResult, RepositoryResult, AptRepositoryOptions, PacmanRepositoryOptions } from './tools-packages.js';
