@@ -1,7 +1,7 @@
 /*
  * remux launcher: the `remux` command on the PATH.
  *
- * `remux client …` and `remux session …` are forwarded as typed to a running daemon over its Unix socket,
+ * `remux client …`, `remux session …` and `remux rpc …` are forwarded as typed to a running daemon over its Unix socket,
  * and the daemon runs it with the CLI's own code against its warm connections (src/gateway/cli-session.ts):
  * this process only copies output frames to stdout/stderr, passes Ctrl-C, answers questions and sends
  * its stdin as the daemon asks for it. That spares a warm fan-out the ~40 ms of starting Node. Everything else — other commands, no daemon, a
@@ -507,7 +507,7 @@ int main(int argc, char **argv) {
   const char *principal = NULL;
   int mcp = is_mcp_stdio(argc, argv, &principal);
   // The daemon declines what of these it does not serve (session attach needs this terminal): Node runs it then.
-  if (!mcp && (first_word >= argc || (strcmp(argv[first_word], "client") != 0 && strcmp(argv[first_word], "session") != 0))) {
+  if (!mcp && (first_word >= argc || (strcmp(argv[first_word], "client") != 0 && strcmp(argv[first_word], "session") != 0 && strcmp(argv[first_word], "rpc") != 0))) {
     run_node("not a command the daemon serves");
   }
 

@@ -1,4 +1,5 @@
-// `remux rpc HOSTS Tool.method ARGS…`: one runtime call per host (src/runtime), in this process.
+// `remux rpc HOSTS Tool.method ARGS…`: one runtime call per host (src/runtime), through a running daemon
+// (forwarded like `client run`) or in this process.
 import { EXIT } from '../core/exit-codes.js';
 import type * as RuntimeModule from '../runtime/index.js';
 import type { FanoutResults, HostResult, RuntimeHost } from '../runtime/index.js';
@@ -29,7 +30,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   }
   const timeoutMs = opts.timeout === undefined ? undefined : seconds(opts.timeout);
   const mode = opts.mode === undefined ? undefined : octal(opts.mode);
-  const content = methodName === 'FileSystem.writeText' ? (await readAll(process.stdin, WRITE_MAX_BYTES)).toString('utf8') : null;
+  const content = methodName === 'FileSystem.writeText' ? (await readAll(stdinOf(inv, methodName), WRITE_MAX_BYTES)).toString('utf8') : null;
   try {
     const { contextFor } = await import('../core/context.js');
     const ctx = contextFor(await runner.context(target), inv.env);
@@ -145,6 +146,12 @@ function prefixed(host: string, data: Buffer): string {
   const text = data.toString();
   if (text === '') return '';
   return text.replace(/\n$/, '').split('\n').map((line) => `${host}: ${line}\n`).join('');
+}
+
+/** The content of a write: the caller's stdin when it is a pipe or a file (through the daemon too). */
+function stdinOf(inv: Invocation, methodName: string): NodeJS.ReadableStream {
+  if (inv.stdin === null) throw new UsageError(`${methodName} reads the content from stdin: pipe or redirect it (remux rpc HOST ${methodName} PATH < file)`);
+  return inv.stdin;
 }
 
 function seconds(text: string): number {

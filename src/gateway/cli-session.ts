@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { explicitFiles, type ClientHost, type Runner } from '../cli/client-commands.js';
 import { registerClient } from '../cli/commands/client.js';
+import { registerRpc } from '../cli/commands/rpc.js';
 import { registerSession } from '../cli/commands/session.js';
 import type { Invocation } from '../cli/invocation.js';
 import { CreditedInput } from '../exec/input-credit.js';
@@ -60,8 +61,8 @@ export function clientEnv(env: Record<string, string>, cwd: string): NodeJS.Proc
 }
 
 /**
- * The daemon runs `client run|batch|read|ls`, `client write` when the client sends its stdin (the
- * content; a terminal's is not forwarded), and the `session` commands that need no terminal of the
+ * The daemon runs `client run|batch|read|ls`, `client write` and `rpc` (its writeText) when the client
+ * sends its stdin (the content; a terminal's is not forwarded), other `rpc` calls, and the `session` commands that need no terminal of the
  * client's (attach does), and nothing with --no-daemon (the client then runs it itself).
  */
 function declineReason(args: string[], offersStdin: boolean): string | null {
@@ -69,10 +70,12 @@ function declineReason(args: string[], offersStdin: boolean): string | null {
   const words = options.filter((a) => !a.startsWith('-'));
   const served =
     (words[0] === 'client' && (words[1] === 'run' || words[1] === 'batch' || words[1] === 'read' || words[1] === 'ls' || words[1] === 'write')) ||
-    (words[0] === 'session' && words[1] !== 'attach' && !options.includes('--attach') && !options.includes('-a'));
-  if (!served) return 'the daemon runs only `client run|batch|read|ls|write` and `session` commands other than attach';
+    (words[0] === 'session' && words[1] !== 'attach' && !options.includes('--attach') && !options.includes('-a')) ||
+    words[0] === 'rpc';
+  if (!served) return 'the daemon runs only `client run|batch|read|ls|write`, `rpc` and `session` commands other than attach';
   if (options.includes('--no-daemon')) return '--no-daemon';
   if (words[0] === 'client' && words[1] === 'write' && !offersStdin) return 'client write reads its content from a terminal or /dev/null here, which is not forwarded';
+  if (words[0] === 'rpc' && words[2] === 'FileSystem.writeText' && !offersStdin) return 'FileSystem.writeText reads its content from a terminal or /dev/null here, which is not forwarded';
   return null;
 }
 
@@ -112,6 +115,7 @@ export function serveCli(socket: net.Socket, raw: unknown, rest: Buffer, deps: C
   const program = createProgram(inv);
   registerClient(program, () => Promise.resolve(daemonHost(inv, deps)));
   registerSession(program, () => Promise.resolve(daemonHost(inv, deps)));
+  registerRpc(program, () => Promise.resolve(daemonHost(inv, deps)));
   void runProgram(program, request.args, inv).finally(() => socket.end(exitFrame(session.exitCode)));
 }
 

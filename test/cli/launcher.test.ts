@@ -19,6 +19,7 @@ const POLICY = `policies:
       - { operation: execute_binary, resource: echo|pwd|true|false|sleep|seq|uname }
       - { operation: execute_binary, resource: id, effect: ask }
       - { operation: write_stdout, resource: null }
+      - { operation: read_file, resource: /etc/hostname }
 `;
 
 /** Whether a process whose command line is exactly `argv` is running on this machine. */
@@ -244,7 +245,7 @@ describe('the remux launcher and a daemon', () => {
   test('the daemon declines what it does not serve, before running or printing anything', async () => {
     for (const [req, why] of [
       [request(['client', 'run', 'localhost', '--', 'true'], { version: '0.0.0-other' }), /the daemon is remux .* this client 0.0.0-other/],
-      [request(['config', 'init']), /only `client run\|batch\|read\|ls\|write` and `session` commands other than attach/],
+      [request(['config', 'init']), /only `client run\|batch\|read\|ls\|write`, `rpc` and `session` commands other than attach/],
       // write's stdin is its content: a client that does not send it (a terminal's, /dev/null) runs it itself.
       [request(['client', 'write', 'localhost', '/tmp/x']), /client write reads its content from a terminal or \/dev\/null/],
       // Attaching needs the client's own terminal: the client runs it.
@@ -257,6 +258,17 @@ describe('the remux launcher and a daemon', () => {
       assert.equal(frames[0]!.type, 'd');
       assert.match(frames[0]!.payload.toString(), why);
     }
+  });
+
+  test('remux rpc is served by the daemon (its warm connections), with the same answer as in process', async () => {
+    const via = await remux(['rpc', 'localhost', 'FileSystem.readText', '/etc/hostname'], { env: { ...h.env, REMUX_LAUNCHER_DEBUG: '1' } });
+    assert.equal(via.code, 0, via.stderr);
+    assert.match(via.stderr, /forwarding to the daemon/);
+    assert.doesNotMatch(via.stderr, /running the Node CLI/);
+    assert.equal(via.stdout, readFileSync('/etc/hostname', 'utf8'));
+    const alone = await remux(['rpc', 'localhost', '--no-daemon', 'FileSystem.readText', '/etc/hostname'], { env: h.env });
+    assert.equal(alone.code, 0, alone.stderr);
+    assert.equal(alone.stdout, via.stdout);
   });
 
   test('hostile clients: malformed requests, unknown frames and answers, floods', async () => {

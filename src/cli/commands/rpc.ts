@@ -7,6 +7,8 @@ export interface RpcOptions {
   policy?: string;
   timeout?: string;
   mode?: string;
+  /** false with --no-daemon. */
+  daemon?: boolean;
 }
 
 /** `remux rpc`: one call of a runtime tool (src/runtime) on a host or a selector's hosts. */
@@ -23,6 +25,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .option('--python <path>', 'the interpreter on the host (default python3; 3.8 or later)')
     .option('-p, --policy <name>', 'policy to check the call against (default: default_policy in config.yaml)')
     .option('--timeout <seconds>', 'stop the call (and kill its processes on the host) after this many seconds')
+    .option('--no-daemon', 'run in this process (cold connections) even when a daemon is running')
     .option('--mode <octal>', 'FileSystem.writeText: the file mode, e.g. 0644 (default: kept, or 0644 for a new file)')
     .addHelpText(
       'after',
@@ -50,7 +53,7 @@ Exit status: one host: 0, or Exec's own status; 1 the call failed on the host; 2
     .action(async (hosts: string, method: string, args: string[], opts: RpcOptions) => {
       const { rpcCommand } = await import('../rpc-commands.js');
       const where = await host();
-      // In this process: the daemon does not serve rpc yet, and writeText's content is our stdin.
-      where.invocation.setExitCode(await where.run({ daemon: false }, (runner) => rpcCommand(where.invocation, runner, hosts, method, args, opts)));
+      // Through a running daemon when there is one (its warm SSH connections), as `client run`.
+      where.invocation.setExitCode(await where.run(opts, (runner) => rpcCommand(where.invocation, runner, hosts, method, args, opts)));
     });
 }
