@@ -134,7 +134,7 @@ describe('remux code', { timeout: 120_000 }, () => {
     await until('the new line followed', () => followed.includes('ECHO followed line'));
     follow.kill();
 
-    const term = ptySpawn(process.execPath, [REMUX_NODE_BIN, 'code', 'attach', id.slice(0, 5)], { cols: 120, rows: 30, env: { ...process.env, ...env, TMUX: '' } });
+    const term = ptySpawn(process.execPath, [REMUX_NODE_BIN, 'code', 'attach', id.slice(0, 5)], { cols: 120, rows: 30, env: { ...process.env, ...env, TMUX: '', TERM: 'xterm-256color' } }); // the pty's own type, whatever the runner's TERM
     let seen = '';
     term.onData((d) => (seen += d));
     await until('the attached pane', () => seen.includes('PROBES done'));
