@@ -154,7 +154,7 @@ describe('the daemon\'s HTTPS API', () => {
     const body = { selector: 'localhost', command: 'echo via cookie' };
     const attempts: Array<[Record<string, string>, number, string]> = [
       [{ cookie, origin }, 403, 'csrf'],
-      [{ cookie, origin, 'x-csrf-token': `${csrf.slice(0, -1)}x` }, 403, 'csrf'],
+      [{ cookie, origin, 'x-csrf-token': `${csrf.slice(0, -1)}${csrf.endsWith('x') ? 'y' : 'x'}` }, 403, 'csrf'],
       [{ cookie, 'x-csrf-token': csrf }, 403, 'forbidden_origin'],
       [{ cookie, origin: evil, 'x-csrf-token': csrf }, 403, 'forbidden_origin'],
       [{ cookie, origin: `${origin}.evil.example`, 'x-csrf-token': csrf }, 403, 'forbidden_origin'],
