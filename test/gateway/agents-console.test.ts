@@ -8,7 +8,8 @@ import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { REPO_ROOT, remux } from '../support/cli.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
@@ -27,7 +28,7 @@ describe('agent sessions in the console', { timeout: 60_000 }, () => {
     execFileSync('git', ['-C', work, '-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'init']);
     [d, browser] = await Promise.all([
       startConsoleDaemon({ boss: ['--admin'], ops: ['--hosts', 'box', '--users', '*'] }, '', { REMUX_TMUX_SOCKET: socket }),
-      chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] }),
+      launchChromium(),
     ]);
     const made = await remux(['code', 'start', work, '--no-attach', '--sandbox', 'none', '-n', 'fixer', '--agent', `node ${FAKE_PROMPT} 'npm test'`], { env: { REMUX_HOME: d.home, REMUX_TMUX_SOCKET: socket }, via: 'node' });
     assert.equal(made.code, 0, made.stderr);

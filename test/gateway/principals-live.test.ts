@@ -7,7 +7,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { remux, tempHome } from '../support/cli.js';
 import { openTerminal, startConsoleDaemon, type ConsoleDaemon, type TerminalClient } from '../support/console-daemon.js';
 import { client, type Client } from '../support/https.js';
@@ -252,7 +252,7 @@ describe('principal changes reach open browser sessions and terminals', { timeou
 describe('in the browser', { timeout: 60_000 }, () => {
   test('the terminal page says the principal was removed; a reload asks to log in again', async () => {
     const d = await startConsoleDaemon({ boss: ['--admin'], ops: ['--hosts', 'box', '--users', '*'] });
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    const browser = await launchChromium();
     try {
       d.tmux('new-session', '-d', '-s', 'work', 'cat');
       const page = await browser.newPage({ ignoreHTTPSErrors: true });

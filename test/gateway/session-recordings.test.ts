@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { client, type Client } from '../support/https.js';
 import { openTerminal, startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
@@ -104,7 +104,7 @@ describe('whole-session recordings', { timeout: 90_000 }, () => {
     assert.deepEqual(listing.map((r) => [r.id, r.kind]), [[id, 'session']]);
 
     // Played back in the console, from the list.
-    const chrome = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    const chrome = await launchChromium();
     try {
       const page = await (await chrome.newContext({ ignoreHTTPSErrors: true })).newPage();
       await page.goto(`${d.url}#/recordings`);

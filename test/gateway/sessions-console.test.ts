@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
 /** The page's clipboard, as seen from a function run in it. */
@@ -18,7 +19,7 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
   before(async () => {
     [d, browser] = await Promise.all([
       startConsoleDaemon({ boss: ['--admin'] }),
-      chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] }),
+      launchChromium(),
     ]);
   });
   after(async () => {

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './browser.js';
 import { remux, tempHome } from './cli.js';
 
 export interface BrowserDaemon {
@@ -26,7 +27,7 @@ export async function startBrowserDaemon(files: Record<string, string>, principa
   const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
   assert.equal(started.code, 0, started.stderr);
   const url = /web console and API: (\S+)/.exec(started.stdout)![1]!;
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const browser = await launchChromium();
   return {
     home: h.home,
     env: h.env,
