@@ -16,7 +16,7 @@ import type { PathOperation } from '../policy/schema.js';
 import type { Decision, PathResolver, Policy } from '../policy/types.js';
 import { FileError, TransportError, type Host, type HostFiles, type ResolvedPath } from '../hosts/types.js';
 import { EXIT } from './exit-codes.js';
-import { askedFor, settleAsk, errorText, nothingRan, refuse, ruleText, type PerformContext } from './perform.js';
+import { askedFor, auditAction, settleAsk, errorText, nothingRan, refuse, ruleText, type PerformContext } from './perform.js';
 import { checkScope } from './scope.js';
 import type { FileAction, Outcome, PerformIO, PerformResult } from './types.js';
 
@@ -76,11 +76,13 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
     return refused('denied', EXIT.DENIED, `write_file ${action.path}: is a symlink (to ${resolved.real}); a write never follows one, name the file itself`, decision);
   }
 
-  // Written before anything is touched (and before waiting for an approver, so pending asks are visible).
-  const actionId = await ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
-  const asking = await settleAsk(ctx, action, decision, io, actionId, started);
-  if ('refused' in asking) return asking.refused;
-  decision = asking.decision;
+  // A write is begun before anything is touched; a read or a listing is recorded once done (auditAction).
+  const audit = await auditAction(ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, action.kind !== 'file.write' && decision.effect === 'allow');
+  if (audit.id !== null) {
+    const asking = await settleAsk(ctx, action, decision, io, audit.id, started);
+    if ('refused' in asking) return asking.refused;
+    decision = asking.decision;
+  }
 
   const done = await operate(files, action, resolved.real).catch((err: unknown) => ({ failure: err }));
   const durationMs = performance.now() - started;
@@ -90,10 +92,10 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
     const message = known ? errorText(done.failure) : `${op} ${resolved.real}: ${errorText(done.failure)}`;
     const denied = done.failure instanceof FileError && done.failure.denied;
     const exitCode = transport ? EXIT.TRANSPORT : denied ? EXIT.DENIED : EXIT.FAILURE;
-    await ctx.audit.end(actionId, { exitCode, durationMs, error: message });
+    const actionId = await audit.finish({ exitCode, durationMs, error: message });
     return { ...nothingRan(actionId, transport ? 'unreachable' : denied ? 'denied' : 'failed', exitCode, message, durationMs), decision, path: resolved.real };
   }
-  await ctx.audit.end(actionId, { exitCode: EXIT.OK, durationMs, bytesOut: done.bytesOut, truncated: done.truncated });
+  const actionId = await audit.finish({ exitCode: EXIT.OK, durationMs, bytesOut: done.bytesOut, truncated: done.truncated });
   const { bytesOut, truncated, ...fields } = done;
   return { actionId, outcome: 'ok', exitCode: EXIT.OK, decision, message: null, durationMs, bytesOut, truncated, timedOut: false, path: resolved.real, ...fields };
 }

@@ -5,6 +5,7 @@
 // Adapters (CLI, daemon; HTTP, MCP later) only build an Action and render the result.
 import { performance } from 'node:perf_hooks';
 import type { AuditStore } from '../audit/store.js';
+import type { AuditBegin, AuditEnd } from '../audit/types.js';
 import { leadingCd } from '../command/cd.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
@@ -277,6 +278,31 @@ async function askApprover(action: ApprovalSubject, decision: Decision, io: Perf
   if (answer === 'allow') return { ...decision, effect: 'allow', reason: `${decision.reason}; approved` };
   const why = answer === 'expired' ? 'approval expired' : 'approval refused';
   return { ...decision, effect: 'deny', reason: `${decision.reason}; ${why}` };
+}
+
+/** An action's audit record once admitted: its id while it runs (null until a read is recorded), and its end. */
+export interface AuditedAction {
+  id: number | null;
+  /** Writes the end (a read: begin and end together); resolves with the action's id once durable. */
+  finish(end: AuditEnd): Promise<number>;
+}
+
+/**
+ * The audit of an admitted action. One that may change something is begun now, durably, before it runs
+ * (and before an approver is asked, so pending asks are visible). One that only reads changes nothing:
+ * it is recorded once it has read, begin and end in one commit, and what it read is handed over only
+ * after finish() resolved, so nothing read reaches the caller unaudited, at one commit instead of two.
+ */
+export async function auditAction(ctx: PerformContext, begin: AuditBegin, readsOnly: boolean): Promise<AuditedAction> {
+  if (readsOnly) return { id: null, finish: (end) => ctx.audit.record(begin, end) };
+  const id = await ctx.audit.begin(begin);
+  return {
+    id,
+    async finish(end) {
+      await ctx.audit.end(id, end);
+      return id;
+    },
+  };
 }
 
 /** Records an action refused before it ran (begin + end at once) and returns its result. */

@@ -12,9 +12,8 @@ import { renderCommandList } from '../command/render.js';
 import { ParseError, type CommandList } from '../command/types.js';
 import { EXIT } from '../core/exit-codes.js';
 import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perform-file.js';
-import { askedFor, enforcementOn, errorText, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
+import { askedFor, auditAction, enforcementOn, errorText, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
-import type { AuditEnd } from '../audit/types.js';
 import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
 import { OutputGate } from '../exec/output.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
@@ -145,32 +144,23 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   const { decision, resolved } = checked;
   if (decision.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
   if (declared.length > 0) asked.resource = checked.resources.join(' ');
-  const begin = { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason };
-  // A call that only reads (every operation it declares is a read, and it declares all it does) changes
-  // nothing on the host: it is recorded once it has read, begin and end in one commit, and its value is
-  // handed over only after that commit. Nothing read reaches the caller unaudited, at one durable commit
-  // a call instead of two. Anything else is begun (durably) before it is sent, as every action is.
+  // A call that only reads (every operation it declares is a read, and it declares all it does) is
+  // recorded once it has read; anything else is begun before it is sent (auditAction).
   const readsOnly = decision.effect === 'allow' && declared.length > 0 && declared.every((op) => op.kind === 'file.read' || op.kind === 'file.list');
-  let actionId: number | null = null;
-  if (!readsOnly) {
-    actionId = await g.ctx.audit.begin(begin);
-    const asking = await settleAsk(g.ctx, approvalSubject(g, method.name, asked.argv, declared, resolved), decision, io(g), actionId, started);
-    if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
+  const audit = await auditAction(g.ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, readsOnly);
+  if (audit.id !== null) {
+    const asking = await settleAsk(g.ctx, approvalSubject(g, method.name, asked.argv, declared, resolved), decision, io(g), audit.id, started);
+    if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', audit.id);
   }
-  const finish = async (end: AuditEnd): Promise<number> => {
-    if (actionId === null) return g.ctx.audit.record(begin, end);
-    await g.ctx.audit.end(actionId, end);
-    return actionId;
-  };
   try {
     const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved, facts), opts).result;
     if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
     const value = method.decode(raw);
-    await finish({ exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
+    await audit.finish({ exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
     return value;
   } catch (err) {
     const denied = err instanceof DeniedError;
-    const id = await finish({
+    const id = await audit.finish({
       exitCode: denied ? EXIT.DENIED : err instanceof RemoteError || err instanceof ResultTypeError ? EXIT.FAILURE : EXIT.TRANSPORT,
       durationMs: performance.now() - started,
       timedOut: err instanceof CallTimeoutError,
