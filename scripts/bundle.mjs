@@ -43,6 +43,18 @@ await build({
   logOverride: { 'require-resolve-not-external': 'silent' },
 });
 
+// The hook client a Docker container runs (src/agents/hook-main.ts): Node's own modules only, one file
+// the supervisor mounts into the container (src/agents/sandbox.ts, dockerArgv).
+await build({
+  entryPoints: ['dist/src/agents/hook-main.js'],
+  outfile: 'dist/src/hook.cjs',
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node18',
+  logLevel: 'warning',
+});
+
 // The launcher decodes the bundle as latin1 (src/cli/launch.cts): that is exact only for ASCII. esbuild's
 // charset option escapes strings but leaves regular expression literals as written, so a non-ASCII
 // character in one (write \u276f instead of the glyph) would silently change what the regex matches.

@@ -13,9 +13,12 @@ import { Approvals } from '../notify/service.js';
 import { hookDeps } from './hook-deps.js';
 import { HOOK_DIR_ENV, hookDirOf, serveHookEndpoint } from './hook-endpoint.js';
 import { answerHook, claudeHookSettings } from './hooks.js';
+import { DOCKER_HOOK_CLIENT } from './sandbox.js';
 
 /** How a hook inside the session starts remux: this Node and this installation's launcher. */
 const REMUX_ARGV = [process.execPath, fileURLToPath(new URL('../../../bin/remux.js', import.meta.url))];
+/** The standalone hook client (hook-main.ts), for a container that has Node but not remux; beside dist/src/cli and dist/src/agents. */
+export const HOOK_CLIENT_FILE = fileURLToPath(new URL('../hook.cjs', import.meta.url));
 
 export interface ClaudeHooks {
   settingsFile: string;
@@ -26,7 +29,8 @@ export interface ClaudeHooks {
   close(): Promise<void>;
 }
 
-export async function startClaudeHooks(id: string, config: Config, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<ClaudeHooks> {
+/** `remux`: hooks run this installation; `docker`: the container's `node` runs the mounted hook client. */
+export async function startClaudeHooks(id: string, config: Config, env: NodeJS.ProcessEnv, log: (line: string) => void, client: 'remux' | 'docker' = 'remux'): Promise<ClaudeHooks> {
   const policyName = config.default_policy;
   const policies = new ReloadingFile(policiesFile(env), loadPolicies);
   let preToolUse = false;
@@ -47,7 +51,7 @@ export async function startClaudeHooks(id: string, config: Config, env: NodeJS.P
     throw err;
   }
   const settingsFile = join(dir, 'settings.json');
-  writeFileSync(settingsFile, `${JSON.stringify(claudeHookSettings(REMUX_ARGV, id, config.approvals.timeout_seconds, preToolUse), null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(settingsFile, `${JSON.stringify(claudeHookSettings(client === 'docker' ? ['node', DOCKER_HOOK_CLIENT] : REMUX_ARGV, id, config.approvals.timeout_seconds, preToolUse), null, 2)}\n`, { mode: 0o600 });
   return {
     settingsFile,
     dir,

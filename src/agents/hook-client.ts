@@ -3,7 +3,7 @@
 // proxy, which routes HOOK_HOST to the endpoint; unsandboxed, the socket is reached directly.
 import { readFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:http';
-import { HOOK_HOST, HOOK_PATH, SESSION_HEADER, socketOf, tokenFileOf } from './hook-endpoint.js';
+import { HOOK_HOST, HOOK_PATH, SESSION_HEADER, socketOf, tokenFileOf } from './hook-wire.js';
 
 /** The decision JSON to print, or null (print nothing: Claude Code shows its own dialog). */
 export async function askHookEndpoint(dir: string, session: string, input: string, env: NodeJS.ProcessEnv = process.env): Promise<object | null> {
@@ -41,4 +41,17 @@ export async function askHookEndpoint(dir: string, session: string, input: strin
   }
   if (status !== 200) throw new Error(`the session's hook endpoint refused (HTTP ${status}): ${parsed.error ?? body.trim().slice(0, 200)}`);
   return parsed.output ?? null;
+}
+
+/** Inside a session: the hook's input (stdin) to the session's endpoint, its decision JSON to stdout (none: Claude Code decides). */
+export async function relayHook(dir: string, session: string, stdin: NodeJS.ReadableStream, stdout: NodeJS.WritableStream): Promise<void> {
+  const output = await askHookEndpoint(dir, session, await readAll(stdin));
+  if (output !== null) stdout.write(`${JSON.stringify(output)}\n`);
+}
+
+/** A hook's input: all of stdin, as text. */
+export async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }

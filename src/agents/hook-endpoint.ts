@@ -8,19 +8,15 @@
 // sandbox can see ($REMUX_HOME stays hidden except this session's own directory), never a command line.
 // The endpoint can only ask the questions a hook asks: it runs nothing and answers no approval.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { sameSecret } from '../gateway/http/auth.js';
 import { parseHookInput, type HookInput, type HookOutput } from './hooks.js';
+import { HOOK_HOST, HOOK_PATH, SESSION_HEADER, tokenFileOf } from './hook-wire.js';
 import { agentsDir } from './store.js';
 
-/** The name the sandbox's proxy routes to the endpoint (.invalid: it can never be a real host). */
-export const HOOK_HOST = 'remux-hook.invalid';
-export const HOOK_PATH = '/hook';
-/** Set in the agent's environment: where the hook finds the token (and, unsandboxed, the socket). */
-export const HOOK_DIR_ENV = 'REMUX_HOOK_DIR';
-export const SESSION_HEADER = 'x-remux-session';
+export { HOOK_DIR_ENV, HOOK_HOST, HOOK_PATH, SESSION_HEADER, socketOf, tokenFileOf } from './hook-wire.js';
 
 const MAX_BODY = 1024 * 1024;
 /** Hooks waiting at once; more is a flood (each one could page a person). */
@@ -28,13 +24,6 @@ const MAX_PENDING = 8;
 
 export function hookDirOf(id: string, env: NodeJS.ProcessEnv = process.env): string {
   return join(agentsDir(env), 'hooks', id);
-}
-export const tokenFileOf = (dir: string): string => join(dir, 'token');
-/** The endpoint's socket in `dir`. Named anew by each supervisor: closing a unix socket server unlinks its path, which must never be the next supervisor's (a restart). */
-export function socketOf(dir: string): string {
-  const name = readdirSync(dir).find((f) => /^hook-[0-9a-f]{16}\.sock$/.test(f));
-  if (name === undefined) throw new Error(`no hook endpoint socket in ${dir} (has the session's supervisor ended?)`);
-  return join(dir, name);
 }
 
 export interface HookEndpointOptions {

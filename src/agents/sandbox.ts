@@ -8,7 +8,7 @@ import type { SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
 import type { Config } from '../config/config.js';
 import { expandHome } from '../config/paths.js';
 import { UsageError } from '../core/errors.js';
-import { HOOK_HOST } from './hook-endpoint.js';
+import { HOOK_DIR_ENV, HOOK_HOST } from './hook-wire.js';
 import { allowedDomains, isKnownAgent, LAUNCH } from './launch.js';
 import type { AgentSession } from './store.js';
 
@@ -52,10 +52,26 @@ export interface DockerOptions {
   uid: number;
   gid: number;
   envFile: string;
+  /** Claude Code's hooks: the session's hook directory (token, endpoint socket, settings) and the hook client (hook.cjs). */
+  hooks?: { dir: string; client: string };
 }
 
-/** A hardened `docker run`: non-root, no capabilities, no privilege gain, limits, read-only root, secrets by file. */
+/** Where the container finds the hook client (dist/src/hook.cjs); its hook command names it (claude-hooks.ts). */
+export const DOCKER_HOOK_CLIENT = '/opt/remux/hook.cjs';
+
+/**
+ * A hardened `docker run`: non-root, no capabilities, no privilege gain, limits, read-only root, secrets by
+ * file. Hooks reach the session's endpoint through its socket, mounted read-only at the same path (a
+ * socket on a read-only mount still connects; nothing in the directory can be changed), with no network.
+ */
 export function dockerArgv(session: Pick<AgentSession, 'id' | 'workspace'>, agentArgv: string[], opts: DockerOptions): string[] {
+  const hooks = opts.hooks
+    ? [
+        '--mount', `type=bind,source=${opts.hooks.dir},target=${opts.hooks.dir},readonly`,
+        '--mount', `type=bind,source=${opts.hooks.client},target=${DOCKER_HOOK_CLIENT},readonly`,
+        '--env', `${HOOK_DIR_ENV}=${opts.hooks.dir}`,
+      ]
+    : [];
   return [
     'docker', 'run', '--rm', '-it', '--init',
     '--name', `remux-agent-${session.id}`,
@@ -70,6 +86,7 @@ export function dockerArgv(session: Pick<AgentSession, 'id' | 'workspace'>, agen
     '--env', 'HOME=/home/agent',
     '--env-file', opts.envFile,
     '--mount', `type=bind,source=${session.workspace},target=/workspace`,
+    ...hooks,
     '--workdir', '/workspace',
     opts.image,
     ...agentArgv,

@@ -9,7 +9,7 @@ import { getgid, getuid } from 'node:process';
 import { loadConfig } from '../config/config.js';
 import { remuxHome } from '../config/paths.js';
 import { quoteWord } from '../command/render.js';
-import { startClaudeHooks } from './claude-hooks.js';
+import { HOOK_CLIENT_FILE, startClaudeHooks } from './claude-hooks.js';
 import { launchArgv } from './launch.js';
 import { dockerArgv, srtConfig } from './sandbox.js';
 import { envFileOf, findSession, readSessions, reportStart, type AgentSession } from './store.js';
@@ -28,18 +28,18 @@ function readEnvFile(file: string): Record<string, string> {
 async function command(session: AgentSession, resume: boolean, env: NodeJS.ProcessEnv): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; cleanup: () => Promise<void> }> {
   const secrets = readEnvFile(envFileOf(session.id, env));
   const { config } = loadConfig(env);
-  if (session.sandbox === 'docker') {
-    const { docker } = config.agents;
-    const argv = launchArgv({ agent: session.agent, prompt: resume ? undefined : (session.prompt ?? undefined), continue: resume });
-    return { argv: dockerArgv(session, argv, { image: docker.image, memory: docker.memory, pidsLimit: docker.pids_limit, uid: getuid?.() ?? 1000, gid: getgid?.() ?? 1000, envFile: envFileOf(session.id, env) }), env, cleanup: async () => {} };
-  }
   // Claude Code's permission requests and notifications reach remux through its hooks.
-  const hooks = session.agent === 'claude' ? await startClaudeHooks(session.id, config, env, (line) => process.stdout.write(`${line}\n`)) : null;
+  const hooks = session.agent === 'claude' ? await startClaudeHooks(session.id, config, env, (line) => process.stdout.write(`${line}\n`), session.sandbox === 'docker' ? 'docker' : 'remux') : null;
   try {
     const argv = launchArgv({ agent: session.agent, prompt: resume ? undefined : (session.prompt ?? undefined), continue: resume, settings: hooks?.settingsFile });
     const cleanup = async (): Promise<void> => {
       await hooks?.close();
     };
+    if (session.sandbox === 'docker') {
+      const { docker } = config.agents;
+      const opts = { image: docker.image, memory: docker.memory, pidsLimit: docker.pids_limit, uid: getuid?.() ?? 1000, gid: getgid?.() ?? 1000, envFile: envFileOf(session.id, env) };
+      return { argv: dockerArgv(session, argv, hooks ? { ...opts, hooks: { dir: hooks.dir, client: HOOK_CLIENT_FILE } } : opts), env, cleanup };
+    }
     if (session.sandbox === 'none') return { argv, env: { ...env, ...hooks?.env, ...secrets }, cleanup };
     const { SandboxManager } = await import('@anthropic-ai/sandbox-runtime');
     await SandboxManager.initialize(srtConfig(session, config.agents, remuxHome(env), undefined, hooks ?? undefined));

@@ -35,18 +35,17 @@ async function codeHook(opts: CodeHookOptions): Promise<void> {
   if (dir) {
     // Inside a remux agent session (maybe sandboxed): the session's supervisor answers.
     if (opts.policy !== undefined) throw new Error(`--policy does not apply inside a remux agent session (${HOOK_DIR_ENV} is set): its supervisor checks with the session's policy`);
-    const { askHookEndpoint } = await import('../../agents/hook-client.js');
-    const output = await askHookEndpoint(dir, opts.session, await readStdin());
-    if (output !== null) process.stdout.write(`${JSON.stringify(output)}\n`);
-    return;
+    const { relayHook } = await import('../../agents/hook-client.js');
+    return relayHook(dir, opts.session, process.stdin, process.stdout);
   }
-  const [{ answerHook, parseHookInput }, { hookDeps }, { contextFor, createContext }, { policyFor }] = await Promise.all([
+  const [{ answerHook, parseHookInput }, { readAll }, { hookDeps }, { contextFor, createContext }, { policyFor }] = await Promise.all([
     import('../../agents/hooks.js'),
+    import('../../agents/hook-client.js'),
     import('../../agents/hook-deps.js'),
     import('../../core/context.js'),
     import('../../core/scope.js'),
   ]);
-  const input = parseHookInput(await readStdin());
+  const input = parseHookInput(await readAll(process.stdin));
   const base = createContext();
   try {
     const ctx = contextFor(base, process.env);
@@ -56,10 +55,4 @@ async function codeHook(opts: CodeHookOptions): Promise<void> {
   } finally {
     await base.close();
   }
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
