@@ -10,20 +10,25 @@
 // is rendered with render.ts quoting inside a small POSIX-sh wrapper (wrapScript), which works the same
 // in dash and bash:
 //   - PATH is the secure PATH the policy resolved programs in; `cd -- CWD` comes first (125 on failure).
-//   - The command's stdin is /dev/null: remote stdin is NOT forwarded, because the channel's stdin is
-//     the wrapper's kill switch. A background watcher blocks reading it; EOF means we stopped the
+//   - Without the caller's stdin, the command's stdin is /dev/null and the channel's stdin is the
+//     wrapper's kill switch. A background watcher blocks reading it; EOF means we stopped the
 //     command (timeout, abort, output cap: we send EOF) or the connection died (sshd closes the pipe).
 //     The watcher then signals its whole process group: sshd starts every session with setsid(), so the
 //     group is everything the command started (a program that makes its own group escapes, as under
 //     local exec). TERM first, KILL after the grace; the watcher ignores TERM to live until the KILL.
 //     (`set -m` would give the command its own group too, but dash turns job control off without a tty.)
+//   - With the caller's stdin (req.stdin), the channel's stdin is the command's, and its EOF is only
+//     the command's EOF. The kill switch is then a second exec channel on the same connection, whose
+//     watcher kills the same group on EOF of its own stdin; the wrapper reports its group and waits at a
+//     gate until that watcher is armed, so the list never runs unguarded (ssh-input.ts).
 //   - On normal completion the watcher and anything left in the group are killed, and the wrapper exits
 //     with the list's status; a stage killed by signal N gives 128+N, as in sh.
 //   - Right before the list starts, the wrapper prints `<marker>run` on stderr; before it, stderr is the
 //     wrapper's own (its refusals: `<marker><what>`, exit 125) or bwrap's (see PrologueSniffer).
 //   - With an OS sandbox, the options of bwrap are built on the host (remote-sandbox.ts) and the whole
-//     list, redirections included, runs in one bwrap under the login shell (`$SHELL -c`). The watcher's
-//     TERM kills bwrap, and --die-with-parent then kills everything inside (its PID namespace).
+//     list, redirections included, runs in one bwrap under the login shell (`$SHELL -c`), stdin passed
+//     through. The watcher's TERM kills bwrap, and --die-with-parent then kills everything inside (its
+//     PID namespace).
 //     bwrap that does not get as far as `<marker>run` is a refusal: the command never runs unsandboxed.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -572,7 +577,8 @@ export function wrapScript(body: string, o: WrapOptions): string {
  * --setenv would give; its report (`<marker>enter WHAT STATUS ERRNO [INDEX]`, see
  * native/sandbox-enter.c) says what failed before the list started. It also does the watcher's work
  * (--watch on the channel's stdin, moved to fd 10): the list stays in the wrapper's process group, so
- * TERM/KILL reach it as without a sandbox. Processes that leave the group (setsid) stay in the holder's
+ * TERM/KILL reach it as without a sandbox. With the caller's stdin it does not watch: the list reads the
+ * channel's stdin, and the second channel's watcher kills that group (ssh-input.ts). Processes that leave the group (setsid) stay in the holder's
  * PID namespace until the holder ends (HOLDER_IDLE_MS unused at most, or with the connection).
  */
 function holderWrapScript(o: WrapOptions, h: HolderInfo, refuse: (what: Refusal) => string, pipefail: string[], list: string[]): string {
