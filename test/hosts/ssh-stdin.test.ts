@@ -17,6 +17,7 @@ import type { CommandList } from '../../src/command/types.js';
 import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
 import { captureScript, connectSsh, runCommand, SshError, wrapScript, type SshConnection } from '../../src/hosts/ssh.js';
 import { HolderSet } from '../../src/hosts/holder.js';
+import { ConnectionPool } from '../../src/hosts/pool.js';
 import { parseHolderProbe, probeScript } from '../../src/hosts/remote-sandbox.js';
 import { killSwitchScript } from '../../src/hosts/ssh-input.js';
 import type { HostExecRequest } from '../../src/hosts/types.js';
@@ -239,6 +240,26 @@ describe('stdin to a command on an SSH host', () => {
     assert.equal(existsSync(marker), false, 'the command did not run');
     assert.equal(src.taken(), 0, 'nothing was read from stdin');
     src.stream.destroy();
+  });
+});
+
+describe('the pool counts both channels of a command with stdin', () => {
+  test('with sshd\'s ten sessions nine taken, a command with stdin waits for a second slot instead of failing', async () => {
+    const pool = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile, maxChannels: 10, connectTimeoutMs: 5000, securePath: SECURE_PATH });
+    try {
+      const host = pool.host({ name: h1.name, transport: 'ssh', address: h1.address, port: h1.port, user: h1.user, auth: { method: 'identity', file: h1.identityFile }, labels: {}, jump: null, builtin: false });
+      const execute: Execute = (req) => host.execute(req);
+      const busy = Array.from({ length: 9 }, () => run(execute, ['sleep', '1'], null));
+      await until('nine commands running', () => pool.status()[0]?.activeChannels === 9);
+      const started = Date.now();
+      const r = await run(execute, ['cat'], Readable.from([Buffer.from('hi\n')]));
+      assert.deepEqual({ code: r.result.exitCode, out: r.stdout.toString(), err: r.stderr }, { code: 0, out: 'hi\n', err: '' });
+      assert.ok(Date.now() - started > 300, 'it waited for the sleeps to end');
+      for (const b of await Promise.all(busy)) assert.equal(b.result.exitCode, 0);
+      assert.equal(pool.status()[0]?.activeChannels, 0);
+    } finally {
+      await pool.closeAll();
+    }
   });
 });
 
