@@ -9,8 +9,10 @@
 // Fail closed: the list never runs unguarded. Both channels open at once; the wrapper reports its
 // process group (`<marker>pg N` on stderr; sshd setsid()s each session, so the login shell leads it)
 // and waits for a `go` line on its stdin (sh reads a pipe a byte at a time: it takes that line and no
-// more). remux hands N to the watcher, which answers `armed`; only then does remux send `go` and the
-// caller's stdin. A kill switch that cannot start ends the wrapper at its gate: nothing ran.
+// more). remux hands N to the watcher, which answers `armed`; only then does remux send `go`. A kill
+// switch that cannot start ends the wrapper at its gate: nothing ran. The caller's stdin flows only
+// once the list started (its `<marker>run` line): a refusal before it (bwrap, a long-lived sandbox that
+// is gone) leaves the stdin unread, for a retry or for nobody.
 //
 // The caller's stdin is read only as the channel takes it: at most INPUT_WINDOW_BYTES written and not
 // yet sent, and the SSH window (the server's, 2 MiB for OpenSSH) holds ssh2 back until the command
@@ -53,14 +55,14 @@ export interface WatcherOpener {
 }
 
 /**
- * One command's stdin and its kill switch. Call openWatcher(), attach() with the command's channel once open, group()
- * when the wrapper reports it, stop() to kill the command, finish() when its channel closed, and
- * settled() before counting its channel slot free.
+ * One command's stdin and its kill switch. Call openWatcher(), attach() with the command's channel once
+ * open, group() when the wrapper reports it, listStarted() at its `run` line, stop() to kill the
+ * command, finish() when its channel closed, and settled() before counting its channel slot free.
  */
 export class GuardedInput {
   /** Why the kill switch could not be armed (then the list did not start). */
   failure: string | null = null;
-  /** `go` was sent: the list started (or was about to). */
+  /** `go` was sent: the list may have started. */
   wentAhead = false;
   private channel: ClientChannel | null = null;
   private watcher: HostStream | null = null;
@@ -77,10 +79,31 @@ export class GuardedInput {
 
   /** Opens the kill switch's channel (once the command's was asked for). */
   openWatcher(opener: WatcherOpener): void {
-    opener.openStream(killSwitchScript(this.killGraceMs), 'a kill switch for the command').then(
-      (w) => this.watcherOpened(w),
-      (err: unknown) => this.fail(err instanceof Error ? err.message : String(err)),
-    );
+    const failed = (err: unknown): void => this.fail(err instanceof Error ? err.message : String(err));
+    this.watcherGone = opener.openStream(killSwitchScript(this.killGraceMs), 'a kill switch for the command').then((w) => {
+      this.watcherOpened(w);
+      return w.exited.then(() => {
+        if (!this.armed) this.fail('the kill switch ended before it was armed');
+      }, failed);
+    }, failed);
+  }
+
+  /** The list started (the wrapper's `run` line): the caller's stdin flows from now on. */
+  listStarted(): void {
+    const channel = this.channel;
+    if (!this.wentAhead || channel === null || this.sender !== null || this.over !== null) return;
+    // ssh2 calls back once a chunk is inside the SSH window: only then is more read from the source.
+    // A write that failed (the channel is ending) grants nothing: the command is done with its stdin.
+    const sender = new CreditedSender(this.source, {
+      data: (chunk) =>
+        void channel.write(chunk, (err) => {
+          if (!err) sender.grant(chunk.length);
+        }),
+      end: () => void channel.end(),
+    });
+    this.sender = sender;
+    channel.once('close', () => sender.stop());
+    sender.grant(INPUT_WINDOW_BYTES);
   }
 
   /** The command's channel is open. */
@@ -136,12 +159,6 @@ export class GuardedInput {
         this.goIfReady();
       } else if (!'armed\n'.startsWith(said)) this.fail(`the kill switch said ${JSON.stringify(said.slice(0, 80))}`);
     });
-    this.watcherGone = w.exited.then(
-      () => {
-        if (!this.armed) this.fail('the kill switch ended before it was armed');
-      },
-      (err: unknown) => this.fail(err instanceof Error ? err.message : String(err)),
-    );
     if (this.over !== null) return w.end();
     if (this.groupId !== null) w.write(Buffer.from(`${this.groupId}\n`));
   }
@@ -151,18 +168,6 @@ export class GuardedInput {
     if (!this.armed || channel === null || this.wentAhead || this.over !== null) return;
     this.wentAhead = true;
     channel.write('go\n');
-    // ssh2 calls back once a chunk is inside the SSH window: only then is more read from the source.
-    // A write that failed (the channel is ending) grants nothing: the command is done with its stdin.
-    const sender = new CreditedSender(this.source, {
-      data: (chunk) =>
-        void channel.write(chunk, (err) => {
-          if (!err) sender.grant(chunk.length);
-        }),
-      end: () => void channel.end(),
-    });
-    this.sender = sender;
-    channel.once('close', () => sender.stop());
-    sender.grant(INPUT_WINDOW_BYTES);
   }
 
   private fail(why: string): void {

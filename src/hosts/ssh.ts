@@ -656,7 +656,7 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   };
   const gate = new OutputGate(req.output, { stdout: req.onStdout, stderr: req.onStderr }, () => stop('truncated'));
   const stdout = gate.source('stdout');
-  const stderr = new PrologueSniffer(marker, gate.source('stderr'), { holdEarly: req.sandbox !== null, ...(input ? { onGroup: (id: string) => input.group(id) } : {}) });
+  const stderr = new PrologueSniffer(marker, gate.source('stderr'), { holdEarly: req.sandbox !== null, ...(input ? { onGroup: (id: string) => input.group(id), onStart: () => input.listStarted() } : {}) });
   const onAbort = (): void => stop('abort');
   req.signal?.addEventListener('abort', onAbort, { once: true });
   const timer = req.timeoutMs === null ? null : setTimeout(() => stop('timeout'), req.timeoutMs);
@@ -796,7 +796,7 @@ class PrologueSniffer implements OutputSource {
   constructor(
     marker: string,
     private readonly sink: OutputSource,
-    private readonly opts: { holdEarly: boolean; onGroup?: (id: string) => void },
+    private readonly opts: { holdEarly: boolean; onGroup?: (id: string) => void; onStart?: () => void },
   ) {
     this.marker = Buffer.from(marker);
   }
@@ -842,6 +842,7 @@ class PrologueSniffer implements OutputSource {
 
   private start(): void {
     this.started = true;
+    this.opts.onStart?.();
     for (const bytes of this.early) this.sink.write(bytes);
     this.early = [];
   }

@@ -275,12 +275,13 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`stdin inside bubblewr
   let conn: SshConnection;
   let boxed: Execute;
   let spec: SandboxSpec;
+  let holders: HolderSet | null = null;
   before(async () => {
     conn = await connect(h1);
     const box = mkdtempSync(join(fleet.dir, 'box-'));
     spec = { read: [box], write: [], hide: [], readOnly: [], network: false, owner: 'test' };
     const opts = { securePath: SECURE_PATH, killGraceMs: GRACE_MS };
-    const holders = mode === 'holder' ? await holderSet(conn) : null;
+    holders = mode === 'holder' ? await holderSet(conn) : null;
     boxed = (req) => (holders ? holders.run({ ...req, cwd: box, sandbox: spec }, opts) : runCommand(conn, { ...req, cwd: box, sandbox: spec }, opts));
   });
 
@@ -293,6 +294,16 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`stdin inside bubblewr
     assert.equal(sha(single.stdout), sha(input), single.stderr);
     const wc = await run(boxed, ['wc', '-c'], Readable.from([input.subarray(0, 12345)]));
     assert.equal(wc.stdout.toString().trim(), '12345');
+  });
+
+  test('a long-lived sandbox killed under us: the retry in a new one gets all of stdin', { skip: mode !== 'holder' && 'long-lived sandboxes only' }, async () => {
+    assert.ok(holders);
+    await run(boxed, ['true'], null);
+    for (const pid of await holders.pids()) process.kill(pid, 'SIGKILL');
+    const input = randomBytes(MiB);
+    const r = await run(boxed, ['cat'], Readable.from([input]));
+    assert.equal(r.result.exitCode, 0, r.stderr);
+    assert.equal(sha(r.stdout), sha(input));
   });
 
   test('timeout and abort kill everything inside', async () => {
