@@ -2,7 +2,8 @@
 // to that host, which multiplexes them over channels.
 //
 // - Channels: at most maxChannels commands run at once per host (sshd's MaxSessions, 10 by default,
-//   refuses more); the rest wait in FIFO order. A command's timeout starts when it starts, not while queued.
+//   refuses more); the rest wait in FIFO order. A command given the caller's stdin takes two (its kill
+//   switch has a channel of its own, ssh-input.ts). A command's timeout starts when it starts, not while queued.
 // - Connections: concurrent commands share one connection attempt. After a failed attempt the next one
 //   waits a Backoff delay (exponential, full jitter); a connection that dropped is re-made on next use.
 //   A refused host key, failed authentication or bad configuration are not transient: they get no

@@ -40,7 +40,8 @@ export function inputGate(marker: string): string[] {
 export function killSwitchScript(killGraceMs: number): string {
   return [
     'read -r g || exit 0',
-    "case $g in '' | *[!0-9]*) exit 0 ;; esac",
+    // A group id, never 0 or 1 (`kill -- -1` would signal every process of the user).
+    "case $g in '' | *[!0-9]* | 0* | 1) exit 0 ;; esac",
     'echo armed',
     'read -r w',
     '[ "$w" = done ] && exit 0',
@@ -51,6 +52,8 @@ export function killSwitchScript(killGraceMs: number): string {
 
 /** What GuardedInput needs of the connection: a second channel with pipes. */
 export interface WatcherOpener {
+  /** `name (address:port)`, for messages. */
+  readonly where: string;
   openStream(command: string, purpose?: string): Promise<HostStream>;
 }
 
@@ -60,7 +63,7 @@ export interface WatcherOpener {
  * command, finish() when its channel closed, and settled() before counting its channel slot free.
  */
 export class GuardedInput {
-  /** Why the kill switch could not be armed (then the list did not start). */
+  /** Why the kill switch could not be armed, naming the host (then the list did not start). */
   failure: string | null = null;
   /** `go` was sent: the list may have started. */
   wentAhead = false;
@@ -79,11 +82,12 @@ export class GuardedInput {
 
   /** Opens the kill switch's channel (once the command's was asked for). */
   openWatcher(opener: WatcherOpener): void {
-    const failed = (err: unknown): void => this.fail(err instanceof Error ? err.message : String(err));
-    this.watcherGone = opener.openStream(killSwitchScript(this.killGraceMs), 'a kill switch for the command').then((w) => {
-      this.watcherOpened(w);
+    // openStream's errors name the host already.
+    const failed = (err: unknown): void => this.fail(err instanceof Error ? err.message : `${opener.where}: ${String(err)}`);
+    this.watcherGone = opener.openStream(killSwitchScript(this.killGraceMs), 'the kill switch for a command').then((w) => {
+      this.watcherOpened(w, opener.where);
       return w.exited.then(() => {
-        if (!this.armed) this.fail('the kill switch ended before it was armed');
+        if (!this.armed) this.fail(`${opener.where}: the kill switch for a command ended before it was armed`);
       }, failed);
     }, failed);
   }
@@ -117,7 +121,7 @@ export class GuardedInput {
 
   /** The wrapper reported its process group (digits, checked again by the watcher). */
   group(id: string): void {
-    if (this.groupId !== null || !/^[1-9][0-9]*$/.test(id)) return;
+    if (this.groupId !== null || !/^[1-9][0-9]*$/.test(id) || id === '1') return;
     this.groupId = id;
     if (this.watcher !== null && this.over === null) this.watcher.write(Buffer.from(`${id}\n`));
   }
@@ -148,7 +152,7 @@ export class GuardedInput {
     clearTimeout(timer);
   }
 
-  private watcherOpened(w: HostStream): void {
+  private watcherOpened(w: HostStream, where: string): void {
     this.watcher = w;
     let said = '';
     w.onData((chunk) => {
@@ -157,7 +161,7 @@ export class GuardedInput {
       if (said === 'armed\n') {
         this.armed = true;
         this.goIfReady();
-      } else if (!'armed\n'.startsWith(said)) this.fail(`the kill switch said ${JSON.stringify(said.slice(0, 80))}`);
+      } else if (!'armed\n'.startsWith(said)) this.fail(`${where}: the kill switch for a command said ${JSON.stringify(said.slice(0, 80))}`);
     });
     if (this.over !== null) return w.end();
     if (this.groupId !== null) w.write(Buffer.from(`${this.groupId}\n`));

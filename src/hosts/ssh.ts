@@ -578,8 +578,9 @@ export function wrapScript(body: string, o: WrapOptions): string {
  * native/sandbox-enter.c) says what failed before the list started. It also does the watcher's work
  * (--watch on the channel's stdin, moved to fd 10): the list stays in the wrapper's process group, so
  * TERM/KILL reach it as without a sandbox. With the caller's stdin it does not watch: the list reads the
- * channel's stdin, and the second channel's watcher kills that group (ssh-input.ts). Processes that leave the group (setsid) stay in the holder's
- * PID namespace until the holder ends (HOLDER_IDLE_MS unused at most, or with the connection).
+ * channel's stdin, and the second channel's watcher kills that group (ssh-input.ts). Processes that
+ * leave the group (setsid) stay in the holder's PID namespace until the holder ends (HOLDER_IDLE_MS
+ * unused at most, or with the connection).
  */
 function holderWrapScript(o: WrapOptions, h: HolderInfo, refuse: (what: Refusal) => string, pipefail: string[], list: string[]): string {
   // case patterns: the path itself, and anything below it (quoted: literal).
@@ -686,7 +687,7 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   const { stopped } = state;
   if (input?.failure != null && !input.wentAhead && stopped === null && stderr.refusal === null) {
     // The wrapper ended at its gate: nothing ran, and nothing was read from stdin.
-    throw new SshError(`${conn.where}: cannot start a command: ${input.failure}`, 'channel');
+    throw new SshError(input.failure, 'channel');
   }
   const report = stderr.refusal?.startsWith(ENTER_REPORT) && !stderr.started ? parseEnterReport(stderr.refusal.slice(ENTER_REPORT.length)) : null;
   if (report !== null) {
