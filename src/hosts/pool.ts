@@ -2,7 +2,8 @@
 // to that host, which multiplexes them over channels.
 //
 // - Channels: at most maxChannels commands run at once per host (sshd's MaxSessions, 10 by default,
-//   refuses more); the rest wait in FIFO order. A command's timeout starts when it starts, not while queued.
+//   refuses more); the rest wait in FIFO order. A command given the caller's stdin takes two (its kill
+//   switch has a channel of its own, ssh-input.ts). A command's timeout starts when it starts, not while queued.
 // - Connections: concurrent commands share one connection attempt. After a failed attempt the next one
 //   waits a Backoff delay (exponential, full jitter); a connection that dropped is re-made on next use.
 //   A refused host key, failed authentication or bad configuration are not transient: they get no
@@ -166,7 +167,7 @@ class PooledHost {
   private lastRttMs: number | null = null;
   private lastError: string | null = null;
   private active = 0;
-  private readonly queue: Array<() => void> = [];
+  private readonly queue: Waiter[] = [];
   private retired = false;
   private probe: Probe | null = null;
   /** Long-lived sandboxes of the live connection; each holds a channel slot. */
@@ -211,7 +212,9 @@ class PooledHost {
 
   async execute(req: HostExecRequest): Promise<ExecResult> {
     const started = Date.now();
-    const result = await this.withChannel(req.signal, (conn) => this.run(conn, req));
+    // A command given the caller's stdin holds two sessions: its own and its kill switch's (ssh-input.ts).
+    const slots = req.stdin != null ? Math.min(2, this.pool.maxChannels) : 1;
+    const result = await this.withChannel(req.signal, (conn) => this.run(conn, req), slots);
     return result ?? abortedWhileQueued(started);
   }
 
@@ -392,14 +395,14 @@ class PooledHost {
     if (conn.channels > 0) this.breaker.recordFailure(reason);
   }
 
-  /** Runs `use` on a channel slot of the live connection; null when aborted while queued. */
-  private async withChannel<T>(signal: AbortSignal | undefined, use: (conn: SshConnection) => Promise<T>): Promise<T | null> {
+  /** Runs `use` on `slots` channel slots of the live connection; null when aborted while queued. */
+  private async withChannel<T>(signal: AbortSignal | undefined, use: (conn: SshConnection) => Promise<T>, slots = 1): Promise<T | null> {
     // Fail fast on an open breaker instead of queueing behind commands that will fail anyway.
     if (this.breaker.state().state === 'open') {
       const pass = this.breaker.canPass();
       if (!pass.ok) throw new TransportError(pass.reason);
     }
-    if (!(await this.acquire(signal))) return null;
+    if (!(await this.acquire(signal, slots))) return null;
     try {
       for (let attempt = 1; ; attempt++) {
         const conn = await this.open();
@@ -413,43 +416,49 @@ class PooledHost {
         }
       }
     } finally {
-      this.release();
+      this.release(slots);
     }
   }
 
-  private acquire(signal: AbortSignal | undefined): Promise<boolean> {
+  private acquire(signal: AbortSignal | undefined, slots: number): Promise<boolean> {
     if (signal?.aborted) return Promise.resolve(false);
-    if (this.active + this.holderCount() < this.pool.maxChannels) {
-      this.active++;
+    // FIFO: nobody overtakes a command waiting for two slots.
+    if (this.queue.length === 0 && this.active + this.holderCount() + slots <= this.pool.maxChannels) {
+      this.active += slots;
       return Promise.resolve(true);
     }
     return new Promise((resolve) => {
-      const grant = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(true);
+      const waiter: Waiter = {
+        slots,
+        grant: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(true);
+        },
       };
       const onAbort = (): void => {
-        this.queue.splice(this.queue.indexOf(grant), 1);
+        this.queue.splice(this.queue.indexOf(waiter), 1);
         resolve(false);
+        // Whoever waited behind it may fit now.
+        this.pump();
       };
-      this.queue.push(grant);
+      this.queue.push(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
-  private release(): void {
-    const next = this.queue.shift();
-    // The slot passes straight to the next in line.
-    if (next) next();
-    else this.active--;
+  private release(slots: number): void {
+    this.active -= slots;
+    // The slots pass straight to the next in line.
+    this.pump();
     if (this.retired && this.active === 0) void this.shutdown();
   }
 
-  /** A holder's slot came free: grant it to the next in line. */
+  /** Slots came free (a command's or a holder's): grant them to the next in line, in order. */
   private pump(): void {
-    while (this.queue.length > 0 && this.active + this.holderCount() < this.pool.maxChannels) {
-      this.active++;
-      this.queue.shift()?.();
+    for (let next = this.queue[0]; next !== undefined && this.active + this.holderCount() + next.slots <= this.pool.maxChannels; next = this.queue[0]) {
+      this.queue.shift();
+      this.active += next.slots;
+      next.grant();
     }
   }
 
@@ -506,6 +515,12 @@ function abortedWhileQueued(started: number): ExecResult {
     error: null,
     errorKind: null,
   };
+}
+
+/** A caller waiting for channel slots. */
+interface Waiter {
+  slots: number;
+  grant(): void;
 }
 
 function sleep(ms: number): Promise<void> {

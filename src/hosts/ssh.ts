@@ -10,20 +10,25 @@
 // is rendered with render.ts quoting inside a small POSIX-sh wrapper (wrapScript), which works the same
 // in dash and bash:
 //   - PATH is the secure PATH the policy resolved programs in; `cd -- CWD` comes first (125 on failure).
-//   - The command's stdin is /dev/null: remote stdin is NOT forwarded, because the channel's stdin is
-//     the wrapper's kill switch. A background watcher blocks reading it; EOF means we stopped the
+//   - Without the caller's stdin, the command's stdin is /dev/null and the channel's stdin is the
+//     wrapper's kill switch. A background watcher blocks reading it; EOF means we stopped the
 //     command (timeout, abort, output cap: we send EOF) or the connection died (sshd closes the pipe).
 //     The watcher then signals its whole process group: sshd starts every session with setsid(), so the
 //     group is everything the command started (a program that makes its own group escapes, as under
 //     local exec). TERM first, KILL after the grace; the watcher ignores TERM to live until the KILL.
 //     (`set -m` would give the command its own group too, but dash turns job control off without a tty.)
+//   - With the caller's stdin (req.stdin), the channel's stdin is the command's, and its EOF is only
+//     the command's EOF. The kill switch is then a second exec channel on the same connection, whose
+//     watcher kills the same group on EOF of its own stdin; the wrapper reports its group and waits at a
+//     gate until that watcher is armed, so the list never runs unguarded (ssh-input.ts).
 //   - On normal completion the watcher and anything left in the group are killed, and the wrapper exits
 //     with the list's status; a stage killed by signal N gives 128+N, as in sh.
 //   - Right before the list starts, the wrapper prints `<marker>run` on stderr; before it, stderr is the
 //     wrapper's own (its refusals: `<marker><what>`, exit 125) or bwrap's (see PrologueSniffer).
 //   - With an OS sandbox, the options of bwrap are built on the host (remote-sandbox.ts) and the whole
-//     list, redirections included, runs in one bwrap under the login shell (`$SHELL -c`). The watcher's
-//     TERM kills bwrap, and --die-with-parent then kills everything inside (its PID namespace).
+//     list, redirections included, runs in one bwrap under the login shell (`$SHELL -c`), stdin passed
+//     through. The watcher's TERM kills bwrap, and --die-with-parent then kills everything inside (its
+//     PID namespace).
 //     bwrap that does not get as far as `<marker>run` is a refusal: the command never runs unsandboxed.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -51,6 +56,7 @@ import {
 import { PASSED_ENV } from './local.js';
 import { ENTER_NAMESPACES, parseEnterReport, type EnterReport } from '../exec/sandbox.js';
 import { bwrapPrologue, HELPER_FD, INNER_SHELL, type HolderInfo } from './remote-sandbox.js';
+import { GROUP_REPORT, GuardedInput, inputGate } from './ssh-input.js';
 import { TransportError, type HostExecRequest, type HostStream, type HostTerminal, type TerminalSize } from './types.js';
 
 /** Why a connection or channel failed. */
@@ -225,6 +231,11 @@ export interface ExecOptions {
   background?: boolean;
   /** Written to the channel's stdin once it is open; stdin stays open until stop. */
   input?: Buffer;
+  /**
+   * The command reads the channel's stdin (ssh-input.ts): given the channel once it is open, and stop
+   * leaves the channel's stdin alone (the kill switch is another channel).
+   */
+  takeStdin?: (channel: ClientChannel) => void;
   /** While full, the channel is not read: the SSH window closes and the remote command blocks. */
   flow?: OutputFlow;
 }
@@ -298,7 +309,7 @@ export class SshConnection {
         let forceClose: NodeJS.Timeout | undefined;
         const stop = (): void => {
           stopped = true;
-          channel.end();
+          if (!opts.takeStdin) channel.end();
           // sshd answers our close only once its child has exited: a command the wrapper failed to
           // kill must not hold the caller, so give up on the channel after the grace.
           forceClose = setTimeout(() => {
@@ -306,6 +317,7 @@ export class SshConnection {
             finish(() => resolve(exit ?? { code: null, signal: null }));
           }, opts.stopGraceMs ?? SSH_DEFAULTS.killGraceMs + CLOSE_MARGIN_MS);
         };
+        opts.takeStdin?.(channel);
         if (opts.stop?.aborted) stop();
         else opts.stop?.addEventListener('abort', stop, { once: true });
         const flow = opts.flow;
@@ -388,11 +400,11 @@ export class SshConnection {
     });
   }
 
-  /** Runs remux's own `command` on an exec channel kept open with its pipes (the runtime), counted in `channels`. */
-  openStream(command: string): Promise<HostStream> {
+  /** Runs remux's own `command` on an exec channel kept open with its pipes (the runtime, a kill switch), counted in `channels`. */
+  openStream(command: string, purpose = 'the runtime'): Promise<HostStream> {
     return new Promise((resolve, reject) => {
       if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
-      const failed = (err: unknown): void => reject(new SshError(`${this.where}: cannot start the runtime: ${errorText(err)}`, 'channel'));
+      const failed = (err: unknown): void => reject(new SshError(`${this.where}: cannot start ${purpose}: ${errorText(err)}`, 'channel'));
       try {
         this.client.exec(command, (err, channel) => {
           if (err) return failed(err);
@@ -498,6 +510,8 @@ export interface WrapOptions {
    * shell inside (a shell's start-up is most of what a sandboxed command would cost).
    */
   argv?: string[] | null;
+  /** The list reads the channel's stdin: the wrapper reports its process group and waits for `go` (ssh-input.ts) instead of watching stdin. */
+  stdin?: boolean;
 }
 
 
@@ -534,16 +548,20 @@ export function wrapScript(body: string, o: WrapOptions): string {
           'c=$PWD',
           ...bwrapPrologue(sandbox, { securePath: o.securePath, noBwrap: refuse('no-bwrap'), cwdHidden: refuse('cwd-hidden') }),
         ]),
-    // A background list without job control gets /dev/null as stdin: the watcher reads a saved copy.
-    'exec 3<&0 </dev/null',
-    // `command -p`: our own tools come from the system's default PATH, whatever the secure PATH holds.
-    `{ trap '' TERM; read -r _ <&3; kill -s TERM 0; command -p sleep ${o.killGraceMs / 1000}; kill -s KILL 0; } >/dev/null 2>&1 &`,
-    'w=$!',
-    'exec 3<&-',
+    ...(o.stdin === true
+      ? inputGate(o.marker)
+      : [
+          // A background list without job control gets /dev/null as stdin: the watcher reads a saved copy.
+          'exec 3<&0 </dev/null',
+          // `command -p`: our own tools come from the system's default PATH, whatever the secure PATH holds.
+          `{ trap '' TERM; read -r _ <&3; kill -s TERM 0; command -p sleep ${o.killGraceMs / 1000}; kill -s KILL 0; } >/dev/null 2>&1 &`,
+          'w=$!',
+          'exec 3<&-',
+        ]),
     ...(sandbox === null ? list : [`"$b" "$@" -- ${INNER_SHELL} -c ${quoteWord([...pipefail, ...list].join('\n'))}`]),
     // bash reports background jobs killed by a signal on stderr: the command's streams are done here.
     's=$?; exec >/dev/null 2>&1',
-    'kill -s KILL $w',
+    ...(o.stdin === true ? [] : ['kill -s KILL $w']),
     "trap '' TERM; kill -s TERM 0",
     'exit $s',
   ].join('\n');
@@ -559,8 +577,10 @@ export function wrapScript(body: string, o: WrapOptions): string {
  * --setenv would give; its report (`<marker>enter WHAT STATUS ERRNO [INDEX]`, see
  * native/sandbox-enter.c) says what failed before the list started. It also does the watcher's work
  * (--watch on the channel's stdin, moved to fd 10): the list stays in the wrapper's process group, so
- * TERM/KILL reach it as without a sandbox. Processes that leave the group (setsid) stay in the holder's
- * PID namespace until the holder ends (HOLDER_IDLE_MS unused at most, or with the connection).
+ * TERM/KILL reach it as without a sandbox. With the caller's stdin it does not watch: the list reads the
+ * channel's stdin, and the second channel's watcher kills that group (ssh-input.ts). Processes that
+ * leave the group (setsid) stay in the holder's PID namespace until the holder ends (HOLDER_IDLE_MS
+ * unused at most, or with the connection).
  */
 function holderWrapScript(o: WrapOptions, h: HolderInfo, refuse: (what: Refusal) => string, pipefail: string[], list: string[]): string {
   // case patterns: the path itself, and anything below it (quoted: literal).
@@ -587,7 +607,9 @@ function holderWrapScript(o: WrapOptions, h: HolderInfo, refuse: (what: Refusal)
     'f() { shift 19; s=$1; }',
     ...sameProcess(h.init, h.initStart),
     ...sameProcess(h.keeper, h.keeperStart),
-    `exec /proc/${h.keeper}/fd/${HELPER_FD} --watch 10 ${o.killGraceMs} --report-prefix ${quoteWord(`${o.marker}enter `)} ${env} --cwd "$c" ${run} 3>&2 10<&0 0</dev/null`,
+    // With stdin, the helper leaves it to the list and the kill switch is another channel (ssh-input.ts).
+    ...(o.stdin === true ? inputGate(o.marker) : []),
+    `exec /proc/${h.keeper}/fd/${HELPER_FD}${o.stdin === true ? '' : ` --watch 10 ${o.killGraceMs}`} --report-prefix ${quoteWord(`${o.marker}enter `)} ${env} --cwd "$c" ${run} 3>&2${o.stdin === true ? '' : ' 10<&0 0</dev/null'}`,
   ].join('\n');
 }
 
@@ -620,38 +642,53 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   if (req.signal?.aborted) return { result: { ...notRun(null, null, started), exitCode: 130, aborted: true }, holderRefusal: null };
   const killGraceMs = opts.killGraceMs ?? SSH_DEFAULTS.killGraceMs;
   const marker = `remux-${randomBytes(8).toString('hex')}:`;
-  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv: singleProgram(req.list) });
+  const stdin = req.stdin ?? null;
+  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv: singleProgram(req.list), stdin: stdin !== null });
+  // With stdin, the kill switch is a second channel (ssh-input.ts), opened alongside the command's.
+  const input = stdin === null ? null : new GuardedInput(stdin, killGraceMs);
 
   const stopper = new AbortController();
   const state: { stopped: StopReason | null } = { stopped: null };
   const stop = (why: StopReason): void => {
     if (state.stopped !== null) return;
     state.stopped = why;
+    input?.stop();
     stopper.abort();
   };
   const gate = new OutputGate(req.output, { stdout: req.onStdout, stderr: req.onStderr }, () => stop('truncated'));
   const stdout = gate.source('stdout');
-  const stderr = new PrologueSniffer(marker, gate.source('stderr'), { holdEarly: req.sandbox !== null });
+  const stderr = new PrologueSniffer(marker, gate.source('stderr'), { holdEarly: req.sandbox !== null, ...(input ? { onGroup: (id: string) => input.group(id), onStart: () => input.listStarted() } : {}) });
   const onAbort = (): void => stop('abort');
   req.signal?.addEventListener('abort', onAbort, { once: true });
   const timer = req.timeoutMs === null ? null : setTimeout(() => stop('timeout'), req.timeoutMs);
   let exit: ExecExit;
   try {
-    exit = await conn.exec(script, {
+    const running = conn.exec(script, {
       onStdout: (chunk) => stdout.write(chunk),
       onStderr: (chunk) => stderr.write(chunk),
       stop: stopper.signal,
       stopGraceMs: killGraceMs + CLOSE_MARGIN_MS,
       ...(req.flow ? { flow: req.flow } : {}),
+      ...(input ? { takeStdin: (channel: ClientChannel) => input.attach(channel) } : {}),
     });
+    // Asked for after the command's channel: with one session left, the command gets it and waits at its gate.
+    input?.openWatcher(conn);
+    exit = await running;
   } finally {
     if (timer) clearTimeout(timer);
     req.signal?.removeEventListener('abort', onAbort);
+    input?.finish();
   }
+  // Its channel is a slot of the connection's too: free only once it is gone.
+  await input?.settled();
   stdout.end();
   stderr.end();
 
   const { stopped } = state;
+  if (input?.failure != null && !input.wentAhead && stopped === null && stderr.refusal === null) {
+    // The wrapper ended at its gate: nothing ran, and nothing was read from stdin.
+    throw new SshError(input.failure, 'channel');
+  }
   const report = stderr.refusal?.startsWith(ENTER_REPORT) && !stderr.started ? parseEnterReport(stderr.refusal.slice(ENTER_REPORT.length)) : null;
   if (report !== null) {
     // remux-sandbox-enter could not put the list in the holder. A holder that is gone: a new one, once.
@@ -760,7 +797,7 @@ class PrologueSniffer implements OutputSource {
   constructor(
     marker: string,
     private readonly sink: OutputSource,
-    private readonly opts: { holdEarly: boolean },
+    private readonly opts: { holdEarly: boolean; onGroup?: (id: string) => void; onStart?: () => void },
   ) {
     this.marker = Buffer.from(marker);
   }
@@ -772,9 +809,11 @@ class PrologueSniffer implements OutputSource {
       const line = this.held.subarray(0, nl + 1);
       this.held = this.held.subarray(nl + 1);
       const ours = line.subarray(0, this.marker.length).equals(this.marker);
-      if (!ours) this.other(line);
-      else if (line.subarray(this.marker.length, -1).toString() === STARTED) this.start();
-      else this.refusal ??= line.subarray(this.marker.length, -1).toString();
+      const what = ours ? line.subarray(this.marker.length, -1).toString() : null;
+      if (what === null) this.other(line);
+      else if (what === STARTED) this.start();
+      else if (what.startsWith(GROUP_REPORT) && this.opts.onGroup) this.opts.onGroup(what.slice(GROUP_REPORT.length));
+      else this.refusal ??= what;
     }
     if (this.started && this.held.length > 0) this.sink.write(this.held);
     else if (this.held.length > EARLY_MAX) this.other(this.held);
@@ -804,6 +843,7 @@ class PrologueSniffer implements OutputSource {
 
   private start(): void {
     this.started = true;
+    this.opts.onStart?.();
     for (const bytes of this.early) this.sink.write(bytes);
     this.early = [];
   }
