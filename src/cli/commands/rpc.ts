@@ -48,6 +48,7 @@ Examples:
   remux rpc web1 Apt.package nginx --state present
   remux rpc web1 Service.converge nginx --started true --enabled true
   remux rpc web1 User.sudoer deploy --rules 'deploy ALL=(root) NOPASSWD: /usr/bin/systemctl'
+  remux rpc arch1 PacmanRepository.present custom --servers 'https://repo.example/$arch' --key "$(cat repo.asc)" --key-fingerprint 0123…4567
   remux rpc web1 --tools ./mytools.mjs Deploy.status nginx --json
   remux rpc 'role=web' --tools ./mytools.mjs Deploy.release v42 --keep 3
   remux rpc web1 --tools ./mytools.mjs Deploy.plan --args-json '[{"steps":["a","b"]}]'
