@@ -31,6 +31,13 @@ export class CallTimeoutError extends Error {
   }
 }
 
+/** A call's arguments are wrong: refused (and audited) before anything is sent. */
+export class ArgumentError extends TypeError {
+  override name = 'ArgumentError';
+  /** The audit record of the refusal, once recorded. */
+  actionId: number | null = null;
+}
+
 /** The policy refused the call, or the scope, or an approver: nothing was sent to the host. */
 export class DeniedError extends Error {
   constructor(
@@ -56,12 +63,10 @@ export class ResultTypeError extends Error {
 }
 
 /** A custom tool's arguments do not have the types its definition declares: nothing was sent. */
-export class ArgumentTypeError extends TypeError {
+export class ArgumentTypeError extends ArgumentError {
   constructor(
     what: string,
     readonly problems: string,
-    /** The audit record of the refusal, once recorded. */
-    public actionId: number | null = null,
   ) {
     super(`${what}: the arguments do not have the declared types:\n${problems}`);
     this.name = 'ArgumentTypeError';

@@ -14,19 +14,20 @@ import { EXIT } from '../core/exit-codes.js';
 import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perform-file.js';
 import { askedFor, enforcementOn, errorText, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
-import type { Action, ApprovalSubject, ExecAction, FileAction, Outcome, PerformIO } from '../core/types.js';
+import type { AuditEnd } from '../audit/types.js';
+import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
 import { OutputGate } from '../exec/output.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { evaluate, evaluatePath } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { Check, Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
-import { ArgumentTypeError, DeniedError, CallTimeoutError, RemoteError, ResultTypeError } from './errors.js';
+import { ArgumentError, DeniedError, CallTimeoutError, RemoteError, ResultTypeError } from './errors.js';
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
 import { renderCallArgs } from './call-args.js';
 import { auditOperation, combine, describeOperations, nothingTouched, operationTarget, treeChecks } from './checks.js';
-import { ArgumentError, type Method, type Operation, type Resolved } from './method.js';
+import type { Method, Operation, Resolved } from './method.js';
 import type { ResolvedPaths } from './resolved.js';
 import { Exec, FileSystem, type ExecOptions, type OutputChunk, type ToolMethod } from './tools.js';
 
@@ -92,8 +93,8 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   // Bad arguments: audited as rejected, and thrown as the ArgumentError they are (a usage error).
   const rejected = async (err: unknown): Promise<never> => {
     if (!(err instanceof ArgumentError)) throw err;
-    err.message = `${method.name}: ${err.message}`;
-    await refuse(g.ctx, asked, started, 'rejected', EXIT.USAGE, err.message, null);
+    if (!err.message.startsWith(`${method.name}: `)) err.message = `${method.name}: ${err.message}`;
+    err.actionId = (await refuse(g.ctx, asked, started, 'rejected', EXIT.USAGE, err.message, null)).actionId;
     throw err;
   };
   const declare = (facts: F): Operation[] => {
@@ -144,24 +145,38 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   const { decision, resolved } = checked;
   if (decision.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
   if (declared.length > 0) asked.resource = checked.resources.join(' ');
-  const actionId = await g.ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
-  const asking = await settleAsk(g.ctx, approvalSubject(g, method.name, asked.argv, declared, resolved), decision, io(g), actionId, started);
-  if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
+  const begin = { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason };
+  // A call that only reads (every operation it declares is a read, and it declares all it does) changes
+  // nothing on the host: it is recorded once it has read, begin and end in one commit, and its value is
+  // handed over only after that commit. Nothing read reaches the caller unaudited, at one durable commit
+  // a call instead of two. Anything else is begun (durably) before it is sent, as every action is.
+  const readsOnly = decision.effect === 'allow' && declared.length > 0 && declared.every((op) => op.kind === 'file.read' || op.kind === 'file.list');
+  let actionId: number | null = null;
+  if (!readsOnly) {
+    actionId = await g.ctx.audit.begin(begin);
+    const asking = await settleAsk(g.ctx, approvalSubject(g, method.name, asked.argv, declared, resolved), decision, io(g), actionId, started);
+    if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
+  }
+  const finish = async (end: AuditEnd): Promise<number> => {
+    if (actionId === null) return g.ctx.audit.record(begin, end);
+    await g.ctx.audit.end(actionId, end);
+    return actionId;
+  };
   try {
     const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved, facts), opts).result;
     if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
     const value = method.decode(raw);
-    await g.ctx.audit.end(actionId, { exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
+    await finish({ exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
     return value;
   } catch (err) {
     const denied = err instanceof DeniedError;
-    await g.ctx.audit.end(actionId, {
-      exitCode: denied ? EXIT.DENIED : err instanceof RemoteError ? EXIT.FAILURE : EXIT.TRANSPORT,
+    const id = await finish({
+      exitCode: denied ? EXIT.DENIED : err instanceof RemoteError || err instanceof ResultTypeError ? EXIT.FAILURE : EXIT.TRANSPORT,
       durationMs: performance.now() - started,
       timedOut: err instanceof CallTimeoutError,
       ...(denied ? { refusal: err.message } : { error: errorText(err) }),
     });
-    throw denied ? new DeniedError(err.message, actionId) : err;
+    throw denied ? new DeniedError(err.message, id) : err;
   }
 }
 
@@ -226,15 +241,15 @@ async function checkOperations(g: Guard, policy: Policy, name: string, ops: read
 }
 
 /**
- * What an approver is asked: a call with one file operation is that file action; any other call is
- * put as the method with its arguments and everything it does.
+ * What an approver is asked: a call with one file operation is that file action (a write only when what
+ * it writes is known); any other call is put as the method with its arguments and everything it does.
  */
 function approvalSubject(g: Guard, name: string, argv: string[] | null, ops: readonly Operation[], resolved: Resolved): ApprovalSubject {
   const policy = g.policy ? { policy: g.policy } : {};
   const [only] = ops;
-  if (ops.length === 1 && only && only.kind !== 'exec') {
+  if (ops.length === 1 && only && only.kind !== 'exec' && !(only.kind === 'file.write' && only.content === undefined)) {
     const path = resolved.paths[only.path] ?? only.path;
-    return only.kind === 'file.write' ? { kind: 'file.write', host: g.hostName, path, content: only.content ?? '', ...policy } : { kind: only.kind, host: g.hostName, path, ...policy };
+    return only.kind === 'file.write' ? { kind: 'file.write', host: g.hostName, path, content: only.content as string, ...policy } : { kind: only.kind, host: g.hostName, path, ...policy };
   }
   return { kind: 'exec', host: g.hostName, command: `${(argv ?? [name]).join(' ')} (${describeOperations(ops)})`, ...policy };
 }
@@ -399,93 +414,22 @@ async function decideCommand(g: Guard, policy: Policy, list: CommandList, cwd: s
 }
 
 /**
- * A method that declares its operations (ToolMethod: custom tools): its arguments parsed, then every
- * operation checked like its front-end action (files on the path as resolved on the host, commands as
- * `client run` parses them; a tool whose Python is the caller's also as running the interpreter), then
- * one audit record for the call, one ask if any check asks, the call, and its value checked by the
- * method's result type. A method that declares nothing is refused: nothing unchecked reaches a host.
+ * A custom tool's method (ToolMethod): checked and audited exactly as a built-in one (guardedCall), with
+ * its arguments parsed by its declared types first (a bad one is refused and audited), its declared
+ * operations plus running the interpreter its Python runs in (the caller's code), and its value checked
+ * by its declared result type. Its Python gets the arguments as given.
  */
-export async function guardedToolCall<A extends unknown[], R>(g: Guard, method: ToolMethod<A, R>, raw: unknown[], opts: CallOptions = {}): Promise<R> {
-  const started = performance.now();
-  const whole: ExecAction = { kind: 'exec', host: g.hostName, command: method.name, ...(g.policy ? { policy: g.policy } : {}) };
-  const asked: Asked = { ...askedFor(g.ctx, whole), operation: 'runtime.call', command: method.name };
-  const policy = await admitted(g, whole, asked, started);
-  let args: A;
-  try {
-    args = method.parseArgs(raw);
-  } catch (err) {
-    const r = await refuse(g.ctx, asked, started, 'rejected', EXIT.USAGE, errorText(err), null);
-    if (err instanceof ArgumentTypeError) err.actionId = r.actionId;
-    throw err;
-  }
-  const ops = method.operations(...args);
-  if (method.runsCallerCode) ops.push({ kind: 'exec', argv: [g.python] });
-  asked.resource = ops.map(operationText).join('; ');
-  if (ops.length === 0) return refused(g, asked, started, 'denied', EXIT.DENIED, `${method.name} declares no operation for the policy to check; it is not run`);
-  const checked: Array<{ action: ExecAction | FileAction; decision: Decision }> = [];
-  for (const op of ops) {
-    const one = await checkOperation(g, policy, method.name, op, opts);
-    if ('refusal' in one) return refused(g, asked, started, one.outcome, one.exitCode, one.refusal, one.decision);
-    checked.push(one);
-  }
-  // The first that asks speaks for the call (its rule and reason); else the first.
-  const lead = checked.find((c) => c.decision.effect === 'ask') ?? (checked[0] as (typeof checked)[number]);
-  const actionId = await g.ctx.audit.begin({ ...asked, decision: lead.decision.effect, rule: ruleText(lead.decision), reason: lead.decision.reason });
-  const asking = await settleAsk(g.ctx, lead.action, lead.decision, io(g), actionId, started);
-  if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
-  try {
-    const value = method.decode(await g.link.call(method.tool, method.remote, args, opts).result);
-    await g.ctx.audit.end(actionId, { exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
-    return value;
-  } catch (err) {
-    await g.ctx.audit.end(actionId, {
-      exitCode: err instanceof RemoteError || err instanceof ResultTypeError ? EXIT.FAILURE : EXIT.TRANSPORT,
-      durationMs: performance.now() - started,
-      timedOut: err instanceof CallTimeoutError,
-      error: errorText(err),
-    });
-    throw err;
-  }
-}
-
-function operationText(op: Operation): string {
-  return op.kind === 'exec' ? `execute ${op.argv.join(' ')}` : `${FILE_OPERATIONS[op.kind]} ${op.path}`;
-}
-
-type OperationChecked = { action: ExecAction | FileAction; decision: Decision } | { refusal: string; outcome: Outcome; exitCode: number; decision: Decision | null };
-
-/** One declared operation against the policy, as the front-end action it is. */
-async function checkOperation(g: Guard, policy: Policy, what: string, op: Operation, opts: CallOptions): Promise<OperationChecked> {
-  const policyName = g.policy ? { policy: g.policy } : {};
-  if (op.kind !== 'exec') {
-    const action: FileAction = op.kind === 'file.write' ? { kind: op.kind, host: g.hostName, path: op.path, content: op.content ?? '', ...policyName } : { kind: op.kind, host: g.hostName, path: op.path, ...policyName };
-    const problem = pathProblem(op.path);
-    if (problem) return { refusal: `${what} ${JSON.stringify(op.path)}: ${problem}`, outcome: 'rejected', exitCode: EXIT.USAGE, decision: null };
-    try {
-      const { decision, resolved } = await decide(policy, FILE_OPERATIONS[op.kind], op.path, { resolve: (paths) => g.link.call<never, Answer[]>(FileSystem.readText.tool, 'resolve', [paths], opts).result });
-      if (decision.effect === 'deny' || 'error' in resolved) return { refusal: decision.reason, outcome: 'denied', exitCode: EXIT.DENIED, decision };
-      return { action, decision };
-    } catch (err) {
-      return { refusal: `${what}: cannot resolve ${op.path} on ${g.hostName}: ${errorText(err)}`, outcome: 'unreachable', exitCode: EXIT.TRANSPORT, decision: null };
-    }
-  }
-  const list: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: [...op.argv], redirects: [], pos: 0 }] } }] };
-  const command = renderCommandList(list);
-  const action: ExecAction = { kind: 'exec', host: g.hostName, command, ...(op.cwd ? { cwd: op.cwd } : {}), ...policyName };
-  let parsed: CommandList;
-  try {
-    parsed = parseCommand(command);
-  } catch (err) {
-    if (!(err instanceof ParseError)) throw err;
-    return { refusal: `${what}: ${err.message}`, outcome: 'rejected', exitCode: EXIT.USAGE, decision: null };
-  }
-  const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
-  if ('refusal' in enforcement) return { refusal: enforcement.refusal, outcome: 'denied', exitCode: EXIT.DENIED, decision: null };
-  try {
-    const decision = await decideCommand(g, policy, parsed, op.cwd ?? g.link.hello?.cwd ?? '/', enforcement, opts);
-    if (decision.effect === 'deny') return { refusal: `${what} runs \`${command}\`: ${decision.reason}`, outcome: 'denied', exitCode: EXIT.DENIED, decision };
-    return { action, decision };
-  } catch (err) {
-    return { refusal: `${what}: cannot resolve the command's paths on ${g.hostName}: ${errorText(err)}`, outcome: 'unreachable', exitCode: EXIT.TRANSPORT, decision: null };
-  }
+export function guardedToolCall<A extends unknown[], R>(g: Guard, method: ToolMethod<A, R>, raw: unknown[], opts: CallOptions = {}): Promise<R> {
+  let parsed: A | undefined;
+  const args = (): A => (parsed ??= method.parseArgs(raw));
+  const interpreter: Operation[] = method.runsCallerCode ? [{ kind: 'exec', argv: [g.python] }] : [];
+  const asBuiltIn: Method<unknown[], R, null> = {
+    tool: method.tool,
+    name: method.name,
+    remote: method.remote,
+    operations: () => [...method.operations(...args()), ...interpreter],
+    encode: () => args(),
+    decode: (value) => method.decode(value),
+  };
+  return guardedCall(g, asBuiltIn, raw, opts);
 }

@@ -2,6 +2,7 @@
 // guard.ts checks against the principal's policy before anything is sent), how its arguments are sent
 // and its result read, and how `remux rpc` maps a command line onto its arguments.
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
+import { ArgumentError } from './errors.js';
 
 /** What a call does on the host, as the policy sees it; a method declares all of them. */
 export type Operation =
@@ -59,10 +60,7 @@ export interface Method<A extends unknown[], R, F = null> {
   readonly cli?: CliSpec;
 }
 
-/** A call's arguments are wrong: refused (and audited) before anything is sent. */
-export class ArgumentError extends TypeError {
-  override name = 'ArgumentError';
-}
+export { ArgumentError } from './errors.js';
 
 /** A tool whose remote code is common.py (the shared file and process helpers) and its own file. */
 export function lazyTool(name: string, file: string): () => ToolSource {

@@ -4,7 +4,7 @@
 // declared operation, and running the interpreter (execute_code python3, unsandboxed), checked by the policy and audited; its code sent on
 // first use per connection and again only when it changed.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -66,8 +66,9 @@ test('a custom tool is called like a built-in: typed value, audited as its metho
   const r = await host.call(Lines.count, join(root, 'data.txt'));
   assert.deepEqual(r, { lines: 3, version: 'v1' });
   const record = audit.list().find((a) => a.begin.command === 'Lines.count');
-  assert.equal(record?.begin.operation, 'runtime.call');
-  assert.equal(record?.begin.resource, `read_file ${root}/data.txt; execute python3`);
+  // As a built-in's record: each operation, on what it was checked on (the path and program resolved on the host).
+  assert.equal(record?.begin.operation, 'read_file,execute_binary');
+  assert.equal(record?.begin.resource, `${root}/data.txt ${realpathSync('/usr/bin/python3')}`);
   assert.equal(record?.begin.decision, 'allow');
   assert.equal(record?.end?.exitCode, 0);
 });
@@ -126,6 +127,52 @@ test('policy: a denied declared operation or a policy that does not let the inte
   t.after(() => other.close());
   await assert.rejects(other.call(Lines.count, join(strict.root, 'data.txt')), (e: Error) => e instanceof DeniedError && /no execute_code rule of policy rt allows python3/.test(e.message));
   assert.deepEqual(loads(marker), []);
+});
+
+/** A tool that appends a line to a file: a write whose content the caller does not declare. */
+function appendTool() {
+  return defineTool({
+    name: 'Append',
+    python: "def line(path, text):\n    with open(path, 'a') as f:\n        f.write(text + '\\n')\n    return True\n",
+    methods: { line: defineMethod({ args: z.tuple([z.string(), z.string()]), result: z.boolean(), operations: (path) => [{ kind: 'file.write', path }] }) },
+  });
+}
+
+test('a declared write is checked as a built-in write: never through a symlink, and an approver sees the call with what it does', async (t) => {
+  const writes = '      - { operation: write_file, resource: "/**/out/**" }\n      - { operation: write_file, resource: "/**/out/asked*", effect: ask }\n';
+  const { root, audit, context } = setup(t, `      - { operation: execute_code, resource: python3, unsandboxed: true }\n${writes}`);
+  mkdirSync(join(root, 'out'));
+  const Append = appendTool();
+  const questions: string[] = [];
+  const host = await connect('localhost', {
+    context,
+    approve: async (subject) => {
+      questions.push(subject.kind === 'exec' ? subject.command : `${subject.kind} ${JSON.stringify(subject)}`);
+      return 'deny';
+    },
+  });
+  t.after(() => host.close());
+  assert.equal(await host.call(Append.line, join(root, 'out', 'log.txt'), 'one'), true);
+  assert.equal(readFileSync(join(root, 'out', 'log.txt'), 'utf8'), 'one\n');
+
+  // A link to a file the policy lets you write: still refused (name the file itself), the file untouched;
+  // a link out of the allowed tree is refused by the policy on where it leads.
+  symlinkSync(join(root, 'out', 'log.txt'), join(root, 'out', 'link.txt'));
+  await assert.rejects(host.call(Append.line, join(root, 'out', 'link.txt'), 'two'), (e: Error) => e instanceof DeniedError && /is a symlink/.test(e.message));
+  symlinkSync(join(root, 'data.txt'), join(root, 'out', 'away.txt'));
+  await assert.rejects(host.call(Append.line, join(root, 'out', 'away.txt'), 'two'), (e: Error) => e instanceof DeniedError && /no rule of policy rt allows it/.test(e.message));
+  assert.equal(readFileSync(join(root, 'out', 'log.txt'), 'utf8'), 'one\n');
+  assert.equal(readFileSync(join(root, 'data.txt'), 'utf8'), 'one\ntwo\nthree\n');
+
+  // An ask rule: the approver is asked about the call and everything it does (not an empty write), and refuses.
+  await assert.rejects(host.call(Append.line, join(root, 'out', 'asked.txt'), 'three'), (e: Error) => e instanceof DeniedError && /approval refused/.test(e.message));
+  assert.equal(existsSync(join(root, 'out', 'asked.txt')), false);
+  assert.equal(questions.length, 1);
+  assert.match(questions[0]!, /^Append\.line \(write_file .*\/out\/asked\.txt, execute_binary python3\)$/);
+  assert.deepEqual(
+    audit.list().filter((a) => a.begin.command === 'Append.line').map((a) => [a.begin.decision, a.end?.exitCode]),
+    [['allow', 0], ['deny', 77], ['deny', 77], ['ask', 77]],
+  );
 });
 
 test('the code is sent on first use, once per connection; a changed tool is sent again, an unchanged one never twice', async (t) => {

@@ -295,6 +295,31 @@ test('audit: an allowed call is recorded before it runs and completed with its o
   assert.deepEqual([exec?.begin.operation, exec?.begin.argv, exec?.end?.exitCode, exec?.end?.bytesOut], ['exec', ['echo', 'hi'], 0, 3]);
 });
 
+test('audit: a call that only reads is one commit once it has read; a call that changes anything is begun durably before it is sent', async (t) => {
+  const { host, root, audit } = await local(t);
+  await host.call(FileSystem.readText, `${root}/a.txt`);
+  const commits = (): number => audit.writeStats().transactions;
+  let before = commits();
+  assert.equal(await host.call(FileSystem.readText, `${root}/a.txt`), 'hello\n');
+  assert.equal(commits() - before, 1, 'begin and end of a read in one commit');
+  assert.deepEqual(audit.list().at(-1)?.end?.exitCode, 0, 'recorded, complete, by the time the value is handed over');
+  before = commits();
+  await assert.rejects(host.call(FileSystem.readText, `${root}/gone`), RemoteError);
+  assert.equal(commits() - before, 1);
+  assert.match(audit.list().at(-1)?.end?.error ?? '', /FileNotFoundError/);
+
+  mkdirSync(join(root, 'w'));
+  before = commits();
+  await host.call(FileSystem.writeText, `${root}/w/x.txt`, 'x\n');
+  assert.equal(commits() - before, 2, 'a write: its begin committed alone, before the call');
+  // While a command runs, its begin is already in the store.
+  const running = host.exec(['sleep', '0.3']);
+  await new Promise((r) => setTimeout(r, 150));
+  const open = audit.list().at(-1);
+  assert.deepEqual([open?.begin.argv, open?.end], [['sleep', '0.3'], null]);
+  assert.equal((await running).code, 0);
+});
+
 test('Exec: argv without a shell, output captured; a program the policy does not allow is refused, nested ones too', async (t) => {
   const { host } = await local(t);
   const r = await host.exec(['sh', '-c', 'echo out; cat nonexistent-remux']);
