@@ -128,7 +128,7 @@ async function customCall(runtime: Runtime, inv: Invocation, methodName: string,
 /** One host's exit status: Exec's own, 0 for any other value, 2 for arguments the method refused, else the kind of failure's. */
 function exitCodeOf(runtime: Runtime, r: HostResult<unknown>): number {
   if (!r.ok) {
-    if (r.error instanceof runtime.ArgumentError || r.error instanceof runtime.ArgumentTypeError) return EXIT.USAGE;
+    if (r.error instanceof runtime.ArgumentError) return EXIT.USAGE;
     return r.kind === 'denied' ? EXIT.DENIED : r.kind === 'unreachable' ? EXIT.TRANSPORT : EXIT.FAILURE;
   }
   const v = r.value as { code?: unknown; truncated?: unknown } | null;

@@ -121,7 +121,8 @@ describe('remux rpc --tools on the local host', { timeout: 120_000 }, () => {
     assert.deepEqual(JSON.parse(grep.stdout).value, ['beta', 'gamma']);
     const rows = audited(h.home, 'Lines.count');
     assert.equal(rows.length, 2);
-    assert.deepEqual([rows[0]?.begin.operation, rows[0]?.begin.resource, rows[0]?.begin.principal, rows[0]?.end?.exitCode], ['runtime.call', `read_file ${a}; execute python3`, `cli:${userInfo().username}`, 0]);
+    // Checked as the built-ins are: the file it declares, and the interpreter its Python runs in.
+    assert.deepEqual([rows[0]?.begin.operation, rows[0]?.begin.resource, rows[0]?.begin.principal, rows[0]?.end?.exitCode], ['read_file,execute_binary', `${a} ${realpathSync('/usr/bin/python3')}`, `cli:${userInfo().username}`, 0]);
   });
 
   test('bad arguments: a usage error (2) naming the argument as the command line gave it; nothing audited, nothing sent', async () => {
