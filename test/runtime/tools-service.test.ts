@@ -303,5 +303,9 @@ test("remux rpc: a tool's arguments and --options from the command line, its res
   const apt = await rpc('Apt.package', 'nginx', '--state', 'present', '-p', 'nosystemctl');
   assert.equal(apt.code, 77);
   assert.match(apt.stderr, /execute_binary \/usr\/bin\/apt-get: no rule of policy nosystemctl/);
+  // PacmanRepository's key from the command line (--key, --key-fingerprint): a bad fingerprint is refused before anything runs.
+  const key = await rpc('PacmanRepository.present', 'custom', '--servers', 'https://a', '--key', KEY, '--key-fingerprint', '0123');
+  assert.equal(key.code, 2);
+  assert.match(key.stderr, /keyFingerprint: "0123" is not a key fingerprint \(40 hex digits\)/);
   assert.deepEqual(readFileSync(join(fake, 'state/log'), 'utf8').split('\n').filter((l) => l && !l.startsWith('is-')), ['enable -- nginx', 'start -- nginx']);
 });
