@@ -1,5 +1,6 @@
 // `remux rpc HOSTS Tool.method ARGS…`: one runtime call per host (src/runtime), through a running daemon
-// (forwarded like `client run`) or in this process.
+// (forwarded like `client run`) or in this process; with --tools FILE, also a custom tool's method (always
+// in this process: rpc-tools.ts).
 import { EXIT } from '../core/exit-codes.js';
 import type * as RuntimeModule from '../runtime/index.js';
 import type { FanoutResults, HostResult, RuntimeHost } from '../runtime/index.js';
@@ -8,6 +9,7 @@ import { isSingleHostName } from '../hosts/selectors.js';
 import type { Runner } from './client-commands.js';
 import { approver } from './client-commands.js';
 import { readAll } from './file-commands.js';
+import { loadTools } from './rpc-tools.js';
 import type { RpcOptions } from './commands/rpc.js';
 import type { Invocation } from './invocation.js';
 import { UsageError } from './output.js';
@@ -19,13 +21,15 @@ const WRITE_MAX_BYTES = 16 << 20;
 
 export async function rpcCommand(inv: Invocation, runner: Runner, target: string, methodName: string, args: string[], opts: RpcOptions): Promise<number> {
   const runtime = await import('../runtime/index.js');
+  const custom = opts.tools !== undefined && opts.tools.length > 0 ? await customCall(runtime, inv, methodName, args, opts) : null;
+  if (!custom && opts.argsJson !== undefined) throw new UsageError('--args-json gives the arguments of a custom tool\'s method (one from --tools FILE)');
   const method = runtime.METHODS[methodName];
-  if (!method) throw new UsageError(`unknown method "${methodName}" (known: ${Object.keys(runtime.METHODS).join(', ')})`);
-  const isExec = 'exec' in method;
+  if (!method && !custom) throw new UsageError(`unknown method "${methodName}" (known: ${Object.keys(runtime.METHODS).join(', ')})`);
+  const isExec = method !== undefined && 'exec' in method;
   // Methods with a command-line shape (Service, User, Apt, …) take positionals and --options by it.
-  const spec = 'cli' in method ? method.cli : undefined;
-  const parsed = spec ? cliArgs(runtime, methodName, spec, args) : null;
-  if (!spec && (isExec ? args.length === 0 : args.length !== 1)) {
+  const spec = method && 'cli' in method ? method.cli : undefined;
+  const parsed = spec ? asUsage(runtime, () => runtime.parseCallArgs(methodName, spec, args)) : null;
+  if (!custom && !spec && (isExec ? args.length === 0 : args.length !== 1)) {
     throw new UsageError(isExec ? `${methodName} needs a command: remux rpc HOST ${methodName} -- PROGRAM ARGS…` : `${methodName} takes one path, got ${args.length} arguments`);
   }
   const timeoutMs = opts.timeout === undefined ? undefined : seconds(opts.timeout);
@@ -47,6 +51,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
 
     // What one host does; the value is what render() prints. Exec's own exit status is its outcome.
     const callOn = async (host: RuntimeHost): Promise<unknown> => {
+      if (custom) return host.callWith(callOpts, custom.method, ...custom.args);
       if (methodName === 'Exec.stream') {
         const stream = host.stream(args, {}, callOpts);
         for await (const c of stream) {
@@ -91,13 +96,33 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   }
 }
 
-function cliArgs(runtime: Runtime, methodName: string, spec: RuntimeModule.CliSpec, args: string[]): unknown[] {
+/** A method's arguments from the command line; arguments it refuses are a usage error. */
+function asUsage<T>(runtime: Runtime, parse: () => T): T {
   try {
-    return runtime.parseCallArgs(methodName, spec, args);
+    return parse();
   } catch (err) {
     if (err instanceof runtime.ArgumentError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/**
+ * A custom tool's method (--tools) and its arguments from the words, or --args-json; null for a built-in
+ * method (callable beside them). An unknown one lists what the files and the built-ins have.
+ */
+async function customCall(runtime: Runtime, inv: Invocation, methodName: string, args: string[], opts: RpcOptions): Promise<{ method: RuntimeModule.ToolMethod<unknown[], unknown>; args: unknown[] } | null> {
+  const builtIn = Object.keys(runtime.METHODS);
+  const methods = await loadTools(opts.tools ?? [], inv.cwd, builtIn);
+  const found = methods.get(methodName);
+  if (!found) {
+    if (builtIn.includes(methodName)) return null;
+    const tool = methodName.includes('.') ? methodName.slice(0, methodName.indexOf('.')) : methodName;
+    const its = [...methods.keys()].filter((m) => m.startsWith(`${tool}.`));
+    if (its.length > 0) throw new UsageError(`${tool} has no method "${methodName.slice(tool.length + 1)}" (its methods: ${its.join(', ')})`);
+    throw new UsageError(`unknown method "${methodName}" (from --tools: ${[...methods.keys()].join(', ')}; built in: ${builtIn.join(', ')})`);
+  }
+  const { customCallArgs } = await import('../runtime/custom-cli.js');
+  return { method: found.method, args: asUsage(runtime, () => customCallArgs(methodName, found.args, args, opts.argsJson)) };
 }
 
 /** One host's exit status: Exec's own, 0 for any other value, 2 for arguments the method refused, else the kind of failure's. */

@@ -63,7 +63,7 @@ export function clientEnv(env: Record<string, string>, cwd: string): NodeJS.Proc
 /**
  * The daemon runs `client run|batch|read|ls`, `client write` and `rpc` (its writeText) when the client
  * sends its stdin (the content; a terminal's is not forwarded), other `rpc` calls, and the `session` commands that need no terminal of the
- * client's (attach does), and nothing with --no-daemon (the client then runs it itself).
+ * client's (attach does), and nothing with --no-daemon or `rpc --tools` (the client then runs it itself).
  */
 function declineReason(args: string[], offersStdin: boolean): string | null {
   const options = args.indexOf('--') < 0 ? args : args.slice(0, args.indexOf('--'));
@@ -75,6 +75,8 @@ function declineReason(args: string[], offersStdin: boolean): string | null {
   if (!served) return 'the daemon runs only `client run|batch|read|ls|write`, `rpc` and `session` commands other than attach';
   if (options.includes('--no-daemon')) return '--no-daemon';
   if (words[0] === 'client' && words[1] === 'write' && !offersStdin) return 'client write reads its content from a terminal or /dev/null here, which is not forwarded';
+  // A custom tool's module is the user's code: the daemon never imports it (it would run with the daemon's privileges).
+  if (words[0] === 'rpc' && options.some((a) => a === '--tools' || a.startsWith('--tools='))) return '--tools (the daemon never imports user code; the CLI runs the call itself)';
   if (words[0] === 'rpc' && words[2] === 'FileSystem.writeText' && !offersStdin) return 'FileSystem.writeText reads its content from a terminal or /dev/null here, which is not forwarded';
   return null;
 }

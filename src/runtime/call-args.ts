@@ -91,7 +91,9 @@ export function renderCallArgs(spec: CliSpec, args: readonly unknown[]): string[
     if (v === undefined) continue;
     const type = spec.options?.[name];
     const values = Array.isArray(v) ? v : [v];
-    for (const one of values) words.push(`--${kebab(name)}`, type === 'text' ? `<${Buffer.byteLength(typeof one === 'string' ? one : Buffer.from(one as Buffer))} bytes>` : word(one));
+    // A text given as a { file } (PacmanRepository's key) is recorded by its name.
+    const secret = (one: unknown): one is string | Buffer => type === 'text' && (typeof one === 'string' || Buffer.isBuffer(one));
+    for (const one of values) words.push(`--${kebab(name)}`, secret(one) ? `<${Buffer.byteLength(one)} bytes>` : word(one));
   }
   return words;
 }

@@ -50,13 +50,48 @@ export type Tool<M extends Record<string, AnyMethod>> = {
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 
+/**
+ * Where a tool keeps its definition, in the global symbol registry: `remux rpc --tools` recognizes a tool
+ * made by the copy of remux the user's module imported, not only by its own (customTool below).
+ */
+const DEFINITION = Symbol.for('remux.customTool');
+
+interface Recorded {
+  name: string;
+  python: string;
+  methods: Record<string, AnyMethod>;
+}
+
 export function defineTool<M extends Record<string, AnyMethod>>(def: ToolDefinition<M>): Tool<M> {
   if (!NAME.test(def.name)) throw new TypeError(`defineTool: the name ${JSON.stringify(def.name)} is not an identifier (letters, digits, _; a letter first)`);
   const source = typeof def.python === 'string' ? def.python : readSource(def.name, def.python.file);
   const tool = toolSource(def.name, source);
   const methods = Object.entries(def.methods);
   if (methods.length === 0) throw new TypeError(`defineTool ${def.name}: no methods`);
-  return Object.fromEntries(methods.map(([name, m]) => [name, toolMethod(tool, name, m)])) as Tool<M>;
+  const made = Object.fromEntries(methods.map(([name, m]) => [name, toolMethod(tool, name, m)]));
+  const recorded: Recorded = { name: def.name, python: source, methods: { ...def.methods } };
+  return Object.defineProperty(made, DEFINITION, { value: recorded }) as Tool<M>;
+}
+
+/** A tool as `remux rpc --tools` calls it: each method, and its definition (its argument schema shapes the command line). */
+export interface CustomTool {
+  name: string;
+  methods: Record<string, { method: ToolMethod<unknown[], unknown>; definition: AnyMethod }>;
+}
+
+/**
+ * A value made by defineTool, in this copy of remux or another (the one a user's module imports), made
+ * again by this one, so its errors are this copy's classes; null for anything else.
+ */
+export function customTool(value: unknown): CustomTool | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const recorded = (value as { [DEFINITION]?: Recorded })[DEFINITION];
+  if (!recorded) return null;
+  const tool = defineTool(recorded) as Record<string, ToolMethod<unknown[], unknown>>;
+  return {
+    name: recorded.name,
+    methods: Object.fromEntries(Object.entries(recorded.methods).map(([name, definition]) => [name, { method: tool[name] as ToolMethod<unknown[], unknown>, definition }])),
+  };
 }
 
 function readSource(tool: string, file: string): string {

@@ -3,6 +3,8 @@
 // may write anywhere: the package methods declare a write_file of the whole system (`/`, as a tree), so
 // only a policy that lets the caller write everywhere, with no deny or ask rule for any part of it,
 // allows them. Repository methods declare exactly the files they write (and read, for their diff).
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ArgumentError, lazyTool, line, list, matching, method, oneOf, type Operation } from './method.js';
 import type { FileEdit } from './tools-user.js';
 
@@ -32,6 +34,13 @@ export interface PacmanRepositoryOptions {
   include?: string;
   /** SigLevel = … (e.g. "Required DatabaseOptional"). */
   sigLevel?: string;
+  /**
+   * The repository's signing key, ASCII-armored (the text, or { file } read here): added to pacman's
+   * keyring (pacman-key --add) and locally signed (--lsign-key keyFingerprint), unless it holds the key already.
+   */
+  key?: string | { file: string };
+  /** The key's fingerprint (40 hex digits), which --lsign-key trusts; required with key. */
+  keyFingerprint?: string;
 }
 
 const STATES = ['present', 'absent', 'latest'] as const;
@@ -180,15 +189,46 @@ const sectionName = (v: unknown): string => {
   return name;
 };
 
+/** pacman's keyring, which pacman-key writes (its whole directory: trustdb, pubring, …). */
+const KEYRING: Operation[] = [...run('pacman-key'), { kind: 'file.write', path: '/etc/pacman.d/gnupg', tree: true }];
+
+/** The key to trust, armored, and its fingerprint (upper case); null without a key. */
+function signingKey(o: PacmanRepositoryOptions): { text: string; fingerprint: string } | null {
+  if (o.key === undefined) {
+    if (o.keyFingerprint !== undefined) throw new ArgumentError('keyFingerprint names the key given as key: give both');
+    return null;
+  }
+  const text = typeof o.key === 'string' ? o.key : keyFileText(o.key.file);
+  if (!ARMORED.test(text)) throw new ArgumentError('the key must be ASCII-armored (-----BEGIN PGP PUBLIC KEY BLOCK-----)');
+  if (o.keyFingerprint === undefined) throw new ArgumentError('a key needs its keyFingerprint (40 hex digits), which pacman-key --lsign-key trusts');
+  const fingerprint = matching('keyFingerprint', o.keyFingerprint.replace(/ /g, ''), /^[0-9A-Fa-f]{40}$/, 'a key fingerprint (40 hex digits)');
+  return { text, fingerprint: fingerprint.toUpperCase() };
+}
+
+function keyFileText(file: unknown): string {
+  if (typeof file !== 'string') throw new ArgumentError(`key: { file } names a file, got ${JSON.stringify(file)}`);
+  try {
+    return readFileSync(resolve(file), 'utf8');
+  } catch (err) {
+    throw new ArgumentError(`key: cannot read ${resolve(file)}: ${(err as Error).message}`);
+  }
+}
+
 export const PacmanRepository = {
-  /** The [NAME] section of /etc/pacman.conf holds exactly these settings (added at the end when new); a diff. */
+  /**
+   * The [NAME] section of /etc/pacman.conf holds exactly these settings (added at the end when new); a
+   * diff. With a key, pacman's keyring trusts it first (changed when it was added).
+   */
   present: method<[name: string, opts: PacmanRepositoryOptions], RepositoryResult>({
     tool: pacmanTool,
     name: 'PacmanRepository.present',
     remote: 'repository',
-    cli: { positional: ['name'], options: { servers: 'strings', include: 'string', sigLevel: 'string' } },
-    operations: ([name, o]) => (sectionName(name), sectionBody(o), EDIT_CONF),
-    args: ([name, o], resolved) => [name, 'present', sectionBody(o), resolved.paths[PACMAN_CONF]],
+    cli: { positional: ['name'], options: { servers: 'strings', include: 'string', sigLevel: 'string', key: 'text', keyFingerprint: 'string' } },
+    operations: ([name, o]) => (sectionName(name), sectionBody(o), signingKey(o) ? [...EDIT_CONF, ...KEYRING] : EDIT_CONF),
+    args: ([name, o], resolved) => {
+      const key = signingKey(o);
+      return [name, 'present', sectionBody(o), resolved.paths[PACMAN_CONF], key?.text ?? null, key?.fingerprint ?? null];
+    },
   }),
   absent: method<[name: string], RepositoryResult>({
     tool: pacmanTool,
@@ -196,6 +236,6 @@ export const PacmanRepository = {
     remote: 'repository',
     cli: { positional: ['name'] },
     operations: ([name]) => (sectionName(name), EDIT_CONF),
-    args: ([name], resolved) => [name, 'absent', [], resolved.paths[PACMAN_CONF]],
+    args: ([name], resolved) => [name, 'absent', [], resolved.paths[PACMAN_CONF], null, null],
   }),
 };

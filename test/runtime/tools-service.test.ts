@@ -1,6 +1,6 @@
 // Service, Pacman and PacmanRepository, Logger and Quit, and `remux rpc` with a tool's --options.
-// This machine runs no systemd and is no Arch system: Service runs a fake systemctl and Pacman a fake
-// pacman (test/support/fake-programs.ts) placed first on the runtime's PATH, inside a throwaway root;
+// This machine runs no systemd and is no Arch system: Service runs a fake systemctl, Pacman a fake
+// pacman and PacmanRepository's keys a fake pacman-key (test/support/fake-programs.ts) placed first on the runtime's PATH, inside a throwaway root;
 // they record their argv, so what a second run did (nothing but queries) shows. PacmanRepository edits
 // the root's real /etc/pacman.conf.
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { ArgumentError, connectProcess, DeniedError, FileSystem, Logger, Pacman, PacmanRepository, ProtocolError, Quit, Service, type LogRecord } from '../../src/runtime/index.js';
 import { remux, tempHome } from '../support/cli.js';
-import { fakePacman, fakeSystemctl } from '../support/fake-programs.js';
+import { fakePacman, fakePacmanKey, fakeSystemctl } from '../support/fake-programs.js';
 import { runtimeContext } from '../support/runtime.js';
 import { throwawayRoot } from '../support/throwaway-root.js';
 
@@ -21,7 +21,7 @@ const POLICIES = `policies:
   system:
     sandbox: false
     capabilities:
-      - { operation: execute_binary, resource: "systemctl|pacman|sleep" }
+      - { operation: execute_binary, resource: "systemctl|pacman|pacman-key|sleep" }
       - { operation: write_file, resource: "/**" }
       - { operation: read_file, resource: "/**" }
       - { operation: write_stdout }
@@ -36,6 +36,13 @@ const POLICIES = `policies:
     capabilities:
       - { operation: execute_binary, resource: "pacman" }
       - { operation: write_file, resource: "/etc/pacman.conf", effect: deny, reason: the repositories are fixed }
+      - { operation: write_file, resource: "/**" }
+      - { operation: read_file, resource: "/**" }
+  nokeyring:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: "pacman|pacman-key" }
+      - { operation: write_file, resource: "/etc/pacman.d/gnupg/**", effect: deny, reason: the keyring is managed elsewhere }
       - { operation: write_file, resource: "/**" }
       - { operation: read_file, resource: "/**" }
   boxed:
@@ -60,6 +67,7 @@ async function enter(t: TestContext, policy: string, onLog?: (r: LogRecord) => v
   const root = throwawayRoot(t);
   root.place('/usr/local/sbin/systemctl', fakeSystemctl('/var/lib/fake-systemd'), 0o755);
   root.place('/usr/local/sbin/pacman', fakePacman('/var/lib/fake-pacman'), 0o755);
+  root.place('/usr/local/sbin/pacman-key', fakePacmanKey('/var/lib/fake-pacman-key'), 0o755);
   root.place('/etc/pacman.conf', PACMAN_CONF);
   const { context, audit } = runtimeContext(t, POLICIES, policy);
   const host = await connectProcess('root', { context, argvPrefix: root.argvPrefix, ...(onLog ? { onLog } : {}), ...(python ? { python } : {}) });
@@ -141,6 +149,53 @@ test('PacmanRepository: a section of the real pacman.conf added, changed and rem
   const noconf = await enter(t, 'noconf');
   await assert.rejects(noconf.host.call(PacmanRepository.present, 'custom', opts), /write_file \/etc\/pacman.conf: denied by noconf#1.*the repositories are fixed/);
   assert.equal(readFileSync(noconf.root.changed('/etc/pacman.conf'), 'utf8'), PACMAN_CONF);
+});
+
+const KEY = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBGRlbXV4IGtleQ==\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n';
+const FINGERPRINT = '0123456789ABCDEF0123456789ABCDEF01234567';
+
+test('PacmanRepository with a key: added with pacman-key and locally signed, once, before the section is written; declared for the policy', async (t) => {
+  const { host, root, log, audit } = await enter(t, 'system');
+  // The fingerprint as gpg prints it (groups, lower case) is the same key.
+  const opts = { servers: 'https://repo.example/$arch', key: KEY, keyFingerprint: FINGERPRINT.toLowerCase().replace(/(.{4})/g, '$1 ').trim() };
+  const added = await host.call(PacmanRepository.present, 'custom', opts);
+  assert.equal(added.changed, true);
+  assert.deepEqual(log('fake-pacman-key'), [`--list-keys ${FINGERPRINT}`, '--add', `--lsign-key ${FINGERPRINT}`]);
+  assert.equal(readFileSync(root.changed('/var/lib/fake-pacman-key/added.asc'), 'utf8'), KEY, 'the key went to --add on its stdin');
+  assert.match(readFileSync(root.changed('/etc/pacman.conf'), 'utf8'), /\[custom\]\nServer = https:\/\/repo.example\/\$arch\n$/);
+  assert.deepEqual(await host.call(PacmanRepository.present, 'custom', opts), { changed: false, diff: '' });
+  assert.deepEqual(log('fake-pacman-key').slice(3), [`--list-keys ${FINGERPRINT}`], 'a second run only asks');
+  // A new key for a section already in place: changed, with no diff; from a local file.
+  const dir = mkdtempSync(join(tmpdir(), 'remux-key-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'repo.asc'), KEY);
+  const other = '89ABCDEF0123456789ABCDEF0123456789ABCDEF';
+  assert.deepEqual(await host.call(PacmanRepository.present, 'custom', { ...opts, key: { file: join(dir, 'repo.asc') }, keyFingerprint: other }), { changed: true, diff: '' });
+  assert.deepEqual(log('fake-pacman-key').slice(4), [`--list-keys ${other}`, '--add', `--lsign-key ${other}`]);
+  const record = audit.list().find((a) => a.begin.command === 'PacmanRepository.present');
+  assert.ok(record?.begin.argv?.includes(`<${Buffer.byteLength(KEY)} bytes>`), 'a key is recorded by its size only');
+
+  // Bad keys are refused before anything runs.
+  const bad: Array<[Parameters<typeof PacmanRepository.present.operations>[0][1], RegExp]> = [
+    [{ servers: 'https://a', key: 'mQINBGRl' }, /the key must be ASCII-armored/],
+    [{ servers: 'https://a', key: KEY }, /a key needs its keyFingerprint/],
+    [{ servers: 'https://a', key: KEY, keyFingerprint: '--lsign-key' }, /keyFingerprint: "--lsign-key" is not a key fingerprint \(40 hex digits\)/],
+    [{ servers: 'https://a', keyFingerprint: FINGERPRINT }, /keyFingerprint names the key given as key: give both/],
+    [{ servers: 'https://a', key: { file: join(dir, 'missing.asc') }, keyFingerprint: FINGERPRINT }, /key: cannot read .*missing\.asc/],
+  ];
+  for (const [o, message] of bad) await assert.rejects(host.call(PacmanRepository.present, 'x', o), (e: Error) => e instanceof ArgumentError && message.test(e.message));
+  assert.equal(log('fake-pacman-key').length, 7);
+
+  // Policies: pacman-key is a program to allow, the keyring a tree to write; refused, nothing runs or changes.
+  for (const [policy, message] of [
+    ['noconf', /execute_binary \/usr\/local\/sbin\/pacman-key: no rule of policy noconf/],
+    ['nokeyring', /write_file \/etc\/pacman.d\/gnupg: denied by nokeyring#1.*the keyring is managed elsewhere/],
+  ] as const) {
+    const refused = await enter(t, policy);
+    await assert.rejects(refused.host.call(PacmanRepository.present, 'custom', opts), (e: Error) => e instanceof DeniedError && message.test(e.message));
+    assert.deepEqual(refused.log('fake-pacman-key'), []);
+    assert.equal(readFileSync(refused.root.changed('/etc/pacman.conf'), 'utf8'), PACMAN_CONF);
+  }
 });
 
 test('Logger: a record logged on the host arrives through onLog; setLevel filters on the host; audited as touching nothing', async (t) => {
@@ -248,5 +303,9 @@ test("remux rpc: a tool's arguments and --options from the command line, its res
   const apt = await rpc('Apt.package', 'nginx', '--state', 'present', '-p', 'nosystemctl');
   assert.equal(apt.code, 77);
   assert.match(apt.stderr, /execute_binary \/usr\/bin\/apt-get: no rule of policy nosystemctl/);
+  // PacmanRepository's key from the command line (--key, --key-fingerprint): a bad fingerprint is refused before anything runs.
+  const key = await rpc('PacmanRepository.present', 'custom', '--servers', 'https://a', '--key', KEY, '--key-fingerprint', '0123');
+  assert.equal(key.code, 2);
+  assert.match(key.stderr, /keyFingerprint: "0123" is not a key fingerprint \(40 hex digits\)/);
   assert.deepEqual(readFileSync(join(fake, 'state/log'), 'utf8').split('\n').filter((l) => l && !l.startsWith('is-')), ['enable -- nginx', 'start -- nginx']);
 });

@@ -35,3 +35,19 @@ case $op in
   -Sy) mkdir -p /var/lib/pacman/sync; [ -e $s/.db-stale ] && { date +%s%N > /var/lib/pacman/sync/core.db; rm $s/.db-stale; } ; echo ":: Synchronizing package databases..." ;;
 esac
 `;
+
+/**
+ * pacman-key: --list-keys FPR (exit 1 when the keyring lacks it), --add (the armored key on stdin, kept
+ * as STATE/added.asc), --lsign-key FPR (fails unless a key was added: then FPR is in the keyring, STATE/keys);
+ * argv in STATE/log.
+ */
+export const fakePacmanKey = (state: string): string => `#!/bin/sh
+s=${state}; mkdir -p $s/keys
+echo "$*" >> $s/log
+case $1 in
+  --list-keys) [ -e "$s/keys/$2" ] || { echo "error: key \\"$2\\" not found" >&2; exit 1; }; echo "pub   rsa4096 $2" ;;
+  --add) cat > $s/added.asc; grep -q -- '-----BEGIN PGP PUBLIC KEY BLOCK-----' $s/added.asc || { echo "no valid OpenPGP data found" >&2; exit 1; } ;;
+  --lsign-key) [ -e $s/added.asc ] || { echo "key $2 not found" >&2; exit 1; }; touch "$s/keys/$2" ;;
+  *) echo "fake pacman-key: $1?" >&2; exit 1 ;;
+esac
+`;

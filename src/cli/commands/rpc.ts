@@ -9,7 +9,13 @@ export interface RpcOptions {
   mode?: string;
   /** false with --no-daemon. */
   daemon?: boolean;
+  /** ES modules exporting custom tools (defineTool); the call then runs in this process. */
+  tools?: string[];
+  /** A custom method's arguments as a JSON array. */
+  argsJson?: string;
 }
+
+const collect = (value: string, earlier: string[] = []): string[] => [...earlier, value];
 
 /** `remux rpc`: one call of a runtime tool (src/runtime) on a host or a selector's hosts. */
 export function registerRpc(program: Command, host: () => Promise<ClientHost>): void {
@@ -17,7 +23,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .command('rpc')
     .description('call a tool of the agentless runtime on hosts: a bare python3 there, nothing installed, every call checked and audited')
     .argument('<hosts>', 'a host name (localhost is this machine), a list a,b, a label selector env=prod, a glob web*, or all')
-    .argument('<method>', 'Tool.method: FileSystem.readText|readBytes|stat|glob|writeText, Exec.command|stream, Service.*, User.*, Apt.*, AptRepository.*, Pacman.*, PacmanRepository.*, Logger.*, Quit.now')
+    .argument('<method>', 'Tool.method: FileSystem.readText|readBytes|stat|glob|writeText, Exec.command|stream, Service.*, User.*, Apt.*, AptRepository.*, Pacman.*, PacmanRepository.*, Logger.*, Quit.now, or a custom tool\'s (--tools)')
     .argument('[args...]', "the method's arguments and --options (after -- for Exec)")
     // A tool's own options (--state present) are its arguments, parsed by the method's shape.
     .allowUnknownOption()
@@ -26,6 +32,8 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .option('-p, --policy <name>', 'policy to check the call against (default: default_policy in config.yaml)')
     .option('--timeout <seconds>', 'stop the call (and kill its processes on the host) after this many seconds')
     .option('--no-daemon', 'run in this process (cold connections) even when a daemon is running')
+    .option('--tools <file>', 'an ES module (.js/.mjs) whose exports include custom tools made with defineTool; repeatable. Runs in this process, never in the daemon', collect)
+    .option('--args-json <json>', "a custom tool method's arguments as a JSON array, for any argument types")
     .option('--mode <octal>', 'FileSystem.writeText: the file mode, e.g. 0644 (default: kept, or 0644 for a new file)')
     .addHelpText(
       'after',
@@ -40,6 +48,10 @@ Examples:
   remux rpc web1 Apt.package nginx --state present
   remux rpc web1 Service.converge nginx --started true --enabled true
   remux rpc web1 User.sudoer deploy --rules 'deploy ALL=(root) NOPASSWD: /usr/bin/systemctl'
+  remux rpc arch1 PacmanRepository.present custom --servers 'https://repo.example/$arch' --key "$(cat repo.asc)" --key-fingerprint 0123…4567
+  remux rpc web1 --tools ./mytools.mjs Deploy.status nginx --json
+  remux rpc 'role=web' --tools ./mytools.mjs Deploy.release v42 --keep 3
+  remux rpc web1 --tools ./mytools.mjs Deploy.plan --args-json '[{"steps":["a","b"]}]'
 
 A tool's options: --name value or --name=value (a boolean alone is true; a list option repeats).
 Each call is checked like the matching front-end action: file methods as read_file / write_file /
@@ -48,12 +60,27 @@ policy that sandboxes commands refuses Exec: the runtime cannot sandbox); other 
 declare (execute_binary of the programs they run, write_file of what they write). Several hosts: a line per
 host and a summary (changed / ok / failed / denied / unreachable).
 Exit status: one host: 0, or Exec's own status; 1 the call failed on the host; 2 usage; 77 denied;
-75 rate limited; 255 unreachable. Several: 0 if all succeeded, else the most serious kind.`,
+75 rate limited; 255 unreachable. Several: 0 if all succeeded, else the most serious kind.
+
+Custom tools (--tools FILE): the module is imported here and its tools (defineTool, from
+'remux/runtime') are called like the built-ins: same output, exit statuses and summary, each call
+checked by the policy (the operations the method declares, and execute_code of the interpreter) and
+audited under the same principal. The module is your code and runs with your privileges, so such a
+call runs in this CLI process, as with --no-daemon, even when a daemon is running: the daemon never
+imports user code. A .ts file must be compiled first (Node 20 has no TypeScript loader). A tool with a
+built-in's name, or the same name in two files, is refused. Words map onto the method's z.tuple:
+leading string, number, boolean or enum items are positional (in order; named by .describe('name'),
+else ARG1, ARG2, …); a last item that is a z.object of such fields, or of lists of strings (repeat the
+option), takes --name value options. Any other shape takes --args-json '[…]' only, which every custom
+method accepts. The arguments are checked against the schema before anything is sent: a bad one exits 2
+naming it (NAME (argument 1), --option, or argument N of the JSON).`,
     )
     .action(async (hosts: string, method: string, args: string[], opts: RpcOptions) => {
       const { rpcCommand } = await import('../rpc-commands.js');
       const where = await host();
       // Through a running daemon when there is one (its warm SSH connections), as `client run`.
-      where.invocation.setExitCode(await where.run(opts, (runner) => rpcCommand(where.invocation, runner, hosts, method, args, opts)));
+      // With --tools, always in this process: the daemon never imports user code (it declines such a line too).
+      const runOpts = opts.tools !== undefined && opts.tools.length > 0 ? { ...opts, daemon: false } : opts;
+      where.invocation.setExitCode(await where.run(runOpts, (runner) => rpcCommand(where.invocation, runner, hosts, method, args, opts)));
     });
 }

@@ -1,5 +1,6 @@
 # Pacman and PacmanRepository (after common.py): packages through pacman, the sync databases, and a
-# repository's section of pacman.conf. Paths come resolved and checked by the local side.
+# repository's section of pacman.conf with its signing key in pacman's keyring (pacman-key). Paths come
+# resolved and checked by the local side.
 import os, re
 
 
@@ -59,8 +60,19 @@ def _sections(text):
     return out
 
 
-def repository(cx, name, state, body, path):
-    # The section [name] holds exactly `body`'s lines; a new one goes at the end.
+def _trust(cx, key, fingerprint):
+    # pacman's keyring holds the key, locally signed; nothing is done when it lists the key already.
+    if _run(cx, ['pacman-key', '--list-keys', fingerprint], check=False)[0] == 0:
+        return False
+    _run(cx, ['pacman-key', '--add'], input=key.encode())
+    _run(cx, ['pacman-key', '--lsign-key', fingerprint])
+    return True
+
+
+def repository(cx, name, state, body, path, key, fingerprint):
+    # The section [name] holds exactly `body`'s lines; a new one goes at the end. A key is trusted first,
+    # so pacman.conf never names a repository whose key could not be added.
+    keyChanged = _trust(cx, key, fingerprint) if key is not None else False
     old = _read(path)
     parts = _sections(old.decode())
     mine = [p for p in parts if p[0] == name]
@@ -75,4 +87,4 @@ def repository(cx, name, state, body, path):
         parts.append([name, ['[%s]' % name] + body, []])
     data = ('\n'.join(l for p in parts for l in p[1] + p[2]).rstrip('\n') + '\n').encode()
     changed, _ = _put(path, data)
-    return {'changed': changed, 'diff': _diff(old, data, path)}
+    return {'changed': changed or keyChanged, 'diff': _diff(old, data, path)}
