@@ -25,13 +25,13 @@ function readEnvFile(file: string): Record<string, string> {
   return vars;
 }
 
-async function command(session: AgentSession, resume: boolean, env: NodeJS.ProcessEnv): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; cleanup: () => Promise<void> }> {
+async function command(session: AgentSession, resume: boolean, env: NodeJS.ProcessEnv): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; hooks: boolean; cleanup: () => Promise<void> }> {
   const secrets = readEnvFile(envFileOf(session.id, env));
   const { config } = loadConfig(env);
   if (session.sandbox === 'docker') {
     const { docker } = config.agents;
     const argv = launchArgv({ agent: session.agent, prompt: resume ? undefined : (session.prompt ?? undefined), continue: resume });
-    return { argv: dockerArgv(session, argv, { image: docker.image, memory: docker.memory, pidsLimit: docker.pids_limit, uid: getuid?.() ?? 1000, gid: getgid?.() ?? 1000, envFile: envFileOf(session.id, env) }), env, cleanup: async () => {} };
+    return { argv: dockerArgv(session, argv, { image: docker.image, memory: docker.memory, pidsLimit: docker.pids_limit, uid: getuid?.() ?? 1000, gid: getgid?.() ?? 1000, envFile: envFileOf(session.id, env) }), env, hooks: false, cleanup: async () => {} };
   }
   // Claude Code's permission requests and notifications reach remux through its hooks.
   const hooks = session.agent === 'claude' ? await startClaudeHooks(session.id, config, env, (line) => process.stdout.write(`${line}\n`)) : null;
@@ -40,13 +40,14 @@ async function command(session: AgentSession, resume: boolean, env: NodeJS.Proce
     const cleanup = async (): Promise<void> => {
       await hooks?.close();
     };
-    if (session.sandbox === 'none') return { argv, env: { ...env, ...hooks?.env, ...secrets }, cleanup };
+    if (session.sandbox === 'none') return { argv, env: { ...env, ...hooks?.env, ...secrets }, hooks: hooks !== null, cleanup };
     const { SandboxManager } = await import('@anthropic-ai/sandbox-runtime');
     await SandboxManager.initialize(srtConfig(session, config.agents, remuxHome(env), undefined, hooks ?? undefined));
     const wrapped = await SandboxManager.wrapWithSandboxArgv(argv.map(quoteWord).join(' '), '/bin/bash', undefined, undefined, session.workspace, { commandId: session.id });
     return {
       argv: wrapped.argv,
       env: { ...env, ...wrapped.env, ...hooks?.env, ...secrets },
+      hooks: hooks !== null,
       cleanup: async () => {
         await SandboxManager.reset();
         await cleanup();
@@ -74,7 +75,9 @@ export async function supervise(id: string, resume: boolean, env: NodeJS.Process
   }
   const [program, ...args] = started.argv as [string, ...string[]];
   const child = spawn(program, args, { stdio: 'inherit', env: started.env, cwd: session.workspace });
-  child.once('spawn', () => reportStart(session.id, null, env));
+  // The daemon's watcher leaves the permission prompts of a hooked session to its hooks.
+  const hooks = started.hooks;
+  child.once('spawn', () => reportStart(session.id, { hooks }, env));
   const stop = (): void => {
     child.kill('SIGTERM');
   };
