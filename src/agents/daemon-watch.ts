@@ -8,7 +8,7 @@
 import type { Approvals } from '../notify/service.js';
 import { hookPrincipal, PERMISSION_REQUEST_SOURCE } from './hooks.js';
 import { isAgentName, profile } from './profiles.js';
-import { changeSessions, isOver, readSessions, type AgentSession } from './store.js';
+import { changeSessions, isOver, readSessions } from './store.js';
 import { socketName } from './tmux.js';
 import { Watcher, type HookLink } from './watcher.js';
 
@@ -34,7 +34,7 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
       if (watched.has(tmux)) continue;
       watched.add(tmux);
       log(`agent sessions: watching ${tmux} (${s.agent}${s.hooks ? ', prompts asked by its hooks' : ''})`);
-      watcher.add({ session: tmux, agent: profile(isAgentName(s.agent) ? s.agent : 'generic'), principal: `code:${s.name}`, ...(s.hooks ? { hook: hookLink(approvals, s) } : {}) });
+      watcher.add({ session: tmux, agent: profile(isAgentName(s.agent) ? s.agent : 'generic'), principal: `code:${s.name}`, ...(s.hooks ? { hook: hookLink(approvals, s.id) } : {}) });
     }
     for (const tmux of watched) {
       if (live.has(tmux)) continue;
@@ -67,9 +67,9 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
   };
 }
 
-/** The PermissionRequest approvals of the session's hooks, in the approvals store the supervisor shares. */
-function hookLink(approvals: Approvals, s: AgentSession): HookLink {
-  const principal = hookPrincipal(s.id);
+/** The PermissionRequest approvals of agent session `id`'s hooks, in the approvals store its supervisor shares. */
+export function hookLink(approvals: Approvals, id: string): HookLink {
+  const principal = hookPrincipal(id);
   return {
     asked(since) {
       const mine = approvals.store.list({ all: true }).filter((a) => a.principal === principal && a.source === PERMISSION_REQUEST_SOURCE && a.createdAt >= since);

@@ -7,8 +7,10 @@
 // A session whose agent asks through its own hook (Claude Code's PermissionRequest, answered by remux:
 // hooks.ts) gets one approval per prompt, the hook's: the watcher leaves a prompt to the hook's approval
 // when the hook asked for it, and stays out for as long as that prompt is on the screen (also once the
-// hook's approval expired: the prompt is the terminal's then). Only a prompt the hook has not asked
-// about within HOOK_GRACE_MS (a dialog no hook covers, a hook that failed) gets the watcher's approval.
+// hook's approval expired: the prompt is the terminal's then); answered at the terminal, it withdraws
+// the hook's approval as it would its own. Only a prompt the hook has not asked about within
+// HOOK_GRACE_MS (a dialog no hook covers, a hook that failed) gets the watcher's approval, withdrawn
+// should the hook ask after all.
 //
 // Cost: each tick is one tmux run listing every pane (id and last-output time), which also captures
 // the panes that were busy last tick; panes that turn out to have new output besides are captured in
@@ -99,8 +101,8 @@ interface Tracked {
   state: AgentState | null;
   /** The prompt on screen that has an approval: the watcher's own (abort withdraws it), or its hook's. */
   open: { prompt: Prompt; abort: AbortController; hookApproval?: string } | null;
-  /** A hooked session's prompt waiting for its hook to ask: since when. */
-  unasked: { fingerprint: string; since: number } | null;
+  /** A hooked session's prompt on screen: since when (its hook asks about then). */
+  shown: { fingerprint: string; since: number } | null;
   /** Creation time of the last hook approval given to a prompt: each covers one prompt. */
   hookClaimed: number;
 }
@@ -122,7 +124,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   }
 
   add(watched: WatchedSession): void {
-    this.sessions.set(watched.session, { watched, pane: null, activity: -1, screen: null, changedAt: this.now(), state: null, open: null, unasked: null, hookClaimed: -1 });
+    this.sessions.set(watched.session, { watched, pane: null, activity: -1, screen: null, changedAt: this.now(), state: null, open: null, shown: null, hookClaimed: -1 });
   }
 
   remove(session: string): void {
@@ -203,26 +205,24 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       if (t.open.hookApproval !== undefined) t.watched.hook?.withdraw(t.open.hookApproval);
       t.open = null;
     }
-    if (prompt && !t.open) this.askOrDefer(t, prompt);
-    else t.unasked = null;
+    if (!prompt) t.shown = null;
+    else if (t.watched.hook && t.open?.hookApproval === undefined) this.followHook(t, t.watched.hook, prompt);
+    else if (!t.open) this.ask(t, prompt);
   }
 
-  /** A hooked session's prompt is the hook's to ask about, unless the hook stays silent past the grace. */
-  private askOrDefer(t: Tracked, prompt: Prompt): void {
-    const { hook } = t.watched;
-    if (!hook) {
-      this.ask(t, prompt);
-      return;
-    }
-    if (t.unasked?.fingerprint !== prompt.fingerprint) t.unasked = { fingerprint: prompt.fingerprint, since: this.now() };
-    const asked = hook.asked(Math.max(t.unasked.since - HOOK_SLACK_MS, t.hookClaimed + 1));
+  /**
+   * A hooked session's prompt is its hook's to ask about: the watcher asks only once the hook stayed
+   * silent past the grace, and withdraws its own question should the hook ask after all.
+   */
+  private followHook(t: Tracked, hook: HookLink, prompt: Prompt): void {
+    if (t.shown?.fingerprint !== prompt.fingerprint) t.shown = { fingerprint: prompt.fingerprint, since: this.now() };
+    const asked = hook.asked(Math.max(t.shown.since - HOOK_SLACK_MS, t.hookClaimed + 1));
     if (asked) {
+      t.open?.abort.abort();
       t.hookClaimed = asked.createdAt;
       t.open = { prompt, abort: new AbortController(), hookApproval: asked.id };
-      t.unasked = null;
       this.emit('deferred', { session: t.watched.session, approvalId: asked.id, prompt });
-    } else if (this.now() - t.unasked.since >= (this.opts.hookGraceMs ?? HOOK_GRACE_MS)) {
-      t.unasked = null;
+    } else if (!t.open && this.now() - t.shown.since >= (this.opts.hookGraceMs ?? HOOK_GRACE_MS)) {
       this.ask(t, prompt);
     }
   }
@@ -287,7 +287,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private lose(t: Tracked): void {
     t.open?.abort.abort();
     t.open = null;
-    t.unasked = null;
+    t.shown = null;
     t.pane = null;
     t.screen = null;
     t.state = null;
