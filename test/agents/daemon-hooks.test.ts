@@ -6,7 +6,7 @@
 // hook asks about still gets the watcher's approval (the fallback, and proof the count could differ).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -80,6 +80,9 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     for (const end = Date.now() + 15_000; Date.now() < end; await sleep(200)) if ((await state(id)) === want) return;
     throw new Error(`session ${id} never reached state ${want} (now ${await state(id)})`);
   }
+  /** The daemon's watcher has left session `id`'s prompt to the hook's approval `approval` (its log says so). */
+  const deferred = (id: string, approval: string): boolean =>
+    readFileSync(join(t.home, 'run', 'daemon.log'), 'utf8').includes(`agent session agent-${id}: permission prompt, asked by its hook (approval ${approval})`);
   /** Notifications the channel received of `event` mentioning `text`. */
   const sent = (event: string, text: string): number => channel.requests.filter((r) => r.body.includes(`"event":"${event}"`) && r.body.includes(text)).length;
 
@@ -88,6 +91,7 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     send(id, 'dialog npm publish');
     const asked = await until('the hook approval', () => approvalsOf(id)[0]);
     await untilState(id, 'permission');
+    await until('the watcher leaving the prompt to the hook', () => deferred(id, asked.id));
     // Past the watcher's grace the dialog is still on screen, and still only the hook has asked.
     await sleep(HOOK_GRACE_MS + 1500);
     assert.match(pane(id), /Do you want to proceed\?/);
@@ -130,7 +134,7 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     const id = await start();
     send(id, 'dialog git push');
     const asked = await until('the hook approval', () => approvalsOf(id)[0]);
-    await untilState(id, 'permission');
+    await until('the watcher leaving the prompt to the hook', () => deferred(id, asked.id));
     send(id, 'terminal');
     await until('the hook approval withdrawn', () => store.get(asked.id)?.status === 'cancelled', 10_000);
     const left = await remux(['approvals', 'ls', '--json'], { env });
@@ -144,7 +148,7 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     await untilState(id, 'permission');
     const seen = Date.now();
     const asked = await until('the watcher approval', () => approvalsOf(id)[0], HOOK_GRACE_MS + 10_000);
-    assert.ok(Date.now() - seen >= HOOK_GRACE_MS - 1500, 'not before the hook had its chance');
+    assert.ok(Date.now() - seen >= HOOK_GRACE_MS / 2, 'not before the hook had its chance');
     assert.match(asked.what, new RegExp(`answer claude's prompt in session agent-${id}: .*rm -rf build`));
     assert.match(asked.principal, /^code:/);
     assert.equal(approvalsOf(id).length, 1);

@@ -45,7 +45,10 @@ function rig(t: TestContext, timeoutSeconds = 60, hookGraceMs?: number): Rig {
   const approvals = new Approvals({ env, config: { ...config, approvals: { ...config.approvals, timeout_seconds: timeoutSeconds } }, audit });
   const watcher = new Watcher({ socket: { kind: 'path', path: socket }, approvals, host: 'localhost', ...(hookGraceMs === undefined ? {} : { hookGraceMs }) });
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+  // The hooks' approvals still waiting are withdrawn at the end (their waits would keep the test alive).
+  const hooksDone = new AbortController();
   t.after(async () => {
+    hooksDone.abort();
     await watcher.stop();
     try {
       tmux('kill-server');
@@ -72,7 +75,7 @@ function rig(t: TestContext, timeoutSeconds = 60, hookGraceMs?: number): Rig {
     },
     hookAsks(hooked, what) {
       // Created before ask() first awaits: in the store once this returns.
-      const outcome = approvals.ask({ principal: `agent:${hooked}`, host: null, what, reason: 'Claude Code asks', source: PERMISSION_REQUEST_SOURCE });
+      const outcome = approvals.ask({ principal: `agent:${hooked}`, host: null, what, reason: 'Claude Code asks', source: PERMISSION_REQUEST_SOURCE }, hooksDone.signal);
       return { id: approvals.store.list().find((a) => a.what === what)!.id, outcome };
     },
   };
