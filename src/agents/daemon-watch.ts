@@ -3,12 +3,14 @@
 // permission prompt becomes an approval (console, phone, `remux approvals`), answered with the keys the
 // prompt expects; the session's state (permission, waiting, working, rate_limited, idle) goes into its
 // record, where `remux code status` shows it. Sessions started or ended while the daemon runs are picked
-// up from the session store within a second.
+// up from the session store within a second. A session whose supervisor serves Claude Code's hooks asks
+// for its permission prompts through them: the watcher leaves those prompts to the hooks' approvals.
 import type { Approvals } from '../notify/service.js';
+import { hookPrincipal, PERMISSION_REQUEST_SOURCE } from './hooks.js';
 import { isAgentName, profile } from './profiles.js';
 import { changeSessions, isOver, readSessions } from './store.js';
 import { socketName } from './tmux.js';
-import { Watcher } from './watcher.js';
+import { Watcher, type HookLink } from './watcher.js';
 
 const SYNC_MS = 1000;
 
@@ -31,8 +33,8 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
     for (const [tmux, s] of live) {
       if (watched.has(tmux)) continue;
       watched.add(tmux);
-      log(`agent sessions: watching ${tmux} (${s.agent})`);
-      watcher.add({ session: tmux, agent: profile(isAgentName(s.agent) ? s.agent : 'generic'), principal: `code:${s.name}` });
+      log(`agent sessions: watching ${tmux} (${s.agent}${s.hooks ? ', prompts asked by its hooks' : ''})`);
+      watcher.add({ session: tmux, agent: profile(isAgentName(s.agent) ? s.agent : 'generic'), principal: `code:${s.name}`, ...(s.hooks ? { hook: hookLink(approvals, s.id) } : {}) });
     }
     for (const tmux of watched) {
       if (live.has(tmux)) continue;
@@ -51,6 +53,7 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
     }
   });
   watcher.on('asked', ({ session, approval }) => log(`agent session ${session}: permission prompt, approval ${approval.id}`));
+  watcher.on('deferred', ({ session, approvalId }) => log(`agent session ${session}: permission prompt, asked by its hook (approval ${approvalId})`));
   watcher.on('error', (err) => log(`agent sessions: ${err.message}`));
   sync();
   const timer = setInterval(sync, SYNC_MS);
@@ -60,6 +63,21 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
     async stop() {
       clearInterval(timer);
       await watcher.stop();
+    },
+  };
+}
+
+/** The PermissionRequest approvals of agent session `id`'s hooks, in the approvals store its supervisor shares. */
+export function hookLink(approvals: Approvals, id: string): HookLink {
+  const principal = hookPrincipal(id);
+  return {
+    asked(since) {
+      const mine = approvals.store.list({ all: true }).filter((a) => a.principal === principal && a.source === PERMISSION_REQUEST_SOURCE && a.createdAt >= since);
+      const oldest = mine.at(-1);
+      return oldest ? { id: oldest.id, createdAt: oldest.createdAt } : null;
+    },
+    withdraw(id) {
+      approvals.store.cancel(id);
     },
   };
 }

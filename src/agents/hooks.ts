@@ -1,7 +1,9 @@
 // Claude Code hooks answered by remux (FIELD-NOTES §11). Claude Code runs `remux code hook` with the
 // event's JSON on stdin and reads the decision from stdout:
 // - PermissionRequest (a dialog would show): an approval; allow or deny goes back as the hook's
-//   decision. No answer by the deadline prints nothing, so Claude Code shows its normal dialog.
+//   decision. No answer by the deadline prints nothing, so Claude Code's dialog stays for the terminal,
+//   and one notification says so. The daemon's watcher leaves these prompts to this approval
+//   (watcher.ts), so the phone sees one question per prompt.
 // - PreToolUse for Bash: the command under the session's remux policy. deny → denied with the rule's
 //   reason; ask → an approval (no answer: "ask", the terminal dialog); allow → no output, so Claude
 //   Code's own permission rules still apply.
@@ -13,6 +15,10 @@ import type { Asker } from './watcher.js';
 
 export const HOOK_EVENTS = ['PermissionRequest', 'PreToolUse', 'Notification'] as const;
 export type HookEvent = (typeof HOOK_EVENTS)[number];
+
+/** Who a session's hook approvals say asked, and where a PermissionRequest's approval comes from. */
+export const hookPrincipal = (session: string): string => `agent:${session}`;
+export const PERMISSION_REQUEST_SOURCE = 'agent:claude';
 
 /** The fields remux reads of a hook's input; Claude Code sends more. */
 export interface HookInput {
@@ -97,12 +103,20 @@ export async function answerHook(input: HookInput, deps: HookDeps): Promise<Hook
 async function permissionRequest(input: HookInput, deps: HookDeps): Promise<HookOutput | null> {
   const what = describeToolCall(input.tool_name as string, input.tool_input ?? {});
   const outcome = await deps.ask({
-    principal: `agent:${deps.session}`,
+    principal: hookPrincipal(deps.session),
     host: null,
     what,
     reason: `Claude Code asks to use ${input.tool_name} in ${input.cwd}`,
-    source: 'agent:claude',
+    source: PERMISSION_REQUEST_SOURCE,
   });
+  if (outcome.status === 'expired') {
+    await deps.notify({
+      title: `Claude Code in ${deps.session}: approval expired`,
+      message: `No answer within ${deps.timeoutSeconds} s to ${what}: the prompt waits at the terminal.`,
+      priority: 'normal',
+      event: 'approval.expired',
+    });
+  }
   if (outcome.status !== 'answered') return null;
   const decision = outcome.option.effect === 'allow' ? { behavior: 'allow' as const } : { behavior: 'deny' as const, message: `denied by ${outcome.by} through remux` };
   return { hookSpecificOutput: { hookEventName: 'PermissionRequest', decision } };
@@ -134,7 +148,7 @@ async function bashVerdict(command: string, cwd: string, deps: HookDeps, checked
   if (decision.effect === 'allow') return null;
   if (decision.effect === 'deny') return pre('deny', `remux policy ${decision.policy}: ${decision.reason}`);
   const outcome = await deps.ask({
-    principal: `agent:${deps.session}`,
+    principal: hookPrincipal(deps.session),
     host: null,
     what: describeToolCall('Bash', { command }),
     reason: decision.reason,

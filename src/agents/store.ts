@@ -32,6 +32,8 @@ export interface AgentSession {
    */
   state: string;
   error?: string | null;
+  /** Set once the supervisor serves the session's Claude Code hooks: its permission prompts are the hooks' to ask about. */
+  hooks?: boolean;
   /** The supervisor: the pane's process, parent of the sandbox and its proxies. */
   pid: number | null;
 }
@@ -79,9 +81,9 @@ export function isOver(s: AgentSession): boolean {
   return s.state === 'exited' || s.state === 'failed';
 }
 
-/** The supervisor's word on its sandbox: running, or failed with why. */
-export function reportStart(id: string, outcome: { error: string } | null, env: NodeJS.ProcessEnv = process.env): void {
-  changeSessions((sessions) => Object.assign(findSession(sessions, id), outcome ? { state: 'failed', error: outcome.error } : { state: 'running', error: null }), env);
+/** The supervisor's word on its sandbox: running (with or without hooks), or failed with why. */
+export function reportStart(id: string, outcome: { error: string } | { hooks: boolean }, env: NodeJS.ProcessEnv = process.env): void {
+  changeSessions((sessions) => Object.assign(findSession(sessions, id), 'error' in outcome ? { state: 'failed', error: outcome.error } : { state: 'running', error: null, hooks: outcome.hooks }), env);
 }
 
 /** The session an id or unique prefix (or exact name) names. */

@@ -25,7 +25,7 @@ function readEnvFile(file: string): Record<string, string> {
   return vars;
 }
 
-async function command(session: AgentSession, resume: boolean, env: NodeJS.ProcessEnv): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; cleanup: () => Promise<void> }> {
+async function command(session: AgentSession, resume: boolean, env: NodeJS.ProcessEnv): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; hooks: boolean; cleanup: () => Promise<void> }> {
   const secrets = readEnvFile(envFileOf(session.id, env));
   const { config } = loadConfig(env);
   // Claude Code's permission requests and notifications reach remux through its hooks.
@@ -38,15 +38,16 @@ async function command(session: AgentSession, resume: boolean, env: NodeJS.Proce
     if (session.sandbox === 'docker') {
       const { docker } = config.agents;
       const opts = { image: docker.image, memory: docker.memory, pidsLimit: docker.pids_limit, uid: getuid?.() ?? 1000, gid: getgid?.() ?? 1000, envFile: envFileOf(session.id, env) };
-      return { argv: dockerArgv(session, argv, hooks ? { ...opts, hooks: { dir: hooks.dir, client: HOOK_CLIENT_FILE } } : opts), env, cleanup };
+      return { argv: dockerArgv(session, argv, hooks ? { ...opts, hooks: { dir: hooks.dir, client: HOOK_CLIENT_FILE } } : opts), env, hooks: hooks !== null, cleanup };
     }
-    if (session.sandbox === 'none') return { argv, env: { ...env, ...hooks?.env, ...secrets }, cleanup };
+    if (session.sandbox === 'none') return { argv, env: { ...env, ...hooks?.env, ...secrets }, hooks: hooks !== null, cleanup };
     const { SandboxManager } = await import('@anthropic-ai/sandbox-runtime');
     await SandboxManager.initialize(srtConfig(session, config.agents, remuxHome(env), undefined, hooks ?? undefined));
     const wrapped = await SandboxManager.wrapWithSandboxArgv(argv.map(quoteWord).join(' '), '/bin/bash', undefined, undefined, session.workspace, { commandId: session.id });
     return {
       argv: wrapped.argv,
       env: { ...env, ...wrapped.env, ...hooks?.env, ...secrets },
+      hooks: hooks !== null,
       cleanup: async () => {
         await SandboxManager.reset();
         await cleanup();
@@ -74,7 +75,9 @@ export async function supervise(id: string, resume: boolean, env: NodeJS.Process
   }
   const [program, ...args] = started.argv as [string, ...string[]];
   const child = spawn(program, args, { stdio: 'inherit', env: started.env, cwd: session.workspace });
-  child.once('spawn', () => reportStart(session.id, null, env));
+  // The daemon's watcher leaves the permission prompts of a hooked session to its hooks.
+  const hooks = started.hooks;
+  child.once('spawn', () => reportStart(session.id, { hooks }, env));
   const stop = (): void => {
     child.kill('SIGTERM');
   };

@@ -4,6 +4,14 @@
 // screen, so an answer never lands in another prompt. A prompt answered at the terminal withdraws its
 // approval; an approval that expires types nothing (the prompt stays for the person at the terminal).
 //
+// A session whose agent asks through its own hook (Claude Code's PermissionRequest, answered by remux:
+// hooks.ts) gets one approval per prompt, the hook's: the watcher leaves a prompt to the hook's approval
+// when the hook asked for it, and stays out for as long as that prompt is on the screen (also once the
+// hook's approval expired: the prompt is the terminal's then); answered at the terminal, it withdraws
+// the hook's approval as it would its own. Only a prompt the hook has not asked about within
+// HOOK_GRACE_MS (a dialog no hook covers, a hook that failed) gets the watcher's approval, withdrawn
+// should the hook ask after all.
+//
 // Cost: each tick is one tmux run listing every pane (id and last-output time), which also captures
 // the panes that were busy last tick; panes that turn out to have new output besides are captured in
 // one more run. Output in the same second as the last capture cannot be told apart by the activity
@@ -20,6 +28,10 @@ import { detect, type AgentProfile, type AgentState, type Detection, type Prompt
 export const DEFAULT_INTERVAL_MS = 500;
 const HOT_SECONDS = 2;
 const TMUX_TIMEOUT_MS = 5_000;
+/** How long a hooked session's prompt waits for its hook's approval before the watcher asks itself. */
+export const HOOK_GRACE_MS = 5_000;
+/** Claude Code starts the hook as it draws the dialog: the hook's approval may predate the watcher's first look by this much. */
+const HOOK_SLACK_MS = 2_000;
 
 export interface WatchedSession {
   /** The tmux session the agent runs in. */
@@ -27,6 +39,16 @@ export interface WatchedSession {
   agent: AgentProfile;
   /** Who the approval says asked: the agent session's owner or name. */
   principal: string;
+  /** Set when the agent's own hook asks for its permission prompts. */
+  hook?: HookLink;
+}
+
+/** The approvals an agent's hook raised, as the watcher sees them. */
+export interface HookLink {
+  /** The oldest approval the hook created at or after `since` (ms), if any. */
+  asked(since: number): { id: string; createdAt: number } | null;
+  /** Withdraws that approval if it still waits (its prompt was answered at the terminal). */
+  withdraw(id: string): void;
 }
 
 /** What the watcher needs of the approvals service (src/notify/service.ts Approvals). */
@@ -42,6 +64,8 @@ export interface WatcherOptions {
   /** The host name approvals show. */
   host?: string;
   now?: () => number;
+  /** HOOK_GRACE_MS unless told (tests). */
+  hookGraceMs?: number;
 }
 
 export interface StateChange {
@@ -55,6 +79,8 @@ export interface WatcherEvents {
   state: [StateChange];
   /** An approval was created for a prompt. */
   asked: [{ session: string; approval: Approval; prompt: Prompt }];
+  /** A prompt left to the approval the agent's hook created for it. */
+  deferred: [{ session: string; approvalId: string; prompt: Prompt }];
   /** What became of it: keys typed, or why not. */
   settled: [{ session: string; prompt: Prompt; outcome: ApprovalOutcome; typed: boolean; why: string }];
   gone: [{ session: string }];
@@ -73,7 +99,12 @@ interface Tracked {
   screen: string | null;
   changedAt: number;
   state: AgentState | null;
-  open: { prompt: Prompt; abort: AbortController } | null;
+  /** The prompt on screen that has an approval: the watcher's own (abort withdraws it), or its hook's. */
+  open: { prompt: Prompt; abort: AbortController; hookApproval?: string } | null;
+  /** A hooked session's prompt on screen: since when (its hook asks about then). */
+  shown: { fingerprint: string; since: number } | null;
+  /** Creation time of the last hook approval given to a prompt: each covers one prompt. */
+  hookClaimed: number;
 }
 
 export class Watcher extends EventEmitter<WatcherEvents> {
@@ -93,7 +124,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   }
 
   add(watched: WatchedSession): void {
-    this.sessions.set(watched.session, { watched, pane: null, activity: -1, screen: null, changedAt: this.now(), state: null, open: null });
+    this.sessions.set(watched.session, { watched, pane: null, activity: -1, screen: null, changedAt: this.now(), state: null, open: null, shown: null, hookClaimed: -1 });
   }
 
   remove(session: string): void {
@@ -171,9 +202,29 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     if (t.open && t.open.prompt.fingerprint !== prompt?.fingerprint) {
       // Answered at the terminal, or replaced by another prompt: the question is moot.
       t.open.abort.abort();
+      if (t.open.hookApproval !== undefined) t.watched.hook?.withdraw(t.open.hookApproval);
       t.open = null;
     }
-    if (prompt && !t.open) this.ask(t, prompt);
+    if (!prompt) t.shown = null;
+    else if (t.watched.hook && t.open?.hookApproval === undefined) this.followHook(t, t.watched.hook, prompt);
+    else if (!t.open) this.ask(t, prompt);
+  }
+
+  /**
+   * A hooked session's prompt is its hook's to ask about: the watcher asks only once the hook stayed
+   * silent past the grace, and withdraws its own question should the hook ask after all.
+   */
+  private followHook(t: Tracked, hook: HookLink, prompt: Prompt): void {
+    if (t.shown?.fingerprint !== prompt.fingerprint) t.shown = { fingerprint: prompt.fingerprint, since: this.now() };
+    const asked = hook.asked(Math.max(t.shown.since - HOOK_SLACK_MS, t.hookClaimed + 1));
+    if (asked) {
+      t.open?.abort.abort();
+      t.hookClaimed = asked.createdAt;
+      t.open = { prompt, abort: new AbortController(), hookApproval: asked.id };
+      this.emit('deferred', { session: t.watched.session, approvalId: asked.id, prompt });
+    } else if (!t.open && this.now() - t.shown.since >= (this.opts.hookGraceMs ?? HOOK_GRACE_MS)) {
+      this.ask(t, prompt);
+    }
   }
 
   private ask(t: Tracked, prompt: Prompt): void {
@@ -236,6 +287,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private lose(t: Tracked): void {
     t.open?.abort.abort();
     t.open = null;
+    t.shown = null;
     t.pane = null;
     t.screen = null;
     t.state = null;

@@ -89,19 +89,23 @@ describe('remux code hook', () => {
     assert.match(d.decision.message, /denied by bob/);
   });
 
-  test('unanswered: PermissionRequest prints nothing, exit 0; PreToolUse says ask (the terminal dialog stays either way)', async () => {
-    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: agent\napprovals:\n  timeout_seconds: 1\n');
+  test('unanswered: PermissionRequest prints nothing, exit 0, and says once that the prompt waits at the terminal; PreToolUse says ask (the terminal dialog stays either way)', async () => {
+    writeFileSync(join(h.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: 1\nnotify:\n  channels:\n    - { type: webhook, url: "${hook.base()}/hook", allow_internal: true }\n`);
     try {
       const r = await run({ ...PERMISSION_BASH, tool_input: { command: 'make release' } });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '');
       assert.equal(store.list({ all: true }).find((a) => a.what.includes('make release'))?.status, 'expired');
+      const expired = hook.requests.filter((q) => q.body.includes('"event":"approval.expired"'));
+      assert.equal(expired.length, 1);
+      assert.match(expired[0]!.body, /myapp-1: approval expired.*No answer within 1 s to Bash: make release: the prompt waits at the terminal/);
       // A policy ask nobody answered: "ask", Claude Code's own dialog — never an allow.
       const p = await run(pre('touch /tmp/remux-hook-expired'));
       assert.equal(p.code, 0, p.stderr);
       const o = (JSON.parse(p.stdout) as { hookSpecificOutput: Record<string, string> }).hookSpecificOutput;
       assert.equal(o.permissionDecision, 'ask');
       assert.match(o.permissionDecisionReason!, /none came within 1 s/);
+      assert.equal(hook.requests.filter((q) => q.body.includes('"event":"approval.expired"')).length, 1, 'PreToolUse: Claude Code asks next, no expiry note');
     } finally {
       writeFileSync(join(h.home, 'config.yaml'), 'default_policy: agent\napprovals:\n  timeout_seconds: 20\n');
     }

@@ -1,7 +1,8 @@
 // The watcher against a fake Claude-Code-like agent (fixtures/fake-prompt.mjs) in real tmux on a
 // private socket, with the real approvals service (SQLite store, audit): detection within 1 s, the
 // answer typed as the prompt's key, a prompt answered at the terminal withdrawing its approval, a
-// replaced prompt never receiving the old answer, and expiry typing nothing.
+// replaced prompt never receiving the old answer, and expiry typing nothing. A session whose agent's
+// hook asks (Claude Code with remux's hooks) gets the hook's approval only, also once it expired.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +13,8 @@ import { test, type TestContext } from 'node:test';
 import { AuditStore } from '../../src/audit/store.js';
 import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
+import { hookLink } from '../../src/agents/daemon-watch.js';
+import { PERMISSION_REQUEST_SOURCE } from '../../src/agents/hooks.js';
 import { profile, withOverrides } from '../../src/agents/profiles.js';
 import { Watcher, type WatcherEvents } from '../../src/agents/watcher.js';
 import { Approvals } from '../../src/notify/service.js';
@@ -27,18 +30,25 @@ interface Rig {
   tmux(...args: string[]): string;
   screen(session: string): string;
   start(session: string, ...commands: string[]): void;
+  /** A session whose agent's hook asks as agent session `hooked` (watched with the daemon's hook link). */
+  startHooked(session: string, hooked: string, ...commands: string[]): void;
+  /** What that hook does: asks about its prompt (the approval, and what became of it). */
+  hookAsks(hooked: string, what: string): { id: string; outcome: Promise<unknown> };
 }
 
-function rig(t: TestContext, timeoutSeconds = 60): Rig {
+function rig(t: TestContext, timeoutSeconds = 60, hookGraceMs?: number): Rig {
   const home = mkdtempSync(join(tmpdir(), 'remux-watcher-'));
   const socket = join(home, 'tmux.sock');
   const env = { REMUX_HOME: home };
   const { config } = loadConfig(env);
   const audit = AuditStore.open(join(home, 'audit.db'));
   const approvals = new Approvals({ env, config: { ...config, approvals: { ...config.approvals, timeout_seconds: timeoutSeconds } }, audit });
-  const watcher = new Watcher({ socket: { kind: 'path', path: socket }, approvals, host: 'localhost' });
+  const watcher = new Watcher({ socket: { kind: 'path', path: socket }, approvals, host: 'localhost', ...(hookGraceMs === undefined ? {} : { hookGraceMs }) });
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+  // The hooks' approvals still waiting are withdrawn at the end (their waits would keep the test alive).
+  const hooksDone = new AbortController();
   t.after(async () => {
+    hooksDone.abort();
     await watcher.stop();
     try {
       tmux('kill-server');
@@ -58,6 +68,15 @@ function rig(t: TestContext, timeoutSeconds = 60): Rig {
     start(session, ...commands) {
       tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', '--', process.execPath, FAKE, ...commands);
       watcher.add({ session, agent: profile('claude'), principal: `agent:${session}` });
+    },
+    startHooked(session, hooked, ...commands) {
+      tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', '--', process.execPath, FAKE, ...commands);
+      watcher.add({ session, agent: profile('claude'), principal: `code:${session}`, hook: hookLink(approvals, hooked) });
+    },
+    hookAsks(hooked, what) {
+      // Created before ask() first awaits: in the store once this returns.
+      const outcome = approvals.ask({ principal: `agent:${hooked}`, host: null, what, reason: 'Claude Code asks', source: PERMISSION_REQUEST_SOURCE }, hooksDone.signal);
+      return { id: approvals.store.list().find((a) => a.what === what)!.id, outcome };
     },
   };
 }
@@ -201,4 +220,52 @@ test('states: working, waiting, idle (unchanged for idle_seconds), gone', async 
   const gone = next(r.watcher, 'gone');
   r.tmux('kill-session', '-t', '=agent6');
   assert.equal((await gone).session, 'agent6');
+});
+
+test("hooked: the prompt is left to its hook's approval, also once that expired; the watcher asks none", async (t) => {
+  const r = rig(t, 2, 1000);
+  const asked: string[] = [];
+  r.watcher.on('asked', ({ approval }) => asked.push(approval.id));
+  const hook = r.hookAsks('h8', 'Bash: npm publish');
+  r.startHooked('agent8', 'h8', 'npm publish');
+  r.watcher.start();
+  const deferred = await next(r.watcher, 'deferred');
+  assert.equal(deferred.approvalId, hook.id);
+  assert.equal(r.watcher.state('agent8'), 'permission');
+  await hook.outcome;
+  assert.equal(r.approvals.store.get(hook.id)?.status, 'expired');
+  await new Promise((res) => setTimeout(res, 2000)); // past the grace, the expired prompt still on screen
+  assert.match(r.screen('agent8'), /Do you want to proceed\?/);
+  assert.equal(r.watcher.state('agent8'), 'permission');
+  assert.deepEqual(asked, []);
+  assert.deepEqual(r.approvals.store.list({ all: true }).map((a) => a.id), [hook.id]);
+});
+
+test("hooked: answered at the terminal, the hook's approval is withdrawn; the next prompt waits for its own", async (t) => {
+  const r = rig(t, 60, 1000);
+  const first = r.hookAsks('h9', 'Bash: git push');
+  r.startHooked('agent9', 'h9', 'git push', 'make clean');
+  r.watcher.start();
+  assert.equal((await next(r.watcher, 'deferred')).approvalId, first.id);
+  r.tmux('send-keys', '-t', '=agent9:', '3');
+  await until('the hook approval withdrawn', () => r.approvals.store.get(first.id)?.status === 'cancelled');
+  // The next prompt is not the first one's: the old approval covers one prompt only.
+  const second = r.hookAsks('h9', 'Bash: make clean');
+  assert.equal((await next(r.watcher, 'deferred')).approvalId, second.id);
+  assert.deepEqual(r.approvals.store.list().map((a) => a.id), [second.id]);
+});
+
+test('hooked, but the hook stays silent: the watcher asks after the grace, and withdraws that should the hook ask late', async (t) => {
+  const r = rig(t, 60, 1000);
+  r.startHooked('agent10', 'h10', 'rm -rf build');
+  r.watcher.start();
+  await until('the prompt', () => r.watcher.state('agent10') === 'permission');
+  const seen = Date.now();
+  const own = await next(r.watcher, 'asked');
+  assert.ok(Date.now() - seen >= 700, `asked ${Date.now() - seen} ms after the prompt showed: the hook had its grace`);
+  assert.equal(own.approval.principal, 'code:agent10');
+  const late = r.hookAsks('h10', 'Bash: rm -rf build');
+  assert.equal((await next(r.watcher, 'deferred')).approvalId, late.id);
+  await until("the watcher's own withdrawn", () => r.approvals.store.get(own.approval.id)?.status === 'cancelled');
+  assert.deepEqual(r.approvals.store.list().map((a) => a.id), [late.id]);
 });

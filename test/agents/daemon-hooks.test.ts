@@ -1,0 +1,159 @@
+// A Claude Code session with remux's hooks gets one approval per permission prompt, the hook's, though
+// the daemon's watcher sees the same dialog on its screen: real daemon, real tmux, a fake `claude` on
+// PATH (fixtures/fake-claude.mjs) that draws the dialog while its PermissionRequest hook runs, as Claude
+// Code does. Also: an expired hook approval leaves the prompt to the terminal (no second approval, state
+// permission, one notification); answered at the terminal, the hook's approval is withdrawn; a dialog no
+// hook asks about still gets the watcher's approval (the fallback, and proof the count could differ).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HOOK_GRACE_MS } from '../../src/agents/watcher.js';
+import { AuditStore } from '../../src/audit/store.js';
+import { ApprovalStore, type Approval } from '../../src/notify/approvals.js';
+import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
+import { httpRecorder } from '../support/http-recorder.js';
+import { until } from '../support/until.js';
+
+const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-claude.mjs');
+
+describe('hooked Claude Code sessions: one approval per permission prompt', { timeout: 150_000 }, () => {
+  const t = tempHome();
+  const socket = `remux-hook-watch-${process.pid}`;
+  const work = mkdtempSync(join(tmpdir(), 'remux-hook-watch-'));
+  const bin = join(work, 'bin');
+  const repo = join(work, 'repo');
+  const env = { ...t.env, REMUX_TMUX_SOCKET: socket, PATH: `${bin}:${process.env.PATH}` };
+  const channel = httpRecorder();
+  let store: ApprovalStore;
+  const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+  const config = (timeout: number): void =>
+    writeFileSync(join(t.home, 'config.yaml'), `approvals:\n  timeout_seconds: ${timeout}\nnotify:\n  channels:\n    - { type: webhook, url: "${channel.base()}/hook", allow_internal: true }\n`);
+
+  before(async () => {
+    await channel.listen();
+    mkdirSync(bin);
+    mkdirSync(repo);
+    writeFileSync(join(bin, 'claude'), `#!/bin/sh\nexec ${process.execPath} ${FAKE} "$@"\n`, { mode: 0o755 });
+    assert.equal((await remux(['config', 'init'], { env })).code, 0);
+    config(20);
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env });
+    assert.equal(started.code, 0, started.stderr);
+    store = ApprovalStore.open(join(t.home, 'approvals.db'), join(t.home, 'approvals.key'));
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env });
+    try {
+      tmux('kill-server');
+    } catch {
+      // no server left
+    }
+    store.close();
+    await channel.close();
+    t.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  async function start(): Promise<string> {
+    const r = await remux(['code', 'start', repo, '--no-attach', '--agent', 'claude', '--sandbox', 'none'], { env, via: 'node' });
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.split(' ')[0] as string;
+    await until('fake claude', () => pane(id).includes('FAKE-CLAUDE ready hooks=Notification,PermissionRequest'), 15_000);
+    return id;
+  }
+  const pane = (id: string): string => tmux('capture-pane', '-p', '-J', '-t', `=agent-${id}:`);
+  let n = 0;
+  const send = (id: string, line: string): void => {
+    tmux('send-keys', '-t', `=agent-${id}:`, '-l', `t${++n} ${line}`);
+    tmux('send-keys', '-t', `=agent-${id}:`, 'Enter');
+  };
+  /** Every approval about session `id`: its hook's (principal agent:ID) and the watcher's (names its tmux session). */
+  const approvalsOf = (id: string): Approval[] => store.list({ all: true }).filter((a) => a.principal === `agent:${id}` || a.what.includes(`agent-${id}`));
+  const state = async (id: string): Promise<string | undefined> => {
+    const r = await remux(['code', 'status', '--json'], { env });
+    return (JSON.parse(r.stdout) as Array<{ id: string; state: string }>).find((s) => s.id === id)?.state;
+  };
+  async function untilState(id: string, want: string): Promise<void> {
+    for (const end = Date.now() + 15_000; Date.now() < end; await sleep(200)) if ((await state(id)) === want) return;
+    throw new Error(`session ${id} never reached state ${want} (now ${await state(id)})`);
+  }
+  /** The daemon's watcher has left session `id`'s prompt to the hook's approval `approval` (its log says so). */
+  const deferred = (id: string, approval: string): boolean =>
+    readFileSync(join(t.home, 'run', 'daemon.log'), 'utf8').includes(`agent session agent-${id}: permission prompt, asked by its hook (approval ${approval})`);
+  /** Notifications the channel received of `event` mentioning `text`. */
+  const sent = (event: string, text: string): number => channel.requests.filter((r) => r.body.includes(`"event":"${event}"`) && r.body.includes(text)).length;
+
+  it('the hook asks, the watcher does not; answered on the phone, nothing is left pending', async () => {
+    const id = await start();
+    send(id, 'dialog npm publish');
+    const asked = await until('the hook approval', () => approvalsOf(id)[0]);
+    await untilState(id, 'permission');
+    await until('the watcher leaving the prompt to the hook', () => deferred(id, asked.id));
+    // Past the watcher's grace the dialog is still on screen, and still only the hook has asked.
+    await sleep(HOOK_GRACE_MS + 1500);
+    assert.match(pane(id), /Do you want to proceed\?/);
+    assert.deepEqual(approvalsOf(id).map((a) => [a.principal, a.source, a.what]), [[`agent:${id}`, 'agent:claude', 'Bash: npm publish']]);
+
+    const answered = await remux(['approvals', 'answer', asked.id, 'approve'], { env });
+    assert.equal(answered.code, 0, answered.stderr);
+    await until('the decision in claude', () => /HOOK decided .*"behavior":"allow"/.test(pane(id)), 15_000);
+    const left = await remux(['approvals', 'ls', '--json'], { env });
+    assert.deepEqual(JSON.parse(left.stdout), [], 'no sibling approval pending');
+    assert.deepEqual(approvalsOf(id).map((a) => a.status), ['answered']);
+    assert.equal(sent('approval.requested', 'npm publish'), 1, 'one question reached the phone');
+    const audit = AuditStore.open(join(t.home, 'audit.db'));
+    try {
+      const answers = audit.list({}).map((e) => e.begin).filter((b) => b.operation === 'approval.answer');
+      assert.deepEqual(answers.map((b) => b.resource), [asked.id], 'one answer, to the hook approval');
+    } finally {
+      audit.close();
+    }
+  });
+
+  it('the hook approval expires: the prompt stays for the terminal, no watcher approval, state permission, one notification', async () => {
+    config(2);
+    const id = await start();
+    config(20);
+    send(id, 'dialog make release');
+    const asked = await until('the hook approval', () => approvalsOf(id)[0]);
+    await until('its expiry', () => store.get(asked.id)?.status === 'expired', 10_000);
+    await until('the expiry notification', () => sent('approval.expired', 'make release') > 0, 15_000);
+    await sleep(HOOK_GRACE_MS + 1500);
+    assert.match(pane(id), /Do you want to proceed\?/, 'the dialog waits at the terminal');
+    assert.deepEqual(approvalsOf(id).map((a) => [a.id, a.status]), [[asked.id, 'expired']], 'the watcher raised none for the same prompt');
+    assert.equal(await state(id), 'permission');
+    assert.equal(sent('approval.expired', 'make release'), 1);
+    assert.match(channel.requests.find((r) => r.body.includes('"event":"approval.expired"'))!.body, /the prompt waits at the terminal/);
+    assert.equal(sent('approval.requested', 'make release'), 1);
+  });
+
+  it('answered at the terminal while the hook waits: its approval is withdrawn', async () => {
+    const id = await start();
+    send(id, 'dialog git push');
+    const asked = await until('the hook approval', () => approvalsOf(id)[0]);
+    await until('the watcher leaving the prompt to the hook', () => deferred(id, asked.id));
+    send(id, 'terminal');
+    await until('the hook approval withdrawn', () => store.get(asked.id)?.status === 'cancelled', 10_000);
+    const left = await remux(['approvals', 'ls', '--json'], { env });
+    assert.deepEqual(JSON.parse(left.stdout), []);
+    assert.equal(sent('approval.expired', 'git push'), 0, 'a withdrawn approval is not reported as expired');
+  });
+
+  it('a dialog its hook does not ask about (none covers it, or the hook failed): the watcher asks after the grace', async () => {
+    const id = await start();
+    send(id, 'bare rm -rf build');
+    await untilState(id, 'permission');
+    const seen = Date.now();
+    const asked = await until('the watcher approval', () => approvalsOf(id)[0], HOOK_GRACE_MS + 10_000);
+    assert.ok(Date.now() - seen >= HOOK_GRACE_MS / 2, 'not before the hook had its chance');
+    assert.match(asked.what, new RegExp(`answer claude's prompt in session agent-${id}: .*rm -rf build`));
+    assert.match(asked.principal, /^code:/);
+    assert.equal(approvalsOf(id).length, 1);
+    const killed = await remux(['code', 'kill', id, '-f'], { env });
+    assert.equal(killed.code, 0, killed.stderr);
+    await until('its approval withdrawn with the session', () => store.get(asked.id)?.status === 'cancelled', 10_000);
+  });
+});
