@@ -15,16 +15,11 @@ export class ReloadingFile<T> {
   ) {}
 
   get(): T {
-    let stamp: string;
-    try {
-      const st = statSync(this.file);
-      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // No default: load() says what is missing and what to do (e.g. `remux config init`).
-      if (!this.whenMissing) return this.load(this.file);
-      stamp = 'missing';
-    }
+    // Checked on every use: a missing file is an answer, not an exception (whose stack costs more than the stat).
+    const st = statSync(this.file, { throwIfNoEntry: false });
+    // No default: load() says what is missing and what to do (e.g. `remux config init`).
+    if (st === undefined && !this.whenMissing) return this.load(this.file);
+    const stamp = st === undefined ? 'missing' : `${st.mtimeMs}:${st.size}:${st.ino}`;
     if (stamp !== this.stamp || this.value === undefined) {
       this.value = stamp === 'missing' && this.whenMissing ? this.whenMissing() : this.load(this.file);
       this.stamp = stamp;

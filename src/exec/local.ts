@@ -523,12 +523,13 @@ export function resolveProgram(name: string, searchPath: string, cwd: string): R
         .map((dir) => path.join(dir, name));
   let denied: string | null = null;
   for (const file of candidates) {
-    let st: fs.Stats;
+    let st: fs.Stats | undefined;
     try {
-      st = fs.statSync(file);
+      st = fs.statSync(file, { throwIfNoEntry: false });
     } catch {
       continue;
     }
+    if (st === undefined) continue;
     if (st.isDirectory()) {
       denied ??= 'Is a directory';
       continue;
