@@ -565,14 +565,22 @@ function signalGroups(pgids: number[], sig: NodeJS.Signals): void {
  * (containers), `kill(-pgid, 0)` keeps succeeding for a group of zombies, so on Linux we read /proc.
  */
 function liveGroups(pgids: number[]): number[] {
-  const exists = pgids.filter((pgid) => {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch (e) {
-      return errCode(e) === 'EPERM';
-    }
-  });
+  // After every command, and the usual answer is ESRCH: an exception without a stack costs far less.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  let exists: number[];
+  try {
+    exists = pgids.filter((pgid) => {
+      try {
+        process.kill(-pgid, 0);
+        return true;
+      } catch (e) {
+        return errCode(e) === 'EPERM';
+      }
+    });
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
   if (exists.length === 0 || process.platform !== 'linux') return exists;
   const wanted = new Set(exists);
   const live = new Set<number>();
