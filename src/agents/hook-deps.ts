@@ -9,7 +9,7 @@ import { notifyAll } from '../notify/channels.js';
 import type { Approvals } from '../notify/service.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
-import type { HookDeps } from './hooks.js';
+import { hookPrincipal, POLICY_SOURCE, type HookDeps } from './hooks.js';
 
 export interface HookParts {
   config: Config;
@@ -23,7 +23,7 @@ export interface HookParts {
 
 export function hookDeps(session: string, parts: HookParts): HookDeps {
   const { config, approvals, audit, policies, policyName } = parts;
-  const principal = `agent:${session}`;
+  const principal = hookPrincipal(session);
   return {
     session,
     ask: (request, signal) => approvals.ask(request, signal),
@@ -37,6 +37,10 @@ export function hookDeps(session: string, parts: HookParts): HookDeps {
       const host = createLocalHost('localhost', config.exec.secure_path);
       // Static checks: the command runs in the agent's own sandbox, not in remux's.
       return Promise.resolve(evaluate(policy, parseCommand(command), { cwd, resolver: host.resolver, enforcement: { sandbox: false, why: 'checked before Claude Code runs it' } }));
+    },
+    policyAskExpired: (what, withinMs) => {
+      const since = Date.now() - withinMs;
+      return approvals.store.list({ all: true, limit: 50 }).some((a) => a.principal === principal && a.source.startsWith(POLICY_SOURCE) && a.what === what && a.status === 'expired' && a.expiresAt >= since);
     },
     record: async ({ command, decision, reason, checked }) => {
       await audit.record(

@@ -5,8 +5,8 @@
 //   and one notification says so. The daemon's watcher leaves these prompts to this approval
 //   (watcher.ts), so the phone sees one question per prompt.
 // - PreToolUse for Bash: the command under the session's remux policy. deny → denied with the rule's
-//   reason; ask → an approval (no answer: "ask", the terminal dialog); allow → no output, so Claude
-//   Code's own permission rules still apply.
+//   reason; ask → an approval (no answer: "ask", the terminal dialog, whose PermissionRequest then asks
+//   no second time); allow → no output, so Claude Code's own permission rules still apply.
 // - Notification: sent on the notification channels; it cannot decide anything.
 import { quoteWord } from '../command/render.js';
 import type { Notification } from '../notify/channels.js';
@@ -19,6 +19,8 @@ export type HookEvent = (typeof HOOK_EVENTS)[number];
 /** Who a session's hook approvals say asked, and where a PermissionRequest's approval comes from. */
 export const hookPrincipal = (session: string): string => `agent:${session}`;
 export const PERMISSION_REQUEST_SOURCE = 'agent:claude';
+/** The source of a PreToolUse approval: the policy whose `ask` it is (`policy:NAME`). */
+export const POLICY_SOURCE = 'policy:';
 
 /** The fields remux reads of a hook's input; Claude Code sends more. */
 export interface HookInput {
@@ -80,7 +82,15 @@ export interface HookDeps {
   checkCommand(command: string, cwd: string): Promise<Decision>;
   /** Writes a PreToolUse verdict into the audit trail. */
   record(entry: { command: string; decision: 'allow' | 'deny' | 'ask'; reason: string; checked: Decision | null }): Promise<void>;
+  /** Whether a policy `ask` of this session about `what` (PreToolUse) expired unanswered within the last `withinMs`. */
+  policyAskExpired(what: string, withinMs: number): boolean;
 }
+
+/**
+ * A PreToolUse `ask` that expired makes Claude Code show its dialog, whose PermissionRequest would ask
+ * the same question again; within this long after the expiry it is left to the terminal instead.
+ */
+const ASKED_ALREADY_MS = 60_000;
 
 /** The hook's answer (printed as JSON), or null: print nothing and exit 0. */
 export async function answerHook(input: HookInput, deps: HookDeps): Promise<HookOutput | null> {
@@ -102,6 +112,17 @@ export async function answerHook(input: HookInput, deps: HookDeps): Promise<Hook
 
 async function permissionRequest(input: HookInput, deps: HookDeps): Promise<HookOutput | null> {
   const what = describeToolCall(input.tool_name as string, input.tool_input ?? {});
+  const expired = async (): Promise<null> => {
+    await deps.notify({
+      title: `Claude Code in ${deps.session}: approval expired`,
+      message: `No answer within ${deps.timeoutSeconds} s to ${what}: the prompt waits at the terminal.`,
+      priority: 'normal',
+      event: 'approval.expired',
+    });
+    return null;
+  };
+  // The policy's ask for this very call just went unanswered: no second question, the dialog waits.
+  if (deps.policyAskExpired(what, ASKED_ALREADY_MS)) return expired();
   const outcome = await deps.ask({
     principal: hookPrincipal(deps.session),
     host: null,
@@ -109,14 +130,7 @@ async function permissionRequest(input: HookInput, deps: HookDeps): Promise<Hook
     reason: `Claude Code asks to use ${input.tool_name} in ${input.cwd}`,
     source: PERMISSION_REQUEST_SOURCE,
   });
-  if (outcome.status === 'expired') {
-    await deps.notify({
-      title: `Claude Code in ${deps.session}: approval expired`,
-      message: `No answer within ${deps.timeoutSeconds} s to ${what}: the prompt waits at the terminal.`,
-      priority: 'normal',
-      event: 'approval.expired',
-    });
-  }
+  if (outcome.status === 'expired') return expired();
   if (outcome.status !== 'answered') return null;
   const decision = outcome.option.effect === 'allow' ? { behavior: 'allow' as const } : { behavior: 'deny' as const, message: `denied by ${outcome.by} through remux` };
   return { hookSpecificOutput: { hookEventName: 'PermissionRequest', decision } };
@@ -152,7 +166,7 @@ async function bashVerdict(command: string, cwd: string, deps: HookDeps, checked
     host: null,
     what: describeToolCall('Bash', { command }),
     reason: decision.reason,
-    source: `policy:${decision.policy}`,
+    source: `${POLICY_SOURCE}${decision.policy}`,
   });
   if (outcome.status !== 'answered') return pre('ask', `remux policy ${decision.policy} asks for approval and none came within ${deps.timeoutSeconds} s`);
   if (outcome.option.effect === 'allow') return pre('allow', `approved by ${outcome.by} through remux`);

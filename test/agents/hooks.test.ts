@@ -106,6 +106,17 @@ describe('remux code hook', () => {
       assert.equal(o.permissionDecision, 'ask');
       assert.match(o.permissionDecisionReason!, /none came within 1 s/);
       assert.equal(hook.requests.filter((q) => q.body.includes('"event":"approval.expired"')).length, 1, 'PreToolUse: Claude Code asks next, no expiry note');
+      // Claude Code then shows its dialog, whose PermissionRequest would ask the same again: it does not;
+      // it says once that the prompt waits at the terminal, and prints nothing.
+      const asked = store.list({ all: true }).length;
+      const dialog = await run({ ...PERMISSION_BASH, tool_input: { command: 'touch /tmp/remux-hook-expired', description: 'Touch a file' } });
+      assert.equal(dialog.code, 0, dialog.stderr);
+      assert.equal(dialog.stdout, '');
+      assert.equal(store.list({ all: true }).length, asked, 'no second approval for the same call');
+      assert.equal(hook.requests.filter((q) => q.body.includes('"event":"approval.expired"')).length, 2);
+      // Another command still asks (and expires here).
+      await run({ ...PERMISSION_BASH, tool_input: { command: 'make other' } });
+      assert.equal(store.list({ all: true }).length, asked + 1);
     } finally {
       writeFileSync(join(h.home, 'config.yaml'), 'default_policy: agent\napprovals:\n  timeout_seconds: 20\n');
     }
