@@ -4,18 +4,15 @@
 // store the daemon and CLI share. Also the endpoint's refusals: another session's id, a wrong token,
 // anything that is not a hook call, a flood; and what the sandbox cannot see or open.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { serveHookEndpoint } from '../../src/agents/hook-endpoint.js';
-import { ApprovalStore, type Approval } from '../../src/notify/approvals.js';
-import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
+import { claudeBed } from '../support/claude-bed.js';
 import { until } from '../support/until.js';
 
-const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-claude.mjs');
 const POLICY = `policies:
   agent:
     sandbox: false
@@ -27,58 +24,15 @@ const POLICY = `policies:
 `;
 
 describe('remux code start --agent claude: hooks through the sandbox', { timeout: 90_000 }, () => {
-  const t = tempHome();
-  const socket = `remux-test-hooks-${process.pid}`;
-  const work = mkdtempSync(join(tmpdir(), 'remux-claude-'));
-  const bin = join(work, 'bin');
-  const repo = join(work, 'repo');
-  const env = { ...t.env, REMUX_TMUX_SOCKET: socket, PATH: `${bin}:${process.env.PATH}` };
-  let store: ApprovalStore;
-  const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
-  const config = (timeout: number): void => writeFileSync(join(t.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: ${timeout}\n`);
-
-  async function start(...args: string[]): Promise<{ id: string; tmux: string }> {
-    const r = await remux(['code', 'start', repo, '--no-attach', '--agent', 'claude', ...args], { env, via: 'node' });
-    assert.equal(r.code, 0, r.stderr);
-    const id = r.stdout.split(' ')[0] as string;
-    const s = { id, tmux: `agent-${id}` };
-    await until('fake claude', () => pane(s).includes('FAKE-CLAUDE ready'));
-    return s;
-  }
-  const pane = (s: { tmux: string }): string => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', `=${s.tmux}:`);
-  /** Sends one line to the fake claude and waits for the line(s) it answers with TAG. */
-  let n = 0;
-  async function send(s: { tmux: string }, line: string, lines = 1, ms = 15_000): Promise<string> {
-    const tag = `t${++n}`;
-    tmux('send-keys', '-t', `=${s.tmux}:`, '-l', `${tag} ${line}`);
-    tmux('send-keys', '-t', `=${s.tmux}:`, 'Enter');
-    // The terminal echoes the line typed: the answers are the other lines with the tag.
-    const mine = (): string[] => pane(s).split('\n').filter((l) => l.startsWith(`${tag} `) && l.trimEnd() !== `${tag} ${line}`);
-    await until(`the answer to ${line}`, () => mine().length >= lines, ms);
-    return mine().join('\n');
-  }
-  async function pending(what: RegExp): Promise<Approval> {
-    return until(`an approval for ${what}`, () => store.list().find((a) => what.test(a.what)));
-  }
+  const bed = claudeBed('hooks');
+  const { store, start, send, pane, pending } = bed;
+  const config = (timeout: number): void => writeFileSync(join(bed.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: ${timeout}\n`);
 
   before(() => {
-    mkdirSync(bin);
-    mkdirSync(repo);
-    writeFileSync(join(bin, 'claude'), `#!/bin/sh\nexec ${process.execPath} ${FAKE} "$@"\n`, { mode: 0o755 });
-    writeFileSync(join(t.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(bed.home, 'policies.yaml'), POLICY);
     config(20);
-    store = ApprovalStore.open(join(t.home, 'approvals.db'), join(t.home, 'approvals.key'));
   });
-  after(() => {
-    try {
-      tmux('kill-server');
-    } catch {
-      // no server left
-    }
-    store.close();
-    t.remove();
-    rmSync(work, { recursive: true, force: true });
-  });
+  after(() => bed.close());
 
   it('approve → allow, deny → deny, a policy deny on PreToolUse; expiry leaves the dialog; other sessions are refused', async () => {
     const a = await start();
@@ -103,9 +57,9 @@ describe('remux code start --agent claude: hooks through the sandbox', { timeout
     assert.match(await send(a, 'raw ' + a.id + ' GET /hook'), /RAW 405/);
     assert.match(await send(a, 'raw ' + a.id + ' POST /api/approvals/x/answer'), /RAW 404/);
     assert.match(await send(a, 'unix'), /UNIX EPERM/);
-    assert.match(await send(a, `read ${join(t.home, 'approvals.key')}`), /READ denied/);
+    assert.match(await send(a, `read ${join(bed.home, 'approvals.key')}`), /READ denied/);
     // Its own hook directory is readable, never writable: the agent cannot rewrite its hooks away.
-    assert.match(await send(a, `write ${join(t.home, 'agents', 'hooks', a.id, 'settings.json')}`), /WRITE denied (EROFS|EACCES|EPERM)/);
+    assert.match(await send(a, `write ${join(bed.home, 'agents', 'hooks', a.id, 'settings.json')}`), /WRITE denied (EROFS|EACCES|EPERM)/);
 
     // A second session (its approvals expire in 1 s): the dialog stays; it sees neither A's token nor A's endpoint.
     config(1);
@@ -114,7 +68,7 @@ describe('remux code start --agent claude: hooks through the sandbox', { timeout
     assert.match(silent, /HOOK exit=0 out=\(none\)/);
     assert.match(silent, /DIALOG Do you want to run make release\?/);
     assert.equal(store.list({ all: true }).find((x) => x.what.includes('make release'))?.status, 'expired');
-    assert.match(await send(b, `read ${join(t.home, 'agents', 'hooks', a.id, 'token')}`), /READ denied ENOENT/);
+    assert.match(await send(b, `read ${join(bed.home, 'agents', 'hooks', a.id, 'token')}`), /READ denied ENOENT/);
     assert.match(await send(b, `raw ${a.id} POST /hook`), /RAW 403/);
     assert.equal(store.list({ all: true }).some((x) => x.what.includes('forged')), false, 'no refused call became an approval');
   });
