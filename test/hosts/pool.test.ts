@@ -8,7 +8,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { CommandList } from '../../src/command/types.js';
 import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
 import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
 import type { SshHostEntry } from '../../src/hosts/inventory.js';
@@ -16,6 +15,7 @@ import { EarlySockets } from '../../src/hosts/early-sockets.js';
 import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
 import { TransportError, type Host, type HostExecRequest } from '../../src/hosts/types.js';
 import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
+import { rawCommand } from '../policy/fixture.js';
 
 let fleet: Fleet;
 let h1: FleetHost;
@@ -57,9 +57,7 @@ function pool(opts: PoolOptions = {}): ConnectionPool {
   return p;
 }
 
-function stage(argv: string[]): CommandList {
-  return { items: [{ op: null, pipeline: { stages: [{ argv, redirects: [], pos: 0 }] } }] };
-}
+const stage = rawCommand;
 
 async function run(host: Host, argv: string[], req: Partial<HostExecRequest> = {}): Promise<ExecResult & { stdout: string }> {
   let stdout = '';

@@ -13,7 +13,6 @@ import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { renderCommandList } from '../../src/command/render.js';
-import type { CommandList } from '../../src/command/types.js';
 import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
 import { captureScript, connectSsh, runCommand, SshError, wrapScript, type SshConnection } from '../../src/hosts/ssh.js';
 import { HolderSet } from '../../src/hosts/holder.js';
@@ -24,6 +23,8 @@ import type { HostExecRequest } from '../../src/hosts/types.js';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { until } from '../support/until.js';
 import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
+import { endless } from '../support/backpressure.js';
+import { rawCommand } from '../policy/fixture.js';
 
 const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const GRACE_MS = 500;
@@ -51,9 +52,7 @@ async function connect(h: FleetHost): Promise<SshConnection> {
   return conn;
 }
 
-function list(argv: string[]): CommandList {
-  return { items: [{ op: null, pipeline: { stages: [{ argv, redirects: [], pos: 0 }] } }] };
-}
+const list = rawCommand;
 
 interface Ran {
   result: ExecResult;
@@ -81,18 +80,6 @@ async function run(execute: Execute, argv: string[], stdin: NodeJS.ReadableStrea
   return { result, stdout: Buffer.concat(out), stderr };
 }
 
-/** An endless source that counts what was taken from it. */
-function endless(): { stream: Readable; taken: () => number } {
-  let taken = 0;
-  const block = Buffer.alloc(16 << 10, 0x61);
-  const stream = new Readable({
-    read() {
-      taken += block.length;
-      this.push(block);
-    },
-  });
-  return { stream, taken: () => taken };
-}
 
 async function running(h: FleetHost, pattern: string): Promise<boolean> {
   return (await h.exec(['pgrep', '-f', pattern])).code === 0;

@@ -30,6 +30,7 @@ import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
 import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
 import { HolderSet } from '../../src/hosts/holder.js';
 import { parseHolderProbe, probeScript } from '../../src/hosts/remote-sandbox.js';
+import { rawCommand } from '../policy/fixture.js';
 
 const execFileP = promisify(execFile);
 const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -76,9 +77,7 @@ async function refusal(h: FleetHost, opts: Partial<ConnectOptions> = {}, auth?: 
   throw new assert.AssertionError({ message: 'the connection was expected to fail' });
 }
 
-function stage(argv: string[]): CommandList {
-  return { items: [{ op: null, pipeline: { stages: [{ argv, redirects: [], pos: 0 }] } }] };
-}
+const stage = rawCommand;
 
 interface Ran {
   result: ExecResult;

@@ -19,21 +19,10 @@ import { createContext } from '../../src/core/context.js';
 import { CreditedInput, CreditedSender, INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../src/exec/input-credit.js';
 import { AGENT_PATH, FILE_CHUNK_BYTES, HelloSchema, parseFrame, PROTOCOL_VERSION, type AgentFrame } from '../../src/gateway/relay/protocol.js';
 import { POLICY, PROGRAMS, startRelay, type Relay } from './harness.js';
+import { endless } from '../support/backpressure.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** An endless source that counts what was taken from it. */
-function endless(): { stream: Readable; taken: () => number } {
-  let taken = 0;
-  const block = Buffer.alloc(16 << 10, 0x61);
-  const stream = new Readable({
-    read() {
-      taken += block.length;
-      this.push(block);
-    },
-  });
-  return { stream, taken: () => taken };
-}
 
 describe('relay: standard input', () => {
   let relay: Relay;

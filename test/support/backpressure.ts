@@ -1,6 +1,7 @@
 // Shared by the daemon tests (local host) and the fleet tests (SSH hosts): a client that stops reading
 // must stop the command, not make the daemon buffer its output, and lose nothing once it reads again.
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { remux, spawnRemux } from './cli.js';
 
@@ -27,4 +28,17 @@ export async function assertSlowClientHoldsCommand(env: Record<string, string>, 
   } finally {
     client.kill('SIGKILL');
   }
+}
+
+/** An endless stdin that counts what was taken from it (what a command that never reads must not drain). */
+export function endless(): { stream: Readable; taken: () => number } {
+  let taken = 0;
+  const block = Buffer.alloc(16 << 10, 0x61);
+  const stream = new Readable({
+    read() {
+      taken += block.length;
+      this.push(block);
+    },
+  });
+  return { stream, taken: () => taken };
 }
