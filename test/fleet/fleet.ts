@@ -707,3 +707,16 @@ async function must(cmd: string, args: string[], opts: { input?: string } = {}):
   if (res.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${res.code}): ${res.stderr.trim()}`);
   return res;
 }
+
+/** Whether a process whose command line matches `pattern` (pgrep -f) runs on the host. */
+export async function runningOn(h: FleetHost, pattern: string): Promise<boolean> {
+  return (await h.exec(['pgrep', '-f', pattern])).code === 0;
+}
+
+/** Waits up to `ms` for no process matching `pattern` to run on the host; whether none does. */
+export async function goneFrom(h: FleetHost, pattern: string, ms: number): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    if (!(await runningOn(h, pattern))) return true;
+  }
+  return !(await runningOn(h, pattern));
+}

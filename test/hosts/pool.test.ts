@@ -14,7 +14,7 @@ import type { SshHostEntry } from '../../src/hosts/inventory.js';
 import { EarlySockets } from '../../src/hosts/early-sockets.js';
 import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
 import { TransportError, type Host, type HostExecRequest } from '../../src/hosts/types.js';
-import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
+import { type Fleet, type FleetHost, runningOn, startFleet } from '../fleet/fleet.js';
 import { rawCommand } from '../policy/fixture.js';
 
 let fleet: Fleet;
@@ -93,10 +93,6 @@ async function connections(h: FleetHost): Promise<number> {
   return res.stdout.split('\n').filter((l) => l.trim() !== '').length;
 }
 
-async function running(h: FleetHost, pattern: string): Promise<boolean> {
-  return (await h.exec(['pgrep', '-f', pattern])).code === 0;
-}
-
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -157,13 +153,13 @@ describe('one connection per host', () => {
     const second = run(host, ['sleep', '46.2'], { timeoutMs: 1000 });
     const queued = new AbortController();
     const waiting = run(host, ['touch', join(dir, 'never')], { signal: queued.signal });
-    await until('both slots busy', async () => (await running(h1, '^sleep 46.1$')) && running(h1, '^sleep 46.2$'));
+    await until('both slots busy', async () => (await runningOn(h1, '^sleep 46.1$')) && runningOn(h1, '^sleep 46.2$'));
     queued.abort();
     const r = await waiting;
     assert.deepEqual([r.exitCode, r.aborted], [130, true]);
     stopFirst.abort();
     assert.deepEqual([(await first).exitCode, (await second).exitCode], [130, 124]);
-    await until('the sleeps to be gone', async () => !(await running(h1, '^sleep 46.[12]$')), 1500);
+    await until('the sleeps to be gone', async () => !(await runningOn(h1, '^sleep 46.[12]$')), 1500);
     assert.throws(() => readFileSync(join(dir, 'never')), 'the queued command never ran');
   });
 
@@ -171,7 +167,7 @@ describe('one connection per host', () => {
     const host = pool().host(entry(h1));
     const r = await run(host, ['sleep', '47'], { timeoutMs: 200 });
     assert.deepEqual([r.exitCode, r.timedOut], [124, true]);
-    await until('sleep 47 to be gone', async () => !(await running(h1, '^sleep 47$')), 1500);
+    await until('sleep 47 to be gone', async () => !(await runningOn(h1, '^sleep 47$')), 1500);
     assert.equal((await run(host, ['true'])).exitCode, 0);
   });
 });
@@ -323,7 +319,7 @@ describe('failures', () => {
     const host = p.host(entry(h3));
     assert.equal((await run(host, ['true'])).exitCode, 0);
     const pending = failure(host, ['sleep', '5']);
-    await until('sleep 5 to run', () => running(h3, '^sleep 5$'));
+    await until('sleep 5 to run', () => runningOn(h3, '^sleep 5$'));
     h3.kill();
     const { err, ms } = await pending;
     assert.ok(ms < 2000, `took ${ms} ms`);

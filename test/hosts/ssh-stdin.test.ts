@@ -22,7 +22,7 @@ import { killSwitchScript } from '../../src/hosts/ssh-input.js';
 import type { HostExecRequest } from '../../src/hosts/types.js';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { until } from '../support/until.js';
-import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
+import { type Fleet, type FleetHost, goneFrom, runningOn, startFleet } from '../fleet/fleet.js';
 import { endless } from '../support/backpressure.js';
 import { rawCommand } from '../policy/fixture.js';
 
@@ -81,22 +81,9 @@ async function run(execute: Execute, argv: string[], stdin: NodeJS.ReadableStrea
 }
 
 
-async function running(h: FleetHost, pattern: string): Promise<boolean> {
-  return (await h.exec(['pgrep', '-f', pattern])).code === 0;
-}
-
-async function waitGone(h: FleetHost, pattern: string, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (!(await running(h, pattern))) return true;
-    await sleep(50);
-  }
-  return !(await running(h, pattern));
-}
-
 async function waitRunning(h: FleetHost, pattern: string): Promise<void> {
-  for (let i = 0; i < 100 && !(await running(h, pattern)); i++) await sleep(20);
-  assert.ok(await running(h, pattern), `${pattern} should have started`);
+  for (let i = 0; i < 100 && !(await runningOn(h, pattern)); i++) await sleep(20);
+  assert.ok(await runningOn(h, pattern), `${pattern} should have started`);
 }
 
 describe('stdin to a command on an SSH host', () => {
@@ -166,7 +153,7 @@ describe('stdin to a command on an SSH host', () => {
     const r = await run(direct, ['sh', '-c', 'sleep 51.1 & cat >/dev/null'], src.stream, { timeoutMs: 500 });
     assert.equal(r.result.exitCode, 124);
     assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
-    assert.ok(await waitGone(h1, '^sleep 51.1$', 1000), 'sleep 51.1 was killed');
+    assert.ok(await goneFrom(h1, '^sleep 51.1$', 1000), 'sleep 51.1 was killed');
     assert.ok(src.taken() > 0, 'input flowed before the timeout');
     const taken = src.taken();
     await sleep(300);
@@ -182,14 +169,14 @@ describe('stdin to a command on an SSH host', () => {
     controller.abort();
     const r = await pending;
     assert.equal(r.result.exitCode, 130);
-    assert.ok(await waitGone(h1, '^sleep 52\\.[12]$', GRACE_MS + 1500), 'the whole group was killed');
+    assert.ok(await goneFrom(h1, '^sleep 52\\.[12]$', GRACE_MS + 1500), 'the whole group was killed');
     assert.equal(r.stdout.toString(), '');
   });
 
   test('an output cap stops the command: the kill switch fires', async () => {
     const r = await run(direct, ['sh', '-c', 'cat; sleep 53.1'], Readable.from([Buffer.alloc(200_000, 0x62)]), { output: { maxBytes: 1000, redact: [], redactBlocks: [] } });
     assert.equal(r.result.truncated, true);
-    assert.ok(await waitGone(h1, '^sleep 53.1$', 1000), 'sleep 53.1 was killed');
+    assert.ok(await goneFrom(h1, '^sleep 53.1$', 1000), 'sleep 53.1 was killed');
   });
 
   test('a lost connection kills the command (remux closes it, or sshd dies)', async () => {
@@ -198,14 +185,14 @@ describe('stdin to a command on an SSH host', () => {
     await waitRunning(h1, '^sleep 54.1$');
     await doomed.close();
     assert.ok((await lost) instanceof SshError);
-    assert.ok(await waitGone(h1, '^sleep 54.1$', 1500), 'sleep 54.1 was killed');
+    assert.ok(await goneFrom(h1, '^sleep 54.1$', 1500), 'sleep 54.1 was killed');
 
     const c2 = await connect(h2);
     const killed = run((req) => runCommand(c2, req, { securePath: SECURE_PATH, killGraceMs: GRACE_MS }), ['sleep', '54.2'], new PassThrough()).catch((err: unknown) => err);
     await waitRunning(h2, '^sleep 54.2$');
     h2.kill();
     assert.ok((await killed) instanceof SshError);
-    assert.ok(await waitGone(h2, '^sleep 54.2$', 1500), 'sleep 54.2 was killed');
+    assert.ok(await goneFrom(h2, '^sleep 54.2$', 1500), 'sleep 54.2 was killed');
     await h2.restart();
   });
 
@@ -324,13 +311,13 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`stdin inside bubblewr
   test('timeout and abort kill everything inside', async () => {
     const timedOut = await run(boxed, ['sh', '-c', 'sleep 56.1 & cat >/dev/null'], new PassThrough(), { timeoutMs: 500 });
     assert.equal(timedOut.result.exitCode, 124);
-    assert.ok(await waitGone(h1, '^sleep 56.1$', 1000), 'sleep 56.1 was killed');
+    assert.ok(await goneFrom(h1, '^sleep 56.1$', 1000), 'sleep 56.1 was killed');
     const controller = new AbortController();
     const pending = run(boxed, ['sh', '-c', "trap '' TERM; sleep 56.2 & cat"], new PassThrough(), { signal: controller.signal });
     await waitRunning(h1, '^sleep 56.2$');
     controller.abort();
     assert.equal((await pending).result.exitCode, 130);
-    assert.ok(await waitGone(h1, '^sleep 56.2$', GRACE_MS + 1500), 'sleep 56.2 was killed');
+    assert.ok(await goneFrom(h1, '^sleep 56.2$', GRACE_MS + 1500), 'sleep 56.2 was killed');
   });
 });
 

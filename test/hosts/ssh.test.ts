@@ -27,7 +27,7 @@ import {
   type SshEndpoint,
 } from '../../src/hosts/ssh.js';
 import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
-import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
+import { type Fleet, type FleetHost, goneFrom, runningOn, startFleet } from '../fleet/fleet.js';
 import { HolderSet } from '../../src/hosts/holder.js';
 import { parseHolderProbe, probeScript } from '../../src/hosts/remote-sandbox.js';
 import { rawCommand } from '../policy/fixture.js';
@@ -123,22 +123,9 @@ async function raw(conn: SshConnection, command: string, stop?: AbortSignal): Pr
   return { code: exit.code, stdout: Buffer.concat(out), stderr };
 }
 
-async function running(h: FleetHost, pattern: string): Promise<boolean> {
-  return (await h.exec(['pgrep', '-f', pattern])).code === 0;
-}
-
-async function waitGone(h: FleetHost, pattern: string, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (!(await running(h, pattern))) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return !(await running(h, pattern));
-}
-
 async function waitRunning(h: FleetHost, pattern: string): Promise<void> {
-  for (let i = 0; i < 100 && !(await running(h, pattern)); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(await running(h, pattern), `${pattern} should have started`);
+  for (let i = 0; i < 100 && !(await runningOn(h, pattern)); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(await runningOn(h, pattern), `${pattern} should have started`);
 }
 
 function knownHosts(name: string, text: string): string {
@@ -329,7 +316,7 @@ describe('the remote wrapper', () => {
     const capped = await run(conn, ['yes', 'remux-cap-test'], { output: { maxBytes: 100, redact: [], redactBlocks: [] } });
     assert.equal(capped.result.truncated, true);
     assert.equal(capped.stdout.length, 100);
-    assert.ok(await waitGone(h1, '^yes remux-cap-test$', 2000));
+    assert.ok(await goneFrom(h1, '^yes remux-cap-test$', 2000));
     const redacted = await run(conn, ['echo', 'user=ann token=s3cret'], { output: { maxBytes: null, redact: [/token=\S+/], redactBlocks: [] } });
     assert.equal(redacted.stdout.toString(), 'user=ann [REDACTED]\n');
   });
@@ -401,7 +388,7 @@ describe('killing the remote command', () => {
     assert.equal(result.exitCode, 124);
     assert.equal(result.timedOut, true);
     assert.ok(Date.now() - started < 1500, 'returns promptly');
-    assert.ok(await waitGone(h3, '^sleep 41$', 1000), 'sleep 41 was killed');
+    assert.ok(await goneFrom(h3, '^sleep 41$', 1000), 'sleep 41 was killed');
   });
 
   test('abort: 130, and the whole process group is gone', async () => {
@@ -412,7 +399,7 @@ describe('killing the remote command', () => {
     const { result } = await pending;
     assert.equal(result.exitCode, 130);
     assert.equal(result.aborted, true);
-    assert.ok(await waitGone(h3, '^sleep 42\\.[12]$', 1000));
+    assert.ok(await goneFrom(h3, '^sleep 42\\.[12]$', 1000));
   });
 
   for (const [name, shell] of shells) {
@@ -423,7 +410,7 @@ describe('killing the remote command', () => {
       await waitRunning(h3, `^sleep ${n}$`);
       stop.abort();
       const { stdout } = await pending;
-      assert.ok(await waitGone(h3, `^sleep ${n}$`, 2000), `sleep ${n} was killed`);
+      assert.ok(await goneFrom(h3, `^sleep ${n}$`, 2000), `sleep ${n} was killed`);
       assert.equal(stdout.toString(), '');
     });
 
@@ -434,14 +421,14 @@ describe('killing the remote command', () => {
       await waitRunning(h3, `^sleep ${n}$`);
       await doomed.close();
       assert.ok((await pending) instanceof SshError);
-      assert.ok(await waitGone(h3, `^sleep ${n}$`, 1500), `sleep ${n} was killed`);
+      assert.ok(await goneFrom(h3, `^sleep ${n}$`, 1500), `sleep ${n} was killed`);
     });
 
     test(`${name}: normal completion returns the status and leaves no watcher behind`, async () => {
       const marker = `remux-done-${name}`;
       const { code } = await raw(conn, shell(wrapped(['sh', '-c', 'exit 42', marker])));
       assert.equal(code, 42);
-      assert.equal(await running(h3, marker), false);
+      assert.equal(await runningOn(h3, marker), false);
     });
   }
 });
@@ -601,21 +588,21 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${
     const timedOut = await boxed(['sleep', '45.1'], { timeoutMs: 300 });
     assert.equal(timedOut.result.exitCode, 124);
     assert.ok(Date.now() - started < 1500, 'returns promptly');
-    assert.ok(await waitGone(h1, '^sleep 45.1$', 1000), 'sleep 45.1 was killed');
+    assert.ok(await goneFrom(h1, '^sleep 45.1$', 1000), 'sleep 45.1 was killed');
 
     const controller = new AbortController();
     const pending = boxed(['sh', '-c', "trap '' TERM; sleep 45.2 & sleep 45.3; wait"], { signal: controller.signal });
     await waitRunning(h1, '^sleep 45.3$');
     controller.abort();
     assert.equal((await pending).result.exitCode, 130);
-    assert.ok(await waitGone(h1, '^sleep 45\\.[23]$', 1000), 'the whole sandbox was killed');
+    assert.ok(await goneFrom(h1, '^sleep 45\\.[23]$', 1000), 'the whole sandbox was killed');
 
     const doomed = await connect(h1);
     const lost = sandboxRun(doomed, ['sleep', '45.4'], { cwd: box, sandbox: spec }).catch((err: unknown) => err);
     await waitRunning(h1, '^sleep 45.4$');
     await doomed.close();
     assert.ok((await lost) instanceof SshError);
-    assert.ok(await waitGone(h1, '^sleep 45.4$', 1500), 'sleep 45.4 was killed');
+    assert.ok(await goneFrom(h1, '^sleep 45.4$', 1500), 'sleep 45.4 was killed');
   });
 
   test('bwrap failing to start is a refusal with its words; nothing runs unsandboxed', async () => {
