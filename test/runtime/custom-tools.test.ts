@@ -4,24 +4,18 @@
 // declared operation, and running the interpreter (execute_code python3, unsandboxed), checked by the policy and audited; its code sent on
 // first use per connection and again only when it changed.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { z } from 'zod';
-import { AuditStore } from '../../src/audit/index.js';
-import { parsePolicies } from '../../src/policy/load.js';
 import { ArgumentTypeError, connect, defineMethod, defineTool, DeniedError, RemoteError, ResultTypeError } from '../../src/runtime/index.js';
-import { tempDbPath } from '../audit/helpers.js';
-import { localContext } from '../support/runtime.js';
+import { runtimeContext, tempRoot } from '../support/runtime.js';
 
 function setup(t: TestContext, code = '      - { operation: execute_code, resource: python3, unsandboxed: true }\n') {
-  const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-rt-custom-')));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempRoot(t, 'remux-rt-custom-');
   writeFileSync(join(root, 'data.txt'), 'one\ntwo\nthree\n');
-  const audit = AuditStore.open(tempDbPath(t));
-  t.after(() => audit.close());
-  const policies = parsePolicies(
+  const { context, audit } = runtimeContext(
+    t,
     `policies:
   rt:
     sandbox: false
@@ -31,10 +25,8 @@ function setup(t: TestContext, code = '      - { operation: execute_code, resour
       - { operation: execute_binary, resource: "python3|uname" }
       - { operation: write_stdout }
 ${code}`,
-    'rt.yaml',
-    {},
+    'rt',
   );
-  const context = localContext(audit, policies, 'rt');
   return { root, audit, context };
 }
 

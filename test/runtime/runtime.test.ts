@@ -5,32 +5,26 @@
 // and the policy and audit of every tool call (denials, a symlink escape, records).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
-import { AuditStore } from '../../src/audit/index.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
-import { parsePolicies } from '../../src/policy/load.js';
 import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootstrap.js';
 import { CallTimeoutError, connect, connectStreams, DeniedError, FileSystem, ProtocolError, RemoteError, stage0Argv, type LogRecord } from '../../src/runtime/index.js';
 import { Link } from '../../src/runtime/link.js';
 import { processTransport, streamTransport } from '../../src/runtime/transports.js';
-import { tempDbPath } from '../audit/helpers.js';
-import { localContext } from '../support/runtime.js';
+import { runtimeContext, tempRoot } from '../support/runtime.js';
 
 function setup(t: TestContext, extraRules = '') {
-  const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-rt-')));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempRoot(t, 'remux-rt-');
   mkdirSync(join(root, 'secret'));
   mkdirSync(join(root, 'outside'));
   writeFileSync(join(root, 'a.txt'), 'hello\n');
   writeFileSync(join(root, 'secret/key'), 'k');
   writeFileSync(join(root, 'outside/passwd'), 'root:x:0:0\n');
-  const audit = AuditStore.open(tempDbPath(t));
-  t.after(() => audit.close());
-  const policies = parsePolicies(
+  const { context, audit } = runtimeContext(
+    t,
     `policies:
   rt:
     sandbox: false
@@ -44,10 +38,8 @@ function setup(t: TestContext, extraRules = '') {
       - { operation: execute_binary, resource: "true|echo|sh|sleep|uname|cat|ls|yes|env" }
       - { operation: write_stdout, resource: { max_bytes: 100000, redact: ["SECRET=\\\\S+"] } }
 ${extraRules}`,
-    'rt.yaml',
-    {},
+    'rt',
   );
-  const context = localContext(audit, policies, 'rt');
   return { root, audit, context };
 }
 

@@ -3,28 +3,23 @@
 // grammar, error positions, the safe expression subset under attack (each refused, nothing run), the
 // host's facts, and Template.file through the policy (write and read of the destination), idempotent.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { AuditStore } from '../../src/audit/index.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
-import { parsePolicies } from '../../src/policy/load.js';
 import { CallTimeoutError, connect, DeniedError, RemoteError, renderLocally, Template, type ConnectOptions, type RuntimeHost, type Variables } from '../../src/runtime/index.js';
-import { tempDbPath } from '../audit/helpers.js';
-import { localContext } from '../support/runtime.js';
+import { runtimeContext, tempRoot } from '../support/runtime.js';
 
 function setup(t: TestContext) {
-  const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-tmpl-')));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempRoot(t, 'remux-tmpl-');
   mkdirSync(join(root, 'w'));
   mkdirSync(join(root, 'blind'));
   mkdirSync(join(root, 'ro'));
   mkdirSync(join(root, 'asked'));
   writeFileSync(join(root, 'ro/x.conf'), 'old\n');
-  const audit = AuditStore.open(tempDbPath(t));
-  t.after(() => audit.close());
-  const policies = parsePolicies(
+  const { context, audit } = runtimeContext(
+    t,
     `policies:
   rt:
     sandbox: false
@@ -33,10 +28,8 @@ function setup(t: TestContext) {
       - { operation: write_file, resource: "${root}/w/**|${root}/blind/**|${root}/asked/**" }
       - { operation: read_file, resource: "${root}/asked/**", effect: ask }
 `,
-    'rt.yaml',
-    {},
+    'rt', { env: 'test', role: 'web' },
   );
-  const context = localContext(audit, policies, 'rt', { env: 'test', role: 'web' });
   return { root, audit, context };
 }
 

@@ -1,5 +1,8 @@
 // A PerformContext for runtime tests: an admin principal on one local host, the given policies, a
 // temporary audit store.
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { AuditStore } from '../../src/audit/index.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
@@ -9,10 +12,17 @@ import { parsePolicies } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/types.js';
 import { tempDbPath } from '../audit/helpers.js';
 
-export function runtimeContext(t: TestContext, policiesYaml: string, defaultPolicy: string): { context: PerformContext; audit: AuditStore } {
+export function runtimeContext(t: TestContext, policiesYaml: string, defaultPolicy: string, labels: Record<string, string> = {}): { context: PerformContext; audit: AuditStore } {
   const audit = AuditStore.open(tempDbPath(t));
   t.after(() => audit.close());
-  return { context: localContext(audit, parsePolicies(policiesYaml, 'tools.yaml', {}), defaultPolicy), audit };
+  return { context: localContext(audit, parsePolicies(policiesYaml, 'tools.yaml', {}), defaultPolicy, labels), audit };
+}
+
+/** A temporary directory for one test, by its real path (policies compare resolved paths), removed after it. */
+export function tempRoot(t: TestContext, prefix: string): string {
+  const root = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  return root;
 }
 
 /** Principal alice (admin scope) on this machine's `localhost`, with these policies, audited in `audit`. */
