@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AuditStore } from '../../src/audit/store.js';
 import { remux, REPO_ROOT, tempHome } from '../support/cli.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { startFleetHome, type FleetHome } from '../support/runtime.js';
 
 const TOOLS = `import { z } from 'zod';
 import { defineMethod, defineTool } from 'remux/runtime';
@@ -229,23 +229,15 @@ describe('remux rpc --tools on the local host', { timeout: 120_000 }, () => {
 });
 
 describe('remux rpc --tools over SSH', { timeout: 120_000 }, () => {
-  let fleet: Fleet;
-  const h = tempHome();
+  let f: FleetHome;
   const p = project();
-  const env = (): Record<string, string> => ({ ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile });
+  const env = (): Record<string, string> => f.env();
 
   before(async () => {
-    fleet = await startFleet({ count: 2 });
-    const hosts = fleet.hosts
-      .map((x) => `  ${x.name}:\n    address: ${x.address}\n    port: ${x.port}\n    user: ${x.user}\n    identity: ${x.identityFile}\n    labels: { env: prod }\n`)
-      .join('');
-    writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n${hosts}`);
-    writeFileSync(join(h.home, 'policies.yaml'), policies(p.data));
-    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: rt\n');
+    f = await startFleetHome({ policies: policies(p.data), config: 'default_policy: rt\n' });
   });
   after(async () => {
-    await fleet?.stop();
-    h.remove();
+    await f?.stop();
     p.remove();
   });
 
@@ -263,7 +255,7 @@ describe('remux rpc --tools over SSH', { timeout: 120_000 }, () => {
     const denied = await remux(['rpc', 'env=prod', '--tools', './tools.mjs', 'Lines.count', join(p.data, 'secret.txt')], { env: env(), cwd: p.dir });
     assert.equal(denied.code, 77);
     assert.match(denied.stderr, /2 hosts: 0 changed, 0 ok, 0 failed, 2 denied, 0 unreachable/);
-    const rows = audited(h.home, 'Lines.count');
+    const rows = audited(f.home, 'Lines.count');
     assert.deepEqual(rows.map((r) => [r.begin.host, r.begin.decision]).sort(), [['h1', 'allow'], ['h1', 'deny'], ['h2', 'allow'], ['h2', 'deny']]);
   });
 });

@@ -9,30 +9,25 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { createContext, type GatewayContext } from '../../src/core/context.js';
+import { type GatewayContext } from '../../src/core/context.js';
 import { stage0Command, stage1Frame } from '../../src/runtime/bootstrap.js';
 import { connect, DeniedError, fanout, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
 import { AuditStore } from '../../src/audit/store.js';
-import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { REPO_ROOT, remux } from '../support/cli.js';
+import { type Fleet } from '../fleet/fleet.js';
+import { startFleetHome, type FleetHome } from '../support/runtime.js';
 
 describe('the runtime over SSH', { timeout: 120_000 }, () => {
-  let fleet: Fleet;
-  const h = tempHome();
-  const env = (): Record<string, string> => ({ ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile });
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-rt-ssh-')));
+  let f: FleetHome;
+  let fleet: Fleet;
   let ctx: GatewayContext;
+  const env = (): Record<string, string> => f.env();
 
   before(async () => {
-    fleet = await startFleet({ count: 2 });
     writeFileSync(join(root, 'a.txt'), 'over ssh\n');
-    const hosts = fleet.hosts
-      .map((x) => `  ${x.name}:\n    address: ${x.address}\n    port: ${x.port}\n    user: ${x.user}\n    identity: ${x.identityFile}\n    labels: { env: prod }\n`)
-      .join('');
-    writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n${hosts}`);
-    writeFileSync(
-      join(h.home, 'policies.yaml'),
-      `policies:
+    f = await startFleetHome({
+      policies: `policies:
   rt:
     sandbox: false
     capabilities:
@@ -41,15 +36,13 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
       - { operation: execute_binary, resource: "true|echo|sleep|uname" }
       - { operation: write_stdout }
 `,
-    );
-    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: rt\n');
-    ctx = createContext({ env: env() });
-    await ctx.registry.prepare(['h1', 'h2']);
+      config: 'default_policy: rt\n',
+    });
+    fleet = f.fleet;
+    ctx = await f.context();
   });
   after(async () => {
-    await ctx?.close();
-    await fleet?.stop();
-    h.remove();
+    await f?.stop();
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -214,7 +207,7 @@ console.log(JSON.stringify(out));
       assert.deepEqual(out.deniedSummary, { total: 2, ok: 0, changed: 0, failed: 0, denied: 2, unreachable: 0 });
       assert.equal(out.samePids, true);
       // Audited in $REMUX_HOME's store, as the local user (the CLI's principal).
-      const audit = AuditStore.open(join(h.home, 'audit.db'));
+      const audit = AuditStore.open(join(f.home, 'audit.db'));
       try {
         const rows = audit.list().filter((a) => !earlier.has(a.id));
         assert.equal(rows.filter((a) => a.begin.command === 'FileSystem.stat' && a.end?.exitCode === 0).length, 2);

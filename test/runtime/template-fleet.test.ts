@@ -2,39 +2,32 @@
 // with its own inventory name and labels and its own facts, Template.file writes per host and is
 // idempotent, and a write the policy does not allow is refused on every host.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createContext, type GatewayContext } from '../../src/core/context.js';
+import { type GatewayContext } from '../../src/core/context.js';
 import { connect, DeniedError, Template } from '../../src/runtime/index.js';
-import { tempHome } from '../support/cli.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { startFleetHome, type FleetHome } from '../support/runtime.js';
 
 describe('templates over SSH', { timeout: 120_000 }, () => {
-  let fleet: Fleet;
-  const h = tempHome();
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'remux-tmpl-ssh-')));
+  let f: FleetHome;
   let ctx: GatewayContext;
 
   before(async () => {
-    fleet = await startFleet({ count: 2 });
-    const hosts = fleet.hosts
-      .map((x, i) => `  ${x.name}:\n    address: ${x.address}\n    port: ${x.port}\n    user: ${x.user}\n    identity: ${x.identityFile}\n    labels: { env: prod, role: ${i === 0 ? 'web' : 'db'} }\n`)
-      .join('');
-    writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n${hosts}`);
-    writeFileSync(
-      join(h.home, 'policies.yaml'),
-      `policies:\n  rt:\n    sandbox: false\n    capabilities:\n      - { operation: read_file, resource: "${root}/**" }\n      - { operation: write_file, resource: "${root}/**" }\n`,
+    f = await startFleetHome(
+      {
+        policies: `policies:\n  rt:\n    sandbox: false\n    capabilities:\n      - { operation: read_file, resource: "${root}/**" }\n      - { operation: write_file, resource: "${root}/**" }\n`,
+        config: 'default_policy: rt\n',
+      },
+      2,
+      (i) => `env: prod, role: ${i === 0 ? 'web' : 'db'}`,
     );
-    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: rt\n');
-    ctx = createContext({ env: { ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile } });
-    await ctx.registry.prepare(['h1', 'h2']);
+    ctx = await f.context();
   });
   after(async () => {
-    await ctx?.close();
-    await fleet?.stop();
-    h.remove();
+    await f?.stop();
     rmSync(root, { recursive: true, force: true });
   });
 

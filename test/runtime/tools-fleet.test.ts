@@ -8,41 +8,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
-import { createContext, type GatewayContext } from '../../src/core/context.js';
+import { type GatewayContext } from '../../src/core/context.js';
 import { connect, Logger, Service, type LogRecord } from '../../src/runtime/index.js';
-import { remux, tempHome } from '../support/cli.js';
+import { remux } from '../support/cli.js';
 import { fakeSystemctl } from '../support/fake-programs.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { startFleetHome, type FleetHome } from '../support/runtime.js';
 
 describe('built-in tools over SSH', { timeout: 120_000 }, () => {
-  let fleet: Fleet;
+  let f: FleetHome;
   let ctx: GatewayContext;
-  const h = tempHome();
   const fake = mkdtempSync(join(tmpdir(), 'remux-fake-'));
-  const env = (): Record<string, string> => ({ ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile });
+  const env = (): Record<string, string> => f.env();
 
   before(async () => {
-    fleet = await startFleet({ count: 2 });
     mkdirSync(join(fake, 'bin'));
     // Each fleet host's sessions carry RMXF_HOST: one unit state per host on this shared filesystem.
     writeFileSync(join(fake, 'bin/systemctl'), fakeSystemctl(`${join(fake, 'state')}/$RMXF_HOST`));
     chmodSync(join(fake, 'bin/systemctl'), 0o755);
-    const hosts = fleet.hosts
-      .map((x) => `  ${x.name}:\n    address: ${x.address}\n    port: ${x.port}\n    user: ${x.user}\n    identity: ${x.identityFile}\n    labels: { env: prod }\n`)
-      .join('');
-    writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n${hosts}`);
-    writeFileSync(
-      join(h.home, 'policies.yaml'),
-      'policies:\n  svc:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: "systemctl" }\n',
-    );
-    writeFileSync(join(h.home, 'config.yaml'), `default_policy: svc\nexec:\n  secure_path: ${join(fake, 'bin')}:${DEFAULT_SECURE_PATH}\n`);
-    ctx = createContext({ env: env() });
-    await ctx.registry.prepare(['h1', 'h2']);
+    f = await startFleetHome({
+      policies: 'policies:\n  svc:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: "systemctl" }\n',
+      config: `default_policy: svc\nexec:\n  secure_path: ${join(fake, 'bin')}:${DEFAULT_SECURE_PATH}\n`,
+    });
+    ctx = await f.context();
   });
   after(async () => {
-    await ctx?.close();
-    await fleet?.stop();
-    h.remove();
+    await f?.stop();
     rmSync(fake, { recursive: true, force: true });
   });
 
