@@ -14,7 +14,7 @@ import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootst
 import { CallTimeoutError, connect, connectStreams, DeniedError, FileSystem, ProtocolError, RemoteError, stage0Argv, type LogRecord } from '../../src/runtime/index.js';
 import { Link } from '../../src/runtime/link.js';
 import { processTransport, streamTransport } from '../../src/runtime/transports.js';
-import { runtimeContext, tempRoot } from '../support/runtime.js';
+import { pythonsHere, runtimeContext, tempRoot } from '../support/runtime.js';
 
 function setup(t: TestContext, extraRules = '') {
   const root = tempRoot(t, 'remux-rt-');
@@ -442,8 +442,7 @@ test('connectStreams: any stdin/stdout pair running stage 0 (here a plain local 
 });
 
 test('every Python from 3.6 to 3.13 found here runs the runtime; Python 2 fails with its own error, not a hang', async (t) => {
-  const versions = existsSync('/root/.pyenv/versions') ? readdirSync('/root/.pyenv/versions').filter((v) => /^3\.(\d+)\./.test(v)) : [];
-  const pythons = ['/usr/bin/python3', ...versions.map((v) => `/root/.pyenv/versions/${v}/bin/python3`)].filter((p) => existsSync(p));
+  const pythons = pythonsHere();
   t.diagnostic(`interpreters: ${pythons.join(', ')}`);
   const s = setup(t);
   for (const python of pythons) {

@@ -3,13 +3,13 @@
 // grammar, error positions, the safe expression subset under attack (each refused, nothing run), the
 // host's facts, and Template.file through the policy (write and read of the destination), idempotent.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { CallTimeoutError, connect, DeniedError, RemoteError, renderLocally, Template, type ConnectOptions, type RuntimeHost, type Variables } from '../../src/runtime/index.js';
-import { runtimeContext, tempRoot } from '../support/runtime.js';
+import { pythonsHere, runtimeContext, tempRoot } from '../support/runtime.js';
 
 function setup(t: TestContext) {
   const root = tempRoot(t, 'remux-tmpl-');
@@ -89,8 +89,7 @@ test("rmote's documented examples render as its documentation says", async (t) =
 });
 
 test('every Python from 3.6 to 3.13 found here renders the same and refuses the same', async (t) => {
-  const versions = existsSync('/root/.pyenv/versions') ? readdirSync('/root/.pyenv/versions').filter((v) => /^3\.(\d+)\./.test(v)) : [];
-  const pythons = ['/usr/bin/python3', ...versions.map((v) => `/root/.pyenv/versions/${v}/bin/python3`)].filter((p) => existsSync(p));
+  const pythons = pythonsHere();
   t.diagnostic(`interpreters: ${pythons.join(', ')}`);
   const s = setup(t);
   for (const python of pythons) {

@@ -1,6 +1,6 @@
 // A PerformContext for runtime tests: an admin principal on one local host, the given policies, a
 // temporary audit store.
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -84,4 +84,10 @@ export async function startFleetHome(files: { policies: string; config: string }
       h.remove();
     },
   };
+}
+
+/** Every CPython 3 on this machine the runtime is tested with: Debian's, then pyenv's 3.x builds. */
+export function pythonsHere(): string[] {
+  const versions = existsSync('/root/.pyenv/versions') ? readdirSync('/root/.pyenv/versions').filter((v) => /^3\.(\d+)\./.test(v)) : [];
+  return ['/usr/bin/python3', ...versions.map((v) => `/root/.pyenv/versions/${v}/bin/python3`)].filter((p) => existsSync(p));
 }
