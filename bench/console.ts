@@ -6,9 +6,10 @@
 // the moment the command is sent to the moment the end marker is rendered: for remux, when the page
 // acknowledges the bytes holding it (its ack follows xterm's write callback); ttyd has no such signal,
 // so there it is the next animation frame after the marker arrives. Echo: keydown to the animation frame
-// after the first output frame that follows it, the same rule for both pages.
+// after the first output frame that follows it, the same rule for both pages. CPU-seconds per process
+// during each flood (bench/cpu.ts) show where the machine's two cores went.
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type * as NodePty from 'node-pty';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startConsoleDaemon, type ConsoleDaemon } from '../test/support/console-daemon.js';
+import { chromiumRole, cpuBetween, descendants, kernelWorkers, sampleCpu, type CpuGroup } from './cpu.js';
 import { percentile } from './measure.js';
 import type { BenchResult } from './types.js';
 
@@ -80,6 +82,12 @@ interface Probe {
   end: number;
   echoes: number[];
 }
+
+/** Per-process CPU-seconds, then the machine's busy total (every core; other load included) over the wall time. */
+const cpuLine = (cpu: Record<string, number>): string => {
+  const { machine, wall, ...groups } = cpu;
+  return `${Object.entries(groups).map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')}; whole machine ${machine!.toFixed(2)} busy in ${wall!.toFixed(2)} s`;
+};
 
 const median = (samples: readonly number[]): number => percentile(samples, 50);
 
@@ -159,9 +167,31 @@ export async function benchConsole(): Promise<BenchResult> {
     pty.kill();
     await clientsGone();
 
-    /** One page's figures: flood time (ms) and echo samples (ms). */
-    const measure = async (page: Page, settle: () => Promise<void>): Promise<{ floodMs: number; echo: number[]; bytes: number }> => {
+    // CPU per process during a flood: tmux, the pane's shell with the `cat` it reaped, the server
+    // between tmux and the page (daemon or ttyd) and the `tmux attach` client it runs, and Chromium's
+    // processes by role.
+    const tmuxPid = Number(daemon.tmux('display-message', '-p', '-t', '=flood:', '#{pid}').trim());
+    const shellPid = Number(daemon.tmux('display-message', '-p', '-t', '=flood:', '#{pane_pid}').trim());
+    const daemonPid = Number(readFileSync(readdirSync(daemon.home, { recursive: true, encoding: 'utf8' }).map((f) => join(daemon.home, f)).find((f) => f.endsWith('remux.pid'))!, 'utf8').trim());
+    const cpuGroups = (server: CpuGroup): CpuGroup[] => {
+      const client = descendants(server.pids[0]!);
+      const chromium = new Map<string, number[]>();
+      for (const pid of descendants(process.pid).filter((pid) => pid !== server.pids[0] && !client.includes(pid))) chromium.set(chromiumRole(pid), [...(chromium.get(chromiumRole(pid)) ?? []), pid]);
+      return [
+        { name: 'tmux', pids: [tmuxPid] },
+        { name: 'sh+cat', pids: [shellPid], withChildren: true },
+        server,
+        { name: 'tmux attach', pids: client },
+        ...[...chromium].map(([role, pids]) => ({ name: `chromium ${role}`, pids })),
+        { name: 'kworkers', pids: kernelWorkers() },
+      ];
+    };
+
+    /** One page's figures: flood time (ms), echo samples (ms) and CPU-seconds during the flood. */
+    const measure = async (page: Page, server: CpuGroup, settle: () => Promise<void>): Promise<{ floodMs: number; echo: number[]; bytes: number; cpu: Record<string, number> }> => {
       await settle();
+      const groups = cpuGroups(server);
+      const cpuBefore = sampleCpu(groups);
       const { id, marker } = nextMarker();
       await page.evaluate((m) => {
         const p = (globalThis as unknown as { __probe: Probe }).__probe;
@@ -172,6 +202,7 @@ export async function benchConsole(): Promise<BenchResult> {
       }, marker);
       flood(id);
       await page.waitForFunction(() => (globalThis as unknown as { __probe: Probe }).__probe.end > 0, undefined, { timeout: 300_000, polling: 50 });
+      const cpu = cpuBetween(cpuBefore, sampleCpu(groups));
       const { start, end, markerAt } = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe);
       // The marker the page saw must be the flood's end, not something earlier on the screen.
       if (!daemon.tmux('capture-pane', '-p', '-t', '=flood:').includes(marker)) throw new Error(`the page saw ${marker} before the flood ended`);
@@ -182,7 +213,7 @@ export async function benchConsole(): Promise<BenchResult> {
       }
       await sleep(200);
       const echo = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe.echoes);
-      return { floodMs: end - start, echo, bytes: markerAt };
+      return { floodMs: end - start, echo, bytes: markerAt, cpu };
     };
 
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: VIEWPORT });
@@ -193,7 +224,7 @@ export async function benchConsole(): Promise<BenchResult> {
     await page.locator('#login button[type=submit]').click();
     await page.locator('#who').filter({ hasText: 'bench' }).waitFor();
     await page.goto(`${daemon.url}#/terminal?host=box&name=flood`);
-    const remux = await measure(page, async () => {
+    const remux = await measure(page, { name: 'daemon', pids: [daemonPid] }, async () => {
       await page.locator('.term-status').filter({ hasText: 'attached' }).waitFor();
       await page.locator('.xterm-helper-textarea').focus();
       await sleep(300);
@@ -201,14 +232,14 @@ export async function benchConsole(): Promise<BenchResult> {
     await page.close();
     await clientsGone();
 
-    let ttydFigures: { floodMs: number; echo: number[]; bytes: number } | null = null;
+    let ttydFigures: Awaited<ReturnType<typeof measure>> | null = null;
     if (TTYD !== null) {
       const port = await freePort();
       ttyd = spawn(TTYD, ['-p', String(port), '-i', '127.0.0.1', '-W', 'tmux', '-S', socket, 'attach', '-t', '=flood'], { stdio: 'ignore' });
       await sleep(500);
       const tpage = await context.newPage();
       await tpage.goto(`http://127.0.0.1:${port}/`);
-      ttydFigures = await measure(tpage, async () => {
+      ttydFigures = await measure(tpage, { name: 'ttyd', pids: [ttyd.pid!] }, async () => {
         for (let i = 0; i < 500 && daemon.tmux('list-clients', '-t', '=flood').trim() === ''; i++) await sleep(10);
         await tpage.locator('.xterm-helper-textarea').focus();
         await sleep(500);
@@ -224,6 +255,7 @@ export async function benchConsole(): Promise<BenchResult> {
       remuxEchoP50Ms: median(remux.echo),
       ptyMiBps: rate(ptyFlood),
       ptyEchoP50Ms: median(ptyEcho),
+      ...Object.fromEntries(Object.entries(remux.cpu).map(([name, s]) => [`remuxCpuS ${name}`, s])),
       ...(ttydFigures ? { ttydMiBps: rate(ttydFigures.floodMs), ttydEchoP50Ms: median(ttydFigures.echo) } : {}),
     };
     const lines = [
@@ -235,6 +267,8 @@ export async function benchConsole(): Promise<BenchResult> {
       `keystroke echo, keydown to the frame after the echo, p50 of ${ECHO_KEYS}: remux ${figures.remuxEchoP50Ms!.toFixed(2)} ms (target ≤ 5 ms)` +
         (ttydFigures ? `, ttyd ${figures.ttydEchoP50Ms!.toFixed(2)} ms (${(figures.remuxEchoP50Ms! / figures.ttydEchoP50Ms!).toFixed(2)}x)` : '') +
         `, tmux attach in a PTY (write to echo read) ${figures.ptyEchoP50Ms!.toFixed(2)} ms`,
+      `CPU-seconds during the remux flood: ${cpuLine(remux.cpu)}`,
+      ...(ttydFigures ? [`CPU-seconds during the ttyd flood: ${cpuLine(ttydFigures.cpu)}`] : []),
     ];
     return { name: 'browser terminal: throughput and keystroke echo', figures, lines };
   } finally {

@@ -149,7 +149,7 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     assert.ok(end.maxUnacked <= flow.highWater + (64 << 10), `max unacknowledged ${end.maxUnacked}`);
   });
 
-  test('a flood reaches the client in frames at most every COALESCE.delayMs, not one per pty read', async () => {
+  test('a flood reaches the client in frames at most every COALESCE.floodDelayMs, not one per pty read', async () => {
     await newSession('flood2', 'yes');
     const c = await connect('flood2');
     const acker = setInterval(() => c.send({ type: 'ack', bytes: c.received() }), 5);
@@ -162,8 +162,8 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     await next.done;
     // tmux sends its client screen updates, not every line: tens of KiB a second at 80x24.
     assert.ok(bytes > 8 << 10, `only ${bytes} bytes in ${ms.toFixed(0)} ms`);
-    // Without coalescing a `yes` flood came as thousands of small frames a second.
-    assert.ok(frames <= (ms / COALESCE.delayMs) * 1.5 + 5, `${frames} frames in ${ms.toFixed(0)} ms`);
+    // Without coalescing a `yes` flood came as thousands of small frames a second; then 125 (every delayMs).
+    assert.ok(frames <= (ms / COALESCE.floodDelayMs) * 1.5 + 5, `${frames} frames in ${ms.toFixed(0)} ms`);
   });
 
   test('hostile frames close the socket: binary input, unknown JSON, an ack of more than was sent', async () => {
@@ -313,5 +313,45 @@ describe('terminal output coalescing', () => {
     assert.deepEqual(frames, ['echo', 'abc', 'z'.repeat(COALESCE.maxBytes), 'tail'], 'the client gets the same frames in order');
     client.close();
     server.close();
+  });
+
+  test('a flood is framed every floodDelayMs until someone types: then what is held goes at once and frames every delayMs', async (t) => {
+    const { server, serverSide, client } = await pair();
+    const sent: string[] = [];
+    const send = serverSide.send.bind(serverSide) as (...a: unknown[]) => void;
+    (serverSide as unknown as { send: (...a: unknown[]) => void }).send = (data, ...rest) => {
+      if (Buffer.isBuffer(data)) sent.push(data.toString());
+      send(data, ...rest);
+    };
+    const s = scripted();
+    const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null });
+    // A failed assertion must not leave the socket and server open (the test file would never end).
+    t.after(() => {
+      client.close();
+      server.close();
+    });
+    const frame = async (n: number): Promise<number> => {
+      const t0 = performance.now();
+      for (let i = 0; i < 1000 && sent.length < n; i++) await sleep(1);
+      return performance.now() - t0;
+    };
+    s.emit('a');
+    s.emit('b');
+    s.emit('c');
+    await frame(2);
+    assert.deepEqual(sent, ['a', 'bc'], 'output came while the frame was due: a flood');
+    s.emit('d');
+    s.emit('e');
+    await sleep(COALESCE.delayMs * 2);
+    assert.deepEqual(sent, ['a', 'bc'], 'in a flood, frames wait longer than delayMs');
+    client.send(JSON.stringify({ type: 'input', data: 'x' }));
+    assert.ok((await frame(3)) < COALESCE.floodDelayMs / 2, 'a keystroke sends what is held');
+    assert.deepEqual(sent, ['a', 'bc', 'de']);
+    s.emit('f');
+    s.emit('g');
+    assert.ok((await frame(4)) < COALESCE.floodDelayMs / 2, 'while typing, a flood is framed every delayMs');
+    assert.equal(sent[3], 'fg');
+    s.end();
+    await done;
   });
 });
