@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.js';
+import { launchChromium, loggedIn } from '../support/browser.js';
 import { REPO_ROOT, remux } from '../support/cli.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
@@ -46,20 +46,11 @@ describe('agent sessions in the console', { timeout: 60_000 }, () => {
     assert.deepEqual(problems, []);
   });
 
-  async function loggedIn(viewport: { width: number; height: number }): Promise<Page> {
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, ...(viewport.width < 500 ? { isMobile: true, hasTouch: true } : {}) });
-    const page = await context.newPage();
-    page.on('console', (m) => void (m.type() === 'error' && !/status of 401/.test(m.text()) && problems.push(m.text())));
-    page.on('pageerror', (e) => problems.push(e.message));
-    await page.goto(d.url);
-    await page.locator('#token').fill(d.tokens.boss!);
-    await page.locator('#login button[type=submit]').click();
-    await page.locator('#who', { hasText: 'boss' }).waitFor();
-    return page;
-  }
+  const login = async (viewport: { width: number; height: number }): Promise<Page> =>
+    (await loggedIn(browser, { url: d.url, token: d.tokens.boss!, who: 'boss', problems }, viewport)).page;
 
   test('state, workspace, branch, sandbox; the approval links to the session; attach, answer, the state follows', async () => {
-    const page = await loggedIn({ width: 1280, height: 800 });
+    const page = await login({ width: 1280, height: 800 });
     await page.goto(`${d.url}#/agents`);
     const row = page.locator(`tr[data-agent="${id}"]`);
     await row.locator('.agent-state', { hasText: 'permission prompt' }).waitFor({ timeout: 15_000 });
@@ -87,7 +78,7 @@ describe('agent sessions in the console', { timeout: 60_000 }, () => {
   });
 
   test('phone layout: the session as a card, its state and actions visible', async () => {
-    const page = await loggedIn({ width: 390, height: 844 });
+    const page = await login({ width: 390, height: 844 });
     await page.goto(`${d.url}#/agents`);
     const row = page.locator(`tr[data-agent="${id}"]`);
     await row.locator('.agent-state').waitFor();

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.js';
+import { launchChromium, loggedIn } from '../support/browser.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
 /** The page's clipboard, as seen from a function run in it. */
@@ -29,18 +29,9 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
     assert.deepEqual(problems, []);
   });
 
-  async function loggedIn(viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, ...(viewport.width < 500 ? { isMobile: true, hasTouch: true } : {}) });
-    const page = await context.newPage();
-    // The first /api/me before logging in is a 401 that Chromium logs itself; anything else is ours.
-    page.on('console', (m) => void (m.type() === 'error' && !/status of 401/.test(m.text()) && problems.push(m.text())));
-    page.on('pageerror', (e) => problems.push(e.message));
-    await page.goto(d.url);
-    await page.locator('#token').fill(d.tokens.boss!);
-    await page.locator('#login button[type=submit]').click();
-    await page.locator('#who', { hasText: 'boss' }).waitFor();
-    return { context, page };
-  }
+  const login = (viewport?: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page }> =>
+    loggedIn(browser, { url: d.url, token: d.tokens.boss!, who: 'boss', problems }, viewport);
+
 
   /** What the session's pane shows now, as tmux has it. */
   const pane = (name: string): string => d.tmux('capture-pane', '-p', '-t', `=${name}:`);
@@ -50,7 +41,7 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
   };
 
   test('create with a command, attach, type, resize, watch read-only, kill with the name typed', async () => {
-    const { context, page } = await loggedIn();
+    const { context, page } = await login();
     await page.goto(`${d.url}#/sessions`);
     await page.locator('.state.no_server').waitFor();
 
@@ -121,7 +112,7 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
   });
 
   test('the terminal page says why it closed: no such session, too many attaches, session ended', async () => {
-    const { context, page } = await loggedIn();
+    const { context, page } = await login();
     await page.goto(`${d.url}#/terminal?host=box&name=missing`);
     // No tmux server runs now (the first test killed the last session): still no such session.
     await page.locator('.term-status.closed', { hasText: /^No such host or session: / }).waitFor();
@@ -143,7 +134,7 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
 
   test('a flood is handed to xterm about 10 times a second, but not while someone types', async () => {
     d.tmux('new-session', '-d', '-s', 'pace', 'sh');
-    const { context, page } = await loggedIn();
+    const { context, page } = await login();
     // Each write to xterm is acknowledged once rendered: the acks the page sends count its writes.
     await page.addInitScript(() => {
       const acks: number[] = [];
@@ -186,7 +177,7 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
 
   test('phone-sized: the key bar is shown and its Ctrl-C interrupts a running sleep', async () => {
     d.tmux('new-session', '-d', '-s', 'phone', '-x', '40', '-y', '20');
-    const { context, page } = await loggedIn({ width: 390, height: 844 });
+    const { context, page } = await login({ width: 390, height: 844 });
     await page.goto(`${d.url}#/sessions`);
     // Made behind remux's back: it shows once the hosts are asked again.
     await page.getByRole('button', { name: 'Refresh' }).click();

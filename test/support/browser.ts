@@ -16,7 +16,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -108,4 +108,25 @@ async function startLoopbackProxy(socket: string): Promise<{ tcp: http.Server; c
       tcp.close();
     },
   };
+}
+
+/**
+ * A new browser context (phone-like below 500 px wide) logged in to the console at `url` with `token`,
+ * once the page names `who`. Console errors (but the 401 of the first /api/me before logging in, which
+ * Chromium logs itself) and page errors go into `problems`.
+ */
+export async function loggedIn(
+  browser: Browser,
+  site: { url: string; token: string; who: string; problems: string[] },
+  viewport = { width: 1280, height: 800 },
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, ...(viewport.width < 500 ? { isMobile: true, hasTouch: true } : {}) });
+  const page = await context.newPage();
+  page.on('console', (m) => void (m.type() === 'error' && !/status of 401/.test(m.text()) && site.problems.push(m.text())));
+  page.on('pageerror', (e) => site.problems.push(e.message));
+  await page.goto(site.url);
+  await page.locator('#token').fill(site.token);
+  await page.locator('#login button[type=submit]').click();
+  await page.locator('#who', { hasText: site.who }).waitFor();
+  return { context, page };
 }
