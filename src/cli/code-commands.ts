@@ -81,12 +81,15 @@ const START_TIMEOUT_MS = 15_000;
 /** Waits for the supervisor's word: the sandbox is up and the agent started, or the sandbox failed (fail closed). */
 async function started(id: string): Promise<void> {
   const end = Date.now() + START_TIMEOUT_MS;
+  const { tmux } = findSession(readSessions(), id);
   for (;;) {
+    // Whether the pane lives, then what it reported: a report written just before it ended is read.
+    const alive = hasSession(tmux);
     const s = findSession(readSessions(), id);
     if (s.state === 'failed') throw new Error(s.error ?? 'the sandbox cannot start');
     // running, or already one of the states the daemon's watcher tells (waiting, working, …).
     if (s.state !== 'starting' && !isOver(s)) return;
-    if (!hasSession(s.tmux)) throw new Error(`the session's supervisor exited before starting the agent`);
+    if (!alive) throw new Error(`the session's supervisor exited before starting the agent`);
     if (Date.now() > end) throw new Error(`the sandbox did not start within ${START_TIMEOUT_MS / 1000} s (see remux code logs ${id})`);
     await new Promise((r) => setTimeout(r, 20));
   }
