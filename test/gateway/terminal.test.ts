@@ -38,6 +38,17 @@ interface Client {
   send(message: unknown): void;
 }
 
+/** The binary frames the bridge hands to the server-side socket, as text, in order. */
+function framesSent(ws: WebSocket): string[] {
+  const sent: string[] = [];
+  const send = ws.send.bind(ws) as (...a: unknown[]) => void;
+  (ws as unknown as { send: (...a: unknown[]) => void }).send = (data, ...rest) => {
+    if (Buffer.isBuffer(data)) sent.push(data.toString());
+    send(data, ...rest);
+  };
+  return sent;
+}
+
 describe('the browser terminal bridge', { timeout: 60_000 }, () => {
   const home = mkdtempSync(join(tmpdir(), 'remux-terminal-'));
   const socket = join(home, 'tmux.sock');
@@ -284,12 +295,7 @@ describe('terminal output coalescing', () => {
   test('output after a quiet moment is one frame at once; what follows within the delay is gathered, in order, while reading rests', async () => {
     const { server, serverSide, frames, client } = await pair();
     // What the bridge hands to the socket, as it does (the client's view follows below).
-    const sent: string[] = [];
-    const send = serverSide.send.bind(serverSide) as (...a: unknown[]) => void;
-    (serverSide as unknown as { send: (...a: unknown[]) => void }).send = (data, ...rest) => {
-      if (Buffer.isBuffer(data)) sent.push(data.toString());
-      send(data, ...rest);
-    };
+    const sent = framesSent(serverSide);
     const s = scripted();
     const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null });
     s.emit('echo');
@@ -317,12 +323,7 @@ describe('terminal output coalescing', () => {
 
   test('a flood is framed every floodDelayMs until someone types: then what is held goes at once and frames every delayMs', async (t) => {
     const { server, serverSide, client } = await pair();
-    const sent: string[] = [];
-    const send = serverSide.send.bind(serverSide) as (...a: unknown[]) => void;
-    (serverSide as unknown as { send: (...a: unknown[]) => void }).send = (data, ...rest) => {
-      if (Buffer.isBuffer(data)) sent.push(data.toString());
-      send(data, ...rest);
-    };
+    const sent = framesSent(serverSide);
     const s = scripted();
     const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null });
     // A failed assertion must not leave the socket and server open (the test file would never end).
