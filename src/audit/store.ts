@@ -16,8 +16,13 @@
 // Writes are group-committed. begin(), end() and record() queue their rows and return a promise; a
 // flush scheduled with setImmediate writes everything queued by then in ONE `BEGIN IMMEDIATE`
 // transaction (the chain head read once under the write lock, the rows chained in queue order), commits
-// it, fsyncs the WAL, and only then settles the promises. So a begin's promise resolves once its row is
-// durable, and a 20-host fan-out costs one or two commits instead of forty. The fsync is ours, not
+// it, fsyncs the WAL, and only then settles the begins' promises. So a begin's promise resolves once its
+// row is durable, and a 20-host fan-out costs one or two commits instead of forty. An end's promise
+// resolves once its row is committed: the fsync that follows at once makes it durable, and the next
+// begin waits for that fsync. A process crash loses nothing committed; an OS crash or power cut within
+// that fsync can lose an end row only, and the store then shows its action as begun with no outcome
+// (never an action that ran without its begin). What an action returns goes back to its caller one fsync
+// sooner, which is a third of a command's own cost on a fast disk. The fsync is ours, not
 // SQLite's: the connection runs synchronous=NORMAL (in WAL mode: no fsync at commit, the WAL synced
 // before each checkpoint) and every commit is followed by an fsync of the WAL file on libuv's thread
 // pool — what synchronous=FULL does, without blocking the event loop for the disk (a cold fan-out's
@@ -389,7 +394,10 @@ export class AuditStore {
     return this.enqueue<number>((settle) => ({ kind: 'begin', fields: beginRow(rec), decision: rec.decision, end: null, settle }));
   }
 
-  /** Complete an action. Rejects if the action does not exist or already has an end (nothing is written). */
+  /**
+   * Complete an action: resolves once the row is committed; the fsync that follows at once makes it
+   * durable (see the header). Rejects if the action does not exist or already has an end (nothing is written).
+   */
   end(actionId: number, rec: AuditEnd): Promise<void> {
     return this.enqueue<void>((settle) => ({ kind: 'end', actionId, fields: endRow(rec), rec, settle }));
   }
@@ -446,19 +454,21 @@ export class AuditStore {
     }
     this.stats.transactions++;
     this.stats.rows += written.rows;
-    const settle = (): void => {
+    const settle = (kind: Queued['kind']): void => {
       for (const [i, q] of batch.entries()) {
+        if (q.kind !== kind) continue;
         const outcome = written.outcomes[i];
         if (!outcome?.ok) q.settle.reject(outcome?.error ?? new AuditStoreError('audit write lost'));
         else if (q.kind === 'begin') q.settle.resolve(outcome.id);
         else q.settle.resolve();
       }
     };
-    if (this.durability === 'normal') return settle();
+    settle('end');
+    if (this.durability === 'normal') return settle('begin');
     this.syncWal((err) => {
       // Committed but maybe not on disk: a begin that fails here lets nothing run.
-      if (err) for (const q of batch) q.settle.reject(new AuditStoreError(`audit store ${this.path}: cannot sync the write-ahead log: ${err.message}`));
-      else settle();
+      if (!err) return settle('begin');
+      for (const q of batch) if (q.kind === 'begin') q.settle.reject(new AuditStoreError(`audit store ${this.path}: cannot sync the write-ahead log: ${err.message}`));
     });
   }
 

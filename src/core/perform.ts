@@ -280,27 +280,30 @@ async function askApprover(action: ApprovalSubject, decision: Decision, io: Perf
   return { ...decision, effect: 'deny', reason: `${decision.reason}; ${why}` };
 }
 
-/** An action's audit record once admitted: its id while it runs (null until a read is recorded), and its end. */
+/** An action's audit record once admitted: its id while it runs (null for a read: it is not awaited), and its end. */
 export interface AuditedAction {
   id: number | null;
-  /** Writes the end (a read: begin and end together); resolves with the action's id once durable. */
+  /** Writes the end; resolves with the action's id once the begin is durable and the end committed (AuditStore.end). */
   finish(end: AuditEnd): Promise<number>;
 }
 
 /**
  * The audit of an admitted action. One that may change something is begun now, durably, before it runs
  * (and before an approver is asked, so pending asks are visible). One that only reads changes nothing:
- * it is recorded once it has read, begin and end in one commit, and what it read is handed over only
- * after finish() resolved, so nothing read reaches the caller unaudited, at one commit instead of two.
+ * its begin is written while it reads (the fsync overlaps the read), and what it read is handed over
+ * only after finish() resolved, so nothing read reaches the caller before its record is on disk.
  */
 export async function auditAction(ctx: PerformContext, begin: AuditBegin, readsOnly: boolean): Promise<AuditedAction> {
-  if (readsOnly) return { id: null, finish: (end) => ctx.audit.record(begin, end) };
-  const id = await ctx.audit.begin(begin);
+  const begun = ctx.audit.begin(begin);
+  // A read's begin is awaited in finish(): until then a failure is finish()'s to report.
+  if (readsOnly) begun.catch(() => {});
+  const id = readsOnly ? null : await begun;
   return {
     id,
     async finish(end) {
-      await ctx.audit.end(id, end);
-      return id;
+      const actionId = await begun;
+      await ctx.audit.end(actionId, end);
+      return actionId;
     },
   };
 }

@@ -145,7 +145,7 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   if (decision.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
   if (declared.length > 0) asked.resource = checked.resources.join(' ');
   // A call that only reads (every operation it declares is a read, and it declares all it does) is
-  // recorded once it has read; anything else is begun before it is sent (auditAction).
+  // begun while it reads and handed over once that is on disk; anything else is begun before it is sent (auditAction).
   const readsOnly = decision.effect === 'allow' && declared.length > 0 && declared.every((op) => op.kind === 'file.read' || op.kind === 'file.list');
   const audit = await auditAction(g.ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, readsOnly);
   if (audit.id !== null) {

@@ -52,23 +52,23 @@ test('20 concurrent begins are one commit, chained in call order, resolved only 
 });
 
 /**
- * Runs the writer fixture's `begun` mode under strace and reports, for each `begun ID` it printed,
- * whether the WAL's latest write had been fsynced (the fsync returned) before the line went out.
+ * Runs the writer fixture in `mode` (begun or ended) under strace and reports, for each line it printed
+ * (`begun ID`, `ended ID`), whether the WAL's latest write had been fsynced (the fsync returned) before
+ * the line went out.
  */
-function syncedBeforeEachBegun(path: string, durability: 'full' | 'normal'): { begun: boolean[]; walSyncs: number } {
+function syncedBeforeEachLine(path: string, mode: 'begun' | 'ended', durability: 'full' | 'normal'): { lines: string[]; synced: boolean[]; walSyncs: number } {
   mkdirSync(dirname(path), { recursive: true });
   const trace = `${path}.strace`;
-  const r = spawnSync('strace', ['-f', '-y', '-qq', '-e', 'trace=pwrite64,fsync,fdatasync,write', '-o', trace, process.execPath, WRITER, 'begun', path, '3'], {
+  const r = spawnSync('strace', ['-f', '-y', '-qq', '-e', 'trace=pwrite64,fsync,fdatasync,write', '-o', trace, process.execPath, WRITER, mode, path, '3'], {
     encoding: 'utf8',
     env: { ...process.env, WRITER_DURABILITY: durability },
   });
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(r.stdout.trim().split('\n'), ['begun 1', 'begun 2', 'begun 3']);
   let written = -1;
   let synced = -1;
   let walSyncs = 0;
   const pendingSync = new Set<string>();
-  const begun: boolean[] = [];
+  const before: boolean[] = [];
   for (const [i, line] of readFileSync(trace, 'utf8').split('\n').entries()) {
     const pid = line.split(' ')[0] ?? '';
     if (/ pwrite64\(\d+<[^>]*-wal>/.test(line)) written = i;
@@ -79,18 +79,30 @@ function syncedBeforeEachBegun(path: string, durability: 'full' | 'normal'): { b
       synced = i;
       walSyncs++;
     }
-    if (/ write\(1<[^>]*>, "begun \d/.test(line)) begun.push(synced > written);
+    if (/ write\(1<[^>]*>, "(begun|ended) \d/.test(line)) before.push(synced > written);
   }
-  return { begun, walSyncs };
+  return { lines: r.stdout.trim().split('\n'), synced: before, walSyncs };
 }
 
 test('a begin resolves only once the WAL holding its row is fsynced (strace of a writer)', (t) => {
-  const full = syncedBeforeEachBegun(tempDbPath(t), 'full');
-  assert.deepEqual(full.begun, [true, true, true]);
+  const full = syncedBeforeEachLine(tempDbPath(t), 'begun', 'full');
+  assert.deepEqual(full.lines, ['begun 1', 'begun 2', 'begun 3']);
+  assert.deepEqual(full.synced, [true, true, true]);
   assert.ok(full.walSyncs >= 3, `${full.walSyncs} fsyncs of the WAL for 3 commits`);
   // The same trace reading sees the difference when nothing syncs: the check above can fail.
-  const normal = syncedBeforeEachBegun(tempDbPath(t), 'normal');
-  assert.deepEqual(normal.begun, [false, false, false]);
+  const normal = syncedBeforeEachLine(tempDbPath(t), 'begun', 'normal');
+  assert.deepEqual(normal.synced, [false, false, false]);
+});
+
+test('an end resolves once committed; its fsync follows at once and the next begin waits for it (strace of a writer)', (t) => {
+  const path = tempDbPath(t);
+  const r = syncedBeforeEachLine(path, 'ended', 'full');
+  assert.deepEqual(r.lines, ['begun 1', 'ended 1', 'begun 3', 'ended 3', 'begun 5', 'ended 5']);
+  assert.deepEqual(r.synced, [true, false, true, false, true, false], 'begins wait for the disk, ends for the commit');
+  assert.ok(r.walSyncs >= 6, `${r.walSyncs} fsyncs of the WAL for 6 commits: ends are synced too`);
+  const store = AuditStore.open(path);
+  assert.deepEqual(store.list().map((a) => a.status), ['complete', 'complete', 'complete']);
+  store.close();
 });
 
 test('a fan-out of 20 begin+end pairs takes two commits, and a lone pair two', async (t) => {

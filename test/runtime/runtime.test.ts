@@ -287,17 +287,17 @@ test('audit: an allowed call is recorded before it runs and completed with its o
   assert.deepEqual([exec?.begin.operation, exec?.begin.argv, exec?.end?.exitCode, exec?.end?.bytesOut], ['exec', ['echo', 'hi'], 0, 3]);
 });
 
-test('audit: a call that only reads is one commit once it has read; a call that changes anything is begun durably before it is sent', async (t) => {
+test('audit: a call that only reads is begun while it reads and handed over once recorded; a call that changes anything is begun durably before it is sent', async (t) => {
   const { host, root, audit } = await local(t);
   await host.call(FileSystem.readText, `${root}/a.txt`);
   const commits = (): number => audit.writeStats().transactions;
   let before = commits();
   assert.equal(await host.call(FileSystem.readText, `${root}/a.txt`), 'hello\n');
-  assert.equal(commits() - before, 1, 'begin and end of a read in one commit');
+  assert.equal(commits() - before, 2, 'its begin, then its end');
   assert.deepEqual(audit.list().at(-1)?.end?.exitCode, 0, 'recorded, complete, by the time the value is handed over');
   before = commits();
   await assert.rejects(host.call(FileSystem.readText, `${root}/gone`), RemoteError);
-  assert.equal(commits() - before, 1);
+  assert.equal(commits() - before, 2);
   assert.match(audit.list().at(-1)?.end?.error ?? '', /FileNotFoundError/);
 
   mkdirSync(join(root, 'w'));
@@ -310,6 +310,10 @@ test('audit: a call that only reads is one commit once it has read; a call that 
   const open = audit.list().at(-1);
   assert.deepEqual([open?.begin.argv, open?.end], [['sleep', '0.3'], null]);
   assert.equal((await running).code, 0);
+
+  // A read whose record cannot be written is not handed over.
+  audit.close();
+  await assert.rejects(host.call(FileSystem.readText, `${root}/a.txt`), /audit store is closed/);
 });
 
 test('Exec: argv without a shell, output captured; a program the policy does not allow is refused, nested ones too', async (t) => {
