@@ -21,7 +21,7 @@ import type { Host } from '../hosts/types.js';
 import { stage0Command } from './bootstrap.js';
 import { acquireDefaultContext, releaseDefaultContext } from './context.js';
 import { guardedCall, guardedExec, guardedToolCall, type CallDone, type Guard } from './guard.js';
-import { keepIdle, takeIdle } from './links.js';
+import { keepIdle, takeIdle, type HostLookups } from './links.js';
 import { ResolvedPaths } from './resolved.js';
 import { Link, type CallOptions, type Hello, type LogRecord, type Transport } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
@@ -121,7 +121,7 @@ export class RuntimeHost {
    */
   async close(): Promise<void> {
     if (this.released) return;
-    if (this.reuse) keepIdle(this.reuse.context, this.reuse.key, this.link);
+    if (this.reuse) keepIdle(this.reuse.context, this.reuse.key, { link: this.link, lookups: { whichCache: this.guard.whichCache, resolvedPaths: this.guard.resolvedPaths } });
     else this.link.close();
     this.released = true;
     await this.release();
@@ -139,7 +139,7 @@ async function start(transport: Transport, hostName: string, host: Host | null, 
   return hostOn(await Link.open(transport, opts.onLog ? { onLog: opts.onLog } : {}), hostName, host, opts, release);
 }
 
-function hostOn(link: Link, hostName: string, host: Host | null, opts: Contextual, release?: () => Promise<void>, reuse: { context: object; key: string } | null = null): RuntimeHost {
+function hostOn(link: Link, hostName: string, host: Host | null, opts: Contextual, release?: () => Promise<void>, reuse: { context: object; key: string } | null = null, lookups: HostLookups | null = null): RuntimeHost {
   const guard: Guard = {
     ctx: opts.context,
     hostName,
@@ -147,8 +147,7 @@ function hostOn(link: Link, hostName: string, host: Host | null, opts: Contextua
     link,
     python: opts.python ?? 'python3',
     securePath: securePathOf(opts),
-    whichCache: new WhichCache(),
-    resolvedPaths: new ResolvedPaths(),
+    ...(lookups ?? { whichCache: new WhichCache(), resolvedPaths: new ResolvedPaths() }),
     ...(opts.policy ? { policy: opts.policy } : {}),
     ...(opts.approve ? { approve: opts.approve } : {}),
   };
@@ -164,11 +163,12 @@ export async function connect(name: string, opts: ConnectOptions = {}): Promise<
     const host = o.context.host(name);
     if (entry.transport === 'local') return start(processTransport(localProcess({ ...o, securePath: securePathOf(o) })), name, host, o, release);
     if (!host.openStream) throw new Error(`${name}: its transport (${entry.transport}) cannot start the runtime`);
-    const reuse = { context: o.context, key: `${name}\0${o.python ?? 'python3'}` };
+    // Lookups answer for one secure PATH: a link kept under another is not this one's.
+    const reuse = { context: o.context, key: `${name}\0${o.python ?? 'python3'}\0${securePathOf(o)}` };
     const kept = takeIdle(reuse.context, reuse.key);
-    if (kept) kept.onLog = o.onLog;
-    const link = kept ?? (await Link.open(channelTransport(await host.openStream(stage0Command(o.python)), name), o.onLog ? { onLog: o.onLog } : {}));
-    return hostOn(link, name, host, o, release, reuse);
+    if (kept) kept.link.onLog = o.onLog;
+    const link = kept?.link ?? (await Link.open(channelTransport(await host.openStream(stage0Command(o.python)), name), o.onLog ? { onLog: o.onLog } : {}));
+    return hostOn(link, name, host, o, release, reuse, kept?.lookups ?? null);
   });
 }
 

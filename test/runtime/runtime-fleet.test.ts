@@ -108,7 +108,11 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     await assert.rejects(first.call(FileSystem.readText, `${root}/a.txt`), (e: Error) => e instanceof ProtocolError && /closed/.test(e.message));
     const second = await connect('h1', { context: ctx });
     assert.equal(second.hello.pid, pid, 'the same interpreter');
+    // With what it learnt of the host: the path resolved by the first read is not asked for again.
+    const sent = (): number => (second as unknown as { link: { nextId: number } }).link.nextId;
+    const before = sent();
     assert.equal(await second.call(FileSystem.readText, `${root}/a.txt`), 'over ssh\n');
+    assert.equal(sent() - before, 1, 'one round trip: the read itself');
     // Closed while a call runs: the call is cancelled with the interpreter, which is not kept.
     const running = second.exec(['sleep', '30']);
     await new Promise((r) => setTimeout(r, 200));
