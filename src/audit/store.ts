@@ -18,11 +18,11 @@
 // transaction (the chain head read once under the write lock, the rows chained in queue order), commits
 // it, fsyncs the WAL, and only then settles the begins' promises. So a begin's promise resolves once its
 // row is durable, and a 20-host fan-out costs one or two commits instead of forty. An end's promise
-// resolves once its row is committed: the fsync that follows at once makes it durable, and the next
-// begin waits for that fsync. A process crash loses nothing committed; an OS crash or power cut within
-// that fsync can lose an end row only, and the store then shows its action as begun with no outcome
-// (never an action that ran without its begin). What an action returns goes back to its caller one fsync
-// sooner, which is a third of a command's own cost on a fast disk. The fsync is ours, not
+// resolves once its row is committed, and the row reaches the disk with the next begin's fsync, or
+// END_SYNC_DELAY_MS after its commit when no begin comes. A process crash loses nothing committed; an
+// OS crash or power cut within that moment can lose end rows only, and the store then shows their actions
+// as begun with no outcome (never an action that ran without its begin). So an action costs one fsync,
+// not two, and what it returns goes back to its caller without waiting for the disk. The fsync is ours, not
 // SQLite's: the connection runs synchronous=NORMAL (in WAL mode: no fsync at commit, the WAL synced
 // before each checkpoint) and every commit is followed by an fsync of the WAL file on libuv's thread
 // pool — what synchronous=FULL does, without blocking the event loop for the disk (a cold fan-out's
@@ -31,7 +31,7 @@
 // its promises rejects. An end for an unknown or already ended action rejects on its own (its row is
 // not written) and does not affect the rest of its batch.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -323,6 +323,9 @@ export interface WriteStats {
   rows: number;
 }
 
+/** An end committed with no begin is fsynced this long after at the latest (see the header). */
+const END_SYNC_DELAY_MS = 5;
+
 export class AuditStore {
   private readonly lastRow: Database.Statement<[], { seq: number; hash: string }>;
   private readonly insertRow: Database.Statement<[Row]>;
@@ -338,6 +341,8 @@ export class AuditStore {
   /** The WAL file, opened at the first commit to fsync it; closed once the store is closed and no fsync is pending. */
   private walFd: number | null = null;
   private pendingSyncs = 0;
+  /** Set while ends are committed but not yet fsynced: fires the fsync no begin brought. */
+  private endSync: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly db: Database.Database,
@@ -395,8 +400,8 @@ export class AuditStore {
   }
 
   /**
-   * Complete an action: resolves once the row is committed; the fsync that follows at once makes it
-   * durable (see the header). Rejects if the action does not exist or already has an end (nothing is written).
+   * Complete an action: resolves once the row is committed; the next begin's fsync, or one soon after,
+   * makes it durable (see the header). Rejects if the action does not exist or already has an end (nothing is written).
    */
   end(actionId: number, rec: AuditEnd): Promise<void> {
     return this.enqueue<void>((settle) => ({ kind: 'end', actionId, fields: endRow(rec), rec, settle }));
@@ -465,11 +470,26 @@ export class AuditStore {
     };
     settle('end');
     if (this.durability === 'normal') return settle('begin');
+    if (!batch.some((q) => q.kind === 'begin')) return this.syncEndsSoon();
+    // This fsync carries the ends committed before it too.
+    if (this.endSync) clearTimeout(this.endSync);
+    this.endSync = null;
     this.syncWal((err) => {
       // Committed but maybe not on disk: a begin that fails here lets nothing run.
       if (!err) return settle('begin');
       for (const q of batch) if (q.kind === 'begin') q.settle.reject(new AuditStoreError(`audit store ${this.path}: cannot sync the write-ahead log: ${err.message}`));
     });
+  }
+
+  /** Ends alone are not worth an fsync of their own at once: the next begin's carries them, or this one. */
+  private syncEndsSoon(): void {
+    this.endSync ??= setTimeout(() => {
+      this.endSync = null;
+      // An error here reaches no one (the ends resolved): the next begin's fsync fails and refuses it.
+      if (!this.closed) this.syncWal(() => {});
+    }, END_SYNC_DELAY_MS);
+    // Pending ends never keep a process alive: close() syncs them, and an exit loses no committed row.
+    this.endSync.unref();
   }
 
   /** fsync of the WAL on the thread pool: everything committed before the call is on disk when `done` runs. */
@@ -642,6 +662,11 @@ export class AuditStore {
     if (this.closed) return;
     this.flush(true);
     this.closed = true;
+    if (this.endSync) {
+      clearTimeout(this.endSync);
+      this.endSync = null;
+      fsyncSync((this.walFd ??= openSync(`${this.path}-wal`, 'r')));
+    }
     this.db.close();
     this.closeWal();
   }
