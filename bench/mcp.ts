@@ -1,8 +1,9 @@
 // MCP `run_command` of `true`, one call after another through the SDK's own clients: over stdio (the real
 // `remux mcp --stdio`, handed to the daemon, and in its own process with --no-daemon) and over
-// Streamable HTTP to the daemon, on localhost and on one warm SSH host (a fleet sshd). Anchors measured
-// in the same run: `remux client run localhost true` and `bash -c true`. Issue goal: p50 <= 2 ms on
-// localhost, <= 3 ms on a warm SSH host. Run: node dist/bench/run.js mcp
+// Streamable HTTP to the daemon, on localhost and on one warm SSH host (a fleet sshd); MCP ping over both
+// is the transport's own share (no tool, no perform()). Anchors measured in the same run: `remux client
+// run localhost true` and `bash -c true`. Issue goal: p50 <= 2 ms on localhost, <= 3 ms on a warm SSH
+// host. Run: node dist/bench/run.js mcp
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -59,6 +60,18 @@ async function calls(client: Client, host: string): Promise<Stats> {
   return { ...stats(samples), performP50: p50(performed) };
 }
 
+/** MCP `ping`: the transport and the SDK's round trip alone, no tool and no perform(). */
+async function pings(client: Client): Promise<Stats> {
+  for (let i = 0; i < WARMUP; i++) await client.ping();
+  const samples: number[] = [];
+  for (let i = 0; i < CALLS; i++) {
+    const t0 = performance.now();
+    await client.ping();
+    samples.push(performance.now() - t0);
+  }
+  return stats(samples);
+}
+
 async function processes(argv: string[], env: NodeJS.ProcessEnv): Promise<Stats> {
   const samples: number[] = [];
   for (let i = 0; i < PROCESS_RUNS + 3; i++) {
@@ -103,6 +116,8 @@ export async function benchMcp(): Promise<BenchResult> {
       stdioAloneSsh: await calls(alone, 'h1'),
       httpLocal: await calls(http, 'localhost'),
       httpSsh: await calls(http, 'h1'),
+      stdioPing: await pings(stdio),
+      httpPing: await pings(http),
       clientRun: await processes([REMUX_BIN, 'client', 'run', 'localhost', 'true'], { ...process.env, ...env }),
       bash: await processes(['bash', '-c', 'true'], process.env),
     };
@@ -125,6 +140,9 @@ export async function benchMcp(): Promise<BenchResult> {
         line('stdio in its own process (--no-daemon), SSH', r.stdioAloneSsh),
         line('Streamable HTTP (TLS) to the daemon, localhost', r.httpLocal, '  goal p50 <= 2 ms'),
         line('Streamable HTTP (TLS) to the daemon, SSH host', r.httpSsh, '  goal p50 <= 3 ms'),
+        'transport floor: MCP ping (no tool, no perform()), same clients:',
+        line('ping, stdio via the daemon', r.stdioPing),
+        line('ping, Streamable HTTP (TLS) to the daemon', r.httpPing),
         `anchors, ${PROCESS_RUNS} runs each (a process per command):`,
         line('remux client run localhost true', r.clientRun),
         line('bash -c true', r.bash),

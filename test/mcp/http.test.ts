@@ -154,6 +154,56 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     }
   });
 
+  test('a message POSTed in a session is answered as the SDK transport answers it: JSON with the session and security headers, 202 for a notification, its refusals for odd headers', async () => {
+    const auth = { ...ACCEPT, authorization: `Bearer ${tokens.boss}` };
+    const init = await raw.request('POST', '/mcp', { headers: auth, body: INIT('2025-11-25') });
+    const session = String(init.headers['mcp-session-id']);
+    const headers = { ...auth, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' };
+    assert.equal((await raw.request('POST', '/mcp', { headers, body: { jsonrpc: '2.0', method: 'notifications/initialized' } })).status, 202);
+
+    const ran = await raw.request('POST', '/mcp', { headers, body: { jsonrpc: '2.0', id: 'a1', method: 'tools/call', params: { name: 'run_command', arguments: { host: 'localhost', command: 'echo raw' } } } });
+    assert.equal(ran.status, 200, ran.text);
+    assert.match(String(ran.headers['content-type']), /^application\/json/);
+    assert.equal(ran.headers['mcp-session-id'], session);
+    assert.equal(ran.headers['x-content-type-options'], 'nosniff');
+    const answer = ran.json<{ jsonrpc: string; id: string; result: { structuredContent: { stdout: string } } }>();
+    assert.equal(answer.id, 'a1');
+    assert.equal(answer.result.structuredContent.stdout, 'raw\n');
+    const badArgs = await raw.request('POST', '/mcp', { headers, body: { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'run_command', arguments: { host: 'localhost' } } } });
+    assert.equal(badArgs.status, 200);
+    const refusal = badArgs.json<{ result: { isError: boolean; content: Array<{ text: string }> } }>().result;
+    assert.equal(refusal.isError, true);
+    assert.match(refusal.content[0]!.text, /Invalid arguments for tool run_command: .* at command/);
+
+    const list = { jsonrpc: '2.0', id: 3, method: 'tools/list' };
+    const oldVersion = await raw.request('POST', '/mcp', { headers: { ...headers, 'mcp-protocol-version': '1999-01-01' }, body: list });
+    assert.equal(oldVersion.status, 400);
+    assert.match(oldVersion.text, /Unsupported protocol version: 1999-01-01/);
+    const jsonOnly = await raw.request('POST', '/mcp', { headers: { ...headers, accept: 'application/json' }, body: list });
+    assert.equal(jsonOnly.status, 406);
+    const notRpc = await raw.request('POST', '/mcp', { headers, body: { hello: 'world' } });
+    assert.equal(notRpc.status, 400);
+    const again = await raw.request('POST', '/mcp', { headers, body: INIT('2025-11-25') });
+    assert.equal(again.status, 400);
+    assert.match(again.text, /already initialized/);
+  });
+
+  test('a call still waiting (an approval) when its session is deleted is answered 404, not left hanging', async () => {
+    const auth = { ...ACCEPT, authorization: `Bearer ${tokens.boss}` };
+    const init = await raw.request('POST', '/mcp', { headers: auth, body: INIT('2025-11-25') });
+    const headers = { ...auth, 'mcp-session-id': String(init.headers['mcp-session-id']), 'mcp-protocol-version': '2025-11-25' };
+    // uname is `ask` in the test policy: the call waits for an approval nobody gives.
+    const waiting = raw.request('POST', '/mcp', { headers, body: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'run_command', arguments: { host: 'localhost', command: 'uname' } } } });
+    let pending = true;
+    void waiting.finally(() => (pending = false));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(pending, 'the call waits for its approval');
+    assert.equal((await raw.request('DELETE', '/mcp', { headers })).status, 200);
+    const answer = await waiting;
+    assert.equal(answer.status, 404);
+    assert.match(answer.text, /Session not found/);
+  });
+
   // Last: it locks this test's address out.
   test('guessing tokens is slowed, then locked out (429), even for a right token afterwards', async () => {
     let last = 0;

@@ -15,6 +15,7 @@ import type { RateLimiter } from '../../hosts/rate-limit.js';
 import type { PrincipalEntry } from '../../config/principals.js';
 import { bearerToken, checkToken, type LiveCredentials, type LoginGuard } from '../http/auth.js';
 import { fail, tooManyFailures } from '../http/errors.js';
+import { JsonPostTransport } from './json-post.js';
 import { createMcpServer } from './server.js';
 import { McpSessions, type SessionLimits } from './sessions.js';
 import type { ToolDeps } from './tools.js';
@@ -108,22 +109,24 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       const id = request.headers[SESSION_HEADER];
       if (typeof id === 'string') {
         const session = sessions.use(id, principal.name);
-        if (!session) return rpcError(reply, 404, 'no such MCP session (expired or ended): initialize a new one');
+        if (!(session?.transport instanceof JsonPostTransport)) return rpcError(reply, 404, 'no such MCP session (expired or ended): initialize a new one');
         hijack(reply);
-        return (session.transport as StreamableHTTPServerTransport).handleRequest(request.raw, reply.raw, request.body);
+        if (session.transport.answer(request.raw, reply.raw, request.body)) return;
+        return session.transport.sdk.handleRequest(request.raw, reply.raw, request.body);
       }
       if (request.method !== 'POST' || !isInitializeRequest(request.body)) return rpcError(reply, 400, 'no Mcp-Session-Id header: the first request of a session is initialize');
       if (!sessions.admit(principal.name)) return rpcError(reply, 503, `too many MCP sessions on this daemon (${sessions.size}); try again later`);
-      const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      const sdk = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         // One JSON answer per request: no stream to set up when a call has nothing to send along the way.
         enableJsonResponse: true,
         onsessioninitialized: (sid): void => open(sid, principal, transport, entries.get(request.raw)!),
       });
+      const transport = new JsonPostTransport(sdk);
       transport.onclose = () => forget(transport.sessionId, transport);
       await createMcpServer(toolDeps(principal), 'streamable-http').connect(transport);
       hijack(reply);
-      return transport.handleRequest(request.raw, reply.raw, request.body);
+      return sdk.handleRequest(request.raw, reply.raw, request.body);
     });
 
     // Legacy HTTP+SSE (protocol 2024-11-05): a GET opens the event stream, which names the POST endpoint.

@@ -1,0 +1,102 @@
+// Streamable HTTP's everyday request, one JSON-RPC message POSTed in a live session, answered straight on
+// Node's response. The SDK's transport turns every request into a Web-standard Request and its answer
+// into a Response (through @hono/node-server), even when the answer is one JSON body: that round trip
+// was most of what an MCP call over HTTP cost beyond the command itself. Anything else (initialize,
+// batches, GET streams, DELETE, a header the SDK would refuse) goes to the SDK's transport unchanged,
+// which also words every error.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage, type MessageExtraInfo, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+
+export class JsonPostTransport implements Transport {
+  /** The HTTP responses still owed, by the id of the request each carried. */
+  private readonly waiting = new Map<RequestId, ServerResponse>();
+  private closeHandler: Transport['onclose'];
+
+  constructor(readonly sdk: StreamableHTTPServerTransport) {}
+
+  get sessionId(): string | undefined {
+    return this.sdk.sessionId;
+  }
+  get onmessage(): Transport['onmessage'] {
+    return this.sdk.onmessage;
+  }
+  set onmessage(handler: Transport['onmessage']) {
+    this.sdk.onmessage = handler;
+  }
+  get onclose(): Transport['onclose'] {
+    return this.closeHandler;
+  }
+  /** However the session ends (DELETE, expiry, a revoked credential), the calls it still owes are answered. */
+  set onclose(handler: Transport['onclose']) {
+    this.closeHandler = handler;
+    this.sdk.onclose = () => {
+      this.endWaiting();
+      this.closeHandler?.();
+    };
+  }
+  get onerror(): Transport['onerror'] {
+    return this.sdk.onerror;
+  }
+  set onerror(handler: Transport['onerror']) {
+    this.sdk.onerror = handler;
+  }
+
+  start(): Promise<void> {
+    return this.sdk.start();
+  }
+
+  async close(): Promise<void> {
+    this.endWaiting();
+    await this.sdk.close();
+  }
+
+  /** As a request arriving after the end is answered: the session is gone. */
+  private endWaiting(): void {
+    for (const res of this.waiting.values()) if (!res.headersSent && !res.destroyed) res.writeHead(404, { 'content-type': 'application/json' }).end(SESSION_GONE);
+    this.waiting.clear();
+  }
+
+  /**
+   * Takes `body` (fastify parsed it) when it is one request or notification that the SDK's transport
+   * would accept as is; false leaves the whole request to the SDK's transport.
+   */
+  answer(req: IncomingMessage, res: ServerResponse, body: unknown): boolean {
+    const { accept, 'content-type': type, 'mcp-protocol-version': version } = req.headers;
+    if (req.method !== 'POST' || type !== 'application/json' || !accept?.includes('application/json') || !accept.includes('text/event-stream')) return false;
+    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version as string)) return false;
+    const parsed = JSONRPCMessageSchema.safeParse(body);
+    if (!parsed.success || !('method' in parsed.data) || parsed.data.method === 'initialize') return false;
+    const message = parsed.data;
+    const extra: MessageExtraInfo = { requestInfo: { headers: req.headers } };
+    if (!('id' in message)) {
+      this.onmessage?.(message, extra);
+      res.writeHead(202).end();
+      return true;
+    }
+    // Two calls in flight under one id cannot both be answered: the SDK's transport says what it says.
+    if (this.waiting.has(message.id)) return false;
+    this.waiting.set(message.id, res);
+    this.onmessage?.(message, extra);
+    return true;
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (!('method' in message) && message.id !== undefined) {
+      const res = this.waiting.get(message.id);
+      if (res) {
+        this.waiting.delete(message.id);
+        // A client that went away meanwhile has nobody left to read the answer.
+        if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json', ...(this.sessionId !== undefined ? { 'mcp-session-id': this.sessionId } : {}) }).end(JSON.stringify(message));
+        return;
+      }
+    } else if (options?.relatedRequestId !== undefined && this.waiting.has(options.relatedRequestId)) {
+      // A JSON answer has no stream for what comes before it (progress): the SDK's JSON mode drops these too.
+      return;
+    }
+    return this.sdk.send(message, options);
+  }
+}
+
+const SESSION_GONE = JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
