@@ -57,12 +57,27 @@ class rt:
     @staticmethod
     def spawn(argv, **kw):
         import subprocess
-        c = cur.c
-        if c.ev.is_set():
-            raise Cancelled('cancelled')
+        rt.check()
         p = subprocess.Popen(argv, start_new_session=True, **kw)
-        c.kills.append(lambda: os.killpg(p.pid, signal.SIGKILL))
+        rt.group(p.pid)
         return p
+    # Raises Cancelled once the running call is cancelled: nothing more is started for it.
+    @staticmethod
+    def check():
+        if cur.c.ev.is_set():
+            raise Cancelled('cancelled')
+    # A child of the running call that leads a process group of its own: a cancel kills the group whole,
+    # a cancel that came while it was being started too.
+    @staticmethod
+    def group(pid):
+        c = cur.c
+        k = lambda: os.killpg(pid, signal.SIGKILL)
+        c.kills.append(k)
+        if c.ev.is_set():
+            try:
+                k()
+            except OSError:
+                pass
     # Quit: once the calling call's result is sent, cancel what runs (as on EOF) and exit.
     @staticmethod
     def quit():
