@@ -118,8 +118,6 @@ def work(c, f, a):
                 send(err(c.id, e2))
     finally:
         C.pop(c.id, None)
-        # This thread reads the stream next, maybe: what it logs then belongs to no call.
-        cur.c = None
         c.done.set()
 class H(logging.Handler):
     def emit(s, r):
@@ -129,7 +127,6 @@ class H(logging.Handler):
             pass
 logging.root.addHandler(H())
 logging.root.setLevel(logging.INFO)
-# A message from the local side; a call comes back as the job to run (anything else is done here).
 def handle(m):
     i = m['id']
     # Answered by this thread at once, however busy the calls are: the local side's liveness check.
@@ -159,52 +156,48 @@ def handle(m):
     if m['m'].startswith('_') or not callable(f):
         raise ProtocolError('no method %r in tool %s' % (m['m'], h))
     c = C[i] = Call(i, m.get('w'))
-    return c, f, m['a']
-def next_call():
-    # The next call to run, or None once the stream ended (or sent a frame over the cap).
-    while True:
-        try:
-            k = struct.unpack('>I', rd(4))[0]
-            if k > CAP:
-                send({'t': 'error', 'id': None, 'type': 'ProtocolError', 'message': 'a frame of %d bytes is more than the cap of %d; the link is closed' % (k, CAP)})
-                return None
-            b = rd(k)
-        except EOFError:
-            return None
-        m = None
-        try:
-            m = json.loads(b)
-            job = handle(m)
-            if job:
-                return job
-        except Exception as e:
-            i = m.get('id') if isinstance(m, dict) else None
-            send(err(i, e if isinstance(e, ProtocolError) else ProtocolError('malformed frame: %s: %s' % (type(e).__name__, e))))
-# Leader and followers: the thread that reads a call runs it itself, once it has handed the reading over
-# to a thread waiting for it (started when none waits: starting a thread costs more than a short call),
-# so no call waits for a thread to wake. At most IDLE wait once a burst is over; the main thread stays.
+    submit((c, f, m['a']))
+# Calls run on worker threads kept between calls (starting a thread costs more than a short call); a
+# worker is started when none is idle, and at most IDLE wait for the next call once a burst is over.
+# An idle worker waits on a lock of its own: a call wakes exactly the one it is handed to.
 IDLE = 16
-R = threading.Lock()
 L = threading.Lock()
-waiting = [0]
-def serve(main):
+idle = []
+def worker(job):
+    me = [None, threading.Lock()]
+    me[1].acquire()
     while True:
-        with L:
-            waiting[0] += 1
-        R.acquire()
-        with L:
-            waiting[0] -= 1
-            spare = waiting[0] > 0
-        job = next_call()
-        if job is None:
-            for c in list(C.values()):
-                c.cancel()
-            os._exit(0)
-        R.release()
-        if not spare:
-            threading.Thread(target=serve, args=(False,), daemon=True).start()
         work(*job)
         with L:
-            if not main and waiting[0] >= IDLE:
+            if len(idle) >= IDLE:
                 return
-serve(True)
+            idle.append(me)
+        me[1].acquire()
+        job = me[0]
+def submit(job):
+    with L:
+        w = idle.pop() if idle else None
+    if w is None:
+        threading.Thread(target=worker, args=(job,), daemon=True).start()
+    else:
+        w[0] = job
+        w[1].release()
+while True:
+    try:
+        k = struct.unpack('>I', rd(4))[0]
+        if k > CAP:
+            send({'t': 'error', 'id': None, 'type': 'ProtocolError', 'message': 'a frame of %d bytes is more than the cap of %d; the link is closed' % (k, CAP)})
+            break
+        b = rd(k)
+    except EOFError:
+        break
+    m = None
+    try:
+        m = json.loads(b)
+        handle(m)
+    except Exception as e:
+        i = m.get('id') if isinstance(m, dict) else None
+        send(err(i, e if isinstance(e, ProtocolError) else ProtocolError('malformed frame: %s: %s' % (type(e).__name__, e))))
+for c in list(C.values()):
+    c.cancel()
+os._exit(0)
