@@ -86,10 +86,12 @@ export async function benchRuntime(): Promise<BenchResult> {
     const noop = toolSource('Noop', 'def f():\n    return None\n');
     const linkP50 = await perCall(() => link.call(noop, 'f', []).result);
     const execTool = toolSource('Exec', remoteSource('tools/exec.py'));
-    const linkExecP50 = await perCall(() => link.call(execTool, 'run', [['/bin/true'], null, null, null]).result);
-    // The floor under Exec: a call that only starts /bin/true and waits for it (posix_spawn, no pipes).
+    // Beside it, the floor under Exec: a call that only starts /bin/true and waits for it (posix_spawn, no pipes).
     const spawnTrue = toolSource('SpawnTrue', 'import os\ndef f():\n    os.waitpid(os.posix_spawn("/bin/true", ["true"], dict(os.environ)), 0)\n');
-    const linkSpawnP50 = await perCall(() => link.call(spawnTrue, 'f', []).result);
+    const [linkExecP50, linkSpawnP50] = await perCallPair(
+      () => link.call(execTool, 'run', [['/bin/true'], null, null, null]).result,
+      () => link.call(spawnTrue, 'f', []).result,
+    );
     link.close();
     // 1,000 calls in flight at once on the one connection: all complete; what memory it took here and on the host.
     const rssBefore = process.memoryUsage().rss;
@@ -177,6 +179,23 @@ async function perCall(call: () => Promise<unknown>): Promise<number> {
     samples.push(performance.now() - started);
   }
   return percentile(samples, 50);
+}
+
+/** p50 of each of two calls, made alternately: a load that comes and goes weighs on both alike. */
+async function perCallPair(a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number, number]> {
+  const timed = async (call: () => Promise<unknown>): Promise<number> => {
+    const started = performance.now();
+    await call();
+    return performance.now() - started;
+  };
+  for (let i = 0; i < 20; i++) await a().then(b);
+  const as: number[] = [];
+  const bs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    as.push(await timed(a));
+    bs.push(await timed(b));
+  }
+  return [percentile(as, 50), percentile(bs, 50)];
 }
 
 // Mitogen's own timing, in its own interpreter: a fresh connection to the first result, then p50 of
