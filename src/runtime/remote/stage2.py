@@ -2,7 +2,7 @@
 # Sent by the local side as the first frame after the handshake (stage1.py) and run in stage 1's
 # globals: I and O (the private pipes), rd, put, CAP. Messages: call / cancel / ack / ping (local side),
 # chunk / result / error / log / pong (us).
-import threading, traceback, logging, signal, queue
+import threading, traceback, logging, signal
 W = threading.Lock()
 T = {}
 C = {}
@@ -57,12 +57,27 @@ class rt:
     @staticmethod
     def spawn(argv, **kw):
         import subprocess
-        c = cur.c
-        if c.ev.is_set():
-            raise Cancelled('cancelled')
+        rt.check()
         p = subprocess.Popen(argv, start_new_session=True, **kw)
-        c.kills.append(lambda: os.killpg(p.pid, signal.SIGKILL))
+        rt.group(p.pid)
         return p
+    # Raises Cancelled once the running call is cancelled: nothing more is started for it.
+    @staticmethod
+    def check():
+        if cur.c.ev.is_set():
+            raise Cancelled('cancelled')
+    # A child of the running call that leads a process group of its own: a cancel kills the group whole,
+    # a cancel that came while it was being started too.
+    @staticmethod
+    def group(pid):
+        c = cur.c
+        k = lambda: os.killpg(pid, signal.SIGKILL)
+        c.kills.append(k)
+        if c.ev.is_set():
+            try:
+                k()
+            except OSError:
+                pass
     # Quit: once the calling call's result is sent, cancel what runs (as on EOF) and exit.
     @staticmethod
     def quit():
@@ -144,25 +159,29 @@ def handle(m):
     submit((c, f, m['a']))
 # Calls run on worker threads kept between calls (starting a thread costs more than a short call); a
 # worker is started when none is idle, and at most IDLE wait for the next call once a burst is over.
+# An idle worker waits on a lock of its own: a call wakes exactly the one it is handed to.
 IDLE = 16
-Q = queue.Queue()
 L = threading.Lock()
-idle = [0]
-def worker():
+idle = []
+def worker(job):
+    me = [None, threading.Lock()]
+    me[1].acquire()
     while True:
-        work(*Q.get())
+        work(*job)
         with L:
-            if idle[0] >= IDLE:
+            if len(idle) >= IDLE:
                 return
-            idle[0] += 1
+            idle.append(me)
+        me[1].acquire()
+        job = me[0]
 def submit(job):
     with L:
-        new = idle[0] == 0
-        if not new:
-            idle[0] -= 1
-    if new:
-        threading.Thread(target=worker, daemon=True).start()
-    Q.put(job)
+        w = idle.pop() if idle else None
+    if w is None:
+        threading.Thread(target=worker, args=(job,), daemon=True).start()
+    else:
+        w[0] = job
+        w[1].release()
 while True:
     try:
         k = struct.unpack('>I', rd(4))[0]

@@ -1,0 +1,68 @@
+// Exec's remote `run` (tools/exec.py) starts a program with os.posix_spawn where it can (Python ≥ 3.8)
+// and with Popen otherwise (3.6, 3.7, a cwd that is not the interpreter's, any doubt): on every Python
+// here, the program sees what Popen would give it. Descriptors the interpreter holds (one made
+// inheritable on purpose) are closed, SIGPIPE is back at its default, the PATH is searched as execvpe
+// does (a file that is not executable is passed over), a missing program is Popen's FileNotFoundError,
+// the working directory is the one asked for, stdin is fed, and a death by signal is reported as one.
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { toolSource } from '../../src/runtime/bootstrap.js';
+import { RemoteError } from '../../src/runtime/index.js';
+import { Link } from '../../src/runtime/link.js';
+import { Exec } from '../../src/runtime/tools.js';
+import { processTransport } from '../../src/runtime/transports.js';
+import { pythonsHere, tempRoot } from '../support/runtime.js';
+
+const PATH = '/usr/local/bin:/usr/bin:/bin';
+
+interface Ran {
+  code: number | null;
+  signal: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(link: Link, argv: string[], opts: { cwd?: string; path?: string; input?: string } = {}): Promise<Ran> {
+  const input = opts.input === undefined ? null : Buffer.from(opts.input).toString('base64');
+  const call = link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, opts.cwd ?? null, opts.path ?? PATH, input]);
+  const out = { 1: '', 2: '' };
+  for await (const [fd, data] of call) out[fd] += Buffer.from(data, 'base64').toString();
+  return { ...(await call.result), stdout: out[1], stderr: out[2] };
+}
+
+async function linkOn(t: TestContext, python: string): Promise<Link> {
+  const link = await Link.open(processTransport({ python, env: { PATH } }));
+  t.after(() => link.close());
+  return link;
+}
+
+test('Exec run starts programs as Popen would, on every Python here', async (t) => {
+  const root = tempRoot(t, 'remux-spawn-');
+  mkdirSync(join(root, 'a'));
+  mkdirSync(join(root, 'b'));
+  writeFileSync(join(root, 'a/prog'), '#!/bin/sh\necho from a\n', { mode: 0o644 });
+  writeFileSync(join(root, 'b/prog'), '#!/bin/sh\necho from b\n');
+  chmodSync(join(root, 'b/prog'), 0o755);
+  const leak = toolSource('Leak', 'import os\ndef f():\n    fd = os.open("/dev/null", os.O_RDONLY)\n    os.set_inheritable(fd, True)\n    return fd\n');
+  const pythons = pythonsHere();
+  t.diagnostic(`interpreters: ${pythons.join(', ')}`);
+  for (const python of pythons) {
+    const link = await linkOn(t, python);
+    const fd = await link.call<never, number>(leak, 'f', []).result;
+    assert.equal((await run(link, ['sh', '-c', `test -e /proc/$$/fd/${fd} && echo open || echo closed`])).stdout, 'closed\n', `${python}: a descriptor made inheritable`);
+    // ls's own: the directory it lists (3).
+    assert.equal((await run(link, ['ls', '/proc/self/fd'])).stdout, '0\n1\n2\n3\n', `${python}: only stdin, stdout and stderr reach the program`);
+
+    assert.deepEqual(await run(link, ['sh', '-c', 'yes | head -c 3; echo done']), { code: 0, signal: null, stdout: 'y\nydone\n', stderr: '' }, `${python}: SIGPIPE at its default (yes dies quietly)`);
+    assert.deepEqual(await run(link, ['sh', '-c', 'echo out; echo err >&2; kill -TERM $$']), { code: null, signal: 15, stdout: 'out\n', stderr: 'err\n' }, python);
+    assert.equal((await run(link, ['prog'], { path: `${root}/a:${root}/b` })).stdout, 'from b\n', `${python}: a file that is not executable is passed over`);
+    await assert.rejects(run(link, ['prog'], { path: `${root}/a` }), (e: Error) => e instanceof RemoteError && e.type === 'PermissionError' && e.errno === 13, python);
+    await assert.rejects(run(link, ['nonexistent-remux'], { path: PATH }), (e: Error) => e instanceof RemoteError && e.type === 'FileNotFoundError' && /nonexistent-remux/.test(e.message), python);
+    assert.equal((await run(link, ['pwd'], { cwd: root })).stdout, `${root}\n`, `${python}: another working directory`);
+    assert.equal((await run(link, ['pwd'], { cwd: link.hello?.cwd as string })).stdout, `${link.hello?.cwd}\n`, `${python}: the interpreter's own`);
+    assert.equal((await run(link, [`${root}/b/prog`])).stdout, 'from b\n', `${python}: an absolute path`);
+    assert.equal((await run(link, ['cat'], { input: 'fed\n' })).stdout, 'fed\n', `${python}: stdin`);
+  }
+});
