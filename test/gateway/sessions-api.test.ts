@@ -142,8 +142,13 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     const audit = await api.request('GET', '/api/audit?limit=20', { headers: bearer(d.tokens.boss!) });
     assert.ok(audit.json<Array<{ operation: string; recording: string | null }>>().some((a) => a.operation === 'session.attach' && a.recording === id), 'the audit record names the recording');
 
-    // The slots were given back when the sockets closed.
-    const again = await openTerminal(d, { host: 'box', name: 'busy' }, bearer(d.tokens.boss!));
+    // The slots come back once the attaches are gone (their processes end a moment after the sockets close).
+    let again = await openTerminal(d, { host: 'box', name: 'busy' }, bearer(d.tokens.boss!));
+    for (let i = 0; i < 50 && again.control[0]?.type !== 'ready'; i++) {
+      assert.equal((await again.closed).code, 4029, JSON.stringify(again.control));
+      await new Promise((r) => setTimeout(r, 20));
+      again = await openTerminal(d, { host: 'box', name: 'busy' }, bearer(d.tokens.boss!));
+    }
     assert.equal(again.control[0]?.type, 'ready');
     again.ws.close();
     await again.closed;
