@@ -29,7 +29,8 @@ import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { HOLDER_IDLE_MS, HolderSet } from './holder.js';
 import { parseHolderProbe, parseProbe, probeScript, type EnterHelper } from './remote-sandbox.js';
 import { sftpFiles } from './sftp.js';
-import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
+import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type ExecExit, type ExecOptions, type SshConnection } from './ssh.js';
+import { ShellExecutor } from './ssh-executor.js';
 import { TransportError, type Host, type HostExecRequest, type HostStream, type HostTerminal, type TerminalSize } from './types.js';
 
 export interface PoolOptions {
@@ -56,6 +57,13 @@ export interface PoolOptions {
   earlySockets?: EarlySockets;
   /** Long-lived sandboxes (holder.ts) on hosts that can have them (default true); false: a bwrap per command. */
   sandboxHolders?: boolean;
+  /**
+   * Commands run through a resident executor on the host (ssh-executor.ts) once a connection has
+   * served a second command: 'auto' (default); 'always' starts it with the first (tests); 'off'.
+   */
+  residentExecutor?: 'auto' | 'always' | 'off';
+  /** The executor's interpreter on the hosts (default python3). */
+  residentPython?: string;
   /** How long an unused long-lived sandbox is kept (default HOLDER_IDLE_MS). */
   holderIdleMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -147,6 +155,14 @@ export class ConnectionPool {
   }
 }
 
+interface Resident {
+  conn: SshConnection;
+  /** Commands the connection served while no executor was ready. */
+  served: number;
+  state: 'idle' | 'starting' | 'ready' | 'none';
+  executor: ShellExecutor | null;
+}
+
 interface Probe {
   conn: SshConnection;
   answer: Promise<SandboxSupport>;
@@ -172,6 +188,8 @@ class PooledHost {
   private probe: Probe | null = null;
   /** Long-lived sandboxes of the live connection; each holds a channel slot. */
   private holders: HolderSet | null = null;
+  /** The live connection's resident executor (ssh-executor.ts): starting, ready, or not to be had there. */
+  private resident: Resident | null = null;
 
   constructor(
     readonly entry: SshHostEntry,
@@ -276,13 +294,56 @@ class PooledHost {
           onEnd: () => this.pump(),
         });
       }
-      if (this.holders?.conn === conn) return this.holders.run(req, { securePath });
+      if (this.holders?.conn === conn) return this.holders.run(req, { securePath, exec: this.executorFor(conn) });
     }
-    return runCommand(conn, req, { securePath });
+    return runCommand(conn, req, { securePath, exec: this.executorFor(conn) });
+  }
+
+  /**
+   * The connection's resident executor when it is ready, else null (the command takes a channel). It is
+   * started in the background once the connection serves its second command (a one-shot fan-out
+   * starts none), and holds a channel slot for as long as it lives; a host where it cannot start stays
+   * on channels for the connection's life. One that died is started again by a later command.
+   */
+  private executorFor(conn: SshConnection): ((command: string, opts: ExecOptions) => Promise<ExecExit>) | null {
+    const mode = this.pool.options.residentExecutor ?? 'auto';
+    if (mode === 'off') return null;
+    if (this.resident?.conn !== conn) this.resident = { conn, served: 0, state: 'idle', executor: null };
+    const r = this.resident;
+    if (r.state === 'ready' && r.executor?.closed) {
+      r.state = 'idle';
+      r.executor = null;
+      this.pump();
+    }
+    if (r.state === 'ready' && r.executor) {
+      const executor = r.executor;
+      return (command, opts) => executor.exec(command, opts);
+    }
+    r.served++;
+    // It takes a slot: one always stays for commands (this command holds one already).
+    if (r.state === 'idle' && (mode === 'always' || r.served >= 2) && this.active + this.holderCount() + 2 <= this.pool.maxChannels) {
+      r.state = 'starting';
+      void ShellExecutor.start(conn, this.pool.options.residentPython).then(
+        (executor) => {
+          if (this.resident !== r || conn.closed) return executor?.close();
+          r.executor = executor;
+          r.state = executor === null ? 'none' : 'ready';
+          if (executor === null) this.pump();
+        },
+        () => {
+          if (this.resident === r) r.state = 'none';
+          this.pump();
+        },
+      );
+    }
+    return null;
   }
 
   private holderCount(): number {
-    return this.holders !== null && this.holders.conn === this.conn ? this.holders.size : 0;
+    const holders = this.holders !== null && this.holders.conn === this.conn ? this.holders.size : 0;
+    // The resident executor's channel is a slot too (sshd's MaxSessions counts it).
+    const resident = this.resident !== null && this.resident.conn === this.conn && (this.resident.state === 'starting' || (this.resident.state === 'ready' && !this.resident.executor?.closed)) ? 1 : 0;
+    return holders + resident;
   }
 
   private async resolverFor(policy: Policy, list: CommandList, cwd: string): Promise<PathResolver> {
@@ -388,6 +449,7 @@ class PooledHost {
     this.conn = null;
     this.probe = null;
     this.holders = null;
+    this.resident = null;
     this.lastRttMs = conn.lastSetupMs;
     this.whichCache.clear();
     this.lastError = reason;

@@ -618,6 +618,11 @@ export interface RunOptions {
   killGraceMs?: number;
   /** Join this long-lived sandbox (with req.sandbox) instead of starting a bwrap. */
   holder?: HolderInfo | null;
+  /**
+   * Runs the wrapper instead of an exec channel (ssh-executor.ts, same contract). Not for commands
+   * with the caller's stdin: they keep their two channels (ssh-input.ts).
+   */
+  exec?: ((command: string, opts: ExecOptions) => Promise<ExecExit>) | null;
 }
 
 /** runCommand's result, and whether it was refused because the holder ended or no longer fits (nothing ran: start a new one and retry). */
@@ -663,7 +668,8 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   const timer = req.timeoutMs === null ? null : setTimeout(() => stop('timeout'), req.timeoutMs);
   let exit: ExecExit;
   try {
-    const running = conn.exec(script, {
+    const viaChannel = opts.exec == null || input !== null;
+    const running = (viaChannel ? conn.exec.bind(conn) : opts.exec!)(script, {
       onStdout: (chunk) => stdout.write(chunk),
       onStderr: (chunk) => stderr.write(chunk),
       stop: stopper.signal,
