@@ -290,7 +290,7 @@ class PooledHost {
           idleMs: this.pool.options.holderIdleMs ?? HOLDER_IDLE_MS,
           // A holder keeps its channel open: it takes a slot, and one always stays for commands (this
           // command holds one already).
-          mayStart: () => this.active + this.holderCount() + 2 <= this.pool.maxChannels,
+          mayStart: () => this.active + this.backgroundSlots() + 2 <= this.pool.maxChannels,
           onEnd: () => this.pump(),
         });
       }
@@ -321,7 +321,7 @@ class PooledHost {
     }
     r.served++;
     // It takes a slot: one always stays for commands (this command holds one already).
-    if (r.state === 'idle' && (mode === 'always' || r.served >= 2) && this.active + this.holderCount() + 2 <= this.pool.maxChannels) {
+    if (r.state === 'idle' && (mode === 'always' || r.served >= 2) && this.active + this.backgroundSlots() + 2 <= this.pool.maxChannels) {
       r.state = 'starting';
       void ShellExecutor.start(conn, this.pool.options.residentPython).then(
         (executor) => {
@@ -340,10 +340,14 @@ class PooledHost {
   }
 
   private holderCount(): number {
-    const holders = this.holders !== null && this.holders.conn === this.conn ? this.holders.size : 0;
-    // The resident executor's channel is a slot too (sshd's MaxSessions counts it).
-    const resident = this.resident !== null && this.resident.conn === this.conn && (this.resident.state === 'starting' || (this.resident.state === 'ready' && !this.resident.executor?.closed)) ? 1 : 0;
-    return holders + resident;
+    return this.holders !== null && this.holders.conn === this.conn ? this.holders.size : 0;
+  }
+
+  /** Slots held by channels that are not commands: the holders', and the resident executor's (sshd's MaxSessions counts it). */
+  private backgroundSlots(): number {
+    const r = this.resident;
+    const resident = r !== null && r.conn === this.conn && (r.state === 'starting' || (r.state === 'ready' && !r.executor?.closed)) ? 1 : 0;
+    return this.holderCount() + resident;
   }
 
   private async resolverFor(policy: Policy, list: CommandList, cwd: string): Promise<PathResolver> {
@@ -485,7 +489,7 @@ class PooledHost {
   private acquire(signal: AbortSignal | undefined, slots: number): Promise<boolean> {
     if (signal?.aborted) return Promise.resolve(false);
     // FIFO: nobody overtakes a command waiting for two slots.
-    if (this.queue.length === 0 && this.active + this.holderCount() + slots <= this.pool.maxChannels) {
+    if (this.queue.length === 0 && this.active + this.backgroundSlots() + slots <= this.pool.maxChannels) {
       this.active += slots;
       return Promise.resolve(true);
     }
@@ -517,7 +521,7 @@ class PooledHost {
 
   /** Slots came free (a command's or a holder's): grant them to the next in line, in order. */
   private pump(): void {
-    for (let next = this.queue[0]; next !== undefined && this.active + this.holderCount() + next.slots <= this.pool.maxChannels; next = this.queue[0]) {
+    for (let next = this.queue[0]; next !== undefined && this.active + this.backgroundSlots() + next.slots <= this.pool.maxChannels; next = this.queue[0]) {
       this.queue.shift();
       this.active += next.slots;
       next.grant();

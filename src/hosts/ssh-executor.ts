@@ -110,6 +110,8 @@ export class ShellExecutor {
    */
   async exec(command: string, opts: ExecOptions): Promise<ExecExit> {
     if (opts.takeStdin || opts.input) throw new TypeError('the resident executor does not take the caller\'s stdin; such commands use a channel');
+    if (this.connection.lost !== null) throw new SshError(this.connection.lost, 'dropped');
+    // Nothing ran: the caller may take a channel instead.
     if (this.link.closed) throw new SshError(`${this.where}: the resident executor has ended`, 'channel');
     const token = randomBytes(8).toString('hex');
     const cancel = new AbortController();
