@@ -329,6 +329,8 @@ class PooledHost {
           r.executor = executor;
           r.state = executor === null ? 'none' : 'ready';
           if (executor === null) this.pump();
+          // Its slot passes on when it ends (killed on the host, say); a later command starts another.
+          else void executor.ended.then(() => this.pump());
         },
         () => {
           if (this.resident === r) r.state = 'none';

@@ -66,6 +66,8 @@ export class ShellExecutor {
     private readonly where: string,
     /** Why the connection closed, once it did: a command lost with it says so, as on a channel. */
     private readonly connection: { lost: string | null },
+    /** Settles when its channel is gone (its slot is free). */
+    readonly ended: Promise<unknown>,
   ) {}
 
   /** Starts the interpreter on its own exec channel (counted in conn.channels); null when the host cannot have one. */
@@ -88,7 +90,7 @@ export class ShellExecutor {
       const shell = await link.call<never, string>(shellTool(), 'shell', [], { timeoutMs: 10_000 }).result;
       const connection = { lost: null as string | null };
       conn.onClose((reason) => (connection.lost = reason));
-      return new ShellExecutor(link, shell, conn.endpoint.name, connection);
+      return new ShellExecutor(link, shell, conn.endpoint.name, connection, stream.exited.catch(() => undefined));
     } catch {
       link.close();
       return null;

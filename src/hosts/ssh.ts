@@ -668,6 +668,7 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   const timer = req.timeoutMs === null ? null : setTimeout(() => stop('timeout'), req.timeoutMs);
   let exit: ExecExit;
   try {
+    // The caller's stdin (two channels, ssh-input.ts) stays on channels; so do terminals (openTerminal).
     const viaChannel = opts.exec == null || input !== null;
     const running = (viaChannel ? conn.exec.bind(conn) : opts.exec!)(script, {
       onStdout: (chunk) => stdout.write(chunk),
