@@ -455,12 +455,14 @@ class PooledHost {
     this.conn = null;
     this.probe = null;
     this.holders = null;
-    this.resident = null;
     this.lastRttMs = conn.lastSetupMs;
     this.whichCache.clear();
     this.lastError = reason;
-    // An idle connection the server closed says little about the host; losing running commands does.
-    if (conn.channels > 0) this.breaker.recordFailure(reason);
+    // An idle connection the server closed says little about the host; losing running commands does
+    // (on channels or through the resident executor, whose own channel is no command).
+    const viaExecutor = this.resident?.conn === conn ? (this.resident.executor?.running ?? 0) : 0;
+    this.resident = null;
+    if (conn.channels + viaExecutor > 0) this.breaker.recordFailure(reason);
   }
 
   /** Runs `use` on `slots` channel slots of the live connection; null when aborted while queued. */

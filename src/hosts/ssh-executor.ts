@@ -21,19 +21,33 @@ const MIN_PYTHON = [3, 8] as const;
 // pipe kept open until `release` closes it: the wrapper's kill switch. The environment is the
 // interpreter's, which is what sshd gives an exec channel.
 const SHELL_TOOL = `
-import base64, os, pwd, selectors, subprocess
+import base64, os, pwd, selectors, subprocess, threading
 P = {}
+# Releases that came before their command started (both are calls, on different threads).
+R = set()
+K = threading.Lock()
 def shell():
     return pwd.getpwuid(os.getuid()).pw_shell or '/bin/sh'
 def release(token):
-    p = P.get(token)
-    if p is not None:
-        try:
-            p.stdin.close()
-        except OSError:
-            pass
+    with K:
+        p = P.get(token)
+        if p is None:
+            if len(R) > 1000:
+                R.clear()
+            R.add(token)
+            return
+    try:
+        p.stdin.close()
+    except OSError:
+        pass
 def run(token, sh, script):
-    p = P[token] = rt.spawn([sh, '-c', script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = rt.spawn([sh, '-c', script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with K:
+        P[token] = p
+        early = token in R
+        R.discard(token)
+    if early:
+        p.stdin.close()
     try:
         sel = selectors.DefaultSelector()
         sel.register(p.stdout, selectors.EVENT_READ, 1)
@@ -47,7 +61,8 @@ def run(token, sh, script):
                     sel.unregister(key.fileobj)
         code = p.wait()
     finally:
-        P.pop(token, None)
+        with K:
+            P.pop(token, None)
         try:
             p.stdin.close()
         except OSError:
@@ -70,9 +85,9 @@ export class ShellExecutor {
     readonly ended: Promise<unknown>,
   ) {}
 
-  /** Starts the interpreter on its own exec channel (counted in conn.channels); null when the host cannot have one. */
+  /** Starts the interpreter on its own exec channel (not counted in conn.channels: no command); null when the host cannot have one. */
   static async start(conn: SshConnection, python = 'python3'): Promise<ShellExecutor | null> {
-    const stream = await conn.openStream(stage0Command(python), 'the resident executor');
+    const stream = await conn.openStream(stage0Command(python), 'the resident executor', true);
     let link: Link;
     try {
       link = await Link.open(channelTransport(stream, conn.endpoint.name));
@@ -97,6 +112,9 @@ export class ShellExecutor {
     }
   }
 
+  /** Commands running through it now (a connection lost under them is the host's failure, as with channels). */
+  running = 0;
+
   get closed(): boolean {
     return this.link.closed;
   }
@@ -116,6 +134,7 @@ export class ShellExecutor {
     // Nothing ran: the caller may take a channel instead.
     if (this.link.closed) throw new SshError(`${this.where}: the resident executor has ended`, 'channel');
     const token = randomBytes(8).toString('hex');
+    this.running++;
     const cancel = new AbortController();
     let forceKill: NodeJS.Timeout | undefined;
     let stopped = false;
@@ -143,6 +162,7 @@ export class ShellExecutor {
       if (this.connection.lost !== null) throw new SshError(this.connection.lost, 'dropped');
       throw new SshError(`${this.where}: the resident executor failed during the command (${(err as Error).message}); the command's outcome is unknown`, 'dropped');
     } finally {
+      this.running--;
       clearTimeout(forceKill);
       opts.stop?.removeEventListener('abort', stop);
     }

@@ -400,21 +400,24 @@ export class SshConnection {
     });
   }
 
-  /** Runs remux's own `command` on an exec channel kept open with its pipes (the runtime, a kill switch), counted in `channels`. */
-  openStream(command: string, purpose = 'the runtime'): Promise<HostStream> {
+  /**
+   * Runs remux's own `command` on an exec channel kept open with its pipes (the runtime, a kill switch),
+   * counted in `channels` unless `background` (the resident executor: losing it idle is no failure).
+   */
+  openStream(command: string, purpose = 'the runtime', background = false): Promise<HostStream> {
     return new Promise((resolve, reject) => {
       if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
       const failed = (err: unknown): void => reject(new SshError(`${this.where}: cannot start ${purpose}: ${errorText(err)}`, 'channel'));
       try {
         this.client.exec(command, (err, channel) => {
           if (err) return failed(err);
-          this.channels++;
+          if (!background) this.channels++;
           let exit: { code: number | null; signal: string | null } | null = null;
           channel.on('exit', (code: number | null, signal?: string) => (exit = { code, signal: signal ?? null }));
           channel.on('error', () => undefined);
           const exited = new Promise<{ code: number | null; signal: string | null }>((done, lost) =>
             channel.once('close', () => {
-              this.channels--;
+              if (!background) this.channels--;
               if (exit === null && this.closeReason !== null) lost(new SshError(this.closeReason, 'dropped'));
               else done(exit ?? { code: null, signal: null });
             }),
