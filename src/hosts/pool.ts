@@ -320,8 +320,9 @@ class PooledHost {
       return (command, opts) => executor.exec(command, opts);
     }
     r.served++;
-    // It takes a slot: one always stays for commands (this command holds one already).
-    if (r.state === 'idle' && (mode === 'always' || r.served >= 2) && this.active + this.backgroundSlots() + 2 <= this.pool.maxChannels) {
+    // It takes a slot, and only where that leaves one for a command and one for a sandbox holder beside
+    // this command's (a few sessions are better spent on those).
+    if (r.state === 'idle' && (mode === 'always' || r.served >= 2) && this.active + this.backgroundSlots() + 3 <= this.pool.maxChannels) {
       r.state = 'starting';
       void ShellExecutor.start(conn, this.pool.options.residentPython).then(
         (executor) => {

@@ -164,15 +164,15 @@ test('a slow reader pauses the remote command (the link\'s window), and nothing 
   assert.equal(readFileSync(flag, 'utf8'), 'done\n');
 });
 
-test('the executor holds a channel slot: with 3 slots, two commands run while it lives and a third queues', async () => {
-  const p = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile, connectTimeoutMs: 5000, maxChannels: 3, residentExecutor: 'always' });
+test('the executor holds a channel slot: with 4 slots, three commands run while it lives and a fourth queues', async () => {
+  const p = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile, connectTimeoutMs: 5000, maxChannels: 4, residentExecutor: 'always' });
   pools.push(p);
   const host = p.host({ name: h1.name, transport: 'ssh', address: h1.address, port: h1.port, user: h1.user, auth: { method: 'identity', file: h1.identityFile }, labels: {}, jump: null, builtin: false });
   await untilResident(host);
-  const all = [run(host, 'sleep 0.4'), run(host, 'sleep 0.4'), run(host, 'sleep 0.4')];
+  const all = Array.from({ length: 4 }, () => run(host, 'sleep 0.4'));
   await sleep(150);
   const status = p.status().find((s) => s.name === h1.name);
-  assert.equal(status?.activeChannels, 2);
+  assert.equal(status?.activeChannels, 3);
   assert.equal(status?.queued, 1);
   for (const r of await Promise.all(all)) assert.equal(r.exitCode, 0);
 });
