@@ -29,7 +29,8 @@ import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { HOLDER_IDLE_MS, HolderSet } from './holder.js';
 import { parseHolderProbe, parseProbe, probeScript, type EnterHelper } from './remote-sandbox.js';
 import { sftpFiles } from './sftp.js';
-import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type SshConnection } from './ssh.js';
+import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type ExecExit, type ExecOptions, type SshConnection } from './ssh.js';
+import { ShellExecutor } from './ssh-executor.js';
 import { TransportError, type Host, type HostExecRequest, type HostStream, type HostTerminal, type TerminalSize } from './types.js';
 
 export interface PoolOptions {
@@ -56,6 +57,13 @@ export interface PoolOptions {
   earlySockets?: EarlySockets;
   /** Long-lived sandboxes (holder.ts) on hosts that can have them (default true); false: a bwrap per command. */
   sandboxHolders?: boolean;
+  /**
+   * Commands run through a resident executor on the host (ssh-executor.ts) once a connection has
+   * served a second command: 'auto' (default); 'always' starts it with the first (tests); 'off'.
+   */
+  residentExecutor?: 'auto' | 'always' | 'off';
+  /** The executor's interpreter on the hosts (default python3). */
+  residentPython?: string;
   /** How long an unused long-lived sandbox is kept (default HOLDER_IDLE_MS). */
   holderIdleMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -147,6 +155,14 @@ export class ConnectionPool {
   }
 }
 
+interface Resident {
+  conn: SshConnection;
+  /** Commands the connection served while no executor was ready. */
+  served: number;
+  state: 'idle' | 'starting' | 'ready' | 'none';
+  executor: ShellExecutor | null;
+}
+
 interface Probe {
   conn: SshConnection;
   answer: Promise<SandboxSupport>;
@@ -172,6 +188,8 @@ class PooledHost {
   private probe: Probe | null = null;
   /** Long-lived sandboxes of the live connection; each holds a channel slot. */
   private holders: HolderSet | null = null;
+  /** The live connection's resident executor (ssh-executor.ts): starting, ready, or not to be had there. */
+  private resident: Resident | null = null;
 
   constructor(
     readonly entry: SshHostEntry,
@@ -272,17 +290,67 @@ class PooledHost {
           idleMs: this.pool.options.holderIdleMs ?? HOLDER_IDLE_MS,
           // A holder keeps its channel open: it takes a slot, and one always stays for commands (this
           // command holds one already).
-          mayStart: () => this.active + this.holderCount() + 2 <= this.pool.maxChannels,
+          mayStart: () => this.active + this.backgroundSlots() + 2 <= this.pool.maxChannels,
           onEnd: () => this.pump(),
         });
       }
-      if (this.holders?.conn === conn) return this.holders.run(req, { securePath });
+      if (this.holders?.conn === conn) return this.holders.run(req, { securePath, exec: this.executorFor(conn) });
     }
-    return runCommand(conn, req, { securePath });
+    return runCommand(conn, req, { securePath, exec: this.executorFor(conn) });
+  }
+
+  /**
+   * The connection's resident executor when it is ready, else null (the command takes a channel). It is
+   * started in the background once the connection serves its second command (a one-shot fan-out
+   * starts none), and holds a channel slot for as long as it lives; a host where it cannot start stays
+   * on channels for the connection's life. One that died is started again by a later command.
+   */
+  private executorFor(conn: SshConnection): ((command: string, opts: ExecOptions) => Promise<ExecExit>) | null {
+    const mode = this.pool.options.residentExecutor ?? 'auto';
+    if (mode === 'off') return null;
+    if (this.resident?.conn !== conn) this.resident = { conn, served: 0, state: 'idle', executor: null };
+    const r = this.resident;
+    if (r.state === 'ready' && r.executor?.closed) {
+      r.state = 'idle';
+      r.executor = null;
+      this.pump();
+    }
+    if (r.state === 'ready' && r.executor) {
+      const executor = r.executor;
+      return (command, opts) => executor.exec(command, opts);
+    }
+    r.served++;
+    // It takes a slot, and only where that leaves one for a command and one for a sandbox holder beside
+    // this command's (a few sessions are better spent on those).
+    if (r.state === 'idle' && (mode === 'always' || r.served >= 2) && this.active + this.backgroundSlots() + 3 <= this.pool.maxChannels) {
+      r.state = 'starting';
+      void ShellExecutor.start(conn, this.pool.options.residentPython).then(
+        (executor) => {
+          if (this.resident !== r || conn.closed) return executor?.close();
+          r.executor = executor;
+          r.state = executor === null ? 'none' : 'ready';
+          if (executor === null) this.pump();
+          // Its slot passes on when it ends (killed on the host, say); a later command starts another.
+          else void executor.ended.then(() => this.pump());
+        },
+        () => {
+          if (this.resident === r) r.state = 'none';
+          this.pump();
+        },
+      );
+    }
+    return null;
   }
 
   private holderCount(): number {
     return this.holders !== null && this.holders.conn === this.conn ? this.holders.size : 0;
+  }
+
+  /** Slots held by channels that are not commands: the holders', and the resident executor's (sshd's MaxSessions counts it). */
+  private backgroundSlots(): number {
+    const r = this.resident;
+    const resident = r !== null && r.conn === this.conn && (r.state === 'starting' || (r.state === 'ready' && !r.executor?.closed)) ? 1 : 0;
+    return this.holderCount() + resident;
   }
 
   private async resolverFor(policy: Policy, list: CommandList, cwd: string): Promise<PathResolver> {
@@ -391,8 +459,11 @@ class PooledHost {
     this.lastRttMs = conn.lastSetupMs;
     this.whichCache.clear();
     this.lastError = reason;
-    // An idle connection the server closed says little about the host; losing running commands does.
-    if (conn.channels > 0) this.breaker.recordFailure(reason);
+    // An idle connection the server closed says little about the host; losing running commands does
+    // (on channels or through the resident executor, whose own channel is no command).
+    const viaExecutor = this.resident?.conn === conn ? (this.resident.executor?.running ?? 0) : 0;
+    this.resident = null;
+    if (conn.channels + viaExecutor > 0) this.breaker.recordFailure(reason);
   }
 
   /** Runs `use` on `slots` channel slots of the live connection; null when aborted while queued. */
@@ -423,7 +494,7 @@ class PooledHost {
   private acquire(signal: AbortSignal | undefined, slots: number): Promise<boolean> {
     if (signal?.aborted) return Promise.resolve(false);
     // FIFO: nobody overtakes a command waiting for two slots.
-    if (this.queue.length === 0 && this.active + this.holderCount() + slots <= this.pool.maxChannels) {
+    if (this.queue.length === 0 && this.active + this.backgroundSlots() + slots <= this.pool.maxChannels) {
       this.active += slots;
       return Promise.resolve(true);
     }
@@ -455,7 +526,7 @@ class PooledHost {
 
   /** Slots came free (a command's or a holder's): grant them to the next in line, in order. */
   private pump(): void {
-    for (let next = this.queue[0]; next !== undefined && this.active + this.holderCount() + next.slots <= this.pool.maxChannels; next = this.queue[0]) {
+    for (let next = this.queue[0]; next !== undefined && this.active + this.backgroundSlots() + next.slots <= this.pool.maxChannels; next = this.queue[0]) {
       this.queue.shift();
       this.active += next.slots;
       next.grant();

@@ -400,21 +400,24 @@ export class SshConnection {
     });
   }
 
-  /** Runs remux's own `command` on an exec channel kept open with its pipes (the runtime, a kill switch), counted in `channels`. */
-  openStream(command: string, purpose = 'the runtime'): Promise<HostStream> {
+  /**
+   * Runs remux's own `command` on an exec channel kept open with its pipes (the runtime, a kill switch),
+   * counted in `channels` unless `background` (the resident executor: losing it idle is no failure).
+   */
+  openStream(command: string, purpose = 'the runtime', background = false): Promise<HostStream> {
     return new Promise((resolve, reject) => {
       if (this.closeReason !== null) return reject(new SshError(this.closeReason, 'dropped'));
       const failed = (err: unknown): void => reject(new SshError(`${this.where}: cannot start ${purpose}: ${errorText(err)}`, 'channel'));
       try {
         this.client.exec(command, (err, channel) => {
           if (err) return failed(err);
-          this.channels++;
+          if (!background) this.channels++;
           let exit: { code: number | null; signal: string | null } | null = null;
           channel.on('exit', (code: number | null, signal?: string) => (exit = { code, signal: signal ?? null }));
           channel.on('error', () => undefined);
           const exited = new Promise<{ code: number | null; signal: string | null }>((done, lost) =>
             channel.once('close', () => {
-              this.channels--;
+              if (!background) this.channels--;
               if (exit === null && this.closeReason !== null) lost(new SshError(this.closeReason, 'dropped'));
               else done(exit ?? { code: null, signal: null });
             }),
@@ -618,6 +621,11 @@ export interface RunOptions {
   killGraceMs?: number;
   /** Join this long-lived sandbox (with req.sandbox) instead of starting a bwrap. */
   holder?: HolderInfo | null;
+  /**
+   * Runs the wrapper instead of an exec channel (ssh-executor.ts, same contract). Not for commands
+   * with the caller's stdin: they keep their two channels (ssh-input.ts).
+   */
+  exec?: ((command: string, opts: ExecOptions) => Promise<ExecExit>) | null;
 }
 
 /** runCommand's result, and whether it was refused because the holder ended or no longer fits (nothing ran: start a new one and retry). */
@@ -663,7 +671,9 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   const timer = req.timeoutMs === null ? null : setTimeout(() => stop('timeout'), req.timeoutMs);
   let exit: ExecExit;
   try {
-    const running = conn.exec(script, {
+    // The caller's stdin (two channels, ssh-input.ts) stays on channels; so do terminals (openTerminal).
+    const viaChannel = opts.exec == null || input !== null;
+    const running = (viaChannel ? conn.exec.bind(conn) : opts.exec!)(script, {
       onStdout: (chunk) => stdout.write(chunk),
       onStderr: (chunk) => stderr.write(chunk),
       stop: stopper.signal,

@@ -29,6 +29,7 @@ import {
 import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
 import { type Fleet, type FleetHost, goneFrom, runningOn, startFleet } from '../fleet/fleet.js';
 import { HolderSet } from '../../src/hosts/holder.js';
+import { ShellExecutor } from '../../src/hosts/ssh-executor.js';
 import { parseHolderProbe, probeScript } from '../../src/hosts/remote-sandbox.js';
 import { rawCommand } from '../policy/fixture.js';
 
@@ -111,8 +112,22 @@ async function collect(
   return { result, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
 }
 
-function run(conn: SshConnection, argv: string[] | CommandList, req: Partial<HostExecRequest> = {}, opts: Partial<RunOptions> = {}): Promise<Ran> {
-  return collect((r, o) => runCommand(conn, r, o), argv, req, opts);
+/** RMXT_RESIDENT=1: every wrapped command runs through its connection's resident executor (ssh-executor.ts), not a channel. */
+const RESIDENT = process.env.RMXT_RESIDENT === '1';
+const executors = new WeakMap<SshConnection, Promise<ShellExecutor | null>>();
+
+async function resident(conn: SshConnection): Promise<Partial<RunOptions>> {
+  if (!RESIDENT) return {};
+  let started = executors.get(conn);
+  if (!started) executors.set(conn, (started = ShellExecutor.start(conn)));
+  const executor = await started;
+  assert.ok(executor, `the resident executor should start on ${conn.endpoint.name}`);
+  return { exec: (command, o) => executor.exec(command, o) };
+}
+
+async function run(conn: SshConnection, argv: string[] | CommandList, req: Partial<HostExecRequest> = {}, opts: Partial<RunOptions> = {}): Promise<Ran> {
+  const via = await resident(conn);
+  return collect((r, o) => runCommand(conn, r, o), argv, req, { ...via, ...opts });
 }
 
 /** Runs a raw command string (no wrapper of ours) and collects its output. */
@@ -450,7 +465,7 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${
     // As the pool does: a host that cannot have them (no bwrap) runs each command on its own.
     const holders = mode === 'holder' ? await holdersOf(c) : null;
     if (holders === null) return run(c, argv, req, opts);
-    return collect((r, o) => holders.run(r, o), argv, req, opts);
+    return collect((r, o) => holders.run(r, o), argv, req, { ...(await resident(c)), ...opts });
   };
   const SECRET = `TOP-SECRET-${randomBytes(6).toString('hex')}`;
   let conn: SshConnection;

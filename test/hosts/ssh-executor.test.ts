@@ -1,0 +1,178 @@
+// The resident executor (ssh-executor.ts) through the pool against real sshd hosts: started once a
+// connection serves its second command, used when ready, its death never losing or repeating a
+// command, backpressure reaching the remote command, and hosts without it staying on channels. The
+// wrapper's whole contract through it is test/hosts/ssh.test.ts run with RMXT_RESIDENT=1.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { ExecResult, OutputFlow } from '../../src/exec/types.js';
+import type { SshHostEntry } from '../../src/hosts/inventory.js';
+import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
+import type { Host, HostExecRequest } from '../../src/hosts/types.js';
+import { type Fleet, type FleetHost, startFleet } from '../fleet/fleet.js';
+import { rawCommand } from '../policy/fixture.js';
+
+let fleet: Fleet;
+let h1: FleetHost;
+let dir: string;
+const pools: ConnectionPool[] = [];
+
+before(async () => {
+  fleet = await startFleet({ count: 1 });
+  h1 = fleet.hosts[0] as FleetHost;
+  dir = mkdtempSync(join(fleet.dir, 'executor-test-'));
+});
+
+after(async () => {
+  await Promise.all(pools.map((p) => p.closeAll()));
+  await fleet.stop();
+});
+
+function hostOf(opts: PoolOptions = {}): Host {
+  const p = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile, connectTimeoutMs: 5000, ...opts });
+  pools.push(p);
+  return p.host({ name: h1.name, transport: 'ssh', address: h1.address, port: h1.port, user: h1.user, auth: { method: 'identity', file: h1.identityFile }, labels: {}, jump: null, builtin: false } satisfies SshHostEntry);
+}
+
+async function run(host: Host, script: string, req: Partial<HostExecRequest> = {}): Promise<ExecResult & { stdout: string }> {
+  let stdout = '';
+  const result = await host.execute({
+    list: rawCommand(['sh', '-c', script]),
+    cwd: '/',
+    timeoutMs: null,
+    pipefail: false,
+    output: { maxBytes: null, redact: [], redactBlocks: [] },
+    sandbox: null,
+    onStdout: (c) => (stdout += c.toString()),
+    onStderr: () => undefined,
+    ...req,
+  });
+  return { ...result, stdout };
+}
+
+// What started the wrapper shell (the list's `sh -c` is its child): sshd for a channel, python3 for the executor.
+const LAUNCHER = 'read -r _ _ _ l _ </proc/$PPID/stat; printf "%s %s\\n" "$(cat /proc/$l/comm)" "$l"';
+
+async function launcher(host: Host): Promise<{ comm: string; pid: number }> {
+  const r = await run(host, LAUNCHER);
+  assert.equal(r.exitCode, 0);
+  const [comm = '', pid = ''] = r.stdout.trim().split(' ');
+  return { comm, pid: Number(pid) };
+}
+
+/** Runs commands until one goes through the executor (it starts in the background). */
+async function untilResident(host: Host): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const l = await launcher(host);
+    if (l.comm.startsWith('python')) return l.pid;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new assert.AssertionError({ message: 'no command went through the resident executor' });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test('the first command takes a channel; after the second, commands go through the executor', async () => {
+  const host = hostOf();
+  assert.match((await launcher(host)).comm, /^sshd/, 'a one-shot command starts no executor');
+  await sleep(300);
+  assert.match((await launcher(host)).comm, /^sshd/, 'still a channel: the executor was not started by one command');
+  await untilResident(host);
+});
+
+test('off: never an executor', async () => {
+  const host = hostOf({ residentExecutor: 'off' });
+  for (let i = 0; i < 4; i++) assert.match((await launcher(host)).comm, /^sshd/);
+});
+
+test('a host without the interpreter stays on channels, and commands still run', async () => {
+  const host = hostOf({ residentExecutor: 'always', residentPython: 'no-such-python3' });
+  for (let i = 0; i < 5; i++) {
+    assert.match((await launcher(host)).comm, /^sshd/);
+    await sleep(50);
+  }
+});
+
+test('the executor killed between commands: the next one runs once, on a channel or a new executor', async () => {
+  const host = hostOf({ residentExecutor: 'always' });
+  const pid = await untilResident(host);
+  process.kill(pid, 'SIGKILL');
+  await sleep(100);
+  const counter = join(dir, 'between');
+  const r = await run(host, `echo x >> ${counter}`);
+  assert.equal(r.exitCode, 0);
+  assert.equal(readFileSync(counter, 'utf8'), 'x\n', 'ran exactly once');
+  const again = await untilResident(host);
+  assert.notEqual(again, pid, 'a new executor');
+});
+
+test('the executor killed mid-command: a failure, never a second run; the command\'s group is killed', async () => {
+  const host = hostOf({ residentExecutor: 'always' });
+  const pid = await untilResident(host);
+  const counter = join(dir, 'mid');
+  const done = join(dir, 'mid-done');
+  const running = run(host, `echo x >> ${counter}; sleep 3; echo late > ${done}`).then(
+    () => assert.fail('a command whose executor died must not report a status'),
+    (err: Error) => err,
+  );
+  for (let i = 0; i < 100; i++) {
+    try {
+      if (readFileSync(counter, 'utf8')) break;
+    } catch {
+      // not yet
+    }
+    await sleep(20);
+  }
+  process.kill(pid, 'SIGKILL');
+  const err = await running;
+  assert.match(err.message, /resident executor.*outcome is unknown/);
+  await sleep(3500);
+  assert.equal(readFileSync(counter, 'utf8'), 'x\n', 'ran exactly once');
+  assert.throws(() => readFileSync(done), 'the wrapper\'s watcher killed the group when its stdin closed');
+  assert.equal((await run(host, 'true')).exitCode, 0, 'the next command runs');
+});
+
+test('a slow reader pauses the remote command (the link\'s window), and nothing is lost', async () => {
+  const host = hostOf({ residentExecutor: 'always' });
+  await untilResident(host);
+  const flag = join(dir, 'flow-done');
+  let full = true;
+  let room: (() => void) | null = null;
+  const flow: OutputFlow = { full: () => full, onRoom: (cb) => void (room = cb) };
+  let bytes = 0;
+  const total = 8 << 20;
+  const running = host.execute({
+    list: rawCommand(['sh', '-c', `head -c ${total} /dev/zero; echo done > ${flag}`]),
+    cwd: '/',
+    timeoutMs: null,
+    pipefail: false,
+    output: { maxBytes: null, redact: [], redactBlocks: [] },
+    sandbox: null,
+    flow,
+    onStdout: (c) => (bytes += c.length),
+    onStderr: () => undefined,
+  });
+  await sleep(800);
+  assert.ok(bytes < total, `paused after ${bytes} bytes`);
+  assert.throws(() => readFileSync(flag), 'the command is blocked on its output');
+  full = false;
+  (room as (() => void) | null)?.();
+  const result = await running;
+  assert.equal(result.exitCode, 0);
+  assert.equal(bytes, total);
+  assert.equal(readFileSync(flag, 'utf8'), 'done\n');
+});
+
+test('the executor holds a channel slot: with 4 slots, three commands run while it lives and a fourth queues', async () => {
+  const p = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile, connectTimeoutMs: 5000, maxChannels: 4, residentExecutor: 'always' });
+  pools.push(p);
+  const host = p.host({ name: h1.name, transport: 'ssh', address: h1.address, port: h1.port, user: h1.user, auth: { method: 'identity', file: h1.identityFile }, labels: {}, jump: null, builtin: false });
+  await untilResident(host);
+  const all = Array.from({ length: 4 }, () => run(host, 'sleep 0.4'));
+  await sleep(150);
+  const status = p.status().find((s) => s.name === h1.name);
+  assert.equal(status?.activeChannels, 3);
+  assert.equal(status?.queued, 1);
+  for (const r of await Promise.all(all)) assert.equal(r.exitCode, 0);
+});
