@@ -1,7 +1,7 @@
 // The resident executor (ssh-executor.ts) through the pool against real sshd hosts: started once a
 // connection serves its second command, used when ready, its death never losing or repeating a
 // command, backpressure reaching the remote command, and hosts without it staying on channels. The
-// wrapper's whole contract through it is test/hosts/ssh.test.ts run with RMXT_RESIDENT=1.
+// wrapper's whole contract through it is test/hosts/ssh-resident.test.ts (ssh.test.ts through the executor).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -112,8 +112,8 @@ async function collect(
   return { result, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
 }
 
-/** RMXT_RESIDENT=1: every wrapped command runs through its connection's resident executor (ssh-executor.ts), not a channel. */
-const RESIDENT = process.env.RMXT_RESIDENT === '1';
+/** SSH_TEST_RESIDENT=1 (ssh-resident.test.ts sets it): every wrapped command runs through its connection's resident executor (ssh-executor.ts), not a channel. */
+const RESIDENT = process.env.SSH_TEST_RESIDENT === '1';
 const executors = new WeakMap<SshConnection, Promise<ShellExecutor | null>>();
 
 async function resident(conn: SshConnection): Promise<Partial<RunOptions>> {
