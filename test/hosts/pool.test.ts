@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
-import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
+import type { SandboxSpec } from '../../src/exec/types.js';
 import type { SshHostEntry } from '../../src/hosts/inventory.js';
 import { EarlySockets } from '../../src/hosts/early-sockets.js';
 import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
-import { TransportError, type Host, type HostExecRequest } from '../../src/hosts/types.js';
+import { TransportError, type Host } from '../../src/hosts/types.js';
 import { type Fleet, type FleetHost, runningOn, startFleet } from '../fleet/fleet.js';
-import { rawCommand } from '../policy/fixture.js';
+import { execOn } from '../support/host-exec.js';
 
 let fleet: Fleet;
 let h1: FleetHost;
@@ -57,23 +57,8 @@ function pool(opts: PoolOptions = {}): ConnectionPool {
   return p;
 }
 
-const stage = rawCommand;
 
-async function run(host: Host, argv: string[], req: Partial<HostExecRequest> = {}): Promise<ExecResult & { stdout: string }> {
-  let stdout = '';
-  const result = await host.execute({
-    list: stage(argv),
-    cwd: '/',
-    timeoutMs: null,
-    pipefail: false,
-    output: { maxBytes: null, redact: [], redactBlocks: [] },
-    sandbox: null,
-    onStdout: (c) => (stdout += c.toString()),
-    onStderr: () => undefined,
-    ...req,
-  });
-  return { ...result, stdout };
-}
+const run = execOn;
 
 /** The TransportError a command fails with, and how long it took. */
 async function failure(host: Host, argv: string[] = ['true']): Promise<{ err: TransportError; ms: number }> {

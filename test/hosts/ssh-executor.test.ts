@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { ExecResult, OutputFlow } from '../../src/exec/types.js';
+import type { OutputFlow } from '../../src/exec/types.js';
 import type { SshHostEntry } from '../../src/hosts/inventory.js';
 import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
 import type { Host, HostExecRequest } from '../../src/hosts/types.js';
 import { type Fleet, type FleetHost, startFleet } from '../fleet/fleet.js';
 import { rawCommand } from '../policy/fixture.js';
+import { execOn } from '../support/host-exec.js';
 
 let fleet: Fleet;
 let h1: FleetHost;
@@ -35,21 +36,7 @@ function hostOf(opts: PoolOptions = {}): Host {
   return p.host({ name: h1.name, transport: 'ssh', address: h1.address, port: h1.port, user: h1.user, auth: { method: 'identity', file: h1.identityFile }, labels: {}, jump: null, builtin: false } satisfies SshHostEntry);
 }
 
-async function run(host: Host, script: string, req: Partial<HostExecRequest> = {}): Promise<ExecResult & { stdout: string }> {
-  let stdout = '';
-  const result = await host.execute({
-    list: rawCommand(['sh', '-c', script]),
-    cwd: '/',
-    timeoutMs: null,
-    pipefail: false,
-    output: { maxBytes: null, redact: [], redactBlocks: [] },
-    sandbox: null,
-    onStdout: (c) => (stdout += c.toString()),
-    onStderr: () => undefined,
-    ...req,
-  });
-  return { ...result, stdout };
-}
+const run = (host: Host, script: string, req: Partial<HostExecRequest> = {}): ReturnType<typeof execOn> => execOn(host, ['sh', '-c', script], req);
 
 // What started the wrapper shell (the list's `sh -c` is its child): sshd for a channel, python3 for the executor.
 const LAUNCHER = 'read -r _ _ _ l _ </proc/$PPID/stat; printf "%s %s\\n" "$(cat /proc/$l/comm)" "$l"';
