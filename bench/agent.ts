@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseCommand } from '../src/command/parser.js';
 import { perform } from '../src/core/perform.js';
-import type { SshHostEntry } from '../src/hosts/inventory.js';
 import { ConnectionPool } from '../src/hosts/pool.js';
 import type { Host } from '../src/hosts/types.js';
 import { AGENT_PATH, PROTOCOL_VERSION } from '../src/gateway/relay/protocol.js';
-import { startFleet, type FleetHost } from '../test/fleet/fleet.js';
+import { inventoryEntry, startFleet, type FleetHost } from '../test/fleet/fleet.js';
 import { REPO_ROOT } from '../test/support/cli.js';
 import { startRelay, type Relay } from '../test/relay/harness.js';
 import { percentile } from './measure.js';
@@ -62,7 +61,7 @@ async function sshAnchor(): Promise<number | null> {
   const h = fleet.hosts[0] as FleetHost;
   const pool = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile });
   try {
-    const entry: SshHostEntry = { name: h.name, transport: 'ssh', address: h.address, port: h.port, user: h.user, auth: { method: 'identity', file: h.identityFile }, labels: {}, jump: null, builtin: false };
+    const entry = inventoryEntry(h);
     return (await latency(() => executeTrue(pool.host(entry)), 100)).p50;
   } finally {
     await pool.closeAll();

@@ -12,14 +12,13 @@ import { performance } from 'node:perf_hooks';
 import { AuditStore } from '../src/audit/store.js';
 import { ADMIN_SCOPE } from '../src/config/principals.js';
 import type { PerformContext } from '../src/core/perform.js';
-import type { SshHostEntry } from '../src/hosts/inventory.js';
 import { ConnectionPool } from '../src/hosts/pool.js';
 import { parsePolicies } from '../src/policy/load.js';
 import { remoteSource, stage0Command, stage1Frame, stage2Source, toolSource } from '../src/runtime/bootstrap.js';
 import { connect, FileSystem, type RuntimeHost } from '../src/runtime/index.js';
 import { Link } from '../src/runtime/link.js';
 import { channelTransport } from '../src/runtime/transports.js';
-import { startFleet, type FleetHost } from '../test/fleet/fleet.js';
+import { inventoryEntry, startFleet, type FleetHost } from '../test/fleet/fleet.js';
 import { percentile } from './measure.js';
 import { benchRuntimeFanout } from './runtime-fanout.js';
 import type { BenchResult } from './types.js';
@@ -37,10 +36,7 @@ export async function benchRuntime(): Promise<BenchResult> {
   const file = join(dir, 'hostname');
   writeFileSync(file, 'bench\n');
   const audit = AuditStore.open(join(dir, 'audit.db'));
-  const entry: SshHostEntry = {
-    name: h.name, transport: 'ssh', address: h.address, port: h.port, user: h.user,
-    auth: { method: 'identity', file: h.identityFile }, labels: {}, jump: null, builtin: false,
-  };
+  const entry = inventoryEntry(h);
   const policies = parsePolicies(
     `policies:\n  bench:\n    sandbox: false\n    capabilities:\n      - { operation: read_file, resource: "${dir}/**" }\n      - { operation: execute_binary, resource: "true" }\n      - { operation: write_stdout }\n`,
     'bench.yaml',

@@ -5,13 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseCommand } from '../src/command/parser.js';
-import type { SshHostEntry } from '../src/hosts/inventory.js';
 import { ConnectionPool } from '../src/hosts/pool.js';
 import type { Host } from '../src/hosts/types.js';
 import { evaluate } from '../src/policy/evaluate.js';
 import { parsePolicies } from '../src/policy/load.js';
 import type { Policy } from '../src/policy/types.js';
-import { startFleet, type FleetHost } from '../test/fleet/fleet.js';
+import { inventoryEntry, startFleet, type FleetHost } from '../test/fleet/fleet.js';
 import type { BenchResult } from './types.js';
 
 const RUNS = 100;
@@ -35,10 +34,7 @@ export async function benchSsh(): Promise<BenchResult> {
     '-p', String(h.port), `${h.user}@${h.address}`,
   ];
   try {
-    const entry: SshHostEntry = {
-      name: h.name, transport: 'ssh', address: h.address, port: h.port, user: h.user,
-      auth: { method: 'identity', file: h.identityFile }, labels: {}, jump: null, builtin: false,
-    };
+    const entry = inventoryEntry(h);
     const host = pool.host(entry);
     const policy = parsePolicies(POLICY, 'bench.yaml').get('bench') as Policy;
     const list = parseCommand('true');

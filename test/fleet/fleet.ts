@@ -23,6 +23,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { SshHostEntry } from '../../src/hosts/inventory.js';
 
 export interface ExecResult {
   code: number;
@@ -706,6 +707,11 @@ async function must(cmd: string, args: string[], opts: { input?: string } = {}):
   const res = await run(cmd, args, opts);
   if (res.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${res.code}): ${res.stderr.trim()}`);
   return res;
+}
+
+/** The host as an inventory entry (its key, no labels, no jump host), for a ConnectionPool. */
+export function inventoryEntry(h: FleetHost): SshHostEntry {
+  return { name: h.name, transport: 'ssh', address: h.address, port: h.port, user: h.user, auth: { method: 'identity', file: h.identityFile }, labels: {}, jump: null, builtin: false };
 }
 
 /** Whether a process whose command line matches `pattern` (pgrep -f) runs on the host. */

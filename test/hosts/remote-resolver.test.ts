@@ -9,7 +9,6 @@ import { after, before, describe, test } from 'node:test';
 import { parseCommand } from '../../src/command/parser.js';
 import { quoteWord } from '../../src/command/render.js';
 import type { CommandList } from '../../src/command/types.js';
-import type { SshHostEntry } from '../../src/hosts/inventory.js';
 import { ConnectionPool } from '../../src/hosts/pool.js';
 import { TransportError } from '../../src/hosts/types.js';
 import { BY_NAME_DIR, parseAnswers, prefetchResolver, resolverScript, WhichCache, type RemoteLookup } from '../../src/hosts/remote-resolver.js';
@@ -17,7 +16,7 @@ import { captureScript, connectSsh, wrapScript, type SshConnection } from '../..
 import { evaluate, programsMatchByName } from '../../src/policy/evaluate.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import type { Decision, Policy } from '../../src/policy/types.js';
-import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
+import { inventoryEntry, startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
 import { makeFixture, rawCommand, type Fixture } from '../policy/fixture.js';
 
 let fleet: Fleet;
@@ -239,10 +238,7 @@ describe('round trips', () => {
   test('through the pool: Host.resolverFor', async () => {
     const pool = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile, securePath });
     try {
-      const entry: SshHostEntry = {
-        name: h1.name, transport: 'ssh', address: h1.address, port: h1.port, user: h1.user,
-        auth: { method: 'identity', file: h1.identityFile }, labels: {}, jump: null, builtin: false,
-      };
+      const entry = inventoryEntry(h1);
       const host = pool.host(entry);
       const list = parseCommand('cat data/escape/f data/a.log');
       const resolver = await host.resolverFor?.(fx.policy, list, fx.root);

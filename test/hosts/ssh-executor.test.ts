@@ -7,10 +7,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { OutputFlow } from '../../src/exec/types.js';
-import type { SshHostEntry } from '../../src/hosts/inventory.js';
 import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
 import type { Host, HostExecRequest } from '../../src/hosts/types.js';
-import { type Fleet, type FleetHost, startFleet } from '../fleet/fleet.js';
+import { type Fleet, type FleetHost, inventoryEntry, startFleet } from '../fleet/fleet.js';
 import { rawCommand } from '../policy/fixture.js';
 import { execOn } from '../support/host-exec.js';
 
@@ -33,7 +32,7 @@ after(async () => {
 function hostOf(opts: PoolOptions = {}): Host {
   const p = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile, connectTimeoutMs: 5000, ...opts });
   pools.push(p);
-  return p.host({ name: h1.name, transport: 'ssh', address: h1.address, port: h1.port, user: h1.user, auth: { method: 'identity', file: h1.identityFile }, labels: {}, jump: null, builtin: false } satisfies SshHostEntry);
+  return p.host(inventoryEntry(h1));
 }
 
 const run = (host: Host, script: string, req: Partial<HostExecRequest> = {}): ReturnType<typeof execOn> => execOn(host, ['sh', '-c', script], req);
@@ -154,7 +153,7 @@ test('a slow reader pauses the remote command (the link\'s window), and nothing 
 test('the executor holds a channel slot: with 4 slots, three commands run while it lives and a fourth queues', async () => {
   const p = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile, connectTimeoutMs: 5000, maxChannels: 4, residentExecutor: 'always' });
   pools.push(p);
-  const host = p.host({ name: h1.name, transport: 'ssh', address: h1.address, port: h1.port, user: h1.user, auth: { method: 'identity', file: h1.identityFile }, labels: {}, jump: null, builtin: false });
+  const host = p.host(inventoryEntry(h1));
   await untilResident(host);
   const all = Array.from({ length: 4 }, () => run(host, 'sleep 0.4'));
   await sleep(150);

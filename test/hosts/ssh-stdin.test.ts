@@ -22,7 +22,7 @@ import { killSwitchScript } from '../../src/hosts/ssh-input.js';
 import type { HostExecRequest } from '../../src/hosts/types.js';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { until } from '../support/until.js';
-import { type Fleet, type FleetHost, goneFrom, runningOn, startFleet } from '../fleet/fleet.js';
+import { type Fleet, type FleetHost, goneFrom, inventoryEntry, runningOn, startFleet } from '../fleet/fleet.js';
 import { endless } from '../support/backpressure.js';
 import { rawCommand } from '../policy/fixture.js';
 
@@ -237,7 +237,7 @@ describe('the pool counts both channels of a command with stdin', () => {
   test('with sshd\'s ten sessions nine taken, a command with stdin waits for a second slot instead of failing', async () => {
     const pool = new ConnectionPool({ knownHostsFile: fleet.knownHostsFile, maxChannels: 10, connectTimeoutMs: 5000, securePath: SECURE_PATH });
     try {
-      const host = pool.host({ name: h1.name, transport: 'ssh', address: h1.address, port: h1.port, user: h1.user, auth: { method: 'identity', file: h1.identityFile }, labels: {}, jump: null, builtin: false });
+      const host = pool.host(inventoryEntry(h1));
       const execute: Execute = (req) => host.execute(req);
       const busy = Array.from({ length: 9 }, () => run(execute, ['sleep', '1'], null));
       await until('nine commands running', () => pool.status()[0]?.activeChannels === 9);
