@@ -29,7 +29,7 @@ import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { HOLDER_IDLE_MS, HolderSet } from './holder.js';
 import { parseHolderProbe, parseProbe, probeScript, type EnterHelper } from './remote-sandbox.js';
 import { sftpFiles } from './sftp.js';
-import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type ExecExit, type ExecOptions, type SshConnection } from './ssh.js';
+import { captureScript, connectSsh, runCommand, SshError, SSH_DEFAULTS, type ResidentExec, type SshConnection } from './ssh.js';
 import { ShellExecutor } from './ssh-executor.js';
 import { TransportError, type Host, type HostExecRequest, type HostStream, type HostTerminal, type TerminalSize } from './types.js';
 
@@ -305,7 +305,7 @@ class PooledHost {
    * starts none), and holds a channel slot for as long as it lives; a host where it cannot start stays
    * on channels for the connection's life. One that died is started again by a later command.
    */
-  private executorFor(conn: SshConnection): ((command: string, opts: ExecOptions) => Promise<ExecExit>) | null {
+  private executorFor(conn: SshConnection): ResidentExec | null {
     const mode = this.pool.options.residentExecutor ?? 'auto';
     if (mode === 'off') return null;
     if (this.resident?.conn !== conn) this.resident = { conn, served: 0, state: 'idle', executor: null };
@@ -317,7 +317,7 @@ class PooledHost {
     }
     if (r.state === 'ready' && r.executor) {
       const executor = r.executor;
-      return (command, opts) => executor.exec(command, opts);
+      return (command, opts, program) => executor.exec(command, opts, program);
     }
     r.served++;
     // It takes a slot, and only where that leaves one for a command and one for a sandbox holder beside

@@ -1,76 +1,143 @@
 // A resident executor on an SSH host: the agentless runtime's interpreter (src/runtime/, one exec
-// channel) starts the same wrapper script (ssh.ts wrapScript) in the user's login shell, as sshd would
-// for an exec channel, without a channel per command (issue 9: a channel open, exec request and sshd's
-// fork are most of a warm command's cost). The contract stays the channel's: the shell's stdin is a
-// pipe the executor closes on stop, so the wrapper's own watcher (read on fd 3 / --watch 10) kills the
-// process group, TERM then KILL; its output flows through the link's window, so a slow reader pauses
-// the command in its pipe. Commands with the caller's stdin (ssh-input.ts) and terminals keep channels.
+// channel) runs commands as sshd would for an exec channel, without a channel per command (issue 9: a
+// channel open, exec request and sshd's fork are most of a warm command's cost). A command list starts
+// the same wrapper script (ssh.ts wrapScript) in the user's login shell, its stdin a pipe the executor
+// closes on stop, so the wrapper's own watcher (read on fd 3 / --watch 10) kills the process group,
+// TERM then KILL. A single unsandboxed program starts directly (a shell's start is most of what is left),
+// doing what the wrapper would: the secure PATH, its working directory (or the wrapper's refusal), its
+// own process group, TERM to what it leaves in the group when it ends, TERM then KILL on stop, its status
+// as the shell reports it; the runtime's watcher process kills its group if the interpreter dies under
+// it. Output flows through the link's window, so a slow reader pauses the command in its pipe. Commands
+// with the caller's stdin (ssh-input.ts) and terminals keep channels.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
-import { toolSource, stage0Command, type ToolSource } from '../runtime/bootstrap.js';
+import { toolSource, stage0Command, remoteSource, type ToolSource } from '../runtime/bootstrap.js';
 import { Link } from '../runtime/link.js';
 import { channelTransport } from '../runtime/transports.js';
-import { SshError, type ExecExit, type ExecOptions, type SshConnection } from './ssh.js';
+import { SshError, type DirectProgram, type ExecExit, type ExecOptions, type SshConnection } from './ssh.js';
 
 /** Chunks in flight per command before the host holds the rest in the pipe (as an SSH window would). */
 const WINDOW = 256 * 1024;
 /** The oldest Python the runtime supports. */
 const MIN_PYTHON = [3, 8] as const;
 
-// Runs `shell -c script` in its own process group (rt.spawn: a cancel kills it whole) with stdin a
-// pipe kept open until `release` closes it: the wrapper's kill switch. The environment is the
-// interpreter's, which is what sshd gives an exec channel.
-const SHELL_TOOL = `
-import base64, os, pwd, selectors, subprocess, threading
+// Appended to the runtime's Exec tool (tools/exec.py: _spawn, _pump, _reap). A release may come before
+// its command has started (both are calls, on different threads): it is kept and applied at the start.
+const EXECUTOR_TOOL = `
+import errno, pwd
 P = {}
-# Releases that came before their command started (both are calls, on different threads).
 R = set()
 K = threading.Lock()
 def shell():
-    return pwd.getpwuid(os.getuid()).pw_shell or '/bin/sh'
+    # The login shell, and whether a program can run without it: a pidfd tells when the program ends
+    # while what it left in its group still holds its pipes (Python 3.9, Linux 5.3).
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+        direct = True
+    except (AttributeError, OSError):
+        direct = False
+    return [pwd.getpwuid(os.getuid()).pw_shell or '/bin/sh', direct]
+def _stoppable(token, stop):
+    with K:
+        P[token] = stop
+        early = token in R
+        R.discard(token)
+    if early:
+        stop()
 def release(token):
     with K:
-        p = P.get(token)
-        if p is None:
+        stop = P.get(token)
+        if stop is None:
             if len(R) > 1000:
                 R.clear()
             R.add(token)
             return
-    try:
-        p.stdin.close()
-    except OSError:
-        pass
-def run(token, sh, script):
-    p = rt.spawn([sh, '-c', script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    with K:
-        P[token] = p
-        early = token in R
-        R.discard(token)
-    if early:
-        p.stdin.close()
-    try:
-        sel = selectors.DefaultSelector()
-        sel.register(p.stdout, selectors.EVENT_READ, 1)
-        sel.register(p.stderr, selectors.EVENT_READ, 2)
-        while sel.get_map():
-            for key, _ in sel.select():
-                data = os.read(key.fd, 65536)
-                if data:
-                    yield [key.data, base64.b64encode(data).decode()]
-                else:
-                    sel.unregister(key.fileobj)
-        code = p.wait()
-    finally:
-        with K:
-            P.pop(token, None)
+    stop()
+def _status(code):
+    return {'code': code if code >= 0 else None, 'signal': -code if code < 0 else None}
+def script(token, sh, text):
+    p = rt.spawn([sh, '-c', text], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def stop():
         try:
             p.stdin.close()
         except OSError:
             pass
-    return {'code': code if code >= 0 else None, 'signal': -code if code < 0 else None}
+    _stoppable(token, stop)
+    reaped = False
+    try:
+        yield from _pump({p.stdout.fileno(): 1, p.stderr.fileno(): 2})
+        code = _reap(p.pid, p)
+        reaped = True
+    finally:
+        with K:
+            P.pop(token, None)
+        stop()
+        p.stdout.close()
+        p.stderr.close()
+        if not reaped:
+            threading.Thread(target=_reap, args=(p.pid, p), daemon=True).start()
+    return _status(code)
+def program(token, argv, cwd, path, grace):
+    env = dict(os.environ, PATH=path)
+    if cwd is not None:
+        if not (os.path.isdir(cwd) and os.access(cwd, os.X_OK)):
+            return {'refused': 'cwd'}
+        env['PWD'] = os.path.normpath(os.path.join(os.getcwd(), cwd))
+    p = None
+    started = _spawn(argv, cwd, env, _NULL)
+    if started is None:
+        try:
+            p = rt.spawn(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as e:
+            if cwd is not None and e.filename == cwd:
+                return {'refused': 'cwd'}
+            yield [2, base64.b64encode(('%s: %s\\n' % (argv[0], e.strerror)).encode()).decode()]
+            return {'code': 127 if e.errno == errno.ENOENT else 126, 'signal': None}
+        started = (p.pid, p.stdout.fileno(), p.stderr.fileno())
+    pid, out, err = started
+    # Signals reach the group only while its leader is not reaped: until then its id cannot be reused.
+    gone = []
+    def group(sig):
+        with K:
+            if not gone:
+                try:
+                    os.killpg(pid, sig)
+                except OSError:
+                    pass
+    def stop():
+        group(signal.SIGTERM)
+        t = threading.Timer(grace, group, (signal.SIGKILL,))
+        t.daemon = True
+        t.start()
+    def reap():
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        with K:
+            gone.append(True)
+        return _reap(pid, p)
+    _stoppable(token, stop)
+    exited = os.pidfd_open(pid)
+    reaped = False
+    try:
+        yield from _pump({out: 1, err: 2}, (exited, lambda: group(signal.SIGTERM)))
+        code = reap()
+        reaped = True
+    finally:
+        with K:
+            P.pop(token, None)
+        os.close(exited)
+        if p:
+            p.stdout.close()
+            p.stderr.close()
+        else:
+            os.close(out)
+            os.close(err)
+        if not reaped:
+            threading.Thread(target=reap, daemon=True).start()
+    # As the wrapper's shell reports it: a program killed by signal N exits 128 + N.
+    return {'code': code if code >= 0 else 128 - code, 'signal': None}
 `;
 let tool: ToolSource | null = null;
-const shellTool = (): ToolSource => (tool ??= toolSource('RemuxShell', SHELL_TOOL));
+const executorTool = (): ToolSource => (tool ??= toolSource('RemuxExecutor', remoteSource('tools/exec.py') + EXECUTOR_TOOL));
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 
@@ -78,6 +145,8 @@ export class ShellExecutor {
   private constructor(
     private readonly link: Link,
     private readonly shell: string,
+    /** Single programs may start without the shell (see EXECUTOR_TOOL's shell()). */
+    private readonly direct: boolean,
     private readonly where: string,
     /** Why the connection closed, once it did: a command lost with it says so, as on a channel. */
     private readonly connection: { lost: string | null },
@@ -102,10 +171,10 @@ export class ShellExecutor {
       return null;
     }
     try {
-      const shell = await link.call<never, string>(shellTool(), 'shell', [], { timeoutMs: 10_000 }).result;
+      const [shell, direct] = await link.call<never, [string, boolean]>(executorTool(), 'shell', [], { timeoutMs: 10_000 }).result;
       const connection = { lost: null as string | null };
       conn.onClose((reason) => (connection.lost = reason));
-      return new ShellExecutor(link, shell, conn.endpoint.name, connection, stream.exited.catch(() => undefined));
+      return new ShellExecutor(link, shell, direct, conn.endpoint.name, connection, stream.exited.catch(() => undefined));
     } catch {
       link.close();
       return null;
@@ -125,10 +194,12 @@ export class ShellExecutor {
 
   /**
    * conn.exec's contract without a channel: streams output, honours opts.flow and opts.stop (stdin
-   * closed, then after stopGraceMs the whole group killed). Rejects with an SshError 'dropped' when
-   * the executor dies under the command: its outcome is unknown and it is never run again.
+   * closed, then after stopGraceMs the whole group killed). With `program` (when this host can), that
+   * program runs without the shell, saying on stderr what the wrapper would (program.marker). Rejects
+   * with an SshError 'dropped' when the executor dies under the command: its outcome is unknown and it
+   * is never run again.
    */
-  async exec(command: string, opts: ExecOptions): Promise<ExecExit> {
+  async exec(command: string, opts: ExecOptions, program: DirectProgram | null = null): Promise<ExecExit> {
     if (opts.takeStdin || opts.input) throw new TypeError('the resident executor does not take the caller\'s stdin; such commands use a channel');
     if (this.connection.lost !== null) throw new SshError(this.connection.lost, 'dropped');
     // Nothing ran: the caller may take a channel instead.
@@ -140,19 +211,35 @@ export class ShellExecutor {
     let stopped = false;
     const stop = (): void => {
       stopped = true;
-      void this.link.call(shellTool(), 'release', [token]).result.catch(() => undefined);
+      void this.link.call(executorTool(), 'release', [token]).result.catch(() => undefined);
       forceKill = setTimeout(() => cancel.abort(), opts.stopGraceMs ?? 0);
     };
-    const call = this.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(shellTool(), 'run', [token, this.shell, command], { signal: cancel.signal, window: WINDOW });
+    const direct = program !== null && this.direct ? program : null;
+    const [method, args]: [string, unknown[]] = direct
+      ? ['program', [token, direct.argv, direct.cwd, direct.securePath, direct.killGraceMs / 1000]]
+      : ['script', [token, this.shell, command]];
+    const call = this.link.call<[1 | 2, string], Status | { refused: 'cwd' }>(executorTool(), method, args, { signal: cancel.signal, window: WINDOW });
+    // The wrapper's announcement that the program starts, before anything it writes.
+    let announced = direct === null;
+    const announce = (): void => {
+      if (!announced) opts.onStderr(Buffer.from(`${direct!.marker}run\n`));
+      announced = true;
+    };
     if (opts.stop?.aborted) stop();
     else opts.stop?.addEventListener('abort', stop, { once: true });
     try {
       for await (const [fd, data] of call) {
+        announce();
         (fd === 1 ? opts.onStdout : opts.onStderr)(Buffer.from(data, 'base64'));
         const flow = opts.flow;
         if (flow?.full()) await new Promise<void>((room) => flow.onRoom(room));
       }
       const exit = await call.result;
+      if ('refused' in exit) {
+        opts.onStderr(Buffer.from(`${direct!.marker}${exit.refused}\n`));
+        return { code: 125, signal: null };
+      }
+      announce();
       return { code: exit.code, signal: exit.signal === null ? null : (SIGNAL_NAMES.get(exit.signal) ?? null) };
     } catch (err) {
       // Killed after the grace, as a channel closed after stop: no status.
@@ -168,3 +255,5 @@ export class ShellExecutor {
     }
   }
 }
+
+type Status = { code: number | null; signal: number | null };

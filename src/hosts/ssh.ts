@@ -625,7 +625,20 @@ export interface RunOptions {
    * Runs the wrapper instead of an exec channel (ssh-executor.ts, same contract). Not for commands
    * with the caller's stdin: they keep their two channels (ssh-input.ts).
    */
-  exec?: ((command: string, opts: ExecOptions) => Promise<ExecExit>) | null;
+  exec?: ResidentExec | null;
+}
+
+/** A resident executor's way to run the wrapper script, or (where it can) a single program as the wrapper would. */
+export type ResidentExec = (command: string, opts: ExecOptions, program: DirectProgram | null) => Promise<ExecExit>;
+
+/** A list that is one unsandboxed program without stdin, with what the wrapper around it would use. */
+export interface DirectProgram {
+  argv: string[];
+  cwd: string | null;
+  securePath: string;
+  /** The wrapper's marker: the program's start and a refused working directory are said with it. */
+  marker: string;
+  killGraceMs: number;
 }
 
 /** runCommand's result, and whether it was refused because the holder ended or no longer fits (nothing ran: start a new one and retry). */
@@ -651,7 +664,9 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   const killGraceMs = opts.killGraceMs ?? SSH_DEFAULTS.killGraceMs;
   const marker = `remux-${randomBytes(8).toString('hex')}:`;
   const stdin = req.stdin ?? null;
-  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv: singleProgram(req.list), stdin: stdin !== null });
+  const argv = singleProgram(req.list);
+  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv, stdin: stdin !== null });
+  const program = argv !== null && argv.length > 0 && req.sandbox === null ? { argv, cwd: req.cwd, securePath: opts.securePath, marker, killGraceMs } : null;
   // With stdin, the kill switch is a second channel (ssh-input.ts), opened alongside the command's.
   const input = stdin === null ? null : new GuardedInput(stdin, killGraceMs);
 
@@ -673,14 +688,15 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   try {
     // The caller's stdin (two channels, ssh-input.ts) stays on channels; so do terminals (openTerminal).
     const viaChannel = opts.exec == null || input !== null;
-    const running = (viaChannel ? conn.exec.bind(conn) : opts.exec!)(script, {
+    const options: ExecOptions = {
       onStdout: (chunk) => stdout.write(chunk),
       onStderr: (chunk) => stderr.write(chunk),
       stop: stopper.signal,
       stopGraceMs: killGraceMs + CLOSE_MARGIN_MS,
       ...(req.flow ? { flow: req.flow } : {}),
       ...(input ? { takeStdin: (channel: ClientChannel) => input.attach(channel) } : {}),
-    });
+    };
+    const running = viaChannel ? conn.exec(script, options) : opts.exec!(script, options, program);
     // Asked for after the command's channel: with one session left, the command gets it and waits at its gate.
     input?.openWatcher(conn);
     exit = await running;

@@ -3,13 +3,13 @@
 // command, backpressure reaching the remote command, and hosts without it staying on channels. The
 // wrapper's whole contract through it is test/hosts/ssh-resident.test.ts (ssh.test.ts through the executor).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { OutputFlow } from '../../src/exec/types.js';
 import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
 import type { Host, HostExecRequest } from '../../src/hosts/types.js';
-import { type Fleet, type FleetHost, inventoryEntry, startFleet } from '../fleet/fleet.js';
+import { type Fleet, type FleetHost, goneFrom, inventoryEntry, runningOn, startFleet } from '../fleet/fleet.js';
 import { rawCommand } from '../policy/fixture.js';
 import { execOn } from '../support/host-exec.js';
 
@@ -37,8 +37,9 @@ function hostOf(opts: PoolOptions = {}): Host {
 
 const run = (host: Host, script: string, req: Partial<HostExecRequest> = {}): ReturnType<typeof execOn> => execOn(host, ['sh', '-c', script], req);
 
-// What started the wrapper shell (the list's `sh -c` is its child): sshd for a channel, python3 for the executor.
-const LAUNCHER = 'read -r _ _ _ l _ </proc/$PPID/stat; printf "%s %s\\n" "$(cat /proc/$l/comm)" "$l"';
+// What started the command: sshd for a channel (sshd → the wrapper shell → this `sh -c`), python3 for
+// the executor (python3 → this `sh -c`, started directly as a single program).
+const LAUNCHER = 'p=$PPID; case $(cat /proc/$p/comm) in python*) ;; *) read -r _ _ _ p _ </proc/$p/stat ;; esac; printf "%s %s\\n" "$(cat /proc/$p/comm)" "$p"';
 
 async function launcher(host: Host): Promise<{ comm: string; pid: number }> {
   const r = await run(host, LAUNCHER);
@@ -115,7 +116,7 @@ test('the executor killed mid-command: a failure, never a second run; the comman
   assert.match(err.message, /resident executor.*outcome is unknown/);
   await sleep(3500);
   assert.equal(readFileSync(counter, 'utf8'), 'x\n', 'ran exactly once');
-  assert.throws(() => readFileSync(done), 'the wrapper\'s watcher killed the group when its stdin closed');
+  assert.throws(() => readFileSync(done), 'the watcher killed the group when the interpreter died');
   assert.equal((await run(host, 'true')).exitCode, 0, 'the next command runs');
 });
 
@@ -161,4 +162,60 @@ test('the executor holds a channel slot: with 4 slots, three commands run while 
   assert.equal(status?.activeChannels, 3);
   assert.equal(status?.queued, 1);
   for (const r of await Promise.all(all)) assert.equal(r.exitCode, 0);
+});
+
+test('a single program starts without the shell and behaves as under the wrapper (same status, output, PATH, PWD, refusals)', async () => {
+  const channel = hostOf({ residentExecutor: 'off' });
+  const resident = hostOf({ residentExecutor: 'always' });
+  await untilResident(resident);
+  const cwd = join(dir, 'via-link');
+  symlinkSync(dir, cwd);
+  const cases: Array<[string[], Partial<HostExecRequest>]> = [
+    [['printenv', 'PATH'], {}],
+    [['sh', '-c', 'echo "$PWD"; pwd -P; echo err >&2; exit 42'], { cwd }],
+  ];
+  for (const [argv, req] of cases) {
+    const a = await execOn(channel, argv, req);
+    const b = await execOn(resident, argv, req);
+    assert.deepEqual(pick(b), pick(a), `${argv.join(' ')}: as on a channel`);
+  }
+  // The status of a program killed by a signal; bash's own "Killed" line on stderr is not there.
+  const killed = ['sh', '-c', 'kill -s KILL $$'];
+  assert.equal((await execOn(resident, killed)).exitCode, (await execOn(channel, killed)).exitCode);
+  assert.equal((await execOn(resident, killed)).stderr, '');
+  const missingCwd = await execOn(resident, ['true'], { cwd: join(dir, 'no-such-dir') });
+  assert.deepEqual(pick(missingCwd), pick(await execOn(channel, ['true'], { cwd: join(dir, 'no-such-dir') })));
+  assert.equal(missingCwd.errorKind, 'cwd');
+  const missing = await execOn(resident, ['no-such-program-here']);
+  assert.equal(missing.exitCode, 127);
+  assert.match(missing.stderr, /no-such-program-here/);
+  assert.equal((await execOn(channel, ['no-such-program-here'])).exitCode, 127);
+  assert.match((await launcher(resident)).comm, /^python/, 'it went through the executor');
+});
+
+const pick = (r: Awaited<ReturnType<typeof execOn>>): object => ({ exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, error: r.error, errorKind: r.errorKind });
+
+test('a program run directly: what it leaves in its group gets TERM when it ends (as the wrapper does), and the command returns', async () => {
+  const host = hostOf({ residentExecutor: 'always' });
+  await untilResident(host);
+  const started = Date.now();
+  // The leftover holds the command's stdout: without the TERM the command would wait for it.
+  const r = await execOn(host, ['sh', '-c', 'sleep 61.1 & echo left']);
+  assert.equal(r.exitCode, 0);
+  assert.equal(r.stdout, 'left\n');
+  assert.ok(Date.now() - started < 5000, 'returns once the program ends');
+  assert.ok(await goneFrom(h1, '^sleep 61.1$', 1000), 'the leftover was killed');
+});
+
+test('a program run directly that ignores TERM: KILL after the grace on timeout', async () => {
+  const host = hostOf({ residentExecutor: 'always' });
+  await untilResident(host);
+  const started = Date.now();
+  const r = await execOn(host, ['sh', '-c', "trap '' TERM; sleep 62.1; echo survived"], { timeoutMs: 300 });
+  assert.equal(r.exitCode, 124);
+  assert.equal(r.stdout, '');
+  const took = Date.now() - started;
+  assert.ok(took >= 2000 && took < 4500, `returns after the grace of 2 s (${took} ms)`);
+  assert.ok(await goneFrom(h1, '^sleep 62.1$', 1000), 'sleep 62.1 was killed');
+  assert.equal(await runningOn(h1, 'trap'), false);
 });

@@ -4,7 +4,9 @@
 // inheritable on purpose) are closed, SIGPIPE is back at its default, the PATH is searched as execvpe
 // does (a file that is not executable is passed over), a missing program is Popen's FileNotFoundError,
 // the working directory is the one asked for, stdin is fed, and a death by signal is reported as one.
+// An interpreter killed under a running program leaves its watcher to kill the program's group.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -64,5 +66,32 @@ test('Exec run starts programs as Popen would, on every Python here', async (t) 
     assert.equal((await run(link, ['pwd'], { cwd: link.hello?.cwd as string })).stdout, `${link.hello?.cwd}\n`, `${python}: the interpreter's own`);
     assert.equal((await run(link, [`${root}/b/prog`])).stdout, 'from b\n', `${python}: an absolute path`);
     assert.equal((await run(link, ['cat'], { input: 'fed\n' })).stdout, 'fed\n', `${python}: stdin`);
+  }
+});
+
+/** Whether a process whose whole command line is `line` runs here. */
+function running(line: string): boolean {
+  try {
+    execFileSync('pgrep', ['-fx', line.replace(/\./g, '\\.')]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(what: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 25))) if (what()) return true;
+  return what();
+}
+
+test('an interpreter killed under a running program: its watcher kills the program\'s whole group, on every Python here', async (t) => {
+  for (const [i, python] of pythonsHere().entries()) {
+    const link = await linkOn(t, python);
+    const [bg, fg] = [`sleep 63.${process.pid}${i}`, `sleep 64.${process.pid}${i}`];
+    const call = link.call(Exec.command.tool, 'run', [['sh', '-c', `${bg} & ${fg}; wait`], null, PATH, null]);
+    assert.ok(await until(() => running(bg) && running(fg), 5000), `${python}: the program runs`);
+    process.kill(link.hello!.pid, 'SIGKILL');
+    await assert.rejects(call.result);
+    assert.ok(await until(() => !running(bg) && !running(fg), 3000), `${python}: the group was killed`);
   }
 });

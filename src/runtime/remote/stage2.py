@@ -49,6 +49,45 @@ class Call:
                 k()
             except Exception:
                 pass
+# A watcher process outlives this interpreter: the process groups of running children are registered
+# with it (+PID / -PID lines on its stdin), and when this interpreter ends without stopping them (killed,
+# where no cancel runs), its stdin closes and it kills them, TERM then KILL after GRACE seconds, as the
+# SSH wrapper's own watcher does. Its pipe is non-inheritable: no child keeps it open.
+WATCHER = """import os, signal, sys, time
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+g = set()
+for l in sys.stdin:
+    (g.add if l[0] == '+' else g.discard)(int(l[1:]))
+for s in (signal.SIGTERM, signal.SIGKILL):
+    for p in g:
+        try:
+            os.killpg(p, s)
+        except OSError:
+            pass
+    if g and s == signal.SIGTERM:
+        time.sleep(%s)
+"""
+GRACE = 2
+WG = set()
+WL = threading.Lock()
+WP = [None]
+def watch(op, pid):
+    import subprocess
+    with WL:
+        (WG.add if op == '+' else WG.discard)(pid)
+        p = WP[0]
+        if p is not None and p.poll() is None:
+            try:
+                os.write(p.stdin.fileno(), ('%s%d\n' % (op, pid)).encode())
+                return
+            except OSError:
+                pass
+        if not WG:
+            return
+        # The first group, or the watcher died: a new one learns every group still running.
+        p = WP[0] = subprocess.Popen([sys.executable or 'python3', '-S', '-c', WATCHER % GRACE], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        os.write(p.stdin.fileno(), ''.join('+%d\n' % g for g in WG).encode())
 # For tools: the running call, and children in their own process group that a cancel kills whole.
 class rt:
     @staticmethod
@@ -67,10 +106,12 @@ class rt:
         if cur.c.ev.is_set():
             raise Cancelled('cancelled')
     # A child of the running call that leads a process group of its own: a cancel kills the group whole,
-    # a cancel that came while it was being started too.
+    # a cancel that came while it was being started too, and so does the watcher if this interpreter
+    # dies first. Once the child is reaped, rt.ungroup(pid) (its pid may then be reused).
     @staticmethod
     def group(pid):
         c = cur.c
+        watch('+', pid)
         k = lambda: os.killpg(pid, signal.SIGKILL)
         c.kills.append(k)
         if c.ev.is_set():
@@ -78,6 +119,9 @@ class rt:
                 k()
             except OSError:
                 pass
+    @staticmethod
+    def ungroup(pid):
+        watch('-', pid)
     # Quit: once the calling call's result is sent, cancel what runs (as on EOF) and exit.
     @staticmethod
     def quit():

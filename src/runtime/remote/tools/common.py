@@ -131,6 +131,7 @@ def _run(cx, argv, check=True, input=None, env=None):
     e.update(env or {})
     p = rt.spawn(argv, executable=real, env=e, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = p.communicate(input)
+    rt.ungroup(p.pid)
     out, err = out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
     if check and p.returncode != 0:
         raise CommandError('%s failed (exit status %s): %s' % (' '.join(argv), p.returncode, (err.strip() or out.strip())[-2000:]))

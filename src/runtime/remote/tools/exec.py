@@ -96,6 +96,37 @@ def _code(status):
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
+def _reap(pid, p=None):
+    # The returncode of a grouped child once it has ended (rt.group): reaped, then forgotten by the watcher.
+    try:
+        return p.wait() if p else _code(os.waitpid(pid, 0)[1])
+    finally:
+        rt.ungroup(pid)
+
+
+def _pump(streams, exited=None):
+    # Yields [1|2, base64] chunks from {fd: 1|2} as they come, until every stream has ended. `exited`:
+    # (pidfd, callback), the callback run once the process has exited, its streams perhaps still open.
+    poll = select.poll()
+    for fd in streams:
+        poll.register(fd, select.POLLIN)
+    if exited:
+        poll.register(exited[0], select.POLLIN)
+    streams = dict(streams)
+    while streams:
+        for fd, _ in poll.poll():
+            if exited and fd == exited[0]:
+                poll.unregister(fd)
+                exited[1]()
+                continue
+            data = os.read(fd, 65536)
+            if data:
+                yield [streams[fd], base64.b64encode(data).decode()]
+            else:
+                poll.unregister(fd)
+                del streams[fd]
+
+
 def run(argv, cwd=None, path=None, input=None):
     env = dict(os.environ)
     if path is not None:
@@ -123,21 +154,10 @@ def run(argv, cwd=None, path=None, input=None):
             except OSError:
                 pass
         threading.Thread(target=write, daemon=True).start()
-    streams = {out: 1, err: 2}
     reaped = False
     try:
-        poll = select.poll()
-        for fd in streams:
-            poll.register(fd, select.POLLIN)
-        while streams:
-            for fd, _ in poll.poll():
-                data = os.read(fd, 65536)
-                if data:
-                    yield [streams[fd], base64.b64encode(data).decode()]
-                else:
-                    poll.unregister(fd)
-                    del streams[fd]
-        code = p.wait() if p else _code(os.waitpid(pid, 0)[1])
+        yield from _pump({out: 1, err: 2})
+        code = _reap(pid, p)
         reaped = True
         return {'code': code if code >= 0 else None, 'signal': -code if code < 0 else None}
     finally:
@@ -147,6 +167,6 @@ def run(argv, cwd=None, path=None, input=None):
         else:
             os.close(out)
             os.close(err)
-            # Stopped early (a cancel kills the group): reaped once it is gone, as Popen would.
-            if not reaped:
-                threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()
+        # Stopped early (a cancel kills the group): reaped once it is gone.
+        if not reaped:
+            threading.Thread(target=_reap, args=(pid, p), daemon=True).start()
