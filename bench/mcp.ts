@@ -19,10 +19,15 @@ import type { BenchResult } from './types.js';
 const CALLS = 300;
 const WARMUP = 30;
 const PROCESS_RUNS = 30;
-// Static checks only (sandbox: false): what is measured is the MCP path, not bubblewrap's start-up.
+// Static checks only (sandbox: false): what is measured is the MCP path. Beside it, the same calls with
+// the OS sandbox on, as every policy template has it: a principal whose policy is \`sandboxed\`.
 const POLICY = `policies:
   bench:
     sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: "true" }
+      - { operation: write_stdout, resource: null }
+  sandboxed:
     capabilities:
       - { operation: execute_binary, resource: "true" }
       - { operation: write_stdout, resource: null }
@@ -94,6 +99,8 @@ export async function benchMcp(): Promise<BenchResult> {
     await remux(['hosts', 'add', 'h1', `${host.user}@${host.address}`, '--port', String(host.port), '--identity', host.identityFile], { env });
     const added = await remux(['principal', 'add', 'bench', '--admin', '--json'], { env });
     const token = (JSON.parse(added.stdout) as { token: string }).token;
+    const boxed = await remux(['principal', 'add', 'boxed', '--hosts', 'localhost,h1', '--policy', 'sandboxed', '--json'], { env });
+    const boxedToken = (JSON.parse(boxed.stdout) as { token: string }).token;
     const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env });
     if (started.code !== 0) throw new Error(`daemon start: ${started.stderr}`);
     const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { http: { url: string } };
@@ -106,12 +113,15 @@ export async function benchMcp(): Promise<BenchResult> {
       return client;
     };
     const stdio = await connect(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio'], env }));
+    const sandboxed = await connect(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio', '--principal', 'boxed'], env: { ...env, REMUX_TOKEN: boxedToken } }));
     const alone = await connect(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio', '--no-daemon'], env }));
     const http = await connect(new StreamableHTTPClientTransport(new URL('mcp', status.http.url), { fetch: caFetch(ca), requestInit: { headers: { authorization: `Bearer ${token}` } } }));
 
     const r = {
       stdioLocal: await calls(stdio, 'localhost'),
       stdioSsh: await calls(stdio, 'h1'),
+      sandboxedLocal: await calls(sandboxed, 'localhost'),
+      sandboxedSsh: await calls(sandboxed, 'h1'),
       stdioAloneLocal: await calls(alone, 'localhost'),
       stdioAloneSsh: await calls(alone, 'h1'),
       httpLocal: await calls(http, 'localhost'),
@@ -133,9 +143,11 @@ export async function benchMcp(): Promise<BenchResult> {
       name: 'mcp',
       figures,
       lines: [
-        `run_command \`true\`: ${WARMUP} warm-up + ${CALLS} sequential calls per row, SDK client (fleet ${fleet.mode}; policy sandbox: false)`,
+        `run_command \`true\`: ${WARMUP} warm-up + ${CALLS} sequential calls per row, SDK client (fleet ${fleet.mode}; policy sandbox: false unless the row says)`,
         line('stdio via the daemon, localhost', r.stdioLocal, '  goal p50 <= 2 ms'),
         line('stdio via the daemon, warm SSH host', r.stdioSsh, '  goal p50 <= 3 ms'),
+        line('the same with the OS sandbox on, localhost', r.sandboxedLocal),
+        line('the same with the OS sandbox on, warm SSH host', r.sandboxedSsh),
         line('stdio in its own process (--no-daemon), localhost', r.stdioAloneLocal),
         line('stdio in its own process (--no-daemon), SSH', r.stdioAloneSsh),
         line('Streamable HTTP (TLS) to the daemon, localhost', r.httpLocal, '  goal p50 <= 2 ms'),

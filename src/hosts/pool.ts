@@ -317,7 +317,7 @@ class PooledHost {
     }
     if (r.state === 'ready' && r.executor) {
       const executor = r.executor;
-      return (command, opts, program) => executor.exec(command, opts, program);
+      return (command, opts, how) => executor.exec(command, opts, how);
     }
     r.served++;
     // It takes a slot, and only where that leaves one for a command and one for a sandbox holder beside

@@ -3,18 +3,22 @@
 // channel open, exec request and sshd's fork are most of a warm command's cost). A command list starts
 // the same wrapper script (ssh.ts wrapScript) in the user's login shell, its stdin a pipe the executor
 // closes on stop, so the wrapper's own watcher (read on fd 3 / --watch 10) kills the process group,
-// TERM then KILL. A single unsandboxed program starts directly (a shell's start is most of what is left),
-// doing what the wrapper would: the secure PATH, its working directory (or the wrapper's refusal), its
-// own process group, TERM to what it leaves in the group when it ends, TERM then KILL on stop, its status
-// as the shell reports it; the runtime's watcher process kills its group if the interpreter dies under
-// it. Output flows through the link's window, so a slow reader pauses the command in its pipe. Commands
-// with the caller's stdin (ssh-input.ts) and terminals keep channels.
+// TERM then KILL. Where the shell is only glue, it is left out (its start is most of what is left):
+// - a single unsandboxed program starts directly, doing what the wrapper would: the secure PATH, its
+//   working directory (or the wrapper's refusal), its own process group, TERM to what it leaves in the
+//   group when it ends, TERM then KILL on stop, its status as the shell reports it; the runtime's watcher
+//   process kills its group if the interpreter dies under it;
+// - a list for a long-lived sandbox gets holderWrapScript's checks here (working directory shown, the
+//   holder's namespaces opened and its processes the same ones), then remux-sandbox-enter runs directly
+//   with the same arguments and descriptors, its --watch pipe closed to stop it.
+// Output flows through the link's window, so a slow reader pauses the command in its pipe. Commands with
+// the caller's stdin (ssh-input.ts) and terminals keep channels.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
 import { toolSource, stage0Command, remoteSource, type ToolSource } from '../runtime/bootstrap.js';
 import { Link } from '../runtime/link.js';
 import { channelTransport } from '../runtime/transports.js';
-import { SshError, type DirectProgram, type ExecExit, type ExecOptions, type SshConnection } from './ssh.js';
+import { SshError, type ExecExit, type ExecOptions, type ResidentRun, type SshConnection } from './ssh.js';
 
 /** Chunks in flight per command before the host holds the rest in the pipe (as an SSH window would). */
 const WINDOW = 256 * 1024;
@@ -24,7 +28,7 @@ const MIN_PYTHON = [3, 8] as const;
 // Appended to the runtime's Exec tool (tools/exec.py: _spawn, _pump, _reap). A release may come before
 // its command has started (both are calls, on different threads): it is kept and applied at the start.
 const EXECUTOR_TOOL = `
-import errno, pwd
+import errno, fcntl, pwd
 P = {}
 R = set()
 K = threading.Lock()
@@ -135,6 +139,92 @@ def program(token, argv, cwd, path, grace):
             threading.Thread(target=reap, daemon=True).start()
     # As the wrapper's shell reports it: a program killed by signal N exits 128 + N.
     return {'code': code if code >= 0 else 128 - code, 'signal': None}
+def _start_time(pid):
+    # Field 22 of /proc/PID/stat (the wrapper's \`shift 19\` after the command name): when it started.
+    with open('/proc/%d/stat' % pid) as f:
+        s = f.read()
+    return s[s.rindex(') ') + 2:].split()[19]
+def _under(c, p):
+    return p == '/' or c == p or c.startswith(p + '/')
+def enter(token, h, cwd, path, marker, grace, argv, script, namespaces, passed, helper_fd):
+    # What holderWrapScript does before it becomes remux-sandbox-enter, then enter run directly.
+    try:
+        c = os.path.realpath(cwd if cwd is not None else '.')
+        usable = os.path.isdir(c) and os.access(c, os.X_OK)
+    except (OSError, ValueError):
+        usable = False
+    if not usable:
+        return {'refused': 'cwd'}
+    if not (c == '/' or any(_under(c, p) for p in h['visible'])) or any(_under(c, p) for p in h['hidden']):
+        return {'refused': 'cwd-hidden'}
+    held = []
+    try:
+        # Above every descriptor the helper is given (0-10): the file actions cannot overwrite one.
+        for ns in namespaces:
+            fd = os.open('/proc/%d/ns/%s' % (h['init'], ns), os.O_RDONLY | os.O_CLOEXEC)
+            held.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 11))
+            os.close(fd)
+        if _start_time(h['init']) != h['initStart'] or _start_time(h['keeper']) != h['keeperStart']:
+            raise ValueError('not the holder')
+    except (OSError, ValueError, IndexError):
+        for fd in held:
+            os.close(fd)
+        return {'refused': 'holder-gone'}
+    args = ['--watch', '10', str(grace), '--report-prefix', marker + 'enter ', '--env', 'PATH=' + path]
+    for n in passed:
+        if n in os.environ:
+            args += ['--env', '%s=%s' % (n, os.environ[n])]
+    args += ['--cwd', c]
+    if argv:
+        args += ['--started', marker + 'run', '--', argv[0]] + argv
+    else:
+        sh = os.environ.get('SHELL') or '/bin/sh'
+        args += ['--', sh, sh, '-c', script]
+    helper = '/proc/%d/fd/%d' % (h['keeper'], helper_fd)
+    pipes = [os.pipe() for _ in range(3)]
+    up = lambda fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 11)
+    given = [up(_NULL), up(pipes[0][1]), up(pipes[1][1]), None] + held + [up(pipes[2][0])]
+    given[3] = given[2]
+    mine = [pipes[0][0], pipes[1][0], pipes[2][1]]
+    for fd in (pipes[0][1], pipes[1][1], pipes[2][0]):
+        os.close(fd)
+    try:
+        rt.check()
+        actions = _fd_actions(given)
+        if actions is None:
+            raise OSError(errno.EMFILE, 'cannot list the descriptors to close')
+        pid = os.posix_spawn(helper, [helper] + args, dict(os.environ, PATH=path), file_actions=actions, setsid=True, setsigdef=_SIGDEF)
+    except BaseException:
+        for fd in mine:
+            os.close(fd)
+        raise
+    finally:
+        for fd in set(given):
+            os.close(fd)
+    rt.group(pid)
+    out, err, watch = mine
+    closed = []
+    def stop():
+        # The helper's --watch: EOF on its fd 10 is TERM, then KILL after the grace.
+        with K:
+            if not closed:
+                closed.append(True)
+                os.close(watch)
+    _stoppable(token, stop)
+    reaped = False
+    try:
+        yield from _pump({out: 1, err: 2})
+        code = _reap(pid)
+        reaped = True
+    finally:
+        with K:
+            P.pop(token, None)
+        stop()
+        os.close(out)
+        os.close(err)
+        if not reaped:
+            threading.Thread(target=_reap, args=(pid,), daemon=True).start()
+    return _status(code)
 `;
 let tool: ToolSource | null = null;
 const executorTool = (): ToolSource => (tool ??= toolSource('RemuxExecutor', remoteSource('tools/exec.py') + EXECUTOR_TOOL));
@@ -199,7 +289,7 @@ export class ShellExecutor {
    * with an SshError 'dropped' when the executor dies under the command: its outcome is unknown and it
    * is never run again.
    */
-  async exec(command: string, opts: ExecOptions, program: DirectProgram | null = null): Promise<ExecExit> {
+  async exec(command: string, opts: ExecOptions, how: ResidentRun | null = null): Promise<ExecExit> {
     if (opts.takeStdin || opts.input) throw new TypeError('the resident executor does not take the caller\'s stdin; such commands use a channel');
     if (this.connection.lost !== null) throw new SshError(this.connection.lost, 'dropped');
     // Nothing ran: the caller may take a channel instead.
@@ -214,15 +304,19 @@ export class ShellExecutor {
       void this.link.call(executorTool(), 'release', [token]).result.catch(() => undefined);
       forceKill = setTimeout(() => cancel.abort(), opts.stopGraceMs ?? 0);
     };
-    const direct = program !== null && this.direct ? program : null;
+    const direct = how !== null && 'program' in how && this.direct ? how.program : null;
+    const entered = how !== null && 'enter' in how ? how.enter : null;
     const [method, args]: [string, unknown[]] = direct
       ? ['program', [token, direct.argv, direct.cwd, direct.securePath, direct.killGraceMs / 1000]]
-      : ['script', [token, this.shell, command]];
-    const call = this.link.call<[1 | 2, string], Status | { refused: 'cwd' }>(executorTool(), method, args, { signal: cancel.signal, window: WINDOW });
-    // The wrapper's announcement that the program starts, before anything it writes.
+      : entered
+        ? ['enter', [token, entered.holder, entered.cwd, entered.securePath, entered.marker, entered.killGraceMs, entered.argv, entered.script, entered.namespaces, entered.passedEnv, entered.helperFd]]
+        : ['script', [token, this.shell, command]];
+    const marker = direct?.marker ?? entered?.marker ?? null;
+    const call = this.link.call<[1 | 2, string], Status | { refused: string }>(executorTool(), method, args, { signal: cancel.signal, window: WINDOW });
+    // The wrapper's announcement that the program starts, before anything it writes (in a sandbox, the helper or the list says it).
     let announced = direct === null;
     const announce = (): void => {
-      if (!announced) opts.onStderr(Buffer.from(`${direct!.marker}run\n`));
+      if (!announced) opts.onStderr(Buffer.from(`${marker}run\n`));
       announced = true;
     };
     if (opts.stop?.aborted) stop();
@@ -236,7 +330,8 @@ export class ShellExecutor {
       }
       const exit = await call.result;
       if ('refused' in exit) {
-        opts.onStderr(Buffer.from(`${direct!.marker}${exit.refused}\n`));
+        // The wrapper's refusal, in its words.
+        opts.onStderr(Buffer.from(`${marker}${exit.refused}\n`));
         return { code: 125, signal: null };
       }
       announce();

@@ -531,13 +531,22 @@ function singleProgram(list: CommandList): string[] | null {
   return more.length === 0 && stage !== undefined && stage.redirects.length === 0 ? stage.argv : null;
 }
 
+function refusal(marker: string): (what: Refusal) => string {
+  if (!/^[A-Za-z0-9_-]+:$/.test(marker)) throw new TypeError(`bad marker ${JSON.stringify(marker)}`);
+  return (what) => `{ echo ${marker}${what} >&2; exit 125; }`;
+}
+
+/** The list's own lines: pipefail when asked (refused where the shell lacks it), the `run` announcement, the list. */
+function listLines(body: string, o: Pick<WrapOptions, 'marker' | 'pipefail'>): { pipefail: string[]; list: string[] } {
+  // `command` keeps dash, where `set -o pipefail` is an error in a special builtin, from exiting.
+  const pipefail = o.pipefail ? [`command set -o pipefail 2>/dev/null || ${refusal(o.marker)('pipefail')}`] : [];
+  return { pipefail, list: [`echo ${o.marker}${STARTED} >&2`, body] };
+}
+
 /** The POSIX-sh text sent over an exec channel to run `body` (see the header comment). */
 export function wrapScript(body: string, o: WrapOptions): string {
-  if (!/^[A-Za-z0-9_-]+:$/.test(o.marker)) throw new TypeError(`bad marker ${JSON.stringify(o.marker)}`);
-  const refuse = (what: Refusal): string => `{ echo ${o.marker}${what} >&2; exit 125; }`;
-  // `command` keeps dash, where `set -o pipefail` is an error in a special builtin, from exiting.
-  const pipefail = o.pipefail ? [`command set -o pipefail 2>/dev/null || ${refuse('pipefail')}`] : [];
-  const list = [`echo ${o.marker}${STARTED} >&2`, body];
+  const refuse = refusal(o.marker);
+  const { pipefail, list } = listLines(body, o);
   const sandbox = o.sandbox ?? null;
   const holder = sandbox === null ? null : (o.holder ?? null);
   if (sandbox !== null && holder !== null) return holderWrapScript(o, holder, refuse, pipefail, list);
@@ -628,8 +637,52 @@ export interface RunOptions {
   exec?: ResidentExec | null;
 }
 
-/** A resident executor's way to run the wrapper script, or (where it can) a single program as the wrapper would. */
-export type ResidentExec = (command: string, opts: ExecOptions, program: DirectProgram | null) => Promise<ExecExit>;
+/** A resident executor's way to run the wrapper script, or (where it can) what the wrapper would run, without it. */
+export type ResidentExec = (command: string, opts: ExecOptions, how: ResidentRun | null) => Promise<ExecExit>;
+
+/** What a resident executor may run without the wrapper's shell; null: the wrapper, in the login shell. */
+export type ResidentRun = { program: DirectProgram } | { enter: DirectEnter };
+
+/**
+ * A list for a long-lived sandbox, with what holderWrapScript would check and hand remux-sandbox-enter:
+ * the executor does both itself (ssh-executor.ts enter) and runs the helper directly.
+ */
+export interface DirectEnter {
+  holder: HolderInfo;
+  cwd: string | null;
+  securePath: string;
+  marker: string;
+  killGraceMs: number;
+  /** The one program the helper executes, or null: `script` runs in the login shell inside. */
+  argv: string[] | null;
+  script: string;
+  namespaces: readonly string[];
+  passedEnv: readonly string[];
+  helperFd: number;
+}
+
+/** How a resident executor may run this command without the wrapper's shell, or null. */
+function residentRun(body: string, req: HostExecRequest, o: WrapOptions): ResidentRun | null {
+  if (o.stdin === true) return null;
+  const argv = o.argv ?? null;
+  if (req.sandbox === null) return argv !== null && argv.length > 0 ? { program: { argv, cwd: o.cwd, securePath: o.securePath, marker: o.marker, killGraceMs: o.killGraceMs } } : null;
+  if (!o.holder) return null;
+  const { pipefail, list } = listLines(body, o);
+  return {
+    enter: {
+      holder: o.holder,
+      cwd: o.cwd,
+      securePath: o.securePath,
+      marker: o.marker,
+      killGraceMs: o.killGraceMs,
+      argv: argv !== null && argv.length > 0 ? argv : null,
+      script: [...pipefail, ...list].join('\n'),
+      namespaces: ENTER_NAMESPACES,
+      passedEnv: PASSED_ENV,
+      helperFd: HELPER_FD,
+    },
+  };
+}
 
 /** A list that is one unsandboxed program without stdin, with what the wrapper around it would use. */
 export interface DirectProgram {
@@ -664,9 +717,9 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   const killGraceMs = opts.killGraceMs ?? SSH_DEFAULTS.killGraceMs;
   const marker = `remux-${randomBytes(8).toString('hex')}:`;
   const stdin = req.stdin ?? null;
-  const argv = singleProgram(req.list);
-  const script = wrapScript(renderCommandList(req.list), { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv, stdin: stdin !== null });
-  const program = argv !== null && argv.length > 0 && req.sandbox === null ? { argv, cwd: req.cwd, securePath: opts.securePath, marker, killGraceMs } : null;
+  const wrap: WrapOptions = { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv: singleProgram(req.list), stdin: stdin !== null };
+  const body = renderCommandList(req.list);
+  const script = wrapScript(body, wrap);
   // With stdin, the kill switch is a second channel (ssh-input.ts), opened alongside the command's.
   const input = stdin === null ? null : new GuardedInput(stdin, killGraceMs);
 
@@ -696,7 +749,7 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
       ...(req.flow ? { flow: req.flow } : {}),
       ...(input ? { takeStdin: (channel: ClientChannel) => input.attach(channel) } : {}),
     };
-    const running = viaChannel ? conn.exec(script, options) : opts.exec!(script, options, program);
+    const running = viaChannel ? conn.exec(script, options) : opts.exec!(script, options, residentRun(body, req, wrap));
     // Asked for after the command's channel: with one session left, the command gets it and waits at its gate.
     input?.openWatcher(conn);
     exit = await running;

@@ -122,7 +122,7 @@ async function resident(conn: SshConnection): Promise<Partial<RunOptions>> {
   if (!started) executors.set(conn, (started = ShellExecutor.start(conn)));
   const executor = await started;
   assert.ok(executor, `the resident executor should start on ${conn.endpoint.name}`);
-  return { exec: (command, o, program) => executor.exec(command, o, program) };
+  return { exec: (command, o, how) => executor.exec(command, o, how) };
 }
 
 async function run(conn: SshConnection, argv: string[] | CommandList, req: Partial<HostExecRequest> = {}, opts: Partial<RunOptions> = {}): Promise<Ran> {

@@ -59,24 +59,34 @@ def _program(name, cwd, env):
     return None
 
 
+def _fd_actions(sources):
+    # posix_spawn's file actions giving the child sources[i] as its descriptor i (each source numbered
+    # len(sources) or above), every other one closed as Popen(close_fds=True) would; None when they
+    # cannot be listed.
+    give = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(sources)]
+    if _CLOSEFROM is not None:
+        return give + [(_CLOSEFROM, len(sources))]
+    fds = _inheritable()
+    if fds is None:
+        return None
+    return [(os.POSIX_SPAWN_CLOSE, fd) for fd in fds] + give
+
+
 def _spawn(argv, cwd, env, stdin):
     # (pid, stdout fd, stderr fd) of the program started by posix_spawn in a session of its own, or None
     # when Popen should start it (any doubt, or any failure: Popen tries again and raises its own error).
     if not _SPAWN or not argv:
         return None
-    if _CLOSEFROM is not None:
-        close = [(_CLOSEFROM, 3)]
-    else:
-        fds = _inheritable()
-        if fds is None:
-            return None
-        close = [(os.POSIX_SPAWN_CLOSE, fd) for fd in fds]
     exe = _program(argv[0], cwd, env)
     if exe is None:
         return None
     rt.check()
     out, err = os.pipe(), os.pipe()
-    actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, out[1], 1), (os.POSIX_SPAWN_DUP2, err[1], 2)] + close
+    actions = _fd_actions([stdin, out[1], err[1]])
+    if actions is None:
+        for fd in out + err:
+            os.close(fd)
+        return None
     try:
         pid = os.posix_spawn(exe, argv, env, file_actions=actions, setsid=True, setsigdef=_SIGDEF)
     except Exception:
