@@ -139,11 +139,13 @@ def program(token, argv, cwd, path, grace):
             threading.Thread(target=reap, daemon=True).start()
     # As the wrapper's shell reports it: a program killed by signal N exits 128 + N.
     return {'code': code if code >= 0 else 128 - code, 'signal': None}
-def _start_time(pid):
-    # Field 22 of /proc/PID/stat (the wrapper's \`shift 19\` after the command name): when it started.
+def _started(pid):
+    # When a live process started (field 22 of /proc/PID/stat, the wrapper's \`shift 19\` after the
+    # command name); None for a zombie, whose PID namespace cannot take a new process.
     with open('/proc/%d/stat' % pid) as f:
         s = f.read()
-    return s[s.rindex(') ') + 2:].split()[19]
+    fields = s[s.rindex(') ') + 2:].split()
+    return None if fields[0] in 'ZX' else fields[19]
 def _under(c, p):
     return p == '/' or c == p or c.startswith(p + '/')
 def enter(token, h, cwd, path, marker, grace, argv, script, namespaces, passed, helper_fd):
@@ -164,7 +166,7 @@ def enter(token, h, cwd, path, marker, grace, argv, script, namespaces, passed, 
             fd = os.open('/proc/%d/ns/%s' % (h['init'], ns), os.O_RDONLY | os.O_CLOEXEC)
             held.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 11))
             os.close(fd)
-        if _start_time(h['init']) != h['initStart'] or _start_time(h['keeper']) != h['keeperStart']:
+        if _started(h['init']) != h['initStart'] or _started(h['keeper']) != h['keeperStart']:
             raise ValueError('not the holder')
     except (OSError, ValueError, IndexError):
         for fd in held:

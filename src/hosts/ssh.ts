@@ -770,9 +770,11 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   }
   const report = stderr.refusal?.startsWith(ENTER_REPORT) && !stderr.started ? parseEnterReport(stderr.refusal.slice(ENTER_REPORT.length)) : null;
   if (report !== null) {
-    // remux-sandbox-enter could not put the list in the holder. A holder that is gone: a new one, once.
+    // remux-sandbox-enter could not put the list in the holder. A holder that is gone (its namespaces
+    // cannot be joined, or its PID namespace lost its init: no fork there): a new one, once.
     const failure = enterFailure(report, conn, req);
-    return { result: notRun(failure.kind, failure.message, started), holderRefusal: report.what === 'join' ? 'holder-gone' : null };
+    const gone = report.what === 'join' || (report.what === 'fork' && report.err === 'ENOMEM');
+    return { result: notRun(failure.kind, failure.message, started), holderRefusal: gone ? 'holder-gone' : null };
   }
   const refused = stderr.refusal !== null && exit.code === 125 ? refusalResult(stderr.refusal, conn, req, opts.securePath) : null;
   if (refused !== null) {
