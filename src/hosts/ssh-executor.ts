@@ -57,8 +57,6 @@ def release(token):
             R.add(token)
             return
     stop()
-def _status(code):
-    return {'code': code if code >= 0 else None, 'signal': -code if code < 0 else None}
 def script(token, sh, text):
     p = rt.spawn([sh, '-c', text], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     def stop():
@@ -76,10 +74,7 @@ def script(token, sh, text):
         with K:
             P.pop(token, None)
         stop()
-        p.stdout.close()
-        p.stderr.close()
-        if not reaped:
-            threading.Thread(target=_reap, args=(p.pid, p), daemon=True).start()
+        _finish(p, None, None, None if reaped else lambda: _reap(p.pid, p))
     return _status(code)
 def program(token, argv, cwd, path, grace):
     env = dict(os.environ, PATH=path)
@@ -129,14 +124,7 @@ def program(token, argv, cwd, path, grace):
         with K:
             P.pop(token, None)
         os.close(exited)
-        if p:
-            p.stdout.close()
-            p.stderr.close()
-        else:
-            os.close(out)
-            os.close(err)
-        if not reaped:
-            threading.Thread(target=reap, daemon=True).start()
+        _finish(p, out, err, None if reaped else reap)
     # As the wrapper's shell reports it: a program killed by signal N exits 128 + N.
     return {'code': code if code >= 0 else 128 - code, 'signal': None}
 def _started(pid):
@@ -222,10 +210,7 @@ def enter(token, h, cwd, path, marker, grace, argv, script, namespaces, passed, 
         with K:
             P.pop(token, None)
         stop()
-        os.close(out)
-        os.close(err)
-        if not reaped:
-            threading.Thread(target=_reap, args=(pid,), daemon=True).start()
+        _finish(None, out, err, None if reaped else lambda: _reap(pid))
     return _status(code)
 `;
 let tool: ToolSource | null = null;

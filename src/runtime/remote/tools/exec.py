@@ -114,6 +114,24 @@ def _reap(pid, p=None):
         rt.ungroup(pid)
 
 
+def _status(code):
+    # A returncode as the call's result.
+    return {'code': code if code >= 0 else None, 'signal': -code if code < 0 else None}
+
+
+def _finish(p, out, err, reap):
+    # Closes a started program's pipes; `reap` (it was stopped early: a cancel kills its group) runs on
+    # a thread of its own, to reap it once it is gone.
+    if p:
+        p.stdout.close()
+        p.stderr.close()
+    else:
+        os.close(out)
+        os.close(err)
+    if reap:
+        threading.Thread(target=reap, daemon=True).start()
+
+
 def _pump(streams, exited=None):
     # Yields [1|2, base64] chunks from {fd: 1|2} as they come, until every stream has ended. `exited`:
     # (pidfd, callback), the callback run once the process has exited, its streams perhaps still open.
@@ -169,14 +187,6 @@ def run(argv, cwd=None, path=None, input=None):
         yield from _pump({out: 1, err: 2})
         code = _reap(pid, p)
         reaped = True
-        return {'code': code if code >= 0 else None, 'signal': -code if code < 0 else None}
+        return _status(code)
     finally:
-        if p:
-            p.stdout.close()
-            p.stderr.close()
-        else:
-            os.close(out)
-            os.close(err)
-        # Stopped early (a cancel kills the group): reaped once it is gone.
-        if not reaped:
-            threading.Thread(target=_reap, args=(pid, p), daemon=True).start()
+        _finish(p, out, err, None if reaped else lambda: _reap(pid, p))
