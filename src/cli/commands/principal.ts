@@ -22,7 +22,7 @@ export function registerPrincipal(program: Command): void {
     .description('add a principal and print its new token (once: only a hash is stored)')
     .argument('<name>', 'name recorded in the audit trail, e.g. ci-bot')
     .option('--admin', 'reaches every host, user and policy, and sees the whole audit trail')
-    .option('--hosts <selector>', 'hosts it may use: a selector as in client run (web1,web2 | web* | env=prod | all)')
+    .option('--hosts <selector>', 'hosts it may use: a selector as in client run (web1,web2 | web* | env=prod | all); this machine only by its name, localhost')
     .option('--users <u1,u2>', 'tmux users whose sessions it may use ("*" any; default none)')
     .option('--create-as <u1,u2>', 'tmux users it may create sessions as (default: --users)')
     .option('--read-only', 'its session attaches are read-only')
