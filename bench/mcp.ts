@@ -91,7 +91,6 @@ export async function benchMcp(): Promise<BenchResult> {
   const fleet = await startFleet({ count: 1 });
   const h = tempHome();
   const env = { ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile };
-  const clients: Client[] = [];
   try {
     writeFileSync(join(h.home, 'policies.yaml'), POLICY);
     writeFileSync(join(h.home, 'config.yaml'), 'default_policy: bench\ndaemon:\n  rate_limit: { requests_per_second: 100000, burst: 100000 }\n');
@@ -106,28 +105,46 @@ export async function benchMcp(): Promise<BenchResult> {
     const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { http: { url: string } };
     const ca = readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8');
 
-    const connect = async (transport: StdioClientTransport | StreamableHTTPClientTransport): Promise<Client> => {
+    // One client connected at a time, as a user's AI client would be: each is closed after its rows.
+    const withClient = async <T>(transport: StdioClientTransport | StreamableHTTPClientTransport, use: (client: Client) => Promise<T>): Promise<T> => {
       const client = new Client({ name: 'remux-bench', version: '1' });
       await client.connect(transport);
-      clients.push(client);
-      return client;
+      try {
+        return await use(client);
+      } finally {
+        await client.close();
+      }
     };
-    const stdio = await connect(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio'], env }));
-    const sandboxed = await connect(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio', '--principal', 'boxed'], env: { ...env, REMUX_TOKEN: boxedToken } }));
-    const alone = await connect(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio', '--no-daemon'], env }));
-    const http = await connect(new StreamableHTTPClientTransport(new URL('mcp', status.http.url), { fetch: caFetch(ca), requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    const stdio = await withClient(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio'], env }), async (c) => ({
+      local: await calls(c, 'localhost'),
+      ssh: await calls(c, 'h1'),
+      ping: await pings(c),
+    }));
+    const sandboxed = await withClient(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio', '--principal', 'boxed'], env: { ...env, REMUX_TOKEN: boxedToken } }), async (c) => ({
+      local: await calls(c, 'localhost'),
+      ssh: await calls(c, 'h1'),
+    }));
+    const alone = await withClient(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio', '--no-daemon'], env }), async (c) => ({
+      local: await calls(c, 'localhost'),
+      ssh: await calls(c, 'h1'),
+    }));
+    const http = await withClient(new StreamableHTTPClientTransport(new URL('mcp', status.http.url), { fetch: caFetch(ca), requestInit: { headers: { authorization: `Bearer ${token}` } } }), async (c) => ({
+      local: await calls(c, 'localhost'),
+      ssh: await calls(c, 'h1'),
+      ping: await pings(c),
+    }));
 
     const r = {
-      stdioLocal: await calls(stdio, 'localhost'),
-      stdioSsh: await calls(stdio, 'h1'),
-      sandboxedLocal: await calls(sandboxed, 'localhost'),
-      sandboxedSsh: await calls(sandboxed, 'h1'),
-      stdioAloneLocal: await calls(alone, 'localhost'),
-      stdioAloneSsh: await calls(alone, 'h1'),
-      httpLocal: await calls(http, 'localhost'),
-      httpSsh: await calls(http, 'h1'),
-      stdioPing: await pings(stdio),
-      httpPing: await pings(http),
+      stdioLocal: stdio.local,
+      stdioSsh: stdio.ssh,
+      sandboxedLocal: sandboxed.local,
+      sandboxedSsh: sandboxed.ssh,
+      stdioAloneLocal: alone.local,
+      stdioAloneSsh: alone.ssh,
+      httpLocal: http.local,
+      httpSsh: http.ssh,
+      stdioPing: stdio.ping,
+      httpPing: http.ping,
       clientRun: await processes([REMUX_BIN, 'client', 'run', 'localhost', 'true'], { ...process.env, ...env }),
       bash: await processes(['bash', '-c', 'true'], process.env),
     };
@@ -161,7 +178,6 @@ export async function benchMcp(): Promise<BenchResult> {
       ],
     };
   } finally {
-    await Promise.allSettled(clients.map((c) => c.close()));
     await remux(['daemon', 'stop'], { env });
     await fleet.stop();
     h.remove();
