@@ -25,6 +25,7 @@ import { until } from '../support/until.js';
 import { type Fleet, type FleetHost, goneFrom, inventoryEntry, runningOn, startFleet } from '../fleet/fleet.js';
 import { endless } from '../support/backpressure.js';
 import { rawCommand } from '../policy/fixture.js';
+import { killHolders } from '../support/holders.js';
 
 const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const GRACE_MS = 500;
@@ -289,7 +290,7 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`stdin inside bubblewr
   test('a long-lived sandbox killed under us: the retry in a new one gets all of stdin', { skip: mode !== 'holder' && 'long-lived sandboxes only' }, async () => {
     assert.ok(holders);
     await run(boxed, ['true'], null);
-    for (const pid of await holders.pids()) process.kill(pid, 'SIGKILL');
+    await killHolders(holders);
     const input = randomBytes(MiB);
     const r = await run(boxed, ['cat'], Readable.from([input]));
     assert.equal(r.result.exitCode, 0, r.stderr);

@@ -32,6 +32,7 @@ import { HolderSet } from '../../src/hosts/holder.js';
 import { ShellExecutor } from '../../src/hosts/ssh-executor.js';
 import { parseHolderProbe, probeScript } from '../../src/hosts/remote-sandbox.js';
 import { rawCommand } from '../policy/fixture.js';
+import { killHolders } from '../support/holders.js';
 
 const execFileP = promisify(execFile);
 const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -664,7 +665,7 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${
     const holders = await holdersOf(conn);
     assert.ok(holders);
     // Killed under us: the next command gets a new one (nothing runs in a namespace that is not the holder's).
-    for (const pid of await holders.pids()) process.kill(pid, 'SIGKILL');
+    await killHolders(holders);
     const again = await ns('alice');
     assert.match(again, /^pid:\[\d+\]\nmnt:\[\d+\]\n$/);
     assert.notEqual(again, first, 'a new sandbox');
