@@ -205,6 +205,10 @@ test('a program run directly: what it leaves in its group gets TERM when it ends
   assert.equal(r.stdout, 'left\n');
   assert.ok(Date.now() - started < 5000, 'returns once the program ends');
   assert.ok(await goneFrom(h1, '^sleep 61.1$', 1000), 'the leftover was killed');
+  // Its pipes closed before it ended: the TERM still comes, once it has.
+  const quiet = await execOn(host, ['sh', '-c', 'exec >/dev/null 2>&1; sleep 61.2 & sleep 0.3']);
+  assert.equal(quiet.exitCode, 0);
+  assert.ok(await goneFrom(h1, '^sleep 61.2$', 1000), 'the leftover of a program that closed its pipes was killed');
 });
 
 test('a program run directly that ignores TERM: KILL after the grace on timeout', async () => {

@@ -93,8 +93,16 @@ def program(token, argv, cwd, path, grace):
         t = threading.Timer(grace, group, (signal.SIGKILL,))
         t.daemon = True
         t.start()
+    # Once the program has ended, TERM to what it left in its group, once (the wrapper's `kill -s TERM 0`):
+    # when it ends while its pipes are open, or once they closed and it ended after.
+    swept = []
+    def sweep():
+        if not swept:
+            swept.append(True)
+            group(signal.SIGTERM)
     def reap():
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        sweep()
         with K:
             gone.append(True)
         return _reap(pid, p)
@@ -102,7 +110,7 @@ def program(token, argv, cwd, path, grace):
     exited = os.pidfd_open(pid)
     reaped = False
     try:
-        yield from _pump({out: 1, err: 2}, (exited, lambda: group(signal.SIGTERM)))
+        yield from _pump({out: 1, err: 2}, (exited, sweep))
         code = reap()
         reaped = True
     finally:
