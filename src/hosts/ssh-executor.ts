@@ -11,8 +11,9 @@
 // - a list for a long-lived sandbox gets holderWrapScript's checks here (working directory shown, the
 //   holder's namespaces opened and its processes the same ones), then remux-sandbox-enter runs directly
 //   with the same arguments and descriptors, its --watch pipe closed to stop it.
-// Output flows through the link's window, so a slow reader pauses the command in its pipe. Commands with
-// the caller's stdin (ssh-input.ts) and terminals keep channels.
+// The host side of all three is src/runtime/remote/tools/executor.py. Output flows through the link's
+// window, so a slow reader pauses the command in its pipe. Commands with the caller's stdin
+// (ssh-input.ts) and terminals keep channels.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
 import { toolSource, stage0Command, remoteSource, type ToolSource } from '../runtime/bootstrap.js';
