@@ -655,6 +655,7 @@ export interface DirectEnter {
   killGraceMs: number;
   /** The one program the helper executes, or null: `script` runs in the login shell inside. */
   argv: string[] | null;
+  /** The list for the login shell inside (empty with `argv`). */
   script: string;
   namespaces: readonly string[];
   passedEnv: readonly string[];
@@ -667,7 +668,11 @@ function residentRun(body: string, req: HostExecRequest, o: WrapOptions): Reside
   const argv = o.argv ?? null;
   if (req.sandbox === null) return argv !== null && argv.length > 0 ? { program: { argv, cwd: o.cwd, securePath: o.securePath, marker: o.marker, killGraceMs: o.killGraceMs } } : null;
   if (!o.holder) return null;
-  const { pipefail, list } = listLines(body, o);
+  const program = argv !== null && argv.length > 0 ? argv : null;
+  const lines = (): string => {
+    const { pipefail, list } = listLines(body, o);
+    return [...pipefail, ...list].join('\n');
+  };
   return {
     enter: {
       holder: o.holder,
@@ -675,8 +680,8 @@ function residentRun(body: string, req: HostExecRequest, o: WrapOptions): Reside
       securePath: o.securePath,
       marker: o.marker,
       killGraceMs: o.killGraceMs,
-      argv: argv !== null && argv.length > 0 ? argv : null,
-      script: [...pipefail, ...list].join('\n'),
+      argv: program,
+      script: program === null ? lines() : '',
       namespaces: ENTER_NAMESPACES,
       passedEnv: PASSED_ENV,
       helperFd: HELPER_FD,
