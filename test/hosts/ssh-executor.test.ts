@@ -8,6 +8,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { OutputFlow } from '../../src/exec/types.js';
 import { ConnectionPool, type PoolOptions } from '../../src/hosts/pool.js';
+import { ShellExecutor } from '../../src/hosts/ssh-executor.js';
+import { connectSsh } from '../../src/hosts/ssh.js';
+import { ENTER_NAMESPACES } from '../../src/exec/sandbox.js';
+import { PASSED_ENV } from '../../src/hosts/local.js';
 import type { Host, HostExecRequest } from '../../src/hosts/types.js';
 import { type Fleet, type FleetHost, goneFrom, inventoryEntry, startFleet } from '../fleet/fleet.js';
 import { rawCommand } from '../policy/fixture.js';
@@ -222,4 +226,28 @@ test('a program run directly that ignores TERM: KILL after the grace on timeout'
   assert.ok(took >= 2000 && took < 4500, `returns after the grace of 2 s (${took} ms)`);
   assert.ok(await goneFrom(h1, '^sleep 62.1$', 1000), 'sleep 62.1 was killed');
   assert.ok(await goneFrom(h1, 'sleep 62.1; echo survived', 1000), 'and its shell');
+});
+
+test('a holder whose keeper ends between the checks and the start: refused as gone (nothing ran), not a lost command', async () => {
+  const conn = await connectSsh({ name: h1.name, address: h1.address, port: h1.port, user: h1.user, auth: { method: 'identity', file: h1.identityFile } }, { knownHostsFile: fleet.knownHostsFile, readyTimeoutMs: 5000 });
+  try {
+    const executor = await ShellExecutor.start(conn);
+    assert.ok(executor);
+    // A "holder" that passes every check (this live process, its own start time and namespaces) but
+    // whose helper descriptor is not there: what the executor finds when the keeper ends in between.
+    const start = readFileSync(`/proc/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]!;
+    const holder = { keeper: process.pid, keeperStart: start, init: process.pid, initStart: start, visible: ['/'], hidden: [] };
+    const marker = 'remux-test:';
+    let stderr = '';
+    const exit = await executor.exec(
+      'unused',
+      { onStdout: () => undefined, onStderr: (c) => (stderr += c.toString()) },
+      { enter: { holder, cwd: '/', securePath: '/usr/bin:/bin', marker, killGraceMs: 2000, argv: ['true'], script: '', namespaces: ENTER_NAMESPACES, passedEnv: PASSED_ENV, helperFd: 999 } },
+    );
+    assert.deepEqual(exit, { code: 125, signal: null });
+    assert.equal(stderr, `${marker}holder-gone\n`);
+    executor.close();
+  } finally {
+    await conn.close();
+  }
 });

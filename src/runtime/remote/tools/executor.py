@@ -183,9 +183,12 @@ def enter(token, h, cwd, path, marker, grace, argv, script, namespaces, passed, 
         if actions is None:
             raise OSError(errno.EMFILE, 'cannot list the descriptors to close')
         pid = os.posix_spawn(helper, [helper] + args, dict(os.environ, PATH=path), file_actions=actions, setsid=True, setsigdef=_SIGDEF)
-    except BaseException:
+    except BaseException as e:
         for fd in mine:
             os.close(fd)
+        # The keeper ended since it was checked, and its fd with it: nothing ran.
+        if isinstance(e, FileNotFoundError) and e.filename == helper:
+            return {'refused': 'holder-gone'}
         raise
     finally:
         for fd in set(given):
