@@ -83,7 +83,8 @@ describe('the session recorder on this machine', { timeout: 30_000 }, () => {
     const id = recordings.recordingOf('box', target.user, 'w');
     assert.ok(id);
     tmux('send-keys', '-t', '=w:', 'echo during-$((2+2))', 'Enter');
-    for (let i = 0; i < 100 && !readFileSync(join(dir(), `${id}.cast`), 'utf8').includes('during-4'); i++) await sleep(10);
+    // Up to 5 s: under a full suite's load the shell's echo can take a second to reach the recording.
+    for (let i = 0; i < 500 && !readFileSync(join(dir(), `${id}.cast`), 'utf8').includes('during-4'); i++) await sleep(10);
     await recordings.stopAll();
     assert.equal(recordings.recordingOf('box', target.user, 'w'), null);
     assert.deepEqual(tmux('list-sessions', '-F', '#{session_name}').trim().split('\n'), ['w'], 'the session goes on');
