@@ -42,6 +42,8 @@ class Sandbox {
     readonly key: string,
     readonly layout: SandboxLayout,
     private readonly holder: ChildProcess,
+    /** The sandbox's first process (bwrap's child): its PID namespace takes no new process once it is gone. */
+    private readonly initPid: number,
     readonly namespaceFds: number[],
     private readonly onGone: (s: Sandbox) => void,
   ) {
@@ -50,10 +52,11 @@ class Sandbox {
 
   /**
    * Also asks the kernel: stages now end through remux-spawner, so a command can finish before Node has
-   * reaped a holder killed from outside, and the next one would join namespaces whose init is gone.
+   * reaped a holder killed from outside, and the next one would join namespaces whose init is gone (its
+   * fork there fails with ENOMEM). Killing bwrap ends its init a moment later: both are asked.
    */
   get alive(): boolean {
-    return !this.stopped && running(this.holder.pid);
+    return !this.stopped && running(this.holder.pid) && running(this.initPid);
   }
 
   lease(): SandboxLease {
@@ -165,7 +168,7 @@ export class SandboxPool {
       });
       const initPid = Number((JSON.parse(infoText) as { 'child-pid'?: unknown })['child-pid']);
       if (!Number.isInteger(initPid) || initPid <= 0) throw new Error(`bwrap reported no child pid: ${infoText}`);
-      const sandbox = new Sandbox(layout.key, layout, holder, openNamespaces(initPid), (s) => {
+      const sandbox = new Sandbox(layout.key, layout, holder, initPid, openNamespaces(initPid), (s) => {
         if (this.running.get(s.key) === s) this.running.delete(s.key);
       });
       this.running.set(layout.key, sandbox);
