@@ -123,6 +123,8 @@ export type Durability = 'full' | 'normal';
 
 export interface OpenOptions {
   durability?: Durability;
+  /** Inline fsyncs averaging more than this (ms, default 2) send the next ones to the thread pool for a while (store.ts); 0: always there. */
+  inlineSyncMaxMs?: number;
   /** How long a writer waits for another process's transaction before failing. */
   busyTimeoutMs?: number;
 }

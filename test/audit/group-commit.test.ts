@@ -56,12 +56,13 @@ test('20 concurrent begins are one commit, chained in call order, resolved only 
  * (`begun ID`, `ended ID`, `quiet`), whether the WAL's latest write had been fsynced (the fsync returned) before
  * the line went out.
  */
-function syncedBeforeEachLine(path: string, mode: 'begun' | 'ended', durability: 'full' | 'normal'): { lines: string[]; synced: boolean[]; walSyncs: number } {
+function syncedBeforeEachLine(path: string, mode: 'begun' | 'ended', durability: 'full' | 'normal', fsyncs: 'inline' | 'pooled' = 'inline'): { lines: string[]; synced: boolean[]; walSyncs: number } {
   mkdirSync(dirname(path), { recursive: true });
   const trace = `${path}.strace`;
   const r = spawnSync('strace', ['-f', '-y', '-qq', '-e', 'trace=pwrite64,fsync,fdatasync,write', '-o', trace, process.execPath, WRITER, mode, path, '3'], {
     encoding: 'utf8',
-    env: { ...process.env, WRITER_DURABILITY: durability },
+    // Inline unless one takes a minute (strace slows them); pooled: every fsync on the thread pool.
+    env: { ...process.env, WRITER_DURABILITY: durability, WRITER_INLINE_SYNC_MAX_MS: fsyncs === 'inline' ? '60000' : '0' },
   });
   assert.equal(r.status, 0, r.stderr);
   let written = -1;
@@ -84,25 +85,49 @@ function syncedBeforeEachLine(path: string, mode: 'begun' | 'ended', durability:
   return { lines: r.stdout.trim().split('\n'), synced: before, walSyncs };
 }
 
-test('a begin resolves only once the WAL holding its row is fsynced (strace of a writer)', (t) => {
-  const full = syncedBeforeEachLine(tempDbPath(t), 'begun', 'full');
-  assert.deepEqual(full.lines, ['begun 1', 'begun 2', 'begun 3']);
-  assert.deepEqual(full.synced, [true, true, true]);
-  assert.ok(full.walSyncs >= 3, `${full.walSyncs} fsyncs of the WAL for 3 commits`);
+test('a begin resolves only once the WAL holding its row is fsynced, inline or on the thread pool (strace of a writer)', (t) => {
+  for (const fsyncs of ['inline', 'pooled'] as const) {
+    const full = syncedBeforeEachLine(tempDbPath(t), 'begun', 'full', fsyncs);
+    assert.deepEqual(full.lines, ['begun 1', 'begun 2', 'begun 3'], fsyncs);
+    assert.deepEqual(full.synced, [true, true, true], fsyncs);
+    assert.ok(full.walSyncs >= 3, `${fsyncs}: ${full.walSyncs} fsyncs of the WAL for 3 commits`);
+  }
   // The same trace reading sees the difference when nothing syncs: the check above can fail.
   const normal = syncedBeforeEachLine(tempDbPath(t), 'begun', 'normal');
   assert.deepEqual(normal.synced, [false, false, false]);
 });
 
 test('an end resolves once committed, and reaches the disk with the next begin or soon after (strace of a writer)', (t) => {
-  const path = tempDbPath(t);
-  const r = syncedBeforeEachLine(path, 'ended', 'full');
-  assert.deepEqual(r.lines, ['begun 1', 'ended 1', 'begun 3', 'ended 3', 'begun 5', 'ended 5', 'quiet']);
-  // `begun 3`: the fsync after begin 3's write carries end 1 (written before it). `quiet`: no begin came, the end was synced anyway.
-  assert.deepEqual(r.synced, [true, false, true, false, true, false, true], 'begins wait for the disk, ends for the commit');
-  const store = AuditStore.open(path);
-  assert.deepEqual(store.list().map((a) => a.status), ['complete', 'complete', 'complete']);
-  store.close();
+  for (const fsyncs of ['inline', 'pooled'] as const) {
+    const path = tempDbPath(t);
+    const r = syncedBeforeEachLine(path, 'ended', 'full', fsyncs);
+    assert.deepEqual(r.lines, ['begun 1', 'ended 1', 'begun 3', 'ended 3', 'begun 5', 'ended 5', 'quiet'], fsyncs);
+    // `begun 3`: the fsync after begin 3's write carries end 1 (written before it). `quiet`: no begin came, the end was synced anyway.
+    assert.deepEqual(r.synced, [true, false, true, false, true, false, true], `${fsyncs}: begins wait for the disk, ends for the commit`);
+    const store = AuditStore.open(path);
+    assert.deepEqual(store.list().map((a) => a.status), ['complete', 'complete', 'complete']);
+    store.close();
+  }
+});
+
+test('fsyncs run inline until they are slower than the limit; the next ones go to the thread pool', async (t) => {
+  const actions = async (store: AuditStore): Promise<void> => {
+    for (let i = 0; i < 5; i++) await store.end(await store.begin(sampleBegin({ command: `c${i}` })), { exitCode: 0, durationMs: 1 });
+  };
+  const fast = AuditStore.open(tempDbPath(t), { inlineSyncMaxMs: 60_000 });
+  await actions(fast);
+  assert.deepEqual(fast.syncStats(), { inline: 5, pooled: 0 }, 'a begin each, inline: none took a minute');
+  fast.close();
+  // No real fsync takes less than a nanosecond: the first one is slow by this limit (on average too), and moves the rest.
+  const slow = AuditStore.open(tempDbPath(t), { inlineSyncMaxMs: 1e-6 });
+  await actions(slow);
+  assert.deepEqual(slow.syncStats(), { inline: 1, pooled: 4 });
+  assert.equal(slow.verify().ok, true);
+  slow.close();
+  const never = AuditStore.open(tempDbPath(t), { inlineSyncMaxMs: 0 });
+  await actions(never);
+  assert.deepEqual(never.syncStats(), { inline: 0, pooled: 5 });
+  never.close();
 });
 
 test('a fan-out of 20 begin+end pairs takes two commits, and a lone pair two', async (t) => {
