@@ -8,7 +8,7 @@ import type { CommandList, Pipeline, Redirect, Stage } from '../command/types.js
 import { OutputGate } from './output.js';
 import type { Destination } from './output.js';
 import { SandboxPool, type SandboxLease, type SandboxStatus } from './sandbox-pool.js';
-import { bwrapAvailable, ENTER_HELPER, isInside, parseEnterReport, sandboxLayout, visibleInside } from './sandbox.js';
+import { bwrapAvailable, ENTER_HELPER, isInside, parseEnterReport, sandboxGone, sandboxLayout, visibleInside } from './sandbox.js';
 import type { SandboxLayout } from './sandbox.js';
 import { reopenPath, spawnPipeline, type FdMode, type StageSpec, type StageStart } from './spawner.js';
 import type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult } from './types.js';
@@ -85,6 +85,7 @@ class Run {
   private layout: SandboxLayout | null = null;
   private bwrapPath = '';
   private lease: SandboxLease | null = null;
+  private pool: SandboxPool | null = null;
 
   constructor(
     private readonly req: ExecRequest,
@@ -119,12 +120,28 @@ class Run {
     if (!fs.existsSync(ENTER_HELPER)) return this.fail('sandbox_unavailable', `the OS sandbox cannot be used: ${ENTER_HELPER} is missing (run npm run build)`);
     let pool = pools.get(this.bwrapPath);
     if (!pool) pools.set(this.bwrapPath, (pool = new SandboxPool(this.bwrapPath)));
+    this.pool = pool;
     try {
       this.lease = await pool.acquire(this.layout);
     } catch (e) {
       return this.fail('sandbox_unavailable', `the OS sandbox could not be started: ${(e as Error).message}`);
     }
     return null;
+  }
+
+  /**
+   * Stops a sandbox found dead and leases a new one for the layout. When none can start, the dead lease
+   * stays (its namespaces closed): what comes next fails to join it, and nothing runs unsandboxed.
+   */
+  private async renewLease(): Promise<boolean> {
+    if (this.lease === null || this.pool === null || this.layout === null) return false;
+    this.lease.discard();
+    try {
+      this.lease = await this.pool.acquire(this.layout);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Checks that must pass before anything runs; returns the refusal message or null. */
@@ -295,8 +312,11 @@ class Run {
     return null;
   }
 
-  /** Starts the pipeline's stages, directly or inside its sandbox, connected by pipes (made by the spawner). */
-  private async start(plans: Plan[]): Promise<Started[]> {
+  /**
+   * Starts the pipeline's stages, directly or inside its sandbox, connected by pipes (made by the
+   * spawner). `again`: a stage started once more because its sandbox was gone (watch).
+   */
+  private async start(plans: Plan[], again = false): Promise<Started[]> {
     const specs = plans.map((plan) => this.stageSpec(plan));
     let starts: StageStart[];
     try {
@@ -309,7 +329,7 @@ class Run {
       // The children have reopened them (or failed to start).
       plans.forEach((p) => closeAll(p.fds));
     }
-    return plans.map((plan, i) => this.watch(plan, starts[i] ?? null));
+    return plans.map((plan, i) => this.watch(plan, starts[i] ?? null, plans.length === 1 && !again));
   }
 
   /** What the spawner is asked for one stage; null when it does not run. */
@@ -339,8 +359,11 @@ class Run {
     };
   }
 
-  /** Connects a started stage to the caller and turns its end into a status. */
-  private watch(plan: Plan, start: StageStart): Started {
+  /**
+   * Connects a started stage to the caller and turns its end into a status. `mayRestart`: a stage alone in
+   * its pipeline, started for the first time.
+   */
+  private watch(plan: Plan, start: StageStart, mayRestart: boolean): Started {
     const name = plan.argv[0] ?? plan.program ?? '';
     if (start === null) {
       const code = plan.failed?.code ?? (this.stopReason !== null ? 1 : 0);
@@ -364,7 +387,7 @@ class Run {
 
     // remux-sandbox-enter says on its report pipe why a stage did not run, and then exits with one of
     // REPORTED_STATUSES; nothing there means the program ran.
-    const status = start.exit.then((exit): Status => {
+    const status = start.exit.then(async (exit): Promise<Status> => {
       const s: Status = { code: exit.code, signal: exit.signal };
       if (exit.lost) {
         this.stageError('spawn', `remux: ${name}: remux-spawner stopped while the command ran`);
@@ -372,6 +395,13 @@ class Run {
       }
       if (this.lease === null || s.signal !== null || !REPORTED_STATUSES.has(s.code)) return s;
       if (exit.report === '' || this.stopReason !== null) return s;
+      // The sandbox died after it was leased (its first process killed from outside): nothing ran. A
+      // stage alone, not fed the caller's stdin (some may be lost in its pipe), runs once more in a new one.
+      const callerStdin = Boolean(this.req.stdin) && plan.stdin.kind === 'caller';
+      if (mayRestart && !callerStdin && sandboxGone(parseEnterReport(exit.report)) && (await this.renewLease())) {
+        const [again] = await this.start([plan], true);
+        if (again) return again.status;
+      }
       const failure = this.enterFailure(exit.report, plan, name);
       this.stageError(failure.kind, `remux: ${failure.message}`);
       return { code: failure.code, signal: null };

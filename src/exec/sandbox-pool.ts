@@ -19,6 +19,8 @@ export interface SandboxLease {
   /** fds of the sandbox's namespaces, for remux-sandbox-enter's fds 4-9. */
   readonly namespaceFds: readonly number[];
   release(): void;
+  /** The sandbox was found dead: stops it (the next acquire() starts a new one) and releases. */
+  discard(): void;
 }
 
 /** What status shows of a running sandbox. */
@@ -42,8 +44,8 @@ class Sandbox {
     readonly key: string,
     readonly layout: SandboxLayout,
     private readonly holder: ChildProcess,
-    /** The sandbox's first process (bwrap's child): its PID namespace takes no new process once it is gone. */
-    private readonly initPid: number,
+    /** /proc/PID/stat of the holder (bwrap) and of the sandbox's first process (bwrap's child), kept open. */
+    private readonly statFds: number[],
     readonly namespaceFds: number[],
     private readonly onGone: (s: Sandbox) => void,
   ) {
@@ -53,10 +55,11 @@ class Sandbox {
   /**
    * Also asks the kernel: stages now end through remux-spawner, so a command can finish before Node has
    * reaped a holder killed from outside, and the next one would join namespaces whose init is gone (its
-   * fork there fails with ENOMEM). Killing bwrap ends its init a moment later: both are asked.
+   * PID namespace takes no new process: a fork there fails with ENOMEM). Killing bwrap ends its init a
+   * moment later: both are asked, on every command, through descriptors kept open (one read each).
    */
   get alive(): boolean {
-    return !this.stopped && running(this.holder.pid) && running(this.initPid);
+    return !this.stopped && this.statFds.every(running);
   }
 
   lease(): SandboxLease {
@@ -64,13 +67,18 @@ class Sandbox {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     let released = false;
-    return {
+    const lease: SandboxLease = {
       namespaceFds: this.namespaceFds,
+      discard: () => {
+        this.stop();
+        lease.release();
+      },
       release: () => {
         if (released) return;
         released = true;
         if (--this.users > 0) return;
-        if (this.alive) {
+        // A holder that ended unseen is stopped when Node sees it exit, or found dead by the next acquire().
+        if (!this.stopped) {
           this.idleTimer = setTimeout(() => this.stop(), IDLE_MS);
           this.idleTimer.unref();
         } else {
@@ -78,6 +86,7 @@ class Sandbox {
         }
       },
     };
+    return lease;
   }
 
   /** Ends the holder, and with it (its PID namespace's init gone) anything left inside. */
@@ -87,6 +96,7 @@ class Sandbox {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.holder.stdin?.destroy();
     this.holder.kill('SIGKILL');
+    for (const fd of this.statFds.splice(0)) fs.closeSync(fd);
     // A stage being spawned may still pass these fd numbers: closed only once no lease holds them, so a
     // number cannot be reused by another sandbox's namespace in between.
     if (this.users === 0) this.closeNamespaces();
@@ -168,7 +178,15 @@ export class SandboxPool {
       });
       const initPid = Number((JSON.parse(infoText) as { 'child-pid'?: unknown })['child-pid']);
       if (!Number.isInteger(initPid) || initPid <= 0) throw new Error(`bwrap reported no child pid: ${infoText}`);
-      const sandbox = new Sandbox(layout.key, layout, holder, initPid, openNamespaces(initPid), (s) => {
+      const statFds = openAll([`/proc/${holder.pid}/stat`, `/proc/${initPid}/stat`]);
+      let namespaceFds: number[];
+      try {
+        namespaceFds = openAll(ENTER_NAMESPACES.map((ns) => `/proc/${initPid}/ns/${ns}`));
+      } catch (e) {
+        for (const fd of statFds) fs.closeSync(fd);
+        throw e;
+      }
+      const sandbox = new Sandbox(layout.key, layout, holder, statFds, namespaceFds, (s) => {
         if (this.running.get(s.key) === s) this.running.delete(s.key);
       });
       this.running.set(layout.key, sandbox);
@@ -180,11 +198,15 @@ export class SandboxPool {
   }
 }
 
-/** The process has not exited (one that Node has not reaped yet is a zombie). */
-function running(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
+const statLine = Buffer.alloc(512);
+
+/**
+ * The process of this open /proc/PID/stat has not exited: a zombie (not reaped yet) reads as state Z,
+ * a reaped one fails (ESRCH), even if its PID was given to another process since.
+ */
+function running(statFd: number): boolean {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = statLine.toString('latin1', 0, fs.readSync(statFd, statLine, 0, statLine.length, 0));
     // "pid (comm) state …": comm may contain spaces and parentheses.
     const state = stat.charAt(stat.lastIndexOf(')') + 2);
     return state !== 'Z' && state !== 'X';
@@ -193,10 +215,11 @@ function running(pid: number | undefined): boolean {
   }
 }
 
-function openNamespaces(pid: number): number[] {
+/** Opens every path read-only, or none (the ones opened are closed again if one fails). */
+function openAll(paths: readonly string[]): number[] {
   const fds: number[] = [];
   try {
-    for (const ns of ENTER_NAMESPACES) fds.push(fs.openSync(`/proc/${pid}/ns/${ns}`, fs.constants.O_RDONLY));
+    for (const p of paths) fds.push(fs.openSync(p, fs.constants.O_RDONLY));
     return fds;
   } catch (e) {
     for (const fd of fds) fs.closeSync(fd);

@@ -38,6 +38,14 @@ export function parseEnterReport(report: string): EnterReport {
   return { what, status: Number(status), err: ERRNO_NAMES.get(Number(errno)) ?? `errno ${errno}`, index: Number(index), namespace: NAMESPACE_WORDS[Number(index)] ?? '' };
 }
 
+/**
+ * The sandbox the stage was to enter is gone, so nothing ran: its namespaces cannot be joined, or its PID
+ * namespace lost its first process (killed from outside) and takes no new one (fork: ENOMEM).
+ */
+export function sandboxGone(report: EnterReport): boolean {
+  return report.what === 'join' || (report.what === 'fork' && report.err === 'ENOMEM');
+}
+
 export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32'];
 /** The few /etc files programs need to start and to print user names; nothing with secrets (no shadow, no ssh). */
 export const SYSTEM_ETC = [

@@ -54,7 +54,7 @@ import {
   knownHostsLine,
 } from './known-hosts.js';
 import { PASSED_ENV } from './local.js';
-import { ENTER_NAMESPACES, parseEnterReport, type EnterReport } from '../exec/sandbox.js';
+import { ENTER_NAMESPACES, parseEnterReport, sandboxGone, type EnterReport } from '../exec/sandbox.js';
 import { bwrapPrologue, HELPER_FD, INNER_SHELL, type HolderInfo } from './remote-sandbox.js';
 import { GROUP_REPORT, GuardedInput, inputGate } from './ssh-input.js';
 import { TransportError, type HostExecRequest, type HostStream, type HostTerminal, type TerminalSize } from './types.js';
@@ -778,8 +778,7 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
     // remux-sandbox-enter could not put the list in the holder. A holder that is gone (its namespaces
     // cannot be joined, or its PID namespace lost its init: no fork there): a new one, once.
     const failure = enterFailure(report, conn, req);
-    const gone = report.what === 'join' || (report.what === 'fork' && report.err === 'ENOMEM');
-    return { result: notRun(failure.kind, failure.message, started), holderRefusal: gone ? 'holder-gone' : null };
+    return { result: notRun(failure.kind, failure.message, started), holderRefusal: sandboxGone(report) ? 'holder-gone' : null };
   }
   const refused = stderr.refusal !== null && exit.code === 125 ? refusalResult(stderr.refusal, conn, req, opts.securePath) : null;
   if (refused !== null) {

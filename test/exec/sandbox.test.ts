@@ -303,6 +303,19 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
     assert.deepEqual(holderLines(after.out).length, before.length);
   });
 
+  test('a sandbox whose first process was killed is replaced at once: the next command runs', async () => {
+    const s = spec('init-killed');
+    const before = holderLines((await run(['ps', '-eo', 'pid,args'], { sandbox: s, cwd: tree })).out);
+    const [holder] = liveWithArg('--disable-userns').filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(tree, '')));
+    assert.ok(holder, 'the sandbox holder (bwrap) is running');
+    const init = Number(fs.readFileSync(`/proc/${holder}/task/${holder}/children`, 'utf8').trim().split(' ')[0]);
+    // No wait: bwrap has not noticed yet, and a command joining it now would find a PID namespace that takes no process.
+    process.kill(init, 'SIGKILL');
+    const after = await run(['ps', '-eo', 'pid,args'], { sandbox: s, cwd: tree });
+    assert.equal(after.res.exitCode, 0, after.err);
+    assert.deepEqual(holderLines(after.out).length, before.length);
+  });
+
   test('a sandbox that cannot start refuses the command; nothing runs', async () => {
     const fake = writeScript(tmpdir(), 'bwrap', '#!/bin/sh\necho "bwrap: Creating new namespace failed: Operation not permitted" >&2\nexit 1\n');
     const marker = path.join(out, 'ran');
