@@ -160,6 +160,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
 
   /** One look at every watched pane (the loop calls it; tests and benches may too). */
   async tick(): Promise<void> {
+    // Nothing watched (a daemon with no agent session): no tmux run, twice a second, for nothing.
+    if (this.sessions.size === 0) return;
     const nowSec = Math.floor(this.now() / 1000);
     // Panes that were hot last tick are captured in the same tmux run as the listing: a busy agent
     // costs no second process.

@@ -5,7 +5,7 @@
 // hook asks (Claude Code with remux's hooks) gets the hook's approval only, also once it expired.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -268,4 +268,32 @@ test('hooked, but the hook stays silent: the watcher asks after the grace, and w
   assert.equal((await next(r.watcher, 'deferred')).approvalId, late.id);
   await until("the watcher's own withdrawn", () => r.approvals.store.get(own.approval.id)?.status === 'cancelled');
   assert.deepEqual(r.approvals.store.list().map((a) => a.id), [late.id]);
+});
+
+test('with no session to watch, the watcher runs no tmux; once one is added, it looks every interval', async (t) => {
+  // A tmux on the PATH that logs each run, then is the real one.
+  const dir = mkdtempSync(join(tmpdir(), 'remux-watcher-path-'));
+  const log = join(dir, 'runs');
+  writeFileSync(join(dir, 'tmux'), `#!/bin/sh\necho run >> ${log}\nexec ${execFileSync('sh', ['-c', 'command -v tmux'], { encoding: 'utf8' }).trim()} "$@"\n`, { mode: 0o755 });
+  const path = process.env.PATH;
+  process.env.PATH = `${dir}:${path}`;
+  const home = mkdtempSync(join(tmpdir(), 'remux-watcher-'));
+  const audit = AuditStore.open(join(home, 'audit.db'));
+  const approvals = new Approvals({ env: { REMUX_HOME: home }, config: loadConfig({ REMUX_HOME: home }).config, audit });
+  const watcher = new Watcher({ socket: { kind: 'path', path: join(home, 'tmux.sock') }, approvals, host: 'localhost', intervalMs: 20 });
+  t.after(async () => {
+    await watcher.stop();
+    process.env.PATH = path;
+    approvals.close();
+    audit.close();
+    rmSync(home, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const runs = (): number => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').length - 1 : 0);
+  watcher.start();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(runs(), 0);
+  watcher.add({ session: 'agent', agent: profile('claude'), principal: 'code:agent' });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(runs() >= 3, `${runs()} tmux runs in 300 ms at a 20 ms interval`);
 });
