@@ -89,7 +89,7 @@ export class ShellExecutor {
    * with an SshError 'dropped' when the executor dies under the command: its outcome is unknown and it
    * is never run again.
    */
-  async exec(command: string, opts: ExecOptions, how: ResidentRun | null = null): Promise<ExecExit> {
+  async exec(command: () => string, opts: ExecOptions, how: ResidentRun | null = null): Promise<ExecExit> {
     if (opts.takeStdin || opts.input) throw new TypeError('the resident executor does not take the caller\'s stdin; such commands use a channel');
     if (this.connection.lost !== null) throw new SshError(this.connection.lost, 'dropped');
     // Nothing ran: the caller may take a channel instead.
@@ -110,7 +110,7 @@ export class ShellExecutor {
       ? ['program', [token, direct.argv, direct.cwd, direct.securePath, direct.killGraceMs / 1000]]
       : entered
         ? ['enter', [token, entered.holder, entered.cwd, entered.securePath, entered.marker, entered.killGraceMs, entered.argv, entered.script, entered.namespaces, entered.passedEnv, entered.helperFd]]
-        : ['script', [token, this.shell, command]];
+        : ['script', [token, this.shell, command()]];
     const marker = direct?.marker ?? entered?.marker ?? null;
     const call = this.link.call<[1 | 2, string], Status | { refused: string }>(executorTool(), method, args, { signal: cancel.signal, window: WINDOW });
     // The wrapper's announcement that the program starts, before anything it writes (in a sandbox, the helper or the list says it).

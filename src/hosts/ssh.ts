@@ -638,7 +638,7 @@ export interface RunOptions {
 }
 
 /** A resident executor's way to run the wrapper script, or (where it can) what the wrapper would run, without it. */
-export type ResidentExec = (command: string, opts: ExecOptions, how: ResidentRun | null) => Promise<ExecExit>;
+export type ResidentExec = (command: () => string, opts: ExecOptions, how: ResidentRun | null) => Promise<ExecExit>;
 
 /** What a resident executor may run without the wrapper's shell; null: the wrapper, in the login shell. */
 export type ResidentRun = { program: DirectProgram } | { enter: DirectEnter };
@@ -724,7 +724,8 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   const stdin = req.stdin ?? null;
   const wrap: WrapOptions = { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv: singleProgram(req.list), stdin: stdin !== null };
   const body = renderCommandList(req.list);
-  const script = wrapScript(body, wrap);
+  // Built only when it runs: a resident executor mostly runs what it would run without it.
+  const script = (): string => wrapScript(body, wrap);
   // With stdin, the kill switch is a second channel (ssh-input.ts), opened alongside the command's.
   const input = stdin === null ? null : new GuardedInput(stdin, killGraceMs);
 
@@ -754,7 +755,7 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
       ...(req.flow ? { flow: req.flow } : {}),
       ...(input ? { takeStdin: (channel: ClientChannel) => input.attach(channel) } : {}),
     };
-    const running = viaChannel ? conn.exec(script, options) : opts.exec!(script, options, residentRun(body, req, wrap));
+    const running = viaChannel ? conn.exec(script(), options) : opts.exec!(script, options, residentRun(body, req, wrap));
     // Asked for after the command's channel: with one session left, the command gets it and waits at its gate.
     input?.openWatcher(conn);
     exit = await running;

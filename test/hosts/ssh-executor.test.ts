@@ -240,7 +240,7 @@ test('a holder whose keeper ends between the checks and the start: refused as go
     const marker = 'remux-test:';
     let stderr = '';
     const exit = await executor.exec(
-      'unused',
+      () => 'unused',
       { onStdout: () => undefined, onStderr: (c) => (stderr += c.toString()) },
       { enter: { holder, cwd: '/', securePath: '/usr/bin:/bin', marker, killGraceMs: 2000, argv: ['true'], script: '', namespaces: ENTER_NAMESPACES, passedEnv: PASSED_ENV, helperFd: 999 } },
     );
