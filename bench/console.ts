@@ -1,6 +1,6 @@
 // The browser terminal (issue 8): 64 MiB of text lines `cat` in a tmux session reaching xterm.js, and
 // keystroke echo, through a real daemon in Chromium; beside `tmux attach` in a PTY (node-pty) and ttyd
-// running `tmux attach` (when installed), in the same run, one client attached at a time.
+// running `tmux attach` (when installed), in the same run, one client attached at a time, ROUNDS floods each in turn.
 //
 // Measured in the browser: a script added before the page's own wraps WebSocket. Throughput runs from
 // the moment the command is sent to the moment the end marker is rendered: for remux, when the page
@@ -26,6 +26,8 @@ import type { BenchResult } from './types.js';
 const MIB = 1 << 20;
 const FLOOD_BYTES = 64 * MIB;
 const ECHO_KEYS = 60;
+/** Floods per client, in turn: single runs on this 2-core VM vary by ±20%. */
+const ROUNDS = 3;
 /** ttyd from PATH: Debian 12 has no package; build it from source (README, Benchmarks) to get the anchor. */
 const TTYD = ['/usr/bin/ttyd', '/usr/local/bin/ttyd'].find((p) => existsSync(p)) ?? null;
 const VIEWPORT = { width: 1280, height: 800 };
@@ -75,6 +77,15 @@ const PROBE = `(() => {
   };
   document.addEventListener('keydown', () => (p.keyAt = performance.now()), true);
 })();`;
+
+/** One page's flood: its time (ms), the render tail (ms), echo samples (ms; round 1 only), bytes, CPU-seconds. */
+interface PageRound {
+  floodMs: number;
+  tailMs: number;
+  echo: number[];
+  bytes: number;
+  cpu: Record<string, number>;
+}
 
 interface Probe {
   start: number;
@@ -136,52 +147,55 @@ export async function benchConsole(): Promise<BenchResult> {
       for (let i = 0; i < 500 && daemon.tmux('list-clients', '-t', '=flood').trim() !== ''; i++) await sleep(10);
     };
 
-    // Anchor: tmux attach in a PTY, read by node-pty as fast as it comes.
-    const pty = (createRequire(import.meta.url)('node-pty') as typeof NodePty).spawn('tmux', ['-S', socket, 'attach', '-t', '=flood'], { cols: 150, rows: 45, env: { ...process.env, TERM: 'xterm-256color' } });
-    let seen = '';
-    let waiting: { marker: string; done: () => void } | null = null;
-    pty.onData((data) => {
-      if (!waiting) return;
-      seen = (seen + data).slice(-4096);
-      if (seen.includes(waiting.marker)) waiting.done();
-    });
-    await sleep(300);
     const tmuxPid = Number(daemon.tmux('display-message', '-p', '-t', '=flood:', '#{pid}').trim());
     const shellPid = Number(daemon.tmux('display-message', '-p', '-t', '=flood:', '#{pane_pid}').trim());
-    // Where the cores went during the anchor's flood too: beside the remux flood's, it shows what tmux
-    // does with a client that reads everything at once.
-    const anchorGroups: CpuGroup[] = [
-      { name: 'tmux', pids: [tmuxPid] },
-      { name: 'sh+cat', pids: [shellPid], withChildren: true },
-      { name: 'tmux attach', pids: [pty.pid] },
-      { name: 'node-pty reader', pids: [process.pid] },
-      { name: 'kworkers', pids: kernelWorkers() },
-    ];
-    const anchorCpuBefore = sampleCpu(anchorGroups);
-    const ptyFlood = await new Promise<number>((resolve) => {
-      const t0 = performance.now();
-      seen = '';
-      const { id, marker } = nextMarker();
-      waiting = { marker, done: () => resolve(performance.now() - t0) };
-      flood(id);
-    });
-    waiting = null;
-    const anchorCpu = cpuBetween(anchorCpuBefore, sampleCpu(anchorGroups));
-    const ptyEcho: number[] = [];
-    for (let i = 0; i < ECHO_KEYS; i++) {
-      await sleep(5);
-      ptyEcho.push(
-        await new Promise<number>((resolve) => {
-          const t0 = performance.now();
-          seen = '';
-          waiting = { marker: 'k', done: () => resolve(performance.now() - t0) };
-          pty.write('k');
-        }),
-      );
+
+    /** Anchor: tmux attach in a PTY, read by node-pty as fast as it comes; keystroke echo when asked. */
+    const anchorRound = async (withEcho: boolean): Promise<{ floodMs: number; cpu: Record<string, number>; echo: number[] }> => {
+      const pty = (createRequire(import.meta.url)('node-pty') as typeof NodePty).spawn('tmux', ['-S', socket, 'attach', '-t', '=flood'], { cols: 150, rows: 45, env: { ...process.env, TERM: 'xterm-256color' } });
+      let seen = '';
+      let waiting: { marker: string; done: () => void } | null = null;
+      pty.onData((data) => {
+        if (!waiting) return;
+        seen = (seen + data).slice(-4096);
+        if (seen.includes(waiting.marker)) waiting.done();
+      });
+      await sleep(300);
+      // Where the cores went during the anchor's flood too: beside the remux flood's, it shows what tmux
+      // does with a client that reads everything at once.
+      const groups: CpuGroup[] = [
+        { name: 'tmux', pids: [tmuxPid] },
+        { name: 'sh+cat', pids: [shellPid], withChildren: true },
+        { name: 'tmux attach', pids: [pty.pid] },
+        { name: 'node-pty reader', pids: [process.pid] },
+        { name: 'kworkers', pids: kernelWorkers() },
+      ];
+      const cpuBefore = sampleCpu(groups);
+      const floodMs = await new Promise<number>((resolve) => {
+        const t0 = performance.now();
+        const { id, marker } = nextMarker();
+        waiting = { marker, done: () => resolve(performance.now() - t0) };
+        flood(id);
+      });
       waiting = null;
-    }
-    pty.kill();
-    await clientsGone();
+      const cpu = cpuBetween(cpuBefore, sampleCpu(groups));
+      const echo: number[] = [];
+      for (let i = 0; withEcho && i < ECHO_KEYS; i++) {
+        await sleep(5);
+        echo.push(
+          await new Promise<number>((resolve) => {
+            const t0 = performance.now();
+            seen = '';
+            waiting = { marker: 'k', done: () => resolve(performance.now() - t0) };
+            pty.write('k');
+          }),
+        );
+        waiting = null;
+      }
+      pty.kill();
+      await clientsGone();
+      return { floodMs, cpu, echo };
+    };
 
     // CPU per process during a flood: tmux, the pane's shell with the `cat` it reaped, the server
     // between tmux and the page (daemon or ttyd) and the `tmux attach` client it runs, and Chromium's
@@ -201,8 +215,8 @@ export async function benchConsole(): Promise<BenchResult> {
       ];
     };
 
-    /** One page's figures: flood time (ms), echo samples (ms) and CPU-seconds during the flood. */
-    const measure = async (page: Page, server: CpuGroup, settle: () => Promise<void>): Promise<{ floodMs: number; tailMs: number; echo: number[]; bytes: number; cpu: Record<string, number> }> => {
+    /** One page's figures: flood time (ms), echo samples (ms, when asked) and CPU-seconds during the flood. */
+    const measure = async (page: Page, server: CpuGroup, settle: () => Promise<void>, withEcho: boolean): Promise<PageRound> => {
       await settle();
       const groups = cpuGroups(server);
       const cpuBefore = sampleCpu(groups);
@@ -221,6 +235,7 @@ export async function benchConsole(): Promise<BenchResult> {
       const { start, end, markerAt, markerTime } = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe);
       // The marker the page saw must be the flood's end, not something earlier on the screen.
       if (!daemon.tmux('capture-pane', '-p', '-t', '=flood:').includes(marker)) throw new Error(`the page saw ${marker} before the flood ended`);
+      if (!withEcho) return { floodMs: end - start, tailMs: end - markerTime, echo: [], bytes: markerAt, cpu };
       await sleep(500);
       for (let i = 0; i < ECHO_KEYS; i++) {
         await page.keyboard.press('k');
@@ -233,58 +248,93 @@ export async function benchConsole(): Promise<BenchResult> {
 
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: VIEWPORT });
     await context.addInitScript({ content: PROBE });
-    const page = await context.newPage();
-    await page.goto(daemon.url);
-    await page.locator('#token').fill(daemon.tokens.bench!);
-    await page.locator('#login button[type=submit]').click();
-    await page.locator('#who').filter({ hasText: 'bench' }).waitFor();
-    await page.goto(`${daemon.url}#/terminal?host=box&name=flood`);
-    const remux = await measure(page, { name: 'daemon', pids: [daemonPid] }, async () => {
-      await page.locator('.term-status').filter({ hasText: 'attached' }).waitFor();
-      await page.locator('.xterm-helper-textarea').focus();
-      await sleep(300);
-    });
-    await page.close();
-    await clientsGone();
-
-    let ttydFigures: Awaited<ReturnType<typeof measure>> | null = null;
+    const login = await context.newPage();
+    await login.goto(daemon.url);
+    await login.locator('#token').fill(daemon.tokens.bench!);
+    await login.locator('#login button[type=submit]').click();
+    await login.locator('#who').filter({ hasText: 'bench' }).waitFor();
+    await login.close();
+    const remuxRound = async (withEcho: boolean): Promise<PageRound> => {
+      const page = await context.newPage();
+      await page.goto(`${daemon.url}#/terminal?host=box&name=flood`);
+      const r = await measure(
+        page,
+        { name: 'daemon', pids: [daemonPid] },
+        async () => {
+          await page.locator('.term-status').filter({ hasText: 'attached' }).waitFor();
+          await page.locator('.xterm-helper-textarea').focus();
+          await sleep(300);
+        },
+        withEcho,
+      );
+      await page.close();
+      await clientsGone();
+      return r;
+    };
+    let ttydRound: ((withEcho: boolean) => Promise<PageRound>) | null = null;
     if (TTYD !== null) {
       const port = await freePort();
       ttyd = spawn(TTYD, ['-p', String(port), '-i', '127.0.0.1', '-W', 'tmux', '-S', socket, 'attach', '-t', '=flood'], { stdio: 'ignore' });
       await sleep(500);
-      const tpage = await context.newPage();
-      await tpage.goto(`http://127.0.0.1:${port}/`);
-      ttydFigures = await measure(tpage, { name: 'ttyd', pids: [ttyd.pid!] }, async () => {
-        for (let i = 0; i < 500 && daemon.tmux('list-clients', '-t', '=flood').trim() === ''; i++) await sleep(10);
-        await tpage.locator('.xterm-helper-textarea').focus();
-        await sleep(500);
-      });
-      await tpage.close();
+      const server = { name: 'ttyd', pids: [ttyd.pid!] };
+      ttydRound = async (withEcho) => {
+        const tpage = await context.newPage();
+        await tpage.goto(`http://127.0.0.1:${port}/`);
+        const r = await measure(
+          tpage,
+          server,
+          async () => {
+            for (let i = 0; i < 500 && daemon.tmux('list-clients', '-t', '=flood').trim() === ''; i++) await sleep(10);
+            await tpage.locator('.xterm-helper-textarea').focus();
+            await sleep(500);
+          },
+          withEcho,
+        );
+        await tpage.close();
+        await clientsGone();
+        return r;
+      };
+    }
+    // Rounds in turn (anchor, remux, ttyd): a machine whose speed drifts weighs on all three alike.
+    const anchorRounds: Array<Awaited<ReturnType<typeof anchorRound>>> = [];
+    const remuxRounds: PageRound[] = [];
+    const ttydRounds: PageRound[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      anchorRounds.push(await anchorRound(i === 0));
+      remuxRounds.push(await remuxRound(i === 0));
+      if (ttydRound) ttydRounds.push(await ttydRound(i === 0));
     }
     await context.close();
 
     const rate = (ms: number): number => FLOOD_BYTES / MIB / (ms / 1000);
+    const rates = (rounds: ReadonlyArray<{ floodMs: number }>): number[] => rounds.map((r) => rate(r.floodMs));
+    /** `a / b / c MiB/s (median m)`, in round order. */
+    const rateText = (values: number[]): string => `${values.map((v) => v.toFixed(1)).join(' / ')} MiB/s (median ${median(values).toFixed(1)})`;
+    const [remuxRates, ptyRates, ttydRates] = [rates(remuxRounds), rates(anchorRounds), rates(ttydRounds)];
+    const [first, anchorFirst, ttydFirst] = [remuxRounds[0]!, anchorRounds[0]!, ttydRounds[0] ?? null];
+    const ratios = (anchor: number[]): string => `remux is ${remuxRates.map((r, i) => (r / anchor[i]!).toFixed(2)).join(' / ')}x of it round by round, ${(median(remuxRates) / median(anchor)).toFixed(2)}x by medians`;
     const figures: Record<string, number> = {
-      remuxMiBps: rate(remux.floodMs),
-      remuxBytesRendered: remux.bytes,
-      remuxEchoP50Ms: median(remux.echo),
-      ptyMiBps: rate(ptyFlood),
-      ptyEchoP50Ms: median(ptyEcho),
-      ...Object.fromEntries(Object.entries(remux.cpu).map(([name, s]) => [`remuxCpuS ${name}`, s])),
-      ...(ttydFigures ? { ttydMiBps: rate(ttydFigures.floodMs), ttydEchoP50Ms: median(ttydFigures.echo) } : {}),
+      remuxMiBps: median(remuxRates),
+      remuxMiBpsMin: Math.min(...remuxRates),
+      remuxMiBpsMax: Math.max(...remuxRates),
+      remuxBytesRendered: first.bytes,
+      remuxEchoP50Ms: median(first.echo),
+      ptyMiBps: median(ptyRates),
+      ptyEchoP50Ms: median(anchorFirst.echo),
+      ...Object.fromEntries(Object.entries(first.cpu).map(([name, s]) => [`remuxCpuS ${name}`, s])),
+      ...(ttydFirst ? { ttydMiBps: median(ttydRates), ttydEchoP50Ms: median(ttydFirst.echo) } : {}),
     };
     const lines = [
-      `64 MiB cat in tmux -> xterm.js through remux (rendered, acknowledged): ${figures.remuxMiBps!.toFixed(1)} MiB/s (${(remux.floodMs / 1000).toFixed(2)} s, of which ${remux.tailMs.toFixed(0)} ms from the end marker's arrival in the page to its rendering; ${(remux.bytes / MIB).toFixed(1)} MiB of tmux output reached the page) (target ≥ 30 MB/s)`,
-      `anchor: tmux attach in a PTY (node-pty): ${figures.ptyMiBps!.toFixed(1)} MiB/s; remux is ${(figures.remuxMiBps! / figures.ptyMiBps!).toFixed(2)}x of it`,
-      ttydFigures
-        ? `anchor: ttyd running tmux attach (received + next frame): ${figures.ttydMiBps!.toFixed(1)} MiB/s; remux is ${(figures.remuxMiBps! / figures.ttydMiBps!).toFixed(2)}x of it`
-        : 'anchor: ttyd not installed (/usr/bin or /usr/local/bin); skipped',
+      `64 MiB cat in tmux -> xterm.js through remux (rendered, acknowledged), ${ROUNDS} rounds: ${rateText(remuxRates)} (target ≥ 30 MB/s = 28.6 MiB/s); ` +
+        `round 1: ${(first.floodMs / 1000).toFixed(2)} s, of which ${first.tailMs.toFixed(0)} ms from the end marker's arrival in the page to its rendering; ${(first.bytes / MIB).toFixed(1)} MiB of tmux output reached the page`,
+      `anchor: tmux attach in a PTY (node-pty): ${rateText(ptyRates)}; ${ratios(ptyRates)}`,
+      ttydFirst ? `anchor: ttyd running tmux attach (received + next frame): ${rateText(ttydRates)}; ${ratios(ttydRates)}` : 'anchor: ttyd not installed (/usr/bin or /usr/local/bin); skipped',
       `keystroke echo, keydown to the frame after the echo, p50 of ${ECHO_KEYS}: remux ${figures.remuxEchoP50Ms!.toFixed(2)} ms (target ≤ 5 ms)` +
-        (ttydFigures ? `, ttyd ${figures.ttydEchoP50Ms!.toFixed(2)} ms (${(figures.remuxEchoP50Ms! / figures.ttydEchoP50Ms!).toFixed(2)}x)` : '') +
+        (ttydFirst ? `, ttyd ${figures.ttydEchoP50Ms!.toFixed(2)} ms (${(figures.remuxEchoP50Ms! / figures.ttydEchoP50Ms!).toFixed(2)}x)` : '') +
         `, tmux attach in a PTY (write to echo read) ${figures.ptyEchoP50Ms!.toFixed(2)} ms`,
-      `CPU-seconds during the anchor's flood (tmux attach in a PTY): ${cpuLine(anchorCpu)}`,
-      `CPU-seconds during the remux flood: ${cpuLine(remux.cpu)}`,
-      ...(ttydFigures ? [`CPU-seconds during the ttyd flood: ${cpuLine(ttydFigures.cpu)}`] : []),
+      `CPU-seconds during round 1's floods: the anchor's (tmux attach in a PTY): ${cpuLine(anchorFirst.cpu)}`,
+      `  remux: ${cpuLine(first.cpu)}`,
+      ...(ttydFirst ? [`  ttyd: ${cpuLine(ttydFirst.cpu)}`] : []),
     ];
     return { name: 'browser terminal: throughput and keystroke echo', figures, lines };
   } finally {
