@@ -26,6 +26,10 @@
 // or a keystroke (then delayMs again for typingMs): each frame cost Chromium, whose page renders a flood
 // at most every 100 ms anyway, and the daemon about as much as its text (bench/console.ts, 64 MiB,
 // five paired runs: daemon 0.20-0.36 -> 0.04-0.10 CPU-s, all of Chromium 0.76-1.26 -> 0.49-0.77).
+// A browser on the session's machine takes its CPU from tmux's own flood (cat -> pty -> tmux): 64 MiB
+// took tmux 1.39-1.87 s with a WebSocket client that acknowledges at once, 1.71-2.46 s with the page
+// rendering it; frames every 100 ms instead of 50 made that 1.93 s instead of 2.11 (medians of eight
+// interleaved runs each).
 import { WebSocket } from 'ws';
 import type { AttachEnd, AttachStream } from '../sessions/attach.js';
 
@@ -36,7 +40,7 @@ export const TERMINAL_FLOW = {
 
 export const COALESCE = {
   delayMs: 8,
-  floodDelayMs: 50,
+  floodDelayMs: 100,
   typingMs: 500,
   maxBytes: 64 << 10,
 } as const;
