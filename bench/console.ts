@@ -254,46 +254,45 @@ export async function benchConsole(): Promise<BenchResult> {
     await login.locator('#login button[type=submit]').click();
     await login.locator('#who').filter({ hasText: 'bench' }).waitFor();
     await login.close();
-    const remuxRound = async (withEcho: boolean): Promise<PageRound> => {
+    /** One flood in a new page at `url`: the page is closed and its tmux client gone before the next round. */
+    const pageRound = async (url: string, server: CpuGroup, settle: (page: Page) => Promise<void>, withEcho: boolean): Promise<PageRound> => {
       const page = await context.newPage();
-      await page.goto(`${daemon.url}#/terminal?host=box&name=flood`);
-      const r = await measure(
-        page,
+      await page.goto(url);
+      try {
+        return await measure(page, server, () => settle(page), withEcho);
+      } finally {
+        await page.close();
+        await clientsGone();
+      }
+    };
+    const remuxRound = (withEcho: boolean): Promise<PageRound> =>
+      pageRound(
+        `${daemon.url}#/terminal?host=box&name=flood`,
         { name: 'daemon', pids: [daemonPid] },
-        async () => {
+        async (page) => {
           await page.locator('.term-status').filter({ hasText: 'attached' }).waitFor();
           await page.locator('.xterm-helper-textarea').focus();
           await sleep(300);
         },
         withEcho,
       );
-      await page.close();
-      await clientsGone();
-      return r;
-    };
     let ttydRound: ((withEcho: boolean) => Promise<PageRound>) | null = null;
     if (TTYD !== null) {
       const port = await freePort();
       ttyd = spawn(TTYD, ['-p', String(port), '-i', '127.0.0.1', '-W', 'tmux', '-S', socket, 'attach', '-t', '=flood'], { stdio: 'ignore' });
       await sleep(500);
       const server = { name: 'ttyd', pids: [ttyd.pid!] };
-      ttydRound = async (withEcho) => {
-        const tpage = await context.newPage();
-        await tpage.goto(`http://127.0.0.1:${port}/`);
-        const r = await measure(
-          tpage,
+      ttydRound = (withEcho) =>
+        pageRound(
+          `http://127.0.0.1:${port}/`,
           server,
-          async () => {
+          async (page) => {
             for (let i = 0; i < 500 && daemon.tmux('list-clients', '-t', '=flood').trim() === ''; i++) await sleep(10);
-            await tpage.locator('.xterm-helper-textarea').focus();
+            await page.locator('.xterm-helper-textarea').focus();
             await sleep(500);
           },
           withEcho,
         );
-        await tpage.close();
-        await clientsGone();
-        return r;
-      };
     }
     // Rounds in turn (anchor, remux, ttyd): a machine whose speed drifts weighs on all three alike.
     const anchorRounds: Array<Awaited<ReturnType<typeof anchorRound>>> = [];
