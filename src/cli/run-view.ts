@@ -1,6 +1,7 @@
 // How `client run` shows results. One host named directly: raw output, like ssh. A fan-out: every
 // line prefixed with its host (or grouped per host at the end with --group), a progress line on a
 // terminal, and a summary. --json: one object per host (NDJSON), output collected.
+import { quoteWord } from '../command/render.js';
 import type { FanoutSummary } from '../core/fanout.js';
 import type { PerformResult } from '../core/types.js';
 import type { Invocation } from './invocation.js';
@@ -81,12 +82,12 @@ export function createRunView(inv: Invocation, mode: ViewMode, command: string, 
         inv.stdout.write(`${JSON.stringify({ ...extra, ...resultJson(host, command, result, b.stdout, b.stderr) })}\n`);
         buffers.delete(host);
       } else if (mode === 'single') {
-        reportProblem(inv, result, null);
+        reportProblem(inv, result, null, command);
       } else if (mode === 'prefixed') {
         writePrefixed(host, 'stdout', '', true);
         writePrefixed(host, 'stderr', '', true);
         clearProgress();
-        reportProblem(inv, result, host);
+        reportProblem(inv, result, host, command);
         drawProgress();
       } else {
         // grouped: results arrive in any order; printed per host in done().
@@ -123,7 +124,7 @@ function describe(r: PerformResult): string {
   return `${r.outcome} (exit ${r.exitCode})`;
 }
 
-function reportProblem(inv: Invocation, result: PerformResult, host: string | null): void {
+function reportProblem(inv: Invocation, result: PerformResult, host: string | null, command: string): void {
   const where = host ? `${host}: ` : '';
   if (result.outcome === 'ok' || result.outcome === 'failed') {
     if (result.message) inv.stderr.write(`remux: ${where}${result.message}\n`);
@@ -132,7 +133,7 @@ function reportProblem(inv: Invocation, result: PerformResult, host: string | nu
   const label = result.outcome === 'rate_limited' ? 'rate limited' : result.outcome;
   inv.stderr.write(`remux: ${where}${label}: ${result.message ?? ''}\n`);
   if (result.outcome === 'denied' && host === null) {
-    inv.stderr.write(`hint: see why with \`remux policy check ${result.decision?.policy ?? 'POLICY'} -- '…'\`\n`);
+    inv.stderr.write(`hint: see why with \`remux policy check ${result.decision?.policy ?? 'POLICY'} -- ${quoteWord(command)}\`\n`);
   }
 }
 

@@ -1,5 +1,6 @@
 // End-to-end: the real `remux` binary, a real policy file, real processes, the real audit store.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -89,6 +90,19 @@ describe('remux client run / batch on localhost', () => {
     assert.match(r.stderr, /denied/);
     assert.match(r.stderr, /not-allowed\.txt/);
     assert.equal(existsSync(join(data, 'not-allowed.txt')), false, 'the redirect target must not be created');
+  });
+
+  test("a denial's hint is the policy check of that very command, quoted for the shell", async () => {
+    const command = `cat ${data}/app.log > '${data}/not allowed.txt'`;
+    const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--', command], { env });
+    assert.equal(r.code, 77);
+    const hint = /^hint: see why with `(remux policy check logs -- .*)`$/m.exec(r.stderr);
+    assert.ok(hint, r.stderr);
+    // A shell reads the hint's argument back as the command itself, which policy check denies too.
+    const check = await remux(['policy', 'check', 'logs', '--', command], { env });
+    assert.equal(check.code, 77);
+    const shell = execFileSync('sh', ['-c', `printf '%s\\n' ${hint[1]!.replace(/^remux policy check logs -- /, '')}`], { encoding: 'utf8' });
+    assert.equal(shell, `${command}\n`);
   });
 
   test('deny rules beat allow rules, after traversal is normalised', async () => {
