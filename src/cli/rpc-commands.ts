@@ -150,6 +150,7 @@ function render(inv: Invocation, r: HostResult<unknown>, method: string, json: b
   }
   if (!r.ok) {
     inv.stderr.write(`${single ? 'remux' : host}: ${r.error.message}\n`);
+    if (single && r.kind === 'denied') inv.stderr.write('hint: `remux policy show NAME` lists a policy\'s rules; call with --policy NAME to use another one\n');
     return;
   }
   const v = r.value;

@@ -164,6 +164,10 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     assert.equal(json.code, 77);
     const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { host?: string; ok?: boolean; error?: { type: string } });
     assert.deepEqual(lines.filter((l) => l.host).map((l) => [l.host, l.ok, l.error?.type]).sort(), [['h1', false, 'DeniedError'], ['h2', false, 'DeniedError']]);
+    // One host denied: the refusal, and where to look next.
+    const denied = await remux(['rpc', 'h1', 'FileSystem.readText', '/etc/shadow'], { env: env() });
+    assert.equal(denied.code, 77);
+    assert.match(denied.stderr, /^remux: .*\/etc\/shadow.*\nhint: `remux policy show NAME` lists a policy's rules; call with --policy NAME to use another one\n$/s);
   });
 
   test('a user project: import { connect, fanout } from "remux/runtime" with no options acts as the CLI would', async () => {
