@@ -637,7 +637,7 @@ export interface RunOptions {
   exec?: ResidentExec | null;
 }
 
-/** A resident executor's way to run the wrapper script, or (where it can) what the wrapper would run, without it. */
+/** A resident executor's way to run the wrapper script (built when asked for), or (where it can) what the wrapper would run, without it. */
 export type ResidentExec = (command: () => string, opts: ExecOptions, how: ResidentRun | null) => Promise<ExecExit>;
 
 /** What a resident executor may run without the wrapper's shell; null: the wrapper, in the login shell. */
