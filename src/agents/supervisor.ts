@@ -14,6 +14,11 @@ import { launchArgv } from './launch.js';
 import { dockerArgv, srtConfig } from './sandbox.js';
 import { envFileOf, findSession, readSessions, reportStart, type AgentSession } from './store.js';
 
+/** How often the supervisor checks that its parent (the pane's tmux server) is still there. */
+const ORPHAN_CHECK_MS = 1000;
+/** An agent still running this long after SIGTERM is killed. */
+const STOP_GRACE_MS = 5000;
+
 /** KEY=VALUE lines of the session's env file (written 0600 by `code start`). */
 function readEnvFile(file: string): Record<string, string> {
   if (!existsSync(file)) return {};
@@ -78,10 +83,19 @@ export async function supervise(id: string, resume: boolean, env: NodeJS.Process
   // The daemon's watcher leaves the permission prompts of a hooked session to its hooks.
   const hooks = started.hooks;
   child.once('spawn', () => reportStart(session.id, { hooks }, env));
+  let killTimer: NodeJS.Timeout | undefined;
   const stop = (): void => {
     child.kill('SIGTERM');
+    killTimer ??= setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS).unref();
   };
   for (const signal of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.on(signal, stop);
+  // The pane's tmux server is our parent. Should it go without its hang-up reaching us (a full test run
+  // once left a supervisor and its agent running, orphaned, with their terminal gone), the agent must
+  // not outlive it: a new parent stops it too.
+  const parent = process.ppid;
+  const orphaned = setInterval(() => {
+    if (process.ppid !== parent) stop();
+  }, ORPHAN_CHECK_MS);
   const status = await new Promise<number>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
     child.on('error', (err) => {
@@ -89,6 +103,8 @@ export async function supervise(id: string, resume: boolean, env: NodeJS.Process
       resolve(127);
     });
   });
+  clearInterval(orphaned);
+  clearTimeout(killTimer);
   await started.cleanup();
   process.stdout.write(`remux: ${session.agent} exited (status ${status})\n`);
   process.exitCode = status;

@@ -1,7 +1,8 @@
 // `remux code` against real tmux (a private socket: REMUX_TMUX_SOCKET), real bubblewrap and
 // sandbox-runtime, with a fake agent (fixtures/fake-agent.mjs) that probes its sandbox.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
@@ -14,6 +15,7 @@ import { REMUX_NODE_BIN, REPO_ROOT, remux, spawnRemux, tempHome } from '../suppo
 import { until } from '../support/until.js';
 
 const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-agent.mjs');
+const SUPERVISOR_MAIN = join(REPO_ROOT, 'dist', 'src', 'agents', 'supervisor-main.js');
 
 /** pid → ppid of every process now. */
 function processTable(): Map<number, number> {
@@ -168,6 +170,24 @@ describe('remux code', { timeout: 120_000 }, () => {
     await until('every process gone', () => alive(tree).length === 0);
     await until('exited', () => execFileSync(process.execPath, [REMUX_NODE_BIN, 'code', 'ls', '-a', '--json'], { env: { ...process.env, ...env }, encoding: 'utf8' }).includes('"exited"'));
     assert.equal((await list()).find((x) => x.id === s.id)?.state, 'exited');
+  });
+
+  it('a supervisor whose parent is gone without a hang-up reaching it stops its agent and exits', async () => {
+    const r = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300');
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.split(' ')[0] as string;
+    assert.equal((await code('kill', id, '-f')).code, 0);
+    // The session's supervisor again, under a parent that dies by SIGKILL, with no terminal to hang up.
+    const parent = spawn('sh', ['-c', `"${process.execPath}" "${SUPERVISOR_MAIN}" ${id} >/dev/null 2>&1 & echo $!; wait`], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    const supervisor = Number((await once(parent.stdout!, 'data'))[0].toString().trim());
+    try {
+      const agent = await until('the agent', () => descendants(supervisor).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep\x00300')) ?? false);
+      process.kill(parent.pid!, 'SIGKILL');
+      await until('the supervisor and its agent gone', () => alive([supervisor, agent]).length === 0);
+    } finally {
+      // Whatever is left when the check failed.
+      for (const pid of alive([...descendants(supervisor), supervisor])) process.kill(pid, 'SIGKILL');
+    }
   });
 
   it('--sandbox none runs the agent unsandboxed and says so', async () => {
