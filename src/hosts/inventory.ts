@@ -565,7 +565,9 @@ function selectLabels(inventory: Inventory, parsed: Selector, selector: string):
 function describeHosts(inventory: Inventory): string {
   const names = inventory.hosts.map((h) => h.name);
   const builtin = `the built-in ${LOCAL_HOST_NAMES.join('/')}`;
-  return names.length > 0 ? `hosts in the inventory: ${listSome(names)} (and ${builtin})` : `the inventory is empty (only ${builtin} exists)`;
+  return names.length > 0
+    ? `hosts in the inventory: ${listSome(names)} (and ${builtin})`
+    : `the inventory is empty (only ${builtin} exists); add one with: remux hosts add NAME USER@ADDRESS`;
 }
 
 function listSome(items: string[]): string {
