@@ -76,7 +76,12 @@ export async function benchSpawn(runs = 500): Promise<BenchResult> {
     const args = ['--cwd', '/', '--', TRUE, TRUE];
     await row('node_spawn_sandboxed', () => nodeSpawn(ENTER_HELPER, args, ['pipe', ...lease.namespaceFds]));
     const opens = lease.namespaceFds.map((fd, i) => ({ fd: 4 + i, flags: fs.constants.O_RDONLY, path: reopenPath(fd) }));
-    await row('spawner_sandboxed', () => spawnerSpawn({ program: ENTER_HELPER, argv: [ENTER_HELPER, ...args], fds: ['null', 'caller', 'caller'], report: true, opens }));
+    const enter: StageSpec = { program: ENTER_HELPER, argv: [ENTER_HELPER, ...args], fds: ['null', 'caller', 'caller'], report: true, opens };
+    await row('spawner_sandboxed', () => spawnerSpawn(enter));
+    // As remux starts a sandboxed stage: through the sandbox's stage server (remux-sandbox-enter --serve).
+    if (lease.server === null) throw new Error('the sandbox has no stage server');
+    const server = lease.server;
+    await row('spawner_sandboxed_served', () => spawnerSpawn({ ...enter, server: { via: server } }));
     lease.release();
   } else {
     lines.push(`sandboxed rows skipped: ${bwrap.reason ?? 'bin/remux-sandbox-enter is missing'}`);

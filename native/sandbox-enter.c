@@ -17,6 +17,7 @@
  *                       [--report-prefix TEXT] --cwd DIR -- PROGRAM ARGV0 [ARG]...
  *                       [--watch FD GRACE_MS] [--started TEXT]
  *   remux-sandbox-enter --check        exits 0 (can it run from where it is, on a kernel with pidfds?)
+ *   remux-sandbox-enter --serve        a stage server for remux-spawner (below)
  * fds on entry: 0-2 the stage's stdio; 3 the report pipe; 4-9 the sandbox's user, mnt, net, ipc, uts
  * and pid namespaces. The environment is the stage's own, or exactly the --env ones when there are any.
  * A namespace the helper is in already is not joined (a shared network: joining it again needs
@@ -37,6 +38,18 @@
  * that cannot be executed is the stage's own failure, worded as a shell does (127 not found, 126 not
  * executable), not a report.
  *
+ * --serve (local sandboxes, one per sandbox: src/exec/sandbox-pool.ts): joins the namespaces on fds 4-9
+ * once, then starts stages on remux-spawner's requests, so that a stage costs one fork instead of an exec
+ * of this helper, six setns and a fork. fd 3 is a SOCK_SEQPACKET socket to the spawner; a request is one
+ * message: the stage's fds 0-3 (its stdio and report pipe) as SCM_RIGHTS, and the fields "ARGC", "ENVC",
+ * this helper's own command line (ARGC fields from argv[0]) and the stage's environment (ENVC fields), each
+ * ended by NUL. The stage is forked with CLONE_PARENT: the spawner is its parent, reaps it and reports its
+ * status as for a stage it started itself, and the stage runs exactly as it would under the helper (its own
+ * session, then run_stage). The answer is a 4-byte int: its pid, or -errno when it could not be forked
+ * (ENOMEM: the sandbox's init is gone); the spawner then starts the stage the usual way, which reports why.
+ * The server exits when the socket closes or its fd 0 reaches EOF (remux closes it when the sandbox stops). It stays outside the sandbox's PID namespace (only its children
+ * enter it), so nothing inside can see, signal or trace it.
+ *
  * --watch FD GRACE_MS (SSH hosts: the wrapper execs the helper, and the helper does what the wrapper's
  * watcher would): EOF on FD (the channel's stdin: remux stopped the command or the connection is gone)
  * sends TERM to the process group, and KILL after GRACE_MS if the stage is still there. When the stage
@@ -45,6 +58,8 @@
 #include "syscall.h"
 
 #define REPORT_FD 3
+/* Where fail() reports: fd 3, but nowhere while fd 3 is --serve's socket. */
+static int report_fd = REPORT_FD;
 #define FIRST_NS_FD 4
 #define NS_COUNT 6
 
@@ -97,7 +112,7 @@ static void fail(const char *what, int status, long err, int index) {
   at = put_int(at, err < 0 ? -err : err);
   if (index >= 0) *at++ = ' ', at = put_int(at, index);
   *at++ = '\n';
-  sys_write(REPORT_FD, line, (unsigned long)(at - line));
+  if (report_fd >= 0) sys_write(report_fd, line, (unsigned long)(at - line));
   sys_exit(status);
 }
 
@@ -159,7 +174,7 @@ static void redirect(int index, int target, const char *path, long flags) {
   if ((mode & S_IFMT) == S_IFIFO || (mode & S_IFMT) == S_IFSOCK) fail("fifo", 1, 0, index);
   if ((err = sys_fcntl(fd, F_SETFL, flags & O_APPEND)) < 0) fail("redirect", 1, err, index);
   if (fd != target) {
-    if ((err = sys_dup3(fd, target)) < 0) fail("redirect", 1, err, index);
+    if ((err = sys_dup3(fd, target, 0)) < 0) fail("redirect", 1, err, index);
     sys_close((int)fd);
   } else if ((err = sys_fcntl(fd, F_SETFD, 0)) < 0) {
     fail("redirect", 1, err, index);
@@ -274,7 +289,7 @@ static void run_stage(void) {
     if (streq(*o, "--read")) redirect(index++, 0, o[1], O_RDONLY);
     else if (streq(*o, "--write")) redirect(index++, to_int(o[1]), o[2], O_WRONLY | O_CREAT | O_TRUNC);
     else if (streq(*o, "--append")) redirect(index++, to_int(o[1]), o[2], O_WRONLY | O_CREAT | O_APPEND);
-    else if (streq(*o, "--dup") && (err = sys_dup3(1, 2)) < 0) fail("redirect", 1, err, index); /* --dup: 2>&1 */
+    else if (streq(*o, "--dup") && (err = sys_dup3(1, 2, 0)) < 0) fail("redirect", 1, err, index); /* --dup: 2>&1 */
     else if (streq(*o, "--dup")) index++;
   }
   drop_capabilities();
@@ -314,8 +329,95 @@ static int watch(long child) {
   return status;
 }
 
+#define SERVE_FD 3
+#define SERVE_MAX_BYTES (128 * 1024)
+#define SERVE_MAX_FIELDS 8192
+#define SERVED_FDS 4
+
+static char request[SERVE_MAX_BYTES];
+/* The command line, NULL, the environment, NULL. */
+static char *served[SERVE_MAX_FIELDS + 2];
+
+/* Splits a request into served[]; the argument count, or -1 when it is malformed. */
+static int split_request(long len) {
+  if (len < 1 || request[len - 1] != 0) return -1;
+  char *at = request, *end = request + len;
+  int counts[2];
+  for (int i = 0; i < 2; i++) {
+    if (*at < '0' || *at > '9') return -1;
+    counts[i] = to_int(at);
+    while (*at++) continue;
+    if (at >= end && i == 0) return -1;
+  }
+  if (counts[0] < 1 || counts[0] + counts[1] > SERVE_MAX_FIELDS) return -1;
+  int n = 0;
+  for (int list = 0; list < 2; list++) {
+    for (int i = 0; i < counts[list]; i++) {
+      if (at >= end) return -1;
+      served[n++] = at;
+      while (*at++) continue;
+    }
+    served[n++] = 0;
+  }
+  return at == end ? counts[0] : -1;
+}
+
+/* The served stage, in the sandbox's PID namespace: its fds, its own session, then as under the helper. */
+static void run_served(const int *fds, int argc) {
+  int parked[SERVED_FDS];
+  /* Moved above every target first, so that placing one never overwrites another's source. */
+  for (int i = 0; i < SERVED_FDS; i++)
+    if ((parked[i] = (int)sys_fcntl(fds[i], F_DUPFD_CLOEXEC, 64)) < 0) sys_exit(126);
+  /* The report pipe (3) is the helper's, not the program's: closed when it executes. */
+  for (int i = 0; i < SERVED_FDS; i++)
+    if (sys_dup3(parked[i], i, i == REPORT_FD ? O_CLOEXEC : 0) < 0) sys_exit(126);
+  long err;
+  if ((err = sys_setsid()) < 0 || (err = sys_unblock_signals()) < 0) fail("fork", 126, err, -1);
+  report_fd = REPORT_FD;
+  opt.envp = served + argc + 1;
+  parse(argc, served);
+  run_stage();
+}
+
+static void serve(void) {
+  struct pollfd watched[2] = {{SERVE_FD, POLLIN, 0}, {0, POLLIN, 0}};
+  for (;;) {
+    long ready = sys_poll(watched, 2, -1);
+    if (ready == -4 /* EINTR */) continue;
+    /* fd 0 readable (EOF: remux stopped the sandbox) or in error: the server ends. */
+    if (ready < 0 || watched[1].revents) sys_exit(0);
+    union {
+      struct cmsghdr header;
+      char bytes[sizeof(struct cmsghdr) + SERVED_FDS * sizeof(int)];
+    } control;
+    struct iovec iov = {request, sizeof request};
+    struct msghdr msg = {0, 0, &iov, 1, &control, sizeof control, 0};
+    long got = sys_recvmsg(SERVE_FD, &msg, MSG_CMSG_CLOEXEC);
+    if (got == -4 /* EINTR */) continue;
+    if (got <= 0) sys_exit(0); /* the spawner is gone */
+    int fds[SERVED_FDS], count = 0;
+    if (msg.controllen >= sizeof(struct cmsghdr) && control.header.level == SOL_SOCKET && control.header.type == SCM_RIGHTS) {
+      count = (int)((control.header.len - sizeof(struct cmsghdr)) / sizeof(int));
+      for (int i = 0; i < count; i++) fds[i] = ((int *)(control.bytes + sizeof(struct cmsghdr)))[i];
+    }
+    int argc = (msg.flags & (0x20 /* MSG_TRUNC */ | 0x08 /* MSG_CTRUNC */)) ? -1 : split_request(got);
+    int answer = -22; /* EINVAL */
+    if (count == SERVED_FDS && argc > 0) answer = (int)sys_fork_sibling();
+    if (answer == 0) run_served(fds, argc);
+    for (int i = 0; i < count; i++) sys_close(fds[i]);
+    if (sys_write(SERVE_FD, &answer, sizeof answer) != sizeof answer) sys_exit(0);
+  }
+}
+
 int remux_main(int argc, char **argv, char **envp) {
   if (argc == 2 && streq(argv[1], "--check")) sys_exit(sys_pidfd_open(sc6(__NR_getpid, 0, 0, 0, 0, 0, 0)) < 0 ? 1 : 0);
+  if (argc == 2 && streq(argv[1], "--serve")) {
+    /* Dies with remux, like the stages. Nothing to report on: a failure to join ends the server. */
+    report_fd = -1;
+    if (sys_prctl(PR_SET_PDEATHSIG, 9, 0) < 0 || sys_fcntl(SERVE_FD, F_SETFD, FD_CLOEXEC) < 0) sys_exit(126);
+    enter_sandbox();
+    serve();
+  }
   opt.envp = envp;
   parse(argc, argv);
   long err;

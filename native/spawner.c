@@ -17,8 +17,15 @@
  * A request: ID CWD NENV ENV... NSTAGES, then for each stage MODE, and unless MODE is "-" (a stage that
  * does not run; its pipes are still made and closed, as its neighbours expect):
  *   PROGRAM NARGV ARGV... NOPEN [FD FLAGS PATH]...
- * MODE has four characters: where fds 0, 1 and 2 go, then 'r' for a report pipe on fd 3 (the sandbox
- * enter helper's, native/sandbox-enter.c) or '-'.
+ * MODE has four characters: where fds 0, 1 and 2 go, then what fd 3 is:
+ *   r  a report pipe (the sandbox enter helper's, native/sandbox-enter.c)        -  nothing
+ *   z  a socket to us: the stage is a stage server (remux-sandbox-enter --serve), known by the key in the
+ *      next field (after MODE), a number remux never uses twice
+ *   v  a report pipe, and the next field is the key of a running stage server: the stage (the helper's
+ *      command line) is sent to it, which costs one fork inside the sandbox instead of an exec of the
+ *      helper, its setns and its fork. The server joined the namespaces the stage's opens onto fds 4-9
+ *      give, so those are not made. When the server cannot take it (gone, the sandbox's init gone, a
+ *      request too large), the stage starts as with 'r'.
  *   c  a new pipe to the caller: its other end goes to Node      p  the previous stage's pipe (fd 0)
  *   x  the pipe to the next stage (fds 1, 2)                      n  /dev/null
  *   d  a duplicate of fd 1 (fd 2: 2>&1)                           o  set by one of the opens
@@ -37,12 +44,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,6 +74,22 @@ struct child {
 static struct child *children;
 static size_t child_count, child_cap;
 static int devnull;
+
+static void orphaned(void);
+
+/* Running stage servers: our end of each one's socket. */
+struct server {
+  long key;
+  pid_t pid;
+  int sock;
+};
+static struct server *servers;
+static size_t server_count, server_cap;
+/* What a server takes in one request (native/sandbox-enter.c: SERVE_MAX_BYTES, SERVE_MAX_FIELDS). */
+#define SERVE_MAX_BYTES (128 * 1024)
+#define SERVE_MAX_FIELDS 8192
+/* A server that does not answer within this is dropped (it has only a fork to make). */
+#define SERVE_TIMEOUT_MS 5000
 
 static void die(const char *what) {
   fprintf(stderr, "remux-spawner: %s: %s\n", what, strerror(errno));
@@ -93,6 +118,7 @@ static void send_line(const char *text, size_t len, int fd) {
   while (iov.iov_len > 0) {
     ssize_t n = sendmsg(NODE_FD, &msg, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) orphaned(); /* remux is gone */
     if (n < 0) die("writing to remux");
     iov.iov_base = (char *)iov.iov_base + n;
     iov.iov_len -= (size_t)n;
@@ -149,6 +175,8 @@ struct open_spec {
 
 struct stage {
   char mode[5];
+  /* 'z': its key as a stage server; 'v': the key of the server to send it to. */
+  long key;
   const char *program;
   char **argv;
   struct open_spec opens[MAX_OPENS];
@@ -157,6 +185,8 @@ struct stage {
   int fd[3], report_w, report_r;
   /* Our ends of its caller pipes, sent to Node. */
   int caller[3];
+  /* 'z': our end of the server's socket. */
+  int server;
 };
 
 /* The child: places its fds, joins its own session, executes. Writes errno on err_fd if that fails. */
@@ -235,6 +265,81 @@ static void close_fd(int *fd) {
   *fd = -1;
 }
 
+static struct server *find_server(long key, pid_t pid) {
+  for (size_t i = 0; i < server_count; i++)
+    if (key ? servers[i].key == key : servers[i].pid == pid) return &servers[i];
+  return NULL;
+}
+
+/* A server that failed us is not asked again; it exits when it sees its socket closed. */
+static void drop_server(struct server *z) {
+  close(z->sock);
+  *z = servers[--server_count];
+}
+
+/*
+ * Sends stage s to its server ('v'); its pid, or 0 when the server cannot take it (the stage then starts
+ * the usual way, which reports why if it cannot run at all).
+ */
+static pid_t start_served(struct stage *s, char **env) {
+  struct server *z = find_server(s->key, 0);
+  if (!z) return 0;
+  int fds[4] = {-1, -1, -1, s->report_w}, opened[3] = {-1, -1, -1};
+  pid_t pid = 0;
+  char *payload = NULL;
+  /* Opens onto fds 0-2 are made here, as the helper's parent would (in our mount namespace). */
+  for (int o = 0; o < s->open_count; o++) {
+    int t = s->opens[o].target;
+    if (t == 3) goto done;
+    if (t > 3) continue;
+    close_fd(&opened[t]);
+    if ((opened[t] = open(s->opens[o].path, s->opens[o].flags | O_CLOEXEC | O_NOCTTY)) < 0) goto done;
+  }
+  for (int k = 0; k < 3; k++) {
+    char m = s->mode[k];
+    fds[k] = m == 'o' ? opened[k] : m == 'd' ? fds[1] : s->fd[k];
+    if (fds[k] < 0) goto done;
+  }
+  size_t argc = 0, envc = 0, len = 32;
+  while (s->argv[argc]) len += strlen(s->argv[argc++]) + 1;
+  while (env[envc]) len += strlen(env[envc++]) + 1;
+  if (argc < 1 || argc + envc > SERVE_MAX_FIELDS || len > SERVE_MAX_BYTES || !(payload = malloc(len))) goto done;
+  size_t used = (size_t)snprintf(payload, len, "%zu%c%zu%c", argc, 0, envc, 0);
+  for (size_t i = 0; i < argc; i++) used = (size_t)(stpcpy(payload + used, s->argv[i]) - payload) + 1;
+  for (size_t i = 0; i < envc; i++) used = (size_t)(stpcpy(payload + used, env[i]) - payload) + 1;
+
+  struct iovec iov = {payload, used};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof fds)];
+  } control;
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov, msg.msg_iovlen = 1;
+  msg.msg_control = control.buf, msg.msg_controllen = sizeof control.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET, c->cmsg_type = SCM_RIGHTS, c->cmsg_len = CMSG_LEN(sizeof fds);
+  memcpy(CMSG_DATA(c), fds, sizeof fds);
+  ssize_t n;
+  while ((n = sendmsg(z->sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) continue;
+  int answer = 0;
+  struct pollfd p = {z->sock, POLLIN, 0};
+  int ready = 0;
+  if (n == (ssize_t)used)
+    while ((ready = poll(&p, 1, SERVE_TIMEOUT_MS)) < 0 && errno == EINTR) continue;
+  if (ready == 1) {
+    while ((n = recv(z->sock, &answer, sizeof answer, 0)) < 0 && errno == EINTR) continue;
+    if (n == sizeof answer) {
+      if (answer > 0) pid = answer;
+      goto done; /* a refusal (-errno): the usual way says why */
+    }
+  }
+  drop_server(z);
+done:
+  for (int k = 0; k < 3; k++) close_fd(&opened[k]);
+  free(payload);
+  return pid;
+}
+
 /* Starts a pipeline; a request that cannot be read ends the spawner (remux wrote it, so it is a bug). */
 static void serve(char *payload, size_t len) {
   struct fields f = {payload, payload + len, 0};
@@ -250,6 +355,7 @@ static void serve(char *payload, size_t len) {
     snprintf(s->mode, sizeof s->mode, "%s", mode);
     if (strcmp(mode, "-") == 0) continue;
     if (strlen(mode) != 4) f.bad = 1;
+    if (s->mode[3] == 'v' || s->mode[3] == 'z') s->key = next_number(&f, LONG_MAX);
     s->program = next_field(&f);
     s->argv = next_list(&f);
     s->open_count = (int)next_number(&f, MAX_OPENS);
@@ -277,7 +383,7 @@ static void serve(char *payload, size_t len) {
   if (!pids || !errors) die("memory");
   for (long i = 0; i < n; i++) {
     struct stage *s = &stages[i];
-    s->report_w = s->report_r = -1;
+    s->report_w = s->report_r = s->server = -1;
     for (int k = 0; k < 3; k++) s->fd[k] = s->caller[k] = -1;
     if (strcmp(s->mode, "-") == 0) continue;
     int err = failed_pipe;
@@ -300,12 +406,27 @@ static void serve(char *payload, size_t len) {
         default: break; /* 'd', 'o': done in the child */
       }
     }
-    if (!err && s->mode[3] == 'r') {
+    if (!err && (s->mode[3] == 'r' || s->mode[3] == 'v')) {
       int p[2];
       if (new_pipe(p) < 0) err = errno;
       else s->report_r = p[0], s->report_w = p[1], fcntl(p[0], F_SETFL, O_NONBLOCK);
     }
-    pid_t pid = err ? 0 : start_stage(cwd, s, env, &err);
+    if (!err && s->mode[3] == 'z') {
+      int p[2];
+      if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0) err = errno;
+      else s->server = p[0], s->report_w = p[1];
+    }
+    pid_t pid = !err && s->mode[3] == 'v' ? start_served(s, env) : 0;
+    if (!err && pid == 0) pid = start_stage(cwd, s, env, &err);
+    if (pid != 0 && s->server >= 0) {
+      if (server_count == server_cap) {
+        server_cap = server_cap ? server_cap * 2 : 8;
+        if (!(servers = realloc(servers, server_cap * sizeof *servers))) die("memory");
+      }
+      servers[server_count++] = (struct server){s->key, pid, s->server};
+      s->server = -1;
+    }
+    close_fd(&s->server);
     for (int k = 0; k < 3; k++)
       if (s->mode[k] == 'c') close_fd(&s->fd[k]);
     close_fd(&s->report_w);
@@ -351,6 +472,8 @@ static void reap(void) {
     if (i == child_count) continue;
     struct child c = children[i];
     children[i] = children[--child_count];
+    struct server *z = find_server(0, pid);
+    if (z) drop_server(z);
     /* The helper wrote its report (if any) before it exited: it is all in the pipe now. */
     /* Each byte of the report takes 6 at most in JSON ("\u00XX"). */
     char report[256] = "", line[128 + 6 * sizeof report];

@@ -90,7 +90,7 @@ static inline long sys_rt_sigaction(int sig, const struct kernel_sigaction *acti
 static inline long sys_chdir(const char *path) { return sc6(__NR_chdir, (long)path, 0, 0, 0, 0, 0); }
 static inline long sys_openat(const char *path, long flags, long mode) { return sc6(__NR_openat, AT_FDCWD, (long)path, flags, mode, 0, 0); }
 static inline long sys_fcntl(long fd, long cmd, long arg) { return sc6(__NR_fcntl, fd, cmd, arg, 0, 0, 0); }
-static inline long sys_dup3(long fd, long target) { return sc6(__NR_dup3, fd, target, 0, 0, 0, 0); }
+static inline long sys_dup3(long fd, long target, long flags) { return sc6(__NR_dup3, fd, target, flags, 0, 0, 0); }
 /* The file type bits of an open fd (statx: one struct layout on every architecture). */
 static inline long sys_fd_type(long fd, unsigned short *mode) {
   struct statx st;
@@ -120,6 +120,35 @@ static inline long sys_fork(void) { return sc6(__NR_clone, SIGCHLD, 0, 0, 0, 0, 
 static inline long sys_execve(const char *path, char **argv, char **envp) { return sc6(__NR_execve, (long)path, (long)argv, (long)envp, 0, 0, 0); }
 static inline long sys_wait4(long pid, int *status) { return sc6(__NR_wait4, pid, (long)status, 0, 0, 0, 0); }
 static inline long sys_prlimit_core(const struct rlimit *limit) { return sc6(__NR_prlimit64, 0, RLIMIT_CORE, (long)limit, 0, 0, 0); }
+/* The message header of sendmsg/recvmsg, as the kernel reads it on 64-bit architectures (struct user_msghdr). */
+struct iovec {
+  void *base;
+  unsigned long len;
+};
+struct msghdr {
+  void *name;
+  int namelen;
+  struct iovec *iov;
+  unsigned long iovlen;
+  void *control;
+  unsigned long controllen;
+  unsigned int flags;
+};
+struct cmsghdr {
+  unsigned long len;
+  int level, type;
+};
+#define SOL_SOCKET 1
+#define SCM_RIGHTS 1
+#define MSG_CMSG_CLOEXEC 0x40000000
+static inline long sys_recvmsg(int fd, struct msghdr *msg, long flags) { return sc6(__NR_recvmsg, fd, (long)msg, flags, 0, 0, 0); }
+/* fork() whose child's parent is the caller's parent (CLONE_PARENT): the caller's parent reaps it. */
+static inline long sys_fork_sibling(void) { return sc6(__NR_clone, CLONE_PARENT, 0, 0, 0, 0, 0); }
+static inline long sys_setsid(void) { return sc6(__NR_setsid, 0, 0, 0, 0, 0, 0); }
+static inline long sys_unblock_signals(void) {
+  unsigned long none = 0;
+  return sc6(__NR_rt_sigprocmask, 2 /* SIG_SETMASK */, (long)&none, 0, sizeof none, 0, 0);
+}
 static inline long sys_kill_self(int sig) { return sc6(__NR_kill, sc6(__NR_getpid, 0, 0, 0, 0, 0, 0), sig, 0, 0, 0, 0); }
 
 #endif

@@ -356,6 +356,7 @@ class Run {
       fds,
       report: true,
       opens: [...opens, ...namespaces],
+      ...(this.lease.server === null ? {} : { server: { via: this.lease.server } }),
     };
   }
 

@@ -5,8 +5,10 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import type net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { bwrapOptions, ENTER_NAMESPACES, type SandboxLayout } from './sandbox.js';
+import { bwrapOptions, ENTER_HELPER, ENTER_NAMESPACES, type SandboxLayout } from './sandbox.js';
+import { reopenPath, spawnPipeline } from './spawner.js';
 
 /** A sandbox unused this long is stopped; the next command under its layout starts a new one. */
 const IDLE_MS = 60_000;
@@ -18,9 +20,18 @@ const HOLDER = ['/usr/bin/cat', '/bin/cat'];
 export interface SandboxLease {
   /** fds of the sandbox's namespaces, for remux-sandbox-enter's fds 4-9. */
   readonly namespaceFds: readonly number[];
+  /** The key of the sandbox's running stage server (remux-sandbox-enter --serve), or null: see StageSpec.server. */
+  readonly server: number | null;
   release(): void;
   /** The sandbox was found dead: stops it (the next acquire() starts a new one) and releases. */
   discard(): void;
+}
+
+/** A sandbox's `remux-sandbox-enter --serve`: it ends when `control` (its fd 0) closes. */
+interface StageServer {
+  key: number;
+  control: net.Socket;
+  running: boolean;
 }
 
 /** What status shows of a running sandbox. */
@@ -47,6 +58,7 @@ class Sandbox {
     /** /proc/PID/stat of the holder (bwrap) and of the sandbox's first process (bwrap's child), kept open. */
     private readonly statFds: number[],
     readonly namespaceFds: number[],
+    private readonly server: StageServer | null,
     private readonly onGone: (s: Sandbox) => void,
   ) {
     holder.once('exit', () => this.stop());
@@ -67,8 +79,12 @@ class Sandbox {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     let released = false;
+    const server = this.server;
     const lease: SandboxLease = {
       namespaceFds: this.namespaceFds,
+      get server() {
+        return server?.running ? server.key : null;
+      },
       discard: () => {
         this.stop();
         lease.release();
@@ -96,6 +112,7 @@ class Sandbox {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.holder.stdin?.destroy();
     this.holder.kill('SIGKILL');
+    this.server?.control.destroy();
     for (const fd of this.statFds.splice(0)) fs.closeSync(fd);
     // A stage being spawned may still pass these fd numbers: closed only once no lease holds them, so a
     // number cannot be reused by another sandbox's namespace in between.
@@ -186,7 +203,8 @@ export class SandboxPool {
         for (const fd of statFds) fs.closeSync(fd);
         throw e;
       }
-      const sandbox = new Sandbox(layout.key, layout, holder, statFds, namespaceFds, (s) => {
+      const server = await startServer(namespaceFds);
+      const sandbox = new Sandbox(layout.key, layout, holder, statFds, namespaceFds, server, (s) => {
         if (this.running.get(s.key) === s) this.running.delete(s.key);
       });
       this.running.set(layout.key, sandbox);
@@ -196,6 +214,29 @@ export class SandboxPool {
       throw e;
     }
   }
+}
+
+let nextServerKey = 1;
+
+/**
+ * Starts the sandbox's stage server (native/sandbox-enter.c, --serve): its stages then cost one fork each.
+ * Null when it cannot start: they start through remux-sandbox-enter as before.
+ */
+async function startServer(namespaceFds: readonly number[]): Promise<StageServer | null> {
+  const key = nextServerKey++;
+  const opens = namespaceFds.map((fd, i) => ({ fd: 4 + i, flags: fs.constants.O_RDONLY, path: reopenPath(fd) }));
+  const [start] = await spawnPipeline({
+    cwd: '/',
+    env: {},
+    stages: [{ program: ENTER_HELPER, argv: [ENTER_HELPER, '--serve'], fds: ['caller', 'null', 'null'], report: false, opens, server: { serve: key } }],
+  }).catch(() => [null]);
+  const control = start && 'pid' in start ? start.stdio[0] : null;
+  if (!start || !('pid' in start) || control === null) return null;
+  control.on('error', () => {});
+  control.unref();
+  const server = { key, control, running: true };
+  void start.exit.then(() => (server.running = false));
+  return server;
 }
 
 const statLine = Buffer.alloc(512);

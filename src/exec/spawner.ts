@@ -26,6 +26,12 @@ export interface StageSpec {
   fds: [FdMode, FdMode, FdMode];
   /** A report pipe on fd 3 (remux-sandbox-enter's), read when the stage ends. */
   report: boolean;
+  /**
+   * `serve`: the stage is `remux-sandbox-enter --serve` (fd 3 a socket to the spawner), known by this key,
+   * never used twice. `via`: the key of such a running server, which starts this stage (remux-sandbox-enter's
+   * command line, with a report) inside its sandbox when it can; otherwise the stage starts as it says.
+   */
+  server?: { serve: number } | { via: number };
   /** Opened in the child onto `fd` before it executes: usually `/proc/PID/fd/N` (see reopenPath). */
   opens: Array<{ fd: number; flags: number; path: string }>;
 }
@@ -94,6 +100,10 @@ interface PipeHandle {
 }
 
 interface Pending {
+  /** Only stage servers, which live as long as their sandbox: once started, they never keep remux running. */
+  background: boolean;
+  /** Counted in Spawner.foreground. */
+  holding: boolean;
   handles: Map<number, Array<PipeHandle | null>>;
   started: { resolve: (s: StageStart[]) => void; reject: (e: Error) => void };
   exits: Map<number, (e: StageExit) => void>;
@@ -104,6 +114,8 @@ let spawner: Spawner | undefined;
 class Spawner {
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, Pending>();
+  /** Pending pipelines that keep remux running. */
+  private foreground = 0;
   private nextId = 1;
   private gone: Error | null = null;
 
@@ -121,8 +133,9 @@ class Spawner {
     const id = this.nextId++;
     const request = encode(id, spec);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { handles: new Map(), started: { resolve, reject }, exits: new Map() });
-      if (this.pending.size === 1) this.busy();
+      const background = spec.stages.every((s) => s?.server !== undefined && 'serve' in s.server);
+      this.pending.set(id, { background, holding: true, handles: new Map(), started: { resolve, reject }, exits: new Map() });
+      if (++this.foreground === 1) this.busy();
       const len = Buffer.alloc(4);
       len.writeUInt32LE(request.length);
       this.child.stdin?.write(Buffer.concat([len, request]));
@@ -145,6 +158,7 @@ class Spawner {
         }),
       );
       p.handles.clear();
+      if (p.background) this.release(p);
       this.settled(m.id, p);
     } else if (m.spawner === 'exit') {
       const signal = m.status & 0x7f;
@@ -162,7 +176,13 @@ class Spawner {
   private settled(id: number, p: Pending): void {
     if (p.exits.size > 0) return;
     this.pending.delete(id);
-    if (this.pending.size === 0) this.idle();
+    this.release(p);
+  }
+
+  private release(p: Pending): void {
+    if (!p.holding) return;
+    p.holding = false;
+    if (--this.foreground === 0) this.idle();
   }
 
   /** The spawner never keeps remux running by itself; a pipeline waiting for it does. */
@@ -207,7 +227,10 @@ function encode(id: number, spec: PipelineSpec): Buffer {
       fields.push('-');
       continue;
     }
-    fields.push(s.fds.map((m) => MODE_CHARS[m]).join('') + (s.report ? 'r' : '-'), s.program);
+    const server = s.server && 'serve' in s.server ? ['z', s.server.serve] : s.server && s.report ? ['v', s.server.via] : null;
+    fields.push(s.fds.map((m) => MODE_CHARS[m]).join('') + (server?.[0] ?? (s.report ? 'r' : '-')));
+    if (server) fields.push(String(server[1]));
+    fields.push(s.program);
     list(s.argv);
     fields.push(String(s.opens.length));
     for (const o of s.opens) fields.push(String(o.fd), String(o.flags), o.path);

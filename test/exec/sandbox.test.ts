@@ -5,7 +5,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { bwrapAvailable, probeBwrap } from '../../src/exec/index.js';
-import { bwrapOptions, ENTER_NAMESPACES, sandboxLayout } from '../../src/exec/sandbox.js';
+import { bwrapOptions, ENTER_HELPER, ENTER_NAMESPACES, sandboxLayout } from '../../src/exec/sandbox.js';
+import { SPAWNER } from '../../src/exec/spawner.js';
 import type { SandboxSpec } from '../../src/exec/index.js';
 import { errToOut, from, list, pipeline, run, stage, tmpdir, to, writeScript, PATH } from './helpers.js';
 
@@ -204,6 +205,41 @@ function liveWithArg(arg: string): number[] {
   return found;
 }
 
+function parentOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** The sandbox stage servers (remux-sandbox-enter --serve) of this process's remux-spawner. */
+function ownServers(): number[] {
+  return liveWithArg('--serve').filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/exe`) === fs.realpathSync(ENTER_HELPER) && parentOf(parentOf(pid)) === process.pid;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The stage server of the sandbox this process is in. */
+function serverOf(pid: number): number | undefined {
+  return ownServers().find((p) => fs.readlinkSync(`/proc/${p}/ns/mnt`) === fs.readlinkSync(`/proc/${pid}/ns/mnt`));
+}
+
+/** Starts `sleep SECONDS` (an argument no other test uses) in the sandbox and returns its pid and its run. */
+async function sleeping(seconds: string, opts: Parameters<typeof run>[1]): Promise<{ pid: number; ran: ReturnType<typeof run> }> {
+  const ran = run(['sleep', seconds], opts);
+  for (let i = 0; i < 200; i++) {
+    const [pid] = liveWithArg(seconds).filter((p) => fs.readlinkSync(`/proc/${p}/exe`).endsWith('/sleep'));
+    if (pid !== undefined) return { pid, ran };
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`sleep ${seconds} did not start`);
+}
+
+const statusField = (pid: number, name: string): string | undefined =>
+  fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${name}:\\s*(.*)$`, 'm'))?.[1];
+
 describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${info.reason}` }, () => {
   const root = fs.realpathSync(tmpdir('remux-sandboxes-'));
   const tree = path.join(root, 'tree');
@@ -309,11 +345,57 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
     const [holder] = liveWithArg('--disable-userns').filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(tree, '')));
     assert.ok(holder, 'the sandbox holder (bwrap) is running');
     const init = Number(fs.readFileSync(`/proc/${holder}/task/${holder}/children`, 'utf8').trim().split(' ')[0]);
+    const server = serverOf(init);
+    assert.ok(server, "the sandbox's stage server is running");
     // No wait: bwrap has not noticed yet, and a command joining it now would find a PID namespace that takes no process.
     process.kill(init, 'SIGKILL');
     const after = await run(['ps', '-eo', 'pid,args'], { sandbox: s, cwd: tree });
     assert.equal(after.res.exitCode, 0, after.err);
     assert.deepEqual(holderLines(after.out).length, before.length);
+    // The dead sandbox's server ended with it.
+    for (let i = 0; i < 100 && liveWithArg('--serve').includes(server); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(liveWithArg('--serve').includes(server), false);
+  });
+
+  test("a stage is forked by the sandbox's stage server: in the sandbox, no capabilities, and the server out of its sight", async () => {
+    const s = spec('served');
+    const { pid, ran } = await sleeping('7.125', { sandbox: s, cwd: tree });
+    // Forked by the server with CLONE_PARENT: remux-spawner is its parent (under remux-sandbox-enter, the helper would be).
+    assert.equal(fs.readlinkSync(`/proc/${parentOf(pid)}/exe`), fs.realpathSync(SPAWNER));
+    assert.deepEqual([statusField(pid, 'CapEff'), statusField(pid, 'CapBnd'), statusField(pid, 'NoNewPrivs')], ['0000000000000000', '0000000000000000', '1']);
+    const server = serverOf(pid);
+    assert.ok(server, "the sandbox's stage server runs in its mount namespace");
+    // The server's own PID namespace is ours; only its children enter the sandbox's.
+    assert.equal(fs.readlinkSync(`/proc/${server}/ns/pid`), fs.readlinkSync('/proc/self/ns/pid'));
+    assert.equal(fs.readlinkSync(`/proc/${server}/ns/pid_for_children`), fs.readlinkSync(`/proc/${pid}/ns/pid`));
+    assert.notEqual(fs.readlinkSync(`/proc/${pid}/ns/pid`), fs.readlinkSync('/proc/self/ns/pid'));
+    // From inside, nothing can name it: not in /proc, no signal reaches it.
+    const look = await run(['sh', '-c', `cat /proc/[0-9]*/cmdline | tr '\\0' ' '; kill -0 ${server} || echo refused`], { sandbox: s, cwd: tree });
+    assert.doesNotMatch(look.out, /--serve/);
+    assert.match(look.out, /refused\n$/);
+    assert.match(look.out, /7\.125/, "the listing does show the sandbox's own processes");
+    process.kill(pid, 'SIGTERM');
+    assert.equal((await ran).res.exitCode, 128 + 15);
+  });
+
+  test('a stage server that is gone: stages start through remux-sandbox-enter as before, and run the same', async () => {
+    const s = spec('server-gone');
+    const first = await sleeping('7.25', { sandbox: s, cwd: tree });
+    const server = serverOf(first.pid);
+    assert.ok(server, 'the new sandbox started its stage server');
+    process.kill(first.pid, 'SIGTERM');
+    await first.ran;
+    process.kill(server, 'SIGKILL');
+    for (const wait of [false, true]) {
+      // At once (the spawner may not have seen it exit), then once it has.
+      if (wait) await new Promise((resolve) => setTimeout(resolve, 200));
+      const r = await run(['cat', 'public.txt'], { sandbox: s, cwd: tree });
+      assert.deepEqual([r.res.exitCode, r.out], [0, 'public\n'], r.err);
+    }
+    const { pid, ran } = await sleeping('7.375', { sandbox: s, cwd: tree });
+    assert.equal(fs.readlinkSync(`/proc/${parentOf(pid)}/exe`), fs.realpathSync(ENTER_HELPER));
+    process.kill(pid, 'SIGTERM');
+    assert.equal((await ran).res.exitCode, 128 + 15);
   });
 
   test('a sandbox that cannot start refuses the command; nothing runs', async () => {
