@@ -47,7 +47,8 @@
  * status as for a stage it started itself, and the stage runs exactly as it would under the helper (its own
  * session, then run_stage). The answer is a 4-byte int: its pid, or -errno when it could not be forked
  * (ENOMEM: the sandbox's init is gone); the spawner then starts the stage the usual way, which reports why.
- * The server exits when the socket closes or its fd 0 reaches EOF (remux closes it when the sandbox stops). It stays outside the sandbox's PID namespace (only its children
+ * The server exits when the socket closes, or when its fd 0 becomes readable: a pipe remux closes when
+ * the sandbox stops (locally), or a pidfd of the sandbox's init (SSH hosts), readable once it ended. It stays outside the sandbox's PID namespace (only its children
  * enter it), so nothing inside can see, signal or trace it.
  *
  * --watch FD GRACE_MS (SSH hosts: the wrapper execs the helper, and the helper does what the wrapper's
@@ -384,7 +385,7 @@ static void serve(void) {
   for (;;) {
     long ready = sys_poll(watched, 2, -1);
     if (ready == -4 /* EINTR */) continue;
-    /* fd 0 readable (EOF: remux stopped the sandbox) or in error: the server ends. */
+    /* fd 0 readable (EOF of the pipe, or the init's pidfd: the sandbox is gone) or in error: the server ends. */
     if (ready < 0 || watched[1].revents) sys_exit(0);
     union {
       struct cmsghdr header;

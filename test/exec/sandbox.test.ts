@@ -8,6 +8,7 @@ import { bwrapAvailable, probeBwrap } from '../../src/exec/index.js';
 import { bwrapOptions, ENTER_HELPER, ENTER_NAMESPACES, sandboxLayout } from '../../src/exec/sandbox.js';
 import { SPAWNER } from '../../src/exec/spawner.js';
 import type { SandboxSpec } from '../../src/exec/index.js';
+import { liveWithArg, parentOf } from '../support/procs.js';
 import { errToOut, from, list, pipeline, run, stage, tmpdir, to, writeScript, PATH } from './helpers.js';
 
 const info = bwrapAvailable();
@@ -188,27 +189,6 @@ describe('sandbox (bubblewrap)', { skip: info.ok ? false : `bwrap unusable: ${in
     assert.deepEqual([outside.res.exitCode, outside.res.errorKind, outside.err], [inside.res.exitCode, inside.res.errorKind, inside.err]);
   });
 });
-
-/** Live (non-zombie) processes whose command line has this exact argument. */
-function liveWithArg(arg: string): number[] {
-  const found: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (args.includes(arg) && !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) found.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return found;
-}
-
-function parentOf(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-}
 
 /** The sandbox stage servers (remux-sandbox-enter --serve) of this process's remux-spawner. */
 function ownServers(): number[] {

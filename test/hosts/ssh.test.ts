@@ -33,6 +33,7 @@ import { ShellExecutor } from '../../src/hosts/ssh-executor.js';
 import { parseHolderProbe, probeScript } from '../../src/hosts/remote-sandbox.js';
 import { rawCommand } from '../policy/fixture.js';
 import { killHolders } from '../support/holders.js';
+import { liveWithArg, parentOf } from '../support/procs.js';
 
 const execFileP = promisify(execFile);
 const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -687,6 +688,54 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${
     const pids = r.stdout.toString().split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
     assert.ok(pids.length > 0 && pids.every((p) => p < 100), `pids seen inside: ${pids.join(' ')}`);
     assert.notEqual((await boxed(['cat', `/proc/${keeper}/stat`], { sandbox: { ...spec, owner: 'carol' } })).result.exitCode, 0, 'the keeper is not visible inside');
+  });
+
+  test("through the resident executor, a sandboxed command is forked by the holder's stage server; one too large for it: the helper runs it the same",  { skip: (mode !== 'holder' || !RESIDENT) && 'long-lived sandboxes through the resident executor only' }, async () => {
+    const s = { ...spec, owner: 'dave' };
+    /** `sleep SECONDS` (an argument no other test uses) running in the sandbox, and its parent's program. */
+    const sleeping = async (seconds: string, pad = ''): Promise<{ pid: number; parent: string; ran: Promise<Ran> }> => {
+      // env executes sleep in its own process: the stage is sleep.
+      const ran = boxed(['env', `PAD1=${pad}`, `PAD2=${pad}`, 'sleep', seconds], { sandbox: s });
+      for (let i = 0; i < 500; i++) {
+        // The program itself (remux-sandbox-enter has the same arguments).
+        const [pid] = liveWithArg(seconds).filter((p) => readlinkSync(`/proc/${p}/exe`).endsWith('/sleep'));
+        if (pid !== undefined) return { pid, parent: readlinkSync(`/proc/${parentOf(pid)}/exe`), ran };
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error(`sleep ${seconds} did not start`);
+    };
+    const served = await sleeping('7.625');
+    // Forked by the server with CLONE_PARENT: the interpreter is its parent, not remux-sandbox-enter.
+    assert.match(served.parent, /python/);
+    /** The stage servers of the sandbox this process is in (each holder has its own). */
+    const serversOf = (pid: number): number[] =>
+      liveWithArg('--serve').filter((p) => parentOf(p) === parentOf(pid) && readlinkSync(`/proc/${p}/ns/mnt`) === readlinkSync(`/proc/${pid}/ns/mnt`));
+    const servers = serversOf(served.pid);
+    assert.equal(servers.length, 1, 'one stage server for the holder');
+    process.kill(served.pid, 'SIGTERM');
+    const servedEnd = (await served.ran).result;
+    // More than a server takes in one request (128 KiB; an argument takes 128 KiB at most): remux-sandbox-enter runs it.
+    const helped = await sleeping('7.875', 'x'.repeat(70 * 1024));
+    assert.match(helped.parent, /\/e \(deleted\)$/, "remux-sandbox-enter, from the keeper's fd");
+    process.kill(helped.pid, 'SIGTERM');
+    const helpedEnd = (await helped.ran).result;
+    assert.deepEqual([servedEnd.exitCode, servedEnd.signal], [helpedEnd.exitCode, helpedEnd.signal], 'the same status either way');
+    assert.equal(servedEnd.exitCode, 128 + 15);
+    // A server killed from outside is replaced by the next commands.
+    process.kill(servers[0] as number, 'SIGKILL');
+    for (let i = 0; i < 2; i++) assert.equal((await boxed(['cat', 'data.txt'], { sandbox: s })).stdout.toString(), 'visible\n');
+    const next = await sleeping('7.9375');
+    assert.match(next.parent, /python/, 'a new server');
+    const [server] = serversOf(next.pid);
+    assert.ok(server, 'a new server');
+    process.kill(next.pid, 'SIGTERM');
+    await next.ran;
+    // The sandbox killed under it: the server ends by itself (its fd 0 is a pidfd of the sandbox's init).
+    const holders = await holdersOf(conn);
+    assert.ok(holders);
+    await killHolders(holders);
+    for (let i = 0; i < 100 && liveWithArg('--serve').includes(server); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(liveWithArg('--serve').includes(server), false);
   });
 
   test('a command that starts a sandbox finds it complete (bwrap reports its pid before it mounts)', async () => {

@@ -1,12 +1,21 @@
 # The resident executor on an SSH host (src/hosts/ssh-executor.ts): appended to exec.py (_spawn,
 # _fd_actions, _pump, _reap, _status, _finish) and run in the runtime's interpreter. `script` runs the
 # wrapper in the login shell; `program` a single unsandboxed program as the wrapper would; `enter`
-# remux-sandbox-enter for a long-lived sandbox, after the wrapper's checks. A release may come before its
-# command has started (both are calls, on different threads): it is kept and applied at the start.
-import errno, fcntl, pwd
+# a command for a long-lived sandbox, after the wrapper's checks: forked by the sandbox's stage server
+# (remux-sandbox-enter --serve, native/sandbox-enter.c) and watched as `program` is, or else run by
+# remux-sandbox-enter itself. A release may come before its command has started (both are calls, on
+# different threads): it is kept and applied at the start.
+import errno, fcntl, pwd, socket, struct
 P = {}
 R = set()
 K = threading.Lock()
+# Stage servers, one per holder (its init's pid and start): [pid, socket, lock]. A server ends when its
+# socket closes, or when the holder's init ends (its fd 0 is a pidfd of it).
+SV = {}
+SL = threading.Lock()
+# What a server takes in one request (native/sandbox-enter.c: SERVE_MAX_BYTES, SERVE_MAX_FIELDS).
+SERVE_MAX_BYTES = 128 * 1024
+SERVE_MAX_FIELDS = 8192
 
 
 def shell():
@@ -61,24 +70,9 @@ def script(token, sh, text):
     return _status(code)
 
 
-def program(token, argv, cwd, path, grace):
-    env = dict(os.environ, PATH=path)
-    if cwd is not None:
-        if not (os.path.isdir(cwd) and os.access(cwd, os.X_OK)):
-            return {'refused': 'cwd'}
-        env['PWD'] = os.path.normpath(os.path.join(os.getcwd(), cwd))
-    p = None
-    started = _spawn(argv, cwd, env, _NULL)
-    if started is None:
-        try:
-            p = rt.spawn(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        except OSError as e:
-            if cwd is not None and e.filename == cwd:
-                return {'refused': 'cwd'}
-            yield [2, base64.b64encode(('%s: %s\n' % (argv[0], e.strerror)).encode()).decode()]
-            return {'code': 127 if e.errno == errno.ENOENT else 126, 'signal': None}
-        started = (p.pid, p.stdout.fileno(), p.stderr.fileno())
-    pid, out, err = started
+def _supervise(token, pid, out, err, grace, p=None):
+    # A started program leading its own process group, its output pumped: TERM then KILL after `grace` s
+    # on stop, TERM to what it left in its group once it ended. Its returncode.
     # Signals reach the group only while its leader is not reaped: until then its id cannot be reused.
     gone = []
     def group(sig):
@@ -118,6 +112,28 @@ def program(token, argv, cwd, path, grace):
             P.pop(token, None)
         os.close(exited)
         _finish(p, out, err, None if reaped else reap)
+    return code
+
+
+def program(token, argv, cwd, path, grace):
+    env = dict(os.environ, PATH=path)
+    if cwd is not None:
+        if not (os.path.isdir(cwd) and os.access(cwd, os.X_OK)):
+            return {'refused': 'cwd'}
+        env['PWD'] = os.path.normpath(os.path.join(os.getcwd(), cwd))
+    p = None
+    started = _spawn(argv, cwd, env, _NULL)
+    if started is None:
+        try:
+            p = rt.spawn(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as e:
+            if cwd is not None and e.filename == cwd:
+                return {'refused': 'cwd'}
+            yield [2, base64.b64encode(('%s: %s\n' % (argv[0], e.strerror)).encode()).decode()]
+            return {'code': 127 if e.errno == errno.ENOENT else 126, 'signal': None}
+        started = (p.pid, p.stdout.fileno(), p.stderr.fileno())
+    pid, out, err = started
+    code = yield from _supervise(token, pid, out, err, grace, p)
     # As the wrapper's shell reports it: a program killed by signal N exits 128 + N.
     return {'code': code if code >= 0 else 128 - code, 'signal': None}
 
@@ -133,6 +149,79 @@ def _started(pid):
 
 def _under(c, p):
     return p == '/' or c == p or c.startswith(p + '/')
+
+
+def _drop_server(key, z):
+    # A server that ended or failed us is not asked again; it ends once its socket is closed.
+    with SL:
+        if SV.get(key) is z:
+            del SV[key]
+            z[1].close()
+
+
+def _server_ended(key, z):
+    os.waitpid(z[0], 0)
+    _drop_server(key, z)
+
+
+def _server(h, held, helper):
+    # The holder's stage server, started on first use; None when there cannot be one (no pidfds or
+    # socket.send_fds: Python < 3.9), or it could not start.
+    if not hasattr(socket, 'send_fds') or not hasattr(os, 'pidfd_open'):
+        return None
+    key = (h['init'], h['initStart'])
+    with SL:
+        z = SV.get(key)
+        if z is not None:
+            return z
+    try:
+        init = os.pidfd_open(h['init'])
+    except OSError:
+        return None
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    up = lambda fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 11)
+    given = [up(init), up(_NULL), up(_NULL), up(b.fileno())]
+    try:
+        actions = _fd_actions(given + held)
+        pid = None if actions is None else os.posix_spawn(helper, [helper, '--serve'], {}, file_actions=actions, setsid=True, setsigdef=_SIGDEF)
+    except OSError:
+        pid = None
+    for fd in given + [init]:
+        os.close(fd)
+    b.close()
+    if pid is None:
+        a.close()
+        return None
+    a.settimeout(5)
+    z = [pid, a, threading.Lock()]
+    with SL:
+        other = SV.setdefault(key, z)
+    threading.Thread(target=_server_ended, args=(key, z), daemon=True).start()
+    if other is not z:
+        # Another command started one meanwhile: this one ends at once.
+        a.close()
+    return other
+
+
+def _served(h, z, argv, fds):
+    # Sends a command to the holder's server: the pid of its stage, or None (the helper then runs it).
+    payload = b'\0'.join([b'%d' % len(argv), b'0'] + [os.fsencode(a) for a in argv]) + b'\0'
+    if len(payload) > SERVE_MAX_BYTES or len(argv) > SERVE_MAX_FIELDS:
+        return None
+    answer = b''
+    with z[2]:
+        try:
+            socket.send_fds(z[1], [payload], fds)
+            answer = z[1].recv(8)
+        except OSError:
+            pass
+    if len(answer) == 4:
+        pid = struct.unpack('i', answer)[0]
+        if pid > 0:
+            return pid
+    # Gone, stuck, or the sandbox takes no process any more (its init ended): not asked again.
+    _drop_server((h['init'], h['initStart']), z)
+    return None
 
 
 def enter(token, h, cwd, path, marker, grace, argv, script, namespaces, passed, helper_fd):
@@ -159,7 +248,7 @@ def enter(token, h, cwd, path, marker, grace, argv, script, namespaces, passed, 
         for fd in held:
             os.close(fd)
         return {'refused': 'holder-gone'}
-    args = ['--watch', '10', str(grace), '--report-prefix', marker + 'enter ', '--env', 'PATH=' + path]
+    args = ['--report-prefix', marker + 'enter ', '--env', 'PATH=' + path]
     for n in passed:
         if n in os.environ:
             args += ['--env', '%s=%s' % (n, os.environ[n])]
@@ -170,6 +259,29 @@ def enter(token, h, cwd, path, marker, grace, argv, script, namespaces, passed, 
         sh = os.environ.get('SHELL') or '/bin/sh'
         args += ['--', sh, sh, '-c', script]
     helper = '/proc/%d/fd/%d' % (h['keeper'], helper_fd)
+    try:
+        rt.check()
+        z = _server(h, held, helper)
+    except BaseException:
+        for fd in held:
+            os.close(fd)
+        raise
+    if z is not None:
+        out, err = os.pipe(), os.pipe()
+        try:
+            pid = _served(h, z, [helper] + args, [_NULL, out[1], err[1], err[1]])
+        finally:
+            os.close(out[1])
+            os.close(err[1])
+        if pid is not None:
+            for fd in held:
+                os.close(fd)
+            rt.group(pid)
+            code = yield from _supervise(token, pid, out[0], err[0], grace / 1000)
+            return _status(code)
+        os.close(out[0])
+        os.close(err[0])
+    args = ['--watch', '10', str(grace)] + args
     pipes = [os.pipe() for _ in range(3)]
     up = lambda fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 11)
     given = [up(_NULL), up(pipes[0][1]), up(pipes[1][1]), None] + held + [up(pipes[2][0])]

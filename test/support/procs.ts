@@ -1,0 +1,27 @@
+// This machine's process table, as tests look at it from outside (the fleet's hosts share it).
+import fs from 'node:fs';
+
+/** The fields of /proc/PID/stat after the command name (which may contain spaces and parentheses). */
+function statFields(pid: number): string[] {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+export function parentOf(pid: number): number {
+  return Number(statFields(pid)[1]);
+}
+
+/** Live (non-zombie) processes whose command line has this exact argument. */
+export function liveWithArg(arg: string): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args.includes(arg) && !statFields(Number(entry))[0]?.startsWith('Z')) found.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
