@@ -9,8 +9,10 @@
 //   group when it ends, TERM then KILL on stop, its status as the shell reports it; the runtime's watcher
 //   process kills its group if the interpreter dies under it;
 // - a list for a long-lived sandbox gets holderWrapScript's checks here (working directory shown, the
-//   holder's namespaces opened and its processes the same ones), then remux-sandbox-enter runs directly
-//   with the same arguments and descriptors, its --watch pipe closed to stop it.
+//   holder's namespaces opened and its processes the same ones), then the sandbox's stage server
+//   (remux-sandbox-enter --serve, one per holder) forks it inside and the executor watches it as a
+//   single program; or, when there is no server, remux-sandbox-enter runs directly with the same
+//   arguments and descriptors, its --watch pipe closed to stop it.
 // The host side of all three is src/runtime/remote/tools/executor.py. Output flows through the link's
 // window, so a slow reader pauses the command in its pipe. Commands with the caller's stdin
 // (ssh-input.ts) and terminals keep channels.
