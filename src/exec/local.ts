@@ -394,6 +394,11 @@ class Run {
         this.stageError('spawn', `remux: ${name}: remux-spawner stopped while the command ran`);
         return s;
       }
+      // Killed, and not by us: a sandbox stopped from outside takes its processes with it.
+      if (s.signal === 'SIGKILL' && this.lease !== null && this.stopReason === null && (await sandboxEnded(this.lease))) {
+        this.stageError('sandbox', `remux: ${name}: killed: its sandbox was stopped while it ran (from outside remux)`);
+        return s;
+      }
       if (this.lease === null || s.signal !== null || !REPORTED_STATUSES.has(s.code)) return s;
       if (exit.report === '' || this.stopReason !== null) return s;
       // The sandbox died after it was leased (its first process killed from outside): nothing ran. A
@@ -579,6 +584,15 @@ export function resolveProgram(name: string, searchPath: string, cwd: string): R
   }
   if (denied !== null) return { kind: 'not_executable', code: 126, message: denied };
   return { kind: 'not_found', code: 127, message: name.includes('/') ? 'No such file or directory' : 'command not found' };
+}
+
+/** Whether the lease's sandbox has ended, asked for up to 100 ms: its init may still be emptying its PID namespace. */
+async function sandboxEnded(lease: SandboxLease): Promise<boolean> {
+  for (let i = 0; i < 10; i++) {
+    if (!lease.alive) return true;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return false;
 }
 
 function signalGroups(pgids: number[], sig: NodeJS.Signals): void {

@@ -22,6 +22,8 @@ export interface SandboxLease {
   readonly namespaceFds: readonly number[];
   /** The key of the sandbox's running stage server (remux-sandbox-enter --serve), or null: see StageSpec.server. */
   readonly server: number | null;
+  /** The sandbox is still running (asks the kernel, see Sandbox.alive). */
+  readonly alive: boolean;
   release(): void;
   /** The sandbox was found dead: stops it (the next acquire() starts a new one) and releases. */
   discard(): void;
@@ -80,10 +82,14 @@ class Sandbox {
     this.idleTimer = null;
     let released = false;
     const server = this.server;
+    const sandbox = this;
     const lease: SandboxLease = {
       namespaceFds: this.namespaceFds,
       get server() {
         return server?.running ? server.key : null;
+      },
+      get alive() {
+        return sandbox.alive;
       },
       discard: () => {
         this.stop();

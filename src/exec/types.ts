@@ -75,7 +75,8 @@ export type ExecErrorKind =
   | 'not_executable' //       126
   | 'spawn' //                126: any other exec failure (E2BIG, ENOEXEC …)
   | 'redirect' //             1: a redirect file could not be opened (or lies outside the sandbox paths)
-  | 'sandbox' //              126: bwrap failed to start the program; 127: program outside the sandbox; 125: cwd outside
+  | 'sandbox' //              126: bwrap failed to start the program; 127: program outside the sandbox; 125: cwd outside;
+  //                          137: its sandbox was stopped (from outside) while it ran
   | 'cwd' //                  125: the working directory is unusable
   | 'invalid' //              125: malformed request (bad env name, NUL in env, relative sandbox path)
   | 'sandbox_unavailable'; // 125: a sandbox was required and bubblewrap cannot provide one; nothing ran

@@ -312,11 +312,17 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
     await new Promise((resolve) => setTimeout(resolve, 200));
     for (const pid of holders) process.kill(pid, 'SIGKILL');
     const killed = await long;
-    assert.notEqual(killed.res.exitCode, 0);
+    assert.deepEqual([killed.res.exitCode, killed.res.errorKind], [137, 'sandbox']);
+    assert.equal(killed.err, 'remux: sleep: killed: its sandbox was stopped while it ran (from outside remux)\n');
     assert.ok(killed.res.durationMs < 5000, `${killed.res.durationMs} ms`);
     const after = await run(['ps', '-eo', 'pid,args'], { sandbox: s, cwd: tree });
     assert.equal(after.res.exitCode, 0, after.err);
     assert.deepEqual(holderLines(after.out).length, before.length);
+  });
+
+  test('a sandboxed program killed by SIGKILL while its sandbox runs on: 137 and nothing more said', async () => {
+    const r = await run(['sh', '-c', 'kill -9 $$'], { sandbox: spec('self-killed'), cwd: tree });
+    assert.deepEqual([r.res.exitCode, r.res.errorKind, r.err], [137, null, '']);
   });
 
   test('a sandbox whose first process was killed is replaced at once: the next command runs', async () => {
