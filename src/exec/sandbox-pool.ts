@@ -82,14 +82,14 @@ class Sandbox {
     this.idleTimer = null;
     let released = false;
     const server = this.server;
-    const sandbox = this;
+    const alive = (): boolean => this.alive;
     const lease: SandboxLease = {
       namespaceFds: this.namespaceFds,
       get server() {
         return server?.running ? server.key : null;
       },
       get alive() {
-        return sandbox.alive;
+        return alive();
       },
       discard: () => {
         this.stop();
