@@ -22,6 +22,8 @@ export class SandboxHolder {
   readonly ready: Promise<HolderInfo>;
   /** Its channel has closed (or never opened): it is gone. */
   ended = false;
+  /** It ended without remux stopping it (killed on the host, say). */
+  endedByItself = false;
   private users = 0;
   private idle: NodeJS.Timeout | null = null;
   private readonly stopper = new AbortController();
@@ -69,6 +71,7 @@ export class SandboxHolder {
     });
     const ended = (): void => {
       clearTimeout(timer);
+      this.endedByItself = !this.stopper.signal.aborted;
       this.ended = true;
       if (this.idle) clearTimeout(this.idle);
       const said = err.split('\n').find((l) => l.trim() !== '' && !l.startsWith(marker))?.trim();
@@ -82,7 +85,12 @@ export class SandboxHolder {
 
   /** Neither ended nor being stopped: new commands may join it. */
   get usable(): boolean {
-    return !this.ended && !this.stopper.signal.aborted;
+    return !this.ended && !this.stopping;
+  }
+
+  /** Being stopped, or stopped: by remux (idle, the connection's sandboxes closed), or after it ended. */
+  get stopping(): boolean {
+    return this.stopper.signal.aborted;
   }
 
   /** A command is about to use it. */
@@ -158,13 +166,26 @@ export class HolderSet {
           return (await runCommandOutcome(this.conn, req, runOpts)).result;
         }
         const outcome = await runCommandOutcome(this.conn, req, { ...runOpts, holder: entry });
-        if (outcome.holderRefusal === null || attempt > 1) return outcome.result;
+        if (outcome.holderRefusal === null || attempt > 1) return await this.sayIfKilledWith(holder, req, outcome.result);
         holder.stop();
         this.drop(holder);
       } finally {
         holder.release();
       }
     }
+  }
+
+  /**
+   * A command killed (137, not by remux) because its holder ended under it says so, as a local one does:
+   * the holder's channel closes a moment after the sandbox's processes are killed, so it is waited for.
+   */
+  private async sayIfKilledWith(holder: SandboxHolder, req: HostExecRequest, result: ExecResult): Promise<ExecResult> {
+    if (result.exitCode !== 137 || result.timedOut || result.aborted || result.error !== null) return result;
+    for (let i = 0; i < 20 && !holder.ended && !holder.stopping; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    if (!holder.endedByItself) return result;
+    const message = `remux: killed: its sandbox on ${this.conn.where} was stopped while it ran (from outside remux)`;
+    req.onStderr(Buffer.from(`${message}\n`));
+    return { ...result, error: message, errorKind: 'sandbox', bytesErr: result.bytesErr + message.length + 1 };
   }
 
   /** The host pids of the running holders' bwrap and sandbox init (for tests and diagnostics). */

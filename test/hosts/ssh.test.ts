@@ -738,6 +738,22 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${
     assert.equal(liveWithArg('--serve').includes(server), false);
   });
 
+  test('a command whose sandbox is killed under it: 137, and it says why', { skip: mode !== 'holder' && 'long-lived sandboxes only' }, async () => {
+    const s = { ...spec, owner: 'erin' };
+    await boxed(['true'], { sandbox: s });
+    const long = boxed(['sleep', '29.5'], { sandbox: s });
+    for (let i = 0; i < 500 && liveWithArg('29.5').length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    const holders = await holdersOf(conn);
+    assert.ok(holders);
+    await killHolders(holders);
+    const r = await long;
+    assert.deepEqual([r.result.exitCode, r.result.errorKind], [137, 'sandbox']);
+    assert.equal(r.stderr.toString(), `remux: killed: its sandbox on ${conn.where} was stopped while it ran (from outside remux)\n`);
+    // Its own SIGKILL, the sandbox running on: nothing more said.
+    const self = await boxed(['sh', '-c', 'kill -9 $$'], { sandbox: s });
+    assert.deepEqual([self.result.exitCode, self.result.errorKind, self.stderr.toString()], [137, null, '']);
+  });
+
   test('a command that starts a sandbox finds it complete (bwrap reports its pid before it mounts)', async () => {
     // A connection of its own: 4 holders and 4 commands stay within sshd's 10 sessions.
     const c = await connect(h1);
