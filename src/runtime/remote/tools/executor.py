@@ -174,24 +174,27 @@ def _server(h, held, helper):
         z = SV.get(key)
         if z is not None:
             return z
+    init, pair, given, pid = None, None, [], None
     try:
         init = os.pidfd_open(h['init'])
-    except OSError:
-        return None
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    up = lambda fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 11)
-    given = [up(init), up(_NULL), up(_NULL), up(b.fileno())]
-    try:
+        pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for fd in (init, _NULL, _NULL, pair[1].fileno()):
+            given.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 11))
         actions = _fd_actions(given + held)
-        pid = None if actions is None else os.posix_spawn(helper, [helper, '--serve'], {}, file_actions=actions, setsid=True, setsigdef=_SIGDEF)
+        if actions is not None:
+            pid = os.posix_spawn(helper, [helper, '--serve'], {}, file_actions=actions, setsid=True, setsigdef=_SIGDEF)
     except OSError:
-        pid = None
-    for fd in given + [init]:
+        pass
+    # The server has its own copies now; without a server, the helper runs the command.
+    for fd in given + ([init] if init is not None else []):
         os.close(fd)
-    b.close()
+    if pair is not None:
+        pair[1].close()
+        if pid is None:
+            pair[0].close()
     if pid is None:
-        a.close()
         return None
+    a = pair[0]
     a.settimeout(5)
     z = [pid, a, threading.Lock()]
     with SL:
