@@ -13,6 +13,8 @@ import { reopenPath, spawnPipeline } from './spawner.js';
 /** A sandbox unused this long is stopped; the next command under its layout starts a new one. */
 const IDLE_MS = 60_000;
 const START_TIMEOUT_MS = 10_000;
+/** A stage server that ended (killed, or remux-spawner restarted) is started again, at most this often. */
+const SERVER_RESTART_MS = 1_000;
 /** The waiting program inside: it echoes one byte once the sandbox is built, and exits when its stdin closes. */
 const HOLDER = ['/usr/bin/cat', '/bin/cat'];
 
@@ -60,10 +62,25 @@ class Sandbox {
     /** /proc/PID/stat of the holder (bwrap) and of the sandbox's first process (bwrap's child), kept open. */
     private readonly statFds: number[],
     readonly namespaceFds: number[],
-    private readonly server: StageServer | null,
+    private server: StageServer | null,
     private readonly onGone: (s: Sandbox) => void,
   ) {
     holder.once('exit', () => this.stop());
+  }
+
+  private serverStartedAt = performance.now();
+  private serverStarting = false;
+
+  /** Starts a new stage server in the background when the last one ended; meanwhile stages start through the helper. */
+  private keepServer(): void {
+    if (this.server?.running || this.serverStarting || this.stopped || performance.now() - this.serverStartedAt < SERVER_RESTART_MS) return;
+    this.serverStarting = true;
+    this.serverStartedAt = performance.now();
+    void startServer(this.namespaceFds).then((server) => {
+      this.serverStarting = false;
+      if (this.stopped) server?.control.destroy();
+      else this.server = server;
+    });
   }
 
   /**
@@ -81,12 +98,13 @@ class Sandbox {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     let released = false;
-    const server = this.server;
+    this.keepServer();
+    const server = (): number | null => (this.server?.running ? this.server.key : null);
     const alive = (): boolean => this.alive;
     const lease: SandboxLease = {
       namespaceFds: this.namespaceFds,
       get server() {
-        return server?.running ? server.key : null;
+        return server();
       },
       get alive() {
         return alive();

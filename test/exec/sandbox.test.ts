@@ -364,24 +364,40 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
     assert.equal((await ran).res.exitCode, 128 + 15);
   });
 
-  test('a stage server that is gone: stages start through remux-sandbox-enter as before, and run the same', async () => {
+  test('a request too large for the stage server starts through remux-sandbox-enter, the same; a server that is gone is replaced', async () => {
     const s = spec('server-gone');
     const first = await sleeping('7.25', { sandbox: s, cwd: tree });
     const server = serverOf(first.pid);
     assert.ok(server, 'the new sandbox started its stage server');
     process.kill(first.pid, 'SIGTERM');
-    await first.ran;
+    const servedEnd = (await first.ran).res;
+    // More than a server takes in one request (128 KiB; one argument takes 128 KiB at most).
+    const pad = 'x'.repeat(70 * 1024);
+    const big = run(['env', `PAD1=${pad}`, `PAD2=${pad}`, 'sleep', '7.375'], { sandbox: s, cwd: tree });
+    let helped: number | undefined;
+    for (let i = 0; i < 200 && helped === undefined; i++) {
+      [helped] = liveWithArg('7.375').filter((p) => fs.readlinkSync(`/proc/${p}/exe`).endsWith('/sleep'));
+      if (helped === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.ok(helped, 'the large command runs');
+    assert.equal(fs.readlinkSync(`/proc/${parentOf(helped)}/exe`), fs.realpathSync(ENTER_HELPER));
+    process.kill(helped, 'SIGTERM');
+    const helpedEnd = (await big).res;
+    assert.deepEqual([helpedEnd.exitCode, helpedEnd.signal], [servedEnd.exitCode, servedEnd.signal], 'the same status either way');
+    // Killed from outside: commands go on (through the helper until a new server runs), and a new server serves them.
     process.kill(server, 'SIGKILL');
-    for (const wait of [false, true]) {
-      // At once (the spawner may not have seen it exit), then once it has.
-      if (wait) await new Promise((resolve) => setTimeout(resolve, 200));
+    let parent = '';
+    for (let i = 0; i < 30 && parent !== fs.realpathSync(SPAWNER); i++) {
       const r = await run(['cat', 'public.txt'], { sandbox: s, cwd: tree });
       assert.deepEqual([r.res.exitCode, r.out], [0, 'public\n'], r.err);
+      const next = await sleeping(`7.5${i}`, { sandbox: s, cwd: tree });
+      parent = fs.readlinkSync(`/proc/${parentOf(next.pid)}/exe`);
+      assert.notEqual(serverOf(next.pid), server);
+      process.kill(next.pid, 'SIGTERM');
+      await next.ran;
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const { pid, ran } = await sleeping('7.375', { sandbox: s, cwd: tree });
-    assert.equal(fs.readlinkSync(`/proc/${parentOf(pid)}/exe`), fs.realpathSync(ENTER_HELPER));
-    process.kill(pid, 'SIGTERM');
-    assert.equal((await ran).res.exitCode, 128 + 15);
+    assert.equal(parent, fs.realpathSync(SPAWNER), 'a new server forks the stages');
   });
 
   test('a sandbox that cannot start refuses the command; nothing runs', async () => {
