@@ -38,18 +38,20 @@
  * that cannot be executed is the stage's own failure, worded as a shell does (127 not found, 126 not
  * executable), not a report.
  *
- * --serve (local sandboxes, one per sandbox: src/exec/sandbox-pool.ts): joins the namespaces on fds 4-9
- * once, then starts stages on remux-spawner's requests, so that a stage costs one fork instead of an exec
- * of this helper, six setns and a fork. fd 3 is a SOCK_SEQPACKET socket to the spawner; a request is one
+ * --serve (one per sandbox: src/exec/sandbox-pool.ts locally, tools/executor.py on SSH hosts): joins the
+ * namespaces on fds 4-9 once, then starts stages on request, so that a stage costs one fork instead of an
+ * exec of this helper, six setns and a fork. fd 3 is a SOCK_SEQPACKET socket to the asker (remux-spawner,
+ * or the resident executor); a request is one
  * message: the stage's fds 0-3 (its stdio and report pipe) as SCM_RIGHTS, and the fields "ARGC", "ENVC",
  * this helper's own command line (ARGC fields from argv[0]) and the stage's environment (ENVC fields), each
- * ended by NUL. The stage is forked with CLONE_PARENT: the spawner is its parent, reaps it and reports its
+ * ended by NUL. The stage is forked with CLONE_PARENT: the asker is its parent, reaps it and reports its
  * status as for a stage it started itself, and the stage runs exactly as it would under the helper (its own
  * session, then run_stage). The answer is a 4-byte int: its pid, or -errno when it could not be forked
- * (ENOMEM: the sandbox's init is gone); the spawner then starts the stage the usual way, which reports why.
- * The server exits when the socket closes, or when its fd 0 becomes readable: a pipe remux closes when
- * the sandbox stops (locally), or a pidfd of the sandbox's init (SSH hosts), readable once it ended. It stays outside the sandbox's PID namespace (only its children
- * enter it), so nothing inside can see, signal or trace it.
+ * (ENOMEM: the sandbox's init is gone); the asker then starts the stage the usual way, which reports why.
+ * The server exits when the socket closes, or when its fd 0 becomes readable: a pipe remux closes when the
+ * sandbox stops (locally), or a pidfd of the sandbox's init (SSH hosts), readable once it ended. It stays
+ * outside the sandbox's PID namespace (only its children enter it): nothing inside can see, signal or
+ * trace it.
  *
  * --watch FD GRACE_MS (SSH hosts: the wrapper execs the helper, and the helper does what the wrapper's
  * watcher would): EOF on FD (the channel's stdin: remux stopped the command or the connection is gone)
@@ -345,10 +347,12 @@ static int split_request(long len) {
   char *at = request, *end = request + len;
   int counts[2];
   for (int i = 0; i < 2; i++) {
-    if (*at < '0' || *at > '9') return -1;
-    counts[i] = to_int(at);
-    while (*at++) continue;
-    if (at >= end && i == 0) return -1;
+    /* Up to 6 digits (no count is larger), then the NUL. */
+    char *digits = at;
+    while (at < digits + 6 && *at >= '0' && *at <= '9') at++;
+    if (at == digits || *at != 0) return -1;
+    counts[i] = to_int(digits);
+    if (++at >= end) return -1;
   }
   if (counts[0] < 1 || counts[0] + counts[1] > SERVE_MAX_FIELDS) return -1;
   int n = 0;
@@ -372,9 +376,9 @@ static void run_served(const int *fds, int argc) {
   /* The report pipe (3) is the helper's, not the program's: closed when it executes. */
   for (int i = 0; i < SERVED_FDS; i++)
     if (sys_dup3(parked[i], i, i == REPORT_FD ? O_CLOEXEC : 0) < 0) sys_exit(126);
+  report_fd = REPORT_FD;
   long err;
   if ((err = sys_setsid()) < 0 || (err = sys_unblock_signals()) < 0) fail("fork", 126, err, -1);
-  report_fd = REPORT_FD;
   opt.envp = served + argc + 1;
   parse(argc, served);
   run_stage();
@@ -397,7 +401,9 @@ static void serve(void) {
     if (got == -4 /* EINTR */) continue;
     if (got <= 0) sys_exit(0); /* the spawner is gone */
     int fds[SERVED_FDS], count = 0;
-    if (msg.controllen >= sizeof(struct cmsghdr) && control.header.level == SOL_SOCKET && control.header.type == SCM_RIGHTS) {
+    /* At most SERVED_FDS fit: the kernel closes any more it was sent (MSG_CTRUNC, refused below). */
+    if (msg.controllen >= sizeof(struct cmsghdr) && control.header.level == SOL_SOCKET && control.header.type == SCM_RIGHTS &&
+        control.header.len >= sizeof(struct cmsghdr) && control.header.len <= sizeof control) {
       count = (int)((control.header.len - sizeof(struct cmsghdr)) / sizeof(int));
       for (int i = 0; i < count; i++) fds[i] = ((int *)(control.bytes + sizeof(struct cmsghdr)))[i];
     }
@@ -417,6 +423,8 @@ int remux_main(int argc, char **argv, char **envp) {
     report_fd = -1;
     if (sys_prctl(PR_SET_PDEATHSIG, 9, 0) < 0 || sys_fcntl(SERVE_FD, F_SETFD, FD_CLOEXEC) < 0) sys_exit(126);
     enter_sandbox();
+    /* Only its own fds (0-3) reach the stages it forks, whatever its parent left open. */
+    sys_close_from(SERVE_FD + 1);
     serve();
   }
   opt.envp = envp;

@@ -144,6 +144,8 @@ struct cmsghdr {
 static inline long sys_recvmsg(int fd, struct msghdr *msg, long flags) { return sc6(__NR_recvmsg, fd, (long)msg, flags, 0, 0, 0); }
 /* fork() whose child's parent is the caller's parent (CLONE_PARENT): the caller's parent reaps it. */
 static inline long sys_fork_sibling(void) { return sc6(__NR_clone, CLONE_PARENT, 0, 0, 0, 0, 0); }
+/* Closes every fd from `first` on (Linux 5.9; ENOSYS before). */
+static inline long sys_close_from(int first) { return sc6(__NR_close_range, first, ~0U, 0, 0, 0, 0); }
 static inline long sys_setsid(void) { return sc6(__NR_setsid, 0, 0, 0, 0, 0, 0); }
 static inline long sys_unblock_signals(void) {
   unsigned long none = 0;

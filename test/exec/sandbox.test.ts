@@ -463,6 +463,36 @@ describe('remux-sandbox-enter', () => {
     }
   });
 
+  test('--serve: malformed requests (fd counts, field counts, truncation) are refused with EINVAL, nothing forked, no fd kept; it serves on', { skip: !info.ok && `bwrap unusable: ${info.reason}` }, async () => {
+    const layout = sandboxLayout({ read: [], write: [], hide: [], readOnly: [], network: false, owner: 'serve-protocol' });
+    const holder = spawn(info.path!, [...bwrapOptions(layout), '--info-fd', '3', '--', '/bin/sh', '-c', 'echo ready; exec cat'], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    try {
+      const [json] = await Promise.all([
+        new Promise<string>((resolve) => (holder.stdio[3] as NodeJS.ReadableStream).once('data', (d: Buffer) => resolve(d.toString()))),
+        new Promise((resolve) => holder.stdout!.once('data', resolve)),
+      ]);
+      const pid = /"child-pid"\s*:\s*(\d+)/.exec(json)?.[1];
+      const fds = ENTER_NAMESPACES.map((ns) => fs.openSync(`/proc/${pid}/ns/${ns}`, 'r'));
+      const client = path.join(path.dirname(new URL(import.meta.url).pathname), '../../../test/exec/fixtures/serve-client.py');
+      const r = spawnSync('python3', [client, enter, '3', '4', '5', '6', '7', '8'], { stdio: ['ignore', 'pipe', 'pipe', ...fds], timeout: 30_000 });
+      for (const fd of fds) fs.closeSync(fd);
+      assert.equal(r.status, 0, r.stderr.toString());
+      const out = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
+      assert.ok(typeof out.first === 'number' && out.first > 0, `first: ${String(out.first)}`);
+      // Its stdio and the pipe ls reads /proc/self/fd through: not the report pipe, no namespace, nothing of the server.
+      assert.deepEqual([out['first output'], out['first report'], out['first status']], ['ran\n0 1 2 3 ', '', 0]);
+      for (const refused of ['three fds', 'five fds', 'no fds', 'counts beyond the fields', 'a count too long', 'a count that is not a number', 'no NUL at the end', 'fields beyond the counts', 'larger than the server reads']) {
+        assert.equal(out[refused], -22, refused);
+      }
+      assert.deepEqual([out['after output'], out['after status']], ['still\n', 0]);
+      assert.deepEqual(out['server fds'], [0, 1, 2, 3]);
+      assert.deepEqual(out.children, [out.server], 'nothing forked for a refused request');
+      assert.equal(out['server exit'], 0, 'it ends when its fd 0 reaches EOF');
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
   test('a malformed command line is refused the same way', () => {
     for (const args of [[], ['--cwd'], ['--cwd', '/', '--', '/usr/bin/true'], ['--bogus', '--cwd', '/', '--', '/usr/bin/true', 'true']]) {
       const r = spawnSync(enter, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
