@@ -15,9 +15,12 @@ export function packageFile(relative: string): string {
   return fileURLToPath(new URL(`../../../${relative}`, import.meta.url));
 }
 
+let version: string | undefined;
+
+/** The version of the code running (read once: the daemon builds a program for every forwarded command). */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string };
-  return pkg.version;
+  version ??= (JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string }).version;
+  return version;
 }
 
 /** The root command; subcommands registered after this inherit its output and error settings. */
