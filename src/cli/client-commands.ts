@@ -27,8 +27,11 @@ const ASK_TIMEOUT_MS = 5 * 60_000;
 export interface Runner {
   /** The context to run `selector`'s commands in; throws a UsageError when it cannot serve this invocation. */
   context(selector: string): Promise<GatewayContext>;
-  /** Admits one request, however many hosts it fans out to (the daemon's per-principal rate limit). */
-  admit(ctx: GatewayContext): TakeResult;
+  /**
+   * Admits one request, however many hosts it fans out to (the daemon's per-principal rate limit: a
+   * short wait for the next token is waited, a longer one refused).
+   */
+  admit(ctx: GatewayContext): Promise<TakeResult>;
   /** This process changed `host`'s tmux sessions: a running daemon refreshes its cache of them. */
   sessionsChanged(host: string): Promise<void>;
   /** An attach is about to start in this process: a running daemon counts it in its limits, or refuses. */
@@ -71,7 +74,7 @@ function inProcessRunner(inv: Invocation): Runner {
     async context(selector) {
       return (ctx ??= await inProcessContext(inv.env, selector));
     },
-    admit: () => ADMITTED,
+    admit: () => Promise.resolve(ADMITTED),
     async sessionsChanged(host) {
       const { askDaemon } = await import('../gateway/client.js');
       // No daemon, or one that does not know the host: nothing to keep fresh.
@@ -239,7 +242,7 @@ async function runJob(
   const controller = new AbortController();
   const release = inv.onInterrupt(() => controller.abort());
   try {
-    for (let admitted = admit ? runner.admit(ctx) : ADMITTED; !admitted.ok; admitted = runner.admit(ctx)) {
+    for (let admitted = admit ? await runner.admit(ctx) : ADMITTED; !admitted.ok; admitted = await runner.admit(ctx)) {
       const message = rateLimitedMessage(admitted.retryInMs);
       await Promise.all(hosts.map((host) => recordRefusal(ctx, action(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
       if (!waitWhenLimited) {

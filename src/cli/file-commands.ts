@@ -55,7 +55,7 @@ async function fileAction(inv: Invocation, runner: Runner, action: FileAction, r
     const { contextFor } = await import('../core/context.js');
     const ctx = contextFor(await runner.context(action.host), inv.env);
     const { perform, recordRefusal } = await import('../core/perform.js');
-    const admitted = runner.admit(ctx);
+    const admitted = await runner.admit(ctx);
     if (!admitted.ok) {
       const message = rateLimitedMessage(admitted.retryInMs);
       await recordRefusal(ctx, action, 'rate_limited', EXIT.RATE_LIMITED, message);

@@ -38,7 +38,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   try {
     const { contextFor } = await import('../core/context.js');
     const ctx = contextFor(await runner.context(target), inv.env);
-    const admitted = runner.admit(ctx);
+    const admitted = await runner.admit(ctx);
     if (!admitted.ok) {
       inv.stderr.write(`remux: ${rateLimitedMessage(admitted.retryInMs)}\n`);
       return EXIT.RATE_LIMITED;

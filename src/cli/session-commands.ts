@@ -22,7 +22,7 @@ async function inContext(inv: Invocation, runner: Runner, selector: string, work
     // REMUX_TOKEN: act as that principal, with its scope (as client run does).
     const { contextFor } = await import('../core/context.js');
     const ctx = contextFor(await runner.context(selector), inv.env);
-    const admitted = runner.admit(ctx);
+    const admitted = await runner.admit(ctx);
     if (!admitted.ok) {
       inv.stderr.write(`remux: ${rateLimitedMessage(admitted.retryInMs)}\n`);
       return EXIT.RATE_LIMITED;

@@ -16,7 +16,7 @@ import { UsageError } from '../cli/output.js';
 import { createProgram, runProgram } from '../cli/program.js';
 import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
-import type { RateLimiter } from '../hosts/rate-limit.js';
+import { takeOrWait, type RateLimiter } from '../hosts/rate-limit.js';
 import { exitFrame, FRAME, frame, FrameReader, type CliRequest } from './protocol.js';
 
 export interface CliSessionDeps {
@@ -24,6 +24,12 @@ export interface CliSessionDeps {
   limiter: RateLimiter;
   version: string;
 }
+
+/**
+ * A command whose next token is at most this far away waits for it (a shell loop of `remux client run`
+ * runs at the rate instead of failing); further away, it is refused (exit 75) with the wait.
+ */
+const CLI_WAIT_MS = 1_000;
 
 const cliRequestSchema = z.strictObject({
   type: z.literal('cli'),
@@ -140,7 +146,7 @@ function daemonHost(inv: Invocation, deps: CliSessionDeps): ClientHost {
       }
       return deps.ctx;
     },
-    admit: (ctx) => deps.limiter.take(ctx.principal.name),
+    admit: (ctx) => takeOrWait(deps.limiter, ctx.principal.name, CLI_WAIT_MS),
     // perform() refreshed the daemon's own cache already.
     sessionsChanged: () => Promise.resolve(),
     // Attach always runs in the CLI process, which asks for its slot itself.

@@ -120,6 +120,20 @@ export class RateLimiter {
   }
 }
 
+/**
+ * Takes a token, waiting for it while the wait is short: a loop of commands run one after another is
+ * slowed to the rate instead of refused. Refused (with the wait) when the next token is further away
+ * than `maxWaitMs` from the first try.
+ */
+export async function takeOrWait(limiter: RateLimiter, key: string, maxWaitMs: number): Promise<TakeResult> {
+  const until = performance.now() + maxWaitMs;
+  for (;;) {
+    const taken = limiter.take(key);
+    if (taken.ok || performance.now() + taken.retryInMs > until) return taken;
+    await new Promise((resolve) => setTimeout(resolve, taken.retryInMs));
+  }
+}
+
 export function rateLimitedMessage(retryInMs: number): string {
   return `rate limited, retry in ${Math.max(0, Math.ceil(retryInMs))} ms`;
 }

@@ -362,7 +362,7 @@ describe('rate limiting in the daemon', { timeout: 60_000 }, () => {
     await sleep(2100);
   });
 
-  test('past the burst, requests are refused with "rate limited, retry in N ms" (exit 75) and audited', async () => {
+  test('past the burst, requests whose next token is over a second away are refused with "rate limited, retry in N ms" (exit 75) and audited', async () => {
     const codes: number[] = [];
     let message = '';
     for (let i = 0; i < 4; i++) {
@@ -376,5 +376,31 @@ describe('rate limiting in the daemon', { timeout: 60_000 }, () => {
     assert.equal(info.daemon.rateLimit.buckets.length, 1);
     const denied = await remux(['audit', 'ls', '--json', '--level', 'deny'], { env: h.env });
     assert.equal(lines(denied).length, 2);
+  });
+});
+
+describe('rate limiting a loop of commands', { timeout: 60_000 }, () => {
+  const h = tempHome();
+  before(async () => {
+    writeFileSync(join(h.home, 'config.yaml'), 'daemon:\n  rate_limit: { requests_per_second: 20, burst: 2 }\n');
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY.replace('ops:', 'read_only:'));
+    const start = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(start.code, 0, start.stderr);
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  test('commands run one after another past the burst wait for their token (the next is 50 ms away): none refused, none audited as refused', async () => {
+    const t0 = performance.now();
+    for (let i = 0; i < 6; i++) {
+      const r = await remux(['client', 'run', 'localhost', '--', 'true'], { env: h.env });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    // Four past the burst of two, at 20 per second.
+    assert.ok(performance.now() - t0 >= 150, `${(performance.now() - t0).toFixed(0)} ms`);
+    const denied = await remux(['audit', 'ls', '--json', '--level', 'deny'], { env: h.env });
+    assert.equal(lines(denied).length, 0);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { RateLimiter, rateLimitedMessage, type RateLimitOptions, type TakeResult } from '../../src/hosts/rate-limit.js';
+import { RateLimiter, rateLimitedMessage, takeOrWait, type RateLimitOptions, type TakeResult } from '../../src/hosts/rate-limit.js';
 
 function setup(options: Omit<RateLimitOptions, 'now'>): { limiter: RateLimiter; clock: { t: number } } {
   const clock = { t: 5_000_000 };
@@ -173,5 +173,28 @@ describe('rateLimitedMessage', () => {
   test('states the wait in whole milliseconds, rounded up', () => {
     assert.equal(rateLimitedMessage(334), 'rate limited, retry in 334 ms');
     assert.equal(rateLimitedMessage(12.2), 'rate limited, retry in 13 ms');
+  });
+});
+
+describe('takeOrWait (what the CLI gets through the daemon)', () => {
+  test('a short wait is waited, then the token is taken; a longer one is refused at once with the wait', async () => {
+    const limiter = new RateLimiter({ ratePerSec: 50, burst: 1 });
+    assert.equal((await takeOrWait(limiter, 'alice', 1000)).ok, true);
+    const t0 = performance.now();
+    assert.equal((await takeOrWait(limiter, 'alice', 1000)).ok, true, 'the next token is 20 ms away');
+    const waited = performance.now() - t0;
+    assert.ok(waited >= 15 && waited < 500, `waited ${waited.toFixed(1)} ms`);
+    const t1 = performance.now();
+    const refused = await takeOrWait(limiter, 'alice', 5);
+    assert.ok(!refused.ok && refused.retryInMs > 5, JSON.stringify(refused));
+    assert.ok(performance.now() - t1 < 5, 'refused without waiting');
+  });
+
+  test('a sequential loop past the burst runs at the rate: none refused', async () => {
+    const limiter = new RateLimiter({ ratePerSec: 100, burst: 2 });
+    const t0 = performance.now();
+    for (let i = 0; i < 8; i++) assert.equal((await takeOrWait(limiter, 'bob', 1000)).ok, true, `request ${i}`);
+    // 6 past the burst at 100/s: about 60 ms.
+    assert.ok(performance.now() - t0 >= 50, `${(performance.now() - t0).toFixed(1)} ms`);
   });
 });
