@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { bwrapAvailable, probeBwrap } from '../../src/exec/index.js';
-import { bwrapOptions, ENTER_HELPER, ENTER_NAMESPACES, sandboxLayout } from '../../src/exec/sandbox.js';
+import { bwrapOptions, ENTER_HELPER, ENTER_NAMESPACES, sandboxLayout, type SandboxLayout } from '../../src/exec/sandbox.js';
 import { SPAWNER } from '../../src/exec/spawner.js';
 import type { SandboxSpec } from '../../src/exec/index.js';
 import { liveWithArg, parentOf } from '../support/procs.js';
@@ -415,6 +415,19 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
 describe('remux-sandbox-enter', () => {
   const enter = path.join(path.dirname(new URL(import.meta.url).pathname), '../../../bin/remux-sandbox-enter');
 
+  /** A bwrap sandbox holding still, and fds of its namespaces in ENTER_NAMESPACES order (fds 4-9 of the helper). */
+  async function holdSandbox(layout: SandboxLayout, as: { uid?: number; gid?: number } = {}): Promise<{ holder: ChildProcess; namespaceFds: number[] }> {
+    // bwrap reports the pid as soon as it has cloned, before it has set the sandbox up: join only once
+    // the program inside says it runs.
+    const holder = spawn(info.path!, [...bwrapOptions(layout), '--info-fd', '3', '--', '/bin/sh', '-c', 'echo ready; exec cat'], { ...as, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    const [json] = await Promise.all([
+      new Promise<string>((resolve) => (holder.stdio[3] as NodeJS.ReadableStream).once('data', (d: Buffer) => resolve(d.toString()))),
+      new Promise((resolve) => holder.stdout!.once('data', resolve)),
+    ]);
+    const pid = /"child-pid"\s*:\s*(\d+)/.exec(json)?.[1];
+    return { holder, namespaceFds: ENTER_NAMESPACES.map((ns) => fs.openSync(`/proc/${pid}/ns/${ns}`, 'r')) };
+  }
+
   test('fds that are not the sandbox namespaces: refused with a report, nothing runs', () => {
     const dir = tmpdir();
     const marker = path.join(dir, 'ran');
@@ -433,17 +446,8 @@ describe('remux-sandbox-enter', () => {
     const helper = path.join(dir, 'enter');
     fs.copyFileSync(enter, helper);
     const nobody = { uid: 65534, gid: 65534 };
-    const layout = sandboxLayout({ read: [], write: [], hide: [], readOnly: [], network: true, owner: 'test' });
-    // bwrap reports the pid as soon as it has cloned, before it has set the sandbox up: join only once
-    // the program inside says it runs.
-    const holder = spawn(info.path!, [...bwrapOptions(layout), '--info-fd', '3', '--', '/bin/sh', '-c', 'echo ready; exec cat'], { ...nobody, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    const { holder, namespaceFds: fds } = await holdSandbox(sandboxLayout({ read: [], write: [], hide: [], readOnly: [], network: true, owner: 'test' }), nobody);
     try {
-      const [json] = await Promise.all([
-        new Promise<string>((resolve) => (holder.stdio[3] as NodeJS.ReadableStream).once('data', (d: Buffer) => resolve(d.toString()))),
-        new Promise((resolve) => holder.stdout!.once('data', resolve)),
-      ]);
-      const pid = /"child-pid"\s*:\s*(\d+)/.exec(json)?.[1];
-      const fds = ENTER_NAMESPACES.map((ns) => fs.openSync(`/proc/${pid}/ns/${ns}`, 'r'));
       const runIn = (args: string[]) => spawnSync(helper, args, { ...nobody, env: { LEAK: 'x' }, stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...fds] });
       const ok = runIn(['--env', 'PATH=/usr/bin:/bin', '--env', 'ONLY=1', '--started', 'STARTED', '--cwd', '/', '--', 'sh', 'sh', '-c', 'id -u; echo "$ONLY${LEAK-}"; readlink /proc/self/ns/net']);
       assert.equal(ok.output[3]?.toString(), '', 'no report');
@@ -464,15 +468,8 @@ describe('remux-sandbox-enter', () => {
   });
 
   test('--serve: malformed requests (fd counts, field counts, truncation) are refused with EINVAL, nothing forked, no fd kept; it serves on', { skip: !info.ok && `bwrap unusable: ${info.reason}` }, async () => {
-    const layout = sandboxLayout({ read: [], write: [], hide: [], readOnly: [], network: false, owner: 'serve-protocol' });
-    const holder = spawn(info.path!, [...bwrapOptions(layout), '--info-fd', '3', '--', '/bin/sh', '-c', 'echo ready; exec cat'], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    const { holder, namespaceFds: fds } = await holdSandbox(sandboxLayout({ read: [], write: [], hide: [], readOnly: [], network: false, owner: 'serve-protocol' }));
     try {
-      const [json] = await Promise.all([
-        new Promise<string>((resolve) => (holder.stdio[3] as NodeJS.ReadableStream).once('data', (d: Buffer) => resolve(d.toString()))),
-        new Promise((resolve) => holder.stdout!.once('data', resolve)),
-      ]);
-      const pid = /"child-pid"\s*:\s*(\d+)/.exec(json)?.[1];
-      const fds = ENTER_NAMESPACES.map((ns) => fs.openSync(`/proc/${pid}/ns/${ns}`, 'r'));
       const client = path.join(path.dirname(new URL(import.meta.url).pathname), '../../../test/exec/fixtures/serve-client.py');
       const r = spawnSync('python3', [client, enter, '3', '4', '5', '6', '7', '8'], { stdio: ['ignore', 'pipe', 'pipe', ...fds], timeout: 30_000 });
       for (const fd of fds) fs.closeSync(fd);

@@ -335,10 +335,11 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
   });
 });
 
-describe('rate limiting in the daemon', { timeout: 60_000 }, () => {
+/** A home with a daemon running at this rate limit, for the tests of one describe(). */
+function daemonLimitedTo(requestsPerSecond: number, burst: number): ReturnType<typeof tempHome> {
   const h = tempHome();
   before(async () => {
-    writeFileSync(join(h.home, 'config.yaml'), 'daemon:\n  rate_limit: { requests_per_second: 0.5, burst: 2 }\n');
+    writeFileSync(join(h.home, 'config.yaml'), `daemon:\n  rate_limit: { requests_per_second: ${requestsPerSecond}, burst: ${burst} }\n`);
     writeFileSync(join(h.home, 'policies.yaml'), POLICY.replace('ops:', 'read_only:'));
     const start = await remux(['daemon', 'start'], { env: h.env });
     assert.equal(start.code, 0, start.stderr);
@@ -347,6 +348,11 @@ describe('rate limiting in the daemon', { timeout: 60_000 }, () => {
     await remux(['daemon', 'stop'], { env: h.env });
     h.remove();
   });
+  return h;
+}
+
+describe('rate limiting in the daemon', { timeout: 60_000 }, () => {
+  const h = daemonLimitedTo(0.5, 2);
 
   test('a batch is one request: its six commands take one token, none waits', async () => {
     const file = join(h.home, 'six.txt');
@@ -380,17 +386,7 @@ describe('rate limiting in the daemon', { timeout: 60_000 }, () => {
 });
 
 describe('rate limiting a loop of commands', { timeout: 60_000 }, () => {
-  const h = tempHome();
-  before(async () => {
-    writeFileSync(join(h.home, 'config.yaml'), 'daemon:\n  rate_limit: { requests_per_second: 20, burst: 2 }\n');
-    writeFileSync(join(h.home, 'policies.yaml'), POLICY.replace('ops:', 'read_only:'));
-    const start = await remux(['daemon', 'start'], { env: h.env });
-    assert.equal(start.code, 0, start.stderr);
-  });
-  after(async () => {
-    await remux(['daemon', 'stop'], { env: h.env });
-    h.remove();
-  });
+  const h = daemonLimitedTo(20, 2);
 
   test('commands run one after another past the burst wait for their token (the next is 50 ms away): none refused, none audited as refused', async () => {
     const t0 = performance.now();
