@@ -54,6 +54,9 @@ class Sandbox {
   readonly startedAt = new Date();
   private idleTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** When its stage server was last started, and whether a start is under way (keepServer). */
+  private serverStartedAt = performance.now();
+  private serverStarting = false;
 
   constructor(
     readonly key: string,
@@ -62,14 +65,12 @@ class Sandbox {
     /** /proc/PID/stat of the holder (bwrap) and of the sandbox's first process (bwrap's child), kept open. */
     private readonly statFds: number[],
     readonly namespaceFds: number[],
+    /** Its stage server (remux-sandbox-enter --serve), or null when none runs. */
     private server: StageServer | null,
     private readonly onGone: (s: Sandbox) => void,
   ) {
     holder.once('exit', () => this.stop());
   }
-
-  private serverStartedAt = performance.now();
-  private serverStarting = false;
 
   /** Starts a new stage server in the background when the last one ended; meanwhile stages start through the helper. */
   private keepServer(): void {
