@@ -1,7 +1,8 @@
 // Long-lived sandboxes: one bubblewrap per (owner, layout), kept while it is used and for a while after.
-// A fresh bwrap per command costs several milliseconds; joining a running one's namespaces
-// (native/sandbox-enter.c) costs about one fork. Owners (principals) never share a sandbox, so their
-// commands cannot see or signal each other's processes, nor share files in its /tmp.
+// A fresh bwrap per command costs several milliseconds; a stage joins a running one instead: forked inside
+// by the sandbox's stage server (remux-sandbox-enter --serve, which joined its namespaces once), or when
+// that cannot, through remux-sandbox-enter itself (native/sandbox-enter.c). Owners (principals) never
+// share a sandbox, so their commands cannot see or signal each other's processes, nor share files in its /tmp.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
