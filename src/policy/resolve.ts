@@ -58,24 +58,37 @@ export function createLocalResolver(options: LocalResolverOptions = {}): PathRes
 
 export const localResolver: PathResolver = createLocalResolver();
 
-/** realpath(3) when the path exists; otherwise the realpath of the longest existing prefix plus the rest. */
+/**
+ * realpath(3) when the path exists; otherwise the realpath of the longest existing prefix plus the rest.
+ * Resolved component by component (walk): as fast as realpath(3) here, and it sees every link on the way.
+ */
 function resolveLocal(path: string, cwd: string): string {
   if (path.includes('\0')) throw new ResolveError('path contains a NUL byte');
   if (!cwd.startsWith('/')) throw new ResolveError(`working directory ${cwd} is not absolute`);
   // Joined as a string, not with path.resolve: `..` must apply after symlinks are followed, as the kernel does.
   const abs = path.startsWith('/') ? path : `${cwd}/${path}`;
   if (abs.length >= PATH_MAX / 3 && Buffer.byteLength(abs) >= PATH_MAX) throw resolveError('ENAMETOOLONG', abs);
-  try {
-    return realpathSync.native(abs);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return walk(abs);
-    throw resolveError(code, abs);
+  return walk(abs);
+}
+
+/**
+ * /proc/self, /proc/thread-self, /dev/fd and /dev/std* lead into the resolving process's own /proc entry:
+ * resolved here they would name remux's working directory, descriptors and files, while the program
+ * will find its own there (`cat /proc/self/cwd/key` run elsewhere than remux's directory). Refused.
+ */
+function refuseSelfReference(current: string, path: string): void {
+  const own = `/proc/${process.pid}`;
+  if (current === own || current.startsWith(`${own}/`)) {
+    throw new ResolveError(`${shorten(path)} leads into the running program's own /proc entry (/proc/self, /dev/fd, /dev/stdin…), which remux cannot check before the program runs; name the file itself`);
   }
 }
 
+function shorten(path: string): string {
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+}
+
 function resolveError(code: string | undefined, path: string): ResolveError {
-  const shown = path.length > 200 ? `${path.slice(0, 200)}…` : path;
+  const shown = shorten(path);
   if (code === 'ELOOP') return new ResolveError(`too many symlinks (a loop?) in ${shown}`);
   if (code === 'ENAMETOOLONG') return new ResolveError(`path too long (${path.length} characters)`);
   return new ResolveError(`cannot resolve ${shown}: ${code ?? 'unknown error'}`);
@@ -118,6 +131,7 @@ function walk(abs: string): string {
     }
     missing = st === undefined;
     current = next;
+    refuseSelfReference(current, abs);
   }
   return current;
 }

@@ -112,6 +112,15 @@ describe('remux client run / batch on localhost', () => {
     assert.doesNotMatch(r.stdout, /hunter2/);
   });
 
+  test("a path through /proc/self is refused: checked in remux's process it would name remux's directory, not the program's", async () => {
+    // remux runs in DATA/out (allowed), the command in DATA, where secret.txt is denied: checked as
+    // remux's /proc/self/cwd/secret.txt (DATA/out/secret.txt, allowed), it would print the secret.
+    const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--cwd', data, '--', 'cat /proc/self/cwd/secret.txt'], { env, cwd: join(data, 'out') });
+    assert.equal(r.code, 77, r.stdout + r.stderr);
+    assert.match(r.stderr, /leads into the running program's own \/proc entry/);
+    assert.doesNotMatch(r.stdout, /hunter2/);
+  });
+
   test('redirections are performed by remux on allowed paths', async () => {
     const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--', `grep install ${data}/app.log > ${data}/out/installs.txt`], { env });
     assert.equal(r.code, 0, r.stderr);

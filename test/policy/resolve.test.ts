@@ -66,6 +66,17 @@ describe('realpath', () => {
     assert.throws(() => realpath('x', 'relative/dir'), /not absolute/);
   });
 
+  test("paths into the resolving process's own /proc entry are refused: they would name remux's, not the program's", () => {
+    symlinkSync('/proc/self/cwd', at('a/to-self-cwd'));
+    for (const path of ['/proc/self/cwd/key', '/proc/self/status', '/proc/thread-self/environ', '/dev/stdin', '/dev/fd/0', '/dev/stderr', `/proc/${process.pid}/environ`, at('a/to-self-cwd/key'), '/proc/self']) {
+      assert.throws(() => realpath(path, '/'), /own \/proc entry .*remux cannot check before the program runs/, path);
+    }
+    assert.throws(() => realpath('cwd/x', '/proc/self'), /own \/proc entry/, 'relative to such a cwd too');
+    // Another process's entry names the same thing for remux and for the program.
+    assert.equal(realpath('/proc/1/status', '/'), '/proc/1/status');
+    assert.equal(realpath('/dev/null', '/'), '/dev/null');
+  });
+
   test('the root and normal forms', () => {
     assert.equal(realpath('/', '/'), '/');
     assert.equal(realpath('//etc//', '/'), '/etc');
