@@ -276,6 +276,15 @@ test('policy: denied reads, a symlink escape, writes outside the tree and a glob
   assert.equal(first?.begin.resource, `${root}/secret/key`);
 });
 
+test("policy: a path into the interpreter's own /proc entry (/proc/self, a link to it, /dev/stdin) is refused, not resolved as the interpreter's", async (t) => {
+  const { host, root } = await local(t);
+  symlinkSync('/proc/self/cwd', join(root, 'to-self'));
+  for (const path of [`${root}/to-self/a.txt`, '/proc/self/status', '/dev/stdin']) {
+    await assert.rejects(host.call(FileSystem.readText, path), (e: Error) => e instanceof DeniedError && /leads into the running program's own \/proc entry/.test(e.message), path);
+  }
+  assert.equal(await host.call(FileSystem.readText, `${root}/a.txt`), 'hello\n');
+});
+
 test('audit: an allowed call is recorded before it runs and completed with its outcome', async (t) => {
   const { host, root, audit } = await local(t);
   await host.call(FileSystem.readText, `${root}/a.txt`);

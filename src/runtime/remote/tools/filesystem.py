@@ -16,12 +16,54 @@ def _named(f):
     return call
 
 
+class _Self(Exception):
+    pass
+
+
+def _realpath(path):
+    # os.path.realpath of an absolute path, component by component, so that a way into this process's own
+    # /proc entry (/proc/self, /proc/thread-self, /dev/fd, /dev/std*) is seen: resolved here it would name
+    # this interpreter's directory, descriptors and files, where the program will find its own.
+    own = '/proc/%d' % os.getpid()
+    pending, current, missing, links = path.split('/')[::-1], '/', False, 0
+    while pending:
+        part = pending.pop()
+        if part in ('', '.'):
+            continue
+        if part == '..':
+            current = os.path.dirname(current)
+            continue
+        following = current.rstrip('/') + '/' + part
+        if missing:
+            current = following
+            continue
+        try:
+            mode = os.lstat(following).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            mode = None
+        if mode is not None and st.S_ISLNK(mode):
+            links += 1
+            if links > 40:
+                raise OSError(40, 'Too many levels of symbolic links')
+            target = os.readlink(following)
+            pending += target.split('/')[::-1]
+            if target.startswith('/'):
+                current = '/'
+            continue
+        missing, current = mode is None, following
+        if current == own or current.startswith(own + '/'):
+            raise _Self()
+    return current
+
+
 def resolve(paths):
     # For the policy check: each path with its symlinks resolved as far as it exists.
     out = []
     for p in paths:
         try:
-            out.append({'real': os.path.realpath(p), 'finalLink': os.path.islink(p)})
+            out.append({'real': _realpath(p), 'finalLink': os.path.islink(p)})
+        except _Self:
+            out.append({'error': "%s leads into the running program's own /proc entry (/proc/self, /dev/fd, /dev/stdin...), which remux cannot check before the program runs; name the file itself" % p})
         except OSError as e:
             out.append({'error': '%s: %s' % (p, e.strerror)})
     return out
