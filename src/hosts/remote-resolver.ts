@@ -18,7 +18,7 @@ import { posix } from 'node:path';
 import { quoteWord } from '../command/render.js';
 import type { CommandList } from '../command/types.js';
 import { evaluate, programsMatchByName } from '../policy/evaluate.js';
-import { ResolveError } from '../policy/resolve.js';
+import { ResolveError, selfReference } from '../policy/resolve.js';
 import type { PathResolver, Policy } from '../policy/types.js';
 import { TransportError } from './types.js';
 
@@ -135,10 +135,24 @@ export async function prefetchResolver(policy: Policy, list: CommandList, cwd: s
   };
 }
 
-/** The script answering `paths` (absolute) and `names`: NUL-terminated tokens, see parseAnswers. */
+/**
+ * The script answering `paths` (absolute) and `names`: NUL-terminated tokens, see parseAnswers.
+ *
+ * realpath resolves /proc/self (and /dev/fd, /dev/std*, which lead there) as its own process, where the
+ * program will find its own working directory and descriptors. So realpath runs in the script's own
+ * /proc/PID/fdinfo with its stdin and stderr on /proc/PID/stat (PID: the script's shell, the first
+ * token): a path through its working directory or those descriptors resolves under /proc/PID, and one
+ * through its stdout (the pipe back) to /proc/…/fd/pipe:[…]. parseAnswers refuses both.
+ */
 export function resolverScript(paths: readonly string[], names: readonly string[], dirs: readonly string[]): string {
   // realpath's messages are matched below.
-  const lines = ['LC_ALL=C; export LC_ALL', `set -- ${paths.map(quoteWord).join(' ')}`];
+  const lines = [
+    'LC_ALL=C; export LC_ALL',
+    `set -- ${paths.map(quoteWord).join(' ')}`,
+    `printf 'm%s\\0' "$$"`,
+    // Without /proc, /proc/self leads nowhere for the program either.
+    'i=/proc/$$/stat; cd /proc/$$/fdinfo 2>/dev/null && [ -r "$i" ] || i=/dev/null',
+  ];
   if (names.length > 0) {
     lines.push(
       `for n in ${names.map(quoteWord).join(' ')}; do`,
@@ -155,11 +169,11 @@ export function resolverScript(paths: readonly string[], names: readonly string[
   // substitution drops trailing newlines, which a file name may end with: the `.` keeps them. realpath
   // comes from the system's default PATH (`command -p`): the secure PATH is for commands, not our tools.
   lines.push(
-    `if [ $# -eq 0 ] || command -p realpath -e -z -- "$@" 2>/dev/null; then printf 'ok\\0'; else`,
+    `if [ $# -eq 0 ] || command -p realpath -e -z -- "$@" <"$i" 2<"$i"; then printf 'ok\\0'; else`,
     `  printf 'each\\0'`,
     '  for a; do',
-    '    p=$(command -p realpath -e -- "$a" 2>&1 && echo .) || case $p in',
-    `      *': No such file or directory' | *': Not a directory') p=$(command -p realpath -m -- "$a" 2>&1 && echo .) ;;`,
+    '    p=$(command -p realpath -e -- "$a" <"$i" 2>&1 && echo .) || case $p in',
+    `      *': No such file or directory' | *': Not a directory') p=$(command -p realpath -m -- "$a" <"$i" 2>&1 && echo .) ;;`,
     '      *) false ;;',
     '    esac',
     `    if [ $? -eq 0 ]; then printf '%s\\0' "\${p%?.}"; else printf 'e%s\\0' "$p"; fi`,
@@ -177,6 +191,11 @@ export function resolverScript(paths: readonly string[], names: readonly string[
 export function parseAnswers(out: Buffer, paths: readonly string[], names: readonly string[]): { paths: Answer[]; names: Array<Answer | null> } {
   const tokens = out.toString('utf8').split('\0');
   if (tokens.pop() !== '') throw new Error('the answer does not end with NUL');
+  const shell = tokens.shift();
+  if (shell === undefined || !/^m\d+$/.test(shell)) throw new Error(`expected the script's pid, got ${JSON.stringify(shell)}`);
+  const own = `/proc/${shell.slice(1)}`;
+  /** realpath's own working directory or descriptors (see resolverScript), not the program's. */
+  const selfReferring = (p: string): boolean => p === own || p.startsWith(`${own}/`) || /^\/proc\/\d+\/fd\/[a-z_]+:\[/.test(p);
   const hits = names.map((_, i) => {
     const t = tokens[i];
     if (t === undefined || !t.startsWith('w')) throw new Error(`expected a program lookup, got ${JSON.stringify(t)}`);
@@ -188,8 +207,8 @@ export function parseAnswers(out: Buffer, paths: readonly string[], names: reado
   const each = tokens[end] === 'each';
   const raw = each ? tokens.slice(end + 1) : tokens.slice(names.length, end);
   if (raw.length !== args) throw new Error(`expected ${args} answers, got ${raw.length}`);
-  const answers = raw.map((t): Answer => {
-    if (t.startsWith('/')) return { path: t };
+  const answers = raw.map((t, i): Answer => {
+    if (t.startsWith('/')) return selfReferring(t) ? { error: selfReference(i < paths.length ? (paths[i] as string) : t).message } : { path: t };
     if (each && t.startsWith('e')) return { error: t.slice(1).trim() };
     throw new Error(`unexpected answer ${JSON.stringify(t)}`);
   });

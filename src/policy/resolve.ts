@@ -78,9 +78,12 @@ function resolveLocal(path: string, cwd: string): string {
  */
 function refuseSelfReference(current: string, path: string): void {
   const own = `/proc/${process.pid}`;
-  if (current === own || current.startsWith(`${own}/`)) {
-    throw new ResolveError(`${shorten(path)} leads into the running program's own /proc entry (/proc/self, /dev/fd, /dev/stdin…), which remux cannot check before the program runs; name the file itself`);
-  }
+  if (current === own || current.startsWith(`${own}/`)) throw selfReference(path);
+}
+
+/** The refusal of a path that leads into the resolving process's own /proc entry (every resolver words it so). */
+export function selfReference(path: string): ResolveError {
+  return new ResolveError(`${shorten(path)} leads into the running program's own /proc entry (/proc/self, /dev/fd, /dev/stdin…), which remux cannot check before the program runs; name the file itself`);
 }
 
 function shorten(path: string): string {

@@ -121,6 +121,10 @@ describe('decisions with the host\'s answers equal the local ones', () => {
     'cd data/escape && cat f',
     'cd data/sub; cd .. && cat secret/key',
     'cd data && ls | cd sub',
+    // Into the resolver's own /proc entry: realpath's there, not the program's (refused on both sides).
+    'cat /proc/self/cwd/data/a.log',
+    'cat /dev/stdin',
+    'cat /dev/fd/0 /dev/stderr',
   ];
   for (const command of commands) {
     test(command, async () => {
@@ -264,7 +268,9 @@ describe('the script and its answers', () => {
     const out: Buffer[] = [];
     const exit = await conn.exec(`exec /bin/dash -c ${quoteWord(inner)}`, { onStdout: (c) => out.push(c), onStderr: () => undefined });
     assert.equal(exit.code, 0);
-    assert.ok(Buffer.concat(out).equals(viaBash));
+    // The same but for the first token, the script's own pid.
+    const afterPid = (b: Buffer): Buffer => b.subarray(b.indexOf(0) + 1);
+    assert.ok(afterPid(Buffer.concat(out)).equals(afterPid(viaBash)));
     const answers = parseAnswers(viaBash, paths, names);
     assert.deepEqual(answers.paths.slice(0, 2), [{ path: join(fx.root, 'data', 'secret', 'key') }, { path: join(fx.root, 'outside', 'new') }]);
     assert.match(JSON.stringify(answers.paths[2]), /Too many levels of symbolic links/);
@@ -282,17 +288,23 @@ describe('the script and its answers', () => {
 
   test('parseAnswers: the token format', () => {
     const buf = (s: string): Buffer => Buffer.from(s.replaceAll('|', '\0'));
-    assert.deepEqual(parseAnswers(buf('w/bin/x|w|/a|/real/x|ok|'), ['/a'], ['x', 'y']), {
+    assert.deepEqual(parseAnswers(buf('m77|w/bin/x|w|/a|/real/x|ok|'), ['/a'], ['x', 'y']), {
       paths: [{ path: '/a' }],
       names: [{ path: '/real/x' }, null],
     });
-    assert.deepEqual(parseAnswers(buf('/a|each|/a|erealpath: /b: Permission denied|'), ['/a', '/b'], []), {
+    assert.deepEqual(parseAnswers(buf('m77|/a|each|/a|erealpath: /b: Permission denied|'), ['/a', '/b'], []), {
       paths: [{ path: '/a' }, { error: 'realpath: /b: Permission denied' }],
       names: [],
     });
-    assert.throws(() => parseAnswers(buf('/a|ok'), ['/a'], []), /does not end with NUL/);
-    assert.throws(() => parseAnswers(buf('/a|/b|ok|'), ['/a'], []), /expected 1 answers, got 2/);
-    assert.throws(() => parseAnswers(buf('x|ok|'), [], ['x']), /expected a program lookup/);
-    assert.throws(() => parseAnswers(buf('relative|ok|'), ['/a'], []), /unexpected answer/);
+    assert.throws(() => parseAnswers(buf('m77|/a|ok'), ['/a'], []), /does not end with NUL/);
+    assert.throws(() => parseAnswers(buf('/a|ok|'), ['/a'], []), /expected the script's pid/);
+    assert.throws(() => parseAnswers(buf('m77|/a|/b|ok|'), ['/a'], []), /expected 1 answers, got 2/);
+    assert.throws(() => parseAnswers(buf('m77|x|ok|'), [], ['x']), /expected a program lookup/);
+    assert.throws(() => parseAnswers(buf('m77|relative|ok|'), ['/a'], []), /unexpected answer/);
+    // Under the script's own /proc entry, or a descriptor of realpath's that is a pipe: the program's own there.
+    const own = parseAnswers(buf('m77|/proc/77/fdinfo/x|/proc/78/fd/pipe:[123]|/proc/1/status|/proc/770/x|ok|'), ['/proc/self/cwd/x', '/dev/stdout', '/proc/1/status', '/proc/770/x'], []);
+    assert.match(JSON.stringify(own.paths[0]), /proc\/self\/cwd\/x leads into the running program's own \/proc entry/);
+    assert.match(JSON.stringify(own.paths[1]), /dev\/stdout leads into/);
+    assert.deepEqual(own.paths.slice(2), [{ path: '/proc/1/status' }, { path: '/proc/770/x' }]);
   });
 });
