@@ -121,7 +121,8 @@ function printDaemonStatus(s: DaemonStatus): void {
   process.stdout.write(`sandboxes: ${s.sandboxes.length} running\n`);
   for (const b of s.sandboxes) {
     const shows = b.shows.join(', ') || 'no policy paths';
-    process.stdout.write(`  for ${b.owner}, since ${b.startedAt}: ${b.commands} commands running; shows ${shows}${b.network ? '; network' : ''}\n`);
+    const starts = b.stageServer ? 'its stage server forks commands' : 'no stage server: commands start through remux-sandbox-enter';
+    process.stdout.write(`  for ${b.owner}, since ${b.startedAt}: ${b.commands} commands running; shows ${shows}${b.network ? '; network' : ''}; ${starts}\n`);
   }
 }
 

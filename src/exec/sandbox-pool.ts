@@ -47,6 +47,8 @@ export interface SandboxStatus {
   network: boolean;
   /** Commands running in it now. */
   commands: number;
+  /** Its stage server runs: commands are forked inside by it (else each starts through remux-sandbox-enter). */
+  stageServer: boolean;
   startedAt: string;
 }
 
@@ -71,6 +73,10 @@ class Sandbox {
     private readonly onGone: (s: Sandbox) => void,
   ) {
     holder.once('exit', () => this.stop());
+  }
+
+  get serving(): boolean {
+    return this.server?.running ?? false;
   }
 
   /** Starts a new stage server in the background when the last one ended; meanwhile stages start through the helper. */
@@ -177,6 +183,7 @@ export class SandboxPool {
       shows: s.layout.mounts.map((m) => (m.writable ? `${m.path} (rw)` : m.path)),
       network: s.layout.network,
       commands: s.users,
+      stageServer: s.serving,
       startedAt: s.startedAt.toISOString(),
     }));
   }

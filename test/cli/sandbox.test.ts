@@ -7,6 +7,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
+import { liveWithArg, parentOf } from '../support/procs.js';
 
 const MARKER = `remux-secret-${process.pid}`;
 
@@ -175,13 +176,24 @@ describe('sandboxes live as long as the process that runs the commands', () => {
     for (let i = 0; i < 3; i++) assert.equal((await remux(['client', 'run', 'localhost', '--', 'uptime'], { env })).code, 0);
     const holders = holdersOf(pid);
     assert.equal(holders.length, 1, 'three clients, one principal and one policy: one sandbox');
-    const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { sandboxes: Array<{ owner: string; shows: string[]; commands: number }> };
-    assert.deepEqual(status.sandboxes.map((s) => [s.owner, s.shows, s.commands]), [[`cli:${userInfo().username}`, ['/tmp', '/var/log'], 0]]);
-    assert.match((await remux(['daemon', 'status'], { env })).stdout, /sandboxes: 1 running\n {2}for cli:\S+, since \S+: 0 commands running; shows \/tmp, \/var\/log\n/);
+    const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { sandboxes: Array<{ owner: string; shows: string[]; commands: number; stageServer: boolean }> };
+    assert.deepEqual(status.sandboxes.map((s) => [s.owner, s.shows, s.commands, s.stageServer]), [[`cli:${userInfo().username}`, ['/tmp', '/var/log'], 0, true]]);
+    assert.match((await remux(['daemon', 'status'], { env })).stdout, /sandboxes: 1 running\n {2}for cli:\S+, since \S+: 0 commands running; shows \/tmp, \/var\/log; its stage server forks commands\n/);
+    // The stage server: remux-sandbox-enter --serve under the daemon's remux-spawner.
+    const servers = liveWithArg('--serve').filter((p) => parentOf(parentOf(p)) === pid);
+    assert.equal(servers.length, 1);
     assert.equal((await remux(['daemon', 'stop'], { env })).code, 0);
     const gone = Date.now() + 5000;
-    while (holders.some((p) => existsSync(`/proc/${p}`)) && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.deepEqual(holders.filter((p) => existsSync(`/proc/${p}`)), [], 'a sandbox outlived the daemon');
+    const running = (p: number): boolean => {
+      try {
+        return !/\) [ZX] /.test(readFileSync(`/proc/${p}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    const left = (): number[] => [...holders, ...servers].filter(running);
+    while (left().length > 0 && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(left(), [], 'a sandbox or its stage server outlived the daemon');
   });
 
   test('in-process, the sandbox ends when the command does', async () => {
