@@ -58,6 +58,7 @@
  * sends TERM to the process group, and KILL after GRACE_MS if the stage is still there. When the stage
  * ends, TERM goes to the group too (what it left in the background). FD is not passed to the stage.
  */
+#include "serve.h"
 #include "syscall.h"
 
 #define REPORT_FD 3
@@ -333,9 +334,6 @@ static int watch(long child) {
 }
 
 #define SERVE_FD 3
-#define SERVE_MAX_BYTES (128 * 1024)
-#define SERVE_MAX_FIELDS 8192
-#define SERVED_FDS 4
 
 static char request[SERVE_MAX_BYTES];
 /* The command line, NULL, the environment, NULL. */

@@ -56,6 +56,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "serve.h"
+
 #define IN_FD 0
 #define NODE_FD 3
 /* Where the child parks its fds before placing them on 0-9 (above any target). */
@@ -85,9 +87,6 @@ struct server {
 };
 static struct server *servers;
 static size_t server_count, server_cap;
-/* What a server takes in one request (native/sandbox-enter.c: SERVE_MAX_BYTES, SERVE_MAX_FIELDS). */
-#define SERVE_MAX_BYTES (128 * 1024)
-#define SERVE_MAX_FIELDS 8192
 /* A server that does not answer within this is dropped (it has only a fork to make). */
 #define SERVE_TIMEOUT_MS 5000
 
@@ -284,7 +283,7 @@ static void drop_server(struct server *z) {
 static pid_t start_served(struct stage *s, char **env) {
   struct server *z = find_server(s->key, 0);
   if (!z) return 0;
-  int fds[4] = {-1, -1, -1, s->report_w}, opened[3] = {-1, -1, -1};
+  int fds[SERVED_FDS] = {-1, -1, -1, s->report_w}, opened[3] = {-1, -1, -1};
   pid_t pid = 0;
   char *payload = NULL;
   /* Opens onto fds 0-2 are made here, as the helper's parent would (in our mount namespace). */

@@ -76,9 +76,10 @@ function resolveLocal(path: string, cwd: string): string {
  * resolved here they would name remux's working directory, descriptors and files, while the program
  * will find its own there (`cat /proc/self/cwd/key` run elsewhere than remux's directory). Refused.
  */
+const OWN_PROC = `/proc/${process.pid}`;
+
 function refuseSelfReference(current: string, path: string): void {
-  const own = `/proc/${process.pid}`;
-  if (current === own || current.startsWith(`${own}/`)) throw selfReference(path);
+  if (current === OWN_PROC || current.startsWith(`${OWN_PROC}/`)) throw selfReference(path);
 }
 
 /** The refusal of a path that leads into the resolving process's own /proc entry (every resolver words it so). */

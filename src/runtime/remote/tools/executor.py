@@ -13,7 +13,7 @@ K = threading.Lock()
 # socket closes, or when the holder's init ends (its fd 0 is a pidfd of it).
 SV = {}
 SL = threading.Lock()
-# What a server takes in one request (native/sandbox-enter.c: SERVE_MAX_BYTES, SERVE_MAX_FIELDS).
+# What a server takes in one request (native/serve.h).
 SERVE_MAX_BYTES = 128 * 1024
 SERVE_MAX_FIELDS = 8192
 
