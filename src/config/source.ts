@@ -49,6 +49,14 @@ export interface SourceDoc {
   value: unknown;
   /** Line of the node at `path` (a map entry's key line), or of its nearest existing ancestor. */
   lineAt(path: ReadonlyArray<string | number>): number;
+  /** Unquoted words at `path` (or in the list there) that YAML read as a boolean or a number: `true`, `1.10`. */
+  unquotedAt(path: ReadonlyArray<string | number>): UnquotedWord[];
+}
+
+export interface UnquotedWord {
+  /** As written in the file. */
+  word: string;
+  as: 'boolean' | 'number';
 }
 
 export function loadSourceFile(file: string, env: NodeJS.ProcessEnv = process.env): SourceDoc {
@@ -94,7 +102,7 @@ export function parseSource(text: string, file: string, env: NodeJS.ProcessEnv =
   if (issues.length > 0) throw ConfigError.of(issues);
 
   const value: unknown = doc.toJS({ maxAliasCount: 100 });
-  return { file, value, lineAt: (path) => lineAtPath(doc, path, lineOf) };
+  return { file, value, lineAt: (path) => nodeAtPath(doc, path, lineOf).line, unquotedAt: (path) => unquotedAtPath(doc, path) };
 }
 
 const VAR_REF = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s;
@@ -140,26 +148,45 @@ function retype(text: string): unknown {
   }
 }
 
-function lineAtPath(doc: Document, path: ReadonlyArray<string | number>, lineOf: (offset: number | undefined) => number): number {
+/** The node at `path` (null when it is missing) and the line of it or of its nearest existing ancestor. */
+function nodeAtPath(doc: Document, path: ReadonlyArray<string | number>, lineOf: (offset: number | undefined) => number): { node: unknown; line: number } {
   let node: unknown = doc.contents;
   let line = lineOf(doc.contents?.range?.[0]);
   for (const seg of path) {
     if (isAlias(node)) node = node.resolve(doc);
     if (isMap(node)) {
       const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
-      if (!pair) break;
+      if (!pair) return { node: null, line };
       line = lineOf((pair.key as YamlNode).range?.[0]);
       node = pair.value;
     } else if (isSeq(node) && typeof seg === 'number') {
       const item = node.items[seg] as YamlNode | undefined;
-      if (!item) break;
+      if (!item) return { node: null, line };
       line = lineOf(item.range?.[0]);
       node = item;
     } else {
-      break;
+      return { node: null, line };
     }
   }
-  return line;
+  return { node: isAlias(node) ? node.resolve(doc) : node, line };
+}
+
+/** Unquoted scalars at `path` (or items of the list there) that YAML read as a boolean or a number, as written. */
+function unquotedAtPath(doc: Document, path: ReadonlyArray<string | number>): UnquotedWord[] {
+  const { node } = nodeAtPath(doc, path, () => 0);
+  const candidates = isSeq(node) ? node.items : [node];
+  return candidates.flatMap((n) => {
+    if (!isScalar(n) || n.type !== 'PLAIN' || n.source === undefined) return [];
+    if (typeof n.value === 'boolean') return [{ word: n.source, as: 'boolean' as const }];
+    return typeof n.value === 'number' ? [{ word: n.source, as: 'number' as const }] : [];
+  });
+}
+
+/** Why an unquoted word is not text to YAML, and how to write it as text; '' when there is none. */
+function quoteHint(words: readonly UnquotedWord[]): string {
+  const [first] = words;
+  if (first === undefined) return '';
+  return ` (YAML reads an unquoted ${first.word} as a ${first.as}, not as text: write "${first.word}" to mean the word)`;
 }
 
 /** Renders a key path the way users read it: `policies.read_only.capabilities[2].operation`. */
@@ -199,6 +226,8 @@ export function validate<T>(doc: SourceDoc, schema: z.ZodType<T>): T {
     if (iss.code === 'invalid_type' && iss.message.endsWith('received undefined')) what = `missing (expected ${iss.expected})`;
     // A record key's own complaint (e.g. a name pattern) is nested one level down.
     if (iss.code === 'invalid_key') what = `invalid key: ${iss.issues.map((i) => i.message).join('; ')}`;
+    // `resource: true` or `version: 1.10` in a place for text: say why YAML saw no text there.
+    if (/\bstring/.test(what)) what += quoteHint(doc.unquotedAt(path));
     issues.push({ file: doc.file, line: doc.lineAt(path), detail: path.length > 0 ? `${renderPath(path)}: ${what}` : what });
   }
   throw ConfigError.of(issues);

@@ -144,6 +144,16 @@ describe('validate', () => {
     assert.equal(err.message, 'cfg.yaml:6: items[1].size: expected number, received string');
   });
 
+  test('text written bare that YAML reads as a number or boolean: the error says how to quote it', () => {
+    const err = configError(() => validate(parseSource('name: 1.10\nport: 22\nitems: []\n', 'cfg.yaml', {}), Schema));
+    assert.equal(err.message, 'cfg.yaml:1: name: expected string, received number (YAML reads an unquoted 1.10 as a number, not as text: write "1.10" to mean the word)');
+    const inList = configError(() => validate(parseSource('name: x\nport: 22\nitems:\n  - id: false\n', 'cfg.yaml', {}), Schema));
+    assert.match(inList.message, /items\[0\]\.id: expected string, received boolean \(YAML reads an unquoted false as a boolean/);
+    // Quoted, or not a string where one is wanted: nothing to add.
+    assert.equal(configError(() => validate(parseSource('name: x\nport: "22"\nitems: []\n', 'cfg.yaml', {}), Schema)).message, 'cfg.yaml:2: port: expected number, received string');
+    assert.doesNotMatch(configError(() => validate(parseSource('name: null\nport: 22\nitems: []\n', 'cfg.yaml', {}), Schema)).message, /YAML reads/);
+  });
+
   test('an unknown key is named, at its own line, with the allowed keys', () => {
     const doc = parseSource('name: x\nport: 22\nitems:\n  - id: a\n    colour: red\n', 'cfg.yaml', {});
     const err = configError(() => validate(doc, Schema));

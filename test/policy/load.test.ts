@@ -202,8 +202,14 @@ describe('every kind of bad input is an error with file:line', () => {
   test('bad resource shapes', () => {
     assert.equal(
       problem(one('operation: read_file\n        resource: 5')),
-      '5: policies.p.capabilities[0].resource: expected a string (a|b alternatives) or a non-empty list of strings',
+      '5: policies.p.capabilities[0].resource: expected a string (a|b alternatives) or a non-empty list of strings (YAML reads an unquoted 5 as a number, not as text: write "5" to mean the word)',
     );
+    // The program `true` written bare is a boolean to YAML: the error says so, and how to write it.
+    assert.equal(
+      problem(one('operation: execute_binary\n        resource: [true, sleep]')),
+      '5: policies.p.capabilities[0].resource: expected a string (a|b alternatives) or a non-empty list of strings (YAML reads an unquoted true as a boolean, not as text: write "true" to mean the word)',
+    );
+    assert.deepEqual(parsePolicies(one('operation: execute_binary\n        resource: ["true", sleep]'), 'p.yaml', {}).get('p')?.rules[0]?.resources, ['true', 'sleep']);
     assert.match(problem(one('operation: read_file\n        resource: []')), /^5: .*non-empty list/);
     assert.equal(problem(one('operation: execute_binary\n        resource: cat||ls')), '5: policies.p.capabilities[0].resource: empty entry');
     assert.match(problem(one('operation: write_stdout\n        resource: 100')), /^5: policies\.p\.capabilities\[0\]\.resource: expected object/);
@@ -273,7 +279,7 @@ describe('every kind of bad input is an error with file:line', () => {
     );
     assert.equal(problem(block('            - from: begin')), '8: policies.p.capabilities[0].resource.redact[1].to: missing (expected string)');
     assert.match(problem(block('            - { from: begin, to: 5 }')), /^8: .*redact\[1\]\.to: expected string, received number/);
-    assert.equal(problem(block('            - 42')), '8: policies.p.capabilities[0].resource.redact[1]: expected a regex string or a { from: REGEX, to: REGEX } block');
+    assert.equal(problem(block('            - 42')), '8: policies.p.capabilities[0].resource.redact[1]: expected a regex string or a { from: REGEX, to: REGEX } block (YAML reads an unquoted 42 as a number, not as text: write "42" to mean the word)');
     assert.match(problem(block('            - [a, b]')), /^8: .*redact\[1\]: expected a regex string or a \{ from: REGEX, to: REGEX \} block/);
   });
 
