@@ -67,6 +67,8 @@ export async function runProgram(program: Command, args: string[], inv: Invocati
     if (err instanceof CommanderError) {
       const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help', 'commander.executeSubCommandAsync'];
       inv.setExitCode(benign.includes(err.code) ? EXIT.OK : EXIT.USAGE);
+      const elsewhere = err.code === 'commander.unknownCommand' ? commandsNamed(program, args) : [];
+      if (elsewhere.length > 0) inv.stderr.write(`hint: did you mean ${elsewhere.map((c) => `\`${c}\``).join(' or ')}?\n`);
     } else if (err instanceof Error && (err.name === 'AuthError' || err.name === 'ScopeError')) {
       // Not who it claims, or not allowed there: refused like a policy denial, and retrying will not help.
       report(inv, err.message, EXIT.DENIED, (err as { hint?: string }).hint);
@@ -89,6 +91,13 @@ function report(inv: Invocation, message: string, exitCode: number, hint?: strin
   if (hint) inv.stderr.write(`hint: ${hint}\n`);
   if (stack) inv.stderr.write(`${stack}\n`);
   inv.setExitCode(exitCode);
+}
+
+/** `remux run` → `remux client run`: the commands of a group named like the unknown top-level word. */
+function commandsNamed(program: Command, args: readonly string[]): string[] {
+  const word = args.find((a) => !a.startsWith('-'));
+  if (word === undefined || program.commands.some((c) => c.name() === word || c.aliases().includes(word))) return [];
+  return program.commands.flatMap((group) => group.commands.filter((c) => c.name() === word || c.aliases().includes(word)).map((c) => `remux ${group.name()} ${c.name()}`));
 }
 
 function allCommands(cmd: Command): Command[] {

@@ -175,10 +175,10 @@ function nodeAtPath(doc: Document, path: ReadonlyArray<string | number>, lineOf:
 function unquotedAtPath(doc: Document, path: ReadonlyArray<string | number>): UnquotedWord[] {
   const { node } = nodeAtPath(doc, path, () => 0);
   const candidates = isSeq(node) ? node.items : [node];
-  return candidates.flatMap((n) => {
+  return candidates.flatMap((n): UnquotedWord[] => {
     if (!isScalar(n) || n.type !== 'PLAIN' || n.source === undefined) return [];
-    if (typeof n.value === 'boolean') return [{ word: n.source, as: 'boolean' as const }];
-    return typeof n.value === 'number' ? [{ word: n.source, as: 'number' as const }] : [];
+    if (typeof n.value === 'boolean') return [{ word: n.source, as: 'boolean' }];
+    return typeof n.value === 'number' ? [{ word: n.source, as: 'number' }] : [];
   });
 }
 

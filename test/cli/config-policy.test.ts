@@ -28,6 +28,16 @@ describe('remux --version / --help', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--bogus/);
   });
+
+  test('an unknown command that is a command of a group is pointed to it (exit 2)', async () => {
+    const run = await remux(['run', 'localhost', '--', 'true']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /unknown command 'run'[\s\S]*hint: did you mean `remux client run`\?/);
+    assert.match((await remux(['verify'])).stderr, /hint: did you mean `remux audit verify`\?/);
+    const none = await remux(['frobnicate']);
+    assert.equal(none.code, 2);
+    assert.doesNotMatch(none.stderr, /hint:/);
+  });
 });
 
 describe('remux config', () => {
