@@ -20,7 +20,9 @@ import {
   killCommand,
   lastLines,
   newSessionCommand,
+  NO_SUCH_SESSION,
   sendCommand,
+  sessionMissing,
   sessionNameProblem,
   shellProgram,
   single,
@@ -137,7 +139,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   // An agent checks remux's tmux commands against its own policy and tmux users too: its refusal is a denial.
   const deniedThere = ran.exitCode === EXIT.DENIED && ctx.hostEntry(action.host)?.transport === 'agent';
   let failure = ran.exitCode === 0 ? null : deniedThere ? `agent ${action.host} refused it: ${tmuxFailure(ran)}` : tmuxFailure(ran);
-  if (failure !== null && !deniedThere && action.kind !== 'session.list') failure = (await sudoRefused(sessions, action.host, target)) ?? failure;
+  if (failure !== null && !deniedThere && action.kind !== 'session.list') failure = await sessionFailure(sessions, action.host, target, action.session, ran);
   const durationMs = performance.now() - started;
   const exitCode = failure === null ? 0 : deniedThere ? EXIT.DENIED : action.kind === 'session.list' ? EXIT.TRANSPORT : EXIT.FAILURE;
   const bytesOut = Buffer.byteLength(ran.stdout);
@@ -245,7 +247,7 @@ async function attach(
   try {
     // A clear "no such session" instead of a terminal that flashes tmux's complaint and closes.
     const exists = await sessions.run(action.host, single(tmuxArgv(target, ['has-session', '-t', sessionTarget(action.session)])), SMALL_MAX_BYTES);
-    if (exists.exitCode !== 0) return await fail('failed', EXIT.FAILURE, (await sudoRefused(sessions, action.host, target)) ?? tmuxFailure(exists));
+    if (exists.exitCode !== 0) return await fail('failed', EXIT.FAILURE, await sessionFailure(sessions, action.host, target, action.session, exists));
     const stream = await openAttach(host, target, action.session, {
       readOnly: action.readOnly,
       cols: action.cols,
@@ -291,6 +293,20 @@ async function sudoRefused(sessions: Sessions, host: string, target: TmuxTarget)
   const refusal = await sessions.sudoRefusal(host, target);
   if (refusal === null) return null;
   return `sudo refused to run tmux as ${target.user} on ${host} (${refusal}); give ${target.loginUser} a NOPASSWD sudo rule for tmux as ${target.user} there`;
+}
+
+/**
+ * Why a command on one session failed: sudo's refusal, a session that is not there (named, with the
+ * sessions that are), or tmux's own words.
+ */
+async function sessionFailure(sessions: Sessions, host: string, target: TmuxTarget, session: string, ran: TmuxRun): Promise<string> {
+  const refused = await sudoRefused(sessions, host, target);
+  if (refused !== null) return refused;
+  if (ran.error !== null || !sessionMissing(ran.stderr)) return tmuxFailure(ran);
+  const listed = (await sessions.refresh(host)).users.find((u) => u.user === target.user);
+  const names = listed?.sessions.map((s) => s.name) ?? [];
+  const there = names.length === 0 ? 'none' : names.length <= 10 ? names.join(', ') : `${names.slice(0, 10).join(', ')} and ${names.length - 10} more`;
+  return `${NO_SUCH_SESSION} "${session}" on ${host} for tmux user ${target.user} (sessions there: ${there}); see \`remux session ls --host ${host}\``;
 }
 
 /** tmux's own words (first line of stderr), or why it did not run. */

@@ -64,6 +64,16 @@ const RECORDER_FLAGS = ['control-mode', 'read-only', 'ignore-size'];
 export const SUDO_REFUSED = 'remux:sudo-refused';
 /** tmux's words when no server listens on the socket (3.3: ENOENT of a missing directory says "error connecting"). */
 const NO_SERVER = /no server running on |error connecting to .*\(No such file or directory\)/;
+/** tmux's words when a command's session is not there: no such session, or no server at all. */
+const NO_SESSION = new RegExp(`can't find session|session not found|${NO_SERVER.source}`);
+
+/** How remux's message for a session that is not there begins (the HTTP API answers it with 404). */
+export const NO_SUCH_SESSION = 'no session';
+
+/** Whether tmux's stderr says the session it was asked about does not exist. */
+export function sessionMissing(stderr: string): boolean {
+  return NO_SESSION.test(stderr);
+}
 
 /**
  * One exec lists one user's sessions. For a user reached through sudo, a failed listing is followed by a

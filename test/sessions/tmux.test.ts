@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { renderCommandList } from '../../src/command/render.js';
 import { clampSize } from '../../src/sessions/attach.js';
-import { isKeyName, lastLines, listCommand, parseList, sendCommand, sendItems, sessionNameProblem, tmuxArgv, type TmuxTarget } from '../../src/sessions/tmux.js';
+import { isKeyName, lastLines, listCommand, parseList, sendCommand, sendItems, sessionMissing, sessionNameProblem, tmuxArgv, type TmuxTarget } from '../../src/sessions/tmux.js';
 
 const ops: TmuxTarget = { loginUser: 'ops', user: 'ops', socket: null };
 const deploy: TmuxTarget = { loginUser: 'ops', user: 'deploy', socket: { kind: 'name', name: 'work' } };
@@ -37,6 +37,15 @@ describe('tmux argv', () => {
       "'sudo' -n -u deploy tmux -L work list-sessions -F '#{session_windows}:#{session_created}:#{session_activity}:#{session_attached}:#{session_name}' ';' list-clients -F 'client:#{client_flags}:#{session_name}'" +
         " || 'sudo' -n -u deploy tmux -L work -V > /dev/null || 'printf' '%s\\n' remux:sudo-refused",
     );
+  });
+});
+
+describe("tmux's words for a session that is not there", () => {
+  test('no such session, and no server at all (3.3 and later phrasings); not other failures', () => {
+    for (const missing of ["can't find session: =build\n", 'no server running on /tmp/tmux-0/default\n', 'error connecting to /tmp/tmux-1001/work (No such file or directory)\n', 'session not found: x\n']) {
+      assert.ok(sessionMissing(missing), missing);
+    }
+    for (const other of ['duplicate session: build\n', 'error connecting to /tmp/tmux-0/default (Permission denied)\n', 'sudo: a password is required\n', '']) assert.ok(!sessionMissing(other), other);
   });
 });
 

@@ -11,6 +11,7 @@ import type { PerformResult, Principal, SessionAction, SessionAttachAction } fro
 import { clampSize } from '../../sessions/attach.js';
 import { AttachRecorder, newRecordingId } from '../../sessions/recording.js';
 import type { HostSessions } from '../../sessions/service.js';
+import { NO_SUCH_SESSION, sessionMissing } from '../../sessions/tmux.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { bridgeTerminal, CLOSE } from '../terminal.js';
 import { fail } from './errors.js';
@@ -49,8 +50,8 @@ function statusOf(ctx: GatewayContext, host: string, result: PerformResult): num
     case 'rate_limited':
       return 429;
     case 'failed':
-      // No such session, or no tmux server at all (no socket: tmux says it cannot connect).
-      if (/can't find session|no server running|session not found|error connecting to .*\(No such file or directory\)/i.test(message)) return 404;
+      // No such session, or no tmux server at all (said by remux, or by tmux through an agent).
+      if (message.startsWith(`${NO_SUCH_SESSION} "`) || sessionMissing(message)) return 404;
       return /duplicate session/i.test(message) ? 409 : 502;
     default:
       return isKnownHost(ctx, host) ? 502 : 404;
