@@ -169,6 +169,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
     actionId,
     outcome: result.exitCode === 0 ? 'ok' : 'failed',
     exitCode: result.exitCode,
+    signal: result.signal,
     decision,
     // Stage failures were already written to stderr like sh does; only refusals before the run (125) were not.
     message: result.exitCode === 125 ? result.error : outcomeNote(result),

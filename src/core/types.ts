@@ -193,6 +193,8 @@ export interface PerformResult {
   bytesOut: number;
   truncated: boolean;
   timedOut: boolean;
+  /** exec: the signal that ended the command (exitCode is then 128 + its number), or null. */
+  signal?: NodeJS.Signals | null;
   /** session.list: the host's sessions per tmux user. */
   sessions?: HostSessions;
   /** session.attach: the live attach; its audit record is completed when it exits. */

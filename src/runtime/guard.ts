@@ -5,23 +5,26 @@
 // checks them (read_file, write_file, list_directory on the path as resolved on the host), programs as
 // execute_binary of what the host's secure PATH finds; the call then acts on exactly what was resolved,
 // opening paths without following symlinks. Exec is checked as the command it runs, like `client run`.
+import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
+import { Readable } from 'node:stream';
 import { parseCommand } from '../command/parser.js';
 import { renderCommandList } from '../command/render.js';
 import { ParseError, type CommandList } from '../command/types.js';
 import { EXIT } from '../core/exit-codes.js';
 import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perform-file.js';
-import { askedFor, auditAction, enforcementOn, errorText, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
+import { askedFor, auditAction, enforcementOn, errorText, perform, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
 import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
 import { OutputGate } from '../exec/output.js';
+import type { OutputFlow } from '../exec/types.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { evaluate, evaluatePath } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { Check, Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
-import { ArgumentError, DeniedError, CallTimeoutError, RemoteError, ResultTypeError } from './errors.js';
+import { ArgumentError, DeniedError, CallTimeoutError, ProtocolError, RemoteError, ResultTypeError } from './errors.js';
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
 import { renderCallArgs } from './call-args.js';
@@ -185,9 +188,13 @@ async function checkOperations(g: Guard, policy: Policy, name: string, ops: read
   const files = ops.filter((op) => op.kind !== 'exec');
   const commandDecisions: Decision[] = [];
   if (commands.length > 0) {
-    // The runtime runs these outside any OS sandbox, as Exec does: the same refusal.
+    // The runtime runs these itself, outside any OS sandbox: refused where the policy wants one.
     const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
     if ('refusal' in enforcement) return enforcement;
+    if (enforcement.sandbox) {
+      const programs = [...new Set(commands.map((op) => op.argv[0]))].join(', ');
+      return { refusal: `policy ${policy.name} runs commands in the OS sandbox, but ${name} runs ${programs} on ${g.hostName} itself, outside it; call it under a policy with sandbox: false` };
+    }
     // One list per working directory, one stage per command: a round of answers from the host for all.
     for (const cwd of new Set(commands.map((op) => op.cwd ?? '/'))) {
       const here = commands.filter((op) => (op.cwd ?? '/') === cwd);
@@ -281,6 +288,10 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
   const action: ExecAction = { kind: 'exec', host: g.hostName, command, ...(execOpts.cwd ? { cwd: execOpts.cwd } : {}), ...(g.policy ? { policy: g.policy } : {}) };
   const asked = askedFor(g.ctx, action);
   const policy = await admitted(g, action, asked, started);
+  const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
+  if ('refusal' in enforcement) return refused(g, asked, started, 'denied', EXIT.DENIED, enforcement.refusal);
+  // The runtime cannot sandbox what it starts: the host runs it, exactly as for `client run`.
+  if (enforcement.sandbox) return execOnHost(g, action, execOpts, opts, out);
   asked.argv = [...argv];
   // The command as `client run` would parse it: the same checks, from the same parser.
   let parsed: CommandList;
@@ -290,8 +301,6 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
     if (!(err instanceof ParseError)) throw err;
     return refused(g, asked, started, 'rejected', EXIT.USAGE, err.message);
   }
-  const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
-  if ('refusal' in enforcement) return refused(g, asked, started, 'denied', EXIT.DENIED, enforcement.refusal);
   const cwd = execOpts.cwd ?? g.link.hello?.cwd ?? '/';
   let decision: Decision;
   try {
@@ -353,11 +362,47 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
  */
 async function runtimeEnforcement(g: Guard, policy: Policy): Promise<Enforcement | { refusal: string }> {
   if (policy.sandbox === 'off') return { sandbox: false, why: `policy ${policy.name} has sandbox: false` };
-  const enforcement = g.host ? await enforcementOn(policy, g.host) : { sandbox: true as const };
-  if ('refusal' in enforcement || !enforcement.sandbox) return enforcement;
+  if (g.host) return enforcementOn(policy, g.host);
   return {
-    refusal: `policy ${policy.name} runs commands in the OS sandbox, which the runtime's Exec cannot provide on ${g.hostName}; use \`remux client run\`, or a policy with sandbox: false`,
+    refusal: `policy ${policy.name} runs commands in the OS sandbox, which a runtime on a process's own pipes cannot provide on ${g.hostName} (only an inventory host's can); use a policy with sandbox: false`,
   };
+}
+
+/**
+ * Exec under a policy whose commands run in the OS sandbox: through perform, on the host's own
+ * transport (the SSH pool, the local spawner, the agent) as `client run` runs it — checked, audited,
+ * sandboxed, its output streamed with the same backpressure — since what the runtime starts itself
+ * would run outside the sandbox.
+ */
+async function execOnHost(g: Guard, action: ExecAction, execOpts: ExecOptions, opts: CallOptions, out: ChunkQueue<OutputChunk, CallDone>): Promise<CallDone> {
+  const flow: OutputFlow = { full: () => out.bufferedBytes > STREAM_WINDOW, onRoom: (resume) => void out.room(STREAM_WINDOW).then(resume) };
+  const r = await perform(
+    g.ctx,
+    { ...action, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) },
+    {
+      onStdout: (data) => out.push({ stream: 'stdout', data }, data.length),
+      onStderr: (data) => out.push({ stream: 'stderr', data }, data.length),
+      flow,
+      stdin: execOpts.input === undefined ? null : Readable.from([Buffer.from(execOpts.input)]),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(g.approve ? { approve: g.approve } : {}),
+    },
+  );
+  const message = r.message ?? r.outcome;
+  switch (r.outcome) {
+    case 'denied':
+    case 'rejected':
+    case 'rate_limited':
+      throw new DeniedError(message, r.actionId);
+    case 'unreachable':
+      throw new ProtocolError(`${g.hostName}: ${message}`);
+    case 'error':
+      throw new Error(message);
+  }
+  if (r.timedOut) throw new CallTimeoutError(`Exec ${action.command}`, opts.timeoutMs ?? g.ctx.defaultTimeoutMs ?? 0);
+  if (r.truncated) return { code: null, signal: null, truncated: true };
+  const signal = r.signal ? (osConstants.signals[r.signal] ?? null) : null;
+  return { code: signal === null ? r.exitCode : null, signal, truncated: false };
 }
 
 /** evaluate() with every path and program it asks about answered by the runtime on the host, in rounds. */

@@ -4,7 +4,7 @@
 // own project imports it (`remux/runtime` through package.json "exports", no options: $REMUX_HOME).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,6 +35,11 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
       - { operation: list_directory, resource: "${root}|${root}/**" }
       - { operation: execute_binary, resource: "true|echo|sleep|uname" }
       - { operation: write_stdout }
+  boxed:
+    capabilities:
+      - { operation: execute_binary, resource: cat }
+      - { operation: read_file, resource: /proc/** }
+      - { operation: write_stdout }
 `,
       config: 'default_policy: rt\n',
     });
@@ -44,6 +49,20 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
   after(async () => {
     await f?.stop();
     rmSync(root, { recursive: true, force: true });
+  });
+
+  test('Exec under a policy that sandboxes commands runs in the OS sandbox on the host (through the pool, as client run does)', async () => {
+    const host = await connect('h1', { context: ctx, policy: 'boxed' });
+    try {
+      // The fleet's hosts share this machine's PID namespace: PID 1 there is the sandbox's init, not ours.
+      const r = await host.exec(['cat', '/proc/1/comm']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.notEqual(r.stdout, readFileSync('/proc/1/comm', 'utf8'));
+      const [record] = ctx.audit.list({ host: 'h1' }).filter((a) => a.begin.command === "'cat' /proc/1/comm");
+      assert.deepEqual([record?.begin.policy, record?.begin.decision, record?.end?.exitCode], ['boxed', 'allow', 0]);
+    } finally {
+      await host.close();
+    }
   });
 
   test('connect over the pooled connection: handshake, a file, a command, typed errors, a denial', async () => {

@@ -12,6 +12,7 @@ import { test, type TestContext } from 'node:test';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootstrap.js';
 import { CallTimeoutError, connect, connectStreams, DeniedError, FileSystem, ProtocolError, RemoteError, stage0Argv, type LogRecord } from '../../src/runtime/index.js';
+import { Service } from '../../src/runtime/tools-service.js';
 import { Link } from '../../src/runtime/link.js';
 import { processTransport, streamTransport } from '../../src/runtime/transports.js';
 import { pythonsHere, runtimeContext, tempRoot } from '../support/runtime.js';
@@ -347,11 +348,38 @@ test('Exec output goes through the output limits of the policy: secrets redacted
   assert.equal(audit.list().at(-1)?.end?.truncated, true);
 });
 
-test('a policy that sandboxes commands refuses Exec (the runtime cannot sandbox): fail closed', async (t) => {
-  const s = setup(t, '  boxed:\n    capabilities:\n      - { operation: execute_binary, resource: "true" }\n');
+test('under a policy that sandboxes commands, Exec runs in the OS sandbox on the host, as client run does: checked, audited, streamed', async (t) => {
+  const s = setup(t, '  boxed:\n    capabilities:\n      - { operation: execute_binary, resource: "true|cat|ls" }\n      - { operation: read_file, resource: "/proc/**" }\n      - { operation: write_stdout }\n');
   const host = await connect('localhost', { context: s.context, policy: 'boxed' });
   t.after(() => host.close());
-  await assert.rejects(host.exec(['true']), (e: Error) => e instanceof DeniedError && /(OS sandbox|bubblewrap)/.test(e.message));
+  // PID 1 there is the sandbox's own init, not this machine's.
+  const inside = await host.exec(['cat', '/proc/1/comm']);
+  assert.equal(inside.code, 0, inside.stderr);
+  assert.notEqual(inside.stdout, readFileSync('/proc/1/comm', 'utf8'));
+  assert.deepEqual(await host.exec(['cat'], { input: 'through stdin\n' }), { code: 0, signal: null, truncated: false, stdout: 'through stdin\n', stderr: '' });
+  // What the policy does not grant is refused before anything runs; a program's failure is its status.
+  await assert.rejects(host.exec(['uname']), (e: Error) => e instanceof DeniedError && /execute_binary \S*uname: no rule of policy boxed/.test(e.message));
+  // A tool method that runs a program runs it in the runtime itself, which no sandbox holds: refused.
+  await assert.rejects(host.call(Service.start, 'nginx'), (e: Error) => e instanceof DeniedError && e.message === 'policy boxed runs commands in the OS sandbox, but Service.start runs systemctl on localhost itself, outside it; call it under a policy with sandbox: false');
+  const missing = await host.exec(['cat', '/proc/nonexistent-remux']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /nonexistent-remux/);
+  const records = s.audit.list().filter((a) => a.begin.operation === 'exec');
+  assert.deepEqual(records.map((a) => [a.begin.operation, a.begin.command, a.begin.decision, a.end?.exitCode]), [
+    ['exec', "'cat' /proc/1/comm", 'allow', 0],
+    ['exec', "'cat'", 'allow', 0],
+    ['exec', "'uname'", 'deny', 77],
+    ['exec', "'cat' /proc/nonexistent-remux", 'allow', 1],
+  ]);
+});
+
+test('a runtime on a process\'s own pipes cannot sandbox what it starts: Exec under a sandboxing policy is refused there', async (t) => {
+  const s = setup(t, '  boxed:\n    capabilities:\n      - { operation: execute_binary, resource: "true" }\n');
+  const argv = stage0Argv();
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  const host = await connectStreams(child.stdin, child.stdout, 'piped', { context: s.context, policy: 'boxed', stderr: child.stderr });
+  t.after(() => host.close());
+  await assert.rejects(host.exec(['true']), (e: Error) => e instanceof DeniedError && /OS sandbox, which a runtime on a process's own pipes cannot provide on piped/.test(e.message));
 });
 
 test('the local interpreter and its commands see the secure PATH and none of our secrets', async (t) => {
