@@ -79,6 +79,14 @@ describe('remux config', () => {
     assert.deepEqual([...view.policies].sort(), ['read_only', 'restrictive', 'write_capable']);
   });
 
+  test('`remux status` alone is `remux status info`, --json included', async () => {
+    const text = await remux(['status'], { env: h.env });
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^remux {9}\d+\.\d+\.\d+ \(node v/);
+    const json = JSON.parse((await remux(['status', '--json'], { env: h.env })).stdout) as { home: string };
+    assert.equal(json.home, h.home);
+  });
+
   test('a bad config.yaml is reported with file:line and exit 2', async () => {
     const bad = tempHome();
     try {

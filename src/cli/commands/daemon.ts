@@ -69,9 +69,10 @@ export function registerStatus(program: Command): void {
   const status = program.command('status').description('system information and health checks');
 
   status
-    .command('info')
-    .description('version, files, policies, hosts, sandbox support, and the daemon with its rate-limit state')
-    .addHelpText('after', '\nExamples:\n  remux status info\n  remux status info --json | jq .daemon.rateLimit')
+    // `remux status` alone is `remux status info`.
+    .command('info', { isDefault: true })
+    .description('version, files, policies, hosts, sandbox support, and the daemon with its rate-limit state (the default)')
+    .addHelpText('after', '\nExamples:\n  remux status\n  remux status info --json | jq .daemon.rateLimit')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
       const { statusInfoCommand } = await import('../daemon-commands.js');
