@@ -40,7 +40,7 @@ export async function benchRuntime(): Promise<BenchResult> {
   const audit = AuditStore.open(join(dir, 'audit.db'));
   const entry = inventoryEntry(h);
   const policies = parsePolicies(
-    `policies:\n  bench:\n    sandbox: false\n    capabilities:\n      - { operation: read_file, resource: "${dir}/**" }\n      - { operation: execute_binary, resource: "true" }\n      - { operation: write_stdout }\n`,
+    `policies:\n  bench:\n    sandbox: false\n    capabilities: &caps\n      - { operation: read_file, resource: "${dir}/**" }\n      - { operation: execute_binary, resource: "true" }\n      - { operation: write_stdout }\n  boxed:\n    capabilities: *caps\n`,
     'bench.yaml',
     {},
   );
@@ -79,6 +79,10 @@ export async function benchRuntime(): Promise<BenchResult> {
     const execNormalP50 = await perCall(() => unsynced.exec(['true']));
     const readNormalP50 = await perCall(() => unsynced.call(FileSystem.readText, file));
     await closeQuietly(unsynced);
+    // Under a policy that sandboxes commands (the templates' default), Exec goes through perform to the host's executor, in the OS sandbox.
+    const boxed = await connect(h.name, { context: contextFor(pool), policy: 'boxed' });
+    const execBoxedP50 = await perCall(() => boxed.exec(['true']));
+    await closeQuietly(boxed);
     // The protocol alone (no policy, no audit): a call that returns at once, on its own channel.
     const link = await Link.open(channelTransport(await pool.host(entry).openStream!(stage0Command()), h.name));
     const noop = toolSource('Noop', 'def f():\n    return None\n');
@@ -114,6 +118,7 @@ export async function benchRuntime(): Promise<BenchResult> {
       execTrueWarmUpP50Ms: execWarmUpP50,
       readTextWarmUpP50Ms: readWarmUpP50,
       execTrueNormalDurabilityP50Ms: execNormalP50,
+      execTrueSandboxedP50Ms: execBoxedP50,
       readTextNormalDurabilityP50Ms: readNormalP50,
       bareCallP50Ms: linkP50,
       bareExecTrueP50Ms: linkExecP50,
@@ -130,6 +135,7 @@ export async function benchRuntime(): Promise<BenchResult> {
       `warm, sequential, ${RUNS} each after ${WARM_UP}, p50 per call: Exec.command true ${execP50.toFixed(3)} ms, FileSystem.readText ${readP50.toFixed(3)} ms (policy + audit + call; over the first ${WARM_UP} calls: ${execWarmUpP50.toFixed(3)} and ${readWarmUpP50.toFixed(3)} ms); bare protocol: a round trip ${linkP50.toFixed(3)} ms, Exec run of /bin/true ${linkExecP50.toFixed(3)} ms (a call that only starts /bin/true and waits for it: ${linkSpawnP50.toFixed(3)} ms); audit begin + end ${auditP50.toFixed(3)} ms (a begin waits for its fsync, which also carries the last end; an end for its commit)`,
       `the same with the audit store at durability normal (commits not fsynced: survives a process crash, not a power cut; for comparison only): Exec.command true ${execNormalP50.toFixed(3)} ms, FileSystem.readText ${readNormalP50.toFixed(3)} ms`,
     ];
+    lines.push(`Exec.command true under a policy that sandboxes commands (through perform and the host's executor, in the OS sandbox, as client run): ${execBoxedP50.toFixed(3)} ms`);
     lines.push(
       `${CONCURRENT} concurrent readText calls on one connection: all complete in ${concurrentMs.toFixed(0)} ms; this process (no daemon: the SDK runs in it) RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MB, peak ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; ` +
         `the host's interpreter peak ${remotePeakKb === null ? 'n/a' : `${(remotePeakKb / 1024).toFixed(0)} MB`}`,
