@@ -25,7 +25,11 @@ export interface SandboxHook {
   socket: string;
 }
 
-export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'>, agents: Config['agents'], remuxHome: string, home = homedir(), hook?: SandboxHook): SandboxRuntimeConfig {
+/**
+ * `tmp`: the session's own temporary directory, its TMPDIR inside (sandbox-runtime's default, /tmp/claude,
+ * is writable there only when it already exists, and would be shared by every session).
+ */
+export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'> & { tmp: string }, agents: Config['agents'], remuxHome: string, home = homedir(), hook?: SandboxHook): SandboxRuntimeConfig {
   const expand = (p: string): string => (p === '~' || p.startsWith('~/') ? join(home, p.slice(2)) : expandHome(p));
   return {
     network: {
@@ -39,7 +43,7 @@ export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'>, ag
       // token; of it, the sandbox sees its own session's hook directory only.
       denyRead: [...ALWAYS_DENY_READ.map(expand), remuxHome, ...agents.deny_read.map(expand)],
       ...(hook ? { allowRead: [hook.dir] } : {}),
-      allowWrite: [session.workspace, ...stateDirs(session.agent, home)],
+      allowWrite: [session.workspace, session.tmp, ...stateDirs(session.agent, home)],
       denyWrite: agents.credentials.map(expand),
     },
   };

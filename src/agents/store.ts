@@ -36,6 +36,8 @@ export interface AgentSession {
   hooks?: boolean;
   /** The supervisor: the pane's process, parent of the sandbox and its proxies. */
   pid: number | null;
+  /** The agent's exit status, once its supervisor saw it exit (not when the session was killed). */
+  exitStatus?: number | null;
 }
 
 export function agentsDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -49,6 +51,11 @@ export function sessionsFile(env: NodeJS.ProcessEnv = process.env): string {
 /** The session's secrets (0600), read by its supervisor; never on a command line. */
 export function envFileOf(id: string, env: NodeJS.ProcessEnv = process.env): string {
   return join(agentsDir(env), `${id}.env`);
+}
+
+/** The pane's scrollback as the agent left it (0600), saved by its supervisor when the agent exits. */
+export function logFileOf(id: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(agentsDir(env), `${id}.log`);
 }
 
 export function readSessions(env: NodeJS.ProcessEnv = process.env): AgentSession[] {
@@ -84,6 +91,11 @@ export function isOver(s: AgentSession): boolean {
 /** The supervisor's word on its sandbox: running (with or without hooks), or failed with why. */
 export function reportStart(id: string, outcome: { error: string } | { hooks: boolean }, env: NodeJS.ProcessEnv = process.env): void {
   changeSessions((sessions) => Object.assign(findSession(sessions, id), 'error' in outcome ? { state: 'failed', error: outcome.error } : { state: 'running', error: null, hooks: outcome.hooks }), env);
+}
+
+/** The supervisor's word that the agent exited, with its status. */
+export function reportExit(id: string, status: number, env: NodeJS.ProcessEnv = process.env): void {
+  changeSessions((sessions) => Object.assign(findSession(sessions, id), { state: 'exited', exitStatus: status }), env);
 }
 
 /** The session an id or unique prefix (or exact name) names. */

@@ -3,16 +3,19 @@
 // owns everything: the session ends when the agent does, and killing the pane (or this process, even
 // with SIGKILL: the terminal's hang-up reaches the whole process group, and bwrap --die-with-parent and
 // its PID namespace take the agent's tools with it) leaves nothing behind.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getgid, getuid } from 'node:process';
+import { writeAtomic } from '../config/atomic-file.js';
 import { loadConfig } from '../config/config.js';
 import { remuxHome } from '../config/paths.js';
 import { quoteWord } from '../command/render.js';
 import { HOOK_CLIENT_FILE, startClaudeHooks } from './claude-hooks.js';
 import { launchArgv } from './launch.js';
 import { dockerArgv, srtConfig } from './sandbox.js';
-import { envFileOf, findSession, readSessions, reportStart, type AgentSession } from './store.js';
+import { envFileOf, findSession, logFileOf, readSessions, reportExit, reportStart, type AgentSession } from './store.js';
 
 /** How often the supervisor checks that its parent (the pane's tmux server) is still there. */
 const ORPHAN_CHECK_MS = 1000;
@@ -47,17 +50,26 @@ async function command(session: AgentSession, resume: boolean, env: NodeJS.Proce
     }
     if (session.sandbox === 'none') return { argv, env: { ...env, ...hooks?.env, ...secrets }, hooks: hooks !== null, cleanup };
     const { SandboxManager } = await import('@anthropic-ai/sandbox-runtime');
-    await SandboxManager.initialize(srtConfig(session, config.agents, remuxHome(env), undefined, hooks ?? undefined));
-    const wrapped = await SandboxManager.wrapWithSandboxArgv(argv.map(quoteWord).join(' '), '/bin/bash', undefined, undefined, session.workspace, { commandId: session.id });
-    return {
-      argv: wrapped.argv,
-      env: { ...env, ...wrapped.env, ...hooks?.env, ...secrets },
-      hooks: hooks !== null,
-      cleanup: async () => {
-        await SandboxManager.reset();
-        await cleanup();
-      },
-    };
+    // The session's own TMPDIR: sandbox-runtime hands the agent $CLAUDE_CODE_TMPDIR (Claude Code's name for it).
+    const tmp = mkdtempSync(join(tmpdir(), `remux-agent-${session.id}-`));
+    process.env.CLAUDE_CODE_TMPDIR = tmp;
+    try {
+      await SandboxManager.initialize(srtConfig({ ...session, tmp }, config.agents, remuxHome(env), undefined, hooks ?? undefined));
+      const wrapped = await SandboxManager.wrapWithSandboxArgv(argv.map(quoteWord).join(' '), '/bin/bash', undefined, undefined, session.workspace, { commandId: session.id });
+      return {
+        argv: wrapped.argv,
+        env: { ...env, ...wrapped.env, CLAUDE_CODE_TMPDIR: tmp, ...hooks?.env, ...secrets },
+        hooks: hooks !== null,
+        cleanup: async () => {
+          await SandboxManager.reset();
+          rmSync(tmp, { recursive: true, force: true });
+          await cleanup();
+        },
+      };
+    } catch (err) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw err;
+    }
   } catch (err) {
     await hooks?.close();
     throw err;
@@ -107,5 +119,21 @@ export async function supervise(id: string, resume: boolean, env: NodeJS.Process
   clearTimeout(killTimer);
   await started.cleanup();
   process.stdout.write(`remux: ${session.agent} exited (status ${status})\n`);
+  // The pane closes with us, and its scrollback with it: kept for `remux code logs`, say an agent that
+  // exited at once with why.
+  const scrollback = ownScrollback();
+  if (scrollback !== null) writeAtomic(logFileOf(session.id, env), scrollback);
+  reportExit(session.id, status, env);
   process.exitCode = status;
+}
+
+/** Scrollback lines kept when the agent exits. */
+const SAVED_LINES = 2000;
+
+/** This pane's scrollback, from the tmux server it runs in ($TMUX, $TMUX_PANE); null outside tmux. */
+function ownScrollback(): string | null {
+  const pane = process.env.TMUX_PANE;
+  if (!pane || !process.env.TMUX) return null;
+  const r = spawnSync('tmux', ['capture-pane', '-p', '-J', '-S', `-${SAVED_LINES}`, '-t', pane], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.replace(/\n+$/, '\n') : null;
 }

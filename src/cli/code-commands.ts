@@ -1,7 +1,7 @@
 // Implementations of `remux code start|ls|attach|status|logs|restart|kill`. Sessions are local: tmux on the agents' socket, records in
 // $REMUX_HOME/agents, every start/restart/kill audited as the CLI principal's action on host `local`.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ import { auditDbFile, expandHome, remuxHome } from '../config/paths.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
 import { checkBackend } from '../agents/sandbox.js';
-import { changeSessions, envFileOf, findSession, isOver, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
+import { changeSessions, envFileOf, findSession, isOver, logFileOf, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
 import { capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
 import { printJson, printTable, UsageError } from './output.js';
 
@@ -160,7 +160,7 @@ export function lsCommand(opts: { all?: boolean; json?: boolean }): void {
   }
   printTable(
     ['ID', 'NAME', 'AGENT', 'STATE', 'SANDBOX', 'WORKSPACE', 'BRANCH', 'CREATED'],
-    sessions.map((s) => [s.id, s.name, s.agent, s.state, s.sandbox, s.workspace, s.branch ?? '-', s.created]),
+    sessions.map((s) => [s.id, s.name, s.agent, s.state === 'exited' && typeof s.exitStatus === 'number' ? `exited (${s.exitStatus})` : s.state, s.sandbox, s.workspace, s.branch ?? '-', s.created]),
   );
 }
 
@@ -181,11 +181,26 @@ export function attachCommand(ref: string): void {
   const session = running(ref);
   const r = spawnSync('tmux', ['-L', socketName(), 'attach-session', '-t', `=${session.tmux}`], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = r.status ?? 1;
+  // The session ended under the terminal (not a detach): its screen is gone, so say how it ended.
+  const after = findSession(reconciled(), session.id);
+  if (isOver(after)) process.stderr.write(`remux: ${after.agent} exited${exitText(after)}; its output: remux code logs ${after.id}\n`);
+}
+
+/** ` with status N` when the supervisor saw the agent exit, else nothing. */
+function exitText(s: AgentSession): string {
+  return typeof s.exitStatus === 'number' ? ` with status ${s.exitStatus}` : '';
 }
 
 export async function logsCommand(ref: string, opts: { follow?: boolean }): Promise<void> {
   const session = findSession(reconciled(), ref);
-  if (!hasSession(session.tmux)) throw new UsageError(`agent session ${session.id} has exited: its pane and scrollback are gone`);
+  if (!hasSession(session.tmux)) {
+    // Its supervisor kept the scrollback when the agent exited (not when the session was killed).
+    const saved = existsSync(logFileOf(session.id)) ? readFileSync(logFileOf(session.id), 'utf8') : null;
+    if (saved === null) throw new UsageError(`agent session ${session.id} has exited: its pane and scrollback are gone`);
+    process.stdout.write(saved);
+    process.stderr.write(`remux: agent session ${session.id} has exited${exitText(session)}: this is its scrollback when it did\n`);
+    return;
+  }
   let last = capture(session.tmux).replace(/\n+$/, '');
   process.stdout.write(`${last}\n`);
   // Follow by diffing successive captures: new lines at the end are printed, a redraw prints the new tail.

@@ -108,12 +108,31 @@ describe('remux code', { timeout: 120_000 }, () => {
     const text = await until('the probes', () => (pane(s).includes('PROBES done') ? pane(s) : false));
     assert.match(text, /FAKE-AGENT ready .*sandbox=1/);
     assert.match(text, /PROBE workspace-write: ALLOWED/);
+    // A TMPDIR of its own, writable (sandbox-runtime's default, /tmp/claude, need not exist), gone once it ends.
+    const tmp = new RegExp(`TMPDIR=(${tmpdir()}/remux-agent-${String(s.id)}-\\w+)`).exec(text)?.[1];
+    assert.ok(tmp && existsSync(tmp), text);
+    assert.match(text, /PROBE tmpdir-write: ALLOWED/);
     assert.match(text, /PROBE outside-write: DENIED/);
     assert.match(text, /PROBE ssh-read: DENIED/); // the configured deny_read file, as ~/.ssh is
     assert.match(text, /PROBE proxy-denied-domain: HTTP 403/);
     assert.match(text, /PROBE raw-connect: DENIED/);
     assert.equal(existsSync(outside), false);
     assert.equal(existsSync(join(repo, 'fake-agent-wrote.txt')), true);
+  });
+
+  it('an agent that exits at once: ls -a shows its status, logs its last screen, its TMPDIR is gone', async () => {
+    const s = await start('--agent', `node ${FAKE} --exit 3`, '-n', 'leaver');
+    const id = String(s.id);
+    const records = (): Array<Record<string, unknown>> => (JSON.parse(readFileSync(join(t.home, 'agents', 'sessions.json'), 'utf8')) as { sessions: Array<Record<string, unknown>> }).sessions;
+    const gone = await until('the exit', () => records().find((x) => x.id === id && x.state === 'exited'));
+    assert.equal(gone.exitStatus, 3);
+    assert.match((await code('ls', '-a')).stdout, new RegExp(`${id} +leaver .*exited \\(3\\)`));
+    const logs = await code('logs', id);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /FAKE-AGENT cannot go on: leaving with status 3\nremux: node \S+ --exit 3 exited \(status 3\)\n$/);
+    assert.equal(logs.stderr, `remux: agent session ${id} has exited with status 3: this is its scrollback when it did\n`);
+    assert.equal(statSync(join(t.home, 'agents', `${id}.log`)).mode & 0o777, 0o600);
+    assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith(`remux-agent-${id}-`)), []);
   });
 
   it('lists, shows status and logs by partial id, attaches through a terminal, restarts, and kill leaves no process', async () => {
@@ -266,13 +285,13 @@ describe('agent sandboxes (unit)', () => {
 
   it('srt: claude reaches api.anthropic.com, writes its workspace and ~/.claude, never reads ~/.ssh or remux home', () => {
     const agents = ConfigSchema.parse({ agents: { extra_domains: ['registry.npmjs.org'], credentials: ['~/.config/gh'] } }).agents;
-    const cfg = srtConfig({ agent: 'claude', workspace: '/w' }, agents, '/h/.remux', '/home/u');
+    const cfg = srtConfig({ agent: 'claude', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
     assert.ok(cfg.network.allowedDomains.includes('api.anthropic.com'));
     assert.ok(cfg.network.allowedDomains.includes('registry.npmjs.org'));
-    assert.deepEqual(cfg.filesystem.allowWrite, ['/w', '/home/u/.claude', '/home/u/.claude.json']);
+    assert.deepEqual(cfg.filesystem.allowWrite, ['/w', '/tmp/remux-agent-x', '/home/u/.claude', '/home/u/.claude.json']);
     assert.ok(cfg.filesystem.denyRead.includes('/home/u/.ssh') && cfg.filesystem.denyRead.includes('/h/.remux'));
     assert.deepEqual(cfg.filesystem.denyWrite, ['/home/u/.config/gh']);
-    const custom = srtConfig({ agent: 'node x.mjs', workspace: '/w' }, agents, '/h/.remux', '/home/u');
+    const custom = srtConfig({ agent: 'node x.mjs', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
     assert.deepEqual(custom.network.allowedDomains, ['registry.npmjs.org']);
   });
 });
