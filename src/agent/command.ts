@@ -1,8 +1,11 @@
 // `remux agent` (this machine dials the gateway) and `remux agent token` (the gateway makes a host for it).
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { packageVersion } from '../cli/program.js';
 import { printJson } from '../cli/output.js';
-import { expandHome } from '../config/paths.js';
+import { loadConfig } from '../config/config.js';
+import { expandHome, tlsDir } from '../config/paths.js';
 import { hashToken, newToken } from '../config/principals.js';
 import { createContext } from '../core/context.js';
 import { AuthError, UsageError } from '../core/errors.js';
@@ -26,7 +29,24 @@ export function readTokenFile(file: string): string {
   return token;
 }
 
-export async function agentCommand(opts: { gateway?: string; name?: string; tokenFile?: string }): Promise<void> {
+/** --ca-file: PEM certificates (the gateway's self-signed one), checked to be certificates before anything dials. */
+export function readCaFile(file: string): { pem: string; file: string } {
+  const path = expandHome(file);
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--ca-file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new UsageError(`--ca-file ${file}: not a PEM certificate (expected -----BEGIN CERTIFICATE-----, as the gateway's $REMUX_HOME/tls/cert.pem)`);
+  }
+  return { pem, file };
+}
+
+export async function agentCommand(opts: { gateway?: string; name?: string; tokenFile?: string; caFile?: string }): Promise<void> {
   const missing = (['gateway', 'name', 'tokenFile'] as const).filter((k) => opts[k] === undefined).map((k) => (k === 'tokenFile' ? '--token-file' : `--${k}`));
   if (missing.length > 0) throw new UsageError(`missing ${missing.join(', ')}`, 'remux agent --gateway wss://gw.example.com:7777 --name laptop --token-file ~/.config/remux/agent.token');
   const name = opts.name!;
@@ -34,6 +54,7 @@ export async function agentCommand(opts: { gateway?: string; name?: string; toke
   if (problem) throw new UsageError(`--name ${name}: ${problem}`);
   relayUrl(opts.gateway!); // a bad URL is a usage error before anything else
   const token = readTokenFile(opts.tokenFile!);
+  const ca = opts.caFile === undefined ? undefined : readCaFile(opts.caFile);
   const ctx = createContext();
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
@@ -42,7 +63,8 @@ export async function agentCommand(opts: { gateway?: string; name?: string; toke
   const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} remux agent ${name}: ${line}\n`);
   log(`policy ${ctx.defaultPolicy} of ${ctx.policiesFile}, audit ${ctx.auditFile}`);
   try {
-    const end = await runAgent({ gateway: opts.gateway!, name, token, ctx, version: packageVersion(), log, signal: stop.signal });
+    const end = await runAgent({ gateway: opts.gateway!, name, token, ctx, version: packageVersion(), log, signal: stop.signal, ...(ca ? { ca } : {}) });
+    if (end.hint !== undefined) throw new UsageError(end.message, end.hint);
     if (end.exitCode === 77) throw new AuthError(end.message, `the token in ${opts.tokenFile} must be the one remux agent token ${name} printed on the gateway`);
     if (end.exitCode !== 0) throw new Error(end.message);
     log('stopped');
@@ -70,5 +92,9 @@ export function agentTokenCommand(name: string, opts: { label?: string[]; rotate
   if (opts.json) return printJson({ name, token });
   process.stdout.write(`${opts.rotate ? 'new token for' : 'added'} agent host ${name} in ${file} (only the token's SHA-256 is kept)\n`);
   process.stdout.write(`token (shown once): ${token}\n`);
-  process.stdout.write(`on ${name}: save it in a file with mode 600, then run: remux agent --gateway wss://THIS-GATEWAY:PORT --name ${name} --token-file FILE\n`);
+  const { config } = loadConfig();
+  const cert = config.http.tls_cert === undefined ? join(tlsDir(), 'cert.pem') : null;
+  process.stdout.write(`on ${name}: save it in a file with mode 600, then run: remux agent --gateway wss://THIS-GATEWAY:PORT --name ${name} --token-file FILE${cert ? ' --ca-file CERT' : ''}\n`);
+  // The daemon's own certificate is self-signed: the agent trusts it by having it.
+  if (cert) process.stdout.write(`CERT: a copy of this gateway's self-signed certificate, ${cert} (public; made when the daemon first starts)\n`);
 }

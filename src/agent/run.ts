@@ -5,10 +5,12 @@
 // an older relay protocol, which refuses this agent's hello for its version alone, is dialed again at
 // once with the oldest version this agent speaks (it then asks nothing newer of it).
 import { homedir, userInfo } from 'node:os';
+import { rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import type { GatewayContext } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
+import { EXIT } from '../core/exit-codes.js';
 import { Backoff, type BackoffOptions } from '../hosts/backoff.js';
 import { AGENT_PATH, CLOSE, GatewayFrameSchema, MAX_FRAME_BYTES, MIN_PROTOCOL_VERSION, parseFrame, PROTOCOL_VERSION, type AgentFrame, type Hello } from '../gateway/relay/protocol.js';
 import { AgentSession } from './serve.js';
@@ -26,12 +28,28 @@ export interface AgentOptions {
   backoff?: BackoffOptions;
   /** The WebSocket handshake, and the gateway's `registered` answer, must come within this long. */
   connectTimeoutMs?: number;
+  /** PEM certificates trusted for the gateway besides the system's (--ca-file: its self-signed one), and the file they came from. */
+  ca?: { pem: string; file: string };
 }
 
 /** Why the agent stopped for good: the exit status and the reason. */
 export interface AgentEnd {
   exitCode: number;
   message: string;
+  /** What the user can do about it. */
+  hint?: string;
+}
+
+/** The gateway's certificate is not trusted here: a setting to fix, not a failure that retrying heals. */
+const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+
+function untrusted(url: URL, err: NodeJS.ErrnoException, ca: AgentOptions['ca']): AgentEnd {
+  const message = `the gateway's certificate is not trusted: ${err.message}`;
+  if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return { exitCode: EXIT.USAGE, message, hint: `dial the gateway by a name its certificate holds (a self-signed one holds localhost, 127.0.0.1, ::1 and the address of its --listen), not ${url.hostname}` };
+  }
+  if (ca) return { exitCode: EXIT.USAGE, message, hint: `${ca.file} does not hold the certificate ${url.host} shows (the gateway's is $REMUX_HOME/tls/cert.pem there, unless it was given --tls-cert)` };
+  return { exitCode: EXIT.USAGE, message, hint: `a gateway with its self-signed certificate: copy its $REMUX_HOME/tls/cert.pem here and add --ca-file FILE` };
 }
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
@@ -103,7 +121,13 @@ async function hello(opts: AgentOptions, version: number): Promise<Hello> {
 function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Outcome> {
   const connectTimeoutMs = opts.connectTimeoutMs ?? 15_000;
   return new Promise<Outcome>((resolve) => {
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${opts.token}` }, maxPayload: MAX_FRAME_BYTES, handshakeTimeout: connectTimeoutMs, perMessageDeflate: false });
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${opts.token}` },
+      maxPayload: MAX_FRAME_BYTES,
+      handshakeTimeout: connectTimeoutMs,
+      perMessageDeflate: false,
+      ...(opts.ca ? { ca: [...rootCertificates, opts.ca.pem] } : {}),
+    });
     const send = (frame: AgentFrame): void => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
     };
@@ -184,7 +208,10 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
       }
       session.handle(frame);
     });
-    ws.on('error', (err) => settle({ registered, why: `connection to ${url.origin} failed: ${err.message}` }));
+    ws.on('error', (err: NodeJS.ErrnoException) => {
+      if (UNTRUSTED.has(err.code ?? '')) settle({ end: untrusted(url, err, opts.ca) });
+      else settle({ registered, why: `connection to ${url.origin} failed: ${err.message}` });
+    });
     ws.on('close', (code, reason) => {
       clearTimeout(registerTimer);
       if (silence) clearTimeout(silence);

@@ -34,9 +34,14 @@ export class AgentDaemon {
   url = '';
   token = '';
 
-  /** The agent's environment: its home (also its login HOME: where sessions start), the daemon's certificate, its own tmux directory. */
+  /** The agent's environment: its home (also its login HOME: where sessions start), its own tmux directory. */
   agentEnv(): Record<string, string> {
-    return { ...this.ag.env, HOME: this.ag.home, NODE_EXTRA_CA_CERTS: join(this.gw.home, 'tls', 'cert.pem'), TMUX_TMPDIR: join(this.ag.home, 'tmux') };
+    return { ...this.ag.env, HOME: this.ag.home, TMUX_TMPDIR: join(this.ag.home, 'tmux') };
+  }
+
+  /** The daemon's self-signed certificate, which the agent trusts with --ca-file, as `agent token` says. */
+  get caFile(): string {
+    return join(this.gw.home, 'tls', 'cert.pem');
   }
 
   /** Writes both sides' files, makes the agent host and its token, starts the daemon. */
@@ -60,7 +65,7 @@ export class AgentDaemon {
   }
 
   startAgent(file = this.tokenFile): AgentProcess {
-    const child = spawnRemux(['agent', '--gateway', this.url, '--name', 'laptop', '--token-file', file], { env: this.agentEnv() });
+    const child = spawnRemux(['agent', '--gateway', this.url, '--name', 'laptop', '--token-file', file, '--ca-file', this.caFile], { env: this.agentEnv() });
     let output = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));

@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { generate } from 'selfsigned';
 import { assertSlowClientHoldsCommand } from '../support/backpressure.js';
 import { remux, spawnRemux } from '../support/cli.js';
 import { call, stdioClient } from '../mcp/support.js';
@@ -224,7 +225,7 @@ describe('remux agent against a real daemon', () => {
     assert.match(a.stderr, /readable by others \(mode 644\)\nhint: chmod 600/);
     const wrong = join(ag.home, 'wrong.token');
     writeFileSync(wrong, 'rmx_wrong', { mode: 0o600 });
-    const b = await remux(['agent', '--gateway', d.url, '--name', 'laptop', '--token-file', wrong], { env: agentEnv() });
+    const b = await remux(['agent', '--gateway', d.url, '--name', 'laptop', '--token-file', wrong, '--ca-file', d.caFile], { env: agentEnv() });
     assert.equal(b.code, 77, b.stderr);
     assert.match(b.stderr, /refused the connection \(HTTP 401: the token matches no agent host/);
     const plain = await remux(['agent', '--gateway', 'ws://gw.example.com:7777', '--name', 'laptop', '--token-file', tokenFile], { env: agentEnv() });
@@ -233,5 +234,21 @@ describe('remux agent against a real daemon', () => {
     const missing = await remux(['agent', '--gateway', d.url], { env: agentEnv() });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /missing --name, --token-file/);
+  });
+
+  test("the gateway's self-signed certificate: untrusted without --ca-file, or with another one, ends the agent at once with what to do (exit 2)", async () => {
+    const dial = (...more: string[]) => remux(['agent', '--gateway', d.url, '--name', 'laptop', '--token-file', tokenFile, ...more], { env: agentEnv(), timeoutMs: 10_000 });
+    const none = await dial();
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /remux: the gateway's certificate is not trusted: self-signed certificate\nhint: .*copy its \$REMUX_HOME\/tls\/cert\.pem here and add --ca-file FILE/);
+    const other = join(ag.home, 'other.pem');
+    writeFileSync(other, (await generate([{ name: 'commonName', value: 'remux' }], { keyType: 'ec' })).cert);
+    const wrong = await dial('--ca-file', other);
+    assert.equal(wrong.code, 2, wrong.stderr);
+    assert.match(wrong.stderr, new RegExp(`hint: ${other} does not hold the certificate 127\\.0\\.0\\.1:\\d+ shows`));
+    writeFileSync(join(ag.home, 'not.pem'), 'not a certificate\n');
+    const garbage = await dial('--ca-file', join(ag.home, 'not.pem'));
+    assert.equal(garbage.code, 2);
+    assert.match(garbage.stderr, /--ca-file \S+not\.pem: not a PEM certificate/);
   });
 });

@@ -4,6 +4,7 @@ export interface AgentCommandOptions {
   gateway?: string;
   name?: string;
   tokenFile?: string;
+  caFile?: string;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -15,6 +16,7 @@ export function registerAgent(program: Command): void {
     .option('--gateway <url>', 'the gateway daemon, e.g. wss://gw.example.com:7777')
     .option('--name <name>', 'the host name this machine takes in the gateway (its hosts.yaml entry)')
     .option('--token-file <file>', 'file holding the agent token (mode 600; made on the gateway by remux agent token NAME)')
+    .option('--ca-file <file>', "the gateway's certificate to trust besides the system's: its $REMUX_HOME/tls/cert.pem when self-signed")
     .addHelpText(
       'after',
       `
@@ -23,7 +25,8 @@ agent:gateway-NAME, after the gateway's policy allowed them: both must allow.
 
 Examples:
   remux agent token laptop                 # on the gateway: adds host laptop (transport agent), prints its token once
-  remux agent --gateway wss://gw.example.com:7777 --name laptop --token-file ~/.config/remux/agent.token`,
+  remux agent --gateway wss://gw.example.com:7777 --name laptop --token-file ~/.config/remux/agent.token
+  remux agent --gateway wss://gw.example.com:7777 --name laptop --token-file agent.token --ca-file gateway-cert.pem`,
     )
     .action(async (opts: AgentCommandOptions) => {
       const { agentCommand } = await import('../../agent/command.js');
