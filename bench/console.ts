@@ -37,7 +37,7 @@ const VIEWPORT = { width: 1280, height: 800 };
  * the terminal's socket (output in, acks out) and keydowns, into window.__probe.
  */
 const PROBE = `(() => {
-  const p = { start: 0, marker: '', markerAt: 0, markerTime: 0, received: 0, end: 0, keyAt: 0, echoes: [] };
+  const p = { start: 0, marker: '', markerAt: 0, markerTime: 0, received: 0, end: 0, keyAt: 0, echoes: [], arrivals: [] };
   window.__probe = p;
   const decoder = new TextDecoder();
   let tail = '';
@@ -53,6 +53,7 @@ const PROBE = `(() => {
         if (p.keyAt > 0) {
           const at = p.keyAt;
           p.keyAt = 0;
+          p.arrivals.push(performance.now() - at);
           requestAnimationFrame(() => p.echoes.push(performance.now() - at));
         }
         if (p.marker && !p.markerAt) {
@@ -83,6 +84,8 @@ interface PageRound {
   floodMs: number;
   tailMs: number;
   echo: number[];
+  /** Keydown to the echo's arrival in the page, before the frame that shows it. */
+  arrival: number[];
   bytes: number;
   cpu: Record<string, number>;
 }
@@ -95,6 +98,7 @@ interface Probe {
   markerTime: number;
   end: number;
   echoes: number[];
+  arrivals: number[];
 }
 
 /** Per-process CPU-seconds, then the machine's busy total (every core; other load included) over the wall time. */
@@ -235,15 +239,15 @@ export async function benchConsole(): Promise<BenchResult> {
       const { start, end, markerAt, markerTime } = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe);
       // The marker the page saw must be the flood's end, not something earlier on the screen.
       if (!daemon.tmux('capture-pane', '-p', '-t', '=flood:').includes(marker)) throw new Error(`the page saw ${marker} before the flood ended`);
-      if (!withEcho) return { floodMs: end - start, tailMs: end - markerTime, echo: [], bytes: markerAt, cpu };
+      if (!withEcho) return { floodMs: end - start, tailMs: end - markerTime, echo: [], arrival: [], bytes: markerAt, cpu };
       await sleep(500);
       for (let i = 0; i < ECHO_KEYS; i++) {
         await page.keyboard.press('k');
         await sleep(15);
       }
       await sleep(200);
-      const echo = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe.echoes);
-      return { floodMs: end - start, tailMs: end - markerTime, echo, bytes: markerAt, cpu };
+      const { echoes: echo, arrivals: arrival } = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe);
+      return { floodMs: end - start, tailMs: end - markerTime, echo, arrival, bytes: markerAt, cpu };
     };
 
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: VIEWPORT });
@@ -318,10 +322,11 @@ export async function benchConsole(): Promise<BenchResult> {
       remuxMiBpsMax: Math.max(...remuxRates),
       remuxBytesRendered: first.bytes,
       remuxEchoP50Ms: median(first.echo),
+      remuxEchoArrivalP50Ms: median(first.arrival),
       ptyMiBps: median(ptyRates),
       ptyEchoP50Ms: median(anchorFirst.echo),
       ...Object.fromEntries(Object.entries(first.cpu).map(([name, s]) => [`remuxCpuS ${name}`, s])),
-      ...(ttydFirst ? { ttydMiBps: median(ttydRates), ttydEchoP50Ms: median(ttydFirst.echo) } : {}),
+      ...(ttydFirst ? { ttydMiBps: median(ttydRates), ttydEchoP50Ms: median(ttydFirst.echo), ttydEchoArrivalP50Ms: median(ttydFirst.arrival) } : {}),
     };
     const lines = [
       `64 MiB cat in tmux -> xterm.js through remux (rendered, acknowledged), ${ROUNDS} rounds: ${rateText(remuxRates)} (target ≥ 30 MB/s = 28.6 MiB/s); ` +
@@ -330,7 +335,8 @@ export async function benchConsole(): Promise<BenchResult> {
       ttydFirst ? `anchor: ttyd running tmux attach (received + next frame): ${rateText(ttydRates)}; ${ratios(ttydRates)}` : 'anchor: ttyd not installed (/usr/bin or /usr/local/bin); skipped',
       `keystroke echo, keydown to the frame after the echo, p50 of ${ECHO_KEYS}: remux ${figures.remuxEchoP50Ms!.toFixed(2)} ms (target ≤ 5 ms)` +
         (ttydFirst ? `, ttyd ${figures.ttydEchoP50Ms!.toFixed(2)} ms (${(figures.remuxEchoP50Ms! / figures.ttydEchoP50Ms!).toFixed(2)}x)` : '') +
-        `, tmux attach in a PTY (write to echo read) ${figures.ptyEchoP50Ms!.toFixed(2)} ms`,
+        `, tmux attach in a PTY (write to echo read) ${figures.ptyEchoP50Ms!.toFixed(2)} ms; ` +
+        `keydown to the echo's arrival in the page (before that frame): remux ${figures.remuxEchoArrivalP50Ms!.toFixed(2)} ms${ttydFirst ? `, ttyd ${figures.ttydEchoArrivalP50Ms!.toFixed(2)} ms` : ''}`,
       `CPU-seconds during round 1's floods: the anchor's (tmux attach in a PTY): ${cpuLine(anchorFirst.cpu)}`,
       `  remux: ${cpuLine(first.cpu)}`,
       ...(ttydFirst ? [`  ttyd: ${cpuLine(ttydFirst.cpu)}`] : []),
