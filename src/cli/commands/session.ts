@@ -153,4 +153,26 @@ Examples:
       const { killSession } = await import('../session-commands.js');
       await run(opts, (inv, runner) => killSession(inv, runner, name, opts));
     });
+
+  session
+    .command('recordings')
+    .description('the recordings in $REMUX_HOME/recordings (browser attaches; whole sessions with sessions.record: sessions), newest first')
+    .option('--json', 'print one JSON document')
+    .addHelpText('after', '\nExamples:\n  remux session recordings\n  remux session recordings --json | jq \'.[] | select(.host == "web1") | .id\'')
+    .action(async (opts: { json?: boolean }) => {
+      const { listRecordingsCommand } = await import('../recording-commands.js');
+      listRecordingsCommand(opts);
+    });
+
+  session
+    .command('play')
+    .description('play a recording back in this terminal (its output with its timing; at once when stdout is not a terminal)')
+    .argument('<id>', 'a recording id, or a unique start of one')
+    .option('-s, --speed <factor>', 'play this many times faster', '1')
+    .option('-i, --idle-limit <seconds>', 'cut longer pauses to this', '2')
+    .addHelpText('after', '\nExamples:\n  remux session play 20261205T0210\n  remux session play 20261205T0210 --speed 4\n  remux session play 20261205T021044Z-3f2a9c0d11be > build.txt   # the output at once')
+    .action(async (id: string, opts: { speed?: string; idleLimit?: string }) => {
+      const { playCommand } = await import('../recording-commands.js');
+      await playCommand(id, opts);
+    });
 }

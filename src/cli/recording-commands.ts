@@ -1,0 +1,98 @@
+// `remux session recordings` and `remux session play`: the asciicast recordings in $REMUX_HOME/recordings
+// (browser attaches, whole sessions), listed and played back in this terminal as `asciinema play` would.
+// Local files of the user who runs the CLI: the console serves the same ones to principals, in scope.
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { recordingsDir } from '../config/paths.js';
+import { UsageError } from '../core/errors.js';
+import { listRecordings, recordingPath, type RecordingInfo } from '../sessions/recording.js';
+import { printJson, printTable } from './output.js';
+
+export function listRecordingsCommand(opts: { json?: boolean }): void {
+  const all = listRecordings(recordingsDir());
+  if (opts.json) return printJson(all);
+  if (all.length === 0) {
+    process.stdout.write(`no recordings in ${recordingsDir()} (browser attaches are recorded; whole sessions with sessions.record: sessions)\n`);
+    return;
+  }
+  printTable(
+    ['ID', 'STARTED (UTC)', 'KIND', 'HOST', 'USER', 'SESSION', 'PRINCIPAL', 'LENGTH', 'SIZE'],
+    all.map((r) => [r.id, r.started.replace('T', ' ').replace(/\.\d+Z$/, ''), r.kind ?? 'attach', r.host, r.user, r.session, r.principal, clock(r.duration), size(r.bytes)]),
+  );
+}
+
+export interface PlayOptions {
+  speed?: string;
+  idleLimit?: string;
+}
+
+/**
+ * Writes the recording's output with its timing (sped up by --speed, pauses cut to --idle-limit), or at
+ * once when stdout is not a terminal (as `asciinema cat`). Resizes and markers are not replayed.
+ */
+export async function playCommand(ref: string, opts: PlayOptions): Promise<void> {
+  const speed = positive('--speed', opts.speed ?? '1');
+  const idleLimit = positive('--idle-limit', opts.idleLimit ?? '2');
+  const info = findRecording(ref);
+  // O_NOFOLLOW, as the console serves them: a link planted in place of a recording is not followed.
+  const fd = openSync(recordingPath(recordingsDir(), info.id), constants.O_RDONLY | constants.O_NOFOLLOW);
+  let lines: string[];
+  try {
+    lines = readFileSync(fd, 'utf8').split('\n').slice(1);
+  } finally {
+    closeSync(fd);
+  }
+  const live = process.stdout.isTTY === true;
+  if (live && (process.stdout.columns < info.width || process.stdout.rows < info.height)) {
+    process.stderr.write(`remux: recorded at ${info.width}x${info.height}; this terminal is ${process.stdout.columns}x${process.stdout.rows}, so lines may wrap\n`);
+  }
+  let clockAt = 0;
+  for (const line of lines) {
+    const event = parseEvent(line);
+    if (event === null || event[1] !== 'o') continue;
+    if (live) {
+      const pause = Math.min(event[0] - clockAt, idleLimit) / speed;
+      if (pause > 0) await sleep(pause * 1000);
+    }
+    clockAt = event[0];
+    if (!process.stdout.write(event[2])) await new Promise((resolve) => process.stdout.once('drain', resolve));
+  }
+}
+
+/** A recording by its id or a unique prefix of it (ids begin with their start time: 20261205T…). */
+function findRecording(ref: string): RecordingInfo {
+  const all = listRecordings(recordingsDir());
+  const exact = all.find((r) => r.id === ref);
+  if (exact) return exact;
+  const matches = all.filter((r) => r.id.startsWith(ref));
+  if (matches.length === 1) return matches[0] as RecordingInfo;
+  if (matches.length === 0) throw new UsageError(`no recording ${ref} in ${recordingsDir()}`, 'see them with remux session recordings');
+  throw new UsageError(`${matches.length} recordings start with ${ref}`, 'give more of the ID');
+}
+
+function parseEvent(line: string): [number, string, string] | null {
+  if (line === '') return null;
+  try {
+    const e = JSON.parse(line) as unknown;
+    return Array.isArray(e) && typeof e[0] === 'number' && typeof e[1] === 'string' && typeof e[2] === 'string' ? [e[0], e[1], e[2]] : null;
+  } catch {
+    return null; // a line cut short when the daemon was killed
+  }
+}
+
+function positive(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} ${text}: expected a number above 0`);
+  return n;
+}
+
+/** 1:05:09, 5:09 */
+function clock(seconds: number): string {
+  const s = Math.round(seconds);
+  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
+}
+
+function size(bytes: number): string {
+  return bytes < 1024 ? `${bytes} B` : bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+}

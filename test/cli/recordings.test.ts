@@ -1,0 +1,109 @@
+// `remux session recordings` and `remux session play`, on recordings written by the recorder the
+// terminal and the session recorder use (AttachRecorder), in a new REMUX_HOME: the list (text and JSON),
+// playback at once into a pipe and with its timing in a terminal (node-pty), speed and idle limit, and
+// what is refused (an unknown or ambiguous id, a bad speed, a link planted as a recording).
+import assert from 'node:assert/strict';
+import { renameSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn } from 'node-pty';
+import { AttachRecorder } from '../../src/sessions/recording.js';
+import { REMUX_NODE_BIN, REPO_ROOT, remux, tempHome } from '../support/cli.js';
+
+describe('remux session recordings / play', () => {
+  const h = tempHome();
+  const dir = join(h.home, 'recordings');
+  let slow = '';
+  let quick = '';
+
+  before(async () => {
+    // Two pauses of 0.6 s between three lines: played at --speed 2 they take about 0.6 s in all.
+    const a = new AttachRecorder(dir, { host: 'web1', user: 'ops', session: 'build', principal: 'alice', readOnly: false, actionId: 7 }, { cols: 80, rows: 24 });
+    a.output(Buffer.from('first\r\n'));
+    await sleep(600);
+    a.output(Buffer.from('second \u2713\r\n'));
+    await sleep(600);
+    a.output(Buffer.from('third\r\n'));
+    a.end();
+    slow = a.id;
+    const b = new AttachRecorder(dir, { host: 'db1', user: 'pg', session: 'psql', principal: 'bob', readOnly: true, actionId: 9, kind: 'session' }, { cols: 100, rows: 30 });
+    b.output(Buffer.from('quick\r\n'));
+    b.end();
+    quick = b.id;
+  });
+  after(() => h.remove());
+
+  test('lists them newest first, as a table and as JSON', async () => {
+    const json = await remux(['session', 'recordings', '--json'], { env: h.env });
+    assert.equal(json.code, 0, json.stderr);
+    const list = JSON.parse(json.stdout) as Array<{ id: string; host: string; kind: string; principal: string; duration: number; width: number }>;
+    assert.deepEqual(list.map((r) => [r.id, r.host, r.kind, r.principal, r.width]), [
+      [quick, 'db1', 'session', 'bob', 100],
+      [slow, 'web1', 'attach', 'alice', 80],
+    ].sort((x, y) => String(y[0]).localeCompare(String(x[0]))));
+    assert.ok((list.find((r) => r.id === slow)?.duration ?? 0) >= 1.2);
+    const table = await remux(['session', 'recordings'], { env: h.env });
+    assert.match(table.stdout, /^ID +STARTED \(UTC\) +KIND +HOST +USER +SESSION +PRINCIPAL +LENGTH +SIZE\n/);
+    assert.match(table.stdout, new RegExp(`${slow} +\\S+ \\S+ +attach +web1 +ops +build +alice +0:01 +\\d+ B`));
+    const empty = tempHome();
+    try {
+      assert.match((await remux(['session', 'recordings'], { env: empty.env })).stdout, /^no recordings in /);
+    } finally {
+      empty.remove();
+    }
+  });
+
+  test('play into a pipe writes the output at once, in order, by id or a unique start of it', async () => {
+    const started = Date.now();
+    const r = await remux(['session', 'play', slow], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'first\r\nsecond \u2713\r\nthird\r\n');
+    assert.ok(Date.now() - started < 1000, 'no pauses when stdout is not a terminal');
+    assert.equal((await remux(['session', 'play', quick.slice(0, -4)], { env: h.env })).stdout, 'quick\r\n');
+    const both = await remux(['session', 'play', '20'], { env: h.env });
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /2 recordings start with 20\nhint: give more of the ID/);
+  });
+
+  test('play in a terminal keeps the timing, sped up by --speed, pauses cut by --idle-limit', async () => {
+    const timed = async (...args: string[]): Promise<{ ms: number; out: string }> => {
+      const term = spawn(process.execPath, [REMUX_NODE_BIN, 'session', 'play', slow, ...args], { cols: 80, rows: 24, cwd: REPO_ROOT, env: { ...process.env, ...h.env } });
+      let out = '';
+      let firstAt = 0;
+      term.onData((d) => {
+        if (firstAt === 0 && d.includes('first')) firstAt = Date.now();
+        out += d;
+      });
+      const code = await new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));
+      assert.equal(code, 0, out);
+      return { ms: Date.now() - firstAt, out };
+    };
+    const normal = await timed();
+    // The terminal's own ONLCR adds a \r to each recorded \r\n: shown the same.
+    assert.match(normal.out, /first\r+\nsecond \u2713\r+\nthird\r+\n/);
+    assert.ok(normal.ms >= 1100, `two pauses of 0.6 s: ${normal.ms} ms`);
+    const fast = await timed('--speed', '4');
+    assert.ok(fast.ms < 900, `at 4x: ${fast.ms} ms`);
+    const cut = await timed('--idle-limit', '0.1');
+    assert.ok(cut.ms < 900, `pauses cut to 0.1 s: ${cut.ms} ms`);
+  });
+
+  test('refused: an unknown id, a bad speed, a link in place of a recording', async () => {
+    const unknown = await remux(['session', 'play', '19990101'], { env: h.env });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no recording 19990101 in .*\nhint: see them with remux session recordings/);
+    const speed = await remux(['session', 'play', slow, '--speed', '0'], { env: h.env });
+    assert.equal(speed.code, 2);
+    assert.match(speed.stderr, /--speed 0: expected a number above 0/);
+    // The recording swapped for a link to another file: not followed.
+    const file = join(dir, `${quick}.cast`);
+    const secret = join(h.home, 'secret.cast');
+    renameSync(file, secret);
+    symlinkSync(secret, file);
+    const linked = await remux(['session', 'play', quick], { env: h.env });
+    assert.equal(linked.code, 2, linked.stderr);
+    assert.match(linked.stderr, /no recording /);
+    assert.doesNotMatch(linked.stdout, /quick/);
+  });
+});
