@@ -19,13 +19,15 @@ interface AgentLaunch {
   stateDirs: string[];
   /** Environment variables that carry its credentials (passed through the session's 0600 env file). */
   secrets: string[];
+  /** How its makers say to install it, for a machine without it. */
+  install: string;
 }
 
 export const LAUNCH: Record<KnownAgent, AgentLaunch> = {
-  claude: { program: 'claude', prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude', '.claude.json'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'] },
-  codex: { program: 'codex', prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], secrets: ['OPENAI_API_KEY'] },
-  gemini: { program: 'gemini', prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'] },
-  aider: { program: 'aider', prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'] },
+  claude: { program: 'claude', prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude', '.claude.json'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
+  codex: { program: 'codex', prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
+  gemini: { program: 'gemini', prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
+  aider: { program: 'aider', prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
 };
 
 export function isKnownAgent(agent: string): agent is KnownAgent {

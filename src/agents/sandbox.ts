@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
 import type { Config } from '../config/config.js';
 import { expandHome } from '../config/paths.js';
@@ -95,6 +95,17 @@ export function dockerArgv(session: Pick<AgentSession, 'id' | 'workspace'>, agen
     opts.image,
     ...agentArgv,
   ];
+}
+
+/**
+ * The agent's program must be on this machine under srt and none (the pane runs it from this PATH, in
+ * the workspace), or its session would end at once with 127; under docker it comes from the image.
+ */
+export function checkAgentProgram(agent: string, program: string, workspace: string, sandbox: AgentSession['sandbox']): void {
+  if (sandbox === 'docker') return;
+  if (program.includes('/') ? existsSync(resolve(workspace, program)) : onPath(program)) return;
+  const hint = isKnownAgent(agent) ? `install it (${LAUNCH[agent].install}), or choose another --agent` : 'install it, or give its full path';
+  throw new UsageError(`--agent ${agent}: ${program} is not installed here (not found ${program.includes('/') ? `at ${resolve(workspace, program)}` : 'on PATH'})`, hint);
 }
 
 /** Fails (closed) with what is missing when the chosen backend cannot start here. */

@@ -11,7 +11,7 @@ import { cliPrincipal, loadConfig } from '../config/config.js';
 import { auditDbFile, expandHome, remuxHome } from '../config/paths.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
-import { checkBackend } from '../agents/sandbox.js';
+import { checkAgentProgram, checkBackend } from '../agents/sandbox.js';
 import { changeSessions, envFileOf, findSession, isOver, logFileOf, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
 import { capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
 import { printJson, printTable, UsageError } from './output.js';
@@ -112,8 +112,10 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
   const agent = opts.agent ?? config.agents.default_agent;
   const sandbox = (opts.sandbox ?? config.agents.default_sandbox) as SandboxKind;
   if (!['srt', 'docker', 'none'].includes(sandbox)) throw new UsageError(`--sandbox must be srt, docker or none, got "${sandbox}"`);
-  launchArgv({ agent, prompt: opts.prompt, continue: opts.continue }); // bad -p/--continue/CMD: refused before anything exists
+  // Bad -p/--continue/CMD, a backend that cannot start, a program not installed: refused before anything exists.
+  const [program] = launchArgv({ agent, prompt: opts.prompt, continue: opts.continue }) as [string];
   checkBackend(sandbox);
+  checkAgentProgram(agent, program, dir, sandbox);
   const session = changeSessions((sessions) => {
     const id = newId(sessions);
     const name = opts.name ?? `${agent.split(' ')[0]}-${id.slice(0, 4)}`;
@@ -220,8 +222,9 @@ export async function logsCommand(ref: string, opts: { follow?: boolean }): Prom
 
 export async function restartCommand(ref: string): Promise<void> {
   const session = findSession(reconciled(), ref);
-  killSession(session.tmux);
   checkBackend(session.sandbox);
+  checkAgentProgram(session.agent, launchArgv({ agent: session.agent })[0] as string, session.workspace, session.sandbox);
+  killSession(session.tmux);
   const resume = isKnownAgent(session.agent) && LAUNCH[session.agent].resume !== null;
   changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'starting', error: null }));
   const pid = launch(session, resume);

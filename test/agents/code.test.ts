@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -269,6 +269,24 @@ describe('remux code', { timeout: 120_000 }, () => {
     const substitution = await code('start', repo, '--no-attach', '--agent', 'node $(cat /etc/passwd)');
     assert.equal(substitution.code, 2);
     assert.match(substitution.stderr, /command substitution/);
+  });
+
+  it('refuses an agent that is not installed here, saying how to install it; nothing is started or recorded', async () => {
+    const before = (await list()).length;
+    // A PATH with the sandbox's programs only: codex is nowhere on it.
+    const bare = mkdtempSync(join(tmpdir(), 'remux-nopath-'));
+    for (const p of ['bwrap', 'socat', 'rg']) symlinkSync(execFileSync('sh', ['-c', `command -v ${p}`], { encoding: 'utf8' }).trim(), join(bare, p));
+    try {
+      const codex = await remux(['code', 'start', repo, '--no-attach', '--agent', 'codex'], { env: { ...env, PATH: bare }, via: 'node' });
+      assert.equal(codex.code, 2, codex.stderr);
+      assert.equal(codex.stderr, 'remux: --agent codex: codex is not installed here (not found on PATH)\nhint: install it (npm install -g @openai/codex), or choose another --agent\n');
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
+    const relative = await code('start', repo, '--no-attach', '--agent', './no-such-agent --fast');
+    assert.equal(relative.code, 2);
+    assert.match(relative.stderr, new RegExp(`\\./no-such-agent is not installed here \\(not found at ${repo}/no-such-agent\\)\nhint: install it, or give its full path`));
+    assert.equal((await list()).length, before);
   });
 });
 
