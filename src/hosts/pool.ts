@@ -92,8 +92,11 @@ const RESOLVE_MAX_BYTES = 1 << 20;
 /** The sandbox probe: a few tests, bwrap --version and one sandbox running `true`. */
 const PROBE_TIMEOUT_MS = 10_000;
 const PROBE_MAX_BYTES = 64 << 10;
-/** Retries of a refused channel open, CHANNEL_RETRY_MS × attempt apart. */
-const CHANNEL_RETRIES = 4;
+/**
+ * Retries of a refused channel open, CHANNEL_RETRY_MS doubling each time (10 … 320 ms, 0.63 s in all):
+ * a busy host's sshd can take that long to free the session of a channel already closed.
+ */
+const CHANNEL_RETRIES = 6;
 const CHANNEL_RETRY_MS = 10;
 /** Jump chains longer than this are refused (the inventory refuses cycles; lookup may not). */
 const MAX_JUMPS = 8;
@@ -483,7 +486,7 @@ class PooledHost {
           // sshd frees a session only after its channel is gone, so an open right after a close can be
           // refused for a moment. Nothing ran (the channel never opened): try again shortly.
           if (!(err instanceof SshError) || err.kind !== 'channel' || conn.closed || attempt > CHANNEL_RETRIES) throw err;
-          await sleep(CHANNEL_RETRY_MS * attempt);
+          await sleep(CHANNEL_RETRY_MS * 2 ** (attempt - 1));
         }
       }
     } finally {
