@@ -14,6 +14,7 @@ import { REPO_ROOT, remux } from '../support/cli.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
 const FAKE_PROMPT = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-prompt.mjs');
+const FAKE_AGENT = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-agent.mjs');
 
 describe('agent sessions in the console', { timeout: 60_000 }, () => {
   const socket = `remux-agents-console-${process.pid}`;
@@ -130,6 +131,28 @@ describe('agent sessions in the console', { timeout: 60_000 }, () => {
     assert.match(((await res.json()) as { message: string }).message, /agent sessions run on host "agents"/);
     const boss = await context.request.get(`${d.url}api/agents`, { headers: { authorization: `Bearer ${d.tokens.boss!}` } });
     assert.equal(((await boss.json()) as { sessions: Array<{ id: string }> }).sessions[0]?.id, id);
+    const log = await context.request.get(`${d.url}api/agents/${id}/log`, { headers: { authorization: `Bearer ${d.tokens.ops!}` } });
+    assert.equal(log.status(), 403);
     await context.close();
+  });
+
+  test('an agent that exited by itself: its status, and its last screen behind a link', async () => {
+    const made = await remux(['code', 'start', work, '--no-attach', '--sandbox', 'none', '-n', 'leaver', '--agent', `node ${FAKE_AGENT} --exit 4`], { env: { REMUX_HOME: d.home, REMUX_TMUX_SOCKET: socket }, via: 'node' });
+    assert.equal(made.code, 0, made.stderr);
+    const leaver = made.stdout.split(' ')[0]!;
+    const page = await login({ width: 1280, height: 800 });
+    await page.goto(`${d.url}#/agents`);
+    await page.getByLabel('also exited').check();
+    const row = page.locator(`tr[data-agent="${leaver}"]`);
+    await row.locator('.agent-state', { hasText: 'exited (status 4)' }).waitFor({ timeout: 15_000 });
+    await page.screenshot({ path: '/tmp/agents-exited.png', fullPage: true });
+    const [popup] = await Promise.all([page.waitForEvent('popup'), row.getByRole('link', { name: 'Last screen' }).click()]);
+    await popup.waitForLoadState();
+    assert.match(await popup.locator('body').innerText(), /FAKE-AGENT cannot go on: leaving with status 4\n[\s\S]*exited \(status 4\)/);
+    // One still running has none yet; an unknown id is unknown.
+    const running = await page.request.get(`${d.url}api/agents/${id}/log`);
+    assert.equal(running.status(), 404);
+    assert.match(((await running.json()) as { message: string }).message, /has no saved screen: it is running, or it was killed/);
+    assert.equal((await page.request.get(`${d.url}api/agents/nope/log`)).status(), 404);
   });
 });

@@ -11,6 +11,8 @@ interface AgentSession {
   name: string;
   agent: string;
   state: string;
+  /** The agent's exit status when it exited by itself; its last screen is then at /api/agents/ID/log. */
+  exitStatus: number | null;
   workspace: string;
   branch: string | null;
   sandbox: 'srt' | 'docker' | 'none';
@@ -38,7 +40,7 @@ function row(s: AgentSession, focused: boolean): HTMLTableRowElement {
   const tr = el('tr', undefined, { 'data-agent': s.id });
   if (focused) tr.classList.add('focused');
   const state = el('td', undefined, { 'data-label': 'state' });
-  state.append(el('span', STATE[s.state] ?? s.state, { class: `agent-state ${s.state}` }));
+  state.append(el('span', s.state === 'exited' && s.exitStatus !== null ? `exited (status ${s.exitStatus})` : (STATE[s.state] ?? s.state), { class: `agent-state ${s.state}` }));
   if (s.error) state.append(el('div', s.error, { class: 'muted' }));
   tr.append(
     el('td', `${s.name} (${s.id})`),
@@ -53,6 +55,8 @@ function row(s: AgentSession, focused: boolean): HTMLTableRowElement {
   if (s.state !== 'exited' && s.state !== 'failed') {
     const link = (readOnly: boolean): string => `#/terminal?${new URLSearchParams({ host: s.attach.host, name: s.attach.name, readOnly: String(readOnly) })}`;
     actions.append(el('a', 'Attach', { href: link(false), class: 'button' }), el('a', 'Watch', { href: link(true), class: 'button' }));
+  } else if (s.exitStatus !== null) {
+    actions.append(el('a', 'Last screen', { href: `/api/agents/${encodeURIComponent(s.id)}/log`, target: '_blank', rel: 'noopener', class: 'button' }));
   }
   tr.append(actions);
   return tr;
