@@ -96,7 +96,10 @@ export async function supervise(id: string, resume: boolean, env: NodeJS.Process
   const hooks = started.hooks;
   child.once('spawn', () => reportStart(session.id, { hooks }, env));
   let killTimer: NodeJS.Timeout | undefined;
+  // Stopped (the session killed, the pane hung up): not an exit of the agent's own, and the pane is going.
+  let stopped = false;
   const stop = (): void => {
+    stopped = true;
     child.kill('SIGTERM');
     killTimer ??= setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS).unref();
   };
@@ -121,9 +124,11 @@ export async function supervise(id: string, resume: boolean, env: NodeJS.Process
   process.stdout.write(`remux: ${session.agent} exited (status ${status})\n`);
   // The pane closes with us, and its scrollback with it: kept for `remux code logs`, say an agent that
   // exited at once with why.
-  const scrollback = ownScrollback();
-  if (scrollback !== null) writeAtomic(logFileOf(session.id, env), scrollback);
-  reportExit(session.id, status, env);
+  if (!stopped) {
+    const scrollback = ownScrollback();
+    if (scrollback !== null) writeAtomic(logFileOf(session.id, env), scrollback);
+    reportExit(session.id, status, env);
+  }
   process.exitCode = status;
 }
 

@@ -175,7 +175,9 @@ describe('remux code', { timeout: 120_000 }, () => {
     assert.notEqual(k.code, 0, 'without a terminal, kill asks and refuses');
     assert.equal((await code('kill', id.slice(0, 5), '-f')).code, 0);
     await until('every process gone', () => alive(tree).length === 0);
-    assert.equal((await list()).find((x) => x.id === id)?.state, 'exited');
+    const killed = (await list()).find((x) => x.id === id);
+    // Killed, not exited by itself: no status of its own and no saved screen.
+    assert.deepEqual([killed?.state, killed?.exitStatus, existsSync(join(t.home, 'agents', `${id}.log`))], ['exited', undefined, false]);
     assert.equal((await list(false)).some((x) => x.id === id), false, 'ls without -a hides exited sessions');
     const audit = await remux(['audit', 'ls', '--json'], { env, via: 'node' });
     for (const op of ['agent.start', 'agent.restart', 'agent.kill']) assert.match(audit.stdout, new RegExp(op));
