@@ -1,7 +1,8 @@
 // `remux session recordings` and `remux session play`: the asciicast recordings in $REMUX_HOME/recordings
 // (browser attaches, whole sessions), listed and played back in this terminal as `asciinema play` would.
 // Local files of the user who runs the CLI: the console serves the same ones to principals, in scope.
-import { closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { constants, createReadStream, openSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { recordingsDir } from '../config/paths.js';
 import { UsageError } from '../core/errors.js';
@@ -35,19 +36,20 @@ export async function playCommand(ref: string, opts: PlayOptions): Promise<void>
   const idleLimit = positive('--idle-limit', opts.idleLimit ?? '2');
   const info = findRecording(ref);
   // O_NOFOLLOW, as the console serves them: a link planted in place of a recording is not followed.
+  // Read as it plays: a recording may be hundreds of MiB.
   const fd = openSync(recordingPath(recordingsDir(), info.id), constants.O_RDONLY | constants.O_NOFOLLOW);
-  let lines: string[];
-  try {
-    lines = readFileSync(fd, 'utf8').split('\n').slice(1);
-  } finally {
-    closeSync(fd);
-  }
+  const lines = createInterface({ input: createReadStream('', { fd }), crlfDelay: Infinity });
   const live = process.stdout.isTTY === true;
   if (live && (process.stdout.columns < info.width || process.stdout.rows < info.height)) {
     process.stderr.write(`remux: recorded at ${info.width}x${info.height}; this terminal is ${process.stdout.columns}x${process.stdout.rows}, so lines may wrap\n`);
   }
   let clockAt = 0;
-  for (const line of lines) {
+  let header = true;
+  for await (const line of lines) {
+    if (header) {
+      header = false;
+      continue;
+    }
     const event = parseEvent(line);
     if (event === null || event[1] !== 'o') continue;
     if (live) {
