@@ -146,6 +146,9 @@ describe('agent sessions in the console', { timeout: 60_000 }, () => {
     const row = page.locator(`tr[data-agent="${leaver}"]`);
     await row.locator('.agent-state', { hasText: 'exited (status 4)' }).waitFor({ timeout: 15_000 });
     await page.screenshot({ path: '/tmp/agents-exited.png', fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    assert.ok(await row.getByRole('link', { name: 'Last screen' }).isVisible());
+    await page.screenshot({ path: '/tmp/agents-exited-phone.png', fullPage: true });
     const [popup] = await Promise.all([page.waitForEvent('popup'), row.getByRole('link', { name: 'Last screen' }).click()]);
     await popup.waitForLoadState();
     assert.match(await popup.locator('body').innerText(), /FAKE-AGENT cannot go on: leaving with status 4\n[\s\S]*exited \(status 4\)/);
