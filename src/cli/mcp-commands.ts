@@ -90,8 +90,10 @@ async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConf
     throw new UsageError(`--url ${url}: not a URL (write e.g. https://gw.example.com:7777/mcp)`);
   }
   if (parsed.protocol !== 'https:' && !['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname)) throw new UsageError(`--url ${url}: a token must not cross the network in clear: use https://`);
-  const cert = join(tlsDir(inv.env), 'cert.pem');
-  if (parsed.protocol === 'https:' && opts.url === undefined && existsSync(cert)) {
+  const selfSigned = join(tlsDir(inv.env), 'cert.pem');
+  const cert = parsed.protocol === 'https:' && opts.url === undefined && existsSync(selfSigned) ? selfSigned : null;
+  // Where the snippet starts a Node process itself (mcp-remote), the certificate goes into its environment.
+  if (cert && client !== 'claude-desktop') {
     notes.push(`the daemon's certificate is self-signed: start the client with NODE_EXTRA_CA_CERTS=${cert} in its environment so it trusts it`);
   }
   const header = `Bearer ${token}`;
@@ -103,7 +105,11 @@ async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConf
     case 'claude-desktop':
       // Its config file starts local servers only: the mcp-remote bridge carries the session to the URL.
       notes.push('Claude Desktop reaches remote servers through the mcp-remote bridge (npx mcp-remote), which this snippet starts');
-      return JSON.stringify({ mcpServers: { [opts.name]: { command: 'npx', args: ['-y', 'mcp-remote', url, '--header', 'Authorization:${REMUX_AUTH}'], env: { REMUX_AUTH: header } } } }, null, 2);
+      return JSON.stringify(
+        { mcpServers: { [opts.name]: { command: 'npx', args: ['-y', 'mcp-remote', url, '--header', 'Authorization:${REMUX_AUTH}'], env: { REMUX_AUTH: header, ...(cert ? { NODE_EXTRA_CA_CERTS: cert } : {}) } } } },
+        null,
+        2,
+      );
   }
 }
 

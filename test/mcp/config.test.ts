@@ -1,7 +1,7 @@
 // `remux mcp config CLIENT`: the exact snippets, tokens taken (never invented) from REMUX_TOKEN or
 // --token-file, and a stdio snippet that really starts a working server when a client runs it.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -60,6 +60,22 @@ describe('remux mcp config', () => {
     assert.deepEqual(bridge, { command: 'npx', args: ['-y', 'mcp-remote', url, '--header', 'Authorization:${REMUX_AUTH}'], env: { REMUX_AUTH: `Bearer ${token}` } });
     const local = await remux(['mcp', 'config', 'cursor', '--http'], { env: { ...h.env, REMUX_TOKEN: token } });
     assert.match(local.stdout, /"url": "https:\/\/127\.0\.0\.1:7777\/mcp"/, 'no daemon: config.yaml\'s http.listen');
+  });
+
+  test("--http to this daemon with its self-signed certificate: the mcp-remote bridge gets it in its environment; other clients are told to", async () => {
+    const cert = join(h.home, 'tls', 'cert.pem');
+    mkdirSync(join(h.home, 'tls'), { recursive: true });
+    writeFileSync(cert, '-----BEGIN CERTIFICATE-----\n');
+    try {
+      const desktop = await remux(['mcp', 'config', 'claude-desktop', '--http', '--json'], { env: { ...h.env, REMUX_TOKEN: token } });
+      const out = JSON.parse(desktop.stdout) as { snippet: string; notes: string[] };
+      assert.deepEqual((JSON.parse(out.snippet) as { mcpServers: { remux: { env: Record<string, string> } } }).mcpServers.remux.env, { REMUX_AUTH: `Bearer ${token}`, NODE_EXTRA_CA_CERTS: cert });
+      assert.doesNotMatch(out.notes.join('\n'), /NODE_EXTRA_CA_CERTS/);
+      const cursor = await remux(['mcp', 'config', 'cursor', '--http', '--json'], { env: { ...h.env, REMUX_TOKEN: token } });
+      assert.match((JSON.parse(cursor.stdout) as { notes: string[] }).notes.join('\n'), new RegExp(`start the client with NODE_EXTRA_CA_CERTS=${cert}`));
+    } finally {
+      rmSync(join(h.home, 'tls'), { recursive: true, force: true });
+    }
   });
 
   test('bad input: an unknown client, a token file that is not one token, --url without --http, a plain-HTTP remote URL', async () => {
