@@ -1,6 +1,7 @@
 // End-to-end: the daemon serving the CLI on this machine (the fleet tests cover SSH hosts).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertSlowClientHoldsCommand } from '../support/backpressure.js';
@@ -66,4 +67,22 @@ describe('remux daemon with the local host', () => {
     const r = await remux(['client', 'run', 'local', '--', 'echo back'], { env: h.env });
     assert.equal(r.stdout, 'back\n');
   });
+});
+
+test('a console address already taken: the daemon does not start, and says what to do', async () => {
+  const h = tempHome();
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as AddressInfo).port;
+  try {
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    assert.equal((await remux(['principal', 'add', 'admin', '--admin'], { env: h.env })).code, 0);
+    const r = await remux(['daemon', 'start', '--listen', `127.0.0.1:${port}`], { env: h.env });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`remux: cannot serve the web console and API on 127\\.0\\.0\\.1:${port}: something else listens there .*; stop it, or start with --listen 127\\.0\\.0\\.1:${port + 1}`));
+    assert.equal((await remux(['daemon', 'status'], { env: h.env })).code, 3, 'nothing left running');
+  } finally {
+    taken.close();
+    h.remove();
+  }
 });

@@ -234,7 +234,17 @@ export async function startHttp(
   registerRelay(app, ctx, relaySettings(ctx.config.relay), guard, log);
   registerStatic(app, log);
 
-  await app.listen({ host: settings.host, port: settings.port });
+  try {
+    await app.listen({ host: settings.host, port: settings.port });
+  } catch (err) {
+    await app.close();
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    // Another daemon (of another REMUX_HOME), or another program: say what to do rather than the errno.
+    throw new Error(
+      `cannot serve the web console and API on ${settings.host}:${settings.port}: something else listens there (another remux daemon of another REMUX_HOME?); stop it, or start with --listen ${settings.host}:${settings.port + 1} (or http.listen in config.yaml)`,
+      { cause: err },
+    );
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : settings.port;
   for (const origin of ownOrigins(scheme, settings.host, port)) allowedOrigins.add(origin);
