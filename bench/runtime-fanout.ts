@@ -26,7 +26,7 @@ export async function benchRuntimeFanout(): Promise<FanoutFigures> {
   const env: NodeJS.ProcessEnv = { ...process.env, REMUX_HOME: home, REMUX_KNOWN_HOSTS: fleet.knownHostsFile };
   delete env.REMUX_TOKEN;
   writeFileSync(join(home, 'hosts.yaml'), `hosts:\n${fleet.hosts.map((h) => `  ${h.name}: { address: ${h.address}, port: ${h.port}, user: ${h.user}, identity: ${h.identityFile} }\n`).join('')}`);
-  // Unsandboxed, like the anchors: the runtime's Exec cannot sandbox.
+  // Unsandboxed, like the anchors (Mitogen, Ansible): the runtime starts `true` itself.
   writeFileSync(join(home, 'policies.yaml'), 'policies:\n  bench:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: "true" }\n      - { operation: write_stdout }\n');
   writeFileSync(join(home, 'config.yaml'), 'default_policy: bench\n');
   const figures: Record<string, number> = {};
