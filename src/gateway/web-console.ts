@@ -119,8 +119,9 @@ export class WebConsole {
       this.server = await this.deps.serve(this.settings);
       this.state = { url: this.server.url };
     } catch (err) {
-      if (first) throw err;
-      const off = `cannot serve on ${this.settings.host}:${this.settings.port}: ${(err as Error).message}; trying again every ${RETRY_MS / 1000}s`;
+      const why = `cannot serve on ${this.settings.host}:${this.settings.port}: ${(err as Error).message}`;
+      if (first) throw new Error(why, { cause: err });
+      const off = `${why}; trying again every ${RETRY_MS / 1000}s`;
       if (!('off' in this.state) || this.state.off !== off) log(`web console and API: ${off}`);
       this.state = { off };
       if (this.retry) clearTimeout(this.retry);

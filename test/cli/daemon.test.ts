@@ -79,7 +79,7 @@ test('a console address already taken: the daemon does not start, and says what 
     assert.equal((await remux(['principal', 'add', 'admin', '--admin'], { env: h.env })).code, 0);
     const r = await remux(['daemon', 'start', '--listen', `127.0.0.1:${port}`], { env: h.env });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`remux: cannot serve the web console and API on 127\\.0\\.0\\.1:${port}: something else listens there .*; stop it, or start with --listen 127\\.0\\.0\\.1:${port + 1}`));
+    assert.match(r.stderr, new RegExp(`remux: cannot serve on 127\\.0\\.0\\.1:${port}: address in use \\(EADDRINUSE\\): something else listens there .*; stop it, or start with --listen 127\\.0\\.0\\.1:${port + 1}`));
     assert.equal((await remux(['daemon', 'status'], { env: h.env })).code, 3, 'nothing left running');
   } finally {
     taken.close();

@@ -241,7 +241,7 @@ export async function startHttp(
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     // Another daemon (of another REMUX_HOME), or another program: say what to do rather than the errno.
     throw new Error(
-      `cannot serve the web console and API on ${settings.host}:${settings.port}: something else listens there (another remux daemon of another REMUX_HOME?); stop it, or start with --listen ${settings.host}:${settings.port + 1} (or http.listen in config.yaml)`,
+      `address in use (EADDRINUSE): something else listens there (another remux daemon, of another REMUX_HOME?); stop it, or start with --listen ${settings.host}:${settings.port + 1} (or set http.listen in config.yaml)`,
       { cause: err },
     );
   }
