@@ -9,14 +9,18 @@ export type KnownAgent = (typeof AGENT_NAMES)[number];
 
 interface AgentLaunch {
   program: string;
+  /** Flags it always gets, before the rest. */
+  flags: string[];
   /** Flags that start it on a first prompt (the prompt is one argv element, never shell text). */
   prompt: (text: string) => string[];
   /** Flags that resume the previous conversation in this workspace; null when the agent has none. */
   resume: string[] | null;
   /** Domains its sandbox reaches by default: the model provider's API. */
   domains: string[];
-  /** Its own state directories under $HOME: writable inside the sandbox. */
+  /** Its own state directories under $HOME: writable inside the sandbox (made first when missing: a bind needs them). */
   stateDirs: string[];
+  /** Its own state files under $HOME, writable too, with what a missing one starts as. */
+  stateFiles: Record<string, string>;
   /** Environment variables that carry its credentials (passed through the session's 0600 env file). */
   secrets: string[];
   /** How its makers say to install it, for a machine without it. */
@@ -24,10 +28,12 @@ interface AgentLaunch {
 }
 
 export const LAUNCH: Record<KnownAgent, AgentLaunch> = {
-  claude: { program: 'claude', prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude', '.claude.json'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
-  codex: { program: 'codex', prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
-  gemini: { program: 'gemini', prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
-  aider: { program: 'aider', prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
+  claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], stateFiles: { '.claude.json': '{}\n' }, secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
+  // Codex's shared background server cannot start in a sandbox's PID namespace ("failed to read start time
+  // for pid-managed app server"): each session runs without it.
+  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], stateFiles: {}, secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
+  gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], stateFiles: {}, secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
+  aider: { program: 'aider', flags: [], prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], stateFiles: {}, secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
 };
 
 export function isKnownAgent(agent: string): agent is KnownAgent {
@@ -49,7 +55,7 @@ export function launchArgv(req: LaunchRequest): string[] {
     if (req.continue && !launch.resume) throw new UsageError(`${req.agent} cannot resume a conversation: --continue is not available for it`);
     // Claude's -p is "print and exit"; an interactive session takes the prompt as its first argument.
     const settings = req.settings !== undefined && req.agent === 'claude' ? ['--settings', req.settings] : [];
-    return [launch.program, ...settings, ...(req.continue && launch.resume ? launch.resume : []), ...(req.prompt !== undefined ? launch.prompt(req.prompt) : [])];
+    return [launch.program, ...launch.flags, ...settings, ...(req.continue && launch.resume ? launch.resume : []), ...(req.prompt !== undefined ? launch.prompt(req.prompt) : [])];
   }
   if (req.prompt !== undefined || req.continue) throw new UsageError(`-p and --continue apply to claude, codex, gemini and aider, not to the custom command "${req.agent}"`, 'put the prompt into the command line itself');
   return customArgv(req.agent);

@@ -1,7 +1,7 @@
 // The sandboxes an agent runs in: sandbox-runtime's configuration (bubblewrap with writes only to the
 // workspace and the agent's state dirs, denied reads, domain-allowlist proxies), and the Docker argv.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
@@ -15,8 +15,25 @@ import type { AgentSession } from './store.js';
 /** Never readable inside any agent sandbox, whatever the config says. */
 export const ALWAYS_DENY_READ = ['~/.ssh', '~/.gnupg', '~/.aws', '~/.config/remux'];
 
-function stateDirs(agent: string, home: string): string[] {
-  return isKnownAgent(agent) ? LAUNCH[agent].stateDirs.map((d) => join(home, d)) : [];
+function statePaths(agent: string, home: string): string[] {
+  return isKnownAgent(agent) ? [...LAUNCH[agent].stateDirs, ...Object.keys(LAUNCH[agent].stateFiles)].map((p) => join(home, p)) : [];
+}
+
+/**
+ * The agent's state under $HOME, made when missing (dirs 0700, files 0600 with their start): the sandbox
+ * binds them writable only if they exist, and an agent run for the first time would find $HOME read-only
+ * (codex: "Read-only file system" at start). An existing one, or a link, is left as it is.
+ */
+export function ensureAgentState(agent: string, home = homedir()): void {
+  if (!isKnownAgent(agent)) return;
+  for (const dir of LAUNCH[agent].stateDirs) mkdirSync(join(home, dir), { recursive: true, mode: 0o700 });
+  for (const [file, start] of Object.entries(LAUNCH[agent].stateFiles)) {
+    try {
+      writeFileSync(join(home, file), start, { flag: 'wx', mode: 0o600 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
 }
 
 /** A session's hook endpoint (hook-endpoint.ts): its directory and the socket its proxy routes HOOK_HOST to. */
@@ -43,7 +60,7 @@ export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'> & {
       // token; of it, the sandbox sees its own session's hook directory only.
       denyRead: [...ALWAYS_DENY_READ.map(expand), remuxHome, ...agents.deny_read.map(expand)],
       ...(hook ? { allowRead: [hook.dir] } : {}),
-      allowWrite: [session.workspace, session.tmp, ...stateDirs(session.agent, home)],
+      allowWrite: [session.workspace, session.tmp, ...statePaths(session.agent, home)],
       denyWrite: agents.credentials.map(expand),
     },
   };

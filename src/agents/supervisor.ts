@@ -14,7 +14,7 @@ import { remuxHome } from '../config/paths.js';
 import { quoteWord } from '../command/render.js';
 import { HOOK_CLIENT_FILE, startClaudeHooks } from './claude-hooks.js';
 import { launchArgv } from './launch.js';
-import { dockerArgv, srtConfig } from './sandbox.js';
+import { dockerArgv, ensureAgentState, srtConfig } from './sandbox.js';
 import { envFileOf, findSession, logFileOf, readSessions, reportExit, reportStart, type AgentSession } from './store.js';
 
 /** How often the supervisor checks that its parent (the pane's tmux server) is still there. */
@@ -49,6 +49,7 @@ async function command(session: AgentSession, resume: boolean, env: NodeJS.Proce
       return { argv: dockerArgv(session, argv, hooks ? { ...opts, hooks: { dir: hooks.dir, client: HOOK_CLIENT_FILE } } : opts), env, hooks: hooks !== null, cleanup };
     }
     if (session.sandbox === 'none') return { argv, env: { ...env, ...hooks?.env, ...secrets }, hooks: hooks !== null, cleanup };
+    ensureAgentState(session.agent);
     const { SandboxManager } = await import('@anthropic-ai/sandbox-runtime');
     // The session's own TMPDIR: sandbox-runtime hands the agent $CLAUDE_CODE_TMPDIR (Claude Code's name for it).
     const tmp = mkdtempSync(join(tmpdir(), `remux-agent-${session.id}-`));

@@ -9,7 +9,8 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawn as ptySpawn } from 'node-pty';
-import { dockerArgv, srtConfig } from '../../src/agents/sandbox.js';
+import { launchArgv } from '../../src/agents/launch.js';
+import { dockerArgv, ensureAgentState, srtConfig } from '../../src/agents/sandbox.js';
 import { ConfigSchema } from '../../src/config/config.js';
 import { REMUX_NODE_BIN, REPO_ROOT, remux, spawnRemux, tempHome } from '../support/cli.js';
 import { until } from '../support/until.js';
@@ -293,6 +294,35 @@ describe('remux code', { timeout: 120_000 }, () => {
 });
 
 describe('agent sandboxes (unit)', () => {
+  it("an agent's state under $HOME is made when missing (the sandbox binds only what exists), and left alone when there", () => {
+    const home = mkdtempSync(join(tmpdir(), 'remux-agent-home-'));
+    try {
+      ensureAgentState('claude', home);
+      assert.equal(statSync(join(home, '.claude')).mode & 0o777, 0o700);
+      assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{}\n');
+      assert.equal(statSync(join(home, '.claude.json')).mode & 0o777, 0o600);
+      writeFileSync(join(home, '.claude.json'), '{"kept":true}');
+      ensureAgentState('claude', home);
+      assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{"kept":true}');
+      // A link in place of the file is neither followed nor replaced.
+      rmSync(join(home, '.claude.json'));
+      symlinkSync(join(home, 'elsewhere.json'), join(home, '.claude.json'));
+      ensureAgentState('claude', home);
+      assert.equal(existsSync(join(home, 'elsewhere.json')), false);
+      ensureAgentState('codex', home);
+      assert.ok(statSync(join(home, '.codex')).isDirectory());
+      ensureAgentState('node x.mjs', home); // a custom command has no state of its own
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('codex runs without its shared background server (which cannot start in a sandbox), resumed or not', () => {
+    assert.deepEqual(launchArgv({ agent: 'codex', prompt: 'fix it' }), ['codex', '--no-daemon', 'fix it']);
+    assert.deepEqual(launchArgv({ agent: 'codex', continue: true }), ['codex', '--no-daemon', 'resume', '--last']);
+    assert.deepEqual(launchArgv({ agent: 'claude', prompt: 'fix it', continue: true }), ['claude', '--continue', 'fix it']);
+  });
+
   it('docker: non-root, no capabilities, no privilege gain, limits, read-only root, secrets by env file', () => {
     const argv = dockerArgv({ id: 'abc', workspace: '/w' }, ['claude', '--continue'], { image: 'img', memory: '4g', pidsLimit: 512, uid: 1000, gid: 1000, envFile: '/h/abc.env' });
     assert.deepEqual(argv, [
