@@ -72,7 +72,7 @@ const COMMON: AgentPatterns = {
   waiting: [/^\s*[>\u276f\u203a]\s*$/, /Press Enter to continue/i],
   working: [/esc to (interrupt|cancel)/i],
   rateLimit: [/usage limit (reached|will reset)/i, /\blimit reached\b.*\breset/i, /hit your (\w+ )?(usage |rate )?limit/i, /\b429\b.*(too many requests|rate limit|rejected)/i, /rate_limit_error|RESOURCE_EXHAUSTED|quota exceeded/i],
-  allowLabel: /^(yes|allow|approve|always|proceed|run|all)\b/i,
+  allowLabel: /^(yes|allow|approve|always|proceed|run|all|trust)\b/i,
   idleMs: 60_000,
 };
 

@@ -35,6 +35,10 @@ const EXPECTED: Record<string, Expected> = {
   'codex-working.txt': { agent: 'codex', state: 'working' },
   'gemini-approval.txt': { agent: 'gemini', state: 'permission', options: ['1=allow:<Enter>', '2=allow:<Down>+<Enter>', '3=deny:<Down>+<Down>+<Enter>'], question: "Allow execution of: 'ls'?" },
   'gemini-quota.txt': { agent: 'gemini', state: 'rate_limited' },
+  // Gemini CLI 0.61 in a new workspace (real captures): trusting the folder is a question for the phone;
+  // the sign-in method that follows is a setting, not a permission.
+  'gemini-trust.txt': { agent: 'gemini', state: 'permission', options: ['1=allow:<Enter>', '2=allow:<Down>+<Enter>', '3=deny:<Down>+<Down>+<Enter>'], question: 'Do you trust the files in this folder?' },
+  'gemini-auth.txt': { agent: 'gemini', state: 'unknown' },
   'aider-run-command.txt': { agent: 'aider', state: 'permission', options: ['y=allow:y+<Enter>', 'n=deny:n+<Enter>', "d=deny:d+<Enter>"], question: 'Run shell command?' },
   'aider-input.txt': { agent: 'aider', state: 'waiting' },
   'generic-yn.txt': { agent: 'generic', state: 'permission', options: ['y=allow:y+<Enter>', 'n=deny:n+<Enter>'], question: 'Do you want to continue?' },
