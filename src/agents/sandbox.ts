@@ -1,8 +1,8 @@
 // The sandboxes an agent runs in: sandbox-runtime's configuration (bubblewrap with writes only to the
 // workspace and the agent's state dirs, denied reads, domain-allowlist proxies), and the Docker argv.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
 import type { Config } from '../config/config.js';
@@ -18,6 +18,24 @@ export const ALWAYS_DENY_READ = ['~/.ssh', '~/.gnupg', '~/.aws', '~/.config/remu
 function statePaths(agent: string, home: string): string[] {
   return isKnownAgent(agent) ? [...LAUNCH[agent].stateDirs, ...Object.keys(LAUNCH[agent].stateFiles)].map((p) => join(home, p)) : [];
 }
+
+/** A session's own TMPDIR (srt): made by its supervisor, which removes it when the agent ends. */
+export function makeAgentTmp(id: string): string {
+  return mkdtempSync(join(tmpdir(), `${AGENT_TMP_PREFIX}${id}-`));
+}
+
+/** Removes what a session's supervisor could not (it was SIGKILLed): its TMPDIRs (links are removed, not followed). */
+export function removeAgentTmp(id: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) if (name.startsWith(`${AGENT_TMP_PREFIX}${id}-`)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+}
+
+const AGENT_TMP_PREFIX = 'remux-agent-';
 
 /**
  * The agent's state under $HOME, made when missing (dirs 0700, files 0600 with their start): the sandbox

@@ -4,9 +4,7 @@
 // with SIGKILL: the terminal's hang-up reaches the whole process group, and bwrap --die-with-parent and
 // its PID namespace take the agent's tools with it) leaves nothing behind.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { getgid, getuid } from 'node:process';
 import { writeAtomic } from '../config/atomic-file.js';
 import { loadConfig } from '../config/config.js';
@@ -14,7 +12,7 @@ import { remuxHome } from '../config/paths.js';
 import { quoteWord } from '../command/render.js';
 import { HOOK_CLIENT_FILE, startClaudeHooks } from './claude-hooks.js';
 import { launchArgv } from './launch.js';
-import { dockerArgv, ensureAgentState, srtConfig } from './sandbox.js';
+import { dockerArgv, ensureAgentState, makeAgentTmp, removeAgentTmp, srtConfig } from './sandbox.js';
 import { envFileOf, findSession, logFileOf, readSessions, reportExit, reportStart, type AgentSession } from './store.js';
 
 /** How often the supervisor checks that its parent (the pane's tmux server) is still there. */
@@ -52,7 +50,8 @@ async function command(session: AgentSession, resume: boolean, env: NodeJS.Proce
     ensureAgentState(session.agent);
     const { SandboxManager } = await import('@anthropic-ai/sandbox-runtime');
     // The session's own TMPDIR: sandbox-runtime hands the agent $CLAUDE_CODE_TMPDIR (Claude Code's name for it).
-    const tmp = mkdtempSync(join(tmpdir(), `remux-agent-${session.id}-`));
+    removeAgentTmp(session.id); // a previous run's, left when its supervisor was killed
+    const tmp = makeAgentTmp(session.id);
     process.env.CLAUDE_CODE_TMPDIR = tmp;
     try {
       await SandboxManager.initialize(srtConfig({ ...session, tmp }, config.agents, remuxHome(env), undefined, hooks ?? undefined));

@@ -11,7 +11,7 @@ import { cliPrincipal, loadConfig } from '../config/config.js';
 import { auditDbFile, expandHome, remuxHome } from '../config/paths.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
-import { checkAgentProgram, checkBackend } from '../agents/sandbox.js';
+import { checkAgentProgram, checkBackend, removeAgentTmp } from '../agents/sandbox.js';
 import { changeSessions, envFileOf, findSession, isOver, logFileOf, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
 import { capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
 import { printJson, printTable, UsageError } from './output.js';
@@ -148,7 +148,11 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
 function reconciled(): AgentSession[] {
   const live = liveSessions();
   return changeSessions((sessions) => {
-    for (const s of sessions) if (!isOver(s) && !live.has(s.tmux)) s.state = 'exited';
+    for (const s of sessions) {
+      if (isOver(s) || live.has(s.tmux)) continue;
+      s.state = 'exited';
+      removeAgentTmp(s.id); // its supervisor may have been killed before it could
+    }
     return sessions.map((s) => ({ ...s }));
   });
 }
@@ -245,6 +249,7 @@ export async function killCommand(ref: string, opts: { force?: boolean }): Promi
   }
   killSession(session.tmux);
   rmSync(envFileOf(session.id), { force: true });
+  removeAgentTmp(session.id);
   rmSync(hookDirOf(session.id), { recursive: true, force: true }); // left behind when the supervisor was SIGKILLed
   changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'exited' }));
   await audit('agent.kill', session, `tmux session ${session.tmux} killed`);

@@ -188,10 +188,14 @@ describe('remux code', { timeout: 120_000 }, () => {
     const s = await start('--agent', agentCmd());
     await until('the agent', () => pane(s).includes('PROBES done'));
     const tree = descendants(Number(s.pid));
+    const tmps = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`remux-agent-${String(s.id)}-`));
+    assert.equal(tmps().length, 1, 'its TMPDIR while it runs');
     process.kill(Number(s.pid), 'SIGKILL');
     await until('every process gone', () => alive(tree).length === 0);
     await until('exited', () => execFileSync(process.execPath, [REMUX_NODE_BIN, 'code', 'ls', '-a', '--json'], { env: { ...process.env, ...env }, encoding: 'utf8' }).includes('"exited"'));
     assert.equal((await list()).find((x) => x.id === s.id)?.state, 'exited');
+    // The supervisor could not remove its TMPDIR; seeing the session gone did.
+    assert.deepEqual(tmps(), []);
   });
 
   it('a supervisor whose parent is gone without a hang-up reaching it stops its agent and exits', async () => {
