@@ -287,6 +287,9 @@ export class ApprovalStore {
   private scheduleExpiry(id: string, expiresAt: number): void {
     const timer = setTimeout(() => {
       this.timers.delete(id);
+      // Timers run on the monotonic clock and may fire a millisecond before the wall clock reaches
+      // expiresAt: then this approval is not due yet, and without a new timer its waiter would hang.
+      if (this.now() < expiresAt) return this.scheduleExpiry(id, expiresAt);
       this.expireDue();
     }, Math.max(0, expiresAt - this.now()));
     timer.unref();

@@ -83,6 +83,21 @@ test('an expiry timer tells a waiter without anyone looking', async (t) => {
   assert.ok(Date.now() - started < 1_000);
 });
 
+test('an expiry timer that fires before the wall clock reaches the expiry tries again', async (t) => {
+  // Timers run on the monotonic clock, and can fire a millisecond early by the wall clock: here the
+  // wall clock lags the timer by the whole ttl, and catches up only later.
+  let now = Date.now();
+  const store = open(t, files(t), () => now);
+  const a = store.create({ ...REQUEST, ttlMs: 20 });
+  const outcome = store.wait(a.id, undefined, 60_000);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(store.get(a.id)?.status, 'pending', 'not due by the wall clock yet');
+  now += 20;
+  const started = Date.now();
+  assert.deepEqual(await outcome, { status: 'expired' });
+  assert.ok(Date.now() - started < 1_000, 'the waiter heard it from a timer, not from its 60 s poll');
+});
+
 test('links survive a restart; used links stay used; the key file is private', (t) => {
   const f = files(t);
   const first = ApprovalStore.open(f.db, f.key);
