@@ -253,7 +253,15 @@ describe('remux code', { timeout: 120_000 }, () => {
 
   it("keeps the agent's credentials off every command line: a 0600 env file its supervisor reads", async () => {
     const token = `sk-ant-test-${process.pid}`;
-    const r = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'claude'], { env: { ...env, ANTHROPIC_API_KEY: token }, via: 'node' });
+    // A stand-in `claude`: the test is about what remux passes it, not about Claude Code being installed.
+    const bin = join(work, 'claude-bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'claude'), '#!/bin/sh\nexec sleep 600\n', { mode: 0o755 });
+    const r = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'claude'], {
+      env: { ...env, ANTHROPIC_API_KEY: token, PATH: `${bin}:${process.env.PATH}` },
+      via: 'node',
+    });
+    assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.split(' ')[0] as string;
     const file = join(t.home, 'agents', `${id}.env`);
     assert.equal(statSync(file).mode & 0o777, 0o600);
