@@ -115,7 +115,16 @@ describe('the remux launcher and a daemon', () => {
     // Attaching needs this terminal: the daemon declines, and Node runs it here.
     const attach = await remux(['session', 'attach', 's', '--host', 'nosuch'], { env: debug });
     assert.equal(attach.code, 255);
-    assert.match(attach.stderr, /running the Node CLI \(the daemon declined: the daemon runs only .* other than attach\)/);
+    assert.match(attach.stderr, /running the Node CLI \(the daemon declined: the daemon runs only .* other than attach, recordings and play\)/);
+    // Recordings are the client's files, played on its terminal: the client lists and plays them (the
+    // daemon used to run them, printing the list into its own log and nothing here).
+    const recordings = await remux(['session', 'recordings', '--json'], { env: debug });
+    assert.equal(recordings.code, 0, recordings.stderr);
+    assert.match(recordings.stderr, /running the Node CLI \(the daemon declined: .* other than attach, recordings and play\)/);
+    assert.deepEqual(JSON.parse(recordings.stdout), []);
+    const play = await remux(['session', 'play', 'nosuch'], { env: debug });
+    assert.equal(play.code, 2);
+    assert.match(play.stderr, /no recording nosuch in /);
     const noDaemon = await remux(['client', 'run', 'localhost', '--no-daemon', '--', 'true'], { env: debug });
     assert.equal(noDaemon.code, 0, noDaemon.stderr);
     assert.match(noDaemon.stderr, /running the Node CLI \(the daemon declined: --no-daemon\)/);
