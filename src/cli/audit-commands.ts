@@ -6,7 +6,7 @@ import { auditDbFile } from '../config/paths.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { LsOptions } from './commands/audit.js';
 import { openAudit } from './context.js';
-import { printJson, printJsonLine, printTable, UsageError } from './output.js';
+import { printJson, printJsonLine, printTable, UsageError, utcCell } from './output.js';
 
 function parseLevel(level: string | undefined): AuditLevel | undefined {
   if (level === undefined) return undefined;
@@ -22,7 +22,7 @@ function row(a: AuditAction): Array<string | number | null> {
   const duration = a.end?.durationMs != null ? `${Math.round(a.end.durationMs)}ms` : null;
   const what = a.begin.command ?? a.begin.resource ?? a.begin.operation;
   const note = a.level === 'deny' || a.level === 'error' ? `  (${a.end?.refusal ?? a.end?.error ?? a.begin.reason ?? ''})` : '';
-  return [a.id, a.begin.ts.replace('T', ' ').replace('Z', ''), a.level.toUpperCase(), a.begin.principal, a.begin.host, exit, duration, `${what}${note}`];
+  return [a.id, utcCell(a.begin.ts, 'ms'), a.level.toUpperCase(), a.begin.principal, a.begin.host, exit, duration, `${what}${note}`];
 }
 
 const HEADERS = ['ID', 'TIME (UTC)', 'LEVEL', 'PRINCIPAL', 'HOST', 'EXIT', 'TOOK', 'COMMAND'];

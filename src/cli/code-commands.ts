@@ -14,7 +14,7 @@ import { hookDirOf } from '../agents/hook-endpoint.js';
 import { checkAgentProgram, checkBackend, removeAgentTmp } from '../agents/sandbox.js';
 import { changeSessions, envFileOf, findSession, isOver, logFileOf, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
 import { capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
-import { printJson, printTable, UsageError } from './output.js';
+import { printJson, printTable, UsageError, utcCell } from './output.js';
 
 export interface StartOptions {
   name?: string;
@@ -165,8 +165,8 @@ export function lsCommand(opts: { all?: boolean; json?: boolean }): void {
     return;
   }
   printTable(
-    ['ID', 'NAME', 'AGENT', 'STATE', 'SANDBOX', 'WORKSPACE', 'BRANCH', 'CREATED'],
-    sessions.map((s) => [s.id, s.name, s.agent, s.state === 'exited' && typeof s.exitStatus === 'number' ? `exited (${s.exitStatus})` : s.state, s.sandbox, s.workspace, s.branch ?? '-', s.created]),
+    ['ID', 'NAME', 'AGENT', 'STATE', 'SANDBOX', 'WORKSPACE', 'BRANCH', 'CREATED (UTC)'],
+    sessions.map((s) => [s.id, s.name, s.agent, s.state === 'exited' && typeof s.exitStatus === 'number' ? `exited (${s.exitStatus})` : s.state, s.sandbox, s.workspace, s.branch ?? '-', utcCell(s.created)]),
   );
 }
 

@@ -9,7 +9,7 @@ import type { DirEntry } from '../hosts/types.js';
 import { approver, type Runner } from './client-commands.js';
 import type { FileListOptions, FileReadOptions, FileWriteOptions } from './commands/client.js';
 import type { Invocation } from './invocation.js';
-import { formatTable, UsageError } from './output.js';
+import { formatTable, UsageError, utcCell } from './output.js';
 
 /** Stdin beyond this is refused (perform-file's FILE_WRITE_MAX_BYTES; kept here so the CLI stays light). */
 const WRITE_MAX_BYTES = 16 << 20;
@@ -42,7 +42,7 @@ export function listDirectoryCommand(inv: Invocation, runner: Runner, host: stri
   return fileAction(inv, runner, action, (r) => {
     const entries = r.entries ?? [];
     if (opts.json) inv.stdout.write(`${JSON.stringify({ path: r.path, entries, truncated: r.truncated })}\n`);
-    else if (entries.length > 0) inv.stdout.write(formatTable(['TYPE', 'MODE', 'SIZE', 'MODIFIED', 'NAME'], entries.map(row)));
+    else if (entries.length > 0) inv.stdout.write(formatTable(['TYPE', 'MODE', 'SIZE', 'MODIFIED (UTC)', 'NAME'], entries.map(row)));
     if (r.truncated && !opts.json) inv.stderr.write(`remux: ${path}: only the first ${entries.length} entries are shown\n`);
     return EXIT.OK;
   });
@@ -83,7 +83,7 @@ async function fileAction(inv: Invocation, runner: Runner, action: FileAction, r
 }
 
 function row(e: DirEntry): string[] {
-  return [e.type, e.mode.toString(8).padStart(4, '0'), String(e.size), new Date(e.mtimeMs).toISOString().slice(0, 19).replace('T', ' '), e.name];
+  return [e.type, e.mode.toString(8).padStart(4, '0'), String(e.size), utcCell(e.mtimeMs), e.name];
 }
 
 function count(text: string, flag: string): number {

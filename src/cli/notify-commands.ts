@@ -5,7 +5,7 @@ import type { Principal } from '../core/types.js';
 import { ApprovalError, type Approval, type ApprovalStore } from '../notify/approvals.js';
 import type { Approvals } from '../notify/service.js';
 import { notifyAll, PRIORITIES, type Delivery, type Notification, type Priority } from '../notify/channels.js';
-import { printJson, printTable, UsageError } from './output.js';
+import { printJson, printTable, UsageError, utcCell } from './output.js';
 
 async function send(n: Notification, json: boolean | undefined): Promise<void> {
   const { config, file } = loadConfig();
@@ -54,8 +54,8 @@ export function listApprovalsCommand(opts: { all?: boolean; json?: boolean }): P
       return;
     }
     printTable(
-      ['ID', 'STATUS', 'ASKED BY', 'HOST', 'WHAT', 'OPTIONS', 'EXPIRES'],
-      approvals.map((a) => [a.id, a.status === 'answered' ? `${a.answer} by ${a.answeredBy}` : a.status, a.principal, a.host, a.what, a.options.map((o) => `${o.id}=${o.label}`).join(' '), new Date(a.expiresAt).toISOString()]),
+      ['ID', 'STATUS', 'ASKED BY', 'HOST', 'WHAT', 'OPTIONS', 'EXPIRES (UTC)'],
+      approvals.map((a) => [a.id, a.status === 'answered' ? `${a.answer} by ${a.answeredBy}` : a.status, a.principal, a.host, a.what, a.options.map((o) => `${o.id}=${o.label}`).join(' '), utcCell(a.expiresAt)]),
     );
   });
 }

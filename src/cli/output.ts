@@ -12,6 +12,15 @@ export function printJsonLine(value: unknown): void {
 
 export type Cell = string | number | null | undefined;
 
+/** A time for a table column headed "(UTC)": `2026-12-05 09:10:47`, to the minute, second or millisecond. */
+export function utcCell(time: string | number, to?: 'minute' | 'second' | 'ms'): string;
+export function utcCell(time: string | number | null, to?: 'minute' | 'second' | 'ms'): string | null;
+export function utcCell(time: string | number | null, to: 'minute' | 'second' | 'ms' = 'second'): string | null {
+  if (time === null) return null;
+  const iso = typeof time === 'number' ? new Date(time).toISOString() : time;
+  return iso.slice(0, { minute: 16, second: 19, ms: 23 }[to]).replace('T', ' ');
+}
+
 /** A plain aligned table; cells are stringified, nothing is truncated. */
 export function printTable(headers: string[], rows: Cell[][]): void {
   process.stdout.write(formatTable(headers, rows));

@@ -4,7 +4,7 @@ import { ADMIN_SCOPE, addPrincipal, loadPrincipals, removePrincipal, rotatePrinc
 import type { Scope } from '../core/types.js';
 import { InventoryError, parseSelector } from '../hosts/inventory.js';
 import type { AddPrincipalOptions } from './commands/principal.js';
-import { printJson, printTable, UsageError } from './output.js';
+import { printJson, printTable, UsageError, utcCell } from './output.js';
 
 function list(value: string | undefined): string[] | undefined {
   return value === undefined ? undefined : value.split(',').map((v) => v.trim()).filter((v) => v !== '');
@@ -54,8 +54,8 @@ export function listPrincipalsCommand(opts: { json?: boolean }): void {
   }
   const users = (u: readonly string[]): string => u.join(',') || '-';
   printTable(
-    ['NAME', 'ADMIN', 'HOSTS', 'USERS', 'CREATE AS', 'ATTACH', 'POLICIES', 'CREATED'],
-    rows.map((r) => (r.admin ? [r.name, 'yes', 'all', '*', '*', 'interactive', 'any', r.created] : [r.name, 'no', r.hosts, users(r.users), users(r.createAs), r.attach, r.policies.join(',') || '(default)', r.created])),
+    ['NAME', 'ADMIN', 'HOSTS', 'USERS', 'CREATE AS', 'ATTACH', 'POLICIES', 'CREATED (UTC)'],
+    rows.map((r) => (r.admin ? [r.name, 'yes', 'all', '*', '*', 'interactive', 'any', utcCell(r.created)] : [r.name, 'no', r.hosts, users(r.users), users(r.createAs), r.attach, r.policies.join(',') || '(default)', utcCell(r.created)])),
   );
 }
 

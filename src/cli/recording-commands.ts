@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { recordingsDir } from '../config/paths.js';
 import { UsageError } from '../core/errors.js';
 import { listRecordings, recordingPath, type RecordingInfo } from '../sessions/recording.js';
-import { printJson, printTable } from './output.js';
+import { printJson, printTable, utcCell } from './output.js';
 
 export function listRecordingsCommand(opts: { json?: boolean }): void {
   const all = listRecordings(recordingsDir());
@@ -18,7 +18,7 @@ export function listRecordingsCommand(opts: { json?: boolean }): void {
   }
   printTable(
     ['ID', 'STARTED (UTC)', 'KIND', 'HOST', 'USER', 'SESSION', 'PRINCIPAL', 'LENGTH', 'SIZE'],
-    all.map((r) => [r.id, r.started.replace('T', ' ').replace(/\.\d+Z$/, ''), r.kind ?? 'attach', r.host, r.user, r.session, r.principal, clock(r.duration), size(r.bytes)]),
+    all.map((r) => [r.id, utcCell(r.started), r.kind ?? 'attach', r.host, r.user, r.session, r.principal, clock(r.duration), size(r.bytes)]),
   );
 }
 

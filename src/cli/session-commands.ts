@@ -14,7 +14,7 @@ import { sendItems } from '../sessions/tmux.js';
 import { approverFor, type Runner } from './client-commands.js';
 import type { AttachOptions, CaptureOptions, KillOptions, LsOptions, NewOptions, SendOptions, SessionOptions } from './commands/session.js';
 import type { Invocation } from './invocation.js';
-import { formatTable, UsageError, type Cell } from './output.js';
+import { formatTable, UsageError, type Cell, utcCell } from './output.js';
 
 /** Runs `work` in the runner's context for `selector` once the request is admitted; closes what it opened. */
 async function inContext(inv: Invocation, runner: Runner, selector: string, work: (ctx: GatewayContext) => Promise<number>): Promise<number> {
@@ -65,7 +65,7 @@ export function listSessions(inv: Invocation, runner: Runner, opts: LsOptions): 
 }
 
 function sessionsTable(listed: HostSessions[]): string {
-  const when = (iso: string): string => iso.slice(0, 16).replace('T', ' ');
+  const when = (iso: string): string => utcCell(iso, 'minute');
   const rows = listed.flatMap((h): Cell[][] => {
     if (h.error !== null) return [[h.host, null, `(unreachable: ${h.error})`, null, null, null, null]];
     return h.users.flatMap((u): Cell[][] => {

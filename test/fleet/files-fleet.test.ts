@@ -230,7 +230,7 @@ describe('file actions over SSH (SFTP)', { timeout: 90_000 }, () => {
     assert.doesNotMatch(viaDaemon.stderr, /running the Node CLI/);
     const table = await remux(['client', 'ls', 'localhost', `${root}/allowed/sub`], { env: env() });
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^TYPE\s+MODE\s+SIZE\s+MODIFIED\s+NAME\ndirectory\s+0755\s+\d+\s+\S+ \S+\s+adir\nfile\s+0644\s+3\s+\S+ \S+\s+keep\nfile\s+0644\s+6\s+\S+ \S+\s+t\n$/);
+    assert.match(table.stdout, /^TYPE\s+MODE\s+SIZE\s+MODIFIED \(UTC\)\s+NAME\ndirectory\s+0755\s+\d+\s+\S+ \S+\s+adir\nfile\s+0644\s+3\s+\S+ \S+\s+keep\nfile\s+0644\s+6\s+\S+ \S+\s+t\n$/);
     // write runs in this process even with a daemon up (its stdin is the content).
     const again = await remux(['client', 'write', 'h1', path], { env: env(), input: 'second' });
     assert.equal(again.code, 0, again.stderr);
