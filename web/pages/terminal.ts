@@ -103,10 +103,11 @@ export const terminalPage: Page = {
       term.options.disableStdin = true;
     });
 
-    term.onData((data) => {
-      output.typed();
-      input(data);
-    });
+    term.onData(input);
+    // Someone typing (keys, a paste, a phone's keyboard; the key bar and Paste below) gets the echo at
+    // once. Not onData: it also carries the replies xterm gives tmux's queries on attach (DA), which
+    // would unpace the first half second of a flood.
+    for (const type of ['keydown', 'paste', 'input'] as const) screen.addEventListener(type, () => output.typed(), true);
     term.onBinary(input);
     term.onResize(({ cols, rows }) => {
       if (ready) send({ type: 'resize', cols, rows });
@@ -120,7 +121,10 @@ export const terminalPage: Page = {
       if (text) void navigator.clipboard.writeText(text);
     };
     const pasteClipboard = (): void => {
-      void navigator.clipboard.readText().then((text) => term.paste(text));
+      void navigator.clipboard.readText().then((text) => {
+        output.typed();
+        term.paste(text);
+      });
     };
     // Ctrl+C stays the terminal's interrupt; copy and paste take Shift as in desktop terminals.
     term.attachCustomKeyEventHandler((e) => {
@@ -143,7 +147,10 @@ export const terminalPage: Page = {
       const button = el('button', key.label, { type: 'button', title: key.title, 'aria-label': key.title });
       button.disabled = readOnly;
       keepFocus(button);
-      button.addEventListener('click', () => input(key.bytes(term.modes.applicationCursorKeysMode)));
+      button.addEventListener('click', () => {
+        output.typed();
+        input(key.bytes(term.modes.applicationCursorKeysMode));
+      });
       keys.append(button);
     }
 
