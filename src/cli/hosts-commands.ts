@@ -6,7 +6,7 @@ import { combinedExit, fanOut, summarize } from '../core/fanout.js';
 import type { PerformResult } from '../core/types.js';
 import { askDaemon } from '../gateway/client.js';
 import type { HostStatus } from '../gateway/protocol.js';
-import { addHost, hostsFile, loadInventory, parseHostSpec, parseLabels, removeHost, type HostEntry } from '../hosts/inventory.js';
+import { addHost, hostsFile, listedHosts, loadInventory, parseHostSpec, parseLabels, removeHost, type HostEntry } from '../hosts/inventory.js';
 import { enforcement, hostRows, type Enforcement } from '../hosts/view.js';
 import type { AddOptions } from './commands/hosts.js';
 import { printJson, printJsonLine, printTable, UsageError } from './output.js';
@@ -81,15 +81,12 @@ async function daemonHosts(): Promise<Map<string, HostStatus> | null> {
 export async function listHostsCommand(opts: { json?: boolean }): Promise<void> {
   const inventory = loadInventory(hostsFile());
   const live = await daemonHosts();
-  const rows = await hostRows(inventory.hosts, live, loadConfig().config.exec.secure_path);
+  const hosts = listedHosts(inventory);
+  const rows = await hostRows(hosts, live, loadConfig().config.exec.secure_path);
   if (opts.json) return printJson(rows);
-  if (rows.length === 0) {
-    process.stderr.write(`no hosts in ${inventory.file}; add one with: remux hosts add web1 ops@10.0.0.5\n`);
-    return;
-  }
   printTable(
     ['NAME', 'ADDRESS', 'LABELS', 'CONNECTED', 'BREAKER', 'RTT', 'ENFORCEMENT', 'LAST ERROR'],
-    inventory.hosts.map((h, i) => {
+    hosts.map((h, i) => {
       const r = rows[i]!;
       const labels = Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(',');
       return [
@@ -105,6 +102,7 @@ export async function listHostsCommand(opts: { json?: boolean }): Promise<void> 
     }),
   );
   printWarnings(rows.map((r) => r.enforcement.warning));
+  if (inventory.hosts.length === 0) process.stderr.write(`no hosts in ${inventory.file} yet; add one with: remux hosts add web1 ops@10.0.0.5\n`);
   if (!live) process.stderr.write('(no daemon running: connection state unknown; start one with: remux daemon start)\n');
 }
 

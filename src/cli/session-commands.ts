@@ -4,6 +4,8 @@
 import { EXIT } from '../core/exit-codes.js';
 import type { GatewayContext } from '../core/context.js';
 import type { PerformIO, PerformResult, SessionAction } from '../core/types.js';
+import { hostInScope } from '../core/scope.js';
+import { listedHosts } from '../hosts/inventory.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import { clampSize, type AttachEnd, type AttachStream } from '../sessions/attach.js';
@@ -37,9 +39,9 @@ export function listSessions(inv: Invocation, runner: Runner, opts: LsOptions): 
   return inContext(inv, runner, opts.host ?? 'localhost', async (ctx) => {
     let hosts: string[];
     try {
-      // Like the selector `all`, the default leaves this machine out unless it is all there is.
-      const inventory = ctx.registry.inventory().hosts;
-      hosts = opts.host !== undefined ? ctx.registry.select(opts.host, ctx.principal) : inventory.length > 0 ? ctx.registry.select('all', ctx.principal) : ['localhost'];
+      // By default the hosts every listing shows (this machine, then the inventory's) that are in scope.
+      const listed = listedHosts(ctx.registry.inventory()).filter((h) => hostInScope(ctx.principal.scope, h));
+      hosts = opts.host !== undefined || listed.length === 0 ? ctx.registry.select(opts.host ?? 'all', ctx.principal) : listed.map((h) => h.name);
     } catch (err) {
       const { name, message } = err as Error;
       if (name !== 'InventoryError' && name !== 'ScopeError') throw err;

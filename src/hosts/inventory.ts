@@ -535,12 +535,25 @@ export function select(inventory: Inventory, selector: string): HostEntry[] {
   return parsed.kind === 'names' ? selectNames(inventory, parsed.terms) : selectLabels(inventory, parsed, selector);
 }
 
+/** This machine, as the built-in host `localhost` (or `local`): no file defines it. */
+export function builtinLocalHost(name = 'localhost'): HostEntry {
+  return { name, transport: 'local', labels: {}, builtin: true };
+}
+
+/**
+ * The hosts a listing shows (hosts list, the console, GET /api/hosts and /api/sessions, MCP list_hosts,
+ * session ls): this machine first, then the inventory's. The selector `all` stays the inventory's hosts.
+ */
+export function listedHosts(inventory: Inventory): HostEntry[] {
+  return [builtinLocalHost(), ...inventory.hosts];
+}
+
 function selectNames(inventory: Inventory, terms: Array<{ term: string; glob: RegExp | null }>): HostEntry[] {
   const picked = new Map<string, HostEntry>();
   for (const { term, glob } of terms) {
     if (isLocalHostName(term)) {
       // localhost and local are one machine: the first spelling given names it.
-      if (![...picked.values()].some((h) => h.builtin)) picked.set(term, { name: term, transport: 'local', labels: {}, builtin: true });
+      if (![...picked.values()].some((h) => h.builtin)) picked.set(term, builtinLocalHost(term));
       continue;
     }
     const matches = inventory.hosts.filter((h) => (glob ? glob.test(h.name) : h.name === term));

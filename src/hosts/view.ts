@@ -45,7 +45,7 @@ export async function hostRows(hosts: readonly HostEntry[], live: ReadonlyMap<st
       jump: h.transport === 'ssh' ? h.jump : null,
       labels: h.labels,
       daemon: live !== null,
-      connected: s?.connected ?? false,
+      connected: s?.connected ?? h.transport === 'local',
       breaker: s?.breaker?.state ?? null,
       lastRttMs: s?.lastRttMs ?? null,
       lastError: s?.lastError ?? s?.breaker?.lastError ?? null,

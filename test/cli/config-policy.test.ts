@@ -70,6 +70,15 @@ describe('remux config', () => {
     assert.equal(readFileSync(join(h.home, 'principals.yaml'), 'utf8'), stored);
   });
 
+  test('after init, hosts list shows this machine, and says how to add a host', async () => {
+    const r = await remux(['hosts', 'list'], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^NAME\s+ADDRESS\s+.*\nlocalhost\s+\(this machine\)\s+-\s+-\s+/);
+    assert.match(r.stderr, /no hosts in .*hosts\.yaml yet; add one with: remux hosts add web1 ops@10\.0\.0\.5/);
+    const json = JSON.parse((await remux(['hosts', 'list', '--json'], { env: h.env })).stdout) as Array<{ name: string; transport: string }>;
+    assert.deepEqual(json.map((x) => [x.name, x.transport]), [['localhost', 'local']]);
+  });
+
   test('show --json reports files, defaults and policies', async () => {
     const r = await remux(['config', 'show', '--json'], { env: h.env });
     assert.equal(r.code, 0, r.stderr);

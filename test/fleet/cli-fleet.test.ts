@@ -116,7 +116,9 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
   test('hosts list without a daemon connects nowhere: enforcement unknown (not connected)', async () => {
     const r = await remux(['hosts', 'list', '--json'], { env: env() });
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(enforcements(JSON.parse(r.stdout) as Array<{ enforcement: Enforcement }>), fleet.hosts.map((_, i) => expected(i, 'not connected')));
+    const rows = JSON.parse(r.stdout) as Array<{ name: string; enforcement: Enforcement }>;
+    assert.equal(rows[0]!.name, 'localhost', 'this machine is listed first');
+    assert.deepEqual(enforcements(rows.slice(1)), fleet.hosts.map((_, i) => expected(i, 'not connected')));
     const table = await remux(['hosts', 'list'], { env: env() });
     assert.match(table.stdout, /^h1 .* unknown \(not connected\)/m);
   });
@@ -322,8 +324,9 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
   });
 
   test('hosts list through the daemon: enforcement as probed on its connections', async () => {
+    // The fleet's rows (this machine's, listed first, is not on a connection).
     const list = async (): Promise<Array<{ connected: boolean; enforcement: Enforcement }>> =>
-      JSON.parse((await remux(['hosts', 'list', '--json'], { env: env() })).stdout) as Array<{ connected: boolean; enforcement: Enforcement }>;
+      (JSON.parse((await remux(['hosts', 'list', '--json'], { env: env() })).stdout) as Array<{ connected: boolean; enforcement: Enforcement }>).slice(1);
     const r = await remux(['client', 'run', 'all', '--', 'true'], { env: env() });
     assert.equal(r.code, 0, r.stderr);
     const unprobed = await list();

@@ -103,6 +103,10 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     assert.match(daemon?.state === 'sudo_refused' ? daemon.detail : '', /not allowed to execute .* as daemon/);
     const table = await remux(['session', 'ls', '--host', 'h1'], { env: env() });
     assert.match(table.stdout, /^h1\s+daemon\s+\(sudo refused: /m);
+    // With no --host: this machine first, then every inventory host.
+    const everywhere = await remux(['session', 'ls', '--json'], { env: env() });
+    assert.equal(everywhere.code, 0, everywhere.stderr);
+    assert.deepEqual((JSON.parse(everywhere.stdout) as HostSessions[]).map((x) => x.host), ['localhost', ...fleet.hosts.map((x) => x.name)]);
   });
 
   test('create as the login user and, through sudo, as another; the cache shows both at once; a refused user gets nothing', async () => {

@@ -37,7 +37,7 @@ const bearer = (token: string): Record<string, string> => ({ authorization: `Bea
 
 describe('the daemon\'s HTTPS API', () => {
   const h = tempHome();
-  const tokens = { admin: '', prod: '', local: '' };
+  const tokens = { admin: '', prod: '', local: '', nowhere: '' };
   let api: Client;
   let ca = '';
   let origin = '';
@@ -49,6 +49,7 @@ describe('the daemon\'s HTTPS API', () => {
     tokens.admin = await addPrincipal(h.env, 'boss', '--admin');
     tokens.prod = await addPrincipal(h.env, 'prod-ops', '--hosts', 'env=prod');
     tokens.local = await addPrincipal(h.env, 'local-ops', '--hosts', 'localhost');
+    tokens.nowhere = await addPrincipal(h.env, 'nowhere-ops', '--hosts', 'gone*');
     const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
     assert.equal(started.code, 0, started.stderr);
     assert.match(started.stdout, /web console and API: https:\/\/127\.0\.0\.1:\d+\//);
@@ -99,11 +100,15 @@ describe('the daemon\'s HTTPS API', () => {
       csrfToken: null,
     });
     const all = await api.request('GET', '/api/hosts', { headers: bearer(tokens.admin) });
-    assert.deepEqual(all.json<Array<{ name: string }>>().map((x) => x.name), ['web1', 'db1']);
+    // An admin also has this machine, listed first; `--hosts env=prod` does not (only its own name selects it).
+    assert.deepEqual(all.json<Array<{ name: string; transport: string; connected: boolean }>>().map((x) => [x.name, x.transport]), [['localhost', 'local'], ['web1', 'ssh'], ['db1', 'ssh']]);
+    assert.equal(all.json<Array<{ connected: boolean }>>()[0]!.connected, true);
     const scoped = await api.request('GET', '/api/hosts', { headers: bearer(tokens.prod) });
     assert.deepEqual(scoped.json<Array<{ name: string; labels: unknown; transport: string }>>().map((x) => [x.name, x.labels, x.transport]), [['web1', { env: 'prod' }, 'ssh']]);
-    const none = await api.request('GET', '/api/hosts', { headers: bearer(tokens.local) });
-    assert.equal(none.status, 403, 'a scope that lists no inventory host is a 403, not a silent empty list');
+    const local = await api.request('GET', '/api/hosts', { headers: bearer(tokens.local) });
+    assert.deepEqual(local.json<Array<{ name: string }>>().map((x) => x.name), ['localhost']);
+    const none = await api.request('GET', '/api/hosts', { headers: bearer(tokens.nowhere) });
+    assert.equal(none.status, 403, 'a scope that lists no host is a 403, not a silent empty list');
     assert.equal(none.json().error, 'out_of_scope');
   });
 

@@ -43,8 +43,10 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
   test('create with a command, attach, type, resize, watch read-only, kill with the name typed', async () => {
     const { context, page } = await login();
     await page.goto(`${d.url}#/sessions`);
-    await page.locator('.state.no_server').waitFor();
-
+    await page.locator('section.host[data-host=box] .state.no_server').waitFor();
+    // This machine is listed (and offered) first: create on the test's host.
+    assert.equal(await page.locator('section.host').first().getAttribute('data-host'), 'localhost');
+    await page.getByLabel('host and user').selectOption({ label: `${d.me}@box` });
     await page.getByLabel('session name').fill('echoer');
     await page.getByLabel('startup command').fill('cat');
     await page.getByRole('button', { name: 'Create' }).click();

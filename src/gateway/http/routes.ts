@@ -11,7 +11,7 @@ import { writableFlow } from '../../exec/output.js';
 import { recordRefusal } from '../../core/perform.js';
 import { hostInScope } from '../../core/scope.js';
 import type { ExecAction, Principal } from '../../core/types.js';
-import { parseSelector } from '../../hosts/inventory.js';
+import { listedHosts, parseSelector } from '../../hosts/inventory.js';
 import { rateLimitedMessage, type RateLimiter } from '../../hosts/rate-limit.js';
 import { approvalsApprover } from '../../notify/service.js';
 import { hostRows, hostStatuses } from '../../hosts/view.js';
@@ -101,7 +101,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
 
   api.get('/api/hosts', async (request, reply) => {
     const principal = principalOfRequest(request);
-    const visible = ctx.registry.inventory().hosts.filter((h) => hostInScope(principal.scope, h));
+    const visible = listedHosts(ctx.registry.inventory()).filter((h) => hostInScope(principal.scope, h));
     if (visible.length === 0 && !principal.scope.admin) {
       return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: its hosts (${principal.scope.hosts}) match no host in the inventory`);
     }

@@ -11,7 +11,7 @@ import { hostInScope } from '../../core/scope.js';
 import type { ExecAction, FileAction, PerformIO, PerformResult, Principal, SessionAction } from '../../core/types.js';
 import { approvalsApprover } from '../../notify/service.js';
 import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
-import { select, type HostEntry } from '../../hosts/inventory.js';
+import { listedHosts, type HostEntry } from '../../hosts/inventory.js';
 import { hostStatuses } from '../../hosts/view.js';
 import { sendItems } from '../../sessions/tmux.js';
 import { CappedOutput, MCP_OUTPUT_CAP, POLICY_LIMIT_MARKER, truncationMarker } from './capture.js';
@@ -175,7 +175,7 @@ const HostsOutput = z.object({
 /** The hosts the principal may use: this machine (by its own name) and the inventory's. */
 function hostsInScope(deps: ToolDeps): HostEntry[] {
   const inventory = deps.ctx.registry.inventory();
-  return [...select(inventory, 'localhost'), ...inventory.hosts].filter((h) => hostInScope(deps.principal.scope, h));
+  return listedHosts(inventory).filter((h) => hostInScope(deps.principal.scope, h));
 }
 
 async function listHosts(args: z.infer<typeof HostsInput>, deps: ToolDeps, signal: AbortSignal): Promise<Reply<z.infer<typeof HostsOutput>>> {
