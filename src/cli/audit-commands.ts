@@ -20,12 +20,14 @@ function parseLevel(level: string | undefined): AuditLevel | undefined {
 function row(a: AuditAction): Array<string | number | null> {
   const exit = a.status === 'incomplete' ? 'running?' : (a.end?.exitCode ?? a.end?.signal ?? null);
   const duration = a.end?.durationMs != null ? `${Math.round(a.end.durationMs)}ms` : null;
-  const what = a.begin.command ?? a.begin.resource ?? a.begin.operation;
+  // A command is what ran; any other operation is named, with what it acted on (session.send root@web1:build).
+  const b = a.begin;
+  const what = b.operation === 'exec' ? (b.command ?? 'exec') : [b.operation, b.resource, b.command && `-- ${b.command}`].filter(Boolean).join(' ');
   const note = a.level === 'deny' || a.level === 'error' ? `  (${a.end?.refusal ?? a.end?.error ?? a.begin.reason ?? ''})` : '';
   return [a.id, utcCell(a.begin.ts, 'ms'), a.level.toUpperCase(), a.begin.principal, a.begin.host, exit, duration, `${what}${note}`];
 }
 
-const HEADERS = ['ID', 'TIME (UTC)', 'LEVEL', 'PRINCIPAL', 'HOST', 'EXIT', 'TOOK', 'COMMAND'];
+const HEADERS = ['ID', 'TIME (UTC)', 'LEVEL', 'PRINCIPAL', 'HOST', 'EXIT', 'TOOK', 'WHAT'];
 
 export async function listAudit(opts: LsOptions): Promise<void> {
   const level = parseLevel(opts.level);

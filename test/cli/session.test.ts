@@ -144,4 +144,12 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
     assert.match(right.out, /killed session doomed on box/);
     assert.doesNotMatch(tmux('list-sessions', '-F', '#{session_name}'), /^doomed$/m);
   });
+
+  test('audit ls names each session operation and what it acted on', async () => {
+    const r = await remux(['audit', 'ls'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ID\s+TIME \(UTC\)\s+LEVEL\s+PRINCIPAL\s+HOST\s+EXIT\s+TOOK\s+WHAT$/m);
+    assert.match(r.stdout, /^\d+\s.*\sbox\s+0\s+\d+ms\s+session\.new \S+@box:cli$/m);
+    assert.match(r.stdout, /\ssession\.attach \S+@box:cli$/m);
+  });
 });

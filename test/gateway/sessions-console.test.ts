@@ -198,4 +198,21 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
     await until('the shell ran the next line', () => /key-42/.test(pane('phone')));
     await context.close();
   });
+
+  test('phone-sized: no page is wider than the screen', async () => {
+    d.tmux('new-session', '-d', '-s', 'narrow');
+    const { context, page } = await login({ width: 390, height: 844 });
+    for (const route of ['hosts', 'sessions', 'agents', 'approvals', 'audit', 'run', 'recordings']) {
+      await page.goto(`${d.url}#/${route}`);
+      await page.locator('main h2').first().waitFor();
+      // The widest the page gets while its data arrives (pages stream or poll: no idle moment to wait for).
+      let width = 0;
+      for (let i = 0; i < 10; i++, await sleep(50)) {
+        width = Math.max(width, await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth));
+      }
+      assert.ok(width <= 390, `#/${route} is ${width} px wide on a 390 px screen`);
+    }
+    d.tmux('kill-session', '-t', '=narrow');
+    await context.close();
+  });
 });

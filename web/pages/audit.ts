@@ -38,6 +38,8 @@ function cells(a: Action): Array<string | HTMLElement> {
   const what = el('span', a.command ?? a.resource ?? '');
   const note = a.error ?? (a.decision === 'deny' ? a.reason : null);
   const whatCell = el('div');
+  // Phones hide the Operation column: there the cell names it (see style.css).
+  if (a.operation !== 'exec') whatCell.append(el('small', a.operation, { class: 'operation' }));
   whatCell.append(what);
   if (note) whatCell.append(el('small', note, { class: 'note' }));
   if (a.recording) whatCell.append(el('a', 'recording', { href: `#/recordings?${new URLSearchParams({ id: a.recording })}`, class: 'recording-link' }));

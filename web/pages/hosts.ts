@@ -16,7 +16,7 @@ export const hostsPage: Page = {
   render(container) {
     const error = el('p', '', { class: 'error', role: 'alert' });
     const rows = el('tbody');
-    const table = el('table');
+    const table = el('table', undefined, { class: 'hosts' });
     const head = el('tr');
     for (const h of ['Name', 'Transport', 'Labels', 'Connected', 'Enforcement']) head.append(el('th', h));
     table.append(el('thead'), rows);
