@@ -2,6 +2,7 @@
 // daemon's inventory cache (Refresh asks the hosts now). Create with an optional startup command (the
 // policy decides), kill behind typing the name, attach interactively or read-only in the terminal page.
 import { api, el, errorText } from '../api.js';
+import { utcTime } from '../format.js';
 import type { Page } from './page.js';
 
 interface TmuxSession {
@@ -25,11 +26,6 @@ const STATE: Record<UserSessions['state'], string> = {
   sudo_refused: 'sudo refused',
   error: 'tmux failed',
 };
-
-function when(iso: string): string {
-  const t = new Date(iso);
-  return Number.isNaN(t.getTime()) ? iso : t.toLocaleString();
-}
 
 function terminalLink(host: string, user: string, name: string, readOnly: boolean): string {
   return `#/terminal?${new URLSearchParams({ host, user, name, readOnly: String(readOnly) })}`;
@@ -94,8 +90,8 @@ export const sessionsPage: Page = {
       tr.append(
         el('td', s.name),
         el('td', String(s.windows), { 'data-label': 'windows' }),
-        el('td', when(s.created), { 'data-label': 'created' }),
-        el('td', when(s.activity), { 'data-label': 'activity' }),
+        el('td', utcTime(s.created), { 'data-label': 'created' }),
+        el('td', utcTime(s.activity), { 'data-label': 'activity' }),
         el('td', s.attached > 0 ? String(s.attached) : '—', { 'data-label': 'attached' }),
       );
       const actions = el('td', undefined, { class: 'actions' });
@@ -115,7 +111,7 @@ export const sessionsPage: Page = {
       where.replaceChildren();
       list.replaceChildren();
       const times = hosts.map((h) => h.checkedAt).sort();
-      checked.textContent = times.length ? `checked ${when(times[0]!)}` : '';
+      checked.textContent = times.length ? `checked ${utcTime(times[0]!)}` : '';
       for (const h of hosts) {
         const section = el('section', undefined, { class: 'host' });
         section.dataset.host = h.host;
