@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withFileLock, writeAtomic } from '../config/atomic-file.js';
 import { remuxHome } from '../config/paths.js';
-import { UsageError } from '../core/errors.js';
+import { findByIdPrefix } from '../core/errors.js';
 
 export type SandboxKind = 'srt' | 'docker' | 'none';
 
@@ -101,9 +101,5 @@ export function reportExit(id: string, status: number, env: NodeJS.ProcessEnv = 
 /** The session an id or unique prefix (or exact name) names. */
 export function findSession(sessions: AgentSession[], ref: string): AgentSession {
   const exact = sessions.find((s) => s.id === ref || s.name === ref);
-  if (exact) return exact;
-  const matches = sessions.filter((s) => s.id.startsWith(ref));
-  if (matches.length === 1) return matches[0] as AgentSession;
-  if (matches.length === 0) throw new UsageError(`no agent session ${ref}`, 'see them with remux code ls -a');
-  throw new UsageError(`${matches.length} agent sessions start with ${ref}: ${matches.map((s) => s.id).join(', ')}`, 'give more of the ID');
+  return exact ?? findByIdPrefix(sessions, ref, { missing: `no agent session ${ref}`, hint: 'see them with remux code ls -a', plural: 'agent sessions' });
 }

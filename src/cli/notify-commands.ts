@@ -1,6 +1,6 @@
 // Implementations of `remux notify test|send` and `remux approvals ls|approve|deny|answer`.
 import { loadConfig } from '../config/config.js';
-import { AuthError } from '../core/errors.js';
+import { AuthError, findByIdPrefix } from '../core/errors.js';
 import type { Principal } from '../core/types.js';
 import { ApprovalError, type Approval, type ApprovalStore } from '../notify/approvals.js';
 import type { Approvals } from '../notify/service.js';
@@ -86,10 +86,5 @@ function optionOf(approval: Approval, effect: 'allow' | 'deny'): string {
 }
 
 function findOpen(store: ApprovalStore, prefix: string): Approval {
-  const exact = store.get(prefix);
-  if (exact) return exact;
-  const matches = store.list({ all: true, limit: 1000 }).filter((a) => a.id.startsWith(prefix));
-  if (matches.length === 1) return matches[0] as Approval;
-  if (matches.length === 0) throw new UsageError(`no approval ${prefix}`, 'see the open ones with remux approvals ls');
-  throw new UsageError(`${matches.length} approvals start with ${prefix}: ${matches.map((a) => a.id).join(', ')}`, 'give more of the ID');
+  return store.get(prefix) ?? findByIdPrefix(store.list({ all: true, limit: 1000 }), prefix, { missing: `no approval ${prefix}`, hint: 'see the open ones with remux approvals ls', plural: 'approvals' });
 }

@@ -5,7 +5,7 @@ import { constants, createReadStream, openSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { recordingsDir } from '../config/paths.js';
-import { UsageError } from '../core/errors.js';
+import { findByIdPrefix, UsageError } from '../core/errors.js';
 import { listRecordings, recordingPath, type RecordingInfo } from '../sessions/recording.js';
 import { printJson, printTable, utcCell } from './output.js';
 
@@ -63,13 +63,7 @@ export async function playCommand(ref: string, opts: PlayOptions): Promise<void>
 
 /** A recording by its id or a unique prefix of it (ids begin with their start time: 20261205T…). */
 function findRecording(ref: string): RecordingInfo {
-  const all = listRecordings(recordingsDir());
-  const exact = all.find((r) => r.id === ref);
-  if (exact) return exact;
-  const matches = all.filter((r) => r.id.startsWith(ref));
-  if (matches.length === 1) return matches[0] as RecordingInfo;
-  if (matches.length === 0) throw new UsageError(`no recording ${ref} in ${recordingsDir()}`, 'see them with remux session recordings');
-  throw new UsageError(`${matches.length} recordings start with ${ref}`, 'give more of the ID');
+  return findByIdPrefix(listRecordings(recordingsDir()), ref, { missing: `no recording ${ref} in ${recordingsDir()}`, hint: 'see them with remux session recordings', plural: 'recordings' });
 }
 
 function parseEvent(line: string): [number, string, string] | null {

@@ -27,3 +27,16 @@ export class AuthError extends Error {
     this.name = 'AuthError';
   }
 }
+
+/**
+ * The item `ref` names among `items`: the one whose id it is, else the only one whose id starts with it
+ * (CLI arguments take any unique start of an id). None or several: a UsageError that says which.
+ */
+export function findByIdPrefix<T extends { id: string }>(items: readonly T[], ref: string, words: { missing: string; hint: string; plural: string }): T {
+  const exact = items.find((item) => item.id === ref);
+  if (exact) return exact;
+  const matches = items.filter((item) => item.id.startsWith(ref));
+  if (matches.length === 1) return matches[0] as T;
+  if (matches.length === 0) throw new UsageError(words.missing, words.hint);
+  throw new UsageError(`${matches.length} ${words.plural} start with ${ref}: ${matches.map((item) => item.id).join(', ')}`, 'give more of the ID');
+}

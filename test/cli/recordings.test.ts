@@ -63,7 +63,7 @@ describe('remux session recordings / play', () => {
     assert.equal((await remux(['session', 'play', quick.slice(0, -4)], { env: h.env })).stdout, 'quick\r\n');
     const both = await remux(['session', 'play', '20'], { env: h.env });
     assert.equal(both.code, 2);
-    assert.match(both.stderr, /2 recordings start with 20\nhint: give more of the ID/);
+    assert.match(both.stderr, /2 recordings start with 20: 20\S+, 20\S+\nhint: give more of the ID/);
   });
 
   test('play in a terminal keeps the timing, sped up by --speed, pauses cut by --idle-limit', async () => {
