@@ -37,3 +37,8 @@ export function formatTable(headers: string[], rows: Cell[][]): string {
       .trimEnd();
   return [headers, ...cells].map((r) => `${line(r)}\n`).join('');
 }
+
+/** A command's Examples section, for `.addHelpText('after', examples(…))`. */
+export function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  ${line}`).join('\n')}`;
+}

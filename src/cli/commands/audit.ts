@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { examples } from '../output.js';
 
 export interface LsOptions {
   follow?: boolean;
@@ -25,7 +26,7 @@ function lsCommand(cmd: Command): Command {
 }
 
 export function registerAudit(program: Command): void {
-  const audit = program.command('audit').description('read, follow, verify and export the audit trail');
+  const audit = program.command('audit').description('read, follow, verify and export the audit trail').addHelpText('after', examples('remux audit ls --level deny', 'remux audit ls --follow', 'remux audit verify', 'remux audit export --jsonl > audit.jsonl'));
 
   lsCommand(audit.command('ls').alias('list').description('list recorded actions, oldest first'));
 

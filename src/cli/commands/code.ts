@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
+import { examples } from '../output.js';
 import { registerCodeHook } from './code-hook.js';
 
 export function registerCode(program: Command): void {
-  const code = program.command('code').description('AI coding agents (claude, codex, gemini, aider, or a command) in sandboxed tmux sessions');
+  const code = program.command('code').description('AI coding agents (claude, codex, gemini, aider, or a command) in sandboxed tmux sessions').addHelpText('after', examples("remux code start ~/projects/myapp -p 'Fix the failing tests'", 'remux code ls', 'remux code attach 3f2a', 'remux code logs 3f2a'));
   registerCodeHook(code);
 
   code
@@ -28,18 +29,21 @@ export function registerCode(program: Command): void {
     .description('list running agent sessions with their workspace and branch')
     .option('-a, --all', 'also exited ones')
     .option('--json', 'print as JSON')
+    .addHelpText('after', examples('remux code ls', 'remux code ls -a --json | jq -r \'.[] | select(.state == "exited") | .id\''))
     .action(async (opts: { all?: boolean; json?: boolean }) => (await import('../code-commands.js')).lsCommand(opts));
 
   code
     .command('status')
     .description('every agent session and its state')
     .option('--json', 'print as JSON')
+    .addHelpText('after', examples('remux code status', 'remux code status --json'))
     .action(async (opts: { json?: boolean }) => (await import('../code-commands.js')).statusCommand(opts));
 
   code
     .command('attach')
     .description('attach the terminal to a session (an ID prefix is enough)')
     .argument('<id>')
+    .addHelpText('after', examples('remux code attach 3f2a       # detach with tmux\'s prefix, then d'))
     .action(async (id: string) => (await import('../code-commands.js')).attachCommand(id));
 
   code
@@ -47,12 +51,14 @@ export function registerCode(program: Command): void {
     .description("print a session's scrollback")
     .argument('<id>')
     .option('-f, --follow', 'keep printing what the agent writes')
+    .addHelpText('after', examples('remux code logs 3f2a', 'remux code logs 3f2a --follow'))
     .action(async (id: string, opts: { follow?: boolean }) => (await import('../code-commands.js')).logsCommand(id, opts));
 
   code
     .command('restart')
     .description('restart the agent in the same workspace (resuming its conversation where the agent can)')
     .argument('<id>')
+    .addHelpText('after', examples('remux code restart 3f2a'))
     .action(async (id: string) => (await import('../code-commands.js')).restartCommand(id));
 
   code
@@ -60,6 +66,7 @@ export function registerCode(program: Command): void {
     .description('end a session and every process of its agent (asks to type the ID)')
     .argument('<id>')
     .option('-f, --force', 'do not ask')
+    .addHelpText('after', examples('remux code kill 3f2a', 'remux code kill 3f2a -f'))
     .action(async (id: string, opts: { force?: boolean }) => (await import('../code-commands.js')).killCommand(id, opts));
 
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { examples } from '../output.js';
 
 export interface StartOptions {
   foreground?: boolean;
@@ -14,7 +15,7 @@ export interface StartOptions {
 }
 
 export function registerDaemon(program: Command): void {
-  const daemon = program.command('daemon').description('the remux daemon: pooled SSH connections, breakers and rate limits, on a private Unix socket');
+  const daemon = program.command('daemon').description('the remux daemon: pooled SSH connections, breakers and rate limits, on a private Unix socket').addHelpText('after', examples('remux daemon start', 'remux daemon status', 'remux daemon logs --follow', 'remux daemon stop'));
 
   daemon
     .command('start')
@@ -66,7 +67,7 @@ Examples:
 }
 
 export function registerStatus(program: Command): void {
-  const status = program.command('status').description('system information and health checks');
+  const status = program.command('status').description('system information and health checks').addHelpText('after', examples('remux status', 'remux status health || echo broken'));
 
   status
     // `remux status` alone is `remux status info`.

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { examples } from '../output.js';
 
 export interface AddOptions {
   port?: string;
@@ -16,7 +17,7 @@ export interface AddOptions {
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function registerHosts(program: Command): void {
-  const hosts = program.command('hosts').description('the host inventory ($REMUX_HOME/hosts.yaml): add, list, check, remove');
+  const hosts = program.command('hosts').description('the host inventory ($REMUX_HOME/hosts.yaml): add, list, check, remove').addHelpText('after', examples('remux hosts add web1 ops@10.0.0.5 --label env=prod', 'remux hosts check web1 --accept-new', 'remux hosts list --json'));
 
   hosts
     .command('add')

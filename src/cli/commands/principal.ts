@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { examples } from '../output.js';
 
 export interface AddPrincipalOptions {
   admin?: boolean;
@@ -15,7 +16,7 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 export function registerPrincipal(program: Command): void {
   const principal = program
     .command('principal')
-    .description('principals: who may use the daemon\'s web console and API (and REMUX_TOKEN), and what each may touch');
+    .description('principals: who may use the daemon\'s web console and API (and REMUX_TOKEN), and what each may touch').addHelpText('after', examples('remux principal add ci-bot --hosts env=staging --policy read_only --json', 'remux principal ls', 'remux principal rotate ci-bot'));
 
   principal
     .command('add')
