@@ -26,7 +26,10 @@ function lsCommand(cmd: Command): Command {
 }
 
 export function registerAudit(program: Command): void {
-  const audit = program.command('audit').description('read, follow, verify and export the audit trail').addHelpText('after', examples('remux audit ls --level deny', 'remux audit ls --follow', 'remux audit verify', 'remux audit export --jsonl > audit.jsonl'));
+  const audit = program
+    .command('audit')
+    .description('read, follow, verify and export the audit trail')
+    .addHelpText('after', examples('remux audit ls --level deny', 'remux audit ls --follow', 'remux audit verify', 'remux audit export --jsonl > audit.jsonl'));
 
   lsCommand(audit.command('ls').alias('list').description('list recorded actions, oldest first'));
 

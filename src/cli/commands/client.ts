@@ -63,7 +63,10 @@ function commonOptions(cmd: Command): Command {
 
 /** `host` says where the commands execute: the CLI process (or a daemon it forwards to), or the daemon itself. */
 export function registerClient(program: Command, host: () => Promise<ClientHost>): void {
-  const client = program.command('client').description('run commands, and read, write and list files, on hosts under a policy, with audit').addHelpText('after', examples("remux client run localhost -- 'df -h /'", 'remux client run env=prod --group -- uptime', 'remux client batch web1 --commands-file health.txt', 'remux client read web1 /etc/os-release', 'remux client ls web1 /etc --json'));
+  const client = program
+    .command('client')
+    .description('run commands, and read, write and list files, on hosts under a policy, with audit')
+    .addHelpText('after', examples("remux client run localhost -- 'df -h /'", 'remux client run env=prod --group -- uptime', 'remux client batch web1 --commands-file health.txt', 'remux client read web1 /etc/os-release', 'remux client ls web1 /etc --json'));
 
   commonOptions(
     client

@@ -3,7 +3,10 @@ import { examples } from '../output.js';
 import { registerCodeHook } from './code-hook.js';
 
 export function registerCode(program: Command): void {
-  const code = program.command('code').description('AI coding agents (claude, codex, gemini, aider, or a command) in sandboxed tmux sessions').addHelpText('after', examples("remux code start ~/projects/myapp -p 'Fix the failing tests'", 'remux code ls', 'remux code attach 3f2a', 'remux code logs 3f2a'));
+  const code = program
+    .command('code')
+    .description('AI coding agents (claude, codex, gemini, aider, or a command) in sandboxed tmux sessions')
+    .addHelpText('after', examples("remux code start ~/projects/myapp -p 'Fix the failing tests'", 'remux code ls', 'remux code attach 3f2a', 'remux code logs 3f2a'));
   registerCodeHook(code);
 
   code

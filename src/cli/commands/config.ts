@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import { examples } from '../output.js';
 
 export function registerConfig(program: Command): void {
-  const config = program.command('config').description('create and inspect remux configuration').addHelpText('after', examples('remux config init', 'remux config show --json'));
+  const config = program
+    .command('config')
+    .description('create and inspect remux configuration')
+    .addHelpText('after', examples('remux config init', 'remux config show --json'));
 
   config
     .command('init')

@@ -15,7 +15,10 @@ export interface StartOptions {
 }
 
 export function registerDaemon(program: Command): void {
-  const daemon = program.command('daemon').description('the remux daemon: pooled SSH connections, breakers and rate limits, on a private Unix socket').addHelpText('after', examples('remux daemon start', 'remux daemon status', 'remux daemon logs --follow', 'remux daemon stop'));
+  const daemon = program
+    .command('daemon')
+    .description('the remux daemon: pooled SSH connections, breakers and rate limits, on a private Unix socket')
+    .addHelpText('after', examples('remux daemon start', 'remux daemon status', 'remux daemon logs --follow', 'remux daemon stop'));
 
   daemon
     .command('start')
@@ -67,7 +70,10 @@ Examples:
 }
 
 export function registerStatus(program: Command): void {
-  const status = program.command('status').description('system information and health checks').addHelpText('after', examples('remux status', 'remux status health || echo broken'));
+  const status = program
+    .command('status')
+    .description('system information and health checks')
+    .addHelpText('after', examples('remux status', 'remux status health || echo broken'));
 
   status
     // `remux status` alone is `remux status info`.

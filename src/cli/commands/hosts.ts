@@ -17,7 +17,10 @@ export interface AddOptions {
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function registerHosts(program: Command): void {
-  const hosts = program.command('hosts').description('the host inventory ($REMUX_HOME/hosts.yaml): add, list, check, remove').addHelpText('after', examples('remux hosts add web1 ops@10.0.0.5 --label env=prod', 'remux hosts check web1 --accept-new', 'remux hosts list --json'));
+  const hosts = program
+    .command('hosts')
+    .description('the host inventory ($REMUX_HOME/hosts.yaml): add, list, check, remove')
+    .addHelpText('after', examples('remux hosts add web1 ops@10.0.0.5 --label env=prod', 'remux hosts check web1 --accept-new', 'remux hosts list --json'));
 
   hosts
     .command('add')

@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import { examples } from '../output.js';
 
 export function registerNotify(program: Command): void {
-  const notify = program.command('notify').description('send notifications on the channels of config.yaml (notify.channels)').addHelpText('after', examples('remux notify test', "remux notify send --title 'Deploy done' --message 'v2.3 everywhere' --priority low"));
+  const notify = program
+    .command('notify')
+    .description('send notifications on the channels of config.yaml (notify.channels)')
+    .addHelpText('after', examples('remux notify test', "remux notify send --title 'Deploy done' --message 'v2.3 everywhere' --priority low"));
 
   notify
     .command('test')
@@ -32,7 +35,8 @@ export function registerNotify(program: Command): void {
 export function registerApprovals(program: Command): void {
   const approvals = program
     .command('approvals')
-    .description('questions waiting for a person: policy `ask` decisions and agent prompts; answer them here, in the console or from a notification').addHelpText('after', examples('remux approvals ls', 'remux approvals approve 3kQ', 'remux approvals deny 3kQ'));
+    .description('questions waiting for a person: policy `ask` decisions and agent prompts; answer them here, in the console or from a notification')
+    .addHelpText('after', examples('remux approvals ls', 'remux approvals approve 3kQ', 'remux approvals deny 3kQ'));
 
   approvals
     .command('ls')

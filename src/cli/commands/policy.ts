@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import { examples } from '../output.js';
 
 export function registerPolicy(program: Command): void {
-  const policy = program.command('policy').description('list, inspect, validate, create and try out capability policies').addHelpText('after', examples('remux policy list', 'remux policy show read_only', "remux policy check read_only -- 'cat /var/log/syslog | grep error'", 'remux policy create ci --template developer'));
+  const policy = program
+    .command('policy')
+    .description('list, inspect, validate, create and try out capability policies')
+    .addHelpText('after', examples('remux policy list', 'remux policy show read_only', "remux policy check read_only -- 'cat /var/log/syslog | grep error'", 'remux policy create ci --template developer'));
 
   policy
     .command('list')

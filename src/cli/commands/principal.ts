@@ -16,7 +16,8 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 export function registerPrincipal(program: Command): void {
   const principal = program
     .command('principal')
-    .description('principals: who may use the daemon\'s web console and API (and REMUX_TOKEN), and what each may touch').addHelpText('after', examples('remux principal add ci-bot --hosts env=staging --policy read_only --json', 'remux principal ls', 'remux principal rotate ci-bot'));
+    .description('principals: who may use the daemon\'s web console and API (and REMUX_TOKEN), and what each may touch')
+    .addHelpText('after', examples('remux principal add ci-bot --hosts env=staging --policy read_only --json', 'remux principal ls', 'remux principal rotate ci-bot'));
 
   principal
     .command('add')

@@ -51,7 +51,8 @@ function target(cmd: Command): Command {
 export function registerSession(program: Command, host: () => Promise<ClientHost>): void {
   const session = program
     .command('session')
-    .description('tmux sessions on your hosts: list, create, attach, send keys, capture, kill (audited); recordings, played back').addHelpText('after', examples('remux session ls', "remux session new build --host web1 --cmd 'make test'", 'remux session attach build --host web1', 'remux session recordings'));
+    .description('tmux sessions on your hosts: list, create, attach, send keys, capture, kill (audited); recordings, played back')
+    .addHelpText('after', examples('remux session ls', "remux session new build --host web1 --cmd 'make test'", 'remux session attach build --host web1', 'remux session recordings'));
   const run = async (opts: { daemon?: boolean }, work: (inv: Invocation, runner: Runner) => Promise<number>): Promise<void> => {
     const where = await host();
     where.invocation.setExitCode(await where.run(opts, (runner) => work(where.invocation, runner)));

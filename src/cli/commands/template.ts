@@ -11,7 +11,10 @@ export interface TemplateRenderOptions {
 
 /** `remux template render`: the runtime's template language (src/runtime/template.ts), rendered locally. */
 export function registerTemplate(program: Command, inv: Invocation): void {
-  const template = program.command('template').description("the runtime's template language: ${expr}, % if/for … % end, rendered with a safe expression subset").addHelpText('after', examples('remux template render nginx.conf.tmpl --var port=443'));
+  const template = program
+    .command('template')
+    .description("the runtime's template language: ${expr}, % if/for … % end, rendered with a safe expression subset")
+    .addHelpText('after', examples('remux template render nginx.conf.tmpl --var port=443'));
   template
     .command('render')
     .description('render a template file here, in a local python3 (the same code that renders on hosts), and print it')
