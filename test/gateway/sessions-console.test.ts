@@ -171,8 +171,10 @@ describe('the sessions console in a browser', { timeout: 60_000 }, () => {
     }, typedFrom);
     d.tmux('send-keys', '-t', '=pace:', 'C-c');
     await until('the flood stopped', () => d.tmux('display-message', '-p', '-t', '=pace:', '#{pane_current_command}').trim() !== 'yes');
-    // 1000 ms / 100 ms, with slack for timers; unpaced, every frame from the daemon (up to 125 a second) was a write.
-    assert.ok(flood >= 4 && flood <= 20, `${flood} writes in the flood's last second`);
+    // At most 1000 ms / 100 ms, with slack for timers; unpaced, every frame from the daemon (up to 125 a
+    // second) was a write. Fewer when the machine is busy: a write is counted once rendered, and a loaded
+    // renderer takes longer per write (3 in a full test run here); none would mean the flood stalled.
+    assert.ok(flood >= 1 && flood <= 20, `${flood} writes in the flood's last second`);
     assert.ok(typing > 60, `${typing.toFixed(0)} writes a second while typing (paced: about 10)`);
     await context.close();
   });
