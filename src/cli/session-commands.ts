@@ -4,8 +4,7 @@
 import { EXIT } from '../core/exit-codes.js';
 import type { GatewayContext } from '../core/context.js';
 import type { PerformIO, PerformResult, SessionAction } from '../core/types.js';
-import { hostInScope } from '../core/scope.js';
-import { listedHosts } from '../hosts/inventory.js';
+import { hostsInScope } from '../core/scope.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import { clampSize, type AttachEnd, type AttachStream } from '../sessions/attach.js';
@@ -40,7 +39,7 @@ export function listSessions(inv: Invocation, runner: Runner, opts: LsOptions): 
     let hosts: string[];
     try {
       // By default the hosts every listing shows (this machine, then the inventory's) that are in scope.
-      const listed = listedHosts(ctx.registry.inventory()).filter((h) => hostInScope(ctx.principal.scope, h));
+      const listed = hostsInScope(ctx.principal.scope, ctx.registry.inventory());
       hosts = opts.host !== undefined || listed.length === 0 ? ctx.registry.select(opts.host ?? 'all', ctx.principal) : listed.map((h) => h.name);
     } catch (err) {
       const { name, message } = err as Error;

@@ -276,8 +276,9 @@ async function askApprover(action: ApprovalSubject, decision: Decision, io: Perf
     return { ...decision, effect: 'deny', reason: `${decision.reason}; approval required but no approver is available` };
   }
   const answer = await io.approve(action, decision);
-  if (answer === 'allow') return { ...decision, effect: 'allow', reason: `${decision.reason}; approved` };
-  const why = answer === 'expired' ? 'approval expired' : 'approval refused';
+  const [effect, by] = typeof answer === 'string' ? [answer, ''] : [answer.effect, ` by ${answer.by}`];
+  if (effect === 'allow') return { ...decision, effect: 'allow', reason: `${decision.reason}; approved${by}` };
+  const why = effect === 'expired' ? 'approval expired' : `approval refused${by}`;
   return { ...decision, effect: 'deny', reason: `${decision.reason}; ${why}` };
 }
 

@@ -2,7 +2,7 @@
 // anything else (ARCHITECTURE §1: 403, never a silent empty list). For principals that are not admin
 // every field of the scope is an allowlist, and a host the scope does not name is refused in the same
 // words whether or not it exists, so a scoped principal cannot probe the inventory.
-import { InventoryError, parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
+import { InventoryError, listedHosts, parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
 import { ScopeError } from './errors.js';
 import type { Action, Principal, Scope } from './types.js';
 
@@ -88,6 +88,11 @@ export function checkFacts(
 
 export function hostInScope(scope: Scope, entry: HostEntry): boolean {
   return scope.admin || selectorMatches(parseSelector(scope.hosts), entry);
+}
+
+/** The hosts a listing shows this principal: this machine first, then the inventory, those in its scope only. */
+export function hostsInScope(scope: Scope, inventory: Inventory): HostEntry[] {
+  return listedHosts(inventory).filter((h) => hostInScope(scope, h));
 }
 
 /** May the principal see and use this tmux user's sessions? */

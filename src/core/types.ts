@@ -165,8 +165,11 @@ export function approvalText(subject: ApprovalSubject): string {
   }
 }
 
-/** What an approver (TTY prompt, phone, web) answers when a decision is `ask`. Expired is never allow. */
-export type ApprovalAnswer = 'allow' | 'deny' | 'expired';
+/**
+ * What an approver (TTY prompt, phone, web) answers when a decision is `ask`. Expired is never allow.
+ * An answer someone else gave says who (the approvals' principal), so a refusal names them.
+ */
+export type ApprovalAnswer = 'allow' | 'deny' | 'expired' | { effect: 'allow' | 'deny'; by: string };
 
 export interface PerformIO {
   onStdout(chunk: Buffer): void;

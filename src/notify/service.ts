@@ -153,6 +153,6 @@ export function approvalsApprover(
       },
     );
     if (outcome.status !== 'answered') return 'expired';
-    return outcome.option.effect === 'allow' ? 'allow' : 'deny';
+    return { effect: outcome.option.effect === 'allow' ? 'allow' : 'deny', by: outcome.by };
   };
 }

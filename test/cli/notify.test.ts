@@ -168,7 +168,9 @@ describe('remux approvals', () => {
     const id = /waiting for approval (\S+)/.exec(stderr)![1]!;
     assert.equal((await remux(['approvals', 'deny', id], { env: h.env })).code, 0);
     assert.equal(await exited, 77);
-    assert.match(stderr, /approval refused/);
+    // The refusal names who gave it: the principal that answered.
+    const answerer = (JSON.parse((await remux(['approvals', 'ls', '--all', '--json'], { env: h.env })).stdout) as Array<{ id: string; answeredBy: string }>).find((a) => a.id === id)!.answeredBy;
+    assert.match(stderr, new RegExp(`approval refused by ${answerer}\\b`));
 
     writeFileSync(join(h.home, 'config.yaml'), 'approvals:\n  timeout_seconds: 1\n');
     const late = await remux(['client', 'run', 'localhost', '-p', 'admin', '--', `rm ${victim}`], { env: h.env });

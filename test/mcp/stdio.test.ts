@@ -121,7 +121,7 @@ describe('remux mcp --stdio in the CLI process', () => {
       await answerNext('deny');
       const denied = await refused;
       assert.equal(denied.result.isError, true);
-      assert.match(denied.text, /approval refused\nrule: ops#2 ask execute_binary/);
+      assert.match(denied.text, /approval refused by cli:test\nrule: ops#2 ask execute_binary/);
     } finally {
       store.close();
     }

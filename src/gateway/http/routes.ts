@@ -9,9 +9,9 @@ import { EXIT } from '../../core/exit-codes.js';
 import { combinedExit, fanOut, selectHosts } from '../../core/fanout.js';
 import { writableFlow } from '../../exec/output.js';
 import { recordRefusal } from '../../core/perform.js';
-import { hostInScope } from '../../core/scope.js';
+import { hostsInScope } from '../../core/scope.js';
 import type { ExecAction, Principal } from '../../core/types.js';
-import { listedHosts, parseSelector } from '../../hosts/inventory.js';
+import { parseSelector } from '../../hosts/inventory.js';
 import { rateLimitedMessage, type RateLimiter } from '../../hosts/rate-limit.js';
 import { approvalsApprover } from '../../notify/service.js';
 import { hostRows, hostStatuses } from '../../hosts/view.js';
@@ -101,7 +101,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
 
   api.get('/api/hosts', async (request, reply) => {
     const principal = principalOfRequest(request);
-    const visible = listedHosts(ctx.registry.inventory()).filter((h) => hostInScope(principal.scope, h));
+    const visible = hostsInScope(principal.scope, ctx.registry.inventory());
     if (visible.length === 0 && !principal.scope.admin) {
       return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: its hosts (${principal.scope.hosts}) match no host in the inventory`);
     }

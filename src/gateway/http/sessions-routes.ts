@@ -6,9 +6,8 @@ import type { WebSocket } from 'ws';
 import { asPrincipal, type GatewayContext } from '../../core/context.js';
 import { EXIT } from '../../core/exit-codes.js';
 import { perform, recordRefusal } from '../../core/perform.js';
-import { hostInScope } from '../../core/scope.js';
+import { hostsInScope } from '../../core/scope.js';
 import type { PerformResult, Principal, SessionAction, SessionAttachAction } from '../../core/types.js';
-import { listedHosts } from '../../hosts/inventory.js';
 import { clampSize } from '../../sessions/attach.js';
 import { AttachRecorder, newRecordingId } from '../../sessions/recording.js';
 import type { HostSessions } from '../../sessions/service.js';
@@ -83,7 +82,7 @@ export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDe
     async (request, reply) => {
       const principal = deps.principalOf(request);
       const fresh = request.query.fresh;
-      const hosts = listedHosts(ctx.registry.inventory()).filter((h) => hostInScope(principal.scope, h));
+      const hosts = hostsInScope(principal.scope, ctx.registry.inventory());
       const results = await Promise.all(hosts.map(async (h) => ({ host: h.name, result: await run(ctx, principal, { kind: 'session.list', host: h.name, fresh }) })));
       // A host whose tmux users are all out of scope is left out, as hosts out of scope are.
       const shown = results.filter(({ result }) => result.outcome !== 'denied');

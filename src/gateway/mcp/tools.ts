@@ -7,11 +7,10 @@ import { asPrincipal, type GatewayContext } from '../../core/context.js';
 import { EXIT } from '../../core/exit-codes.js';
 import { fanOut } from '../../core/fanout.js';
 import { perform, recordRefusal, ruleText } from '../../core/perform.js';
-import { hostInScope } from '../../core/scope.js';
+import { hostsInScope } from '../../core/scope.js';
 import type { ExecAction, FileAction, PerformIO, PerformResult, Principal, SessionAction } from '../../core/types.js';
 import { approvalsApprover } from '../../notify/service.js';
 import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
-import { listedHosts, type HostEntry } from '../../hosts/inventory.js';
 import { hostStatuses } from '../../hosts/view.js';
 import { sendItems } from '../../sessions/tmux.js';
 import { CappedOutput, MCP_OUTPUT_CAP, POLICY_LIMIT_MARKER, truncationMarker } from './capture.js';
@@ -172,15 +171,9 @@ const HostsOutput = z.object({
   ),
 });
 
-/** The hosts the principal may use: this machine (by its own name) and the inventory's. */
-function hostsInScope(deps: ToolDeps): HostEntry[] {
-  const inventory = deps.ctx.registry.inventory();
-  return listedHosts(inventory).filter((h) => hostInScope(deps.principal.scope, h));
-}
-
 async function listHosts(args: z.infer<typeof HostsInput>, deps: ToolDeps, signal: AbortSignal): Promise<Reply<z.infer<typeof HostsOutput>>> {
   const ctx = asPrincipal(deps.ctx, deps.principal);
-  const visible = hostsInScope(deps);
+  const visible = hostsInScope(deps.principal.scope, deps.ctx.registry.inventory());
   if (visible.length === 0) {
     const message = `out of scope for ${deps.principal.name}: its hosts (${deps.principal.scope.hosts}) match no host in the inventory`;
     return { structured: { hosts: [] }, isError: true, text: message };
@@ -310,7 +303,7 @@ export const TOOLS: readonly Tool[] = [
     output: SessionsOutput,
     annotations: { readOnlyHint: true, openWorldHint: true },
     async call(args, deps) {
-      const hosts = args.host !== undefined ? [args.host] : hostsInScope(deps).map((h) => h.name);
+      const hosts = args.host !== undefined ? [args.host] : hostsInScope(deps.principal.scope, deps.ctx.registry.inventory()).map((h) => h.name);
       const results = await Promise.all(hosts.map(async (host) => ({ host, ...(await session(deps, { kind: 'session.list', host })) })));
       const shown = results.filter(({ result }) => result.outcome !== 'denied');
       const firstRefusal = results.find(({ result }) => result.outcome !== 'ok');
