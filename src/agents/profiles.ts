@@ -9,7 +9,8 @@
 import { createHash } from 'node:crypto';
 import type { SendItem } from '../sessions/tmux.js';
 
-export type AgentState = 'permission' | 'waiting' | 'working' | 'rate_limited' | 'idle' | 'unknown';
+/** `running`: nothing the profile knows is on the screen (always so for a custom command's generic profile). */
+export type AgentState = 'permission' | 'waiting' | 'working' | 'rate_limited' | 'idle' | 'running';
 
 export const AGENT_NAMES = ['claude', 'codex', 'gemini', 'aider', 'generic'] as const;
 export type AgentName = (typeof AGENT_NAMES)[number];
@@ -154,7 +155,7 @@ export function detect(p: AgentProfile, screen: string): Detection {
   if (working !== undefined) return { state: 'working', detail: working.trim() };
   const waiting = lines.filter((l) => l.trim() !== '').slice(-PROMPT_ZONE).find((l) => p.waiting.some((r) => r.test(l)));
   if (waiting !== undefined) return { state: 'waiting' };
-  return { state: 'unknown' };
+  return { state: 'running' };
 }
 
 /**

@@ -194,7 +194,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       t.changedAt = this.now();
     }
     const detection = detect(t.watched.agent, screen);
-    if ((detection.state === 'waiting' || detection.state === 'unknown') && this.now() - t.changedAt >= t.watched.agent.idleMs) detection.state = 'idle';
+    if ((detection.state === 'waiting' || detection.state === 'running') && this.now() - t.changedAt >= t.watched.agent.idleMs) detection.state = 'idle';
     if (detection.state !== t.state) {
       const previous = t.state;
       t.state = detection.state;

@@ -24,7 +24,7 @@ const EXPECTED: Record<string, Expected> = {
   'claude-input.txt': { agent: 'claude', state: 'waiting' },
   'claude-working.txt': { agent: 'claude', state: 'working' },
   'claude-retrying.txt': { agent: 'claude', state: 'working' },
-  'claude-offline.txt': { agent: 'claude', state: 'unknown' },
+  'claude-offline.txt': { agent: 'claude', state: 'running' },
   'claude-bash-permission.txt': { agent: 'claude', state: 'permission', options: ['1=allow:<Enter>', '2=allow:<Down>+<Enter>', '3=deny:<Down>+<Down>+<Enter>'], question: 'rm -rf build' },
   'claude-npm-permission.txt': { agent: 'claude', state: 'permission', options: ['1=allow:<Enter>', '2=allow:<Down>+<Enter>', '3=deny:<Down>+<Down>+<Enter>'], question: 'npm test' },
   'claude-npm-permission-cursor2.txt': { agent: 'claude', state: 'permission', options: ['1=allow:<Up>+<Enter>', '2=allow:<Enter>', '3=deny:<Down>+<Enter>'], question: 'npm test' },
@@ -38,7 +38,7 @@ const EXPECTED: Record<string, Expected> = {
   // Gemini CLI 0.61 in a new workspace (real captures): trusting the folder is a question for the phone;
   // the sign-in method that follows is a setting, not a permission.
   'gemini-trust.txt': { agent: 'gemini', state: 'permission', options: ['1=allow:<Enter>', '2=allow:<Down>+<Enter>', '3=deny:<Down>+<Down>+<Enter>'], question: 'Do you trust the files in this folder?' },
-  'gemini-auth.txt': { agent: 'gemini', state: 'unknown' },
+  'gemini-auth.txt': { agent: 'gemini', state: 'running' },
   'aider-run-command.txt': { agent: 'aider', state: 'permission', options: ['y=allow:y+<Enter>', 'n=deny:n+<Enter>', "d=deny:d+<Enter>"], question: 'Run shell command?' },
   'aider-input.txt': { agent: 'aider', state: 'waiting' },
   'generic-yn.txt': { agent: 'generic', state: 'permission', options: ['y=allow:y+<Enter>', 'n=deny:n+<Enter>'], question: 'Do you want to continue?' },

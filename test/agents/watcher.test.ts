@@ -215,11 +215,29 @@ test('states: working, waiting, idle (unchanged for idle_seconds), gone', async 
   r.watcher.on('state', (c) => states.push(c.state));
   r.watcher.start();
   await until('idle', () => states.includes('idle'));
-  // A first look may come before the shell printed anything (an empty pane: unknown).
-  assert.deepEqual(states[0] === 'unknown' ? states.slice(1) : states, ['working', 'waiting', 'idle']);
+  // A first look may come before the shell printed anything (an empty pane: running, nothing recognised).
+  assert.deepEqual(states[0] === 'running' ? states.slice(1) : states, ['working', 'waiting', 'idle']);
   const gone = next(r.watcher, 'gone');
   r.tmux('kill-session', '-t', '=agent6');
   assert.equal((await gone).session, 'agent6');
+});
+
+test('a custom command (generic profile): running while its screen changes, idle once it stays unchanged for idle_seconds', async (t) => {
+  const r = rig(t);
+  r.tmux('new-session', '-d', '-s', 'custom1', '--', '/bin/sh', '-c', 'for i in 1 2 3 4 5 6; do echo "step $i"; sleep 0.25; done; sleep 30');
+  r.watcher.add({ session: 'custom1', agent: withOverrides(profile('generic'), { idle_seconds: 1 }), principal: 'agent:custom1' });
+  const states: string[] = [];
+  const at: number[] = [];
+  const started = Date.now();
+  r.watcher.on('state', (c) => {
+    states.push(c.state);
+    at.push(Date.now() - started);
+  });
+  r.watcher.start();
+  await until('idle', () => states.includes('idle'));
+  assert.deepEqual(states, ['running', 'idle']);
+  // The output moved for about 1.5 s, then 1 s unchanged: never idle while it printed.
+  assert.ok(at[1]! >= 2000, `idle after ${at[1]} ms`);
 });
 
 test("hooked: the prompt is left to its hook's approval, also once that expired; the watcher asks none", async (t) => {
