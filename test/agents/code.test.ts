@@ -14,6 +14,7 @@ import { dockerArgv, ensureAgentState, srtConfig } from '../../src/agents/sandbo
 import { ConfigSchema } from '../../src/config/config.js';
 import { REMUX_NODE_BIN, REPO_ROOT, remux, spawnRemux, tempHome } from '../support/cli.js';
 import { until } from '../support/until.js';
+import { endTmuxServer } from '../support/tmux.js';
 
 const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-agent.mjs');
 const SUPERVISOR_MAIN = join(REPO_ROOT, 'dist', 'src', 'agents', 'supervisor-main.js');
@@ -94,11 +95,7 @@ describe('remux code', { timeout: 120_000 }, () => {
     port = (server.address() as { port: number }).port;
   });
   after(() => {
-    try {
-      tmux('kill-server');
-    } catch {
-      // no server left
-    }
+    endTmuxServer(socket);
     server.close();
     t.remove();
     rmSync(work, { recursive: true, force: true });

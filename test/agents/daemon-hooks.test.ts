@@ -17,6 +17,7 @@ import { ApprovalStore, type Approval } from '../../src/notify/approvals.js';
 import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
 import { httpRecorder } from '../support/http-recorder.js';
 import { until } from '../support/until.js';
+import { endTmuxServer } from '../support/tmux.js';
 
 const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-claude.mjs');
 
@@ -46,11 +47,7 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
   });
   after(async () => {
     await remux(['daemon', 'stop'], { env });
-    try {
-      tmux('kill-server');
-    } catch {
-      // no server left
-    }
+    endTmuxServer(socket);
     store.close();
     await channel.close();
     t.remove();

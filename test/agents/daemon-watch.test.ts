@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
+import { endTmuxServer } from '../support/tmux.js';
 
 const FAKE_PROMPT = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-prompt.mjs');
 
@@ -26,11 +27,7 @@ describe('the daemon watches agent sessions', { timeout: 60_000 }, () => {
   });
   after(async () => {
     await remux(['daemon', 'stop'], { env });
-    try {
-      tmux('kill-server');
-    } catch {
-      // no server left
-    }
+    endTmuxServer(socket);
     t.remove();
     rmSync(work, { recursive: true, force: true });
   });

@@ -12,6 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium, loggedIn } from '../support/browser.js';
 import { REPO_ROOT, remux } from '../support/cli.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
+import { endTmuxServer } from '../support/tmux.js';
 
 const FAKE_PROMPT = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-prompt.mjs');
 const FAKE_AGENT = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-agent.mjs');
@@ -38,11 +39,7 @@ describe('agent sessions in the console', { timeout: 60_000 }, () => {
   after(async () => {
     await browser?.close();
     await d?.stop();
-    try {
-      execFileSync('tmux', ['-L', socket, 'kill-server'], { stdio: 'ignore' });
-    } catch {
-      // no server left
-    }
+    endTmuxServer(socket);
     rmSync(work, { recursive: true, force: true });
     assert.deepEqual(problems, []);
   });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ApprovalStore, type Approval } from '../../src/notify/approvals.js';
 import { REPO_ROOT, remux, tempHome } from './cli.js';
 import { until } from './until.js';
+import { endTmuxServer } from './tmux.js';
 
 export interface AgentPane {
   id: string;
@@ -78,11 +79,7 @@ export function claudeBed(name: string): ClaudeBed {
     },
     pending: (what) => until(`an approval for ${what}`, () => store.list().find((a) => what.test(a.what))),
     close() {
-      try {
-        tmux('kill-server');
-      } catch {
-        // no server left
-      }
+      endTmuxServer(socket);
       store.close();
       t.remove();
       rmSync(work, { recursive: true, force: true });
