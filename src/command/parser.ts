@@ -61,7 +61,7 @@ CLASS[EQUALS] = K_EQCOLON;
 CLASS[':'.charCodeAt(0)] = K_EQCOLON;
 
 // Words bash treats as syntax when unquoted in command position.
-const RESERVED = new Set([
+export const RESERVED = new Set([
   'if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'case', 'esac', 'while', 'until', 'for',
   'function', 'select', 'time', 'coproc', ']]', 'in',
 ]);

@@ -1,7 +1,13 @@
 // Renders a parsed command back into POSIX sh syntax, for the one place a remote shell is unavoidable
 // (an SSH exec channel). The output means exactly the given argv and redirections to sh, dash and bash.
+// Rendered for people (`names: 'plain'`: the audit, approvals), a command name stays bare where remux's
+// own parser reads it back as that name; that string is never given to a shell.
 
+import { RESERVED } from './parser.js';
 import type { CommandList, Redirect, Stage } from './types.js';
+
+/** `quoted`: every command name quoted, for a shell. `plain`: bare where remux's parser reads it back the same. */
+export type NameQuoting = 'quoted' | 'plain';
 
 // Characters that are literal in every POSIX shell wherever they appear in a word. `=` is excluded at the
 // start of a word (zsh expands `=cmd`); everything else is single-quoted.
@@ -44,8 +50,10 @@ export function quoteWord(word: string): string {
  * The command name is always quoted: a quoted word is never a reserved word (`time`, `if`), an alias or
  * a variable assignment (`A=b`) to the shell.
  */
-function quoteCommandName(word: string): string {
+function quoteCommandName(word: string, names: NameQuoting): string {
   checkArgvString(word);
+  // remux's parser refuses an unquoted reserved word or assignment as a name; anything else plain reads back as itself.
+  if (names === 'plain' && !word.includes('=') && !RESERVED.has(word)) return quoteWord(word);
   return singleQuote(word);
 }
 
@@ -56,21 +64,21 @@ function renderRedirect(r: Redirect): string {
   return `${r.fd === 2 ? '2' : ''}${r.append ? '>>' : '>'} ${quoteWord(r.path)}`;
 }
 
-function renderStage(stage: Stage): string {
+function renderStage(stage: Stage, names: NameQuoting): string {
   const [name, ...args] = stage.argv;
   if (name === undefined) throw new TypeError('a stage needs at least one argv word');
   // Operators are always preceded by a space, so an argument such as `2` is never read as a descriptor.
-  return [quoteCommandName(name), ...args.map(quoteWord), ...stage.redirects.map(renderRedirect)].join(' ');
+  return [quoteCommandName(name, names), ...args.map(quoteWord), ...stage.redirects.map(renderRedirect)].join(' ');
 }
 
-/** Renders `list` as one line of POSIX sh. */
-export function renderCommandList(list: CommandList): string {
+/** Renders `list` as one line of POSIX sh (`names: 'plain'`: for people and remux's parser, see the header). */
+export function renderCommandList(list: CommandList, names: NameQuoting = 'quoted'): string {
   if (list.items.length === 0) throw new TypeError('a command list needs at least one pipeline');
   return list.items
     .map(({ op, pipeline }, k) => {
       if ((k === 0) !== (op === null)) throw new TypeError('only the first pipeline has no connector');
       if (pipeline.stages.length === 0) throw new TypeError('a pipeline needs at least one stage');
-      const text = pipeline.stages.map(renderStage).join(' | ');
+      const text = pipeline.stages.map((stage) => renderStage(stage, names)).join(' | ');
       return op === null ? text : ` ${op} ${text}`;
     })
     .join('');

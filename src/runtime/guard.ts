@@ -284,7 +284,8 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
   const started = performance.now();
   if (argv.length === 0 || argv.some((a) => typeof a !== 'string' || a.includes('\0'))) throw new TypeError('Exec: argv must be a non-empty list of strings without NUL bytes');
   const list: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: [...argv], redirects: [], pos: 0 }] } }] };
-  const command = renderCommandList(list);
+  // As people read it in the audit and approvals (`uname -r`), and as the parser below reads it back.
+  const command = renderCommandList(list, 'plain');
   const action: ExecAction = { kind: 'exec', host: g.hostName, command, ...(execOpts.cwd ? { cwd: execOpts.cwd } : {}), ...(g.policy ? { policy: g.policy } : {}) };
   const asked = askedFor(g.ctx, action);
   const policy = await admitted(g, action, asked, started);

@@ -76,6 +76,11 @@ describe('renderCommandList', () => {
     assert.equal(renderCommandList(list), "'if' x 2 > f 2>&1 || 'FOO=bar' < in");
   });
 
+  test("names: 'plain' leaves a name bare where remux's parser reads it back as that name", () => {
+    const list = sequence([stage(['uname', '-r'])], ['&&', [stage(['if', 'x'])]], ['||', [stage(['FOO=bar'])]], [';', [stage(['a b'])]], [';', [stage(['~x'])]]);
+    assert.equal(renderCommandList(list, 'plain'), "uname -r && 'if' x || 'FOO=bar' ; 'a b' ; '~x'");
+  });
+
   test('refuses malformed lists', () => {
     assert.throws(() => renderCommandList({ items: [] }), TypeError);
     assert.throws(() => renderCommandList(sequence([stage([])])), TypeError);
@@ -94,6 +99,11 @@ describe('renderCommandList', () => {
     const shape = (l: CommandList): unknown =>
       l.items.map((item) => ({ ...item, pipeline: { stages: item.pipeline.stages.map((s) => ({ ...s, pos: 0, redirects: s.redirects.map((r) => ({ ...r, pos: 0 })) })) } }));
     assert.deepEqual(shape(parseCommand(renderCommandList(list))), shape(list));
+    // Every hostile word as a command name too, in both renderings.
+    for (const names of ['quoted', 'plain'] as const) {
+      const named = sequence([stage([args[0]!, 'x'])], ...args.slice(1).map((a): [Connector, Stage[]] => [';', [stage([a])]]));
+      assert.deepEqual(shape(parseCommand(renderCommandList(named, names))), shape(named), names);
+    }
   });
 });
 

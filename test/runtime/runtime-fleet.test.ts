@@ -58,7 +58,7 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
       const r = await host.exec(['cat', '/proc/1/comm']);
       assert.equal(r.code, 0, r.stderr);
       assert.notEqual(r.stdout, readFileSync('/proc/1/comm', 'utf8'));
-      const [record] = ctx.audit.list({ host: 'h1' }).filter((a) => a.begin.command === "'cat' /proc/1/comm");
+      const [record] = ctx.audit.list({ host: 'h1' }).filter((a) => a.begin.command === 'cat /proc/1/comm');
       assert.deepEqual([record?.begin.policy, record?.begin.decision, record?.end?.exitCode], ['boxed', 'allow', 0]);
     } finally {
       await host.close();

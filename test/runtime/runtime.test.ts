@@ -366,10 +366,10 @@ test('under a policy that sandboxes commands, Exec runs in the OS sandbox on the
   assert.match(missing.stderr, /nonexistent-remux/);
   const records = s.audit.list().filter((a) => a.begin.operation === 'exec');
   assert.deepEqual(records.map((a) => [a.begin.operation, a.begin.command, a.begin.decision, a.end?.exitCode]), [
-    ['exec', "'cat' /proc/1/comm", 'allow', 0],
-    ['exec', "'cat'", 'allow', 0],
-    ['exec', "'uname'", 'deny', 77],
-    ['exec', "'cat' /proc/nonexistent-remux", 'allow', 1],
+    ['exec', 'cat /proc/1/comm', 'allow', 0],
+    ['exec', 'cat', 'allow', 0],
+    ['exec', 'uname', 'deny', 77],
+    ['exec', 'cat /proc/nonexistent-remux', 'allow', 1],
   ]);
 });
 
