@@ -27,7 +27,7 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
-npm ci --no-audit --no-fund
+npm_ci_from_source
 npm run --silent build
 npm link --no-audit --no-fund >/dev/null
 echo "installed: $(command -v remux) ($(remux --version))"

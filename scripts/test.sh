@@ -24,7 +24,7 @@ fi
 
 # Node dependencies (native ones compile from source: see scripts/npm-env.sh), only when the lockfile changed.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm_ci_from_source
 fi
 
 rm -rf dist
