@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { percentile } from './measure.js';
 import type { BenchResult } from './types.js';
+import { endTmuxServer } from '../test/support/tmux.js';
 
 const REMUX_JS = fileURLToPath(new URL('../../bin/remux.js', import.meta.url));
 const FAKE = fileURLToPath(new URL('../../test/agents/fixtures/fake-agent.mjs', import.meta.url));
@@ -53,7 +54,7 @@ export async function benchAgents(): Promise<BenchResult> {
       samples.none!.push(await viaCli('none'));
     }
   } finally {
-    spawnSync('tmux', ['-L', socket, 'kill-server'], { stdio: 'ignore' });
+    endTmuxServer(socket);
     rmSync(home, { recursive: true, force: true });
   }
   const figures: Record<string, number> = {};

@@ -68,7 +68,8 @@ function writeSecrets(session: AgentSession): void {
   writeAtomic(envFileOf(session.id), lines.length ? `${lines.join('\n')}\n` : '');
 }
 
-const SUPERVISOR = fileURLToPath(new URL('../agents/supervisor-main.js', import.meta.url));
+// The bundled supervisor (scripts/bundle.mjs): it starts in a third less time than its ~300 modules.
+const SUPERVISOR = fileURLToPath(new URL('../agents/supervisor.mjs', import.meta.url));
 
 /** Starts the session's pane: the supervisor (this CLI, `code supervise`), which starts the sandbox. */
 function launch(session: AgentSession, resume: boolean): number {

@@ -17,7 +17,7 @@ import { until } from '../support/until.js';
 import { endTmuxServer } from '../support/tmux.js';
 
 const FAKE = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-agent.mjs');
-const SUPERVISOR_MAIN = join(REPO_ROOT, 'dist', 'src', 'agents', 'supervisor-main.js');
+const SUPERVISOR_MAIN = join(REPO_ROOT, 'dist', 'src', 'agents', 'supervisor.mjs');
 
 /** pid → ppid of every process now. */
 function processTable(): Map<number, number> {
