@@ -197,10 +197,12 @@ async function runJobs(
     pipefail: opts.pipefail === true,
   };
   const exits: number[] = [];
+  // A batch denied line after line says how to see why once per distinct hint, not once per line.
+  const hintsShown = new Set<string>();
   try {
     for (const [index, job] of jobs.entries()) {
       onJobStart?.(job, index);
-      const exit = await runJob(inv, runner, selector, job, mode, resolved, { admit: index === 0, waitWhenLimited: jobs.length > 1, stdin: opts.readsStdin === true });
+      const exit = await runJob(inv, runner, selector, job, mode, resolved, { admit: index === 0, waitWhenLimited: jobs.length > 1, stdin: opts.readsStdin === true, hintsShown });
       exits.push(exit);
       if (exit === 130 || (opts.stopOnError && exit !== 0)) break;
     }
@@ -223,7 +225,7 @@ async function runJob(
   job: Job,
   mode: ViewMode,
   opts: Resolved,
-  { admit, waitWhenLimited, stdin }: { admit: boolean; waitWhenLimited: boolean; stdin: boolean },
+  { admit, waitWhenLimited, stdin, hintsShown }: { admit: boolean; waitWhenLimited: boolean; stdin: boolean; hintsShown: Set<string> },
 ): Promise<number> {
   const { contextFor } = await import('../core/context.js');
   const ctx = contextFor(await runner.context(selector), inv.env);
@@ -254,7 +256,7 @@ async function runJob(
     }
 
     await ctx.registry.prepare(hosts);
-    const view = createRunView(inv, mode, job.command, job.extra);
+    const view = createRunView(inv, mode, job.command, job.extra, hintsShown);
     const approve = await approverFor(inv, ctx, controller.signal);
     view.hosts(hosts);
     const results = await fanOut(
@@ -291,6 +293,11 @@ export function readCommandsFile(file: string): Array<{ line: number; command: s
   } catch (err) {
     throw new UsageError(`cannot read commands file ${file}: ${(err as Error).message}`);
   }
+  return parseCommandsText(text, file);
+}
+
+/** The commands of a batch, one a line (`#` comments, blank lines skipped), every line parsed; `name` is where they came from, for errors. */
+export function parseCommandsText(text: string, name: string): Array<{ line: number; command: string }> {
   const lines: Array<{ line: number; command: string }> = [];
   text.split(/\r?\n/).forEach((raw, i) => {
     const command = raw.trim();
@@ -298,17 +305,25 @@ export function readCommandsFile(file: string): Array<{ line: number; command: s
     try {
       parseCommand(command);
     } catch (err) {
-      if (err instanceof ParseError) throw new UsageError(`${file}:${i + 1}: ${err.message}`, 'fix that line; no command of the batch was run');
+      if (err instanceof ParseError) throw new UsageError(`${name}:${i + 1}: ${err.message}`, 'fix that line; no command of the batch was run');
       throw err;
     }
     lines.push({ line: i + 1, command });
   });
-  if (lines.length === 0) throw new UsageError(`${file} holds no commands`);
+  if (lines.length === 0) throw new UsageError(`${name} holds no commands`);
   return lines;
 }
 
-export function runBatch(inv: Invocation, runner: Runner, selector: string, opts: BatchOptions): Promise<number> {
-  const lines = readCommandsFile(resolve(inv.cwd, opts.commandsFile));
+/** `-f -`: the commands come from stdin, read to its end before any runs (the commands themselves then get no stdin). */
+async function readCommandsFromStdin(inv: Invocation): Promise<Array<{ line: number; command: string }>> {
+  if (!inv.stdin) throw new UsageError('--commands-file - reads the commands from stdin, but nothing is piped in (stdin is a terminal or /dev/null)', 'pipe them in (remux client batch HOST -f - < cmds.txt) or name a file');
+  const chunks: Buffer[] = [];
+  for await (const chunk of inv.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return parseCommandsText(Buffer.concat(chunks).toString('utf8'), 'stdin');
+}
+
+export async function runBatch(inv: Invocation, runner: Runner, selector: string, opts: BatchOptions): Promise<number> {
+  const lines = opts.commandsFile === '-' ? await readCommandsFromStdin(inv) : readCommandsFile(resolve(inv.cwd, opts.commandsFile));
   const jobs = lines.map(({ line, command }): Job => ({ command, extra: { line } }));
   const announce = (job: Job, index: number): void => {
     if (!opts.json) inv.stderr.write(`==> [${index + 1}/${jobs.length}] ${job.command}\n`);

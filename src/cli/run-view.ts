@@ -22,7 +22,8 @@ interface HostBuffers {
   partial: { stdout: string; stderr: string };
 }
 
-export function createRunView(inv: Invocation, mode: ViewMode, command: string, extra: Record<string, unknown> = {}): RunView {
+/** `hintsShown`: hints already printed by the views of the same batch; each is printed once. */
+export function createRunView(inv: Invocation, mode: ViewMode, command: string, extra: Record<string, unknown> = {}, hintsShown = new Set<string>()): RunView {
   const buffers = new Map<string, HostBuffers>();
   const resultsByHost = new Map<string, PerformResult>();
   let order: string[] = [];
@@ -82,12 +83,12 @@ export function createRunView(inv: Invocation, mode: ViewMode, command: string, 
         inv.stdout.write(`${JSON.stringify({ ...extra, ...resultJson(host, command, result, b.stdout, b.stderr) })}\n`);
         buffers.delete(host);
       } else if (mode === 'single') {
-        reportProblem(inv, result, null, command);
+        reportProblem(inv, result, null, command, hintsShown);
       } else if (mode === 'prefixed') {
         writePrefixed(host, 'stdout', '', true);
         writePrefixed(host, 'stderr', '', true);
         clearProgress();
-        reportProblem(inv, result, host, command);
+        reportProblem(inv, result, host, command, hintsShown);
         drawProgress();
       } else {
         // grouped: results arrive in any order; printed per host in done().
@@ -124,7 +125,7 @@ function describe(r: PerformResult): string {
   return `${r.outcome} (exit ${r.exitCode})`;
 }
 
-function reportProblem(inv: Invocation, result: PerformResult, host: string | null, command: string): void {
+function reportProblem(inv: Invocation, result: PerformResult, host: string | null, command: string, hintsShown: Set<string>): void {
   const where = host ? `${host}: ` : '';
   if (result.outcome === 'ok' || result.outcome === 'failed') {
     if (result.message) inv.stderr.write(`remux: ${where}${result.message}\n`);
@@ -133,7 +134,9 @@ function reportProblem(inv: Invocation, result: PerformResult, host: string | nu
   const label = result.outcome === 'rate_limited' ? 'rate limited' : result.outcome;
   inv.stderr.write(`remux: ${where}${label}: ${result.message ?? ''}\n`);
   if (result.outcome === 'denied' && host === null) {
-    inv.stderr.write(`hint: see why with \`remux policy check ${result.decision?.policy ?? 'POLICY'} -- ${quoteWord(command)}\`\n`);
+    const hint = `hint: see why with \`remux policy check ${result.decision?.policy ?? 'POLICY'} -- ${quoteWord(command)}\`\n`;
+    if (!hintsShown.has(hint)) inv.stderr.write(hint);
+    hintsShown.add(hint);
   }
 }
 

@@ -191,6 +191,15 @@ describe('remux client run / batch on localhost', () => {
     assert.equal(lines[2]?.stdout, 'stop\n');
   });
 
+  test('a batch denied line after line prints how to see why once, not once a line', async () => {
+    const file = join(h.home, 'denied.txt');
+    writeFileSync(file, `cat ${data}/secret.txt\ncat ${data}/secret.txt\ncat ${data}/secret.txt\n`);
+    const r = await remux(['client', 'batch', 'localhost', '-p', 'logs', '-f', file], { env });
+    assert.equal(r.code, 77);
+    assert.equal(r.stderr.match(/^remux: denied: /gm)?.length, 3, r.stderr);
+    assert.equal(r.stderr.match(/^hint: see why with `remux policy check logs -- /gm)?.length, 1, r.stderr);
+  });
+
   test('every action above is in the audit trail, and the chain verifies', async () => {
     const ls = await remux(['audit', 'ls', '--json', '--limit', '0'], { env });
     assert.equal(ls.code, 0, ls.stderr);

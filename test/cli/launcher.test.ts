@@ -3,7 +3,7 @@
 // forwarding protocol fed by hand, including hostile clients.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -196,6 +196,19 @@ describe('the remux launcher and a daemon', () => {
     const r = await remux(['client', 'batch', 'localhost', '-f', 'health.txt', '--json'], { env: h.env, cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { line: number; stdout: string }).line), [2, 3]);
+  });
+
+  test('a batch reads its commands from stdin with -f -, parsing every line before any runs', async () => {
+    const r = await remux(['client', 'batch', 'localhost', '-f', '-', '--json'], { env: h.env, input: 'echo one\n# a comment\necho two\n' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { line: number; stdout: string }).stdout), ['one\n', 'two\n']);
+    const bad = await remux(['client', 'batch', 'localhost', '-f', '-'], { env: h.env, input: 'echo ran > /tmp/remux-stdin-batch-must-not-exist\nls {a,b}\n' });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /stdin:2: unquoted brace/);
+    assert.equal(existsSync('/tmp/remux-stdin-batch-must-not-exist'), false);
+    const none = await remux(['client', 'batch', 'localhost', '-f', '-'], { env: h.env, input: '' });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /nothing is piped in|stdin holds no commands/);
   });
 
   test('Ctrl-C cancels the command in the daemon; a killed client does too', async () => {

@@ -104,7 +104,7 @@ limited. With a running daemon (remux daemon start) connections stay warm betwee
       .command('batch')
       .description('run the commands of a file (one per line, # comments) in order on a host; every line is parsed before any runs')
       .argument('<hosts>', 'a host name, a list, a label selector or all (as for client run)')
-      .requiredOption('-f, --commands-file <file>', 'file with one command per line'),
+      .requiredOption('-f, --commands-file <file>', 'file with one command per line; - reads them from stdin'),
   )
     .option('--stop-on-error', 'stop at the first command that fails or is denied')
     .addHelpText(
@@ -113,6 +113,7 @@ limited. With a running daemon (remux daemon start) connections stay warm betwee
 Examples:
   remux client batch localhost --commands-file health.txt
   remux client batch localhost -f health.txt --json | jq -c '{line, exitCode}'
+  printf 'uptime\ndf -h /\n' | remux client batch localhost -f -
 
 Exit status: 0 if every command succeeded; else 255 if the host was unreachable, 77 if any was denied, 1 if any failed.`,
     )
