@@ -22,6 +22,13 @@ export function isLocalHostName(name: string): boolean {
 /** Variables passed through from the caller; everything else (tokens, keys, agent sockets) stays out. */
 export const PASSED_ENV = ['HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM'];
 
+/**
+ * Passed to what runs outside a sandbox too: which tmux server is the caller's. remux's own tmux
+ * commands and attaches must reach the server the caller's `tmux ls` lists (on SSH hosts they get the
+ * login environment); without it, sessions were made on another server. A sandbox never gets it.
+ */
+const UNSANDBOXED_ENV = ['TMUX_TMPDIR'];
+
 export function commandEnv(securePath: string, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = { PATH: securePath };
   for (const name of PASSED_ENV) {
@@ -36,6 +43,7 @@ export function commandEnv(securePath: string, from: NodeJS.ProcessEnv = process
 export function createLocalHost(name: string, securePath: string): Host {
   const resolver = createLocalResolver({ securePath });
   const env = commandEnv(securePath);
+  const unsandboxedEnv = { ...env, ...Object.fromEntries(UNSANDBOXED_ENV.flatMap((n) => (process.env[n] === undefined ? [] : [[n, process.env[n] as string]]))) };
   return {
     name,
     resolver,
@@ -49,13 +57,13 @@ export function createLocalHost(name: string, securePath: string): Host {
       }
     },
     execute(req: HostExecRequest): Promise<ExecResult> {
-      return runLocal({ ...req, env });
+      return runLocal({ ...req, env: req.sandbox ? env : unsandboxedEnv });
     },
     async openTerminal(argv, size) {
       const [program, ...args] = argv;
       const file = program === undefined ? null : resolver.which(program);
       if (file === null) throw new TransportError(`${name}: ${program ?? '(nothing)'} is not in the secure PATH ${securePath}`);
-      return localTerminal(file, args, size, env);
+      return localTerminal(file, args, size, unsandboxedEnv);
     },
     files: localFiles(resolver),
     sandboxSupport() {

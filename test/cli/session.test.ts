@@ -2,8 +2,8 @@
 // detaching with tmux's own prefix-d, and the terminal back in its normal mode afterwards. A daemon
 // runs alongside: what the CLI process changed itself shows in the daemon's cache at once.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -143,6 +143,33 @@ describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
     assert.equal(right.code, 0, right.out);
     assert.match(right.out, /killed session doomed on box/);
     assert.doesNotMatch(tmux('list-sessions', '-F', '#{session_name}'), /^doomed$/m);
+  });
+
+  test('without --host, new, send, capture and kill act on this machine (localhost)', async () => {
+    // TMUX_TMPDIR: localhost's tmux server is a private one here, never the machine's own.
+    const tmpdir = join(h.home, 'local-tmux');
+    mkdirSync(tmpdir, { mode: 0o700 });
+    const local = { ...env, TMUX_TMPDIR: tmpdir };
+    try {
+      const made = await remux(['session', 'new', 'here', '--no-daemon'], { env: local });
+      assert.equal(made.code, 0, made.stderr);
+      assert.match(made.stderr, /created session here on localhost/);
+      // On the server TMUX_TMPDIR names, the one this user's own `tmux ls` lists.
+      assert.match(execFileSync('tmux', ['ls'], { env: { ...process.env, TMUX_TMPDIR: tmpdir }, encoding: 'utf8' }), /^here: 1 windows/m);
+      assert.equal((await remux(['session', 'send', 'here', '--no-daemon', '--', 'echo local-$((40+2))', 'Enter'], { env: local })).code, 0);
+      let captured = '';
+      for (let i = 0; i < 100 && !/^local-42$/m.test(captured); i++) {
+        await sleep(20);
+        captured = (await remux(['session', 'capture', 'here', '--no-daemon'], { env: local })).stdout;
+      }
+      assert.match(captured, /^local-42$/m);
+      const killed = await remux(['session', 'kill', 'here', '-f', '--no-daemon'], { env: local });
+      assert.equal(killed.code, 0, killed.stderr);
+      assert.match(killed.stderr, /killed session here on localhost/);
+    } finally {
+      // Normally gone with its last session.
+      spawnSync('tmux', ['kill-server'], { env: { ...process.env, TMUX_TMPDIR: tmpdir }, stdio: 'ignore' });
+    }
   });
 
   test('audit ls names each session operation and what it acted on', async () => {

@@ -42,7 +42,7 @@ export interface KillOptions extends SessionOptions {
 function target(cmd: Command): Command {
   return cmd
     .argument('<name>', 'session name: 1-64 letters, digits, "_" or "-"')
-    .requiredOption('-H, --host <host>', 'the host (one name; localhost is this machine)')
+    .option('-H, --host <host>', 'the host (one name; localhost, the default, is this machine)', 'localhost')
     .option('-u, --user <user>', "tmux user (one of the host's tmux_users; default: the login user)")
     .option('--no-daemon', 'run in this process even when a daemon is running');
 }
@@ -62,7 +62,7 @@ export function registerSession(program: Command, host: () => Promise<ClientHost
     .command('ls')
     .alias('list')
     .description('sessions per host and tmux user: windows, created, last activity, clients attached (from the daemon\'s cache)')
-    .option('-H, --host <selector>', 'hosts: a name, a list a,b, labels env=prod, a glob web*, or all (default: every inventory host; localhost when there is none)')
+    .option('-H, --host <selector>', 'hosts: a name, a list a,b, labels env=prod, a glob web*, or all (default: this machine, then every inventory host)')
     .option('--refresh', 'ask the hosts now instead of reading the cache')
     .option('--json', 'print one JSON document')
     .option('--no-daemon', 'run in this process even when a daemon is running')
@@ -93,7 +93,7 @@ is not allowed: empty and forbidden are different facts. Exit status 255 if a ho
 Examples:
   remux session new build --host web1
   remux session new tests --host web1 --user deploy --cmd 'npm test' --policy dev
-  remux session new work --host localhost --attach
+  remux session new work --attach                 # on this machine (--host localhost)
 
 Exit status: 0 created; 2 bad name, user or command syntax; 77 command denied by the policy;
 1 tmux refused (a session of that name exists); 255 host unreachable.`,
