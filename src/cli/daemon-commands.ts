@@ -112,7 +112,8 @@ function printDaemonStatus(s: DaemonStatus): void {
   process.stdout.write(`running: pid ${s.pid}, version ${s.version}, up ${formatUptime(s.uptimeSeconds)}, ${(s.memoryRssBytes / 2 ** 20).toFixed(0)} MB RSS\n`);
   process.stdout.write(`socket ${s.socket}; audit ${s.auditDb}; known_hosts ${s.knownHosts}\n`);
   process.stdout.write(httpLine(s));
-  process.stdout.write(`hosts: ${connected} of ${s.hosts.length} connected\n`);
+  // The pooled connections: the inventory's hosts (localhost, always there, needs none).
+  process.stdout.write(`hosts: ${connected} of ${s.hosts.length} in the inventory connected (localhost needs no connection)\n`);
   for (const h of s.hosts.filter((x) => x.breaker && x.breaker.state !== 'closed')) {
     process.stdout.write(`  breaker ${h.breaker?.state} for ${h.name}: ${h.breaker?.consecutiveFailures} failures, last: ${h.breaker?.lastError ?? '-'}\n`);
   }

@@ -113,7 +113,7 @@ limited. With a running daemon (remux daemon start) connections stay warm betwee
 Examples:
   remux client batch localhost --commands-file health.txt
   remux client batch localhost -f health.txt --json | jq -c '{line, exitCode}'
-  printf 'uptime\ndf -h /\n' | remux client batch localhost -f -
+  printf 'uptime\\ndf -h /\\n' | remux client batch localhost -f -
 
 Exit status: 0 if every command succeeded; else 255 if the host was unreachable, 77 if any was denied, 1 if any failed.`,
     )
