@@ -88,8 +88,10 @@ async function started(id: string): Promise<void> {
     const alive = hasSession(tmux);
     const s = findSession(readSessions(), id);
     if (s.state === 'failed') throw new Error(s.error ?? 'the sandbox cannot start');
-    // running, or already one of the states the daemon's watcher tells (waiting, working, …).
+    // running, or already one of the states the daemon's watcher tells (waiting, working, …); or the
+    // agent started and already exited by itself (its status is recorded: `code ls -a` shows it).
     if (s.state !== 'starting' && !isOver(s)) return;
+    if (s.state === 'exited' && typeof s.exitStatus === 'number') return;
     if (!alive) throw new Error(`the session's supervisor exited before starting the agent`);
     if (Date.now() > end) throw new Error(`the sandbox did not start within ${START_TIMEOUT_MS / 1000} s (see remux code logs ${id})`);
     await new Promise((r) => setTimeout(r, 20));

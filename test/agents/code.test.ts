@@ -213,6 +213,15 @@ describe('remux code', { timeout: 120_000 }, () => {
     }
   });
 
+  it('an agent that started and exited before the CLI looked is a start, not a supervisor failure', async () => {
+    // `true` under --sandbox none: started and gone within a few ms, between two looks of the CLI.
+    const r = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'true', '-n', 'blink');
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.split(' ')[0]!;
+    const s = await until('its exit recorded', async () => (await list()).find((x) => x.id === id && x.state === 'exited'));
+    assert.equal(s?.exitStatus, 0);
+  });
+
   it('--sandbox none runs the agent unsandboxed and says so', async () => {
     const r = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', agentCmd());
     assert.match(r.stdout, /sandbox none: UNSANDBOXED/);
