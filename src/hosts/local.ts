@@ -29,9 +29,9 @@ export const PASSED_ENV = ['HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYP
  */
 const UNSANDBOXED_ENV = ['TMUX_TMPDIR'];
 
-export function commandEnv(securePath: string, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function commandEnv(securePath: string, from: NodeJS.ProcessEnv = process.env, names: readonly string[] = PASSED_ENV): Record<string, string> {
   const env: Record<string, string> = { PATH: securePath };
-  for (const name of PASSED_ENV) {
+  for (const name of names) {
     const value = from[name];
     if (value !== undefined) env[name] = value;
   }
@@ -43,7 +43,7 @@ export function commandEnv(securePath: string, from: NodeJS.ProcessEnv = process
 export function createLocalHost(name: string, securePath: string): Host {
   const resolver = createLocalResolver({ securePath });
   const env = commandEnv(securePath);
-  const unsandboxedEnv = { ...env, ...Object.fromEntries(UNSANDBOXED_ENV.flatMap((n) => (process.env[n] === undefined ? [] : [[n, process.env[n] as string]]))) };
+  const unsandboxedEnv = commandEnv(securePath, process.env, [...PASSED_ENV, ...UNSANDBOXED_ENV]);
   return {
     name,
     resolver,
