@@ -99,8 +99,9 @@ describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
   test('send types text and keys; capture shows the pane, or its last N lines', async () => {
     const sent = await run({ kind: 'session.send', host: 'box', session: 's1', items: [{ text: 'echo sum-$((6*7));' }, { key: 'Enter' }] });
     assert.equal(sent.outcome, 'ok', sent.message ?? '');
-    // The shell ran what was typed (the final ; arrived too): the sum, not the text.
-    await paneShows('s1', /^sum-42$/m);
+    // The shell ran what was typed (the final ; arrived too): the sum, not the text; then wait for
+    // its next prompt, so the last two lines are settled before they are read.
+    await paneShows('s1', /^sum-42\n.*\S/m);
     const last = await run({ kind: 'session.capture', host: 'box', session: 's1', lines: 2 });
     assert.equal(last.out.split('\n').length, 3, JSON.stringify(last.out));
     assert.match(last.out, /^sum-42\n/);
