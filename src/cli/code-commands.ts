@@ -1,8 +1,9 @@
 // Implementations of `remux code start|ls|attach|status|logs|restart|kill`. Sessions are local: tmux on the agents' socket, records in
-// $REMUX_HOME/agents, every start/restart/kill audited as the CLI principal's action on host `local`.
+// $REMUX_HOME/agents, every start/restart/kill audited as the CLI principal's action on host `local`, begun before it acts.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
@@ -26,13 +27,22 @@ export interface StartOptions {
   worktree?: string;
 }
 
-async function audit(operation: string, session: AgentSession, reason: string, exitCode = 0): Promise<void> {
+/**
+ * An agent session's action in the audit: begun, durably, before it changes anything (a session never
+ * runs unrecorded, whatever happens to this CLI), and ended with how it went.
+ */
+async function audited(operation: string, session: AgentSession, what: string, act: () => Promise<void> | void): Promise<void> {
   const store = AuditStore.open(auditDbFile());
+  const t0 = performance.now();
   try {
-    await store.record(
-      { principal: cliPrincipal(loadConfig().config), host: 'local', operation, resource: `${session.id} ${session.workspace}`, command: session.agent, decision: 'allow', reason },
-      { exitCode, durationMs: 0 },
-    );
+    const id = await store.begin({ principal: cliPrincipal(loadConfig().config), host: 'local', operation, resource: `${session.id} ${session.workspace}`, command: session.agent, decision: 'allow', reason: what });
+    try {
+      await act();
+    } catch (err) {
+      await store.end(id, { exitCode: 1, durationMs: performance.now() - t0, error: err instanceof Error ? err.message : String(err) });
+      throw err;
+    }
+    await store.end(id, { exitCode: 0, durationMs: performance.now() - t0 });
   } finally {
     store.close();
   }
@@ -98,16 +108,6 @@ async function started(id: string): Promise<void> {
   }
 }
 
-/** A start the sandbox refused is recorded too, as a failed action. */
-async function auditedStart(operation: string, session: AgentSession): Promise<void> {
-  try {
-    await started(session.id);
-  } catch (err) {
-    await audit(operation, session, `failed: ${err instanceof Error ? err.message : String(err)}`, 1);
-    throw err;
-  }
-}
-
 export async function startCommand(path: string, opts: StartOptions): Promise<void> {
   const { config } = loadConfig();
   const dir = resolve(expandHome(path));
@@ -132,16 +132,20 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
     Object.assign(session, fields);
     changeSessions((sessions) => Object.assign(findSession(sessions, session.id), fields));
   };
+  const what = `${session.agent} in ${session.workspace}, sandbox ${session.sandbox}${opts.worktree ? `, worktree of branch ${opts.worktree}` : ''}`;
   try {
-    if (opts.worktree) update({ repo: session.workspace, workspace: addWorktree(session.workspace, opts.worktree, session.id) });
-    update({ branch: currentBranch(session.workspace) });
-    update({ pid: launch(session, opts.continue === true) });
+    await audited('agent.start', session, what, async () => {
+      if (opts.worktree) update({ repo: session.workspace, workspace: addWorktree(session.workspace, opts.worktree, session.id) });
+      update({ branch: currentBranch(session.workspace) });
+      update({ pid: launch(session, opts.continue === true) });
+      // A start the sandbox refused ends the action as failed, with the supervisor's reason.
+      await started(session.id);
+    });
   } catch (err) {
-    update({ state: 'exited' });
+    // Nothing was launched (no audit record could be begun, or the launch failed): the record is over.
+    if (session.pid === null) update({ state: 'exited' });
     throw err;
   }
-  await auditedStart('agent.start', session);
-  await audit('agent.start', session, `${session.agent} in ${session.workspace}, sandbox ${session.sandbox}${session.branch ? `, branch ${session.branch}` : ''}`);
   process.stdout.write(`${session.id} ${session.name}: ${session.agent} in ${session.workspace} (sandbox ${session.sandbox}${session.sandbox === 'none' ? ': UNSANDBOXED' : ''})\n`);
   if (opts.attach !== false && process.stdin.isTTY && process.stdout.isTTY) attachCommand(session.id);
   else process.stdout.write(`attach: remux code attach ${session.id}\n`);
@@ -231,13 +235,14 @@ export async function restartCommand(ref: string): Promise<void> {
   const session = findSession(reconciled(), ref);
   checkBackend(session.sandbox);
   checkAgentProgram(session.agent, launchArgv({ agent: session.agent })[0] as string, session.workspace, session.sandbox);
-  killSession(session.tmux);
   const resume = isKnownAgent(session.agent) && LAUNCH[session.agent].resume !== null;
-  changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'starting', error: null }));
-  const pid = launch(session, resume);
-  changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { pid }));
-  await auditedStart('agent.restart', session);
-  await audit('agent.restart', session, `${session.agent} in ${session.workspace}${resume ? ', resuming its conversation' : ''}`);
+  await audited('agent.restart', session, `${session.agent} in ${session.workspace}${resume ? ', resuming its conversation' : ''}`, async () => {
+    killSession(session.tmux);
+    changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'starting', error: null }));
+    const pid = launch(session, resume);
+    changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { pid }));
+    await started(session.id);
+  });
   process.stdout.write(`${session.id} ${session.name}: restarted\n`);
 }
 
@@ -250,11 +255,12 @@ export async function killCommand(ref: string, opts: { force?: boolean }): Promi
     rl.close();
     if (typed !== session.id) throw new UsageError('the ID typed does not match: nothing was killed');
   }
-  killSession(session.tmux);
-  rmSync(envFileOf(session.id), { force: true });
-  removeAgentTmp(session.id);
-  rmSync(hookDirOf(session.id), { recursive: true, force: true }); // left behind when the supervisor was SIGKILLed
-  changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'exited' }));
-  await audit('agent.kill', session, `tmux session ${session.tmux} killed`);
+  await audited('agent.kill', session, `tmux session ${session.tmux}`, () => {
+    killSession(session.tmux);
+    rmSync(envFileOf(session.id), { force: true });
+    removeAgentTmp(session.id);
+    rmSync(hookDirOf(session.id), { recursive: true, force: true }); // left behind when the supervisor was SIGKILLed
+    changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'exited' }));
+  });
   process.stdout.write(`${session.id} ${session.name}: killed\n`);
 }

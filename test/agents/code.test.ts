@@ -254,7 +254,32 @@ describe('remux code', { timeout: 120_000 }, () => {
     const failed = (await list()).find((s) => s.state === 'failed');
     assert.ok(failed, 'recorded as failed');
     assert.equal(liveTmux().includes(String(failed.tmux)), false);
-    assert.match((await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout, /failed: the srt sandbox cannot start/);
+    // One JSON record per line.
+    const audited = (await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout.trim().split('\n').map((line) => JSON.parse(line)) as Array<{
+      operation: string;
+      resource: string;
+      status: string;
+      exitCode: number | null;
+      error: string | null;
+    }>;
+    const record = audited.find((a) => a.operation === 'agent.start' && a.resource.startsWith(`${String(failed.id)} `));
+    assert.deepEqual([record?.status, record?.exitCode], ['complete', 1]);
+    assert.match(record?.error ?? '', /the srt sandbox cannot start/);
+  });
+
+  it('starts nothing when its audit record cannot be written first', async () => {
+    const before = liveTmux();
+    const since = new Date().toISOString();
+    // A directory where the audit store should be: the store cannot open, so no begin can be written.
+    const r = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: { ...env, REMUX_AUDIT_DB: work }, via: 'node' });
+    assert.notEqual(r.code, 0, r.stderr);
+    assert.deepEqual(liveTmux(), before, 'no agent session was started');
+    // Its record is over, and no supervisor was ever launched for it.
+    const mine = (await list()).filter((s) => String(s.created) >= since);
+    assert.deepEqual(
+      mine.map((s) => [s.state, s.pid]),
+      [['exited', null]],
+    );
   });
 
   it("keeps the agent's credentials off every command line: a 0600 env file its supervisor reads", async () => {
