@@ -4,6 +4,7 @@
 import { constants, createReadStream, openSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '../config/config.js';
 import { recordingsDir } from '../config/paths.js';
 import { findByIdPrefix, UsageError } from '../core/errors.js';
 import { listRecordings, recordingPath, type RecordingInfo } from '../sessions/recording.js';
@@ -19,6 +20,12 @@ export function listRecordingsCommand(opts: { json?: boolean }): void {
   printTable(
     ['ID', 'STARTED (UTC)', 'KIND', 'HOST', 'USER', 'SESSION', 'PRINCIPAL', 'LENGTH', 'SIZE'],
     all.map((r) => [r.id, utcCell(r.started), r.kind ?? 'attach', r.host, r.user, r.session, r.principal, clock(r.duration), size(r.bytes)]),
+  );
+  const { recordings_max_total_mb: maxMb, recordings_keep_days: keepDays } = loadConfig().config.sessions;
+  const kept = [maxMb === null ? null : `${maxMb} MB in all`, keepDays === null ? null : `${keepDays} days`].filter((x) => x !== null);
+  process.stdout.write(
+    `${all.length} recordings, ${size(all.reduce((sum, r) => sum + r.bytes, 0))}; ` +
+      (kept.length > 0 ? `the daemon removes the oldest beyond ${kept.join(' or ')} (sessions.recordings_max_total_mb, recordings_keep_days)\n` : 'kept without limit\n'),
   );
 }
 

@@ -69,6 +69,13 @@ const SessionsSchema = z
      * session without such a recording is recorded as an attach); `none`, nothing.
      */
     record: z.enum(['attaches', 'sessions', 'none']).default('attaches'),
+    /**
+     * The daemon removes the oldest recordings while all of them together take more than this (MB), so
+     * they never fill the disk the audit store needs; null: no limit.
+     */
+    recordings_max_total_mb: z.number().positive().nullable().default(10240),
+    /** Recordings older than this many days are removed; null: kept until the size limit needs room. */
+    recordings_keep_days: z.number().positive().nullable().default(null),
   })
   .strict();
 const RelaySchema = z
@@ -238,6 +245,8 @@ sessions:
   sweep_interval_seconds: 60         # the daemon refreshes its cache of tmux sessions this often
   attach_lifetime_seconds: 21600     # an attach is closed (its tmux client ends) after this long
   record: attaches                   # in $REMUX_HOME/recordings: attaches (browser and CLI attaches), sessions (each session remux creates, whole), none
+  recordings_max_total_mb: 10240     # the daemon removes the oldest recordings beyond this (null: no limit)
+  # recordings_keep_days: 90         # and those older than this (default: kept until the size limit needs room)
 http:                                # the daemon's web console and API (served only once a principal exists)
   listen: 127.0.0.1:7777             # --listen overrides
   # tls_cert: /etc/remux/cert.pem    # with tls_key; default: a self-signed certificate in $REMUX_HOME/tls

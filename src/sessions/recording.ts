@@ -36,6 +36,15 @@ export interface RecordingInfo extends RecordingMeta {
 }
 
 const ID = /^\d{8}T\d{6}Z-[0-9a-f]{12}$/;
+/** A recording's file name; the id is its first group. */
+export const RECORDING_FILE = /^(\d{8}T\d{6}Z-[0-9a-f]{12})\.cast$/;
+
+/** The recordings this process is writing: retention never removes them. */
+const writing = new Set<string>();
+
+export function isRecording(id: string): boolean {
+  return writing.has(id);
+}
 
 export function recordingPath(dir: string, id: string): string {
   if (!ID.test(id)) throw new RangeError(`not a recording id: ${JSON.stringify(id)}`);
@@ -70,6 +79,7 @@ export class AttachRecorder {
     this.path = recordingPath(dir, this.id);
     // wx: a new file only, never through a link someone planted.
     this.fd = fs.openSync(this.path, 'wx', 0o600);
+    writing.add(this.id);
     const header = { version: 2, width: size.cols, height: size.rows, timestamp: Math.floor(now.getTime() / 1000), title: `${meta.user}@${meta.host}:${meta.session}`, env: { TERM: 'xterm-256color' }, remux: meta };
     this.append(JSON.stringify(header));
   }
@@ -89,6 +99,7 @@ export class AttachRecorder {
     if (rest !== '') this.event('o', rest);
     this.over = true;
     fs.closeSync(this.fd);
+    writing.delete(this.id);
   }
 
   /** Ended, or stopped at its size limit. */
@@ -128,8 +139,8 @@ export function listRecordings(dir: string): RecordingInfo[] {
   }
   const infos: RecordingInfo[] = [];
   for (const name of names) {
-    const id = name.replace(/\.cast$/, '');
-    if (!ID.test(id) || name !== `${id}.cast`) continue;
+    const id = RECORDING_FILE.exec(name)?.[1];
+    if (id === undefined) continue;
     const info = describeRecording(dir, id);
     if (info !== null) infos.push(info);
   }

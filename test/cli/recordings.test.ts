@@ -46,6 +46,8 @@ describe('remux session recordings / play', () => {
     const table = await remux(['session', 'recordings'], { env: h.env });
     assert.match(table.stdout, /^ID +STARTED \(UTC\) +KIND +HOST +USER +SESSION +PRINCIPAL +LENGTH +SIZE\n/);
     assert.match(table.stdout, new RegExp(`${slow} +\\S+ \\S+ +attach +web1 +ops +build +alice +0:01 +\\d+ B`));
+    // The total, and the limits the daemon keeps them within (config.yaml's defaults here).
+    assert.match(table.stdout, /\n2 recordings, \d+ B; the daemon removes the oldest beyond 10240 MB in all \(sessions\.recordings_max_total_mb, recordings_keep_days\)\n$/);
     const empty = tempHome();
     try {
       assert.match((await remux(['session', 'recordings'], { env: empty.env })).stdout, /^no recordings in /);

@@ -1,0 +1,116 @@
+// Recordings retention: the daemon removes the oldest recordings once they are older than
+// sessions.recordings_keep_days, or while all of them together take more than
+// sessions.recordings_max_total_mb, so recordings never fill the disk the audit store writes to (a
+// full disk would refuse every action). A recording that may still be written is never removed: the
+// daemon's own are known (isRecording), and one another process writes (a CLI attach) is left alone
+// until it has been unchanged for longer than an attach may last. Each removal is audited by the
+// daemon (gateway/daemon.ts); the audit records that named a removed recording stay.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AuditStore } from '../audit/store.js';
+import { isRecording, RECORDING_FILE } from './recording.js';
+
+export interface RetentionLimits {
+  /** All recordings together may take this many bytes; null: no limit. */
+  maxTotalBytes: number | null;
+  /** Recordings started longer ago than this are removed; null: kept until the size limit needs room. */
+  keepMs: number | null;
+  /** A recording changed more recently than this may still be written by another process: kept. */
+  quietMs: number;
+}
+
+export interface Pruned {
+  /** The recordings removed, oldest first. */
+  ids: string[];
+  bytes: number;
+  /** Which limit made room: for the audit record. */
+  reason: string;
+}
+
+interface Entry {
+  id: string;
+  file: string;
+  started: number;
+  bytes: number;
+  changed: number;
+}
+
+/** The start time an id carries (20261205T154501Z-…), in ms. */
+function startedOf(id: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id)!;
+  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+}
+
+/** Recordings in `dir` as files (links and anything else named like one are not ours), oldest first. */
+function entries(dir: string): Entry[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const found: Entry[] = [];
+  for (const name of names) {
+    const m = RECORDING_FILE.exec(name);
+    if (!m) continue;
+    const file = path.join(dir, name);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(file);
+    } catch {
+      continue; // removed meanwhile
+    }
+    if (!st.isFile()) continue;
+    found.push({ id: m[1] as string, file, started: startedOf(m[1] as string), bytes: st.size, changed: st.mtimeMs });
+  }
+  return found.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** Removes what the limits no longer keep; what was removed, and why (null when nothing was). */
+export function pruneRecordings(dir: string, limits: RetentionLimits, now = Date.now()): Pruned | null {
+  const all = entries(dir);
+  let total = all.reduce((sum, e) => sum + e.bytes, 0);
+  const removed: Entry[] = [];
+  const why = new Set<string>();
+  for (const e of all) {
+    const expired = limits.keepMs !== null && now - e.started > limits.keepMs;
+    const over = limits.maxTotalBytes !== null && total > limits.maxTotalBytes;
+    if (!expired && !over) continue;
+    if (isRecording(e.id) || now - e.changed < limits.quietMs) continue;
+    try {
+      fs.unlinkSync(e.file);
+    } catch {
+      continue; // gone already, or not ours to remove: it stays counted
+    }
+    total -= e.bytes;
+    removed.push(e);
+    why.add(expired ? 'older than the days kept' : 'over the total size kept');
+  }
+  if (removed.length === 0) return null;
+  return { ids: removed.map((e) => e.id), bytes: removed.reduce((sum, e) => sum + e.bytes, 0), reason: [...why].join('; ') };
+}
+
+/** How often the daemon applies the limits (and once when it starts). */
+export const RETENTION_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * The daemon's retention: the limits applied now and every RETENTION_INTERVAL_MS; each removal is one
+ * audit action of the daemon's (`recordings.prune`, the ids removed, the limit that made room).
+ */
+export function keepRecordingsWithin(dir: string, limits: RetentionLimits, audit: AuditStore, log: (line: string) => void, intervalMs = RETENTION_INTERVAL_MS): { stop(): void } {
+  const apply = async (): Promise<void> => {
+    const pruned = pruneRecordings(dir, limits);
+    if (!pruned) return;
+    const mb = (pruned.bytes / 2 ** 20).toFixed(1);
+    log(`recordings: removed ${pruned.ids.length} (${mb} MB): ${pruned.reason}`);
+    await audit.record(
+      { principal: 'daemon', host: 'localhost', operation: 'recordings.prune', resource: pruned.ids.join(' '), decision: 'allow', reason: `${pruned.ids.length} recordings, ${mb} MB: ${pruned.reason}` },
+      { exitCode: 0, durationMs: 0 },
+    );
+  };
+  const run = (): void => void apply().catch((err: unknown) => log(`recordings: retention failed: ${err instanceof Error ? err.message : String(err)}`));
+  run();
+  const timer = setInterval(run, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
