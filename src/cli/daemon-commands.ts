@@ -1,12 +1,12 @@
 // Implementations of `remux daemon start|stop|status` and `remux status info|health`.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { loadConfig } from '../config/config.js';
-import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, principalsFile, remuxHome, socketFile } from '../config/paths.js';
+import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile } from '../config/paths.js';
 import { loadPrincipals } from '../config/principals.js';
 import { loadPolicies } from '../core/context.js';
 import type { Policy } from '../policy/types.js';
@@ -15,6 +15,7 @@ import { bwrapAvailable } from '../exec/sandbox.js';
 import { askDaemon } from '../gateway/client.js';
 import type { DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
+import { recordingsUsage } from '../sessions/retention.js';
 import type { StartOptions } from './commands/daemon.js';
 import { printJson } from './output.js';
 import { packageVersion } from './program.js';
@@ -214,6 +215,35 @@ function sandboxChecks(): Check[] {
   return checks;
 }
 
+const MIB = 2 ** 20;
+const GIB = 2 ** 30;
+
+/**
+ * Free space where the audit store is written: a full disk refuses every action, since nothing runs
+ * whose audit record cannot be written.
+ */
+function diskCheck(): Check {
+  let dir = dirname(auditDbFile());
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  const st = statfsSync(dir);
+  const free = st.bavail * st.bsize;
+  const total = st.blocks * st.bsize;
+  const size = (bytes: number): string => (bytes >= GIB ? `${(bytes / GIB).toFixed(1)} GiB` : `${Math.round(bytes / MIB)} MiB`);
+  const detail = `${size(free)} free of ${size(total)} where the audit store is written (${dir})`;
+  if (free < 64 * MIB) return { name: 'disk', ok: false, detail: `${detail}: actions are refused once the audit store cannot write` };
+  return { name: 'disk', ok: true, warning: free < GIB || free < total * 0.05, detail };
+}
+
+/** What recordings take, and the limit the daemon keeps them within. */
+function recordingsCheck(): Check {
+  const dir = recordingsDir();
+  const { count, bytes } = recordingsUsage(dir);
+  const maxMb = loadConfig().config.sessions.recordings_max_total_mb;
+  const used = `${count} in ${dir}, ${(bytes / MIB).toFixed(1)} MB`;
+  if (maxMb === null) return { name: 'recordings', ok: true, warning: true, detail: `${used}, kept without limit (sessions.recordings_max_total_mb: null): they may fill the disk` };
+  return { name: 'recordings', ok: true, detail: `${used}; the daemon keeps at most ${maxMb} MB` };
+}
+
 export async function statusHealthCommand(opts: { json?: boolean }): Promise<void> {
   const checks: Check[] = [];
   const attempt = (name: string, fn: () => string): void => {
@@ -249,6 +279,11 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
       store.close();
     }
   });
+  try {
+    checks.push(diskCheck(), recordingsCheck());
+  } catch (err) {
+    checks.push({ name: 'disk', ok: false, detail: (err as Error).message });
+  }
   checks.push(...sandboxChecks());
   let socket = '';
   try {

@@ -66,6 +66,12 @@ function entries(dir: string): Entry[] {
   return found.sort((a, b) => a.id.localeCompare(b.id));
 }
 
+/** How many recordings `dir` holds and their size together. */
+export function recordingsUsage(dir: string): { count: number; bytes: number } {
+  const all = entries(dir);
+  return { count: all.length, bytes: all.reduce((sum, e) => sum + e.bytes, 0) };
+}
+
 /** Removes what the limits no longer keep; what was removed, and why (null when nothing was). */
 export function pruneRecordings(dir: string, limits: RetentionLimits, now = Date.now()): Pruned | null {
   const all = entries(dir);

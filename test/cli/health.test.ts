@@ -1,0 +1,64 @@
+// `remux doctor` (= `remux status health`): the disk where the audit store is written (a real 32 MiB
+// tmpfs in a mount namespace of its own stands for a full disk) and the recordings' limit.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { REMUX_BIN, remux, tempHome } from '../support/cli.js';
+
+interface Health {
+  healthy: boolean;
+  checks: Array<{ name: string; ok: boolean; warning?: boolean; detail: string }>;
+}
+
+const POLICY = 'policies:\n  read_only:\n    sandbox: false\n    capabilities: []\n';
+
+describe('remux doctor', () => {
+  const h = tempHome();
+  writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+  after(() => h.remove());
+
+  test('is remux status health, with the disk and the recordings checked', async () => {
+    const doctor = await remux(['doctor', '--json'], { env: h.env });
+    const health = await remux(['status', 'health', '--json'], { env: h.env });
+    const [a, b] = [JSON.parse(doctor.stdout) as Health, JSON.parse(health.stdout) as Health];
+    assert.deepEqual(
+      a.checks.map((c) => [c.name, c.ok]),
+      b.checks.map((c) => [c.name, c.ok]),
+    );
+    assert.equal(doctor.code, health.code);
+    const disk = a.checks.find((c) => c.name === 'disk');
+    assert.match(disk?.detail ?? '', /^\d+(\.\d GiB| MiB) free of \d+(\.\d GiB| MiB) where the audit store is written \(/);
+    const recordings = a.checks.find((c) => c.name === 'recordings');
+    assert.match(recordings?.detail ?? '', /^0 in .*recordings, 0\.0 MB; the daemon keeps at most 10240 MB$/);
+  });
+
+  test('recordings kept without a limit are a warning', async () => {
+    writeFileSync(join(h.home, 'config.yaml'), 'sessions:\n  recordings_max_total_mb: null\n');
+    try {
+      const r = JSON.parse((await remux(['doctor', '--json'], { env: h.env })).stdout) as Health;
+      const recordings = r.checks.find((c) => c.name === 'recordings');
+      assert.deepEqual([recordings?.ok, recordings?.warning], [true, true]);
+      assert.match(recordings?.detail ?? '', /kept without limit .*they may fill the disk/);
+    } finally {
+      rmSync(join(h.home, 'config.yaml'));
+    }
+  });
+
+  test('a nearly full disk under the audit store fails, and says what it means', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, () => {
+    const mnt = mkdtempSync(join(tmpdir(), 'remux-full-'));
+    try {
+      // In a mount namespace of its own: the tmpfs is gone with the command, whatever happens.
+      const script = `mount -t tmpfs -o size=32m tmpfs "$1" && mkdir "$1/home" && printf '%s' "$2" > "$1/home/policies.yaml" && REMUX_HOME="$1/home" "$3" doctor`;
+      const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('REMUX_') && !name.startsWith('RPIPE_')));
+      const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', mnt, POLICY, REMUX_BIN], { encoding: 'utf8', env });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stdout, /^FAIL {2}disk +\d+ MiB free of 32 MiB where the audit store is written \(.*\): actions are refused once the audit store cannot write$/m);
+      assert.match(r.stdout, /\nunhealthy\n$/);
+    } finally {
+      rmSync(mnt, { recursive: true, force: true });
+    }
+  });
+});
