@@ -36,7 +36,7 @@
 // its promises rejects. An end for an unknown or already ended action rejects on its own (its row is
 // not written) and does not affect the rest of its batch.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -308,6 +308,27 @@ function sqliteCode(e: unknown): string {
   return e instanceof Database.SqliteError ? e.code : '';
 }
 
+/** Under this much free space, a failed write is put down to a full disk. */
+const NEARLY_FULL_BYTES = 1 << 20;
+
+/**
+ * What to add to a failed open, write or sync of the store at `path`: that its disk is full, when it is
+ * (SQLite often says only "disk I/O error" then), and what to do; else nothing.
+ */
+export function fullDiskNote(path: string, e: unknown): string {
+  let free: number | null = null;
+  try {
+    const st = statfsSync(dirname(path));
+    free = st.bavail * st.bsize;
+  } catch {
+    // No answer: the error says what it says.
+  }
+  const code = sqliteCode(e) || ((e as NodeJS.ErrnoException | null)?.code ?? '');
+  if (code !== 'SQLITE_FULL' && code !== 'ENOSPC' && (free === null || free >= NEARLY_FULL_BYTES)) return '';
+  const left = free === null ? '' : ` (${Math.floor(free / 1024)} KiB free)`;
+  return `; the disk holding it is full${left}: nothing runs until the audit can be written. Free space on it (remux doctor shows what recordings take), then try again`;
+}
+
 interface Settle<T> {
   resolve(value: T): void;
   reject(reason: unknown): void;
@@ -413,7 +434,7 @@ export class AuditStore {
           { cause: e },
         );
       }
-      throw new AuditStoreError(`cannot open audit store ${path}: ${(e as Error).message}`, { cause: e });
+      throw new AuditStoreError(`cannot open audit store ${path}: ${(e as Error).message}${fullDiskNote(path, e)}`, { cause: e });
     }
   }
 
@@ -486,7 +507,9 @@ export class AuditStore {
       written = this.db.transaction(() => this.writeBatch(batch)).immediate();
     } catch (e) {
       // Rolled back: none of the batch was written, so every begin fails and nothing may run for it.
-      for (const q of batch) q.settle.reject(e);
+      const note = fullDiskNote(this.path, e);
+      const error = note ? new AuditStoreError(`audit store ${this.path}: cannot write: ${(e as Error).message}${note}`, { cause: e }) : e;
+      for (const q of batch) q.settle.reject(error);
       return;
     }
     this.stats.transactions++;
@@ -509,7 +532,8 @@ export class AuditStore {
     this.syncWal((err) => {
       // Committed but maybe not on disk: a begin that fails here lets nothing run.
       if (!err) return settle('begin');
-      for (const q of batch) if (q.kind === 'begin') q.settle.reject(new AuditStoreError(`audit store ${this.path}: cannot sync the write-ahead log: ${err.message}`));
+      const why = new AuditStoreError(`audit store ${this.path}: cannot sync the write-ahead log: ${err.message}${fullDiskNote(this.path, err)}`);
+      for (const q of batch) if (q.kind === 'begin') q.settle.reject(why);
     });
   }
 

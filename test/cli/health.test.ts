@@ -13,7 +13,7 @@ interface Health {
   checks: Array<{ name: string; ok: boolean; warning?: boolean; detail: string }>;
 }
 
-const POLICY = 'policies:\n  read_only:\n    sandbox: false\n    capabilities: []\n';
+const POLICY = 'policies:\n  read_only:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: echo }\n      - { operation: write_stdout }\n';
 
 describe('remux doctor', () => {
   const h = tempHome();
@@ -47,16 +47,26 @@ describe('remux doctor', () => {
     }
   });
 
-  test('a nearly full disk under the audit store fails, and says what it means', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, () => {
+  test('a nearly full disk under the audit store fails the check; a full one refuses commands, saying why', { skip: process.getuid?.() !== 0 && 'needs root to mount a tmpfs' }, () => {
     const mnt = mkdtempSync(join(tmpdir(), 'remux-full-'));
     try {
-      // In a mount namespace of its own: the tmpfs is gone with the command, whatever happens.
-      const script = `mount -t tmpfs -o size=32m tmpfs "$1" && mkdir "$1/home" && printf '%s' "$2" > "$1/home/policies.yaml" && REMUX_HOME="$1/home" "$3" doctor`;
+      // In a mount namespace of its own: the tmpfs is gone with the command, whatever happens. The
+      // audit store is made by the first command; then the disk is filled.
+      const script = [
+        'mount -t tmpfs -o size=32m tmpfs "$1" && mkdir "$1/home" && printf "%s" "$2" > "$1/home/policies.yaml" || exit 9',
+        'export REMUX_HOME="$1/home"',
+        '"$3" doctor; echo "doctor exit $?"',
+        'dd if=/dev/zero of="$1/fill" bs=64k 2>/dev/null',
+        '"$3" client run --no-daemon localhost -- echo it-ran; echo "run exit $?"',
+      ].join('\n');
       const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('REMUX_') && !name.startsWith('RPIPE_')));
       const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', mnt, POLICY, REMUX_BIN], { encoding: 'utf8', env });
-      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /^FAIL {2}disk +\d+ MiB free of 32 MiB where the audit store is written \(.*\): actions are refused once the audit store cannot write$/m);
-      assert.match(r.stdout, /\nunhealthy\n$/);
+      assert.match(r.stdout, /\nunhealthy\ndoctor exit 1\n/);
+      assert.doesNotMatch(r.stdout, /it-ran/);
+      assert.match(r.stdout, /\nrun exit 1\n$/);
+      assert.match(r.stderr, /audit store .*audit\.db: .*; the disk holding it is full \(\d+ KiB free\): nothing runs until the audit can be written/);
     } finally {
       rmSync(mnt, { recursive: true, force: true });
     }
