@@ -86,24 +86,21 @@ export function registerStatus(program: Command): void {
       await statusInfoCommand(opts);
     });
 
+  const health = async (opts: { json?: boolean }): Promise<void> => {
+    const { statusHealthCommand } = await import('../daemon-commands.js');
+    await statusHealthCommand(opts);
+  };
   status
     .command('health')
     .description('check configuration, policies, hosts file, audit chain, disk space, recordings, sandbox and daemon; exit 1 if anything fails')
     .addHelpText('after', "\nExamples:\n  remux status health && echo healthy\n  remux status health --json | jq '.checks[] | select(.ok | not)'")
     .option('--json', 'print as JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const { statusHealthCommand } = await import('../daemon-commands.js');
-      await statusHealthCommand(opts);
-    });
-
+    .action(health);
   // What other tools call it (brew doctor, flutter doctor).
   program
     .command('doctor')
     .description('the health checks of remux status health; exit 1 if anything fails')
-    .addHelpText('after', '\nExamples:\n  remux doctor\n  remux doctor --json | jq -r \'.checks[] | select(.warning) | .detail\'')
+    .addHelpText('after', "\nExamples:\n  remux doctor\n  remux doctor --json | jq -r '.checks[] | select(.warning) | .detail'")
     .option('--json', 'print as JSON')
-    .action(async (opts: { json?: boolean }) => {
-      const { statusHealthCommand } = await import('../daemon-commands.js');
-      await statusHealthCommand(opts);
-    });
+    .action(health);
 }
