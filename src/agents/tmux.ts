@@ -32,8 +32,8 @@ const PANE_ENV = ['PATH', 'HOME', 'REMUX_HOME', 'XDG_CONFIG_HOME'];
 /** A detached session whose only pane runs `argv` (tmux execs it without a shell when given several words), in `cwd`. */
 export function newSession(name: string, cwd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): number {
   const vars = PANE_ENV.filter((n) => env[n] !== undefined).flatMap((n) => ['-e', `${n}=${env[n]}`]);
-  tmux(['new-session', '-d', '-s', name, '-c', cwd, '-x', '200', '-y', '50', ...vars, '--', ...argv], env);
-  return Number(tmux(['display-message', '-p', '-t', `=${name}:`, '#{pane_pid}'], env).trim());
+  // -P -F: the pane's pid from the same tmux run, not a second one.
+  return Number(tmux(['new-session', '-d', '-P', '-F', '#{pane_pid}', '-s', name, '-c', cwd, '-x', '200', '-y', '50', ...vars, '--', ...argv], env).trim());
 }
 
 export function killSession(name: string, env: NodeJS.ProcessEnv = process.env): void {
