@@ -1,12 +1,18 @@
 // The agents' tmux server: socket `remux` (tmux -L remux). REMUX_TMUX_SOCKET names another one so tests
 // never touch a developer's sessions.
 import { execFileSync, spawnSync } from 'node:child_process';
+import type { HostEntry, Inventory } from '../hosts/inventory.js';
 
 /** The host name the gateway (console, API) gives the agents' tmux server. */
 export const AGENTS_HOST = 'agents';
 
 export function socketName(env: NodeJS.ProcessEnv = process.env): string {
   return env.REMUX_TMUX_SOCKET || 'remux';
+}
+
+/** Host `agents` as scopes see it: hosts.yaml's entry of that name, else this machine's agents' tmux server. */
+export function agentsHostEntry(inventory: Inventory, env: NodeJS.ProcessEnv = process.env): HostEntry {
+  return inventory.hosts.find((h) => h.name === AGENTS_HOST) ?? { name: AGENTS_HOST, transport: 'local', labels: {}, builtin: true, tmuxSocket: { kind: 'name', name: socketName(env) } };
 }
 
 export function tmux(args: string[], env: NodeJS.ProcessEnv = process.env): string {

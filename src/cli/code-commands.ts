@@ -9,12 +9,16 @@ import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { writeAtomic } from '../config/atomic-file.js';
 import { cliPrincipal, loadConfig } from '../config/config.js';
-import { auditDbFile, expandHome, remuxHome } from '../config/paths.js';
+import { auditDbFile, envFirst, expandHome, principalsFile, remuxHome } from '../config/paths.js';
+import { authenticate, loadPrincipals } from '../config/principals.js';
+import { AuthError } from '../core/errors.js';
+import { hostInScope } from '../core/scope.js';
+import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
 import { checkAgentProgram, checkBackend, removeAgentTmp } from '../agents/sandbox.js';
 import { changeSessions, envFileOf, findSession, isOver, logFileOf, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
-import { capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
+import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
 import { printJson, printTable, UsageError, utcCell } from './output.js';
 
 export interface StartOptions {
@@ -28,14 +32,31 @@ export interface StartOptions {
 }
 
 /**
+ * Who starts, restarts or kills agent sessions: REMUX_TOKEN's principal (as for every command line), whose
+ * scope must reach host `agents`; else the local user. A token that matches no one is refused, never ignored.
+ */
+function actingPrincipal(): string {
+  const token = envFirst(process.env, 'REMUX_TOKEN');
+  if (token === undefined || token === '') return cliPrincipal(loadConfig().config);
+  const file = principalsFile();
+  const entry = authenticate(loadPrincipals(file), token);
+  const yourself = 'or unset REMUX_TOKEN to act as yourself';
+  if (!entry) throw new AuthError(`REMUX_TOKEN matches no principal in ${file}`, `check the token (remux principal rotate NAME makes a new one), ${yourself}`);
+  if (!hostInScope(entry.scope, agentsHostEntry(loadInventory(hostsFile())))) {
+    throw new AuthError(`out of scope for ${entry.name}: agent sessions run on host "${AGENTS_HOST}"`, `use a principal whose hosts include ${AGENTS_HOST}, ${yourself}`);
+  }
+  return entry.name;
+}
+
+/**
  * An agent session's action in the audit: begun, durably, before it changes anything (a session never
  * runs unrecorded, whatever happens to this CLI), and ended with how it went.
  */
-async function audited(operation: string, session: AgentSession, what: string, act: () => Promise<void> | void): Promise<void> {
+async function audited(principal: string, operation: string, session: AgentSession, what: string, act: () => Promise<void> | void): Promise<void> {
   const store = AuditStore.open(auditDbFile());
   const t0 = performance.now();
   try {
-    const id = await store.begin({ principal: cliPrincipal(loadConfig().config), host: 'local', operation, resource: `${session.id} ${session.workspace}`, command: session.agent, decision: 'allow', reason: what });
+    const id = await store.begin({ principal, host: 'local', operation, resource: `${session.id} ${session.workspace}`, command: session.agent, decision: 'allow', reason: what });
     try {
       await act();
     } catch (err) {
@@ -119,6 +140,7 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
   const [program] = launchArgv({ agent, prompt: opts.prompt, continue: opts.continue }) as [string];
   checkBackend(sandbox);
   checkAgentProgram(agent, program, dir, sandbox);
+  const principal = actingPrincipal();
   const session = changeSessions((sessions) => {
     const id = newId(sessions);
     const name = opts.name ?? `${agent.split(' ')[0]}-${id.slice(0, 4)}`;
@@ -134,7 +156,7 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
   };
   const what = `${session.agent} in ${session.workspace}, sandbox ${session.sandbox}${opts.worktree ? `, worktree of branch ${opts.worktree}` : ''}`;
   try {
-    await audited('agent.start', session, what, async () => {
+    await audited(principal, 'agent.start', session, what, async () => {
       if (opts.worktree) update({ repo: session.workspace, workspace: addWorktree(session.workspace, opts.worktree, session.id) });
       update({ branch: currentBranch(session.workspace) });
       update({ pid: launch(session, opts.continue === true) });
@@ -232,11 +254,12 @@ export async function logsCommand(ref: string, opts: { follow?: boolean }): Prom
 }
 
 export async function restartCommand(ref: string): Promise<void> {
+  const principal = actingPrincipal();
   const session = findSession(reconciled(), ref);
   checkBackend(session.sandbox);
   checkAgentProgram(session.agent, launchArgv({ agent: session.agent })[0] as string, session.workspace, session.sandbox);
   const resume = isKnownAgent(session.agent) && LAUNCH[session.agent].resume !== null;
-  await audited('agent.restart', session, `${session.agent} in ${session.workspace}${resume ? ', resuming its conversation' : ''}`, async () => {
+  await audited(principal, 'agent.restart', session, `${session.agent} in ${session.workspace}${resume ? ', resuming its conversation' : ''}`, async () => {
     killSession(session.tmux);
     changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'starting', error: null }));
     const pid = launch(session, resume);
@@ -247,6 +270,7 @@ export async function restartCommand(ref: string): Promise<void> {
 }
 
 export async function killCommand(ref: string, opts: { force?: boolean }): Promise<void> {
+  const principal = actingPrincipal();
   const session = findSession(reconciled(), ref);
   if (!opts.force) {
     if (!process.stdin.isTTY) throw new UsageError(`remux code kill ${ref} asks to type the session's ID, and stdin is not a terminal`, 'add -f to kill without asking');
@@ -255,7 +279,7 @@ export async function killCommand(ref: string, opts: { force?: boolean }): Promi
     rl.close();
     if (typed !== session.id) throw new UsageError('the ID typed does not match: nothing was killed');
   }
-  await audited('agent.kill', session, `tmux session ${session.tmux}`, () => {
+  await audited(principal, 'agent.kill', session, `tmux session ${session.tmux}`, () => {
     killSession(session.tmux);
     rmSync(envFileOf(session.id), { force: true });
     removeAgentTmp(session.id);

@@ -1,6 +1,6 @@
 // Host lookup for perform(): the built-in local host, inventory hosts reached over the SSH connection
 // pool, and agent hosts reached over the connection their agent dialed to the daemon (AgentHub). The inventory is re-read when hosts.yaml changes (the daemon runs for days).
-import { AGENTS_HOST, socketName } from '../agents/tmux.js';
+import { AGENTS_HOST, agentsHostEntry } from '../agents/tmux.js';
 import type { Config } from '../config/config.js';
 import { selectInScope } from '../core/scope.js';
 import type { Principal } from '../core/types.js';
@@ -126,10 +126,9 @@ export class HostRegistry {
   /** The inventory entry of `name` (the built-in local host included), or undefined. */
   entry(name: string): HostEntry | undefined {
     if (isLocalHostName(name)) return { name, transport: 'local', labels: {}, builtin: true };
-    const found = this.inventory().hosts.find((h) => h.name === name);
     // The agents' tmux server (remux code), unless hosts.yaml names a host so: its sessions attach as any local one.
-    if (!found && name === AGENTS_HOST) return { name, transport: 'local', labels: {}, builtin: true, tmuxSocket: { kind: 'name', name: socketName(this.opts.env) } };
-    return found;
+    if (name === AGENTS_HOST) return agentsHostEntry(this.inventory(), this.opts.env);
+    return this.inventory().hosts.find((h) => h.name === name);
   }
 
   private sshEntry(name: string): SshHostEntry | undefined {

@@ -317,6 +317,36 @@ describe('remux code', { timeout: 120_000 }, () => {
     assert.match(substitution.stderr, /command substitution/);
   });
 
+  it("with REMUX_TOKEN, acts as that principal: refused out of its scope or with a token that matches no one, audited under its name in scope", async () => {
+    const token = async (name: string, hosts: string): Promise<string> => {
+      const r = await remux(['principal', 'add', name, '--hosts', hosts, '--json'], { env, via: 'node' });
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { token: string }).token;
+    };
+    const before = (await list()).length;
+    const outsider = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: { ...env, REMUX_TOKEN: await token('outsider', 'web1') }, via: 'node' });
+    assert.equal(outsider.code, 77, outsider.stderr);
+    assert.match(outsider.stderr, /out of scope for outsider: agent sessions run on host "agents"/);
+    const nobody = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: { ...env, REMUX_TOKEN: 'rmx_not-a-token' }, via: 'node' });
+    assert.equal(nobody.code, 77, nobody.stderr);
+    assert.match(nobody.stderr, /REMUX_TOKEN matches no principal/);
+    assert.equal((await list()).length, before, 'nothing recorded, nothing started');
+
+    const coder = { ...env, REMUX_TOKEN: await token('coder', 'agents') };
+    const started = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: coder, via: 'node' });
+    assert.equal(started.code, 0, started.stderr);
+    const id = started.stdout.split(' ')[0] as string;
+    assert.equal((await remux(['code', 'kill', id, '-f'], { env: coder, via: 'node' })).code, 0);
+    const audited = (await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout.trim().split('\n').map((line) => JSON.parse(line)) as Array<{ operation: string; resource: string; principal: string }>;
+    assert.deepEqual(
+      audited.filter((a) => a.resource?.startsWith(`${id} `)).map((a) => [a.operation, a.principal]),
+      [
+        ['agent.start', 'coder'],
+        ['agent.kill', 'coder'],
+      ],
+    );
+  });
+
   it('refuses an agent that is not installed here, saying how to install it; nothing is started or recorded', async () => {
     const before = (await list()).length;
     // A PATH with the sandbox's programs only: codex is nowhere on it.
