@@ -37,7 +37,7 @@ export interface RecordingInfo extends RecordingMeta {
 
 const ID = /^\d{8}T\d{6}Z-[0-9a-f]{12}$/;
 /** A recording's file name; the id is its first group. */
-export const RECORDING_FILE = /^(\d{8}T\d{6}Z-[0-9a-f]{12})\.cast$/;
+const RECORDING_FILE = /^(\d{8}T\d{6}Z-[0-9a-f]{12})\.cast$/;
 
 /** The recordings this process is writing: retention never removes them. */
 const writing = new Set<string>();
@@ -129,22 +129,22 @@ export class AttachRecorder {
   }
 }
 
-/** The recordings in `dir`, newest first; unreadable or foreign files are left out. */
-export function listRecordings(dir: string): RecordingInfo[] {
+/** The ids of the files in `dir` named as recordings (none when it cannot be read). */
+export function recordingIds(dir: string): string[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
   } catch {
     return [];
   }
-  const infos: RecordingInfo[] = [];
-  for (const name of names) {
-    const id = RECORDING_FILE.exec(name)?.[1];
-    if (id === undefined) continue;
-    const info = describeRecording(dir, id);
-    if (info !== null) infos.push(info);
-  }
-  return infos.sort((a, b) => b.id.localeCompare(a.id));
+  return names.flatMap((name) => RECORDING_FILE.exec(name)?.[1] ?? []);
+}
+
+/** The recordings in `dir`, newest first; unreadable or foreign files are left out. */
+export function listRecordings(dir: string): RecordingInfo[] {
+  return recordingIds(dir)
+    .flatMap((id) => describeRecording(dir, id) ?? [])
+    .sort((a, b) => b.id.localeCompare(a.id));
 }
 
 /** One recording's header and extent; null when it is not one of ours. */

@@ -6,9 +6,8 @@
 // until it has been unchanged for longer than an attach may last. Each removal is audited by the
 // daemon (gateway/daemon.ts); the audit records that named a removed recording stay.
 import fs from 'node:fs';
-import path from 'node:path';
 import type { AuditStore } from '../audit/store.js';
-import { isRecording, RECORDING_FILE } from './recording.js';
+import { isRecording, recordingIds, recordingPath } from './recording.js';
 
 export interface RetentionLimits {
   /** All recordings together may take this many bytes; null: no limit. */
@@ -43,17 +42,9 @@ function startedOf(id: string): number {
 
 /** Recordings in `dir` as files (links and anything else named like one are not ours), oldest first. */
 function entries(dir: string): Entry[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
   const found: Entry[] = [];
-  for (const name of names) {
-    const m = RECORDING_FILE.exec(name);
-    if (!m) continue;
-    const file = path.join(dir, name);
+  for (const id of recordingIds(dir)) {
+    const file = recordingPath(dir, id);
     let st: fs.Stats;
     try {
       st = fs.lstatSync(file);
@@ -61,7 +52,7 @@ function entries(dir: string): Entry[] {
       continue; // removed meanwhile
     }
     if (!st.isFile()) continue;
-    found.push({ id: m[1] as string, file, started: startedOf(m[1] as string), bytes: st.size, changed: st.mtimeMs });
+    found.push({ id, file, started: startedOf(id), bytes: st.size, changed: st.mtimeMs });
   }
   return found.sort((a, b) => a.id.localeCompare(b.id));
 }
