@@ -32,4 +32,8 @@ npm run --silent build
 npm run --silent lint
 # Name the test files: Node 20 would also run every other .js under a test/ directory (fixtures, helpers).
 mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
-node --test --test-concurrency="${REMUX_TEST_CONCURRENCY:-2}" "${tests[@]}"
+# A test that hangs, or a file left with an open socket after a failure, must fail with its name
+# rather than hold the run until CI's limit: every test, suite and file gets a deadline (Node 20
+# applies it to a whole file too, and then kills the file's process; the longest takes about a
+# minute here). Not --test-force-exit: with a process per file it drops results (nodejs/node#64833).
+node --test --test-concurrency="${REMUX_TEST_CONCURRENCY:-2}" --test-timeout="${REMUX_TEST_TIMEOUT_MS:-600000}" "${tests[@]}"

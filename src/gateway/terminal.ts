@@ -70,6 +70,8 @@ export interface TerminalBridgeOptions {
   onOutput?: (chunk: Buffer) => void;
   onResize?: (cols: number, rows: number) => void;
   flow?: { highWater: number; lowWater: number };
+  /** The framing's timing (default COALESCE); tests widen it so a busy machine cannot blur what they check. */
+  coalesce?: { delayMs: number; floodDelayMs: number; typingMs: number; maxBytes: number };
 }
 
 /** What a bridge did, for the audit record and tests. */
@@ -102,6 +104,7 @@ function parseClientMessage(text: string): ClientMessage | null {
 /** Connects an open attach to an accepted WebSocket until either ends; resolves when both are done. */
 export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: TerminalBridgeOptions): Promise<BridgeEnd> {
   const flow = opts.flow ?? TERMINAL_FLOW;
+  const coalesce = opts.coalesce ?? COALESCE;
   let sent = 0;
   let acked = 0;
   let maxUnacked = 0;
@@ -141,14 +144,14 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
   let held: Buffer[] = [];
   let heldBytes = 0;
   let lastFrameAt = 0;
-  let interval: number = COALESCE.delayMs;
+  let interval: number = coalesce.delayMs;
   let lastInputAt = -Infinity;
   let timer: NodeJS.Timeout | null = null;
   const sendHeld = (): void => {
     if (timer) clearTimeout(timer);
     timer = null;
-    const typing = performance.now() - lastInputAt < COALESCE.typingMs;
-    interval = resting && !typing ? COALESCE.floodDelayMs : COALESCE.delayMs;
+    const typing = performance.now() - lastInputAt < coalesce.typingMs;
+    interval = resting && !typing ? coalesce.floodDelayMs : coalesce.delayMs;
     resting = false;
     setReading();
     if (heldBytes === 0 || ws.readyState !== WebSocket.OPEN) return;
@@ -171,7 +174,7 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
     held.push(chunk);
     heldBytes += chunk.length;
     const sinceFrame = performance.now() - lastFrameAt;
-    if (heldBytes >= COALESCE.maxBytes || sinceFrame >= interval) return sendHeld();
+    if (heldBytes >= coalesce.maxBytes || sinceFrame >= interval) return sendHeld();
     if (timer) {
       // A flood: until the frame is due, output gathers in the pty, to be taken in one read, and tmux,
       // finding its client busy, skips the screens no one would see.
@@ -193,7 +196,7 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
         stream.write(message.data);
         // Someone types: what is held goes now and frames come every delayMs again (its echo, a redraw).
         lastInputAt = performance.now();
-        interval = COALESCE.delayMs;
+        interval = coalesce.delayMs;
         if (timer) sendHeld();
         return;
       case 'resize':

@@ -64,5 +64,6 @@ test('redaction is idempotent', () => {
 test('redactText stays linear on long adversarial input', () => {
   const start = performance.now();
   for (const s of ['a+'.repeat(100_000), 'x-'.repeat(100_000), 'A='.repeat(100_000), `Cookie: ${' '.repeat(200_000)}`]) redactText(s);
-  assert.ok(performance.now() - start < 1000);
+  // About 0.2 s here, more beside the rest of the suite; a backtracking pattern over 200 KB takes far longer.
+  assert.ok(performance.now() - start < 10_000);
 });

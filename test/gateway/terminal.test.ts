@@ -107,6 +107,8 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     port = (server.address() as AddressInfo).port;
   });
   after(async () => {
+    // Open clients too: a test that failed midway must not leave a socket holding the file open.
+    for (const client of server.clients) client.terminate();
     server.close();
     try {
       tmux('kill-server');
@@ -282,6 +284,7 @@ describe('terminal output coalescing', () => {
     return { stream, emit: (chunk) => listener(Buffer.from(chunk)), end, reading: () => reading };
   }
 
+  /** A socket pair on loopback; close both in the test's t.after, so a failed assertion leaves nothing open. */
   async function pair(): Promise<{ server: WebSocketServer; serverSide: WebSocket; frames: string[]; client: WebSocket }> {
     const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise((resolve) => server.once('listening', resolve));
@@ -292,12 +295,18 @@ describe('terminal output coalescing', () => {
     return { server, serverSide: await accepted, frames, client };
   }
 
-  test('output after a quiet moment is one frame at once; what follows within the delay is gathered, in order, while reading rests', async () => {
+  test('output after a quiet moment is one frame at once; what follows within the delay is gathered, in order, while reading rests', async (t) => {
     const { server, serverSide, frames, client } = await pair();
+    t.after(() => {
+      client.close();
+      server.close();
+    });
     // What the bridge hands to the socket, as it does (the client's view follows below).
     const sent = framesSent(serverSide);
     const s = scripted();
-    const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null });
+    // A delay no pause of a busy machine between two lines of this test can reach.
+    const coalesce = { ...COALESCE, delayMs: 250 };
+    const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null, coalesce });
     s.emit('echo');
     assert.deepEqual(sent, ['echo'], 'the first output is not held back');
     s.emit('a');
@@ -306,27 +315,26 @@ describe('terminal output coalescing', () => {
     s.emit('c');
     assert.deepEqual(sent, ['echo'], 'output within the delay is held');
     assert.equal(s.reading(), false, 'more output while a frame is due: the session is not read until it is sent');
-    for (let i = 0; i < 500 && sent.length < 2; i++) await sleep(2);
+    for (let i = 0; i < 1000 && sent.length < 2; i++) await sleep(2);
     assert.deepEqual(sent, ['echo', 'abc']);
     assert.equal(s.reading(), true, 'reading resumes once the frame is sent');
-    s.emit('z'.repeat(COALESCE.maxBytes));
-    assert.equal(sent.at(-1)?.length, COALESCE.maxBytes, 'a full frame goes without waiting');
+    s.emit('z'.repeat(coalesce.maxBytes));
+    assert.equal(sent.at(-1)?.length, coalesce.maxBytes, 'a full frame goes without waiting');
     s.emit('tail');
     s.end();
     await done;
     assert.equal(sent.at(-1), 'tail', 'what is held when the attach ends is sent before the exit');
     for (let i = 0; i < 500 && frames.length < 4; i++) await sleep(2);
-    assert.deepEqual(frames, ['echo', 'abc', 'z'.repeat(COALESCE.maxBytes), 'tail'], 'the client gets the same frames in order');
-    client.close();
-    server.close();
+    assert.deepEqual(frames, ['echo', 'abc', 'z'.repeat(coalesce.maxBytes), 'tail'], 'the client gets the same frames in order');
   });
 
   test('a flood is framed every floodDelayMs until someone types: then what is held goes at once and frames every delayMs', async (t) => {
     const { server, serverSide, client } = await pair();
     const sent = framesSent(serverSide);
     const s = scripted();
-    const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null });
-    // A failed assertion must not leave the socket and server open (the test file would never end).
+    // Delays far apart, so a busy machine cannot make one look like the other.
+    const coalesce = { ...COALESCE, delayMs: 50, floodDelayMs: 2000 };
+    const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null, coalesce });
     t.after(() => {
       client.close();
       server.close();
@@ -343,17 +351,17 @@ describe('terminal output coalescing', () => {
     assert.deepEqual(sent, ['a', 'bc'], 'output came while the frame was due: a flood');
     s.emit('d');
     s.emit('e');
-    await sleep(COALESCE.delayMs * 2);
+    await sleep(coalesce.delayMs * 2);
     assert.deepEqual(sent, ['a', 'bc'], 'in a flood, frames wait longer than delayMs');
     client.send(JSON.stringify({ type: 'input', data: 'x' }));
-    assert.ok((await frame(3)) < COALESCE.floodDelayMs / 2, 'a keystroke sends what is held');
+    assert.ok((await frame(3)) < coalesce.floodDelayMs / 2, 'a keystroke sends what is held');
     assert.deepEqual(sent, ['a', 'bc', 'de']);
     s.emit('f');
     s.emit('g');
     // One frame, or two when more than delayMs passed since the last one (a busy machine): never held for floodDelayMs.
     const t0 = performance.now();
     for (let i = 0; i < 1000 && sent.slice(3).join('') !== 'fg'; i++) await sleep(1);
-    assert.ok(performance.now() - t0 < COALESCE.floodDelayMs / 2, 'while typing, a flood is framed every delayMs');
+    assert.ok(performance.now() - t0 < coalesce.floodDelayMs / 2, 'while typing, a flood is framed every delayMs');
     assert.equal(sent.slice(3).join(''), 'fg');
     s.end();
     await done;

@@ -166,7 +166,8 @@ describe('robustness', () => {
     assert.ok(!matches('/var/log/*a*a*a*a*b', wide), 'several * against one long segment');
     assert.ok(matches('/var/log/*a*a*a*a', wide));
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    assert.ok(ms < 500, `${ms} ms`);
+    // About 60 ms here, more beside the rest of the suite; backtracking over 50,000 segments takes far longer.
+    assert.ok(ms < 5000, `${ms} ms`);
   });
 
   test('binary bytes in a path are ordinary characters', () => {
