@@ -47,7 +47,8 @@ const CONFIG = `default_policy: ops
 ssh:
   connect_timeout_seconds: 1
   keepalive_interval_seconds: 1
-  breaker: { failure_threshold: 2, cooldown_seconds: 1 }
+  # Long enough that a loaded machine still sees the breaker open a few CLI runs after it opened.
+  breaker: { failure_threshold: 2, cooldown_seconds: 3 }
   backoff: { base_ms: 50, cap_ms: 200 }
 daemon:
   rate_limit: { requests_per_second: 1000, burst: 1000 }
@@ -299,7 +300,7 @@ describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
     } finally {
       await down.heal();
     }
-    await sleep(1200); // the cool-down
+    await sleep(3200); // the cool-down
     const back = await remux(['client', 'run', down.name, '--', 'true'], { env: env() });
     assert.equal(back.code, 0, back.stderr);
     const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env: env() })).stdout) as { hosts: Array<{ name: string; breaker: { state: string } | null }> };

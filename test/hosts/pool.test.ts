@@ -234,7 +234,8 @@ describe('sandbox support', () => {
     const wide = await startFleet({ count: 1, prefix: 'w', maxSessions: 4 });
     t.after(() => wide.stop());
     const w1 = wide.hosts[0] as FleetHost;
-    const p = pool({ maxChannels: 4, holderIdleMs: 300, knownHostsFile: wide.knownHostsFile });
+    // Idle long enough that a loaded machine runs the next owner's command before the first holder stops.
+    const p = pool({ maxChannels: 4, holderIdleMs: 2000, knownHostsFile: wide.knownHostsFile });
     const host = p.host(entry(w1));
     await host.sandboxSupport();
     const status = (q: ConnectionPool, _name: string): ReturnType<ConnectionPool['status']>[number] => q.status()[0] as ReturnType<ConnectionPool['status']>[number];
@@ -253,7 +254,7 @@ describe('sandbox support', () => {
     // Commands still run two at a time next to the holders.
     const both = await Promise.all([run(host, ['sleep', '0.2']), run(host, ['true'])]);
     assert.deepEqual(both.map((r) => r.exitCode), [0, 0]);
-    await until('unused holders to stop', () => status(p, 'h1').sandboxHolders === 0, 3000);
+    await until('unused holders to stop', () => status(p, 'h1').sandboxHolders === 0, 10_000);
     const again = await ns('alice');
     assert.notEqual(again, alice, 'a new holder after the idle stop');
     assert.equal(status(p, 'h1').sandboxHolders, 1);
