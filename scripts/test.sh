@@ -36,4 +36,9 @@ mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
 # rather than hold the run until CI's limit: every test, suite and file gets a deadline (Node 20
 # applies it to a whole file too, and then kills the file's process; the longest takes about a
 # minute here). Not --test-force-exit: with a process per file it drops results (nodejs/node#64833).
-node --test --test-concurrency="${REMUX_TEST_CONCURRENCY:-2}" --test-timeout="${REMUX_TEST_TIMEOUT_MS:-600000}" "${tests[@]}"
+# The tests start shells (tmux panes): they must not run this user's dotfiles. Here root's .bashrc
+# runs `pyenv init`, whose rehash lock made shells started at once wait up to a minute (a killed one
+# leaves the lock behind for every later shell): the run gets an empty HOME of its own.
+test_home=$(mktemp -d)
+trap 'rm -rf "$test_home"' EXIT
+HOME="$test_home" node --test --test-concurrency="${REMUX_TEST_CONCURRENCY:-2}" --test-timeout="${REMUX_TEST_TIMEOUT_MS:-600000}" "${tests[@]}"

@@ -719,6 +719,14 @@ export async function runningOn(h: FleetHost, pattern: string): Promise<boolean>
   return (await h.exec(['pgrep', '-f', pattern])).code === 0;
 }
 
+/** Waits until a process matching `pattern` runs on the host: up to 10 s, as a loaded machine takes seconds to connect and start a sandbox. */
+export async function waitRunning(h: FleetHost, pattern: string): Promise<void> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
+    if (await runningOn(h, pattern)) return;
+  }
+  if (!(await runningOn(h, pattern))) throw new Error(`${pattern} should have started on ${h.name}`);
+}
+
 /** Waits up to `ms` for no process matching `pattern` to run on the host; whether none does. */
 export async function goneFrom(h: FleetHost, pattern: string, ms: number): Promise<boolean> {
   for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {

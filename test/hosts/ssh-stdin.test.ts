@@ -22,7 +22,7 @@ import { killSwitchScript } from '../../src/hosts/ssh-input.js';
 import type { HostExecRequest } from '../../src/hosts/types.js';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { until } from '../support/until.js';
-import { type Fleet, type FleetHost, goneFrom, inventoryEntry, runningOn, startFleet } from '../fleet/fleet.js';
+import { type Fleet, type FleetHost, goneFrom, inventoryEntry, startFleet, waitRunning } from '../fleet/fleet.js';
 import { endless } from '../support/backpressure.js';
 import { rawCommand } from '../policy/fixture.js';
 import { killHolders } from '../support/holders.js';
@@ -81,11 +81,6 @@ async function run(execute: Execute, argv: string[], stdin: NodeJS.ReadableStrea
   return { result, stdout: Buffer.concat(out), stderr };
 }
 
-
-async function waitRunning(h: FleetHost, pattern: string): Promise<void> {
-  for (let i = 0; i < 100 && !(await runningOn(h, pattern)); i++) await sleep(20);
-  assert.ok(await runningOn(h, pattern), `${pattern} should have started`);
-}
 
 describe('stdin to a command on an SSH host', () => {
   let conn: SshConnection;

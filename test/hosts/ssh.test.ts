@@ -27,13 +27,13 @@ import {
   type SshEndpoint,
 } from '../../src/hosts/ssh.js';
 import type { ExecResult, SandboxSpec } from '../../src/exec/types.js';
-import { type Fleet, type FleetHost, goneFrom, runningOn, startFleet } from '../fleet/fleet.js';
+import { type Fleet, type FleetHost, goneFrom, runningOn, startFleet, waitRunning } from '../fleet/fleet.js';
 import { HolderSet } from '../../src/hosts/holder.js';
 import { ShellExecutor } from '../../src/hosts/ssh-executor.js';
 import { parseHolderProbe, probeScript } from '../../src/hosts/remote-sandbox.js';
 import { rawCommand } from '../policy/fixture.js';
 import { killHolders } from '../support/holders.js';
-import { liveWithArg, parentOf } from '../support/procs.js';
+import { liveWithArg, parentOf, runningWithArg } from '../support/procs.js';
 
 const execFileP = promisify(execFile);
 const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -140,10 +140,6 @@ async function raw(conn: SshConnection, command: string, stop?: AbortSignal): Pr
   return { code: exit.code, stdout: Buffer.concat(out), stderr };
 }
 
-async function waitRunning(h: FleetHost, pattern: string): Promise<void> {
-  for (let i = 0; i < 100 && !(await runningOn(h, pattern)); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(await runningOn(h, pattern), `${pattern} should have started`);
-}
 
 function knownHosts(name: string, text: string): string {
   const file = join(dir, name);
@@ -697,8 +693,7 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${
       // env executes sleep in its own process: the stage is sleep.
       const ran = boxed(['env', `PAD1=${pad}`, `PAD2=${pad}`, 'sleep', seconds], { sandbox: s });
       for (let i = 0; i < 500; i++) {
-        // The program itself (remux-sandbox-enter has the same arguments).
-        const [pid] = liveWithArg(seconds).filter((p) => readlinkSync(`/proc/${p}/exe`).endsWith('/sleep'));
+        const [pid] = runningWithArg(seconds, 'sleep');
         if (pid !== undefined) return { pid, parent: readlinkSync(`/proc/${parentOf(pid)}/exe`), ran };
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
@@ -742,7 +737,8 @@ for (const mode of ['bwrap', 'holder'] as const) describe(`inside bubblewrap (${
     const s = { ...spec, owner: 'erin' };
     await boxed(['true'], { sandbox: s });
     const long = boxed(['sleep', '29.5'], { sandbox: s });
-    for (let i = 0; i < 500 && liveWithArg('29.5').length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Killed once it runs in the sandbox (before, the command was not run: 125, a refusal).
+    for (let i = 0; i < 500 && runningWithArg('29.5', 'sleep').length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     const holders = await holdersOf(conn);
     assert.ok(holders);
     await killHolders(holders);

@@ -25,3 +25,17 @@ export function liveWithArg(arg: string): number[] {
   }
   return found;
 }
+
+/**
+ * Of those, the ones running `program` itself (their executable's name), not a helper that carries the
+ * same arguments on its way to running it (remux-sandbox-enter before it joins the sandbox and execs).
+ */
+export function runningWithArg(arg: string, program: string): number[] {
+  return liveWithArg(arg).filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/exe`).endsWith(`/${program}`);
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
+}
