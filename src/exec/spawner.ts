@@ -123,7 +123,9 @@ class Spawner {
     this.child = spawn(SPAWNER, [], { stdio: ['pipe', 'ignore', 'inherit', 'ipc'], env: {}, serialization: 'json' });
     this.child.on('message', (m: Message, handle?: unknown) => this.receive(m, handle));
     this.child.once('error', (e) => this.stop(e));
-    this.child.once('exit', (code, signal) => this.stop(new Error(`remux-spawner exited (${signal ?? code})`)));
+    // 'close', not 'exit': it comes once the channel is read to its end, so a 'started' the spawner sent
+    // before it died is taken first (its stages are then known, and killed as lost), not reported as never run.
+    this.child.once('close', (code, signal) => this.stop(new Error(`remux-spawner exited (${signal ?? code})`)));
     this.child.stdin?.on('error', () => {});
     this.idle();
   }

@@ -311,7 +311,9 @@ describe('the remux launcher and a daemon', () => {
     // Stdin a client did not offer is ignored; stdin past what the daemon granted (a window at most) cuts the client off.
     const unoffered = await rawSession(socket, request(['client', 'run', 'localhost', '--', 'echo', 'ok']), [frameOf('s', Buffer.from('x')), frameOf('n', Buffer.alloc(0))]);
     assert.deepEqual(unoffered.frames.map((f) => f.type), ['o', 'x']);
-    const overrun = await rawSession(socket, request(['client', 'run', 'localhost', '--', 'sleep', '30.7'], { stdin: true }), Array.from({ length: 5 }, () => frameOf('s', Buffer.alloc(64 << 10))));
+    // 2 MiB: more than the window plus all that the pipe to a command that never reads can take, however
+    // the frames are split between reads (a loaded daemon grants again as that pipe fills).
+    const overrun = await rawSession(socket, request(['client', 'run', 'localhost', '--', 'sleep', '30.7'], { stdin: true }), Array.from({ length: 32 }, () => frameOf('s', Buffer.alloc(64 << 10))));
     assert.ok(!overrun.frames.some((f) => f.type === 'x'), 'a client sending stdin past its credit is dropped');
     await until('the overrunning client\'s command is gone', () => !running(['sleep', '30.7']));
 
