@@ -1,5 +1,6 @@
 // Implementations of `remux code start|ls|attach|status|logs|restart|kill`. Sessions are local: tmux on the agents' socket, records in
-// $REMUX_HOME/agents, every start/restart/kill audited as the CLI principal's action on host `local`, begun before it acts.
+// $REMUX_HOME/agents, each command acting as REMUX_TOKEN's principal (else the local user), every start/restart/kill
+// audited as its action on host `local`, begun before it acts.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -32,8 +33,9 @@ export interface StartOptions {
 }
 
 /**
- * Who starts, restarts or kills agent sessions: REMUX_TOKEN's principal (as for every command line), whose
- * scope must reach host `agents`; else the local user. A token that matches no one is refused, never ignored.
+ * Who acts on agent sessions (lists, watches, starts, restarts or kills them): REMUX_TOKEN's principal (as
+ * for every command line), whose scope must reach host `agents`; else the local user. A token that matches
+ * no one is refused, never ignored.
  */
 function actingPrincipal(): string {
   const token = envFirst(process.env, 'REMUX_TOKEN');
@@ -187,6 +189,7 @@ function reconciled(): AgentSession[] {
 }
 
 export function lsCommand(opts: { all?: boolean; json?: boolean }): void {
+  actingPrincipal();
   const sessions = reconciled().filter((s) => opts.all || !isOver(s));
   if (opts.json) return printJson(sessions);
   if (sessions.length === 0) {
@@ -200,6 +203,7 @@ export function lsCommand(opts: { all?: boolean; json?: boolean }): void {
 }
 
 export function statusCommand(opts: { json?: boolean }): void {
+  actingPrincipal();
   const sessions = reconciled();
   if (opts.json) return printJson(sessions.map(({ id, name, agent, state, pid }) => ({ id, name, agent, state, pid })));
   if (sessions.length === 0) return void process.stdout.write('no agent sessions\n');
@@ -213,6 +217,7 @@ function running(ref: string): AgentSession {
 }
 
 export function attachCommand(ref: string): void {
+  actingPrincipal();
   const session = running(ref);
   const r = spawnSync('tmux', ['-L', socketName(), 'attach-session', '-t', `=${session.tmux}`], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = r.status ?? 1;
@@ -227,6 +232,7 @@ function exitText(s: AgentSession): string {
 }
 
 export async function logsCommand(ref: string, opts: { follow?: boolean }): Promise<void> {
+  actingPrincipal();
   const session = findSession(reconciled(), ref);
   if (!hasSession(session.tmux)) {
     // Its supervisor kept the scrollback when the agent exited (not when the session was killed).

@@ -324,9 +324,16 @@ describe('remux code', { timeout: 120_000 }, () => {
       return (JSON.parse(r.stdout) as { token: string }).token;
     };
     const before = (await list()).length;
-    const outsider = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: { ...env, REMUX_TOKEN: await token('outsider', 'web1') }, via: 'node' });
+    const outsiderEnv = { ...env, REMUX_TOKEN: await token('outsider', 'web1') };
+    const outsider = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: outsiderEnv, via: 'node' });
     assert.equal(outsider.code, 77, outsider.stderr);
     assert.match(outsider.stderr, /out of scope for outsider: agent sessions run on host "agents"/);
+    // Nor may it look at them.
+    for (const args of [['ls', '--json'], ['status'], ['logs', 'nosuch']]) {
+      const looked = await remux(['code', ...args], { env: outsiderEnv, via: 'node' });
+      assert.deepEqual([looked.code, looked.stdout], [77, ''], `code ${args.join(' ')}: ${looked.stderr}`);
+      assert.match(looked.stderr, /out of scope for outsider/);
+    }
     const nobody = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: { ...env, REMUX_TOKEN: 'rmx_not-a-token' }, via: 'node' });
     assert.equal(nobody.code, 77, nobody.stderr);
     assert.match(nobody.stderr, /REMUX_TOKEN matches no principal/);
@@ -336,6 +343,9 @@ describe('remux code', { timeout: 120_000 }, () => {
     const started = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: coder, via: 'node' });
     assert.equal(started.code, 0, started.stderr);
     const id = started.stdout.split(' ')[0] as string;
+    const listed = await remux(['code', 'ls', '--json'], { env: coder, via: 'node' });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok((JSON.parse(listed.stdout) as Array<{ id: string }>).some((s) => s.id === id));
     assert.equal((await remux(['code', 'kill', id, '-f'], { env: coder, via: 'node' })).code, 0);
     const audited = (await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout.trim().split('\n').map((line) => JSON.parse(line)) as Array<{ operation: string; resource: string; principal: string }>;
     assert.deepEqual(
