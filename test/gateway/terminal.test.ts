@@ -173,8 +173,9 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     clearInterval(acker);
     c.ws.close();
     await next.done;
-    // tmux sends its client screen updates, not every line: tens of KiB a second at 80x24.
-    assert.ok(bytes > 8 << 10, `only ${bytes} bytes in ${ms.toFixed(0)} ms`);
+    // tmux sends its client screen updates, not every line: tens of KiB a second at 80x24, 7 KiB on a
+    // loaded machine; in pieces of about 50 bytes, so 2 KiB unframed would be far more frames than allowed.
+    assert.ok(bytes > 2 << 10, `only ${bytes} bytes in ${ms.toFixed(0)} ms`);
     // Without coalescing a `yes` flood came as thousands of small frames a second; then 125 (every delayMs).
     assert.ok(frames <= (ms / COALESCE.floodDelayMs) * 1.5 + 5, `${frames} frames in ${ms.toFixed(0)} ms`);
   });
