@@ -34,8 +34,8 @@ npm run --silent lint
 mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
 # A test that hangs, or a file left with an open socket after a failure, must fail with its name
 # rather than hold the run until CI's limit: every test, suite and file gets a deadline (Node 20
-# applies it to a whole file too, and then kills the file's process; the longest takes about a
-# minute here). Not --test-force-exit: with a process per file it drops results (nodejs/node#64833).
+# applies it to a whole file too, and then kills the file's process; the longest takes 1 to 2
+# minutes here, run beside others). Not --test-force-exit: with a process per file it drops results (nodejs/node#64833).
 # The tests start shells (tmux panes): they must not run this user's dotfiles. Here root's .bashrc
 # runs `pyenv init`, whose rehash lock made shells started at once wait up to a minute (a killed one
 # leaves the lock behind for every later shell): the run gets an empty HOME of its own.
