@@ -51,7 +51,7 @@ function alive(pids: number[]): number[] {
   });
 }
 
-describe('remux code', { timeout: 120_000 }, () => {
+describe('remux code', { timeout: 240_000 }, () => {
   const t = tempHome();
   const socket = `remux-test-${process.pid}`;
   const env = { ...t.env, REMUX_TMUX_SOCKET: socket };

@@ -12,7 +12,7 @@ import { holdAttachSlot } from '../../src/gateway/client.js';
 import type { HostSessions } from '../../src/sessions/service.js';
 import { remux, REMUX_NODE_BIN, REPO_ROOT, tempHome } from '../support/cli.js';
 
-describe('remux session attach in a terminal', { timeout: 30_000 }, () => {
+describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
   const h = tempHome();
   const socket = join(h.home, 'tmux.sock');
   // HOME: the tmux server reads no ~/.tmux.conf of the machine's, so C-b stays the prefix.

@@ -61,7 +61,7 @@ function lines(r: RunResult): string[] {
 /** The server address each host saw us connect to: proves which host answered. */
 const WHO = 'printenv SSH_CONNECTION';
 
-describe('remux over a real SSH fleet', { timeout: 120_000 }, () => {
+describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
   let fleet: Fleet;
   const h = tempHome();
   const env = (): Record<string, string> => ({ ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile });

@@ -17,7 +17,7 @@ import { endTmuxServer } from '../support/tmux.js';
 const FAKE_PROMPT = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-prompt.mjs');
 const FAKE_AGENT = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-agent.mjs');
 
-describe('agent sessions in the console', { timeout: 60_000 }, () => {
+describe('agent sessions in the console', { timeout: 180_000 }, () => {
   const socket = `remux-agents-console-${process.pid}`;
   const work = realpathSync(mkdtempSync(join(tmpdir(), 'remux-agents-console-')));
   let d: ConsoleDaemon;

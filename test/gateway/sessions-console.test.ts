@@ -11,7 +11,7 @@ import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemo
 /** The page's clipboard, as seen from a function run in it. */
 type Clip = { navigator: { clipboard: { readText(): Promise<string>; writeText(text: string): Promise<void> } } };
 
-describe('the sessions console in a browser', { timeout: 60_000 }, () => {
+describe('the sessions console in a browser', { timeout: 180_000 }, () => {
   let d: ConsoleDaemon;
   let browser: Browser;
   const problems: string[] = [];
