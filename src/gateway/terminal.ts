@@ -21,15 +21,15 @@
 // a frame per piece made the browser and the daemon spend their time on frames, not text (10,600
 // frames for 0.5 MiB). Output that follows other output within COALESCE.delayMs is gathered into one
 // frame, sent at most every delayMs or once COALESCE.maxBytes are held; output after a quiet moment
-// (a keystroke's echo) goes at once. When output keeps coming while a frame is due, the session is not
-// read until it is sent, and the frames that follow go every COALESCE.floodDelayMs until a quiet moment
-// or a keystroke (then delayMs again for typingMs): each frame cost Chromium, whose page renders a flood
-// at most every 100 ms anyway, and the daemon about as much as its text (bench/console.ts, 64 MiB,
-// five paired runs: daemon 0.20-0.36 -> 0.04-0.10 CPU-s, all of Chromium 0.76-1.26 -> 0.49-0.77).
-// A browser on the session's machine takes its CPU from tmux's own flood (cat -> pty -> tmux): 64 MiB
-// took tmux 1.39-1.87 s with a WebSocket client that acknowledges at once, 1.71-2.46 s with the page
-// rendering it; frames every 100 ms instead of 50 made that 1.93 s instead of 2.11 (medians of eight
-// interleaved runs each).
+// (a keystroke's echo) goes at once. When output keeps coming while a frame is due (a flood), frames go
+// every COALESCE.floodDelayMs until a quiet moment or a keystroke (then delayMs again for typingMs):
+// each frame costs Chromium, whose page renders a flood at most every 100 ms anyway.
+// During a flood the session is read one piece per COALESCE.readRestMs. Reading slower than tmux writes
+// makes tmux find its client busy and skip the screens no one would see (64 MiB `cat`, tmux alone:
+// 33-37 MiB/s with a client that reads everything, 45 when read every 20 ms). Resting much longer
+// (once per frame, 100 ms) made the flood's end late: tmux redraws once its client has drained, and
+// draining a pty a piece per 100 ms left the last screen 0.9-1.4 s behind the end of `cat` (every
+// 50 ms: 0.3-0.4 s; every 20 ms: 0.1 s, the time tmux itself waits before it redraws).
 import { WebSocket } from 'ws';
 import type { AttachEnd, AttachStream } from '../sessions/attach.js';
 
@@ -43,6 +43,7 @@ export const COALESCE = {
   floodDelayMs: 100,
   typingMs: 500,
   maxBytes: 64 << 10,
+  readRestMs: 20,
 } as const;
 
 /** Keystrokes and control messages are small; a paste of a few hundred KiB still fits. */
@@ -71,7 +72,7 @@ export interface TerminalBridgeOptions {
   onResize?: (cols: number, rows: number) => void;
   flow?: { highWater: number; lowWater: number };
   /** The framing's timing (default COALESCE); tests widen it so a busy machine cannot blur what they check. */
-  coalesce?: { delayMs: number; floodDelayMs: number; typingMs: number; maxBytes: number };
+  coalesce?: { delayMs: number; floodDelayMs: number; typingMs: number; maxBytes: number; readRestMs: number };
 }
 
 /** What a bridge did, for the audit record and tests. */
@@ -110,8 +111,9 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
   let maxUnacked = 0;
   let pauses = 0;
   let paused = false;
-  // Reading also rests while a coalesced frame is due (see COALESCE).
+  // Reading also rests for readRestMs after each piece of a flood (see COALESCE).
   let resting = false;
+  let restTimer: NodeJS.Timeout | null = null;
   let reading = true;
   let closing = false;
 
@@ -121,6 +123,17 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
     reading = want;
     if (want) stream.resume();
     else stream.pause();
+  };
+  const rest = (): void => {
+    resting = true;
+    setReading();
+    restTimer ??= setTimeout(endRest, coalesce.readRestMs);
+  };
+  const endRest = (): void => {
+    if (restTimer) clearTimeout(restTimer);
+    restTimer = null;
+    resting = false;
+    setReading();
   };
   const behind = (): boolean => sent - acked > flow.highWater || ws.bufferedAmount > flow.highWater;
   const caughtUp = (): boolean => sent - acked <= flow.lowWater && ws.bufferedAmount <= flow.lowWater;
@@ -146,14 +159,15 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
   let lastFrameAt = 0;
   let interval: number = coalesce.delayMs;
   let lastInputAt = -Infinity;
+  // Output came while the frame being sent was due: a flood (frames every floodDelayMs).
+  let flooding = false;
   let timer: NodeJS.Timeout | null = null;
   const sendHeld = (): void => {
     if (timer) clearTimeout(timer);
     timer = null;
     const typing = performance.now() - lastInputAt < coalesce.typingMs;
-    interval = resting && !typing ? coalesce.floodDelayMs : coalesce.delayMs;
-    resting = false;
-    setReading();
+    interval = flooding && !typing ? coalesce.floodDelayMs : coalesce.delayMs;
+    flooding = false;
     if (heldBytes === 0 || ws.readyState !== WebSocket.OPEN) return;
     const frame = held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held, heldBytes);
     held = [];
@@ -176,10 +190,8 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
     const sinceFrame = performance.now() - lastFrameAt;
     if (heldBytes >= coalesce.maxBytes || sinceFrame >= interval) return sendHeld();
     if (timer) {
-      // A flood: until the frame is due, output gathers in the pty, to be taken in one read, and tmux,
-      // finding its client busy, skips the screens no one would see.
-      resting = true;
-      return setReading();
+      flooding = true;
+      return rest();
     }
     timer = setTimeout(sendHeld, interval - sinceFrame);
     check();
@@ -197,6 +209,7 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
         // Someone types: what is held goes now and frames come every delayMs again (its echo, a redraw).
         lastInputAt = performance.now();
         interval = coalesce.delayMs;
+        endRest();
         if (timer) sendHeld();
         return;
       case 'resize':
@@ -219,6 +232,7 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
   ws.on('error', () => close(CLOSE.internal, 'socket error'));
 
   return stream.ended.then(async (end) => {
+    endRest();
     sendHeld();
     if (ws.readyState === WebSocket.OPEN) {
       ws.send(JSON.stringify({ type: 'exit', reason: end.reason, code: end.code }));

@@ -296,7 +296,7 @@ describe('terminal output coalescing', () => {
     return { server, serverSide: await accepted, frames, client };
   }
 
-  test('output after a quiet moment is one frame at once; what follows within the delay is gathered, in order, while reading rests', async (t) => {
+  test('output after a quiet moment is one frame at once; what follows within the delay is gathered, in order, read a piece per readRestMs', async (t) => {
     const { server, serverSide, frames, client } = await pair();
     t.after(() => {
       client.close();
@@ -305,8 +305,8 @@ describe('terminal output coalescing', () => {
     // What the bridge hands to the socket, as it does (the client's view follows below).
     const sent = framesSent(serverSide);
     const s = scripted();
-    // A delay no pause of a busy machine between two lines of this test can reach.
-    const coalesce = { ...COALESCE, delayMs: 250 };
+    // A delay no pause of a busy machine between two lines of this test can reach, and a rest well within it.
+    const coalesce = { ...COALESCE, delayMs: 1000, readRestMs: 50 };
     const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null, coalesce });
     s.emit('echo');
     assert.deepEqual(sent, ['echo'], 'the first output is not held back');
@@ -315,10 +315,15 @@ describe('terminal output coalescing', () => {
     s.emit('b');
     s.emit('c');
     assert.deepEqual(sent, ['echo'], 'output within the delay is held');
-    assert.equal(s.reading(), false, 'more output while a frame is due: the session is not read until it is sent');
+    assert.equal(s.reading(), false, 'more output while a frame is due: a flood, the session rests');
+    const rested = performance.now();
+    for (let i = 0; i < 1000 && !s.reading(); i++) await sleep(2);
+    assert.ok(performance.now() - rested < coalesce.delayMs / 2, 'reading resumes after readRestMs');
+    assert.deepEqual(sent, ['echo'], 'the frame is still held: reading resumed before it was due');
+    s.emit('d');
+    assert.equal(s.reading(), false, 'each piece of a flood is followed by a rest');
     for (let i = 0; i < 1000 && sent.length < 2; i++) await sleep(2);
-    assert.deepEqual(sent, ['echo', 'abc']);
-    assert.equal(s.reading(), true, 'reading resumes once the frame is sent');
+    assert.deepEqual(sent, ['echo', 'abcd']);
     s.emit('z'.repeat(coalesce.maxBytes));
     assert.equal(sent.at(-1)?.length, coalesce.maxBytes, 'a full frame goes without waiting');
     s.emit('tail');
@@ -326,7 +331,7 @@ describe('terminal output coalescing', () => {
     await done;
     assert.equal(sent.at(-1), 'tail', 'what is held when the attach ends is sent before the exit');
     for (let i = 0; i < 500 && frames.length < 4; i++) await sleep(2);
-    assert.deepEqual(frames, ['echo', 'abc', 'z'.repeat(coalesce.maxBytes), 'tail'], 'the client gets the same frames in order');
+    assert.deepEqual(frames, ['echo', 'abcd', 'z'.repeat(coalesce.maxBytes), 'tail'], 'the client gets the same frames in order');
   });
 
   test('a flood is framed every floodDelayMs until someone types: then what is held goes at once and frames every delayMs', async (t) => {
