@@ -31,7 +31,8 @@
  *   d  a duplicate of fd 1 (fd 2: 2>&1)                           o  set by one of the opens
  * Each open is performed in the child before the fds are placed (PATH is usually /proc/PID/fd/N: a file or
  * namespace Node holds open, reopened). Every stage starts in its own session and process group, with the
- * default signal dispositions and an empty signal mask, in CWD, with exactly the environment ENV.
+ * default signal dispositions and an empty signal mask, in CWD, with exactly the environment ENV, and is
+ * killed if the spawner dies (PR_SET_PDEATHSIG).
  *
  * To Node:
  *   {"cmd":"NODE_HANDLE","type":"net.Native","msg":{"spawner":"fd","id":ID,"stage":I,"fd":F}}  + the fd
@@ -49,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -76,6 +78,7 @@ struct child {
 static struct child *children;
 static size_t child_count, child_cap;
 static int devnull;
+static pid_t spawner_pid;
 
 static void orphaned(void);
 
@@ -210,6 +213,10 @@ static void run_child(const char *cwd, struct stage *s, char **env, int err_fd) 
     if (dup2(parked[i], targets[i]) < 0) goto failed;
   if (s->mode[2] == 'd' && dup2(1, 2) < 0) goto failed;
   if (setsid() < 0) goto failed;
+  /* The stage dies with the spawner even when a kill -9 takes it before 'started' tells remux the
+     stage's pid (remux then kills the rest of each group it knows). An exec of a set-user-ID program
+     (sudo) clears this; such a stage is left to remux's own kill. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != spawner_pid) goto failed;
   if (chdir(cwd) < 0) goto failed;
   signal(SIGPIPE, SIG_DFL);
   sigset_t none;
@@ -515,6 +522,7 @@ static void close_others(int keep_a, int keep_b) {
 
 int main(void) {
   if (getppid() == 1) return 0; /* remux is gone already */
+  spawner_pid = getpid();
   signal(SIGPIPE, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);

@@ -1,7 +1,7 @@
 // remux-spawner (native/spawner.c, src/exec/spawner.ts): stages are started by it, not forked from remux,
 // get nothing of it (fds, environment), and a spawner that dies fails its commands cleanly.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { bwrapAvailable } from '../../src/exec/index.js';
@@ -97,15 +97,16 @@ describe('remux-spawner', () => {
     assert.notDeepEqual(spawnerPids(), [killed]);
   });
 
-  test('remux killed with kill -9 mid-command: the spawner kills what it started (grandchildren too) and exits', async () => {
-    const dir = tmpdir();
-    const pidFile = `${dir}/pids`;
-    // A remux of its own (this file's test process must live on): it starts a stage that leaves a
-    // background grandchild in its group, then waits.
-    const script = `const { spawnPipeline } = await import(${JSON.stringify(new URL('../../src/exec/spawner.js', import.meta.url).href)});
-      await spawnPipeline({ cwd: '/', env: { PATH: ${JSON.stringify(PATH)} }, stages: [{ program: '/bin/sh', argv: ['sh', '-c', 'sleep 30.5 & echo $$ $! > ${pidFile}; wait'], fds: ['null', 'null', 'null'], report: false, opens: [] }] });
+  /**
+   * A remux of its own (this file's test process must live on) whose one stage runs `script` with
+   * `$PIDS` a file the script writes its pids to, one line; resolves once that line is there.
+   */
+  async function ownRemux(script: string): Promise<{ remux: ChildProcess; spawner: number; pids: number[] }> {
+    const pidFile = `${tmpdir()}/pids`;
+    const code = `const { spawnPipeline } = await import(${JSON.stringify(new URL('../../src/exec/spawner.js', import.meta.url).href)});
+      await spawnPipeline({ cwd: '/', env: { PATH: ${JSON.stringify(PATH)}, PIDS: ${JSON.stringify(pidFile)} }, stages: [{ program: '/bin/sh', argv: ['sh', '-c', ${JSON.stringify(script)}], fds: ['null', 'null', 'null'], report: false, opens: [] }] });
       setInterval(() => {}, 1000);`;
-    const remux = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+    const remux = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: 'ignore' });
     while (!fs.existsSync(pidFile) || !fs.readFileSync(pidFile, 'utf8').includes('\n')) await new Promise((resolve) => setTimeout(resolve, 20));
     const pids = fs.readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
     const spawner = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).find((pid) => {
@@ -115,11 +116,31 @@ describe('remux-spawner', () => {
         return false;
       }
     });
-    assert.ok(spawner !== undefined && pids.every((pid) => !processGone(pid)), 'the stage and its grandchild run');
-    remux.kill('SIGKILL');
+    assert.ok(spawner !== undefined && pids.every((pid) => !processGone(pid)), 'the spawner and the stage run');
+    return { remux, spawner, pids };
+  }
+
+  const allGone = async (pids: number[]): Promise<boolean> => {
     const deadline = Date.now() + 5000;
-    while (![spawner, ...pids].every((pid) => processGone(pid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.ok(pids.every((pid) => processGone(pid)), 'what remux started outlived it');
-    assert.ok(processGone(spawner), 'the spawner outlived remux');
+    while (!pids.every((pid) => processGone(pid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    return pids.every((pid) => processGone(pid));
+  };
+
+  test('remux killed with kill -9 mid-command: the spawner kills what it started (grandchildren too) and exits', async () => {
+    // The stage leaves a background grandchild in its group, then waits.
+    const { remux, spawner, pids } = await ownRemux('sleep 30.5 & echo $$ $! > "$PIDS"; wait');
+    remux.kill('SIGKILL');
+    assert.ok(await allGone(pids), 'what remux started outlived it');
+    assert.ok(await allGone([spawner]), 'the spawner outlived remux');
+  });
+
+  test('a spawner killed with kill -9 before remux can act: its stage dies with it', async (t) => {
+    // remux is stopped, so it cannot kill the stage it knows of: this is the case of a spawner killed
+    // between starting a stage and telling remux its pid, where only the stage's parent-death signal acts.
+    const { remux, spawner, pids } = await ownRemux('echo $$ > "$PIDS"; exec sleep 30.6');
+    t.after(() => void remux.kill('SIGKILL'));
+    remux.kill('SIGSTOP');
+    process.kill(spawner, 'SIGKILL');
+    assert.ok(await allGone(pids), 'the stage outlived its spawner');
   });
 });
