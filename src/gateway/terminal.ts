@@ -168,6 +168,8 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
     const typing = performance.now() - lastInputAt < coalesce.typingMs;
     interval = flooding && !typing ? coalesce.floodDelayMs : coalesce.delayMs;
     flooding = false;
+    // Not (or no longer) a flood, or someone types: the rest of a burst is read at once.
+    if (interval === coalesce.delayMs) endRest();
     if (heldBytes === 0 || ws.readyState !== WebSocket.OPEN) return;
     const frame = held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held, heldBytes);
     held = [];

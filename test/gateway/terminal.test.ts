@@ -339,7 +339,7 @@ describe('terminal output coalescing', () => {
     const sent = framesSent(serverSide);
     const s = scripted();
     // Delays far apart, so a busy machine cannot make one look like the other.
-    const coalesce = { ...COALESCE, delayMs: 50, floodDelayMs: 2000 };
+    const coalesce = { ...COALESCE, delayMs: 50, floodDelayMs: 2000, readRestMs: 5000 };
     const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null, coalesce });
     t.after(() => {
       client.close();
@@ -355,6 +355,7 @@ describe('terminal output coalescing', () => {
     s.emit('c');
     await frame(2);
     assert.deepEqual(sent, ['a', 'bc'], 'output came while the frame was due: a flood');
+    assert.equal(s.reading(), false, 'in a flood, the session rests past the frame');
     s.emit('d');
     s.emit('e');
     await sleep(coalesce.delayMs * 2);
@@ -369,6 +370,7 @@ describe('terminal output coalescing', () => {
     for (let i = 0; i < 1000 && sent.slice(3).join('') !== 'fg'; i++) await sleep(1);
     assert.ok(performance.now() - t0 < coalesce.floodDelayMs / 2, 'while typing, a flood is framed every delayMs');
     assert.equal(sent.slice(3).join(''), 'fg');
+    assert.equal(s.reading(), true, 'while typing, the session is read again once the frame goes, not after readRestMs');
     s.end();
     await done;
   });
