@@ -174,8 +174,9 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
     // At most 1000 ms / 100 ms, with slack for timers; unpaced, every frame from the daemon (up to 125 a
     // second) was a write. Fewer when the machine is busy: a write is counted once rendered, and a loaded
     // renderer takes longer per write (3 in a full test run here); none would mean the flood stalled.
+    // While typing, more than a paced flood could ever bring (57 seen beside 3 other test files).
     assert.ok(flood >= 1 && flood <= 20, `${flood} writes in the flood's last second`);
-    assert.ok(typing > 60, `${typing.toFixed(0)} writes a second while typing (paced: about 10)`);
+    assert.ok(typing > 30, `${typing.toFixed(0)} writes a second while typing (paced: about 10)`);
     await context.close();
   });
 

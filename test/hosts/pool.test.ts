@@ -135,7 +135,8 @@ describe('one connection per host', () => {
     const host = pool().host(entry(h1));
     const stopFirst = new AbortController();
     const first = run(host, ['sleep', '46.1'], { signal: stopFirst.signal });
-    const second = run(host, ['sleep', '46.2'], { timeoutMs: 1000 });
+    // Its timeout outlasts the wait for both slots below (3 s), however slowly a loaded machine shows them.
+    const second = run(host, ['sleep', '46.2'], { timeoutMs: 5000 });
     const queued = new AbortController();
     const waiting = run(host, ['touch', join(dir, 'never')], { signal: queued.signal });
     await until('both slots busy', async () => (await runningOn(h1, '^sleep 46.1$')) && runningOn(h1, '^sleep 46.2$'));
@@ -144,7 +145,7 @@ describe('one connection per host', () => {
     assert.deepEqual([r.exitCode, r.aborted], [130, true]);
     stopFirst.abort();
     assert.deepEqual([(await first).exitCode, (await second).exitCode], [130, 124]);
-    await until('the sleeps to be gone', async () => !(await runningOn(h1, '^sleep 46.[12]$')), 1500);
+    await until('the sleeps to be gone', async () => !(await runningOn(h1, '^sleep 46.[12]$')), 5000);
     assert.throws(() => readFileSync(join(dir, 'never')), 'the queued command never ran');
   });
 
