@@ -24,12 +24,15 @@
 // (a keystroke's echo) goes at once. When output keeps coming while a frame is due (a flood), frames go
 // every COALESCE.floodDelayMs until a quiet moment or a keystroke (then delayMs again for typingMs):
 // each frame costs Chromium, whose page renders a flood at most every 100 ms anyway.
-// During a flood the session is read one piece per COALESCE.readRestMs. Reading slower than tmux writes
-// makes tmux find its client busy and skip the screens no one would see (64 MiB `cat`, tmux alone:
-// 33-37 MiB/s with a client that reads everything, 45 when read every 20 ms). Resting much longer
-// (once per frame, 100 ms) made the flood's end late: tmux redraws once its client has drained, and
-// draining a pty a piece per 100 ms left the last screen 0.9-1.4 s behind the end of `cat` (every
-// 50 ms: 0.3-0.4 s; every 20 ms: 0.1 s, the time tmux itself waits before it redraws).
+// During a flood a local session is read one piece per COALESCE.readRestMs. Reading slower than tmux
+// writes makes tmux find its client busy and skip the screens no one would see (64 MiB `cat`, tmux
+// alone: 33-37 MiB/s with a client that reads everything, 45 when read every 20 ms). Resting much
+// longer (once per frame, 100 ms) made the flood's end late: tmux redraws once its client has drained,
+// and draining a pty a piece per 100 ms left the last screen 0.9-1.4 s behind the end of `cat` (every
+// 50 ms: 0.3-0.4 s; every 20 ms: 0.1 s, the time tmux itself waits before it redraws). A session over
+// SSH or an agent is never rested: tmux's client there is sshd (or the agent), which reads on until a
+// 2 MiB window fills, so resting only left megabytes to drain a piece at a time (the last screen of a
+// 64 MiB `cat` 18 s late); the socket's acknowledgements still pause it.
 import { WebSocket } from 'ws';
 import type { AttachEnd, AttachStream } from '../sessions/attach.js';
 
@@ -193,7 +196,8 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
     if (heldBytes >= coalesce.maxBytes || sinceFrame >= interval) return sendHeld();
     if (timer) {
       flooding = true;
-      return rest();
+      if (stream.pausesAtOnce) rest();
+      return;
     }
     timer = setTimeout(sendHeld, interval - sinceFrame);
     check();

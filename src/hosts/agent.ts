@@ -332,6 +332,7 @@ async function openTerminal(conn: AgentConnection, argv: readonly string[], size
       paused = false;
       credit.settle();
     },
+    pausesAtOnce: false,
     onData(listener) {
       listeners.push(listener);
       for (const chunk of early.splice(0)) listener(chunk);

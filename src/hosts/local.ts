@@ -100,6 +100,7 @@ function localTerminal(file: string, args: string[], size: TerminalSize, env: Re
     },
     pause: () => pty.pause(),
     resume: () => pty.resume(),
+    pausesAtOnce: true,
     onData: (listener) => pty.onData((chunk) => listener(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)),
     kill: () => {
       signalGroup('SIGTERM');

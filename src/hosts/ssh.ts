@@ -386,6 +386,7 @@ export class SshConnection {
           resize: (cols, rows) => void channel.setWindow(rows, cols, 0, 0),
           pause: () => void channel.pause(),
           resume: () => void channel.resume(),
+          pausesAtOnce: false,
           onData: (listener) => void channel.on('data', listener),
           kill: () => void channel.close(),
           exited,

@@ -28,6 +28,11 @@ export interface HostTerminal {
   /** Stop reading the terminal (the program blocks once the kernel's or SSH window fills), and go on. */
   pause(): void;
   resume(): void;
+  /**
+   * Whether a pause reaches the program at once (a local pty: the kernel holds a few KiB), or only once
+   * a transport's buffers have filled (an SSH channel's 2 MiB window and read buffer, an agent's credit).
+   */
+  readonly pausesAtOnce: boolean;
   onData(listener: (chunk: Buffer) => void): void;
   /** Ends the program's process group (locally TERM, then KILL) or closes the channel (its pty hangs up). */
   kill(): void;

@@ -37,6 +37,8 @@ export interface AttachStream {
   /** The consumer fell behind: stop reading until resume(). */
   pause(): void;
   resume(): void;
+  /** The host terminal's (HostTerminal.pausesAtOnce): whether tmux itself feels a pause at once. */
+  readonly pausesAtOnce: boolean;
   onData(listener: (chunk: Buffer) => void): void;
   /** Ends the attach; resolves once its process is gone. */
   close(): Promise<AttachEnd>;
@@ -81,6 +83,7 @@ export async function openAttach(host: Host, target: TmuxTarget, session: string
     },
     pause: () => terminal.pause(),
     resume: () => terminal.resume(),
+    pausesAtOnce: terminal.pausesAtOnce,
     onData: (listener) =>
       terminal.onData((chunk) => {
         if (!stopping) listener(chunk);

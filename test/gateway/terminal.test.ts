@@ -267,7 +267,7 @@ describe('attach slots', () => {
 
 /** The framing alone, with a scripted attach: what is read when, and whether reading was paused. */
 describe('terminal output coalescing', () => {
-  function scripted(): { stream: AttachStream; emit(chunk: string): void; end(): void; reading: () => boolean } {
+  function scripted(pausesAtOnce = true): { stream: AttachStream; emit(chunk: string): void; end(): void; reading: () => boolean } {
     let listener: (chunk: Buffer) => void = () => {};
     let reading = true;
     let finish: (end: AttachEnd) => void = () => {};
@@ -278,6 +278,7 @@ describe('terminal output coalescing', () => {
       resize: () => {},
       pause: () => void (reading = false),
       resume: () => void (reading = true),
+      pausesAtOnce,
       onData: (l) => void (listener = l),
       close: () => (end(), ended),
       ended,
@@ -371,6 +372,26 @@ describe('terminal output coalescing', () => {
     assert.ok(performance.now() - t0 < coalesce.floodDelayMs / 2, 'while typing, a flood is framed every delayMs');
     assert.equal(sent.slice(3).join(''), 'fg');
     assert.equal(s.reading(), true, 'while typing, the session is read again once the frame goes, not after readRestMs');
+    s.end();
+    await done;
+  });
+  test('over a transport that buffers (SSH, an agent), a flood is framed the same but read without rests', async (t) => {
+    const { server, serverSide, client } = await pair();
+    t.after(() => {
+      client.close();
+      server.close();
+    });
+    const sent = framesSent(serverSide);
+    const s = scripted(false);
+    const coalesce = { ...COALESCE, delayMs: 1000, readRestMs: 50 };
+    const done = bridgeTerminal(serverSide, s.stream, { readOnly: false, recording: null, coalesce });
+    s.emit('a');
+    s.emit('b');
+    s.emit('c');
+    assert.deepEqual(sent, ['a'], 'output within the delay is held');
+    assert.equal(s.reading(), true, 'a flood over SSH is read on: resting would only leave megabytes in the channel to drain');
+    for (let i = 0; i < 1000 && sent.length < 2; i++) await sleep(2);
+    assert.deepEqual(sent, ['a', 'bc']);
     s.end();
     await done;
   });
