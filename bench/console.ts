@@ -1,6 +1,7 @@
 // The browser terminal (issue 8): 64 MiB of text lines `cat` in a tmux session reaching xterm.js, and
 // keystroke echo, through a real daemon in Chromium; beside `tmux attach` in a PTY (node-pty) and ttyd
 // running `tmux attach` (when installed), in the same run, one client attached at a time, ROUNDS floods each in turn.
+// Then the same flood in a session on a host over SSH (a test fleet host's sshd on this machine).
 //
 // Measured in the browser: a script added before the page's own wraps WebSocket. Throughput runs from
 // the moment the command is sent to the moment the end marker is rendered: for remux, when the page
@@ -19,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type * as NodePty from 'node-pty';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startConsoleDaemon, type ConsoleDaemon } from '../test/support/console-daemon.js';
+import { startFleet, type Fleet } from '../test/fleet/fleet.js';
 import { chromiumRole, cpuBetween, descendants, kernelWorkers, sampleCpu, type CpuGroup } from './cpu.js';
 import { percentile } from './measure.js';
 import type { BenchResult } from './types.js';
@@ -134,8 +136,16 @@ export async function benchConsole(): Promise<BenchResult> {
   let d: ConsoleDaemon | null = null;
   let browser: Browser | null = null;
   let ttyd: ChildProcess | null = null;
+  let fleet: Fleet | null = null;
   try {
-    [d, browser] = await Promise.all([startConsoleDaemon({ bench: ['--admin'] }, 'sessions: { record: none }\n'), chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] })]);
+    fleet = await startFleet({ count: 1 });
+    const remote = fleet.hosts[0]!;
+    const remoteSocket = 'remux-bench-console';
+    const remoteHost = `  ${remote.name}:\n    address: ${remote.address}\n    port: ${remote.port}\n    user: ${remote.user}\n    identity: ${remote.identityFile}\n    tmux_socket: ${remoteSocket}\n`;
+    [d, browser] = await Promise.all([
+      startConsoleDaemon({ bench: ['--admin'] }, `sessions: { record: none }\nssh:\n  known_hosts: ${fleet.knownHostsFile}\n`, {}, remoteHost),
+      chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] }),
+    ]);
     const daemon = d;
     daemon.tmux('new-session', '-d', '-s', 'flood', '-x', '150', '-y', '45', 'sh');
     const socket = join(daemon.home, 'tmux.sock');
@@ -298,14 +308,41 @@ export async function benchConsole(): Promise<BenchResult> {
           withEcho,
         );
     }
-    // Rounds in turn (anchor, remux, ttyd): a machine whose speed drifts weighs on all three alike.
+    /** The same flood in a session on the SSH host (no CPU figures: its tmux is the host's). */
+    const remoteTmux = async (...args: string[]): Promise<string> => {
+      const r = await remote.exec(['tmux', '-L', remoteSocket, ...args]);
+      if (r.code !== 0) throw new Error(`tmux on ${remote.name}: ${r.stderr}`);
+      return r.stdout;
+    };
+    await remoteTmux('new-session', '-d', '-s', 'flood', '-x', '150', '-y', '45', 'sh');
+    const sshRound = async (): Promise<{ floodMs: number; tailMs: number }> => {
+      const page = await context.newPage();
+      await page.goto(`${daemon.url}#/terminal?host=${remote.name}&name=flood`);
+      try {
+        await page.locator('.term-status').filter({ hasText: 'attached' }).waitFor();
+        await sleep(300);
+        const { id, marker } = nextMarker();
+        await page.evaluate((m) => Object.assign((globalThis as unknown as { __probe: Probe }).__probe, { marker: m, markerAt: 0, markerTime: 0, end: 0, start: performance.now() }), marker);
+        await remoteTmux('send-keys', '-t', '=flood:', 'C-u', `cat ${file}; printf 'DONE%s\\n' ${id}`, 'Enter');
+        await page.waitForFunction(() => (globalThis as unknown as { __probe: Probe }).__probe.end > 0, undefined, { timeout: 300_000, polling: 50 });
+        const { start, end, markerTime } = await page.evaluate(() => (globalThis as unknown as { __probe: Probe }).__probe);
+        if (!(await remoteTmux('capture-pane', '-p', '-t', '=flood:')).includes(marker)) throw new Error(`the page saw ${marker} before the flood ended`);
+        return { floodMs: end - start, tailMs: end - markerTime };
+      } finally {
+        await page.close();
+      }
+    };
+
+    // Rounds in turn (anchor, remux, ttyd, remux over SSH): a machine whose speed drifts weighs on all alike.
     const anchorRounds: Array<Awaited<ReturnType<typeof anchorRound>>> = [];
     const remuxRounds: PageRound[] = [];
     const ttydRounds: PageRound[] = [];
+    const sshRounds: Array<{ floodMs: number; tailMs: number }> = [];
     for (let i = 0; i < ROUNDS; i++) {
       anchorRounds.push(await anchorRound(i === 0));
       remuxRounds.push(await remuxRound(i === 0));
       if (ttydRound) ttydRounds.push(await ttydRound(i === 0));
+      sshRounds.push(await sshRound());
     }
     await context.close();
 
@@ -313,7 +350,7 @@ export async function benchConsole(): Promise<BenchResult> {
     const rates = (rounds: ReadonlyArray<{ floodMs: number }>): number[] => rounds.map((r) => rate(r.floodMs));
     /** `a / b / c MiB/s (median m)`, in round order. */
     const rateText = (values: number[]): string => `${values.map((v) => v.toFixed(1)).join(' / ')} MiB/s (median ${median(values).toFixed(1)})`;
-    const [remuxRates, ptyRates, ttydRates] = [rates(remuxRounds), rates(anchorRounds), rates(ttydRounds)];
+    const [remuxRates, ptyRates, ttydRates, sshRates] = [rates(remuxRounds), rates(anchorRounds), rates(ttydRounds), rates(sshRounds)];
     const [first, anchorFirst, ttydFirst] = [remuxRounds[0]!, anchorRounds[0]!, ttydRounds[0] ?? null];
     const ratios = (anchor: number[]): string => `remux is ${remuxRates.map((r, i) => (r / anchor[i]!).toFixed(2)).join(' / ')}x of it round by round, ${(median(remuxRates) / median(anchor)).toFixed(2)}x by medians`;
     const figures: Record<string, number> = {
@@ -323,6 +360,7 @@ export async function benchConsole(): Promise<BenchResult> {
       remuxBytesRendered: first.bytes,
       remuxEchoP50Ms: median(first.echo),
       remuxEchoArrivalP50Ms: median(first.arrival),
+      sshMiBps: median(sshRates),
       ptyMiBps: median(ptyRates),
       ptyEchoP50Ms: median(anchorFirst.echo),
       ...Object.fromEntries(Object.entries(first.cpu).map(([name, s]) => [`remuxCpuS ${name}`, s])),
@@ -333,6 +371,8 @@ export async function benchConsole(): Promise<BenchResult> {
         `round 1: ${(first.floodMs / 1000).toFixed(2)} s, of which ${first.tailMs.toFixed(0)} ms from the end marker's arrival in the page to its rendering; ${(first.bytes / MIB).toFixed(1)} MiB of tmux output reached the page`,
       `anchor: tmux attach in a PTY (node-pty): ${rateText(ptyRates)}; ${ratios(ptyRates)}`,
       ttydFirst ? `anchor: ttyd running tmux attach (received + next frame): ${rateText(ttydRates)}; ${ratios(ttydRates)}` : 'anchor: ttyd not installed (/usr/bin or /usr/local/bin); skipped',
+      `the same through remux from a session on a host over SSH (this machine's sshd): ${rateText(sshRates)}, ${(median(sshRates) / median(remuxRates)).toFixed(2)}x of the local session's by medians; ` +
+        `the end marker's arrival in the page to its rendering ${sshRounds.map((r) => r.tailMs.toFixed(0)).join(' / ')} ms`,
       `keystroke echo, keydown to the frame after the echo, p50 of ${ECHO_KEYS}: remux ${figures.remuxEchoP50Ms!.toFixed(2)} ms (target ≤ 5 ms)` +
         (ttydFirst ? `, ttyd ${figures.ttydEchoP50Ms!.toFixed(2)} ms (${(figures.remuxEchoP50Ms! / figures.ttydEchoP50Ms!).toFixed(2)}x)` : '') +
         `, tmux attach in a PTY (write to echo read) ${figures.ptyEchoP50Ms!.toFixed(2)} ms; ` +
@@ -346,6 +386,7 @@ export async function benchConsole(): Promise<BenchResult> {
     ttyd?.kill();
     await browser?.close();
     await d?.stop();
+    await fleet?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

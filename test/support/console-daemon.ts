@@ -30,12 +30,15 @@ export interface ConsoleDaemon {
   stop(): Promise<void>;
 }
 
-/** principals: name -> `remux principal add` flags; env: more of the daemon's environment (REMUX_TMUX_SOCKET). */
-export async function startConsoleDaemon(principals: Record<string, string[]>, config = '', env: Record<string, string> = {}): Promise<ConsoleDaemon> {
+/**
+ * principals: name -> `remux principal add` flags; env: more of the daemon's environment (REMUX_TMUX_SOCKET);
+ * moreHosts: hosts.yaml entries after `box`'s, indented as under `hosts:`.
+ */
+export async function startConsoleDaemon(principals: Record<string, string[]>, config = '', env: Record<string, string> = {}, moreHosts = ''): Promise<ConsoleDaemon> {
   const h = tempHome();
   const socket = join(h.home, 'tmux.sock');
   writeFileSync(join(h.home, 'policies.yaml'), POLICIES);
-  writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n`);
+  writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n${moreHosts}`);
   if (config) writeFileSync(join(h.home, 'config.yaml'), config);
   const tokens: Record<string, string> = {};
   for (const [name, flags] of Object.entries(principals)) {
