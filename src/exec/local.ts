@@ -10,7 +10,7 @@ import type { Destination } from './output.js';
 import { SandboxPool, type SandboxLease, type SandboxStatus } from './sandbox-pool.js';
 import { bwrapAvailable, ENTER_HELPER, isInside, parseEnterReport, sandboxGone, sandboxLayout, visibleInside } from './sandbox.js';
 import type { SandboxLayout } from './sandbox.js';
-import { reopenPath, spawnPipeline, type FdMode, type StageSpec, type StageStart } from './spawner.js';
+import { reopenPath, spawnPipeline, SpawnerDiedError, type FdMode, type StageFailure, type StageSpec, type StageStart } from './spawner.js';
 import type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult } from './types.js';
 
 /** The exit statuses of remux-sandbox-enter after a report (native/sandbox-enter.c: fail()). */
@@ -324,7 +324,8 @@ class Run {
         ? await spawnPipeline({ cwd: this.cwd, env: this.req.env, stages: specs })
         : specs.map(() => null);
     } catch (e) {
-      starts = specs.map((s) => s && { error: errCode(e) });
+      const failure: StageFailure = e instanceof SpawnerDiedError ? { error: e.message, spawnerDied: true } : { error: errCode(e) };
+      starts = specs.map((s) => s && failure);
     } finally {
       // The children have reopened them (or failed to start).
       plans.forEach((p) => closeAll(p.fds));
@@ -370,7 +371,7 @@ class Run {
       const code = plan.failed?.code ?? (this.stopReason !== null ? 1 : 0);
       return { stdin: null, status: Promise.resolve({ code, signal: null }) };
     }
-    if ('error' in start) return { stdin: null, status: Promise.resolve(this.spawnFailed(name, { code: start.error })) };
+    if ('error' in start) return { stdin: null, status: Promise.resolve(this.spawnFailed(name, start)) };
     const [stdin, stdout, stderr] = start.stdio;
     for (const [stream, sink] of [
       [stdout, plan.stdout],
@@ -502,10 +503,11 @@ class Run {
     }
   }
 
-  private spawnFailed(name: string, e: unknown): Status {
-    const code = errCode(e);
+  private spawnFailed(name: string, failure: StageFailure): Status {
+    const code = failure.error;
     const notFound = code === 'ENOENT';
-    this.stageError(notFound ? 'not_found' : code === 'EACCES' ? 'not_executable' : 'spawn', `remux: ${name}: cannot execute: ${code}`);
+    const why = failure.spawnerDied ? `${code} before it reported the start: whether the command ran is unknown` : `cannot execute: ${code}`;
+    this.stageError(notFound ? 'not_found' : code === 'EACCES' ? 'not_executable' : 'spawn', `remux: ${name}: ${why}`);
     return { code: notFound ? 127 : 126, signal: null };
   }
 

@@ -61,8 +61,18 @@ export interface StageProcess {
   exit: Promise<StageExit>;
 }
 
-/** Per stage: the process, an errno name when it could not be started, or null when it was not asked for. */
-export type StageStart = StageProcess | { error: string } | null;
+/**
+ * Per stage: the process; why it could not be started (an errno name, or the spawner's death before it
+ * said, when whether it started is unknown); or null when it was not asked for.
+ */
+export type StageStart = StageProcess | StageFailure | null;
+export type StageFailure = { error: string; spawnerDied?: true };
+
+/**
+ * The spawner died before it reported the pipeline's start: whether its stages started is unknown (a stage
+ * it had started dies with it: native/spawner.c sets its parent-death signal).
+ */
+export class SpawnerDiedError extends Error {}
 
 /** The path a child opens to get the same file or namespace as one of our fds. */
 export function reopenPath(fd: number): string {
@@ -125,7 +135,7 @@ class Spawner {
     this.child.once('error', (e) => this.stop(e));
     // 'close', not 'exit': it comes once the channel is read to its end, so a 'started' the spawner sent
     // before it died is taken first (its stages are then known, and killed as lost), not reported as never run.
-    this.child.once('close', (code, signal) => this.stop(new Error(`remux-spawner exited (${signal ?? code})`)));
+    this.child.once('close', (code, signal) => this.stop(new SpawnerDiedError(`remux-spawner exited (${signal ?? code})`)));
     this.child.stdin?.on('error', () => {});
     this.idle();
   }

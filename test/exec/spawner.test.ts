@@ -1,11 +1,11 @@
 // remux-spawner (native/spawner.c, src/exec/spawner.ts): stages are started by it, not forked from remux,
 // get nothing of it (fds, environment), and a spawner that dies fails its commands cleanly.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { bwrapAvailable } from '../../src/exec/index.js';
-import { SPAWNER } from '../../src/exec/spawner.js';
+import { SPAWNER, spawnPipeline, SpawnerDiedError } from '../../src/exec/spawner.js';
 import { processGone, run, tmpdir, PATH } from './helpers.js';
 
 /** Our running spawner: the child of this process that runs bin/remux-spawner. */
@@ -89,12 +89,43 @@ describe('remux-spawner', () => {
     const r = await running;
     assert.equal(r.res.exitCode, 126);
     assert.equal(r.res.errorKind, 'spawn');
-    assert.equal(r.res.error, 'remux: sh: remux-spawner stopped while the command ran');
+    // Killed after it reported the start, the stage is known and killed as lost; killed before (a loaded
+    // machine may run the stage's first line first), whether it ran is unknown and it died with the spawner.
+    assert.match(r.res.error ?? '', /^remux: sh: remux-spawner (stopped while the command ran|exited \(SIGKILL\) before it reported the start: whether the command ran is unknown)$/);
     assert.ok(r.res.durationMs < 5000, `${r.res.durationMs} ms`);
     assert.ok(processGone(stage), 'the stage was killed with its group');
     const next = await run(['echo', 'again']);
     assert.equal(next.out, 'again\n');
     assert.notDeepEqual(spawnerPids(), [killed]);
+  });
+
+  test('a spawner killed between starting a stage and reporting it: the start fails as unknown, and the stage dies with it', async () => {
+    const dir = tmpdir();
+    const pidFile = `${dir}/pid`;
+    // The second stage's open of a FIFO blocks the spawner (it waits for each stage's exec) after the first
+    // stage runs and before 'started' is sent: the window where only remux-spawner knows the first stage.
+    const fifo = `${dir}/fifo`;
+    execFileSync('mkfifo', [fifo]);
+    const starting = spawnPipeline({
+      cwd: '/',
+      env: { PATH },
+      stages: [
+        { program: '/bin/sh', argv: ['sh', '-c', `echo $$ > ${pidFile}; exec sleep 30.8`], fds: ['null', 'null', 'null'], report: false, opens: [] },
+        { program: '/bin/true', argv: ['true'], fds: ['null', 'null', 'null'], report: false, opens: [{ fd: 5, flags: fs.constants.O_RDONLY, path: fifo }] },
+      ],
+    });
+    const failed = assert.rejects(starting, (e: Error) => e instanceof SpawnerDiedError && e.message === 'remux-spawner exited (SIGKILL)');
+    while (!fs.existsSync(pidFile) || fs.readFileSync(pidFile, 'utf8') === '') await new Promise((resolve) => setTimeout(resolve, 20));
+    const stage = Number(fs.readFileSync(pidFile, 'utf8'));
+    const [spawner] = spawnerPids();
+    process.kill(spawner as number, 'SIGKILL');
+    const deadline = Date.now() + 5000;
+    while (!processGone(stage) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(processGone(stage), 'the first stage outlived its spawner');
+    // The second stage, still in its open, holds the spawner's channels until it returns: then it finds its
+    // spawner gone, exits without running, and remux sees the channels close.
+    fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+    await failed;
   });
 
   /**
