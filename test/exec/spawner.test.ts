@@ -24,6 +24,13 @@ function spawnerPids(): number[] {
 
 const bwrap = bwrapAvailable();
 
+/** Whether every one of `pids` is gone within 5 s. */
+async function allGone(pids: number[]): Promise<boolean> {
+  const deadline = Date.now() + 5000;
+  while (!pids.every((pid) => processGone(pid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  return pids.every((pid) => processGone(pid));
+}
+
 describe('remux-spawner', () => {
   test('stages are children of remux-spawner, not forks of this process', async () => {
     const r = await run(['sh', '-c', 'echo $PPID']);
@@ -119,9 +126,7 @@ describe('remux-spawner', () => {
     const stage = Number(fs.readFileSync(pidFile, 'utf8'));
     const [spawner] = spawnerPids();
     process.kill(spawner as number, 'SIGKILL');
-    const deadline = Date.now() + 5000;
-    while (!processGone(stage) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.ok(processGone(stage), 'the first stage outlived its spawner');
+    assert.ok(await allGone([stage]), 'the first stage outlived its spawner');
     // The second stage, still in its open, holds the spawner's channels until it returns: then it finds its
     // spawner gone, exits without running, and remux sees the channels close.
     fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
@@ -150,12 +155,6 @@ describe('remux-spawner', () => {
     assert.ok(spawner !== undefined && pids.every((pid) => !processGone(pid)), 'the spawner and the stage run');
     return { remux, spawner, pids };
   }
-
-  const allGone = async (pids: number[]): Promise<boolean> => {
-    const deadline = Date.now() + 5000;
-    while (!pids.every((pid) => processGone(pid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    return pids.every((pid) => processGone(pid));
-  };
 
   test('remux killed with kill -9 mid-command: the spawner kills what it started (grandchildren too) and exits', async () => {
     // The stage leaves a background grandchild in its group, then waits.
