@@ -68,11 +68,12 @@ async function daemonSocket(env: NodeJS.ProcessEnv): Promise<string> {
 /** Without a daemon there is no shared limit to take from. */
 const ADMITTED: TakeResult = { ok: true, remaining: Infinity };
 
-function inProcessRunner(inv: Invocation): Runner {
+/** A runner in this process (no daemon). `contextOptions`: see ContextOptions (policiesWhenNeeded). */
+export function inProcessRunner(inv: Invocation, contextOptions: { policiesWhenNeeded?: boolean } = {}): Runner {
   let ctx: GatewayContext | null = null;
   return {
     async context(selector) {
-      return (ctx ??= await inProcessContext(inv.env, selector));
+      return (ctx ??= await inProcessContext(inv.env, selector, contextOptions));
     },
     admit: () => Promise.resolve(ADMITTED),
     async sessionsChanged(host) {
@@ -95,7 +96,7 @@ function inProcessRunner(inv: Invocation): Runner {
  * The in-process context. TCP connections to the selected SSH hosts start first, so the servers'
  * start-up overlaps the loading of the policy engine, the audit store and ssh2 (see early-sockets.ts).
  */
-async function inProcessContext(env: NodeJS.ProcessEnv, selector: string): Promise<GatewayContext> {
+async function inProcessContext(env: NodeJS.ProcessEnv, selector: string, contextOptions: { policiesWhenNeeded?: boolean }): Promise<GatewayContext> {
   const { hostsFile, loadInventory, select } = await import('../hosts/inventory.js');
   const { EarlySockets } = await import('../hosts/early-sockets.js');
   const earlySockets = new EarlySockets();
@@ -106,7 +107,7 @@ async function inProcessContext(env: NodeJS.ProcessEnv, selector: string): Promi
   } catch {
     // A bad selector or hosts.yaml is reported, with its details, by the regular path below.
   }
-  return (await import('../core/context.js')).createContext({ env, earlySockets });
+  return (await import('../core/context.js')).createContext({ env, earlySockets, ...contextOptions });
 }
 
 /** The policies file and audit store the environment names explicitly (a daemon refuses to run under others). */

@@ -1,25 +1,27 @@
 // Implementations of `remux code start|ls|attach|status|logs|restart|kill`. Sessions are local: tmux on the agents' socket, records in
-// $REMUX_HOME/agents, each command acting as REMUX_TOKEN's principal (else the local user), every start/restart/kill
-// audited as its action on host `local`, begun before it acts.
+// $REMUX_HOME/agents, each command acting as REMUX_TOKEN's principal (else the local user). Start, restart and kill go through
+// perform() as agent actions on host `agents` (scope, then audited, begun before they act); attach is a session attach there.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { writeAtomic } from '../config/atomic-file.js';
 import { cliPrincipal, loadConfig } from '../config/config.js';
 import { auditDbFile, envFirst, expandHome, principalsFile, remuxHome } from '../config/paths.js';
-import { authenticate, loadPrincipals } from '../config/principals.js';
-import { AuthError } from '../core/errors.js';
+import { ADMIN_SCOPE, authenticate, loadPrincipals, principalOf } from '../config/principals.js';
+import { AuthError, ScopeError } from '../core/errors.js';
+import { perform } from '../core/perform.js';
 import { hostInScope } from '../core/scope.js';
+import type { AgentAction, Principal } from '../core/types.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
 import { checkAgentProgram, checkBackend, removeAgentTmp } from '../agents/sandbox.js';
 import { changeSessions, envFileOf, findSession, isOver, logFileOf, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
-import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
+import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveSessions, newSession } from '../agents/tmux.js';
+import { processInvocation } from './invocation.js';
 import { printJson, printTable, UsageError, utcCell } from './output.js';
 
 export interface StartOptions {
@@ -32,43 +34,82 @@ export interface StartOptions {
   worktree?: string;
 }
 
+const YOURSELF = 'or unset REMUX_TOKEN to act as yourself';
+
 /**
- * Who acts on agent sessions (lists, watches, starts, restarts or kills them): REMUX_TOKEN's principal (as
- * for every command line), whose scope must reach host `agents`; else the local user. A token that matches
- * no one is refused, never ignored.
+ * Who acts on agent sessions: REMUX_TOKEN's principal (as for every command line), else the local user,
+ * who owns every file remux reads and so is an admin. A token that matches no one is refused, never ignored.
  */
-function actingPrincipal(): string {
+function actor(): Principal {
   const token = envFirst(process.env, 'REMUX_TOKEN');
-  if (token === undefined || token === '') return cliPrincipal(loadConfig().config);
+  if (token === undefined || token === '') return { name: cliPrincipal(loadConfig().config), via: 'cli', scope: ADMIN_SCOPE };
   const file = principalsFile();
   const entry = authenticate(loadPrincipals(file), token);
-  const yourself = 'or unset REMUX_TOKEN to act as yourself';
-  if (!entry) throw new AuthError(`REMUX_TOKEN matches no principal in ${file}`, `check the token (remux principal rotate NAME makes a new one), ${yourself}`);
-  if (!hostInScope(entry.scope, agentsHostEntry(loadInventory(hostsFile())))) {
-    throw new AuthError(`out of scope for ${entry.name}: agent sessions run on host "${AGENTS_HOST}"`, `use a principal whose hosts include ${AGENTS_HOST}, ${yourself}`);
-  }
-  return entry.name;
+  if (!entry) throw new AuthError(`REMUX_TOKEN matches no principal in ${file}`, `check the token (remux principal rotate NAME makes a new one), ${YOURSELF}`);
+  return principalOf(entry, 'token');
+}
+
+/** The principal, once its scope reaches host `agents`: reading the records (ls, status, logs, finding a session) needs that much. */
+function reader(): Principal {
+  const principal = actor();
+  if (!hostInScope(principal.scope, agentsHost())) throw new ScopeError(`out of scope for ${principal.name}: agent sessions run on host "${AGENTS_HOST}"`, scopeHint());
+  return principal;
+}
+
+function agentsHost(): ReturnType<typeof agentsHostEntry> {
+  return agentsHostEntry(loadInventory(hostsFile()));
+}
+
+function scopeHint(): string {
+  return `use a principal whose hosts include ${AGENTS_HOST}, ${YOURSELF}`;
 }
 
 /**
- * An agent session's action in the audit: begun, durably, before it changes anything (a session never
- * runs unrecorded, whatever happens to this CLI), and ended with how it went.
+ * An agent action through the one door: perform() checks the principal's scope, begins the audit record
+ * durably, runs `act` (which changes things only then), and ends the record with how it went. What `act`
+ * throws is thrown again as it was (a UsageError stays one); a refusal is a ScopeError (exit 77).
  */
-async function audited(principal: string, operation: string, session: AgentSession, what: string, act: () => Promise<void> | void): Promise<void> {
-  const store = AuditStore.open(auditDbFile());
-  const t0 = performance.now();
+async function performed(principal: Principal, action: AgentAction, act: () => Promise<void> | void): Promise<void> {
+  const audit = AuditStore.open(auditDbFile());
+  let thrown: { error: unknown } | null = null;
   try {
-    const id = await store.begin({ principal, host: 'local', operation, resource: `${session.id} ${session.workspace}`, command: session.agent, decision: 'allow', reason: what });
-    try {
-      await act();
-    } catch (err) {
-      await store.end(id, { exitCode: 1, durationMs: performance.now() - t0, error: err instanceof Error ? err.message : String(err) });
-      throw err;
-    }
-    await store.end(id, { exitCode: 0, durationMs: performance.now() - t0 });
+    const result = await perform(
+      {
+        principal,
+        // No policy decides an agent action (perform-agent.ts); no host is reached but the agents' tmux server.
+        policies: new Map(),
+        defaultPolicy: loadConfig().config.default_policy,
+        defaultTimeoutMs: null,
+        defaultPipefail: false,
+        audit,
+        host: (name) => {
+          throw new Error(`internal: agent actions reach no host (${name})`);
+        },
+        hostEntry: (name) => (name === AGENTS_HOST ? agentsHost() : undefined),
+        agents: {
+          async run() {
+            try {
+              await act();
+            } catch (error) {
+              thrown = { error };
+              throw error;
+            }
+          },
+        },
+      },
+      action,
+      { onStdout: () => {}, onStderr: () => {} },
+    );
+    if (thrown) throw (thrown as { error: unknown }).error;
+    if (result.exitCode !== 0) throw new ScopeError(result.message ?? `${action.kind} refused`, scopeHint());
   } finally {
-    store.close();
+    audit.close();
   }
+}
+
+/** The action on an existing session, as perform() and the audit see it. */
+function actionOn(kind: 'agent.restart' | 'agent.kill', session: AgentSession, detail: string): AgentAction {
+  return { kind, host: AGENTS_HOST, session: session.id, workspace: session.workspace, agent: session.agent, sandbox: session.sandbox, detail };
 }
 
 function git(cwd: string, args: string[]): string {
@@ -142,36 +183,38 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
   const [program] = launchArgv({ agent, prompt: opts.prompt, continue: opts.continue }) as [string];
   checkBackend(sandbox);
   checkAgentProgram(agent, program, dir, sandbox);
-  const principal = actingPrincipal();
-  const session = changeSessions((sessions) => {
-    const id = newId(sessions);
-    const name = opts.name ?? `${agent.split(' ')[0]}-${id.slice(0, 4)}`;
-    if (sessions.some((s) => s.name === name && !isOver(s))) throw new UsageError(`an agent session is already named ${name}`);
-    const s: AgentSession = { id, name, agent, workspace: realpathSync(dir), branch: null, repo: null, sandbox, tmux: `agent-${id}`, prompt: opts.prompt ?? null, created: new Date().toISOString(), state: 'starting', pid: null };
-    sessions.push(s);
-    return s;
-  });
+  const principal = actor();
+  // Its ID now, for the audit record; the session's record is written once perform() has admitted the start.
+  const id = newId(readSessions());
+  const name = opts.name ?? `${agent.split(' ')[0]}-${id.slice(0, 4)}`;
+  const session: AgentSession = { id, name, agent, workspace: realpathSync(dir), branch: null, repo: null, sandbox, tmux: `agent-${id}`, prompt: opts.prompt ?? null, created: new Date().toISOString(), state: 'starting', pid: null };
   // The supervisor reads the record (workspace first) and reports on it: write each field as it is known.
   const update = (fields: Partial<AgentSession>): void => {
     Object.assign(session, fields);
     changeSessions((sessions) => Object.assign(findSession(sessions, session.id), fields));
   };
-  const what = `${session.agent} in ${session.workspace}, sandbox ${session.sandbox}${opts.worktree ? `, worktree of branch ${opts.worktree}` : ''}`;
-  try {
-    await audited(principal, 'agent.start', session, what, async () => {
-      if (opts.worktree) update({ repo: session.workspace, workspace: addWorktree(session.workspace, opts.worktree, session.id) });
+  const what = `${agent} in ${session.workspace}, sandbox ${sandbox}${opts.worktree ? `, worktree of branch ${opts.worktree}` : ''}`;
+  await performed(principal, { kind: 'agent.start', host: AGENTS_HOST, session: id, workspace: session.workspace, agent, sandbox, detail: what }, async () => {
+    changeSessions((sessions) => {
+      if (sessions.some((s) => s.name === name && !isOver(s))) throw new UsageError(`an agent session is already named ${name}`);
+      // Another start may have drawn an ID with the same first four characters since (they name sessions on the command line).
+      if (sessions.some((s) => s.id.slice(0, 4) === id.slice(0, 4))) throw new Error(`another agent session took ID ${id.slice(0, 4)}… meanwhile: start again`);
+      sessions.push({ ...session });
+    });
+    try {
+      if (opts.worktree) update({ repo: session.workspace, workspace: addWorktree(session.workspace, opts.worktree, id) });
       update({ branch: currentBranch(session.workspace) });
       update({ pid: launch(session, opts.continue === true) });
-      // A start the sandbox refused ends the action as failed, with the supervisor's reason.
-      await started(session.id);
-    });
-  } catch (err) {
-    // Nothing was launched (no audit record could be begun, or the launch failed): the record is over.
-    if (session.pid === null) update({ state: 'exited' });
-    throw err;
-  }
+    } catch (err) {
+      // Nothing was launched: the record is over.
+      update({ state: 'exited' });
+      throw err;
+    }
+    // A start the sandbox refused ends the action as failed, with the supervisor's reason.
+    await started(id);
+  });
   process.stdout.write(`${session.id} ${session.name}: ${session.agent} in ${session.workspace} (sandbox ${session.sandbox}${session.sandbox === 'none' ? ': UNSANDBOXED' : ''})\n`);
-  if (opts.attach !== false && process.stdin.isTTY && process.stdout.isTTY) attachCommand(session.id);
+  if (opts.attach !== false && process.stdin.isTTY && process.stdout.isTTY) await attachCommand(session.id);
   else process.stdout.write(`attach: remux code attach ${session.id}\n`);
 }
 
@@ -189,7 +232,7 @@ function reconciled(): AgentSession[] {
 }
 
 export function lsCommand(opts: { all?: boolean; json?: boolean }): void {
-  actingPrincipal();
+  reader();
   const sessions = reconciled().filter((s) => opts.all || !isOver(s));
   if (opts.json) return printJson(sessions);
   if (sessions.length === 0) {
@@ -203,7 +246,7 @@ export function lsCommand(opts: { all?: boolean; json?: boolean }): void {
 }
 
 export function statusCommand(opts: { json?: boolean }): void {
-  actingPrincipal();
+  reader();
   const sessions = reconciled();
   if (opts.json) return printJson(sessions.map(({ id, name, agent, state, pid }) => ({ id, name, agent, state, pid })));
   if (sessions.length === 0) return void process.stdout.write('no agent sessions\n');
@@ -216,11 +259,19 @@ function running(ref: string): AgentSession {
   return session;
 }
 
-export function attachCommand(ref: string): void {
-  actingPrincipal();
+/**
+ * Attaches this terminal to the agent's pane as `remux session attach` does on host `agents`: through
+ * perform() (scope, with the tmux users the principal may use, and the audit), recorded, counted in a
+ * running daemon's attach limits.
+ */
+export async function attachCommand(ref: string): Promise<void> {
+  reader();
   const session = running(ref);
-  const r = spawnSync('tmux', ['-L', socketName(), 'attach-session', '-t', `=${session.tmux}`], { stdio: 'inherit' });
-  if (r.status !== 0) process.exitCode = r.status ?? 1;
+  const inv = processInvocation();
+  const [{ inProcessRunner }, { attachSession }] = await Promise.all([import('./client-commands.js'), import('./session-commands.js')]);
+  // An attach needs no policy: `remux code` works before `remux config init` has written any.
+  const code = await attachSession(inv, inProcessRunner(inv, { policiesWhenNeeded: true }), session.tmux, { host: AGENTS_HOST, daemon: false });
+  if (code !== 0) process.exitCode = code;
   // The session ended under the terminal (not a detach): its screen is gone, so say how it ended.
   const after = findSession(reconciled(), session.id);
   if (isOver(after)) process.stderr.write(`remux: ${after.agent} exited${exitText(after)}; its output: remux code logs ${after.id}\n`);
@@ -232,7 +283,7 @@ function exitText(s: AgentSession): string {
 }
 
 export async function logsCommand(ref: string, opts: { follow?: boolean }): Promise<void> {
-  actingPrincipal();
+  reader();
   const session = findSession(reconciled(), ref);
   if (!hasSession(session.tmux)) {
     // Its supervisor kept the scrollback when the agent exited (not when the session was killed).
@@ -260,12 +311,13 @@ export async function logsCommand(ref: string, opts: { follow?: boolean }): Prom
 }
 
 export async function restartCommand(ref: string): Promise<void> {
-  const principal = actingPrincipal();
+  const principal = reader();
   const session = findSession(reconciled(), ref);
   checkBackend(session.sandbox);
   checkAgentProgram(session.agent, launchArgv({ agent: session.agent })[0] as string, session.workspace, session.sandbox);
   const resume = isKnownAgent(session.agent) && LAUNCH[session.agent].resume !== null;
-  await audited(principal, 'agent.restart', session, `${session.agent} in ${session.workspace}${resume ? ', resuming its conversation' : ''}`, async () => {
+  const detail = `${session.agent} in ${session.workspace}${resume ? ', resuming its conversation' : ''}`;
+  await performed(principal, actionOn('agent.restart', session, detail), async () => {
     killSession(session.tmux);
     changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'starting', error: null }));
     const pid = launch(session, resume);
@@ -276,7 +328,7 @@ export async function restartCommand(ref: string): Promise<void> {
 }
 
 export async function killCommand(ref: string, opts: { force?: boolean }): Promise<void> {
-  const principal = actingPrincipal();
+  const principal = reader();
   const session = findSession(reconciled(), ref);
   if (!opts.force) {
     if (!process.stdin.isTTY) throw new UsageError(`remux code kill ${ref} asks to type the session's ID, and stdin is not a terminal`, 'add -f to kill without asking');
@@ -285,7 +337,7 @@ export async function killCommand(ref: string, opts: { force?: boolean }): Promi
     rl.close();
     if (typed !== session.id) throw new UsageError('the ID typed does not match: nothing was killed');
   }
-  await audited(principal, 'agent.kill', session, `tmux session ${session.tmux}`, () => {
+  await performed(principal, actionOn('agent.kill', session, `tmux session ${session.tmux}`), () => {
     killSession(session.tmux);
     rmSync(envFileOf(session.id), { force: true });
     removeAgentTmp(session.id);

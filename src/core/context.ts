@@ -42,6 +42,8 @@ export interface ContextOptions {
   auditDb?: string;
   /** TCP connections already begun to the hosts this context will use. */
   earlySockets?: EarlySockets;
+  /** For a command that may need no policy (an attach): a missing policies file is reported once one is needed; a bad one still now. */
+  policiesWhenNeeded?: boolean;
 }
 
 export function loadPolicies(file: string): Map<string, Policy> {
@@ -55,7 +57,8 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
   const env = opts.env ?? process.env;
   const { config, file: configFile } = loadConfig(env);
   const policies = new ReloadingFile(policiesFile(env), loadPolicies);
-  policies.get(); // fail now, with file:line, rather than on the first command
+  // Fail now, with file:line, rather than on the first command.
+  if (!opts.policiesWhenNeeded || existsSync(policies.file)) policies.get();
   const auditFile = opts.auditDb ?? auditDbFile(env);
   const audit = AuditStore.open(auditFile);
   const known = opts.knownHosts ?? knownHostsFile(env, config.ssh.known_hosts);

@@ -11,7 +11,10 @@ export class UsageError extends Error {
 
 /** The principal may not touch what it asked for (core/scope.ts): HTTP 403, exit 77. */
 export class ScopeError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
     this.name = 'ScopeError';
   }

@@ -14,6 +14,7 @@ import type { Decision, Enforcement, Policy } from '../policy/types.js';
 import type { HostEntry } from '../hosts/inventory.js';
 import type { Host } from '../hosts/types.js';
 import type { Sessions } from '../sessions/service.js';
+import { isAgentAction, performAgent, type AgentActions } from './perform-agent.js';
 import { FILE_OPERATIONS, performFile } from './perform-file.js';
 import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
@@ -31,6 +32,8 @@ export interface PerformContext {
   host(name: string): Host;
   /** tmux on the hosts: absent where no session action is served. */
   sessions?: Sessions;
+  /** The coding-agent sessions (`remux code`): absent where no agent action is served. */
+  agents?: AgentActions;
   /** The inventory entry of a host (its labels), for the scope check; undefined when unknown. */
   hostEntry(name: string): HostEntry | undefined;
 }
@@ -49,8 +52,9 @@ export interface Asked {
 }
 
 export async function perform(ctx: PerformContext, action: Action, io: PerformIO): Promise<PerformResult> {
-  // File and session actions have their own paths (perform-file.ts, perform-session.ts).
+  // File, agent and session actions have their own paths (perform-file.ts, perform-agent.ts, perform-session.ts).
   if (action.kind === 'file.read' || action.kind === 'file.write' || action.kind === 'file.list') return performFile(ctx, action, io);
+  if (isAgentAction(action)) return performAgent(ctx, action);
   if (action.kind !== 'exec' && action.kind !== 'probe') return performSession(ctx, action, io);
   const started = performance.now();
   const asked = askedFor(ctx, action);
@@ -210,6 +214,10 @@ export function askedFor(ctx: PerformContext, action: Action): Asked {
     case 'file.list':
       // The path as asked; perform-file puts the path as resolved on the host once it knows it.
       return { ...asked, operation: FILE_OPERATIONS[action.kind], command: null, resource: action.path, policy: policyFor(ctx.principal, action.policy, ctx.defaultPolicy) };
+    case 'agent.start':
+    case 'agent.restart':
+    case 'agent.kill':
+      return { ...asked, command: action.agent, resource: `${action.session} ${action.workspace}`, policy: `(none: the agent's sandbox, ${action.sandbox})` };
   }
   return { ...asked, command: null, policy: '(none: remux tmux command)' };
 }

@@ -47,6 +47,11 @@ export function factsOf(principal: Principal, action: Action, defaultPolicy: str
     case 'session.send':
     case 'session.kill':
       return { host: action.host, ...(action.tmuxUser !== undefined ? { tmuxUser: action.tmuxUser } : {}), interactive: true };
+    case 'agent.start':
+    case 'agent.restart':
+    case 'agent.kill':
+      // An agent types into its session and changes its workspace: no action for a principal that only watches.
+      return { host: action.host, interactive: true };
   }
 }
 

@@ -146,7 +146,25 @@ export interface FileListAction {
 
 export type FileAction = FileReadAction | FileWriteAction | FileListAction;
 
-export type Action = ExecAction | ProbeAction | SessionAction | FileAction;
+/**
+ * The AI coding-agent sessions of `remux code` (agents/), on host `agents`: start, restart, kill. What
+ * starts is remux's own launch of the program the user named, bounded by the agent's sandbox (srt,
+ * docker, or none, said in the audit), not by a policy; the context carries them out (PerformContext.agents).
+ */
+export interface AgentAction {
+  kind: 'agent.start' | 'agent.restart' | 'agent.kill';
+  host: string;
+  /** The agent session's id. */
+  session: string;
+  workspace: string;
+  /** The agent: claude, codex, … or the command given. */
+  agent: string;
+  sandbox: 'srt' | 'docker' | 'none';
+  /** What the action does, in words (the audit record's reason). */
+  detail: string;
+}
+
+export type Action = ExecAction | ProbeAction | SessionAction | FileAction | AgentAction;
 
 /** What an approver is asked about: a command, or a file action (describeAction() says it in words). */
 export type ApprovalSubject = ExecAction | FileAction;

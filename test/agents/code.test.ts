@@ -179,6 +179,11 @@ describe('remux code', { timeout: 240_000 }, () => {
     assert.equal((await list(false)).some((x) => x.id === id), false, 'ls without -a hides exited sessions');
     const audit = await remux(['audit', 'ls', '--json'], { env, via: 'node' });
     for (const op of ['agent.start', 'agent.restart', 'agent.kill']) assert.match(audit.stdout, new RegExp(op));
+    // The attach was a session attach on host agents: audited, and recorded like any other.
+    const actions = audit.stdout.trim().split('\n').map((line) => JSON.parse(line) as { operation: string; host: string; resource: string; recording: string | null });
+    const attached = actions.find((a) => a.operation === 'session.attach' && a.resource.endsWith(`@agents:agent-${id}`));
+    assert.ok(attached?.recording, `a recorded session.attach of agent-${id} on host agents: ${JSON.stringify(attached)}`);
+    assert.ok(existsSync(join(t.home, 'recordings', `${attached.recording}.cast`)), 'its recording');
   });
 
   it('kill -9 of the supervisor leaves nothing running, and ls then shows the session exited', async () => {
@@ -274,12 +279,8 @@ describe('remux code', { timeout: 240_000 }, () => {
     const r = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: { ...env, REMUX_AUDIT_DB: work }, via: 'node' });
     assert.notEqual(r.code, 0, r.stderr);
     assert.deepEqual(liveTmux(), before, 'no agent session was started');
-    // Its record is over, and no supervisor was ever launched for it.
-    const mine = (await list()).filter((s) => String(s.created) >= since);
-    assert.deepEqual(
-      mine.map((s) => [s.state, s.pid]),
-      [['exited', null]],
-    );
+    // Not even its record was written.
+    assert.deepEqual((await list()).filter((s) => String(s.created) >= since), []);
   });
 
   it("keeps the agent's credentials off every command line: a 0600 env file its supervisor reads", async () => {
@@ -318,8 +319,8 @@ describe('remux code', { timeout: 240_000 }, () => {
   });
 
   it("with REMUX_TOKEN, acts as that principal: refused out of its scope or with a token that matches no one, audited under its name in scope", async () => {
-    const token = async (name: string, hosts: string): Promise<string> => {
-      const r = await remux(['principal', 'add', name, '--hosts', hosts, '--json'], { env, via: 'node' });
+    const token = async (name: string, hosts: string, ...more: string[]): Promise<string> => {
+      const r = await remux(['principal', 'add', name, '--hosts', hosts, ...more, '--json'], { env, via: 'node' });
       assert.equal(r.code, 0, r.stderr);
       return (JSON.parse(r.stdout) as { token: string }).token;
     };
@@ -327,7 +328,11 @@ describe('remux code', { timeout: 240_000 }, () => {
     const outsiderEnv = { ...env, REMUX_TOKEN: await token('outsider', 'web1') };
     const outsider = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: outsiderEnv, via: 'node' });
     assert.equal(outsider.code, 77, outsider.stderr);
-    assert.match(outsider.stderr, /out of scope for outsider: agent sessions run on host "agents"/);
+    assert.match(outsider.stderr, /out of scope for outsider: host agents is not among its hosts \(web1\)/);
+    // A principal that may only watch sessions starts no agent either.
+    const watcher = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: { ...env, REMUX_TOKEN: await token('watcher', 'agents', '--read-only') }, via: 'node' });
+    assert.equal(watcher.code, 77, watcher.stderr);
+    assert.match(watcher.stderr, /out of scope for watcher: it may only watch sessions/);
     // Nor may it look at them.
     for (const args of [['ls', '--json'], ['status'], ['logs', 'nosuch']]) {
       const looked = await remux(['code', ...args], { env: outsiderEnv, via: 'node' });
@@ -347,12 +352,28 @@ describe('remux code', { timeout: 240_000 }, () => {
     assert.equal(listed.code, 0, listed.stderr);
     assert.ok((JSON.parse(listed.stdout) as Array<{ id: string }>).some((s) => s.id === id));
     assert.equal((await remux(['code', 'kill', id, '-f'], { env: coder, via: 'node' })).code, 0);
-    const audited = (await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout.trim().split('\n').map((line) => JSON.parse(line)) as Array<{ operation: string; resource: string; principal: string }>;
+    const audited = (await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout.trim().split('\n').map((line) => JSON.parse(line)) as Array<{
+      operation: string;
+      resource: string;
+      principal: string;
+      decision: string;
+      exitCode: number | null;
+      error: string | null;
+    }>;
     assert.deepEqual(
       audited.filter((a) => a.resource?.startsWith(`${id} `)).map((a) => [a.operation, a.principal]),
       [
         ['agent.start', 'coder'],
         ['agent.kill', 'coder'],
+      ],
+    );
+    // The refused starts are in the audit trail too, under the principals that asked, with why.
+    const refused = audited.filter((a) => a.operation === 'agent.start' && (a.principal === 'outsider' || a.principal === 'watcher'));
+    assert.deepEqual(
+      refused.map((a) => [a.principal, a.decision, a.exitCode, /out of scope/.test(a.error ?? '')]),
+      [
+        ['outsider', 'deny', 77, true],
+        ['watcher', 'deny', 77, true],
       ],
     );
   });
