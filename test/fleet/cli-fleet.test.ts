@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
 import { assertSlowClientHoldsCommand } from '../support/backpressure.js';
 import { remux, spawnRemux, tempHome, type RunResult } from '../support/cli.js';
-import { startFleet, type Fleet } from './fleet.js';
+import { startFleet, waitRunning, type Fleet } from './fleet.js';
 
 // ops: the fan-out tests, which look at the session (SSH_CONNECTION) and run in the login directory.
 // boxed, open and strict: the same rules over `box`, with the sandbox on, off and required.
@@ -252,19 +252,26 @@ describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
 
   test('sshd killed mid-command: a clean transport error, no hang', async () => {
     const host = fleet.hosts[3]!;
-    const child = spawnRemux(['client', 'run', host.name, '--', 'sleep 20'], { env: env() });
+    // A duration no other test uses: the host's processes are this machine's (network namespaces only).
+    const child = spawnRemux(['client', 'run', host.name, '--', 'sleep 20.37'], { env: env() });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    await sleep(1500);
-    const t0 = Date.now();
-    host.kill();
-    const code = await Promise.race([exited, sleep(10_000).then(() => 'hung' as const)]);
-    assert.notEqual(code, 'hung', 'remux hung after sshd died');
-    assert.equal(code, 255, stderr);
-    assert.ok(Date.now() - t0 < 8000);
-    assert.match(stderr, new RegExp(host.name));
-    await host.restart();
+    try {
+      // Mid-command: the command runs on the host.
+      await waitRunning(host, '^\\S*sleep 20\\.37$');
+      const t0 = Date.now();
+      host.kill();
+      const code = await Promise.race([exited, sleep(10_000).then(() => 'hung' as const)]);
+      assert.notEqual(code, 'hung', 'remux hung after sshd died');
+      assert.equal(code, 255, stderr);
+      assert.ok(Date.now() - t0 < 8000);
+      assert.match(stderr, new RegExp(host.name));
+    } finally {
+      child.kill('SIGKILL');
+      // The tests after this one use the host.
+      await host.restart();
+    }
   });
 
   test('through the daemon: warm connections, breaker opens on an unreachable host, fails fast, closes when it returns', async () => {

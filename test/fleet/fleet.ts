@@ -216,6 +216,17 @@ interface SshdContext {
 function hostApi(ctx: SshdContext, h: HostState, user: string, identityFile: string): FleetHost {
   const sshdProcesses = (): number[] =>
     hostPids(ctx.state, h).filter((pid) => processInfo(pid)?.comm === 'sshd');
+  // SIGKILL to each, listed again until none is left: a connection's sshd may fork its session's sshd
+  // between a listing and the signal, and that one (its parent gone) would go on serving the session.
+  const killEverySshd = (): void => {
+    for (const deadline = Date.now() + 2000; ; ) {
+      const pids = sshdProcesses();
+      if (pids.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`${h.name}: sshd processes ${pids.join(', ')} outlived SIGKILL`);
+      for (const pid of pids) signalPid(pid, 'SIGKILL');
+      waitGoneSync(pids, 2000);
+    }
+  };
   return {
     name: h.name,
     address: h.address,
@@ -232,9 +243,8 @@ function hostApi(ctx: SshdContext, h: HostState, user: string, identityFile: str
     // The listener and every per-connection sshd: open sessions drop as if the host's sshd died.
     // After SIGKILL, returns once they are dead, so sshdPid() and new connects see it at once.
     kill: (signal: NodeJS.Signals = 'SIGKILL') => {
-      const pids = sshdProcesses();
-      for (const pid of pids) signalPid(pid, signal);
-      if (signal === 'SIGKILL') waitGoneSync(pids, 2000);
+      if (signal === 'SIGKILL') return killEverySshd();
+      for (const pid of sshdProcesses()) signalPid(pid, signal);
     },
     // Sessions go too (as with kill()), so no session process outlives its listener untracked.
     restart: async () => {
@@ -244,8 +254,7 @@ function hostApi(ctx: SshdContext, h: HostState, user: string, identityFile: str
         signalPid(pid, 'SIGCONT');
       }
       await waitGone(pids, 2000);
-      for (const pid of pids.filter(isAlive)) signalPid(pid, 'SIGKILL');
-      await waitGone(pids, 1000);
+      killEverySshd();
       await startSshd(ctx, h);
     },
     cut: async () => {
