@@ -194,6 +194,11 @@ struct stage {
 /* The child: places its fds, joins its own session, executes. Writes errno on err_fd if that fails. */
 static void run_child(const char *cwd, struct stage *s, char **env, int err_fd) {
   int parked[3 + 1 + MAX_OPENS], targets[3 + 1 + MAX_OPENS], count = 0;
+  /* The stage dies with the spawner even when a kill -9 takes it before 'started' tells remux the
+     stage's pid (remux then kills the rest of each group it knows), and so does a child still in one of
+     its opens (a FIFO with no writer), which would otherwise hold the spawner's channels open. An exec
+     of a set-user-ID program (sudo) clears this; such a stage is left to remux's own kill. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != spawner_pid) goto failed;
   for (int i = 0; i < s->open_count; i++) {
     int fd = open(s->opens[i].path, s->opens[i].flags | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) goto failed;
@@ -213,10 +218,6 @@ static void run_child(const char *cwd, struct stage *s, char **env, int err_fd) 
     if (dup2(parked[i], targets[i]) < 0) goto failed;
   if (s->mode[2] == 'd' && dup2(1, 2) < 0) goto failed;
   if (setsid() < 0) goto failed;
-  /* The stage dies with the spawner even when a kill -9 takes it before 'started' tells remux the
-     stage's pid (remux then kills the rest of each group it knows). An exec of a set-user-ID program
-     (sudo) clears this; such a stage is left to remux's own kill. */
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != spawner_pid) goto failed;
   if (chdir(cwd) < 0) goto failed;
   signal(SIGPIPE, SIG_DFL);
   sigset_t none;

@@ -9,13 +9,23 @@ import { SPAWNER, spawnPipeline, SpawnerDiedError } from '../../src/exec/spawner
 import { processGone, run, tmpdir, PATH } from './helpers.js';
 
 /** Our running spawner: the child of this process that runs bin/remux-spawner. */
-function spawnerPids(): number[] {
-  const spawner = fs.realpathSync(SPAWNER);
+/** The processes whose parent is `parent`. */
+function childrenOf(parent: number): number[] {
   return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      return ppid === process.pid && fs.readlinkSync(`/proc/${pid}/exe`) === spawner;
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function spawnerPids(): number[] {
+  const spawner = fs.realpathSync(SPAWNER);
+  return childrenOf(process.pid).filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/exe`) === spawner;
     } catch {
       return false;
     }
@@ -125,11 +135,13 @@ describe('remux-spawner', () => {
     while (!fs.existsSync(pidFile) || fs.readFileSync(pidFile, 'utf8') === '') await new Promise((resolve) => setTimeout(resolve, 20));
     const stage = Number(fs.readFileSync(pidFile, 'utf8'));
     const [spawner] = spawnerPids();
+    // Its children: the first stage, and the second still in its open (holding the spawner's channels).
+    let children = childrenOf(spawner as number);
+    for (const deadline = Date.now() + 5000; children.length < 2 && Date.now() < deadline; children = childrenOf(spawner as number)) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(children.includes(stage) && children.length === 2, `children ${children.join(', ')}`);
     process.kill(spawner as number, 'SIGKILL');
-    assert.ok(await allGone([stage]), 'the first stage outlived its spawner');
-    // The second stage, still in its open, holds the spawner's channels until it returns: then it finds its
-    // spawner gone, exits without running, and remux sees the channels close.
-    fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+    assert.ok(await allGone(children), 'a stage outlived its spawner');
+    // Nobody ever opens the FIFO: the child in its open died with the spawner, so remux sees the channels close.
     await failed;
   });
 
@@ -145,13 +157,7 @@ describe('remux-spawner', () => {
     const remux = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: 'ignore' });
     while (!fs.existsSync(pidFile) || !fs.readFileSync(pidFile, 'utf8').includes('\n')) await new Promise((resolve) => setTimeout(resolve, 20));
     const pids = fs.readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
-    const spawner = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).find((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === String(remux.pid);
-      } catch {
-        return false;
-      }
-    });
+    const spawner = childrenOf(remux.pid as number)[0];
     assert.ok(spawner !== undefined && pids.every((pid) => !processGone(pid)), 'the spawner and the stage run');
     return { remux, spawner, pids };
   }
