@@ -42,8 +42,11 @@ export interface Runner {
 /** Where `client run|batch` execute for one invocation. */
 export interface ClientHost {
   invocation: Invocation;
-  /** Runs `work` with a runner, or hands the whole command line to a daemon; resolves with the exit status. */
-  run(opts: RunOptions, work: (runner: Runner) => Promise<number>): Promise<number>;
+  /**
+   * Runs `work` with a runner, or hands the whole command line to a daemon; resolves with the exit status.
+   * `daemon: false`: never the daemon. `policiesWhenNeeded`: a command that may need no policy (see ContextOptions).
+   */
+  run(opts: { daemon?: boolean; policiesWhenNeeded?: boolean }, work: (runner: Runner) => Promise<number>): Promise<number>;
 }
 
 /** The CLI process: forward to a running daemon (unless --no-daemon), else run in this process. */
@@ -56,7 +59,7 @@ export function processClientHost(inv: Invocation): ClientHost {
         if (outcome && 'exitCode' in outcome) return outcome.exitCode;
         if (outcome) inv.stderr.write(`remux: the running daemon does not serve this command (${outcome.declined}); running it in this process\n`);
       }
-      return work(inProcessRunner(inv));
+      return work(inProcessRunner(inv, { policiesWhenNeeded: opts.policiesWhenNeeded === true }));
     },
   };
 }
@@ -69,7 +72,7 @@ async function daemonSocket(env: NodeJS.ProcessEnv): Promise<string> {
 const ADMITTED: TakeResult = { ok: true, remaining: Infinity };
 
 /** A runner in this process (no daemon). `contextOptions`: see ContextOptions (policiesWhenNeeded). */
-export function inProcessRunner(inv: Invocation, contextOptions: { policiesWhenNeeded?: boolean } = {}): Runner {
+function inProcessRunner(inv: Invocation, contextOptions: { policiesWhenNeeded?: boolean } = {}): Runner {
   let ctx: GatewayContext | null = null;
   return {
     async context(selector) {

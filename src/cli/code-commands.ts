@@ -268,9 +268,9 @@ export async function attachCommand(ref: string): Promise<void> {
   reader();
   const session = running(ref);
   const inv = processInvocation();
-  const [{ inProcessRunner }, { attachSession }] = await Promise.all([import('./client-commands.js'), import('./session-commands.js')]);
+  const [{ processClientHost }, { attachSession }] = await Promise.all([import('./client-commands.js'), import('./session-commands.js')]);
   // An attach needs no policy: `remux code` works before `remux config init` has written any.
-  const code = await attachSession(inv, inProcessRunner(inv, { policiesWhenNeeded: true }), session.tmux, { host: AGENTS_HOST, daemon: false });
+  const code = await processClientHost(inv).run({ daemon: false, policiesWhenNeeded: true }, (runner) => attachSession(inv, runner, session.tmux, { host: AGENTS_HOST, daemon: false }));
   if (code !== 0) process.exitCode = code;
   // The session ended under the terminal (not a detach): its screen is gone, so say how it ended.
   const after = findSession(reconciled(), session.id);

@@ -172,6 +172,28 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
     }
   });
 
+  test('before config init (no policies file) tmux works; only a startup command asks for the policies', async () => {
+    const fresh = tempHome();
+    const tmpdir = join(fresh.home, 'local-tmux');
+    mkdirSync(tmpdir, { recursive: true, mode: 0o700 });
+    const bare = { ...fresh.env, HOME: fresh.home, TMUX_TMPDIR: tmpdir };
+    try {
+      assert.equal(existsSync(join(fresh.home, 'policies.yaml')), false);
+      const made = await remux(['session', 'new', 'bare', '--no-daemon'], { env: bare });
+      assert.equal(made.code, 0, made.stderr);
+      const listed = await remux(['session', 'ls', '--json', '--no-daemon'], { env: bare });
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, /"name": ?"bare"/);
+      const withCommand = await remux(['session', 'new', 'cmd', '--cmd', 'sleep 100', '--no-daemon'], { env: bare });
+      assert.equal(withCommand.code, 2);
+      assert.match(withCommand.stderr, /no policies file at .*policies\.yaml\nhint: run `remux config init`/);
+      assert.equal((await remux(['session', 'kill', 'bare', '-f', '--no-daemon'], { env: bare })).code, 0);
+    } finally {
+      spawnSync('tmux', ['kill-server'], { env: { ...process.env, TMUX_TMPDIR: tmpdir }, stdio: 'ignore' });
+      fresh.remove();
+    }
+  });
+
   test('audit ls names each session operation and what it acted on', async () => {
     const r = await remux(['audit', 'ls'], { env });
     assert.equal(r.code, 0, r.stderr);

@@ -55,7 +55,8 @@ export function registerSession(program: Command, host: () => Promise<ClientHost
     .addHelpText('after', examples('remux session ls', "remux session new build --host web1 --cmd 'make test'", 'remux session attach build --host web1', 'remux session recordings'));
   const run = async (opts: { daemon?: boolean }, work: (inv: Invocation, runner: Runner) => Promise<number>): Promise<void> => {
     const where = await host();
-    where.invocation.setExitCode(await where.run(opts, (runner) => work(where.invocation, runner)));
+    // tmux needs no policy: only a startup command does, and asks for the policies file when it comes.
+    where.invocation.setExitCode(await where.run({ ...opts, policiesWhenNeeded: true }, (runner) => work(where.invocation, runner)));
   };
 
   session
