@@ -52,16 +52,14 @@ function actor(): Principal {
 /** The principal, once its scope reaches host `agents`: reading the records (ls, status, logs, finding a session) needs that much. */
 function reader(): Principal {
   const principal = actor();
-  if (!hostInScope(principal.scope, agentsHost())) throw new ScopeError(`out of scope for ${principal.name}: agent sessions run on host "${AGENTS_HOST}"`, scopeHint());
+  if (!hostInScope(principal.scope, agentsHost())) {
+    throw new ScopeError(`out of scope for ${principal.name}: agent sessions run on host "${AGENTS_HOST}"`, `use a principal whose hosts include ${AGENTS_HOST}, ${YOURSELF}`);
+  }
   return principal;
 }
 
 function agentsHost(): ReturnType<typeof agentsHostEntry> {
   return agentsHostEntry(loadInventory(hostsFile()));
-}
-
-function scopeHint(): string {
-  return `use a principal whose hosts include ${AGENTS_HOST}, ${YOURSELF}`;
 }
 
 /**
@@ -71,7 +69,7 @@ function scopeHint(): string {
  */
 async function performed(principal: Principal, action: AgentAction, act: () => Promise<void> | void): Promise<void> {
   const audit = AuditStore.open(auditDbFile());
-  let thrown: { error: unknown } | null = null;
+  const failed: { error?: unknown } = {};
   try {
     const result = await perform(
       {
@@ -91,7 +89,7 @@ async function performed(principal: Principal, action: AgentAction, act: () => P
             try {
               await act();
             } catch (error) {
-              thrown = { error };
+              failed.error = error;
               throw error;
             }
           },
@@ -100,8 +98,8 @@ async function performed(principal: Principal, action: AgentAction, act: () => P
       action,
       { onStdout: () => {}, onStderr: () => {} },
     );
-    if (thrown) throw (thrown as { error: unknown }).error;
-    if (result.exitCode !== 0) throw new ScopeError(result.message ?? `${action.kind} refused`, scopeHint());
+    if ('error' in failed) throw failed.error;
+    if (result.exitCode !== 0) throw new ScopeError(result.message ?? `${action.kind} refused`, `use a principal whose hosts include ${AGENTS_HOST} and that may act, not only watch, ${YOURSELF}`);
   } finally {
     audit.close();
   }
