@@ -28,12 +28,18 @@ export class ReloadingFile<T> {
   }
 }
 
+/** How long a change must stay as it is before it counts (see watchReloading). */
+export const SETTLE_MS = 100;
+
 /**
  * Calls onChange whenever what `read` gives changes: a new value (ReloadingFile.get() returns the same
  * object until its file changes) or a new error. Polled, so that a daemon reacts to a change within
- * intervalMs whatever the editor's save strategy (rename, truncate, link).
+ * intervalMs whatever the editor's save strategy (rename, truncate, link). A change counts once it has
+ * stayed for settleMs: a file written in place (truncated, then written, as `writeFileSync` and some
+ * editors do) reads empty or cut for a moment, and acting on that (no principals: the console stops)
+ * would be wrong.
  */
-export function watchReloading(read: () => unknown, intervalMs: number, onChange: () => void): { stop(): void } {
+export function watchReloading(read: () => unknown, intervalMs: number, onChange: () => void, settleMs = SETTLE_MS): { stop(): void } {
   const current = (): unknown => {
     try {
       return read();
@@ -42,12 +48,25 @@ export function watchReloading(read: () => unknown, intervalMs: number, onChange
     }
   };
   let last = current();
+  let settling: NodeJS.Timeout | null = null;
   const timer = setInterval(() => {
-    const next = current();
-    if (next === last) return;
-    last = next;
-    onChange();
+    if (settling) return;
+    const seen = current();
+    if (seen === last) return;
+    settling = setTimeout(() => {
+      settling = null;
+      // Changed again meanwhile: the next poll sees it and waits for that one to settle.
+      if (current() !== seen) return;
+      last = seen;
+      onChange();
+    }, settleMs);
+    settling.unref();
   }, intervalMs);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      if (settling) clearTimeout(settling);
+    },
+  };
 }
