@@ -1,11 +1,18 @@
 // A file-backed value that is re-read when the file changes (mtime or size), so a long-running
 // daemon picks up edits to policies.yaml or hosts.yaml without a restart. A bad edit keeps
-// throwing (with file:line) until it is fixed; the last good value is never used silently.
-import { statSync } from 'node:fs';
+// throwing (with file:line) until it is fixed; the last good value is never used silently (only while
+// a file written in place is still being written, for at most SETTLE_MS: see ReloadingFile.get).
+import { statSync, type Stats } from 'node:fs';
+
+/** How long a change must stay as it is before it counts (see watchReloading), and how long a write in place may take. */
+export const SETTLE_MS = 100;
 
 export class ReloadingFile<T> {
   private stamp: string | null = null;
   private value: T | undefined;
+  /** Where the value was read: a file replaced by rename has a new inode, one written in place the same. */
+  private ino: number | null = null;
+  private mtimeMs: number | null = null;
 
   constructor(
     readonly file: string,
@@ -17,19 +24,54 @@ export class ReloadingFile<T> {
   get(): T {
     // Checked on every use: a missing file is an answer, not an exception (whose stack costs more than the stat).
     const st = statSync(this.file, { throwIfNoEntry: false });
-    // No default: load() says what is missing and what to do (e.g. `remux config init`).
-    if (st === undefined && !this.whenMissing) return this.load(this.file);
-    const stamp = st === undefined ? 'missing' : `${st.mtimeMs}:${st.size}:${st.ino}`;
-    if (stamp !== this.stamp || this.value === undefined) {
-      this.value = stamp === 'missing' && this.whenMissing ? this.whenMissing() : this.load(this.file);
-      this.stamp = stamp;
+    if (st === undefined) {
+      // No default: load() says what is missing and what to do (e.g. `remux config init`).
+      if (!this.whenMissing) return this.load(this.file);
+      if (this.stamp !== 'missing' || this.value === undefined) this.keep('missing', null, null, this.whenMissing());
+      return this.value as T;
     }
-    return this.value;
+    const stamp = stampOf(st);
+    if (stamp === this.stamp && this.value !== undefined) return this.value;
+    // A file written in place (truncated, then written: `>` in a shell, writeFileSync, some editors) reads
+    // empty or cut for a moment. Read then, it would say "no principals" (every request 401, counted toward
+    // the address's lockout) or "no policy". While a write in place may be under way, the last value holds
+    // and the stamp stays as it was, so the next use reads again. A rename brings a whole file: read at once.
+    // A truncation sets the size and the mtime together, but stat can see the one before the other.
+    const held = this.value !== undefined && st.ino === this.ino;
+    const beingWritten = held && (st.mtimeMs === this.mtimeMs || inWriteWindow(st.mtimeMs));
+    if (beingWritten && st.size === 0) return this.value as T;
+    let value: T;
+    try {
+      value = this.load(this.file);
+    } catch (err) {
+      if (beingWritten) return this.value as T;
+      throw err;
+    }
+    // Changed while it was read (a truncation between the stat and the read): not kept; the next use reads again.
+    const after = statSync(this.file, { throwIfNoEntry: false });
+    if (after === undefined || stampOf(after) !== stamp) return held ? (this.value as T) : value;
+    this.keep(stamp, st.ino, st.mtimeMs, value);
+    return value;
+  }
+
+  private keep(stamp: string, ino: number | null, mtimeMs: number | null, value: T): void {
+    this.stamp = stamp;
+    this.ino = ino;
+    this.mtimeMs = mtimeMs;
+    this.value = value;
   }
 }
 
-/** How long a change must stay as it is before it counts (see watchReloading). */
-export const SETTLE_MS = 100;
+function stampOf(st: Stats): string {
+  return `${st.mtimeMs}:${st.size}:${st.ino}`;
+}
+
+/** A change this recent may be a write still under way (see ReloadingFile.get). */
+function inWriteWindow(mtimeMs: number): boolean {
+  // Either side of now: Date.now() is whole milliseconds, an mtime is finer. A clock set back (an mtime
+  // far in the future) must not hold a value for ever.
+  return Math.abs(Date.now() - mtimeMs) < SETTLE_MS;
+}
 
 /**
  * Calls onChange whenever what `read` gives changes: a new value (ReloadingFile.get() returns the same
