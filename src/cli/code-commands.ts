@@ -14,7 +14,7 @@ import { ADMIN_SCOPE, authenticate, loadPrincipals, principalOf } from '../confi
 import { AuthError, ScopeError } from '../core/errors.js';
 import { perform } from '../core/perform.js';
 import { hostInScope } from '../core/scope.js';
-import type { AgentAction, Principal } from '../core/types.js';
+import type { AgentAction, AgentReadAction, Principal } from '../core/types.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
@@ -49,13 +49,19 @@ function actor(): Principal {
   return principalOf(entry, 'token');
 }
 
-/** The principal, once its scope reaches host `agents`: reading the records (ls, status, logs, finding a session) needs that much. */
-function reader(): Principal {
+/**
+ * The principal, once its scope reaches host `agents`, as finding a session by `ref` needs: one out of it
+ * is refused through perform (audited, an `agent.list` of what it asked for) before any record is read,
+ * so that no ID or name leaks through what is found.
+ */
+async function finder(ref: string, purpose: string): Promise<Principal> {
   const principal = actor();
-  if (!hostInScope(principal.scope, agentsHost())) {
-    throw new ScopeError(`out of scope for ${principal.name}: agent sessions run on host "${AGENTS_HOST}"`, `use a principal whose hosts include ${AGENTS_HOST}, ${YOURSELF}`);
-  }
+  if (!hostInScope(principal.scope, agentsHost())) await performed(principal, reading('agent.list', `find agent session ${ref} to ${purpose}`, ref), () => {});
   return principal;
+}
+
+function reading(kind: AgentReadAction['kind'], detail: string, session?: string): AgentReadAction {
+  return { kind, host: AGENTS_HOST, detail, ...(session !== undefined ? { session } : {}) };
 }
 
 function agentsHost(): ReturnType<typeof agentsHostEntry> {
@@ -67,7 +73,7 @@ function agentsHost(): ReturnType<typeof agentsHostEntry> {
  * durably, runs `act` (which changes things only then), and ends the record with how it went. What `act`
  * throws is thrown again as it was (a UsageError stays one); a refusal is a ScopeError (exit 77).
  */
-async function performed(principal: Principal, action: AgentAction, act: () => Promise<void> | void): Promise<void> {
+async function performed(principal: Principal, action: AgentAction | AgentReadAction, act: () => Promise<void> | void): Promise<void> {
   const audit = AuditStore.open(auditDbFile());
   const failed: { error?: unknown } = {};
   try {
@@ -99,7 +105,10 @@ async function performed(principal: Principal, action: AgentAction, act: () => P
       { onStdout: () => {}, onStderr: () => {} },
     );
     if ('error' in failed) throw failed.error;
-    if (result.exitCode !== 0) throw new ScopeError(result.message ?? `${action.kind} refused`, `use a principal whose hosts include ${AGENTS_HOST} and that may act, not only watch, ${YOURSELF}`);
+    if (result.exitCode !== 0) {
+      const may = action.kind === 'agent.list' || action.kind === 'agent.logs' ? '' : ' and that may act, not only watch';
+      throw new ScopeError(result.message ?? `${action.kind} refused`, `use a principal whose hosts include ${AGENTS_HOST}${may}, ${YOURSELF}`);
+    }
   } finally {
     audit.close();
   }
@@ -229,26 +238,28 @@ function reconciled(): AgentSession[] {
   });
 }
 
-export function lsCommand(opts: { all?: boolean; json?: boolean }): void {
-  reader();
-  const sessions = reconciled().filter((s) => opts.all || !isOver(s));
-  if (opts.json) return printJson(sessions);
-  if (sessions.length === 0) {
-    process.stdout.write(opts.all ? 'no agent sessions\n' : 'no running agent sessions (remux code ls -a shows exited ones)\n');
-    return;
-  }
-  printTable(
-    ['ID', 'NAME', 'AGENT', 'STATE', 'SANDBOX', 'WORKSPACE', 'BRANCH', 'CREATED (UTC)'],
-    sessions.map((s) => [s.id, s.name, s.agent, s.state === 'exited' && typeof s.exitStatus === 'number' ? `exited (${s.exitStatus})` : s.state, s.sandbox, s.workspace, s.branch ?? '-', utcCell(s.created)]),
-  );
+export async function lsCommand(opts: { all?: boolean; json?: boolean }): Promise<void> {
+  await performed(actor(), reading('agent.list', opts.all ? 'list agent sessions, exited ones too' : 'list running agent sessions'), () => {
+    const sessions = reconciled().filter((s) => opts.all || !isOver(s));
+    if (opts.json) return printJson(sessions);
+    if (sessions.length === 0) {
+      process.stdout.write(opts.all ? 'no agent sessions\n' : 'no running agent sessions (remux code ls -a shows exited ones)\n');
+      return;
+    }
+    printTable(
+      ['ID', 'NAME', 'AGENT', 'STATE', 'SANDBOX', 'WORKSPACE', 'BRANCH', 'CREATED (UTC)'],
+      sessions.map((s) => [s.id, s.name, s.agent, s.state === 'exited' && typeof s.exitStatus === 'number' ? `exited (${s.exitStatus})` : s.state, s.sandbox, s.workspace, s.branch ?? '-', utcCell(s.created)]),
+    );
+  });
 }
 
-export function statusCommand(opts: { json?: boolean }): void {
-  reader();
-  const sessions = reconciled();
-  if (opts.json) return printJson(sessions.map(({ id, name, agent, state, pid }) => ({ id, name, agent, state, pid })));
-  if (sessions.length === 0) return void process.stdout.write('no agent sessions\n');
-  printTable(['ID', 'NAME', 'AGENT', 'STATE', 'PID'], sessions.map((s) => [s.id, s.name, s.agent, s.state, s.pid]));
+export async function statusCommand(opts: { json?: boolean }): Promise<void> {
+  await performed(actor(), reading('agent.list', 'show the state of agent sessions'), () => {
+    const sessions = reconciled();
+    if (opts.json) return printJson(sessions.map(({ id, name, agent, state, pid }) => ({ id, name, agent, state, pid })));
+    if (sessions.length === 0) return void process.stdout.write('no agent sessions\n');
+    printTable(['ID', 'NAME', 'AGENT', 'STATE', 'PID'], sessions.map((s) => [s.id, s.name, s.agent, s.state, s.pid]));
+  });
 }
 
 function running(ref: string): AgentSession {
@@ -263,7 +274,7 @@ function running(ref: string): AgentSession {
  * running daemon's attach limits.
  */
 export async function attachCommand(ref: string): Promise<void> {
-  reader();
+  await finder(ref, 'attach to it');
   const session = running(ref);
   const inv = processInvocation();
   const [{ processClientHost }, { attachSession }] = await Promise.all([import('./client-commands.js'), import('./session-commands.js')]);
@@ -281,7 +292,12 @@ function exitText(s: AgentSession): string {
 }
 
 export async function logsCommand(ref: string, opts: { follow?: boolean }): Promise<void> {
-  reader();
+  const detail = opts.follow ? "follow an agent session's screen" : "read an agent session's screen or saved scrollback";
+  await performed(actor(), reading('agent.logs', detail, ref), () => printLogs(ref, opts.follow === true));
+}
+
+/** The session's screen now (and, following, what it shows next until it ends), or its scrollback saved at its exit. */
+async function printLogs(ref: string, follow: boolean): Promise<void> {
   const session = findSession(reconciled(), ref);
   if (!hasSession(session.tmux)) {
     // Its supervisor kept the scrollback when the agent exited (not when the session was killed).
@@ -294,7 +310,7 @@ export async function logsCommand(ref: string, opts: { follow?: boolean }): Prom
   let last = capture(session.tmux).replace(/\n+$/, '');
   process.stdout.write(`${last}\n`);
   // Follow by diffing successive captures: new lines at the end are printed, a redraw prints the new tail.
-  while (opts.follow && hasSession(session.tmux)) {
+  while (follow && hasSession(session.tmux)) {
     await new Promise((r) => setTimeout(r, 250));
     let now: string;
     try {
@@ -309,7 +325,7 @@ export async function logsCommand(ref: string, opts: { follow?: boolean }): Prom
 }
 
 export async function restartCommand(ref: string): Promise<void> {
-  const principal = reader();
+  const principal = await finder(ref, 'restart it');
   const session = findSession(reconciled(), ref);
   checkBackend(session.sandbox);
   checkAgentProgram(session.agent, launchArgv({ agent: session.agent })[0] as string, session.workspace, session.sandbox);
@@ -326,7 +342,7 @@ export async function restartCommand(ref: string): Promise<void> {
 }
 
 export async function killCommand(ref: string, opts: { force?: boolean }): Promise<void> {
-  const principal = reader();
+  const principal = await finder(ref, 'kill it');
   const session = findSession(reconciled(), ref);
   if (!opts.force) {
     if (!process.stdin.isTTY) throw new UsageError(`remux code kill ${ref} asks to type the session's ID, and stdin is not a terminal`, 'add -f to kill without asking');

@@ -1,24 +1,24 @@
 // The coding-agent session actions behind the one door (perform.ts): [principal scope] -> audit.begin
-// -> the context carries the action out (PerformContext.agents: the supervisor's launch, tmux) ->
-// audit.end. No policy decides: what starts is remux's own launch of the agent the user named, bounded
-// by its sandbox, which the audit record names.
+// -> the context carries the action out (PerformContext.agents: the supervisor's launch, tmux, the
+// session records) -> audit.end. No policy decides: what starts is remux's own launch of the agent the
+// user named, bounded by its sandbox, which the audit record names; what is read is remux's own records.
 import { performance } from 'node:perf_hooks';
 import { EXIT } from './exit-codes.js';
 import { askedFor, errorText, refuse, type PerformContext } from './perform.js';
 import { checkScope } from './scope.js';
-import type { Action, AgentAction, PerformResult } from './types.js';
+import type { Action, AgentAction, AgentReadAction, PerformResult } from './types.js';
 
 /** Where agent actions are carried out: the local agents' tmux server and their records (cli/code-commands.ts). */
 export interface AgentActions {
   /** Does what an admitted action asks; throws with why it failed (the action ends failed, with that error). */
-  run(action: AgentAction): Promise<void>;
+  run(action: AgentAction | AgentReadAction): Promise<void>;
 }
 
-export function isAgentAction(action: Action): action is AgentAction {
-  return action.kind === 'agent.start' || action.kind === 'agent.restart' || action.kind === 'agent.kill';
+export function isAgentAction(action: Action): action is AgentAction | AgentReadAction {
+  return action.kind.startsWith('agent.');
 }
 
-export async function performAgent(ctx: PerformContext, action: AgentAction): Promise<PerformResult> {
+export async function performAgent(ctx: PerformContext, action: AgentAction | AgentReadAction): Promise<PerformResult> {
   const started = performance.now();
   const asked = askedFor(ctx, action);
   const scoped = checkScope(ctx.principal, action, ctx.defaultPolicy, (name) => ctx.hostEntry(name));

@@ -218,6 +218,9 @@ export function askedFor(ctx: PerformContext, action: Action): Asked {
     case 'agent.restart':
     case 'agent.kill':
       return { ...asked, command: action.agent, resource: `${action.session} ${action.workspace}`, policy: `(none: the agent's sandbox, ${action.sandbox})` };
+    case 'agent.list':
+    case 'agent.logs':
+      return { ...asked, command: null, ...(action.session !== undefined ? { resource: action.session } : {}), policy: '(none: remux agent records)' };
   }
   return { ...asked, command: null, policy: '(none: remux tmux command)' };
 }

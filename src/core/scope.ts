@@ -47,6 +47,9 @@ export function factsOf(principal: Principal, action: Action, defaultPolicy: str
     case 'session.send':
     case 'session.kill':
       return { host: action.host, ...(action.tmuxUser !== undefined ? { tmuxUser: action.tmuxUser } : {}), interactive: true };
+    case 'agent.list':
+    case 'agent.logs':
+      return { host: action.host };
     case 'agent.start':
     case 'agent.restart':
     case 'agent.kill':

@@ -164,7 +164,21 @@ export interface AgentAction {
   detail: string;
 }
 
-export type Action = ExecAction | ProbeAction | SessionAction | FileAction | AgentAction;
+/**
+ * Reading the agent sessions' records (host `agents`): the list (`code ls`, `code status`, finding a
+ * session by its reference) and a session's screen or saved scrollback (`code logs`). A principal that
+ * only watches may read them.
+ */
+export interface AgentReadAction {
+  kind: 'agent.list' | 'agent.logs';
+  host: string;
+  /** agent.logs, and a lookup: the session as referred to (an id, its prefix or a name). */
+  session?: string;
+  /** What the reading is for, in words (the audit record's reason). */
+  detail: string;
+}
+
+export type Action = ExecAction | ProbeAction | SessionAction | FileAction | AgentAction | AgentReadAction;
 
 /** What an approver is asked about: a command, or a file action (describeAction() says it in words). */
 export type ApprovalSubject = ExecAction | FileAction;

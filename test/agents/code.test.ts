@@ -333,8 +333,8 @@ describe('remux code', { timeout: 240_000 }, () => {
     const watcher = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: { ...env, REMUX_TOKEN: await token('watcher', 'agents', '--read-only') }, via: 'node' });
     assert.equal(watcher.code, 77, watcher.stderr);
     assert.match(watcher.stderr, /out of scope for watcher: it may only watch sessions/);
-    // Nor may it look at them.
-    for (const args of [['ls', '--json'], ['status'], ['logs', 'nosuch']]) {
+    // Nor may it look at them, or find one to act on.
+    for (const args of [['ls', '--json'], ['status'], ['logs', 'nosuch'], ['kill', 'nosuch', '-f']]) {
       const looked = await remux(['code', ...args], { env: outsiderEnv, via: 'node' });
       assert.deepEqual([looked.code, looked.stdout], [77, ''], `code ${args.join(' ')}: ${looked.stderr}`);
       assert.match(looked.stderr, /out of scope for outsider/);
@@ -367,15 +367,23 @@ describe('remux code', { timeout: 240_000 }, () => {
         ['agent.kill', 'coder'],
       ],
     );
-    // The refused starts are in the audit trail too, under the principals that asked, with why.
-    const refused = audited.filter((a) => a.operation === 'agent.start' && (a.principal === 'outsider' || a.principal === 'watcher'));
+    // The refusals are in the audit trail too, under the principals that asked, with why: the starts, the
+    // listings, the read of a session's screen, the lookup of the session to kill (with what was asked for).
+    const refused = audited.filter((a) => a.principal === 'outsider' || a.principal === 'watcher');
     assert.deepEqual(
-      refused.map((a) => [a.principal, a.decision, a.exitCode, /out of scope/.test(a.error ?? '')]),
+      // (a start's resource is the ID it was given and its workspace)
+      refused.map((a) => [a.operation, a.operation === 'agent.start' ? 'ID WORKSPACE' : a.resource, a.principal, a.decision, a.exitCode, /out of scope/.test(a.error ?? '')]),
       [
-        ['outsider', 'deny', 77, true],
-        ['watcher', 'deny', 77, true],
+        ['agent.start', 'ID WORKSPACE', 'outsider', 'deny', 77, true],
+        ['agent.start', 'ID WORKSPACE', 'watcher', 'deny', 77, true],
+        ['agent.list', null, 'outsider', 'deny', 77, true],
+        ['agent.list', null, 'outsider', 'deny', 77, true],
+        ['agent.logs', 'nosuch', 'outsider', 'deny', 77, true],
+        ['agent.list', 'nosuch', 'outsider', 'deny', 77, true],
       ],
     );
+    // What an admitted principal reads is recorded as well.
+    assert.ok(audited.some((a) => a.operation === 'agent.list' && a.principal === 'coder' && a.decision === 'allow'), 'code ls by coder is audited');
   });
 
   it('refuses an agent that is not installed here, saying how to install it; nothing is started or recorded', async () => {
