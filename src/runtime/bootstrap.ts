@@ -48,13 +48,19 @@ export function stage1Frame(): Buffer {
   return stage1;
 }
 
+/**
+ * The interpreter the runtime starts in unless told otherwise: the host's own python3, found as its login
+ * shell finds it. Any other is a program the caller chose, checked by the policy first (admitInterpreter).
+ */
+export const DEFAULT_PYTHON = 'python3';
+
 /** The argv that starts stage 0 with `python` (a local process, `docker exec -i CONTAINER …`). */
-export function stage0Argv(python = 'python3'): string[] {
+export function stage0Argv(python = DEFAULT_PYTHON): string[] {
   return [python, '-c', STAGE0];
 }
 
 /** The same as one sh command line, for an SSH exec channel. */
-export function stage0Command(python = 'python3'): string {
+export function stage0Command(python = DEFAULT_PYTHON): string {
   return `exec ${stage0Argv(python).map(quoteWord).join(' ')}`;
 }
 

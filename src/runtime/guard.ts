@@ -450,6 +450,43 @@ async function decideCommand(g: Guard, policy: Policy, list: CommandList, cwd: s
 }
 
 /**
+ * A runtime started in another interpreter than the host's python3 (`remux rpc --python`, connect()'s
+ * `python`): that program runs before any call, whatever the calls are, so it is checked first as
+ * `client run` checks running it (the principal's scope, execute_binary of what it is on the host under
+ * the call's policy; it runs outside any sandbox, so only a rule that allows it outright admits it) and
+ * audited. A refusal is audited and thrown (DeniedError): nothing is started.
+ */
+export async function admitInterpreter(ctx: PerformContext, hostName: string, python: string, policyName?: string): Promise<void> {
+  const started = performance.now();
+  const list: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: [python], redirects: [], pos: 0 }] } }] };
+  const action: ExecAction = { kind: 'exec', host: hostName, command: renderCommandList(list), ...(policyName !== undefined ? { policy: policyName } : {}) };
+  const asked: Asked = { ...askedFor(ctx, action), argv: [python] };
+  const refusal = async (outcome: Outcome, exitCode: number, message: string, decision: Decision | null = null): Promise<never> => {
+    const r = await refuse(ctx, asked, started, outcome, exitCode, `the runtime's interpreter ${python}: ${message}`, decision);
+    throw new DeniedError(`the runtime's interpreter ${python}: ${message}`, r.actionId);
+  };
+  const scoped = checkScope(ctx.principal, action, ctx.defaultPolicy, (name) => ctx.hostEntry(name));
+  if (!scoped.ok) return refusal('denied', EXIT.DENIED, scoped.reason);
+  const policy = ctx.policies.get(asked.policy ?? ctx.defaultPolicy);
+  if (!policy) return refusal('rejected', EXIT.USAGE, `unknown policy "${asked.policy}" (known: ${[...ctx.policies.keys()].join(', ') || 'none'})`);
+  let decision: Decision;
+  try {
+    const host = ctx.host(hostName);
+    const cwd = host.defaultCwd(undefined, null);
+    const resolver = host.resolverFor ? await host.resolverFor(policy, list, cwd) : host.resolver;
+    decision = evaluate(policy, list, { cwd, resolver, enforcement: { sandbox: false, why: "the runtime's interpreter runs outside the sandbox" } });
+  } catch (err) {
+    return refusal('unreachable', EXIT.TRANSPORT, errorText(err));
+  }
+  if (decision.effect === 'deny') return refusal('denied', EXIT.DENIED, decision.reason, decision);
+  if (decision.effect === 'ask') return refusal('denied', EXIT.DENIED, `${decision.reason}; an interpreter the runtime starts in needs a rule that allows it outright`, decision);
+  await ctx.audit.record(
+    { ...asked, decision: 'allow', rule: ruleText(decision), reason: `the runtime starts in it: ${decision.reason}` },
+    { exitCode: EXIT.OK, durationMs: performance.now() - started },
+  );
+}
+
+/**
  * A custom tool's method (ToolMethod): checked and audited exactly as a built-in one (guardedCall), with
  * its arguments parsed by its declared types first (a bad one is refused and audited), its declared
  * operations plus running the interpreter its Python runs in (the caller's code), and its value checked

@@ -18,9 +18,9 @@ import type { PerformIO } from '../core/types.js';
 import { commandEnv } from '../hosts/local.js';
 import { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
-import { stage0Command } from './bootstrap.js';
+import { DEFAULT_PYTHON, stage0Command } from './bootstrap.js';
 import { acquireDefaultContext, releaseDefaultContext } from './context.js';
-import { guardedCall, guardedExec, guardedToolCall, type CallDone, type Guard } from './guard.js';
+import { admitInterpreter, guardedCall, guardedExec, guardedToolCall, type CallDone, type Guard } from './guard.js';
 import { keepIdle, takeIdle, type HostLookups } from './links.js';
 import { ResolvedPaths } from './resolved.js';
 import { Link, type CallOptions, type Hello, type LogRecord, type Transport } from './link.js';
@@ -145,7 +145,7 @@ function hostOn(link: Link, hostName: string, host: Host | null, opts: Contextua
     hostName,
     host,
     link,
-    python: opts.python ?? 'python3',
+    python: opts.python ?? DEFAULT_PYTHON,
     securePath: securePathOf(opts),
     ...(lookups ?? { whichCache: new WhichCache(), resolvedPaths: new ResolvedPaths() }),
     ...(opts.policy ? { policy: opts.policy } : {}),
@@ -160,11 +160,13 @@ export async function connect(name: string, opts: ConnectOptions = {}): Promise<
     const entry = o.context.hostEntry(name);
     if (!entry) throw new Error(`unknown host "${name}"${o.context.registry ? ` (not in ${o.context.registry.inventory().file})` : ''}`);
     await o.context.registry?.prepare([name]);
+    // Another interpreter than the host's python3 runs before any call: the policy says first whether it may.
+    if (o.python !== undefined && o.python !== DEFAULT_PYTHON) await admitInterpreter(o.context, name, o.python, o.policy);
     const host = o.context.host(name);
     if (entry.transport === 'local') return start(processTransport(localProcess({ ...o, securePath: securePathOf(o) })), name, host, o, release);
     if (!host.openStream) throw new Error(`${name}: its transport (${entry.transport}) cannot start the runtime`);
     // Lookups answer for one secure PATH: a link kept under another is not this one's.
-    const reuse = { context: o.context, key: `${name}\0${o.python ?? 'python3'}\0${securePathOf(o)}` };
+    const reuse = { context: o.context, key: `${name}\0${o.python ?? DEFAULT_PYTHON}\0${securePathOf(o)}` };
     const kept = takeIdle(reuse.context, reuse.key);
     if (kept) kept.link.onLog = o.onLog;
     const link = kept?.link ?? (await Link.open(channelTransport(await host.openStream(stage0Command(o.python)), name), o.onLog ? { onLog: o.onLog } : {}));

@@ -485,7 +485,8 @@ test('connectStreams: any stdin/stdout pair running stage 0 (here a plain local 
 test('every Python from 3.6 to 3.13 found here runs the runtime; Python 2 fails with its own error, not a hang', async (t) => {
   const pythons = pythonsHere();
   t.diagnostic(`interpreters: ${pythons.join(', ')}`);
-  const s = setup(t);
+  // An interpreter other than python3 is a program the policy must allow outright (see the --python test).
+  const s = setup(t, '      - { operation: execute_binary, resource: "/**" }\n      - { operation: execute_code, resource: "/**", unsandboxed: true }\n');
   for (const python of pythons) {
     const host = await connect('localhost', { context: s.context, python });
     try {
@@ -497,6 +498,36 @@ test('every Python from 3.6 to 3.13 found here runs the runtime; Python 2 fails 
   }
   const py2 = '/root/.pyenv/versions/2.7.18/bin/python2';
   if (existsSync(py2)) await assert.rejects(connect('localhost', { context: s.context, python: py2 }), /has no attribute 'buffer'/);
+});
+
+test("another interpreter than python3 starts only where the policy allows running it outright: refused, it never runs, and the refusal is audited", async (t) => {
+  // What `remux rpc --python PATH` gives: a program the caller wrote (where the policy lets it write) runs
+  // as the runtime's user before any call.
+  const s = setup(t);
+  const marker = join(s.root, 'ran');
+  mkdirSync(join(s.root, 'w'));
+  const chosen = join(s.root, 'w', 'py.sh');
+  writeFileSync(chosen, `#!/bin/sh\ntouch ${marker}\nexec python3 "$@"\n`, { mode: 0o755 });
+  await assert.rejects(connect('localhost', { context: s.context, python: chosen }), (e: Error) => e instanceof DeniedError && /the runtime's interpreter \S+py\.sh: .*no (execute_code )?rule of policy rt allows/.test(e.message));
+  assert.equal(existsSync(marker), false, 'the interpreter never started');
+  const refusal = s.audit.list().at(-1);
+  assert.deepEqual([refusal?.begin.operation, refusal?.begin.argv, refusal?.begin.decision, refusal?.end?.exitCode], ['exec', [chosen], 'deny', 77]);
+
+  // Allowed as a program, and as code only inside the sandbox, which the runtime's interpreter is not in: still refused.
+  const writable = `      - { operation: write_file, resource: "${s.root}/w/**" }\n`;
+  const sandboxedOnly = setup(t, `${writable}      - { operation: execute_binary, resource: "${chosen}" }\n      - { operation: execute_code, resource: "${chosen}" }\n`);
+  await assert.rejects(connect('localhost', { context: sandboxedOnly.context, python: chosen }), /the runtime's interpreter .*execute_code/);
+  assert.equal(existsSync(marker), false);
+
+  // Allowed outright: it starts, and its start is in the audit before the calls made in it.
+  const allowed = setup(t, `${writable}      - { operation: execute_binary, resource: "${chosen}" }\n      - { operation: execute_code, resource: "${chosen}", unsandboxed: true }\n`);
+  writeFileSync(join(allowed.root, 'b.txt'), 'b\n');
+  const host = await connect('localhost', { context: allowed.context, python: chosen });
+  t.after(() => host.close());
+  assert.equal(await host.call(FileSystem.readText, join(allowed.root, 'b.txt')), 'b\n');
+  assert.equal(existsSync(marker), true);
+  const [start, read] = allowed.audit.list();
+  assert.deepEqual([start?.begin.operation, start?.begin.argv, start?.begin.decision, read?.begin.operation], ['exec', [chosen], 'allow', 'read_file']);
 });
 
 test('tool code is sent once per connection and keyed by its hash: a changed tool of the same name is sent again', async (t) => {

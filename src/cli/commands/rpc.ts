@@ -28,7 +28,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     // A tool's own options (--state present) are its arguments, parsed by the method's shape.
     .allowUnknownOption()
     .option('--json', 'one JSON object per host: {"host","ok","value"} or {"host","ok":false,"error":{type,message,errno}}')
-    .option('--python <path>', 'the interpreter on the host (default python3; 3.8 or later)')
+    .option('--python <path>', "the interpreter on the host (default python3; 3.8 or later); another one must be allowed outright by the policy (execute_binary, and execute_code with unsandboxed: true), since it runs before any call")
     .option('-p, --policy <name>', 'policy to check the call against (default: default_policy in config.yaml)')
     .option('--timeout <seconds>', 'stop the call (and kill its processes on the host) after this many seconds')
     .option('--no-daemon', 'run in this process (cold connections) even when a daemon is running')
@@ -55,8 +55,8 @@ Examples:
 
 A tool's options: --name value or --name=value (a boolean alone is true; a list option repeats).
 Each call is checked like the matching front-end action: file methods as read_file / write_file /
-list_directory on the path as resolved on the host, Exec as the command \`client run\` would run (a
-policy that sandboxes commands refuses Exec: the runtime cannot sandbox); other tools by what they
+list_directory on the path as resolved on the host, Exec as the command \`client run\` would run (in
+the OS sandbox when the policy sandboxes commands, started by the host's transport as \`client run\` starts it); other tools by what they
 declare (execute_binary of the programs they run, write_file of what they write). Several hosts: a line per
 host and a summary (changed / ok / failed / denied / unreachable).
 Exit status: one host: 0, or Exec's own status; 1 the call failed on the host; 2 usage; 77 denied;
