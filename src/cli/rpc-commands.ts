@@ -55,8 +55,9 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
       if (methodName === 'Exec.stream') {
         const stream = host.stream(args, {}, callOpts);
         for await (const c of stream) {
-          const sink = c.stream === 'stdout' ? inv.stdout : inv.stderr;
-          sink.write(single ? c.data : prefixed(host.name, c.data));
+          // --json: every line of stdout is a JSON object, output as it comes included.
+          if (opts.json) inv.stdout.write(`${JSON.stringify({ host: host.name, stream: c.stream, data: c.data.toString() })}\n`);
+          else (c.stream === 'stdout' ? inv.stdout : inv.stderr).write(single ? c.data : prefixed(host.name, c.data));
         }
         return stream.result;
       }
@@ -80,13 +81,14 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
     } finally {
       release();
     }
-    const codes = results.map((r) => exitCodeOf(runtime, r));
+    const codes = results.map((r) => exitCodeOf(runtime, r, controller.signal.aborted));
     if (single) return codes[0] ?? EXIT.FAILURE;
     // A command that ran but exited non-zero is a failure of its host.
     const exitedBadly = results.filter((r, i) => r.ok && codes[i] !== EXIT.OK).length;
     const s = { ...results.summary, ok: results.summary.ok - exitedBadly, failed: results.summary.failed + exitedBadly };
-    if (opts.json) inv.stdout.write(`${JSON.stringify({ summary: { hosts: s.total, changed: s.changed, ok: s.ok, failed: s.total - s.ok } })}\n`);
-    else inv.stderr.write(`${s.total} hosts: ${s.changed} changed, ${s.ok} ok, ${s.failed} failed, ${s.denied} denied, ${s.unreachable} unreachable\n`);
+    // The SDK's summary (`hosts` too: what this line said before it had every kind).
+    if (opts.json) inv.stdout.write(`${JSON.stringify({ summary: { ...s, hosts: s.total } })}\n`);
+    else inv.stderr.write(`${s.total} host${s.total === 1 ? '' : 's'}: ${s.changed} changed, ${s.ok} ok, ${s.failed} failed, ${s.denied} denied, ${s.unreachable} unreachable\n`);
     if (codes.every((c) => c === EXIT.OK)) return EXIT.OK;
     if (s.unreachable > 0) return EXIT.TRANSPORT;
     if (s.denied > 0) return EXIT.DENIED;
@@ -125,16 +127,27 @@ async function customCall(runtime: Runtime, inv: Invocation, methodName: string,
   return { method: found.method, args: asUsage(runtime, () => customCallArgs(methodName, found.args, args, opts.argsJson)) };
 }
 
-/** One host's exit status: Exec's own, 0 for any other value, 2 for arguments the method refused, else the kind of failure's. */
-function exitCodeOf(runtime: Runtime, r: HostResult<unknown>): number {
+/**
+ * One host's exit status, as `client run` gives it: Exec's own (128+N for a command killed by signal N),
+ * 124 for a call past its timeout, 130 once interrupted, 0 for any other value, 2 for arguments or a
+ * command the method refused, else the kind of failure's.
+ */
+function exitCodeOf(runtime: Runtime, r: HostResult<unknown>, interrupted: boolean): number {
+  if (interrupted) return EXIT_INTERRUPTED;
   if (!r.ok) {
     if (r.error instanceof runtime.ArgumentError) return EXIT.USAGE;
+    if (r.error instanceof runtime.CallTimeoutError) return EXIT_TIMED_OUT;
     return r.kind === 'denied' ? EXIT.DENIED : r.kind === 'unreachable' ? EXIT.TRANSPORT : EXIT.FAILURE;
   }
-  const v = r.value as { code?: unknown; truncated?: unknown } | null;
-  if (typeof v === 'object' && v !== null && 'truncated' in v && 'code' in v) return typeof v.code === 'number' ? v.code : EXIT.FAILURE;
-  return EXIT.OK;
+  const v = r.value as { code?: unknown; signal?: unknown; truncated?: unknown } | null;
+  if (typeof v !== 'object' || v === null || !('truncated' in v && 'code' in v)) return EXIT.OK;
+  if (typeof v.code === 'number') return v.code;
+  return typeof v.signal === 'number' ? 128 + v.signal : EXIT.FAILURE;
 }
+
+/** sh's statuses for a command past its timeout (as timeout(1) says) and one interrupted (SIGINT). */
+const EXIT_TIMED_OUT = 124;
+const EXIT_INTERRUPTED = 130;
 
 function errorJson(err: Error): { type: string; message: string; errno: number | null } {
   const e = err as Error & { type?: unknown; errno?: unknown };
@@ -145,7 +158,7 @@ function render(inv: Invocation, r: HostResult<unknown>, method: string, json: b
   const host = r.host;
   if (json) {
     const value = r.ok && Buffer.isBuffer(r.value) ? r.value.toString('base64') : r.ok ? r.value : undefined;
-    inv.stdout.write(`${JSON.stringify(r.ok ? { host, ok: true, value } : { host, ok: false, error: errorJson(r.error) })}\n`);
+    inv.stdout.write(`${JSON.stringify(r.ok ? { host, ok: true, value } : { host, ok: false, kind: r.kind, error: errorJson(r.error) })}\n`);
     return;
   }
   if (!r.ok) {

@@ -74,7 +74,8 @@ async function onHost<T>(name: string, fn: (host: RuntimeHost) => Promise<T>, op
   try {
     host = await connect(name, { ...connectOpts, ...(onLog ? { onLog: (r: LogRecord) => onLog(name, r) } : {}) });
   } catch (err) {
-    return { host: name, ok: false, kind: 'unreachable', error: asError(err) };
+    // Refused before it started (another interpreter the policy does not allow), or not reached.
+    return { host: name, ok: false, kind: err instanceof DeniedError ? 'denied' : 'unreachable', error: asError(err) };
   }
   try {
     return { host: name, ok: true, value: await fn(host) };

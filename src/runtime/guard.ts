@@ -67,7 +67,20 @@ export interface CallDone {
 /** Refusals are audited, then thrown: nothing reached the host. */
 async function refused(g: Guard, asked: Asked, started: number, outcome: Outcome, exitCode: number, message: string, decision: Decision | null = null): Promise<never> {
   const r = await refuse(g.ctx, asked, started, outcome, exitCode, message, decision);
-  throw new DeniedError(message, r.actionId);
+  throw refusalError(outcome, message, r.actionId);
+}
+
+/**
+ * What a refusal is to the caller: a host that cannot answer what the call touches (its interpreter gone,
+ * the link down) is unreachable, a command or path the parser or the checks reject is a usage error
+ * (exit 2, as `client run` says), and only the rest is a denial (77).
+ */
+function refusalError(outcome: Outcome, message: string, actionId: number | null): Error {
+  if (outcome === 'unreachable') return new ProtocolError(message);
+  if (outcome !== 'rejected') return new DeniedError(message, actionId);
+  const err = new ArgumentError(message);
+  err.actionId = actionId;
+  return err;
 }
 
 function admitted(g: Guard, action: Action, asked: Asked, started: number): Promise<Policy> {
@@ -394,7 +407,7 @@ async function execOnHost(g: Guard, action: ExecAction, execOpts: ExecOptions, o
     case 'denied':
     case 'rejected':
     case 'rate_limited':
-      throw new DeniedError(message, r.actionId);
+      throw refusalError(r.outcome, message, r.actionId);
     case 'unreachable':
       throw new ProtocolError(`${g.hostName}: ${message}`);
     case 'error':
@@ -463,7 +476,7 @@ export async function admitInterpreter(ctx: PerformContext, hostName: string, py
   const asked: Asked = { ...askedFor(ctx, action), argv: [python] };
   const refusal = async (outcome: Outcome, exitCode: number, message: string, decision: Decision | null = null): Promise<never> => {
     const r = await refuse(ctx, asked, started, outcome, exitCode, `the runtime's interpreter ${python}: ${message}`, decision);
-    throw new DeniedError(`the runtime's interpreter ${python}: ${message}`, r.actionId);
+    throw refusalError(outcome, `the runtime's interpreter ${python}: ${message}`, r.actionId);
   };
   const scoped = checkScope(ctx.principal, action, ctx.defaultPolicy, (name) => ctx.hostEntry(name));
   if (!scoped.ok) return refusal('denied', EXIT.DENIED, scoped.reason);
@@ -474,7 +487,7 @@ export async function admitInterpreter(ctx: PerformContext, hostName: string, py
     const host = ctx.host(hostName);
     const cwd = host.defaultCwd(undefined, null);
     const resolver = host.resolverFor ? await host.resolverFor(policy, list, cwd) : host.resolver;
-    decision = evaluate(policy, list, { cwd, resolver, enforcement: { sandbox: false, why: "the runtime's interpreter runs outside the sandbox" } });
+    decision = runningOnly(evaluate(policy, list, { cwd, resolver, enforcement: { sandbox: false, why: "the runtime's interpreter runs outside the sandbox" } }));
   } catch (err) {
     return refusal('unreachable', EXIT.TRANSPORT, errorText(err));
   }
@@ -484,6 +497,14 @@ export async function admitInterpreter(ctx: PerformContext, hostName: string, py
     { ...asked, decision: 'allow', rule: ruleText(decision), reason: `the runtime starts in it: ${decision.reason}` },
     { exitCode: EXIT.OK, durationMs: performance.now() - started },
   );
+}
+
+/** A decision on running the program alone: what the interpreter writes is the protocol, which no write_stdout rule bounds. */
+function runningOnly(decision: Decision): Decision {
+  const checks = decision.checks.filter((c) => c.operation !== 'write_stdout');
+  const decisive = checks.find((c) => c.effect === 'deny') ?? checks.find((c) => c.effect === 'ask');
+  if (!decisive) return { ...decision, effect: 'allow', rule: null, reason: `allowed: all ${checks.length} checks pass under policy ${decision.policy}`, checks };
+  return { ...decision, effect: decisive.effect, rule: decisive.rule, reason: decisive.reason, checks };
 }
 
 /**

@@ -251,7 +251,7 @@ describe('remux rpc --tools over SSH', { timeout: 120_000 }, () => {
     const json = await remux(['rpc', 'env=prod', '--tools', './tools.mjs', 'Lines.head', a, '1', '--json'], { env: env(), cwd: p.dir });
     const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(lines.filter((l) => 'host' in l).map((l) => [l.host, l.value]).sort(), [['h1', ['alpha']], ['h2', ['alpha']]]);
-    assert.deepEqual(lines.at(-1), { summary: { hosts: 2, changed: 0, ok: 2, failed: 0 } });
+    assert.deepEqual(lines.at(-1), { summary: { total: 2, ok: 2, changed: 0, failed: 0, denied: 0, unreachable: 0, hosts: 2 } });
     const denied = await remux(['rpc', 'env=prod', '--tools', './tools.mjs', 'Lines.count', join(p.data, 'secret.txt')], { env: env(), cwd: p.dir });
     assert.equal(denied.code, 77);
     assert.match(denied.stderr, /2 hosts: 0 changed, 0 ok, 0 failed, 2 denied, 0 unreachable/);

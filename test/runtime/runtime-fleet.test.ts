@@ -13,8 +13,8 @@ import { type GatewayContext } from '../../src/core/context.js';
 import { stage0Command, stage1Frame } from '../../src/runtime/bootstrap.js';
 import { connect, DeniedError, fanout, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
 import { AuditStore } from '../../src/audit/store.js';
-import { REPO_ROOT, remux } from '../support/cli.js';
-import { type Fleet } from '../fleet/fleet.js';
+import { REPO_ROOT, remux, spawnRemux } from '../support/cli.js';
+import { waitRunning, type Fleet } from '../fleet/fleet.js';
 import { startFleetHome, type FleetHome } from '../support/runtime.js';
 
 describe('the runtime over SSH', { timeout: 120_000 }, () => {
@@ -181,12 +181,33 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     assert.match(fan.stderr, /2 hosts: 0 changed, 2 ok, 0 failed, 0 denied, 0 unreachable/);
     const json = await remux(['rpc', 'env=prod', 'FileSystem.readText', '/etc/shadow', '--json'], { env: env() });
     assert.equal(json.code, 77);
-    const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { host?: string; ok?: boolean; error?: { type: string } });
-    assert.deepEqual(lines.filter((l) => l.host).map((l) => [l.host, l.ok, l.error?.type]).sort(), [['h1', false, 'DeniedError'], ['h2', false, 'DeniedError']]);
+    const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { host?: string; ok?: boolean; kind?: string; error?: { type: string }; summary?: unknown });
+    assert.deepEqual(lines.filter((l) => l.host).map((l) => [l.host, l.ok, l.kind, l.error?.type]).sort(), [['h1', false, 'denied', 'DeniedError'], ['h2', false, 'denied', 'DeniedError']]);
+    assert.deepEqual(lines.at(-1)?.summary, { total: 2, ok: 0, changed: 0, failed: 0, denied: 2, unreachable: 0, hosts: 2 });
     // One host denied: the refusal, and where to look next.
     const denied = await remux(['rpc', 'h1', 'FileSystem.readText', '/etc/shadow'], { env: env() });
     assert.equal(denied.code, 77);
     assert.match(denied.stderr, /^remux: .*\/etc\/shadow.*\nhint: `remux policy show NAME` lists a policy's rules; call with --policy NAME to use another one\n$/s);
+  });
+
+  test("remux rpc Exec: client run's exit statuses (a signal 128+N, a timeout 124, a malformed command 2) and --json output as JSON lines", async () => {
+    // Killed by SIGKILL on the host (the fleet shares this machine's processes): 137, as client run says.
+    const killed = spawnRemux(['rpc', 'h1', 'Exec.command', '--', 'sleep', '29.37'], { env: env() });
+    const status = new Promise<number | null>((resolve) => killed.once('exit', resolve));
+    await waitRunning(fleet.hosts[0]!, '^\\S*sleep 29\\.37$');
+    await promisify(execFile)('pkill', ['-KILL', '-xf', 'sleep 29.37']);
+    assert.equal(await status, 137);
+    const late = await remux(['rpc', 'h1', '--timeout', '1', 'Exec.command', '--', 'sleep', '5'], { env: env() });
+    assert.equal(late.code, 124, late.stderr);
+    // A word the parser refuses (a newline): a usage error, as client run's, not a denial.
+    const malformed = await remux(['rpc', 'h1', 'Exec.command', '--', 'echo', 'a\nb'], { env: env() });
+    assert.equal(malformed.code, 2, malformed.stderr);
+    assert.match(malformed.stderr, /newline/);
+    const streamed = await remux(['rpc', 'env=prod', 'Exec.stream', '--json', '--', 'echo', 'hi'], { env: env() });
+    assert.equal(streamed.code, 0, streamed.stderr);
+    const lines = streamed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { host?: string; stream?: string; data?: string; summary?: { ok: number } });
+    assert.deepEqual(lines.filter((l) => l.stream).map((l) => [l.host, l.stream, l.data]).sort(), [['h1', 'stdout', 'hi\n'], ['h2', 'stdout', 'hi\n']]);
+    assert.equal(lines.at(-1)?.summary?.ok, 2);
   });
 
   test('a user project: import { connect, fanout } from "remux/runtime" with no options acts as the CLI would', async () => {

@@ -27,7 +27,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .argument('[args...]', "the method's arguments and --options (after -- for Exec)")
     // A tool's own options (--state present) are its arguments, parsed by the method's shape.
     .allowUnknownOption()
-    .option('--json', 'one JSON object per host: {"host","ok","value"} or {"host","ok":false,"error":{type,message,errno}}')
+    .option('--json', 'JSON lines: one object per host, {"host","ok","value"} or {"host","ok":false,"kind","error":{type,message,errno}}; Exec.stream\'s output as {"host","stream","data"}; several hosts end with {"summary":{total,ok,changed,failed,denied,unreachable}}')
     .option('--python <path>', "the interpreter on the host (default python3; 3.8 or later); another one must be allowed outright by the policy (execute_binary, and execute_code with unsandboxed: true), since it runs before any call")
     .option('-p, --policy <name>', 'policy to check the call against (default: default_policy in config.yaml)')
     .option('--timeout <seconds>', 'stop the call (and kill its processes on the host) after this many seconds')
