@@ -4,7 +4,7 @@
 // and their children write never reaching the stream, remote exceptions as typed errors, log records,
 // and the policy and audit of every tool call (denials, a symlink escape, records).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -237,6 +237,19 @@ test('FileSystem: readText, readBytes, stat, glob sorted, writeText atomic with 
   assert.deepEqual(await host.call(FileSystem.writeText, target, 'v1\n', { mode: 0o640 }), { changed: false, created: false });
   assert.deepEqual(await host.call(FileSystem.writeText, target, 'v2\n'), { changed: true, created: false });
   assert.equal(statSync(target).mode & 0o777, 0o640, 'an existing file keeps its mode');
+});
+
+test('FileSystem reads refuse a FIFO, a device or a directory at once, naming the path and what it is: a FIFO never blocks the open', async (t) => {
+  const { host, root } = await local(t, '      - { operation: read_file, resource: /dev/null }');
+  const fifo = join(root, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const refused = (type: string, errno: number, what: string, path: string) => (e: Error) =>
+    e instanceof RemoteError && e.type === type && e.errno === errno && e.message.endsWith(`${what}, not a regular file: '${path}'`);
+  await assert.rejects(host.callWith({ timeoutMs: 3000 }, FileSystem.readText, fifo), refused('OSError', 22, 'a FIFO', fifo));
+  await assert.rejects(host.callWith({ timeoutMs: 3000 }, FileSystem.readBytes, fifo), refused('OSError', 22, 'a FIFO', fifo));
+  await assert.rejects(host.callWith({ timeoutMs: 3000 }, FileSystem.readText, '/dev/null'), refused('OSError', 22, 'a character device', '/dev/null'));
+  mkdirSync(join(root, 'w'));
+  await assert.rejects(host.callWith({ timeoutMs: 3000 }, FileSystem.readText, `${root}/w`), refused('IsADirectoryError', 21, 'a directory', `${root}/w`));
 });
 
 test('a path resolution kept for a moment never opens what was not checked: a link re-pointed, or a file swapped for a link', async (t) => {

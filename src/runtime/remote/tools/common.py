@@ -2,7 +2,7 @@
 # The local side has checked the policy against each path as resolved here and passes that resolved
 # path; every open walks it without following a symlink, so one swapped in since the check fails
 # (ELOOP), never followed. Programs run by the path that was checked, with the secure PATH.
-import difflib, os, stat as st, subprocess
+import difflib, errno, fcntl, os, stat as st, subprocess
 
 
 def _parent(path):
@@ -22,15 +22,33 @@ def _parent(path):
     return fd, parts[-1]
 
 
+_KINDS = ((st.S_ISDIR, 'a directory'), (st.S_ISFIFO, 'a FIFO'), (st.S_ISSOCK, 'a socket'), (st.S_ISCHR, 'a character device'), (st.S_ISBLK, 'a block device'), (st.S_ISLNK, 'a symlink'))
+
+
+def _regular(mode, path):
+    # Only regular files are read or replaced: a FIFO, socket or device may block, never end, or change
+    # something when read.
+    if not st.S_ISREG(mode):
+        kind = next((k for isa, k in _KINDS if isa(mode)), 'a special file')
+        e = IsADirectoryError if st.S_ISDIR(mode) else OSError
+        raise e(errno.EISDIR if st.S_ISDIR(mode) else errno.EINVAL, '%s, not a regular file' % kind, path)
+
+
 def _read(path):
     d, name = _parent(path)
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
+        # O_NONBLOCK: the open of a FIFO without a writer would wait for one. What is not a regular file
+        # is refused before any read; a regular one is then read blocking (never an EAGAIN midway).
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=d)
     finally:
         os.close(d)
+    try:
+        _regular(os.fstat(fd).st_mode, path)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
     with os.fdopen(fd, 'rb') as f:
-        if not st.S_ISREG(os.fstat(fd).st_mode):
-            raise IsADirectoryError(21, 'not a regular file', path)
         return f.read()
 
 
@@ -52,8 +70,8 @@ def _put(path, data, mode=None, uid=None, gid=None, check=None):
             old = os.stat(name, dir_fd=d, follow_symlinks=False)
         except FileNotFoundError:
             old = None
-        if old is not None and not st.S_ISREG(old.st_mode):
-            raise IsADirectoryError(21, 'not a regular file', path)
+        if old is not None:
+            _regular(old.st_mode, path)
         want = mode if mode is not None else (st.S_IMODE(old.st_mode) if old else 0o644)
         owner = (uid if uid is not None else (old.st_uid if old else os.getuid()), gid if gid is not None else (old.st_gid if old else os.getgid()))
         if old is not None and st.S_IMODE(old.st_mode) == want and (old.st_uid, old.st_gid) == owner and old.st_size == len(data) and _read(path) == data:
