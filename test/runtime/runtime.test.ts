@@ -252,6 +252,55 @@ test('FileSystem reads refuse a FIFO, a device or a directory at once, naming th
   await assert.rejects(host.callWith({ timeoutMs: 3000 }, FileSystem.readText, `${root}/w`), refused('IsADirectoryError', 21, 'a directory', `${root}/w`));
 });
 
+test('FileSystem.glob: ** never descends into a symlinked directory, so a tree with links back up ends at once; past the match cap it is an error', async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w/g/d'), { recursive: true });
+  // Two links back up: glob.glob's ** follows them, 2^40 paths before Python's path length stops it.
+  symlinkSync('..', join(root, 'w/g/d/a'));
+  symlinkSync('..', join(root, 'w/g/d/b'));
+  writeFileSync(join(root, 'w/g/d/x.conf'), '');
+  const g = `${root}/w/g`;
+  const started = Date.now();
+  assert.deepEqual(await host.callWith({ timeoutMs: 5000 }, FileSystem.glob, `${g}/**`), [`${g}/`, `${g}/d`, `${g}/d/a`, `${g}/d/b`, `${g}/d/x.conf`]);
+  assert.deepEqual(await host.callWith({ timeoutMs: 5000 }, FileSystem.glob, `${g}/**/*.conf`), [`${g}/d/x.conf`]);
+  // A * component follows a link, as everywhere.
+  assert.deepEqual(await host.callWith({ timeoutMs: 5000 }, FileSystem.glob, `${g}/d/*/d/*.conf`), [`${g}/d/a/d/x.conf`, `${g}/d/b/d/x.conf`]);
+  assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+  mkdirSync(join(root, 'w/many'));
+  // 101 links to a directory of 1,000 files: 101,000 matches of many/*/l/*.
+  for (let i = 0; i < 102; i++) mkdirSync(join(root, 'w/many', String(i)));
+  for (let i = 0; i < 1000; i++) writeFileSync(join(root, 'w/many/0', String(i)), '');
+  for (let i = 1; i < 102; i++) symlinkSync(join(root, 'w/many/0'), join(root, 'w/many', String(i), 'l'));
+  await assert.rejects(host.call(FileSystem.glob, `${root}/w/many/*/*/*`), (e: Error) => e instanceof RemoteError && /more than 100000 matches; narrow the pattern/.test(e.message));
+});
+
+test('a cancelled or timed-out glob stops walking on the host: its interpreter is idle again at once', async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w/g/d'), { recursive: true });
+  symlinkSync('..', join(root, 'w/g/d/a'));
+  symlinkSync('..', join(root, 'w/g/d/b'));
+  // Each */d level doubles the walk through the two links: 2^30 directories, no match.
+  const endless = `${root}/w/g/d${'/*/d'.repeat(30)}/nothing`;
+  await assert.rejects(host.callWith({ timeoutMs: 300 }, FileSystem.glob, endless), CallTimeoutError);
+  await idleSoon(host.hello.pid);
+  const controller = new AbortController();
+  const cancelled = host.callWith({ signal: controller.signal }, FileSystem.glob, endless);
+  await sleep(300);
+  controller.abort();
+  await assert.rejects(cancelled);
+  await idleSoon(host.hello.pid);
+  assert.equal(await host.call(FileSystem.readText, `${root}/a.txt`), 'hello\n', 'the runtime goes on');
+});
+
+/** The interpreter `pid` uses (almost) no CPU within a second: the work of a stopped call ended. */
+async function idleSoon(pid: number): Promise<void> {
+  const ticks = (): number => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).reduce((a, b) => a + Number(b), 0);
+  await sleep(500);
+  const before = ticks();
+  await sleep(500);
+  assert.ok(ticks() - before <= 5, `the interpreter used ${ticks() - before} ticks in the 500 ms after the call stopped`);
+}
+
 test('a path resolution kept for a moment never opens what was not checked: a link re-pointed, or a file swapped for a link', async (t) => {
   const { root, host } = await local(t);
   writeFileSync(join(root, 'other.txt'), 'other\n');

@@ -2,7 +2,9 @@
 # The local side has checked the policy against the path as resolved here (resolve below) and passes
 # that resolved path; every open walks it without following a symlink, so one swapped in since the
 # check fails (ELOOP), never followed.
-import base64, glob as globbing, os, stat as st
+import base64, fnmatch, os, re, stat as st
+
+MAX_MATCHES = 100000
 
 
 def _named(f):
@@ -95,4 +97,75 @@ def stat(path):
 
 def glob(pattern):
     # Sorted; each match with the resolved directory it was found in, for the local side's policy check.
-    return [[m, os.path.realpath(os.path.dirname(m))] for m in sorted(globbing.glob(pattern, recursive=True))]
+    found = set()
+    for m in _glob(pattern):
+        found.add(m)
+        if len(found) > MAX_MATCHES:
+            raise ValueError('%s: more than %d matches; narrow the pattern' % (pattern, MAX_MATCHES))
+    return [[m, os.path.realpath(os.path.dirname(m))] for m in sorted(found)]
+
+
+def _glob(pattern):
+    # glob.glob(pattern, recursive=True), except that ** matches only real directories, never one through
+    # a symlink (a link is a match of a final ** itself), as pathlib's ** and bash's globstar (4.3+):
+    # glob's own follows them (to 3.13 at least), and a tree with two links back up gives it 2^depth
+    # paths. A * component still follows a link, as everywhere. A cancelled call stops the walk
+    # (rt.check); so does MAX_MATCHES (glob above).
+    if not pattern:
+        return
+    lead = pattern[:len(pattern) - len(pattern.lstrip('/'))]
+    parts = []
+    split = pattern[len(lead):].split('/')
+    for n, p in enumerate(split):
+        # a//b is a/b and **/** is **; a final '' (the pattern ends in /) matches directories only.
+        if (p or n == len(split) - 1) and not (p == '**' and parts[-1:] == ['**']):
+            parts.append(p)
+    # (path matched so far, index of the part to match next, whether path is a directory below a **)
+    todo = [(lead, 0, False)]
+    while todo:
+        rt.check()
+        path, i, below = todo.pop()
+        if i == len(parts):
+            yield path
+            continue
+        part, last = parts[i], i == len(parts) - 1
+        if part == '':
+            if os.path.isdir(path or '.'):
+                yield _join(path, '')
+        elif part == '**':
+            # Zero directories (a/** matches a/ itself), then each directory below, never through a link.
+            if below or os.path.isdir(path or '.'):
+                todo.append((_join(path, '') if last and not below else path, i + 1, False))
+            for entry in _entries(path, '*'):
+                if _is_dir(entry, False):
+                    todo.append((_join(path, entry.name), i, True))
+                elif last:
+                    todo.append((_join(path, entry.name), i + 1, False))
+        elif re.search('[*?[]', part):
+            for entry in _entries(path, part):
+                if last or _is_dir(entry):
+                    todo.append((_join(path, entry.name), i + 1, False))
+        elif not last:
+            todo.append((_join(path, part), i + 1, False))
+        elif os.path.lexists(_join(path, part)):
+            yield _join(path, part)
+
+
+def _join(path, name):
+    return path + name if path == '' or path.endswith('/') else path + '/' + name
+
+
+def _entries(path, part):
+    # The entries of a directory whose names match part (hidden ones only when part starts with a dot).
+    try:
+        with os.scandir(path or '.') as it:
+            return [e for e in it if fnmatch.fnmatchcase(e.name, part) and (part[0] == '.' or e.name[0] != '.')]
+    except OSError:
+        return []
+
+
+def _is_dir(entry, follow=True):
+    try:
+        return entry.is_dir(follow_symlinks=follow)
+    except OSError:
+        return False
