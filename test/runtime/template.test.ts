@@ -254,6 +254,20 @@ test('work is bounded: a loop of loops stops at the step budget, output at its c
   assert.equal(await host.call(Template.render, 'still ${x}', { x: 'here' }), 'still here', 'the runtime goes on');
 });
 
+test('every pass of a loop is a step: a loop of empty loops stops at the step budget, on the host and in remux template render', async (t) => {
+  const { host } = await runtime(t);
+  const L = Array.from({ length: 99_999 }, (_, i) => i);
+  const loops = '% for a in L:\n% for b in L:\n% endfor\n% endfor\ndone\n';
+  const budget = /^(TemplateError: )?t\.tmpl:2: the template takes more than 1000000 evaluation steps/;
+  let started = Date.now();
+  await assert.rejects(host.callWith({ timeoutMs: 10_000 }, Template.render, loops, { L }, { name: 't.tmpl' }), (e: Error) => e instanceof RemoteError && budget.test(e.message));
+  assert.ok(Date.now() - started < 5000, `stopped after ${Date.now() - started} ms`);
+  started = Date.now();
+  await assert.rejects(renderLocally(loops, { L }, { name: 't.tmpl' }), (e: Error) => e instanceof RemoteError && budget.test(e.message));
+  assert.ok(Date.now() - started < 5000, `stopped after ${Date.now() - started} ms`);
+  assert.equal(await host.call(Template.render, loops, { L: [1, 2, 3] }), 'done\n');
+});
+
 test('Template.render is audited as touching nothing; a principal whose scope misses the host is refused', async (t) => {
   const { host, audit, context } = await runtime(t);
   await host.call(Template.render, 'x', {});

@@ -171,6 +171,8 @@ def _run(cx, body, scope, out):
                 cx.fail('%% for needs a list, dict or string to loop over, got %s' % type(items).__name__)
             for item in list(items):
                 cx.line = line
+                # Each pass is a step, however little its body holds: a loop of empty loops is work too.
+                cx.step()
                 if len(names) == 1:
                     bound = {names[0]: item}
                 elif isinstance(item, (list, tuple)) and len(item) == len(names):
