@@ -252,6 +252,38 @@ test('FileSystem reads refuse a FIFO, a device or a directory at once, naming th
   await assert.rejects(host.callWith({ timeoutMs: 3000 }, FileSystem.readText, `${root}/w`), refused('IsADirectoryError', 21, 'a directory', `${root}/w`));
 });
 
+test('concurrent writeText calls to one path on one connection all succeed: each call has its own temporary file', async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w'));
+  const target = join(root, 'w/conc.txt');
+  for (let round = 0; round < 3; round++) {
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => host.call(FileSystem.writeText, target, `writer ${round} ${i}\n`)));
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+    assert.deepEqual(failed, [], `round ${round}`);
+    assert.match(readFileSync(target, 'utf8'), new RegExp(`^writer ${round} \\d\\n$`));
+  }
+  assert.deepEqual(readdirSync(join(root, 'w')), ['conc.txt'], 'no temporary file is left');
+});
+
+test("a write that fails on its temporary file names that file, not the target", async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w/imm'), { recursive: true });
+  writeFileSync(join(root, 'w/imm/f.txt'), 'old\n');
+  // An immutable directory: its files can be written, no file can be created in it (not even by root).
+  execFileSync('chattr', ['+i', join(root, 'w/imm')]);
+  try {
+    await assert.rejects(host.call(FileSystem.writeText, join(root, 'w/imm/f.txt'), 'new\n'), (e: Error) => {
+      assert.ok(e instanceof RemoteError, String(e));
+      assert.equal(e.errno, 1);
+      assert.match(e.message, new RegExp(`Operation not permitted: '${join(root, 'w/imm')}/\\.f\\.txt\\.remux-\\d+-[0-9a-f]+'$`));
+      return true;
+    });
+  } finally {
+    execFileSync('chattr', ['-i', join(root, 'w/imm')]);
+  }
+  assert.equal(readFileSync(join(root, 'w/imm/f.txt'), 'utf8'), 'old\n');
+});
+
 test('FileSystem.glob: ** never descends into a symlinked directory, so a tree with links back up ends at once; past the match cap it is an error', async (t) => {
   const { host, root } = await local(t);
   mkdirSync(join(root, 'w/g/d'), { recursive: true });

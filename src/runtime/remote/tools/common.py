@@ -2,7 +2,7 @@
 # The local side has checked the policy against each path as resolved here and passes that resolved
 # path; every open walks it without following a symlink, so one swapped in since the check fails
 # (ELOOP), never followed. Programs run by the path that was checked, with the secure PATH.
-import difflib, errno, fcntl, os, stat as st, subprocess
+import contextlib, difflib, errno, fcntl, os, stat as st, subprocess
 
 
 def _parent(path):
@@ -60,6 +60,18 @@ def _old(path):
         return None
 
 
+@contextlib.contextmanager
+def _naming(filename, filename2=None):
+    # An OSError of the temporary file names it whole, not the target (nor the bare name dir_fd calls give).
+    try:
+        yield
+    except OSError as e:
+        e.filename = filename
+        if filename2 is not None:
+            e.filename2 = filename2
+        raise
+
+
 def _put(path, data, mode=None, uid=None, gid=None, check=None):
     # Atomic: a temporary file beside the target, renamed over it; nothing happens when content, mode and
     # owner already agree. check(tmp) may refuse the new content (raise) before it is put in place.
@@ -76,19 +88,26 @@ def _put(path, data, mode=None, uid=None, gid=None, check=None):
         owner = (uid if uid is not None else (old.st_uid if old else os.getuid()), gid if gid is not None else (old.st_gid if old else os.getgid()))
         if old is not None and st.S_IMODE(old.st_mode) == want and (old.st_uid, old.st_gid) == owner and old.st_size == len(data) and _read(path) == data:
             return False, False
-        # A dot in the name: sudo (sudoers.d) and run-parts skip it while it exists.
-        tmp = '.%s.remux-%d' % (name, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=d)
+        # A dot in the name: sudo (sudoers.d) and run-parts skip it while it exists. Unique per call: calls
+        # run concurrently on threads of this one process, so a pid alone is shared.
+        tmp = '.%s.remux-%d-%s' % (name, os.getpid(), os.urandom(6).hex())
+        full = os.path.join(os.path.dirname(path), tmp)
+        # Outside the cleanup below: a name some other writer holds is never ours to unlink.
+        with _naming(full):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=d)
         try:
             with os.fdopen(fd, 'wb') as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+                with _naming(full):
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
                 if check is not None:
-                    check(os.path.join(os.path.dirname(path), tmp))
-                os.fchown(f.fileno(), *owner)
-                os.fchmod(f.fileno(), want)
-            os.rename(tmp, name, src_dir_fd=d, dst_dir_fd=d)
+                    check(full)
+                with _naming(full):
+                    os.fchown(f.fileno(), *owner)
+                    os.fchmod(f.fileno(), want)
+            with _naming(full, path):
+                os.rename(tmp, name, src_dir_fd=d, dst_dir_fd=d)
         except BaseException:
             try:
                 os.unlink(tmp, dir_fd=d)

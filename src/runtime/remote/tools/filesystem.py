@@ -8,12 +8,14 @@ MAX_MATCHES = 100000
 
 
 def _named(f):
-    # Errors name the whole path the caller gave, not the last component the dir_fd walk opened.
+    # Errors name the whole path the caller gave, not the last component the dir_fd walk opened (one
+    # about another file, a temporary one, names that file whole already).
     def call(path, *args):
         try:
             return f(path, *args)
         except OSError as e:
-            e.filename = path
+            if not (isinstance(e.filename, str) and e.filename.startswith('/')):
+                e.filename = path
             raise
     return call
 
