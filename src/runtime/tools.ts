@@ -94,6 +94,7 @@ const asString = (v: unknown): string => {
   return v;
 };
 
+/** As lstat: a path that ends in a symlink is the link itself (its mode, owner, size), with its target. */
 export interface Stat {
   type: 'file' | 'directory' | 'symlink' | 'other';
   size: number;
@@ -101,12 +102,15 @@ export interface Stat {
   uid: number;
   gid: number;
   mtimeMs: number;
+  /** A symlink's target as written (readlink), not resolved. */
+  target?: string;
 }
 
 export const FileSystem = {
   readText: fileMethod<[path: string, encoding?: string], string>('readText', 'file.read', asString, (a) => (a[1] ? [a[1]] : [])),
   readBytes: fileMethod<[path: string], Buffer>('readBytes', 'file.read', (v) => Buffer.from(asString(v), 'base64')),
-  stat: fileMethod<[path: string], Stat>('stat', 'file.read', (v) => v as Stat),
+  // Checked as a read of where the path leads; the host also gets the path as given, to report a symlink it ends in.
+  stat: fileMethod<[path: string], Stat>('stat', 'file.read', (v) => v as Stat, (a) => [a[0]]),
   /** Matches sorted; the policy must let the caller list the pattern's literal directory and every directory a match is in. */
   glob: fileMethod<[pattern: string], string[]>('glob', 'file.list', (v) => (v as Array<[string, string]>).map(([m]) => m), undefined, globRoot),
   writeText: {

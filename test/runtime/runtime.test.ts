@@ -252,6 +252,29 @@ test('FileSystem reads refuse a FIFO, a device or a directory at once, naming th
   await assert.rejects(host.callWith({ timeoutMs: 3000 }, FileSystem.readText, `${root}/w`), refused('IsADirectoryError', 21, 'a directory', `${root}/w`));
 });
 
+test('FileSystem.stat reports a symlink itself (as lstat), with its target as written; checked as a read of where it leads', async (t) => {
+  const { host, root } = await local(t);
+  symlinkSync('a.txt', join(root, 'lnk'));
+  symlinkSync(join(root, 'nothere'), join(root, 'dangling'));
+  symlinkSync(join(root, 'secret/key'), join(root, 'to-secret'));
+  const link = await host.call(FileSystem.stat, `${root}/lnk`);
+  assert.deepEqual([link.type, link.target, link.size], ['symlink', 'a.txt', 5]);
+  // Re-pointed while the checked answer is kept (1 s): what it leads to now was not checked.
+  writeFileSync(join(root, 'other.txt'), 'other\n');
+  rmSync(join(root, 'lnk'));
+  symlinkSync('other.txt', join(root, 'lnk'));
+  await assert.rejects(host.call(FileSystem.stat, `${root}/lnk`), (e: Error) => e instanceof RemoteError && e.errno === 11 && /changed since the policy checked it/.test(e.message));
+  assert.deepEqual(await host.call(FileSystem.stat, `${root}/dangling`).then((s) => [s.type, s.target]), ['symlink', join(root, 'nothere')]);
+  const file = await host.call(FileSystem.stat, `${root}/a.txt`);
+  assert.deepEqual([file.type, file.size, 'target' in file], ['file', 6, false]);
+  // Through a link in the middle of the path: the file at its end.
+  symlinkSync(root, join(root, 'up'));
+  assert.equal((await host.call(FileSystem.stat, `${root}/up/a.txt`)).type, 'file');
+  assert.equal((await host.call(FileSystem.stat, `${root}/up`)).type, 'symlink');
+  assert.equal((await host.call(FileSystem.stat, `${root}/up/`)).type, 'directory', 'a final / follows the link, as lstat does');
+  await assert.rejects(host.call(FileSystem.stat, `${root}/to-secret`), (e: Error) => e instanceof DeniedError && /keys stay put/.test(e.message));
+});
+
 test('concurrent writeText calls to one path on one connection all succeed: each call has its own temporary file', async (t) => {
   const { host, root } = await local(t);
   mkdirSync(join(root, 'w'));

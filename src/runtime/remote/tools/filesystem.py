@@ -2,7 +2,7 @@
 # The local side has checked the policy against the path as resolved here (resolve below) and passes
 # that resolved path; every open walks it without following a symlink, so one swapped in since the
 # check fails (ELOOP), never followed.
-import base64, fnmatch, os, re, stat as st
+import base64, errno, fnmatch, os, re, stat as st
 
 MAX_MATCHES = 100000
 
@@ -91,10 +91,27 @@ def writeText(path, text, mode=None, encoding='utf-8'):
 
 
 @_named
-def stat(path):
-    s = os.stat(path, follow_symlinks=False)
-    kind = 'file' if st.S_ISREG(s.st_mode) else 'directory' if st.S_ISDIR(s.st_mode) else 'symlink' if st.S_ISLNK(s.st_mode) else 'other'
-    return {'type': kind, 'size': s.st_size, 'mode': st.S_IMODE(s.st_mode), 'uid': s.st_uid, 'gid': s.st_gid, 'mtimeMs': s.st_mtime * 1000}
+def stat(path, given):
+    # As lstat: a symlink the given path ends in is reported itself, with its target as written. The policy
+    # checked where the given path leads (path): what is reported must still be the given path's way there.
+    name = os.path.basename(given)
+    at = _realpath(os.path.dirname(given)).rstrip('/') + '/' + name if name not in ('', '.', '..') else path
+    if at == '/':
+        s, target = os.stat('/'), None
+    else:
+        d, last = _parent(at)
+        try:
+            s = os.stat(last, dir_fd=d, follow_symlinks=False)
+            target = os.readlink(last, dir_fd=d) if st.S_ISLNK(s.st_mode) else None
+        finally:
+            os.close(d)
+    if (at if target is None else _realpath(at)) != path:
+        raise OSError(errno.EAGAIN, 'changed since the policy checked it (it led to %s); ask again' % path, given)
+    kind = 'file' if st.S_ISREG(s.st_mode) else 'directory' if st.S_ISDIR(s.st_mode) else 'symlink' if target is not None else 'other'
+    r = {'type': kind, 'size': s.st_size, 'mode': st.S_IMODE(s.st_mode), 'uid': s.st_uid, 'gid': s.st_gid, 'mtimeMs': s.st_mtime * 1000}
+    if target is not None:
+        r['target'] = target
+    return r
 
 
 def glob(pattern):
