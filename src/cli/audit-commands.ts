@@ -6,7 +6,7 @@ import { auditDbFile } from '../config/paths.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { LsOptions } from './commands/audit.js';
 import { openAudit } from './context.js';
-import { printJson, printJsonLine, printTable, UsageError, utcCell } from './output.js';
+import { cellText, printJson, printJsonLine, printTable, UsageError, utcCell } from './output.js';
 
 function parseLevel(level: string | undefined): AuditLevel | undefined {
   if (level === undefined) return undefined;
@@ -49,7 +49,7 @@ export async function listAudit(opts: LsOptions): Promise<void> {
       head,
       (a) => {
         if (opts.json) printJsonLine(actionJson(a));
-        else process.stdout.write(`${row(a).map((c) => c ?? '-').join('  ')}\n`);
+        else process.stdout.write(`${row(a).map(cellText).join('  ')}\n`);
       },
       controller.signal,
       filter,

@@ -28,7 +28,7 @@ export function printTable(headers: string[], rows: Cell[][]): void {
 
 /** The text of printTable, for output that goes elsewhere than this process's stdout. */
 export function formatTable(headers: string[], rows: Cell[][]): string {
-  const cells = rows.map((row) => row.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  const cells = rows.map((row) => row.map(cellText));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]): string =>
     r
@@ -37,6 +37,29 @@ export function formatTable(headers: string[], rows: Cell[][]): string {
       .trimEnd();
   return [headers, ...cells].map((r) => `${line(r)}\n`).join('');
 }
+
+/** A table cell as text: a missing value is `-`; what could forge a line or drive the terminal is escaped (visible). */
+export function cellText(c: Cell): string {
+  return c === null || c === undefined ? '-' : visible(String(c));
+}
+
+/**
+ * Text others wrote (paths, commands, an MCP client's name), made safe to print in a listing: control
+ * characters (a newline would start a forged row, ESC drives the reader's terminal) and the bidirectional
+ * overrides that reorder what a line shows become escapes such as `\n`, `\x1b`, `\u202e`; a backslash
+ * is doubled so that an escape cannot be faked.
+ */
+export function visible(text: string): string {
+  return text.replace(UNSAFE, (ch) => ESCAPES[ch] ?? escapeCode(ch.charCodeAt(0)));
+}
+
+const UNSAFE = /[\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+function escapeCode(code: number): string {
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /** A command's Examples section, for `.addHelpText('after', examples(…))`. */
 export function examples(...lines: string[]): string {

@@ -235,6 +235,9 @@ async function connectTerminal(stream: AttachStream): Promise<AttachEnd> {
   try {
     if (raw) stdin.setRawMode(true);
     stdin.on('data', onInput);
+    // Input from a pipe or a file (</dev/null, a script): once it ends nothing more can come, so detach
+    // rather than hold the attach until its lifetime limit. (A script types with `remux session send`.)
+    if (!raw) stdin.once('end', onSignal);
     stdin.resume();
     stdout.on('resize', onResize);
     stream.onData((chunk) => {
@@ -245,6 +248,7 @@ async function connectTerminal(stream: AttachStream): Promise<AttachEnd> {
     return await stream.ended;
   } finally {
     stdin.off('data', onInput);
+    stdin.off('end', onSignal);
     stdout.off('resize', onResize);
     for (const s of signals) process.off(s, onSignal);
     process.off('exit', restore);

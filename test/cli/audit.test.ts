@@ -117,4 +117,18 @@ describe('remux audit', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`#${target.seq}\\b`));
   });
+
+  test("ls prints what others wrote (a command, a path) with its control characters escaped: no forged row, no escape sequence reaches the reader's terminal", async () => {
+    // A command refused by the parser is recorded as written: a newline and a forged row, ESC, a bidi override.
+    const forged = `echo 'x\n99  2026-01-01 00:00:00.000  INFO   admin  prod-db  0  1ms  rm -rf /var/lib\x1b[2J\u202e'`;
+    const run = await remux(['client', 'run', 'local', '-p', 'p', '--', forged], { env });
+    assert.equal(run.code, 2, run.stderr);
+    const ls = await remux(['audit', 'ls'], { env });
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.doesNotMatch(ls.stdout, /[\x1b\u202e]/u);
+    assert.equal(ls.stdout.split('\n').filter((line) => /rm -rf \/var\/lib/.test(line)).length, 1, 'the forged row stays inside its own line');
+    assert.match(ls.stdout, /x\\n99 {2}2026-01-01 .*rm -rf \/var\/lib\\x1b\[2J\\u202e/);
+    // The JSON keeps what was recorded, exactly.
+    assert.ok((await listed(env)).some((a) => a.command === forged));
+  });
 });

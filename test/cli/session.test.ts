@@ -145,6 +145,14 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
     assert.doesNotMatch(tmux('list-sessions', '-F', '#{session_name}'), /^doomed$/m);
   });
 
+  test('attach with its input from a pipe detaches once the input ends (no terminal: no wait for the lifetime limit); the session goes on', async () => {
+    const started = Date.now();
+    const piped = await remux(['session', 'attach', 'cli', '--host', 'box'], { env, input: '' });
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.ok(Date.now() - started < 30_000, 'detached when its input ended');
+    assert.match(tmux('ls'), /^cli: /m);
+  });
+
   test('without --host, new, send, capture and kill act on this machine (localhost)', async () => {
     // TMUX_TMPDIR: localhost's tmux server is a private one here, never the machine's own.
     const tmpdir = join(h.home, 'local-tmux');

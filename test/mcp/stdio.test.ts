@@ -30,6 +30,30 @@ async function auditRows(env: Record<string, string>): Promise<AuditRow[]> {
   return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditRow);
 }
 
+/**
+ * A principal removed or its token rotated while its stdio session is open: the session's next call is
+ * refused with why, and the session ends (as an HTTP session's next request gets 401).
+ */
+async function endsOnRevocation(env: Record<string, string>, policy: string): Promise<void> {
+  for (const change of ['rotate', 'rm'] as const) {
+    const name = `revoked-${change}`;
+    const token = await addPrincipal(env, name, '--hosts', 'localhost', '--policy', policy);
+    const { client } = await stdioClient({ ...env, REMUX_TOKEN: token }, ['--principal', name]);
+    const closed = new Promise<void>((resolve) => (client.onclose = resolve));
+    try {
+      assert.equal((await call(client, 'list_hosts', {})).result.isError, undefined);
+      const changed = await remux(['principal', change, name], { env });
+      assert.equal(changed.code, 0, changed.stderr);
+      const refused = await call(client, 'list_hosts', {});
+      assert.equal(refused.result.isError, true);
+      assert.match(refused.text, change === 'rm' ? /principal revoked-rm was removed: this MCP session has ended/ : /the token of revoked-rotate was rotated: this MCP session has ended/);
+      await closed;
+    } finally {
+      await client.close();
+    }
+  }
+}
+
 describe('remux mcp --stdio in the CLI process', () => {
   const h = tempHome();
   let client: Client;
@@ -228,6 +252,10 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.equal(stderr(), '', 'the default session wrote nothing to stderr');
   });
 
+  test("a principal removed or its token rotated ends its open session: the next call is refused with why", async () => {
+    await endsOnRevocation(h.env, 'tight');
+  });
+
   test('lines that are not JSON-RPC are skipped; the session goes on and answers the next request', async () => {
     const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } };
     const input = ['not json at all', '{"jsonrpc":"2.0","id":', JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }).replace('tools/list', 'tools/list\u0000'), JSON.stringify(init), ''].join('\n');
@@ -277,6 +305,10 @@ describe('remux mcp --stdio through a running daemon', () => {
     } finally {
       await client.close();
     }
+  });
+
+  test('a principal removed or its token rotated ends its open session in the daemon too', async () => {
+    await endsOnRevocation(h.env, 'ops');
   });
 
   test('a session the daemon refuses (--principal without its token) is refused with the reason, as without a daemon', async () => {

@@ -3,7 +3,7 @@
 // audit trail once per connection (the action records themselves have no field for them).
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { packageVersion } from '../../cli/program.js';
 import { ALIASES, TOOLS, toolResult, type ToolDeps } from './tools.js';
 
@@ -24,13 +24,23 @@ function teller(extra: Extra): (text: string) => void {
   return (message) => void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => undefined);
 }
 
-export function createMcpServer(deps: ToolDeps, transport: 'stdio' | 'streamable-http' | 'sse'): McpServer {
+/**
+ * `revoked` (a connection with no daemon-side credential check of its own: stdio) says before each call
+ * why the connection's credential no longer holds, or null: such a call is refused and the connection closed.
+ */
+export function createMcpServer(deps: ToolDeps, transport: 'stdio' | 'streamable-http' | 'sse', revoked?: () => string | null): McpServer {
   const server = new McpServer({ name: 'remux', version: packageVersion() }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+  const checked = async (call: () => Promise<CallToolResult>): Promise<CallToolResult> => {
+    const why = revoked?.();
+    if (!why) return call();
+    setImmediate(() => void server.close());
+    return { content: [{ type: 'text', text: why }], isError: true };
+  };
   for (const t of TOOLS) {
     server.registerTool(
       t.name,
       { title: t.title, description: t.description, inputSchema: t.input, outputSchema: t.output, annotations: t.annotations },
-      async (args: unknown, extra) => toolResult(await t.call(args as never, deps, extra.signal, teller(extra))),
+      (args: unknown, extra) => checked(async () => toolResult(await t.call(args as never, deps, extra.signal, teller(extra)))),
     );
   }
   for (const a of ALIASES) {
@@ -38,7 +48,7 @@ export function createMcpServer(deps: ToolDeps, transport: 'stdio' | 'streamable
     server.registerTool(
       a.name,
       { title: target.title, description: a.description, inputSchema: a.input, outputSchema: target.output, annotations: target.annotations },
-      async (args: unknown, extra) => toolResult(await target.call(target.input.parse(a.toTarget(args as never)) as never, deps, extra.signal, teller(extra))),
+      (args: unknown, extra) => checked(async () => toolResult(await target.call(target.input.parse(a.toTarget(args as never)) as never, deps, extra.signal, teller(extra)))),
     );
   }
   // A client that sends `initialized` without waiting for the answer to `initialize` has it handled

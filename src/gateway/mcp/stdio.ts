@@ -7,13 +7,14 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { z } from 'zod';
 import type { Invocation } from '../../cli/invocation.js';
 import { envFirst } from '../../config/paths.js';
-import { authenticate, principalOf } from '../../config/principals.js';
+import { authenticate, principalOf, type Principals } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
 import { AuthError, UsageError } from '../../core/errors.js';
 import { EXIT } from '../../core/exit-codes.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { clientEnv, filesMismatch } from '../cli-session.js';
+import { revocation } from '../http/auth.js';
 import { connectDaemon } from '../client.js';
 import { cliRequest } from '../forward.js';
 import { FirstLine, MAX_REQUEST_BYTES, type Event, type McpRequest } from '../protocol.js';
@@ -28,17 +29,29 @@ export interface StdioOptions {
 
 /**
  * Who a stdio session acts as: the principal of REMUX_TOKEN when set (as for every CLI command), else
- * the local user (the daemon socket's owner). --principal NAME insists on NAME's token.
+ * the local user (the daemon socket's owner). --principal NAME insists on NAME's token. With a token,
+ * `revoked` says before each call whether it still holds as it did (removed, rotated, scope edited:
+ * the session ends, as an HTTP session's next request is refused and a browser's terminal closed).
  */
-export function stdioPrincipal(ctx: GatewayContext, token: string | undefined, name: string | undefined): Principal {
+export function stdioPrincipal(ctx: GatewayContext, token: string | undefined, name: string | undefined): { principal: Principal; revoked?: () => string | null } {
   if (token === undefined || token === '') {
     if (name !== undefined) throw new UsageError(`--principal ${name} needs that principal's token in REMUX_TOKEN`, `the token was printed by \`remux principal add ${name}\` (or make a new one: remux principal rotate ${name})`);
-    return { ...ctx.principal, via: 'mcp' };
+    return { principal: { ...ctx.principal, via: 'mcp' } };
   }
   const entry = authenticate(ctx.principals(), token);
   if (!entry) throw new AuthError(`REMUX_TOKEN matches no principal in ${ctx.principalsFile}`, 'check the token (remux principal rotate NAME makes a new one)');
   if (name !== undefined && entry.name !== name) throw new AuthError(`REMUX_TOKEN belongs to principal ${entry.name}, not ${name}`);
-  return principalOf(entry, 'mcp');
+  const revoked = (): string | null => {
+    let now: Principals | Error;
+    try {
+      now = ctx.principals();
+    } catch (err) {
+      now = err as Error;
+    }
+    const why = revocation(entry, now);
+    return why && `${why.reason}: this MCP session has ended; start a new one with a valid token`;
+  };
+  return { principal: principalOf(entry, 'mcp'), revoked };
 }
 
 /** The CLI process's side. Resolves when the client closes our stdin (or the daemon goes away). */
@@ -51,8 +64,8 @@ export async function runMcpStdio(inv: Invocation, opts: StdioOptions, socketPat
   const { createContext } = await import('../../core/context.js');
   const ctx = createContext({ env: inv.env });
   try {
-    const principal = stdioPrincipal(ctx, inv.env.REMUX_TOKEN, opts.principal);
-    const server = createMcpServer({ ctx, principal, callerCwd: inv.cwd }, 'stdio');
+    const { principal, revoked } = stdioPrincipal(ctx, inv.env.REMUX_TOKEN, opts.principal);
+    const server = createMcpServer({ ctx, principal, callerCwd: inv.cwd }, 'stdio', revoked);
     const closed = new Promise<void>((resolve) => (server.server.onclose = resolve));
     await server.connect(new StdioServerTransport());
     process.stdin.once('end', () => void server.close());
@@ -131,16 +144,19 @@ export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, d
     answer({ type: 'declined', reason: mismatch });
     return void socket.end();
   }
-  let principal: Principal;
+  let credential: ReturnType<typeof stdioPrincipal>;
   try {
-    principal = stdioPrincipal(deps.ctx, request.token, request.principal);
+    credential = stdioPrincipal(deps.ctx, request.token, request.principal);
   } catch (err) {
     answer({ type: 'error', message: (err as Error).message, exitCode: err instanceof AuthError ? EXIT.DENIED : EXIT.USAGE });
     return void socket.end();
   }
-  const server = createMcpServer({ ctx: deps.ctx, principal, callerCwd: request.cwd, admit: (name) => deps.limiter.take(name) }, 'stdio');
+  const { principal, revoked } = credential;
+  const server = createMcpServer({ ctx: deps.ctx, principal, callerCwd: request.cwd, admit: (name) => deps.limiter.take(name) }, 'stdio', revoked);
   answer({ type: 'done' });
   if (rest.length > 0) socket.unshift(rest);
   socket.on('close', () => void server.close());
+  // The server ending the session (a revoked credential) ends the connection: the CLI's relay then exits.
+  server.server.onclose = () => socket.end();
   void server.connect(new StdioServerTransport(socket, socket));
 }
