@@ -10,10 +10,11 @@
 // operation, the path and the byte count, never the content.
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
-import { evaluatePath } from '../policy/evaluate.js';
+import { redactAll } from '../exec/output.js';
+import { evaluatePath, outputRedaction } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { PathOperation } from '../policy/schema.js';
-import type { Decision, PathResolver, Policy } from '../policy/types.js';
+import type { Decision, PathResolver, Policy, Redaction } from '../policy/types.js';
 import { FileError, TransportError, type Host, type HostFiles, type ResolvedPath } from '../hosts/types.js';
 import { EXIT } from './exit-codes.js';
 import { askedFor, auditAction, settleAsk, errorText, nothingRan, refuse, ruleText, type PerformContext } from './perform.js';
@@ -84,7 +85,7 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
     decision = asking.decision;
   }
 
-  const done = await operate(files, action, resolved.real).catch((err: unknown) => ({ failure: err }));
+  const done = await operate(files, action, resolved.real, outputRedaction(policy)).catch((err: unknown) => ({ failure: err }));
   const durationMs = performance.now() - started;
   if ('failure' in done) {
     const transport = done.failure instanceof TransportError;
@@ -102,7 +103,8 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
 
 type Done = Pick<PerformResult, 'content' | 'size' | 'bytes' | 'created' | 'entries'> & { bytesOut: number; truncated: boolean };
 
-async function operate(files: HostFiles, action: FileAction, real: string): Promise<Done> {
+/** `redaction`: the policy's, applied to what a read hands over as to a command's output (evaluate.ts outputRedaction). */
+async function operate(files: HostFiles, action: FileAction, real: string, redaction: Redaction): Promise<Done> {
   switch (action.kind) {
     case 'file.read': {
       const cap = action.maxBytes ?? FILE_READ_DEFAULT_BYTES;
@@ -111,7 +113,7 @@ async function operate(files: HostFiles, action: FileAction, real: string): Prom
       // One byte past the cap tells whether the cap cut the read short.
       const { content, size } = await files.read(real, { offset, length: Math.min(wanted, cap + 1) });
       const truncated = content.length > cap;
-      const kept = truncated ? content.subarray(0, cap) : content;
+      const kept = redactAll(redaction, truncated ? content.subarray(0, cap) : content);
       return { content: kept, size, bytesOut: kept.length, truncated };
     }
     case 'file.write': {

@@ -3,7 +3,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import type { Writable } from 'node:stream';
-import type { OutputLimits, RedactBlock } from '../policy/types.js';
+import type { OutputLimits, RedactBlock, Redaction } from '../policy/types.js';
 import type { OutputFlow } from './types.js';
 
 export const REDACTED = '[REDACTED]';
@@ -79,6 +79,17 @@ export class OutputGate {
       this.onLimit();
     }
   }
+}
+
+/** `data` (all of it: a file's content) with a policy's redaction applied, as a command's output would have it. */
+export function redactAll(redaction: Redaction, data: Buffer): Buffer {
+  if (redaction.redact.length === 0 && redaction.redactBlocks.length === 0) return data;
+  const pieces: Buffer[] = [];
+  const gate = new OutputGate({ maxBytes: null, ...redaction }, { stdout: (chunk) => pieces.push(chunk), stderr: () => {} }, () => {});
+  const source = gate.source('stdout');
+  source.write(data);
+  source.end();
+  return Buffer.concat(pieces);
 }
 
 /** Own copies: global for replace-all and lastIndex searches, never sticky, no lastIndex shared with the caller. */

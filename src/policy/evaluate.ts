@@ -9,7 +9,7 @@ import type { GlobMatcher } from './glob.js';
 import { ANY_PROGRAM } from './schema.js';
 import type { PathOperation } from './schema.js';
 import type { SandboxSpec } from '../exec/types.js';
-import type { Check, Decision, Effect, Enforcement, Operation, OutputLimits, PathResolver, Policy, Rule, RuleRef, StageBound } from './types.js';
+import type { Check, Decision, Effect, Enforcement, Operation, OutputLimits, PathResolver, Policy, Redaction, Rule, RuleRef, StageBound } from './types.js';
 
 export interface EvalContext {
   /** Absolute directory relative paths are taken against. */
@@ -68,6 +68,16 @@ function compile(policy: Policy): CompiledPolicy {
   compiled = { byOperation, output: outputVerdict(policy.name, byOperation.get('write_stdout') ?? []) };
   compiledPolicies.set(policy, compiled);
   return compiled;
+}
+
+/**
+ * The redaction a policy's write_stdout rules ask for, to apply to a file's content handed to the caller
+ * (a read_file action, the runtime's readText/readBytes) as to a command's output: `cat FILE` and reading
+ * FILE give the same text. The byte cap is a file read's own; with no write_stdout rule, none.
+ */
+export function outputRedaction(policy: Policy): Redaction {
+  const { redact, redactBlocks } = compile(policy).output.limits;
+  return { redact, redactBlocks };
 }
 
 /** write_stdout: deny > ask > allow like any check; limits merge over the rules that do not deny. */

@@ -35,7 +35,8 @@ const MiB = 1024 * 1024;
  */
 const REDACT_SECRETS = [
   { from: '-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----', to: '-----END [A-Z0-9 ]*PRIVATE KEY-----' },
-  '(?i)\\b(?:password|secret|token|api[_-]?key)\\s*[=:]\\s*\\S+',
+  // Not \b: `_` is a word character, and DB_PASSWORD=… or db_token: … must match too.
+  '(?i)(?<![a-z0-9])(?:password|secret|token|api[_-]?key)\\s*[=:]\\s*\\S+',
   '(?i)\\bbearer\\s+[A-Za-z0-9._~+/-]+=*',
   '\\bAKIA[0-9A-Z]{16}\\b',
   '\\bgh[pousr]_[A-Za-z0-9]{36,}\\b',

@@ -34,6 +34,9 @@ export interface OutputLimits {
   redactBlocks: RedactBlock[];
 }
 
+/** What output's redaction is made of (a write_stdout rule's, without its byte cap). */
+export type Redaction = Pick<OutputLimits, 'redact' | 'redactBlocks'>;
+
 export interface Rule {
   /** Index of the rule within its policy (0-based), stable for audit references. */
   index: number;

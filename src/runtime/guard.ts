@@ -17,11 +17,11 @@ import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perfo
 import { askedFor, auditAction, enforcementOn, errorText, perform, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
 import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
-import { OutputGate } from '../exec/output.js';
+import { OutputGate, redactAll } from '../exec/output.js';
 import type { OutputFlow } from '../exec/types.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
-import { evaluate, evaluatePath } from '../policy/evaluate.js';
+import { evaluate, evaluatePath, outputRedaction } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { Check, Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
 import { ArgumentError, DeniedError, CallTimeoutError, ProtocolError, RemoteError, ResultTypeError } from './errors.js';
@@ -171,7 +171,7 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   try {
     const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved, facts), opts).result;
     if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
-    const value = method.decode(raw);
+    const value = method.fileContent ? redactedContent(policy, method.decode(raw)) : method.decode(raw);
     await audit.finish({ exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
     return value;
   } catch (err) {
@@ -184,6 +184,14 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
     });
     throw denied ? new DeniedError(err.message, id) : err;
   }
+}
+
+/** A file's content (text or bytes) with the policy's redaction applied, as `cat FILE` would print it. */
+function redactedContent<R>(policy: Policy, value: R): R {
+  const redaction = outputRedaction(policy);
+  if (typeof value === 'string') return redactAll(redaction, Buffer.from(value)).toString() as R;
+  if (Buffer.isBuffer(value)) return redactAll(redaction, value) as R;
+  return value;
 }
 
 interface Checked {

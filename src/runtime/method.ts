@@ -58,6 +58,8 @@ export interface Method<A extends unknown[], R, F = null> {
   encode(args: A, resolved: Resolved, facts: F): unknown[];
   decode(value: unknown): R;
   readonly cli?: CliSpec;
+  /** Its value is a file's content handed to the caller: the policy's redaction applies, as to a command's output. */
+  readonly fileContent?: boolean;
 }
 
 export { ArgumentError } from './errors.js';

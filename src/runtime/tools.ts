@@ -89,6 +89,11 @@ function fileMethod<A extends [string, ...unknown[]], R>(
   };
 }
 
+/** A method whose value is a file's content handed to the caller (Method.fileContent); its tool stays loaded on first use. */
+function fileContent<A extends unknown[], R>(method: Method<A, R>): Method<A, R> {
+  return Object.defineProperty(method, 'fileContent', { value: true, enumerable: true });
+}
+
 const asString = (v: unknown): string => {
   if (typeof v !== 'string') throw new TypeError(`expected a string from the host, got ${typeof v}`);
   return v;
@@ -107,8 +112,8 @@ export interface Stat {
 }
 
 export const FileSystem = {
-  readText: fileMethod<[path: string, encoding?: string], string>('readText', 'file.read', asString, (a) => (a[1] ? [a[1]] : [])),
-  readBytes: fileMethod<[path: string], Buffer>('readBytes', 'file.read', (v) => Buffer.from(asString(v), 'base64')),
+  readText: fileContent(fileMethod<[path: string, encoding?: string], string>('readText', 'file.read', asString, (a) => (a[1] ? [a[1]] : []))),
+  readBytes: fileContent(fileMethod<[path: string], Buffer>('readBytes', 'file.read', (v) => Buffer.from(asString(v), 'base64'))),
   // Checked as a read of where the path leads; the host also gets the path as given, to report a symlink it ends in.
   stat: fileMethod<[path: string], Stat>('stat', 'file.read', (v) => v as Stat, (a) => [a[0]]),
   /** Matches sorted; the policy must let the caller list the pattern's literal directory and every directory a match is in. */

@@ -44,6 +44,7 @@ function policiesFor(root: string) {
       - { operation: write_file, resource: ${root}/allowed/** }
       - { operation: list_directory, resource: ${root}/allowed/** }
       - { operation: list_directory, resource: ${root}/allowed }
+      - { operation: write_stdout, resource: { redact: ["SECRET=\\\\S+"] } }
 `,
     'files.yaml',
     {},
@@ -320,4 +321,12 @@ test('a deny names its rule and reason; ask goes to the approver, which may refu
   assert.equal(out.exitCode, 77);
   assert.match(out.message ?? '', /out of scope for bot: host localhost/);
   assert.equal(scoped.audit.list().at(-1)?.begin.principal, 'bot');
+});
+
+test("a read's content gets the policy's redaction, as cat's output would: reading a file does not get around it", async (t) => {
+  const { root, run } = setup(t);
+  writeFileSync(join(root, 'allowed/env'), 'USER=bob\nSECRET=hunter2\n');
+  const r = await run({ kind: 'file.read', host: 'localhost', path: join(root, 'allowed/env') });
+  assert.equal(r.exitCode, 0, r.message ?? '');
+  assert.equal(r.content?.toString(), 'USER=bob\n[REDACTED]\n');
 });

@@ -89,6 +89,8 @@ describe('templates', () => {
       return Buffer.concat(sent).toString();
     };
     assert.equal(redact('user=bob password=hunter2 ok'), 'user=bob [REDACTED] ok');
+    assert.equal(redact('db_password=hunter2 DB_TOKEN: abc'), 'db_[REDACTED] DB_[REDACTED]');
+    assert.equal(redact('mypassword=unchanged'), 'mypassword=unchanged', 'a longer word is not the keyword');
     assert.equal(redact('Authorization: Bearer abc.def-ghi'), 'Authorization: [REDACTED]');
     assert.equal(redact('key AKIAABCDEFGHIJKLMNOP used'), 'key [REDACTED] used');
     assert.equal(redact('Accepted publickey for bob from 10.0.0.1'), 'Accepted publickey for bob from 10.0.0.1');

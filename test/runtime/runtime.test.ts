@@ -394,6 +394,13 @@ test('policy: denied reads, a symlink escape, writes outside the tree and a glob
   assert.equal(first?.begin.resource, `${root}/secret/key`);
 });
 
+test("policy: what readText and readBytes hand over gets the policy's redaction, as cat's output would", async (t) => {
+  const { host, root } = await local(t);
+  writeFileSync(join(root, 'env'), 'USER=bob\nSECRET=hunter2\n');
+  assert.equal(await host.call(FileSystem.readText, `${root}/env`), 'USER=bob\n[REDACTED]\n');
+  assert.equal((await host.call(FileSystem.readBytes, `${root}/env`)).toString(), 'USER=bob\n[REDACTED]\n');
+});
+
 test("policy: a path into the interpreter's own /proc entry (/proc/self, a link to it, /dev/stdin) is refused, not resolved as the interpreter's", async (t) => {
   const { host, root } = await local(t);
   symlinkSync('/proc/self/cwd', join(root, 'to-self'));
