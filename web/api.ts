@@ -4,12 +4,21 @@
 export interface Me {
   name: string;
   csrfToken: string | null;
+  /** What the principal may do (GET /api/me): pages offer only that. */
+  scope: { admin: boolean; attach: 'interactive' | 'read-only' };
 }
 
 let csrfToken: string | null = null;
+let current: Me | null = null;
 
-export function setCsrfToken(token: string | null): void {
-  csrfToken = token;
+export function setMe(me: Me | null): void {
+  current = me;
+  csrfToken = me?.csrfToken ?? null;
+}
+
+/** Whether the principal may act on sessions (create, type, kill), not only watch them. */
+export function mayInteract(): boolean {
+  return current !== null && (current.scope.admin || current.scope.attach !== 'read-only');
 }
 
 export async function api(path: string, init: RequestInit = {}): Promise<Response> {

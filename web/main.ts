@@ -1,7 +1,7 @@
 // The console's shell: log in with a token (the daemon answers with an HttpOnly session cookie and a
 // CSRF token), then pages under hash routes (#/hosts, …), each a module in pages/. Served from the
 // daemon's own origin under a CSP without inline code, so everything is wired up from here.
-import { api, errorText, setCsrfToken, type Me } from './api.js';
+import { api, errorText, setMe, type Me } from './api.js';
 import { notificationsSupported, watchForNotifications } from './notifications.js';
 import { agentsPage } from './pages/agents.js';
 import { approvalsPage } from './pages/approvals.js';
@@ -21,7 +21,7 @@ let leave: (() => void) | void = undefined;
 let stopNotifications: (() => void) | null = null;
 
 function showLogin(): void {
-  setCsrfToken(null);
+  setMe(null);
   stopNotifications?.();
   stopNotifications = null;
   $('notify').hidden = true;
@@ -54,7 +54,7 @@ function notifyWhenGranted(): void {
 }
 
 function showConsole(me: Me): void {
-  setCsrfToken(me.csrfToken);
+  setMe(me);
   $('who').textContent = me.name;
   $('logout').hidden = false;
   $('login').hidden = true;

@@ -2,6 +2,7 @@
 // tmux: log in, see sessions, create one with a command, attach, type, see the output, resize, watch
 // read-only, kill behind the typed name, and on a phone-sized screen the key bar's Ctrl-C.
 import assert from 'node:assert/strict';
+import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -18,7 +19,7 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
 
   before(async () => {
     [d, browser] = await Promise.all([
-      startConsoleDaemon({ boss: ['--admin'] }),
+      startConsoleDaemon({ boss: ['--admin'], viewer: ['--hosts', 'box', '--users', userInfo().username, '--read-only'] }),
       launchChromium(),
     ]);
   });
@@ -111,6 +112,45 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
     await kill.waitFor({ state: 'detached' });
     assert.equal(d.hasSession('echoer'), false);
     await context.close();
+  });
+
+  test('a principal that may only watch is offered Watch alone (no Create, Attach or Kill); a name remux refuses gets no button; Create takes a policy', async () => {
+    d.tmux('new-session', '-d', '-s', 'watched');
+    d.tmux('new-session', '-d', '-s', 'sp ace'); // made outside remux, under a name remux never acts on
+    try {
+      const viewer = await loggedIn(browser, { url: d.url, token: d.tokens.viewer!, who: 'viewer', problems });
+      await viewer.page.goto(`${d.url}#/sessions`);
+      await viewer.page.getByRole('button', { name: 'Refresh' }).click();
+      const row = viewer.page.locator('tr[data-session="watched"]');
+      await row.waitFor();
+      assert.deepEqual(await row.locator('.actions a, .actions button').allTextContents(), ['Watch']);
+      assert.equal(await viewer.page.locator('form.create').isHidden(), true);
+      await viewer.context.close();
+
+      const { context, page } = await login();
+      await page.goto(`${d.url}#/sessions`);
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await page.locator('tr[data-session="watched"]').waitFor();
+      assert.deepEqual(await page.locator('tr[data-session="watched"] .actions').locator('a, button').allTextContents(), ['Attach', 'Watch', 'Kill…']);
+      assert.equal(await page.locator('tr[data-session="sp ace"] .actions').locator('a, button').count(), 0);
+      assert.match((await page.locator('tr[data-session="sp ace"] .actions').textContent()) ?? '', /not a name remux acts on/);
+      // The startup command's policy is the form's to say: an unknown one is refused, naming the known ones.
+      await page.getByLabel('host and user').selectOption({ label: `${d.me}@box` });
+      await page.getByLabel('session name').fill('with-policy');
+      await page.getByLabel('startup command').fill('cat');
+      await page.getByLabel('policy', { exact: true }).fill('nosuch');
+      await page.getByRole('button', { name: 'Create' }).click();
+      await page.locator('p.error', { hasText: /unknown policy "nosuch"/ }).waitFor();
+      assert.equal(d.hasSession('with-policy'), false);
+      // That refusal (400) was asked for: it is not one of the page's problems.
+      const refusal = problems.findIndex((p) => /status of 400/.test(p));
+      assert.ok(refusal >= 0, 'the refused create shows as a 400');
+      problems.splice(refusal, 1);
+      await context.close();
+    } finally {
+      d.tmux('kill-session', '-t', '=watched');
+      d.tmux('kill-session', '-t', '=sp ace');
+    }
   });
 
   test('the terminal page says why it closed: no such session, too many attaches, session ended', async () => {

@@ -1,7 +1,7 @@
 // tmux sessions across the hosts this principal may use: hosts -> tmux users -> sessions, from the
 // daemon's inventory cache (Refresh asks the hosts now). Create with an optional startup command (the
 // policy decides), kill behind typing the name, attach interactively or read-only in the terminal page.
-import { api, el, errorText } from '../api.js';
+import { api, el, errorText, mayInteract } from '../api.js';
 import { utcTime } from '../format.js';
 import type { Page } from './page.js';
 
@@ -27,6 +27,9 @@ const STATE: Record<UserSessions['state'], string> = {
   error: 'tmux failed',
 };
 
+/** The names remux acts on (sessions made outside it may have others: listed, but no button can act on them). */
+const SESSION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
 function terminalLink(host: string, user: string, name: string, readOnly: boolean): string {
   return `#/terminal?${new URLSearchParams({ host, user, name, readOnly: String(readOnly) })}`;
 }
@@ -44,7 +47,10 @@ export const sessionsPage: Page = {
     const where = el('select', undefined, { name: 'where', 'aria-label': 'host and user' });
     const name = el('input', undefined, { name: 'name', placeholder: 'name', required: '', pattern: '[A-Za-z0-9_\\-]{1,64}', 'aria-label': 'session name', autocomplete: 'off' });
     const command = el('input', undefined, { name: 'command', placeholder: 'command (optional)', 'aria-label': 'startup command', autocomplete: 'off' });
-    create.append(where, name, command, el('button', 'Create', { type: 'submit' }));
+    const policy = el('input', undefined, { name: 'policy', placeholder: "policy (the principal's)", 'aria-label': 'policy', autocomplete: 'off' });
+    create.append(where, name, command, policy, el('button', 'Create', { type: 'submit' }));
+    // A principal that may only watch is offered nothing that would be refused.
+    const interactive = mayInteract();
 
     const head = el('div', undefined, { class: 'toolbar' });
     head.append(el('h2', 'Sessions'), refresh, checked);
@@ -57,6 +63,7 @@ export const sessionsPage: Page = {
       if (!res.ok) {
         error.textContent = await errorText(res);
         list.replaceChildren();
+        create.hidden = true;
         return;
       }
       error.textContent = '';
@@ -95,14 +102,23 @@ export const sessionsPage: Page = {
         el('td', s.attached > 0 ? String(s.attached) : '—', { 'data-label': 'attached' }),
       );
       const actions = el('td', undefined, { class: 'actions' });
+      tr.append(actions);
+      if (!SESSION_NAME.test(s.name)) {
+        actions.append(el('span', 'not a name remux acts on', { class: 'muted', title: 'made outside remux: remux attaches to and kills only sessions named with A-Z a-z 0-9 _ - (at most 64)' }));
+        return tr;
+      }
+      const watch = el('a', 'Watch', { href: terminalLink(host, user, s.name, true), class: 'button' });
+      if (!interactive) {
+        actions.append(watch);
+        return tr;
+      }
       const kill = el('button', 'Kill…', { type: 'button', class: 'danger' });
       kill.addEventListener('click', () => {
         const form = killForm(host, user, s);
         kill.replaceWith(form);
         form.querySelector('input')!.focus();
       });
-      actions.append(el('a', 'Attach', { href: terminalLink(host, user, s.name, false), class: 'button' }), el('a', 'Watch', { href: terminalLink(host, user, s.name, true), class: 'button' }), kill);
-      tr.append(actions);
+      actions.append(el('a', 'Attach', { href: terminalLink(host, user, s.name, false), class: 'button' }), watch, kill);
       return tr;
     };
 
@@ -138,13 +154,13 @@ export const sessionsPage: Page = {
         list.append(section);
       }
       if ([...where.options].some((o) => o.value === chosen)) where.value = chosen;
-      create.hidden = where.options.length === 0;
+      create.hidden = !interactive || where.options.length === 0;
     };
 
     create.addEventListener('submit', (e) => {
       e.preventDefault();
       const [host, user] = JSON.parse(where.value) as [string, string];
-      const body = { host, user, name: name.value, ...(command.value.trim() ? { command: command.value } : {}) };
+      const body = { host, user, name: name.value, ...(command.value.trim() ? { command: command.value } : {}), ...(policy.value.trim() ? { policy: policy.value.trim() } : {}) };
       void post('/api/sessions', body).then((ok) => {
         if (!ok) return;
         name.value = '';
