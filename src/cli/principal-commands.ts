@@ -1,6 +1,8 @@
 // Implementations of `remux principal add|ls|rm|rotate`.
-import { principalsFile } from '../config/paths.js';
-import { ADMIN_SCOPE, addPrincipal, loadPrincipals, removePrincipal, rotatePrincipal } from '../config/principals.js';
+import { existsSync } from 'node:fs';
+import { policiesFile, principalsFile } from '../config/paths.js';
+import { loadPolicyFile } from '../policy/load.js';
+import { ADMIN_SCOPE, addPrincipal, checkNewPrincipal, loadPrincipals, removePrincipal, rotatePrincipal } from '../config/principals.js';
 import type { Scope } from '../core/types.js';
 import { InventoryError, parseSelector } from '../hosts/inventory.js';
 import type { AddPrincipalOptions } from './commands/principal.js';
@@ -24,14 +26,18 @@ function scopeFrom(opts: AddPrincipalOptions): Scope {
     throw err;
   }
   const users = list(opts.users) ?? [];
-  return {
-    admin: false,
-    hosts: opts.hosts,
-    users,
-    createAs: list(opts.createAs) ?? users,
-    attach: opts.readOnly ? 'read-only' : 'interactive',
-    policies: (opts.policy ?? []).flatMap((p) => list(p) ?? []),
-  };
+  const policies = (opts.policy ?? []).flatMap((p) => list(p) ?? []);
+  checkPolicies(policies);
+  return { admin: false, hosts: opts.hosts, users, createAs: list(opts.createAs) ?? users, attach: opts.readOnly ? 'read-only' : 'interactive', policies };
+}
+
+/** --policy names policies of the policies file (when there is one yet): a typo would fail every command of the principal. */
+function checkPolicies(names: string[]): void {
+  const file = policiesFile();
+  if (names.length === 0 || !existsSync(file)) return;
+  const known = loadPolicyFile(file);
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length > 0) throw new UsageError(`--policy: no policy named ${unknown.join(', ')} in ${file} (known: ${[...known.keys()].join(', ') || 'none'})`, 'remux policy list shows them; remux policy create NAME --template T adds one');
 }
 
 function printToken(name: string, token: string, json: boolean | undefined, what: string): void {
@@ -40,6 +46,8 @@ function printToken(name: string, token: string, json: boolean | undefined, what
 }
 
 export function addPrincipalCommand(name: string, opts: AddPrincipalOptions): void {
+  // The name first: what is wrong with it matters before what the scope lacks (checked again under the file's lock).
+  checkNewPrincipal(loadPrincipals(principalsFile()), name);
   const token = addPrincipal(principalsFile(), name, scopeFrom(opts));
   printToken(name, token, opts.json, 'added principal');
 }

@@ -161,11 +161,16 @@ function change<T>(file: string, edit: (p: Principals) => { entries: PrincipalEn
   });
 }
 
+/** Throws a UsageError unless `name` is a good name for a new principal of `p`. */
+export function checkNewPrincipal(p: Principals, name: string): void {
+  if (!PRINCIPAL_NAME.test(name)) throw new UsageError(`bad principal name "${name}": use 1-64 letters, digits, ".", "_", "-", starting with a letter or digit`);
+  if (p.entries.some((e) => e.name === name)) throw new UsageError(`principal ${name} already exists in ${p.file}`, `remux principal rotate ${name} gives it a new token; remux principal rm ${name} removes it`);
+}
+
 /** Adds a principal and returns its token (shown once: only its hash is kept). */
 export function addPrincipal(file: string, name: string, scope: Scope): string {
-  if (!PRINCIPAL_NAME.test(name)) throw new UsageError(`bad principal name "${name}": use 1-64 letters, digits, ".", "_", "-", starting with a letter or digit`);
   return change(file, (p) => {
-    if (p.entries.some((e) => e.name === name)) throw new UsageError(`principal ${name} already exists in ${file}`, `remux principal rotate ${name} gives it a new token; remux principal rm ${name} removes it`);
+    checkNewPrincipal(p, name);
     const token = newToken();
     return { entries: [...p.entries, { name, tokenSha256: hashToken(token), created: new Date().toISOString(), scope }], result: token };
   });

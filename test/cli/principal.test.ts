@@ -168,7 +168,18 @@ describe('changing the principals file: concurrent commands, locks, bad input', 
       const r = await remux(['principal', 'add', name, '--admin'], { env: h.env });
       assert.equal(r.code, 2, `${name}: ${r.stderr}`);
       assert.match(r.stderr, why);
+      // What is wrong with the name is said first, whatever else the command lacks (here --hosts).
+      const unscoped = await remux(['principal', 'add', name], { env: h.env });
+      assert.equal(unscoped.code, 2, `${name}: ${unscoped.stderr}`);
+      assert.match(unscoped.stderr, why);
     }
+    // A policy the policies file does not have would fail every command of the principal: refused, nothing added.
+    writeFileSync(join(h.home, 'policies.yaml'), 'policies:\n  ops:\n    capabilities:\n      - { operation: execute_binary, resource: "true" }\n');
+    const typo = await remux(['principal', 'add', 'typo', '--hosts', 'localhost', '--policy', 'ops,opz'], { env: h.env });
+    assert.equal(typo.code, 2, typo.stderr);
+    assert.match(typo.stderr, /--policy: no policy named opz in .*policies\.yaml \(known: ops\)/);
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /typo:/);
+    assert.equal((await remux(['principal', 'add', 'typo', '--hosts', 'localhost', '--policy', 'ops'], { env: h.env })).code, 0);
     const hash = 'a'.repeat(64);
     const bad = tempHome();
     try {
