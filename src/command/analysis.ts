@@ -154,6 +154,11 @@ const deeper = (ctx: Ctx): Ctx => ({ ...ctx, depth: ctx.depth + 1 });
 /** Kinds that pass the rest of argv to another program, which is checked for itself under xargs. */
 const WRAPPERS = new Set<Kind>(['wrap', 'env', 'sudo', 'xargs', 'flock', 'shell', 'busybox']);
 
+/** Interpreter options that give the code inline (or a module to run): no script follows. */
+const INTERP_CODE_OPTIONS = new Set(['-c', '-m', '-e', '-E', '-p', '--eval', '--print']);
+/** Interpreter options whose value is the next word (a warning filter, a directory, a module to load first). */
+const INTERP_VALUE_OPTIONS = new Set(['-W', '-X', '-I', '-M', '-r', '--require', '--import', '--loader']);
+
 const URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const ASSIGN_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
 const FILE_URL = /^file:(?:\/\/[^/]*)?(\/[^?#]*)/i;
@@ -268,10 +273,22 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
 
   interp(c) {
     if (c.argv.length - c.i === 1 && c.argv[c.i] === '--version') return;
-    // Options differ per language; every path-looking argument (the script first) is read.
+    // Options differ per language; every path-looking argument (the script first) is read, and so is
+    // the first plain word that is not an option's value: the script, even as a bare name (`python3 x.py`).
     let script: string | undefined;
+    // After code given inline (-c, -e, -m …) the words are its arguments, not a script.
+    let operand = true;
     for (let j = c.i; j < c.argv.length; j++) {
-      for (const p of pathCandidates(c.argv[j] as string)) {
+      const arg = c.argv[j] as string;
+      if (INTERP_CODE_OPTIONS.has(arg)) operand = false;
+      if (operand && !arg.startsWith('-') && (j === c.i || !INTERP_VALUE_OPTIONS.has(c.argv[j - 1] as string))) {
+        operand = false;
+        if (pathCandidates(arg).length === 0) {
+          script ??= arg;
+          c.acc.add(R, arg);
+        }
+      }
+      for (const p of pathCandidates(arg)) {
         script ??= p;
         c.acc.add(R, p);
       }

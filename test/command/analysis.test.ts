@@ -745,7 +745,11 @@ cases('shells and interpreters', [
   { argv: ['csh', '-c', 'x'], refused: /not a POSIX shell/ },
   { argv: ['python3', '-c', 'print(1)'], code: [['python3', /^would run code from its command line or input: interpreters run code that remux cannot check$/]] },
   { argv: ['python3', '/tmp/x.py'], reads: ['/tmp/x.py'], code: [['python3', /^would run \/tmp\/x\.py: interpreters/]] },
-  { argv: ['python3', 'script.py'], code: [['python3', /interpreters/]] }, // a bare word is not taken for a path; the sandbox bounds it
+  // The script by a bare name is read too (as `bash x.sh`): where nothing else bounds the code (unsandboxed: true), its read is checked.
+  { argv: ['python3', 'script.py'], reads: ['script.py'], code: [['python3', /^would run script\.py: interpreters/]] },
+  { argv: ['python3', '-W', 'ignore', 'x.py', 'arg'], reads: ['x.py'], code: [['python3', /would run x\.py/]] },
+  { argv: ['python3', '-c', 'print(1)', 'arg'], code: [['python3', /code from its command line/]] }, // after -c: the code's arguments, no script
+  { argv: ['node', '-e', 'x', 'y.js'], code: [['node', /code from its command line/]] },
   { argv: ['python3'], code: [['python3', /interpreters/]] },
   { argv: ['python3', '--version'] },
   { argv: ['python3.12', '-c', 'x'], code: [['python3.12', /interpreters/]] },
