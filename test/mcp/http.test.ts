@@ -2,7 +2,8 @@
 // daemon with real principals, and the adversarial cases: no token, a wrong token, a forged Origin,
 // another principal's session id.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -131,6 +132,17 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     assert.match(noSession.text, /first request of a session is initialize/);
     const unknown = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.boss}`, 'mcp-session-id': 'nope' }, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
     assert.equal(unknown.status, 404);
+  });
+
+  test('a write_file as large as the tool advertises is taken (not refused by the server\'s 1 MiB body limit)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'remux-mcp-http-'));
+    try {
+      const r = await call(boss, 'write_file', { host: 'localhost', path: join(dir, 'big.txt'), content: 'x'.repeat(8 << 20) });
+      assert.equal(r.result.isError, undefined, r.text);
+      assert.equal(statSync(join(dir, 'big.txt')).size, 8 << 20);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('an unknown host is a tool error naming the known ones', async () => {

@@ -2,7 +2,7 @@
 // would, and every call goes through the policy, the parser, scope and the audit store. First in the
 // CLI process (no daemon), then handed to a running daemon.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +52,36 @@ async function endsOnRevocation(env: Record<string, string>, policy: string): Pr
       await client.close();
     }
   }
+}
+
+/**
+ * Messages past the 10 MiB the SDK's stdio reader takes by default: a write whose JSON is 12 MiB works,
+ * one over what remux reads is a JSON-RPC error under its id, an answer larger than the SDK's client reads
+ * is an error too, and the advertised limits are what a call can use; the session goes on after each.
+ */
+async function largeMessages(client: Client, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'newlines.txt');
+  const wrote = await call(client, 'write_file', { host: 'localhost', path, content: '\n'.repeat(6 << 20) });
+  assert.equal(wrote.result.isError, undefined, wrote.text);
+  assert.equal((wrote.result.structuredContent as { bytes: number }).bytes, 6 << 20);
+  const tooLong = await call(client, 'write_file', { host: 'localhost', path, content: 'x'.repeat((8 << 20) + 1) });
+  assert.equal(tooLong.result.isError, true);
+  assert.match(tooLong.text, /content/);
+  // 3 MiB of newlines would be 6 MiB twice as JSON text: it comes as base64 (4 MiB twice).
+  const read = await call(client, 'read_file', { host: 'localhost', path, length: 3 << 20 });
+  assert.equal(read.result.isError, undefined, read.text);
+  assert.deepEqual([(read.result.structuredContent as { encoding: string }).encoding, (read.result.structuredContent as { bytes: number }).bytes], ['base64', 3 << 20]);
+  const readTooMuch = await call(client, 'read_file', { host: 'localhost', path, length: (3 << 20) + 1 });
+  assert.equal(readTooMuch.result.isError, true);
+  assert.match(readTooMuch.text, /length/);
+  await assert.rejects(call(client, 'write_file', { host: 'localhost', path, content: 'x'.repeat(65 << 20) }), /MCP error -32600: the message of 65(\.\d)? MiB is larger than the 64 MiB remux reads/);
+  // 10,000 names of 6 bytes a character as JSON: a listing the SDK's client could not read.
+  const many = join(dir, 'many');
+  mkdirSync(many);
+  for (let i = 0; i < 10_000; i++) writeFileSync(join(many, `${'\u0001'.repeat(240)}${i}`), '');
+  await assert.rejects(call(client, 'list_directory', { host: 'localhost', path: many }), /MCP error -32603: the answer of \d+(\.\d)? MiB is larger than the 9\.9 MiB an MCP client reads: ask for less in one call/);
+  assert.equal((await call(client, 'list_hosts', {})).result.isError, undefined, 'the session goes on');
 }
 
 describe('remux mcp --stdio in the CLI process', () => {
@@ -266,6 +296,10 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.equal(initialized?.result?.serverInfo?.name, 'remux', r.stdout);
   });
 
+  test('large messages: within the advertised limits they work, past them they are errors and the session goes on', async () => {
+    await largeMessages(client, join(cwd, 'large'));
+  });
+
   test('remux mcp without --stdio is a usage error that says what to do', async () => {
     const r = await remux(['mcp'], { env: h.env });
     assert.equal(r.code, 2);
@@ -304,6 +338,17 @@ describe('remux mcp --stdio through a running daemon', () => {
       assert.match(limited.text, /^remux rate limited: /);
     } finally {
       await client.close();
+    }
+  });
+
+  test('large messages through the daemon: the same answers, never a session left hanging', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'remux-mcp-large-'));
+    const { client } = await stdioClient(h.env);
+    try {
+      await largeMessages(client, dir);
+    } finally {
+      await client.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

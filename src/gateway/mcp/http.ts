@@ -16,6 +16,7 @@ import type { PrincipalEntry } from '../../config/principals.js';
 import { bearerToken, checkToken, type LiveCredentials, type LoginGuard } from '../http/auth.js';
 import { fail, tooManyFailures } from '../http/errors.js';
 import { JsonPostTransport } from './json-post.js';
+import { MCP_MESSAGE_MAX } from './line-transport.js';
 import { createMcpServer } from './server.js';
 import { McpSessions, type SessionLimits } from './sessions.js';
 import type { ToolDeps } from './tools.js';
@@ -102,9 +103,10 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
 
   app.register(async (mcp) => {
     mcp.addHook('onRequest', authenticate);
+    // The server's 1 MiB body limit would refuse a write_file the tool advertises: MCP messages get their own.
 
     // Streamable HTTP: POST carries client messages, GET opens the server's stream, DELETE ends the session.
-    mcp.all('/mcp', async (request, reply) => {
+    mcp.all('/mcp', { bodyLimit: MCP_MESSAGE_MAX }, async (request, reply) => {
       const principal = request.principal!;
       const id = request.headers[SESSION_HEADER];
       if (typeof id === 'string') {
@@ -140,7 +142,7 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       await createMcpServer(toolDeps(principal), 'sse').connect(transport);
     });
 
-    mcp.post<{ Querystring: { sessionId?: string } }>('/messages', async (request, reply) => {
+    mcp.post<{ Querystring: { sessionId?: string } }>('/messages', { bodyLimit: MCP_MESSAGE_MAX }, async (request, reply) => {
       const id = request.query.sessionId;
       const session = id ? sessions.use(id, request.principal!.name) : null;
       if (!session) return rpcError(reply, 404, 'no such MCP session: open one with GET /sse');

@@ -3,7 +3,6 @@
 // connections, its rate limit): the process then only copies bytes between its stdio and the daemon's
 // socket, where the daemon serves the MCP session. Without a daemon it serves the session itself.
 import type net from 'node:net';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
 import type { Invocation } from '../../cli/invocation.js';
 import { envFirst } from '../../config/paths.js';
@@ -18,6 +17,7 @@ import { revocation } from '../http/auth.js';
 import { connectDaemon } from '../client.js';
 import { cliRequest } from '../forward.js';
 import { FirstLine, MAX_REQUEST_BYTES, type Event, type McpRequest } from '../protocol.js';
+import { LineTransport } from './line-transport.js';
 import { createMcpServer } from './server.js';
 
 export interface StdioOptions {
@@ -67,7 +67,7 @@ export async function runMcpStdio(inv: Invocation, opts: StdioOptions, socketPat
     const { principal, revoked } = stdioPrincipal(ctx, inv.env.REMUX_TOKEN, opts.principal);
     const server = createMcpServer({ ctx, principal, callerCwd: inv.cwd }, 'stdio', revoked);
     const closed = new Promise<void>((resolve) => (server.server.onclose = resolve));
-    await server.connect(new StdioServerTransport());
+    await server.connect(new LineTransport(process.stdin, process.stdout));
     process.stdin.once('end', () => void server.close());
     await closed;
   } finally {
@@ -158,5 +158,5 @@ export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, d
   socket.on('close', () => void server.close());
   // The server ending the session (a revoked credential) ends the connection: the CLI's relay then exits.
   server.server.onclose = () => socket.end();
-  void server.connect(new StdioServerTransport(socket, socket));
+  void server.connect(new LineTransport(socket, socket));
 }

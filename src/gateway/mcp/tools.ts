@@ -264,11 +264,23 @@ const ListOutput = z.object({
   truncated: z.boolean(),
 });
 
-/** UTF-8 text as it is; anything else (a NUL, an invalid sequence) as base64. */
+/**
+ * What one read_file call returns at most. An answer carries the content twice (text and structured):
+ * as base64, 2 × 4 MiB stays within what an SDK client reads over stdio with its defaults (10 MiB).
+ */
+const READ_MAX = 3 << 20;
+/** write_file's content at most (characters): JSON-escaped even to 6 bytes each, it fits the largest message remux reads. */
+const WRITE_MAX = 8 << 20;
+
+/**
+ * UTF-8 text as it is; anything else (a NUL, an invalid sequence) as base64, and so is text whose JSON
+ * escapes (a control character takes 6 bytes) would make it larger than READ_MAX as base64.
+ */
 function textOrBase64(bytes: Buffer): { content: string; encoding: 'utf8' | 'base64' } {
   const text = bytes.toString('utf8');
   const clean = !bytes.includes(0) && Buffer.from(text, 'utf8').equals(bytes);
-  return clean ? { content: text, encoding: 'utf8' } : { content: bytes.toString('base64'), encoding: 'base64' };
+  const fits = clean && Buffer.byteLength(JSON.stringify(text)) <= (READ_MAX / 3) * 4;
+  return fits ? { content: text, encoding: 'utf8' } : { content: bytes.toString('base64'), encoding: 'base64' };
 }
 
 // ---- the table -------------------------------------------------------------------------------------
@@ -359,12 +371,12 @@ export const TOOLS: readonly Tool[] = [
     title: 'Read a file on a host',
     description:
       'Read a file on a host (policy: read_file on its resolved path). Text comes back as is, other bytes as base64. One call returns at most ' +
-      '64 KiB unless `length` asks for more (up to 16 MiB); `truncated` says there is more: read on with `offset`.',
+      '64 KiB unless `length` asks for more (up to 3 MiB, so that the answer fits what an MCP client reads); `truncated` says there is more: read on with `offset`.',
     input: z.strictObject({
       host: HOST,
       path: PATH,
       offset: z.number().int().min(0).optional().describe('First byte to read; default 0.'),
-      length: z.number().int().min(1).max(16 << 20).optional().describe('Bytes to read from offset; default: to the end, up to 64 KiB.'),
+      length: z.number().int().min(1).max(READ_MAX).optional().describe('Bytes to read from offset (at most 3 MiB); default: to the end, up to 64 KiB.'),
     }),
     output: ReadOutput,
     annotations: { readOnlyHint: true, openWorldHint: true },
@@ -391,11 +403,12 @@ export const TOOLS: readonly Tool[] = [
     title: 'Write a file on a host',
     description:
       'Write a whole file on a host (policy: write_file on its resolved path): written to a temporary file beside it and renamed over it, ' +
-      'so readers never see half a file; the mode of an existing file is kept. A symlink is never followed. create_dirs makes missing parent directories.',
+      'so readers never see half a file; the mode of an existing file is kept. A symlink is never followed. create_dirs makes missing parent directories. ' +
+      'The content is at most 8 MiB.',
     input: z.strictObject({
       host: HOST,
       path: PATH,
-      content: z.string().max(16 << 20).describe('The new content, as UTF-8 text.'),
+      content: z.string().max(WRITE_MAX).describe('The new content, as UTF-8 text: at most 8 MiB (8388608 characters).'),
       create_dirs: z.boolean().optional().describe('Create missing parent directories; default false.'),
     }),
     output: WriteOutput,

@@ -1,0 +1,124 @@
+// MCP over newline-delimited JSON (stdio, and the daemon's socket relaying a stdio client), in place of
+// the SDK's StdioServerTransport: its reader refuses a line over 10 MiB by closing the transport, so a
+// large write killed the session with no word (or, through the daemon, left it hanging forever). Here
+// a message over our own limit is skipped and answered with a JSON-RPC error under its id, and an
+// answer larger than the SDK's client reads (it drops the connection) is replaced by such an error.
+import type { Readable, Writable } from 'node:stream';
+import { STDIO_DEFAULT_MAX_BUFFER_SIZE } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { ErrorCode, JSONRPCMessageSchema, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+
+/** The largest message remux reads (a stdio line, an HTTP body): a write_file of 8 MiB even if all of it needs escaping. */
+export const MCP_MESSAGE_MAX = 64 << 20;
+
+/** The largest answer line the SDK's stdio client reads with its defaults, less one pipe read of what follows it. */
+export const MCP_ANSWER_MAX = STDIO_DEFAULT_MAX_BUFFER_SIZE - (64 << 10);
+
+const MiB = (n: number): string => `${Math.round((n / (1 << 20)) * 10) / 10} MiB`;
+
+/**
+ * The id of a request known only by its first and last bytes: SDK clients put `"id"` last, others often
+ * first. Inside a JSON string a quote is escaped, so an unescaped `"id":` there is a key.
+ */
+export function idOf(head: string, tail: string): RequestId | undefined {
+  const ID = String.raw`"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")`;
+  const found = new RegExp(String.raw`^\s*\{(?:\s*"jsonrpc"\s*:\s*"2\.0"\s*,)?\s*${ID}`).exec(head) ?? new RegExp(String.raw`,\s*${ID}\s*\}\s*$`).exec(tail);
+  return found ? (JSON.parse(found[1]!) as RequestId) : undefined;
+}
+
+export class LineTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** While a line over the limit goes by: its first and last bytes (for its id) and its length so far. */
+  private skipping: { head: string; tail: Buffer; bytes: number } | null = null;
+
+  constructor(
+    private readonly input: Readable,
+    private readonly output: Writable,
+    private readonly maxMessage = MCP_MESSAGE_MAX,
+  ) {}
+
+  private readonly ondata = (chunk: Buffer): void => {
+    let from = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, from)) {
+      this.take(chunk.subarray(from, nl));
+      this.endLine();
+      from = nl + 1;
+    }
+    if (from < chunk.length) this.take(chunk.subarray(from));
+  };
+
+  private readonly oninputerror = (error: Error): void => this.onerror?.(error);
+
+  /** Part of the current line: kept while it fits, else only counted. */
+  private take(part: Buffer): void {
+    if (this.skipping === null && this.size + part.length <= this.maxMessage) {
+      this.chunks.push(part);
+      this.size += part.length;
+      return;
+    }
+    if (this.skipping === null) {
+      const start = Buffer.concat([...this.chunks, part]);
+      this.skipping = { head: start.subarray(0, 256).toString('utf8'), tail: Buffer.from(start.subarray(-256)), bytes: start.length };
+      this.chunks = [];
+      this.size = 0;
+      return;
+    }
+    this.skipping.bytes += part.length;
+    this.skipping.tail = Buffer.concat([this.skipping.tail, part]).subarray(-256);
+  }
+
+  private endLine(): void {
+    const skipped = this.skipping;
+    const line = Buffer.concat(this.chunks).toString('utf8').replace(/\r$/, '');
+    this.chunks = [];
+    this.size = 0;
+    this.skipping = null;
+    if (skipped !== null) {
+      const id = idOf(skipped.head, skipped.tail.toString('utf8'));
+      const message = `the message of ${MiB(skipped.bytes)} is larger than the ${MiB(this.maxMessage)} remux reads: send less in one call (write_file takes at most 8 MiB)`;
+      this.onerror?.(new Error(message));
+      void this.send({ jsonrpc: '2.0', ...(id !== undefined ? { id } : {}), error: { code: ErrorCode.InvalidRequest, message } } as JSONRPCMessage);
+      return;
+    }
+    if (line === '') return;
+    let message: JSONRPCMessage;
+    try {
+      message = JSONRPCMessageSchema.parse(JSON.parse(line));
+    } catch (err) {
+      // As the SDK's transport does: a line that is not JSON-RPC is reported and skipped.
+      return void this.onerror?.(err as Error);
+    }
+    this.onmessage?.(message);
+  }
+
+  async start(): Promise<void> {
+    this.input.on('data', this.ondata);
+    this.input.on('error', this.oninputerror);
+  }
+
+  async close(): Promise<void> {
+    this.input.off('data', this.ondata);
+    this.input.off('error', this.oninputerror);
+    if (this.input.listenerCount('data') === 0) this.input.pause();
+    this.chunks = [];
+    this.skipping = null;
+    this.onclose?.();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    let line = JSON.stringify(message);
+    if (Buffer.byteLength(line) > MCP_ANSWER_MAX && 'result' in message) {
+      const error = `the answer of ${MiB(Buffer.byteLength(line))} is larger than the ${MiB(MCP_ANSWER_MAX)} an MCP client reads: ask for less in one call`;
+      line = JSON.stringify({ jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.InternalError, message: error } });
+    }
+    return new Promise((resolve) => {
+      if (this.output.write(`${line}\n`)) resolve();
+      else this.output.once('drain', resolve);
+    });
+  }
+}
