@@ -74,8 +74,9 @@ function stdioSnippet(inv: Invocation, client: McpClientName, opts: McpConfigOpt
   if (opts.principal !== undefined) env.REMUX_TOKEN = token ?? PLACEHOLDER;
   else if (token !== null) notes.push('REMUX_TOKEN is set here but not put in the snippet: without --principal the session runs as you, the local user');
   if (client === 'claude-code') {
-    const envFlags = Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-    return ['claude', 'mcp', 'add', ...envFlags, opts.name, '--', command, ...args].map(shellQuote).join(' ');
+    // The name goes before -e: Claude Code's -e/--env takes every word up to the next option, so a name after it is read as one more variable.
+    const envFlags = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    return ['claude', 'mcp', 'add', opts.name, ...envFlags, '--', command, ...args].map(shellQuote).join(' ');
   }
   const server = { command, args, ...(Object.keys(env).length > 0 ? { env } : {}) };
   return JSON.stringify({ mcpServers: { [opts.name]: server } }, null, 2);

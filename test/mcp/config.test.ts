@@ -22,7 +22,10 @@ describe('remux mcp config', () => {
   test('claude-code, stdio: the `claude mcp add` line, with REMUX_HOME carried along', async () => {
     const r = await remux(['mcp', 'config', 'claude-code'], { env: h.env });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, `claude mcp add --env REMUX_HOME=${h.home} remux -- ${REMUX_BIN} mcp --stdio\n`);
+    // The name first: Claude Code's -e takes every word up to the next option (a name after it is refused as a variable).
+    assert.equal(r.stdout, `claude mcp add remux -e REMUX_HOME=${h.home} -- ${REMUX_BIN} mcp --stdio\n`);
+    const ci = await remux(['mcp', 'config', 'claude-code', '--principal', 'ci'], { env: { ...h.env, REMUX_TOKEN: token } });
+    assert.equal(ci.stdout, `claude mcp add remux -e REMUX_HOME=${h.home} -e REMUX_TOKEN=${token} -- ${REMUX_BIN} mcp --stdio --principal ci\n`);
     assert.equal(r.stderr, '');
   });
 
