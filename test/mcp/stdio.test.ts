@@ -226,6 +226,9 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.match(r.data.stdout, /^(y\n)+/);
     assert.match(r.data.stdout, /\n\[remux: stdout truncated: the MCP per-call cap of 65536 bytes was reached and the command was stopped; narrow the command/);
     assert.equal(r.data.stdout.indexOf('[remux'), 65536 + 1);
+    // Stopped by remux at the cap: not a failure, not an interruption (130), and the message says which cap.
+    assert.deepEqual([r.data.outcome, r.data.exitCode, r.data.message], ['truncated', 143, 'the MCP per-call cap of 65536 bytes per stream was reached; the command was stopped']);
+    assert.match(r.text, /\[exit status 143: the MCP per-call cap of 65536 bytes per stream was reached; the command was stopped\]$/);
   });
 
   test('bad arguments are refused by the schema, naming the argument', async () => {
@@ -255,6 +258,7 @@ describe('remux mcp --stdio in the CLI process', () => {
       assert.equal(r.data.truncated, true);
       assert.match(r.data.stdout, /^1\n2\n/);
       assert.match(r.data.stdout, /\[remux: output truncated: the policy's write_stdout limit was reached and the command was stopped\]$/);
+      assert.deepEqual([r.data.outcome, r.data.message], ['truncated', 'output limit of the policy reached; the command was stopped']);
       const out = await call(tight.client, 'run_command', { host: 'localhost', command: 'echo hi' });
       assert.equal(out.result.isError, true, 'the tight policy has no echo');
       const hosts = await call(tight.client, 'list_hosts', {});

@@ -1,6 +1,7 @@
 // The MCP tools: one table, each entry a precise schema (descriptions written for a model) and a thin
 // handler that builds an Action and hands it to perform(), as every adapter does (ARCHITECTURE §1.1).
 // Adding a tool (read_file, write_file, list_directory once the file.* actions exist) is one entry here.
+import { constants } from 'node:os';
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { asPrincipal, type GatewayContext } from '../../core/context.js';
@@ -57,7 +58,7 @@ const alias = <I extends z.ZodObject>(a: Alias<I>): Alias => a as unknown as Ali
 const HOST = z.string().min(1).max(255).describe('Host name as list_hosts shows it; "localhost" is the machine remux runs on.');
 const SESSION = z.string().min(1).max(64).describe('tmux session name, as list_sessions shows it.');
 const TMUX_USER = z.string().min(1).max(64).optional().describe("tmux user owning the session (list_sessions shows them); default: the host's login user.");
-const OUTCOME = z.enum(['ok', 'failed', 'denied', 'rejected', 'rate_limited', 'unreachable', 'error']);
+const OUTCOME = z.enum(['ok', 'failed', 'truncated', 'denied', 'rejected', 'rate_limited', 'unreachable', 'error']);
 
 // ---- run_command -----------------------------------------------------------------------------------
 
@@ -78,8 +79,8 @@ const RunInput = z.strictObject({
 const RunOutput = z.object({
   host: z.string(),
   command: z.string(),
-  outcome: OUTCOME.describe('ok: ran, exit 0; failed: ran, non-zero; denied: policy or scope refused; rejected: syntax; unreachable: host down'),
-  exitCode: z.number().int().describe('The command\'s exit status; 77 denied, 2 rejected, 75 rate limited, 255 unreachable.'),
+  outcome: OUTCOME.describe('ok: ran, exit 0; failed: ran, non-zero; truncated: output reached a cap (message says which) and remux stopped the command; denied: policy or scope refused; rejected: syntax; unreachable: host down'),
+  exitCode: z.number().int().describe('The command\'s exit status (stopped by a signal: 128 + its number); 77 denied, 2 rejected, 75 rate limited, 255 unreachable.'),
   stdout: z.string(),
   stderr: z.string(),
   truncated: z.boolean().describe('Output was cut (policy limit or the MCP per-call cap) and the command stopped.'),
@@ -129,13 +130,14 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, te
   const out = stdout.text() + (stdout.capped ? truncationMarker('stdout', MCP_OUTPUT_CAP) : result.truncated && !capped ? POLICY_LIMIT_MARKER : '');
   const err = stderr.text() + (stderr.capped ? truncationMarker('stderr', MCP_OUTPUT_CAP) : '');
   const rule = result.decision ? ruleText(result.decision) : null;
-  // Stopped at our cap, the command ends "interrupted": the marker says why, not the interruption.
-  const message = capped ? null : result.message;
+  // Our cap stops the command through the abort signal, which the runtime reports as an interruption
+  // (130): say the cap instead, and how the command ended, as a stop at the policy's limit is reported.
+  const message = capped ? `the MCP per-call cap of ${MCP_OUTPUT_CAP} bytes per stream was reached; the command was stopped` : result.message;
   const structured = {
     host: args.host,
     command: args.command,
-    outcome: result.outcome,
-    exitCode: result.exitCode,
+    outcome: capped || result.truncated ? ('truncated' as const) : result.outcome,
+    exitCode: capped && result.signal ? 128 + (constants.signals[result.signal] ?? 0) : result.exitCode,
     stdout: out,
     stderr: err,
     truncated: result.truncated || capped,
@@ -149,7 +151,7 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, te
     const what = { denied: 'denied', rejected: 'rejected', rate_limited: 'rate limited', unreachable: 'not run', error: 'not run' }[result.outcome];
     return { structured, isError: true, text: `remux ${what}: ${result.message ?? result.outcome}${rule ? `\nrule: ${rule}` : ''}` };
   }
-  const parts = [out, err !== '' ? `[stderr]\n${err}` : '', `[exit status ${result.exitCode}${message ? `: ${message}` : ''}]`].filter((p) => p !== '');
+  const parts = [out, err !== '' ? `[stderr]\n${err}` : '', `[exit status ${structured.exitCode}${message ? `: ${message}` : ''}]`].filter((p) => p !== '');
   return { structured, text: parts.map((p, i) => (i < parts.length - 1 && !p.endsWith('\n') ? `${p}\n` : p)).join('') };
 }
 
