@@ -63,8 +63,9 @@ describe('MCP tools on a real SSH host', { timeout: 120_000 }, () => {
       const out = await call(client, 'run_command', { host: 'localhost', command: 'true' });
       assert.equal(out.result.isError, true);
       assert.match(out.text, /out of scope for ops/);
-      const hosts = (await call(client, 'list_hosts', {})).result.structuredContent as { hosts: Array<{ name: string; reachable: boolean | null }> };
+      const hosts = (await call(client, 'list_hosts', {})).result.structuredContent as { hosts: Array<{ name: string; reachable: boolean | null; detail: string | null }> };
       assert.deepEqual(hosts.hosts.map((x) => [x.name, x.reachable]), [['h1', true]], 'the daemon\'s pooled connection is up');
+      assert.match(hosts.hosts[0]!.detail ?? '', /^connected \(last round trip \d+\.\d ms\)$/, 'the round trip rounded as `hosts list` shows it');
     } finally {
       await client.close();
     }

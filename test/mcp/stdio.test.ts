@@ -114,6 +114,9 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.deepEqual(Object.keys(run.inputSchema.properties ?? {}).sort(), ['command', 'cwd', 'host', 'timeout_s']);
     assert.ok(run.outputSchema?.properties?.truncated, 'structured results are described');
     assert.equal(run.annotations?.destructiveHint, true);
+    assert.match(tools.find((t) => t.name === 'list_hosts')!.description ?? '', /local, ssh or agent/);
+    // "format" is for JSON Schema's own formats: strict validators refuse others (zod's startsWith wrote "starts_with").
+    assert.doesNotMatch(JSON.stringify(tools.map((t) => t.inputSchema)), /"format"/);
     const alias = tools.find((t) => t.name === 'run_shell_command')!;
     assert.deepEqual(Object.keys(alias.inputSchema.properties ?? {}).sort(), ['command', 'machine', 'timeout', 'working_dir']);
   });

@@ -58,6 +58,8 @@ const alias = <I extends z.ZodObject>(a: Alias<I>): Alias => a as unknown as Ali
 const HOST = z.string().min(1).max(255).describe('Host name as list_hosts shows it; "localhost" is the machine remux runs on.');
 const SESSION = z.string().min(1).max(64).describe('tmux session name, as list_sessions shows it.');
 const TMUX_USER = z.string().min(1).max(64).optional().describe("tmux user owning the session (list_sessions shows them); default: the host's login user.");
+/** An absolute path: a pattern, not zod's startsWith, whose JSON Schema says `"format": "starts_with"` (no JSON Schema format). */
+const absolute = (): z.ZodString => z.string().regex(/^\//, 'must be an absolute path (starting with /)').max(4096);
 const OUTCOME = z.enum(['ok', 'failed', 'truncated', 'denied', 'rejected', 'rate_limited', 'unreachable', 'error']);
 
 // ---- run_command -----------------------------------------------------------------------------------
@@ -72,7 +74,7 @@ const RunInput = z.strictObject({
       'The command line. Parsed strictly by remux, never by a shell: pipes |, && || ;, redirections < > >> 2> 2>&1 and quotes work; ' +
         '$(...), backticks, globs and variables are refused with the position. Every program and path is checked against the policy.',
     ),
-  cwd: z.string().startsWith('/').max(4096).optional().describe('Absolute working directory on the host. Default: the home directory (or, over stdio on this machine, where the client started remux).'),
+  cwd: absolute().optional().describe('Absolute working directory on the host. Default: the home directory (or, over stdio on this machine, where the client started remux).'),
   timeout_s: z.number().int().min(1).max(86400).optional().describe('Kill the command (its whole process group) after this many seconds. Default: exec.timeout_seconds in config.yaml.'),
 });
 
@@ -165,7 +167,7 @@ const HostsOutput = z.object({
   hosts: z.array(
     z.object({
       name: z.string(),
-      transport: z.string().describe('local (this machine) or ssh'),
+      transport: z.string().describe('local (this machine), ssh, or agent (a machine that dialled in with `remux agent`)'),
       labels: z.record(z.string(), z.string()),
       reachable: z.boolean().nullable().describe('null: not known yet (no connection tried); call again with check: true'),
       detail: z.string().nullable().describe('Why it is not reachable, or what is known.'),
@@ -192,7 +194,7 @@ async function listHosts(args: z.infer<typeof HostsInput>, deps: ToolDeps, signa
     let detail: string | null;
     if (p) [reachable, detail] = [p.outcome === 'ok', p.message];
     else if (h.transport === 'local') [reachable, detail] = [true, null];
-    else if (s?.connected) [reachable, detail] = [true, s.lastRttMs !== null ? `connected (last round trip ${s.lastRttMs} ms)` : 'connected'];
+    else if (s?.connected) [reachable, detail] = [true, s.lastRttMs !== null ? `connected (last round trip ${s.lastRttMs.toFixed(1)} ms)` : 'connected'];
     else if (s?.breaker?.state === 'open' || s?.lastError) [reachable, detail] = [false, s.lastError ?? s.breaker?.lastError ?? 'circuit breaker open'];
     else [reachable, detail] = [null, 'not connected yet'];
     return { name: h.name, transport: h.transport, labels: h.labels, reachable, detail };
@@ -234,7 +236,7 @@ const SendOutput = z.object({ host: z.string(), session: z.string(), sent: z.num
 
 // ---- files -----------------------------------------------------------------------------------------
 
-const PATH = z.string().startsWith('/').max(4096).describe('Absolute path on the host. Checked against the policy as resolved on the host (symlinks followed there); a write never follows a symlink.');
+const PATH = absolute().describe('Absolute path on the host. Checked against the policy as resolved on the host (symlinks followed there); a write never follows a symlink.');
 
 /** Runs one file action as the principal; a refusal or failure becomes the tool's error text. */
 async function fileAction(deps: ToolDeps, action: FileAction, signal: AbortSignal, tell: (text: string) => void): Promise<{ result: PerformResult; error: string | null }> {
@@ -303,7 +305,7 @@ export const TOOLS: readonly Tool[] = [
   tool({
     name: 'list_hosts',
     title: 'List hosts',
-    description: 'List the hosts this principal may use: name, transport (local or ssh), labels, and whether each is reachable.',
+    description: 'List the hosts this principal may use: name, transport (local, ssh or agent), labels, and whether each is reachable.',
     input: HostsInput,
     output: HostsOutput,
     annotations: { readOnlyHint: true, openWorldHint: true },
