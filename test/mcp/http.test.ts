@@ -83,6 +83,9 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
       const r = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, ...headers }, body: INIT('2025-11-25') });
       assert.equal(r.status, 401, JSON.stringify(headers));
       assert.match(String(r.headers['www-authenticate']), new RegExp(`^Bearer resource_metadata="${origin}/\\.well-known/oauth-protected-resource/mcp"`));
+      // RFC 6750 §3.1: no error code when no bearer credentials were sent.
+      const sent = headers.authorization?.startsWith('Bearer ') === true;
+      assert.equal(String(r.headers['www-authenticate']).includes('error="invalid_token"'), sent, JSON.stringify(headers));
     }
     for (const path of ['/sse', '/messages?sessionId=x']) {
       const r = await raw.request(path === '/sse' ? 'GET' : 'POST', path, { headers: ACCEPT, ...(path === '/sse' ? {} : { body: {} }) });
@@ -95,7 +98,6 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
       resource_name: 'remux MCP endpoint',
       authorization_servers: [],
       bearer_methods_supported: ['header'],
-      resource_documentation: 'https://github.com/remux/remux#mcp',
     });
     const bad = new StreamableHTTPClientTransport(new URL(url), { fetch: caFetch(ca), requestInit: { headers: { authorization: 'Bearer rmx_wrong' } } });
     await assert.rejects(new Client({ name: 'x', version: '1' }).connect(bad));

@@ -75,7 +75,6 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     resource_name: 'remux MCP endpoint',
     authorization_servers: [],
     bearer_methods_supported: ['header'],
-    resource_documentation: 'https://github.com/remux/remux#mcp',
   });
   app.get(METADATA_PATH, metadata);
   app.get(`${METADATA_PATH}/mcp`, metadata);
@@ -84,15 +83,16 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     const origin = request.headers.origin;
     // Browsers always send Origin on these requests; non-browser clients send none and are allowed.
     if (origin !== undefined && !deps.allowedOrigins.has(origin)) return fail(reply, 403, 'forbidden_origin', `Origin ${origin} is not allowed for MCP (allowed: ${[...deps.allowedOrigins].join(', ')})`);
-    const challenge = (why: string): FastifyReply => {
-      reply.header('www-authenticate', `Bearer resource_metadata="${baseUrl(request)}${METADATA_PATH}/mcp", error="invalid_token", error_description="${why}"`);
+    // RFC 6750 §3.1: an error code only when credentials were sent (and were wrong).
+    const challenge = (why: string, sent: boolean): FastifyReply => {
+      reply.header('www-authenticate', `Bearer resource_metadata="${baseUrl(request)}${METADATA_PATH}/mcp"${sent ? `, error="invalid_token", error_description="${why}"` : ''}`);
       return fail(reply, 401, 'unauthenticated', `${why}: send Authorization: Bearer TOKEN (a token from \`remux principal add NAME\`)`);
     };
     const bearer = bearerToken(request.headers.authorization);
-    if (bearer === null || bearer === '') return challenge('no bearer token');
+    if (bearer === null || bearer === '') return challenge('no bearer token', false);
     const checked = await checkToken(deps.guard, request.ip, bearer, ctx.principals());
     if ('locked' in checked) return tooManyFailures(reply, checked.locked);
-    if ('bad' in checked) return challenge('the bearer token matches no principal');
+    if ('bad' in checked) return challenge('the bearer token matches no principal', true);
     request.principal = principalOf(checked.entry, 'mcp');
     entries.set(request.raw, checked.entry);
     // A call still running when its credential is revoked is cut, as the API's requests are.
