@@ -218,6 +218,16 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     assert.match(answer.text, /Session not found/);
   });
 
+  test('DELETE ends the session even when it says content-type: application/json with no body', async () => {
+    const auth = { ...ACCEPT, authorization: `Bearer ${tokens.boss}` };
+    const init = await raw.request('POST', '/mcp', { headers: auth, body: INIT('2025-11-25') });
+    const headers = { ...auth, 'mcp-session-id': String(init.headers['mcp-session-id']), 'mcp-protocol-version': '2025-11-25' };
+    const deleted = await raw.request('DELETE', '/mcp', { headers: { ...headers, 'content-type': 'application/json' } });
+    assert.equal(deleted.status, 200, deleted.text);
+    const after = await raw.request('POST', '/mcp', { headers, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
+    assert.equal(after.status, 404, 'the session is gone');
+  });
+
   // Last: it locks this test's address out.
   test('guessing tokens is slowed, then locked out (429), even for a right token afterwards', async () => {
     let last = 0;

@@ -103,6 +103,10 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
 
   app.register(async (mcp) => {
     mcp.addHook('onRequest', authenticate);
+    // DELETE ends a session and has no body; a client that still says content-type: application/json
+    // would otherwise get fastify's 400 (empty JSON body) instead of the session ended.
+    const json = mcp.getDefaultJsonParser('error', 'error');
+    mcp.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (request.method === 'DELETE' && body === '' ? done(null, undefined) : json(request, body as string, done)));
     // The server's 1 MiB body limit would refuse a write_file the tool advertises: MCP messages get their own.
 
     // Streamable HTTP: POST carries client messages, GET opens the server's stream, DELETE ends the session.
