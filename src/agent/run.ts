@@ -170,8 +170,9 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
         }
         const status = res.statusCode ?? 0;
         const text = `the gateway refused the connection (HTTP ${status}${message ? `: ${message}` : ''})`;
-        // A refused token or network does not heal by retrying; a busy or restarting gateway may.
-        settle(status === 401 || status === 403 ? { end: { exitCode: 77, message: text } } : { registered: false, why: text });
+        // A refused token does not heal by retrying. A refused network (403: the gateway's relay.allow_networks)
+        // may, once the gateway's configuration or this machine's address changes: retried like a gateway that is down.
+        settle(status === 401 ? { end: { exitCode: 77, message: text } } : { registered: false, why: text });
         ws.terminate();
       });
     });
@@ -210,6 +211,8 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
     });
     ws.on('error', (err: NodeJS.ErrnoException) => {
       if (UNTRUSTED.has(err.code ?? '')) settle({ end: untrusted(url, err, opts.ca) });
+      // A TLS port answers a plain ws:// handshake by hanging up: say what is likely wrong.
+      else if (url.protocol === 'ws:' && (err.code === 'ECONNRESET' || err.message === 'socket hang up')) settle({ registered, why: `connection to ${url.origin} failed: ${err.message} (does the gateway serve TLS? then use wss://)` });
       else settle({ registered, why: `connection to ${url.origin} failed: ${err.message}` });
     });
     ws.on('close', (code, reason) => {

@@ -67,6 +67,29 @@ describe('the relay route with allow_networks', () => {
     }
   });
 
+  test("an agent refused for its network keeps trying (the gateway's setting or this address may change), saying why; a refused token ends it", async () => {
+    const relay = await startRelay({ relay: '  allow_networks: [100.64.0.0/10]\n' });
+    try {
+      const agent = relay.startAgent('laptop');
+      const refusals = (): string[] => agent.log.filter((l) => /HTTP 403: .*100\.64\.0\.0\/10.*connecting again/.test(l));
+      for (let i = 0; i < 100 && refusals().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(refusals().length >= 2, agent.log.join('\n'));
+      await agent.stop();
+    } finally {
+      await relay.close();
+    }
+    // With its network allowed, a wrong token ends the agent (exit 77): no retry heals that.
+    const open = await startRelay();
+    try {
+      const forged = open.startAgent('laptop', { token: 'rmx_wrong' });
+      const end = await forged.done;
+      assert.equal(end.exitCode, 77, JSON.stringify(end));
+      await forged.stop();
+    } finally {
+      await open.close();
+    }
+  });
+
   test('behind a trusted proxy (loopback here): the hop the proxy appended decides, not the left end', async () => {
     const relay = await startRelay({ relay: '  allow_networks: [100.64.0.0/10, "fd7a:115c:a1e0::/48"]\n  trusted_proxies: [127.0.0.1]\n' });
     try {
