@@ -114,6 +114,22 @@ export function line(what: string, value: unknown): string {
   return matching(what, value, /^[^\x00-\x1f\x7f]*$/, 'a single line without control characters');
 }
 
+/**
+ * A mode the caller gives a file it writes (FileSystem.writeText, Template.file): permission bits and the
+ * sticky bit, never set-user-ID or set-group-ID. The runtime writes as its own user (root, often), so
+ * such a bit would make a program that runs as that user for whoever may run it: write_file of a path
+ * grants no such thing. The sticky bit grants nothing on a file (Linux ignores it there; it only
+ * restricts deletion inside a directory), so it passes.
+ */
+export function fileMode(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0o7777) {
+    throw new ArgumentError(`mode: ${typeof value === 'number' ? `0${value.toString(8)}` : JSON.stringify(value) ?? String(value)} is not a file mode (a whole number from 0 to 0o7777, e.g. 0o644)`);
+  }
+  const bits = [...(value & 0o4000 ? ['set-user-ID (04000)'] : []), ...(value & 0o2000 ? ['set-group-ID (02000)'] : [])];
+  if (bits.length > 0) throw new ArgumentError(`mode 0${value.toString(8)} has the ${bits.join(' and ')} bit${bits.length > 1 ? 's' : ''}: refused, a file the runtime writes is never set-ID (it would run as its owner)`);
+  return value;
+}
+
 /** One string or a list of them, as a list. */
 export function list(value: string | readonly string[]): string[] {
   if (typeof value === 'string') return [value];

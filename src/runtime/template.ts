@@ -7,6 +7,7 @@
 //   const r = await host.call(Template.file, '/etc/nginx/conf.d/app.conf', source, { port: 443 }, { mode: 0o644 });
 //   // { changed, created, diff }
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
+import { fileMode } from './method.js';
 import type { Method } from './tools.js';
 
 /** A template's variables: plain JSON data. `host` is reserved for the host's facts. */
@@ -18,7 +19,7 @@ export interface RenderOptions {
 }
 
 export interface TemplateFileOptions extends RenderOptions {
-  /** The file's mode, e.g. 0o644; default: kept, or 0644 for a new file. */
+  /** The file's mode, e.g. 0o644 (never set-user-ID or set-group-ID); default: kept, or 0644 for a new file. */
   mode?: number;
 }
 
@@ -64,7 +65,10 @@ const file: Method<[path: string, text: string, variables?: Variables, opts?: Te
   },
   name: 'Template.file',
   remote: 'file',
-  operations: ([path, text]) => [{ kind: 'file.write', path, content: text, reads: true }],
+  operations: ([path, text, , opts]) => {
+    if (opts?.mode !== undefined) fileMode(opts.mode);
+    return [{ kind: 'file.write', path, content: text, reads: true }];
+  },
   encode: ([path, text, variables, opts], resolved) => [resolved.paths[path], text, variables ?? {}, opts?.name ?? '<template>', resolved.host, opts?.mode ?? null],
   decode: (v) => v as TemplateFileResult,
 };

@@ -3,7 +3,7 @@
 // anything is sent: file operations on paths, programs it runs, or a command (Exec, parsed and checked
 // like `client run`). Service, User, Apt, Pacman, Logger and Quit are in tools-*.ts.
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
-import { lazyTool, type Method, type Operation } from './method.js';
+import { fileMode, lazyTool, type Method, type Operation } from './method.js';
 import { Logger, Quit } from './tools-session.js';
 import { Service } from './tools-service.js';
 import { User } from './tools-user.js';
@@ -118,13 +118,17 @@ export const FileSystem = {
   stat: fileMethod<[path: string], Stat>('stat', 'file.read', (v) => v as Stat, (a) => [a[0]]),
   /** Matches sorted; the policy must let the caller list the pattern's literal directory and every directory a match is in. */
   glob: fileMethod<[pattern: string], string[]>('glob', 'file.list', (v) => (v as Array<[string, string]>).map(([m]) => m), undefined, globRoot),
+  /** Atomic; unchanged content and mode: no write. The mode is never set-user-ID or set-group-ID (method.ts fileMode). */
   writeText: {
     get tool() {
       return fsTool();
     },
     name: 'FileSystem.writeText',
     remote: 'writeText',
-    operations: ([path, text]) => [{ kind: 'file.write', path, content: text }],
+    operations: ([path, text, opts]) => {
+      if (opts?.mode !== undefined) fileMode(opts.mode);
+      return [{ kind: 'file.write', path, content: text }];
+    },
     encode: ([path, text, opts], resolved) => [resolved.paths[path], text, opts?.mode ?? null],
     decode: (v) => v as { changed: boolean; created: boolean },
   } satisfies Method<[path: string, text: string, opts?: { mode?: number }], { changed: boolean; created: boolean }>,

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootstrap.js';
-import { CallTimeoutError, connect, connectStreams, DeniedError, FileSystem, ProtocolError, RemoteError, stage0Argv, type LogRecord } from '../../src/runtime/index.js';
+import { ArgumentError, CallTimeoutError, connect, connectStreams, DeniedError, FileSystem, ProtocolError, RemoteError, stage0Argv, Template, type LogRecord } from '../../src/runtime/index.js';
 import { Service } from '../../src/runtime/tools-service.js';
 import { Link } from '../../src/runtime/link.js';
 import { processTransport, streamTransport } from '../../src/runtime/transports.js';
@@ -237,6 +237,31 @@ test('FileSystem: readText, readBytes, stat, glob sorted, writeText atomic with 
   assert.deepEqual(await host.call(FileSystem.writeText, target, 'v1\n', { mode: 0o640 }), { changed: false, created: false });
   assert.deepEqual(await host.call(FileSystem.writeText, target, 'v2\n'), { changed: true, created: false });
   assert.equal(statSync(target).mode & 0o777, 0o640, 'an existing file keeps its mode');
+});
+
+test('a mode with the set-user-ID or set-group-ID bit is refused before anything is sent (writeText, Template.file), audited; the sticky bit passes', async (t) => {
+  const { host, root, audit } = await local(t);
+  mkdirSync(join(root, 'w'));
+  const target = join(root, 'w/prog');
+  const cases: Array<[number | string, RegExp]> = [
+    [0o4755, /mode 04755 has the set-user-ID \(04000\) bit: refused/],
+    [0o2755, /mode 02755 has the set-group-ID \(02000\) bit/],
+    [0o6777, /mode 06777 has the set-user-ID \(04000\) and set-group-ID \(02000\) bits/],
+    [0o10644, /mode: 010644 is not a file mode/],
+    [-1, /is not a file mode/],
+    ['0644', /mode: "0644" is not a file mode/],
+  ];
+  for (const [mode, message] of cases) {
+    const before = audit.list().length;
+    const refused = (e: Error): boolean => e instanceof ArgumentError && /^FileSystem\.writeText: /.test(e.message) && message.test(e.message);
+    await assert.rejects(host.call(FileSystem.writeText, target, '#!/bin/sh\n', { mode: mode as number }), refused, String(mode));
+    const record = audit.list()[before];
+    assert.deepEqual([record?.end?.exitCode, record?.end?.refusal], [2, audit.list()[before]?.begin.reason], 'audited as rejected (exit 2)');
+    await assert.rejects(host.call(Template.file, target, '#!/bin/sh\n', {}, { mode: mode as number }), (e: Error) => e instanceof ArgumentError && message.test(e.message));
+  }
+  assert.equal(existsSync(target), false, 'nothing was written');
+  assert.deepEqual(await host.call(FileSystem.writeText, target, 'x\n', { mode: 0o1755 }), { changed: true, created: true });
+  assert.equal(statSync(target).mode & 0o7777, 0o1755);
 });
 
 test('FileSystem reads refuse a FIFO, a device or a directory at once, naming the path and what it is: a FIFO never blocks the open', async (t) => {

@@ -34,7 +34,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .option('--no-daemon', 'run in this process (cold connections) even when a daemon is running')
     .option('--tools <file>', 'an ES module (.js/.mjs) whose exports include custom tools made with defineTool; repeatable. Runs in this process, never in the daemon', collect)
     .option('--args-json <json>', "a custom tool method's arguments as a JSON array, for any argument types")
-    .option('--mode <octal>', 'FileSystem.writeText: the file mode, e.g. 0644 (default: kept, or 0644 for a new file)')
+    .option('--mode <octal>', 'FileSystem.writeText: the file mode, e.g. 0644 (default: kept, or 0644 for a new file); a set-user-ID or set-group-ID bit is refused')
     .addHelpText(
       'after',
       `
