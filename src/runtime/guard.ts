@@ -293,8 +293,11 @@ function sizeOf(value: unknown): number {
  * process group. Output comes as chunks through the policy's output limits and redaction.
  */
 export function guardedExec(g: Guard, argv: readonly string[], execOpts: ExecOptions = {}, opts: CallOptions = {}): CallStream<OutputChunk, CallDone> {
-  const out = new ChunkQueue<OutputChunk, CallDone>();
-  runExec(g, argv, execOpts, opts, out).then(
+  // A consumer that stops iterating cancels the call, as its AbortSignal would: the command is killed, its record closed.
+  const abandoned = new AbortController();
+  const out = new ChunkQueue<OutputChunk, CallDone>({ onAbandon: () => abandoned.abort(new Error('the caller stopped reading its output; the command was stopped')) });
+  const signal = opts.signal ? AbortSignal.any([opts.signal, abandoned.signal]) : abandoned.signal;
+  runExec(g, argv, execOpts, { ...opts, signal }, out).then(
     (done) => out.settle(null, done),
     (err: Error) => out.settle(err),
   );

@@ -10,6 +10,8 @@ export interface CallStream<C = unknown, R = unknown> extends AsyncIterable<C> {
 export interface QueueOptions {
   /** The consumer took a chunk of this size. */
   onTaken?(size: number): void;
+  /** The consumer stopped iterating (a break, a throw, return()) before the end: nobody wants the rest. */
+  onAbandon?(): void;
 }
 
 export class ChunkQueue<C, R> implements CallStream<C, R> {
@@ -77,6 +79,7 @@ export class ChunkQueue<C, R> implements CallStream<C, R> {
     } finally {
       this.abandoned = true;
       this.freeRoom();
+      if (!this.over) this.opts.onAbandon?.();
     }
     // Every chunk delivered: the call's failure, if it failed, is thrown here.
     await this.result;

@@ -622,6 +622,30 @@ test('cancellation and timeouts stop the work on the host: the whole process gro
   assert.equal(last?.end?.timedOut, true);
 });
 
+test('a stream abandoned by its consumer (a break out of for await, or return()) cancels the call: the command is killed, its record closed', async (t) => {
+  const { host, audit } = await local(t);
+  const broken = host.stream(['sh', '-c', 'echo start; sleep 63.25; echo never']);
+  let first = 0;
+  for await (const chunk of broken) {
+    assert.equal(chunk.data.toString(), 'start\n');
+    first = await pidOf(['sleep', '63.25']);
+    break;
+  }
+  assert.ok(await gone(first, 3000), `the sleep ${first} was killed`);
+  await assert.rejects(broken.result, /the caller stopped reading its output/);
+
+  const returned = host.stream(['sh', '-c', 'echo start; sleep 64.25; echo never']);
+  const chunks = returned[Symbol.asyncIterator]();
+  await chunks.next();
+  const second = await pidOf(['sleep', '64.25']);
+  await chunks.return?.();
+  assert.ok(await gone(second, 3000), `the sleep ${second} was killed`);
+  await assert.rejects(returned.result);
+  const records = audit.list().filter((a) => a.begin.argv?.[0] === 'sh');
+  assert.equal(records.length, 2);
+  for (const r of records) assert.match(r.end?.error ?? '', /the caller stopped reading its output/, 'closed at once, not when the host is closed');
+});
+
 test('connectStreams: any stdin/stdout pair running stage 0 (here a plain local process)', async (t) => {
   const { context } = setup(t);
   const argv = stage0Argv();
