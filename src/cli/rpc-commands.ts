@@ -29,9 +29,9 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   // Methods with a command-line shape (Service, User, Apt, …) take positionals and --options by it.
   const spec = method && 'cli' in method ? method.cli : undefined;
   const parsed = spec ? asUsage(runtime, () => runtime.parseCallArgs(methodName, spec, args)) : null;
-  if (!custom && !spec && (isExec ? args.length === 0 : args.length !== 1)) {
-    throw new UsageError(isExec ? `${methodName} needs a command: remux rpc HOST ${methodName} -- PROGRAM ARGS…` : `${methodName} takes one path, got ${args.length} arguments`);
-  }
+  if (!custom && isExec && args.length === 0) throw new UsageError(`${methodName} needs a command: remux rpc HOST ${methodName} -- PROGRAM ARGS…`);
+  // FileSystem's methods take one path (writeText's mode is --mode): a word or an option beyond it is named.
+  if (!custom && !spec && !isExec) asUsage(runtime, () => runtime.parseCallArgs(methodName, { positional: [methodName === 'FileSystem.glob' ? 'pattern' : 'path'] }, args));
   const timeoutMs = opts.timeout === undefined ? undefined : seconds(opts.timeout);
   const mode = opts.mode === undefined ? undefined : octal(opts.mode);
   const content = methodName === 'FileSystem.writeText' ? (await readAll(stdinOf(inv, methodName), WRITE_MAX_BYTES)).toString('utf8') : null;

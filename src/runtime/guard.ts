@@ -31,7 +31,7 @@ import { renderCallArgs } from './call-args.js';
 import { auditOperation, combine, describeOperations, nothingTouched, operationTarget, treeChecks } from './checks.js';
 import type { Method, Operation, Resolved } from './method.js';
 import type { ResolvedPaths } from './resolved.js';
-import { Exec, FileSystem, type ExecOptions, type OutputChunk, type ToolMethod } from './tools.js';
+import { checkExecArgs, Exec, FileSystem, type ExecOptions, type OutputChunk, type ToolMethod } from './tools.js';
 
 /** Output of a running command in flight or waiting for its consumer, at most (link.ts CallOptions.window). */
 const STREAM_WINDOW = 256 * 1024;
@@ -306,7 +306,15 @@ export function guardedExec(g: Guard, argv: readonly string[], execOpts: ExecOpt
 
 async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions, opts: CallOptions, out: ChunkQueue<OutputChunk, CallDone>): Promise<CallDone> {
   const started = performance.now();
-  if (argv.length === 0 || argv.some((a) => typeof a !== 'string' || a.includes('\0'))) throw new TypeError('Exec: argv must be a non-empty list of strings without NUL bytes');
+  try {
+    checkExecArgs(argv, execOpts);
+  } catch (err) {
+    // Plain JavaScript can pass anything: refused as a usage error and audited, nothing sent.
+    const command = Array.isArray(argv) ? argv.map((a: unknown) => (typeof a === 'string' ? a : typeof a)).join(' ') : typeof argv === 'string' ? argv : typeof argv;
+    const asked = askedFor(g.ctx, { kind: 'exec', host: g.hostName, command, ...(g.policy ? { policy: g.policy } : {}) });
+    (err as ArgumentError).actionId = (await refuse(g.ctx, asked, started, 'rejected', EXIT.USAGE, (err as Error).message, null)).actionId;
+    throw err;
+  }
   const list: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: [...argv], redirects: [], pos: 0 }] } }] };
   // As people read it in the audit and approvals (`uname -r`), and as the parser below reads it back.
   const command = renderCommandList(list, 'plain');

@@ -25,10 +25,10 @@ import { keepIdle, takeIdle, type HostLookups } from './links.js';
 import { ResolvedPaths } from './resolved.js';
 import { Link, type CallOptions, type Hello, type LogRecord, type Transport } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
-import { ProtocolError } from './errors.js';
+import { ArgumentError, ArgumentTypeError, ProtocolError } from './errors.js';
 import { channelTransport, processTransport, streamTransport } from './transports.js';
 import { Template, type RenderOptions, type Variables } from './template.js';
-import type { ExecOptions, ExecResult, Method, OutputChunk, ToolMethod } from './tools.js';
+import type { ExecMethod, ExecOptions, ExecResult, Method, OutputChunk, ToolMethod } from './tools.js';
 
 export { Apt, AptRepository, ArgumentError, defineMethod, defineTool, Exec, FileSystem, Logger, METHODS, Pacman, PacmanRepository, Quit, Service, User } from './tools.js';
 export type { ExecOptions, ExecResult, MethodDefinition, OutputChunk, Stat, Tool, ToolDefinition, ToolMethod } from './tools.js';
@@ -87,7 +87,8 @@ export class RuntimeHost {
   /** call() with a timeout or an AbortSignal: either stops the work on the host. */
   callWith<A extends unknown[], R, F>(opts: CallOptions, method: Method<A, R, F> | ToolMethod<A, R>, ...args: A): Promise<R> {
     if (this.released) return Promise.reject(this.closedError());
-    return 'parseArgs' in method ? guardedToolCall(this.guard, method, args, opts) : guardedCall(this.guard, method, args, opts);
+    if (typeof method === 'object' && method !== null && 'parseArgs' in method) return guardedToolCall(this.guard, method, args, opts);
+    return guardedCall(this.guard, typeof method?.operations === 'function' ? method : notAMethod(method), args, opts);
   }
 
   /** Exec.command: argv without a shell, its output captured. */
@@ -131,6 +132,28 @@ export class RuntimeHost {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * What call() got instead of a tool's method (Exec's, which exec() and stream() run; or anything else),
+ * as a method whose arguments are refused: audited as rejected, nothing sent.
+ */
+function notAMethod(given: unknown): Method<unknown[], never> {
+  const named = typeof given === 'object' && given !== null && typeof (given as { name?: unknown }).name === 'string' ? (given as { name: string }).name : null;
+  const refusal = (): never => {
+    if ((given as Partial<ExecMethod> | null)?.exec === true) throw new ArgumentError(`${named}: call() does not run it; use host.exec(argv, options, { timeoutMs, signal }), or host.stream() for its output as it comes`);
+    throw new ArgumentTypeError(named ?? 'call', `the method (argument 1): expected a tool's method (FileSystem.readText, a defineTool method), got ${named ?? typeof given}`);
+  };
+  return {
+    get tool(): never {
+      return refusal();
+    },
+    name: named ?? 'call',
+    remote: '',
+    operations: refusal,
+    encode: refusal,
+    decode: refusal,
+  };
 }
 
 type Contextual = ConnectOptions & { context: RuntimeContext };

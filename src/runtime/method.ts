@@ -2,7 +2,7 @@
 // guard.ts checks against the principal's policy before anything is sent), how its arguments are sent
 // and its result read, and how `remux rpc` maps a command line onto its arguments.
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
-import { ArgumentError } from './errors.js';
+import { ArgumentError, ArgumentTypeError } from './errors.js';
 
 /** What a call does on the host, as the policy sees it; a method declares all of them. */
 export type Operation =
@@ -81,19 +81,88 @@ interface MethodDef<A extends unknown[], R, F> {
   args?(args: A, resolved: Resolved, facts: F): unknown[];
 }
 
-/** A method whose remote function takes the resolved context first: f(cx, …args). */
+/**
+ * A method whose remote function takes the resolved context first: f(cx, …args). Its arguments are
+ * checked against the types its command-line shape gives them before anything else, and it gets an
+ * empty options object when given none.
+ */
 export function method<A extends unknown[], R, F = null>(def: MethodDef<A, R, F>): Method<A, R, F> {
+  const types = def.cli ? cliTypes(def.cli) : null;
+  const checked = (args: A): A => {
+    if (!types) return args;
+    checkArgTypes(def.name, types, args);
+    if (!types.options || args[types.positional.length] !== undefined) return args;
+    const full = [...args];
+    full[types.positional.length] = {};
+    return full as A;
+  };
+  const lookup = def.lookup;
   return {
     get tool() {
       return def.tool();
     },
     name: def.name,
     remote: def.remote,
-    ...(def.lookup ? { lookup: def.lookup } : {}),
+    ...(lookup ? { lookup: { remote: lookup.remote, args: (args: A) => lookup.args(checked(args)) } } : {}),
     ...(def.cli ? { cli: def.cli } : {}),
-    operations: def.operations,
-    encode: (args, resolved, facts) => [resolved, ...(def.args ? def.args(args, resolved, facts) : args)],
+    operations: (args, facts) => def.operations(checked(args), facts),
+    encode: (args, resolved, facts) => [resolved, ...(def.args ? def.args(checked(args), resolved, facts) : args)],
     decode: (v) => v as R,
+  };
+}
+
+// Argument types: TypeScript checks them at compile time, but plain JavaScript (or a cast) can pass
+// anything, which must be refused here (an ArgumentTypeError naming each), not sent to the host.
+
+type Expect = 'string' | 'strings' | 'words' | 'boolean' | 'number' | 'object' | 'text' | 'bytes';
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
+const EXPECT: Record<Expect, [said: string, ok: (v: unknown) => boolean]> = {
+  string: ['a string', (v) => typeof v === 'string'],
+  strings: ['a string or a list of strings', (v) => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'))],
+  words: ['a list of strings (no shell splits a string into words)', (v) => Array.isArray(v) && v.every((x) => typeof x === 'string')],
+  boolean: ['true or false', (v) => typeof v === 'boolean'],
+  number: ['a number', (v) => typeof v === 'number' && Number.isFinite(v)],
+  object: ['an object', isObject],
+  text: ['a string, a Buffer or { file }', (v) => typeof v === 'string' || Buffer.isBuffer(v) || (isObject(v) && typeof v.file === 'string')],
+  bytes: ['a string or a Buffer', (v) => typeof v === 'string' || Buffer.isBuffer(v)],
+};
+
+/** Each positional argument's name and type (optional: it may be left out), then the options object's fields. */
+export interface ArgTypes {
+  positional: Array<[name: string, expect: Expect, optional?: boolean]>;
+  options?: Record<string, Expect>;
+}
+
+const kindOf = (v: unknown): string => {
+  if (v === null) return 'null';
+  if (v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (Buffer.isBuffer(v)) return 'a Buffer';
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`;
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+};
+
+/** Throws an ArgumentTypeError of `method` naming every argument (and option) of the wrong type. */
+export function checkArgTypes(method: string, types: ArgTypes, args: readonly unknown[]): void {
+  const problems: string[] = [];
+  const check = (where: string, expect: Expect, v: unknown, optional = true): void => {
+    if (!(optional && v === undefined) && !EXPECT[expect][1](v)) problems.push(`${where}: expected ${EXPECT[expect][0]}, got ${kindOf(v)}`);
+  };
+  types.positional.forEach(([name, expect, optional], i) => check(`${name} (argument ${i + 1})`, expect, args[i], optional === true));
+  const options = args[types.positional.length];
+  if (types.options) {
+    check(`the options (argument ${types.positional.length + 1})`, 'object', options);
+    if (isObject(options)) for (const [name, expect] of Object.entries(types.options)) check(`option ${name}`, expect, options[name]);
+  }
+  if (problems.length > 0) throw new ArgumentTypeError(method, problems.join('\n'));
+}
+
+/** A command-line shape's types: positionals strings (a `name...` one a string or a list), options as declared. */
+function cliTypes(spec: CliSpec): ArgTypes {
+  return {
+    positional: spec.positional.map((p) => [p.replace(/(\.\.\.|\?)$/, ''), p.endsWith('...') ? 'strings' : 'string', p.endsWith('?')]),
+    ...(spec.options ? { options: spec.options } : {}),
   };
 }
 
@@ -121,9 +190,9 @@ export function line(what: string, value: unknown): string {
  * grants no such thing. The sticky bit grants nothing on a file (Linux ignores it there; it only
  * restricts deletion inside a directory), so it passes.
  */
-export function fileMode(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0o7777) {
-    throw new ArgumentError(`mode: ${typeof value === 'number' ? `0${value.toString(8)}` : JSON.stringify(value) ?? String(value)} is not a file mode (a whole number from 0 to 0o7777, e.g. 0o644)`);
+export function fileMode(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0o7777) {
+    throw new ArgumentError(`mode: ${Number.isInteger(value) && value >= 0 ? `0${value.toString(8)}` : String(value)} is not a file mode (a whole number from 0 to 0o7777, e.g. 0o644)`);
   }
   const bits = [...(value & 0o4000 ? ['set-user-ID (04000)'] : []), ...(value & 0o2000 ? ['set-group-ID (02000)'] : [])];
   if (bits.length > 0) throw new ArgumentError(`mode 0${value.toString(8)} has the ${bits.join(' and ')} bit${bits.length > 1 ? 's' : ''}: refused, a file the runtime writes is never set-ID (it would run as its owner)`);

@@ -7,7 +7,7 @@
 //   const r = await host.call(Template.file, '/etc/nginx/conf.d/app.conf', source, { port: 443 }, { mode: 0o644 });
 //   // { changed, created, diff }
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
-import { fileMode } from './method.js';
+import { checkArgTypes, fileMode, type ArgTypes } from './method.js';
 import type { Method } from './tools.js';
 
 /** A template's variables: plain JSON data. `host` is reserved for the host's facts. */
@@ -42,6 +42,8 @@ const asString = (v: unknown): string => {
   return v;
 };
 
+const VARIABLES: ArgTypes['positional'][number] = ['variables', 'object', true];
+
 /** The rendered text. Touches nothing on the host: the principal's scope must admit it; audited. */
 const render: Method<[text: string, variables?: Variables, opts?: RenderOptions], string> = {
   get tool() {
@@ -49,7 +51,7 @@ const render: Method<[text: string, variables?: Variables, opts?: RenderOptions]
   },
   name: 'Template.render',
   remote: 'render',
-  operations: () => [],
+  operations: (args) => (checkArgTypes('Template.render', { positional: [['text', 'string'], VARIABLES], options: { name: 'string' } }, args), []),
   encode: ([text, variables, opts], resolved) => [text, variables ?? {}, opts?.name ?? '<template>', resolved.host],
   decode: asString,
 };
@@ -65,7 +67,8 @@ const file: Method<[path: string, text: string, variables?: Variables, opts?: Te
   },
   name: 'Template.file',
   remote: 'file',
-  operations: ([path, text, , opts]) => {
+  operations: ([path, text, variables, opts]) => {
+    checkArgTypes('Template.file', { positional: [['path', 'string'], ['text', 'string'], VARIABLES], options: { name: 'string', mode: 'number' } }, [path, text, variables, opts]);
     if (opts?.mode !== undefined) fileMode(opts.mode);
     return [{ kind: 'file.write', path, content: text, reads: true }];
   },

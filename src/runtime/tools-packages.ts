@@ -85,7 +85,7 @@ export const Apt = {
     remote: 'update',
     cli: { positional: [], options: { ttl: 'number' } },
     operations: ([o = {}]) => {
-      if (o.ttl !== undefined && !(typeof o.ttl === 'number' && o.ttl >= 0)) throw new ArgumentError(`ttl must be a number of seconds, got ${JSON.stringify(o.ttl)}`);
+      if (o.ttl !== undefined && o.ttl < 0) throw new ArgumentError(`ttl must be a number of seconds, got ${JSON.stringify(o.ttl)}`);
       return [...run('apt-get'), { kind: 'file.write', path: '/var/lib/apt/lists', tree: true }];
     },
     args: ([o = {}], resolved) => [o.ttl ?? null, resolved.paths['/var/lib/apt/lists']],

@@ -1,7 +1,7 @@
 // Service: systemd units through systemctl on the host (remote/tools/service.py). Every method declares
 // an execute_binary of systemctl, which it also uses to ask the unit's state: start, stop, enable and
 // disable act only when the unit is not already so; restart and reload always act.
-import { ArgumentError, lazyTool, matching, method, type Method, type Operation } from './method.js';
+import { lazyTool, matching, method, type Method, type Operation } from './method.js';
 
 /** What the unit is after the call. */
 export interface ServiceState {
@@ -39,13 +39,7 @@ export const Service = {
     name: 'Service.converge',
     remote: 'converge',
     cli: { positional: ['name'], options: { started: 'boolean', enabled: 'boolean' } },
-    operations: ([name, want]) => {
-      unit(name);
-      for (const key of ['started', 'enabled'] as const) {
-        if (want[key] !== undefined && typeof want[key] !== 'boolean') throw new ArgumentError(`${key} must be true or false, got ${JSON.stringify(want[key])}`);
-      }
-      return SYSTEMCTL;
-    },
+    operations: ([name]) => (unit(name), SYSTEMCTL),
     args: ([name, want]) => [name, want.started ?? null, want.enabled ?? null],
   }),
 };

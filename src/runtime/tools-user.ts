@@ -52,7 +52,7 @@ const homeOf = (name: string, o: UserOptions): string => (o.home !== undefined ?
 function checkOptions(o: UserOptions): void {
   if (o.uid !== undefined && !(Number.isSafeInteger(o.uid) && o.uid >= 0)) throw new ArgumentError(`uid must be a whole number, got ${JSON.stringify(o.uid)}`);
   if (o.group !== undefined) groupName(o.group);
-  for (const g of o.groups ?? []) groupName(g);
+  for (const g of list(o.groups ?? [])) groupName(g);
   if (o.shell !== undefined) absolute('the shell', o.shell);
   if (o.comment !== undefined) matching('the comment', o.comment, /^[^\x00-\x1f\x7f:]*$/, 'one line without ":"');
 }
@@ -77,7 +77,7 @@ export const User = {
       checkOptions(o);
       return [{ kind: 'exec', argv: ['useradd'] }, { kind: 'exec', argv: ['usermod'] }, ...ACCOUNTS, { kind: 'file.write', path: homeOf(userName(name), o), tree: true }];
     },
-    args: ([name, o = {}]) => [name, { ...o, home: homeOf(name, o), explicitHome: o.home !== undefined }],
+    args: ([name, o = {}]) => [name, { ...o, ...(o.groups !== undefined ? { groups: list(o.groups) } : {}), home: homeOf(name, o), explicitHome: o.home !== undefined }],
   }),
 
   /** No such account: userdel, with its home directory when removeHome. */

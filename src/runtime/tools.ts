@@ -3,7 +3,7 @@
 // anything is sent: file operations on paths, programs it runs, or a command (Exec, parsed and checked
 // like `client run`). Service, User, Apt, Pacman, Logger and Quit are in tools-*.ts.
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
-import { fileMode, lazyTool, type Method, type Operation } from './method.js';
+import { ArgumentError, checkArgTypes, fileMode, lazyTool, type ArgTypes, type Method, type Operation } from './method.js';
 import { Logger, Quit } from './tools-session.js';
 import { Service } from './tools-service.js';
 import { User } from './tools-user.js';
@@ -71,6 +71,7 @@ const execTool = (): ToolSource => (execSource ??= toolSource('Exec', remoteSour
 function fileMethod<A extends [string, ...unknown[]], R>(
   remote: string,
   kind: 'file.read' | 'file.list',
+  types: ArgTypes,
   decode: (v: unknown) => R,
   rest: (args: A) => unknown[] = () => [],
   /** The path the policy checks, when it is not the first argument itself (glob: its literal directory). */
@@ -82,7 +83,7 @@ function fileMethod<A extends [string, ...unknown[]], R>(
     },
     name: `FileSystem.${remote}`,
     remote,
-    operations: (args) => [{ kind, path: target(args[0]) }],
+    operations: (args) => (checkArgTypes(`FileSystem.${remote}`, types, args), [{ kind, path: target(args[0]) }]),
     // The checked path as resolved on the host replaces what it was resolved from.
     encode: (args, resolved) => [(resolved.paths[target(args[0])] ?? '') + args[0].slice(target(args[0]).length), ...rest(args)],
     decode,
@@ -111,13 +112,15 @@ export interface Stat {
   target?: string;
 }
 
+const PATH: ArgTypes['positional'][number] = ['path', 'string'];
+
 export const FileSystem = {
-  readText: fileContent(fileMethod<[path: string, encoding?: string], string>('readText', 'file.read', asString, (a) => (a[1] ? [a[1]] : []))),
-  readBytes: fileContent(fileMethod<[path: string], Buffer>('readBytes', 'file.read', (v) => Buffer.from(asString(v), 'base64'))),
+  readText: fileContent(fileMethod<[path: string, encoding?: string], string>('readText', 'file.read', { positional: [PATH, ['encoding', 'string', true]] }, asString, (a) => (a[1] ? [a[1]] : []))),
+  readBytes: fileContent(fileMethod<[path: string], Buffer>('readBytes', 'file.read', { positional: [PATH] }, (v) => Buffer.from(asString(v), 'base64'))),
   // Checked as a read of where the path leads; the host also gets the path as given, to report a symlink it ends in.
-  stat: fileMethod<[path: string], Stat>('stat', 'file.read', (v) => v as Stat, (a) => [a[0]]),
+  stat: fileMethod<[path: string], Stat>('stat', 'file.read', { positional: [PATH] }, (v) => v as Stat, (a) => [a[0]]),
   /** Matches sorted; the policy must let the caller list the pattern's literal directory and every directory a match is in. */
-  glob: fileMethod<[pattern: string], string[]>('glob', 'file.list', (v) => (v as Array<[string, string]>).map(([m]) => m), undefined, globRoot),
+  glob: fileMethod<[pattern: string], string[]>('glob', 'file.list', { positional: [['pattern', 'string']] }, (v) => (v as Array<[string, string]>).map(([m]) => m), undefined, globRoot),
   /** Atomic; unchanged content and mode: no write. The mode is never set-user-ID or set-group-ID (method.ts fileMode). */
   writeText: {
     get tool() {
@@ -126,6 +129,7 @@ export const FileSystem = {
     name: 'FileSystem.writeText',
     remote: 'writeText',
     operations: ([path, text, opts]) => {
+      checkArgTypes('FileSystem.writeText', { positional: [PATH, ['text', 'string']], options: { mode: 'number' } }, [path, text, opts]);
       if (opts?.mode !== undefined) fileMode(opts.mode);
       return [{ kind: 'file.write', path, content: text }];
     },
@@ -152,6 +156,12 @@ export const Exec = {
     exec: true,
   } as ExecMethod,
 };
+
+/** Exec's arguments as plain JavaScript may pass them: an ArgumentError (a type error: ArgumentTypeError) unless argv is a non-empty list of strings without NUL bytes. */
+export function checkExecArgs(argv: unknown, opts: unknown): void {
+  checkArgTypes('Exec', { positional: [['argv', 'words']], options: { cwd: 'string', input: 'bytes' } }, [argv, opts]);
+  if ((argv as string[]).length === 0 || (argv as string[]).some((a) => a.includes('\0'))) throw new ArgumentError('Exec: argv must be a non-empty list of strings without NUL bytes');
+}
 
 export { defineMethod, defineTool, type MethodDefinition, type Tool, type ToolDefinition } from './custom.js';
 

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootstrap.js';
-import { ArgumentError, CallTimeoutError, connect, connectStreams, DeniedError, FileSystem, ProtocolError, RemoteError, stage0Argv, Template, type LogRecord } from '../../src/runtime/index.js';
+import { ArgumentError, ArgumentTypeError, CallTimeoutError, connect, connectStreams, DeniedError, Exec, FileSystem, ProtocolError, RemoteError, stage0Argv, Template, type LogRecord } from '../../src/runtime/index.js';
 import { Service } from '../../src/runtime/tools-service.js';
 import { Link } from '../../src/runtime/link.js';
 import { processTransport, streamTransport } from '../../src/runtime/transports.js';
@@ -243,25 +243,52 @@ test('a mode with the set-user-ID or set-group-ID bit is refused before anything
   const { host, root, audit } = await local(t);
   mkdirSync(join(root, 'w'));
   const target = join(root, 'w/prog');
-  const cases: Array<[number | string, RegExp]> = [
+  const cases: Array<[number, RegExp]> = [
     [0o4755, /mode 04755 has the set-user-ID \(04000\) bit: refused/],
     [0o2755, /mode 02755 has the set-group-ID \(02000\) bit/],
     [0o6777, /mode 06777 has the set-user-ID \(04000\) and set-group-ID \(02000\) bits/],
     [0o10644, /mode: 010644 is not a file mode/],
-    [-1, /is not a file mode/],
-    ['0644', /mode: "0644" is not a file mode/],
+    [-1, /mode: -1 is not a file mode/],
+    [0.5, /mode: 0.5 is not a file mode/],
   ];
   for (const [mode, message] of cases) {
     const before = audit.list().length;
     const refused = (e: Error): boolean => e instanceof ArgumentError && /^FileSystem\.writeText: /.test(e.message) && message.test(e.message);
-    await assert.rejects(host.call(FileSystem.writeText, target, '#!/bin/sh\n', { mode: mode as number }), refused, String(mode));
+    await assert.rejects(host.call(FileSystem.writeText, target, '#!/bin/sh\n', { mode }), refused, String(mode));
     const record = audit.list()[before];
     assert.deepEqual([record?.end?.exitCode, record?.end?.refusal], [2, audit.list()[before]?.begin.reason], 'audited as rejected (exit 2)');
-    await assert.rejects(host.call(Template.file, target, '#!/bin/sh\n', {}, { mode: mode as number }), (e: Error) => e instanceof ArgumentError && message.test(e.message));
+    await assert.rejects(host.call(Template.file, target, '#!/bin/sh\n', {}, { mode }), (e: Error) => e instanceof ArgumentError && message.test(e.message));
   }
   assert.equal(existsSync(target), false, 'nothing was written');
   assert.deepEqual(await host.call(FileSystem.writeText, target, 'x\n', { mode: 0o1755 }), { changed: true, created: true });
   assert.equal(statSync(target).mode & 0o7777, 0o1755);
+});
+
+test('built-in methods refuse arguments of the wrong type before anything is sent, naming each (ArgumentTypeError), audited as rejected', async (t) => {
+  const { host, root, audit } = await local(t);
+  mkdirSync(join(root, 'w'));
+  // As plain JavaScript (or a cast) calls them.
+  const js = host as unknown as { call(m: unknown, ...a: unknown[]): Promise<unknown>; exec(argv: unknown, o?: unknown): Promise<unknown> };
+  const cases: Array<[() => Promise<unknown>, RegExp]> = [
+    [() => js.call(FileSystem.readText, 42), /^FileSystem\.readText: the arguments do not have the declared types:\npath \(argument 1\): expected a string, got number 42$/],
+    [() => js.call(FileSystem.readText), /path \(argument 1\): expected a string, got nothing/],
+    [() => js.call(FileSystem.stat, {}), /^FileSystem\.stat: .*\npath \(argument 1\): expected a string, got an object/],
+    [() => js.call(FileSystem.writeText, `${root}/w/x`, 123), /^FileSystem\.writeText: .*\ntext \(argument 2\): expected a string, got number 123$/],
+    [() => js.call(FileSystem.writeText, `${root}/w/x`, 'x', 'rw'), /the options \(argument 3\): expected an object, got a string/],
+    [() => js.call(FileSystem.writeText, `${root}/w/x`, 'x', { mode: '0644' }), /option mode: expected a number, got a string/],
+    [() => js.call(Template.render, 'x', ['a']), /^Template\.render: .*\nvariables \(argument 2\): expected an object, got a list/],
+    [() => js.call(Service.start, 7), /^Service\.start: .*\nname \(argument 1\): expected a string, got number 7/],
+    [() => js.call(Service.converge, 'nginx', { started: 'yes' }), /option started: expected true or false, got a string/],
+    [() => js.exec('uname -r'), /^Exec: .*\nargv \(argument 1\): expected a list of strings \(no shell splits a string into words\), got a string/],
+    [() => js.exec(['true'], { cwd: 5 }), /option cwd: expected a string, got number 5/],
+  ];
+  for (const [call, message] of cases) await assert.rejects(call(), (e: Error) => e instanceof ArgumentTypeError && message.test(e.message) && e.actionId !== null, String(message));
+  const exec = (): Promise<unknown> => (host as unknown as { callWith(o: unknown, m: unknown, ...a: unknown[]): Promise<unknown> }).callWith({ timeoutMs: 500 }, Exec.command, ['sleep', '77']);
+  await assert.rejects(exec(), (e: Error) => e instanceof ArgumentError && /^Exec\.command: call\(\) does not run it; use host\.exec\(argv/.test(e.message));
+  assert.equal(existsSync(`${root}/w/x`), false);
+  const records = audit.list();
+  assert.equal(records.length, cases.length + 1, 'each audited');
+  for (const r of records) assert.deepEqual([r.end?.exitCode, r.end?.refusal === r.begin.reason], [2, true], r.begin.command ?? '');
 });
 
 test('FileSystem reads refuse a FIFO, a device or a directory at once, naming the path and what it is: a FIFO never blocks the open', async (t) => {

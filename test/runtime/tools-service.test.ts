@@ -294,6 +294,11 @@ test("remux rpc: a tool's arguments and --options from the command line, its res
   assert.match(bad.stderr, /Service.converge has no option --running \(its options: --started, --enabled\)/);
   const unit = await rpc('Service.start', '../nginx');
   assert.deepEqual([unit.code, /Service.start: the unit name: "..\/nginx" is not a systemd unit name/.test(unit.stderr)], [2, true]);
+  // FileSystem's methods take one path: an option or a word beyond it is named.
+  const bogus = await rpc('FileSystem.readText', '/etc/hostname', '--bogus', '1');
+  assert.deepEqual([bogus.code, bogus.stderr], [2, 'remux: FileSystem.readText has no option --bogus (it takes none)\n']);
+  const extra = await rpc('FileSystem.stat', '/etc/hostname', '/etc/passwd');
+  assert.deepEqual([extra.code, /FileSystem.stat takes 1 arguments \(PATH\); left over: \/etc\/passwd/.test(extra.stderr)], [2, true]);
   const missing = await rpc('Service.start');
   assert.deepEqual([missing.code, /Service.start needs its name/.test(missing.stderr)], [2, true]);
   const denied = await rpc('Service.stop', 'nginx', '-p', 'nosystemctl');
