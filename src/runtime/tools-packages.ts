@@ -48,14 +48,25 @@ type PackageState = (typeof STATES)[number];
 const SYSTEM: Operation = { kind: 'file.write', path: '/', tree: true };
 const run = (...programs: string[]): Operation[] => programs.map((program) => ({ kind: 'exec', argv: [program] }));
 
-/** Package names (apt: name[:arch][=version]; pacman: name), never an option. */
+/** Package names (apt: name[:arch]; pacman: name), never an option. */
 function packages(what: RegExp, value: string | readonly string[]): string[] {
   const names = list(value);
   if (names.length === 0) throw new ArgumentError('name at least one package');
   for (const n of names) matching('the package', n, what, 'a package name');
   return names;
 }
-const APT_NAME = /^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$/;
+const APT_NAME = /^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?$/;
+
+/**
+ * apt's names. A version (name=VERSION) is refused, not ignored: present and absent look at whether the
+ * package is installed, latest at the candidate, so a pin would be reported as holding while another
+ * version stays installed.
+ */
+function aptPackages(value: string | readonly string[]): string[] {
+  const pinned = list(value).find((n) => typeof n === 'string' && n.includes('='));
+  if (pinned !== undefined) throw new ArgumentError(`the package ${JSON.stringify(pinned)}: a version (=VERSION) is not supported, state looks at the name only; pin versions with apt preferences (/etc/apt/preferences.d)`);
+  return packages(APT_NAME, value);
+}
 const PACMAN_NAME = /^[a-z0-9@_+][a-z0-9@._+-]*$/;
 
 /** A file name under sources.list.d, keyrings or a pacman.conf section. */
@@ -65,14 +76,14 @@ const aptTool = lazyTool('Apt', 'apt.py');
 const pacmanTool = lazyTool('Pacman', 'pacman.py');
 
 export const Apt = {
-  /** present: installed (any version); latest: the candidate version; absent: removed. */
+  /** present: installed (any version); latest: the candidate version; absent: removed. Names only: name=VERSION is refused. */
   package: method<[names: string | string[], opts?: { state?: PackageState }], PackageResult>({
     tool: aptTool,
     name: 'Apt.package',
     remote: 'package',
     cli: { positional: ['names...'], options: { state: 'string' } },
     operations: ([names, o = {}]) => {
-      packages(APT_NAME, names);
+      aptPackages(names);
       const state = oneOf('state', o.state ?? 'present', STATES);
       return [...run('apt-get', 'dpkg-query', ...(state === 'latest' ? ['apt-cache'] : [])), SYSTEM];
     },

@@ -117,6 +117,8 @@ test('Apt, AptRepository and User in a throwaway Debian root', { timeout: 90_000
     await assert.rejects(host.call(AptRepository.present, 'evil', { uris: 'file:/x\nTrusted: yes', suites: './' }), (e: Error) => e instanceof ArgumentError && /^AptRepository.present: URIs: .* is not one word/.test(e.message));
     await assert.rejects(host.call(AptRepository.present, '../../etc/passwd', { uris: 'file:/x', suites: './' }), /is not a repository name/);
     await assert.rejects(host.call(Apt.package, '--force-yes'), /is not a package name/);
+    // A version pin would be reported as holding while another version stays installed: refused.
+    await assert.rejects(host.call(Apt.package, ['remux-hello', 'coreutils=1.0-1'], { state: 'present' }), (e: Error) => e instanceof ArgumentError && /^Apt\.package: the package "coreutils=1\.0-1": a version \(=VERSION\) is not supported/.test(e.message));
     assert.equal(existsSync(root.changed('/etc/apt/sources.list.d/evil.sources')), false);
   });
 

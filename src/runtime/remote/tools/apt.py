@@ -6,23 +6,19 @@ _APT = ['-q', '-y', '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Option
 _ENV = {'DEBIAN_FRONTEND': 'noninteractive'}
 
 
-def _bare(name):
-    return name.split('=')[0]
-
-
 def _installed(cx, names):
     # name -> installed version, or None.
-    code, out, _ = _run(cx, ['dpkg-query', '-W', '-f', '${binary:Package}\\t${Package}\\t${db:Status-Abbrev}\\t${Version}\\n', '--'] + [_bare(n) for n in names], check=False)
+    code, out, _ = _run(cx, ['dpkg-query', '-W', '-f', '${binary:Package}\\t${Package}\\t${db:Status-Abbrev}\\t${Version}\\n', '--'] + names, check=False)
     found = {}
     for line in out.splitlines():
         full, pkg, status, version = (line.split('\t') + ['', '', '', ''])[:4]
         if status.startswith('ii'):
             found[full] = found[pkg] = version
-    return {n: found.get(_bare(n)) for n in names}
+    return {n: found.get(n) for n in names}
 
 
 def _candidate(cx, name):
-    _, out, _ = _run(cx, ['apt-cache', 'policy', '--', _bare(name)], check=False)
+    _, out, _ = _run(cx, ['apt-cache', 'policy', '--', name], check=False)
     for line in out.splitlines():
         if line.strip().startswith('Candidate:'):
             v = line.split(':', 1)[1].strip()
