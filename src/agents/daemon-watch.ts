@@ -6,7 +6,7 @@
 // up from the session store within a second. A session whose supervisor serves Claude Code's hooks asks
 // for its permission prompts through them: the watcher leaves those prompts to the hooks' approvals.
 import type { Approvals } from '../notify/service.js';
-import { hookPrincipal, PERMISSION_REQUEST_SOURCE } from './hooks.js';
+import { AGENT_HOST, attachCommand, hookPrincipal, PERMISSION_REQUEST_SOURCE } from './hooks.js';
 import { isAgentName, profile } from './profiles.js';
 import { changeSessions, isOver, readSessions } from './store.js';
 import { socketName } from './tmux.js';
@@ -19,7 +19,7 @@ export interface AgentWatch {
 }
 
 export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv, log: (line: string) => void): AgentWatch {
-  const watcher = new Watcher({ socket: { kind: 'name', name: socketName(env) }, approvals, host: 'localhost' });
+  const watcher = new Watcher({ socket: { kind: 'name', name: socketName(env) }, approvals, host: AGENT_HOST });
   const watched = new Set<string>();
   const sync = (): void => {
     let sessions;
@@ -34,7 +34,7 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
       if (watched.has(tmux)) continue;
       watched.add(tmux);
       log(`agent sessions: watching ${tmux} (${s.agent}${s.hooks ? ', prompts asked by its hooks' : ''})`);
-      watcher.add({ session: tmux, agent: profile(isAgentName(s.agent) ? s.agent : 'generic'), principal: `code:${s.name}`, ...(s.hooks ? { hook: hookLink(approvals, s.id) } : {}) });
+      watcher.add({ session: tmux, agent: profile(isAgentName(s.agent) ? s.agent : 'generic'), principal: hookPrincipal(s.id), attach: attachCommand(s.id), ...(s.hooks ? { hook: hookLink(approvals, s.id) } : {}) });
     }
     for (const tmux of watched) {
       if (live.has(tmux)) continue;

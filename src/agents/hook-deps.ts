@@ -9,7 +9,7 @@ import { notifyAll } from '../notify/channels.js';
 import type { Approvals } from '../notify/service.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
-import { hookPrincipal, POLICY_SOURCE, type HookDeps } from './hooks.js';
+import { AGENT_HOST, hookPrincipal, POLICY_SOURCE, type HookDeps } from './hooks.js';
 
 export interface HookParts {
   config: Config;
@@ -44,7 +44,7 @@ export function hookDeps(session: string, parts: HookParts): HookDeps {
     },
     record: async ({ command, decision, reason, checked }) => {
       await audit.record(
-        { principal, host: 'localhost', operation: 'agent.bash', command, resource: session, policy: policyName, rule: checked?.rule ? `${checked.rule.policy}#${checked.rule.index}` : null, decision, reason },
+        { principal, host: AGENT_HOST, operation: 'agent.bash', command, resource: session, policy: policyName, rule: checked?.rule ? `${checked.rule.policy}#${checked.rule.index}` : null, decision, reason },
         { exitCode: null, durationMs: 0, ...(decision === 'deny' ? { refusal: reason } : {}) },
       );
     },

@@ -16,8 +16,12 @@ import type { Asker } from './watcher.js';
 export const HOOK_EVENTS = ['PermissionRequest', 'PreToolUse', 'Notification'] as const;
 export type HookEvent = (typeof HOOK_EVENTS)[number];
 
-/** Who a session's hook approvals say asked, and where a PermissionRequest's approval comes from. */
+/** Who an agent session's approvals (its hooks' and the watcher's) say asked, and where a PermissionRequest's approval comes from. */
 export const hookPrincipal = (session: string): string => `agent:${session}`;
+/** The command that attaches to agent session `session`, which its approvals' messages carry. */
+export const attachCommand = (session: string): string => `remux code attach ${session}`;
+/** The host an agent session's approvals name: its agents run on this machine. */
+export const AGENT_HOST = 'localhost';
 export const PERMISSION_REQUEST_SOURCE = 'agent:claude';
 /** The source of a PreToolUse approval: the policy whose `ask` it is (`policy:NAME`). */
 export const POLICY_SOURCE = 'policy:';
@@ -125,7 +129,8 @@ async function permissionRequest(input: HookInput, deps: HookDeps): Promise<Hook
   if (deps.policyAskExpired(what, ASKED_ALREADY_MS)) return expired();
   const outcome = await deps.ask({
     principal: hookPrincipal(deps.session),
-    host: null,
+    host: AGENT_HOST,
+    attach: attachCommand(deps.session),
     what,
     reason: `Claude Code asks to use ${input.tool_name} in ${input.cwd}`,
     source: PERMISSION_REQUEST_SOURCE,
@@ -163,7 +168,8 @@ async function bashVerdict(command: string, cwd: string, deps: HookDeps, checked
   if (decision.effect === 'deny') return pre('deny', `remux policy ${decision.policy}: ${decision.reason}`);
   const outcome = await deps.ask({
     principal: hookPrincipal(deps.session),
-    host: null,
+    host: AGENT_HOST,
+    attach: attachCommand(deps.session),
     what: describeToolCall('Bash', { command }),
     reason: decision.reason,
     source: `${POLICY_SOURCE}${decision.policy}`,

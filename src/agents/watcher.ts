@@ -21,7 +21,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { TmuxSocket } from '../hosts/inventory.js';
-import type { ApprovalOutcome, ApprovalRequest, Approval } from '../notify/approvals.js';
+import type { ApprovalOutcome, Approval, AskRequest } from '../notify/approvals.js';
 import { tmuxArgv, type SendItem } from '../sessions/tmux.js';
 import { detect, type AgentProfile, type AgentState, type Detection, type Prompt } from './profiles.js';
 
@@ -39,6 +39,8 @@ export interface WatchedSession {
   agent: AgentProfile;
   /** Who the approval says asked: the agent session's owner or name. */
   principal: string;
+  /** The command that attaches to the session, which messages carry. */
+  attach?: string;
   /** Set when the agent's own hook asks for its permission prompts. */
   hook?: HookLink;
 }
@@ -53,7 +55,7 @@ export interface HookLink {
 
 /** What the watcher needs of the approvals service (src/notify/service.ts Approvals). */
 export interface Asker {
-  ask(request: Omit<ApprovalRequest, 'ttlMs'>, signal?: AbortSignal, onWaiting?: (w: { approval: Approval }) => void): Promise<ApprovalOutcome>;
+  ask(request: AskRequest, signal?: AbortSignal, onWaiting?: (w: { approval: Approval }) => void): Promise<ApprovalOutcome>;
 }
 
 export interface WatcherOptions {
@@ -241,6 +243,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
         reason: prompt.question,
         source: `agent:${watched.agent.name}`,
         options: prompt.options.map(({ id, label, effect }) => ({ id, label, effect })),
+        ...(watched.attach ? { attach: watched.attach } : {}),
       },
       abort.signal,
       ({ approval }) => this.emit('asked', { session: watched.session, approval, prompt }),

@@ -80,6 +80,14 @@ export function socketFile(env: Env = process.env, configured?: string): string 
   return explicit ? resolve(expandHome(explicit)) : join(remuxHome(env), 'run', 'remux.sock');
 }
 
+/**
+ * Where the daemon says, while it serves the web console, at which URL ({url, pid}): approvals raised
+ * in other remux processes (an agent session's hooks) link to it when notify.base_url is unset.
+ */
+export function consoleUrlFile(env: Env = process.env): string {
+  return join(remuxHome(env), 'run', 'console.json');
+}
+
 /** Where a background daemon writes its own log (not the audit trail). */
 export function daemonLogFile(env: Env = process.env): string {
   return join(remuxHome(env), 'run', 'daemon.log');

@@ -43,6 +43,9 @@ export interface ApprovalRequest {
   ttlMs: number;
 }
 
+/** What an asker hands the approvals service: the request, and where its messages say to attach (not stored). */
+export type AskRequest = Omit<ApprovalRequest, 'ttlMs'> & { attach?: string };
+
 export interface Approval {
   id: string;
   createdAt: number;

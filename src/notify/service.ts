@@ -2,12 +2,14 @@
 // its decision links) and recording every answer in the audit trail as the answerer's own action.
 // Used by perform()'s approver wherever no terminal can ask (the daemon, the API, MCP) and by every
 // place that answers (CLI, console, decision links).
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { AuditStore } from '../audit/store.js';
 import type { Config } from '../config/config.js';
 import { approvalText, type ApprovalAnswer, type ApprovalSubject, type Principal } from '../core/types.js';
 import type { Decision } from '../policy/types.js';
-import { approvalsDbFile, approvalsKeyFile } from '../config/paths.js';
-import { ApprovalError, ApprovalStore, type Approval, type ApprovalOutcome, type ApprovalRequest } from './approvals.js';
+import { approvalsDbFile, approvalsKeyFile, consoleUrlFile } from '../config/paths.js';
+import { ApprovalError, ApprovalStore, type Approval, type ApprovalOutcome, type AskRequest } from './approvals.js';
 import { notifyAll, type Delivery, type NotificationAction } from './channels.js';
 
 export interface ApprovalsOptions {
@@ -24,8 +26,8 @@ export interface Waiting {
 
 export class Approvals {
   private opened: ApprovalStore | null = null;
-  /** The console's URL while the daemon serves it: links use it when notify.base_url is unset. */
-  consoleUrl: string | null = null;
+  /** The console's URL while this process (the daemon) serves it. */
+  private servedUrl: string | null = null;
 
   constructor(private readonly opts: ApprovalsOptions) {}
 
@@ -47,7 +49,7 @@ export class Approvals {
    * Puts the question to a person and waits for the answer, the deadline, or `signal` (which withdraws
    * it). `onWaiting` hears the approval once it exists and the channels were tried.
    */
-  async ask(request: Omit<ApprovalRequest, 'ttlMs'>, signal?: AbortSignal, onWaiting?: (w: Waiting) => void): Promise<ApprovalOutcome> {
+  async ask({ attach, ...request }: AskRequest, signal?: AbortSignal, onWaiting?: (w: Waiting) => void): Promise<ApprovalOutcome> {
     const approval = this.store.create({ ...request, ttlMs: this.timeoutMs });
     const waiting = this.store.wait(approval.id, signal);
     const deliveries = await notifyAll(this.opts.config.notify.channels, {
@@ -56,6 +58,7 @@ export class Approvals {
       priority: 'high',
       event: 'approval.requested',
       ...(this.pageUrl(approval) ? { url: this.pageUrl(approval) as string } : {}),
+      ...(attach ? { attach } : {}),
       actions: this.actions(approval),
     });
     onWaiting?.({ approval, deliveries });
@@ -103,8 +106,26 @@ export class Approvals {
     return base === null ? null : new URL(`/#/approvals?id=${encodeURIComponent(approval.id)}`, base).href;
   }
 
+  /**
+   * The daemon's web server tells where it serves the console (null: no longer). Links use it when
+   * notify.base_url is unset, here and — through consoleUrlFile — in every other remux process that
+   * asks (an agent session's supervisor serving Claude Code's hooks).
+   */
+  publishConsoleUrl(url: string | null): void {
+    const file = consoleUrlFile(this.opts.env);
+    this.servedUrl = url;
+    if (url === null) {
+      if (readPublished(file)?.pid === process.pid) rmSync(file, { force: true });
+      return;
+    }
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ url, pid: process.pid })}\n`, { mode: 0o600 });
+    renameSync(tmp, file);
+  }
+
   private baseUrl(): string | null {
-    return this.opts.config.notify.base_url ?? this.consoleUrl;
+    return this.opts.config.notify.base_url ?? this.servedUrl ?? publishedConsoleUrl(this.opts.env);
   }
 
   private async audited(answer: () => Approval, by: string | null): Promise<Approval> {
@@ -123,6 +144,27 @@ export class Approvals {
     );
     return approval;
   }
+}
+
+function readPublished(file: string): { url: string; pid: number } | null {
+  try {
+    const value = JSON.parse(readFileSync(file, 'utf8')) as { url?: unknown; pid?: unknown };
+    return typeof value.url === 'string' && typeof value.pid === 'number' ? { url: value.url, pid: value.pid } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The console URL the running daemon published; none when its daemon is gone (a crash leaves the file). */
+function publishedConsoleUrl(env: NodeJS.ProcessEnv): string | null {
+  const published = readPublished(consoleUrlFile(env));
+  if (published === null) return null;
+  try {
+    process.kill(published.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
+  }
+  return published.url;
 }
 
 /**

@@ -67,8 +67,8 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     tmux('send-keys', '-t', `=agent-${id}:`, '-l', `t${++n} ${line}`);
     tmux('send-keys', '-t', `=agent-${id}:`, 'Enter');
   };
-  /** Every approval about session `id`: its hook's (principal agent:ID) and the watcher's (names its tmux session). */
-  const approvalsOf = (id: string): Approval[] => store.list({ all: true }).filter((a) => a.principal === `agent:${id}` || a.what.includes(`agent-${id}`));
+  /** Every approval about session `id`: its hook's and the watcher's (both ask as agent:ID). */
+  const approvalsOf = (id: string): Approval[] => store.list({ all: true }).filter((a) => a.principal === `agent:${id}`);
   const state = async (id: string): Promise<string | undefined> => {
     const r = await remux(['code', 'status', '--json'], { env });
     return (JSON.parse(r.stdout) as Array<{ id: string; state: string }>).find((s) => s.id === id)?.state;
@@ -101,6 +101,15 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     assert.deepEqual(JSON.parse(left.stdout), [], 'no sibling approval pending');
     assert.deepEqual(approvalsOf(id).map((a) => a.status), ['answered']);
     assert.equal(sent('approval.requested', 'npm publish'), 1, 'one question reached the phone');
+    // Raised in the session's supervisor, not the daemon: still linked to the console the daemon serves.
+    const message = JSON.parse(channel.requests.find((r) => r.body.includes('"event":"approval.requested"') && r.body.includes('npm publish'))!.body) as {
+      title: string; url: string | null; attach: string | null; actions: Array<{ label: string; url: string }>;
+    };
+    const consoleUrl = (JSON.parse(readFileSync(join(t.home, 'run', 'console.json'), 'utf8')) as { url: string }).url;
+    assert.equal(message.url, `${consoleUrl}#/approvals?id=${asked.id}`);
+    assert.deepEqual(message.actions.map((a) => [a.label, a.url.startsWith(`${consoleUrl}approvals/${asked.id}?option=`)]), [['Approve', true], ['Deny', true]]);
+    assert.equal(message.attach, `remux code attach ${id}`);
+    assert.equal(message.title, 'Approval needed on localhost');
     const audit = AuditStore.open(join(t.home, 'audit.db'));
     try {
       const answers = audit.list({}).map((e) => e.begin).filter((b) => b.operation === 'approval.answer');
@@ -147,7 +156,10 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     const asked = await until('the watcher approval', () => approvalsOf(id)[0], HOOK_GRACE_MS + 10_000);
     assert.ok(Date.now() - seen >= HOOK_GRACE_MS / 2, 'not before the hook had its chance');
     assert.match(asked.what, new RegExp(`answer claude's prompt in session agent-${id}: .*rm -rf build`));
-    assert.match(asked.principal, /^code:/);
+    assert.equal(asked.principal, `agent:${id}`, 'the same name as its hooks\' approvals');
+    assert.equal(asked.host, 'localhost');
+    const message = await until('its message', () => channel.requests.find((r) => r.body.includes('"event":"approval.requested"') && r.body.includes(asked.id)));
+    assert.equal((JSON.parse(message.body) as { attach: string | null }).attach, `remux code attach ${id}`);
     assert.equal(approvalsOf(id).length, 1);
     const killed = await remux(['code', 'kill', id, '-f'], { env });
     assert.equal(killed.code, 0, killed.stderr);

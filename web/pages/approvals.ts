@@ -54,7 +54,7 @@ function card(a: Approval, focused: boolean, answer: (a: Approval, option: Optio
     facts.append(tr);
   }
   section.append(facts);
-  // An agent's question (its hooks ask as agent:ID, its watched screen as code:NAME): the session it came from.
+  // An agent session's question (agent:ID; code:NAME in approvals made before remux named both alike): its session.
   const agent = /^(?:agent|code):(.+)$/.exec(a.principal)?.[1];
   if (agent !== undefined) section.append(el('a', 'Open the agent session', { href: `#/agents?${new URLSearchParams({ id: agent })}`, class: 'button' }));
   if (a.status === 'pending') {

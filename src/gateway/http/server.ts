@@ -251,7 +251,7 @@ export async function startHttp(
   const shownHost = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const url = `${scheme}://${shownHost}:${port}/`;
   log(`web console and API on ${url}${tlsFiles ? ` (certificate ${tlsFiles.cert})` : ' (plain HTTP)'}`);
-  ctx.approvals.consoleUrl = url;
+  ctx.approvals.publishConsoleUrl(url);
   return {
     url,
     revoke(now) {
@@ -260,7 +260,7 @@ export async function startHttp(
       if (closed > 0) log(`principals changed: ended ${closed} connection${closed === 1 ? '' : 's'} (WebSockets, requests) of revoked credentials`);
     },
     close: () => {
-      ctx.approvals.consoleUrl = null;
+      ctx.approvals.publishConsoleUrl(null);
       return app.close();
     },
   };
