@@ -12,6 +12,8 @@ export const PRIORITIES: readonly Priority[] = ['low', 'normal', 'high'];
 /** One answer of an approval, as a message shows it. */
 export interface NotificationAction {
   label: string;
+  /** What choosing it does: where not every option fits, one that denies is always kept. */
+  effect: 'allow' | 'deny';
   /** The confirm page for this option (GET shows it; its button POSTs). */
   confirmUrl: string;
   /** Where a POST of `body` (JSON) answers at once: ntfy's HTTP action. */
@@ -157,10 +159,25 @@ function bodyText(n: Notification): string {
   return n.attach ? `${n.message}\n\nattach: ${n.attach}` : n.message;
 }
 
+/**
+ * The answers that fit in a service's `slots` buttons, in order. When not all fit, one whose effect is
+ * deny is always among them (someone on a phone must be able to refuse), and `note` names every option.
+ */
+function fitActions(actions: readonly NotificationAction[], slots: number): { shown: NotificationAction[]; note: string | null } {
+  if (actions.length <= slots) return { shown: [...actions], note: null };
+  const first = actions.slice(0, slots);
+  const deny = actions.find((a) => a.effect === 'deny');
+  const shown = deny === undefined || first.includes(deny) ? first : [...actions.slice(0, slots - 1), deny];
+  const hidden = actions.filter((a) => !shown.includes(a)).map((a) => a.label);
+  return { shown, note: `Options: ${actions.map((a) => a.label).join(' · ')} (not a button here: ${hidden.join(' · ')}; open the approval to choose it)` };
+}
+
 // https://docs.ntfy.sh/publish/#publish-as-json: POST to the server's root, the topic in the body; at most 3 actions.
 function ntfy(channel: Extract<ChannelConfig, { type: 'ntfy' }>, n: Notification): Request {
   const priority = { low: 2, normal: 3, high: 5, ...channel.priority }[n.priority];
-  const actions: object[] = (n.actions ?? []).slice(0, n.url ? 2 : 3).map((a) =>
+  // ntfy shows at most 3 actions; "Open" takes one when there is a page.
+  const { shown, note } = fitActions(n.actions ?? [], n.url ? 2 : 3);
+  const actions: object[] = shown.map((a) =>
     a.answer
       ? { action: 'http', label: a.label, url: a.answer.url, method: 'POST', headers: JSON_TYPE, body: a.answer.body, clear: true }
       : { action: 'view', label: a.label, url: a.confirmUrl, clear: true },
@@ -169,7 +186,7 @@ function ntfy(channel: Extract<ChannelConfig, { type: 'ntfy' }>, n: Notification
   const payload = {
     topic: channel.topic,
     title: n.title,
-    message: bodyText(n),
+    message: note ? `${bodyText(n)}\n\n${note}` : bodyText(n),
     priority,
     tags: n.priority === 'high' ? ['warning'] : [],
     ...(n.url ? { click: n.url } : {}),
@@ -200,16 +217,19 @@ function pushover(channel: Extract<ChannelConfig, { type: 'pushover' }>, n: Noti
 // Slack incoming webhook (https://api.slack.com/messaging/webhooks): text as the fallback, Block Kit
 // buttons that open the confirm pages (an incoming webhook cannot receive button callbacks).
 function slack(n: Notification): object {
+  // An actions block holds at most 5 elements; "Open" takes one when there is a page.
+  const { shown, note } = fitActions(n.actions ?? [], n.url ? 4 : 5);
+  const text = [n.attach ? `${escapeSlack(n.message)}\n\`${escapeSlack(n.attach)}\`` : escapeSlack(n.message), ...(note ? [escapeSlack(note)] : [])].join('\n\n');
   const buttons = [
-    ...(n.actions ?? []).map((a, i) => ({ type: 'button', text: { type: 'plain_text', text: a.label }, url: a.confirmUrl, ...(i === 0 ? { style: 'primary' } : {}) })),
+    ...shown.map((a, i) => ({ type: 'button', text: { type: 'plain_text', text: a.label }, url: a.confirmUrl, ...(i === 0 ? { style: 'primary' } : {}) })),
     ...(n.url ? [{ type: 'button', text: { type: 'plain_text', text: 'Open' }, url: n.url }] : []),
   ];
   return {
     text: `${n.title}: ${n.message}`,
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: n.title.slice(0, 150) } },
-      { type: 'section', text: { type: 'mrkdwn', text: n.attach ? `${escapeSlack(n.message)}\n\`${escapeSlack(n.attach)}\`` : escapeSlack(n.message) } },
-      ...(buttons.length > 0 ? [{ type: 'actions', elements: buttons.slice(0, 5) }] : []),
+      { type: 'section', text: { type: 'mrkdwn', text } },
+      ...(buttons.length > 0 ? [{ type: 'actions', elements: buttons }] : []),
     ],
   };
 }

@@ -95,6 +95,7 @@ export class Approvals {
       page.searchParams.set('token', token);
       return {
         label: o.label,
+        effect: o.effect,
         confirmUrl: page.href,
         answer: { url: new URL(`/api/approvals/${encodeURIComponent(approval.id)}/answer`, base).href, body: JSON.stringify({ option: o.id, token }) },
       };

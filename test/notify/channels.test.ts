@@ -16,8 +16,8 @@ const APPROVAL: Notification = {
   attach: 'remux session attach agent-1 --host web1',
   event: 'approval.requested',
   actions: [
-    { label: 'Approve', confirmUrl: 'https://gw.example:7777/approvals/abc?option=approve&token=T1', answer: { url: 'https://gw.example:7777/api/approvals/abc/answer', body: '{"option":"approve","token":"T1"}' } },
-    { label: 'Deny', confirmUrl: 'https://gw.example:7777/approvals/abc?option=deny&token=T2', answer: { url: 'https://gw.example:7777/api/approvals/abc/answer', body: '{"option":"deny","token":"T2"}' } },
+    { label: 'Approve', effect: 'allow', confirmUrl: 'https://gw.example:7777/approvals/abc?option=approve&token=T1', answer: { url: 'https://gw.example:7777/api/approvals/abc/answer', body: '{"option":"approve","token":"T1"}' } },
+    { label: 'Deny', effect: 'deny', confirmUrl: 'https://gw.example:7777/approvals/abc?option=deny&token=T2', answer: { url: 'https://gw.example:7777/api/approvals/abc/answer', body: '{"option":"deny","token":"T2"}' } },
   ],
 };
 
@@ -60,6 +60,33 @@ describe('channels send what each service documents', () => {
     assert.equal(body.actions.length, 3);
     assert.deepEqual(body.tags, []);
     assert.equal(last().headers.authorization, undefined);
+  });
+
+  test('ntfy and Slack: when not every answer fits, one that denies is kept and the message lists them all', async () => {
+    const option = (label: string, effect: 'allow' | 'deny', i: number): NonNullable<Notification['actions']>[number] => ({
+      label,
+      effect,
+      confirmUrl: `https://gw.example:7777/approvals/abc?option=${i}&token=T${i}`,
+      answer: { url: 'https://gw.example:7777/api/approvals/abc/answer', body: `{"option":"${i}","token":"T${i}"}` },
+    });
+    const claude = { ...APPROVAL, attach: undefined, actions: [option('Yes', 'allow', 1), option("Yes, and don't ask again", 'allow', 2), option('No, and tell Claude what to do', 'deny', 3)] };
+    await notifyAll([channel({ type: 'ntfy', url: r.base(), topic: 't' })], claude);
+    const ntfy = JSON.parse(last().body) as { message: string; actions: Array<{ label: string; body?: string }> };
+    assert.deepEqual(ntfy.actions.map((a) => [a.label, a.body ?? null]), [
+      ['Yes', '{"option":"1","token":"T1"}'],
+      ['No, and tell Claude what to do', '{"option":"3","token":"T3"}'],
+      ['Open', null],
+    ]);
+    assert.equal(ntfy.message, `${APPROVAL.message}\n\nOptions: Yes · Yes, and don't ask again · No, and tell Claude what to do (not a button here: Yes, and don't ask again; open the approval to choose it)`);
+
+    const six = { ...claude, actions: [1, 2, 3, 4, 5].map((i) => option(`Yes ${i}`, 'allow', i)).concat(option('No', 'deny', 6)) };
+    await notifyAll([channel({ type: 'slack', webhook_url: `${r.base()}/slack` })], six);
+    const slack = JSON.parse(last().body) as { blocks: Array<{ type: string; text?: { text: string }; elements?: Array<{ text: { text: string } }> }> };
+    assert.deepEqual(slack.blocks.find((b) => b.type === 'actions')!.elements!.map((e) => e.text.text), ['Yes 1', 'Yes 2', 'Yes 3', 'No', 'Open']);
+    assert.match(slack.blocks.find((b) => b.type === 'section')!.text!.text, /Options: Yes 1 · Yes 2 · Yes 3 · Yes 4 · Yes 5 · No \(not a button here: Yes 4 · Yes 5;/);
+
+    await notifyAll([channel({ type: 'ntfy', url: r.base(), topic: 't' })], APPROVAL);
+    assert.doesNotMatch((JSON.parse(last().body) as { message: string }).message, /Options:/, 'all fit: nothing to add');
   });
 
   test('Pushover: form fields token, user, title, message with the links, priority, url', async () => {
