@@ -62,6 +62,8 @@ export interface Approval {
   answeredBy: string | null;
   answeredVia: string | null;
   answeredAt: number | null;
+  /** The notification channels its decision links were sent to: who may hold them. */
+  sentTo: string[];
 }
 
 /** How an approval ended, as its waiting caller sees it. */
@@ -99,6 +101,7 @@ interface Row {
   answered_by: string | null;
   answered_via: string | null;
   answered_at: number | null;
+  sent_to: string | null;
 }
 
 const SCHEMA = `
@@ -116,7 +119,8 @@ CREATE TABLE IF NOT EXISTS approvals (
   answer TEXT,
   answered_by TEXT,
   answered_via TEXT,
-  answered_at INTEGER
+  answered_at INTEGER,
+  sent_to TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status, expires_at);
 `;
@@ -151,6 +155,7 @@ export class ApprovalStore {
     const db = new Database(dbFile, { timeout: 5_000 });
     db.pragma('journal_mode = WAL');
     db.exec(SCHEMA);
+    addColumn(db, 'sent_to TEXT');
     return new ApprovalStore(db, linkKey(keyFile), options);
   }
 
@@ -183,6 +188,7 @@ export class ApprovalStore {
       answeredBy: null,
       answeredVia: null,
       answeredAt: null,
+      sentTo: [],
     };
     this.db
       .prepare(
@@ -217,12 +223,20 @@ export class ApprovalStore {
     return sameSecret(token, this.token(approval, option));
   }
 
-  /** Answers through a decision link: the token must be the one issued for this approval and option. */
+  /** Records the channels approval `id`'s decision links go to (before they are sent: a link may be used at once). */
+  sentThrough(id: string, channels: readonly string[]): void {
+    this.db.prepare('UPDATE approvals SET sent_to = ? WHERE id = ?').run(JSON.stringify(channels), id);
+  }
+
+  /**
+   * Answers through a decision link: the token must be the one issued for this approval and option.
+   * Whoever holds a link answers, never the asker: the answer is by "link", naming where it was sent.
+   */
   answerWithToken(id: string, option: string, token: string, via: string): Approval {
     const approval = this.get(id);
     // Same refusal for an unknown id and a bad token: a link prober learns nothing.
     if (approval === null || !this.verifies(approval, option, token)) throw new ApprovalError('this decision link is not valid', 'forbidden');
-    return this.answer(id, option, { by: `link:${approval.principal}`, via });
+    return this.answer(id, option, { by: approval.sentTo.length > 0 ? `link (sent to ${approval.sentTo.join(', ')})` : 'link', via });
   }
 
   /** Answers as an authenticated principal (CLI, console); the caller checked they may. */
@@ -342,7 +356,19 @@ function fromRow(row: Row): Approval {
     answeredBy: row.answered_by,
     answeredVia: row.answered_via,
     answeredAt: row.answered_at,
+    sentTo: row.sent_to === null ? [] : (JSON.parse(row.sent_to) as string[]),
   };
+}
+
+/** Adds a column a file made by an older remux lacks (two processes may race to: one finds it added). */
+function addColumn(db: Database.Database, column: string): void {
+  const name = column.split(' ')[0] as string;
+  if (db.prepare<[], { name: string }>('PRAGMA table_info(approvals)').all().some((c) => c.name === name)) return;
+  try {
+    db.exec(`ALTER TABLE approvals ADD COLUMN ${column}`);
+  } catch (err) {
+    if (!/duplicate column/i.test((err as Error).message)) throw err;
+  }
 }
 
 /** The HMAC key of decision links: 32 random bytes, created once (0600, never overwritten). */

@@ -136,12 +136,17 @@ export function requestFor(channel: ChannelConfig, n: Notification): Request {
   }
 }
 
+/** Whether `channel` takes messages of `priority` (its min_priority). */
+export function takes(channel: ChannelConfig, priority: Priority): boolean {
+  return RANK[priority] >= RANK[channel.min_priority];
+}
+
 /** Sends `n` on every channel at once; never throws: each channel's outcome is in the result. */
 export async function notifyAll(channels: readonly ChannelConfig[], n: Notification, timeoutMs = 10_000): Promise<Delivery[]> {
   return Promise.all(
     channels.map(async (channel): Promise<Delivery> => {
       const name = channelName(channel);
-      if (RANK[n.priority] < RANK[channel.min_priority]) return { channel: name, ok: true, skipped: true };
+      if (!takes(channel, n.priority)) return { channel: name, ok: true, skipped: true };
       let answer: PostResult;
       try {
         const request = requestFor(channel, n);

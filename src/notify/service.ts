@@ -10,7 +10,7 @@ import { approvalText, type ApprovalAnswer, type ApprovalSubject, type Principal
 import type { Decision } from '../policy/types.js';
 import { approvalsDbFile, approvalsKeyFile, consoleUrlFile } from '../config/paths.js';
 import { ApprovalError, ApprovalStore, type Approval, type ApprovalOutcome, type AskRequest } from './approvals.js';
-import { notifyAll, type Delivery, type NotificationAction } from './channels.js';
+import { channelName, notifyAll, takes, type Delivery, type Notification, type NotificationAction } from './channels.js';
 
 export interface ApprovalsOptions {
   env: NodeJS.ProcessEnv;
@@ -52,15 +52,19 @@ export class Approvals {
   async ask({ attach, ...request }: AskRequest, signal?: AbortSignal, onWaiting?: (w: Waiting) => void): Promise<ApprovalOutcome> {
     const approval = this.store.create({ ...request, ttlMs: this.timeoutMs });
     const waiting = this.store.wait(approval.id, signal);
-    const deliveries = await notifyAll(this.opts.config.notify.channels, {
+    const actions = this.actions(approval);
+    const message: Notification = {
       title: `Approval needed${approval.host ? ` on ${approval.host}` : ''}`,
       message: `${approval.principal} wants to ${approval.what}\n${approval.reason}`,
       priority: 'high',
       event: 'approval.requested',
       ...(this.pageUrl(approval) ? { url: this.pageUrl(approval) as string } : {}),
       ...(attach ? { attach } : {}),
-      actions: this.actions(approval),
-    });
+      actions,
+    };
+    const channels = this.opts.config.notify.channels.filter((c) => takes(c, message.priority));
+    if (actions.length > 0) this.store.sentThrough(approval.id, channels.map(channelName));
+    const deliveries = await notifyAll(this.opts.config.notify.channels, message);
     onWaiting?.({ approval, deliveries });
     return waiting;
   }
@@ -134,12 +138,12 @@ export class Approvals {
     const option = approval.options.find((o) => o.id === approval.answer);
     await this.opts.audit.record(
       {
-        principal: by ?? approval.answeredBy ?? 'link',
+        principal: by ?? 'link',
         host: approval.host ?? '-',
         operation: 'approval.answer',
         resource: approval.id,
         decision: option?.effect === 'allow' ? 'allow' : 'deny',
-        reason: `answered "${option?.label ?? approval.answer}" via ${approval.answeredVia} for ${approval.principal}: ${approval.what}`,
+        reason: `answered "${option?.label ?? approval.answer}"${by === null ? ` by ${approval.answeredBy}` : ''} via ${approval.answeredVia} for ${approval.principal}: ${approval.what}`,
       },
       { exitCode: 0, durationMs: 0 },
     );

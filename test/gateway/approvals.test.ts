@@ -12,6 +12,8 @@ import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { httpRecorder } from '../support/http-recorder.js';
 import { client, type Client } from '../support/https.js';
 
+const pick = <T extends object, K extends keyof T>(o: T, ...keys: K[]): Pick<T, K> => Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
+
 interface Hook {
   event: string;
   url: string;
@@ -50,16 +52,17 @@ describe('approvals over HTTP', () => {
   });
 
   /** Starts `touch FILE` as bot through the daemon; resolves once the approval was announced. */
-  async function askToTouch(file: string): Promise<{ id: string; links: Hook['actions']; exited: Promise<number | null> }> {
+  async function askToTouch(file: string): Promise<{ id: string; links: Hook['actions']; exited: Promise<number | null>; stderr: () => string }> {
     const seen = hook.requests.length;
     const run = spawnRemux(['client', 'run', 'localhost', '--', `touch ${file}`], { env: { ...h.env, REMUX_TOKEN: tokens.bot } });
-    run.stderr!.resume();
+    let stderr = '';
+    run.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
     while (hook.requests.length === seen) await sleep(20);
     const body = JSON.parse(hook.requests[seen]!.body) as Hook;
     assert.equal(body.event, 'approval.requested');
     const id = /\/approvals\/([^?]+)\?/.exec(body.actions[0]!.url)![1]!;
-    return { id, links: body.actions, exited };
+    return { id, links: body.actions, exited, stderr: () => stderr };
   }
 
   const pathOf = (url: string): string => {
@@ -106,7 +109,7 @@ describe('approvals over HTTP', () => {
 
   test('tampered links are refused on GET and POST; ntfy-style JSON with the deny token refuses the command', async () => {
     const file = join(h.home, 'denied');
-    const { id, links, exited } = await askToTouch(file);
+    const { id, links, exited, stderr } = await askToTouch(file);
     const deny = links.find((l) => l.label === 'Deny')!.url;
     const approve = new URL(links.find((l) => l.label === 'Approve')!.url);
     const forged = new URL(approve);
@@ -122,8 +125,10 @@ describe('approvals over HTTP', () => {
     const q = new URL(deny).searchParams;
     const ntfy = await api.request('POST', `/api/approvals/${id}/answer`, { body: { option: 'deny', token: q.get('token') } });
     assert.equal(ntfy.status, 200, ntfy.text);
-    assert.equal(ntfy.json<{ approval: { answer: string; answeredVia: string } }>().approval.answeredVia, 'ntfy');
+    // A link's holder answered, not bot who asked: the answer names where the link was sent.
+    assert.deepEqual(pick(ntfy.json<{ approval: { answeredBy: string; answeredVia: string } }>().approval, 'answeredBy', 'answeredVia'), { answeredBy: 'link (sent to webhook)', answeredVia: 'ntfy' });
     assert.equal(await exited, 77);
+    assert.match(stderr(), /approval refused by link \(sent to webhook\)/);
     assert.ok(!existsSync(file));
   });
 
@@ -141,7 +146,11 @@ describe('approvals over HTTP', () => {
     assert.equal(boss.status, 200, boss.text);
     assert.equal(await exited, 0);
     const audit = await remux(['audit', 'ls', '--json'], { env: h.env });
-    const answers = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { operation: string; principal: string }).filter((a) => a.operation === 'approval.answer');
-    assert.deepEqual(answers.map((a) => a.principal), ['link:bot', 'link:bot', 'boss']);
+    const answers = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { operation: string; principal: string; reason: string }).filter((a) => a.operation === 'approval.answer');
+    assert.deepEqual(answers.map((a) => a.principal), ['link', 'link', 'boss']);
+    assert.match(answers[0]!.reason, /^answered "Approve" by link \(sent to webhook\) via link for bot: /);
+    assert.match(answers[1]!.reason, /^answered "Deny" by link \(sent to webhook\) via ntfy for bot: /);
+    const listed = await remux(['approvals', 'ls', '--all'], { env: h.env });
+    assert.match(listed.stdout, /deny by link \(sent to webhook\)/);
   });
 });

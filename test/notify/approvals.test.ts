@@ -36,10 +36,25 @@ test('a decision link answers once; its replay and its sibling are refused', (t)
   const answered = store.answerWithToken(a.id, 'approve', approveToken, 'link');
   assert.equal(answered.status, 'answered');
   assert.equal(answered.answer, 'approve');
-  assert.equal(answered.answeredBy, 'link:ci-bot');
+  assert.equal(answered.answeredBy, 'link', 'a link holder answered, not ci-bot who asked');
   refusal(() => store.answerWithToken(a.id, 'approve', approveToken, 'link'), 'conflict');
   refusal(() => store.answerWithToken(a.id, 'deny', denyToken, 'link'), 'conflict');
   assert.equal(store.get(a.id)?.answer, 'approve', 'the first answer stands');
+});
+
+test('a link answer names the channels its links were sent to; a file of an older remux gains the column', (t) => {
+  const f = files(t);
+  const old = new Database(f.db);
+  old.exec(`CREATE TABLE approvals (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, principal TEXT NOT NULL, host TEXT,
+    what TEXT NOT NULL, reason TEXT NOT NULL, source TEXT NOT NULL, options TEXT NOT NULL, status TEXT NOT NULL, answer TEXT, answered_by TEXT,
+    answered_via TEXT, answered_at INTEGER)`);
+  old.close();
+  const store = open(t, f);
+  const a = store.create(REQUEST);
+  assert.deepEqual(store.get(a.id)?.sentTo, []);
+  store.sentThrough(a.id, ['ntfy', 'ops-hook']);
+  const answered = store.answerWithToken(a.id, 'deny', store.token(a, 'deny'), 'ntfy');
+  assert.deepEqual([answered.answeredBy, answered.answeredVia, answered.sentTo], ['link (sent to ntfy, ops-hook)', 'ntfy', ['ntfy', 'ops-hook']]);
 });
 
 test('forged tokens: made up, for another option, for another approval, truncated', (t) => {
