@@ -161,14 +161,14 @@ function actionFor(inv: Invocation, host: string, command: string, opts: Resolve
   };
 }
 
-/** Asks on the user's terminal, one question at a time; no answer within ASK_TIMEOUT_MS (or a cancelled run) is `expired`. */
+/** Asks on the user's terminal, one question at a time; no answer within ASK_TIMEOUT_MS is `expired`, a cancelled run `cancelled`. */
 export function approver(inv: Invocation, signal: AbortSignal): NonNullable<PerformIO['approve']> {
   let turn: Promise<unknown> = Promise.resolve();
   return (subject, decision) => {
     const answer = turn.then(async (): Promise<ApprovalAnswer> => {
       const deadline = AbortSignal.any([signal, AbortSignal.timeout(ASK_TIMEOUT_MS)]);
       const line = await inv.question(`remux: approval needed on ${subject.host}: ${decision.reason}\n${approvalText(subject)}? [y/N] `, deadline);
-      if (deadline.aborted) return 'expired';
+      if (deadline.aborted) return signal.aborted ? 'cancelled' : 'expired';
       return /^y(es)?$/i.test(line.trim()) ? 'allow' : 'deny';
     });
     turn = answer.catch(() => undefined);

@@ -289,7 +289,7 @@ async function askApprover(action: ApprovalSubject, decision: Decision, io: Perf
   const answer = await io.approve(action, decision);
   const [effect, by] = typeof answer === 'string' ? [answer, ''] : [answer.effect, ` by ${answer.by}`];
   if (effect === 'allow') return { ...decision, effect: 'allow', reason: `${decision.reason}; approved${by}` };
-  const why = effect === 'expired' ? 'approval expired' : `approval refused${by}`;
+  const why = effect === 'expired' ? 'approval expired' : effect === 'cancelled' ? 'approval cancelled: the caller went away or cancelled before an answer' : `approval refused${by}`;
   return { ...decision, effect: 'deny', reason: `${decision.reason}; ${why}` };
 }
 

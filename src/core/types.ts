@@ -198,10 +198,11 @@ export function approvalText(subject: ApprovalSubject): string {
 }
 
 /**
- * What an approver (TTY prompt, phone, web) answers when a decision is `ask`. Expired is never allow.
- * An answer someone else gave says who (the approvals' principal), so a refusal names them.
+ * What an approver (TTY prompt, phone, web) answers when a decision is `ask`. Expired (nobody answered
+ * in time) and cancelled (the caller went away first) are never allow. An answer someone else gave says
+ * who (the approvals' principal), so a refusal names them.
  */
-export type ApprovalAnswer = 'allow' | 'deny' | 'expired' | { effect: 'allow' | 'deny'; by: string };
+export type ApprovalAnswer = 'allow' | 'deny' | 'expired' | 'cancelled' | { effect: 'allow' | 'deny'; by: string };
 
 export interface PerformIO {
   onStdout(chunk: Buffer): void;

@@ -199,7 +199,7 @@ export function approvalsApprover(
         );
       },
     );
-    if (outcome.status !== 'answered') return 'expired';
+    if (outcome.status !== 'answered') return outcome.status;
     return { effect: outcome.option.effect === 'allow' ? 'allow' : 'deny', by: outcome.by };
   };
 }

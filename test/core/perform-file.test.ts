@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { AuditStore } from '../../src/audit/index.js';
+import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { FILE_READ_DEFAULT_BYTES } from '../../src/core/perform-file.js';
 import { perform, type PerformContext } from '../../src/core/perform.js';
 import type { Action, PerformIO, Principal } from '../../src/core/types.js';
 import { createLocalHost } from '../../src/hosts/local.js';
+import { Approvals, approvalsApprover } from '../../src/notify/service.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import { tempDbPath } from '../audit/helpers.js';
 
@@ -286,6 +288,26 @@ test('create_dirs makes missing parents inside the tree; without it a missing pa
   const outside = await run({ kind: 'file.write', host: 'localhost', path: `${root}/elsewhere/y/z.txt`, content: 'z', createDirs: true });
   assert.equal(outside.exitCode, 77);
   assert.equal(existsSync(`${root}/elsewhere`), false, 'no directory made outside the tree');
+});
+
+test('an approval its caller cancelled is audited as cancelled, not expired', async (t) => {
+  const { root, run, audit } = setup(t);
+  const home = mkdtempSync(join(tmpdir(), 'remux-cancel-'));
+  const env = { REMUX_HOME: home };
+  const approvals = new Approvals({ env, config: loadConfig(env).config, audit });
+  t.after(() => {
+    approvals.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+  const caller = new AbortController();
+  // The caller (an MCP client's request) goes away as soon as the approval waits; its deadline is 300 s off.
+  const approve = approvalsApprover(approvals, 'bot', () => caller.abort(), caller.signal);
+  const out = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/ask/x`, content: 'new' }, { onStdout: () => {}, onStderr: () => {}, approve });
+  assert.equal(out.exitCode, 77);
+  assert.match(out.message ?? '', /approval cancelled: the caller went away or cancelled before an answer/);
+  assert.match(audit.list().at(-1)?.end?.refusal ?? '', /approval cancelled/);
+  assert.doesNotMatch(audit.list().at(-1)?.end?.refusal ?? '', /expired/);
+  assert.deepEqual(approvals.store.list({ all: true }).map((a) => a.status), ['cancelled']);
 });
 
 test('a deny names its rule and reason; ask goes to the approver, which may refuse; out of scope is refused first', async (t) => {
