@@ -229,6 +229,12 @@ async function connectTerminal(stream: AttachStream): Promise<AttachEnd> {
   const onInput = (chunk: Buffer): void => stream.write(chunk);
   const onResize = (): void => stream.resize(stdout.columns, stdout.rows);
   const onSignal = (): void => void stream.close();
+  // Ending the attach because the input ended is a detach: success, however tmux's client took being closed.
+  let detached = false;
+  const onInputEnd = (): void => {
+    detached = true;
+    onSignal();
+  };
   const signals = ['SIGTERM', 'SIGHUP'] as const;
   process.once('exit', restore);
   for (const s of signals) process.on(s, onSignal);
@@ -237,7 +243,7 @@ async function connectTerminal(stream: AttachStream): Promise<AttachEnd> {
     stdin.on('data', onInput);
     // Input from a pipe or a file (</dev/null, a script): once it ends nothing more can come, so detach
     // rather than hold the attach until its lifetime limit. (A script types with `remux session send`.)
-    if (!raw) stdin.once('end', onSignal);
+    if (!raw) stdin.once('end', onInputEnd);
     stdin.resume();
     stdout.on('resize', onResize);
     stream.onData((chunk) => {
@@ -245,10 +251,11 @@ async function connectTerminal(stream: AttachStream): Promise<AttachEnd> {
       stream.pause();
       stdout.once('drain', () => stream.resume());
     });
-    return await stream.ended;
+    const end = await stream.ended;
+    return detached && end.reason === 'closed' ? { ...end, code: 0, signal: null } : end;
   } finally {
     stdin.off('data', onInput);
-    stdin.off('end', onSignal);
+    stdin.off('end', onInputEnd);
     stdout.off('resize', onResize);
     for (const s of signals) process.off(s, onSignal);
     process.off('exit', restore);
