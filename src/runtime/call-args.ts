@@ -61,6 +61,10 @@ function convert(method: string, flag: string, type: string, value: string): unk
     if (value !== 'true' && value !== 'false') throw new ArgumentError(`${method}: --${flag} is true or false, got ${JSON.stringify(value)}`);
     return value === 'true';
   }
+  if (type === 'mode') {
+    if (!/^0?[0-7]{3,4}$/.test(value)) throw new ArgumentError(`${method}: --${flag} is an octal mode such as 0644, got ${JSON.stringify(value)}`);
+    return parseInt(value, 8);
+  }
   if (type === 'number') {
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n)) throw new ArgumentError(`${method}: --${flag} needs a number, got ${JSON.stringify(value)}`);
@@ -93,7 +97,8 @@ export function renderCallArgs(spec: CliSpec, args: readonly unknown[]): string[
     const values = Array.isArray(v) ? v : [v];
     // A text given as a { file } (PacmanRepository's key) is recorded by its name.
     const secret = (one: unknown): one is string | Buffer => type === 'text' && (typeof one === 'string' || Buffer.isBuffer(one));
-    for (const one of values) words.push(`--${kebab(name)}`, secret(one) ? `<${Buffer.byteLength(one)} bytes>` : word(one));
+    const shown = (one: unknown): string => (secret(one) ? `<${Buffer.byteLength(one)} bytes>` : type === 'mode' && typeof one === 'number' ? `0${one.toString(8)}` : word(one));
+    for (const one of values) words.push(`--${kebab(name)}`, shown(one));
   }
   return words;
 }

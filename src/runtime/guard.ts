@@ -31,7 +31,7 @@ import { renderCallArgs } from './call-args.js';
 import { auditOperation, combine, describeOperations, nothingTouched, operationTarget, treeChecks } from './checks.js';
 import type { Method, Operation, Resolved } from './method.js';
 import type { ResolvedPaths } from './resolved.js';
-import { checkExecArgs, Exec, FileSystem, type ExecOptions, type OutputChunk, type ToolMethod } from './tools.js';
+import { checkExecArgs, Exec, FileSystem, READ_MAX, type ExecOptions, type OutputChunk, type ToolMethod } from './tools.js';
 
 /** Output of a running command in flight or waiting for its consumer, at most (link.ts CallOptions.window). */
 const STREAM_WINDOW = 256 * 1024;
@@ -169,9 +169,10 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
     if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', audit.id);
   }
   try {
-    const raw = await g.link.call(method.tool, method.remote, method.encode(args, resolved, facts), opts).result;
+    const encoded = method.encode(args, resolved, facts);
+    const raw = method.chunked ? await gathered(g.link, method, encoded, opts) : await g.link.call(method.tool, method.remote, encoded, opts).result;
     if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
-    const value = method.fileContent ? redactedContent(policy, method.decode(raw)) : method.decode(raw);
+    const value = method.content ? redactedContent(policy, method.decode(raw), method.content) : method.decode(raw);
     await audit.finish({ exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
     return value;
   } catch (err) {
@@ -186,10 +187,37 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   }
 }
 
-/** A file's content (text or bytes) with the policy's redaction applied, as `cat FILE` would print it. */
-function redactedContent<R>(policy: Policy, value: R): R {
+/** Room for a read's chunks not yet taken here: the host holds the rest back. */
+const READ_WINDOW = 8 << 20;
+
+/**
+ * A chunked method's value: its result, or the chunks it came in (a large file). A host sending more
+ * than a read may hand over (READ_MAX, as base64 at most 4/3 of it) has the call cancelled.
+ */
+async function gathered(link: Link, method: Pick<Method<never, unknown>, 'tool' | 'remote' | 'name'>, args: unknown[], opts: CallOptions): Promise<unknown> {
+  const over = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, over.signal]) : over.signal;
+  const call = link.call<string>(method.tool, method.remote, args, { ...opts, signal, window: READ_WINDOW });
+  const chunks: string[] = [];
+  let size = 0;
+  for await (const chunk of call) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > (READ_MAX / 3) * 4 + READ_WINDOW) over.abort(new ProtocolError(`${method.name}: the host sent more than a read hands over (${READ_MAX >> 20} MiB); the call was cancelled`));
+  }
+  const result = await call.result;
+  return chunks.length > 0 ? chunks : result;
+}
+
+/** What a value hands over of a file (its whole content, text or bytes, or its diff) with the policy's redaction applied, as `cat FILE` would print it. */
+function redactedContent<R>(policy: Policy, value: R, content: 'value' | 'diff'): R {
   const redaction = outputRedaction(policy);
-  if (typeof value === 'string') return redactAll(redaction, Buffer.from(value)).toString() as R;
+  const text = (s: string): string => redactAll(redaction, Buffer.from(s)).toString();
+  if (content === 'diff') {
+    const edit = value as { diff?: unknown };
+    return typeof edit.diff === 'string' ? ({ ...edit, diff: text(edit.diff) } as R) : value;
+  }
+  if (typeof value === 'string') return text(value) as R;
   if (Buffer.isBuffer(value)) return redactAll(redaction, value) as R;
   return value;
 }

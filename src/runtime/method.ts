@@ -41,8 +41,11 @@ export interface Resolved {
 export interface CliSpec {
   /** In order; a name ending in `...` takes every remaining positional argument (a list). */
   positional: string[];
-  /** Option types; `text` is a string the audit records by its size only (a key). Absent: no options object. */
-  options?: Record<string, 'string' | 'strings' | 'boolean' | 'number' | 'text'>;
+  /**
+   * Option types; `text` is a string the audit records by its size only (a key); `mode` a file mode
+   * written in octal (0644). Absent: no options object.
+   */
+  options?: Record<string, 'string' | 'strings' | 'boolean' | 'number' | 'text' | 'mode'>;
 }
 
 export interface Method<A extends unknown[], R, F = null> {
@@ -58,8 +61,16 @@ export interface Method<A extends unknown[], R, F = null> {
   encode(args: A, resolved: Resolved, facts: F): unknown[];
   decode(value: unknown): R;
   readonly cli?: CliSpec;
-  /** Its value is a file's content handed to the caller: the policy's redaction applies, as to a command's output. */
-  readonly fileContent?: boolean;
+  /**
+   * Where its value hands the caller what a file holds, to which the policy's redaction applies as to a
+   * command's output: the whole value (a read), or its `diff` (an edit showing what the file held).
+   */
+  readonly content?: 'value' | 'diff';
+  /**
+   * Its value may come as chunks (a file read larger than one piece): decode is then given the list of
+   * them, gathered under flow control and at most READ_MAX bytes.
+   */
+  readonly chunked?: boolean;
 }
 
 export { ArgumentError } from './errors.js';
@@ -76,6 +87,7 @@ interface MethodDef<A extends unknown[], R, F> {
   remote: string;
   cli?: CliSpec;
   lookup?: Method<A, R, F>['lookup'];
+  content?: Method<A, R, F>['content'];
   operations(args: A, facts: F): Operation[];
   /** The arguments after the context (resolved paths and programs); default: as given. */
   args?(args: A, resolved: Resolved, facts: F): unknown[];
@@ -105,6 +117,7 @@ export function method<A extends unknown[], R, F = null>(def: MethodDef<A, R, F>
     remote: def.remote,
     ...(lookup ? { lookup: { remote: lookup.remote, args: (args: A) => lookup.args(checked(args)) } } : {}),
     ...(def.cli ? { cli: def.cli } : {}),
+    ...(def.content ? { content: def.content } : {}),
     operations: (args, facts) => def.operations(checked(args), facts),
     encode: (args, resolved, facts) => [resolved, ...(def.args ? def.args(checked(args), resolved, facts) : args)],
     decode: (v) => v as R,
@@ -162,7 +175,8 @@ export function checkArgTypes(method: string, types: ArgTypes, args: readonly un
 function cliTypes(spec: CliSpec): ArgTypes {
   return {
     positional: spec.positional.map((p) => [p.replace(/(\.\.\.|\?)$/, ''), p.endsWith('...') ? 'strings' : 'string', p.endsWith('?')]),
-    ...(spec.options ? { options: spec.options } : {}),
+    // A mode is a number once read (octal on the command line).
+    ...(spec.options ? { options: Object.fromEntries(Object.entries(spec.options).map(([n, t]) => [n, t === 'mode' ? 'number' : t])) } : {}),
   };
 }
 
@@ -196,6 +210,16 @@ export function fileMode(value: number): number {
   }
   const bits = [...(value & 0o4000 ? ['set-user-ID (04000)'] : []), ...(value & 0o2000 ? ['set-group-ID (02000)'] : [])];
   if (bits.length > 0) throw new ArgumentError(`mode 0${value.toString(8)} has the ${bits.join(' and ')} bit${bits.length > 1 ? 's' : ''}: refused, a file the runtime writes is never set-ID (it would run as its owner)`);
+  return value;
+}
+
+/**
+ * A directory's mode (FileSystem.ensureDirectory): any permission and special bits, since none runs
+ * anything there (set-group-ID makes new files take the directory's group, the sticky bit restricts
+ * deletion, and Linux ignores set-user-ID on a directory).
+ */
+export function directoryMode(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0o7777) throw new ArgumentError(`mode: ${String(value)} is not a directory mode (a whole number from 0 to 0o7777, e.g. 0o755)`);
   return value;
 }
 

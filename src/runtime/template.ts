@@ -8,7 +8,7 @@
 //   // { changed, created, diff }
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
 import { checkArgTypes, fileMode, type ArgTypes } from './method.js';
-import type { Method } from './tools.js';
+import type { Method, WriteOptions } from './tools.js';
 
 /** A template's variables: plain JSON data. `host` is reserved for the host's facts. */
 export type Variables = Record<string, unknown>;
@@ -18,10 +18,8 @@ export interface RenderOptions {
   name?: string;
 }
 
-export interface TemplateFileOptions extends RenderOptions {
-  /** The file's mode, e.g. 0o644 (never set-user-ID or set-group-ID); default: kept, or 0644 for a new file. */
-  mode?: number;
-}
+/** The file's mode (e.g. 0o644, never set-user-ID or set-group-ID), owner and group: each kept, or 0644 and the runtime's user for a new file. */
+export interface TemplateFileOptions extends RenderOptions, WriteOptions {}
 
 export interface TemplateFileResult {
   changed: boolean;
@@ -67,12 +65,13 @@ const file: Method<[path: string, text: string, variables?: Variables, opts?: Te
   },
   name: 'Template.file',
   remote: 'file',
+  content: 'diff',
   operations: ([path, text, variables, opts]) => {
-    checkArgTypes('Template.file', { positional: [['path', 'string'], ['text', 'string'], VARIABLES], options: { name: 'string', mode: 'number' } }, [path, text, variables, opts]);
+    checkArgTypes('Template.file', { positional: [['path', 'string'], ['text', 'string'], VARIABLES], options: { name: 'string', mode: 'number', owner: 'string', group: 'string' } }, [path, text, variables, opts]);
     if (opts?.mode !== undefined) fileMode(opts.mode);
     return [{ kind: 'file.write', path, content: text, reads: true }];
   },
-  encode: ([path, text, variables, opts], resolved) => [resolved.paths[path], text, variables ?? {}, opts?.name ?? '<template>', resolved.host, opts?.mode ?? null],
+  encode: ([path, text, variables, opts], resolved) => [resolved.paths[path], text, variables ?? {}, opts?.name ?? '<template>', resolved.host, opts?.mode ?? null, opts?.owner ?? null, opts?.group ?? null],
   decode: (v) => v as TemplateFileResult,
 };
 

@@ -127,6 +127,7 @@ export const AptRepository = {
   present: method<[name: string, opts: AptRepositoryOptions], RepositoryResult>({
     tool: aptTool,
     name: 'AptRepository.present',
+    content: 'diff',
     remote: 'repository',
     cli: { positional: ['name'], options: { uris: 'strings', suites: 'strings', components: 'strings', types: 'strings', architectures: 'strings', key: 'text' } },
     operations: ([name, o]) => {
@@ -149,6 +150,7 @@ export const AptRepository = {
   absent: method<[name: string], RepositoryResult>({
     tool: aptTool,
     name: 'AptRepository.absent',
+    content: 'diff',
     remote: 'repository',
     cli: { positional: ['name'] },
     operations: ([name]) => [{ kind: 'file.write', path: sourcesPath(repoName(name)), reads: true }, ...keyPaths(name).map((path): Operation => ({ kind: 'file.write', path }))],
@@ -233,6 +235,7 @@ export const PacmanRepository = {
   present: method<[name: string, opts: PacmanRepositoryOptions], RepositoryResult>({
     tool: pacmanTool,
     name: 'PacmanRepository.present',
+    content: 'diff',
     remote: 'repository',
     cli: { positional: ['name'], options: { servers: 'strings', include: 'string', sigLevel: 'string', key: 'text', keyFingerprint: 'string' } },
     operations: ([name, o]) => (sectionName(name), sectionBody(o), signingKey(o) ? [...EDIT_CONF, ...KEYRING] : EDIT_CONF),
@@ -244,6 +247,7 @@ export const PacmanRepository = {
   absent: method<[name: string], RepositoryResult>({
     tool: pacmanTool,
     name: 'PacmanRepository.absent',
+    content: 'diff',
     remote: 'repository',
     cli: { positional: ['name'] },
     operations: ([name]) => (sectionName(name), EDIT_CONF),

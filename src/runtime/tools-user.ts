@@ -99,6 +99,7 @@ export const User = {
   authorizedKey: method<[user: string, key: string, opts?: { state?: 'present' | 'absent' }], FileEdit, string | null>({
     tool,
     name: 'User.authorizedKey',
+    content: 'diff',
     remote: 'authorizedKey',
     cli: { positional: ['user', 'key'], options: { state: 'string' } },
     lookup: { remote: 'home', args: ([user]) => [userName(user)] },
@@ -118,6 +119,7 @@ export const User = {
   sudoer: method<[name: string, opts: { rules?: string | string[]; state?: 'present' | 'absent' }], FileEdit>({
     tool,
     name: 'User.sudoer',
+    content: 'diff',
     remote: 'sudoer',
     cli: { positional: ['name'], options: { rules: 'strings', state: 'string' } },
     operations: ([name, o]) => {

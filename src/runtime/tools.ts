@@ -3,7 +3,7 @@
 // anything is sent: file operations on paths, programs it runs, or a command (Exec, parsed and checked
 // like `client run`). Service, User, Apt, Pacman, Logger and Quit are in tools-*.ts.
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
-import { ArgumentError, checkArgTypes, fileMode, lazyTool, type ArgTypes, type Method, type Operation } from './method.js';
+import { ArgumentError, checkArgTypes, directoryMode, fileMode, lazyTool, type ArgTypes, type Method, type Operation } from './method.js';
 import { Logger, Quit } from './tools-session.js';
 import { Service } from './tools-service.js';
 import { User } from './tools-user.js';
@@ -76,6 +76,8 @@ function fileMethod<A extends [string, ...unknown[]], R>(
   rest: (args: A) => unknown[] = () => [],
   /** The path the policy checks, when it is not the first argument itself (glob: its literal directory). */
   target: (first: string) => string = (first) => first,
+  /** Its value is the file's content (Method.content), which may come in chunks (Method.chunked). */
+  content?: 'value',
 ): Method<A, R> {
   return {
     get tool() {
@@ -83,6 +85,7 @@ function fileMethod<A extends [string, ...unknown[]], R>(
     },
     name: `FileSystem.${remote}`,
     remote,
+    ...(content ? { content, chunked: true } : {}),
     operations: (args) => (checkArgTypes(`FileSystem.${remote}`, types, args), [{ kind, path: target(args[0]) }]),
     // The checked path as resolved on the host replaces what it was resolved from.
     encode: (args, resolved) => [(resolved.paths[target(args[0])] ?? '') + args[0].slice(target(args[0]).length), ...rest(args)],
@@ -90,15 +93,15 @@ function fileMethod<A extends [string, ...unknown[]], R>(
   };
 }
 
-/** A method whose value is a file's content handed to the caller (Method.fileContent); its tool stays loaded on first use. */
-function fileContent<A extends unknown[], R>(method: Method<A, R>): Method<A, R> {
-  return Object.defineProperty(method, 'fileContent', { value: true, enumerable: true });
-}
-
 const asString = (v: unknown): string => {
   if (typeof v !== 'string') throw new TypeError(`expected a string from the host, got ${typeof v}`);
   return v;
 };
+/** A read's value: one string, or the chunks it came in. */
+const pieces = (v: unknown): string[] => (Array.isArray(v) ? v.map(asString) : [asString(v)]);
+
+/** What one read hands over at most (remote/tools/filesystem.py MAX_READ): a larger file is read in parts, readBytes with offset and length. */
+export const READ_MAX = 256 << 20;
 
 /** As lstat: a path that ends in a symlink is the link itself (its mode, owner, size), with its target. */
 export interface Stat {
@@ -114,28 +117,126 @@ export interface Stat {
 
 const PATH: ArgTypes['positional'][number] = ['path', 'string'];
 
+/** Who a written file or directory belongs to, and its mode; each left as it is (a new one: 0644 or 0755, the runtime's user) when not given. */
+export interface WriteOptions {
+  mode?: number;
+  /** A user on the host, by name or number. */
+  owner?: string;
+  /** A group on the host, by name or number. */
+  group?: string;
+}
+
+export interface LineOptions extends WriteOptions {
+  regexp?: string;
+  state?: 'present' | 'absent';
+  insertAfter?: string;
+  insertBefore?: string;
+  create?: boolean;
+}
+
+export interface DirectoryOptions extends WriteOptions {
+  /** Make missing directories above it too (each checked as a write_file). */
+  parents?: boolean;
+}
+
+/** What a write did; `diff` (unified, from what the file held or /dev/null) when the method returns one. */
+export interface FileEdit {
+  changed: boolean;
+  created: boolean;
+  diff?: string;
+}
+
+const OWNERSHIP = { mode: 'number', owner: 'string', group: 'string' } as const;
+const WRITE_OPTIONS: ArgTypes['options'] = { ...OWNERSHIP, diff: 'boolean' };
+const LINE_OPTIONS: ArgTypes['options'] = { ...OWNERSHIP, regexp: 'string', state: 'string', insertAfter: 'string', insertBefore: 'string', create: 'boolean' };
+const DIRECTORY_OPTIONS: ArgTypes['options'] = { ...OWNERSHIP, parents: 'boolean' };
+const ownership = (o: WriteOptions = {}): unknown[] => [o.mode ?? null, o.owner ?? null, o.group ?? null];
+
 export const FileSystem = {
-  readText: fileContent(fileMethod<[path: string, encoding?: string], string>('readText', 'file.read', { positional: [PATH, ['encoding', 'string', true]] }, asString, (a) => (a[1] ? [a[1]] : []))),
-  readBytes: fileContent(fileMethod<[path: string], Buffer>('readBytes', 'file.read', { positional: [PATH] }, (v) => Buffer.from(asString(v), 'base64'))),
+  /** The whole file (at most READ_MAX bytes), decoded on the host (default UTF-8). */
+  readText: fileMethod<[path: string, encoding?: string], string>('readText', 'file.read', { positional: [PATH, ['encoding', 'string', true]] }, (v) => pieces(v).join(''), (a) => (a[1] ? [a[1]] : []), undefined, 'value'),
+  /** The file's bytes, or `length` of them from `offset`: at most READ_MAX in one call, a larger file read in parts. */
+  readBytes: fileMethod<[path: string, opts?: { offset?: number; length?: number }], Buffer>(
+    'readBytes',
+    'file.read',
+    { positional: [PATH], options: { offset: 'number', length: 'number' } },
+    (v) => Buffer.concat(pieces(v).map((p) => Buffer.from(p, 'base64'))),
+    ([, o]) => [o?.offset ?? 0, o?.length ?? null],
+    undefined,
+    'value',
+  ),
   // Checked as a read of where the path leads; the host also gets the path as given, to report a symlink it ends in.
   stat: fileMethod<[path: string], Stat>('stat', 'file.read', { positional: [PATH] }, (v) => v as Stat, (a) => [a[0]]),
   /** Matches sorted; the policy must let the caller list the pattern's literal directory and every directory a match is in. */
   glob: fileMethod<[pattern: string], string[]>('glob', 'file.list', { positional: [['pattern', 'string']] }, (v) => (v as Array<[string, string]>).map(([m]) => m), undefined, globRoot),
-  /** Atomic; unchanged content and mode: no write. The mode is never set-user-ID or set-group-ID (method.ts fileMode). */
+  /**
+   * Atomic; unchanged content, mode and owner: no write. The mode is never set-user-ID or set-group-ID
+   * (method.ts fileMode). With `diff: true` the result has a diff of what changed, so read_file of the
+   * path is checked too.
+   */
   writeText: {
     get tool() {
       return fsTool();
     },
     name: 'FileSystem.writeText',
     remote: 'writeText',
+    content: 'diff',
     operations: ([path, text, opts]) => {
-      checkArgTypes('FileSystem.writeText', { positional: [PATH, ['text', 'string']], options: { mode: 'number' } }, [path, text, opts]);
+      checkArgTypes('FileSystem.writeText', { positional: [PATH, ['text', 'string']], options: WRITE_OPTIONS }, [path, text, opts]);
       if (opts?.mode !== undefined) fileMode(opts.mode);
-      return [{ kind: 'file.write', path, content: text }];
+      return [{ kind: 'file.write', path, content: text, ...(opts?.diff ? { reads: true } : {}) }];
     },
-    encode: ([path, text, opts], resolved) => [resolved.paths[path], text, opts?.mode ?? null],
-    decode: (v) => v as { changed: boolean; created: boolean },
-  } satisfies Method<[path: string, text: string, opts?: { mode?: number }], { changed: boolean; created: boolean }>,
+    encode: ([path, text, opts], resolved) => [resolved.paths[path], text, ...ownership(opts), opts?.diff === true],
+    decode: (v) => v as FileEdit,
+  } satisfies Method<[path: string, text: string, opts?: WriteOptions & { diff?: boolean }], FileEdit>,
+
+  /**
+   * As Ansible's lineinfile: with `state: 'present'` (the default) the last line matching `regexp` (a
+   * Python regular expression, searched in each line) becomes `line`; with no match, or no regexp, `line`
+   * is added unless the file has it: after the last line matching `insertAfter`, before the first
+   * matching `insertBefore`, or at the end. `state: 'absent'` removes every line matching `regexp` (or
+   * equal to `line`). A missing file is an error unless `create`. Atomic; returns a diff, so read_file
+   * of the path is checked with write_file.
+   */
+  lineInFile: {
+    get tool() {
+      return fsTool();
+    },
+    name: 'FileSystem.lineInFile',
+    remote: 'lineInFile',
+    content: 'diff',
+    cli: { positional: ['path', 'line'], options: { regexp: 'string', state: 'string', insertAfter: 'string', insertBefore: 'string', create: 'boolean', mode: 'mode', owner: 'string', group: 'string' } },
+    operations: ([path, line, opts]) => {
+      checkArgTypes('FileSystem.lineInFile', { positional: [PATH, ['line', 'string']], options: LINE_OPTIONS }, [path, line, opts]);
+      if (line.includes('\n') || line.includes('\r')) throw new ArgumentError(`line: one line, without a line break (got ${JSON.stringify(line)})`);
+      if (opts?.state !== undefined && opts.state !== 'present' && opts.state !== 'absent') throw new ArgumentError(`option state: present or absent, got ${JSON.stringify(opts.state)}`);
+      if (opts?.mode !== undefined) fileMode(opts.mode);
+      return [{ kind: 'file.write', path, content: line, reads: true }];
+    },
+    encode: ([path, line, opts = {}], resolved) => [resolved.paths[path], line, opts.regexp ?? null, opts.state ?? 'present', opts.insertAfter ?? null, opts.insertBefore ?? null, opts.create === true, ...ownership(opts)],
+    decode: (v) => v as FileEdit & { diff: string },
+  } satisfies Method<[path: string, line: string, opts?: LineOptions], FileEdit & { diff: string }>,
+
+  /**
+   * The directory exists, with this mode and owner where given (a new one: 0755). Checked as write_file
+   * of the path; with `parents: true` each missing directory above it is made too, each checked as a
+   * write_file of its own.
+   */
+  ensureDirectory: {
+    get tool() {
+      return fsTool();
+    },
+    name: 'FileSystem.ensureDirectory',
+    remote: 'ensureDirectory',
+    cli: { positional: ['path'], options: { mode: 'mode', owner: 'string', group: 'string', parents: 'boolean' } },
+    lookup: { remote: 'missingParents', args: ([path, opts]) => (checkArgTypes('FileSystem.ensureDirectory', { positional: [PATH], options: DIRECTORY_OPTIONS }, [path, opts]), [path, opts?.parents === true]) },
+    operations: ([path, opts], missing) => {
+      if (opts?.mode !== undefined) directoryMode(opts.mode);
+      return [...missing, path].map((p): Operation => ({ kind: 'file.write', path: p }));
+    },
+    encode: ([path, opts], resolved, missing) => [resolved.paths[path], ...ownership(opts), missing.map((p) => resolved.paths[p])],
+    decode: (v) => v as { changed: boolean },
+  } satisfies Method<[path: string, opts?: DirectoryOptions], { changed: boolean }, string[]>,
 };
 
 export const Exec = {
@@ -172,6 +273,8 @@ export const METHODS: Record<string, Method<never, unknown, never> | ExecMethod>
   'FileSystem.stat': FileSystem.stat,
   'FileSystem.glob': FileSystem.glob,
   'FileSystem.writeText': FileSystem.writeText,
+  'FileSystem.lineInFile': FileSystem.lineInFile,
+  'FileSystem.ensureDirectory': FileSystem.ensureDirectory,
   'Exec.command': Exec.command,
   'Exec.stream': Exec.stream,
   ...byName(Service, User, Apt, AptRepository, Pacman, PacmanRepository, Logger, Quit),

@@ -453,6 +453,153 @@ test("policy: what readText and readBytes hand over gets the policy's redaction,
   assert.equal((await host.call(FileSystem.readBytes, `${root}/env`)).toString(), 'USER=bob\n[REDACTED]\n');
 });
 
+test("policy: a diff an edit returns (writeText's, lineInFile's, Template.file's) gets the policy's redaction too", async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w'));
+  writeFileSync(join(root, 'w/env'), 'USER=bob\nSECRET=hunter2\n');
+  const written = await host.call(FileSystem.writeText, `${root}/w/env`, 'USER=alice\nSECRET=hunter2\n', { diff: true });
+  assert.match(written.diff ?? '', /^-USER=bob\n\+USER=alice\n \[REDACTED\]\n/m);
+  assert.doesNotMatch(written.diff ?? '', /hunter2/);
+  const edited = await host.call(FileSystem.lineInFile, `${root}/w/env`, 'SECRET=changed', { regexp: '^SECRET=' });
+  assert.doesNotMatch(edited.diff, /hunter2|changed/);
+  assert.match(edited.diff, /^-\[REDACTED\]\n\+\[REDACTED\]$/m);
+  const templated = await host.call(Template.file, `${root}/w/env`, 'SECRET=${s}\n', { s: 'again' });
+  assert.doesNotMatch(templated.diff, /changed|again/);
+  assert.equal(readFileSync(join(root, 'w/env'), 'utf8'), 'SECRET=again\n', 'the file itself holds what was written');
+});
+
+test('FileSystem.writeText: an owner and group by name or number, converged on an unchanged file; a diff only when asked, checked as a read', async (t) => {
+  const { host, root, audit } = await local(t, '      - { operation: write_file, resource: "/**/secret/**" }');
+  mkdirSync(join(root, 'w'));
+  const target = join(root, 'w/owned');
+  const nobody = Number(execFileSync('id', ['-u', 'nobody']).toString());
+  const nogroup = Number(execFileSync('getent', ['group', 'nogroup']).toString().split(':')[2]);
+  assert.deepEqual(await host.call(FileSystem.writeText, target, 'x\n', { owner: 'nobody', group: 'nogroup', mode: 0o640 }), { changed: true, created: true });
+  assert.deepEqual([statSync(target).uid, statSync(target).gid, statSync(target).mode & 0o777], [nobody, nogroup, 0o640]);
+  assert.deepEqual(await host.call(FileSystem.writeText, target, 'x\n', { owner: String(nobody), group: String(nogroup) }), { changed: false, created: false }, 'the same owner by number');
+  assert.deepEqual(await host.call(FileSystem.writeText, target, 'x\n', { owner: 'root' }), { changed: true, created: false }, 'only the owner differs');
+  assert.deepEqual([statSync(target).uid, statSync(target).gid, statSync(target).mode & 0o777], [0, nogroup, 0o640], 'group and mode kept');
+  await assert.rejects(host.call(FileSystem.writeText, target, 'y\n', { owner: 'no-such-user-remux' }), (e: Error) => e instanceof RemoteError && e.type === 'LookupError' && /no user named 'no-such-user-remux' on this host/.test(e.message));
+  assert.equal(readFileSync(target, 'utf8'), 'x\n', 'an unknown owner writes nothing');
+  assert.deepEqual(await host.call(FileSystem.writeText, target, 'x\ny\n', { diff: true }), { changed: true, created: false, diff: `--- ${target}\n+++ ${target}\n@@ -1 +1,2 @@\n x\n+y\n` });
+  assert.deepEqual(await host.call(FileSystem.writeText, target, 'x\ny\n', { diff: true }), { changed: false, created: false, diff: '' });
+  // Writing the secret directory is allowed, reading it is not: its diff would show what it held.
+  writeFileSync(join(root, 'secret/conf'), 'old\n');
+  await assert.rejects(host.call(FileSystem.writeText, join(root, 'secret/conf'), 'new\n', { diff: true }), (e: Error) => e instanceof DeniedError && /returns a diff of what .*secret\/conf held, and the policy does not let you read it: .*keys stay put/.test(e.message));
+  assert.equal(readFileSync(join(root, 'secret/conf'), 'utf8'), 'old\n');
+  assert.deepEqual(await host.call(FileSystem.writeText, join(root, 'secret/conf'), 'new\n'), { changed: true, created: false }, 'without a diff it is a write alone');
+  assert.equal(audit.list().filter((a) => a.begin.command === 'FileSystem.writeText' && a.begin.decision === 'deny').length, 1);
+});
+
+test('FileSystem.lineInFile: added, found, replaced by regexp, placed after or before a match, removed; idempotent, atomic, with a diff', async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w'));
+  const conf = join(root, 'w/sshd_config');
+  writeFileSync(conf, '# top\nPort 22\nPermitRootLogin yes\nInclude /etc/x\n');
+  const edit = (line: string, o: Parameters<typeof FileSystem.lineInFile.operations>[0][2] = {}) => host.call(FileSystem.lineInFile, conf, line, o);
+  const replaced = await edit('PermitRootLogin no', { regexp: '^#?PermitRootLogin\\b' });
+  assert.deepEqual([replaced.changed, replaced.created], [true, false]);
+  assert.match(replaced.diff, /^-PermitRootLogin yes\n\+PermitRootLogin no$/m);
+  assert.deepEqual(await edit('PermitRootLogin no', { regexp: '^#?PermitRootLogin\\b' }), { changed: false, created: false, diff: '' }, 'a second run changes nothing');
+  assert.equal((await edit('Port 22')).changed, false, 'a line the file has is found');
+  assert.equal((await edit('PasswordAuthentication no', { insertAfter: '^Port ' })).changed, true);
+  assert.equal((await edit('AllowUsers deploy', { insertBefore: '^Include ' })).changed, true);
+  assert.equal((await edit('UseDNS no')).changed, true);
+  assert.equal(readFileSync(conf, 'utf8'), '# top\nPort 22\nPasswordAuthentication no\nPermitRootLogin no\nAllowUsers deploy\nInclude /etc/x\nUseDNS no\n');
+  assert.equal((await edit('', { regexp: '^Allow', state: 'absent' })).changed, true);
+  assert.equal((await edit('UseDNS no', { state: 'absent' })).changed, true);
+  assert.deepEqual(await edit('UseDNS no', { state: 'absent' }), { changed: false, created: false, diff: '' });
+  assert.equal(readFileSync(conf, 'utf8'), '# top\nPort 22\nPasswordAuthentication no\nPermitRootLogin no\nInclude /etc/x\n');
+  // A missing file: an error unless create; absent on it changes nothing.
+  const fresh = join(root, 'w/fresh.conf');
+  await assert.rejects(host.call(FileSystem.lineInFile, fresh, 'a=1'), (e: Error) => e instanceof RemoteError && e.type === 'FileNotFoundError' && /create: true makes it/.test(e.message));
+  assert.deepEqual(await host.call(FileSystem.lineInFile, fresh, 'a=1', { state: 'absent' }), { changed: false, created: false, diff: '' });
+  const created = await host.call(FileSystem.lineInFile, fresh, 'a=1', { create: true, mode: 0o600 });
+  assert.deepEqual([created.changed, created.created, readFileSync(fresh, 'utf8'), statSync(fresh).mode & 0o777], [true, true, 'a=1\n', 0o600]);
+  // An unchanged file keeps its bytes (CRLF line ends, no final newline); an edit of its last line adds one.
+  writeFileSync(fresh, 'a=1\r\nb=2');
+  assert.equal((await host.call(FileSystem.lineInFile, fresh, 'b=2')).changed, false);
+  assert.equal(readFileSync(fresh, 'utf8'), 'a=1\r\nb=2');
+  writeFileSync(fresh, 'a=1\nb=2');
+  await host.call(FileSystem.lineInFile, fresh, 'a=0', { regexp: '^a=' });
+  assert.equal(readFileSync(fresh, 'utf8'), 'a=0\nb=2', 'no newline added where the last line is as it was');
+  await host.call(FileSystem.lineInFile, fresh, 'c=3');
+  assert.equal(readFileSync(fresh, 'utf8'), 'a=0\nb=2\nc=3\n');
+});
+
+test('FileSystem.lineInFile refuses a bad regular expression, a line with a line break and an unknown state before writing; checked as write_file and read_file', async (t) => {
+  const { host, root } = await local(t, '      - { operation: write_file, resource: "/**/secret/**" }');
+  mkdirSync(join(root, 'w'));
+  const conf = join(root, 'w/c');
+  writeFileSync(conf, 'a\n');
+  await assert.rejects(host.call(FileSystem.lineInFile, conf, 'b', { regexp: '(' }), (e: Error) => e instanceof RemoteError && e.type === 'ValueError' && /regexp '\(' is not a Python regular expression/.test(e.message));
+  await assert.rejects(host.call(FileSystem.lineInFile, conf, 'b\nc'), (e: Error) => e instanceof ArgumentError && /line: one line, without a line break/.test(e.message));
+  const js = host as unknown as { call(m: unknown, ...a: unknown[]): Promise<unknown> };
+  await assert.rejects(js.call(FileSystem.lineInFile, conf, 'b', { state: 'gone' }), (e: Error) => e instanceof ArgumentError && /option state: present or absent, got "gone"/.test(e.message));
+  assert.equal(readFileSync(conf, 'utf8'), 'a\n');
+  await assert.rejects(host.call(FileSystem.lineInFile, `${root}/a.txt`, 'b'), (e: Error) => e instanceof DeniedError && /write_file/.test(e.message));
+  writeFileSync(join(root, 'secret/conf'), 'k=1\n');
+  await assert.rejects(host.call(FileSystem.lineInFile, join(root, 'secret/conf'), 'k=2', { regexp: '^k=' }), (e: Error) => e instanceof DeniedError && /keys stay put/.test(e.message));
+  assert.equal(readFileSync(join(root, 'secret/conf'), 'utf8'), 'k=1\n');
+});
+
+test('FileSystem.ensureDirectory: made with its mode and owner, converged, idempotent; parents each checked as a write; never through a symlink', async (t) => {
+  const { host, root, audit } = await local(t);
+  mkdirSync(join(root, 'w'));
+  const dir = join(root, 'w/data');
+  assert.deepEqual(await host.call(FileSystem.ensureDirectory, dir), { changed: true });
+  assert.equal(statSync(dir).mode & 0o7777, 0o755);
+  assert.deepEqual(await host.call(FileSystem.ensureDirectory, dir), { changed: false });
+  assert.deepEqual(await host.call(FileSystem.ensureDirectory, dir, { mode: 0o2770, group: 'nogroup' }), { changed: true });
+  assert.deepEqual([statSync(dir).mode & 0o7777, statSync(dir).gid], [0o2770, Number(execFileSync('getent', ['group', 'nogroup']).toString().split(':')[2])]);
+  assert.deepEqual(await host.call(FileSystem.ensureDirectory, dir, { mode: 0o2770 }), { changed: false });
+  await assert.rejects(host.call(FileSystem.ensureDirectory, join(root, 'w/a/b/c')), (e: Error) => e instanceof RemoteError && e.type === 'FileNotFoundError' && /parents: true makes them/.test(e.message));
+  assert.deepEqual(await host.call(FileSystem.ensureDirectory, join(root, 'w/a/b/c'), { parents: true }), { changed: true });
+  assert.ok(statSync(join(root, 'w/a/b/c')).isDirectory());
+  const record = audit.list().at(-1);
+  assert.equal(record?.begin.resource, ['w/a', 'w/a/b', 'w/a/b/c'].map((p) => join(root, p)).join(' '), 'each directory made is checked and recorded');
+  // A missing directory above it outside what the policy lets the caller write: nothing is made.
+  await assert.rejects(host.call(FileSystem.ensureDirectory, join(root, 'x/y'), { parents: true }), (e: Error) => e instanceof DeniedError && new RegExp(`write_file .*${root}/x\\b`).test(e.message));
+  assert.equal(existsSync(join(root, 'x')), false);
+  // A file in the way, and a symlink into a directory the policy does not let the caller write.
+  writeFileSync(join(root, 'w/file'), '');
+  await assert.rejects(host.call(FileSystem.ensureDirectory, join(root, 'w/file')), (e: Error) => e instanceof RemoteError && e.type === 'NotADirectoryError');
+  symlinkSync(join(root, 'outside'), join(root, 'w/out'));
+  await assert.rejects(host.call(FileSystem.ensureDirectory, join(root, 'w/out/made')), DeniedError);
+  await assert.rejects(host.call(FileSystem.ensureDirectory, join(root, 'w/out')), (e: Error) => e instanceof DeniedError && /is a symlink/.test(e.message));
+  assert.equal(existsSync(join(root, 'outside/made')), false);
+});
+
+test('FileSystem reads larger than a frame come in chunks under flow control: bytes intact, a character split between pieces decoded whole, parts by offset and length', async (t) => {
+  const { host, root } = await local(t);
+  // 40 MiB: more than two frames' worth; every byte value, at offsets no piece boundary lines up with.
+  const bytes = Buffer.alloc(40 << 20);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 13)) & 0xff;
+  writeFileSync(join(root, 'big.bin'), bytes);
+  assert.ok((await host.call(FileSystem.readBytes, join(root, 'big.bin'))).equals(bytes));
+  assert.ok((await host.call(FileSystem.readBytes, join(root, 'big.bin'), { offset: 3 << 20, length: 5 })).equals(bytes.subarray(3 << 20, (3 << 20) + 5)));
+  assert.ok((await host.call(FileSystem.readBytes, join(root, 'big.bin'), { offset: (40 << 20) - 3 })).equals(bytes.subarray(-3)));
+  assert.equal((await host.call(FileSystem.readBytes, join(root, 'big.bin'), { offset: 50 << 20 })).length, 0, 'past the end: nothing');
+  // Three-byte characters after one ASCII byte: every 1 MiB piece boundary falls inside one.
+  const text = `x${'€'.repeat(7 << 20)}SECRET=hunter2\n`;
+  writeFileSync(join(root, 'big.txt'), text);
+  const read = await host.call(FileSystem.readText, join(root, 'big.txt'));
+  assert.equal(read.length, text.length - 'SECRET=hunter2'.length + '[REDACTED]'.length);
+  assert.equal(read, text.replace('SECRET=hunter2', '[REDACTED]'), 'decoded whole, and redacted as one');
+});
+
+test('a read of more than READ_MAX (256 MiB) is refused on the host, naming the size and the way to read it in parts', async (t) => {
+  const { host, root } = await local(t);
+  const sparse = join(root, 'sparse');
+  writeFileSync(sparse, '');
+  execFileSync('truncate', ['-s', '300M', sparse]);
+  for (const read of [() => host.call(FileSystem.readBytes, sparse), () => host.call(FileSystem.readText, sparse)]) {
+    await assert.rejects(read(), (e: Error) => e instanceof RemoteError && e.type === 'OSError' && e.errno === 27 && /314572800 bytes, more than the 256 MiB one read hands over; read it in parts \(readBytes with offset and length\)/.test(e.message));
+  }
+  assert.equal((await host.call(FileSystem.readBytes, sparse, { offset: 299 << 20 })).length, 1 << 20);
+  await assert.rejects(host.call(FileSystem.readBytes, sparse, { offset: -1 }), (e: Error) => e instanceof RemoteError && e.type === 'ValueError');
+});
+
 test("policy: a path into the interpreter's own /proc entry (/proc/self, a link to it, /dev/stdin) is refused, not resolved as the interpreter's", async (t) => {
   const { host, root } = await local(t);
   symlinkSync('/proc/self/cwd', join(root, 'to-self'));

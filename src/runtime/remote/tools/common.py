@@ -2,7 +2,7 @@
 # The local side has checked the policy against each path as resolved here and passes that resolved
 # path; every open walks it without following a symlink, so one swapped in since the check fails
 # (ELOOP), never followed. Programs run by the path that was checked, with the secure PATH.
-import contextlib, difflib, errno, fcntl, os, stat as st, subprocess
+import contextlib, difflib, errno, fcntl, grp, os, pwd, stat as st, subprocess
 
 
 def _parent(path):
@@ -34,7 +34,8 @@ def _regular(mode, path):
         raise e(errno.EISDIR if st.S_ISDIR(mode) else errno.EINVAL, '%s, not a regular file' % kind, path)
 
 
-def _read(path):
+def _open(path):
+    # The file opened for reading, binary.
     d, name = _parent(path)
     try:
         # O_NONBLOCK: the open of a FIFO without a writer would wait for one. What is not a regular file
@@ -48,7 +49,11 @@ def _read(path):
     except BaseException:
         os.close(fd)
         raise
-    with os.fdopen(fd, 'rb') as f:
+    return os.fdopen(fd, 'rb')
+
+
+def _read(path):
+    with _open(path) as f:
         return f.read()
 
 
@@ -131,29 +136,59 @@ def _remove(path):
         os.close(d)
 
 
-def _mkdir(path, mode=0o755, uid=None, gid=None):
-    # Ensures a directory (its parent must exist), never through a symlink; True when it was created.
+def _mkdir(path, mode=None, uid=None, gid=None):
+    # Ensures a directory (its parent must exist), never through a symlink, with this mode and owner
+    # where given (a new one: 0755, this process's); True when it was created or its mode or owner changed.
     d, name = _parent(path)
     try:
         try:
-            os.mkdir(name, mode, dir_fd=d)
+            os.mkdir(name, 0o700, dir_fd=d)
+            created = True
         except FileExistsError:
-            if not st.S_ISDIR(os.stat(name, dir_fd=d, follow_symlinks=False).st_mode):
-                raise NotADirectoryError(20, 'not a directory', path)
-            return False
-        if uid is not None:
-            os.chown(name, uid, gid, dir_fd=d, follow_symlinks=False)
-        os.chmod(name, mode, dir_fd=d, follow_symlinks=False)
-        return True
+            created = False
+        s = os.stat(name, dir_fd=d, follow_symlinks=False)
+        if not st.S_ISDIR(s.st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, 'not a directory', path)
+        want = mode if mode is not None else (0o755 if created else st.S_IMODE(s.st_mode))
+        owner = (s.st_uid if uid is None else uid, s.st_gid if gid is None else gid)
+        changed = created
+        if (s.st_uid, s.st_gid) != owner:
+            os.chown(name, *owner, dir_fd=d, follow_symlinks=False)
+            changed = True
+        # After chown, which clears set-ID bits; a directory's set-group-ID bit is kept when asked for.
+        if created or st.S_IMODE(s.st_mode) != want:
+            os.chmod(name, want, dir_fd=d, follow_symlinks=False)
+            changed = True
+        return changed
     finally:
         os.close(d)
 
 
+MAX_DIFF = 256 << 10
+
+
+def _ids(owner, group):
+    # A user and a group on this host, by name or number, as (uid, gid); None where not given.
+    def one(value, by_name, what):
+        if value is None:
+            return None
+        if value.isdigit():
+            return int(value)
+        try:
+            return by_name(value)
+        except KeyError:
+            raise LookupError('no %s named %r on this host' % (what, value)) from None
+    return one(owner, lambda n: pwd.getpwnam(n).pw_uid, 'user'), one(group, lambda n: grp.getgrnam(n).gr_gid, 'group')
+
+
 def _diff(old, new, path):
-    # A unified diff of two texts (bytes or None), '' when they are the same.
+    # A unified diff of two texts (bytes or None), '' when they are the same; cut at MAX_DIFF characters.
     a = (old or b'').decode('utf-8', 'replace').splitlines(True)
     b = (new or b'').decode('utf-8', 'replace').splitlines(True)
-    return ''.join(difflib.unified_diff(a, b, path if old is not None else '/dev/null', path if new is not None else '/dev/null'))
+    diff = ''.join(difflib.unified_diff(a, b, path if old is not None else '/dev/null', path if new is not None else '/dev/null'))
+    if len(diff) > MAX_DIFF:
+        diff = diff[:MAX_DIFF] + '\n… (diff cut at %d characters)\n' % MAX_DIFF
+    return diff
 
 
 class CommandError(Exception):

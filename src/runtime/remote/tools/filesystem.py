@@ -2,7 +2,7 @@
 # The local side has checked the policy against the path as resolved here (resolve below) and passes
 # that resolved path; every open walks it without following a symlink, so one swapped in since the
 # check fails (ELOOP), never followed.
-import base64, errno, fnmatch, os, re, stat as st
+import base64, codecs, errno, fnmatch, os, re, stat as st
 
 MAX_MATCHES = 100000
 
@@ -73,21 +73,134 @@ def resolve(paths):
     return out
 
 
+# What one read hands over at most (tools.ts READ_MAX), and the pieces a larger one comes in: a file
+# over a piece streams as chunks (each its own frame, under the link's frame cap), held back while the
+# local side has not taken them (the call's window).
+MAX_READ = 256 << 20
+PIECE = 1 << 20
+
+
 @_named
-def readBytes(path):
-    return base64.b64encode(_read(path)).decode()
+def readBytes(path, offset=0, length=None):
+    f, n = _opened(path, offset, length)
+    if n <= PIECE:
+        with f:
+            return base64.b64encode(f.read(n)).decode()
+    return _pieces(f, n, lambda data: base64.b64encode(data).decode())
 
 
 @_named
 def readText(path, encoding='utf-8'):
-    return _read(path).decode(encoding)
+    f, n = _opened(path, 0, None)
+    if n <= PIECE:
+        with f:
+            return f.read(n).decode(encoding)
+    decoder = codecs.getincrementaldecoder(encoding)()
+
+    def text():
+        # A character split between two pieces is decoded with the second.
+        for piece in _pieces(f, n, decoder.decode):
+            if piece:
+                yield piece
+        tail = decoder.decode(b'', final=True)
+        if tail:
+            yield tail
+    return text()
+
+
+def _opened(path, offset, length):
+    # The open file at offset, and how many bytes of it the read hands over (at most MAX_READ).
+    if offset < 0 or (length is not None and length < 0):
+        raise ValueError('offset and length are 0 or more, got %r and %r' % (offset, length))
+    f = _open(path)
+    try:
+        size = os.fstat(f.fileno()).st_size
+        n = max(0, size - offset if length is None else min(length, size - offset))
+        if n > MAX_READ:
+            raise OSError(errno.EFBIG, '%d bytes, more than the %d MiB one read hands over; read it in parts (readBytes with offset and length)' % (n, MAX_READ >> 20), path)
+        f.seek(offset)
+        return f, n
+    except BaseException:
+        f.close()
+        raise
+
+
+def _pieces(f, n, encode):
+    with f:
+        while n > 0:
+            data = f.read(min(PIECE, n))
+            if not data:
+                return
+            n -= len(data)
+            yield encode(data)
 
 
 @_named
-def writeText(path, text, mode=None, encoding='utf-8'):
-    # Atomic (common.py's _put); unchanged content and mode: no write.
-    changed, created = _put(path, text.encode(encoding), mode)
-    return {'changed': changed, 'created': created}
+def writeText(path, text, mode=None, owner=None, group=None, diff=False, encoding='utf-8'):
+    # Atomic (common.py's _put); unchanged content, mode and owner: no write. The diff only when asked:
+    # it shows what the file held, which the local side then checked as a read.
+    data = text.encode(encoding)
+    old = _old(path) if diff else None
+    changed, created = _put(path, data, mode, *_ids(owner, group))
+    r = {'changed': changed, 'created': created}
+    if diff:
+        r['diff'] = _diff(old, data, path) if changed else ''
+    return r
+
+
+@_named
+def lineInFile(path, line, regexp=None, state='present', insertAfter=None, insertBefore=None, create=False, mode=None, owner=None, group=None):
+    # As Ansible's lineinfile: present replaces the last line matching regexp (or finds the line itself)
+    # and else adds it after the last line matching insertAfter, before the first matching insertBefore,
+    # or at the end; absent removes every line matching regexp (or equal to line). Atomic, via _put.
+    found, after, before = (_pattern(name, p) for name, p in (('regexp', regexp), ('insertAfter', insertAfter), ('insertBefore', insertBefore)))
+    old = _old(path)
+    if old is None and not (create and state == 'present'):
+        if state == 'absent':
+            return {'changed': False, 'created': False, 'diff': ''}
+        raise FileNotFoundError(errno.ENOENT, 'No such file or directory (create: true makes it)', path)
+    text = (old or b'').decode('utf-8')
+    lines = text.splitlines()
+    hits = [i for i, l in enumerate(lines) if (found.search(l) is not None if found else l == line)]
+    new = lines
+    if state == 'absent':
+        gone = set(hits)
+        new = [l for i, l in enumerate(lines) if i not in gone]
+    elif hits:
+        new = lines[:hits[-1]] + [line] + lines[hits[-1] + 1:]
+    elif line not in lines:
+        at = len(lines)
+        afters = [i for i, l in enumerate(lines) if after and after.search(l)]
+        befores = [i for i, l in enumerate(lines) if before and before.search(l)]
+        if afters:
+            at = afters[-1] + 1
+        elif befores:
+            at = befores[0]
+        new = lines[:at] + [line] + lines[at:]
+    # Unchanged lines keep the file's bytes (its line endings too); an edited file ends in a newline
+    # unless it had none and its last line is as it was.
+    data = old if new == lines and old is not None else ('\n'.join(new) + ('\n' if new and (not text or text.endswith('\n') or new[-1] != lines[-1]) else '')).encode('utf-8')
+    changed, created = _put(path, data, mode, *_ids(owner, group))
+    return {'changed': changed, 'created': created, 'diff': _diff(old, data, path) if changed else ''}
+
+
+def _pattern(name, pattern):
+    try:
+        return re.compile(pattern) if pattern is not None else None
+    except re.error as e:
+        raise ValueError('%s %r is not a Python regular expression: %s' % (name, pattern, e)) from None
+
+
+@_named
+def ensureDirectory(path, mode=None, owner=None, group=None, create=()):
+    # The directory exists with this mode and owner. `create`: the missing directories above it that the
+    # local side checked (outermost first), made 0755 and this process's; one missing that was not
+    # checked is never made (the walk to it fails).
+    made = [_mkdir(parent) for parent in create]
+    try:
+        return {'changed': _mkdir(path, mode, *_ids(owner, group)) or any(made)}
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, 'a directory above it is missing (parents: true makes them)', path) from None
 
 
 @_named
@@ -188,3 +301,14 @@ def _is_dir(entry, follow=True):
         return entry.is_dir(follow_symlinks=follow)
     except OSError:
         return False
+
+
+def missingParents(path, parents):
+    # Asked before the check: the directories above path that do not exist, outermost first, for the
+    # local side to check as writes (none unless parents).
+    out = []
+    p = os.path.dirname(path.rstrip('/'))
+    while parents and p not in ('', '/') and not os.path.lexists(p):
+        out.insert(0, p)
+        p = os.path.dirname(p)
+    return out

@@ -2,11 +2,8 @@
 # literal %, \${ escape), rendered here with the host's facts. Sent after FileSystem's source (its
 # atomic, no-follow writeText writes Template.file) and the expression subset (../template/expr.py,
 # filters.py): see template.ts.
-import difflib, os, platform, re, socket
+import os, platform, re, socket
 from collections import ChainMap
-
-MAX_DIFF = 256 << 10
-
 
 # The line grammar: text lines with ${…}, % control lines, ## comments, %% literal lines.
 _FOR = re.compile(r'^for\s+\(?\s*([A-Za-z]\w*(?:\s*,\s*[A-Za-z]\w*)*)\s*,?\s*\)?\s+in\s+(.+)$', re.S)
@@ -209,16 +206,6 @@ def render(text, variables=None, name='<template>', host=None):
     return ''.join(out.parts)
 
 
-def file(path, text, variables=None, name='<template>', host=None, mode=None):
-    # Renders, then writes atomically with FileSystem's writeText (no symlink followed, unchanged: no write).
-    new = render(text, variables, name, host)
-    try:
-        old = _read(path).decode('utf-8', 'replace')
-    except FileNotFoundError:
-        old = None
-    r = writeText(path, new, mode)
-    diff = ''.join(difflib.unified_diff([] if old is None else old.splitlines(True), new.splitlines(True), path if old is not None else '/dev/null', path))
-    if len(diff) > MAX_DIFF:
-        diff = diff[:MAX_DIFF] + '\n… (diff cut at %d characters)\n' % MAX_DIFF
-    r['diff'] = diff
-    return r
+def file(path, text, variables=None, name='<template>', host=None, mode=None, owner=None, group=None):
+    # Renders, then writes with FileSystem's writeText (atomic, no symlink followed, unchanged: no write), with its diff.
+    return writeText(path, render(text, variables, name, host), mode, owner, group, True)
