@@ -28,7 +28,10 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   const isExec = method !== undefined && 'exec' in method;
   // Methods with a command-line shape (Service, User, Apt, …) take positionals and --options by it.
   const spec = method && 'cli' in method ? method.cli : undefined;
-  const parsed = spec ? asUsage(runtime, () => runtime.parseCallArgs(methodName, spec, args)) : null;
+  // --mode is also rpc's own option (it is writeText's): a method with a mode in its shape gets it, any other refuses it.
+  const words = opts.mode === undefined ? args : [...args, '--mode', opts.mode];
+  const parsed = spec ? asUsage(runtime, () => runtime.parseCallArgs(methodName, spec, words)) : null;
+  if (!spec && opts.mode !== undefined && methodName !== 'FileSystem.writeText') throw new UsageError(`${methodName} has no option --mode`);
   if (!custom && isExec && args.length === 0) throw new UsageError(`${methodName} needs a command: remux rpc HOST ${methodName} -- PROGRAM ARGS…`);
   // FileSystem's methods take one path (writeText's mode is --mode): a word or an option beyond it is named.
   if (!custom && !spec && !isExec) asUsage(runtime, () => runtime.parseCallArgs(methodName, { positional: [methodName === 'FileSystem.glob' ? 'pattern' : 'path'] }, args));

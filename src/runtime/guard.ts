@@ -83,12 +83,18 @@ function refusalError(outcome: Outcome, message: string, actionId: number | null
   return err;
 }
 
+/** The policy an action is checked against, once the principal's scope admits it; else why not. */
+function scopedPolicy(ctx: PerformContext, action: Action, asked: Asked): { ok: true; policy: Policy } | { ok: false; outcome: Outcome; exitCode: number; reason: string } {
+  const scoped = checkScope(ctx.principal, action, ctx.defaultPolicy, (name) => ctx.hostEntry(name));
+  if (!scoped.ok) return { ok: false, outcome: 'denied', exitCode: EXIT.DENIED, reason: scoped.reason };
+  const policy = ctx.policies.get(asked.policy);
+  if (!policy) return { ok: false, outcome: 'rejected', exitCode: EXIT.USAGE, reason: `unknown policy "${asked.policy}" (known: ${[...ctx.policies.keys()].join(', ') || 'none'})` };
+  return { ok: true, policy };
+}
+
 function admitted(g: Guard, action: Action, asked: Asked, started: number): Promise<Policy> {
-  const scoped = checkScope(g.ctx.principal, action, g.ctx.defaultPolicy, (name) => g.ctx.hostEntry(name));
-  if (!scoped.ok) return refused(g, asked, started, 'denied', EXIT.DENIED, scoped.reason);
-  const policy = g.ctx.policies.get(asked.policy);
-  if (!policy) return refused(g, asked, started, 'rejected', EXIT.USAGE, `unknown policy "${asked.policy}" (known: ${[...g.ctx.policies.keys()].join(', ') || 'none'})`);
-  return Promise.resolve(policy);
+  const p = scopedPolicy(g.ctx, action, asked);
+  return p.ok ? Promise.resolve(p.policy) : refused(g, asked, started, p.outcome, p.exitCode, p.reason);
 }
 
 const io = (g: Guard): PerformIO => ({ onStdout: () => {}, onStderr: () => {}, ...(g.approve ? { approve: g.approve } : {}) });
@@ -525,10 +531,9 @@ export async function admitInterpreter(ctx: PerformContext, hostName: string, py
     const r = await refuse(ctx, asked, started, outcome, exitCode, `the runtime's interpreter ${python}: ${message}`, decision);
     throw refusalError(outcome, `the runtime's interpreter ${python}: ${message}`, r.actionId);
   };
-  const scoped = checkScope(ctx.principal, action, ctx.defaultPolicy, (name) => ctx.hostEntry(name));
-  if (!scoped.ok) return refusal('denied', EXIT.DENIED, scoped.reason);
-  const policy = ctx.policies.get(asked.policy ?? ctx.defaultPolicy);
-  if (!policy) return refusal('rejected', EXIT.USAGE, `unknown policy "${asked.policy}" (known: ${[...ctx.policies.keys()].join(', ') || 'none'})`);
+  const p = scopedPolicy(ctx, action, asked);
+  if (!p.ok) return refusal(p.outcome, p.exitCode, p.reason);
+  const policy = p.policy;
   let decision: Decision;
   try {
     const host = ctx.host(hostName);

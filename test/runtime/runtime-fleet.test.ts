@@ -4,7 +4,7 @@
 // own project imports it (`remux/runtime` through package.json "exports", no options: $REMUX_HOME).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,6 +33,7 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     capabilities:
       - { operation: read_file, resource: "${root}/**" }
       - { operation: list_directory, resource: "${root}|${root}/**" }
+      - { operation: write_file, resource: "${root}/w/**" }
       - { operation: execute_binary, resource: "true|echo|sleep|uname" }
       - { operation: write_stdout }
   boxed:
@@ -188,6 +189,30 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     const denied = await remux(['rpc', 'h1', 'FileSystem.readText', '/etc/shadow'], { env: env() });
     assert.equal(denied.code, 77);
     assert.match(denied.stderr, /^remux: .*\/etc\/shadow.*\nhint: `remux policy show NAME` lists a policy's rules; call with --policy NAME to use another one\n$/s);
+  });
+
+  test('remux rpc FileSystem.lineInFile and ensureDirectory: options from the command line, --mode in octal; a method without a mode refuses --mode', async () => {
+    const dir = join(root, 'w/conf.d');
+    const made = await remux(['rpc', 'h1', 'FileSystem.ensureDirectory', dir, '--parents', '--mode', '0750'], { env: env() });
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(statSync(dir).mode & 0o7777, 0o750);
+    writeFileSync(join(dir, 'app.conf'), 'port=80\n');
+    const edited = await remux(['rpc', 'env=prod', 'FileSystem.lineInFile', join(dir, 'app.conf'), 'port=443', '--regexp', '^port=', '--json'], { env: env() });
+    assert.equal(edited.code, 0, edited.stderr);
+    // Both hosts share this machine's disk: the first edit changes the file, the other finds it done.
+    const values = edited.stdout.trim().split('\n').map((l) => JSON.parse(l) as { value?: { changed: boolean; diff: string } }).filter((l) => l.value);
+    assert.deepEqual(values.map((l) => l.value?.changed).sort(), [false, true]);
+    assert.match(values.find((l) => l.value?.changed)?.value?.diff ?? '', /^-port=80\n\+port=443$/m);
+    assert.equal(readFileSync(join(dir, 'app.conf'), 'utf8'), 'port=443\n');
+    const stat = await remux(['rpc', 'h1', 'FileSystem.stat', dir, '--mode', '0700'], { env: env() });
+    assert.deepEqual([stat.code, stat.stderr], [2, 'remux: FileSystem.stat has no option --mode\n']);
+    const audit = AuditStore.open(join(f.home, 'audit.db'));
+    try {
+      const record = audit.list().find((a) => a.begin.command === 'FileSystem.ensureDirectory');
+      assert.deepEqual(record?.begin.argv, ['FileSystem.ensureDirectory', dir, '--parents', 'true', '--mode', '0750'], 'the audit records the mode as given');
+    } finally {
+      audit.close();
+    }
   });
 
   test("remux rpc Exec: client run's exit statuses (a signal 128+N, a timeout 124, a malformed command 2) and --json output as JSON lines", async () => {

@@ -23,7 +23,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .command('rpc')
     .description('call a tool of the agentless runtime on hosts: a bare python3 there, nothing installed, every call checked and audited')
     .argument('<hosts>', 'a host name (localhost is this machine), a list a,b, a label selector env=prod, a glob web*, or all')
-    .argument('<method>', 'Tool.method: FileSystem.readText|readBytes|stat|glob|writeText, Exec.command|stream, Service.*, User.*, Apt.*, AptRepository.*, Pacman.*, PacmanRepository.*, Logger.*, Quit.now, or a custom tool\'s (--tools)')
+    .argument('<method>', 'Tool.method: FileSystem.readText|readBytes|stat|glob|writeText|lineInFile|ensureDirectory, Exec.command|stream, Service.*, User.*, Apt.*, AptRepository.*, Pacman.*, PacmanRepository.*, Logger.*, Quit.now, or a custom tool\'s (--tools)')
     .argument('[args...]', "the method's arguments and --options (after -- for Exec)")
     // A tool's own options (--state present) are its arguments, parsed by the method's shape.
     .allowUnknownOption()
@@ -34,7 +34,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .option('--no-daemon', 'run in this process (cold connections) even when a daemon is running')
     .option('--tools <file>', 'an ES module (.js/.mjs) whose exports include custom tools made with defineTool; repeatable. Runs in this process, never in the daemon', collect)
     .option('--args-json <json>', "a custom tool method's arguments as a JSON array, for any argument types")
-    .option('--mode <octal>', 'FileSystem.writeText: the file mode, e.g. 0644 (default: kept, or 0644 for a new file); a set-user-ID or set-group-ID bit is refused')
+    .option('--mode <octal>', 'the mode of what a method writes (writeText, lineInFile, ensureDirectory), e.g. 0644 (default: kept, or 0644 / 0755 for a new file); a set-user-ID or set-group-ID bit on a file is refused')
     .addHelpText(
       'after',
       `
@@ -45,6 +45,8 @@ Examples:
   remux rpc 'env=prod' FileSystem.stat /etc/nginx/nginx.conf --json
   remux rpc web1 FileSystem.writeText /etc/motd --mode 0644 < motd.txt
   remux rpc 'role=web' FileSystem.glob '/etc/nginx/sites-enabled/*'
+  remux rpc 'env=prod' FileSystem.lineInFile /etc/ssh/sshd_config 'PermitRootLogin no' --regexp '^#?PermitRootLogin'
+  remux rpc web1 FileSystem.ensureDirectory /srv/app/releases --parents --mode 0750 --owner deploy
   remux rpc web1 Apt.package nginx --state present
   remux rpc web1 Service.converge nginx --started true --enabled true
   remux rpc web1 User.sudoer deploy --rules 'deploy ALL=(root) NOPASSWD: /usr/bin/systemctl'
