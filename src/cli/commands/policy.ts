@@ -9,6 +9,7 @@ export function registerPolicy(program: Command): void {
 
   policy
     .command('list')
+    .alias('ls')
     .description('list the policies in the policies file')
     .addHelpText('after', "\nExamples:\n  remux policy list\n  remux policy list --json | jq -r '.[].name'")
     .option('--json', 'print as JSON')
