@@ -134,7 +134,8 @@ interface Resolved {
   pipefail: boolean;
 }
 
-function timeoutMs(opts: RunOptions): number | null | undefined {
+/** --timeout in ms: null for 0 (no limit), undefined when not given (the configured one applies); `remux rpc`'s too. */
+export function timeoutMs(opts: { timeout?: string }): number | null | undefined {
   if (opts.timeout === undefined) return undefined;
   const seconds = Number(opts.timeout);
   if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--timeout must be a number of seconds, got "${opts.timeout}"`);

@@ -7,7 +7,7 @@ import type { FanoutResults, HostResult, RuntimeHost } from '../runtime/index.js
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import { isSingleHostName } from '../hosts/selectors.js';
 import type { Runner } from './client-commands.js';
-import { approver } from './client-commands.js';
+import { approver, timeoutMs } from './client-commands.js';
 import { readAll } from './file-commands.js';
 import { loadTools } from './rpc-tools.js';
 import type { RpcOptions } from './commands/rpc.js';
@@ -35,7 +35,8 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   if (!custom && isExec && args.length === 0) throw new UsageError(`${methodName} needs a command: remux rpc HOST ${methodName} -- PROGRAM ARGS…`);
   // FileSystem's methods take one path (writeText's mode is --mode): a word or an option beyond it is named.
   if (!custom && !spec && !isExec) asUsage(runtime, () => runtime.parseCallArgs(methodName, { positional: [methodName === 'FileSystem.glob' ? 'pattern' : 'path'] }, args));
-  const timeoutMs = opts.timeout === undefined ? undefined : seconds(opts.timeout);
+  // As `client run`: 0 is no limit; none given is the configured one (exec.timeout_seconds), for every method.
+  const givenTimeoutMs = timeoutMs(opts);
   const mode = opts.mode === undefined ? undefined : octal(opts.mode);
   const content = methodName === 'FileSystem.writeText' ? (await readAll(stdinOf(inv, methodName), WRITE_MAX_BYTES)).toString('utf8') : null;
   try {
@@ -50,7 +51,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
     const release = inv.onInterrupt(() => controller.abort());
     const single = isSingleHostName(target);
     const ask = inv.stdinIsTTY && inv.stderrIsTTY && content === null ? approver(inv, controller.signal) : null;
-    const callOpts = { signal: controller.signal, ...(timeoutMs !== undefined ? { timeoutMs } : {}) };
+    const callOpts = { signal: controller.signal, timeoutMs: givenTimeoutMs === undefined ? ctx.defaultTimeoutMs : givenTimeoutMs };
 
     // What one host does; the value is what render() prints. Exec's own exit status is its outcome.
     const callOn = async (host: RuntimeHost): Promise<unknown> => {
@@ -194,12 +195,6 @@ function prefixed(host: string, data: Buffer): string {
 function stdinOf(inv: Invocation, methodName: string): NodeJS.ReadableStream {
   if (inv.stdin === null) throw new UsageError(`${methodName} reads the content from stdin: pipe or redirect it (remux rpc HOST ${methodName} PATH < file)`);
   return inv.stdin;
-}
-
-function seconds(text: string): number {
-  const n = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || n <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got "${text}"`);
-  return n * 1000;
 }
 
 function octal(text: string): number {

@@ -314,3 +314,29 @@ test("remux rpc: a tool's arguments and --options from the command line, its res
   assert.match(key.stderr, /keyFingerprint: "0123" is not a key fingerprint \(40 hex digits\)/);
   assert.deepEqual(readFileSync(join(fake, 'state/log'), 'utf8').split('\n').filter((l) => l && !l.startsWith('is-')), ['enable -- nginx', 'start -- nginx']);
 });
+
+test("remux rpc: every call stops at the configured timeout (exec.timeout_seconds, as client run's commands), 124; --timeout overrides it, 0 is no limit", async (t) => {
+  const h = tempHome();
+  t.after(() => h.remove());
+  const fake = mkdtempSync(join(tmpdir(), 'remux-fake-'));
+  t.after(() => rmSync(fake, { recursive: true, force: true }));
+  mkdirSync(join(fake, 'bin'));
+  // A systemctl that takes a second to answer: a tool call (not Exec) that outlasts the configured half second.
+  writeFileSync(join(fake, 'bin/systemctl'), '#!/bin/sh\nsleep 1\necho active\n');
+  chmodSync(join(fake, 'bin/systemctl'), 0o755);
+  writeFileSync(join(h.home, 'policies.yaml'), POLICIES);
+  writeFileSync(join(h.home, 'config.yaml'), `default_policy: system\nexec:\n  timeout_seconds: 0.5\n  secure_path: ${join(fake, 'bin')}:${DEFAULT_SECURE_PATH}\n`);
+  const rpc = (...args: string[]) => remux(['rpc', 'localhost', ...args], { env: h.env, via: 'node' });
+
+  const late = await rpc('Service.start', 'nginx');
+  assert.equal(late.code, 124, late.stderr);
+  assert.match(late.stderr, /^remux: Service\.start: no result within 500 ms; the host was told to stop it\n$/);
+  const streamed = await rpc('Exec.stream', '--', 'sleep', '5');
+  assert.equal(streamed.code, 124, streamed.stderr);
+  for (const timeout of ['0', '30']) {
+    const r = await rpc('--timeout', timeout, 'Service.start', 'nginx');
+    assert.deepEqual([r.code, r.stdout], [0, '{"changed":false,"active":true,"enabled":false}\n'], r.stderr);
+  }
+  const bad = await rpc('--timeout', 'soon', 'Service.start', 'nginx');
+  assert.deepEqual([bad.code, bad.stderr], [2, 'remux: --timeout must be a number of seconds, got "soon"\n']);
+});

@@ -30,7 +30,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .option('--json', 'JSON lines: one object per host, {"host","ok","value"} or {"host","ok":false,"kind","error":{type,message,errno}}; Exec.stream\'s output as {"host","stream","data"}; several hosts end with {"summary":{total,ok,changed,failed,denied,unreachable}}')
     .option('--python <path>', "the interpreter on the host (default python3; 3.8 or later); another one must be allowed outright by the policy (execute_binary, and execute_code with unsandboxed: true), since it runs before any call")
     .option('-p, --policy <name>', 'policy to check the call against (default: default_policy in config.yaml)')
-    .option('--timeout <seconds>', 'stop the call (and kill its processes on the host) after this many seconds')
+    .option('--timeout <seconds>', 'stop the call (and kill its processes on the host) after this many seconds; 0 = no limit; default: exec.timeout_seconds of config.yaml (300), as for client run')
     .option('--no-daemon', 'run in this process (cold connections) even when a daemon is running')
     .option('--tools <file>', 'an ES module (.js/.mjs) whose exports include custom tools made with defineTool; repeatable. Runs in this process, never in the daemon', collect)
     .option('--args-json <json>', "a custom tool method's arguments as a JSON array, for any argument types")
@@ -62,7 +62,7 @@ the OS sandbox when the policy sandboxes commands, started by the host's transpo
 declare (execute_binary of the programs they run, write_file of what they write). Several hosts: a line per
 host and a summary (changed / ok / failed / denied / unreachable).
 Exit status: one host: 0, or Exec's own status; 1 the call failed on the host; 2 usage; 77 denied;
-75 rate limited; 255 unreachable. Several: 0 if all succeeded, else the most serious kind.
+75 rate limited; 124 past the timeout; 255 unreachable. Several: 0 if all succeeded, else the most serious kind.
 
 Custom tools (--tools FILE): the module is imported here and its tools (defineTool, from
 'remux/runtime') are called like the built-ins: same output, exit statuses and summary, each call
