@@ -16,6 +16,9 @@ import { UsageError } from './output.js';
 
 type Runtime = typeof RuntimeModule;
 
+/** writeText's command line: the path, then options (its content comes on stdin). */
+const WRITE_TEXT: RuntimeModule.CliSpec = { positional: ['path'], options: { mode: 'mode', owner: 'string', group: 'string', diff: 'boolean' } };
+
 /** Stdin beyond this is refused for writeText (the file actions' write cap). */
 const WRITE_MAX_BYTES = 16 << 20;
 
@@ -26,18 +29,19 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   const method = runtime.METHODS[methodName];
   if (!method && !custom) throw new UsageError(`unknown method "${methodName}" (known: ${Object.keys(runtime.METHODS).join(', ')})`);
   const isExec = method !== undefined && 'exec' in method;
-  // Methods with a command-line shape (Service, User, Apt, …) take positionals and --options by it.
+  // Methods with a command-line shape (Service, User, Apt, Template, …) take positionals and --options by it.
   const spec = method && 'cli' in method ? method.cli : undefined;
-  // --mode is also rpc's own option (it is writeText's): a method with a mode in its shape gets it, any other refuses it.
+  // --mode is rpc's own option (commander takes it from any method's words): it goes to a method with a mode in its shape; any other refuses it.
+  if (opts.mode !== undefined && methodName !== 'FileSystem.writeText' && spec?.options?.mode === undefined) {
+    throw new UsageError(`${methodName} takes no --mode (it is the mode of what FileSystem.writeText, lineInFile, ensureDirectory and Template.file write)`);
+  }
   const words = opts.mode === undefined ? args : [...args, '--mode', opts.mode];
-  const parsed = spec ? asUsage(runtime, () => runtime.parseCallArgs(methodName, spec, words)) : null;
-  if (!spec && opts.mode !== undefined && methodName !== 'FileSystem.writeText') throw new UsageError(`${methodName} has no option --mode`);
+  const parsed = spec ? asUsage(runtime, () => callArgs(runtime, methodName, spec, words, inv.cwd)) : null;
   if (!custom && isExec && args.length === 0) throw new UsageError(`${methodName} needs a command: remux rpc HOST ${methodName} -- PROGRAM ARGS…`);
-  // FileSystem's methods take one path (writeText's mode is --mode): a word or an option beyond it is named.
-  if (!custom && !spec && !isExec) asUsage(runtime, () => runtime.parseCallArgs(methodName, { positional: [methodName === 'FileSystem.glob' ? 'pattern' : 'path'] }, args));
+  // The other FileSystem methods take one path (writeText also its content on stdin, --mode, and these options): a word or an option beyond them is named.
+  const plain = !custom && !spec && !isExec ? asUsage(runtime, () => runtime.parseCallArgs(methodName, methodName === 'FileSystem.writeText' ? WRITE_TEXT : { positional: [methodName === 'FileSystem.glob' ? 'pattern' : 'path'] }, words)) : null;
   // As `client run`: 0 is no limit; none given is the configured one (exec.timeout_seconds), for every method.
   const givenTimeoutMs = timeoutMs(opts);
-  const mode = opts.mode === undefined ? undefined : octal(opts.mode);
   const content = methodName === 'FileSystem.writeText' ? (await readAll(stdinOf(inv, methodName), WRITE_MAX_BYTES)).toString('utf8') : null;
   try {
     const { contextFor } = await import('../core/context.js');
@@ -67,7 +71,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
       }
       if (methodName === 'Exec.command') return host.exec(args, {}, callOpts);
       const m = method as typeof runtime.FileSystem.readText;
-      const callArgs = parsed ?? (methodName === 'FileSystem.writeText' ? [args[0], content, mode === undefined ? {} : { mode }] : [args[0]]);
+      const callArgs = parsed ?? (methodName === 'FileSystem.writeText' ? [plain?.[0], content, plain?.[1]] : [plain?.[0]]);
       return host.callWith(callOpts, m as never, ...(callArgs as never[]));
     };
 
@@ -80,7 +84,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
         ...(opts.policy ? { policy: opts.policy } : {}),
         ...(ask ? { approve: ask } : {}),
         onLog: (name, r) => inv.stderr.write(`${name}: ${r.level} ${r.name}: ${r.msg}\n`),
-        onProgress: (r) => render(inv, r, methodName, opts.json === true, single),
+        onProgress: (r) => render(inv, r, methodName, spec, opts.json === true, single),
       });
     } finally {
       release();
@@ -100,6 +104,12 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   } finally {
     await runner.close();
   }
+}
+
+/** A method's arguments by its command-line shape, rpc's --mode in its options (a mode the shape declares). */
+function callArgs(runtime: Runtime, methodName: string, spec: RuntimeModule.CliSpec, words: string[], cwd: string): unknown[] {
+  const parsed = runtime.parseCallArgs(methodName, spec, words);
+  return spec.toArgs ? spec.toArgs(parsed, cwd) : parsed;
 }
 
 /** A method's arguments from the command line; arguments it refuses are a usage error. */
@@ -134,12 +144,13 @@ async function customCall(runtime: Runtime, inv: Invocation, methodName: string,
 /**
  * One host's exit status, as `client run` gives it: Exec's own (128+N for a command killed by signal N),
  * 124 for a call past its timeout, 130 once interrupted, 0 for any other value, 2 for arguments or a
- * command the method refused, else the kind of failure's.
+ * command the method refused (a template error included), else the kind of failure's.
  */
 function exitCodeOf(runtime: Runtime, r: HostResult<unknown>, interrupted: boolean): number {
   if (interrupted) return EXIT_INTERRUPTED;
   if (!r.ok) {
-    if (r.error instanceof runtime.ArgumentError) return EXIT.USAGE;
+    // A template the host cannot render is a bad argument too, as for `remux template render`.
+    if (r.error instanceof runtime.ArgumentError || (r.error instanceof runtime.RemoteError && r.error.type === 'TemplateError')) return EXIT.USAGE;
     if (r.error instanceof runtime.CallTimeoutError) return EXIT_TIMED_OUT;
     return r.kind === 'denied' ? EXIT.DENIED : r.kind === 'unreachable' ? EXIT.TRANSPORT : EXIT.FAILURE;
   }
@@ -158,7 +169,7 @@ function errorJson(err: Error): { type: string; message: string; errno: number |
   return { type: typeof e.type === 'string' ? e.type : e.name, message: e.message, errno: typeof e.errno === 'number' ? e.errno : null };
 }
 
-function render(inv: Invocation, r: HostResult<unknown>, method: string, json: boolean, single: boolean): void {
+function render(inv: Invocation, r: HostResult<unknown>, method: string, spec: RuntimeModule.CliSpec | undefined, json: boolean, single: boolean): void {
   const host = r.host;
   if (json) {
     const value = r.ok && Buffer.isBuffer(r.value) ? r.value.toString('base64') : r.ok ? r.value : undefined;
@@ -179,7 +190,8 @@ function render(inv: Invocation, r: HostResult<unknown>, method: string, json: b
     inv.stderr.write(single ? x.stderr : prefixed(host, Buffer.from(x.stderr)));
     return;
   }
-  if (Buffer.isBuffer(v) || typeof v === 'string') text = v;
+  if (spec?.print) text = spec.print(v as never);
+  else if (Buffer.isBuffer(v) || typeof v === 'string') text = v;
   else if (Array.isArray(v)) text = v.map((x) => `${String(x)}\n`).join('');
   else text = `${JSON.stringify(v)}\n`;
   inv.stdout.write(single ? text : prefixed(host, Buffer.from(text)));
@@ -197,7 +209,3 @@ function stdinOf(inv: Invocation, methodName: string): NodeJS.ReadableStream {
   return inv.stdin;
 }
 
-function octal(text: string): number {
-  if (!/^0?[0-7]{3,4}$/.test(text)) throw new UsageError(`--mode must be an octal mode such as 0644, got "${text}"`);
-  return parseInt(text, 8);
-}

@@ -46,6 +46,14 @@ export interface CliSpec {
    * written in octal (0644). Absent: no options object.
    */
   options?: Record<string, 'string' | 'strings' | 'boolean' | 'number' | 'text' | 'mode'>;
+  /**
+   * The arguments from what `positional` and `options` parsed, when the command line gives them otherwise
+   * than as themselves (Template's: a local template file, variables from --var and --vars-file); files
+   * it names are relative to `cwd`. A bad one is an ArgumentError. The audit then records no argv.
+   */
+  toArgs?(parsed: unknown[], cwd: string): unknown[];
+  /** The value as `remux rpc` prints it without --json; default: a string as is, a list a line per item, else JSON. */
+  print?(value: never): string;
 }
 
 export interface Method<A extends unknown[], R, F = null> {
@@ -222,6 +230,10 @@ export function directoryMode(value: number): number {
   if (!Number.isInteger(value) || value < 0 || value > 0o7777) throw new ArgumentError(`mode: ${String(value)} is not a directory mode (a whole number from 0 to 0o7777, e.g. 0o755)`);
   return value;
 }
+
+/** What an edit did, then its diff, as `remux rpc` prints it (a file without a final newline: its last line still ends one). */
+export const editOutcome = (r: { changed: boolean; created: boolean; diff: string }): string =>
+  `${r.created ? 'created' : r.changed ? 'changed' : 'unchanged'}\n${r.diff}${r.diff === '' || r.diff.endsWith('\n') ? '' : '\n'}`;
 
 /** One string or a list of them, as a list. */
 export function list(value: string | readonly string[]): string[] {

@@ -7,7 +7,8 @@
 //   const r = await host.call(Template.file, '/etc/nginx/conf.d/app.conf', source, { port: 443 }, { mode: 0o644 });
 //   // { changed, created, diff }
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
-import { checkArgTypes, fileMode, type ArgTypes } from './method.js';
+import { checkArgTypes, editOutcome, fileMode, type ArgTypes, type CliSpec } from './method.js';
+import { commandLineVariables, readLocalText } from './template-vars.js';
 import type { Method, WriteOptions } from './tools.js';
 
 /** A template's variables: plain JSON data. `host` is reserved for the host's facts. */
@@ -42,6 +43,23 @@ const asString = (v: unknown): string => {
 
 const VARIABLES: ArgTypes['positional'][number] = ['variables', 'object', true];
 
+/**
+ * `remux rpc HOST Template.render TEMPLATE` and `Template.file PATH TEMPLATE`, as `remux template render`
+ * takes them: the template a local file (its name what errors say), the variables --var KEY=VALUE and
+ * --vars-file FILE; `options` the method's own (Template.file's mode: rpc's --mode).
+ */
+function templateCli(positional: string[], options: NonNullable<CliSpec['options']> = {}): CliSpec {
+  return {
+    positional: [...positional, 'template'],
+    options: { var: 'strings', varsFile: 'string', ...options },
+    toArgs: (parsed, cwd) => {
+      const file = parsed[positional.length] as string;
+      const { var: flags = [], varsFile, ...own } = parsed[positional.length + 1] as { var?: string[]; varsFile?: string };
+      return [...parsed.slice(0, positional.length), readLocalText(file, cwd), commandLineVariables(flags, varsFile, cwd), { name: file, ...own }];
+    },
+  };
+}
+
 /** The rendered text. Touches nothing on the host: the principal's scope must admit it; audited. */
 const render: Method<[text: string, variables?: Variables, opts?: RenderOptions], string> = {
   get tool() {
@@ -49,6 +67,7 @@ const render: Method<[text: string, variables?: Variables, opts?: RenderOptions]
   },
   name: 'Template.render',
   remote: 'render',
+  cli: templateCli([]),
   operations: (args) => (checkArgTypes('Template.render', { positional: [['text', 'string'], VARIABLES], options: { name: 'string' } }, args), []),
   encode: ([text, variables, opts], resolved) => [text, variables ?? {}, opts?.name ?? '<template>', resolved.host],
   decode: asString,
@@ -66,6 +85,7 @@ const file: Method<[path: string, text: string, variables?: Variables, opts?: Te
   name: 'Template.file',
   remote: 'file',
   content: 'diff',
+  cli: { ...templateCli(['path'], { mode: 'mode', owner: 'string', group: 'string' }), print: editOutcome },
   operations: ([path, text, variables, opts]) => {
     checkArgTypes('Template.file', { positional: [['path', 'string'], ['text', 'string'], VARIABLES], options: { name: 'string', mode: 'number', owner: 'string', group: 'string' } }, [path, text, variables, opts]);
     if (opts?.mode !== undefined) fileMode(opts.mode);

@@ -3,16 +3,17 @@
 // anything is sent: file operations on paths, programs it runs, or a command (Exec, parsed and checked
 // like `client run`). Service, User, Apt, Pacman, Logger and Quit are in tools-*.ts.
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
-import { ArgumentError, checkArgTypes, directoryMode, fileMode, lazyTool, type ArgTypes, type Method, type Operation } from './method.js';
+import { ArgumentError, checkArgTypes, directoryMode, editOutcome, fileMode, lazyTool, type ArgTypes, type Method, type Operation } from './method.js';
 import { Logger, Quit } from './tools-session.js';
 import { Service } from './tools-service.js';
 import { User } from './tools-user.js';
 import { Apt, AptRepository, Pacman, PacmanRepository } from './tools-packages.js';
+import { Template } from './template.js';
 
 export type { CliSpec, HostFacts, Method, Operation, Resolved } from './method.js';
 export { ArgumentError } from './method.js';
 export { Apt, AptRepository, Logger, Pacman, PacmanRepository, Quit, Service, User };
-export { Template } from './template.js';
+export { Template };
 export type { ServiceState } from './tools-service.js';
 export type { UserOptions, UserState } from './tools-user.js';
 export type { PackageResult, RepositoryResult, AptRepositoryOptions, PacmanRepositoryOptions } from './tools-packages.js';
@@ -205,7 +206,7 @@ export const FileSystem = {
     name: 'FileSystem.lineInFile',
     remote: 'lineInFile',
     content: 'diff',
-    cli: { positional: ['path', 'line'], options: { regexp: 'string', state: 'string', insertAfter: 'string', insertBefore: 'string', create: 'boolean', mode: 'mode', owner: 'string', group: 'string' } },
+    cli: { positional: ['path', 'line'], options: { regexp: 'string', state: 'string', insertAfter: 'string', insertBefore: 'string', create: 'boolean', mode: 'mode', owner: 'string', group: 'string' }, print: editOutcome },
     operations: ([path, line, opts]) => {
       checkArgTypes('FileSystem.lineInFile', { positional: [PATH, ['line', 'string']], options: LINE_OPTIONS }, [path, line, opts]);
       if (line.includes('\n') || line.includes('\r')) throw new ArgumentError(`line: one line, without a line break (got ${JSON.stringify(line)})`);
@@ -277,7 +278,7 @@ export const METHODS: Record<string, Method<never, unknown, never> | ExecMethod>
   'FileSystem.ensureDirectory': FileSystem.ensureDirectory,
   'Exec.command': Exec.command,
   'Exec.stream': Exec.stream,
-  ...byName(Service, User, Apt, AptRepository, Pacman, PacmanRepository, Logger, Quit),
+  ...byName(Service, User, Apt, AptRepository, Pacman, PacmanRepository, Logger, Quit, Template),
 };
 
 function byName(...tools: Array<Record<string, Method<never, unknown, never>>>): Record<string, Method<never, unknown, never>> {

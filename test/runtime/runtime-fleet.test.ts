@@ -3,7 +3,7 @@
 // within 5 s, `remux rpc` on one host and fanned out to two with its summary, and the SDK as a user's
 // own project imports it (`remux/runtime` through package.json "exports", no options: $REMUX_HOME).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -204,8 +204,12 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     assert.deepEqual(values.map((l) => l.value?.changed).sort(), [false, true]);
     assert.match(values.find((l) => l.value?.changed)?.value?.diff ?? '', /^-port=80\n\+port=443$/m);
     assert.equal(readFileSync(join(dir, 'app.conf'), 'utf8'), 'port=443\n');
+    const written = await remux(['rpc', 'h1', 'FileSystem.writeText', join(dir, 'app.conf'), '--diff', '--owner', 'nobody', '--mode', '0640', '--json'], { env: env(), input: 'port=8443\n' });
+    assert.equal(written.code, 0, written.stderr);
+    assert.match((JSON.parse(written.stdout) as { value: { diff: string } }).value.diff, /^-port=443\n\+port=8443$/m);
+    assert.deepEqual([statSync(join(dir, 'app.conf')).uid, statSync(join(dir, 'app.conf')).mode & 0o777], [Number(execFileSync('id', ['-u', 'nobody']).toString()), 0o640]);
     const stat = await remux(['rpc', 'h1', 'FileSystem.stat', dir, '--mode', '0700'], { env: env() });
-    assert.deepEqual([stat.code, stat.stderr], [2, 'remux: FileSystem.stat has no option --mode\n']);
+    assert.deepEqual([stat.code, stat.stderr], [2, 'remux: FileSystem.stat takes no --mode (it is the mode of what FileSystem.writeText, lineInFile, ensureDirectory and Template.file write)\n']);
     const audit = AuditStore.open(join(f.home, 'audit.db'));
     try {
       const record = audit.list().find((a) => a.begin.command === 'FileSystem.ensureDirectory');

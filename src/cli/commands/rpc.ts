@@ -23,7 +23,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .command('rpc')
     .description('call a tool of the agentless runtime on hosts: a bare python3 there, nothing installed, every call checked and audited')
     .argument('<hosts>', 'a host name (localhost is this machine), a list a,b, a label selector env=prod, a glob web*, or all')
-    .argument('<method>', 'Tool.method: FileSystem.readText|readBytes|stat|glob|writeText|lineInFile|ensureDirectory, Exec.command|stream, Service.*, User.*, Apt.*, AptRepository.*, Pacman.*, PacmanRepository.*, Logger.*, Quit.now, or a custom tool\'s (--tools)')
+    .argument('<method>', 'Tool.method: FileSystem.readText|readBytes|stat|glob|writeText|lineInFile|ensureDirectory, Exec.command|stream, Service.*, User.*, Apt.*, AptRepository.*, Pacman.*, PacmanRepository.*, Logger.*, Quit.now, Template.render|file, or a custom tool\'s (--tools)')
     .argument('[args...]', "the method's arguments and --options (after -- for Exec)")
     // A tool's own options (--state present) are its arguments, parsed by the method's shape.
     .allowUnknownOption()
@@ -34,7 +34,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .option('--no-daemon', 'run in this process (cold connections) even when a daemon is running')
     .option('--tools <file>', 'an ES module (.js/.mjs) whose exports include custom tools made with defineTool; repeatable. Runs in this process, never in the daemon', collect)
     .option('--args-json <json>', "a custom tool method's arguments as a JSON array, for any argument types")
-    .option('--mode <octal>', 'the mode of what a method writes (writeText, lineInFile, ensureDirectory), e.g. 0644 (default: kept, or 0644 / 0755 for a new file); a set-user-ID or set-group-ID bit on a file is refused')
+    .option('--mode <octal>', 'the mode of what a method writes (writeText, lineInFile, ensureDirectory, Template.file), e.g. 0644 (default: kept, or 0644 / 0755 for a new file); a set-user-ID or set-group-ID bit on a file is refused')
     .addHelpText(
       'after',
       `
@@ -49,6 +49,8 @@ Examples:
   remux rpc web1 FileSystem.ensureDirectory /srv/app/releases --parents --mode 0750 --owner deploy
   remux rpc web1 Apt.package nginx --state present
   remux rpc web1 Service.converge nginx --started true --enabled true
+  remux rpc web1 Template.render nginx.conf.tmpl --var port=443
+  remux rpc 'env=prod' Template.file /etc/nginx/conf.d/app.conf nginx.conf.tmpl --vars-file prod.yaml --mode 0644
   remux rpc web1 User.sudoer deploy --rules 'deploy ALL=(root) NOPASSWD: /usr/bin/systemctl'
   remux rpc arch1 PacmanRepository.present custom --servers 'https://repo.example/$arch' --key "$(cat repo.asc)" --key-fingerprint 0123…4567
   remux rpc web1 --tools ./mytools.mjs Deploy.status nginx --json
@@ -61,8 +63,12 @@ list_directory on the path as resolved on the host, Exec as the command \`client
 the OS sandbox when the policy sandboxes commands, started by the host's transport as \`client run\` starts it); other tools by what they
 declare (execute_binary of the programs they run, write_file of what they write). Several hosts: a line per
 host and a summary (changed / ok / failed / denied / unreachable).
-Exit status: one host: 0, or Exec's own status; 1 the call failed on the host; 2 usage; 77 denied;
-75 rate limited; 124 past the timeout; 255 unreachable. Several: 0 if all succeeded, else the most serious kind.
+Template.render and Template.file take the template as a local file (its name in errors: FILE:LINE) and
+its variables as \`remux template render\` does (--var KEY=VALUE, --vars-file FILE); it renders on each
+host, with that host's facts. Template.file prints created, changed or unchanged and the diff.
+Exit status: one host: 0, or Exec's own status; 1 the call failed on the host; 2 usage (a template
+error too); 77 denied; 75 rate limited; 124 past the timeout; 255 unreachable. Several: 0 if all
+succeeded, else the most serious kind.
 
 Custom tools (--tools FILE): the module is imported here and its tools (defineTool, from
 'remux/runtime') are called like the built-ins: same output, exit statuses and summary, each call
