@@ -38,8 +38,8 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   const words = opts.mode === undefined ? args : [...args, '--mode', opts.mode];
   const parsed = spec ? asUsage(runtime, () => callArgs(runtime, methodName, spec, words, inv.cwd)) : null;
   if (!custom && isExec && args.length === 0) throw new UsageError(`${methodName} needs a command: remux rpc HOST ${methodName} -- PROGRAM ARGS…`);
-  // The other FileSystem methods take one path (writeText also its content on stdin, --mode, and these options): a word or an option beyond them is named.
-  const plain = !custom && !spec && !isExec ? asUsage(runtime, () => runtime.parseCallArgs(methodName, methodName === 'FileSystem.writeText' ? WRITE_TEXT : { positional: [methodName === 'FileSystem.glob' ? 'pattern' : 'path'] }, words)) : null;
+  // writeText takes its path and options as words, its content on stdin.
+  const written = !custom && methodName === 'FileSystem.writeText' ? asUsage(runtime, () => runtime.parseCallArgs(methodName, WRITE_TEXT, words)) : null;
   // As `client run`: 0 is no limit; none given is the configured one (exec.timeout_seconds), for every method.
   const givenTimeoutMs = timeoutMs(opts);
   const content = methodName === 'FileSystem.writeText' ? (await readAll(stdinOf(inv, methodName), WRITE_MAX_BYTES)).toString('utf8') : null;
@@ -71,7 +71,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
       }
       if (methodName === 'Exec.command') return host.exec(args, {}, callOpts);
       const m = method as typeof runtime.FileSystem.readText;
-      const callArgs = parsed ?? (methodName === 'FileSystem.writeText' ? [plain?.[0], content, plain?.[1]] : [plain?.[0]]);
+      const callArgs = parsed ?? [written?.[0], content, written?.[1]];
       return host.callWith(callOpts, m as never, ...(callArgs as never[]));
     };
 

@@ -3,7 +3,7 @@
 // anything is sent: file operations on paths, programs it runs, or a command (Exec, parsed and checked
 // like `client run`). Service, User, Apt, Pacman, Logger and Quit are in tools-*.ts.
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
-import { ArgumentError, checkArgTypes, directoryMode, editOutcome, fileMode, lazyTool, type ArgTypes, type Method, type Operation } from './method.js';
+import { ArgumentError, checkArgTypes, directoryMode, editOutcome, fileMode, lazyTool, type ArgTypes, type CliSpec, type Method, type Operation } from './method.js';
 import { Logger, Quit } from './tools-session.js';
 import { Service } from './tools-service.js';
 import { User } from './tools-user.js';
@@ -87,6 +87,8 @@ function fileMethod<A extends [string, ...unknown[]], R>(
     name: `FileSystem.${remote}`,
     remote,
     ...(content ? { content, chunked: true } : {}),
+    // `remux rpc HOST FileSystem.readBytes PATH --offset N`: the words are the arguments.
+    cli: { positional: types.positional.map(([name, , optional]) => (optional ? `${name}?` : name)), ...(types.options ? { options: types.options as CliSpec['options'] } : {}) },
     operations: (args) => (checkArgTypes(`FileSystem.${remote}`, types, args), [{ kind, path: target(args[0]) }]),
     // The checked path as resolved on the host replaces what it was resolved from.
     encode: (args, resolved) => [(resolved.paths[target(args[0])] ?? '') + args[0].slice(target(args[0]).length), ...rest(args)],
