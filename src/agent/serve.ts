@@ -262,7 +262,7 @@ export class AgentSession {
       ...(stdin ? { stdin } : {}),
     })
       .then((r) => {
-        const ranNot = r.outcome !== 'ok' && r.outcome !== 'failed';
+        const ranNot = r.outcome !== 'ok' && r.outcome !== 'failed' && r.outcome !== 'truncated';
         // A refusal here is this machine's own policy: said on stderr (its exit status says denied), as sh says a stage failed.
         if (ranNot && r.exitCode !== 125 && r.message) this.out(f.id, 'stderr', Buffer.from(`remux: agent ${this.name}: ${r.message}\n`), window);
         this.send({

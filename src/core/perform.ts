@@ -3,12 +3,14 @@
 // -> ask -> host.execute -> audit.end, after the principal's scope (core/scope.ts) admits the action.
 // Every refusal is audited too.
 // Adapters (CLI, daemon; HTTP, MCP later) only build an Action and render the result.
+import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { AuditStore } from '../audit/store.js';
 import type { AuditBegin, AuditEnd } from '../audit/types.js';
 import { leadingCd } from '../command/cd.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
+import type { ExecResult } from '../exec/types.js';
 import { evaluate, sandboxSpec } from '../policy/evaluate.js';
 import type { Decision, Enforcement, Policy } from '../policy/types.js';
 import type { HostEntry } from '../hosts/inventory.js';
@@ -19,7 +21,7 @@ import { FILE_OPERATIONS, performFile } from './perform-file.js';
 import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
 import { checkScope, policyFor } from './scope.js';
-import type { Action, ApprovalSubject, Outcome, PerformIO, PerformResult, Principal, ProbeAction } from './types.js';
+import { OutputCapReached, type Action, type ApprovalSubject, type Outcome, type PerformIO, type PerformResult, type Principal, type ProbeAction } from './types.js';
 
 export interface PerformContext {
   principal: Principal;
@@ -159,29 +161,56 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
     await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: reason });
     return { ...nothingRan(actionId, 'denied', EXIT.DENIED, reason, durationMs), decision };
   }
+  const ended = howItEnded(result, decision, io.signal);
+  // The client's result and the audit record say the same: every front end reports a run through here.
   await ctx.audit.end(actionId, {
-    exitCode: result.exitCode,
+    exitCode: ended.exitCode,
     signal: result.signal,
     durationMs,
     bytesOut: result.bytesOut,
     bytesErr: result.bytesErr,
-    truncated: result.truncated,
+    truncated: ended.truncated,
     timedOut: result.timedOut,
     error: result.error,
   });
   return {
     actionId,
-    outcome: result.exitCode === 0 ? 'ok' : 'failed',
-    exitCode: result.exitCode,
+    outcome: ended.outcome,
+    exitCode: ended.exitCode,
     signal: result.signal,
     decision,
-    // Stage failures were already written to stderr like sh does; only refusals before the run (125) were not.
-    message: result.exitCode === 125 ? result.error : outcomeNote(result),
+    message: ended.message,
     durationMs,
     bytesOut: result.bytesOut,
-    truncated: result.truncated,
+    truncated: ended.truncated,
     timedOut: result.timedOut,
   };
+}
+
+/**
+ * A command that ran: its outcome, exit status and note. Output stopped at a cap is `truncated`, the cap
+ * named: the policy's write_stdout limit (the executor stopped it), or the caller's own (it aborted
+ * `signal` with OutputCapReached), whose stop the executor reports as an interruption (130): the
+ * status is then how the command ended, 128 + the signal that stopped it.
+ */
+function howItEnded(
+  result: ExecResult,
+  decision: Decision,
+  signal: AbortSignal | undefined,
+): Pick<PerformResult, 'outcome' | 'exitCode' | 'message' | 'truncated'> {
+  const callerCap = result.aborted && signal?.reason instanceof OutputCapReached ? signal.reason : null;
+  if (callerCap !== null) {
+    const exitCode = result.signal ? 128 + (constants.signals[result.signal] ?? 0) : result.exitCode;
+    return { outcome: 'truncated', exitCode, message: callerCap.message, truncated: true };
+  }
+  // A timeout that came first is what stopped it, whatever output arrived after.
+  if (result.truncated && !result.timedOut) {
+    const cap = `the output cap of policy ${decision.policy} (write_stdout max_bytes: ${decision.output.maxBytes})`;
+    return { outcome: 'truncated', exitCode: result.exitCode, message: `${cap} was reached; the command was stopped`, truncated: true };
+  }
+  // Stage failures were already written to stderr like sh does; only refusals before the run (125) were not.
+  const message = result.exitCode === 125 ? result.error : result.timedOut ? 'timed out; the process group was killed' : result.aborted ? 'interrupted' : null;
+  return { outcome: result.exitCode === 0 ? 'ok' : 'failed', exitCode: result.exitCode, message, truncated: result.truncated };
 }
 
 /**
@@ -348,13 +377,6 @@ export function nothingRan(actionId: number, outcome: Outcome, exitCode: number,
 export function ruleText(decision: Decision): string | null {
   const rule = decision.rule;
   return rule ? `${rule.policy}#${rule.index} ${rule.effect} ${rule.operation} (${rule.source.file}:${rule.source.line})` : null;
-}
-
-function outcomeNote(result: { timedOut: boolean; truncated: boolean; aborted: boolean }): string | null {
-  if (result.timedOut) return 'timed out; the process group was killed';
-  if (result.truncated) return 'output limit of the policy reached; the command was stopped';
-  if (result.aborted) return 'interrupted';
-  return null;
 }
 
 export function errorText(err: unknown): string {

@@ -215,7 +215,20 @@ export interface PerformIO {
   approve?(action: ApprovalSubject, decision: Decision): Promise<ApprovalAnswer>;
 }
 
-export type Outcome = 'ok' | 'failed' | 'denied' | 'rejected' | 'rate_limited' | 'unreachable' | 'error';
+/** `truncated`: the command ran and its output reached a cap (the message names it), so it was stopped. */
+export type Outcome = 'ok' | 'failed' | 'truncated' | 'denied' | 'rejected' | 'rate_limited' | 'unreachable' | 'error';
+
+/**
+ * The reason a caller aborts PerformIO.signal with when an output cap of its own (the MCP per-call cap)
+ * stopped the command: reported and audited as truncated at that cap, not as an interruption.
+ */
+export class OutputCapReached extends Error {
+  /** `cap` names it: "the MCP per-call cap of 65536 bytes per stream". */
+  constructor(cap: string) {
+    super(`${cap} was reached; the command was stopped`);
+    this.name = 'OutputCapReached';
+  }
+}
 
 export interface PerformResult {
   /** Audit action id (null only if the audit store itself failed, in which case nothing ran). */
@@ -223,7 +236,7 @@ export interface PerformResult {
   outcome: Outcome;
   exitCode: number;
   decision: Decision | null;
-  /** Why it was refused or failed, in words; null when the command ran and succeeded. */
+  /** Why it was refused, failed or was truncated, in words; null when the command ran and succeeded. */
   message: string | null;
   durationMs: number;
   bytesOut: number;

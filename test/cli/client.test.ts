@@ -55,6 +55,8 @@ describe('remux client run / batch on localhost', () => {
     writeFileSync(join(data, 'app.log'), 'start\ninstall foo\nrun\ninstall bar\nstop\n');
     writeFileSync(join(data, 'secret.txt'), 'hunter2\n');
     writeFileSync(join(data, 'token.log'), 'token=abc123 ok\n');
+    // More than a pipe holds: cat is still writing when the cap stops it.
+    writeFileSync(join(data, 'big.log'), 'x'.repeat(1 << 20));
     writeFileSync(join(h.home, 'outside.txt'), 'outside-the-policy\n');
     // A program that reads a file it was never given as an argument: only the sandbox can stop it.
     writeFileSync(join(data, 'bin', 'sneak'), `#!/bin/sh\nexec cat ${join(h.home, 'outside.txt')}\n`);
@@ -163,6 +165,26 @@ describe('remux client run / batch on localhost', () => {
     assert.doesNotMatch(r.stdout, /abc123/);
     const big = await remux(['client', 'run', 'localhost', '-p', 'capped', '--', `cat ${data}/app.log`], { env });
     assert.equal(Buffer.byteLength(big.stdout), 10);
+  });
+
+  test("output stopped at the policy's cap is `truncated`, naming the cap: text, --json, batch and the audit record agree", async () => {
+    const command = `cat ${data}/big.log`;
+    const cap = 'the output cap of policy capped (write_stdout max_bytes: 10) was reached; the command was stopped';
+    const text = await remux(['client', 'run', 'localhost', '-p', 'capped', '--', command], { env });
+    assert.equal(text.stdout, 'x'.repeat(10));
+    assert.equal(text.stderr, `remux: truncated: ${cap}\n`);
+    const json = await remux(['client', 'run', 'localhost', '-p', 'capped', '--json', '--', command], { env });
+    const r = JSON.parse(json.stdout) as { outcome: string; exitCode: number; message: string; truncated: boolean; auditId: number };
+    assert.deepEqual([r.outcome, r.message, r.truncated], ['truncated', cap, true]);
+    // The exit status stays how cat ended once stopped (SIGPIPE or SIGTERM), as the README's table says.
+    assert.ok([141, 143].includes(r.exitCode), `exit ${r.exitCode}`);
+    assert.equal(json.code, r.exitCode);
+    const batch = await remux(['client', 'batch', 'localhost', '-p', 'capped', '--json', '-f', '-'], { env, input: `${command}\n` });
+    const line = JSON.parse(batch.stdout) as { outcome: string; message: string };
+    assert.deepEqual([line.outcome, line.message], ['truncated', cap]);
+    const ls = await remux(['audit', 'ls', '--json', '--limit', '0'], { env });
+    const record = ls.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; level: string; exitCode: number; truncated: boolean }).find((a) => a.id === r.auditId);
+    assert.deepEqual(record && [record.level, record.exitCode, record.truncated], ['warn', r.exitCode, true]);
   });
 
   test('a sandboxed policy stops a statically allowed program from reading outside the policy', async (t) => {

@@ -15,6 +15,8 @@ import { REMUX_BIN, remux, tempHome } from '../support/cli.js';
 import { addPrincipal, call, stdioClient, writeHome } from './support.js';
 
 interface AuditRow {
+  id: number;
+  level: string;
   principal: string;
   host: string;
   operation: string;
@@ -22,6 +24,10 @@ interface AuditRow {
   command: string | null;
   decision: string;
   rule: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  truncated: boolean;
+  error: string | null;
 }
 
 async function auditRows(env: Record<string, string>): Promise<AuditRow[]> {
@@ -232,6 +238,9 @@ describe('remux mcp --stdio in the CLI process', () => {
     // Stopped by remux at the cap: not a failure, not an interruption (130), and the message says which cap.
     assert.deepEqual([r.data.outcome, r.data.exitCode, r.data.message], ['truncated', 143, 'the MCP per-call cap of 65536 bytes per stream was reached; the command was stopped']);
     assert.match(r.text, /\[exit status 143: the MCP per-call cap of 65536 bytes per stream was reached; the command was stopped\]$/);
+    // Its audit record says the same: stopped at an output cap (as client run's at the policy's), not interrupted.
+    const row = (await auditRows(h.env)).find((a) => a.id === r.data.actionId);
+    assert.deepEqual(row && [row.level, row.exitCode, row.signal, row.truncated, row.error], ['warn', 143, 'SIGTERM', true, null]);
   });
 
   test('bad arguments are refused by the schema, naming the argument', async () => {
@@ -261,7 +270,9 @@ describe('remux mcp --stdio in the CLI process', () => {
       assert.equal(r.data.truncated, true);
       assert.match(r.data.stdout, /^1\n2\n/);
       assert.match(r.data.stdout, /\[remux: output truncated: the policy's write_stdout limit was reached and the command was stopped\]$/);
-      assert.deepEqual([r.data.outcome, r.data.message], ['truncated', 'output limit of the policy reached; the command was stopped']);
+      assert.deepEqual([r.data.outcome, r.data.message], ['truncated', 'the output cap of policy tight (write_stdout max_bytes: 100) was reached; the command was stopped']);
+      const row = (await auditRows(h.env)).find((a) => a.id === r.data.actionId);
+      assert.deepEqual(row && [row.level, row.exitCode, row.truncated], ['warn', r.data.exitCode, true]);
       const out = await call(tight.client, 'run_command', { host: 'localhost', command: 'echo hi' });
       assert.equal(out.result.isError, true, 'the tight policy has no echo');
       const hosts = await call(tight.client, 'list_hosts', {});

@@ -1,7 +1,6 @@
 // The MCP tools: one table, each entry a precise schema (descriptions written for a model) and a thin
 // handler that builds an Action and hands it to perform(), as every adapter does (ARCHITECTURE §1.1).
 // Adding a tool (read_file, write_file, list_directory once the file.* actions exist) is one entry here.
-import { constants } from 'node:os';
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { asPrincipal, type GatewayContext } from '../../core/context.js';
@@ -9,7 +8,7 @@ import { EXIT } from '../../core/exit-codes.js';
 import { fanOut } from '../../core/fanout.js';
 import { perform, recordRefusal, ruleText } from '../../core/perform.js';
 import { hostsInScope } from '../../core/scope.js';
-import type { ExecAction, FileAction, PerformIO, PerformResult, Principal, SessionAction } from '../../core/types.js';
+import { OutputCapReached, type ExecAction, type FileAction, type PerformIO, type PerformResult, type Principal, type SessionAction } from '../../core/types.js';
 import { approvalsApprover } from '../../notify/service.js';
 import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
 import { hostStatuses } from '../../hosts/view.js';
@@ -113,8 +112,10 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, te
   const admitted = deps.admit?.(deps.principal.name) ?? { ok: true as const };
   let result: PerformResult;
   const stop = new AbortController();
-  const stdout = new CappedOutput(MCP_OUTPUT_CAP, () => stop.abort());
-  const stderr = new CappedOutput(MCP_OUTPUT_CAP, () => stop.abort());
+  // Past our cap the command is stopped, and perform() reports and audits it as truncated at that cap.
+  const capReached = (): void => stop.abort(new OutputCapReached(`the MCP per-call cap of ${MCP_OUTPUT_CAP} bytes per stream`));
+  const stdout = new CappedOutput(MCP_OUTPUT_CAP, capReached);
+  const stderr = new CappedOutput(MCP_OUTPUT_CAP, capReached);
   if (!admitted.ok) {
     result = await recordRefusal(ctx, action, 'rate_limited', EXIT.RATE_LIMITED, rateLimitedMessage(admitted.retryInMs));
   } else {
@@ -132,14 +133,11 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, te
   const out = stdout.text() + (stdout.capped ? truncationMarker('stdout', MCP_OUTPUT_CAP) : result.truncated && !capped ? POLICY_LIMIT_MARKER : '');
   const err = stderr.text() + (stderr.capped ? truncationMarker('stderr', MCP_OUTPUT_CAP) : '');
   const rule = result.decision ? ruleText(result.decision) : null;
-  // Our cap stops the command through the abort signal, which the runtime reports as an interruption
-  // (130): say the cap instead, and how the command ended, as a stop at the policy's limit is reported.
-  const message = capped ? `the MCP per-call cap of ${MCP_OUTPUT_CAP} bytes per stream was reached; the command was stopped` : result.message;
   const structured = {
     host: args.host,
     command: args.command,
-    outcome: capped || result.truncated ? ('truncated' as const) : result.outcome,
-    exitCode: capped && result.signal ? 128 + (constants.signals[result.signal] ?? 0) : result.exitCode,
+    outcome: result.outcome,
+    exitCode: result.exitCode,
     stdout: out,
     stderr: err,
     truncated: result.truncated || capped,
@@ -147,13 +145,13 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, te
     durationMs: Math.round(result.durationMs * 1000) / 1000,
     actionId: result.actionId,
     rule,
-    message,
+    message: result.message,
   };
-  if (result.outcome !== 'ok' && result.outcome !== 'failed') {
+  if (result.outcome !== 'ok' && result.outcome !== 'failed' && result.outcome !== 'truncated') {
     const what = { denied: 'denied', rejected: 'rejected', rate_limited: 'rate limited', unreachable: 'not run', error: 'not run' }[result.outcome];
     return { structured, isError: true, text: `remux ${what}: ${result.message ?? result.outcome}${rule ? `\nrule: ${rule}` : ''}` };
   }
-  const parts = [out, err !== '' ? `[stderr]\n${err}` : '', `[exit status ${structured.exitCode}${message ? `: ${message}` : ''}]`].filter((p) => p !== '');
+  const parts = [out, err !== '' ? `[stderr]\n${err}` : '', `[exit status ${result.exitCode}${result.message ? `: ${result.message}` : ''}]`].filter((p) => p !== '');
   return { structured, text: parts.map((p, i) => (i < parts.length - 1 && !p.endsWith('\n') ? `${p}\n` : p)).join('') };
 }
 
@@ -244,7 +242,7 @@ async function fileAction(deps: ToolDeps, action: FileAction, signal: AbortSigna
   const result = await perform(asPrincipal(deps.ctx, deps.principal), action, { onStdout: () => {}, onStderr: () => {}, signal, approve: approve(deps, tell, signal) });
   if (result.outcome === 'ok') return { result, error: null };
   const rule = result.decision ? ruleText(result.decision) : null;
-  const what = { failed: 'failed', denied: 'denied', rejected: 'rejected', rate_limited: 'rate limited', unreachable: 'not run', error: 'not run', ok: '' }[result.outcome];
+  const what = { failed: 'failed', truncated: 'truncated', denied: 'denied', rejected: 'rejected', rate_limited: 'rate limited', unreachable: 'not run', error: 'not run', ok: '' }[result.outcome];
   return { result, error: `remux ${what}: ${result.message ?? result.outcome}${rule ? `\nrule: ${rule}` : ''}` };
 }
 
