@@ -1,5 +1,10 @@
 // An audit action as scripts see it: `remux audit ls --json` and the HTTP API's GET /api/audit.
-import type { AuditAction } from './types.js';
+import type { AuditAction, AuditApproval } from './types.js';
+
+/** An ask's answer in words, as refusals and `audit ls` say it: "refused by ops-admin via web", "expired". */
+export function approvalWords(a: AuditApproval): string {
+  return `${a.outcome}${a.by !== null ? ` by ${a.by}` : ''}${a.via !== null ? ` via ${a.via}` : ''}`;
+}
 
 export function actionJson(a: AuditAction): Record<string, unknown> {
   return {
@@ -17,6 +22,8 @@ export function actionJson(a: AuditAction): Record<string, unknown> {
     rule: a.begin.rule,
     decision: a.begin.decision,
     reason: a.begin.reason,
+    // How an ask was answered (written when the action ended): who, through what, which approval.
+    approval: a.end?.approval ?? null,
     recording: a.begin.recording,
     exitCode: a.end?.exitCode ?? null,
     signal: a.end?.signal ?? null,

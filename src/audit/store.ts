@@ -44,6 +44,7 @@ import { beginLevel, endLevel, levelsShown } from './level.js';
 import { redactArgv, redactText } from './redact.js';
 import type {
   AuditAction,
+  AuditApproval,
   AuditBegin,
   AuditDecision,
   AuditEnd,
@@ -88,6 +89,7 @@ export const HASHED_COLUMNS = [
   'timed_out',
   'error',
   'recording',
+  'approval',
 ] as const;
 
 type Column = (typeof HASHED_COLUMNS)[number];
@@ -133,6 +135,8 @@ const MIGRATIONS: readonly string[] = [
   // v2: the recording an action wrote (an attach, a session recording). Hashed like every column: older
   // rows hold null there, which the hash leaves out, so their hashes and the chain stay as they were.
   `ALTER TABLE audit ADD COLUMN recording TEXT;  -- begin: recording id (asciicast in $REMUX_HOME/recordings)`,
+  // v3: how an ask was answered (who, through what), on the end row; hashed, and null before, as v2's column.
+  `ALTER TABLE audit ADD COLUMN approval TEXT;  -- end: JSON {outcome, by, via, id} (AuditApproval)`,
 ];
 
 export class AuditStoreError extends Error {
@@ -193,6 +197,7 @@ const EMPTY_ROW: Omit<RowFields, 'seq' | 'action_id' | 'kind' | 'ts' | 'level'> 
   timed_out: null,
   error: null,
   recording: null,
+  approval: null,
 };
 
 /** A row as queued: `ts` is stamped when it is written (under the write lock), `level` of an end then too. */
@@ -231,6 +236,7 @@ function endRow(rec: AuditEnd): EndFields {
     truncated: flag(rec.truncated),
     timed_out: flag(rec.timedOut),
     error: secretText(rec.error),
+    approval: rec.approval ? JSON.stringify(rec.approval) : null,
   };
 }
 
@@ -247,6 +253,7 @@ const END_COLUMNS = [
   'truncated',
   'timed_out',
   'error',
+  'approval',
 ] as const;
 
 const SELECT_ACTIONS = `SELECT b.*, ${END_COLUMNS.map((c) => `e.${c} AS e_${c}`).join(', ')}
@@ -290,6 +297,7 @@ function toAction(r: JoinedRow): AuditAction {
           timedOut: r.e_timed_out === 1,
           error: str(r.e_error),
           refusal: str(r.e_reason),
+          approval: r.e_approval === null ? null : (JSON.parse(String(r.e_approval)) as AuditApproval),
           level: String(r.e_level) as AuditLevel,
         };
   return { id: begin.seq, status: end ? 'complete' : 'incomplete', level: end?.level ?? begin.level, begin, end };

@@ -29,6 +29,21 @@ export interface AuditBegin {
   recording?: string | null;
 }
 
+/**
+ * How an `ask` was answered, on the action's end record: who answered and through what. `approved` and
+ * `refused` name them; `expired` (nobody answered in time) and `cancelled` (the caller went away first)
+ * have no answerer.
+ */
+export interface AuditApproval {
+  outcome: 'approved' | 'refused' | 'expired' | 'cancelled';
+  /** The principal that answered ("cli:alice", "ops-admin", "link (sent to ntfy)"); null when nobody did. */
+  by: string | null;
+  /** Through what: "terminal" (the asking CLI's own prompt), "cli", "web", "link", "ntfy"; null when nobody answered. */
+  via: string | null;
+  /** The approval's id (`remux approvals ls --all`); null for a terminal's prompt, which makes none. */
+  id: string | null;
+}
+
 /** Written once the action is over. */
 export interface AuditEnd {
   /** null when no process ran (file operations, refusals, transport errors) or it died by a signal. */
@@ -43,6 +58,8 @@ export interface AuditEnd {
   error?: string | null;
   /** Why an `ask` was refused (approver said no, or the request expired): makes the action level `deny`. */
   refusal?: string | null;
+  /** How its `ask` was answered; absent when it asked nobody. */
+  approval?: AuditApproval | null;
 }
 
 export interface AuditBeginRecord {
@@ -74,6 +91,7 @@ export interface AuditEndRecord {
   timedOut: boolean;
   error: string | null;
   refusal: string | null;
+  approval: AuditApproval | null;
   level: AuditLevel;
 }
 

@@ -1,5 +1,5 @@
 // Implementations of `remux audit …`.
-import { actionJson } from '../audit/json.js';
+import { actionJson, approvalWords } from '../audit/json.js';
 import type { AuditAction, AuditLevel } from '../audit/types.js';
 import { AUDIT_LEVELS } from '../audit/types.js';
 import { auditDbFile } from '../config/paths.js';
@@ -23,7 +23,10 @@ function row(a: AuditAction): Array<string | number | null> {
   // A command is what ran; any other operation is named, with what it acted on (session.send root@web1:build).
   const b = a.begin;
   const what = b.operation === 'exec' ? (b.command ?? 'exec') : [b.operation, b.resource, b.command && `-- ${b.command}`].filter(Boolean).join(' ');
-  const note = a.level === 'deny' || a.level === 'error' ? `  (${a.end?.refusal ?? a.end?.error ?? a.begin.reason ?? ''})` : '';
+  // A refusal or error says why; an action that ran after an ask says who approved it (a refusal names them already).
+  const approval = a.end?.approval;
+  const why = a.level === 'deny' || a.level === 'error' ? (a.end?.refusal ?? a.end?.error ?? a.begin.reason ?? '') : approval ? approvalWords(approval) : null;
+  const note = why === null ? '' : `  (${why})`;
   return [a.id, utcCell(a.begin.ts, 'ms'), a.level.toUpperCase(), a.begin.principal, a.begin.host, exit, duration, `${what}${note}`];
 }
 

@@ -162,15 +162,18 @@ function actionFor(inv: Invocation, host: string, command: string, opts: Resolve
   };
 }
 
-/** Asks on the user's terminal, one question at a time; no answer within ASK_TIMEOUT_MS is `expired`, a cancelled run `cancelled`. */
-export function approver(inv: Invocation, signal: AbortSignal): NonNullable<PerformIO['approve']> {
+/**
+ * Asks on the user's terminal, one question at a time; no answer within ASK_TIMEOUT_MS is `expired`, a
+ * cancelled run `cancelled`. `who` is the principal the terminal's user runs remux as: the answer is theirs.
+ */
+export function approver(inv: Invocation, who: string, signal: AbortSignal): NonNullable<PerformIO['approve']> {
   let turn: Promise<unknown> = Promise.resolve();
   return (subject, decision) => {
     const answer = turn.then(async (): Promise<ApprovalAnswer> => {
       const deadline = AbortSignal.any([signal, AbortSignal.timeout(ASK_TIMEOUT_MS)]);
       const line = await inv.question(`remux: approval needed on ${subject.host}: ${decision.reason}\n${approvalText(subject)}? [y/N] `, deadline);
       if (deadline.aborted) return signal.aborted ? 'cancelled' : 'expired';
-      return /^y(es)?$/i.test(line.trim()) ? 'allow' : 'deny';
+      return { effect: /^y(es)?$/i.test(line.trim()) ? 'allow' : 'deny', by: who, via: 'terminal' };
     });
     turn = answer.catch(() => undefined);
     return answer;
@@ -179,7 +182,7 @@ export function approver(inv: Invocation, signal: AbortSignal): NonNullable<Perf
 
 /** Who answers a policy `ask`: a terminal asks its user; anywhere else it becomes an approval (console, phone, CLI). */
 export async function approverFor(inv: Invocation, ctx: GatewayContext, signal: AbortSignal): Promise<NonNullable<PerformIO['approve']>> {
-  if (inv.stdinIsTTY && inv.stderrIsTTY) return approver(inv, signal);
+  if (inv.stdinIsTTY && inv.stderrIsTTY) return approver(inv, ctx.principal.name, signal);
   const { approvalsApprover } = await import('../notify/service.js');
   return approvalsApprover(ctx.approvals, ctx.principal.name, (text) => inv.stderr.write(`remux: ${text}`), signal);
 }

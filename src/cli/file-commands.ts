@@ -67,7 +67,7 @@ async function fileAction(inv: Invocation, runner: Runner, action: FileAction, r
     const release = inv.onInterrupt(() => controller.abort());
     try {
       // write's stdin is its content: no question can be asked there.
-      const ask = action.kind !== 'file.write' && inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, controller.signal) : null;
+      const ask = action.kind !== 'file.write' && inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, ctx.principal.name, controller.signal) : null;
       const result = await perform(ctx, action, { onStdout: () => {}, onStderr: () => {}, signal: controller.signal, ...(ask ? { approve: ask } : {}) });
       if (result.outcome !== 'ok') {
         inv.stderr.write(`remux: ${result.message ?? result.outcome}\n`);

@@ -54,7 +54,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
     const controller = new AbortController();
     const release = inv.onInterrupt(() => controller.abort());
     const single = isSingleHostName(target);
-    const ask = inv.stdinIsTTY && inv.stderrIsTTY && content === null ? approver(inv, controller.signal) : null;
+    const ask = inv.stdinIsTTY && inv.stderrIsTTY && content === null ? approver(inv, ctx.principal.name, controller.signal) : null;
     const callOpts = { signal: controller.signal, timeoutMs: givenTimeoutMs === undefined ? ctx.defaultTimeoutMs : givenTimeoutMs };
 
     // What one host does; the value is what render() prints. Exec's own exit status is its outcome.

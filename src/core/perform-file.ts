@@ -80,7 +80,7 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
   // A write is begun before anything is touched; a read or a listing is recorded once done (auditAction).
   const audit = await auditAction(ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, action.kind !== 'file.write' && decision.effect === 'allow');
   if (audit.id !== null) {
-    const asking = await settleAsk(ctx, action, decision, io, audit.id, started);
+    const asking = await settleAsk(ctx, action, decision, io, audit, started);
     if ('refused' in asking) return asking.refused;
     decision = asking.decision;
   }

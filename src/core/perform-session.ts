@@ -32,7 +32,7 @@ import {
 } from '../sessions/tmux.js';
 import { EXIT } from './exit-codes.js';
 import { checkFacts, factsOf, tmuxUserInScope, type ScopeFacts } from './scope.js';
-import { askedFor, settleAsk, enforcementOn, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
+import { askedFor, auditAction, settleAsk, enforcementOn, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
 import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction, SessionNewAction } from './types.js';
 
 /** A pane's history can be long; more than this is cut. */
@@ -94,15 +94,20 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   }
 
   const decision = startup?.decision ?? null;
-  const actionId = await ctx.audit.begin({
-    ...asked,
-    decision: decision?.effect ?? 'allow',
-    rule: decision ? ruleText(decision) : null,
-    reason: startup ? `${startup.decision.reason}; ${startup.enforced}` : `remux's own tmux command (${action.kind}${action.kind === 'session.attach' && action.readOnly ? ', read-only' : ''})`,
-    recording: action.kind === 'session.attach' ? (action.recording ?? null) : null,
-  });
+  const audit = await auditAction(
+    ctx,
+    {
+      ...asked,
+      decision: decision?.effect ?? 'allow',
+      rule: decision ? ruleText(decision) : null,
+      reason: startup ? `${startup.decision.reason}; ${startup.enforced}` : `remux's own tmux command (${action.kind}${action.kind === 'session.attach' && action.readOnly ? ', read-only' : ''})`,
+      recording: action.kind === 'session.attach' ? (action.recording ?? null) : null,
+    },
+    false,
+  );
+  const actionId = audit.id;
   if (startup !== null) {
-    const asking = await settleAsk(ctx, { kind: 'exec', host: action.host, command: startup.command }, startup.decision, io, actionId, started);
+    const asking = await settleAsk(ctx, { kind: 'exec', host: action.host, command: startup.command }, startup.decision, io, audit, started);
     if ('refused' in asking) return asking.refused;
   }
 
@@ -133,7 +138,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     }
   } catch (err) {
     const durationMs = performance.now() - started;
-    await ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, error: errorText(err) });
+    await audit.finish({ exitCode: EXIT.TRANSPORT, durationMs, error: errorText(err) });
     return { ...nothingRan(actionId, 'unreachable', EXIT.TRANSPORT, errorText(err), durationMs), decision };
   }
   // An agent checks remux's tmux commands against its own policy and tmux users too: its refusal is a denial.
@@ -143,7 +148,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   const durationMs = performance.now() - started;
   const exitCode = failure === null ? 0 : deniedThere ? EXIT.DENIED : action.kind === 'session.list' ? EXIT.TRANSPORT : EXIT.FAILURE;
   const bytesOut = Buffer.byteLength(ran.stdout);
-  await ctx.audit.end(actionId, { exitCode, durationMs, bytesOut, error: failure });
+  await audit.finish({ exitCode, durationMs, bytesOut, error: failure });
   // Recording from the start: `session new` returns once the recorder runs, so nothing sent after is missed.
   if (failure === null && action.kind === 'session.new') await sessions.recorder?.created(action.host, target, action.session, ctx.principal.name);
   if (failure === null && (action.kind === 'session.new' || action.kind === 'session.kill')) await sessions.refresh(action.host);

@@ -5,8 +5,9 @@
 // Adapters (CLI, daemon; HTTP, MCP later) only build an Action and render the result.
 import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { approvalWords } from '../audit/json.js';
 import type { AuditStore } from '../audit/store.js';
-import type { AuditBegin, AuditEnd } from '../audit/types.js';
+import type { AuditApproval, AuditBegin, AuditEnd } from '../audit/types.js';
 import { leadingCd } from '../command/cd.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
@@ -112,8 +113,9 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
 
   // Written before anything runs (and before waiting for an approver, so pending asks are visible):
   // begin() resolves once its row is committed durably. If it rejects, nothing runs.
-  const actionId = await ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
-  const asking = await settleAsk(ctx, action, decision, io, actionId, started);
+  const audit = await auditAction(ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, false);
+  const actionId = audit.id;
+  const asking = await settleAsk(ctx, action, decision, io, audit, started);
   if ('refused' in asking) return asking.refused;
   decision = asking.decision;
   let bytesOut = 0;
@@ -140,7 +142,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
 
   if ('transportError' in result) {
     const durationMs = performance.now() - started;
-    await ctx.audit.end(actionId, { exitCode: EXIT.TRANSPORT, durationMs, bytesOut, error: result.transportError });
+    await audit.finish({ exitCode: EXIT.TRANSPORT, durationMs, bytesOut, error: result.transportError });
     return {
       actionId,
       outcome: 'unreachable',
@@ -158,12 +160,12 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   if (result.errorKind === 'sandbox_unavailable') {
     // The sandbox could not be started after all: refused, never run unsandboxed.
     const reason = result.error ?? 'the OS sandbox could not be started';
-    await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: reason });
+    await audit.finish({ exitCode: EXIT.DENIED, durationMs, refusal: reason });
     return { ...nothingRan(actionId, 'denied', EXIT.DENIED, reason, durationMs), decision };
   }
   const ended = howItEnded(result, decision, io.signal);
   // The client's result and the audit record say the same: every front end reports a run through here.
-  await ctx.audit.end(actionId, {
+  await audit.finish({
     exitCode: ended.exitCode,
     signal: result.signal,
     durationMs,
@@ -292,39 +294,46 @@ export function recordRefusal(ctx: PerformContext, action: Action, outcome: Outc
 }
 
 /**
- * After audit.begin: a decision that says ask is put to the approver; a refusal (denied, expired, no
- * approver) completes the audit record and is the action's result. Any other decision passes through.
+ * After the action's begin: a decision that says ask is put to the approver, and the answer (who gave it,
+ * through what) goes into the action's end, however it ends; a refusal (denied, expired, no approver)
+ * completes the audit record and is the action's result. Any other decision passes through.
  */
 export async function settleAsk(
   ctx: PerformContext,
   action: ApprovalSubject,
   decision: Decision,
   io: PerformIO,
-  actionId: number,
+  audit: AuditedAction,
   started: number,
 ): Promise<{ decision: Decision } | { refused: PerformResult }> {
   if (decision.effect !== 'ask') return { decision };
   const answered = await askApprover(action, decision, io);
-  if (answered.effect === 'allow') return { decision: answered };
+  audit.approval = answered.approval;
+  if (answered.decision.effect === 'allow') return { decision: answered.decision };
   const durationMs = performance.now() - started;
-  await ctx.audit.end(actionId, { exitCode: EXIT.DENIED, durationMs, refusal: answered.reason });
-  return { refused: { ...nothingRan(actionId, 'denied', EXIT.DENIED, answered.reason, durationMs), decision: answered } };
+  const reason = answered.decision.reason;
+  const actionId = await audit.finish({ exitCode: EXIT.DENIED, durationMs, refusal: reason });
+  return { refused: { ...nothingRan(actionId, 'denied', EXIT.DENIED, reason, durationMs), decision: answered.decision } };
 }
 
-async function askApprover(action: ApprovalSubject, decision: Decision, io: PerformIO): Promise<Decision> {
+const APPROVAL_OUTCOMES = { allow: 'approved', deny: 'refused', expired: 'expired', cancelled: 'cancelled' } as const;
+
+async function askApprover(action: ApprovalSubject, decision: Decision, io: PerformIO): Promise<{ decision: Decision; approval: AuditApproval | null }> {
   if (!io.approve) {
-    return { ...decision, effect: 'deny', reason: `${decision.reason}; approval required but no approver is available` };
+    return { decision: { ...decision, effect: 'deny', reason: `${decision.reason}; approval required but no approver is available` }, approval: null };
   }
   const answer = await io.approve(action, decision);
-  const [effect, by] = typeof answer === 'string' ? [answer, ''] : [answer.effect, ` by ${answer.by}`];
-  if (effect === 'allow') return { ...decision, effect: 'allow', reason: `${decision.reason}; approved${by}` };
-  const why = effect === 'expired' ? 'approval expired' : effect === 'cancelled' ? 'approval cancelled: the caller went away or cancelled before an answer' : `approval refused${by}`;
-  return { ...decision, effect: 'deny', reason: `${decision.reason}; ${why}` };
+  const { effect, by, via, approval: id } = typeof answer === 'string' ? { effect: answer } : answer;
+  const approval: AuditApproval = { outcome: APPROVAL_OUTCOMES[effect], by: by ?? null, via: via ?? null, id: id ?? null };
+  const words = effect === 'cancelled' ? 'approval cancelled: the caller went away or cancelled before an answer' : `${effect === 'allow' ? '' : 'approval '}${approvalWords(approval)}`;
+  return { decision: { ...decision, effect: effect === 'allow' ? 'allow' : 'deny', reason: `${decision.reason}; ${words}` }, approval };
 }
 
 /** An action's audit record once admitted: its id while it runs (null for a read: it is not awaited), and its end. */
 export interface AuditedAction {
   id: number | null;
+  /** How its ask was answered (settleAsk): written with its end, whichever way it ends. */
+  approval: AuditApproval | null;
   /** Writes the end; resolves with the action's id once the begin is durable and the end committed (AuditStore.end). */
   finish(end: AuditEnd): Promise<number>;
 }
@@ -335,19 +344,23 @@ export interface AuditedAction {
  * its begin is written while it reads (the fsync overlaps the read), and what it read is handed over
  * only after finish() resolved, so nothing read reaches the caller before its record is on disk.
  */
+export async function auditAction(ctx: PerformContext, begin: AuditBegin, readsOnly: false): Promise<AuditedAction & { id: number }>;
+export async function auditAction(ctx: PerformContext, begin: AuditBegin, readsOnly: boolean): Promise<AuditedAction>;
 export async function auditAction(ctx: PerformContext, begin: AuditBegin, readsOnly: boolean): Promise<AuditedAction> {
   const begun = ctx.audit.begin(begin);
   // A read's begin is awaited in finish(): until then a failure is finish()'s to report.
   if (readsOnly) begun.catch(() => {});
   const id = readsOnly ? null : await begun;
-  return {
+  const audited: AuditedAction = {
     id,
+    approval: null,
     async finish(end) {
       const actionId = await begun;
-      await ctx.audit.end(actionId, end);
+      await ctx.audit.end(actionId, { ...end, approval: audited.approval });
       return actionId;
     },
   };
+  return audited;
 }
 
 /** Records an action refused before it ran (begin + end at once) and returns its result. */

@@ -197,12 +197,15 @@ export function approvalText(subject: ApprovalSubject): string {
   }
 }
 
+type ApprovalEffect = 'allow' | 'deny' | 'expired' | 'cancelled';
+
 /**
  * What an approver (TTY prompt, phone, web) answers when a decision is `ask`. Expired (nobody answered
- * in time) and cancelled (the caller went away first) are never allow. An answer someone else gave says
- * who (the approvals' principal), so a refusal names them.
+ * in time) and cancelled (the caller went away first) are never allow. An answer says what it knows of
+ * who gave it (the approvals' principal), through what ("terminal", "cli", "web", "link", "ntfy") and
+ * which approval, so the action's audit record and a refusal name them.
  */
-export type ApprovalAnswer = 'allow' | 'deny' | 'expired' | 'cancelled' | { effect: 'allow' | 'deny'; by: string };
+export type ApprovalAnswer = ApprovalEffect | { effect: ApprovalEffect; by?: string; via?: string; approval?: string };
 
 export interface PerformIO {
   onStdout(chunk: Buffer): void;

@@ -67,7 +67,7 @@ export interface Approval {
 }
 
 /** How an approval ended, as its waiting caller sees it. */
-export type ApprovalOutcome = { status: 'answered'; option: ApprovalOption; by: string } | { status: 'expired' | 'cancelled' };
+export type ApprovalOutcome = { status: 'answered'; option: ApprovalOption; by: string; via: string } | { status: 'expired' | 'cancelled' };
 
 /** Who answered and through what ("cli", "web", "link", "ntfy"). */
 export interface Answerer {
@@ -256,7 +256,7 @@ export class ApprovalStore {
       const now = this.get(id) as Approval;
       throw new ApprovalError(`approval ${id} is no longer open: ${describeClosed(now)}`, 'conflict');
     }
-    this.settle(id, { status: 'answered', option: chosen, by: who.by });
+    this.settle(id, { status: 'answered', option: chosen, by: who.by, via: who.via });
     return this.get(id) as Approval;
   }
 
@@ -329,7 +329,7 @@ function outcomeOf(approval: Approval): ApprovalOutcome | null {
   if (approval.status === 'pending') return null;
   if (approval.status !== 'answered') return { status: approval.status };
   const option = approval.options.find((o) => o.id === approval.answer) as ApprovalOption;
-  return { status: 'answered', option, by: approval.answeredBy ?? '?' };
+  return { status: 'answered', option, by: approval.answeredBy ?? '?', via: approval.answeredVia ?? '?' };
 }
 
 function describeClosed(approval: Approval): string {

@@ -183,10 +183,13 @@ export function approvalsApprover(
   signal?: AbortSignal,
 ): (action: ApprovalSubject, decision: Decision) => Promise<ApprovalAnswer> {
   return async (action, decision) => {
+    // The approval's id, for the action's audit record: onWaiting hears it once the approval exists.
+    let id: string | undefined;
     const outcome = await approvals.ask(
       { principal, host: action.host, what: `${approvalText(action)} on ${action.host}`, reason: decision.reason, source: `policy:${decision.policy}` },
       signal,
       ({ approval, deliveries }) => {
+        id = approval.id;
         const sent = deliveries.filter((d) => d.ok && !d.skipped).map((d) => d.channel);
         const failed = deliveries.filter((d) => !d.ok).map((d) => `${d.channel} (${d.error})`);
         tell(
@@ -199,7 +202,7 @@ export function approvalsApprover(
         );
       },
     );
-    if (outcome.status !== 'answered') return outcome.status;
-    return { effect: outcome.option.effect === 'allow' ? 'allow' : 'deny', by: outcome.by };
+    if (outcome.status !== 'answered') return { effect: outcome.status, approval: id };
+    return { effect: outcome.option.effect === 'allow' ? 'allow' : 'deny', by: outcome.by, via: outcome.via, approval: id };
   };
 }

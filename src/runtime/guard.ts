@@ -173,7 +173,7 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   const readsOnly = decision.effect === 'allow' && declared.length > 0 && declared.every((op) => op.kind === 'file.read' || op.kind === 'file.list');
   const audit = await auditAction(g.ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, readsOnly);
   if (audit.id !== null) {
-    const asking = await settleAsk(g.ctx, approvalSubject(g, method.name, asked.argv, declared, resolved), decision, io(g), audit.id, started);
+    const asking = await settleAsk(g.ctx, approvalSubject(g, method.name, asked.argv, declared, resolved), decision, io(g), audit, started);
     if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', audit.id);
   }
   try {
@@ -378,9 +378,9 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
     return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `Exec: cannot resolve the command's paths on ${g.hostName}: ${errorText(err)}`);
   }
   if (decision.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
-  const actionId = await g.ctx.audit.begin({ ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason });
-  const asking = await settleAsk(g.ctx, action, decision, io(g), actionId, started);
-  if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', actionId);
+  const audit = await auditAction(g.ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, false);
+  const asking = await settleAsk(g.ctx, action, decision, io(g), audit, started);
+  if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', audit.id);
   decision = asking.decision;
 
   // The output cap stops the command: our own abort, joined with the caller's.
@@ -407,11 +407,11 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
     sources[1].end();
     sources[2].end();
     const r = await remote.result;
-    await g.ctx.audit.end(actionId, { exitCode: r.code, signal: r.signal === null ? null : String(r.signal), durationMs: performance.now() - started, bytesOut: gate.bytesOut, bytesErr: gate.bytesErr });
+    await audit.finish({ exitCode: r.code, signal: r.signal === null ? null : String(r.signal), durationMs: performance.now() - started, bytesOut: gate.bytesOut, bytesErr: gate.bytesErr });
     return { code: r.code, signal: r.signal, truncated: false };
   } catch (err) {
     const truncated = gate.truncated;
-    await g.ctx.audit.end(actionId, {
+    await audit.finish({
       exitCode: null,
       durationMs: performance.now() - started,
       bytesOut: gate.bytesOut,

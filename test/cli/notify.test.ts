@@ -76,6 +76,17 @@ describe('remux approvals', () => {
     h.remove();
   });
   const store = (): ApprovalStore => ApprovalStore.open(approvalsDbFile(h.env), approvalsKeyFile(h.env));
+  type Approval = { outcome: string; by: string | null; via: string | null; id: string | null };
+  /** The audit record of the last command run as `command`. */
+  const auditOf = async (command: string): Promise<{ decision: string; level: string; approval: Approval | null; error: string | null }> => {
+    const ls = await remux(['audit', 'ls', '--json', '--limit', '0'], { env: h.env });
+    const rows = ls.stdout.trim().split('\n').map((l) => JSON.parse(l) as { command: string | null; decision: string; level: string; approval: Approval | null; error: string | null });
+    const row = rows.filter((r) => r.command === command).at(-1);
+    assert.ok(row, ls.stdout);
+    return row;
+  };
+  const answererOf = async (id: string): Promise<string> =>
+    (JSON.parse((await remux(['approvals', 'ls', '--all', '--json'], { env: h.env })).stdout) as Array<{ id: string; answeredBy: string }>).find((a) => a.id === id)!.answeredBy;
   const ask = { principal: 'ci-bot', host: 'web1', what: 'run `rm -r /tmp/x` on web1', reason: 'admin#3 asks', source: 'policy', ttlMs: 60_000 };
 
   test('ls, approve by a unique prefix (audited), then deny is refused: already answered', async () => {
@@ -155,6 +166,12 @@ describe('remux approvals', () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(await exited, 0, stderr);
     assert.ok(!existsSync(victim), 'rm ran once approved');
+    // The command's own record names who approved it, through what, and the approval.
+    const answerer = await answererOf(id);
+    const record = await auditOf(`rm ${victim}`);
+    assert.deepEqual([record.decision, record.level, record.approval], ['ask', 'info', { outcome: 'approved', by: answerer, via: 'cli', id }]);
+    const text = await remux(['audit', 'ls', '--limit', '0'], { env: h.env });
+    assert.match(text.stdout, new RegExp(`rm ${victim}  \\(approved by ${answerer} via cli\\)`));
   });
 
   test('deny, and no answer by the deadline, both refuse (77) and nothing runs', async () => {
@@ -168,9 +185,12 @@ describe('remux approvals', () => {
     const id = /waiting for approval (\S+)/.exec(stderr)![1]!;
     assert.equal((await remux(['approvals', 'deny', id], { env: h.env })).code, 0);
     assert.equal(await exited, 77);
-    // The refusal names who gave it: the principal that answered.
-    const answerer = (JSON.parse((await remux(['approvals', 'ls', '--all', '--json'], { env: h.env })).stdout) as Array<{ id: string; answeredBy: string }>).find((a) => a.id === id)!.answeredBy;
-    assert.match(stderr, new RegExp(`approval refused by ${answerer}\\b`));
+    // The refusal names who gave it: the principal that answered, and through what; so does the audit record.
+    const answerer = await answererOf(id);
+    assert.match(stderr, new RegExp(`approval refused by ${answerer} via cli\\b`));
+    const refused = await auditOf(`rm ${victim}`);
+    assert.deepEqual([refused.decision, refused.level, refused.approval], ['ask', 'deny', { outcome: 'refused', by: answerer, via: 'cli', id }]);
+    assert.match(refused.error ?? '', new RegExp(`approval refused by ${answerer} via cli$`));
 
     writeFileSync(join(h.home, 'config.yaml'), 'approvals:\n  timeout_seconds: 1\n');
     const late = await remux(['client', 'run', 'localhost', '-p', 'admin', '--', `rm ${victim}`], { env: h.env });
@@ -178,6 +198,9 @@ describe('remux approvals', () => {
     assert.match(late.stderr, /approval expired/);
     assert.match(late.stderr, /no notification channel configured/);
     assert.ok(existsSync(victim));
+    const expired = await auditOf(`rm ${victim}`);
+    assert.deepEqual(expired.approval && [expired.approval.outcome, expired.approval.by, expired.approval.via], ['expired', null, null]);
+    assert.match(expired.approval?.id ?? '', /^[0-9a-f]{32}$/);
   });
 
   test('an unknown id', async () => {

@@ -307,6 +307,8 @@ test('an approval its caller cancelled is audited as cancelled, not expired', as
   assert.match(out.message ?? '', /approval cancelled: the caller went away or cancelled before an answer/);
   assert.match(audit.list().at(-1)?.end?.refusal ?? '', /approval cancelled/);
   assert.doesNotMatch(audit.list().at(-1)?.end?.refusal ?? '', /expired/);
+  const [cancelled] = approvals.store.list({ all: true });
+  assert.deepEqual(audit.list().at(-1)?.end?.approval, { outcome: 'cancelled', by: null, via: null, id: cancelled?.id });
   assert.deepEqual(approvals.store.list({ all: true }).map((a) => a.status), ['cancelled']);
 });
 

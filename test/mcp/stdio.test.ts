@@ -24,6 +24,8 @@ interface AuditRow {
   command: string | null;
   decision: string;
   rule: string | null;
+  reason: string | null;
+  approval: { outcome: string; by: string | null; via: string | null; id: string | null } | null;
   exitCode: number | null;
   signal: string | null;
   truncated: boolean;
@@ -165,26 +167,33 @@ describe('remux mcp --stdio in the CLI process', () => {
   test('an ask rule waits for an approval, told as progress; approved it runs, denied it is a tool error naming the rule', async () => {
     const store = ApprovalStore.open(approvalsDbFile(h.env), approvalsKeyFile(h.env));
     try {
-      const answerNext = async (option: string): Promise<void> => {
+      const answerNext = async (option: string): Promise<string> => {
         for (let i = 0; i < 500 && store.list().length === 0; i++) await sleep(20);
         const [open] = store.list();
         assert.ok(open, 'an approval was created');
         assert.equal(open.what, 'run `uname` on localhost');
         store.answer(open.id, option, { by: 'cli:test', via: 'cli' });
+        return open.id;
       };
       const progress: string[] = [];
       const approved = client.callTool({ name: 'run_command', arguments: { host: 'localhost', command: 'uname' } }, undefined, { onprogress: (p) => progress.push(p.message ?? '') });
-      await answerNext('approve');
+      const approvedId = await answerNext('approve');
       const ran = (await approved) as CallToolResult;
       assert.equal(ran.isError, undefined);
       assert.equal((ran.structuredContent as { stdout: string }).stdout, 'Linux\n');
       assert.match(progress[0] ?? '', /^waiting for approval \S+ \(\d+ s\): execute_binary \/usr\/bin\/uname: needs approval under ops#2/);
 
       const refused = call(client, 'run_command', { host: 'localhost', command: 'uname' });
-      await answerNext('deny');
+      const refusedId = await answerNext('deny');
       const denied = await refused;
       assert.equal(denied.result.isError, true);
-      assert.match(denied.text, /approval refused by cli:test\nrule: ops#2 ask execute_binary/);
+      assert.match(denied.text, /approval refused by cli:test via cli\nrule: ops#2 ask execute_binary/);
+      // The command's own audit record names the answer: who, through what, which approval.
+      const rows = await auditRows(h.env);
+      const ranRow = rows.find((r) => r.id === (ran.structuredContent as { actionId: number }).actionId);
+      assert.deepEqual(ranRow && [ranRow.decision, ranRow.level, ranRow.approval], ['ask', 'info', { outcome: 'approved', by: 'cli:test', via: 'cli', id: approvedId }]);
+      const deniedRow = rows.find((r) => r.id === denied.data.actionId);
+      assert.deepEqual(deniedRow && [deniedRow.decision, deniedRow.level, deniedRow.approval], ['ask', 'deny', { outcome: 'refused', by: 'cli:test', via: 'cli', id: refusedId }]);
     } finally {
       store.close();
     }

@@ -9,9 +9,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, sym
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
+import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootstrap.js';
 import { ArgumentError, ArgumentTypeError, CallTimeoutError, connect, connectStreams, DeniedError, Exec, FileSystem, ProtocolError, RemoteError, stage0Argv, Template, type LogRecord } from '../../src/runtime/index.js';
+import { Approvals, approvalsApprover } from '../../src/notify/service.js';
 import { Service } from '../../src/runtime/tools-service.js';
 import { Link } from '../../src/runtime/link.js';
 import { processTransport, streamTransport } from '../../src/runtime/transports.js';
@@ -904,6 +906,29 @@ test('an ask rule goes to the approver: refused, nothing is read and the audit s
   answer = 'allow';
   assert.equal(await host.call(FileSystem.readText, `${s.root}/asked.txt`), 'asked\n');
   assert.deepEqual(questions, ['file.read', 'file.read']);
+});
+
+test("an approver's answer is in the call's audit record, naming who answered, through what and the approval: a command approved, a read refused", async (t) => {
+  const s = setup(t, '      - { operation: read_file, resource: "/**/asked.txt", effect: ask }\n      - { operation: execute_binary, resource: uname, effect: ask }\n');
+  writeFileSync(join(s.root, 'asked.txt'), 'asked\n');
+  const home = tempRoot(t, 'remux-rt-approvals-');
+  const approvals = new Approvals({ env: { REMUX_HOME: home }, config: loadConfig({ REMUX_HOME: home }).config, audit: s.audit });
+  t.after(() => approvals.close());
+  // Each question is answered by an admin in the console as soon as it waits: approve the command, deny the read.
+  const approve = approvalsApprover(approvals, 'alice', (_text, approval) => {
+    approvals.store.answer(approval.id, approval.what.includes('uname') ? 'approve' : 'deny', { by: 'ops-admin', via: 'web' });
+  });
+  const host = await connect('localhost', { context: s.context, approve });
+  t.after(() => host.close());
+  assert.equal((await host.exec(['uname'])).code, 0);
+  const [ran] = approvals.store.list({ all: true });
+  assert.deepEqual(
+    [s.audit.list().at(-1)?.begin.decision, s.audit.list().at(-1)?.end?.approval],
+    ['ask', { outcome: 'approved', by: 'ops-admin', via: 'web', id: ran?.id }],
+  );
+  await assert.rejects(host.call(FileSystem.readText, `${s.root}/asked.txt`), (e: Error) => e instanceof DeniedError && /approval refused by ops-admin via web$/.test(e.message));
+  const refused = approvals.store.list({ all: true }).find((a) => a.id !== ran?.id);
+  assert.deepEqual(s.audit.list().at(-1)?.end?.approval, { outcome: 'refused', by: 'ops-admin', via: 'web', id: refused?.id });
 });
 
 test('a principal whose scope does not reach the host is refused before anything is sent', async (t) => {
