@@ -80,6 +80,11 @@ export function usage(spec: CliSpec): string {
   return [...pos, ...opts].join(' ');
 }
 
+/** Content the audit records by its size only: `<N bytes>` (anything else as it is, for a call refused for its types). */
+export function sizeWord(v: unknown): unknown {
+  return typeof v === 'string' || Buffer.isBuffer(v) ? `<${Buffer.byteLength(v)} bytes>` : v;
+}
+
 /** Arguments → words, for the audit: a `text` option (a key) by its size only. */
 export function renderCallArgs(spec: CliSpec, args: readonly unknown[]): string[] {
   const words: string[] = [];

@@ -110,8 +110,8 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
   const started = performance.now();
   // Scope looks at the host and the policy only; the audit says which method and what it does.
   const scopeAction: ExecAction = { kind: 'exec', host: g.hostName, command: method.name, ...(g.policy ? { policy: g.policy } : {}) };
-  // A command-line shape that is not the arguments' own (toArgs: Template's) cannot say them back as words.
-  const words = method.cli && !method.cli.toArgs ? renderCallArgs(method.cli, args) : null;
+  // A command-line shape that is not the arguments' own (toArgs: Template's) cannot say them back as words: the method's own words do.
+  const words = method.words ? method.words(args) : method.cli && !method.cli.toArgs ? renderCallArgs(method.cli, args) : null;
   const asked: Asked = { ...askedFor(g.ctx, scopeAction), operation: 'runtime.call', command: method.name, argv: words ? [method.name, ...words] : null };
   // Bad arguments: audited as rejected, and thrown as the ArgumentError they are (a usage error).
   const rejected = async (err: unknown): Promise<never> => {

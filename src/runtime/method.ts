@@ -49,7 +49,8 @@ export interface CliSpec {
   /**
    * The arguments from what `positional` and `options` parsed, when the command line gives them otherwise
    * than as themselves (Template's: a local template file, variables from --var and --vars-file); files
-   * it names are relative to `cwd`. A bad one is an ArgumentError. The audit then records no argv.
+   * it names are relative to `cwd`. A bad one is an ArgumentError. The audit then records the method's
+   * `words`, if it has them.
    */
   toArgs?(parsed: unknown[], cwd: string): unknown[];
   /** The value as `remux rpc` prints it without --json; default: a string as is, a list a line per item, else JSON. */
@@ -69,6 +70,11 @@ export interface Method<A extends unknown[], R, F = null> {
   encode(args: A, resolved: Resolved, facts: F): unknown[];
   decode(value: unknown): R;
   readonly cli?: CliSpec;
+  /**
+   * The call as words for the audit and an approver, when its command line does not say its arguments
+   * back (writeText, Template): content by its size, options as flags.
+   */
+  words?(args: A): string[];
   /**
    * Where its value hands the caller what a file holds, to which the policy's redaction applies as to a
    * command's output: the whole value (a read), or its `diff` (an edit showing what the file held).

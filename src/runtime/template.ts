@@ -8,6 +8,7 @@
 //   // { changed, created, diff }
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
 import { checkArgTypes, editOutcome, fileMode, type ArgTypes, type CliSpec } from './method.js';
+import { renderCallArgs, sizeWord } from './call-args.js';
 import { commandLineVariables, readLocalText } from './template-vars.js';
 import type { Method, WriteOptions } from './tools.js';
 
@@ -60,6 +61,13 @@ function templateCli(positional: string[], options: NonNullable<CliSpec['options
   };
 }
 
+/** A template call for the audit: the template by its size and the variables by their names (their values may be secrets). */
+function templateWords(paths: unknown[], text: unknown, variables: unknown, opts: TemplateFileOptions | undefined): string[] {
+  const vars = typeof variables === 'object' && variables !== null ? Object.keys(variables).join(',') : undefined;
+  const spec: CliSpec = { positional: [...paths.map(() => 'path'), 'template'], options: { name: 'string', vars: 'string', mode: 'mode', owner: 'string', group: 'string' } };
+  return renderCallArgs(spec, [...paths, sizeWord(text), { ...opts, vars: vars || undefined }]);
+}
+
 /** The rendered text. Touches nothing on the host: the principal's scope must admit it; audited. */
 const render: Method<[text: string, variables?: Variables, opts?: RenderOptions], string> = {
   get tool() {
@@ -70,6 +78,7 @@ const render: Method<[text: string, variables?: Variables, opts?: RenderOptions]
   cli: templateCli([]),
   operations: (args) => (checkArgTypes('Template.render', { positional: [['text', 'string'], VARIABLES], options: { name: 'string' } }, args), []),
   encode: ([text, variables, opts], resolved) => [text, variables ?? {}, opts?.name ?? '<template>', resolved.host],
+  words: ([text, variables, opts]) => templateWords([], text, variables, opts),
   decode: asString,
 };
 
@@ -92,6 +101,7 @@ const file: Method<[path: string, text: string, variables?: Variables, opts?: Te
     return [{ kind: 'file.write', path, content: text, reads: true }];
   },
   encode: ([path, text, variables, opts], resolved) => [resolved.paths[path], text, variables ?? {}, opts?.name ?? '<template>', resolved.host, opts?.mode ?? null, opts?.owner ?? null, opts?.group ?? null],
+  words: ([path, text, variables, opts]) => templateWords([path], text, variables, opts),
   decode: (v) => v as TemplateFileResult,
 };
 

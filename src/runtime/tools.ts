@@ -3,6 +3,7 @@
 // anything is sent: file operations on paths, programs it runs, or a command (Exec, parsed and checked
 // like `client run`). Service, User, Apt, Pacman, Logger and Quit are in tools-*.ts.
 import { remoteSource, toolSource, type ToolSource } from './bootstrap.js';
+import { renderCallArgs, sizeWord } from './call-args.js';
 import { ArgumentError, checkArgTypes, directoryMode, editOutcome, fileMode, lazyTool, type ArgTypes, type CliSpec, type Method, type Operation } from './method.js';
 import { Logger, Quit } from './tools-session.js';
 import { Service } from './tools-service.js';
@@ -190,6 +191,7 @@ export const FileSystem = {
       return [{ kind: 'file.write', path, content: text, ...(opts?.diff ? { reads: true } : {}) }];
     },
     encode: ([path, text, opts], resolved) => [resolved.paths[path], text, ...ownership(opts), opts?.diff === true],
+    words: ([path, text, opts]) => renderCallArgs({ positional: ['path', 'text'], options: { mode: 'mode', owner: 'string', group: 'string', diff: 'boolean' } }, [path, sizeWord(text), opts]),
     decode: (v) => v as FileEdit,
   } satisfies Method<[path: string, text: string, opts?: WriteOptions & { diff?: boolean }], FileEdit>,
 

@@ -185,7 +185,7 @@ test('remote exceptions arrive typed: FileNotFoundError with errno 2 and the rem
     assert.ok(e instanceof RemoteError);
     assert.equal(e.type, 'FileNotFoundError');
     assert.equal(e.errno, 2);
-    assert.match(e.remoteTraceback ?? '', /Traceback[\s\S]*_read/);
+    assert.match(e.remoteTraceback ?? '', /Traceback[\s\S]*_open/);
     return true;
   });
   const { link } = await rawLink(t);
@@ -620,6 +620,19 @@ test('audit: an allowed call is recorded before it runs and completed with its o
   assert.deepEqual([read?.begin.operation, read?.begin.decision, read?.begin.resource, read?.end?.exitCode, read?.end?.bytesOut], ['read_file', 'allow', `${root}/a.txt`, 0, 6]);
   assert.match(missing?.end?.error ?? '', /FileNotFoundError/);
   assert.deepEqual([exec?.begin.operation, exec?.begin.argv, exec?.end?.exitCode, exec?.end?.bytesOut], ['exec', ['echo', 'hi'], 0, 3]);
+});
+
+test('audit: a write records its mode and owner, and its content by size only; a template its variables by name, never their values', async (t) => {
+  const { host, root, audit } = await local(t);
+  mkdirSync(join(root, 'w'));
+  await host.call(FileSystem.writeText, `${root}/w/f`, 'SECRET=x\n', { mode: 0o640, owner: 'root' });
+  await host.call(Template.file, `${root}/w/t`, 'pw=${password}\n', { password: 'hunter2', port: 1 }, { mode: 0o600 });
+  await host.call(Template.render, 'x', {});
+  const [write, file, render] = audit.list().map((a) => a.begin.argv);
+  assert.deepEqual(write, ['FileSystem.writeText', `${root}/w/f`, '<9 bytes>', '--mode', '0640', '--owner', 'root']);
+  assert.deepEqual(file, ['Template.file', `${root}/w/t`, '<15 bytes>', '--mode', '0600', '--vars', 'password,port']);
+  assert.deepEqual(render, ['Template.render', '<1 bytes>']);
+  assert.doesNotMatch(JSON.stringify(audit.list()), /hunter2/);
 });
 
 test('audit: a call that only reads is begun while it reads and handed over once recorded; a call that changes anything is begun durably before it is sent', async (t) => {
