@@ -1,8 +1,9 @@
 // The console's audit, run and recordings pages in the system Chromium against a real daemon: a command
 // run with `remux client run` shows in the audit trail and a new one arrives live when following; the run
 // panel streams a host's output and exit status, shows a refusal's reason and 77, and cancels; a
-// recording plays in xterm.js, from the list or from its attach's audit record. Nothing may break the
-// CSP (Chromium reports every refusal as a console error).
+// recording plays in xterm.js, from the list or from its attach's audit record, and on a phone its
+// terminal shrinks to the width and its controls are in sight. Nothing may break the CSP (Chromium
+// reports every refusal as a console error).
 import assert from 'node:assert/strict';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { AuditStore } from '../../src/audit/store.js';
 import { AttachRecorder } from '../../src/sessions/recording.js';
+import { loggedIn } from '../support/browser.js';
 import { startBrowserDaemon, type BrowserDaemon } from '../support/browser-daemon.js';
 import { remux } from '../support/cli.js';
 
@@ -130,5 +132,49 @@ test('the recordings page lists a recording and plays it in a read-only terminal
   await page.locator('table.audit tr', { hasText: 'session.attach' }).locator('a.recording-link').click();
   await page.locator('.player-screen .xterm-rows', { hasText: 'and later' }).waitFor();
   assert.deepEqual(problems, []);
+  await done();
+});
+
+test('on a phone the player shrinks a wide recording to the width, brings itself into sight and keeps its controls there', async () => {
+  const recorder = (session: string, size: { cols: number; rows: number }): AttachRecorder =>
+    new AttachRecorder(join(d.home, 'recordings'), { host: 'localhost', user: 'me', session, principal: 'boss', readOnly: false, actionId: null }, size);
+  // A recording made at a desktop's size, then enough newer ones that it is far down the phone's list.
+  const wide = recorder('desk', { cols: 120, rows: 40 });
+  for (let row = 1; row < 40; row++) wide.output(Buffer.from(`line ${row} ${'x'.repeat(100)}\r\n`));
+  wide.end();
+  for (let i = 0; i < 15; i++) recorder(`other${i}`, { cols: 80, rows: 24 }).end();
+
+  const problems: string[] = [];
+  const phone = { width: 390, height: 844 };
+  const { context, page } = await loggedIn(d.browser, { url: `${d.url}#/recordings`, token: d.token, who: 'boss', problems }, phone);
+  const row = page.locator(`tr[data-id="${wide.id}"]`);
+  await row.scrollIntoViewIfNeeded();
+  await row.locator('button', { hasText: 'Play' }).click();
+  await page.locator('.player-screen .xterm-rows', { hasText: 'line 39' }).waitFor();
+  const fits = "(() => { const s = document.querySelector('.player-screen'); return s.scrollWidth <= s.clientWidth && s.clientWidth <= innerWidth; })()";
+  const fontSize = "parseFloat(getComputedStyle(document.querySelector('.player-screen .xterm-rows')).fontSize)";
+  assert.ok(await page.evaluate(fits), 'all 120 columns are in sight, no sideways scrolling');
+  const portrait = (await page.evaluate(fontSize)) as number;
+  assert.ok(portrait < 13, `the font shrank (${portrait}px)`);
+  for (const name of ['Play', 'From the start']) {
+    const box = (await page.locator('.controls button', { hasText: name }).boundingBox())!;
+    assert.ok(box.y >= 0 && box.y + box.height <= phone.height, `${name} is in sight without scrolling: ${JSON.stringify(box)}`);
+  }
+  const speed = (await page.locator('.controls select').boundingBox())!;
+  assert.ok(speed.y >= 0 && speed.y + speed.height <= phone.height, `the speed is in sight without scrolling: ${JSON.stringify(speed)}`);
+
+  // Turned sideways: more width, a bigger font, still every column.
+  await page.setViewportSize({ width: phone.height, height: phone.width });
+  await page.waitForFunction(`${fontSize} > ${portrait}`);
+  assert.ok(await page.evaluate(fits), 'all columns are in sight in landscape');
+  assert.deepEqual(problems, []);
+  await context.close();
+
+  // A desktop keeps the normal font for a recording that fits.
+  const { page: desktop, problems: desktopProblems, done } = await console(`#/recordings?id=${wide.id}`);
+  await desktop.locator('.player-screen .xterm-rows', { hasText: 'line 39' }).waitFor();
+  assert.equal(await desktop.evaluate(fontSize), 13);
+  assert.ok(await desktop.evaluate(fits));
+  assert.deepEqual(desktopProblems, []);
   await done();
 });

@@ -25,6 +25,10 @@ type Event = [number, string, string];
 /** A pause longer than this plays as this long: nobody wants to watch an idle terminal. */
 const MAX_IDLE_S = 2;
 
+/** The player's font size, and the smallest it shrinks to so that a wide recording fits the page. */
+const FONT_SIZE = 13;
+const MIN_FONT_SIZE = 4;
+
 function size(bytes: number): string {
   return bytes < 1024 ? `${bytes} B` : bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
 }
@@ -49,6 +53,20 @@ function parseCast(text: string): { cols: number; rows: number; events: Event[] 
     events.push([t - shift, kind, data]);
   }
   return { cols: header.width || 80, rows: header.height || 24, events };
+}
+
+/**
+ * Shrinks the font so the terminal's columns fit `width` pixels (a phone, or a recording wider than the
+ * page), never above FONT_SIZE: the whole screen in sight, which a pinch zooms into, rather than a
+ * strip that scrolls sideways. Below MIN_FONT_SIZE it scrolls sideways after all.
+ */
+function fitWidth(term: Terminal, screen: HTMLElement, width: number): void {
+  const cells = screen.querySelector<HTMLElement>('.xterm-screen');
+  if (!cells?.offsetWidth) return;
+  // The scrollbar beside the cells keeps its width whatever the font's.
+  const scrollbar = screen.scrollWidth - cells.offsetWidth;
+  const size = Math.floor(((term.options.fontSize ?? FONT_SIZE) * (width - scrollbar) * 10) / cells.offsetWidth) / 10;
+  term.options.fontSize = Math.max(MIN_FONT_SIZE, Math.min(FONT_SIZE, size));
 }
 
 class Player {
@@ -152,11 +170,14 @@ export const recordingsPage: Page = {
 
     let player: Player | null = null;
     let term: Terminal | null = null;
+    let fit: (() => void) | null = null;
     const close = (): void => {
       player?.pause();
       term?.dispose();
+      if (fit) window.removeEventListener('resize', fit);
       player = null;
       term = null;
+      fit = null;
     };
 
     const open = async (r: Recording): Promise<void> => {
@@ -165,7 +186,8 @@ export const recordingsPage: Page = {
       if (!res.ok) return void (error.textContent = await errorText(res));
       const cast = parseCast(await res.text());
       routeInlineStyles();
-      term = new Terminal({ disableStdin: true, cursorBlink: false, convertEol: false, scrollback: 5000, fontSize: 13 });
+      const t = new Terminal({ disableStdin: true, cursorBlink: false, convertEol: false, scrollback: 5000, fontSize: FONT_SIZE });
+      term = t;
       const screen = el('div', undefined, { class: 'player-screen' });
       const title = el('h3', `${r.principal} · ${r.user}@${r.host}:${r.session} · ${utcTime(r.started)}`);
       const playButton = el('button', 'Play', { type: 'button', class: 'play' });
@@ -177,8 +199,13 @@ export const recordingsPage: Page = {
       controls.append(playButton, startButton, speed, time);
       playerBox.replaceChildren(title, screen, controls);
       playerBox.hidden = false;
-      term.open(screen);
-      const p = new Player(term, cast, () => {
+      t.open(screen);
+      const fitScreen = (): void => fitWidth(t, screen, playerBox.clientWidth);
+      fit = fitScreen;
+      // The recording's size changes (its resize events, back to the start) and the window's (a phone turned).
+      t.onResize(fitScreen);
+      window.addEventListener('resize', fitScreen);
+      const p = new Player(t, cast, () => {
         playButton.textContent = p.playing ? 'Pause' : 'Play';
         time.textContent = `${clock(Math.min(p.at, p.duration))} / ${clock(p.duration)}`;
       });
@@ -186,6 +213,9 @@ export const recordingsPage: Page = {
       playButton.addEventListener('click', () => (p.playing ? p.pause() : p.play()));
       startButton.addEventListener('click', () => p.restart());
       speed.addEventListener('change', () => p.setSpeed(Number(speed.value)));
+      fitScreen();
+      // Opened from far down the list (on a phone, the list is long): the player, above it, comes into sight.
+      if (playerBox.getBoundingClientRect().top < 0) playerBox.scrollIntoView();
       p.play();
     };
 
