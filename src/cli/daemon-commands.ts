@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
-import { loadConfig } from '../config/config.js';
+import { loadConfig, type Config } from '../config/config.js';
 import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile } from '../config/paths.js';
 import { loadPrincipals } from '../config/principals.js';
 import { loadPolicies } from '../core/context.js';
@@ -15,6 +15,8 @@ import { bwrapAvailable } from '../exec/sandbox.js';
 import { askDaemon } from '../gateway/client.js';
 import type { DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
+import { channelName } from '../notify/channels.js';
+import { unreachableLinks } from '../notify/service.js';
 import { recordingsUsage } from '../sessions/retention.js';
 import type { StartOptions } from './commands/daemon.js';
 import { printJson } from './output.js';
@@ -244,6 +246,15 @@ function recordingsCheck(): Check {
   return { name: 'recordings', ok: true, detail: `${used}; the daemon keeps at most ${maxMb} MB` };
 }
 
+/** The notification channels, and whether the links they carry open on a phone (a warning if not). */
+function notifyCheck(config: Config): Check {
+  const channels = config.notify.channels.map(channelName);
+  if (channels.length === 0) return { name: 'notify', ok: true, detail: 'no channels (notify.channels): approvals are answered in the console or with remux approvals' };
+  const unreachable = unreachableLinks(config, process.env);
+  if (unreachable) return { name: 'notify', ok: true, warning: true, detail: unreachable };
+  return { name: 'notify', ok: true, detail: `${channels.length} channel${channels.length === 1 ? '' : 's'} (${channels.join(', ')}); links lead to ${config.notify.base_url ?? "the console's own address"}` };
+}
+
 export async function statusHealthCommand(opts: { json?: boolean }): Promise<void> {
   const checks: Check[] = [];
   const attempt = (name: string, fn: () => string): void => {
@@ -285,6 +296,11 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
     checks.push({ name: 'disk', ok: false, detail: (err as Error).message });
   }
   checks.push(...sandboxChecks());
+  try {
+    checks.push(notifyCheck(loadConfig().config));
+  } catch {
+    // the config check above already reports it
+  }
   let socket = '';
   try {
     socket = socketFile(process.env, loadConfig().config.daemon.socket);

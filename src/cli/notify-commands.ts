@@ -1,13 +1,14 @@
 // Implementations of `remux notify test|send` and `remux approvals ls|approve|deny|answer`.
-import { loadConfig } from '../config/config.js';
+import { loadConfig, type Config } from '../config/config.js';
 import { AuthError, findByIdPrefix } from '../core/errors.js';
 import type { Principal } from '../core/types.js';
 import { ApprovalError, type Approval, type ApprovalStore } from '../notify/approvals.js';
-import type { Approvals } from '../notify/service.js';
+import { unreachableLinks, type Approvals } from '../notify/service.js';
 import { notifyAll, PRIORITIES, type Delivery, type Notification, type Priority } from '../notify/channels.js';
 import { printJson, printTable, UsageError, utcCell } from './output.js';
 
-async function send(n: Notification, json: boolean | undefined): Promise<void> {
+/** Sends `n` on every channel, printing each outcome; the config it sent by. */
+async function send(n: Notification, json: boolean | undefined): Promise<Config> {
   const { config, file } = loadConfig();
   if (config.notify.channels.length === 0) {
     throw new UsageError(`no notification channels are configured${file ? ` in ${file}` : ''}`, 'add one under notify.channels in config.yaml (remux config init writes examples), then run remux notify test');
@@ -16,6 +17,7 @@ async function send(n: Notification, json: boolean | undefined): Promise<void> {
   if (json) printJson(results);
   else for (const d of results) process.stdout.write(`${describe(d)}\n`);
   if (results.some((d) => !d.ok)) process.exitCode = 1;
+  return config;
 }
 
 function describe(d: Delivery): string {
@@ -23,14 +25,17 @@ function describe(d: Delivery): string {
   return d.ok ? `${d.channel}: delivered (HTTP ${d.status})` : `${d.channel}: FAILED: ${d.error}`;
 }
 
-export function notifyTestCommand(opts: { json?: boolean }): Promise<void> {
-  return send({ title: 'remux test notification', message: 'If you read this, remux can reach you on this channel.', priority: 'high', event: 'test' }, opts.json);
+export async function notifyTestCommand(opts: { json?: boolean }): Promise<void> {
+  const config = await send({ title: 'remux test notification', message: 'If you read this, remux can reach you on this channel.', priority: 'high', event: 'test' }, opts.json);
+  // The test message carries no links; an approval's will, and reaching the phone is not enough then.
+  const unreachable = unreachableLinks(config, process.env);
+  if (unreachable) process.stderr.write(`warning: ${unreachable}\n`);
 }
 
-export function notifySendCommand(opts: { title: string; message: string; priority: string; url?: string; json?: boolean }): Promise<void> {
+export async function notifySendCommand(opts: { title: string; message: string; priority: string; url?: string; json?: boolean }): Promise<void> {
   if (!PRIORITIES.includes(opts.priority as Priority)) throw new UsageError(`--priority must be one of ${PRIORITIES.join(', ')}, got "${opts.priority}"`);
   if (opts.url !== undefined && !URL.canParse(opts.url)) throw new UsageError(`--url is not a URL: "${opts.url}"`);
-  return send({ title: opts.title, message: opts.message, priority: opts.priority as Priority, ...(opts.url ? { url: opts.url } : {}) }, opts.json);
+  await send({ title: opts.title, message: opts.message, priority: opts.priority as Priority, ...(opts.url ? { url: opts.url } : {}) }, opts.json);
 }
 
 /** The approvals as the CLI's principal sees them (the local user, or REMUX_TOKEN's principal). */

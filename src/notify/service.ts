@@ -9,6 +9,7 @@ import type { Config } from '../config/config.js';
 import { approvalText, type ApprovalAnswer, type ApprovalSubject, type Principal } from '../core/types.js';
 import type { Decision } from '../policy/types.js';
 import { approvalsDbFile, approvalsKeyFile, consoleUrlFile } from '../config/paths.js';
+import { isLoopback, parseListen } from '../gateway/http/listen.js';
 import { ApprovalError, ApprovalStore, type Approval, type ApprovalOutcome, type AskRequest } from './approvals.js';
 import { channelName, notifyAll, takes, type Delivery, type Notification, type NotificationAction } from './channels.js';
 
@@ -170,6 +171,30 @@ function publishedConsoleUrl(env: NodeJS.ProcessEnv): string | null {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
   }
   return published.url;
+}
+
+/**
+ * Why the links in notifications (an approval's answers, Open) will not open on a phone, or null. Every
+ * channel carries them; without notify.base_url they lead to the console's own URL (the running
+ * daemon's, else http.listen's), and a loopback address there is this machine's alone, a wildcard one
+ * (0.0.0.0, ::) no machine's.
+ */
+export function unreachableLinks(config: Config, env: NodeJS.ProcessEnv): string | null {
+  if (config.notify.base_url !== undefined || config.notify.channels.length === 0) return null;
+  const served = publishedConsoleUrl(env);
+  let host: string;
+  try {
+    host = served ? new URL(served).hostname.replace(/^\[(.*)\]$/, '$1') : parseListen(config.http.listen).host;
+  } catch {
+    return null; // a bad http.listen: the daemon refuses to start, saying so
+  }
+  const address = served ?? `${config.http.listen} (http.listen)`;
+  const why = isLoopback(host) ? 'an address only this machine reaches' : host === '0.0.0.0' || host === '::' ? 'the wildcard it listens on, which names no machine' : null;
+  if (why === null) return null;
+  return (
+    `the links in notifications (approve, deny, open) lead to the daemon's console at ${address}, ${why}: a phone cannot open them; ` +
+    `set notify.base_url in config.yaml to the console's address as the phone reaches it (e.g. "base_url: https://remux.example.com:7777" under notify:)`
+  );
 }
 
 /**

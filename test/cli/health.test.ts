@@ -1,11 +1,13 @@
 // `remux doctor` (= `remux status health`): the disk where the audit store is written (a real 32 MiB
-// tmpfs in a mount namespace of its own stands for a full disk) and the recordings' limit.
+// tmpfs in a mount namespace of its own stands for a full disk), the recordings' limit, and whether
+// notification links open on a phone (a real daemon for the address it serves on).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { startDaemon } from '../support/browser-daemon.js';
 import { REMUX_BIN, remux, tempHome } from '../support/cli.js';
 
 interface Health {
@@ -44,6 +46,50 @@ describe('remux doctor', () => {
       assert.match(recordings?.detail ?? '', /kept without limit .*they may fill the disk/);
     } finally {
       rmSync(join(h.home, 'config.yaml'));
+    }
+  });
+
+  test('notification links a phone cannot open (a loopback or wildcard console, no notify.base_url) are a warning that names notify.base_url', async () => {
+    const notify = async (config: string): Promise<Health['checks'][number] | undefined> => {
+      writeFileSync(join(h.home, 'config.yaml'), `${config}notify:\n  channels:\n    - { type: ntfy, topic: ops }\n`);
+      try {
+        const r = await remux(['doctor', '--json'], { env: h.env });
+        return (JSON.parse(r.stdout) as Health).checks.find((c) => c.name === 'notify');
+      } finally {
+        rmSync(join(h.home, 'config.yaml'));
+      }
+    };
+    const loopback = await notify('');
+    assert.deepEqual([loopback?.ok, loopback?.warning], [true, true]);
+    assert.equal(
+      loopback?.detail,
+      "the links in notifications (approve, deny, open) lead to the daemon's console at 127.0.0.1:7777 (http.listen), an address only this machine reaches: a phone cannot open them; " +
+        'set notify.base_url in config.yaml to the console\'s address as the phone reaches it (e.g. "base_url: https://remux.example.com:7777" under notify:)',
+    );
+    const wildcard = await notify('http:\n  listen: 0.0.0.0:7777\n');
+    assert.equal(wildcard?.warning, true);
+    assert.match(wildcard?.detail ?? '', /at 0\.0\.0\.0:7777 \(http\.listen\), the wildcard it listens on, which names no machine: a phone cannot open them; set notify\.base_url/);
+
+    const elsewhere = await notify('http:\n  listen: 192.0.2.10:7777\n');
+    assert.deepEqual([elsewhere?.ok, elsewhere?.warning], [true, undefined]);
+    assert.equal(elsewhere?.detail, "1 channel (ntfy); links lead to the console's own address");
+    writeFileSync(join(h.home, 'config.yaml'), 'notify:\n  base_url: https://gw.example:7777\n  channels:\n    - { type: ntfy, topic: ops }\n');
+    const set = (JSON.parse((await remux(['doctor', '--json'], { env: h.env })).stdout) as Health).checks.find((c) => c.name === 'notify');
+    rmSync(join(h.home, 'config.yaml'));
+    assert.deepEqual([set?.warning, set?.detail], [undefined, '1 channel (ntfy); links lead to https://gw.example:7777']);
+    const none = (JSON.parse((await remux(['doctor', '--json'], { env: h.env })).stdout) as Health).checks.find((c) => c.name === 'notify');
+    assert.deepEqual([none?.warning, none?.detail], [undefined, 'no channels (notify.channels): approvals are answered in the console or with remux approvals']);
+  });
+
+  test("a running daemon's loopback address (daemon start --listen) is what the warning names, whatever http.listen says", async () => {
+    const d = await startDaemon({ 'policies.yaml': POLICY, 'config.yaml': 'http:\n  listen: 192.0.2.10:7777\nnotify:\n  channels:\n    - { type: ntfy, topic: ops }\n' }, { name: 'boss', flags: ['--admin'] });
+    try {
+      const r = JSON.parse((await remux(['doctor', '--json'], { env: d.env })).stdout) as Health;
+      const notify = r.checks.find((c) => c.name === 'notify');
+      assert.equal(notify?.warning, true);
+      assert.ok(notify?.detail.includes(`lead to the daemon's console at ${d.url}, an address only this machine reaches`), notify?.detail);
+    } finally {
+      await d.stop();
     }
   });
 

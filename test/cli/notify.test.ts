@@ -36,6 +36,21 @@ describe('remux notify', () => {
     assert.equal((JSON.parse(r.requests[0]!.body) as { event: string }).event, 'test');
   });
 
+  test("test warns when an approval's links would lead to a loopback console, naming notify.base_url; not once it is set", async () => {
+    config(`    - { type: webhook, url: "${r.base()}/hook", allow_internal: true }\n`);
+    const res = await remux(['notify', 'test'], { env: h.env });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^webhook: delivered \(HTTP 200\)$/m);
+    assert.match(
+      res.stderr,
+      /^warning: the links in notifications \(approve, deny, open\) lead to the daemon's console at 127\.0\.0\.1:7777 \(http\.listen\), an address only this machine reaches: a phone cannot open them; set notify\.base_url in config\.yaml .*"base_url: https:\/\/remux\.example\.com:7777" under notify:\)$/m,
+    );
+    writeFileSync(join(h.home, 'config.yaml'), `notify:\n  base_url: https://gw.example:7777\n  channels:\n    - { type: webhook, url: "${r.base()}/hook", allow_internal: true }\n`);
+    const set = await remux(['notify', 'test'], { env: h.env });
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(set.stderr, '');
+  });
+
   test('send: title, message, priority and url reach the channel; --json results', async () => {
     config(`    - { type: ntfy, url: "${r.base()}", topic: ops, allow_internal: true }\n`);
     const res = await remux(['notify', 'send', '--title', 'Deploy done', '--message', 'v2.3 everywhere', '--priority', 'low', '--url', 'https://x.example/d', '--json'], { env: h.env });

@@ -7,7 +7,6 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { WebSocket } from 'ws';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { Config } from '../../config/config.js';
 import { expandHome } from '../../config/paths.js';
@@ -18,6 +17,7 @@ import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
 import { fail, tooManyFailures } from './errors.js';
+import { isLoopback, parseListen } from './listen.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
 import { registerAgentRoutes } from './agents-routes.js';
@@ -67,18 +67,6 @@ export interface HttpServer {
   /** The principals file changed: browser sessions, WebSockets and requests it no longer accepts end now. */
   revoke(now: Principals | Error): void;
   close(): Promise<void>;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-}
-
-/** `HOST:PORT` or `[IPv6]:PORT`. */
-function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new UsageError(`bad listen address "${text}": write HOST:PORT or [IPv6]:PORT, e.g. 127.0.0.1:7777`);
-  return { host: (m[1] ?? m[2])!, port };
 }
 
 /** What config.yaml and the flags ask for; throws UsageError for what must not be served. */
