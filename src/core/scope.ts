@@ -1,8 +1,10 @@
 // Scope: may this principal touch this host, tmux user, session, policy? Checked by perform() before
 // anything else (ARCHITECTURE §1: 403, never a silent empty list). For principals that are not admin
 // every field of the scope is an allowlist, and a host the scope does not name is refused in the same
-// words whether or not it exists, so a scoped principal cannot probe the inventory.
+// words whether or not it exists, so a scoped principal cannot probe the inventory. What the inventory
+// lacks of its own hosts (all of them, or one its names cover) it is told, with what to do.
 import { InventoryError, listedHosts, parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
+import { isLocalHostName } from '../hosts/local.js';
 import { ScopeError } from './errors.js';
 import type { Action, Principal, Scope } from './types.js';
 
@@ -79,6 +81,7 @@ export function checkFacts(
   const refuse = (what: string): ScopeCheck => ({ ok: false, reason: `out of scope for ${principal.name}: ${what}` });
 
   const entry = hostEntry(facts.host);
+  if (!entry && inScopeOnceAdded(scope, facts.host)) return { ok: false, reason: notInInventory(principal, facts.host) };
   if (!entry || !hostInScope(scope, entry)) return refuse(`host ${facts.host} is not among its hosts (${scope.hosts})`);
   if (facts.policy !== undefined) {
     const allowed = scope.policies.length > 0 ? scope.policies : [defaultPolicy];
@@ -96,6 +99,28 @@ export function checkFacts(
 
 export function hostInScope(scope: Scope, entry: HostEntry): boolean {
   return scope.admin || selectorMatches(parseSelector(scope.hosts), entry);
+}
+
+/**
+ * Whether a host `name` that the inventory lacks would be in the scope once added. Said only of scopes
+ * that go by names (all, names, globs): under a label scope, "not in the inventory" for an absent name
+ * against "not among its hosts" for one with other labels would tell which hosts exist outside it.
+ */
+function inScopeOnceAdded(scope: Scope, name: string): boolean {
+  const selector = parseSelector(scope.hosts);
+  return selector.kind !== 'labels' && !isLocalHostName(name) && selectorMatches(selector, { name, transport: 'local', labels: {}, builtin: false });
+}
+
+function notInInventory(principal: Principal, host: string): string {
+  return `host ${host} is in principal ${principal.name}'s scope (${principal.scope.hosts}) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add ${host} ADDRESS)`;
+}
+
+/** A principal whose hosts selector matches no host at all: what is the case, and what to do. */
+export function noHostsInScope(principal: Principal): string {
+  return (
+    `principal ${principal.name}'s hosts (${principal.scope.hosts}) match no host in the inventory (hosts.yaml): ` +
+    `add one (remux hosts add NAME ADDRESS), or change its selector (hosts: under ${principal.name} in principals.yaml)`
+  );
 }
 
 /** The hosts a listing shows this principal: this machine first, then the inventory, those in its scope only. */
@@ -119,7 +144,7 @@ function listed(allowed: readonly string[], user: string): boolean {
  */
 export function selectInScope(principal: Principal, inventory: Inventory, selector: string): HostEntry[] {
   if (principal.scope.admin) return select(inventory, selector);
-  parseSelector(selector);
+  const parsed = parseSelector(selector);
   const visible: Inventory = { ...inventory, hosts: inventory.hosts.filter((h) => hostInScope(principal.scope, h)) };
   let picked: HostEntry[];
   try {
@@ -129,6 +154,10 @@ export function selectInScope(principal: Principal, inventory: Inventory, select
     if (!(err instanceof InventoryError)) throw err;
     picked = [];
   }
-  if (picked.length === 0) throw new ScopeError(`out of scope for ${principal.name}: "${selector}" picks none of its hosts (${principal.scope.hosts})`);
-  return picked;
+  if (picked.length > 0) return picked;
+  // Why, in the words that fit: a host it names is missing, it has no host at all, or the selector misses its hosts.
+  const missing = parsed.kind === 'names' ? parsed.terms.find((t) => !t.glob && !inventory.hosts.some((h) => h.name === t.term) && inScopeOnceAdded(principal.scope, t.term)) : undefined;
+  if (missing) throw new ScopeError(notInInventory(principal, missing.term));
+  if (hostsInScope(principal.scope, inventory).length === 0) throw new ScopeError(noHostsInScope(principal));
+  throw new ScopeError(`out of scope for ${principal.name}: "${selector}" picks none of its hosts (${principal.scope.hosts})`);
 }

@@ -224,4 +224,20 @@ describe('REMUX_TOKEN in the CLI (no daemon)', () => {
     const audit = (await remux(['audit', 'ls', '--json'], { env: h.env })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { principal: string; level: string });
     assert.deepEqual(audit.map((a) => [a.principal, a.level]), [['echoer', 'info'], ['echoer', 'deny']]);
   });
+
+  test('session ls says when its hosts match no host in the inventory, and when a host it names is in its scope but not there', async () => {
+    writeFileSync(join(h.home, 'hosts.yaml'), 'hosts:\n  db1: { address: 127.0.0.1, labels: { env: prod } }\n');
+    const env = { ...h.env, REMUX_TOKEN: await addPrincipal(h.env, 'webops', '--hosts', 'web*', '--users', '*') };
+    const none = await remux(['session', 'ls'], { env });
+    assert.equal(none.code, 77);
+    assert.equal(none.stderr, "remux: principal webops's hosts (web*) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME ADDRESS), or change its selector (hosts: under webops in principals.yaml)\n");
+    for (const args of [['session', 'ls', '--host', 'web9'], ['session', 'new', 'x', '--host', 'web9']]) {
+      const missing = await remux(args, { env });
+      assert.equal(missing.code, 77, args.join(' '));
+      assert.equal(missing.stderr, "remux: host web9 is in principal webops's scope (web*) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add web9 ADDRESS)\n", args.join(' '));
+    }
+    const outside = await remux(['session', 'ls', '--host', 'db1'], { env });
+    assert.equal(outside.code, 77);
+    assert.match(outside.stderr, /^remux: principal webops's hosts \(web\*\) match no host in the inventory/, 'what it has, never whether db1 exists');
+  });
 });

@@ -1,9 +1,9 @@
-// Scope checks on their own: hosts by selector (without probing the inventory), policies, and the
-// tmux facts session actions will carry.
+// Scope checks on their own: hosts by selector (without probing the inventory), what a refusal says
+// when the inventory lacks the hosts, policies, and the tmux facts session actions will carry.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
-import { checkFacts, checkScope } from '../../src/core/scope.js';
+import { checkFacts, checkScope, selectInScope } from '../../src/core/scope.js';
 import type { Principal, Scope } from '../../src/core/types.js';
 import type { HostEntry } from '../../src/hosts/inventory.js';
 
@@ -40,6 +40,33 @@ test('an unknown host is refused in the same words as one out of scope', () => {
     { ok: false, reason: 'out of scope for p: host ghost is not among its hosts (web1)' },
     { ok: false, reason: 'out of scope for p: host db1 is not among its hosts (web1)' },
   ]);
+});
+
+test('a host its scope names but the inventory lacks is said to be missing; under a label scope it reads as any host outside', () => {
+  const refusal = (hosts: string, host: string): string => (checkScope(principal({ hosts }), { kind: 'probe', host }, 'read_only', entry) as { reason: string }).reason;
+  assert.equal(refusal('web*', 'web9'), "host web9 is in principal p's scope (web*) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add web9 ADDRESS)");
+  assert.match(refusal('all', 'ghost'), /^host ghost is in principal p's scope \(all\) but not in the inventory/);
+  // env!=prod covers a new host without labels: saying so of ghost, but not of db1 (env=prod), would tell that db1 exists.
+  assert.deepEqual([refusal('env!=prod', 'ghost'), refusal('env!=prod', 'db1')], ['out of scope for p: host ghost is not among its hosts (env!=prod)', 'out of scope for p: host db1 is not among its hosts (env!=prod)']);
+});
+
+test('a selector that picks none of its hosts: a host it names is missing, its hosts match no host at all, or the selector misses them', () => {
+  const inventory = { file: '/etc/remux/hosts.yaml', hosts: HOSTS.filter((h) => !h.builtin) };
+  const refusal = (hosts: string, selector: string): string => {
+    try {
+      selectInScope(principal({ hosts }), inventory, selector);
+    } catch (err) {
+      assert.equal((err as Error).name, 'ScopeError');
+      return (err as Error).message;
+    }
+    return assert.fail(`"${selector}" picked hosts`);
+  };
+  assert.equal(refusal('web*', 'web1,web9'), "host web9 is in principal p's scope (web*) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add web9 ADDRESS)");
+  const none = "principal p's hosts (app*) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME ADDRESS), or change its selector (hosts: under p in principals.yaml)";
+  assert.deepEqual([refusal('app*', 'all'), refusal('app*', 'web1')], [none, none]);
+  // Hosts outside its scope, there or not, read alike.
+  assert.deepEqual([refusal('web*', 'db1'), refusal('web*', 'ghost')], ['out of scope for p: "db1" picks none of its hosts (web*)', 'out of scope for p: "ghost" picks none of its hosts (web*)']);
+  assert.equal(refusal('env=prod', 'ghost'), 'out of scope for p: "ghost" picks none of its hosts (env=prod)');
 });
 
 test('policies: the allowed list, else only the configured default; admins anything', () => {

@@ -93,7 +93,7 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
       const r = await api.request('GET', '/api/sessions', { headers: bearer(d.tokens[who]!) });
       assert.equal(r.status, 403, `${who}: ${r.text}`);
       assert.equal(r.json().error, 'out_of_scope');
-      assert.match(r.json<{ message: string }>().message, new RegExp(`^out of scope for ${who}: (tmux user ${d.me} is not among its users|its hosts \\(web\\*\\) match no host)`));
+      assert.match(r.json<{ message: string }>().message, new RegExp(`^(out of scope for ${who}: tmux user ${d.me} is not among its users|principal ${who}'s hosts \\(web\\*\\) match no host in the inventory)`));
     }
     const create = await api.request('POST', '/api/sessions', { headers: bearer(d.tokens.stranger!), body: { host: 'box', name: 'mine' } });
     assert.equal(create.status, 403, create.text);

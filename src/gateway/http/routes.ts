@@ -9,7 +9,7 @@ import { EXIT } from '../../core/exit-codes.js';
 import { combinedExit, fanOut, selectHosts } from '../../core/fanout.js';
 import { writableFlow } from '../../exec/output.js';
 import { recordRefusal } from '../../core/perform.js';
-import { hostsInScope } from '../../core/scope.js';
+import { hostsInScope, noHostsInScope } from '../../core/scope.js';
 import type { ExecAction, Principal } from '../../core/types.js';
 import { parseSelector } from '../../hosts/inventory.js';
 import { rateLimitedMessage, type RateLimiter } from '../../hosts/rate-limit.js';
@@ -103,7 +103,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
     const principal = principalOfRequest(request);
     const visible = hostsInScope(principal.scope, ctx.registry.inventory());
     if (visible.length === 0 && !principal.scope.admin) {
-      return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: its hosts (${principal.scope.hosts}) match no host in the inventory`);
+      return fail(reply, 403, 'out_of_scope', noHostsInScope(principal));
     }
     const live = new Map(hostStatuses(ctx).map((h) => [h.name, h]));
     return hostRows(visible, live, ctx.config.exec.secure_path);

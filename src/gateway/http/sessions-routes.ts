@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws';
 import { asPrincipal, type GatewayContext } from '../../core/context.js';
 import { EXIT } from '../../core/exit-codes.js';
 import { perform, recordRefusal } from '../../core/perform.js';
-import { hostsInScope } from '../../core/scope.js';
+import { hostsInScope, noHostsInScope } from '../../core/scope.js';
 import type { PerformResult, Principal, SessionAction, SessionAttachAction } from '../../core/types.js';
 import { clampSize } from '../../sessions/attach.js';
 import { AttachRecorder, newRecordingId } from '../../sessions/recording.js';
@@ -88,7 +88,7 @@ export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDe
       const shown = results.filter(({ result }) => result.outcome !== 'denied');
       if (shown.length === 0 && !principal.scope.admin) {
         const denied = results.find(({ result }) => result.outcome === 'denied')?.result.message;
-        return fail(reply, 403, 'out_of_scope', denied ?? `out of scope for ${principal.name}: its hosts (${principal.scope.hosts}) match no host in the inventory`);
+        return fail(reply, 403, 'out_of_scope', denied ?? noHostsInScope(principal));
       }
       return {
         hosts: shown.map(({ host, result }): HostSessions => result.sessions ?? { host, checkedAt: new Date().toISOString(), sweepMs: 0, error: result.message, users: [] }),

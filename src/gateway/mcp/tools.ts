@@ -7,7 +7,7 @@ import { asPrincipal, type GatewayContext } from '../../core/context.js';
 import { EXIT } from '../../core/exit-codes.js';
 import { fanOut } from '../../core/fanout.js';
 import { perform, recordRefusal, ruleText } from '../../core/perform.js';
-import { hostsInScope } from '../../core/scope.js';
+import { hostsInScope, noHostsInScope } from '../../core/scope.js';
 import { OutputCapReached, type ExecAction, type FileAction, type PerformIO, type PerformResult, type Principal, type SessionAction } from '../../core/types.js';
 import { approvalsApprover } from '../../notify/service.js';
 import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
@@ -177,7 +177,7 @@ async function listHosts(args: z.infer<typeof HostsInput>, deps: ToolDeps, signa
   const ctx = asPrincipal(deps.ctx, deps.principal);
   const visible = hostsInScope(deps.principal.scope, deps.ctx.registry.inventory());
   if (visible.length === 0) {
-    const message = `out of scope for ${deps.principal.name}: its hosts (${deps.principal.scope.hosts}) match no host in the inventory`;
+    const message = noHostsInScope(deps.principal);
     return { structured: { hosts: [] }, isError: true, text: message };
   }
   const live = new Map(hostStatuses(ctx).map((s) => [s.name, s]));
