@@ -139,8 +139,24 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
       await page.getByLabel('session name').fill('with-policy');
       await page.getByLabel('startup command').fill('cat');
       await page.getByLabel('policy', { exact: true }).fill('nosuch');
+      // A refresh on its way meanwhile (held until the refusal shows) does not wipe the refusal when it lands.
+      let release = (): void => {};
+      const held = new Promise<void>((r) => (release = r));
+      let refreshed = (): void => {};
+      const landed = new Promise<void>((r) => (refreshed = r));
+      await page.route('**/api/sessions?fresh=true', async (route) => {
+        await held;
+        await route.continue();
+        refreshed();
+      });
+      await page.getByRole('button', { name: 'Refresh' }).click();
       await page.getByRole('button', { name: 'Create' }).click();
       await page.locator('p.error', { hasText: /unknown policy "nosuch"/ }).waitFor();
+      release();
+      await landed;
+      await page.getByRole('button', { name: 'Refresh' }).and(page.locator(':enabled')).waitFor();
+      assert.equal(await page.locator('p.error', { hasText: /unknown policy "nosuch"/ }).isVisible(), true, 'the refusal is still said');
+      await page.unroute('**/api/sessions?fresh=true');
       assert.equal(d.hasSession('with-policy'), false);
       // That refusal (400) was asked for: it is not one of the page's problems.
       const refusal = problems.findIndex((p) => /status of 400/.test(p));

@@ -56,23 +56,29 @@ export const sessionsPage: Page = {
     head.append(el('h2', 'Sessions'), refresh, checked);
     container.append(head, create, error, list);
 
+    // A listing that succeeds clears only its own earlier failure: a refused create or kill answered
+    // while a refresh was on its way stays said.
+    let listingFailed = false;
     const load = async (fresh: boolean): Promise<void> => {
       refresh.disabled = true;
       const res = await api(`/api/sessions${fresh ? '?fresh=true' : ''}`);
       refresh.disabled = false;
       if (!res.ok) {
         error.textContent = await errorText(res);
+        listingFailed = true;
         list.replaceChildren();
         create.hidden = true;
         return;
       }
-      error.textContent = '';
+      if (listingFailed) error.textContent = '';
+      listingFailed = false;
       render(((await res.json()) as { hosts: HostSessions[] }).hosts);
     };
 
     const post = async (path: string, body: object): Promise<boolean> => {
       const res = await api(path, { method: 'POST', body: JSON.stringify(body) });
       error.textContent = res.ok ? '' : await errorText(res);
+      listingFailed = false;
       return res.ok;
     };
 
