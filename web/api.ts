@@ -40,3 +40,25 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string,
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   return node;
 }
+
+/**
+ * A page's error line, said by its listing and by its actions: a listing that loads again clears only
+ * its own failure, so a refused action stays said while the page refreshes (a refresh that lands just
+ * after a refusal would wipe it).
+ */
+export function errorLine(): { node: HTMLParagraphElement; listing(problem: string | null): void; action(problem: string | null): void } {
+  const node = el('p', '', { class: 'error', role: 'alert' });
+  let fromListing = false;
+  return {
+    node,
+    listing(problem) {
+      if (problem === null && !fromListing) return;
+      node.textContent = problem ?? '';
+      fromListing = problem !== null;
+    },
+    action(problem) {
+      node.textContent = problem ?? '';
+      fromListing = false;
+    },
+  };
+}

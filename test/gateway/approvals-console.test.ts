@@ -1,7 +1,7 @@
 // The console's Approvals page in the system Chromium against a real daemon: a policy ask from a
 // command run as another principal appears (the notification's link, #/approvals?id=ID, puts it first),
 // Approve releases the command, and the answer shows; on a phone-sized viewport the buttons fit. Nothing
-// may break the CSP.
+// may break the CSP. An answer the daemon refuses stays said while the list reloads.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,3 +74,30 @@ for (const viewport of [
     await context.close();
   });
 }
+
+test('an answer the daemon refuses (answered elsewhere meanwhile) stays said when the list reloads', async () => {
+  const asked = await askToTouch(join(d.home, 'answered-elsewhere'));
+  const context = await d.browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  await page.goto(`${d.url}#/approvals?id=${asked.id}`);
+  await page.locator('#token').fill(d.token);
+  await page.locator('#login button[type=submit]').click();
+  const card = page.locator(`section.approval[data-id="${asked.id}"]`);
+  await card.waitFor();
+  // The list's reloads wait until the refusal is on the page: the card stays to be clicked.
+  let release = (): void => {};
+  const held = new Promise<void>((r) => (release = r));
+  await page.route('**/api/approvals', async (route) => (await held, route.continue()));
+  const denied = await remux(['approvals', 'deny', asked.id], { env: d.env });
+  assert.equal(denied.code, 0, denied.stderr);
+  assert.equal(await asked.exited, 77);
+  await card.locator('button', { hasText: 'Approve' }).click();
+  const refusal = page.locator('p.error', { hasText: /already answered "Deny"/ });
+  await refusal.waitFor();
+  const reloaded = page.waitForResponse((r) => r.url().endsWith('/api/approvals'));
+  release();
+  await reloaded;
+  await card.waitFor({ state: 'detached' });
+  assert.equal(await refusal.isVisible(), true, 'the refusal is still said after the reload');
+  await context.close();
+});

@@ -1,7 +1,7 @@
 // Approvals: questions waiting for a person (policy asks, agent prompts), newest first, each with its
 // own answers (POST /api/approvals/ID); refreshed every few seconds. #/approvals?id=ID (the link in a
 // notification) shows that one first. Only admins answer, never their own question: the daemon says why.
-import { api, el, errorText } from '../api.js';
+import { api, el, errorLine, errorText } from '../api.js';
 import { utcTime } from '../format.js';
 import type { Page } from './page.js';
 
@@ -74,17 +74,17 @@ export const approvalsPage: Page = {
   title: 'Approvals',
   render(container, params) {
     const focus = params.get('id');
-    const error = el('p', '', { class: 'error', role: 'alert' });
+    const error = errorLine();
     const all = el('input', undefined, { type: 'checkbox', id: 'approvals-all' });
     const toggle = el('label', ' also answered and expired', { for: 'approvals-all' });
     toggle.prepend(all);
     const list = el('div');
-    container.append(el('h2', 'Approvals'), toggle, error, list);
+    container.append(el('h2', 'Approvals'), toggle, error.node, list);
 
     const load = async (): Promise<void> => {
       const res = await api(`/api/approvals${all.checked ? '?all=true' : ''}`);
-      if (!res.ok) return void (error.textContent = await errorText(res));
-      error.textContent = '';
+      if (!res.ok) return error.listing(await errorText(res));
+      error.listing(null);
       const { approvals } = (await res.json()) as { approvals: Approval[] };
       // The notification's approval first, even once answered.
       const ordered = [...approvals.filter((a) => a.id === focus), ...approvals.filter((a) => a.id !== focus)];
@@ -93,7 +93,7 @@ export const approvalsPage: Page = {
     const answer = (a: Approval, option: Option): void => {
       void (async () => {
         const res = await api(`/api/approvals/${encodeURIComponent(a.id)}`, { method: 'POST', body: JSON.stringify({ option: option.id }) });
-        error.textContent = res.ok ? '' : await errorText(res);
+        error.action(res.ok ? null : await errorText(res));
         await load();
       })();
     };

@@ -1,7 +1,7 @@
 // tmux sessions across the hosts this principal may use: hosts -> tmux users -> sessions, from the
 // daemon's inventory cache (Refresh asks the hosts now). Create with an optional startup command (the
 // policy decides), kill behind typing the name, attach interactively or read-only in the terminal page.
-import { api, el, errorText, mayInteract } from '../api.js';
+import { api, el, errorLine, errorText, mayInteract } from '../api.js';
 import { utcTime } from '../format.js';
 import type { Page } from './page.js';
 
@@ -38,7 +38,7 @@ export const sessionsPage: Page = {
   route: 'sessions',
   title: 'Sessions',
   render(container) {
-    const error = el('p', '', { class: 'error', role: 'alert' });
+    const error = errorLine();
     const list = el('div', undefined, { class: 'sessions' });
     const refresh = el('button', 'Refresh', { type: 'button' });
     const checked = el('span', '', { class: 'muted' });
@@ -54,31 +54,25 @@ export const sessionsPage: Page = {
 
     const head = el('div', undefined, { class: 'toolbar' });
     head.append(el('h2', 'Sessions'), refresh, checked);
-    container.append(head, create, error, list);
+    container.append(head, create, error.node, list);
 
-    // A listing that succeeds clears only its own earlier failure: a refused create or kill answered
-    // while a refresh was on its way stays said.
-    let listingFailed = false;
     const load = async (fresh: boolean): Promise<void> => {
       refresh.disabled = true;
       const res = await api(`/api/sessions${fresh ? '?fresh=true' : ''}`);
       refresh.disabled = false;
       if (!res.ok) {
-        error.textContent = await errorText(res);
-        listingFailed = true;
+        error.listing(await errorText(res));
         list.replaceChildren();
         create.hidden = true;
         return;
       }
-      if (listingFailed) error.textContent = '';
-      listingFailed = false;
+      error.listing(null);
       render(((await res.json()) as { hosts: HostSessions[] }).hosts);
     };
 
     const post = async (path: string, body: object): Promise<boolean> => {
       const res = await api(path, { method: 'POST', body: JSON.stringify(body) });
-      error.textContent = res.ok ? '' : await errorText(res);
-      listingFailed = false;
+      error.action(res.ok ? null : await errorText(res));
       return res.ok;
     };
 
