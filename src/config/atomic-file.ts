@@ -1,19 +1,25 @@
 // Writing the user's files so that a crash or a concurrent reader never sees half of one, and changing
 // them so that two concurrent writers (two `remux principal add` at once) never lose one's change.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../core/errors.js';
 
-/** Temp file (mode 0600) + fsync + rename in the same directory: readers see the old file or the new one, never half. */
-export function writeAtomic(file: string, text: string): void {
+/**
+ * Temp file + fsync + rename in the same directory: readers see the old file or the new one, never half.
+ * The file is 0600, or with keepMode, a file replaced keeps the mode someone gave it.
+ */
+export function writeAtomic(file: string, text: string, { keepMode = false } = {}): void {
   const dir = dirname(file);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const replaced = keepMode ? statSync(file, { throwIfNoEntry: false }) : undefined;
   const tmp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const fd = openSync(tmp, 'wx', 0o600);
     try {
+      // fchmod, not open's mode: the umask would take bits off it.
+      if (replaced) fchmodSync(fd, replaced.mode & 0o7777);
       writeSync(fd, text);
       fsyncSync(fd);
     } finally {

@@ -15,13 +15,13 @@
 //     admin: true                       # everything; no other scope keys
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { stringify } from 'yaml';
+import { isMap, isSeq, YAMLMap } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import type { Principal, Scope } from '../core/types.js';
 import { InventoryError, parseSelector } from '../hosts/inventory.js';
 import { withFileLock, writeAtomic } from './atomic-file.js';
-import { loadSourceFile, renderPath, strictObject, validate } from './source.js';
+import { editableDocument, loadSourceFile, renderPath, strictObject, topLevelMap, validate } from './source.js';
 
 const PRINCIPAL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** tmux users as the sessions layer accepts them (login-name rules), or "*" for any. */
@@ -98,26 +98,56 @@ export function loadPrincipals(file: string): Principals {
   return { file, entries };
 }
 
-function savePrincipals(p: Principals): void {
-  const principals: Record<string, Record<string, unknown>> = {};
-  for (const e of p.entries) {
-    const s = e.scope;
-    principals[e.name] = {
-      token_sha256: e.tokenSha256,
-      ...(e.created ? { created: e.created } : {}),
-      ...(s.admin
-        ? { admin: true }
-        : { hosts: s.hosts, users: [...s.users], create_as: [...s.createAs], attach: s.attach, policies: [...s.policies] }),
-    };
-  }
+const HEADER = ' remux principals: managed with `remux principal add|set|ls|rm|rotate`, which keep comments. Tokens are stored only as SHA-256 hashes.';
+
+/** An entry as the file keeps it: a scoped one with every scope key written out, so the file says all it may do. */
+function fileFields(e: PrincipalEntry): Record<string, unknown> {
+  const s = e.scope;
+  return {
+    token_sha256: e.tokenSha256,
+    ...(e.created ? { created: e.created } : {}),
+    ...(s.admin ? { admin: true } : { hosts: s.hosts, users: [...s.users], create_as: [...s.createAs], attach: s.attach, policies: [...s.policies] }),
+  };
+}
+
+/** What is written is read back literally: a `$` would otherwise start a ${VAR} reference. */
+function literal(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('$', () => '$$');
+  return Array.isArray(value) ? value.map(literal) : value;
+}
+
+/**
+ * Writes `after` over the file that held `before`, changing only the keys that changed: comments, key
+ * order, ${VAR} references and what else is written by hand stay as they were.
+ */
+function savePrincipals(file: string, before: readonly PrincipalEntry[], after: readonly PrincipalEntry[]): void {
+  const wanted = new Map(after.map((e) => [e.name, fileFields(e)]));
   // What is written must load: a bad value from the command line is refused here, before the file changes.
-  const checked = FileSchema.safeParse({ principals });
+  const checked = FileSchema.safeParse({ principals: Object.fromEntries(wanted) });
   if (!checked.success) {
     const issue = checked.error.issues[0];
     throw new UsageError(`${renderPath(issue?.path.slice(2).map((k) => (typeof k === 'number' ? k : String(k))) ?? [])}: ${issue?.message ?? 'invalid'}`);
   }
-  const header = '# remux principals: managed with `remux principal add|ls|rm|rotate`. Tokens are stored only as SHA-256 hashes.\n';
-  writeAtomic(p.file, header + stringify({ principals }));
+  const doc = editableDocument(file, HEADER);
+  const principals = topLevelMap(doc, 'principals');
+  const had = new Map(before.map((e) => [e.name, fileFields(e)]));
+  for (const name of had.keys()) if (!wanted.has(name)) principals.delete(name);
+  // A `principals: {}` left by removing the last one would otherwise keep growing in flow style.
+  if (principals.items.length === 0) principals.flow = false;
+  for (const [name, fields] of wanted) {
+    const existing: unknown = principals.get(name, true);
+    const node: YAMLMap = isMap(existing) ? existing : new YAMLMap(doc.schema);
+    if (node !== existing) principals.set(name, node);
+    const was: Record<string, unknown> = node === existing ? (had.get(name) ?? {}) : {};
+    for (const key of Object.keys(was)) if (!(key in fields)) node.delete(key);
+    for (const [key, value] of Object.entries(fields)) {
+      if (JSON.stringify(value) === JSON.stringify(was[key])) continue;
+      const written = doc.createNode(literal(value));
+      if (isSeq(written)) written.flow = true;
+      node.set(key, written);
+    }
+  }
+  writeAtomic(file, doc.toString(), { keepMode: true });
 }
 
 /**
@@ -155,8 +185,10 @@ export function principalOf(entry: PrincipalEntry, via: Principal['via']): Princ
  */
 function change<T>(file: string, edit: (p: Principals) => { entries: PrincipalEntry[]; result: T }): T {
   return withFileLock(file, () => {
-    const { entries, result } = edit(loadPrincipals(file));
-    savePrincipals({ file, entries });
+    const before = loadPrincipals(file);
+    const { entries, result } = edit(before);
+    // Nothing changed: the file stays as it is, and the daemon has nothing to reload.
+    if (entries !== before.entries) savePrincipals(file, before.entries, entries);
     return result;
   });
 }
@@ -186,6 +218,25 @@ export function rotatePrincipal(file: string, name: string): string {
     const entry = find(p, name);
     const token = newToken();
     return { entries: p.entries.map((e) => (e === entry ? { ...e, tokenSha256: hashToken(token) } : e)), result: token };
+  });
+}
+
+/**
+ * Gives a principal the scope `rescope` makes of the one it has (read under the file's lock, so that
+ * two changes at once both land); its token stays. The last admin is never made a scoped principal.
+ */
+export function setPrincipal(file: string, name: string, rescope: (current: Scope) => Scope): { before: PrincipalEntry; after: PrincipalEntry } {
+  return change(file, (p) => {
+    const before = find(p, name);
+    const after = { ...before, scope: rescope(before.scope) };
+    if (JSON.stringify(after.scope) === JSON.stringify(before.scope)) return { entries: p.entries, result: { before, after: before } };
+    if (before.scope.admin && !after.scope.admin && !p.entries.some((e) => e !== before && e.scope.admin)) {
+      throw new UsageError(
+        `${name} is the only admin principal: without one, nobody could answer approvals or see the whole audit trail in the web console`,
+        'make another principal admin first (remux principal set OTHER --admin, or remux principal add NAME --admin), then run this again',
+      );
+    }
+    return { entries: p.entries.map((e) => (e === before ? after : e)), result: { before, after } };
   });
 }
 

@@ -1,8 +1,8 @@
 // Structured config files (policies, config.yaml, hosts.yaml): YAML or JSON with ${VAR} expansion,
 // and every error reported as file:line so users can find the offending node.
-import { readFileSync } from 'node:fs';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parse, parseDocument, visit } from 'yaml';
-import type { Document, Node as YamlNode } from 'yaml';
+import { existsSync, readFileSync } from 'node:fs';
+import { Document, isAlias, isMap, isScalar, isSeq, LineCounter, parse, parseDocument, visit } from 'yaml';
+import type { Node as YamlNode, YAMLMap } from 'yaml';
 import { z } from 'zod';
 
 export interface ConfigIssue {
@@ -231,4 +231,29 @@ export function validate<T>(doc: SourceDoc, schema: z.ZodType<T>): T {
     issues.push({ file: doc.file, line: doc.lineAt(path), detail: path.length > 0 ? `${renderPath(path)}: ${what}` : what });
   }
   throw ConfigError.of(issues);
+}
+
+// ---- Editing a file in place (`remux hosts add`, `remux principal …`) ----------------------------
+
+/** `file` as a Document to change and write back, or a new one starting with `header` (a comment). */
+export function editableDocument(file: string, header: string): Document {
+  if (!existsSync(file)) {
+    const doc = new Document({});
+    doc.commentBefore = header;
+    return doc;
+  }
+  // Raw text, not the env-expanded values: comments and ${VAR} references are written back as they were.
+  return parseDocument(readFileSync(file, 'utf8'));
+}
+
+/** The map under the top-level `key` (`hosts`, `principals`), made when the file has none yet. */
+export function topLevelMap(doc: Document, key: string): YAMLMap {
+  if (!isMap(doc.contents)) doc.contents = doc.createNode({});
+  const existing = doc.get(key, true);
+  if (isMap(existing)) return existing;
+  // `key:` with no value: give it a map, keeping the comment that was on the empty value.
+  const map = doc.createNode({});
+  if (isScalar(existing)) map.commentBefore = existing.comment;
+  doc.set(key, map);
+  return map;
 }

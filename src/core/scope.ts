@@ -119,7 +119,7 @@ function notInInventory(principal: Principal, host: string): string {
 export function noHostsInScope(principal: Principal): string {
   return (
     `principal ${principal.name}'s hosts (${principal.scope.hosts}) match no host in the inventory (hosts.yaml): ` +
-    `add one (remux hosts add NAME ADDRESS), or change its selector (hosts: under ${principal.name} in principals.yaml)`
+    `add one (remux hosts add NAME ADDRESS), or change its selector (remux principal set ${principal.name} --hosts SELECTOR)`
   );
 }
 

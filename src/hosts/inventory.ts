@@ -1,15 +1,15 @@
 // The host inventory, $REMUX_HOME/hosts.yaml: which machines remux can reach and how.
 // Loading validates strictly with file:line errors; editing goes through the yaml Document
 // API so users' comments survive `remux hosts add/remove`.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { Document, isMap, isScalar, isSeq, parseDocument, type YAMLMap } from 'yaml';
+import { isMap, isSeq } from 'yaml';
 import { z } from 'zod';
 import { withFileLock, writeAtomic } from '../config/atomic-file.js';
 import { expandHome, remuxHome } from '../config/paths.js';
-import { ConfigError, loadSourceFile, parseSource, renderPath, strictObject, validate, type SourceDoc } from '../config/source.js';
+import { ConfigError, editableDocument, loadSourceFile, parseSource, renderPath, strictObject, topLevelMap, validate, type SourceDoc } from '../config/source.js';
 import { LOCAL_HOST_NAMES, isLocalHostName } from './local.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -310,6 +310,8 @@ export interface AddHostOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+const HEADER = ' remux host inventory: `remux hosts add` edits this file and keeps comments.';
+
 /** Adds (or with `replace`, overwrites) one host, keeping the rest of the file and its comments. */
 export function addHost(file: string, host: HostInput, options: AddHostOptions = {}): 'added' | 'replaced' {
   // Two `hosts add` at once queue up instead of one overwriting the other's host.
@@ -329,8 +331,8 @@ function addHostLocked(file: string, host: HostInput, options: AddHostOptions): 
 
   // Refuse to edit a file that is already broken: its own errors, with its own lines, come first.
   loadInventory(file, env);
-  const doc = editableDocument(file);
-  const hosts = hostsMap(doc);
+  const doc = editableDocument(file, HEADER);
+  const hosts = topLevelMap(doc, 'hosts');
   const existed = hosts.has(host.name);
   if (existed && !options.replace) throw new InventoryError(`host ${host.name} already exists in ${file}; replace it or pick another name`);
   // A `hosts: {}` left by removing the last host would otherwise keep growing in flow style.
@@ -365,8 +367,8 @@ function removeHostLocked(file: string, name: string, env: NodeJS.ProcessEnv): v
   if (dependents.length > 0) {
     throw new InventoryError(`host ${name} is the jump host of ${dependents.join(', ')}; change or remove ${dependents.length === 1 ? 'it' : 'them'} first`);
   }
-  const doc = editableDocument(file);
-  hostsMap(doc).delete(name);
+  const doc = editableDocument(file, HEADER);
+  topLevelMap(doc, 'hosts').delete(name);
   writeAtomic(file, doc.toString());
 }
 
@@ -388,27 +390,6 @@ function fileFields(host: HostInput): Record<string, unknown> {
     tmux_users: host.tmuxUsers,
   };
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
-}
-
-function editableDocument(file: string): Document {
-  if (!existsSync(file)) {
-    const doc = new Document({ hosts: {} });
-    doc.commentBefore = ' remux host inventory: `remux hosts add` edits this file and keeps comments.';
-    return doc;
-  }
-  // Raw text, not the env-expanded values: ${VAR} references must be written back as they were.
-  return parseDocument(readFileSync(file, 'utf8'));
-}
-
-function hostsMap(doc: Document): YAMLMap {
-  if (!isMap(doc.contents)) doc.contents = doc.createNode({});
-  const existing = doc.get('hosts', true);
-  if (isMap(existing)) return existing;
-  // `hosts:` with no value: give it a map, keeping the comment that was on the empty value.
-  const hosts = doc.createNode({});
-  if (isScalar(existing)) hosts.commentBefore = existing.comment;
-  doc.set('hosts', hosts);
-  return hosts;
 }
 
 // ---- Command-line helpers -----------------------------------------------------------------

@@ -1,7 +1,7 @@
 // End-to-end: `remux principal …` on a real principals file, and REMUX_TOKEN acting as a principal.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -103,6 +103,130 @@ describe('remux principal', () => {
     } finally {
       bad.remove();
     }
+  });
+});
+
+describe('remux principal set', () => {
+  const h = tempHome();
+  const file = join(h.home, 'principals.yaml');
+  after(() => h.remove());
+  const set = (...args: string[]): ReturnType<typeof remux> => remux(['principal', 'set', ...args], { env: h.env });
+  const scopeOf = async (name: string): Promise<Record<string, unknown>> => {
+    const rows = JSON.parse((await remux(['principal', 'ls', '--json'], { env: h.env })).stdout) as Array<Record<string, unknown>>;
+    const { created: _created, ...scope } = rows.find((r) => r.name === name) ?? {};
+    return scope;
+  };
+  /** A principal's lines in the file as written. */
+  const linesOf = (name: string, text = readFileSync(file, 'utf8')): string => new RegExp(`^ {2}${name}:\\n(?: {4}.*\\n)+`, 'm').exec(text)?.[0] ?? '';
+
+  test('changes only what is given; the token, the other principals, comments, ${VAR} references and the file mode stay', async () => {
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    const token = await addPrincipal(h.env, 'ci', '--hosts', 'localhost', '--users', 'deploy,www', '--create-as', 'deploy', '--policy', 'echo_only');
+    await addPrincipal(h.env, 'boss', '--admin');
+    // What people write by hand: a comment on a principal and on a key, a value from the environment.
+    writeFileSync(file, readFileSync(file, 'utf8').replace('  ci:\n', '  # the CI bot, see OPS-12\n  ci:\n').replace('hosts: localhost', 'hosts: ${CI_HOSTS:-localhost} # from the environment'));
+    chmodSync(file, 0o640);
+    const bossBefore = linesOf('boss');
+
+    const r = await set('ci', '--read-only', '--policy', 'read_only,echo_only');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'changed principal ci (its token stays the same):\n  attach: read-only (was interactive)\n  policies: read_only,echo_only (was echo_only)\n');
+    assert.deepEqual(await scopeOf('ci'), { name: 'ci', admin: false, hosts: 'localhost', users: ['deploy', 'www'], createAs: ['deploy'], attach: 'read-only', policies: ['read_only', 'echo_only'] });
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, /# the CI bot, see OPS-12\n {2}ci:\n/);
+    assert.match(text, /hosts: \$\{CI_HOSTS:-localhost\} # from the environment\n/);
+    assert.equal(linesOf('boss', text), bossBefore, 'another principal is left as it was');
+    assert.ok(text.includes(createHash('sha256').update(token).digest('hex')), 'the token is kept');
+    assert.equal(statSync(file).mode & 0o777, 0o640);
+    assert.deepEqual(readdirSync(h.home).filter((f) => f.includes('principals')), ['principals.yaml'], 'no temp or lock file is left');
+
+    // The same token, held to the new scope: its default policy is now read_only.
+    const env = { ...h.env, REMUX_TOKEN: token };
+    const ran = await remux(['client', 'run', 'localhost', '--', 'true'], { env });
+    assert.equal(ran.code, 0, ran.stderr);
+    const audit = (await remux(['audit', 'ls', '--json'], { env: h.env })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { principal: string; policy: string });
+    assert.deepEqual(audit.map((a) => [a.principal, a.policy]), [['ci', 'read_only']]);
+
+    const json = await set('ci', '--interactive', '--hosts', 'localhost', '--json');
+    assert.equal(json.code, 0, json.stderr);
+    const shown = JSON.parse(json.stdout) as Record<string, unknown>;
+    assert.deepEqual(shown.changed, ['attach'], 'the same hosts is no change');
+    assert.equal(shown.attach, 'interactive');
+    assert.ok(!/token|sha256/i.test(json.stdout), 'no secret in the answer');
+    assert.match(readFileSync(file, 'utf8'), /hosts: \$\{CI_HOSTS:-localhost\}/, 'a key given its own value again is left as written');
+
+    const before = readFileSync(file, 'utf8');
+    const same = await set('ci', '--interactive');
+    assert.equal(same.code, 0, same.stderr);
+    assert.equal(same.stdout, 'principal ci already has that scope; nothing changed\n');
+    assert.equal(readFileSync(file, 'utf8'), before);
+
+    // add, rotate and rm change only their own keys too.
+    assert.equal((await remux(['principal', 'rotate', 'ci'], { env: h.env })).code, 0);
+    assert.match(readFileSync(file, 'utf8'), /# the CI bot, see OPS-12\n {2}ci:\n(?: {4}.*\n)* {4}hosts: \$\{CI_HOSTS:-localhost\} # from the environment\n/);
+  });
+
+  test('create_as follows --users when it was the same as users; narrowed, it keeps those still in --users', async () => {
+    await addPrincipal(h.env, 'ops', '--hosts', 'localhost', '--users', 'deploy');
+    assert.equal((await set('ops', '--users', 'deploy,www')).code, 0);
+    assert.deepEqual((await scopeOf('ops')).createAs, ['deploy', 'www']);
+    assert.equal((await set('ops', '--create-as', 'www')).code, 0);
+    assert.equal((await set('ops', '--users', 'www,ci')).code, 0);
+    assert.deepEqual(await scopeOf('ops'), { name: 'ops', admin: false, hosts: 'localhost', users: ['www', 'ci'], createAs: ['www'], attach: 'interactive', policies: [] });
+    const leftOut = await set('ops', '--users', 'ci');
+    assert.equal(leftOut.code, 0, leftOut.stderr);
+    assert.equal(leftOut.stdout, 'changed principal ops (its token stays the same):\n  users: ci (was www,ci)\n  create as: - (was www)\n');
+    assert.equal((await set('ops', '--create-as', 'ci')).code, 0);
+    assert.equal((await set('ops', '--create-as', '')).code, 0);
+    assert.deepEqual((await scopeOf('ops')).createAs, []);
+  });
+
+  test('admin and back: --admin drops the scope, --no-admin needs --hosts, the last admin is never made scoped', async () => {
+    await addPrincipal(h.env, 'alice', '--admin');
+    const only = await set('boss', '--no-admin', '--hosts', 'all');
+    assert.equal(only.code, 0, only.stderr);
+    assert.deepEqual(await scopeOf('boss'), { name: 'boss', admin: false, hosts: 'all', users: [], createAs: [], attach: 'interactive', policies: [] });
+    assert.doesNotMatch(linesOf('boss'), /admin/);
+
+    const before = readFileSync(file, 'utf8');
+    const last = await set('alice', '--no-admin', '--hosts', 'all');
+    assert.equal(last.code, 2);
+    assert.equal(last.stderr, 'remux: alice is the only admin principal: without one, nobody could answer approvals or see the whole audit trail in the web console\nhint: make another principal admin first (remux principal set OTHER --admin, or remux principal add NAME --admin), then run this again\n');
+    assert.equal(readFileSync(file, 'utf8'), before);
+
+    const promoted = await set('boss', '--admin');
+    assert.equal(promoted.code, 0, promoted.stderr);
+    assert.match(promoted.stdout, /^changed principal boss \(its token stays the same\):\n {2}admin: yes \(was no\)\n/);
+    assert.match(linesOf('boss'), /^ {2}boss:\n {4}token_sha256: [0-9a-f]{64}\n {4}created: .*\n {4}admin: true\n$/, 'its scope keys are gone');
+    assert.equal((await set('alice', '--no-admin', '--hosts', 'all', '--read-only')).code, 0, 'boss is an admin now');
+  });
+
+  test('bad input is refused as principal add refuses it, naming what is wrong; nothing is written', async () => {
+    const before = readFileSync(file, 'utf8');
+    for (const [args, why] of [
+      [['nobody', '--hosts', 'all'], /^remux: no principal named nobody in .*principals\.yaml \(known: ci, boss, ops, alice\)\n$/],
+      [['ci'], /^remux: nothing to change for principal ci: give what changes \(--hosts, --users/],
+      [['ci', '--hosts', 'web1,env=prod'], /--hosts: selector "web1,env=prod" mixes host names and labels/],
+      [['ci', '--users', 'Not A User'], /users\[0\]: a tmux user/],
+      [['ci', '--create-as', 'root'], /create_as\[0\]: root is not in users/],
+      [['ci', '--policy', 'echo_only,nope'], /--policy: no policy named nope in .*policies\.yaml \(known: read_only, echo_only\)/],
+      [['ci', '--read-only', '--interactive'], /--read-only and --interactive contradict each other/],
+      [['ci', '--admin', '--hosts', 'all'], /--admin takes no scope options/],
+      [['boss', '--users', 'deploy'], /boss is an admin: it reaches everything, so it has no scope to change\nhint: .*remux principal set boss --no-admin --hosts SELECTOR/],
+      [['boss', '--no-admin', '--users', 'deploy'], /--no-admin: say which hosts boss may use from now on: --hosts SELECTOR/],
+    ] as const) {
+      const bad = await set(...args);
+      assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
+      assert.match(bad.stderr, why);
+    }
+    assert.equal(readFileSync(file, 'utf8'), before);
+  });
+
+  test('concurrent `principal set` processes on one principal each change their own field: both land', async () => {
+    const results = await Promise.all([set('ops', '--hosts', 'localhost,web1'), set('ops', '--read-only'), set('ops', '--policy', 'echo_only')]);
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const scope = await scopeOf('ops');
+    assert.deepEqual([scope.hosts, scope.attach, scope.policies], ['localhost,web1', 'read-only', ['echo_only']]);
   });
 });
 
@@ -230,7 +354,7 @@ describe('REMUX_TOKEN in the CLI (no daemon)', () => {
     const env = { ...h.env, REMUX_TOKEN: await addPrincipal(h.env, 'webops', '--hosts', 'web*', '--users', '*') };
     const none = await remux(['session', 'ls'], { env });
     assert.equal(none.code, 77);
-    assert.equal(none.stderr, "remux: principal webops's hosts (web*) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME ADDRESS), or change its selector (hosts: under webops in principals.yaml)\n");
+    assert.equal(none.stderr, "remux: principal webops's hosts (web*) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME ADDRESS), or change its selector (remux principal set webops --hosts SELECTOR)\n");
     for (const args of [['session', 'ls', '--host', 'web9'], ['session', 'new', 'x', '--host', 'web9']]) {
       const missing = await remux(args, { env });
       assert.equal(missing.code, 77, args.join(' '));

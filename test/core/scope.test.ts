@@ -62,7 +62,7 @@ test('a selector that picks none of its hosts: a host it names is missing, its h
     return assert.fail(`"${selector}" picked hosts`);
   };
   assert.equal(refusal('web*', 'web1,web9'), "host web9 is in principal p's scope (web*) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add web9 ADDRESS)");
-  const none = "principal p's hosts (app*) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME ADDRESS), or change its selector (hosts: under p in principals.yaml)";
+  const none = "principal p's hosts (app*) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME ADDRESS), or change its selector (remux principal set p --hosts SELECTOR)";
   assert.deepEqual([refusal('app*', 'all'), refusal('app*', 'web1')], [none, none]);
   // Hosts outside its scope, there or not, read alike.
   assert.deepEqual([refusal('web*', 'db1'), refusal('web*', 'ghost')], ['out of scope for p: "db1" picks none of its hosts (web*)', 'out of scope for p: "ghost" picks none of its hosts (web*)']);

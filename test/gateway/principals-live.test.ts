@@ -196,6 +196,28 @@ describe('principal changes reach open browser sessions and terminals', { timeou
     again.ws.close();
   });
 
+  test('`principal set` reaches the running daemon: open terminals close, the next request is held to the new scope; the token and cookie go on', async () => {
+    const cookie = await login(d.tokens.ops!);
+    const t = await attach(bearer(d.tokens.ops!), { readOnly: 'true' }); // ops is read-only since the test before
+    const hosts = (): ReturnType<Client['request']> => api.request('GET', '/api/hosts', { headers: { cookie } });
+    assert.equal((await hosts()).status, 200);
+
+    const r = await remux(['principal', 'set', 'ops', '--hosts', 'web*'], { env: env() });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'changed principal ops (its token stays the same):\n  hosts: web* (was box)\n');
+    await closesWith(t, 4003, /^the scope of ops changed; reconnect$/);
+    const narrowed = await hosts();
+    assert.equal(narrowed.status, 403, narrowed.text);
+    assert.match(narrowed.json<{ message: string }>().message, /^principal ops's hosts \(web\*\) match no host in the inventory .*\(remux principal set ops --hosts SELECTOR\)$/);
+    const refused = await openTerminal(d, { host: 'box', name: 'long', readOnly: 'true' }, bearer(d.tokens.ops!));
+    assert.equal((await refused.closed).code, 4003, 'the new scope decides a new attach');
+
+    assert.equal((await remux(['principal', 'set', 'ops', '--hosts', 'box'], { env: env() })).code, 0);
+    assert.equal((await hosts()).status, 200, 'the same cookie, under the scope as it is now');
+    const again = await attach(bearer(d.tokens.ops!), { readOnly: 'true' });
+    again.ws.close();
+  });
+
   test('a removed principal: its token and cookie get 401, its open terminal closes with the reason', async () => {
     const cookie = await login(d.tokens.ops!);
     const t = await attach({ cookie, origin: d.origin }, { readOnly: 'true' }); // ops is read-only since the test before
