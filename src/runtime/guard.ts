@@ -421,6 +421,8 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
       ...(truncated ? {} : { error: errorText(err) }),
     });
     if (truncated) return { code: null, signal: null, truncated: true };
+    // Named as the caller knows it (as execOnHost does), not by the remote function that ran it.
+    if (err instanceof CallTimeoutError) throw new CallTimeoutError(`Exec ${action.command}`, timeoutMs ?? 0);
     throw err;
   }
 }
