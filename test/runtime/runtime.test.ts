@@ -266,6 +266,28 @@ test('a mode with the set-user-ID or set-group-ID bit is refused before anything
   assert.equal(statSync(target).mode & 0o7777, 0o1755);
 });
 
+test("a set-ID file's mode is never kept by a write (new content or a new owner would make a new set-ID program): refused until a mode is given", async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w'));
+  // Anyone may make a program of their own set-user-ID; given to root with its mode kept, it would run as root.
+  const prog = join(root, 'w/prog');
+  writeFileSync(prog, '#!/bin/sh\nid\n');
+  const nobody = Number(execFileSync('id', ['-u', 'nobody']).toString());
+  execFileSync('chown', ['nobody', prog]);
+  execFileSync('chmod', ['4755', prog]);
+  const refused = (e: Error): boolean => e instanceof RemoteError && e.type === 'PermissionError' && /the file is set-ID \(mode 04755\), which a file the runtime writes never keeps: give a mode without those bits \(e\.g\. 0755\) to replace it/.test(e.message);
+  await assert.rejects(host.call(FileSystem.writeText, prog, '#!/bin/sh\nid\n', { owner: 'root' }), refused, 'a new owner');
+  await assert.rejects(host.call(FileSystem.writeText, prog, '#!/bin/sh\nsh\n'), refused, 'new content');
+  await assert.rejects(host.call(FileSystem.lineInFile, prog, 'sh'), refused, 'an edited line');
+  await assert.rejects(host.call(Template.file, prog, '#!/bin/sh\nsh\n'), refused, 'a template');
+  assert.deepEqual([readFileSync(prog, 'utf8'), statSync(prog).uid, statSync(prog).mode & 0o7777], ['#!/bin/sh\nid\n', nobody, 0o4755], 'the file is as it was');
+  assert.deepEqual(await host.call(FileSystem.writeText, prog, '#!/bin/sh\nid\n', {}), { changed: false, created: false }, 'nothing to write: nothing refused');
+  assert.deepEqual(await host.call(FileSystem.writeText, prog, '#!/bin/sh\nsh\n', { mode: 0o755, owner: 'root' }), { changed: true, created: false });
+  assert.deepEqual([statSync(prog).uid, statSync(prog).mode & 0o7777], [0, 0o755]);
+  execFileSync('chmod', ['2755', prog]);
+  await assert.rejects(host.call(FileSystem.writeText, prog, 'x\n', { group: 'root' }), (e: Error) => e instanceof RemoteError && /set-ID \(mode 02755\)/.test(e.message), 'set-group-ID too');
+});
+
 test('built-in methods refuse arguments of the wrong type before anything is sent, naming each (ArgumentTypeError), audited as rejected', async (t) => {
   const { host, root, audit } = await local(t);
   mkdirSync(join(root, 'w'));

@@ -93,6 +93,10 @@ def _put(path, data, mode=None, uid=None, gid=None, check=None):
         owner = (uid if uid is not None else (old.st_uid if old else os.getuid()), gid if gid is not None else (old.st_gid if old else os.getgid()))
         if old is not None and st.S_IMODE(old.st_mode) == want and (old.st_uid, old.st_gid) == owner and old.st_size == len(data) and _read(path) == data:
             return False, False
+        # A set-ID bit is never kept: with new content or a new owner (root, often) it would make a new
+        # set-ID program, which a mode given may not either (method.ts fileMode).
+        if want & (st.S_ISUID | st.S_ISGID):
+            raise PermissionError(errno.EPERM, 'the file is set-ID (mode 0%o), which a file the runtime writes never keeps: give a mode without those bits (e.g. 0%o) to replace it' % (want, want & 0o1777), path)
         # A dot in the name: sudo (sudoers.d) and run-parts skip it while it exists. Unique per call: calls
         # run concurrently on threads of this one process, so a pid alone is shared.
         tmp = '.%s.remux-%d-%s' % (name, os.getpid(), os.urandom(6).hex())
