@@ -594,6 +594,41 @@ test('FileSystem.ensureDirectory: made with its mode and owner, converged, idemp
   assert.equal(existsSync(join(root, 'outside/made')), false);
 });
 
+test("ensureDirectory sets mode and owner on the directory it opened: a program swapped in for it meanwhile never gets them (a set-ID bit, root's)", async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w/d'), { recursive: true });
+  const prog = join(root, 'w/prog');
+  writeFileSync(prog, '#!/bin/sh\nid\n', { mode: 0o755 });
+  execFileSync('chown', ['nobody', prog]);
+  // The caller's own program and the directory trade places (renameat2 RENAME_EXCHANGE) as fast as they can.
+  const exchange = 'import ctypes, sys\nlibc = ctypes.CDLL(None)\nd, p = (a.encode() for a in sys.argv[1:])\nwhile libc.renameat2(-100, d, -100, p, 2) == 0:\n    pass';
+  const swapper = spawn('python3', ['-c', exchange, join(root, 'w/d'), prog], { stdio: 'ignore' });
+  // Stopped before the test's directory is removed (t.after), which it would keep changing.
+  const stopped = new Promise((done) => swapper.once('exit', done));
+  const stop = (): Promise<unknown> => (swapper.kill('SIGKILL'), stopped);
+  const progMode = (): { mode: number; uid: number } => {
+    for (const at of [prog, join(root, 'w/d'), prog]) {
+      const s = statSync(at);
+      if (s.isFile()) return { mode: s.mode & 0o7777, uid: s.uid };
+    }
+    return progMode();
+  };
+  let converged = 0;
+  try {
+    for (let i = 0; i < 2000; i++) {
+      // A call that finds the program at the name fails (not a directory); one that finds the directory converges it.
+      const r = await host.call(FileSystem.ensureDirectory, join(root, 'w/d'), i % 2 === 0 ? { mode: 0o6755, owner: 'root' } : { mode: 0o755, owner: 'nobody' }).catch(() => null);
+      if (r) converged++;
+      const p = progMode();
+      assert.deepEqual([p.mode, p.uid === 0], [0o755, false], `after call ${i}: the program is as it was`);
+    }
+    assert.equal(swapper.exitCode, null, 'the swapping went on throughout');
+    assert.ok(converged > 0, 'some calls found the directory');
+  } finally {
+    await stop();
+  }
+});
+
 test('FileSystem reads larger than a frame come in chunks under flow control: bytes intact, a character split between pieces decoded whole, parts by offset and length', async (t) => {
   const { host, root } = await local(t);
   // 40 MiB: more than two frames' worth; every byte value, at offsets no piece boundary lines up with.

@@ -150,22 +150,31 @@ def _mkdir(path, mode=None, uid=None, gid=None):
             created = True
         except FileExistsError:
             created = False
-        s = os.stat(name, dir_fd=d, follow_symlinks=False)
-        if not st.S_ISDIR(s.st_mode):
-            raise NotADirectoryError(errno.ENOTDIR, 'not a directory', path)
+        # Owner and mode are set through the directory opened, not its name: a program put in its place
+        # meanwhile would get them.
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
+        except OSError as e:
+            if e.errno in (errno.ENOTDIR, errno.ELOOP):
+                raise NotADirectoryError(errno.ENOTDIR, 'not a directory', path) from None
+            raise
+    finally:
+        os.close(d)
+    try:
+        s = os.fstat(fd)
         want = mode if mode is not None else (0o755 if created else st.S_IMODE(s.st_mode))
         owner = (s.st_uid if uid is None else uid, s.st_gid if gid is None else gid)
         changed = created
         if (s.st_uid, s.st_gid) != owner:
-            os.chown(name, *owner, dir_fd=d, follow_symlinks=False)
+            os.fchown(fd, *owner)
             changed = True
         # After chown, which clears set-ID bits; a directory's set-group-ID bit is kept when asked for.
         if created or st.S_IMODE(s.st_mode) != want:
-            os.chmod(name, want, dir_fd=d, follow_symlinks=False)
+            os.fchmod(fd, want)
             changed = True
         return changed
     finally:
-        os.close(d)
+        os.close(fd)
 
 
 MAX_DIFF = 256 << 10
