@@ -28,6 +28,7 @@ import { ArgumentError, DeniedError, CallTimeoutError, ProtocolError, RemoteErro
 import type { CallOptions, Link } from './link.js';
 import { ChunkQueue, type CallStream } from './queue.js';
 import { renderCallArgs } from './call-args.js';
+import { shownDiff } from './diff-view.js';
 import { auditOperation, combine, describeOperations, nothingTouched, operationTarget, treeChecks } from './checks.js';
 import type { Method, Operation, Resolved } from './method.js';
 import type { ResolvedPaths } from './resolved.js';
@@ -217,15 +218,17 @@ async function gathered(link: Link, method: Pick<Method<never, unknown>, 'tool' 
   return chunks.length > 0 ? chunks : result;
 }
 
-/** What a value hands over of a file (its whole content, text or bytes, or its diff) with the policy's redaction applied, as `cat FILE` would print it. */
+/**
+ * What a value hands over of a file (its whole content, text or bytes, or its diff) with the policy's
+ * redaction applied, as `cat FILE` would print it (a diff: as it would print the file before and after).
+ */
 function redactedContent<R>(policy: Policy, value: R, content: 'value' | 'diff'): R {
   const redaction = outputRedaction(policy);
-  const text = (s: string): string => redactAll(redaction, Buffer.from(s)).toString();
   if (content === 'diff') {
     const edit = value as { diff?: unknown };
-    return typeof edit.diff === 'string' ? ({ ...edit, diff: text(edit.diff) } as R) : value;
+    return typeof edit.diff === 'string' ? ({ ...edit, diff: shownDiff(edit.diff, redaction) } as R) : value;
   }
-  if (typeof value === 'string') return text(value) as R;
+  if (typeof value === 'string') return redactAll(redaction, Buffer.from(value)).toString() as R;
   if (Buffer.isBuffer(value)) return redactAll(redaction, value) as R;
   return value;
 }

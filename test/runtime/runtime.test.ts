@@ -492,6 +492,47 @@ test("policy: a diff an edit returns (writeText's, lineInFile's, Template.file's
   assert.equal(readFileSync(join(root, 'w/env'), 'utf8'), 'SECRET=again\n', 'the file itself holds what was written');
 });
 
+test("policy: a diff is redacted as the file before and after would be read: a block's inner lines near a change and a ^-anchored secret behind a -/+ mark stay hidden", async (t) => {
+  const redact = `[{ from: "^-----BEGIN PRIVATE KEY-----$", to: "^-----END PRIVATE KEY-----$" }, "^apitoken .*"]`;
+  const { host, root } = await local(t, `      - { operation: write_stdout, resource: { redact: ${redact} } }`);
+  mkdirSync(join(root, 'w'));
+  const pem = join(root, 'w/app.pem');
+  const body = Array.from({ length: 12 }, (_, i) => `body${i}`);
+  const text = ['# app', '-----BEGIN PRIVATE KEY-----', ...body, '-----END PRIVATE KEY-----', 'apitoken abc123', 'user app', ''].join('\n');
+  writeFileSync(pem, text);
+  assert.doesNotMatch(await host.call(FileSystem.readText, pem), /body|abc123/, 'a read hides them');
+  // One inner line replaced: its neighbours are context lines of the key, far below its BEGIN line.
+  const edited = await host.call(FileSystem.lineInFile, pem, 'body6x', { regexp: '^body6$' });
+  assert.doesNotMatch(edited.diff, /body|abc123/);
+  assert.match(edited.diff, /^ \[REDACTED\]\n-\[REDACTED\]\n\+\[REDACTED\]\n \[REDACTED\]$/m);
+  const near = await host.call(FileSystem.lineInFile, pem, 'user web', { regexp: '^user ' });
+  assert.doesNotMatch(near.diff, /body|abc123/);
+  assert.match(near.diff, /^ \[REDACTED\]\n-user app\n\+user web\n$/m);
+  const rewritten = await host.call(FileSystem.writeText, pem, text.replace('body3', 'body3y').replace('apitoken abc123', 'apitoken def456'), { diff: true });
+  assert.doesNotMatch(rewritten.diff ?? '', /body|abc123|def456/);
+});
+
+test('a diff shows 3 lines of context around each change, as diff -u (ranges, hunks apart or merged, a last line without a newline)', async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w'));
+  const file = join(root, 'w/long.conf');
+  const lines = Array.from({ length: 40 }, (_, i) => `k${i}=${i}`);
+  const cases: Array<[string, string]> = [
+    [lines.join('\n') + '\n', lines.map((l, i) => (i === 20 ? 'k20=x' : l)).join('\n') + '\n'],
+    [lines.join('\n') + '\n', ['new=1', ...lines.filter((_, i) => i !== 5 && i !== 13), 'end=1'].join('\n') + '\n'],
+    [lines.join('\n') + '\n', lines.map((l, i) => (i === 2 || i === 9 ? `${l}!` : l)).join('\n')],
+    ['a\nb', 'a\nc'],
+    ['', 'a\n'],
+  ];
+  for (const [before, after] of cases) {
+    writeFileSync(file, before);
+    writeFileSync(`${file}.new`, after);
+    const expected = execFileSync('sh', ['-c', 'diff -u "$1" "$2" | tail -n +3', 'sh', file, `${file}.new`]).toString();
+    const r = await host.call(FileSystem.writeText, file, after, { diff: true });
+    assert.equal(r.diff, `--- ${file}\n+++ ${file}\n${expected}`, JSON.stringify(after.slice(0, 40)));
+  }
+});
+
 test('FileSystem.writeText: an owner and group by name or number, converged on an unchanged file; a diff only when asked, checked as a read', async (t) => {
   const { host, root, audit } = await local(t, '      - { operation: write_file, resource: "/**/secret/**" }');
   mkdirSync(join(root, 'w'));

@@ -2,7 +2,7 @@
 # The local side has checked the policy against each path as resolved here and passes that resolved
 # path; every open walks it without following a symlink, so one swapped in since the check fails
 # (ELOOP), never followed. Programs run by the path that was checked, with the secure PATH.
-import contextlib, difflib, errno, fcntl, grp, os, pwd, stat as st, subprocess
+import contextlib, difflib, errno, fcntl, grp, json, os, pwd, stat as st, subprocess
 
 
 def _parent(path):
@@ -177,7 +177,9 @@ def _mkdir(path, mode=None, uid=None, gid=None):
         os.close(fd)
 
 
-MAX_DIFF = 256 << 10
+# What a diff sent from here may hold at most, as JSON (the frame cap is 16 MiB); the local side shows
+# at most 256 KiB of it (diff-view.ts).
+DIFF_CAP = 8 << 20
 
 
 def _ids(owner, group):
@@ -195,13 +197,24 @@ def _ids(owner, group):
 
 
 def _diff(old, new, path):
-    # A unified diff of two texts (bytes or None), '' when they are the same; cut at MAX_DIFF characters.
-    a = (old or b'').decode('utf-8', 'replace').splitlines(True)
-    b = (new or b'').decode('utf-8', 'replace').splitlines(True)
-    diff = ''.join(difflib.unified_diff(a, b, path if old is not None else '/dev/null', path if new is not None else '/dev/null'))
-    if len(diff) > MAX_DIFF:
-        diff = diff[:MAX_DIFF] + '\n… (diff cut at %d characters)\n' % MAX_DIFF
-    return diff
+    # A unified diff of two texts (bytes or None), '' when they are the same, with every line of both as
+    # context: the local side redacts each text whole, as a read of it, and keeps 3 lines around each
+    # change (diff-view.ts). A text's last line without a newline is marked as diff -u marks it. Cut at
+    # a line once DIFF_CAP is reached, with a note.
+    def lines(text):
+        parts = (text or b'').decode('utf-8', 'replace').split('\n')
+        return [p + '\n' for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    a, b = lines(old), lines(new)
+    out, size = [], 0
+    for row in difflib.unified_diff(a, b, path if old is not None else '/dev/null', path if new is not None else '/dev/null', n=max(len(a), len(b))):
+        if not row.endswith('\n'):
+            row += '\n\\ No newline at end of file\n'
+        size += len(json.dumps(row))
+        if size > DIFF_CAP:
+            out.append('… (diff cut: more than %d MiB)\n' % (DIFF_CAP >> 20))
+            break
+        out.append(row)
+    return ''.join(out)
 
 
 class CommandError(Exception):
