@@ -700,6 +700,16 @@ test('a read of more than READ_MAX (256 MiB) is refused on the host, naming the 
   await assert.rejects(host.call(FileSystem.readBytes, sparse, { offset: -1 }), (e: Error) => e instanceof RemoteError && e.type === 'ValueError');
 });
 
+test('a /proc file (its size says 0) is read whole, and in parts by offset and length', async (t) => {
+  const { host } = await local(t, '      - { operation: read_file, resource: "/proc/version|/proc/meminfo" }');
+  const version = readFileSync('/proc/version');
+  assert.ok(version.length > 0);
+  assert.equal(await host.call(FileSystem.readText, '/proc/version'), version.toString());
+  assert.ok((await host.call(FileSystem.readBytes, '/proc/version')).equals(version));
+  assert.ok((await host.call(FileSystem.readBytes, '/proc/version', { offset: 2, length: 5 })).equals(version.subarray(2, 7)));
+  assert.match(await host.call(FileSystem.readText, '/proc/meminfo'), /^MemTotal: /);
+});
+
 test("policy: a path into the interpreter's own /proc entry (/proc/self, a link to it, /dev/stdin) is refused, not resolved as the interpreter's", async (t) => {
   const { host, root } = await local(t);
   symlinkSync('/proc/self/cwd', join(root, 'to-self'));

@@ -2,7 +2,7 @@
 # The local side has checked the policy against the path as resolved here (resolve below) and passes
 # that resolved path; every open walks it without following a symlink, so one swapped in since the
 # check fails (ELOOP), never followed.
-import base64, codecs, errno, fnmatch, os, re, stat as st
+import base64, codecs, errno, fnmatch, io, os, re, stat as st
 
 MAX_MATCHES = 100000
 
@@ -115,6 +115,12 @@ def _opened(path, offset, length):
     f = _open(path)
     try:
         size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            # A /proc or /sys file says 0 whatever it holds: what it holds is read here, to its end.
+            f.seek(offset)
+            data = f.read(MAX_READ + 1 if length is None else min(length, MAX_READ + 1))
+            f.close()
+            f, size, offset = io.BytesIO(data), len(data), 0
         n = max(0, size - offset if length is None else min(length, size - offset))
         if n > MAX_READ:
             raise OSError(errno.EFBIG, '%d bytes, more than the %d MiB one read hands over; read it in parts (readBytes with offset and length)' % (n, MAX_READ >> 20), path)
