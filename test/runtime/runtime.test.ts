@@ -423,6 +423,26 @@ test('a cancelled or timed-out glob stops walking on the host: its interpreter i
   assert.equal(await host.call(FileSystem.readText, `${root}/a.txt`), 'hello\n', 'the runtime goes on');
 });
 
+test("lineInFile's regexp that backtracks without end is stopped with its call (a timeout): the interpreter idle at once, nothing left searching", async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w'));
+  const conf = join(root, 'w/c');
+  writeFileSync(conf, `${'a'.repeat(64)}!\n`);
+  await assert.rejects(host.callWith({ timeoutMs: 1000 }, FileSystem.lineInFile, conf, 'x', { regexp: '^(a+)+$' }), CallTimeoutError);
+  await idleSoon(host.hello.pid);
+  const searching = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && (() => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('patterns, lines = json.load(sys.stdin)');
+    } catch {
+      return false;
+    }
+  })());
+  assert.deepEqual(searching, [], 'no search process left');
+  assert.equal(readFileSync(conf, 'utf8'), `${'a'.repeat(64)}!\n`, 'nothing written');
+  const done = await host.callWith({ timeoutMs: 5000 }, FileSystem.lineInFile, conf, 'x', { regexp: '^a+!$' });
+  assert.deepEqual([done.changed, readFileSync(conf, 'utf8')], [true, 'x\n'], 'the runtime goes on');
+});
+
 /** The interpreter `pid` uses (almost) no CPU within a second: the work of a stopped call ended. */
 async function idleSoon(pid: number): Promise<void> {
   const ticks = (): number => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).reduce((a, b) => a + Number(b), 0);

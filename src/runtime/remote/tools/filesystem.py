@@ -2,7 +2,7 @@
 # The local side has checked the policy against the path as resolved here (resolve below) and passes
 # that resolved path; every open walks it without following a symlink, so one swapped in since the
 # check fails (ELOOP), never followed.
-import base64, codecs, errno, fnmatch, io, os, re, stat as st
+import base64, codecs, errno, fnmatch, io, json, os, re, stat as st, sys
 
 MAX_MATCHES = 100000
 
@@ -159,7 +159,8 @@ def lineInFile(path, line, regexp=None, state='present', insertAfter=None, inser
     # As Ansible's lineinfile: present replaces the last line matching regexp (or finds the line itself)
     # and else adds it after the last line matching insertAfter, before the first matching insertBefore,
     # or at the end; absent removes every line matching regexp (or equal to line). Atomic, via _put.
-    found, after, before = (_pattern(name, p) for name, p in (('regexp', regexp), ('insertAfter', insertAfter), ('insertBefore', insertBefore)))
+    for name, p in (('regexp', regexp), ('insertAfter', insertAfter), ('insertBefore', insertBefore)):
+        _check_pattern(name, p)
     old = _old(path)
     if old is None and not (create and state == 'present'):
         if state == 'absent':
@@ -167,7 +168,8 @@ def lineInFile(path, line, regexp=None, state='present', insertAfter=None, inser
         raise FileNotFoundError(errno.ENOENT, 'No such file or directory (create: true makes it)', path)
     text = (old or b'').decode('utf-8')
     lines = text.splitlines()
-    hits = [i for i, l in enumerate(lines) if (found.search(l) is not None if found else l == line)]
+    found, afters, befores = _matching((regexp, insertAfter, insertBefore), lines)
+    hits = found if regexp is not None else [i for i, l in enumerate(lines) if l == line]
     new = lines
     if state == 'absent':
         gone = set(hits)
@@ -176,8 +178,6 @@ def lineInFile(path, line, regexp=None, state='present', insertAfter=None, inser
         new = lines[:hits[-1]] + [line] + lines[hits[-1] + 1:]
     elif line not in lines:
         at = len(lines)
-        afters = [i for i, l in enumerate(lines) if after and after.search(l)]
-        befores = [i for i, l in enumerate(lines) if before and before.search(l)]
         if afters:
             at = afters[-1] + 1
         elif befores:
@@ -190,11 +190,33 @@ def lineInFile(path, line, regexp=None, state='present', insertAfter=None, inser
     return {'changed': changed, 'created': created, 'diff': _diff(old, data, path) if changed else ''}
 
 
-def _pattern(name, pattern):
+def _check_pattern(name, pattern):
+    # A bad one is refused by its name before the file is read (the search is _matching's).
     try:
-        return re.compile(pattern) if pattern is not None else None
+        re.compile(pattern or '')
     except re.error as e:
         raise ValueError('%s %r is not a Python regular expression: %s' % (name, pattern, e)) from None
+
+
+# The lines each pattern is found in, searched by a child interpreter: a search that backtracks without
+# end never lets go of this one's lock (re holds the GIL), which would stop every call of the runtime,
+# and a cancel (the call's timeout) cannot stop it; the child is killed with the call.
+_SEARCH = '''import json, re, sys
+patterns, lines = json.load(sys.stdin)
+json.dump([[i for i, l in enumerate(lines) if re.search(p, l)] if p is not None else [] for p in patterns], sys.stdout)
+'''
+
+
+def _matching(patterns, lines):
+    if all(p is None for p in patterns):
+        return [[] for _ in patterns]
+    p = rt.spawn([sys.executable or 'python3', '-I', '-S', '-c', _SEARCH], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate(json.dumps([patterns, lines]).encode())
+    rt.ungroup(p.pid)
+    rt.check()
+    if p.returncode != 0:
+        raise RuntimeError('the search for the regular expressions failed (exit status %s): %s' % (p.returncode, err.decode('utf-8', 'replace').strip()[-2000:]))
+    return json.loads(out)
 
 
 @_named
