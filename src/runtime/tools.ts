@@ -234,7 +234,15 @@ export const FileSystem = {
     name: 'FileSystem.ensureDirectory',
     remote: 'ensureDirectory',
     cli: { positional: ['path'], options: { mode: 'mode', owner: 'string', group: 'string', parents: 'boolean' } },
-    lookup: { remote: 'missingParents', args: ([path, opts]) => (checkArgTypes('FileSystem.ensureDirectory', { positional: [PATH], options: DIRECTORY_OPTIONS }, [path, opts]), [path, opts?.parents === true]) },
+    lookup: {
+      remote: 'missingParents',
+      args: ([path, opts]) => {
+        checkArgTypes('FileSystem.ensureDirectory', { positional: [PATH], options: DIRECTORY_OPTIONS }, [path, opts]);
+        // Refused by its own name, before the host is asked about the directories above it.
+        if (!path.startsWith('/')) throw new ArgumentError(`path: an absolute path is needed, got ${JSON.stringify(path)}`);
+        return [path, opts?.parents === true];
+      },
+    },
     operations: ([path, opts], missing) => {
       if (opts?.mode !== undefined) directoryMode(opts.mode);
       return [...missing, path].map((p): Operation => ({ kind: 'file.write', path: p }));

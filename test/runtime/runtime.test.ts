@@ -645,6 +645,7 @@ test('FileSystem.ensureDirectory: made with its mode and owner, converged, idemp
   assert.equal(record?.begin.resource, ['w/a', 'w/a/b', 'w/a/b/c'].map((p) => join(root, p)).join(' '), 'each directory made is checked and recorded');
   // A missing directory above it outside what the policy lets the caller write: nothing is made.
   await assert.rejects(host.call(FileSystem.ensureDirectory, join(root, 'x/y'), { parents: true }), (e: Error) => e instanceof DeniedError && new RegExp(`write_file .*${root}/x\\b`).test(e.message));
+  await assert.rejects(host.call(FileSystem.ensureDirectory, 'w/a/b', { parents: true }), (e: Error) => e instanceof ArgumentError && /^FileSystem\.ensureDirectory: path: an absolute path is needed, got "w\/a\/b"$/.test(e.message));
   assert.equal(existsSync(join(root, 'x')), false);
   // A file in the way, and a symlink into a directory the policy does not let the caller write.
   writeFileSync(join(root, 'w/file'), '');
