@@ -9,7 +9,7 @@ import type { CommandList, Stage } from '../command/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { PathResolver, Policy } from '../policy/types.js';
 import { SCREEN_FORMAT } from '../sessions/session-recorder.js';
-import { CLIENT_FORMAT, isKeyName, LIST_FORMAT, sessionNameProblem, SUDO_REFUSED, type SendItem } from '../sessions/tmux.js';
+import { CLIENT_FORMAT, isKeyName, LIST_FORMAT, sessionNameProblem, SIZE_FORMAT, SUDO_REFUSED, type SendItem } from '../sessions/tmux.js';
 
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 
@@ -95,6 +95,12 @@ function tmuxShape(words: readonly string[]): Shape | string {
       const ok = p === '-p' && j === '-J' && t === '-t' && isTarget(target, true) && (start.length === 0 || (start.length === 2 && start[0] === '-S' && /^-\d{1,7}$/.test(start[1]!)));
       return ok ? plain : NOT_OURS;
     }
+    case 'has-session': {
+      // An attach's question: the session is there, and (after tmux's `;`) its size (sizeCommand).
+      const [t, target, semi, display, p, t2, pane, format, ...rest] = args;
+      const ok = t === '-t' && isTarget(target, false) && semi === ';' && display === 'display-message' && p === '-p' && t2 === '-t' && pane === `${target}:` && format === SIZE_FORMAT && rest.length === 0;
+      return ok ? plain : NOT_OURS;
+    }
     case 'display-message': {
       // The session recorder's first screen: size and cursor, then (after tmux's `;`) the pane with its colours.
       const [p, t, target, format, semi, capture, p2, e, t2, target2, ...rest] = args;
@@ -177,11 +183,14 @@ export function checkOwnCommand(list: CommandList, policy: Policy, resolver: Pat
   return { ok: true, startup, send };
 }
 
-/** A read-only listing (the session layer's periodic sweep, the host check): not worth an audit record each time. */
+/**
+ * A read-only listing (the session layer's periodic sweep, the host check, a watch asking for its
+ * session's size every few seconds): not worth an audit record each time.
+ */
 export function isListing(argv: readonly string[]): boolean {
   if ((argv.length === 1 && argv[0] === 'true') || argv[0] === 'printf') return true;
   const sub = tmuxCall(argv)?.words[0];
-  return sub === 'list-sessions' || sub === '-V';
+  return sub === 'list-sessions' || sub === '-V' || sub === 'has-session';
 }
 
 /**

@@ -10,7 +10,7 @@ import { ParseError, type CommandList } from '../command/types.js';
 import { evaluate, sandboxSpec } from '../policy/evaluate.js';
 import type { Decision, Enforcement } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
-import { openAttach, type AttachStream } from '../sessions/attach.js';
+import { openAttach, type AttachStream, type TerminalSize } from '../sessions/attach.js';
 import { localSandboxedSession, remoteSandboxedSession } from '../sessions/pane-sandbox.js';
 import type { SandboxSpec } from '../exec/types.js';
 import { TmuxUserError, type Sessions, type TmuxRun } from '../sessions/service.js';
@@ -21,13 +21,12 @@ import {
   lastLines,
   newSessionCommand,
   NO_SUCH_SESSION,
+  parseSize,
   sendCommand,
   sessionMissing,
   sessionNameProblem,
   shellProgram,
-  single,
-  sessionTarget,
-  tmuxArgv,
+  sizeCommand,
   type TmuxTarget,
 } from '../sessions/tmux.js';
 import { EXIT } from './exit-codes.js';
@@ -250,14 +249,22 @@ async function attach(
     return nothingRan(actionId, outcome, exitCode, message, durationMs);
   };
   try {
-    // A clear "no such session" instead of a terminal that flashes tmux's complaint and closes.
-    const exists = await sessions.run(action.host, single(tmuxArgv(target, ['has-session', '-t', sessionTarget(action.session)])), SMALL_MAX_BYTES);
-    if (exists.exitCode !== 0) return await fail('failed', EXIT.FAILURE, await sessionFailure(sessions, action.host, target, action.session, exists));
+    // The session's size, which also makes a clear "no such session" instead of a terminal that flashes
+    // tmux's complaint and closes.
+    const askSize = (): Promise<TmuxRun> => sessions.run(action.host, sizeCommand(target, action.session), SMALL_MAX_BYTES);
+    const asked = await askSize();
+    if (asked.exitCode !== 0) return await fail('failed', EXIT.FAILURE, await sessionFailure(sessions, action.host, target, action.session, asked));
+    const sessionSize = action.readOnly && action.followSize ? parseSize(asked.stdout) : null;
+    const askAgain = async (): Promise<TerminalSize | null> => {
+      const again = await askSize();
+      return again.exitCode === 0 ? parseSize(again.stdout) : null;
+    };
     const stream = await openAttach(host, target, action.session, {
       readOnly: action.readOnly,
-      cols: action.cols,
-      rows: action.rows,
+      cols: sessionSize?.cols ?? action.cols,
+      rows: sessionSize?.rows ?? action.rows,
       lifetimeMs: sessions.attachLifetimeMs,
+      ...(sessionSize ? { follow: askAgain } : {}),
     });
     // The attach's end is reported once its audit record is complete.
     const ended = stream.ended.then(async (end) => {

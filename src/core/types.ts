@@ -103,6 +103,8 @@ export interface SessionAttachAction extends SessionActionBase {
   readOnly: boolean;
   cols: number;
   rows: number;
+  /** Read-only only: the terminal takes the session's size and follows it, not cols x rows (the console's watch). */
+  followSize?: boolean;
   /** The recording this attach is written to, named in its audit record. */
   recording?: string;
 }

@@ -5,9 +5,11 @@
 // Protocol (one attach per socket):
 //   server -> client  binary frame: terminal output, in order.
 //                     text frame, JSON: {"type":"ready","readOnly","recording"} once, then at the end
-//                     {"type":"exit","reason","code"} before the close.
+//                     {"type":"exit","reason","code"} before the close. A watch that follows its
+//                     session's size (attach.ts) has "size":{"cols","rows"} in ready, and each change
+//                     as {"type":"size","cols","rows"}, after the output that came before it.
 //   client -> server  text frame, JSON: {"type":"input","data":string} (dropped when read-only),
-//                     {"type":"resize","cols","rows"} (clamped by the attach),
+//                     {"type":"resize","cols","rows"} (clamped by the attach; dropped when it follows),
 //                     {"type":"ack","bytes":N}: N output bytes rendered so far, counted from the start.
 //   Anything else (binary frames, other JSON, a frame over MAX_CLIENT_FRAME) closes the socket 1003/1009.
 //
@@ -186,7 +188,14 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
     check();
   };
 
-  ws.send(JSON.stringify({ type: 'ready', readOnly: opts.readOnly, recording: opts.recording }));
+  const following = stream.sessionSize;
+  ws.send(JSON.stringify({ type: 'ready', readOnly: opts.readOnly, recording: opts.recording, ...(following ? { size: following.current } : {}) }));
+  following?.onChange((size) => {
+    // What was read before the resize goes first: the client draws it at the old size.
+    sendHeld();
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'size', ...size }));
+    opts.onResize?.(size.cols, size.rows);
+  });
   stream.onData((chunk) => {
     if (ws.readyState !== WebSocket.OPEN) return;
     sent += chunk.length;
@@ -221,6 +230,8 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
         if (timer) sendHeld();
         return;
       case 'resize':
+        // A watch that follows the session's size has no size of its own.
+        if (following) return;
         stream.resize(message.cols, message.rows);
         opts.onResize?.(message.cols, message.rows);
         return;

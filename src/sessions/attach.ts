@@ -8,10 +8,21 @@
 // - Sizes are clamped; a lifetime limit ends the attach; close() resolves once the tmux client (its
 //   process group locally, the channel's pty remotely) is gone, paused or not. Every end is reported
 //   once, with why.
+// - A watch may take its session's size, and follow it, instead of its client's: tmux sizes a window to
+//   its interactive clients, and a watcher sized otherwise (a phone) sees it clipped, or, alone with
+//   the session, resizes it.
 import type { Host, HostTerminal } from '../hosts/types.js';
 import { attachArgv, type TmuxTarget } from './tmux.js';
 
 export const TERMINAL_LIMITS = { minCols: 2, maxCols: 1000, minRows: 1, maxRows: 500 } as const;
+
+/** How often a watch that follows its session asks for the session's size (one tmux command each). */
+export const FOLLOW_SIZE_MS = 2000;
+
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
 
 /** Why an attach ended: tmux exited (detach, session killed), close() was called, or the lifetime ran out. */
 export type AttachEndReason = 'exited' | 'closed' | 'lifetime';
@@ -27,12 +38,23 @@ export interface AttachOptions {
   cols: number;
   rows: number;
   lifetimeMs: number;
+  /**
+   * A watch that takes the session's size (the console's read-only terminal): cols x rows are the
+   * session's, this asks for it again every FOLLOW_SIZE_MS (null: unknown now), and resize() is ignored.
+   */
+  follow?: () => Promise<TerminalSize | null>;
+}
+
+/** A following watch's size: the session's now, and each change (the pty has already taken it). */
+export interface SessionSize {
+  readonly current: TerminalSize;
+  onChange(listener: (size: TerminalSize) => void): void;
 }
 
 export interface AttachStream {
   /** Keystrokes for the session (ignored by tmux when read-only). */
   write(data: string | Buffer): void;
-  /** Clamped to TERMINAL_LIMITS; non-numbers are ignored. */
+  /** Clamped to TERMINAL_LIMITS; non-numbers are ignored, and so is every size when the attach follows the session's. */
   resize(cols: number, rows: number): void;
   /** The consumer fell behind: stop reading until resume(). */
   pause(): void;
@@ -44,9 +66,11 @@ export interface AttachStream {
   close(): Promise<AttachEnd>;
   /** Settles once, when the attach ends for any reason. */
   readonly ended: Promise<AttachEnd>;
+  /** Set when the attach follows the session's size (AttachOptions.follow). */
+  readonly sessionSize?: SessionSize;
 }
 
-export function clampSize(cols: number, rows: number): { cols: number; rows: number } {
+export function clampSize(cols: number, rows: number): TerminalSize {
   const clamp = (n: number, min: number, max: number): number => Math.min(max, Math.max(min, Math.round(n)));
   return { cols: clamp(cols, TERMINAL_LIMITS.minCols, TERMINAL_LIMITS.maxCols), rows: clamp(rows, TERMINAL_LIMITS.minRows, TERMINAL_LIMITS.maxRows) };
 }
@@ -66,9 +90,17 @@ export async function openAttach(host: Host, target: TmuxTarget, session: string
   const lifetime = setTimeout(() => stop('lifetime'), opts.lifetimeMs);
   lifetime.unref();
   let over = false;
+  const following = opts.follow
+    ? followSize(opts.follow, clampSize(opts.cols, opts.rows), (size) => {
+        if (stopping || over) return false;
+        terminal.resize(size.cols, size.rows);
+        return true;
+      })
+    : null;
   const ended = terminal.exited.then((exit): AttachEnd => {
     over = true;
     clearTimeout(lifetime);
+    following?.stop();
     return { reason: reason ?? 'exited', ...exit };
   });
   return {
@@ -77,7 +109,7 @@ export async function openAttach(host: Host, target: TmuxTarget, session: string
       if (!stopping && !over) terminal.write(data);
     },
     resize: (cols, rows) => {
-      if (stopping || over || !Number.isFinite(cols) || !Number.isFinite(rows)) return;
+      if (following || stopping || over || !Number.isFinite(cols) || !Number.isFinite(rows)) return;
       const size = clampSize(cols, rows);
       terminal.resize(size.cols, size.rows);
     },
@@ -93,5 +125,41 @@ export async function openAttach(host: Host, target: TmuxTarget, session: string
       return ended;
     },
     ended,
+    ...(following ? { sessionSize: following.size } : {}),
+  };
+}
+
+/**
+ * Asks `ask` every FOLLOW_SIZE_MS (one question at a time) and, when the size changed and `apply` took
+ * it, tells the listeners. A question that fails is asked again next time.
+ */
+function followSize(ask: () => Promise<TerminalSize | null>, initial: TerminalSize, apply: (size: TerminalSize) => boolean): { size: SessionSize; stop(): void } {
+  let current = initial;
+  const listeners: Array<(size: TerminalSize) => void> = [];
+  let asking = false;
+  const timer = setInterval(() => {
+    if (asking) return;
+    asking = true;
+    ask()
+      .then((answer) => {
+        if (answer === null) return;
+        const size = clampSize(answer.cols, answer.rows);
+        if ((size.cols === current.cols && size.rows === current.rows) || !apply(size)) return;
+        current = size;
+        for (const listener of listeners) listener(size);
+      })
+      // The host did not answer this time: asked again at the next tick.
+      .catch(() => {})
+      .finally(() => (asking = false));
+  }, FOLLOW_SIZE_MS);
+  timer.unref();
+  return {
+    size: {
+      get current() {
+        return current;
+      },
+      onChange: (listener) => void listeners.push(listener),
+    },
+    stop: () => clearInterval(timer),
   };
 }

@@ -211,6 +211,32 @@ export function sendCommand(target: TmuxTarget, name: string, items: readonly Se
   return commandList(first, ...rest.map((s): ['&&', Stage] => ['&&', s]));
 }
 
+/**
+ * A session's size as its clients show it: the current window's columns, and its rows with the status
+ * lines (`status` is on, off or 2-5). What a watch's terminal takes (attach.ts `follow`).
+ */
+export const SIZE_FORMAT = '#{window_width} #{window_height} #{status}';
+
+/**
+ * The session's size (SIZE_FORMAT), after has-session in the same tmux run: display-message alone
+ * answers, with blanks, for a session that is not there.
+ */
+export function sizeCommand(target: TmuxTarget, name: string): CommandList {
+  return single(tmuxArgv(target, ['has-session', '-t', sessionTarget(name), ';', 'display-message', '-p', '-t', paneTarget(name), SIZE_FORMAT]));
+}
+
+/** What sizeCommand printed, as a terminal's size; null when it is not that. */
+export function parseSize(stdout: string): { cols: number; rows: number } | null {
+  const m = /^(\d+) (\d+) (on|off|[2-5])$/.exec(stdout.trim());
+  if (!m) return null;
+  const statusLines = m[3] === 'off' ? 0 : m[3] === 'on' ? 1 : Number(m[3]);
+  return { cols: Number(m[1]), rows: Number(m[2]) + statusLines };
+}
+
+/**
+ * -r: read-only, and (tmux 3.2+) ignoring size while an interactive client is attached; with none, a
+ * watcher's size is the window's, so the console's watch opens at the session's size (attach.ts).
+ */
 export function attachArgv(target: TmuxTarget, name: string, readOnly: boolean): string[] {
   return tmuxArgv(target, ['attach-session', ...(readOnly ? ['-r'] : []), '-t', sessionTarget(name)]);
 }

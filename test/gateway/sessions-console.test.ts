@@ -1,6 +1,7 @@
 // The sessions dashboard and the browser terminal in the system Chromium against a real daemon and real
 // tmux: log in, see sessions, create one with a command, attach, type, see the output, resize, watch
-// read-only, kill behind the typed name, and on a phone-sized screen the key bar's Ctrl-C.
+// read-only, kill behind the typed name, and on a phone-sized screen the key bar's Ctrl-C and a watch
+// of a wide session shrunk to the width.
 import assert from 'node:assert/strict';
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,6 +40,12 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
   const until = async (what: string, ok: () => boolean): Promise<void> => {
     for (let i = 0; i < 300 && !ok(); i++) await sleep(10);
     assert.ok(ok(), what);
+  };
+  /** Until `expression` is true in the page (waitForFunction polls with eval, which the console's CSP refuses). */
+  const inPage = async (page: Page, expression: string, ms = 3000): Promise<void> => {
+    for (const deadline = Date.now() + ms; !(await page.evaluate(expression)); await sleep(25)) {
+      assert.ok(Date.now() < deadline, `within ${ms} ms: ${expression}`);
+    }
   };
 
   test('create with a command, attach, type, resize, watch read-only, kill with the name typed', async () => {
@@ -255,6 +262,45 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
     await page.keyboard.type('echo key-$((40+2))');
     await keys.getByRole('button', { name: 'Enter' }).click();
     await until('the shell ran the next line', () => /key-42/.test(pane('phone')));
+    await context.close();
+  });
+
+  test('phone-sized: a watcher sees every column of a 120-column session, shrunk to the width, and follows its size without changing it', async () => {
+    // A line as wide as the session, its last column marked; nobody interactive is attached (tmux would
+    // give a new session an attached client's size, whatever -x and -y say).
+    await until('the clients of the tests before are gone', () => d.tmux('list-clients').trim() === '');
+    const line = `L${'-'.repeat(118)}Z`;
+    d.tmux('new-session', '-d', '-s', 'wide', '-x', '120', '-y', '40', `printf '%s' '${line}'; sleep 600`);
+    const windowSize = (): string => d.tmux('display-message', '-p', '-t', '=wide:', '#{window_width}x#{window_height}').trim();
+    const phone = { width: 390, height: 844 };
+    const { context, page } = await login(phone);
+    await page.goto(`${d.url}#/terminal?host=box&user=${d.me}&name=wide&readOnly=true`);
+    await page.locator('.term-status', { hasText: 'read-only' }).waitFor();
+    // One row holds the whole line: the terminal is 120 columns, nothing wrapped.
+    await page.locator('.xterm-rows > div', { hasText: line }).waitFor();
+    const screen = "document.querySelector('.term-screen')";
+    const fits = `${screen}.scrollWidth <= ${screen}.clientWidth && ${screen}.getBoundingClientRect().right <= innerWidth`;
+    const fontSize = "parseFloat(getComputedStyle(document.querySelector('.xterm-rows')).fontSize)";
+    const rows = "document.querySelectorAll('.xterm-rows > div').length";
+    assert.ok(await page.evaluate(fits), 'every column is in sight, no sideways scrolling');
+    const small = (await page.evaluate(fontSize)) as number;
+    assert.ok(small < 12, `the font shrank (${small}px)`);
+    assert.equal(await page.evaluate(rows), 41, 'the window and its status line');
+    assert.equal(windowSize(), '120x40', 'the watcher did not size the session to the phone');
+    assert.equal(await page.getByRole('toolbar', { name: 'keys' }).isVisible(), false, 'a watcher has no keys to press');
+
+    // The session is resized (an interactive client would): the watch takes the new size within seconds.
+    d.tmux('resize-window', '-t', '=wide:', '-x', '100', '-y', '30');
+    await inPage(page, `${rows} === 31`, 10_000);
+    await inPage(page, `${fontSize} > ${small}`);
+    assert.ok(await page.evaluate(fits), 'still every column');
+    // Turned sideways: more width, a bigger font.
+    const portrait = (await page.evaluate(fontSize)) as number;
+    await page.setViewportSize({ width: phone.height, height: phone.width });
+    await inPage(page, `${fontSize} > ${portrait}`);
+    assert.ok(await page.evaluate(fits), 'every column in landscape too');
+    assert.equal(windowSize(), '100x30');
+    d.tmux('kill-session', '-t', '=wide');
     await context.close();
   });
 

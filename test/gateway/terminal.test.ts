@@ -1,7 +1,8 @@
 // The browser terminal's bridge (src/gateway/terminal.ts) between a real WebSocket on loopback and a
-// real attach to tmux on a private socket: typing, read-only, the flow control that stops reading the
-// pty when the client does not acknowledge (a `yes` flood stays bounded), hostile client frames, the
-// end of the session and of the attach's lifetime, recordings, and the attach slot limits.
+// real attach to tmux on a private socket: typing, read-only, a watch at its session's size, the flow
+// control that stops reading the pty when the client does not acknowledge (a `yes` flood stays
+// bounded), hostile client frames, the end of the session and of the attach's lifetime, recordings,
+// and the attach slot limits.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { createContext, type GatewayContext } from '../../src/core/context.js';
 import { perform } from '../../src/core/perform.js';
 import { AttachSlots } from '../../src/gateway/attach-slots.js';
 import { bridgeTerminal, CLOSE, COALESCE, type BridgeEnd, type TerminalBridgeOptions } from '../../src/gateway/terminal.js';
-import type { AttachEnd, AttachStream } from '../../src/sessions/attach.js';
+import { FOLLOW_SIZE_MS, type AttachEnd, type AttachStream } from '../../src/sessions/attach.js';
 import { AttachRecorder, describeRecording, listRecordings, recordingPath } from '../../src/sessions/recording.js';
 
 const POLICIES = `policies:
@@ -56,7 +57,7 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
   let server: WebSocketServer;
   let port: number;
   /** What the next connection bridges to, and its outcome. */
-  let next: { session: string; readOnly: boolean; options?: Partial<TerminalBridgeOptions>; lifetimeMs?: number; done?: Promise<BridgeEnd> } = { session: '', readOnly: false };
+  let next: { session: string; readOnly: boolean; followSize?: boolean; options?: Partial<TerminalBridgeOptions>; lifetimeMs?: number; done?: Promise<BridgeEnd> } = { session: '', readOnly: false };
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
 
   const newSession = async (session: string, command?: string): Promise<void> => {
@@ -64,8 +65,8 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     assert.equal(r.outcome, 'ok', r.message ?? '');
   };
 
-  const connect = async (session: string, readOnly = false, options: Partial<TerminalBridgeOptions> = {}): Promise<Client> => {
-    next = { session, readOnly, options };
+  const connect = async (session: string, readOnly = false, options: Partial<TerminalBridgeOptions> = {}, followSize = false): Promise<Client> => {
+    next = { session, readOnly, options, followSize };
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -96,9 +97,9 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     ctx = createContext({ env: { REMUX_HOME: home, HOME: home } });
     server = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 2 << 20 });
     server.on('connection', (ws) => {
-      const { session, readOnly, options } = next;
+      const { session, readOnly, options, followSize } = next;
       void (async () => {
-        const r = await perform(ctx, { kind: 'session.attach', host: 'box', session, readOnly, cols: 80, rows: 24 }, { onStdout: () => {}, onStderr: () => {} });
+        const r = await perform(ctx, { kind: 'session.attach', host: 'box', session, readOnly, followSize, cols: 80, rows: 24 }, { onStdout: () => {}, onStderr: () => {} });
         assert.ok(r.attach, r.message ?? '');
         next.done = bridgeTerminal(ws, r.attach, { readOnly, recording: null, ...options });
       })();
@@ -139,6 +140,30 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     assert.doesNotMatch(tmux('capture-pane', '-p', '-t', '=t1:'), /must-not-run/);
     c.ws.close();
     await next.done;
+  });
+
+  test("a watch that follows its session takes the session's size, never changes it, and is told each change", async () => {
+    tmux('new-session', '-d', '-s', 'wide', '-x', '120', '-y', '40');
+    const windowSize = (): string => tmux('display-message', '-p', '-t', '=wide:', '#{window_width}x#{window_height}').trim();
+    const resizes: string[] = [];
+    // Alone with the session: a watcher's own size would be the window's (tmux sizes it to its clients).
+    const c = await connect('wide', true, { onResize: (cols, rows) => resizes.push(`${cols}x${rows}`) }, true);
+    assert.deepEqual(c.control[0], { type: 'ready', readOnly: true, recording: null, size: { cols: 120, rows: 41 } }, 'the window and its status line');
+    c.send({ type: 'resize', cols: 40, rows: 20 });
+    await until('the watcher is drawn', () => c.text().length > 0);
+    await sleep(300);
+    assert.equal(windowSize(), '120x40', 'a phone-sized watcher left the window as it was');
+    assert.equal(tmux('list-clients', '-t', '=wide', '-F', '#{client_width}x#{client_height}').trim(), '120x41');
+
+    // Someone resizes the window (an interactive client would): the watch follows within FOLLOW_SIZE_MS.
+    tmux('resize-window', '-t', '=wide:', '-x', '100', '-y', '30');
+    await until('the new size', () => c.control.some((m) => m.type === 'size'), FOLLOW_SIZE_MS * 3);
+    assert.deepEqual(c.control.at(-1), { type: 'size', cols: 100, rows: 31 });
+    assert.deepEqual(resizes, ['100x31'], 'a recording of the watch gets the session\'s sizes, not the client\'s');
+    await until('the watcher\'s terminal took it', () => tmux('list-clients', '-t', '=wide', '-F', '#{client_width}x#{client_height}').trim() === '100x31');
+    c.ws.close();
+    await next.done;
+    tmux('kill-session', '-t', '=wide');
   });
 
   test('a client that does not acknowledge stops the flood at the high-water mark; acknowledging resumes it', async () => {

@@ -4,7 +4,7 @@
 // startup command checked with the agent's own policy. And the sandbox both policies allow.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkOwnCommand, terminalKind } from '../../src/agent/own.js';
+import { checkOwnCommand, isListing, terminalKind } from '../../src/agent/own.js';
 import { intersectSandbox } from '../../src/agent/sandbox.js';
 import { parseCommand } from '../../src/command/parser.js';
 import { renderCommandList } from '../../src/command/render.js';
@@ -13,7 +13,7 @@ import type { SandboxSpec } from '../../src/exec/types.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import { createLocalResolver } from '../../src/policy/resolve.js';
 import { recorderArgv, SCREEN_FORMAT } from '../../src/sessions/session-recorder.js';
-import { attachArgv, captureCommand, killCommand, listCommand, newSessionArgv, newSessionCommand, paneTarget, sendCommand, shellProgram, single, sudoProbeCommand, tmuxArgv, type SendItem, type TmuxTarget } from '../../src/sessions/tmux.js';
+import { attachArgv, captureCommand, killCommand, listCommand, newSessionArgv, newSessionCommand, paneTarget, sendCommand, shellProgram, single, SIZE_FORMAT, sizeCommand, sudoProbeCommand, tmuxArgv, type SendItem, type TmuxTarget } from '../../src/sessions/tmux.js';
 
 const policy = parsePolicies(
   `policies:
@@ -50,6 +50,7 @@ describe("remux's own commands on an agent", () => {
         captureCommand(t, 'build', 500),
         sendCommand(t, 'build', [{ text: 'make test;' }, { key: 'Enter' }, { key: 'C-c' }]),
         screenCommand(t, 'build'),
+        sizeCommand(t, 'build'),
         single(['true']),
       ]) {
         assert.ok('ok' in check(list), renderCommandList(list));
@@ -57,6 +58,10 @@ describe("remux's own commands on an agent", () => {
       assert.deepEqual(terminalKind(attachArgv(t, 'build', false), users), { kind: 'attach' });
       assert.deepEqual(terminalKind(attachArgv(t, 'build', true), users), { kind: 'attach' });
       assert.deepEqual(terminalKind(recorderArgv(t, 'build'), users), { kind: 'control' });
+      // A watch asks for its session's size every few seconds: a listing, not an audit record each time.
+      const size = sizeCommand(t, 'build').items[0]!.pipeline.stages[0]!.argv;
+      assert.equal(isListing(size), true, size.join(' '));
+      assert.equal(isListing(screenCommand(t, 'build').items[0]!.pipeline.stages[0]!.argv), false);
     }
   });
 
@@ -120,6 +125,12 @@ describe("remux's own commands on an agent", () => {
       ['display-message', '-p', '-t', '=x:', SCREEN_FORMAT, ';', 'capture-pane', '-p', '-e', '-t', '=y:'],
       ['display-message', '-p', '-t', '=x:', SCREEN_FORMAT, ';', 'capture-pane', '-p', '-e', '-t', '=x:', ';', 'run-shell', 'id'],
       ['display-message', '-p', '-t', '=x:', SCREEN_FORMAT],
+      // An attach's size question alone, about another session, with another format or more after it.
+      ['display-message', '-p', '-t', '=x:', SIZE_FORMAT],
+      ['has-session', '-t', '=x'],
+      ['has-session', '-t', '=x', ';', 'display-message', '-p', '-t', '=y:', SIZE_FORMAT],
+      ['has-session', '-t', '=x', ';', 'display-message', '-p', '-t', '=x:', '#(id)'],
+      ['has-session', '-t', '=x', ';', 'display-message', '-p', '-t', '=x:', SIZE_FORMAT, ';', 'run-shell', 'id'],
     ]) {
       assert.ok('refusal' in check(single(['tmux', ...args])), args.join(' '));
     }

@@ -2,14 +2,16 @@
 // process: a startup command runs in the OS sandbox the agent builds from both policies; keys sent are
 // checked and audited by the agent as session.send, and a tmux user the agent does not list is refused
 // there (77 at the gateway); the recorder's control client and first-screen command are accepted, so the
-// session is recorded from its creation.
+// session is recorded from its creation; a console watch's first question (the session, its size) is accepted.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { remux } from '../support/cli.js';
+import { openTerminal } from '../support/console-daemon.js';
 import { AgentDaemon, waitFor, type AgentProcess } from './agent-process.js';
 
 const me = userInfo().username;
@@ -96,6 +98,22 @@ describe('tmux sessions on an agent host, checked by both sides', { timeout: 120
     const record = (await audit(d.gw.env)).find((a) => a.operation === 'session.record' && a.resource === `${me}@laptop:keys`);
     assert.ok(record?.recording, 'the session is being recorded');
     await waitFor('the echo in the recording', () => Promise.resolve(readFileSync(join(d.gw.home, 'recordings', `${record.recording}.cast`), 'utf8').includes('typed-through-relay')));
+  });
+
+  test("a watch in the console attaches through the agent: its question (the session is there, its size) is one of remux's own", async () => {
+    const added = await remux(['principal', 'add', 'web', '--admin', '--json'], { env: d.gw.env });
+    assert.equal(added.code, 0, added.stderr);
+    const headers = { authorization: `Bearer ${(JSON.parse(added.stdout) as { token: string }).token}` };
+    const daemon = { url: `${d.url.replace('wss://', 'https://')}/`, ca: readFileSync(d.caFile, 'utf8') };
+    const watch = await openTerminal(daemon, { host: 'laptop', name: 'keys', readOnly: 'true' }, headers);
+    assert.equal(watch.control[0]?.type, 'ready', JSON.stringify(await Promise.race([watch.closed, sleep(100)])));
+    assert.ok(watch.control[0]?.size, 'at the session\'s size');
+    await watch.shows(/typed-through-relay/);
+    watch.ws.close();
+    const missing = await openTerminal(daemon, { host: 'laptop', name: 'nope' }, headers);
+    const closed = await missing.closed;
+    assert.equal(closed.code, 4004);
+    assert.match(closed.reason, /^no session "nope" on laptop/);
   });
 
   test('a tmux user the gateway lists but the agent does not: refused by the agent, 77 at the gateway, audited there', async () => {

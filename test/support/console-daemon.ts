@@ -93,7 +93,7 @@ export interface TerminalClient {
 }
 
 /** A terminal WebSocket as a script would open one; resolves once it is ready or closed. */
-export async function openTerminal(d: ConsoleDaemon, query: Record<string, string>, headers: Record<string, string>): Promise<TerminalClient> {
+export async function openTerminal(d: Pick<ConsoleDaemon, 'url' | 'ca'>, query: Record<string, string>, headers: Record<string, string>): Promise<TerminalClient> {
   const ws = new WebSocket(`${d.url.replace(/^https/, 'wss')}api/ws/terminal?${new URLSearchParams(query)}`, { ca: d.ca, headers });
   const control: Array<Record<string, unknown>> = [];
   const chunks: Buffer[] = [];

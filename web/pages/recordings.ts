@@ -2,6 +2,7 @@
 // read-only xterm.js with its own timing: play/pause, 1x/2x/4x, back to the start.
 import { Terminal } from '@xterm/xterm';
 import { api, el, errorText } from '../api.js';
+import { fitWidth } from '../fit-width.js';
 import { utcTime } from '../format.js';
 import { routeInlineStyles } from '../inline-styles.js';
 import type { Page } from './page.js';
@@ -25,9 +26,8 @@ type Event = [number, string, string];
 /** A pause longer than this plays as this long: nobody wants to watch an idle terminal. */
 const MAX_IDLE_S = 2;
 
-/** The player's font size, and the smallest it shrinks to so that a wide recording fits the page. */
+/** The player's font size; a recording wider than the page gets a smaller one (fitWidth). */
 const FONT_SIZE = 13;
-const MIN_FONT_SIZE = 4;
 
 function size(bytes: number): string {
   return bytes < 1024 ? `${bytes} B` : bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / (1 << 20)).toFixed(1)} MiB`;
@@ -53,20 +53,6 @@ function parseCast(text: string): { cols: number; rows: number; events: Event[] 
     events.push([t - shift, kind, data]);
   }
   return { cols: header.width || 80, rows: header.height || 24, events };
-}
-
-/**
- * Shrinks the font so the terminal's columns fit `width` pixels (a phone, or a recording wider than the
- * page), never above FONT_SIZE: the whole screen in sight, which a pinch zooms into, rather than a
- * strip that scrolls sideways. Below MIN_FONT_SIZE it scrolls sideways after all.
- */
-function fitWidth(term: Terminal, screen: HTMLElement, width: number): void {
-  const cells = screen.querySelector<HTMLElement>('.xterm-screen');
-  if (!cells?.offsetWidth) return;
-  // The scrollbar beside the cells keeps its width whatever the font's.
-  const scrollbar = screen.scrollWidth - cells.offsetWidth;
-  const size = Math.floor(((term.options.fontSize ?? FONT_SIZE) * (width - scrollbar) * 10) / cells.offsetWidth) / 10;
-  term.options.fontSize = Math.max(MIN_FONT_SIZE, Math.min(FONT_SIZE, size));
 }
 
 class Player {
@@ -200,7 +186,7 @@ export const recordingsPage: Page = {
       playerBox.replaceChildren(title, screen, controls);
       playerBox.hidden = false;
       t.open(screen);
-      const fitScreen = (): void => fitWidth(t, screen, playerBox.clientWidth);
+      const fitScreen = (): void => fitWidth(t, screen, playerBox.clientWidth, FONT_SIZE);
       fit = fitScreen;
       // The recording's size changes (its resize events, back to the start) and the window's (a phone turned).
       t.onResize(fitScreen);

@@ -1,11 +1,19 @@
 // A live tmux session in xterm.js over the terminal WebSocket (src/gateway/terminal.ts has the
 // protocol): output arrives as binary frames and is acknowledged once xterm has rendered it, so the
 // daemon stops reading the session when this page falls behind. Read-only viewers see, never type.
+// An attach fits the terminal to the window, and tmux the session to it. A watch cannot size the session:
+// it takes the session's size (the daemon says it, and each change) and shrinks its font to fit the width.
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import { el } from '../api.js';
+import { fitWidth } from '../fit-width.js';
 import { routeInlineStyles } from '../inline-styles.js';
 import type { Page } from './page.js';
+
+interface Size {
+  cols: number;
+  rows: number;
+}
 
 /** Why the daemon closed the socket, in words, by close code (src/gateway/terminal.ts CLOSE). */
 const CLOSED: Record<number, string> = {
@@ -52,7 +60,8 @@ export const terminalPage: Page = {
     const bar = el('div', undefined, { class: 'term-bar' });
     bar.append(back, title, status, copy, paste);
     const screen = el('div', undefined, { class: 'term-screen' });
-    const keys = el('div', undefined, { class: 'term-keys', role: 'toolbar', 'aria-label': 'keys' });
+    // A watcher has no keys to press.
+    const keys = el('div', undefined, { class: 'term-keys', role: 'toolbar', 'aria-label': 'keys', ...(readOnly ? { hidden: '' } : {}) });
     container.append(bar, screen, keys);
     container.classList.add('terminal-page');
 
@@ -62,7 +71,11 @@ export const terminalPage: Page = {
     const fit = new FitAddon();
     term.loadAddon(fit);
     term.open(screen);
-    fit.fit();
+    // An attach's size goes with its request; a watch waits for the session's.
+    if (!readOnly) fit.fit();
+    /** A watch: the terminal at the session's size, its font shrunk so that every column is in sight. */
+    let watching = false;
+    const fitFont = (): void => fitWidth(term, screen, container.clientWidth, fontSize);
 
     const query = new URLSearchParams({ host, name, readOnly: String(readOnly), cols: String(term.cols), rows: String(term.rows) });
     if (user) query.set('user', user);
@@ -77,6 +90,18 @@ export const terminalPage: Page = {
       if (ready && !readOnly) send({ type: 'input', data });
     };
 
+    /** The session's size, taken once the output that came before it is drawn (at the old size). */
+    const takeSize = (size: Size): void => {
+      output.release();
+      term.write('', () => {
+        term.resize(size.cols, size.rows);
+        fitFont();
+      });
+    };
+    // The screen's box changes with the window, a phone's keyboard and rotation: the terminal follows it.
+    // (A watch's font follows the window's width instead: its screen is as wide as the terminal.)
+    const resized = new ResizeObserver(() => fit.fit());
+    if (!readOnly) resized.observe(screen);
     const output = new OutputPacer((bytes) =>
       // Acknowledged once rendered, not when received: that is what lets the daemon pause the session.
       term.write(bytes, () => {
@@ -86,13 +111,24 @@ export const terminalPage: Page = {
     );
     ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
       if (typeof event.data !== 'string') return output.push(new Uint8Array(event.data));
-      const message = JSON.parse(event.data) as { type: string; readOnly?: boolean; recording?: string | null; reason?: string };
+      const message = JSON.parse(event.data) as { type: string; readOnly?: boolean; recording?: string | null; reason?: string; size?: Size; cols?: number; rows?: number };
       if (message.type === 'ready') {
         ready = true;
         status.textContent = `attached${message.readOnly ? ', read-only' : ''}${message.recording ? ' · recording' : ''}`;
         if (message.recording) status.title = `recording ${message.recording}`;
-        send({ type: 'resize', cols: term.cols, rows: term.rows });
+        if (message.size) {
+          watching = true;
+          screen.classList.add('watch');
+          window.addEventListener('resize', fitFont);
+          takeSize(message.size);
+        } else {
+          // A watch the daemon gives no size (it could not tell the session's) fits the window as an attach does.
+          if (readOnly) resized.observe(screen);
+          send({ type: 'resize', cols: term.cols, rows: term.rows });
+        }
         if (!readOnly) term.focus();
+      } else if (message.type === 'size' && message.cols && message.rows) {
+        takeSize({ cols: message.cols, rows: message.rows });
       }
     });
     ws.addEventListener('close', (event) => {
@@ -110,11 +146,8 @@ export const terminalPage: Page = {
     for (const type of ['keydown', 'paste', 'input'] as const) screen.addEventListener(type, () => output.typed(), true);
     term.onBinary(input);
     term.onResize(({ cols, rows }) => {
-      if (ready) send({ type: 'resize', cols, rows });
+      if (ready && !watching) send({ type: 'resize', cols, rows });
     });
-    // The screen's box changes with the window, a phone's keyboard and rotation: the terminal follows it.
-    const resized = new ResizeObserver(() => fit.fit());
-    resized.observe(screen);
 
     const copySelection = (): void => {
       const text = term.getSelection();
@@ -157,6 +190,7 @@ export const terminalPage: Page = {
     return () => {
       output.stop();
       resized.disconnect();
+      window.removeEventListener('resize', fitFont);
       container.classList.remove('terminal-page');
       ws.close(1000, 'left the page');
       term.dispose();
@@ -192,6 +226,11 @@ class OutputPacer {
 
   typed(): void {
     this.lastKey = performance.now();
+    this.release();
+  }
+
+  /** What is held goes now. */
+  release(): void {
     if (this.timer !== null) this.flush();
   }
 

@@ -210,6 +210,8 @@ async function terminal(
     readOnly: q.readOnly,
     cols: q.cols,
     rows: q.rows,
+    // A watch in the browser shows the session at its size, shrunk to fit the screen (web/pages/terminal.ts).
+    followSize: q.readOnly,
     ...(q.user !== undefined ? { tmuxUser: q.user } : {}),
     ...(recording !== undefined ? { recording } : {}),
   };
@@ -234,7 +236,7 @@ async function terminal(
       recorder = new AttachRecorder(
         deps.recordingsDir,
         { host: q.host, user, session: q.name, principal: principal.name, readOnly: q.readOnly, actionId: result.actionId },
-        clampSize(q.cols, q.rows),
+        stream.sessionSize?.current ?? clampSize(q.cols, q.rows),
         undefined,
         recording,
       );
