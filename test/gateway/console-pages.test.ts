@@ -1,13 +1,15 @@
 // The console's audit, run and recordings pages in the system Chromium against a real daemon: a command
-// run with `remux client run` shows in the audit trail and a new one arrives live when following; the run
-// panel streams a host's output and exit status, shows a refusal's reason and 77, and cancels; a
-// recording plays in xterm.js, from the list or from its attach's audit record, and on a phone its
-// terminal shrinks to the width and its controls are in sight. Nothing may break the CSP (Chromium
-// reports every refusal as a console error).
+// run with `remux client run` shows in the audit trail and a new one arrives live when following; the
+// run panel streams a host's output and exit status, shows a refusal's reason and 77, and cancels; a
+// recording plays in xterm.js, from the list or from its attach's audit record, its bar jumps forwards
+// and back, and on a phone its terminal shrinks to the width and its controls are in sight. Nothing may break the CSP (Chromium reports every refusal as a
+// console error).
 import assert from 'node:assert/strict';
 import { userInfo } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Page } from 'playwright-core';
 import { AuditStore } from '../../src/audit/store.js';
 import { AttachRecorder } from '../../src/sessions/recording.js';
@@ -26,6 +28,13 @@ before(async () => {
 after(async () => {
   await d?.stop();
 });
+
+/** Until `expression` is true in the page (waitForFunction polls with eval, which the console's CSP refuses). */
+async function until(page: Page, expression: string, ms = 3000): Promise<void> {
+  for (const deadline = Date.now() + ms; !(await page.evaluate(expression)); await sleep(25)) {
+    assert.ok(Date.now() < deadline, `within ${ms} ms: ${expression}`);
+  }
+}
 
 /** A logged-in page, and the console errors and page errors it collects. */
 async function console(path: string): Promise<{ page: Page; problems: string[]; done(): Promise<void> }> {
@@ -117,7 +126,7 @@ test('the recordings page lists a recording and plays it in a read-only terminal
   assert.equal(await page.locator('style').count(), 0);
 
   await page.locator('.controls button', { hasText: 'From the start' }).click();
-  assert.doesNotMatch((await screen.textContent())!, /hello/, 'back at the start: the screen is cleared');
+  await until(page, "!document.querySelector('.player-screen .xterm-rows').textContent.includes('hello')"); // back at the start: the screen is cleared
   await page.locator('.controls .play').click();
   await screen.filter({ hasText: 'and later' }).waitFor();
 
@@ -131,6 +140,56 @@ test('the recordings page lists a recording and plays it in a read-only terminal
   await page.goto(`${d.url}#/audit`);
   await page.locator('table.audit tr', { hasText: 'session.attach' }).locator('a.recording-link').click();
   await page.locator('.player-screen .xterm-rows', { hasText: 'and later' }).waitFor();
+  assert.deepEqual(problems, []);
+  await done();
+});
+
+test('the position bar jumps forwards and back, by dragging, clicking and the keyboard, without playing up to there', async () => {
+  const rec = new AttachRecorder(join(d.home, 'recordings'), { host: 'localhost', user: 'me', session: 'seek', principal: 'boss', readOnly: false, actionId: null }, { cols: 40, rows: 8 });
+  rec.end();
+  // The events at known times (no pause over 2 s, which the player would shorten): the screen is cleared at 2 s.
+  const header = readFileSync(rec.path, 'utf8').split('\n')[0]!;
+  const events = [[0.5, 'o', 'alpha\r\n'], [2, 'o', '\x1b[2J\x1b[Hbeta\r\n'], [4, 'o', 'gamma\r\n'], [6, 'o', 'delta\r\n']];
+  writeFileSync(rec.path, [header, ...events.map((e) => JSON.stringify(e))].join('\n') + '\n');
+
+  const { page, problems, done } = await console(`#/recordings?id=${rec.id}`);
+  const play = page.locator('.controls .play');
+  await play.filter({ hasText: 'Pause' }).waitFor();
+  const bar = page.getByRole('slider', { name: 'position' });
+  /** The screen shows these words and none of those. */
+  const shows = async (words: string[], not: string[]): Promise<void> => {
+    const text = "document.querySelector('.player-screen .xterm-rows').textContent";
+    await until(page, `${JSON.stringify(words)}.every((w) => ${text}.includes(w)) && !${JSON.stringify(not)}.some((w) => ${text}.includes(w))`);
+  };
+
+  // The keyboard, while it plays: End (playing is over), Home, and arrows 5 s at a time.
+  await bar.focus();
+  await page.keyboard.press('End');
+  await shows(['beta', 'gamma', 'delta'], ['alpha']);
+  await play.filter({ hasText: 'Play' }).waitFor();
+  assert.equal(await page.locator('.controls .time').textContent(), '0:06 / 0:06');
+  await page.keyboard.press('Home');
+  await shows([], ['alpha', 'beta', 'gamma', 'delta']);
+  await page.keyboard.press('ArrowRight');
+  await shows(['beta', 'gamma'], ['alpha', 'delta']);
+  assert.equal(await bar.getAttribute('aria-valuetext'), '0:05 of 0:06');
+  assert.equal(await play.textContent(), 'Play', 'a jump does not start playing');
+
+  // Back, by a click a quarter along the bar (about 1.5 s): the screen before it was cleared.
+  const box = (await bar.boundingBox())!;
+  await page.mouse.click(box.x + box.width / 4, box.y + box.height / 2);
+  await shows(['alpha'], ['beta', 'gamma', 'delta']);
+  // Dragged back and forth, many jumps while the screen is drawn: it ends where the thumb was let go.
+  await page.mouse.move(box.x + box.width / 4, box.y + box.height / 2);
+  await page.mouse.down();
+  for (const f of [0.9, 0.2, 0.8, 0.1, 0.95, 0.5, 0.72]) await page.mouse.move(box.x + box.width * f, box.y + box.height / 2, { steps: 3 });
+  await page.mouse.up();
+  await shows(['beta', 'gamma'], ['alpha', 'delta']);
+
+  // Playing goes on from there.
+  await play.click();
+  await shows(['delta'], ['alpha']);
+  await play.filter({ hasText: 'Play' }).waitFor();
   assert.deepEqual(problems, []);
   await done();
 });
@@ -160,12 +219,14 @@ test('on a phone the player shrinks a wide recording to the width, brings itself
     const box = (await page.locator('.controls button', { hasText: name }).boundingBox())!;
     assert.ok(box.y >= 0 && box.y + box.height <= phone.height, `${name} is in sight without scrolling: ${JSON.stringify(box)}`);
   }
-  const speed = (await page.locator('.controls select').boundingBox())!;
-  assert.ok(speed.y >= 0 && speed.y + speed.height <= phone.height, `the speed is in sight without scrolling: ${JSON.stringify(speed)}`);
+  for (const [what, control] of [['the speed', '.controls select'], ['the position bar', '.controls input.seek']] as const) {
+    const box = (await page.locator(control).boundingBox())!;
+    assert.ok(box.x >= 0 && box.x + box.width <= phone.width && box.y >= 0 && box.y + box.height <= phone.height, `${what} is in sight without scrolling: ${JSON.stringify(box)}`);
+  }
 
   // Turned sideways: more width, a bigger font, still every column.
   await page.setViewportSize({ width: phone.height, height: phone.width });
-  await page.waitForFunction(`${fontSize} > ${portrait}`);
+  await until(page, `${fontSize} > ${portrait}`);
   assert.ok(await page.evaluate(fits), 'all columns are in sight in landscape');
   assert.deepEqual(problems, []);
   await context.close();

@@ -1,5 +1,5 @@
 // Recordings (of attaches, or of whole sessions): the list (GET /api/recordings) and a player replaying one asciicast v2 file in a
-// read-only xterm.js with its own timing: play/pause, 1x/2x/4x, back to the start.
+// read-only xterm.js with its own timing: play/pause, 1x/2x/4x, back to the start, and a bar to jump anywhere.
 import { Terminal } from '@xterm/xterm';
 import { api, el, errorText } from '../api.js';
 import { fitWidth } from '../fit-width.js';
@@ -63,6 +63,9 @@ class Player {
   private timer: number | null = null;
   /** When (performance.now()) playback last resumed, and from which position. */
   private since = { at: 0, position: 0 };
+  /** A seek that waits for the one before it to be drawn (a dragged bar asks faster than xterm draws). */
+  private wanted: number | null = null;
+  private drawing = false;
 
   constructor(
     private readonly term: Terminal,
@@ -80,7 +83,13 @@ class Player {
     return this.cast.events.at(-1)?.[0] ?? 0;
   }
 
+  /** Where the screen is, or is being taken to by a seek: what the bar shows. */
   get at(): number {
+    return this.wanted ?? this.now();
+  }
+
+  /** Playback's position in recording seconds. */
+  private now(): number {
     return this.playing ? this.since.position + ((performance.now() - this.since.at) / 1000) * this.speed : this.position;
   }
 
@@ -94,7 +103,7 @@ class Player {
 
   pause(): void {
     if (!this.playing) return;
-    this.position = this.at;
+    this.position = this.now();
     window.clearTimeout(this.timer!);
     this.timer = null;
     this.onChange();
@@ -108,26 +117,68 @@ class Player {
   }
 
   restart(): void {
+    this.seek(0);
+  }
+
+  /**
+   * Shows the screen at `seconds` without playing up to it: forwards, the events in between are written
+   * at once; backwards, the terminal is reset and everything up to there is written at once.
+   */
+  seek(seconds: number): void {
+    this.wanted = Math.max(0, Math.min(this.duration, seconds));
+    if (!this.drawing) this.jump();
+  }
+
+  private jump(): void {
+    const to = this.wanted;
+    if (to === null) return;
+    this.wanted = null;
     const wasPlaying = this.playing;
     this.pause();
-    this.term.reset();
-    this.term.resize(this.cast.cols, this.cast.rows);
-    this.index = 0;
-    this.position = 0;
-    if (wasPlaying) this.play();
+    if (this.index > 0 && this.cast.events[this.index - 1]![0] > to) {
+      // RIS in the write queue, not term.reset(): output still queued would land after a direct reset.
+      this.term.write('\x1bc');
+      this.resize(this.cast.cols, this.cast.rows);
+      this.index = 0;
+    }
+    this.writeUntil(to);
+    this.position = to;
+    this.drawing = true;
+    this.term.write('', () => {
+      this.drawing = false;
+      this.jump();
+    });
+    // Playing on from the end would start again from the beginning.
+    if (wasPlaying && this.index < this.cast.events.length) this.play();
     else this.onChange();
+  }
+
+  /** Writes the events up to `seconds` from where the screen is: the output between resizes as one write. */
+  private writeUntil(seconds: number): void {
+    let output = '';
+    for (let e = this.cast.events[this.index]; e && e[0] <= seconds; e = this.cast.events[++this.index]) {
+      if (e[1] === 'o') output += e[2];
+      else if (e[1] === 'r') {
+        const [cols, rows] = e[2].split('x').map(Number);
+        if (cols && rows) {
+          if (output !== '') this.term.write(output);
+          output = '';
+          this.resize(cols, rows);
+        }
+      }
+    }
+    if (output !== '') this.term.write(output);
+  }
+
+  /** A resize in the write queue: the output before it is drawn at the size it was recorded at. */
+  private resize(cols: number, rows: number): void {
+    this.term.write('', () => this.term.resize(cols, rows));
   }
 
   /** Writes every event that is due, then waits for the next one. */
   private schedule(): void {
-    const now = this.at;
-    for (let e = this.cast.events[this.index]; e && e[0] <= now; e = this.cast.events[++this.index]) {
-      if (e[1] === 'o') this.term.write(e[2]);
-      else if (e[1] === 'r') {
-        const [cols, rows] = e[2].split('x').map(Number);
-        if (cols && rows) this.term.resize(cols, rows);
-      }
-    }
+    const now = this.now();
+    this.writeUntil(now);
     const next = this.cast.events[this.index];
     if (next) this.timer = window.setTimeout(() => this.schedule(), ((next[0] - now) * 1000) / this.speed);
     else {
@@ -156,14 +207,15 @@ export const recordingsPage: Page = {
 
     let player: Player | null = null;
     let term: Terminal | null = null;
-    let fit: (() => void) | null = null;
+    /** Removes what the open player listens to. */
+    let unlisten: (() => void) | null = null;
     const close = (): void => {
       player?.pause();
       term?.dispose();
-      if (fit) window.removeEventListener('resize', fit);
+      unlisten?.();
       player = null;
       term = null;
-      fit = null;
+      unlisten = null;
     };
 
     const open = async (r: Recording): Promise<void> => {
@@ -180,25 +232,47 @@ export const recordingsPage: Page = {
       const startButton = el('button', 'From the start', { type: 'button' });
       const speed = el('select', undefined, { 'aria-label': 'speed' });
       for (const s of ['1', '2', '4']) speed.append(el('option', `${s}×`, { value: s }));
+      // The position: dragged or clicked to jump there; arrow keys jump 5 s (as asciinema's player), Home and End to the ends.
+      const bar = el('input', undefined, { type: 'range', class: 'seek', min: '0', step: 'any', value: '0', 'aria-label': 'position' });
       const time = el('span', '', { class: 'time' });
       const controls = el('div', undefined, { class: 'controls' });
-      controls.append(playButton, startButton, speed, time);
+      controls.append(playButton, startButton, speed, bar, time);
       playerBox.replaceChildren(title, screen, controls);
       playerBox.hidden = false;
       t.open(screen);
       const fitScreen = (): void => fitWidth(t, screen, playerBox.clientWidth, FONT_SIZE);
-      fit = fitScreen;
       // The recording's size changes (its resize events, back to the start) and the window's (a phone turned).
       t.onResize(fitScreen);
       window.addEventListener('resize', fitScreen);
-      const p = new Player(t, cast, () => {
+      const show = (): void => {
         playButton.textContent = p.playing ? 'Pause' : 'Play';
-        time.textContent = `${clock(Math.min(p.at, p.duration))} / ${clock(p.duration)}`;
-      });
+        const at = Math.min(p.at, p.duration);
+        time.textContent = `${clock(at)} / ${clock(p.duration)}`;
+        bar.value = String(at);
+        bar.setAttribute('aria-valuetext', `${clock(at)} of ${clock(p.duration)}`);
+      };
+      const p = new Player(t, cast, show);
       player = p;
+      bar.max = String(p.duration);
+      bar.disabled = p.duration === 0;
+      // Events can be seconds apart: the bar and the time move on between them.
+      const ticker = window.setInterval(() => {
+        if (p.playing) show();
+      }, 250);
+      unlisten = () => {
+        window.removeEventListener('resize', fitScreen);
+        window.clearInterval(ticker);
+      };
       playButton.addEventListener('click', () => (p.playing ? p.pause() : p.play()));
       startButton.addEventListener('click', () => p.restart());
       speed.addEventListener('change', () => p.setSpeed(Number(speed.value)));
+      bar.addEventListener('input', () => p.seek(Number(bar.value)));
+      bar.addEventListener('keydown', (e) => {
+        const by = ({ ArrowLeft: -5, ArrowDown: -5, ArrowRight: 5, ArrowUp: 5 } as Record<string, number>)[e.key];
+        if (by === undefined) return;
+        e.preventDefault();
+        p.seek(p.at + by);
+      });
       fitScreen();
       // Opened from far down the list (on a phone, the list is long): the player, above it, comes into sight.
       if (playerBox.getBoundingClientRect().top < 0) playerBox.scrollIntoView();
