@@ -1,8 +1,9 @@
 // The console's audit, run and recordings pages in the system Chromium against a real daemon: a command
-// run with `remux client run` shows in the audit trail and a new one arrives live when following; the
-// run panel streams a host's output and exit status, shows a refusal's reason and 77, and cancels; a
-// recording plays in xterm.js, from the list or from its attach's audit record, its bar jumps forwards
-// and back, and on a phone its terminal shrinks to the width and its controls are in sight. Nothing may break the CSP (Chromium reports every refusal as a
+// run with `remux client run` shows in the audit trail and a new one arrives live when following; an
+// action that asked names how it was answered; the run panel streams a host's output and exit status,
+// shows a refusal's reason and 77, and cancels; a recording plays in xterm.js, from the list or from its
+// attach's audit record, its bar jumps forwards and back, and on a phone its terminal shrinks to the
+// width and its controls are in sight. Nothing may break the CSP (Chromium reports every refusal as a
 // console error).
 import assert from 'node:assert/strict';
 import { userInfo } from 'node:os';
@@ -69,6 +70,38 @@ test('the audit page shows what `remux client run` did, and follows new actions 
   await top.filter({ hasText: 'echo second' }).waitFor({ timeout: 5000 });
   await top.locator('td').nth(6).filter({ hasText: /^0$/ }).waitFor();
   assert.equal(await page.locator('table.audit tbody tr', { hasText: 'echo second' }).count(), 1, 'its begin and end are one row');
+  assert.deepEqual(problems, []);
+  await done();
+});
+
+test('an action that asked shows how it was answered, escaped, on a desktop and on a phone', async () => {
+  const store = AuditStore.open(join(d.home, 'audit.db'));
+  await store.record(
+    { principal: 'boss', host: 'localhost', operation: 'exec', command: 'rm -rf /tmp/approved-one', decision: 'ask', reason: 'admin#3: ask on rm' },
+    { exitCode: 0, durationMs: 40, approval: { outcome: 'approved', by: '<b>ops</b>', via: 'ntfy', id: 'k3Q' } },
+  );
+  await store.record(
+    { principal: 'boss', host: 'localhost', operation: 'exec', command: 'rm -rf /tmp/refused-one', decision: 'ask', reason: 'admin#3: ask on rm' },
+    { exitCode: 77, durationMs: 40, error: 'admin#3: ask on rm; approval refused by ops via web', approval: { outcome: 'refused', by: 'ops', via: 'web', id: 'k4R' } },
+  );
+  store.close();
+  const { page, problems, done } = await console('#/audit');
+  const approved = page.locator('table.audit tbody tr', { hasText: 'approved-one' });
+  await approved.waitFor();
+  assert.equal(await approved.locator('td').nth(5).textContent(), 'ask → approved by <b>ops</b> via ntfy');
+  assert.equal(await page.locator('table.audit b').count(), 0, 'a name is text, never markup');
+  assert.equal(await page.locator('table.audit tbody tr', { hasText: 'refused-one' }).locator('td').nth(5).textContent(), 'ask → refused by ops via web');
+  // On a desktop the Decision column says it; the command's cell does not repeat it.
+  assert.equal(await approved.locator('.approval').isVisible(), false);
+
+  // A phone hides the Decision column: the command's cell names the answer.
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.equal(await approved.locator('td').nth(5).isVisible(), false);
+  const note = approved.locator('.approval');
+  assert.equal(await note.isVisible(), true);
+  assert.equal(await note.textContent(), 'ask → approved by <b>ops</b> via ntfy');
+  const box = (await note.boundingBox())!;
+  assert.ok(box.x >= 0 && box.x + box.width <= 390, `the answer is in sight: ${JSON.stringify(box)}`);
   assert.deepEqual(problems, []);
   await done();
 });

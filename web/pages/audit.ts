@@ -1,6 +1,8 @@
 // The audit trail: the newest actions, filtered by principal, host and level (kept in the hash route so a
 // filtered view is a link), newest first. "Follow" reads GET /api/audit/stream instead: the same list,
 // then each action as it begins and as it completes, updated in place.
+import { approvalWords } from '../../src/audit/json.js';
+import type { AuditApproval } from '../../src/audit/types.js';
 import { api, el, errorText } from '../api.js';
 import { utcTime } from '../format.js';
 import type { Page } from './page.js';
@@ -17,6 +19,8 @@ interface Action {
   command: string | null;
   decision: string;
   reason: string | null;
+  /** How an ask was answered (approved, refused, expired, cancelled), by whom, through what; null when nothing asked. */
+  approval: AuditApproval | null;
   /** The recording the action wrote (an attach, a whole session), to play in the recordings page. */
   recording: string | null;
   exitCode: number | null;
@@ -35,6 +39,8 @@ function duration(ms: number | null): string {
 }
 
 function cells(a: Action): Array<string | HTMLElement> {
+  // An ask says how it was answered: "ask → approved by ops via ntfy".
+  const decision = a.approval ? `${a.decision} → ${approvalWords(a.approval)}` : a.decision;
   const what = el('span', a.command ?? a.resource ?? '');
   const note = a.error ?? (a.decision === 'deny' ? a.reason : null);
   const whatCell = el('div');
@@ -42,9 +48,11 @@ function cells(a: Action): Array<string | HTMLElement> {
   if (a.operation !== 'exec') whatCell.append(el('small', a.operation, { class: 'operation' }));
   whatCell.append(what);
   if (note) whatCell.append(el('small', note, { class: 'note' }));
+  // Phones hide the Decision column too: an answered ask is named here instead.
+  if (a.approval) whatCell.append(el('small', decision, { class: 'approval' }));
   if (a.recording) whatCell.append(el('a', 'recording', { href: `#/recordings?${new URLSearchParams({ id: a.recording })}`, class: 'recording-link' }));
   const exit = a.status === 'incomplete' ? 'running' : (a.signal ?? (a.exitCode === null ? '' : String(a.exitCode)));
-  return [utcTime(a.time), a.principal, a.host, a.operation, whatCell, a.decision, exit, duration(a.durationMs)];
+  return [utcTime(a.time), a.principal, a.host, a.operation, whatCell, decision, exit, duration(a.durationMs)];
 }
 
 const HEADINGS = ['Time (UTC)', 'Principal', 'Host', 'Operation', 'Command / resource', 'Decision', 'Exit', 'Took'];
