@@ -268,9 +268,11 @@ async function attach(
     });
     // The attach's end is reported once its audit record is complete.
     const ended = stream.ended.then(async (end) => {
+      // Closed by us because the viewer left (the page, the socket): a detach, whatever tmux's killed client exited with.
+      const left = end.reason === 'closed';
       await ctx.audit.end(actionId, {
-        exitCode: end.code,
-        signal: end.signal,
+        exitCode: left ? 0 : end.code,
+        signal: left ? null : end.signal,
         durationMs: performance.now() - started,
         ...(end.reason === 'lifetime' ? { error: 'attach lifetime limit reached; detached' } : {}),
       });

@@ -76,6 +76,7 @@ describe('whole-session recordings', { timeout: 90_000 }, () => {
     await t.closed;
     const attach = await until('the attach audited', async () => (await audit()).find((a) => a.operation === 'session.attach' && a.status === 'complete'));
     assert.equal(attach.recording, id);
+    assert.deepEqual([attach.exitCode, attach.error], [0, null], 'the viewer leaving is a detach, not a failure');
     assert.deepEqual(readdirSync(join(d.home, 'recordings')), [`${id}.cast`]);
 
     d.tmux('resize-window', '-t', '=whole', '-x', '100', '-y', '30');
