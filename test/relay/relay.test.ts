@@ -2,6 +2,7 @@
 // own policies and audit stores, real commands. Both policies must allow; results are pushed; timeouts,
 // cancellation, 100 concurrent requests over one agent, a dead agent, duplicate names, protocol abuse.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
@@ -12,6 +13,7 @@ import type { AuditAction } from '../../src/audit/types.js';
 import type { CommandList } from '../../src/command/types.js';
 import { recorderArgv } from '../../src/sessions/session-recorder.js';
 import { attachArgv, killCommand, listCommand, newSessionCommand, single, type TmuxTarget } from '../../src/sessions/tmux.js';
+import { hashToken, newToken } from '../../src/config/principals.js';
 import { POLICY, PROGRAMS, startRelay, type Relay, type StartedAgent } from './harness.js';
 
 /** Every action of an audit store, flattened to what the tests look at. */
@@ -243,6 +245,33 @@ describe('relay: connections', () => {
       const r = await relay.run('laptop', 'echo from-second');
       assert.equal(r.stdout, 'from-second\n');
       assert.ok(trail(second.ctx.audit).some((a) => a.argv === 'echo from-second'), 'it ran on the second agent');
+    } finally {
+      await relay.close();
+    }
+  });
+
+  test("a rotated token, or a removed host, ends its agent's connection at once; the agent then stops (77)", async () => {
+    const relay = await startRelay({ agents: ['laptop', 'desk'] });
+    try {
+      const laptop = relay.startAgent('laptop');
+      const desk = relay.startAgent('desk');
+      await relay.waitConnected('laptop');
+      await relay.waitConnected('desk');
+      const running = relay.run('laptop', 'sleep 30');
+      await sleep(300);
+      // As `remux agent token laptop --rotate` and `remux hosts remove desk` leave hosts.yaml.
+      writeFileSync(relay.ctx.registry.inventory().file, `hosts:\n  laptop:\n    transport: agent\n    token_sha256: ${hashToken(newToken())}\n`);
+      const r = await running;
+      assert.equal(r.exitCode, 255);
+      assert.match(r.message ?? '', /agent laptop disconnected \(the token of agent host laptop was rotated\)/);
+      const status = relay.ctx.registry.agents.status('desk');
+      assert.equal(status.connected, false);
+      assert.match(status.lastError ?? '', /agent host desk is no longer in hosts\.yaml/);
+      // Dialing again with the old token is refused: each agent ends, saying so.
+      for (const end of await Promise.all([laptop.done, desk.done])) {
+        assert.equal(end.exitCode, 77);
+        assert.match(end.message, /HTTP 401: the token matches no agent host/);
+      }
     } finally {
       await relay.close();
     }

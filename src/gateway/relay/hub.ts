@@ -40,6 +40,8 @@ export class AgentConnection {
     readonly hello: Hello,
     /** The client's address (after the trusted proxy hop). */
     readonly address: string,
+    /** The hash of the token it was admitted with: a rotated one ends the connection (AgentHub.revoke). */
+    readonly tokenSha256: string,
     readonly options: LiveOptions,
   ) {
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
@@ -172,6 +174,19 @@ export class AgentHub {
       this.gone.set(conn.name, { at: Date.now(), why });
     });
     old?.close(CLOSE.replaced, `replaced by a new connection of agent ${conn.name} from ${conn.address}`);
+  }
+
+  /**
+   * Closes every connection whose token is no longer its host's (`tokenOf`: the agent host's token hash
+   * in hosts.yaml now, undefined when there is none): a rotated token stops serving as its host at once,
+   * not whenever its connection happens to end.
+   */
+  revoke(tokenOf: (name: string) => string | undefined): void {
+    for (const c of [...this.live.values()]) {
+      const now = tokenOf(c.name);
+      if (now === c.tokenSha256) continue;
+      c.close(CLOSE.revoked, now === undefined ? `agent host ${c.name} is no longer in hosts.yaml` : `the token of agent host ${c.name} was rotated`);
+    }
   }
 
   status(name: string): AgentStatus {

@@ -63,6 +63,8 @@ export const CLOSE = {
   dead: 4003,
   /** The gateway is shutting down. */
   shutdown: 4004,
+  /** The agent's token was rotated, or its host removed, in the gateway's hosts.yaml. */
+  revoked: 4005,
 } as const;
 
 const Id = z.number().int().positive();

@@ -2,16 +2,21 @@
 // must be in relay.allow_networks (read through the trusted proxy hop only), and the bearer token in the
 // Authorization header must be the token of an agent host in hosts.yaml; that host's name is the only
 // name the connection may take. Tokens are never read from the URL. Then the agent's hello, within the
-// request timeout, and the connection serves that host (replacing an older connection of the same name).
+// request timeout, and the connection serves that host (replacing an older connection of the same name)
+// until its token is rotated or its host removed in hosts.yaml: then it is closed at once.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../config/config.js';
 import type { PrincipalEntry } from '../../config/principals.js';
+import { watchReloading } from '../../config/reloading.js';
 import type { GatewayContext } from '../../core/context.js';
 import { bearerToken, checkToken, type LoginGuard } from '../http/auth.js';
 import { fail, tooManyFailures } from '../http/errors.js';
 import { AgentConnection } from './hub.js';
 import { clientAddress, Networks } from './network.js';
 import { AGENT_PATH, CLOSE, HelloSchema, MAX_FRAME_BYTES, parseFrame } from './protocol.js';
+
+/** How often hosts.yaml is checked for rotated tokens and removed hosts while agents are connected. */
+const HOSTS_POLL_MS = 250;
 
 /** What a token check needs of an agent host: its name and token hash (it reaches nothing by itself). */
 const NO_SCOPE = { admin: false, hosts: '', users: [], createAs: [], attach: 'read-only', policies: [] } as const;
@@ -38,7 +43,22 @@ export function relaySettings(config: Config['relay']): RelaySettings {
 export function registerRelay(app: FastifyInstance, ctx: GatewayContext, settings: RelaySettings, guard: LoginGuard, log: (line: string) => void): void {
   const hub = ctx.registry.agents;
   hub.relaying = true;
-  const admitted = new WeakMap<FastifyRequest, { name: string; address: string }>();
+  const admitted = new WeakMap<FastifyRequest, { name: string; address: string; tokenSha256: string }>();
+
+  /** Each agent host's token hash in hosts.yaml as it is now; null while the file does not load. */
+  const agentTokens = (): Map<string, string> | null => {
+    try {
+      return new Map(ctx.registry.inventory().hosts.flatMap((h) => (h.transport === 'agent' ? [[h.name, h.tokenSha256] as const] : [])));
+    } catch {
+      return null;
+    }
+  };
+  // A file that does not load revokes nothing: no host of it can be used until it is fixed anyway.
+  const watcher = watchReloading(() => ctx.registry.inventory(), HOSTS_POLL_MS, () => {
+    const tokens = agentTokens();
+    if (tokens) hub.revoke((name) => tokens.get(name));
+  });
+  app.addHook('onClose', async () => watcher.stop());
 
   const admit = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     // Agents are programs: a browser page (which always sends Origin on a WebSocket) has no business here.
@@ -61,7 +81,7 @@ export function registerRelay(app: FastifyInstance, ctx: GatewayContext, setting
       log(`relay: refused an agent from ${address}: the token matches no agent host`);
       return fail(reply, 401, 'unauthenticated', 'the token matches no agent host in the gateway\'s hosts.yaml');
     }
-    admitted.set(request, { name: checked.entry.name, address });
+    admitted.set(request, { name: checked.entry.name, address, tokenSha256: checked.entry.tokenSha256 });
     return undefined;
   };
 
@@ -75,7 +95,9 @@ export function registerRelay(app: FastifyInstance, ctx: GatewayContext, setting
       const parsed = isBinary ? ({ ok: false, error: 'binary frame' } as const) : parseFrame(HelloSchema, data as Buffer, MAX_FRAME_BYTES);
       if (!parsed.ok) return socket.close(CLOSE.protocol, `expected hello: ${parsed.error}`.slice(0, 120));
       if (parsed.frame.name !== who.name) return socket.close(CLOSE.protocol, `this token is for agent ${who.name}, not ${parsed.frame.name}`.slice(0, 120));
-      const conn = new AgentConnection(socket, parsed.frame, who.address, settings.live);
+      // The token may have been rotated while the hello was awaited: then it must not replace a connection.
+      if (agentTokens()?.get(who.name) !== who.tokenSha256) return socket.close(CLOSE.revoked, `the token of agent host ${who.name} was rotated, or the host removed`);
+      const conn = new AgentConnection(socket, parsed.frame, who.address, who.tokenSha256, settings.live);
       const replacing = hub.get(who.name) !== undefined;
       hub.register(conn);
       conn.send({ type: 'registered', name: who.name, pingIntervalMs: settings.live.pingIntervalMs });
