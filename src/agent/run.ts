@@ -3,7 +3,8 @@
 // A lost connection is dialed again after exponential backoff with full jitter (hosts/backoff.ts); a
 // refused token, or another agent taking this name, ends the agent with the reason instead. A gateway of
 // an older relay protocol, which refuses this agent's hello for its version alone, is dialed again at
-// once with the oldest version this agent speaks (it then asks nothing newer of it).
+// once with the oldest version this agent speaks (it then asks nothing newer of it). What arrives after a
+// silence is handled only once the gateway shows the connection is still its own (connectOnce).
 import { homedir, userInfo } from 'node:os';
 import { rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +13,7 @@ import type { GatewayContext } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { Backoff, type BackoffOptions } from '../hosts/backoff.js';
-import { AGENT_PATH, CLOSE, GatewayFrameSchema, MAX_FRAME_BYTES, MIN_PROTOCOL_VERSION, parseFrame, PROTOCOL_VERSION, type AgentFrame, type Hello } from '../gateway/relay/protocol.js';
+import { AGENT_PATH, CLOSE, GatewayFrameSchema, MAX_FRAME_BYTES, MIN_PROTOCOL_VERSION, parseFrame, PROTOCOL_VERSION, type AgentFrame, type GatewayFrame, type Hello } from '../gateway/relay/protocol.js';
 import { AgentSession } from './serve.js';
 
 export interface AgentOptions {
@@ -148,6 +149,22 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
       silence.unref();
     };
     let pingIntervalMs = 0;
+    // What arrives after a silence longer than a ping interval (this process was stopped or asleep, or the
+    // path was down) may have been sent on a connection the gateway has given up on since, failing its
+    // callers with "may have run": running it now would replay it behind their backs. It is held until the
+    // gateway answers a ping of ours on this connection, then handled in order; a connection that closes
+    // instead drops it unrun. (The gateway gives up a pong timeout after a missed ping: the slack here,
+    // at most 1 s, stays under any pong timeout of a second or more.)
+    let lastHeard = 0;
+    let held: GatewayFrame[] | null = null;
+    const heard = (): void => {
+      const now = performance.now();
+      if (held === null && now - lastHeard > pingIntervalMs + Math.min(pingIntervalMs / 2, 1000)) {
+        held = [];
+        ws.ping();
+      }
+      lastHeard = now;
+    };
     const registerTimer = setTimeout(() => {
       settle({ registered: false, why: `the gateway did not register this agent within ${connectTimeoutMs} ms` });
       ws.terminate();
@@ -186,7 +203,14 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
       );
     });
     ws.on('ping', () => {
-      if (pingIntervalMs > 0) expectPing(pingIntervalMs);
+      if (pingIntervalMs === 0) return;
+      expectPing(pingIntervalMs);
+      heard();
+    });
+    ws.on('pong', () => {
+      const frames = held ?? [];
+      held = null;
+      for (const frame of frames) session.handle(frame);
     });
     ws.on('message', (data, isBinary) => {
       const parsed = isBinary ? ({ ok: false, error: 'binary frame' } as const) : parseFrame(GatewayFrameSchema, data as Buffer);
@@ -203,11 +227,14 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
         registered = true;
         clearTimeout(registerTimer);
         pingIntervalMs = frame.pingIntervalMs;
+        lastHeard = performance.now();
         expectPing(pingIntervalMs);
         opts.log(`connected to ${url.origin} as agent ${frame.name}`);
         return;
       }
-      session.handle(frame);
+      heard();
+      if (held) held.push(frame);
+      else session.handle(frame);
     });
     ws.on('error', (err: NodeJS.ErrnoException) => {
       if (UNTRUSTED.has(err.code ?? '')) settle({ end: untrusted(url, err, opts.ca) });
@@ -220,6 +247,7 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
       if (silence) clearTimeout(silence);
       opts.signal?.removeEventListener('abort', onStop);
       session.cancelAll();
+      if (held?.length) opts.log(`dropped ${held.length} frame${held.length === 1 ? '' : 's'} that came after a silence: the gateway had given up on that connection`);
       const why = reason.toString() || `code ${code}`;
       if (code === CLOSE.replaced) settle({ end: { exitCode: 1, message: `another agent took the name ${opts.name}: ${why}` } });
       else if (code === CLOSE.protocol && !registered) {
