@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
-import { PROTOCOL_VERSION, AGENT_PATH, MAX_FRAME_BYTES } from '../../src/gateway/relay/protocol.js';
+import { PROTOCOL_VERSION, AGENT_PATH, CHUNK_BYTES, MAX_FRAME_BYTES } from '../../src/gateway/relay/protocol.js';
+import { MAX_UNCREDITED_BYTES } from '../../src/gateway/relay/hub.js';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { AuditAction } from '../../src/audit/types.js';
@@ -14,6 +15,7 @@ import type { CommandList } from '../../src/command/types.js';
 import { recorderArgv } from '../../src/sessions/session-recorder.js';
 import { attachArgv, killCommand, listCommand, newSessionCommand, single, type TmuxTarget } from '../../src/sessions/tmux.js';
 import { hashToken, newToken } from '../../src/config/principals.js';
+import { perform } from '../../src/core/perform.js';
 import { POLICY, PROGRAMS, startRelay, type Relay, type StartedAgent } from './harness.js';
 
 /** Every action of an audit store, flattened to what the tests look at. */
@@ -319,6 +321,32 @@ describe('relay: who may connect, and what they may send', () => {
     raw.ws.send(JSON.stringify({ type: 'out', id: 1, stream: 'stdout', data: 'A'.repeat(MAX_FRAME_BYTES + 10) }));
     assert.equal((await raw.closed).code, 1009, 'too big: refused by the WebSocket layer before it is buffered');
     assert.equal(relay.ctx.registry.agents.status('laptop').connected, false);
+  });
+
+  test('output past the credit given: the request is stopped (cancelled on the agent), the connection serves on', async () => {
+    const raw = rawAgent(relay, { authorization: `Bearer ${relay.tokens.desk}` });
+    assert.equal(await raw.opened, 101);
+    raw.ws.send(hello('desk'));
+    await relay.waitConnected('desk');
+    let execId = 0;
+    const cancelled = new Promise<number>((resolve) => {
+      raw.ws.on('message', (data) => {
+        const frame = JSON.parse(data.toString()) as { type: string; id: number };
+        if (frame.type === 'cancel') resolve(frame.id);
+        // Output as fast as it goes, never waiting for credit (the gateway grants none: its reader is slow).
+        if (frame.type !== 'exec') return;
+        execId = frame.id;
+        const chunk = Buffer.alloc(CHUNK_BYTES, 'x').toString('base64');
+        for (let sent = 0; sent <= MAX_UNCREDITED_BYTES; sent += CHUNK_BYTES) raw.ws.send(JSON.stringify({ type: 'out', id: frame.id, stream: 'stdout', data: chunk }));
+      });
+    });
+    const slowReader = { full: () => true, onRoom: () => {} };
+    const r = await perform(relay.ctx, { kind: 'exec', host: 'desk', command: 'yes', timeoutMs: 3000 }, { onStdout: () => {}, onStderr: () => {}, flow: slowReader });
+    assert.equal(r.exitCode, 255);
+    assert.match(r.message ?? '', /agent desk sent \d+ bytes of output past the credit it was given \(at most \d+\); the request was stopped there/);
+    assert.equal(await cancelled, execId);
+    assert.equal(relay.ctx.registry.agents.status('desk').connected, true);
+    raw.ws.close();
   });
 
   test('a frame for a request id the gateway never sent is dropped, not crashed on', async () => {

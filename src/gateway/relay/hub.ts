@@ -5,7 +5,15 @@
 // removes nothing but itself (code-remote removed by name and could drop the new socket).
 import type { WebSocket } from 'ws';
 import { TransportError } from '../../hosts/types.js';
-import { AgentFrameSchema, CLOSE, MAX_FRAME_BYTES, parseFrame, type AgentFrame, type GatewayFrame, type Hello } from './protocol.js';
+import { AgentFrameSchema, CLOSE, MAX_FRAME_BYTES, parseFrame, WINDOW_BYTES, type AgentFrame, type GatewayFrame, type Hello } from './protocol.js';
+
+/**
+ * Output bytes of a request an agent may have sent past the credit granted back: the window, and much
+ * more for what an honest agent's command adds while it ends (its pipes are then drained whatever the
+ * window: exec/local.ts). An agent past it has the request stopped: one that ignores credit cannot fill
+ * the gateway's memory behind a slow reader.
+ */
+export const MAX_UNCREDITED_BYTES = 16 * WINDOW_BYTES;
 
 /** Someone waiting on a request's frames. */
 export interface PendingRequest {
@@ -29,6 +37,8 @@ export class AgentConnection {
   lastRttMs: number | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, PendingRequest>();
+  /** Per request: output bytes received that no credit was sent back for yet. */
+  private readonly uncredited = new Map<number, number>();
   private pingTimer: NodeJS.Timeout | null = null;
   private pongDeadline: NodeJS.Timeout | null = null;
   private pingSentAt = 0;
@@ -81,10 +91,15 @@ export class AgentConnection {
   /** Stops waiting on a request (its caller gave up); frames that still arrive for it are dropped. */
   forget(id: number): void {
     this.pending.delete(id);
+    this.uncredited.delete(id);
   }
 
   send(frame: GatewayFrame): void {
     if (this.closed) return;
+    if (frame.type === 'credit') {
+      const owed = this.uncredited.get(frame.id);
+      if (owed !== undefined) this.uncredited.set(frame.id, Math.max(0, owed - frame.bytes));
+    }
     const text = JSON.stringify(frame);
     if (Buffer.byteLength(text) > MAX_FRAME_BYTES) throw new TransportError(`a ${frame.type} frame for agent ${this.name} is over the frame limit of ${MAX_FRAME_BYTES} bytes`);
     this.socket.send(text);
@@ -105,7 +120,17 @@ export class AgentConnection {
     if (frame.type === 'hello') return this.close(CLOSE.protocol, 'hello was sent twice');
     const waiter = this.pending.get(frame.id);
     // A frame for a request the caller already gave up on (cancelled, timed out) is expected: dropped.
-    if (waiter?.onFrame(frame)) this.pending.delete(frame.id);
+    if (!waiter) return;
+    if (frame.type === 'out') {
+      const owed = (this.uncredited.get(frame.id) ?? 0) + Buffer.byteLength(frame.data, 'base64');
+      if (owed > MAX_UNCREDITED_BYTES) {
+        this.forget(frame.id);
+        this.send({ type: 'cancel', id: frame.id });
+        return waiter.fail(new TransportError(`agent ${this.name} sent ${owed} bytes of output past the credit it was given (at most ${MAX_UNCREDITED_BYTES}); the request was stopped there`));
+      }
+      this.uncredited.set(frame.id, owed);
+    }
+    if (waiter.onFrame(frame)) this.forget(frame.id);
   }
 
   private ping(): void {
@@ -134,6 +159,7 @@ export class AgentConnection {
     const err = new TransportError(`agent ${this.name} disconnected (${why}); a command that was running there may have run`);
     const waiters = [...this.pending.values()];
     this.pending.clear();
+    this.uncredited.clear();
     for (const w of waiters) w.fail(err);
     for (const l of this.closeListeners) l(why);
   }
