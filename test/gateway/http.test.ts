@@ -5,6 +5,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { SESSION_LIMITS } from '../../src/gateway/http/auth.js';
 import { remux, tempHome } from '../support/cli.js';
 import { client, wsRoundTrip, type Client } from '../support/https.js';
 
@@ -245,6 +246,29 @@ describe('the daemon\'s HTTPS API', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.notEqual((await flood())?.exitCode, 0);
+  });
+
+  test('one principal logging in over and over ends its own oldest browser sessions, never another principal\'s', async () => {
+    const boss = await login(tokens.admin);
+    const first = await login(tokens.local);
+    // As many logins as the daemon keeps sessions in all: without a limit per principal, they pushed out everyone's.
+    const base = new URL(origin);
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca });
+    const once = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = https.request({ method: 'POST', host: base.hostname, port: base.port, path: '/api/login', agent, headers: { origin, 'content-type': 'application/json' } }, (res) => {
+          res.resume().on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ token: tokens.local }));
+      });
+    try {
+      for (let done = 0; done < SESSION_LIMITS.total; done += 8) assert.deepEqual(await Promise.all(Array.from({ length: 8 }, once)), Array(8).fill(200));
+    } finally {
+      agent.destroy();
+    }
+    assert.equal((await api.request('GET', '/api/me', { headers: { cookie: boss.cookie } })).status, 200, 'the admin is still logged in');
+    assert.equal((await api.request('GET', '/api/me', { headers: { cookie: first.cookie } })).status, 401, `local-ops keeps its newest ${SESSION_LIMITS.perPrincipal}`);
   });
 
   // Last: it locks this address out for the rest of the daemon's life.

@@ -18,6 +18,9 @@ export interface BrowserSession {
   expiresAt: number;
 }
 
+/** Browser sessions kept at most: per principal, and in the daemon. */
+export const SESSION_LIMITS = { perPrincipal: 100, total: 10_000 } as const;
+
 /** Server-side sessions: the cookie holds only a random id, so logout and expiry really end a session. */
 export class SessionStore {
   /** Keyed by the SHA-256 of the cookie value, so the map's lookups never compare secrets directly. */
@@ -25,13 +28,17 @@ export class SessionStore {
 
   constructor(
     private readonly ttlMs: number,
-    private readonly maxSessions = 10_000,
+    private readonly limits: { perPrincipal: number; total: number } = SESSION_LIMITS,
   ) {}
 
   create(entry: PrincipalEntry): { cookie: string; session: BrowserSession } {
     this.prune();
-    // Bounded: the oldest session goes first (Map iterates in insertion order).
-    while (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
+    // Bounded, the oldest going first (Map iterates in insertion order). A principal's logins push out
+    // its own sessions before the total is reached: a script logging in over and over (any principal,
+    // read-only included) cannot end everyone else's.
+    const mine = [...this.sessions].filter(([, s]) => s.principal === entry.name);
+    for (const [k] of mine.slice(0, Math.max(0, mine.length - this.limits.perPrincipal + 1))) this.sessions.delete(k);
+    while (this.sessions.size >= this.limits.total) this.sessions.delete(this.sessions.keys().next().value!);
     const cookie = randomBytes(32).toString('base64url');
     const session: BrowserSession = {
       principal: entry.name,
