@@ -1,12 +1,14 @@
 // End-to-end and adversarial: a real daemon serving HTTPS on loopback, real principals, a real audit
 // store. Every request goes over TLS trusting only the certificate the daemon generated.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SESSION_LIMITS } from '../../src/gateway/http/auth.js';
-import { remux, tempHome } from '../support/cli.js';
+import { remux, REMUX_BIN, tempHome } from '../support/cli.js';
 import { client, wsRoundTrip, type Client } from '../support/https.js';
 
 const POLICY = `policies:
@@ -336,5 +338,44 @@ describe('when the daemon serves HTTP', () => {
     const url = await daemonUrl(h.env);
     const r = await client(url, cert).request('GET', '/api/me');
     assert.equal(r.status, 401, 'the restarted daemon serves with the kept certificate');
+  });
+});
+
+describe('a flood of connections', () => {
+  const h = tempHome();
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  test('takes half the daemon\'s open files at most: the CLI is served meanwhile, the API once it ends', async () => {
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    const token = await addPrincipal(h.env, 'boss', '--admin');
+    // 256 open files: a flood of 300 idle connections, taken whole, left the daemon none for its own work.
+    await new Promise<void>((resolve, reject) =>
+      execFile('bash', ['-c', 'ulimit -n 256 && exec "$0" "$@"', REMUX_BIN, 'daemon', 'start', '--listen', '127.0.0.1:0'], { env: { PATH: process.env.PATH, ...h.env } }, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    const url = new URL(await daemonUrl(h.env));
+    const flood: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 300; i++) {
+        const socket = net.connect(Number(url.port), url.hostname).on('error', () => undefined);
+        flood.push(socket);
+        await new Promise((resolve) => socket.once('connect', resolve).once('close', resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const open = flood.filter((s) => !s.destroyed).length;
+      assert.ok(open <= 128, `${open} connections were kept open`);
+      const run = await remux(['client', 'run', 'localhost', '--', 'echo served'], { env: h.env });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, 'served\n');
+    } finally {
+      for (const socket of flood) socket.destroy();
+    }
+    const me = await client(url.href, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8')).request('GET', '/api/me', { headers: bearer(token) });
+    assert.equal(me.status, 200);
+    assert.match(readFileSync(join(h.home, 'run', 'daemon.log'), 'utf8'), /HTTP: refused \d+ connections?: 128 are open, the most served at once/);
   });
 });

@@ -99,6 +99,20 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-store',
 };
 
+const MAX_CONNECTIONS = 4096;
+
+/** Connections served at once: half the daemon's open-file limit (the rest is for its own work), at most MAX_CONNECTIONS. */
+function connectionLimit(): number {
+  let files = Infinity;
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) files = Number(m[1]);
+  } catch {
+    // No /proc (not Linux): the cap alone.
+  }
+  return Math.min(MAX_CONNECTIONS, Math.floor(files / 2));
+}
+
 export async function startHttp(
   ctx: GatewayContext,
   limiter: RateLimiter,
@@ -117,6 +131,20 @@ export async function startHttp(
   const app = (
     tlsFiles ? Fastify({ ...options, https: { cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key) } }) : Fastify(options)
   ) as unknown as FastifyInstance;
+
+  // Nothing authenticates a TCP connection: a flood of idle ones took every descriptor the daemon had,
+  // and with them its CLI socket, commands' pipes and the audit store. Past the limit a new connection
+  // is closed at once (said in the log at most once a minute).
+  app.server.maxConnections = connectionLimit();
+  let refused = 0;
+  let toldAt = -Infinity;
+  app.server.on('drop', () => {
+    refused++;
+    if (Date.now() - toldAt < 60_000) return;
+    toldAt = Date.now();
+    log(`HTTP: refused ${refused} connection${refused === 1 ? '' : 's'}: ${app.server.maxConnections} are open, the most served at once (half the open-file limit, at most ${MAX_CONNECTIONS})`);
+    refused = 0;
+  });
 
   const scheme = tlsFiles ? 'https' : 'http';
   const allowedOrigins = new Set(settings.origins);
