@@ -18,6 +18,10 @@
 // buffer holds more than highWater, the attach is paused: the pty (or the SSH channel) is no longer
 // read, so tmux itself blocks and nothing piles up here. Resumed below lowWater. A client that never
 // acknowledges gets at most highWater plus one read; it cannot make the daemon's memory grow.
+// Input the other way: what the session has not taken yet (a program that reads nothing, tmux slower
+// than a flood of pastes) waits in the host terminal's queue, so past INPUT_FLOW.highWater the socket
+// is no longer read (the client's sends wait in its own buffers) until the session has taken it down
+// to lowWater. A client that types without end cannot make the daemon's memory grow either.
 //
 // Coalescing: tmux writes a screen update in many small pieces (about 50 bytes each in a flood), and
 // a frame per piece made the browser and the daemon spend their time on frames, not text (10,600
@@ -52,6 +56,9 @@ export const COALESCE = {
   maxBytes: 64 << 10,
   readRestMs: 20,
 } as const;
+
+/** Input waiting for the session beyond which the socket is not read, and when reading resumes (checked every checkMs). */
+export const INPUT_FLOW = { highWater: 1 << 20, lowWater: 256 << 10, checkMs: 20 } as const;
 
 /** Keystrokes and control messages are small; a paste of a few hundred KiB still fits. */
 export const MAX_CLIENT_FRAME = 1 << 20;
@@ -153,6 +160,21 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
     }
     setReading();
   };
+  // While the session holds more than INPUT_FLOW.highWater of input, the socket is not read.
+  let inputCheck: NodeJS.Timeout | null = null;
+  const readInputAgain = (): void => {
+    if (!inputCheck) return;
+    clearInterval(inputCheck);
+    inputCheck = null;
+    ws.resume();
+  };
+  const holdInput = (): void => {
+    if (inputCheck || stream.pendingInput() <= INPUT_FLOW.highWater) return;
+    ws.pause();
+    inputCheck = setInterval(() => {
+      if (stream.pendingInput() <= INPUT_FLOW.lowWater) readInputAgain();
+    }, INPUT_FLOW.checkMs);
+  };
   const close = (code: number, reason: string): void => {
     if (closing) return;
     closing = true;
@@ -223,6 +245,7 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
       case 'input':
         if (opts.readOnly) return;
         stream.write(message.data);
+        holdInput();
         // Someone types: what is held goes now and frames come every delayMs again (its echo, a redraw).
         lastInputAt = performance.now();
         interval = coalesce.delayMs;
@@ -246,11 +269,14 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
   const socketClosed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
   ws.once('close', () => {
     closing = true;
+    if (inputCheck) clearInterval(inputCheck);
     void stream.close();
   });
   ws.on('error', () => close(CLOSE.internal, 'socket error'));
 
   return stream.ended.then(async (end) => {
+    // The closing handshake below needs the client's close frame read.
+    readInputAgain();
     endRest();
     sendHeld();
     if (ws.readyState === WebSocket.OPEN) {

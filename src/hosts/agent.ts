@@ -333,6 +333,8 @@ async function openTerminal(conn: AgentConnection, argv: readonly string[], size
       credit.settle();
     },
     pausesAtOnce: false,
+    // Input goes out on the agent's connection at once; what the pty there has not taken waits on the agent.
+    pendingInput: () => 0,
     onData(listener) {
       listeners.push(listener);
       for (const chunk of early.splice(0)) listener(chunk);

@@ -74,6 +74,15 @@ export function createLocalHost(name: string, securePath: string): Host {
   };
 }
 
+/**
+ * What node-pty holds for the pty and has not written yet: its write queue (internal: node-pty keeps no
+ * count of it). A node-pty that moves it fails test/gateway/terminal.test.ts rather than lifting the limit unseen.
+ */
+function queuedInput(pty: NodePty.IPty): number {
+  const queue = (pty as unknown as { _writeStream?: { _writeQueue?: Array<{ buffer: Buffer; offset: number }> } })._writeStream?._writeQueue;
+  return queue?.reduce((bytes, task) => bytes + task.buffer.length - task.offset, 0) ?? 0;
+}
+
 /** node-pty starts the program as the leader of a new session, so its pid names the whole process group. */
 function localTerminal(file: string, args: string[], size: TerminalSize, env: Record<string, string>): HostTerminal {
   // Loaded on first use, by require: the CLI's bundle keeps the native addon outside (scripts/bundle.mjs).
@@ -101,6 +110,7 @@ function localTerminal(file: string, args: string[], size: TerminalSize, env: Re
     pause: () => pty.pause(),
     resume: () => pty.resume(),
     pausesAtOnce: true,
+    pendingInput: () => queuedInput(pty),
     onData: (listener) => pty.onData((chunk) => listener(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)),
     kill: () => {
       signalGroup('SIGTERM');

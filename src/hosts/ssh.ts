@@ -387,6 +387,7 @@ export class SshConnection {
           pause: () => void channel.pause(),
           resume: () => void channel.resume(),
           pausesAtOnce: false,
+          pendingInput: () => channel.writableLength,
           onData: (listener) => void channel.on('data', listener),
           kill: () => void channel.close(),
           exited,

@@ -33,6 +33,8 @@ export interface HostTerminal {
    * a transport's buffers have filled (an SSH channel's 2 MiB window and read buffer, an agent's credit).
    */
   readonly pausesAtOnce: boolean;
+  /** Input written and not yet taken: what a local pty's writer queues, what an SSH channel holds beyond its window. */
+  pendingInput(): number;
   onData(listener: (chunk: Buffer) => void): void;
   /** Ends the program's process group (locally TERM, then KILL) or closes the channel (its pty hangs up). */
   kill(): void;

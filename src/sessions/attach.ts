@@ -61,6 +61,8 @@ export interface AttachStream {
   resume(): void;
   /** The host terminal's (HostTerminal.pausesAtOnce): whether tmux itself feels a pause at once. */
   readonly pausesAtOnce: boolean;
+  /** The host terminal's (HostTerminal.pendingInput): input written and not yet taken. */
+  pendingInput(): number;
   onData(listener: (chunk: Buffer) => void): void;
   /** Ends the attach; resolves once its process is gone. */
   close(): Promise<AttachEnd>;
@@ -116,6 +118,7 @@ export async function openAttach(host: Host, target: TmuxTarget, session: string
     pause: () => terminal.pause(),
     resume: () => terminal.resume(),
     pausesAtOnce: terminal.pausesAtOnce,
+    pendingInput: () => terminal.pendingInput(),
     onData: (listener) =>
       terminal.onData((chunk) => {
         if (!stopping) listener(chunk);

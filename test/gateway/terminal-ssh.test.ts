@@ -9,7 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
+import { INPUT_FLOW } from '../../src/gateway/terminal.js';
 import { startDaemon, type TestDaemon } from '../support/browser-daemon.js';
+import { remux } from '../support/cli.js';
 
 const FLOOD_BYTES = 32 << 20;
 
@@ -73,5 +75,26 @@ describe('the terminal WebSocket on a session over SSH', { timeout: 120_000 }, (
     const { at, printed } = done as { at: number; printed: number };
     // Resting reads over SSH: 18 s for a 64 MiB flood here, more than 90 s for this one; read on: 0.1-0.2 s.
     assert.ok(at - printed < 10_000, `the last screen came ${at - printed} ms after the flood ended (${((printed - sent) / 1000).toFixed(1)} s of cat)`);
+  });
+
+  test('input the host has not taken is held to INPUT_FLOW.highWater: the daemon stops reading the socket, its memory does not grow', async (t) => {
+    const tmux = (...args: string[]) => h1.exec(['tmux', '-L', socketName, ...args]);
+    assert.equal((await tmux('new-session', '-d', '-s', 'deaf', 'sleep 600')).code, 0);
+    const rss = async (): Promise<number> => (JSON.parse((await remux(['daemon', 'status', '--json'], { env: d.env })).stdout) as { memoryRssBytes: number }).memoryRssBytes;
+    const ws = new WebSocket(`${d.url.replace(/^https/, 'wss')}api/ws/terminal?${new URLSearchParams({ host: 'h1', name: 'deaf' })}`, {
+      rejectUnauthorized: false,
+      headers: { authorization: `Bearer ${d.token}` },
+    });
+    t.after(() => ws.terminate());
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const before = await rss();
+    // 128 MiB of pastes at once; tmux takes keys a few MiB a second, so nearly all of it waits (read
+    // whole, it grew the daemon by more than that; the margin is for the collector's timing).
+    const paste = JSON.stringify({ type: 'input', data: 'x'.repeat(INPUT_FLOW.highWater - 64) });
+    for (let i = 0; i < 128; i++) ws.send(paste);
+    await sleep(3000);
+    const grew = (await rss()) - before;
+    assert.ok(grew < 64 << 20, `the daemon grew by ${(grew / 2 ** 20).toFixed(1)} MiB holding input`);
+    assert.ok(ws.bufferedAmount > 64 << 20, `the client still holds its input (${ws.bufferedAmount} bytes): the daemon stopped reading`);
   });
 });

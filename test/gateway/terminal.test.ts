@@ -15,7 +15,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createContext, type GatewayContext } from '../../src/core/context.js';
 import { perform } from '../../src/core/perform.js';
 import { AttachSlots } from '../../src/gateway/attach-slots.js';
-import { bridgeTerminal, CLOSE, COALESCE, type BridgeEnd, type TerminalBridgeOptions } from '../../src/gateway/terminal.js';
+import { bridgeTerminal, CLOSE, COALESCE, INPUT_FLOW, type BridgeEnd, type TerminalBridgeOptions } from '../../src/gateway/terminal.js';
 import { FOLLOW_SIZE_MS, type AttachEnd, type AttachStream } from '../../src/sessions/attach.js';
 import { AttachRecorder, describeRecording, listRecordings, recordingPath } from '../../src/sessions/recording.js';
 
@@ -57,7 +57,10 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
   let server: WebSocketServer;
   let port: number;
   /** What the next connection bridges to, and its outcome. */
-  let next: { session: string; readOnly: boolean; followSize?: boolean; options?: Partial<TerminalBridgeOptions>; lifetimeMs?: number; done?: Promise<BridgeEnd> } = { session: '', readOnly: false };
+  let next: { session: string; readOnly: boolean; followSize?: boolean; options?: Partial<TerminalBridgeOptions>; lifetimeMs?: number; stream?: AttachStream; done?: Promise<BridgeEnd> } = {
+    session: '',
+    readOnly: false,
+  };
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
 
   const newSession = async (session: string, command?: string): Promise<void> => {
@@ -101,6 +104,7 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
       void (async () => {
         const r = await perform(ctx, { kind: 'session.attach', host: 'box', session, readOnly, followSize, cols: 80, rows: 24 }, { onStdout: () => {}, onStderr: () => {} });
         assert.ok(r.attach, r.message ?? '');
+        next.stream = r.attach;
         next.done = bridgeTerminal(ws, r.attach, { readOnly, recording: null, ...options });
       })();
     });
@@ -185,6 +189,37 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     const end = await next.done!;
     assert.ok(end.pauses >= 1, `paused ${end.pauses} times`);
     assert.ok(end.maxUnacked <= flow.highWater + (64 << 10), `max unacknowledged ${end.maxUnacked}`);
+  });
+
+  test('input the session has not taken stops the socket being read past INPUT_FLOW.highWater; all of it goes in, in the end', async () => {
+    await newSession('slow-input', 'sleep 600');
+    const c = await connect('slow-input');
+    const stream = next.stream!;
+    let written = 0;
+    const write = stream.write.bind(stream);
+    stream.write = (data) => {
+      written += Buffer.byteLength(data);
+      write(data);
+    };
+    // 8 MiB of pastes at once: tmux takes keys a MiB or two a second, far slower than loopback brings them.
+    const paste = 'x'.repeat(INPUT_FLOW.highWater - 64);
+    for (let i = 0; i < 8; i++) c.send({ type: 'input', data: paste });
+    await sleep(300);
+    // Read whole, all 8 MiB were handed to the session by now.
+    assert.ok(written <= 5 * INPUT_FLOW.highWater, `${written} bytes of input handed to the session in 300 ms`);
+    let most = 0;
+    await until(
+      'the session to take it all',
+      () => {
+        most = Math.max(most, stream.pendingInput());
+        return c.ws.bufferedAmount === 0 && stream.pendingInput() === 0;
+      },
+      30_000,
+    );
+    // The mark, the frame that crossed it and one the socket had already brought in.
+    assert.ok(most <= 3 * INPUT_FLOW.highWater, `the daemon held ${most} bytes of input`);
+    c.ws.close();
+    await next.done;
   });
 
   test('a flood reaches the client in frames at most every COALESCE.floodDelayMs, not one per pty read', async () => {
@@ -304,6 +339,7 @@ describe('terminal output coalescing', () => {
       pause: () => void (reading = false),
       resume: () => void (reading = true),
       pausesAtOnce,
+      pendingInput: () => 0,
       onData: (l) => void (listener = l),
       close: () => (end(), ended),
       ended,
