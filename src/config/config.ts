@@ -105,6 +105,8 @@ const HttpSchema = z
     origins: z.array(z.url().refine((u) => new URL(u).origin === u, 'write an origin: scheme://host[:port], no path or trailing slash')).default([]),
     /** Lifetime of a browser login. */
     session_hours: z.number().positive().default(12),
+    /** Proxies in front of the console and API whose X-Forwarded-For entry is believed (addresses or CIDR blocks). */
+    trusted_proxies: z.array(z.string().min(1)).default([]),
   })
   .strict()
   .refine((h) => (h.tls_cert === undefined) === (h.tls_key === undefined), { message: 'tls_cert and tls_key go together', path: ['tls_cert'] });
@@ -253,6 +255,7 @@ http:                                # the daemon's web console and API (served 
   # tls_key: /etc/remux/key.pem
   # origins: [https://remux.example.com:7777]   # browser origins allowed besides the daemon's own
   session_hours: 12                  # lifetime of a browser login
+  trusted_proxies: []                # proxies whose X-Forwarded-For entry is the client's address (lockouts, audit)
 
 notify:                              # where remux tells a person something needs them (remux notify test)
   # base_url: https://remux.example.com:7777   # links in messages; default: the console's own URL

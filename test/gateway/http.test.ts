@@ -292,6 +292,8 @@ describe('the daemon\'s HTTPS API', () => {
       assert.equal(r.json().error, 'locked_out');
       assert.ok(Number(r.headers['retry-after']) > 800);
     }
+    const forged = await api.request('GET', '/api/me', { headers: { ...bearer(tokens.admin), 'x-forwarded-for': '203.0.113.9' } });
+    assert.equal(forged.status, 429, 'X-Forwarded-For from a client is not believed: it names no other address');
     const audit = JSON.parse((await remux(['audit', 'ls', '--json', '--principal', '(unknown)'], { env: h.env })).stdout.split('\n')[0]!) as { operation: string; level: string };
     assert.deepEqual([audit.operation, audit.level], ['login', 'deny']);
   });
@@ -377,5 +379,41 @@ describe('a flood of connections', () => {
     const me = await client(url.href, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8')).request('GET', '/api/me', { headers: bearer(token) });
     assert.equal(me.status, 200);
     assert.match(readFileSync(join(h.home, 'run', 'daemon.log'), 'utf8'), /HTTP: refused \d+ connections?: 128 are open, the most served at once/);
+  });
+});
+
+describe('behind a proxy (http.trusted_proxies)', () => {
+  const h = tempHome();
+  before(() => writeFileSync(join(h.home, 'policies.yaml'), POLICY));
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  test('failed token checks lock out the client the proxy names, not the proxy and everyone behind it', async () => {
+    // The proxy is this test, on loopback.
+    writeFileSync(join(h.home, 'config.yaml'), 'http:\n  trusted_proxies: [127.0.0.1]\n');
+    const token = await addPrincipal(h.env, 'boss', '--admin');
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+    const api = client(await daemonUrl(h.env), readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'));
+    const from = (address: string, t: string): Promise<{ status: number }> => api.request('GET', '/api/me', { headers: { ...bearer(t), 'x-forwarded-for': address } });
+    for (let i = 0; i < 5; i++) assert.equal((await from('203.0.113.1', `rmx_guess${i}`)).status, 401);
+    assert.equal((await from('203.0.113.1', token)).status, 429, 'the guesser is locked out');
+    // What a client writes left of the proxy's own entry proves nothing.
+    assert.equal((await from('203.0.113.2, 203.0.113.1', token)).status, 429);
+    assert.equal((await from('203.0.113.2', token)).status, 200, 'another client behind the same proxy is not');
+    const login = await api.request('POST', '/api/login', { headers: { origin: new URL(await daemonUrl(h.env)).origin, 'x-forwarded-for': '203.0.113.3' }, body: { token: 'rmx_wrong' } });
+    assert.equal(login.status, 401);
+    const audit = JSON.parse((await remux(['audit', 'ls', '--json', '--principal', '(unknown)'], { env: h.env })).stdout.split('\n')[0]!) as { reason: string };
+    assert.match(audit.reason, /from 203\.0\.113\.3$/, 'the audit names the client');
+  });
+
+  test('a bad entry is refused at start, naming it', async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    writeFileSync(join(h.home, 'config.yaml'), 'http:\n  trusted_proxies: [proxy.example.com]\n');
+    const r = await remux(['daemon', 'start', '--foreground', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /http\.trusted_proxies: "proxy\.example\.com" is not an address or CIDR block/);
   });
 });

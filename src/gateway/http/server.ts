@@ -23,6 +23,7 @@ import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
 import { registerAgentRoutes } from './agents-routes.js';
 import { registerApprovalLinks, registerApprovalRoutes } from './approvals-routes.js';
 import { registerMcp } from '../mcp/http.js';
+import { Networks } from '../relay/network.js';
 import { registerRelay, relaySettings } from '../relay/route.js';
 import { registerAuditRoutes } from './audit-routes.js';
 import { registerRecordingRoutes } from './recordings-routes.js';
@@ -60,6 +61,8 @@ export interface HttpSettings {
   tls: TlsFiles | 'self-signed' | null;
   origins: readonly string[];
   sessionTtlMs: number;
+  /** Proxies whose X-Forwarded-For entry names the client (http.trusted_proxies). */
+  trustedProxies: Networks;
 }
 
 export interface HttpServer {
@@ -84,7 +87,8 @@ export function httpSettings(config: Config['http'], flags: HttpFlags): HttpSett
   const key = flags.tlsKey ?? config.tls_key;
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const tls = plain ? null : cert && key ? { cert: resolve(expandHome(cert)), key: resolve(expandHome(key)) } : 'self-signed';
-  return { host, port, tls, origins: config.origins, sessionTtlMs: config.session_hours * 3600_000 };
+  const trustedProxies = new Networks(config.trusted_proxies, 'http.trusted_proxies');
+  return { host, port, tls, origins: config.origins, sessionTtlMs: config.session_hours * 3600_000, trustedProxies };
 }
 
 const SECURITY_HEADERS = {
@@ -127,6 +131,9 @@ export async function startHttp(
     forceCloseConnections: true,
     // Unknown body properties are errors, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
+    // request.ip, which failed token checks are counted by: behind a proxy, the client the proxy names (the
+    // rightmost X-Forwarded-For hop that is not a trusted proxy), or every client shared the proxy's lockout.
+    ...(settings.trustedProxies.size > 0 ? { trustProxy: (address: string) => settings.trustedProxies.has(address) } : {}),
   };
   const app = (
     tlsFiles ? Fastify({ ...options, https: { cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key) } }) : Fastify(options)
