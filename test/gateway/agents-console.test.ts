@@ -38,8 +38,9 @@ describe('agent sessions in the console', { timeout: 180_000 }, () => {
   });
   after(async () => {
     await browser?.close();
-    await d?.stop();
+    // The agent's session first: what runs in it (its hooks) writes into the daemon's home, which stop() removes.
     endTmuxServer(socket);
+    await d?.stop();
     rmSync(work, { recursive: true, force: true });
     assert.deepEqual(problems, []);
   });

@@ -32,7 +32,8 @@ export function tempHome(): { home: string; env: Record<string, string>; remove(
   return {
     home,
     env: { REMUX_HOME: home },
-    remove: () => rmSync(home, { recursive: true, force: true }),
+    // Retried: a process of the test still ending may write a last file (its code cache) meanwhile.
+    remove: () => rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }),
   };
 }
 
