@@ -1,11 +1,15 @@
 // Implementations of `remux principal add|set|ls|rm|rotate`.
 import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { cliPrincipal, loadConfig } from '../config/config.js';
 import { policiesFile, principalsFile } from '../config/paths.js';
+import { EXIT } from '../core/exit-codes.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { ADMIN_SCOPE, addPrincipal, checkNewPrincipal, loadPrincipals, removePrincipal, rotatePrincipal, setPrincipal, type PrincipalEntry } from '../config/principals.js';
 import type { Scope } from '../core/types.js';
 import { InventoryError, parseSelector } from '../hosts/inventory.js';
 import type { AddPrincipalOptions, SetPrincipalOptions } from './commands/principal.js';
+import { openAudit } from './context.js';
 import { printJson, printTable, UsageError, utcCell } from './output.js';
 
 function list(value: string | undefined): string[] | undefined {
@@ -106,15 +110,51 @@ function row(e: PrincipalEntry): Record<string, unknown> {
   return { name: e.name, created: e.created, ...e.scope };
 }
 
-export function addPrincipalCommand(name: string, opts: AddPrincipalOptions): void {
+/**
+ * A change of who may do what is audited like any action: begun (durably) before principals.yaml is
+ * written, by the CLI's principal, and ended with how it went; what was asked is the record's command
+ * (a token never is). The audit store cannot be written: nothing changes.
+ */
+async function audited<T>(operation: string, name: string, asked: string, change: () => T): Promise<T> {
+  const audit = openAudit();
+  try {
+    const started = performance.now();
+    const id = await audit.begin({ principal: cliPrincipal(loadConfig().config), host: CONFIG_HOST, operation, resource: name, command: asked, decision: 'allow', reason: 'the local user administers principals.yaml' });
+    try {
+      const result = change();
+      await audit.end(id, { exitCode: EXIT.OK, durationMs: performance.now() - started });
+      return result;
+    } catch (err) {
+      // A change refused for what was asked (a usage error) reads as refused, as perform's rejections do.
+      const how = err instanceof UsageError ? { exitCode: EXIT.USAGE, refusal: err.message } : { exitCode: EXIT.FAILURE, error: (err as Error).message };
+      await audit.end(id, { ...how, durationMs: performance.now() - started });
+      throw err;
+    }
+  } finally {
+    audit.close();
+  }
+}
+
+/** The audit's host for changes of remux's own configuration. */
+const CONFIG_HOST = '(config)';
+
+/** The options as given, for the audit: `--hosts web* --read-only`. */
+function given(opts: object): string {
+  return Object.entries(opts)
+    .filter(([key, v]) => v !== undefined && key !== 'json')
+    .map(([key, v]) => `--${key === 'admin' && v === false ? 'no-admin' : key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}${typeof v === 'boolean' ? '' : ` ${Array.isArray(v) ? v.join(' ') : String(v)}`}`)
+    .join(' ');
+}
+
+export async function addPrincipalCommand(name: string, opts: AddPrincipalOptions): Promise<void> {
   // The name first: what is wrong with it matters before what the scope lacks (checked again under the file's lock).
   checkNewPrincipal(loadPrincipals(principalsFile()), name);
-  const token = addPrincipal(principalsFile(), name, scopeFrom(opts));
+  const token = await audited('principal.add', name, `principal add ${name} ${given(opts)}`.trim(), () => addPrincipal(principalsFile(), name, scopeFrom(opts)));
   printToken(name, token, opts.json, 'added principal');
 }
 
-export function setPrincipalCommand(name: string, opts: SetPrincipalOptions): void {
-  const { before, after } = setPrincipal(principalsFile(), name, (current) => changedScope(name, current, opts));
+export async function setPrincipalCommand(name: string, opts: SetPrincipalOptions): Promise<void> {
+  const { before, after } = await audited('principal.set', name, `principal set ${name} ${given(opts)}`.trim(), () => setPrincipal(principalsFile(), name, (current) => changedScope(name, current, opts)));
   const changed = COLUMNS.map(([key]) => key).filter((key) => JSON.stringify(before.scope[key]) !== JSON.stringify(after.scope[key]));
   if (opts.json) return printJson({ ...row(after), changed });
   if (changed.length === 0) {
@@ -143,11 +183,11 @@ export function listPrincipalsCommand(opts: { json?: boolean }): void {
   );
 }
 
-export function removePrincipalCommand(name: string): void {
-  removePrincipal(principalsFile(), name);
+export async function removePrincipalCommand(name: string): Promise<void> {
+  await audited('principal.rm', name, `principal rm ${name}`, () => removePrincipal(principalsFile(), name));
   process.stdout.write(`removed principal ${name}\n`);
 }
 
-export function rotatePrincipalCommand(name: string, opts: { json?: boolean }): void {
-  printToken(name, rotatePrincipal(principalsFile(), name), opts.json, 'new token for');
+export async function rotatePrincipalCommand(name: string, opts: { json?: boolean }): Promise<void> {
+  printToken(name, await audited('principal.rotate', name, `principal rotate ${name}`, () => rotatePrincipal(principalsFile(), name)), opts.json, 'new token for');
 }

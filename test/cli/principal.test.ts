@@ -89,6 +89,43 @@ describe('remux principal', () => {
     assert.ok(!readFileSync(file, 'utf8').includes(' x:'), 'nothing written for a refused add');
   });
 
+  test('every change of principals is audited by who made it and what was asked, never a token; a refused one too; none without an audit store', async () => {
+    const own = tempHome();
+    try {
+      const token = await addPrincipal(own.env, 'ops', '--hosts', 'web*');
+      assert.equal((await remux(['principal', 'set', 'ops', '--read-only'], { env: own.env })).code, 0);
+      assert.equal((await remux(['principal', 'rotate', 'ops'], { env: own.env })).code, 0);
+      assert.equal((await remux(['principal', 'set', 'nobody', '--hosts', 'x'], { env: own.env })).code, 2);
+      assert.equal((await remux(['principal', 'rm', 'ops'], { env: own.env })).code, 0);
+      const listed = await remux(['audit', 'ls', '--json'], { env: own.env });
+      const records = listed.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { principal: string; host: string; operation: string; resource: string; command: string; exitCode: number; level: string })
+        .filter((a) => a.operation.startsWith('principal.'));
+      assert.deepEqual(
+        records.map((a) => [a.operation, a.resource, a.command, a.exitCode, a.level]),
+        [
+          ['principal.add', 'ops', 'principal add ops --hosts web*', 0, 'info'],
+          ['principal.set', 'ops', 'principal set ops --read-only', 0, 'info'],
+          ['principal.rotate', 'ops', 'principal rotate ops', 0, 'info'],
+          ['principal.set', 'nobody', 'principal set nobody --hosts x', 2, 'deny'],
+          ['principal.rm', 'ops', 'principal rm ops', 0, 'info'],
+        ],
+      );
+      assert.ok(records.every((a) => a.principal.startsWith('cli:') && a.host === '(config)'));
+      assert.doesNotMatch(listed.stdout, new RegExp(token));
+      // An audit store that cannot be written: the change is not made.
+      const blocked = join(own.home, 'audit-blocked');
+      writeFileSync(blocked, '');
+      const refused = await remux(['principal', 'add', 'late', '--admin'], { env: { ...own.env, REMUX_AUDIT_DB: join(blocked, 'audit.db') } });
+      assert.notEqual(refused.code, 0);
+      assert.doesNotMatch(readFileSync(join(own.home, 'principals.yaml'), 'utf8'), /late/);
+    } finally {
+      own.remove();
+    }
+  });
+
   test('a bad principals file is reported with file:line', async () => {
     const bad = tempHome();
     try {
@@ -144,8 +181,8 @@ describe('remux principal set', () => {
     const env = { ...h.env, REMUX_TOKEN: token };
     const ran = await remux(['client', 'run', 'localhost', '--', 'true'], { env });
     assert.equal(ran.code, 0, ran.stderr);
-    const audit = (await remux(['audit', 'ls', '--json'], { env: h.env })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { principal: string; policy: string });
-    assert.deepEqual(audit.map((a) => [a.principal, a.policy]), [['ci', 'read_only']]);
+    const audit = (await remux(['audit', 'ls', '--json'], { env: h.env })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { principal: string; policy: string; operation: string });
+    assert.deepEqual(audit.filter((a) => !a.operation.startsWith('principal.')).map((a) => [a.principal, a.policy]), [['ci', 'read_only']]);
 
     const json = await set('ci', '--interactive', '--hosts', 'localhost', '--json');
     assert.equal(json.code, 0, json.stderr);
@@ -345,8 +382,8 @@ describe('REMUX_TOKEN in the CLI (no daemon)', () => {
     assert.match(stranger.stderr, /REMUX_TOKEN matches no principal/);
     assert.equal(stranger.stdout, '');
 
-    const audit = (await remux(['audit', 'ls', '--json'], { env: h.env })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { principal: string; level: string });
-    assert.deepEqual(audit.map((a) => [a.principal, a.level]), [['echoer', 'info'], ['echoer', 'deny']]);
+    const audit = (await remux(['audit', 'ls', '--json'], { env: h.env })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { principal: string; level: string; operation: string });
+    assert.deepEqual(audit.filter((a) => !a.operation.startsWith('principal.')).map((a) => [a.principal, a.level]), [['echoer', 'info'], ['echoer', 'deny']]);
   });
 
   test('session ls says when its hosts match no host in the inventory, and when a host it names is in its scope but not there', async () => {

@@ -48,7 +48,7 @@ Examples:
     )
     .action(async (name: string, opts: AddPrincipalOptions) => {
       const { addPrincipalCommand } = await import('../principal-commands.js');
-      addPrincipalCommand(name, opts);
+      await addPrincipalCommand(name, opts);
     });
 
   principal
@@ -80,7 +80,7 @@ Examples:
     )
     .action(async (name: string, opts: SetPrincipalOptions) => {
       const { setPrincipalCommand } = await import('../principal-commands.js');
-      setPrincipalCommand(name, opts);
+      await setPrincipalCommand(name, opts);
     });
 
   principal
@@ -102,7 +102,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  remux principal rm ci')
     .action(async (name: string) => {
       const { removePrincipalCommand } = await import('../principal-commands.js');
-      removePrincipalCommand(name);
+      await removePrincipalCommand(name);
     });
 
   principal
@@ -113,6 +113,6 @@ Examples:
     .addHelpText('after', '\nExamples:\n  remux principal rotate ci --json | jq -r .token')
     .action(async (name: string, opts: { json?: boolean }) => {
       const { rotatePrincipalCommand } = await import('../principal-commands.js');
-      rotatePrincipalCommand(name, opts);
+      await rotatePrincipalCommand(name, opts);
     });
 }
