@@ -153,6 +153,7 @@ describe('the daemon\'s HTTPS API', () => {
     const forged = await api.request('POST', '/api/login', { headers: { origin: evil }, body: { token: tokens.local } });
     assert.equal(forged.status, 403);
     assert.equal(forged.json().error, 'forbidden_origin');
+    assert.doesNotMatch(forged.text, new RegExp(origin.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'the allowed origins are not told to whoever forged one');
     assert.equal(forged.headers['set-cookie'], undefined);
 
     const { cookie, csrf } = await login(tokens.local);

@@ -205,7 +205,8 @@ export async function startHttp(
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const origin = request.headers.origin;
     if (origin !== undefined && !allowedOrigins.has(origin)) {
-      return fail(reply, 403, 'forbidden_origin', `Origin ${origin} is not allowed (allowed: ${[...allowedOrigins].join(', ')}; more with http.origins in config.yaml)`);
+      // Which origins are allowed is the operator's to know (config.yaml), not whoever sent a forged one.
+      return fail(reply, 403, 'forbidden_origin', `Origin ${origin} is not allowed (allowed: the daemon's own origin and those in http.origins, config.yaml)`);
     }
     // An unreadable principals file admits nobody, and says so (the daemon log and status name file:line).
     const principals = currentPrincipals();
