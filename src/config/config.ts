@@ -107,6 +107,8 @@ const HttpSchema = z
     session_hours: z.number().positive().default(12),
     /** Proxies in front of the console and API whose X-Forwarded-For entry is believed (addresses or CIDR blocks). */
     trusted_proxies: z.array(z.string().min(1)).default([]),
+    /** A request (headers and body) must have arrived whole within this; answers and WebSockets take as long as they need. */
+    request_timeout_seconds: z.number().min(1).default(120),
   })
   .strict()
   .refine((h) => (h.tls_cert === undefined) === (h.tls_key === undefined), { message: 'tls_cert and tls_key go together', path: ['tls_cert'] });
@@ -256,6 +258,7 @@ http:                                # the daemon's web console and API (served 
   # origins: [https://remux.example.com:7777]   # browser origins allowed besides the daemon's own
   session_hours: 12                  # lifetime of a browser login
   trusted_proxies: []                # proxies whose X-Forwarded-For entry is the client's address (lockouts, audit)
+  request_timeout_seconds: 120       # a request must arrive whole within this (answers and WebSockets are not cut)
 
 notify:                              # where remux tells a person something needs them (remux notify test)
   # base_url: https://remux.example.com:7777   # links in messages; default: the console's own URL

@@ -7,9 +7,12 @@ import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
 import { SESSION_LIMITS } from '../../src/gateway/http/auth.js';
 import { remux, REMUX_BIN, tempHome } from '../support/cli.js';
+import { openTerminal, startConsoleDaemon } from '../support/console-daemon.js';
 import { client, wsRoundTrip, type Client } from '../support/https.js';
+import { until } from '../support/until.js';
 
 const POLICY = `policies:
   read_only:
@@ -424,5 +427,102 @@ describe('behind a proxy (http.trusted_proxies)', () => {
     const r = await remux(['daemon', 'start', '--foreground', '--listen', '127.0.0.1:0'], { env: h.env });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /http\.trusted_proxies: "proxy\.example\.com" is not an address or CIDR block/);
+  });
+});
+
+/** A response read as it streams in: its status, what has come so far, and whether it has ended. */
+interface Streaming {
+  status: number;
+  text(): string;
+  ended(): boolean;
+  end(): void;
+}
+
+function openStream(url: string, ca: string, path: string, headers: Record<string, string>): Promise<Streaming> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(new URL(path, url), { ca, headers, agent: false }, (res) => {
+      let text = '';
+      let ended = false;
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('close', () => (ended = true));
+      resolve({ status: res.statusCode ?? 0, text: () => text, ended: () => ended, end: () => req.destroy() });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('a request that trickles in (http.request_timeout_seconds)', { timeout: 60_000 }, () => {
+  test('is cut at the limit with a 408, while a terminal attach, a streamed run, the audit stream and MCP\'s streams outlive it', async () => {
+    const d = await startConsoleDaemon({ boss: ['--admin'] }, 'http: { request_timeout_seconds: 2 }\n');
+    try {
+      const api = client(d.url, d.ca);
+      const auth = bearer(d.tokens.boss!);
+      const mcpHeaders = { ...auth, accept: 'application/json, text/event-stream' };
+
+      // What lives long is opened first: each is checked once the limit is well past.
+      d.tmux('new-session', '-d', '-s', 'long', 'cat');
+      const terminal = await openTerminal(d, { host: 'box', name: 'long' }, auth);
+      assert.equal(terminal.control[0]?.type, 'ready');
+      const audit = await openStream(d.url, d.ca, '/api/audit/stream', auth);
+      assert.equal(audit.status, 200);
+      const run = api.request('POST', '/api/run', { headers: auth, body: { selector: 'box', command: 'sleep 4' } });
+      const legacy = await openStream(d.url, d.ca, '/sse', mcpHeaders);
+      assert.equal(legacy.status, 200);
+      const init = await api.request('POST', '/mcp', {
+        headers: mcpHeaders,
+        body: { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } },
+      });
+      assert.equal(init.status, 200, init.text);
+      const session = { 'mcp-session-id': String(init.headers['mcp-session-id']), 'mcp-protocol-version': '2025-11-25' };
+      const mcpStream = await openStream(d.url, d.ca, '/mcp', { ...auth, ...session, accept: 'text/event-stream' });
+      assert.equal(mcpStream.status, 200);
+
+      // Headers, then one byte of the body every 250 ms: the 64 bytes it announces would take 16 s.
+      const url = new URL(d.url);
+      const started = Date.now();
+      const trickled = await new Promise<{ text: string; sent: number }>((resolve, reject) => {
+        const socket = tls.connect({ host: url.hostname, port: Number(url.port), ca: d.ca });
+        let text = '';
+        let sent = 0;
+        let drip: NodeJS.Timeout | undefined;
+        socket.once('secureConnect', () => {
+          socket.write(`POST /api/login HTTP/1.1\r\nhost: ${url.host}\r\norigin: ${d.origin}\r\ncontent-type: application/json\r\ncontent-length: 64\r\n\r\n`);
+          drip = setInterval(() => sent < 64 && socket.write(' ', () => sent++), 250);
+        });
+        socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        socket.on('error', reject);
+        socket.on('close', () => {
+          clearInterval(drip);
+          resolve({ text, sent });
+        });
+      });
+      const cutAfter = Date.now() - started;
+      assert.match(trickled.text, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+      assert.match(trickled.text, /"error":"request_timeout","message":"the request did not arrive whole within 2 s; .*http\.request_timeout_seconds/);
+      assert.ok(trickled.sent < 64, `cut while the body was still coming (${trickled.sent} bytes of 64 sent)`);
+      assert.ok(cutAfter >= 1900 && cutAfter < 4000, `cut at the limit, after ${cutAfter} ms`);
+
+      await new Promise((resolve) => setTimeout(resolve, 4500 - (Date.now() - started)));
+      terminal.send({ type: 'input', data: 'still attached\r' });
+      await terminal.shows(/still attached\r?\n.*still attached/s);
+      const ran = await run;
+      assert.equal(ran.status, 200);
+      assert.match(ran.text, /\{"type":"exit","exitCode":0\}\n$/, 'the run streamed to its end, 4 s after it began');
+      await until('the run\'s end on the audit stream', () => /"command":"sleep 4",.*"exitCode":0/.test(audit.text()));
+      // The legacy SSE session: a message POSTed now is answered on the stream opened before the limit.
+      const endpoint = /event: endpoint\ndata: (\S+)/.exec(legacy.text())![1]!;
+      const posted = await api.request('POST', endpoint, { headers: auth, body: { jsonrpc: '2.0', id: 7, method: 'tools/list' } });
+      assert.equal(posted.status, 202, posted.text);
+      await until('the answer on the SSE stream', () => /"id":7/.test(legacy.text()));
+      assert.equal(mcpStream.ended(), false, 'the Streamable HTTP GET stream is still open');
+      assert.equal((await api.request('DELETE', '/mcp', { headers: { ...auth, ...session } })).status, 200);
+      await until('the GET stream to end with its session', () => mcpStream.ended());
+      assert.equal(audit.ended() || legacy.ended(), false);
+      for (const s of [audit, legacy]) s.end();
+      terminal.ws.close();
+    } finally {
+      await d.stop();
+    }
   });
 });

@@ -6,7 +6,8 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { resolve } from 'node:path';
 import type { Config } from '../../config/config.js';
 import { expandHome } from '../../config/paths.js';
@@ -63,6 +64,8 @@ export interface HttpSettings {
   sessionTtlMs: number;
   /** Proxies whose X-Forwarded-For entry names the client (http.trusted_proxies). */
   trustedProxies: Networks;
+  /** How long a request may take to arrive whole (http.request_timeout_seconds). */
+  requestTimeoutMs: number;
 }
 
 export interface HttpServer {
@@ -88,7 +91,15 @@ export function httpSettings(config: Config['http'], flags: HttpFlags): HttpSett
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const tls = plain ? null : cert && key ? { cert: resolve(expandHome(cert)), key: resolve(expandHome(key)) } : 'self-signed';
   const trustedProxies = new Networks(config.trusted_proxies, 'http.trusted_proxies');
-  return { host, port, tls, origins: config.origins, sessionTtlMs: config.session_hours * 3600_000, trustedProxies };
+  return {
+    host,
+    port,
+    tls,
+    origins: config.origins,
+    sessionTtlMs: config.session_hours * 3600_000,
+    trustedProxies,
+    requestTimeoutMs: Math.round(config.request_timeout_seconds * 1000),
+  };
 }
 
 const SECURITY_HEADERS = {
@@ -117,6 +128,27 @@ function connectionLimit(): number {
   return Math.min(MAX_CONNECTIONS, Math.floor(files / 2));
 }
 
+/**
+ * What Node hands over before a request reaches a route: one that did not arrive in time (408), headers
+ * too large (431), a malformed request (400), answered as the API words its errors, and the connection closed.
+ */
+function answerClientError(requestTimeoutMs: number): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, error, message] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', `the request did not arrive whole within ${requestTimeoutMs / 1000} s; a larger upload over a slow link needs a higher http.request_timeout_seconds (config.yaml)`]
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'headers_too_large', 'the request headers are larger than the server accepts']
+          : [400, 'bad_request', 'a malformed HTTP request'];
+    const body = JSON.stringify({ error, message });
+    if (socket.writable) {
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    }
+    socket.destroy();
+  };
+}
+
 export async function startHttp(
   ctx: GatewayContext,
   limiter: RateLimiter,
@@ -134,9 +166,19 @@ export async function startHttp(
     // request.ip, which failed token checks are counted by: behind a proxy, the client the proxy names (the
     // rightmost X-Forwarded-For hop that is not a trusted proxy), or every client shared the proxy's lockout.
     ...(settings.trustedProxies.size > 0 ? { trustProxy: (address: string) => settings.trustedProxies.has(address) } : {}),
+    // Headers, then a byte of body now and then, held a connection for ever (slowloris). Node counts this
+    // until the request has arrived, not while it is answered: streamed answers (/api/run, the audit
+    // stream, MCP's streams) and upgraded WebSockets (terminals, agents) take as long as they need.
+    requestTimeout: settings.requestTimeoutMs,
+    clientErrorHandler: answerClientError(settings.requestTimeoutMs),
   };
+  // Node's own defaults: headers within 60 s (never more than the whole request), both limits checked every
+  // 30 s; at a quarter of the limit when that is shorter, so that a short one is kept close to its word.
+  const timeouts = { headersTimeout: Math.min(60_000, settings.requestTimeoutMs), connectionsCheckingInterval: Math.ceil(Math.min(30_000, settings.requestTimeoutMs / 4)) };
   const app = (
-    tlsFiles ? Fastify({ ...options, https: { cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key) } }) : Fastify(options)
+    tlsFiles
+      ? Fastify({ ...options, https: { ...timeouts, cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key) } })
+      : Fastify({ ...options, http: timeouts })
   ) as unknown as FastifyInstance;
 
   // Nothing authenticates a TCP connection: a flood of idle ones took every descriptor the daemon had,
