@@ -188,6 +188,23 @@ describe('the daemon\'s HTTPS API', () => {
     assert.equal((await api.request('GET', '/api/me', { headers: { cookie } })).status, 401, 'the session is gone server-side');
   });
 
+  test('logging in again ends the session the browser came with, whoever it was of', async () => {
+    const first = await login(tokens.local);
+    const again = await api.request('POST', '/api/login', { headers: { origin, cookie: first.cookie }, body: { token: tokens.local } });
+    assert.equal(again.status, 200, again.text);
+    const second = String(again.headers['set-cookie']).split(';')[0]!;
+    assert.notEqual(second, first.cookie);
+    assert.equal((await api.request('GET', '/api/me', { headers: { cookie: first.cookie } })).status, 401, 'the old session is gone server-side');
+    assert.equal((await api.request('GET', '/api/me', { headers: { cookie: second } })).status, 200);
+
+    const other = await api.request('POST', '/api/login', { headers: { origin, cookie: second }, body: { token: tokens.admin } });
+    assert.equal(other.json().name, 'boss');
+    assert.equal((await api.request('GET', '/api/me', { headers: { cookie: second } })).status, 401, "another principal's session ends too");
+    const third = String(other.headers['set-cookie']).split(';')[0]!;
+    assert.equal((await api.request('POST', '/api/login', { headers: { origin, cookie: third }, body: { token: 'rmx_wrong' } })).status, 401);
+    assert.equal((await api.request('GET', '/api/me', { headers: { cookie: third } })).status, 200, 'a failed login ends nothing');
+  });
+
   test('rotating a token ends the browser sessions made with it', async () => {
     const { cookie } = await login(tokens.prod);
     assert.equal((await api.request('GET', '/api/me', { headers: { cookie } })).status, 200);

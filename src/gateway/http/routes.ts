@@ -77,6 +77,10 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
         await audit('(unknown)', 'login', false, `a token matching no principal, from ${request.ip}`);
         return fail(reply, 401, 'unauthenticated', 'the token matches no principal');
       }
+      // The session the browser came with ends here, not when it expires: a cookie planted or left behind
+      // before this login (another principal's, an old one) authenticates nothing from now on.
+      const previous = request.cookies[SESSION_COOKIE];
+      if (previous) deps.sessions.delete(previous);
       const { cookie, session } = deps.sessions.create(checked.entry);
       reply.setCookie(SESSION_COOKIE, cookie, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', maxAge: Math.floor(deps.sessionTtlMs / 1000) });
       await audit(checked.entry.name, 'login', true, `browser session from ${request.ip}`);
