@@ -366,39 +366,57 @@ describe('when the daemon serves HTTP', () => {
 
 describe('a flood of connections', () => {
   const h = tempHome();
-  after(async () => {
-    await remux(['daemon', 'stop'], { env: h.env });
-    h.remove();
-  });
-
-  test('takes half the daemon\'s open files at most: the CLI is served meanwhile, the API once it ends', async () => {
+  let url: URL;
+  let api: Client;
+  let token = '';
+  before(async () => {
     writeFileSync(join(h.home, 'policies.yaml'), POLICY);
-    const token = await addPrincipal(h.env, 'boss', '--admin');
+    // 127.0.0.3 plays a proxy in front of the daemon: every client behind it shares its address.
+    writeFileSync(join(h.home, 'config.yaml'), 'http:\n  trusted_proxies: [127.0.0.3]\n');
+    token = await addPrincipal(h.env, 'boss', '--admin');
     // 256 open files: a flood of 300 idle connections, taken whole, left the daemon none for its own work.
+    // The cap is then 128 connections, 32 of them from one address.
     await new Promise<void>((resolve, reject) =>
       execFile('bash', ['-c', 'ulimit -n 256 && exec "$0" "$@"', REMUX_BIN, 'daemon', 'start', '--listen', '127.0.0.1:0'], { env: { PATH: process.env.PATH, ...h.env } }, (err) =>
         err ? reject(err) : resolve(),
       ),
     );
-    const url = new URL(await daemonUrl(h.env));
-    const flood: net.Socket[] = [];
-    try {
-      for (let i = 0; i < 300; i++) {
-        const socket = net.connect(Number(url.port), url.hostname).on('error', () => undefined);
-        flood.push(socket);
-        await new Promise((resolve) => socket.once('connect', resolve).once('close', resolve));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const open = flood.filter((s) => !s.destroyed).length;
-      assert.ok(open <= 128, `${open} connections were kept open`);
-      const run = await remux(['client', 'run', 'localhost', '--', 'echo served'], { env: h.env });
-      assert.equal(run.code, 0, run.stderr);
-      assert.equal(run.stdout, 'served\n');
-    } finally {
-      for (const socket of flood) socket.destroy();
+    url = new URL(await daemonUrl(h.env));
+    api = client(url.href, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'));
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  /** Opens `count` idle TCP connections from `from`, one after the other; those the daemon refuses are closed. */
+  async function connectMany(count: number, from: string): Promise<net.Socket[]> {
+    const sockets: net.Socket[] = [];
+    for (let i = 0; i < count; i++) {
+      const socket = net.connect({ port: Number(url.port), host: url.hostname, localAddress: from }).on('error', () => undefined);
+      sockets.push(socket);
+      await new Promise((resolve) => socket.once('connect', resolve).once('close', resolve));
     }
-    // Served again once the daemon has seen the flood's connections close (a moment after they are destroyed here).
-    const api = client(url.href, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'));
+    // The daemon's refusals arrive a moment after the connect.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return sockets;
+  }
+  const stillOpen = (sockets: net.Socket[]): number => sockets.filter((s) => !s.destroyed).length;
+
+  /** GET /api/me from `from`, over a connection of its own. */
+  function meFrom(from: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = https.request({ host: url.hostname, port: url.port, path: '/api/me', localAddress: from, ca: readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'), headers: bearer(token), agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  /** Served again once the daemon has seen the flood's connections close (a moment after they are destroyed here). */
+  async function servedAgain(): Promise<void> {
     let me: Awaited<ReturnType<typeof api.request>> | null = null;
     for (const deadline = Date.now() + 5000; me === null; ) {
       me = await api.request('GET', '/api/me', { headers: bearer(token) }).catch((err: NodeJS.ErrnoException) => {
@@ -407,7 +425,40 @@ describe('a flood of connections', () => {
       });
     }
     assert.equal(me.status, 200);
-    assert.match(readFileSync(join(h.home, 'run', 'daemon.log'), 'utf8'), /HTTP: refused \d+ connections?: 128 are open, the most served at once/);
+  }
+
+  test('takes half the daemon\'s open files at most: the CLI is served meanwhile, the API once it ends', async () => {
+    // From ten addresses, none past its own share: the total is what refuses.
+    const flood: net.Socket[] = [];
+    try {
+      for (let i = 1; i <= 10; i++) flood.push(...(await connectMany(30, `127.0.0.${i + 10}`)));
+      const open = stillOpen(flood);
+      assert.ok(open <= 128, `${open} connections were kept open`);
+      const run = await remux(['client', 'run', 'localhost', '--', 'echo served'], { env: h.env });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, 'served\n');
+    } finally {
+      for (const socket of flood) socket.destroy();
+    }
+    await servedAgain();
+    assert.match(readFileSync(join(h.home, 'run', 'daemon.log'), 'utf8'), /HTTP: refused \d+ connections?: 128 are open, the most served at once .*; the last from 127\.0\.0\.\d+/);
+  });
+
+  test('one address is served a quarter of the connections at most: another is served meanwhile; a trusted proxy is held to the total only', async () => {
+    const mine: net.Socket[] = [];
+    try {
+      mine.push(...(await connectMany(40, '127.0.0.1')));
+      assert.equal(stillOpen(mine), 32, 'the first 32 are kept, the rest closed');
+      await assert.rejects(meFrom('127.0.0.1'), { code: 'ECONNRESET' }, 'the full address is refused');
+      assert.equal(await meFrom('127.0.0.2'), 200, 'another address is served');
+      mine.push(...(await connectMany(40, '127.0.0.3')));
+      assert.equal(stillOpen(mine), 72, 'the proxy keeps all 40');
+      assert.equal(await meFrom('127.0.0.3'), 200);
+    } finally {
+      for (const socket of mine) socket.destroy();
+    }
+    await servedAgain();
+    assert.match(readFileSync(join(h.home, 'run', 'daemon.log'), 'utf8'), /HTTP: refused \d+ connections? from addresses that held 32 already, the most one address is served \(a quarter of 128\); the last from 127\.0\.0\.1/);
   });
 });
 

@@ -27,6 +27,7 @@ import { registerMcp } from '../mcp/http.js';
 import { Networks } from '../relay/network.js';
 import { registerRelay, relaySettings } from '../relay/route.js';
 import { registerAuditRoutes } from './audit-routes.js';
+import { limitConnections } from './connections.js';
 import { registerRecordingRoutes } from './recordings-routes.js';
 import { principalOfRequest, registerApi } from './routes.js';
 import { registerSessionRoutes } from './sessions-routes.js';
@@ -114,20 +115,6 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-store',
 };
 
-const MAX_CONNECTIONS = 4096;
-
-/** Connections served at once: half the daemon's open-file limit (the rest is for its own work), at most MAX_CONNECTIONS. */
-function connectionLimit(): number {
-  let files = Infinity;
-  try {
-    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    if (m) files = Number(m[1]);
-  } catch {
-    // No /proc (not Linux): the cap alone.
-  }
-  return Math.min(MAX_CONNECTIONS, Math.floor(files / 2));
-}
-
 /**
  * What Node hands over before a request reaches a route: one that did not arrive in time (408), headers
  * too large (431), a malformed request (400), answered as the API words its errors, and the connection closed.
@@ -181,19 +168,9 @@ export async function startHttp(
       : Fastify({ ...options, http: timeouts })
   ) as unknown as FastifyInstance;
 
-  // Nothing authenticates a TCP connection: a flood of idle ones took every descriptor the daemon had,
-  // and with them its CLI socket, commands' pipes and the audit store. Past the limit a new connection
-  // is closed at once (said in the log at most once a minute).
-  app.server.maxConnections = connectionLimit();
-  let refused = 0;
-  let toldAt = -Infinity;
-  app.server.on('drop', () => {
-    refused++;
-    if (Date.now() - toldAt < 60_000) return;
-    toldAt = Date.now();
-    log(`HTTP: refused ${refused} connection${refused === 1 ? '' : 's'}: ${app.server.maxConnections} are open, the most served at once (half the open-file limit, at most ${MAX_CONNECTIONS})`);
-    refused = 0;
-  });
+  // Proxies in front of the daemon (of the console and API, of agents) carry many clients each.
+  const relay = relaySettings(ctx.config.relay);
+  limitConnections(app.server, (address) => settings.trustedProxies.has(address) || relay.trusted.has(address), log);
 
   const scheme = tlsFiles ? 'https' : 'http';
   const allowedOrigins = new Set(settings.origins);
@@ -297,7 +274,7 @@ export async function startHttp(
   registerApprovalLinks(app, ctx);
   // MCP clients authenticate with bearer tokens only (never the console's cookie): their own hook.
   registerMcp(app, { ctx, limiter, guard, allowedOrigins, live });
-  registerRelay(app, ctx, relaySettings(ctx.config.relay), guard, log);
+  registerRelay(app, ctx, relay, guard, log);
   registerStatic(app, log);
 
   try {
