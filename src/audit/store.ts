@@ -383,6 +383,8 @@ export class AuditStore {
   private readonly rowsAfter: Database.Statement<[number, number], { seq: number; action_id: number }>;
   private readonly actionById: Database.Statement<[number], JoinedRow>;
   private readonly allRows: Database.Statement<[], Row>;
+  /** writeBatch as a transaction, made once: better-sqlite3 builds a wrapper per transaction() call. */
+  private readonly writeTransaction: Database.Transaction<(batch: readonly Queued[]) => { outcomes: Outcome[]; rows: number }>;
   private queue: Queued[] = [];
   private scheduled: NodeJS.Immediate | null = null;
   private closed = false;
@@ -414,6 +416,7 @@ export class AuditStore {
     this.rowsAfter = db.prepare('SELECT seq, action_id FROM audit WHERE seq > ? ORDER BY seq LIMIT ?');
     this.actionById = db.prepare(`${SELECT_ACTIONS} AND b.seq = ?`);
     this.allRows = db.prepare(`SELECT ${HASHED_COLUMNS.join(', ')}, prev_hash, hash FROM audit ORDER BY seq`);
+    this.writeTransaction = db.transaction((batch: readonly Queued[]) => this.writeBatch(batch));
     this.inlineFrom = inlineSyncMaxMs > 0 ? 0 : Infinity;
   }
 
@@ -512,7 +515,7 @@ export class AuditStore {
     if (batch.length === 0) return;
     let written: { outcomes: Outcome[]; rows: number };
     try {
-      written = this.db.transaction(() => this.writeBatch(batch)).immediate();
+      written = this.writeTransaction.immediate(batch);
     } catch (e) {
       // Rolled back: none of the batch was written, so every begin fails and nothing may run for it.
       const note = fullDiskNote(this.path, e);
