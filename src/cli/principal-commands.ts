@@ -8,7 +8,7 @@ import { loadPolicyFile } from '../policy/load.js';
 import { ADMIN_SCOPE, addPrincipal, checkNewPrincipal, loadPrincipals, removePrincipal, rotatePrincipal, setPrincipal, type PrincipalEntry } from '../config/principals.js';
 import type { Scope } from '../core/types.js';
 import { InventoryError, parseSelector } from '../hosts/inventory.js';
-import type { AddPrincipalOptions, SetPrincipalOptions } from './commands/principal.js';
+import type { AddPrincipalOptions, RemovePrincipalOptions, SetPrincipalOptions } from './commands/principal.js';
 import { openAudit } from './context.js';
 import { printJson, printTable, UsageError, utcCell } from './output.js';
 
@@ -154,7 +154,7 @@ export async function addPrincipalCommand(name: string, opts: AddPrincipalOption
 }
 
 export async function setPrincipalCommand(name: string, opts: SetPrincipalOptions): Promise<void> {
-  const { before, after } = await audited('principal.set', name, `principal set ${name} ${given(opts)}`.trim(), () => setPrincipal(principalsFile(), name, (current) => changedScope(name, current, opts)));
+  const { before, after } = await audited('principal.set', name, `principal set ${name} ${given(opts)}`.trim(), () => setPrincipal(principalsFile(), name, (current) => changedScope(name, current, opts), { force: opts.force === true }));
   const changed = COLUMNS.map(([key]) => key).filter((key) => JSON.stringify(before.scope[key]) !== JSON.stringify(after.scope[key]));
   if (opts.json) return printJson({ ...row(after), changed });
   if (changed.length === 0) {
@@ -183,8 +183,8 @@ export function listPrincipalsCommand(opts: { json?: boolean }): void {
   );
 }
 
-export async function removePrincipalCommand(name: string): Promise<void> {
-  await audited('principal.rm', name, `principal rm ${name}`, () => removePrincipal(principalsFile(), name));
+export async function removePrincipalCommand(name: string, opts: RemovePrincipalOptions): Promise<void> {
+  await audited('principal.rm', name, `principal rm ${name} ${given(opts)}`.trim(), () => removePrincipal(principalsFile(), name, { force: opts.force === true }));
   process.stdout.write(`removed principal ${name}\n`);
 }
 

@@ -208,8 +208,14 @@ export function addPrincipal(file: string, name: string, scope: Scope): string {
   });
 }
 
-export function removePrincipal(file: string, name: string): void {
-  change(file, (p) => ({ entries: p.entries.filter((e) => e.name !== find(p, name).name), result: undefined }));
+/** Removes a principal; never the last admin unless forced (keepAnAdmin). */
+export function removePrincipal(file: string, name: string, { force = false } = {}): void {
+  change(file, (p) => {
+    const entry = find(p, name);
+    const entries = p.entries.filter((e) => e !== entry);
+    if (!force) keepAnAdmin(p, entries, name);
+    return { entries, result: undefined };
+  });
 }
 
 /** Replaces a principal's token; the old one stops working at once (daemon sessions made with it included). */
@@ -223,21 +229,31 @@ export function rotatePrincipal(file: string, name: string): string {
 
 /**
  * Gives a principal the scope `rescope` makes of the one it has (read under the file's lock, so that
- * two changes at once both land); its token stays. The last admin is never made a scoped principal.
+ * two changes at once both land); its token stays. The last admin is never made a scoped principal
+ * unless forced (keepAnAdmin).
  */
-export function setPrincipal(file: string, name: string, rescope: (current: Scope) => Scope): { before: PrincipalEntry; after: PrincipalEntry } {
+export function setPrincipal(file: string, name: string, rescope: (current: Scope) => Scope, { force = false } = {}): { before: PrincipalEntry; after: PrincipalEntry } {
   return change(file, (p) => {
     const before = find(p, name);
     const after = { ...before, scope: rescope(before.scope) };
     if (JSON.stringify(after.scope) === JSON.stringify(before.scope)) return { entries: p.entries, result: { before, after: before } };
-    if (before.scope.admin && !after.scope.admin && !p.entries.some((e) => e !== before && e.scope.admin)) {
-      throw new UsageError(
-        `${name} is the only admin principal: without one, nobody could answer approvals or see the whole audit trail in the web console`,
-        'make another principal admin first (remux principal set OTHER --admin, or remux principal add NAME --admin), then run this again',
-      );
-    }
-    return { entries: p.entries.map((e) => (e === before ? after : e)), result: { before, after } };
+    const entries = p.entries.map((e) => (e === before ? after : e));
+    if (!force) keepAnAdmin(p, entries, name);
+    return { entries, result: { before, after } };
   });
+}
+
+/**
+ * Refuses a change (of `name`) that leaves principals which had an admin without one: nobody could then
+ * answer approvals or see the whole audit trail in the web console. Checked under the file's lock, so
+ * two changes at once cannot each take one of two admins away.
+ */
+function keepAnAdmin(p: Principals, after: readonly PrincipalEntry[], name: string): void {
+  if (!p.entries.some((e) => e.scope.admin) || after.some((e) => e.scope.admin)) return;
+  throw new UsageError(
+    `${name} is the only admin principal: without one, nobody could answer approvals or see the whole audit trail in the web console`,
+    'make another principal admin first (remux principal set OTHER --admin, or remux principal add NAME --admin), then run this again; --force does it anyway',
+  );
 }
 
 function find(p: Principals, name: string): PrincipalEntry {

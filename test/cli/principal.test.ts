@@ -20,6 +20,10 @@ const POLICY = `policies:
       - { operation: write_stdout, resource: null }
 `;
 
+/** What `principal rm` and `principal set` say when asked to leave no admin. */
+const ONLY_ADMIN = (name: string): string =>
+  `remux: ${name} is the only admin principal: without one, nobody could answer approvals or see the whole audit trail in the web console\nhint: make another principal admin first (remux principal set OTHER --admin, or remux principal add NAME --admin), then run this again; --force does it anyway`;
+
 async function addPrincipal(env: Record<string, string>, ...args: string[]): Promise<string> {
   const r = await remux(['principal', 'add', ...args, '--json'], { env });
   assert.equal(r.code, 0, r.stderr);
@@ -121,6 +125,56 @@ describe('remux principal', () => {
       const refused = await remux(['principal', 'add', 'late', '--admin'], { env: { ...own.env, REMUX_AUDIT_DB: join(blocked, 'audit.db') } });
       assert.notEqual(refused.code, 0);
       assert.doesNotMatch(readFileSync(join(own.home, 'principals.yaml'), 'utf8'), /late/);
+    } finally {
+      own.remove();
+    }
+  });
+
+  test('the last admin is neither removed nor made scoped unless forced: refused (exit 2) and audited as refused', async () => {
+    const own = tempHome();
+    try {
+      const ownFile = join(own.home, 'principals.yaml');
+      const run = (...args: string[]): ReturnType<typeof remux> => remux(['principal', ...args], { env: own.env });
+      await addPrincipal(own.env, 'boss', '--admin');
+      await addPrincipal(own.env, 'ops', '--hosts', 'all');
+      const before = readFileSync(ownFile, 'utf8');
+      for (const args of [['rm', 'boss'], ['set', 'boss', '--no-admin', '--hosts', 'all']]) {
+        const refused = await run(...args);
+        assert.deepEqual([refused.code, refused.stderr], [2, `${ONLY_ADMIN('boss')}\n`], args.join(' '));
+      }
+      assert.equal(readFileSync(ownFile, 'utf8'), before, 'nothing written');
+
+      // With another admin, either is an ordinary change; the last one goes only with --force.
+      await addPrincipal(own.env, 'alice', '--admin');
+      assert.equal((await run('rm', 'boss')).code, 0);
+      const forcedSet = await run('set', 'alice', '--no-admin', '--hosts', 'all', '--force');
+      assert.equal(forcedSet.code, 0, forcedSet.stderr);
+      await addPrincipal(own.env, 'carol', '--admin');
+      assert.equal((await run('rm', 'carol')).code, 2);
+      const forcedRm = await run('rm', 'carol', '--force');
+      assert.equal(forcedRm.code, 0, forcedRm.stderr);
+      const rows = JSON.parse((await run('ls', '--json')).stdout) as Array<{ name: string; admin: boolean }>;
+      assert.deepEqual(rows.map((r) => [r.name, r.admin]), [['ops', false], ['alice', false]]);
+      // Without an admin to lose, nothing is refused.
+      assert.equal((await run('rm', 'alice')).code, 0);
+
+      const records = (await remux(['audit', 'ls', '--json'], { env: own.env })).stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { operation: string; command: string; exitCode: number; level: string })
+        .filter((a) => a.operation === 'principal.rm' || a.operation === 'principal.set');
+      assert.deepEqual(
+        records.map((a) => [a.command, a.exitCode, a.level]),
+        [
+          ['principal rm boss', 2, 'deny'],
+          ['principal set boss --no-admin --hosts all', 2, 'deny'],
+          ['principal rm boss', 0, 'info'],
+          ['principal set alice --no-admin --hosts all --force', 0, 'info'],
+          ['principal rm carol', 2, 'deny'],
+          ['principal rm carol --force', 0, 'info'],
+          ['principal rm alice', 0, 'info'],
+        ],
+      );
     } finally {
       own.remove();
     }
@@ -228,7 +282,7 @@ describe('remux principal set', () => {
     const before = readFileSync(file, 'utf8');
     const last = await set('alice', '--no-admin', '--hosts', 'all');
     assert.equal(last.code, 2);
-    assert.equal(last.stderr, 'remux: alice is the only admin principal: without one, nobody could answer approvals or see the whole audit trail in the web console\nhint: make another principal admin first (remux principal set OTHER --admin, or remux principal add NAME --admin), then run this again\n');
+    assert.equal(last.stderr, `${ONLY_ADMIN('alice')}\n`);
     assert.equal(readFileSync(file, 'utf8'), before);
 
     const promoted = await set('boss', '--admin');

@@ -79,9 +79,9 @@ describe('a daemon started with no principal', { timeout: 60_000 }, () => {
     assert.equal(me.json<{ name: string }>().name, 'boss');
     assert.equal((await api.request('GET', '/api/me', { headers: bearer('rmx_wrong') })).status, 401);
 
-    // Another principal: removing boss refuses boss's token on the very next request.
+    // Another principal: removing boss (the last admin: --force) refuses boss's token on the very next request.
     const ops = await addPrincipal(h.env, 'ops', '--hosts', 'localhost');
-    assert.equal((await remux(['principal', 'rm', 'boss'], { env: h.env })).code, 0);
+    assert.equal((await remux(['principal', 'rm', 'boss', '--force'], { env: h.env })).code, 0);
     const gone = await api.request('GET', '/api/me', { headers: bearer(boss) });
     assert.equal(gone.status, 401, gone.text);
     assert.equal((await api.request('GET', '/api/me', { headers: bearer(ops) })).status, 200);

@@ -13,11 +13,17 @@ export interface AddPrincipalOptions {
 
 export interface SetPrincipalOptions extends AddPrincipalOptions {
   interactive?: boolean;
+  force?: boolean;
+}
+
+export interface RemovePrincipalOptions {
+  force?: boolean;
 }
 
 /** What add and set say alike of options that mean the same in both. */
 const HOSTS = 'hosts it may use: a selector as in client run (web1,web2 | web* | env=prod | all); this machine only by its name, localhost';
 const READ_ONLY = 'its session attaches are read-only';
+const LAST_ADMIN = 'do it even to the last admin principal (then nobody can answer approvals or see the whole audit trail in the web console)';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -62,7 +68,8 @@ Examples:
     .option('--interactive', 'its session attaches may type (undoes --read-only)')
     .option('--policy <name>', "the policies its commands may run under, replacing its list; repeatable or a,b; the first is its default ('' for default_policy)", collect)
     .option('--admin', 'make it an admin: every host, user and policy, and the whole audit trail (its scope goes)')
-    .option('--no-admin', 'make an admin a scoped principal: give --hosts and the rest as for principal add (never the last admin)')
+    .option('--no-admin', 'make an admin a scoped principal: give --hosts and the rest as for principal add (the last admin only with --force)')
+    .option('--force', LAST_ADMIN)
     .option('--json', 'print the principal as principal ls --json does, with "changed": the fields that changed')
     .addHelpText(
       'after',
@@ -97,12 +104,13 @@ Examples:
   principal
     .command('rm')
     .alias('remove')
-    .description('remove a principal: its token and web sessions stop working at once')
+    .description('remove a principal: its token and web sessions stop working at once (the last admin only with --force)')
     .argument('<name>')
+    .option('--force', LAST_ADMIN)
     .addHelpText('after', '\nExamples:\n  remux principal rm ci')
-    .action(async (name: string) => {
+    .action(async (name: string, opts: RemovePrincipalOptions) => {
       const { removePrincipalCommand } = await import('../principal-commands.js');
-      await removePrincipalCommand(name);
+      await removePrincipalCommand(name, opts);
     });
 
   principal
