@@ -8,9 +8,11 @@ import { UsageError } from '../core/errors.js';
 
 /**
  * Temp file + fsync + rename in the same directory: readers see the old file or the new one, never half.
- * The file is 0600, or with keepMode, a file replaced keeps the mode someone gave it.
+ * The file is 0600, or with keepMode, a file replaced keeps the mode someone gave it (never a bit more),
+ * bits beyond `atMost` dropped: the config files remux rewrites keep their mode, principals.yaml (token
+ * hashes) at most 0600.
  */
-export function writeAtomic(file: string, text: string, { keepMode = false } = {}): void {
+export function writeAtomic(file: string, text: string, { keepMode = false, atMost = 0o7777 } = {}): void {
   const dir = dirname(file);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const replaced = keepMode ? statSync(file, { throwIfNoEntry: false }) : undefined;
@@ -19,7 +21,7 @@ export function writeAtomic(file: string, text: string, { keepMode = false } = {
     const fd = openSync(tmp, 'wx', 0o600);
     try {
       // fchmod, not open's mode: the umask would take bits off it.
-      if (replaced) fchmodSync(fd, replaced.mode & 0o7777);
+      if (replaced) fchmodSync(fd, replaced.mode & 0o7777 & atMost);
       writeSync(fd, text);
       fsyncSync(fd);
     } finally {

@@ -147,7 +147,8 @@ function savePrincipals(file: string, before: readonly PrincipalEntry[], after: 
       node.set(key, written);
     }
   }
-  writeAtomic(file, doc.toString(), { keepMode: true });
+  // Token hashes: a mode someone gave it is kept, never a group or other bit of it.
+  writeAtomic(file, doc.toString(), { keepMode: true, atMost: 0o600 });
 }
 
 /**

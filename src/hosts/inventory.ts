@@ -351,7 +351,7 @@ function addHostLocked(file: string, host: HostInput, options: AddHostOptions): 
     if (!(err instanceof ConfigError)) throw err;
     throw new InventoryError(`cannot add host ${host.name}: ${err.issues.map((i) => i.detail).join('; ')}`);
   }
-  writeAtomic(file, text);
+  writeAtomic(file, text, { keepMode: true });
   return existed ? 'replaced' : 'added';
 }
 
@@ -369,7 +369,7 @@ function removeHostLocked(file: string, name: string, env: NodeJS.ProcessEnv): v
   }
   const doc = editableDocument(file, HEADER);
   topLevelMap(doc, 'hosts').delete(name);
-  writeAtomic(file, doc.toString());
+  writeAtomic(file, doc.toString(), { keepMode: true });
 }
 
 /** The input in the file's own shape and key order, leaving out what was not given. */

@@ -1,9 +1,9 @@
 // Starting points for `remux policy create`, written as commented YAML the user then edits.
 import { randomBytes } from 'node:crypto';
-import { existsSync, linkSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, YAMLMap } from 'yaml';
-import { withFileLock } from '../config/atomic-file.js';
+import { withFileLock, writeAtomic } from '../config/atomic-file.js';
 import { ConfigError } from '../config/source.js';
 import { POLICY_NAME } from './schema.js';
 import type { Effect, Operation } from './types.js';
@@ -305,7 +305,7 @@ function addPolicyLocked(file: string, policyName: string, templateName: Templat
   // A `policies: {}` written by hand would otherwise keep the new policy on one flow-style line.
   policies.flow = false;
   addPolicy(doc, policies, policyName, templateName);
-  replaceAtomically(file, doc.toString(STRINGIFY));
+  writeAtomic(file, doc.toString(STRINGIFY), { keepMode: true });
   return { created: false };
 }
 
@@ -317,10 +317,10 @@ function tempNameFor(file: string): string {
   return join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-/** Writes a complete file that appears at once, and never over a file created meanwhile. */
+/** Writes a complete file (0600, as remux makes its config files) that appears at once, and never over a file created meanwhile. */
 function createExclusive(file: string, text: string): void {
   const temp = tempNameFor(file);
-  writeFileSync(temp, text, { flag: 'wx' });
+  writeFileSync(temp, text, { flag: 'wx', mode: 0o600 });
   try {
     linkSync(temp, file); // fails with EEXIST instead of replacing
   } catch (err) {
@@ -328,16 +328,5 @@ function createExclusive(file: string, text: string): void {
     throw err;
   } finally {
     unlinkSync(temp);
-  }
-}
-
-function replaceAtomically(file: string, text: string): void {
-  const temp = tempNameFor(file);
-  writeFileSync(temp, text, { flag: 'wx', mode: statSync(file).mode & 0o777 });
-  try {
-    renameSync(temp, file);
-  } catch (err) {
-    unlinkSync(temp);
-    throw err;
   }
 }

@@ -210,12 +210,13 @@ describe('remux principal set', () => {
   /** A principal's lines in the file as written. */
   const linesOf = (name: string, text = readFileSync(file, 'utf8')): string => new RegExp(`^ {2}${name}:\\n(?: {4}.*\\n)+`, 'm').exec(text)?.[0] ?? '';
 
-  test('changes only what is given; the token, the other principals, comments, ${VAR} references and the file mode stay', async () => {
+  test('changes only what is given; the token, the other principals, comments and ${VAR} references stay; the file mode too, never more readable than 0600', async () => {
     writeFileSync(join(h.home, 'policies.yaml'), POLICY);
     const token = await addPrincipal(h.env, 'ci', '--hosts', 'localhost', '--users', 'deploy,www', '--create-as', 'deploy', '--policy', 'echo_only');
     await addPrincipal(h.env, 'boss', '--admin');
     // What people write by hand: a comment on a principal and on a key, a value from the environment.
     writeFileSync(file, readFileSync(file, 'utf8').replace('  ci:\n', '  # the CI bot, see OPS-12\n  ci:\n').replace('hosts: localhost', 'hosts: ${CI_HOSTS:-localhost} # from the environment'));
+    // Group-readable, as a hand-made file may be: a file of token hashes loses what is beyond 0600.
     chmodSync(file, 0o640);
     const bossBefore = linesOf('boss');
 
@@ -228,7 +229,12 @@ describe('remux principal set', () => {
     assert.match(text, /hosts: \$\{CI_HOSTS:-localhost\} # from the environment\n/);
     assert.equal(linesOf('boss', text), bossBefore, 'another principal is left as it was');
     assert.ok(text.includes(createHash('sha256').update(token).digest('hex')), 'the token is kept');
-    assert.equal(statSync(file).mode & 0o777, 0o640);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    chmodSync(file, 0o400);
+    assert.equal((await set('ci', '--interactive')).code, 0);
+    assert.equal((await set('ci', '--read-only')).code, 0);
+    assert.equal(statSync(file).mode & 0o777, 0o400, 'a narrower mode is kept');
+    chmodSync(file, 0o600);
     assert.deepEqual(readdirSync(h.home).filter((f) => f.includes('principals')), ['principals.yaml'], 'no temp or lock file is left');
 
     // The same token, held to the new scope: its default policy is now read_only.

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -267,15 +267,16 @@ describe('addHost / removeHost', () => {
     assert.doesNotMatch(text, /transport/, 'defaults are not written');
   });
 
-  test('keeps comments and other hosts when adding to an existing file', () => {
+  test('keeps comments, other hosts and the file\'s mode when adding to an existing file', () => {
     const file = hostsYaml('# Production fleet: ask #ops before changing.\nhosts:\n  # the bastion\n  bastion:\n    address: bastion.example.com # public\n');
+    chmodSync(file, 0o640);
     addHost(file, { name: 'web1', address: 'web1.internal', jump: 'bastion' }, { env: {} });
     const text = readFileSync(file, 'utf8');
     assert.match(text, /^# Production fleet: ask #ops before changing\.\n/);
     assert.match(text, /# the bastion\n/);
     assert.match(text, /bastion\.example\.com # public/);
     assert.deepEqual(names(loadInventory(file, {}).hosts), ['bastion', 'web1']);
-    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(file).mode & 0o777, 0o640, 'the mode it was given');
   });
 
   test('"hosts:" with no value becomes a map, keeping its comment', () => {
@@ -346,15 +347,16 @@ describe('addHost / removeHost', () => {
     assert.deepEqual(loadInventory(file, {}).hosts, [{ name: 'gw', transport: 'local', labels: { role: 'gateway' }, builtin: false }]);
   });
 
-  test('removes a host, keeping comments; refuses while another host jumps through it', () => {
+  test('removes a host, keeping comments and the file\'s mode; refuses while another host jumps through it', () => {
     const file = hostsYaml('# fleet\nhosts:\n  bastion:\n    address: b.example\n  web1: # behind the bastion\n    address: w.internal\n    jump: bastion\n');
+    chmodSync(file, 0o644);
     assert.throws(() => removeHost(file, 'bastion', {}), (err: unknown) => err instanceof InventoryError && /jump host of web1/.test(err.message));
     assert.throws(() => removeHost(file, 'ghost', {}), (err: unknown) => err instanceof InventoryError && /no host named "ghost"/.test(err.message));
     removeHost(file, 'web1', {});
     removeHost(file, 'bastion', {});
     assert.deepEqual(loadInventory(file, {}).hosts, []);
     assert.match(readFileSync(file, 'utf8'), /^# fleet\n/);
-    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(file).mode & 0o777, 0o644);
     // Adding to the emptied file writes block style again, not a growing flow map.
     addHost(file, { name: 'c', address: 'c.example' }, { env: {} });
     assert.match(readFileSync(file, 'utf8'), /hosts:\n {2}c:\n {4}address: c\.example\n/);

@@ -285,11 +285,14 @@ policies:
     assert.equal(readFileSync(list, 'utf8'), 'policies:\n  - a\n');
   });
 
-  test('keeps the file mode', () => {
+  test('a new file is 0600; a file changed keeps the mode it has', () => {
+    const made = join(dir, 'made.yaml');
+    addPolicyToFile(made, 'p', 'read_only');
+    assert.equal(statSync(made).mode & 0o777, 0o600);
     const file = join(dir, 'mode.yaml');
     writeFileSync(file, 'policies: {}\n');
-    chmodSync(file, 0o600);
+    chmodSync(file, 0o644);
     addPolicyToFile(file, 'p', 'read_only');
-    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(file).mode & 0o777, 0o644);
   });
 });
