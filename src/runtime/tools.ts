@@ -155,6 +155,11 @@ const WRITE_OPTIONS: ArgTypes['options'] = { ...OWNERSHIP, diff: 'boolean' };
 const LINE_OPTIONS: ArgTypes['options'] = { ...OWNERSHIP, regexp: 'string', state: 'string', insertAfter: 'string', insertBefore: 'string', create: 'boolean' };
 const DIRECTORY_OPTIONS: ArgTypes['options'] = { ...OWNERSHIP, parents: 'boolean' };
 const ownership = (o: WriteOptions = {}): unknown[] => [o.mode ?? null, o.owner ?? null, o.group ?? null];
+const LINE_IN_FILE_CLI: CliSpec = {
+  positional: ['path', 'line'],
+  options: { regexp: 'string', state: 'string', insertAfter: 'string', insertBefore: 'string', create: 'boolean', mode: 'mode', owner: 'string', group: 'string' },
+  print: editOutcome,
+};
 
 export const FileSystem = {
   /** The whole file (at most READ_MAX bytes), decoded on the host (default UTF-8). */
@@ -210,7 +215,9 @@ export const FileSystem = {
     name: 'FileSystem.lineInFile',
     remote: 'lineInFile',
     content: 'diff',
-    cli: { positional: ['path', 'line'], options: { regexp: 'string', state: 'string', insertAfter: 'string', insertBefore: 'string', create: 'boolean', mode: 'mode', owner: 'string', group: 'string' }, print: editOutcome },
+    cli: LINE_IN_FILE_CLI,
+    // The line may be a secret (a password line): the audit has its size, as writeText's content.
+    words: ([path, line, opts]) => renderCallArgs(LINE_IN_FILE_CLI, [path, sizeWord(line), opts]),
     operations: ([path, line, opts]) => {
       checkArgTypes('FileSystem.lineInFile', { positional: [PATH, ['line', 'string']], options: LINE_OPTIONS }, [path, line, opts]);
       if (line.includes('\n') || line.includes('\r')) throw new ArgumentError(`line: one line, without a line break (got ${JSON.stringify(line)})`);

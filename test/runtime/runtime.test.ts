@@ -751,16 +751,19 @@ test('audit: an allowed call is recorded before it runs and completed with its o
   assert.deepEqual([exec?.begin.operation, exec?.begin.argv, exec?.end?.exitCode, exec?.end?.bytesOut], ['exec', ['echo', 'hi'], 0, 3]);
 });
 
-test('audit: a write records its mode and owner, and its content by size only; a template its variables by name, never their values', async (t) => {
+test('audit: a write records its mode and owner, and its content (a line too) by size only; a template its variables by name, never their values', async (t) => {
   const { host, root, audit } = await local(t);
   mkdirSync(join(root, 'w'));
   await host.call(FileSystem.writeText, `${root}/w/f`, 'SECRET=x\n', { mode: 0o640, owner: 'root' });
   await host.call(Template.file, `${root}/w/t`, 'pw=${password}\n', { password: 'hunter2', port: 1 }, { mode: 0o600 });
   await host.call(Template.render, 'x', {});
-  const [write, file, render] = audit.list().map((a) => a.begin.argv);
+  await host.call(FileSystem.lineInFile, `${root}/w/f`, 'PASSWORD=hunter2', { regexp: '^PASSWORD=', insertAfter: '^SECRET=', mode: 0o600 });
+  const [write, file, render, line] = audit.list().map((a) => a.begin.argv);
   assert.deepEqual(write, ['FileSystem.writeText', `${root}/w/f`, '<9 bytes>', '--mode', '0640', '--owner', 'root']);
   assert.deepEqual(file, ['Template.file', `${root}/w/t`, '<15 bytes>', '--mode', '0600', '--vars', 'password,port']);
   assert.deepEqual(render, ['Template.render', '<1 bytes>']);
+  assert.deepEqual(line, ['FileSystem.lineInFile', `${root}/w/f`, '<16 bytes>', '--regexp', '^PASSWORD=', '--insert-after', '^SECRET=', '--mode', '0600']);
+  assert.equal(readFileSync(`${root}/w/f`, 'utf8'), 'SECRET=x\nPASSWORD=hunter2\n');
   assert.doesNotMatch(JSON.stringify(audit.list()), /hunter2/);
 });
 
