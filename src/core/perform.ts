@@ -163,18 +163,8 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
     await audit.finish({ exitCode: EXIT.DENIED, durationMs, refusal: reason });
     return { ...nothingRan(actionId, 'denied', EXIT.DENIED, reason, durationMs), decision };
   }
-  const ended = howItEnded(result, decision, io.signal);
   // The client's result and the audit record say the same: every front end reports a run through here.
-  await audit.finish({
-    exitCode: ended.exitCode,
-    signal: result.signal,
-    durationMs,
-    bytesOut: result.bytesOut,
-    bytesErr: result.bytesErr,
-    truncated: ended.truncated,
-    timedOut: result.timedOut,
-    error: result.error,
-  });
+  const ended = await finishRun(audit, result, decision, io.signal, durationMs);
   return {
     actionId,
     outcome: ended.outcome,
@@ -189,17 +179,34 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   };
 }
 
+type Ended = Pick<PerformResult, 'outcome' | 'exitCode' | 'message' | 'truncated'>;
+
+/**
+ * Ends the audit record of a command that ran with how it ended (howItEnded), which it returns: perform's
+ * and the runtime's own Exec (runtime/guard.ts) alike, so that the same end reads the same in the audit.
+ */
+export async function finishRun(audit: AuditedAction, result: ExecResult, decision: Decision, signal: AbortSignal | undefined, durationMs: number): Promise<Ended> {
+  const ended = howItEnded(result, decision, signal);
+  await audit.finish({
+    exitCode: ended.exitCode,
+    signal: result.signal,
+    durationMs,
+    bytesOut: result.bytesOut,
+    bytesErr: result.bytesErr,
+    truncated: ended.truncated,
+    timedOut: result.timedOut,
+    error: result.error,
+  });
+  return ended;
+}
+
 /**
  * A command that ran: its outcome, exit status and note. Output stopped at a cap is `truncated`, the cap
  * named: the policy's write_stdout limit (the executor stopped it), or the caller's own (it aborted
  * `signal` with OutputCapReached), whose stop the executor reports as an interruption (130): the
  * status is then how the command ended, 128 + the signal that stopped it.
  */
-function howItEnded(
-  result: ExecResult,
-  decision: Decision,
-  signal: AbortSignal | undefined,
-): Pick<PerformResult, 'outcome' | 'exitCode' | 'message' | 'truncated'> {
+function howItEnded(result: ExecResult, decision: Decision, signal: AbortSignal | undefined): Ended {
   const callerCap = result.aborted && signal?.reason instanceof OutputCapReached ? signal.reason : null;
   if (callerCap !== null) {
     const exitCode = result.signal ? 128 + (constants.signals[result.signal] ?? 0) : result.exitCode;

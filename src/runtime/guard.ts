@@ -5,6 +5,7 @@
 // checks them (read_file, write_file, list_directory on the path as resolved on the host), programs as
 // execute_binary of what the host's secure PATH finds; the call then acts on exactly what was resolved,
 // opening paths without following symlinks. Exec is checked as the command it runs, like `client run`.
+import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
@@ -14,11 +15,11 @@ import { renderCommandList } from '../command/render.js';
 import { ParseError, type CommandList } from '../command/types.js';
 import { EXIT } from '../core/exit-codes.js';
 import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perform-file.js';
-import { askedFor, auditAction, enforcementOn, errorText, perform, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
+import { askedFor, auditAction, enforcementOn, errorText, finishRun, perform, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
 import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
 import { OutputGate, redactAll } from '../exec/output.js';
-import type { OutputFlow } from '../exec/types.js';
+import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
 import { evaluate, evaluatePath, outputRedaction } from '../policy/evaluate.js';
@@ -386,16 +387,19 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
   if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', audit.id);
   decision = asking.decision;
 
-  // The output cap stops the command: our own abort, joined with the caller's.
-  const stop = new AbortController();
-  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-  const gate = new OutputGate(decision.output, { stdout: (data) => out.push({ stream: 'stdout', data }, data.length), stderr: (data) => out.push({ stream: 'stderr', data }, data.length) }, () =>
-    stop.abort(new Error('output limit of the policy reached; the command was stopped')),
-  );
+  // The output cap stops the command as the executors stop one (TERM, then KILL), not by a cancel: the call
+  // still answers how the command ended, which the audit records as perform records it (finishRun).
+  const key = randomBytes(8).toString('hex');
+  const stopAtCap = (): void => void g.link.call(Exec.command.tool, 'stop', [key]).result.catch(() => {});
+  const gate = new OutputGate(decision.output, { stdout: (data) => out.push({ stream: 'stdout', data }, data.length), stderr: (data) => out.push({ stream: 'stderr', data }, data.length) }, stopAtCap);
   const sources = { 1: gate.source('stdout'), 2: gate.source('stderr') };
   const input = execOpts.input === undefined ? null : Buffer.from(execOpts.input).toString('base64');
   const timeoutMs = opts.timeoutMs !== undefined ? opts.timeoutMs : g.ctx.defaultTimeoutMs;
-  const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, decision.cwd, g.securePath, input], { signal, timeoutMs, window: STREAM_WINDOW });
+  const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, decision.cwd, g.securePath, input, key], {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    timeoutMs,
+    window: STREAM_WINDOW,
+  });
   const ended = remote.result.then(
     () => undefined,
     () => undefined,
@@ -410,24 +414,42 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
     sources[1].end();
     sources[2].end();
     const r = await remote.result;
-    await audit.finish({ exitCode: r.code, signal: r.signal === null ? null : String(r.signal), durationMs: performance.now() - started, bytesOut: gate.bytesOut, bytesErr: gate.bytesErr });
-    return { code: r.code, signal: r.signal, truncated: false };
+    const durationMs = performance.now() - started;
+    const signal = r.signal === null ? null : signalName(r.signal);
+    const result: ExecResult = {
+      exitCode: r.code ?? 128 + (r.signal ?? 0),
+      signal,
+      timedOut: false,
+      aborted: false,
+      truncated: gate.truncated,
+      bytesOut: gate.bytesOut,
+      bytesErr: gate.bytesErr,
+      durationMs,
+      error: null,
+      errorKind: null,
+    };
+    await finishRun(audit, result, decision, undefined, durationMs);
+    return gate.truncated ? { code: null, signal: null, truncated: true } : { code: r.code, signal: r.signal, truncated: false };
   } catch (err) {
-    const truncated = gate.truncated;
     await audit.finish({
       exitCode: null,
       durationMs: performance.now() - started,
       bytesOut: gate.bytesOut,
       bytesErr: gate.bytesErr,
-      truncated,
+      truncated: gate.truncated,
       timedOut: err instanceof CallTimeoutError,
-      ...(truncated ? {} : { error: errorText(err) }),
+      error: errorText(err),
     });
-    if (truncated) return { code: null, signal: null, truncated: true };
     // Named as the caller knows it (as execOnHost does), not by the remote function that ran it.
     if (err instanceof CallTimeoutError) throw new CallTimeoutError(`Exec ${action.command}`, timeoutMs ?? 0);
     throw err;
   }
+}
+
+/** A signal's name (SIGTERM) from its number on the host, as the executors name it; null when unknown. */
+function signalName(n: number): NodeJS.Signals | null {
+  const found = Object.entries(osConstants.signals).find(([, v]) => v === n);
+  return found ? (found[0] as NodeJS.Signals) : null;
 }
 
 /**

@@ -6,11 +6,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
+import { perform } from '../../src/core/perform.js';
 import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootstrap.js';
 import { ArgumentError, ArgumentTypeError, CallTimeoutError, connect, connectStreams, DeniedError, Exec, FileSystem, ProtocolError, RemoteError, stage0Argv, Template, type LogRecord } from '../../src/runtime/index.js';
 import { Approvals, approvalsApprover } from '../../src/notify/service.js';
@@ -807,15 +809,22 @@ test('Exec: argv without a shell, output captured; a program the policy does not
   await assert.rejects(host.exec(['sh', '-c', 'echo a; rm -rf /tmp/x']), DeniedError, 'a nested command is checked like client run does');
 });
 
-test('Exec output goes through the output limits of the policy: secrets redacted, an endless output cut and its command killed', async (t) => {
-  const { host, audit } = await local(t);
+test('Exec output goes through the output limits of the policy: secrets redacted, an endless output cut and its command stopped, audited as client run audits that', async (t) => {
+  const { host, audit, context } = await local(t);
   assert.equal((await host.exec(['echo', 'token', 'SECRET=hunter2', 'end'])).stdout, 'token [REDACTED] end\n');
   const started = Date.now();
   const r = await host.exec(['yes']);
   assert.equal(r.truncated, true);
   assert.equal(r.stdout.length, 100000);
   assert.ok(Date.now() - started < 5000);
-  assert.equal(audit.list().at(-1)?.end?.truncated, true);
+  // Stopped as the executors stop a command at the cap (TERM to its group): its status is what that left.
+  const stopped = audit.list().at(-1)?.end;
+  assert.deepEqual([stopped?.exitCode, stopped?.signal, stopped?.truncated, stopped?.timedOut, stopped?.error], [143, 'SIGTERM', true, false, null]);
+  // perform (client run) records its own stop at the cap alike: the status the signal left, no error.
+  const performed = await perform(context, { kind: 'exec', host: 'localhost', command: 'yes' }, { onStdout: () => {}, onStderr: () => {} });
+  assert.equal(performed.outcome, 'truncated');
+  const end = audit.list().at(-1)?.end;
+  assert.deepEqual([end?.exitCode, end?.truncated, end?.timedOut, end?.error], [128 + (osConstants.signals[end?.signal as NodeJS.Signals] ?? NaN), true, false, null]);
 });
 
 test('under a policy that sandboxes commands, Exec runs in the OS sandbox on the host, as client run does: checked, audited, streamed', async (t) => {

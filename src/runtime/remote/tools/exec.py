@@ -1,6 +1,7 @@
 # Exec: a program without a shell (argv), its output streamed back as chunks [1|2, base64]. It runs in
-# its own process group, which a cancel or timeout kills whole (stage 2's rt.spawn and rt.group).
-import base64, os, select, shutil, signal, stat, subprocess, threading
+# its own process group, which a cancel or timeout kills whole (stage 2's rt.spawn and rt.group), and
+# which stop() ends as the executors end a command at the output cap, its call still answering how it ended.
+import base64, os, select, shutil, signal, stat, subprocess, threading, time
 
 # os.posix_spawn (a vfork in glibc) starts a program in a fraction of Popen's time: Popen forks the whole
 # interpreter before Python 3.10 (about 1.3 ms more per run) and does more work after. subprocess says
@@ -155,7 +156,53 @@ def _pump(streams, exited=None):
                 del streams[fd]
 
 
-def run(argv, cwd=None, path=None, input=None):
+# The running commands stop() may end: the caller's key -> the process group; a key leaves before its
+# command is reaped, so a group id reused after that is never signalled.
+_STOPPABLE = {}
+_STOPPABLE_LOCK = threading.Lock()
+# As the executors: TERM, then KILL what is left after this many seconds.
+_STOP_GRACE = 2
+
+
+def stop(key):
+    # The caller's output cap: TERM the command's group, KILL it after the grace; run() then answers with
+    # the status that left (what `client run` reports of a command stopped at the cap). False: no such command runs.
+    with _STOPPABLE_LOCK:
+        pid = _STOPPABLE.get(key)
+        if pid is None or not _signal_group(pid, signal.SIGTERM):
+            return False
+
+    def kill():
+        time.sleep(_STOP_GRACE)
+        with _STOPPABLE_LOCK:
+            if _STOPPABLE.get(key) == pid:
+                _signal_group(pid, signal.SIGKILL)
+    threading.Thread(target=kill, daemon=True).start()
+    return True
+
+
+def _signal_group(pid, sig):
+    try:
+        os.killpg(pid, sig)
+        return True
+    except OSError:
+        return False
+
+
+def _unstoppable(key, pid):
+    # Waits (without reaping) until the command has exited, then forgets its key: from then on its group
+    # id may be reused, and stop() must not reach it. Without waitid (macOS), once its output has ended.
+    if key is None:
+        return
+    try:
+        if hasattr(os, 'waitid'):
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    finally:
+        with _STOPPABLE_LOCK:
+            _STOPPABLE.pop(key, None)
+
+
+def run(argv, cwd=None, path=None, input=None, key=None):
     env = dict(os.environ)
     if path is not None:
         env['PATH'] = path
@@ -174,6 +221,9 @@ def run(argv, cwd=None, path=None, input=None):
         if feed:
             os.close(feed[0])
     pid, out, err = started
+    if key is not None:
+        with _STOPPABLE_LOCK:
+            _STOPPABLE[key] = pid
     if feed:
         def write():
             try:
@@ -185,8 +235,12 @@ def run(argv, cwd=None, path=None, input=None):
     reaped = False
     try:
         yield from _pump({out: 1, err: 2})
+        _unstoppable(key, pid)
         code = _reap(pid, p)
         reaped = True
         return _status(code)
     finally:
+        if not reaped:
+            with _STOPPABLE_LOCK:
+                _STOPPABLE.pop(key, None)
         _finish(p, out, err, None if reaped else lambda: _reap(pid, p))
