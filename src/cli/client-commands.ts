@@ -138,7 +138,8 @@ interface Resolved {
 export function timeoutMs(opts: { timeout?: string }): number | null | undefined {
   if (opts.timeout === undefined) return undefined;
   const seconds = Number(opts.timeout);
-  if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--timeout must be a number of seconds, got "${opts.timeout}"`);
+  // Number('') is 0: an empty value (an unset shell variable) would read as no limit at all.
+  if (opts.timeout.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--timeout must be a number of seconds (0 for no limit), got "${opts.timeout}"`);
   return seconds === 0 ? null : seconds * 1000;
 }
 

@@ -31,11 +31,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   const isExec = method !== undefined && 'exec' in method;
   // Methods with a command-line shape (Service, User, Apt, Template, …) take positionals and --options by it.
   const spec = method && 'cli' in method ? method.cli : undefined;
-  // --mode is rpc's own option (commander takes it from any method's words): it goes to a method with a mode in its shape; any other refuses it.
-  if (opts.mode !== undefined && methodName !== 'FileSystem.writeText' && spec?.options?.mode === undefined) {
-    throw new UsageError(`${methodName} takes no --mode (it is the mode of what FileSystem.writeText, lineInFile, ensureDirectory and Template.file write)`);
-  }
-  const words = opts.mode === undefined ? args : [...args, '--mode', opts.mode];
+  const words = custom ? args : withMode(methodName, methodName === 'FileSystem.writeText' || spec?.options?.mode !== undefined, args, opts.mode);
   const parsed = spec ? asUsage(runtime, () => callArgs(runtime, methodName, spec, words, inv.cwd)) : null;
   if (!custom && isExec && args.length === 0) throw new UsageError(`${methodName} needs a command: remux rpc HOST ${methodName} -- PROGRAM ARGS…`);
   // writeText takes its path and options as words, its content on stdin.
@@ -106,6 +102,16 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   }
 }
 
+/**
+ * --mode is rpc's own option (commander takes it from any method's words): it goes back among the words
+ * of a method with a mode in its shape (a custom tool's too); any other refuses it.
+ */
+function withMode(methodName: string, takesMode: boolean, words: string[], mode: string | undefined): string[] {
+  if (mode === undefined) return words;
+  if (!takesMode) throw new UsageError(`${methodName} takes no --mode (it is the mode of what FileSystem.writeText, lineInFile, ensureDirectory and Template.file write, or a custom tool's mode option)`);
+  return [...words, '--mode', mode];
+}
+
 /** A method's arguments by its command-line shape, rpc's --mode in its options (a mode the shape declares). */
 function callArgs(runtime: Runtime, methodName: string, spec: RuntimeModule.CliSpec, words: string[], cwd: string): unknown[] {
   const parsed = runtime.parseCallArgs(methodName, spec, words);
@@ -137,8 +143,10 @@ async function customCall(runtime: Runtime, inv: Invocation, methodName: string,
     if (its.length > 0) throw new UsageError(`${tool} has no method "${methodName.slice(tool.length + 1)}" (its methods: ${its.join(', ')})`);
     throw new UsageError(`unknown method "${methodName}" (from --tools: ${[...methods.keys()].join(', ')}; built in: ${builtIn.join(', ')})`);
   }
-  const { customCallArgs } = await import('../runtime/custom-cli.js');
-  return { method: found.method, args: asUsage(runtime, () => customCallArgs(methodName, found.args, args, opts.argsJson)) };
+  const { cliShape, customCallArgs } = await import('../runtime/custom-cli.js');
+  const shape = cliShape(found.args);
+  const words = withMode(methodName, 'options' in shape && shape.options?.mode !== undefined, args, opts.mode);
+  return { method: found.method, args: asUsage(runtime, () => customCallArgs(methodName, found.args, words, opts.argsJson)) };
 }
 
 /**

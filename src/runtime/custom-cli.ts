@@ -61,7 +61,8 @@ export function cliShape(args: unknown): CliSpec | { reason: string } {
         const f = unwrap(schema).def;
         const type = scalar(f) ?? (f.type === 'array' && f.element && scalar(unwrap(f.element).def) === 'string' ? 'strings' : null);
         if (type === null) return { reason: `the field ${field} of its options (argument ${i + 1}) is of type ${f.type}, not a string, number, boolean or list of strings` };
-        options[field] = type;
+        // A number named mode is a file mode: `--mode 0644` reads in octal, as the built-ins' --mode.
+        options[field] = field === 'mode' && type === 'number' ? 'mode' : type;
       }
       spec.options = options;
       continue;

@@ -15,6 +15,11 @@ test('shapes: leading scalars are positional, a last object of scalars or string
   assert.match((cliShape(z.tuple([z.object({ a: z.string() }), z.string()])) as { reason: string }).reason, /argument 1 is of type object.*an options object comes last/);
   assert.match((cliShape(z.tuple([z.union([z.string(), z.number()])])) as { reason: string }).reason, /argument 1 is of type union/);
   assert.match((cliShape(z.tuple([z.object({ n: z.array(z.number()) })])) as { reason: string }).reason, /the field n of its options \(argument 1\) is of type array/);
+  // A number option named mode is a file mode, in octal as the built-ins' --mode; a string one stays a string.
+  assert.deepEqual(cliShape(z.tuple([z.object({ mode: z.number().int().optional() })])), { positional: [], options: { mode: 'mode' } });
+  assert.deepEqual(customCallArgs('D.chmod', z.tuple([z.object({ mode: z.number() })]), ['--mode', '0640'], undefined), [{ mode: 0o640 }]);
+  assert.throws(() => customCallArgs('D.chmod', z.tuple([z.object({ mode: z.number() })]), ['--mode', '640x'], undefined), /D\.chmod: --mode is an octal mode such as 0644, got "640x"/);
+  assert.deepEqual(cliShape(z.tuple([z.object({ mode: z.enum(['fast', 'safe']) })])), { positional: [], options: { mode: 'string' } });
   // A description that is not one word does not name the argument.
   assert.deepEqual(cliShape(z.tuple([z.string().describe('the unit to deploy')])), { positional: ['arg1'] });
 });

@@ -33,6 +33,8 @@ export const Lines = defineTool({
 def head(path, n):
     with open(path) as f:
         return f.read().splitlines()[:n]
+def plan(path, opts):
+    return 'chmod %o %s' % (opts['mode'], path)
 def grep(spec):
     with open(spec['path']) as f:
         return [l for l in f.read().splitlines() if any(p['word'] in l for p in spec['patterns'])]
@@ -44,6 +46,7 @@ def grep(spec):
       operations: read,
     }),
     head: defineMethod({ args: z.tuple([z.string().describe('path'), z.number().int().positive().describe('n')]), result: z.array(z.string()), operations: read }),
+    plan: defineMethod({ args: z.tuple([z.string().describe('path'), z.object({ mode: z.number().int() })]), result: z.string(), operations: read }),
     grep: defineMethod({
       args: z.tuple([z.object({ path: z.string(), patterns: z.array(z.object({ word: z.string() })) })]),
       result: z.array(z.string()),
@@ -125,6 +128,16 @@ describe('remux rpc --tools on the local host', { timeout: 120_000 }, () => {
     assert.deepEqual([rows[0]?.begin.operation, rows[0]?.begin.resource, rows[0]?.begin.principal, rows[0]?.end?.exitCode], ['read_file,execute_binary', `${a} ${realpathSync('/usr/bin/python3')}`, `cli:${userInfo().username}`, 0]);
   });
 
+  test("--mode goes to a custom method with a mode option, in octal as for the built-ins; one without refuses it", async () => {
+    const a = join(p.data, 'a.txt');
+    const planned = await rpc('Lines.plan', a, '--mode', '0640');
+    assert.deepEqual([planned.code, planned.stdout], [0, `chmod 640 ${a}`], planned.stderr);
+    const bad = await rpc('Lines.plan', a, '--mode', 'rw-r-----');
+    assert.deepEqual([bad.code, bad.stderr], [2, 'remux: Lines.plan: --mode is an octal mode such as 0644, got "rw-r-----"\n']);
+    const none = await rpc('Lines.count', a, '--mode', '0640');
+    assert.deepEqual([none.code, none.stderr], [2, "remux: Lines.count takes no --mode (it is the mode of what FileSystem.writeText, lineInFile, ensureDirectory and Template.file write, or a custom tool's mode option)\n"]);
+  });
+
   test('bad arguments: a usage error (2) naming the argument as the command line gave it; nothing audited, nothing sent', async () => {
     const a = join(p.data, 'a.txt');
     const earlier = audited(h.home, 'Lines.head').length;
@@ -181,8 +194,8 @@ describe('remux rpc --tools on the local host', { timeout: 120_000 }, () => {
       [run('./broken.mjs'), /--tools \.\/broken\.mjs: cannot load it as an ES module: Unexpected token/],
       [run('./tools.json'), /--tools \.\/tools\.json: not a JavaScript module \(\.js or \.mjs\)/],
       [run('./plain.mjs'), /--tools \.\/plain\.mjs: it exports no tool made with defineTool \(its exports: answer, default\)/],
-      [run('./tools.mjs', 'Lines.tail'), /Lines has no method "tail" \(its methods: Lines\.count, Lines\.head, Lines\.grep\)/],
-      [run('./tools.mjs', 'Words.count'), /unknown method "Words\.count" \(from --tools: Lines\.count, Lines\.head, Lines\.grep; built in: FileSystem\.readText, /],
+      [run('./tools.mjs', 'Lines.tail'), /Lines has no method "tail" \(its methods: Lines\.count, Lines\.head, Lines\.plan, Lines\.grep\)/],
+      [run('./tools.mjs', 'Words.count'), /unknown method "Words\.count" \(from --tools: Lines\.count, Lines\.head, Lines\.plan, Lines\.grep; built in: FileSystem\.readText, /],
       [run('./clash.mjs', 'Service.count'), /--tools \.\/clash\.mjs: its tool Service has the name of the built-in tool Service \(Service\.start, .*\); rename it/],
       [remux(['rpc', 'localhost', '--tools', './tools.mjs', '--tools', './again.mjs', 'Lines.count', 'x'], { env: h.env, cwd: p.dir, via: 'node' }), /--tools \.\/again\.mjs: its tool Lines is also defined by --tools \.\/tools\.mjs; rename one/],
     ];

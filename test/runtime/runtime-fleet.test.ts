@@ -211,7 +211,7 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     assert.match((JSON.parse(written.stdout) as { value: { diff: string } }).value.diff, /^-port=443\n\+port=8443$/m);
     assert.deepEqual([statSync(join(dir, 'app.conf')).uid, statSync(join(dir, 'app.conf')).mode & 0o777], [Number(execFileSync('id', ['-u', 'nobody']).toString()), 0o640]);
     const stat = await remux(['rpc', 'h1', 'FileSystem.stat', dir, '--mode', '0700'], { env: env() });
-    assert.deepEqual([stat.code, stat.stderr], [2, 'remux: FileSystem.stat takes no --mode (it is the mode of what FileSystem.writeText, lineInFile, ensureDirectory and Template.file write)\n']);
+    assert.deepEqual([stat.code, stat.stderr], [2, "remux: FileSystem.stat takes no --mode (it is the mode of what FileSystem.writeText, lineInFile, ensureDirectory and Template.file write, or a custom tool's mode option)\n"]);
     const audit = AuditStore.open(join(f.home, 'audit.db'));
     try {
       const record = audit.list().find((a) => a.begin.command === 'FileSystem.ensureDirectory');

@@ -337,6 +337,9 @@ test("remux rpc: every call stops at the configured timeout (exec.timeout_second
     const r = await rpc('--timeout', timeout, 'Service.start', 'nginx');
     assert.deepEqual([r.code, r.stdout], [0, '{"changed":false,"active":true,"enabled":false}\n'], r.stderr);
   }
-  const bad = await rpc('--timeout', 'soon', 'Service.start', 'nginx');
-  assert.deepEqual([bad.code, bad.stderr], [2, 'remux: --timeout must be a number of seconds, got "soon"\n']);
+  // Not a number, or nothing (an unset variable: --timeout "$T"), which must not read as 0, no limit.
+  for (const timeout of ['soon', '', ' ']) {
+    const bad = await rpc('--timeout', timeout, 'Service.start', 'nginx');
+    assert.deepEqual([bad.code, bad.stderr], [2, `remux: --timeout must be a number of seconds (0 for no limit), got "${timeout}"\n`]);
+  }
 });

@@ -34,7 +34,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
     .option('--no-daemon', 'run in this process (cold connections) even when a daemon is running')
     .option('--tools <file>', 'an ES module (.js/.mjs) whose exports include custom tools made with defineTool; repeatable. Runs in this process, never in the daemon', collect)
     .option('--args-json <json>', "a custom tool method's arguments as a JSON array, for any argument types")
-    .option('--mode <octal>', 'the mode of what a method writes (writeText, lineInFile, ensureDirectory, Template.file), e.g. 0644 (default: kept, or 0644 / 0755 for a new file); a set-user-ID or set-group-ID bit on a file is refused')
+    .option('--mode <octal>', "the mode of what a method writes (writeText, lineInFile, ensureDirectory, Template.file, a custom tool's mode option), e.g. 0644 (default: kept, or 0644 / 0755 for a new file); a set-user-ID or set-group-ID bit on a file is refused")
     .addHelpText(
       'after',
       `
