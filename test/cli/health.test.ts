@@ -9,17 +9,16 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { startDaemon } from '../support/browser-daemon.js';
 import { REMUX_BIN, remux, tempHome } from '../support/cli.js';
+import { ECHO_POLICY } from '../support/policies.js';
 
 interface Health {
   healthy: boolean;
   checks: Array<{ name: string; ok: boolean; warning?: boolean; detail: string }>;
 }
 
-const POLICY = 'policies:\n  read_only:\n    sandbox: false\n    capabilities:\n      - { operation: execute_binary, resource: echo }\n      - { operation: write_stdout }\n';
-
 describe('remux doctor', () => {
   const h = tempHome();
-  writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+  writeFileSync(join(h.home, 'policies.yaml'), ECHO_POLICY);
   after(() => h.remove());
 
   test('is remux status health, with the disk and the recordings checked', async () => {
@@ -82,7 +81,7 @@ describe('remux doctor', () => {
   });
 
   test("a running daemon's loopback address (daemon start --listen) is what the warning names, whatever http.listen says", async () => {
-    const d = await startDaemon({ 'policies.yaml': POLICY, 'config.yaml': 'http:\n  listen: 192.0.2.10:7777\nnotify:\n  channels:\n    - { type: ntfy, topic: ops }\n' }, { name: 'boss', flags: ['--admin'] });
+    const d = await startDaemon({ 'policies.yaml': ECHO_POLICY, 'config.yaml': 'http:\n  listen: 192.0.2.10:7777\nnotify:\n  channels:\n    - { type: ntfy, topic: ops }\n' }, { name: 'boss', flags: ['--admin'] });
     try {
       const r = JSON.parse((await remux(['doctor', '--json'], { env: d.env })).stdout) as Health;
       const notify = r.checks.find((c) => c.name === 'notify');
@@ -106,7 +105,7 @@ describe('remux doctor', () => {
         '"$3" client run --no-daemon localhost -- echo it-ran; echo "run exit $?"',
       ].join('\n');
       const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('REMUX_') && !name.startsWith('RPIPE_')));
-      const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', mnt, POLICY, REMUX_BIN], { encoding: 'utf8', env });
+      const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', mnt, ECHO_POLICY, REMUX_BIN], { encoding: 'utf8', env });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /^FAIL {2}disk +\d+ MiB free of 32 MiB where the audit store is written \(.*\): actions are refused once the audit store cannot write$/m);
       assert.match(r.stdout, /\nunhealthy\ndoctor exit 1\n/);

@@ -11,14 +11,8 @@ import { launchChromium } from '../support/browser.js';
 import { remux, tempHome } from '../support/cli.js';
 import { openTerminal, startConsoleDaemon, type ConsoleDaemon, type TerminalClient } from '../support/console-daemon.js';
 import { client, type Client } from '../support/https.js';
+import { ECHO_POLICY } from '../support/policies.js';
 
-const POLICY = `policies:
-  read_only:
-    sandbox: false
-    capabilities:
-      - { operation: execute_binary, resource: echo }
-      - { operation: write_stdout, resource: null }
-`;
 /** The daemon checks the file every 250 ms; a change must show well within this. */
 const BOUND_MS = 3000;
 
@@ -52,7 +46,7 @@ async function addPrincipal(env: Record<string, string>, ...args: string[]): Pro
 describe('a daemon started with no principal', { timeout: 60_000 }, () => {
   const h = tempHome();
   before(() => {
-    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(h.home, 'policies.yaml'), ECHO_POLICY);
     writeFileSync(join(h.home, 'config.yaml'), 'http:\n  listen: 127.0.0.1:0\n');
   });
   after(async () => {
@@ -113,7 +107,7 @@ describe('a port taken when the first principal is added', { timeout: 60_000 }, 
   test('status says why it is off, and the console starts once the port is free', async () => {
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
     const port = (squatter.address() as net.AddressInfo).port;
-    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(h.home, 'policies.yaml'), ECHO_POLICY);
     writeFileSync(join(h.home, 'config.yaml'), `http:\n  listen: 127.0.0.1:${port}\n`);
     assert.equal((await remux(['daemon', 'start'], { env: h.env })).code, 0);
     const token = await addPrincipal(h.env, 'boss', '--admin');

@@ -6,15 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { remux } from '../support/cli.js';
+import { ECHO_POLICY } from '../support/policies.js';
 import { AgentDaemon, waitFor, type AgentProcess } from './agent-process.js';
-
-const POLICY = `policies:
-  read_only:
-    sandbox: false
-    capabilities:
-      - { operation: execute_binary, resource: echo }
-      - { operation: write_stdout, resource: null }
-`;
 
 const d = new AgentDaemon();
 
@@ -22,7 +15,7 @@ describe('a stopped agent', () => {
   let agent: AgentProcess;
   before(async () => {
     // Pings every second, a pong within 3 s.
-    await d.setUp({ gatewayPolicies: POLICY, agentPolicies: POLICY, pongTimeoutSeconds: 3 });
+    await d.setUp({ gatewayPolicies: ECHO_POLICY, agentPolicies: ECHO_POLICY, pongTimeoutSeconds: 3 });
     agent = await d.connectAgent();
   });
   after(() => d.tearDown(agent));
