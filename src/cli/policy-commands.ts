@@ -1,4 +1,5 @@
 // Implementations of `remux policy …`.
+import { realpathSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseCommand } from '../command/parser.js';
 import { loadConfig } from '../config/config.js';
@@ -6,7 +7,7 @@ import { policiesFile } from '../config/paths.js';
 import { EXIT } from '../core/exit-codes.js';
 import { evaluate, explain } from '../policy/evaluate.js';
 import { loadPolicyFile } from '../policy/load.js';
-import { addPolicyToFile, TEMPLATES } from '../policy/templates.js';
+import { addPolicyToFile, TEMPLATES, workspaceResource } from '../policy/templates.js';
 import type { OutputLimits, Policy, Rule, SandboxMode } from '../policy/types.js';
 import { enforcementOn } from '../core/perform.js';
 import { createLocalHost } from '../hosts/local.js';
@@ -109,13 +110,34 @@ export function validatePolicyFile(file: string, opts: { json?: boolean }): void
   process.stdout.write(`ok: ${resolve(file)}: ${names.length} ${names.length === 1 ? 'policy' : 'policies'} (${names.join(', ')})\n`);
 }
 
-export function createPolicy(name: string, opts: { template: string; output?: string }): void {
+export function createPolicy(name: string, opts: { template: string; output?: string; workspace?: string }): void {
   if (!(opts.template in TEMPLATES)) {
     throw new UsageError(`unknown template "${opts.template}"`, `templates: ${Object.keys(TEMPLATES).join(', ')}`);
   }
+  const template = opts.template as keyof typeof TEMPLATES;
+  if (opts.workspace !== undefined && template !== 'developer') throw new UsageError(`--workspace goes with --template developer, not ${template}`);
   const file = opts.output ? resolve(opts.output) : policiesFile();
-  addPolicyToFile(file, name, opts.template as keyof typeof TEMPLATES);
-  process.stdout.write(`added policy ${name} (template ${opts.template}) to ${file}\n`);
+  // Rules match paths with their symlinks resolved: the workspace is written as the directory it really is.
+  const workspace = opts.workspace === undefined ? {} : { workspace: realDirectory(opts.workspace) };
+  addPolicyToFile(file, name, template, workspace);
+  process.stdout.write(`added policy ${name} (template ${opts.template}${workspace.workspace ? `, workspace ${workspace.workspace}` : ''}) to ${file}\n`);
+}
+
+function realDirectory(dir: string): string {
+  let real: string;
+  try {
+    real = realpathSync(resolve(dir));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`--workspace ${dir}: ${code === 'ENOENT' ? 'no such directory' : code ?? String(e)}`, code === 'ENOENT' ? `create it first: mkdir -p ${dir}` : undefined);
+  }
+  if (!statSync(real).isDirectory()) throw new UsageError(`--workspace ${dir}: not a directory`);
+  try {
+    workspaceResource(real);
+  } catch (e) {
+    throw new UsageError(`--workspace: ${(e as Error).message}`);
+  }
+  return real;
 }
 
 const SANDBOX_MODES: Record<SandboxMode, string> = {

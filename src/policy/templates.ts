@@ -50,9 +50,8 @@ const READ_TOOLS = [
 ];
 const READ_TREES = ['/var/log/**', '/tmp/**'];
 
-/** The developer template's workspace: a placeholder the user edits. */
-const WORKSPACE_DIR = '${HOME}/projects';
-const WORKSPACE = `${WORKSPACE_DIR}/**`;
+/** The developer template's workspace unless `policy create --workspace DIR` names one: a placeholder the user edits. */
+const WORKSPACE_PLACEHOLDER = '${HOME}/projects';
 const DEV_TOOLS = [
   'cat', 'head', 'tail', 'grep', 'rg', 'ls', 'find', 'wc', 'sort', 'uniq', 'cut', 'tr', 'diff', 'cmp', 'sed', 'awk',
   'stat', 'du', 'file', 'basename', 'dirname', 'realpath', 'echo', 'printf', 'true', 'false', 'test', 'env', 'xargs',
@@ -84,6 +83,53 @@ const readOnlyCapabilities: TemplateCapability[] = [
   { operation: 'list_directory', resource: READ_TREES, comment: 'ls, du, find and grep -r need to list directories.' },
   limitedOutput(10 * MiB),
 ];
+
+/** The developer template for a workspace (a path resource: absolute, escaped for the policy grammar). */
+function developerTemplate(workspace: string): Template {
+  return {
+    description: 'An agent working in a repository: its workspace, common dev tools, project code run in the OS sandbox',
+    capabilities: [
+      {
+        operation: 'execute_binary',
+        resource: [...DEV_TOOLS, ...CODE_RUNNERS],
+        comment:
+          'Common tools for working in a repository. What they may read and change is limited by the\n' +
+          'workspace rules below; programs that run project code also need the execute_code rule.',
+      },
+      {
+        operation: 'execute_code',
+        resource: CODE_RUNNERS,
+        comment:
+          'Programs that run code remux cannot check: scripts (python3 x.py, bash x.sh), Makefiles, package\n' +
+          'scripts (npm test), build scripts (cargo, go), git hooks and repository config. Such a command\n' +
+          'runs only inside the OS sandbox, which shows it the workspace (writable) and the system\n' +
+          'directories (read-only), nothing else, and no network.',
+      },
+      {
+        operation: 'read_file',
+        resource: `${workspace}/**`,
+        comment:
+          workspace === WORKSPACE_PLACEHOLDER
+            ? 'The workspace: edit this path to where your repositories are (${HOME} is taken from the\n' +
+              "environment of whoever loads the policy: the daemon's user), or create the policy with --workspace DIR."
+            : 'The workspace (policy create --workspace).',
+      },
+      { operation: 'list_directory', resource: `${workspace}/**` },
+      {
+        operation: 'write_file',
+        resource: `${workspace}/**/*`,
+        comment: 'Anything inside the workspace, but not the workspace directory itself.',
+      },
+      {
+        ...limitedOutput(10 * MiB),
+        comment:
+          'No network rule: nothing here reaches the network (npm install, pip install, git fetch fail).\n' +
+          'Add `- operation: network` to let package managers download.\n' +
+          'Output is limited to 10 MiB with common secrets redacted.',
+      },
+    ],
+  };
+}
 
 export const TEMPLATES: Record<TemplateName, Template> = {
   restrictive: {
@@ -119,47 +165,7 @@ export const TEMPLATES: Record<TemplateName, Template> = {
       },
     ],
   },
-  developer: {
-    description: 'An agent working in a repository: its workspace, common dev tools, project code run in the OS sandbox',
-    capabilities: [
-      {
-        operation: 'execute_binary',
-        resource: [...DEV_TOOLS, ...CODE_RUNNERS],
-        comment:
-          'Common tools for working in a repository. What they may read and change is limited by the\n' +
-          'workspace rules below; programs that run project code also need the execute_code rule.',
-      },
-      {
-        operation: 'execute_code',
-        resource: CODE_RUNNERS,
-        comment:
-          'Programs that run code remux cannot check: scripts (python3 x.py, bash x.sh), Makefiles, package\n' +
-          'scripts (npm test), build scripts (cargo, go), git hooks and repository config. Such a command\n' +
-          'runs only inside the OS sandbox, which shows it the workspace (writable) and the system\n' +
-          'directories (read-only), nothing else, and no network.',
-      },
-      {
-        operation: 'read_file',
-        resource: WORKSPACE,
-        comment:
-          'The workspace: edit this path to where your repositories are (${HOME} is taken from the\n' +
-          "environment of whoever loads the policy: the daemon's user).",
-      },
-      { operation: 'list_directory', resource: WORKSPACE },
-      {
-        operation: 'write_file',
-        resource: `${WORKSPACE_DIR}/**/*`,
-        comment: 'Anything inside the workspace, but not the workspace directory itself.',
-      },
-      {
-        ...limitedOutput(10 * MiB),
-        comment:
-          'No network rule: nothing here reaches the network (npm install, pip install, git fetch fail).\n' +
-          'Add `- operation: network` to let package managers download.\n' +
-          'Output is limited to 10 MiB with common secrets redacted.',
-      },
-    ],
-  },
+  developer: developerTemplate(WORKSPACE_PLACEHOLDER),
   admin: {
     description: 'Everything, with approval before destructive programs, code remux cannot check and sensitive files',
     capabilities: [
@@ -252,18 +258,42 @@ function policyNode(doc: Document, template: Template): YAMLMap {
   return node;
 }
 
-function addPolicy(doc: Document, policies: YAMLMap, name: string, templateName: TemplateName): void {
+/** What `policy create` may set in a template: the developer template's workspace (a real, absolute directory). */
+export interface TemplateOptions {
+  workspace?: string;
+}
+
+/**
+ * A directory as the policy grammar reads it: `$` doubled (${VAR} is expanded), and refused where a character
+ * would be read as a glob or as `|` alternatives (the path could not be named exactly).
+ */
+export function workspaceResource(dir: string): string {
+  if (!dir.startsWith('/')) throw new Error(`the workspace must be an absolute path, not ${JSON.stringify(dir)}`);
+  const path = dir.replace(/\/+$/, '');
+  if (path === '') throw new Error('the workspace cannot be / (every path): name the directory your repositories are in');
+  const special = /[*?[{|]/.exec(path);
+  if (special) throw new Error(`the workspace ${JSON.stringify(path)} has ${JSON.stringify(special[0])}, which a policy path reads as a glob or as alternatives: use a directory without it`);
+  return path.replaceAll('$', '$$$$');
+}
+
+function templateFor(templateName: TemplateName, options: TemplateOptions): Template {
+  if (options.workspace === undefined) return TEMPLATES[templateName];
+  if (templateName !== 'developer') throw new Error(`a workspace is the developer template's; the ${templateName} template has none`);
+  return developerTemplate(workspaceResource(options.workspace));
+}
+
+function addPolicy(doc: Document, policies: YAMLMap, name: string, templateName: TemplateName, options: TemplateOptions): void {
   const key = doc.createNode(name);
   key.commentBefore = asComment(`${name}: from the ${templateName} template`);
-  policies.add(doc.createPair(key, policyNode(doc, TEMPLATES[templateName])));
+  policies.add(doc.createPair(key, policyNode(doc, templateFor(templateName, options))));
 }
 
 /** A policy file holding one policy made from a template. */
-export function renderTemplate(templateName: TemplateName, policyName: string): string {
+export function renderTemplate(templateName: TemplateName, policyName: string, options: TemplateOptions = {}): string {
   checkName(policyName);
   const doc = new Document({ policies: {} });
   doc.commentBefore = asComment(HEADER);
-  addPolicy(doc, doc.get('policies', true) as YAMLMap, policyName, templateName);
+  addPolicy(doc, doc.get('policies', true) as YAMLMap, policyName, templateName, options);
   return doc.toString(STRINGIFY);
 }
 
@@ -271,15 +301,16 @@ export function renderTemplate(templateName: TemplateName, policyName: string): 
  * Creates `file` with the policy, or adds the policy under `policies:` of an existing file, keeping its
  * content and comments. Refuses (ConfigError naming file and line) if the name is already there.
  */
-export function addPolicyToFile(file: string, policyName: string, templateName: TemplateName): { created: boolean } {
+export function addPolicyToFile(file: string, policyName: string, templateName: TemplateName, options: TemplateOptions = {}): { created: boolean } {
   checkName(policyName);
+  templateFor(templateName, options); // a bad option is refused before the file is touched
   // Two `policy create` at once queue up instead of one overwriting the other's policy.
-  return withFileLock(file, () => addPolicyLocked(file, policyName, templateName));
+  return withFileLock(file, () => addPolicyLocked(file, policyName, templateName, options));
 }
 
-function addPolicyLocked(file: string, policyName: string, templateName: TemplateName): { created: boolean } {
+function addPolicyLocked(file: string, policyName: string, templateName: TemplateName, options: TemplateOptions): { created: boolean } {
   if (!existsSync(file)) {
-    createExclusive(file, renderTemplate(templateName, policyName));
+    createExclusive(file, renderTemplate(templateName, policyName, options));
     return { created: true };
   }
   const text = readFileSync(file, 'utf8');
@@ -304,7 +335,7 @@ function addPolicyLocked(file: string, policyName: string, templateName: Templat
   }
   // A `policies: {}` written by hand would otherwise keep the new policy on one flow-style line.
   policies.flow = false;
-  addPolicy(doc, policies, policyName, templateName);
+  addPolicy(doc, policies, policyName, templateName, options);
   writeAtomic(file, doc.toString(STRINGIFY), { keepMode: true });
   return { created: false };
 }

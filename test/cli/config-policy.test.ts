@@ -1,7 +1,7 @@
 // End-to-end: config init/show and the policy commands, as a new user runs them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { remux, tempHome } from '../support/cli.js';
@@ -161,6 +161,25 @@ describe('remux policy', () => {
     const unknown = await remux(['policy', 'create', 'x', '--template', 'nope', '--output', out], { env: h.env });
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /read_only/);
+  });
+
+  test('create --workspace: the developer policy works in that directory, named by its real path; a missing or wrong one is a usage error', async () => {
+    const out = join(h.home, 'dev.yaml');
+    const real = join(h.home, 'src', 'app');
+    mkdirSync(real, { recursive: true });
+    symlinkSync(real, join(h.home, 'app-link'));
+    const r = await remux(['policy', 'create', 'agent', '--template', 'developer', '--workspace', join(h.home, 'app-link'), '--output', out], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.includes(`workspace ${realpathSync(real)}`), r.stdout);
+    const text = readFileSync(out, 'utf8');
+    assert.ok(text.includes(`${realpathSync(real)}/**`) && !text.includes('app-link'), text);
+    const missing = await remux(['policy', 'create', 'a2', '--template', 'developer', '--workspace', join(h.home, 'nope'), '--output', out], { env: h.env });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /no such directory[\s\S]*mkdir -p/);
+    const wrong = await remux(['policy', 'create', 'a3', '--template', 'read_only', '--workspace', real, '--output', out], { env: h.env });
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /--workspace goes with --template developer/);
+    assert.equal(readFileSync(out, 'utf8'), text, 'refusals leave the file as it was');
   });
 
   test('check explains an allowed pipeline stage by stage without running it', async () => {

@@ -216,6 +216,20 @@ describe('templates', () => {
     assert.equal(decide(p, 'python3 --version').effect, 'allow');
   });
 
+  test('developer with a workspace: rules on that directory, written so the grammar reads it exactly ($ doubled); globs and | refused', () => {
+    const ws = join(dir, 'my$app');
+    mkdirSync(ws, { recursive: true });
+    writeFileSync(join(ws, 'Makefile'), '\n');
+    const p = parsePolicies(renderTemplate('developer', 'x', { workspace: ws }), 'ws.yaml', {}).get('x') as Policy;
+    assert.ok(p.rules.some((r) => r.operation === 'read_file' && r.resources?.includes(`${ws}/**`)), JSON.stringify(p.rules.map((r) => r.resources)));
+    assert.equal(decide(p, 'make', { cwd: ws }).effect, 'allow');
+    assert.equal(decide(p, `cat ${join(WORKSPACE, 'app', 'x.py')}`, { cwd: ws }).effect, 'deny', 'the default workspace is not granted');
+    for (const bad of [join(dir, 'a*'), join(dir, 'a|b'), join(dir, '{a,b}'), 'relative/dir', '/']) {
+      assert.throws(() => renderTemplate('developer', 'x', { workspace: bad }), /the workspace/, bad);
+    }
+    assert.throws(() => renderTemplate('read_only', 'x', { workspace: ws }), /developer template's/);
+  });
+
   test('an invalid policy name is refused', () => {
     assert.throws(() => renderTemplate('read_only', 'bad name'), /invalid policy name/);
     assert.throws(() => addPolicyToFile(join(dir, 'never.yaml'), '../x', 'read_only'), /invalid policy name/);

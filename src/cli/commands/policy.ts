@@ -46,11 +46,13 @@ export function registerPolicy(program: Command): void {
     .argument('<name>', 'name of the new policy')
     .requiredOption('-t, --template <template>', 'restrictive | read_only | write_capable | developer | admin')
     .option('-o, --output <file>', 'file to add it to (created if absent; default: the policies file)')
+    .option('-w, --workspace <dir>', "developer template: the directory the agent works in (default: ${HOME}/projects, to edit)")
     .addHelpText(
       'after',
-      '\nExamples:\n  remux policy create log_reader --template read_only\n  remux policy create ops --template write_capable --output production.yaml',
+      '\nExamples:\n  remux policy create log_reader --template read_only\n  remux policy create ops --template write_capable --output production.yaml\n' +
+        '  remux policy create agent --template developer --workspace ~/src/myapp',
     )
-    .action(async (name: string, opts: { template: string; output?: string }) => {
+    .action(async (name: string, opts: { template: string; output?: string; workspace?: string }) => {
       const { createPolicy } = await import('../policy-commands.js');
       createPolicy(name, opts);
     });
