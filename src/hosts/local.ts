@@ -75,12 +75,77 @@ export function createLocalHost(name: string, securePath: string): Host {
 }
 
 /**
- * What node-pty holds for the pty and has not written yet: its write queue (internal: node-pty keeps no
- * count of it). A node-pty that moves it fails test/gateway/terminal.test.ts rather than lifting the limit unseen.
+ * How long input waits before it is tried again on a full pty (a program that reads nothing, tmux slower
+ * than a paste): from the first wait, doubled on each wait in a row, to the last (a pty that takes a
+ * little at a time gets it as soon as it can; one that takes nothing costs a wakeup every 16 ms).
  */
-function queuedInput(pty: NodePty.IPty): number {
-  const queue = (pty as unknown as { _writeStream?: { _writeQueue?: Array<{ buffer: Buffer; offset: number }> } })._writeStream?._writeQueue;
-  return queue?.reduce((bytes, task) => bytes + task.buffer.length - task.offset, 0) ?? 0;
+const PTY_FULL_RETRY_MS = { first: 1, last: 16 } as const;
+
+/** node-pty's UnixTerminal beyond its typings: the pty's descriptor and the stream that reads it (which closes it). */
+interface UnixPty extends NodePty.IPty {
+  readonly fd: number;
+  readonly _socket: { readonly destroyed: boolean };
+}
+
+/**
+ * Input for a local pty, written here rather than by node-pty: node-pty 1.1 retries a full pty with
+ * setImmediate (a paste into a pane that reads nothing spun a core for as long as it waited) and goes on
+ * writing after it closed the descriptor (EBADF in the daemon's log, or a write into whatever file took
+ * the number next). Here a full pty is tried again every PTY_FULL_RETRY_MS; nothing is written once
+ * node-pty's reader is destroyed (the descriptor is closed with it), after a write failed (the program
+ * hung up), or after close().
+ */
+function ptyInput(pty: NodePty.IPty): { write(data: Buffer): void; pending(): number; close(): void } {
+  const unix = pty as UnixPty;
+  // A node-pty that moved these fails test/gateway/sessions-api.test.ts here, not with writes to a wrong descriptor.
+  if (typeof unix.fd !== 'number' || typeof unix._socket?.destroyed !== 'boolean') {
+    pty.kill('SIGKILL');
+    throw new Error('node-pty no longer offers its pty descriptor (fd, _socket): remux cannot write to it safely');
+  }
+  const queue: Buffer[] = [];
+  let pending = 0;
+  let retry: NodeJS.Timeout | null = null;
+  let wait: number = PTY_FULL_RETRY_MS.first;
+  let closed = false;
+  const close = (): void => {
+    closed = true;
+    queue.length = 0;
+    pending = 0;
+    if (retry) clearTimeout(retry);
+    retry = null;
+  };
+  const flush = (): void => {
+    retry = null;
+    while (queue.length > 0) {
+      if (unix._socket.destroyed) return close();
+      const head = queue[0]!;
+      let written: number;
+      try {
+        // The descriptor is non-blocking (node-pty sets it so): a full pty throws EAGAIN, never waits.
+        written = fs.writeSync(unix.fd, head);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+          retry = setTimeout(flush, wait);
+          wait = Math.min(2 * wait, PTY_FULL_RETRY_MS.last);
+        } else close(); // EIO: the program is gone, and its input with it
+        return;
+      }
+      wait = PTY_FULL_RETRY_MS.first;
+      pending -= written;
+      if (written === head.length) queue.shift();
+      else queue[0] = head.subarray(written);
+    }
+  };
+  return {
+    write(data) {
+      if (closed || data.length === 0) return;
+      queue.push(data);
+      pending += data.length;
+      if (queue.length === 1) flush();
+    },
+    pending: () => pending,
+    close,
+  };
 }
 
 /** node-pty starts the program as the leader of a new session, so its pid names the whole process group. */
@@ -88,6 +153,7 @@ function localTerminal(file: string, args: string[], size: TerminalSize, env: Re
   // Loaded on first use, by require: the CLI's bundle keeps the native addon outside (scripts/bundle.mjs).
   const { spawn } = createRequire(import.meta.url)('node-pty') as typeof NodePty;
   const pty = spawn(file, args, { name: 'xterm-256color', cols: size.cols, rows: size.rows, cwd: '/', env: { ...env, TERM: 'xterm-256color' }, encoding: null });
+  const input = ptyInput(pty);
   let gone = false;
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
     pty.onExit(({ exitCode, signal }) => {
@@ -103,16 +169,18 @@ function localTerminal(file: string, args: string[], size: TerminalSize, env: Re
     }
   };
   return {
-    write: (data) => pty.write(typeof data === 'string' ? Buffer.from(data) : data),
+    write: (data) => input.write(typeof data === 'string' ? Buffer.from(data) : data),
     resize: (cols, rows) => {
       if (!gone) pty.resize(cols, rows);
     },
     pause: () => pty.pause(),
     resume: () => pty.resume(),
     pausesAtOnce: true,
-    pendingInput: () => queuedInput(pty),
+    pendingInput: () => input.pending(),
     onData: (listener) => pty.onData((chunk) => listener(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)),
     kill: () => {
+      // Input still waiting, or arriving now, goes nowhere: the program is being ended.
+      input.close();
       signalGroup('SIGTERM');
       // A leader that ignored TERM goes after the grace (once it is gone, its group id may be reused).
       setTimeout(() => {

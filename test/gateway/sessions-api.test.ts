@@ -4,6 +4,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { remux } from '../support/cli.js';
+import { cpuSeconds } from '../support/procs.js';
+import { WebSocket } from 'ws';
 import { client, type Client } from '../support/https.js';
 import { openTerminal, startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
@@ -180,6 +184,36 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     const unknown = await openTerminal(d, { host: 'nowhere', name: 'x' }, bearer(d.tokens.boss!));
     assert.equal((await unknown.closed).code, 4004);
     assert.equal(recordings(), before, 'a refused attach leaves no recording');
+  });
+
+  test('a paste into a pane that reads nothing waits without spinning the daemon, and nothing is written after the attach ends', async () => {
+    d.tmux('new-session', '-d', '-s', 'deaf', 'sleep 600');
+    const status = await remux(['daemon', 'status', '--json'], { env: { REMUX_HOME: d.home } });
+    const pid = (JSON.parse(status.stdout) as { pid: number }).pid;
+    const t = await openTerminal(d, { host: 'box', name: 'deaf' }, bearer(d.tokens.boss!));
+    assert.equal(t.control[0]?.type, 'ready');
+    // 30 MiB of lines, in frames under the 1 MiB a client may send: the pane's pty fills at once and tmux
+    // takes keys about a MiB a second, so the daemon has input waiting on a full pty for as long as this
+    // test looks (the sockets' buffers hold some MiB of the rest, this client the others).
+    const paste = JSON.stringify({ type: 'input', data: 'x'.repeat(63).concat('\r').repeat(15 << 10) });
+    for (let i = 0; i < 32; i++) t.ws.send(paste);
+    await sleep(500);
+    const [cpu, wall] = [cpuSeconds(pid), performance.now()];
+    await sleep(3000);
+    const busy = (cpuSeconds(pid) - cpu) / ((performance.now() - wall) / 1000);
+    assert.ok(t.ws.readyState === WebSocket.OPEN && t.ws.bufferedAmount > 0, 'the paste was still waiting all along');
+    // node-pty's own writer retried a full pty at once, over and over: 70% of a core and more here.
+    assert.ok(busy < 0.3, `the daemon used ${(busy * 100).toFixed(0)}% of a core while the paste waited`);
+    // Gone without a closing handshake, which would wait behind the client's unsent paste.
+    t.ws.terminate();
+    const detached = (): boolean => /^deaf:0$/m.test(d.tmux('list-sessions', '-F', '#{session_name}:#{session_attached}'));
+    for (let i = 0; i < 100 && !detached(); i++) await sleep(20);
+    assert.ok(detached(), 'the attach ended');
+    // node-pty's writer went on a moment later, on the closed descriptor.
+    await sleep(500);
+    const log = readFileSync(join(d.home, 'run', 'daemon.log'), 'utf8');
+    assert.doesNotMatch(log, /EBADF|pty write error/, 'input written after the pty was closed');
+    d.tmux('kill-session', '-t', '=deaf');
   });
 });
 

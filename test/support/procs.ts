@@ -1,4 +1,5 @@
 // This machine's process table, as tests look at it from outside (the fleet's hosts share it).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 
 /** The fields of /proc/PID/stat after the command name (which may contain spaces and parentheses). */
@@ -38,4 +39,14 @@ export function runningWithArg(arg: string, program: string): number[] {
       return false; // ended meanwhile
     }
   });
+}
+
+/** Clock ticks a second, the unit of /proc/PID/stat's CPU times. */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** The CPU time a process has used so far (user and system, all of its threads), in seconds. */
+export function cpuSeconds(pid: number): number {
+  const fields = statFields(pid);
+  // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command name.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
