@@ -3,8 +3,9 @@
 // A lost connection is dialed again after exponential backoff with full jitter (hosts/backoff.ts); a
 // refused token, or another agent taking this name, ends the agent with the reason instead. A gateway of
 // an older relay protocol, which refuses this agent's hello for its version alone, is dialed again at
-// once with the oldest version this agent speaks (it then asks nothing newer of it). What arrives after a
-// silence is handled only once the gateway shows the connection is still its own (connectOnce).
+// once with the version before, down to the oldest this agent speaks (it then asks nothing newer of
+// it). What arrives after a silence is handled only once the gateway shows the connection is still its
+// own (connectOnce).
 import { homedir, userInfo } from 'node:os';
 import { rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,7 +14,7 @@ import type { GatewayContext } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { Backoff, type BackoffOptions } from '../hosts/backoff.js';
-import { AGENT_PATH, CLOSE, GatewayFrameSchema, MAX_FRAME_BYTES, MIN_PROTOCOL_VERSION, parseFrame, PROTOCOL_VERSION, type AgentFrame, type GatewayFrame, type Hello } from '../gateway/relay/protocol.js';
+import { AGENT_PATH, CLOSE, GatewayFrameSchema, MAX_FRAME_BYTES, MIN_PROTOCOL_VERSION, parseFrame, PROTOCOL_VERSION, TERMINAL_INPUT_MAX_BYTES, type AgentFrame, type GatewayFrame, type Hello } from '../gateway/relay/protocol.js';
 import { AgentSession } from './serve.js';
 
 export interface AgentOptions {
@@ -83,8 +84,8 @@ export async function runAgent(opts: AgentOptions): Promise<AgentEnd> {
   while (!opts.signal?.aborted) {
     const outcome = await connectOnce(url, opts, version);
     if ('older' in outcome && version > MIN_PROTOCOL_VERSION) {
-      version = MIN_PROTOCOL_VERSION;
-      opts.log(`the gateway speaks an older relay protocol (${outcome.older}); speaking protocol ${version}: commands there get no standard input`);
+      version -= 1;
+      opts.log(`the gateway speaks an older relay protocol (${outcome.older}); speaking protocol ${version}: ${WITHOUT[version]}`);
       continue;
     }
     if ('end' in outcome) return outcome.end;
@@ -100,6 +101,12 @@ export async function runAgent(opts: AgentOptions): Promise<AgentEnd> {
   }
   return { exitCode: 0, message: 'stopped' };
 }
+
+/** What a gateway speaking only this version (and older) does without. */
+const WITHOUT: Record<number, string> = {
+  1: 'commands there get no standard input',
+  2: `it does not hold back what is typed into a terminal here: a terminal whose session has not taken ${TERMINAL_INPUT_MAX_BYTES} bytes of it is stopped`,
+};
 
 type Outcome = { registered: boolean; why: string } | { end: AgentEnd } | { end: AgentEnd; older: string };
 

@@ -19,8 +19,8 @@ import { FILE_WRITE_MAX_BYTES } from '../core/perform-file.js';
 import { CreditedInput } from '../exec/input-credit.js';
 import type { OutputFlow, SandboxSpec } from '../exec/types.js';
 import { ResolveError } from '../policy/resolve.js';
-import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, PROTOCOL_VERSION, PROTOCOL_V2, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
-import { FileError, type Host } from '../hosts/types.js';
+import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, INPUT_TAKEN_STEP_BYTES, PROTOCOL_VERSION, PROTOCOL_V2, TERMINAL_INPUT_MAX_BYTES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
+import { FileError, type Host, type HostTerminal } from '../hosts/types.js';
 import { checkOwnCommand, isListing, type OwnStartup } from './own.js';
 import { intersectSandbox } from './sandbox.js';
 import { openCheckedTerminal } from './terminal.js';
@@ -79,6 +79,64 @@ export class Window implements OutputFlow {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
+  }
+}
+
+/** How often input waiting for a terminal's pty is looked at again, to report what it took. */
+const INPUT_TAKEN_CHECK_MS = 20;
+
+/**
+ * Input for a terminal here, from the gateway: written to its pty, and bounded. Past
+ * TERMINAL_INPUT_MAX_BYTES that the session has not taken, `overrun` is told why (a gateway that does not
+ * hold its client back could fill this machine's memory); until then, when the gateway asked (protocol 3),
+ * what the pty took is reported to it in steps of INPUT_TAKEN_STEP_BYTES, so it holds its client back.
+ */
+class TerminalInput {
+  private written = 0;
+  private reported = 0;
+  private check: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly terminal: HostTerminal,
+    private readonly report: ((bytes: number) => void) | null,
+    private readonly overrun: (why: string) => void,
+  ) {}
+
+  write(data: Buffer): void {
+    if (this.stopped) return;
+    this.terminal.write(data);
+    this.written += data.length;
+    const waiting = this.terminal.pendingInput();
+    if (waiting > TERMINAL_INPUT_MAX_BYTES) {
+      this.stop();
+      return this.overrun(`its session has not taken ${waiting} bytes of input (at most ${TERMINAL_INPUT_MAX_BYTES} may wait)`);
+    }
+    const report = this.report;
+    if (report) {
+      this.reportTaken(report);
+      this.check ??= setInterval(() => this.reportTaken(report), INPUT_TAKEN_CHECK_MS);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.check) clearInterval(this.check);
+    this.check = null;
+  }
+
+  private reportTaken(report: (bytes: number) => void): void {
+    const waiting = this.terminal.pendingInput();
+    const taken = this.written - waiting;
+    if (taken - this.reported >= INPUT_TAKEN_STEP_BYTES) {
+      report(taken - this.reported);
+      this.reported = taken;
+    }
+    // All taken: nothing changes until more is written.
+    if (waiting === 0 && this.check) {
+      clearInterval(this.check);
+      this.check = null;
+    }
   }
 }
 
@@ -163,7 +221,7 @@ export class AgentSession {
       case 'resolve':
         return this.resolve(frame.id, frame.paths, frame.names);
       case 'terminal':
-        return this.terminal(frame.id, frame.argv, frame.cols, frame.rows);
+        return this.terminal(frame.id, frame.argv, frame.cols, frame.rows, frame.inputTaken === true);
       default:
         return this.file(frame);
     }
@@ -399,7 +457,7 @@ export class AgentSession {
     }
   }
 
-  private terminal(id: number, argv: string[], cols: number, rows: number): void {
+  private terminal(id: number, argv: string[], cols: number, rows: number, reportTaken: boolean): void {
     const window = new Window();
     let cancelled = false;
     let kill = (): void => {
@@ -424,14 +482,19 @@ export class AgentSession {
             resumeWhenRoom();
           }
         });
+        const input = new TerminalInput(terminal, reportTaken ? (bytes) => this.send({ type: 'input-taken', id, bytes }) : null, (why) => {
+          terminal.kill();
+          this.send({ type: 'error', id, message: `agent ${this.name} stopped the terminal: ${why}` });
+        });
         this.running.set(id, {
           cancel: () => terminal.kill(),
           credit: (bytes) => window.credit(bytes),
           // Typing into a control client would be running tmux commands: the recorder never does.
-          ...(opened.control ? {} : { input: (data: Buffer) => terminal.write(data), resize: (c: number, r: number) => terminal.resize(c, r) }),
+          ...(opened.control ? {} : { input: (data: Buffer) => input.write(data), resize: (c: number, r: number) => terminal.resize(c, r) }),
         });
         void opened.ended.then((exit) => {
           window.stop();
+          input.stop();
           this.running.delete(id);
           this.send({ type: 'exit', id, code: exit.code, signal: exit.signal });
         });

@@ -10,7 +10,7 @@ import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { AgentConnection, AgentHub, PendingRequest } from '../gateway/relay/hub.js';
 import { CreditedSender } from '../exec/input-credit.js';
-import { CHUNK_BYTES, FILE_CHUNK_BYTES, PROTOCOL_V2, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
+import { CHUNK_BYTES, FILE_CHUNK_BYTES, PROTOCOL_V2, PROTOCOL_V3, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
 import type { PathResolver } from '../policy/types.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { FileError, TransportError, type Host, type HostExecRequest, type HostFiles, type HostTerminal, type TerminalSize } from './types.js';
@@ -281,6 +281,10 @@ async function openTerminal(conn: AgentConnection, argv: readonly string[], size
   let settleExit!: (exit: { code: number | null; signal: string | null }) => void;
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => (settleExit = resolve));
   const credit = new Credit((bytes) => conn.send({ type: 'credit', id, bytes }), undefined, () => paused);
+  // Input sent, and what the agent's pty took of it (an agent of protocol 3 says; an older one does not).
+  const reportsTaken = conn.hello.v >= PROTOCOL_V3;
+  let inputSent = 0;
+  let inputTaken = 0;
   await new Promise<void>((resolve, reject) => {
     let opened = false;
     const timer = setTimeout(() => {
@@ -289,7 +293,7 @@ async function openTerminal(conn: AgentConnection, argv: readonly string[], size
       reject(new TransportError(`agent ${conn.name} did not open a terminal within ${conn.options.requestTimeoutMs} ms`));
     }, conn.options.requestTimeoutMs);
     id = conn.request(
-      { type: 'terminal', argv: [...argv], cols: size.cols, rows: size.rows },
+      { type: 'terminal', argv: [...argv], cols: size.cols, rows: size.rows, ...(reportsTaken ? { inputTaken: true } : {}) },
       {
         onFrame(f) {
           if (f.type === 'opened' && !opened) {
@@ -303,6 +307,10 @@ async function openTerminal(conn: AgentConnection, argv: readonly string[], size
             if (listeners.length === 0) early.push(data);
             for (const l of listeners) l(data);
             credit.took(data.length);
+            return false;
+          }
+          if (f.type === 'input-taken' && opened) {
+            inputTaken = Math.min(inputSent, inputTaken + f.bytes);
             return false;
           }
           clearTimeout(timer);
@@ -322,6 +330,7 @@ async function openTerminal(conn: AgentConnection, argv: readonly string[], size
   return {
     write(data) {
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
+      inputSent += buf.length;
       for (let at = 0; at < buf.length; at += CHUNK_BYTES) conn.send({ type: 'input', id, data: buf.subarray(at, at + CHUNK_BYTES).toString('base64') });
     },
     resize: (cols, rows) => conn.send({ type: 'resize', id, cols, rows }),
@@ -333,8 +342,10 @@ async function openTerminal(conn: AgentConnection, argv: readonly string[], size
       credit.settle();
     },
     pausesAtOnce: false,
-    // Input goes out on the agent's connection at once; what the pty there has not taken waits on the agent.
-    pendingInput: () => 0,
+    // Input goes out on the agent's connection at once; what the pty there has not taken waits on the agent,
+    // which says what it took (in steps: up to INPUT_TAKEN_STEP_BYTES more show as waiting). An older agent
+    // says nothing: its input is not held back.
+    pendingInput: () => (reportsTaken ? inputSent - inputTaken : 0),
     onData(listener) {
       listeners.push(listener);
       for (const chunk of early.splice(0)) listener(chunk);

@@ -6,14 +6,14 @@ import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
-import { PROTOCOL_VERSION, AGENT_PATH, CHUNK_BYTES, MAX_FRAME_BYTES } from '../../src/gateway/relay/protocol.js';
+import { PROTOCOL_VERSION, AGENT_PATH, CHUNK_BYTES, INPUT_TAKEN_STEP_BYTES, MAX_FRAME_BYTES } from '../../src/gateway/relay/protocol.js';
 import { MAX_UNCREDITED_BYTES } from '../../src/gateway/relay/hub.js';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { AuditAction } from '../../src/audit/types.js';
 import type { CommandList } from '../../src/command/types.js';
 import { recorderArgv } from '../../src/sessions/session-recorder.js';
-import { attachArgv, killCommand, listCommand, newSessionCommand, single, type TmuxTarget } from '../../src/sessions/tmux.js';
+import { attachArgv, killCommand, listCommand, newSessionCommand, shellProgram, single, type TmuxTarget } from '../../src/sessions/tmux.js';
 import { hashToken, newToken } from '../../src/config/principals.js';
 import { perform } from '../../src/core/perform.js';
 import { POLICY, PROGRAMS, startRelay, type Relay, type StartedAgent } from './harness.js';
@@ -147,6 +147,32 @@ describe('relay: commands through an agent', () => {
       assert.match(sneaky.out, /not one of remux's tmux commands/);
     } finally {
       await own(killCommand(target, 'relayed'));
+    }
+  });
+
+  test('input an attach on the agent has not taken shows as waiting at the gateway, and goes as the agent\'s pty takes it', async () => {
+    const host = relay.ctx.registry.host('laptop');
+    const target: TmuxTarget = { loginUser: userInfo().username, user: userInfo().username, socket: { kind: 'path', path: join(agent.home, 'tmux.sock') } };
+    const own = (list: CommandList): Promise<unknown> =>
+      host.execute({ list, cwd: '/', timeoutMs: 10_000, pipefail: false, output: { maxBytes: null, redact: [], redactBlocks: [] }, sandbox: null, onStdout: () => {}, onStderr: () => {} });
+    await own(newSessionCommand(target, 'deaf', '/', shellProgram("'sleep' 600")));
+    try {
+      const terminal = await host.openTerminal(attachArgv(target, 'deaf', false), { cols: 80, rows: 24 });
+      terminal.onData(() => {});
+      // tmux takes keys a MiB or two a second: this waits on the agent for a while.
+      terminal.write('x'.repeat(4 << 20));
+      assert.ok(terminal.pendingInput() > 2 << 20, `${terminal.pendingInput()} bytes waiting`);
+      let least = Infinity;
+      for (let i = 0; i < 300 && terminal.pendingInput() >= INPUT_TAKEN_STEP_BYTES; i++) {
+        await sleep(50);
+        least = Math.min(least, terminal.pendingInput());
+      }
+      // Reported in steps: less than one step may still show as waiting once all is taken.
+      assert.ok(least < INPUT_TAKEN_STEP_BYTES, `still ${terminal.pendingInput()} bytes waiting`);
+      terminal.kill();
+      await terminal.exited;
+    } finally {
+      await own(killCommand(target, 'deaf'));
     }
   });
 

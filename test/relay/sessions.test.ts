@@ -2,7 +2,8 @@
 // process: a startup command runs in the OS sandbox the agent builds from both policies; keys sent are
 // checked and audited by the agent as session.send, and a tmux user the agent does not list is refused
 // there (77 at the gateway); the recorder's control client and first-screen command are accepted, so the
-// session is recorded from its creation; a console watch's first question (the session, its size) is accepted.
+// session is recorded from its creation; a console watch's first question (the session, its size) is accepted;
+// what a browser pastes is held at the gateway while the agent's session has not taken it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -10,8 +11,10 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocket } from 'ws';
 import { remux } from '../support/cli.js';
 import { openTerminal } from '../support/console-daemon.js';
+import { rssBytes } from '../support/procs.js';
 import { AgentDaemon, waitFor, type AgentProcess } from './agent-process.js';
 
 const me = userInfo().username;
@@ -114,6 +117,29 @@ describe('tmux sessions on an agent host, checked by both sides', { timeout: 120
     const closed = await missing.closed;
     assert.equal(closed.code, 4004);
     assert.match(closed.reason, /^no session "nope" on laptop/);
+  });
+
+  test('input a session on the agent has not taken holds the browser back at the gateway: the agent\'s memory does not grow', async () => {
+    const made = await session('new', 'deaf', '--host', 'laptop', '-c', 'sleep 600');
+    assert.equal(made.code, 0, made.stderr);
+    const added = await remux(['principal', 'add', 'typist', '--admin', '--json'], { env: d.gw.env });
+    assert.equal(added.code, 0, added.stderr);
+    const headers = { authorization: `Bearer ${(JSON.parse(added.stdout) as { token: string }).token}` };
+    const daemon = { url: `${d.url.replace('wss://', 'https://')}/`, ca: readFileSync(d.caFile, 'utf8') };
+    const t = await openTerminal(daemon, { host: 'laptop', name: 'deaf' }, headers);
+    assert.equal(t.control[0]?.type, 'ready', JSON.stringify(t.control));
+    const before = rssBytes(agent!.child.pid!);
+    // 64 MiB of pastes: tmux on the agent takes keys about a MiB a second, so nearly all of it waits.
+    // Passed on whole, it all waited in the agent's memory. (One line: the pane echoes the first 4 KiB of
+    // it, so the output this client does not acknowledge never stops the attach.)
+    const paste = JSON.stringify({ type: 'input', data: 'x'.repeat((1 << 20) - 64) });
+    for (let i = 0; i < 64; i++) t.ws.send(paste);
+    await sleep(3000);
+    const grew = rssBytes(agent!.child.pid!) - before;
+    assert.ok(grew < 32 << 20, `the agent grew by ${(grew / 2 ** 20).toFixed(1)} MiB holding input`);
+    assert.ok(t.ws.readyState === WebSocket.OPEN && t.ws.bufferedAmount > 16 << 20, `the browser still holds its input (${t.ws.bufferedAmount} bytes): the gateway stopped reading it`);
+    t.ws.terminate();
+    execFileSync('tmux', ['-S', socket, 'kill-session', '-t', '=deaf']);
   });
 
   test('a tmux user the gateway lists but the agent does not: refused by the agent, 77 at the gateway, audited there', async () => {

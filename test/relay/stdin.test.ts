@@ -1,15 +1,16 @@
 // A command's standard input through the relay (protocol 2): the gateway's real route and perform(), a
 // real agent, real commands. Byte-exact at several MiB, EOF delivered, the agent's credit holding the
 // caller's input back while the command does not read, a cancelled call stopping the stream, an agent of
-// protocol 1 refused clearly, a gateway of protocol 1 spoken to in protocol 1, and a peer that sends past
-// its credit cut off.
+// protocol 1 refused clearly, gateways of protocols 1 and 2 spoken to in theirs, a peer that sends past
+// its credit cut off, and a terminal stopped when a gateway does not hold its input back.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
@@ -17,7 +18,8 @@ import { runAgent } from '../../src/agent/run.js';
 import { AgentSession } from '../../src/agent/serve.js';
 import { createContext } from '../../src/core/context.js';
 import { CreditedInput, CreditedSender, INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../src/exec/input-credit.js';
-import { AGENT_PATH, FILE_CHUNK_BYTES, HelloSchema, parseFrame, PROTOCOL_VERSION, type AgentFrame } from '../../src/gateway/relay/protocol.js';
+import { AGENT_PATH, FILE_CHUNK_BYTES, HelloSchema, parseFrame, PROTOCOL_VERSION, TERMINAL_INPUT_MAX_BYTES, type AgentFrame } from '../../src/gateway/relay/protocol.js';
+import { attachArgv } from '../../src/sessions/tmux.js';
 import { POLICY, PROGRAMS, startRelay, type Relay } from './harness.js';
 import { endless } from '../support/backpressure.js';
 
@@ -135,14 +137,48 @@ describe('relay protocol versions', () => {
     try {
       const has = (type: string): boolean => results.some((r) => (r as { type: string }).type === type);
       for (let i = 0; i < 100 && !(has('result') && has('file-error')); i++) await sleep(50);
-      assert.deepEqual(hellos, [PROTOCOL_VERSION, 1], 'refused once for its version, then accepted as 1');
-      assert.ok(log.some((l) => /older relay protocol .*speaking protocol 1/.test(l)), log.join('\n'));
+      assert.deepEqual(hellos, [PROTOCOL_VERSION, 2, 1], 'refused for each newer version, then accepted as 1');
+      assert.ok(log.some((l) => /older relay protocol .*speaking protocol 1: commands there get no standard input/.test(l)), log.join('\n'));
       const out = results.find((r) => (r as { type: string }).type === 'out') as { data: string } | undefined;
       assert.equal(Buffer.from(out?.data ?? '', 'base64').toString(), 'old\n');
       // Every frame it sent parses as protocol 1 did (no field or type the old gateway does not know).
       assert.ok(results.every((r) => ['out', 'result', 'file-error'].includes((r as { type: string }).type)), JSON.stringify(results));
       const refused = results.find((r) => (r as { type: string }).type === 'file-error') as Record<string, unknown>;
       assert.deepEqual(Object.keys(refused).sort(), ['id', 'message', 'type']);
+    } finally {
+      stop.abort();
+      await done;
+      await ctx.close();
+      server.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  test('an agent meeting a gateway of protocol 2 speaks protocol 2 to it, not 1 (its commands keep their standard input)', async () => {
+    // A gateway of protocol 2: `v` at most 2, a refused hello closed with its first issue.
+    const OldHello = HelloSchema.extend({ v: z.number().int().min(1).max(2) });
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1', path: AGENT_PATH });
+    const hellos: number[] = [];
+    server.on('connection', (ws) => {
+      ws.once('message', (data) => {
+        hellos.push((JSON.parse(String(data)) as { v: number }).v);
+        const parsed = parseFrame(OldHello, data as Buffer);
+        if (!parsed.ok) return ws.close(4002, `expected hello: ${parsed.error}`.slice(0, 120));
+        ws.send(JSON.stringify({ type: 'registered', name: 'laptop', pingIntervalMs: 1000 }));
+      });
+    });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const home = mkdtempSync(join(tmpdir(), 'remux-old-gw-'));
+    writeFileSync(join(home, 'policies.yaml'), POLICY(PROGRAMS));
+    const ctx = createContext({ env: { REMUX_HOME: home } });
+    const stop = new AbortController();
+    const log: string[] = [];
+    const done = runAgent({ gateway: `ws://127.0.0.1:${(server.address() as { port: number }).port}`, name: 'laptop', token: 'rmx_x', ctx, version: 't', log: (l) => log.push(l), signal: stop.signal, backoff: { baseMs: 50, capMs: 100 } });
+    try {
+      for (let i = 0; i < 100 && hellos.length < 2; i++) await sleep(50);
+      await sleep(200);
+      assert.deepEqual(hellos, [PROTOCOL_VERSION, 2]);
+      assert.ok(log.some((l) => /older relay protocol .*speaking protocol 2: it does not hold back what is typed into a terminal here/.test(l)), log.join('\n'));
     } finally {
       stop.abort();
       await done;
@@ -179,6 +215,25 @@ describe('what an agent takes from a gateway', () => {
     await until('an error for the overrun', () => of(1).some((f) => f.type === 'error'));
     assert.match((of(1).find((f) => f.type === 'error') as { message: string }).message, /standard input sent past its credit/);
     await until('the command is gone', () => session.active === 0);
+  });
+
+  test('a terminal whose session has not taken TERMINAL_INPUT_MAX_BYTES of input is stopped, with an error naming it (a gateway that does not hold back)', async () => {
+    const socket = join(home, 'tmux.sock');
+    execFileSync('tmux', ['-S', socket, 'new-session', '-d', '-s', 'deaf', 'sleep 600']);
+    try {
+      const me = userInfo().username;
+      session.handle({ type: 'terminal', id: 5, argv: attachArgv({ loginUser: me, user: me, socket: { kind: 'path', path: socket } }, 'deaf', false), cols: 80, rows: 24 });
+      await until('the terminal opens', () => of(5).some((f) => f.type === 'opened'));
+      // Lines for a pane that reads none: the pty takes a few KiB, tmux a MiB a second, the rest waits here.
+      const chunk = Buffer.from('x'.repeat(63).concat('\r').repeat(1 << 10)).toString('base64');
+      for (let sent = 0; sent <= TERMINAL_INPUT_MAX_BYTES; sent += 64 << 10) session.handle({ type: 'input', id: 5, data: chunk });
+      await until('an error for the input waiting', () => of(5).some((f) => f.type === 'error'));
+      assert.match((of(5).find((f) => f.type === 'error') as { message: string }).message, /^agent laptop stopped the terminal: its session has not taken \d+ bytes of input \(at most 4194304 may wait\)$/);
+      await until('the terminal is gone', () => of(5).some((f) => f.type === 'exit'));
+      assert.ok(!of(5).some((f) => f.type === 'input-taken'), 'nothing reported to a gateway that did not ask');
+    } finally {
+      execFileSync('tmux', ['-S', socket, 'kill-server']);
+    }
   });
 
   test('a write in parts: written whole once all are in; extra parts, and parts for no write, are dropped', async () => {

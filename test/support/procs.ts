@@ -50,3 +50,10 @@ export function cpuSeconds(pid: number): number {
   // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command name.
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
+
+/** A process's resident memory now, in bytes. */
+export function rssBytes(pid: number): number {
+  const kib = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!kib) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(kib[1]) * 1024;
+}

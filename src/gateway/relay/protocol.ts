@@ -10,6 +10,10 @@
 //   agent -> gateway  result | resolved | opened | exit | error {id}   the end of a request (opened: a terminal runs)
 //   gateway -> agent  cancel {id}                     the caller went away or timed out: stop it
 //   gateway -> agent  input | resize {id}             to a terminal
+//   agent -> gateway  input-taken {id, bytes}         (protocol 3, when the terminal asked for it) its pty took
+//                                                     `bytes` more of the input: the gateway holds its client
+//                                                     back while much is untaken; past TERMINAL_INPUT_MAX_BYTES
+//                                                     untaken the agent stops the terminal
 //   gateway -> agent  stdin {id, data} | stdin-end {id}   a command's standard input (exec with stdin: true),
 //   agent -> gateway  stdin-credit {id, bytes}            sent only as far as the agent granted (exec/input-credit.ts):
 //                                                         it grants as the command reads, so a command that does not
@@ -29,16 +33,18 @@ import { z } from 'zod';
 import { INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../exec/input-credit.js';
 
 /**
- * 2 added standard input (stdin, stdin-end, stdin-credit; exec.stdin). The gateway accepts agents of
- * MIN_PROTOCOL_VERSION and up and asks of each only what its version offers.
+ * 2 added standard input (stdin, stdin-end, stdin-credit; exec.stdin), 3 input-taken. The gateway accepts
+ * agents of MIN_PROTOCOL_VERSION and up and asks of each only what its version offers.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MIN_PROTOCOL_VERSION = 1;
 /**
  * Version 2: a command's standard input, writes longer than a frame (file-write-part), a session's
  * sandbox built by the agent from the one sent with remux's own tmux command, file-error.denied.
  */
 export const PROTOCOL_V2 = 2;
+/** Version 3: an agent reports the input its terminals took (terminal.inputTaken, input-taken). */
+export const PROTOCOL_V3 = 3;
 /** The gateway's WebSocket route for agents. */
 export const AGENT_PATH = '/agent/connect';
 /** Largest frame either side sends or accepts (output is cut into chunks well below it). */
@@ -47,6 +53,15 @@ export const MAX_FRAME_BYTES = 1 << 20;
 export const CHUNK_BYTES = 64 << 10;
 /** Output bytes in flight per request before the agent waits for credit: the caller's backpressure reaches the command. */
 export const WINDOW_BYTES = 256 << 10;
+/**
+ * Input for a terminal that its session has not taken, past which the agent stops the terminal. A gateway
+ * of protocol 3 stops reading its client at 1 MiB untaken (gateway/terminal.ts INPUT_FLOW), so it stays
+ * well below this with the frames already on their way; one that does not hold back (older, or broken)
+ * cannot fill the agent's memory either.
+ */
+export const TERMINAL_INPUT_MAX_BYTES = 4 << 20;
+/** An agent reports input taken in steps of this much (typing sends none back until then). */
+export const INPUT_TAKEN_STEP_BYTES = 64 << 10;
 /** File bytes per read or write frame (base64 keeps the frame under MAX_FRAME_BYTES). */
 export const FILE_CHUNK_BYTES = 512 << 10;
 /** The most a write carries (perform-file's FILE_WRITE_MAX_BYTES), so the most parts that may follow its frame. */
@@ -128,6 +143,8 @@ export const AgentFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('error'), id: Id, message: z.string().max(8192) }),
   /** The command wants `bytes` more of its standard input. */
   z.strictObject({ type: z.literal('stdin-credit'), id: Id, bytes: z.number().int().positive().max(INPUT_WINDOW_BYTES) }),
+  /** Protocol 3: the terminal's pty took `bytes` more of its input. */
+  z.strictObject({ type: z.literal('input-taken'), id: Id, bytes: z.number().int().positive() }),
   z.strictObject({
     type: z.literal('file-done'),
     id: Id,
@@ -181,6 +198,8 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
     argv: z.array(z.string().max(4096)).min(1).max(64),
     cols: z.number().int().min(1).max(1000),
     rows: z.number().int().min(1).max(1000),
+    /** Protocol 3: report the input its pty takes, in input-taken frames. */
+    inputTaken: z.boolean().optional(),
   }),
   z.strictObject({ type: z.literal('input'), id: Id, data: Base64 }),
   z.strictObject({ type: z.literal('resize'), id: Id, cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
