@@ -3,7 +3,7 @@
 // action that asked names how it was answered; the run panel streams a host's output and exit status,
 // shows a refusal's reason and 77, and cancels; a recording plays in xterm.js, from the list or from its
 // attach's audit record, its bar jumps forwards and back, and on a phone its terminal shrinks to the
-// width and its controls are in sight. Nothing may break the CSP (Chromium reports every refusal as a
+// width (turned sideways, to the height too) and its controls are in sight. Nothing may break the CSP (Chromium reports every refusal as a
 // console error).
 import assert from 'node:assert/strict';
 import { userInfo } from 'node:os';
@@ -37,9 +37,9 @@ async function until(page: Page, expression: string, ms = 3000): Promise<void> {
   }
 }
 
-/** A logged-in page, and the console errors and page errors it collects. */
-async function console(path: string): Promise<{ page: Page; problems: string[]; done(): Promise<void> }> {
-  const context = await d.browser.newContext({ ignoreHTTPSErrors: true });
+/** A logged-in page (Playwright's 1280x720 unless `viewport`), and the console errors and page errors it collects. */
+async function console(path: string, viewport?: { width: number; height: number }): Promise<{ page: Page; problems: string[]; done(): Promise<void> }> {
+  const context = await d.browser.newContext({ ignoreHTTPSErrors: true, ...(viewport ? { viewport } : {}) });
   const page = await context.newPage();
   const problems: string[] = [];
   // The first GET /api/me, before logging in, is a 401 that Chromium logs itself; anything else is ours.
@@ -257,15 +257,18 @@ test('on a phone the player shrinks a wide recording to the width, brings itself
     assert.ok(box.x >= 0 && box.x + box.width <= phone.width && box.y >= 0 && box.y + box.height <= phone.height, `${what} is in sight without scrolling: ${JSON.stringify(box)}`);
   }
 
-  // Turned sideways: more width, a bigger font, still every column.
+  // Turned sideways: more width, a bigger font, still every column; and every row, with the title and
+  // the controls, in the window's height (the screen was as tall as the width made it: 40 rows did not fit).
   await page.setViewportSize({ width: phone.height, height: phone.width });
   await until(page, `${fontSize} > ${portrait}`);
   assert.ok(await page.evaluate(fits), 'all columns are in sight in landscape');
+  const player = (await page.evaluate("document.querySelector('.player').offsetHeight")) as number;
+  assert.ok(player <= phone.width, `the player is ${player} px tall in a ${phone.width} px window`);
   assert.deepEqual(problems, []);
   await context.close();
 
-  // A desktop keeps the normal font for a recording that fits.
-  const { page: desktop, problems: desktopProblems, done } = await console(`#/recordings?id=${wide.id}`);
+  // A desktop keeps the normal font for a recording that fits (40 rows need more than 720 px).
+  const { page: desktop, problems: desktopProblems, done } = await console(`#/recordings?id=${wide.id}`, { width: 1366, height: 850 });
   await desktop.locator('.player-screen .xterm-rows', { hasText: 'line 39' }).waitFor();
   assert.equal(await desktop.evaluate(fontSize), 13);
   assert.ok(await desktop.evaluate(fits));

@@ -1,7 +1,7 @@
 // The sessions dashboard and the browser terminal in the system Chromium against a real daemon and real
 // tmux: log in, see sessions, create one with a command, attach, type, see the output, resize, watch
 // read-only, kill behind the typed name, and on a phone-sized screen the key bar's Ctrl-C and a watch
-// of a wide session shrunk to the width.
+// of a wide session shrunk to the width (turned sideways, to the height too).
 import assert from 'node:assert/strict';
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -294,11 +294,14 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
     await inPage(page, `${rows} === 31`, 10_000);
     await inPage(page, `${fontSize} > ${small}`);
     assert.ok(await page.evaluate(fits), 'still every column');
-    // Turned sideways: more width, a bigger font.
+    // Turned sideways: more width, a bigger font, but no more than the height takes (the width alone made
+    // the 31 rows taller than the window, and the screen scrolled).
     const portrait = (await page.evaluate(fontSize)) as number;
     await page.setViewportSize({ width: phone.height, height: phone.width });
     await inPage(page, `${fontSize} > ${portrait}`);
     assert.ok(await page.evaluate(fits), 'every column in landscape too');
+    const fitsTall = `${screen}.scrollHeight <= ${screen}.clientHeight && ${screen}.getBoundingClientRect().bottom <= innerHeight`;
+    assert.ok(await page.evaluate(fitsTall), 'and every row');
     assert.equal(windowSize(), '100x30');
     d.tmux('kill-session', '-t', '=wide');
     await context.close();

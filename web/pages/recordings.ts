@@ -2,7 +2,7 @@
 // read-only xterm.js with its own timing: play/pause, 1x/2x/4x, back to the start, and a bar to jump anywhere.
 import { Terminal } from '@xterm/xterm';
 import { api, el, errorText } from '../api.js';
-import { fitWidth } from '../fit-width.js';
+import { fitScreen } from '../fit-screen.js';
 import { utcTime } from '../format.js';
 import { routeInlineStyles } from '../inline-styles.js';
 import type { Page } from './page.js';
@@ -26,7 +26,7 @@ type Event = [number, string, string];
 /** A pause longer than this plays as this long: nobody wants to watch an idle terminal. */
 const MAX_IDLE_S = 2;
 
-/** The player's font size; a recording wider than the page gets a smaller one (fitWidth). */
+/** The player's font size; a recording wider or taller than the page gets a smaller one (fitScreen). */
 const FONT_SIZE = 13;
 
 function size(bytes: number): string {
@@ -240,10 +240,11 @@ export const recordingsPage: Page = {
       playerBox.replaceChildren(title, screen, controls);
       playerBox.hidden = false;
       t.open(screen);
-      const fitScreen = (): void => fitWidth(t, screen, playerBox.clientWidth, FONT_SIZE);
+      // The whole player (its title, screen and controls) in the window's height, once scrolled to.
+      const fit = (): void => fitScreen(t, screen, { width: playerBox.clientWidth, height: window.innerHeight - (playerBox.offsetHeight - screen.offsetHeight) }, FONT_SIZE);
       // The recording's size changes (its resize events, back to the start) and the window's (a phone turned).
-      t.onResize(fitScreen);
-      window.addEventListener('resize', fitScreen);
+      t.onResize(fit);
+      window.addEventListener('resize', fit);
       const show = (): void => {
         playButton.textContent = p.playing ? 'Pause' : 'Play';
         const at = Math.min(p.at, p.duration);
@@ -260,7 +261,7 @@ export const recordingsPage: Page = {
         if (p.playing) show();
       }, 250);
       unlisten = () => {
-        window.removeEventListener('resize', fitScreen);
+        window.removeEventListener('resize', fit);
         window.clearInterval(ticker);
       };
       playButton.addEventListener('click', () => (p.playing ? p.pause() : p.play()));
@@ -273,9 +274,11 @@ export const recordingsPage: Page = {
         e.preventDefault();
         p.seek(p.at + by);
       });
-      fitScreen();
-      // Opened from far down the list (on a phone, the list is long): the player, above it, comes into sight.
-      if (playerBox.getBoundingClientRect().top < 0) playerBox.scrollIntoView();
+      fit();
+      // Opened from far down the list (on a phone, the list is long), or below the window's middle (a phone
+      // turned sideways): the whole player, fitted to the window's height, comes into sight.
+      const box = playerBox.getBoundingClientRect();
+      if (box.top < 0 || box.bottom > window.innerHeight) playerBox.scrollIntoView();
       p.play();
     };
 

@@ -2,11 +2,11 @@
 // protocol): output arrives as binary frames and is acknowledged once xterm has rendered it, so the
 // daemon stops reading the session when this page falls behind. Read-only viewers see, never type.
 // An attach fits the terminal to the window, and tmux the session to it. A watch cannot size the session:
-// it takes the session's size (the daemon says it, and each change) and shrinks its font to fit the width.
+// it takes the session's size (the daemon says it, and each change) and shrinks its font to fit the page.
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import { el } from '../api.js';
-import { fitWidth } from '../fit-width.js';
+import { fitScreen } from '../fit-screen.js';
 import { routeInlineStyles } from '../inline-styles.js';
 import type { Page } from './page.js';
 
@@ -73,9 +73,10 @@ export const terminalPage: Page = {
     term.open(screen);
     // An attach's size goes with its request; a watch waits for the session's.
     if (!readOnly) fit.fit();
-    /** A watch: the terminal at the session's size, its font shrunk so that every column is in sight. */
+    /** A watch: the terminal at the session's size, its font shrunk so that every column and row is in sight. */
     let watching = false;
-    const fitFont = (): void => fitWidth(term, screen, container.clientWidth, fontSize);
+    // The height below the bar (a watch has no key bar).
+    const fitFont = (): void => fitScreen(term, screen, { width: container.clientWidth, height: container.getBoundingClientRect().bottom - screen.getBoundingClientRect().top }, fontSize);
 
     const query = new URLSearchParams({ host, name, readOnly: String(readOnly), cols: String(term.cols), rows: String(term.rows) });
     if (user) query.set('user', user);
@@ -99,7 +100,7 @@ export const terminalPage: Page = {
       });
     };
     // The screen's box changes with the window, a phone's keyboard and rotation: the terminal follows it.
-    // (A watch's font follows the window's width instead: its screen is as wide as the terminal.)
+    // (A watch's font follows the window's size instead: its screen is as large as the terminal.)
     const resized = new ResizeObserver(() => fit.fit());
     if (!readOnly) resized.observe(screen);
     const output = new OutputPacer((bytes) =>
