@@ -90,9 +90,14 @@ test('an action that asked shows how it was answered, escaped, on a desktop and 
   await approved.waitFor();
   assert.equal(await approved.locator('td').nth(5).textContent(), 'ask → approved by <b>ops</b> via ntfy');
   assert.equal(await page.locator('table.audit b').count(), 0, 'a name is text, never markup');
-  assert.equal(await page.locator('table.audit tbody tr', { hasText: 'refused-one' }).locator('td').nth(5).textContent(), 'ask → refused by ops via web');
-  // On a desktop the Decision column says it; the command's cell does not repeat it.
+  const refused = page.locator('table.audit tbody tr', { hasText: 'refused-one' });
+  assert.equal(await refused.locator('td').nth(5).textContent(), 'ask → refused by ops via web');
+  // On a desktop the Decision column says it; the command's cell does not repeat it, and a refusal's note
+  // is why it asked, not the answer again.
   assert.equal(await approved.locator('.approval').isVisible(), false);
+  assert.equal(await refused.locator('.note').textContent(), 'admin#3: ask on rm');
+  const answers = async (): Promise<number> => (await refused.innerText()).split('refused by ops via web').length - 1;
+  assert.equal(await answers(), 1, await refused.innerText());
 
   // A phone hides the Decision column: the command's cell names the answer.
   await page.setViewportSize({ width: 390, height: 844 });
@@ -102,6 +107,7 @@ test('an action that asked shows how it was answered, escaped, on a desktop and 
   assert.equal(await note.textContent(), 'ask → approved by <b>ops</b> via ntfy');
   const box = (await note.boundingBox())!;
   assert.ok(box.x >= 0 && box.x + box.width <= 390, `the answer is in sight: ${JSON.stringify(box)}`);
+  assert.equal(await answers(), 1, await refused.innerText());
   assert.deepEqual(problems, []);
   await done();
 });

@@ -42,7 +42,9 @@ function cells(a: Action): Array<string | HTMLElement> {
   // An ask says how it was answered: "ask → approved by ops via ntfy".
   const decision = a.approval ? `${a.decision} → ${approvalWords(a.approval)}` : a.decision;
   const what = el('span', a.command ?? a.resource ?? '');
-  const note = a.error ?? (a.decision === 'deny' ? a.reason : null);
+  // An ask not approved ended as its refusal: why it asked, then the answer, which the decision says.
+  const notApproved = a.approval !== null && a.approval.outcome !== 'approved';
+  const note = notApproved ? a.reason : (a.error ?? (a.decision === 'deny' ? a.reason : null));
   const whatCell = el('div');
   // Phones hide the Operation column: there the cell names it (see style.css).
   if (a.operation !== 'exec') whatCell.append(el('small', a.operation, { class: 'operation' }));
