@@ -23,6 +23,7 @@ import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
 import { checkScope, policyFor } from './scope.js';
 import { OutputCapReached, type Action, type ApprovalSubject, type Outcome, type PerformIO, type PerformResult, type Principal, type ProbeAction } from './types.js';
+import { policyAs } from './own-state.js';
 
 export interface PerformContext {
   principal: Principal;
@@ -67,7 +68,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   const policyName = asked.policy;
   const command = action.command;
 
-  const policy = ctx.policies.get(policyName);
+  const policy = policyAs(ctx.principal, ctx.policies.get(policyName));
   if (!policy) {
     const known = [...ctx.policies.keys()].join(', ') || 'none';
     return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, `unknown policy "${policyName}" (known: ${known})`, null);
