@@ -12,7 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { remux, tempHome } from '../support/cli.js';
 import { client as httpsClient, type Client as HttpsClient } from '../support/https.js';
 import { caFetch } from './fetch.js';
-import { addPrincipal, call, daemonUrl, httpClient, writeHome } from './support.js';
+import { addPrincipal, call, daemonUrl, httpClient, stdioClient, writeHome } from './support.js';
 
 const INIT = (version: string) => ({
   jsonrpc: '2.0',
@@ -275,5 +275,60 @@ describe('MCP sessions follow their principal: a changed scope ends them at once
     const refused = await call(fresh, 'run_command', { host: 'localhost', command: 'echo after' });
     assert.equal(refused.result.isError, true, 'localhost is out of the new scope');
     await fresh.close();
+  });
+});
+
+describe('the daemon\'s rate limit counts every MCP tool call, not only run_command, per principal over HTTP and stdio', () => {
+  const h = tempHome();
+  const dir = mkdtempSync(join(tmpdir(), 'remux-mcp-limit-'));
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('past the burst, reads, writes, listings and keys are refused as a command is, the file actions audited as rate limited', async () => {
+    writeHome(h.home);
+    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: ops\ndaemon:\n  rate_limit: { requests_per_second: 0.001, burst: 2 }\n');
+    const token = await addPrincipal(h.env, 'looper', '--hosts', 'localhost');
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+    const looper = await httpClient(new URL('mcp', await daemonUrl(h.env)).href, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'), token);
+    try {
+      const path = join(dir, 'f.txt');
+      assert.equal((await call(looper, 'write_file', { host: 'localhost', path, content: 'first' })).result.isError, undefined);
+      assert.equal((await call(looper, 'read_file', { host: 'localhost', path })).text, 'first');
+      // The burst of 2 is spent: whatever the tool, the next call is refused and does nothing.
+      const calls: Array<[string, Record<string, unknown>]> = [
+        ['write_file', { host: 'localhost', path, content: 'second' }],
+        ['read_file', { host: 'localhost', path }],
+        ['list_directory', { host: 'localhost', path: dir }],
+        ['list_hosts', {}],
+        ['list_sessions', {}],
+        ['capture_session', { host: 'localhost', session: 'none' }],
+        ['send_keys', { host: 'localhost', session: 'none', keys: ['x'] }],
+        ['run_command', { host: 'localhost', command: 'echo no' }],
+      ];
+      for (const [name, args] of calls) {
+        const r = await call(looper, name, args);
+        assert.equal(r.result.isError, true, `${name}: ${r.text}`);
+        assert.match(r.text, /rate limited, retry in \d+/, name);
+      }
+      assert.equal(readFileSync(path, 'utf8'), 'first', 'the refused write changed nothing');
+    } finally {
+      await looper.close();
+    }
+    // Its stdio session through the daemon draws on the same principal's bucket.
+    const stdio = await stdioClient({ ...h.env, REMUX_TOKEN: token });
+    try {
+      const r = await call(stdio.client, 'read_file', { host: 'localhost', path: join(dir, 'f.txt') });
+      assert.equal(r.result.isError, true, r.text);
+      assert.match(r.text, /^remux rate limited: rate limited, retry in \d+/);
+    } finally {
+      await stdio.client.close();
+    }
+    const audit = await remux(['audit', 'ls', '--json', '-n', '0', '--principal', 'looper'], { env: h.env });
+    const limited = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { operation: string; exitCode: number | null }).filter((r) => r.exitCode === 75);
+    assert.deepEqual(limited.map((r) => r.operation).sort(), ['exec', 'list_directory', 'read_file', 'read_file', 'session.capture', 'session.list', 'session.send', 'write_file']);
   });
 });

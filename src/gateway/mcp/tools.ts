@@ -8,7 +8,7 @@ import { EXIT } from '../../core/exit-codes.js';
 import { fanOut } from '../../core/fanout.js';
 import { perform, recordRefusal, ruleText } from '../../core/perform.js';
 import { hostsInScope, noHostsInScope } from '../../core/scope.js';
-import { OutputCapReached, type ExecAction, type FileAction, type PerformIO, type PerformResult, type Principal, type SessionAction } from '../../core/types.js';
+import { OutputCapReached, type Action, type ExecAction, type FileAction, type PerformIO, type PerformResult, type Principal, type SessionAction } from '../../core/types.js';
 import { approvalsApprover } from '../../notify/service.js';
 import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
 import { hostStatuses } from '../../hosts/view.js';
@@ -19,7 +19,7 @@ import { CappedOutput, MCP_OUTPUT_CAP, POLICY_LIMIT_MARKER, truncationMarker } f
 export interface ToolDeps {
   ctx: GatewayContext;
   principal: Principal;
-  /** The daemon's per-principal rate limit on commands; absent in a CLI process (as for `client run` there). */
+  /** The daemon's per-principal rate limit, one token a tool call; absent in a CLI process (as for `client run` there). */
   admit?(principal: string): TakeResult;
   /** Default working directory on hosts sharing this machine's filesystem (stdio: where the client started us). */
   callerCwd?: string;
@@ -94,13 +94,30 @@ const RunOutput = z.object({
 
 type RunArgs = z.infer<typeof RunInput>;
 
+/**
+ * The call's token of the principal's rate limit: why it is refused, or null. Every tool takes one, as
+ * every CLI command does: a loop of reads, writes or keys is as much a flood as a loop of commands.
+ */
+function overLimit(deps: ToolDeps): string | null {
+  const admitted = deps.admit?.(deps.principal.name) ?? { ok: true as const };
+  return admitted.ok ? null : rateLimitedMessage(admitted.retryInMs);
+}
+
+/** perform() for an admitted call; past the limit the action is refused and audited as rate limited instead. */
+async function performAdmitted(deps: ToolDeps, action: Action, io: PerformIO, limited: string | null): Promise<PerformResult> {
+  const ctx = asPrincipal(deps.ctx, deps.principal);
+  if (limited !== null) return recordRefusal(ctx, action, 'rate_limited', EXIT.RATE_LIMITED, limited);
+  // The SSH machinery loads on first use (a CLI process has not needed it before).
+  await ctx.registry.prepare([action.host]);
+  return perform(ctx, action, io);
+}
+
 /** A policy `ask` becomes an approval (console, phone, CLI); the call waits for it, telling the client. */
 function approve(deps: ToolDeps, tell: (text: string) => void, signal: AbortSignal): NonNullable<PerformIO['approve']> {
   return approvalsApprover(deps.ctx.approvals, deps.principal.name, (text) => tell(text.trim()), signal);
 }
 
 async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, tell: (text: string) => void): Promise<Reply<z.infer<typeof RunOutput>>> {
-  const ctx = asPrincipal(deps.ctx, deps.principal);
   const action: ExecAction = {
     kind: 'exec',
     host: args.host,
@@ -109,25 +126,19 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, te
     ...(deps.callerCwd !== undefined ? { callerCwd: deps.callerCwd } : {}),
     ...(args.timeout_s !== undefined ? { timeoutMs: args.timeout_s * 1000 } : {}),
   };
-  const admitted = deps.admit?.(deps.principal.name) ?? { ok: true as const };
   let result: PerformResult;
   const stop = new AbortController();
   // Past our cap the command is stopped, and perform() reports and audits it as truncated at that cap.
   const capReached = (): void => stop.abort(new OutputCapReached(`the MCP per-call cap of ${MCP_OUTPUT_CAP} bytes per stream`));
   const stdout = new CappedOutput(MCP_OUTPUT_CAP, capReached);
   const stderr = new CappedOutput(MCP_OUTPUT_CAP, capReached);
-  if (!admitted.ok) {
-    result = await recordRefusal(ctx, action, 'rate_limited', EXIT.RATE_LIMITED, rateLimitedMessage(admitted.retryInMs));
-  } else {
-    // The client cancelling the call (or going away) stops the command, as Ctrl-C does for `client run`.
-    const onCancel = (): void => stop.abort();
-    signal.addEventListener('abort', onCancel, { once: true });
-    try {
-      await ctx.registry.prepare([args.host]);
-      result = await perform(ctx, action, { onStdout: (c) => stdout.push(c), onStderr: (c) => stderr.push(c), signal: stop.signal, approve: approve(deps, tell, stop.signal) });
-    } finally {
-      signal.removeEventListener('abort', onCancel);
-    }
+  // The client cancelling the call (or going away) stops the command, as Ctrl-C does for `client run`.
+  const onCancel = (): void => stop.abort();
+  signal.addEventListener('abort', onCancel, { once: true });
+  try {
+    result = await performAdmitted(deps, action, { onStdout: (c) => stdout.push(c), onStderr: (c) => stderr.push(c), signal: stop.signal, approve: approve(deps, tell, stop.signal) }, overLimit(deps));
+  } finally {
+    signal.removeEventListener('abort', onCancel);
   }
   const capped = stdout.capped || stderr.capped;
   const out = stdout.text() + (stdout.capped ? truncationMarker('stdout', MCP_OUTPUT_CAP) : result.truncated && !capped ? POLICY_LIMIT_MARKER : '');
@@ -174,6 +185,8 @@ const HostsOutput = z.object({
 });
 
 async function listHosts(args: z.infer<typeof HostsInput>, deps: ToolDeps, signal: AbortSignal): Promise<Reply<z.infer<typeof HostsOutput>>> {
+  const limited = overLimit(deps);
+  if (limited !== null) return { structured: { hosts: [] }, isError: true, text: `remux rate limited: ${limited}` };
   const ctx = asPrincipal(deps.ctx, deps.principal);
   const visible = hostsInScope(deps.principal.scope, deps.ctx.registry.inventory());
   if (visible.length === 0) {
@@ -215,12 +228,10 @@ const SessionsOutput = z.object({
   ),
 });
 
-/** Runs one session action; its stdout collected up to the cap. */
-async function session(deps: ToolDeps, action: SessionAction): Promise<{ result: PerformResult; out: CappedOutput }> {
+/** Runs one session action of a call (`limited`: its rate-limit refusal); its stdout collected up to the cap. */
+async function session(deps: ToolDeps, action: SessionAction, limited: string | null): Promise<{ result: PerformResult; out: CappedOutput }> {
   const out = new CappedOutput(MCP_OUTPUT_CAP, () => {});
-  // The SSH machinery loads on first use (a CLI process has not needed it before).
-  await deps.ctx.registry.prepare([action.host]);
-  const result = await perform(asPrincipal(deps.ctx, deps.principal), action, { onStdout: (c) => out.push(c), onStderr: () => {} });
+  const result = await performAdmitted(deps, action, { onStdout: (c) => out.push(c), onStderr: () => {} }, limited);
   return { result, out };
 }
 
@@ -238,8 +249,7 @@ const PATH = absolute().describe('Absolute path on the host. Checked against the
 
 /** Runs one file action as the principal; a refusal or failure becomes the tool's error text. */
 async function fileAction(deps: ToolDeps, action: FileAction, signal: AbortSignal, tell: (text: string) => void): Promise<{ result: PerformResult; error: string | null }> {
-  await deps.ctx.registry.prepare([action.host]);
-  const result = await perform(asPrincipal(deps.ctx, deps.principal), action, { onStdout: () => {}, onStderr: () => {}, signal, approve: approve(deps, tell, signal) });
+  const result = await performAdmitted(deps, action, { onStdout: () => {}, onStderr: () => {}, signal, approve: approve(deps, tell, signal) }, overLimit(deps));
   if (result.outcome === 'ok') return { result, error: null };
   const rule = result.decision ? ruleText(result.decision) : null;
   const what = { failed: 'failed', truncated: 'truncated', denied: 'denied', rejected: 'rejected', rate_limited: 'rate limited', unreachable: 'not run', error: 'not run', ok: '' }[result.outcome];
@@ -318,10 +328,13 @@ export const TOOLS: readonly Tool[] = [
     annotations: { readOnlyHint: true, openWorldHint: true },
     async call(args, deps) {
       const hosts = args.host !== undefined ? [args.host] : hostsInScope(deps.principal.scope, deps.ctx.registry.inventory()).map((h) => h.name);
-      const results = await Promise.all(hosts.map(async (host) => ({ host, ...(await session(deps, { kind: 'session.list', host })) })));
+      // One call, one token, however many hosts it lists (as a fan-out of `client run`).
+      const limited = overLimit(deps);
+      const results = await Promise.all(hosts.map(async (host) => ({ host, ...(await session(deps, { kind: 'session.list', host }, limited)) })));
       const shown = results.filter(({ result }) => result.outcome !== 'denied');
       const firstRefusal = results.find(({ result }) => result.outcome !== 'ok');
-      if (shown.length === 0 || (args.host !== undefined && firstRefusal)) {
+      // A listing of every host shows each one's error; one host's, or a call past the rate limit, is refused.
+      if (shown.length === 0 || ((args.host !== undefined || limited !== null) && firstRefusal)) {
         return { structured: { hosts: [] }, isError: true, text: firstRefusal ? refused(firstRefusal.result) : `no host in scope for ${deps.principal.name}` };
       }
       const listed = shown.map(({ host, result }) => {
@@ -342,7 +355,7 @@ export const TOOLS: readonly Tool[] = [
     output: CaptureOutput,
     annotations: { readOnlyHint: true, openWorldHint: true },
     async call(args, deps) {
-      const { result, out } = await session(deps, { kind: 'session.capture', ...target(args), ...(args.lines !== undefined ? { lines: args.lines } : {}) });
+      const { result, out } = await session(deps, { kind: 'session.capture', ...target(args), ...(args.lines !== undefined ? { lines: args.lines } : {}) }, overLimit(deps));
       const structured = { host: args.host, session: args.session, text: out.text() + (out.capped ? truncationMarker('stdout', MCP_OUTPUT_CAP) : ''), truncated: out.capped };
       if (result.outcome !== 'ok') return { structured: { ...structured, text: '' }, isError: true, text: refused(result) };
       return { structured, text: structured.text };
@@ -362,7 +375,7 @@ export const TOOLS: readonly Tool[] = [
     output: SendOutput,
     annotations: { destructiveHint: true, openWorldHint: true },
     async call(args, deps) {
-      const { result } = await session(deps, { kind: 'session.send', ...target(args), items: sendItems(args.keys, args.literal === true) });
+      const { result } = await session(deps, { kind: 'session.send', ...target(args), items: sendItems(args.keys, args.literal === true) }, overLimit(deps));
       const structured = { host: args.host, session: args.session, sent: result.outcome === 'ok' ? args.keys.length : 0 };
       if (result.outcome !== 'ok') return { structured, isError: true, text: refused(result) };
       return { structured, text: `sent ${args.keys.length} item(s) to ${args.session} on ${args.host}` };
