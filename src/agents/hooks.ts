@@ -8,6 +8,7 @@
 //   reason; ask → an approval (no answer: "ask", the terminal dialog, whose PermissionRequest then asks
 //   no second time); allow → no output, so Claude Code's own permission rules still apply.
 // - Notification: sent on the notification channels; it cannot decide anything.
+import { redactText } from '../audit/redact.js';
 import { quoteWord } from '../command/render.js';
 import type { Notification } from '../notify/channels.js';
 import type { Decision } from '../policy/types.js';
@@ -71,7 +72,8 @@ const SHORT = 200;
 /** One line saying what the tool would do: the Bash command, the file path, the URL, else the input's JSON. */
 export function describeToolCall(tool: string, input: Record<string, unknown>): string {
   const pick = ['command', 'file_path', 'notebook_path', 'url', 'pattern', 'path'].map((k) => input[k]).find((v) => typeof v === 'string');
-  const detail = typeof pick === 'string' ? pick : JSON.stringify(input);
+  // An approval's question goes to push services and whoever holds a link: secrets redacted, as in the audit trail.
+  const detail = redactText(typeof pick === 'string' ? pick : JSON.stringify(input));
   const line = `${tool}: ${detail.replace(/\s*\n\s*/g, ' ⏎ ')}`;
   return line.length > SHORT ? `${line.slice(0, SHORT - 1)}…` : line;
 }

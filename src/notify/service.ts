@@ -4,6 +4,7 @@
 // place that answers (CLI, console, decision links).
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { redactText } from '../audit/redact.js';
 import type { AuditStore } from '../audit/store.js';
 import type { Config } from '../config/config.js';
 import { approvalText, type ApprovalAnswer, type ApprovalSubject, type Principal } from '../core/types.js';
@@ -210,8 +211,10 @@ export function approvalsApprover(
   return async (action, decision) => {
     // The approval's id, for the action's audit record: onWaiting hears it once the approval exists.
     let id: string | undefined;
+    // The question goes to push services and whoever holds a link: the command's secrets are redacted, as in the audit trail.
+    const shown = action.kind === 'exec' ? { ...action, command: redactText(action.command) } : action;
     const outcome = await approvals.ask(
-      { principal, host: action.host, what: `${approvalText(action)} on ${action.host}`, reason: decision.reason, source: `policy:${decision.policy}` },
+      { principal, host: action.host, what: `${approvalText(shown)} on ${action.host}`, reason: decision.reason, source: `policy:${decision.policy}` },
       signal,
       ({ approval, deliveries }) => {
         id = approval.id;

@@ -204,4 +204,6 @@ test('describeToolCall: one short line', () => {
   assert.equal(describeToolCall('Bash', { command: 'echo a\necho b' }), 'Bash: echo a ⏎ echo b');
   assert.equal(describeToolCall('WebFetch', { url: 'https://example.com', prompt: 'x' }), 'WebFetch: https://example.com');
   assert.equal(describeToolCall('Bash', { command: 'x'.repeat(500) }).length, 200);
+  // The line is an approval's question, sent to phones: no secrets, as in the audit trail.
+  assert.equal(describeToolCall('Bash', { command: 'curl -H "Authorization: Bearer abc123" https://x' }), 'Bash: curl -H "Authorization: Bearer [REDACTED]" https://x');
 });

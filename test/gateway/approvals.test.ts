@@ -51,10 +51,10 @@ describe('approvals over HTTP', () => {
     h.remove();
   });
 
-  /** Starts `touch FILE` as bot through the daemon; resolves once the approval was announced. */
-  async function askToTouch(file: string): Promise<{ id: string; links: Hook['actions']; exited: Promise<number | null>; stderr: () => string }> {
+  /** Starts `touch [OPTIONS] FILE` as bot through the daemon; resolves once the approval was announced (`sent`: the message as sent). */
+  async function askToTouch(file: string, options = ''): Promise<{ id: string; links: Hook['actions']; exited: Promise<number | null>; stderr: () => string; sent: string }> {
     const seen = hook.requests.length;
-    const run = spawnRemux(['client', 'run', 'localhost', '--', `touch ${file}`], { env: { ...h.env, REMUX_TOKEN: tokens.bot } });
+    const run = spawnRemux(['client', 'run', 'localhost', '--', `touch ${options}${file}`], { env: { ...h.env, REMUX_TOKEN: tokens.bot } });
     let stderr = '';
     run.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
@@ -62,7 +62,7 @@ describe('approvals over HTTP', () => {
     const body = JSON.parse(hook.requests[seen]!.body) as Hook;
     assert.equal(body.event, 'approval.requested');
     const id = /\/approvals\/([^?]+)\?/.exec(body.actions[0]!.url)![1]!;
-    return { id, links: body.actions, exited, stderr: () => stderr };
+    return { id, links: body.actions, exited, stderr: () => stderr, sent: hook.requests[seen]!.body };
   }
 
   const pathOf = (url: string): string => {
@@ -152,5 +152,19 @@ describe('approvals over HTTP', () => {
     assert.match(answers[1]!.reason, /^answered "Deny" by link \(sent to webhook\) via ntfy for bot: /);
     const listed = await remux(['approvals', 'ls', '--all'], { env: h.env });
     assert.match(listed.stdout, /deny by link \(sent to webhook\)/);
+  });
+
+  test('a command\'s secrets stay out of its question: not in the message sent, on the confirm page or in the approvals list', async () => {
+    const secret = 'hunter2-not-for-phones';
+    const { id, links, exited, sent } = await askToTouch(join(h.home, 'secret'), `--password=${secret} `);
+    assert.match(sent, /--password=\[REDACTED\]/);
+    const confirm = await api.request('GET', pathOf(links.find((l) => l.label === 'Deny')!.url));
+    assert.equal(confirm.status, 200);
+    const listed = await api.request('GET', '/api/approvals', { headers: { authorization: `Bearer ${tokens.boss}` } });
+    assert.equal(listed.json<{ approvals: Array<{ id: string }> }>().approvals[0]?.id, id);
+    for (const [where, text] of [['message', sent], ['confirm page', confirm.text], ['approvals list', listed.text]]) assert.ok(!text!.includes(secret), `${where}: ${text}`);
+    const denied = await api.request('POST', `/api/approvals/${id}/answer`, { headers: FORM, body: formOf(links.find((l) => l.label === 'Deny')!.url) });
+    assert.equal(denied.status, 200, denied.text);
+    assert.equal(await exited, 77);
   });
 });
