@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -134,6 +135,16 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     assert.match(noSession.text, /first request of a session is initialize/);
     const unknown = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.boss}`, 'mcp-session-id': 'nope' }, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
     assert.equal(unknown.status, 404);
+  });
+
+  test('a Streamable HTTP session\'s id at the legacy POST endpoint is unknown there (404), not a request left hanging', async () => {
+    const auth = { ...ACCEPT, authorization: `Bearer ${tokens.boss}` };
+    const session = String((await raw.request('POST', '/mcp', { headers: auth, body: INIT('2025-11-25') })).headers['mcp-session-id']);
+    const posted = raw.request('POST', `/messages?sessionId=${session}`, { headers: auth, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
+    const answered = await Promise.race([posted, sleep(5000).then(() => null)]);
+    assert.ok(answered, 'answered within 5 s');
+    assert.equal(answered.status, 404, answered.text);
+    assert.match(answered.text, /no such MCP session: open one with GET \/sse/);
   });
 
   test('a write_file as large as the tool advertises is taken (not refused by the server\'s 1 MiB body limit)', async () => {

@@ -149,9 +149,10 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     mcp.post<{ Querystring: { sessionId?: string } }>('/messages', { bodyLimit: MCP_MESSAGE_MAX }, async (request, reply) => {
       const id = request.query.sessionId;
       const session = id ? sessions.use(id, request.principal!.name) : null;
-      if (!session) return rpcError(reply, 404, 'no such MCP session: open one with GET /sse');
+      // A Streamable HTTP session's id here would have its request hang, never answered.
+      if (!(session?.transport instanceof SSEServerTransport)) return rpcError(reply, 404, 'no such MCP session: open one with GET /sse');
       hijack(reply);
-      return (session.transport as SSEServerTransport).handlePostMessage(request.raw, reply.raw, request.body);
+      return session.transport.handlePostMessage(request.raw, reply.raw, request.body);
     });
   });
 }
