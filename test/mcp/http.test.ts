@@ -110,6 +110,7 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
       const r = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, ...auth, origin }, body: INIT('2025-11-25') });
       assert.equal(r.status, 403, origin);
       assert.equal(r.json().error, 'forbidden_origin');
+      assert.ok(!r.json<{ message: string }>().message.replace(origin, '').includes(new URL(url).host), `the allowed origins are not told to whoever forged one: ${r.text}`);
       const sse = await raw.request('GET', '/sse', { headers: { ...ACCEPT, ...auth, origin } });
       assert.equal(sse.status, 403, origin);
     }

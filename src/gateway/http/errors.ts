@@ -10,3 +10,8 @@ export function tooManyFailures(reply: FastifyReply, retryAfterMs: number): Fast
   reply.header('retry-after', String(seconds));
   return fail(reply, 429, 'locked_out', `too many failed token checks from this address; try again in ${seconds} s`);
 }
+
+/** An Origin that is not allowed. Which origins are is the operator's to know (config.yaml), not whoever sent a forged one. */
+export function forbiddenOrigin(reply: FastifyReply, origin: string): FastifyReply {
+  return fail(reply, 403, 'forbidden_origin', `Origin ${origin} is not allowed (allowed: the daemon's own origin and those in http.origins, config.yaml)`);
+}

@@ -17,7 +17,7 @@ import { UsageError } from '../../core/errors.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
-import { fail, tooManyFailures } from './errors.js';
+import { fail, forbiddenOrigin, tooManyFailures } from './errors.js';
 import { isLoopback, parseListen } from './listen.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
@@ -223,10 +223,7 @@ export async function startHttp(
    */
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const origin = request.headers.origin;
-    if (origin !== undefined && !allowedOrigins.has(origin)) {
-      // Which origins are allowed is the operator's to know (config.yaml), not whoever sent a forged one.
-      return fail(reply, 403, 'forbidden_origin', `Origin ${origin} is not allowed (allowed: the daemon's own origin and those in http.origins, config.yaml)`);
-    }
+    if (origin !== undefined && !allowedOrigins.has(origin)) return forbiddenOrigin(reply, origin);
     // An unreadable principals file admits nobody, and says so (the daemon log and status name file:line).
     const principals = currentPrincipals();
     if (principals instanceof Error) return fail(reply, 503, 'principals_invalid', `nobody is admitted until the principals file is fixed: ${principals.message}`);

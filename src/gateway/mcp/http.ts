@@ -14,7 +14,7 @@ import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import type { PrincipalEntry } from '../../config/principals.js';
 import { bearerToken, checkToken, type LiveCredentials, type LoginGuard } from '../http/auth.js';
-import { fail, tooManyFailures } from '../http/errors.js';
+import { fail, forbiddenOrigin, tooManyFailures } from '../http/errors.js';
 import { JsonPostTransport } from './json-post.js';
 import { MCP_MESSAGE_MAX } from './line-transport.js';
 import { createMcpServer } from './server.js';
@@ -82,7 +82,7 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const origin = request.headers.origin;
     // Browsers always send Origin on these requests; non-browser clients send none and are allowed.
-    if (origin !== undefined && !deps.allowedOrigins.has(origin)) return fail(reply, 403, 'forbidden_origin', `Origin ${origin} is not allowed for MCP (allowed: ${[...deps.allowedOrigins].join(', ')})`);
+    if (origin !== undefined && !deps.allowedOrigins.has(origin)) return forbiddenOrigin(reply, origin);
     // RFC 6750 §3.1: an error code only when credentials were sent (and were wrong).
     const challenge = (why: string, sent: boolean): FastifyReply => {
       reply.header('www-authenticate', `Bearer resource_metadata="${baseUrl(request)}${METADATA_PATH}/mcp"${sent ? `, error="invalid_token", error_description="${why}"` : ''}`);
