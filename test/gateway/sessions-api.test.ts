@@ -235,3 +235,32 @@ describe('the attach lifetime over the terminal WebSocket', { timeout: 30_000 },
     }
   });
 });
+
+describe('the sessions API under the principal\'s rate limit', { timeout: 30_000 }, () => {
+  test('past the burst, creating (which runs a command), listing, capturing and killing are refused 429 and do nothing', async () => {
+    const d = await startConsoleDaemon({ looper: ['--hosts', 'box', '--users', '*'] }, 'daemon:\n  rate_limit: { requests_per_second: 0.001, burst: 2 }\n');
+    try {
+      const api = client(d.url, d.ca);
+      const auth = { authorization: `Bearer ${d.tokens.looper!}` };
+      assert.equal((await api.request('POST', '/api/sessions', { headers: auth, body: { host: 'box', name: 'one', command: 'cat' } })).status, 201);
+      assert.equal((await api.request('GET', '/api/sessions/capture?host=box&name=one', { headers: auth })).status, 200);
+      // The burst of 2 is spent: /api/run would be refused now, and so is every session call.
+      const calls: Array<[string, string, object?]> = [
+        ['POST', '/api/sessions', { host: 'box', name: 'two', command: 'cat' }],
+        ['GET', '/api/sessions'],
+        ['GET', '/api/sessions/capture?host=box&name=one'],
+        ['POST', '/api/sessions/kill', { host: 'box', name: 'one', confirm: 'one' }],
+      ];
+      for (const [method, path, body] of calls) {
+        const r = await api.request(method, path, { headers: auth, ...(body ? { body } : {}) });
+        assert.equal(r.status, 429, `${method} ${path}: ${r.text}`);
+        assert.equal(r.json().error, 'rate_limited');
+        assert.match(String(r.headers['retry-after']), /^\d+$/);
+      }
+      assert.equal(d.hasSession('two'), false, 'the refused create ran nothing');
+      assert.equal(d.hasSession('one'), true, 'the refused kill killed nothing');
+    } finally {
+      await d.stop();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 // How the HTTP API says no: a status and `{"error": code, "message": why}`.
 import type { FastifyReply } from 'fastify';
+import { rateLimitedMessage } from '../../hosts/rate-limit.js';
 
 export function fail(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send({ error, message });
@@ -9,6 +10,12 @@ export function tooManyFailures(reply: FastifyReply, retryAfterMs: number): Fast
   const seconds = Math.ceil(retryAfterMs / 1000);
   reply.header('retry-after', String(seconds));
   return fail(reply, 429, 'locked_out', `too many failed token checks from this address; try again in ${seconds} s`);
+}
+
+/** The principal's rate limit said no: 429, with when to retry. */
+export function rateLimited(reply: FastifyReply, retryInMs: number): FastifyReply {
+  reply.header('retry-after', String(Math.ceil(retryInMs / 1000)));
+  return fail(reply, 429, 'rate_limited', rateLimitedMessage(retryInMs));
 }
 
 /** An Origin that is not allowed. Which origins are is the operator's to know (config.yaml), not whoever sent a forged one. */

@@ -17,7 +17,7 @@ import { approvalsApprover } from '../../notify/service.js';
 import { hostRows, hostStatuses } from '../../hosts/view.js';
 import { resultJson } from '../../cli/run-view.js';
 import { checkToken, SESSION_COOKIE, type LoginGuard, type SessionStore } from './auth.js';
-import { fail, tooManyFailures } from './errors.js';
+import { fail, rateLimited, tooManyFailures } from './errors.js';
 
 export interface ApiDeps {
   ctx: GatewayContext;
@@ -158,8 +158,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
       if (!admitted.ok) {
         const message = rateLimitedMessage(admitted.retryInMs);
         await Promise.all(hosts.map((host) => recordRefusal(as, action(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
-        reply.header('retry-after', String(Math.ceil(admitted.retryInMs / 1000)));
-        return fail(reply, 429, 'rate_limited', message);
+        return rateLimited(reply, admitted.retryInMs);
       }
       await as.registry.prepare(hosts);
 

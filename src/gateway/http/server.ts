@@ -265,7 +265,7 @@ export async function startHttp(
     registerAuditRoutes(api, ctx);
     registerApprovalRoutes(api, ctx);
     registerRecordingRoutes(api, daemon.recordingsDir);
-    registerSessionRoutes(api, { ctx, slots: daemon.slots, recordingsDir: daemon.recordingsDir, principalOf: principalOfRequest });
+    registerSessionRoutes(api, { ctx, limiter, slots: daemon.slots, recordingsDir: daemon.recordingsDir, principalOf: principalOfRequest });
     registerAgentRoutes(api, ctx, principalOfRequest);
   });
   registerApprovalLinks(app, ctx);

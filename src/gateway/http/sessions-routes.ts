@@ -8,16 +8,18 @@ import { EXIT } from '../../core/exit-codes.js';
 import { perform, recordRefusal } from '../../core/perform.js';
 import { hostsInScope, noHostsInScope } from '../../core/scope.js';
 import type { PerformResult, Principal, SessionAction, SessionAttachAction } from '../../core/types.js';
+import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { clampSize } from '../../sessions/attach.js';
 import { AttachRecorder, newRecordingId } from '../../sessions/recording.js';
 import type { HostSessions } from '../../sessions/service.js';
 import { NO_SUCH_SESSION, sessionMissing } from '../../sessions/tmux.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { bridgeTerminal, CLOSE } from '../terminal.js';
-import { fail } from './errors.js';
+import { fail, rateLimited } from './errors.js';
 
 export interface SessionRouteDeps {
   ctx: GatewayContext;
+  limiter: RateLimiter;
   slots: AttachSlots;
   recordingsDir: string;
   principalOf(request: FastifyRequest): Principal;
@@ -74,11 +76,16 @@ function closeReason(text: string): string {
 
 export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDeps): void {
   const { ctx } = deps;
+  /** One call, one token of the principal's rate limit, as /api/run and `remux session …` take: a created session runs its command. */
+  const admitted = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const taken = deps.limiter.take(deps.principalOf(request).name);
+    return taken.ok ? undefined : rateLimited(reply, taken.retryInMs);
+  };
 
   api.get<{ Querystring: { fresh: boolean } }>(
     '/api/sessions',
     // fresh: ask the principal's hosts now instead of reading the cache (only hosts in its scope).
-    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { fresh: { type: 'boolean', default: false } } } } },
+    { preHandler: admitted, schema: { querystring: { type: 'object', additionalProperties: false, properties: { fresh: { type: 'boolean', default: false } } } } },
     async (request, reply) => {
       const principal = deps.principalOf(request);
       const fresh = request.query.fresh;
@@ -99,6 +106,7 @@ export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDe
   api.post<{ Body: { host: string; user?: string; name: string; command?: string; policy?: string } }>(
     '/api/sessions',
     {
+      preHandler: admitted,
       schema: {
         body: {
           type: 'object',
@@ -126,6 +134,7 @@ export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDe
   api.post<{ Body: { host: string; user?: string; name: string; confirm: string } }>(
     '/api/sessions/kill',
     {
+      preHandler: admitted,
       schema: {
         body: { type: 'object', required: ['host', 'name', 'confirm'], additionalProperties: false, properties: { ...TARGET, confirm: { type: 'string', maxLength: 64 } } },
       },
@@ -142,6 +151,7 @@ export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDe
   api.get<{ Querystring: { host: string; user?: string; name: string; lines?: number } }>(
     '/api/sessions/capture',
     {
+      preHandler: admitted,
       schema: {
         querystring: {
           type: 'object',
