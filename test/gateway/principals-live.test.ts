@@ -256,6 +256,10 @@ describe('principal changes reach open browser sessions and terminals', { timeou
     assert.match(refused.json<{ message: string }>().message, new RegExp(`${file()}:\\d+`));
     const login503 = await api.request('POST', '/api/login', { headers: { origin: d.origin }, body: { token: d.tokens.boss } });
     assert.equal(login503.status, 503);
+    // MCP says so too (not an internal error).
+    const mcp503 = await api.request('POST', '/mcp', { headers: { ...bearer(d.tokens.boss!), accept: 'application/json, text/event-stream' }, body: { jsonrpc: '2.0', id: 1, method: 'ping' } });
+    assert.equal(mcp503.status, 503, mcp503.text);
+    assert.equal(mcp503.json().error, 'principals_invalid');
     const status = await within('status shows the invalid file', async () => (await httpStatus(env())).refusing);
     assert.match(status.value, /principals file is invalid: .*principals\.yaml:\d+/);
 

@@ -18,6 +18,11 @@ export function rateLimited(reply: FastifyReply, retryInMs: number): FastifyRepl
   return fail(reply, 429, 'rate_limited', rateLimitedMessage(retryInMs));
 }
 
+/** An unreadable principals file admits nobody, and says so (the daemon log and status name file:line). */
+export function principalsInvalid(reply: FastifyReply, err: Error): FastifyReply {
+  return fail(reply, 503, 'principals_invalid', `nobody is admitted until the principals file is fixed: ${err.message}`);
+}
+
 /** An Origin that is not allowed. Which origins are is the operator's to know (config.yaml), not whoever sent a forged one. */
 export function forbiddenOrigin(reply: FastifyReply, origin: string): FastifyReply {
   return fail(reply, 403, 'forbidden_origin', `Origin ${origin} is not allowed (allowed: the daemon's own origin and those in http.origins, config.yaml)`);

@@ -17,7 +17,7 @@ import { UsageError } from '../../core/errors.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
-import { fail, forbiddenOrigin, tooManyFailures } from './errors.js';
+import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from './errors.js';
 import { isLoopback, parseListen } from './listen.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
@@ -224,9 +224,8 @@ export async function startHttp(
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const origin = request.headers.origin;
     if (origin !== undefined && !allowedOrigins.has(origin)) return forbiddenOrigin(reply, origin);
-    // An unreadable principals file admits nobody, and says so (the daemon log and status name file:line).
     const principals = currentPrincipals();
-    if (principals instanceof Error) return fail(reply, 503, 'principals_invalid', `nobody is admitted until the principals file is fixed: ${principals.message}`);
+    if (principals instanceof Error) return principalsInvalid(reply, principals);
     if (request.routeOptions.config.public) {
       // A login sets a cookie for browsers: only a page of an allowed origin may ask for one.
       return origin === undefined ? fail(reply, 403, 'forbidden_origin', 'a login must carry the Origin header of an allowed page') : undefined;

@@ -12,9 +12,9 @@ import { principalOf } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
-import type { PrincipalEntry } from '../../config/principals.js';
+import type { PrincipalEntry, Principals } from '../../config/principals.js';
 import { bearerToken, checkToken, type LiveCredentials, type LoginGuard } from '../http/auth.js';
-import { fail, forbiddenOrigin, tooManyFailures } from '../http/errors.js';
+import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from '../http/errors.js';
 import { JsonPostTransport } from './json-post.js';
 import { MCP_MESSAGE_MAX } from './line-transport.js';
 import { createMcpServer } from './server.js';
@@ -90,7 +90,13 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     };
     const bearer = bearerToken(request.headers.authorization);
     if (bearer === null || bearer === '') return challenge('no bearer token', false);
-    const checked = await checkToken(deps.guard, request.ip, bearer, ctx.principals());
+    let principals: Principals;
+    try {
+      principals = ctx.principals();
+    } catch (err) {
+      return principalsInvalid(reply, err as Error);
+    }
+    const checked = await checkToken(deps.guard, request.ip, bearer, principals);
     if ('locked' in checked) return tooManyFailures(reply, checked.locked);
     if ('bad' in checked) return challenge('the bearer token matches no principal', true);
     request.principal = principalOf(checked.entry, 'mcp');
