@@ -214,6 +214,22 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     assert.match(again.text, /already initialized/);
   });
 
+  test('a client saying initialized over and over is audited as connected once (notifications take no rate-limit token)', async () => {
+    const auth = { ...ACCEPT, authorization: `Bearer ${tokens.local}` };
+    const init = INIT('2025-11-25');
+    const opened = await raw.request('POST', '/mcp', { headers: auth, body: { ...init, params: { ...init.params, clientInfo: { name: 'repeater', version: '1' } } } });
+    const headers = { ...auth, 'mcp-session-id': String(opened.headers['mcp-session-id']), 'mcp-protocol-version': '2025-11-25' };
+    for (let i = 0; i < 5; i++) assert.equal((await raw.request('POST', '/mcp', { headers, body: { jsonrpc: '2.0', method: 'notifications/initialized' } })).status, 202);
+    const connects = async (): Promise<number> => {
+      const audit = await remux(['audit', 'ls', '--json', '-n', '0', '--principal', 'local-ops'], { env: h.env });
+      return audit.stdout.trim().split('\n').filter((l) => l !== '' && (JSON.parse(l) as { resource: string | null }).resource === 'repeater 1').length;
+    };
+    // Each is recorded just after its notification is handled: the first is there, and the others would be by now.
+    for (let i = 0; i < 50 && (await connects()) === 0; i++) await sleep(50);
+    await sleep(300);
+    assert.equal(await connects(), 1);
+  });
+
   test('a call still waiting (an approval) when its session is deleted is answered 404, not left hanging', async () => {
     const auth = { ...ACCEPT, authorization: `Bearer ${tokens.boss}` };
     const init = await raw.request('POST', '/mcp', { headers: auth, body: INIT('2025-11-25') });

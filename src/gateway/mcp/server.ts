@@ -53,15 +53,22 @@ export function createMcpServer(deps: ToolDeps, transport: 'stdio' | 'streamable
   }
   // A client that sends `initialized` without waiting for the answer to `initialize` has it handled
   // first (requests are async, notifications not): read the client's name once that request has run.
-  server.server.oninitialized = () => setImmediate(() => {
-    const client = server.server.getClientVersion();
-    const who = client ? `${client.name} ${client.version}` : 'unnamed client';
-    void deps.ctx.audit
-      .record(
-        { principal: deps.principal.name, host: MCP_AUDIT_HOST, operation: 'mcp.connect', resource: who, decision: 'allow', reason: `MCP client ${who} connected over ${transport}` },
-        { exitCode: 0, durationMs: 0 },
-      )
-      .catch((err: unknown) => process.stderr.write(`remux: cannot audit the MCP connection of ${who}: ${err instanceof Error ? err.message : String(err)}\n`));
-  });
+  // Recorded once: a client repeating `initialized` (notifications take no rate-limit token) must not
+  // write an audit record each time.
+  let connected = false;
+  server.server.oninitialized = () => {
+    if (connected) return;
+    connected = true;
+    setImmediate(() => {
+      const client = server.server.getClientVersion();
+      const who = client ? `${client.name} ${client.version}` : 'unnamed client';
+      void deps.ctx.audit
+        .record(
+          { principal: deps.principal.name, host: MCP_AUDIT_HOST, operation: 'mcp.connect', resource: who, decision: 'allow', reason: `MCP client ${who} connected over ${transport}` },
+          { exitCode: 0, durationMs: 0 },
+        )
+        .catch((err: unknown) => process.stderr.write(`remux: cannot audit the MCP connection of ${who}: ${err instanceof Error ? err.message : String(err)}\n`));
+    });
+  };
   return server;
 }
