@@ -31,6 +31,18 @@ function readEnvFile(file: string): Record<string, string> {
   return vars;
 }
 
+/**
+ * remux's own credentials, never the agent's: the pane inherits the environment of the tmux server, that
+ * is of whichever CLI started it first — with its REMUX_TOKEN, a principal's token, when it had one.
+ */
+const REMUX_CREDENTIALS = ['REMUX_TOKEN'];
+
+function withoutRemuxCredentials(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const own = { ...env };
+  for (const name of REMUX_CREDENTIALS) delete own[name];
+  return own;
+}
+
 async function command(session: AgentSession, resume: boolean, env: NodeJS.ProcessEnv): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; hooks: boolean; cleanup: () => Promise<void> }> {
   const secrets = readEnvFile(envFileOf(session.id, env));
   const { config } = loadConfig(env);
@@ -91,7 +103,7 @@ export async function supervise(id: string, resume: boolean, env: NodeJS.Process
     return;
   }
   const [program, ...args] = started.argv as [string, ...string[]];
-  const child = spawn(program, args, { stdio: 'inherit', env: started.env, cwd: session.workspace });
+  const child = spawn(program, args, { stdio: 'inherit', env: withoutRemuxCredentials(started.env), cwd: session.workspace });
   // The daemon's watcher leaves the permission prompts of a hooked session to its hooks.
   const hooks = started.hooks;
   child.once('spawn', () => reportStart(session.id, { hooks }, env));

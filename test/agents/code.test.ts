@@ -386,6 +386,25 @@ describe('remux code', { timeout: 240_000 }, () => {
     assert.ok(audited.some((a) => a.operation === 'agent.list' && a.principal === 'coder' && a.decision === 'allow'), 'code ls by coder is audited');
   });
 
+  it("never hands the agent remux's own token, though the CLI that started the agents' tmux server had one", async () => {
+    const r = await remux(['principal', 'add', 'starter', '--hosts', 'agents', '--json'], { env, via: 'node' });
+    assert.equal(r.code, 0, r.stderr);
+    // A tmux server of its own, started by this CLI: the panes inherit its environment, REMUX_TOKEN included.
+    const own = `${socket}-token`;
+    const withToken = { ...env, REMUX_TMUX_SOCKET: own, REMUX_TOKEN: (JSON.parse(r.stdout) as { token: string }).token };
+    try {
+      for (const sandbox of ['srt', 'none']) {
+        const started = await remux(['code', 'start', repo, '--no-attach', '--sandbox', sandbox, '--agent', agentCmd()], { env: withToken, via: 'node' });
+        assert.equal(started.code, 0, started.stderr);
+        const tmuxName = `agent-${started.stdout.split(' ')[0]!}`;
+        const banner = await until(`the ${sandbox} agent's banner`, () => /FAKE-AGENT ready .*/.exec(execFileSync('tmux', ['-L', own, 'capture-pane', '-p', '-J', '-t', `=${tmuxName}:`], { encoding: 'utf8' }))?.[0]);
+        assert.match(banner, /remux-token=unset/, `--sandbox ${sandbox}: ${banner}`);
+      }
+    } finally {
+      endTmuxServer(own);
+    }
+  });
+
   it('refuses an agent that is not installed here, saying how to install it; nothing is started or recorded', async () => {
     const before = (await list()).length;
     // A PATH with the sandbox's programs only: codex is nowhere on it.
