@@ -21,6 +21,13 @@ interface AgentLaunch {
   stateDirs: string[];
   /** Its own state files under $HOME, writable too, with what a missing one starts as. */
   stateFiles: Record<string, string>;
+  /**
+   * Its settings files that can run commands (hooks), turn remux's hooks off or lift its permission
+   * prompts, under $HOME and in the workspace: read-only in the sandbox (as Claude Code's own sandbox keeps
+   * them), so the agent cannot rewrite what its next start, sandboxed or not, loads. Claude Code's only so
+   * far: remux's hooks are there (the others write their config files as they run: codex its trusted folders).
+   */
+  settings: { home: string[]; workspace: string[] };
   /** Environment variables that carry its credentials (passed through the session's 0600 env file). */
   secrets: string[];
   /** How its makers say to install it, for a machine without it. */
@@ -28,12 +35,12 @@ interface AgentLaunch {
 }
 
 export const LAUNCH: Record<KnownAgent, AgentLaunch> = {
-  claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], stateFiles: { '.claude.json': '{}\n' }, secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
+  claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], stateFiles: { '.claude.json': '{}\n' }, settings: { home: ['.claude/settings.json'], workspace: ['.claude/settings.json', '.claude/settings.local.json'] }, secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
   // Codex's shared background server cannot start in a sandbox's PID namespace ("failed to read start time
   // for pid-managed app server"): each session runs without it.
-  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], stateFiles: {}, secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
-  gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], stateFiles: {}, secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
-  aider: { program: 'aider', flags: [], prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], stateFiles: {}, secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
+  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], stateFiles: {}, settings: { home: [], workspace: [] }, secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
+  gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], stateFiles: {}, settings: { home: [], workspace: [] }, secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
+  aider: { program: 'aider', flags: [], prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], stateFiles: {}, settings: { home: [], workspace: [] }, secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
 };
 
 export function isKnownAgent(agent: string): agent is KnownAgent {

@@ -19,6 +19,12 @@ function statePaths(agent: string, home: string): string[] {
   return isKnownAgent(agent) ? [...LAUNCH[agent].stateDirs, ...Object.keys(LAUNCH[agent].stateFiles)].map((p) => join(home, p)) : [];
 }
 
+function settingsPaths(agent: string, workspace: string, home: string): string[] {
+  if (!isKnownAgent(agent)) return [];
+  const { settings } = LAUNCH[agent];
+  return [...settings.home.map((p) => join(home, p)), ...settings.workspace.map((p) => join(workspace, p))];
+}
+
 /** A session's own TMPDIR (srt): made by its supervisor, which removes it when the agent ends. */
 export function makeAgentTmp(id: string): string {
   return mkdtempSync(join(tmpdir(), `${AGENT_TMP_PREFIX}${id}-`));
@@ -40,12 +46,15 @@ const AGENT_TMP_PREFIX = 'remux-agent-';
 /**
  * The agent's state under $HOME, made when missing (dirs 0700, files 0600 with their start): the sandbox
  * binds them writable only if they exist, and an agent run for the first time would find $HOME read-only
- * (codex: "Read-only file system" at start). An existing one, or a link, is left as it is.
+ * (codex: "Read-only file system" at start). Its settings under $HOME too, as `{}`: the sandbox would
+ * otherwise hold an empty stand-in there while it runs (and leave it when killed). An existing one, or a
+ * link, is left as it is.
  */
 export function ensureAgentState(agent: string, home = homedir()): void {
   if (!isKnownAgent(agent)) return;
   for (const dir of LAUNCH[agent].stateDirs) mkdirSync(join(home, dir), { recursive: true, mode: 0o700 });
-  for (const [file, start] of Object.entries(LAUNCH[agent].stateFiles)) {
+  const settings = LAUNCH[agent].settings.home.map((file) => [file, '{}\n'] as const);
+  for (const [file, start] of [...Object.entries(LAUNCH[agent].stateFiles), ...settings]) {
     try {
       writeFileSync(join(home, file), start, { flag: 'wx', mode: 0o600 });
     } catch (err) {
@@ -79,7 +88,7 @@ export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'> & {
       denyRead: [...ALWAYS_DENY_READ.map(expand), remuxHome, ...agents.deny_read.map(expand)],
       ...(hook ? { allowRead: [hook.dir] } : {}),
       allowWrite: [session.workspace, session.tmp, ...statePaths(session.agent, home)],
-      denyWrite: agents.credentials.map(expand),
+      denyWrite: [...agents.credentials.map(expand), ...settingsPaths(session.agent, session.workspace, home)],
     },
   };
 }

@@ -4,12 +4,13 @@
 // store the daemon and CLI share. Also the endpoint's refusals: another session's id, a wrong token,
 // anything that is not a hook call, a flood; and what the sandbox cannot see or open.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { serveHookEndpoint } from '../../src/agents/hook-endpoint.js';
+import { remux } from '../support/cli.js';
 import { claudeBed } from '../support/claude-bed.js';
 import { until } from '../support/until.js';
 
@@ -81,6 +82,36 @@ describe('remux code start --agent claude: hooks through the sandbox', { timeout
     store.answer((await pending(/make deploy/)).id, 'approve', { by: 'carol', via: 'test' });
     assert.match(await approving, /"decision":\{"behavior":"allow"\}/);
     assert.match(await send(c, 'pre ls'), /HOOK exit=0 out=\(none\)/, 'allowed by the policy: no output, Claude Code decides');
+  });
+});
+
+describe("remux code start --agent claude: the agent cannot rewrite Claude Code's settings (remux's hooks off, its permissions widened)", { timeout: 90_000 }, () => {
+  const bed = claudeBed('settings');
+  // A $HOME of its own: what is written there when the sandbox fails to keep it read-only is not anyone's.
+  const home = mkdtempSync(join(tmpdir(), 'remux-claude-home-'));
+  bed.env.HOME = home;
+  after(() => {
+    bed.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it("keeps ~/.claude/settings.json and the workspace's .claude/settings.json and settings.local.json read-only, there or not", async () => {
+    const project = join(bed.repo, '.claude');
+    mkdirSync(project);
+    writeFileSync(join(project, 'settings.json'), '{"permissions":{"ask":["Bash(git push:*)"]}}\n');
+    const s = await bed.start();
+    for (const file of [join(project, 'settings.local.json'), join(project, 'settings.json'), join(home, '.claude', 'settings.json')]) {
+      assert.match(await bed.send(s, `write ${file}`), /WRITE denied (EROFS|EACCES|EPERM)/, file);
+    }
+    // ~/.claude/settings.json was made when missing, so that the sandbox binds a file of Claude Code's own there.
+    assert.equal(readFileSync(join(home, '.claude', 'settings.json'), 'utf8'), '{}\n');
+    // The rest of its state and of the workspace stays writable.
+    assert.match(await bed.send(s, `write ${join(home, '.claude', 'history.jsonl')}`), /WRITE ok/);
+    assert.match(await bed.send(s, `write ${join(bed.repo, 'notes.json')}`), /WRITE ok/);
+    assert.equal(readFileSync(join(project, 'settings.json'), 'utf8'), '{"permissions":{"ask":["Bash(git push:*)"]}}\n');
+    assert.equal((await remux(['code', 'kill', s.id, '-f'], { env: bed.env, via: 'node' })).code, 0);
+    // The sandbox's stand-in for the file that was not there goes with it.
+    await until('the stand-in removed', () => !existsSync(join(project, 'settings.local.json')));
   });
 });
 

@@ -432,6 +432,7 @@ describe('agent sandboxes (unit)', () => {
       assert.equal(statSync(join(home, '.claude')).mode & 0o777, 0o700);
       assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{}\n');
       assert.equal(statSync(join(home, '.claude.json')).mode & 0o777, 0o600);
+      assert.equal(readFileSync(join(home, '.claude', 'settings.json'), 'utf8'), '{}\n');
       writeFileSync(join(home, '.claude.json'), '{"kept":true}');
       ensureAgentState('claude', home);
       assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{"kept":true}');
@@ -471,7 +472,8 @@ describe('agent sandboxes (unit)', () => {
     assert.ok(cfg.network.allowedDomains.includes('registry.npmjs.org'));
     assert.deepEqual(cfg.filesystem.allowWrite, ['/w', '/tmp/remux-agent-x', '/home/u/.claude', '/home/u/.claude.json']);
     assert.ok(cfg.filesystem.denyRead.includes('/home/u/.ssh') && cfg.filesystem.denyRead.includes('/h/.remux'));
-    assert.deepEqual(cfg.filesystem.denyWrite, ['/home/u/.config/gh']);
+    // Claude Code's settings stay read-only (its hooks, remux's among them, and its permissions live there).
+    assert.deepEqual(cfg.filesystem.denyWrite, ['/home/u/.config/gh', '/home/u/.claude/settings.json', '/w/.claude/settings.json', '/w/.claude/settings.local.json']);
     const custom = srtConfig({ agent: 'node x.mjs', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
     assert.deepEqual(custom.network.allowedDomains, ['registry.npmjs.org']);
   });
