@@ -4,6 +4,7 @@
 // only ntfy can also answer in place, with an HTTP action that POSTs the option's token.
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
+import { REDACTED, redactText } from '../audit/redact.js';
 import { post, type PostResult } from './http-post.js';
 
 export type Priority = 'low' | 'normal' | 'high';
@@ -141,8 +142,22 @@ export function takes(channel: ChannelConfig, priority: Priority): boolean {
   return RANK[priority] >= RANK[channel.min_priority];
 }
 
-/** Sends `n` on every channel at once; never throws: each channel's outcome is in the result. */
-export async function notifyAll(channels: readonly ChannelConfig[], n: Notification, timeoutMs = 10_000): Promise<Delivery[]> {
+/**
+ * What leaves for a service: the text with secrets redacted as the audit trail redacts them (the command
+ * an approval is about, an agent's Bash command above all, may carry a token). An approval's message then
+ * says so: its page shows the text whole, to be read before answering — a hidden part may hide more.
+ */
+function outgoing(n: Notification): Notification {
+  const title = redactText(n.title);
+  const message = redactText(n.message);
+  if (title === n.title && message === n.message) return n;
+  const note = n.actions?.length ? `\n(${REDACTED}: hidden here as a secret; open the approval to read it whole before answering)` : '';
+  return { ...n, title, message: `${message}${note}` };
+}
+
+/** Sends `n` on every channel at once, secrets redacted; never throws: each channel's outcome is in the result. */
+export async function notifyAll(channels: readonly ChannelConfig[], sent: Notification, timeoutMs = 10_000): Promise<Delivery[]> {
+  const n = outgoing(sent);
   return Promise.all(
     channels.map(async (channel): Promise<Delivery> => {
       const name = channelName(channel);

@@ -146,6 +146,35 @@ describe('channels send what each service documents', () => {
     assert.ok(!Number.isNaN(Date.parse(body.sent_at as string)));
   });
 
+  test("secrets in the text never leave: redacted as in the audit trail, on every channel; an approval's message says to open it", async () => {
+    const token = `ghp_${'a'.repeat(36)}`;
+    const asked: Notification = {
+      ...APPROVAL,
+      title: 'Approval needed on localhost',
+      message: `agent:1 wants to Bash: curl -H "Authorization: Bearer s3cr3t-value" -u deploy:hunter2 https://api.example/ && GITHUB_TOKEN=${token} gh pr create\nClaude Code asks to use Bash in /w`,
+    };
+    const kinds = [
+      { type: 'ntfy', url: r.base(), topic: 't' },
+      { type: 'pushover', url: r.base(), token: 'app', user: 'u' },
+      { type: 'slack', webhook_url: r.base() },
+      { type: 'discord', webhook_url: r.base() },
+      { type: 'webhook', url: r.base() },
+    ];
+    const before = r.requests.length;
+    const results = await notifyAll(kinds.map(channel), asked);
+    assert.deepEqual(results.map((d) => d.ok), [true, true, true, true, true]);
+    const bodies = r.requests.slice(before).map((q) => (q.headers['content-type']?.startsWith('application/json') ? q.body : new URLSearchParams(q.body).get('message') ?? ''));
+    assert.equal(bodies.length, kinds.length);
+    for (const body of bodies) {
+      for (const secret of ['s3cr3t-value', 'hunter2', token]) assert.equal(body.includes(secret), false, `${secret} in ${body}`);
+      for (const kept of [/Authorization: Bearer \[REDACTED\]/, /-u deploy:\[REDACTED\] https:\/\/api\.example\//, /GITHUB_TOKEN=\[REDACTED\] gh pr create/]) assert.match(body, kept);
+      assert.match(body, /open the approval to read it whole before answering/);
+    }
+    // A plain message is redacted too, with no word of an approval.
+    await notifyAll([channel({ type: 'webhook', url: r.base() })], { title: 't', message: `deployed with GITHUB_TOKEN=${token}`, priority: 'normal' });
+    assert.equal((JSON.parse(last().body) as { message: string }).message, 'deployed with GITHUB_TOKEN=[REDACTED]');
+  });
+
   test('several channels at once; a failing one is reported on its own; min_priority skips', async () => {
     const before = r.requests.length;
     r.status.code = 429;
