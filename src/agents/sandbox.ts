@@ -1,9 +1,9 @@
 // The sandboxes an agent runs in: sandbox-runtime's configuration (bubblewrap with writes only to the
 // workspace and the agent's state dirs, denied reads, domain-allowlist proxies), and the Docker argv.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
 import type { Config } from '../config/config.js';
 import { expandHome } from '../config/paths.js';
@@ -69,12 +69,46 @@ export interface SandboxHook {
   socket: string;
 }
 
+/** A configured path with `~` as `home`. */
+function expandIn(home: string): (p: string) => string {
+  return (p) => (p === '~' || p.startsWith('~/') ? join(home, p.slice(2)) : expandHome(p));
+}
+
+/** What every sandbox hides from its agent: remux's own home, the ALWAYS_DENY_READ places, agents.deny_read. */
+function hiddenPaths(agents: Config['agents'], remuxHome: string, home: string): string[] {
+  return [...ALWAYS_DENY_READ.map(expandIn(home)), remuxHome, ...agents.deny_read.map(expandIn(home))];
+}
+
+/** `path` is `dir` or lies below it. */
+function within(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/**
+ * The agent writes its workspace, and that write access opens what lies inside it again: a workspace at or
+ * inside what the sandbox hides (remux's home with its tokens, audit store and approvals key; ~/.ssh;
+ * agents.deny_read) would hand the agent all of it. Refused, except remux's own worktrees (--worktree).
+ * `workspace` is a real path; a hidden one that is a link counts where it leads.
+ */
+export function checkWorkspace(workspace: string, agents: Config['agents'], remuxHome: string, home = homedir()): void {
+  const real = (p: string): string => (existsSync(p) ? realpathSync(p) : resolve(p));
+  const worktrees = real(join(remuxHome, 'worktrees'));
+  if (within(workspace, worktrees) && workspace !== worktrees) return;
+  // Globs and relative entries name no one directory here (sandbox-runtime reads them against the workspace).
+  const hidden = hiddenPaths(agents, remuxHome, home).filter((p) => isAbsolute(p) && !p.includes('*'));
+  const covering = hidden.find((p) => within(workspace, real(p)));
+  if (covering !== undefined) {
+    throw new UsageError(`workspace ${workspace} is inside ${covering}, which agent sandboxes hide (remux's own files, keys, agents.deny_read): its agent could read and change all of it`, 'choose a directory outside it (for a repository there, --worktree BRANCH gives the agent a worktree of its own)');
+  }
+}
+
 /**
  * `tmp`: the session's own temporary directory, its TMPDIR inside (sandbox-runtime's default, /tmp/claude,
  * is writable there only when it already exists, and would be shared by every session).
  */
 export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'> & { tmp: string }, agents: Config['agents'], remuxHome: string, home = homedir(), hook?: SandboxHook): SandboxRuntimeConfig {
-  const expand = (p: string): string => (p === '~' || p.startsWith('~/') ? join(home, p.slice(2)) : expandHome(p));
+  const expand = expandIn(home);
   return {
     network: {
       allowedDomains: [...allowedDomains(session.agent, agents.network, agents.extra_domains), ...(hook ? [HOOK_HOST] : [])],
@@ -85,7 +119,7 @@ export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'> & {
     filesystem: {
       // remux's own home holds the audit store, the approvals key and every session's env file and hook
       // token; of it, the sandbox sees its own session's hook directory only.
-      denyRead: [...ALWAYS_DENY_READ.map(expand), remuxHome, ...agents.deny_read.map(expand)],
+      denyRead: hiddenPaths(agents, remuxHome, home),
       ...(hook ? { allowRead: [hook.dir] } : {}),
       allowWrite: [session.workspace, session.tmp, ...statePaths(session.agent, home)],
       denyWrite: [...agents.credentials.map(expand), ...settingsPaths(session.agent, session.workspace, home)],

@@ -18,7 +18,7 @@ import type { AgentAction, AgentReadAction, Principal } from '../core/types.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
-import { checkAgentProgram, checkBackend, removeAgentTmp } from '../agents/sandbox.js';
+import { checkAgentProgram, checkBackend, checkWorkspace, removeAgentTmp } from '../agents/sandbox.js';
 import { changeSessions, envFileOf, findSession, isOver, logFileOf, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
 import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveSessions, newSession } from '../agents/tmux.js';
 import { processInvocation } from './invocation.js';
@@ -190,6 +190,8 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
   const [program] = launchArgv({ agent, prompt: opts.prompt, continue: opts.continue }) as [string];
   checkBackend(sandbox);
   checkAgentProgram(agent, program, dir, sandbox);
+  // With --worktree the agent works in a worktree of its own, not in DIR.
+  if (sandbox !== 'none' && !opts.worktree) checkWorkspace(realpathSync(dir), config.agents, remuxHome());
   const principal = actor();
   // Its ID now, for the audit record; the session's record is written once perform() has admitted the start.
   const id = newId(readSessions());
@@ -329,6 +331,7 @@ export async function restartCommand(ref: string): Promise<void> {
   const session = findSession(reconciled(), ref);
   checkBackend(session.sandbox);
   checkAgentProgram(session.agent, launchArgv({ agent: session.agent })[0] as string, session.workspace, session.sandbox);
+  if (session.sandbox !== 'none') checkWorkspace(session.workspace, loadConfig().config.agents, remuxHome());
   const resume = isKnownAgent(session.agent) && LAUNCH[session.agent].resume !== null;
   const detail = `${session.agent} in ${session.workspace}${resume ? ', resuming its conversation' : ''}`;
   await performed(principal, actionOn('agent.restart', session, detail), async () => {

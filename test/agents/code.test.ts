@@ -86,7 +86,8 @@ describe('remux code', { timeout: 240_000 }, () => {
     execFileSync('git', ['-C', repo, 'init', '-q', '-b', 'main']);
     execFileSync('git', ['-C', repo, '-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'init']);
     writeFileSync(secret, 'TOP SECRET\n');
-    writeFileSync(join(t.home, 'config.yaml'), `agents:\n  deny_read: [${secret}]\n`);
+    mkdirSync(join(work, 'private', 'notes'), { recursive: true });
+    writeFileSync(join(t.home, 'config.yaml'), `agents:\n  deny_read: [${secret}, ${join(work, 'private')}]\n`);
     server = createServer((s) => {
       s.on('error', () => {}); // the agent hangs up at once
       s.end('hello\n');
@@ -403,6 +404,22 @@ describe('remux code', { timeout: 240_000 }, () => {
     } finally {
       endTmuxServer(own);
     }
+  });
+
+  it("refuses a workspace inside what the sandbox hides ($REMUX_HOME, agents.deny_read), a link to one too: the agent's write access would open it", async () => {
+    const before = (await list()).length;
+    symlinkSync(t.home, join(work, 'remux-home-link'));
+    for (const [workspace, hidden] of [
+      [t.home, t.home],
+      [join(t.home, 'agents'), t.home],
+      [join(work, 'remux-home-link'), t.home],
+      [join(work, 'private', 'notes'), join(work, 'private')],
+    ] as const) {
+      const r = await code('start', workspace, '--no-attach', '--agent', agentCmd());
+      assert.equal(r.code, 2, `${workspace}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`workspace \\S+ is inside ${hidden}, which agent sandboxes hide .*\nhint: choose a directory outside it`));
+    }
+    assert.equal((await list()).length, before, 'nothing started or recorded');
   });
 
   it('refuses an agent that is not installed here, saying how to install it; nothing is started or recorded', async () => {
