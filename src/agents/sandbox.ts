@@ -138,6 +138,14 @@ export interface DockerOptions {
   hooks?: { dir: string; client: string };
 }
 
+/**
+ * A `--mount` value: docker reads it as one CSV record, a later field winning over an earlier one, so each
+ * field that holds a comma or quote is quoted — a workspace `/tmp/a,source=/` would mount the host's root.
+ */
+function mountSpec(fields: string[]): string {
+  return fields.map((f) => (/[",\r\n]/.test(f) ? `"${f.replaceAll('"', '""')}"` : f)).join(',');
+}
+
 /** Where the container finds the hook client (dist/src/hook.cjs); its hook command names it (claude-hooks.ts). */
 export const DOCKER_HOOK_CLIENT = '/opt/remux/hook.cjs';
 
@@ -149,8 +157,8 @@ export const DOCKER_HOOK_CLIENT = '/opt/remux/hook.cjs';
 export function dockerArgv(session: Pick<AgentSession, 'id' | 'workspace'>, agentArgv: string[], opts: DockerOptions): string[] {
   const hooks = opts.hooks
     ? [
-        '--mount', `type=bind,source=${opts.hooks.dir},target=${opts.hooks.dir},readonly`,
-        '--mount', `type=bind,source=${opts.hooks.client},target=${DOCKER_HOOK_CLIENT},readonly`,
+        '--mount', mountSpec(['type=bind', `source=${opts.hooks.dir}`, `target=${opts.hooks.dir}`, 'readonly']),
+        '--mount', mountSpec(['type=bind', `source=${opts.hooks.client}`, `target=${DOCKER_HOOK_CLIENT}`, 'readonly']),
         '--env', `${HOOK_DIR_ENV}=${opts.hooks.dir}`,
       ]
     : [];
@@ -167,7 +175,7 @@ export function dockerArgv(session: Pick<AgentSession, 'id' | 'workspace'>, agen
     '--tmpfs', '/home/agent:rw,nosuid,nodev,size=256m',
     '--env', 'HOME=/home/agent',
     '--env-file', opts.envFile,
-    '--mount', `type=bind,source=${session.workspace},target=/workspace`,
+    '--mount', mountSpec(['type=bind', `source=${session.workspace}`, 'target=/workspace']),
     ...hooks,
     '--workdir', '/workspace',
     opts.image,

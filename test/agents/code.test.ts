@@ -482,6 +482,17 @@ describe('agent sandboxes (unit)', () => {
     ]);
   });
 
+  it('docker: a comma or quote in a path stays in that path (docker reads --mount as CSV, a later field winning)', () => {
+    const hooks = { dir: '/h/hooks/"x"', client: '/opt/hook.cjs' };
+    const argv = dockerArgv({ id: 'abc', workspace: '/tmp/a,source=/' }, ['claude'], { image: 'img', memory: '4g', pidsLimit: 512, uid: 1000, gid: 1000, envFile: '/h/abc.env', hooks });
+    const mounts = argv.filter((_, i) => argv[i - 1] === '--mount');
+    assert.deepEqual(mounts, [
+      'type=bind,"source=/tmp/a,source=/",target=/workspace',
+      'type=bind,"source=/h/hooks/""x""","target=/h/hooks/""x""",readonly',
+      'type=bind,source=/opt/hook.cjs,target=/opt/remux/hook.cjs,readonly',
+    ]);
+  });
+
   it('srt: claude reaches api.anthropic.com, writes its workspace and ~/.claude, never reads ~/.ssh or remux home', () => {
     const agents = ConfigSchema.parse({ agents: { extra_domains: ['registry.npmjs.org'], credentials: ['~/.config/gh'] } }).agents;
     const cfg = srtConfig({ agent: 'claude', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
