@@ -148,7 +148,8 @@ const AgentsSchema = z
     /** Docker backend: image and limits. */
     docker: z
       .object({
-        image: z.string().min(1).default('node:20-bookworm-slim'),
+        // After the options on docker's command line: a leading "-" would make it one (--privileged).
+        image: z.string().regex(/^[^-\s]\S*$/, 'an image reference (node:20-bookworm-slim), not starting with "-"').default('node:20-bookworm-slim'),
         memory: z.string().regex(/^\d+[kmg]?$/i, 'a size like 4g or 512m').default('4g'),
         pids_limit: z.number().int().positive().default(512),
       })

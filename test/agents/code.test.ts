@@ -493,6 +493,15 @@ describe('agent sandboxes (unit)', () => {
     ]);
   });
 
+  it('docker: an image that docker would read as an option (or as two words) is a config error', () => {
+    for (const image of ['--privileged', '-v/:/host', 'node:20 --privileged', '']) {
+      const parsed = ConfigSchema.safeParse({ agents: { docker: { image } } });
+      assert.equal(parsed.success, false, image);
+      assert.match(parsed.error?.issues[0]?.message ?? '', /an image reference .*not starting with "-"/);
+    }
+    assert.equal(ConfigSchema.parse({ agents: { docker: { image: 'ghcr.io/acme/agent@sha256:0123' } } }).agents.docker.image, 'ghcr.io/acme/agent@sha256:0123');
+  });
+
   it('srt: claude reaches api.anthropic.com, writes its workspace and ~/.claude, never reads ~/.ssh or remux home', () => {
     const agents = ConfigSchema.parse({ agents: { extra_domains: ['registry.npmjs.org'], credentials: ['~/.config/gh'] } }).agents;
     const cfg = srtConfig({ agent: 'claude', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
