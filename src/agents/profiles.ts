@@ -131,9 +131,16 @@ export function withOverrides(base: AgentProfile, overrides: PatternOverrides): 
   };
 }
 
-/** The screen's lines without box borders, trailing blank rows dropped. */
+/**
+ * How much of a line the patterns read: its end, where a prompt's choices are. A line joined from its
+ * wrapped rows can fill the screen, and the patterns' work grows with the square of a line's length: an
+ * agent drawing such lines would otherwise keep the daemon's watcher busy for most of each tick.
+ */
+const MAX_LINE = 1000;
+
+/** The screen's lines (each its last MAX_LINE characters) without box borders, trailing blank rows dropped. */
 function rows(screen: string): string[] {
-  const lines = screen.split('\n').map((l) => l.replace(BOX, ''));
+  const lines = screen.split('\n').map((l) => (l.length > MAX_LINE ? l.slice(-MAX_LINE) : l).replace(BOX, ''));
   while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   return lines;
 }

@@ -91,3 +91,17 @@ test('overrides replace patterns; a bad regex names the field', () => {
   assert.throws(() => withOverrides(profile('claude'), { rate_limit: ['ok', '('] }), /agent claude: rate_limit\[1\]: bad regular expression/);
   assert.throws(() => withOverrides(profile('claude'), { idle_seconds: 0 }), /idle_seconds must be positive/);
 });
+
+test("a screen drawn to make the patterns slow (one long joined line) is read in bounded time, its prompt still found", () => {
+  // What a 400-column, 100-row terminal attached to the pane shows as one line (capture-pane -J).
+  const slow = [`${'(a) '.repeat(10_000)}!`, `x${' '.repeat(40_000)}!`];
+  for (const line of slow) {
+    const began = performance.now();
+    assert.equal(detect(profile('generic'), `${line}\n`).state, 'running');
+    // Unbounded, each took seconds; bounded, a few milliseconds.
+    assert.ok(performance.now() - began < 250, `${Math.round(performance.now() - began)} ms for a line of ${line.length}`);
+  }
+  const asked = detect(profile('aider'), `${'x'.repeat(40_000)} Add file.txt to the chat? (Y)es/(N)o [Yes]:\n`);
+  assert.equal(asked.state, 'permission');
+  assert.deepEqual(asked.prompt?.options.map((o) => `${o.id}=${o.effect}`), ['y=allow', 'n=deny']);
+});
