@@ -13,7 +13,7 @@ import { auditDbFile, policiesFile, principalsFile, remuxHome, socketFile } from
 import type { Policy, Rule } from '../policy/types.js';
 import type { Principal } from './types.js';
 
-export const OWN_STATE_SOURCE = '(remux built in)';
+const OWN_STATE_SOURCE = 'built into remux';
 
 const REASON = "remux's own files (its home, policies, principals, audit store, socket) are reachable only by the local user's CLI, never through remux";
 

@@ -12,7 +12,7 @@ import { leadingCd } from '../command/cd.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
 import type { ExecResult } from '../exec/types.js';
-import { evaluate, sandboxSpec } from '../policy/evaluate.js';
+import { evaluate, sandboxSpec, sourceText } from '../policy/evaluate.js';
 import type { Decision, Enforcement, Policy } from '../policy/types.js';
 import type { HostEntry } from '../hosts/inventory.js';
 import type { Host } from '../hosts/types.js';
@@ -397,7 +397,7 @@ export function nothingRan(actionId: number, outcome: Outcome, exitCode: number,
 
 export function ruleText(decision: Decision): string | null {
   const rule = decision.rule;
-  return rule ? `${rule.policy}#${rule.index} ${rule.effect} ${rule.operation} (${rule.source.file}:${rule.source.line})` : null;
+  return rule ? `${rule.policy}#${rule.index} ${rule.effect} ${rule.operation} (${sourceText(rule.source)})` : null;
 }
 
 export function errorText(err: unknown): string {

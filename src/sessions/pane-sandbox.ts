@@ -2,9 +2,9 @@
 // the pane's whole life, with the policy's paths and network rule; the tmux server stays outside. The
 // bwrap options are built here for this machine (exec/sandbox.ts), or on an SSH host by the prologue its
 // sandboxed commands use (hosts/remote-sandbox.ts), as the paths are when the session is made. Either
-// way tmux starts bwrap through PANE_SCRIPT. No long-lived holder: the session is long-lived itself. An
+// way tmux starts bwrap through paneScript. No long-lived holder: the session is long-lived itself. An
 // outbound agent builds it on its machine with localPaneProgram (agent/serve.ts): the gateway sends the
-// plain startup command and the sandbox it asks for (PANE_SCRIPT's lines would not pass the agent's parser).
+// plain startup command and the sandbox it asks for (paneScript's lines would not pass the agent's parser).
 import fs from 'node:fs';
 import { quoteWord } from '../command/render.js';
 import type { CommandList } from '../command/types.js';
@@ -14,18 +14,22 @@ import { bwrapPrologue, passEnvLines } from '../hosts/remote-sandbox.js';
 import { newSessionArgv, single, type TmuxTarget } from './tmux.js';
 
 /**
- * The pane's program, fixed text: "$@" is bwrap and its options (ending in --clearenv), $0 the rendered
- * command. It adds the pane's own environment (PASSED_ENV as for commands: TERM as tmux sets it, HOME
- * of the tmux user) and makes the tmux server unreachable inside: TMUX names its socket
- * ("path,pid,index"), and a tmux client there could have the server run anything outside. tmux's own
- * directory (tmux-UID) is emptied, any other socket path covered with /dev/null.
+ * The pane's program: "$@" is bwrap and its options (ending in --clearenv), $0 the rendered command. It
+ * adds the pane's own environment (PASSED_ENV as for commands: TERM as tmux sets it, HOME of the tmux
+ * user) and makes the tmux server unreachable inside: TMUX names its socket ("path,pid,index"), and a
+ * tmux client there could have the server run anything outside. tmux's own directory (tmux-UID) is
+ * emptied, any other socket path covered with /dev/null; nothing is needed where the sandbox already
+ * hides the socket's directory (`hidden`: a mount point made in a hidden, read-only directory fails bwrap).
  */
-const PANE_SCRIPT = [
-  ...passEnvLines(),
-  's=${TMUX%,*}; s=${s%,*}; d=${s%/*}',
-  'case $d in "") ;; */tmux-[0-9]*) set -- "$@" --tmpfs "$d" --remount-ro "$d" ;; /*) set -- "$@" --ro-bind /dev/null "$s" ;; esac',
-  'exec "$@" -- /bin/sh -c "$0"',
-].join('\n');
+function paneScript(hidden: readonly string[]): string {
+  const alreadyHidden = hidden.flatMap((h) => [quoteWord(h), `${quoteWord(h)}/*`]).join('|');
+  return [
+    ...passEnvLines(),
+    's=${TMUX%,*}; s=${s%,*}; d=${s%/*}',
+    `case $d in ""${alreadyHidden ? `|${alreadyHidden}` : ''}) ;; */tmux-[0-9]*) set -- "$@" --tmpfs "$d" --remount-ro "$d" ;; /*) set -- "$@" --ro-bind /dev/null "$s" ;; esac`,
+    'exec "$@" -- /bin/sh -c "$0"',
+  ].join('\n');
+}
 
 /** What the pane needs of remux's side: the sandbox, where the command starts, the PATH inside. */
 export interface SandboxedPane {
@@ -45,8 +49,8 @@ export interface PaneProblem {
 }
 
 /** The pane's program around `shellCommand`, before bwrap and its options are added where the pane runs. */
-function paneProgram(shellCommand: string): string[] {
-  return ['/bin/sh', '-c', PANE_SCRIPT, shellCommand];
+function paneProgram(shellCommand: string, hidden: readonly string[]): string[] {
+  return ['/bin/sh', '-c', paneScript(hidden), shellCommand];
 }
 
 /** The tmux command that makes the session on this machine, or why it cannot start. */
@@ -69,7 +73,8 @@ export function localPaneProgram(p: Omit<SandboxedPane, 'target' | 'session'>): 
   }
   // `/` is the sandbox's own root: always there, showing only what the sandbox shows.
   if (cwd !== '/' && !visibleInside(layout, cwd)) return { kind: 'sandbox', problem: cwdHidden(p.cwd, layout.mounts.map((m) => m.path).join(', ') || 'none') };
-  return [...paneProgram(p.shellCommand), bwrap.path, ...bwrapOptions(layout, { cwd }), '--setenv', 'PATH', p.securePath];
+  const hiddenDirectories = layout.hidden.filter((h) => h.directory).map((h) => h.path);
+  return [...paneProgram(p.shellCommand, hiddenDirectories), bwrap.path, ...bwrapOptions(layout, { cwd }), '--setenv', 'PATH', p.securePath];
 }
 
 /**
@@ -78,7 +83,7 @@ export function localPaneProgram(p: Omit<SandboxedPane, 'target' | 'session'>): 
  */
 export function remoteSandboxedSession(p: SandboxedPane): CommandList {
   const refuse = (why: string): string => `{ echo ${quoteWord(why)} >&2; exit 125; }`;
-  const tmux = newSessionArgv(p.target, p.session, p.cwd, paneProgram(p.shellCommand));
+  const tmux = newSessionArgv(p.target, p.session, p.cwd, paneProgram(p.shellCommand, p.spec.hide));
   const shown = [...p.spec.read, ...p.spec.write].join(', ') || 'none';
   const script = [
     // Only physical paths exist inside the sandbox.

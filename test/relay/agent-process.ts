@@ -30,13 +30,15 @@ export async function waitFor(what: string, ok: () => Promise<boolean>, timeoutM
 export class AgentDaemon {
   readonly gw = tempHome();
   readonly ag = tempHome();
+  /** The agent's login HOME, where sessions start: beside its REMUX_HOME, as ~ is beside ~/.config/remux (remux's own files are no principal's). */
+  readonly login = tempHome();
   readonly tokenFile = join(this.ag.home, 'agent.token');
   url = '';
   token = '';
 
-  /** The agent's environment: its home (also its login HOME: where sessions start), its own tmux directory. */
+  /** The agent's environment: its REMUX_HOME, its login HOME, its own tmux directory. */
   agentEnv(): Record<string, string> {
-    return { ...this.ag.env, HOME: this.ag.home, TMUX_TMPDIR: join(this.ag.home, 'tmux') };
+    return { ...this.ag.env, HOME: this.login.home, TMUX_TMPDIR: join(this.ag.home, 'tmux') };
   }
 
   /** The daemon's self-signed certificate, which the agent trusts with --ca-file, as `agent token` says. */
@@ -91,5 +93,6 @@ export class AgentDaemon {
     await remux(['daemon', 'stop'], { env: this.gw.env });
     this.gw.remove();
     this.ag.remove();
+    this.login.remove();
   }
 }

@@ -34,7 +34,7 @@ const hostRow = (): Promise<HostRow> => d.hostRow();
 describe('remux agent against a real daemon', () => {
   let agent: AgentProcess;
   before(async () => {
-    await d.setUp({ gatewayPolicies: `${POLICY}${fileRules('/tmp/**')}`, agentPolicies: `${POLICY}${fileRules(`${ag.home}/shared/**`)}`, labels: ['env=dev'] });
+    await d.setUp({ gatewayPolicies: `${POLICY}${fileRules('/tmp/**')}`, agentPolicies: `${POLICY}${fileRules(`${d.login.home}/shared/**`)}`, labels: ['env=dev'] });
     agent = await d.connectAgent();
   });
   after(() => d.tearDown(agent));
@@ -78,7 +78,7 @@ describe('remux agent against a real daemon', () => {
   });
 
   test('files on the agent host: write (MCP through the daemon), read and list (the CLI); both policies hold', async () => {
-    const dir = join(ag.home, 'shared');
+    const dir = join(d.login.home, 'shared');
     mkdirSync(dir);
     const { client } = await stdioClient(gw.env);
     try {
@@ -86,7 +86,7 @@ describe('remux agent against a real daemon', () => {
       assert.equal(wrote.result.isError, undefined, wrote.text);
       assert.equal(readFileSync(join(dir, 'note.txt'), 'utf8'), 'relayed file\n');
       // The gateway's policy allows /tmp/**; the agent's own allows only its shared directory.
-      const outside = await call(client, 'write_file', { host: 'laptop', path: join(ag.home, 'elsewhere.txt'), content: 'x' });
+      const outside = await call(client, 'write_file', { host: 'laptop', path: join(d.login.home, 'elsewhere.txt'), content: 'x' });
       assert.equal(outside.result.isError, true);
       assert.match(outside.text, /agent laptop: .*write_file .*elsewhere\.txt/);
     } finally {
@@ -108,7 +108,7 @@ describe('remux agent against a real daemon', () => {
   });
 
   test('client write to the agent host goes through the daemon (launcher and Node client), 5 MiB byte for byte; without one, it says to start it', async () => {
-    const dir = join(ag.home, 'shared');
+    const dir = join(d.login.home, 'shared');
     mkdirSync(dir, { recursive: true });
     // Several relay frames' worth: written whole, atomically, once every part arrived.
     const content = randomBytes((5 << 20) + 12345);
@@ -123,7 +123,7 @@ describe('remux agent against a real daemon', () => {
       assert.ok(readFileSync(target).equals(content), via);
     }
     // The agent's own policy still decides: outside its shared directory, refused there.
-    const refused = await remux(['client', 'write', 'laptop', join(ag.home, 'outside.txt')], { env: gw.env, input: 'x' });
+    const refused = await remux(['client', 'write', 'laptop', join(d.login.home, 'outside.txt')], { env: gw.env, input: 'x' });
     assert.equal(refused.code, 77, refused.stderr);
     assert.match(refused.stderr, /agent laptop: .*write_file/);
     const offline = await remux(['client', 'write', 'laptop', join(dir, 'never.txt'), '--no-daemon'], { env: gw.env, input: 'x' });
