@@ -250,8 +250,11 @@ function recordingsCheck(): Check {
 function notifyCheck(config: Config): Check {
   const channels = config.notify.channels.map(channelName);
   if (channels.length === 0) return { name: 'notify', ok: true, detail: 'no channels (notify.channels): approvals are answered in the console or with remux approvals' };
-  const unreachable = unreachableLinks(config, process.env);
-  if (unreachable) return { name: 'notify', ok: true, warning: true, detail: unreachable };
+  // An ntfy topic without a token is readable (and its buttons usable) by whoever subscribes to its name.
+  const open = config.notify.channels.flatMap((c) => (c.type === 'ntfy' && c.token === undefined ? [`${c.url.replace(/\/$/, '')}/${c.topic}`] : []));
+  const openTopics = open.length === 0 ? null : `ntfy topic ${open.join(', ')} has no token: whoever subscribes to the topic's name reads every question and can answer it with its buttons (ntfy.sh topics are public); use a protected topic and set its token (token: tk_… in the channel)`;
+  const warnings = [unreachableLinks(config, process.env), openTopics].filter((w): w is string => Boolean(w));
+  if (warnings.length > 0) return { name: 'notify', ok: true, warning: true, detail: warnings.join('; and ') };
   return { name: 'notify', ok: true, detail: `${channels.length} channel${channels.length === 1 ? '' : 's'} (${channels.join(', ')}); links lead to ${config.notify.base_url ?? "the console's own address"}` };
 }
 

@@ -50,7 +50,7 @@ describe('remux doctor', () => {
 
   test('notification links a phone cannot open (a loopback or wildcard console, no notify.base_url) are a warning that names notify.base_url', async () => {
     const notify = async (config: string): Promise<Health['checks'][number] | undefined> => {
-      writeFileSync(join(h.home, 'config.yaml'), `${config}notify:\n  channels:\n    - { type: ntfy, topic: ops }\n`);
+      writeFileSync(join(h.home, 'config.yaml'), `${config}notify:\n  channels:\n    - { type: ntfy, topic: ops, token: tk_test }\n`);
       try {
         const r = await remux(['doctor', '--json'], { env: h.env });
         return (JSON.parse(r.stdout) as Health).checks.find((c) => c.name === 'notify');
@@ -72,10 +72,16 @@ describe('remux doctor', () => {
     const elsewhere = await notify('http:\n  listen: 192.0.2.10:7777\n');
     assert.deepEqual([elsewhere?.ok, elsewhere?.warning], [true, undefined]);
     assert.equal(elsewhere?.detail, "1 channel (ntfy); links lead to the console's own address");
-    writeFileSync(join(h.home, 'config.yaml'), 'notify:\n  base_url: https://gw.example:7777\n  channels:\n    - { type: ntfy, topic: ops }\n');
+    writeFileSync(join(h.home, 'config.yaml'), 'notify:\n  base_url: https://gw.example:7777\n  channels:\n    - { type: ntfy, topic: ops, token: tk_test }\n');
     const set = (JSON.parse((await remux(['doctor', '--json'], { env: h.env })).stdout) as Health).checks.find((c) => c.name === 'notify');
     rmSync(join(h.home, 'config.yaml'));
     assert.deepEqual([set?.warning, set?.detail], [undefined, '1 channel (ntfy); links lead to https://gw.example:7777']);
+    writeFileSync(join(h.home, 'config.yaml'), 'notify:\n  base_url: https://gw.example:7777\n  channels:\n    - { type: ntfy, topic: ops }\n    - { type: ntfy, url: https://ntfy.example/, topic: team, token: tk_x }\n');
+    const open = (JSON.parse((await remux(['doctor', '--json'], { env: h.env })).stdout) as Health).checks.find((c) => c.name === 'notify');
+    rmSync(join(h.home, 'config.yaml'));
+    assert.deepEqual([open?.ok, open?.warning], [true, true], 'a topic without a token is a warning');
+    assert.match(open?.detail ?? '', /^ntfy topic https:\/\/ntfy\.sh\/ops has no token: whoever subscribes to the topic's name reads every question and can answer it/);
+    assert.doesNotMatch(open?.detail ?? '', /team/, 'a protected topic is not named');
     const none = (JSON.parse((await remux(['doctor', '--json'], { env: h.env })).stdout) as Health).checks.find((c) => c.name === 'notify');
     assert.deepEqual([none?.warning, none?.detail], [undefined, 'no channels (notify.channels): approvals are answered in the console or with remux approvals']);
   });
