@@ -43,6 +43,20 @@ function withoutRemuxCredentials(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return own;
 }
 
+/** What a sandboxed agent gets of that environment (besides its own keys and agents.pass_env), as docker's gets only its keys. */
+const SANDBOX_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TERM', 'COLORTERM', 'TZ', 'TMUX', 'TMUX_PANE', 'NO_COLOR', 'FORCE_COLOR'];
+
+/** The tmux server's environment cut to what a sandboxed agent needs: other secrets there (cloud keys, SSH_AUTH_SOCK) stay out. */
+function sandboxedEnv(env: NodeJS.ProcessEnv, passEnv: readonly string[]): NodeJS.ProcessEnv {
+  const wanted = new Set([...SANDBOX_ENV, ...passEnv]);
+  return Object.fromEntries(Object.entries(env).filter(([name]) => wanted.has(name) || name.startsWith('LC_')));
+}
+
+/** What a wrapper set or changed in the environment it hands back (sandbox-runtime returns the whole of process.env on Linux). */
+function addedBy(wrapped: NodeJS.ProcessEnv, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(wrapped).filter(([name, value]) => env[name] !== value));
+}
+
 async function command(session: AgentSession, resume: boolean, env: NodeJS.ProcessEnv): Promise<{ argv: string[]; env: NodeJS.ProcessEnv; hooks: boolean; cleanup: () => Promise<void> }> {
   const secrets = readEnvFile(envFileOf(session.id, env));
   const { config } = loadConfig(env);
@@ -70,7 +84,7 @@ async function command(session: AgentSession, resume: boolean, env: NodeJS.Proce
       const wrapped = await SandboxManager.wrapWithSandboxArgv(argv.map(quoteWord).join(' '), '/bin/bash', undefined, undefined, session.workspace, { commandId: session.id });
       return {
         argv: wrapped.argv,
-        env: { ...env, ...wrapped.env, CLAUDE_CODE_TMPDIR: tmp, ...hooks?.env, ...secrets },
+        env: { ...sandboxedEnv(env, config.agents.pass_env), ...addedBy(wrapped.env, env), CLAUDE_CODE_TMPDIR: tmp, ...hooks?.env, ...secrets },
         hooks: hooks !== null,
         cleanup: async () => {
           await SandboxManager.reset();

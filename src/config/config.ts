@@ -145,6 +145,8 @@ const AgentsSchema = z
     deny_read: z.array(z.string().min(1)).default([]),
     /** Credential files or directories an agent may read but never change (they stay read-only inside). */
     credentials: z.array(z.string().min(1)).default([]),
+    /** Environment variables a sandboxed (srt) agent also gets, besides the basic ones and its own keys. */
+    pass_env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')).default([]),
     /** Docker backend: image and limits. */
     docker: z
       .object({
@@ -288,6 +290,7 @@ agents:                              # remux code start: AI coding agents in san
   extra_domains: []                  # every agent may also reach these
   deny_read: []                      # never readable inside (~/.ssh, ~/.gnupg, ~/.aws always are denied)
   credentials: []                    # readable, never writable inside, e.g. [~/.config/gh]
+  pass_env: []                       # srt: variables the agent also gets (it gets PATH, HOME, LANG, TERM, … and its own keys)
   docker:                            # --sandbox docker
     image: node:20-bookworm-slim
     memory: 4g

@@ -387,21 +387,30 @@ describe('remux code', { timeout: 240_000 }, () => {
     assert.ok(audited.some((a) => a.operation === 'agent.list' && a.principal === 'coder' && a.decision === 'allow'), 'code ls by coder is audited');
   });
 
-  it("never hands the agent remux's own token, though the CLI that started the agents' tmux server had one", async () => {
+  it("never hands the agent remux's own token, though the CLI that started the agents' tmux server had one; a sandboxed agent gets none of that environment's other secrets but what agents.pass_env names", async () => {
     const r = await remux(['principal', 'add', 'starter', '--hosts', 'agents', '--json'], { env, via: 'node' });
     assert.equal(r.code, 0, r.stderr);
     // A tmux server of its own, started by this CLI: the panes inherit its environment, REMUX_TOKEN included.
     const own = `${socket}-token`;
-    const withToken = { ...env, REMUX_TMUX_SOCKET: own, REMUX_TOKEN: (JSON.parse(r.stdout) as { token: string }).token };
+    const withToken = { ...env, REMUX_TMUX_SOCKET: own, REMUX_TOKEN: (JSON.parse(r.stdout) as { token: string }).token, REMUX_TEST_SECRET: 'a-cloud-key' };
+    const config = join(t.home, 'config.yaml');
+    const before = readFileSync(config, 'utf8');
+    const banner = async (sandbox: string): Promise<string> => {
+      const started = await remux(['code', 'start', repo, '--no-attach', '--sandbox', sandbox, '--agent', agentCmd()], { env: withToken, via: 'node' });
+      assert.equal(started.code, 0, started.stderr);
+      const tmuxName = `agent-${started.stdout.split(' ')[0]!}`;
+      return until(`the ${sandbox} agent's banner`, () => /FAKE-AGENT ready .*/.exec(execFileSync('tmux', ['-L', own, 'capture-pane', '-p', '-J', '-t', `=${tmuxName}:`], { encoding: 'utf8' }))?.[0]);
+    };
     try {
-      for (const sandbox of ['srt', 'none']) {
-        const started = await remux(['code', 'start', repo, '--no-attach', '--sandbox', sandbox, '--agent', agentCmd()], { env: withToken, via: 'node' });
-        assert.equal(started.code, 0, started.stderr);
-        const tmuxName = `agent-${started.stdout.split(' ')[0]!}`;
-        const banner = await until(`the ${sandbox} agent's banner`, () => /FAKE-AGENT ready .*/.exec(execFileSync('tmux', ['-L', own, 'capture-pane', '-p', '-J', '-t', `=${tmuxName}:`], { encoding: 'utf8' }))?.[0]);
-        assert.match(banner, /remux-token=unset/, `--sandbox ${sandbox}: ${banner}`);
+      for (const [sandbox, other] of [['srt', 'unset'], ['none', 'set']]) {
+        const seen = await banner(sandbox as string);
+        assert.match(seen, /remux-token=unset/, `--sandbox ${sandbox}: ${seen}`);
+        assert.match(seen, new RegExp(`other-secret=${other}`), `--sandbox ${sandbox}: ${seen}`);
       }
+      writeFileSync(config, `${before}  pass_env: [REMUX_TEST_SECRET]\n`);
+      assert.match(await banner('srt'), /remux-token=unset other-secret=set/, 'agents.pass_env names what a sandboxed agent also gets');
     } finally {
+      writeFileSync(config, before);
       endTmuxServer(own);
     }
   });
