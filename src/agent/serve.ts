@@ -24,7 +24,6 @@ import { FileError, type Host, type HostTerminal } from '../hosts/types.js';
 import { checkOwnCommand, isListing, type OwnStartup } from './own.js';
 import { intersectSandbox } from './sandbox.js';
 import { openCheckedTerminal } from './terminal.js';
-import { policyAs } from '../core/own-state.js';
 
 /** Requests one connection may have running at once: a flood is refused, not queued. */
 export const MAX_RUNNING = 512;
@@ -364,7 +363,7 @@ export class AgentSession {
     };
     const asked: Asked = { principal: ctx.principal.name, host: HERE, operation: 'remux', command: f.command, argv: null, policy: '(none: remux tmux command)' };
     try {
-      const policy = policyAs(ctx.principal, ctx.policies.get(ctx.defaultPolicy));
+      const policy = ctx.policies.get(ctx.defaultPolicy);
       if (!policy) return fail(EXIT.USAGE, `the agent's default_policy ${ctx.defaultPolicy} is not in ${ctx.policiesFile}`);
       const host = ctx.host(HERE);
       let list: CommandList;

@@ -20,7 +20,6 @@ import { EXIT } from './exit-codes.js';
 import { askedFor, auditAction, settleAsk, errorText, nothingRan, refuse, ruleText, type PerformContext } from './perform.js';
 import { checkScope } from './scope.js';
 import type { FileAction, Outcome, PerformIO, PerformResult } from './types.js';
-import { policyAs } from './own-state.js';
 
 /** A read returns at most this much unless the caller asks for more (up to FILE_READ_MAX_BYTES). */
 export const FILE_READ_DEFAULT_BYTES = 1 << 20;
@@ -52,7 +51,7 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
   if (!scoped.ok) return refused('denied', EXIT.DENIED, scoped.reason);
   const problem = pathProblem(action.path) ?? argumentProblem(action);
   if (problem) return refused('rejected', EXIT.USAGE, `${op} ${JSON.stringify(action.path)}: ${problem}`);
-  const policy = policyAs(ctx.principal, ctx.policies.get(asked.policy));
+  const policy = ctx.policies.get(asked.policy);
   if (!policy) return refused('rejected', EXIT.USAGE, `unknown policy "${asked.policy}" (known: ${[...ctx.policies.keys()].join(', ') || 'none'})`);
   let host: Host;
   try {

@@ -33,7 +33,6 @@ import { EXIT } from './exit-codes.js';
 import { checkFacts, factsOf, tmuxUserInScope, type ScopeFacts } from './scope.js';
 import { askedFor, auditAction, settleAsk, enforcementOn, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
 import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction, SessionNewAction } from './types.js';
-import { policyAs } from './own-state.js';
 
 /** A pane's history can be long; more than this is cut. */
 const CAPTURE_MAX_BYTES = 16 << 20;
@@ -182,7 +181,7 @@ async function checkStartupCommand(
   target: TmuxTarget,
   asked: Asked,
 ): Promise<Startup | Refusal> {
-  const policy = policyAs(ctx.principal, ctx.policies.get(asked.policy));
+  const policy = ctx.policies.get(asked.policy);
   if (!policy) {
     const known = [...ctx.policies.keys()].join(', ') || 'none';
     return { outcome: 'rejected', exitCode: EXIT.USAGE, message: `unknown policy "${asked.policy}" (known: ${known})`, decision: null };

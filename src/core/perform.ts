@@ -12,7 +12,7 @@ import { leadingCd } from '../command/cd.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
 import type { ExecResult } from '../exec/types.js';
-import { evaluate, sandboxSpec, sourceText } from '../policy/evaluate.js';
+import { evaluate, sandboxSpec } from '../policy/evaluate.js';
 import type { Decision, Enforcement, Policy } from '../policy/types.js';
 import type { HostEntry } from '../hosts/inventory.js';
 import type { Host } from '../hosts/types.js';
@@ -23,7 +23,6 @@ import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
 import { checkScope, policyFor } from './scope.js';
 import { OutputCapReached, type Action, type ApprovalSubject, type Outcome, type PerformIO, type PerformResult, type Principal, type ProbeAction } from './types.js';
-import { policyAs } from './own-state.js';
 
 export interface PerformContext {
   principal: Principal;
@@ -68,7 +67,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   const policyName = asked.policy;
   const command = action.command;
 
-  const policy = policyAs(ctx.principal, ctx.policies.get(policyName));
+  const policy = ctx.policies.get(policyName);
   if (!policy) {
     const known = [...ctx.policies.keys()].join(', ') || 'none';
     return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, `unknown policy "${policyName}" (known: ${known})`, null);
@@ -397,7 +396,7 @@ export function nothingRan(actionId: number, outcome: Outcome, exitCode: number,
 
 export function ruleText(decision: Decision): string | null {
   const rule = decision.rule;
-  return rule ? `${rule.policy}#${rule.index} ${rule.effect} ${rule.operation} (${sourceText(rule.source)})` : null;
+  return rule ? `${rule.policy}#${rule.index} ${rule.effect} ${rule.operation} (${rule.source.file}:${rule.source.line})` : null;
 }
 
 export function errorText(err: unknown): string {

@@ -21,7 +21,6 @@ import { serveMcpSocket } from './mcp/stdio.js';
 import { connectDaemon } from './client.js';
 import { FirstLine, MAX_REQUEST_BYTES, type DaemonStatus, type Event } from './protocol.js';
 import { WebConsole } from './web-console.js';
-import { addOwnState } from '../core/own-state.js';
 
 export interface DaemonOptions extends ContextOptions {
   socket: string;
@@ -54,8 +53,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     throw new Error(`a daemon is already running on ${opts.socket} (pid ${readPid(opts.socket) ?? 'unknown'}); stop it with: remux daemon stop`);
   }
   rmSync(opts.socket, { force: true });
-  // Whoever connects to the socket acts as the local user: no principal may reach it through remux.
-  addOwnState(opts.socket);
 
   const ctx = createContext(opts);
   const recordings = ctx.config.sessions.record === 'sessions' ? new SessionRecordings({ sessions: ctx.sessions, registry: ctx.registry, audit: ctx.audit, dir: recordingsDir(opts.env), log }) : null;

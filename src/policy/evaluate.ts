@@ -9,7 +9,7 @@ import type { GlobMatcher } from './glob.js';
 import { ANY_PROGRAM } from './schema.js';
 import type { PathOperation } from './schema.js';
 import type { SandboxSpec } from '../exec/types.js';
-import type { Check, Decision, Effect, Enforcement, Operation, OutputLimits, PathResolver, Policy, Redaction, Rule, RuleRef, SourceRef, StageBound } from './types.js';
+import type { Check, Decision, Effect, Enforcement, Operation, OutputLimits, PathResolver, Policy, Redaction, Rule, RuleRef, StageBound } from './types.js';
 
 export interface EvalContext {
   /** Absolute directory relative paths are taken against. */
@@ -443,16 +443,10 @@ function decide(rules: readonly CompiledRule[], matches: (r: CompiledRule) => bo
   return ask ?? allow;
 }
 
-/** Where a rule was written: file:line, or the name of what built it in (line 0: remux's own rules). */
-export function sourceText(source: SourceRef, basename = false): string {
-  const file = basename ? posix.basename(source.file) : source.file;
-  return source.line > 0 ? `${file}:${source.line}` : file;
-}
-
 function verdictOf(rule: CompiledRule | null, policy: string): string {
   if (!rule) return `no rule of policy ${policy} allows it`;
   const { ref } = rule;
-  const where = `${ref.policy}#${ref.index} (${sourceText(ref.source, true)})`;
+  const where = `${ref.policy}#${ref.index} (${posix.basename(ref.source.file)}:${ref.source.line})`;
   const why = rule.rule.reason ? `: ${rule.rule.reason}` : '';
   if (ref.effect === 'deny') return `denied by ${where}${why}`;
   if (ref.effect === 'ask') return `needs approval under ${where}${why}`;

@@ -34,7 +34,6 @@ import { auditOperation, combine, describeOperations, nothingTouched, operationT
 import type { Method, Operation, Resolved } from './method.js';
 import type { ResolvedPaths } from './resolved.js';
 import { checkExecArgs, Exec, FileSystem, READ_MAX, type ExecOptions, type OutputChunk, type ToolMethod } from './tools.js';
-import { policyAs } from '../core/own-state.js';
 
 /** Output of a running command in flight or waiting for its consumer, at most (link.ts CallOptions.window). */
 const STREAM_WINDOW = 256 * 1024;
@@ -90,7 +89,7 @@ function refusalError(outcome: Outcome, message: string, actionId: number | null
 function scopedPolicy(ctx: PerformContext, action: Action, asked: Asked): { ok: true; policy: Policy } | { ok: false; outcome: Outcome; exitCode: number; reason: string } {
   const scoped = checkScope(ctx.principal, action, ctx.defaultPolicy, (name) => ctx.hostEntry(name));
   if (!scoped.ok) return { ok: false, outcome: 'denied', exitCode: EXIT.DENIED, reason: scoped.reason };
-  const policy = policyAs(ctx.principal, ctx.policies.get(asked.policy));
+  const policy = ctx.policies.get(asked.policy);
   if (!policy) return { ok: false, outcome: 'rejected', exitCode: EXIT.USAGE, reason: `unknown policy "${asked.policy}" (known: ${[...ctx.policies.keys()].join(', ') || 'none'})` };
   return { ok: true, policy };
 }
