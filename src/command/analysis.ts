@@ -97,6 +97,8 @@ class Acc {
 const unique = (a: string[]): string[] => (a.length < 2 ? a : [...new Set(a)]);
 
 interface Ctx {
+  /** The name whose table entry describes a program as written in argv (see analyzeArgv). */
+  toolName: (program: string) => string;
   depth: number;
   /** xargs will append arguments read at run time, which cannot be checked. */
   appended: boolean;
@@ -111,16 +113,22 @@ interface Call {
   /** Index of the first argument after the program. */
   i: number;
   ctx: Ctx;
-  /** The program's basename. */
+  /** The program's name in the tool table: its basename, or that of the file it runs (Ctx.toolName). */
   name: string;
 }
 
-/** Analyses one stage's argv. Pure and synchronous. */
-export function analyzeArgv(argv: string[]): ArgvAnalysis {
+const basename = (program: string): string => program.slice(program.lastIndexOf('/') + 1);
+
+/**
+ * Analyses one stage's argv, synchronously, from argv alone but for `toolName`, which names the table entry of a program as
+ * written (default: its basename); the policy engine passes the name of the file it really runs where
+ * that differs (a link named `foo` to bash is analysed as bash).
+ */
+export function analyzeArgv(argv: string[], toolName: (program: string) => string = basename): ArgvAnalysis {
   const acc = new Acc();
   if (argv.length === 0) acc.refuse('empty command');
   else if (argv.some((a) => a.includes('\0'))) acc.refuse('an argument contains a NUL byte');
-  else run(acc, argv, 0, { depth: 0, appended: false, found: false });
+  else run(acc, argv, 0, { toolName, depth: 0, appended: false, found: false });
   return acc.result();
 }
 
@@ -135,7 +143,7 @@ function run(acc: Acc, argv: readonly string[], i: number, ctx: Ctx): void {
   }
   const prog = argv[i] as string;
   acc.binaries.push(prog);
-  const name = prog.slice(prog.lastIndexOf('/') + 1);
+  const name = ctx.toolName(prog);
   const spec = lookupTool(name);
   if (spec === undefined) {
     if (ctx.appended) acc.refuse(`xargs would pass unchecked arguments to ${name}`);

@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import { analyzeArgv } from '../command/analysis.js';
 import { leadingCd } from '../command/cd.js';
 import { parseCommand } from '../command/parser.js';
+import { lookupTool } from '../command/tools.js';
 import type { CodeRun, CommandList, Stage } from '../command/types.js';
 import { compileGlob, globPrefix } from './glob.js';
 import type { GlobMatcher } from './glob.js';
@@ -211,7 +212,7 @@ class Evaluation {
   }
 
   stage(s: Stage, index: number, depth: number): void {
-    const analysis = analyzeArgv(s.argv);
+    const analysis = analyzeArgv(s.argv, (program) => this.toolName(program));
     if (analysis.refusal !== null) {
       const program = s.argv[0] ?? '';
       this.push('execute_binary', program, index, null, `${show(s.argv.join(' '))}: ${analysis.refusal}`);
@@ -278,6 +279,26 @@ class Evaluation {
       r.rule.effect === 'allow' ? this.allowsProgram(r, name, real) : this.flagsProgram(r, name, real, lexical),
     );
     return { resource: real, rule };
+  }
+
+  /**
+   * The name whose tool table entry describes what `program` runs. Its own name, unless it resolves to a
+   * file remux knows by another name: a link `./foo` or `./cat` to bash runs bash, and `pager` runs less,
+   * whatever they are called (and allow rules allow such a link as the file it leads to). A name the
+   * secure PATH itself gives that file and the table knows stays: multi-call programs act on the name
+   * they are run as (`xzcat` is xz, `sudoedit` is sudo).
+   */
+  private toolName(program: string): string {
+    const name = posix.basename(program);
+    let real: string | null;
+    try {
+      real = program.includes('/') ? this.realpath(program) : this.which(program);
+    } catch {
+      return name; // its execute_binary check denies
+    }
+    const realName = real === null ? name : posix.basename(real);
+    if (realName === name || lookupTool(realName) === undefined) return name;
+    return lookupTool(name) !== undefined && this.which(name) === real ? name : realName;
   }
 
   /**

@@ -1,0 +1,74 @@
+// End to end, as an attacker would try it: commands that dress up what they run so that the static check
+// analyses something else. Real CLI, real programs, the real sandbox where the policy has one.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { remux, tempHome } from '../support/cli.js';
+
+describe('a program run under another name is checked as the program it is', () => {
+  const h = tempHome();
+  const root = mkdtempSync(join(tmpdir(), 'remux-alias-'));
+  const work = join(root, 'work');
+  const secret = join(mkdtempSync('/var/tmp/remux-alias-secret-'), 'key');
+  const SECRET = `alias-secret-${process.pid}`;
+  const env = { ...h.env, REMUX_POLICY_CONFIG: join(h.home, 'alias.yaml') };
+
+  before(async () => {
+    assert.equal((await remux(['config', 'init'], { env: h.env })).code, 0);
+    // An ask nobody answers is refused after a second.
+    const config = join(h.home, 'config.yaml');
+    writeFileSync(config, readFileSync(config, 'utf8').replace(/^(approvals:\n\s+timeout_seconds:) \d+/m, '$1 1'));
+    // admin: every program, rm only after approval (no approver here: refused), the sandbox on.
+    assert.equal((await remux(['policy', 'create', 'admin', '--template', 'admin', '--output', env.REMUX_POLICY_CONFIG], { env: h.env })).code, 0);
+    const policies = readFileSync(env.REMUX_POLICY_CONFIG, 'utf8');
+    writeFileSync(
+      env.REMUX_POLICY_CONFIG,
+      `${policies}  tools:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: cat|bash }
+      - { operation: read_file, resource: "${root}/**" }
+      - { operation: list_directory, resource: "${root}/**" }
+      - { operation: write_file, resource: "${work}/**/*" }
+      - { operation: write_stdout, resource: null }
+`,
+    );
+    mkdirSync(work);
+    writeFileSync(secret, `${SECRET}\n`);
+  });
+  after(() => {
+    h.remove();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(join(secret, '..'), { recursive: true, force: true });
+  });
+
+  test('a link named foo to bash: its -c string is checked, so rm in it still needs approval', async () => {
+    symlinkSync('/usr/bin/bash', join(work, 'foo'));
+    const victim = join(work, 'victim');
+    writeFileSync(victim, 'keep me\n');
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'admin', '--', `${work}/foo -c 'rm -f ${victim}'`], { env, cwd: work });
+    assert.equal(r.code, 77, r.stdout + r.stderr);
+    assert.match(r.stderr, /execute_binary \/usr\/bin\/rm: needs approval under admin#\d+ .*destructive or disruptive program.*approval expired/);
+    assert.ok(existsSync(victim), 'rm ran without approval');
+  });
+
+  test('a link named cat to bash, allowed as bash: what its -c string reads is checked', async () => {
+    // Made by the caller, who may write the workspace.
+    symlinkSync('/usr/bin/bash', join(work, 'cat'));
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'tools', '--', `./cat -c 'cat ${secret}'`], { env, cwd: work });
+    assert.equal(r.code, 77, r.stdout + r.stderr);
+    assert.ok(!r.stdout.includes(SECRET), 'the secret was printed');
+    assert.match(r.stderr, new RegExp(`read_file ${secret}: no rule of policy tools allows it`));
+    // The same file under its own name is analysed the same way.
+    const plain = await remux(['policy', 'check', 'tools', '--', `bash -c 'cat ${secret}'`], { env, cwd: work });
+    assert.equal(plain.code, 77);
+  });
+
+  test("the secure PATH's own names for multi-call programs keep their meaning (xzcat is xz, reading)", { skip: !existsSync('/usr/bin/xzcat') && 'no xzcat' }, async () => {
+    const r = await remux(['policy', 'check', 'admin', '--', `xzcat ${work}/none.xz`], { env, cwd: work });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /write_file/);
+  });
+});
