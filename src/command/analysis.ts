@@ -415,6 +415,19 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     if (c.i < c.argv.length) c.acc.nested.push(c.argv.slice(c.i).join(' '));
   },
 
+  builtin(c) {
+    const { acc, argv, name } = c;
+    const args = argv.slice(c.i);
+    // bash's printf -v NAME and test -v NAME evaluate an array subscript in NAME, `a[$(cmd)]` included
+    // (zsh's printf -v too). printf takes options only before its format.
+    const end = args.findIndex((a) => !a.startsWith('-') || a === '--');
+    const options = name === 'printf' ? args.slice(0, end < 0 ? args.length : end) : args;
+    if (options.some((a) => (name === 'printf' ? a.startsWith('-v') : a === '-v'))) {
+      acc.refuse(`${name} -v names a shell variable, and a shell's builtin ${name} (what runs on SSH hosts) runs the command substitutions in its subscript`);
+    }
+    for (const a of args) acc.add(c.spec.operands, a);
+  },
+
   busybox(c) {
     const a = c.argv[c.i];
     if (a === '--install') c.acc.refuse(`${c.name} --install creates links in system directories`);

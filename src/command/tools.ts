@@ -30,6 +30,7 @@ export type Kind =
   | 'flock'
   | 'shell' //       POSIX shells: `-c STRING` goes to nested
   | 'eval'
+  | 'builtin' //     printf, test: shell builtins too, whose -v NAME can run commands
   | 'busybox'
   | 'find'
   | 'pattern' //     grep family: the first operand is the pattern unless -e/-f
@@ -298,8 +299,12 @@ const GREP: Def = {
 
 const DEFS: Record<string, Def> = {
   // No argument is a path.
-  'echo printf true false sleep yes seq basename dirname tr expr factor uname id whoami uptime free nproc pwd printenv arch logname tty groups ps':
+  'echo true false sleep yes seq basename dirname tr expr factor uname id whoami uptime free nproc pwd printenv arch logname tty groups ps':
     { kind: 'none', pathFree: true },
+  // Also shell builtins, which a shell runs instead of the file (SSH hosts run command lists in one):
+  // the handler refuses what makes a builtin run a command written in its arguments.
+  printf: { kind: 'builtin', pathFree: true },
+  'test [': { kind: 'builtin', operands: R | IFPATH },
   date: { short: 'd:f:I::r:s:', long: 'date= debug file= iso-8601? reference= resolution rfc-email rfc-3339= set= universal utc', values: { '-f --file -r --reference': R } },
   hostname: { short: 'F:', long: 'file= fqdn long short domain ip-address all-ip-addresses all-fqdns alias boot nis yp', values: { '-F --file': R } },
 
@@ -742,7 +747,7 @@ const DEFS: Record<string, Def> = {
   'dc m4 sqlite3 psql mysql mariadb gnuplot ftp sftp telnet mail mailx rename prename file-rename':
     { kind: 'refuse', reason: 'runs commands (which can start a shell or evaluate code) from its arguments or input' },
   '. source': { kind: 'refuse', reason: 'runs a shell script whose contents cannot be checked' },
-  'cd pushd popd hash export unset set alias unalias readonly declare typeset local shopt enable trap ulimit umask':
+  'cd pushd popd hash export unset set alias unalias readonly declare typeset local shopt enable trap ulimit umask read wait':
     { kind: 'refuse', reason: 'a shell builtin that changes the state (directory, PATH, environment) later commands run in' },
 };
 

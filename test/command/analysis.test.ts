@@ -138,6 +138,15 @@ cases('readers', [
 cases('programs without paths', [
   { argv: ['echo', '/etc/shadow'] },
   { argv: ['printf', '%s\\n', '/etc/shadow'] },
+  // A shell's builtin printf -v / test -v runs command substitutions in the variable's subscript.
+  { argv: ['printf', '-v', 'a[$(id)]', 'x'], refused: /printf -v names a shell variable/ },
+  { argv: ['printf', '-va[$(id)]', 'x'], refused: /printf -v/ },
+  { argv: ['printf', '--', '-v', 'x'] },
+  { argv: ['printf', '%s', '-v'] },
+  { argv: ['test', '-v', 'a[$(id)]'], refused: /test -v names a shell variable/ },
+  { argv: ['[', '!', '-v', 'x', ']'], refused: /\[ -v/ },
+  { argv: ['test', '-f', '/etc/shadow'], reads: ['/etc/shadow'] },
+  { argv: ['read', 'x'], refused: /shell builtin/ },
   { argv: ['true'] },
   { argv: ['false'] },
   { argv: ['sleep', '1'] },

@@ -4,7 +4,7 @@
 // sandbox on hosts with bubblewrap and static checks on h4, which has none (as root).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +21,11 @@ const POLICY = `policies:
     capabilities:
       - { operation: execute_binary, resource: uptime|printenv|printf|echo|true|false|sleep|cat|uname|head }
       - { operation: read_file, resource: [/proc/**, /dev/zero] }
+      - { operation: write_stdout, resource: null }
+  builtins:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: printf|test|true }
       - { operation: write_stdout, resource: null }
 `;
 
@@ -211,6 +216,19 @@ describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
     const r = await remux(['client', 'run', fleet.hosts[0]!.name, '--', `printf '[%s]\\n' ${quoted}`], { env: env() });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, words.map((w) => `[${w}]\n`).join(''));
+  });
+
+  test("printf -v and test -v, whose variable's subscript the login shell's builtins run, never reach the host's shell", async () => {
+    const marker = join(h.home, 'builtin-ran');
+    // A list, so the login shell (bash) runs it, and runs its own printf and test.
+    for (const command of [`printf -v 'a[$(touch ${marker})]' x && true`, `test -v 'a[$(touch ${marker})]' || true`]) {
+      const r = await remux(['client', 'run', fleet.hosts[0]!.name, '--policy', 'builtins', '--', command], { env: env() });
+      assert.equal(r.code, 77, `${command}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /-v names a shell variable/);
+      assert.ok(!existsSync(marker), `${command} ran a command on the host`);
+    }
+    const plain = await remux(['client', 'run', fleet.hosts[0]!.name, '--policy', 'builtins', '--', `printf '%s\\n' -v && test -n x`], { env: env() });
+    assert.deepEqual([plain.code, plain.stdout], [0, '-v\n'], plain.stderr);
   });
 
   test("a remote command's exit status comes back; a denied one never reaches the host", async () => {
