@@ -159,8 +159,16 @@ function run(acc: Acc, argv: readonly string[], i: number, ctx: Ctx): void {
 
 const deeper = (ctx: Ctx): Ctx => ({ ...ctx, depth: ctx.depth + 1 });
 
+/** A wrapper's command, after its options and `skip` operands: analysed, or what the wrapper does without one refused. */
+function wrapped(c: Call, p: Parsed, skip: number): void {
+  if (has(p, c.spec.literal)) return;
+  const at = p.end + skip;
+  if (at >= c.argv.length && c.spec.alone !== null) c.acc.refuse(`${c.name} ${c.spec.alone}`);
+  else run(c.acc, c.argv, at, deeper(c.ctx));
+}
+
 /** Kinds that pass the rest of argv to another program, which is checked for itself under xargs. */
-const WRAPPERS = new Set<Kind>(['wrap', 'env', 'sudo', 'xargs', 'flock', 'shell', 'busybox']);
+const WRAPPERS = new Set<Kind>(['wrap', 'setarch', 'env', 'sudo', 'xargs', 'flock', 'shell', 'busybox']);
 
 /** Interpreter options that give the code inline (or a module to run): no script follows. */
 const INTERP_CODE_OPTIONS = new Set(['-c', '-m', '-e', '-E', '-p', '--eval', '--print']);
@@ -319,8 +327,17 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
   },
 
   wrap(c) {
-    const p = parsed(c);
-    if (!has(p, c.spec.literal)) run(c.acc, c.argv, p.end + c.spec.skip, deeper(c.ctx));
+    wrapped(c, parsed(c), c.spec.skip);
+  },
+
+  setarch(c) {
+    // `setarch ARCH [options] [command]`: ARCH is the first word unless it is an option; the links
+    // named after an architecture (linux64, x86_64) take none.
+    const first = c.argv[c.i];
+    const start = c.name === 'setarch' && first !== undefined && !first.startsWith('-') ? c.i + 1 : c.i;
+    const p = parseOptions(c.spec, c.argv, start);
+    applyOpts(c, p);
+    wrapped(c, p, 0);
   },
 
   env(c) {

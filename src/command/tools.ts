@@ -24,6 +24,7 @@ export type Kind =
   | 'build' //       a build tool or package manager: runs the project's code (execute_code), `reason` says
   //                 how; the working directory is the project unless an option with role L names another
   | 'wrap' //        runs the command after its options (and `skip` operands)
+  | 'setarch' //     setarch [ARCH] [options] [command], and its links named after an architecture
   | 'env'
   | 'sudo'
   | 'xargs'
@@ -75,6 +76,8 @@ export interface ToolSpec {
   readonly dflt: string | null;
   /** Operands before the wrapped command (`timeout DURATION cmd`, `taskset MASK cmd`). */
   readonly skip: number;
+  /** Wrappers: what the tool does without a command, completing "<tool> …" (refused); null: nothing. */
+  readonly alone: string | null;
   /** First operands (verbs) that are refused, with the reason. */
   readonly verbs: ReadonlyMap<string, string>;
   /** For kind 'refuse'. */
@@ -113,6 +116,7 @@ interface Def {
   recurse?: string;
   dflt?: string;
   skip?: number;
+  alone?: string;
   verbs?: Record<string, string>;
   reason?: string;
   /** Keys like `values`. */
@@ -158,6 +162,7 @@ function spec(d: Def): ToolSpec {
     recurse: new Set(words(d.recurse)),
     dflt: d.dflt ?? null,
     skip: d.skip ?? 0,
+    alone: d.alone ?? null,
     verbs: new Map(Object.entries(d.verbs ?? {})),
     reason: d.reason ?? '',
     sandboxOnly,
@@ -279,6 +284,7 @@ const INTERPRETER = 'interpreters run code that remux cannot check';
 const RUNS_PROJECT = (what: string): string => `runs ${what}, code that remux cannot check`;
 const NAMES_INSIDE = (opt: string): string => `${opt} reads file names from a file, and those cannot be checked`;
 const RUNS = (what: string): string => `${what} runs a program that cannot be checked`;
+const ARGV0 = (what: string): string => `${what} runs the program under another name, which multi-call programs (busybox, systemctl) act on`;
 
 const COMPRESS_STDOUT = '-c --stdout --to-stdout -l --list -t --test';
 
@@ -348,7 +354,7 @@ const DEFS: Record<string, Def> = {
   'xzcat lzcat': { short: 'F:M:S:T:', long: 'format= memlimit= suffix= threads= quiet verbose', operands: R },
   zstdcat: { short: 'D:', long: 'memory= quiet verbose', values: { '-D': R }, operands: R },
   more: { kind: 'less', short: 'n:', long: 'silent logical no-pause print-over clean-print squeeze plain lines=', operands: R },
-  less: {
+  'less pager sensible-pager': {
     kind: 'less',
     short: 'b:D::h:j:k:o:O:p:P:t:T:x:y:z:#:',
     long: 'log-file= LOG-FILE= lesskey-file= lesskey-src= tag= tag-file= pattern= prompt= shift= tabs= window= max-back-scroll= max-forw-scroll= buffers=',
@@ -648,8 +654,60 @@ const DEFS: Record<string, Def> = {
   taskset: { kind: 'wrap', long: 'all-tasks pid cpu-list', literal: '-p --pid', stop: true, skip: 1 },
   chrt: { kind: 'wrap', short: 'T:P:D:', long: 'all-tasks batch deadline fifo idle other rr ext reset-on-fork sched-runtime= sched-period= sched-deadline= max pid verbose', literal: '-p --pid -m --max', stop: true, skip: 1 },
   unbuffer: { kind: 'wrap', stop: true },
+  // util-linux, systemd, coreutils and others: each runs the command after its options.
+  setpriv: {
+    kind: 'wrap',
+    short: 'd',
+    long: 'dump nnp no-new-privs inh-caps= ambient-caps= bounding-set= clear-groups groups= init-groups keep-groups ruid= euid= reuid= rgid= egid= regid= securebits= pdeathsig= selinux-label= apparmor-profile= landlock-access= landlock-rule= reset-env',
+    literal: '-d --dump',
+    stop: true,
+  },
+  prlimit: {
+    kind: 'wrap',
+    short: 'p:o:',
+    long: 'pid= output= noheadings raw verbose as? core? cpu? data? fsize? locks? memlock? msgqueue? nice? nofile? nproc? rss? rtprio? rttime? sigpending? stack?',
+    literal: '-p --pid',
+    stop: true,
+  },
+  choom: { kind: 'wrap', short: 'n:p:', long: 'adjust= pid=', literal: '-p --pid', stop: true },
+  uclampset: { kind: 'wrap', short: 'm:M:p:', long: 'pid= all-tasks reset-on-fork system max= min= verbose', literal: '-p --pid --system', stop: true },
+  'systemd-cat': { kind: 'wrap', short: 't:p:', long: 'identifier= priority= stderr-priority= level-prefix= namespace=', stop: true },
+  'systemd-inhibit': { kind: 'wrap', long: 'what= who= why= mode= list no-pager no-legend no-ask-password', literal: '--list', stop: true },
+  'dbus-run-session': {
+    kind: 'wrap',
+    long: 'config-file= dbus-daemon=',
+    values: { '--config-file': R, '--dbus-daemon': RUNS('dbus-run-session --dbus-daemon') },
+    stop: true,
+  },
+  fakeroot: {
+    kind: 'wrap',
+    short: 'l:s:i:u',
+    long: 'lib= faked= unknown-is-real',
+    values: { '-l --lib': 'fakeroot --lib loads a library into the command', '--faked': RUNS('fakeroot --faked'), '-s': W, '-i': R },
+    alone: 'without a command starts a shell, which reads commands from its input',
+    stop: true,
+  },
+  'ssh-agent': {
+    kind: 'wrap',
+    short: 'a:E:O:P:t:',
+    values: { '-a': W, '-P': 'ssh-agent -P allows PKCS#11 libraries to be loaded' },
+    alone: 'without a command starts an agent that outlives the command',
+    stop: true,
+  },
+  // GNU time, run by path or quoted (the word time alone is the shell's).
+  time: { kind: 'wrap', short: 'f:o:', long: 'format= output= append portability verbose quiet', values: { '-o --output': W }, stop: true },
+  rlwrap: { kind: 'wrap', short: 'a::b:C:D:f:g:H:I:l:o:O:p::P:q:s:S:t:w:z:', values: { '-z': RUNS('rlwrap -z'), '-l -H': W, '-f': R }, stop: true },
+  // setarch ARCH [options] [command]; links named after an architecture take no ARCH.
+  'setarch linux32 linux64 i386 x86_64 uname26 i486 i586 i686 athlon ia64 ppc ppc32 ppc64 ppc64le s390 s390x sparc sparc32 sparc64 mips mips32 mips64 parisc parisc32 parisc64 arm64 aarch64': {
+    kind: 'setarch',
+    short: '3BFILRSTXZv',
+    long: 'uname-2.6 verbose 3gb 4gb 32bit fdpic-funcptrs short-inode addr-compat-layout addr-no-randomize whole-seconds sticky-timeouts read-implies-exec mmap-page-zero list show?',
+    literal: '--list --show',
+    alone: 'without a command starts /bin/sh, which reads commands from its input',
+    stop: true,
+  },
   // Shell builtins that can reach argv[0] (some systems ship them as files; a remote shell runs them as builtins).
-  exec: { kind: 'wrap', short: 'a:', stop: true },
+  exec: { kind: 'wrap', short: 'a:', values: { '-a': ARGV0('exec -a') }, stop: true },
   command: { kind: 'wrap', literal: '-v -V', stop: true },
   builtin: { kind: 'wrap', stop: true },
   doas: {
@@ -665,6 +723,7 @@ const DEFS: Record<string, Def> = {
     values: {
       '-S --split-string': 'env -S splits a string into a command line, which cannot be checked',
       '-C --chdir': 'env --chdir changes the working directory, so relative paths cannot be checked',
+      '-a --argv0': ARGV0('env --argv0'),
     },
     stop: true,
   },
@@ -698,7 +757,7 @@ const DEFS: Record<string, Def> = {
   // Programs that run code remux cannot read (ARCHITECTURE §1.3): each needs an execute_code grant and
   // then runs inside the OS sandbox. Besides these: POSIX shells with a script or their input (kind
   // 'shell'), and git, whose repository config and hooks name programs (see analysis.ts, git()).
-  'python python2 python3 perl ruby node nodejs php lua luajit tclsh wish Rscript julia deno bun jshell irb java':
+  'python python2 python3 pypy pypy3 perl ruby node nodejs php lua luajit tclsh wish R Rscript julia deno bun jshell irb java':
     { kind: 'interp', reason: INTERPRETER },
   'make gmake': {
     kind: 'build',
@@ -725,6 +784,7 @@ const DEFS: Record<string, Def> = {
     reason: RUNS_PROJECT('build scripts, procedural macros and tests'),
   },
   go: { kind: 'build', short: 'C:', values: { '-C': R | L }, dflt: '.', reason: RUNS_PROJECT('go generate directives, tests and cgo builds') },
+  'run-parts': { kind: 'build', short: 'a:u:', long: 'test list report reverse verbose lsbsysinit regex= umask= arg= exit-on-error new-session', reason: RUNS_PROJECT('every program in a directory') },
   'pip pip3 pipx uv poetry tox nox pytest': {
     kind: 'build',
     short: 'r:c:t:',
@@ -736,12 +796,17 @@ const DEFS: Record<string, Def> = {
 
   // Refused: what they do cannot be checked from argv.
   'fish csh tcsh nu pwsh powershell xonsh elvish rc es': { kind: 'refuse', reason: 'not a POSIX shell: its command strings cannot be checked by the remux parser' },
-  'chroot nsenter unshare': { kind: 'refuse', reason: 'changes the root or namespaces, so paths cannot be checked' },
-  'su runuser pkexec sudoedit': { kind: 'refuse', reason: 'runs a shell or an editor as another user' },
-  'systemd-run at batch crontab': { kind: 'refuse', reason: 'schedules a command to run outside remux' },
+  'chroot nsenter unshare bwrap firejail systemd-nspawn': { kind: 'refuse', reason: 'changes the root or namespaces, so paths cannot be checked' },
+  'su runuser pkexec sudoedit run0 sg newgrp': { kind: 'refuse', reason: 'runs a shell or an editor as another user or group' },
+  'systemd-run at batch crontab start-stop-daemon machinectl': { kind: 'refuse', reason: 'schedules a command to run outside remux' },
+  busctl: { kind: 'refuse', reason: 'calls D-Bus methods, which can start programs outside remux (systemd units)' },
+  'runcon capsh': { kind: 'refuse', reason: 'runs a command or a shell with other privileges (SELinux context, capabilities)' },
+  'perf gpg-agent': { kind: 'refuse', reason: 'runs a command given in its arguments or options, in ways that cannot be checked' },
+  'xdg-open sensible-browser': { kind: 'refuse', reason: 'opens a file or URL with whatever program the desktop names for it' },
   'watch parallel': { kind: 'refuse', reason: 'runs its arguments through a shell' },
-  'screen tmux script expect': { kind: 'refuse', reason: 'runs a shell or commands that cannot be checked' },
-  'ed ex vi vim nvim view emacs': { kind: 'refuse', reason: 'editors run commands read from their input' },
+  'screen tmux script scriptlive expect': { kind: 'refuse', reason: 'runs a shell or commands that cannot be checked' },
+  'ed ex vi vim nvim view emacs vim.basic vim.tiny vim.nox vim.gtk3 rvim rview editor sensible-editor select-editor nano pico':
+    { kind: 'refuse', reason: 'editors run commands read from their input' },
   'gdb strace ltrace valgrind': { kind: 'refuse', reason: 'debuggers and tracers run programs and commands that cannot be checked' },
   'socat cpio': { kind: 'refuse', reason: 'opens files or runs programs named in its data or addresses' },
   'dc m4 sqlite3 psql mysql mariadb gnuplot ftp sftp telnet mail mailx rename prename file-rename':
@@ -766,9 +831,14 @@ export const TOOLS = table(DEFS);
 /** `python3.12` → `python3`, `pip3.11` → `pip3`: interpreters, shells and their package tools are often called by versioned names. */
 const VERSIONED = /^([A-Za-z]+\d?)[\d.-]+$/;
 
+/** The dynamic loader, by any of its names (ld-linux-x86-64.so.2, ld.so, ld-musl-x86_64.so.1, ld64.so.2). */
+const LOADER = /^ld(?:64)?(?:-[A-Za-z0-9_.-]+)?\.so(?:\.\d+)*$/;
+const LOADER_SPEC = spec({ kind: 'refuse', reason: 'the dynamic loader runs the program given to it, which cannot be checked' });
+
 export function lookupTool(base: string): ToolSpec | undefined {
   const s = TOOLS.get(base);
   if (s !== undefined) return s;
+  if (LOADER.test(base)) return LOADER_SPEC;
   const m = VERSIONED.exec(base);
   if (m === null) return undefined;
   const v = TOOLS.get(m[1] as string) ?? TOOLS.get((m[1] as string).replace(/\d$/, ''));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { remux, tempHome } from '../support/cli.js';
 
-describe('a program run under another name is checked as the program it is', () => {
+describe('what a command really runs is what is checked: programs under other names, wrappers', () => {
   const h = tempHome();
   const root = mkdtempSync(join(tmpdir(), 'remux-alias-'));
   const work = join(root, 'work');
@@ -65,6 +65,19 @@ describe('a program run under another name is checked as the program it is', () 
     const plain = await remux(['policy', 'check', 'tools', '--', `bash -c 'cat ${secret}'`], { env, cwd: work });
     assert.equal(plain.code, 77);
   });
+
+  for (const wrapper of ['setarch x86_64 -R', 'linux64', 'prlimit --nofile=64', 'setpriv --nnp', 'choom -n 0 --', 'fakeroot', '/lib64/ld-linux-x86-64.so.2']) {
+    const program = wrapper.split(' ')[0] as string;
+    const missing = !existsSync(program.startsWith('/') ? program : `/usr/bin/${program}`) && `no ${program} here`;
+    test(`${wrapper} rm …: the wrapped program is seen, so rm still needs approval (or the wrapper is refused)`, { skip: missing }, async () => {
+      const victim = join(work, 'wrapped-victim');
+      writeFileSync(victim, 'keep me\n');
+      const r = await remux(['client', 'run', 'localhost', '--policy', 'admin', '--', `${wrapper} /usr/bin/rm -f ${victim}`], { env, cwd: work });
+      assert.equal(r.code, 77, r.stdout + r.stderr);
+      assert.match(r.stderr, /needs approval .*destructive or disruptive program.*approval expired|dynamic loader runs the program given to it/);
+      assert.ok(existsSync(victim), `${wrapper} ran rm without approval`);
+    });
+  }
 
   test("the secure PATH's own names for multi-call programs keep their meaning (xzcat is xz, reading)", { skip: !existsSync('/usr/bin/xzcat') && 'no xzcat' }, async () => {
     const r = await remux(['policy', 'check', 'admin', '--', `xzcat ${work}/none.xz`], { env, cwd: work });
