@@ -225,8 +225,10 @@ class Evaluation {
       for (const program of analysis.binaries) this.checkProgram(program, index);
       for (const code of analysis.code) this.checkCode(code, index);
       for (const program of analysis.binaries) if (this.writable(program)) this.checkCode({ program, does: WRITABLE_PROGRAM }, index);
-      for (const path of analysis.reads) this.checkPath('read_file', path, index);
-      for (const path of analysis.writes) this.checkPath('write_file', path, index);
+      // A path both read (or written) and listed is a tree the program goes through: what lies below counts.
+      const trees = new Set(analysis.lists);
+      for (const path of analysis.reads) this.checkPath('read_file', path, index, trees.has(path));
+      for (const path of analysis.writes) this.checkPath('write_file', path, index, trees.has(path));
       for (const path of analysis.lists) this.checkPath('list_directory', path, index);
       for (const nested of analysis.nested) this.nested(nested, index, depth);
     }
@@ -366,14 +368,42 @@ class Evaluation {
     return this.flagsPath(r, real, lexical);
   }
 
-  private checkPath(op: PathOperation, path: string, index: number): void {
+  /**
+   * `tree`: the program reads or writes all of the directory (grep -r, tar -c, rm -r), so a deny or ask
+   * rule for anything below it counts too: `grep -r x /home` reads /home/u/.ssh. Not the rules the
+   * sandbox enforces by its mounts (a literal path or tree is hidden or read-only there).
+   */
+  private checkPath(op: PathOperation, path: string, index: number, tree = false): void {
     this.guarded(op, path, index, () => {
       const real = this.realpath(path);
       const lexical = posix.resolve(this.cwd, path);
-      const rule = decide(this.rulesFor(op), (r) =>
-        r.rule.effect === 'allow' ? r.matchers.some((m) => m.test(real)) : this.flagsPath(r, real, lexical),
-      );
-      return { resource: real, rule };
+      const below = new Set<CompiledRule>();
+      const rule = decide(this.rulesFor(op), (r) => {
+        if (r.rule.effect === 'allow') return r.matchers.some((m) => m.test(real));
+        if (this.flagsPath(r, real, lexical)) return true;
+        if (tree && this.flagsBelow(r, real, lexical)) below.add(r);
+        return below.has(r);
+      });
+      if (rule === null || !below.has(rule)) return { resource: real, rule };
+      const note = `${verdictOf(rule, this.policy.name)}; it covers paths below ${show(real)}, which the command goes through`;
+      return { resource: real, rule, note };
+    });
+  }
+
+  /** Deny and ask rules that may match below `real` (see checkPath), resolved like flagsPath does. */
+  private flagsBelow(r: CompiledRule, real: string, lexical: string): boolean {
+    return r.globs.some((glob, i) => {
+      if (this.enforcement.sandbox && wholeTree(glob) !== null) return false;
+      const m = r.matchers[i] as GlobMatcher;
+      if (m.below(real) || m.below(lexical)) return true;
+      const prefix = globPrefix(glob);
+      let realPrefix: string;
+      try {
+        realPrefix = this.realpath(prefix);
+      } catch {
+        return false;
+      }
+      return realPrefix !== prefix && compileGlob(escapeGlob(realPrefix) + glob.slice(prefix.length)).below(real);
     });
   }
 

@@ -13,6 +13,8 @@ export class GlobError extends Error {
 
 export interface GlobMatcher {
   test(path: string): boolean;
+  /** Whether it matches `dir` or some path below it: what a program reading `dir` recursively may reach. */
+  below(dir: string): boolean;
 }
 
 /** Within one segment: a literal run, one character (? or a class), or * (any run). */
@@ -61,14 +63,43 @@ export function globPrefix(pattern: string): string {
 
 function build(pattern: string): GlobMatcher {
   const units = parse(pattern);
+  const segments = (path: string): string[] => (path === '/' ? [] : path.slice(1).split('/'));
   // The common shapes need no segment walk: a literal path, and a literal tree (/var/log/**).
-  if (!isGlob(pattern)) return { test: (path) => path === pattern };
+  if (!isGlob(pattern)) return { test: (path) => path === pattern, below: (dir) => isInside(pattern, dir) };
   const prefix = globPrefix(pattern);
   if (pattern === `${prefix === '/' ? '' : prefix}/**`) {
-    const under = prefix === '/' ? '/' : `${prefix}/`;
-    return { test: (path) => path === prefix || path.startsWith(under) };
+    return { test: (path) => isInside(path, prefix), below: (dir) => isInside(dir, prefix) || isInside(prefix, dir) };
   }
-  return { test: (path) => matchUnits(units, path === '/' ? [] : path.slice(1).split('/')) };
+  return { test: (path) => matchUnits(units, segments(path)), below: (dir) => startsMatch(units, segments(dir)) };
+}
+
+/** `path` is `dir` or lies below it, by whole segments. */
+function isInside(path: string, dir: string): boolean {
+  return dir === '/' || path === dir || path.startsWith(`${dir}/`);
+}
+
+/**
+ * Whether some path made of `segments` and then any more matches the units: the units that can follow
+ * each prefix are tracked (a ** stays, or is passed over), O(segments × units). Every unit left after
+ * the segments can match some name, so any left means a match below.
+ */
+function startsMatch(units: readonly Unit[], segments: readonly string[]): boolean {
+  const passGlobstars = (at: Set<number>): Set<number> => {
+    for (const u of at) if (units[u] === 'globstar') at.add(u + 1);
+    return at;
+  };
+  let at = passGlobstars(new Set([0]));
+  for (const seg of segments) {
+    const next = new Set<number>();
+    for (const u of at) {
+      const unit = units[u];
+      if (unit === 'globstar') next.add(u);
+      else if (unit !== undefined && unit.some((alt) => matchTokens(alt, seg))) next.add(u + 1);
+    }
+    if (next.size === 0) return false;
+    at = passGlobstars(next);
+  }
+  return true;
 }
 
 function parse(pattern: string): Unit[] {

@@ -28,8 +28,9 @@ describe('what a command really runs is what is checked: programs under other na
       `${policies}  tools:
     sandbox: false
     capabilities:
-      - { operation: execute_binary, resource: cat|bash }
+      - { operation: execute_binary, resource: cat|bash|grep }
       - { operation: read_file, resource: "${root}/**" }
+      - { operation: read_file, resource: "${work}/private/**", effect: deny }
       - { operation: list_directory, resource: "${root}/**" }
       - { operation: write_file, resource: "${work}/**/*" }
       - { operation: write_stdout, resource: null }
@@ -78,6 +79,25 @@ describe('what a command really runs is what is checked: programs under other na
       assert.ok(existsSync(victim), `${wrapper} ran rm without approval`);
     });
   }
+
+  test('grep -r over a tree holding a .ssh directory asks, as reading the key there would (admin: /**/.ssh/**)', async () => {
+    const home = join(work, 'home');
+    mkdirSync(join(home, '.ssh'), { recursive: true });
+    writeFileSync(join(home, '.ssh', 'id_test'), `${SECRET}\n`);
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'admin', '--', `grep -r ${SECRET} ${home}`], { env, cwd: work });
+    assert.equal(r.code, 77, r.stdout + r.stderr);
+    assert.ok(!r.stdout.includes(SECRET), 'the key was read without approval');
+    assert.match(r.stderr, new RegExp(`read_file ${home}: needs approval under admin#\\d+ .*: credentials; it covers paths below ${home}, which the command goes through`));
+  });
+
+  test('with static checks only, grep -r over a tree with a denied directory below it is denied', async () => {
+    mkdirSync(join(work, 'private'));
+    writeFileSync(join(work, 'private', 'notes'), `${SECRET}\n`);
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'tools', '--', `grep -r ${SECRET} ${work}`], { env, cwd: work });
+    assert.equal(r.code, 77, r.stdout + r.stderr);
+    assert.ok(!r.stdout.includes(SECRET), 'the denied tree was read');
+    assert.match(r.stderr, new RegExp(`read_file ${work}: denied by tools#\\d+ .*; it covers paths below`));
+  });
 
   test("the secure PATH's own names for multi-call programs keep their meaning (xzcat is xz, reading)", { skip: !existsSync('/usr/bin/xzcat') && 'no xzcat' }, async () => {
     const r = await remux(['policy', 'check', 'admin', '--', `xzcat ${work}/none.xz`], { env, cwd: work });

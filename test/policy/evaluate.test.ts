@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { symlinkSync, unlinkSync } from 'node:fs';
+import { symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { parseCommand } from '../../src/command/parser.js';
 import { evaluate, explain, sandboxSpec } from '../../src/policy/evaluate.js';
@@ -27,6 +27,15 @@ const fx = makeFixture(`
       - { operation: execute_binary, resource: cat }
       - { operation: write_stdout, resource: null }
       - { operation: write_stdout, resource: null, effect: deny, reason: no output here }
+  keys_asked:
+    capabilities:
+      - { operation: execute_binary, resource: grep|cat|rm }
+      - { operation: read_file, resource: "\${T}/**" }
+      - { operation: list_directory, resource: "\${T}/**" }
+      - { operation: write_file, resource: "\${T}/**" }
+      - { operation: read_file, resource: "\${T}/data/*/key", effect: ask, reason: keys }
+      - { operation: write_file, resource: "\${T}/data/sub/**", effect: deny }
+      - { operation: write_stdout, resource: null }
   limits:
     capabilities:
       - { operation: execute_binary, resource: cat }
@@ -295,7 +304,7 @@ describe('evaluate: options only the OS sandbox can confine', () => {
 
   // data/escape is a symlink to outside/, which no rule allows: grep -R would follow it, grep -r would not.
   test('grep -R with static checks only is denied, naming the option and why there is no sandbox', () => {
-    const d = run(`grep -R x ${T}/data`, staticOnly);
+    const d = run(`grep -R x ${T}/data/sub`, staticOnly);
     assert.equal(d.effect, 'deny', explain(d).join('\n'));
     assert.equal(
       d.reason,
@@ -320,7 +329,7 @@ describe('evaluate: options only the OS sandbox can confine', () => {
   });
 
   test('harmless neighbours pass with static checks only: grep -r, ls without -L', () => {
-    assertAllowed(run(`grep -r x ${T}/data`, staticOnly));
+    assertAllowed(run(`grep -r x ${T}/data/sub`, staticOnly));
     assertAllowed(run(`ls -la ${T}/data`, staticOnly));
     assertAllowed(run(`ls -R ${T}/data`, staticOnly));
   });
@@ -337,6 +346,32 @@ describe('evaluate: options only the OS sandbox can confine', () => {
       assert.match(d.reason, /^(grep|ls) -[RL] follows symlinks.*, which only the OS sandbox can confine; .*\(policy p has sandbox: false\)$/, command);
       assertAllowed(run(command, { sandbox: true }));
     }
+  });
+
+  test('a tree read whole (grep -r) with a denied path below it is denied with static checks only; the sandbox hides that tree', () => {
+    const d = run(`grep -r x ${T}/data`, staticOnly);
+    assert.equal(d.effect, 'deny', explain(d).join('\n'));
+    assert.match(d.reason, new RegExp(`^read_file ${T}/data: denied by p#\\d+ \\(test-policies\\.yaml:\\d+\\): secrets stay here; it covers paths below ${T}/data, which the command goes through$`));
+    for (const command of [`tar -cf - ${T}/data`, `sh -c 'grep -rl x ${T}'`]) assert.equal(run(command, staticOnly).effect, 'deny', command);
+    assertAllowed(run(`grep -r x ${T}/data`, { sandbox: true }));
+    // Naming the file below is the same check as ever.
+    assertAllowed(run(`cat ${T}/data/a.log`, staticOnly));
+  });
+
+  test('a glob rule the sandbox cannot enforce counts below a tree read or written whole, sandbox or not', () => {
+    const keys = fx.policies.get('keys_asked') as Policy;
+    const check = (command: string): Decision => evaluate(keys, parseCommand(command), { cwd: T, resolver: fx.resolver, enforcement: { sandbox: true } });
+    const d = check(`grep -r x ${T}/data`);
+    assert.equal(d.effect, 'ask', explain(d).join('\n'));
+    assert.match(d.reason, /needs approval under keys_asked#\d+ .*: keys; it covers paths below/);
+    assertAllowed(check(`grep -r x ${T}/datax`));
+    assertAllowed(check(`grep x ${T}/data/a.log`));
+    // rm -r of a tree holding a write-denied one: only the sandbox's read-only mount stops it there.
+    writeFileSync(`${T}/bin/rm`, '#!/bin/sh\n', { mode: 0o755 });
+    assertAllowed(check(`rm -r ${T}/data`));
+    const rm = evaluate(keys, parseCommand(`rm -r ${T}/data`), { cwd: T, resolver: fx.resolver, enforcement: staticOnly });
+    assert.equal(rm.effect, 'deny', explain(rm).join('\n'));
+    assert.match(rm.reason, new RegExp(`^write_file ${T}/data: denied by keys_asked#\\d+ .*; it covers paths below`));
   });
 
   test('a refusal is not lifted by the sandbox', () => {

@@ -154,6 +154,33 @@ describe('agrees with picomatch (dot: true) where both define the meaning', () =
   }
 });
 
+describe('below: does a glob match a directory or something under it (a tree read whole)', () => {
+  const cases: Array<[string, string, boolean]> = [
+    ['/etc/shadow', '/etc', true],
+    ['/etc/shadow', '/', true],
+    ['/etc/shadow', '/etc/shadow', true],
+    ['/etc/shadow', '/etc/ssh', false],
+    ['/etc/shadow', '/et', false],
+    ['/root/.ssh/**', '/root', true],
+    ['/root/.ssh/**', '/root/.ssh/keys', true],
+    ['/root/.ssh/**', '/root/.sshx', false],
+    ['/**/.ssh/**', '/srv/app', true],
+    ['/srv/*/key', '/srv', true],
+    ['/srv/*/key', '/srv/a', true],
+    ['/srv/*/key', '/srv/a/b', false],
+    ['/srv/*/key', '/srvx', false],
+    ['/var/log/secure*', '/var', true],
+    ['/var/log/secure*', '/var/lib', false],
+    ['/a/{b,c}/d', '/a/c', true],
+    ['/a/{b,c}/d', '/a/e', false],
+    ['/', '/', true],
+    ['/', '/x', false],
+  ];
+  for (const [pattern, dir, want] of cases) {
+    test(`${pattern} below ${dir}: ${want}`, () => assert.equal(compileGlob(pattern).below(dir), want));
+  }
+});
+
 describe('robustness', () => {
   test('100 KB paths never make matching blow up (no backtracking RegExp)', () => {
     const deep = `/var/log/${'a/'.repeat(50_000)}x`;
