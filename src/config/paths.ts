@@ -34,6 +34,11 @@ export function configFile(env: Env = process.env): string {
   return join(remuxHome(env), 'config.yaml');
 }
 
+/** The host inventory (hosts/inventory.ts). */
+export function hostsFile(env: Env = process.env): string {
+  return join(remuxHome(env), 'hosts.yaml');
+}
+
 /** The policies file: $REMUX_POLICY_CONFIG (alias $RPIPE_POLICY_CONFIG), else $REMUX_HOME/policies.yaml. */
 export function policiesFile(env: Env = process.env): string {
   const explicit = envFirst(env, 'REMUX_POLICY_CONFIG', 'RPIPE_POLICY_CONFIG');

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { renderCommandList } from '../command/render.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
-import { evaluate, sandboxSpec } from '../policy/evaluate.js';
+import { evaluate } from '../policy/evaluate.js';
 import type { Decision, Enforcement } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
 import { openAttach, type AttachStream, type TerminalSize } from '../sessions/attach.js';
@@ -31,7 +31,7 @@ import {
 } from '../sessions/tmux.js';
 import { EXIT } from './exit-codes.js';
 import { checkFacts, factsOf, tmuxUserInScope, type ScopeFacts } from './scope.js';
-import { askedFor, auditAction, settleAsk, enforcementOn, errorText, nothingRan, refuse, ruleText, type Asked, type PerformContext } from './perform.js';
+import { askedFor, auditAction, settleAsk, enforcementOn, errorText, nothingRan, refuse, ruleText, sandboxOn, type Asked, type PerformContext } from './perform.js';
 import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction, SessionNewAction } from './types.js';
 
 /** A pane's history can be long; more than this is cut. */
@@ -201,7 +201,7 @@ async function checkStartupCommand(
     return { outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null };
   }
   asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
-  const sandbox = enforcement.sandbox ? { spec: sandboxSpec(policy, ctx.principal.name) } : { spec: null, why: enforcement.why };
+  const sandbox = enforcement.sandbox ? { spec: sandboxOn(policy, ctx.principal.name, host) } : { spec: null, why: enforcement.why };
   const cwd = host.defaultCwd(action.callerCwd, sandbox.spec);
   let resolver = host.resolver;
   if (host.resolverFor) {

@@ -11,7 +11,7 @@ import type { AuditApproval, AuditBegin, AuditEnd } from '../audit/types.js';
 import { leadingCd } from '../command/cd.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
-import type { ExecResult } from '../exec/types.js';
+import type { ExecResult, SandboxSpec } from '../exec/types.js';
 import { evaluate, sandboxSpec } from '../policy/evaluate.js';
 import type { Decision, Enforcement, Policy } from '../policy/types.js';
 import type { HostEntry } from '../hosts/inventory.js';
@@ -97,7 +97,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   }
   asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
 
-  const sandbox = enforcement.sandbox ? sandboxSpec(policy, ctx.principal.name) : null;
+  const sandbox = enforcement.sandbox ? sandboxOn(policy, ctx.principal.name, host) : null;
   const cwd = action.cwd ?? host.defaultCwd(action.callerCwd, sandbox);
   let resolver = host.resolver;
   if (host.resolverFor) {
@@ -220,6 +220,12 @@ function howItEnded(result: ExecResult, decision: Decision, signal: AbortSignal 
   // Stage failures were already written to stderr like sh does; only refusals before the run (125) were not.
   const message = result.exitCode === 125 ? result.error : result.timedOut ? 'timed out; the process group was killed' : result.aborted ? 'interrupted' : null;
   return { outcome: result.exitCode === 0 ? 'ok' : 'failed', exitCode: result.exitCode, message, truncated: result.truncated };
+}
+
+/** The OS sandbox of a command under `policy` on `host`: the policy's, with remux's own files there hidden (Host.ownPaths). */
+export function sandboxOn(policy: Policy, principal: string, host: Host): SandboxSpec {
+  const spec = sandboxSpec(policy, principal);
+  return host.ownPaths ? { ...spec, hide: [...spec.hide, ...host.ownPaths] } : spec;
 }
 
 /**

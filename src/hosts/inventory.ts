@@ -4,11 +4,11 @@
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { isMap, isSeq } from 'yaml';
 import { z } from 'zod';
 import { withFileLock, writeAtomic } from '../config/atomic-file.js';
-import { expandHome, remuxHome } from '../config/paths.js';
+import { expandHome, hostsFile } from '../config/paths.js';
 import { ConfigError, editableDocument, loadSourceFile, parseSource, renderPath, strictObject, topLevelMap, validate, type SourceDoc } from '../config/source.js';
 import { LOCAL_HOST_NAMES, isLocalHostName } from './local.js';
 
@@ -86,9 +86,7 @@ export interface Inventory {
   hosts: HostEntry[];
 }
 
-export function hostsFile(env: NodeJS.ProcessEnv = process.env): string {
-  return join(remuxHome(env), 'hosts.yaml');
-}
+export { hostsFile };
 
 /** Why `name` cannot name a host in the file, or null if it can. */
 export function hostNameProblem(name: string): string | null {

@@ -2,6 +2,9 @@
 import { createRequire } from 'node:module';
 import type * as NodePty from 'node-pty';
 import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { agentsDir } from '../agents/store.js';
+import { approvalsDbFile, approvalsKeyFile, auditDbFile, configFile, hostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile, tlsDir } from '../config/paths.js';
 import { runLocal } from '../exec/local.js';
 import fs from 'node:fs';
 import { bwrapAvailable, sandboxLayout, visibleInside } from '../exec/sandbox.js';
@@ -40,8 +43,44 @@ export function commandEnv(securePath: string, from: NodeJS.ProcessEnv = process
   return env;
 }
 
+/**
+ * What remux keeps for itself on this machine, out of every command's and file action's reach whatever a
+ * policy grants (one showing $HOME shows them otherwise): approvals.key signs approval links, a principal
+ * able to write policies.yaml or principals.yaml would grant itself anything, the stores and recordings
+ * hold everyone's actions and sessions, agents/ their hook tokens; through the daemon's socket or tmux's
+ * (a tmux client has the server run anything) a command would act outside its sandbox.
+ */
+export function ownPaths(env: NodeJS.ProcessEnv = process.env): string[] {
+  const store = (file: string): string[] => [file, ...SQLITE_SIDECARS.map((suffix) => file + suffix)];
+  const tmux = join(env.TMUX_TMPDIR || '/tmp', `tmux-${process.getuid?.() ?? userInfo().uid}`);
+  const paths = new Set([
+    configFile(env),
+    join(remuxHome(env), 'policies.yaml'),
+    policiesFile(env),
+    principalsFile(env),
+    hostsFile(env),
+    approvalsKeyFile(env),
+    ...store(auditDbFile(env)),
+    ...store(approvalsDbFile(env)),
+    tlsDir(env),
+    recordingsDir(env),
+    agentsDir(env),
+    join(remuxHome(env), 'run'),
+    socketFile(env),
+    tmux,
+  ]);
+  // What lies in a directory already listed goes with it (a sandbox cannot mount inside an emptied one).
+  return [...paths].filter((p) => ![...paths].some((dir) => p.startsWith(`${dir}/`)));
+}
+
+/** Files SQLite keeps beside a store while it is open, removed when it closes. */
+const SQLITE_SIDECARS = ['-wal', '-shm', '-journal'];
+
 export function createLocalHost(name: string, securePath: string): Host {
-  const resolver = createLocalResolver({ securePath });
+  const own = ownPaths();
+  const resolver = createLocalResolver({ securePath, own });
+  // A sandbox starting as a sidecar goes would fail to mount over it (or create it): its store is hidden.
+  const hidden = own.filter((p) => !SQLITE_SIDECARS.some((suffix) => p.endsWith(suffix)));
   const env = commandEnv(securePath);
   const unsandboxedEnv = commandEnv(securePath, process.env, [...PASSED_ENV, ...UNSANDBOXED_ENV]);
   return {
@@ -66,6 +105,7 @@ export function createLocalHost(name: string, securePath: string): Host {
       return localTerminal(file, args, size, unsandboxedEnv);
     },
     files: localFiles(resolver),
+    ownPaths: hidden,
     sandboxSupport() {
       const bwrap = bwrapAvailable();
       const detail = bwrap.ok ? `bubblewrap ${bwrap.version ?? '(unknown version)'}` : (bwrap.reason ?? 'bubblewrap is not usable');

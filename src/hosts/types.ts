@@ -84,6 +84,11 @@ export interface Host {
   sandboxSupport(): Promise<SandboxSupport>;
   /** File operations; absent on a transport that has none (the file actions are then refused). */
   files?: HostFiles;
+  /**
+   * remux's own files on this host, which every sandbox there hides whatever the policy shows (its
+   * resolver refuses them to the checks too: see hosts/local.ts ownPaths).
+   */
+  ownPaths?: readonly string[];
 }
 
 /**

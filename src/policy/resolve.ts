@@ -20,6 +20,8 @@ export interface LocalResolverOptions {
    * 0 disables the cache.
    */
   whichTtlMs?: number;
+  /** Paths no check may reach (remux's own files, hosts/local.ts ownPaths): resolving into one throws. */
+  own?: readonly string[];
 }
 
 const MAX_SYMLINKS = 40; // Linux's own limit (ELOOP)
@@ -30,6 +32,21 @@ export function createLocalResolver(options: LocalResolverOptions = {}): PathRes
   const dirs = (options.securePath ?? DEFAULT_SECURE_PATH).split(':').filter((d) => d.startsWith('/'));
   const ttl = options.whichTtlMs ?? 1000;
   const whichCache = new Map<string, { path: string | null; until: number }>();
+  // As given and as resolved now (a REMUX_HOME reached through a link is the same files).
+  const own = [
+    ...new Set(
+      (options.own ?? []).flatMap((p) => {
+        try {
+          return [p, walk(p, () => {})];
+        } catch {
+          return [p];
+        }
+      }),
+    ),
+  ];
+  const refuseOwn = (current: string, path: string): void => {
+    if (own.some((p) => current === p || current.startsWith(`${p}/`))) throw new ResolveError(`${shorten(path)} is remux's own (its keys, configuration, stores or sockets), which no command or file action reaches`);
+  };
 
   function lookup(name: string): string | null {
     for (const dir of dirs) {
@@ -41,7 +58,7 @@ export function createLocalResolver(options: LocalResolverOptions = {}): PathRes
   }
 
   return {
-    realpath: resolveLocal,
+    realpath: (path, cwd) => resolveLocal(path, cwd, refuseOwn),
     which(name) {
       if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) return null;
       if (ttl <= 0) return lookup(name);
@@ -62,13 +79,13 @@ export const localResolver: PathResolver = createLocalResolver();
  * realpath(3) when the path exists; otherwise the realpath of the longest existing prefix plus the rest.
  * Resolved component by component (walk): as fast as realpath(3) here, and it sees every link on the way.
  */
-function resolveLocal(path: string, cwd: string): string {
+function resolveLocal(path: string, cwd: string, refuse: (current: string, path: string) => void = () => {}): string {
   if (path.includes('\0')) throw new ResolveError('path contains a NUL byte');
   if (!cwd.startsWith('/')) throw new ResolveError(`working directory ${cwd} is not absolute`);
   // Joined as a string, not with path.resolve: `..` must apply after symlinks are followed, as the kernel does.
   const abs = path.startsWith('/') ? path : `${cwd}/${path}`;
   if (abs.length >= PATH_MAX / 3 && Buffer.byteLength(abs) >= PATH_MAX) throw resolveError('ENAMETOOLONG', abs);
-  return walk(abs);
+  return walk(abs, refuse);
 }
 
 /**
@@ -102,7 +119,7 @@ function resolveError(code: string | undefined, path: string): ResolveError {
  * Component by component, following symlinks even when their target does not exist: a write to a
  * dangling link creates the target, so the target is what must be checked.
  */
-function walk(abs: string): string {
+function walk(abs: string, refuse: (current: string, path: string) => void): string {
   const pending = abs.split('/').reverse();
   let current = '/';
   let missing = false;
@@ -136,6 +153,7 @@ function walk(abs: string): string {
     missing = st === undefined;
     current = next;
     refuseSelfReference(current, abs);
+    refuse(current, abs);
   }
   return current;
 }

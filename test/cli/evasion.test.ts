@@ -1,6 +1,7 @@
 // End to end, as an attacker would try it: commands that dress up what they run so that the static check
 // analyses something else. Real CLI, real programs, the real sandbox where the policy has one.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,5 +104,76 @@ describe('what a command really runs is what is checked: programs under other na
     const r = await remux(['policy', 'check', 'admin', '--', `xzcat ${work}/none.xz`], { env, cwd: work });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.doesNotMatch(r.stdout, /write_file/);
+  });
+});
+
+describe("remux's own files and sockets are out of every command's reach, whatever the policy shows", () => {
+  const h = tempHome();
+  const outside = mkdtempSync(join(tmpdir(), 'remux-own-out-'));
+  const marker = join(outside, 'ran-outside');
+  const tmuxDir = join(h.home, 'tmux');
+  // A policy showing the directory remux's files live in, as one showing $HOME would.
+  const env = { ...h.env, REMUX_POLICY_CONFIG: join(h.home, 'own.yaml'), TMUX_TMPDIR: tmuxDir };
+  const tmux = (...args: string[]): void => void execFileSync('tmux', ['-L', 'own', ...args], { env: { ...process.env, TMUX_TMPDIR: tmuxDir } });
+
+  before(async () => {
+    assert.equal((await remux(['config', 'init'], { env: h.env })).code, 0);
+    writeFileSync(
+      env.REMUX_POLICY_CONFIG,
+      `policies:
+  home:
+    capabilities:
+      - { operation: execute_binary, resource: cat|tee|python3 }
+      - { operation: execute_code, resource: python3 }
+      - { operation: read_file, resource: "${h.home}/**" }
+      - { operation: list_directory, resource: "${h.home}/**" }
+      - { operation: write_file, resource: "${h.home}/**/*" }
+      - { operation: write_stdout, resource: null }
+`,
+    );
+    mkdirSync(tmuxDir, { mode: 0o700 });
+    tmux('new-session', '-d', '-s', 'own', 'sleep 600');
+  });
+  after(() => {
+    try {
+      tmux('kill-server');
+    } catch {
+      // already gone
+    }
+    h.remove();
+    rmSync(outside, { recursive: true, force: true });
+  });
+
+  test('its principals, policies and keys: refused by the check, unreadable in the sandbox', async () => {
+    const principals = join(h.home, 'principals.yaml');
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'home', '--', `cat ${principals}`], { env, cwd: h.home });
+    assert.equal(r.code, 77, r.stdout + r.stderr);
+    assert.match(r.stderr, /is remux's own \(its keys, configuration, stores or sockets\), which no command or file action reaches/);
+    const py = await remux(['client', 'run', 'localhost', '--policy', 'home', '--', `python3 -c 'print(open("${principals}").read())'`], { env, cwd: h.home });
+    assert.notEqual(py.code, 0, py.stdout);
+    assert.doesNotMatch(py.stdout, /token|principals/);
+  });
+
+  test('its policies cannot be rewritten to grant more, by a command or a file write', async () => {
+    const policies = env.REMUX_POLICY_CONFIG;
+    const before = readFileSync(policies, 'utf8');
+    try {
+      const tee = await remux(['client', 'run', 'localhost', '--policy', 'home', '--', `tee ${policies}`], { env, cwd: h.home, input: 'policies: {}\n' });
+      assert.equal(tee.code, 77, tee.stdout + tee.stderr);
+      const write = await remux(['client', 'write', 'localhost', policies, '--policy', 'home'], { env, input: 'policies: {}\n' });
+      assert.equal(write.code, 77, write.stdout + write.stderr);
+      assert.equal(readFileSync(policies, 'utf8'), before);
+    } finally {
+      writeFileSync(policies, before);
+    }
+  });
+
+  test("tmux's socket directory is hidden: a sandboxed program cannot have the tmux server run a command outside", async () => {
+    const socket = join(tmuxDir, `tmux-${process.getuid?.() ?? 0}`, 'own');
+    assert.ok(existsSync(socket), socket);
+    const escape = `import subprocess; subprocess.run(["tmux", "-S", "${socket}", "run-shell", "touch ${marker}"])`;
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'home', '--', `python3 -c '${escape}'`], { env, cwd: h.home });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!existsSync(marker), 'the tmux server ran a command for the sandbox');
   });
 });
