@@ -228,7 +228,11 @@ class Evaluation {
       // A path both read (or written) and listed is a tree the program goes through: what lies below counts.
       const trees = new Set(analysis.lists);
       for (const path of analysis.reads) this.checkPath('read_file', path, index, trees.has(path));
-      for (const path of analysis.writes) this.checkPath('write_file', path, index, trees.has(path));
+      for (const path of analysis.writes) {
+        this.checkPath('write_file', path, index, trees.has(path));
+        // In the sandbox, a link in a directory it shows read-only stays as it is.
+        if (!this.enforcement.sandbox) this.checkLink(path, index);
+      }
       for (const path of analysis.lists) this.checkPath('list_directory', path, index);
       for (const nested of analysis.nested) this.nested(nested, index, depth);
     }
@@ -387,6 +391,29 @@ class Evaluation {
       if (rule === null || !below.has(rule)) return { resource: real, rule };
       const note = `${verdictOf(rule, this.policy.name)}; it covers paths below ${show(real)}, which the command goes through`;
       return { resource: real, rule, note };
+    });
+  }
+
+  /**
+   * A written path that is a symlink: rm, mv onto it, sed -i or ln -f replace or remove the link itself,
+   * in its own directory, not what it leads to; so that place must be writable too.
+   */
+  private checkLink(path: string, index: number): void {
+    const slash = path.lastIndexOf('/');
+    const name = path.slice(slash + 1);
+    if (name === '' || name === '.' || name === '..') return;
+    let entry: string;
+    try {
+      const parent = this.realpath(slash < 0 ? '.' : path.slice(0, slash) || '/');
+      entry = parent === '/' ? `/${name}` : `${parent}/${name}`;
+      if (entry === this.realpath(path)) return;
+    } catch {
+      return; // the path's own check denies
+    }
+    this.guarded('write_file', path, index, () => {
+      const rule = decide(this.rulesFor('write_file'), (r) => (r.rule.effect === 'allow' ? r.matchers.some((m) => m.test(entry)) : this.flagsPath(r, entry, entry)));
+      if (rule?.rule.effect === 'allow') return { resource: entry, rule };
+      return { resource: entry, rule, note: `the symlink itself, which the command may replace or remove: ${verdictOf(rule, this.policy.name)}` };
     });
   }
 

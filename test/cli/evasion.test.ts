@@ -29,7 +29,7 @@ describe('what a command really runs is what is checked: programs under other na
       `${policies}  tools:
     sandbox: false
     capabilities:
-      - { operation: execute_binary, resource: cat|bash|grep }
+      - { operation: execute_binary, resource: cat|bash|grep|rm }
       - { operation: read_file, resource: "${root}/**" }
       - { operation: read_file, resource: "${work}/private/**", effect: deny }
       - { operation: list_directory, resource: "${root}/**" }
@@ -98,6 +98,17 @@ describe('what a command really runs is what is checked: programs under other na
     assert.equal(r.code, 77, r.stdout + r.stderr);
     assert.ok(!r.stdout.includes(SECRET), 'the denied tree was read');
     assert.match(r.stderr, new RegExp(`read_file ${work}: denied by tools#\\d+ .*; it covers paths below`));
+  });
+
+  test('with static checks only, rm of a link that leads into the write paths, lying where the policy only reads, is denied', async () => {
+    const readOnly = join(root, 'ro');
+    mkdirSync(readOnly);
+    writeFileSync(join(work, 'target'), 'x\n');
+    symlinkSync(join(work, 'target'), join(readOnly, 'link'));
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'tools', '--', `rm ${readOnly}/link`], { env, cwd: work });
+    assert.equal(r.code, 77, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`write_file ${readOnly}/link: the symlink itself, which the command may replace or remove`));
+    assert.ok(existsSync(join(readOnly, 'link')), 'the link was removed');
   });
 
   test("the secure PATH's own names for multi-call programs keep their meaning (xzcat is xz, reading)", { skip: !existsSync('/usr/bin/xzcat') && 'no xzcat' }, async () => {

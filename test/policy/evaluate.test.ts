@@ -374,6 +374,25 @@ describe('evaluate: options only the OS sandbox can confine', () => {
     assert.match(rm.reason, new RegExp(`^write_file ${T}/data: denied by keys_asked#\\d+ .*; it covers paths below`));
   });
 
+  test('with static checks only, a written symlink must be writable where it lies too: rm or mv would replace the link itself', () => {
+    writeFileSync(`${T}/out/target`, 'x\n');
+    symlinkSync(`${T}/out/target`, `${T}/data/to-out`);
+    try {
+      // tee only writes through it, but the analysis does not tell such programs from rm and mv.
+      for (const command of [`tee ${T}/data/to-out`, `sh -c 'tee ${T}/data/to-out'`]) {
+        const d = run(command, staticOnly);
+        assert.equal(d.effect, 'deny', `${command}\n${explain(d).join('\n')}`);
+        assert.match(d.reason, new RegExp(`^write_file ${T}/data/to-out: the symlink itself, which the command may replace or remove: no rule of policy p allows it`));
+      }
+      // Writing through it opens what it leads to; in the sandbox the link's directory is read-only.
+      assertAllowed(run(`cat ${T}/data/a.log > ${T}/data/to-out`, staticOnly));
+      assertAllowed(run(`tee ${T}/data/to-out`, { sandbox: true }));
+      assertAllowed(run(`tee ${T}/out/target`, staticOnly));
+    } finally {
+      unlinkSync(`${T}/data/to-out`);
+    }
+  });
+
   test('a refusal is not lifted by the sandbox', () => {
     const d = run(`env -S 'grep -R x ${T}/data'`, { sandbox: true });
     assert.equal(d.effect, 'deny');
