@@ -29,7 +29,7 @@ describe('what a command really runs is what is checked: programs under other na
       `${policies}  tools:
     sandbox: false
     capabilities:
-      - { operation: execute_binary, resource: cat|bash|grep|rm }
+      - { operation: execute_binary, resource: cat|bash|grep|rm|tar }
       - { operation: read_file, resource: "${root}/**" }
       - { operation: read_file, resource: "${work}/private/**", effect: deny }
       - { operation: list_directory, resource: "${root}/**" }
@@ -109,6 +109,15 @@ describe('what a command really runs is what is checked: programs under other na
     assert.equal(r.code, 77, r.stdout + r.stderr);
     assert.match(r.stderr, new RegExp(`write_file ${readOnly}/link: the symlink itself, which the command may replace or remove`));
     assert.ok(existsSync(join(readOnly, 'link')), 'the link was removed');
+  });
+
+  test('tar --use=PROG, an abbreviation of --use-compress-program, is refused like the option in full', async () => {
+    const marker = join(root, 'use-ran');
+    writeFileSync(join(work, 'a.tar'), '');
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'tools', '--', `tar -tf ${work}/a.tar '--use=bash -c "touch ${marker}" x'`], { env, cwd: work });
+    assert.equal(r.code, 77, r.stdout + r.stderr);
+    assert.match(r.stderr, /tar --use-compress-program runs a program that cannot be checked/);
+    assert.ok(!existsSync(marker), 'tar ran the program');
   });
 
   test("the secure PATH's own names for multi-call programs keep their meaning (xzcat is xz, reading)", { skip: !existsSync('/usr/bin/xzcat') && 'no xzcat' }, async () => {

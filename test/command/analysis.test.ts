@@ -662,6 +662,9 @@ cases('wrappers', [
   { argv: ['exec', '-a', 'x', 'cat', 'f'], refused: /exec -a runs the program under another name/ },
   { argv: ['env', '--argv0=poweroff', 'systemctl'], refused: /env --argv0 runs the program under another name/ },
   { argv: ['exec', 'cat', 'f'], binaries: ['exec', 'cat'], reads: ['f'] },
+  // GNU getopt takes any unambiguous abbreviation.
+  { argv: ['tar', '-tf', 'a.tar', '--use=id'], refused: /tar --use-compress-program runs a program/ },
+  { argv: ['tar', '-tf', 'a.tar', '--use-compress=id'], refused: /tar --use-compress-program runs a program/ },
   // Wrappers from util-linux, systemd and others run the command after their options.
   { argv: ['setarch', 'x86_64', '-R', 'rm', 'f'], binaries: ['setarch', 'rm'], writes: ['f'] },
   { argv: ['setarch', '-R', 'rm', 'f'], binaries: ['setarch', 'rm'], writes: ['f'] },
