@@ -7,9 +7,8 @@ import { asPrincipal, type GatewayContext } from '../core/context.js';
 import { parseCommand } from '../command/parser.js';
 import type { CommandList } from '../command/types.js';
 import { EXIT } from '../core/exit-codes.js';
-import { enforcementOn, errorText, perform, refuse, type Asked } from '../core/perform.js';
+import { enforcementOn, errorText, perform, refuse, sandboxOn, type Asked } from '../core/perform.js';
 import { checkFacts } from '../core/scope.js';
-import { sandboxSpec } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
 import { localPaneProgram } from '../sessions/pane-sandbox.js';
 import { shellProgram, single } from '../sessions/tmux.js';
@@ -424,7 +423,7 @@ export class AgentSession {
   private async startupPane(startup: OwnStartup, policy: Policy, gatewaySandbox: SandboxSpec | null): Promise<{ list: CommandList; enforced: string } | { refusal: string; exitCode: number }> {
     const enforcement = await enforcementOn(policy, this.ctx.host(HERE));
     if ('refusal' in enforcement) return { refusal: enforcement.refusal, exitCode: EXIT.DENIED };
-    const spec = intersectSandbox(enforcement.sandbox ? sandboxSpec(policy, this.principal.name) : null, gatewaySandbox);
+    const spec = intersectSandbox(enforcement.sandbox ? sandboxOn(policy, this.principal.name, this.ctx.host(HERE)) : null, gatewaySandbox);
     if (spec === null) return { list: single([...startup.prefix, ...shellProgram(startup.command)]), enforced: `static checks only here (${enforcement.sandbox ? 'no sandbox asked' : enforcement.why})` };
     const program = localPaneProgram({ cwd: startup.cwd, spec, securePath: this.ctx.sessions.securePath, shellCommand: startup.command });
     if ('problem' in program) return { refusal: program.problem, exitCode: program.kind === 'sandbox' ? EXIT.DENIED : EXIT.FAILURE };
