@@ -152,7 +152,8 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     const link = join(work, 'link');
     const program = join(work, 'x');
     symlinkSync(join(work, 'inside'), link);
-    symlinkSync('/usr/bin/ls', program);
+    // echo when checked (a program is checked as the file it runs, and echo's words are no paths); tmux when it runs.
+    symlinkSync('/usr/bin/echo', program);
     const socket = join(fleet.dir, 'h1', 'tmux', 'tmux-0', socketName);
     const command = [
       'echo started',

@@ -104,7 +104,7 @@ describe('templates over SSH', { timeout: 120_000 }, () => {
       const usage: Array<[string[], RegExp]> = [
         [['h1', 'Template.render', 'missing.tmpl'], /^remux: cannot read missing\.tmpl: no such file\n$/],
         [['h1', 'Template.render', 'site.tmpl', '--var', 'port'], /^remux: --var port: expected KEY=VALUE\n$/],
-        [['h1', 'Template.render', 'site.tmpl', '--mode', '0644'], /^remux: Template\.render takes no --mode \(it is the mode of what FileSystem\.writeText, lineInFile, ensureDirectory and Template\.file write\)\n$/],
+        [['h1', 'Template.render', 'site.tmpl', '--mode', '0644'], /^remux: Template\.render takes no --mode \(it is the mode of what FileSystem\.writeText, lineInFile, ensureDirectory and Template\.file write, or a custom tool's mode option\)\n$/],
         [['h1', 'Template.file', target], /^remux: Template\.file needs its template: remux rpc HOST Template\.file PATH TEMPLATE /],
       ];
       for (const [args, expected] of usage) {
