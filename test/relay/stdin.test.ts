@@ -108,6 +108,29 @@ describe('relay: standard input', () => {
   });
 });
 
+/**
+ * A real agent (runAgent) dialling `server` with a home of its own (the test policy in it); `end()` stops
+ * it, closes the server and removes the home.
+ */
+async function agentDialling(server: WebSocketServer, home: string): Promise<{ log: string[]; end(): Promise<void> }> {
+  await new Promise((resolve) => server.once('listening', resolve));
+  writeFileSync(join(home, 'policies.yaml'), POLICY(PROGRAMS));
+  const ctx = createContext({ env: { REMUX_HOME: home } });
+  const stop = new AbortController();
+  const log: string[] = [];
+  const done = runAgent({ gateway: `ws://127.0.0.1:${(server.address() as { port: number }).port}`, name: 'laptop', token: 'rmx_x', ctx, version: 't', log: (l) => log.push(l), signal: stop.signal, backoff: { baseMs: 50, capMs: 100 } });
+  return {
+    log,
+    async end() {
+      stop.abort();
+      await done;
+      await ctx.close();
+      server.close();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('relay protocol versions', () => {
   test('an agent meeting a gateway of protocol 1 (which refuses its hello for v alone) speaks protocol 1 to it, and serves it', async () => {
     // The gateway of protocol 1 as it was: `v` a literal 1, a refused hello closed with its first issue.
@@ -128,12 +151,7 @@ describe('relay protocol versions', () => {
         ws.on('message', (m) => results.push(JSON.parse(String(m))));
       });
     });
-    await new Promise((resolve) => server.once('listening', resolve));
-    writeFileSync(join(home, 'policies.yaml'), POLICY(PROGRAMS));
-    const ctx = createContext({ env: { REMUX_HOME: home } });
-    const stop = new AbortController();
-    const log: string[] = [];
-    const done = runAgent({ gateway: `ws://127.0.0.1:${(server.address() as { port: number }).port}`, name: 'laptop', token: 'rmx_x', ctx, version: 't', log: (l) => log.push(l), signal: stop.signal, backoff: { baseMs: 50, capMs: 100 } });
+    const { log, end } = await agentDialling(server, home);
     try {
       const has = (type: string): boolean => results.some((r) => (r as { type: string }).type === type);
       for (let i = 0; i < 100 && !(has('result') && has('file-error')); i++) await sleep(50);
@@ -146,11 +164,7 @@ describe('relay protocol versions', () => {
       const refused = results.find((r) => (r as { type: string }).type === 'file-error') as Record<string, unknown>;
       assert.deepEqual(Object.keys(refused).sort(), ['id', 'message', 'type']);
     } finally {
-      stop.abort();
-      await done;
-      await ctx.close();
-      server.close();
-      rmSync(home, { recursive: true, force: true });
+      await end();
     }
   });
 
@@ -167,24 +181,14 @@ describe('relay protocol versions', () => {
         ws.send(JSON.stringify({ type: 'registered', name: 'laptop', pingIntervalMs: 1000 }));
       });
     });
-    await new Promise((resolve) => server.once('listening', resolve));
-    const home = mkdtempSync(join(tmpdir(), 'remux-old-gw-'));
-    writeFileSync(join(home, 'policies.yaml'), POLICY(PROGRAMS));
-    const ctx = createContext({ env: { REMUX_HOME: home } });
-    const stop = new AbortController();
-    const log: string[] = [];
-    const done = runAgent({ gateway: `ws://127.0.0.1:${(server.address() as { port: number }).port}`, name: 'laptop', token: 'rmx_x', ctx, version: 't', log: (l) => log.push(l), signal: stop.signal, backoff: { baseMs: 50, capMs: 100 } });
+    const { log, end } = await agentDialling(server, mkdtempSync(join(tmpdir(), 'remux-old-gw-')));
     try {
       for (let i = 0; i < 100 && hellos.length < 2; i++) await sleep(50);
       await sleep(200);
       assert.deepEqual(hellos, [PROTOCOL_VERSION, 2]);
       assert.ok(log.some((l) => /older relay protocol .*speaking protocol 2: it does not hold back what is typed into a terminal here/.test(l)), log.join('\n'));
     } finally {
-      stop.abort();
-      await done;
-      await ctx.close();
-      server.close();
-      rmSync(home, { recursive: true, force: true });
+      await end();
     }
   });
 });
