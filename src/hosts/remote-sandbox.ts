@@ -81,6 +81,9 @@ export function bwrapPrologue(spec: SandboxSpec, o: PrologueOptions): string[] {
     'set -- "$@" --proc /proc --dev /dev',
     ...forEach(spec.readOnly, `rp "$a" || continue; ${each('eval "q=\\$m$i k=\\$k$i"; if [ "$k" = w ] && under "$p" "$q"; then set -- "$@" --ro-bind "$p" "$p"; break; fi')}`),
     ...forEach(spec.hide, `rp "$a" || continue; if [ -d "$p" ]; then set -- "$@" --tmpfs "$p" --remount-ro "$p"; else set -- "$@" --ro-bind /dev/null "$p"; fi; under "$c" "$p" && v=0${o.reportRoots ? `; printf 'h%s\\0' "$p"` : ''}`),
+    // This user's tmux directory: a tmux client inside could have its server run anything outside (a pane's
+    // own program hides its server's; on this machine it is one of remux's own files, hosts/local.ts).
+    ...(o.pane ? [] : ['for a in "${TMUX_TMPDIR:-/tmp}"/tmux-*; do if [ -d "$a" ] && [ -O "$a" ]; then set -- "$@" --tmpfs "$a" --remount-ro "$a"; fi; done']),
     ...(o.cwdHidden === null ? [] : [`[ $v = 1 ] || ${o.cwdHidden}`]),
     `set -- "$@" --chdir "$c" --clearenv --setenv PATH ${quoteWord(o.securePath)}`,
     ...(o.pane ? [] : passEnvLines()),

@@ -36,7 +36,13 @@ function boxPolicies(box: string): string {
       - { operation: list_directory, resource: [${box}, ${box}/**] }
       - { operation: write_stdout, resource: null }
 `;
-  return `  boxed:\n${rules}  open:\n    sandbox: false\n${rules}  strict:\n    sandbox: required\n${rules}`;
+  const tmp = `    capabilities:
+      - { operation: execute_binary, resource: ls }
+      - { operation: read_file, resource: /tmp/** }
+      - { operation: list_directory, resource: /tmp/** }
+      - { operation: write_stdout, resource: null }
+`;
+  return `  boxed:\n${rules}  open:\n    sandbox: false\n${rules}  strict:\n    sandbox: required\n${rules}  tmp-boxed:\n${tmp}  tmp-open:\n    sandbox: false\n${tmp}`;
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -140,6 +146,26 @@ describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
     assert.equal(boxed.code, 2, boxed.stderr);
     const data = await remux(['client', 'run', 'h1', '--policy', 'boxed', '--cwd', box, '--', 'cat data.txt'], { env: env() });
     assert.equal(data.stdout, 'visible\n', data.stderr);
+  });
+
+  test("sandboxed: the host's tmux directory is empty inside though the policy shows it (a tmux client there could have the server run anything outside)", async () => {
+    // h1's tmux directory (its sessions' TMUX_TMPDIR), with a server of the login user in it.
+    const tmuxTmp = join(fleet.dir, 'h1', 'tmux');
+    const dir = join(tmuxTmp, `tmux-${process.getuid?.() ?? 0}`);
+    const name = `rmx-fleet-${process.pid}`;
+    const tmuxEnv = { ...process.env, TMUX_TMPDIR: tmuxTmp };
+    execFileSync('tmux', ['-L', name, 'new-session', '-d', 'sleep 60'], { env: tmuxEnv });
+    try {
+      const list = (policy: string): Promise<RunResult> => remux(['client', 'run', 'h1', '--policy', policy, '--cwd', '/tmp', '--', `ls -a ${dir}`], { env: env() });
+      const open = await list('tmp-open');
+      assert.equal(open.code, 0, open.stderr);
+      assert.match(open.stdout, new RegExp(`^${name}$`, 'm'), 'static checks only: the socket is there to see');
+      const boxed = await list('tmp-boxed');
+      assert.equal(boxed.code, 0, boxed.stderr);
+      assert.equal(boxed.stdout, '.\n..\n', 'in the sandbox the directory is empty');
+    } finally {
+      execFileSync('tmux', ['-L', name, 'kill-server'], { env: tmuxEnv });
+    }
   });
 
   test('sandboxed: a login directory the sandbox does not show gives way to its /; an explicit one is refused (125)', async () => {
