@@ -72,7 +72,7 @@ for (const shell of SHELLS) {
     test('absent paths are not mounted; a policy path covering /tmp keeps the host /tmp', () => {
       assert.deepEqual(mounts(options(shell, spec({ read: [join(root, 'absent'), join(root, 'absent', 'x')] })).args), [['--tmpfs', '/tmp']]);
       const withTmp = options(shell, spec({ read: ['/'] })).args;
-      assert.ok(!withTmp.includes('--tmpfs'));
+      assert.ok(!withTmp.some((a, i) => a === '--tmpfs' && withTmp[i + 1] === '/tmp'), 'the host /tmp, not an empty one');
       assert.deepEqual(withTmp.slice(withTmp.indexOf('/') - 1, withTmp.indexOf('/') + 2), ['--ro-bind', '/', '/']);
       // --proc and --dev come after the policy's mounts.
       assert.ok(withTmp.indexOf('--proc') > withTmp.indexOf('/'));
