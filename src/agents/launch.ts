@@ -19,15 +19,21 @@ interface AgentLaunch {
   domains: string[];
   /** Its own state directories under $HOME: writable inside the sandbox (made first when missing: a bind needs them). */
   stateDirs: string[];
-  /** Its own state files under $HOME, writable too, with what a missing one starts as. */
-  stateFiles: Record<string, string>;
   /**
-   * Its settings files that can run commands (hooks), turn remux's hooks off or lift its permission
-   * prompts, under $HOME and in the workspace: read-only in the sandbox (as Claude Code's own sandbox keeps
-   * them), so the agent cannot rewrite what its next start, sandboxed or not, loads. Claude Code's only so
-   * far: remux's hooks are there (the others write their config files as they run: codex its trusted folders).
+   * Its settings files that can run commands (hooks, MCP servers), turn remux's hooks off or lift its
+   * permission prompts, under $HOME and in the workspace: read-only in the sandbox (as Claude Code's own
+   * sandbox keeps them), so the agent cannot rewrite what its next start, sandboxed or not, loads. Claude
+   * Code's only so far: remux's hooks are there (the others write their config files as they run: codex its
+   * trusted folders). ~/.claude.json holds the user's MCP servers, each a command the next `claude` starts:
+   * Claude Code's own writes of it never land in the sandbox anyway (it replaces the file by a rename in
+   * $HOME, which is read-only there).
    */
   settings: { home: string[]; workspace: string[] };
+  /**
+   * Directories under $HOME whose content its next start loads and runs or obeys (plugins with their hooks
+   * and MCP servers, hook scripts, slash commands, subagents): read-only in the sandbox, made when missing.
+   */
+  codeDirs: string[];
   /** Environment variables that carry its credentials (passed through the session's 0600 env file). */
   secrets: string[];
   /** How its makers say to install it, for a machine without it. */
@@ -35,12 +41,12 @@ interface AgentLaunch {
 }
 
 export const LAUNCH: Record<KnownAgent, AgentLaunch> = {
-  claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], stateFiles: { '.claude.json': '{}\n' }, settings: { home: ['.claude/settings.json'], workspace: ['.claude/settings.json', '.claude/settings.local.json'] }, secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
+  claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], settings: { home: ['.claude.json', '.claude/settings.json'], workspace: ['.claude/settings.json', '.claude/settings.local.json'] }, codeDirs: ['.claude/plugins', '.claude/hooks', '.claude/commands', '.claude/agents'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
   // Codex's shared background server cannot start in a sandbox's PID namespace ("failed to read start time
   // for pid-managed app server"): each session runs without it.
-  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], stateFiles: {}, settings: { home: [], workspace: [] }, secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
-  gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], stateFiles: {}, settings: { home: [], workspace: [] }, secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
-  aider: { program: 'aider', flags: [], prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], stateFiles: {}, settings: { home: [], workspace: [] }, secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
+  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], settings: { home: [], workspace: [] }, codeDirs: [], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
+  gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], settings: { home: [], workspace: [] }, codeDirs: [], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
+  aider: { program: 'aider', flags: [], prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], settings: { home: [], workspace: [] }, codeDirs: [], secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
 };
 
 export function isKnownAgent(agent: string): agent is KnownAgent {

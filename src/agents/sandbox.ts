@@ -16,13 +16,14 @@ import type { AgentSession } from './store.js';
 export const ALWAYS_DENY_READ = ['~/.ssh', '~/.gnupg', '~/.aws', '~/.config/remux'];
 
 function statePaths(agent: string, home: string): string[] {
-  return isKnownAgent(agent) ? [...LAUNCH[agent].stateDirs, ...Object.keys(LAUNCH[agent].stateFiles)].map((p) => join(home, p)) : [];
+  return isKnownAgent(agent) ? LAUNCH[agent].stateDirs.map((p) => join(home, p)) : [];
 }
 
+/** What the agent must not change for its next start: its settings files and code directories. */
 function settingsPaths(agent: string, workspace: string, home: string): string[] {
   if (!isKnownAgent(agent)) return [];
-  const { settings } = LAUNCH[agent];
-  return [...settings.home.map((p) => join(home, p)), ...settings.workspace.map((p) => join(workspace, p))];
+  const { settings, codeDirs } = LAUNCH[agent];
+  return [...[...settings.home, ...codeDirs].map((p) => join(home, p)), ...settings.workspace.map((p) => join(workspace, p))];
 }
 
 /** A session's own TMPDIR (srt): made by its supervisor, which removes it when the agent ends. */
@@ -44,19 +45,18 @@ export function removeAgentTmp(id: string): void {
 const AGENT_TMP_PREFIX = 'remux-agent-';
 
 /**
- * The agent's state under $HOME, made when missing (dirs 0700, files 0600 with their start): the sandbox
- * binds them writable only if they exist, and an agent run for the first time would find $HOME read-only
- * (codex: "Read-only file system" at start). Its settings under $HOME too, as `{}`: the sandbox would
- * otherwise hold an empty stand-in there while it runs (and leave it when killed). An existing one, or a
- * link, is left as it is.
+ * The agent's state directories under $HOME, made when missing (0700): the sandbox binds them writable
+ * only if they exist, and an agent run for the first time would find $HOME read-only (codex: "Read-only
+ * file system" at start). Its settings files under $HOME too (`{}`, 0600) and its code directories: the
+ * sandbox would otherwise hold an empty stand-in there while it runs (and leave it when killed). An
+ * existing one, or a link, is left as it is.
  */
 export function ensureAgentState(agent: string, home = homedir()): void {
   if (!isKnownAgent(agent)) return;
-  for (const dir of LAUNCH[agent].stateDirs) mkdirSync(join(home, dir), { recursive: true, mode: 0o700 });
-  const settings = LAUNCH[agent].settings.home.map((file) => [file, '{}\n'] as const);
-  for (const [file, start] of [...Object.entries(LAUNCH[agent].stateFiles), ...settings]) {
+  for (const dir of [...LAUNCH[agent].stateDirs, ...LAUNCH[agent].codeDirs]) mkdirSync(join(home, dir), { recursive: true, mode: 0o700 });
+  for (const file of LAUNCH[agent].settings.home) {
     try {
-      writeFileSync(join(home, file), start, { flag: 'wx', mode: 0o600 });
+      writeFileSync(join(home, file), '{}\n', { flag: 'wx', mode: 0o600 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }

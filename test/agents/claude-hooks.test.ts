@@ -4,7 +4,7 @@
 // store the daemon and CLI share. Also the endpoint's refusals: another session's id, a wrong token,
 // anything that is not a hook call, a flood; and what the sandbox cannot see or open.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,16 +95,32 @@ describe("remux code start --agent claude: the agent cannot rewrite Claude Code'
     rmSync(home, { recursive: true, force: true });
   });
 
-  it("keeps ~/.claude/settings.json and the workspace's .claude/settings.json and settings.local.json read-only, there or not", async () => {
+  it("keeps ~/.claude.json, ~/.claude/settings.json, the workspace's .claude/settings.json and settings.local.json and what ~/.claude's next start runs read-only, there or not", async () => {
     const project = join(bed.repo, '.claude');
     mkdirSync(project);
     writeFileSync(join(project, 'settings.json'), '{"permissions":{"ask":["Bash(git push:*)"]}}\n');
+    // A plugin the user installed: its hooks run at the next start of claude, sandboxed or not.
+    mkdirSync(join(home, '.claude', 'plugins', 'p1', 'hooks'), { recursive: true });
+    writeFileSync(join(home, '.claude', 'plugins', 'p1', 'hooks', 'hooks.json'), '{}\n');
     const s = await bed.start();
-    for (const file of [join(project, 'settings.local.json'), join(project, 'settings.json'), join(home, '.claude', 'settings.json')]) {
-      assert.match(await bed.send(s, `write ${file}`), /WRITE denied (EROFS|EACCES|EPERM)/, file);
-    }
-    // ~/.claude/settings.json was made when missing, so that the sandbox binds a file of Claude Code's own there.
+    const readOnly = [
+      join(project, 'settings.local.json'),
+      join(project, 'settings.json'),
+      join(home, '.claude', 'settings.json'),
+      // Its mcpServers are commands the next `claude` starts.
+      join(home, '.claude.json'),
+      join(home, '.claude', 'plugins', 'p1', 'hooks', 'hooks.json'),
+      join(home, '.claude', 'plugins', 'p2.json'),
+      join(home, '.claude', 'hooks', 'pre-tool.sh'),
+      join(home, '.claude', 'commands', 'deploy.md'),
+      join(home, '.claude', 'agents', 'helper.md'),
+    ];
+    for (const file of readOnly) assert.match(await bed.send(s, `write ${file}`), /WRITE denied (EROFS|EACCES|EPERM)/, file);
+    // ~/.claude.json and ~/.claude/settings.json were made when missing, so that the sandbox binds files of Claude Code's own there.
     assert.equal(readFileSync(join(home, '.claude', 'settings.json'), 'utf8'), '{}\n');
+    assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{}\n');
+    assert.equal(readFileSync(join(home, '.claude', 'plugins', 'p1', 'hooks', 'hooks.json'), 'utf8'), '{}\n');
+    for (const dir of ['hooks', 'commands', 'agents']) assert.deepEqual(readdirSync(join(home, '.claude', dir)), [], dir);
     // The rest of its state and of the workspace stays writable.
     assert.match(await bed.send(s, `write ${join(home, '.claude', 'history.jsonl')}`), /WRITE ok/);
     assert.match(await bed.send(s, `write ${join(bed.repo, 'notes.json')}`), /WRITE ok/);

@@ -459,6 +459,7 @@ describe('agent sandboxes (unit)', () => {
       assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{}\n');
       assert.equal(statSync(join(home, '.claude.json')).mode & 0o777, 0o600);
       assert.equal(readFileSync(join(home, '.claude', 'settings.json'), 'utf8'), '{}\n');
+      for (const dir of ['plugins', 'hooks', 'commands', 'agents']) assert.equal(statSync(join(home, '.claude', dir)).mode & 0o777, 0o700, dir);
       writeFileSync(join(home, '.claude.json'), '{"kept":true}');
       ensureAgentState('claude', home);
       assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{"kept":true}');
@@ -516,10 +517,21 @@ describe('agent sandboxes (unit)', () => {
     const cfg = srtConfig({ agent: 'claude', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
     assert.ok(cfg.network.allowedDomains.includes('api.anthropic.com'));
     assert.ok(cfg.network.allowedDomains.includes('registry.npmjs.org'));
-    assert.deepEqual(cfg.filesystem.allowWrite, ['/w', '/tmp/remux-agent-x', '/home/u/.claude', '/home/u/.claude.json']);
+    assert.deepEqual(cfg.filesystem.allowWrite, ['/w', '/tmp/remux-agent-x', '/home/u/.claude']);
     assert.ok(cfg.filesystem.denyRead.includes('/home/u/.ssh') && cfg.filesystem.denyRead.includes('/h/.remux'));
-    // Claude Code's settings stay read-only (its hooks, remux's among them, and its permissions live there).
-    assert.deepEqual(cfg.filesystem.denyWrite, ['/home/u/.config/gh', '/home/u/.claude/settings.json', '/w/.claude/settings.json', '/w/.claude/settings.local.json']);
+    // Claude Code's settings stay read-only (its hooks, remux's among them, its MCP servers and its
+    // permissions live there), and so does what its next start loads from ~/.claude.
+    assert.deepEqual(cfg.filesystem.denyWrite, [
+      '/home/u/.config/gh',
+      '/home/u/.claude.json',
+      '/home/u/.claude/settings.json',
+      '/home/u/.claude/plugins',
+      '/home/u/.claude/hooks',
+      '/home/u/.claude/commands',
+      '/home/u/.claude/agents',
+      '/w/.claude/settings.json',
+      '/w/.claude/settings.local.json',
+    ]);
     const custom = srtConfig({ agent: 'node x.mjs', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
     assert.deepEqual(custom.network.allowedDomains, ['registry.npmjs.org']);
   });
