@@ -1,6 +1,7 @@
 // MCP `run_command` of `true`, one call after another through the SDK's own clients: over stdio (the real
 // `remux mcp --stdio`, handed to the daemon, and in its own process with --no-daemon) and over
-// Streamable HTTP to the daemon, on localhost and on one warm SSH host (a fleet sshd); MCP ping over both
+// Streamable HTTP to the daemon, on localhost, on one warm SSH host (a fleet sshd) and on an outbound
+// agent on loopback (`remux agent` dialing the daemon: through the relay); MCP ping over both
 // is the transport's own share (no tool, no perform()). Anchors measured in the same run: `remux client
 // run localhost true` and `bash -c true`. Issue goal: p50 <= 2 ms on localhost, <= 3 ms on a warm SSH
 // host. Each row measures a warm path, after WARMUP calls (its first calls, before V8 optimizes it, cost
@@ -9,6 +10,7 @@
 // call here: a posix_spawn of /bin/true waited for (what remux-spawner does, timed by python3) and an
 // audit begin + end (the one fsync a run_command waits for) on the same disk. Run: node dist/bench/run.js mcp
 import { readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -17,7 +19,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { AuditStore } from '../src/audit/store.js';
 import { startFleet } from '../test/fleet/fleet.js';
 import { caFetch } from '../test/mcp/fetch.js';
-import { REMUX_BIN, remux, tempHome } from '../test/support/cli.js';
+import { REMUX_BIN, remux, spawnRemux, tempHome } from '../test/support/cli.js';
 import { percentile, run } from './measure.js';
 import type { BenchResult } from './types.js';
 
@@ -130,6 +132,7 @@ export async function benchMcp(): Promise<BenchResult> {
   const fleet = await startFleet({ count: 1 });
   const h = tempHome();
   const env = { ...h.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile };
+  let agent: { stop(): void } | null = null;
   try {
     writeFileSync(join(h.home, 'policies.yaml'), POLICY);
     writeFileSync(join(h.home, 'config.yaml'), 'default_policy: bench\ndaemon:\n  rate_limit: { requests_per_second: 100000, burst: 100000 }\n');
@@ -143,6 +146,7 @@ export async function benchMcp(): Promise<BenchResult> {
     if (started.code !== 0) throw new Error(`daemon start: ${started.stderr}`);
     const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { http: { url: string } };
     const ca = readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8');
+    agent = await startAgent(env, status.http.url, join(h.home, 'tls', 'cert.pem'));
 
     // This machine first, while nothing else of the benchmark runs: the issue's loop, and the floor under a call.
     const loop = await processes(LOOP, process.env);
@@ -165,6 +169,7 @@ export async function benchMcp(): Promise<BenchResult> {
     const stdio = await withClient(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio'], env }), async (c) => ({
       local: await calls(c, 'localhost'),
       ssh: await calls(c, 'h1'),
+      agent: await calls(c, AGENT),
       ping: await pings(c),
     }));
     const sandboxed = await withClient(new StdioClientTransport({ command: REMUX_BIN, args: ['mcp', '--stdio', '--principal', 'boxed'], env: { ...env, REMUX_TOKEN: boxedToken } }), async (c) => ({
@@ -184,6 +189,7 @@ export async function benchMcp(): Promise<BenchResult> {
     const r = {
       stdioLocal: stdio.local,
       stdioSsh: stdio.ssh,
+      stdioAgent: stdio.agent,
       sandboxedLocal: sandboxed.local,
       sandboxedSsh: sandboxed.ssh,
       stdioAloneLocal: alone.local,
@@ -221,6 +227,7 @@ export async function benchMcp(): Promise<BenchResult> {
           'the warm-up runs the path before V8 has optimized it, as in a daemon just started',
         line('stdio via the daemon, localhost', r.stdioLocal, goalFor(2)),
         line('stdio via the daemon, warm SSH host', r.stdioSsh, goalFor(3)),
+        line('stdio via the daemon, agent on loopback (relay)', r.stdioAgent, goalFor(3)),
         line('the same with the OS sandbox on, localhost', r.sandboxedLocal),
         line('the same with the OS sandbox on, warm SSH host', r.sandboxedSsh),
         line('stdio in its own process (--no-daemon), localhost', r.stdioAloneLocal),
@@ -238,8 +245,42 @@ export async function benchMcp(): Promise<BenchResult> {
       ],
     };
   } finally {
+    agent?.stop();
     await remux(['daemon', 'stop'], { env });
     await fleet.stop();
     h.remove();
   }
+}
+
+const AGENT = 'a1';
+
+/**
+ * `remux agent` on this machine as a user starts one (issue: the relay to an agent on loopback): a
+ * REMUX_HOME and a login HOME of its own, its token from `remux agent token`, the daemon's certificate
+ * trusted with --ca-file. Resolves once the gateway lists it connected.
+ */
+async function startAgent(gatewayEnv: Record<string, string>, url: string, caFile: string): Promise<{ stop(): void }> {
+  const made = await remux(['agent', 'token', AGENT, '--json'], { env: gatewayEnv });
+  if (made.code !== 0) throw new Error(`agent token: ${made.stderr}`);
+  const [ag, login] = [tempHome(), tempHome()];
+  writeFileSync(join(ag.home, 'policies.yaml'), POLICY);
+  writeFileSync(join(ag.home, 'config.yaml'), 'default_policy: bench\n');
+  const tokenFile = join(ag.home, 'agent.token');
+  writeFileSync(tokenFile, `${(JSON.parse(made.stdout) as { token: string }).token}\n`, { mode: 0o600 });
+  const gateway = url.replace('https://', 'wss://').replace(/\/$/, '');
+  const child = spawnRemux(['agent', '--gateway', gateway, '--name', AGENT, '--token-file', tokenFile, '--ca-file', caFile], { env: { ...ag.env, HOME: login.home } });
+  let output = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const stop = (): void => {
+    child.kill('SIGKILL');
+    ag.remove();
+    login.remove();
+  };
+  for (let i = 0; i < 150; i++) {
+    const listed = await remux(['hosts', 'list', '--json'], { env: gatewayEnv });
+    if ((JSON.parse(listed.stdout) as Array<{ name: string; connected?: boolean }>).some((row) => row.name === AGENT && row.connected)) return { stop };
+    await sleep(100);
+  }
+  stop();
+  throw new Error(`remux agent did not connect in 15 s: ${output}`);
 }
