@@ -8,10 +8,11 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import { SESSION_LIMITS } from '../../src/gateway/http/auth.js';
+import { ADMIN_SCOPE, type PrincipalEntry, type Principals } from '../../src/config/principals.js';
+import { LOGIN_RATE, SessionStore } from '../../src/gateway/http/auth.js';
 import { remux, REMUX_BIN, tempHome } from '../support/cli.js';
 import { openTerminal, startConsoleDaemon } from '../support/console-daemon.js';
-import { client, wsRoundTrip, type Client } from '../support/https.js';
+import { client, wsRoundTrip, type Answer, type Client } from '../support/https.js';
 import { until } from '../support/until.js';
 
 const POLICY = `policies:
@@ -271,27 +272,29 @@ describe('the daemon\'s HTTPS API', () => {
     assert.notEqual((await flood())?.exitCode, 0);
   });
 
-  test('one principal logging in over and over ends its own oldest browser sessions, never another principal\'s', async () => {
-    const boss = await login(tokens.admin);
-    const first = await login(tokens.local);
-    // As many logins as the daemon keeps sessions in all: without a limit per principal, they pushed out everyone's.
-    const base = new URL(origin);
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca });
-    const once = (): Promise<number> =>
-      new Promise((resolve, reject) => {
-        const req = https.request({ method: 'POST', host: base.hostname, port: base.port, path: '/api/login', agent, headers: { origin, 'content-type': 'application/json' } }, (res) => {
-          res.resume().on('end', () => resolve(res.statusCode ?? 0));
-        });
-        req.on('error', reject);
-        req.end(JSON.stringify({ token: tokens.local }));
-      });
-    try {
-      for (let done = 0; done < SESSION_LIMITS.total; done += 8) assert.deepEqual(await Promise.all(Array.from({ length: 8 }, once)), Array(8).fill(200));
-    } finally {
-      agent.destroy();
-    }
-    assert.equal((await api.request('GET', '/api/me', { headers: { cookie: boss.cookie } })).status, 200, 'the admin is still logged in');
-    assert.equal((await api.request('GET', '/api/me', { headers: { cookie: first.cookie } })).status, 401, `local-ops keeps its newest ${SESSION_LIMITS.perPrincipal}`);
+  test('successful logins are limited per principal (429 with Retry-After): past the limit none is audited, none makes a session', async () => {
+    const token = await addPrincipal(h.env, 'busy-ops', '--hosts', 'localhost');
+    const logins = (): Promise<unknown[]> => api.request('GET', '/api/audit?principal=busy-ops', { headers: bearer(tokens.admin) }).then((r) => r.json<unknown[]>());
+    for (let i = 0; i < LOGIN_RATE.principal.burst; i++) await login(token);
+    const refused = await api.request('POST', '/api/login', { headers: { origin }, body: { token } });
+    assert.equal(refused.status, 429, refused.text);
+    assert.equal(refused.json().error, 'too_many_logins');
+    assert.match(refused.json<{ message: string }>().message, /too many logins from this address or of this principal; try again in \d+ s/);
+    assert.ok(Number(refused.headers['retry-after']) > 50, `Retry-After: ${refused.headers['retry-after']}`);
+    assert.equal(refused.headers['set-cookie'], undefined);
+    assert.equal((await logins()).length, LOGIN_RATE.principal.burst, 'one audit row per login let in, none for the refused one');
+    assert.equal((await api.request('GET', '/api/me', { headers: bearer(token) })).status, 200, 'its bearer token still works');
+    assert.equal((await api.request('POST', '/api/login', { headers: { origin }, body: { token: tokens.admin } })).status, 200, 'another principal still logs in');
+  });
+
+  test('a principal\'s logins end its own oldest browser sessions past its limit, never another principal\'s', () => {
+    const store = new SessionStore(60_000, { perPrincipal: 3, total: 5 });
+    const entry = (name: string): PrincipalEntry => ({ name, tokenSha256: name, created: null, scope: ADMIN_SCOPE });
+    const principals: Principals = { file: 'principals.yaml', entries: [entry('boss'), entry('ops')] };
+    const boss = store.create(entry('boss')).cookie;
+    const ops = Array.from({ length: 6 }, () => store.create(entry('ops')).cookie);
+    assert.ok(store.find(boss, principals), 'the other principal keeps its session');
+    assert.deepEqual(ops.map((c) => store.find(c, principals) !== null), [false, false, false, true, true, true], 'ops keeps its newest 3');
   });
 
   // Last: it locks this address out for the rest of the daemon's life.
@@ -487,6 +490,22 @@ describe('behind a proxy (http.trusted_proxies)', () => {
     assert.equal(login.status, 401);
     const audit = JSON.parse((await remux(['audit', 'ls', '--json', '--principal', '(unknown)'], { env: h.env })).stdout.split('\n')[0]!) as { reason: string };
     assert.match(audit.reason, /from 203\.0\.113\.3$/, 'the audit names the client');
+  });
+
+  test('successful logins from one client address are limited whichever principals they are of; another client is not', async () => {
+    const url = await daemonUrl(h.env);
+    const api = client(url, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'));
+    const tokens: string[] = [];
+    for (const name of ['in1', 'in2', 'in3', 'in4']) tokens.push(await addPrincipal(h.env, name, '--hosts', 'localhost'));
+    const loginFrom = (address: string, token: string): Promise<Answer> =>
+      api.request('POST', '/api/login', { headers: { origin: new URL(url).origin, 'x-forwarded-for': address }, body: { token } });
+    // Spread over four principals, each stays within its own limit.
+    for (let i = 0; i < LOGIN_RATE.address.burst; i++) assert.equal((await loginFrom('203.0.113.7', tokens[i % 4]!)).status, 200);
+    const refused = await loginFrom('203.0.113.7', tokens[0]!);
+    assert.equal(refused.status, 429, refused.text);
+    assert.equal(refused.json().error, 'too_many_logins');
+    assert.ok(Number(refused.headers['retry-after']) > 0);
+    assert.equal((await loginFrom('203.0.113.8', tokens[0]!)).status, 200);
   });
 
   test('a bad entry is refused at start, naming it', async () => {

@@ -5,6 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { authenticate, type PrincipalEntry, type Principals } from '../../config/principals.js';
+import { RateLimiter } from '../../hosts/rate-limit.js';
 import { CLOSE } from '../terminal.js';
 
 export const SESSION_COOKIE = '__Host-remux_session';
@@ -199,6 +200,36 @@ export class LoginGuard {
     const delayMs = before >= this.opts.slowAfter ? this.opts.delayStepMs * (before - this.opts.slowAfter + 1) : 0;
     return { locked: false, delayMs, succeeded: () => void this.failures.delete(address) };
   }
+}
+
+/**
+ * Successful browser logins allowed at once, then so many a minute: a principal's, from anywhere; an
+ * address's, of any principals (more: a shared address, NAT or a proxy, carries many people).
+ */
+export const LOGIN_RATE = { principal: { burst: 10, perMinute: 1 }, address: { burst: 30, perMinute: 10 } } as const;
+
+/**
+ * Successful browser logins per principal and per client address. Each writes an audit row (and its
+ * logout another): a script holding a valid token filled the audit store. The principal's limit keeps
+ * the rows bounded however many addresses it comes from; the address's keeps one client from running
+ * through the limits of every principal it holds a token of.
+ */
+export class LoginRate {
+  private readonly byPrincipal = limiter(LOGIN_RATE.principal);
+  private readonly byAddress = limiter(LOGIN_RATE.address);
+
+  /** null when the login may go on, else how long until the next one may. */
+  take(address: string, principal: string): number | null {
+    for (const [bucket, key] of [[this.byAddress, address], [this.byPrincipal, principal]] as const) {
+      const taken = bucket.take(key);
+      if (!taken.ok) return taken.retryInMs;
+    }
+    return null;
+  }
+}
+
+function limiter(rate: { burst: number; perMinute: number }): RateLimiter {
+  return new RateLimiter({ ratePerSec: rate.perMinute / 60, burst: rate.burst });
 }
 
 /** Checks a token with the guard: the principal, or why not (`locked` carries the wait). */

@@ -12,6 +12,12 @@ export function tooManyFailures(reply: FastifyReply, retryAfterMs: number): Fast
   return fail(reply, 429, 'locked_out', `too many failed token checks from this address; try again in ${seconds} s`);
 }
 
+export function tooManyLogins(reply: FastifyReply, retryAfterMs: number): FastifyReply {
+  const seconds = Math.ceil(retryAfterMs / 1000);
+  reply.header('retry-after', String(seconds));
+  return fail(reply, 429, 'too_many_logins', `too many logins from this address or of this principal; try again in ${seconds} s (a script can send its token as Authorization: Bearer instead)`);
+}
+
 /** The principal's rate limit said no: 429, with when to retry. */
 export function rateLimited(reply: FastifyReply, retryInMs: number): FastifyReply {
   reply.header('retry-after', String(Math.ceil(retryInMs / 1000)));

@@ -16,14 +16,15 @@ import { rateLimitedMessage, type RateLimiter } from '../../hosts/rate-limit.js'
 import { approvalsApprover } from '../../notify/service.js';
 import { hostRows, hostStatuses } from '../../hosts/view.js';
 import { resultJson } from '../../cli/run-view.js';
-import { checkToken, SESSION_COOKIE, type LoginGuard, type SessionStore } from './auth.js';
-import { fail, rateLimited, tooManyFailures } from './errors.js';
+import { checkToken, SESSION_COOKIE, type LoginGuard, type LoginRate, type SessionStore } from './auth.js';
+import { fail, rateLimited, tooManyFailures, tooManyLogins } from './errors.js';
 
 export interface ApiDeps {
   ctx: GatewayContext;
   limiter: RateLimiter;
   sessions: SessionStore;
   guard: LoginGuard;
+  logins: LoginRate;
   sessionTtlMs: number;
 }
 
@@ -77,6 +78,9 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
         await audit('(unknown)', 'login', false, `a token matching no principal, from ${request.ip}`);
         return fail(reply, 401, 'unauthenticated', 'the token matches no principal');
       }
+      // Refused before anything is written: the audit rows of logins (and their logouts) stay bounded.
+      const wait = deps.logins.take(request.ip, checked.entry.name);
+      if (wait !== null) return tooManyLogins(reply, wait);
       // The session the browser came with ends here, not when it expires: a cookie planted or left behind
       // before this login (another principal's, an old one) authenticates nothing from now on.
       const previous = request.cookies[SESSION_COOKIE];

@@ -16,7 +16,7 @@ import type { GatewayContext } from '../../core/context.js';
 import { UsageError } from '../../core/errors.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
-import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
+import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, LoginRate, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
 import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from './errors.js';
 import { isLoopback, parseListen } from './listen.js';
 import type { AttachSlots } from '../attach-slots.js';
@@ -260,7 +260,7 @@ export async function startHttp(
 
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate);
-    registerApi(api, { ctx, limiter, sessions, guard, sessionTtlMs: settings.sessionTtlMs });
+    registerApi(api, { ctx, limiter, sessions, guard, logins: new LoginRate(), sessionTtlMs: settings.sessionTtlMs });
     registerAuditRoutes(api, ctx);
     registerApprovalRoutes(api, ctx);
     registerRecordingRoutes(api, daemon.recordingsDir);
