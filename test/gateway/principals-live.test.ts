@@ -245,7 +245,7 @@ describe('principal changes reach open browser sessions and terminals', { timeou
     await within('the command ended', async () => ((await run())?.status === 'complete' ? true : undefined), 10_000);
   });
 
-  test('an invalid principals file admits nobody (503 naming file:line) and ends open terminals; fixing it restores access', async () => {
+  test('an invalid principals file admits nobody (a 503 that names no file; the log and status name file:line) and ends open terminals; fixing it restores access', async () => {
     const t = await attach(bearer(d.tokens.boss!));
     const good = readFileSync(file(), 'utf8');
     writeFileSync(file(), `${good}  broken: [\n`);
@@ -253,15 +253,19 @@ describe('principal changes reach open browser sessions and terminals', { timeou
     const refused = await api.request('GET', '/api/me', { headers: bearer(d.tokens.boss!) });
     assert.equal(refused.status, 503, refused.text);
     assert.equal(refused.json().error, 'principals_invalid');
-    assert.match(refused.json<{ message: string }>().message, new RegExp(`${file()}:\\d+`));
+    // Whoever asks is not authenticated: the answer tells them to ask the operator, and names none of the daemon's files.
+    assert.equal(refused.json<{ message: string }>().message, "the server's configuration is invalid: nobody is admitted until it is fixed; ask its operator (remux daemon status says what is wrong)");
     const login503 = await api.request('POST', '/api/login', { headers: { origin: d.origin }, body: { token: d.tokens.boss } });
     assert.equal(login503.status, 503);
+    assert.doesNotMatch(login503.text, /principals\.yaml|\.config|\/tmp\//);
     // MCP says so too (not an internal error).
     const mcp503 = await api.request('POST', '/mcp', { headers: { ...bearer(d.tokens.boss!), accept: 'application/json, text/event-stream' }, body: { jsonrpc: '2.0', id: 1, method: 'ping' } });
     assert.equal(mcp503.status, 503, mcp503.text);
     assert.equal(mcp503.json().error, 'principals_invalid');
+    assert.doesNotMatch(mcp503.text, /principals\.yaml|\.config|\/tmp\//);
     const status = await within('status shows the invalid file', async () => (await httpStatus(env())).refusing);
     assert.match(status.value, /principals file is invalid: .*principals\.yaml:\d+/);
+    assert.match(readFileSync(join(d.home, 'run', 'daemon.log'), 'utf8'), new RegExp(`admitting nobody: the principals file is invalid: .*${file()}:\\d+`));
 
     writeFileSync(file(), good);
     assert.equal((await api.request('GET', '/api/me', { headers: bearer(d.tokens.boss!) })).status, 200);

@@ -24,9 +24,13 @@ export function rateLimited(reply: FastifyReply, retryInMs: number): FastifyRepl
   return fail(reply, 429, 'rate_limited', rateLimitedMessage(retryInMs));
 }
 
-/** An unreadable principals file admits nobody, and says so (the daemon log and status name file:line). */
-export function principalsInvalid(reply: FastifyReply, err: Error): FastifyReply {
-  return fail(reply, 503, 'principals_invalid', `nobody is admitted until the principals file is fixed: ${err.message}`);
+/**
+ * An unreadable principals file admits nobody. Whoever asks is not authenticated (no token can be
+ * checked), so the answer names nothing of the daemon's files: the daemon log and `remux daemon
+ * status` say what is wrong, file:line, to the operator.
+ */
+export function principalsInvalid(reply: FastifyReply): FastifyReply {
+  return fail(reply, 503, 'principals_invalid', "the server's configuration is invalid: nobody is admitted until it is fixed; ask its operator (remux daemon status says what is wrong)");
 }
 
 /** An Origin that is not allowed. Which origins are is the operator's to know (config.yaml), not whoever sent a forged one. */

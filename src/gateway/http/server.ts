@@ -225,7 +225,7 @@ export async function startHttp(
     const origin = request.headers.origin;
     if (origin !== undefined && !allowedOrigins.has(origin)) return forbiddenOrigin(reply, origin);
     const principals = currentPrincipals();
-    if (principals instanceof Error) return principalsInvalid(reply, principals);
+    if (principals instanceof Error) return principalsInvalid(reply);
     if (request.routeOptions.config.public) {
       // A login sets a cookie for browsers: only a page of an allowed origin may ask for one.
       return origin === undefined ? fail(reply, 403, 'forbidden_origin', 'a login must carry the Origin header of an allowed page') : undefined;

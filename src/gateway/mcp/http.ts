@@ -93,8 +93,8 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     let principals: Principals;
     try {
       principals = ctx.principals();
-    } catch (err) {
-      return principalsInvalid(reply, err as Error);
+    } catch {
+      return principalsInvalid(reply);
     }
     const checked = await checkToken(deps.guard, request.ip, bearer, principals);
     if ('locked' in checked) return tooManyFailures(reply, checked.locked);
