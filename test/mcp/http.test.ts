@@ -2,6 +2,9 @@
 // daemon with real principals, and the adversarial cases: no token, a wrong token, a forged Origin,
 // another principal's session id.
 import assert from 'node:assert/strict';
+import type { IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +105,33 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     });
     const bad = new StreamableHTTPClientTransport(new URL(url), { fetch: caFetch(ca), requestInit: { headers: { authorization: 'Bearer rmx_wrong' } } });
     await assert.rejects(new Client({ name: 'x', version: '1' }).connect(bad));
+  });
+
+  test('the metadata document and its pointer name the daemon\'s own origins, never a forged Host', async () => {
+    const own = new URL(url);
+    // The certificate is checked against the daemon's own name, whatever Host says.
+    const withHost = (method: string, path: string, host: string, body?: unknown): Promise<{ status: number; text: string; headers: IncomingHttpHeaders }> =>
+      new Promise((resolve, reject) => {
+        const req = https.request({ method, host: own.hostname, port: own.port, path, ca, agent: false, headers: { ...ACCEPT, host, 'content-type': 'application/json' }, checkServerIdentity: (_name, cert) => tls.checkServerIdentity(own.hostname, cert) }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
+        });
+        req.on('error', reject);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+      });
+    for (const host of ['evil.example', `evil.example:${own.port}`, `${own.hostname}:1`]) {
+      const meta = await withHost('GET', '/.well-known/oauth-protected-resource/mcp', host);
+      assert.equal(meta.status, 200, meta.text);
+      assert.equal((JSON.parse(meta.text) as { resource: string }).resource, url, host);
+      assert.doesNotMatch(meta.text, /evil|:1\//);
+      const challenge = await withHost('POST', '/mcp', host, INIT('2025-11-25'));
+      assert.equal(challenge.status, 401);
+      assert.equal(String(challenge.headers['www-authenticate']), `Bearer resource_metadata="${own.origin}/.well-known/oauth-protected-resource/mcp"`, host);
+    }
+    // Another of the daemon's own origins, as the client named it.
+    const local = await withHost('GET', '/.well-known/oauth-protected-resource', `localhost:${own.port}`);
+    assert.equal((JSON.parse(local.text) as { resource: string }).resource, `https://localhost:${own.port}/mcp`);
   });
 
   test('a foreign Origin is refused (403) even with a valid token; the daemon\'s own origin and none at all are served', async () => {

@@ -269,7 +269,8 @@ export async function startHttp(
   });
   registerApprovalLinks(app, ctx);
   // MCP clients authenticate with bearer tokens only (never the console's cookie): their own hook.
-  registerMcp(app, { ctx, limiter, guard, allowedOrigins, live });
+  let publicOrigin = ''; // known once listening (the port may be chosen then)
+  registerMcp(app, { ctx, limiter, guard, allowedOrigins, publicOrigin: () => publicOrigin, live });
   registerRelay(app, ctx, relay, guard, log);
   registerStatic(app, log);
 
@@ -289,6 +290,7 @@ export async function startHttp(
   for (const origin of ownOrigins(scheme, settings.host, port)) allowedOrigins.add(origin);
   const shownHost = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const url = `${scheme}://${shownHost}:${port}/`;
+  publicOrigin = settings.origins[0] ?? new URL(url).origin;
   log(`web console and API on ${url}${tlsFiles ? ` (certificate ${tlsFiles.cert})` : ' (plain HTTP)'}`);
   ctx.approvals.publishConsoleUrl(url);
   return {

@@ -27,6 +27,8 @@ export interface McpHttpDeps {
   guard: LoginGuard;
   /** The Origins a browser page may call from (the daemon's own and http.origins); filled in once listening. */
   allowedOrigins: ReadonlySet<string>;
+  /** The origin the daemon is reached by when a request names none of the allowed ones: the first of http.origins, else its listen address. */
+  publicOrigin: () => string;
   /** What is going on under each credential: a removed principal, a rotated token or a changed scope ends its sessions at once. */
   live: LiveCredentials;
   limits?: SessionLimits;
@@ -34,11 +36,6 @@ export interface McpHttpDeps {
 
 export const METADATA_PATH = '/.well-known/oauth-protected-resource';
 const SESSION_HEADER = 'mcp-session-id';
-
-/** The URL clients reach us by, as they named it (Host), for the metadata document and its pointer. */
-function baseUrl(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
-}
 
 /** A JSON-RPC error body, as MCP clients expect from the transport endpoints. */
 function rpcError(reply: FastifyReply, status: number, message: string): FastifyReply {
@@ -67,6 +64,15 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     if (id) sessions.forget(id);
   };
   app.addHook('onClose', async () => sessions.closeAll());
+  /**
+   * The origin for the metadata document and its pointer: the one the client named (Host) when it is
+   * one of the daemon's own or configured origins, else the daemon's public origin. Host is the client's
+   * to write: echoed, a forged one pointed clients of a shared cache or a proxy elsewhere.
+   */
+  const baseUrl = (request: FastifyRequest): string => {
+    const named = `${request.protocol}://${request.host}`;
+    return deps.allowedOrigins.has(named) ? named : deps.publicOrigin();
+  };
 
   // RFC 9728: where a client learns how to authenticate to this resource. There is no authorization
   // server to send it to: tokens are made with `remux principal add` and sent as a bearer header.
