@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -207,6 +207,33 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
       assert.equal(denied.result.isError, true);
     } finally {
       await legacy.close();
+    }
+  });
+
+  test('a JSON-RPC batch (protocol 2025-06-18 removed them) is refused before anything in it runs: 400, -32600 Invalid Request', async () => {
+    const auth = { ...ACCEPT, authorization: `Bearer ${tokens.boss}` };
+    const dir = mkdtempSync(join(tmpdir(), 'remux-batch-'));
+    try {
+      const init = await raw.request('POST', '/mcp', { headers: auth, body: INIT('2025-06-18') });
+      const headers = { ...auth, 'mcp-session-id': String(init.headers['mcp-session-id']), 'mcp-protocol-version': '2025-06-18' };
+      const marker = join(dir, 'ran');
+      const run = (id: number): object => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'run_command', arguments: { host: 'localhost', command: `echo batched > ${marker}` } } });
+      for (const [body, h] of [[[run(2), { jsonrpc: '2.0', id: 3, method: 'tools/list' }], headers], [[INIT('2025-06-18')], auth], [[], headers]] as const) {
+        const r = await raw.request('POST', '/mcp', { headers: h, body });
+        assert.equal(r.status, 400, r.text);
+        assert.deepEqual(r.json(), {
+          jsonrpc: '2.0',
+          error: { code: -32600, message: 'JSON-RPC batches (arrays) are not supported: MCP removed them in protocol 2025-06-18; send each message in a POST of its own' },
+          id: null,
+        });
+      }
+      await sleep(200);
+      assert.equal(existsSync(marker), false, 'nothing in the batch ran');
+      const single = await raw.request('POST', '/mcp', { headers, body: run(4) });
+      assert.equal(single.status, 200, single.text);
+      assert.equal(existsSync(marker), true, 'the same call alone runs');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -37,9 +37,12 @@ export interface McpHttpDeps {
 export const METADATA_PATH = '/.well-known/oauth-protected-resource';
 const SESSION_HEADER = 'mcp-session-id';
 
+/** JSON-RPC's code for a message that is not a valid request. */
+const INVALID_REQUEST = -32600;
+
 /** A JSON-RPC error body, as MCP clients expect from the transport endpoints. */
-function rpcError(reply: FastifyReply, status: number, message: string): FastifyReply {
-  return reply.code(status).type('application/json').send({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
+function rpcError(reply: FastifyReply, status: number, message: string, code = -32000): FastifyReply {
+  return reply.code(status).type('application/json').send({ jsonrpc: '2.0', error: { code, message }, id: null });
 }
 
 /** The raw response is handed to the SDK: the headers set on the reply so far (security headers) go with it. */
@@ -124,6 +127,11 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     // Streamable HTTP: POST carries client messages, GET opens the server's stream, DELETE ends the session.
     mcp.all('/mcp', { bodyLimit: MCP_MESSAGE_MAX }, async (request, reply) => {
       const principal = request.principal!;
+      // Protocol 2025-06-18 removed JSON-RPC batches, and every revision served here is as new or newer;
+      // the SDK still takes them. Refused before it, whatever the session.
+      if (request.method === 'POST' && Array.isArray(request.body)) {
+        return rpcError(reply, 400, 'JSON-RPC batches (arrays) are not supported: MCP removed them in protocol 2025-06-18; send each message in a POST of its own', INVALID_REQUEST);
+      }
       const id = request.headers[SESSION_HEADER];
       if (typeof id === 'string') {
         const session = sessions.use(id, principal.name);

@@ -2,7 +2,7 @@
 // Node's response. The SDK's transport turns every request into a Web-standard Request and its answer
 // into a Response (through @hono/node-server), even when the answer is one JSON body: that round trip
 // was most of what an MCP call over HTTP cost beyond the command itself. Anything else (initialize,
-// batches, GET streams, DELETE, a header the SDK would refuse) goes to the SDK's transport unchanged,
+// GET streams, DELETE, a header the SDK would refuse) goes to the SDK's transport unchanged,
 // which also words every error.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
