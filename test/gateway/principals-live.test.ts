@@ -155,6 +155,31 @@ describe('principal changes reach open browser sessions and terminals', { timeou
     assert.match(closed.value.reason, reason);
   }
 
+  test('logging out, or in again, closes the terminals opened with that browser session; other sessions of the principal and its token go on', async () => {
+    const logIn = async (cookie?: string): Promise<{ cookie: string; csrf: string }> => {
+      const r = await api.request('POST', '/api/login', { headers: { origin: d.origin, ...(cookie ? { cookie } : {}) }, body: { token: d.tokens.boss } });
+      assert.equal(r.status, 200, r.text);
+      return { cookie: String(r.headers['set-cookie']).split(';')[0]!, csrf: r.json<{ csrfToken: string }>().csrfToken };
+    };
+    const first = await logIn();
+    const second = await logIn();
+    const byFirst = await attach({ cookie: first.cookie, origin: d.origin });
+    const bySecond = await attach({ cookie: second.cookie, origin: d.origin });
+    const byToken = await attach(bearer(d.tokens.boss!));
+
+    const out = await api.request('POST', '/api/logout', { headers: { cookie: first.cookie, origin: d.origin, 'x-csrf-token': first.csrf } });
+    assert.equal(out.status, 204, out.text);
+    await closesWith(byFirst, 4001, /^this browser session was logged out$/);
+    bySecond.send({ type: 'input', data: 'second goes on\r' });
+    await bySecond.shows(/second goes on/);
+
+    await logIn(second.cookie);
+    await closesWith(bySecond, 4001, /^this browser logged in again$/);
+    byToken.send({ type: 'input', data: 'token goes on\r' });
+    await byToken.shows(/token goes on/);
+    byToken.ws.close();
+  });
+
   test('a rotated token ends its cookie sessions and terminals at once; other principals go on', async () => {
     const cookie = await login(d.tokens.ops!);
     const byToken = await attach(bearer(d.tokens.ops!));

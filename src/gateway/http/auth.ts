@@ -27,9 +27,11 @@ export class SessionStore {
   /** Keyed by the SHA-256 of the cookie value, so the map's lookups never compare secrets directly. */
   private readonly sessions = new Map<string, BrowserSession>();
 
+  /** `ended` hears of each session that ends before it expires, and why: what is open under it closes then. */
   constructor(
     private readonly ttlMs: number,
     private readonly limits: { perPrincipal: number; total: number } = SESSION_LIMITS,
+    private readonly ended: (session: BrowserSession, why: string) => void = () => undefined,
   ) {}
 
   create(entry: PrincipalEntry): { cookie: string; session: BrowserSession } {
@@ -38,8 +40,10 @@ export class SessionStore {
     // its own sessions before the total is reached: a script logging in over and over (any principal,
     // read-only included) cannot end everyone else's.
     const mine = [...this.sessions].filter(([, s]) => s.principal === entry.name);
-    for (const [k] of mine.slice(0, Math.max(0, mine.length - this.limits.perPrincipal + 1))) this.sessions.delete(k);
-    while (this.sessions.size >= this.limits.total) this.sessions.delete(this.sessions.keys().next().value!);
+    for (const [k] of mine.slice(0, Math.max(0, mine.length - this.limits.perPrincipal + 1))) {
+      this.end(k, `a newer login of ${entry.name} replaced this browser session (${this.limits.perPrincipal} at most)`);
+    }
+    while (this.sessions.size >= this.limits.total) this.end(this.sessions.keys().next().value!, `the daemon holds ${this.limits.total} browser sessions at most`);
     const cookie = randomBytes(32).toString('base64url');
     const session: BrowserSession = {
       principal: entry.name,
@@ -64,8 +68,15 @@ export class SessionStore {
     return { session, entry };
   }
 
-  delete(cookie: string): void {
-    this.sessions.delete(key(cookie));
+  delete(cookie: string, why: string): void {
+    this.end(key(cookie), why);
+  }
+
+  private end(k: string, why: string): void {
+    const session = this.sessions.get(k);
+    if (!session) return;
+    this.sessions.delete(k);
+    this.ended(session, why);
   }
 
   /** Forgets the sessions of removed principals and rotated tokens now (find() refuses them anyway). */
@@ -106,15 +117,22 @@ type Revocation = NonNullable<ReturnType<typeof revocation>>;
  * a streaming run), so that a revoked one ends at once rather than when it finishes.
  */
 export class LiveCredentials {
-  private readonly live = new Map<object, { entry: PrincipalEntry; end(why: Revocation): void }>();
+  private readonly live = new Map<object, { entry: PrincipalEntry; session: BrowserSession | null; end(why: Revocation): void }>();
+  /** Sessions ended, and why: a WebSocket authenticated by one just before it ended is closed once it opens. */
+  private readonly endedSessions = new WeakMap<BrowserSession, string>();
 
   /** `current` reads the principals file as it is now (or the error that makes it unreadable). */
   constructor(private readonly current: () => Principals | Error) {}
 
-  /** Tracks `key` until untrack(); one whose credential was revoked since it was checked ends at once. */
-  track(key: object, entry: PrincipalEntry, end: (why: Revocation) => void): void {
-    this.live.set(key, { entry, end });
-    this.endIfRevoked(key, this.current());
+  /**
+   * Tracks `key` until untrack(); one whose credential was revoked since it was checked ends at once.
+   * With `session` (the browser session it was authenticated by) it ends with that session too.
+   */
+  track(key: object, entry: PrincipalEntry, end: (why: Revocation) => void, session: BrowserSession | null = null): void {
+    this.live.set(key, { entry, session, end });
+    const ended = session && this.endedSessions.get(session);
+    if (ended) this.endSession(session, ended);
+    else this.endIfRevoked(key, this.current());
   }
 
   untrack(key: object): void {
@@ -122,13 +140,28 @@ export class LiveCredentials {
   }
 
   /** A WebSocket, closed with the code and reason; nothing more is read from it, and a peer that does not answer the close is cut. */
-  trackSocket(ws: WebSocket, entry: PrincipalEntry): void {
+  trackSocket(ws: WebSocket, entry: PrincipalEntry, session: BrowserSession | null): void {
     ws.once('close', () => this.untrack(ws));
-    this.track(ws, entry, (why) => {
-      ws.close(why.code, why.reason);
-      ws.pause();
-      setTimeout(() => ws.terminate(), REVOKE_GRACE_MS).unref();
-    });
+    this.track(
+      ws,
+      entry,
+      (why) => {
+        ws.close(why.code, why.reason);
+        ws.pause();
+        setTimeout(() => ws.terminate(), REVOKE_GRACE_MS).unref();
+      },
+      session,
+    );
+  }
+
+  /** A browser session ended (logout, a new login): what was opened with it closes, saying why. */
+  endSession(session: BrowserSession, why: string): void {
+    this.endedSessions.set(session, why);
+    for (const [key, tracked] of [...this.live]) {
+      if (tracked.session !== session) continue;
+      this.live.delete(key);
+      tracked.end({ code: CLOSE.unauthenticated, reason: why });
+    }
   }
 
   /** Ends everything whose credential `now` no longer accepts as it was; returns how many. */

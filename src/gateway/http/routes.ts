@@ -84,7 +84,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
       // The session the browser came with ends here, not when it expires: a cookie planted or left behind
       // before this login (another principal's, an old one) authenticates nothing from now on.
       const previous = request.cookies[SESSION_COOKIE];
-      if (previous) deps.sessions.delete(previous);
+      if (previous) deps.sessions.delete(previous, 'this browser logged in again');
       const { cookie, session } = deps.sessions.create(checked.entry);
       reply.setCookie(SESSION_COOKIE, cookie, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', maxAge: Math.floor(deps.sessionTtlMs / 1000) });
       await audit(checked.entry.name, 'login', true, `browser session from ${request.ip}`);
@@ -96,7 +96,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
   api.post('/api/logout', { schema: { response: { '4xx': ERROR } } }, async (request, reply) => {
     const principal = principalOfRequest(request);
     if (!request.browserSession) return fail(reply, 400, 'bad_request', 'no browser session to end (bearer tokens are not sessions)');
-    deps.sessions.delete(request.browserSession.cookie);
+    deps.sessions.delete(request.browserSession.cookie, 'this browser session was logged out');
     reply.clearCookie(SESSION_COOKIE, { path: '/', secure: true, httpOnly: true, sameSite: 'strict' });
     await audit(principal.name, 'logout', true, `browser session from ${request.ip}`);
     return reply.code(204).send();

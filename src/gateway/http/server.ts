@@ -16,7 +16,7 @@ import type { GatewayContext } from '../../core/context.js';
 import { UsageError } from '../../core/errors.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
-import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, LoginRate, sameSecret, SESSION_COOKIE, SessionStore, type BrowserSession } from './auth.js';
+import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, LoginRate, sameSecret, SESSION_COOKIE, SESSION_LIMITS, SessionStore, type BrowserSession } from './auth.js';
 import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from './errors.js';
 import { isLoopback, parseListen } from './listen.js';
 import type { AttachSlots } from '../attach-slots.js';
@@ -174,7 +174,6 @@ export async function startHttp(
 
   const scheme = tlsFiles ? 'https' : 'http';
   const allowedOrigins = new Set(settings.origins);
-  const sessions = new SessionStore(settings.sessionTtlMs);
   const guard = new LoginGuard();
   const currentPrincipals = (): Principals | Error => {
     try {
@@ -184,11 +183,15 @@ export async function startHttp(
     }
   };
   const live = new LiveCredentials(currentPrincipals);
-  /** The credential each WebSocket upgrade was authenticated with, until its socket is open and tracked. */
-  const upgrades = new WeakMap<object, PrincipalEntry>();
-  /** An authenticated request is tracked while it is answered: a revoked credential cuts a streaming run too. */
-  const admit = (request: FastifyRequest, reply: FastifyReply, entry: PrincipalEntry, upgrade: boolean): void => {
-    if (upgrade) return void upgrades.set(request.raw, entry);
+  const sessions = new SessionStore(settings.sessionTtlMs, SESSION_LIMITS, (session, why) => live.endSession(session, why));
+  /** The credential (and browser session) each WebSocket upgrade was authenticated with, until its socket is open and tracked. */
+  const upgrades = new WeakMap<object, { entry: PrincipalEntry; session: BrowserSession | null }>();
+  /**
+   * An authenticated request is tracked while it is answered: a revoked credential cuts a streaming run
+   * too. A WebSocket opened with a cookie also closes when its browser session ends (logout, a new login).
+   */
+  const admit = (request: FastifyRequest, reply: FastifyReply, entry: PrincipalEntry, upgrade: boolean, session: BrowserSession | null = null): void => {
+    if (upgrade) return void upgrades.set(request.raw, { entry, session });
     live.track(request.raw, entry, () => request.raw.socket.destroy());
     reply.raw.once('close', () => live.untrack(request.raw));
   };
@@ -201,8 +204,8 @@ export async function startHttp(
   // The API's WebSockets are tracked under the principal they were authenticated as. Outbound agents
   // (/agent/connect) authenticate with their own host tokens before the upgrade (gateway/relay/route.ts).
   app.websocketServer.on('connection', (ws: WebSocket, raw: IncomingMessage) => {
-    const entry = upgrades.get(raw);
-    if (entry) live.trackSocket(ws, entry);
+    const upgrade = upgrades.get(raw);
+    if (upgrade) live.trackSocket(ws, upgrade.entry, upgrade.session);
     else if (raw.url?.startsWith('/api/')) ws.close(CLOSE.unauthenticated, 'not authenticated'); // not reached: the API's hook refused it
   });
   app.addHook('onRequest', async (_request, reply) => {
@@ -254,7 +257,7 @@ export async function startHttp(
     }
     request.principal = principalOf(found.entry, 'cookie');
     request.browserSession = { cookie: sessionCookie, session: found.session };
-    admit(request, reply, found.entry, upgrade);
+    admit(request, reply, found.entry, upgrade, found.session);
     return undefined;
   };
 
