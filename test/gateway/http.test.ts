@@ -2,6 +2,7 @@
 // store. Every request goes over TLS trusting only the certificate the daemon generated.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -10,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { ADMIN_SCOPE, type PrincipalEntry, type Principals } from '../../src/config/principals.js';
 import { LOGIN_RATE, SessionStore } from '../../src/gateway/http/auth.js';
+import { limitConnections } from '../../src/gateway/http/connections.js';
 import { remux, REMUX_BIN, tempHome } from '../support/cli.js';
 import { openTerminal, startConsoleDaemon } from '../support/console-daemon.js';
 import { client, wsRoundTrip, type Answer, type Client } from '../support/https.js';
@@ -465,6 +467,27 @@ describe('a flood of connections', () => {
   });
 });
 
+describe('connections counted per client', () => {
+  test('an IPv6 /64 is one client, an IPv4-mapped address its IPv4 address', () => {
+    const server = net.createServer();
+    limitConnections(server, () => false, () => undefined);
+    const perAddress = Math.floor(server.maxConnections / 4);
+    /** A connection as the server announces it; true when it was let through. */
+    const connect = (remoteAddress: string): boolean => {
+      let destroyed = false;
+      const socket = Object.assign(new EventEmitter(), { remoteAddress, destroy: () => void (destroyed = true) });
+      server.emit('connection', socket);
+      return !destroyed;
+    };
+    for (let i = 0; i < perAddress; i++) assert.equal(connect(`2001:db8:1:2::${(i + 1).toString(16)}`), true);
+    assert.equal(connect('2001:db8:1:2:ffff::1'), false, 'another address of the full /64');
+    assert.equal(connect('2001:db8:1:3::1'), true, 'the next /64');
+    for (let i = 0; i < perAddress; i++) assert.equal(connect(i % 2 ? '203.0.113.7' : '::ffff:203.0.113.7'), true);
+    assert.equal(connect('203.0.113.7'), false, 'both spellings are one address');
+    assert.equal(connect('203.0.113.8'), true);
+  });
+});
+
 describe('behind a proxy (http.trusted_proxies)', () => {
   const h = tempHome();
   before(() => writeFileSync(join(h.home, 'policies.yaml'), POLICY));
@@ -506,6 +529,20 @@ describe('behind a proxy (http.trusted_proxies)', () => {
     assert.equal(refused.json().error, 'too_many_logins');
     assert.ok(Number(refused.headers['retry-after']) > 0);
     assert.equal((await loginFrom('203.0.113.8', tokens[0]!)).status, 200);
+  });
+
+  test('failed token checks count an IPv6 client by its /64 and an IPv4-mapped one as its IPv4 address', async () => {
+    const url = await daemonUrl(h.env);
+    const api = client(url, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'));
+    const token = await addPrincipal(h.env, 'v6-ops', '--hosts', 'localhost');
+    const from = (address: string, t: string): Promise<{ status: number }> => api.request('GET', '/api/me', { headers: { ...bearer(t), 'x-forwarded-for': address } });
+    // Five guesses, each from another address of one /64.
+    for (let i = 1; i <= 5; i++) assert.equal((await from(`2001:db8:1:2::${i}`, `rmx_guess${i}`)).status, 401);
+    assert.equal((await from('2001:db8:1:2:ffff::99', token)).status, 429, 'the whole /64 is locked out');
+    assert.equal((await from('2001:db8:1:3::1', token)).status, 200, 'the next /64 is not');
+    for (let i = 1; i <= 5; i++) assert.equal((await from('::ffff:203.0.113.40', `rmx_guess${i}`)).status, 401);
+    assert.equal((await from('203.0.113.40', token)).status, 429, 'the mapped address is the IPv4 address');
+    assert.equal((await from('203.0.113.41', token)).status, 200, 'IPv4 addresses are counted one by one');
   });
 
   test('a bad entry is refused at start, naming it', async () => {

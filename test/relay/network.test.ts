@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { clientAddress, Networks, normalizeAddress } from '../../src/gateway/relay/network.js';
+import { clientAddress, clientKey, Networks, normalizeAddress } from '../../src/gateway/relay/network.js';
 import { AGENT_PATH } from '../../src/gateway/relay/protocol.js';
 import { startRelay } from './harness.js';
 
@@ -14,6 +14,15 @@ describe('addresses', () => {
     assert.equal(normalizeAddress('100.64.0.1'), '100.64.0.1');
     assert.equal(normalizeAddress('FD7A:115C::1'), 'fd7a:115c::1');
     for (const bad of ['', 'example.com', '100.64.0.1:80', '1.2.3', '::ffff:1.2.3']) assert.equal(normalizeAddress(bad), null, bad);
+  });
+
+  test('a client is counted by its IPv4 address, or by its IPv6 /64, in every spelling', () => {
+    for (const a of ['2001:db8:1:2::a', '2001:DB8:1:2:ffff:ffff:ffff:ffff', '2001:0db8:0001:0002:0:0:0:1', '2001:db8:1:2::192.0.2.1']) assert.equal(clientKey(a), '2001:db8:1:2::/64', a);
+    assert.equal(clientKey('2001:db8:1:3::a'), '2001:db8:1:3::/64');
+    assert.equal(clientKey('2001:db8::'), '2001:db8:0:0::/64');
+    assert.equal(clientKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    for (const a of ['203.0.113.5', '::ffff:203.0.113.5', '::ffff:cb00:7105']) assert.equal(clientKey(a), '203.0.113.5', a);
+    assert.notEqual(clientKey('203.0.113.5'), clientKey('203.0.113.6'), 'IPv4 addresses one by one');
   });
 
   test('CIDR blocks: IPv4, IPv6, and mapped addresses against IPv4 blocks', () => {

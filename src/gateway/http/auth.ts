@@ -6,6 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { authenticate, type PrincipalEntry, type Principals } from '../../config/principals.js';
 import { RateLimiter } from '../../hosts/rate-limit.js';
+import { clientKey } from '../relay/network.js';
 import { CLOSE } from '../terminal.js';
 
 export const SESSION_COOKIE = '__Host-remux_session';
@@ -207,7 +208,7 @@ const DEFAULT_GUARD: GuardOptions = { slowAfter: 3, delayStepMs: 250, lockAfter:
 type Attempt = { locked: true; retryAfterMs: number } | { locked: false; delayMs: number; succeeded(): void };
 
 /**
- * Failed token checks per client address (logins and bearer tokens alike). An attempt counts as a
+ * Failed token checks per client address, an IPv6 one by its /64 (logins and bearer tokens alike). An attempt counts as a
  * failure from the moment it starts, so parallel guesses cannot all slip in before the first is counted.
  */
 export class LoginGuard {
@@ -215,7 +216,8 @@ export class LoginGuard {
 
   constructor(private readonly opts: GuardOptions = DEFAULT_GUARD) {}
 
-  attempt(address: string): Attempt {
+  attempt(peer: string): Attempt {
+    const address = clientKey(peer);
     const now = Date.now();
     let f = this.failures.get(address);
     if (f && f.lockedUntil > now) return { locked: true, retryAfterMs: f.lockedUntil - now };
@@ -253,7 +255,7 @@ export class LoginRate {
 
   /** null when the login may go on, else how long until the next one may. */
   take(address: string, principal: string): number | null {
-    for (const [bucket, key] of [[this.byAddress, address], [this.byPrincipal, principal]] as const) {
+    for (const [bucket, key] of [[this.byAddress, clientKey(address)], [this.byPrincipal, principal]] as const) {
       const taken = bucket.take(key);
       if (!taken.ok) return taken.retryInMs;
     }

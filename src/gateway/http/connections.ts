@@ -4,6 +4,7 @@
 // connection is closed at once (said in the log at most once a minute).
 import { readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
+import { clientKey } from '../relay/network.js';
 
 export const MAX_CONNECTIONS = 4096;
 
@@ -34,8 +35,8 @@ function refusalLog(log: (line: string) => void, say: (refused: string, last: st
 
 /**
  * The limits: in all, half the open-file limit (at most MAX_CONNECTIONS); from one address (the TCP
- * peer), a quarter of that. A trusted proxy's address is every client behind it: `shared` ones are held
- * to the total alone.
+ * peer; an IPv6 one with the rest of its /64), a quarter of that. A trusted proxy's address is every
+ * client behind it: `shared` ones are held to the total alone.
  */
 export function limitConnections(server: Server, shared: (address: string) => boolean, log: (line: string) => void): void {
   server.maxConnections = connectionLimit();
@@ -52,12 +53,14 @@ export function limitConnections(server: Server, shared: (address: string) => bo
 
   const open = new Map<string, number>();
   server.on('connection', (socket: Socket) => {
-    const address = socket.remoteAddress;
+    const peer = socket.remoteAddress;
     // No address: the peer is already gone, and its socket with it.
-    if (address === undefined || shared(address)) return;
+    if (peer === undefined || shared(peer)) return;
+    // An IPv6 peer is counted with the rest of its /64, which it holds whole.
+    const address = clientKey(peer);
     const held = open.get(address) ?? 0;
     if (held >= perAddress) {
-      crowded(address);
+      crowded(peer);
       socket.destroy();
       return;
     }

@@ -22,6 +22,33 @@ export function normalizeAddress(address: string): string | null {
   return a.toLowerCase();
 }
 
+/**
+ * What one client is counted by (connections per address, failed and successful logins): an IPv4
+ * address as it is, an IPv6 address by its /64 (`2001:db8:1:2::/64`): whoever holds one address of a
+ * network holds its whole /64, and counted one by one, each of its addresses had a limit of its own.
+ * IPv4-mapped IPv6 is the IPv4 address. Anything else (not an address) is its own key.
+ */
+export function clientKey(address: string): string {
+  const a = normalizeAddress(address);
+  if (a === null) return address;
+  if (isIPv4(a)) return a;
+  return `${ipv6Groups(a).slice(0, 4).join(':')}::/64`;
+}
+
+/** The eight groups of an IPv6 address, in hex without leading zeros (`::` expanded, a dotted tail as two groups). */
+function ipv6Groups(address: string): string[] {
+  let a = address.replace(/%.*$/, ''); // a zone (fe80::1%eth0) is not part of the address
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (dotted) {
+    const [b1, b2, b3, b4] = dotted.slice(1).map(Number) as [number, number, number, number];
+    a = `${a.slice(0, dotted.index)}${((b1 << 8) | b2).toString(16)}:${((b3 << 8) | b4).toString(16)}`;
+  }
+  const [head, tail] = a.split('::') as [string, string | undefined];
+  const split = (part: string | undefined): string[] => (part ? part.split(':') : []);
+  const groups = tail === undefined ? split(head) : [...split(head), ...Array<string>(8 - split(head).length - split(tail).length).fill('0'), ...split(tail)];
+  return groups.map((g) => parseInt(g, 16).toString(16));
+}
+
 /** A set of CIDR blocks (`100.64.0.0/10`, `fd7a:115c:a1e0::/48`) or single addresses. */
 export class Networks {
   private readonly list = new BlockList();
