@@ -5,7 +5,6 @@ import type { AuditStore } from '../audit/store.js';
 import { parseCommand } from '../command/parser.js';
 import type { Config } from '../config/config.js';
 import { createLocalHost } from '../hosts/local.js';
-import { notifyAll } from '../notify/channels.js';
 import type { Approvals } from '../notify/service.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
@@ -28,7 +27,7 @@ export function hookDeps(session: string, parts: HookParts): HookDeps {
     session,
     ask: (request, signal) => approvals.ask(request, signal),
     timeoutSeconds: config.approvals.timeout_seconds,
-    notify: (n) => notifyAll(config.notify.channels, n),
+    notify: (n) => approvals.notify(principal, n),
     checkCommand: (command, cwd) => {
       const known = policies();
       const policy = known.get(policyName);

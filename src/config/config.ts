@@ -119,6 +119,16 @@ const NotifySchema = z
     base_url: z.url().refine((u) => ['http:', 'https:'].includes(new URL(u).protocol), 'an http or https URL').optional(),
     /** Every channel gets every message (at or above its min_priority). */
     channels: z.array(ChannelSchema).default([]),
+    /** Messages one asker (an agent session) may send at once and then per minute, and all together: beyond, held and counted. */
+    flood: z
+      .object({
+        burst: z.number().int().positive().default(10),
+        per_minute: z.number().positive().default(10),
+        overall_burst: z.number().int().positive().default(30),
+        overall_per_minute: z.number().positive().default(30),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -272,6 +282,7 @@ notify:                              # where remux tells a person something need
   # - { type: discord, webhook_url: \${DISCORD_WEBHOOK_URL} }
   # - { type: webhook, url: https://hooks.example.com/remux, secret: \${WEBHOOK_SECRET} }
   # each also takes name, min_priority (low|normal|high) and allow_internal (send to private addresses)
+  flood: { burst: 10, per_minute: 10, overall_burst: 30, overall_per_minute: 30 }   # per asker (an agent session) and in all; beyond: held, then one "N more" message
 
 approvals:
   timeout_seconds: 300               # a policy \`ask\` waits this long for an answer; none is a denial

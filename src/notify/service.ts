@@ -13,6 +13,10 @@ import { approvalsDbFile, approvalsKeyFile, consoleUrlFile } from '../config/pat
 import { isLoopback, parseListen } from '../gateway/http/listen.js';
 import { ApprovalError, ApprovalStore, type Approval, type ApprovalOutcome, type AskRequest } from './approvals.js';
 import { channelName, notifyAll, takes, type Delivery, type Notification, type NotificationAction } from './channels.js';
+import { FloodGate } from './flood.js';
+
+/** A message over the flood limit: not sent; a later one says how many were held. */
+const HELD = 'held: over the notify.flood limit (one message will say how many)';
 
 export interface ApprovalsOptions {
   env: NodeJS.ProcessEnv;
@@ -30,8 +34,21 @@ export class Approvals {
   private opened: ApprovalStore | null = null;
   /** The console's URL while this process (the daemon) serves it. */
   private servedUrl: string | null = null;
+  private readonly gate: FloodGate;
 
-  constructor(private readonly opts: ApprovalsOptions) {}
+  constructor(private readonly opts: ApprovalsOptions) {
+    this.gate = new FloodGate(
+      opts.config.notify.flood,
+      (n) => notifyAll(opts.config.notify.channels, n),
+      (sender, count) => ({
+        title: `${count} more message${count === 1 ? '' : 's'} from ${sender} held`,
+        message: `${sender} sent more than notify.flood allows: ${count === 1 ? 'its message was' : 'they were'} not sent. Its questions wait in the console and in \`remux approvals ls\`.`,
+        priority: 'high',
+        event: 'notification.held',
+        ...(this.baseUrl() === null ? {} : { url: new URL('/#/approvals', this.baseUrl() as string).href }),
+      }),
+    );
+  }
 
   /** Opened on first use: a CLI that never asks never creates approvals.db. */
   get store(): ApprovalStore {
@@ -39,6 +56,7 @@ export class Approvals {
   }
 
   close(): void {
+    this.gate.close();
     this.opened?.close();
     this.opened = null;
   }
@@ -65,10 +83,16 @@ export class Approvals {
       actions,
     };
     const channels = this.opts.config.notify.channels.filter((c) => takes(c, message.priority));
-    if (actions.length > 0) this.store.sentThrough(approval.id, channels.map(channelName));
-    const deliveries = await notifyAll(this.opts.config.notify.channels, message);
+    const deliveries = await this.notify(approval.principal, message);
+    if (actions.length > 0 && deliveries.some((d) => d.error !== HELD)) this.store.sentThrough(approval.id, channels.map(channelName));
     onWaiting?.({ approval, deliveries });
     return waiting;
+  }
+
+  /** Sends `n` on every channel, within `sender`'s share of notify.flood; beyond it each channel's delivery says held. */
+  async notify(sender: string, n: Notification): Promise<Delivery[]> {
+    const sent = await this.gate.pass(sender, n);
+    return sent ?? this.opts.config.notify.channels.map((c) => ({ channel: channelName(c), ok: false, error: HELD }));
   }
 
   /**
