@@ -10,7 +10,7 @@
 // operation, the path and the byte count, never the content.
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
-import { redactAll } from '../exec/output.js';
+import { redactAll, redactedPart } from '../exec/output.js';
 import { evaluatePath, outputRedaction } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { PathOperation } from '../policy/schema.js';
@@ -28,6 +28,8 @@ export const FILE_READ_MAX_BYTES = 16 << 20;
 export const FILE_WRITE_MAX_BYTES = 16 << 20;
 /** A listing shows at most this many entries (then `truncated`). */
 export const FILE_LIST_MAX_ENTRIES = 10_000;
+/** A part of a file read under a policy that redacts is redacted as in the whole file, read up to this much. */
+const REDACTED_PART_MAX_BYTES = 64 << 20;
 const PATH_MAX = 4096;
 /** Rule prefixes may need a second round of answers from the host; more never happens. */
 const MAX_RESOLVE_ROUNDS = 3;
@@ -113,7 +115,8 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       // One byte past the cap tells whether the cap cut the read short.
       const { content, size } = await files.read(real, { offset, length: Math.min(wanted, cap + 1) });
       const truncated = content.length > cap;
-      const kept = redactAll(redaction, truncated ? content.subarray(0, cap) : content);
+      const part = truncated ? content.subarray(0, cap) : content;
+      const kept = offset === 0 && part.length === size ? redactAll(redaction, part) : await redactedRead(files, real, redaction, offset, part);
       return { content: kept, size, bytesOut: kept.length, truncated };
     }
     case 'file.write': {
@@ -126,6 +129,20 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       return { entries, bytesOut: 0, truncated };
     }
   }
+}
+
+/**
+ * `part` of the file at `offset` as a read of the whole file shows it: redaction sees whole lines and
+ * blocks from their first line, so an offset inside a key block, or a cut through a secret's line, would
+ * slip past it on the part alone (output.ts redactedPart).
+ */
+async function redactedRead(files: HostFiles, real: string, redaction: Redaction, offset: number, part: Buffer): Promise<Buffer> {
+  if (redaction.redact.length + redaction.redactBlocks.length === 0) return part;
+  const whole = await files.read(real, { offset: 0, length: REDACTED_PART_MAX_BYTES + 1 });
+  if (whole.content.length > REDACTED_PART_MAX_BYTES) {
+    throw new FileError(`${real}: over ${REDACTED_PART_MAX_BYTES >> 20} MiB; the policy redacts what reads hand over, which for a part means reading the whole file: read it under a policy without redaction, or with a command (head, tail) whose output is redacted line by line`);
+  }
+  return redactedPart(redaction, whole.content, offset, offset + part.length);
 }
 
 /**

@@ -92,6 +92,34 @@ export function redactAll(redaction: Redaction, data: Buffer): Buffer {
   return Buffer.concat(pieces);
 }
 
+/**
+ * Bytes [start, end) of `whole` as a read of all of it hands them over. Redaction works on whole lines
+ * and follows blocks from their first line, so a part starting inside a key block or cutting a secret's
+ * line in two would slip past it: each line the redaction changes that the part touches is shown
+ * whole, as redacted (its newline kept); the other lines as the part cuts them.
+ */
+export function redactedPart(redaction: Redaction, whole: Buffer, start: number, end: number): Buffer {
+  const redacted = redactAll(redaction, whole);
+  if (redacted.equals(whole)) return whole.subarray(start, end);
+  const shown = lineStarts(redacted);
+  const pieces: Buffer[] = [];
+  // Redaction keeps every newline (a redacted line or block line keeps its own): line i is line i in both.
+  lineStarts(whole).forEach((from, i) => {
+    const to = whole.indexOf(NEWLINE, from) + 1 || whole.length;
+    if (to <= start || from >= end) return;
+    const own = whole.subarray(from, to);
+    const asShown = redacted.subarray(shown[i], redacted.indexOf(NEWLINE, shown[i]) + 1 || redacted.length);
+    pieces.push(own.equals(asShown) ? whole.subarray(Math.max(from, start), Math.min(to, end)) : asShown);
+  });
+  return Buffer.concat(pieces);
+}
+
+function lineStarts(data: Buffer): number[] {
+  const starts = [0];
+  for (let at = data.indexOf(NEWLINE); at >= 0 && at + 1 < data.length; at = data.indexOf(NEWLINE, at + 1)) starts.push(at + 1);
+  return starts;
+}
+
 /** Own copies: global for replace-all and lastIndex searches, never sticky, no lastIndex shared with the caller. */
 function ownCopy(re: RegExp): RegExp {
   return new RegExp(re.source, re.flags.replace(/[gy]/g, '') + 'g');

@@ -18,7 +18,7 @@ import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perfo
 import { askedFor, auditAction, enforcementOn, errorText, finishRun, perform, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
 import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
-import { OutputGate, redactAll } from '../exec/output.js';
+import { OutputGate, redactAll, redactedPart } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
@@ -179,13 +179,19 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
     if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', audit.id);
   }
   try {
-    const encoded = method.encode(args, resolved, facts);
+    const part = redactedRange(policy, method, args);
+    // A part under redaction is read whole (from the start, where a block may open) and cut here.
+    const encoded = method.encode(part ? ([args[0]] as unknown as A) : args, resolved, facts);
     const raw = method.chunked ? await gathered(g.link, method, encoded, opts) : await g.link.call(method.tool, method.remote, encoded, opts).result;
     if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
-    const value = method.content ? redactedContent(policy, method.decode(raw), method.content) : method.decode(raw);
+    const decoded = method.decode(raw);
+    const value = part ? (redactedPart(outputRedaction(policy), decoded as Buffer, part.start, part.end) as R) : method.content ? redactedContent(policy, decoded, method.content) : decoded;
     await audit.finish({ exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
     return value;
   } catch (err) {
+    if (err instanceof RemoteError && err.errno === osConstants.errno.EFBIG && redactedRange(policy, method, args)) {
+      err.message += `; policy ${policy.name} redacts what reads hand over, so a part is read through the whole file, at most ${READ_MAX >> 20} MiB: read a larger one under a policy without redaction`;
+    }
     const denied = err instanceof DeniedError;
     const id = await audit.finish({
       exitCode: denied ? EXIT.DENIED : err instanceof RemoteError || err instanceof ResultTypeError ? EXIT.FAILURE : EXIT.TRANSPORT,
@@ -217,6 +223,18 @@ async function gathered(link: Link, method: Pick<Method<never, unknown>, 'tool' 
   }
   const result = await call.result;
   return chunks.length > 0 ? chunks : result;
+}
+
+/**
+ * The bytes of a readBytes with offset or length whose policy redacts output (null: none such). A part
+ * alone could start inside a key block or cut a secret's line, which redaction sees only whole.
+ */
+function redactedRange(policy: Policy, method: unknown, args: unknown[]): { start: number; end: number } | null {
+  if (method !== FileSystem.readBytes) return null;
+  const { offset = 0, length } = (args[1] ?? {}) as { offset?: number; length?: number };
+  const { redact, redactBlocks } = outputRedaction(policy);
+  if ((offset === 0 && length === undefined) || redact.length + redactBlocks.length === 0) return null;
+  return { start: offset, end: length === undefined ? Infinity : offset + length };
 }
 
 /**

@@ -46,7 +46,7 @@ function policiesFor(root: string) {
       - { operation: write_file, resource: ${root}/allowed/** }
       - { operation: list_directory, resource: ${root}/allowed/** }
       - { operation: list_directory, resource: ${root}/allowed }
-      - { operation: write_stdout, resource: { redact: ["SECRET=\\\\S+"] } }
+      - { operation: write_stdout, resource: { redact: ["SECRET=\\\\S+", { from: "-----BEGIN [A-Z ]*PRIVATE KEY-----", to: "-----END [A-Z ]*PRIVATE KEY-----" }] } }
 `,
     'files.yaml',
     {},
@@ -353,4 +353,20 @@ test("a read's content gets the policy's redaction, as cat's output would: readi
   const r = await run({ kind: 'file.read', host: 'localhost', path: join(root, 'allowed/env') });
   assert.equal(r.exitCode, 0, r.message ?? '');
   assert.equal(r.content?.toString(), 'USER=bob\n[REDACTED]\n');
+});
+
+test('a part of a file (offset, length, the cap) is redacted as in the whole file: a start inside a key block or a cut through a secret hides it all', async (t) => {
+  const { root, run } = setup(t);
+  const text = 'USER=bob\nSECRET=hunter2\n-----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADANBgkq\n-----END RSA PRIVATE KEY-----\ntail\n';
+  writeFileSync(join(root, 'allowed/env'), text);
+  const read = async (offset: number, length?: number, maxBytes?: number): Promise<string> => {
+    const r = await run({ kind: 'file.read', host: 'localhost', path: join(root, 'allowed/env'), offset, ...(length === undefined ? {} : { length }), ...(maxBytes === undefined ? {} : { maxBytes }) });
+    assert.equal(r.exitCode, 0, r.message ?? '');
+    return r.content?.toString() ?? '';
+  };
+  assert.equal(await read(text.indexOf('MIIE'), 8), '[REDACTED]\n', 'inside the block, past its BEGIN line');
+  assert.equal(await read(text.indexOf('hunter2'), 7), '[REDACTED]\n', 'the secret without its SECRET=');
+  assert.equal(await read(0, 12), 'USER=bob\n[REDACTED]\n', 'a cut through a secret');
+  assert.equal(await read(0, undefined, 12), 'USER=bob\n[REDACTED]\n', 'the cap cutting it');
+  assert.equal(await read(2, 4), 'ER=b', 'nothing to redact: cut where asked');
 });

@@ -499,6 +499,26 @@ test("policy: what readText and readBytes hand over gets the policy's redaction,
   assert.equal((await host.call(FileSystem.readBytes, `${root}/env`)).toString(), 'USER=bob\n[REDACTED]\n');
 });
 
+test('policy: a part readBytes hands over (offset, length) is redacted as in the whole file: a start inside a key block or a cut through a secret hides it all', async (t) => {
+  const redact = `[{ from: "^-----BEGIN PRIVATE KEY-----$", to: "^-----END PRIVATE KEY-----$" }, "(?i)apitoken\\\\s+\\\\S+"]`;
+  const { host, root } = await local(t, `      - { operation: write_stdout, resource: { redact: ${redact} } }`);
+  const pem = join(root, 'app.pem');
+  const text = ['# app', '-----BEGIN PRIVATE KEY-----', 'MIIEvQIBADANBgkq', 'hkiG9w0BAQEFAASC', '-----END PRIVATE KEY-----', 'apitoken abc123', 'user app', ''].join('\n');
+  writeFileSync(pem, text);
+  const part = async (offset: number, length?: number): Promise<string> => (await host.call(FileSystem.readBytes, pem, { offset, ...(length === undefined ? {} : { length }) })).toString();
+  const at = (s: string): number => text.indexOf(s);
+  // Inside the block, past its BEGIN line: each line it touches is shown as the whole read shows it.
+  assert.equal(await part(at('MIIE'), 20), '[REDACTED]\n[REDACTED]\n');
+  assert.equal(await part(at('hkiG'), 4), '[REDACTED]\n');
+  // A secret's line cut in two: neither half is handed over.
+  assert.equal(await part(at('abc1'), 3), '[REDACTED]\n');
+  assert.equal(await part(at('apitoken'), 11), '[REDACTED]\n');
+  // Lines with nothing redacted are cut where asked; a read to the end shows the rest as a whole read does.
+  assert.equal(await part(2, 3), 'app');
+  assert.equal(await part(at('abc'), 11), '[REDACTED]\nuser');
+  assert.equal(await part(at('hkiG')), '[REDACTED]\n[REDACTED]\n[REDACTED]\nuser app\n');
+});
+
 test("policy: a diff an edit returns (writeText's, lineInFile's, Template.file's) gets the policy's redaction too", async (t) => {
   const { host, root } = await local(t);
   mkdirSync(join(root, 'w'));
