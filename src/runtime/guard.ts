@@ -122,6 +122,13 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
     err.actionId = (await refuse(g.ctx, asked, started, 'rejected', EXIT.USAGE, err.message, null)).actionId;
     throw err;
   };
+  const badPath = (declared: Operation[]): string | null => {
+    for (const op of declared) {
+      const problem = op.kind === 'exec' ? null : pathProblem(op.path);
+      if (problem) return `${method.name} ${JSON.stringify(operationTarget(op))}: ${problem}`;
+    }
+    return null;
+  };
   const declare = (facts: F): Operation[] => {
     const ops = method.operations(args, facts);
     asked.operation = auditOperation(ops);
@@ -143,6 +150,21 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
     } catch (err) {
       return rejected(err);
     }
+    if (method.lookup.before) {
+      const first = method.lookup.before(args);
+      asked.operation = auditOperation(first);
+      asked.resource = first.map(operationTarget).join(' ');
+      const problem = badPath(first);
+      if (problem) return refused(g, asked, started, 'rejected', EXIT.USAGE, problem);
+      let early: Checked | { refusal: string };
+      try {
+        early = await checkOperations(g, policy, method.name, first, opts);
+      } catch (err) {
+        return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, `${method.name}: cannot resolve what it touches on ${g.hostName}: ${errorText(err)}`);
+      }
+      if ('refusal' in early) return refused(g, asked, started, 'denied', EXIT.DENIED, early.refusal);
+      if (early.decision.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, early.decision.reason, early.decision);
+    }
     try {
       facts = await g.link.call<never, F>(method.tool, method.lookup.remote, lookupArgs, opts).result;
     } catch (err) {
@@ -155,10 +177,8 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
     }
   }
   const declared = ops as Operation[];
-  for (const op of declared) {
-    const problem = op.kind === 'exec' ? null : pathProblem(op.path);
-    if (problem) return refused(g, asked, started, 'rejected', EXIT.USAGE, `${method.name} ${JSON.stringify(operationTarget(op))}: ${problem}`);
-  }
+  const problem = badPath(declared);
+  if (problem) return refused(g, asked, started, 'rejected', EXIT.USAGE, problem);
   let checked: Checked | { refusal: string };
   try {
     // FileSystem's methods open what was checked without following a symlink: their answers may be reused briefly (resolved.ts).

@@ -63,7 +63,15 @@ export interface Method<A extends unknown[], R, F = null> {
   readonly name: string;
   readonly remote: string;
   /** A read-only question the host answers before the check (a user's home); the answer goes to operations() and encode(). */
-  readonly lookup?: { remote: string; args(args: A): unknown[] };
+  readonly lookup?: {
+    remote: string;
+    args(args: A): unknown[];
+    /**
+     * What is checked before the host is asked (ensureDirectory: the directory itself): a caller denied
+     * that much is refused with an answer that does not depend on what exists there.
+     */
+    before?(args: A): Operation[];
+  };
   /** Everything the call does on the host. Throws an ArgumentError on bad arguments: nothing is sent. */
   operations(args: A, facts: F): Operation[];
   /** The arguments as sent: paths and programs as they were resolved and checked. */
@@ -129,7 +137,7 @@ export function method<A extends unknown[], R, F = null>(def: MethodDef<A, R, F>
     },
     name: def.name,
     remote: def.remote,
-    ...(lookup ? { lookup: { remote: lookup.remote, args: (args: A) => lookup.args(checked(args)) } } : {}),
+    ...(lookup ? { lookup: { ...lookup, args: (args: A) => lookup.args(checked(args)) } } : {}),
     ...(def.cli ? { cli: def.cli } : {}),
     ...(def.content ? { content: def.content } : {}),
     operations: (args, facts) => def.operations(checked(args), facts),

@@ -249,6 +249,8 @@ export const FileSystem = {
         if (!path.startsWith('/')) throw new ArgumentError(`path: an absolute path is needed, got ${JSON.stringify(path)}`);
         return [path, opts?.parents === true];
       },
+      // Which directories above it exist is the host's answer to a write there: only for a caller who may write the path.
+      before: ([path]) => [{ kind: 'file.write', path }],
     },
     operations: ([path, opts], missing) => {
       if (opts?.mode !== undefined) directoryMode(opts.mode);

@@ -678,6 +678,23 @@ test('FileSystem.ensureDirectory: made with its mode and owner, converged, idemp
   assert.equal(existsSync(join(root, 'outside/made')), false);
 });
 
+test('ensureDirectory with parents: a caller who may not write the path is refused alike whichever directories above it exist (the host is asked only after that check)', async (t) => {
+  const { host, root, audit } = await local(t);
+  mkdirSync(join(root, 'secret/a/b'), { recursive: true });
+  const refusal = async (path: string): Promise<string> => {
+    const err = await host.call(FileSystem.ensureDirectory, path, { parents: true }).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof DeniedError, String(err));
+    return err.message;
+  };
+  // secret/a/b exists, secret/x does not: the words differ only by the path asked about.
+  const existing = await refusal(join(root, 'secret/a/b/c/d'));
+  const missing = await refusal(join(root, 'secret/x/y/c/d'));
+  assert.equal(missing, existing.replaceAll('/a/b/', '/x/y/'));
+  assert.match(existing, new RegExp(`${root}/secret/a/b/c/d`), 'the refusal names the path itself, not the first missing directory');
+  const resources = audit.list().slice(-2).map((a) => a.begin.resource);
+  assert.deepEqual(resources, [join(root, 'secret/a/b/c/d'), join(root, 'secret/x/y/c/d')], 'nor does the audit say which were missing');
+});
+
 test("ensureDirectory sets mode and owner on the directory it opened: a program swapped in for it meanwhile never gets them (a set-ID bit, root's)", async (t) => {
   const { host, root } = await local(t);
   mkdirSync(join(root, 'w/d'), { recursive: true });
