@@ -84,9 +84,9 @@ const RelaySchema = z
     allow_networks: z.array(z.string().min(1)).default([]),
     /** Proxies in front of the daemon whose X-Forwarded-For entry is believed (addresses or CIDR blocks). */
     trusted_proxies: z.array(z.string().min(1)).default([]),
-    /** The daemon pings every agent this often; one that misses the pong deadline is down. */
-    ping_interval_seconds: z.number().positive().default(10),
-    pong_timeout_seconds: z.number().positive().default(5),
+    /** The daemon pings every agent this often; one that misses the pong deadline is down (a dead agent is noticed within the two together). */
+    ping_interval_seconds: z.number().positive().default(2),
+    pong_timeout_seconds: z.number().positive().default(3),
     /** Control requests (path lookups, opening a terminal) fail after this long without an answer. */
     request_timeout_seconds: z.number().positive().default(30),
   })
@@ -289,8 +289,8 @@ approvals:
 relay:                               # outbound agents (remux agent) connecting to the daemon
   allow_networks: []                 # e.g. [100.64.0.0/10]; empty: any network
   trusted_proxies: []                # proxies whose X-Forwarded-For entry is believed
-  ping_interval_seconds: 10
-  pong_timeout_seconds: 5
+  ping_interval_seconds: 2           # a dead agent (no FIN: a cut network, a frozen process) is down
+  pong_timeout_seconds: 3            # within these two together
   request_timeout_seconds: 30
 
 agents:                              # remux code start: AI coding agents in sandboxed tmux sessions

@@ -47,11 +47,13 @@ export class AgentDaemon {
   }
 
   /** Writes both sides' files, makes the agent host and its token, starts the daemon. */
-  async setUp(files: { gatewayPolicies: string; agentPolicies: string; gatewayConfig?: string; labels?: string[]; pongTimeoutSeconds?: number }): Promise<void> {
+  /** `pongTimeoutSeconds` (pings every second), or 'defaults': the daemon's own ping settings. */
+  async setUp(files: { gatewayPolicies: string; agentPolicies: string; gatewayConfig?: string; labels?: string[]; pongTimeoutSeconds?: number | 'defaults' }): Promise<void> {
     writeFileSync(join(this.gw.home, 'policies.yaml'), files.gatewayPolicies);
     writeFileSync(join(this.ag.home, 'policies.yaml'), files.agentPolicies);
     mkdirSync(join(this.ag.home, 'tmux'));
-    writeFileSync(join(this.gw.home, 'config.yaml'), `relay:\n  ping_interval_seconds: 1\n  pong_timeout_seconds: ${files.pongTimeoutSeconds ?? 2}\n${files.gatewayConfig ?? ''}`);
+    const relay = files.pongTimeoutSeconds === 'defaults' ? '' : `relay:\n  ping_interval_seconds: 1\n  pong_timeout_seconds: ${files.pongTimeoutSeconds ?? 2}\n`;
+    writeFileSync(join(this.gw.home, 'config.yaml'), `${relay}${files.gatewayConfig ?? ''}`);
     assert.equal((await remux(['principal', 'add', 'admin', '--admin'], { env: this.gw.env })).code, 0);
     const made = await remux(['agent', 'token', 'laptop', ...(files.labels ?? []).flatMap((l) => ['--label', l]), '--json'], { env: this.gw.env });
     assert.equal(made.code, 0, made.stderr);

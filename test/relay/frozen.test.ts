@@ -49,3 +49,34 @@ describe('a stopped agent', () => {
     assert.equal(again.stdout, 'after\n', again.stderr);
   });
 });
+
+describe('a stopped agent, with the daemon\'s default ping settings', () => {
+  const dd = new AgentDaemon();
+  let agent: AgentProcess;
+  before(async () => {
+    await dd.setUp({ gatewayPolicies: ECHO_POLICY, agentPolicies: ECHO_POLICY, pongTimeoutSeconds: 'defaults' });
+    agent = await dd.connectAgent();
+  });
+  after(() => dd.tearDown(agent));
+
+  test('stopped for 2 s: still connected, the command runs once it resumes', async () => {
+    agent.child.kill('SIGSTOP');
+    const running = remux(['client', 'run', 'laptop', '--', 'echo', 'brief-stop'], { env: dd.gw.env });
+    await sleep(2000);
+    agent.child.kill('SIGCONT');
+    const r = await running;
+    assert.equal(r.stdout, 'brief-stop\n', r.stderr);
+    assert.equal((await dd.hostRow()).connected, true);
+  });
+
+  test('stopped for good: down within about 5 s (a ping every 2 s, its pong due within 3 s), not 15', async () => {
+    agent.child.kill('SIGSTOP');
+    const started = Date.now();
+    const r = await remux(['client', 'run', 'laptop', '--', 'echo', 'never'], { env: dd.gw.env });
+    assert.equal(r.code, 255, r.stderr);
+    assert.match(r.stderr, /agent laptop disconnected \(no pong within 3000 ms\)/);
+    assert.ok(Date.now() - started < 7000, `failed after ${Date.now() - started} ms`);
+    agent.child.kill('SIGCONT');
+    await waitFor('the agent to connect again', async () => (await dd.hostRow()).connected);
+  });
+});

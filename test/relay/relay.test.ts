@@ -238,6 +238,27 @@ describe('relay: connections', () => {
     }
   });
 
+  test('an agent whose pong waits behind its own output is not marked down: any frame it sends answers the ping', async () => {
+    const relay = await startRelay({ relay: '  ping_interval_seconds: 0.3\n  pong_timeout_seconds: 0.5\n' });
+    try {
+      // An agent that never pongs (as one whose pong sits behind a large transfer), but sends frames all along.
+      const ws = new WebSocket(`${relay.url}${AGENT_PATH}`, { headers: { authorization: `Bearer ${relay.tokens.laptop}` }, autoPong: false });
+      await new Promise((resolve) => ws.once('open', resolve));
+      ws.send(hello('laptop'));
+      await relay.waitConnected('laptop');
+      const talking = setInterval(() => ws.send(JSON.stringify({ type: 'out', id: 999, stream: 'stdout', data: 'eA==' })), 100);
+      await sleep(2000);
+      clearInterval(talking);
+      assert.equal(relay.ctx.registry.agents.status('laptop').connected, true, 'up while its frames flow, four pong deadlines later');
+      const started = Date.now();
+      while (relay.ctx.registry.agents.status('laptop').connected && Date.now() - started < 3000) await sleep(50);
+      assert.equal(relay.ctx.registry.agents.status('laptop').connected, false, 'down once it is silent');
+      ws.terminate();
+    } finally {
+      await relay.close();
+    }
+  });
+
   test('the gateway goes away: the agent reconnects with backoff and serves again', async () => {
     const relay = await startRelay();
     try {

@@ -15,6 +15,9 @@ import { AgentFrameSchema, CLOSE, MAX_FRAME_BYTES, parseFrame, WINDOW_BYTES, typ
  */
 export const MAX_UNCREDITED_BYTES = 16 * WINDOW_BYTES;
 
+/** A ping not even sent out (our side's buffer stuck behind an agent that reads nothing) fails after this many pong timeouts. */
+const STALLED_PINGS = 3;
+
 /** Someone waiting on a request's frames. */
 export interface PendingRequest {
   /** A frame for this request; returns true when it was the last one. */
@@ -54,8 +57,11 @@ export class AgentConnection {
     readonly tokenSha256: string,
     readonly options: LiveOptions,
   ) {
-    socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
-    socket.on('pong', () => this.pong());
+    socket.on('message', (data, isBinary) => {
+      this.heard();
+      this.receive(data as Buffer, isBinary);
+    });
+    socket.on('pong', () => this.heard(true));
     socket.on('close', (code, reason) => this.ended(`connection closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`));
     socket.on('error', (err) => this.ended(`connection failed: ${err.message}`));
     this.pingTimer = setInterval(() => this.ping(), options.pingIntervalMs);
@@ -133,22 +139,39 @@ export class AgentConnection {
     if (waiter.onFrame(frame)) this.forget(frame.id);
   }
 
+  /**
+   * A ping the agent must answer within pongTimeoutMs of its leaving here: queued behind a large
+   * transfer of ours, it waits its turn, and the deadline with it (up to STALLED_PINGS timeouts: an
+   * agent that takes in nothing at all is dead too). Any frame from the agent answers it as well, since
+   * its pong may wait behind the output it is sending.
+   */
   private ping(): void {
     if (this.closed || this.pongDeadline) return;
-    this.pingSentAt = performance.now();
-    this.socket.ping();
+    this.pingSentAt = 0;
+    const timeout = this.options.pongTimeoutMs;
+    this.deadline(STALLED_PINGS * timeout, `the agent took in nothing sent to it for ${STALLED_PINGS * timeout} ms`);
+    this.socket.ping(undefined, undefined, (err) => {
+      if (err || this.closed || this.pongDeadline === null) return;
+      this.pingSentAt = performance.now();
+      this.deadline(timeout, `no pong within ${timeout} ms`);
+    });
+  }
+
+  private deadline(ms: number, why: string): void {
+    if (this.pongDeadline) clearTimeout(this.pongDeadline);
     this.pongDeadline = setTimeout(() => {
       this.socket.terminate();
-      this.ended(`no pong within ${this.options.pongTimeoutMs} ms`);
-    }, this.options.pongTimeoutMs);
+      this.ended(why);
+    }, ms);
     this.pongDeadline.unref();
   }
 
-  private pong(): void {
+  /** The agent is alive: its pong (which also times the round trip), or any frame of its own. */
+  private heard(pong = false): void {
     if (!this.pongDeadline) return;
     clearTimeout(this.pongDeadline);
     this.pongDeadline = null;
-    this.lastRttMs = performance.now() - this.pingSentAt;
+    if (pong && this.pingSentAt > 0) this.lastRttMs = performance.now() - this.pingSentAt;
   }
 
   private ended(why: string): void {
