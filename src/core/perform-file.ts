@@ -10,7 +10,7 @@
 // operation, the path and the byte count, never the content.
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
-import { redactAll, redactedPart } from '../exec/output.js';
+import { partRead, redactAll, redactedPart, redacts } from '../exec/output.js';
 import { evaluatePath, outputRedaction } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { PathOperation } from '../policy/schema.js';
@@ -28,8 +28,6 @@ export const FILE_READ_MAX_BYTES = 16 << 20;
 export const FILE_WRITE_MAX_BYTES = 16 << 20;
 /** A listing shows at most this many entries (then `truncated`). */
 export const FILE_LIST_MAX_ENTRIES = 10_000;
-/** A part of a file read under a policy that redacts is redacted as in the whole file, read up to this much. */
-const REDACTED_PART_MAX_BYTES = 64 << 20;
 const PATH_MAX = 4096;
 /** Rule prefixes may need a second round of answers from the host; more never happens. */
 const MAX_RESOLVE_ROUNDS = 3;
@@ -111,12 +109,16 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
     case 'file.read': {
       const cap = action.maxBytes ?? FILE_READ_DEFAULT_BYTES;
       const offset = action.offset ?? 0;
-      const wanted = action.length ?? Infinity;
       // One byte past the cap tells whether the cap cut the read short.
-      const { content, size } = await files.read(real, { offset, length: Math.min(wanted, cap + 1) });
-      const truncated = content.length > cap;
-      const part = truncated ? content.subarray(0, cap) : content;
-      const kept = offset === 0 && part.length === size ? redactAll(redaction, part) : await redactedRead(files, real, redaction, offset, part);
+      const length = Math.min(action.length ?? Infinity, cap + 1);
+      // Under redaction, with what lies around the part: it is redacted as in the whole file (partRead).
+      const around = partRead(redaction, offset, length);
+      const { content, size } = await files.read(real, { offset: around.offset, length: around.length });
+      const got = Math.max(0, Math.min(content.length - around.before, length));
+      const truncated = got > cap;
+      const end = around.before + Math.min(got, cap);
+      const whole = around.offset === 0 && end === size;
+      const kept = whole ? redactAll(redaction, content.subarray(0, end)) : redacts(redaction) ? redactedPart(redaction, content, around.before, end, around.offset > 0) : content.subarray(0, end);
       return { content: kept, size, bytesOut: kept.length, truncated };
     }
     case 'file.write': {
@@ -129,20 +131,6 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       return { entries, bytesOut: 0, truncated };
     }
   }
-}
-
-/**
- * `part` of the file at `offset` as a read of the whole file shows it: redaction sees whole lines and
- * blocks from their first line, so an offset inside a key block, or a cut through a secret's line, would
- * slip past it on the part alone (output.ts redactedPart).
- */
-async function redactedRead(files: HostFiles, real: string, redaction: Redaction, offset: number, part: Buffer): Promise<Buffer> {
-  if (redaction.redact.length + redaction.redactBlocks.length === 0) return part;
-  const whole = await files.read(real, { offset: 0, length: REDACTED_PART_MAX_BYTES + 1 });
-  if (whole.content.length > REDACTED_PART_MAX_BYTES) {
-    throw new FileError(`${real}: over ${REDACTED_PART_MAX_BYTES >> 20} MiB; the policy redacts what reads hand over, which for a part means reading the whole file: read it under a policy without redaction, or with a command (head, tail) whose output is redacted line by line`);
-  }
-  return redactedPart(redaction, whole.content, offset, offset + part.length);
 }
 
 /**

@@ -83,7 +83,7 @@ export class OutputGate {
 
 /** `data` (all of it: a file's content) with a policy's redaction applied, as a command's output would have it. */
 export function redactAll(redaction: Redaction, data: Buffer): Buffer {
-  if (redaction.redact.length === 0 && redaction.redactBlocks.length === 0) return data;
+  if (!redacts(redaction)) return data;
   const pieces: Buffer[] = [];
   const gate = new OutputGate({ maxBytes: null, ...redaction }, { stdout: (chunk) => pieces.push(chunk), stderr: () => {} }, () => {});
   const source = gate.source('stdout');
@@ -92,24 +92,58 @@ export function redactAll(redaction: Redaction, data: Buffer): Buffer {
   return Buffer.concat(pieces);
 }
 
+/** The policy redacts what it hands over (a file read then needs the part's surroundings: partRead). */
+export function redacts(redaction: Redaction): boolean {
+  return redaction.redact.length + redaction.redactBlocks.length > 0;
+}
+
 /**
- * Bytes [start, end) of `whole` as a read of all of it hands them over. Redaction works on whole lines
- * and follows blocks from their first line, so a part starting inside a key block or cutting a secret's
- * line in two would slip past it: each line the redaction changes that the part touches is shown
- * whole, as redacted (its newline kept); the other lines as the part cuts them.
+ * How much of a file around a part redaction must see to judge the part as in the whole file: a key block
+ * reaching into the part begins at most this far before it (a PEM private key is a few KiB), a line
+ * cut by the part's end ends at most this far after it.
  */
-export function redactedPart(redaction: Redaction, whole: Buffer, start: number, end: number): Buffer {
-  const redacted = redactAll(redaction, whole);
-  if (redacted.equals(whole)) return whole.subarray(start, end);
+export const REDACTION_CONTEXT_BYTES = 64 << 10;
+
+/**
+ * What to read for `length` bytes at `offset` (Infinity: to the end) so that redactedPart can redact them
+ * as in the whole file: REDACTION_CONTEXT_BYTES either side under a redacting policy, else the part
+ * alone. `before`: where the part starts in what is read.
+ */
+export function partRead(redaction: Redaction, offset: number, length: number): { offset: number; length: number; before: number } {
+  // An offset the host refuses (negative, not a whole number) goes to it as it is.
+  if (!redacts(redaction) || !Number.isSafeInteger(offset) || offset < 0) return { offset, length, before: 0 };
+  const before = Math.min(offset, REDACTION_CONTEXT_BYTES);
+  return { offset: offset - before, length: before + length + REDACTION_CONTEXT_BYTES, before };
+}
+
+/**
+ * Bytes [start, end) of `read` (a part of a file with what partRead read around it; `midFile`: read from
+ * elsewhere than the file's start) as a read of the whole file hands them over. Redaction works on whole lines and follows blocks from their first line, so
+ * a part starting inside a key block or cutting a secret's line in two would slip past it: each line the
+ * redaction changes that the part touches is shown whole, as redacted (its newline kept); the other lines
+ * as the part cuts them.
+ */
+export function redactedPart(redaction: Redaction, read: Buffer, start: number, end: number, midFile: boolean): Buffer {
+  // Read from inside the file, what comes before its first newline is the end of a line: left out, so
+  // that redaction sees whole lines only (a cut one could mislead it: more than MAX_LINE_BUFFER of it is
+  // redacted in pieces).
+  const newline = midFile ? read.indexOf(NEWLINE) : -1;
+  const skip = newline >= 0 && newline < start ? newline + 1 : 0;
+  return partAsShown(redaction, read.subarray(skip), start - skip, end - skip);
+}
+
+function partAsShown(redaction: Redaction, around: Buffer, start: number, end: number): Buffer {
+  const redacted = redactAll(redaction, around);
+  if (redacted.equals(around)) return around.subarray(start, end);
   const shown = lineStarts(redacted);
   const pieces: Buffer[] = [];
   // Redaction keeps every newline (a redacted line or block line keeps its own): line i is line i in both.
-  lineStarts(whole).forEach((from, i) => {
-    const to = whole.indexOf(NEWLINE, from) + 1 || whole.length;
+  lineStarts(around).forEach((from, i) => {
+    const to = around.indexOf(NEWLINE, from) + 1 || around.length;
     if (to <= start || from >= end) return;
-    const own = whole.subarray(from, to);
+    const own = around.subarray(from, to);
     const asShown = redacted.subarray(shown[i], redacted.indexOf(NEWLINE, shown[i]) + 1 || redacted.length);
-    pieces.push(own.equals(asShown) ? whole.subarray(Math.max(from, start), Math.min(to, end)) : asShown);
+    pieces.push(own.equals(asShown) ? around.subarray(Math.max(from, start), Math.min(to, end)) : asShown);
   });
   return Buffer.concat(pieces);
 }

@@ -18,7 +18,7 @@ import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perfo
 import { askedFor, auditAction, enforcementOn, errorText, finishRun, perform, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
 import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
-import { OutputGate, redactAll, redactedPart } from '../exec/output.js';
+import { OutputGate, partRead, redactAll, redactedPart, redacts } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
@@ -199,19 +199,15 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
     if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', audit.id);
   }
   try {
-    const part = redactedRange(policy, method, args);
-    // A part under redaction is read whole (from the start, where a block may open) and cut here.
-    const encoded = method.encode(part ? ([args[0]] as unknown as A) : args, resolved, facts);
+    const part = partAround(policy, method, args);
+    const encoded = method.encode(part ? (part.args as A) : args, resolved, facts);
     const raw = method.chunked ? await gathered(g.link, method, encoded, opts) : await g.link.call(method.tool, method.remote, encoded, opts).result;
     if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
     const decoded = method.decode(raw);
-    const value = part ? (redactedPart(outputRedaction(policy), decoded as Buffer, part.start, part.end) as R) : method.content ? redactedContent(policy, decoded, method.content) : decoded;
+    const value = part ? (redactedPart(outputRedaction(policy), decoded as Buffer, part.start, part.start + part.length, part.midFile) as R) : method.content ? redactedContent(policy, decoded, method.content) : decoded;
     await audit.finish({ exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
     return value;
   } catch (err) {
-    if (err instanceof RemoteError && err.errno === osConstants.errno.EFBIG && redactedRange(policy, method, args)) {
-      err.message += `; policy ${policy.name} redacts what reads hand over, so a part is read through the whole file, at most ${READ_MAX >> 20} MiB: read a larger one under a policy without redaction`;
-    }
     const denied = err instanceof DeniedError;
     const id = await audit.finish({
       exitCode: denied ? EXIT.DENIED : err instanceof RemoteError || err instanceof ResultTypeError ? EXIT.FAILURE : EXIT.TRANSPORT,
@@ -246,15 +242,19 @@ async function gathered(link: Link, method: Pick<Method<never, unknown>, 'tool' 
 }
 
 /**
- * The bytes of a readBytes with offset or length whose policy redacts output (null: none such). A part
- * alone could start inside a key block or cut a secret's line, which redaction sees only whole.
+ * A readBytes of a part (an offset or a length) under a policy that redacts: the arguments that read it
+ * with what lies around it, and where the part lies in what comes back (partRead: a part alone could start
+ * inside a key block or cut a secret's line, which redaction sees only whole). null for any other call.
  */
-function redactedRange(policy: Policy, method: unknown, args: unknown[]): { start: number; end: number } | null {
+function partAround(policy: Policy, method: unknown, args: unknown[]): { args: unknown[]; start: number; length: number; midFile: boolean } | null {
   if (method !== FileSystem.readBytes) return null;
-  const { offset = 0, length } = (args[1] ?? {}) as { offset?: number; length?: number };
-  const { redact, redactBlocks } = outputRedaction(policy);
-  if ((offset === 0 && length === undefined) || redact.length + redactBlocks.length === 0) return null;
-  return { start: offset, end: length === undefined ? Infinity : offset + length };
+  const [path, options = {}] = args as [string, { offset?: number; length?: number }?];
+  const { offset = 0, length } = options;
+  const redaction = outputRedaction(policy);
+  if ((offset === 0 && length === undefined) || !redacts(redaction)) return null;
+  const around = partRead(redaction, offset, length ?? Infinity);
+  const read = { ...options, offset: around.offset, ...(Number.isFinite(around.length) ? { length: around.length } : {}) };
+  return { args: [path, read], start: around.before, length: length ?? Infinity, midFile: around.offset > 0 };
 }
 
 /**

@@ -5,7 +5,7 @@
 // concurrent reader, a failed write leaving the old file, a denial naming its rule, audit records.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -369,4 +369,23 @@ test('a part of a file (offset, length, the cap) is redacted as in the whole fil
   assert.equal(await read(0, 12), 'USER=bob\n[REDACTED]\n', 'a cut through a secret');
   assert.equal(await read(0, undefined, 12), 'USER=bob\n[REDACTED]\n', 'the cap cutting it');
   assert.equal(await read(2, 4), 'ER=b', 'nothing to redact: cut where asked');
+});
+
+test('a part deep in a large file is redacted from the 64 KiB around it: the file is not read whole', async (t) => {
+  const { root, run } = setup(t);
+  const text = 'SECRET=hunter2\n-----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADANBgkq\n-----END RSA PRIVATE KEY-----\ntail\n';
+  // 100 MiB of a hole, a newline, then the text: past anything a whole read would take (16 MiB), cheap on disk.
+  const at = (100 << 20) + 1;
+  const path = join(root, 'allowed/big');
+  writeFileSync(path, '');
+  truncateSync(path, at - 1);
+  appendFileSync(path, `\n${text}`);
+  const read = async (offset: number, length: number): Promise<string> => {
+    const r = await run({ kind: 'file.read', host: 'localhost', path, offset, length });
+    assert.equal(r.exitCode, 0, r.message ?? '');
+    return r.content?.toString() ?? '';
+  };
+  assert.equal(await read(at + text.indexOf('MIIE'), 8), '[REDACTED]\n');
+  assert.equal(await read(at + text.indexOf('hunter2'), 4), '[REDACTED]\n');
+  assert.equal(await read(at + text.indexOf('tail'), 4), 'tail');
 });
