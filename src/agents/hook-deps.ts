@@ -33,7 +33,7 @@ export function hookDeps(session: string, parts: HookParts): HookDeps {
       const policy = known.get(policyName);
       if (!policy) throw new Error(`unknown policy "${policyName}" (known: ${[...known.keys()].join(', ') || 'none'})`);
       if (!cwd.startsWith('/')) throw new Error(`the hook's cwd is not absolute: ${JSON.stringify(cwd)}`);
-      const host = createLocalHost('localhost', config.exec.secure_path);
+      const host = createLocalHost('localhost', config.exec.secure_path, config.daemon.socket);
       // Static checks: the command runs in the agent's own sandbox, not in remux's.
       return Promise.resolve(evaluate(policy, parseCommand(command), { cwd, resolver: host.resolver, enforcement: { sandbox: false, why: 'checked before Claude Code runs it' } }));
     },

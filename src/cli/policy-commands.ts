@@ -151,7 +151,7 @@ export async function checkPolicy(name: string, command: string, opts: { cwd?: s
   const policy = findPolicy(name);
   const { config } = loadConfig();
   const list = parseCommand(command);
-  const host = createLocalHost('localhost', config.exec.secure_path);
+  const host = createLocalHost('localhost', config.exec.secure_path, config.daemon.socket);
   const enforcement = await enforcementOn(policy, host);
   if ('refusal' in enforcement) {
     process.exitCode = EXIT.DENIED;

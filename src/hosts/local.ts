@@ -2,9 +2,9 @@
 import { createRequire } from 'node:module';
 import type * as NodePty from 'node-pty';
 import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { agentsDir } from '../agents/store.js';
-import { approvalsDbFile, approvalsKeyFile, auditDbFile, configFile, hostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile, tlsDir } from '../config/paths.js';
+import { approvalsDbFile, approvalsKeyFile, auditDbFile, configFile, expandHome, hostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile, tlsDir } from '../config/paths.js';
 import { runLocal } from '../exec/local.js';
 import fs from 'node:fs';
 import { bwrapAvailable, sandboxLayout, visibleInside } from '../exec/sandbox.js';
@@ -48,9 +48,10 @@ export function commandEnv(securePath: string, from: NodeJS.ProcessEnv = process
  * policy grants (one showing $HOME shows them otherwise): approvals.key signs approval links, a principal
  * able to write policies.yaml or principals.yaml would grant itself anything, the stores and recordings
  * hold everyone's actions and sessions, agents/ their hook tokens; through the daemon's socket or tmux's
- * (a tmux client has the server run anything) a command would act outside its sandbox.
+ * (a tmux client has the server run anything) a command would act outside its sandbox. `configuredSocket`:
+ * config.yaml's daemon.socket, which may lie outside $REMUX_HOME.
  */
-export function ownPaths(env: NodeJS.ProcessEnv = process.env): string[] {
+export function ownPaths(env: NodeJS.ProcessEnv = process.env, configuredSocket?: string): string[] {
   const store = (file: string): string[] => [file, ...SQLITE_SIDECARS.map((suffix) => file + suffix)];
   const tmux = join(env.TMUX_TMPDIR || '/tmp', `tmux-${process.getuid?.() ?? userInfo().uid}`);
   const paths = new Set([
@@ -67,6 +68,8 @@ export function ownPaths(env: NodeJS.ProcessEnv = process.env): string[] {
     agentsDir(env),
     join(remuxHome(env), 'run'),
     socketFile(env),
+    // config.yaml's, where the daemon listens when the environment names none.
+    ...(configuredSocket ? [resolve(expandHome(configuredSocket))] : []),
     tmux,
   ]);
   // What lies in a directory already listed goes with it (a sandbox cannot mount inside an emptied one).
@@ -76,8 +79,9 @@ export function ownPaths(env: NodeJS.ProcessEnv = process.env): string[] {
 /** Files SQLite keeps beside a store while it is open, removed when it closes. */
 const SQLITE_SIDECARS = ['-wal', '-shm', '-journal'];
 
-export function createLocalHost(name: string, securePath: string): Host {
-  const own = ownPaths();
+/** `configuredSocket`: config.yaml's daemon.socket (its socket is remux's own wherever it lies). */
+export function createLocalHost(name: string, securePath: string, configuredSocket: string | undefined): Host {
+  const own = ownPaths(process.env, configuredSocket);
   const resolver = createLocalResolver({ securePath, own });
   // A sandbox starting as a sidecar goes would fail to mount over it (or create it): its store is hidden.
   const hidden = own.filter((p) => !SQLITE_SIDECARS.some((suffix) => p.endsWith(suffix)));

@@ -87,7 +87,7 @@ export class HostRegistry {
     if (entry.transport === 'local') {
       let host = this.locals.get(name);
       if (!host) {
-        host = createLocalHost(name, this.opts.config.exec.secure_path);
+        host = createLocalHost(name, this.opts.config.exec.secure_path, this.opts.config.daemon.socket);
         this.locals.set(name, host);
       }
       return host;

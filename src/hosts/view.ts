@@ -26,7 +26,8 @@ export function enforcement(support: SandboxSupport | null, unknownWhy: string):
 
 /** What is known without connecting: this machine is probed here; SSH hosts only through the daemon's connections. */
 async function knownEnforcement(h: HostEntry, live: HostStatus | undefined, securePath: string): Promise<Enforcement> {
-  if (h.transport === 'local') return enforcement(await createLocalHost(h.name, securePath).sandboxSupport(), '');
+  // Only its sandbox support is asked: no command runs, so no socket needs hiding.
+  if (h.transport === 'local') return enforcement(await createLocalHost(h.name, securePath, undefined).sandboxSupport(), '');
   if (!live?.connected) return enforcement(null, 'not connected');
   return enforcement(live.sandbox, 'not probed yet: no sandboxed command ran on this connection');
 }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { remux, tempHome } from '../support/cli.js';
@@ -132,6 +133,8 @@ describe("remux's own files and sockets are out of every command's reach, whatev
   const outside = mkdtempSync(join(tmpdir(), 'remux-own-out-'));
   const marker = join(outside, 'ran-outside');
   const tmuxDir = join(h.home, 'tmux');
+  // Where config.yaml's daemon.socket may put the daemon's socket: outside $REMUX_HOME, shown by the policy.
+  const sockets = mkdtempSync(join(tmpdir(), 'remux-own-sock-'));
   // A policy showing the directory remux's files live in, as one showing $HOME would.
   const env = { ...h.env, REMUX_POLICY_CONFIG: join(h.home, 'own.yaml'), TMUX_TMPDIR: tmuxDir };
   const tmux = (...args: string[]): void => void execFileSync('tmux', ['-L', 'own', ...args], { env: { ...process.env, TMUX_TMPDIR: tmuxDir } });
@@ -148,6 +151,8 @@ describe("remux's own files and sockets are out of every command's reach, whatev
       - { operation: read_file, resource: "${h.home}/**" }
       - { operation: list_directory, resource: "${h.home}/**" }
       - { operation: write_file, resource: "${h.home}/**/*" }
+      - { operation: read_file, resource: "${sockets}/**" }
+      - { operation: list_directory, resource: "${sockets}/**" }
       - { operation: write_stdout, resource: null }
 `,
     );
@@ -162,6 +167,7 @@ describe("remux's own files and sockets are out of every command's reach, whatev
     }
     h.remove();
     rmSync(outside, { recursive: true, force: true });
+    rmSync(sockets, { recursive: true, force: true });
   });
 
   test('its principals, policies and keys: refused by the check, unreadable in the sandbox', async () => {
@@ -195,5 +201,32 @@ describe("remux's own files and sockets are out of every command's reach, whatev
     const r = await remux(['client', 'run', 'localhost', '--policy', 'home', '--', `python3 -c '${escape}'`], { env, cwd: h.home });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!existsSync(marker), 'the tmux server ran a command for the sandbox');
+  });
+
+  test("the daemon's socket where config.yaml's daemon.socket puts it, outside $REMUX_HOME: refused by the check, unreachable in the sandbox", async () => {
+    const config = join(h.home, 'config.yaml');
+    const original = readFileSync(config, 'utf8');
+    const socket = join(sockets, 'daemon.sock');
+    // Stands in for the daemon: it counts who connects (--no-daemon below keeps remux itself away).
+    let connections = 0;
+    const server = createServer((c) => {
+      connections++;
+      c.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      writeFileSync(config, original.replace(/^ {2}# socket: .*$/m, `  socket: ${socket}`));
+      const cat = await remux(['client', 'run', 'localhost', '--no-daemon', '--policy', 'home', '--', `cat ${socket}`], { env, cwd: h.home });
+      assert.equal(cat.code, 77, cat.stdout + cat.stderr);
+      assert.match(cat.stderr, /is remux's own \(its keys, configuration, stores or sockets\)/);
+      const connect = `import socket; s = socket.socket(socket.AF_UNIX); s.connect("${socket}"); print("connected")`;
+      const py = await remux(['client', 'run', 'localhost', '--no-daemon', '--policy', 'home', '--', `python3 -c '${connect}'`], { env, cwd: h.home });
+      assert.notEqual(py.code, 0, py.stdout);
+      assert.doesNotMatch(py.stdout, /connected/);
+      assert.equal(connections, 0, 'a sandboxed program reached the daemon socket');
+    } finally {
+      writeFileSync(config, original);
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

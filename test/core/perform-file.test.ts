@@ -57,7 +57,7 @@ function setup(t: TestContext, principal: Principal = { name: 'alice', via: 'cli
   const root = tree(t);
   const audit = AuditStore.open(tempDbPath(t));
   t.after(() => audit.close());
-  const host = createLocalHost('localhost', '/usr/bin:/bin');
+  const host = createLocalHost('localhost', '/usr/bin:/bin', undefined);
   const ctx: PerformContext = {
     principal,
     policies: policiesFor(root),
@@ -171,7 +171,7 @@ test('a symlink as the write target is refused even inside the tree; the link an
 
 test('the check-to-open race: a parent swapped for a symlink after the check is not followed', async (t) => {
   const { root } = setup(t);
-  const host = createLocalHost('localhost', '/usr/bin:/bin');
+  const host = createLocalHost('localhost', '/usr/bin:/bin', undefined);
   const files = host.files!;
   // The check resolved allowed/sub/f; then sub becomes a link to outside before the open.
   writeFileSync(`${root}/allowed/sub/f`, 'inside');

@@ -13,7 +13,7 @@ import type { HostFiles } from '../../src/hosts/types.js';
 function setup(t: TestContext): { dir: string; files: HostFiles } {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'remux-localfiles-')));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return { dir, files: createLocalHost('localhost', '/usr/bin:/bin').files! };
+  return { dir, files: createLocalHost('localhost', '/usr/bin:/bin', undefined).files! };
 }
 
 test('a FIFO is refused at once (no hang waiting for a writer); a directory is not read', async (t) => {

@@ -30,7 +30,7 @@ export function tempRoot(t: TestContext, prefix: string): string {
 
 /** Principal alice (admin scope) on this machine's `localhost`, with these policies, audited in `audit`. */
 export function localContext(audit: AuditStore, policies: ReadonlyMap<string, Policy>, defaultPolicy: string, labels: Record<string, string> = {}): PerformContext {
-  const host = createLocalHost('localhost', '/usr/bin:/bin');
+  const host = createLocalHost('localhost', '/usr/bin:/bin', undefined);
   return {
     principal: { name: 'alice', via: 'cli', scope: ADMIN_SCOPE },
     policies,
