@@ -5,7 +5,7 @@ import type { Principal } from '../core/types.js';
 import { ApprovalError, type Approval, type ApprovalStore } from '../notify/approvals.js';
 import { unreachableLinks, type Approvals } from '../notify/service.js';
 import { notifyAll, PRIORITIES, type Delivery, type Notification, type Priority } from '../notify/channels.js';
-import { printJson, printTable, UsageError, utcCell } from './output.js';
+import { printJson, printTable, UsageError, utcCell, visible } from './output.js';
 
 /** Sends `n` on every channel, printing each outcome; the config it sent by. */
 async function send(n: Notification, json: boolean | undefined): Promise<Config> {
@@ -73,7 +73,7 @@ export function answerApprovalCommand(idPrefix: string, choice: { option: string
       const option = 'option' in choice ? choice.option : optionOf(approval, choice.effect);
       const answered = await approvals.answer(approval.id, option, principal, 'cli');
       const label = answered.options.find((o) => o.id === option)?.label ?? option;
-      process.stdout.write(`${answered.id}: answered "${label}" (${answered.what})\n`);
+      process.stdout.write(`${answered.id}: answered "${label}" (${visible(answered.what)})\n`);
     } catch (err) {
       if (!(err instanceof ApprovalError)) throw err;
       if (err.code === 'forbidden') throw new AuthError(err.message, 'an admin principal answers, or the local user without REMUX_TOKEN');

@@ -1,4 +1,5 @@
 // Rendering shared by every command: tables for people, JSON for scripts, errors that say what to do next.
+import { showInvisible } from '../command/invisible.js';
 export { UsageError } from '../core/errors.js';
 
 export function printJson(value: unknown): void {
@@ -45,19 +46,15 @@ export function cellText(c: Cell): string {
 
 /**
  * Text others wrote (paths, commands, an MCP client's name), made safe to print in a listing: control
- * characters (a newline would start a forged row, ESC drives the reader's terminal) and the bidirectional
- * overrides that reorder what a line shows become escapes such as `\n`, `\x1b`, `\u202e`; a backslash
- * is doubled so that an escape cannot be faked.
+ * characters (a newline would start a forged row, ESC drives the reader's terminal) become escapes such
+ * as `\n`, `\x1b`, a backslash doubled so that an escape cannot be faked; the bidirectional controls
+ * and zero-width characters that change what a line shows are named, `<U+202E>` (showInvisible).
  */
 export function visible(text: string): string {
-  return text.replace(UNSAFE, (ch) => ESCAPES[ch] ?? escapeCode(ch.charCodeAt(0)));
+  return showInvisible(text.replace(UNSAFE, (ch) => ESCAPES[ch] ?? `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
-const UNSAFE = /[\\\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-function escapeCode(code: number): string {
-  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-}
+const UNSAFE = /[\\\u0000-\u001f\u007f-\u009f]/g;
 
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 

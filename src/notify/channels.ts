@@ -5,6 +5,7 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { REDACTED, redactText } from '../audit/redact.js';
+import { showInvisible } from '../command/invisible.js';
 import { post, type PostResult } from './http-post.js';
 
 export type Priority = 'low' | 'normal' | 'high';
@@ -146,13 +147,15 @@ export function takes(channel: ChannelConfig, priority: Priority): boolean {
  * What leaves for a service: the text with secrets redacted as the audit trail redacts them (the command
  * an approval is about, an agent's Bash command above all, may carry a token). An approval's message then
  * says so: its page shows the text whole, to be read before answering — a hidden part may hide more.
+ * Characters that would make the command look like another are named (showInvisible).
  */
 function outgoing(n: Notification): Notification {
   const title = redactText(n.title);
   const message = redactText(n.message);
-  if (title === n.title && message === n.message) return n;
-  const note = n.actions?.length ? `\n(${REDACTED}: hidden here as a secret; open the approval to read it whole before answering)` : '';
-  return { ...n, title, message: `${message}${note}` };
+  const redacted = title !== n.title || message !== n.message;
+  const note = redacted && n.actions?.length ? `\n(${REDACTED}: hidden here as a secret; open the approval to read it whole before answering)` : '';
+  const attach = n.attach === undefined ? {} : { attach: showInvisible(n.attach) };
+  return { ...n, title: showInvisible(title), message: showInvisible(`${message}${note}`), ...attach };
 }
 
 /** Sends `n` on every channel at once, secrets redacted; never throws: each channel's outcome is in the result. */

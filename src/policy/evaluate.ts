@@ -2,6 +2,7 @@
 import { posix } from 'node:path';
 import { analyzeArgv } from '../command/analysis.js';
 import { leadingCd } from '../command/cd.js';
+import { showInvisible } from '../command/invisible.js';
 import { parseCommand } from '../command/parser.js';
 import { lookupTool } from '../command/tools.js';
 import type { CodeRun, CommandList, Stage } from '../command/types.js';
@@ -635,7 +636,10 @@ const LAYERS: Record<StageBound['layer'], string> = {
   none: 'nothing (execute_code with unsandboxed: true)',
 };
 
-/** The lines `remux policy check` prints: the verdict, every check stage by stage, what bounds each stage. */
+/**
+ * The lines `remux policy check` prints: the verdict, every check stage by stage, what bounds each stage.
+ * Characters that would make a path or program look like another are named (showInvisible).
+ */
 export function explain(decision: Decision): string[] {
   const lines = [`${decision.effect.toUpperCase()} under policy ${decision.policy}: ${decision.reason}`];
   for (const c of decision.checks) {
@@ -648,5 +652,5 @@ export function explain(decision: Decision): string[] {
     lines.push(`  stage ${b.stage + 1}  bounded by ${LAYERS[b.layer]}${why}`);
   }
   if (decision.sandbox) lines.push('  runs inside the OS sandbox');
-  return lines;
+  return lines.map(showInvisible);
 }

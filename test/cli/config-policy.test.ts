@@ -203,6 +203,14 @@ describe('remux policy', () => {
     assert.equal(d.effect, 'deny');
     assert.match(d.reason, /\/etc\/shadow/);
   });
+
+  test('check names bidi controls and zero-width characters, so a path cannot look like another (Trojan Source)', async () => {
+    const r = await remux(['policy', 'check', 'read_only', '--', 'cat /var/log/x\u202egol.txt /var/lo\u200bg/y'], { env: h.env });
+    assert.equal(r.code, 77, r.stdout + r.stderr);
+    assert.match(r.stdout, /read_file \/var\/log\/x<U\+202E>gol\.txt: allowed/);
+    assert.match(r.stdout, /read_file \/var\/lo<U\+200B>g\/y: no rule/);
+    assert.doesNotMatch(r.stdout, /[\u202e\u200b]/u);
+  });
 });
 
 describe("policy check, as the issue's new user tried it: admin and developer templates", () => {

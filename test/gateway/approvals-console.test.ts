@@ -101,3 +101,19 @@ test('an answer the daemon refuses (answered elsewhere meanwhile) stays said whe
   assert.equal(await refusal.isVisible(), true, 'the refusal is still said after the reload');
   await context.close();
 });
+
+test('bidi controls and zero-width characters in the command are named on its card (Trojan Source)', async () => {
+  const asked = await askToTouch(join(d.home, 'x\u202etxt.exe\u200b'));
+  const context = await d.browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  await page.goto(`${d.url}#/approvals?id=${asked.id}`);
+  await page.locator('#token').fill(d.token);
+  await page.locator('#login button[type=submit]').click();
+  const card = page.locator(`section.approval[data-id="${asked.id}"]`);
+  const question = await card.locator('h3').innerText();
+  assert.match(question, /x<U\+202E>txt\.exe<U\+200B>/);
+  assert.doesNotMatch(question, /[\u202e\u200b]/u);
+  await card.locator('button', { hasText: 'Deny' }).click();
+  assert.equal(await asked.exited, 77);
+  await context.close();
+});

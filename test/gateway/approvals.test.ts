@@ -167,4 +167,24 @@ describe('approvals over HTTP', () => {
     assert.equal(denied.status, 200, denied.text);
     assert.equal(await exited, 77);
   });
+  test('bidi controls and zero-width characters in a command are named where its question is read, so it cannot look like another (Trojan Source)', async () => {
+    // Shown as is, `touch x\u202Etxt.exe` reads "touch xexe.txt"; the zero-width space hides in a word.
+    const { id, links, exited, sent } = await askToTouch(join(h.home, 'x\u202etxt.exe\u200b'));
+    const deny = links.find((l) => l.label === 'Deny')!.url;
+    const confirm = await api.request('GET', pathOf(deny));
+    assert.equal(confirm.status, 200);
+    const listed = await remux(['approvals', 'ls'], { env: h.env });
+    assert.equal(listed.code, 0, listed.stderr);
+    for (const [where, text, marked] of [
+      ['message sent', JSON.parse(sent).message as string, /x<U\+202E>txt\.exe<U\+200B>/],
+      ['confirm page', confirm.text, /x&#60;U\+202E&#62;txt\.exe&#60;U\+200B&#62;/],
+      ['remux approvals ls', listed.stdout, /x<U\+202E>txt\.exe<U\+200B>/],
+    ] as const) {
+      assert.match(text, marked, where);
+      assert.doesNotMatch(text, /[\u202e\u200b]/u, where);
+    }
+    const denied = await api.request('POST', `/api/approvals/${id}/answer`, { headers: FORM, body: formOf(deny) });
+    assert.equal(denied.status, 200, denied.text);
+    assert.equal(await exited, 77);
+  });
 });

@@ -1,6 +1,7 @@
 // Approvals: questions waiting for a person (policy asks, agent prompts), newest first, each with its
 // own answers (POST /api/approvals/ID); refreshed every few seconds. #/approvals?id=ID (the link in a
 // notification) shows that one first. Only admins answer, never their own question: the daemon says why.
+import { showInvisible } from '../../src/command/invisible.js';
 import { api, el, errorLine, errorText } from '../api.js';
 import { utcTime } from '../format.js';
 import type { Page } from './page.js';
@@ -38,12 +39,12 @@ function statusText(a: Approval): string {
 function card(a: Approval, focused: boolean, answer: (a: Approval, option: Option) => void): HTMLElement {
   const section = el('section', undefined, { class: `approval ${a.status}`, 'data-id': a.id });
   if (focused) section.classList.add('focused');
-  section.append(el('h3', a.what));
+  section.append(el('h3', showInvisible(a.what)));
   const facts = el('table');
   const rows: Array<[string, string]> = [
     ['Asked by', a.principal],
     ['Host', a.host ?? '-'],
-    ['Why', a.reason],
+    ['Why', showInvisible(a.reason)],
     ['From', a.source],
     ['Asked', utcTime(new Date(a.createdAt).toISOString())],
     [a.status === 'pending' ? 'Expires' : 'Status', a.status === 'pending' ? utcTime(new Date(a.expiresAt).toISOString()) : statusText(a)],

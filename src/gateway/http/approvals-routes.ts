@@ -6,6 +6,7 @@
 // Signed in (cookie or bearer, through the API's authentication): GET /api/approvals lists,
 // POST /api/approvals/:id {option} answers as the principal (admins only, never their own question).
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { showInvisible } from '../../command/invisible.js';
 import type { GatewayContext } from '../../core/context.js';
 import { ApprovalError, type Approval } from '../../notify/approvals.js';
 import { fail } from './errors.js';
@@ -36,7 +37,7 @@ export function registerApprovalLinks(app: FastifyInstance, ctx: GatewayContext)
     const approval = ctx.approvals.store.get(request.params.id);
     const valid = approval !== null && option !== undefined && token !== undefined && ctx.approvals.store.verifies(approval, option, token);
     if (!valid) return page(reply.code(403), 'Not a valid decision link', '<p>This link is not valid: it was changed, or it belongs to another remux.</p>');
-    return page(reply, `Approval: ${approval.what}`, confirmBody(approval, option as string, token as string));
+    return page(reply, `Approval: ${showInvisible(approval.what)}`, confirmBody(approval, option as string, token as string));
   });
 
   app.post<{ Params: { id: string }; Body: { option: string; token?: string } }>('/api/approvals/:id/answer', { schema: { body: AnswerBody } }, async (request, reply) => {
@@ -83,10 +84,10 @@ export function registerApprovalRoutes(api: FastifyInstance, ctx: GatewayContext
 
 function summary(a: Approval): string {
   const rows: Array<[string, string]> = [
-    ['What', a.what],
+    ['What', showInvisible(a.what)],
     ['Asked by', a.principal],
     ['Host', a.host ?? '-'],
-    ['Why', a.reason],
+    ['Why', showInvisible(a.reason)],
     ['Expires', new Date(a.expiresAt).toISOString()],
   ];
   return `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
