@@ -22,7 +22,7 @@
 // - Programs not in the table (tools.ts): every argument that looks like a path (see pathCandidates) is a
 //   read. Bare words (`secret.txt`) are not taken for paths; the sandbox confines what they can reach.
 
-import type { ArgvAnalysis, CodeRun } from './types.js';
+import type { ActsAs, ArgvAnalysis, CodeRun } from './types.js';
 import {
   GIT_GLOBAL,
   GIT_OTHER,
@@ -51,6 +51,7 @@ class Acc {
   readonly lists: string[] = [];
   readonly nested: string[] = [];
   readonly code: CodeRun[] = [];
+  readonly actsAs: ActsAs[] = [];
   refusal: string | null = null;
   sandboxOnly: string | null = null;
 
@@ -90,6 +91,7 @@ class Acc {
       refusal: this.refusal,
       sandboxOnly: this.sandboxOnly,
       code: this.code,
+      actsAs: this.actsAs,
     };
   }
 }
@@ -273,6 +275,8 @@ function operandRole(c: Call, p: Parsed, role = c.spec.operands): number {
 const HANDLERS: Record<Kind, (c: Call) => void> = {
   plain(c) {
     const p = parsed(c);
+    const first = p.operands[0];
+    if (first !== undefined && c.spec.actsAs.has(first)) c.acc.actsAs.push({ program: program(c), name: first });
     if (c.spec.operands === 0 || has(p, c.spec.literal)) return;
     const verb = p.operands[0] === undefined ? undefined : c.spec.verbs.get(p.operands[0]);
     if (verb !== undefined) c.acc.refuse(verb);
@@ -819,6 +823,7 @@ function findExec(c: Call, action: string, cmd: string[], starts: string[]): voi
   if (sub.refusal !== null) acc.refuse(sub.refusal);
   if (sub.sandboxOnly !== null) acc.needsSandbox(sub.sandboxOnly);
   acc.code.push(...sub.code);
+  acc.actsAs.push(...sub.actsAs);
   for (const b of sub.binaries) {
     acc.binaries.push(b);
     if (b.includes('{}')) acc.refuse('find would run the files it finds');

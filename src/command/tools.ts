@@ -80,6 +80,8 @@ export interface ToolSpec {
   readonly alone: string | null;
   /** First operands (verbs) that are refused, with the reason. */
   readonly verbs: ReadonlyMap<string, string>;
+  /** First operands (verbs) that make it do what the program of that name does (ArgvAnalysis.actsAs). */
+  readonly actsAs: ReadonlySet<string>;
   /** For kind 'refuse'. */
   readonly reason: string;
   /**
@@ -118,6 +120,7 @@ interface Def {
   skip?: number;
   alone?: string;
   verbs?: Record<string, string>;
+  actsAs?: string;
   reason?: string;
   /** Keys like `values`. */
   sandboxOnly?: Record<string, string>;
@@ -164,6 +167,7 @@ function spec(d: Def): ToolSpec {
     skip: d.skip ?? 0,
     alone: d.alone ?? null,
     verbs: new Map(Object.entries(d.verbs ?? {})),
+    actsAs: new Set(words(d.actsAs)),
     reason: d.reason ?? '',
     sandboxOnly,
     sandboxOnlyIfRecursive: d.sandboxOnlyIfRecursive ?? false,
@@ -409,6 +413,8 @@ const DEFS: Record<string, Def> = {
     long: 'host= machine= lines= output= property= signal= type= state= job-mode= kill-whom= kill-value= what= root= image= image-policy= boot-loader-menu= boot-loader-entry= reboot-argument= timestamp= message= preset-mode= drop-in= when= value user system all recursive reverse after before with-dependencies show-types failed no-pager no-legend no-block no-wall no-reload no-ask-password global runtime force now quiet dry-run firmware-setup plain full',
     values: { '--root --image': R },
     verbs: { edit: 'systemctl edit runs an editor' },
+    // What its links of these names run: a policy asking before `reboot` asks before `systemctl reboot`.
+    actsAs: 'halt poweroff reboot kexec',
     operands: R | IFPATH,
   },
 

@@ -69,6 +69,17 @@ export interface ArgvAnalysis {
    * config): each needs an execute_code grant, and the command then runs only inside the OS sandbox.
    */
   code: CodeRun[];
+  /**
+   * Programs told by their first operand to do what another of their names does (`systemctl reboot` is
+   * `reboot`): deny and ask rules naming that name apply to them too.
+   */
+  actsAs: ActsAs[];
+}
+
+/** `program` as written in argv, acting as `name`. */
+export interface ActsAs {
+  program: string;
+  name: string;
 }
 
 /** One program that runs unchecked code: `program` as written in argv, `does` completes "<program> …". */

@@ -224,6 +224,7 @@ class Evaluation {
         this.push('execute_binary', s.argv[0] ?? '', index, null, reason);
       }
       for (const program of analysis.binaries) this.checkProgram(program, index);
+      for (const { program, name } of analysis.actsAs) this.checkActsAs(program, name, index);
       for (const code of analysis.code) this.checkCode(code, index);
       for (const program of analysis.binaries) if (this.writable(program)) this.checkCode({ program, does: WRITABLE_PROGRAM }, index);
       // A path both read (or written) and listed is a tree the program goes through: what lies below counts.
@@ -272,6 +273,23 @@ class Evaluation {
 
   private checkProgram(program: string, index: number): void {
     this.guarded('execute_binary', program, index, () => this.programRule('execute_binary', program));
+  }
+
+  /**
+   * A program doing what its link `name` does (`systemctl reboot`): a deny or ask rule naming `name`
+   * applies as if it ran under that name. Its allow was checked as itself (checkProgram).
+   */
+  private checkActsAs(program: string, name: string, index: number): void {
+    const rule = decide(
+      this.rulesFor('execute_binary').filter((r) => r.rule.effect !== 'allow'),
+      (r) => r.names.includes(name),
+    );
+    if (rule === null) return;
+    this.guarded('execute_binary', program, index, () => ({
+      resource: this.programRule('execute_binary', program).resource,
+      rule,
+      note: `acts as ${name}: ${verdictOf(rule, this.policy.name)}`,
+    }));
   }
 
   /** The program, then its rule among `op`'s: execute_binary and execute_code match programs alike. */

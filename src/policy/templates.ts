@@ -182,11 +182,12 @@ export const TEMPLATES: Record<TemplateName, Template> = {
       {
         operation: 'execute_binary',
         effect: 'ask',
-        resource: ['rm', 'shred', 'dd', 'mkfs', 'mke2fs', 'fdisk', 'wipefs', 'shutdown', 'reboot', 'poweroff', 'halt', 'kill', 'pkill', 'killall'],
+        resource: ['rm', 'shred', 'dd', 'mkfs', 'mke2fs', 'fdisk', 'wipefs', 'shutdown', 'reboot', 'poweroff', 'halt', 'kexec', 'telinit', 'init', 'kill', 'pkill', 'killall'],
         reason: 'destructive or disruptive program',
         comment:
           'ask beats allow: these run only after someone approves. Names match however the program is\n' +
-          'run (/usr/bin/rm, a link to it). Variants such as mkfs.xfs are programs of their own: add them.',
+          'run (/usr/bin/rm, a link to it), and systemctl halt|poweroff|reboot|kexec counts as the program of\n' +
+          'that name. Variants such as mkfs.xfs are programs of their own: add them.',
       },
       {
         operation: 'execute_code',

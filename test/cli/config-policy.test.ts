@@ -248,6 +248,19 @@ describe("policy check, as the issue's new user tried it: admin and developer te
       assert.equal(JSON.parse(r.stdout).bounds.at(-1).layer, 'sandbox', command);
     }
   });
+
+  test('admin asks before stopping or restarting the machine, by any of its names or systemctl verbs', async () => {
+    const stops = ['shutdown -h now', 'reboot', 'halt', 'poweroff', 'telinit 0', 'init 6', 'systemctl reboot', 'systemctl -i poweroff', 'systemctl --no-wall halt', 'systemctl kexec', 'sudo /usr/bin/systemctl reboot'];
+    for (const command of stops) {
+      const r = await remux(['policy', 'check', 'admin', '--', command], { env, cwd: '/tmp' });
+      assert.equal(r.code, 77, `${command}: ${r.stdout}`);
+      assert.match(r.stdout, /^ASK under policy admin: execute_binary \S+: (acts as \w+: )?needs approval under admin#\d+ \(agents\.yaml:\d+\): destructive or disruptive program/, command);
+    }
+    for (const command of ['systemctl status', 'systemctl list-units reboot.target']) {
+      const r = await remux(['policy', 'check', 'admin', '--', command], { env, cwd: '/tmp' });
+      assert.equal(r.code, 0, `${command}: ${r.stdout}`);
+    }
+  });
 });
 
 describe('the read_only template redacts secrets before output leaves', () => {

@@ -864,6 +864,15 @@ cases('edge cases', [
   { argv: ['cat', ''] },
 ]);
 
+describe('a multi-call program told by its verb to act as another of its names', () => {
+  test('systemctl halt|poweroff|reboot|kexec acts as that program, wrapped or not; other verbs and later operands do not', () => {
+    assert.deepEqual(analyzeArgv(['systemctl', '--no-wall', 'reboot']).actsAs, [{ program: 'systemctl', name: 'reboot' }]);
+    assert.deepEqual(analyzeArgv(['sudo', '/usr/bin/systemctl', '-i', 'kexec']).actsAs, [{ program: '/usr/bin/systemctl', name: 'kexec' }]);
+    assert.deepEqual(analyzeArgv(['systemctl', 'status', 'reboot']).actsAs, []);
+    assert.deepEqual(analyzeArgv(['systemctl', '-p', 'reboot', 'show']).actsAs, []);
+  });
+});
+
 describe('scale', () => {
   test('10,000 arguments are analysed in linear time', () => {
     const paths = Array.from({ length: 10_000 }, (_, i) => `/data/f${i}`);
