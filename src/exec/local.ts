@@ -478,8 +478,10 @@ class Run {
   private stop(reason: StopReason): void {
     if (this.stopReason !== null) return;
     this.stopReason = reason;
-    if (reason === 'truncated') this.readers.forEach((s) => s.destroy());
+    // TERM before the pipes close at the cap: a writer then ends by TERM (143), as the runtime's own
+    // Exec stops one, not by the SIGPIPE of its next write.
     signalGroups(liveGroups([...this.groups]), 'SIGTERM');
+    if (reason === 'truncated') this.readers.forEach((s) => s.destroy());
     this.killTimer = setTimeout(() => signalGroups(liveGroups([...this.groups]), 'SIGKILL'), this.graceMs);
   }
 

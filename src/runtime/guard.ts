@@ -467,7 +467,7 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
       errorKind: null,
     };
     await finishRun(audit, result, decision, undefined, durationMs);
-    return gate.truncated ? { code: null, signal: null, truncated: true } : { code: r.code, signal: r.signal, truncated: false };
+    return { code: r.code, signal: r.signal, truncated: gate.truncated };
   } catch (err) {
     await audit.finish({
       exitCode: null,
@@ -534,9 +534,8 @@ async function execOnHost(g: Guard, action: ExecAction, execOpts: ExecOptions, o
       throw new Error(message);
   }
   if (r.timedOut) throw new CallTimeoutError(`Exec ${action.command}`, opts.timeoutMs ?? g.ctx.defaultTimeoutMs ?? 0);
-  if (r.truncated) return { code: null, signal: null, truncated: true };
   const signal = r.signal ? (osConstants.signals[r.signal] ?? null) : null;
-  return { code: signal === null ? r.exitCode : null, signal, truncated: false };
+  return { code: signal === null ? r.exitCode : null, signal, truncated: r.truncated };
 }
 
 /** evaluate() with every path and program it asks about answered by the runtime on the host, in rounds. */

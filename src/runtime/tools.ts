@@ -51,6 +51,7 @@ export interface OutputChunk {
 }
 
 export interface ExecResult {
+  /** How the command ended: its exit status, or null and the signal that killed it (at the output cap, SIGTERM's). */
   code: number | null;
   signal: number | null;
   stdout: string;

@@ -853,6 +853,8 @@ test('Exec output goes through the output limits of the policy: secrets redacted
   const r = await host.exec(['yes']);
   assert.equal(r.truncated, true);
   assert.equal(r.stdout.length, 100000);
+  // The call answers how the command ended, as its record says.
+  assert.deepEqual([r.code, r.signal], [null, osConstants.signals.SIGTERM]);
   assert.ok(Date.now() - started < 5000);
   // Stopped as the executors stop a command at the cap (TERM to its group): its status is what that left.
   const stopped = audit.list().at(-1)?.end;
@@ -887,6 +889,16 @@ test('under a policy that sandboxes commands, Exec runs in the OS sandbox on the
     ['exec', 'uname', 'deny', 77],
     ['exec', 'cat /proc/nonexistent-remux', 'allow', 1],
   ]);
+});
+
+test('under a policy that sandboxes commands, Exec stopped at the output cap ends as it does without one: SIGTERM, truncated, in its answer and its record', async (t) => {
+  const s = setup(t, '  boxed:\n    capabilities:\n      - { operation: execute_binary, resource: "yes" }\n      - { operation: write_stdout, resource: { max_bytes: 100000 } }\n');
+  const host = await connect('localhost', { context: s.context, policy: 'boxed' });
+  t.after(() => host.close());
+  const r = await host.exec(['yes']);
+  assert.deepEqual([r.code, r.signal, r.truncated, r.stdout.length], [null, osConstants.signals.SIGTERM, true, 100000]);
+  const end = s.audit.list().at(-1)?.end;
+  assert.deepEqual([end?.exitCode, end?.signal, end?.truncated, end?.error], [143, 'SIGTERM', true, null]);
 });
 
 test('a runtime on a process\'s own pipes cannot sandbox what it starts: Exec under a sandboxing policy is refused there', async (t) => {
