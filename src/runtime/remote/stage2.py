@@ -52,7 +52,9 @@ class Call:
 # A watcher process outlives this interpreter: the process groups of running children are registered
 # with it (+PID / -PID lines on its stdin), and when this interpreter ends without stopping them (killed,
 # where no cancel runs), its stdin closes and it kills them, TERM then KILL after GRACE seconds, as the
-# SSH wrapper's own watcher does. Its pipe is non-inheritable: no child keeps it open.
+# SSH wrapper's own watcher does. Its pipe is non-inheritable: no child keeps it open. It starts before
+# the first child does (rt.spawning): started when that child was registered, its start-up was a window
+# in which this interpreter, if killed, left the child running unwatched.
 WATCHER = """import os, signal, sys, time
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -72,8 +74,17 @@ GRACE = 2
 WG = set()
 WL = threading.Lock()
 WP = [None]
-def watch(op, pid):
+def watcher():
+    # A new watcher (none yet, or it died), told every group still running. Called holding WL.
     import subprocess
+    p = WP[0] = subprocess.Popen([sys.executable or 'python3', '-S', '-c', WATCHER % GRACE], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    if WG:
+        os.write(p.stdin.fileno(), ''.join('+%d\n' % g for g in WG).encode())
+def watching():
+    with WL:
+        if WP[0] is None or WP[0].poll() is not None:
+            watcher()
+def watch(op, pid):
     with WL:
         (WG.add if op == '+' else WG.discard)(pid)
         p = WP[0]
@@ -83,11 +94,8 @@ def watch(op, pid):
                 return
             except OSError:
                 pass
-        if not WG:
-            return
-        # The first group, or the watcher died: a new one learns every group still running.
-        p = WP[0] = subprocess.Popen([sys.executable or 'python3', '-S', '-c', WATCHER % GRACE], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        os.write(p.stdin.fileno(), ''.join('+%d\n' % g for g in WG).encode())
+        if WG:
+            watcher()
 # For tools: the running call, and children in their own process group that a cancel kills whole.
 class rt:
     @staticmethod
@@ -96,7 +104,7 @@ class rt:
     @staticmethod
     def spawn(argv, **kw):
         import subprocess
-        rt.check()
+        rt.spawning()
         p = subprocess.Popen(argv, start_new_session=True, **kw)
         rt.group(p.pid)
         return p
@@ -105,6 +113,12 @@ class rt:
     def check():
         if cur.c.ev.is_set():
             raise Cancelled('cancelled')
+    # Right before starting a child that rt.group will register: rt.check, and the watcher runs already,
+    # so that registering the child is one write to it.
+    @staticmethod
+    def spawning():
+        rt.check()
+        watching()
     # A child of the running call that leads a process group of its own: a cancel kills the group whole,
     # a cancel that came while it was being started too, and so does the watcher if this interpreter
     # dies first. Once the child is reaped, rt.ungroup(pid) (its pid may then be reused).

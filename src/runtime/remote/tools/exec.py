@@ -81,7 +81,7 @@ def _spawn(argv, cwd, env, stdin):
     exe = _program(argv[0], cwd, env)
     if exe is None:
         return None
-    rt.check()
+    rt.spawning()
     out, err = os.pipe(), os.pipe()
     actions = _fd_actions([stdin, out[1], err[1]])
     if actions is None:

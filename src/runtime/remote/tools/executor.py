@@ -263,7 +263,7 @@ def enter(token, h, cwd, path, marker, grace, argv, script, namespaces, passed, 
         args += ['--', sh, sh, '-c', script]
     helper = '/proc/%d/fd/%d' % (h['keeper'], helper_fd)
     try:
-        rt.check()
+        rt.spawning()
         z = _server(h, held, helper)
     except BaseException:
         for fd in held:
@@ -293,7 +293,7 @@ def enter(token, h, cwd, path, marker, grace, argv, script, namespaces, passed, 
     for fd in (pipes[0][1], pipes[1][1], pipes[2][0]):
         os.close(fd)
     try:
-        rt.check()
+        rt.spawning()
         actions = _fd_actions(given)
         if actions is None:
             raise OSError(errno.EMFILE, 'cannot list the descriptors to close')
