@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { startBrowserDaemon, type BrowserDaemon } from '../support/browser-daemon.js';
 import { ASK_ON_TOUCH_POLICY } from '../support/approvals.js';
 import { remux, spawnRemux } from '../support/cli.js';
@@ -31,6 +32,16 @@ async function askToTouch(file: string): Promise<{ id: string; exited: Promise<n
   const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
   while (!/waiting for approval (\S+)/.test(stderr)) await sleep(20);
   return { id: /waiting for approval (\S+)/.exec(stderr)![1]!, exited };
+}
+
+/** A browser logged in on the Approvals page that the notification's link opens, and the card of approval `id`. */
+async function loggedInCard(id: string): Promise<{ context: BrowserContext; page: Page; card: Locator }> {
+  const context = await d.browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  await page.goto(`${d.url}#/approvals?id=${id}`);
+  await page.locator('#token').fill(d.token);
+  await page.locator('#login button[type=submit]').click();
+  return { context, page, card: page.locator(`section.approval[data-id="${id}"]`) };
 }
 
 for (const viewport of [
@@ -77,12 +88,7 @@ for (const viewport of [
 
 test('an answer the daemon refuses (answered elsewhere meanwhile) stays said when the list reloads', async () => {
   const asked = await askToTouch(join(d.home, 'answered-elsewhere'));
-  const context = await d.browser.newContext({ ignoreHTTPSErrors: true });
-  const page = await context.newPage();
-  await page.goto(`${d.url}#/approvals?id=${asked.id}`);
-  await page.locator('#token').fill(d.token);
-  await page.locator('#login button[type=submit]').click();
-  const card = page.locator(`section.approval[data-id="${asked.id}"]`);
+  const { context, page, card } = await loggedInCard(asked.id);
   await card.waitFor();
   // The list's reloads wait until the refusal is on the page: the card stays to be clicked.
   let release = (): void => {};
@@ -104,12 +110,7 @@ test('an answer the daemon refuses (answered elsewhere meanwhile) stays said whe
 
 test('bidi controls and zero-width characters in the command are named on its card (Trojan Source)', async () => {
   const asked = await askToTouch(join(d.home, 'x\u202etxt.exe\u200b'));
-  const context = await d.browser.newContext({ ignoreHTTPSErrors: true });
-  const page = await context.newPage();
-  await page.goto(`${d.url}#/approvals?id=${asked.id}`);
-  await page.locator('#token').fill(d.token);
-  await page.locator('#login button[type=submit]').click();
-  const card = page.locator(`section.approval[data-id="${asked.id}"]`);
+  const { context, card } = await loggedInCard(asked.id);
   const question = await card.locator('h3').innerText();
   assert.match(question, /x<U\+202E>txt\.exe<U\+200B>/);
   assert.doesNotMatch(question, /[\u202e\u200b]/u);
