@@ -22,6 +22,7 @@
 // - Programs not in the table (tools.ts): every argument that looks like a path (see pathCandidates) is a
 //   read. Bare words (`secret.txt`) are not taken for paths; the sandbox confines what they can reach.
 
+import { compileGlob, GlobError } from '../policy/glob.js';
 import type { ActsAs, ArgvAnalysis, CodeRun } from './types.js';
 import {
   GIT_GLOBAL,
@@ -32,6 +33,7 @@ import {
   IFPATH,
   L,
   R,
+  SYSTEMD_UNITS_ACTING_AS,
   W,
   looksLikePath,
   lookupTool,
@@ -272,11 +274,35 @@ function operandRole(c: Call, p: Parsed, role = c.spec.operands): number {
 // ---------------------------------------------------------------------------------------------------------
 // Handlers
 
+/** What a multi-call program does by its verb (`systemctl reboot`) or by the units that verb starts (`systemctl start reboot.target`). */
+function actingAs(c: Call, p: Parsed): void {
+  const [verb, ...units] = p.operands;
+  if (verb === undefined) return;
+  const names = [c.spec.actsAs.get(verb) ?? [], c.spec.startsUnits.has(verb) ? units.flatMap(unitActsAs) : []].flat();
+  for (const name of new Set(names)) c.acc.actsAs.push({ program: program(c), name });
+}
+
+/**
+ * The programs a systemd unit operand acts as: systemctl gives a name without a type one (.service, or
+ * .target for isolate); a glob pattern counts for every unit it matches.
+ */
+function unitActsAs(unit: string): string[] {
+  const matches = (name: string): boolean => {
+    try {
+      return compileGlob(`/${unit}`).test(`/${name}`);
+    } catch (err) {
+      // A pattern beyond our glob grammar: whatever systemctl makes of it, it may be any of them.
+      if (err instanceof GlobError) return true;
+      throw err;
+    }
+  };
+  return [...SYSTEMD_UNITS_ACTING_AS].filter(([name]) => name.replace(/\.(service|target)$/, '') === unit || matches(name)).map(([, acts]) => acts);
+}
+
 const HANDLERS: Record<Kind, (c: Call) => void> = {
   plain(c) {
     const p = parsed(c);
-    const first = p.operands[0];
-    if (first !== undefined && c.spec.actsAs.has(first)) c.acc.actsAs.push({ program: program(c), name: first });
+    actingAs(c, p);
     if (c.spec.operands === 0 || has(p, c.spec.literal)) return;
     const verb = p.operands[0] === undefined ? undefined : c.spec.verbs.get(p.operands[0]);
     if (verb !== undefined) c.acc.refuse(verb);

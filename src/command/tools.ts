@@ -80,8 +80,10 @@ export interface ToolSpec {
   readonly alone: string | null;
   /** First operands (verbs) that are refused, with the reason. */
   readonly verbs: ReadonlyMap<string, string>;
-  /** First operands (verbs) that make it do what the program of that name does (ArgvAnalysis.actsAs). */
-  readonly actsAs: ReadonlySet<string>;
+  /** First operands (verbs) that make it do what the program of the name given does (ArgvAnalysis.actsAs). */
+  readonly actsAs: ReadonlyMap<string, string>;
+  /** First operands (verbs) whose further operands are systemd units it starts (SYSTEMD_UNITS_ACTING_AS). */
+  readonly startsUnits: ReadonlySet<string>;
   /** For kind 'refuse'. */
   readonly reason: string;
   /**
@@ -120,7 +122,9 @@ interface Def {
   skip?: number;
   alone?: string;
   verbs?: Record<string, string>;
-  actsAs?: string;
+  /** Keys are space-separated verbs, values the program name they act as. */
+  actsAs?: Record<string, string>;
+  startsUnits?: string;
   reason?: string;
   /** Keys like `values`. */
   sandboxOnly?: Record<string, string>;
@@ -167,7 +171,8 @@ function spec(d: Def): ToolSpec {
     skip: d.skip ?? 0,
     alone: d.alone ?? null,
     verbs: new Map(Object.entries(d.verbs ?? {})),
-    actsAs: new Set(words(d.actsAs)),
+    actsAs: new Map(Object.entries(d.actsAs ?? {}).flatMap(([verbs, name]) => words(verbs).map((v) => [v, name] as const))),
+    startsUnits: new Set(words(d.startsUnits)),
     reason: d.reason ?? '',
     sandboxOnly,
     sandboxOnlyIfRecursive: d.sandboxOnlyIfRecursive ?? false,
@@ -307,6 +312,17 @@ const GREP: Def = {
   operands: R,
 };
 
+/**
+ * systemd units whose start does what the program of the name given does (systemctl's startsUnits verbs):
+ * `systemctl start poweroff.target` is `poweroff`. runlevel0/6 are poweroff's and reboot's other names;
+ * starting shutdown.target stops every service.
+ */
+export const SYSTEMD_UNITS_ACTING_AS: ReadonlyMap<string, string> = new Map(
+  Object.entries({ poweroff: 'poweroff', runlevel0: 'poweroff', exit: 'poweroff', halt: 'halt', kexec: 'kexec', reboot: 'reboot', runlevel6: 'reboot', 'soft-reboot': 'reboot', 'ctrl-alt-del': 'reboot', shutdown: 'shutdown' }).flatMap(
+    ([unit, name]) => [[`${unit}.target`, name], ...(unit.startsWith('runlevel') || unit === 'shutdown' || unit === 'ctrl-alt-del' ? [] : [[`systemd-${unit}.service`, name]])] as Array<[string, string]>,
+  ),
+);
+
 const DEFS: Record<string, Def> = {
   // No argument is a path.
   'echo true false sleep yes seq basename dirname tr expr factor uname id whoami uptime free nproc pwd printenv arch logname tty groups ps':
@@ -413,8 +429,11 @@ const DEFS: Record<string, Def> = {
     long: 'host= machine= lines= output= property= signal= type= state= job-mode= kill-whom= kill-value= what= root= image= image-policy= boot-loader-menu= boot-loader-entry= reboot-argument= timestamp= message= preset-mode= drop-in= when= value user system all recursive reverse after before with-dependencies show-types failed no-pager no-legend no-block no-wall no-reload no-ask-password global runtime force now quiet dry-run firmware-setup plain full',
     values: { '--root --image': R },
     verbs: { edit: 'systemctl edit runs an editor' },
-    // What its links of these names run: a policy asking before `reboot` asks before `systemctl reboot`.
-    actsAs: 'halt poweroff reboot kexec',
+    // What its links of these names run: a policy asking before `reboot` asks before `systemctl reboot`,
+    // and before `systemctl start reboot.target` (`exit` is poweroff for the system manager).
+    actsAs: { halt: 'halt', poweroff: 'poweroff', 'reboot soft-reboot': 'reboot', kexec: 'kexec', exit: 'poweroff' },
+    // --now makes enable start what it enables; set-default has the next boot start it.
+    startsUnits: 'start restart try-restart condrestart reload-or-restart try-reload-or-restart reload-or-try-restart force-reload isolate enable reenable set-default',
     operands: R | IFPATH,
   },
 

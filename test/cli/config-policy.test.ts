@@ -250,13 +250,17 @@ describe("policy check, as the issue's new user tried it: admin and developer te
   });
 
   test('admin asks before stopping or restarting the machine, by any of its names or systemctl verbs', async () => {
-    const stops = ['shutdown -h now', 'reboot', 'halt', 'poweroff', 'telinit 0', 'init 6', 'systemctl reboot', 'systemctl -i poweroff', 'systemctl --no-wall halt', 'systemctl kexec', 'sudo /usr/bin/systemctl reboot'];
+    const stops = ['shutdown -h now', 'reboot', 'halt', 'poweroff', 'telinit 0', 'init 6', 'systemctl reboot', 'systemctl -i poweroff', 'systemctl --no-wall halt', 'systemctl kexec', 'sudo /usr/bin/systemctl reboot',
+      // The targets and services those verbs start, and the verbs that start a unit, by any of its names.
+      'systemctl start poweroff.target', 'systemctl isolate poweroff', 'systemctl --no-block start reboot.target', 'systemctl soft-reboot', 'systemctl exit',
+      'systemctl start systemd-reboot.service', 'systemctl isolate runlevel0.target', 'systemctl restart ctrl-alt-del.target', "systemctl start 'pow*.target'",
+      'systemctl enable --now kexec.target', 'systemctl set-default poweroff.target', 'systemctl start shutdown.target'];
     for (const command of stops) {
       const r = await remux(['policy', 'check', 'admin', '--', command], { env, cwd: '/tmp' });
       assert.equal(r.code, 77, `${command}: ${r.stdout}`);
       assert.match(r.stdout, /^ASK under policy admin: execute_binary \S+: (acts as \w+: )?needs approval under admin#\d+ \(agents\.yaml:\d+\): destructive or disruptive program/, command);
     }
-    for (const command of ['systemctl status', 'systemctl list-units reboot.target']) {
+    for (const command of ['systemctl status', 'systemctl list-units reboot.target', 'systemctl start nginx.service', 'systemctl status poweroff.target', "systemctl restart 'ng*'"]) {
       const r = await remux(['policy', 'check', 'admin', '--', command], { env, cwd: '/tmp' });
       assert.equal(r.code, 0, `${command}: ${r.stdout}`);
     }

@@ -871,6 +871,18 @@ describe('a multi-call program told by its verb to act as another of its names',
     assert.deepEqual(analyzeArgv(['systemctl', 'status', 'reboot']).actsAs, []);
     assert.deepEqual(analyzeArgv(['systemctl', '-p', 'reboot', 'show']).actsAs, []);
   });
+
+  test('systemctl starting a unit that powers off or reboots acts as that program, by the unit\'s other names and globs too', () => {
+    const acts = (...argv: string[]): string[] => analyzeArgv(['systemctl', ...argv]).actsAs.map((a) => a.name);
+    assert.deepEqual(acts('start', 'poweroff.target'), ['poweroff']);
+    assert.deepEqual(acts('isolate', 'reboot'), ['reboot']);
+    assert.deepEqual(acts('--no-block', 'start', 'nginx', 'systemd-kexec.service'), ['kexec']);
+    assert.deepEqual(acts('start', 'runlevel6.target', 'halt.target'), ['reboot', 'halt']);
+    assert.deepEqual(acts('soft-reboot'), ['reboot']);
+    assert.deepEqual(acts('start', '*.target').sort(), ['halt', 'kexec', 'poweroff', 'reboot', 'shutdown']);
+    assert.deepEqual(acts('status', 'poweroff.target'), []);
+    assert.deepEqual(acts('start', 'nginx.service', 'power.target'), []);
+  });
 });
 
 describe('scale', () => {
