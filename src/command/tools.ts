@@ -824,7 +824,7 @@ const DEFS: Record<string, Def> = {
   'chroot nsenter unshare bwrap firejail systemd-nspawn': { kind: 'refuse', reason: 'changes the root or namespaces, so paths cannot be checked' },
   'su runuser pkexec sudoedit run0 sg newgrp': { kind: 'refuse', reason: 'runs a shell or an editor as another user or group' },
   'systemd-run at batch crontab start-stop-daemon machinectl': { kind: 'refuse', reason: 'schedules a command to run outside remux' },
-  busctl: { kind: 'refuse', reason: 'calls D-Bus methods, which can start programs outside remux (systemd units)' },
+  'busctl dbus-send gdbus qdbus': { kind: 'refuse', reason: 'calls D-Bus methods, which can start programs outside remux (systemd units) or power the machine off (logind)' },
   'runcon capsh': { kind: 'refuse', reason: 'runs a command or a shell with other privileges (SELinux context, capabilities)' },
   'perf gpg-agent': { kind: 'refuse', reason: 'runs a command given in its arguments or options, in ways that cannot be checked' },
   'xdg-open sensible-browser': { kind: 'refuse', reason: 'opens a file or URL with whatever program the desktop names for it' },

@@ -687,6 +687,10 @@ cases('wrappers', [
   { argv: ['sg', 'root', '-c', 'rm f'], refused: /sg: runs a shell/ },
   { argv: ['capsh', '--', '-c', 'rm f'], refused: /capsh: runs a command or a shell/ },
   { argv: ['start-stop-daemon', '--start', '--exec', '/bin/rm'], refused: /outside remux/ },
+  // D-Bus callers other than busctl: logind's PowerOff, systemd's StartTransientUnit running any program.
+  { argv: ['dbus-send', '--system', '--dest=org.freedesktop.login1', '/org/freedesktop/login1', 'org.freedesktop.login1.Manager.PowerOff', 'boolean:false'], refused: /dbus-send: calls D-Bus methods/ },
+  { argv: ['gdbus', 'call', '--system', '--dest', 'org.freedesktop.systemd1', '--object-path', '/org/freedesktop/systemd1', '--method', 'org.freedesktop.systemd1.Manager.StartUnit', 'poweroff.target', 'replace'], refused: /gdbus: calls D-Bus methods/ },
+  { argv: ['qdbus', '--system', 'org.freedesktop.login1', '/org/freedesktop/login1', 'org.freedesktop.login1.Manager.Reboot', 'false'], refused: /qdbus: calls D-Bus methods/ },
   { argv: ['/lib64/ld-linux-x86-64.so.2', '/bin/bash', '-c', 'rm f'], refused: /the dynamic loader runs the program given to it/ },
   { argv: ['ld.so', '/bin/true'], refused: /dynamic loader/ },
   { argv: ['vim.basic', '-c', '!rm f'], refused: /editors run commands/ },
