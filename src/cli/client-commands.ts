@@ -17,7 +17,7 @@ import { rateLimitedMessage, type TakeResult } from '../hosts/rate-limit.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import type { BatchOptions, RunOptions } from './commands/client.js';
 import type { Invocation } from './invocation.js';
-import { UsageError } from './output.js';
+import { UsageError, visible } from './output.js';
 import { createRunView, type ViewMode } from './run-view.js';
 
 /** How long an `ask` waits for the user's answer before it expires (expired is never allow). */
@@ -172,7 +172,9 @@ export function approver(inv: Invocation, who: string, signal: AbortSignal): Non
   return (subject, decision) => {
     const answer = turn.then(async (): Promise<ApprovalAnswer> => {
       const deadline = AbortSignal.any([signal, AbortSignal.timeout(ASK_TIMEOUT_MS)]);
-      const line = await inv.question(`remux: approval needed on ${subject.host}: ${decision.reason}\n${approvalText(subject)}? [y/N] `, deadline);
+      // Shown as a listing shows it: escape sequences in a command would drive this terminal, and bidi or
+      // zero-width characters make it look like another (cli/output.ts visible).
+      const line = await inv.question(`remux: approval needed on ${visible(subject.host)}: ${visible(decision.reason)}\n${visible(approvalText(subject))}? [y/N] `, deadline);
       if (deadline.aborted) return signal.aborted ? 'cancelled' : 'expired';
       return { effect: /^y(es)?$/i.test(line.trim()) ? 'allow' : 'deny', by: who, via: 'terminal' };
     });

@@ -264,6 +264,20 @@ describe('the remux launcher and a daemon', () => {
     }
   });
 
+  test('the question on the terminal names bidi controls and zero-width characters in what it asks about', async () => {
+    // U+202E reverses what follows, U+200B hides inside a word: shown as they are, a command could look like another.
+    const term = spawnScript(`${REMUX_BIN} client run localhost -- 'id x\u202eyz\u200b'`, h.env);
+    let out = '';
+    term.stdin.on('error', () => {});
+    term.stdout.on('data', (d: Buffer) => {
+      const before = out;
+      out += d.toString();
+      if (!before.includes('[y/N]') && out.includes('[y/N]')) term.stdin.write('n\n');
+    });
+    assert.equal(await new Promise((resolve) => term.on('close', resolve)), 77, out);
+    assert.ok(out.includes('run `id x<U+202E>yz<U+200B>`? [y/N]'), out);
+  });
+
   test('the daemon declines what it does not serve, before running or printing anything', async () => {
     for (const [req, why] of [
       [request(['client', 'run', 'localhost', '--', 'true'], { version: '0.0.0-other' }), /the daemon is remux .* this client 0.0.0-other/],
