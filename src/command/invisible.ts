@@ -4,9 +4,12 @@
 // approval's page and notifications, `remux approvals`, `remux policy check`), they are named instead.
 // Imported by the web console too: no Node APIs here.
 
-const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+// Every default-ignorable code point (what fonts draw as nothing: soft hyphen, Hangul fillers, variation
+// selectors, the tag characters U+E0000…) and every format character, plus the line and paragraph
+// separators (U+2028/9), which break a line where no newline shows.
+const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\p{Cf}\p{Zl}\p{Zp}]/gu;
 
 /** `text` with each invisible or reordering character shown as its code point, `<U+202E>`. */
 export function showInvisible(text: string): string {
-  return text.replace(INVISIBLE, (ch) => `<U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
+  return text.replace(INVISIBLE, (ch) => `<U+${(ch.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}>`);
 }

@@ -211,6 +211,12 @@ describe('remux policy', () => {
     assert.match(r.stdout, /read_file \/var\/lo<U\+200B>g\/y: no rule/);
     assert.doesNotMatch(r.stdout, /[\u202e\u200b]/u);
   });
+
+  test('check names every character drawn as nothing or breaking a line unseen: soft hyphen, fillers, tags, separators', async () => {
+    const r = await remux(['policy', 'check', 'read_only', '--', 'cat /var/log/a\u00adb\u3164c\u{e0041}d\u2028e\u034ff\ufe0fg'], { env: h.env });
+    assert.match(r.stdout, /read_file "\/var\/log\/a<U\+00AD>b<U\+3164>c<U\+E0041>d<U\+2028>e<U\+034F>f<U\+FE0F>g": allowed/);
+    for (const ch of ['\u00ad', '\u3164', '\u{e0041}', '\u2028', '\u034f', '\ufe0f']) assert.ok(!r.stdout.includes(ch), r.stdout);
+  });
 });
 
 describe("policy check, as the issue's new user tried it: admin and developer templates", () => {
