@@ -10,7 +10,7 @@
 // operation, the path and the byte count, never the content.
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
-import { partRead, redactAll, redactedPart, redacts } from '../exec/output.js';
+import { readPart } from '../exec/output.js';
 import { evaluatePath, outputRedaction } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { PathOperation } from '../policy/schema.js';
@@ -111,15 +111,9 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       const offset = action.offset ?? 0;
       // One byte past the cap tells whether the cap cut the read short.
       const length = Math.min(action.length ?? Infinity, cap + 1);
-      // Under redaction, with what lies around the part: it is redacted as in the whole file (partRead).
-      const around = partRead(redaction, offset, length);
-      const { content, size } = await files.read(real, { offset: around.offset, length: around.length });
-      const got = Math.max(0, Math.min(content.length - around.before, length));
-      const truncated = got > cap;
-      const end = around.before + Math.min(got, cap);
-      const whole = around.offset === 0 && end === size;
-      const kept = whole ? redactAll(redaction, content.subarray(0, end)) : redacts(redaction) ? redactedPart(redaction, content, around.before, end, around.offset > 0) : content.subarray(0, end);
-      return { content: kept, size, bytesOut: kept.length, truncated };
+      const { size, available, take } = await readPart(redaction, offset, length, (range) => files.read(real, range));
+      const content = take(Math.min(available, cap));
+      return { content, size, bytesOut: content.length, truncated: available > cap };
     }
     case 'file.write': {
       const content = typeof action.content === 'string' ? Buffer.from(action.content, 'utf8') : action.content;

@@ -92,7 +92,7 @@ export function redactAll(redaction: Redaction, data: Buffer): Buffer {
   return Buffer.concat(pieces);
 }
 
-/** The policy redacts what it hands over (a file read then needs the part's surroundings: partRead). */
+/** The policy redacts what it hands over (a part of a file read is then read with its surroundings: readPart). */
 export function redacts(redaction: Redaction): boolean {
   return redaction.redact.length + redaction.redactBlocks.length > 0;
 }
@@ -103,30 +103,66 @@ export function redacts(redaction: Redaction): boolean {
  * cut by the part's end ends at most this far after it.
  */
 export const REDACTION_CONTEXT_BYTES = 64 << 10;
+/** A ranged read of a file: `length` Infinity reads to its end. */
+export type RangedRead<T extends { content: Buffer }> = (range: { offset: number; length: number }) => Promise<T>;
 
 /**
- * What to read for `length` bytes at `offset` (Infinity: to the end) so that redactedPart can redact them
- * as in the whole file: REDACTION_CONTEXT_BYTES either side under a redacting policy, else the part
- * alone. `before`: where the part starts in what is read.
+ * Up to `length` bytes of a file at `offset` (Infinity: to its end) through `read`, handed over as a
+ * read of the whole file under `redaction` hands them over: read with REDACTION_CONTEXT_BYTES either side
+ * (redactedPart; longLinePart when the part's line began before that). Without redaction, or for an
+ * offset the host refuses (negative, not a whole number), the part alone is read. `available`: how many
+ * of the bytes asked for the file has; `take(n)`: the first n of them as handed over.
  */
-export function partRead(redaction: Redaction, offset: number, length: number): { offset: number; length: number; before: number } {
-  // An offset the host refuses (negative, not a whole number) goes to it as it is.
-  if (!redacts(redaction) || !Number.isSafeInteger(offset) || offset < 0) return { offset, length, before: 0 };
+export async function readPart<T extends { content: Buffer }>(
+  redaction: Redaction,
+  offset: number,
+  length: number,
+  read: RangedRead<T>,
+): Promise<T & { available: number; take: (n: number) => Buffer }> {
+  if (!redacts(redaction) || !Number.isSafeInteger(offset) || offset < 0) {
+    const r = await read({ offset, length });
+    return { ...r, available: r.content.length, take: (n) => r.content.subarray(0, n) };
+  }
   const before = Math.min(offset, REDACTION_CONTEXT_BYTES);
-  return { offset: offset - before, length: before + length + REDACTION_CONTEXT_BYTES, before };
+  const r = await read({ offset: offset - before, length: before + length + REDACTION_CONTEXT_BYTES });
+  const available = Math.max(0, Math.min(r.content.length - before, length));
+  const newline = r.content.indexOf(NEWLINE);
+  // Read from the file's start, or past its end, or with a line starting before the part.
+  const lineSeen = before === offset || r.content.length <= before || (newline >= 0 && newline < before);
+  const take = (n: number): Buffer => {
+    const end = before + Math.min(n, available);
+    return lineSeen ? redactedPart(redaction, r.content, before, end, before < offset) : longLinePart(redaction, r.content, before, end);
+  };
+  return { ...r, available, take };
 }
 
 /**
- * Bytes [start, end) of `read` (a part of a file with what partRead read around it; `midFile`: read from
- * elsewhere than the file's start) as a read of the whole file hands them over. Redaction works on whole lines and follows blocks from their first line, so
- * a part starting inside a key block or cutting a secret's line in two would slip past it: each line the
- * redaction changes that the part touches is shown whole, as redacted (its newline kept); the other lines
- * as the part cuts them.
+ * A part inside a line that began more than REDACTION_CONTEXT_BYTES before it. Redaction cuts a line
+ * longer than MAX_LINE_BUFFER into pieces counted from the line's start, which is not in `read`: cut from
+ * elsewhere, the pieces would fall where the caller's offset puts them (between `SEC` and `RET=…`). So
+ * what is read up to the end of the part's last line is redacted twice, its pieces half a piece apart
+ * (a match up to that long lies whole in a piece of one of them), and if either finds anything, the
+ * whole part is handed over as one [REDACTED].
  */
-export function redactedPart(redaction: Redaction, read: Buffer, start: number, end: number, midFile: boolean): Buffer {
-  // Read from inside the file, what comes before its first newline is the end of a line: left out, so
-  // that redaction sees whole lines only (a cut one could mislead it: more than MAX_LINE_BUFFER of it is
-  // redacted in pieces).
+function longLinePart(redaction: Redaction, read: Buffer, start: number, end: number): Buffer {
+  const part = read.subarray(start, end);
+  const lineEnd = end > start ? read.indexOf(NEWLINE, end - 1) : -1;
+  const judged = read.subarray(0, lineEnd >= 0 ? lineEnd + 1 : read.length);
+  const finds = (b: Buffer): boolean => !redactAll(redaction, b).equals(b);
+  if (!finds(judged) && !finds(judged.subarray(Math.min(MAX_LINE_BUFFER / 2, judged.length)))) return part;
+  return Buffer.from(part.at(-1) === NEWLINE ? `${REDACTED}\n` : REDACTED);
+}
+
+/**
+ * Bytes [start, end) of `read` (a part of a file with what readPart read around it; `midFile`: read from
+ * elsewhere than the file's start, so that what comes before its first newline is the end of a line) as
+ * a read of the whole file hands them over. Redaction works on whole lines and follows blocks from their
+ * first line, so a part starting inside a key block or cutting a secret's line in two would slip past
+ * it: each line the redaction changes that the part touches is shown whole, as redacted (its newline
+ * kept); the other lines as the part cuts them.
+ */
+function redactedPart(redaction: Redaction, read: Buffer, start: number, end: number, midFile: boolean): Buffer {
+  // Left out, so that redaction sees whole lines only (readPart made sure one starts before the part).
   const newline = midFile ? read.indexOf(NEWLINE) : -1;
   const skip = newline >= 0 && newline < start ? newline + 1 : 0;
   return partAsShown(redaction, read.subarray(skip), start - skip, end - skip);

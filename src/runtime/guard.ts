@@ -18,7 +18,7 @@ import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perfo
 import { askedFor, auditAction, enforcementOn, errorText, finishRun, perform, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
 import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
-import { OutputGate, partRead, redactAll, redactedPart, redacts } from '../exec/output.js';
+import { OutputGate, readPart, redactAll, redacts } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
@@ -199,12 +199,14 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
     if ('refused' in asking) throw new DeniedError(asking.refused.message ?? 'refused', audit.id);
   }
   try {
-    const part = partAround(policy, method, args);
-    const encoded = method.encode(part ? (part.args as A) : args, resolved, facts);
-    const raw = method.chunked ? await gathered(g.link, method, encoded, opts) : await g.link.call(method.tool, method.remote, encoded, opts).result;
-    if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
-    const decoded = method.decode(raw);
-    const value = part ? (redactedPart(outputRedaction(policy), decoded as Buffer, part.start, part.start + part.length, part.midFile) as R) : method.content ? redactedContent(policy, decoded, method.content) : decoded;
+    const called = async (callArgs: A): Promise<R> => {
+      const encoded = method.encode(callArgs, resolved, facts);
+      const raw = method.chunked ? await gathered(g.link, method, encoded, opts) : await g.link.call(method.tool, method.remote, encoded, opts).result;
+      if (method === (FileSystem.glob as unknown)) globDirsAllowed(policy, raw as Array<[string, string]>);
+      return method.decode(raw);
+    };
+    const part = redactedPartOf(policy, method, args);
+    const value = part ? ((await part.read((partArgs) => called(partArgs as A))) as R) : method.content ? redactedContent(policy, await called(args), method.content) : await called(args);
     await audit.finish({ exitCode: EXIT.OK, durationMs: performance.now() - started, bytesOut: sizeOf(value) });
     return value;
   } catch (err) {
@@ -242,19 +244,25 @@ async function gathered(link: Link, method: Pick<Method<never, unknown>, 'tool' 
 }
 
 /**
- * A readBytes of a part (an offset or a length) under a policy that redacts: the arguments that read it
- * with what lies around it, and where the part lies in what comes back (partRead: a part alone could start
- * inside a key block or cut a secret's line, which redaction sees only whole). null for any other call.
+ * A readBytes of a part (an offset or a length) under a policy that redacts: how to read it so that it is
+ * handed over as a read of the whole file hands it over (readPart: a part alone could start inside a key
+ * block or cut a secret's line, which redaction sees only whole). null for any other call.
  */
-function partAround(policy: Policy, method: unknown, args: unknown[]): { args: unknown[]; start: number; length: number; midFile: boolean } | null {
+function redactedPartOf(policy: Policy, method: unknown, args: unknown[]): { read: (call: (args: unknown[]) => Promise<unknown>) => Promise<Buffer> } | null {
   if (method !== FileSystem.readBytes) return null;
   const [path, options = {}] = args as [string, { offset?: number; length?: number }?];
   const { offset = 0, length } = options;
   const redaction = outputRedaction(policy);
   if ((offset === 0 && length === undefined) || !redacts(redaction)) return null;
-  const around = partRead(redaction, offset, length ?? Infinity);
-  const read = { ...options, offset: around.offset, ...(Number.isFinite(around.length) ? { length: around.length } : {}) };
-  return { args: [path, read], start: around.before, length: length ?? Infinity, midFile: around.offset > 0 };
+  return {
+    read: async (call) => {
+      const ranged = async (range: { offset: number; length: number }): Promise<{ content: Buffer }> => ({
+        content: (await call([path, { ...options, offset: range.offset, ...(Number.isFinite(range.length) ? { length: range.length } : {}) }])) as Buffer,
+      });
+      const { available, take } = await readPart(redaction, offset, length ?? Infinity, ranged);
+      return take(available);
+    },
+  };
 }
 
 /**

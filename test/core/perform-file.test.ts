@@ -389,3 +389,22 @@ test('a part deep in a large file is redacted from the 64 KiB around it: the fil
   assert.equal(await read(at + text.indexOf('hunter2'), 4), '[REDACTED]\n');
   assert.equal(await read(at + text.indexOf('tail'), 4), 'tail');
 });
+
+test("a part of a line that began more than 64 KiB before it: redaction's pieces cannot be cut from the line's start, so a secret anywhere near hides the whole part", async (t) => {
+  const { root, run } = setup(t);
+  const path = join(root, 'allowed/long');
+  // Cut 64 KiB pieces from 64 KiB before the part, the secret would be split where the part starts
+  // (SEC | RET=hunter2); a whole read cuts them from the line's start and redacts it.
+  const line = `${'x'.repeat(100_000)} SECRET=hunter2 tail\n`;
+  writeFileSync(path, `head\n${line}${'y'.repeat(200_000)}\n`);
+  const read = async (offset: number, length: number): Promise<string> => {
+    const r = await run({ kind: 'file.read', host: 'localhost', path, offset, length });
+    assert.equal(r.exitCode, 0, r.message ?? '');
+    return r.content?.toString() ?? '';
+  };
+  assert.equal(await read(5 + line.indexOf('SECRET') + 3, 8), '[REDACTED]');
+  assert.equal(await read(5 + line.indexOf('SECRET') + 3, line.length - line.indexOf('SECRET') - 3), '[REDACTED]\n', 'to the end of the line');
+  // Far from any secret, a part of a long line (or of a file with no newline at all) is cut where asked.
+  assert.equal(await read(5 + line.length + 150_000, 5), 'yyyyy');
+  assert.equal(await read(5 + 10, 3), 'xxx');
+});

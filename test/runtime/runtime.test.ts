@@ -519,6 +519,16 @@ test('policy: a part readBytes hands over (offset, length) is redacted as in the
   assert.equal(await part(at('hkiG')), '[REDACTED]\n[REDACTED]\n[REDACTED]\nuser app\n');
 });
 
+test("policy: a readBytes part of a line that began more than 64 KiB before it is [REDACTED] whole when a secret lies near (redaction's pieces cannot be cut from the line's start)", async (t) => {
+  const { host, root } = await local(t, '      - { operation: write_stdout, resource: { redact: ["(?i)apitoken\\\\s+\\\\S+"] } }');
+  const file = join(root, 'long.txt');
+  const line = `${'x'.repeat(100_000)} apitoken abc123 tail\n`;
+  writeFileSync(file, `# app\n${line}${'y'.repeat(200_000)}\n`);
+  const part = async (offset: number, length: number): Promise<string> => (await host.call(FileSystem.readBytes, file, { offset, length })).toString();
+  assert.equal(await part(6 + line.indexOf('apitoken') + 3, 10), '[REDACTED]');
+  assert.equal(await part(6 + line.length + 150_000, 5), 'yyyyy');
+});
+
 test("policy: a diff an edit returns (writeText's, lineInFile's, Template.file's) gets the policy's redaction too", async (t) => {
   const { host, root } = await local(t);
   mkdirSync(join(root, 'w'));
