@@ -180,6 +180,31 @@ describe('principal changes reach open browser sessions and terminals', { timeou
     byToken.ws.close();
   });
 
+  test('logging out ends the audit stream opened with that browser session; one opened with the token goes on', async () => {
+    const r = await api.request('POST', '/api/login', { headers: { origin: d.origin }, body: { token: d.tokens.boss } });
+    assert.equal(r.status, 200, r.text);
+    const cookie = String(r.headers['set-cookie']).split(';')[0]!;
+    const stream = (headers: Record<string, string>): Promise<{ ended: () => boolean; end: () => void }> =>
+      new Promise((resolve, reject) => {
+        const req = https.request(new URL('/api/audit/stream', d.url), { ca: d.ca, headers, agent: false }, (res) => {
+          assert.equal(res.statusCode, 200);
+          let ended = false;
+          res.resume().on('close', () => (ended = true));
+          resolve({ ended: () => ended, end: () => req.destroy() });
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const byCookie = await stream({ cookie });
+    const byToken = await stream(bearer(d.tokens.boss!));
+
+    const out = await api.request('POST', '/api/logout', { headers: { cookie, origin: d.origin, 'x-csrf-token': r.json<{ csrfToken: string }>().csrfToken } });
+    assert.equal(out.status, 204, out.text);
+    await within('the cookie\'s audit stream ended', async () => (byCookie.ended() ? true : undefined));
+    assert.equal(byToken.ended(), false);
+    byToken.end();
+  });
+
   test('a rotated token ends its cookie sessions and terminals at once; other principals go on', async () => {
     const cookie = await login(d.tokens.ops!);
     const byToken = await attach(bearer(d.tokens.ops!));

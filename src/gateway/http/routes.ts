@@ -16,13 +16,15 @@ import { rateLimitedMessage, type RateLimiter } from '../../hosts/rate-limit.js'
 import { approvalsApprover } from '../../notify/service.js';
 import { hostRows, hostStatuses } from '../../hosts/view.js';
 import { resultJson } from '../../cli/run-view.js';
-import { checkToken, SESSION_COOKIE, type LoginGuard, type LoginRate, type SessionStore } from './auth.js';
+import { checkToken, SESSION_COOKIE, type LiveCredentials, type LoginGuard, type LoginRate, type SessionStore } from './auth.js';
 import { fail, rateLimited, tooManyFailures, tooManyLogins } from './errors.js';
 
 export interface ApiDeps {
   ctx: GatewayContext;
   limiter: RateLimiter;
   sessions: SessionStore;
+  /** What is open under each credential and browser session (ended with the session at logout). */
+  live: LiveCredentials;
   guard: LoginGuard;
   logins: LoginRate;
   sessionTtlMs: number;
@@ -96,6 +98,8 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
   api.post('/api/logout', { schema: { response: { '4xx': ERROR } } }, async (request, reply) => {
     const principal = principalOfRequest(request);
     if (!request.browserSession) return fail(reply, 400, 'bad_request', 'no browser session to end (bearer tokens are not sessions)');
+    // Everything opened with this session ends with it, this request aside: its answer clears the cookie.
+    deps.live.untrack(request.raw);
     deps.sessions.delete(request.browserSession.cookie, 'this browser session was logged out');
     reply.clearCookie(SESSION_COOKIE, { path: '/', secure: true, httpOnly: true, sameSite: 'strict' });
     await audit(principal.name, 'logout', true, `browser session from ${request.ip}`);

@@ -188,11 +188,12 @@ export async function startHttp(
   const upgrades = new WeakMap<object, { entry: PrincipalEntry; session: BrowserSession | null }>();
   /**
    * An authenticated request is tracked while it is answered: a revoked credential cuts a streaming run
-   * too. A WebSocket opened with a cookie also closes when its browser session ends (logout, a new login).
+   * too. One opened with a cookie (a WebSocket, the audit stream, a streamed run) also ends when its
+   * browser session ends (logout, a new login).
    */
   const admit = (request: FastifyRequest, reply: FastifyReply, entry: PrincipalEntry, upgrade: boolean, session: BrowserSession | null = null): void => {
     if (upgrade) return void upgrades.set(request.raw, { entry, session });
-    live.track(request.raw, entry, () => request.raw.socket.destroy());
+    live.track(request.raw, entry, () => request.raw.socket.destroy(), session);
     reply.raw.once('close', () => live.untrack(request.raw));
   };
 
@@ -263,7 +264,7 @@ export async function startHttp(
 
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate);
-    registerApi(api, { ctx, limiter, sessions, guard, logins: new LoginRate(), sessionTtlMs: settings.sessionTtlMs });
+    registerApi(api, { ctx, limiter, sessions, live, guard, logins: new LoginRate(), sessionTtlMs: settings.sessionTtlMs });
     registerAuditRoutes(api, ctx);
     registerApprovalRoutes(api, ctx);
     registerRecordingRoutes(api, daemon.recordingsDir);
