@@ -3,6 +3,7 @@
 // gateway has given up on the connection (and told the caller "may have run"), those frames must not run
 // when the process resumes. A stop shorter than the pong deadline loses nothing.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { remux } from '../support/cli.js';
@@ -78,5 +79,47 @@ describe('a stopped agent, with the daemon\'s default ping settings', () => {
     assert.ok(Date.now() - started < 7000, `failed after ${Date.now() - started} ms`);
     agent.child.kill('SIGCONT');
     await waitFor('the agent to connect again', async () => (await dd.hostRow()).connected);
+  });
+});
+
+describe('the daemon stopped while a pong is on its way', () => {
+  const dd = new AgentDaemon();
+  let agent: AgentProcess;
+  let proxy: net.Server;
+  before(async () => {
+    // Pings every 0.5 s, a pong due within 1 s; the agent's side of the path takes 0.3 s, so a pong is on
+    // its way most of the time.
+    await dd.setUp({ gatewayPolicies: ECHO_POLICY, agentPolicies: ECHO_POLICY, pongTimeoutSeconds: 'defaults', gatewayConfig: 'relay:\n  ping_interval_seconds: 0.5\n  pong_timeout_seconds: 1\n' });
+    const daemon = new URL(dd.url.replace('wss:', 'https:'));
+    proxy = net.createServer((from) => {
+      const to = net.connect(Number(daemon.port), daemon.hostname);
+      from.on('data', (chunk) => setTimeout(() => to.write(chunk), 300));
+      to.pipe(from);
+      from.on('close', () => to.destroy());
+      to.on('close', () => from.destroy());
+      from.on('error', () => to.destroy());
+      to.on('error', () => from.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    dd.url = `wss://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    agent = await dd.connectAgent();
+  });
+  after(async () => {
+    await dd.tearDown(agent);
+    proxy.close();
+  });
+
+  test('a daemon stopped past the pong deadline (a busy or suspended machine) reads the pong that came meanwhile before it gives up', async () => {
+    const status = await remux(['daemon', 'status'], { env: dd.gw.env });
+    const pid = Number(/running: pid (\d+)/.exec(status.stdout)![1]);
+    const connected = await dd.hostRow();
+    for (let i = 0; i < 5; i++) {
+      process.kill(pid, 'SIGSTOP');
+      await sleep(1600);
+      process.kill(pid, 'SIGCONT');
+      await sleep(400 + i * 70);
+      const row = await dd.hostRow();
+      assert.equal(row.connected && row.since === connected.since, true, `stop ${i + 1}: the same connection (${row.lastError})`);
+    }
   });
 });

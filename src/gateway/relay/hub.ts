@@ -159,11 +159,17 @@ export class AgentConnection {
 
   private deadline(ms: number, why: string): void {
     if (this.pongDeadline) clearTimeout(this.pongDeadline);
-    this.pongDeadline = setTimeout(() => {
-      this.socket.terminate();
-      this.ended(why);
+    const timer = setTimeout(() => {
+      // Timers run before sockets are read: after this process was stalled (a busy machine, a suspend),
+      // the pong that came meanwhile is still unread. The verdict waits until they are (setImmediate).
+      setImmediate(() => {
+        if (this.closed || this.pongDeadline !== timer) return;
+        this.socket.terminate();
+        this.ended(why);
+      });
     }, ms);
-    this.pongDeadline.unref();
+    this.pongDeadline = timer;
+    timer.unref();
   }
 
   /** The agent is alive: its pong (which also times the round trip), or any frame of its own. */
