@@ -66,7 +66,13 @@ export class RateLimiter {
       return { ok: true, remaining: Math.floor(left + EPSILON) };
     }
     this.store(key, { tokens, updatedAt: now });
-    return { ok: false, retryInMs: Math.max(1, Math.ceil(((n - tokens) * 1000) / this.ratePerSec - EPSILON)) };
+    return { ok: false, retryInMs: this.retryInMs(tokens, n) };
+  }
+
+  /** Milliseconds until `key` has a token (0: it has one now); takes none. */
+  waitMs(key: string): number {
+    const tokens = this.tokensAt(this.buckets.get(key), this.now());
+    return tokens + EPSILON >= 1 ? 0 : this.retryInMs(tokens, 1);
   }
 
   /** Current tokens of every key still refilling; full buckets are dropped, not listed. */
@@ -87,6 +93,10 @@ export class RateLimiter {
   /** Keys currently tracked. */
   get size(): number {
     return this.buckets.size;
+  }
+
+  private retryInMs(tokens: number, n: number): number {
+    return Math.max(1, Math.ceil(((n - tokens) * 1000) / this.ratePerSec - EPSILON));
   }
 
   private tokensAt(bucket: Bucket | undefined, now: number): number {

@@ -531,6 +531,18 @@ describe('behind a proxy (http.trusted_proxies)', () => {
     assert.equal((await loginFrom('203.0.113.8', tokens[0]!)).status, 200);
   });
 
+  test('logins a principal\'s own limit refuses use up nothing of its address\'s: one token cannot keep everyone else at that address out', async () => {
+    const url = await daemonUrl(h.env);
+    const api = client(url, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'));
+    const [noisy, other] = [await addPrincipal(h.env, 'noisy', '--hosts', 'localhost'), await addPrincipal(h.env, 'other', '--hosts', 'localhost')];
+    const loginFrom = (token: string): Promise<Answer> => api.request('POST', '/api/login', { headers: { origin: new URL(url).origin, 'x-forwarded-for': '203.0.113.9' }, body: { token } });
+    for (let i = 0; i < LOGIN_RATE.principal.burst; i++) assert.equal((await loginFrom(noisy)).status, 200);
+    // Past its own limit, a script goes on asking: each is refused for its principal.
+    for (let i = 0; i < LOGIN_RATE.address.burst; i++) assert.equal((await loginFrom(noisy)).status, 429);
+    const r = await loginFrom(other);
+    assert.equal(r.status, 200, r.text);
+  });
+
   test('failed token checks count an IPv6 client by its /64 and an IPv4-mapped one as its IPv4 address', async () => {
     const url = await daemonUrl(h.env);
     const api = client(url, readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'));

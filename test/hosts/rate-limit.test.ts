@@ -21,6 +21,19 @@ describe('RateLimiter', () => {
     assert.deepEqual(limiter.take('alice'), { ok: false, retryInMs: 1_000 });
   });
 
+  test('waitMs says when a token is there and takes none', () => {
+    const { limiter, clock } = setup({ ratePerSec: 10, burst: 1 });
+    assert.equal(limiter.waitMs('k'), 0);
+    assert.equal(limiter.waitMs('k'), 0, 'asking took nothing');
+    assert.ok(limiter.take('k').ok);
+    assert.equal(limiter.waitMs('k'), 100);
+    clock.t += 40;
+    assert.equal(limiter.waitMs('k'), 60);
+    clock.t += 60;
+    assert.equal(limiter.waitMs('k'), 0);
+    assert.ok(limiter.take('k').ok);
+  });
+
   test('keys are independent', () => {
     const { limiter } = setup({ ratePerSec: 1, burst: 1 });
     assert.ok(limiter.take('alice').ok);

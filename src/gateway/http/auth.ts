@@ -253,12 +253,16 @@ export class LoginRate {
   private readonly byPrincipal = limiter(LOGIN_RATE.principal);
   private readonly byAddress = limiter(LOGIN_RATE.address);
 
-  /** null when the login may go on, else how long until the next one may. */
+  /**
+   * null when the login may go on (one taken from both limits), else how long until the next one may.
+   * A refused login takes from neither: a token past its own principal's limit, asking on, would
+   * otherwise keep its address's empty and every other principal at that address out.
+   */
   take(address: string, principal: string): number | null {
-    for (const [bucket, key] of [[this.byAddress, clientKey(address)], [this.byPrincipal, principal]] as const) {
-      const taken = bucket.take(key);
-      if (!taken.ok) return taken.retryInMs;
-    }
+    const limits = [[this.byAddress, clientKey(address)], [this.byPrincipal, principal]] as const;
+    const wait = Math.max(...limits.map(([bucket, key]) => bucket.waitMs(key)));
+    if (wait > 0) return wait;
+    for (const [bucket, key] of limits) bucket.take(key);
     return null;
   }
 }
