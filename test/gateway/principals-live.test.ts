@@ -323,6 +323,42 @@ describe('principal changes reach open browser sessions and terminals', { timeou
   });
 });
 
+describe('a browser session that expires (http.session_hours)', { timeout: 60_000 }, () => {
+  let d: ConsoleDaemon;
+  before(async () => {
+    d = await startConsoleDaemon({ boss: ['--admin'] }, 'http:\n  session_hours: 0.001\n'); // 3.6 s
+    d.tmux('new-session', '-d', '-s', 'long', 'cat');
+  });
+  after(() => d.stop());
+
+  test('ends the terminals and the audit stream opened with it, saying so; the token\'s go on', async () => {
+    const api = client(d.url, d.ca);
+    const r = await api.request('POST', '/api/login', { headers: { origin: d.origin }, body: { token: d.tokens.boss } });
+    assert.equal(r.status, 200, r.text);
+    const cookie = String(r.headers['set-cookie']).split(';')[0]!;
+    const byCookie = await openTerminal(d, { host: 'box', name: 'long' }, { cookie, origin: d.origin });
+    assert.equal(byCookie.control[0]?.type, 'ready');
+    const byToken = await openTerminal(d, { host: 'box', name: 'long' }, bearer(d.tokens.boss!));
+    let streamEnded = false;
+    await new Promise<void>((resolve, reject) => {
+      const req = https.request(new URL('/api/audit/stream', d.url), { ca: d.ca, headers: { cookie }, agent: false }, (res) => {
+        assert.equal(res.statusCode, 200);
+        res.resume().on('close', () => (streamEnded = true));
+        resolve();
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const closed = await within('the cookie\'s terminal closed', () => Promise.race([byCookie.closed, sleep(50).then(() => undefined)]), 8000);
+    assert.deepEqual(closed.value, { code: 4001, reason: 'the browser session expired; log in again' });
+    await within('the cookie\'s audit stream ended', async () => (streamEnded ? true : undefined));
+    assert.equal((await api.request('GET', '/api/me', { headers: { cookie } })).status, 401);
+    byToken.send({ type: 'input', data: 'token goes on\r' });
+    await byToken.shows(/token goes on/);
+    byToken.ws.close();
+  });
+});
+
 describe('in the browser', { timeout: 180_000 }, () => {
   test('the terminal page says the principal was removed; a reload asks to log in again', async () => {
     const d = await startConsoleDaemon({ boss: ['--admin'], ops: ['--hosts', 'box', '--users', '*'] });

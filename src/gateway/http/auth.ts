@@ -111,14 +111,27 @@ export function revocation(entry: PrincipalEntry, now: Principals | Error): { co
 /** Grace for a revoked WebSocket's closing handshake before its connection is cut. */
 const REVOKE_GRACE_MS = 1000;
 
+/** The longest a Node timer waits (about 24.8 days); a session that lasts longer is looked at again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const SESSION_EXPIRED = 'the browser session expired; log in again';
+
 type Revocation = NonNullable<ReturnType<typeof revocation>>;
+
+interface Tracked {
+  entry: PrincipalEntry;
+  session: BrowserSession | null;
+  end(why: Revocation): void;
+  /** Ends it when its browser session expires. */
+  expiry: NodeJS.Timeout | null;
+}
 
 /**
  * What is still going on under a credential (an open WebSocket, an HTTP request still being answered:
  * a streaming run), so that a revoked one ends at once rather than when it finishes.
  */
 export class LiveCredentials {
-  private readonly live = new Map<object, { entry: PrincipalEntry; session: BrowserSession | null; end(why: Revocation): void }>();
+  private readonly live = new Map<object, Tracked>();
   /** Sessions ended, and why: a WebSocket authenticated by one just before it ended is closed once it opens. */
   private readonly endedSessions = new WeakMap<BrowserSession, string>();
 
@@ -127,17 +140,18 @@ export class LiveCredentials {
 
   /**
    * Tracks `key` until untrack(); one whose credential was revoked since it was checked ends at once.
-   * With `session` (the browser session it was authenticated by) it ends with that session too.
+   * With `session` (the browser session it was authenticated by) it ends with that session too: at its
+   * logout, the browser's next login, and its expiry.
    */
   track(key: object, entry: PrincipalEntry, end: (why: Revocation) => void, session: BrowserSession | null = null): void {
-    this.live.set(key, { entry, session, end });
+    this.live.set(key, { entry, session, end, expiry: session && this.expireWith(key, session) });
     const ended = session && this.endedSessions.get(session);
     if (ended) this.endSession(session, ended);
     else this.endIfRevoked(key, this.current());
   }
 
   untrack(key: object): void {
-    this.live.delete(key);
+    this.release(key);
   }
 
   /** A WebSocket, closed with the code and reason; nothing more is read from it, and a peer that does not answer the close is cut. */
@@ -158,11 +172,7 @@ export class LiveCredentials {
   /** A browser session ended (logout, a new login): what was opened with it closes, saying why. */
   endSession(session: BrowserSession, why: string): void {
     this.endedSessions.set(session, why);
-    for (const [key, tracked] of [...this.live]) {
-      if (tracked.session !== session) continue;
-      this.live.delete(key);
-      tracked.end({ code: CLOSE.unauthenticated, reason: why });
-    }
+    for (const [key, tracked] of [...this.live]) if (tracked.session === session) this.finish(key, { code: CLOSE.unauthenticated, reason: why });
   }
 
   /** Ends everything whose credential `now` no longer accepts as it was; returns how many. */
@@ -176,9 +186,35 @@ export class LiveCredentials {
     const tracked = this.live.get(key);
     const why = tracked && revocation(tracked.entry, now);
     if (!tracked || !why) return false;
-    this.live.delete(key);
-    tracked.end(why);
+    this.finish(key, why);
     return true;
+  }
+
+  /** A session's lifetime (http.session_hours) is its end too: what was opened with it does not outlive it. */
+  private expireWith(key: object, session: BrowserSession): NodeJS.Timeout {
+    const timer = setTimeout(
+      () => {
+        const tracked = this.live.get(key);
+        if (!tracked) return;
+        if (session.expiresAt > Date.now()) tracked.expiry = this.expireWith(key, session);
+        else this.finish(key, { code: CLOSE.unauthenticated, reason: SESSION_EXPIRED });
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, session.expiresAt - Date.now())),
+    );
+    timer.unref();
+    return timer;
+  }
+
+  private finish(key: object, why: Revocation): void {
+    this.release(key)?.end(why);
+  }
+
+  private release(key: object): Tracked | undefined {
+    const tracked = this.live.get(key);
+    if (!tracked) return undefined;
+    this.live.delete(key);
+    if (tracked.expiry) clearTimeout(tracked.expiry);
+    return tracked;
   }
 }
 
