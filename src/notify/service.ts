@@ -91,8 +91,11 @@ export class Approvals {
 
   /** Sends `n` on every channel, within `sender`'s share of notify.flood; beyond it each channel's delivery says held. */
   async notify(sender: string, n: Notification): Promise<Delivery[]> {
+    const { channels } = this.opts.config.notify;
+    // One that no channel takes (below every min_priority) pages nobody: counted, it held the questions after it.
+    if (!channels.some((c) => takes(c, n.priority))) return notifyAll(channels, n);
     const sent = await this.gate.pass(sender, n);
-    return sent ?? this.opts.config.notify.channels.map((c) => ({ channel: channelName(c), ok: false, error: HELD }));
+    return sent ?? channels.map((c) => ({ channel: channelName(c), ok: false, error: HELD }));
   }
 
   /**

@@ -85,3 +85,24 @@ test('every asker has its own share, and all share one: beyond that the waiting 
   abort.abort();
   await Promise.all(waiting);
 });
+
+test('messages no channel takes (below every min_priority) page nobody and count for nothing: the question after them is sent', async (t) => {
+  const { home, env, push } = await setup(t, { burst: 3, per_minute: 1 });
+  const config = ConfigSchema.parse({ notify: { channels: [{ type: 'webhook', url: `${push.base()}/hook`, allow_internal: true, min_priority: 'high' }], flood: { burst: 3, per_minute: 1 } } });
+  const hooks = await startClaudeHooks('s2', config, env, () => {});
+  const input = (o: object): string => JSON.stringify({ session_id: 'c', cwd: '/w', ...o });
+  // Idle notifications (normal priority), which the phone's channel is set to leave out.
+  for (let i = 0; i < 5; i++) await askHookEndpoint(hooks.dir, 's2', input({ hook_event_name: 'Notification', notification_type: 'idle_prompt', message: `idle ${i}` }), env);
+  const asking = askHookEndpoint(hooks.dir, 's2', input({ hook_event_name: 'PermissionRequest', tool_name: 'Bash', tool_input: { command: 'make deploy' } }), env).catch(() => null);
+  const store = ApprovalStore.open(join(home, 'approvals.db'), join(home, 'approvals.key'));
+  try {
+    await until('the question', () => store.list().length === 1);
+    await until('its page', () => push.requests.length === 1);
+    assert.equal((JSON.parse(push.requests[0]!.body) as { event: string }).event, 'approval.requested');
+    for (const a of store.list()) store.answer(a.id, 'deny', { by: 'alice', via: 'test' });
+    await asking;
+  } finally {
+    store.close();
+    await hooks.close();
+  }
+});
