@@ -31,7 +31,7 @@ interface AgentLaunch {
   settings: { home: string[]; workspace: string[] };
   /**
    * Directories under $HOME whose content its next start loads and runs or obeys (plugins with their hooks
-   * and MCP servers, hook scripts, slash commands, subagents): read-only in the sandbox, made when missing.
+   * and MCP servers, hook scripts, slash commands, subagents, skills): read-only in the sandbox, made when missing.
    */
   codeDirs: string[];
   /** Environment variables that carry its credentials (passed through the session's 0600 env file). */
@@ -41,7 +41,7 @@ interface AgentLaunch {
 }
 
 export const LAUNCH: Record<KnownAgent, AgentLaunch> = {
-  claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], settings: { home: ['.claude.json', '.claude/settings.json'], workspace: ['.claude/settings.json', '.claude/settings.local.json'] }, codeDirs: ['.claude/plugins', '.claude/hooks', '.claude/commands', '.claude/agents'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
+  claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], settings: { home: ['.claude.json', '.claude/settings.json'], workspace: ['.claude/settings.json', '.claude/settings.local.json'] }, codeDirs: ['.claude/plugins', '.claude/hooks', '.claude/commands', '.claude/agents', '.claude/skills'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
   // Codex's shared background server cannot start in a sandbox's PID namespace ("failed to read start time
   // for pid-managed app server"): each session runs without it.
   codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], settings: { home: [], workspace: [] }, codeDirs: [], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },

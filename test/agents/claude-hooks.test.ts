@@ -114,13 +114,14 @@ describe("remux code start --agent claude: the agent cannot rewrite Claude Code'
       join(home, '.claude', 'hooks', 'pre-tool.sh'),
       join(home, '.claude', 'commands', 'deploy.md'),
       join(home, '.claude', 'agents', 'helper.md'),
+      join(home, '.claude', 'skills', 'SKILL.md'),
     ];
     for (const file of readOnly) assert.match(await bed.send(s, `write ${file}`), /WRITE denied (EROFS|EACCES|EPERM)/, file);
     // ~/.claude.json and ~/.claude/settings.json were made when missing, so that the sandbox binds files of Claude Code's own there.
     assert.equal(readFileSync(join(home, '.claude', 'settings.json'), 'utf8'), '{}\n');
     assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{}\n');
     assert.equal(readFileSync(join(home, '.claude', 'plugins', 'p1', 'hooks', 'hooks.json'), 'utf8'), '{}\n');
-    for (const dir of ['hooks', 'commands', 'agents']) assert.deepEqual(readdirSync(join(home, '.claude', dir)), [], dir);
+    for (const dir of ['hooks', 'commands', 'agents', 'skills']) assert.deepEqual(readdirSync(join(home, '.claude', dir)), [], dir);
     // The rest of its state and of the workspace stays writable.
     assert.match(await bed.send(s, `write ${join(home, '.claude', 'history.jsonl')}`), /WRITE ok/);
     assert.match(await bed.send(s, `write ${join(bed.repo, 'notes.json')}`), /WRITE ok/);

@@ -459,7 +459,7 @@ describe('agent sandboxes (unit)', () => {
       assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{}\n');
       assert.equal(statSync(join(home, '.claude.json')).mode & 0o777, 0o600);
       assert.equal(readFileSync(join(home, '.claude', 'settings.json'), 'utf8'), '{}\n');
-      for (const dir of ['plugins', 'hooks', 'commands', 'agents']) assert.equal(statSync(join(home, '.claude', dir)).mode & 0o777, 0o700, dir);
+      for (const dir of ['plugins', 'hooks', 'commands', 'agents', 'skills']) assert.equal(statSync(join(home, '.claude', dir)).mode & 0o777, 0o700, dir);
       writeFileSync(join(home, '.claude.json'), '{"kept":true}');
       ensureAgentState('claude', home);
       assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{"kept":true}');
@@ -529,6 +529,7 @@ describe('agent sandboxes (unit)', () => {
       '/home/u/.claude/hooks',
       '/home/u/.claude/commands',
       '/home/u/.claude/agents',
+      '/home/u/.claude/skills',
       '/w/.claude/settings.json',
       '/w/.claude/settings.local.json',
     ]);
