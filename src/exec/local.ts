@@ -479,8 +479,9 @@ class Run {
     if (this.stopReason !== null) return;
     this.stopReason = reason;
     // TERM before the pipes close at the cap: a writer then ends by TERM (143), as the runtime's own
-    // Exec stops one, not by the SIGPIPE of its next write.
-    signalGroups(liveGroups([...this.groups]), 'SIGTERM');
+    // Exec stops one, not by the SIGPIPE of its next write. The last stage first: TERMed after its
+    // upstream, it could read their end, write what it holds into the still open pipe and exit 0.
+    signalGroups(liveGroups([...this.groups]).reverse(), 'SIGTERM');
     if (reason === 'truncated') this.readers.forEach((s) => s.destroy());
     this.killTimer = setTimeout(() => signalGroups(liveGroups([...this.groups]), 'SIGKILL'), this.graceMs);
   }
