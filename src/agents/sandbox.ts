@@ -1,7 +1,7 @@
 // The sandboxes an agent runs in: sandbox-runtime's configuration (bubblewrap with writes only to the
 // workspace and the agent's state dirs, denied reads, domain-allowlist proxies), and the Docker argv.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
@@ -24,6 +24,55 @@ function settingsPaths(agent: string, workspace: string, home: string): string[]
   if (!isKnownAgent(agent)) return [];
   const { settings, codeDirs } = LAUNCH[agent];
   return [...[...settings.home, ...codeDirs].map((p) => join(home, p)), ...settings.workspace.map((p) => join(workspace, p))];
+}
+
+/** Keys of Claude Code's settings (and ~/.claude.json's MCP servers) whose values are commands it runs. */
+const COMMAND_KEYS = new Set(['command', 'args', 'apiKeyHelper', 'awsAuthRefresh', 'awsCredentialExport', 'otelHeadersHelper']);
+/** At most this many programs are protected (a settings file is the user's; this bounds a strange one). */
+const MAX_SETTINGS_PROGRAMS = 256;
+
+/**
+ * The files that the agent's settings run: each word of a hook's or the status line's command, an
+ * apiKeyHelper, an MCP server's command and arguments, that names an existing file in $HOME or the
+ * workspace (`~`, $HOME and $CLAUDE_PROJECT_DIR expanded). Read-only in the sandbox like the settings
+ * themselves: rewritten, a script such as ~/.claude/statusline.sh would run at the next start of the
+ * agent, sandboxed or not. Programs elsewhere (/usr/bin) are read-only there anyway.
+ */
+export function settingsPrograms(agent: string, workspace: string, home: string): string[] {
+  if (!isKnownAgent(agent)) return [];
+  const { settings } = LAUNCH[agent];
+  const files = [...settings.home.map((p) => join(home, p)), ...settings.workspace.map((p) => join(workspace, p))];
+  const words: string[] = [];
+  const collect = (value: unknown, commandish: boolean): void => {
+    if (typeof value === 'string') {
+      if (commandish) words.push(...value.split(/[\s"'`;&|()<>=]+/));
+    } else if (Array.isArray(value)) {
+      for (const v of value) collect(v, commandish);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, v] of Object.entries(value)) collect(v, commandish || COMMAND_KEYS.has(key));
+    }
+  };
+  for (const file of files) {
+    try {
+      collect(JSON.parse(readFileSync(file, 'utf8')), false);
+    } catch {
+      // Missing or not JSON: the agent reads nothing from it either.
+    }
+  }
+  const expanded = words.map((w) =>
+    w.replace(/^(~|\$HOME|\$\{HOME\})(?=\/|$)/, home).replace(/^(\$CLAUDE_PROJECT_DIR|\$\{CLAUDE_PROJECT_DIR\})(?=\/|$)/, workspace),
+  );
+  const found = new Set<string>();
+  for (const path of expanded) {
+    if (found.size >= MAX_SETTINGS_PROGRAMS) break;
+    if (!isAbsolute(path) || !(within(path, home) || within(path, workspace))) continue;
+    try {
+      if (statSync(path).isFile()) found.add(resolve(path));
+    } catch {
+      // Not there: nothing to protect.
+    }
+  }
+  return [...found];
 }
 
 /** A session's own TMPDIR (srt): made by its supervisor, which removes it when the agent ends. */
@@ -122,7 +171,7 @@ export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'> & {
       denyRead: hiddenPaths(agents, remuxHome, home),
       ...(hook ? { allowRead: [hook.dir] } : {}),
       allowWrite: [session.workspace, session.tmp, ...statePaths(session.agent, home)],
-      denyWrite: [...agents.credentials.map(expand), ...settingsPaths(session.agent, session.workspace, home)],
+      denyWrite: [...agents.credentials.map(expand), ...settingsPaths(session.agent, session.workspace, home), ...settingsPrograms(session.agent, session.workspace, home)],
     },
   };
 }

@@ -130,6 +130,17 @@ describe("remux code start --agent claude: the agent cannot rewrite Claude Code'
     // The sandbox's stand-in for the file that was not there goes with it.
     await until('the stand-in removed', () => !existsSync(join(project, 'settings.local.json')));
   });
+
+  it('keeps the scripts the settings run (the status line here) read-only: rewritten, they would run at the next start of claude', async () => {
+    const script = join(home, '.claude', 'statusline.sh');
+    writeFileSync(script, '#!/bin/sh\necho ok\n');
+    writeFileSync(join(home, '.claude', 'settings.json'), JSON.stringify({ statusLine: { type: 'command', command: '~/.claude/statusline.sh' } }));
+    const s = await bed.start();
+    assert.match(await bed.send(s, `write ${script}`), /WRITE denied (EROFS|EACCES|EPERM)/);
+    assert.match(await bed.send(s, `write ${join(home, '.claude', 'history.jsonl')}`), /WRITE ok/);
+    assert.equal(readFileSync(script, 'utf8'), '#!/bin/sh\necho ok\n');
+    assert.equal((await remux(['code', 'kill', s.id, '-f'], { env: bed.env, via: 'node' })).code, 0);
+  });
 });
 
 describe('hook endpoint (direct)', () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawn as ptySpawn } from 'node-pty';
 import { launchArgv } from '../../src/agents/launch.js';
-import { dockerArgv, ensureAgentState, srtConfig } from '../../src/agents/sandbox.js';
+import { dockerArgv, ensureAgentState, settingsPrograms, srtConfig } from '../../src/agents/sandbox.js';
 import { ConfigSchema } from '../../src/config/config.js';
 import { REMUX_NODE_BIN, REPO_ROOT, remux, spawnRemux, tempHome } from '../support/cli.js';
 import { until } from '../support/until.js';
@@ -510,6 +510,39 @@ describe('agent sandboxes (unit)', () => {
       assert.match(parsed.error?.issues[0]?.message ?? '', /an image reference .*not starting with "-"/);
     }
     assert.equal(ConfigSchema.parse({ agents: { docker: { image: 'ghcr.io/acme/agent@sha256:0123' } } }).agents.docker.image, 'ghcr.io/acme/agent@sha256:0123');
+  });
+
+  it("srt: the files claude's settings run (hooks, status line, apiKeyHelper, MCP servers' commands) in $HOME or the workspace are read-only", () => {
+    const home = mkdtempSync(join(tmpdir(), 'remux-agent-home-'));
+    const workspace = mkdtempSync(join(tmpdir(), 'remux-agent-ws-'));
+    try {
+      const files = ['.claude/statusline.sh', '.claude/keys.sh', 'bin/mcp-server.js', 'bin/pre.sh'].map((f) => join(home, f));
+      mkdirSync(join(home, '.claude'), { recursive: true });
+      mkdirSync(join(home, 'bin'));
+      mkdirSync(join(workspace, '.claude', 'hooks'), { recursive: true });
+      for (const f of [...files, join(workspace, '.claude', 'hooks', 'fmt.sh'), join(home, 'notes.txt')]) writeFileSync(f, '#!/bin/sh\n');
+      writeFileSync(
+        join(home, '.claude', 'settings.json'),
+        JSON.stringify({
+          statusLine: { type: 'command', command: '~/.claude/statusline.sh --short' },
+          apiKeyHelper: '$HOME/.claude/keys.sh',
+          hooks: { PreToolUse: [{ matcher: 'Bash', hooks: [{ type: 'command', command: 'bash "${HOME}/bin/pre.sh" && /usr/bin/true' }] }] },
+          // Not a command: a file named here is not one the settings run.
+          env: { NOTES: join(home, 'notes.txt') },
+        }),
+      );
+      writeFileSync(join(home, '.claude.json'), JSON.stringify({ projects: { [workspace]: { mcpServers: { m: { command: 'node', args: [join(home, 'bin', 'mcp-server.js')] } } } } }));
+      writeFileSync(join(workspace, '.claude', 'settings.json'), JSON.stringify({ hooks: { PostToolUse: [{ hooks: [{ type: 'command', command: '$CLAUDE_PROJECT_DIR/.claude/hooks/fmt.sh' }] }] } }));
+      const found = settingsPrograms('claude', workspace, home).sort();
+      assert.deepEqual(found, [...files, join(workspace, '.claude', 'hooks', 'fmt.sh')].sort());
+      const cfg = srtConfig({ agent: 'claude', workspace, tmp: '/tmp/remux-agent-x' }, ConfigSchema.parse({}).agents, '/h/.remux', home);
+      for (const f of found) assert.ok(cfg.filesystem.denyWrite.includes(f), f);
+      // Other agents' settings are not Claude Code's.
+      assert.deepEqual(settingsPrograms('codex', workspace, home), []);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(workspace, { recursive: true, force: true });
+    }
   });
 
   it('srt: claude reaches api.anthropic.com, writes its workspace and ~/.claude, never reads ~/.ssh or remux home', () => {
