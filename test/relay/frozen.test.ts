@@ -12,6 +12,18 @@ import { AgentDaemon, waitFor, type AgentProcess } from './agent-process.js';
 
 const d = new AgentDaemon();
 
+/** The agent stopped for 2 s while `echo WORD` is sent to it: the command runs once it resumes, and it stays connected. */
+async function survivesBriefStop(daemon: AgentDaemon, agent: AgentProcess, word: string): Promise<void> {
+  agent.child.kill('SIGSTOP');
+  const running = remux(['client', 'run', 'laptop', '--', 'echo', word], { env: daemon.gw.env });
+  await sleep(2000);
+  agent.child.kill('SIGCONT');
+  const r = await running;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${word}\n`);
+  assert.equal((await daemon.hostRow()).connected, true);
+}
+
 describe('a stopped agent', () => {
   let agent: AgentProcess;
   before(async () => {
@@ -24,14 +36,7 @@ describe('a stopped agent', () => {
   const ranOnAgent = async (word: string): Promise<boolean> => (await remux(['audit', 'ls', '--json'], { env: d.ag.env })).stdout.includes(word);
 
   test('stopped for less than the pong deadline: a command sent meanwhile runs once it resumes', async () => {
-    agent.child.kill('SIGSTOP');
-    const running = remux(['client', 'run', 'laptop', '--', 'echo', 'short-stop'], { env: d.gw.env });
-    await sleep(2000);
-    agent.child.kill('SIGCONT');
-    const r = await running;
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'short-stop\n');
-    assert.equal((await d.hostRow()).connected, true);
+    await survivesBriefStop(d, agent, 'short-stop');
   });
 
   test('stopped past the pong deadline: the caller fails within seconds, and the command never runs when the agent resumes', async () => {
@@ -61,13 +66,7 @@ describe('a stopped agent, with the daemon\'s default ping settings', () => {
   after(() => dd.tearDown(agent));
 
   test('stopped for 2 s: still connected, the command runs once it resumes', async () => {
-    agent.child.kill('SIGSTOP');
-    const running = remux(['client', 'run', 'laptop', '--', 'echo', 'brief-stop'], { env: dd.gw.env });
-    await sleep(2000);
-    agent.child.kill('SIGCONT');
-    const r = await running;
-    assert.equal(r.stdout, 'brief-stop\n', r.stderr);
-    assert.equal((await dd.hostRow()).connected, true);
+    await survivesBriefStop(dd, agent, 'brief-stop');
   });
 
   test('stopped for good: down within about 5 s (a ping every 2 s, its pong due within 3 s), not 15', async () => {
