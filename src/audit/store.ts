@@ -22,7 +22,10 @@
 // END_SYNC_DELAY_MS after its commit when no begin comes. A process crash loses nothing committed; an
 // OS crash or power cut within that moment can lose end rows only, and the store then shows their actions
 // as begun with no outcome (never an action that ran without its begin). So an action costs one fsync,
-// not two, and what it returns goes back to its caller without waiting for the disk. The fsync is ours, not
+// not two, and what it returns goes back to its caller without waiting for the disk — nor for the end's
+// commit: perform's callers queue the end and go on (auditAction), the flush in the same turn of the event
+// loop writes it, and a reader in the process or an exit writes what is queued first; only a crash within
+// that turn loses the end, as a power cut would. The fsync is ours, not
 // SQLite's: the connection runs synchronous=NORMAL (in WAL mode: no fsync at commit, the WAL synced
 // before each checkpoint) and every commit is followed by an fsync of the WAL file — what
 // synchronous=FULL does. While the disk answers fast, that fsync runs inline: a trip through libuv's
@@ -375,6 +378,12 @@ const INLINE_SYNC_PAUSE_MS = 30_000;
 const INLINE_SYNC_WEIGHT = 0.2;
 
 
+/** Stores open in this process, closed as it exits (AuditStore.open). */
+const openStores = new Set<AuditStore>();
+function closeOpenStores(): void {
+  for (const store of openStores) store.close();
+}
+
 export class AuditStore {
   private readonly lastRow: Database.Statement<[], { seq: number; hash: string }>;
   private readonly insertRow: Database.Statement<[Row]>;
@@ -422,6 +431,15 @@ export class AuditStore {
 
   /** Open (creating if needed) the store at `path`. Throws AuditStoreError naming the path on failure. */
   static open(path: string, options: OpenOptions = {}): AuditStore {
+    const store = AuditStore.openDatabase(path, options);
+    openStores.add(store);
+    // Ends are queued without their callers waiting (auditAction): a process.exit() right after a result
+    // must not drop them, so every store still open is closed (its queue written) as the process exits.
+    if (openStores.size === 1 && !process.listeners('exit').includes(closeOpenStores)) process.on('exit', closeOpenStores);
+    return store;
+  }
+
+  private static openDatabase(path: string, options: OpenOptions): AuditStore {
     let db: Database.Database | undefined;
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -501,10 +519,15 @@ export class AuditStore {
     });
   }
 
+  /** A reader in this process sees every row queued before it asked (an end its caller did not wait for). */
+  private writeQueued(): void {
+    if (this.queue.length > 0) this.flush(true);
+  }
+
   /**
    * Writes every queued row in one IMMEDIATE transaction, then settles their promises. While the last
    * commit's fsync is still running, writes wait for it and go together in the next transaction (writing
-   * into WAL pages the kernel is flushing would stall on them); `now` (close) does not wait.
+   * into WAL pages the kernel is flushing would stall on them); `now` (close, a reader) does not wait.
    */
   private flush(now = false): void {
     if (this.scheduled) clearImmediate(this.scheduled);
@@ -637,6 +660,7 @@ export class AuditStore {
 
   /** Actions oldest first; with `limit`, the newest `limit` of them. */
   list(options: ListOptions = {}): AuditAction[] {
+    this.writeQueued();
     const levels = levelsShown(options.level ?? 'info');
     const sql = `${SELECT_ACTIONS} AND b.seq > ? AND coalesce(e.level, b.level) IN (${levels.map(() => '?').join(', ')})
       ${options.host === undefined ? '' : 'AND b.host = ?'} ${options.principal === undefined ? '' : 'AND b.principal = ?'}
@@ -654,6 +678,7 @@ export class AuditStore {
    * and repeats nothing that the list already shows complete.
    */
   snapshot(options: ListOptions = {}): { actions: AuditAction[]; head: number } {
+    this.writeQueued();
     return this.db.transaction(() => ({ actions: this.list(options), head: this.head().seq }))();
   }
 
@@ -691,6 +716,7 @@ export class AuditStore {
    * Rows and actions come from one read transaction, so they agree.
    */
   changesAfter(after: number): { actions: AuditAction[]; upTo: number; full: boolean } {
+    this.writeQueued();
     return this.db.transaction(() => {
       const rows = this.rowsAfter.all(after, CHANGES_BATCH);
       const upTo = rows.at(-1)?.seq ?? after;
@@ -706,6 +732,7 @@ export class AuditStore {
 
   /** Every row, oldest first, as one JSON object per call (no newline), in hash order (see the top). */
   exportJsonl(write: (line: string) => void): void {
+    this.writeQueued();
     for (const row of this.allRows.iterate()) {
       write(JSON.stringify({ ...canonical(row), prev_hash: row.prev_hash, hash: row.hash }));
     }
@@ -713,6 +740,7 @@ export class AuditStore {
 
   /** Check the whole chain; with `anchor` (an earlier head()), also that it still contains that record. */
   verify(anchor?: ChainHead): VerifyResult {
+    this.writeQueued();
     let prev = GENESIS_HASH;
     let expected = 1;
     const result = (seq: number, reason: string): VerifyResult => ({
@@ -742,6 +770,7 @@ export class AuditStore {
 
   /** The last record, to anchor elsewhere (another host, a log): the chain alone cannot show tail truncation. */
   head(): ChainHead {
+    this.writeQueued();
     const last = this.lastRow.get();
     return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
   }
@@ -749,6 +778,7 @@ export class AuditStore {
   /** Writes what is still queued (its promises settle as usual), then closes. Later writes reject. */
   close(): void {
     if (this.closed) return;
+    openStores.delete(this);
     this.flush(true);
     this.closed = true;
     if (this.endSync) {

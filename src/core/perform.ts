@@ -347,7 +347,7 @@ export interface AuditedAction {
   id: number | null;
   /** How its ask was answered (settleAsk): written with its end, whichever way it ends. */
   approval: AuditApproval | null;
-  /** Writes the end; resolves with the action's id once the begin is durable and the end committed (AuditStore.end). */
+  /** Queues the end (committed with the store's next batch); resolves with the action's id once the begin is durable. */
   finish(end: AuditEnd): Promise<number>;
 }
 
@@ -369,7 +369,12 @@ export async function auditAction(ctx: PerformContext, begin: AuditBegin, readsO
     approval: null,
     async finish(end) {
       const actionId = await begun;
-      await ctx.audit.end(actionId, { ...end, approval: audited.approval });
+      // Not awaited: the end is committed with the store's next batch, after the caller has its result
+      // (0.07-0.12 ms a call here). Its durability does not change (the next begin's fsync), and the
+      // store's own readers and its close (at exit too) write what is queued first.
+      ctx.audit.end(actionId, { ...end, approval: audited.approval }).catch((err: unknown) => {
+        process.emitWarning(`audit: the end of action ${actionId} was not written (the action shows as begun with no outcome): ${errorText(err)}`);
+      });
       return actionId;
     },
   };

@@ -76,3 +76,14 @@ test('SIGKILL while holding an uncommitted transaction: the lock goes with it an
   assert.equal(store.verify().checked, 3);
   store.close();
 });
+
+test('an end queued without waiting (perform returns before its commit) is written when the process exits at once', async (t) => {
+  const path = tempDbPath(t);
+  const child = spawnWriter(['exit', path]);
+  const id = Number(await waitForLine(child, 'finished '));
+  assert.deepEqual(await waitForExit(child), { code: 0, signal: null });
+  const store = AuditStore.open(path);
+  t.after(() => store.close());
+  const [action] = store.list();
+  assert.deepEqual([action?.id, action?.status, action?.end?.exitCode], [id, 'complete', 0]);
+});
