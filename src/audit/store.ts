@@ -381,7 +381,13 @@ const INLINE_SYNC_WEIGHT = 0.2;
 /** Stores open in this process, closed as it exits (AuditStore.open). */
 const openStores = new Set<AuditStore>();
 function closeOpenStores(): void {
-  for (const store of openStores) store.close();
+  for (const store of openStores) {
+    try {
+      store.close();
+    } catch (e) {
+      process.stderr.write(`remux: the audit store could not be closed at exit: ${(e as Error).message}\n`);
+    }
+  }
 }
 
 export class AuditStore {
