@@ -30,10 +30,14 @@ interface AgentLaunch {
    */
   settings: { home: string[]; workspace: string[] };
   /**
-   * Directories under $HOME whose content its next start loads and runs or obeys (plugins with their hooks
-   * and MCP servers, hook scripts, slash commands, subagents, skills): read-only in the sandbox, made when missing.
+   * What else its next start loads and runs or obeys: directories (plugins with their hooks and MCP servers,
+   * hook scripts, slash commands, subagents, skills, output styles) under $HOME (made when missing) and in
+   * the workspace (never made there: sandbox-runtime keeps a missing one from being created while the agent
+   * runs, with a stand-in it removes after), and instruction files under $HOME (made empty when missing).
+   * Read-only in the sandbox. The workspace's own instructions (CLAUDE.md) stay the project's, writable.
    */
-  codeDirs: string[];
+  codeDirs: { home: string[]; workspace: string[] };
+  instructions: string[];
   /** Environment variables that carry its credentials (passed through the session's 0600 env file). */
   secrets: string[];
   /** How its makers say to install it, for a machine without it. */
@@ -41,12 +45,12 @@ interface AgentLaunch {
 }
 
 export const LAUNCH: Record<KnownAgent, AgentLaunch> = {
-  claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], settings: { home: ['.claude.json', '.claude/settings.json'], workspace: ['.claude/settings.json', '.claude/settings.local.json'] }, codeDirs: ['.claude/plugins', '.claude/hooks', '.claude/commands', '.claude/agents', '.claude/skills'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
+  claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], settings: { home: ['.claude.json', '.claude/settings.json'], workspace: ['.claude/settings.json', '.claude/settings.local.json', '.mcp.json'] }, codeDirs: { home: ['.claude/plugins', '.claude/hooks', '.claude/commands', '.claude/agents', '.claude/skills', '.claude/output-styles'], workspace: ['.claude/hooks', '.claude/skills', '.claude/commands', '.claude/agents', '.claude/output-styles'] }, instructions: ['.claude/CLAUDE.md'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
   // Codex's shared background server cannot start in a sandbox's PID namespace ("failed to read start time
   // for pid-managed app server"): each session runs without it.
-  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], settings: { home: [], workspace: [] }, codeDirs: [], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
-  gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], settings: { home: [], workspace: [] }, codeDirs: [], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
-  aider: { program: 'aider', flags: [], prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], settings: { home: [], workspace: [] }, codeDirs: [], secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
+  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], settings: { home: [], workspace: [] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
+  gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], settings: { home: [], workspace: [] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
+  aider: { program: 'aider', flags: [], prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], settings: { home: [], workspace: [] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
 };
 
 export function isKnownAgent(agent: string): agent is KnownAgent {

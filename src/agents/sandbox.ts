@@ -19,11 +19,11 @@ function statePaths(agent: string, home: string): string[] {
   return isKnownAgent(agent) ? LAUNCH[agent].stateDirs.map((p) => join(home, p)) : [];
 }
 
-/** What the agent must not change for its next start: its settings files and code directories. */
+/** What the agent must not change for its next start: its settings files, code directories and instructions. */
 function settingsPaths(agent: string, workspace: string, home: string): string[] {
   if (!isKnownAgent(agent)) return [];
-  const { settings, codeDirs } = LAUNCH[agent];
-  return [...[...settings.home, ...codeDirs].map((p) => join(home, p)), ...settings.workspace.map((p) => join(workspace, p))];
+  const { settings, codeDirs, instructions } = LAUNCH[agent];
+  return [...[...settings.home, ...codeDirs.home, ...instructions].map((p) => join(home, p)), ...[...settings.workspace, ...codeDirs.workspace].map((p) => join(workspace, p))];
 }
 
 /** Keys of Claude Code's settings (and ~/.claude.json's MCP servers) whose values are commands it runs. */
@@ -96,16 +96,17 @@ const AGENT_TMP_PREFIX = 'remux-agent-';
 /**
  * The agent's state directories under $HOME, made when missing (0700): the sandbox binds them writable
  * only if they exist, and an agent run for the first time would find $HOME read-only (codex: "Read-only
- * file system" at start). Its settings files under $HOME too (`{}`, 0600) and its code directories: the
+ * file system" at start). Its settings files under $HOME too (`{}`, 0600), its instruction files (empty) and its code directories: the
  * sandbox would otherwise hold an empty stand-in there while it runs (and leave it when killed). An
  * existing one, or a link, is left as it is.
  */
 export function ensureAgentState(agent: string, home = homedir()): void {
   if (!isKnownAgent(agent)) return;
-  for (const dir of [...LAUNCH[agent].stateDirs, ...LAUNCH[agent].codeDirs]) mkdirSync(join(home, dir), { recursive: true, mode: 0o700 });
-  for (const file of LAUNCH[agent].settings.home) {
+  for (const dir of [...LAUNCH[agent].stateDirs, ...LAUNCH[agent].codeDirs.home]) mkdirSync(join(home, dir), { recursive: true, mode: 0o700 });
+  const empty = (file: string): string => (file.endsWith('.json') ? '{}\n' : '');
+  for (const file of [...LAUNCH[agent].settings.home, ...LAUNCH[agent].instructions]) {
     try {
-      writeFileSync(join(home, file), '{}\n', { flag: 'wx', mode: 0o600 });
+      writeFileSync(join(home, file), empty(file), { flag: 'wx', mode: 0o600 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }

@@ -141,6 +141,35 @@ describe("remux code start --agent claude: the agent cannot rewrite Claude Code'
     assert.equal(readFileSync(script, 'utf8'), '#!/bin/sh\necho ok\n');
     assert.equal((await remux(['code', 'kill', s.id, '-f'], { env: bed.env, via: 'node' })).code, 0);
   });
+
+  it("keeps what the next claude loads from the workspace's .claude (hooks, skills, commands, agents, output styles), .mcp.json and ~/.claude's CLAUDE.md and output styles read-only, there or not; the workspace's CLAUDE.md stays the project's", async () => {
+    const project = join(bed.repo, '.claude');
+    rmSync(project, { recursive: true, force: true });
+    mkdirSync(join(project, 'skills', 'review'), { recursive: true });
+    writeFileSync(join(project, 'skills', 'review', 'SKILL.md'), 'review carefully\n');
+    const s = await bed.start();
+    const readOnly = [
+      join(project, 'skills', 'review', 'SKILL.md'),
+      // Not there: neither they nor the directories that would hold them can be made.
+      join(project, 'hooks', 'pre.sh'),
+      join(project, 'commands', 'ship.md'),
+      join(project, 'agents', 'helper.md'),
+      join(project, 'output-styles', 'terse.md'),
+      join(bed.repo, '.mcp.json'),
+      join(home, '.claude', 'CLAUDE.md'),
+      join(home, '.claude', 'output-styles', 'terse.md'),
+    ];
+    for (const file of readOnly) assert.match(await bed.send(s, `mkwrite ${file}`), /WRITE denied (EROFS|EACCES|EPERM|EEXIST|ENOTDIR)/, file);
+    assert.equal(readFileSync(join(project, 'skills', 'review', 'SKILL.md'), 'utf8'), 'review carefully\n');
+    // The instructions under $HOME were made (empty) when missing, as the code directories are.
+    assert.equal(readFileSync(join(home, '.claude', 'CLAUDE.md'), 'utf8'), '');
+    // The project's own instructions and the rest of its .claude stay the agent's to write.
+    assert.match(await bed.send(s, `mkwrite ${join(bed.repo, 'CLAUDE.md')}`), /WRITE ok/);
+    assert.match(await bed.send(s, `mkwrite ${join(project, 'notes', 'plan.md')}`), /WRITE ok/);
+    assert.equal((await remux(['code', 'kill', s.id, '-f'], { env: bed.env, via: 'node' })).code, 0);
+    // Nothing was made in the user's repository for the directories that were not there.
+    await until('the stand-ins removed', () => readdirSync(project).sort().join(',') === 'notes,skills');
+  });
 });
 
 describe('hook endpoint (direct)', () => {

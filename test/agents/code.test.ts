@@ -459,7 +459,8 @@ describe('agent sandboxes (unit)', () => {
       assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{}\n');
       assert.equal(statSync(join(home, '.claude.json')).mode & 0o777, 0o600);
       assert.equal(readFileSync(join(home, '.claude', 'settings.json'), 'utf8'), '{}\n');
-      for (const dir of ['plugins', 'hooks', 'commands', 'agents', 'skills']) assert.equal(statSync(join(home, '.claude', dir)).mode & 0o777, 0o700, dir);
+      for (const dir of ['plugins', 'hooks', 'commands', 'agents', 'skills', 'output-styles']) assert.equal(statSync(join(home, '.claude', dir)).mode & 0o777, 0o700, dir);
+      assert.equal(readFileSync(join(home, '.claude', 'CLAUDE.md'), 'utf8'), '');
       writeFileSync(join(home, '.claude.json'), '{"kept":true}');
       ensureAgentState('claude', home);
       assert.equal(readFileSync(join(home, '.claude.json'), 'utf8'), '{"kept":true}');
@@ -553,7 +554,7 @@ describe('agent sandboxes (unit)', () => {
     assert.deepEqual(cfg.filesystem.allowWrite, ['/w', '/tmp/remux-agent-x', '/home/u/.claude']);
     assert.ok(cfg.filesystem.denyRead.includes('/home/u/.ssh') && cfg.filesystem.denyRead.includes('/h/.remux'));
     // Claude Code's settings stay read-only (its hooks, remux's among them, its MCP servers and its
-    // permissions live there), and so does what its next start loads from ~/.claude.
+    // permissions live there), and so does what its next start loads from ~/.claude and the workspace.
     assert.deepEqual(cfg.filesystem.denyWrite, [
       '/home/u/.config/gh',
       '/home/u/.claude.json',
@@ -563,8 +564,16 @@ describe('agent sandboxes (unit)', () => {
       '/home/u/.claude/commands',
       '/home/u/.claude/agents',
       '/home/u/.claude/skills',
+      '/home/u/.claude/output-styles',
+      '/home/u/.claude/CLAUDE.md',
       '/w/.claude/settings.json',
       '/w/.claude/settings.local.json',
+      '/w/.mcp.json',
+      '/w/.claude/hooks',
+      '/w/.claude/skills',
+      '/w/.claude/commands',
+      '/w/.claude/agents',
+      '/w/.claude/output-styles',
     ]);
     const custom = srtConfig({ agent: 'node x.mjs', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
     assert.deepEqual(custom.network.allowedDomains, ['registry.npmjs.org']);
