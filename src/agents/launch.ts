@@ -22,11 +22,11 @@ interface AgentLaunch {
   /**
    * Its settings files that can run commands (hooks, MCP servers), turn remux's hooks off or lift its
    * permission prompts, under $HOME and in the workspace: read-only in the sandbox (as Claude Code's own
-   * sandbox keeps them), so the agent cannot rewrite what its next start, sandboxed or not, loads. Claude
-   * Code's only so far: remux's hooks are there (the others write their config files as they run: codex its
-   * trusted folders). ~/.claude.json holds the user's MCP servers, each a command the next `claude` starts:
-   * Claude Code's own writes of it never land in the sandbox anyway (it replaces the file by a rename in
-   * $HOME, which is read-only there).
+   * sandbox keeps them), so the agent cannot rewrite what its next start, sandboxed or not, loads. JSON, or
+   * TOML for a `.toml` name. ~/.claude.json holds the user's MCP servers, each a command the next `claude`
+   * starts: Claude Code's own writes of it never land in the sandbox anyway (it replaces the file by a rename
+   * in $HOME, which is read-only there). Codex writes its config.toml when a folder is trusted at its start:
+   * inside the sandbox that answer is not saved (trust the folder outside it).
    */
   settings: { home: string[]; workspace: string[] };
   /**
@@ -48,7 +48,7 @@ export const LAUNCH: Record<KnownAgent, AgentLaunch> = {
   claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], settings: { home: ['.claude.json', '.claude/settings.json'], workspace: ['.claude/settings.json', '.claude/settings.local.json', '.mcp.json'] }, codeDirs: { home: ['.claude/plugins', '.claude/hooks', '.claude/commands', '.claude/agents', '.claude/skills', '.claude/output-styles'], workspace: ['.claude/hooks', '.claude/skills', '.claude/commands', '.claude/agents', '.claude/output-styles'] }, instructions: ['.claude/CLAUDE.md'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
   // Codex's shared background server cannot start in a sandbox's PID namespace ("failed to read start time
   // for pid-managed app server"): each session runs without it.
-  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], settings: { home: [], workspace: [] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
+  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], settings: { home: ['.codex/config.toml'], workspace: ['.codex/config.toml'] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
   gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], settings: { home: [], workspace: [] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
   aider: { program: 'aider', flags: [], prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], settings: { home: [], workspace: [] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
 };

@@ -10,6 +10,7 @@ import { expandHome } from '../config/paths.js';
 import { UsageError } from '../core/errors.js';
 import { HOOK_DIR_ENV, HOOK_HOST } from './hook-wire.js';
 import { allowedDomains, isKnownAgent, LAUNCH } from './launch.js';
+import { parseTomlLite } from './toml-lite.js';
 import type { AgentSession } from './store.js';
 
 /** Never readable inside any agent sandbox, whatever the config says. */
@@ -26,14 +27,17 @@ function settingsPaths(agent: string, workspace: string, home: string): string[]
   return [...[...settings.home, ...codeDirs.home, ...instructions].map((p) => join(home, p)), ...[...settings.workspace, ...codeDirs.workspace].map((p) => join(workspace, p))];
 }
 
-/** Keys of Claude Code's settings (and ~/.claude.json's MCP servers) whose values are commands it runs. */
-const COMMAND_KEYS = new Set(['command', 'args', 'apiKeyHelper', 'awsAuthRefresh', 'awsCredentialExport', 'otelHeadersHelper']);
+/**
+ * Keys of the agents' settings whose values are commands they run: MCP servers' and hooks' (all three),
+ * Claude Code's helpers, codex's `notify` program.
+ */
+const COMMAND_KEYS = new Set(['command', 'args', 'apiKeyHelper', 'awsAuthRefresh', 'awsCredentialExport', 'otelHeadersHelper', 'notify']);
 /** At most this many programs are protected (a settings file is the user's; this bounds a strange one). */
 const MAX_SETTINGS_PROGRAMS = 256;
 
 /**
  * The files that the agent's settings run: each word of a hook's or the status line's command, an
- * apiKeyHelper, an MCP server's command and arguments, that names an existing file in $HOME or the
+ * apiKeyHelper, an MCP server's command and arguments, codex's notify program, that names an existing file in $HOME or the
  * workspace (`~`, $HOME and $CLAUDE_PROJECT_DIR expanded). Read-only in the sandbox like the settings
  * themselves: rewritten, a script such as ~/.claude/statusline.sh would run at the next start of the
  * agent, sandboxed or not. Programs elsewhere (/usr/bin) are read-only there anyway.
@@ -54,9 +58,10 @@ export function settingsPrograms(agent: string, workspace: string, home: string)
   };
   for (const file of files) {
     try {
-      collect(JSON.parse(readFileSync(file, 'utf8')), false);
+      const text = readFileSync(file, 'utf8');
+      collect(file.endsWith('.toml') ? parseTomlLite(text) : JSON.parse(text), false);
     } catch {
-      // Missing or not JSON: the agent reads nothing from it either.
+      // Missing or not JSON (TOML): the agent reads nothing from it either.
     }
   }
   const expanded = words.map((w) =>

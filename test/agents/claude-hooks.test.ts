@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { serveHookEndpoint } from '../../src/agents/hook-endpoint.js';
 import { remux } from '../support/cli.js';
-import { claudeBed } from '../support/claude-bed.js';
+import { claudeBed, type AgentPane } from '../support/claude-bed.js';
 import { until } from '../support/until.js';
 
 const POLICY = `policies:
@@ -169,6 +169,46 @@ describe("remux code start --agent claude: the agent cannot rewrite Claude Code'
     assert.equal((await remux(['code', 'kill', s.id, '-f'], { env: bed.env, via: 'node' })).code, 0);
     // Nothing was made in the user's repository for the directories that were not there.
     await until('the stand-ins removed', () => readdirSync(project).sort().join(',') === 'notes,skills');
+  });
+});
+
+describe("remux code start --agent codex: the agent cannot rewrite what the next codex starts", { timeout: 90_000 }, () => {
+  const bed = claudeBed('codex-settings');
+  const home = mkdtempSync(join(tmpdir(), 'remux-codex-home-'));
+  bed.env.HOME = home;
+  after(() => {
+    bed.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  /** The fake, started as AGENT (a stand-in of that name on PATH: its own settings, no hooks). */
+  async function startAs(agent: string): Promise<AgentPane> {
+    writeFileSync(join(bed.bin, agent), readFileSync(join(bed.bin, 'claude')), { mode: 0o755 });
+    const r = await remux(['code', 'start', bed.repo, '--no-attach', '--agent', agent], { env: bed.env, via: 'node' });
+    assert.equal(r.code, 0, r.stderr);
+    const s = { id: r.stdout.split(' ')[0] as string, tmux: '' };
+    s.tmux = `agent-${s.id}`;
+    await until(`fake ${agent}`, () => bed.pane(s).includes('FAKE-CLAUDE ready'));
+    return s;
+  }
+
+  it("keeps ~/.codex/config.toml (made empty when missing), the workspace's .codex/config.toml and the programs their MCP servers and notify name read-only", async () => {
+    mkdirSync(join(home, 'bin'), { recursive: true });
+    mkdirSync(join(bed.repo, 'tools'));
+    writeFileSync(join(home, 'bin', 'notify.sh'), '#!/bin/sh\n');
+    writeFileSync(join(bed.repo, 'tools', 'mcp.sh'), '#!/bin/sh\n');
+    mkdirSync(join(bed.repo, '.codex'));
+    writeFileSync(join(bed.repo, '.codex', 'config.toml'), `notify = ["~/bin/notify.sh"]\n[mcp_servers.local]\ncommand = "${join(bed.repo, 'tools', 'mcp.sh')}"\n`);
+    const s = await startAs('codex');
+    for (const file of [join(home, '.codex', 'config.toml'), join(bed.repo, '.codex', 'config.toml'), join(home, 'bin', 'notify.sh'), join(bed.repo, 'tools', 'mcp.sh')]) {
+      assert.match(await bed.send(s, `write ${file}`), /WRITE denied (EROFS|EACCES|EPERM)/, file);
+    }
+    assert.equal(readFileSync(join(home, '.codex', 'config.toml'), 'utf8'), '');
+    assert.equal(readFileSync(join(bed.repo, 'tools', 'mcp.sh'), 'utf8'), '#!/bin/sh\n');
+    // The rest of its state and of the workspace stays writable.
+    assert.match(await bed.send(s, `write ${join(home, '.codex', 'history.jsonl')}`), /WRITE ok/);
+    assert.match(await bed.send(s, `write ${join(bed.repo, 'tools', 'other.sh')}`), /WRITE ok/);
+    assert.equal((await remux(['code', 'kill', s.id, '-f'], { env: bed.env, via: 'node' })).code, 0);
   });
 });
 

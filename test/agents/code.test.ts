@@ -471,6 +471,8 @@ describe('agent sandboxes (unit)', () => {
       assert.equal(existsSync(join(home, 'elsewhere.json')), false);
       ensureAgentState('codex', home);
       assert.ok(statSync(join(home, '.codex')).isDirectory());
+      // Empty, as TOML: `{}` is not.
+      assert.equal(readFileSync(join(home, '.codex', 'config.toml'), 'utf8'), '');
       ensureAgentState('node x.mjs', home); // a custom command has no state of its own
     } finally {
       rmSync(home, { recursive: true, force: true });
@@ -540,6 +542,45 @@ describe('agent sandboxes (unit)', () => {
       for (const f of found) assert.ok(cfg.filesystem.denyWrite.includes(f), f);
       // Other agents' settings are not Claude Code's.
       assert.deepEqual(settingsPrograms('codex', workspace, home), []);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(workspace, { recursive: true, force: true });
+    }
+  });
+
+  it("srt: codex's config.toml (home and workspace) and the programs its MCP servers and notify run in $HOME or the workspace are read-only", () => {
+    const home = mkdtempSync(join(tmpdir(), 'remux-agent-home-'));
+    const workspace = mkdtempSync(join(tmpdir(), 'remux-agent-ws-'));
+    try {
+      const files = ['bin/docs-mcp', 'lib/server.js', 'bin/notify.py'].map((f) => join(home, f));
+      for (const dir of ['bin', 'lib', '.codex']) mkdirSync(join(home, dir));
+      mkdirSync(join(workspace, '.codex'));
+      mkdirSync(join(workspace, 'tools'));
+      for (const f of [...files, join(workspace, 'tools', 'mcp.sh'), join(home, 'notes.txt')]) writeFileSync(f, '#!/bin/sh\n');
+      writeFileSync(
+        join(home, '.codex', 'config.toml'),
+        [
+          'notify = ["python3", "~/bin/notify.py"]',
+          '[mcp_servers.docs]',
+          `command = "${join(home, 'bin', 'docs-mcp')}"`,
+          '[mcp_servers."node one"]',
+          'command = "node"',
+          `args = [ # the script`,
+          `  '${join(home, 'lib', 'server.js')}',`,
+          ']',
+          // Not a command: a file named here is not one codex runs.
+          `env = { NOTES = "${join(home, 'notes.txt')}" }`,
+          `[projects."${workspace}"]`,
+          'trust_level = "trusted"',
+        ].join('\n'),
+      );
+      writeFileSync(join(workspace, '.codex', 'config.toml'), `mcp_servers.local = { command = "${join(workspace, 'tools', 'mcp.sh')}" }\n`);
+      assert.deepEqual(settingsPrograms('codex', workspace, home).sort(), [...files, join(workspace, 'tools', 'mcp.sh')].sort());
+      const cfg = srtConfig({ agent: 'codex', workspace, tmp: '/tmp/remux-agent-x' }, ConfigSchema.parse({}).agents, '/h/.remux', home);
+      for (const f of [join(home, '.codex', 'config.toml'), join(workspace, '.codex', 'config.toml'), ...files]) assert.ok(cfg.filesystem.denyWrite.includes(f), f);
+      // A config.toml that is not TOML names no program (codex would not start on it either).
+      writeFileSync(join(home, '.codex', 'config.toml'), `notify = ["${join(home, 'bin', 'notify.py')}"\n`);
+      assert.deepEqual(settingsPrograms('codex', workspace, home), [join(workspace, 'tools', 'mcp.sh')]);
     } finally {
       rmSync(home, { recursive: true, force: true });
       rmSync(workspace, { recursive: true, force: true });
