@@ -38,7 +38,7 @@ const MAX_SETTINGS_PROGRAMS = 256;
 /**
  * The files that the agent's settings run: each word of a hook's or the status line's command, an
  * apiKeyHelper, an MCP server's command and arguments, codex's notify program, that names an existing file in $HOME or the
- * workspace (`~`, $HOME and $CLAUDE_PROJECT_DIR expanded). Read-only in the sandbox like the settings
+ * workspace (`~`, $HOME and $CLAUDE_PROJECT_DIR or $GEMINI_PROJECT_DIR expanded). Read-only in the sandbox like the settings
  * themselves: rewritten, a script such as ~/.claude/statusline.sh would run at the next start of the
  * agent, sandboxed or not. Programs elsewhere (/usr/bin) are read-only there anyway.
  */
@@ -65,7 +65,7 @@ export function settingsPrograms(agent: string, workspace: string, home: string)
     }
   }
   const expanded = words.map((w) =>
-    w.replace(/^(~|\$HOME|\$\{HOME\})(?=\/|$)/, home).replace(/^(\$CLAUDE_PROJECT_DIR|\$\{CLAUDE_PROJECT_DIR\})(?=\/|$)/, workspace),
+    w.replace(/^(~|\$HOME|\$\{HOME\})(?=\/|$)/, home).replace(/^(\$(CLAUDE|GEMINI)_PROJECT_DIR|\$\{(CLAUDE|GEMINI)_PROJECT_DIR\})(?=\/|$)/, workspace),
   );
   const found = new Set<string>();
   for (const path of expanded) {

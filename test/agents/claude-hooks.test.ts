@@ -172,8 +172,8 @@ describe("remux code start --agent claude: the agent cannot rewrite Claude Code'
   });
 });
 
-describe("remux code start --agent codex: the agent cannot rewrite what the next codex starts", { timeout: 90_000 }, () => {
-  const bed = claudeBed('codex-settings');
+describe('remux code start --agent codex / gemini: the agent cannot rewrite what their next start runs', { timeout: 90_000 }, () => {
+  const bed = claudeBed('agent-settings');
   const home = mkdtempSync(join(tmpdir(), 'remux-codex-home-'));
   bed.env.HOME = home;
   after(() => {
@@ -208,6 +208,20 @@ describe("remux code start --agent codex: the agent cannot rewrite what the next
     // The rest of its state and of the workspace stays writable.
     assert.match(await bed.send(s, `write ${join(home, '.codex', 'history.jsonl')}`), /WRITE ok/);
     assert.match(await bed.send(s, `write ${join(bed.repo, 'tools', 'other.sh')}`), /WRITE ok/);
+    assert.equal((await remux(['code', 'kill', s.id, '-f'], { env: bed.env, via: 'node' })).code, 0);
+  });
+
+  it("keeps ~/.gemini/settings.json (made as {} when missing), the workspace's .gemini/settings.json and the programs their MCP servers and hooks name read-only", async () => {
+    mkdirSync(join(bed.repo, '.gemini'));
+    mkdirSync(join(bed.repo, 'tools'), { recursive: true });
+    writeFileSync(join(bed.repo, 'tools', 'gemini-mcp.sh'), '#!/bin/sh\n');
+    writeFileSync(join(bed.repo, '.gemini', 'settings.json'), JSON.stringify({ mcpServers: { local: { command: 'sh', args: ['$GEMINI_PROJECT_DIR/tools/gemini-mcp.sh'] } } }));
+    const s = await startAs('gemini');
+    for (const file of [join(home, '.gemini', 'settings.json'), join(bed.repo, '.gemini', 'settings.json'), join(bed.repo, 'tools', 'gemini-mcp.sh')]) {
+      assert.match(await bed.send(s, `write ${file}`), /WRITE denied (EROFS|EACCES|EPERM)/, file);
+    }
+    assert.equal(readFileSync(join(home, '.gemini', 'settings.json'), 'utf8'), '{}\n');
+    assert.match(await bed.send(s, `write ${join(home, '.gemini', 'history.json')}`), /WRITE ok/);
     assert.equal((await remux(['code', 'kill', s.id, '-f'], { env: bed.env, via: 'node' })).code, 0);
   });
 });

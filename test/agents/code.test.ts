@@ -473,6 +473,8 @@ describe('agent sandboxes (unit)', () => {
       assert.ok(statSync(join(home, '.codex')).isDirectory());
       // Empty, as TOML: `{}` is not.
       assert.equal(readFileSync(join(home, '.codex', 'config.toml'), 'utf8'), '');
+      ensureAgentState('gemini', home);
+      assert.equal(readFileSync(join(home, '.gemini', 'settings.json'), 'utf8'), '{}\n');
       ensureAgentState('node x.mjs', home); // a custom command has no state of its own
     } finally {
       rmSync(home, { recursive: true, force: true });
@@ -581,6 +583,26 @@ describe('agent sandboxes (unit)', () => {
       // A config.toml that is not TOML names no program (codex would not start on it either).
       writeFileSync(join(home, '.codex', 'config.toml'), `notify = ["${join(home, 'bin', 'notify.py')}"\n`);
       assert.deepEqual(settingsPrograms('codex', workspace, home), [join(workspace, 'tools', 'mcp.sh')]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(workspace, { recursive: true, force: true });
+    }
+  });
+
+  it("srt: gemini's settings.json (home and workspace) and the programs its MCP servers and hooks run in $HOME or the workspace are read-only", () => {
+    const home = mkdtempSync(join(tmpdir(), 'remux-agent-home-'));
+    const workspace = mkdtempSync(join(tmpdir(), 'remux-agent-ws-'));
+    try {
+      mkdirSync(join(home, '.gemini'));
+      mkdirSync(join(home, 'bin'));
+      mkdirSync(join(workspace, '.gemini', 'hooks'), { recursive: true });
+      const files = [join(home, 'bin', 'mcp.js'), join(workspace, '.gemini', 'hooks', 'check.sh')];
+      for (const f of [...files, join(home, 'notes.txt')]) writeFileSync(f, '#!/bin/sh\n');
+      writeFileSync(join(home, '.gemini', 'settings.json'), JSON.stringify({ mcpServers: { m: { command: 'node', args: ['~/bin/mcp.js'], env: { NOTES: join(home, 'notes.txt') } } } }));
+      writeFileSync(join(workspace, '.gemini', 'settings.json'), JSON.stringify({ hooks: { BeforeTool: [{ matcher: 'run_shell_command', hooks: [{ type: 'command', command: '$GEMINI_PROJECT_DIR/.gemini/hooks/check.sh' }] }] } }));
+      assert.deepEqual(settingsPrograms('gemini', workspace, home).sort(), files.sort());
+      const cfg = srtConfig({ agent: 'gemini', workspace, tmp: '/tmp/remux-agent-x' }, ConfigSchema.parse({}).agents, '/h/.remux', home);
+      for (const f of [join(home, '.gemini', 'settings.json'), join(workspace, '.gemini', 'settings.json'), ...files]) assert.ok(cfg.filesystem.denyWrite.includes(f), f);
     } finally {
       rmSync(home, { recursive: true, force: true });
       rmSync(workspace, { recursive: true, force: true });
