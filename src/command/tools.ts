@@ -315,11 +315,21 @@ const GREP: Def = {
 /**
  * systemd units whose start does what the program of the name given does (systemctl's startsUnits verbs):
  * `systemctl start poweroff.target` is `poweroff`. runlevel0/6 are poweroff's and reboot's other names;
- * starting shutdown.target stops every service.
+ * starting shutdown.target stops every service, and so do rescue and emergency mode (runlevel1 is rescue's
+ * other name), which take the machine off the network; suspending or hibernating it takes it off-line too:
+ * all of these count as `shutdown`.
  */
+const SYSTEMD_TARGETS_ACTING_AS: Record<string, string> = {
+  poweroff: 'poweroff', runlevel0: 'poweroff', exit: 'poweroff', halt: 'halt', kexec: 'kexec', reboot: 'reboot', runlevel6: 'reboot', 'soft-reboot': 'reboot', 'ctrl-alt-del': 'reboot',
+  shutdown: 'shutdown', rescue: 'shutdown', runlevel1: 'shutdown', emergency: 'shutdown', suspend: 'shutdown', hibernate: 'shutdown', 'hybrid-sleep': 'shutdown', 'suspend-then-hibernate': 'shutdown',
+};
+/** The services those targets start, by the target's name: most are systemd-NAME.service. */
+const SYSTEMD_TARGET_SERVICES: Record<string, string> = { rescue: 'rescue.service', emergency: 'emergency.service' };
+const NO_SERVICE = new Set(['runlevel0', 'runlevel1', 'runlevel6', 'shutdown', 'ctrl-alt-del']);
+
 export const SYSTEMD_UNITS_ACTING_AS: ReadonlyMap<string, string> = new Map(
-  Object.entries({ poweroff: 'poweroff', runlevel0: 'poweroff', exit: 'poweroff', halt: 'halt', kexec: 'kexec', reboot: 'reboot', runlevel6: 'reboot', 'soft-reboot': 'reboot', 'ctrl-alt-del': 'reboot', shutdown: 'shutdown' }).flatMap(
-    ([unit, name]) => [[`${unit}.target`, name], ...(unit.startsWith('runlevel') || unit === 'shutdown' || unit === 'ctrl-alt-del' ? [] : [[`systemd-${unit}.service`, name]])] as Array<[string, string]>,
+  Object.entries(SYSTEMD_TARGETS_ACTING_AS).flatMap(
+    ([unit, name]) => [[`${unit}.target`, name], ...(NO_SERVICE.has(unit) ? [] : [[SYSTEMD_TARGET_SERVICES[unit] ?? `systemd-${unit}.service`, name]])] as Array<[string, string]>,
   ),
 );
 
@@ -431,7 +441,8 @@ const DEFS: Record<string, Def> = {
     verbs: { edit: 'systemctl edit runs an editor' },
     // What its links of these names run: a policy asking before `reboot` asks before `systemctl reboot`,
     // and before `systemctl start reboot.target` (`exit` is poweroff for the system manager).
-    actsAs: { halt: 'halt', poweroff: 'poweroff', 'reboot soft-reboot': 'reboot', kexec: 'kexec', exit: 'poweroff' },
+    // rescue, emergency and the sleep verbs take the machine off the network or off-line: `shutdown`.
+    actsAs: { halt: 'halt', poweroff: 'poweroff', 'reboot soft-reboot': 'reboot', kexec: 'kexec', exit: 'poweroff', 'rescue emergency suspend hibernate hybrid-sleep suspend-then-hibernate sleep': 'shutdown' },
     // --now makes enable start what it enables; set-default has the next boot start it.
     startsUnits: 'start restart try-restart condrestart reload-or-restart try-reload-or-restart reload-or-try-restart force-reload isolate enable reenable set-default',
     operands: R | IFPATH,

@@ -187,7 +187,9 @@ export const TEMPLATES: Record<TemplateName, Template> = {
         comment:
           'ask beats allow: these run only after someone approves. Names match however the program is\n' +
           'run (/usr/bin/rm, a link to it), and systemctl halt|poweroff|reboot|kexec counts as the program of\n' +
-          'that name, as does systemctl start|isolate of its target (poweroff.target). Variants such as\n' +
+          'that name, as does systemctl start|isolate of its target (poweroff.target); systemctl\n' +
+          'rescue|emergency|suspend|hibernate|hybrid-sleep|suspend-then-hibernate|sleep and their targets count\n' +
+          'as shutdown (they take the machine off the network or off-line). Variants such as\n' +
           'mkfs.xfs are programs of their own: add them.',
       },
       {

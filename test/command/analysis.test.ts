@@ -887,6 +887,20 @@ describe('a multi-call program told by its verb to act as another of its names',
     assert.deepEqual(acts('status', 'poweroff.target'), []);
     assert.deepEqual(acts('start', 'nginx.service', 'power.target'), []);
   });
+
+  test('systemctl rescue|emergency and the sleep verbs, and starting their targets or services, act as shutdown', () => {
+    const acts = (...argv: string[]): string[] => analyzeArgv(['systemctl', ...argv]).actsAs.map((a) => a.name);
+    for (const verb of ['rescue', 'emergency', 'suspend', 'hibernate', 'hybrid-sleep', 'suspend-then-hibernate', 'sleep']) assert.deepEqual(acts(verb), ['shutdown'], verb);
+    assert.deepEqual(acts('isolate', 'rescue'), ['shutdown']);
+    assert.deepEqual(acts('isolate', 'runlevel1.target'), ['shutdown']);
+    assert.deepEqual(acts('start', 'emergency.target'), ['shutdown']);
+    assert.deepEqual(acts('start', 'rescue.service'), ['shutdown']);
+    assert.deepEqual(acts('start', 'systemd-hibernate.service', 'systemd-suspend-then-hibernate.service'), ['shutdown']);
+    assert.deepEqual(acts('--no-block', 'start', 'hybrid-sleep.target', 'reboot.target'), ['shutdown', 'reboot']);
+    // Looking at them is not entering them.
+    assert.deepEqual(acts('status', 'rescue.target'), []);
+    assert.deepEqual(acts('start', 'systemd-rescue.service'), []);
+  });
 });
 
 describe('scale', () => {
