@@ -5,12 +5,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpath
 import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { SandboxRuntimeConfig } from '@anthropic-ai/sandbox-runtime';
+import { parse as parseToml } from 'smol-toml';
 import type { Config } from '../config/config.js';
 import { expandHome } from '../config/paths.js';
 import { UsageError } from '../core/errors.js';
 import { HOOK_DIR_ENV, HOOK_HOST } from './hook-wire.js';
 import { allowedDomains, isKnownAgent, LAUNCH } from './launch.js';
-import { parseTomlLite } from './toml-lite.js';
 import type { AgentSession } from './store.js';
 
 /** Never readable inside any agent sandbox, whatever the config says. */
@@ -59,9 +59,9 @@ export function settingsPrograms(agent: string, workspace: string, home: string)
   for (const file of files) {
     try {
       const text = readFileSync(file, 'utf8');
-      collect(file.endsWith('.toml') ? parseTomlLite(text) : JSON.parse(text), false);
+      collect(file.endsWith('.toml') ? parseToml(text) : JSON.parse(text), false);
     } catch {
-      // Missing or not JSON (TOML): the agent reads nothing from it either.
+      // Missing, or not JSON (TOML): the agent reads nothing from it either.
     }
   }
   const expanded = words.map((w) =>
