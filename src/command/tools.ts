@@ -468,6 +468,15 @@ const DEFS: Record<string, Def> = {
   rmdir: { long: 'ignore-fail-on-non-empty parents verbose', operands: W },
   'mkdir mkfifo': { short: 'm:', long: 'mode= parents verbose context?', operands: W },
   touch: { short: 'd:r:t:', long: 'time= no-create date= reference= no-dereference', values: { '-r --reference': R }, operands: W },
+  // Without ORIGINALFILE it writes the files the patch itself names; with one, they are still written in
+  // place (and .orig/.rej beside them): only the sandbox sees all it writes.
+  patch: {
+    short: 'B:d:D:F:g:i:o:p:r:V:x:Y:z:',
+    long: 'backup backup-if-mismatch no-backup-if-mismatch prefix= context directory= ifdef= ed remove-empty-files force fuzz= get= input= ignore-whitespace merge? normal forward output= strip= reject-file= reverse silent quiet batch set-time set-utc unified version-control= debug= basename-prefix= suffix= dry-run verbose posix binary read-only= reject-format= follow-symlinks quoting-style=',
+    values: { '-i --input': R, '-o --output -r --reject-file': W, '-d --directory': 'patch -d changes directory before it reads its operands; use cd DIR && patch … instead' },
+    operands: R | W,
+    sandboxOnlyAlways: 'writes the files its patch names, and backups and rejects beside them',
+  },
   truncate: { short: 'r:s:', long: 'no-create io-blocks reference= size=', values: { '-r --reference': R }, operands: W },
   shred: { short: 'n:s:', long: 'exact force iterations= size= random-source= remove? verbose zero', values: { '--random-source': R }, operands: W },
   // With -R: -L descends into linked directories; -H also changes the target of each symlink met (chown
