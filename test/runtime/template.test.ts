@@ -254,6 +254,20 @@ test('work is bounded: a loop of loops stops at the step budget, output at its c
   assert.equal(await host.call(Template.render, 'still ${x}', { x: 'here' }), 'still here', 'the runtime goes on');
 });
 
+test('whole numbers are bounded: squaring in nested loops is refused before a product outgrows the cap', async (t) => {
+  const { host } = await runtime(t);
+  // Each loop binds the square of the one before: 25 squarings of 11 digits would be 11 * 2^25 digits,
+  // one multiplication the host could not interrupt (it went on after the call timed out).
+  const names = 'abcdefghijklmnopqrstuvwxyz'.split('');
+  const loops = names.slice(1).map((n, i) => `% for ${n} in [${names[i]} * ${names[i]}]`).join('\n');
+  const text = `% for a in [99999999999]\n${loops}\n\${z > 0}\n${'% end\n'.repeat(26)}`;
+  const started = Date.now();
+  assert.match(await refusal(host, text), /^t\.tmpl:\d+: arithmetic on whole numbers of more than 4096 bits is not allowed/);
+  assert.ok(Date.now() - started < 5000, `refused after ${Date.now() - started} ms`);
+  const a = 2n ** 40n;
+  assert.equal(await host.call(Template.render, '${a * a + a // 7 - a % 3}', { a: Number(a) }), String(a * a + a / 7n - (a % 3n)), 'numbers below the cap compute as before');
+});
+
 test('every pass of a loop is a step: a loop of empty loops stops at the step budget, on the host and in remux template render', async (t) => {
   const { host } = await runtime(t);
   const L = Array.from({ length: 99_999 }, (_, i) => i);

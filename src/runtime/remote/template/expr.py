@@ -3,8 +3,8 @@
 # accepted, names and attributes starting with _ are refused, calls are limited to FILTERS and METHODS
 # (filters.py); then _ev, our own tree walker, computes it over plain JSON data (str, int, float, bool,
 # None, list, tuple, dict). Nothing is ever eval'd, exec'd or compiled to code. Sizes (MAX_OUT,
-# MAX_ITEMS), all a render builds (MAX_BUILT), evaluation steps (MAX_STEPS) and nesting (MAX_DEPTH) are
-# capped, and a cancelled call stops.
+# MAX_ITEMS), all a render builds (MAX_BUILT), whole numbers (MAX_INT_BITS), evaluation steps (MAX_STEPS)
+# and nesting (MAX_DEPTH) are capped, and a cancelled call stops.
 import ast, sys
 
 MAX_OUT = 2 << 20
@@ -13,6 +13,9 @@ MAX_BUILT = 32 << 20
 MAX_STEPS = 1000000
 MAX_DEPTH = 64
 MAX_EXPR = 10000
+# A product of big numbers is one uninterruptible step: x * x in 25 nested loops (each squaring) would
+# take the host's memory and CPU long after the call timed out. No config needs a number this long.
+MAX_INT_BITS = 4096
 
 
 class TemplateError(ValueError):
@@ -251,6 +254,10 @@ def _binop(cx, op, a, b):
             cx.fail('adding values of length %d and %d makes more than a template may hold' % (len(a), len(b)))
     elif op is ast.Mod and isinstance(a, str):
         cx.fail('% formatting of strings is not allowed; use ${…} or join')
+    elif isinstance(a, int) and isinstance(b, int):
+        bits = a.bit_length() + b.bit_length() if op is ast.Mult else max(a.bit_length(), b.bit_length())
+        if bits > MAX_INT_BITS:
+            cx.fail('arithmetic on whole numbers of more than %d bits is not allowed' % MAX_INT_BITS)
     try:
         if op is ast.Add:
             return a + b
