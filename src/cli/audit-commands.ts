@@ -1,6 +1,6 @@
 // Implementations of `remux audit …`.
 import { actionJson, approvalWords } from '../audit/json.js';
-import type { AuditAction, AuditLevel } from '../audit/types.js';
+import type { AuditAction, AuditLevel, ChainHead } from '../audit/types.js';
 import { AUDIT_LEVELS } from '../audit/types.js';
 import { auditDbFile } from '../config/paths.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -62,14 +62,25 @@ export async function listAudit(opts: LsOptions): Promise<void> {
   }
 }
 
-export function verifyAudit(opts: { json?: boolean }): void {
+/** `--anchor SEQ:HASH`: a head printed by an earlier verify (`head #SEQ HASH`, or --json's head). */
+function parseAnchor(anchor: string | undefined): ChainHead | undefined {
+  if (anchor === undefined) return undefined;
+  const m = /^#?(\d+)[:\s]+([0-9a-f]{64})$/i.exec(anchor.trim());
+  if (!m) throw new UsageError(`--anchor ${JSON.stringify(anchor)} is not a chain head`, 'give SEQ:HASH as an earlier `remux audit verify` printed it (head #SEQ HASH), e.g. --anchor 42:9f86d0…');
+  return { seq: Number(m[1]), hash: m[2]!.toLowerCase() };
+}
+
+export function verifyAudit(opts: { json?: boolean; anchor?: string }): void {
+  // Rows removed from the end, or every hash recomputed after an edit, leave a valid chain: only a head
+  // kept elsewhere shows them.
+  const anchor = parseAnchor(opts.anchor);
   const store = openAudit();
   try {
-    const result = store.verify();
+    const result = store.verify(anchor);
     process.exitCode = result.ok ? EXIT.OK : EXIT.FAILURE;
     if (opts.json) return printJson({ file: auditDbFile(), ...result });
     if (result.ok) {
-      process.stdout.write(`ok: ${result.checked} records verified in ${auditDbFile()}; head #${result.head.seq} ${result.head.hash}\n`);
+      process.stdout.write(`ok: ${result.checked} records verified in ${auditDbFile()}${anchor ? `, anchor #${anchor.seq} among them` : ''}; head #${result.head.seq} ${result.head.hash}\n`);
     } else {
       process.stderr.write(`remux: audit chain broken at record #${result.firstBad?.seq}: ${result.firstBad?.reason}\n`);
       process.stderr.write(`hint: ${result.checked} records before it verified; keep a copy of ${auditDbFile()} for investigation\n`);

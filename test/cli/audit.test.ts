@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { hashRow, HASHED_COLUMNS } from '../../src/audit/store.js';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
 
 const POLICY = `policies:
@@ -130,5 +131,61 @@ describe('remux audit', () => {
     assert.match(ls.stdout, /x\\n99 {2}2026-01-01 .*rm -rf \/var\/lib\\x1b\[2J<U\+202E>/);
     // The JSON keeps what was recorded, exactly.
     assert.ok((await listed(env)).some((a) => a.command === forged));
+  });
+});
+
+describe('remux audit verify --anchor', () => {
+  const h = tempHome();
+  const env = { ...h.env, REMUX_POLICY_CONFIG: join(h.home, 'p.yaml') };
+  before(async () => {
+    writeFileSync(join(h.home, 'p.yaml'), POLICY);
+    for (const word of ['one', 'two', 'three']) {
+      const r = await remux(['client', 'run', 'local', '-p', 'p', '--', `echo ${word}`], { env });
+      assert.equal(r.code, 0, r.stderr);
+    }
+  });
+  after(() => h.remove());
+
+  /** The head `verify --json` prints now, as --anchor takes it. */
+  async function head(): Promise<string> {
+    const r = await remux(['audit', 'verify', '--json'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const { head: { seq, hash } } = JSON.parse(r.stdout) as { head: { seq: number; hash: string } };
+    return `${seq}:${hash}`;
+  }
+
+  test('an edited record whose chain was recomputed after it verifies alone, and fails against a head kept from before', async () => {
+    const anchor = await head();
+    assert.equal((await remux(['audit', 'verify', '--anchor', anchor], { env })).code, 0);
+    // Someone with write access to the file edits a record and recomputes every hash from there on.
+    const db = new Database(join(h.home, 'audit.db'));
+    db.exec('DROP TRIGGER audit_no_update');
+    db.prepare("UPDATE audit SET command = 'echo TWO' WHERE command = 'echo two'").run();
+    let prev = '0'.repeat(64);
+    for (const row of db.prepare(`SELECT ${HASHED_COLUMNS.join(', ')} FROM audit ORDER BY seq`).all() as Array<Parameters<typeof hashRow>[1]>) {
+      const hash = hashRow(prev, row);
+      db.prepare('UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?').run(prev, hash, row.seq);
+      prev = hash;
+    }
+    db.close();
+    assert.equal((await remux(['audit', 'verify'], { env })).code, 0, 'the chain alone cannot tell');
+    const r = await remux(['audit', 'verify', '--anchor', anchor], { env });
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, new RegExp(`record #${anchor.split(':')[0]}: differs from the anchored record`));
+  });
+
+  test('records removed from the end fail against a head kept from before; a bad anchor is a usage error', async () => {
+    const anchor = await head();
+    const db = new Database(join(h.home, 'audit.db'));
+    db.exec('DROP TRIGGER audit_no_delete');
+    db.prepare('DELETE FROM audit WHERE seq > (SELECT max(seq) - 2 FROM audit)').run();
+    db.close();
+    assert.equal((await remux(['audit', 'verify'], { env })).code, 0, 'the chain alone cannot tell');
+    const r = await remux(['audit', 'verify', '--anchor', anchor, '--json'], { env });
+    assert.equal(r.code, 1);
+    assert.match((JSON.parse(r.stdout) as { firstBad: { reason: string } }).firstBad.reason, /records were removed from the end/);
+    const bad = await remux(['audit', 'verify', '--anchor', '12:nothex'], { env });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--anchor "12:nothex" is not a chain head/);
   });
 });

@@ -36,9 +36,10 @@ export function registerAudit(program: Command): void {
   audit
     .command('verify')
     .description('check the hash chain of the audit store; exit 1 and the first bad record if it was edited, deleted or reordered')
-    .addHelpText('after', '\nExamples:\n  remux audit verify\n  remux audit verify --json | jq .head   # keep the head elsewhere: removal of the newest records shows against it')
+    .addHelpText('after', '\nExamples:\n  remux audit verify\n  remux audit verify --json | jq .head   # keep the head elsewhere: removal of the newest records shows against it\n  remux audit verify --anchor 42:9f86d081…   # exit 1 unless record 42 is still there, unchanged')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--anchor <seq:hash>', 'a head kept from an earlier verify: the chain must still hold that record, unchanged')
+    .action(async (opts: { json?: boolean; anchor?: string }) => {
       const { verifyAudit } = await import('../audit-commands.js');
       verifyAudit(opts);
     });
