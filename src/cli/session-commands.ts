@@ -9,6 +9,7 @@ import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import { clampSize, type AttachEnd, type AttachStream } from '../sessions/attach.js';
 import { AttachRecorder, newRecordingId } from '../sessions/recording.js';
+import { recordingRoom } from '../sessions/retention.js';
 import { recordingsDir } from '../config/paths.js';
 import type { HostSessions } from '../sessions/service.js';
 import { sendItems } from '../sessions/tmux.js';
@@ -189,7 +190,8 @@ async function attachWithSlot(inv: Invocation, runner: Runner, ctx: GatewayConte
     return result.exitCode;
   }
   const meta = { host: opts.host, user: opts.user ?? ctx.sessions.target(opts.host).user, session: name, principal: ctx.principal.name, readOnly, actionId: result.actionId };
-  const recorder = recording ? new AttachRecorder(recordingsDir(inv.env), meta, clampSize(size.cols, size.rows), undefined, recording) : null;
+  const dir = recordingsDir(inv.env);
+  const recorder = recording ? new AttachRecorder(dir, meta, clampSize(size.cols, size.rows), recordingRoom(dir, ctx.config.sessions.recordings_max_total_mb), recording) : null;
   const stream = recorder ? recorded(result.attach, recorder) : result.attach;
   // The first screen tmux sends means its server counts this client.
   let attached: Promise<void> | null = null;

@@ -55,7 +55,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   rmSync(opts.socket, { force: true });
 
   const ctx = createContext(opts);
-  const recordings = ctx.config.sessions.record === 'sessions' ? new SessionRecordings({ sessions: ctx.sessions, registry: ctx.registry, audit: ctx.audit, dir: recordingsDir(opts.env), log }) : null;
+  const recordings = ctx.config.sessions.record === 'sessions' ? new SessionRecordings({ sessions: ctx.sessions, registry: ctx.registry, audit: ctx.audit, dir: recordingsDir(opts.env), maxTotalMb: ctx.config.sessions.recordings_max_total_mb, log }) : null;
   ctx.sessions.recorder = recordings;
   const { recordings_max_total_mb: maxMb, recordings_keep_days: keepDays, attach_lifetime_seconds: lifetime } = ctx.config.sessions;
   const retention = keepRecordingsWithin(

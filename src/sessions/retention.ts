@@ -7,7 +7,7 @@
 // daemon (gateway/daemon.ts); the audit records that named a removed recording stay.
 import fs from 'node:fs';
 import type { AuditStore } from '../audit/store.js';
-import { isRecording, recordingIds, recordingPath } from './recording.js';
+import { isRecording, RECORDING_MAX_BYTES, recordingIds, recordingPath } from './recording.js';
 
 export interface RetentionLimits {
   /** All recordings together may take this many bytes; null: no limit. */
@@ -61,6 +61,18 @@ function entries(dir: string): Entry[] {
 export function recordingsUsage(dir: string): { count: number; bytes: number } {
   const all = entries(dir);
   return { count: all.length, bytes: all.reduce((sum, e) => sum + e.bytes, 0) };
+}
+
+/**
+ * The bytes a recording starting now may write: what sessions.recordings_max_total_mb (null: no limit)
+ * leaves, at most RECORDING_MAX_BYTES. Retention runs every 10 minutes and keeps whatever changed within an
+ * attach's lifetime, so without this, attach after attach (256 MiB each) could fill the disk the audit
+ * store writes to. Recordings started together may each take the same room: they overshoot the total
+ * by at most one RECORDING_MAX_BYTES each.
+ */
+export function recordingRoom(dir: string, maxTotalMb: number | null): number {
+  if (maxTotalMb === null) return RECORDING_MAX_BYTES;
+  return Math.max(0, Math.min(RECORDING_MAX_BYTES, maxTotalMb * 2 ** 20 - recordingsUsage(dir).bytes));
 }
 
 /** Removes what the limits no longer keep; what was removed, and why (null when nothing was). */

@@ -14,6 +14,7 @@ import type { AuditStore } from '../audit/store.js';
 import type { HostRegistry } from '../hosts/registry.js';
 import type { HostTerminal } from '../hosts/types.js';
 import { AttachRecorder, newRecordingId } from './recording.js';
+import { recordingRoom } from './retention.js';
 import type { Sessions, SessionRecorderHook } from './service.js';
 import { paneTarget, sessionTarget, single, tmuxArgv, type TmuxTarget } from './tmux.js';
 
@@ -103,6 +104,8 @@ export interface SessionRecordingsDeps {
   audit: AuditStore;
   /** $REMUX_HOME/recordings */
   dir: string;
+  /** sessions.recordings_max_total_mb: a recording stops where the recordings together would pass it. */
+  maxTotalMb: number | null;
   log?: (line: string) => void;
 }
 
@@ -151,7 +154,7 @@ export class SessionRecordings implements SessionRecorderHook {
         this.deps.dir,
         { host, user: target.user, session, principal, readOnly: true, actionId, kind: 'session' },
         { cols: screen.cols, rows: screen.rows },
-        undefined,
+        recordingRoom(this.deps.dir, this.deps.maxTotalMb),
         id,
       );
       recorder.output(screen.frame);

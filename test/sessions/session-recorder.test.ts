@@ -62,7 +62,7 @@ describe('the session recorder on this machine', { timeout: 30_000 }, () => {
     writeFileSync(join(home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${join(home, 'tmux.sock')}\n`);
     writeFileSync(join(home, 'policies.yaml'), 'policies:\n  none:\n    capabilities: []\n');
     ctx = createContext({ env: { ...process.env, REMUX_HOME: home } });
-    recordings = new SessionRecordings({ sessions: ctx.sessions, registry: ctx.registry, audit: ctx.audit, dir: dir() });
+    recordings = new SessionRecordings({ sessions: ctx.sessions, registry: ctx.registry, audit: ctx.audit, dir: dir(), maxTotalMb: null });
   });
   after(async () => {
     await ctx.close();
@@ -100,7 +100,7 @@ describe('the session recorder on this machine', { timeout: 30_000 }, () => {
   });
 
   test('a recording that cannot start is an audited error, and leaves no file', async () => {
-    const fresh = new SessionRecordings({ sessions: ctx.sessions, registry: ctx.registry, audit: ctx.audit, dir: dir() });
+    const fresh = new SessionRecordings({ sessions: ctx.sessions, registry: ctx.registry, audit: ctx.audit, dir: dir(), maxTotalMb: null });
     const before = existsSync(dir()) ? readdirSync(dir()).length : 0;
     await fresh.created('box', ctx.sessions.target('box'), 'no-such-session', 'alice');
     const action = ctx.audit.list().at(-1)!;

@@ -11,6 +11,7 @@ import type { PerformResult, Principal, SessionAction, SessionAttachAction } fro
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { clampSize } from '../../sessions/attach.js';
 import { AttachRecorder, newRecordingId } from '../../sessions/recording.js';
+import { recordingRoom } from '../../sessions/retention.js';
 import type { HostSessions } from '../../sessions/service.js';
 import { NO_SUCH_SESSION, sessionMissing } from '../../sessions/tmux.js';
 import type { AttachSlots } from '../attach-slots.js';
@@ -247,7 +248,7 @@ async function terminal(
         deps.recordingsDir,
         { host: q.host, user, session: q.name, principal: principal.name, readOnly: q.readOnly, actionId: result.actionId },
         stream.sessionSize?.current ?? clampSize(q.cols, q.rows),
-        undefined,
+        recordingRoom(deps.recordingsDir, ctx.config.sessions.recordings_max_total_mb),
         recording,
       );
     }
