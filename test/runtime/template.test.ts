@@ -282,6 +282,29 @@ test('every pass of a loop is a step: a loop of empty loops stops at the step bu
   assert.equal(await host.call(Template.render, loops, { L: [1, 2, 3] }), 'done\n');
 });
 
+test('a search or strip is charged its worst case: on every Python here, refused at the step budget before it runs', async (t) => {
+  const s = setup(t, '      - { operation: execute_binary, resource: "/**" }\n      - { operation: execute_code, resource: "/**", unsandboxed: true }\n');
+  const budget = /the template takes more than 1000000 evaluation steps/;
+  for (const python of pythonsHere()) {
+    const host = await connect('localhost', { context: s.context, python });
+    try {
+      const render = (text: string): Promise<string> => host.callWith({ timeoutMs: 10_000 }, Template.render, text, {});
+      const started = Date.now();
+      // strip(chars) looks each character up in chars: 2 million times through a million, on any Python.
+      await assert.rejects(render("${('a' * 2000000).strip('b' * 1000000 + 'a')}"), (e: Error) => e instanceof RemoteError && budget.test(e.message), python);
+      // Before 3.10 a search is O(len(text) × len(needle)) at worst; from 3.10 it is linear, and runs.
+      const [major, minor] = host.hello.py.split('.').map(Number);
+      const search = render("${('a' * 1000000 + 'ba') in 'a' * 2000000} ${len(('a' * 2000000).split('a' * 1000000 + 'ba'))}");
+      if (major! === 3 && minor! < 10) await assert.rejects(search, (e: Error) => e instanceof RemoteError && budget.test(e.message), python);
+      else assert.equal(await search, 'False 1', python);
+      assert.ok(Date.now() - started < 5000, `${python}: done after ${Date.now() - started} ms`);
+      assert.equal(await render("${'needle' in 'hay' * 1000} ${'a,b'.split(',')} ${'xxaxx'.strip('x')} ${replace('a-b', '-', '+')}"), "False ['a', 'b'] a a+b", python);
+    } finally {
+      await host.close();
+    }
+  }
+});
+
 test('Template.render is audited as touching nothing; a principal whose scope misses the host is refused', async (t) => {
   const { host, audit, context } = await runtime(t);
   await host.call(Template.render, 'x', {});

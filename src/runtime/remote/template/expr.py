@@ -13,6 +13,12 @@ MAX_BUILT = 32 << 20
 MAX_STEPS = 1000000
 MAX_DEPTH = 64
 MAX_EXPR = 10000
+# A search for a string in a string, or strip(chars), is one C call: its worst-case character
+# comparisons count as steps, SCANNED_PER_STEP to one. Stripping is O(len × len(chars)) on every
+# Python, and searching too before 3.10 (two-way search came in 3.10): 'a' * 2000000 stripped of
+# 'b' * 1000000 + 'a' ran for minutes, deaf to the call's timeout, on any host.
+SCANNED_PER_STEP = 10000
+QUADRATIC_SEARCH = sys.version_info < (3, 10)
 # A product of big numbers is one uninterruptible step: x * x in 25 nested loops (each squaring) would
 # take the host's memory and CPU long after the call timed out. No config needs a number this long.
 MAX_INT_BITS = 4096
@@ -38,12 +44,17 @@ class _Ctx:
     def fail(s, msg, line=None, cls=TemplateError):
         raise cls('%s:%d: %s' % (s.name, s.line if line is None else line, msg))
 
-    def step(s):
-        s.steps += 1
+    def step(s, n=1):
+        before = s.steps
+        s.steps += n
         if s.steps > MAX_STEPS:
             s.fail('the template takes more than %d evaluation steps; it was stopped' % MAX_STEPS)
-        if s.steps & 4095 == 0 and s.call is not None and s.call.ev.is_set():
+        if before >> 12 != s.steps >> 12 and s.call is not None and s.call.ev.is_set():
             raise TemplateError('cancelled')
+
+    def scan(s, text, chars, quadratic=QUADRATIC_SEARCH):
+        # Before a search of `chars` in `text` (or a strip of them): its worst case, as steps.
+        s.step(1 + (len(text) * len(chars) if quadratic else len(text) + len(chars)) // SCANNED_PER_STEP)
 
     def made(s, v):
         # Everything built counts, freed or not: many big values at once cannot exhaust the host's memory.
@@ -232,6 +243,8 @@ def _compare(cx, op, a, b):
         if op is ast.In or op is ast.NotIn:
             if not isinstance(b, (str, list, tuple, dict)):
                 cx.fail('in needs a string, list or dict on its right, got %s' % type(b).__name__)
+            if isinstance(a, str) and isinstance(b, str):
+                cx.scan(b, a)
             return (a in b) == (op is ast.In)
         if op is ast.Is:
             return a is b

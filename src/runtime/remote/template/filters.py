@@ -50,6 +50,7 @@ def _f_join(cx, items, sep=''):
 def _f_replace(cx, s, old, new, count=-1):
     if not all(isinstance(x, str) for x in (s, old, new)) or not isinstance(count, int):
         cx.fail('replace needs three strings')
+    cx.scan(s, old)
     k = s.count(old) if count < 0 else min(count, s.count(old))
     _fits(cx, len(s) + k * (len(new) - len(old)), 'replace')
     return s.replace(old, new, count)
@@ -126,4 +127,20 @@ METHODS = {
 }
 for _m in ('upper', 'lower', 'strip', 'lstrip', 'rstrip', 'split', 'startswith', 'endswith'):
     METHODS[(str, _m)] = _on(str, _m, getattr(str, _m))
+
+
+def _scanning(name, quadratic):
+    # split(sep) searches for sep, strip(chars) looks each character up in chars: cx.scan counts the work first.
+    plain = METHODS[(str, name)]
+
+    def method(cx, s, *a):
+        if isinstance(s, str) and a and isinstance(a[0], str):
+            cx.scan(s, a[0], quadratic)
+        return plain(cx, s, *a)
+    return method
+
+
+METHODS[(str, 'split')] = _scanning('split', QUADRATIC_SEARCH)
+for _m in ('strip', 'lstrip', 'rstrip'):
+    METHODS[(str, _m)] = _scanning(_m, True)
 _METHOD_NAMES = {m for _, m in METHODS}
