@@ -305,6 +305,15 @@ test('a search or strip is charged its worst case: on every Python here, refused
   }
 });
 
+test('a control line is parsed in linear time: a % for with a long run of spaces is refused at once', async (t) => {
+  const { host } = await runtime(t);
+  const started = Date.now();
+  // Cubic backtracking made this (20,000 spaces) run for most of an hour on the host, deaf to the timeout.
+  assert.match(await refusal(host, `% for a${' '.repeat(20_000)}x\n% endfor`), /^t\.tmpl:1: % for a +x: expected % for NAME\[, NAME…\] in EXPRESSION/);
+  assert.ok(Date.now() - started < 5000, `refused after ${Date.now() - started} ms`);
+  assert.equal(await host.call(Template.render, `% for ( k ,  v , )${' '.repeat(1000)}in d.items():\n\${k}=\${v}\n% endfor\n`, { d: { a: 1 } }), 'a=1\n');
+});
+
 test('Template.render is audited as touching nothing; a principal whose scope misses the host is refused', async (t) => {
   const { host, audit, context } = await runtime(t);
   await host.call(Template.render, 'x', {});
