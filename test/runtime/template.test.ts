@@ -314,6 +314,17 @@ test('a control line is parsed in linear time: a % for with a long run of spaces
   assert.equal(await host.call(Template.render, `% for ( k ,  v , )${' '.repeat(1000)}in d.items():\n\${k}=\${v}\n% endfor\n`, { d: { a: 1 } }), 'a=1\n');
 });
 
+test("what a render holds is bounded in memory, not only in items: loops each holding a split() of a 2 MB text stop at the build cap", async (t) => {
+  const { host } = await runtime(t);
+  // Each split() makes 666,666 new strings of some 50 bytes: counted one per item, 40 such loops held 1.9 GB.
+  const loops = Array.from({ length: 40 }, (_, i) => `% for x${i} in [s.split()]`).join('\n');
+  const text = `% for s in ['ab ' * 666666]\n${loops}\n\${len(x0)}\n${'% end\n'.repeat(41)}`;
+  assert.match(await refusal(host, text), /^t\.tmpl:\d+: the template builds more than \d+ characters and items in all/);
+  const peakMb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${host.hello.pid}/status`, 'utf8'))![1]) / 1024;
+  assert.ok(peakMb < 400, `the host's interpreter peaked at ${Math.round(peakMb)} MB`);
+  assert.equal(await host.call(Template.render, "${len(('x ' * 100000).split())}"), '100000', 'a big split on its own still renders');
+});
+
 test('Template.render is audited as touching nothing; a principal whose scope misses the host is refused', async (t) => {
   const { host, audit, context } = await runtime(t);
   await host.call(Template.render, 'x', {});
