@@ -1,17 +1,30 @@
 // Recordings (asciicast v2 in $REMUX_HOME/recordings: browser attaches, written by the terminal, and whole
 // sessions, by the daemon's session recorder): a list and the files themselves. An admin sees every
-// recording, anyone else only those of its own attaches and of the sessions it created.
+// recording, anyone else only those of its own attaches and of the sessions it created, and of those only
+// the ones whose host and tmux user its scope still reaches: a narrowed scope holds for what was recorded too.
 import type { FastifyInstance } from 'fastify';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { describeRecording, listRecordings, recordingPath } from '../../sessions/recording.js';
+import type { GatewayContext } from '../../core/context.js';
+import { hostsInScope, tmuxUserInScope } from '../../core/scope.js';
+import type { Principal } from '../../core/types.js';
+import { describeRecording, listRecordings, recordingPath, type RecordingInfo } from '../../sessions/recording.js';
 import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
 
-export function registerRecordingRoutes(api: FastifyInstance, dir: string): void {
+/** Why `principal` may not see recording `r`, or null when it may. */
+function outOfScope(ctx: GatewayContext, principal: Principal, r: RecordingInfo): string | null {
+  if (principal.scope.admin) return null;
+  if (r.principal !== principal.name) return "is of another principal's attach or session";
+  if (!hostsInScope(principal.scope, ctx.registry.inventory()).some((h) => h.name === r.host)) return `is of host ${r.host}, outside its scope`;
+  if (!tmuxUserInScope(principal.scope, r.user)) return `is of tmux user ${r.user}, outside its scope`;
+  return null;
+}
+
+export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContext, dir: string): void {
   api.get('/api/recordings', async (request) => {
     const principal = principalOfRequest(request);
-    return listRecordings(dir).filter((r) => principal.scope.admin || r.principal === principal.name);
+    return listRecordings(dir).filter((r) => outOfScope(ctx, principal, r) === null);
   });
 
   api.get<{ Params: { id: string } }>('/api/recordings/:id', async (request, reply) => {
@@ -25,9 +38,8 @@ export function registerRecordingRoutes(api: FastifyInstance, dir: string): void
     }
     const info = describeRecording(dir, id);
     if (!info) return fail(reply, 404, 'not_found', `no recording ${id}`);
-    if (!principal.scope.admin && info.principal !== principal.name) {
-      return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: recording ${id} is of another principal's attach or session`);
-    }
+    const refusal = outOfScope(ctx, principal, info);
+    if (refusal !== null) return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: recording ${id} ${refusal}`);
     // O_NOFOLLOW as describeRecording: a link planted in place of a recording is not followed.
     const body = (await open(file, constants.O_RDONLY | constants.O_NOFOLLOW)).createReadStream();
     return reply.type('application/x-asciicast').header('content-disposition', `attachment; filename="${id}.cast"`).send(body);

@@ -267,7 +267,7 @@ export async function startHttp(
     registerApi(api, { ctx, limiter, sessions, live, guard, logins: new LoginRate(), sessionTtlMs: settings.sessionTtlMs });
     registerAuditRoutes(api, ctx);
     registerApprovalRoutes(api, ctx);
-    registerRecordingRoutes(api, daemon.recordingsDir);
+    registerRecordingRoutes(api, ctx, daemon.recordingsDir);
     registerSessionRoutes(api, { ctx, limiter, slots: daemon.slots, recordingsDir: daemon.recordingsDir, principalOf: principalOfRequest });
     registerAgentRoutes(api, ctx, principalOfRequest);
   });
