@@ -325,6 +325,17 @@ test("what a render holds is bounded in memory, not only in items: loops each ho
   assert.equal(await host.call(Template.render, "${len(('x ' * 100000).split())}"), '100000', 'a big split on its own still renders');
 });
 
+test('a loop does not copy what it loops over: 60 nested loops over a 2 MB string stop at the step budget in little memory', async (t) => {
+  const { host } = await runtime(t);
+  // Each loop copied its string into a list of 2 million items: 60 of them held 0.9 GB before a step was over.
+  const loops = Array.from({ length: 60 }, (_, i) => `% for c${i} in s`).join('\n');
+  const text = `% for s in ['a' * 2000000]\n${loops}\n\${c0}\n${'% end\n'.repeat(61)}`;
+  assert.match(await refusal(host, text), /^t\.tmpl:\d+: the template takes more than 1000000 evaluation steps/);
+  const peakMb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${host.hello.pid}/status`, 'utf8'))![1]) / 1024;
+  assert.ok(peakMb < 400, `the host's interpreter peaked at ${Math.round(peakMb)} MB`);
+  assert.equal(await host.call(Template.render, '% for k in d\n${k}\n% endfor\n% for c in "xy"\n${c}\n% endfor\n', { d: { b: 1, a: 2 } }), 'b\na\nx\ny\n');
+});
+
 test('Template.render is audited as touching nothing; a principal whose scope misses the host is refused', async (t) => {
   const { host, audit, context } = await runtime(t);
   await host.call(Template.render, 'x', {});
