@@ -151,7 +151,7 @@ function run(acc: Acc, argv: readonly string[], i: number, ctx: Ctx): void {
   const spec = lookupTool(name);
   if (spec === undefined) {
     if (ctx.appended) acc.refuse(`xargs would pass unchecked arguments to ${name}`);
-    for (let j = i + 1; j < argv.length; j++) for (const p of pathCandidates(argv[j] as string)) acc.reads.push(p);
+    readsPathLike(acc, argv, i + 1);
     return;
   }
   if (ctx.appended && !spec.pathFree && !WRAPPERS.has(spec.kind)) {
@@ -159,6 +159,11 @@ function run(acc: Acc, argv: readonly string[], i: number, ctx: Ctx): void {
     return;
   }
   HANDLERS[spec.kind]({ acc, spec, argv, i: i + 1, ctx, name });
+}
+
+/** What an argument list of a program the table does not describe reads: each argument's path candidates. */
+function readsPathLike(acc: Acc, argv: readonly string[], from: number): void {
+  for (let j = from; j < argv.length; j++) for (const p of pathCandidates(argv[j] as string)) acc.reads.push(p);
 }
 
 const deeper = (ctx: Ctx): Ctx => ({ ...ctx, depth: ctx.depth + 1 });
@@ -725,7 +730,79 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
       }
     }
   },
+
+  // ip, zip and openssl read what their arguments name like programs the table does not describe; some
+  // of their forms run commands or load code, which is refused.
+  ip(c) {
+    readsPathLike(c.acc, c.argv, c.i);
+    const refusal = ipRefusal(program(c), c.argv.slice(c.i));
+    if (refusal !== null) c.acc.refuse(refusal);
+  },
+
+  zip(c) {
+    readsPathLike(c.acc, c.argv, c.i);
+    for (const a of c.argv.slice(c.i)) {
+      // -TT is one of zip's two-letter options, anywhere in a cluster; long options may be abbreviated.
+      const runs = a.startsWith('--') ? abbreviates(a.slice(2).split('=')[0] as string, 'unzip-command') : a.startsWith('-') && a.includes('TT');
+      if (runs) c.acc.refuse('zip -TT/--unzip-command runs a command that cannot be checked');
+    }
+  },
+
+  openssl(c) {
+    readsPathLike(c.acc, c.argv, c.i);
+    const args = c.argv.slice(c.i);
+    if (args.length === 0) c.acc.refuse('openssl without a command reads commands from its input');
+    if (args[0] === 'engine') c.acc.refuse('openssl engine loads engines, shared objects whose code cannot be checked');
+    args.forEach((a, j) => {
+      if (!a.startsWith('-')) return;
+      // openssl takes -name and --name, and a value after `=` or as the next word.
+      const bare = a.replace(/^--?/, '');
+      const eq = bare.indexOf('=');
+      const name = eq < 0 ? bare : bare.slice(0, eq);
+      const value = eq < 0 ? args[j + 1] : bare.slice(eq + 1);
+      if (name.includes('engine')) c.acc.refuse(`openssl -${name} loads an engine, a shared object whose code cannot be checked`);
+      else if (name === 'provider-path') c.acc.refuse('openssl -provider-path makes -provider load modules from a directory, code that cannot be checked');
+      else if (name === 'provider' && value !== undefined && value.includes('/')) c.acc.refuse('openssl -provider with a path loads that module, code that cannot be checked');
+      // Like ssh -F and wget --config: the file can load engines and providers (shared objects).
+      else if (name === 'config') c.acc.refuse('openssl -config reads a config file that can load engines and providers, code that cannot be checked');
+    });
+  },
 };
+
+/** iproute2's matches(): `text` abbreviates `word` if it is a non-empty prefix of it. */
+const abbreviates = (text: string, word: string): boolean => text !== '' && word.startsWith(text);
+
+/** ip's global options that take the next word, by what ip.c matches them against (`-r` is -resolve, tried first). */
+const IP_VALUE_OPTIONS = ['-loops', '-family', '-rcvbuf', '-netns'];
+
+/**
+ * Why ip would run a command that cannot be checked, or null: `ip netns exec NS CMD` and `ip vrf exec VRF
+ * CMD` (with -all too), and -batch FILE, whose lines can be those. ip takes any prefix of an option, object
+ * or command (`ip -b`, `ip net e`); prefixes of netns or vrf shared with another object (`ip n`, `ip ne`
+ * are neighbour) are refused with exec too: neighbour has no such command. A link named ipOBJECT (ipnetns)
+ * runs ip with that object.
+ */
+function ipRefusal(written: string, args: readonly string[]): string | null {
+  let j = 0;
+  for (; j < args.length; j++) {
+    const a = args[j] as string;
+    if (a === '--') {
+      j++;
+      break;
+    }
+    if (!a.startsWith('-')) break;
+    const opt = a.startsWith('--') ? a.slice(1) : a;
+    if (abbreviates(opt, '-batch')) return `ip ${a} runs the commands in a file or its input, which can run commands (netns exec) that cannot be checked`;
+    if (opt !== '-r' && IP_VALUE_OPTIONS.some((o) => abbreviates(opt, o))) j++;
+  }
+  const base = basename(written);
+  const [object, command] = base.length > 2 ? [base.slice(2), args[j]] : [args[j], args[j + 1]];
+  if (object === undefined || command === undefined) return null;
+  if ((abbreviates(object, 'netns') || abbreviates(object, 'vrf')) && abbreviates(command, 'exec')) {
+    return `ip ${object} ${command} runs a command in a network namespace or VRF, which cannot be checked`;
+  }
+  return null;
+}
 
 /**
  * The backup `sed -iSUFFIX` keeps of FILE: FILE+SUFFIX, or if SUFFIX has a `*`, SUFFIX with each `*` replaced by

@@ -53,7 +53,10 @@ export type Kind =
   | 'wget'
   | 'ssh'
   | 'scp'
-  | 'rsync';
+  | 'rsync'
+  | 'ip' //          iproute2's ip: `netns exec`, `vrf exec` and batch files run commands
+  | 'zip' //         -TT / --unzip-command runs a command
+  | 'openssl'; //    engines, providers and config files load code
 
 export interface ToolSpec {
   readonly kind: Kind;
@@ -838,6 +841,12 @@ const DEFS: Record<string, Def> = {
     dflt: '.',
     reason: RUNS_PROJECT("a package's build or setup code, or the project's tests"),
   },
+
+
+  // Plain programs but for forms that run commands or load code (their handlers in analysis.ts).
+  ip: { kind: 'ip' },
+  zip: { kind: 'zip' },
+  openssl: { kind: 'openssl' },
 
   // Refused: what they do cannot be checked from argv.
   'fish csh tcsh nu pwsh powershell xonsh elvish rc es': { kind: 'refuse', reason: 'not a POSIX shell: its command strings cannot be checked by the remux parser' },

@@ -853,6 +853,48 @@ cases('build tools and package managers: execute_code', [
   { argv: ['timeout', '600', 'make', 'check'], binaries: ['timeout', 'make'], reads: ['.'], lists: ['.'], code: [['make', /Makefile/]] },
 ]);
 
+cases('ip, zip and openssl: plain programs but for forms that run commands or load code', [
+  { argv: ['ip', 'addr'] },
+  { argv: ['ip', 'route', 'show', 'table', 'main'] },
+  { argv: ['ip', 'netns', 'list'] },
+  { argv: ['ip', '-br', '-c', 'a'] },
+  { argv: ['ip', '-n', 'ns1', 'link'] },
+  { argv: ['ip', 'n'] }, // neighbour
+  { argv: ['ip', 'netns', 'exec', 'NS', 'rm', '-rf', '/'], refused: /^ip netns exec runs a command in a network namespace/ },
+  { argv: ['ip', 'vrf', 'exec', 'V', 'cmd'], refused: /ip vrf exec/ },
+  { argv: ['ip', '-all', 'netns', 'exec', 'cmd'], refused: /ip netns exec/ },
+  { argv: ['ip', 'net', 'e', 'NS', 'id'], refused: /ip net e/ },
+  { argv: ['ip', 'netns', 'ex', 'NS', 'id'], refused: /ip netns ex/ },
+  { argv: ['ip', 'v', 'exe', 'V', 'id'], refused: /ip v exe/ },
+  { argv: ['ip', '-n', 'exec', 'netns', 'exec', 'NS', 'id'], refused: /ip netns exec/ }, // -n takes a value
+  { argv: ['ip', '-4', '--', 'netns', 'exec', 'NS', 'id'], refused: /ip netns exec/ },
+  { argv: ['ip', '-b', '/tmp/cmds'], refused: /^ip -b runs the commands in a file/ },
+  { argv: ['ip', '-batch', '-'], refused: /ip -batch/ },
+  { argv: ['ip', '-force', '--batch', 'f'], refused: /ip --batch/ },
+  { argv: ['zip', '-r', '/tmp/a.zip', './src'], reads: ['/tmp/a.zip', './src'] },
+  { argv: ['zip', '/tmp/a.zip', 'f', '-T'], reads: ['/tmp/a.zip'] },
+  { argv: ['zip', 'a.zip', 'f', '-T', '-TT', 'sh -c id'], refused: /^zip -TT\/--unzip-command runs a command/ },
+  { argv: ['zip', 'a.zip', 'f', '-qTT=id'], refused: /zip -TT/ },
+  { argv: ['zip', 'a.zip', 'f', '-T', '--unzip-command', 'id'], refused: /zip -TT/ },
+  { argv: ['zip', 'a.zip', 'f', '--unzip=id'], refused: /zip -TT/ },
+  { argv: ['openssl', 'x509', '-in', '/etc/ssl/c.pem', '-noout', '-text'], reads: ['/etc/ssl/c.pem'] },
+  { argv: ['openssl', 'list', '-provider', 'legacy', '-providers'] },
+  { argv: ['openssl', 'req', '-engine', 'pkcs11', '-new'], refused: /^openssl -engine loads an engine/ },
+  { argv: ['openssl', 's_client', '--engine=x'], refused: /openssl -engine/ },
+  { argv: ['openssl', 's_client', '-ssl_client_engine', 'x'], refused: /openssl -ssl_client_engine/ },
+  { argv: ['openssl', 'engine', 'dynamic', '-pre', 'SO_PATH:/tmp/e.so'], reads: ['SO_PATH:/tmp/e.so'], refused: /^openssl engine loads engines/ },
+  { argv: ['openssl', 'list', '-provider-path', '/tmp', '-provider', 'evil'], refused: /openssl -provider-path/ },
+  { argv: ['openssl', 'list', '-provider', '/tmp/evil.so'], refused: /openssl -provider with a path/ },
+  { argv: ['openssl', 'req', '-config', '/tmp/o.cnf', '-new'], refused: /^openssl -config reads a config file that can load engines and providers/ },
+  { argv: ['openssl'], refused: /reads commands from its input/ },
+]);
+
+test('a link named ipOBJECT to ip runs ip with that object: ipnetns exec is ip netns exec', () => {
+  const r = analyzeArgv(['/usr/local/bin/ipnetns', 'exec', 'NS', 'id'], () => 'ip');
+  assert.match(r.refusal ?? '', /^ip netns exec runs a command/);
+  assert.equal(analyzeArgv(['/usr/local/bin/ipnetns', 'list'], () => 'ip').refusal, null);
+});
+
 cases('programs remux does not know', [
   { argv: ['jq', '.a', '/tmp/f.json'], reads: ['/tmp/f.json'] },
   { argv: ['gcc', '-o', '/tmp/a.out', '-I/usr/include', 'x.c'], reads: ['/tmp/a.out', '/usr/include'] },
