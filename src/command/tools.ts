@@ -842,6 +842,11 @@ const DEFS: Record<string, Def> = {
     reason: RUNS_PROJECT("a package's build or setup code, or the project's tests"),
   },
 
+  // Container and cluster clients: their daemon or cluster runs images and commands out of remux's sight
+  // (and a container engine's socket is root on the host). Every verb counts, read-only ones too: the
+  // table has no per-verb execute_code.
+  'docker podman nerdctl ctr crictl lxc incus docker-compose podman-compose kubectl':
+    { kind: 'build', reason: RUNS_PROJECT('containers and commands in them') },
 
   // Plain programs but for forms that run commands or load code (their handlers in analysis.ts).
   ip: { kind: 'ip' },

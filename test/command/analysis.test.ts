@@ -853,6 +853,15 @@ cases('build tools and package managers: execute_code', [
   { argv: ['timeout', '600', 'make', 'check'], binaries: ['timeout', 'make'], reads: ['.'], lists: ['.'], code: [['make', /Makefile/]] },
 ]);
 
+cases('container and cluster clients: execute_code', [
+  { argv: ['docker', 'exec', 'web', 'rm', '-rf', '/'], reads: ['/'], code: [['docker', /^runs containers and commands in them, code that remux cannot check$/]] },
+  { argv: ['kubectl', 'exec', 'pod', '--', 'sh', '-c', 'id'], code: [['kubectl', /containers/]] },
+  { argv: ['docker', 'ps'], code: [['docker', /containers/]] }, // read-only verbs too: no per-verb execute_code
+  { argv: ['/usr/bin/podman', 'run', '--rm', 'alpine'], code: [['/usr/bin/podman', /containers/]] },
+  { argv: ['docker-compose', 'up'], code: [['docker-compose', /containers/]] },
+  ...['nerdctl', 'ctr', 'crictl', 'lxc', 'incus', 'podman-compose'].map((p): Case => ({ argv: [p, 'exec', 'x', 'id'], code: [[p, /containers/]] })),
+]);
+
 cases('ip, zip and openssl: plain programs but for forms that run commands or load code', [
   { argv: ['ip', 'addr'] },
   { argv: ['ip', 'route', 'show', 'table', 'main'] },
