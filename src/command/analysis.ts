@@ -792,7 +792,8 @@ function ipRefusal(written: string, args: readonly string[]): string | null {
     }
     if (!a.startsWith('-')) break;
     const opt = a.startsWith('--') ? a.slice(1) : a;
-    if (abbreviates(opt, '-batch')) return `ip ${a} runs the commands in a file or its input, which can run commands (netns exec) that cannot be checked`;
+    // A lone `-` abbreviates -loops, which ip tries first.
+    if (opt !== '-' && abbreviates(opt, '-batch')) return `ip ${a} runs the commands in a file or its input, which can run commands (netns exec) that cannot be checked`;
     if (opt !== '-r' && IP_VALUE_OPTIONS.some((o) => abbreviates(opt, o))) j++;
   }
   const base = basename(written);

@@ -877,6 +877,7 @@ cases('ip, zip and openssl: plain programs but for forms that run commands or lo
   { argv: ['ip', 'v', 'exe', 'V', 'id'], refused: /ip v exe/ },
   { argv: ['ip', '-n', 'exec', 'netns', 'exec', 'NS', 'id'], refused: /ip netns exec/ }, // -n takes a value
   { argv: ['ip', '-4', '--', 'netns', 'exec', 'NS', 'id'], refused: /ip netns exec/ },
+  { argv: ['ip', '-', '9', 'netns', 'exec', 'NS', 'id'], refused: /ip netns exec/ }, // `-` is -loops, which takes a value
   { argv: ['ip', '-b', '/tmp/cmds'], refused: /^ip -b runs the commands in a file/ },
   { argv: ['ip', '-batch', '-'], refused: /ip -batch/ },
   { argv: ['ip', '-force', '--batch', 'f'], refused: /ip --batch/ },
