@@ -480,6 +480,31 @@ const DEFS: Record<string, Def> = {
     operands: R | W,
     sandboxOnlyAlways: 'writes the files its patch names, and backups and rejects beside them',
   },
+  // Page names are words; a page given as a file (`man -l ./x.1`, `man /path/x.1`) is read.
+  man: {
+    short: 'C:e:E:L:m:M:p:P:r:R:s:S:H::T::X::',
+    long: 'config-file= debug default warnings? whatis apropos regex wildcard names-only all update no-subpages pager= prompt= ascii encoding= no-hyphenation no-justification preprocessor= troff-device? html? gxditview? ditroff local-file catman location location-cat manpath= locale= systems= sections= extension= ignore-case match-case recode=',
+    values: {
+      '-P --pager': 'man -P runs the pager command it is given, which cannot be checked',
+      '-H --html': 'man -H runs a browser, the one given or the one $BROWSER names',
+      '-X --gxditview': 'man -X runs gxditview, an X display program',
+      '-p --preprocessor': 'man -p chooses which programs process the page before groff',
+      '-C --config-file': R,
+      '-M --manpath': R | L,
+    },
+    operands: R | IFPATH,
+  },
+  // Keys and certificates are files it reads or writes (-f), a CA key it reads (-s); -D and -w load a library.
+  'ssh-keygen': {
+    short: 'C:D:E:F:I:M:N:O:P:R:V:Y:Z:a:b:f:g:m:n:r:s:t:w:z:',
+    values: {
+      '-D': 'ssh-keygen -D loads a PKCS#11 library, code that cannot be checked',
+      '-w': 'ssh-keygen -w loads a security key provider library, code that cannot be checked',
+      '-f': R | W,
+      '-s': R,
+    },
+    operands: R | IFPATH,
+  },
   truncate: { short: 'r:s:', long: 'no-create io-blocks reference= size=', values: { '-r --reference': R }, operands: W },
   shred: { short: 'n:s:', long: 'exact force iterations= size= random-source= remove? verbose zero', values: { '--random-source': R }, operands: W },
   // With -R: -L descends into linked directories; -H also changes the target of each symlink met (chown
