@@ -2,7 +2,8 @@
 // `remux mcp --stdio`, handed to the daemon, and in its own process with --no-daemon) and over
 // Streamable HTTP to the daemon, on localhost, on one warm SSH host (a fleet sshd) and on an outbound
 // agent on loopback (`remux agent` dialing the daemon: through the relay); MCP ping over both
-// is the transport's own share (no tool, no perform()). Anchors measured in the same run: `remux client
+// is the transport's own share (no tool, no perform()); and the issue's own try, `remux client batch` of
+// 100 `true` through the daemon, localhost and SSH (same goals per command). Anchors measured in the same run: `remux client
 // run localhost true` and `bash -c true`. Issue goal: p50 <= 2 ms on localhost, <= 3 ms on a warm SSH
 // host. Each row measures a warm path, after WARMUP calls: V8 keeps optimizing the daemon's path for a
 // couple of thousand calls (stdio localhost, p50 per 250 calls: 2.90, 2.43, 2.40 … 2.26 at 1,500, about
@@ -29,6 +30,9 @@ const CALLS = 300;
 const WARMUP = 3000;
 const EARLY = 300;
 const PROCESS_RUNS = 30;
+/** `client batch` rows: commands per batch, and batches measured after WARMUP commands' worth. */
+const BATCH = 100;
+const BATCH_RUNS = 10;
 // Static checks only (sandbox: false): what is measured is the MCP path. Beside it, the same calls with
 // the OS sandbox on, as every policy template has it: a principal whose policy is \`sandboxed\`.
 const POLICY = `policies:
@@ -108,6 +112,24 @@ async function calls(client: Client, host: string): Promise<Stats> {
     performed.push(performMs);
   }
   return { ...stats(samples), performP50: p50(performed), warmupP50: p50(warmup) };
+}
+
+/**
+ * The issue's try as a new user: `remux client batch HOST -f FILE` with 100 lines of `true`, a whole CLI
+ * process each (the native launcher hands it to the daemon), its wall time per command; measured after
+ * WARMUP commands' worth of batches, as the MCP rows are, and the first EARLY commands' batches beside.
+ */
+async function batches(host: string, file: string, env: NodeJS.ProcessEnv): Promise<Stats> {
+  const once = async (): Promise<number> => {
+    const t = await run([REMUX_BIN, 'client', 'batch', host, '-f', file], env);
+    if (t.code !== 0) throw new Error(`client batch on ${host}: exit ${t.code}: ${t.stderr}`);
+    return t.ms / BATCH;
+  };
+  const warmup: number[] = [];
+  for (let i = 0; i < WARMUP / BATCH; i++) warmup.push(await once());
+  const samples: number[] = [];
+  for (let i = 0; i < BATCH_RUNS; i++) samples.push(await once());
+  return { ...stats(samples), warmupP50: p50(warmup.slice(0, EARLY / BATCH)) };
 }
 
 /** MCP `ping`: the transport and the SDK's round trip alone, no tool and no perform(). */
@@ -190,6 +212,11 @@ export async function benchMcp(): Promise<BenchResult> {
       ping: await pings(c),
     }));
 
+    const trueFile = join(h.home, 'true100.txt');
+    writeFileSync(trueFile, 'true\n'.repeat(BATCH));
+    const batchLocal = await batches('localhost', trueFile, env);
+    const batchSsh = await batches('h1', trueFile, env);
+
     const r = {
       stdioLocal: stdio.local,
       stdioSsh: stdio.ssh,
@@ -202,6 +229,8 @@ export async function benchMcp(): Promise<BenchResult> {
       httpSsh: http.ssh,
       stdioPing: stdio.ping,
       httpPing: http.ping,
+      batchLocal,
+      batchSsh,
       clientRun: await processes([REMUX_BIN, 'client', 'run', 'localhost', 'true'], { ...process.env, ...env }),
       bash: await processes(['bash', '-c', 'true'], process.env),
     };
@@ -238,6 +267,9 @@ export async function benchMcp(): Promise<BenchResult> {
         line('stdio in its own process (--no-daemon), SSH', r.stdioAloneSsh),
         line('Streamable HTTP (TLS) to the daemon, localhost', r.httpLocal, goalFor(2)),
         line('Streamable HTTP (TLS) to the daemon, SSH host', r.httpSsh, goalFor(3)),
+        `\`remux client batch HOST -f FILE\` of ${BATCH} \`true\` through the daemon, wall time per command (p50 of ${BATCH_RUNS} batches after ${WARMUP / BATCH}; the first ${EARLY / BATCH} batches' beside):`,
+        line('client batch, localhost', r.batchLocal, goalFor(2)),
+        line('client batch, warm SSH host', r.batchSsh, goalFor(3)),
         'transport floor: MCP ping (no tool, no perform()), same clients:',
         line('ping, stdio via the daemon', r.stdioPing),
         line('ping, Streamable HTTP (TLS) to the daemon', r.httpPing),
