@@ -43,7 +43,8 @@ async function sleeping(arg: string): Promise<boolean> {
   return r.status === 0;
 }
 
-describe('remux audit', () => {
+/** A home whose audit store holds three runs (echo one, two, three), made before the suite's tests. */
+function homeWithThreeRuns(): { h: ReturnType<typeof tempHome>; env: Record<string, string> } {
   const h = tempHome();
   const env = { ...h.env, REMUX_POLICY_CONFIG: join(h.home, 'p.yaml') };
   before(async () => {
@@ -54,6 +55,11 @@ describe('remux audit', () => {
     }
   });
   after(() => h.remove());
+  return { h, env };
+}
+
+describe('remux audit', () => {
+  const { h, env } = homeWithThreeRuns();
 
   test('export --jsonl writes every record with its hash chain', async () => {
     const r = await remux(['audit', 'export', '--jsonl'], { env });
@@ -135,16 +141,7 @@ describe('remux audit', () => {
 });
 
 describe('remux audit verify --anchor', () => {
-  const h = tempHome();
-  const env = { ...h.env, REMUX_POLICY_CONFIG: join(h.home, 'p.yaml') };
-  before(async () => {
-    writeFileSync(join(h.home, 'p.yaml'), POLICY);
-    for (const word of ['one', 'two', 'three']) {
-      const r = await remux(['client', 'run', 'local', '-p', 'p', '--', `echo ${word}`], { env });
-      assert.equal(r.code, 0, r.stderr);
-    }
-  });
-  after(() => h.remove());
+  const { h, env } = homeWithThreeRuns();
 
   /** The head `verify --json` prints now, as --anchor takes it. */
   async function head(): Promise<string> {

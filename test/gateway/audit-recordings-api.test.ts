@@ -95,7 +95,8 @@ describe('audit stream and recordings API', () => {
   before(async () => {
     writeFileSync(join(h.home, 'policies.yaml'), POLICY);
     tokens.admin = await addPrincipal('boss', '--admin');
-    tokens.local = await addPrincipal('local-ops', '--hosts', 'localhost');
+    // Its recordings name tmux user me: a real attach needed that user in its scope too.
+    tokens.local = await addPrincipal('local-ops', '--hosts', 'localhost', '--users', 'me');
     const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
     assert.equal(started.code, 0, started.stderr);
     const url = /web console and API: (\S+)/.exec(started.stdout)![1]!;
