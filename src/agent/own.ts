@@ -8,7 +8,6 @@ import { parseCommand } from '../command/parser.js';
 import type { CommandList, Stage } from '../command/types.js';
 import { evaluate } from '../policy/evaluate.js';
 import type { PathResolver, Policy } from '../policy/types.js';
-import { SCREEN_FORMAT } from '../sessions/session-recorder.js';
 import { CLIENT_FORMAT, isKeyName, LIST_FORMAT, sessionNameProblem, SIZE_FORMAT, SUDO_REFUSED, type SendItem } from '../sessions/tmux.js';
 
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -101,12 +100,6 @@ function tmuxShape(words: readonly string[]): Shape | string {
       const ok = t === '-t' && isTarget(target, false) && semi === ';' && display === 'display-message' && p === '-p' && t2 === '-t' && pane === `${target}:` && format === SIZE_FORMAT && rest.length === 0;
       return ok ? plain : NOT_OURS;
     }
-    case 'display-message': {
-      // The session recorder's first screen: size and cursor, then (after tmux's `;`) the pane with its colours.
-      const [p, t, target, format, semi, capture, p2, e, t2, target2, ...rest] = args;
-      const ok = p === '-p' && t === '-t' && isTarget(target, true) && format === SCREEN_FORMAT && semi === ';' && capture === 'capture-pane' && p2 === '-p' && e === '-e' && t2 === '-t' && target2 === target && rest.length === 0;
-      return ok ? plain : NOT_OURS;
-    }
     case 'send-keys': {
       const [t, target, ...keys] = args;
       if (t !== '-t' || !isTarget(target, true)) return NOT_OURS;
@@ -196,9 +189,10 @@ export function isListing(argv: readonly string[]): boolean {
 /**
  * What a terminal's argv is: `attach` for `tmux [-L N|-S P] attach-session [-r] -t =NAME` (sessions/tmux.ts
  * attachArgv), `control` for the session recorder's read-only control client (recorderArgv), whose input
- * would be tmux commands and is never passed on; else why not.
+ * would be tmux commands (a read-only client may still run-shell): only the recorder's screen question is
+ * passed on (agent/terminal.ts); else why not.
  */
-export function terminalKind(argv: readonly string[], users: OwnTmuxUsers): { kind: 'attach' | 'control' } | { refusal: string } {
+export function terminalKind(argv: readonly string[], users: OwnTmuxUsers): { kind: 'attach' | 'control'; session: string } | { refusal: string } {
   const call = tmuxCall(argv);
   const not = { refusal: `the agent opens terminals only for remux's tmux attach, not: ${argv.join(' ')}` };
   if (call === null) return not;
@@ -212,5 +206,5 @@ export function terminalKind(argv: readonly string[], users: OwnTmuxUsers): { ki
   }
   if (kind === null) return not;
   const badUser = userProblem(call, users);
-  return badUser === null ? { kind } : { refusal: badUser };
+  return badUser === null ? { kind, session: (w[w.length - 1] as string).slice(1) } : { refusal: badUser };
 }

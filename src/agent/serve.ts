@@ -488,8 +488,8 @@ export class AgentSession {
         this.running.set(id, {
           cancel: () => terminal.kill(),
           credit: (bytes) => window.credit(bytes),
-          // Typing into a control client would be running tmux commands: the recorder never does.
-          ...(opened.control ? {} : { input: (data: Buffer) => input.write(data), resize: (c: number, r: number) => terminal.resize(c, r) }),
+          // Typing into a control client would be running tmux commands: only the recorder's screen question, once.
+          ...(opened.control ? { input: this.controlInput(id, terminal, opened.control.screen) } : { input: (data: Buffer) => input.write(data), resize: (c: number, r: number) => terminal.resize(c, r) }),
         });
         void opened.ended.then((exit) => {
           window.stop();
@@ -506,6 +506,22 @@ export class AgentSession {
   }
 
   /** This machine's context, acting as the gateway's agent principal, its sandbox narrowed to the gateway's too. */
+  /**
+   * What a control client (the session recorder's) takes: its screen question, once, exactly; anything
+   * else would be a tmux command (run-shell, new-window) and stops the terminal.
+   */
+  private controlInput(id: number, terminal: HostTerminal, screen: Buffer): (data: Buffer) => void {
+    let asked = false;
+    return (data) => {
+      if (!asked && data.equals(screen)) {
+        asked = true;
+        return terminal.write(data);
+      }
+      terminal.kill();
+      this.send({ type: 'error', id, message: `agent ${this.name} stopped the terminal: a control client takes no input but the recorder's screen question` });
+    };
+  }
+
   private requestContext(gatewaySandbox: SandboxSpec | null): GatewayContext {
     const base = asPrincipal(this.ctx, this.principal);
     if (gatewaySandbox === null) return base;

@@ -8,10 +8,16 @@ import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import { errorText, refuse, type Asked } from '../core/perform.js';
 import type { HostTerminal, TerminalSize } from '../hosts/types.js';
+import { screenCommands } from '../sessions/session-recorder.js';
 import { terminalKind } from './own.js';
 
-/** control: the recorder's control client, whose input would be tmux commands: the caller passes none on. */
-export type CheckedTerminal = { terminal: HostTerminal; control: boolean; ended: Promise<{ code: number | null; signal: string | null }> } | { refusal: string };
+/**
+ * control: the recorder's control client, whose input would be tmux commands (a read-only client may still
+ * run-shell): the caller passes on only `control.screen`, the recorder's one question, once.
+ */
+export type CheckedTerminal =
+  | { terminal: HostTerminal; control: { screen: Buffer } | null; ended: Promise<{ code: number | null; signal: string | null }> }
+  | { refusal: string };
 
 export async function openCheckedTerminal(ctx: GatewayContext, hostName: string, argv: string[], size: TerminalSize): Promise<CheckedTerminal> {
   const started = performance.now();
@@ -34,5 +40,5 @@ export async function openCheckedTerminal(ctx: GatewayContext, hostName: string,
     await ctx.audit.end(actionId, { exitCode: exit.code, signal: exit.signal, durationMs: performance.now() - started });
     return exit;
   });
-  return { terminal, control: kind.kind === 'control', ended };
+  return { terminal, control: kind.kind === 'control' ? { screen: Buffer.from(screenCommands(kind.session)) } : null, ended };
 }

@@ -6,7 +6,9 @@
 // asciicast v2 output events, `%layout-change` a resize; `%exit` (the session ended) ends the recording.
 //
 // The recording starts with the screen as it was (capture-pane), so what a startup command printed before
-// the client attached is not lost. A session of several panes or windows has their output interleaved,
+// the client attached is not lost. The control client itself is asked for it: its answer comes in order
+// with the pane's %output, so output before the answer is in the screen and output after it is recorded,
+// none lost between a separate capture and the client's attach, none twice. A session of several panes or windows has their output interleaved,
 // as tmux sends it. Each recording is its own audit action, `session.record` (as the principal that
 // created the session, with the recording id), begun before the client runs and ended with it.
 import { performance } from 'node:perf_hooks';
@@ -16,11 +18,15 @@ import type { HostTerminal } from '../hosts/types.js';
 import { AttachRecorder, newRecordingId } from './recording.js';
 import { recordingRoom } from './retention.js';
 import type { Sessions, SessionRecorderHook } from './service.js';
-import { paneTarget, sessionTarget, single, tmuxArgv, type TmuxTarget } from './tmux.js';
+import { paneTarget, sessionTarget, tmuxArgv, type TmuxTarget } from './tmux.js';
 
-/** The session's size and cursor, then its screen: one tmux invocation, two commands. */
-export const SCREEN_FORMAT = '#{window_width}x#{window_height}:#{cursor_x}:#{cursor_y}';
-const SCREEN_MAX_BYTES = 4 << 20;
+/** The session's size and cursor, then its screen: two commands, written to the control client. */
+const SCREEN_FORMAT = '#{window_width}x#{window_height}:#{cursor_x}:#{cursor_y}';
+/** The one input the recorder gives its control client (an agent passes on this and nothing else). */
+export const screenCommands = (session: string): string =>
+  `display-message -p -t '${paneTarget(session)}' '${SCREEN_FORMAT}'\ncapture-pane -p -e -t '${paneTarget(session)}'\n`;
+/** How long the control client may take to attach and answer (a loaded host, an SSH round trip). */
+const SCREEN_TIMEOUT_MS = 15_000;
 
 /** The control client's argv: read-only, never resizing the session (tmux 3.2+ `-f ignore-size`). */
 export function recorderArgv(target: TmuxTarget, name: string): string[] {
@@ -43,7 +49,15 @@ export function unescapeOutput(data: Buffer): Buffer {
 }
 
 /** What one line of control-mode output means to a recording. */
-export type ControlLine = { kind: 'output'; data: Buffer } | { kind: 'size'; cols: number; rows: number } | { kind: 'exit' } | { kind: 'other' };
+export type ControlLine =
+  | { kind: 'output'; data: Buffer }
+  | { kind: 'size'; cols: number; rows: number }
+  | { kind: 'exit' }
+  /** A command's answer, its lines; `own`: this client sent it (flags 1; else the attach itself); `error`: it failed. */
+  | { kind: 'reply'; lines: string[]; error: boolean; own: boolean }
+  /** The client is attached (`%session-changed`): from now on it gets the session's output. */
+  | { kind: 'attached' }
+  | { kind: 'other' };
 
 const OUTPUT = Buffer.from('%output %');
 const LAYOUT = /^%layout-change @\d+ [0-9a-f]+,(\d+)x(\d+),/;
@@ -55,7 +69,8 @@ const LAYOUT = /^%layout-change @\d+ [0-9a-f]+,(\d+)x(\d+),/;
  */
 export class ControlParser {
   private pending = Buffer.alloc(0);
-  private inBlock = false;
+  /** Inside %begin … %end: the answer's lines so far, and whether this client sent the command. */
+  private block: { lines: string[]; own: boolean } | null = null;
 
   push(chunk: Buffer): ControlLine[] {
     const lines: ControlLine[] = [];
@@ -72,12 +87,19 @@ export class ControlParser {
 
   private line(line: Buffer): ControlLine {
     const text = line.subarray(0, 64).toString('latin1');
-    if (this.inBlock) {
-      if (/^%(end|error) /.test(text)) this.inBlock = false;
-      return { kind: 'other' };
+    if (this.block) {
+      const end = /^%(end|error) \S+ \S+/.exec(text);
+      if (!end) {
+        this.block.lines.push(line.toString('utf8'));
+        return { kind: 'other' };
+      }
+      const { lines, own } = this.block;
+      this.block = null;
+      return { kind: 'reply', lines, error: end[1] === 'error', own };
     }
     if (text.startsWith('%begin ')) {
-      this.inBlock = true;
+      // `%begin TIME NUMBER FLAGS`: flags 1 when this client sent the command (not the attach's own).
+      this.block = { lines: [], own: text.split(' ')[3] === '1' };
       return { kind: 'other' };
     }
     if (line.subarray(0, OUTPUT.length).equals(OUTPUT)) {
@@ -87,6 +109,7 @@ export class ControlParser {
     const layout = LAYOUT.exec(text);
     if (layout) return { kind: 'size', cols: Number(layout[1]), rows: Number(layout[2]) };
     if (text === '%exit' || text.startsWith('%exit ')) return { kind: 'exit' };
+    if (text.startsWith('%session-changed ')) return { kind: 'attached' };
     return { kind: 'other' };
   }
 }
@@ -146,10 +169,13 @@ export class SessionRecordings implements SessionRecorderHook {
       return;
     }
     let recorder: AttachRecorder | null = null;
+    let terminal: HostTerminal | null = null;
     try {
-      const screen = await this.screen(host, target, session);
       await this.deps.registry.prepare([host]);
-      const terminal = await this.deps.registry.host(host).openTerminal(recorderArgv(target, session), { cols: screen.cols, rows: screen.rows });
+      // Its own size does not matter (ignore-size): the screen's answer says the session's.
+      terminal = await this.deps.registry.host(host).openTerminal(recorderArgv(target, session), { cols: 80, rows: 24 });
+      const feed = new ControlFeed(terminal);
+      const screen = await feed.screen(session);
       recorder = new AttachRecorder(
         this.deps.dir,
         { host, user: target.user, session, principal, readOnly: true, actionId, kind: 'session' },
@@ -158,11 +184,12 @@ export class SessionRecordings implements SessionRecorderHook {
         id,
       );
       recorder.output(screen.frame);
-      const done = this.follow(terminal, recorder, screen, actionId, started).finally(() => {
+      const done = this.follow(terminal, feed, recorder, screen, actionId, started).finally(() => {
         if (this.running.get(k)?.id === id) this.running.delete(k);
       });
       this.running.set(k, { id, terminal, done });
     } catch (err) {
+      terminal?.kill();
       recorder?.end();
       await this.deps.audit
         .end(actionId, { exitCode: null, durationMs: performance.now() - started, error: `the recording could not start: ${(err as Error).message}` })
@@ -178,23 +205,11 @@ export class SessionRecordings implements SessionRecorderHook {
     await Promise.all(all.map((r) => r.done));
   }
 
-  /** The session's size, and its screen as a frame that redraws it with the cursor where it is. */
-  private async screen(host: string, target: TmuxTarget, session: string): Promise<{ cols: number; rows: number; frame: Buffer }> {
-    const list = single(tmuxArgv(target, ['display-message', '-p', '-t', paneTarget(session), SCREEN_FORMAT, ';', 'capture-pane', '-p', '-e', '-t', paneTarget(session)]));
-    const ran = await this.deps.sessions.run(host, list, SCREEN_MAX_BYTES);
-    const [first = '', ...rows] = ran.stdout.replace(/\n$/, '').split('\n');
-    const m = /^(\d+)x(\d+):(\d+):(\d+)$/.exec(first);
-    if (ran.exitCode !== 0 || !m) throw new Error(ran.error ?? (ran.stderr.trim() || `tmux exited with status ${ran.exitCode}`));
-    const frame = `\x1b[H\x1b[2J${rows.join('\r\n')}\x1b[${Number(m[4]) + 1};${Number(m[3]) + 1}H`;
-    return { cols: Number(m[1]), rows: Number(m[2]), frame: Buffer.from(frame) };
-  }
-
-  private async follow(terminal: HostTerminal, recorder: AttachRecorder, screen: { cols: number; rows: number }, actionId: number, started: number): Promise<void> {
-    const parser = new ControlParser();
+  private async follow(terminal: HostTerminal, feed: ControlFeed, recorder: AttachRecorder, screen: { cols: number; rows: number }, actionId: number, started: number): Promise<void> {
     let size = `${screen.cols}x${screen.rows}`;
     let sawExit = false;
-    terminal.onData((chunk) => {
-      for (const line of parser.push(chunk)) {
+    feed.onLines((lines) => {
+      for (const line of lines) {
         if (line.kind === 'output') recorder.output(line.data);
         else if (line.kind === 'size' && `${line.cols}x${line.rows}` !== size) {
           size = `${line.cols}x${line.rows}`;
@@ -213,6 +228,67 @@ export class SessionRecordings implements SessionRecorderHook {
     await this.deps.audit
       .end(actionId, { exitCode: exit.code, signal: exit.signal, durationMs: performance.now() - started, bytesOut: recorder.bytesWritten, truncated, error })
       .catch((err: unknown) => this.deps.log?.(`cannot end the audit action ${actionId} of recording ${recorder.id}: ${(err as Error).message}`));
+  }
+}
+
+/**
+ * The control client's lines, first to screen() and then to the recording (onLines): one reader of the
+ * terminal, so no line falls between the two.
+ */
+class ControlFeed {
+  private readonly parser = new ControlParser();
+  private queued: ControlLine[] = [];
+  private listener: ((lines: ControlLine[]) => void) | null = null;
+  /** While screen() waits: takes each line; true once it has what it waited for. */
+  private taker: ((line: ControlLine) => boolean) | null = null;
+
+  constructor(private readonly terminal: HostTerminal) {
+    terminal.onData((chunk) => {
+      const lines = this.parser.push(chunk);
+      let from = 0;
+      while (this.taker && from < lines.length) if (this.taker(lines[from++]!)) this.taker = null;
+      const rest = lines.slice(from);
+      if (this.listener) this.listener(rest);
+      else this.queued.push(...rest);
+    });
+  }
+
+  /**
+   * Once the client is attached, asks it for the session's size, cursor and screen; the pane's output
+   * that came before the answer is in that screen, so it is dropped here.
+   */
+  screen(session: string): Promise<{ cols: number; rows: number; frame: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const replies: Array<{ lines: string[]; error: boolean }> = [];
+      const fail = (why: string): void => {
+        this.taker = null;
+        reject(new Error(why));
+      };
+      const timer = setTimeout(() => fail(`the control client gave no screen within ${SCREEN_TIMEOUT_MS / 1000} s`), SCREEN_TIMEOUT_MS);
+      void this.terminal.exited.then(() => fail('the control client ended before it gave the screen'));
+      this.taker = (line) => {
+        if (line.kind === 'attached' && replies.length === 0) this.terminal.write(screenCommands(session));
+        else if (line.kind === 'exit') fail('the session ended before the recording began');
+        else if (line.kind === 'reply' && line.own) replies.push(line);
+        // The attach itself failed (no such session): tmux says why.
+        else if (line.kind === 'reply' && line.error) fail(`tmux: ${line.lines.join(' ').trim()}`);
+        if (replies.length < 2) return false;
+        clearTimeout(timer);
+        const [size, screen] = replies as [{ lines: string[]; error: boolean }, { lines: string[]; error: boolean }];
+        const m = /^(\d+)x(\d+):(\d+):(\d+)$/.exec(size.lines[0] ?? '');
+        if (size.error || screen.error || !m) fail(`tmux could not give the screen: ${[...size.lines, ...screen.lines].join(' ').trim() || 'no answer'}`);
+        else resolve({ cols: Number(m[1]), rows: Number(m[2]), frame: Buffer.from(`\x1b[H\x1b[2J${screen.lines.join('\r\n')}\x1b[${Number(m[4]) + 1};${Number(m[3]) + 1}H`) });
+        return true;
+      };
+    });
+  }
+
+  /** Every line from now on (those that came after the screen first). */
+  onLines(listener: (lines: ControlLine[]) => void): void {
+    this.listener = listener;
+    const queued = this.queued;
+    this.queued = [];
+    if (queued.length > 0) listener(queued);
   }
 }
 

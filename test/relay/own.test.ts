@@ -12,8 +12,8 @@ import type { CommandList } from '../../src/command/types.js';
 import type { SandboxSpec } from '../../src/exec/types.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import { createLocalResolver } from '../../src/policy/resolve.js';
-import { recorderArgv, SCREEN_FORMAT } from '../../src/sessions/session-recorder.js';
-import { attachArgv, captureCommand, killCommand, listCommand, newSessionArgv, newSessionCommand, paneTarget, sendCommand, shellProgram, single, SIZE_FORMAT, sizeCommand, sudoProbeCommand, tmuxArgv, type SendItem, type TmuxTarget } from '../../src/sessions/tmux.js';
+import { recorderArgv } from '../../src/sessions/session-recorder.js';
+import { attachArgv, captureCommand, killCommand, listCommand, newSessionArgv, newSessionCommand, sendCommand, shellProgram, single, SIZE_FORMAT, sizeCommand, sudoProbeCommand, type SendItem, type TmuxTarget } from '../../src/sessions/tmux.js';
 
 const policy = parsePolicies(
   `policies:
@@ -35,7 +35,8 @@ const wire = (list: CommandList): CommandList => parseCommand(renderCommandList(
 const users = { loginUser: 'alice', users: ['alice', 'deploy'] };
 const check = (list: CommandList): ReturnType<typeof checkOwnCommand> => checkOwnCommand(wire(list), policy, resolver, users);
 /** The recorder's first screen, as session-recorder.ts asks for it. */
-const screenCommand = (t: TmuxTarget, name: string): CommandList => single(tmuxArgv(t, ['display-message', '-p', '-t', paneTarget(name), SCREEN_FORMAT, ';', 'capture-pane', '-p', '-e', '-t', paneTarget(name)]));
+/** What the recorder asked as a command of its own before it asked its control client: now never accepted. */
+const SCREEN_FORMAT = '#{window_width}x#{window_height}:#{cursor_x}:#{cursor_y}';
 
 describe("remux's own commands on an agent", () => {
   test('every command the session layer makes is accepted, for the login user and through sudo', () => {
@@ -49,19 +50,17 @@ describe("remux's own commands on an agent", () => {
         captureCommand(t, 'build', null),
         captureCommand(t, 'build', 500),
         sendCommand(t, 'build', [{ text: 'make test;' }, { key: 'Enter' }, { key: 'C-c' }]),
-        screenCommand(t, 'build'),
         sizeCommand(t, 'build'),
         single(['true']),
       ]) {
         assert.ok('ok' in check(list), renderCommandList(list));
       }
-      assert.deepEqual(terminalKind(attachArgv(t, 'build', false), users), { kind: 'attach' });
-      assert.deepEqual(terminalKind(attachArgv(t, 'build', true), users), { kind: 'attach' });
-      assert.deepEqual(terminalKind(recorderArgv(t, 'build'), users), { kind: 'control' });
+      assert.deepEqual(terminalKind(attachArgv(t, 'build', false), users), { kind: 'attach', session: 'build' });
+      assert.deepEqual(terminalKind(attachArgv(t, 'build', true), users), { kind: 'attach', session: 'build' });
+      assert.deepEqual(terminalKind(recorderArgv(t, 'build'), users), { kind: 'control', session: 'build' });
       // A watch asks for its session's size every few seconds: a listing, not an audit record each time.
       const size = sizeCommand(t, 'build').items[0]!.pipeline.stages[0]!.argv;
       assert.equal(isListing(size), true, size.join(' '));
-      assert.equal(isListing(screenCommand(t, 'build').items[0]!.pipeline.stages[0]!.argv), false);
     }
   });
 
@@ -119,7 +118,7 @@ describe("remux's own commands on an agent", () => {
     ]) {
       assert.ok('refusal' in check(single(newSessionArgv(me, 'x', '/tmp', program))), program.join(' ').slice(0, 80));
     }
-    // The recorder's screen command with another format (#() runs a shell command), another pane, or more after it.
+    // The recorder's old screen command (it asks its control client now), with any format or pane.
     for (const args of [
       ['display-message', '-p', '-t', '=x:', '#(id)', ';', 'capture-pane', '-p', '-e', '-t', '=x:'],
       ['display-message', '-p', '-t', '=x:', SCREEN_FORMAT, ';', 'capture-pane', '-p', '-e', '-t', '=y:'],

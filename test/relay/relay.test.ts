@@ -12,7 +12,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { AuditAction } from '../../src/audit/types.js';
 import type { CommandList } from '../../src/command/types.js';
-import { recorderArgv } from '../../src/sessions/session-recorder.js';
+import { recorderArgv, screenCommands } from '../../src/sessions/session-recorder.js';
 import { attachArgv, killCommand, listCommand, newSessionCommand, shellProgram, single, type TmuxTarget } from '../../src/sessions/tmux.js';
 import { hashToken, newToken } from '../../src/config/principals.js';
 import { perform } from '../../src/core/perform.js';
@@ -129,16 +129,19 @@ describe('relay: commands through an agent', () => {
       assert.match(screen, /through-the-relay/);
       terminal.kill();
       await terminal.exited; // settles once the tmux client on the agent is gone
-      // The recorder's control client opens; what is typed into it (tmux commands) never reaches tmux.
+      // The recorder's control client opens and its screen question is answered; anything else typed into
+      // it (tmux commands: a read-only control client still runs display-message, even run-shell) stops it.
       const control = await host.openTerminal(recorderArgv(target, 'relayed'), { cols: 80, rows: 24 });
       let controlOut = '';
       control.onData((c) => (controlOut += c.toString()));
-      // (A read-only control client still runs display-message: its answer would show here.)
-      control.write('display-message -p typed-into-control\n');
-      await sleep(300);
-      control.kill();
-      await control.exited;
+      for (let i = 0; i < 100 && !/%session-changed/.test(controlOut); i++) await sleep(50);
       assert.match(controlOut, /%session-changed \$\d+ relayed/, 'the control client was attached');
+      control.write(screenCommands('relayed'));
+      const size = /^\d+x\d+:\d+:\d+\r?$/m;
+      for (let i = 0; i < 100 && !size.test(controlOut); i++) await sleep(50);
+      assert.match(controlOut, size, 'the screen question was answered');
+      control.write('display-message -p typed-into-control\n');
+      assert.equal(await Promise.race([control.exited.then(() => 'ended'), sleep(5000).then(() => 'running')]), 'ended', 'anything else stops it');
       assert.doesNotMatch(controlOut, /typed-into-control/);
       // Not an attach: refused by the agent, whatever the gateway asks.
       await assert.rejects(host.openTerminal(['sh'], { cols: 80, rows: 24 }), /agent laptop: the agent opens terminals only for remux's tmux attach/);

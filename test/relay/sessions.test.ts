@@ -1,7 +1,7 @@
 // tmux sessions on an agent host with a real daemon (recording whole sessions) and a real `remux agent`
 // process: a startup command runs in the OS sandbox the agent builds from both policies; keys sent are
 // checked and audited by the agent as session.send, and a tmux user the agent does not list is refused
-// there (77 at the gateway); the recorder's control client and first-screen command are accepted, so the
+// there (77 at the gateway); the recorder's control client and its first-screen question are accepted, so the
 // session is recorded from its creation; a console watch's first question (the session, its size) is accepted;
 // what a browser pastes is held at the gateway while the agent's session has not taken it.
 import assert from 'node:assert/strict';

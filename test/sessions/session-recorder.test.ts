@@ -36,11 +36,20 @@ describe('tmux control mode', () => {
     assert.ok(!ls.some((l) => l.kind === 'exit'));
   });
 
-  test('a layout change is a size; %exit the end; other notifications nothing', () => {
-    assert.deepEqual(lines(['%layout-change @0 a29d,90x20,0,0,0 a29d,90x20,0,0,0 *\n%session-changed $0 x\n%exit\n']), [
+  test('a layout change is a size; %session-changed the attach; %exit the end; other notifications nothing', () => {
+    assert.deepEqual(lines(['%layout-change @0 a29d,90x20,0,0,0 a29d,90x20,0,0,0 *\n%session-changed $0 x\n%window-renamed @0 sh\n%exit\n']), [
       { kind: 'size', cols: 90, rows: 20 },
+      { kind: 'attached' },
       { kind: 'other' },
       { kind: 'exit' },
+    ]);
+  });
+
+  test("a command's answer comes whole, saying whether this client asked and whether it failed", () => {
+    const ls = lines(['%begin 1 264 0\r\ncan\'t find session: x\r\n%error 1 264 0\r\n%begin 2 265 1\r\n80x24:0:1\r\n%end 2 265 1\r\n']).filter((l) => l.kind === 'reply');
+    assert.deepEqual(ls, [
+      { kind: 'reply', lines: ["can't find session: x"], error: true, own: false },
+      { kind: 'reply', lines: ['80x24:0:1'], error: false, own: true },
     ]);
   });
 
