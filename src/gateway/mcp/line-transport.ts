@@ -6,7 +6,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { STDIO_DEFAULT_MAX_BUFFER_SIZE } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode, JSONRPCMessageSchema, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 
 /** The largest message remux reads (a stdio line, an HTTP body): a write_file of 8 MiB even if all of it needs escaping. */
 export const MCP_MESSAGE_MAX = 64 << 20;
@@ -88,9 +88,12 @@ export class LineTransport implements Transport {
     if (line === '') return;
     let message: JSONRPCMessage;
     try {
-      message = JSONRPCMessageSchema.parse(JSON.parse(line));
+      // Not parsed against JSONRPCMessageSchema here as the SDK's transport does: its Protocol checks each
+      // message's shape itself (isJSONRPCRequest…, reporting any other as an unknown message) and each
+      // request's params against its method's schema; the union parse cost ~0.03 ms a call.
+      message = JSON.parse(line) as JSONRPCMessage;
     } catch (err) {
-      // As the SDK's transport does: a line that is not JSON-RPC is reported and skipped.
+      // As the SDK's transport does: a line that is not JSON is reported and skipped.
       return void this.onerror?.(err as Error);
     }
     this.onmessage?.(message);
