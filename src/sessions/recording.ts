@@ -142,10 +142,34 @@ export function recordingIds(dir: string): string[] {
 
 /** The recordings in `dir`, newest first; unreadable or foreign files are left out. */
 export function listRecordings(dir: string): RecordingInfo[] {
-  return recordingIds(dir)
-    .flatMap((id) => describeRecording(dir, id) ?? [])
-    .sort((a, b) => b.id.localeCompare(a.id));
+  const known = described.get(dir);
+  const now = new Map<string, Described>();
+  for (const id of recordingIds(dir)) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(recordingPath(dir, id));
+    } catch {
+      continue;
+    }
+    const cached = known?.get(id);
+    // A recording unchanged since it was last described is not read again (the daemon lists on every
+    // console request: 72 KiB read per recording each time, on its event loop).
+    const same = cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs && cached.ino === st.ino;
+    const info = same ? cached.info : st.isFile() ? describeRecording(dir, id) : null;
+    now.set(id, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, info });
+  }
+  described.set(dir, now);
+  return [...now.values()].flatMap((d) => d.info ?? []).sort((a, b) => b.id.localeCompare(a.id));
 }
+
+/** What listRecordings last read of each recording, by directory, with the file's size, time and inode then. */
+interface Described {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  info: RecordingInfo | null;
+}
+const described = new Map<string, Map<string, Described>>();
 
 /** One recording's header and extent; null when it is not one of ours. */
 export function describeRecording(dir: string, id: string): RecordingInfo | null {
