@@ -261,6 +261,7 @@ class ControlFeed {
     return new Promise((resolve, reject) => {
       const replies: Array<{ lines: string[]; error: boolean }> = [];
       const fail = (why: string): void => {
+        clearTimeout(timer);
         this.taker = null;
         reject(new Error(why));
       };
