@@ -441,7 +441,7 @@ export class AuditStore {
     openStores.add(store);
     // Ends are queued without their callers waiting (auditAction): a process.exit() right after a result
     // must not drop them, so every store still open is closed (its queue written) as the process exits.
-    if (openStores.size === 1 && !process.listeners('exit').includes(closeOpenStores)) process.on('exit', closeOpenStores);
+    if (!process.listeners('exit').includes(closeOpenStores)) process.on('exit', closeOpenStores);
     return store;
   }
 
