@@ -870,7 +870,7 @@ const DEFS: Record<string, Def> = {
   // Container and cluster clients: their daemon or cluster runs images and commands out of remux's sight
   // (and a container engine's socket is root on the host). Every verb counts, read-only ones too: the
   // table has no per-verb execute_code.
-  'docker podman nerdctl ctr crictl lxc incus docker-compose podman-compose kubectl':
+  'docker podman nerdctl ctr crictl lxc incus docker-compose podman-compose kubectl oc helm minikube kind buildah lxc-attach lxc-execute':
     { kind: 'build', reason: RUNS_PROJECT('containers and commands in them') },
 
   // Plain programs but for forms that run commands or load code (their handlers in analysis.ts).

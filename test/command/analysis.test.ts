@@ -868,6 +868,10 @@ cases('container and cluster clients: execute_code', [
   { argv: ['docker', 'ps'], code: [['docker', /containers/]] }, // read-only verbs too: no per-verb execute_code
   { argv: ['/usr/bin/podman', 'run', '--rm', 'alpine'], code: [['/usr/bin/podman', /containers/]] },
   { argv: ['docker-compose', 'up'], code: [['docker-compose', /containers/]] },
+  { argv: ['helm', 'install', 'x', 'chart'], code: [['helm', /containers/]] },
+  { argv: ['oc', 'rsh', 'pod'], code: [['oc', /containers/]] },
+  { argv: ['lxc-attach', '-n', 'c'], code: [['lxc-attach', /containers/]] },
+  { argv: ['buildah', 'run', 'c', 'sh'], code: [['buildah', /containers/]] },
   ...['nerdctl', 'ctr', 'crictl', 'lxc', 'incus', 'podman-compose'].map((p): Case => ({ argv: [p, 'exec', 'x', 'id'], code: [[p, /containers/]] })),
 ]);
 
