@@ -65,6 +65,11 @@ export interface SandboxLayout {
   readOnly: string[];
   /** Existing paths inside visible mounts that stay hidden (deny/ask rules on reads); directories become empty. */
   hidden: Array<{ path: string; directory: boolean }>;
+  /**
+   * Unix sockets shown but not writable, each covered with /dev/null: connecting to one needs write
+   * permission on the host, but connect(2) ignores a read-only mount (see hostSockets).
+   */
+  sockets: string[];
   /** No policy path covers /tmp: the sandbox gets an empty /tmp of its own, shared by its commands. */
   privateTmp: boolean;
   network: boolean;
@@ -115,11 +120,25 @@ export function sandboxLayout(spec: SandboxSpec): SandboxLayout {
     })
     .filter((h) => inside(visible)(h.path));
   const privateTmp = !mounts.some((m) => isInside('/tmp', m.path));
-  const options = { owner: spec.owner, network: spec.network, privateTmp, mounts, readOnly, hidden };
+  // The innermost tree showing a socket decides: writable (and no deny-write rule over it), or not.
+  const connectable = (p: string): boolean => {
+    const tree = mounts.filter((m) => isInside(p, m.path)).at(-1);
+    return tree !== undefined && tree.writable && !readOnly.some((r) => isInside(p, r));
+  };
+  const sockets = hostSockets()
+    .filter((s) => inside(visible)(s.path) && !connectable(s.path) && !hidden.some((h) => isInside(s.path, h.path)))
+    .map((s) => {
+      // A socket made anew at the same path (a daemon restarted) is a new sandbox: the cover bound over
+      // the old one goes with it, and would show the new one.
+      identity.push(`${s.path}:${s.id}`);
+      return s.path;
+    });
+  const options = { owner: spec.owner, network: spec.network, privateTmp, mounts, readOnly, hidden, sockets };
   return {
     mounts,
     readOnly: sortByDepth(readOnly),
     hidden: hidden.sort((a, b) => depth(a.path) - depth(b.path)),
+    sockets,
     privateTmp,
     network: spec.network,
     owner: spec.owner,
@@ -127,6 +146,66 @@ export function sandboxLayout(spec: SandboxSpec): SandboxLayout {
     writable,
     key: JSON.stringify([options, identity.sort()]),
   };
+}
+
+/** Where daemons whose sockets this network namespace does not list keep them (rootless containers' APIs). */
+const SOCKET_DIRS = ['/run'];
+/** Bounds of the walk of SOCKET_DIRS. */
+const SOCKET_WALK_DEPTH = 8;
+const SOCKET_WALK_ENTRIES = 20_000;
+/** How long one look at this host's sockets serves the layouts of the commands that follow. */
+const SOCKETS_TTL_MS = 1000;
+
+let socketsSeen: { at: number; sockets: Array<{ path: string; id: string }> } | null = null;
+
+/**
+ * This host's Unix sockets by physical path with their identity: every one bound in this network namespace
+ * (/proc/net/unix names them wherever they lie) and those under SOCKET_DIRS. A socket in a tree the
+ * sandbox shows read-only would otherwise be open to it: the kernel checks write permission on connect,
+ * not the mount's read-only flag, and a container engine's or the system bus's socket is root on the host.
+ */
+export function hostSockets(): Array<{ path: string; id: string }> {
+  const now = performance.now();
+  if (socketsSeen && now - socketsSeen.at < SOCKETS_TTL_MS) return socketsSeen.sockets;
+  const names = new Set<string>();
+  try {
+    // "Num: RefCount Protocol Flags Type St Inode Path": the path is the rest of the line (spaces and all).
+    for (const line of fs.readFileSync('/proc/net/unix', 'latin1').split('\n')) {
+      const named = /^\S+: \S+ \S+ \S+ \S+ \S+ +\d+ (\/.*)$/.exec(line);
+      if (named?.[1]) names.add(Buffer.from(named[1], 'latin1').toString());
+    }
+  } catch {
+    // No procfs: the walk below still runs.
+  }
+  let budget = SOCKET_WALK_ENTRIES;
+  const walk = (dir: string, level: number): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (--budget < 0) return;
+      const p = path.join(dir, e.name);
+      if (e.isSocket()) names.add(p);
+      else if (e.isDirectory() && level < SOCKET_WALK_DEPTH) walk(p, level + 1);
+    }
+  };
+  for (const dir of SOCKET_DIRS) walk(dir, 1);
+  const sockets = new Map<string, string>();
+  for (const name of names) {
+    try {
+      const real = fs.realpathSync(name);
+      const st = fs.statSync(real);
+      // ctime too: a socket made anew often gets the inode number its predecessor freed.
+      if (st.isSocket()) sockets.set(real, `${st.dev}:${st.ino}:${st.ctimeMs}`);
+    } catch {
+      // Gone since it was bound, or its directory is not ours to see.
+    }
+  }
+  socketsSeen = { at: now, sockets: [...sockets].map(([p, id]) => ({ path: p, id })) };
+  return socketsSeen.sockets;
 }
 
 /** The entries of the glob's directory that it matches (`/var/log/secure*` → /var/log/secure, secure.1 …). */
@@ -197,6 +276,7 @@ export function bwrapOptions(layout: SandboxLayout, pane?: { cwd: string }): str
     if (h.directory) args.push('--tmpfs', h.path, '--remount-ro', h.path);
     else args.push('--ro-bind', '/dev/null', h.path);
   }
+  for (const s of layout.sockets) args.push('--ro-bind', '/dev/null', s);
   // After the policy mounts, so a policy path of `/` cannot bring in the host's /proc or /dev.
   args.push('--proc', '/proc', '--dev', '/dev', '--chdir', pane?.cwd ?? '/', '--clearenv');
   return args;

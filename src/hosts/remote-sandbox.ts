@@ -9,8 +9,8 @@
 // mounted: granting a parent instead would widen the policy), parents before children, write winning
 // over read for the same tree; --proc and --dev after them (a policy path of / cannot bring in the
 // host's); then read-only binds over writable trees (the spec's readOnly: only inside a writable mount,
-// elsewhere a bind would show what is not granted) and the hidden paths emptied (hide: last, so nothing
-// mounted later shows them again); --chdir to the physical working directory, --clearenv, --setenv.
+// elsewhere a bind would show what is not granted), the Unix sockets shown but not writable covered, and the
+// hidden paths emptied (hide: last, so nothing mounted later shows them again); --chdir to the physical working directory, --clearenv, --setenv.
 //
 // Safety of the generated text: every path is a quoteWord() word, variables are always expanded in
 // double quotes, and the only eval'd text is fixed templates with a numeric index (POSIX sh has no
@@ -80,6 +80,12 @@ export function bwrapPrologue(spec: SandboxSpec, o: PrologueOptions): string[] {
     `l=0; while [ $l -lt $n ]; do ${each(`eval "a=\\$m$i e=\\$z$i k=\\$k$i"; if [ "$e" = $l ]; then if [ "$k" = w ]; then set -- "$@" --bind "$a" "$a"; else set -- "$@" --ro-bind "$a" "$a"; fi; under "$c" "$a" && v=1;${o.reportRoots ? ` printf 'v%s\\0' "$a";` : ''} fi`)}; l=$((l + 1)); done`,
     'set -- "$@" --proc /proc --dev /dev',
     ...forEach(spec.readOnly, `rp "$a" || continue; ${each('eval "q=\\$m$i k=\\$k$i"; if [ "$k" = w ] && under "$p" "$q"; then set -- "$@" --ro-bind "$p" "$p"; break; fi')}`),
+    // Unix sockets shown but not writable, covered with /dev/null (connect(2) ignores a read-only mount; see
+    // hostSockets in src/exec/sandbox.ts): those bound in this network namespace and those under /run.
+    // The innermost tree showing one decides, as locally; before the hidden paths, which may hold some.
+    `sk() { rp "$1" || return 1; S=$p; [ -S "$S" ] || return 1; d=-1; k=r; ${each('eval "q=\\$m$i"; if under "$S" "$q" && [ ${#q} -gt $d ]; then d=${#q}; eval "k=\\$k$i"; fi')}; [ $d -ge 0 ] || return 1; ${spec.readOnly.length === 0 ? '' : `if [ $k = w ]; then for a in ${words(spec.readOnly)}; do rp "$a" && under "$S" "$p" && k=r; done; fi; `}[ $k != w ]; }`,
+    `set -f; o=$IFS; IFS='
+'; for a in $( { sed -n 's|^[^ ]*: [^ ]* [^ ]* [^ ]* [^ ]* [^ ]*  *[0-9]* \\(/.*\\)$|\\1|p' /proc/net/unix; find /run -xdev -maxdepth 8 -type s; } 2>/dev/null | LC_ALL=C sort -u); do IFS=$o; sk "$a" && set -- "$@" --ro-bind /dev/null "$S"; done; IFS=$o; set +f`,
     ...forEach(spec.hide, `rp "$a" || continue; if [ -d "$p" ]; then set -- "$@" --tmpfs "$p" --remount-ro "$p"; else set -- "$@" --ro-bind /dev/null "$p"; fi; under "$c" "$p" && v=0${o.reportRoots ? `; printf 'h%s\\0' "$p"` : ''}`),
     // This user's tmux directory: a tmux client inside could have its server run anything outside (a pane's
     // own program hides its server's; on this machine it is one of remux's own files, hosts/local.ts).

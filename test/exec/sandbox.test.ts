@@ -304,6 +304,60 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
     assert.equal((await run(['cat', 'v'], { sandbox: s, cwd: moving })).out, 'two\n');
   });
 
+  // What a client inside gets from each socket: its greeting, or the error connect(2) gave.
+  const connectFrom = async (s: SandboxSpec, ...sockets: string[]): Promise<string[]> => {
+    const client = 'import socket, sys\nfor p in sys.argv[1:]:\n    s = socket.socket(socket.AF_UNIX)\n    try:\n        s.connect(p)\n        print(s.recv(16).decode())\n    except OSError as e:\n        print(type(e).__name__)\n';
+    const r = await run(['python3', '-c', client, ...sockets], { sandbox: s, cwd: tree });
+    assert.equal(r.res.exitCode, 0, r.err);
+    return r.out.trim().split('\n');
+  };
+  // The sockets a layout covers are looked for at most once a second (hostSockets): a new one is covered from then on.
+  const socketsSeen = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1100));
+  const serve = async (at: string, greeting: string): Promise<net.Server> => {
+    const server = net.createServer((c) => c.end(greeting));
+    await new Promise<void>((resolve) => server.listen(at, resolve));
+    await socketsSeen();
+    return server;
+  };
+
+  test('a Unix socket shown read-only cannot be connected to (connect needs write); one in a writable tree can', async () => {
+    const shown = path.join(tree, 'api.sock');
+    const open = path.join(out, 'ok.sock');
+    const servers = [await serve(shown, 'root-api'), await serve(open, 'mine')];
+    try {
+      // Outside, both answer; inside, the read-only one is covered whatever the command tries.
+      assert.deepEqual(await connectFrom(spec('sockets'), shown, open), ['ConnectionRefusedError', 'mine']);
+      // A daemon restarted on the same path: its new socket is covered too (a new sandbox).
+      await new Promise((resolve) => servers[0]!.close(resolve));
+      servers[0] = await serve(shown, 'root-api-2');
+      assert.deepEqual(await connectFrom(spec('sockets'), shown, open), ['ConnectionRefusedError', 'mine']);
+      // A deny-write rule over the writable socket's directory takes it away as well.
+      fs.mkdirSync(path.join(out, 'locked'), { recursive: true });
+      const locked = path.join(out, 'locked', 'l.sock');
+      servers.push(await serve(locked, 'locked'));
+      assert.deepEqual(await connectFrom(spec('sockets-locked', { readOnly: [path.join(out, 'locked')] }), locked, open), ['ConnectionRefusedError', 'mine']);
+    } finally {
+      for (const s of servers) s.close();
+    }
+  });
+
+  test('a socket bound in another network namespace under /run is covered too (found by looking there)', { skip: process.getuid?.() !== 0 && 'needs root for unshare -n' }, async () => {
+    const dir = fs.mkdtempSync('/run/remux-sockets-');
+    const at = path.join(dir, 'engine.sock');
+    // As a rootless container engine binds its API socket: not listed in this namespace's /proc/net/unix.
+    const server = spawn('unshare', ['-n', 'python3', '-c', 'import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\ns.listen()\nprint("up", flush=True)\nwhile True:\n    c, _ = s.accept()\n    c.sendall(b"engine")\n    c.close()\n', at], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+      assert.equal(fs.readFileSync('/proc/net/unix', 'utf8').includes(at), false, 'the socket is listed here: the test proves nothing');
+      await socketsSeen();
+      assert.deepEqual(await connectFrom(spec('netns-socket', { read: [tree, dir] }), at), ['ConnectionRefusedError']);
+      assert.deepEqual(await connectFrom(spec('netns-socket-w', { write: [dir] }), at), ['engine']);
+    } finally {
+      server.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a sandbox killed from outside is replaced; the command that was in it dies with it', async () => {
     const s = spec('killed');
     const before = holderLines((await run(['ps', '-eo', 'pid,args'], { sandbox: s, cwd: tree })).out);

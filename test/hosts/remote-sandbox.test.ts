@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { SandboxSpec } from '../../src/exec/types.js';
@@ -103,6 +104,31 @@ for (const shell of SHELLS) {
         ['--tmpfs', join(w, 'keep')],
         ['--remount-ro', join(w, 'keep')],
       ]);
+    });
+
+    test('Unix sockets shown but not writable are covered with /dev/null, before the hidden paths; writable ones stay', async () => {
+      const w = join(root, `sw-${shell}`);
+      const r = join(root, `sr-${shell}`);
+      mkdirSync(join(w, 'keep'), { recursive: true });
+      mkdirSync(join(r, 'gone'), { recursive: true });
+      const at = { shown: join(r, 'a *.sock'), open: join(w, 'b.sock'), locked: join(w, 'keep', 'c.sock'), hidden: join(r, 'gone', 'd.sock') };
+      const servers = await Promise.all(Object.values(at).map((p) => new Promise<Server>((resolve) => { const srv = createServer(); srv.listen(p, () => resolve(srv)); })));
+      try {
+        const { args } = options(shell, spec({ read: [r], write: [w], readOnly: [join(w, 'keep')], hide: [join(r, 'gone')] }));
+        assert.deepEqual(mounts(args), [
+          ['--tmpfs', '/tmp'],
+          ['--ro-bind', r, r],
+          ['--bind', w, w],
+          ['--ro-bind', join(w, 'keep'), join(w, 'keep')],
+          ['--ro-bind', '/dev/null', at.shown],
+          ['--ro-bind', '/dev/null', at.hidden],
+          ['--ro-bind', '/dev/null', at.locked],
+          ['--tmpfs', join(r, 'gone')],
+          ['--remount-ro', join(r, 'gone')],
+        ]);
+      } finally {
+        for (const srv of servers) srv.close();
+      }
     });
 
     test('hostile names come through byte for byte', () => {
