@@ -15,6 +15,7 @@ import { RemoteError } from '../../src/runtime/index.js';
 import { Link } from '../../src/runtime/link.js';
 import { Exec } from '../../src/runtime/tools.js';
 import { processTransport } from '../../src/runtime/transports.js';
+import { liveWithArg, parentOf } from '../support/procs.js';
 import { pythonsHere, tempRoot } from '../support/runtime.js';
 
 const PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -93,5 +94,28 @@ test('an interpreter killed under a running program: its watcher kills the progr
     process.kill(link.hello!.pid, 'SIGKILL');
     await assert.rejects(call.result);
     assert.ok(await until(() => !running(bg) && !running(fg), 3000), `${python}: the group was killed`);
+  }
+});
+
+/** The interpreter's watcher (stage2.py): its child started with `-S -c`. */
+function watcherOf(interpreter: number): number[] {
+  return liveWithArg('-S').filter((pid) => parentOf(pid) === interpreter);
+}
+
+test('a watcher killed while programs run is replaced by the next start, and still kills the groups started before it', async (t) => {
+  for (const [i, python] of pythonsHere().entries()) {
+    const link = await linkOn(t, python);
+    const [first, second] = [`sleep 65.${process.pid}${i}`, `sleep 66.${process.pid}${i}`];
+    const calls = [link.call(Exec.command.tool, 'run', [['sh', '-c', `exec ${first}`], null, PATH, null])];
+    assert.ok(await until(() => running(first), 5000), `${python}: the first program runs`);
+    const [watcher] = watcherOf(link.hello!.pid);
+    assert.ok(watcher, `${python}: a watcher runs`);
+    process.kill(watcher, 'SIGKILL');
+    assert.ok(await until(() => !watcherOf(link.hello!.pid).includes(watcher), 3000), `${python}: the watcher is gone`);
+    calls.push(link.call(Exec.command.tool, 'run', [['sh', '-c', `exec ${second}`], null, PATH, null]));
+    assert.ok(await until(() => running(second) && watcherOf(link.hello!.pid).length === 1, 5000), `${python}: the second program runs, under a new watcher`);
+    process.kill(link.hello!.pid, 'SIGKILL');
+    for (const call of calls) await assert.rejects(call.result);
+    assert.ok(await until(() => !running(first) && !running(second), 3000), `${python}: both groups were killed`);
   }
 });

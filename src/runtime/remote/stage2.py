@@ -50,17 +50,23 @@ class Call:
             except Exception:
                 pass
 # A watcher process outlives this interpreter: the process groups of running children are registered
-# with it (+PID / -PID lines on its stdin), and when this interpreter ends without stopping them (killed,
-# where no cancel runs), its stdin closes and it kills them, TERM then KILL after GRACE seconds, as the
-# SSH wrapper's own watcher does. Its pipe is non-inheritable: no child keeps it open. It starts before
-# the first child does (rt.spawning): started when that child was registered, its start-up was a window
-# in which this interpreter, if killed, left the child running unwatched.
-WATCHER = """import os, signal, sys, time
+# with it, and when this interpreter ends without stopping them (killed, where no cancel runs), its stdin
+# closes and it kills them, TERM then KILL after GRACE seconds, as the SSH wrapper's own watcher does.
+# Registering is a write of the group id into a slot of a table in memory both share (memfd, Linux), which
+# the watcher reads only once its stdin has closed: no message and no wake-up of the watcher per child.
+# Without memfd, or with the table full, +PID / -PID lines go to its stdin instead. Its pipe and the table
+# are non-inheritable: no child keeps them. It starts before the first child does (rt.spawning): started
+# when that child was registered, its start-up was a window in which this interpreter, if killed, left the
+# child running unwatched.
+WATCHER = """import os, signal, struct, sys, time
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 g = set()
 for l in sys.stdin:
     (g.add if l[0] == '+' else g.discard)(int(l[1:]))
+if len(sys.argv) > 1:
+    t = os.pread(int(sys.argv[1]), %d, 0)
+    g.update(p for p in struct.unpack('<%%di' %% (len(t) // 4), t[:len(t) // 4 * 4]) if p > 0)
 for s in (signal.SIGTERM, signal.SIGKILL):
     for p in g:
         try:
@@ -71,13 +77,21 @@ for s in (signal.SIGTERM, signal.SIGKILL):
         time.sleep(%s)
 """
 GRACE = 2
+SLOTS = 4096
+try:
+    TABLE = os.memfd_create('remux-groups', os.MFD_CLOEXEC)
+except (AttributeError, OSError):
+    TABLE = None
+FREE = list(range(SLOTS)) if TABLE is not None else []
+SLOT = {}
 WG = set()
 WL = threading.Lock()
 WP = [None]
 def watcher():
     # A new watcher (none yet, or it died), told every group still running. Called holding WL.
     import subprocess
-    p = WP[0] = subprocess.Popen([sys.executable or 'python3', '-S', '-c', WATCHER % GRACE], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    table = () if TABLE is None else (TABLE,)
+    p = WP[0] = subprocess.Popen([sys.executable or 'python3', '-S', '-c', WATCHER % (SLOTS * 4, GRACE)] + [str(f) for f in table], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, pass_fds=table)
     if WG:
         os.write(p.stdin.fileno(), ''.join('+%d\n' % g for g in WG).encode())
 def watching():
@@ -86,6 +100,15 @@ def watching():
             watcher()
 def watch(op, pid):
     with WL:
+        if op == '+' and FREE:
+            i = SLOT[pid] = FREE.pop()
+            os.pwrite(TABLE, struct.pack('<i', pid), i * 4)
+            return
+        if op == '-' and pid in SLOT:
+            i = SLOT.pop(pid)
+            os.pwrite(TABLE, bytes(4), i * 4)
+            FREE.append(i)
+            return
         (WG.add if op == '+' else WG.discard)(pid)
         p = WP[0]
         if p is not None and p.poll() is None:
