@@ -767,6 +767,41 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
       else if (name === 'config') c.acc.refuse('openssl -config reads a config file that can load engines and providers, code that cannot be checked');
     });
   },
+
+  chattr(c) {
+    // e2fsprogs' own parser: until `--` or the first argument that starts with none of - + =, those are
+    // modes and options. In a `-` word R (recurse), V and f are options, p and v take the next argument as
+    // their value, and any other letter is an attribute to remove: `chattr -a FILE` is a mode.
+    let recursive = false;
+    let j = c.i;
+    for (; j < c.argv.length; j++) {
+      const a = c.argv[j] as string;
+      if (a === '--') {
+        j++;
+        break;
+      }
+      if (a[0] === '+' || a[0] === '=') continue;
+      if (a[0] !== '-') break;
+      for (const letter of a.slice(1)) {
+        if (letter === 'R') recursive = true;
+        else if (letter === 'p' || letter === 'v') j++;
+      }
+    }
+    for (; j < c.argv.length; j++) c.acc.add(recursive ? W | L : W, c.argv[j]);
+  },
+
+  setcap(c) {
+    // libcap's own parser: -q, -v, -f, -h and -n ROOTID anywhere; any other argument (capabilities, `-`
+    // to read them from the input, or -r to remove them) is followed by the file it applies to. After -v
+    // it only compares them.
+    let role = W;
+    for (let j = c.i; j < c.argv.length; j++) {
+      const a = c.argv[j] as string;
+      if (a === '-n') j++;
+      else if (a === '-v') role = R;
+      else if (!SETCAP_FLAGS.has(a)) c.acc.add(role, c.argv[++j]);
+    }
+  },
 };
 
 /** iproute2's matches(): `text` abbreviates `word` if it is a non-empty prefix of it. */
@@ -816,6 +851,7 @@ function sedBackup(file: string, suffix: string): string {
 }
 
 const MODE_OPT = /^-[rwxXstugoa0-7,+=][rwxXstugoa0-7,+=-]*$/;
+const SETCAP_FLAGS = new Set(['-q', '-f', '-h', '--license']);
 const XXD_VALUES = new Set(['c', 'g', 'l', 'n', 'o', 's', 'R']);
 const AWK_W_OK = new Set(['version', 'v', 'interactive', 'usage', 'help', 'posix_space', 'sandbox', 'traditional', 'posix', 'lint']);
 const RSYNC_MERGE = /^(?:\.|:|merge|dir-merge)[^\s_]*[\s_]+(.+)$/;

@@ -56,7 +56,9 @@ export type Kind =
   | 'rsync'
   | 'ip' //          iproute2's ip: `netns exec`, `vrf exec` and batch files run commands
   | 'zip' //         -TT / --unzip-command runs a command
-  | 'openssl'; //    engines, providers and config files load code
+  | 'openssl' //     engines, providers and config files load code
+  | 'chattr' //      modes (+i, -a, =e) and options until the first file, which is written
+  | 'setcap'; //     pairs of capabilities (or -r) and the file they are set on
 
 export interface ToolSpec {
   readonly kind: Kind;
@@ -505,6 +507,31 @@ const DEFS: Record<string, Def> = {
     },
     operands: R | IFPATH,
   },
+  fallocate: { short: 'l:o:', long: 'collapse-range dig-holes insert-range length= keep-size offset= punch-hole zero-range posix verbose help version', operands: W },
+  // Attributes (+i, -a, =e) come before the files: the chattr handler.
+  chattr: { kind: 'chattr' },
+  // Giving a program capabilities changes what it may do whoever runs it: its file is written.
+  setcap: { kind: 'setcap' },
+  // They overwrite the device or image they are given (a trailing size is taken for a file too), and
+  // mkfs.* for any filesystem (lookupTool); mke2fs -d copies a directory into the filesystem.
+  mkfs: { short: 't:', long: 'type= verbose help version', operands: W },
+  'mke2fs mkfs.ext2 mkfs.ext3 mkfs.ext4': { short: 'b:cd:e:g:i:jl:m:no:qr:s:t:vC:DE:FG:I:J:KL:M:N:O:R:ST:U:Vz:', values: { '-d': R | L, '-l': R, '-z': W }, operands: W },
+  'mkfs.fat mkfs.vfat mkfs.msdos mkdosfs': { short: 'b:f:D:F:g:i:l:m:M:n:r:R:s:S:h:', values: { '-l -m': R }, operands: W },
+  mkswap: { short: 'e:L:o:p:s:U:v:', long: 'check force quiet pagesize= label= swapversion= uuid= verbose lock? offset= size= file endianness= help version', operands: W },
+  wipefs: { short: 'o:O:t:', long: 'all backup force noheadings json no-act offset= output= parsable quiet types= lock? help version', operands: W },
+  blkdiscard: { short: 'l:o:p:', long: 'force length= offset= step= secure zeroout verbose lock? help version', operands: W },
+  // The mount point is written: what was there is replaced, or uncovered.
+  umount: {
+    short: 'N:O:t:',
+    long: 'all all-targets no-canonicalize detach-loop fake force internal-only no-mtab lazy test-opts= recursive read-only types= verbose quiet namespace= help version',
+    values: {
+      '-a --all': 'umount -a unmounts every filesystem, at paths not on its command line',
+      '-A --all-targets': 'umount -A unmounts the filesystem at each of its mount points, paths not on its command line',
+      '-N --namespace': 'umount -N works in another mount namespace, so paths cannot be checked',
+    },
+    recurse: '-R --recursive',
+    operands: W,
+  },
   truncate: { short: 'r:s:', long: 'no-create io-blocks reference= size=', values: { '-r --reference': R }, operands: W },
   shred: { short: 'n:s:', long: 'exact force iterations= size= random-source= remove? verbose zero', values: { '--random-source': R }, operands: W },
   // With -R: -L descends into linked directories; -H also changes the target of each symlink met (chown
@@ -919,10 +946,15 @@ const VERSIONED = /^([A-Za-z]+\d?)[\d.-]+$/;
 const LOADER = /^ld(?:64)?(?:-[A-Za-z0-9_.-]+)?\.so(?:\.\d+)*$/;
 const LOADER_SPEC = spec({ kind: 'refuse', reason: 'the dynamic loader runs the program given to it, which cannot be checked' });
 
+/** mkfs.TYPE for a filesystem the table has no entry of its own for (mkfs.xfs, mkfs.btrfs): its operands are written. */
+const MKFS = /^mkfs\.[A-Za-z0-9_.-]+$/;
+const MKFS_SPEC = spec({ operands: W });
+
 export function lookupTool(base: string): ToolSpec | undefined {
   const s = TOOLS.get(base);
   if (s !== undefined) return s;
   if (LOADER.test(base)) return LOADER_SPEC;
+  if (MKFS.test(base)) return MKFS_SPEC;
   const m = VERSIONED.exec(base);
   if (m === null) return undefined;
   const v = TOOLS.get(m[1] as string) ?? TOOLS.get((m[1] as string).replace(/\d$/, ''));

@@ -300,6 +300,36 @@ cases('writers', [
   { argv: ['shuf', '-o', '/x', 'f'], reads: ['f'], writes: ['/x'] },
 ]);
 
+cases('programs that change file attributes and filesystems', [
+  { argv: ['chattr', '+i', '/etc/passwd'], writes: ['/etc/passwd'] },
+  { argv: ['chattr', '-R', '-a', '/var/log'], writes: ['/var/log'], lists: ['/var/log'] },
+  { argv: ['chattr', '-a', '-i', '=e', 'f', 'g'], writes: ['f', 'g'] }, // -a -i are modes, not options
+  { argv: ['chattr', '-Ra', '+i', 'd'], writes: ['d'], lists: ['d'] },
+  { argv: ['chattr', '-v', '7', '-p', '3', '+i', '/etc/x'], writes: ['/etc/x'] }, // -v and -p take the next word
+  { argv: ['chattr', '-pR', '3', 'd'], writes: ['d'], lists: ['d'] },
+  { argv: ['chattr', '--', '-weird'], writes: ['-weird'] },
+  { argv: ['chattr', '+i', 'f', '-a'], writes: ['f', '-a'] }, // modes end at the first file
+  { argv: ['setcap', 'cap_net_raw+ep', '/usr/bin/x'], writes: ['/usr/bin/x'] },
+  { argv: ['setcap', '-q', '-n', '1000', 'cap_net_admin=eip', '/a', '-r', '/b', '-', '/c'], writes: ['/a', '/b', '/c'] },
+  { argv: ['setcap', '-v', 'cap_net_raw+ep', '/usr/bin/x'], reads: ['/usr/bin/x'] },
+  { argv: ['fallocate', '-l', '1G', '/etc/x'], writes: ['/etc/x'] },
+  { argv: ['fallocate', '-o', '0', '-l', '4096', '-p', 'f'], writes: ['f'] },
+  { argv: ['fallocate', '--dig-holes', '/var/lib/x.img'], writes: ['/var/lib/x.img'] },
+  { argv: ['mkswap', '-L', 'swap', '/dev/sdb2'], writes: ['/dev/sdb2'] },
+  { argv: ['mkfs', '-t', 'ext4', '/dev/sdb1'], writes: ['/dev/sdb1'] },
+  { argv: ['mkfs.ext4', '-L', 'data', '-d', '/etc', 'disk.img'], reads: ['/etc'], writes: ['disk.img'], lists: ['/etc'] },
+  { argv: ['/sbin/mke2fs', '-t', 'ext4', '/dev/sdb1'], writes: ['/dev/sdb1'] },
+  { argv: ['mkfs.vfat', '-F', '32', '-n', 'BOOT', '/dev/sdc1'], writes: ['/dev/sdc1'] },
+  { argv: ['mkfs.xfs', '-f', '/dev/sdd'], writes: ['/dev/sdd'] }, // any mkfs.TYPE
+  { argv: ['wipefs', '-a', '/dev/sdb'], writes: ['/dev/sdb'] },
+  { argv: ['blkdiscard', '-o', '0', '-l', '1M', '/dev/nvme0n1'], writes: ['/dev/nvme0n1'] },
+  { argv: ['umount', '/mnt'], writes: ['/mnt'] },
+  { argv: ['umount', '-R', '-l', '/mnt'], writes: ['/mnt'], lists: ['/mnt'] },
+  { argv: ['umount', '-a'], refused: /^umount -a unmounts every filesystem/ },
+  { argv: ['umount', '-A', '/dev/sdb1'], refused: /^umount -A/ },
+  { argv: ['umount', '-N', '1', '/mnt'], refused: /^umount -N works in another mount namespace/ },
+]);
+
 cases('sed', [
   { argv: ['sed', '-n', '1p', 'f'], reads: ['f'] },
   { argv: ['sed', 's/a/b/', 'f', 'g'], reads: ['f', 'g'] },
