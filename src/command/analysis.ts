@@ -739,6 +739,12 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     if (refusal !== null) c.acc.refuse(refusal);
   },
 
+  tc(c) {
+    readsPathLike(c.acc, c.argv, c.i);
+    const refusal = tcRefusal(c.argv.slice(c.i));
+    if (refusal !== null) c.acc.refuse(refusal);
+  },
+
   zip(c) {
     readsPathLike(c.acc, c.argv, c.i);
     for (const a of c.argv.slice(c.i)) {
@@ -802,6 +808,35 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
       else if (!SETCAP_FLAGS.has(a)) c.acc.add(role, c.argv[++j]);
     }
   },
+
+  sysctl(c) {
+    const p = parsed(c);
+    if (has(p, ['-a', '-A', '-X', '--all'])) c.acc.add(R | L, '/proc/sys');
+    const writes = has(p, ['-w', '--write']);
+    for (const o of p.operands) {
+      const eq = o.indexOf('=');
+      // A key names a file under /proc/sys, or a directory whose settings are all read.
+      const path = `/proc/sys/${sysctlPath(eq < 0 ? o : o.slice(0, eq))}`;
+      c.acc.add(writes || eq >= 0 ? W : R | L, path);
+    }
+  },
+
+  mount(c) {
+    // Listing the mounts (`mount`, `mount -l -t ext4`) reads only the kernel's mount table.
+    const p = parseOptions(c.spec, c.argv, c.i);
+    if (p.operands.length > 0 || p.opts.some((o) => !MOUNT_LISTS.has(o.name))) c.acc.refuse(`${c.name}: ${c.spec.reason}`);
+  },
+
+  losetup(c) {
+    const p = parsed(c);
+    if (has(p, ['-d', '--detach', '-c', '--set-capacity'])) {
+      for (const o of p.operands) c.acc.add(W, o); // more loop devices to detach
+    } else if (p.operands.length > 1 || (p.operands.length === 1 && has(p, ['-f', '--find']))) {
+      c.acc.refuse(`${c.name}: ${c.spec.reason}`); // losetup [-f | LOOPDEV] FILE
+    } else {
+      for (const o of p.operands) c.acc.add(R, o); // shows a loop device
+    }
+  },
 };
 
 /** iproute2's matches(): `text` abbreviates `word` if it is a non-empty prefix of it. */
@@ -840,6 +875,42 @@ function ipRefusal(written: string, args: readonly string[]): string | null {
   return null;
 }
 
+/** tc's global options in the order tc.c matches them (the first one a word abbreviates wins), and whether each takes the next word. */
+const TC_OPTIONS: ReadonlyArray<[string, boolean]> = [
+  ['-stats', false], ['-statistics', false], ['-details', false], ['-raw', false], ['-pretty', false], ['-graph', false], ['-Version', false],
+  ['-iec', false], ['-help', false], ['-force', false], ['-batch', true], ['-netns', true], ['-Numeric', false], ['-names', false], ['-nm', false],
+  ['-cf', true], ['-conf', true],
+];
+
+/**
+ * Why tc would run a command that cannot be checked, or null: `tc exec` (its bpf `run` runs one) and
+ * -batch FILE, whose lines can be that. Like ip, tc takes any prefix of an option or object (`tc -b`,
+ * `tc e`); it has no `--`.
+ */
+function tcRefusal(args: readonly string[]): string | null {
+  let j = 0;
+  for (; j < args.length; j++) {
+    const a = args[j] as string;
+    if (!a.startsWith('-')) break;
+    const opt = TC_OPTIONS.find(([o]) => abbreviates(a, o));
+    if (opt?.[0] === '-batch') return `tc ${a} runs the commands in a file or its input, which can run commands (tc exec) that cannot be checked`;
+    if (opt?.[1] === true) j++;
+  }
+  const object = args[j];
+  if (object !== undefined && abbreviates(object, 'exec')) return `tc ${object} runs a command, which cannot be checked`;
+  return null;
+}
+
+/**
+ * procps's slashdot(): in a key whose first separator is a dot, dots and slashes swap places, so
+ * net.ipv4.conf.eth0/10.rp_filter names net/ipv4/conf/eth0.10/rp_filter; a key with a slash first is a path.
+ */
+function sysctlPath(key: string): string {
+  const first = key.search(/[./]/);
+  if (first < 0 || key[first] === '/') return key;
+  return key.replace(/[./]/g, (sep) => (sep === '.' ? '/' : '.'));
+}
+
 /**
  * The backup `sed -iSUFFIX` keeps of FILE: FILE+SUFFIX, or if SUFFIX has a `*`, SUFFIX with each `*` replaced by
  * FILE's basename, taken from FILE's directory (so `-i'../../x/*'` can put it anywhere).
@@ -852,6 +923,8 @@ function sedBackup(file: string, suffix: string): string {
 
 const MODE_OPT = /^-[rwxXstugoa0-7,+=][rwxXstugoa0-7,+=-]*$/;
 const SETCAP_FLAGS = new Set(['-q', '-f', '-h', '--license']);
+/** mount's options that only choose what to list (`mount -l -t ext4`). */
+const MOUNT_LISTS = new Set(['-l', '--show-labels', '-t', '--types', '-v', '--verbose', '-h', '--help', '-V', '--version']);
 const XXD_VALUES = new Set(['c', 'g', 'l', 'n', 'o', 's', 'R']);
 const AWK_W_OK = new Set(['version', 'v', 'interactive', 'usage', 'help', 'posix_space', 'sandbox', 'traditional', 'posix', 'lint']);
 const RSYNC_MERGE = /^(?:\.|:|merge|dir-merge)[^\s_]*[\s_]+(.+)$/;

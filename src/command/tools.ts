@@ -55,10 +55,14 @@ export type Kind =
   | 'scp'
   | 'rsync'
   | 'ip' //          iproute2's ip: `netns exec`, `vrf exec` and batch files run commands
+  | 'tc' //          iproute2's tc: `exec` and batch files run commands
   | 'zip' //         -TT / --unzip-command runs a command
   | 'openssl' //     engines, providers and config files load code
   | 'chattr' //      modes (+i, -a, =e) and options until the first file, which is written
-  | 'setcap'; //     pairs of capabilities (or -r) and the file they are set on
+  | 'setcap' //      pairs of capabilities (or -r) and the file they are set on
+  | 'sysctl' //      keys are files under /proc/sys: KEY=VALUE writes one
+  | 'mount' //       refused, but for listing the mounts
+  | 'losetup'; //    attaching a file to a loop device is refused
 
 export interface ToolSpec {
   readonly kind: Kind;
@@ -902,8 +906,34 @@ const DEFS: Record<string, Def> = {
 
   // Plain programs but for forms that run commands or load code (their handlers in analysis.ts).
   ip: { kind: 'ip' },
+  tc: { kind: 'tc' },
   zip: { kind: 'zip' },
   openssl: { kind: 'openssl' },
+
+  // System settings and devices: the sysctl, mount and losetup handlers.
+  sysctl: {
+    kind: 'sysctl',
+    short: 'p::r:',
+    long: 'all deprecated dry-run binary ignore names values load? system pattern= quiet write help version',
+    values: { '-p -f --load --system': 'sysctl -p/--system applies the settings that files list, which cannot be checked; use sysctl -w KEY=VALUE instead' },
+  },
+  mount: {
+    kind: 'mount',
+    short: 'L:m::N:o:O:t:T:U:',
+    long: 'all no-canonicalize fake fork fstab= internal-only show-labels mkdir? no-mtab options-mode= options-source= options-source-force options= test-opts= read-only types= source= target= target-prefix= verbose rw read-write namespace= help version label= uuid= bind move rbind make-shared make-slave make-private make-unbindable make-rshared make-rslave make-rprivate make-runbindable onlyonce beneath map-users= map-groups=',
+    reason: 'mounting makes files readable or writable at other paths (bind mounts, devices, images, fstab entries) and runs helper programs (mount.TYPE, FUSE), which cannot be checked; only listing the mounts is allowed',
+  },
+  losetup: {
+    kind: 'losetup',
+    short: 'b:c:d:j:o:O:',
+    long: 'all detach= detach-all find set-capacity= associated= nooverlap offset= sizelimit= sector-size= partscan read-only direct-io? show verbose json list noheadings output= output-all raw help version',
+    values: {
+      '-d --detach -c --set-capacity': W,
+      '-j --associated': R,
+      '-D --detach-all': 'losetup -D detaches every loop device, whatever uses them',
+    },
+    reason: 'attaching a file to a loop device makes it readable and writable as /dev/loopN, whatever the policy says about the file',
+  },
 
   // Refused: what they do cannot be checked from argv.
   'fish csh tcsh nu pwsh powershell xonsh elvish rc es': { kind: 'refuse', reason: 'not a POSIX shell: its command strings cannot be checked by the remux parser' },
@@ -922,6 +952,7 @@ const DEFS: Record<string, Def> = {
   'socat cpio': { kind: 'refuse', reason: 'opens files or runs programs named in its data or addresses' },
   'dc m4 sqlite3 psql mysql mariadb gnuplot ftp sftp telnet mail mailx rename prename file-rename':
     { kind: 'refuse', reason: 'runs commands (which can start a shell or evaluate code) from its arguments or input' },
+  mknod: { kind: 'refuse', reason: 'a device node reads or writes a disk or memory directly, whatever the policy says about their files; use mkfifo to make a FIFO' },
   '. source': { kind: 'refuse', reason: 'runs a shell script whose contents cannot be checked' },
   'cd pushd popd hash export unset set alias unalias readonly declare typeset local shopt enable trap ulimit umask read wait':
     { kind: 'refuse', reason: 'a shell builtin that changes the state (directory, PATH, environment) later commands run in' },

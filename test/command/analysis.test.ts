@@ -300,7 +300,7 @@ cases('writers', [
   { argv: ['shuf', '-o', '/x', 'f'], reads: ['f'], writes: ['/x'] },
 ]);
 
-cases('programs that change file attributes and filesystems', [
+cases('programs that change file attributes, filesystems, mounts and system settings', [
   { argv: ['chattr', '+i', '/etc/passwd'], writes: ['/etc/passwd'] },
   { argv: ['chattr', '-R', '-a', '/var/log'], writes: ['/var/log'], lists: ['/var/log'] },
   { argv: ['chattr', '-a', '-i', '=e', 'f', 'g'], writes: ['f', 'g'] }, // -a -i are modes, not options
@@ -323,11 +323,41 @@ cases('programs that change file attributes and filesystems', [
   { argv: ['mkfs.xfs', '-f', '/dev/sdd'], writes: ['/dev/sdd'] }, // any mkfs.TYPE
   { argv: ['wipefs', '-a', '/dev/sdb'], writes: ['/dev/sdb'] },
   { argv: ['blkdiscard', '-o', '0', '-l', '1M', '/dev/nvme0n1'], writes: ['/dev/nvme0n1'] },
+  { argv: ['mknod', '/tmp/sda', 'b', '8', '0'], refused: /^mknod: a device node reads or writes a disk or memory directly.*use mkfifo/ },
+  { argv: ['mount'] },
+  { argv: ['mount', '-l', '-t', 'ext4'] },
+  { argv: ['mount', '--bind', '/etc/shadow', '/tmp/x'], refused: /^mount: mounting makes files readable or writable at other paths/ },
+  { argv: ['mount', '/dev/sdb1', '/mnt'], refused: /^mount: mounting/ },
+  { argv: ['mount', '/mnt'], refused: /^mount: mounting/ }, // fstab names the rest
+  { argv: ['mount', '-a'], refused: /^mount: mounting/ },
+  { argv: ['mount', '--make-rshared', '/'], refused: /^mount: mounting/ },
+  { argv: ['mount', '-t', 'fuse', 'sshfs#u@h:', '/mnt'], refused: /^mount: mounting/ },
   { argv: ['umount', '/mnt'], writes: ['/mnt'] },
   { argv: ['umount', '-R', '-l', '/mnt'], writes: ['/mnt'], lists: ['/mnt'] },
   { argv: ['umount', '-a'], refused: /^umount -a unmounts every filesystem/ },
   { argv: ['umount', '-A', '/dev/sdb1'], refused: /^umount -A/ },
   { argv: ['umount', '-N', '1', '/mnt'], refused: /^umount -N works in another mount namespace/ },
+  { argv: ['losetup'] },
+  { argv: ['losetup', '-a'] },
+  { argv: ['losetup', '/dev/loop0'], reads: ['/dev/loop0'] },
+  { argv: ['losetup', '-j', '/tmp/img'], reads: ['/tmp/img'] },
+  { argv: ['losetup', '-d', '/dev/loop0', '/dev/loop1'], writes: ['/dev/loop0', '/dev/loop1'] },
+  { argv: ['losetup', '/dev/loop0', '/etc/shadow'], refused: /^losetup: attaching a file to a loop device makes it readable and writable as \/dev\/loopN/ },
+  { argv: ['losetup', '-f', '--show', '/etc/shadow'], refused: /^losetup: attaching/ },
+  { argv: ['losetup', '-o', '512', '/dev/loop0', 'img'], refused: /^losetup: attaching/ },
+  { argv: ['losetup', '-D'], refused: /^losetup -D detaches every loop device/ },
+  { argv: ['sysctl', '-w', 'net.ipv4.ip_forward=1'], writes: ['/proc/sys/net/ipv4/ip_forward'] },
+  { argv: ['sysctl', 'net.ipv4.ip_forward=1', 'kernel.pid_max'], reads: ['/proc/sys/kernel/pid_max'], writes: ['/proc/sys/net/ipv4/ip_forward'], lists: ['/proc/sys/kernel/pid_max'] },
+  { argv: ['sysctl', '-w', 'kernel.core_pattern=|/tmp/x %p'], writes: ['/proc/sys/kernel/core_pattern'] },
+  { argv: ['sysctl', 'net/ipv4/ip_forward=1'], writes: ['/proc/sys/net/ipv4/ip_forward'] },
+  { argv: ['sysctl', 'net.ipv4.conf.eth0/10.rp_filter=0'], writes: ['/proc/sys/net/ipv4/conf/eth0.10/rp_filter'] }, // a VLAN's dot is written as a slash
+  { argv: ['sysctl', '-n', 'net.ipv4'], reads: ['/proc/sys/net/ipv4'], lists: ['/proc/sys/net/ipv4'] },
+  { argv: ['sysctl', '-a'], reads: ['/proc/sys'], lists: ['/proc/sys'] },
+  { argv: ['sysctl', '-p'], refused: /^sysctl -p\/--system applies the settings that files list.*use sysctl -w KEY=VALUE instead/ },
+  { argv: ['sysctl', '-p/tmp/evil.conf'], refused: /^sysctl -p/ },
+  { argv: ['sysctl', '-f', '/tmp/evil.conf'], refused: /^sysctl -p/ },
+  { argv: ['sysctl', '--load=/tmp/evil.conf'], refused: /^sysctl -p/ },
+  { argv: ['sysctl', '--system'], refused: /^sysctl -p/ },
 ]);
 
 cases('sed', [
@@ -905,7 +935,7 @@ cases('container and cluster clients: execute_code', [
   ...['nerdctl', 'ctr', 'crictl', 'lxc', 'incus', 'podman-compose'].map((p): Case => ({ argv: [p, 'exec', 'x', 'id'], code: [[p, /containers/]] })),
 ]);
 
-cases('ip, zip and openssl: plain programs but for forms that run commands or load code', [
+cases('ip, tc, zip and openssl: plain programs but for forms that run commands or load code', [
   { argv: ['ip', 'addr'] },
   { argv: ['ip', 'route', 'show', 'table', 'main'] },
   { argv: ['ip', 'netns', 'list'] },
@@ -924,6 +954,15 @@ cases('ip, zip and openssl: plain programs but for forms that run commands or lo
   { argv: ['ip', '-b', '/tmp/cmds'], refused: /^ip -b runs the commands in a file/ },
   { argv: ['ip', '-batch', '-'], refused: /ip -batch/ },
   { argv: ['ip', '-force', '--batch', 'f'], refused: /ip --batch/ },
+  { argv: ['tc', 'qdisc', 'show', 'dev', 'eth0'] },
+  { argv: ['tc', '-s', '-n', 'exec', 'qdisc'] }, // -n is -netns, which takes a value
+  { argv: ['tc', 'filter', 'add', 'dev', 'eth0', 'ingress', 'bpf', 'obj', '/tmp/p.o'], reads: ['/tmp/p.o'] },
+  { argv: ['tc', 'exec', 'bpf', 'graft', 'm:globals/jmp_map', 'key', '0', 'run', 'sh', '-c', 'id'], refused: /^tc exec runs a command/ },
+  { argv: ['tc', 'e', 'bpf', 'run', 'id'], refused: /^tc e runs a command/ },
+  { argv: ['tc', '-d', '-cf', '/etc/x', 'ex', 'bpf', 'run', 'id'], reads: ['/etc/x'], refused: /^tc ex runs a command/ },
+  { argv: ['tc', '-', 'exec', 'bpf', 'run', 'id'], refused: /^tc exec/ }, // `-` is -stats
+  { argv: ['tc', '-b', '/tmp/cmds'], refused: /^tc -b runs the commands in a file/ },
+  { argv: ['tc', '-force', '-batch', '-'], refused: /^tc -batch/ },
   { argv: ['zip', '-r', '/tmp/a.zip', './src'], reads: ['/tmp/a.zip', './src'] },
   { argv: ['zip', '/tmp/a.zip', 'f', '-T'], reads: ['/tmp/a.zip'] },
   { argv: ['zip', 'a.zip', 'f', '-T', '-TT', 'sh -c id'], refused: /^zip -TT\/--unzip-command runs a command/ },
