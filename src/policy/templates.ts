@@ -182,15 +182,15 @@ export const TEMPLATES: Record<TemplateName, Template> = {
       {
         operation: 'execute_binary',
         effect: 'ask',
-        resource: ['rm', 'shred', 'dd', 'mkfs', 'mke2fs', 'fdisk', 'wipefs', 'shutdown', 'reboot', 'poweroff', 'halt', 'kexec', 'telinit', 'init', 'kill', 'pkill', 'killall'],
+        resource: ['rm', 'shred', 'dd', 'mkfs', 'mke2fs', 'mkfs.ext2', 'mkfs.ext3', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'mkfs.vfat', 'mkfs.fat', 'mkswap', 'fdisk', 'sfdisk', 'wipefs', 'blkdiscard', 'shutdown', 'reboot', 'poweroff', 'halt', 'kexec', 'telinit', 'init', 'kill', 'pkill', 'killall'],
         reason: 'destructive or disruptive program',
         comment:
           'ask beats allow: these run only after someone approves. Names match however the program is\n' +
           'run (/usr/bin/rm, a link to it), and systemctl halt|poweroff|reboot|kexec counts as the program of\n' +
           'that name, as does systemctl start|isolate of its target (poweroff.target); systemctl\n' +
           'rescue|emergency|suspend|hibernate|hybrid-sleep|suspend-then-hibernate|sleep and their targets count\n' +
-          'as shutdown (they take the machine off the network or off-line). Variants such as\n' +
-          'mkfs.xfs are programs of their own: add them.',
+          'as shutdown (they take the machine off the network or off-line). Other mkfs variants\n' +
+          '(mkfs.f2fs…) are programs of their own: add them.',
       },
       {
         operation: 'execute_code',
