@@ -774,6 +774,47 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     });
   },
 
+  keygen(c) {
+    // ssh-keygen's modes, as its main() picks them (the first that applies). Where the file is not on the
+    // command line (known_hosts in ~/.ssh, a key file asked for on its input, host keys in /etc/ssh),
+    // only the sandbox confines it.
+    const p = parsed(c);
+    const files = valuesOf(p, '-f');
+    const file = (role: number, otherwise: string): void => {
+      if (files.length > 0) for (const f of files) c.acc.add(role, f);
+      else c.acc.needsSandbox(`ssh-keygen ${otherwise}`);
+    };
+    if (has(p, ['-R', '-H'])) {
+      file(R | W, 'without -f edits ~/.ssh/known_hosts');
+      for (const f of files) c.acc.add(W, `${f}.old`);
+    } else if (has(p, ['-F'])) file(R, 'without -f reads ~/.ssh/known_hosts');
+    else if (has(p, ['-A'])) c.acc.needsSandbox('ssh-keygen -A writes host keys under /etc/ssh (or below the -f prefix)');
+    else if (has(p, ['-k'])) {
+      file(has(p, ['-u']) ? R | W : W, '-k without -f asks for the file on its input');
+      for (const o of p.operands) c.acc.add(R, o);
+    } else if (has(p, ['-Y'])) {
+      for (const f of files) c.acc.add(R, f); // the signing key, or the allowed signers
+      const signs = valuesOf(p, '-Y').includes('sign');
+      for (const o of p.operands) c.acc.add(R, o);
+      if (signs) for (const o of p.operands) c.acc.add(W, `${o}.sig`);
+    } else if (has(p, ['-s'])) {
+      // Signs each public key operand into KEY-cert.pub beside it.
+      for (const o of p.operands) {
+        c.acc.add(R, o);
+        c.acc.add(W, `${o.replace(/\.pub$/, '')}-cert.pub`);
+      }
+    } else if (has(p, ['-M', '-G', '-T'])) {
+      for (const f of files) c.acc.add(R, f);
+      for (const o of p.operands) c.acc.add(W, o); // moduli candidates or results
+    } else if (has(p, ['-l', '-y', '-B', '-e', '-i', '-L', '-Q', '-K', '-D'])) file(R, 'without -f asks for the key file on its input');
+    else if (has(p, ['-p', '-c'])) file(R | W, 'without -f asks for the key file on its input');
+    else {
+      // A new key pair: FILE and FILE.pub.
+      file(W, 'without -f asks for the key file on its input');
+      for (const f of files) c.acc.add(W, `${f}.pub`);
+    }
+  },
+
   chattr(c) {
     // e2fsprogs' own parser: until `--` or the first argument that starts with none of - + =, those are
     // modes and options. In a `-` word R (recurse), V and f are options, p and v take the next argument as

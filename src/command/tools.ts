@@ -62,7 +62,8 @@ export type Kind =
   | 'setcap' //      pairs of capabilities (or -r) and the file they are set on
   | 'sysctl' //      keys are files under /proc/sys: KEY=VALUE writes one
   | 'mount' //       refused, but for listing the mounts
-  | 'losetup'; //    attaching a file to a loop device is refused
+  | 'losetup' //     attaching a file to a loop device is refused
+  | 'keygen'; //     ssh-keygen: what -f and the operands are depends on the mode
 
 export interface ToolSpec {
   readonly kind: Kind;
@@ -500,16 +501,15 @@ const DEFS: Record<string, Def> = {
     },
     operands: R | IFPATH,
   },
-  // Keys and certificates are files it reads or writes (-f), a CA key it reads (-s); -D and -w load a library.
+  // What -f and the operands are depends on the mode (the 'keygen' handler); -D and -w load a library.
   'ssh-keygen': {
+    kind: 'keygen',
     short: 'C:D:E:F:I:M:N:O:P:R:V:Y:Z:a:b:f:g:m:n:r:s:t:w:z:',
     values: {
       '-D': 'ssh-keygen -D loads a PKCS#11 library, code that cannot be checked',
       '-w': 'ssh-keygen -w loads a security key provider library, code that cannot be checked',
-      '-f': R | W,
       '-s': R,
     },
-    operands: R | IFPATH,
   },
   fallocate: { short: 'l:o:', long: 'collapse-range dig-holes insert-range length= keep-size offset= punch-hole zero-range posix verbose help version', operands: W },
   // Attributes (+i, -a, =e) come before the files: the chattr handler.
