@@ -84,7 +84,7 @@ export function bwrapPrologue(spec: SandboxSpec, o: PrologueOptions): string[] {
     // hostSockets in src/exec/sandbox.ts): those bound in this network namespace and those under /run.
     // The innermost tree showing one decides, as locally; before the hidden paths, which may hold some.
     `sk() { rp "$1" || return 1; S=$p; [ -S "$S" ] || return 1; d=-1; k=r; ${each('eval "q=\\$m$i"; if under "$S" "$q" && [ ${#q} -gt $d ]; then d=${#q}; eval "k=\\$k$i"; fi')}; [ $d -ge 0 ] || return 1; ${spec.readOnly.length === 0 ? '' : `if [ $k = w ]; then for a in ${words(spec.readOnly)}; do rp "$a" && under "$S" "$p" && k=r; done; fi; `}[ $k != w ]; }`,
-    `[ $n = 0 ] || { set -f; o=$IFS; IFS='\n'; for a in $( { sed -n 's|^[^ ]*: [^ ]* [^ ]* [^ ]* [^ ]* [^ ]*  *[0-9]* \\(/.*\\)$|\\1|p' /proc/net/unix; find /run -xdev -maxdepth 8 -type s; } 2>/dev/null | LC_ALL=C sort -u); do IFS=$o; sk "$a" && set -- "$@" --ro-bind /dev/null "$S"; done; IFS=$o; set +f; }`,
+    `[ $n = 0 ] || { set -f; o=$IFS; IFS='\n'; for a in $( { sed -n 's|^[^ ]*: [^ ]* [^ ]* [^ ]* [^ ]* [^ ]*  *[0-9]* \\(/.*\\)$|\\1|p' /proc/net/unix; find /run -xdev -maxdepth 6 -type s; } 2>/dev/null | LC_ALL=C sort -u); do IFS=$o; sk "$a" && set -- "$@" --ro-bind /dev/null "$S"; done; IFS=$o; set +f; }`,
     ...forEach(spec.hide, `rp "$a" || continue; if [ -d "$p" ]; then set -- "$@" --tmpfs "$p" --remount-ro "$p"; else set -- "$@" --ro-bind /dev/null "$p"; fi; under "$c" "$p" && v=0${o.reportRoots ? `; printf 'h%s\\0' "$p"` : ''}`),
     // This user's tmux directory: a tmux client inside could have its server run anything outside (a pane's
     // own program hides its server's; on this machine it is one of remux's own files, hosts/local.ts).
