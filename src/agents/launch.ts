@@ -30,11 +30,13 @@ interface AgentLaunch {
    */
   settings: { home: string[]; workspace: string[] };
   /**
-   * What else its next start loads and runs or obeys: directories (plugins with their hooks and MCP servers,
-   * hook scripts, slash commands, subagents, skills, output styles) under $HOME (made when missing) and in
-   * the workspace (never made there: sandbox-runtime keeps a missing one from being created while the agent
-   * runs, with a stand-in it removes after), and instruction files under $HOME (made empty when missing).
-   * Read-only in the sandbox. The workspace's own instructions (CLAUDE.md) stay the project's, writable.
+   * What else its next start loads and runs or obeys: directories (plugins and extensions with their hooks
+   * and MCP servers, hook scripts, slash commands and custom prompts, subagents, skills, output styles, and
+   * codex's rules and gemini's policies, whose allow rules lift its approval prompts) under $HOME (made when
+   * missing) and in the workspace (never made there: sandbox-runtime keeps a missing one from being created
+   * while the agent runs, with a stand-in it removes after), and instruction files under $HOME (made empty
+   * when missing: codex and gemini skip an empty one). Read-only in the sandbox. The workspace's own
+   * instructions (CLAUDE.md, AGENTS.md, GEMINI.md) stay the project's, writable.
    */
   codeDirs: { home: string[]; workspace: string[] };
   instructions: string[];
@@ -47,9 +49,10 @@ interface AgentLaunch {
 export const LAUNCH: Record<KnownAgent, AgentLaunch> = {
   claude: { program: 'claude', flags: [], prompt: (t) => [t], resume: ['--continue'], domains: ['api.anthropic.com', 'statsig.anthropic.com', 'sentry.io'], stateDirs: ['.claude'], settings: { home: ['.claude.json', '.claude/settings.json'], workspace: ['.claude/settings.json', '.claude/settings.local.json', '.mcp.json'] }, codeDirs: { home: ['.claude/plugins', '.claude/hooks', '.claude/commands', '.claude/agents', '.claude/skills', '.claude/output-styles'], workspace: ['.claude/hooks', '.claude/skills', '.claude/commands', '.claude/agents', '.claude/output-styles'] }, instructions: ['.claude/CLAUDE.md'], secrets: ['ANTHROPIC_API_KEY', 'CLAUDE_CODE_OAUTH_TOKEN'], install: 'npm install -g @anthropic-ai/claude-code' },
   // Codex's shared background server cannot start in a sandbox's PID namespace ("failed to read start time
-  // for pid-managed app server"): each session runs without it.
-  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], settings: { home: ['.codex/config.toml'], workspace: ['.codex/config.toml'] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
-  gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], settings: { home: ['.gemini/settings.json'], workspace: ['.gemini/settings.json'] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
+  // for pid-managed app server"): each session runs without it. Inside, codex cannot refresh the bundled
+  // skills it keeps in ~/.codex/skills/.system (it logs that and goes on): a codex started outside does.
+  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], settings: { home: ['.codex/config.toml', '.codex/hooks.json'], workspace: ['.codex/config.toml', '.codex/hooks.json'] }, codeDirs: { home: ['.codex/prompts', '.codex/skills', '.codex/rules', '.codex/agents', '.codex/plugins'], workspace: ['.codex/rules', '.codex/agents', '.agents/skills'] }, instructions: ['.codex/AGENTS.md', '.codex/AGENTS.override.md'], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
+  gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], settings: { home: ['.gemini/settings.json'], workspace: ['.gemini/settings.json'] }, codeDirs: { home: ['.gemini/extensions', '.gemini/commands', '.gemini/skills', '.gemini/agents', '.gemini/policies'], workspace: ['.gemini/extensions', '.gemini/commands', '.gemini/skills', '.gemini/agents', '.gemini/policies', '.agents/skills'] }, instructions: ['.gemini/GEMINI.md'], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
   aider: { program: 'aider', flags: [], prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], settings: { home: [], workspace: [] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
 };
 

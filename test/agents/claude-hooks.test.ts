@@ -224,6 +224,55 @@ describe('remux code start --agent codex / gemini: the agent cannot rewrite what
     assert.match(await bed.send(s, `write ${join(home, '.gemini', 'history.json')}`), /WRITE ok/);
     assert.equal((await remux(['code', 'kill', s.id, '-f'], { env: bed.env, via: 'node' })).code, 0);
   });
+
+  /** Each file cannot be made or rewritten inside; the workspace's own instructions can; nothing is left in the workspace. */
+  async function checkReadOnly(agent: string, readOnly: string[], ownInstructions: string): Promise<void> {
+    const before = readdirSync(bed.repo).sort();
+    const s = await startAs(agent);
+    // ENOENT: a directory below a read-only one could not be made.
+    for (const file of readOnly) assert.match(await bed.send(s, `mkwrite ${file}`), /WRITE denied (EROFS|EACCES|EPERM|EEXIST|ENOTDIR|ENOENT)/, file);
+    assert.match(await bed.send(s, `mkwrite ${join(bed.repo, ownInstructions)}`), /WRITE ok/);
+    assert.equal((await remux(['code', 'kill', s.id, '-f'], { env: bed.env, via: 'node' })).code, 0);
+    // What the fake writes ({}) landed nowhere.
+    for (const file of readOnly) assert.ok(!existsSync(file) || readFileSync(file, 'utf8') !== '{}', file);
+    // The stand-ins for what was not there go with the agent.
+    await until('the stand-ins removed', () => readdirSync(bed.repo).sort().join(',') === [...new Set([...before, ownInstructions])].sort().join(','));
+  }
+
+  it("keeps ~/.codex's AGENTS.md, AGENTS.override.md (made empty), hooks.json, prompts, skills, rules, agents and plugins and the workspace's .codex hooks.json, rules and agents and .agents/skills read-only; the workspace's AGENTS.md stays the project's", async () => {
+    const codex = join(home, '.codex');
+    await checkReadOnly('codex', [
+      join(codex, 'AGENTS.md'),
+      join(codex, 'AGENTS.override.md'),
+      join(codex, 'hooks.json'),
+      join(codex, 'prompts', 'deploy.md'),
+      join(codex, 'skills', 'review', 'SKILL.md'),
+      join(codex, 'rules', 'default.rules'),
+      join(codex, 'agents', 'helper.toml'),
+      join(codex, 'plugins', 'cache', 'm', 'p', '1', '.codex-plugin', 'plugin.json'),
+      join(bed.repo, '.codex', 'hooks.json'),
+      join(bed.repo, '.codex', 'rules', 'allow.rules'),
+      join(bed.repo, '.codex', 'agents', 'helper.toml'),
+      join(bed.repo, '.agents', 'skills', 'review', 'SKILL.md'),
+    ], 'AGENTS.md');
+    for (const file of ['AGENTS.md', 'AGENTS.override.md']) assert.equal(readFileSync(join(codex, file), 'utf8'), '', file);
+    assert.equal(readFileSync(join(codex, 'hooks.json'), 'utf8'), '{}\n');
+    assert.deepEqual(readdirSync(join(bed.repo, '.codex')), ['config.toml']);
+  });
+
+  it("keeps ~/.gemini's GEMINI.md (made empty), extensions, commands, skills, agents and policies and the workspace's .gemini ones and .agents/skills read-only; the workspace's GEMINI.md stays the project's", async () => {
+    const gemini = join(home, '.gemini');
+    const dirs = (root: string): string[] => [
+      join(root, 'extensions', 'e', 'gemini-extension.json'),
+      join(root, 'commands', 'ship.toml'),
+      join(root, 'skills', 'review', 'SKILL.md'),
+      join(root, 'agents', 'helper.md'),
+      join(root, 'policies', 'allow.toml'),
+    ];
+    await checkReadOnly('gemini', [join(gemini, 'GEMINI.md'), ...dirs(gemini), ...dirs(join(bed.repo, '.gemini')), join(bed.repo, '.agents', 'skills', 'review', 'SKILL.md')], 'GEMINI.md');
+    assert.equal(readFileSync(join(gemini, 'GEMINI.md'), 'utf8'), '');
+    assert.deepEqual(readdirSync(join(bed.repo, '.gemini')), ['settings.json']);
+  });
 });
 
 describe('hook endpoint (direct)', () => {

@@ -473,8 +473,14 @@ describe('agent sandboxes (unit)', () => {
       assert.ok(statSync(join(home, '.codex')).isDirectory());
       // Empty, as TOML: `{}` is not.
       assert.equal(readFileSync(join(home, '.codex', 'config.toml'), 'utf8'), '');
+      assert.equal(readFileSync(join(home, '.codex', 'hooks.json'), 'utf8'), '{}\n');
+      for (const dir of ['prompts', 'skills', 'rules', 'agents', 'plugins']) assert.equal(statSync(join(home, '.codex', dir)).mode & 0o777, 0o700, dir);
+      // Empty instructions: codex skips them (an empty AGENTS.override.md leaves AGENTS.md in force).
+      for (const file of ['AGENTS.md', 'AGENTS.override.md']) assert.equal(readFileSync(join(home, '.codex', file), 'utf8'), '', file);
       ensureAgentState('gemini', home);
       assert.equal(readFileSync(join(home, '.gemini', 'settings.json'), 'utf8'), '{}\n');
+      for (const dir of ['extensions', 'commands', 'skills', 'agents', 'policies']) assert.equal(statSync(join(home, '.gemini', dir)).mode & 0o777, 0o700, dir);
+      assert.equal(readFileSync(join(home, '.gemini', 'GEMINI.md'), 'utf8'), '');
       ensureAgentState('node x.mjs', home); // a custom command has no state of its own
     } finally {
       rmSync(home, { recursive: true, force: true });
@@ -558,7 +564,7 @@ describe('agent sandboxes (unit)', () => {
       for (const dir of ['bin', 'lib', '.codex']) mkdirSync(join(home, dir));
       mkdirSync(join(workspace, '.codex'));
       mkdirSync(join(workspace, 'tools'));
-      for (const f of [...files, join(workspace, 'tools', 'mcp.sh'), join(home, 'notes.txt')]) writeFileSync(f, '#!/bin/sh\n');
+      for (const f of [...files, join(workspace, 'tools', 'mcp.sh'), join(workspace, 'tools', 'stop.py'), join(home, 'notes.txt')]) writeFileSync(f, '#!/bin/sh\n');
       writeFileSync(
         join(home, '.codex', 'config.toml'),
         [
@@ -577,12 +583,15 @@ describe('agent sandboxes (unit)', () => {
         ].join('\n'),
       );
       writeFileSync(join(workspace, '.codex', 'config.toml'), `mcp_servers.local = { command = "${join(workspace, 'tools', 'mcp.sh')}" }\n`);
-      assert.deepEqual(settingsPrograms('codex', workspace, home).sort(), [...files, join(workspace, 'tools', 'mcp.sh')].sort());
+      // Its hooks.json (home and workspace) runs commands too.
+      writeFileSync(join(workspace, '.codex', 'hooks.json'), JSON.stringify({ hooks: { Stop: [{ hooks: [{ type: 'command', command: `python3 ${join(workspace, 'tools', 'stop.py')}` }] }] } }));
+      const programs = [...files, join(workspace, 'tools', 'mcp.sh'), join(workspace, 'tools', 'stop.py')];
+      assert.deepEqual(settingsPrograms('codex', workspace, home).sort(), programs.sort());
       const cfg = srtConfig({ agent: 'codex', workspace, tmp: '/tmp/remux-agent-x' }, ConfigSchema.parse({}).agents, '/h/.remux', home);
-      for (const f of [join(home, '.codex', 'config.toml'), join(workspace, '.codex', 'config.toml'), ...files]) assert.ok(cfg.filesystem.denyWrite.includes(f), f);
+      for (const f of [join(home, '.codex', 'config.toml'), join(workspace, '.codex', 'config.toml'), join(workspace, '.codex', 'hooks.json'), ...programs]) assert.ok(cfg.filesystem.denyWrite.includes(f), f);
       // A config.toml that is not TOML names no program (codex would not start on it either).
       writeFileSync(join(home, '.codex', 'config.toml'), `notify = ["${join(home, 'bin', 'notify.py')}"\n`);
-      assert.deepEqual(settingsPrograms('codex', workspace, home), [join(workspace, 'tools', 'mcp.sh')]);
+      assert.deepEqual(settingsPrograms('codex', workspace, home).sort(), [join(workspace, 'tools', 'mcp.sh'), join(workspace, 'tools', 'stop.py')]);
     } finally {
       rmSync(home, { recursive: true, force: true });
       rmSync(workspace, { recursive: true, force: true });
@@ -607,6 +616,45 @@ describe('agent sandboxes (unit)', () => {
       rmSync(home, { recursive: true, force: true });
       rmSync(workspace, { recursive: true, force: true });
     }
+  });
+
+  it("srt: what the next codex or gemini loads (instructions, hooks, prompts and commands, skills, subagents, rules and policies, plugins and extensions) is read-only; the workspace's AGENTS.md and GEMINI.md are the project's", () => {
+    const agents = ConfigSchema.parse({}).agents;
+    const codex = srtConfig({ agent: 'codex', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
+    assert.deepEqual(codex.filesystem.allowWrite, ['/w', '/tmp/remux-agent-x', '/home/u/.codex']);
+    assert.deepEqual(codex.filesystem.denyWrite, [
+      '/home/u/.codex/config.toml',
+      '/home/u/.codex/hooks.json',
+      '/home/u/.codex/prompts',
+      '/home/u/.codex/skills',
+      '/home/u/.codex/rules',
+      '/home/u/.codex/agents',
+      '/home/u/.codex/plugins',
+      '/home/u/.codex/AGENTS.md',
+      '/home/u/.codex/AGENTS.override.md',
+      '/w/.codex/config.toml',
+      '/w/.codex/hooks.json',
+      '/w/.codex/rules',
+      '/w/.codex/agents',
+      '/w/.agents/skills',
+    ]);
+    const gemini = srtConfig({ agent: 'gemini', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
+    assert.deepEqual(gemini.filesystem.denyWrite, [
+      '/home/u/.gemini/settings.json',
+      '/home/u/.gemini/extensions',
+      '/home/u/.gemini/commands',
+      '/home/u/.gemini/skills',
+      '/home/u/.gemini/agents',
+      '/home/u/.gemini/policies',
+      '/home/u/.gemini/GEMINI.md',
+      '/w/.gemini/settings.json',
+      '/w/.gemini/extensions',
+      '/w/.gemini/commands',
+      '/w/.gemini/skills',
+      '/w/.gemini/agents',
+      '/w/.gemini/policies',
+      '/w/.agents/skills',
+    ]);
   });
 
   it('srt: claude reaches api.anthropic.com, writes its workspace and ~/.claude, never reads ~/.ssh or remux home', () => {
