@@ -43,9 +43,6 @@ const MAX_SETTINGS_PROGRAMS = 256;
  * agent, sandboxed or not. Programs elsewhere (/usr/bin) are read-only there anyway.
  */
 export function settingsPrograms(agent: string, workspace: string, home: string): string[] {
-  if (!isKnownAgent(agent)) return [];
-  const { settings } = LAUNCH[agent];
-  const files = [...settings.home.map((p) => join(home, p)), ...settings.workspace.map((p) => join(workspace, p))];
   const words: string[] = [];
   const collect = (value: unknown, commandish: boolean): void => {
     if (typeof value === 'string') {
@@ -56,14 +53,7 @@ export function settingsPrograms(agent: string, workspace: string, home: string)
       for (const [key, v] of Object.entries(value)) collect(v, commandish || COMMAND_KEYS.has(key));
     }
   };
-  for (const file of files) {
-    try {
-      const text = readFileSync(file, 'utf8');
-      collect(file.endsWith('.toml') ? parseToml(text) : JSON.parse(text), false);
-    } catch {
-      // Missing, or not JSON (TOML): the agent reads nothing from it either.
-    }
-  }
+  for (const parsed of readSettings(agent, workspace, home)) collect(parsed, false);
   const expanded = words.map((w) =>
     w.replace(/^(~|\$HOME|\$\{HOME\})(?=\/|$)/, home).replace(/^(\$(CLAUDE|GEMINI)_PROJECT_DIR|\$\{(CLAUDE|GEMINI)_PROJECT_DIR\})(?=\/|$)/, workspace),
   );
@@ -78,6 +68,37 @@ export function settingsPrograms(agent: string, workspace: string, home: string)
     }
   }
   return [...found];
+}
+
+/** The agent's settings files (home and workspace) that are there and parse: JSON, or TOML for a `.toml` name. */
+function readSettings(agent: string, workspace: string, home: string): unknown[] {
+  if (!isKnownAgent(agent)) return [];
+  const { settings } = LAUNCH[agent];
+  const parsed: unknown[] = [];
+  for (const file of [...settings.home.map((p) => join(home, p)), ...settings.workspace.map((p) => join(workspace, p))]) {
+    try {
+      const text = readFileSync(file, 'utf8');
+      parsed.push(file.endsWith('.toml') ? parseToml(text) : JSON.parse(text));
+    } catch {
+      // Missing, or not JSON (TOML): the agent reads nothing from it either.
+    }
+  }
+  return parsed;
+}
+
+/**
+ * Gemini CLI's instructions under other names: its settings' `context.fileName` (a name or a list) replaces
+ * GEMINI.md, ~/.gemini's too (a project's AGENTS.md, say). Those under ~/.gemini are read-only like
+ * GEMINI.md (a missing one cannot be made while the agent runs); the workspace's stay the project's.
+ */
+function geminiContextFiles(agent: string, workspace: string, home: string): string[] {
+  if (agent !== 'gemini') return [];
+  const names = readSettings(agent, workspace, home).flatMap((parsed) => {
+    const name = (parsed as { context?: { fileName?: unknown } } | null)?.context?.fileName;
+    return typeof name === 'string' ? [name] : Array.isArray(name) ? name.filter((n): n is string => typeof n === 'string') : [];
+  });
+  // A plain file name: anything else names no file in ~/.gemini.
+  return names.filter((n) => n !== '' && n !== '.' && n !== '..' && !n.includes('/')).map((n) => join(home, '.gemini', n));
 }
 
 /** A session's own TMPDIR (srt): made by its supervisor, which removes it when the agent ends. */
@@ -177,7 +198,8 @@ export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'> & {
       denyRead: hiddenPaths(agents, remuxHome, home),
       ...(hook ? { allowRead: [hook.dir] } : {}),
       allowWrite: [session.workspace, session.tmp, ...statePaths(session.agent, home)],
-      denyWrite: [...agents.credentials.map(expand), ...settingsPaths(session.agent, session.workspace, home), ...settingsPrograms(session.agent, session.workspace, home)],
+      // Once each: gemini's context.fileName may name GEMINI.md again.
+      denyWrite: [...new Set([...agents.credentials.map(expand), ...settingsPaths(session.agent, session.workspace, home), ...geminiContextFiles(session.agent, session.workspace, home), ...settingsPrograms(session.agent, session.workspace, home)])],
     },
   };
 }

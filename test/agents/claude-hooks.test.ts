@@ -260,8 +260,9 @@ describe('remux code start --agent codex / gemini: the agent cannot rewrite what
     assert.deepEqual(readdirSync(join(bed.repo, '.codex')), ['config.toml']);
   });
 
-  it("keeps ~/.gemini's GEMINI.md (made empty), extensions, commands, skills, agents and policies and the workspace's .gemini ones and .agents/skills read-only; the workspace's GEMINI.md stays the project's", async () => {
+  it("keeps ~/.gemini's GEMINI.md (made empty) and the context files its settings name, extensions, commands, skills, agents and policies and the workspace's .gemini ones and .agents/skills read-only; the workspace's GEMINI.md stays the project's", async () => {
     const gemini = join(home, '.gemini');
+    writeFileSync(join(gemini, 'settings.json'), JSON.stringify({ context: { fileName: ['AGENTS.md', 'GEMINI.md'] } }));
     const dirs = (root: string): string[] => [
       join(root, 'extensions', 'e', 'gemini-extension.json'),
       join(root, 'commands', 'ship.toml'),
@@ -269,8 +270,9 @@ describe('remux code start --agent codex / gemini: the agent cannot rewrite what
       join(root, 'agents', 'helper.md'),
       join(root, 'policies', 'allow.toml'),
     ];
-    await checkReadOnly('gemini', [join(gemini, 'GEMINI.md'), ...dirs(gemini), ...dirs(join(bed.repo, '.gemini')), join(bed.repo, '.agents', 'skills', 'review', 'SKILL.md')], 'GEMINI.md');
+    await checkReadOnly('gemini', [join(gemini, 'GEMINI.md'), join(gemini, 'AGENTS.md'), ...dirs(gemini), ...dirs(join(bed.repo, '.gemini')), join(bed.repo, '.agents', 'skills', 'review', 'SKILL.md')], 'GEMINI.md');
     assert.equal(readFileSync(join(gemini, 'GEMINI.md'), 'utf8'), '');
+    await until('the stand-in for ~/.gemini/AGENTS.md removed', () => !existsSync(join(gemini, 'AGENTS.md')));
     assert.deepEqual(readdirSync(join(bed.repo, '.gemini')), ['settings.json']);
   });
 });

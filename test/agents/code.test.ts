@@ -657,6 +657,28 @@ describe('agent sandboxes (unit)', () => {
     ]);
   });
 
+  it("srt: gemini's instructions under the names its settings' context.fileName gives are read-only in ~/.gemini, not in the workspace", () => {
+    const home = mkdtempSync(join(tmpdir(), 'remux-agent-home-'));
+    const workspace = mkdtempSync(join(tmpdir(), 'remux-agent-ws-'));
+    try {
+      mkdirSync(join(home, '.gemini'));
+      mkdirSync(join(workspace, '.gemini'));
+      const denied = (agent: string): string[] => srtConfig({ agent, workspace, tmp: '/tmp/remux-agent-x' }, ConfigSchema.parse({}).agents, '/h/.remux', home).filesystem.denyWrite.filter((p) => typeof p === 'string');
+      const named = (list: string[]): string[] => list.filter((p) => p.endsWith('.md') || p.endsWith('/x'));
+      assert.deepEqual(named(denied('gemini')), [join(home, '.gemini', 'GEMINI.md')]);
+      // A list (GEMINI.md once), from the user's settings or the workspace's; a path is no file name.
+      writeFileSync(join(home, '.gemini', 'settings.json'), JSON.stringify({ context: { fileName: ['AGENTS.md', 'GEMINI.md', '../x', 'docs/CONTEXT.md'] } }));
+      writeFileSync(join(workspace, '.gemini', 'settings.json'), JSON.stringify({ context: { fileName: 'CONTEXT.md' } }));
+      assert.deepEqual(named(denied('gemini')), [join(home, '.gemini', 'GEMINI.md'), join(home, '.gemini', 'AGENTS.md'), join(home, '.gemini', 'CONTEXT.md')]);
+      // Other agents' settings name no instructions of gemini's.
+      writeFileSync(join(home, '.claude.json'), JSON.stringify({ context: { fileName: 'AGENTS.md' } }));
+      assert.deepEqual(denied('claude').filter((p) => p.startsWith(join(home, '.gemini'))), []);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(workspace, { recursive: true, force: true });
+    }
+  });
+
   it('srt: claude reaches api.anthropic.com, writes its workspace and ~/.claude, never reads ~/.ssh or remux home', () => {
     const agents = ConfigSchema.parse({ agents: { extra_domains: ['registry.npmjs.org'], credentials: ['~/.config/gh'] } }).agents;
     const cfg = srtConfig({ agent: 'claude', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
