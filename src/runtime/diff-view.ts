@@ -2,7 +2,8 @@
 // after would be. The host sends every line of both as context (common.py _diff): redaction works line
 // by line and follows blocks (a private key) from their first line, and a diff with only 3 lines of
 // context, or lines behind a -/+ mark, would show a block's inner lines or slip a ^-anchored pattern.
-// Each side is redacted whole here, then 3 lines of context are kept around each change.
+// Each side is redacted whole here, then 3 lines of context are kept around each change. Where the host
+// left the diff out (a file over 1 MiB, a change too costly to compare), its one-line note comes instead.
 import { redactAll } from '../exec/output.js';
 import type { Redaction } from '../policy/types.js';
 
@@ -23,6 +24,8 @@ interface DiffLine {
 /** The full-context diff `full` as diff -u shows it, each side with the policy's redaction. */
 export function shownDiff(full: string, redaction: Redaction): string {
   if (full === '') return '';
+  // The host's note in place of a diff holds nothing of the file.
+  if (!full.startsWith('--- ')) return full;
   // --- old, +++ new, one @@ hunk of every line, then the lines; anything else is the host's note (a cut).
   const [from, to, , ...rows] = full.endsWith('\n') ? full.slice(0, -1).split('\n') : full.split('\n');
   const lines: DiffLine[] = [];

@@ -585,6 +585,31 @@ test('a diff shows 3 lines of context around each change, as diff -u (ranges, hu
   }
 });
 
+test('a diff is bounded: a file over 1 MiB or a change too costly to compare gets a note instead, at once; a long file keeps its diff', async (t) => {
+  const { host, root } = await local(t);
+  mkdirSync(join(root, 'w'));
+  const file = join(root, 'w/big.conf');
+  // 1.5 MiB of 64-byte lines, one of them changed: the diff had every line as context, up to the frame.
+  const lines = Array.from({ length: 24_576 }, (_, i) => `${String(i).padStart(8, '0')} ${'x'.repeat(54)}`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  const big = await host.call(FileSystem.writeText, file, `${lines.map((l, i) => (i === 100 ? 'changed' : l)).join('\n')}\n`, { diff: true });
+  assert.deepEqual(big, { changed: true, created: false, diff: '(diff left out: the file is 1.5 MiB, over the 1 MiB a diff is made for)\n' });
+  assert.equal(readFileSync(file, 'utf8').split('\n')[100], 'changed', 'the write is done');
+  // 10000 lines of 101 values, reversed: difflib spent 5 s of the host's CPU matching them.
+  const repeated = Array.from({ length: 10_000 }, (_, i) => `v${i % 101}`);
+  writeFileSync(file, `${repeated.join('\n')}\n`);
+  const started = Date.now();
+  const costly = await host.call(FileSystem.writeText, file, `${[...repeated].reverse().join('\n')}\n`, { diff: true });
+  assert.deepEqual(costly, { changed: true, created: false, diff: '(diff left out: the 9998 lines from the first change to the last are too many, or too alike, to compare quickly)\n' });
+  assert.ok(Date.now() - started < 3000, `the write took ${Date.now() - started} ms`);
+  // 12000 lines (750 KiB) with one replaced: only the lines around the change are compared.
+  writeFileSync(file, `${lines.slice(0, 12_000).join('\n')}\n`);
+  writeFileSync(`${file}.new`, `${lines.slice(0, 12_000).map((l, i) => (i === 6000 ? 'middle' : l)).join('\n')}\n`);
+  const expected = execFileSync('sh', ['-c', 'diff -u "$1" "$2" | tail -n +3', 'sh', file, `${file}.new`]).toString();
+  const edited = await host.call(FileSystem.lineInFile, file, 'middle', { regexp: `^${lines[6000] as string}$` });
+  assert.equal(edited.diff, `--- ${file}\n+++ ${file}\n${expected}`);
+});
+
 test('FileSystem.writeText: an owner and group by name or number, converged on an unchanged file; a diff only when asked, checked as a read', async (t) => {
   const { host, root, audit } = await local(t, '      - { operation: write_file, resource: "/**/secret/**" }');
   mkdirSync(join(root, 'w'));

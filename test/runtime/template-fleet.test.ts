@@ -89,6 +89,11 @@ describe('templates over SSH', { timeout: 120_000 }, () => {
       const unchanged = await rpc('h1', 'Template.file', target, 'site.tmpl', '--vars-file', 'vars.yaml');
       assert.deepEqual([unchanged.code, unchanged.stdout], [0, 'unchanged\n']);
 
+      // A file over 1 MiB: its diff is left out, and the output says so.
+      writeFileSync(join(local, 'big.tmpl'), `port \${port}\n${`${'x'.repeat(1023)}\n`.repeat(1536)}`);
+      const big = await rpc('h1', 'Template.file', `${root}/big.conf`, 'big.tmpl', '--var', 'port=80');
+      assert.deepEqual([big.code, big.stdout], [0, 'created\n(diff left out: the file is 1.5 MiB, over the 1 MiB a diff is made for)\n'], big.stderr);
+
       const bad = await rpc('h1', 'Template.file', `${root}/bad.conf`, 'bad.tmpl');
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /^remux: TemplateError: bad\.tmpl:3: undefined variable nope\n$/);

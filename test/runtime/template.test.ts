@@ -368,6 +368,15 @@ test('Template.file: written atomically with its mode, a diff; the second run ch
   assert.equal(readFileSync(target, 'utf8'), 'port 443\nname a\nname b\n');
 });
 
+test('Template.file: a file over 1 MiB is written with a note that its diff was left out', async (t) => {
+  const { host, root } = await runtime(t);
+  const target = join(root, 'w/big.conf');
+  const body = `${'x'.repeat(1023)}\n`.repeat(1536);
+  const r = await host.call(Template.file, target, 'port ${port}\n${body}', { port: 80, body });
+  assert.deepEqual(r, { changed: true, created: true, diff: '(diff left out: the file is 1.5 MiB, over the 1 MiB a diff is made for)\n' });
+  assert.equal(readFileSync(target, 'utf8'), `port 80\n${body}`);
+});
+
 test("Template.file: a read rule that asks goes to the approver (the diff shows the file's content); refused, nothing is written", async (t) => {
   const asked: string[] = [];
   let answer: 'allow' | 'deny' = 'deny';

@@ -180,6 +180,29 @@ def _mkdir(path, mode=None, uid=None, gid=None):
 # What a diff sent from here may hold at most, as JSON (the frame cap is 16 MiB); the local side shows
 # at most 256 KiB of it (diff-view.ts).
 DIFF_CAP = 8 << 20
+# Bounds on a diff's work, each well under a second of this host's CPU (measured on 2 cores): a text's
+# bytes (reading, splitting, a row for each line: 1 MiB of empty lines, 0.3 s) and the places difflib
+# looks at to match the lines between the first and the last change (_Matcher: 2M, about 0.3 s).
+DIFF_BYTES = 1 << 20
+DIFF_WORK = 2000000
+
+
+class _TooMuchWork(Exception):
+    pass
+
+
+class _Matcher(difflib.SequenceMatcher):
+    # difflib's matching with its work counted: find_longest_match, called for each stretch left between
+    # matches, looks at each line of a's stretch and each place in b of that line. That is quadratic in
+    # lines that repeat or in many scattered changes (10000 lines of 101 values, reversed: 5 s; 10000
+    # distinct lines, every 7th changed: 2 s), so past DIFF_WORK it gives up.
+    work = 0
+
+    def find_longest_match(self, alo, ahi, blo, bhi):
+        self.work += ahi - alo + sum(len(self.b2j.get(x, ())) for x in self.a[alo:ahi])
+        if self.work > DIFF_WORK:
+            raise _TooMuchWork()
+        return difflib.SequenceMatcher.find_longest_match(self, alo, ahi, blo, bhi)
 
 
 def _ids(owner, group):
@@ -200,21 +223,52 @@ def _diff(old, new, path):
     # A unified diff of two texts (bytes or None), '' when they are the same, with every line of both as
     # context: the local side redacts each text whole, as a read of it, and keeps 3 lines around each
     # change (diff-view.ts). A text's last line without a newline is marked as diff -u marks it. Cut at
-    # a line once DIFF_CAP is reached, with a note.
+    # a line once DIFF_CAP is reached, with a note. Past DIFF_BYTES or DIFF_WORK, a one-line note (not
+    # starting with ---) says why it was left out.
+    biggest = max(len(old or b''), len(new or b''))
+    if biggest > DIFF_BYTES:
+        return '(diff left out: the file is %.1f MiB, over the %d MiB a diff is made for)\n' % (biggest / (1 << 20), DIFF_BYTES >> 20)
     def lines(text):
         parts = (text or b'').decode('utf-8', 'replace').split('\n')
         return [p + '\n' for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     a, b = lines(old), lines(new)
-    out, size = [], 0
-    for row in difflib.unified_diff(a, b, path if old is not None else '/dev/null', path if new is not None else '/dev/null', n=max(len(a), len(b))):
-        if not row.endswith('\n'):
-            row += '\n\\ No newline at end of file\n'
+    if a == b:
+        return ''
+    # Only the lines between the first and the last change are matched (diff -u does the same).
+    both = min(len(a), len(b))
+    head = 0
+    while head < both and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < both - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    mid_a, mid_b = a[head:len(a) - tail], b[head:len(b) - tail]
+    try:
+        opcodes = _Matcher(None, mid_a, mid_b).get_opcodes()
+    except _TooMuchWork:
+        return '(diff left out: the %d lines from the first change to the last are too many, or too alike, to compare quickly)\n' % max(len(mid_a), len(mid_b))
+    def span(count):
+        # One hunk of every line, its range as diff -u writes it: ",1" left out, an empty text's 0,0.
+        return '1' if count == 1 else '%d,%d' % (1 if count else 0, count)
+    rows = ['--- %s\n' % (path if old is not None else '/dev/null'), '+++ %s\n' % (path if new is not None else '/dev/null'), '@@ -%s +%s @@\n' % (span(len(a)), span(len(b)))]
+    rows += [' ' + l for l in a[:head]]
+    for tag, i1, i2, j1, j2 in opcodes:
+        if tag == 'equal':
+            rows += [' ' + l for l in mid_a[i1:i2]]
+        else:
+            rows += ['-' + l for l in mid_a[i1:i2]] + ['+' + l for l in mid_b[j1:j2]]
+    rows += [' ' + l for l in a[len(a) - tail:]]
+    rows = [r if r.endswith('\n') else r + '\n\\ No newline at end of file\n' for r in rows]
+    out = ''.join(rows)
+    if len(json.dumps(out)) <= DIFF_CAP:
+        return out
+    kept, size = [], 0
+    for row in rows:
         size += len(json.dumps(row))
         if size > DIFF_CAP:
-            out.append('… (diff cut: more than %d MiB)\n' % (DIFF_CAP >> 20))
             break
-        out.append(row)
-    return ''.join(out)
+        kept.append(row)
+    return ''.join(kept) + '… (diff cut: more than %d MiB)\n' % (DIFF_CAP >> 20)
 
 
 class CommandError(Exception):
