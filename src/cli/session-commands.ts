@@ -9,7 +9,7 @@ import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import { clampSize, type AttachEnd, type AttachStream } from '../sessions/attach.js';
 import { AttachRecorder, newRecordingId } from '../sessions/recording.js';
-import { recordingRoom } from '../sessions/retention.js';
+import { pruneAudited, recordingRoom, retentionLimits } from '../sessions/retention.js';
 import { recordingsDir } from '../config/paths.js';
 import type { HostSessions } from '../sessions/service.js';
 import { sendItems } from '../sessions/tmux.js';
@@ -180,6 +180,10 @@ async function attachWithSlot(inv: Invocation, runner: Runner, ctx: GatewayConte
   const size = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
   // Recorded like a browser attach (sessions.record: attaches, the default); the audit record names it.
   const recording = ctx.config.sessions.record === 'attaches' ? newRecordingId() : undefined;
+  const dir = recordingsDir(inv.env);
+  // Without a daemon nothing else makes room: the oldest recordings go first, as the daemon's retention
+  // would. Before the attach starts: its first screen must find the recorder there.
+  if (recording) await pruneAudited(dir, retentionLimits(ctx.config.sessions), ctx.audit, ctx.principal.name);
   const result = await perform(
     ctx,
     { kind: 'session.attach', host: opts.host, ...user(opts), session: name, readOnly, ...size, ...(recording ? { recording } : {}) },
@@ -190,7 +194,6 @@ async function attachWithSlot(inv: Invocation, runner: Runner, ctx: GatewayConte
     return result.exitCode;
   }
   const meta = { host: opts.host, user: opts.user ?? ctx.sessions.target(opts.host).user, session: name, principal: ctx.principal.name, readOnly, actionId: result.actionId };
-  const dir = recordingsDir(inv.env);
   const recorder = recording ? new AttachRecorder(dir, meta, clampSize(size.cols, size.rows), recordingRoom(dir, ctx.config.sessions.recordings_max_total_mb), recording) : null;
   const stream = recorder ? recorded(result.attach, recorder) : result.attach;
   // The first screen tmux sends means its server counts this client.

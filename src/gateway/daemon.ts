@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { recordingsDir, tlsDir } from '../config/paths.js';
-import { keepRecordingsWithin } from '../sessions/retention.js';
+import { keepRecordingsWithin, retentionLimits } from '../sessions/retention.js';
 import { contextFor, createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import { runningSandboxes } from '../exec/local.js';
@@ -57,14 +57,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const ctx = createContext(opts);
   const recordings = ctx.config.sessions.record === 'sessions' ? new SessionRecordings({ sessions: ctx.sessions, registry: ctx.registry, audit: ctx.audit, dir: recordingsDir(opts.env), maxTotalMb: ctx.config.sessions.recordings_max_total_mb, log }) : null;
   ctx.sessions.recorder = recordings;
-  const { recordings_max_total_mb: maxMb, recordings_keep_days: keepDays, attach_lifetime_seconds: lifetime } = ctx.config.sessions;
-  const retention = keepRecordingsWithin(
-    recordingsDir(opts.env),
-    // A recording unchanged for longer than an attach may last is no CLI attach's any more.
-    { maxTotalBytes: maxMb === null ? null : maxMb * 2 ** 20, keepMs: keepDays === null ? null : keepDays * 86_400_000, quietMs: lifetime * 1000 + 60_000 },
-    ctx.audit,
-    log,
-  );
+  const retention = keepRecordingsWithin(recordingsDir(opts.env), retentionLimits(ctx.config.sessions), ctx.audit, log);
   // One set of attach slots for the daemon: the limits count every attach it knows of, browser or CLI.
   const slots = new AttachSlots();
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);

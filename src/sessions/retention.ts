@@ -1,12 +1,14 @@
 // Recordings retention: the daemon removes the oldest recordings once they are older than
 // sessions.recordings_keep_days, or while all of them together take more than
 // sessions.recordings_max_total_mb, so recordings never fill the disk the audit store writes to (a
-// full disk would refuse every action). A recording that may still be written is never removed: the
-// daemon's own are known (isRecording), and one another process writes (a CLI attach) is left alone
-// until it has been unchanged for longer than an attach may last. Each removal is audited by the
-// daemon (gateway/daemon.ts); the audit records that named a removed recording stay.
+// full disk would refuse every action). So does a CLI attach before it starts recording, so that
+// without a daemon recordings still get room. A recording that may still be written is never removed:
+// this process's own are known (isRecording), and one another process writes (a CLI attach) is left
+// alone until it has been unchanged for longer than an attach may last. Each removal is audited by
+// the process that made it; the audit records that named a removed recording stay.
 import fs from 'node:fs';
 import type { AuditStore } from '../audit/store.js';
+import type { Config } from '../config/config.js';
 import { isRecording, RECORDING_MAX_BYTES, recordingIds, recordingPath } from './recording.js';
 
 export interface RetentionLimits {
@@ -99,25 +101,37 @@ export function pruneRecordings(dir: string, limits: RetentionLimits, now = Date
   return { ids: removed.map((e) => e.id), bytes: removed.reduce((sum, e) => sum + e.bytes, 0), reason: [...why].join('; ') };
 }
 
+/** sessions.* as limits: a recording unchanged for longer than an attach may last is no CLI attach's any more. */
+export function retentionLimits(sessions: Config['sessions']): RetentionLimits {
+  const { recordings_max_total_mb: maxMb, recordings_keep_days: keepDays, attach_lifetime_seconds: lifetime } = sessions;
+  return { maxTotalBytes: maxMb === null ? null : maxMb * 2 ** 20, keepMs: keepDays === null ? null : keepDays * 86_400_000, quietMs: lifetime * 1000 + 60_000 };
+}
+
+/**
+ * Applies the limits once; a removal is one audit action of `principal`'s (`recordings.prune`, the ids
+ * removed, the limit that made room). Returns the line to log, or null when nothing was removed.
+ */
+export async function pruneAudited(dir: string, limits: RetentionLimits, audit: AuditStore, principal: string): Promise<string | null> {
+  const pruned = pruneRecordings(dir, limits);
+  if (!pruned) return null;
+  const mb = (pruned.bytes / 2 ** 20).toFixed(1);
+  await audit.record(
+    { principal, host: 'localhost', operation: 'recordings.prune', resource: pruned.ids.join(' '), decision: 'allow', reason: `${pruned.ids.length} recordings, ${mb} MB: ${pruned.reason}` },
+    { exitCode: 0, durationMs: 0 },
+  );
+  return `recordings: removed ${pruned.ids.length} (${mb} MB): ${pruned.reason}`;
+}
+
 /** How often the daemon applies the limits (and once when it starts). */
 export const RETENTION_INTERVAL_MS = 10 * 60_000;
 
-/**
- * The daemon's retention: the limits applied now and every RETENTION_INTERVAL_MS; each removal is one
- * audit action of the daemon's (`recordings.prune`, the ids removed, the limit that made room).
- */
+/** The daemon's retention: the limits applied now and every RETENTION_INTERVAL_MS (pruneAudited, as `daemon`). */
 export function keepRecordingsWithin(dir: string, limits: RetentionLimits, audit: AuditStore, log: (line: string) => void, intervalMs = RETENTION_INTERVAL_MS): { stop(): void } {
-  const apply = async (): Promise<void> => {
-    const pruned = pruneRecordings(dir, limits);
-    if (!pruned) return;
-    const mb = (pruned.bytes / 2 ** 20).toFixed(1);
-    log(`recordings: removed ${pruned.ids.length} (${mb} MB): ${pruned.reason}`);
-    await audit.record(
-      { principal: 'daemon', host: 'localhost', operation: 'recordings.prune', resource: pruned.ids.join(' '), decision: 'allow', reason: `${pruned.ids.length} recordings, ${mb} MB: ${pruned.reason}` },
-      { exitCode: 0, durationMs: 0 },
+  const run = (): void =>
+    void pruneAudited(dir, limits, audit, 'daemon').then(
+      (line) => line && log(line),
+      (err: unknown) => log(`recordings: retention failed: ${err instanceof Error ? err.message : String(err)}`),
     );
-  };
-  const run = (): void => void apply().catch((err: unknown) => log(`recordings: retention failed: ${err instanceof Error ? err.message : String(err)}`));
   run();
   const timer = setInterval(run, intervalMs);
   timer.unref();

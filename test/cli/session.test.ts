@@ -3,14 +3,14 @@
 // runs alongside: what the CLI process changed itself shows in the daemon's cache at once.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node-pty';
 import { holdAttachSlot } from '../../src/gateway/client.js';
 import type { HostSessions } from '../../src/sessions/service.js';
-import { remux, REMUX_NODE_BIN, REPO_ROOT, tempHome } from '../support/cli.js';
+import { remux, REMUX_NODE_BIN, REPO_ROOT, spawnRemux, tempHome } from '../support/cli.js';
 
 describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
   const h = tempHome();
@@ -151,6 +151,47 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
     assert.equal(piped.code, 0, piped.stderr);
     assert.ok(Date.now() - started < 30_000, 'detached when its input ended');
     assert.match(tmux('ls'), /^cli: /m);
+  });
+
+  test("an attach made by the CLI makes room for its recording first, as the daemon's retention would: the oldest go, audited", async () => {
+    // The daemon's retention ran when it started, before these were planted: only the attach can make room.
+    const dir = join(h.home, 'recordings');
+    mkdirSync(dir, { recursive: true });
+    const stamp = (msAgo: number): string => new Date(Date.now() - msAgo).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const old = [3, 2].map((days, i) => `${stamp(days * 86_400_000)}-${String(i).padStart(12, '0')}`);
+    const unchanged = (Date.now() - 2 * 86_400_000) / 1000;
+    for (const id of old) {
+      writeFileSync(join(dir, `${id}.cast`), 'x'.repeat(600 << 10));
+      utimesSync(join(dir, `${id}.cast`), unchanged, unchanged);
+    }
+    const config = join(h.home, 'config.yaml');
+    const kept = readFileSync(config, 'utf8');
+    writeFileSync(config, 'sessions: { sweep_interval_seconds: 3600, recordings_max_total_mb: 1 }\n');
+    try {
+      const before = new Set(readdirSync(dir));
+      // Its input from a pipe kept open until the session's screen has had time to arrive.
+      const attach = spawnRemux(['session', 'attach', 'cli', '--host', 'box'], { env, via: 'node' });
+      let stderr = '';
+      attach.stdout!.resume();
+      attach.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      await sleep(1500);
+      attach.stdin!.end();
+      assert.equal(await new Promise((resolve) => attach.once('exit', resolve)), 0, stderr);
+      const after = readdirSync(dir);
+      assert.deepEqual([after.includes(`${old[0]}.cast`), after.includes(`${old[1]}.cast`)], [false, true], 'the oldest went, enough for 1 MB');
+      const made = after.filter((n) => !before.has(n));
+      assert.equal(made.length, 1);
+      // Recorded, not stopped at once for want of room (what it did before: a header and the stop marker).
+      const events = readFileSync(join(dir, made[0] as string), 'utf8').trim().split('\n').slice(1).map((l) => JSON.parse(l) as [number, string, string]);
+      assert.ok(events.some(([, kind]) => kind === 'o'), 'the screen was recorded');
+      assert.equal(events.some(([, kind, label]) => kind === 'm' && /size limit/.test(label)), false);
+      const audit = await remux(['audit', 'ls', '--json'], { env });
+      const prune = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { principal: string; operation: string; resource: string }).find((r) => r.operation === 'recordings.prune');
+      assert.match(prune?.principal ?? '', /^cli:/);
+      assert.equal(prune?.resource, old[0]);
+    } finally {
+      writeFileSync(config, kept);
+    }
   });
 
   test('without --host, new, send, capture and kill act on this machine (localhost)', async () => {
