@@ -57,6 +57,18 @@ const DaemonSchema = z
   })
   .strict();
 
+/**
+ * Variables that move an agent's settings and instructions out of the home directory, where an agent
+ * session's sandbox keeps them read-only (agents/launch.ts): passed in, code in the sandbox could rewrite
+ * what the next start of the agent runs.
+ */
+const RELOCATES_AGENT_HOME: Record<string, string> = {
+  CLAUDE_CONFIG_DIR: "moves Claude Code's settings out of ~/.claude, where the sandbox keeps them read-only",
+  CODEX_HOME: "moves codex's settings out of ~/.codex, where the sandbox keeps them read-only",
+  GEMINI_CLI_HOME: "moves gemini's settings out of ~/.gemini, where the sandbox keeps them read-only",
+  GEMINI_CLI_TRUSTED_FOLDERS_PATH: "moves gemini's trusted folders out of ~/.gemini, where the sandbox keeps them read-only",
+};
+
 const SessionsSchema = z
   .object({
     /** How often the daemon re-reads every host's tmux sessions into its cache (listing reads the cache). */
@@ -156,7 +168,14 @@ const AgentsSchema = z
     /** Credential files or directories an agent may read but never change (they stay read-only inside). */
     credentials: z.array(z.string().min(1)).default([]),
     /** Environment variables a sandboxed (srt) agent also gets, besides the basic ones and its own keys. */
-    pass_env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')).default([]),
+    pass_env: z
+      .array(
+        z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+          .refine((name) => !(name in RELOCATES_AGENT_HOME), { error: (issue) => `${String(issue.input)} ${RELOCATES_AGENT_HOME[String(issue.input)]}: leave it out` }),
+      )
+      .default([]),
     /** Docker backend: image and limits. */
     docker: z
       .object({

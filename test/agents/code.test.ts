@@ -523,6 +523,16 @@ describe('agent sandboxes (unit)', () => {
     assert.equal(ConfigSchema.parse({ agents: { docker: { image: 'ghcr.io/acme/agent@sha256:0123' } } }).agents.docker.image, 'ghcr.io/acme/agent@sha256:0123');
   });
 
+  it("srt: agents.pass_env may not name a variable that moves an agent's settings out of the home the sandbox protects", () => {
+    for (const [name, agent] of [['CLAUDE_CONFIG_DIR', "Claude Code's"], ['CODEX_HOME', "codex's"], ['GEMINI_CLI_HOME', "gemini's"], ['GEMINI_CLI_TRUSTED_FOLDERS_PATH', "gemini's"]] as const) {
+      const parsed = ConfigSchema.safeParse({ agents: { pass_env: ['FOO', name] } });
+      assert.equal(parsed.success, false, name);
+      assert.deepEqual(parsed.error?.issues[0]?.path, ['agents', 'pass_env', 1]);
+      assert.match(parsed.error?.issues[0]?.message ?? '', new RegExp(`^${name} moves ${agent} .* read-only: leave it out$`));
+    }
+    assert.deepEqual(ConfigSchema.parse({ agents: { pass_env: ['FOO', 'AWS_REGION'] } }).agents.pass_env, ['FOO', 'AWS_REGION']);
+  });
+
   it("srt: the files claude's settings run (hooks, status line, apiKeyHelper, MCP servers' commands) in $HOME or the workspace are read-only", () => {
     const home = mkdtempSync(join(tmpdir(), 'remux-agent-home-'));
     const workspace = mkdtempSync(join(tmpdir(), 'remux-agent-ws-'));
