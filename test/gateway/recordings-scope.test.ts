@@ -1,6 +1,7 @@
 // A scoped principal's recordings against a real daemon and real tmux: its own attach's recording is
 // listed and played while its scope reaches the host and tmux user, and neither once `principal set`
-// narrows the scope (the daemon holds its next request to the new scope, recordings included).
+// narrows the scope (the daemon holds its next request to the new scope, recordings included), nor
+// once the principal is removed and added again under its name.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { remux } from '../support/cli.js';
@@ -43,5 +44,18 @@ describe("a principal's recordings follow its scope", { timeout: 60_000 }, () =>
     await narrowed(['--hosts', 'box', '--users', 'nobody-here'], new RegExp(`recording \\S+ is of tmux user ${d.me}, outside its scope`));
     assert.equal((await remux(['principal', 'set', 'ops', '--users', '*'], { env: { REMUX_HOME: d.home } })).code, 0);
     assert.deepEqual(await listed('ops'), [id], 'back in scope, listed again');
+
+    // Removed and added again under its name: someone new, who does not get the old one's recordings.
+    const env = { env: { REMUX_HOME: d.home } };
+    assert.equal((await remux(['principal', 'rm', 'ops'], env)).code, 0);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // a creation time past the recording's second
+    const added = await remux(['principal', 'add', 'ops', '--hosts', 'box', '--users', '*', '--json'], env);
+    assert.equal(added.code, 0, added.stderr);
+    d.tokens.ops = (JSON.parse(added.stdout) as { token: string }).token;
+    assert.deepEqual(await listed('ops'), []);
+    const played = await api.request('GET', `/api/recordings/${id}`, as('ops'));
+    assert.equal(played.status, 403, played.text);
+    assert.match(played.text, /recording \S+ was recorded before principal ops was created/);
+    assert.deepEqual(await listed('boss'), [id]);
   });
 });

@@ -1,7 +1,8 @@
 // Recordings (asciicast v2 in $REMUX_HOME/recordings: browser attaches, written by the terminal, and whole
 // sessions, by the daemon's session recorder): a list and the files themselves. An admin sees every
-// recording, anyone else only those of its own attaches and of the sessions it created, and of those only
-// the ones whose host and tmux user its scope still reaches: a narrowed scope holds for what was recorded too.
+// recording, anyone else only those of its own attaches and of the sessions it created since it was created
+// (a name used again is someone new), and of those only the ones whose host and tmux user its scope still
+// reaches: a narrowed scope holds for what was recorded too.
 import type { FastifyInstance } from 'fastify';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -16,6 +17,9 @@ import { principalOfRequest } from './routes.js';
 function outOfScope(ctx: GatewayContext, principal: Principal, r: RecordingInfo): string | null {
   if (principal.scope.admin) return null;
   if (r.principal !== principal.name) return "is of another principal's attach or session";
+  // A principal removed and added again under its name is someone new: what the old one recorded is not its.
+  const created = ctx.principals().entries.find((e) => e.name === principal.name)?.created;
+  if (created && r.started < created) return `was recorded before principal ${principal.name} was created (${created})`;
   if (!hostsInScope(principal.scope, ctx.registry.inventory()).some((h) => h.name === r.host)) return `is of host ${r.host}, outside its scope`;
   if (!tmuxUserInScope(principal.scope, r.user)) return `is of tmux user ${r.user}, outside its scope`;
   return null;
