@@ -311,7 +311,8 @@ export function matches(a: AuditAction, f: AuditFilter): boolean {
   return (
     (f.level === undefined || levelsShown(f.level).includes(a.level)) &&
     (f.host === undefined || a.begin.host === f.host) &&
-    (f.principal === undefined || a.begin.principal === f.principal)
+    (f.principal === undefined || a.begin.principal === f.principal) &&
+    (f.since === undefined || a.begin.ts >= f.since)
   );
 }
 
@@ -669,11 +670,12 @@ export class AuditStore {
     this.writeQueued();
     const levels = levelsShown(options.level ?? 'info');
     const sql = `${SELECT_ACTIONS} AND b.seq > ? AND coalesce(e.level, b.level) IN (${levels.map(() => '?').join(', ')})
-      ${options.host === undefined ? '' : 'AND b.host = ?'} ${options.principal === undefined ? '' : 'AND b.principal = ?'}
+      ${options.host === undefined ? '' : 'AND b.host = ?'} ${options.principal === undefined ? '' : 'AND b.principal = ?'} ${options.since === undefined ? '' : 'AND b.ts >= ?'}
       ORDER BY b.seq DESC LIMIT ?`;
     const params: Array<string | number> = [options.sinceSeq ?? 0, ...levels];
     if (options.host !== undefined) params.push(options.host);
     if (options.principal !== undefined) params.push(options.principal);
+    if (options.since !== undefined) params.push(options.since);
     params.push(options.limit ?? -1);
     const rows = this.db.prepare<Array<string | number>, JoinedRow>(sql).all(...params);
     return rows.reverse().map(toAction);

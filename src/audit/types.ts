@@ -110,6 +110,8 @@ export interface AuditFilter {
   level?: AuditLevel;
   host?: string;
   principal?: string;
+  /** Only actions begun at or after this time (ISO 8601, as the records' ts). */
+  since?: string;
 }
 
 export interface ListOptions extends AuditFilter {

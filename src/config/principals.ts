@@ -176,6 +176,15 @@ export function authenticate(principals: Principals, token: string): PrincipalEn
   return found;
 }
 
+/**
+ * When the configured principal of this name was created (null: a local user, or an entry older than the
+ * field). One removed and added again under its name is someone new: what the old one did or recorded
+ * before that time is not its (the audit and recordings APIs cut a non-admin's view there).
+ */
+export function createdOf(principals: Principals, name: string): string | null {
+  return principals.entries.find((e) => e.name === name)?.created ?? null;
+}
+
 export function principalOf(entry: PrincipalEntry, via: Principal['via']): Principal {
   return { name: entry.name, via, scope: entry.scope };
 }

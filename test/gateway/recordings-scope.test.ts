@@ -1,7 +1,7 @@
 // A scoped principal's recordings against a real daemon and real tmux: its own attach's recording is
 // listed and played while its scope reaches the host and tmux user, and neither once `principal set`
 // narrows the scope (the daemon holds its next request to the new scope, recordings included), nor
-// once the principal is removed and added again under its name.
+// (with its audit actions) once the principal is removed and added again under its name.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { remux } from '../support/cli.js';
@@ -45,7 +45,9 @@ describe("a principal's recordings follow its scope", { timeout: 60_000 }, () =>
     assert.equal((await remux(['principal', 'set', 'ops', '--users', '*'], { env: { REMUX_HOME: d.home } })).code, 0);
     assert.deepEqual(await listed('ops'), [id], 'back in scope, listed again');
 
-    // Removed and added again under its name: someone new, who does not get the old one's recordings.
+    // Removed and added again under its name: someone new, who does not get the old one's recordings or actions.
+    const actions = async (): Promise<string[]> => (await api.request('GET', '/api/audit', as('ops'))).json<Array<{ operation: string }>>().map((a) => a.operation);
+    assert.ok((await actions()).includes('session.attach'), 'its own attach is in its audit view');
     const env = { env: { REMUX_HOME: d.home } };
     assert.equal((await remux(['principal', 'rm', 'ops'], env)).code, 0);
     await new Promise((resolve) => setTimeout(resolve, 1100)); // a creation time past the recording's second
@@ -56,6 +58,7 @@ describe("a principal's recordings follow its scope", { timeout: 60_000 }, () =>
     const played = await api.request('GET', `/api/recordings/${id}`, as('ops'));
     assert.equal(played.status, 403, played.text);
     assert.match(played.text, /recording \S+ was recorded before principal ops was created/);
+    assert.deepEqual(await actions(), []);
     assert.deepEqual(await listed('boss'), [id]);
   });
 });

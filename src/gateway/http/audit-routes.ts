@@ -1,6 +1,6 @@
 // The audit trail over HTTP: GET /api/audit (the newest actions) and GET /api/audit/stream (Server-Sent
 // Events: those, then every action as it begins and as it completes). Both cut to the principal's scope:
-// a non-admin sees only its own actions.
+// a non-admin sees only its own actions, made since it was created (a name used again is someone new).
 //
 // New records come from one AuditFollower for the daemon (audit/follower.ts): it polls the store once per
 // tick and fans the changes out to every open stream, each filtered by its own query and scope.
@@ -9,6 +9,7 @@ import { AuditFollower } from '../../audit/follower.js';
 import { cursorOf } from '../../audit/store.js';
 import { actionJson } from '../../audit/json.js';
 import { AUDIT_LEVELS, type AuditFilter, type AuditLevel } from '../../audit/types.js';
+import { createdOf } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
 import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
@@ -37,12 +38,13 @@ const STREAM = {
 };
 
 /** The filter a request may use, or null when it asks for another principal's actions without being an admin. */
-function scopedFilter(request: FastifyRequest<{ Querystring: Query }>): AuditFilter | null {
+function scopedFilter(ctx: GatewayContext, request: FastifyRequest<{ Querystring: Query }>): AuditFilter | null {
   const principal = principalOfRequest(request);
   const q = request.query;
   if (!principal.scope.admin && q.principal !== undefined && q.principal !== principal.name) return null;
   const who = principal.scope.admin ? q.principal : principal.name;
-  return { ...(who ? { principal: who } : {}), ...(q.host ? { host: q.host } : {}), ...(q.level ? { level: q.level } : {}) };
+  const created = principal.scope.admin ? null : createdOf(ctx.principals(), principal.name);
+  return { ...(who ? { principal: who } : {}), ...(q.host ? { host: q.host } : {}), ...(q.level ? { level: q.level } : {}), ...(created ? { since: created } : {}) };
 }
 
 function outOfScope(request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -53,7 +55,7 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
   const follower = new AuditFollower(ctx.audit, { pollMs: STREAM.pollMs, maxPerPrincipal: STREAM.maxPerPrincipal, maxStreams: STREAM.maxStreams });
   api.addHook('onClose', async () => follower.close());
   api.get<{ Querystring: Query }>('/api/audit', { schema: { querystring: QUERY } }, async (request, reply) => {
-    const filter = scopedFilter(request);
+    const filter = scopedFilter(ctx, request);
     if (!filter) return outOfScope(request, reply);
     return ctx.audit.list({ ...filter, limit: request.query.limit }).map(actionJson);
   });
@@ -67,7 +69,7 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
     '/api/audit/stream',
     { schema: { querystring: QUERY, headers: { type: 'object', properties: { 'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$' } } } } },
     async (request, reply) => {
-      const filter = scopedFilter(request);
+      const filter = scopedFilter(ctx, request);
       if (!filter) return outOfScope(request, reply);
       const name = principalOfRequest(request).name;
       const lastId = request.headers['last-event-id'];

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { createdOf } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
 import { hostsInScope, tmuxUserInScope } from '../../core/scope.js';
 import type { Principal } from '../../core/types.js';
@@ -17,8 +18,7 @@ import { principalOfRequest } from './routes.js';
 function outOfScope(ctx: GatewayContext, principal: Principal, r: RecordingInfo): string | null {
   if (principal.scope.admin) return null;
   if (r.principal !== principal.name) return "is of another principal's attach or session";
-  // A principal removed and added again under its name is someone new: what the old one recorded is not its.
-  const created = ctx.principals().entries.find((e) => e.name === principal.name)?.created;
+  const created = createdOf(ctx.principals(), principal.name);
   if (created && r.started < created) return `was recorded before principal ${principal.name} was created (${created})`;
   if (!hostsInScope(principal.scope, ctx.registry.inventory()).some((h) => h.name === r.host)) return `is of host ${r.host}, outside its scope`;
   if (!tmuxUserInScope(principal.scope, r.user)) return `is of tmux user ${r.user}, outside its scope`;
