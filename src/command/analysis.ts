@@ -774,6 +774,30 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     });
   },
 
+  apt(c) {
+    const p = parsed(c);
+    for (const v of valuesOf(p, '-o', '--option')) {
+      if (!aptOptionSafe(v)) c.acc.refuse(`${c.name} -o ${v}: only options that choose what and how to install are allowed (others can name commands or files apt runs, such as DPkg::Pre-Invoke or Dir::Bin)`);
+    }
+    const [verb, ...packages] = p.operands;
+    if (verb === undefined || !APT_INSTALLS.has(verb)) return;
+    for (const pkg of packages) {
+      // apt takes a path (with a slash) as a package file or a directory of a source package.
+      if (!pkg.includes('/')) continue;
+      c.acc.add(R, pkg);
+      c.acc.runsCode(program(c), `installs ${pkg}, whose maintainer scripts remux cannot check`);
+    }
+  },
+
+  dpkg(c) {
+    const p = parsed(c);
+    // Operands are package files (read) or package names and patterns (-L nginx): only path-like ones are files.
+    for (const o of p.operands) c.acc.add(has(p, ['-R', '--recursive']) ? R | L | IFPATH : R | IFPATH, o);
+    if (has(p, ['-i', '--install', '--unpack'])) c.acc.runsCode(program(c), 'installs a package file, whose maintainer scripts remux cannot check');
+    // -x/--extract DEB DIR and -b/--build DIR [DEB] write where their last operand says.
+    if (has(p, ['-x', '--extract', '-X', '--vextract', '-b', '--build']) && p.operands.length > 0) c.acc.add(W, p.operands[p.operands.length - 1]);
+  },
+
   keygen(c) {
     // ssh-keygen's modes, as its main() picks them (the first that applies). Where the file is not on the
     // command line (known_hosts in ~/.ssh, a key file asked for on its input, host keys in /etc/ssh),
@@ -879,6 +903,22 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     }
   },
 };
+
+/** apt's verbs that install what their operands name. */
+const APT_INSTALLS = new Set(['install', 'reinstall', 'build-dep', 'satisfy']);
+
+/**
+ * apt -o options that only choose what and how to install (names are case-insensitive in apt): none of
+ * them names a command or a file apt runs. Anything else is refused: Dpkg::Pre-Invoke, APT::Update::
+ * Post-Invoke, Dir::Bin::dpkg, Acquire::http::Proxy-Auto-Detect… run programs.
+ */
+function aptOptionSafe(option: string): boolean {
+  const eq = option.indexOf('=');
+  const key = (eq < 0 ? option : option.slice(0, eq)).toLowerCase();
+  const value = eq < 0 ? '' : option.slice(eq + 1);
+  if (key === 'dpkg::options::') return /^--force-[a-z-]+$/.test(value);
+  return /^(apt::get::[a-z-]+|apt::install-(recommends|suggests)|apt::color|apt::default-release|apt::architecture|apt::cache-limit|acquire::(retries|languages|forceipv4|forceipv6|check-valid-until|https?::(timeout|proxy|dl-limit))|debug::[a-z:-]+|quiet|dpkg::use-pty|dpkg::progress(-fancy)?)$/.test(key);
+}
 
 /** iproute2's matches(): `text` abbreviates `word` if it is a non-empty prefix of it. */
 const abbreviates = (text: string, word: string): boolean => text !== '' && word.startsWith(text);

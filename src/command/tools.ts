@@ -63,7 +63,9 @@ export type Kind =
   | 'sysctl' //      keys are files under /proc/sys: KEY=VALUE writes one
   | 'mount' //       refused, but for listing the mounts
   | 'losetup' //     attaching a file to a loop device is refused
-  | 'keygen'; //     ssh-keygen: what -f and the operands are depends on the mode
+  | 'keygen' //      ssh-keygen: what -f and the operands are depends on the mode
+  | 'apt' //         apt, apt-get: package files and -o options that run commands
+  | 'dpkg'; //       dpkg: installing a package file runs its maintainer scripts
 
 export interface ToolSpec {
   readonly kind: Kind;
@@ -909,6 +911,25 @@ const DEFS: Record<string, Def> = {
   tc: { kind: 'tc' },
   zip: { kind: 'zip' },
   openssl: { kind: 'openssl' },
+  // A package from the archive is what the system trusts already; a package file is code from anywhere
+  // (its maintainer scripts), and some options name commands apt or dpkg run (the handlers).
+  'apt apt-get': {
+    kind: 'apt',
+    short: 'a:c:o:t:',
+    long: 'host-architecture= config-file= option= target-release= default-release=',
+    values: { '-c --config-file': 'apt -c reads a configuration file, which can name commands to run (DPkg::Pre-Invoke…)' },
+  },
+  // Its actions (-i, -c, -L…) take no value: package files and names are operands, files read.
+  dpkg: {
+    kind: 'dpkg',
+    short: 'D:',
+    long: 'admindir= instdir= root= pre-invoke= post-invoke= path-include= path-exclude= status-fd= status-logger= log= abort-after= force-* no-force-* refuse-* ignore-depends= recursive',
+    values: {
+      '--pre-invoke --post-invoke --status-logger': 'dpkg --pre-invoke, --post-invoke and --status-logger run a shell command, which cannot be checked',
+      '--admindir --instdir --root': R | W | L,
+      '--log': W,
+    },
+  },
 
   // System settings and devices: the sysctl, mount and losetup handlers.
   sysctl: {
