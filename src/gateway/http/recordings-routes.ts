@@ -19,7 +19,8 @@ function outOfScope(ctx: GatewayContext, principal: Principal, r: RecordingInfo)
   if (principal.scope.admin) return null;
   if (r.principal !== principal.name) return "is of another principal's attach or session";
   const created = createdOf(ctx.principals(), principal.name);
-  if (created && r.started < created) return `was recorded before principal ${principal.name} was created (${created})`;
+  // A recording's start is kept to the second: one started in the second of the creation is the new one's.
+  if (created && Date.parse(r.started) < Math.floor(Date.parse(created) / 1000) * 1000) return `was recorded before principal ${principal.name} was created (${created})`;
   if (!hostsInScope(principal.scope, ctx.registry.inventory()).some((h) => h.name === r.host)) return `is of host ${r.host}, outside its scope`;
   if (!tmuxUserInScope(principal.scope, r.user)) return `is of tmux user ${r.user}, outside its scope`;
   return null;
