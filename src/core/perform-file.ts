@@ -165,6 +165,9 @@ export function pathProblem(path: string): string | null {
   return null;
 }
 
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function argumentProblem(action: FileAction): string | null {
   const count = (v: number | undefined, name: string, max = Number.MAX_SAFE_INTEGER): string | null =>
     v === undefined || (Number.isSafeInteger(v) && v >= 0 && v <= max) ? null : `${name} must be a whole number from 0 to ${max}, got ${v}`;
@@ -173,7 +176,10 @@ function argumentProblem(action: FileAction): string | null {
       return count(action.offset, 'offset') ?? count(action.length, 'length') ?? count(action.maxBytes, 'the read cap', FILE_READ_MAX_BYTES);
     case 'file.write': {
       const bytes = typeof action.content === 'string' ? Buffer.byteLength(action.content) : action.content.length;
-      return bytes > FILE_WRITE_MAX_BYTES ? `the content is ${bytes} bytes, more than the ${FILE_WRITE_MAX_BYTES} a write may carry` : null;
+      if (bytes > FILE_WRITE_MAX_BYTES) return `the content is ${bytes} bytes, more than the ${FILE_WRITE_MAX_BYTES} a write may carry`;
+      // UTF-8 cannot hold one: it would be written as U+FFFD, not as what was sent.
+      const lone = typeof action.content === 'string' ? LONE_SURROGATE.exec(action.content) : null;
+      return lone ? `the content has an unpaired UTF-16 surrogate (\\u${lone[0].charCodeAt(0).toString(16)}) at character ${lone.index}, which is not text a file can hold; send valid text` : null;
     }
     case 'file.list':
       return null;

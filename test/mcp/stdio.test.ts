@@ -225,6 +225,14 @@ describe('remux mcp --stdio in the CLI process', () => {
     const traversal = await call(client, 'write_file', { host: 'localhost', path: `${dir}/../../../etc/remux-escape`, content: 'x' });
     assert.equal(traversal.result.isError, true);
     assert.match(traversal.text, /remux denied: write_file \/etc\/remux-escape/);
+    // Text UTF-8 cannot hold is refused, not written as U+FFFD: the file keeps what it had.
+    const lone = await call(client, 'write_file', { host: 'localhost', path: join(dir, 'notes.txt'), content: 'ok \ud800 then' });
+    assert.equal(lone.result.isError, true);
+    assert.match(lone.text, /the content has an unpaired UTF-16 surrogate \(\\ud800\) at character 3, which is not text a file can hold; send valid text/);
+    assert.equal(readFileSync(join(dir, 'notes.txt'), 'utf8'), 'héllo\n');
+    const pair = await call(client, 'write_file', { host: 'localhost', path: join(dir, 'emoji.txt'), content: 'ok \ud83d\ude00' });
+    assert.equal(pair.result.isError, undefined, pair.text);
+    assert.equal(readFileSync(join(dir, 'emoji.txt'), 'utf8'), 'ok 😀');
   });
 
   test("remux's own files are out of reach of an MCP client, whatever the policy allows (it covers /tmp, where this home is)", async () => {
