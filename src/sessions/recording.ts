@@ -39,11 +39,22 @@ const ID = /^\d{8}T\d{6}Z-[0-9a-f]{12}$/;
 /** A recording's file name; the id is its first group. */
 const RECORDING_FILE = /^(\d{8}T\d{6}Z-[0-9a-f]{12})\.cast$/;
 
-/** The recordings this process is writing: retention never removes them. */
-const writing = new Set<string>();
+/** The recordings this process is writing, by id: retention never removes them. */
+const writing = new Map<string, AttachRecorder>();
 
 export function isRecording(id: string): boolean {
   return writing.has(id);
+}
+
+/**
+ * The bytes this process's recordings may still write together, each up to the room it was given: what a
+ * recording starting now must leave them (recordingRoom), so that attaches started at once do not each
+ * take the same room.
+ */
+export function roomHeld(): number {
+  let held = 0;
+  for (const r of writing.values()) held += r.roomLeft;
+  return held;
 }
 
 export function recordingPath(dir: string, id: string): string {
@@ -79,7 +90,7 @@ export class AttachRecorder {
     this.path = recordingPath(dir, this.id);
     // wx: a new file only, never through a link someone planted.
     this.fd = fs.openSync(this.path, 'wx', 0o600);
-    writing.add(this.id);
+    writing.set(this.id, this);
     const header = { version: 2, width: size.cols, height: size.rows, timestamp: Math.floor(now.getTime() / 1000), title: `${meta.user}@${meta.host}:${meta.session}`, env: { TERM: 'xterm-256color' }, remux: meta };
     this.append(JSON.stringify(header));
   }
@@ -109,6 +120,11 @@ export class AttachRecorder {
 
   get bytesWritten(): number {
     return this.bytes;
+  }
+
+  /** What it may still write before its size limit stops it. */
+  get roomLeft(): number {
+    return this.over ? 0 : Math.max(0, this.maxBytes - this.bytes);
   }
 
   private event(kind: 'o' | 'r' | 'm', data: string): void {

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import type { AuditStore } from '../audit/store.js';
 import type { Config } from '../config/config.js';
-import { isRecording, RECORDING_MAX_BYTES, recordingIds, recordingPath } from './recording.js';
+import { isRecording, RECORDING_MAX_BYTES, recordingIds, recordingPath, roomHeld } from './recording.js';
 
 export interface RetentionLimits {
   /** All recordings together may take this many bytes; null: no limit. */
@@ -67,14 +67,15 @@ export function recordingsUsage(dir: string): { count: number; bytes: number } {
 
 /**
  * The bytes a recording starting now may write: what sessions.recordings_max_total_mb (null: no limit)
- * leaves, at most RECORDING_MAX_BYTES. Retention runs every 10 minutes and keeps whatever changed within an
- * attach's lifetime, so without this, attach after attach (256 MiB each) could fill the disk the audit
- * store writes to. Recordings started together may each take the same room: they overshoot the total
- * by at most one RECORDING_MAX_BYTES each.
+ * leaves once the recordings there and the room this process's running recordings still hold are
+ * counted (roomHeld), at most RECORDING_MAX_BYTES. Retention runs every 10 minutes and keeps whatever
+ * changed within an attach's lifetime, so without this, attach after attach (256 MiB each) could fill the
+ * disk the audit store writes to. Recordings of other processes (CLI attaches) started at the same time
+ * may each take the same room: they overshoot the total by at most one RECORDING_MAX_BYTES each.
  */
 export function recordingRoom(dir: string, maxTotalMb: number | null): number {
   if (maxTotalMb === null) return RECORDING_MAX_BYTES;
-  return Math.max(0, Math.min(RECORDING_MAX_BYTES, maxTotalMb * 2 ** 20 - recordingsUsage(dir).bytes));
+  return Math.max(0, Math.min(RECORDING_MAX_BYTES, maxTotalMb * 2 ** 20 - recordingsUsage(dir).bytes - roomHeld()));
 }
 
 /** Removes what the limits no longer keep; what was removed, and why (null when nothing was). */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AttachRecorder } from '../../src/sessions/recording.js';
-import { pruneRecordings } from '../../src/sessions/retention.js';
+import { pruneRecordings, recordingRoom } from '../../src/sessions/retention.js';
 import { remux, tempHome } from '../support/cli.js';
 
 const HOUR = 3_600_000;
@@ -83,6 +83,24 @@ describe('recordings retention', () => {
     // Ended, it is a recording like any other.
     assert.deepEqual(pruneRecordings(dir, limits, NOW)?.ids, [writing]);
     assert.deepEqual(castsIn(dir), [`${busy}.cast`]);
+  });
+
+  test("a recording starting now gets the room the others leave, counting what this process's running recordings may still write", () => {
+    const dir = freshDir();
+    const meta = { host: 'h', user: 'u', session: 's', principal: 'p', readOnly: false, actionId: null };
+    const MB = 2 ** 20;
+    const first = new AttachRecorder(dir, meta, { cols: 80, rows: 24 }, recordingRoom(dir, 1));
+    // It holds the whole MB: a second attach started at once gets nothing (before: another MB).
+    assert.equal(recordingRoom(dir, 1), 0);
+    first.output(Buffer.from('y'.repeat(100_000)));
+    assert.equal(recordingRoom(dir, 1), 0, 'what it wrote is on disk, the rest still held');
+    first.end();
+    // Ended, only what it wrote counts.
+    assert.equal(recordingRoom(dir, 1), MB - first.bytesWritten);
+    const second = new AttachRecorder(dir, meta, { cols: 80, rows: 24 }, 300_000);
+    assert.equal(recordingRoom(dir, 1), MB - first.bytesWritten - 300_000);
+    second.end();
+    assert.equal(recordingRoom(dir, 1), MB - first.bytesWritten - second.bytesWritten);
   });
 
   test('links and files that are not recordings are left alone', () => {
