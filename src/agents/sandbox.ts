@@ -101,6 +101,19 @@ function geminiContextFiles(agent: string, workspace: string, home: string): str
   return names.filter((n) => n !== '' && n !== '.' && n !== '..' && !n.includes('/')).map((n) => join(home, '.gemini', n));
 }
 
+/**
+ * Gemini CLI's `.env` files: it loads the first of DIR/.gemini/.env and DIR/.env from the workspace up to /,
+ * then ~/.gemini/.env and ~/.env, and what they set holds for its next start. Each that is there is
+ * read-only. A missing one is not blocked with a stand-in (the sandbox's placeholder is an empty file, which
+ * gemini would load instead of the project's .env or ~/.env), except ~/.gemini/.env when there is no ~/.env
+ * to hide. A project's own `.env` stays the project's.
+ */
+function geminiEnvFiles(agent: string, workspace: string, home: string): string[] {
+  if (agent !== 'gemini') return [];
+  const own = join(home, '.gemini', '.env');
+  return [join(workspace, '.gemini', '.env'), own].filter((p) => existsSync(p) || (p === own && !existsSync(join(home, '.env'))));
+}
+
 /** A session's own TMPDIR (srt): made by its supervisor, which removes it when the agent ends. */
 export function makeAgentTmp(id: string): string {
   return mkdtempSync(join(tmpdir(), `${AGENT_TMP_PREFIX}${id}-`));
@@ -199,7 +212,7 @@ export function srtConfig(session: Pick<AgentSession, 'agent' | 'workspace'> & {
       ...(hook ? { allowRead: [hook.dir] } : {}),
       allowWrite: [session.workspace, session.tmp, ...statePaths(session.agent, home)],
       // Once each: gemini's context.fileName may name GEMINI.md again.
-      denyWrite: [...new Set([...agents.credentials.map(expand), ...settingsPaths(session.agent, session.workspace, home), ...geminiContextFiles(session.agent, session.workspace, home), ...settingsPrograms(session.agent, session.workspace, home)])],
+      denyWrite: [...new Set([...agents.credentials.map(expand), ...settingsPaths(session.agent, session.workspace, home), ...geminiContextFiles(session.agent, session.workspace, home), ...geminiEnvFiles(session.agent, session.workspace, home), ...settingsPrograms(session.agent, session.workspace, home)])],
     },
   };
 }

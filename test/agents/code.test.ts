@@ -479,6 +479,8 @@ describe('agent sandboxes (unit)', () => {
       for (const file of ['AGENTS.md', 'AGENTS.override.md']) assert.equal(readFileSync(join(home, '.codex', file), 'utf8'), '', file);
       ensureAgentState('gemini', home);
       assert.equal(readFileSync(join(home, '.gemini', 'settings.json'), 'utf8'), '{}\n');
+      // Trusts no folder, and parses (the sandbox's stand-in for a missing one would be an empty file, which does not).
+      assert.equal(readFileSync(join(home, '.gemini', 'trustedFolders.json'), 'utf8'), '{}\n');
       for (const dir of ['extensions', 'commands', 'skills', 'agents', 'policies']) assert.equal(statSync(join(home, '.gemini', dir)).mode & 0o777, 0o700, dir);
       assert.equal(readFileSync(join(home, '.gemini', 'GEMINI.md'), 'utf8'), '');
       ensureAgentState('node x.mjs', home); // a custom command has no state of its own
@@ -651,6 +653,7 @@ describe('agent sandboxes (unit)', () => {
     const gemini = srtConfig({ agent: 'gemini', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
     assert.deepEqual(gemini.filesystem.denyWrite, [
       '/home/u/.gemini/settings.json',
+      '/home/u/.gemini/trustedFolders.json',
       '/home/u/.gemini/extensions',
       '/home/u/.gemini/commands',
       '/home/u/.gemini/skills',
@@ -664,7 +667,33 @@ describe('agent sandboxes (unit)', () => {
       '/w/.gemini/agents',
       '/w/.gemini/policies',
       '/w/.agents/skills',
+      '/home/u/.gemini/.env',
     ]);
+  });
+
+  it("srt: gemini's .env files are read-only where they are; none is put where it would hide the project's .env or ~/.env", () => {
+    const home = mkdtempSync(join(tmpdir(), 'remux-agent-home-'));
+    const workspace = mkdtempSync(join(tmpdir(), 'remux-agent-ws-'));
+    try {
+      mkdirSync(join(home, '.gemini'));
+      mkdirSync(join(workspace, '.gemini'));
+      const envs = (): string[] => srtConfig({ agent: 'gemini', workspace, tmp: '/tmp/remux-agent-x' }, ConfigSchema.parse({}).agents, '/h/.remux', home).filesystem.denyWrite.filter((p): p is string => typeof p === 'string' && p.endsWith('.env'));
+      // Nothing anywhere: ~/.gemini/.env would be gemini's last choice, so a stand-in there hides nothing.
+      assert.deepEqual(envs(), [join(home, '.gemini', '.env')]);
+      // With a ~/.env, a stand-in at ~/.gemini/.env would be loaded instead of it.
+      writeFileSync(join(home, '.env'), 'GEMINI_API_KEY=k\n');
+      assert.deepEqual(envs(), []);
+      // Those that are there are read-only; the workspace's own .env stays the project's.
+      writeFileSync(join(home, '.gemini', '.env'), 'GEMINI_MODEL=m\n');
+      writeFileSync(join(workspace, '.gemini', '.env'), 'GEMINI_MODEL=m\n');
+      writeFileSync(join(workspace, '.env'), 'PORT=1\n');
+      assert.deepEqual(envs(), [join(workspace, '.gemini', '.env'), join(home, '.gemini', '.env')]);
+      // Other agents leave gemini's alone.
+      assert.deepEqual(srtConfig({ agent: 'claude', workspace, tmp: '/tmp/remux-agent-x' }, ConfigSchema.parse({}).agents, '/h/.remux', home).filesystem.denyWrite.filter((p): p is string => typeof p === 'string' && p.endsWith('.env')), []);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(workspace, { recursive: true, force: true });
+    }
   });
 
   it("srt: gemini's instructions under the names its settings' context.fileName gives are read-only in ~/.gemini, not in the workspace", () => {
