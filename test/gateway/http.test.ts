@@ -300,7 +300,8 @@ describe('the daemon\'s HTTPS API', () => {
   });
 
   // Last: it locks this address out for the rest of the daemon's life.
-  test('failed logins from one address are slowed, then locked out even for the right token', async () => {
+  test('failed logins from one address are slowed, then lock it out for any token not yet accepted from there; one that was passes', async () => {
+    const newcomer = await addPrincipal(h.env, 'late-ops', '--hosts', 'localhost');
     const took: number[] = [];
     for (let i = 0; i < 5; i++) {
       const t0 = Date.now();
@@ -310,16 +311,27 @@ describe('the daemon\'s HTTPS API', () => {
     }
     assert.ok(took[3]! >= 240 && took[4]! >= 490, `the 4th and 5th failures waited: ${took.join(', ')} ms`);
     for (const attempt of [
-      () => api.request('POST', '/api/login', { headers: { origin }, body: { token: tokens.admin } }),
-      () => api.request('GET', '/api/me', { headers: bearer(tokens.admin) }),
+      () => api.request('POST', '/api/login', { headers: { origin }, body: { token: newcomer } }),
+      () => api.request('GET', '/api/me', { headers: bearer(newcomer) }),
     ]) {
       const r = await attempt();
       assert.equal(r.status, 429);
       assert.equal(r.json().error, 'locked_out');
       assert.ok(Number(r.headers['retry-after']) > 800);
     }
-    const forged = await api.request('GET', '/api/me', { headers: { ...bearer(tokens.admin), 'x-forwarded-for': '203.0.113.9' } });
+    const forged = await api.request('GET', '/api/me', { headers: { ...bearer(newcomer), 'x-forwarded-for': '203.0.113.9' } });
     assert.equal(forged.status, 429, 'X-Forwarded-For from a client is not believed: it names no other address');
+    // The address is shared (a NAT, an office): whoever was in before the guessing goes on, at once.
+    const t0 = Date.now();
+    assert.equal((await api.request('GET', '/api/me', { headers: bearer(tokens.admin) })).status, 200, 'a token accepted from here before passes the lockout');
+    assert.ok(Date.now() - t0 < 240, 'and is not slowed');
+    assert.equal((await api.request('POST', '/api/login', { headers: { origin }, body: { token: `rmx_guess9` } })).status, 429, "its requests did not wipe the guesser's count");
+    // Rotated, the known token is refused once (401), then counted like a guess: locked out.
+    const old = tokens.admin;
+    const rotated = await remux(['principal', 'rotate', 'boss', '--json'], { env: h.env });
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.equal((await api.request('GET', '/api/me', { headers: bearer(old) })).status, 401);
+    assert.equal((await api.request('GET', '/api/me', { headers: bearer(old) })).status, 429);
     const audit = JSON.parse((await remux(['audit', 'ls', '--json', '--principal', '(unknown)'], { env: h.env })).stdout.split('\n')[0]!) as { operation: string; level: string };
     assert.deepEqual([audit.operation, audit.level], ['login', 'deny']);
   });

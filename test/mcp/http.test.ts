@@ -314,15 +314,18 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
   });
 
   // Last: it locks this test's address out.
-  test('guessing tokens is slowed, then locked out (429), even for a right token afterwards', async () => {
+  test('guessing tokens is slowed, then locked out (429) for a right token not used from here yet; a client already in goes on', async () => {
+    const newcomer = await addPrincipal(h.env, 'late-ops', '--hosts', 'localhost');
     let last = 0;
     for (let i = 0; i < 6 && last !== 429; i++) {
       last = (await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer rmx_guess${i}` }, body: INIT('2025-11-25') })).status;
     }
     assert.equal(last, 429);
-    const right = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${tokens.boss}` }, body: INIT('2025-11-25') });
+    const right = await raw.request('POST', '/mcp', { headers: { ...ACCEPT, authorization: `Bearer ${newcomer}` }, body: INIT('2025-11-25') });
     assert.equal(right.status, 429);
     assert.match(String(right.headers['retry-after']), /^\d+$/);
+    // Same address, a token accepted from it before: its session goes on (an MCP client behind the guesser's NAT).
+    assert.equal((await call(boss, 'run_command', { host: 'localhost', command: 'echo still' })).data.stdout, 'still\n');
   });
 });
 

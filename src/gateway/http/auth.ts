@@ -4,7 +4,7 @@
 // principals file revokes at once (browser sessions, open WebSockets, requests still being answered).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import { authenticate, type PrincipalEntry, type Principals } from '../../config/principals.js';
+import { authenticate, hashToken, type PrincipalEntry, type Principals } from '../../config/principals.js';
 import { RateLimiter } from '../../hosts/rate-limit.js';
 import { clientKey } from '../relay/network.js';
 import { CLOSE } from '../terminal.js';
@@ -232,29 +232,49 @@ export interface GuardOptions {
   /** Failures after which each attempt waits: delayStepMs × (failures − slowAfter + 1). */
   slowAfter: number;
   delayStepMs: number;
-  /** Failures that lock the address out for lockMs; a success clears the count. */
+  /** Failures that lock the address out for lockMs; a new token's success clears the count. */
   lockAfter: number;
   lockMs: number;
   /** Addresses remembered at most (the oldest forgotten first): memory stays bounded under a spray. */
   maxAddresses: number;
+  /** A token accepted from an address passes its lockouts for this long after its last success. */
+  knownMs: number;
+  /** Tokens remembered per address, and addresses with any: bounded by the clients that hold a token. */
+  knownPerAddress: number;
+  maxKnownAddresses: number;
 }
 
-const DEFAULT_GUARD: GuardOptions = { slowAfter: 3, delayStepMs: 250, lockAfter: 5, lockMs: 15 * 60_000, maxAddresses: 10_000 };
+const DEFAULT_GUARD: GuardOptions = { slowAfter: 3, delayStepMs: 250, lockAfter: 5, lockMs: 15 * 60_000, maxAddresses: 10_000, knownMs: 24 * 3600_000, knownPerAddress: 8, maxKnownAddresses: 4096 };
 
-type Attempt = { locked: true; retryAfterMs: number } | { locked: false; delayMs: number; succeeded(): void };
+/** An attempt let through: the caller reports how the check ended (a failure is counted already, but a known token's). */
+type Attempt = { locked: true; retryAfterMs: number } | { locked: false; delayMs: number; succeeded(): void; failed(): void };
 
 /**
  * Failed token checks per client address, an IPv6 one by its /64 (logins and bearer tokens alike). An attempt counts as a
  * failure from the moment it starts, so parallel guesses cannot all slip in before the first is counted.
+ *
+ * An address is often shared (a NAT, an office, a VPN exit): one client guessing there must not lock out
+ * the others. A token accepted from an address is known there for knownMs: it passes the address's
+ * lockout and its delays, and counts as nothing. A guesser gains nothing from that (a known token is a
+ * right one), and the others' traffic does not wipe the guesser's count either (only a token's first
+ * success there does, a mistyped login's usual end). Clients that were not in before the lockout wait it out.
  */
 export class LoginGuard {
   private readonly failures = new Map<string, { count: number; lockedUntil: number; lastAt: number }>();
+  /** Per address: the SHA-256 of each token accepted from it, and when it was last. */
+  private readonly known = new Map<string, Map<string, number>>();
 
   constructor(private readonly opts: GuardOptions = DEFAULT_GUARD) {}
 
-  attempt(peer: string): Attempt {
+  attempt(peer: string, token: string): Attempt {
     const address = clientKey(peer);
     const now = Date.now();
+    const digest = hashToken(token);
+    const lastKnown = this.known.get(address)?.get(digest);
+    if (lastKnown !== undefined && now - lastKnown <= this.opts.knownMs) {
+      // Refused now (rotated, removed): known no more, so a script that goes on with it is counted like a guesser.
+      return { locked: false, delayMs: 0, succeeded: () => this.remember(address, digest), failed: () => void this.known.get(address)?.delete(digest) };
+    }
     let f = this.failures.get(address);
     if (f && f.lockedUntil > now) return { locked: true, retryAfterMs: f.lockedUntil - now };
     if (f && (f.lockedUntil !== 0 || now - f.lastAt > this.opts.lockMs)) f = undefined; // a served lockout or an old streak starts over
@@ -269,7 +289,26 @@ export class LoginGuard {
     f.lastAt = now;
     if (f.count >= this.opts.lockAfter) f.lockedUntil = now + this.opts.lockMs;
     const delayMs = before >= this.opts.slowAfter ? this.opts.delayStepMs * (before - this.opts.slowAfter + 1) : 0;
-    return { locked: false, delayMs, succeeded: () => void this.failures.delete(address) };
+    return {
+      locked: false,
+      delayMs,
+      succeeded: () => {
+        this.failures.delete(address);
+        this.remember(address, digest);
+      },
+      failed: () => {},
+    };
+  }
+
+  /** Most recently used last, in both maps: the oldest is forgotten first. */
+  private remember(address: string, digest: string): void {
+    const tokens = this.known.get(address) ?? new Map<string, number>();
+    this.known.delete(address);
+    while (this.known.size >= this.opts.maxKnownAddresses) this.known.delete(this.known.keys().next().value!);
+    this.known.set(address, tokens);
+    tokens.delete(digest);
+    while (tokens.size >= this.opts.knownPerAddress) tokens.delete(tokens.keys().next().value!);
+    tokens.set(digest, Date.now());
   }
 }
 
@@ -314,11 +353,14 @@ export async function checkToken(
   token: string,
   principals: Principals,
 ): Promise<{ entry: PrincipalEntry } | { locked: number } | { bad: true }> {
-  const attempt = guard.attempt(address);
+  const attempt = guard.attempt(address, token);
   if (attempt.locked) return { locked: attempt.retryAfterMs };
   if (attempt.delayMs > 0) await new Promise((r) => setTimeout(r, attempt.delayMs));
   const entry = authenticate(principals, token);
-  if (!entry) return { bad: true };
+  if (!entry) {
+    attempt.failed();
+    return { bad: true };
+  }
   attempt.succeeded();
   return { entry };
 }
