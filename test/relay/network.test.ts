@@ -23,6 +23,11 @@ describe('addresses', () => {
     assert.equal(clientKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
     for (const a of ['203.0.113.5', '::ffff:203.0.113.5', '::ffff:cb00:7105']) assert.equal(clientKey(a), '203.0.113.5', a);
     assert.notEqual(clientKey('203.0.113.5'), clientKey('203.0.113.6'), 'IPv4 addresses one by one');
+    // NAT64 (64:ff9b::/96): the IPv4 clients a translator brings in are one by one too, not one /64.
+    assert.equal(clientKey('64:ff9b::203.0.113.5'), '203.0.113.5 (NAT64)');
+    assert.equal(clientKey('64:ff9b::cb00:7106'), '203.0.113.6 (NAT64)');
+    assert.notEqual(clientKey('64:ff9b::203.0.113.5'), clientKey('203.0.113.5'), 'not the same client as the IPv4 address itself');
+    assert.equal(clientKey('64:ff9b:1::cb00:7105'), '64:ff9b:1:0::/64', 'a local-use prefix (RFC 8215) is a network like any other');
   });
 
   test('CIDR blocks: IPv4, IPv6, and mapped addresses against IPv4 blocks', () => {

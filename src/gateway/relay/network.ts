@@ -26,13 +26,21 @@ export function normalizeAddress(address: string): string | null {
  * What one client is counted by (connections per address, failed and successful logins): an IPv4
  * address as it is, an IPv6 address by its /64 (`2001:db8:1:2::/64`): whoever holds one address of a
  * network holds its whole /64, and counted one by one, each of its addresses had a limit of its own.
- * IPv4-mapped IPv6 is the IPv4 address. Anything else (not an address) is its own key.
+ * IPv4-mapped IPv6 is the IPv4 address, NAT64's 64:ff9b::a.b.c.d that IPv4 address marked as such. Anything
+ * else (not an address) is its own key.
  */
 export function clientKey(address: string): string {
   const a = normalizeAddress(address);
   if (a === null) return address;
   if (isIPv4(a)) return a;
-  return `${ipv6Groups(a).slice(0, 4).join(':')}::/64`;
+  const groups = ipv6Groups(a);
+  // NAT64's well-known prefix (RFC 6052): every IPv4 client a translator brings in shares one /64, so each
+  // counts by the IPv4 address it embeds. Only for counting: no network check believes the embedded address.
+  if (groups.slice(0, 6).join(':') === '64:ff9b:0:0:0:0') {
+    const [hi, lo] = groups.slice(6).map((g) => parseInt(g, 16)) as [number, number];
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255} (NAT64)`;
+  }
+  return `${groups.slice(0, 4).join(':')}::/64`;
 }
 
 /** The eight groups of an IPv6 address, in hex without leading zeros (`::` expanded, a dotted tail as two groups). */
