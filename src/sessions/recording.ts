@@ -57,8 +57,12 @@ export function roomHeld(): number {
   return held;
 }
 
+export function isRecordingId(id: string): boolean {
+  return ID.test(id);
+}
+
 export function recordingPath(dir: string, id: string): string {
-  if (!ID.test(id)) throw new RangeError(`not a recording id: ${JSON.stringify(id)}`);
+  if (!isRecordingId(id)) throw new RangeError(`not a recording id: ${JSON.stringify(id)}`);
   return path.join(dir, `${id}.cast`);
 }
 
@@ -158,27 +162,38 @@ export function recordingIds(dir: string): string[] {
 
 /** The recordings in `dir`, newest first; unreadable or foreign files are left out. */
 export function listRecordings(dir: string): RecordingInfo[] {
-  const known = described.get(dir);
-  const now = new Map<string, Described>();
-  for (const id of recordingIds(dir)) {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(recordingPath(dir, id));
-    } catch {
-      continue;
-    }
-    const cached = known?.get(id);
-    // A recording unchanged since it was last described is not read again (the daemon lists on every
-    // console request: 72 KiB read per recording each time, on its event loop).
-    const same = cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs && cached.ino === st.ino;
-    const info = same ? cached.info : st.isFile() ? describeRecording(dir, id) : null;
-    now.set(id, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, info });
-  }
-  described.set(dir, now);
-  return [...now.values()].flatMap((d) => d.info ?? []).sort((a, b) => b.id.localeCompare(a.id));
+  return pageOfRecordings(dir).recordings;
 }
 
-/** What listRecordings last read of each recording, by directory, with the file's size, time and inode then. */
+export interface RecordingsPage {
+  recordings: RecordingInfo[];
+  /** The `before` of the next page (the id of this one's last recording), or null when none older is left. */
+  next: string | null;
+  /** The files looked at: the page's, those `visible` left out among them, none older than its last. */
+  examined: number;
+}
+
+/**
+ * The recordings in `dir`, newest first, from the newest older than `before` (an id) on, until `limit` of
+ * them are ones `visible` lets through; unreadable or foreign files are left out. An id begins with its
+ * start time, so the names alone put them in order: files past the page's last one are not read.
+ */
+export function pageOfRecordings(dir: string, { limit = Infinity, before, visible = () => true }: { limit?: number; before?: string; visible?: (r: RecordingInfo) => boolean } = {}): RecordingsPage {
+  // Code-unit order, the order `before` compares in: ids are all digits, T, Z, - and lower-case hex.
+  const ids = recordingIds(dir).sort().reverse();
+  const known = describedIn(dir, ids);
+  const recordings: RecordingInfo[] = [];
+  let i = before === undefined ? 0 : ids.findIndex((id) => id < before);
+  if (i === -1) i = ids.length;
+  const first = i;
+  for (; i < ids.length && recordings.length < limit; i++) {
+    const info = describeKnown(dir, ids[i]!, known);
+    if (info && visible(info)) recordings.push(info);
+  }
+  return { recordings, next: i < ids.length ? ids[i - 1]! : null, examined: i - first };
+}
+
+/** What was last read of each recording, by directory, with the file's size, time and inode then. */
 interface Described {
   size: number;
   mtimeMs: number;
@@ -186,6 +201,34 @@ interface Described {
   info: RecordingInfo | null;
 }
 const described = new Map<string, Map<string, Described>>();
+
+/** What was read in `dir` before, less the recordings no longer there (`ids`: those that are). */
+function describedIn(dir: string, ids: string[]): Map<string, Described> {
+  const known = described.get(dir) ?? new Map<string, Described>();
+  described.set(dir, known);
+  const present = new Set(ids);
+  for (const id of known.keys()) if (!present.has(id)) known.delete(id);
+  return known;
+}
+
+/**
+ * A recording as describeRecording reads it, unless unchanged since it was last read (the daemon lists on
+ * every console request: 72 KiB read per recording each time, on its event loop).
+ */
+function describeKnown(dir: string, id: string, known: Map<string, Described>): RecordingInfo | null {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(recordingPath(dir, id));
+  } catch {
+    known.delete(id);
+    return null;
+  }
+  const cached = known.get(id);
+  if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs && cached.ino === st.ino) return cached.info;
+  const info = st.isFile() ? describeRecording(dir, id) : null;
+  known.set(id, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, info });
+  return info;
+}
 
 /** One recording's header and extent; null when it is not one of ours. */
 export function describeRecording(dir: string, id: string): RecordingInfo | null {

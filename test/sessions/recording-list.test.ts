@@ -1,11 +1,13 @@
 // Listing recordings (sessions/recording.ts listRecordings): a recording unchanged since the last listing is
-// not read again, and one that changed, was replaced or removed is listed as it is now.
+// not read again, and one that changed, was replaced or removed is listed as it is now; a page of them
+// reads only the files it needs.
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { AttachRecorder, listRecordings } from '../../src/sessions/recording.js';
+import { AttachRecorder, listRecordings, pageOfRecordings } from '../../src/sessions/recording.js';
+import { plantRecordings } from '../support/recordings.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'remux-reclist-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,4 +39,37 @@ test('a listing follows what changed since the last one: a recording written on,
   unlinkSync(a.path);
   assert.deepEqual(listRecordings(dir), []);
   a.end();
+});
+
+test('a page of 100 of 5,000 recordings reads only the files down to its last; pages follow on by `before`', () => {
+  const many = mkdtempSync(join(tmpdir(), 'remux-recpage-'));
+  try {
+    const ids = plantRecordings(many, 5000, (i) => ({ ...meta, session: `s${i}`, principal: i % 2 === 0 ? 'even' : 'odd' })).reverse();
+    const first = pageOfRecordings(many, { limit: 100 });
+    assert.deepEqual(first.recordings.map((r) => r.id), ids.slice(0, 100), 'the newest 100, newest first');
+    assert.equal(first.examined, 100, 'no file older than the page was looked at');
+    assert.equal(first.next, ids[99]);
+
+    const second = pageOfRecordings(many, { limit: 100, before: first.next! });
+    assert.deepEqual(second.recordings.map((r) => r.id), ids.slice(100, 200));
+    assert.equal(second.examined, 100);
+    // `before` need not be a recording that is still there: strictly older than it.
+    const gone = `${ids[150]!.slice(0, -12)}ffffffffffff`;
+    assert.deepEqual(pageOfRecordings(many, { limit: 2, before: gone }).recordings.map((r) => r.id), ids.slice(150, 152));
+
+    // What `visible` leaves out does not count towards the page: 100 of one principal's, from 199 files.
+    const odd = pageOfRecordings(many, { limit: 100, visible: (r) => r.principal === 'odd' });
+    assert.equal(odd.recordings.length, 100);
+    assert.ok(odd.recordings.every((r) => r.principal === 'odd'));
+    assert.equal(odd.examined, 199);
+    assert.equal(odd.next, odd.recordings.at(-1)!.id);
+
+    // The last page: nothing older left, no next.
+    const last = pageOfRecordings(many, { limit: 100, before: ids[4950]! });
+    assert.deepEqual(last.recordings.map((r) => r.id), ids.slice(4951));
+    assert.equal(last.next, null);
+    assert.equal(listRecordings(many).length, 5000, 'without a limit, all of them');
+  } finally {
+    rmSync(many, { recursive: true, force: true });
+  }
 });

@@ -10,7 +10,7 @@ import { createdOf } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
 import { hostsInScope, tmuxUserInScope } from '../../core/scope.js';
 import type { Principal } from '../../core/types.js';
-import { describeRecording, listRecordings, recordingPath, type RecordingInfo } from '../../sessions/recording.js';
+import { describeRecording, isRecordingId, pageOfRecordings, recordingPath, type RecordingInfo } from '../../sessions/recording.js';
 import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
 
@@ -26,10 +26,33 @@ function outOfScope(ctx: GatewayContext, principal: Principal, r: RecordingInfo)
   return null;
 }
 
+type Query = { limit: number; before?: string };
+
+/** `limit` as GET /api/audit takes it. */
+const QUERY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    before: { type: 'string' },
+  },
+} as const;
+
 export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContext, dir: string): void {
-  api.get('/api/recordings', async (request) => {
+  /**
+   * A page of the recordings the principal may see, newest first; a full one links to the next in a
+   * `Link: <…>; rel="next"` header (RFC 8288), its `before` the page's last id. The body stays an array.
+   */
+  api.get<{ Querystring: Query }>('/api/recordings', { schema: { querystring: QUERY } }, async (request, reply) => {
     const principal = principalOfRequest(request);
-    return listRecordings(dir).filter((r) => outOfScope(ctx, principal, r) === null);
+    const { limit, before } = request.query;
+    if (before !== undefined && !isRecordingId(before)) {
+      return fail(reply, 400, 'bad_request', `before ${JSON.stringify(before)}: not a recording id; give the id of the last recording of the page before (like 20261205T021044Z-3f2a9c0d11be)`);
+    }
+    // Scope first, then the limit: a page is `limit` recordings this principal may see.
+    const page = pageOfRecordings(dir, { limit, before, visible: (r) => outOfScope(ctx, principal, r) === null });
+    if (page.next !== null) reply.header('link', `</api/recordings?${new URLSearchParams({ limit: String(limit), before: page.next })}>; rel="next"`);
+    return page.recordings;
   });
 
   api.get<{ Params: { id: string } }>('/api/recordings/:id', async (request, reply) => {
