@@ -7,14 +7,26 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config/config.js';
 import { recordingsDir } from '../config/paths.js';
 import { findByIdPrefix, UsageError } from '../core/errors.js';
-import { listRecordings, recordingPath, type RecordingInfo } from '../sessions/recording.js';
+import { isRecordingId, listRecordings, pageOfRecordings, recordingPath, type RecordingInfo } from '../sessions/recording.js';
 import { printJson, printTable, utcCell } from './output.js';
 
-export function listRecordingsCommand(opts: { json?: boolean }): void {
-  const all = listRecordings(recordingsDir());
+export interface ListOptions {
+  json?: boolean;
+  limit?: string;
+  before?: string;
+}
+
+export function listRecordingsCommand(opts: ListOptions): void {
+  // As `remux audit ls --limit`: 0 is all.
+  const limit = opts.limit === undefined ? 0 : Number(opts.limit);
+  if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got "${opts.limit}"`);
+  if (opts.before !== undefined && !isRecordingId(opts.before)) {
+    throw new UsageError(`--before ${opts.before}: not a recording id; give the id of the last one listed before (like 20261205T021044Z-3f2a9c0d11be)`);
+  }
+  const { recordings: all, next } = pageOfRecordings(recordingsDir(), { limit: limit === 0 ? Infinity : limit, before: opts.before });
   if (opts.json) return printJson(all);
   if (all.length === 0) {
-    process.stdout.write(`no recordings in ${recordingsDir()} (browser attaches are recorded; whole sessions with sessions.record: sessions)\n`);
+    process.stdout.write(`no recordings${opts.before === undefined ? '' : ` older than ${opts.before}`} in ${recordingsDir()} (browser attaches are recorded; whole sessions with sessions.record: sessions)\n`);
     return;
   }
   printTable(
@@ -24,7 +36,7 @@ export function listRecordingsCommand(opts: { json?: boolean }): void {
   const { recordings_max_total_mb: maxMb, recordings_keep_days: keepDays } = loadConfig().config.sessions;
   const kept = [maxMb === null ? null : `${maxMb} MB in all`, keepDays === null ? null : `${keepDays} days`].filter((x) => x !== null);
   process.stdout.write(
-    `${all.length} recordings, ${size(all.reduce((sum, r) => sum + r.bytes, 0))}; ` +
+    `${all.length} recordings, ${size(all.reduce((sum, r) => sum + r.bytes, 0))}${next === null ? '' : ` (older ones: --before ${next})`}; ` +
       (kept.length > 0 ? `the daemon removes the oldest beyond ${kept.join(' or ')} (sessions.recordings_max_total_mb, recordings_keep_days)\n` : 'kept without limit\n'),
   );
 }

@@ -1,7 +1,7 @@
 // `remux session recordings` and `remux session play`, on recordings written by the recorder the
-// terminal and the session recorder use (AttachRecorder), in a new REMUX_HOME: the list (text and JSON),
-// playback at once into a pipe and with its timing in a terminal (node-pty), speed and idle limit, and
-// what is refused (an unknown or ambiguous id, a bad speed, a link planted as a recording).
+// terminal and the session recorder use (AttachRecorder), in a new REMUX_HOME: the list (text and JSON, a
+// page at a time with --limit and --before), playback at once into a pipe and with its timing in a
+// terminal (node-pty), speed and idle limit, and what is refused (an unknown or ambiguous id, a bad speed, a link planted as a recording).
 import assert from 'node:assert/strict';
 import { spawn as spawnChild } from 'node:child_process';
 import { renameSync, symlinkSync } from 'node:fs';
@@ -55,6 +55,29 @@ describe('remux session recordings / play', () => {
     } finally {
       empty.remove();
     }
+  });
+
+  test('--limit and --before list a page at a time; the table says where the next one starts', async () => {
+    const [newer, older] = [slow, quick].sort().reverse();
+    const first = await remux(['session', 'recordings', '--limit', '1', '--json'], { env: h.env });
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual((JSON.parse(first.stdout) as Array<{ id: string }>).map((r) => r.id), [newer]);
+    const table = await remux(['session', 'recordings', '-n', '1'], { env: h.env });
+    assert.match(table.stdout, new RegExp(`\\n1 recordings, \\d+ B \\(older ones: --before ${newer}\\); the daemon removes`));
+    const next = await remux(['session', 'recordings', '--limit', '1', '--before', newer!, '--json'], { env: h.env });
+    assert.deepEqual((JSON.parse(next.stdout) as Array<{ id: string }>).map((r) => r.id), [older]);
+    const last = await remux(['session', 'recordings', '--limit', '1', '--before', newer!], { env: h.env });
+    assert.doesNotMatch(last.stdout, /older ones/);
+    assert.match((await remux(['session', 'recordings', '--before', older!], { env: h.env })).stdout, new RegExp(`^no recordings older than ${older} in `));
+    assert.equal((await remux(['session', 'recordings', '--limit', '0', '--json'], { env: h.env })).stdout, (await remux(['session', 'recordings', '--json'], { env: h.env })).stdout, '0 is all');
+
+    const limit = await remux(['session', 'recordings', '--limit', 'ten'], { env: h.env });
+    assert.equal(limit.code, 2);
+    assert.match(limit.stderr, /--limit must be a whole number, got "ten"/);
+    const before = await remux(['session', 'recordings', '--before', 'yesterday'], { env: h.env });
+    assert.equal(before.code, 2);
+    assert.match(before.stderr, /--before yesterday: not a recording id; give the id of the last one listed before/);
+    assert.match((await remux(['session', 'recordings', '--help'], { env: h.env })).stdout, /remux session recordings --limit 20 --before \S+ +# the next 20/);
   });
 
   test('play into a pipe writes the output at once, in order, by id or a unique start of it', async () => {

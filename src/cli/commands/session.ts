@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { examples } from '../output.js';
 import type { ClientHost, Runner } from '../client-commands.js';
+import type { ListOptions } from '../recording-commands.js';
 import type { Invocation } from '../invocation.js';
 
 export interface SessionOptions {
@@ -161,8 +162,13 @@ Examples:
     .command('recordings')
     .description('the recordings in $REMUX_HOME/recordings (browser attaches; whole sessions with sessions.record: sessions), newest first')
     .option('--json', 'print one JSON document')
-    .addHelpText('after', '\nExamples:\n  remux session recordings\n  remux session recordings --json | jq \'.[] | select(.host == "web1") | .id\'')
-    .action(async (opts: { json?: boolean }) => {
+    .option('-n, --limit <n>', 'only the newest N (default 0: all)')
+    .option('--before <id>', 'only those older than this recording (the last one of the page before)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  remux session recordings\n  remux session recordings --limit 20\n  remux session recordings --limit 20 --before 20261205T021044Z-3f2a9c0d11be   # the next 20\n  remux session recordings --json | jq \'.[] | select(.host == "web1") | .id\'',
+    )
+    .action(async (opts: ListOptions) => {
       const { listRecordingsCommand } = await import('../recording-commands.js');
       listRecordingsCommand(opts);
     });
