@@ -3,11 +3,12 @@
 // action that asked names how it was answered; the run panel streams a host's output and exit status,
 // shows a refusal's reason and 77, and cancels; a recording plays in xterm.js, from the list or from its
 // attach's audit record, its bar jumps forwards and back, and on a phone its terminal shrinks to the
-// width (turned sideways, to the height too) and its controls are in sight. Nothing may break the CSP (Chromium reports every refusal as a
+// width (turned sideways, to the height too) and its controls are in sight; the list comes 100 at a time,
+// "More" for the next. Nothing may break the CSP (Chromium reports every refusal as a
 // console error).
 import assert from 'node:assert/strict';
 import { userInfo } from 'node:os';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +18,7 @@ import { AttachRecorder } from '../../src/sessions/recording.js';
 import { loggedIn } from '../support/browser.js';
 import { startBrowserDaemon, type BrowserDaemon } from '../support/browser-daemon.js';
 import { remux } from '../support/cli.js';
+import { plantRecordings } from '../support/recordings.js';
 
 let d: BrowserDaemon;
 
@@ -279,5 +281,23 @@ test('on a phone the player shrinks a wide recording to the width, brings itself
   assert.equal(await desktop.evaluate(fontSize), 13);
   assert.ok(await desktop.evaluate(fits));
   assert.deepEqual(desktopProblems, []);
+  await done();
+});
+
+test('the recordings page lists 100 at first and the next ones with "More"; a link to an older one still plays it', async () => {
+  const dir = join(d.home, 'recordings');
+  // Older than any other test's: after them in the list, the oldest beyond the first page.
+  const planted = plantRecordings(dir, 120, (i) => ({ host: 'localhost', user: 'me', session: `old${i}`, principal: 'boss', readOnly: false, actionId: null }));
+  const all = readdirSync(dir).filter((name) => name.endsWith('.cast')).length;
+  const { page, problems, done } = await console(`#/recordings?id=${planted[0]}`);
+  await page.locator('.player h3', { hasText: 'me@localhost:old0' }).waitFor();
+  const rows = page.locator('table.recordings tbody tr');
+  await until(page, "document.querySelectorAll('table.recordings tbody tr').length === 100");
+  assert.equal(await page.locator(`tr[data-id="${planted[0]}"]`).count(), 0, 'not on the first page');
+  await page.locator('button.more').click();
+  await until(page, `document.querySelectorAll('table.recordings tbody tr').length === ${all}`);
+  assert.equal(await rows.last().getAttribute('data-id'), planted[0]);
+  assert.ok(await page.locator('button.more').isHidden(), 'none older left');
+  assert.deepEqual(problems, []);
   await done();
 });

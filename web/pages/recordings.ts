@@ -1,5 +1,6 @@
-// Recordings (of attaches, or of whole sessions): the list (GET /api/recordings) and a player replaying one asciicast v2 file in a
-// read-only xterm.js with its own timing: play/pause, 1x/2x/4x, back to the start, and a bar to jump anywhere.
+// Recordings (of attaches, or of whole sessions): the list (GET /api/recordings, a page at a time: "More" loads the
+// next) and a player replaying one asciicast v2 file in a read-only xterm.js with its own timing: play/pause,
+// 1x/2x/4x, back to the start, and a bar to jump anywhere.
 import { Terminal } from '@xterm/xterm';
 import { api, el, errorText } from '../api.js';
 import { fitScreen } from '../fit-screen.js';
@@ -7,8 +8,8 @@ import { utcTime } from '../format.js';
 import { routeInlineStyles } from '../inline-styles.js';
 import type { Page } from './page.js';
 
-interface Recording {
-  id: string;
+/** Whose attach or session it was: the `remux` field of a recording's header. */
+interface RecordingMeta {
   host: string;
   user: string;
   session: string;
@@ -16,6 +17,10 @@ interface Recording {
   readOnly: boolean;
   /** One attach, or a whole session from its creation (sessions.record: sessions). */
   kind: 'attach' | 'session';
+}
+
+interface Recording extends RecordingMeta {
+  id: string;
   started: string;
   bytes: number;
   duration: number;
@@ -38,10 +43,10 @@ function clock(seconds: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
-/** The header's size and the events, their times with long idle pauses shortened. */
-function parseCast(text: string): { cols: number; rows: number; events: Event[] } {
+/** The header's size, whose recording it is and when it started, and the events, their times with long idle pauses shortened. */
+function parseCast(text: string): { cols: number; rows: number; meta: RecordingMeta; started: string; events: Event[] } {
   const [first = '{}', ...rest] = text.split('\n');
-  const header = JSON.parse(first) as { width?: number; height?: number };
+  const header = JSON.parse(first) as { width?: number; height?: number; timestamp: number; remux: RecordingMeta };
   const events: Event[] = [];
   let shift = 0;
   let last = 0;
@@ -52,7 +57,7 @@ function parseCast(text: string): { cols: number; rows: number; events: Event[] 
     last = t;
     events.push([t - shift, kind, data]);
   }
-  return { cols: header.width || 80, rows: header.height || 24, events };
+  return { cols: header.width || 80, rows: header.height || 24, meta: header.remux, started: new Date(header.timestamp * 1000).toISOString(), events };
 }
 
 class Player {
@@ -218,16 +223,18 @@ export const recordingsPage: Page = {
       unlisten = null;
     };
 
-    const open = async (r: Recording): Promise<void> => {
+    // By id, its title from its header: a recording linked from the audit page may be on a page not loaded yet.
+    const open = async (id: string): Promise<void> => {
       close();
-      const res = await api(`/api/recordings/${encodeURIComponent(r.id)}`);
+      const res = await api(`/api/recordings/${encodeURIComponent(id)}`);
       if (!res.ok) return void (error.textContent = await errorText(res));
       const cast = parseCast(await res.text());
+      const r = cast.meta;
       routeInlineStyles();
       const t = new Terminal({ disableStdin: true, cursorBlink: false, convertEol: false, scrollback: 5000, fontSize: FONT_SIZE });
       term = t;
       const screen = el('div', undefined, { class: 'player-screen' });
-      const title = el('h3', `${r.principal} · ${r.user}@${r.host}:${r.session} · ${utcTime(r.started)}`);
+      const title = el('h3', `${r.principal} · ${r.user}@${r.host}:${r.session} · ${utcTime(cast.started)}`);
       const playButton = el('button', 'Play', { type: 'button', class: 'play' });
       const startButton = el('button', 'From the start', { type: 'button' });
       const speed = el('select', undefined, { 'aria-label': 'speed' });
@@ -282,11 +289,19 @@ export const recordingsPage: Page = {
       p.play();
     };
 
-    void (async () => {
-      const res = await api('/api/recordings');
+    const more = el('button', 'More', { type: 'button', class: 'more', hidden: '' });
+    container.append(more);
+    /** Adds the page at `path` to the list; "More" then offers the next one, if the answer links to one. */
+    const load = async (path: string): Promise<void> => {
+      more.disabled = true;
+      const res = await api(path);
+      more.disabled = false;
       if (!res.ok) return void (error.textContent = await errorText(res));
+      const next = /<([^>]*)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
+      more.hidden = next === undefined;
+      more.onclick = () => void load(next!);
       const list = (await res.json()) as Recording[];
-      if (list.length === 0) {
+      if (list.length === 0 && rows.childElementCount === 0) {
         const tr = el('tr');
         tr.append(el('td', 'No recordings yet: attaches in the console (or whole sessions, per sessions.record) are recorded.', { colspan: '7' }));
         rows.append(tr);
@@ -295,18 +310,17 @@ export const recordingsPage: Page = {
         const tr = el('tr', undefined, { 'data-id': r.id });
         // First: on a phone the table scrolls sideways, and the button stays in sight.
         const play = el('button', 'Play', { type: 'button' });
-        play.addEventListener('click', () => void open(r));
+        play.addEventListener('click', () => void open(r.id));
         const cell = el('td');
         cell.append(play);
         tr.append(cell);
         for (const text of [utcTime(r.started), r.principal, r.host, `${r.user}:${r.session}${r.kind === 'session' ? ' (whole session)' : r.readOnly ? ' (read-only)' : ''}`, clock(r.duration), size(r.bytes)]) tr.append(el('td', text));
         rows.append(tr);
       }
-      const wanted = params.get('id');
-      const chosen = list.find((r) => r.id === wanted);
-      if (wanted && !chosen) error.textContent = `no recording ${wanted} that you may see`;
-      if (chosen) await open(chosen);
-    })();
+    };
+    void load('/api/recordings');
+    const wanted = params.get('id');
+    if (wanted) void open(wanted);
     return close;
   },
 };
