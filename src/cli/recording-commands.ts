@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config/config.js';
 import { recordingsDir } from '../config/paths.js';
 import { findByIdPrefix, UsageError } from '../core/errors.js';
-import { isRecordingId, listRecordings, pageOfRecordings, recordingPath, type RecordingInfo } from '../sessions/recording.js';
+import { describeRecording, isRecordingId, pageOfRecordings, recordingIds, recordingPath, type RecordingInfo } from '../sessions/recording.js';
 import { printJson, printTable, utcCell } from './output.js';
 
 export interface ListOptions {
@@ -82,7 +82,10 @@ export async function playCommand(ref: string, opts: PlayOptions): Promise<void>
 
 /** A recording by its id or a unique prefix of it (ids begin with their start time: 20261205T…). */
 function findRecording(ref: string): RecordingInfo {
-  return findByIdPrefix(listRecordings(recordingsDir()), ref, { missing: `no recording ${ref} in ${recordingsDir()}`, hint: 'see them with remux session recordings', plural: 'recordings' });
+  const dir = recordingsDir();
+  // By name first: only the recordings `ref` can name are read (a listing reads every one).
+  const named = recordingIds(dir).flatMap((id) => (id.startsWith(ref) ? (describeRecording(dir, id) ?? []) : []));
+  return findByIdPrefix(named, ref, { missing: `no recording ${ref} in ${recordingsDir()}`, hint: 'see them with remux session recordings', plural: 'recordings' });
 }
 
 function parseEvent(line: string): [number, string, string] | null {
