@@ -20,6 +20,7 @@ import type { OutputFlow, SandboxSpec } from '../exec/types.js';
 import { ResolveError } from '../policy/resolve.js';
 import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, INPUT_TAKEN_STEP_BYTES, PROTOCOL_VERSION, PROTOCOL_V2, TERMINAL_INPUT_MAX_BYTES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
 import { FileError, type Host, type HostTerminal } from '../hosts/types.js';
+import { OwnAnswers } from './answers.js';
 import { checkOwnCommand, isListing, type OwnStartup } from './own.js';
 import { intersectSandbox } from './sandbox.js';
 import { openCheckedTerminal } from './terminal.js';
@@ -248,7 +249,9 @@ export class AgentSession {
       if (f.type === 'file-resolve') {
         const files = this.ctx.host(HERE).files;
         if (!files) throw new FileError('this machine offers no file operations');
-        return done({ resolved: await files.resolve(f.paths) });
+        const own = this.ownAnswers();
+        const resolved = await files.resolve(f.paths);
+        return done({ resolved: resolved.map((r, i) => own.path(f.paths[i]!, 'real' in r ? r.real : null, r)) });
       }
       const action: FileAction =
         f.type === 'file-read'
@@ -430,7 +433,10 @@ export class AgentSession {
     return { list: single([...startup.prefix, ...program]), enforced: 'runs in the OS sandbox (bubblewrap) of both policies for the life of the session' };
   }
 
-  /** Path and program questions of the gateway's policy check, answered the way this machine's resolver sees them. */
+  /**
+   * Path and program questions of the gateway's policy check, answered the way this machine's resolver
+   * sees them, within this machine's own policy.
+   */
   private resolve(id: number, paths: string[], names: string[]): void {
     const resolver = this.ctx.host(HERE).resolver;
     const answer = (fn: () => string): RelayAnswer => {
@@ -442,18 +448,27 @@ export class AgentSession {
       }
     };
     try {
+      const own = this.ownAnswers();
       this.send({
         type: 'resolved',
         id,
-        paths: paths.map((p) => answer(() => resolver.realpath(p, '/'))),
+        paths: paths.map((p) => {
+          const found = answer(() => resolver.realpath(p, '/'));
+          return own.path(p, 'path' in found ? found.path : null, found);
+        }),
         names: names.map((n) => {
           const path = resolver.which(n);
-          return path === null ? null : { path };
+          return own.program(n, path, path === null ? null : { path });
         }),
       });
     } catch (err) {
       this.send({ type: 'error', id, message: `cannot resolve paths: ${(err as Error).message}` });
     }
+  }
+
+  /** What the gateway may learn of this machine's paths and programs: what its own policy covers. */
+  private ownAnswers(): OwnAnswers {
+    return new OwnAnswers(this.ctx.policies.get(this.ctx.defaultPolicy), this.ctx.host(HERE).resolver, this.name, this.ctx.defaultPolicy);
   }
 
   private terminal(id: number, argv: string[], cols: number, rows: number, reportTaken: boolean): void {

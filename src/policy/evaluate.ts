@@ -323,7 +323,20 @@ class Evaluation {
     }
     const realName = real === null ? name : posix.basename(real);
     if (realName === name || lookupTool(realName) === undefined) return name;
-    return lookupTool(name) !== undefined && this.which(name) === real ? name : realName;
+    return lookupTool(name) !== undefined && this.foundAs(name, real) ? name : realName;
+  }
+
+  /**
+   * Whether the secure PATH finds `real` for `name`. A name the host will not say where it is (an outbound
+   * agent answers only for programs its own policy may run) is not: the program is then taken as the
+   * file it is, never as the host's own program of that name.
+   */
+  private foundAs(name: string, real: string | null): boolean {
+    try {
+      return this.which(name) === real;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -336,10 +349,10 @@ class Evaluation {
     let real: string;
     try {
       real = this.realpath(program);
-      if (this.which(posix.basename(program)) === real || this.which(posix.basename(real)) === real) return false;
     } catch {
       return false; // its execute_binary check already denies
     }
+    if (this.foundAs(posix.basename(program), real) || this.foundAs(posix.basename(real), real)) return false;
     const lexical = posix.resolve(this.cwd, program);
     const rule = decide(this.rulesFor('write_file'), (r) => (r.rule.effect === 'allow' ? r.matchers.some((m) => m.test(real)) : this.flagsPath(r, real, lexical)));
     return rule !== null && rule.rule.effect !== 'deny';
@@ -573,6 +586,38 @@ function escapeGlob(literal: string): string {
 function show(text: string): string {
   const cut = text.length > 200 ? `${text.slice(0, 200)}…` : text;
   return /[\s\x00-\x1f\x7f-\x9f\ud800-\udfff]/.test(cut) ? JSON.stringify(cut) : cut;
+}
+
+/**
+ * Whether a rule of `policy` that may grant something (allow, or ask) could apply at `path` (absolute,
+ * normalised, symlinks resolved): one of its path globs (read_file, write_file, list_directory, or a
+ * program's path) matches the path, a path below it (a listing or a `cd` goes through it), or a path above
+ * it (a program going through that tree reaches it). An outbound agent tells its gateway about such paths only.
+ */
+export function mayReach(policy: Policy, path: string): boolean {
+  const above = ancestors(path);
+  for (const rules of compile(policy).byOperation.values()) {
+    for (const r of rules) {
+      if (r.rule.effect !== 'deny' && r.matchers.some((m) => m.below(path) || above.some((dir) => m.test(dir)))) return true;
+    }
+  }
+  return false;
+}
+
+/** `/a/b/c` → `/a/b`, `/a`, `/`. */
+function ancestors(path: string): string[] {
+  const out: string[] = [];
+  for (let at = path.lastIndexOf('/'); at > 0; at = path.lastIndexOf('/', at - 1)) out.push(path.slice(0, at));
+  if (path !== '/') out.push('/');
+  return out;
+}
+
+/** Whether `policy` may let a program run by its bare name (a rule naming it, or `*`): where the secure PATH finds it. */
+export function mayRunByName(policy: Policy, name: string): boolean {
+  const compiled = compile(policy);
+  return (['execute_binary', 'execute_code'] as const).some((op) =>
+    (compiled.byOperation.get(op) ?? []).some((r) => r.rule.effect !== 'deny' && (r.anyProgram || r.names.includes(name))),
+  );
 }
 
 /**

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { parseCommand } from '../../src/command/parser.js';
-import { evaluate, explain, sandboxSpec } from '../../src/policy/evaluate.js';
+import { evaluate, explain, mayReach, mayRunByName, sandboxSpec } from '../../src/policy/evaluate.js';
 import { parsePolicies } from '../../src/policy/load.js';
-import { localResolver } from '../../src/policy/resolve.js';
+import { localResolver, ResolveError } from '../../src/policy/resolve.js';
 import { renderTemplate } from '../../src/policy/templates.js';
-import type { Check, Decision, Enforcement, Policy } from '../../src/policy/types.js';
+import type { Check, Decision, Enforcement, PathResolver, Policy } from '../../src/policy/types.js';
 import { makeFixture, rawCommand } from './fixture.js';
 
 const fx = makeFixture(`
@@ -556,5 +556,68 @@ describe('evaluate: symlink swaps between evaluations are seen', () => {
     unlinkSync(link);
     symlinkSync(`${T}/outside/f`, link);
     assertDenied(fx.check(`cat ${link}`), `${T}/outside/f`);
+  });
+});
+
+describe('what a policy may reach (what an outbound agent answers its gateway about)', () => {
+  const p = parsePolicies(
+    `policies:
+  p:
+    capabilities:
+      - { operation: execute_binary, resource: cat|/opt/tool/bin/run }
+      - { operation: execute_code, resource: python3 }
+      - { operation: read_file, resource: /srv/x/** }
+      - { operation: list_directory, resource: /data/top }
+      - { operation: write_file, resource: /srv/x/secret/**, effect: deny }
+      - { operation: read_file, resource: /home/*/notes.txt, effect: ask }
+      - { operation: read_file, resource: /root/**, effect: deny }
+`,
+    'p.yaml',
+  ).get('p') as Policy;
+
+  test('a path a rule matches, one above what it matches, one below a path it matches; never through a deny', () => {
+    for (const path of ['/srv/x', '/srv/x/a/b', '/srv/x/secret/k', '/srv', '/', '/opt/tool/bin/run', '/opt/tool', '/data/top', '/data/top/sub/f', '/home/bob/notes.txt', '/home']) {
+      assert.equal(mayReach(p, path), true, path);
+    }
+    for (const path of ['/etc/passwd', '/root', '/root/.ssh', '/srv/xy', '/data/other', '/home/bob/other', '/opt/tool/bin/other']) {
+      assert.equal(mayReach(p, path), false, path);
+    }
+  });
+
+  test('programs by name: a rule naming them (execute_binary or execute_code) or *', () => {
+    assert.deepEqual(['cat', 'python3', 'sh', 'run'].map((n) => mayRunByName(p, n)), [true, true, false, false]);
+    const any = parsePolicies('policies:\n  a:\n    capabilities:\n      - { operation: execute_binary, resource: "*" }\n', 'a.yaml').get('a') as Policy;
+    assert.equal(mayRunByName(any, 'anything'), true);
+  });
+
+  test('a host that will not say where a program is: a link named like a tool runs as the file it is, and a program by path is not the host\'s own', () => {
+    // As an agent answers for a name its own policy does not let run.
+    const refusing: PathResolver = {
+      realpath: (path, cwd) => localResolver.realpath(path, cwd),
+      which(name) {
+        if (name === 'cat') return localResolver.which(name);
+        throw new ResolveError(`not told where ${name} is`);
+      },
+    };
+    const link = `${T}/data/ls`;
+    symlinkSync(localResolver.which('cat') as string, link);
+    try {
+      const d = evaluate(named('keys_asked'), rawCommand([link, `${T}/data/a.log`]), { cwd: '/', resolver: refusing });
+      assertAllowed(d); // cat by a link in the allowed tree, never taken for ls
+    } finally {
+      unlinkSync(link);
+    }
+    // A program the policy lets callers write, run by its path: code they chose, whatever the host says of its name.
+    const writable = parsePolicies(
+      `policies:\n  w:\n    capabilities:\n      - { operation: execute_binary, resource: "${T}/**" }\n      - { operation: write_file, resource: "${T}/**" }\n`,
+      'w.yaml',
+    ).get('w') as Policy;
+    const tool = `${T}/data/tool`;
+    writeFileSync(tool, '#!/bin/sh\n', { mode: 0o755 });
+    try {
+      assertDenied(evaluate(writable, rawCommand([tool]), { cwd: '/', resolver: refusing }), tool, /is run from a path this policy lets callers write/);
+    } finally {
+      unlinkSync(tool);
+    }
   });
 });

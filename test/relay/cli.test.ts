@@ -85,10 +85,10 @@ describe('remux agent against a real daemon', () => {
       const wrote = await call(client, 'write_file', { host: 'laptop', path: join(dir, 'note.txt'), content: 'relayed file\n' });
       assert.equal(wrote.result.isError, undefined, wrote.text);
       assert.equal(readFileSync(join(dir, 'note.txt'), 'utf8'), 'relayed file\n');
-      // The gateway's policy allows /tmp/**; the agent's own allows only its shared directory.
+      // The gateway's policy allows /tmp/**; the agent's own allows only its shared directory (and answers no question about elsewhere).
       const outside = await call(client, 'write_file', { host: 'laptop', path: join(d.login.home, 'elsewhere.txt'), content: 'x' });
       assert.equal(outside.result.isError, true);
-      assert.match(outside.text, /agent laptop: .*write_file .*elsewhere\.txt/);
+      assert.match(outside.text, /write_file .*elsewhere\.txt: cannot be checked: agent laptop's own policy read_only gives no access there/);
     } finally {
       await client.close();
     }
@@ -122,10 +122,10 @@ describe('remux agent against a real daemon', () => {
       assert.equal(await exited, 0, `${via}: ${stderr}`);
       assert.ok(readFileSync(target).equals(content), via);
     }
-    // The agent's own policy still decides: outside its shared directory, refused there.
+    // The agent's own policy still decides: outside its shared directory, refused (it answers no question about it).
     const refused = await remux(['client', 'write', 'laptop', join(d.login.home, 'outside.txt')], { env: gw.env, input: 'x' });
     assert.equal(refused.code, 77, refused.stderr);
-    assert.match(refused.stderr, /agent laptop: .*write_file/);
+    assert.match(refused.stderr, /write_file .*outside\.txt: cannot be checked: agent laptop's own policy read_only gives no access there/);
     const offline = await remux(['client', 'write', 'laptop', join(dir, 'never.txt'), '--no-daemon'], { env: gw.env, input: 'x' });
     assert.equal(offline.code, 255, offline.stderr);
     assert.match(offline.stderr, /agent host laptop is reached only through the daemon .*start it \(remux daemon start\)/);
