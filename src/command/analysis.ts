@@ -892,6 +892,13 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     if (p.operands.length > 0 || p.opts.some((o) => !MOUNT_LISTS.has(o.name))) c.acc.refuse(`${c.name}: ${c.spec.reason}`);
   },
 
+  wipefs(c) {
+    // It erases only with -a or -o, and -n does all but the writes; otherwise it lists what it finds.
+    const p = parsed(c);
+    const erases = has(p, ['-a', '--all', '-o', '--offset']) && !has(p, ['-n', '--no-act']);
+    for (const o of p.operands) c.acc.add(erases ? W : R, o);
+  },
+
   losetup(c) {
     const p = parsed(c);
     if (has(p, ['-d', '--detach', '-c', '--set-capacity'])) {

@@ -62,6 +62,7 @@ export type Kind =
   | 'setcap' //      pairs of capabilities (or -r) and the file they are set on
   | 'sysctl' //      keys are files under /proc/sys: KEY=VALUE writes one
   | 'mount' //       refused, but for listing the mounts
+  | 'wipefs' //      lists signatures (reads) unless told to erase them
   | 'losetup' //     attaching a file to a loop device is refused
   | 'keygen' //      ssh-keygen: what -f and the operands are depends on the mode
   | 'apt' //         apt, apt-get: package files and -o options that run commands
@@ -524,7 +525,16 @@ const DEFS: Record<string, Def> = {
   'mke2fs mkfs.ext2 mkfs.ext3 mkfs.ext4': { short: 'b:cd:e:g:i:jl:m:no:qr:s:t:vC:DE:FG:I:J:KL:M:N:O:R:ST:U:Vz:', values: { '-d': R | L, '-l': R, '-z': W }, operands: W },
   'mkfs.fat mkfs.vfat mkfs.msdos mkdosfs': { short: 'b:f:D:F:g:i:l:m:M:n:r:R:s:S:h:', values: { '-l -m': R }, operands: W },
   mkswap: { short: 'e:L:o:p:s:U:v:', long: 'check force quiet pagesize= label= swapversion= uuid= verbose lock? offset= size= file endianness= help version', operands: W },
-  wipefs: { short: 'o:O:t:', long: 'all backup force noheadings json no-act offset= output= parsable quiet types= lock? help version', operands: W },
+  // Without -a or -o it only lists the signatures it finds (the wipefs handler).
+  wipefs: {
+    kind: 'wipefs',
+    short: 'ab::fhiJnO:o:pqt:V',
+    long: 'all backup? force noheadings json no-act offset= output= parsable quiet types= lock? help version',
+    values: {
+      '-b --backup':
+        'wipefs -b writes a backup of each signature it erases into $HOME (or the directory given), under a name made from where the device holds it, which cannot be checked; run it without -b (save the start of the device with dd first if you need a backup)',
+    },
+  },
   blkdiscard: { short: 'l:o:p:', long: 'force length= offset= step= secure zeroout verbose lock? help version', operands: W },
   // The mount point is written: what was there is replaced, or uncovered.
   umount: {

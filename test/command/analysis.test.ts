@@ -391,6 +391,22 @@ cases('programs that change file attributes, filesystems, mounts and system sett
   { argv: ['sysctl', '--system'], refused: /^sysctl -p/ },
 ]);
 
+cases('wipefs: it lists signatures unless told to erase them', [
+  { argv: ['wipefs', '/dev/sdb'], reads: ['/dev/sdb'] },
+  { argv: ['wipefs', '-J', '-O', 'DEVICE,OFFSET', '-t', 'ext4', '/dev/sdb1', '/dev/sdb2'], reads: ['/dev/sdb1', '/dev/sdb2'] },
+  { argv: ['wipefs', '--all', '-t', 'ext4', '/dev/sdb'], writes: ['/dev/sdb'] },
+  { argv: ['wipefs', '-o', '0x438', '/dev/sdb'], writes: ['/dev/sdb'] },
+  { argv: ['wipefs', '--off=0x438', '/dev/sdb'], writes: ['/dev/sdb'] }, // --offset, abbreviated
+  { argv: ['wipefs', '-fa', '/dev/sdb'], writes: ['/dev/sdb'] },
+  // -n does everything but the writes.
+  { argv: ['wipefs', '-na', '/dev/sdb'], reads: ['/dev/sdb'] },
+  { argv: ['wipefs', '--no-act', '-o', '0x438', '/dev/sdb'], reads: ['/dev/sdb'] },
+  // Backups go to $HOME/wipefs-DEVICE-OFFSET.bak, named after offsets only the device knows.
+  { argv: ['wipefs', '-a', '-b', '/dev/sdb'], refused: /^wipefs -b writes a backup of each signature it erases into \$HOME .*; run it without -b/ },
+  { argv: ['wipefs', '--all', '--backup=/tmp', '/dev/sdb'], refused: /^wipefs -b/ },
+  { argv: ['wipefs', '-ab/tmp', '/dev/sdb'], refused: /^wipefs -b/ },
+]);
+
 cases('sed', [
   { argv: ['sed', '-n', '1p', 'f'], reads: ['f'] },
   { argv: ['sed', 's/a/b/', 'f', 'g'], reads: ['f', 'g'] },
