@@ -39,6 +39,7 @@ import {
   lookupTool,
   parseOptions,
   type Kind,
+  type Meaning,
   type Parsed,
   type ToolSpec,
 } from './tools.js';
@@ -234,13 +235,25 @@ function joinPath(dir: string, p: string): string {
 /** Applies the table's meanings of the options seen, and reads the unknown options' path-like values. */
 function applyOpts(c: Call, p: Parsed, base = '.', unknownRole = R): void {
   for (const o of p.opts) {
-    const m = c.spec.values.get(o.name);
-    if (m === undefined) continue;
-    if (typeof m === 'string') c.acc.refuse(m);
-    else if (o.value !== undefined) c.acc.add(m, m & IFPATH ? o.value : joinPath(base, o.value));
+    if (!o.known && c.spec.unknownOptions !== null) c.acc.refuse(`${c.name} ${o.name}: ${c.spec.unknownOptions}`);
+    applyMeaning(c, c.spec.values.get(o.name), o.value, base);
+    const subopts = c.spec.subopts.get(o.name);
+    // getsubopt's NAME=VALUE,NAME=VALUE: a VALUE ends at the next comma.
+    if (subopts !== undefined && o.value !== undefined) {
+      for (const sub of o.value.split(',')) {
+        const eq = sub.indexOf('=');
+        if (eq > 0) applyMeaning(c, subopts.get(sub.slice(0, eq)), sub.slice(eq + 1), base);
+      }
+    }
   }
   for (const v of p.unknown) c.acc.add(unknownRole, joinPath(base, v));
   sandboxOptions(c, p);
+}
+
+/** A refusal, or the roles of a value (relative to `base` unless it is only a path when it looks like one). */
+function applyMeaning(c: Call, m: Meaning | undefined, value: string | undefined, base: string): void {
+  if (typeof m === 'string') c.acc.refuse(m);
+  else if (m !== undefined && value !== undefined) c.acc.add(m, m & IFPATH ? value : joinPath(base, value));
 }
 
 /** Applies the table's options and behaviours that reach paths off the command line (ToolSpec.sandboxOnly). */
@@ -312,7 +325,8 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     const verb = p.operands[0] === undefined ? undefined : c.spec.verbs.get(p.operands[0]);
     if (verb !== undefined) c.acc.refuse(verb);
     const role = operandRole(c, p);
-    for (const o of p.operands) c.acc.add(role, o);
+    const sized = c.spec.sizeOperand && p.opts.every((o) => o.known);
+    for (const o of sized ? p.operands.filter((_, k) => k !== 1) : p.operands) c.acc.add(role, o);
     if (p.operands.length === 0 && c.spec.dflt !== null) c.acc.add(role, c.spec.dflt);
   },
 

@@ -77,6 +77,15 @@ export interface ToolSpec {
   readonly values: ReadonlyMap<string, Meaning>;
   /** Roles of operands (0: operands are not paths). */
   readonly operands: number;
+  /**
+   * The second operand is a size, not a path (mke2fs DEVICE [BLOCKS]): only when every option is known,
+   * since an unknown option's value would shift the operands.
+   */
+  readonly sizeOperand: boolean;
+  /** Options whose value is comma-separated NAME=VALUE suboptions (mkfs.xfs -d name=FILE): the meanings of the VALUEs, by NAME. */
+  readonly subopts: ReadonlyMap<string, ReadonlyMap<string, Meaning>>;
+  /** Options the table does not know are refused with this reason (they may take values, which could be paths); null: read like any. */
+  readonly unknownOptions: string | null;
   /** Options end at the first operand (wrappers, POSIX-style tools); otherwise GNU permutation. */
   readonly stop: boolean;
   /** No argument of this tool can name a path, so run-time arguments appended by xargs are harmless. */
@@ -127,6 +136,10 @@ interface Def {
   /** Keys are space-separated aliases: '-o --output'. Long names in full. */
   values?: Record<string, Meaning>;
   operands?: number;
+  sizeOperand?: boolean;
+  /** Keys like `values`. */
+  subopts?: Record<string, Record<string, Meaning>>;
+  unknownOptions?: string;
   stop?: boolean;
   pathFree?: boolean;
   literal?: string;
@@ -169,6 +182,8 @@ function spec(d: Def): ToolSpec {
   for (const [keys, meaning] of Object.entries(d.values ?? {})) for (const k of words(keys)) values.set(k, meaning);
   const sandboxOnly = new Map<string, string>();
   for (const [keys, does] of Object.entries(d.sandboxOnly ?? {})) for (const k of words(keys)) sandboxOnly.set(k, does);
+  const subopts = new Map<string, ReadonlyMap<string, Meaning>>();
+  for (const [keys, names] of Object.entries(d.subopts ?? {})) for (const k of words(keys)) subopts.set(k, new Map(Object.entries(names)));
   return {
     kind: d.kind ?? 'plain',
     short,
@@ -176,6 +191,9 @@ function spec(d: Def): ToolSpec {
     longNames: [...long.keys()],
     values,
     operands: d.operands ?? 0,
+    sizeOperand: d.sizeOperand ?? false,
+    subopts,
+    unknownOptions: d.unknownOptions ?? null,
     stop: d.stop ?? false,
     pathFree: d.pathFree ?? false,
     literal: new Set(words(d.literal)),
@@ -204,6 +222,8 @@ export interface Opt {
   value: string | undefined;
   /** How many operands came before this option (tar's -C applies to the operands after it). */
   at: number;
+  /** The tool's table lists it (for an unknown one, whether it takes a value is a guess). */
+  known: boolean;
 }
 
 export interface Parsed {
@@ -256,13 +276,13 @@ export function parseOptions(s: ToolSpec, argv: readonly string[], start: number
       const arity = name === undefined ? undefined : s.long.get(name);
       if (name === undefined || arity === undefined) {
         if (eq >= 0 && looksLikePath(a.slice(eq + 1))) p.unknown.push(a.slice(eq + 1));
-        p.opts.push({ name: `--${text}`, value: undefined, at: p.operands.length });
+        p.opts.push({ name: `--${text}`, value: undefined, at: p.operands.length, known: false });
         continue;
       }
       let value: string | undefined;
       if (eq >= 0) value = a.slice(eq + 1);
       else if (arity === 1) value = argv[++i];
-      p.opts.push({ name: `--${name}`, value, at: p.operands.length });
+      p.opts.push({ name: `--${name}`, value, at: p.operands.length, known: true });
       continue;
     }
     // After an unknown letter the rest may be its value: keep it, unless a known option reached through
@@ -275,7 +295,7 @@ export function parseOptions(s: ToolSpec, argv: readonly string[], start: number
       if (arity === undefined || arity === 0) {
         if (arity === undefined) unknownRest ??= a.slice(j + 1);
         letters &&= isAlnum(c);
-        p.opts.push({ name: `-${c}`, value: undefined, at: p.operands.length });
+        p.opts.push({ name: `-${c}`, value: undefined, at: p.operands.length, known: arity !== undefined });
         continue;
       }
       let value: string | undefined;
@@ -283,7 +303,7 @@ export function parseOptions(s: ToolSpec, argv: readonly string[], start: number
         value = a.slice(j + 1);
         if (letters) unknownRest = undefined;
       } else if (arity === 1) value = argv[++i];
-      p.opts.push({ name: `-${c}`, value, at: p.operands.length });
+      p.opts.push({ name: `-${c}`, value, at: p.operands.length, known: true });
       break;
     }
     if (unknownRest !== undefined && looksLikePath(unknownRest)) p.unknown.push(unknownRest);
@@ -519,12 +539,44 @@ const DEFS: Record<string, Def> = {
   chattr: { kind: 'chattr' },
   // Giving a program capabilities changes what it may do whoever runs it: its file is written.
   setcap: { kind: 'setcap' },
-  // They overwrite the device or image they are given (a trailing size is taken for a file too), and
-  // mkfs.* for any filesystem (lookupTool); mke2fs -d copies a directory into the filesystem.
-  mkfs: { short: 't:', long: 'type= verbose help version', operands: W },
-  'mke2fs mkfs.ext2 mkfs.ext3 mkfs.ext4': { short: 'b:cd:e:g:i:jl:m:no:qr:s:t:vC:DE:FG:I:J:KL:M:N:O:R:ST:U:Vz:', values: { '-d': R | L, '-l': R, '-z': W }, operands: W },
-  'mkfs.fat mkfs.vfat mkfs.msdos mkdosfs': { short: 'b:f:D:F:g:i:l:m:M:n:r:R:s:S:h:', values: { '-l -m': R }, operands: W },
-  mkswap: { short: 'e:L:o:p:s:U:v:', long: 'check force quiet pagesize= label= swapversion= uuid= verbose lock? offset= size= file endianness= help version', operands: W },
+  // They overwrite the device or image they are given, their first operand (a second is its size in
+  // blocks); mke2fs -d copies a directory into the filesystem and -J device= writes an external journal's.
+  // A mkfs.TYPE without an entry here is MKFS_SPEC (lookupTool).
+  mkfs: { short: 'Vt:h', long: 'type= verbose help version', operands: W, sizeOperand: true },
+  'mke2fs mkfs.ext2 mkfs.ext3 mkfs.ext4': {
+    short: 'b:cd:e:g:i:jl:m:no:qr:s:t:vC:DE:FG:I:J:KL:M:N:O:R:ST:U:Vz:',
+    values: { '-d': R | L, '-l': R, '-z': W },
+    subopts: { '-J': { device: W } },
+    operands: W,
+    sizeOperand: true,
+  },
+  'mkfs.fat mkfs.vfat mkfs.msdos mkdosfs': {
+    short: 'aAb:cCf:D:F:g:Ii:l:m:M:n:r:R:s:S:h:v',
+    long: 'codepage= invariant mbr? variant= offset= help',
+    values: { '-l -m': R },
+    operands: W,
+    sizeOperand: true,
+  },
+  mkswap: { short: 'cfp:qL:v:U:e:o:s:FVh', long: 'check force quiet pagesize= label= swapversion= uuid= verbose lock? offset= size= file endianness= help version', operands: W, sizeOperand: true },
+  // -d name=, -l logdev= or name= and -r rtdev= or name= are more devices or image files it writes; a
+  // config file (-c) can name those too, and a prototype file (-p) the files it copies in.
+  'mkfs.xfs': {
+    short: 'b:c:d:i:l:L:m:n:p:r:s:CfKNqV',
+    long: 'unsupported',
+    values: {
+      '-c': 'mkfs.xfs -c reads options from a file, which can name more devices and files to write; give them on the command line instead',
+      '-p': 'mkfs.xfs -p copies in the files that a prototype file names, and those cannot be checked',
+    },
+    subopts: { '-d': { name: W }, '-l': { logdev: W, name: W }, '-r': { rtdev: W, name: W } },
+    operands: W,
+  },
+  // Every operand is a device it writes; --rootdir copies a directory into the filesystem.
+  'mkfs.btrfs': {
+    short: 'A:b:fn:s:m:d:L:R:O:r:U:VvMKqu:',
+    long: 'byte-count= csum= checksum= force label= metadata= mixed nodesize= sectorsize= data= version rootdir= subvol= inode-flags= nodiscard features= runtime-features= uuid= device-uuid= quiet verbose shrink compress= reflink param= num-global-roots= help',
+    values: { '-r --rootdir': R | L },
+    operands: W,
+  },
   // Without -a or -o it only lists the signatures it finds (the wipefs handler).
   wipefs: {
     kind: 'wipefs',
@@ -1008,9 +1060,19 @@ const VERSIONED = /^([A-Za-z]+\d?)[\d.-]+$/;
 const LOADER = /^ld(?:64)?(?:-[A-Za-z0-9_.-]+)?\.so(?:\.\d+)*$/;
 const LOADER_SPEC = spec({ kind: 'refuse', reason: 'the dynamic loader runs the program given to it, which cannot be checked' });
 
-/** mkfs.TYPE for a filesystem the table has no entry of its own for (mkfs.xfs, mkfs.btrfs): its operands are written. */
+/**
+ * mkfs.TYPE for a filesystem the table has no entry of its own for (mkfs.f2fs, mkfs.erofs). Which of its
+ * options take a value, and what that names (another device, a file or a tree it copies in), is unknown:
+ * counting the words after options as written paths would miss attached values and files read, so its
+ * options are refused. Its operands may be a device, or a source tree and an image (mkfs.cramfs DIR FILE):
+ * each counts as read recursively and written.
+ */
 const MKFS = /^mkfs\.[A-Za-z0-9_.-]+$/;
-const MKFS_SPEC = spec({ operands: W });
+const MKFS_SPEC = spec({
+  operands: R | W | L,
+  unknownOptions:
+    'remux does not know the options of this mkfs.TYPE, so it cannot tell what their values name (devices, files or directories it reads or writes); run it without options, or use one whose options remux knows (mkfs.ext4, mkfs.xfs, mkfs.btrfs, mkfs.fat)',
+});
 
 export function lookupTool(base: string): ToolSpec | undefined {
   const s = TOOLS.get(base);

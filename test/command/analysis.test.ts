@@ -351,7 +351,7 @@ cases('programs that change file attributes, filesystems, mounts and system sett
   { argv: ['mkfs.ext4', '-L', 'data', '-d', '/etc', 'disk.img'], reads: ['/etc'], writes: ['disk.img'], lists: ['/etc'] },
   { argv: ['/sbin/mke2fs', '-t', 'ext4', '/dev/sdb1'], writes: ['/dev/sdb1'] },
   { argv: ['mkfs.vfat', '-F', '32', '-n', 'BOOT', '/dev/sdc1'], writes: ['/dev/sdc1'] },
-  { argv: ['mkfs.xfs', '-f', '/dev/sdd'], writes: ['/dev/sdd'] }, // any mkfs.TYPE
+  { argv: ['mkfs.xfs', '-f', '/dev/sdd'], writes: ['/dev/sdd'] },
   { argv: ['wipefs', '-a', '/dev/sdb'], writes: ['/dev/sdb'] },
   { argv: ['blkdiscard', '-o', '0', '-l', '1M', '/dev/nvme0n1'], writes: ['/dev/nvme0n1'] },
   { argv: ['mknod', '/tmp/sda', 'b', '8', '0'], refused: /^mknod: a device node reads or writes a disk or memory directly.*use mkfifo/ },
@@ -405,6 +405,41 @@ cases('wipefs: it lists signatures unless told to erase them', [
   { argv: ['wipefs', '-a', '-b', '/dev/sdb'], refused: /^wipefs -b writes a backup of each signature it erases into \$HOME .*; run it without -b/ },
   { argv: ['wipefs', '--all', '--backup=/tmp', '/dev/sdb'], refused: /^wipefs -b/ },
   { argv: ['wipefs', '-ab/tmp', '/dev/sdb'], refused: /^wipefs -b/ },
+]);
+
+cases('mkfs and mkswap: the device, then its size in blocks', [
+  { argv: ['mkfs.ext4', '/dev/sdb1', '1000'], writes: ['/dev/sdb1'] },
+  { argv: ['mke2fs', '-t', 'ext4', '/dev/sdb1', '100k'], writes: ['/dev/sdb1'] },
+  { argv: ['mke2fs', '/dev/sdb1', '-L', 'data', '100k'], writes: ['/dev/sdb1'] }, // options anywhere
+  { argv: ['mkfs.ext4', '-F', '-d', './root', 'disk.img', '64M'], reads: ['./root'], writes: ['disk.img'], lists: ['./root'] },
+  { argv: ['mkswap', '/dev/sdb1', '1024'], writes: ['/dev/sdb1'] },
+  { argv: ['mkswap', '-f', '-L', 'swap', '--offset', '4096', '/dev/sdb1', '1024'], writes: ['/dev/sdb1'] },
+  { argv: ['mkfs.fat', '/dev/sdb1', '1000'], writes: ['/dev/sdb1'] },
+  { argv: ['mkfs.fat', '-C', '/tmp/fat.img', '1440'], writes: ['/tmp/fat.img'] },
+  { argv: ['mkfs.vfat', '--offset', '2048', '--mbr=y', '/dev/sdb', '1000'], writes: ['/dev/sdb'] },
+  { argv: ['mkfs', '-V', '/dev/sdb1', '1000'], writes: ['/dev/sdb1'] },
+  // After an option the table does not know, which may take the next word, every operand counts.
+  { argv: ['mkfs.ext4', '-Y', 'x', '/dev/sdb1'], writes: ['x', '/dev/sdb1'] },
+  // -J device= is an external journal, which mke2fs writes too.
+  { argv: ['mke2fs', '-J', 'size=64,device=/dev/sdc1', '/dev/sdb1'], writes: ['/dev/sdc1', '/dev/sdb1'] },
+]);
+
+cases('mkfs.xfs and mkfs.btrfs options; mkfs.TYPE remux does not know', [
+  { argv: ['mkfs.xfs', '-f', '-L', 'data', '-b', 'size=4096', '-m', 'crc=1', '/dev/sdd'], writes: ['/dev/sdd'] },
+  { argv: ['mkfs.xfs', '-l', 'logdev=/dev/sde1,size=100m', '-r', 'rtdev=/dev/sdf', '/dev/sdd'], writes: ['/dev/sde1', '/dev/sdf', '/dev/sdd'] },
+  { argv: ['mkfs.xfs', '-N', '-dfile,name=disk.img,size=1g'], writes: ['disk.img'] },
+  { argv: ['mkfs.xfs', '-l', 'name=/tmp/log.img,file', '-r', 'name=/tmp/rt.img', '/tmp/data.img'], writes: ['/tmp/log.img', '/tmp/rt.img', '/tmp/data.img'] },
+  { argv: ['mkfs.xfs', '-c', 'options=/tmp/x.conf', '/dev/sdd'], refused: /^mkfs\.xfs -c reads options from a file, which can name more devices and files to write; give them on the command line instead/ },
+  { argv: ['mkfs.xfs', '-p', 'file=/tmp/proto', '/dev/sdd'], refused: /^mkfs\.xfs -p copies in the files that a prototype file names/ },
+  { argv: ['mkfs.btrfs', '-f', '-L', 'data', '-d', 'raid1', '-m', 'raid1', '--csum', 'xxhash', '/dev/sdb', '/dev/sdc'], writes: ['/dev/sdb', '/dev/sdc'] },
+  { argv: ['mkfs.btrfs', '--rootdir', '/srv/root', '--shrink', '-u', 'ro:etc', 'img'], reads: ['/srv/root'], writes: ['img'], lists: ['/srv/root'] },
+  { argv: ['mkfs.btrfs', '-r/srv/root', 'img'], reads: ['/srv/root'], writes: ['img'], lists: ['/srv/root'] },
+  // Whether an unknown mkfs.TYPE's options take values, and what those name, is unknown: refused. Its
+  // operands may be a source tree and an image (mkfs.erofs IMAGE DIR): each is read, listed and written.
+  { argv: ['mkfs.f2fs', '/dev/sdb1'], reads: ['/dev/sdb1'], writes: ['/dev/sdb1'], lists: ['/dev/sdb1'] },
+  { argv: ['mkfs.erofs', 'out.img', './rootfs'], reads: ['out.img', './rootfs'], writes: ['out.img', './rootfs'], lists: ['out.img', './rootfs'] },
+  { argv: ['mkfs.f2fs', '-l', 'data', '/dev/sdb1'], refused: /^mkfs\.f2fs -l: remux does not know the options of this mkfs\.TYPE.*run it without options, or use one whose options remux knows/ },
+  { argv: ['mkfs.erofs', '--tar=f', 'out.img', 'x.tar'], refused: /^mkfs\.erofs --tar: remux does not know/ },
 ]);
 
 cases('sed', [
