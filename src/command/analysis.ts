@@ -22,6 +22,7 @@
 // - Programs not in the table (tools.ts): every argument that looks like a path (see pathCandidates) is a
 //   read. Bare words (`secret.txt`) are not taken for paths; the sandbox confines what they can reach.
 
+import { posix } from 'node:path';
 import { compileGlob, GlobError } from '../policy/glob.js';
 import type { ActsAs, ArgvAnalysis, CodeRun } from './types.js';
 import {
@@ -906,6 +907,19 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     if (p.operands.length > 0 || p.opts.some((o) => !MOUNT_LISTS.has(o.name))) c.acc.refuse(`${c.name}: ${c.spec.reason}`);
   },
 
+  umount(c) {
+    const p = parsed(c);
+    const role = operandRole(c, p);
+    for (const o of p.operands) {
+      if (namesWhatIsMounted(o)) {
+        c.acc.refuse(
+          `umount ${o}: a device, LABEL= or UUID=, network share or filesystem name (tmpfs) is unmounted wherever it is mounted, which cannot be checked; name the mount point by its path instead (findmnt ${o} shows it; ./NAME for one in the working directory)`,
+        );
+      }
+      c.acc.add(role, o);
+    }
+  },
+
   wipefs(c) {
     // It erases only with -a or -o, and -n does all but the writes; otherwise it lists what it finds.
     const p = parsed(c);
@@ -924,6 +938,20 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     }
   },
 };
+
+/**
+ * Whether a umount operand may name what is mounted rather than where: umount looks a path up as a mount
+ * point first, then as a source, so a device node, a tag (LABEL=…), a network share (host:/export,
+ * //host/share) or a bare word compared with sources as written (tmpfs) unmounts wherever that is mounted.
+ * Other paths are taken for mount points: one reaching /dev through a symlink, or an image file backing a
+ * loop device, is checked only as itself.
+ */
+function namesWhatIsMounted(operand: string): boolean {
+  if (/^[A-Z]+=/.test(operand) || operand.startsWith('//') || !looksLikePath(operand)) return true;
+  const colon = operand.indexOf(':');
+  if (colon >= 0 && colon < operand.indexOf('/')) return true;
+  return posix.normalize(operand).startsWith('/dev/');
+}
 
 /** apt's verbs that install what their operands name. */
 const APT_INSTALLS = new Set(['install', 'reinstall', 'build-dep', 'satisfy']);

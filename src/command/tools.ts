@@ -62,6 +62,7 @@ export type Kind =
   | 'setcap' //      pairs of capabilities (or -r) and the file they are set on
   | 'sysctl' //      keys are files under /proc/sys: KEY=VALUE writes one
   | 'mount' //       refused, but for listing the mounts
+  | 'umount' //      its operands are mount points (written); one that names what is mounted is refused
   | 'wipefs' //      lists signatures (reads) unless told to erase them
   | 'losetup' //     attaching a file to a loop device is refused
   | 'keygen' //      ssh-keygen: what -f and the operands are depends on the mode
@@ -588,10 +589,11 @@ const DEFS: Record<string, Def> = {
     },
   },
   blkdiscard: { short: 'l:o:p:', long: 'force length= offset= step= secure zeroout verbose lock? help version', operands: W },
-  // The mount point is written: what was there is replaced, or uncovered.
+  // The mount point is written: what was there is replaced, or uncovered (the umount handler).
   umount: {
+    kind: 'umount',
     short: 'N:O:t:',
-    long: 'all all-targets no-canonicalize detach-loop fake force internal-only no-mtab lazy test-opts= recursive read-only types= verbose quiet namespace= help version',
+    long: 'all all-targets no-canonicalize detach-loop fake force graceful internal-only no-mtab lazy test-opts= recursive read-only types= verbose quiet namespace= help version',
     values: {
       '-a --all': 'umount -a unmounts every filesystem, at paths not on its command line',
       '-A --all-targets': 'umount -A unmounts the filesystem at each of its mount points, paths not on its command line',
