@@ -758,6 +758,10 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     readsPathLike(c.acc, c.argv, c.i);
     const refusal = tcRefusal(c.argv.slice(c.i));
     if (refusal !== null) c.acc.refuse(refusal);
+    for (const { file, does } of tcBpfCode(c.argv.slice(c.i))) {
+      c.acc.add(R, file);
+      c.acc.runsCode(program(c), `${does}, where it runs on network traffic: code remux cannot check`);
+    }
   },
 
   zip(c) {
@@ -1029,6 +1033,40 @@ function tcRefusal(args: readonly string[]): string | null {
   const object = args[j];
   if (object !== undefined && abbreviates(object, 'exec')) return `tc ${object} runs a command, which cannot be checked`;
   return null;
+}
+
+/**
+ * How tc's bpf_do_parse() tells where BPF code comes from (the first match wins): each source by the
+ * words it takes (a prefix, or an exact short name), whether a file follows, and what loading it does.
+ */
+const TC_BPF_SOURCES: ReadonlyArray<{ prefixOf: string[]; exact?: string; file: boolean; does: (file: string) => string }> = [
+  { prefixOf: ['bytecode'], exact: 'bc', file: false, does: () => 'loads classic BPF code given on its command line into the kernel' },
+  { prefixOf: ['bytecode-file'], exact: 'bcf', file: true, does: (f) => `loads classic BPF code from ${f} into the kernel` },
+  { prefixOf: ['object-file'], exact: 'obj', file: true, does: (f) => `loads eBPF code from ${f} into the kernel` },
+  { prefixOf: ['object-pinned', 'pinned', 'fd'], file: true, does: (f) => `attaches the eBPF program pinned at ${f}` },
+];
+
+/**
+ * The BPF code a tc command attaches: after `bpf`, the kind of a classifier (`filter add … bpf`) or of an
+ * action (`action bpf`), the first word naming a source (`obj FILE`, `bytecode CODE`, `pinned FILE`…).
+ */
+function tcBpfCode(args: readonly string[]): Array<{ file: string | undefined; does: string }> {
+  const found: Array<{ file: string | undefined; does: string }> = [];
+  let inBpf = false;
+  for (let j = 0; j < args.length; j++) {
+    const a = args[j] as string;
+    if (a === 'bpf') {
+      inBpf = true;
+      continue;
+    }
+    if (!inBpf) continue;
+    const source = TC_BPF_SOURCES.find((s) => a === s.exact || s.prefixOf.some((w) => abbreviates(a, w)));
+    if (source === undefined) continue;
+    inBpf = false;
+    const file = source.file ? args[++j] : undefined;
+    found.push({ file, does: source.does(file ?? '') });
+  }
+  return found;
 }
 
 /**

@@ -1047,7 +1047,26 @@ cases('ip, tc, zip and openssl: plain programs but for forms that run commands o
   { argv: ['ip', '-force', '--batch', 'f'], refused: /ip --batch/ },
   { argv: ['tc', 'qdisc', 'show', 'dev', 'eth0'] },
   { argv: ['tc', '-s', '-n', 'exec', 'qdisc'] }, // -n is -netns, which takes a value
-  { argv: ['tc', 'filter', 'add', 'dev', 'eth0', 'ingress', 'bpf', 'obj', '/tmp/p.o'], reads: ['/tmp/p.o'] },
+  { argv: ['tc', 'filter', 'show', 'dev', 'eth0', 'ingress'] },
+  // BPF code attached to a classifier or an action runs in the kernel: execute_code.
+  {
+    argv: ['tc', 'filter', 'add', 'dev', 'eth0', 'ingress', 'bpf', 'da', 'obj', '/tmp/p.o', 'sec', 'cls'],
+    reads: ['/tmp/p.o'],
+    code: [['tc', /^loads eBPF code from \/tmp\/p\.o into the kernel, where it runs on network traffic: code remux cannot check$/]],
+  },
+  { argv: ['tc', 'f', 'a', 'dev', 'eth0', 'egress', 'bpf', 'o', 'p.o'], reads: ['p.o'], code: [['tc', /^loads eBPF code from p\.o/]] }, // prefixes
+  { argv: ['tc', 'filter', 'add', 'dev', 'eth0', 'parent', '1:', 'bpf', 'run', 'object-f', 'p.o'], reads: ['p.o'], code: [['tc', /eBPF code from p\.o/]] },
+  {
+    argv: ['tc', 'filter', 'add', 'dev', 'eth0', 'parent', '1:', 'bpf', 'bc', '4,40 0 0 12,21 0 1 2048,6 0 0 262144,6 0 0 0', 'flowid', '1:1'],
+    code: [['tc', /^loads classic BPF code given on its command line into the kernel/]],
+  },
+  { argv: ['tc', 'filter', 'add', 'dev', 'eth0', 'parent', '1:', 'bpf', 'bytecode-file', '/tmp/ops', 'flowid', '1:1'], reads: ['/tmp/ops'], code: [['tc', /^loads classic BPF code from \/tmp\/ops/]] },
+  {
+    argv: ['tc', 'filter', 'add', 'dev', 'eth0', 'ingress', 'matchall', 'action', 'bpf', 'object-file', '/tmp/a.o', 'action', 'bpf', 'fd', 'm:x'],
+    reads: ['/tmp/a.o', 'm:x'],
+    code: [['tc', /^loads eBPF code from \/tmp\/a\.o/], ['tc', /^attaches the eBPF program pinned at m:x/]],
+  },
+  { argv: ['tc', 'actions', 'add', 'action', 'bpf', 'pinned', '/sys/fs/bpf/tc/globals/p'], reads: ['/sys/fs/bpf/tc/globals/p'], code: [['tc', /pinned at \/sys\/fs\/bpf\/tc\/globals\/p/]] },
   { argv: ['tc', 'exec', 'bpf', 'graft', 'm:globals/jmp_map', 'key', '0', 'run', 'sh', '-c', 'id'], refused: /^tc exec runs a command/ },
   { argv: ['tc', 'e', 'bpf', 'run', 'id'], refused: /^tc e runs a command/ },
   { argv: ['tc', '-d', '-cf', '/etc/x', 'ex', 'bpf', 'run', 'id'], reads: ['/etc/x'], refused: /^tc ex runs a command/ },
