@@ -39,6 +39,7 @@ import {
   looksLikePath,
   lookupTool,
   parseOptions,
+  resolveLong,
   type Kind,
   type Meaning,
   type Parsed,
@@ -924,6 +925,11 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     }
   },
 
+  mkfs(c) {
+    const passed = mkfsPasses(c.spec, program(c), c.argv.slice(c.i));
+    if (passed !== null) run(c.acc, passed, 0, deeper(c.ctx));
+  },
+
   wipefs(c) {
     // It erases only with -a or -o, and -n does all but the writes; otherwise it lists what it finds.
     const p = parsed(c);
@@ -955,6 +961,93 @@ function namesWhatIsMounted(operand: string): boolean {
   const colon = operand.indexOf(':');
   if (colon >= 0 && colon < operand.indexOf('/')) return true;
   return posix.normalize(operand).startsWith('/dev/');
+}
+
+/**
+ * The command util-linux mkfs runs, mkfs.TYPE and its arguments (TYPE from -t, ext2 by default), or null
+ * when it runs none (help, version, no device). It reads its own options (-t, -V, -h) with GNU getopt until
+ * the first other option or the end, then runs argv from one before getopt's index, where it puts the
+ * program's name. getopt moves the operands it skips after the options it reads, and only when it reads
+ * the next option: so `mkfs -t ext4 /dev/sdb1 -L x` passes `-L x` alone. This follows glibc's getopt.
+ */
+export function mkfsPasses(spec: ToolSpec, written: string, args: readonly string[]): string[] | null {
+  const argv = [written, ...args];
+  if (args.length === 1 && args[0] === '-V') return null; // its version
+  const isOperand = (a: string): boolean => !a.startsWith('-') || a.length === 1;
+  let type = 'ext2';
+  // getopt's optind, first_nonopt and last_nonopt; the rest of a cluster of letters being read.
+  let optind = 1;
+  let first = 1;
+  let last = 1;
+  let cluster = '';
+  // Puts the operands skipped, argv[first, last), after the options read since, argv[last, optind).
+  const exchange = (): void => {
+    const skipped = argv.splice(first, last - first);
+    argv.splice(optind - skipped.length, 0, ...skipped);
+    first += optind - last;
+    last = optind;
+  };
+  let foreign = false; // getopt's '?': an option that is not mkfs's own
+  let verbose = 0; // twice: it only prints what it would run
+  for (;;) {
+    if (cluster === '') {
+      if (first !== last && last !== optind) exchange();
+      else if (last !== optind) first = optind;
+      while (optind < argv.length && isOperand(argv[optind] as string)) optind++;
+      last = optind;
+      if (argv[optind] === '--') {
+        optind++;
+        if (first !== last && last !== optind) exchange();
+        else if (first === last) first = optind;
+        last = argv.length;
+        optind = argv.length;
+      }
+      if (optind === argv.length) {
+        if (first !== last) optind = first;
+        break;
+      }
+      const a = argv[optind] as string;
+      if (a.startsWith('--')) {
+        optind++;
+        const eq = a.indexOf('=');
+        const name = resolveLong(spec, eq < 0 ? a.slice(2) : a.slice(2, eq));
+        if (eq < 0 && (name === 'help' || name === 'version')) return null;
+        if (eq < 0 && name === 'verbose') {
+          verbose++;
+          continue;
+        }
+        if (name === 'type' && eq >= 0) type = a.slice(eq + 1);
+        else if (name === 'type' && optind < argv.length) type = argv[optind++] as string;
+        else {
+          foreign = true;
+          break;
+        }
+        continue;
+      }
+      cluster = a.slice(1);
+    }
+    const letter = cluster.charAt(0);
+    cluster = cluster.slice(1);
+    if (cluster === '') optind++;
+    if (letter === 'h') return null;
+    if (letter === 'V') {
+      verbose++;
+      continue;
+    }
+    if (letter === 't' && cluster !== '') {
+      type = cluster; // -tTYPE
+      optind++;
+      cluster = '';
+    } else if (letter === 't' && optind < argv.length) type = argv[optind++] as string;
+    else {
+      foreign = true;
+      break;
+    }
+  }
+  // mkfs steps back to give that option to mkfs.TYPE.
+  if (foreign) optind--;
+  if (optind === argv.length || verbose > 1) return null; // no device (its usage), or a dry run
+  return [`mkfs.${type}`, ...argv.slice(optind)];
 }
 
 /** apt's verbs that install what their operands name. */

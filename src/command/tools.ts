@@ -64,6 +64,7 @@ export type Kind =
   | 'mount' //       refused, but for listing the mounts
   | 'umount' //      its operands are mount points (written); one that names what is mounted is refused
   | 'wipefs' //      lists signatures (reads) unless told to erase them
+  | 'mkfs' //        runs mkfs.TYPE with the arguments after its own options
   | 'losetup' //     attaching a file to a loop device is refused
   | 'keygen' //      ssh-keygen: what -f and the operands are depends on the mode
   | 'apt' //         apt, apt-get: package files and -o options that run commands
@@ -542,8 +543,8 @@ const DEFS: Record<string, Def> = {
   setcap: { kind: 'setcap' },
   // They overwrite the device or image they are given, their first operand (a second is its size in
   // blocks); mke2fs -d copies a directory into the filesystem and -J device= writes an external journal's.
-  // A mkfs.TYPE without an entry here is MKFS_SPEC (lookupTool).
-  mkfs: { short: 'Vt:h', long: 'type= verbose help version', operands: W, sizeOperand: true },
+  // mkfs runs mkfs.TYPE (the mkfs handler); a mkfs.TYPE without an entry here is MKFS_SPEC (lookupTool).
+  mkfs: { kind: 'mkfs', short: 'Vt:h', long: 'type= verbose help version' },
   'mke2fs mkfs.ext2 mkfs.ext3 mkfs.ext4': {
     short: 'b:cd:e:g:i:jl:m:no:qr:s:t:vC:DE:FG:I:J:KL:M:N:O:R:ST:U:Vz:',
     values: { '-d': R | L, '-l': R, '-z': W },

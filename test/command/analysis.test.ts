@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { analyzeArgv } from '../../src/command/analysis.js';
+import { analyzeArgv, mkfsPasses } from '../../src/command/analysis.js';
+import { lookupTool } from '../../src/command/tools.js';
+import { findProgram } from './support/shells.js';
 
 /**
  * One case: argv and what the analysis must say. For an allowed command every list is compared exactly
@@ -347,7 +353,7 @@ cases('programs that change file attributes, filesystems, mounts and system sett
   { argv: ['fallocate', '-o', '0', '-l', '4096', '-p', 'f'], writes: ['f'] },
   { argv: ['fallocate', '--dig-holes', '/var/lib/x.img'], writes: ['/var/lib/x.img'] },
   { argv: ['mkswap', '-L', 'swap', '/dev/sdb2'], writes: ['/dev/sdb2'] },
-  { argv: ['mkfs', '-t', 'ext4', '/dev/sdb1'], writes: ['/dev/sdb1'] },
+  { argv: ['mkfs', '-t', 'ext4', '/dev/sdb1'], binaries: ['mkfs', 'mkfs.ext4'], writes: ['/dev/sdb1'] },
   { argv: ['mkfs.ext4', '-L', 'data', '-d', '/etc', 'disk.img'], reads: ['/etc'], writes: ['disk.img'], lists: ['/etc'] },
   { argv: ['/sbin/mke2fs', '-t', 'ext4', '/dev/sdb1'], writes: ['/dev/sdb1'] },
   { argv: ['mkfs.vfat', '-F', '32', '-n', 'BOOT', '/dev/sdc1'], writes: ['/dev/sdc1'] },
@@ -426,12 +432,60 @@ cases('mkfs and mkswap: the device, then its size in blocks', [
   { argv: ['mkfs.fat', '/dev/sdb1', '1000'], writes: ['/dev/sdb1'] },
   { argv: ['mkfs.fat', '-C', '/tmp/fat.img', '1440'], writes: ['/tmp/fat.img'] },
   { argv: ['mkfs.vfat', '--offset', '2048', '--mbr=y', '/dev/sdb', '1000'], writes: ['/dev/sdb'] },
-  { argv: ['mkfs', '-V', '/dev/sdb1', '1000'], writes: ['/dev/sdb1'] },
+  { argv: ['mkfs', '-V', '/dev/sdb1', '1000'], binaries: ['mkfs', 'mkfs.ext2'], writes: ['/dev/sdb1'] },
   // After an option the table does not know, which may take the next word, every operand counts.
   { argv: ['mkfs.ext4', '-Y', 'x', '/dev/sdb1'], writes: ['x', '/dev/sdb1'] },
   // -J device= is an external journal, which mke2fs writes too.
   { argv: ['mke2fs', '-J', 'size=64,device=/dev/sdc1', '/dev/sdb1'], writes: ['/dev/sdc1', '/dev/sdb1'] },
 ]);
+
+cases('mkfs runs mkfs.TYPE with the arguments after its own options', [
+  { argv: ['mkfs', '-t', 'xfs', '-L', 'data', '/dev/sdb1'], binaries: ['mkfs', 'mkfs.xfs'], writes: ['/dev/sdb1'] },
+  { argv: ['/sbin/mkfs', '--type=ext4', '-d', '/srv/root', 'img'], binaries: ['/sbin/mkfs', 'mkfs.ext4'], reads: ['/srv/root'], writes: ['img'], lists: ['/srv/root'] },
+  { argv: ['mkfs', '-t', 'f2fs', '-f', '/dev/sdb1'], binaries: ['mkfs', 'mkfs.f2fs'], refused: /^mkfs\.f2fs -f: remux does not know the options/ },
+  { argv: ['mkfs', '-t', '../tmp/x', '/dev/sdb1'], binaries: ['mkfs', 'mkfs.../tmp/x'], reads: ['/dev/sdb1'] }, // a path, run as it is
+  { argv: ['mkfs', '-t', 'ext4', '/dev/sdb1', '-L', 'x'], binaries: ['mkfs', 'mkfs.ext4'] }, // getopt drops the device
+  { argv: ['mkfs', '-V', '-V', '-t', 'ext4', '/dev/sdb1'] }, // a dry run
+  { argv: ['mkfs', '--help'] },
+  { argv: ['mkfs', '-t', 'ext4'] },
+]);
+
+test('mkfs passes mkfs.TYPE the arguments util-linux mkfs passes it', (t) => {
+  const mkfs = findProgram('mkfs');
+  if (mkfs === null) {
+    t.skip('no mkfs here');
+    return;
+  }
+  // mkfs.p4 and mkfs.ext2 (the default) record the argv they are run with; PATH holds nothing else.
+  const dir = mkdtempSync(join(tmpdir(), 'remux-mkfs-'));
+  const record = join(dir, 'argv');
+  try {
+    for (const name of ['mkfs.p4', 'mkfs.ext2']) writeFileSync(join(dir, name), `#!/bin/sh\nprintf '%s\\0' "$0" "$@" > ${record}\n`, { mode: 0o755 });
+    const spec = lookupTool('mkfs');
+    assert.ok(spec !== undefined);
+    const argLists = [
+      ['-t', 'p4', '-L', 'x', '/dev/sdb1'], ['/dev/sdb1', '-t', 'p4'], ['-t', 'p4', '/dev/sdb1', '-L', 'x'], ['/dev/sdb1', '-t', 'p4', '-L', 'x', '1000'],
+      ['-tp4', '-f', 'd'], ['--type=p4', '-f', 'd', '9'], ['--type', 'p4', '--', '-x', 'd'], ['--ty', 'p4', 'd'], ['-Vtp4', 'd'], ['-Vt', 'p4', 'd'],
+      ['-t', 'p4', '-qf', 'd'], ['-qf', 'd'], ['-t', 'p4'], ['d', '--', '-t', 'p4'], ['-t', 'p4', 'd', 'e', '-f', 'g'], ['--ver', 'd'], ['--verbose', '-tp4', 'x'],
+      ['a', '-t', 'p4', 'b', '-V', 'c'], ['-t', 'p4', '-V', '-V', 'd'], ['-t'], ['-t', 'p4', '-Vq', 'd'], ['-t', 'p4', '--verbose=1', 'd'], ['-h', 'd'],
+      ['-t', 'p4', 'd', '--', '-f'], ['p', 'q', '-t', 'p4', '-L', 'x', 'r'], ['-t', 'p4', '', 'd'],
+    ];
+    for (const args of argLists) {
+      rmSync(record, { force: true });
+      spawnSync(mkfs, args, { env: { PATH: dir }, stdio: 'ignore' });
+      let real: string[] | null = null;
+      try {
+        const [program, ...rest] = readFileSync(record, 'utf8').split('\0').slice(0, -1);
+        real = [basename(program as string), ...rest];
+      } catch {
+        // it ran nothing
+      }
+      assert.deepEqual(mkfsPasses(spec, mkfs, args), real, JSON.stringify(args));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 cases('mkfs.xfs and mkfs.btrfs options; mkfs.TYPE remux does not know', [
   { argv: ['mkfs.xfs', '-f', '-L', 'data', '-b', 'size=4096', '-m', 'crc=1', '/dev/sdd'], writes: ['/dev/sdd'] },
