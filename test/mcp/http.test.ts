@@ -16,7 +16,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { remux, tempHome } from '../support/cli.js';
 import { client as httpsClient, type Client as HttpsClient } from '../support/https.js';
 import { caFetch } from './fetch.js';
-import { addPrincipal, call, daemonUrl, httpClient, stdioClient, writeHome } from './support.js';
+import { addPrincipal, assertLongCallProgress, call, daemonUrl, httpClient, longCall, stdioClient, writeHome } from './support.js';
 
 const INIT = (version: string) => ({
   jsonrpc: '2.0',
@@ -311,6 +311,10 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     assert.equal(deleted.status, 200, deleted.text);
     const after = await raw.request('POST', '/mcp', { headers, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
     assert.equal(after.status, 404, 'the session is gone');
+  });
+
+  test('a long command asked with progress is answered as a stream: its progress (after 1, 2 and 4 s, with the last line), then its result', async () => {
+    assertLongCallProgress(await longCall(boss));
   });
 
   // Last: it locks this test's address out.

@@ -12,7 +12,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { approvalsDbFile, approvalsKeyFile } from '../../src/config/paths.js';
 import { ApprovalStore } from '../../src/notify/approvals.js';
 import { REMUX_BIN, remux, tempHome } from '../support/cli.js';
-import { addPrincipal, call, stdioClient, writeHome } from './support.js';
+import { addPrincipal, assertLongCallProgress, call, longCall, stdioClient, writeHome } from './support.js';
 
 interface AuditRow {
   id: number;
@@ -382,6 +382,18 @@ describe('remux mcp --stdio through a running daemon', () => {
       assert.equal(r.data.stdout, 'via the daemon\n');
       const denied = await call(client, 'run_command', { host: 'localhost', command: 'rm x' });
       assert.match(denied.text, /rule: ops#1 deny/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a long command tells the client it is still going (after 1, 2 and 4 s, then every 5 s: how long, how much output, its last line), so a timeout that progress resets does not end it', async () => {
+    const { client } = await stdioClient(h.env);
+    try {
+      assertLongCallProgress(await longCall(client));
+      // Not asked for, none is sent: the same answer.
+      const quiet = await call(client, 'run_command', { host: 'localhost', command: 'echo done' });
+      assert.equal(quiet.data.stdout, 'done\n');
     } finally {
       await client.close();
     }

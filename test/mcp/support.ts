@@ -15,7 +15,7 @@ export const POLICY = `policies:
   ops:
     sandbox: false
     capabilities:
-      - { operation: execute_binary, resource: echo|true|yes|pwd|printf|seq|printenv|sh }
+      - { operation: execute_binary, resource: echo|true|yes|pwd|printf|seq|printenv|sh|sleep }
       - { operation: execute_binary, resource: rm, effect: deny, reason: nothing is removed through MCP }
       - { operation: execute_binary, resource: uname, effect: ask }
       - { operation: write_stdout, resource: null }
@@ -85,4 +85,31 @@ export async function daemonUrl(env: Record<string, string>): Promise<string> {
   const status = JSON.parse((await remux(['daemon', 'status', '--json'], { env })).stdout) as { http: { url?: string; off?: string } };
   assert.ok(status.http.url, `the daemon serves HTTP: ${status.http.off}`);
   return status.http.url;
+}
+
+/**
+ * A 5 s command called with progress asked for and a request timeout of 2.5 s that progress resets (as
+ * the SDK's resetTimeoutOnProgress does): it completes only if progress keeps coming.
+ */
+export async function longCall(client: Client): Promise<{ result: CallToolResult; progress: string[]; ms: number }> {
+  const progress: string[] = [];
+  const started = Date.now();
+  const result = (await client.callTool({ name: 'run_command', arguments: { host: 'localhost', command: 'echo compiling && sleep 5' } }, undefined, {
+    onprogress: (p) => progress.push(p.message ?? ''),
+    timeout: 2500,
+    resetTimeoutOnProgress: true,
+  })) as CallToolResult;
+  return { result, progress, ms: Date.now() - started };
+}
+
+/** What longCall's progress says: after 1, 2 and 4 s, how long, how much output and its last line. */
+export function assertLongCallProgress(got: { result: CallToolResult; progress: string[]; ms: number }): void {
+  assert.equal(got.result.isError, undefined, JSON.stringify(got.result));
+  assert.equal((got.result.structuredContent as { stdout: string }).stdout, 'compiling\n');
+  assert.ok(got.ms >= 5000, `it ran its 5 s: ${got.ms} ms`);
+  assert.deepEqual(
+    got.progress.map((m) => m.replace(/\d+ s/, 'N s')),
+    Array<string>(3).fill('running for N s on localhost: 10 bytes of output, last line: compiling'),
+  );
+  assert.deepEqual(got.progress.map((m) => Number(/for (\d+) s/.exec(m)?.[1])), [1, 2, 4]);
 }

@@ -5,7 +5,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { packageVersion } from '../../cli/program.js';
-import { ALIASES, TOOLS, toolResult, type ToolDeps } from './tools.js';
+import { ALIASES, TOOLS, toolResult, type Tell, type ToolDeps } from './tools.js';
 
 /** Connection events are not actions on a host: they are recorded against this name. */
 export const MCP_AUDIT_HOST = '(mcp)';
@@ -16,10 +16,10 @@ const INSTRUCTIONS =
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
-/** A waiting state (an approval) told as a progress notification, when the client asked for progress. */
-function teller(extra: Extra): (text: string) => void {
+/** How a call is going (an approval awaited, a command running) told as progress notifications, when the client asked for them. */
+function teller(extra: Extra): Tell | undefined {
   const token = extra._meta?.progressToken;
-  if (token === undefined) return () => {};
+  if (token === undefined) return undefined;
   let step = 0;
   return (message) => void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: ++step, message } }).catch(() => undefined);
 }

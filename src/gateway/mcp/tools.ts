@@ -14,6 +14,7 @@ import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
 import { hostStatuses } from '../../hosts/view.js';
 import { sendItems } from '../../sessions/tmux.js';
 import { CappedOutput, MCP_OUTPUT_CAP, POLICY_LIMIT_MARKER, truncationMarker } from './capture.js';
+import { OutputTail, runningText, ticker } from './progress.js';
 
 /** What a tool call runs with: the principal's context and what its transport adds. */
 export interface ToolDeps {
@@ -38,8 +39,8 @@ interface Tool<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.Zo
   input: I;
   output: O;
   annotations: ToolAnnotations;
-  /** `tell` shows the caller a waiting state (an approval) while the call runs. */
-  call(args: z.infer<I>, deps: ToolDeps, signal: AbortSignal, tell: (text: string) => void): Promise<Reply<z.infer<O>>>;
+  /** `tell` shows the caller how the call is going (an approval awaited, a command running); absent when it did not ask. */
+  call(args: z.infer<I>, deps: ToolDeps, signal: AbortSignal, tell: Tell | undefined): Promise<Reply<z.infer<O>>>;
 }
 
 /** Another server's name for one of our tools (Code Remote's), with its argument names. */
@@ -112,12 +113,15 @@ async function performAdmitted(deps: ToolDeps, action: Action, io: PerformIO, li
   return perform(ctx, action, io);
 }
 
+/** A progress message to the client, when it asked for them (a progressToken). */
+export type Tell = (text: string) => void;
+
 /** A policy `ask` becomes an approval (console, phone, CLI); the call waits for it, telling the client. */
-function approve(deps: ToolDeps, tell: (text: string) => void, signal: AbortSignal): NonNullable<PerformIO['approve']> {
-  return approvalsApprover(deps.ctx.approvals, deps.principal.name, (text) => tell(text.trim()), signal);
+function approve(deps: ToolDeps, tell: Tell | undefined, signal: AbortSignal): NonNullable<PerformIO['approve']> {
+  return approvalsApprover(deps.ctx.approvals, deps.principal.name, (text) => tell?.(text.trim()), signal);
 }
 
-async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, tell: (text: string) => void): Promise<Reply<z.infer<typeof RunOutput>>> {
+async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, tell: Tell | undefined): Promise<Reply<z.infer<typeof RunOutput>>> {
   const action: ExecAction = {
     kind: 'exec',
     host: args.host,
@@ -135,9 +139,28 @@ async function runCommand(args: RunArgs, deps: ToolDeps, signal: AbortSignal, te
   // The client cancelling the call (or going away) stops the command, as Ctrl-C does for `client run`.
   const onCancel = (): void => stop.abort();
   signal.addEventListener('abort', onCancel, { once: true });
+  // A long command (a build, a test suite) tells the client it is still going, and what it printed last.
+  const tail = new OutputTail();
+  const progress = tell && ticker(tell, (ms) => runningText(args.host, ms, tail));
+  const asked = approve(deps, tell, stop.signal);
+  const io: PerformIO = {
+    onStdout: (c) => (stdout.push(c), tail.push(c)),
+    onStderr: (c) => (stderr.push(c), tail.push(c)),
+    signal: stop.signal,
+    // An approval tells its own waiting state; the command runs once it is answered.
+    approve: async (subject, decision) => {
+      progress?.pause();
+      try {
+        return await asked(subject, decision);
+      } finally {
+        progress?.resume();
+      }
+    },
+  };
   try {
-    result = await performAdmitted(deps, action, { onStdout: (c) => stdout.push(c), onStderr: (c) => stderr.push(c), signal: stop.signal, approve: approve(deps, tell, stop.signal) }, overLimit(deps));
+    result = await performAdmitted(deps, action, io, overLimit(deps));
   } finally {
+    progress?.stop();
     signal.removeEventListener('abort', onCancel);
   }
   const capped = stdout.capped || stderr.capped;
@@ -248,7 +271,7 @@ const SendOutput = z.object({ host: z.string(), session: z.string(), sent: z.num
 const PATH = absolute().describe('Absolute path on the host. Checked against the policy as resolved on the host (symlinks followed there); a write never follows a symlink.');
 
 /** Runs one file action as the principal; a refusal or failure becomes the tool's error text. */
-async function fileAction(deps: ToolDeps, action: FileAction, signal: AbortSignal, tell: (text: string) => void): Promise<{ result: PerformResult; error: string | null }> {
+async function fileAction(deps: ToolDeps, action: FileAction, signal: AbortSignal, tell: Tell | undefined): Promise<{ result: PerformResult; error: string | null }> {
   const result = await performAdmitted(deps, action, { onStdout: () => {}, onStderr: () => {}, signal, approve: approve(deps, tell, signal) }, overLimit(deps));
   if (result.outcome === 'ok') return { result, error: null };
   const rule = result.decision ? ruleText(result.decision) : null;
