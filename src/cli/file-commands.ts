@@ -7,7 +7,7 @@ import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import { isSingleHostName } from '../hosts/selectors.js';
 import type { DirEntry } from '../hosts/types.js';
 import { approver, type Runner } from './client-commands.js';
-import type { FileListOptions, FileReadOptions, FileWriteOptions } from './commands/client.js';
+import type { FileEditOptions, FileListOptions, FileReadOptions, FileWriteOptions } from './commands/client.js';
 import type { Invocation } from './invocation.js';
 import { formatTable, UsageError, utcCell } from './output.js';
 
@@ -35,6 +35,19 @@ export async function writeFileCommand(inv: Invocation, runner: Runner, host: st
   const content = await readAll(stdin, WRITE_MAX_BYTES);
   const action: FileAction = { kind: 'file.write', host, path, content, ...(opts.createDirs ? { createDirs: true } : {}), ...(opts.policy ? { policy: opts.policy } : {}) };
   return fileAction(inv, runner, action, () => EXIT.OK);
+}
+
+export function editFileCommand(inv: Invocation, runner: Runner, host: string, path: string, opts: FileEditOptions): Promise<number> {
+  if (opts.old.length !== opts.new.length) throw new UsageError(`--old and --new go in pairs: got ${opts.old.length} --old and ${opts.new.length} --new`);
+  const edits = opts.old.map((oldText, i) => ({ oldText, newText: opts.new[i] as string }));
+  const action: FileAction = { kind: 'file.edit', host, path, edits, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.policy ? { policy: opts.policy } : {}) };
+  return fileAction(inv, runner, action, (r) => {
+    const changed = r.changed === true;
+    if (opts.json) inv.stdout.write(`${JSON.stringify({ path: r.path, changed, written: changed && !opts.dryRun, diff: r.diff ?? '' })}\n`);
+    else if (changed) inv.stdout.write(r.diff ?? '');
+    else inv.stderr.write(`remux: ${r.path ?? path}: unchanged (the edits leave it as it is)\n`);
+    return EXIT.OK;
+  });
 }
 
 export function listDirectoryCommand(inv: Invocation, runner: Runner, host: string, path: string, opts: FileListOptions): Promise<number> {

@@ -4,22 +4,25 @@
 // of a command's path arguments (evaluatePath: deny beats ask beats allow, whole segments, so
 // /tmp/allowed/** never covers /tmp/allowed_evil) -> audit.begin -> ask -> the host's operation on the
 // resolved path, which opens it without following a symlink anywhere (hosts/local-files.ts,
-// hosts/sftp.ts) -> audit.end.
+// hosts/sftp.ts) -> audit.end. An edit reads the file and writes it back through those same operations,
+// checked as write_file and read_file; between its read and its write another writer's change is lost.
 // No program runs, so the OS sandbox does not apply to file actions: the check against the path as
 // resolved on the host plus those no-follow opens are the whole enforcement. The audit records the
 // operation, the path and the byte count, never the content.
+import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
-import { readPart } from '../exec/output.js';
-import { evaluatePath, outputRedaction } from '../policy/evaluate.js';
+import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
+import { readPart, redactAll, REDACTED } from '../exec/output.js';
+import { combine, evaluatePath, outputRedaction } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { PathOperation } from '../policy/schema.js';
-import type { Decision, PathResolver, Policy, Redaction } from '../policy/types.js';
+import type { Check, Decision, PathResolver, Policy, Redaction } from '../policy/types.js';
 import { FileError, TransportError, type Host, type HostFiles, type ResolvedPath } from '../hosts/types.js';
 import { EXIT } from './exit-codes.js';
 import { askedFor, auditAction, settleAsk, errorText, nothingRan, refuse, ruleText, type PerformContext } from './perform.js';
 import { checkScope } from './scope.js';
-import type { FileAction, Outcome, PerformIO, PerformResult } from './types.js';
+import type { FileAction, Outcome, PerformIO, PerformResult, TextEdit } from './types.js';
 
 /** A read returns at most this much unless the caller asks for more (up to FILE_READ_MAX_BYTES). */
 export const FILE_READ_DEFAULT_BYTES = 1 << 20;
@@ -32,9 +35,11 @@ const PATH_MAX = 4096;
 /** Rule prefixes may need a second round of answers from the host; more never happens. */
 const MAX_RESOLVE_ROUNDS = 3;
 
+/** The policy operation each file action is checked as (an edit: also read_file, see decideAction). */
 export const FILE_OPERATIONS: Record<FileAction['kind'], PathOperation> = {
   'file.read': 'read_file',
   'file.write': 'write_file',
+  'file.edit': 'write_file',
   'file.list': 'list_directory',
 };
 
@@ -64,7 +69,7 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
 
   let decided: { decision: Decision; resolved: Answer };
   try {
-    decided = await decide(policy, op, action.path, files);
+    decided = await decideAction(policy, action, files);
   } catch (err) {
     if (!(err instanceof TransportError)) throw err;
     return refused('unreachable', EXIT.TRANSPORT, errorText(err));
@@ -73,12 +78,13 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
   const { resolved } = decided;
   if (decision.effect === 'deny' || 'error' in resolved) return refused('denied', EXIT.DENIED, decision.reason, decision);
   asked.resource = resolved.real;
-  if (action.kind === 'file.write' && resolved.finalLink) {
-    return refused('denied', EXIT.DENIED, `write_file ${action.path}: is a symlink (to ${resolved.real}); a write never follows one, name the file itself`, decision);
+  if ((action.kind === 'file.write' || action.kind === 'file.edit') && resolved.finalLink) {
+    return refused('denied', EXIT.DENIED, `${asked.operation} ${action.path}: is a symlink (to ${resolved.real}); a write never follows one, name the file itself`, decision);
   }
 
   // A write is begun before anything is touched; a read or a listing is recorded once done (auditAction).
-  const audit = await auditAction(ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, action.kind !== 'file.write' && decision.effect === 'allow');
+  const writes = action.kind === 'file.write' || action.kind === 'file.edit';
+  const audit = await auditAction(ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, !writes && decision.effect === 'allow');
   if (audit.id !== null) {
     const asking = await settleAsk(ctx, action, decision, io, audit, started);
     if ('refused' in asking) return asking.refused;
@@ -101,7 +107,7 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
   return { actionId, outcome: 'ok', exitCode: EXIT.OK, decision, message: null, durationMs, bytesOut, truncated, timedOut: false, path: resolved.real, ...fields };
 }
 
-type Done = Pick<PerformResult, 'content' | 'size' | 'bytes' | 'created' | 'entries'> & { bytesOut: number; truncated: boolean };
+type Done = Pick<PerformResult, 'content' | 'size' | 'bytes' | 'created' | 'entries' | 'changed' | 'diff'> & { bytesOut: number; truncated: boolean };
 
 /** `redaction`: the policy's, applied to what a read hands over as to a command's output (evaluate.ts outputRedaction). */
 async function operate(files: HostFiles, action: FileAction, real: string, redaction: Redaction): Promise<Done> {
@@ -120,11 +126,53 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       const { created } = await files.write(real, content, { createDirs: action.createDirs === true });
       return { bytes: content.length, created, bytesOut: content.length, truncated: false };
     }
+    case 'file.edit': {
+      // One byte past the cap tells a file too big to edit from one that fits.
+      const { content } = await files.read(real, { offset: 0, length: FILE_WRITE_MAX_BYTES + 1 });
+      const before = editableText(real, content);
+      const after = applyEdits(real, before, action.edits);
+      const changed = after !== before;
+      const diff = changed ? redactAll(redaction, Buffer.from(createTwoFilesPatch(real, real, before, after, undefined, undefined, { context: 3, headerOptions: FILE_HEADERS_ONLY }))).toString('utf8') : '';
+      if (!changed || action.dryRun === true) return { changed, diff, bytesOut: 0, truncated: false };
+      const written = Buffer.from(after, 'utf8');
+      await files.write(real, written, { createDirs: false });
+      return { changed, diff, bytes: written.length, bytesOut: written.length, truncated: false };
+    }
     case 'file.list': {
       const { entries, truncated } = await files.list(real, FILE_LIST_MAX_ENTRIES);
       return { entries, bytesOut: 0, truncated };
     }
   }
+}
+
+/**
+ * The file's text, or why it cannot be edited by replacing text: too big, not UTF-8, or as this side
+ * read it redacted (an outbound agent's own policy redacts what it hands over: written back, its
+ * secrets would become the marker).
+ */
+function editableText(real: string, content: Buffer): string {
+  if (content.length > FILE_WRITE_MAX_BYTES) throw new FileError(`edit_file ${real}: the file is larger than the ${FILE_WRITE_MAX_BYTES} bytes an edit may rewrite`);
+  if (!isUtf8(content)) throw new FileError(`edit_file ${real}: not UTF-8 text; replace it whole with write_file`);
+  const text = content.toString('utf8');
+  if (text.includes(REDACTED)) throw new FileError(`edit_file ${real}: the file as read holds ${REDACTED}, as redaction leaves it; an edit would write that back: change it where it is read whole`);
+  return text;
+}
+
+/** `text` with each edit applied in turn; an edit whose old text is not there exactly once changes nothing at all. */
+export function applyEdits(real: string, text: string, edits: readonly TextEdit[]): string {
+  let out = text;
+  edits.forEach((edit, i) => {
+    const which = edits.length === 1 ? 'old_text' : `edit ${i + 1}: old_text`;
+    const at = out.indexOf(edit.oldText);
+    if (at < 0) throw new FileError(`edit_file ${real}: ${which} is not in the file${i > 0 ? ' (as the edits before it left it)' : ''}; read the file again and copy the text exactly, whitespace included`);
+    const again = out.indexOf(edit.oldText, at + 1);
+    if (again >= 0) {
+      const line = (offset: number): number => out.slice(0, offset).split('\n').length;
+      throw new FileError(`edit_file ${real}: ${which} is in the file more than once (lines ${line(at)} and ${line(again)}${out.indexOf(edit.oldText, again + 1) >= 0 ? ', and more' : ''}); include more of the lines around it so that it names one place`);
+    }
+    out = out.slice(0, at) + edit.newText + out.slice(at + edit.oldText.length);
+  });
+  return out;
 }
 
 /**
@@ -181,7 +229,30 @@ function argumentProblem(action: FileAction): string | null {
       const lone = typeof action.content === 'string' ? LONE_SURROGATE.exec(action.content) : null;
       return lone ? `the content has an unpaired UTF-16 surrogate (\\u${lone[0].charCodeAt(0).toString(16)}) at character ${lone.index}, which is not text a file can hold; send valid text` : null;
     }
+    case 'file.edit': {
+      if (!Array.isArray(action.edits) || action.edits.length === 0) return 'no edits: give at least one {old_text, new_text}';
+      let bytes = 0;
+      for (const [i, e] of action.edits.entries()) {
+        if (e.oldText === '') return `edit ${i + 1}: old_text is empty; name the text to replace (to add text, include the line it goes after)`;
+        bytes += Buffer.byteLength(e.newText);
+        const lone = LONE_SURROGATE.exec(e.oldText + e.newText);
+        if (lone) return `edit ${i + 1}: an unpaired UTF-16 surrogate (\\u${lone[0].charCodeAt(0).toString(16)}), which is not text a file can hold; send valid text`;
+      }
+      return bytes > FILE_WRITE_MAX_BYTES ? `the edits' new text is ${bytes} bytes, more than the ${FILE_WRITE_MAX_BYTES} a write may carry` : null;
+    }
     case 'file.list':
       return null;
   }
+}
+
+/**
+ * The policy's verdict on a file action: its operation on the path, and for an edit also read_file (what
+ * the file held comes back as the diff). Both resolved in one go on the host.
+ */
+async function decideAction(policy: Policy, action: FileAction, files: Pick<HostFiles, 'resolve'>): Promise<{ decision: Decision; resolved: Answer }> {
+  const decided = await decide(policy, FILE_OPERATIONS[action.kind], action.path, files);
+  if (action.kind !== 'file.edit') return decided;
+  const read = (await decide(policy, 'read_file', action.path, files)).decision;
+  const why = (c: Check): Check => (c.effect === 'deny' ? { ...c, reason: `edit_file returns a diff of what ${action.path} holds, and the policy does not let you read it: ${c.reason}` } : c);
+  return { decision: combine(policy, [decided.decision, { ...read, checks: read.checks.map(why) }], decided.decision), resolved: decided.resolved };
 }

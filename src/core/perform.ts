@@ -56,7 +56,7 @@ export interface Asked {
 
 export async function perform(ctx: PerformContext, action: Action, io: PerformIO): Promise<PerformResult> {
   // File, agent and session actions have their own paths (perform-file.ts, perform-agent.ts, perform-session.ts).
-  if (action.kind === 'file.read' || action.kind === 'file.write' || action.kind === 'file.list') return performFile(ctx, action, io);
+  if (action.kind === 'file.read' || action.kind === 'file.write' || action.kind === 'file.edit' || action.kind === 'file.list') return performFile(ctx, action, io);
   if (isAgentAction(action)) return performAgent(ctx, action);
   if (action.kind !== 'exec' && action.kind !== 'probe') return performSession(ctx, action, io);
   const started = performance.now();
@@ -255,9 +255,17 @@ export function askedFor(ctx: PerformContext, action: Action): Asked {
       break;
     case 'file.read':
     case 'file.write':
+    case 'file.edit':
     case 'file.list':
-      // The path as asked; perform-file puts the path as resolved on the host once it knows it.
-      return { ...asked, operation: FILE_OPERATIONS[action.kind], command: null, resource: action.path, policy: policyFor(ctx.principal, action.policy, ctx.defaultPolicy) };
+      // The path as asked; perform-file puts the path as resolved on the host once it knows it. An edit is
+      // recorded as what it is (it is checked as a write and a read).
+      return {
+        ...asked,
+        operation: action.kind === 'file.edit' ? 'edit_file' : FILE_OPERATIONS[action.kind],
+        command: null,
+        resource: action.path,
+        policy: policyFor(ctx.principal, action.policy, ctx.defaultPolicy),
+      };
     case 'agent.start':
     case 'agent.restart':
     case 'agent.kill':

@@ -35,6 +35,7 @@ export function factsOf(principal: Principal, action: Action, defaultPolicy: str
     case 'exec':
     case 'file.read':
     case 'file.write':
+    case 'file.edit':
     case 'file.list':
       return { host: action.host, policy: policyFor(principal, action.policy, defaultPolicy) };
     case 'probe':

@@ -139,6 +139,27 @@ export interface FileWriteAction {
   policy?: string;
 }
 
+/** One replacement of an edit: `oldText` must occur exactly once in the text as the edits before it left it. */
+export interface TextEdit {
+  oldText: string;
+  newText: string;
+}
+
+/**
+ * Replacements in a UTF-8 text file, applied in order, then the file replaced atomically as a write is
+ * (its mode kept): the rest of the file stays as it is, including what the policy's redaction hides
+ * from the caller. Checked as write_file and read_file of the path (the diff shows what it held).
+ */
+export interface FileEditAction {
+  kind: 'file.edit';
+  host: string;
+  path: string;
+  edits: TextEdit[];
+  /** Only check and diff: nothing is written. */
+  dryRun?: boolean;
+  policy?: string;
+}
+
 export interface FileListAction {
   kind: 'file.list';
   host: string;
@@ -146,7 +167,7 @@ export interface FileListAction {
   policy?: string;
 }
 
-export type FileAction = FileReadAction | FileWriteAction | FileListAction;
+export type FileAction = FileReadAction | FileWriteAction | FileEditAction | FileListAction;
 
 /**
  * The AI coding-agent sessions of `remux code` (agents/), on host `agents`: start, restart, kill. What
@@ -194,6 +215,8 @@ export function approvalText(subject: ApprovalSubject): string {
       return `read_file ${subject.path}`;
     case 'file.write':
       return `write_file ${subject.path} (${Buffer.byteLength(subject.content)} bytes)`;
+    case 'file.edit':
+      return `edit_file ${subject.path} (${subject.edits.length} replacement${subject.edits.length === 1 ? '' : 's'})`;
     case 'file.list':
       return `list_directory ${subject.path}`;
   }
@@ -262,6 +285,9 @@ export interface PerformResult {
   /** file.write: bytes written (also bytesOut); `created` when the file did not exist before. */
   bytes?: number;
   created?: boolean;
+  /** file.edit: whether the edits change the file, and their unified diff, redacted as the policy redacts output. */
+  changed?: boolean;
+  diff?: string;
   /** file.list: the directory's entries, by name (`truncated` when there were more than the cap). */
   entries?: DirEntry[];
 }

@@ -70,7 +70,7 @@ export function clientEnv(env: Record<string, string>, cwd: string): NodeJS.Proc
 const CLIENT_SESSION_COMMANDS = new Set(['attach', 'recordings', 'play']);
 
 /**
- * The daemon runs `client run|batch|read|ls`, `client write` and `rpc` (its writeText) when the client
+ * The daemon runs `client run|batch|read|ls|edit`, `client write` and `rpc` (its writeText) when the client
  * sends its stdin (the content; a terminal's is not forwarded), other `rpc` calls, and the `session` commands that need no terminal or file of the
  * client's (attach, recordings and play do), and nothing with --no-daemon or `rpc --tools` (the client then runs it itself).
  */
@@ -78,10 +78,10 @@ function declineReason(args: string[], offersStdin: boolean): string | null {
   const options = args.indexOf('--') < 0 ? args : args.slice(0, args.indexOf('--'));
   const words = options.filter((a) => !a.startsWith('-'));
   const served =
-    (words[0] === 'client' && (words[1] === 'run' || words[1] === 'batch' || words[1] === 'read' || words[1] === 'ls' || words[1] === 'write')) ||
+    (words[0] === 'client' && ['run', 'batch', 'read', 'ls', 'write', 'edit'].includes(words[1] ?? '')) ||
     (words[0] === 'session' && !CLIENT_SESSION_COMMANDS.has(words[1] ?? '') && !options.includes('--attach') && !options.includes('-a')) ||
     words[0] === 'rpc';
-  if (!served) return 'the daemon runs only `client run|batch|read|ls|write`, `rpc` and `session` commands other than attach, recordings and play';
+  if (!served) return 'the daemon runs only `client run|batch|read|ls|write|edit`, `rpc` and `session` commands other than attach, recordings and play';
   if (options.includes('--no-daemon')) return '--no-daemon';
   if (words[0] === 'client' && words[1] === 'write' && !offersStdin) return 'client write reads its content from a terminal or /dev/null here, which is not forwarded';
   // A custom tool's module is the user's code: the daemon never imports it (it would run with the daemon's privileges).

@@ -717,3 +717,16 @@ export function explain(decision: Decision): string[] {
   if (decision.sandbox) lines.push('  runs inside the OS sandbox');
   return lines.map(showInvisible);
 }
+
+/** Several decisions as one: any deny denies, else any ask asks; every check is kept. */
+export function combine(policy: Policy, decisions: Decision[], base: Decision): Decision {
+  const checks = decisions.flatMap((d) => d.checks);
+  const decisive = checks.find((c) => c.effect === 'deny') ?? checks.find((c) => c.effect === 'ask');
+  return {
+    ...base,
+    effect: decisive?.effect ?? 'allow',
+    rule: decisive?.rule ?? null,
+    reason: decisive?.reason ?? `allowed: all ${checks.length} checks pass under policy ${policy.name}`,
+    checks,
+  };
+}

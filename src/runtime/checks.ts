@@ -36,19 +36,6 @@ export function treeChecks(policy: Policy, root: string): Check[] {
   return checks;
 }
 
-/** Several decisions as one: any deny denies, else any ask asks; every check is kept. */
-export function combine(policy: Policy, decisions: Decision[], base: Decision): Decision {
-  const checks = decisions.flatMap((d) => d.checks);
-  const decisive = checks.find((c) => c.effect === 'deny') ?? checks.find((c) => c.effect === 'ask');
-  return {
-    ...base,
-    effect: decisive?.effect ?? 'allow',
-    rule: decisive?.rule ?? null,
-    reason: decisive?.reason ?? `allowed: all ${checks.length} checks pass under policy ${policy.name}`,
-    checks,
-  };
-}
-
 /** A decision that needs no rule: the call touches nothing on the host. */
 export function nothingTouched(policy: Policy, method: string): Decision {
   return {

@@ -408,3 +408,64 @@ test("a part of a line that began more than 64 KiB before it: redaction's pieces
   assert.equal(await read(5 + line.length + 150_000, 5), 'yyyyy');
   assert.equal(await read(5 + 10, 3), 'xxx');
 });
+
+test('edit: replacements in order, written atomically with the mode kept; the diff redacted as output is, the secret kept in the file; audited as edit_file', async (t) => {
+  const { root, audit, run } = setup(t);
+  const path = `${root}/allowed/app.conf`;
+  writeFileSync(path, 'workers = 4\nSECRET=hunter2\nname = x\n');
+  chmodSync(path, 0o640);
+  const r = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'workers = 4', newText: 'workers = 8' }, { oldText: 'name = x', newText: 'name = y' }] });
+  assert.equal(r.outcome, 'ok', r.message ?? '');
+  assert.equal(r.changed, true);
+  assert.equal(readFileSync(path, 'utf8'), 'workers = 8\nSECRET=hunter2\nname = y\n', 'what redaction hides from the caller stays in the file');
+  assert.equal(statSync(path).mode & 0o777, 0o640);
+  assert.equal(r.diff, `--- ${path}\n+++ ${path}\n@@ -1,3 +1,3 @@\n-workers = 4\n+workers = 8\n [REDACTED]\n-name = x\n+name = y\n`);
+  assert.deepEqual(readdirSync(`${root}/allowed`).filter((n) => n.startsWith('.')), [], 'no temporary file left');
+  const [action] = audit.list({ limit: 1 });
+  assert.deepEqual(action && [action.begin.operation, action.begin.resource, action.begin.decision, action.end?.exitCode], ['edit_file', path, 'allow', 0]);
+});
+
+test('edit: an old text missing, or there more than once, writes nothing and says which edit and where; a dry run writes nothing; no change is no write', async (t) => {
+  const { root, run } = setup(t);
+  const path = `${root}/allowed/twice.txt`;
+  writeFileSync(path, 'a\nb\na\n');
+  const twice = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'b', newText: 'c' }, { oldText: 'a', newText: 'z' }] });
+  assert.deepEqual([twice.outcome, twice.exitCode], ['failed', 1]);
+  assert.match(twice.message ?? '', /edit 2: old_text is in the file more than once \(lines 1 and 3\); include more of the lines around it/);
+  assert.equal(readFileSync(path, 'utf8'), 'a\nb\na\n', 'the first edit was not written either');
+  const missing = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'q', newText: 'x' }] });
+  assert.match(missing.message ?? '', /old_text is not in the file; read the file again/);
+  const dry = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'b\n', newText: '' }], dryRun: true });
+  assert.deepEqual([dry.outcome, dry.changed, dry.bytes], ['ok', true, undefined]);
+  assert.match(dry.diff ?? '', /^-b$/m);
+  assert.equal(readFileSync(path, 'utf8'), 'a\nb\na\n');
+  const before = statSync(path).mtimeMs;
+  const same = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'b', newText: 'b' }] });
+  assert.deepEqual([same.outcome, same.changed, same.diff], ['ok', false, '']);
+  assert.equal(statSync(path).mtimeMs, before, 'not written');
+  const empty = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: '', newText: 'x' }] });
+  assert.deepEqual([empty.outcome, empty.exitCode], ['rejected', 2]);
+  assert.match(empty.message ?? '', /edit 1: old_text is empty/);
+});
+
+test('edit: checked as write_file and read_file on the resolved path; never through a symlink; binary and redacted text refused', async (t) => {
+  const { root, run } = setup(t);
+  const edit = (path: string) => run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'k', newText: 'K' }] });
+  // Writable there, but not readable: the diff would show it.
+  const secret = await edit(`${root}/allowed/secret/key`);
+  assert.equal(secret.outcome, 'denied');
+  assert.match(secret.message ?? '', /edit_file returns a diff of what .*secret\/key holds, and the policy does not let you read it: .*keys stay put/);
+  assert.equal(readFileSync(`${root}/allowed/secret/key`, 'utf8'), 'k');
+  assert.equal((await edit(`${root}/allowed/../outside/passwd`)).outcome, 'denied');
+  assert.equal((await edit(`${root}/allowed_evil/loot`)).outcome, 'denied');
+  symlinkSync(`${root}/allowed/a.txt`, `${root}/allowed/link`);
+  const link = await run({ kind: 'file.edit', host: 'localhost', path: `${root}/allowed/link`, edits: [{ oldText: 'hello', newText: 'bye' }] });
+  assert.equal(link.outcome, 'denied');
+  assert.match(link.message ?? '', /edit_file .*allowed\/link: is a symlink \(to .*allowed\/a\.txt\); a write never follows one/);
+  assert.equal(readFileSync(`${root}/allowed/a.txt`, 'utf8'), 'hello\n');
+  writeFileSync(`${root}/allowed/bin.dat`, Buffer.from([0x6b, 0xff, 0xfe]));
+  assert.match((await edit(`${root}/allowed/bin.dat`)).message ?? '', /not UTF-8 text; replace it whole with write_file/);
+  writeFileSync(`${root}/allowed/red.txt`, 'k [REDACTED]\n');
+  assert.match((await edit(`${root}/allowed/red.txt`)).message ?? '', /holds \[REDACTED\], as redaction leaves it/);
+  assert.equal(readFileSync(`${root}/allowed/red.txt`, 'utf8'), 'k [REDACTED]\n');
+});

@@ -204,6 +204,33 @@ describe('file actions over SSH (SFTP)', { timeout: 90_000 }, () => {
     assert.equal(statSync(`${root}/allowed/sub/adir`).isDirectory(), true);
   });
 
+  test('edit over SFTP: replaced atomically with the mode kept; a symlink refused; the CLI prints the diff, in process and through the daemon', async () => {
+    const path = `${root}/allowed/edit.conf`;
+    writeFileSync(path, 'port = 80\nhost = a\n');
+    chmodSync(path, 0o600);
+    const r = await run({ kind: 'file.edit', host: 'h1', path, edits: [{ oldText: 'port = 80', newText: 'port = 443' }] });
+    assert.equal(r.outcome, 'ok', r.message ?? '');
+    assert.equal(readFileSync(path, 'utf8'), 'port = 443\nhost = a\n');
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    symlinkSync(path, `${root}/allowed/edit.link`);
+    const link = await run({ kind: 'file.edit', host: 'h1', path: `${root}/allowed/edit.link`, edits: [{ oldText: 'host', newText: 'x' }] });
+    assert.match(link.message ?? '', /is a symlink/);
+    const cli = await remux(['client', 'edit', 'h1', path, '--old', 'host = a', '--new', 'host = b', '--no-daemon'], { env: env() });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.equal(cli.stdout, `--- ${path}\n+++ ${path}\n@@ -1,2 +1,2 @@\n port = 443\n-host = a\n+host = b\n`);
+    const unpaired = await remux(['client', 'edit', 'h1', path, '--old', 'a', '--old', 'b', '--new', 'c', '--no-daemon'], { env: env() });
+    assert.deepEqual([unpaired.code, unpaired.stderr.trim()], [2, 'remux: --old and --new go in pairs: got 2 --old and 1 --new']);
+    const start = await remux(['daemon', 'start'], { env: env() });
+    assert.equal(start.code, 0, start.stderr);
+    const viaDaemon = await remux(['client', 'edit', 'h1', path, '--old', 'port = 443', '--new', 'port = 8443', '--json'], { env: env() });
+    assert.equal(viaDaemon.code, 0, viaDaemon.stderr);
+    assert.deepEqual(JSON.parse(viaDaemon.stdout), { path, changed: true, written: true, diff: `--- ${path}\n+++ ${path}\n@@ -1,2 +1,2 @@\n-port = 443\n+port = 8443\n host = b\n` });
+    const missing = await remux(['client', 'edit', 'h1', path, '--old', 'port = 1', '--new', 'x'], { env: env() });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /old_text is not in the file/);
+    await remux(['daemon', 'stop'], { env: env() });
+  });
+
   test('CLI: client write from stdin, read, ls --json; in process and through the daemon', async () => {
     const path = `${root}/allowed/cli.txt`;
     const wrote = await remux(['client', 'write', 'h1', path], { env: env(), input: 'from stdin\n' });

@@ -114,8 +114,11 @@ describe('remux mcp --stdio in the CLI process', () => {
   test('lists the tools with precise input and output schemas, Code Remote\'s names among them', async () => {
     const { tools } = await client.listTools();
     assert.deepEqual(tools.map((t) => t.name).sort(), [
-      'capture_session', 'check_agent_status', 'list_directory', 'list_hosts', 'list_sessions', 'read_file', 'run_command', 'run_shell_command', 'send_keys', 'write_file',
+      'capture_session', 'check_agent_status', 'edit_file', 'list_directory', 'list_hosts', 'list_sessions', 'read_file', 'run_command', 'run_shell_command', 'send_keys', 'write_file',
     ]);
+    const edit = tools.find((t) => t.name === 'edit_file')!;
+    assert.deepEqual(edit.inputSchema.required, ['host', 'path', 'edits']);
+    assert.deepEqual((edit.inputSchema.properties?.edits as { items: { required: string[] } }).items.required, ['old_text', 'new_text']);
     const run = tools.find((t) => t.name === 'run_command')!;
     assert.deepEqual(run.inputSchema.required, ['host', 'command']);
     assert.equal(run.inputSchema.additionalProperties, false, 'unknown arguments are errors, not silently dropped');
@@ -235,12 +238,38 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.equal(readFileSync(join(dir, 'emoji.txt'), 'utf8'), 'ok 😀');
   });
 
+  test('edit_file: exact replacements, the diff as text and structured; a miss is a tool error naming the edit, the file untouched; dry_run writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'remux-mcp-edit-'));
+    try {
+      const path = join(dir, 'app.py');
+      writeFileSync(path, 'def main():\n    return 1\n');
+      const edited = await call(client, 'edit_file', { host: 'localhost', path, edits: [{ old_text: '    return 1', new_text: '    return 2' }] });
+      assert.equal(edited.result.isError, undefined, edited.text);
+      const diff = `--- ${path}\n+++ ${path}\n@@ -1,2 +1,2 @@\n def main():\n-    return 1\n+    return 2\n`;
+      assert.deepEqual(edited.result.structuredContent, { host: 'localhost', path, changed: true, written: true, diff });
+      assert.equal(edited.text, `edited ${path} on localhost\n${diff}`);
+      assert.equal(readFileSync(path, 'utf8'), 'def main():\n    return 2\n');
+      const dry = await call(client, 'edit_file', { host: 'localhost', path, edits: [{ old_text: 'main', new_text: 'run' }], dry_run: true });
+      assert.match(dry.text, /^would edit /);
+      assert.equal((dry.result.structuredContent as { written: boolean }).written, false);
+      const miss = await call(client, 'edit_file', { host: 'localhost', path, edits: [{ old_text: 'def', new_text: 'async def' }, { old_text: 'return 1', new_text: 'x' }] });
+      assert.equal(miss.result.isError, true);
+      assert.match(miss.text, /^remux failed: edit_file .*app\.py: edit 2: old_text is not in the file \(as the edits before it left it\)/);
+      assert.equal(readFileSync(path, 'utf8'), 'def main():\n    return 2\n');
+      const schema = await call(client, 'edit_file', { host: 'localhost', path, edits: [] });
+      assert.equal(schema.result.isError, true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("remux's own files are out of reach of an MCP client, whatever the policy allows (it covers /tmp, where this home is)", async () => {
     writeFileSync(approvalsKeyFile({ REMUX_HOME: h.home }), 'secret-key\n', { mode: 0o600 });
     const attempts = [
       await call(client, 'read_file', { host: 'localhost', path: approvalsKeyFile({ REMUX_HOME: h.home }) }),
       await call(client, 'read_file', { host: 'localhost', path: join(h.home, 'principals.yaml') }),
       await call(client, 'write_file', { host: 'localhost', path: join(h.home, 'policies.yaml'), content: 'policies: {}\n' }),
+      await call(client, 'edit_file', { host: 'localhost', path: join(h.home, 'config.yaml'), edits: [{ old_text: 'default_policy', new_text: 'x' }] }),
       await call(client, 'run_command', { host: 'localhost', command: `printf x > ${join(h.home, 'config.yaml')}` }),
     ];
     for (const a of attempts) {

@@ -103,6 +103,11 @@ describe('remux agent against a real daemon', () => {
     const ls = await remux(['client', 'ls', 'laptop', dir, '--json'], { env: gw.env });
     assert.equal(ls.code, 0, ls.stderr);
     assert.deepEqual((JSON.parse(ls.stdout) as { entries: Array<{ name: string }> }).entries.map((e) => e.name), ['big.bin', 'note.txt']);
+    // An edit on the agent host: its read and its write each pass the agent's own policy too.
+    const edit = await remux(['client', 'edit', 'laptop', join(dir, 'note.txt'), '--old', 'relayed', '--new', 'edited'], { env: gw.env });
+    assert.equal(edit.code, 0, edit.stderr);
+    assert.match(edit.stdout, /^-relayed file\n\+edited file\n/m);
+    assert.equal(readFileSync(join(dir, 'note.txt'), 'utf8'), 'edited file\n');
     const audit = await remux(['audit', 'ls', '--json'], { env: ag.env });
     assert.match(audit.stdout, /"operation":"write_file".*note\.txt/);
   });

@@ -33,6 +33,13 @@ export interface FileWriteOptions extends FileOptions {
   createDirs?: boolean;
 }
 
+export interface FileEditOptions extends FileOptions {
+  old: string[];
+  new: string[];
+  dryRun?: boolean;
+  json?: boolean;
+}
+
 export interface FileListOptions extends FileOptions {
   json?: boolean;
 }
@@ -148,6 +155,23 @@ Exit status: 0 if every command succeeded; else 255 if the host was unreachable,
       // The caller's stdin as a command would get it; a terminal (or /dev/null) in this process is read as it is.
       const content = where.invocation.stdin ?? process.stdin;
       where.invocation.setExitCode(await where.run(opts, (runner) => writeFileCommand(where.invocation, runner, hostName, path, opts, content)));
+    });
+
+  const repeated = (value: string, previous: string[]): string[] => [...previous, value];
+  fileOptions(client.command('edit').description('replace exact text in a text file of a host, the rest left as it is; prints the diff; checked (write_file and read_file) and audited'))
+    .requiredOption('--old <text>', 'text to replace: once in the file, exactly (repeat with --new for several edits, applied in order)', repeated, [])
+    .requiredOption('--new <text>', 'what replaces the --old before it ("" deletes it)', repeated, [])
+    .option('--dry-run', 'only print the diff; write nothing')
+    .option('--json', 'print {path, changed, written, diff} as JSON')
+    .option('--no-daemon', 'run in this process even when a daemon is running')
+    .addHelpText(
+      'after',
+      `\nExamples:\n  remux client edit web1 /etc/app.conf --old 'workers = 4' --new 'workers = 8'\n  remux client edit web1 /etc/app.conf --old 'a' --new 'b' --old 'c' --new 'd' --dry-run\nIf an --old is not in the file exactly once, nothing is written (exit 1, saying which and where). The file is\nreplaced atomically with its mode kept; what another writer changed between the read and the write is lost.\n${FILE_HELP}`,
+    )
+    .action(async (hostName: string, path: string, opts: FileEditOptions) => {
+      const { editFileCommand } = await import('../file-commands.js');
+      const where = await host();
+      where.invocation.setExitCode(await where.run(opts, (runner) => editFileCommand(where.invocation, runner, hostName, path, opts)));
     });
 
   fileOptions(client.command('ls').description("list a directory of a host (entries are lstat'ed: links shown as links), checked and audited"))

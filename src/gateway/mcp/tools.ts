@@ -292,6 +292,14 @@ const ReadOutput = z.object({
 
 const WriteOutput = z.object({ host: z.string(), path: z.string(), bytes: z.number().int(), created: z.boolean() });
 
+const EditOutput = z.object({
+  host: z.string(),
+  path: z.string().describe('The file edited, as resolved on the host.'),
+  changed: z.boolean().describe('false: the edits leave the file as it was (nothing written).'),
+  written: z.boolean().describe('The new content was written (false for a dry run or no change).'),
+  diff: z.string().describe('Unified diff of the change, redacted as the policy redacts output; cut past 64 KiB.'),
+});
+
 const ListOutput = z.object({
   host: z.string(),
   path: z.string(),
@@ -457,6 +465,45 @@ export const TOOLS: readonly Tool[] = [
       const structured = { host: args.host, path: result.path ?? args.path, bytes: result.bytes ?? 0, created: result.created ?? false };
       if (error !== null) return { structured, isError: true, text: error };
       return { structured, text: `${structured.created ? 'created' : 'wrote'} ${structured.path} on ${args.host} (${structured.bytes} bytes)` };
+    },
+  }),
+  tool({
+    name: 'edit_file',
+    title: 'Edit a file on a host',
+    description:
+      'Replace exact text in a text file on a host, leaving the rest of it as it is (policy: write_file and read_file on its resolved path). ' +
+      'Each old_text must appear exactly once in the file (include enough of the surrounding lines to make it unique; whitespace counts); ' +
+      'edits apply in order, each to the result of those before it, and if any does not match, nothing is written. ' +
+      'The file is then replaced atomically, its mode kept; a symlink is never followed. Returns a unified diff. ' +
+      'Prefer this to write_file for changing an existing file: it sends only the change, and what redaction hid from you when you read the file stays in it.',
+    input: z.strictObject({
+      host: HOST,
+      path: PATH,
+      edits: z
+        .array(
+          z.strictObject({
+            old_text: z.string().min(1).describe('Text to replace, copied exactly from the file, once in it.'),
+            new_text: z.string().describe('What replaces it ("" deletes it).'),
+          }),
+        )
+        .min(1)
+        .max(100),
+      dry_run: z.boolean().optional().describe('Only show the diff; write nothing. Default false.'),
+    }),
+    output: EditOutput,
+    annotations: { destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    async call(args, deps, signal, tell) {
+      const edits = args.edits.map((e) => ({ oldText: e.old_text, newText: e.new_text }));
+      const action: FileAction = { kind: 'file.edit', host: args.host, path: args.path, edits, ...(args.dry_run ? { dryRun: true } : {}) };
+      const { result, error } = await fileAction(deps, action, signal, tell);
+      const diff = result.diff ?? '';
+      const cut = Buffer.byteLength(diff) > MCP_OUTPUT_CAP;
+      const shown = cut ? `${Buffer.from(diff).subarray(0, MCP_OUTPUT_CAP).toString('utf8')}\n[remux: the diff is longer than ${MCP_OUTPUT_CAP} bytes; read the file for the rest]` : diff;
+      const changed = result.changed ?? false;
+      const structured = { host: args.host, path: result.path ?? args.path, changed, written: changed && !args.dry_run && error === null, diff: shown };
+      if (error !== null) return { structured, isError: true, text: error };
+      const head = !changed ? `unchanged: ${structured.path} on ${args.host} already reads so` : `${args.dry_run ? 'would edit' : 'edited'} ${structured.path} on ${args.host}`;
+      return { structured, text: changed ? `${head}\n${shown}` : head };
     },
   }),
   tool({
