@@ -15,6 +15,8 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { remux, tempHome } from '../support/cli.js';
 import { client as httpsClient, type Client as HttpsClient } from '../support/https.js';
+import { approvalsDbFile, approvalsKeyFile } from '../../src/config/paths.js';
+import { ApprovalStore } from '../../src/notify/approvals.js';
 import { caFetch } from './fetch.js';
 import { addPrincipal, assertLongCallProgress, call, daemonUrl, httpClient, longCall, stdioClient, writeHome } from './support.js';
 
@@ -301,6 +303,23 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     const answer = await waiting;
     assert.equal(answer.status, 404);
     assert.match(answer.text, /Session not found/);
+  });
+
+  test('an approval awaited reaches an HTTP client that asked for progress: its question as a server-sent event, then the result once approved', async () => {
+    const store = ApprovalStore.open(approvalsDbFile(h.env), approvalsKeyFile(h.env));
+    try {
+      const progress: string[] = [];
+      const called = boss.callTool({ name: 'run_command', arguments: { host: 'localhost', command: 'uname' } }, undefined, { onprogress: (p) => progress.push(p.message ?? '') });
+      for (let i = 0; i < 500 && progress.length === 0; i++) await sleep(20);
+      assert.match(progress[0] ?? '', /^waiting for approval \S+ \(\d+ s\): execute_binary \/usr\/bin\/uname: needs approval/, 'told while it waits, before any answer');
+      const [open] = store.list();
+      assert.ok(open, 'an approval was created');
+      store.answer(open.id, 'approve', { by: 'cli:test', via: 'cli' });
+      const ran = await called;
+      assert.equal((ran.structuredContent as { stdout: string }).stdout, 'Linux\n');
+    } finally {
+      store.close();
+    }
   });
 
   test('DELETE ends the session even when it says content-type: application/json with no body', async () => {
