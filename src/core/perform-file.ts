@@ -132,7 +132,7 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       const before = editableText(real, content);
       const after = applyEdits(real, before, action.edits);
       const changed = after !== before;
-      const diff = changed ? redactAll(redaction, Buffer.from(createTwoFilesPatch(real, real, before, after, undefined, undefined, { context: 3, headerOptions: FILE_HEADERS_ONLY }))).toString('utf8') : '';
+      const diff = changed ? editDiff(real, before, after, redaction) : '';
       if (!changed || action.dryRun === true) return { changed, diff, bytesOut: 0, truncated: false };
       const written = Buffer.from(after, 'utf8');
       await files.write(real, written, { createDirs: false });
@@ -156,6 +156,16 @@ function editableText(real: string, content: Buffer): string {
   const text = content.toString('utf8');
   if (text.includes(REDACTED)) throw new FileError(`edit_file ${real}: the file as read holds ${REDACTED}, as redaction leaves it; an edit would write that back: change it where it is read whole`);
   return text;
+}
+
+/** How long working out an edit's diff may hold the event loop: a huge rewrite is written, its diff left out. */
+const EDIT_DIFF_TIMEOUT_MS = 250;
+
+/** The unified diff of an edit, redacted as output is; a note instead when it would take too long to work out. */
+function editDiff(real: string, before: string, after: string, redaction: Redaction): string {
+  const patch = createTwoFilesPatch(real, real, before, after, undefined, undefined, { context: 3, headerOptions: FILE_HEADERS_ONLY, timeout: EDIT_DIFF_TIMEOUT_MS });
+  if (patch === undefined) return `[remux: the diff of ${real} is left out: the change is too large to work out in ${EDIT_DIFF_TIMEOUT_MS} ms; read the file to see it]\n`;
+  return redactAll(redaction, Buffer.from(patch)).toString('utf8');
 }
 
 /** `text` with each edit applied in turn; an edit whose old text is not there exactly once changes nothing at all. */

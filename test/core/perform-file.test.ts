@@ -469,3 +469,16 @@ test('edit: checked as write_file and read_file on the resolved path; never thro
   assert.match((await edit(`${root}/allowed/red.txt`)).message ?? '', /holds \[REDACTED\], as redaction leaves it/);
   assert.equal(readFileSync(`${root}/allowed/red.txt`, 'utf8'), 'k [REDACTED]\n');
 });
+
+test('edit: a rewrite too large to diff quickly is written, its diff left out with a note (the daemon is not held)', async (t) => {
+  const { root, run } = setup(t);
+  const path = `${root}/allowed/big.txt`;
+  const lines = (tag: string): string => Array.from({ length: 60_000 }, (_, i) => `${tag} ${(i * 7919) % 60_000}`).join('\n');
+  writeFileSync(path, `head\n${lines('old')}\ntail\n`);
+  const started = Date.now();
+  const r = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: lines('old'), newText: lines('new') }] });
+  assert.equal(r.outcome, 'ok', r.message ?? '');
+  assert.match(r.diff ?? '', /^\[remux: the diff of .*big\.txt is left out: the change is too large to work out in 250 ms; read the file to see it\]$/m);
+  assert.equal(readFileSync(path, 'utf8'), `head\n${lines('new')}\ntail\n`);
+  assert.ok(Date.now() - started < 5000, `bounded: ${Date.now() - started} ms`);
+});
