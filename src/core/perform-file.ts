@@ -135,6 +135,7 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       const diff = changed ? editDiff(real, before, after, redaction) : '';
       if (!changed || action.dryRun === true) return { changed, diff, bytesOut: 0, truncated: false };
       const written = Buffer.from(after, 'utf8');
+      if (written.length > FILE_WRITE_MAX_BYTES) throw new FileError(`edit_file ${real}: the edited file would be ${written.length} bytes, more than the ${FILE_WRITE_MAX_BYTES} a write may carry`);
       await files.write(real, written, { createDirs: false });
       return { changed, diff, bytes: written.length, bytesOut: written.length, truncated: false };
     }
