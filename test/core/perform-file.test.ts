@@ -12,7 +12,7 @@ import { test, type TestContext } from 'node:test';
 import { AuditStore } from '../../src/audit/index.js';
 import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
-import { FILE_READ_DEFAULT_BYTES } from '../../src/core/perform-file.js';
+import { FILE_READ_DEFAULT_BYTES, FILE_WRITE_MAX_BYTES } from '../../src/core/perform-file.js';
 import { perform, type PerformContext } from '../../src/core/perform.js';
 import type { Action, PerformIO, Principal } from '../../src/core/types.js';
 import { createLocalHost } from '../../src/hosts/local.js';
@@ -481,4 +481,15 @@ test('edit: a rewrite too large to diff quickly is written, its diff left out wi
   assert.match(r.diff ?? '', /^\[remux: the diff of .*big\.txt is left out: the change is too large to work out in 250 ms; read the file to see it\]$/m);
   assert.equal(readFileSync(path, 'utf8'), `head\n${lines('new')}\ntail\n`);
   assert.ok(Date.now() - started < 5000, `bounded: ${Date.now() - started} ms`);
+});
+
+test('edit: one whose result would pass the write limit is refused, the file untouched', async (t) => {
+  const { root, run } = setup(t);
+  const path = `${root}/allowed/full.txt`;
+  const body = `${'x'.repeat(FILE_WRITE_MAX_BYTES - 10)}\nend\n`;
+  writeFileSync(path, body);
+  const r = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'end', newText: 'e'.repeat(100) }] });
+  assert.deepEqual([r.outcome, r.exitCode], ['failed', 1]);
+  assert.match(r.message ?? '', new RegExp(`the edited file would be ${FILE_WRITE_MAX_BYTES + 92} bytes, more than the ${FILE_WRITE_MAX_BYTES} a write may carry`));
+  assert.equal(readFileSync(path, 'utf8').length, body.length);
 });
