@@ -170,7 +170,7 @@ function editDiff(real: string, before: string, after: string, redaction: Redact
 }
 
 /** `text` with each edit applied in turn; an edit whose old text is not there exactly once changes nothing at all. */
-export function applyEdits(real: string, text: string, edits: readonly TextEdit[]): string {
+function applyEdits(real: string, text: string, edits: readonly TextEdit[]): string {
   let out = text;
   edits.forEach((edit, i) => {
     const which = edits.length === 1 ? 'old_text' : `edit ${i + 1}: old_text`;
