@@ -6,6 +6,11 @@ export function approvalWords(a: AuditApproval): string {
   return `${a.outcome}${a.by !== null ? ` by ${a.by}` : ''}${a.via !== null ? ` via ${a.via}` : ''}`;
 }
 
+/** Whether `text` is an action id as `audit ls` and the API show them (its begin row's seq): a whole number from 1. */
+export function isActionId(text: string): boolean {
+  return /^[1-9][0-9]{0,14}$/.test(text);
+}
+
 export function actionJson(a: AuditAction): Record<string, unknown> {
   return {
     id: a.id,

@@ -53,6 +53,7 @@ import type {
   AuditEnd,
   AuditFilter,
   AuditLevel,
+  AuditPage,
   ChainHead,
   Durability,
   FollowOptions,
@@ -665,14 +666,14 @@ export class AuditStore {
     return { outcomes, rows: seq - first };
   }
 
-  /** Actions oldest first; with `limit`, the newest `limit` of them. */
+  /** Actions oldest first; with `limit`, the newest `limit` of them (of those before `beforeSeq`: a range of the seq key). */
   list(options: ListOptions = {}): AuditAction[] {
     this.writeQueued();
     const levels = levelsShown(options.level ?? 'info');
-    const sql = `${SELECT_ACTIONS} AND b.seq > ? AND coalesce(e.level, b.level) IN (${levels.map(() => '?').join(', ')})
+    const sql = `${SELECT_ACTIONS} AND b.seq > ? AND b.seq < ? AND coalesce(e.level, b.level) IN (${levels.map(() => '?').join(', ')})
       ${options.host === undefined ? '' : 'AND b.host = ?'} ${options.principal === undefined ? '' : 'AND b.principal = ?'} ${options.since === undefined ? '' : 'AND b.ts >= ?'}
       ORDER BY b.seq DESC LIMIT ?`;
-    const params: Array<string | number> = [options.sinceSeq ?? 0, ...levels];
+    const params: Array<string | number> = [options.sinceSeq ?? 0, options.beforeSeq ?? Number.MAX_SAFE_INTEGER, ...levels];
     if (options.host !== undefined) params.push(options.host);
     if (options.principal !== undefined) params.push(options.principal);
     if (options.since !== undefined) params.push(options.since);
@@ -682,12 +683,24 @@ export class AuditStore {
   }
 
   /**
-   * list() and the head it reflects, read from one snapshot: following from `head` then misses nothing
+   * list() as a page: `next` is the `beforeSeq` of the page older than it (the id of its oldest action),
+   * or null when no older action matches. One more row is read to know.
+   */
+  page(options: ListOptions = {}): AuditPage {
+    if (options.limit === undefined) return { actions: this.list(options), next: null };
+    const actions = this.list({ ...options, limit: options.limit + 1 });
+    if (actions.length <= options.limit) return { actions, next: null };
+    actions.shift();
+    return { actions, next: actions[0]!.id };
+  }
+
+  /**
+   * page() and the head it reflects, read from one snapshot: following from `head` then misses nothing
    * and repeats nothing that the list already shows complete.
    */
-  snapshot(options: ListOptions = {}): { actions: AuditAction[]; head: number } {
+  snapshot(options: ListOptions = {}): AuditPage & { head: number } {
     this.writeQueued();
-    return this.db.transaction(() => ({ actions: this.list(options), head: this.head().seq }))();
+    return this.db.transaction(() => ({ ...this.page(options), head: this.head().seq }))();
   }
 
   /**

@@ -117,8 +117,16 @@ export interface AuditFilter {
 export interface ListOptions extends AuditFilter {
   /** Only actions whose begin seq is greater. */
   sinceSeq?: number;
+  /** Only actions whose begin seq (their id) is lower: the page older than one ending at that action. */
+  beforeSeq?: number;
   /** Keep the newest N matching actions (still returned oldest first). */
   limit?: number;
+}
+
+/** Actions oldest first, and the `beforeSeq` of the older ones left (null when none is). */
+export interface AuditPage {
+  actions: AuditAction[];
+  next: number | null;
 }
 
 export interface FollowOptions extends AuditFilter {

@@ -77,6 +77,34 @@ test('list filters by host, principal and seq, and limit keeps the newest', asyn
   store.close();
 });
 
+test('beforeSeq lists only older actions, limit the newest of those, filters before the limit; page() names where the older ones start', async (t) => {
+  const store = AuditStore.open(tempDbPath(t));
+  const ids: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const id = await store.begin(sampleBegin({ host: i % 3 === 0 ? 'three' : 'other', command: `c${i}` }));
+    await store.end(id, { exitCode: i === 4 ? 1 : 0, durationMs: 1 });
+    ids.push(id);
+  }
+  const cmds = (o: Parameters<AuditStore['list']>[0]): Array<string | null> => store.list(o).map((a) => a.begin.command);
+  assert.deepEqual(cmds({ beforeSeq: ids[3] }), ['c0', 'c1', 'c2']);
+  assert.deepEqual(cmds({ beforeSeq: ids[8], limit: 3 }), ['c5', 'c6', 'c7']);
+  // c0, c3, c6, c9 are on host three: the two newest of those before c9.
+  assert.deepEqual(cmds({ beforeSeq: ids[9], host: 'three', limit: 2 }), ['c3', 'c6']);
+  assert.deepEqual(cmds({ beforeSeq: ids[9], level: 'warn' }), ['c4']);
+  assert.deepEqual(cmds({ beforeSeq: ids[0] }), []);
+
+  const page = (o: Parameters<AuditStore['page']>[0]): [Array<string | null>, number | null] => {
+    const p = store.page(o);
+    return [p.actions.map((a) => a.begin.command), p.next];
+  };
+  assert.deepEqual(page({ limit: 4 }), [['c6', 'c7', 'c8', 'c9'], ids[6]]);
+  assert.deepEqual(page({ limit: 4, beforeSeq: ids[6] }), [['c2', 'c3', 'c4', 'c5'], ids[2]]);
+  assert.deepEqual(page({ limit: 2, beforeSeq: ids[2] }), [['c0', 'c1'], null], 'a page holding the oldest ones has no next');
+  assert.deepEqual(page({ limit: 2, host: 'three', beforeSeq: ids[6] }), [['c0', 'c3'], null]);
+  assert.deepEqual(page({}), [['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8', 'c9'], null], 'no limit: all');
+  store.close();
+});
+
 test('secrets never reach the store', async (t) => {
   const store = AuditStore.open(tempDbPath(t));
   const id = await store.begin(

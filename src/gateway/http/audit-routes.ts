@@ -1,13 +1,14 @@
-// The audit trail over HTTP: GET /api/audit (the newest actions) and GET /api/audit/stream (Server-Sent
-// Events: those, then every action as it begins and as it completes). Both cut to the principal's scope:
-// a non-admin sees only its own actions, made since it was created (a name used again is someone new).
+// The audit trail over HTTP: GET /api/audit (the newest actions, or a page of older ones) and
+// GET /api/audit/stream (Server-Sent Events: the newest, then every action as it begins and as it
+// completes). Both cut to the principal's scope: a non-admin sees only its own actions, made since it was
+// created (a name used again is someone new).
 //
 // New records come from one AuditFollower for the daemon (audit/follower.ts): it polls the store once per
 // tick and fans the changes out to every open stream, each filtered by its own query and scope.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuditFollower } from '../../audit/follower.js';
 import { cursorOf } from '../../audit/store.js';
-import { actionJson } from '../../audit/json.js';
+import { actionJson, isActionId } from '../../audit/json.js';
 import { AUDIT_LEVELS, type AuditFilter, type AuditLevel } from '../../audit/types.js';
 import { createdOf } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
@@ -15,6 +16,7 @@ import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
 
 type Query = { principal?: string; host?: string; level?: AuditLevel; limit: number };
+type PageQuery = Query & { before?: string };
 
 const QUERY = {
   type: 'object',
@@ -26,6 +28,9 @@ const QUERY = {
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
   },
 } as const;
+
+/** GET /api/audit's: the stream's, and `before`, an action id (checked in the route, to say what it is). */
+const PAGE_QUERY = { ...QUERY, properties: { ...QUERY.properties, before: { type: 'string' } } } as const;
 
 const STREAM = {
   /** Bytes of changes a client may leave unread before its stream is closed (it reconnects from its last id). */
@@ -54,10 +59,24 @@ function outOfScope(request: FastifyRequest, reply: FastifyReply): FastifyReply 
 export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): void {
   const follower = new AuditFollower(ctx.audit, { pollMs: STREAM.pollMs, maxPerPrincipal: STREAM.maxPerPrincipal, maxStreams: STREAM.maxStreams });
   api.addHook('onClose', async () => follower.close());
-  api.get<{ Querystring: Query }>('/api/audit', { schema: { querystring: QUERY } }, async (request, reply) => {
+  /**
+   * A page: the newest `limit` actions older than the id `before`, oldest first; while older ones are left,
+   * a `Link: <…>; rel="next"` header (RFC 8288) to them, its `before` the page's oldest id, the filters kept.
+   * The scope is part of the query, so a page is `limit` actions this principal may see.
+   */
+  api.get<{ Querystring: PageQuery }>('/api/audit', { schema: { querystring: PAGE_QUERY } }, async (request, reply) => {
+    const { limit, before, principal, host, level } = request.query;
+    if (before !== undefined && !isActionId(before)) {
+      return fail(reply, 400, 'bad_request', `before ${JSON.stringify(before)}: not an action id; give the id of the oldest action of the page before (a whole number, like 1234)`);
+    }
     const filter = scopedFilter(ctx, request);
     if (!filter) return outOfScope(request, reply);
-    return ctx.audit.list({ ...filter, limit: request.query.limit }).map(actionJson);
+    const page = ctx.audit.page({ ...filter, limit, ...(before === undefined ? {} : { beforeSeq: Number(before) }) });
+    if (page.next !== null) {
+      const next = new URLSearchParams({ limit: String(limit), before: String(page.next), ...(principal ? { principal } : {}), ...(host ? { host } : {}), ...(level ? { level } : {}) });
+      reply.header('link', `</api/audit?${next}>; rel="next"`);
+    }
+    return page.actions.map(actionJson);
   });
 
   /**
