@@ -1,5 +1,5 @@
 // Implementations of `remux audit …`.
-import { actionJson, approvalWords } from '../audit/json.js';
+import { actionJson, approvalWords, isActionId } from '../audit/json.js';
 import type { AuditAction, AuditLevel, ChainHead } from '../audit/types.js';
 import { AUDIT_LEVELS } from '../audit/types.js';
 import { auditDbFile } from '../config/paths.js';
@@ -30,20 +30,31 @@ function row(a: AuditAction): Array<string | number | null> {
   return [a.id, utcCell(a.begin.ts, 'ms'), a.level.toUpperCase(), a.begin.principal, a.begin.host, exit, duration, `${what}${note}`];
 }
 
+/** `--before ID`: an action id, as the ID column and --json's id show it. */
+function parseBefore(before: string | undefined): number | undefined {
+  if (before === undefined) return undefined;
+  if (!isActionId(before)) throw new UsageError(`--before ${JSON.stringify(before)}: not an action id`, 'give the ID of the oldest action listed before (a whole number, like 1234)');
+  return Number(before);
+}
+
 const HEADERS = ['ID', 'TIME (UTC)', 'LEVEL', 'PRINCIPAL', 'HOST', 'EXIT', 'TOOK', 'WHAT'];
 
 export async function listAudit(opts: LsOptions): Promise<void> {
   const level = parseLevel(opts.level);
   const limit = opts.limit === undefined ? 50 : Number(opts.limit);
   if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got "${opts.limit}"`);
+  const before = parseBefore(opts.before);
+  // Following goes on from the newest action: after an older page, what lies between would be skipped.
+  if (before !== undefined && opts.follow) throw new UsageError('--before and --follow do not go together', 'list older pages without --follow');
   const filter = { ...(level ? { level } : {}), ...(opts.host ? { host: opts.host } : {}), ...(opts.principal ? { principal: opts.principal } : {}) };
   const store = openAudit();
   try {
-    const { actions, head } = store.snapshot({ ...filter, ...(limit > 0 ? { limit } : {}) });
+    const { actions, head, next } = store.snapshot({ ...filter, ...(limit > 0 ? { limit } : {}), ...(before === undefined ? {} : { beforeSeq: before }) });
     if (opts.json) actions.forEach((a) => printJsonLine(actionJson(a)));
     else if (actions.length > 0 || !opts.follow) {
-      if (actions.length === 0) process.stderr.write(`no recorded actions${level ? ` at level ${level}` : ''} in ${auditDbFile()}\n`);
+      if (actions.length === 0) process.stderr.write(`no recorded actions${level ? ` at level ${level}` : ''}${before === undefined ? '' : ` before ${before}`} in ${auditDbFile()}\n`);
       else printTable(HEADERS, actions.map(row));
+      if (next !== null && !opts.follow) process.stdout.write(`${actions.length} actions shown (older ones: --before ${next})\n`);
     }
     if (!opts.follow) return;
     const controller = new AbortController();

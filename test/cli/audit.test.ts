@@ -186,3 +186,40 @@ describe('remux audit verify --anchor', () => {
     assert.match(bad.stderr, /--anchor "12:nothex" is not a chain head/);
   });
 });
+
+describe('remux audit ls --before', () => {
+  const { env } = homeWithThreeRuns();
+
+  test('--limit and --before list a page at a time; the table ends saying where the older ones start', async () => {
+    const ids = (await listed(env)).map((a) => a.id);
+    assert.equal(ids.length, 3);
+    const page = async (...args: string[]): Promise<number[]> => {
+      const r = await remux(['audit', 'ls', '--json', ...args], { env });
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim() === '' ? [] : r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Listed).id);
+    };
+    assert.deepEqual(await page('--limit', '1', '--before', String(ids[2])), [ids[1]]);
+    assert.deepEqual(await page('--before', String(ids[2])), ids.slice(0, 2), 'the default limit, of the older ones');
+    assert.deepEqual(await page('--limit', '0', '--before', String(ids[1])), ids.slice(0, 1), '0 is all');
+    assert.deepEqual(await page('--before', String(ids[0])), []);
+
+    const first = await remux(['audit', 'ls', '-n', '2'], { env });
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, new RegExp(`\\n2 actions shown \\(older ones: --before ${ids[1]}\\)\\n$`));
+    const last = await remux(['audit', 'ls', '-n', '2', '--before', String(ids[1])], { env });
+    assert.match(last.stdout, /echo one/);
+    assert.doesNotMatch(last.stdout, /older ones|echo two/);
+    const none = await remux(['audit', 'ls', '--before', String(ids[0])], { env });
+    assert.match(none.stderr, new RegExp(`^no recorded actions before ${ids[0]} in `));
+
+    for (const bad of ['yesterday', '0', '1.5']) {
+      const r = await remux(['audit', 'ls', '--before', bad], { env });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`--before "${bad.replace('.', '\\.')}": not an action id[^]*give the ID of the oldest action listed before`));
+    }
+    const follow = await remux(['audit', 'ls', '--follow', '--before', String(ids[1])], { env });
+    assert.equal(follow.code, 2);
+    assert.match(follow.stderr, /--before and --follow do not go together/);
+    assert.match((await remux(['audit', 'ls', '--help'], { env })).stdout, /remux audit ls --limit 20 --before 1234 +# the 20 before action 1234/);
+  });
+});

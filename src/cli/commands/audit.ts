@@ -7,6 +7,7 @@ export interface LsOptions {
   host?: string;
   principal?: string;
   limit?: string;
+  before?: string;
   json?: boolean;
 }
 
@@ -17,8 +18,9 @@ function lsCommand(cmd: Command): Command {
     .option('--host <name>', 'only actions on this host')
     .option('--principal <name>', 'only actions by this principal')
     .option('-n, --limit <n>', 'show the newest N actions (default 50; 0 = all)')
+    .option('--before <id>', 'only actions older than this one (the oldest ID of the page before)')
     .option('--json', 'one JSON object per action (NDJSON)')
-    .addHelpText('after', '\nExamples:\n  remux audit ls\n  remux audit ls --level deny --json\n  remux audit ls --follow')
+    .addHelpText('after', '\nExamples:\n  remux audit ls\n  remux audit ls --level deny --json\n  remux audit ls --follow\n  remux audit ls --limit 20 --before 1234   # the 20 before action 1234')
     .action(async (opts: LsOptions) => {
       const { listAudit } = await import('../audit-commands.js');
       await listAudit(opts);
