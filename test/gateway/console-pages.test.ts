@@ -1,5 +1,6 @@
 // The console's audit, run and recordings pages in the system Chromium against a real daemon: a command
-// run with `remux client run` shows in the audit trail and a new one arrives live when following; an
+// run with `remux client run` shows in the audit trail and a new one arrives live when following, 100 at a
+// time with "More" for older ones below; an
 // action that asked names how it was answered; the run panel streams a host's output and exit status,
 // shows a refusal's reason and 77, and cancels; a recording plays in xterm.js, from the list or from its
 // attach's audit record, its bar jumps forwards and back, and on a phone its terminal shrinks to the
@@ -298,6 +299,50 @@ test('the recordings page lists 100 at first and the next ones with "More"; a li
   await until(page, `document.querySelectorAll('table.recordings tbody tr').length === ${all}`);
   assert.equal(await rows.last().getAttribute('data-id'), planted[0]);
   assert.ok(await page.locator('button.more').isHidden(), 'none older left');
+  assert.deepEqual(problems, []);
+  await done();
+});
+
+test('the audit page lists 100 at first and the older ones with "More", below; following, new ones still come on top', async (t) => {
+  const store = AuditStore.open(join(d.home, 'audit.db'));
+  t.after(() => store.close());
+  for (let i = 0; i < 230; i++) await store.record({ principal: 'boss', host: 'localhost', operation: 'exec', command: `echo paged-${i}`, decision: 'allow' }, { exitCode: 0, durationMs: 1 });
+  // One login (logins are rate limited, and audited): the phone is the same page made narrow.
+  const { page, problems, done } = await console('#/audit', { width: 1280, height: 800 });
+  /** Every action's id, newest first: read after logging in, which is audited too. */
+  const ids = store.list().map((a) => a.id).reverse();
+  const shownIds = (): Promise<number[]> => page.evaluate("[...document.querySelectorAll('table.audit tbody tr')].map((tr) => Number(tr.dataset.id))") as Promise<number[]>;
+  const rowsAre = (n: number): Promise<void> => until(page, `document.querySelectorAll('table.audit tbody tr').length === ${n}`);
+
+  for (const [name, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]] as const) {
+    await page.setViewportSize(viewport);
+    await page.goto(`${d.url}#/audit?view=${name}`);
+    await rowsAre(100);
+    assert.deepEqual(await shownIds(), ids.slice(0, 100));
+    await page.locator('button.more').click();
+    await rowsAre(200);
+    assert.deepEqual(await shownIds(), ids.slice(0, 200), 'the next page below, newest first');
+    await page.locator('button.more').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `/tmp/audit-more-${name}.png` });
+    while (await page.locator('button.more').isVisible()) {
+      const before = (await shownIds()).length;
+      await page.locator('button.more').click();
+      await until(page, `document.querySelectorAll('table.audit tbody tr').length > ${before}`);
+    }
+    assert.deepEqual(await shownIds(), ids, 'every action once, and no "More" when none older is left');
+  }
+
+  // Following: the stream's first page, "More" for the older ones, and a new action on top.
+  await page.goto(`${d.url}#/audit?follow=1`);
+  await page.locator('.status', { hasText: 'Following' }).waitFor();
+  assert.deepEqual(await shownIds(), ids.slice(0, 100));
+  await page.locator('button.more').click();
+  await rowsAre(200);
+  assert.deepEqual(await shownIds(), ids.slice(0, 200));
+  const run = await remux(['client', 'run', 'localhost', '--', 'echo after-more'], { env: d.env });
+  assert.equal(run.code, 0, run.stderr);
+  await page.locator('table.audit tbody tr').first().filter({ hasText: 'echo after-more' }).waitFor({ timeout: 5000 });
+  assert.deepEqual((await shownIds()).slice(1), ids.slice(0, 200), 'the new one on top, the pages under it as they were');
   assert.deepEqual(problems, []);
   await done();
 });

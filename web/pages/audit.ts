@@ -1,6 +1,7 @@
 // The audit trail: the newest actions, filtered by principal, host and level (kept in the hash route so a
-// filtered view is a link), newest first. "Follow" reads GET /api/audit/stream instead: the same list,
-// then each action as it begins and as it completes, updated in place.
+// filtered view is a link), newest first; "More" adds the next page of older ones below (GET /api/audit's
+// Link). "Follow" reads GET /api/audit/stream instead: the same list, then each action as it begins and as
+// it completes, updated in place.
 import { approvalWords } from '../../src/audit/json.js';
 import type { AuditApproval } from '../../src/audit/types.js';
 import { api, el, errorText } from '../api.js';
@@ -57,6 +58,9 @@ function cells(a: Action): Array<string | HTMLElement> {
   return [utcTime(a.time), a.principal, a.host, a.operation, whatCell, decision, exit, duration(a.durationMs)];
 }
 
+/** Actions a page holds: GET /api/audit's and the stream's default `limit`. */
+const PAGE = 100;
+
 const HEADINGS = ['Time (UTC)', 'Principal', 'Host', 'Operation', 'Command / resource', 'Decision', 'Exit', 'Took'];
 
 export const auditPage: Page = {
@@ -95,7 +99,8 @@ export const auditPage: Page = {
     table.tHead!.append(head);
     const scroll = el('div', undefined, { class: 'scroll' });
     scroll.append(table);
-    container.append(el('h2', 'Audit trail'), form, status, error, scroll);
+    const more = el('button', 'More', { type: 'button', class: 'more', hidden: '' });
+    container.append(el('h2', 'Audit trail'), form, status, error, scroll, more);
 
     // The route holds the filters: changing them is a new route, rendered afresh.
     const apply = (): void => {
@@ -111,8 +116,8 @@ export const auditPage: Page = {
     follow.addEventListener('change', apply);
 
     const shown = new Map<number, HTMLTableRowElement>();
-    /** A new action goes on top; a known one (it completed) is updated where it is. */
-    const show = (a: Action): void => {
+    /** A new action goes on top (an older page's below); a known one (it completed) is updated where it is. */
+    const show = (a: Action, where: 'top' | 'bottom' = 'top'): void => {
       const tr = el('tr', undefined, { class: `level-${a.level}`, 'data-id': String(a.id) });
       for (const c of cells(a)) {
         const td = el('td');
@@ -121,28 +126,50 @@ export const auditPage: Page = {
       }
       const old = shown.get(a.id);
       if (old) old.replaceWith(tr);
-      else rows.prepend(tr);
+      else if (where === 'top') rows.prepend(tr);
+      else rows.append(tr);
       shown.set(a.id, tr);
+    };
+
+    /** Adds the page at `path` below what is shown; "More" then offers the next one, if the answer links to one. */
+    const load = async (path: string): Promise<void> => {
+      more.disabled = true;
+      const res = await api(path);
+      more.disabled = false;
+      if (!res.ok) return void (error.textContent = await errorText(res));
+      const next = /<([^>]*)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
+      more.hidden = next === undefined;
+      more.onclick = () => void load(next!);
+      const actions = (await res.json()) as Action[];
+      // Oldest first: the newest of them goes right under the rows above.
+      for (const a of actions.reverse()) show(a, 'bottom');
+      if (shown.size === 0) status.textContent = 'No recorded actions match.';
     };
 
     const query = new URLSearchParams();
     for (const name of FILTERS) if (params.get(name)) query.set(name, params.get(name)!);
     if (!follow.checked) {
-      void (async () => {
-        const res = await api(`/api/audit?${query.toString()}`);
-        if (!res.ok) return void (error.textContent = await errorText(res));
-        const actions = (await res.json()) as Action[];
-        actions.forEach(show);
-        status.textContent = actions.length === 0 ? 'No recorded actions match.' : '';
-      })();
+      void load(`/api/audit?${query.toString()}`);
       return;
     }
     // EventSource reconnects by itself, sending the last event id: the server resumes from there.
     const source = new EventSource(`/api/audit/stream?${query.toString()}`);
-    source.addEventListener('message', (event: MessageEvent<string>) => show(JSON.parse(event.data) as Action));
+    let backlog = 0;
+    let live = false;
+    source.addEventListener('message', (event: MessageEvent<string>) => {
+      if (!live) backlog++;
+      show(JSON.parse(event.data) as Action);
+    });
     source.addEventListener('live', () => {
       status.textContent = 'Following: new actions appear at the top.';
       error.textContent = '';
+      if (live) return;
+      live = true;
+      // The stream starts with the newest page and no link: a full one may have older ones under it.
+      if (backlog < PAGE) return;
+      const oldest = Math.min(...shown.keys());
+      more.hidden = false;
+      more.onclick = () => void load(`/api/audit?${new URLSearchParams({ ...Object.fromEntries(query), limit: String(PAGE), before: String(oldest) })}`);
     });
     source.addEventListener('overflow', () => (status.textContent = 'Fell behind; catching up…'));
     source.addEventListener('error', () => {
