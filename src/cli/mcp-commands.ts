@@ -1,5 +1,8 @@
 // `remux mcp --stdio` and `remux mcp config CLIENT`: the snippet a user pastes into Claude Code, Claude
-// Desktop or Cursor. Tokens are never invented: REMUX_TOKEN, --token-file, or a placeholder and how to make one.
+// Desktop, Cursor, Codex, Gemini CLI, VS Code or Windsurf, each in the format its own documentation gives
+// (developers.openai.com/codex/mcp, geminicli.com/docs/tools/mcp-server,
+// code.visualstudio.com/docs/copilot/reference/mcp-configuration, docs.windsurf.com/windsurf/cascade/mcp).
+// Tokens are never invented: REMUX_TOKEN, --token-file, or a placeholder and how to make one.
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { loadConfig } from '../config/config.js';
@@ -16,6 +19,7 @@ export async function mcpStdioCommand(inv: Invocation, opts: McpStdioOptions): P
 }
 
 const PLACEHOLDER = '<TOKEN>';
+const MAKE_TOKEN = 'make a token with `remux principal add NAME --hosts SELECTOR` (or --admin)';
 
 interface Snippet {
   client: McpClientName;
@@ -30,10 +34,9 @@ export async function mcpConfigCommand(inv: Invocation, client: string, opts: Mc
   if (opts.principal !== undefined && opts.http) throw new UsageError('--principal is for stdio; over --http the token itself names the principal');
   const token = readToken(inv, opts);
   const notes: string[] = [];
-  if (token === null && (opts.http || opts.principal !== undefined)) {
-    notes.push(`${PLACEHOLDER} is a placeholder: make a token with \`remux principal add NAME --hosts SELECTOR\` (or --admin), then run this again with REMUX_TOKEN set or --token-file`);
-  }
-  const snippet = opts.http ? await httpSnippet(inv, client as McpClientName, opts, token ?? PLACEHOLDER, notes) : stdioSnippet(inv, client as McpClientName, opts, token, notes);
+  const snippet = opts.http ? await httpSnippet(inv, client as McpClientName, opts, token, notes) : stdioSnippet(inv, client as McpClientName, opts, token, notes);
+  // Only a snippet that holds the token can hold the placeholder: Codex reads it from its environment, VS Code asks for it.
+  if (snippet.includes(PLACEHOLDER)) notes.unshift(`${PLACEHOLDER} is a placeholder: ${MAKE_TOKEN}, then run this again with REMUX_TOKEN set or --token-file`);
   const out: Snippet = { client: client as McpClientName, transport: opts.http ? 'http' : 'stdio', snippet, notes };
   if (opts.json) return void inv.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   inv.stdout.write(`${snippet}\n`);
@@ -64,6 +67,16 @@ function remuxCommand(env: NodeJS.ProcessEnv): string {
 
 const shellQuote = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
+// A JSON string is a valid TOML basic string (same escapes, \uXXXX included); a key is bare when it may be.
+const tomlKey = (key: string): string => (/^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key));
+
+/** VS Code's input variable: it asks for the token once and stores it, so mcp.json (often committed) never holds it. */
+function vscodeTokenInput(opts: McpConfigOptions, token: string | null, notes: string[]): { id: string; input: object } {
+  const id = `${opts.name}-token`;
+  notes.push(`VS Code asks for the token (input "${id}") the first time it starts the server and stores it, so mcp.json never holds it${token === null ? `: ${MAKE_TOKEN}` : ''}`);
+  return { id, input: { type: 'promptString', id, description: `Token for ${opts.name} (what \`remux principal add\` printed)`, password: true } };
+}
+
 function stdioSnippet(inv: Invocation, client: McpClientName, opts: McpConfigOptions, token: string | null, notes: string[]): string {
   const command = remuxCommand(inv.env);
   const args = ['mcp', '--stdio', ...(opts.principal !== undefined ? ['--principal', opts.principal] : [])];
@@ -71,18 +84,35 @@ function stdioSnippet(inv: Invocation, client: McpClientName, opts: McpConfigOpt
   const env: Record<string, string> = {};
   const home = envFirst(inv.env, 'REMUX_HOME');
   if (home !== undefined) env.REMUX_HOME = resolve(inv.cwd, home);
-  if (opts.principal !== undefined) env.REMUX_TOKEN = token ?? PLACEHOLDER;
+  const vscodeInput = client === 'vscode' && opts.principal !== undefined ? vscodeTokenInput(opts, token, notes) : null;
+  if (opts.principal !== undefined) env.REMUX_TOKEN = vscodeInput ? `\${input:${vscodeInput.id}}` : (token ?? PLACEHOLDER);
   else if (token !== null) notes.push('REMUX_TOKEN is set here but not put in the snippet: without --principal the session runs as you, the local user');
-  if (client === 'claude-code') {
-    // The name goes before -e: Claude Code's -e/--env takes every word up to the next option, so a name after it is read as one more variable.
-    const envFlags = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-    return ['claude', 'mcp', 'add', opts.name, ...envFlags, '--', command, ...args].map(shellQuote).join(' ');
-  }
+  const envFlags = (flag: string): string[] => Object.entries(env).flatMap(([k, v]) => [flag, `${k}=${v}`]);
   const server = { command, args, ...(Object.keys(env).length > 0 ? { env } : {}) };
-  return JSON.stringify({ mcpServers: { [opts.name]: server } }, null, 2);
+  switch (client) {
+    case 'claude-code':
+      // The name goes before -e: Claude Code's -e/--env takes every word up to the next option, so a name after it is read as one more variable.
+      return ['claude', 'mcp', 'add', opts.name, ...envFlags('-e'), '--', command, ...args].map(shellQuote).join(' ');
+    case 'codex':
+      return ['codex', 'mcp', 'add', opts.name, ...envFlags('--env'), '--', command, ...args].map(shellQuote).join(' ');
+    case 'gemini':
+      // --scope user (~/.gemini/settings.json): the default, the project's .gemini/settings.json, is refused in the home
+      // directory and may be committed. Gemini's -e takes one word, and options it does not know (--stdio) are the server's.
+      return ['gemini', 'mcp', 'add', '--scope', 'user', ...envFlags('-e'), opts.name, command, ...args].map(shellQuote).join(' ');
+    case 'vscode':
+      return JSON.stringify({ ...(vscodeInput ? { inputs: [vscodeInput.input] } : {}), servers: { [opts.name]: { type: 'stdio', ...server } } }, null, 2);
+    case 'claude-desktop':
+    case 'cursor':
+    case 'windsurf':
+      return JSON.stringify({ mcpServers: { [opts.name]: server } }, null, 2);
+  }
 }
 
-async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConfigOptions, token: string, notes: string[]): Promise<string> {
+// Clients told to trust the daemon through the system's certificate store: NODE_EXTRA_CA_CERTS does not reach Codex
+// (Rust), nor dependably VS Code or Windsurf, desktop apps seldom started from the user's shell.
+const SYSTEM_TRUST: Partial<Record<McpClientName, string>> = { codex: 'Codex', vscode: 'VS Code', windsurf: 'Windsurf' };
+
+async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConfigOptions, token: string | null, notes: string[]): Promise<string> {
   const url = opts.url ?? (await daemonMcpUrl(inv));
   let parsed: URL;
   try {
@@ -93,11 +123,16 @@ async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConf
   if (parsed.protocol !== 'https:' && !['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname)) throw new UsageError(`--url ${url}: a token must not cross the network in clear: use https://`);
   const selfSigned = join(tlsDir(inv.env), 'cert.pem');
   const cert = parsed.protocol === 'https:' && opts.url === undefined && existsSync(selfSigned) ? selfSigned : null;
-  // Where the snippet starts a Node process itself (mcp-remote), the certificate goes into its environment.
-  if (cert && client !== 'claude-desktop') {
+  const systemTrust = SYSTEM_TRUST[client];
+  if (cert && systemTrust !== undefined) {
+    notes.push(
+      `the daemon's certificate is self-signed and ${systemTrust} checks certificates against the system's trusted ones: add ${cert} to them, give the daemon a certificate from a CA the system trusts (http.tls_cert and http.tls_key in config.yaml), or connect over stdio (without --http)`,
+    );
+  } else if (cert && client !== 'claude-desktop') {
+    // Where the snippet starts a Node process itself (mcp-remote), the certificate goes into its environment instead.
     notes.push(`the daemon's certificate is self-signed: start the client with NODE_EXTRA_CA_CERTS=${cert} in its environment so it trusts it`);
   }
-  const header = `Bearer ${token}`;
+  const header = `Bearer ${token ?? PLACEHOLDER}`;
   switch (client) {
     case 'claude-code':
       return ['claude', 'mcp', 'add', '--transport', 'http', opts.name, url, '--header', `Authorization: ${header}`].map(shellQuote).join(' ');
@@ -111,6 +146,19 @@ async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConf
         null,
         2,
       );
+    case 'codex':
+      // Codex takes no token in config.toml: bearer_token_env_var names the variable it reads the token from when it starts.
+      notes.push(`Codex sends the token it finds in REMUX_TOKEN in its own environment, so config.toml never holds it: start Codex with REMUX_TOKEN set${token === null ? `; ${MAKE_TOKEN}` : ''}`);
+      return [`[mcp_servers.${tomlKey(opts.name)}]`, `url = ${JSON.stringify(url)}`, 'bearer_token_env_var = "REMUX_TOKEN"'].join('\n');
+    case 'gemini':
+      return ['gemini', 'mcp', 'add', '--scope', 'user', '--transport', 'http', opts.name, url, '--header', `Authorization: ${header}`].map(shellQuote).join(' ');
+    case 'vscode': {
+      const { id, input } = vscodeTokenInput(opts, token, notes);
+      return JSON.stringify({ inputs: [input], servers: { [opts.name]: { type: 'http', url, headers: { Authorization: `Bearer \${input:${id}}` } } } }, null, 2);
+    }
+    case 'windsurf':
+      // serverUrl: the field Windsurf's documentation gives a remote server (Cursor's is url).
+      return JSON.stringify({ mcpServers: { [opts.name]: { serverUrl: url, headers: { Authorization: header } } } }, null, 2);
   }
 }
 

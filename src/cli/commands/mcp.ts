@@ -16,7 +16,8 @@ export interface McpConfigOptions {
   json?: boolean;
 }
 
-export const MCP_CLIENTS = ['claude-code', 'claude-desktop', 'cursor'] as const;
+// An interface: names are only ever added.
+export const MCP_CLIENTS = ['claude-code', 'claude-desktop', 'cursor', 'codex', 'gemini', 'vscode', 'windsurf'] as const;
 export type McpClientName = (typeof MCP_CLIENTS)[number];
 
 export function registerMcp(program: Command, inv: Invocation): void {
@@ -57,15 +58,22 @@ Examples:
     .addHelpText(
       'after',
       `
-Where the snippet goes: claude-code: run the printed command; claude-desktop: merge it into
-claude_desktop_config.json; cursor: merge it into .cursor/mcp.json (or ~/.cursor/mcp.json).
+Where the snippet goes: claude-code, gemini and codex (stdio): run the printed command;
+claude-desktop: merge it into claude_desktop_config.json; cursor: into .cursor/mcp.json (or
+~/.cursor/mcp.json); codex --http: into ~/.codex/config.toml; vscode: into .vscode/mcp.json (or
+the user mcp.json), the token asked for by VS Code, never in the file; windsurf: into
+~/.codeium/windsurf/mcp_config.json.
 A token is never invented: make one with \`remux principal add NAME --hosts SELECTOR\`.
 
 Examples:
   remux mcp config claude-code
   remux mcp config claude-desktop --principal ci --token-file ci.token
   REMUX_TOKEN=rmx_… remux mcp config cursor --http
-  remux mcp config claude-code --http --url https://gw.example.com:7777/mcp --json`,
+  remux mcp config claude-code --http --url https://gw.example.com:7777/mcp --json
+  remux mcp config codex
+  REMUX_TOKEN=rmx_… remux mcp config gemini --http
+  remux mcp config vscode --principal ci
+  remux mcp config windsurf --http --token-file ci.token`,
     )
     .action(async (client: string, opts: McpConfigOptions) => {
       const { mcpConfigCommand } = await import('../mcp-commands.js');
