@@ -281,7 +281,7 @@ describe('the remux launcher and a daemon', () => {
   test('the daemon declines what it does not serve, before running or printing anything', async () => {
     for (const [req, why] of [
       [request(['client', 'run', 'localhost', '--', 'true'], { version: '0.0.0-other' }), /the daemon is remux .* this client 0.0.0-other/],
-      [request(['config', 'init']), /only `client run\|batch\|read\|ls\|write`, `rpc` and `session` commands other than attach/],
+      [request(['config', 'init']), /only `client run\|batch\|read\|ls\|write\|edit`, `rpc` and `session` commands other than attach/],
       // write's stdin is its content: a client that does not send it (a terminal's, /dev/null) runs it itself.
       [request(['client', 'write', 'localhost', '/tmp/x']), /client write reads its content from a terminal or \/dev\/null/],
       // Attaching needs the client's own terminal: the client runs it.
