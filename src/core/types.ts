@@ -206,6 +206,12 @@ export type Action = ExecAction | ProbeAction | SessionAction | FileAction | Age
 /** What an approver is asked about: a command, or a file action (describeAction() says it in words). */
 export type ApprovalSubject = ExecAction | FileAction;
 
+/** A text of an edit in an approval's question: on one line, at most 60 characters. */
+function quoted(text: string): string {
+  const line = JSON.stringify(text);
+  return line.length > 62 ? `${line.slice(0, 60)}…"` : line;
+}
+
 /** The action in words, for an approval's question: `run \`cmd\`` or `write_file /path (12 bytes)`. */
 export function approvalText(subject: ApprovalSubject): string {
   switch (subject.kind) {
@@ -215,8 +221,12 @@ export function approvalText(subject: ApprovalSubject): string {
       return `read_file ${subject.path}`;
     case 'file.write':
       return `write_file ${subject.path} (${Buffer.byteLength(subject.content)} bytes)`;
-    case 'file.edit':
-      return `edit_file ${subject.path} (${subject.edits.length} replacement${subject.edits.length === 1 ? '' : 's'})`;
+    case 'file.edit': {
+      // What changes, so that an approver judges the edit and not only the file: the first few, each cut short.
+      const [first, second] = subject.edits.map((e) => `${quoted(e.oldText)} with ${quoted(e.newText)}`);
+      const more = subject.edits.length > 2 ? ` and ${subject.edits.length - 2} more` : '';
+      return `edit_file ${subject.path}: replace ${first}${second === undefined ? '' : `; ${second}`}${more}`;
+    }
     case 'file.list':
       return `list_directory ${subject.path}`;
   }

@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { FILE_READ_DEFAULT_BYTES, FILE_WRITE_MAX_BYTES } from '../../src/core/perform-file.js';
 import { perform, type PerformContext } from '../../src/core/perform.js';
-import type { Action, PerformIO, Principal } from '../../src/core/types.js';
+import { approvalText, type Action, type PerformIO, type Principal } from '../../src/core/types.js';
 import { createLocalHost } from '../../src/hosts/local.js';
 import { Approvals, approvalsApprover } from '../../src/notify/service.js';
 import { parsePolicies } from '../../src/policy/load.js';
@@ -492,4 +492,27 @@ test('edit: one whose result would pass the write limit is refused, the file unt
   assert.deepEqual([r.outcome, r.exitCode], ['failed', 1]);
   assert.match(r.message ?? '', new RegExp(`the edited file would be ${FILE_WRITE_MAX_BYTES + 92} bytes, more than the ${FILE_WRITE_MAX_BYTES} a write may carry`));
   assert.equal(readFileSync(path, 'utf8').length, body.length);
+});
+
+test('edit: an approver is asked with what changes, the secrets in it redacted, and the edit waits for the answer', async (t) => {
+  const { root, run, audit } = setup(t);
+  const home = mkdtempSync(join(tmpdir(), 'remux-edit-ask-'));
+  const env = { REMUX_HOME: home };
+  const approvals = new Approvals({ env, config: loadConfig(env).config, audit });
+  t.after(() => {
+    approvals.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+  const path = `${root}/allowed/ask/x`;
+  writeFileSync(path, 'x\npassword=old\n');
+  // Answered (approved) as soon as the question is out.
+  const approve = approvalsApprover(approvals, 'bot', (_text, approval) => approvals.store.answer(approval.id, 'approve', { by: 'cli:test', via: 'cli' }));
+  const edits = [{ oldText: 'x', newText: 'y' }, { oldText: 'password=old', newText: 'password=hunter2' }, { oldText: 'y\n', newText: `${'z'.repeat(80)}\n` }];
+  const r = await run({ kind: 'file.edit', host: 'localhost', path, edits }, { onStdout: () => {}, onStderr: () => {}, approve });
+  assert.equal(r.outcome, 'ok', r.message ?? '');
+  assert.equal(readFileSync(path, 'utf8'), `${'z'.repeat(80)}\npassword=hunter2\n`);
+  const [asked] = approvals.store.list({ all: true });
+  assert.equal(asked?.what, `edit_file ${path}: replace "x" with "y"; "password=[REDACTED]" with "password=[REDACTED]" and 1 more on localhost`);
+  // On one line, each text cut at 60 characters.
+  assert.equal(approvalText({ kind: 'file.edit', host: 'h', path: '/p', edits: [{ oldText: 'a'.repeat(100), newText: 'b\nc' }] }), `edit_file /p: replace "${'a'.repeat(59)}…" with "b\\nc"`);
 });
