@@ -168,6 +168,13 @@ const SECRET_HEADER =
 // Lookbehinds rather than \b: a match may then start only where a run starts, which keeps long inputs linear.
 const URL_PASSWORD = /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/[^\s/:@'"]*):[^\s/'"]*@/gi;
 const INLINE_ASSIGNMENT = /(?<![\w.-])([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|'[^']*'|[^\s&;'"]+)/g;
+/**
+ * `name: value` as YAML, JSON and config files write it (`password: x`, `"api_key": "x"`), in a command's
+ * JSON body or a file's text quoted in an approval. Only names that end in a secret word, as for flags
+ * (`ssh-keygen: …` or `monkey: …` are not secrets); the value is one word or one quoted string.
+ */
+const KEY_VALUE = /(?<![\w.-])(["']?)([A-Za-z_][\w.-]*)\1([ \t]*:[ \t]*)("[^"\r\n]*"|'[^'\r\n]*'|[^\s,;}'"]+)/g;
+const SECRET_KEY_NAME = /(?:password|passwd|passphrase|secret|secrets|token|apikey|accesskey|secretkey|privatekey|credential|credentials)$/;
 /** Credentials with a recognisable shape, wherever they appear. */
 const KNOWN_TOKENS = [
   /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, // AWS access key id
@@ -189,7 +196,12 @@ export function redactText(s: string): string {
     );
   out = redactWords(out)
     .replace(URL_PASSWORD, `$1:${REDACTED}@`)
-    .replace(INLINE_ASSIGNMENT, (m, name: string) => (SECRET_NAME.test(name) ? `${name}=${REDACTED}` : m));
+    .replace(INLINE_ASSIGNMENT, (m, name: string) => (SECRET_NAME.test(name) ? `${name}=${REDACTED}` : m))
+    .replace(KEY_VALUE, (m, quote: string, name: string, sep: string, value: string) => {
+      if (!SECRET_KEY_NAME.test(name.replace(/[-_.]/g, '').toLowerCase()) || value === REDACTED) return m;
+      const q = value[0] === '"' || value[0] === "'" ? value[0] : '';
+      return `${quote}${name}${quote}${sep}${q}${REDACTED}${q}`;
+    });
   for (const re of KNOWN_TOKENS) out = out.replace(re, REDACTED);
   return out;
 }

@@ -1,4 +1,5 @@
 // The one door's vocabulary: who asks (Principal), what they ask (Action), and what came of it.
+import { isUtf8 } from 'node:buffer';
 import type { OutputFlow } from '../exec/types.js';
 import type { Decision } from '../policy/types.js';
 import type { AttachStream } from '../sessions/attach.js';
@@ -206,24 +207,32 @@ export type Action = ExecAction | ProbeAction | SessionAction | FileAction | Age
 /** What an approver is asked about: a command, or a file action (describeAction() says it in words). */
 export type ApprovalSubject = ExecAction | FileAction;
 
-/** A text of an edit in an approval's question: on one line, at most 60 characters. */
+/** A text in an approval's question: on one line, at most 60 characters. */
 function quoted(text: string): string {
   const line = JSON.stringify(text);
   return line.length > 62 ? `${line.slice(0, 60)}…"` : line;
 }
 
-/** The action in words, for an approval's question: `run \`cmd\`` or `write_file /path (12 bytes)`. */
-export function approvalText(subject: ApprovalSubject): string {
+/**
+ * The action in words, for an approval's question: `run \`cmd\``, `write_file /path (12 bytes): "its start…"`,
+ * what an edit replaces with what. `redact` hides the secrets of what it quotes (a question sent to a push
+ * service is redacted as the audit trail is; the caller's own terminal needs not).
+ */
+export function approvalText(subject: ApprovalSubject, redact: (text: string) => string = (t) => t): string {
   switch (subject.kind) {
     case 'exec':
-      return `run \`${subject.command}\``;
+      return `run \`${redact(subject.command)}\``;
     case 'file.read':
       return `read_file ${subject.path}`;
-    case 'file.write':
-      return `write_file ${subject.path} (${Buffer.byteLength(subject.content)} bytes)`;
+    case 'file.write': {
+      // Its start, so that an approver judges the content and not only the file (binary content: its size alone).
+      const content = typeof subject.content === 'string' ? subject.content : isUtf8(subject.content) ? subject.content.toString('utf8') : null;
+      const bytes = typeof subject.content === 'string' ? Buffer.byteLength(subject.content) : subject.content.length;
+      return `write_file ${subject.path} (${bytes} bytes)${content === null || content === '' ? '' : `: ${quoted(redact(content))}`}`;
+    }
     case 'file.edit': {
       // What changes, so that an approver judges the edit and not only the file: the first few, each cut short.
-      const [first, second] = subject.edits.map((e) => `${quoted(e.oldText)} with ${quoted(e.newText)}`);
+      const [first, second] = subject.edits.map((e) => `${quoted(redact(e.oldText))} with ${quoted(redact(e.newText))}`);
       const more = subject.edits.length > 2 ? ` and ${subject.edits.length - 2} more` : '';
       return `edit_file ${subject.path}: replace ${first}${second === undefined ? '' : `; ${second}`}${more}`;
     }

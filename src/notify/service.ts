@@ -238,15 +238,9 @@ export function approvalsApprover(
   return async (action, decision) => {
     // The approval's id, for the action's audit record: onWaiting hears it once the approval exists.
     let id: string | undefined;
-    // The question goes to push services and whoever holds a link: the command's secrets are redacted, as in the audit trail.
-    const shown =
-      action.kind === 'exec'
-        ? { ...action, command: redactText(action.command) }
-        : action.kind === 'file.edit'
-          ? { ...action, edits: action.edits.map((e) => ({ oldText: redactText(e.oldText), newText: redactText(e.newText) })) }
-          : action;
+    // The question goes to push services and whoever holds a link: what it quotes is redacted, as in the audit trail.
     const outcome = await approvals.ask(
-      { principal, host: action.host, what: `${approvalText(shown)} on ${action.host}`, reason: decision.reason, source: `policy:${decision.policy}` },
+      { principal, host: action.host, what: `${approvalText(action, redactText)} on ${action.host}`, reason: decision.reason, source: `policy:${decision.policy}` },
       signal,
       ({ approval, deliveries }) => {
         id = approval.id;

@@ -50,6 +50,10 @@ const textCases: Array<[string, string, string]> = [
   ['JWT', 'token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sflKxwRJSMeKKF2QT4fwpM', `token ${R}`],
   ['plain prose unchanged', 'exit status 1: no such file or directory', 'exit status 1: no such file or directory'],
   ['sort --key is not a secret', 'sort --key=2 -t, file.csv', 'sort --key=2 -t, file.csv'],
+  ['YAML key: value', 'db:\n  password: hunter2\n  user: app', `db:\n  password: ${R}\n  user: app`],
+  ['a JSON body in a command line', `curl -d '{"user":"u","api_key":"k 1","n":2}' https://x`, `curl -d '{"user":"u","api_key":"${R}","n":2}' https://x`],
+  ['dotted and single-quoted names', "db.password: s3, {'auth_token':'t'}", `db.password: ${R}, {'auth_token':'${R}'}`],
+  ['names that only contain a secret word are not secrets', 'ssh-keygen: -l reads; monkey: banana; tokens: 5; secret_santa: bob', 'ssh-keygen: -l reads; monkey: banana; tokens: 5; secret_santa: bob'],
 ];
 
 for (const [name, input, expected] of textCases) {
@@ -63,7 +67,7 @@ test('redaction is idempotent', () => {
 
 test('redactText stays linear on long adversarial input', () => {
   const start = performance.now();
-  for (const s of ['a+'.repeat(100_000), 'x-'.repeat(100_000), 'A='.repeat(100_000), `Cookie: ${' '.repeat(200_000)}`]) redactText(s);
+  for (const s of ['a+'.repeat(100_000), 'x-'.repeat(100_000), 'A='.repeat(100_000), `Cookie: ${' '.repeat(200_000)}`, 'password:'.repeat(50_000), `"token": "${'a'.repeat(200_000)}`]) redactText(s);
   // About 0.2 s here, more beside the rest of the suite; a backtracking pattern over 200 KB takes far longer.
   assert.ok(performance.now() - start < 10_000);
 });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { AuditStore } from '../../src/audit/index.js';
+import { redactText } from '../../src/audit/redact.js';
 import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { FILE_READ_DEFAULT_BYTES, FILE_WRITE_MAX_BYTES } from '../../src/core/perform-file.js';
@@ -515,4 +516,12 @@ test('edit: an approver is asked with what changes, the secrets in it redacted, 
   assert.equal(asked?.what, `edit_file ${path}: replace "x" with "y"; "password=[REDACTED]" with "password=[REDACTED]" and 1 more on localhost`);
   // On one line, each text cut at 60 characters.
   assert.equal(approvalText({ kind: 'file.edit', host: 'h', path: '/p', edits: [{ oldText: 'a'.repeat(100), newText: 'b\nc' }] }), `edit_file /p: replace "${'a'.repeat(59)}…" with "b\\nc"`);
+});
+
+test("a write's approval question quotes the start of its content, redacted for a push service; binary content by its size", () => {
+  const write = (content: string | Buffer) => ({ kind: 'file.write' as const, host: 'h', path: '/etc/app.conf', content });
+  assert.equal(approvalText(write('port = 80\ntoken: abc123\n')), 'write_file /etc/app.conf (24 bytes): "port = 80\\ntoken: abc123\\n"');
+  assert.equal(approvalText(write('port = 80\ntoken: abc123\n'), redactText), 'write_file /etc/app.conf (24 bytes): "port = 80\\ntoken: [REDACTED]\\n"');
+  assert.equal(approvalText(write(Buffer.from([0xff, 0x00, 0x01]))), 'write_file /etc/app.conf (3 bytes)');
+  assert.equal(approvalText(write('')), 'write_file /etc/app.conf (0 bytes)');
 });
