@@ -7,7 +7,7 @@
 // An interpreter killed under a running program leaves its watcher to kill the program's group.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { toolSource } from '../../src/runtime/bootstrap.js';
@@ -70,14 +70,37 @@ test('Exec run starts programs as Popen would, on every Python here', async (t) 
   }
 });
 
-/** Whether a process whose whole command line is `line` runs here. */
-function running(line: string): boolean {
+/** The pid of the process whose whole command line is `line`, or null when none runs here. */
+function pidOf(line: string): number | null {
   try {
-    execFileSync('pgrep', ['-fx', line.replace(/\./g, '\\.')]);
-    return true;
+    return Number(execFileSync('pgrep', ['-fx', line.replace(/\./g, '\\.')], { encoding: 'utf8' }).split('\n')[0]);
   } catch {
-    return false;
+    return null;
   }
+}
+
+function running(line: string): boolean {
+  return pidOf(line) !== null;
+}
+
+/**
+ * Whether `pid` is in the interpreter's table of groups its watcher kills (stage2.py's memfd), or null
+ * when it keeps none (Python < 3.8 tells its watcher through a pipe, which cannot be looked at). A program
+ * runs (pgrep sees it) a moment before the interpreter has written it there, and an interpreter killed in
+ * that moment leaves it unwatched.
+ */
+function registered(interpreter: number, pid: number): boolean | null {
+  let table: Buffer | null = null;
+  for (const fd of readdirSync(`/proc/${interpreter}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${interpreter}/fd/${fd}`).includes('memfd:remux-groups')) table = readFileSync(`/proc/${interpreter}/fd/${fd}`);
+    } catch {
+      // Closed while we looked.
+    }
+  }
+  if (table === null) return null;
+  for (let at = 0; at + 4 <= table.length; at += 4) if (table.readInt32LE(at) === pid) return true;
+  return false;
 }
 
 async function until(what: () => boolean, ms: number): Promise<boolean> {
@@ -113,7 +136,10 @@ test('a watcher killed while programs run is replaced by the next start, and sti
     process.kill(watcher, 'SIGKILL');
     assert.ok(await until(() => !watcherOf(link.hello!.pid).includes(watcher), 3000), `${python}: the watcher is gone`);
     calls.push(link.call(Exec.command.tool, 'run', [['sh', '-c', `exec ${second}`], null, PATH, null]));
-    assert.ok(await until(() => running(second) && watcherOf(link.hello!.pid).length === 1, 5000), `${python}: the second program runs, under a new watcher`);
+    const seen = (): boolean | null => (running(second) && watcherOf(link.hello!.pid).length === 1 ? registered(link.hello!.pid, pidOf(second) ?? -1) : false);
+    assert.ok(await until(() => seen() !== false, 5000), `${python}: the second program runs, under a new watcher`);
+    // Without a table to look at, the write to the watcher's pipe follows the start by far less than this.
+    if (seen() === null) await new Promise((r) => setTimeout(r, 200));
     const [replacement] = watcherOf(link.hello!.pid);
     process.kill(link.hello!.pid, 'SIGKILL');
     for (const call of calls) await assert.rejects(call.result);

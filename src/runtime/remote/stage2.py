@@ -57,7 +57,8 @@ class Call:
 # Without memfd, or with the table full, +PID / -PID lines go to its stdin instead. Its pipe and the table
 # are non-inheritable: no child keeps them. It starts before the first child does (rt.spawning): started
 # when that child was registered, its start-up was a window in which this interpreter, if killed, left the
-# child running unwatched.
+# child running unwatched. A child is written to the table right after it starts (its pid is known only
+# then): an interpreter killed in between leaves that one child unwatched.
 WATCHER = """import os, signal, struct, sys, time
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
