@@ -33,6 +33,21 @@ export async function errorText(res: Response): Promise<string> {
   return body?.message ?? `${res.status} ${res.statusText}`;
 }
 
+/**
+ * Loads one page of a paged list (GET /api/recordings, /api/audit) and hands its items to `add`; while the
+ * answer links to a next page (`Link: <…>; rel="next"`), `more` shows and loads it the same way.
+ */
+export async function loadPage<T>(path: string, more: HTMLButtonElement, error: HTMLElement, add: (items: T[]) => void): Promise<void> {
+  more.disabled = true;
+  const res = await api(path);
+  more.disabled = false;
+  if (!res.ok) return void (error.textContent = await errorText(res));
+  const next = /<([^>]*)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
+  more.hidden = next === undefined;
+  more.onclick = () => void loadPage(next!, more, error, add);
+  add((await res.json()) as T[]);
+}
+
 /** An element with text content (never HTML: nothing from the server is parsed as markup). */
 export function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, attrs: Record<string, string> = {}): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);

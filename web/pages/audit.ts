@@ -4,7 +4,7 @@
 // it completes, updated in place.
 import { approvalWords } from '../../src/audit/json.js';
 import type { AuditApproval } from '../../src/audit/types.js';
-import { api, el, errorText } from '../api.js';
+import { api, el, errorText, loadPage } from '../api.js';
 import { utcTime } from '../format.js';
 import type { Page } from './page.js';
 
@@ -132,19 +132,12 @@ export const auditPage: Page = {
     };
 
     /** Adds the page at `path` below what is shown; "More" then offers the next one, if the answer links to one. */
-    const load = async (path: string): Promise<void> => {
-      more.disabled = true;
-      const res = await api(path);
-      more.disabled = false;
-      if (!res.ok) return void (error.textContent = await errorText(res));
-      const next = /<([^>]*)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
-      more.hidden = next === undefined;
-      more.onclick = () => void load(next!);
-      const actions = (await res.json()) as Action[];
-      // Oldest first: the newest of them goes right under the rows above.
-      for (const a of actions.reverse()) show(a, 'bottom');
-      if (shown.size === 0) status.textContent = 'No recorded actions match.';
-    };
+    const load = (path: string): Promise<void> =>
+      loadPage<Action>(path, more, error, (actions) => {
+        // Oldest first: the newest of them goes right under the rows above.
+        for (const a of actions.reverse()) show(a, 'bottom');
+        if (shown.size === 0) status.textContent = 'No recorded actions match.';
+      });
 
     const query = new URLSearchParams();
     for (const name of FILTERS) if (params.get(name)) query.set(name, params.get(name)!);

@@ -2,7 +2,7 @@
 // next) and a player replaying one asciicast v2 file in a read-only xterm.js with its own timing: play/pause,
 // 1x/2x/4x, back to the start, and a bar to jump anywhere.
 import { Terminal } from '@xterm/xterm';
-import { api, el, errorText } from '../api.js';
+import { api, el, errorText, loadPage } from '../api.js';
 import { fitScreen } from '../fit-screen.js';
 import { utcTime } from '../format.js';
 import { routeInlineStyles } from '../inline-styles.js';
@@ -291,16 +291,8 @@ export const recordingsPage: Page = {
 
     const more = el('button', 'More', { type: 'button', class: 'more', hidden: '' });
     container.append(more);
-    /** Adds the page at `path` to the list; "More" then offers the next one, if the answer links to one. */
-    const load = async (path: string): Promise<void> => {
-      more.disabled = true;
-      const res = await api(path);
-      more.disabled = false;
-      if (!res.ok) return void (error.textContent = await errorText(res));
-      const next = /<([^>]*)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
-      more.hidden = next === undefined;
-      more.onclick = () => void load(next!);
-      const list = (await res.json()) as Recording[];
+    /** Adds a page of recordings to the list. */
+    const add = (list: Recording[]): void => {
       if (list.length === 0 && rows.childElementCount === 0) {
         const tr = el('tr');
         tr.append(el('td', 'No recordings yet: attaches in the console (or whole sessions, per sessions.record) are recorded.', { colspan: '7' }));
@@ -318,7 +310,7 @@ export const recordingsPage: Page = {
         rows.append(tr);
       }
     };
-    void load('/api/recordings');
+    void loadPage('/api/recordings', more, error, add);
     const wanted = params.get('id');
     if (wanted) void open(wanted);
     return close;
