@@ -116,6 +116,8 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.deepEqual(tools.map((t) => t.name).sort(), [
       'capture_session', 'check_agent_status', 'edit_file', 'list_directory', 'list_hosts', 'list_sessions', 'read_file', 'run_command', 'run_shell_command', 'send_keys', 'write_file',
     ]);
+    // The server's instructions point a model at it for changes to existing files.
+    assert.match(client.getInstructions() ?? '', /To change part of an existing file, use edit_file/);
     const edit = tools.find((t) => t.name === 'edit_file')!;
     assert.deepEqual(edit.inputSchema.required, ['host', 'path', 'edits']);
     assert.deepEqual((edit.inputSchema.properties?.edits as { items: { required: string[] } }).items.required, ['old_text', 'new_text']);

@@ -12,7 +12,8 @@ export const MCP_AUDIT_HOST = '(mcp)';
 
 const INSTRUCTIONS =
   'remux runs commands on hosts under a policy, without a shell, and audits every call. Start with list_hosts. ' +
-  'A refused call names the policy rule and the reason: adapt the command (another program, a narrower path) instead of retrying it unchanged.';
+  'A refused call names the policy rule and the reason: adapt the command (another program, a narrower path) instead of retrying it unchanged. ' +
+  'To change part of an existing file, use edit_file (exact replacements) rather than rewriting it with write_file.';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
