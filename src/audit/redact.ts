@@ -153,7 +153,8 @@ function redactWords(s: string): string {
   let at = 0;
   for (const w of words(s)) {
     const verdict = scanWord(w.value, state);
-    if (!verdict) continue;
+    // Already redacted (`"password=[REDACTED]"`): left as it is, so that redacting twice changes nothing.
+    if (!verdict || w.value === verdict.keep + REDACTED) continue;
     const raw = s.slice(w.start, w.end);
     // Keep the visible prefix only when it is written unquoted; otherwise hide the whole word.
     out += s.slice(at, w.start) + (raw.startsWith(verdict.keep) ? verdict.keep : '') + REDACTED;

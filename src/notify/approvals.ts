@@ -11,6 +11,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { dirname } from 'node:path';
 import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
+import { redactText } from '../audit/redact.js';
 import { sameSecret } from '../gateway/http/auth.js';
 
 /** One way to answer: "approve", "deny", or an agent prompt's own choices ("1", "2", …). */
@@ -179,8 +180,10 @@ export class ApprovalStore {
       expiresAt: created + request.ttlMs,
       principal: request.principal,
       host: request.host,
-      what: request.what,
-      reason: request.reason,
+      // Its page and `approvals ls` show these to whoever holds a link, which went through push services:
+      // secrets redacted as in the audit trail, whoever asked (a prompt read off an agent's screen too).
+      what: redactText(request.what),
+      reason: redactText(request.reason),
       source: request.source,
       options,
       status: 'pending',

@@ -146,14 +146,14 @@ export function takes(channel: ChannelConfig, priority: Priority): boolean {
 /**
  * What leaves for a service: the text with secrets redacted as the audit trail redacts them (the command
  * an approval is about, an agent's Bash command above all, may carry a token). An approval's message then
- * says so: its page shows the text whole, to be read before answering — a hidden part may hide more.
+ * says so, and that its page hides the same: what is hidden is a secret's value, not what the action does.
  * Characters that would make the command look like another are named (showInvisible).
  */
 function outgoing(n: Notification): Notification {
   const title = redactText(n.title);
   const message = redactText(n.message);
   const redacted = title !== n.title || message !== n.message;
-  const note = redacted && n.actions?.length ? `\n(${REDACTED}: hidden here as a secret; open the approval to read it whole before answering)` : '';
+  const note = redacted && n.actions?.length ? `\n(${REDACTED}: a secret's value, hidden here and on the approval's page as in the audit trail)` : '';
   const attach = n.attach === undefined ? {} : { attach: showInvisible(n.attach) };
   return { ...n, title: showInvisible(title), message: showInvisible(`${message}${note}`), ...attach };
 }

@@ -53,6 +53,8 @@ const textCases: Array<[string, string, string]> = [
   ['YAML key: value', 'db:\n  password: hunter2\n  user: app', `db:\n  password: ${R}\n  user: app`],
   ['a JSON body in a command line', `curl -d '{"user":"u","api_key":"k 1","n":2}' https://x`, `curl -d '{"user":"u","api_key":"${R}","n":2}' https://x`],
   ['dotted and single-quoted names', "db.password: s3, {'auth_token':'t'}", `db.password: ${R}, {'auth_token':'${R}'}`],
+  ['a quoted assignment is hidden whole', 'curl -d "password=hunter2" -d \'api_token=t\' x', `curl -d ${R} -d ${R} x`],
+  ['one redacted already is left as it is (an approval quotes redacted text)', `replace "password=${R}" with 'password=${R}'`, `replace "password=${R}" with 'password=${R}'`],
   ['names that only contain a secret word are not secrets', 'ssh-keygen: -l reads; monkey: banana; tokens: 5; secret_santa: bob', 'ssh-keygen: -l reads; monkey: banana; tokens: 5; secret_santa: bob'],
 ];
 

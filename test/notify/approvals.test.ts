@@ -42,6 +42,20 @@ test('a decision link answers once; its replay and its sibling are refused', (t)
   assert.equal(store.get(a.id)?.answer, 'approve', 'the first answer stands');
 });
 
+test('what an approval shows is stored with secrets redacted, whoever asked: its page reaches whoever holds a link', (t) => {
+  const f = files(t);
+  const store = open(t, f);
+  const token = 'ghp_' + 'a'.repeat(36);
+  const a = store.create({ ...REQUEST, what: `answer claude's prompt: Run curl -H "Authorization: Bearer ${token}" https://api.example/?`, reason: `GITHUB_TOKEN=${token} gh pr create` });
+  for (const shown of [a, store.get(a.id)!]) {
+    assert.equal(shown.what, 'answer claude\'s prompt: Run curl -H "Authorization: Bearer [REDACTED]" https://api.example/?');
+    assert.equal(shown.reason, 'GITHUB_TOKEN=[REDACTED] gh pr create');
+  }
+  const raw = new Database(f.db, { readonly: true });
+  t.after(() => raw.close());
+  assert.equal(JSON.stringify(raw.prepare('SELECT * FROM approvals').all()).includes(token), false, 'not on disk either');
+});
+
 test('a link answer names the channels its links were sent to; a file of an older remux gains the column', (t) => {
   const f = files(t);
   const old = new Database(f.db);
