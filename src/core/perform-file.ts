@@ -5,7 +5,9 @@
 // /tmp/allowed/** never covers /tmp/allowed_evil) -> audit.begin -> ask -> the host's operation on the
 // resolved path, which opens it without following a symlink anywhere (hosts/local-files.ts,
 // hosts/sftp.ts) -> audit.end. An edit reads the file and writes it back through those same operations,
-// checked as write_file and read_file; between its read and its write another writer's change is lost.
+// checked as write_file and read_file. Writes and edits of one file take turns in this process, and an edit
+// reads the file again right before its write, refusing to write over a change made meanwhile: another
+// process's write can still fall between that second read and the rename, a window of one write.
 // No program runs, so the OS sandbox does not apply to file actions: the check against the path as
 // resolved on the host plus those no-follow opens are the whole enforcement. The audit records the
 // operation, the path and the byte count, never the content.
@@ -91,7 +93,8 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
     decision = asking.decision;
   }
 
-  const done = await operate(files, action, resolved.real, outputRedaction(policy)).catch((err: unknown) => ({ failure: err }));
+  const run = (): Promise<Done> => operate(files, action, resolved.real, outputRedaction(policy));
+  const done = await (writes ? inTurn(`${host.name}\0${resolved.real}`, run) : run()).catch((err: unknown) => ({ failure: err }));
   const durationMs = performance.now() - started;
   if ('failure' in done) {
     const transport = done.failure instanceof TransportError;
@@ -128,7 +131,8 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
     }
     case 'file.edit': {
       // One byte past the cap tells a file too big to edit from one that fits.
-      const { content } = await files.read(real, { offset: 0, length: FILE_WRITE_MAX_BYTES + 1 });
+      const whole = async (): Promise<Buffer> => (await files.read(real, { offset: 0, length: FILE_WRITE_MAX_BYTES + 1 })).content;
+      const content = await whole();
       const before = editableText(real, content);
       const after = applyEdits(real, before, action.edits);
       const changed = after !== before;
@@ -136,6 +140,7 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       if (!changed || action.dryRun === true) return { changed, diff, bytesOut: 0, truncated: false };
       const written = Buffer.from(after, 'utf8');
       if (written.length > FILE_WRITE_MAX_BYTES) throw new FileError(`edit_file ${real}: the edited file would be ${written.length} bytes, more than the ${FILE_WRITE_MAX_BYTES} a write may carry`);
+      if (!(await whole()).equals(content)) throw new FileError(`edit_file ${real}: the file changed while the edit was worked out (another writer); nothing was written: read it again and redo the edit`);
       await files.write(real, written, { createDirs: false });
       return { changed, diff, bytes: written.length, bytesOut: written.length, truncated: false };
     }
@@ -143,6 +148,21 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       const { entries, truncated } = await files.list(real, FILE_LIST_MAX_ENTRIES);
       return { entries, bytesOut: 0, truncated };
     }
+  }
+}
+
+/** The write or edit of each file (host NUL path) now running here, which the next one of that file waits for. */
+const fileTurns = new Map<string, Promise<unknown>>();
+
+/** Runs `work` once the writes and edits of `key` before it have ended (whichever way). */
+async function inTurn<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const before = fileTurns.get(key);
+  const mine = (before ?? Promise.resolve()).catch(() => {}).then(work);
+  fileTurns.set(key, mine);
+  try {
+    return await mine;
+  } finally {
+    if (fileTurns.get(key) === mine) fileTurns.delete(key);
   }
 }
 

@@ -71,7 +71,7 @@ function setup(t: TestContext, principal: Principal = { name: 'alice', via: 'cli
   };
   const io: PerformIO = { onStdout: () => {}, onStderr: () => {} };
   const run = (action: Action, withIo: PerformIO = io) => perform(ctx, action, withIo);
-  return { root, audit, run };
+  return { root, audit, run, host };
 }
 
 test('read, write and list in the allowed tree; the audit names the operation, path and bytes, never the content', async (t) => {
@@ -469,6 +469,37 @@ test('edit: checked as write_file and read_file on the resolved path; never thro
   writeFileSync(`${root}/allowed/red.txt`, 'k [REDACTED]\n');
   assert.match((await edit(`${root}/allowed/red.txt`)).message ?? '', /holds \[REDACTED\], as redaction leaves it/);
   assert.equal(readFileSync(`${root}/allowed/red.txt`, 'utf8'), 'k [REDACTED]\n');
+});
+
+test("edit: edits and writes of one file take turns (none lost); a change made between the edit's read and its write is not written over", async (t) => {
+  const { root, run, host } = setup(t);
+  const path = `${root}/allowed/turns.txt`;
+  writeFileSync(path, 'a=1\nb=1\nc=1\n');
+  // Started together, each reads the file before the others write: without turns, all but one change would be lost.
+  const edits = await Promise.all(['a', 'b', 'c'].map((k) => run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: `${k}=1`, newText: `${k}=2` }] })));
+  assert.deepEqual(edits.map((r) => r.outcome), ['ok', 'ok', 'ok'], edits.map((r) => r.message).join('; '));
+  assert.equal(readFileSync(path, 'utf8'), 'a=2\nb=2\nc=2\n');
+  const [wrote, edited] = await Promise.all([
+    run({ kind: 'file.write', host: 'localhost', path, content: 'a=3\nb=2\nc=2\n' }),
+    run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'c=2', newText: 'c=3' }] }),
+  ]);
+  assert.deepEqual([wrote.outcome, edited.outcome], ['ok', 'ok'], edited.message ?? '');
+  assert.equal(readFileSync(path, 'utf8'), 'a=3\nb=2\nc=3\n', 'the edit read what the write left');
+
+  // Another program changes the file once the edit has read it.
+  const files = host.files!;
+  const read = files.read.bind(files);
+  let reads = 0;
+  files.read = async (p, range) => {
+    const r = await read(p, range);
+    if (p === path && ++reads === 1) writeFileSync(path, 'a=3\nb=9\nc=3\n');
+    return r;
+  };
+  t.after(() => (files.read = read));
+  const raced = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'a=3', newText: 'a=4' }] });
+  assert.deepEqual([raced.outcome, raced.exitCode], ['failed', 1]);
+  assert.match(raced.message ?? '', /the file changed while the edit was worked out \(another writer\); nothing was written: read it again and redo the edit/);
+  assert.equal(readFileSync(path, 'utf8'), 'a=3\nb=9\nc=3\n', "the other writer's change stands");
 });
 
 test('edit: a rewrite too large to diff quickly is written, its diff left out with a note (the daemon is not held)', async (t) => {
