@@ -29,7 +29,7 @@ export function readTokenFile(file: string): string {
   return token;
 }
 
-/** --ca-file: PEM certificates (the gateway's self-signed one), checked to be certificates before anything dials. */
+/** --ca-file: PEM certificates (the gateway's own), checked to be certificates before anything dials. */
 export function readCaFile(file: string): { pem: string; file: string } {
   const path = expandHome(file);
   let pem: string;
@@ -95,6 +95,6 @@ export function agentTokenCommand(name: string, opts: { label?: string[]; rotate
   const { config } = loadConfig();
   const cert = config.http.tls_cert === undefined ? join(tlsDir(), 'cert.pem') : null;
   process.stdout.write(`on ${name}: save it in a file with mode 600, then run: remux agent --gateway wss://THIS-GATEWAY:PORT --name ${name} --token-file FILE${cert ? ' --ca-file CERT' : ''}\n`);
-  // The daemon's own certificate is self-signed: the agent trusts it by having it.
-  if (cert) process.stdout.write(`CERT: a copy of this gateway's self-signed certificate, ${cert} (public; made when the daemon first starts)\n`);
+  // The daemon's own certificate (and the CA that signed it): the agent trusts it by having it.
+  if (cert) process.stdout.write(`CERT: a copy of this gateway's certificate file, ${cert} (public; made when the daemon first starts)\n`);
 }

@@ -30,7 +30,7 @@ export interface AgentOptions {
   backoff?: BackoffOptions;
   /** The WebSocket handshake, and the gateway's `registered` answer, must come within this long. */
   connectTimeoutMs?: number;
-  /** PEM certificates trusted for the gateway besides the system's (--ca-file: its self-signed one), and the file they came from. */
+  /** PEM certificates trusted for the gateway besides the system's (--ca-file: the one it made), and the file they came from. */
   ca?: { pem: string; file: string };
 }
 
@@ -48,10 +48,10 @@ const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_C
 function untrusted(url: URL, err: NodeJS.ErrnoException, ca: AgentOptions['ca']): AgentEnd {
   const message = `the gateway's certificate is not trusted: ${err.message}`;
   if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    return { exitCode: EXIT.USAGE, message, hint: `dial the gateway by a name its certificate holds (a self-signed one holds localhost, 127.0.0.1, ::1 and the address of its --listen), not ${url.hostname}` };
+    return { exitCode: EXIT.USAGE, message, hint: `dial the gateway by a name its certificate holds (one the gateway made holds localhost, 127.0.0.1, ::1 and the address of its --listen), not ${url.hostname}` };
   }
   if (ca) return { exitCode: EXIT.USAGE, message, hint: `${ca.file} does not hold the certificate ${url.host} shows (the gateway's is $REMUX_HOME/tls/cert.pem there, unless it was given --tls-cert)` };
-  return { exitCode: EXIT.USAGE, message, hint: `a gateway with its self-signed certificate: copy its $REMUX_HOME/tls/cert.pem here and add --ca-file FILE` };
+  return { exitCode: EXIT.USAGE, message, hint: `a gateway with a certificate of its own: copy its $REMUX_HOME/tls/cert.pem here and add --ca-file FILE` };
 }
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;

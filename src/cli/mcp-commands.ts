@@ -77,6 +77,9 @@ function vscodeTokenInput(opts: McpConfigOptions, token: string | null, notes: s
   return { id, input: { type: 'promptString', id, description: `Token for ${opts.name} (what \`remux principal add\` printed)`, password: true } };
 }
 
+// Seen with gemini 0.61: `gemini mcp list` shows the server "Disabled" in a folder it has not been told to trust.
+const GEMINI_TRUST = 'Gemini CLI starts user-level MCP servers only in folders it trusts: answer its trust question in your project (or /permissions), else `gemini mcp list` shows remux as Disabled';
+
 function stdioSnippet(inv: Invocation, client: McpClientName, opts: McpConfigOptions, token: string | null, notes: string[]): string {
   const command = remuxCommand(inv.env);
   const args = ['mcp', '--stdio', ...(opts.principal !== undefined ? ['--principal', opts.principal] : [])];
@@ -98,6 +101,7 @@ function stdioSnippet(inv: Invocation, client: McpClientName, opts: McpConfigOpt
     case 'gemini':
       // --scope user (~/.gemini/settings.json): the default, the project's .gemini/settings.json, is refused in the home
       // directory and may be committed. Gemini's -e takes one word, and options it does not know (--stdio) are the server's.
+      notes.push(GEMINI_TRUST);
       return ['gemini', 'mcp', 'add', '--scope', 'user', ...envFlags('-e'), opts.name, command, ...args].map(shellQuote).join(' ');
     case 'vscode':
       return JSON.stringify({ ...(vscodeInput ? { inputs: [vscodeInput.input] } : {}), servers: { [opts.name]: { type: 'stdio', ...server } } }, null, 2);
@@ -126,11 +130,11 @@ async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConf
   const systemTrust = SYSTEM_TRUST[client];
   if (cert && systemTrust !== undefined) {
     notes.push(
-      `the daemon's certificate is self-signed and ${systemTrust} checks certificates against the system's trusted ones: add ${cert} to them, give the daemon a certificate from a CA the system trusts (http.tls_cert and http.tls_key in config.yaml), or connect over stdio (without --http)`,
+      `the daemon's certificate is its own (in ${cert}, with the CA made to sign it) and ${systemTrust} checks certificates against the system's trusted ones: add ${cert} to them, give the daemon a certificate from a CA the system trusts (http.tls_cert and http.tls_key in config.yaml), or connect over stdio (without --http)`,
     );
   } else if (cert && client !== 'claude-desktop') {
     // Where the snippet starts a Node process itself (mcp-remote), the certificate goes into its environment instead.
-    notes.push(`the daemon's certificate is self-signed: start the client with NODE_EXTRA_CA_CERTS=${cert} in its environment so it trusts it`);
+    notes.push(`the daemon's certificate is its own: start the client with NODE_EXTRA_CA_CERTS=${cert} in its environment so it trusts it`);
   }
   const header = `Bearer ${token ?? PLACEHOLDER}`;
   switch (client) {
@@ -151,6 +155,7 @@ async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConf
       notes.push(`Codex sends the token it finds in REMUX_TOKEN in its own environment, so config.toml never holds it: start Codex with REMUX_TOKEN set${token === null ? `; ${MAKE_TOKEN}` : ''}`);
       return [`[mcp_servers.${tomlKey(opts.name)}]`, `url = ${JSON.stringify(url)}`, 'bearer_token_env_var = "REMUX_TOKEN"'].join('\n');
     case 'gemini':
+      notes.push(GEMINI_TRUST);
       return ['gemini', 'mcp', 'add', '--scope', 'user', '--transport', 'http', opts.name, url, '--header', `Authorization: ${header}`].map(shellQuote).join(' ');
     case 'vscode': {
       const { id, input } = vscodeTokenInput(opts, token, notes);

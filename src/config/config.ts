@@ -107,7 +107,7 @@ const HttpSchema = z
   .object({
     /** Where the web console and HTTP API listen (HOST:PORT, [IPv6]:PORT); --listen overrides it. */
     listen: z.string().min(1).default('127.0.0.1:7777'),
-    /** PEM files; both or neither. Neither: a self-signed certificate kept in $REMUX_HOME/tls. */
+    /** PEM files; both or neither. Neither: one the daemon makes, kept in $REMUX_HOME/tls. */
     tls_cert: z.string().min(1).optional(),
     tls_key: z.string().min(1).optional(),
     /** Plain HTTP: allowed on a loopback address only (`--no-tls`); elsewhere also needs insecure_no_tls. */
@@ -285,7 +285,7 @@ sessions:
   # recordings_keep_days: 90         # and those older than this (default: kept until the size limit needs room)
 http:                                # the daemon's web console and API (served only once a principal exists)
   listen: 127.0.0.1:7777             # --listen overrides
-  # tls_cert: /etc/remux/cert.pem    # with tls_key; default: a self-signed certificate in $REMUX_HOME/tls
+  # tls_cert: /etc/remux/cert.pem    # with tls_key; default: one remux makes, in $REMUX_HOME/tls
   # tls_key: /etc/remux/key.pem
   # origins: [https://remux.example.com:7777]   # browser origins allowed besides the daemon's own
   session_hours: 12                  # lifetime of a browser login

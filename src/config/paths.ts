@@ -59,7 +59,7 @@ export function principalsFile(env: Env = process.env): string {
   return join(remuxHome(env), 'principals.yaml');
 }
 
-/** The self-signed certificate the daemon generates on first start when none is configured. */
+/** The certificate the daemon generates on first start when none is configured. */
 export function tlsDir(env: Env = process.env): string {
   return join(remuxHome(env), 'tls');
 }

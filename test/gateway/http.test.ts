@@ -3,12 +3,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
+import { generate } from 'selfsigned';
 import { ADMIN_SCOPE, type PrincipalEntry, type Principals } from '../../src/config/principals.js';
 import { LOGIN_RATE, SessionStore } from '../../src/gateway/http/auth.js';
 import { limitConnections } from '../../src/gateway/http/connections.js';
@@ -365,11 +367,25 @@ describe('when the daemon serves HTTP', () => {
     assert.match(r.stderr, /--insecure-no-tls/);
   });
 
-  test('the self-signed certificate is generated once (key 0600) and reused', async () => {
+  test('the generated certificate is signed by a CA made for it alone (its key kept nowhere), generated once (key 0600) and reused; an old self-signed one is replaced', async () => {
     await addPrincipal(h.env, 'boss', '--admin');
     const certFile = join(h.home, 'tls', 'cert.pem');
+    // What remux made before: a server certificate that signs itself, which Claude Code and Codex refuse to trust.
+    const old = await generate([{ name: 'commonName', value: 'remux' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256', extensions: [{ name: 'basicConstraints', cA: false }, { name: 'keyUsage', digitalSignature: true, keyEncipherment: true }, { name: 'extKeyUsage', serverAuth: true }, { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }] });
+    mkdirSync(join(h.home, 'tls'), { recursive: true, mode: 0o700 });
+    writeFileSync(certFile, old.cert);
+    writeFileSync(join(h.home, 'tls', 'key.pem'), old.private, { mode: 0o600 });
     assert.equal((await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env })).code, 0);
     const cert = readFileSync(certFile, 'utf8');
+    assert.notEqual(cert, old.cert, 'the self-signed one was replaced');
+    assert.match(readFileSync(join(h.home, 'run', 'daemon.log'), 'utf8'), /signs itself, which some clients \(Claude Code, Codex\) refuse to trust/);
+    const [server, ca, ...more] = (cert.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem));
+    assert.ok(server && ca && more.length === 0, 'the server certificate, then its CA');
+    assert.deepEqual([server.ca, ca.ca], [false, true]);
+    assert.ok(server.checkIssued(ca) && server.verify(ca.publicKey), 'signed by that CA');
+    assert.equal(server.verify(server.publicKey), false, 'not signed by itself');
+    assert.ok(server.checkPrivateKey(createPrivateKey(readFileSync(join(h.home, 'tls', 'key.pem')))));
+    assert.equal(readdirSync(join(h.home, 'tls')).sort().join(' '), 'cert.pem key.pem', "the CA's key is not kept");
     assert.equal(statSync(join(h.home, 'tls', 'key.pem')).mode & 0o777, 0o600);
     assert.equal(statSync(join(h.home, 'tls')).mode & 0o777, 0o700);
     await remux(['daemon', 'stop'], { env: h.env });

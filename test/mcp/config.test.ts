@@ -94,13 +94,14 @@ describe('remux mcp config', () => {
     const r = await remux(['mcp', 'config', 'gemini'], { env: h.env });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `gemini mcp add --scope user -e REMUX_HOME=${h.home} remux ${REMUX_BIN} mcp --stdio\n`);
+    assert.match(r.stderr, /^note: Gemini CLI starts user-level MCP servers only in folders it trusts: .*shows remux as Disabled\n$/);
     const ci = await remux(['mcp', 'config', 'gemini', '--principal', 'ci'], { env: { ...h.env, REMUX_TOKEN: token } });
     assert.equal(ci.stdout, `gemini mcp add --scope user -e REMUX_HOME=${h.home} -e REMUX_TOKEN=${token} remux ${REMUX_BIN} mcp --stdio --principal ci\n`);
     const url = 'https://gw.example.com:7777/mcp';
     const http = await remux(['mcp', 'config', 'gemini', '--http', '--url', url], { env: { ...h.env, REMUX_TOKEN: token } });
     assert.equal(http.code, 0, http.stderr);
     assert.equal(http.stdout, `gemini mcp add --scope user --transport http remux ${url} --header 'Authorization: Bearer ${token}'\n`);
-    assert.equal(http.stderr, '');
+    assert.match(http.stderr, /^note: Gemini CLI starts user-level MCP servers only in folders it trusts/);
   });
 
   test('vscode: .vscode/mcp.json servers; the token an input VS Code asks for, never in the file, and the stdio entry runs as the principal', async () => {
@@ -144,7 +145,7 @@ describe('remux mcp config', () => {
     assert.match(none.stderr, /<TOKEN> is a placeholder: make a token with `remux principal add NAME/);
   });
 
-  test("--http to this daemon with its self-signed certificate: the mcp-remote bridge gets it in its environment; other clients are told to", async () => {
+  test("--http to this daemon with its own certificate: the mcp-remote bridge gets it in its environment; other clients are told to", async () => {
     const cert = join(h.home, 'tls', 'cert.pem');
     mkdirSync(join(h.home, 'tls'), { recursive: true });
     writeFileSync(cert, '-----BEGIN CERTIFICATE-----\n');
@@ -161,7 +162,7 @@ describe('remux mcp config', () => {
       for (const [client, name] of [['codex', 'Codex'], ['vscode', 'VS Code'], ['windsurf', 'Windsurf']]) {
         const r = await remux(['mcp', 'config', client!, '--http', '--json'], { env: { ...h.env, REMUX_TOKEN: token } });
         const notes = (JSON.parse(r.stdout) as { notes: string[] }).notes.join('\n');
-        assert.match(notes, new RegExp(`self-signed and ${name} checks certificates against the system's trusted ones: add ${cert} to them, .*http\\.tls_cert.*, or connect over stdio`), client);
+        assert.match(notes, new RegExp(`its own \\(in ${cert}, with the CA made to sign it\\) and ${name} checks certificates against the system's trusted ones: add ${cert} to them, .*http\\.tls_cert.*, or connect over stdio`), client);
         assert.doesNotMatch(notes, /NODE_EXTRA_CA_CERTS/, client);
       }
     } finally {

@@ -241,11 +241,11 @@ describe('remux agent against a real daemon', () => {
     assert.match(missing.stderr, /missing --name, --token-file/);
   });
 
-  test("the gateway's self-signed certificate: untrusted without --ca-file, or with another one, ends the agent at once with what to do (exit 2)", async () => {
+  test("the gateway's own certificate: untrusted without --ca-file, or with another one, ends the agent at once with what to do (exit 2)", async () => {
     const dial = (...more: string[]) => remux(['agent', '--gateway', d.url, '--name', 'laptop', '--token-file', tokenFile, ...more], { env: agentEnv(), timeoutMs: 10_000 });
     const none = await dial();
     assert.equal(none.code, 2, none.stderr);
-    assert.match(none.stderr, /remux: the gateway's certificate is not trusted: self-signed certificate\nhint: .*copy its \$REMUX_HOME\/tls\/cert\.pem here and add --ca-file FILE/);
+    assert.match(none.stderr, /remux: the gateway's certificate is not trusted: self-signed certificate in certificate chain\nhint: .*copy its \$REMUX_HOME\/tls\/cert\.pem here and add --ca-file FILE/);
     const other = join(ag.home, 'other.pem');
     writeFileSync(other, (await generate([{ name: 'commonName', value: 'remux' }], { keyType: 'ec' })).cert);
     const wrong = await dial('--ca-file', other);

@@ -16,7 +16,7 @@ export function registerAgent(program: Command): void {
     .option('--gateway <url>', 'the gateway daemon, e.g. wss://gw.example.com:7777')
     .option('--name <name>', 'the host name this machine takes in the gateway (its hosts.yaml entry)')
     .option('--token-file <file>', 'file holding the agent token (mode 600; made on the gateway by remux agent token NAME)')
-    .option('--ca-file <file>', "the gateway's certificate to trust besides the system's: its $REMUX_HOME/tls/cert.pem when self-signed")
+    .option('--ca-file <file>', "the gateway's certificate to trust besides the system's: its $REMUX_HOME/tls/cert.pem when it made its own")
     .addHelpText(
       'after',
       `

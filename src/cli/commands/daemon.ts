@@ -28,7 +28,7 @@ export function registerDaemon(program: Command): void {
     .option('--known-hosts <file>', 'known_hosts file for host key checks (default: REMUX_KNOWN_HOSTS, else ~/.ssh/known_hosts)')
     .option('--audit-log-dir <dir>', 'keep the audit store in DIR/audit.db (default: REMUX_AUDIT_DB, else $REMUX_HOME/audit.db)')
     .option('--listen <host:port>', 'web console and API address (default: http.listen in config.yaml, else 127.0.0.1:7777)')
-    .option('--tls-cert <file>', 'PEM certificate (with --tls-key; default: a self-signed one kept in $REMUX_HOME/tls)')
+    .option('--tls-cert <file>', 'PEM certificate (with --tls-key; default: one it makes, kept in $REMUX_HOME/tls)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--no-tls', 'serve plain HTTP: on a loopback address only')
     .option('--insecure-no-tls', 'serve plain HTTP on any address (only behind something else that encrypts)')
