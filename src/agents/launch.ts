@@ -35,8 +35,11 @@ interface AgentLaunch {
    * codex's rules and gemini's policies, whose allow rules lift its approval prompts) under $HOME (made when
    * missing) and in the workspace (never made there: sandbox-runtime keeps a missing one from being created
    * while the agent runs, with a stand-in it removes after), and instruction files under $HOME (made empty
-   * when missing: codex and gemini skip an empty one). Read-only in the sandbox. The workspace's own
-   * instructions (CLAUDE.md, AGENTS.md, GEMINI.md) stay the project's, writable.
+   * when missing: codex and gemini skip an empty one). Read-only in the sandbox (one that is the agent's own
+   * state directory, in a workspace of $HOME, stays writable). The workspace's own instructions (CLAUDE.md,
+   * AGENTS.md, GEMINI.md, in any of its directories) stay the project's, writable: they are text for the model,
+   * and what the agent may do without asking is for its settings, rules, policies and hooks to say. So is the
+   * GEMINI.md gemini reads from a subdirectory (and those above it) once a tool touches a file there.
    */
   codeDirs: { home: string[]; workspace: string[] };
   instructions: string[];
@@ -51,7 +54,14 @@ export const LAUNCH: Record<KnownAgent, AgentLaunch> = {
   // Codex's shared background server cannot start in a sandbox's PID namespace ("failed to read start time
   // for pid-managed app server"): each session runs without it. Inside, codex cannot refresh the bundled
   // skills it keeps in ~/.codex/skills/.system (it logs that and goes on): a codex started outside does.
-  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], settings: { home: ['.codex/config.toml', '.codex/hooks.json'], workspace: ['.codex/config.toml', '.codex/hooks.json'] }, codeDirs: { home: ['.codex/prompts', '.codex/skills', '.codex/rules', '.codex/agents', '.codex/plugins'], workspace: ['.codex/rules', '.codex/agents', '.agents/skills'] }, instructions: ['.codex/AGENTS.md', '.codex/AGENTS.override.md'], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
+  // Codex loads DIR/.codex (config.toml: approval and sandbox policy, notify, MCP servers; hooks.json, rules,
+  // agents, skills) for each DIR from where it starts up to the project root (the nearest with a .git), once:
+  // the agent's `cd` is its shell's, not codex's. It starts in the workspace, whose .codex is read-only as a
+  // whole; those above lie outside the workspace, read-only anyway. A missing one cannot be made: sandbox-runtime
+  // holds its name with an empty read-only directory (its config.toml is denied beneath it), an empty folder
+  // to codex. A subdirectory's .codex is loaded only by a codex started there (by hand, or a session with that
+  // workspace), and no mount can keep the agent from making one (it makes new directories, or moves one aside).
+  codex: { program: 'codex', flags: ['--no-daemon'], prompt: (t) => [t], resume: ['resume', '--last'], domains: ['api.openai.com', 'chatgpt.com'], stateDirs: ['.codex'], settings: { home: ['.codex/config.toml', '.codex/hooks.json'], workspace: ['.codex/config.toml', '.codex/hooks.json'] }, codeDirs: { home: ['.codex/prompts', '.codex/skills', '.codex/rules', '.codex/agents', '.codex/plugins'], workspace: ['.codex', '.agents/skills'] }, instructions: ['.codex/AGENTS.md', '.codex/AGENTS.override.md'], secrets: ['OPENAI_API_KEY'], install: 'npm install -g @openai/codex' },
   gemini: { program: 'gemini', flags: [], prompt: (t) => ['-i', t], resume: null, domains: ['generativelanguage.googleapis.com', 'oauth2.googleapis.com'], stateDirs: ['.gemini'], settings: { home: ['.gemini/settings.json', '.gemini/trustedFolders.json'], workspace: ['.gemini/settings.json'] }, codeDirs: { home: ['.gemini/extensions', '.gemini/commands', '.gemini/skills', '.gemini/agents', '.gemini/policies'], workspace: ['.gemini/extensions', '.gemini/commands', '.gemini/skills', '.gemini/agents', '.gemini/policies', '.agents/skills'] }, instructions: ['.gemini/GEMINI.md'], secrets: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], install: 'npm install -g @google/gemini-cli' },
   aider: { program: 'aider', flags: [], prompt: (t) => ['--message', t], resume: ['--restore-chat-history'], domains: ['api.anthropic.com', 'api.openai.com'], stateDirs: ['.aider'], settings: { home: [], workspace: [] }, codeDirs: { home: [], workspace: [] }, instructions: [], secrets: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'], install: 'python3 -m pip install aider-install && aider-install' },
 };

@@ -20,11 +20,15 @@ function statePaths(agent: string, home: string): string[] {
   return isKnownAgent(agent) ? LAUNCH[agent].stateDirs.map((p) => join(home, p)) : [];
 }
 
-/** What the agent must not change for its next start: its settings files, code directories and instructions. */
+/**
+ * What the agent must not change for its next start: its settings files, code directories and instructions.
+ * Not its own state directory (a workspace of $HOME has ~/.codex as its .codex), which it writes as it runs.
+ */
 function settingsPaths(agent: string, workspace: string, home: string): string[] {
   if (!isKnownAgent(agent)) return [];
   const { settings, codeDirs, instructions } = LAUNCH[agent];
-  return [...[...settings.home, ...codeDirs.home, ...instructions].map((p) => join(home, p)), ...[...settings.workspace, ...codeDirs.workspace].map((p) => join(workspace, p))];
+  const state = statePaths(agent, home);
+  return [...[...settings.home, ...codeDirs.home, ...instructions].map((p) => join(home, p)), ...[...settings.workspace, ...codeDirs.workspace].map((p) => join(workspace, p)).filter((p) => !state.includes(p))];
 }
 
 /**

@@ -260,6 +260,16 @@ describe('remux code start --agent codex / gemini: the agent cannot rewrite what
     assert.deepEqual(readdirSync(join(bed.repo, '.codex')), ['config.toml']);
   });
 
+  it("keeps the workspace's .codex read-only as a whole (its skills, the scripts its hooks run, whatever else codex reads there), and one that is not there cannot be made", async () => {
+    const folder = join(bed.repo, '.codex');
+    await checkReadOnly('codex', [join(folder, 'skills', 'review', 'SKILL.md'), join(folder, 'hooks', 'pre.sh')], 'AGENTS.md');
+    assert.deepEqual(readdirSync(folder), ['config.toml']);
+    rmSync(folder, { recursive: true });
+    // Not there: neither it nor what codex would read in it can be made (checkReadOnly: its stand-in goes with the agent).
+    await checkReadOnly('codex', [join(folder, 'config.toml'), join(folder, 'skills', 'review', 'SKILL.md')], 'AGENTS.md');
+    assert.ok(!existsSync(folder));
+  });
+
   it("keeps ~/.gemini's GEMINI.md (made empty) and the context files its settings name, extensions, commands, skills, agents and policies and the workspace's .gemini ones and .agents/skills read-only; the workspace's GEMINI.md stays the project's", async () => {
     const gemini = join(home, '.gemini');
     writeFileSync(join(gemini, 'settings.json'), JSON.stringify({ context: { fileName: ['AGENTS.md', 'GEMINI.md'] } }));

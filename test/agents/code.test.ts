@@ -646,10 +646,14 @@ describe('agent sandboxes (unit)', () => {
       '/home/u/.codex/AGENTS.override.md',
       '/w/.codex/config.toml',
       '/w/.codex/hooks.json',
-      '/w/.codex/rules',
-      '/w/.codex/agents',
+      // The whole folder: codex reads its rules, agents and skills, and may read more there.
+      '/w/.codex',
       '/w/.agents/skills',
     ]);
+    // A workspace of $HOME: its .codex is codex's own state, which it writes as it runs (its files stay read-only).
+    const home = srtConfig({ agent: 'codex', workspace: '/home/u', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
+    assert.ok(!home.filesystem.denyWrite.includes('/home/u/.codex'));
+    assert.ok(home.filesystem.denyWrite.includes('/home/u/.codex/config.toml'));
     const gemini = srtConfig({ agent: 'gemini', workspace: '/w', tmp: '/tmp/remux-agent-x' }, agents, '/h/.remux', '/home/u');
     assert.deepEqual(gemini.filesystem.denyWrite, [
       '/home/u/.gemini/settings.json',
