@@ -15,6 +15,7 @@ import type { RateLimiter } from '../../hosts/rate-limit.js';
 import type { PrincipalEntry, Principals } from '../../config/principals.js';
 import { bearerToken, checkToken, type LiveCredentials, type LoginGuard } from '../http/auth.js';
 import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from '../http/errors.js';
+import { SessionEvents } from './events.js';
 import { JsonPostTransport } from './json-post.js';
 import { MCP_MESSAGE_MAX } from './line-transport.js';
 import { createMcpServer } from './server.js';
@@ -137,18 +138,21 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
         const session = sessions.use(id, principal.name);
         if (!(session?.transport instanceof JsonPostTransport)) return rpcError(reply, 404, 'no such MCP session (expired or ended): initialize a new one');
         hijack(reply);
-        if (session.transport.answer(request.raw, reply.raw, request.body)) return;
+        if (session.transport.answer(request.raw, reply.raw, request.body) || session.transport.resume(request.raw, reply.raw)) return;
         return session.transport.sdk.handleRequest(request.raw, reply.raw, request.body);
       }
       if (request.method !== 'POST' || !isInitializeRequest(request.body)) return rpcError(reply, 400, 'no Mcp-Session-Id header: the first request of a session is initialize');
       if (!sessions.admit(principal.name)) return rpcError(reply, 503, `too many MCP sessions on this daemon (${sessions.size}); try again later`);
+      // The session's streams, ours and the SDK's, resume from one store: an event id is only ever this session's.
+      const events = new SessionEvents();
       const sdk = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         // One JSON answer per request: no stream to set up when a call has nothing to send along the way.
         enableJsonResponse: true,
+        eventStore: events,
         onsessioninitialized: (sid): void => open(sid, principal, transport, entries.get(request.raw)!),
       });
-      const transport = new JsonPostTransport(sdk);
+      const transport = new JsonPostTransport(sdk, events);
       transport.onclose = () => forget(transport.sessionId, transport);
       await createMcpServer(toolDeps(principal), 'streamable-http').connect(transport);
       hijack(reply);
