@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { EVENT_BYTES_KEPT, EVENTS_KEPT, SessionEvents } from '../../src/gateway/mcp/events.js';
+import { ALL_EVENT_BYTES_KEPT, EVENT_BYTES_KEPT, EVENTS_KEPT, SessionEvents } from '../../src/gateway/mcp/events.js';
 
 const note = (n: number): string => JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 1, progress: n } });
 
@@ -47,4 +47,19 @@ test('the SDK transport stores, finds and replays through the EventStore interfa
   assert.equal(await store.replayEventsAfter(primed, { send: async (id, m) => void replayed.push([id, m]) }), '_GET_stream');
   assert.deepEqual(replayed, [[sent, message]]);
   await assert.rejects(store.replayEventsAfter('nope', { send: async () => {} }), /unknown event id nope/);
+});
+
+test("all sessions together keep at most 64 MiB: past it, the session storing an event lets go of its own oldest; an ended session's count no more", () => {
+  const big = 'x'.repeat(ALL_EVENT_BYTES_KEPT / 16 - 1024);
+  const sessions = Array.from({ length: 16 }, () => new SessionEvents());
+  const held = sessions.map((s) => s.add('done', big));
+  const [first, ...rest] = sessions;
+  first!.add('now', 'y'.repeat(1 << 20));
+  assert.equal(first!.after(held[0]!), null, 'its own oldest went');
+  assert.ok(rest.every((s, i) => s.after(held[i + 1]!) !== null), "the others' are theirs");
+  for (const s of rest) s.clear();
+  const kept = first!.add('later', 'z'.repeat(1 << 20));
+  first!.add('again', 'w'.repeat(1 << 20));
+  assert.ok(first!.after(kept), 'the ended sessions made room');
+  first!.clear();
 });

@@ -12,6 +12,12 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
  */
 export const EVENTS_KEPT = 1000;
 export const EVENT_BYTES_KEPT = 4 << 20;
+/**
+ * And all sessions of the daemon together 64 MiB (up to 512 sessions could otherwise hold 2 GiB): past
+ * that, a session storing an event lets go of its own oldest first, its current stream's kept as above.
+ */
+export const ALL_EVENT_BYTES_KEPT = 64 << 20;
+let allBytes = 0;
 
 /** How long a client waits before it reconnects a broken stream (SSE's `retry:`). */
 export const RECONNECT_MS = 1000;
@@ -35,13 +41,24 @@ export class SessionEvents implements EventStore {
     const size = Buffer.byteLength(data);
     this.events.set(id, { stream, data, size });
     this.bytes += size;
+    allBytes += size;
     for (const [oldest, old] of this.events) {
-      if (this.events.size <= EVENTS_KEPT && this.bytes <= EVENT_BYTES_KEPT) break;
+      if (this.events.size <= EVENTS_KEPT && this.bytes <= EVENT_BYTES_KEPT && allBytes <= ALL_EVENT_BYTES_KEPT) break;
       if (old.stream === stream && this.events.size <= EVENTS_KEPT) continue;
-      this.events.delete(oldest);
-      this.bytes -= old.size;
+      this.drop(oldest, old);
     }
     return id;
+  }
+
+  /** The session ended: nothing of it can be resumed, and its bytes count no more. */
+  clear(): void {
+    for (const [id, stored] of this.events) this.drop(id, stored);
+  }
+
+  private drop(id: EventId, stored: Stored): void {
+    this.events.delete(id);
+    this.bytes -= stored.size;
+    allBytes -= stored.size;
   }
 
   /** The events of `id`'s stream stored after it; null when `id` is not (or no longer) here. */

@@ -72,8 +72,9 @@ export class JsonPostTransport implements Transport {
     await this.sdk.close();
   }
 
-  /** As a request arriving after the end is answered: the session is gone. */
+  /** As a request arriving after the end is answered: the session is gone, and so is what it could resume. */
   private endWaiting(): void {
+    this.events.clear();
     for (const { res } of this.waiting.values()) {
       if (res.destroyed) continue;
       // A stream already under way just ends: its client asks again and hears that the session is gone.
