@@ -1,7 +1,7 @@
 // GET /api/audit a page at a time against a real daemon and its SQLite store: `limit` actions the principal
 // may see, oldest first in the page, a Link to the older ones while some are left, `before` going on from a
 // page's oldest id with the filters kept; a scoped principal's page is of its own actions only (scope before
-// the limit); a bad before is a 400 naming it.
+// the limit); a bad before is a 400 naming it, and so is a before on the stream, which only goes forward.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -88,5 +88,15 @@ describe('GET /api/audit pages', { timeout: 60_000 }, () => {
       assert.equal(r.json<{ message: string }>().message, `before "${before}": not an action id; give the id of the oldest action of the page before (a whole number, like 1234)`);
     }
     assert.deepEqual(listed(await get('boss', `?before=${all.at(-1)}`)), [], 'none older than the first');
+  });
+
+  test("the stream refuses a before by name, pointing at the listing, and any query parameter the listing does not take", async () => {
+    const stream = (query: string): ReturnType<Client['request']> => api.request('GET', `/api/audit/stream${query}`, { headers: { authorization: `Bearer ${d.tokens.boss}` } });
+    const paged = await stream(`?principal=ops&before=${opsIds[9]}`);
+    assert.equal(paged.status, 400, paged.text);
+    assert.equal(paged.json<{ message: string }>().message, 'before: the stream only goes forward, from the newest actions (or from Last-Event-ID); page back with GET /api/audit?before=ID, with the same filters');
+    const unknown = await stream('?since=2026-01-01');
+    assert.equal(unknown.status, 400, unknown.text);
+    assert.match(unknown.text, /must NOT have additional properties/);
   });
 });

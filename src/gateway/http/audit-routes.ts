@@ -29,7 +29,11 @@ const QUERY = {
   },
 } as const;
 
-/** GET /api/audit's: the stream's, and `before`, an action id (checked in the route, to say what it is). */
+/**
+ * GET /api/audit's, and the stream's: the filters and `before`, an action id (checked in the route, to say
+ * what it is). The stream takes `before` only to refuse it by name: it goes forward from the newest (or
+ * from Last-Event-ID), and an older page under it comes from the listing.
+ */
 const PAGE_QUERY = { ...QUERY, properties: { ...QUERY.properties, before: { type: 'string' } } } as const;
 
 const STREAM = {
@@ -84,10 +88,14 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
    * store's head at that moment; after that one event per change, its id the row it reflects. With
    * Last-Event-ID (a reconnecting EventSource sends it): `live` at once, then the changes after that row.
    */
-  api.get<{ Querystring: Query; Headers: { 'last-event-id'?: string } }>(
+  api.get<{ Querystring: PageQuery; Headers: { 'last-event-id'?: string } }>(
     '/api/audit/stream',
-    { schema: { querystring: QUERY, headers: { type: 'object', properties: { 'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$' } } } } },
+    { schema: { querystring: PAGE_QUERY, headers: { type: 'object', properties: { 'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$' } } } } },
     async (request, reply) => {
+      // Following from an older page would skip what lies between it and the newest (as `audit ls --before --follow`).
+      if (request.query.before !== undefined) {
+        return fail(reply, 400, 'bad_request', 'before: the stream only goes forward, from the newest actions (or from Last-Event-ID); page back with GET /api/audit?before=ID, with the same filters');
+      }
       const filter = scopedFilter(ctx, request);
       if (!filter) return outOfScope(request, reply);
       const name = principalOfRequest(request).name;
