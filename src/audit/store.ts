@@ -141,6 +141,12 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE audit ADD COLUMN recording TEXT;  -- begin: recording id (asciicast in $REMUX_HOME/recordings)`,
   // v3: how an ask was answered (who, through what), on the end row; hashed, and null before, as v2's column.
   `ALTER TABLE audit ADD COLUMN approval TEXT;  -- end: JSON {outcome, by, via, id} (AuditApproval)`,
+  // v4: `audit ls --host`/`--principal` (and a scoped principal's view, always by principal) read only the
+  // matching rows, not every row down to the limit (the whole table for a host with none). Every index ends
+  // with the rowid (seq), so `= ? ORDER BY seq DESC LIMIT n` walks one back from the end. Begin rows only:
+  // list() asks for kind = 'begin', and an end row's insert touches neither index.
+  `CREATE INDEX audit_host ON audit (host) WHERE kind = 'begin';
+   CREATE INDEX audit_principal ON audit (principal) WHERE kind = 'begin';`,
 ];
 
 export class AuditStoreError extends Error {
@@ -305,6 +311,20 @@ function toAction(r: JoinedRow): AuditAction {
           level: String(r.e_level) as AuditLevel,
         };
   return { id: begin.seq, status: end ? 'complete' : 'incomplete', level: end?.level ?? begin.level, begin, end };
+}
+
+/** list()'s query, newest first (the tests read its plan: host and principal use the v4 indexes). */
+export function listQuery(options: ListOptions): { sql: string; params: Array<string | number> } {
+  const levels = levelsShown(options.level ?? 'info');
+  const sql = `${SELECT_ACTIONS} AND b.seq > ? AND b.seq < ? AND coalesce(e.level, b.level) IN (${levels.map(() => '?').join(', ')})
+    ${options.host === undefined ? '' : 'AND b.host = ?'} ${options.principal === undefined ? '' : 'AND b.principal = ?'} ${options.since === undefined ? '' : 'AND b.ts >= ?'}
+    ORDER BY b.seq DESC LIMIT ?`;
+  const params: Array<string | number> = [options.sinceSeq ?? 0, options.beforeSeq ?? Number.MAX_SAFE_INTEGER, ...levels];
+  if (options.host !== undefined) params.push(options.host);
+  if (options.principal !== undefined) params.push(options.principal);
+  if (options.since !== undefined) params.push(options.since);
+  params.push(options.limit ?? -1);
+  return { sql, params };
 }
 
 /** Whether a follower asking for `f` is shown `a`. */
@@ -669,15 +689,7 @@ export class AuditStore {
   /** Actions oldest first; with `limit`, the newest `limit` of them (of those before `beforeSeq`: a range of the seq key). */
   list(options: ListOptions = {}): AuditAction[] {
     this.writeQueued();
-    const levels = levelsShown(options.level ?? 'info');
-    const sql = `${SELECT_ACTIONS} AND b.seq > ? AND b.seq < ? AND coalesce(e.level, b.level) IN (${levels.map(() => '?').join(', ')})
-      ${options.host === undefined ? '' : 'AND b.host = ?'} ${options.principal === undefined ? '' : 'AND b.principal = ?'} ${options.since === undefined ? '' : 'AND b.ts >= ?'}
-      ORDER BY b.seq DESC LIMIT ?`;
-    const params: Array<string | number> = [options.sinceSeq ?? 0, options.beforeSeq ?? Number.MAX_SAFE_INTEGER, ...levels];
-    if (options.host !== undefined) params.push(options.host);
-    if (options.principal !== undefined) params.push(options.principal);
-    if (options.since !== undefined) params.push(options.since);
-    params.push(options.limit ?? -1);
+    const { sql, params } = listQuery(options);
     const rows = this.db.prepare<Array<string | number>, JoinedRow>(sql).all(...params);
     return rows.reverse().map(toAction);
   }

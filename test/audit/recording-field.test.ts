@@ -51,8 +51,8 @@ test('a v1 store migrates to v2: its records keep verifying and read back with r
   ]);
   assert.equal(actionJson(actions[2]!).recording, null);
   store.close();
-  // Migrated to the current version: v2's column and those after it (v3: approval).
-  assert.equal(schemaOf(path).version, 3);
+  // Migrated to the current version: v2's column and those after it (v3: approval; v4: indexes).
+  assert.equal(schemaOf(path).version, 4);
   assert.ok(schemaOf(path).columns.includes('recording'));
 });
 
