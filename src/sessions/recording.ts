@@ -167,30 +167,39 @@ export function listRecordings(dir: string): RecordingInfo[] {
 
 export interface RecordingsPage {
   recordings: RecordingInfo[];
-  /** The `before` of the next page (the id of this one's last recording), or null when none older is left. */
+  /** The `before` of the next page (the id of this one's last recording), or null when none older that `visible` lets through is left. */
   next: string | null;
-  /** The files looked at: the page's, those `visible` left out among them, none older than its last. */
+  /** The files looked at: the page's, those `visible` left out among them, and past a full page those down to the next one it lets through. */
   examined: number;
 }
 
 /**
  * The recordings in `dir`, newest first, from the newest older than `before` (an id) on, until `limit` of
  * them are ones `visible` lets through; unreadable or foreign files are left out. An id begins with its
- * start time, so the names alone put them in order: files past the page's last one are not read.
+ * start time, so the names alone put them in order: past a full page, files are read only down to the
+ * first one `visible` lets through, which says there is a next page (and is cached for it).
  */
 export function pageOfRecordings(dir: string, { limit = Infinity, before, visible = () => true }: { limit?: number; before?: string; visible?: (r: RecordingInfo) => boolean } = {}): RecordingsPage {
   // Code-unit order, the order `before` compares in: ids are all digits, T, Z, - and lower-case hex.
   const ids = recordingIds(dir).sort().reverse();
   const known = describedIn(dir, ids);
+  const shown = (id: string): RecordingInfo | null => {
+    const info = describeKnown(dir, id, known);
+    return info && visible(info) ? info : null;
+  };
   const recordings: RecordingInfo[] = [];
   let i = before === undefined ? 0 : ids.findIndex((id) => id < before);
   if (i === -1) i = ids.length;
   const first = i;
   for (; i < ids.length && recordings.length < limit; i++) {
-    const info = describeKnown(dir, ids[i]!, known);
-    if (info && visible(info)) recordings.push(info);
+    const info = shown(ids[i]!);
+    if (info) recordings.push(info);
   }
-  return { recordings, next: i < ids.length ? ids[i - 1]! : null, examined: i - first };
+  // A next page only when it would show something: files older than this page may all be left out.
+  let ahead = i;
+  while (ahead < ids.length && !shown(ids[ahead]!)) ahead++;
+  const more = ahead < ids.length;
+  return { recordings, next: more ? ids[i - 1]! : null, examined: (more ? ahead + 1 : ahead) - first };
 }
 
 /** What was last read of each recording, by directory, with the file's size, time and inode then. */
