@@ -23,6 +23,8 @@ interface Owed {
   stream: StreamId | null;
 }
 
+const KEEP_ALIVE_MS = 15_000;
+
 /** How our streams' ids begin, telling them from the SDK transport's (which it resumes itself). */
 const CALL_STREAM = 'call-';
 
@@ -34,6 +36,8 @@ export class JsonPostTransport implements Transport {
   constructor(
     readonly sdk: StreamableHTTPServerTransport,
     private readonly events: SessionEvents,
+    /** How often an open stream with nothing to say carries a comment (the SDK's streams: every 15 s). */
+    private readonly keepAliveMs = KEEP_ALIVE_MS,
   ) {}
 
   get sessionId(): string | undefined {
@@ -91,6 +95,10 @@ export class JsonPostTransport implements Transport {
    */
   private openStream(req: IncomingMessage, res: ServerResponse, resumesFrom: () => EventId): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...this.sessionHeader() });
+    // A call waiting for an approval says nothing for minutes: proxies end streams idle that long (nginx after 60 s).
+    const beat = setInterval(() => res.write(': keep-alive\n\n'), this.keepAliveMs);
+    beat.unref();
+    res.once('close', () => clearInterval(beat));
     if ((req.headers['mcp-protocol-version'] ?? DEFAULT_NEGOTIATED_PROTOCOL_VERSION) >= '2025-11-25') res.write(`id: ${resumesFrom()}\nretry: ${RECONNECT_MS}\ndata: \n\n`);
   }
 
