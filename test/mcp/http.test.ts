@@ -14,11 +14,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { remux, tempHome } from '../support/cli.js';
-import { client as httpsClient, type Client as HttpsClient } from '../support/https.js';
+import type { Client as HttpsClient } from '../support/https.js';
 import { approvalsDbFile, approvalsKeyFile } from '../../src/config/paths.js';
 import { ApprovalStore } from '../../src/notify/approvals.js';
 import { caFetch } from './fetch.js';
-import { addPrincipal, assertLongCallProgress, call, daemonUrl, httpClient, longCall, stdioClient, writeHome } from './support.js';
+import { addPrincipal, assertLongCallProgress, call, daemonUrl, httpClient, longCall, startMcpDaemon, stdioClient, writeHome } from './support.js';
 
 const INIT = (version: string) => ({
   jsonrpc: '2.0',
@@ -30,21 +30,14 @@ const ACCEPT = { accept: 'application/json, text/event-stream' };
 
 describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () => {
   const h = tempHome();
-  const tokens = { boss: '', local: '' };
+  let tokens = { boss: '', local: '' };
   let url = '';
   let ca = '';
   let raw: HttpsClient;
   let boss: Client;
 
   before(async () => {
-    writeHome(h.home, { hosts: 'hosts:\n  web1: { address: 192.0.2.1, user: ops }\n' });
-    tokens.boss = await addPrincipal(h.env, 'boss', '--admin');
-    tokens.local = await addPrincipal(h.env, 'local-ops', '--hosts', 'localhost');
-    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
-    assert.equal(started.code, 0, started.stderr);
-    url = new URL('mcp', await daemonUrl(h.env)).href;
-    ca = readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8');
-    raw = httpsClient(url, ca);
+    ({ tokens, url, ca, raw } = await startMcpDaemon(h, { hosts: 'hosts:\n  web1: { address: 192.0.2.1, user: ops }\n' }));
     boss = await httpClient(url, ca, tokens.boss);
   });
   after(async () => {

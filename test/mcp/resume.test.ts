@@ -3,16 +3,16 @@
 // Last-Event-ID and still gets the progress and the result; only the session that owns a stream
 // replays it; and a session's event store keeps its bound (an event it dropped is refused, saying so).
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { rmSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { remux, tempHome } from '../support/cli.js';
-import { client as httpsClient, type Client as HttpsClient } from '../support/https.js';
+import type { Client as HttpsClient } from '../support/https.js';
 import { EVENT_BYTES_KEPT } from '../../src/gateway/mcp/events.js';
-import { addPrincipal, assertLongCallProgress, daemonUrl, httpClient, writeHome } from './support.js';
+import { assertLongCallProgress, httpClient, startMcpDaemon } from './support.js';
 
 const ACCEPT = { accept: 'application/json, text/event-stream' };
 const VERSION = '2025-11-25';
@@ -66,20 +66,13 @@ function events(text: string): SseEvent[] {
 describe('MCP Streamable HTTP: a call\'s stream resumes (event ids, Last-Event-ID)', () => {
   const h = tempHome();
   const dir = mkdtempSync(join(tmpdir(), 'remux-mcp-resume-'));
-  const tokens = { boss: '', local: '' };
+  let tokens = { boss: '', local: '' };
   let url = '';
   let ca = '';
   let raw: HttpsClient;
 
   before(async () => {
-    writeHome(h.home);
-    tokens.boss = await addPrincipal(h.env, 'boss', '--admin');
-    tokens.local = await addPrincipal(h.env, 'local-ops', '--hosts', 'localhost');
-    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
-    assert.equal(started.code, 0, started.stderr);
-    url = new URL('mcp', await daemonUrl(h.env)).href;
-    ca = readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8');
-    raw = httpsClient(url, ca);
+    ({ tokens, url, ca, raw } = await startMcpDaemon(h));
   });
   after(async () => {
     await remux(['daemon', 'stop'], { env: h.env });

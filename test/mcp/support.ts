@@ -1,13 +1,14 @@
 // What the MCP tests share: a REMUX_HOME with policies for them, principals, and SDK clients on the real
 // `remux mcp --stdio` (bin/remux) and on a real daemon's /mcp.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { REMUX_BIN, REPO_ROOT, remux } from '../support/cli.js';
+import { client as httpsClient, type Client as HttpsClient } from '../support/https.js';
 import { caFetch } from './fetch.js';
 
 // ops: what the tests run; its deny rule is the one a refusal must name. tight: a tiny output limit.
@@ -38,6 +39,20 @@ export function writeHome(home: string, extra: { hosts?: string } = {}): void {
   writeFileSync(join(home, 'policies.yaml'), POLICY);
   writeFileSync(join(home, 'config.yaml'), CONFIG);
   if (extra.hosts !== undefined) writeFileSync(join(home, 'hosts.yaml'), extra.hosts);
+}
+
+/**
+ * A daemon on a loopback port for `home` (written by writeHome) with two principals, `boss` (admin) and
+ * `local-ops` (localhost only): their tokens, the /mcp URL, the daemon's certificate, and a raw HTTPS client.
+ */
+export async function startMcpDaemon(h: { home: string; env: Record<string, string> }, extra: { hosts?: string } = {}): Promise<{ tokens: { boss: string; local: string }; url: string; ca: string; raw: HttpsClient }> {
+  writeHome(h.home, extra);
+  const tokens = { boss: await addPrincipal(h.env, 'boss', '--admin'), local: await addPrincipal(h.env, 'local-ops', '--hosts', 'localhost') };
+  const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+  assert.equal(started.code, 0, started.stderr);
+  const url = new URL('mcp', await daemonUrl(h.env)).href;
+  const ca = readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8');
+  return { tokens, url, ca, raw: httpsClient(url, ca) };
 }
 
 export async function addPrincipal(env: Record<string, string>, ...args: string[]): Promise<string> {
