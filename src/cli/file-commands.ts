@@ -1,6 +1,7 @@
 // `remux client read|write|ls`: one file action on one host through perform() (core/perform-file.ts).
 // They go to a running daemon like `client run`; write's content is its stdin, forwarded to the daemon
 // as `client run` forwards it (a terminal's is read in this process).
+import { isUtf8 } from 'node:buffer';
 import { EXIT } from '../core/exit-codes.js';
 import type { FileAction, PerformResult } from '../core/types.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
@@ -22,11 +23,20 @@ export function readFileCommand(inv: Invocation, runner: Runner, host: string, p
     ...(opts.offset !== undefined ? { offset: count(opts.offset, '--offset') } : {}),
     ...(opts.length !== undefined ? { length: count(opts.length, '--length') } : {}),
     ...(opts.maxBytes !== undefined ? { maxBytes: count(opts.maxBytes, '--max-bytes') } : {}),
+    ...(opts.head !== undefined ? { head: count(opts.head, '--head', 'lines') } : {}),
+    ...(opts.tail !== undefined ? { tail: count(opts.tail, '--tail', 'lines') } : {}),
     ...(opts.policy ? { policy: opts.policy } : {}),
   };
   return fileAction(inv, runner, action, (r) => {
-    if (r.content) inv.stdout.write(r.content);
-    if (r.truncated) inv.stderr.write(`remux: ${path}: cut at ${r.bytesOut} of ${r.size ?? '?'} bytes (the read cap); read on with --offset, or raise it with --max-bytes\n`);
+    const content = r.content ?? Buffer.alloc(0);
+    if (opts.json) {
+      const body = isUtf8(content) ? { encoding: 'utf8', content: content.toString('utf8') } : { encoding: 'base64', content: content.toString('base64') };
+      const byLines = r.lines !== undefined ? { lines: r.lines, firstLine: r.firstLine ?? null } : {};
+      inv.stdout.write(`${JSON.stringify({ path: r.path, size: r.size, offset: r.offset, bytes: content.length, truncated: r.truncated, ...byLines, ...body })}\n`);
+    } else if (content.length > 0) inv.stdout.write(content);
+    if (!r.truncated) return EXIT.OK;
+    if (action.tail !== undefined) inv.stderr.write(`remux: ${path}: the lines before byte ${r.offset} did not fit in the read cap; raise it with --max-bytes\n`);
+    else inv.stderr.write(`remux: ${path}: cut at ${r.bytesOut} of ${r.size ?? '?'} bytes (the read cap); read on with --offset, or raise it with --max-bytes\n`);
     return EXIT.OK;
   });
 }
@@ -99,9 +109,9 @@ function row(e: DirEntry): string[] {
   return [e.type, e.mode.toString(8).padStart(4, '0'), String(e.size), utcCell(e.mtimeMs), e.name];
 }
 
-function count(text: string, flag: string): number {
+function count(text: string, flag: string, unit = 'bytes'): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new UsageError(`${flag} must be a whole number of bytes, got "${text}"`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new UsageError(`${flag} must be a whole number of ${unit}, got "${text}"`);
   return n;
 }
 

@@ -15,7 +15,7 @@ import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
-import { readPart, redactAll, REDACTED } from '../exec/output.js';
+import { readPart, redactAll, REDACTED, type RangedRead } from '../exec/output.js';
 import { combine, evaluatePath, outputRedaction } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { PathOperation } from '../policy/schema.js';
@@ -110,19 +110,25 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
   return { actionId, outcome: 'ok', exitCode: EXIT.OK, decision, message: null, durationMs, bytesOut, truncated, timedOut: false, path: resolved.real, ...fields };
 }
 
-type Done = Pick<PerformResult, 'content' | 'size' | 'bytes' | 'created' | 'entries' | 'changed' | 'diff'> & { bytesOut: number; truncated: boolean };
+type Done = Pick<PerformResult, 'content' | 'size' | 'offset' | 'lines' | 'firstLine' | 'bytes' | 'created' | 'entries' | 'changed' | 'diff'> & { bytesOut: number; truncated: boolean };
 
 /** `redaction`: the policy's, applied to what a read hands over as to a command's output (evaluate.ts outputRedaction). */
 async function operate(files: HostFiles, action: FileAction, real: string, redaction: Redaction): Promise<Done> {
   switch (action.kind) {
     case 'file.read': {
       const cap = action.maxBytes ?? FILE_READ_DEFAULT_BYTES;
-      const offset = action.offset ?? 0;
+      const read: HostRead = (range) => files.read(real, range);
+      // Lines become a byte range decided here, so the hosts only ever read bytes; that range is then
+      // read and redacted as any part of a file is.
+      const span = action.head !== undefined ? await headSpan(read, action.head, cap) : action.tail !== undefined ? await tailSpan(read, real, action.tail, cap) : null;
+      const offset = span?.offset ?? action.offset ?? 0;
       // One byte past the cap tells whether the cap cut the read short.
-      const length = Math.min(action.length ?? Infinity, cap + 1);
-      const { size, available, take } = await readPart(redaction, offset, length, (range) => files.read(real, range));
-      const content = take(Math.min(available, cap));
-      return { content, size, bytesOut: content.length, truncated: available > cap };
+      const length = Math.min(span?.length ?? action.length ?? Infinity, cap + 1);
+      const { size, available, take } = await readPart(redaction, offset, length, read);
+      const shown = Math.min(available, cap);
+      const content = take(shown);
+      const lines = span ? { lines: lineCount(span.raw.subarray(0, shown)), firstLine: span.firstLine } : {};
+      return { content, size, offset, ...lines, bytesOut: content.length, truncated: available > cap || span?.cut === true };
     }
     case 'file.write': {
       const content = typeof action.content === 'string' ? Buffer.from(action.content, 'utf8') : action.content;
@@ -149,6 +155,95 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       return { entries, bytesOut: 0, truncated };
     }
   }
+}
+
+type HostRead = RangedRead<{ content: Buffer; size: number }>;
+
+/** A head or tail read looks at this much of the file first, then twice as much each time, up to the read's cap. */
+const LINE_WINDOW_BYTES = 64 << 10;
+const NEWLINE = 0x0a;
+
+/** The bytes a head or tail read hands over, decided from the raw bytes of the file. */
+interface LineSpan {
+  offset: number;
+  /** Bytes from offset: one past the cap when the lines asked for go on past it (the cap then cuts them). */
+  length: number;
+  /** The file's bytes from offset as read while deciding (at least what the cap lets through): lines are counted in them, not in the redacted content. */
+  raw: Buffer;
+  /** The number of the line at offset; null when the file before it was not read. */
+  firstLine: number | null;
+  /** A tail whose lines did not all fit in the cap: only the whole lines that do (or the cap's last bytes of one longer line). */
+  cut: boolean;
+}
+
+/** The first `lines` lines: windows from the file's start until they hold that many newlines, its end, or the cap. */
+async function headSpan(read: HostRead, lines: number, cap: number): Promise<LineSpan> {
+  let seen = Buffer.alloc(0);
+  for (let window = LINE_WINDOW_BYTES; ; window *= 2) {
+    const want = Math.min(window, cap + 1);
+    seen = Buffer.concat([seen, (await read({ offset: seen.length, length: want - seen.length })).content]);
+    const end = afterNewlines(seen, lines);
+    if (end !== null || seen.length < want || want > cap) return { offset: 0, length: end ?? seen.length, raw: seen, firstLine: 1, cut: false };
+  }
+}
+
+/**
+ * The last `lines` lines: windows back from the file's end (as its size was when the read began) until
+ * they hold that many lines, reach its start, or fill the cap.
+ */
+async function tailSpan(read: HostRead, real: string, lines: number, cap: number): Promise<LineSpan> {
+  // One byte, not none: an outbound agent's host answers an empty read without the size.
+  const { size } = await read({ offset: 0, length: 1 });
+  let seen = Buffer.alloc(0);
+  let from = size;
+  for (let window = LINE_WINDOW_BYTES; ; window *= 2) {
+    const start = Math.max(0, size - Math.min(window, cap + 1));
+    const before = (await read({ offset: start, length: from - start })).content;
+    if (before.length !== from - start) throw new FileError(`read_file ${real}: the file was cut short while its last lines were read; read it again`);
+    seen = Buffer.concat([before, seen]);
+    from = start;
+    const at = lastLinesStart(seen, lines) ?? (from === 0 ? 0 : null);
+    if (at !== null) return { offset: from + at, length: seen.length - at, raw: seen.subarray(at), firstLine: from === 0 ? newlines(seen.subarray(0, at)) + 1 : null, cut: false };
+    if (seen.length > cap) {
+      // seen is the cap and one byte more: from its first whole line on (a newline at index 0 ends the line before the cap).
+      const newline = seen.indexOf(NEWLINE);
+      const whole = newline >= 0 && newline < seen.length - 1 ? newline + 1 : seen.length - cap;
+      return { offset: from + whole, length: seen.length - whole, raw: seen.subarray(whole), firstLine: null, cut: true };
+    }
+  }
+}
+
+/** Where the `n`th line of `data` ends (past its newline); null when data holds fewer newlines. */
+function afterNewlines(data: Buffer, n: number): number | null {
+  let at = -1;
+  for (let i = 0; i < n; i++) {
+    at = data.indexOf(NEWLINE, at + 1);
+    if (at < 0) return null;
+  }
+  return at + 1;
+}
+
+/** Where the last `n` lines of `data`, which ends where the file ends, begin; null when it holds fewer whole ones. */
+function lastLinesStart(data: Buffer, n: number): number | null {
+  // A final newline ends the last line; it does not begin another (as tail -n counts).
+  let at = data.at(-1) === NEWLINE ? data.length - 1 : data.length;
+  for (let i = 0; i < n; i++) {
+    // lastIndexOf counts a negative start from the end: at 0 there is nothing before.
+    at = at === 0 ? -1 : data.lastIndexOf(NEWLINE, at - 1);
+    if (at < 0) return null;
+  }
+  return at + 1;
+}
+
+function newlines(data: Buffer): number {
+  let count = 0;
+  for (let at = data.indexOf(NEWLINE); at >= 0; at = data.indexOf(NEWLINE, at + 1)) count++;
+  return count;
+}
+
+/** Lines in `data`: its newlines, and a last line without one. */
+function lineCount(data: Buffer): number {
+  return newlines(data) + (data.length > 0 && data.at(-1) !== NEWLINE ? 1 : 0);
 }
 
 /** The write or edit of each file (host NUL path) now running here, which the next one of that file waits for. */
@@ -251,8 +346,20 @@ function argumentProblem(action: FileAction): string | null {
   const count = (v: number | undefined, name: string, max = Number.MAX_SAFE_INTEGER): string | null =>
     v === undefined || (Number.isSafeInteger(v) && v >= 0 && v <= max) ? null : `${name} must be a whole number from 0 to ${max}, got ${v}`;
   switch (action.kind) {
-    case 'file.read':
-      return count(action.offset, 'offset') ?? count(action.length, 'length') ?? count(action.maxBytes, 'the read cap', FILE_READ_MAX_BYTES);
+    case 'file.read': {
+      const lines = (v: number | undefined, name: string): string | null =>
+        v === undefined || (Number.isSafeInteger(v) && v >= 1) ? null : `${name} must be a whole number of lines from 1, got ${v}`;
+      const given = (['head', 'tail', 'offset', 'length'] as const).filter((k) => action[k] !== undefined);
+      const mixed = (action.head !== undefined || action.tail !== undefined) && given.length > 1;
+      return (
+        count(action.offset, 'offset') ??
+        count(action.length, 'length') ??
+        count(action.maxBytes, 'the read cap', FILE_READ_MAX_BYTES) ??
+        lines(action.head, 'head') ??
+        lines(action.tail, 'tail') ??
+        (mixed ? `${given.join(' and ')} cannot be used together: head and tail count lines from the file's start or end, offset and length pick bytes; give one of them` : null)
+      );
+    }
     case 'file.write': {
       const bytes = typeof action.content === 'string' ? Buffer.byteLength(action.content) : action.content.length;
       if (bytes > FILE_WRITE_MAX_BYTES) return `the content is ${bytes} bytes, more than the ${FILE_WRITE_MAX_BYTES} a write may carry`;

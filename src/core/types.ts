@@ -126,6 +126,10 @@ export interface FileReadAction {
   length?: number;
   /** The output cap of this read (default FILE_READ_DEFAULT_BYTES, at most FILE_READ_MAX_BYTES). */
   maxBytes?: number;
+  /** Only the first this many lines, as `head -n` (lines end at \n bytes); not with offset, length or tail. */
+  head?: number;
+  /** Only the last this many lines, as `tail -n` (a final \n ends the last line); not with offset, length or head. */
+  tail?: number;
   policy?: string;
 }
 
@@ -301,6 +305,12 @@ export interface PerformResult {
   content?: Buffer;
   /** file.read: the file's whole size. */
   size?: number;
+  /** file.read: where in the file the content starts (bytes). */
+  offset?: number;
+  /** file.read by head or tail: how many lines the content holds (a last one without its \n counts). */
+  lines?: number;
+  /** file.read by head or tail: the number of its first line; null when a tail did not read back to the file's start. */
+  firstLine?: number | null;
   /** file.write: bytes written (also bytesOut); `created` when the file did not exist before. */
   bytes?: number;
   created?: boolean;

@@ -410,6 +410,90 @@ test("a part of a line that began more than 64 KiB before it: redaction's pieces
   assert.equal(await read(5 + 10, 3), 'xxx');
 });
 
+test('head and tail: lines as head -n and tail -n count them, with the first line number and byte offset; CRLF kept; a binary file by its \\n bytes; audited as a read', async (t) => {
+  const { root, run, audit } = setup(t);
+  const lines = async (path: string, by: { head: number } | { tail: number }) => {
+    const r = await run({ kind: 'file.read', host: 'localhost', path: join(root, 'allowed', path), ...by });
+    assert.equal(r.exitCode, 0, r.message ?? '');
+    return { text: r.content?.toString('latin1'), lines: r.lines, firstLine: r.firstLine, offset: r.offset, truncated: r.truncated };
+  };
+  writeFileSync(join(root, 'allowed/three'), 'one\ntwo\nthree\n');
+  assert.deepEqual(await lines('three', { head: 2 }), { text: 'one\ntwo\n', lines: 2, firstLine: 1, offset: 0, truncated: false });
+  assert.deepEqual(await lines('three', { tail: 2 }), { text: 'two\nthree\n', lines: 2, firstLine: 2, offset: 4, truncated: false });
+  // Fewer lines than asked: all of them.
+  assert.deepEqual(await lines('three', { head: 10 }), { text: 'one\ntwo\nthree\n', lines: 3, firstLine: 1, offset: 0, truncated: false });
+  assert.deepEqual(await lines('three', { tail: 10 }), { text: 'one\ntwo\nthree\n', lines: 3, firstLine: 1, offset: 0, truncated: false });
+  // No final newline: the last line is a line all the same.
+  writeFileSync(join(root, 'allowed/open'), 'one\ntwo\nthree');
+  assert.deepEqual(await lines('open', { tail: 1 }), { text: 'three', lines: 1, firstLine: 3, offset: 8, truncated: false });
+  assert.deepEqual(await lines('open', { head: 3 }), { text: 'one\ntwo\nthree', lines: 3, firstLine: 1, offset: 0, truncated: false });
+  writeFileSync(join(root, 'allowed/crlf'), 'a\r\nb\r\nc\r\n');
+  assert.deepEqual(await lines('crlf', { tail: 2 }), { text: 'b\r\nc\r\n', lines: 2, firstLine: 2, offset: 3, truncated: false });
+  writeFileSync(join(root, 'allowed/empty'), '');
+  assert.deepEqual(await lines('empty', { tail: 5 }), { text: '', lines: 0, firstLine: 1, offset: 0, truncated: false });
+  writeFileSync(join(root, 'allowed/blob'), Buffer.from([0, 1, 0x0a, 0xff, 0xfe, 0x0a, 2]));
+  assert.deepEqual(await lines('blob', { head: 1 }), { text: '\x00\x01\n', lines: 1, firstLine: 1, offset: 0, truncated: false });
+  assert.deepEqual(await lines('blob', { tail: 1 }), { text: '\x02', lines: 1, firstLine: 3, offset: 6, truncated: false });
+  const last = audit.list().at(-1);
+  assert.deepEqual([last?.begin.operation, last?.begin.resource, last?.end?.exitCode, last?.end?.bytesOut], ['read_file', join(root, 'allowed/blob'), 0, 1]);
+});
+
+test('head and tail past the first 64 KiB window: read on until the lines are in; line numbers known once the read reached the start; the cap keeps whole lines of a tail', async (t) => {
+  const { root, run } = setup(t);
+  // 300 lines of 1000 bytes: a window of 64 KiB holds 65 of them.
+  const line = (n: number): string => `${String(n).padStart(6, '0')} ${'x'.repeat(992)}\n`;
+  const all = Array.from({ length: 300 }, (_, i) => line(i + 1)).join('');
+  const path = join(root, 'allowed/long.log');
+  writeFileSync(path, all);
+  const read = async (by: { head: number } | { tail: number }, maxBytes?: number) => {
+    const r = await run({ kind: 'file.read', host: 'localhost', path, ...by, ...(maxBytes === undefined ? {} : { maxBytes }) });
+    assert.equal(r.exitCode, 0, r.message ?? '');
+    return { text: r.content?.toString() ?? '', lines: r.lines, firstLine: r.firstLine, offset: r.offset, truncated: r.truncated };
+  };
+  assert.deepEqual(await read({ tail: 100 }), { text: all.slice(200_000), lines: 100, firstLine: null, offset: 200_000, truncated: false });
+  assert.deepEqual(await read({ tail: 299 }), { text: all.slice(1000), lines: 299, firstLine: 2, offset: 1000, truncated: false }, 'read back to the start: numbered');
+  assert.deepEqual(await read({ head: 100 }), { text: all.slice(0, 100_000), lines: 100, firstLine: 1, offset: 0, truncated: false });
+  // The cap: a tail keeps the whole lines that fit in it; a head is cut there, as a ranged read is.
+  assert.deepEqual(await read({ tail: 100 }, 50_500), { text: all.slice(250_000), lines: 50, firstLine: null, offset: 250_000, truncated: true });
+  assert.deepEqual(await read({ head: 100 }, 50_500), { text: all.slice(0, 50_500), lines: 51, firstLine: 1, offset: 0, truncated: true });
+  // A last line longer than the cap: its last bytes.
+  writeFileSync(path, `a\n${'y'.repeat(100_000)}`);
+  assert.deepEqual(await read({ tail: 1 }, 1000), { text: 'y'.repeat(1000), lines: 1, firstLine: null, offset: 100_002 - 1000, truncated: true });
+});
+
+test('head and tail go with nothing else that picks bytes: each conflict and a count below 1 is refused with exit 2, naming them', async (t) => {
+  const { root, run } = setup(t);
+  const path = join(root, 'allowed/a.txt');
+  for (const [extra, said] of [
+    [{ head: 1, tail: 1 }, 'head and tail cannot be used together'],
+    [{ head: 1, offset: 2 }, 'head and offset cannot be used together'],
+    [{ tail: 1, length: 2 }, 'tail and length cannot be used together'],
+    [{ tail: 0 }, 'tail must be a whole number of lines from 1, got 0'],
+    [{ head: 1.5 }, 'head must be a whole number of lines from 1, got 1.5'],
+  ] as const) {
+    const r = await run({ kind: 'file.read', host: 'localhost', path, ...extra });
+    assert.deepEqual([r.outcome, r.exitCode], ['rejected', 2], JSON.stringify(extra));
+    assert.ok(r.message?.includes(said), `${JSON.stringify(extra)}: ${r.message}`);
+  }
+});
+
+test('a tail is redacted as in the whole file: a key block begun above it and a secret on a line the cap cuts into stay hidden', async (t) => {
+  const { root, run } = setup(t);
+  const path = join(root, 'allowed/env');
+  const key = Array.from({ length: 20 }, () => 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC').join('\n');
+  writeFileSync(path, `start\n-----BEGIN RSA PRIVATE KEY-----\n${key}\n-----END RSA PRIVATE KEY-----\nafter\n`);
+  const tail = await run({ kind: 'file.read', host: 'localhost', path, tail: 3 });
+  assert.equal(tail.content?.toString(), '[REDACTED]\n[REDACTED]\nafter\n');
+  assert.equal(tail.lines, 3);
+  // The cap leaves the last 1000 bytes of the secret's line, past `SECRET=`: shown as the whole line redacted.
+  writeFileSync(path, `USER=bob\nSECRET=${'hunter2'.repeat(300)} end\n`);
+  const cut = await run({ kind: 'file.read', host: 'localhost', path, tail: 1, maxBytes: 1000 });
+  assert.equal(cut.content?.toString(), '[REDACTED] end\n');
+  assert.equal(cut.truncated, true);
+  const head = await run({ kind: 'file.read', host: 'localhost', path, head: 2, maxBytes: 12 });
+  assert.equal(head.content?.toString(), 'USER=bob\n[REDACTED] end\n');
+});
+
 test('edit: replacements in order, written atomically with the mode kept; the diff redacted as output is, the secret kept in the file; audited as edit_file', async (t) => {
   const { root, audit, run } = setup(t);
   const path = `${root}/allowed/app.conf`;

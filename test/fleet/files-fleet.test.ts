@@ -263,4 +263,34 @@ describe('file actions over SSH (SFTP)', { timeout: 90_000 }, () => {
     assert.equal(again.code, 0, again.stderr);
     assert.equal(readFileSync(path, 'utf8'), 'second');
   });
+
+  test('head and tail over SFTP, past the first 64 KiB; client read --head/--tail (--json), a conflict exit 2; through the daemon too', async () => {
+    const path = `${root}/allowed/app.log`;
+    // 200 lines of 1000 bytes and a last line without its newline.
+    const body = Array.from({ length: 200 }, (_, i) => `${String(i + 1).padStart(4, '0')} ${'z'.repeat(994)}\n`).join('');
+    writeFileSync(path, `${body}last`);
+    const tail = await run({ kind: 'file.read', host: 'h1', path, tail: 101 });
+    assert.equal(tail.outcome, 'ok', tail.message ?? '');
+    assert.deepEqual([tail.content?.toString(), tail.lines, tail.firstLine, tail.offset, tail.truncated], [`${body.slice(100_000)}last`, 101, null, 100_000, false]);
+    const head = await run({ kind: 'file.read', host: 'h1', path, head: 70 });
+    assert.deepEqual([head.content?.toString(), head.lines, head.firstLine, head.offset], [body.slice(0, 70_000), 70, 1, 0]);
+    const all = await run({ kind: 'file.read', host: 'h1', path, tail: 500 });
+    assert.deepEqual([all.content?.length, all.lines, all.firstLine, all.offset], [200_004, 201, 1, 0]);
+    const audited = ctx.audit.list({ host: 'h1' }).at(-1);
+    assert.deepEqual([audited?.begin.operation, audited?.begin.resource, audited?.end?.bytesOut], ['read_file', path, 200_004]);
+
+    writeFileSync(path, 'one\r\ntwo\r\nthree\r\n');
+    const cli = await remux(['client', 'read', 'h1', path, '--tail', '2', '--no-daemon'], { env: env() });
+    assert.deepEqual([cli.code, cli.stdout, cli.stderr], [0, 'two\r\nthree\r\n', '']);
+    const json = await remux(['client', 'read', 'h1', path, '--head', '1', '--json'], { env: env() });
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), { path, size: 17, offset: 0, bytes: 5, truncated: false, lines: 1, firstLine: 1, encoding: 'utf8', content: 'one\r\n' });
+    const viaDaemon = await remux(['client', 'read', 'h1', path, '--tail', '1'], { env: env() });
+    assert.deepEqual([viaDaemon.code, viaDaemon.stdout], [0, 'three\r\n']);
+    const conflict = await remux(['client', 'read', 'h1', path, '--tail', '1', '--offset', '3', '--no-daemon'], { env: env() });
+    assert.equal(conflict.code, 2);
+    assert.match(conflict.stderr, /tail and offset cannot be used together/);
+    const notLines = await remux(['client', 'read', 'h1', path, '--head', 'ten', '--no-daemon'], { env: env() });
+    assert.deepEqual([notLines.code, notLines.stderr.trim()], [2, 'remux: --head must be a whole number of lines, got "ten"']);
+  });
 });

@@ -240,6 +240,36 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.equal(readFileSync(join(dir, 'emoji.txt'), 'utf8'), 'ok 😀');
   });
 
+  test('read_file head and tail: the lines, then one line saying which (numbers when known), from which byte, and what the cap left out; a conflict is a tool error naming it', async () => {
+    const dir = join(cwd, 'lines');
+    mkdirSync(dir, { recursive: true });
+    const log = join(dir, 'app.log');
+    // 100 lines of 1000 bytes: more than one call's 64 KiB.
+    const body = Array.from({ length: 100 }, (_, i) => `${String(i + 1).padStart(3, '0')} ${'w'.repeat(995)}\n`).join('');
+    writeFileSync(log, body);
+    const tail = await call(client, 'read_file', { host: 'localhost', path: log, tail: 2 });
+    // Only the last 64 KiB were read: the lines before them were not counted.
+    assert.equal(tail.text, `${body.slice(98_000)}[remux: the last 2 lines (line numbers unknown: the file before them was not read), from byte 98000 of 100000]`);
+    const head = await call(client, 'read_file', { host: 'localhost', path: log, head: 1 });
+    assert.equal(head.text, `${body.slice(0, 1000)}[remux: line 1, from byte 0 of 100000]`);
+    assert.deepEqual(head.result.structuredContent, { host: 'localhost', path: log, content: body.slice(0, 1000), encoding: 'utf8', size: 100_000, offset: 0, bytes: 1000, truncated: false, lines: 1, firstLine: 1 });
+    const far = await call(client, 'read_file', { host: 'localhost', path: log, tail: 90 });
+    assert.equal(far.text, `${body.slice(35_000)}[remux: the last 65 lines (line numbers unknown: the file before them was not read), from byte 35000 of 100000; the lines before did not fit in 65536 bytes: read them with offset and length]`);
+    assert.deepEqual([(far.data as unknown as { firstLine: number | null }).firstLine, far.data.truncated], [null, true]);
+    const long = await call(client, 'read_file', { host: 'localhost', path: log, head: 90 });
+    assert.match(long.text, /\n[0-9]{3} w+\n\[remux: lines 1-66, from byte 0 of 100000; cut at 65536 bytes: read on with offset 65536\]$/);
+    writeFileSync(join(dir, 'open.txt'), 'a\nb');
+    assert.equal((await call(client, 'read_file', { host: 'localhost', path: join(dir, 'open.txt'), tail: 1 })).text, 'b\n[remux: line 2, from byte 2 of 3]');
+    writeFileSync(join(dir, 'blob.bin'), Buffer.from([0, 0x0a, 0xff]));
+    assert.equal((await call(client, 'read_file', { host: 'localhost', path: join(dir, 'blob.bin'), tail: 1 })).text, '[base64]\n/w==\n[remux: line 2, from byte 2 of 3]');
+    const both = await call(client, 'read_file', { host: 'localhost', path: log, head: 1, offset: 5 });
+    assert.equal(both.result.isError, true);
+    assert.match(both.text, /^remux rejected: read_file ".*app\.log": head and offset cannot be used together/);
+    const { tools } = await client.listTools();
+    const read = tools.find((t) => t.name === 'read_file')!;
+    assert.deepEqual(Object.keys(read.inputSchema.properties ?? {}).sort(), ['head', 'host', 'length', 'offset', 'path', 'tail']);
+  });
+
   test('edit_file: exact replacements, the diff as text and structured; a miss is a tool error naming the edit, the file untouched; dry_run writes nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'remux-mcp-edit-'));
     try {

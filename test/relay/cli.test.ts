@@ -100,9 +100,14 @@ describe('remux agent against a real daemon', () => {
     const big = await remux(['client', 'read', 'laptop', join(dir, 'big.bin'), '--max-bytes', String(2 << 20)], { env: gw.env });
     assert.equal(big.code, 0, big.stderr);
     assert.equal(big.stdout.length, 1_300_000);
+    // Lines are byte ranges decided on the gateway: the agent reads bytes as ever (a tail first asks for the size).
+    writeFileSync(join(dir, 'app.log'), 'one\ntwo\nthree\n');
+    const tail = await remux(['client', 'read', 'laptop', join(dir, 'app.log'), '--tail', '2', '--json'], { env: gw.env });
+    assert.equal(tail.code, 0, tail.stderr);
+    assert.deepEqual(JSON.parse(tail.stdout), { path: join(dir, 'app.log'), size: 14, offset: 4, bytes: 10, truncated: false, lines: 2, firstLine: 2, encoding: 'utf8', content: 'two\nthree\n' });
     const ls = await remux(['client', 'ls', 'laptop', dir, '--json'], { env: gw.env });
     assert.equal(ls.code, 0, ls.stderr);
-    assert.deepEqual((JSON.parse(ls.stdout) as { entries: Array<{ name: string }> }).entries.map((e) => e.name), ['big.bin', 'note.txt']);
+    assert.deepEqual((JSON.parse(ls.stdout) as { entries: Array<{ name: string }> }).entries.map((e) => e.name), ['app.log', 'big.bin', 'note.txt']);
     // An edit on the agent host: its read and its write each pass the agent's own policy too.
     const edit = await remux(['client', 'edit', 'laptop', join(dir, 'note.txt'), '--old', 'relayed', '--new', 'edited'], { env: gw.env });
     assert.equal(edit.code, 0, edit.stderr);

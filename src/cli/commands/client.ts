@@ -27,6 +27,9 @@ export interface FileReadOptions extends FileOptions {
   offset?: string;
   length?: string;
   maxBytes?: string;
+  head?: string;
+  tail?: string;
+  json?: boolean;
 }
 
 export interface FileWriteOptions extends FileOptions {
@@ -134,8 +137,14 @@ Exit status: 0 if every command succeeded; else 255 if the host was unreachable,
     .option('--offset <bytes>', 'start this many bytes into the file')
     .option('--length <bytes>', 'read at most this many bytes')
     .option('--max-bytes <bytes>', 'the read cap (default 1048576, at most 16777216); a longer read is cut and says so on stderr')
+    .option('--head <lines>', 'print only the first N lines (not with --tail, --offset or --length)')
+    .option('--tail <lines>', 'print only the last N lines (not with --head, --offset or --length)')
+    .option('--json', 'print {path, size, offset, bytes, truncated, encoding, content} as JSON (content base64 when not UTF-8); with --head or --tail also lines and firstLine (null: unknown)')
     .option('--no-daemon', 'run in this process even when a daemon is running')
-    .addHelpText('after', `\nExamples:\n  remux client read web1 /var/log/syslog --offset 0 --length 4096\n${FILE_HELP}`)
+    .addHelpText(
+      'after',
+      `\nExamples:\n  remux client read web1 /var/log/syslog --offset 0 --length 4096\n  remux client read web1 /var/log/syslog --tail 50\n  remux client read web1 /etc/app.conf --head 20 --json\nLines end at \\n bytes, whatever the file holds (a \\r before one is kept); a final \\n ends the\nlast line, as tail -n counts. --tail reads back from the end: a large log is not read whole.\n${FILE_HELP}`,
+    )
     .action(async (hostName: string, path: string, opts: FileReadOptions) => {
       const { readFileCommand } = await import('../file-commands.js');
       const where = await host();

@@ -287,7 +287,9 @@ const ReadOutput = z.object({
   size: z.number().int().describe('The whole file\'s size in bytes.'),
   offset: z.number().int(),
   bytes: z.number().int().describe('Bytes returned.'),
-  truncated: z.boolean().describe('More was asked for than one call returns (the cap): read on from offset + bytes.'),
+  truncated: z.boolean().describe('More was asked for than one call returns (the cap): read on from offset + bytes; with tail, the earlier lines were left out.'),
+  lines: z.number().int().optional().describe('With head or tail: the lines returned.'),
+  firstLine: z.number().int().nullable().optional().describe('With head or tail: the number of the first line returned; null when a tail did not read back to the file\'s start.'),
 });
 
 const WriteOutput = z.object({ host: z.string(), path: z.string(), bytes: z.number().int(), created: z.boolean() });
@@ -324,6 +326,21 @@ function textOrBase64(bytes: Buffer): { content: string; encoding: 'utf8' | 'bas
   const clean = !bytes.includes(0) && Buffer.from(text, 'utf8').equals(bytes);
   const fits = clean && Buffer.byteLength(JSON.stringify(text)) <= (READ_MAX / 3) * 4;
   return fits ? { content: text, encoding: 'utf8' } : { content: bytes.toString('base64'), encoding: 'base64' };
+}
+
+/** The line after a head or tail read's content: which lines, from which byte, and what the cap left out. */
+function linesNote(r: { lines: number; firstLine: number | null; offset: number; size: number; truncated: boolean }, tail: boolean): string {
+  if (r.lines === 0) return '[remux: the file is empty]';
+  const which =
+    r.firstLine === null
+      ? `the last ${r.lines} line${r.lines === 1 ? '' : 's'} (line numbers unknown: the file before them was not read)`
+      : r.lines === 1 ? `line ${r.firstLine}` : `lines ${r.firstLine}-${r.firstLine + r.lines - 1}`;
+  const cut = !r.truncated
+    ? ''
+    : tail
+      ? `; the lines before did not fit in ${MCP_OUTPUT_CAP} bytes: read them with offset and length`
+      : `; cut at ${MCP_OUTPUT_CAP} bytes: read on with offset ${r.offset + MCP_OUTPUT_CAP}`;
+  return `[remux: ${which}, from byte ${r.offset} of ${r.size}${cut}]`;
 }
 
 // ---- the table -------------------------------------------------------------------------------------
@@ -417,12 +434,15 @@ export const TOOLS: readonly Tool[] = [
     title: 'Read a file on a host',
     description:
       'Read a file on a host (policy: read_file on its resolved path). Text comes back as is, other bytes as base64. One call returns at most ' +
-      '64 KiB unless `length` asks for more (up to 3 MiB, so that the answer fits what an MCP client reads); `truncated` says there is more: read on with `offset`.',
+      '64 KiB unless `length` asks for more (up to 3 MiB, so that the answer fits what an MCP client reads); `truncated` says there is more: read on with `offset`. ' +
+      "Use the 'head' parameter to read only the first N lines of a file, or the 'tail' parameter to read only the last N lines (the end of a log), at most 64 KiB of them.",
     input: z.strictObject({
       host: HOST,
       path: PATH,
       offset: z.number().int().min(0).optional().describe('First byte to read; default 0.'),
       length: z.number().int().min(1).max(READ_MAX).optional().describe('Bytes to read from offset (at most 3 MiB); default: to the end, up to 64 KiB.'),
+      head: z.number().int().min(1).optional().describe('If provided, returns only the first N lines of the file (not with tail, offset or length).'),
+      tail: z.number().int().min(1).optional().describe('If provided, returns only the last N lines of the file (not with head, offset or length).'),
     }),
     output: ReadOutput,
     annotations: { readOnlyHint: true, openWorldHint: true },
@@ -432,16 +452,21 @@ export const TOOLS: readonly Tool[] = [
         host: args.host,
         path: args.path,
         ...(args.offset !== undefined ? { offset: args.offset } : {}),
+        ...(args.head !== undefined ? { head: args.head } : {}),
+        ...(args.tail !== undefined ? { tail: args.tail } : {}),
         // A model's context is not a log file: by default one call returns what a command's output may.
         ...(args.length !== undefined ? { length: args.length, maxBytes: args.length } : { maxBytes: MCP_OUTPUT_CAP }),
       };
       const { result, error } = await fileAction(deps, action, signal, tell);
       const bytes = result.content ?? Buffer.alloc(0);
       const body = textOrBase64(bytes);
-      const structured = { host: args.host, path: result.path ?? args.path, ...body, size: result.size ?? 0, offset: args.offset ?? 0, bytes: bytes.length, truncated: result.truncated };
+      const byLines = result.lines !== undefined ? { lines: result.lines, firstLine: result.firstLine ?? null } : {};
+      const structured = { host: args.host, path: result.path ?? args.path, ...body, size: result.size ?? 0, offset: result.offset ?? args.offset ?? 0, bytes: bytes.length, truncated: result.truncated, ...byLines };
       if (error !== null) return { structured: { ...structured, content: '' }, isError: true, text: error };
+      const shown = body.encoding === 'utf8' ? body.content : `[base64]\n${body.content}`;
+      if (result.lines !== undefined) return { structured, text: shown + (shown === '' || shown.endsWith('\n') ? '' : '\n') + linesNote({ ...structured, lines: result.lines, firstLine: result.firstLine ?? null }, args.tail !== undefined) };
       const more = result.truncated ? `\n[remux: ${bytes.length} of ${structured.size} bytes from offset ${structured.offset}; read on with offset ${structured.offset + bytes.length}]` : '';
-      return { structured, text: (body.encoding === 'utf8' ? body.content : `[base64]\n${body.content}`) + more };
+      return { structured, text: shown + more };
     },
   }),
   tool({
