@@ -36,7 +36,7 @@ export function readFileCommand(inv: Invocation, runner: Runner, host: string, p
     } else if (content.length > 0) inv.stdout.write(content);
     if (!r.truncated) return EXIT.OK;
     if (action.tail !== undefined) inv.stderr.write(`remux: ${path}: the lines before byte ${r.offset} did not fit in the read cap; raise it with --max-bytes\n`);
-    else inv.stderr.write(`remux: ${path}: cut at ${r.bytesOut} of ${r.size ?? '?'} bytes (the read cap); read on with --offset, or raise it with --max-bytes\n`);
+    else inv.stderr.write(`remux: ${path}: cut at byte ${r.nextOffset} of ${r.size ?? '?'} (the read cap); read on with --offset ${r.nextOffset}, or raise it with --max-bytes\n`);
     return EXIT.OK;
   });
 }

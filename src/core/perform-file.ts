@@ -110,7 +110,7 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
   return { actionId, outcome: 'ok', exitCode: EXIT.OK, decision, message: null, durationMs, bytesOut, truncated, timedOut: false, path: resolved.real, ...fields };
 }
 
-type Done = Pick<PerformResult, 'content' | 'size' | 'offset' | 'lines' | 'firstLine' | 'bytes' | 'created' | 'entries' | 'changed' | 'diff'> & { bytesOut: number; truncated: boolean };
+type Done = Pick<PerformResult, 'content' | 'size' | 'offset' | 'nextOffset' | 'lines' | 'firstLine' | 'bytes' | 'created' | 'entries' | 'changed' | 'diff'> & { bytesOut: number; truncated: boolean };
 
 /** `redaction`: the policy's, applied to what a read hands over as to a command's output (evaluate.ts outputRedaction). */
 async function operate(files: HostFiles, action: FileAction, real: string, redaction: Redaction): Promise<Done> {
@@ -128,7 +128,9 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
       const shown = Math.min(available, cap);
       const content = take(shown);
       const lines = span ? { lines: lineCount(span.raw.subarray(0, shown)), firstLine: span.firstLine } : {};
-      return { content, size, offset, ...lines, bytesOut: content.length, truncated: available > cap || span?.cut === true };
+      // Where the next read goes on: past the file's bytes this one covered, which redaction may have shown shorter or longer.
+      const next = available > cap && action.tail === undefined ? { nextOffset: offset + shown } : {};
+      return { content, size, offset, ...next, ...lines, bytesOut: content.length, truncated: available > cap || span?.cut === true };
     }
     case 'file.write': {
       const content = typeof action.content === 'string' ? Buffer.from(action.content, 'utf8') : action.content;

@@ -307,6 +307,8 @@ export interface PerformResult {
   size?: number;
   /** file.read: where in the file the content starts (bytes). */
   offset?: number;
+  /** file.read cut by its cap (not a tail): the offset to read on from (redaction may change the content's length). */
+  nextOffset?: number;
   /** file.read by head or tail: how many lines the content holds (a last one without its \n counts). */
   lines?: number;
   /** file.read by head or tail: the number of its first line; null when a tail did not read back to the file's start. */

@@ -354,6 +354,14 @@ test("a read's content gets the policy's redaction, as cat's output would: readi
   const r = await run({ kind: 'file.read', host: 'localhost', path: join(root, 'allowed/env') });
   assert.equal(r.exitCode, 0, r.message ?? '');
   assert.equal(r.content?.toString(), 'USER=bob\n[REDACTED]\n');
+  // Cut by its cap, a read says where to read on in the file's bytes, not in the redacted content's.
+  const line = `SECRET=${'h'.repeat(40)}\n`;
+  writeFileSync(join(root, 'allowed/many'), line.repeat(100));
+  const part = await run({ kind: 'file.read', host: 'localhost', path: join(root, 'allowed/many'), maxBytes: line.length * 10 });
+  assert.equal(part.content?.toString(), '[REDACTED]\n'.repeat(10));
+  assert.deepEqual([part.truncated, part.nextOffset], [true, line.length * 10]);
+  const on = await run({ kind: 'file.read', host: 'localhost', path: join(root, 'allowed/many'), offset: part.nextOffset!, maxBytes: line.length * 90 });
+  assert.deepEqual([on.content?.toString(), on.truncated, on.nextOffset], ['[REDACTED]\n'.repeat(90), false, undefined], 'the rest, nothing skipped or read twice');
 });
 
 test('a part of a file (offset, length, the cap) is redacted as in the whole file: a start inside a key block or a cut through a secret hides it all', async (t) => {

@@ -218,7 +218,8 @@ describe('remux mcp --stdio in the CLI process', () => {
     writeFileSync(join(dir, 'big.txt'), 'x'.repeat(100_000));
     const big = await call(client, 'read_file', { host: 'localhost', path: join(dir, 'big.txt') });
     assert.equal((big.result.structuredContent as { bytes: number; truncated: boolean }).truncated, true);
-    assert.match(big.text, /^x{65536}\n\[remux: 65536 of 100000 bytes from offset 0; read on with offset 65536\]$/);
+    assert.match(big.text, /^x{65536}\n\[remux: the bytes from offset 0 to 65536 of 100000; read on with offset 65536\]$/);
+    assert.equal((big.result.structuredContent as { nextOffset: number }).nextOffset, 65536);
     writeFileSync(join(dir, 'blob.bin'), Buffer.from([0, 1, 2, 255]));
     const blob = await call(client, 'read_file', { host: 'localhost', path: join(dir, 'blob.bin') });
     assert.deepEqual(blob.result.structuredContent, { host: 'localhost', path: join(dir, 'blob.bin'), content: 'AAEC/w==', encoding: 'base64', size: 4, offset: 0, bytes: 4, truncated: false });

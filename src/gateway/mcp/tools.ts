@@ -287,7 +287,8 @@ const ReadOutput = z.object({
   size: z.number().int().describe('The whole file\'s size in bytes.'),
   offset: z.number().int(),
   bytes: z.number().int().describe('Bytes returned.'),
-  truncated: z.boolean().describe('More was asked for than one call returns (the cap): read on from offset + bytes; with tail, the earlier lines were left out.'),
+  truncated: z.boolean().describe('More was asked for than one call returns (the cap): read on from nextOffset; with tail, the earlier lines were left out.'),
+  nextOffset: z.number().int().optional().describe('When truncated (not a tail): the offset to read on from (redacted content may be shorter or longer than the bytes it covers).'),
   lines: z.number().int().optional().describe('With head or tail: the lines returned.'),
   firstLine: z.number().int().nullable().optional().describe('With head or tail: the number of the first line returned; null when a tail did not read back to the file\'s start.'),
 });
@@ -329,7 +330,7 @@ function textOrBase64(bytes: Buffer): { content: string; encoding: 'utf8' | 'bas
 }
 
 /** The line after a head or tail read's content: which lines, from which byte, and what the cap left out. */
-function linesNote(r: { lines: number; firstLine: number | null; offset: number; size: number; truncated: boolean }, tail: boolean): string {
+function linesNote(r: { lines: number; firstLine: number | null; offset: number; nextOffset?: number; size: number; truncated: boolean }, tail: boolean): string {
   if (r.lines === 0) return '[remux: the file is empty]';
   const which =
     r.firstLine === null
@@ -339,7 +340,7 @@ function linesNote(r: { lines: number; firstLine: number | null; offset: number;
     ? ''
     : tail
       ? `; the lines before did not fit in ${MCP_OUTPUT_CAP} bytes: read them with offset and length`
-      : `; cut at ${MCP_OUTPUT_CAP} bytes: read on with offset ${r.offset + MCP_OUTPUT_CAP}`;
+      : `; cut at ${MCP_OUTPUT_CAP} bytes: read on with offset ${r.nextOffset}`;
   return `[remux: ${which}, from byte ${r.offset} of ${r.size}${cut}]`;
 }
 
@@ -461,11 +462,12 @@ export const TOOLS: readonly Tool[] = [
       const bytes = result.content ?? Buffer.alloc(0);
       const body = textOrBase64(bytes);
       const byLines = result.lines !== undefined ? { lines: result.lines, firstLine: result.firstLine ?? null } : {};
-      const structured = { host: args.host, path: result.path ?? args.path, ...body, size: result.size ?? 0, offset: result.offset ?? args.offset ?? 0, bytes: bytes.length, truncated: result.truncated, ...byLines };
+      const next = result.nextOffset !== undefined ? { nextOffset: result.nextOffset } : {};
+      const structured = { host: args.host, path: result.path ?? args.path, ...body, size: result.size ?? 0, offset: result.offset ?? args.offset ?? 0, bytes: bytes.length, truncated: result.truncated, ...next, ...byLines };
       if (error !== null) return { structured: { ...structured, content: '' }, isError: true, text: error };
       const shown = body.encoding === 'utf8' ? body.content : `[base64]\n${body.content}`;
       if (result.lines !== undefined) return { structured, text: shown + (shown === '' || shown.endsWith('\n') ? '' : '\n') + linesNote({ ...structured, lines: result.lines, firstLine: result.firstLine ?? null }, args.tail !== undefined) };
-      const more = result.truncated ? `\n[remux: ${bytes.length} of ${structured.size} bytes from offset ${structured.offset}; read on with offset ${structured.offset + bytes.length}]` : '';
+      const more = result.truncated ? `\n[remux: the bytes from offset ${structured.offset} to ${result.nextOffset} of ${structured.size}; read on with offset ${result.nextOffset}]` : '';
       return { structured, text: shown + more };
     },
   }),
