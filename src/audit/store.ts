@@ -31,8 +31,9 @@
 // synchronous=FULL does. While the disk answers fast, that fsync runs inline: a trip through libuv's
 // thread pool and back cost 0.2 ms more than the fsync itself here (two cross-thread wake-ups on a VM),
 // a begin+end 0.53 -> 0.32 ms. When the recent inline fsyncs average more than inlineSyncMaxMs, or one
-// takes INLINE_SYNC_STALL times that, the next ones go to the thread pool for INLINE_SYNC_PAUSE_MS, so a
-// slow or busy disk does not hold the event loop (a cold fan-out's SSH handshakes go on meanwhile; a
+// takes INLINE_SYNC_STALL times that, the next ones go to the thread pool for a while (1 s, twice as long
+// each time it happens again within INLINE_SYNC_PAUSE_MS, at most that), so a slow or busy disk does not
+// hold the event loop, and one slow moment (a daemon starting beside a busy disk) no longer costs 30 s (a cold fan-out's SSH handshakes go on meanwhile; a
 // daemon keeps serving). A few slow ones among fast ones (a WAL still growing, the journal committing:
 // 1-4 ms here, against 0.1 ms usually) do not.
 // If the transaction fails (lock timeout, I/O error), nothing of that batch is written and every one of
@@ -394,7 +395,9 @@ const END_SYNC_DELAY_MS = 5;
 const INLINE_SYNC_MAX_MS = 2;
 /** ...as does one that takes this many times as long... */
 const INLINE_SYNC_STALL = 25;
-/** ...for this long; then they are tried inline again. */
+/** ...for this long, doubled each time they move again within INLINE_SYNC_PAUSE_MS; then they are tried inline again. */
+const INLINE_SYNC_FIRST_PAUSE_MS = 1_000;
+/** The longest pause, and how long fsyncs must stay inline for the next pause to start again from the first. */
 const INLINE_SYNC_PAUSE_MS = 30_000;
 /** The weight of the latest inline fsync in the average. */
 const INLINE_SYNC_WEIGHT = 0.2;
@@ -434,6 +437,9 @@ export class AuditStore {
   private inlineFrom: number;
   /** Exponentially weighted average of the inline fsyncs' durations (ms). */
   private inlineAverageMs = 0;
+  /** How long the next move to the thread pool lasts, and when the last one began. */
+  private inlinePauseMs = INLINE_SYNC_FIRST_PAUSE_MS;
+  private movedAt = -Infinity;
   /** Set while ends are committed but not yet fsynced: fires the fsync no begin brought. */
   private endSync: NodeJS.Timeout | null = null;
 
@@ -634,7 +640,10 @@ export class AuditStore {
       const took = ended - started;
       this.inlineAverageMs += INLINE_SYNC_WEIGHT * (took - this.inlineAverageMs);
       if (this.inlineAverageMs > this.inlineSyncMaxMs || took > INLINE_SYNC_STALL * this.inlineSyncMaxMs) {
-        this.inlineFrom = ended + INLINE_SYNC_PAUSE_MS;
+        if (ended - this.movedAt > INLINE_SYNC_PAUSE_MS) this.inlinePauseMs = INLINE_SYNC_FIRST_PAUSE_MS;
+        this.inlineFrom = ended + this.inlinePauseMs;
+        this.inlinePauseMs = Math.min(2 * this.inlinePauseMs, INLINE_SYNC_PAUSE_MS);
+        this.movedAt = ended;
         this.inlineAverageMs = 0;
       }
       return done(error);

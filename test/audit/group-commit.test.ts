@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { AuditStore } from '../../src/audit/index.js';
 import { fanOut } from '../../src/core/fanout.js';
@@ -110,7 +111,7 @@ test('an end resolves once committed, and reaches the disk with the next begin o
   }
 });
 
-test('fsyncs run inline until they are slower than the limit; the next ones go to the thread pool', async (t) => {
+test('fsyncs run inline until they are slower than the limit; the next ones go to the thread pool for 1 s, then 2 s, …', async (t) => {
   const actions = async (store: AuditStore): Promise<void> => {
     for (let i = 0; i < 5; i++) await store.end(await store.begin(sampleBegin({ command: `c${i}` })), { exitCode: 0, durationMs: 1 });
   };
@@ -123,6 +124,14 @@ test('fsyncs run inline until they are slower than the limit; the next ones go t
   await actions(slow);
   assert.deepEqual(slow.syncStats(), { inline: 1, pooled: 4 });
   assert.equal(slow.verify().ok, true);
+  // A second later they are tried inline again: the first moves them for 2 s now.
+  // (The last end's own fsync, 5 ms after it, is one more on the thread pool each time.)
+  await sleep(1_100);
+  await actions(slow);
+  assert.deepEqual(slow.syncStats(), { inline: 2, pooled: 9 });
+  await sleep(1_100);
+  await actions(slow);
+  assert.deepEqual(slow.syncStats(), { inline: 2, pooled: 15 }, 'not yet: 2 s');
   slow.close();
   const never = AuditStore.open(tempDbPath(t), { inlineSyncMaxMs: 0 });
   await actions(never);
