@@ -18,7 +18,7 @@ import { FILE_WRITE_MAX_BYTES } from '../core/perform-file.js';
 import { CreditedInput } from '../exec/input-credit.js';
 import type { OutputFlow, SandboxSpec } from '../exec/types.js';
 import { ResolveError } from '../policy/resolve.js';
-import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, INPUT_TAKEN_STEP_BYTES, PROTOCOL_VERSION, PROTOCOL_V2, TERMINAL_INPUT_MAX_BYTES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
+import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, HOLD_TIMEOUT_MS, INPUT_TAKEN_STEP_BYTES, PROTOCOL_VERSION, PROTOCOL_V2, TERMINAL_INPUT_MAX_BYTES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
 import { FileError, type Host, type HostTerminal } from '../hosts/types.js';
 import { OwnAnswers } from './answers.js';
 import { checkOwnCommand, isListing, type OwnStartup } from './own.js';
@@ -43,6 +43,33 @@ interface Running {
   stdin?: CreditedInput;
   /** More of a write's content (file-write with more). */
   part?(data: Buffer): void;
+  /** The gateway's go for a held command (exec with hold). */
+  go?(): void;
+}
+
+/**
+ * A command held for the gateway's go (exec.hold, protocol 4): it is checked and recorded here meanwhile,
+ * and started only once `released` says null. A cancel, or no go within the hold timeout, withdraws it:
+ * `released` then says why, and the command is not run.
+ */
+class Hold {
+  private settle!: (withdrawn: string | null) => void;
+  readonly released = new Promise<string | null>((resolve) => (this.settle = resolve));
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(timeoutMs: number) {
+    this.timer = setTimeout(() => this.end(`the gateway did not release it within ${timeoutMs} ms`), timeoutMs);
+  }
+
+  go(): void {
+    this.end(null);
+  }
+
+  /** Withdrawn (a cancel), or over (the request ended without waiting for its go: refused here). */
+  end(withdrawn: string | null): void {
+    clearTimeout(this.timer);
+    this.settle(withdrawn);
+  }
 }
 
 /** Output bytes sent but not yet credited by the gateway; full at WINDOW_BYTES (the command is not read meanwhile). */
@@ -181,6 +208,7 @@ export class AgentSession {
     private readonly send: (frame: AgentFrame) => void,
     /** The relay protocol spoken on this connection: nothing newer is sent (a gateway of 1 refuses unknown fields). */
     private readonly version = PROTOCOL_VERSION,
+    private readonly holdTimeoutMs = HOLD_TIMEOUT_MS,
   ) {
     this.principal = { name: `agent:gateway-${name}`, via: 'agent', scope: ADMIN_SCOPE };
   }
@@ -212,6 +240,9 @@ export class AgentSession {
         return this.running.get(frame.id)?.stdin?.finish();
       case 'file-write-part':
         return this.running.get(frame.id)?.part?.(Buffer.from(frame.content, 'base64'));
+      case 'go':
+        // A go for a command that has ended (refused here, withdrawn) is expected: dropped.
+        return this.running.get(frame.id)?.go?.();
     }
     if (this.running.has(frame.id)) return this.send({ type: 'error', id: frame.id, message: `request id ${frame.id} is already running` });
     if (this.running.size >= MAX_RUNNING) return this.send({ type: 'error', id: frame.id, message: `agent ${this.name} is running ${MAX_RUNNING} requests already; try again later` });
@@ -289,19 +320,24 @@ export class AgentSession {
   }
 
   private exec(f: ExecFrame): void {
+    // remux's own commands are sent once the gateway's begin is durable (perform-session): never held.
+    if (f.own && f.hold === true) return this.send({ type: 'error', id: f.id, message: `agent ${this.name} does not hold remux's own commands; nothing was run` });
     const abort = new AbortController();
     const window = new Window();
     // Granted as the command reads it: the gateway sends no further ahead (a gateway that does is cut off).
     const stdin = f.stdin === true && !f.own ? new CreditedInput((bytes) => this.send({ type: 'stdin-credit', id: f.id, bytes })) : undefined;
     stdin?.on('error', () => {}); // an overrun: the command is cancelled (below), its input cut
+    const hold = f.hold === true ? new Hold(this.holdTimeoutMs) : null;
     this.running.set(f.id, {
       cancel: () => {
+        hold?.end('the gateway withdrew it before it started');
         window.stop();
         abort.abort();
         stdin?.destroy();
       },
       credit: (bytes) => window.credit(bytes),
       ...(stdin ? { stdin } : {}),
+      ...(hold ? { go: () => hold.go() } : {}),
     });
     if (f.own) {
       return void this.ownExec(f, window, abort.signal).finally(() => {
@@ -309,7 +345,7 @@ export class AgentSession {
         this.running.delete(f.id);
       });
     }
-    const ctx = this.requestContext(f.sandbox);
+    const ctx = this.requestContext(f.sandbox, hold);
     // The stricter of the gateway's limit and this machine's own.
     const own = ctx.defaultTimeoutMs;
     const timeoutMs = f.timeoutMs === null ? own : own === null ? f.timeoutMs : Math.min(own, f.timeoutMs);
@@ -344,6 +380,7 @@ export class AgentSession {
       })
       .catch((err: unknown) => this.send({ type: 'error', id: f.id, message: `the agent failed: ${err instanceof Error ? err.message : String(err)}` }))
       .finally(() => {
+        hold?.end('over');
         window.stop();
         stdin?.destroy();
         this.running.delete(f.id);
@@ -520,7 +557,6 @@ export class AgentSession {
     );
   }
 
-  /** This machine's context, acting as the gateway's agent principal, its sandbox narrowed to the gateway's too. */
   /**
    * What a control client (the session recorder's) takes: its screen question, once, exactly; anything
    * else would be a tmux command (run-shell, new-window) and stops the terminal.
@@ -537,12 +573,26 @@ export class AgentSession {
     };
   }
 
-  private requestContext(gatewaySandbox: SandboxSpec | null): GatewayContext {
+  /**
+   * This machine's context, acting as the gateway's agent principal, its sandbox narrowed to the gateway's
+   * too. A held command is started only on the gateway's go: perform() has checked it and its begin is
+   * durable by then; withdrawn, it is recorded as not run (130 for a cancel, as a caller gone before it
+   * started; 125 for a go that never came).
+   */
+  private requestContext(gatewaySandbox: SandboxSpec | null, hold: Hold | null): GatewayContext {
     const base = asPrincipal(this.ctx, this.principal);
-    if (gatewaySandbox === null) return base;
+    if (gatewaySandbox === null && hold === null) return base;
     const host = (name: string): Host => {
       const h = this.ctx.host(name);
-      return { ...h, execute: (req) => h.execute({ ...req, sandbox: intersectSandbox(req.sandbox, gatewaySandbox) }) };
+      const execute: Host['execute'] = async (req) => {
+        const withdrawn = hold && (await hold.released);
+        if (withdrawn) {
+          const cancelled = req.signal?.aborted === true;
+          return { exitCode: cancelled ? 130 : 125, signal: null, timedOut: false, aborted: cancelled, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: 0, error: `not run: ${withdrawn}`, errorKind: null };
+        }
+        return h.execute(gatewaySandbox === null ? req : { ...req, sandbox: intersectSandbox(req.sandbox, gatewaySandbox) });
+      };
+      return { ...h, execute };
     };
     return Object.assign(Object.create(base) as GatewayContext, { host });
   }

@@ -112,9 +112,10 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   if (decision.effect === 'deny') return refuse(ctx, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
 
   // Written before anything runs (and before waiting for an approver, so pending asks are visible):
-  // begin() resolves once its row is committed durably. If it rejects, nothing runs.
-  const audit = await auditAction(ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, false);
-  const actionId = audit.id;
+  // begin() resolves once its row is committed durably. If it rejects, nothing runs. A host that starts a
+  // command only once its begin is durable gets it at once, and prepares while the begin goes to disk.
+  const handOver = host.startsOnceDurable === true && decision.effect === 'allow';
+  const audit = await auditAction(ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, handOver);
   const asking = await settleAsk(ctx, action, decision, io, audit, started);
   if ('refused' in asking) return asking.refused;
   decision = asking.decision;
@@ -137,8 +138,11 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
       onStderr: io.onStderr,
       ...(io.flow ? { flow: io.flow } : {}),
       ...(io.signal ? { signal: io.signal } : {}),
+      ...(handOver ? { durable: audit.durable } : {}),
     })
     .catch((err: unknown) => ({ transportError: errorText(err) }));
+  // A begin that failed ran nothing (the host started nothing without it): the caller gets the store's error.
+  const actionId = await audit.durable;
 
   if ('transportError' in result) {
     const durationMs = performance.now() - started;
@@ -350,9 +354,11 @@ async function askApprover(action: ApprovalSubject, decision: Decision, io: Perf
   return { decision: { ...decision, effect: effect === 'allow' ? 'allow' : 'deny', reason: `${decision.reason}; ${words}` }, approval };
 }
 
-/** An action's audit record once admitted: its id while it runs (null for a read: it is not awaited), and its end. */
+/** An action's audit record once admitted: its id while it runs (null when its begin was queued, not awaited), and its end. */
 export interface AuditedAction {
   id: number | null;
+  /** Resolves with the action's id once its begin is durable; rejects if it is not written. */
+  durable: Promise<number>;
   /** How its ask was answered (settleAsk): written with its end, whichever way it ends. */
   approval: AuditApproval | null;
   /** Queues the end (committed with the store's next batch); resolves with the action's id once the begin is durable. */
@@ -360,20 +366,23 @@ export interface AuditedAction {
 }
 
 /**
- * The audit of an admitted action. One that may change something is begun now, durably, before it runs
- * (and before an approver is asked, so pending asks are visible). One that only reads changes nothing:
- * its begin is written while it reads (the fsync overlaps the read), and what it read is handed over
- * only after finish() resolved, so nothing read reaches the caller before its record is on disk.
+ * The audit of an admitted action, begun before it runs (and before an approver is asked, so pending asks
+ * are visible): by default it returns once the begin is durable. `queued`: it returns at once, for an
+ * action that waits on `durable` itself. One that only reads changes nothing: its begin is written while
+ * it reads (the fsync overlaps the read), and what it read is handed over only after finish() resolved,
+ * so nothing read reaches the caller before its record is on disk. A command handed to a host that starts
+ * it only once `durable` resolved (Host.startsOnceDurable) is prepared there meanwhile.
  */
-export async function auditAction(ctx: PerformContext, begin: AuditBegin, readsOnly: false): Promise<AuditedAction & { id: number }>;
-export async function auditAction(ctx: PerformContext, begin: AuditBegin, readsOnly: boolean): Promise<AuditedAction>;
-export async function auditAction(ctx: PerformContext, begin: AuditBegin, readsOnly: boolean): Promise<AuditedAction> {
+export async function auditAction(ctx: PerformContext, begin: AuditBegin, queued: false): Promise<AuditedAction & { id: number }>;
+export async function auditAction(ctx: PerformContext, begin: AuditBegin, queued: boolean): Promise<AuditedAction>;
+export async function auditAction(ctx: PerformContext, begin: AuditBegin, queued: boolean): Promise<AuditedAction> {
   const begun = ctx.audit.begin(begin);
-  // A read's begin is awaited in finish(): until then a failure is finish()'s to report.
-  if (readsOnly) begun.catch(() => {});
-  const id = readsOnly ? null : await begun;
+  // A queued begin is awaited later (durable, finish()): until then a failure is theirs to report.
+  if (queued) begun.catch(() => {});
+  const id = queued ? null : await begun;
   const audited: AuditedAction = {
     id,
+    durable: begun,
     approval: null,
     async finish(end) {
       const actionId = await begun;

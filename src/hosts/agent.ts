@@ -10,7 +10,7 @@ import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { AgentConnection, AgentHub, PendingRequest } from '../gateway/relay/hub.js';
 import { CreditedSender } from '../exec/input-credit.js';
-import { CHUNK_BYTES, FILE_CHUNK_BYTES, PROTOCOL_V2, PROTOCOL_V3, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
+import { CHUNK_BYTES, FILE_CHUNK_BYTES, PROTOCOL_V2, PROTOCOL_V3, PROTOCOL_V4, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
 import type { PathResolver } from '../policy/types.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { FileError, TransportError, type Host, type HostExecRequest, type HostFiles, type HostTerminal, type TerminalSize } from './types.js';
@@ -53,6 +53,7 @@ export function createAgentHost(name: string, hub: AgentHub): Host {
       return [...sandbox.read, ...sandbox.write].some((root) => isInside(home, root)) ? home : '/';
     },
     execute: (req) => execute(connection(), req),
+    startsOnceDurable: true,
     openTerminal: (argv, size) => openTerminal(connection(), argv, size),
     sandboxSupport: () => Promise.resolve(connection().hello.sandbox),
     files: agentFiles(connection),
@@ -179,21 +180,25 @@ class Credit {
   }
 }
 
-function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResult> {
+async function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResult> {
   const started = performance.now();
-  if (req.signal?.aborted) return Promise.resolve(notRun(130, 'interrupted before it started', started, { aborted: true }));
+  // The command goes out before the action's begin is durable only to an agent that holds it until told.
+  const held = req.durable !== undefined && conn.hello.v >= PROTOCOL_V4;
+  if (req.durable !== undefined && !held) await req.durable;
+  if (req.signal?.aborted) return notRun(130, 'interrupted before it started', started, { aborted: true });
   const stdin = req.stdin ?? null;
   if (stdin !== null && conn.hello.v < PROTOCOL_V2) {
     // Refused rather than silently dropped: the command would read nothing.
-    return Promise.resolve(notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot take standard input; upgrade remux there`, started, { errorKind: 'invalid' }));
+    return notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot take standard input; upgrade remux there`, started, { errorKind: 'invalid' });
   }
   if (req.policy === undefined && req.sandbox !== null && conn.hello.v < PROTOCOL_V2) {
     // Protocol 1 ignored a sandbox sent with remux's own commands: the session would start unsandboxed.
-    return Promise.resolve(notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot sandbox a session; upgrade remux there`, started, { errorKind: 'sandbox_unavailable' }));
+    return notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot sandbox a session; upgrade remux there`, started, { errorKind: 'sandbox_unavailable' });
   }
   return new Promise<ExecResult>((resolve, reject) => {
     let truncated = false;
     let id = 0;
+    let ended = false;
     const cancel = (): void => conn.send({ type: 'cancel', id });
     const gate = new OutputGate(req.output, { stdout: req.onStdout, stderr: req.onStderr }, () => {
       truncated = true;
@@ -208,6 +213,7 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
       cancel();
     };
     const finish = (): void => {
+      ended = true;
       if (deadline) clearTimeout(deadline);
       input?.stop();
       req.signal?.removeEventListener('abort', onAbort);
@@ -224,6 +230,7 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
         own: req.policy === undefined,
         // Only when there is input: an agent of protocol 1 refuses a frame with a field it does not know.
         ...(stdin !== null ? { stdin: true } : {}),
+        ...(held ? { hold: true } : {}),
       },
       {
         onFrame(f) {
@@ -258,6 +265,17 @@ function execute(conn: AgentConnection, req: HostExecRequest): Promise<ExecResul
         data: (chunk) => conn.send({ type: 'stdin', id, data: chunk.toString('base64') }),
         end: () => conn.send({ type: 'stdin-end', id }),
       });
+    }
+    // Its begin on disk, the agent may start it; a begin that failed withdraws it (the agent answers: not run).
+    if (held) {
+      req.durable!.then(
+        () => {
+          if (!ended) conn.send({ type: 'go', id });
+        },
+        () => {
+          if (!ended) cancel();
+        },
+      );
     }
     req.signal?.addEventListener('abort', onAbort, { once: true });
     // Set once the request is out (request() throws when the agent is gone): the agent enforces the

@@ -19,6 +19,11 @@ export interface HostExecRequest {
   onStderr(chunk: Buffer): void;
   flow?: OutputFlow;
   signal?: AbortSignal;
+  /**
+   * The action's audit begin, still on its way to disk (only for a host that startsOnceDurable): nothing
+   * may start before it resolves, nor at all if it rejects.
+   */
+  durable?: Promise<unknown>;
 }
 
 /** A program running on a host in a pseudo-terminal: node-pty locally, an exec channel with a pty over SSH. */
@@ -76,6 +81,11 @@ export interface Host {
    */
   defaultCwd(callerCwd: string | undefined, sandbox: SandboxSpec | null): string;
   execute(req: HostExecRequest): Promise<ExecResult>;
+  /**
+   * execute() takes a command before its audit begin is durable (HostExecRequest.durable) and starts it
+   * only once it is: the host prepares meanwhile (an agent checks its own policy and writes its own begin).
+   */
+  startsOnceDurable?: boolean;
   /** Starts remux's own `argv` (never a user string) in a pseudo-terminal; PATH is the secure PATH. */
   openTerminal(argv: readonly string[], size: TerminalSize): Promise<HostTerminal>;
   /** Starts remux's own command line (the runtime's stage 0, never a user string) with pipes; absent where the transport has none. */

@@ -18,6 +18,13 @@
 //   agent -> gateway  stdin-credit {id, bytes}            sent only as far as the agent granted (exec/input-credit.ts):
 //                                                         it grants as the command reads, so a command that does not
 //                                                         read holds the caller's input back
+//   gateway -> agent  go {id}                         (protocol 4) an exec sent with hold: true may start. The gateway
+//                                                     sends it while its own audit begin is still going to disk; the
+//                                                     agent checks its policy and writes its own begin meanwhile, then
+//                                                     waits for go: nothing runs before both begins are durable. A
+//                                                     cancel instead (the gateway's begin failed, its caller went
+//                                                     away), or no go within HOLD_TIMEOUT_MS: the agent runs nothing
+//                                                     and records it as not run
 //
 // Liveness uses WebSocket ping/pong control frames (the gateway pings, with a deadline), not JSON frames.
 // A request the agent never answered is never sent again after a reconnect: it fails on the gateway
@@ -33,10 +40,10 @@ import { z } from 'zod';
 import { INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../exec/input-credit.js';
 
 /**
- * 2 added standard input (stdin, stdin-end, stdin-credit; exec.stdin), 3 input-taken. The gateway accepts
- * agents of MIN_PROTOCOL_VERSION and up and asks of each only what its version offers.
+ * 2 added standard input (stdin, stdin-end, stdin-credit; exec.stdin), 3 input-taken, 4 exec.hold and go.
+ * The gateway accepts agents of MIN_PROTOCOL_VERSION and up and asks of each only what its version offers.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const MIN_PROTOCOL_VERSION = 1;
 /**
  * Version 2: a command's standard input, writes longer than a frame (file-write-part), a session's
@@ -45,6 +52,13 @@ export const MIN_PROTOCOL_VERSION = 1;
 export const PROTOCOL_V2 = 2;
 /** Version 3: an agent reports the input its terminals took (terminal.inputTaken, input-taken). */
 export const PROTOCOL_V3 = 3;
+/** Version 4: an exec sent before the gateway's audit begin is durable waits on the agent for its go (exec.hold). */
+export const PROTOCOL_V4 = 4;
+/**
+ * How long an agent holds a command for its go. The gateway sends it once its begin is on disk: within a
+ * millisecond or so, at worst after its audit store's lock wait (10 s).
+ */
+export const HOLD_TIMEOUT_MS = 30_000;
 /** The gateway's WebSocket route for agents. */
 export const AGENT_PATH = '/agent/connect';
 /** Largest frame either side sends or accepts (output is cut into chunks well below it). */
@@ -190,7 +204,10 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
     own: z.boolean(),
     /** Standard input follows in stdin frames (protocol 2); absent or false: the command reads /dev/null. */
     stdin: z.boolean().optional(),
+    /** Protocol 4: check and record it, then start it only on its go frame. */
+    hold: z.boolean().optional(),
   }),
+  z.strictObject({ type: z.literal('go'), id: Id }),
   z.strictObject({ type: z.literal('resolve'), id: Id, paths: z.array(AbsPath).max(4096), names: z.array(z.string().min(1).max(255)).max(4096) }),
   z.strictObject({
     type: z.literal('terminal'),
