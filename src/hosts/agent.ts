@@ -52,10 +52,11 @@ export function createAgentHost(name: string, hub: AgentHub): Host {
       if (sandbox === null) return home;
       return [...sandbox.read, ...sandbox.write].some((root) => isInside(home, root)) ? home : '/';
     },
-    execute: (req) => execute(connection(), req),
+    // async: an agent gone since the policy check is a rejection (perform audits it as unreachable), not a throw past it.
+    execute: async (req) => execute(connection(), req),
     startsOnceDurable: true,
-    openTerminal: (argv, size) => openTerminal(connection(), argv, size),
-    sandboxSupport: () => Promise.resolve(connection().hello.sandbox),
+    openTerminal: async (argv, size) => openTerminal(connection(), argv, size),
+    sandboxSupport: async () => connection().hello.sandbox,
     files: agentFiles(connection),
   };
 }
