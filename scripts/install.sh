@@ -43,4 +43,4 @@ remux audit verify
 remux status health
 echo
 echo 'remux is running. Next: remux hosts add NAME USER@ADDRESS, then remux client run NAME -- uptime (see README.md).'
-echo 'Web console: https://127.0.0.1:7777/ (log in with the admin token printed above; the certificate is self-signed).'
+echo "Web console: https://127.0.0.1:7777/ (log in with the admin token printed above; the browser asks once to trust remux's own certificate)."
