@@ -28,7 +28,7 @@
  *
  * Nothing is written to the report pipe when the program was executed. Otherwise one line
  * "[TEXT]WHAT STATUS ERRNO [INDEX]" says what failed (remux words the message), and the helper exits with
- * STATUS: "join" with the index of the namespace (0-5, as on fds 4-9), "caps", "fork", "usage",
+ * STATUS: "join" with the index of the namespace (0-5, as on fds 4-9), "caps", "landlock", "fork", "usage",
  * "cwd", "redirect" with the index of the redirection, "fifo" with that index (FIFOs and sockets are
  * refused as targets, as outside the sandbox), "exec".
  * Otherwise the helper exits as the stage did: with its exit code, or killed by the same signal.
@@ -64,6 +64,8 @@
 #define REPORT_FD 3
 /* Where fail() reports: fd 3, but nowhere while fd 3 is --serve's socket. */
 static int report_fd = REPORT_FD;
+/* The sandbox shares the host's network namespace (the policy grants network): set by enter_sandbox. */
+static int shared_network;
 #define FIRST_NS_FD 4
 #define NS_COUNT 6
 
@@ -138,6 +140,7 @@ static void enter_sandbox(void) {
     joined[i] = !same;
     sys_close((int)own);
   }
+  shared_network = !joined[2];
   long owner = sys_ioctl(FIRST_NS_FD + 1, NS_GET_USERNS);
   if (owner < 0) fail("join", 126, owner, 0);
   long err = sys_setns((int)owner, CLONE_NEWUSER);
@@ -165,6 +168,23 @@ static void drop_capabilities(void) {
   cap_data_t data[_LINUX_CAPABILITY_U32S_3] = {{0, 0, 0}, {0, 0, 0}};
   if ((err = sys_capset(&header, data)) < 0) fail("caps", 126, err, -1);
   if ((err = sys_prctl(PR_SET_NO_NEW_PRIVS, 1, 0)) < 0) fail("caps", 126, err, -1);
+}
+
+/*
+ * Abstract Unix sockets belong to a network namespace, not to the file system: no mount hides them, and a
+ * sandbox that shares the host's network could connect to the host's (X11, D-Bus, an old containerd-shim:
+ * CVE-2020-15257). Landlock's scope (Linux 6.12, ABI 6) keeps the stage from connecting to one made outside
+ * it; an abstract socket made by an earlier command of the same sandbox is outside it too. On an older
+ * kernel they stay reachable, as README says. Once the kernel has the scope, failing to set it is fatal.
+ */
+static void scope_abstract_sockets(void) {
+  if (sys_landlock_create_ruleset(0, 0, LANDLOCK_CREATE_RULESET_VERSION) < 6) return;
+  struct landlock_scoped_attr attr = {0, 0, LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET};
+  long fd = sys_landlock_create_ruleset(&attr, sizeof attr, 0);
+  if (fd < 0) fail("landlock", 126, fd, -1);
+  long err = sys_landlock_restrict_self((int)fd);
+  sys_close((int)fd);
+  if (err < 0) fail("landlock", 126, err, -1);
 }
 
 /* One redirection, performed like sh does in the child: open, move onto its fd. */
@@ -297,6 +317,8 @@ static void run_stage(void) {
     else if (streq(*o, "--dup")) index++;
   }
   drop_capabilities();
+  /* After no_new_privs (drop_capabilities), which an unprivileged landlock_restrict_self needs. */
+  if (shared_network) scope_abstract_sockets();
   if (opt.started) say(opt.started, "\n");
   err = exec_program();
   if (opt.started) {

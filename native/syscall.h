@@ -146,6 +146,16 @@ static inline long sys_recvmsg(int fd, struct msghdr *msg, long flags) { return 
 static inline long sys_fork_sibling(void) { return sc6(__NR_clone, CLONE_PARENT, 0, 0, 0, 0, 0); }
 /* Closes every fd from `first` on (Linux 5.9; ENOSYS before). */
 static inline long sys_close_from(int first) { return sc6(__NR_close_range, first, ~0U, 0, 0, 0, 0); }
+/* Landlock (Linux 5.13) with scopes (6.12, ABI 6): Debian 12's kernel headers predate the scoped field. */
+struct landlock_scoped_attr {
+  unsigned long long handled_access_fs, handled_access_net, scoped;
+};
+#define LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
+#define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+static inline long sys_landlock_create_ruleset(const struct landlock_scoped_attr *attr, unsigned long size, long flags) {
+  return sc6(__NR_landlock_create_ruleset, (long)attr, (long)size, flags, 0, 0, 0);
+}
+static inline long sys_landlock_restrict_self(int fd) { return sc6(__NR_landlock_restrict_self, fd, 0, 0, 0, 0, 0); }
 static inline long sys_setsid(void) { return sc6(__NR_setsid, 0, 0, 0, 0, 0, 0); }
 static inline long sys_unblock_signals(void) {
   unsigned long none = 0;

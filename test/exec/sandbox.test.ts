@@ -12,6 +12,8 @@ import { liveWithArg, parentOf } from '../support/procs.js';
 import { errToOut, from, list, pipeline, run, stage, tmpdir, to, writeScript, PATH } from './helpers.js';
 
 const info = bwrapAvailable();
+/** The kernel's Landlock ABI (landlock_create_ruleset with LANDLOCK_CREATE_RULESET_VERSION); 6 brought scopes (Linux 6.12). */
+const landlockAbi = Number(spawnSync('python3', ['-c', 'import ctypes; print(ctypes.CDLL(None).syscall(444, None, 0, 1))']).stdout?.toString().trim()) || 0;
 
 describe('sandbox availability', () => {
   test('a requested sandbox that bubblewrap cannot provide refuses; nothing runs unsandboxed', async () => {
@@ -338,6 +340,54 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
       assert.deepEqual(await connectFrom(spec('sockets-locked', { readOnly: [path.join(out, 'locked')] }), locked, open), ['ConnectionRefusedError', 'mine']);
     } finally {
       for (const s of servers) s.close();
+    }
+  });
+
+  test('a covered socket that went away since the last look does not keep the next sandbox from starting (looked at again)', async () => {
+    const gone = path.join(tree, 'gone.sock');
+    const server = await serve(gone, 'gone');
+    // Seen, and covered: this look serves the layouts of the next second.
+    assert.deepEqual(await connectFrom(spec('gone-1'), gone), ['ConnectionRefusedError']);
+    await new Promise((resolve) => server.close(resolve));
+    assert.equal(fs.existsSync(gone), false);
+    // A new sandbox at once: bwrap could not bind the cover over what is no longer there.
+    const r = await run(['cat', 'public.txt'], { sandbox: spec('gone-2'), cwd: tree });
+    assert.equal(r.res.exitCode, 0, r.res.error ?? r.err);
+    assert.equal(r.out, 'public\n');
+  });
+
+  test("abstract Unix sockets: sharing the host's network, a command cannot reach the host's (Landlock scope) but can its own; without network there are none of the host's", { skip: landlockAbi < 6 && `the kernel's Landlock ABI is ${landlockAbi}: scopes need 6 (Linux 6.12)` }, async () => {
+    const name = `remux-abstract-${process.pid}`;
+    // A Python server: Node 20's net binds a name starting with NUL as a path, not in the abstract namespace.
+    const serving = 'import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.bind("\\0" + sys.argv[1])\ns.listen()\nprint("ready", flush=True)\nwhile True:\n    c, _ = s.accept()\n    c.sendall(b"host")\n    c.close()\n';
+    const server = spawn('python3', ['-c', serving, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+    // What a client gets from the host's abstract socket, then from one it makes itself.
+    const client = [
+      'import socket, sys, threading',
+      'def hello(addr):',
+      '    s = socket.socket(socket.AF_UNIX)',
+      '    try:',
+      '        s.connect(addr)',
+      '        return s.recv(16).decode()',
+      '    except OSError as e:',
+      '        return type(e).__name__',
+      'print(hello("\\0" + sys.argv[1]))',
+      'own = socket.socket(socket.AF_UNIX)',
+      'own.bind("\\0" + sys.argv[1] + "-own")',
+      'own.listen()',
+      'threading.Thread(target=lambda: own.accept()[0].sendall(b"own"), daemon=True).start()',
+      'print(hello("\\0" + sys.argv[1] + "-own"))',
+    ].join('\n');
+    try {
+      assert.equal(spawnSync('python3', ['-c', client, name]).stdout.toString(), 'host\nown\n', 'outside, both answer');
+      const shared = await run(['python3', '-c', client, name], { sandbox: spec('abstract-shared', { network: true }), cwd: tree });
+      assert.equal(shared.res.exitCode, 0, shared.res.error ?? shared.err);
+      assert.equal(shared.out, 'PermissionError\nown\n');
+      const own = await run(['python3', '-c', client, name], { sandbox: spec('abstract-own'), cwd: tree });
+      assert.equal(own.out, 'ConnectionRefusedError\nown\n');
+    } finally {
+      server.kill();
     }
   });
 
