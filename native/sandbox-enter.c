@@ -17,6 +17,7 @@
  *                       [--report-prefix TEXT] --cwd DIR -- PROGRAM ARGV0 [ARG]...
  *                       [--watch FD GRACE_MS] [--started TEXT]
  *   remux-sandbox-enter --check        exits 0 (can it run from where it is, on a kernel with pidfds?)
+ *   remux-sandbox-enter --landlock-abi exits with the kernel's Landlock ABI (0: none; scopes need 6)
  *   remux-sandbox-enter --serve        a stage server for remux-spawner (below)
  * fds on entry: 0-2 the stage's stdio; 3 the report pipe; 4-9 the sandbox's user, mnt, net, ipc, uts
  * and pid namespaces. The environment is the stage's own, or exactly the --env ones when there are any.
@@ -438,6 +439,10 @@ static void serve(void) {
 
 int remux_main(int argc, char **argv, char **envp) {
   if (argc == 2 && streq(argv[1], "--check")) sys_exit(sys_pidfd_open(sc6(__NR_getpid, 0, 0, 0, 0, 0, 0)) < 0 ? 1 : 0);
+  if (argc == 2 && streq(argv[1], "--landlock-abi")) {
+    long abi = sys_landlock_create_ruleset(0, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    sys_exit(abi < 0 ? 0 : (int)abi);
+  }
   if (argc == 2 && streq(argv[1], "--serve")) {
     /* Dies with remux, like the stages. Nothing to report on: a failure to join ends the server. */
     report_fd = -1;

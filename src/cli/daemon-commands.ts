@@ -11,7 +11,8 @@ import { loadPrincipals } from '../config/principals.js';
 import { loadPolicies } from '../core/context.js';
 import type { Policy } from '../policy/types.js';
 import { EXIT } from '../core/exit-codes.js';
-import { bwrapAvailable } from '../exec/sandbox.js';
+import { bwrapAvailable, landlockScopes } from '../exec/sandbox.js';
+import { sandboxSpec } from '../policy/evaluate.js';
 import { askDaemon } from '../gateway/client.js';
 import type { DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
@@ -207,6 +208,15 @@ function sandboxChecks(): Check[] {
   const checks: Check[] = [];
   if (sandbox.ok) {
     checks.push({ name: 'sandbox', ok: true, warning: !!sandbox.warning, detail: sandbox.warning ?? `bubblewrap ${sandbox.version}` });
+    const networked = policies.filter((p) => p.sandbox !== 'off' && sandboxSpec(p, 'doctor').network).map((p) => p.name);
+    if (networked.length > 0 && !landlockScopes()) {
+      checks.push({
+        name: 'sandbox',
+        ok: true,
+        warning: true,
+        detail: `${networked.join(', ')} grant network: their sandboxed commands share the host's abstract Unix sockets (X11, D-Bus, …) on this kernel; Linux 6.12 or later keeps them out (Landlock scopes)`,
+      });
+    }
   } else {
     const refused = sandboxed.length > 0 ? `; local commands under ${sandboxed.join(', ')} are refused until bubblewrap works` : '';
     checks.push({ name: 'sandbox', ok: sandboxed.length === 0, detail: `unavailable: ${sandbox.reason}${refused}` });

@@ -1,7 +1,7 @@
 // The local OS sandbox (bubblewrap): what a policy's sandbox shows, the bwrap options that build it, and
 // whether bubblewrap works here. Sandboxes are kept running and reused: see sandbox-pool.ts.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -304,6 +304,15 @@ function depth(p: string): number {
 let cached: BwrapInfo | null = null;
 
 /** Whether bubblewrap can sandbox here (see probeBwrap). Probed once per process, synchronously (~10 ms). */
+/**
+ * Whether each sandboxed stage can be kept from the host's abstract Unix sockets when it shares the host's
+ * network (Landlock scopes, ABI 6: Linux 6.12): remux-sandbox-enter asks the kernel.
+ */
+export function landlockScopes(): boolean {
+  const r = spawnSync(ENTER_HELPER, ['--landlock-abi'], { timeout: 5000 });
+  return r.status !== null && r.status >= 6;
+}
+
 export function bwrapAvailable(): BwrapInfo {
   cached ??= probeBwrap(BWRAP_CANDIDATES);
   return cached;

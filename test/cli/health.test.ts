@@ -123,3 +123,31 @@ describe('remux doctor', () => {
     }
   });
 });
+
+describe('remux doctor: the sandbox and abstract sockets', () => {
+  const h = tempHome();
+  writeFileSync(join(h.home, 'policies.yaml'), 'policies:\n  web:\n    capabilities:\n      - { operation: execute_binary, resource: curl }\n      - { operation: network }\n  quiet:\n    capabilities:\n      - { operation: execute_binary, resource: echo }\n');
+  after(() => h.remove());
+  // The kernel as one without Landlock: a seccomp filter answers landlock_create_ruleset (444) with ENOSYS.
+  const withoutLandlock = [
+    'import ctypes, os, struct, sys',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'code = b"".join(struct.pack("<HBBI", *i) for i in [(0x20, 0, 0, 0), (0x15, 0, 1, 444), (0x06, 0, 0, 0x00050000 | 38), (0x06, 0, 0, 0x7fff0000)])',
+    'buf = ctypes.create_string_buffer(code)',
+    'class Prog(ctypes.Structure): _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]',
+    'prog = Prog(4, ctypes.addressof(buf))',
+    'assert libc.prctl(38, 1, 0, 0, 0) == 0 and libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0, ctypes.get_errno()',
+    'os.execv(sys.argv[1], sys.argv[1:])',
+  ].join('\n');
+  const sandboxWarnings = (r: { stdout: string }): string[] =>
+    (JSON.parse(r.stdout) as Health).checks.filter((c) => c.name === 'sandbox' && c.warning && /abstract Unix sockets/.test(c.detail)).map((c) => c.detail);
+
+  test("a sandboxed policy with network is a warning where the kernel cannot keep the host's abstract sockets out (Landlock scopes), and only there", { skip: spawnSync(join(REMUX_BIN, '..', 'remux-sandbox-enter'), ['--landlock-abi']).status! < 6 && 'this kernel lacks Landlock scopes itself' }, () => {
+    const here = spawnSync(REMUX_BIN, ['doctor', '--json'], { env: { ...process.env, ...h.env }, encoding: 'utf8' });
+    assert.deepEqual(sandboxWarnings(here), [], 'Linux 6.12+: no warning');
+    const old = spawnSync('python3', ['-c', withoutLandlock, REMUX_BIN, 'doctor', '--json'], { env: { ...process.env, ...h.env }, encoding: 'utf8' });
+    assert.deepEqual(sandboxWarnings(old), [
+      "web grant network: their sandboxed commands share the host's abstract Unix sockets (X11, D-Bus, …) on this kernel; Linux 6.12 or later keeps them out (Landlock scopes)",
+    ]);
+  });
+});
