@@ -20,11 +20,19 @@ import { newSessionArgv, single, type TmuxTarget } from './tmux.js';
  * tmux client there could have the server run anything outside. tmux's own directory (tmux-UID) is
  * emptied, any other socket path covered with /dev/null; nothing is needed where the sandbox already
  * hides the socket's directory (`hidden`: a mount point made in a hidden, read-only directory fails bwrap).
+ * A cover (/dev/null over a socket or a hidden file) whose path is gone since the options were made (the
+ * host's sockets are looked at once a second) is left out: bwrap would fail making its mount point.
  */
 function paneScript(hidden: readonly string[]): string {
   const alreadyHidden = hidden.flatMap((h) => [quoteWord(h), `${quoteWord(h)}/*`]).join('|');
   return [
     ...passEnvLines(),
+    'n=$#',
+    'while [ $n -gt 0 ]; do',
+    '  a=$1; shift; n=$((n - 1))',
+    '  if [ "$a" = --ro-bind ] && [ $n -ge 2 ] && [ "$1" = /dev/null ] && [ ! -e "$2" ] && [ ! -L "$2" ]; then shift 2; n=$((n - 2)); continue; fi',
+    '  set -- "$@" "$a"',
+    'done',
     's=${TMUX%,*}; s=${s%,*}; d=${s%/*}',
     `case $d in ""${alreadyHidden ? `|${alreadyHidden}` : ''}) ;; */tmux-[0-9]*) set -- "$@" --tmpfs "$d" --remount-ro "$d" ;; /*) set -- "$@" --ro-bind /dev/null "$s" ;; esac`,
     'exec "$@" -- /bin/sh -c "$0"',

@@ -3,8 +3,9 @@
 // may write, what a path swapped after the check reaches (the kernel has the last word), the tmux
 // server out of reach, the pane's terminal and environment, and what the audit record says.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +15,7 @@ import { EXIT } from '../../src/core/exit-codes.js';
 import { perform } from '../../src/core/perform.js';
 import type { PerformResult, SessionAction } from '../../src/core/types.js';
 import { bwrapAvailable } from '../../src/exec/sandbox.js';
+import { localPaneProgram } from '../../src/sessions/pane-sandbox.js';
 
 const bwrap = bwrapAvailable();
 
@@ -160,5 +162,27 @@ describe('a startup command in a sandboxed pane, on the local host', { timeout: 
     assert.equal(writes.exitCode, EXIT.DENIED);
     assert.match(writes.message ?? '', /write_file \/etc\/remux-pane-x: no rule of policy pane allows it/);
     assert.doesNotMatch(tmux('list-sessions', '-F', '#{session_name}'), /^denied$/m);
+  });
+});
+
+describe("a pane's sandbox made while a socket it covers went away", { skip: bwrap.ok ? false : `no usable bubblewrap: ${bwrap.reason}` }, () => {
+  test('the cover of a socket gone since the options were made is left out: the pane starts', async () => {
+    const tree = mkdtempSync(join(tmpdir(), 'remux-pane-gone-'));
+    const sock = join(tree, 'api.sock');
+    const server = net.createServer((c) => c.end('api'));
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      const program = localPaneProgram({ cwd: tree, spec: { read: [tree], write: [], hide: [], readOnly: [], network: false, owner: 'pane-gone' }, securePath: '/usr/bin:/bin', shellCommand: 'echo inside' });
+      assert.ok(Array.isArray(program), JSON.stringify(program));
+      assert.ok(program.join(' ').includes(`--ro-bind /dev/null ${sock}`), 'the live socket is covered');
+      await new Promise((resolve) => server.close(resolve));
+      assert.equal(existsSync(sock), false);
+      // As tmux starts it, a moment later (TMUX unset here: no tmux socket to cover).
+      const r = spawnSync(program[0]!, program.slice(1), { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
+      assert.deepEqual([r.status, r.stdout], [0, 'inside\n'], r.stderr);
+    } finally {
+      server.close();
+      rmSync(tree, { recursive: true, force: true });
+    }
   });
 });
