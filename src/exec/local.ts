@@ -8,7 +8,7 @@ import type { CommandList, Pipeline, Redirect, Stage } from '../command/types.js
 import { OutputGate } from './output.js';
 import type { Destination } from './output.js';
 import { SandboxPool, type SandboxLease, type SandboxStatus } from './sandbox-pool.js';
-import { bwrapAvailable, ENTER_HELPER, forgetHostSockets, isInside, parseEnterReport, sandboxGone, sandboxLayout, visibleInside } from './sandbox.js';
+import { bwrapAvailable, ENTER_HELPER, isInside, parseEnterReport, sandboxGone, sandboxLayout, visibleInside } from './sandbox.js';
 import type { SandboxLayout } from './sandbox.js';
 import { reopenPath, spawnPipeline, SpawnerDiedError, type FdMode, type StageFailure, type StageSpec, type StageStart } from './spawner.js';
 import type { BwrapInfo, ExecErrorKind, ExecRequest, ExecResult } from './types.js';
@@ -115,7 +115,7 @@ class Run {
   }
 
   /** Leases the running sandbox for this layout (started if needed); a sandbox that cannot start refuses the command. */
-  private async enterSandbox(lookedAgain = false): Promise<string | null> {
+  private async enterSandbox(): Promise<string | null> {
     if (this.layout === null) return null;
     if (!fs.existsSync(ENTER_HELPER)) return this.fail('sandbox_unavailable', `the OS sandbox cannot be used: ${ENTER_HELPER} is missing (run npm run build)`);
     let pool = pools.get(this.bwrapPath);
@@ -124,13 +124,6 @@ class Run {
     try {
       this.lease = await pool.acquire(this.layout);
     } catch (e) {
-      // A socket the layout covers went away since the host's sockets were last looked at (once a second):
-      // bwrap cannot bind its cover over what is not there. Looked at again, once.
-      if (!lookedAgain && this.req.sandbox && this.layout.sockets.some((s) => !isSocket(s))) {
-        forgetHostSockets();
-        this.layout = sandboxLayout(this.req.sandbox);
-        return this.enterSandbox(true);
-      }
       return this.fail('sandbox_unavailable', `the OS sandbox could not be started: ${(e as Error).message}`);
     }
     return null;
@@ -684,12 +677,4 @@ function errCode(e: unknown): string {
 
 function closeAll(fds: number[]): void {
   for (const fd of fds) fs.closeSync(fd);
-}
-
-function isSocket(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSocket();
-  } catch {
-    return false;
-  }
 }

@@ -191,7 +191,7 @@ export class SandboxPool {
   private async start(layout: SandboxLayout): Promise<Sandbox> {
     const holderPath = HOLDER.find((p) => fs.existsSync(p));
     if (holderPath === undefined) throw new Error(`no ${HOLDER.join(' or ')} to hold the sandbox open`);
-    const holder = spawn(this.bwrapPath, [...bwrapOptions(layout), '--info-fd', '3', '--', holderPath], {
+    const holder = spawn(this.bwrapPath, [...bwrapOptions(stillThere(layout)), '--info-fd', '3', '--', holderPath], {
       env: {},
       // Its own process group: a Ctrl-C at the terminal reaches remux, which stops commands itself.
       detached: true,
@@ -299,4 +299,21 @@ function openAll(paths: readonly string[]): number[] {
     for (const fd of fds) fs.closeSync(fd);
     throw e;
   }
+}
+
+/**
+ * `layout` without the covers (over a socket or a hidden path) of what is gone since it was made (the
+ * host's sockets are looked at once a second): bwrap would fail making their mount points, and there is
+ * nothing left to cover. Sandboxed panes do the same in their script (sessions/pane-sandbox.ts).
+ */
+function stillThere(layout: SandboxLayout): SandboxLayout {
+  const exists = (p: string): boolean => {
+    try {
+      fs.lstatSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return { ...layout, sockets: layout.sockets.filter(exists), hidden: layout.hidden.filter((h) => exists(h.path)) };
 }

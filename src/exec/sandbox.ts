@@ -158,11 +158,6 @@ const SOCKETS_TTL_MS = 1000;
 
 let socketsSeen: { at: number; sockets: Array<{ path: string; id: string }> } | null = null;
 
-/** The next layout looks at the host's sockets again: one it covers went away since the last look. */
-export function forgetHostSockets(): void {
-  socketsSeen = null;
-}
-
 /**
  * This host's Unix sockets by physical path with their identity: every one bound in this network namespace
  * (/proc/net/unix names them wherever they lie) and those under SOCKET_DIRS. A socket in a tree the

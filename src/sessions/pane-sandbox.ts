@@ -21,7 +21,8 @@ import { newSessionArgv, single, type TmuxTarget } from './tmux.js';
  * emptied, any other socket path covered with /dev/null; nothing is needed where the sandbox already
  * hides the socket's directory (`hidden`: a mount point made in a hidden, read-only directory fails bwrap).
  * A cover (/dev/null over a socket or a hidden file) whose path is gone since the options were made (the
- * host's sockets are looked at once a second) is left out: bwrap would fail making its mount point.
+ * host's sockets are looked at once a second) is left out: bwrap would fail making its mount point (as
+ * exec/sandbox-pool.ts does for commands' sandboxes).
  */
 function paneScript(hidden: readonly string[]): string {
   const alreadyHidden = hidden.flatMap((h) => [quoteWord(h), `${quoteWord(h)}/*`]).join('|');
