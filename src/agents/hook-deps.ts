@@ -1,6 +1,7 @@
 // What answering a hook needs (hooks.ts HookDeps), from remux's own parts: approvals, the notification
 // channels, the session's policy for PreToolUse, the audit trail. Shared by `remux code hook` run
 // directly and by the session supervisor's hook endpoint.
+import { redactText } from '../audit/redact.js';
 import type { AuditStore } from '../audit/store.js';
 import { parseCommand } from '../command/parser.js';
 import type { Config } from '../config/config.js';
@@ -39,7 +40,9 @@ export function hookDeps(session: string, parts: HookParts): HookDeps {
     },
     policyAskExpired: (what, withinMs) => {
       const since = Date.now() - withinMs;
-      return approvals.store.list({ all: true, limit: 50 }).some((a) => a.principal === principal && a.source.startsWith(POLICY_SOURCE) && a.what === what && a.status === 'expired' && a.expiresAt >= since);
+      // As the store keeps it: redacted.
+      const shown = redactText(what);
+      return approvals.store.list({ all: true, limit: 50 }).some((a) => a.principal === principal && a.source.startsWith(POLICY_SOURCE) && a.what === shown && a.status === 'expired' && a.expiresAt >= since);
     },
     record: async ({ command, decision, reason, checked }) => {
       await audit.record(

@@ -114,9 +114,17 @@ describe('remux code hook', () => {
       assert.equal(dialog.stdout, '');
       assert.equal(store.list({ all: true }).length, asked, 'no second approval for the same call');
       assert.equal(hook.requests.filter((q) => q.body.includes('"event":"approval.expired"')).length, 2);
+      // The same with a secret in the command: the approval keeps it redacted, and is still known as this call's.
+      const secret = 'touch /tmp/remux-hook-expired password=hunter2';
+      await run(pre(secret));
+      assert.equal(store.list({ all: true }).filter((a) => a.what.includes('password=[REDACTED]')).length, 1);
+      const secretDialog = await run({ ...PERMISSION_BASH, tool_input: { command: secret } });
+      assert.equal(secretDialog.stdout, '');
+      assert.equal(store.list({ all: true }).length, asked + 1, 'no second approval for that call either');
+      assert.equal(JSON.stringify(store.list({ all: true })).includes('hunter2'), false);
       // Another command still asks (and expires here).
       await run({ ...PERMISSION_BASH, tool_input: { command: 'make other' } });
-      assert.equal(store.list({ all: true }).length, asked + 1);
+      assert.equal(store.list({ all: true }).length, asked + 2);
     } finally {
       writeFileSync(join(h.home, 'config.yaml'), 'default_policy: agent\napprovals:\n  timeout_seconds: 20\n');
     }
