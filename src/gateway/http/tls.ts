@@ -38,7 +38,7 @@ export async function ensureSelfSigned(dir: string, host: string, log: (line: st
     if (validTo - Date.now() > RENEW_BEFORE_MS && !selfSigned) return files;
     log(
       selfSigned
-        ? `the certificate in ${dir} signs itself, which some clients (Claude Code, Codex) refuse to trust: generating one signed by a CA of its own; clients that trust ${files.cert} take the new one as they start, a browser asks once more`
+        ? `the certificate in ${dir} signs itself, which some clients (Claude Code, Codex) refuse to trust: generating one signed by a CA of its own; clients that trust ${files.cert} take the new one as they start, a browser asks once more, and an agent given a copy of the old one (--ca-file) needs a copy of the new one`
         : `the certificate in ${dir} expires ${new Date(validTo).toISOString()}: generating a new one`,
     );
   }
