@@ -74,6 +74,18 @@ function setup(t: TestContext, principal: Principal = { name: 'alice', via: 'cli
   return { root, audit, run, host };
 }
 
+/** The approvals service of a REMUX_HOME of its own (no channels), as the daemon runs it; closed and removed after the test. */
+function approvalsService(t: TestContext, audit: AuditStore): Approvals {
+  const home = mkdtempSync(join(tmpdir(), 'remux-approvals-'));
+  const env = { REMUX_HOME: home };
+  const approvals = new Approvals({ env, config: loadConfig(env).config, audit });
+  t.after(() => {
+    approvals.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+  return approvals;
+}
+
 test('read, write and list in the allowed tree; the audit names the operation, path and bytes, never the content', async (t) => {
   const { root, audit, run } = setup(t);
   const read = await run({ kind: 'file.read', host: 'localhost', path: `${root}/allowed/a.txt` });
@@ -293,13 +305,7 @@ test('create_dirs makes missing parents inside the tree; without it a missing pa
 
 test('an approval its caller cancelled is audited as cancelled, not expired', async (t) => {
   const { root, run, audit } = setup(t);
-  const home = mkdtempSync(join(tmpdir(), 'remux-cancel-'));
-  const env = { REMUX_HOME: home };
-  const approvals = new Approvals({ env, config: loadConfig(env).config, audit });
-  t.after(() => {
-    approvals.close();
-    rmSync(home, { recursive: true, force: true });
-  });
+  const approvals = approvalsService(t, audit);
   const caller = new AbortController();
   // The caller (an MCP client's request) goes away as soon as the approval waits; its deadline is 300 s off.
   const approve = approvalsApprover(approvals, 'bot', () => caller.abort(), caller.signal);
@@ -620,13 +626,7 @@ test('edit: one whose result would pass the write limit is refused, the file unt
 
 test('edit: an approver is asked with what changes, the secrets in it redacted, and the edit waits for the answer', async (t) => {
   const { root, run, audit } = setup(t);
-  const home = mkdtempSync(join(tmpdir(), 'remux-edit-ask-'));
-  const env = { REMUX_HOME: home };
-  const approvals = new Approvals({ env, config: loadConfig(env).config, audit });
-  t.after(() => {
-    approvals.close();
-    rmSync(home, { recursive: true, force: true });
-  });
+  const approvals = approvalsService(t, audit);
   const path = `${root}/allowed/ask/x`;
   writeFileSync(path, 'x\npassword=old\n');
   // Answered (approved) as soon as the question is out.
