@@ -91,9 +91,10 @@ export function createRunView(inv: Invocation, mode: ViewMode, command: string, 
         reportProblem(inv, result, host, command, hintsShown);
         drawProgress();
       } else {
-        // grouped: results arrive in any order; printed per host in done().
+        // grouped: results arrive in any order; printed per host in done(), so the progress line is all there is meanwhile.
         bufferFor(host);
         resultsByHost.set(host, result);
+        drawProgress();
       }
     },
     done(summary) {

@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { remux, tempHome } from '../support/cli.js';
+import { spawn } from 'node-pty';
+import { REMUX_NODE_BIN, REPO_ROOT, remux, tempHome } from '../support/cli.js';
 
 const POLICY = `# test policies; \${DATA} comes from the environment
 policies:
@@ -147,6 +148,19 @@ describe('remux client run / batch on localhost', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /nope/);
     assert.match(r.stderr, /logs/);
+  });
+
+  test('a fan-out on a terminal counts finished hosts on its progress line, --group too (its output waits for the end)', async () => {
+    // localhost,local is one host, and a fan-out: a list. stderr must be a terminal for the progress line.
+    for (const mode of [[], ['--group']]) {
+      const term = spawn(process.execPath, [REMUX_NODE_BIN, 'client', 'run', 'localhost,local', ...mode, '-p', 'logs', '--', 'echo hi'], { cols: 120, rows: 24, cwd: REPO_ROOT, env: { ...process.env, ...env } });
+      let out = '';
+      term.onData((d) => (out += d));
+      const code = await new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));
+      assert.equal(code, 0, out);
+      assert.match(out, /\[0\/1\] ok 0 {2}failed 0/, `${mode.join(' ')}: ${out}`);
+      assert.match(out, /\[1\/1\] ok 1 {2}failed 0/, `${mode.join(' ')}: the finished host is counted: ${out}`);
+    }
   });
 
   test('--json prints one object with output, status and decision', async () => {
