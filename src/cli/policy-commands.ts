@@ -7,7 +7,7 @@ import { policiesFile } from '../config/paths.js';
 import { EXIT } from '../core/exit-codes.js';
 import { evaluate, explain } from '../policy/evaluate.js';
 import { loadPolicyFile } from '../policy/load.js';
-import { addPolicyToFile, TEMPLATES, workspaceResource } from '../policy/templates.js';
+import { addPolicyToFile, policyNameProblem, TEMPLATES, workspaceResource } from '../policy/templates.js';
 import type { OutputLimits, Policy, Rule, SandboxMode } from '../policy/types.js';
 import { enforcementOn } from '../core/perform.js';
 import { createLocalHost } from '../hosts/local.js';
@@ -115,6 +115,8 @@ export function createPolicy(name: string, opts: { template: string; output?: st
     throw new UsageError(`unknown template "${opts.template}"`, `templates: ${Object.keys(TEMPLATES).join(', ')}`);
   }
   const template = opts.template as keyof typeof TEMPLATES;
+  const nameProblem = policyNameProblem(name);
+  if (nameProblem !== null) throw new UsageError(nameProblem);
   if (opts.workspace !== undefined && template !== 'developer') throw new UsageError(`--workspace goes with --template developer, not ${template}`);
   const file = opts.output ? resolve(opts.output) : policiesFile();
   // Rules match paths with their symlinks resolved: the workspace is written as the directory it really is.

@@ -344,8 +344,14 @@ function addPolicyLocked(file: string, policyName: string, templateName: Templat
   return { created: false };
 }
 
+/** Why `name` cannot name a policy, or null if it can. */
+export function policyNameProblem(name: string): string | null {
+  return POLICY_NAME.test(name) ? null : `invalid policy name ${JSON.stringify(name)}: use 1-64 characters of A-Z a-z 0-9 _ . -`;
+}
+
 function checkName(name: string): void {
-  if (!POLICY_NAME.test(name)) throw new Error(`invalid policy name ${JSON.stringify(name)}: use 1-64 characters of A-Z a-z 0-9 _ . -`);
+  const problem = policyNameProblem(name);
+  if (problem !== null) throw new Error(problem);
 }
 
 function tempNameFor(file: string): string {

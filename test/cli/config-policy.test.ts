@@ -161,6 +161,10 @@ describe('remux policy', () => {
     const unknown = await remux(['policy', 'create', 'x', '--template', 'nope', '--output', out], { env: h.env });
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /read_only/);
+    const badName = await remux(['policy', 'create', 'log reader', '--template', 'read_only', '--output', out], { env: h.env });
+    assert.equal(badName.code, 2, 'a usage error, as an unknown template is');
+    assert.match(badName.stderr, /^remux: invalid policy name "log reader": use 1-64 characters of A-Z a-z 0-9 _ \. -/);
+    assert.equal(readFileSync(out, 'utf8'), before, 'the file is unchanged');
   });
 
   test('create --workspace: the developer policy works in that directory, named by its real path; a missing or wrong one is a usage error', async () => {
