@@ -19,6 +19,7 @@ export async function mcpStdioCommand(inv: Invocation, opts: McpStdioOptions): P
 }
 
 const PLACEHOLDER = '<TOKEN>';
+const SERVER_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/;
 const MAKE_TOKEN = 'make a token with `remux principal add NAME --hosts SELECTOR` (or --admin)';
 
 interface Snippet {
@@ -30,6 +31,8 @@ interface Snippet {
 
 export async function mcpConfigCommand(inv: Invocation, client: string, opts: McpConfigOptions): Promise<void> {
   if (!(MCP_CLIENTS as readonly string[]).includes(client)) throw new UsageError(`unknown MCP client "${client}": say one of ${MCP_CLIENTS.join(', ')}`);
+  // The clients' `mcp add` commands read a name starting with "-" as one of their options, and refuse an empty one.
+  if (!SERVER_NAME.test(opts.name)) throw new UsageError(`--name ${JSON.stringify(opts.name)}: name the server with letters, digits, ".", "_" or "-" (e.g. remux-prod), not starting with "-"`);
   if (opts.url !== undefined && !opts.http) throw new UsageError('--url goes with --http');
   if (opts.principal !== undefined && opts.http) throw new UsageError('--principal is for stdio; over --http the token itself names the principal');
   const token = readToken(inv, opts);

@@ -170,13 +170,17 @@ describe('remux mcp config', () => {
     }
   });
 
-  test('bad input: an unknown client, a token file that is not one token, --url without --http, a plain-HTTP remote URL', async () => {
+  test('bad input: an unknown client, a token file that is not one token, --url without --http, a plain-HTTP remote URL, a name no client takes', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['mcp', 'config', 'zed'], /unknown MCP client "zed": say one of claude-code, claude-desktop, cursor, codex, gemini, vscode, windsurf/],
       [['mcp', 'config', 'cursor', '--http', '--token-file', join(h.home, 'missing')], /--token-file .*missing: no such file/],
       [['mcp', 'config', 'cursor', '--http', '--token-file', join(h.home, 'policies.yaml')], /expected one token .* found more than one word/],
       [['mcp', 'config', 'cursor', '--url', 'https://x/mcp'], /--url goes with --http/],
       [['mcp', 'config', 'cursor', '--http', '--url', 'http://gw.example.com/mcp'], /must not cross the network in clear/],
+      // `claude mcp add -rf …` would read the name as its options; an empty or spaced name no client takes.
+      [['mcp', 'config', 'claude-code', '--name', '-rf'], /^remux: --name "-rf": name the server with letters, digits, "\.", "_" or "-" \(e\.g\. remux-prod\), not starting with "-"\n/],
+      [['mcp', 'config', 'codex', '--name', ''], /^remux: --name "": name the server with/],
+      [['mcp', 'config', 'vscode', '--name', 'my server'], /^remux: --name "my server": name the server with/],
     ];
     for (const [args, message] of cases) {
       const r = await remux(args, { env: h.env });
