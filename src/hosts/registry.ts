@@ -8,7 +8,7 @@ import { ReloadingFile } from '../config/reloading.js';
 import { AgentHub } from '../gateway/relay/hub.js';
 import { createAgentHost, notRelayedHere } from './agent.js';
 import { createLocalHost, isLocalHostName } from './local.js';
-import { hostsFile, loadInventory, type HostEntry, type Inventory, type SshHostEntry } from './inventory.js';
+import { hostNameProblem, hostsFile, loadInventory, type HostEntry, type Inventory, type SshHostEntry } from './inventory.js';
 import type { EarlySockets } from './early-sockets.js';
 import type { ConnectionPool, PoolOptions } from './pool.js';
 import { TransportError, type Host } from './types.js';
@@ -79,10 +79,10 @@ export class HostRegistry {
   host(name: string): Host {
     const entry = this.entry(name);
     if (!entry) {
-      const known = this.inventory().hosts.map((h) => h.name);
-      throw new TransportError(
-        `unknown host "${name}" (known: localhost${known.length ? `, ${known.join(', ')}` : ''}); add it with: remux hosts add ${name} USER@ADDRESS`,
-      );
+      const known = `known: localhost${this.inventory().hosts.map((h) => `, ${h.name}`).join('')}`;
+      // A selector (env=prod, web*, all) reaches here from callers that take one host (MCP, the API): adding it could not help.
+      if (hostNameProblem(name) !== null) throw new TransportError(`"${name}" is not a host name: name one host (${known})`);
+      throw new TransportError(`unknown host "${name}" (${known}); add it with: remux hosts add ${name} USER@ADDRESS`);
     }
     if (entry.transport === 'local') {
       let host = this.locals.get(name);

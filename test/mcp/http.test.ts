@@ -187,7 +187,13 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
   test('an unknown host is a tool error naming the known ones', async () => {
     const r = await call(boss, 'run_command', { host: 'nowhere', command: 'true' });
     assert.equal(r.result.isError, true);
-    assert.match(r.text, /^remux not run: unknown host "nowhere" \(known: localhost, web1\)/);
+    assert.match(r.text, /^remux not run: unknown host "nowhere" \(known: localhost, web1\); add it with: remux hosts add nowhere USER@ADDRESS/);
+    // A selector is not one host: a model is told to name one, not to add a host that no name can be.
+    for (const selector of ['all', 'web*', 'env=prod']) {
+      const s = await call(boss, 'run_command', { host: selector, command: 'true' });
+      assert.equal(s.result.isError, true);
+      assert.equal(s.text, `remux not run: "${selector}" is not a host name: name one host (known: localhost, web1)`);
+    }
   });
 
   test('the legacy SSE transport works with the same tools and the same authentication', async () => {
