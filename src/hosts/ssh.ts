@@ -1055,7 +1055,11 @@ async function credentials(endpoint: SshEndpoint, env: NodeJS.ProcessEnv, where:
       }
       if (creds.methods.length === 0) {
         const why = skipped.length > 0 ? `; ${skipped.join('; ')}` : '';
-        throw new SshError(`${where}: no credentials: SSH_AUTH_SOCK is not set and ~/.ssh has no usable ${DEFAULT_KEYS.join(', ')}${why}`, 'config');
+        // No "credentials: X" in the text: the audit trail's redaction would take X for a secret's value.
+        throw new SshError(
+          `${where}: no credentials (SSH_AUTH_SOCK is not set and ~/.ssh has no usable ${DEFAULT_KEYS.join(', ')}${why}): give the host an identity file (identity: FILE in hosts.yaml) or load a key into ssh-agent`,
+          'config',
+        );
       }
       return creds;
     }

@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { redactText } from '../../src/audit/redact.js';
 import { parseCommand } from '../../src/command/parser.js';
 import { quoteWord, renderCommandList } from '../../src/command/render.js';
 import type { CommandList } from '../../src/command/types.js';
@@ -219,7 +220,8 @@ describe('authentication', () => {
     const home = join(dir, 'home');
     mkdirSync(join(home, '.ssh'), { recursive: true });
     const err = await refusal(h1, { env: { HOME: home } }, { method: 'default' });
-    assert.match(err.message, /no credentials: SSH_AUTH_SOCK is not set and ~\/\.ssh has no usable id_ed25519, id_ecdsa, id_rsa/);
+    assert.match(err.message, /no credentials \(SSH_AUTH_SOCK is not set and ~\/\.ssh has no usable id_ed25519, id_ecdsa, id_rsa\): give the host an identity file/);
+    assert.equal(redactText(err.message), err.message, 'the audit trail keeps the message as it is');
     copyFileSync(h1.identityFile, join(home, '.ssh', 'id_rsa'));
     chmodSync(join(home, '.ssh', 'id_rsa'), 0o600);
     const conn = await connect(h1, { env: { HOME: home } }, { method: 'default' });
