@@ -82,8 +82,8 @@ export function agentTokenCommand(name: string, opts: { label?: string[]; rotate
   if (!existing && opts.rotate) throw new UsageError(`no agent host ${name} in ${file} to rotate`);
   if (existing && existing.transport !== 'agent') throw new UsageError(`host ${name} in ${file} is not an agent host (transport ${existing.transport})`);
   const token = newToken();
-  const labels = opts.label ? parseLabels(opts.label) : existing?.labels;
   try {
+    const labels = opts.label ? parseLabels(opts.label) : existing?.labels;
     addHost(file, { name, transport: 'agent', tokenSha256: hashToken(token), ...(labels ? { labels } : {}), ...(existing?.tmuxUsers ? { tmuxUsers: existing.tmuxUsers } : {}), ...(existing?.tmuxSocket ? { tmuxSocket: existing.tmuxSocket.kind === 'name' ? existing.tmuxSocket.name : existing.tmuxSocket.path } : {}) }, { replace: opts.rotate === true });
   } catch (err) {
     if ((err as Error).name === 'InventoryError') throw new UsageError((err as Error).message);

@@ -46,6 +46,10 @@ describe('remux agent against a real daemon', () => {
     const again = await remux(['agent', 'token', 'laptop'], { env: gw.env });
     assert.equal(again.code, 2);
     assert.match(again.stderr, /already exists.*\n.*--rotate/);
+    const badLabel = await remux(['agent', 'token', 'desk', '--label', 'dev'], { env: gw.env });
+    assert.equal(badLabel.code, 2, 'a usage error, as hosts add gives');
+    assert.match(badLabel.stderr, /^remux: bad label "dev": write key=value/);
+    assert.equal(readFileSync(join(gw.home, 'hosts.yaml'), 'utf8'), hosts, 'nothing added');
   });
 
   test('hosts list: transport agent, connected, from where and since when', async () => {
