@@ -2,11 +2,13 @@
 import { loadConfig } from '../config/config.js';
 import { socketFile } from '../config/paths.js';
 import { createContext } from '../core/context.js';
+import { EXIT } from '../core/exit-codes.js';
 import { combinedExit, fanOut, summarize } from '../core/fanout.js';
 import type { PerformResult } from '../core/types.js';
 import { askDaemon } from '../gateway/client.js';
 import type { HostStatus } from '../gateway/protocol.js';
 import { addHost, hostsFile, listedHosts, loadInventory, parseHostSpec, parseLabels, removeHost, type HostEntry } from '../hosts/inventory.js';
+import { agentNotConnected } from '../hosts/agent.js';
 import { enforcement, hostRows, type Enforcement } from '../hosts/view.js';
 import type { AddOptions } from './commands/hosts.js';
 import { printJson, printJsonLine, printTable, UsageError } from './output.js';
@@ -106,6 +108,22 @@ export async function listHostsCommand(opts: { json?: boolean }): Promise<void> 
   if (!live) process.stderr.write('(no daemon running: connection state unknown; start one with: remux daemon start)\n');
 }
 
+/** An agent host as the running daemon's relay sees it: ok while its agent is connected (and answers pings). */
+function relayedResult(host: string, status: HostStatus | undefined): PerformResult {
+  const connected = status?.connected === true;
+  return {
+    actionId: null,
+    outcome: connected ? 'ok' : 'unreachable',
+    exitCode: connected ? EXIT.OK : EXIT.TRANSPORT,
+    decision: null,
+    message: connected ? null : agentNotConnected(host, status?.lastError ?? null),
+    durationMs: status?.lastRttMs ?? 0,
+    bytesOut: 0,
+    truncated: false,
+    timedOut: false,
+  };
+}
+
 export async function checkHostsCommand(selector: string, opts: { acceptNew?: boolean; knownHosts?: string; json?: boolean }): Promise<void> {
   const ctx = createContext({ acceptNew: opts.acceptNew === true, ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}) });
   try {
@@ -133,18 +151,30 @@ export async function checkHostsCommand(selector: string, opts: { acceptNew?: bo
       }
       return e;
     };
+    // An agent host answers only the daemon its agent dials, never this process: with a daemon running, the
+    // daemon's relay says whether it is there (it pings every agent every few seconds and knows its sandbox).
+    const isAgent = (host: string): boolean => ctx.registry.entry(host)?.transport === 'agent';
+    const live = names.some(isAgent) ? await daemonHosts() : null;
+    const relayed = live === null ? [] : names.filter(isAgent);
+    const relayedResults = relayed.map((host) => {
+      const status = live?.get(host);
+      const r = relayedResult(host, status);
+      printed.push(Promise.resolve(print(host, r, r.outcome === 'ok' ? enforcement(status?.sandbox ?? null, 'not probed yet') : enforcement(null, 'the host did not answer'))));
+      return r;
+    });
     const results = await fanOut(
       ctx,
-      names,
+      names.filter((host) => !relayed.includes(host)),
       (host) => ({ kind: 'probe', host }),
       { onOutput: () => {}, onResult: (host, r) => printed.push(enforcementOf(host, r).then((e) => print(host, r, e))) },
       { concurrency: ctx.config.fanout.concurrency },
     );
+    const all = [...relayedResults, ...results.values()];
     const checked = await Promise.all(printed);
     if (!opts.json) printWarnings(checked.map((e) => e.warning));
-    const summary = summarize(results.values());
+    const summary = summarize(all);
     if (!opts.json) process.stderr.write(`${summary.total} checked: ${summary.ok} ok, ${summary.total - summary.ok} failing (known_hosts: ${ctx.knownHostsFile})\n`);
-    process.exitCode = combinedExit(results.values());
+    process.exitCode = combinedExit(all);
   } finally {
     await ctx.close();
   }

@@ -25,12 +25,16 @@ export function notRelayedHere(name: string): TransportError {
   );
 }
 
+export function agentNotConnected(name: string, lastError: string | null): string {
+  return `agent ${name} is not connected (${lastError ?? 'never connected'}); start it with: remux agent --gateway URL --name ${name} --token-file FILE`;
+}
+
 export function createAgentHost(name: string, hub: AgentHub): Host {
   const whichCaches = new WeakMap<AgentConnection, WhichCache>();
   const connection = (): AgentConnection => {
     const c = hub.get(name);
     if (!hub.relaying) throw notRelayedHere(name);
-    if (!c?.open) throw new TransportError(`agent ${name} is not connected (${hub.status(name).lastError ?? 'never connected'}); start it with: remux agent --gateway URL --name ${name} --token-file FILE`);
+    if (!c?.open) throw new TransportError(agentNotConnected(name, hub.status(name).lastError));
     return c;
   };
   return {

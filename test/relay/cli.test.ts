@@ -62,6 +62,16 @@ describe('remux agent against a real daemon', () => {
     assert.match(table.stdout, /laptop\s+agent from 127\.0\.0\.1\s+env=dev\s+yes/);
   });
 
+  test("hosts check: a connected agent is ok, as the daemon's relay sees it (this process cannot reach it)", async () => {
+    const r = await remux(['hosts', 'check', 'laptop'], { env: gw.env });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^laptop {2}ok {2}\d+ms {2}(sandbox \(bubblewrap|static checks only|no sandbox)/);
+    const json = await remux(['hosts', 'check', 'env=dev', '--json'], { env: gw.env });
+    assert.equal(json.code, 0, json.stdout + json.stderr);
+    const row = JSON.parse(json.stdout) as { host: string; ok: boolean; exitCode: number; message: string | null };
+    assert.deepEqual([row.host, row.ok, row.exitCode, row.message], ['laptop', true, 0, null]);
+  });
+
   test('client run through the daemon runs on the agent, audited on both sides', async () => {
     const r = await remux(['client', 'run', 'laptop', '--', 'echo', 'via relay'], { env: gw.env });
     assert.equal(r.code, 0, r.stderr);
@@ -217,6 +227,9 @@ describe('remux agent against a real daemon', () => {
     assert.match(r.stderr, /agent laptop disconnected .*may have run/);
     assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
     await waitFor('the host to show as down', async () => !(await hostRow()).connected);
+    const check = await remux(['hosts', 'check', 'laptop'], { env: gw.env });
+    assert.equal(check.code, 255, check.stdout + check.stderr);
+    assert.match(check.stdout, /^laptop {2}unreachable {2}\d+ms {2}agent laptop is not connected \(.*\); start it with: remux agent --gateway URL --name laptop/);
 
     agent = d.startAgent();
     await waitFor('the new agent to connect', async () => (await hostRow()).connected);
