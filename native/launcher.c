@@ -452,7 +452,7 @@ static int relay_mcp(int sock, const char *early, size_t early_len) {
     }
   }
   if (!stdin_open) return 0;
-  fputs("remux: the daemon ended the MCP session (stopped or restarted); start the client's session again\n", stderr);
+  fputs("remux: the daemon ended the MCP session: it stopped or restarted, or the session's token no longer holds (its last answer says so); start the client's session again\n", stderr);
   return 255;
 }
 

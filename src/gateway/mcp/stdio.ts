@@ -112,8 +112,8 @@ async function viaDaemon(inv: Invocation, opts: StdioOptions, socketPath: string
   await new Promise<void>((resolve) => socket.once('close', () => resolve()));
   process.stdin.unpipe(socket);
   if (!inputEnded) {
-    // The daemon went away (stopped, restarted) while the client was still talking: end, so the client notices.
-    inv.stderr.write('remux: the daemon ended the MCP session (stopped or restarted); start the client\'s session again\n');
+    // The daemon went away (stopped, restarted) or ended a session whose token no longer holds while the client was still talking: end, so the client notices.
+    inv.stderr.write('remux: the daemon ended the MCP session: it stopped or restarted, or the session\'s token no longer holds (its last answer says so); start the client\'s session again\n');
     process.stdin.destroy();
     inv.setExitCode(EXIT.TRANSPORT);
   }
