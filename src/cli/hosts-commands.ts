@@ -1,4 +1,5 @@
 // Implementations of `remux hosts …`.
+import { resolve } from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { socketFile } from '../config/paths.js';
 import { createContext } from '../core/context.js';
@@ -36,7 +37,8 @@ export function addHostCommand(name: string, spec: string, opts: AddOptions): vo
         address,
         ...(opts.user ?? user ? { user: opts.user ?? user } : {}),
         ...(port !== undefined ? { port } : {}),
-        ...(opts.identity ? { identity: opts.identity } : {}),
+        // Typed here, a relative path means this directory; in hosts.yaml it would mean the file's. ~ stays as written.
+        ...(opts.identity ? { identity: opts.identity.startsWith('~') ? opts.identity : resolve(opts.identity) } : {}),
         ...(opts.agent ? { agent: true } : {}),
         ...(opts.passwordEnv ? { passwordEnv: opts.passwordEnv } : {}),
         ...(opts.label ? { labels: parseLabels(opts.label) } : {}),

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_SECURE_PATH } from '../../src/config/config.js';
@@ -292,6 +292,19 @@ describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
     assert.equal(now.code, 0, now.stderr);
     const audit = await remux(['audit', 'ls', '--json', '--limit', '0'], { env: env() });
     assert.ok(lines(audit).some((l) => (JSON.parse(l) as { operation: string }).operation === 'host_key.accept'));
+  });
+
+  test('hosts add: a relative --identity is the file where it was typed, not one beside hosts.yaml', async () => {
+    const host = fleet.hosts[0]!;
+    const added = await remux(['hosts', 'add', 'rel-key', `${host.user}@${host.address}`, '--port', String(host.port), '--identity', basename(host.identityFile)], { env: env(), cwd: dirname(host.identityFile) });
+    assert.equal(added.code, 0, added.stderr);
+    try {
+      assert.match(readFileSync(join(h.home, 'hosts.yaml'), 'utf8'), new RegExp(`rel-key:[^]*identity: ${host.identityFile}\n`));
+      const checked = await remux(['hosts', 'check', 'rel-key'], { env: env() });
+      assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+    } finally {
+      assert.equal((await remux(['hosts', 'remove', 'rel-key'], { env: env() })).code, 0);
+    }
   });
 
   test('sshd killed mid-command: a clean transport error, no hang', async () => {
