@@ -113,6 +113,8 @@ type Outcome = { registered: boolean; why: string } | { end: AgentEnd } | { end:
 
 /** How a gateway that checks `v` as a literal refuses a newer one: its close reason names `v` alone. */
 const OLDER_GATEWAY = /^expected hello: bad frame at v:/;
+/** How the gateway refuses a token made for another host name (gateway/relay/route.ts): --name is to fix, not retry. */
+const OTHER_NAME = /^this token is for agent (\S+), not /;
 
 async function hello(opts: AgentOptions, version: number): Promise<Hello> {
   return {
@@ -259,8 +261,10 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
       const why = reason.toString() || `code ${code}`;
       if (code === CLOSE.replaced) settle({ end: { exitCode: 1, message: `another agent took the name ${opts.name}: ${why}` } });
       else if (code === CLOSE.protocol && !registered) {
-        const end = { exitCode: 1, message: `the gateway refused this agent: ${why}` };
-        settle(OLDER_GATEWAY.test(why) ? { end, older: why } : { end });
+        const end: AgentEnd = { exitCode: 1, message: `the gateway refused this agent: ${why}` };
+        const tokenFor = OTHER_NAME.exec(why)?.[1];
+        if (tokenFor !== undefined) settle({ end: { exitCode: EXIT.USAGE, message: end.message, hint: `run it with --name ${tokenFor}, or make a token for ${opts.name} on the gateway: remux agent token ${opts.name}` } });
+        else settle(OLDER_GATEWAY.test(why) ? { end, older: why } : { end });
       }
       else settle({ registered, why: `connection closed (${why})` });
       resolve(settled!);

@@ -255,6 +255,10 @@ describe('remux agent against a real daemon', () => {
     const b = await remux(['agent', '--gateway', d.url, '--name', 'laptop', '--token-file', wrong, '--ca-file', d.caFile], { env: agentEnv() });
     assert.equal(b.code, 77, b.stderr);
     assert.match(b.stderr, /refused the connection \(HTTP 401: the token matches no agent host/);
+    // laptop's token under another name: what to change, at once (exit 2), not an error to retry.
+    const renamed = await remux(['agent', '--gateway', d.url, '--name', 'desk', '--token-file', tokenFile, '--ca-file', d.caFile], { env: agentEnv(), timeoutMs: 10_000 });
+    assert.equal(renamed.code, 2, renamed.stderr);
+    assert.match(renamed.stderr, /remux: the gateway refused this agent: this token is for agent laptop, not desk\nhint: run it with --name laptop, or make a token for desk on the gateway: remux agent token desk\n/);
     const plain = await remux(['agent', '--gateway', 'ws://gw.example.com:7777', '--name', 'laptop', '--token-file', tokenFile], { env: agentEnv() });
     assert.equal(plain.code, 2);
     assert.match(plain.stderr, /plain ws:\/\/ would send the agent token in clear/);
