@@ -1,7 +1,8 @@
 // Implementations of `remux hosts …`.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/config.js';
-import { socketFile } from '../config/paths.js';
+import { expandHome, socketFile } from '../config/paths.js';
 import { createContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import { combinedExit, fanOut, summarize } from '../core/fanout.js';
@@ -29,6 +30,8 @@ export function addHostCommand(name: string, spec: string, opts: AddOptions): vo
   const { user, address } = usage(() => parseHostSpec(spec));
   const port = opts.port === undefined ? undefined : Number(opts.port);
   if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new UsageError(`--port must be 1-65535, got "${opts.port}"`);
+  // Typed here, a relative path means this directory; in hosts.yaml it would mean the file's. ~ stays as written.
+  const identity = opts.identity === undefined ? undefined : opts.identity.startsWith('~') ? opts.identity : resolve(opts.identity);
   const status = usage(() =>
     addHost(
       file,
@@ -37,8 +40,7 @@ export function addHostCommand(name: string, spec: string, opts: AddOptions): vo
         address,
         ...(opts.user ?? user ? { user: opts.user ?? user } : {}),
         ...(port !== undefined ? { port } : {}),
-        // Typed here, a relative path means this directory; in hosts.yaml it would mean the file's. ~ stays as written.
-        ...(opts.identity ? { identity: opts.identity.startsWith('~') ? opts.identity : resolve(opts.identity) } : {}),
+        ...(identity ? { identity } : {}),
         ...(opts.agent ? { agent: true } : {}),
         ...(opts.passwordEnv ? { passwordEnv: opts.passwordEnv } : {}),
         ...(opts.label ? { labels: parseLabels(opts.label) } : {}),
@@ -50,6 +52,8 @@ export function addHostCommand(name: string, spec: string, opts: AddOptions): vo
     ),
   );
   process.stdout.write(`${status} ${name} in ${file}\n`);
+  // Added all the same: the key may be made or copied there next. Said now, not first at the connection.
+  if (identity && !existsSync(expandHome(identity))) process.stderr.write(`note: the identity file ${identity} does not exist (yet): connections to ${name} fail until it does\n`);
   process.stdout.write(`next: remux hosts check ${name}   (its host key must be in known_hosts; --accept-new trusts a first-seen key)\n`);
 }
 

@@ -316,6 +316,23 @@ describe('the read_only template redacts secrets before output leaves', () => {
   });
 });
 
+describe('remux hosts add', () => {
+  const h = tempHome();
+  after(() => h.remove());
+
+  test('an --identity file that does not exist is added with a note saying so; one that exists, without', async () => {
+    const missing = join(h.home, 'no-such-key');
+    const r = await remux(['hosts', 'add', 'web1', 'ops@192.0.2.1', '--identity', missing], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, `note: the identity file ${missing} does not exist (yet): connections to web1 fail until it does\n`);
+    assert.match(readFileSync(join(h.home, 'hosts.yaml'), 'utf8'), new RegExp(`identity: ${missing}\n`));
+    writeFileSync(missing, 'a key\n', { mode: 0o600 });
+    const again = await remux(['hosts', 'add', 'web2', 'ops@192.0.2.2', '--identity', missing], { env: h.env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stderr, '');
+  });
+});
+
 describe('concurrent edits of hosts.yaml and policies.yaml queue up (FILE.lock) instead of losing one', () => {
   const h = tempHome();
   after(() => h.remove());
