@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { loadConfig } from '../config/config.js';
-import { envFirst, socketFileFast, tlsDir } from '../config/paths.js';
+import { envFirst, principalsFile, socketFileFast, tlsDir } from '../config/paths.js';
+import { authenticate, loadPrincipals } from '../config/principals.js';
 import { MCP_CLIENTS, type McpClientName, type McpConfigOptions, type McpStdioOptions } from './commands/mcp.js';
 import type { Invocation } from './invocation.js';
 import { UsageError } from './output.js';
@@ -36,6 +37,7 @@ export async function mcpConfigCommand(inv: Invocation, client: string, opts: Mc
   if (opts.url !== undefined && !opts.http) throw new UsageError('--url goes with --http');
   if (opts.principal !== undefined && opts.http) throw new UsageError('--principal is for stdio; over --http the token itself names the principal');
   const token = readToken(inv, opts);
+  if (opts.principal !== undefined) checkPrincipal(inv, opts.principal, token);
   const notes: string[] = [];
   const snippet = opts.http ? await httpSnippet(inv, client as McpClientName, opts, token, notes) : stdioSnippet(inv, client as McpClientName, opts, token, notes);
   // Only a snippet that holds the token can hold the placeholder: Codex reads it from its environment, VS Code asks for it.
@@ -59,6 +61,17 @@ function readToken(inv: Invocation, opts: McpConfigOptions): string | null {
     return text;
   }
   return envFirst(inv.env, 'REMUX_TOKEN') ?? null;
+}
+
+/** The stdio snippet runs `remux mcp --stdio --principal NAME` on these files: one it would refuse to start is refused now, not in the client's log. */
+function checkPrincipal(inv: Invocation, name: string, token: string | null): void {
+  const principals = loadPrincipals(principalsFile(inv.env));
+  if (!principals.entries.some((e) => e.name === name)) {
+    throw new UsageError(`--principal ${name}: no such principal in ${principals.file}`, `add it with: remux principal add ${name} --hosts SELECTOR (its token is printed once)`);
+  }
+  if (token === null) return;
+  const owner = authenticate(principals, token);
+  if (owner?.name !== name) throw new UsageError(`--principal ${name}: the token given ${owner ? `belongs to principal ${owner.name}` : `matches no principal in ${principals.file}`}`, `give ${name}'s token (remux principal rotate ${name} makes a new one)`);
 }
 
 /** `remux` when it is on PATH, else the absolute path of this installation's launcher. */

@@ -170,7 +170,7 @@ describe('remux mcp config', () => {
     }
   });
 
-  test('bad input: an unknown client, a token file that is not one token, --url without --http, a plain-HTTP remote URL, a name no client takes', async () => {
+  test('bad input: an unknown client, a token file that is not one token, --url without --http, a plain-HTTP remote URL, a name no client takes, a principal the snippet could not start as', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['mcp', 'config', 'zed'], /unknown MCP client "zed": say one of claude-code, claude-desktop, cursor, codex, gemini, vscode, windsurf/],
       [['mcp', 'config', 'cursor', '--http', '--token-file', join(h.home, 'missing')], /--token-file .*missing: no such file/],
@@ -181,7 +181,13 @@ describe('remux mcp config', () => {
       [['mcp', 'config', 'claude-code', '--name', '-rf'], /^remux: --name "-rf": name the server with letters, digits, "\.", "_" or "-" \(e\.g\. remux-prod\), not starting with "-"\n/],
       [['mcp', 'config', 'codex', '--name', ''], /^remux: --name "": name the server with/],
       [['mcp', 'config', 'vscode', '--name', 'my server'], /^remux: --name "my server": name the server with/],
+      // A stdio snippet whose `remux mcp --stdio --principal` would refuse to start.
+      [['mcp', 'config', 'claude-desktop', '--principal', 'cl'], /^remux: --principal cl: no such principal in .*principals\.yaml\nhint: add it with: remux principal add cl --hosts SELECTOR/],
+      [['mcp', 'config', 'cursor', '--principal', 'ci', '--token-file', join(h.home, 'other.token')], /^remux: --principal ci: the token given belongs to principal other\nhint: give ci's token/],
+      [['mcp', 'config', 'codex', '--principal', 'ci', '--token-file', join(h.home, 'stale.token')], /^remux: --principal ci: the token given matches no principal in .*principals\.yaml\n/],
     ];
+    writeFileSync(join(h.home, 'other.token'), `${await addPrincipal(h.env, 'other', '--hosts', 'localhost')}\n`);
+    writeFileSync(join(h.home, 'stale.token'), 'rmx_no-such-token\n');
     for (const [args, message] of cases) {
       const r = await remux(args, { env: h.env });
       assert.equal(r.code, 2, args.join(' '));
