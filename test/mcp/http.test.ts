@@ -238,6 +238,24 @@ describe('MCP on the daemon (Streamable HTTP at /mcp, legacy SSE at /sse)', () =
     }
   });
 
+  test('a body that is not JSON is answered as JSON-RPC says: 400, -32700 Parse error (with a session and without)', async () => {
+    const auth = { ...ACCEPT, authorization: `Bearer ${tokens.boss}` };
+    const init = await raw.request('POST', '/mcp', { headers: auth, body: INIT('2025-06-18') });
+    const headers = { ...auth, 'mcp-session-id': String(init.headers['mcp-session-id']), 'mcp-protocol-version': '2025-06-18' };
+    for (const [body, h] of [['{"jsonrpc": "2.0", "id": 2, "method": ', headers], ['not json', auth], ['{"__proto__": {"x": 1}}', headers], [' ', headers]] as const) {
+      const r = await raw.request('POST', '/mcp', { headers: h, body });
+      assert.equal(r.status, 400, r.text);
+      const answer = r.json() as { jsonrpc: string; id: null; error: { code: number; message: string } };
+      assert.equal(answer.jsonrpc, '2.0', r.text);
+      assert.equal(answer.id, null);
+      assert.equal(answer.error.code, -32700, r.text);
+      assert.match(answer.error.message, /^Parse error: Body (is not valid JSON|cannot be empty)/);
+    }
+    // What is not a parse error is answered as before (here by the SDK's transport: another media type).
+    const plain = await raw.request('POST', '/mcp', { headers: { ...headers, 'content-type': 'text/plain' }, body: 'hello' });
+    assert.equal(plain.status, 415, plain.text);
+  });
+
   test('a message POSTed in a session is answered as the SDK transport answers it: JSON with the session and security headers, 202 for a notification, its refusals for odd headers', async () => {
     const auth = { ...ACCEPT, authorization: `Bearer ${tokens.boss}` };
     const init = await raw.request('POST', '/mcp', { headers: auth, body: INIT('2025-11-25') });

@@ -401,12 +401,15 @@ describe('remux mcp --stdio in the CLI process', () => {
     await endsOnRevocation(h.env, 'tight');
   });
 
-  test('lines that are not JSON-RPC are skipped; the session goes on and answers the next request', async () => {
+  test('lines that are not JSON are answered with a parse error (under their id when it can be read); the session goes on', async () => {
     const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } };
-    const input = ['not json at all', '{"jsonrpc":"2.0","id":', JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }).replace('tools/list', 'tools/list\u0000'), JSON.stringify(init), ''].join('\n');
+    const input = ['not json at all', '{"jsonrpc":"2.0","id":', '{"jsonrpc":"2.0","id":9,"method":"tools/list",}', JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }).replace('tools/list', 'tools/list\u0000'), JSON.stringify(init), ''].join('\n');
     const r = await remux(['mcp', '--stdio'], { env: h.env, input });
     assert.equal(r.code, 0, r.stderr);
-    const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id?: number; result?: { serverInfo?: { name: string } } });
+    const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id?: number; result?: { serverInfo?: { name: string } }; error?: { code: number; message: string } });
+    const parseErrors = answers.filter((a) => a.error?.code === -32700);
+    assert.deepEqual(parseErrors.map((a) => a.id), [undefined, undefined, 9, 7], r.stdout);
+    for (const a of parseErrors) assert.match(a.error!.message, /^Parse error: /);
     const initialized = answers.find((a) => a.id === 1);
     assert.equal(initialized?.result?.serverInfo?.name, 'remux', r.stdout);
   });

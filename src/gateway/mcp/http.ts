@@ -40,6 +40,7 @@ const SESSION_HEADER = 'mcp-session-id';
 
 /** JSON-RPC's code for a message that is not a valid request. */
 const INVALID_REQUEST = -32600;
+const PARSE_ERROR = -32700;
 
 /** A JSON-RPC error body, as MCP clients expect from the transport endpoints. */
 function rpcError(reply: FastifyReply, status: number, message: string, code = -32000): FastifyReply {
@@ -123,6 +124,12 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     // would otherwise get fastify's 400 (empty JSON body) instead of the session ended.
     const json = mcp.getDefaultJsonParser('error', 'error');
     mcp.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (request.method === 'DELETE' && body === '' ? done(null, undefined) : json(request, body as string, done)));
+    // A body that is not JSON is answered as JSON-RPC says (-32700), as the SDK's transport does: the
+    // client's JSON-RPC layer shows that, where the API's {error: 'bad_request'} reads as no answer at all.
+    mcp.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _request, reply) => {
+      if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return rpcError(reply, 400, `Parse error: ${err.message}`, PARSE_ERROR);
+      throw err; // the server's own handler
+    });
     // The server's 1 MiB body limit would refuse a write_file the tool advertises: MCP messages get their own.
 
     // Streamable HTTP: POST carries client messages, GET opens the server's stream, DELETE ends the session.

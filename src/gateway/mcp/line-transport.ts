@@ -79,11 +79,8 @@ export class LineTransport implements Transport {
     this.size = 0;
     this.skipping = null;
     if (skipped !== null) {
-      const id = idOf(skipped.head, skipped.tail.toString('utf8'));
       const message = `the message of ${MiB(skipped.bytes)} is larger than the ${MiB(this.maxMessage)} remux reads: send less in one call (write_file takes at most 8 MiB)`;
-      this.onerror?.(new Error(message));
-      void this.send({ jsonrpc: '2.0', ...(id !== undefined ? { id } : {}), error: { code: ErrorCode.InvalidRequest, message } } as JSONRPCMessage);
-      return;
+      return this.refuse(idOf(skipped.head, skipped.tail.toString('utf8')), ErrorCode.InvalidRequest, message);
     }
     if (line === '') return;
     let message: JSONRPCMessage;
@@ -93,10 +90,17 @@ export class LineTransport implements Transport {
       // request's params against its method's schema; the union parse cost ~0.03 ms a call.
       message = JSON.parse(line) as JSONRPCMessage;
     } catch (err) {
-      // As the SDK's transport does: a line that is not JSON is reported and skipped.
-      return void this.onerror?.(err as Error);
+      // The SDK's transport only reports and skips such a line, leaving its sender waiting for an answer:
+      // JSON-RPC answers it with a parse error, under its id when one can be read from it.
+      return this.refuse(idOf(line.slice(0, 256), line.slice(-256)), ErrorCode.ParseError, `Parse error: ${(err as Error).message}`);
     }
     this.onmessage?.(message);
+  }
+
+  /** Reports a line that is not read as a message and answers it with a JSON-RPC error (no id when none is known). */
+  private refuse(id: RequestId | undefined, code: ErrorCode, message: string): void {
+    this.onerror?.(new Error(message));
+    void this.send({ jsonrpc: '2.0', ...(id !== undefined ? { id } : {}), error: { code, message } } as JSONRPCMessage);
   }
 
   async start(): Promise<void> {
