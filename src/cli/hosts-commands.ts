@@ -73,7 +73,8 @@ function addressOf(h: HostEntry, liveAddress: string | null): string {
 
 function enforcementText(e: Enforcement): string {
   const what = { sandbox: 'sandbox', static: 'static checks only', none: 'no sandbox, sandboxed policies refused', unknown: 'unknown' }[e.mode];
-  return `${what} (${e.detail})`;
+  // Not known yet: the table says why in its first words ("not probed yet"); --json has the whole of it.
+  return `${what} (${e.mode === 'unknown' ? e.detail.split(':')[0] : e.detail})`;
 }
 
 function printWarnings(warnings: Array<string | null>): void {

@@ -48,7 +48,8 @@ export async function hostRows(hosts: readonly HostEntry[], live: ReadonlyMap<st
       daemon: live !== null,
       connected: s?.connected ?? h.transport === 'local',
       breaker: s?.breaker?.state ?? null,
-      lastRttMs: s?.lastRttMs ?? null,
+      // To 0.01 ms: the measured float (5.784399000000008) says nothing more.
+      lastRttMs: s?.lastRttMs == null ? null : Math.round(s.lastRttMs * 100) / 100,
       lastError: s?.lastError ?? s?.breaker?.lastError ?? null,
       /** Agent hosts: since when connected (or disconnected). */
       since: s?.since ?? null,

@@ -398,6 +398,11 @@ describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
     const unprobed = await list();
     assert.ok(unprobed.every((x) => x.connected));
     assert.deepEqual(enforcements(unprobed), fleet.hosts.map((_, i) => expected(i, 'not probed yet: no sandboxed command ran on this connection')));
+    // The table says it in its first words (the whole reason is in --json), and round trips to 0.01 ms.
+    const table = await remux(['hosts', 'list'], { env: env() });
+    for (const host of fleet.hosts) assert.match(table.stdout, new RegExp(`^${host.name} .* unknown \\(not probed yet\\)( |$)`, 'm'), table.stdout);
+    const rtts = (JSON.parse((await remux(['hosts', 'list', '--json'], { env: env() })).stdout) as Array<{ lastRttMs: number | null }>).map((x) => x.lastRttMs).filter((x) => x !== null);
+    assert.ok(rtts.length > 0 && rtts.every((x) => /^\d+(\.\d{1,2})?$/.test(String(x))), `rounded: ${rtts.join(', ')}`);
     const boxed = await remux(['client', 'run', 'all', '--policy', 'boxed', '--cwd', box, '--', 'true'], { env: env() });
     assert.equal(boxed.code, 0, boxed.stderr);
     assert.deepEqual(enforcements(await list()), fleet.hosts.map((_, i) => expected(i)));
