@@ -1,5 +1,5 @@
 // The one door (ARCHITECTURE.md §1): every action on a host goes through perform().
-// Order: policy and host lookup -> parse -> resolve paths on the host -> policy decision -> audit.begin
+// Order: policy lookup -> parse -> host lookup -> resolve paths on the host -> policy decision -> audit.begin
 // -> ask -> host.execute -> audit.end, after the principal's scope (core/scope.ts) admits the action.
 // Every refusal is audited too.
 // Adapters (CLI, daemon; HTTP, MCP later) only build an Action and render the result.
@@ -73,6 +73,17 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
     return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, `unknown policy "${policyName}" (known: ${known})`, null);
   }
 
+  // Parsed before the host is looked up or reached: a command the parser rejects is rejected as such on
+  // every host of a fan-out, reachable or not, rather than reported as the host's connection error.
+  let list: CommandList;
+  try {
+    list = parseCommand(command);
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+    return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, err.message, null);
+  }
+  asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
+
   let host: Host;
   try {
     host = ctx.host(action.host);
@@ -87,15 +98,6 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
     return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
   }
   if ('refusal' in enforcement) return refuse(ctx, asked, started, 'denied', EXIT.DENIED, enforcement.refusal, null);
-
-  let list: CommandList;
-  try {
-    list = parseCommand(command);
-  } catch (err) {
-    if (!(err instanceof ParseError)) throw err;
-    return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, err.message, null);
-  }
-  asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
 
   const sandbox = enforcement.sandbox ? sandboxOn(policy, ctx.principal.name, host) : null;
   const cwd = action.cwd ?? host.defaultCwd(action.callerCwd, sandbox);

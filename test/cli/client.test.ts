@@ -137,6 +137,21 @@ describe('remux client run / batch on localhost', () => {
     assert.match(r.stderr, /\$\(/);
   });
 
+  test('a command the parser rejects is rejected as such on every host of a fan-out, reachable or not (not reported as their connection errors)', async () => {
+    const other = tempHome();
+    try {
+      // This describe's policies; port 1 of loopback: nothing listens there, a connection is refused at once.
+      writeFileSync(join(other.home, 'policies.yaml'), readFileSync(join(h.home, 'policies.yaml')));
+      writeFileSync(join(other.home, 'hosts.yaml'), 'hosts:\n  down1: { address: 127.0.0.1, port: 1, labels: { env: gone } }\n  down2: { address: 127.0.0.1, port: 1, labels: { env: gone } }\n');
+      const r = await remux(['client', 'run', 'env=gone', '-p', 'logs', '--', 'echo $(id)'], { env: { ...other.env, DATA: data } });
+      assert.equal(r.code, 2, r.stderr);
+      for (const host of ['down1', 'down2']) assert.match(r.stderr, new RegExp(`${host}: rejected: .*column 6`), r.stderr);
+      assert.doesNotMatch(r.stderr, /: unreachable|ECONNREFUSED/, r.stderr);
+    } finally {
+      other.remove();
+    }
+  });
+
   test('an unknown host exits 255 and says so', async () => {
     const r = await remux(['client', 'run', 'nosuchhost', '-p', 'logs', '--', 'true'], { env });
     assert.equal(r.code, 255);
