@@ -328,6 +328,7 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
   const healthy = checks.every((c) => c.ok);
   process.exitCode = healthy ? EXIT.OK : EXIT.FAILURE;
   if (opts.json) return printJson({ healthy, checks });
-  for (const c of checks) process.stdout.write(`${(c.ok ? (c.warning ? 'warn' : 'ok') : 'FAIL').padEnd(5)} ${c.name.padEnd(10)} ${c.detail}\n`);
+  const width = Math.max(10, ...checks.map((c) => c.name.length));
+  for (const c of checks) process.stdout.write(`${(c.ok ? (c.warning ? 'warn' : 'ok') : 'FAIL').padEnd(5)} ${c.name.padEnd(width)} ${c.detail}\n`);
   process.stdout.write(healthy ? 'healthy\n' : 'unhealthy\n');
 }

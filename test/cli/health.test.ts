@@ -34,6 +34,12 @@ describe('remux doctor', () => {
     assert.match(disk?.detail ?? '', /^\d+(\.\d GiB| MiB) free of \d+(\.\d GiB| MiB) where the audit store is written \(/);
     const recordings = a.checks.find((c) => c.name === 'recordings');
     assert.match(recordings?.detail ?? '', /^0 in .*recordings, 0\.0 MB; the daemon keeps at most 10240 MB$/);
+    // The text form lines its details up, past the longest name ("policy read_only" here).
+    const text = await remux(['doctor'], { env: h.env });
+    const rows = text.stdout.trim().split('\n').slice(0, -1);
+    const starts = rows.map((row, i) => row.indexOf(a.checks[i]!.detail));
+    assert.ok(a.checks.some((c) => c.name === 'policy read_only'), text.stdout);
+    assert.equal(new Set(starts).size, 1, text.stdout);
   });
 
   test('recordings kept without a limit are a warning', async () => {
