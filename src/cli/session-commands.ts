@@ -12,7 +12,7 @@ import { AttachRecorder, newRecordingId } from '../sessions/recording.js';
 import { pruneAudited, recordingRoom, retentionLimits } from '../sessions/retention.js';
 import { recordingsDir } from '../config/paths.js';
 import type { HostSessions } from '../sessions/service.js';
-import { sendItems } from '../sessions/tmux.js';
+import { noSessionsText, sendItems } from '../sessions/tmux.js';
 import { approverFor, type Runner } from './client-commands.js';
 import type { AttachOptions, CaptureOptions, KillOptions, LsOptions, NewOptions, SendOptions, SessionOptions } from './commands/session.js';
 import type { Invocation } from './invocation.js';
@@ -71,18 +71,9 @@ function sessionsTable(listed: HostSessions[]): string {
   const rows = listed.flatMap((h): Cell[][] => {
     if (h.error !== null) return [[h.host, null, `(unreachable: ${h.error})`, null, null, null, null]];
     return h.users.flatMap((u): Cell[][] => {
-      switch (u.state) {
-        case 'ok':
-          return u.sessions.length === 0
-            ? [[h.host, u.user, '(no sessions)', null, null, null, null]]
-            : u.sessions.map((s) => [h.host, u.user, s.name, s.windows, when(s.created), when(s.activity), s.attached]);
-        case 'no_server':
-          return [[h.host, u.user, '(no server)', null, null, null, null]];
-        case 'sudo_refused':
-          return [[h.host, u.user, `(sudo refused: ${u.detail})`, null, null, null, null]];
-        case 'error':
-          return [[h.host, u.user, `(error: ${u.detail})`, null, null, null, null]];
-      }
+      const none = noSessionsText(u);
+      if (none !== undefined) return [[h.host, u.user, `(${none})`, null, null, null, null]];
+      return u.sessions.map((s) => [h.host, u.user, s.name, s.windows, when(s.created), when(s.activity), s.attached]);
     });
   });
   return formatTable(['HOST', 'USER', 'SESSION', 'WINDOWS', 'CREATED (UTC)', 'ACTIVITY (UTC)', 'ATTACHED'], rows);

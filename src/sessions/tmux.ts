@@ -111,6 +111,21 @@ export type UserSessions =
   | { user: string; state: 'sudo_refused'; detail: string; sessions: [] }
   | { user: string; state: 'error'; detail: string; sessions: [] };
 
+/** Why a user has no sessions to show, in words (the CLI's table, the MCP tool): undefined when some are listed. */
+export function noSessionsText(u: UserSessions): string | undefined {
+  if (u.sessions.length > 0) return undefined;
+  switch (u.state) {
+    case 'ok':
+      return 'no sessions';
+    case 'no_server':
+      return 'no sessions (no tmux server running)';
+    case 'sudo_refused':
+      return `sudo refused: ${u.detail}`;
+    case 'error':
+      return `error: ${u.detail}`;
+  }
+}
+
 export function parseList(user: string, exitCode: number, stdout: string, stderr: string): UserSessions {
   const lines = stdout.split('\n').filter((l) => l !== '');
   const errLine = stderr.split('\n').find((l) => l.trim() !== '')?.trim() ?? `exit status ${exitCode}`;

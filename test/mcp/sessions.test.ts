@@ -20,7 +20,7 @@ describe('MCP session tools on a real tmux server', { timeout: 60_000 }, () => {
   let token = '';
 
   before(async () => {
-    writeHome(h.home, { hosts: `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n` });
+    writeHome(h.home, { hosts: `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n  idle:\n    transport: local\n    tmux_socket: ${socket}-none\n` });
     writeFileSync(join(h.home, 'config.yaml'), 'default_policy: ops\nsessions: { sweep_interval_seconds: 3600 }\n');
     tmux('new-session', '-d', '-s', 'agent', '-x', '80', '-y', '20');
     token = await addPrincipal(env, 'viewer', '--hosts', 'box', '--users', 'nobody');
@@ -55,6 +55,12 @@ describe('MCP session tools on a real tmux server', { timeout: 60_000 }, () => {
     assert.equal(literal.result.isError, undefined);
     const missing = await call(client, 'capture_session', { host: 'box', session: 'no-such-session' });
     assert.equal(missing.result.isError, true);
+  });
+
+  test('list_sessions says in words why a host has none: no tmux server running there', async () => {
+    const listed = await call(client, 'list_sessions', { host: 'idle' });
+    assert.equal(listed.result.isError, undefined, listed.text);
+    assert.match(listed.text, /^idle \S+: no sessions \(no tmux server running\)$/, listed.text);
   });
 
   test('a principal without the tmux user in its scope is refused, and nothing is typed', async () => {

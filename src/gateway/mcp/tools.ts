@@ -12,7 +12,7 @@ import { OutputCapReached, type Action, type ExecAction, type FileAction, type P
 import { approvalsApprover } from '../../notify/service.js';
 import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
 import { hostStatuses } from '../../hosts/view.js';
-import { sendItems } from '../../sessions/tmux.js';
+import { noSessionsText, sendItems } from '../../sessions/tmux.js';
 import { CappedOutput, MCP_OUTPUT_CAP, POLICY_LIMIT_MARKER, truncationMarker } from './capture.js';
 import { OutputTail, runningText, ticker } from './progress.js';
 
@@ -391,7 +391,7 @@ export const TOOLS: readonly Tool[] = [
         return { host: s.host, checkedAt: s.checkedAt, error: s.error, users: s.users };
       });
       const text = listed.flatMap((h) =>
-        h.error !== null ? [`${h.host}: ${h.error}`] : h.users.flatMap((u) => (u.sessions.length === 0 ? [`${h.host} ${u.user}: ${u.state === 'ok' ? 'no sessions' : u.state}`] : u.sessions.map((s) => `${h.host} ${u.user} ${s.name}\t${s.windows} window(s)\t${s.attached} attached\tactive ${s.activity}`))),
+        h.error !== null ? [`${h.host}: ${h.error}`] : h.users.flatMap((u) => (u.sessions.length === 0 ? [`${h.host} ${u.user}: ${noSessionsText(u)}`] : u.sessions.map((s) => `${h.host} ${u.user} ${s.name}\t${s.windows} window(s)\t${s.attached} attached\tactive ${s.activity}`))),
       );
       return { structured: { hosts: listed }, text: text.join('\n') };
     },
