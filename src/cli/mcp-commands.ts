@@ -21,7 +21,9 @@ export async function mcpStdioCommand(inv: Invocation, opts: McpStdioOptions): P
 
 const PLACEHOLDER = '<TOKEN>';
 const SERVER_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/;
-const MAKE_TOKEN = 'make a token with `remux principal add NAME --hosts SELECTOR` (or --admin)';
+/** Where the missing token comes from: a named principal that exists has one already (printed once; rotate prints a new one). */
+const makeToken = (principal: string | undefined): string =>
+  principal === undefined ? 'make a token with `remux principal add NAME --hosts SELECTOR` (or --admin)' : `use ${principal}'s token (\`remux principal rotate ${principal}\` prints a new one)`;
 
 interface Snippet {
   client: McpClientName;
@@ -41,7 +43,7 @@ export async function mcpConfigCommand(inv: Invocation, client: string, opts: Mc
   const notes: string[] = [];
   const snippet = opts.http ? await httpSnippet(inv, client as McpClientName, opts, token, notes) : stdioSnippet(inv, client as McpClientName, opts, token, notes);
   // Only a snippet that holds the token can hold the placeholder: Codex reads it from its environment, VS Code asks for it.
-  if (snippet.includes(PLACEHOLDER)) notes.unshift(`${PLACEHOLDER} is a placeholder: ${MAKE_TOKEN}, then run this again with REMUX_TOKEN set or --token-file`);
+  if (snippet.includes(PLACEHOLDER)) notes.unshift(`${PLACEHOLDER} is a placeholder: ${makeToken(opts.principal)}, then run this again with REMUX_TOKEN set or --token-file`);
   const out: Snippet = { client: client as McpClientName, transport: opts.http ? 'http' : 'stdio', snippet, notes };
   if (opts.json) return void inv.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   inv.stdout.write(`${snippet}\n`);
@@ -89,7 +91,7 @@ const tomlKey = (key: string): string => (/^[A-Za-z0-9_-]+$/.test(key) ? key : J
 /** VS Code's input variable: it asks for the token once and stores it, so mcp.json (often committed) never holds it. */
 function vscodeTokenInput(opts: McpConfigOptions, token: string | null, notes: string[]): { id: string; input: object } {
   const id = `${opts.name}-token`;
-  notes.push(`VS Code asks for the token (input "${id}") the first time it starts the server and stores it, so mcp.json never holds it${token === null ? `: ${MAKE_TOKEN}` : ''}`);
+  notes.push(`VS Code asks for the token (input "${id}") the first time it starts the server and stores it, so mcp.json never holds it${token === null ? `: ${makeToken(opts.principal)}` : ''}`);
   return { id, input: { type: 'promptString', id, description: `Token for ${opts.name} (what \`remux principal add\` printed)`, password: true } };
 }
 
@@ -168,7 +170,7 @@ async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConf
       );
     case 'codex':
       // Codex takes no token in config.toml: bearer_token_env_var names the variable it reads the token from when it starts.
-      notes.push(`Codex sends the token it finds in REMUX_TOKEN in its own environment, so config.toml never holds it: start Codex with REMUX_TOKEN set${token === null ? `; ${MAKE_TOKEN}` : ''}`);
+      notes.push(`Codex sends the token it finds in REMUX_TOKEN in its own environment, so config.toml never holds it: start Codex with REMUX_TOKEN set${token === null ? `; ${makeToken(opts.principal)}` : ''}`);
       return [`[mcp_servers.${tomlKey(opts.name)}]`, `url = ${JSON.stringify(url)}`, 'bearer_token_env_var = "REMUX_TOKEN"'].join('\n');
     case 'gemini':
       notes.push(GEMINI_TRUST);

@@ -116,6 +116,9 @@ describe('remux mcp config', () => {
     assert.equal(out.snippet, printed({ inputs: [input], servers: { remux: server } }).trimEnd());
     assert.doesNotMatch(ci.stdout, new RegExp(token));
     assert.deepEqual(out.notes, ['VS Code asks for the token (input "remux-token") the first time it starts the server and stores it, so mcp.json never holds it']);
+    // No token at hand for a principal that exists: its own token is what to give (rotate prints a new one), not a new principal.
+    const noToken = JSON.parse((await remux(['mcp', 'config', 'vscode', '--principal', 'ci', '--json'], { env: h.env })).stdout) as { notes: string[] };
+    assert.match(noToken.notes.join('\n'), /stores it, so mcp\.json never holds it: use ci's token \(`remux principal rotate ci` prints a new one\)$/);
     // Started as VS Code does, the input replaced by what the user typed.
     const client = new Client({ name: 'vscode', version: '1' });
     await client.connect(new StdioClientTransport({ command: server.command, args: server.args, env: { ...server.env, REMUX_TOKEN: token } }));
