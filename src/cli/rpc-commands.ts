@@ -5,7 +5,7 @@ import { EXIT } from '../core/exit-codes.js';
 import type * as RuntimeModule from '../runtime/index.js';
 import type { FanoutResults, HostResult, RuntimeHost } from '../runtime/index.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
-import { isSingleHostName } from '../hosts/selectors.js';
+import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import type { Runner } from './client-commands.js';
 import { approver, timeoutMs } from './client-commands.js';
 import { readAll } from './file-commands.js';
@@ -82,6 +82,11 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
         onLog: (name, r) => inv.stderr.write(`${name}: ${r.level} ${r.name}: ${r.msg}\n`),
         onProgress: (r) => render(inv, r, methodName, spec, opts.json === true, single),
       });
+    } catch (err) {
+      // A selector that picks no host is the caller's mistake, exiting as `client run`'s does.
+      if ((err as Error).name !== 'InventoryError') throw err;
+      inv.stderr.write(`remux: ${(err as Error).message}\n`);
+      return selectionFailureExit(target);
     } finally {
       release();
     }
