@@ -181,7 +181,7 @@ function hostOn(link: Link, hostName: string, host: Host | null, opts: Contextua
 export async function connect(name: string, opts: ConnectOptions = {}): Promise<RuntimeHost> {
   return withContext(opts, async (o, release) => {
     const entry = o.context.hostEntry(name);
-    if (!entry) throw new Error(`unknown host "${name}"${o.context.registry ? ` (not in ${o.context.registry.inventory().file})` : ''}`);
+    if (!entry) throw unknownHost(o.context, name);
     await o.context.registry?.prepare([name]);
     // Another interpreter than the host's python3 runs before any call: the policy says first whether it may.
     if (o.python !== undefined && o.python !== DEFAULT_PYTHON) await admitInterpreter(o.context, name, o.python, o.policy);
@@ -195,6 +195,16 @@ export async function connect(name: string, opts: ConnectOptions = {}): Promise<
     const link = kept?.link ?? (await Link.open(channelTransport(await host.openStream(stage0Command(o.python)), name), o.onLog ? { onLog: o.onLog } : {}));
     return hostOn(link, name, host, o, release, reuse, kept?.lookups ?? null);
   });
+}
+
+/** A name the inventory lacks, in the inventory's own words where there is one (what exists, how to add a host), as `client run` says it. */
+function unknownHost(context: RuntimeContext, name: string): Error {
+  try {
+    context.registry?.select(name, context.principal);
+  } catch (err) {
+    return err as Error;
+  }
+  return new Error(`unknown host "${name}"`);
 }
 
 /** A process already running stage 0 (started with stage0Argv(), e.g. behind `docker exec -i`), by its pipes. */

@@ -189,11 +189,13 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     const denied = await remux(['rpc', 'h1', 'FileSystem.readText', '/etc/shadow'], { env: env() });
     assert.equal(denied.code, 77);
     assert.match(denied.stderr, /^remux: .*\/etc\/shadow.*\nhint: `remux policy show NAME` lists a policy's rules; call with --policy NAME to use another one\n$/s);
-    // A selector that picks no host: a usage error (2), as `client run` says it.
+    // Hosts that are not there, as `client run` says it: a selector picking none is a usage error (2), one unknown name unreachable (255).
     const none = await remux(['rpc', 'env=nowhere', 'FileSystem.stat', `${root}/a.txt`], { env: env() });
     assert.deepEqual([none.code, none.stderr], [2, 'remux: no host matches "env=nowhere"; labels in the inventory: env=prod\n']);
     const listed = await remux(['rpc', 'h1,h9', 'FileSystem.stat', `${root}/a.txt`], { env: env() });
     assert.deepEqual([listed.code, listed.stderr], [2, 'remux: no host named "h9"; hosts in the inventory: h1, h2 (and the built-in localhost/local)\n']);
+    const unknown = await remux(['rpc', 'h9', 'FileSystem.stat', `${root}/a.txt`], { env: env() });
+    assert.deepEqual([unknown.code, unknown.stderr], [255, 'remux: no host named "h9"; hosts in the inventory: h1, h2 (and the built-in localhost/local)\n']);
   });
 
   test('remux rpc FileSystem.lineInFile and ensureDirectory: options from the command line, --mode in octal; a method without a mode refuses --mode', async () => {
