@@ -14,7 +14,8 @@
 //   });
 //   await host.call(Disk.usage, '/');   // Promise<{ free: number }>
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { toolSource, type ToolSource } from './bootstrap.js';
 import { ArgumentTypeError, ResultTypeError } from './errors.js';
@@ -39,8 +40,11 @@ export function defineMethod<Args extends z.ZodType<unknown[]>, Result extends z
 export interface ToolDefinition<M extends Record<string, AnyMethod>> {
   /** The tool's name: calls are audited as Name.method. */
   name: string;
-  /** The remote body: Python source, or { file } a .py file read now; each method is a top-level function of that name. */
-  python: string | { file: string };
+  /**
+   * The remote body: Python source, or { file } a .py file read now; each method is a top-level function of
+   * that name. A path is from the working directory; `new URL('./disk.py', import.meta.url)` is beside the module.
+   */
+  python: string | { file: string | URL };
   methods: M;
 }
 
@@ -94,11 +98,14 @@ export function customTool(value: unknown): CustomTool | null {
   };
 }
 
-function readSource(tool: string, file: string): string {
+function readSource(tool: string, file: string | URL): string {
+  const shown = file instanceof URL ? file.href : resolve(file);
   try {
-    return readFileSync(resolve(file), 'utf8');
+    return readFileSync(file instanceof URL ? fileURLToPath(file) : shown, 'utf8');
   } catch (err) {
-    throw new Error(`defineTool ${tool}: cannot read its Python from ${resolve(file)}: ${(err as Error).message}`, { cause: err });
+    // A relative path is from the working directory, which need not be the module's (`remux rpc --tools DIR/x.mjs`).
+    const beside = typeof file === 'string' && !isAbsolute(file) ? ` (a relative path is from the working directory; for a file beside the module give new URL(${JSON.stringify(file)}, import.meta.url))` : '';
+    throw new Error(`defineTool ${tool}: cannot read its Python from ${shown}: ${(err as Error).message}${beside}`, { cause: err });
   }
 }
 

@@ -209,6 +209,26 @@ describe('remux rpc --tools on the local host', { timeout: 120_000 }, () => {
     assert.deepEqual([hostname.code, hostname.stdout], [0, 'alpha\n\nbeta\ngamma\n']);
   });
 
+  test('python: { file } from a module in another directory: a URL from import.meta.url is beside the module, a relative path is from the working directory and its error says so', async () => {
+    mkdirSync(join(p.dir, 'lib'));
+    writeFileSync(join(p.dir, 'lib/lines.py'), "def first(path):\n    with open(path) as f:\n        return f.readline().rstrip('\\n')\n");
+    const module = (file: string): string => `import { z } from 'zod';
+import { defineMethod, defineTool } from 'remux/runtime';
+export const Lib = defineTool({
+  name: 'Lib',
+  python: { file: ${file} },
+  methods: { first: defineMethod({ args: z.tuple([z.string()]), result: z.string(), operations: (path) => [{ kind: 'file.read', path }] }) },
+});
+`;
+    writeFileSync(join(p.dir, 'lib/beside.mjs'), module("new URL('./lines.py', import.meta.url)"));
+    writeFileSync(join(p.dir, 'lib/relative.mjs'), module("'./lines.py'"));
+    const beside = await remux(['rpc', 'localhost', '--tools', './lib/beside.mjs', 'Lib.first', join(p.data, 'a.txt')], { env: h.env, cwd: p.dir, via: 'node' });
+    assert.deepEqual([beside.code, beside.stdout], [0, 'alpha'], beside.stderr);
+    const relative = await remux(['rpc', 'localhost', '--tools', './lib/relative.mjs', 'Lib.first', join(p.data, 'a.txt')], { env: h.env, cwd: p.dir, via: 'node' });
+    assert.equal(relative.code, 2);
+    assert.match(relative.stderr, /--tools \.\/lib\/relative\.mjs: cannot load it as an ES module: defineTool Lib: cannot read its Python from .*\/remux-rpc-tools-[^/]+\/lines\.py: ENOENT.* \(a relative path is from the working directory; for a file beside the module give new URL\("\.\/lines\.py", import\.meta\.url\)\)/);
+  });
+
   test('with a daemon running: it declines --tools (it never imports user code); the CLI process runs the call, audited as its principal', async () => {
     const started = await remux(['daemon', 'start'], { env: h.env });
     assert.equal(started.code, 0, started.stderr);
