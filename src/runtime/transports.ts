@@ -45,7 +45,7 @@ export function processTransport(opts: { python?: string; argvPrefix?: readonly 
   const transport = streamTransport(child.stdin, child.stdout, what, child.stderr);
   const closeListeners: Array<(reason: string) => void> = [];
   transport.onClose((reason) => closeListeners.forEach((l) => l(reason)));
-  child.on('error', (err) => closeListeners.forEach((l) => l(`${what}: ${err.message}`)));
+  child.on('error', (err) => closeListeners.forEach((l) => l(`${what}: ${notStarted(argv[0] as string, err, opts.env?.PATH ?? process.env.PATH, opts.argvPrefix === undefined)}`)));
   return {
     ...transport,
     onClose: (listener) => void closeListeners.push(listener),
@@ -56,6 +56,13 @@ export function processTransport(opts: { python?: string; argvPrefix?: readonly 
       setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), 2000).unref();
     },
   };
+}
+
+/** Why a local program did not start, in words: a missing one says where it was looked for (and, the interpreter itself, what to do). */
+function notStarted(program: string, err: NodeJS.ErrnoException, path: string | undefined, isPython: boolean): string {
+  if (err.code !== 'ENOENT') return err.message;
+  const missing = program.includes('/') ? `there is no ${program}` : `${program} is not in the PATH it was looked up in (${path ?? 'none'})`;
+  return isPython ? `${missing}; the runtime needs a python3, 3.8 or later: install one there, or name another interpreter (--python PATH)` : missing;
 }
 
 /** Over a long-lived exec channel of a pooled SSH connection. */

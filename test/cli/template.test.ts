@@ -73,7 +73,10 @@ describe('remux template render', () => {
     }
     const noPython = await run(['t.tmpl', '--var', 'a=1', '--python', '/nonexistent/python3']);
     assert.deepEqual([noPython.code, noPython.stdout], [1, '']);
-    assert.match(noPython.stderr, /^remux: \/nonexistent\/python3 \(local process\): spawn \/nonexistent\/python3 ENOENT/);
+    assert.equal(noPython.stderr, 'remux: /nonexistent/python3 (local process): there is no /nonexistent/python3; the runtime needs a python3, 3.8 or later: install one there, or name another interpreter (--python PATH)\n');
+    const notInPath = await run(['t.tmpl', '--var', 'a=1', '--python', 'python2.1']);
+    assert.equal(notInPath.code, 1);
+    assert.match(notInPath.stderr, /^remux: python2\.1 \(local process\): python2\.1 is not in the PATH it was looked up in \(\/usr\/local\/sbin:.*\); the runtime needs a python3/);
   });
 
   test('--help shows the grammar and examples', async () => {
