@@ -218,7 +218,8 @@ function prefixed(host: string, data: Buffer): string {
 
 /** The content of a write: the caller's stdin when it is a pipe or a file (through the daemon too). */
 function stdinOf(inv: Invocation, methodName: string): NodeJS.ReadableStream {
-  if (inv.stdin === null) throw new UsageError(`${methodName} reads the content from stdin: pipe or redirect it (remux rpc HOST ${methodName} PATH < file)`);
+  // A terminal or /dev/null is not read (nor forwarded to a daemon): only a pipe or a file is content.
+  if (inv.stdin === null) throw new UsageError(`${methodName} reads the content from stdin, a pipe or a file (not a terminal or /dev/null): remux rpc HOST ${methodName} PATH < file; for an empty file, printf '' | remux rpc …`);
   return inv.stdin;
 }
 

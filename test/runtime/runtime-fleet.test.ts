@@ -3,8 +3,8 @@
 // within 5 s, `remux rpc` on one host and fanned out to two with its summary, and the SDK as a user's
 // own project imports it (`remux/runtime` through package.json "exports", no options: $REMUX_HOME).
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +13,7 @@ import { type GatewayContext } from '../../src/core/context.js';
 import { stage0Command, stage1Frame } from '../../src/runtime/bootstrap.js';
 import { connect, DeniedError, fanout, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
 import { AuditStore } from '../../src/audit/store.js';
-import { REPO_ROOT, remux, spawnRemux } from '../support/cli.js';
+import { REMUX_BIN, REPO_ROOT, remux, spawnRemux } from '../support/cli.js';
 import { waitRunning, type Fleet } from '../fleet/fleet.js';
 import { startFleetHome, type FleetHome } from '../support/runtime.js';
 
@@ -217,6 +217,9 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     assert.equal(written.code, 0, written.stderr);
     assert.match((JSON.parse(written.stdout) as { value: { diff: string } }).value.diff, /^-port=443\n\+port=8443$/m);
     assert.deepEqual([statSync(join(dir, 'app.conf')).uid, statSync(join(dir, 'app.conf')).mode & 0o777], [Number(execFileSync('id', ['-u', 'nobody']).toString()), 0o640]);
+    // Its content is a pipe or a file: /dev/null, which is no content at all, is refused saying how to write an empty file.
+    const fromNull = spawnSync(REMUX_BIN, ['rpc', 'h1', 'FileSystem.writeText', join(dir, 'app.conf')], { env: { ...process.env, ...env() }, stdio: [openSync('/dev/null', 'r'), 'pipe', 'pipe'], encoding: 'utf8' });
+    assert.deepEqual([fromNull.status, fromNull.stderr], [2, "remux: FileSystem.writeText reads the content from stdin, a pipe or a file (not a terminal or /dev/null): remux rpc HOST FileSystem.writeText PATH < file; for an empty file, printf '' | remux rpc …\n"]);
     const stat = await remux(['rpc', 'h1', 'FileSystem.stat', dir, '--mode', '0700'], { env: env() });
     assert.deepEqual([stat.code, stat.stderr], [2, "remux: FileSystem.stat takes no --mode (it is the mode of what FileSystem.writeText, lineInFile, ensureDirectory and Template.file write, or a custom tool's mode option)\n"]);
     const audit = AuditStore.open(join(f.home, 'audit.db'));
