@@ -425,6 +425,16 @@ test('a cancelled or timed-out glob stops walking on the host: its interpreter i
   assert.equal(await host.call(FileSystem.readText, `${root}/a.txt`), 'hello\n', 'the runtime goes on');
 });
 
+test("a timeout that passes while the check asks the host (a stopped interpreter, as a hung file system would) is the call's timeout, not an unreachable host", async (t) => {
+  const { host, root, audit } = await local(t);
+  process.kill(host.hello.pid, 'SIGSTOP');
+  t.after(() => process.kill(host.hello.pid, 'SIGCONT'));
+  await assert.rejects(host.callWith({ timeoutMs: 300 }, FileSystem.readText, `${root}/a.txt`), (e: Error) => e instanceof CallTimeoutError && /^FileSystem\.readText: cannot resolve what it touches on localhost: .*no result within 300 ms/.test(e.message));
+  await assert.rejects(host.exec(['uname'], {}, { timeoutMs: 300 }), (e: Error) => e instanceof CallTimeoutError && /^Exec: cannot resolve the command's paths on localhost: .*no result within 300 ms/.test(e.message));
+  const records = audit.list().slice(-2);
+  assert.deepEqual(records.map((r) => [r.begin.decision, r.end?.exitCode]), [['deny', 124], ['deny', 124]], 'audited: nothing ran, with the timeout\'s status');
+});
+
 test("lineInFile's regexp that backtracks without end is stopped with its call (a timeout): the interpreter idle at once, nothing left searching", async (t) => {
   const { host, root } = await local(t);
   mkdirSync(join(root, 'w'));
