@@ -48,7 +48,8 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
       return EXIT.RATE_LIMITED;
     }
     const controller = new AbortController();
-    const release = inv.onInterrupt(() => controller.abort());
+    // Each host's call ends with this reason, which its line then says, as `client run`'s do.
+    const release = inv.onInterrupt(() => controller.abort(new Error('interrupted')));
     const single = isSingleHostName(target);
     const ask = inv.stdinIsTTY && inv.stderrIsTTY && content === null ? approver(inv, ctx.principal.name, controller.signal) : null;
     const callOpts = { signal: controller.signal, timeoutMs: givenTimeoutMs === undefined ? ctx.defaultTimeoutMs : givenTimeoutMs };
@@ -99,6 +100,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
     if (opts.json) inv.stdout.write(`${JSON.stringify({ summary: { ...s, hosts: s.total } })}\n`);
     else inv.stderr.write(`${s.total} host${s.total === 1 ? '' : 's'}: ${s.changed} changed, ${s.ok} ok, ${s.failed} failed, ${s.denied} denied, ${s.unreachable} unreachable\n`);
     if (codes.every((c) => c === EXIT.OK)) return EXIT.OK;
+    if (controller.signal.aborted) return EXIT_INTERRUPTED;
     if (s.unreachable > 0) return EXIT.TRANSPORT;
     if (s.denied > 0) return EXIT.DENIED;
     return EXIT.FAILURE;

@@ -238,6 +238,17 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     await waitRunning(fleet.hosts[0]!, '^\\S*sleep 29\\.37$');
     await promisify(execFile)('pkill', ['-KILL', '-xf', 'sleep 29.37']);
     assert.equal(await status, 137);
+    // Interrupted (Ctrl-C) over several hosts: 130, each host's line saying so, as client run's.
+    const fanned = spawnRemux(['rpc', 'env=prod', 'Exec.stream', '--', 'sleep', '29.38'], { env: env() });
+    let fannedErr = '';
+    fanned.stderr?.setEncoding('utf8').on('data', (d: string) => (fannedErr += d));
+    const fannedStatus = new Promise<number | null>((resolve) => fanned.once('exit', resolve));
+    // Both hosts' commands running (the fleet's hosts share this machine's processes).
+    const running = (): number => Number(spawnSync('pgrep', ['-fc', '^\\S*sleep 29\\.38$'], { encoding: 'utf8' }).stdout.trim() || '0');
+    for (let waited = 0; running() < 2 && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    fanned.kill('SIGINT');
+    assert.equal(await fannedStatus, 130, fannedErr);
+    assert.deepEqual(fannedErr.split('\n').filter((l) => /^h\d: /.test(l)).sort(), ['h1: interrupted', 'h2: interrupted']);
     const late = await remux(['rpc', 'h1', '--timeout', '1', 'Exec.command', '--', 'sleep', '5'], { env: env() });
     assert.equal(late.code, 124, late.stderr);
     // A word the parser refuses (a newline): a usage error, as client run's, not a denial.
