@@ -27,7 +27,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   const custom = opts.tools !== undefined && opts.tools.length > 0 ? await customCall(runtime, inv, methodName, args, opts) : null;
   if (!custom && opts.argsJson !== undefined) throw new UsageError('--args-json gives the arguments of a custom tool\'s method (one from --tools FILE)');
   const method = runtime.METHODS[methodName];
-  if (!method && !custom) throw new UsageError(`unknown method "${methodName}" (known: ${Object.keys(runtime.METHODS).join(', ')})`);
+  if (!method && !custom) throw unknownMethod(methodName, target, Object.keys(runtime.METHODS));
   const isExec = method !== undefined && 'exec' in method;
   // Methods with a command-line shape (Service, User, Apt, Template, …) take positionals and --options by it.
   const spec = method && 'cli' in method ? method.cli : undefined;
@@ -107,6 +107,25 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   } finally {
     await runner.close();
   }
+}
+
+/** An unknown method, and what the caller most likely meant: the hosts and the method the other way round, or a near spelling. */
+function unknownMethod(name: string, target: string, known: string[]): UsageError {
+  const message = `unknown method "${name}" (known: ${known.join(', ')})`;
+  if (known.includes(target)) return new UsageError(message, `the hosts come first: remux rpc HOSTS ${target} ${name} …`);
+  const near = known.find((k) => k.toLowerCase() === name.toLowerCase()) ?? known.find((k) => editDistance(k, name) <= 2);
+  return new UsageError(message, near ? `did you mean ${near}?` : undefined);
+}
+
+/** Levenshtein distance: the fewest letters inserted, removed or replaced to turn a into b. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length] as number;
 }
 
 /**

@@ -189,6 +189,13 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     const denied = await remux(['rpc', 'h1', 'FileSystem.readText', '/etc/shadow'], { env: env() });
     assert.equal(denied.code, 77);
     assert.match(denied.stderr, /^remux: .*\/etc\/shadow.*\nhint: `remux policy show NAME` lists a policy's rules; call with --policy NAME to use another one\n$/s);
+    // A mistyped method, or the hosts left out: exit 2 and what was most likely meant.
+    const typo = await remux(['rpc', 'h1', 'FileSytem.readText', `${root}/a.txt`], { env: env() });
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /^remux: unknown method "FileSytem\.readText" \(known: FileSystem\.readText, .*\)\nhint: did you mean FileSystem\.readText\?\n$/);
+    const swapped = await remux(['rpc', 'FileSystem.readText', `${root}/a.txt`], { env: env() });
+    assert.equal(swapped.code, 2);
+    assert.match(swapped.stderr, new RegExp(`\\nhint: the hosts come first: remux rpc HOSTS FileSystem\\.readText ${root}/a\\.txt …\\n$`));
     // Hosts that are not there, as `client run` says it: a selector picking none is a usage error (2), one unknown name unreachable (255).
     const none = await remux(['rpc', 'env=nowhere', 'FileSystem.stat', `${root}/a.txt`], { env: env() });
     assert.deepEqual([none.code, none.stderr], [2, 'remux: no host matches "env=nowhere"; labels in the inventory: env=prod\n']);
