@@ -9,7 +9,7 @@
 import { eachBounded } from '../core/fanout.js';
 import { isSingleHostName } from '../hosts/selectors.js';
 import { acquireDefaultContext, releaseDefaultContext } from './context.js';
-import { DeniedError, ProtocolError } from './errors.js';
+import { ArgumentError, DeniedError, ProtocolError } from './errors.js';
 import { connect, type ConnectOptions, type RuntimeContext, type RuntimeHost } from './index.js';
 import type { LogRecord } from './link.js';
 
@@ -44,6 +44,10 @@ export interface FanoutOptions extends Omit<ConnectOptions, 'onLog'> {
 }
 
 export async function fanout<T>(selector: string, fn: (host: RuntimeHost) => Promise<T>, opts: FanoutOptions = {}): Promise<FanoutResults<T>> {
+  // Plain JavaScript can pass anything; NaN would start no host at all.
+  if (opts.concurrency !== undefined && !(Number.isInteger(opts.concurrency) && opts.concurrency >= 1)) {
+    throw new ArgumentError(`fanout("${selector}"): concurrency is how many hosts are worked on at once, a whole number from 1; got ${String(opts.concurrency)}`);
+  }
   const own = opts.context ? null : acquireDefaultContext();
   const context: RuntimeContext = opts.context ?? (own as RuntimeContext);
   try {

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { type GatewayContext } from '../../src/core/context.js';
 import { stage0Command, stage1Frame } from '../../src/runtime/bootstrap.js';
-import { connect, DeniedError, fanout, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
+import { ArgumentError, connect, DeniedError, fanout, FileSystem, ProtocolError, RemoteError } from '../../src/runtime/index.js';
 import { AuditStore } from '../../src/audit/store.js';
 import { REMUX_BIN, REPO_ROOT, remux, spawnRemux } from '../support/cli.js';
 import { waitRunning, type Fleet } from '../fleet/fleet.js';
@@ -164,6 +164,10 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
       assert.deepEqual(results.summary, { total: 2, ok: 1, changed: 0, failed: 0, denied: 0, unreachable: 1 });
       assert.equal(most, 1);
       await assert.rejects(fanout('env=nowhere', async () => 1, { context: ctx }), /env=nowhere|no host/i);
+      // A concurrency that is not a whole number from 1 (NaN would start no host and leave no results) is refused, naming it.
+      for (const concurrency of [Number.NaN, 0, 1.5]) {
+        await assert.rejects(fanout('env=prod', async () => 1, { context: ctx, concurrency }), (e: Error) => e instanceof ArgumentError && e.message === `fanout("env=prod"): concurrency is how many hosts are worked on at once, a whole number from 1; got ${concurrency}`);
+      }
     } finally {
       await fleet.hosts[1]!.restart();
     }
