@@ -65,6 +65,23 @@ test('a custom tool is called like a built-in: typed value, audited as its metho
   assert.equal(record?.end?.exitCode, 0);
 });
 
+test('a method its Python lacks is named by the tool and what is missing', async (t) => {
+  const { root, context } = setup(t);
+  const Half = defineTool({
+    name: 'Half',
+    python: 'def here(path):\n    return path\n',
+    methods: {
+      here: defineMethod({ args: z.tuple([z.string()]), result: z.string(), operations: (path) => [{ kind: 'file.read', path }] }),
+      gone: defineMethod({ args: z.tuple([z.string()]), result: z.string(), operations: (path) => [{ kind: 'file.read', path }] }),
+    },
+  });
+  const host = await connect('localhost', { context });
+  t.after(() => host.close());
+  // Sent with its first call, then known by its hash: the second call still names the tool.
+  assert.equal(await host.call(Half.here, join(root, 'data.txt')), join(root, 'data.txt'));
+  await assert.rejects(host.call(Half.gone, join(root, 'data.txt')), (e: Error) => e instanceof RemoteError && e.message === "ProtocolError: no method 'gone' in tool Half: its Python has no top-level function of that name");
+});
+
 test('its Python from a file; a value of the wrong shape is a ResultTypeError naming the field', async (t) => {
   const { root, audit, context } = setup(t);
   const file = join(root, 'uname_tool.py');

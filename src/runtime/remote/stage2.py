@@ -234,9 +234,11 @@ def handle(m):
     if isinstance(T.get(h), Exception):
         send(err(i, T[h]))
         return
-    f = T.get(h, {}).get(m['m'])
+    g = T.get(h, {})
+    f = g.get(m['m'])
     if m['m'].startswith('_') or not callable(f):
-        raise ProtocolError('no method %r in tool %s' % (m['m'], h))
+        # Named as its author knows it (a custom tool's name), not by the hash it is kept under.
+        raise ProtocolError('no method %r in tool %s: its Python has no top-level function of that name' % (m['m'], g.get('__name__', h)))
     c = C[i] = Call(i, m.get('w'))
     submit((c, f, m['a']))
 # Calls run on worker threads kept between calls (starting a thread costs more than a short call); a
