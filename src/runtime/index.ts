@@ -87,6 +87,8 @@ export class RuntimeHost {
   /** call() with a timeout or an AbortSignal: either stops the work on the host. */
   callWith<A extends unknown[], R, F>(opts: CallOptions, method: Method<A, R, F> | ToolMethod<A, R>, ...args: A): Promise<R> {
     if (this.released) return Promise.reject(this.closedError());
+    const badOptions = callOptionsProblem(opts);
+    if (badOptions) return Promise.reject(badOptions);
     if (typeof method === 'object' && method !== null && 'parseArgs' in method) return guardedToolCall(this.guard, method, args, opts);
     return guardedCall(this.guard, typeof method?.operations === 'function' ? method : notAMethod(method), args, opts);
   }
@@ -103,9 +105,10 @@ export class RuntimeHost {
 
   /** Exec.stream: the same, its output as it comes. */
   stream(argv: readonly string[], execOpts: ExecOptions = {}, opts: CallOptions = {}): CallStream<OutputChunk, CallDone> {
-    if (this.released) {
+    const refused = this.released ? this.closedError() : callOptionsProblem(opts);
+    if (refused) {
       const failed = new ChunkQueue<OutputChunk, CallDone>();
-      failed.settle(this.closedError());
+      failed.settle(refused);
       return failed;
     }
     return guardedExec(this.guard, argv, execOpts, opts);
@@ -132,6 +135,19 @@ export class RuntimeHost {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** The longest timer Node keeps (setTimeout's 32-bit limit, about 24.8 days); a longer one would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * A timeoutMs that would end the call at once (0, negative, NaN, Infinity) or is no number, as an
+ * ArgumentError; null for good options. No limit at all is `timeoutMs: null`.
+ */
+function callOptionsProblem(opts: CallOptions): ArgumentError | null {
+  const t: unknown = opts.timeoutMs;
+  if (t === undefined || t === null || (typeof t === 'number' && t > 0 && t <= MAX_TIMEOUT_MS)) return null;
+  return new ArgumentError(`timeoutMs: milliseconds, more than 0 and at most ${MAX_TIMEOUT_MS}, or null for no limit; got ${typeof t === 'number' ? t : typeof t}`);
 }
 
 /**

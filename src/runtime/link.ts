@@ -45,6 +45,7 @@ export interface LogRecord {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** Milliseconds the call may take (then it is cancelled on the host); null: no limit; left out: none, but Exec's is exec.timeout_seconds. */
   timeoutMs?: number | null;
   /**
    * Flow control: at most this many bytes of the call's chunks travel or wait here unconsumed; the host

@@ -425,6 +425,17 @@ test('a cancelled or timed-out glob stops walking on the host: its interpreter i
   assert.equal(await host.call(FileSystem.readText, `${root}/a.txt`), 'hello\n', 'the runtime goes on');
 });
 
+test('a timeoutMs that would end the call at once (0, negative, NaN, Infinity) or is no number is refused naming it; null is no limit', async (t) => {
+  const { host, root } = await local(t);
+  for (const timeoutMs of [0, -5, Number.NaN, Number.POSITIVE_INFINITY, '100' as unknown as number]) {
+    const named = (e: Error) => e instanceof ArgumentError && e.message === `timeoutMs: milliseconds, more than 0 and at most 2147483647, or null for no limit; got ${typeof timeoutMs === 'number' ? timeoutMs : 'string'}`;
+    await assert.rejects(host.callWith({ timeoutMs }, FileSystem.readText, `${root}/a.txt`), named);
+    await assert.rejects(host.exec(['true'], {}, { timeoutMs }), named);
+  }
+  assert.equal(await host.callWith({ timeoutMs: null }, FileSystem.readText, `${root}/a.txt`), 'hello\n');
+  assert.equal((await host.exec(['echo', 'on'], {}, { timeoutMs: null })).stdout, 'on\n');
+});
+
 test("a timeout that passes while the check asks the host (a stopped interpreter, as a hung file system would) is the call's timeout, not an unreachable host", async (t) => {
   const { host, root, audit } = await local(t);
   process.kill(host.hello.pid, 'SIGSTOP');
