@@ -138,10 +138,16 @@ interface Resolved {
 export function timeoutMs(opts: { timeout?: string }): number | null | undefined {
   if (opts.timeout === undefined) return undefined;
   const seconds = Number(opts.timeout);
-  // Number('') is 0: an empty value (an unset shell variable) would read as no limit at all.
-  if (opts.timeout.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--timeout must be a number of seconds (0 for no limit), got "${opts.timeout}"`);
+  // Number('') is 0: an empty value (an unset shell variable) would read as no limit at all. A timer
+  // longer than Node keeps (2^31-1 ms) would fire at once: such a limit is refused, not turned into none.
+  if (opts.timeout.trim() === '' || !Number.isFinite(seconds) || seconds < 0 || seconds * 1000 > MAX_TIMER_MS) {
+    throw new UsageError(`--timeout must be a number of seconds up to ${Math.floor(MAX_TIMER_MS / 1000)} (about 24 days; 0 for no limit), got "${opts.timeout}"`);
+  }
   return seconds === 0 ? null : seconds * 1000;
 }
+
+/** The longest timer Node keeps (setTimeout's 32-bit limit). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A selector naming one host (no list, label, glob or `all`) shows raw output, like ssh. */
 function viewMode(selector: string, opts: RunOptions): ViewMode {

@@ -337,9 +337,12 @@ test("remux rpc: every call stops at the configured timeout (exec.timeout_second
     const r = await rpc('--timeout', timeout, 'Service.start', 'nginx');
     assert.deepEqual([r.code, r.stdout], [0, '{"changed":false,"active":true,"enabled":false}\n'], r.stderr);
   }
-  // Not a number, or nothing (an unset variable: --timeout "$T"), which must not read as 0, no limit.
-  for (const timeout of ['soon', '', ' ']) {
+  // Not a number, or nothing (an unset variable: --timeout "$T"), which must not read as 0, no limit; or
+  // longer than a timer holds (it would fire at once: 3000000 s ended the call with 124 before it began).
+  for (const timeout of ['soon', '', ' ', '3000000']) {
     const bad = await rpc('--timeout', timeout, 'Service.start', 'nginx');
-    assert.deepEqual([bad.code, bad.stderr], [2, `remux: --timeout must be a number of seconds (0 for no limit), got "${timeout}"\n`]);
+    assert.deepEqual([bad.code, bad.stderr], [2, `remux: --timeout must be a number of seconds up to 2147483 (about 24 days; 0 for no limit), got "${timeout}"\n`]);
   }
+  const long = await remux(['client', 'run', 'localhost', '--timeout', '3000000', '--', 'echo', 'ran'], { env: h.env, via: 'node' });
+  assert.deepEqual([long.code, long.stdout], [2, ''], long.stderr);
 });
