@@ -11,8 +11,8 @@ export const DEFAULT_SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/us
 
 const ExecSchema = z
   .object({
-    /** Wall-clock limit for one command list; null = none. */
-    timeout_seconds: z.number().positive().nullable().default(300),
+    /** Wall-clock limit for one command list; null = none. Beyond what a timer holds (2^31-1 ms) it would fire at once. */
+    timeout_seconds: z.number().positive().max(2147483, 'at most 2147483 (about 24 days; null for no limit)').nullable().default(300),
     /** Programs named without a path are looked up here only, never in the caller's $PATH. */
     secure_path: z
       .string()

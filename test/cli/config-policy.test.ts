@@ -104,6 +104,11 @@ describe('remux config', () => {
       assert.equal(r.code, 2);
       assert.match(r.stderr, /config\.yaml:3/);
       assert.match(r.stderr, /timeout_secs/);
+      // A limit longer than a timer holds would end every command at once: refused, saying the most.
+      writeFileSync(join(bad.home, 'config.yaml'), 'default_policy: read_only\nexec:\n  timeout_seconds: 3000000\n');
+      const long = await remux(['config', 'show'], { env: bad.env });
+      assert.equal(long.code, 2);
+      assert.match(long.stderr, /config\.yaml:3.*at most 2147483 \(about 24 days; null for no limit\)/);
     } finally {
       bad.remove();
     }
