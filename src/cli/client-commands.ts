@@ -11,6 +11,7 @@ import { ParseError } from '../command/types.js';
 import { auditDbFile, envFirst, policiesFile, socketFileFast } from '../config/paths.js';
 import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
+import { MAX_TIMER_MS } from '../core/timers.js';
 import { approvalText, type ApprovalAnswer, type ExecAction, type PerformIO } from '../core/types.js';
 import { cliRequest, forwardToDaemon } from '../gateway/forward.js';
 import { rateLimitedMessage, type TakeResult } from '../hosts/rate-limit.js';
@@ -145,9 +146,6 @@ export function timeoutMs(opts: { timeout?: string }): number | null | undefined
   }
   return seconds === 0 ? null : seconds * 1000;
 }
-
-/** The longest timer Node keeps (setTimeout's 32-bit limit). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A selector naming one host (no list, label, glob or `all`) shows raw output, like ssh. */
 function viewMode(selector: string, opts: RunOptions): ViewMode {

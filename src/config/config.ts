@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { z } from 'zod';
+import { MAX_TIMER_MS } from '../core/timers.js';
 import { ChannelSchema } from '../notify/channels.js';
 import { loadSourceFile, validate } from './source.js';
 import { configFile } from './paths.js';
@@ -12,7 +13,7 @@ export const DEFAULT_SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/us
 const ExecSchema = z
   .object({
     /** Wall-clock limit for one command list; null = none. Beyond what a timer holds (2^31-1 ms) it would fire at once. */
-    timeout_seconds: z.number().positive().max(2147483, 'at most 2147483 (about 24 days; null for no limit)').nullable().default(300),
+    timeout_seconds: z.number().positive().max(Math.floor(MAX_TIMER_MS / 1000), `at most ${Math.floor(MAX_TIMER_MS / 1000)} (about 24 days; null for no limit)`).nullable().default(300),
     /** Programs named without a path are looked up here only, never in the caller's $PATH. */
     secure_path: z
       .string()

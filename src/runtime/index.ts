@@ -14,6 +14,7 @@ import type { Readable, Writable } from 'node:stream';
 import { DEFAULT_SECURE_PATH } from '../config/config.js';
 import type { GatewayContext } from '../core/context.js';
 import type { PerformContext } from '../core/perform.js';
+import { MAX_TIMER_MS } from '../core/timers.js';
 import type { PerformIO } from '../core/types.js';
 import { commandEnv } from '../hosts/local.js';
 import { WhichCache } from '../hosts/remote-resolver.js';
@@ -137,17 +138,14 @@ export class RuntimeHost {
   }
 }
 
-/** The longest timer Node keeps (setTimeout's 32-bit limit, about 24.8 days); a longer one would fire at once. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
 /**
  * A timeoutMs that would end the call at once (0, negative, NaN, Infinity) or is no number, as an
  * ArgumentError; null for good options. No limit at all is `timeoutMs: null`.
  */
 function callOptionsProblem(opts: CallOptions): ArgumentError | null {
   const t: unknown = opts.timeoutMs;
-  if (t === undefined || t === null || (typeof t === 'number' && t > 0 && t <= MAX_TIMEOUT_MS)) return null;
-  return new ArgumentError(`timeoutMs: milliseconds, more than 0 and at most ${MAX_TIMEOUT_MS}, or null for no limit; got ${typeof t === 'number' ? t : typeof t}`);
+  if (t === undefined || t === null || (typeof t === 'number' && t > 0 && t <= MAX_TIMER_MS)) return null;
+  return new ArgumentError(`timeoutMs: milliseconds, more than 0 and at most ${MAX_TIMER_MS}, or null for no limit; got ${typeof t === 'number' ? t : typeof t}`);
 }
 
 /**

@@ -5,6 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { authenticate, hashToken, type PrincipalEntry, type Principals } from '../../config/principals.js';
+import { MAX_TIMER_MS } from '../../core/timers.js';
 import { RateLimiter } from '../../hosts/rate-limit.js';
 import { clientKey } from '../relay/network.js';
 import { CLOSE } from '../terminal.js';
@@ -110,9 +111,6 @@ export function revocation(entry: PrincipalEntry, now: Principals | Error): { co
 
 /** Grace for a revoked WebSocket's closing handshake before its connection is cut. */
 const REVOKE_GRACE_MS = 1000;
-
-/** The longest a Node timer waits (about 24.8 days); a session that lasts longer is looked at again then. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const SESSION_EXPIRED = 'the browser session expired; log in again';
 
