@@ -47,8 +47,17 @@ export interface PlayOptions {
 }
 
 /**
+ * What a recording can leave a terminal in when it stops before its end (cut short, or played only up to
+ * Ctrl-C): tmux's attributes, hidden cursor, application keys, mouse, focus and paste modes, scroll region
+ * (the cursor kept where it is) and alternate screen. Written after every play in a terminal, as the
+ * attach itself puts them back when it detaches.
+ */
+const TERMINAL_RESET = '\x1b[0m\x1b[?25h\x1b[?1l\x1b>\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1004l\x1b[?2004l\x1b7\x1b[r\x1b8\x1b[?1049l';
+
+/**
  * Writes the recording's output with its timing (sped up by --speed, pauses cut to --idle-limit), or at
- * once when stdout is not a terminal (as `asciinema cat`). Resizes and markers are not replayed.
+ * once when stdout is not a terminal (as `asciinema cat`). Resizes and markers are not replayed. In a
+ * terminal, Ctrl-C stops it (exit 130) and the terminal's modes are put back however it ends.
  */
 export async function playCommand(ref: string, opts: PlayOptions): Promise<void> {
   const speed = positive('--speed', opts.speed ?? '1');
@@ -57,27 +66,65 @@ export async function playCommand(ref: string, opts: PlayOptions): Promise<void>
   // O_NOFOLLOW, as the console serves them: a link planted in place of a recording is not followed.
   // Read as it plays: a recording may be hundreds of MiB.
   const fd = openSync(recordingPath(recordingsDir(), info.id), constants.O_RDONLY | constants.O_NOFOLLOW);
-  const lines = createInterface({ input: createReadStream('', { fd }), crlfDelay: Infinity });
+  const input = createReadStream('', { fd });
+  const lines = createInterface({ input, crlfDelay: Infinity });
   const live = process.stdout.isTTY === true;
   if (live && (process.stdout.columns < info.width || process.stdout.rows < info.height)) {
     process.stderr.write(`remux: recorded at ${info.width}x${info.height}; this terminal is ${process.stdout.columns}x${process.stdout.rows}, so lines may wrap\n`);
   }
+  const stop = new AbortController();
+  const keys = live ? readKeysWhilePlaying(() => stop.abort()) : null;
   let clockAt = 0;
   let header = true;
-  for await (const line of lines) {
-    if (header) {
-      header = false;
-      continue;
+  try {
+    for await (const line of lines) {
+      if (header) {
+        header = false;
+        continue;
+      }
+      const event = parseEvent(line);
+      if (event === null || event[1] !== 'o') continue;
+      if (live) {
+        const pause = Math.min(event[0] - clockAt, idleLimit) / speed;
+        if (pause > 0) await sleep(pause * 1000, undefined, { signal: stop.signal }).catch(() => undefined);
+      }
+      if (stop.signal.aborted) break;
+      clockAt = event[0];
+      if (!process.stdout.write(event[2])) await new Promise((resolve) => process.stdout.once('drain', resolve));
     }
-    const event = parseEvent(line);
-    if (event === null || event[1] !== 'o') continue;
-    if (live) {
-      const pause = Math.min(event[0] - clockAt, idleLimit) / speed;
-      if (pause > 0) await sleep(pause * 1000);
-    }
-    clockAt = event[0];
-    if (!process.stdout.write(event[2])) await new Promise((resolve) => process.stdout.once('drain', resolve));
+  } finally {
+    lines.close();
+    input.destroy();
+    if (live) process.stdout.write(TERMINAL_RESET);
+    keys?.();
   }
+  if (stop.signal.aborted) process.exitCode = 130;
+}
+
+/**
+ * Ctrl-C while a recording plays calls `interrupt`. With this terminal's keys read in raw mode, where
+ * everything else is dropped: with them the terminal's own answers to the queries a recording holds
+ * (tmux asks for the device attributes when it attaches), which would otherwise be typed into the shell
+ * after it. Returns the undo.
+ */
+function readKeysWhilePlaying(interrupt: () => void): () => void {
+  const stdin = process.stdin;
+  // stdin elsewhere (a file, a pipe): Ctrl-C comes as the signal.
+  process.on('SIGINT', interrupt);
+  const onData = (data: Buffer): void => {
+    if (data.includes(3)) interrupt();
+  };
+  if (stdin.isTTY) {
+    stdin.setRawMode(true);
+    stdin.on('data', onData);
+  }
+  return () => {
+    process.off('SIGINT', interrupt);
+    if (!stdin.isTTY) return;
+    stdin.off('data', onData);
+    stdin.setRawMode(false);
+    stdin.pause();
+  };
 }
 
 /** A recording by its id or a unique prefix of it (ids begin with their start time: 20261205T…). */

@@ -126,6 +126,38 @@ describe('remux session recordings / play', () => {
     assert.ok(cut.ms < 900, `pauses cut to 0.1 s: ${cut.ms} ms`);
   });
 
+  test('play in a terminal: Ctrl-C stops it (130) and the modes the recording set are put back; what is typed meanwhile is not left for the shell', async () => {
+    // Cut short as an attach is when the daemon is killed: tmux's alternate screen and hidden cursor, never undone.
+    const cut = new AttachRecorder(dir, { host: 'web1', user: 'ops', session: 'cut', principal: 'alice', readOnly: false, actionId: 11 }, { cols: 80, rows: 24 });
+    cut.output(Buffer.from('\x1b[?1049h\x1b[?25l\x1b[?1h\x1b=on the alternate screen\r\n'));
+    await sleep(1500);
+    cut.output(Buffer.from('never shown\r\n'));
+    cut.end();
+    // The shell after it reads a line: only what is typed once the play is over.
+    const script = `"$0" "$1" session play ${cut.id} --idle-limit 30; echo "status:$?"; read -r line; echo "after:$line"`;
+    const term = spawn('/bin/sh', ['-c', script, process.execPath, REMUX_NODE_BIN], { cols: 80, rows: 24, cwd: REPO_ROOT, env: { ...process.env, ...h.env } });
+    let out = '';
+    term.onData((d) => (out += d));
+    const exited = new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));
+    const until = async (what: RegExp): Promise<void> => {
+      for (let i = 0; i < 500 && !what.test(out); i++) await sleep(10);
+      assert.match(out, what);
+    };
+    await until(/on the alternate screen/);
+    // As a terminal answers the device-attributes query tmux sends on attach, and a key pressed meanwhile.
+    term.write('\x1b[>0;276;0cx\r');
+    await sleep(100);
+    term.write('\x03');
+    await until(/status:\d+/);
+    term.write('typed\r');
+    assert.equal(await exited, 0, out);
+    const played = out.slice(out.indexOf('on the alternate screen'), out.indexOf('status:'));
+    for (const mode of ['\x1b[?1049l', '\x1b[?25h', '\x1b[?1l', '\x1b>']) assert.ok(played.includes(mode), `${JSON.stringify(mode)} put back: ${JSON.stringify(played)}`);
+    assert.doesNotMatch(played, /never shown/);
+    assert.match(out, /status:130\r?\n/);
+    assert.match(out, /after:typed\r?\n/);
+  });
+
   test('refused: an unknown id, a bad speed, a link in place of a recording', async () => {
     const unknown = await remux(['session', 'play', '19990101'], { env: h.env });
     assert.equal(unknown.code, 2);
