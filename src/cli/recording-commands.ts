@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config/config.js';
 import { recordingsDir } from '../config/paths.js';
 import { findByIdPrefix, UsageError } from '../core/errors.js';
+import { parseCastEvent } from '../sessions/cast-event.js';
 import { describeRecording, isRecordingId, pageOfRecordings, recordingIds, recordingPath, type RecordingInfo } from '../sessions/recording.js';
 import { printJson, printTable, utcCell } from './output.js';
 
@@ -82,7 +83,7 @@ export async function playCommand(ref: string, opts: PlayOptions): Promise<void>
         header = false;
         continue;
       }
-      const event = parseEvent(line);
+      const event = parseCastEvent(line);
       if (event === null || event[1] !== 'o') continue;
       if (live) {
         const pause = Math.min(event[0] - clockAt, idleLimit) / speed;
@@ -133,16 +134,6 @@ function findRecording(ref: string): RecordingInfo {
   // By name first: only the recordings `ref` can name are read (a listing reads every one).
   const named = recordingIds(dir).flatMap((id) => (id.startsWith(ref) ? (describeRecording(dir, id) ?? []) : []));
   return findByIdPrefix(named, ref, { missing: `no recording ${ref} in ${recordingsDir()}`, hint: 'see them with remux session recordings', plural: 'recordings' });
-}
-
-function parseEvent(line: string): [number, string, string] | null {
-  if (line === '') return null;
-  try {
-    const e = JSON.parse(line) as unknown;
-    return Array.isArray(e) && typeof e[0] === 'number' && typeof e[1] === 'string' && typeof e[2] === 'string' ? [e[0], e[1], e[2]] : null;
-  } catch {
-    return null; // a line cut short when the daemon was killed
-  }
 }
 
 function positive(flag: string, text: string): number {

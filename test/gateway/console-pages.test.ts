@@ -186,6 +186,19 @@ test('the recordings page lists a recording and plays it in a read-only terminal
   await done();
 });
 
+test('a recording cut short in its last line (the daemon killed while writing it) plays up to the cut', async () => {
+  const rec = new AttachRecorder(join(d.home, 'recordings'), { host: 'localhost', user: 'me', session: 'cut', principal: 'boss', readOnly: false, actionId: null }, { cols: 60, rows: 10 });
+  rec.output(Buffer.from('written whole\r\n'));
+  rec.end();
+  writeFileSync(rec.path, `${readFileSync(rec.path, 'utf8')}[0.5, "o", "cut in the mid`);
+  const { page, problems, done } = await console(`#/recordings?id=${rec.id}`);
+  await page.locator('.player-screen .xterm-rows', { hasText: 'written whole' }).waitFor();
+  await page.locator('.controls .play', { hasText: 'Play' }).waitFor(); // played to its end: the cut line is left out
+  assert.doesNotMatch((await page.locator('.player-screen .xterm-rows').textContent())!, /cut in the mid/);
+  assert.deepEqual(problems, []);
+  await done();
+});
+
 test('the position bar jumps forwards and back, by dragging, clicking and the keyboard, without playing up to there', async () => {
   const rec = new AttachRecorder(join(d.home, 'recordings'), { host: 'localhost', user: 'me', session: 'seek', principal: 'boss', readOnly: false, actionId: null }, { cols: 40, rows: 8 });
   rec.end();

@@ -2,6 +2,7 @@
 // next) and a player replaying one asciicast v2 file in a read-only xterm.js with its own timing: play/pause,
 // 1x/2x/4x, back to the start, and a bar to jump anywhere.
 import { Terminal } from '@xterm/xterm';
+import { parseCastEvent, type CastEvent } from '../../src/sessions/cast-event.js';
 import { api, el, errorText, loadPage } from '../api.js';
 import { fitScreen } from '../fit-screen.js';
 import { utcTime } from '../format.js';
@@ -26,8 +27,6 @@ interface Recording extends RecordingMeta {
   duration: number;
 }
 
-type Event = [number, string, string];
-
 /** A pause longer than this plays as this long: nobody wants to watch an idle terminal. */
 const MAX_IDLE_S = 2;
 
@@ -44,15 +43,16 @@ function clock(seconds: number): string {
 }
 
 /** The header's size, whose recording it is and when it started, and the events, their times with long idle pauses shortened. */
-function parseCast(text: string): { cols: number; rows: number; meta: RecordingMeta; started: string; events: Event[] } {
+function parseCast(text: string): { cols: number; rows: number; meta: RecordingMeta; started: string; events: CastEvent[] } {
   const [first = '{}', ...rest] = text.split('\n');
   const header = JSON.parse(first) as { width?: number; height?: number; timestamp: number; remux: RecordingMeta };
-  const events: Event[] = [];
+  const events: CastEvent[] = [];
   let shift = 0;
   let last = 0;
   for (const line of rest) {
-    if (line.trim() === '') continue;
-    const [t, kind, data] = JSON.parse(line) as Event;
+    const event = parseCastEvent(line);
+    if (event === null) continue;
+    const [t, kind, data] = event;
     shift += Math.max(0, t - last - MAX_IDLE_S);
     last = t;
     events.push([t - shift, kind, data]);
@@ -74,7 +74,7 @@ class Player {
 
   constructor(
     private readonly term: Terminal,
-    private readonly cast: { cols: number; rows: number; events: Event[] },
+    private readonly cast: { cols: number; rows: number; events: CastEvent[] },
     private readonly onChange: () => void,
   ) {
     term.resize(cast.cols, cast.rows);
