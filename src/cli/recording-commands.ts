@@ -1,5 +1,5 @@
 // `remux session recordings` and `remux session play`: the asciicast recordings in $REMUX_HOME/recordings
-// (browser attaches, whole sessions), listed and played back in this terminal as `asciinema play` would.
+// (attaches, whole sessions), listed and played back in this terminal as `asciinema play` would.
 // Local files of the user who runs the CLI: the console serves the same ones to principals, in scope.
 import { constants, createReadStream, openSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -17,6 +17,13 @@ export interface ListOptions {
   before?: string;
 }
 
+/** What is recorded, by sessions.record: said where there is nothing to list. */
+const WHAT_IS_RECORDED = {
+  attaches: 'sessions.record: attaches: each attach, browser or CLI, is recorded',
+  sessions: 'sessions.record: sessions: each session remux creates is recorded whole',
+  none: 'sessions.record: none: nothing is recorded',
+} as const;
+
 export function listRecordingsCommand(opts: ListOptions): void {
   // As `remux audit ls --limit`: 0 is all.
   const limit = opts.limit === undefined ? 0 : Number(opts.limit);
@@ -26,15 +33,15 @@ export function listRecordingsCommand(opts: ListOptions): void {
   }
   const { recordings: all, next } = pageOfRecordings(recordingsDir(), { limit: limit === 0 ? Infinity : limit, before: opts.before });
   if (opts.json) return printJson(all);
+  const { record, recordings_max_total_mb: maxMb, recordings_keep_days: keepDays } = loadConfig().config.sessions;
   if (all.length === 0) {
-    process.stdout.write(`no recordings${opts.before === undefined ? '' : ` older than ${opts.before}`} in ${recordingsDir()} (browser attaches are recorded; whole sessions with sessions.record: sessions)\n`);
+    process.stdout.write(`no recordings${opts.before === undefined ? '' : ` older than ${opts.before}`} in ${recordingsDir()} (${WHAT_IS_RECORDED[record]})\n`);
     return;
   }
   printTable(
     ['ID', 'STARTED (UTC)', 'KIND', 'HOST', 'USER', 'SESSION', 'PRINCIPAL', 'LENGTH', 'SIZE'],
     all.map((r) => [r.id, utcCell(r.started), r.kind ?? 'attach', r.host, r.user, r.session, r.principal, clock(r.duration), size(r.bytes)]),
   );
-  const { recordings_max_total_mb: maxMb, recordings_keep_days: keepDays } = loadConfig().config.sessions;
   const kept = [maxMb === null ? null : `${maxMb} MB in all`, keepDays === null ? null : `${keepDays} days`].filter((x) => x !== null);
   process.stdout.write(
     `${all.length} recordings, ${size(all.reduce((sum, r) => sum + r.bytes, 0))}${next === null ? '' : ` (older ones: --before ${next})`}; ` +

@@ -77,7 +77,7 @@ const SessionsSchema = z
     /** An attach (CLI or browser terminal) is closed after this long, and its tmux client with it. */
     attach_lifetime_seconds: z.number().positive().default(6 * 3600),
     /**
-     * What is recorded (asciicast v2 in $REMUX_HOME/recordings): `attaches`, each browser attach;
+     * What is recorded (asciicast v2 in $REMUX_HOME/recordings): `attaches`, each attach (browser or CLI);
      * `sessions`, each session the daemon creates, whole, from its creation to its end (an attach to a
      * session without such a recording is recorded as an attach); `none`, nothing.
      */

@@ -4,7 +4,7 @@
 // terminal (node-pty), speed and idle limit, and what is refused (an unknown or ambiguous id, a bad speed, a link planted as a recording).
 import assert from 'node:assert/strict';
 import { spawn as spawnChild } from 'node:child_process';
-import { renameSync, symlinkSync } from 'node:fs';
+import { renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,9 +49,12 @@ describe('remux session recordings / play', () => {
     assert.match(table.stdout, new RegExp(`${slow} +\\S+ \\S+ +attach +web1 +ops +build +alice +0:01 +\\d+ B`));
     // The total, and the limits the daemon keeps them within (config.yaml's defaults here).
     assert.match(table.stdout, /\n2 recordings, \d+ B; the daemon removes the oldest beyond 10240 MB in all \(sessions\.recordings_max_total_mb, recordings_keep_days\)\n$/);
+    // None yet: what sessions.record says is recorded.
     const empty = tempHome();
     try {
-      assert.match((await remux(['session', 'recordings'], { env: empty.env })).stdout, /^no recordings in /);
+      assert.match((await remux(['session', 'recordings'], { env: empty.env })).stdout, /^no recordings in \S+ \(sessions\.record: attaches: each attach, browser or CLI, is recorded\)\n$/);
+      writeFileSync(join(empty.home, 'config.yaml'), 'sessions:\n  record: none\n');
+      assert.match((await remux(['session', 'recordings'], { env: empty.env })).stdout, /\(sessions\.record: none: nothing is recorded\)\n$/);
     } finally {
       empty.remove();
     }

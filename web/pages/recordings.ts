@@ -295,7 +295,7 @@ export const recordingsPage: Page = {
     const add = (list: Recording[]): void => {
       if (list.length === 0 && rows.childElementCount === 0) {
         const tr = el('tr');
-        tr.append(el('td', 'No recordings yet: attaches in the console (or whole sessions, per sessions.record) are recorded.', { colspan: '7' }));
+        tr.append(el('td', 'No recordings yet: attaches (or whole sessions, per sessions.record) are recorded.', { colspan: '7' }));
         rows.append(tr);
       }
       for (const r of list) {

@@ -87,7 +87,7 @@ is not allowed: empty and forbidden are different facts. Exit status 255 if a ho
   target(session.command('new'))
     .description('create a detached session, optionally running a command checked against the policy like client run')
     .option('-c, --cmd <command>', 'startup command (parsed strictly and checked against the policy; default: the login shell)')
-    .option('-p, --policy <name>', 'policy for the startup command (it needs sandbox: false: a session outlives any sandbox)')
+    .option('-p, --policy <name>', 'policy for the startup command (default: default_policy in config.yaml); where it uses the OS sandbox, the command runs in one for as long as the session lives')
     .option('-a, --attach', 'attach to it once created')
     .addHelpText(
       'after',
@@ -160,7 +160,7 @@ Examples:
 
   session
     .command('recordings')
-    .description('the recordings in $REMUX_HOME/recordings (browser attaches; whole sessions with sessions.record: sessions), newest first')
+    .description('the recordings in $REMUX_HOME/recordings (attaches, or whole sessions with sessions.record: sessions), newest first')
     .option('--json', 'print one JSON document')
     .option('-n, --limit <n>', 'only the newest N (default 0: all)')
     .option('--before <id>', 'only those older than this recording (the last one of the page before)')

@@ -1,4 +1,4 @@
-// Recordings (asciicast v2 in $REMUX_HOME/recordings: browser attaches, written by the terminal, and whole
+// Recordings (asciicast v2 in $REMUX_HOME/recordings: attaches, written by the terminal and the CLI, and whole
 // sessions, by the daemon's session recorder): a list and the files themselves. An admin sees every
 // recording, anyone else only those of its own attaches and of the sessions it created since it was created
 // (a name used again is someone new), and of those only the ones whose host and tmux user its scope still
