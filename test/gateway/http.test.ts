@@ -146,6 +146,7 @@ describe('the daemon\'s HTTPS API', () => {
     assert.equal((await api.request('POST', '/api/run', { headers: bearer(tokens.admin), body: { selector: 'a,b=c', command: 'true' } })).status, 400);
     const extra = await api.request('POST', '/api/run', { headers: bearer(tokens.admin), body: { selector: 'localhost', command: 'true', shell: true } });
     assert.equal(extra.status, 400, 'unknown body properties are refused, not dropped');
+    assert.equal(extra.json<{ message: string }>().message, 'body must NOT have additional properties (unknown: "shell")', 'the refusal names the field');
 
     const mine = await api.request('GET', '/api/audit', { headers: bearer(tokens.prod) });
     const records = mine.json<Array<{ principal: string; host: string; level: string }>>();

@@ -214,7 +214,7 @@ export async function startHttp(
     if (tlsFiles) reply.header('strict-transport-security', 'max-age=31536000');
   });
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
-    if (err.validation || (err.statusCode !== undefined && err.statusCode < 500)) return fail(reply, err.statusCode ?? 400, 'bad_request', err.message);
+    if (err.validation || (err.statusCode !== undefined && err.statusCode < 500)) return fail(reply, err.statusCode ?? 400, 'bad_request', validationMessage(err));
     log(`HTTP ${request.method} ${request.url}: ${err.stack ?? err.message}`);
     return fail(reply, 500, 'internal', 'internal error; the daemon log has the details');
   });
@@ -321,4 +321,14 @@ function ownOrigins(scheme: string, host: string, port: number): string[] {
   if (isLoopback(host)) return [at('127.0.0.1'), at('localhost'), at('[::1]'), ...(host.startsWith('127.') && host !== '127.0.0.1' ? [at(host)] : [])];
   if (host === '0.0.0.0' || host === '::') return [];
   return [at(host.includes(':') ? `[${host}]` : host)];
+}
+
+/**
+ * A refused request in the validator's words, naming the field it does not know: ajv says only that
+ * there is one ("body must NOT have additional properties"), which leaves the client guessing which.
+ */
+function validationMessage(err: Error & { validation?: unknown }): string {
+  const errors = Array.isArray(err.validation) ? (err.validation as Array<{ keyword?: string; params?: { additionalProperty?: unknown } }>) : [];
+  const unknown = errors.flatMap((e) => (e.keyword === 'additionalProperties' && typeof e.params?.additionalProperty === 'string' ? [e.params.additionalProperty] : []));
+  return unknown.length > 0 ? `${err.message} (unknown: ${unknown.map((name) => JSON.stringify(name)).join(', ')})` : err.message;
 }
