@@ -124,10 +124,11 @@ export function serveCli(socket: net.Socket, raw: unknown, rest: Buffer, deps: C
 
   const inv = session.invocation;
   const program = createProgram(inv);
-  registerClient(program, () => Promise.resolve(daemonHost(inv, deps)));
-  registerSession(program, () => Promise.resolve(daemonHost(inv, deps)));
-  registerRpc(program, () => Promise.resolve(daemonHost(inv, deps)));
-  void runProgram(program, request.args, inv).finally(() => socket.end(exitFrame(session.exitCode)));
+  const host = (): Promise<ClientHost> => Promise.resolve(daemonHost(session, deps));
+  registerClient(program, host);
+  registerSession(program, host);
+  registerRpc(program, host);
+  void runProgram(program, request.args, inv).finally(() => socket.end(session.declined === null ? exitFrame(session.exitCode) : frame(FRAME.decline, session.declined)));
 }
 
 /** A client whose environment names other files must not silently get this daemon's policies or audit: why not, or null. */
@@ -140,7 +141,8 @@ export function filesMismatch(ctx: GatewayContext, env: NodeJS.ProcessEnv): stri
   return mismatch.length > 0 ? `the running daemon uses ${mismatch.join(' and ')}` : null;
 }
 
-function daemonHost(inv: Invocation, deps: CliSessionDeps): ClientHost {
+function daemonHost(session: Session, deps: CliSessionDeps): ClientHost {
+  const inv = session.invocation;
   const runner: Runner = {
     async context() {
       const mismatch = filesMismatch(deps.ctx, inv.env);
@@ -156,12 +158,19 @@ function daemonHost(inv: Invocation, deps: CliSessionDeps): ClientHost {
     attachSlot: () => Promise.reject(new Error('internal: attach is not served by the daemon')),
     close: () => Promise.resolve(),
   };
-  return { invocation: inv, run: (_opts, work) => work(runner) };
+  return {
+    invocation: inv,
+    // A command that needs the client's own process (its terminal: `session new -a`, however its flags
+    // are written) is handed back before it does anything: the client runs it itself.
+    run: (opts, work) => (opts.daemon === false ? Promise.resolve(session.decline('it needs your terminal')) : work(runner)),
+  };
 }
 
 /** One forwarded command line's connection: its invocation, and the frames the client sends. */
 class Session {
   exitCode: number = EXIT.OK;
+  /** Why the command was handed back to the client to run itself, or null. */
+  declined: string | null = null;
   readonly invocation: Invocation;
   private gone = false;
   private readonly interruptHandlers = new Set<() => void>();
@@ -197,6 +206,12 @@ class Session {
       },
       setExitCode: (code) => (this.exitCode = code),
     };
+  }
+
+  /** Hands the command back to the client (a decline frame instead of its exit); its exit status meanwhile. */
+  decline(why: string): number {
+    this.declined = why;
+    return EXIT.OK;
   }
 
   onFrame(type: number, payload: Buffer): void {

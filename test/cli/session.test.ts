@@ -153,6 +153,14 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
     assert.match(tmux('ls'), /^cli: /m);
   });
 
+  test('new -a written with other short flags (-ac CMD), with a daemon running: the daemon hands it back, and it is made and attached here', async () => {
+    const r = await remux(['session', 'new', 'joined', '--host', 'box', '-ac', 'cat'], { env, input: '' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^created session joined on box/m);
+    assert.match(tmux('ls'), /^joined: /m, 'the session goes on after the attach');
+    tmux('kill-session', '-t', '=joined');
+  });
+
   test("an attach made by the CLI makes room for its recording first, as the daemon's retention would: the oldest go, audited", async () => {
     // The daemon's retention ran when it started, before these were planted: only the attach can make room.
     const dir = join(h.home, 'recordings');
