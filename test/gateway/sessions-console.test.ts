@@ -307,6 +307,23 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
     await context.close();
   });
 
+  test("phone-sized: every button on the sessions and terminal pages is a finger's size", async () => {
+    d.tmux('new-session', '-d', '-s', 'fingers');
+    const { context, page } = await login({ width: 390, height: 844 });
+    /** The visible buttons (and links drawn as buttons) shorter than 2.4rem (38.4 px), by their text. */
+    const small = (): Promise<string[]> =>
+      page.evaluate(`[...document.querySelectorAll('button, a.button, select')].filter((b) => b.offsetParent !== null && b.getBoundingClientRect().height < 38).map((b) => b.textContent.trim() + ' ' + Math.round(b.getBoundingClientRect().height) + 'px')`);
+    await page.goto(`${d.url}#/sessions`);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('tr[data-session=fingers]').getByRole('link', { name: 'Attach' }).waitFor();
+    assert.deepEqual(await small(), []);
+    await page.locator('tr[data-session=fingers]').getByRole('link', { name: 'Attach' }).click();
+    await page.locator('.term-status', { hasText: 'attached' }).waitFor();
+    assert.deepEqual(await small(), []);
+    d.tmux('kill-session', '-t', '=fingers');
+    await context.close();
+  });
+
   test('phone-sized: no page is wider than the screen', async () => {
     d.tmux('new-session', '-d', '-s', 'narrow');
     const { context, page } = await login({ width: 390, height: 844 });
