@@ -75,7 +75,7 @@ const EntrySchema = strictObject({
   if (e.hosts === undefined) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'missing: a principal that is not admin names its hosts (a selector, or all)' });
   const users = e.users ?? [];
   for (const [i, u] of (e.create_as ?? []).entries()) {
-    if (!users.includes('*') && !users.includes(u)) ctx.addIssue({ code: 'custom', path: ['create_as', i], message: `${u} is not in users` });
+    if (!users.includes('*') && !users.includes(u)) ctx.addIssue({ code: 'custom', path: ['create_as', i], message: `${u} is not in users: it may create sessions only as tmux users it may use; add ${u} to its users too (--users)` });
   }
 });
 

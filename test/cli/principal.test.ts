@@ -305,7 +305,7 @@ describe('remux principal set', () => {
       [['ci'], /^remux: nothing to change for principal ci: give what changes \(--hosts, --users/],
       [['ci', '--hosts', 'web1,env=prod'], /--hosts: selector "web1,env=prod" mixes host names and labels/],
       [['ci', '--users', 'Not A User'], /users\[0\]: a tmux user/],
-      [['ci', '--create-as', 'root'], /create_as\[0\]: root is not in users/],
+      [['ci', '--create-as', 'root'], /create_as\[0\]: root is not in users: it may create sessions only as tmux users it may use; add root to its users too \(--users\)\n/],
       [['ci', '--policy', 'echo_only,nope'], /--policy: no policy named nope in .*policies\.yaml \(known: read_only, echo_only\)/],
       [['ci', '--read-only', '--interactive'], /--read-only and --interactive contradict each other/],
       [['ci', '--admin', '--hosts', 'all'], /--admin takes no scope options/],
