@@ -180,7 +180,7 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
     const { context, page } = await login();
     await page.goto(`${d.url}#/terminal?host=box&name=missing`);
     // No tmux server runs now (the first test killed the last session): still no such session.
-    await page.locator('.term-status.closed', { hasText: /^No such host or session: / }).waitFor();
+    await page.locator('.term-status.closed.failed', { hasText: /^No such host or session: / }).waitFor();
 
     d.tmux('new-session', '-d', '-s', 'crowd');
     const viewers = [];
@@ -194,6 +194,7 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
     await page.locator('.term-status.closed', { hasText: /^Too many terminals open: boss already has 5 attaches open/ }).waitFor();
     d.tmux('kill-session', '-t', '=crowd');
     await viewers[0]!.locator('.term-status.closed', { hasText: 'The session ended or was detached.' }).waitFor();
+    assert.equal(await viewers[0]!.locator('.term-status.failed').count(), 0, 'an ended session is no failure');
     await context.close();
   });
 

@@ -137,6 +137,8 @@ export const terminalPage: Page = {
       const words = CLOSED[event.code] ?? `Closed (${event.code}).`;
       status.textContent = event.reason && !words.endsWith('.') ? `${words}: ${event.reason}` : words;
       status.classList.add('closed');
+      // A session that ended, or a detach, is how an attach ends: said plainly, not as a failure.
+      if (event.code !== 1000) status.classList.add('failed');
       term.options.disableStdin = true;
     });
 
