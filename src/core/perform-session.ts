@@ -23,8 +23,10 @@ import {
   NO_SUCH_SESSION,
   parseSize,
   sendCommand,
+  SESSION_EXISTS,
   sessionMissing,
   sessionNameProblem,
+  sessionTaken,
   shellProgram,
   sizeCommand,
   type TmuxTarget,
@@ -310,12 +312,13 @@ async function sudoRefused(sessions: Sessions, host: string, target: TmuxTarget)
 }
 
 /**
- * Why a command on one session failed: sudo's refusal, a session that is not there (named, with the
- * sessions that are), or tmux's own words.
+ * Why a command on one session failed: sudo's refusal, a new session's name already taken, a session
+ * that is not there (named, with the sessions that are), or tmux's own words.
  */
 async function sessionFailure(sessions: Sessions, host: string, target: TmuxTarget, session: string, ran: TmuxRun): Promise<string> {
   const refused = await sudoRefused(sessions, host, target);
   if (refused !== null) return refused;
+  if (ran.error === null && sessionTaken(ran.stderr)) return `${SESSION_EXISTS} "${session}" already exists on ${host} for tmux user ${target.user}: pick another name, or attach to it`;
   if (ran.error !== null || !sessionMissing(ran.stderr)) return tmuxFailure(ran);
   const listed = (await sessions.refresh(host)).users.find((u) => u.user === target.user);
   const names = listed?.sessions.map((s) => s.name) ?? [];

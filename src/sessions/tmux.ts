@@ -67,6 +67,14 @@ const NO_SERVER = /no server running on |error connecting to .*\(No such file or
 /** tmux's words when a command's session is not there: no such session, or no server at all. */
 const NO_SESSION = new RegExp(`can't find session|session not found|${NO_SERVER.source}`);
 
+/** tmux's words when a new session's name is taken. */
+export function sessionTaken(stderr: string): boolean {
+  return /duplicate session/.test(stderr);
+}
+
+/** How remux's message for a session name already taken begins (the HTTP API answers it with 409). */
+export const SESSION_EXISTS = 'a session named';
+
 /** How remux's message for a session that is not there begins (the HTTP API answers it with 404). */
 export const NO_SUCH_SESSION = 'no session';
 

@@ -121,7 +121,7 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     // tmux's own refusal as an allowed user is not mistaken for sudo's.
     const duplicate = await remux(['session', 'new', 'n1', '--host', 'h1', '--user', 'nobody'], { env: env() });
     assert.equal(duplicate.code, 1);
-    assert.match(duplicate.stderr, /^remux: duplicate session: n1$/m);
+    assert.match(duplicate.stderr, /^remux: a session named "n1" already exists on h1 for tmux user nobody: pick another name, or attach to it$/m);
     // The custom socket: w1 lives on -L <name>, not on the default server.
     const h1 = fleet.hosts[0]!;
     assert.equal((await h1.exec(['tmux', '-L', socketName, 'has-session', '-t', '=w1'])).code, 0);

@@ -47,6 +47,7 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     assert.equal(d.hasSession('evil'), false);
     const taken = await api.request('POST', '/api/sessions', { headers: browser(), body: { host: 'box', name: 'cat1' } });
     assert.equal(taken.status, 409, taken.text);
+    assert.match(taken.json<{ message: string }>().message, /^a session named "cat1" already exists on box for tmux user \S+: pick another name, or attach to it$/);
 
     const list = await api.request('GET', '/api/sessions', { headers: bearer(d.tokens.boss!) });
     const users = list.json<{ hosts: Array<{ host: string; users: Array<{ user: string; state: string; sessions: Array<{ name: string; windows: number }> }> }> }>().hosts.find((h) => h.host === 'box')!.users;

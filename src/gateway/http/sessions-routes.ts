@@ -13,7 +13,7 @@ import { clampSize } from '../../sessions/attach.js';
 import { AttachRecorder, newRecordingId } from '../../sessions/recording.js';
 import { recordingRoom } from '../../sessions/retention.js';
 import type { HostSessions } from '../../sessions/service.js';
-import { NO_SUCH_SESSION, sessionMissing } from '../../sessions/tmux.js';
+import { NO_SUCH_SESSION, SESSION_EXISTS, sessionMissing, sessionTaken } from '../../sessions/tmux.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { bridgeTerminal, CLOSE } from '../terminal.js';
 import { fail, rateLimited } from './errors.js';
@@ -55,7 +55,7 @@ function statusOf(ctx: GatewayContext, host: string, result: PerformResult): num
     case 'failed':
       // No such session, or no tmux server at all (said by remux, or by tmux through an agent).
       if (message.startsWith(`${NO_SUCH_SESSION} "`) || sessionMissing(message)) return 404;
-      return /duplicate session/i.test(message) ? 409 : 502;
+      return message.startsWith(`${SESSION_EXISTS} "`) || sessionTaken(message) ? 409 : 502;
     default:
       return isKnownHost(ctx, host) ? 502 : 404;
   }
