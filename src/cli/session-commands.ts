@@ -12,7 +12,7 @@ import { AttachRecorder, newRecordingId } from '../sessions/recording.js';
 import { pruneAudited, recordingRoom, retentionLimits } from '../sessions/retention.js';
 import { recordingsDir } from '../config/paths.js';
 import type { HostSessions } from '../sessions/service.js';
-import { noSessionsText, sendItems } from '../sessions/tmux.js';
+import { MAX_CAPTURE_LINES, noSessionsText, sendItems } from '../sessions/tmux.js';
 import { approverFor, type Runner } from './client-commands.js';
 import type { AttachOptions, CaptureOptions, KillOptions, LsOptions, NewOptions, SendOptions, SessionOptions } from './commands/session.js';
 import type { Invocation } from './invocation.js';
@@ -264,6 +264,8 @@ export function sendKeys(inv: Invocation, runner: Runner, name: string, words: s
 }
 
 export function captureSession(inv: Invocation, runner: Runner, name: string, opts: CaptureOptions): Promise<number> {
+  // Said in the user's words: Number() would make "abc" NaN and "" 0.
+  if (opts.lines !== undefined && !/^\d+$/.test(opts.lines)) throw new UsageError(`--lines must be a whole number from 1 to ${MAX_CAPTURE_LINES}, got "${opts.lines}"`);
   const lines = opts.lines === undefined ? {} : { lines: Number(opts.lines) };
   return onSession(inv, runner, opts, (host) => ({ kind: 'session.capture', host, ...user(opts), session: name, ...lines }));
 }

@@ -229,6 +229,14 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
     }
   });
 
+  test('capture --lines that is not a whole number is refused in the words given (2)', async () => {
+    for (const given of ['abc', '', '-5', '1.5']) {
+      const r = await remux(['session', 'capture', 'cli', '--host', 'box', '--lines', given], { env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr, `remux: --lines must be a whole number from 1 to 1000000, got "${given}"\n`);
+    }
+  });
+
   test('before config init (no policies file) tmux works; only a startup command asks for the policies', async () => {
     const fresh = tempHome();
     const tmpdir = join(fresh.home, 'local-tmux');
