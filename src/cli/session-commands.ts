@@ -182,6 +182,8 @@ async function attachWithSlot(inv: Invocation, runner: Runner, ctx: GatewayConte
   );
   if (!result.attach) {
     inv.stderr.write(`remux: ${result.message ?? result.outcome}\n`);
+    // A principal that may only watch is told how to.
+    if (result.outcome === 'denied' && !readOnly && ctx.principal.scope.attach === 'read-only') inv.stderr.write(`hint: watch it with: remux session attach ${name} --host ${opts.host} --read-only\n`);
     return result.exitCode;
   }
   const meta = { host: opts.host, user: opts.user ?? ctx.sessions.target(opts.host).user, session: name, principal: ctx.principal.name, readOnly, actionId: result.actionId };

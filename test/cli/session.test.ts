@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -227,6 +228,15 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
       // Normally gone with its last session.
       spawnSync('tmux', ['kill-server'], { env: { ...process.env, TMUX_TMPDIR: tmpdir }, stdio: 'ignore' });
     }
+  });
+
+  test('a principal that may only watch, attaching to type, is refused (77) with how to watch', async () => {
+    const added = await remux(['principal', 'add', 'watcher', '--hosts', 'box', '--users', userInfo().username, '--read-only', '--json'], { env });
+    assert.equal(added.code, 0, added.stderr);
+    const { token } = JSON.parse(added.stdout) as { token: string };
+    const r = await remux(['session', 'attach', 'cli', '--host', 'box'], { env: { ...env, REMUX_TOKEN: token } });
+    assert.equal(r.code, 77, r.stderr);
+    assert.equal(r.stderr, 'remux: out of scope for watcher: it may only watch sessions (attach: read-only)\nhint: watch it with: remux session attach cli --host box --read-only\n');
   });
 
   test('capture --lines that is not a whole number is refused in the words given (2)', async () => {
