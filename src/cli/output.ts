@@ -27,10 +27,15 @@ export function printTable(headers: string[], rows: Cell[][]): void {
   process.stdout.write(formatTable(headers, rows));
 }
 
-/** The text of printTable, for output that goes elsewhere than this process's stdout. */
+/**
+ * The text of printTable, for output that goes elsewhere than this process's stdout. A row shorter than
+ * the headers ends in a note (a host's error, sudo's words) that runs on to the end of its line and
+ * widens no column: one long error would otherwise stretch every row of the table.
+ */
 export function formatTable(headers: string[], rows: Cell[][]): string {
   const cells = rows.map((row) => row.map(cellText));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const sized = (r: string[], i: number): number => (r.length < headers.length && i === r.length - 1 ? 0 : (r[i] ?? '').length);
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => sized(r, i))));
   const line = (r: string[]): string =>
     r
       .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))

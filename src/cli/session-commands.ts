@@ -66,13 +66,14 @@ export function listSessions(inv: Invocation, runner: Runner, opts: LsOptions): 
   });
 }
 
+/** One row per session; a host or tmux user with none says why, its error or sudo's words a note to the line's end. */
 function sessionsTable(listed: HostSessions[]): string {
   const when = (iso: string): string => utcCell(iso, 'minute');
   const rows = listed.flatMap((h): Cell[][] => {
-    if (h.error !== null) return [[h.host, null, `(unreachable: ${h.error})`, null, null, null, null]];
+    if (h.error !== null) return [[h.host, null, `(unreachable: ${h.error})`]];
     return h.users.flatMap((u): Cell[][] => {
       const none = noSessionsText(u);
-      if (none !== undefined) return [[h.host, u.user, `(${none})`, null, null, null, null]];
+      if (none !== undefined) return [[h.host, u.user, `(${none})`]];
       return u.sessions.map((s) => [h.host, u.user, s.name, s.windows, when(s.created), when(s.activity), s.attached]);
     });
   });

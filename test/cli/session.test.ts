@@ -239,6 +239,23 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
     assert.equal(r.stderr, 'remux: out of scope for watcher: it may only watch sessions (attach: read-only)\nhint: watch it with: remux session attach cli --host box --read-only\n');
   });
 
+  test("ls: an unreachable host's error runs to the end of its line and widens no column", async () => {
+    const other = tempHome();
+    try {
+      writeFileSync(join(other.home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n  gone: { address: 127.0.0.1, port: 1, user: nobody }\n`);
+      const r = await remux(['session', 'ls', '--host', 'box,gone', '--no-daemon'], { env: { ...other.env, HOME: other.home } });
+      assert.equal(r.code, 255, r.stderr);
+      const lines = r.stdout.trimEnd().split('\n');
+      const note = lines.find((l) => l.startsWith('gone '));
+      assert.match(note ?? '', /^gone +- +\(unreachable: gone \(127\.0\.0\.1:1\): .{30,}\)$/);
+      // The header and the sessions' rows are as wide as their own cells, not as the error.
+      for (const line of lines.filter((l) => l !== note)) assert.ok(line.length < 90, `not stretched by the error: ${JSON.stringify(line)}`);
+      assert.match(r.stdout, /^box +\S+ +cli +1 +/m);
+    } finally {
+      other.remove();
+    }
+  });
+
   test('capture --lines that is not a whole number is refused in the words given (2)', async () => {
     for (const given of ['abc', '', '-5', '1.5']) {
       const r = await remux(['session', 'capture', 'cli', '--host', 'box', '--lines', given], { env });
