@@ -257,7 +257,7 @@ async function runJob(
     return name === 'ScopeError' ? EXIT.DENIED : selectionFailureExit(selector);
   }
   const controller = new AbortController();
-  const release = inv.onInterrupt(() => controller.abort());
+  const release = inv.onInterrupt((why) => controller.abort(why));
   try {
     for (let admitted = admit ? await runner.admit(ctx) : ADMITTED; !admitted.ok; admitted = await runner.admit(ctx)) {
       const message = rateLimitedMessage(admitted.retryInMs);

@@ -87,7 +87,7 @@ async function fileAction(inv: Invocation, runner: Runner, action: FileAction, r
     }
     await ctx.registry.prepare([action.host]);
     const controller = new AbortController();
-    const release = inv.onInterrupt(() => controller.abort());
+    const release = inv.onInterrupt((why) => controller.abort(why));
     try {
       // write's stdin is its content: no question can be asked there.
       const ask = action.kind !== 'file.write' && inv.stdinIsTTY && inv.stderrIsTTY ? approver(inv, ctx.principal.name, controller.signal) : null;

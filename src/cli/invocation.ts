@@ -6,6 +6,7 @@ import { fstatSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { writableFlow } from '../exec/output.js';
 import type { OutputFlow } from '../exec/types.js';
+import { OutputClosed } from '../core/types.js';
 
 export interface Sink {
   write(chunk: string | Uint8Array): void;
@@ -29,10 +30,17 @@ export interface Invocation {
   cwd: string;
   /** Shows `prompt` on the user's terminal and resolves with the line typed ('' when there is none or `signal` aborts). */
   question(prompt: string, signal: AbortSignal): Promise<string>;
-  /** Calls `handler` on Ctrl-C (a second Ctrl-C exits at once); returns a function that removes it. */
-  onInterrupt(handler: () => void): () => void;
+  /**
+   * Calls `handler` on Ctrl-C (a second Ctrl-C exits at once), and with OutputClosed when stdout's reader
+   * went away while it is registered (what runs is then stopped, and its end audited, as for Ctrl-C);
+   * returns a function that removes it.
+   */
+  onInterrupt(handler: (reason?: Error) => void): () => void;
   setExitCode(code: number): void;
 }
+
+/** How long a stop of what runs may take once stdout's reader went away (see processInvocation). */
+const OUTPUT_CLOSED_GRACE_MS = 10_000;
 
 /**
  * Whether this process's stdin is input for a command, as ssh would pass it: a pipe, a file or a socket.
@@ -48,8 +56,27 @@ export function stdinIsInput(): boolean {
   }
 }
 
-/** The invocation of this process: its own streams, terminal, environment and signals. */
+/**
+ * The invocation of this process: its own streams, terminal, environment and signals. A reader of stdout
+ * that goes away (`remux … | head`; ECONNRESET when stdout is a socket, as Node gives its children) ends
+ * it quietly with status 0, as it always has (a `| head` under pipefail passes); while something runs that
+ * an interrupt stops, that is stopped first (its end audited: 141, as SIGPIPE gives) and the process ends
+ * once it has.
+ */
 export function processInvocation(): Invocation {
+  const interruptible = new Set<(reason?: Error) => void>();
+  let outputClosed = false;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') throw err;
+    // Every later write says so again.
+    if (outputClosed) return;
+    outputClosed = true;
+    if (interruptible.size === 0) process.exit(process.exitCode ?? 0);
+    process.once('exit', () => (process.exitCode = 0));
+    for (const handler of interruptible) handler(new OutputClosed());
+    // What was stopped ends in a moment; a stop that never returns does not keep the process.
+    setTimeout(() => process.exit(0), OUTPUT_CLOSED_GRACE_MS).unref();
+  });
   return {
     args: process.argv.slice(2),
     stdout: process.stdout,
@@ -81,7 +108,11 @@ export function processInvocation(): Invocation {
         handler();
       };
       process.on('SIGINT', onSigint);
-      return () => process.off('SIGINT', onSigint);
+      interruptible.add(handler);
+      return () => {
+        process.off('SIGINT', onSigint);
+        interruptible.delete(handler);
+      };
     },
     setExitCode(code) {
       process.exitCode = code;

@@ -4,13 +4,6 @@ import { registerCommands } from './commands/index.js';
 import { processInvocation } from './invocation.js';
 import { createProgram, runProgram } from './program.js';
 
-// `remux audit ls | head` closes our stdout early: stop quietly, like other Unix tools. (A socket as
-// stdout, as Node gives its children, says ECONNRESET instead of EPIPE when unread data was left.)
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE' || err.code === 'ECONNRESET') process.exit(process.exitCode ?? 0);
-  throw err;
-});
-
 const invocation = processInvocation();
 const program = createProgram(invocation);
 registerCommands(program, invocation);

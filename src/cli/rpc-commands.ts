@@ -49,7 +49,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
     }
     const controller = new AbortController();
     // Each host's call ends with this reason, which its line then says, as `client run`'s do.
-    const release = inv.onInterrupt(() => controller.abort(new Error('interrupted')));
+    const release = inv.onInterrupt((why) => controller.abort(why ?? new Error('interrupted')));
     const single = isSingleHostName(target);
     const ask = inv.stdinIsTTY && inv.stderrIsTTY && content === null ? approver(inv, ctx.principal.name, controller.signal) : null;
     const callOpts = { signal: controller.signal, timeoutMs: givenTimeoutMs === undefined ? ctx.defaultTimeoutMs : givenTimeoutMs };

@@ -98,7 +98,7 @@ function onSession(
     await ctx.registry.prepare([opts.host]);
     const { perform } = await import('../core/perform.js');
     const controller = new AbortController();
-    const release = inv.onInterrupt(() => controller.abort());
+    const release = inv.onInterrupt((why) => controller.abort(why));
     try {
       const io: PerformIO = {
         onStdout: (chunk) => inv.stdout.write(chunk),

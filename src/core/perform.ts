@@ -22,7 +22,7 @@ import { FILE_OPERATIONS, performFile } from './perform-file.js';
 import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
 import { checkScope, policyFor } from './scope.js';
-import { OutputCapReached, type Action, type ApprovalSubject, type Outcome, type PerformIO, type PerformResult, type Principal, type ProbeAction } from './types.js';
+import { OutputCapReached, OutputClosed, type Action, type ApprovalSubject, type Outcome, type PerformIO, type PerformResult, type Principal, type ProbeAction } from './types.js';
 
 export interface PerformContext {
   principal: Principal;
@@ -223,6 +223,8 @@ function howItEnded(result: ExecResult, decision: Decision, signal: AbortSignal 
     const cap = `the output cap of policy ${decision.policy} (write_stdout max_bytes: ${decision.output.maxBytes})`;
     return { outcome: 'truncated', exitCode: result.exitCode, message: `${cap} was reached; the command was stopped`, truncated: true };
   }
+  // Stopped because its reader went away (`| head`): quietly, with the status of a writer killed by SIGPIPE, as in sh.
+  if (result.aborted && signal?.reason instanceof OutputClosed) return { outcome: 'failed', exitCode: 128 + constants.signals.SIGPIPE, message: null, truncated: result.truncated };
   // Stage failures were already written to stderr like sh does; only refusals before the run (125) were not.
   const message = result.exitCode === 125 ? result.error : result.timedOut ? 'timed out; the process group was killed' : result.aborted ? 'interrupted' : null;
   return { outcome: result.exitCode === 0 ? 'ok' : 'failed', exitCode: result.exitCode, message, truncated: result.truncated };

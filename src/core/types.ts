@@ -273,6 +273,14 @@ export type Outcome = 'ok' | 'failed' | 'truncated' | 'denied' | 'rejected' | 'r
  * The reason a caller aborts PerformIO.signal with when an output cap of its own (the MCP per-call cap)
  * stopped the command: reported and audited as truncated at that cap, not as an interruption.
  */
+/** Why an action was stopped whose caller stopped reading its output (`remux client run … | head -1`). */
+export class OutputClosed extends Error {
+  constructor() {
+    super('stopped: the output was closed before the command ended (its reader went away, as `| head` does)');
+    this.name = 'OutputClosed';
+  }
+}
+
 export class OutputCapReached extends Error {
   /** `cap` names it: "the MCP per-call cap of 65536 bytes per stream". */
   constructor(cap: string) {

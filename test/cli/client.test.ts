@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'n
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node-pty';
-import { REMUX_NODE_BIN, REPO_ROOT, remux, tempHome } from '../support/cli.js';
+import { REMUX_NODE_BIN, REPO_ROOT, remux, spawnRemux, tempHome } from '../support/cli.js';
 
 const POLICY = `# test policies; \${DATA} comes from the environment
 policies:
@@ -149,6 +149,24 @@ describe('remux client run / batch on localhost', () => {
       assert.doesNotMatch(r.stderr, /: unreachable|ECONNREFUSED/, r.stderr);
     } finally {
       other.remove();
+    }
+  });
+
+  test('a reader that goes away (| head) stops the command: its end is audited (141, as SIGPIPE gives); remux exits 0 and says nothing, as before', async () => {
+    // 4 MiB: far more than the pipes between hold, and remux reads the command's output only as fast as its
+    // own stdout takes it, so cat is still writing when the reader goes.
+    const big = Array(4).fill(`${data}/big.log`);
+    for (const args of [['client', 'run', 'localhost', '-p', 'logs', '--', `cat ${big.join(' ')}`], ['rpc', 'localhost', '-p', 'logs', 'Exec.stream', '--', 'cat', ...big]]) {
+      const child = spawnRemux(args, { env });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout!.once('data', () => child.stdout!.destroy());
+      const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      assert.equal(code, 0, `${args[0]}: ${stderr}`);
+      assert.equal(stderr, '', args[0]);
+      const last = JSON.parse((await remux(['audit', 'ls', '--json', '--limit', '1'], { env })).stdout) as { status: string; exitCode: number; command: string };
+      assert.deepEqual([last.status, last.exitCode], ['complete', 141], `${args[0]}: ${JSON.stringify(last)}`);
+      assert.match(last.command, /^cat .*big\.log$/);
     }
   });
 
