@@ -215,8 +215,10 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
       update({ branch: currentBranch(session.workspace) });
       update({ pid: launch(session, opts.continue === true) });
     } catch (err) {
-      // Nothing was launched: the record is over.
-      update({ state: 'exited' });
+      // Nothing was launched: no record is left to list or restart (a restart would start the agent in the
+      // repository itself instead of the worktree asked for), and no copy of its keys.
+      changeSessions((sessions) => void sessions.splice(sessions.findIndex((s) => s.id === id), 1));
+      rmSync(envFileOf(id), { force: true });
       throw err;
     }
     // A start the sandbox refused ends the action as failed, with the supervisor's reason.

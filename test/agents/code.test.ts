@@ -448,6 +448,19 @@ describe('remux code', { timeout: 240_000 }, () => {
     assert.match(relative.stderr, new RegExp(`\\./no-such-agent is not installed here \\(not found at ${repo}/no-such-agent\\)\nhint: install it, or give its full path`));
     assert.equal((await list()).length, before);
   });
+
+  it('a start whose worktree cannot be made leaves no session behind to list or restart', async () => {
+    const before = await list();
+    // main is checked out in the repository already: git worktree add refuses it.
+    const taken = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300', '--worktree', 'main');
+    assert.equal(taken.code, 2, taken.stderr);
+    assert.match(taken.stderr, /--worktree main: git worktree add failed: .*already (checked out|used by worktree)/s);
+    const notRepo = await code('start', work, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300', '--worktree', 'feature-y');
+    assert.equal(notRepo.code, 2, notRepo.stderr);
+    assert.match(notRepo.stderr, /is not a git repository/);
+    // Such a record, restarted, ran the agent in the repository itself instead of a worktree.
+    assert.deepEqual(await list(), before);
+  });
 });
 
 describe('agent sandboxes (unit)', () => {
