@@ -1,7 +1,7 @@
 // The console's Approvals page in the system Chromium against a real daemon: a policy ask from a
-// command run as another principal appears (the notification's link, #/approvals?id=ID, puts it first),
-// Approve releases the command, and the answer shows; on a phone-sized viewport the buttons fit. Nothing
-// may break the CSP. An answer the daemon refuses stays said while the list reloads.
+// command run as another principal appears (the notification's link, #/approvals?id=ID, puts it first,
+// and keeps it once answered), Approve releases the command, and the answer shows; on a phone-sized
+// viewport the buttons fit. Nothing may break the CSP. An answer the daemon refuses stays said while the list reloads.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,9 +75,10 @@ for (const viewport of [
     await approve.click();
     assert.equal(await mine.exited, 0);
     assert.ok(existsSync(file), 'the command ran once approved in the console');
-    await page.locator(`section.approval[data-id="${mine.id}"]`).waitFor({ state: 'detached' });
-    await page.locator('#approvals-all').check();
-    await page.locator(`section.approval[data-id="${mine.id}"] td`, { hasText: 'answered "Approve" by boss via web' }).waitFor();
+    // The linked approval stays, saying how it ended, without its buttons.
+    await first.locator('td', { hasText: 'answered "Approve" by boss via web' }).waitFor();
+    assert.equal(await first.getAttribute('data-id'), mine.id);
+    assert.equal(await first.locator('button').count(), 0);
 
     await page.locator(`section.approval[data-id="${other.id}"] button`, { hasText: 'Deny' }).click();
     assert.equal(await other.exited, 77);
@@ -103,8 +104,20 @@ test('an answer the daemon refuses (answered elsewhere meanwhile) stays said whe
   const reloaded = page.waitForResponse((r) => r.url().endsWith('/api/approvals'));
   release();
   await reloaded;
-  await card.waitFor({ state: 'detached' });
+  await card.locator('td', { hasText: /answered "Deny" by .* via cli/ }).waitFor();
   assert.equal(await refusal.isVisible(), true, 'the refusal is still said after the reload');
+  await context.close();
+});
+
+test("a notification's link to an approval answered or expired meanwhile shows it, and how it ended", async () => {
+  const answered = await askToTouch(join(d.home, 'answered-before-opened'));
+  const denied = await remux(['approvals', 'deny', answered.id], { env: d.env });
+  assert.equal(denied.code, 0, denied.stderr);
+  assert.equal(await answered.exited, 77);
+  const { context, page, card } = await loggedInCard(answered.id);
+  await card.locator('td', { hasText: /answered "Deny" by .* via cli/ }).waitFor();
+  assert.match(await card.locator('h3').innerText(), /run `touch .*answered-before-opened`/);
+  assert.equal(await page.getByText('Nothing is waiting for an answer.').count(), 0);
   await context.close();
 });
 

@@ -145,6 +145,10 @@ describe('approvals over HTTP', () => {
     const boss = await api.request('POST', `/api/approvals/${id}`, { headers: { authorization: `Bearer ${tokens.boss}` }, body: { option: 'approve' } });
     assert.equal(boss.status, 200, boss.text);
     assert.equal(await exited, 0);
+    // One approval, answered too (what a notification's link opens), to those who may see it: the asker and admins.
+    const one = (who: keyof typeof tokens) => api.request('GET', `/api/approvals/${id}`, { headers: { authorization: `Bearer ${tokens[who]}` } });
+    for (const who of ['boss', 'bot'] as const) assert.deepEqual(pick((await one(who)).json<{ approval: { status: string; answeredBy: string } }>().approval, 'status', 'answeredBy'), { status: 'answered', answeredBy: 'boss' });
+    assert.equal((await one('viewer')).status, 404);
     const audit = await remux(['audit', 'ls', '--json'], { env: h.env });
     const answers = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { operation: string; principal: string; reason: string }).filter((a) => a.operation === 'approval.answer');
     assert.deepEqual(answers.map((a) => a.principal), ['link', 'link', 'boss']);

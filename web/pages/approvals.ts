@@ -1,6 +1,7 @@
 // Approvals: questions waiting for a person (policy asks, agent prompts), newest first, each with its
 // own answers (POST /api/approvals/ID); refreshed every few seconds. #/approvals?id=ID (the link in a
-// notification) shows that one first. Only admins answer, never their own question: the daemon says why.
+// notification) shows that one first, whatever its state. Only admins answer, never their own question:
+// the daemon says why.
 import { showInvisible } from '../../src/command/invisible.js';
 import { api, el, errorLine, errorText } from '../api.js';
 import { utcTime } from '../format.js';
@@ -87,8 +88,14 @@ export const approvalsPage: Page = {
       if (!res.ok) return error.listing(await errorText(res));
       error.listing(null);
       const { approvals } = (await res.json()) as { approvals: Approval[] };
-      // The notification's approval first, even once answered.
-      const ordered = [...approvals.filter((a) => a.id === focus), ...approvals.filter((a) => a.id !== focus)];
+      // The notification's approval first, even once answered, expired or withdrawn (the list then leaves it
+      // out): whoever opens its link learns how it ended.
+      let linked = approvals.find((a) => a.id === focus);
+      if (focus !== null && linked === undefined) {
+        const one = await api(`/api/approvals/${encodeURIComponent(focus)}`);
+        if (one.ok) linked = ((await one.json()) as { approval: Approval }).approval;
+      }
+      const ordered = [...(linked ? [linked] : []), ...approvals.filter((a) => a.id !== focus)];
       list.replaceChildren(...(ordered.length > 0 ? ordered.map((a) => card(a, a.id === focus, answer)) : [el('p', 'Nothing is waiting for an answer.', { class: 'muted' })]));
     };
     const answer = (a: Approval, option: Option): void => {

@@ -3,11 +3,12 @@
 // Decision links (public: the link's token is the credential, bound to one approval, one option and its
 // expiry): GET /approvals/:id?option&token shows a confirm page and never changes anything; its button
 // POSTs /api/approvals/:id/answer (a form), which is also what ntfy's HTTP action calls (JSON).
-// Signed in (cookie or bearer, through the API's authentication): GET /api/approvals lists,
+// Signed in (cookie or bearer, through the API's authentication): GET /api/approvals lists, GET /api/approvals/:id shows one,
 // POST /api/approvals/:id {option} answers as the principal (admins only, never their own question).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { showInvisible } from '../../command/invisible.js';
 import type { GatewayContext } from '../../core/context.js';
+import type { Principal } from '../../core/types.js';
 import { ApprovalError, type Approval } from '../../notify/approvals.js';
 import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
@@ -64,10 +65,16 @@ export function registerApprovalRoutes(api: FastifyInstance, ctx: GatewayContext
     async (request) => {
       const principal = principalOfRequest(request);
       const all = ctx.approvals.store.list({ all: request.query.all === true });
-      // Admins answer approvals, so they see all; anyone else sees the questions asked for them.
-      return { approvals: all.filter((a) => principal.scope.admin || a.principal === principal.name) };
+      return { approvals: all.filter((a) => visibleTo(principal, a)) };
     },
   );
+
+  // One approval whatever its state: what a notification's link opens, still there once answered or expired.
+  api.get<{ Params: { id: string } }>('/api/approvals/:id', async (request, reply) => {
+    const approval = ctx.approvals.store.get(request.params.id);
+    if (approval === null || !visibleTo(principalOfRequest(request), approval)) return fail(reply, 404, 'not_found', `no approval ${request.params.id}`);
+    return { approval };
+  });
 
   api.post<{ Params: { id: string }; Body: { option: string } }>(
     '/api/approvals/:id',
@@ -80,6 +87,11 @@ export function registerApprovalRoutes(api: FastifyInstance, ctx: GatewayContext
       }
     },
   );
+}
+
+/** Admins answer approvals, so they see all; anyone else sees the questions asked for them. */
+function visibleTo(principal: Principal, a: Approval): boolean {
+  return principal.scope.admin || a.principal === principal.name;
 }
 
 function summary(a: Approval): string {
