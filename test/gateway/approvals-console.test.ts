@@ -11,17 +11,23 @@ import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { startBrowserDaemon, type BrowserDaemon } from '../support/browser-daemon.js';
 import { ASK_ON_TOUCH_POLICY } from '../support/approvals.js';
 import { remux, spawnRemux } from '../support/cli.js';
+import { httpRecorder } from '../support/http-recorder.js';
 
 let d: BrowserDaemon;
 let botToken = '';
+// A webhook channel: where the tests find a question's decision links.
+const hook = httpRecorder();
 
 before(async () => {
-  d = await startBrowserDaemon({ 'policies.yaml': ASK_ON_TOUCH_POLICY, 'config.yaml': 'default_policy: ops\n' }, { name: 'boss', flags: ['--admin'] });
+  await hook.listen();
+  const config = `default_policy: ops\nnotify:\n  channels:\n    - { type: webhook, url: "${hook.base()}/hook", allow_internal: true }\n`;
+  d = await startBrowserDaemon({ 'policies.yaml': ASK_ON_TOUCH_POLICY, 'config.yaml': config }, { name: 'boss', flags: ['--admin'] });
   const bot = await remux(['principal', 'add', 'bot', '--admin', '--json'], { env: d.env });
   botToken = (JSON.parse(bot.stdout) as { token: string }).token;
 });
 after(async () => {
   await d?.stop();
+  await hook.close();
 });
 
 /** `touch FILE` as bot, waiting for an approval; its id once the CLI says it waits. */
@@ -32,6 +38,15 @@ async function askToTouch(file: string): Promise<{ id: string; exited: Promise<n
   const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
   while (!/waiting for approval (\S+)/.test(stderr)) await sleep(20);
   return { id: /waiting for approval (\S+)/.exec(stderr)![1]!, exited };
+}
+
+/** The decision link for answer `label` of approval `id`, as the webhook channel was sent it. */
+async function decisionLink(id: string, label: string): Promise<string> {
+  for (;;) {
+    const sent = hook.requests.map((r) => JSON.parse(r.body) as { url: string; actions: Array<{ label: string; url: string }> }).find((m) => m.url.includes(id));
+    if (sent) return sent.actions.find((a) => a.label === label)!.url;
+    await sleep(20);
+  }
 }
 
 /** A browser logged in on the Approvals page that the notification's link opens, and the card of approval `id`. */
@@ -118,6 +133,24 @@ test("a notification's link to an approval answered or expired meanwhile shows i
   await card.locator('td', { hasText: /answered "Deny" by .* via cli/ }).waitFor();
   assert.match(await card.locator('h3').innerText(), /run `touch .*answered-before-opened`/);
   assert.equal(await page.getByText('Nothing is waiting for an answer.').count(), 0);
+  await context.close();
+});
+
+test("a decision link's confirm page on a phone: its button is tappable, apart from the facts, and answers", async () => {
+  const file = join(d.home, 'approved-by-link');
+  const asked = await askToTouch(file);
+  const context = await d.browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await page.goto(await decisionLink(asked.id, 'Approve'));
+  const button = page.locator('form.decision button');
+  const [box, facts] = [await button.boundingBox(), await page.locator('main table').boundingBox()];
+  assert.ok(box && facts && box.x + box.width <= 390 && box.height >= 38, `Approve fits and is tappable: ${JSON.stringify(box)}`);
+  assert.ok(box.y >= facts.y + facts.height + 8, `Approve stands apart from the table above it: ${JSON.stringify({ box, facts })}`);
+  await page.screenshot({ path: '/tmp/approval-link-phone.png', fullPage: true });
+  await button.click();
+  await page.getByText('You answered Approve').waitFor();
+  assert.equal(await asked.exited, 0);
+  assert.ok(existsSync(file));
   await context.close();
 });
 

@@ -85,7 +85,7 @@ describe('approvals over HTTP', () => {
     const confirm = await api.request('GET', pathOf(approve));
     assert.equal(confirm.status, 200);
     assert.match(confirm.text, /run `touch .*approved` on localhost/);
-    assert.match(confirm.text, /<form method="post" action="\/api\/approvals\/[^"]+\/answer">/);
+    assert.match(confirm.text, /<form class="decision" method="post" action="\/api\/approvals\/[^"]+\/answer">/);
     assert.doesNotMatch(confirm.text, /<script/);
     await api.request('GET', pathOf(approve)); // twice: still nothing
     const listed = await api.request('GET', '/api/approvals', { headers: { authorization: `Bearer ${tokens.boss}` } });

@@ -113,7 +113,7 @@ function confirmBody(a: Approval, option: string, token: string): string {
   const chosen = a.options.find((o) => o.id === option);
   return (
     `${summary(a)}` +
-    `<form method="post" action="/api/approvals/${encodeURIComponent(a.id)}/answer">` +
+    `<form class="decision" method="post" action="/api/approvals/${encodeURIComponent(a.id)}/answer">` +
     `<input type="hidden" name="option" value="${escapeHtml(option)}"><input type="hidden" name="token" value="${escapeHtml(token)}">` +
     `<button type="submit" class="${chosen?.effect === 'allow' ? '' : 'danger'}">${escapeHtml(chosen?.label ?? option)}</button>` +
     '</form><p class="muted">Nothing happens until you press the button.</p>'
