@@ -36,7 +36,7 @@ export function registerApprovals(program: Command): void {
   const approvals = program
     .command('approvals')
     .description('questions waiting for a person: policy `ask` decisions and agent prompts; answer them here, in the console or from a notification')
-    .addHelpText('after', examples('remux approvals ls', 'remux approvals approve 3kQ', 'remux approvals deny 3kQ'));
+    .addHelpText('after', examples('remux approvals ls', 'remux approvals approve 2a8b', 'remux approvals deny 2a8b'));
 
   approvals
     .command('ls')
@@ -58,7 +58,7 @@ export function registerApprovals(program: Command): void {
       .command(verb)
       .description(`${verb} an open approval (an ID prefix is enough when it is unique)`)
       .argument('<id>')
-      .addHelpText('after', `\nExamples:\n  remux approvals ${verb} 3kQ`)
+      .addHelpText('after', `\nExamples:\n  remux approvals ${verb} 2a8b`)
       .action(async (id: string) => {
         const { answerApprovalCommand } = await import('../notify-commands.js');
         await answerApprovalCommand(id, { effect });
@@ -70,7 +70,7 @@ export function registerApprovals(program: Command): void {
     .description("choose one of an approval's own options (an agent prompt's \"2\", …); see them with ls")
     .argument('<id>')
     .argument('<option>')
-    .addHelpText('after', '\nExamples:\n  remux approvals answer 3kQ 2')
+    .addHelpText('after', '\nExamples:\n  remux approvals answer 2a8b 2')
     .action(async (id: string, option: string) => {
       const { answerApprovalCommand } = await import('../notify-commands.js');
       await answerApprovalCommand(id, { option });
