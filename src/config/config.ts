@@ -129,7 +129,15 @@ const HttpSchema = z
 const NotifySchema = z
   .object({
     /** Where the links in messages point (the console as a phone reaches it); default: the console's own URL. */
-    base_url: z.url().refine((u) => ['http:', 'https:'].includes(new URL(u).protocol), 'an http or https URL').optional(),
+    base_url: z
+      .url()
+      .refine((u) => ['http:', 'https:'].includes(new URL(u).protocol), 'an http or https URL')
+      // The console is served at the root of its address: links made from a path would lose it.
+      .refine((u) => {
+        const url = new URL(u);
+        return url.pathname === '/' && url.search === '' && url.hash === '';
+      }, "the console's address only, as https://HOST[:PORT] (the console is served at the root: a path, query or fragment would be left out of the links)")
+      .optional(),
     /** Every channel gets every message (at or above its min_priority). */
     channels: z.array(ChannelSchema).default([]),
     /** Messages one asker (an agent session) may send at once and then per minute, and all together: beyond, held and counted. */

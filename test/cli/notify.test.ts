@@ -69,6 +69,11 @@ describe('remux notify', () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /config\.yaml:3/);
     assert.match(bad.stderr, /topic/);
+    // Behind a proxy's path the links would lead to the proxy's root instead: the console is served only at the root.
+    writeFileSync(join(h.home, 'config.yaml'), `notify:\n  base_url: https://proxy.example/remux\n  channels:\n    - { type: webhook, url: "${r.base()}/hook", allow_internal: true }\n`);
+    const pathed = await remux(['notify', 'test'], { env: h.env });
+    assert.equal(pathed.code, 2);
+    assert.match(pathed.stderr, /config\.yaml:2: notify\.base_url: the console's address only, as https:\/\/HOST\[:PORT\]/);
   });
 });
 
