@@ -35,6 +35,10 @@ export async function notifyTestCommand(opts: { json?: boolean }): Promise<void>
 export async function notifySendCommand(opts: { title: string; message: string; priority: string; url?: string; json?: boolean }): Promise<void> {
   if (!PRIORITIES.includes(opts.priority as Priority)) throw new UsageError(`--priority must be one of ${PRIORITIES.join(', ')}, got "${opts.priority}"`);
   if (opts.url !== undefined && !URL.canParse(opts.url)) throw new UsageError(`--url is not a URL: "${opts.url}"`);
+  // An empty message reaches a phone as a blank notification (ntfy shows "triggered").
+  for (const [flag, text] of [['--title', opts.title], ['--message', opts.message]] as const) {
+    if (text.trim() === '') throw new UsageError(`${flag} is empty: say what the message is about`);
+  }
   await send({ title: opts.title, message: opts.message, priority: opts.priority as Priority, ...(opts.url ? { url: opts.url } : {}) }, opts.json);
 }
 

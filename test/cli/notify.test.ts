@@ -64,6 +64,13 @@ describe('remux notify', () => {
     const res = await remux(['notify', 'send', '--title', 't', '--message', 'm', '--priority', 'urgent'], { env: h.env });
     assert.equal(res.code, 2);
     assert.match(res.stderr, /--priority must be one of low, normal, high/);
+    const sent = r.requests.length;
+    for (const [title, message, flag] of [['', 'm', '--title'], ['t', ' ', '--message']] as const) {
+      const empty = await remux(['notify', 'send', '--title', title, '--message', message], { env: h.env });
+      assert.equal(empty.code, 2);
+      assert.match(empty.stderr, new RegExp(`${flag} is empty: say what the message is about`));
+    }
+    assert.equal(r.requests.length, sent, 'no blank message sent');
     config('    - { type: ntfy, topic: "no spaces allowed" }\n');
     const bad = await remux(['notify', 'test'], { env: h.env });
     assert.equal(bad.code, 2);
