@@ -239,7 +239,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       {
         principal: watched.principal,
         host: this.opts.host ?? null,
-        what: `answer ${watched.agent.name}'s prompt in session ${watched.session}: ${oneLine(prompt.question)}`,
+        // A custom command's profile is named generic: no name to show a person.
+        what: `answer ${watched.agent.name === 'generic' ? 'the agent' : watched.agent.name}'s prompt in session ${watched.session}: ${oneLine(prompt.question)}`,
         reason: prompt.question,
         source: `agent:${watched.agent.name}`,
         options: prompt.options.map(({ id, label, effect }) => ({ id, label, effect })),

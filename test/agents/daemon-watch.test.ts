@@ -52,7 +52,7 @@ describe('the daemon watches agent sessions', { timeout: 60_000 }, () => {
       const r = await remux(['approvals', 'ls', '--json'], { env });
       return (JSON.parse(r.stdout) as Array<{ id: string; what: string; principal: string; options: Array<{ id: string; label: string }> }>)[0];
     });
-    assert.match(approval.what, /prompt in session agent-/);
+    assert.match(approval.what, new RegExp(`^answer the agent's prompt in session agent-${id}: `), 'a custom command: no profile name (generic) shown');
     assert.equal(approval.principal, `agent:${id}`, 'asked on behalf of the agent session, named as its hooks name it');
     assert.deepEqual(approval.options.map((o) => o.label), ['Yes', "Yes, and don't ask again for this command", 'No, and tell Claude what to do differently (esc)']);
     assert.equal(await until('state permission', async () => ((await status(id)) === 'permission' ? 'permission' : undefined)), 'permission');
