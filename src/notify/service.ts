@@ -73,9 +73,11 @@ export class Approvals {
     const approval = this.store.create({ ...request, ttlMs: this.timeoutMs });
     const waiting = this.store.wait(approval.id, signal);
     const actions = this.actions(approval);
+    // Nothing to link to (no console served, no notify.base_url): the message says where it can be answered.
+    const unlinked = actions.length > 0 ? '' : `\nNo links (no console is served and notify.base_url is unset): answer on this machine with ${cliAnswer(approval)}`;
     const message: Notification = {
       title: `Approval needed${approval.host ? ` on ${approval.host}` : ''}`,
-      message: `${approval.principal} wants to ${approval.what}\n${approval.reason}`,
+      message: `${approval.principal} wants to ${approval.what}\n${approval.reason}${unlinked}`,
       priority: 'high',
       event: 'approval.requested',
       ...(this.pageUrl(approval) ? { url: this.pageUrl(approval) as string } : {}),
@@ -225,6 +227,12 @@ export function unreachableLinks(config: Config, env: NodeJS.ProcessEnv): string
   );
 }
 
+/** The command that answers `a` at the CLI: approve or deny, or one of an agent prompt's own options. */
+function cliAnswer(a: Approval): string {
+  const ids = a.options.map((o) => o.id);
+  return ids.join(' ') === 'approve deny' ? `remux approvals approve ${a.id} (or deny)` : `remux approvals answer ${a.id} ${ids.join('|')}`;
+}
+
 /**
  * perform()'s approver for callers without a terminal to ask on: a policy `ask` becomes an approval;
  * the action runs only on an answer whose effect is allow. `tell` shows the waiting state.
@@ -248,7 +256,7 @@ export function approvalsApprover(
         const failed = deliveries.filter((d) => !d.ok).map((d) => `${d.channel} (${d.error})`);
         tell(
           `waiting for approval ${approval.id} (${Math.round(approvals.timeoutMs / 1000)} s): ${decision.reason}\n` +
-            `  answer: remux approvals approve ${approval.id} (or deny), or in the web console` +
+            `  answer: ${cliAnswer(approval)}, or in the web console` +
             (sent.length > 0 ? `; sent to ${sent.join(', ')}` : '; no notification channel configured (notify.channels)') +
             (failed.length > 0 ? `\n  not delivered: ${failed.join('; ')}` : '') +
             '\n',

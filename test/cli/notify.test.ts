@@ -230,6 +230,24 @@ describe('remux approvals', () => {
     assert.match(expired.approval?.id ?? '', /^[0-9a-f]{32}$/);
   });
 
+  test('with no console to link to and no notify.base_url, the message says how to answer on this machine', async () => {
+    writeFileSync(join(h.home, 'config.yaml'), `approvals:\n  timeout_seconds: 20\nnotify:\n  channels:\n    - { type: webhook, url: "${r.base()}/hook", allow_internal: true }\n`);
+    const victim = join(h.home, 'victim3');
+    writeFileSync(victim, 'x');
+    const sent = r.requests.length;
+    const run = spawnRemux(['client', 'run', 'localhost', '-p', 'admin', '--', `rm ${victim}`], { env: h.env });
+    let stderr = '';
+    run.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
+    while (!/waiting for approval (\S+)/.test(stderr)) await sleep(50);
+    const id = /waiting for approval (\S+)/.exec(stderr)![1]!;
+    const hook = JSON.parse(r.requests[sent]!.body) as { url: string | null; message: string; actions: unknown[] };
+    assert.deepEqual([hook.url, hook.actions], [null, []]);
+    assert.match(hook.message, new RegExp(`\nNo links \\(no console is served and notify\\.base_url is unset\\): answer on this machine with remux approvals approve ${id} \\(or deny\\)$`));
+    assert.equal((await remux(['approvals', 'deny', id], { env: h.env })).code, 0);
+    assert.equal(await exited, 77);
+  });
+
   test('an unknown id', async () => {
     const res = await remux(['approvals', 'approve', 'zzzz'], { env: h.env });
     assert.equal(res.code, 2);
