@@ -252,17 +252,18 @@ export async function lsCommand(opts: { all?: boolean; json?: boolean }): Promis
     }
     printTable(
       ['ID', 'NAME', 'AGENT', 'STATE', 'SANDBOX', 'WORKSPACE', 'BRANCH', 'CREATED (UTC)'],
-      sessions.map((s) => [s.id, s.name, s.agent, s.state === 'exited' && typeof s.exitStatus === 'number' ? `exited (${s.exitStatus})` : s.state, s.sandbox, s.workspace, s.branch ?? '-', utcCell(s.created)]),
+      sessions.map((s) => [s.id, s.name, s.agent, stateText(s), s.sandbox, s.workspace, s.branch ?? '-', utcCell(s.created)]),
     );
   });
 }
 
 export async function statusCommand(opts: { json?: boolean }): Promise<void> {
   await performed(actor(), reading('agent.list', 'show the state of agent sessions'), () => {
-    const sessions = reconciled();
+    // An ended session's pid is no longer its supervisor's: the system may have given it to another process.
+    const sessions = reconciled().map((s) => (isOver(s) ? { ...s, pid: null } : s));
     if (opts.json) return printJson(sessions.map(({ id, name, agent, state, pid }) => ({ id, name, agent, state, pid })));
     if (sessions.length === 0) return void process.stdout.write('no agent sessions\n');
-    printTable(['ID', 'NAME', 'AGENT', 'STATE', 'PID'], sessions.map((s) => [s.id, s.name, s.agent, s.state, s.pid]));
+    printTable(['ID', 'NAME', 'AGENT', 'STATE', 'PID'], sessions.map((s) => [s.id, s.name, s.agent, stateText(s), s.pid]));
   });
 }
 
@@ -288,6 +289,11 @@ export async function attachCommand(ref: string): Promise<void> {
   // The session ended under the terminal (not a detach): its screen is gone, so say how it ended.
   const after = findSession(reconciled(), session.id);
   if (isOver(after)) process.stderr.write(`remux: ${after.agent} exited${exitText(after)}; its output: remux code logs ${after.id}\n`);
+}
+
+/** The state as a table shows it: an agent that exited by itself with its status. */
+function stateText(s: AgentSession): string {
+  return s.state === 'exited' && typeof s.exitStatus === 'number' ? `exited (${s.exitStatus})` : s.state;
 }
 
 /** ` with status N` when the supervisor saw the agent exit, else nothing. */

@@ -126,6 +126,9 @@ describe('remux code', { timeout: 240_000 }, () => {
     const gone = await until('the exit', () => records().find((x) => x.id === id && x.state === 'exited'));
     assert.equal(gone.exitStatus, 3);
     assert.match((await code('ls', '-a')).stdout, new RegExp(`${id} +leaver .*exited \\(3\\)`));
+    // status as ls says it; no pid: the supervisor's is gone, and may be another process's by now.
+    assert.match((await code('status')).stdout, new RegExp(`${id} +leaver .*exited \\(3\\) +-\n`));
+    assert.deepEqual((JSON.parse((await code('status', '--json')).stdout) as Array<Record<string, unknown>>).find((x) => x.id === id), { id, name: 'leaver', agent: `node ${FAKE} --exit 3`, state: 'exited', pid: null });
     const logs = await code('logs', id);
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(logs.stdout, /FAKE-AGENT cannot go on: leaving with status 3\nremux: node \S+ --exit 3 exited \(status 3\)\n$/);
