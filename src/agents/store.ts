@@ -98,8 +98,11 @@ export function reportExit(id: string, status: number, env: NodeJS.ProcessEnv = 
   changeSessions((sessions) => Object.assign(findSession(sessions, id), { state: 'exited', exitStatus: status }), env);
 }
 
-/** The session an id or unique prefix (or exact name) names. */
+/**
+ * The session an id or unique prefix (or exact name) names. A name may have been used again once its
+ * session ended: it names the session running under it, else the newest that had it.
+ */
 export function findSession(sessions: AgentSession[], ref: string): AgentSession {
-  const exact = sessions.find((s) => s.id === ref || s.name === ref);
+  const exact = sessions.find((s) => s.id === ref) ?? sessions.find((s) => s.name === ref && !isOver(s)) ?? sessions.findLast((s) => s.name === ref);
   return exact ?? findByIdPrefix(sessions, ref, { missing: `no agent session ${ref}`, hint: 'see them with remux code ls -a', plural: 'agent sessions' });
 }

@@ -452,6 +452,19 @@ describe('remux code', { timeout: 240_000 }, () => {
     assert.equal((await list()).length, before);
   });
 
+  it('a name used again once its session ended names the running session, then the newest', async () => {
+    await start('--sandbox', 'none', '--agent', 'sleep 300', '-n', 'twice');
+    assert.equal((await code('kill', 'twice', '-f')).code, 0);
+    const second = await start('--sandbox', 'none', '--agent', 'sleep 300', '-n', 'twice');
+    // Not the ended one again (killed "again", the running one left running).
+    const killed = await code('kill', 'twice', '-f');
+    assert.equal(killed.stdout, `${String(second.id)} twice: killed\n`, killed.stderr);
+    assert.equal(liveTmux().includes(String(second.tmux)), false);
+    const restarted = await code('restart', 'twice');
+    assert.equal(restarted.stdout, `${String(second.id)} twice: restarted\n`, restarted.stderr);
+    assert.equal((await code('kill', 'twice', '-f')).code, 0);
+  });
+
   it('a start whose worktree cannot be made leaves no session behind to list or restart', async () => {
     const before = await list();
     // main is checked out in the repository already: git worktree add refuses it.
