@@ -94,6 +94,14 @@ function optionOf(approval: Approval, effect: 'allow' | 'deny'): string {
   throw new UsageError(`approval ${approval.id} has no option that ${effect === 'allow' ? 'allows' : 'denies'}`, `choose one with remux approvals answer ${approval.id} OPTION (${approval.options.map((o) => o.id).join(', ')})`);
 }
 
+/**
+ * The approval an ID or its first characters name. Closed ones keep their IDs, so a prefix is looked for
+ * among the open ones first (the ones `approvals ls` shows): one that also starts closed ones' IDs still
+ * names the open one; a closed one is found only to say why it cannot be answered.
+ */
 function findOpen(store: ApprovalStore, prefix: string): Approval {
-  return store.get(prefix) ?? findByIdPrefix(store.list({ all: true, limit: 1000 }), prefix, { missing: `no approval ${prefix}`, hint: 'see the open ones with remux approvals ls', plural: 'approvals' });
+  if (prefix === '') throw new UsageError('no approval ID given', 'see the open ones with remux approvals ls');
+  const words = { missing: `no approval ${prefix}`, hint: 'see the open ones with remux approvals ls', plural: 'approvals' };
+  const open = store.list({ limit: 1000 }).filter((a) => a.id.startsWith(prefix));
+  return store.get(prefix) ?? findByIdPrefix(open.length > 0 ? open : store.list({ all: true, limit: 1000 }), prefix, words);
 }

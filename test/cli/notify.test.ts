@@ -142,6 +142,26 @@ describe('remux approvals', () => {
     assert.match(answer.reason, /answered "Approve" via cli for ci-bot/);
   });
 
+  test('a prefix names the one open approval it starts, whatever closed ones also start with it; an empty one nothing', async () => {
+    const s = store();
+    // 17 IDs: two at least share their first character.
+    const made = Array.from({ length: 17 }, () => s.create(ask));
+    const shared = made.find((a) => made.some((b) => b !== a && b.id[0] === a.id[0]))!;
+    const prefix = shared.id[0]!;
+    for (const a of made) if (a !== shared) s.answer(a.id, 'deny', { by: 'x', via: 'cli' });
+    s.close();
+    const empty = await remux(['approvals', 'approve', ''], { env: h.env });
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /no approval ID given/);
+    const ok = await remux(['approvals', 'approve', prefix], { env: h.env });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^${shared.id}: answered "Approve"`));
+    // Once none is open, the closed ones it starts are named.
+    const closed = await remux(['approvals', 'deny', prefix], { env: h.env });
+    assert.equal(closed.code, 2);
+    assert.match(closed.stderr, new RegExp(`approvals start with ${prefix}: `));
+  });
+
   test("an agent prompt's own options: answer picks one; an unknown option is named", async () => {
     const s = store();
     const a = s.create({ ...ask, source: 'agent:claude', options: [{ id: '1', label: 'Yes', effect: 'allow' }, { id: '2', label: 'No', effect: 'deny' }] });
