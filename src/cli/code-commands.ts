@@ -137,7 +137,11 @@ function addWorktree(repo: string, branch: string, id: string): string {
   try {
     git(repo, ['worktree', 'add', ...(exists ? [dir, branch] : ['-b', branch, dir])]);
   } catch (err) {
-    throw new UsageError(`--worktree ${branch}: git worktree add failed: ${(err as { stderr?: string }).stderr?.trim() ?? String(err)}`);
+    // Mostly a branch that another worktree has checked out: an ended session's stays (see remux code ls -a).
+    throw new UsageError(
+      `--worktree ${branch}: git worktree add failed: ${(err as { stderr?: string }).stderr?.trim() ?? String(err)}`,
+      `a branch is checked out in one worktree at a time: choose another branch, restart the session whose worktree has it (remux code restart ID), or remove that worktree (git -C ${repo} worktree remove PATH)`,
+    );
   }
   return dir;
 }

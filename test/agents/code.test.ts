@@ -471,6 +471,7 @@ describe('remux code', { timeout: 240_000 }, () => {
     const taken = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300', '--worktree', 'main');
     assert.equal(taken.code, 2, taken.stderr);
     assert.match(taken.stderr, /--worktree main: git worktree add failed: .*already (checked out|used by worktree)/s);
+    assert.match(taken.stderr, new RegExp(`\nhint: a branch is checked out in one worktree at a time: .*remux code restart ID.*git -C ${repo} worktree remove PATH`));
     const notRepo = await code('start', work, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300', '--worktree', 'feature-y');
     assert.equal(notRepo.code, 2, notRepo.stderr);
     assert.match(notRepo.stderr, /is not a git repository/);
