@@ -336,6 +336,12 @@ async function printLogs(ref: string, follow: boolean): Promise<void> {
     process.stdout.write(now.startsWith(last) ? `${now.slice(last.length).replace(/^\n/, '')}\n` : `${now.split('\n').slice(-10).join('\n')}\n`);
     last = now;
   }
+  if (!follow) return;
+  // The pane is gone: what the agent wrote after the last look is in the scrollback its supervisor kept
+  // (none when the session was killed), then how it ended.
+  const saved = existsSync(logFileOf(session.id)) ? readFileSync(logFileOf(session.id), 'utf8').replace(/\n+$/, '') : '';
+  if (saved.startsWith(last) && saved.length > last.length) process.stdout.write(`${saved.slice(last.length).replace(/^\n/, '')}\n`);
+  process.stderr.write(`remux: agent session ${session.id} has ended${exitText(findSession(reconciled(), session.id))}\n`);
 }
 
 export async function restartCommand(ref: string): Promise<void> {

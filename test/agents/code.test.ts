@@ -452,6 +452,14 @@ describe('remux code', { timeout: 240_000 }, () => {
     assert.equal((await list()).length, before);
   });
 
+  it('logs -f follows an agent to its end: its last lines, then how it ended', async () => {
+    const s = await start('--sandbox', 'none', '--agent', `node -e "setTimeout(() => { console.log('LAST WORDS'); process.exit(4); }, 1500)"`);
+    const followed = await code('logs', '-f', String(s.id));
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.match(followed.stdout, /\nLAST WORDS\nremux: node -e .* exited \(status 4\)\n$/);
+    assert.equal(followed.stderr, `remux: agent session ${String(s.id)} has ended with status 4\n`);
+  });
+
   it('a name used again once its session ended names the running session, then the newest', async () => {
     await start('--sandbox', 'none', '--agent', 'sleep 300', '-n', 'twice');
     assert.equal((await code('kill', 'twice', '-f')).code, 0);
