@@ -86,6 +86,8 @@ describe('approvals over HTTP', () => {
     assert.equal(confirm.status, 200);
     assert.match(confirm.text, /run `touch .*approved` on localhost/);
     assert.match(confirm.text, /<form class="decision" method="post" action="\/api\/approvals\/[^"]+\/answer">/);
+    // To the second, UTC said in words (a raw ISO string with milliseconds before).
+    assert.match(confirm.text, /<th>Expires<\/th><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/td>/);
     assert.doesNotMatch(confirm.text, /<script/);
     await api.request('GET', pathOf(approve)); // twice: still nothing
     const listed = await api.request('GET', '/api/approvals', { headers: { authorization: `Bearer ${tokens.boss}` } });

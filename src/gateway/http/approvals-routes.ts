@@ -6,6 +6,7 @@
 // Signed in (cookie or bearer, through the API's authentication): GET /api/approvals lists, GET /api/approvals/:id shows one,
 // POST /api/approvals/:id {option} answers as the principal (admins only, never their own question).
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { utcCell } from '../../cli/output.js';
 import { showInvisible } from '../../command/invisible.js';
 import type { GatewayContext } from '../../core/context.js';
 import type { Principal } from '../../core/types.js';
@@ -100,7 +101,7 @@ function summary(a: Approval): string {
     ['Asked by', a.principal],
     ['Host', a.host ?? '-'],
     ['Why', showInvisible(a.reason)],
-    ['Expires', new Date(a.expiresAt).toISOString()],
+    ['Expires', `${utcCell(a.expiresAt)} UTC`],
   ];
   return `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
 }
