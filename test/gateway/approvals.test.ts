@@ -52,7 +52,10 @@ describe('approvals over HTTP', () => {
   });
 
   /** Starts `touch [OPTIONS] FILE` as bot through the daemon; resolves once the approval was announced (`sent`: the message as sent). */
-  async function askToTouch(file: string, options = ''): Promise<{ id: string; links: Hook['actions']; exited: Promise<number | null>; stderr: () => string; sent: string }> {
+  async function askToTouch(
+    file: string,
+    options = '',
+  ): Promise<{ id: string; links: Hook['actions']; exited: Promise<number | null>; stderr: () => string; sent: string; interrupt: () => void }> {
     const seen = hook.requests.length;
     const run = spawnRemux(['client', 'run', 'localhost', '--', `touch ${options}${file}`], { env: { ...h.env, REMUX_TOKEN: tokens.bot } });
     let stderr = '';
@@ -62,7 +65,7 @@ describe('approvals over HTTP', () => {
     const body = JSON.parse(hook.requests[seen]!.body) as Hook;
     assert.equal(body.event, 'approval.requested');
     const id = /\/approvals\/([^?]+)\?/.exec(body.actions[0]!.url)![1]!;
-    return { id, links: body.actions, exited, stderr: () => stderr, sent: hook.requests[seen]!.body };
+    return { id, links: body.actions, exited, stderr: () => stderr, sent: hook.requests[seen]!.body, interrupt: () => run.kill('SIGINT') };
   }
 
   const pathOf = (url: string): string => {
@@ -107,6 +110,16 @@ describe('approvals over HTTP', () => {
     assert.match(sibling.text, /already answered &#34;Approve&#34;/);
     const closedPage = await api.request('GET', pathOf(deny));
     assert.match(closedPage.text, /This approval is closed/);
+  });
+
+  test("a link to an approval withdrawn (its asker stopped waiting) says what that means", async () => {
+    const { id, links, exited, interrupt } = await askToTouch(join(h.home, 'withdrawn'));
+    interrupt();
+    await exited;
+    const page = await api.request('GET', pathOf(links.find((l) => l.label === 'Approve')!.url));
+    assert.match(page.text, /This approval is closed: withdrawn before anyone answered: whoever asked stopped waiting, or the prompt was answered at its terminal\./);
+    const listed = await remux(['approvals', 'ls', '--all', '--json'], { env: h.env });
+    assert.equal((JSON.parse(listed.stdout) as Array<{ id: string; status: string }>).find((a) => a.id === id)?.status, 'cancelled');
   });
 
   test('tampered links are refused on GET and POST; ntfy-style JSON with the deny token refuses the command', async () => {

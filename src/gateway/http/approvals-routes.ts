@@ -106,11 +106,20 @@ function summary(a: Approval): string {
   return `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
 }
 
-function confirmBody(a: Approval, option: string, token: string): string {
-  if (a.status !== 'pending') {
-    const answered = a.status === 'answered' ? `answered "${a.options.find((o) => o.id === a.answer)?.label ?? a.answer}" by ${a.answeredBy} via ${a.answeredVia}` : a.status;
-    return `${summary(a)}<p>This approval is closed: ${escapeHtml(answered)}.</p>`;
+/** How a closed approval ended, for whoever opens one of its links (on a phone, with nothing else to go by). */
+function howClosed(a: Approval): string {
+  switch (a.status) {
+    case 'answered':
+      return `answered "${a.options.find((o) => o.id === a.answer)?.label ?? a.answer}" by ${a.answeredBy} via ${a.answeredVia}`;
+    case 'expired':
+      return 'expired: nobody answered in time, which counts as a denial';
+    default:
+      return 'withdrawn before anyone answered: whoever asked stopped waiting, or the prompt was answered at its terminal';
   }
+}
+
+function confirmBody(a: Approval, option: string, token: string): string {
+  if (a.status !== 'pending') return `${summary(a)}<p>This approval is closed: ${escapeHtml(howClosed(a))}.</p>`;
   const chosen = a.options.find((o) => o.id === option);
   return (
     `${summary(a)}` +
