@@ -304,11 +304,11 @@ http:                                # the daemon's web console and API (served 
 notify:                              # where remux tells a person something needs them (remux notify test)
   # base_url: https://remux.example.com:7777   # links in messages; default: the console's own URL
   channels: []
-  # - { type: ntfy, topic: remux-CHANGE-ME, token: \${NTFY_TOKEN} }   # url: https://ntfy.sh by default
-  # - { type: pushover, token: \${PUSHOVER_APP_TOKEN}, user: \${PUSHOVER_USER_KEY} }
-  # - { type: slack, webhook_url: \${SLACK_WEBHOOK_URL} }
-  # - { type: discord, webhook_url: \${DISCORD_WEBHOOK_URL} }
-  # - { type: webhook, url: https://hooks.example.com/remux, secret: \${WEBHOOK_SECRET} }
+  # - { type: ntfy, topic: remux-CHANGE-ME, token: "\${NTFY_TOKEN}" }   # url: https://ntfy.sh by default
+  # - { type: pushover, token: "\${PUSHOVER_APP_TOKEN}", user: "\${PUSHOVER_USER_KEY}" }
+  # - { type: slack, webhook_url: "\${SLACK_WEBHOOK_URL}" }
+  # - { type: discord, webhook_url: "\${DISCORD_WEBHOOK_URL}" }
+  # - { type: webhook, url: https://hooks.example.com/remux, secret: "\${WEBHOOK_SECRET}" }
   # each also takes name, min_priority (low|normal|high) and allow_internal (send to private addresses)
   flood: { burst: 10, per_minute: 10, overall_burst: 30, overall_per_minute: 30 }   # per asker (an agent session) and in all; beyond: held, then one "N more" message
 

@@ -85,6 +85,13 @@ export function parseSource(text: string, file: string, env: NodeJS.ProcessEnv =
     line: lineOf(e.pos[0]),
     detail: e.code === 'DUPLICATE_KEY' ? `duplicate key ${keyAt(text, e.pos[0])}` : e.message,
   }));
+  // Inside { … } or [ … ] a brace ends the collection, so an unquoted ${VAR} breaks it: yaml's own words do not say so.
+  const lines = text.split('\n');
+  for (const line of new Set(issues.map((i) => i.line))) {
+    if (!/[{[][^"'\n]*\$\{/.test(lines[line - 1] ?? '')) continue;
+    const first = issues.find((i) => i.line === line)!;
+    first.detail += ' (inside { … } or [ … ], quote a ${VAR} value: "${VAR}")';
+  }
 
   visit(doc, {
     Scalar(key, node) {

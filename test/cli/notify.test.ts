@@ -1,6 +1,6 @@
 // `remux notify test|send` and `remux approvals ls|approve|deny|answer` through the real binary.
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -81,6 +81,30 @@ describe('remux notify', () => {
     const pathed = await remux(['notify', 'test'], { env: h.env });
     assert.equal(pathed.code, 2);
     assert.match(pathed.stderr, /config\.yaml:2: notify\.base_url: the console's address only, as https:\/\/HOST\[:PORT\]/);
+  });
+});
+
+describe('config init: the notification channels it suggests', () => {
+  const h = tempHome();
+  after(() => h.remove());
+
+  test('uncommented, its examples are channels, their ${VAR} values taken from the environment; unquoted, the error says to quote them', async () => {
+    assert.equal((await remux(['config', 'init'], { env: h.env })).code, 0);
+    const file = join(h.home, 'config.yaml');
+    const written = readFileSync(file, 'utf8');
+    const uncommented = written.replace('  channels: []\n', '  channels:\n').replace(/^ {2}# (- \{ type: .*)$/gm, '    $1');
+    assert.notEqual(uncommented, written);
+    writeFileSync(file, uncommented);
+    const secrets = { NTFY_TOKEN: 'tk_n', PUSHOVER_APP_TOKEN: 'p_app', PUSHOVER_USER_KEY: 'p_user', SLACK_WEBHOOK_URL: 'https://hooks.slack.example/x', DISCORD_WEBHOOK_URL: 'https://discord.example/x', WEBHOOK_SECRET: 'a-secret-of-16-chars' };
+    const shown = await remux(['config', 'show', '--json'], { env: { ...h.env, ...secrets } });
+    assert.equal(shown.code, 0, shown.stderr);
+    const channels = (JSON.parse(shown.stdout) as { config: { notify: { channels: Array<Record<string, unknown>> } } }).config.notify.channels;
+    assert.deepEqual(channels.map((c) => [c.type, c.token ?? c.webhook_url ?? c.secret]), [['ntfy', 'tk_n'], ['pushover', 'p_app'], ['slack', secrets.SLACK_WEBHOOK_URL], ['discord', secrets.DISCORD_WEBHOOK_URL], ['webhook', secrets.WEBHOOK_SECRET]]);
+    // In a { … } mapping a brace ends the mapping: yaml's error alone did not say what to do.
+    writeFileSync(file, 'notify:\n  channels:\n    - { type: ntfy, topic: ops, token: ${NTFY_TOKEN} }\n');
+    const unquoted = await remux(['config', 'show'], { env: { ...h.env, ...secrets } });
+    assert.equal(unquoted.code, 2);
+    assert.match(unquoted.stderr, /config\.yaml:3: .*\(inside \{ … \} or \[ … \], quote a \$\{VAR\} value: "\$\{VAR\}"\)/);
   });
 });
 
