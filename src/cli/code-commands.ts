@@ -8,10 +8,11 @@ import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { writeAtomic } from '../config/atomic-file.js';
-import { cliPrincipal, loadConfig } from '../config/config.js';
-import { auditDbFile, envFirst, expandHome, principalsFile, remuxHome } from '../config/paths.js';
+import { cliPrincipal, loadConfig, type Config } from '../config/config.js';
+import { auditDbFile, envFirst, expandHome, principalsFile, remuxHome, socketFile } from '../config/paths.js';
 import { ADMIN_SCOPE, authenticate, loadPrincipals, principalOf } from '../config/principals.js';
 import { AuthError, ScopeError } from '../core/errors.js';
+import { connectDaemon } from '../gateway/client.js';
 import { perform } from '../core/perform.js';
 import { hostInScope } from '../core/scope.js';
 import type { AgentAction, AgentReadAction, Principal } from '../core/types.js';
@@ -229,8 +230,20 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
     await started(id);
   });
   process.stdout.write(`${session.id} ${session.name}: ${session.agent} in ${session.workspace} (sandbox ${session.sandbox}${session.sandbox === 'none' ? ': UNSANDBOXED' : ''})\n`);
+  await tellUnwatched(session.id, config);
   if (opts.attach !== false && process.stdin.isTTY && process.stdout.isTTY) await attachCommand(session.id);
   else process.stdout.write(`attach: remux code attach ${session.id}\n`);
+}
+
+/**
+ * The daemon's watcher turns a permission prompt on an agent's screen into an approval (a notification
+ * on the phone): without a daemon nothing does, unless the agent's own hooks ask (claude's).
+ */
+async function tellUnwatched(id: string, config: Config): Promise<void> {
+  if (findSession(readSessions(), id).hooks === true) return;
+  const daemon = await connectDaemon(socketFile(process.env, config.daemon.socket));
+  if (daemon) return void daemon.destroy();
+  process.stderr.write('remux: no daemon runs: the permission prompts on this session\'s screen become approvals (and notifications) once one does (remux daemon start)\n');
 }
 
 /** The records, with state reconciled against tmux: a session whose tmux session is gone has exited. */

@@ -234,6 +234,8 @@ describe('remux code', { timeout: 240_000 }, () => {
   it('--sandbox none runs the agent unsandboxed and says so', async () => {
     const r = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', agentCmd());
     assert.match(r.stdout, /sandbox none: UNSANDBOXED/);
+    // No daemon runs in these tests: nothing turns the prompts on its screen into approvals, and the user is told.
+    assert.equal(r.stderr, "remux: no daemon runs: the permission prompts on this session's screen become approvals (and notifications) once one does (remux daemon start)\n");
     const s = (await list()).find((x) => x.id === r.stdout.split(' ')[0]) as Record<string, unknown>;
     const text = await until('the probes', () => (pane(s).includes('PROBES done') ? pane(s) : false));
     assert.match(text, /running UNSANDBOXED/);

@@ -47,6 +47,7 @@ describe('the daemon watches agent sessions', { timeout: 60_000 }, () => {
   test('a prompt becomes an approval and state permission; approving types the answer; the agent then waits', async () => {
     const made = await remux(['code', 'start', work, '--no-attach', '--sandbox', 'none', '--agent', `node ${FAKE_PROMPT} 'npm test'`], { env, via: 'node' });
     assert.equal(made.code, 0, made.stderr);
+    assert.doesNotMatch(made.stderr, /no daemon runs/, 'the daemon watches it');
     const id = made.stdout.split(' ')[0]!;
     const approval = await until('an approval for the prompt', async () => {
       const r = await remux(['approvals', 'ls', '--json'], { env });
