@@ -228,6 +228,8 @@ function render(inv: Invocation, r: HostResult<unknown>, method: string, spec: R
     return;
   }
   if (spec?.print) text = spec.print(v as never);
+  // A method with nothing to say (Logger.log, a custom tool's None): no line of `null`.
+  else if (v === null || v === undefined) return;
   else if (Buffer.isBuffer(v) || typeof v === 'string') text = v;
   else if (Array.isArray(v)) text = v.map((x) => `${String(x)}\n`).join('');
   else text = `${JSON.stringify(v)}\n`;

@@ -181,6 +181,13 @@ describe('remux client run / batch on localhost', () => {
     assert.match(many.stdout, /\b0\b/, many.stdout);
   });
 
+  test('rpc prints nothing for a method that returns nothing (Logger.log), its log line on stderr', async () => {
+    const r = await remux(['rpc', 'localhost', '-p', 'logs', 'Logger.log', 'warning', 'deploying'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /localhost: WARNING remux: deploying/);
+  });
+
   test('an unknown host exits 255 and says so', async () => {
     const r = await remux(['client', 'run', 'nosuchhost', '-p', 'logs', '--', 'true'], { env });
     assert.equal(r.code, 255);
