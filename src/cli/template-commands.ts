@@ -1,5 +1,6 @@
 // `remux template render FILE`: the runtime's Template.render in a local python3 (runtime/index.ts
 // renderLocally), so the CLI and the hosts share one implementation of the language.
+import { loadConfig } from '../config/config.js';
 import { EXIT } from '../core/exit-codes.js';
 import { ArgumentError } from '../runtime/errors.js';
 import { commandLineVariables, readLocalText } from '../runtime/template-vars.js';
@@ -12,7 +13,9 @@ export async function templateRender(inv: Invocation, file: string, opts: Templa
   const runtime = await import('../runtime/index.js');
   let rendered: string;
   try {
-    rendered = await runtime.renderLocally(text, variables, { name: file, ...(opts.python ? { python: opts.python } : {}) });
+    // python3 is looked up in exec.secure_path, as for `remux rpc localhost`.
+    const securePath = loadConfig(inv.env).config.exec.secure_path;
+    rendered = await runtime.renderLocally(text, variables, { name: file, securePath, ...(opts.python ? { python: opts.python } : {}) });
   } catch (err) {
     const templateError = err instanceof runtime.RemoteError && err.type === 'TemplateError';
     // The host's message is already `FILE:LINE: what`; the RemoteError adds its type in front.

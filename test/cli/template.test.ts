@@ -2,7 +2,7 @@
 // --vars-file, prints JSON on --json, and exits 2 naming FILE:LINE on a template error, a bad --var or
 // a bad vars file, without running anything a template tries to call.
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { remux, tempHome } from '../support/cli.js';
@@ -77,6 +77,18 @@ describe('remux template render', () => {
     const notInPath = await run(['t.tmpl', '--var', 'a=1', '--python', 'python2.1']);
     assert.equal(notInPath.code, 1);
     assert.match(notInPath.stderr, /^remux: python2\.1 \(local process\): python2\.1 is not in the PATH it was looked up in \(\/usr\/local\/sbin:.*\); the runtime needs a python3/);
+  });
+
+  test('python3 is looked up in exec.secure_path from config.yaml, as rpc localhost does', async () => {
+    file('p.tmpl', '${a}\n');
+    writeFileSync(join(h.home, 'config.yaml'), `exec:\n  secure_path: ${h.home}/empty-bin\n`);
+    try {
+      const r = await run(['p.tmpl', '--var', 'a=1']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`python3 is not in the PATH it was looked up in \\(${h.home}/empty-bin\\)`));
+    } finally {
+      rmSync(join(h.home, 'config.yaml'));
+    }
   });
 
   test('--help shows the grammar and examples', async () => {
