@@ -82,7 +82,7 @@ export class Link {
     private opts: LinkOptions,
   ) {
     transport.onData((chunk) => this.receive(chunk));
-    transport.onClose((reason) => this.fail(new ProtocolError(reason)));
+    transport.onClose((reason) => this.fail(new ProtocolError(this.hello === null ? beforeHello(reason) : reason)));
   }
 
   /** Writes stage 1, waits for the hello, checks it and sends stage 2. */
@@ -281,6 +281,14 @@ function remoteError(m: Record<string, unknown>): RemoteError {
     typeof m.errno === 'number' ? m.errno : null,
     typeof m.tb === 'string' ? m.tb : null,
   );
+}
+
+/** Python 2 has no sys.stdin.buffer: stage 0 stops at its first statement, in words only a traceback says. */
+const PYTHON2_STAGE0 = /AttributeError: 'file' object has no attribute 'buffer'/;
+
+/** Why the host's interpreter ended before its handshake, and what to do when the traceback shows it is a Python 2. */
+function beforeHello(reason: string): string {
+  return PYTHON2_STAGE0.test(reason) ? `${reason}\n(this interpreter is a Python 2: the runtime needs Python 3.8 or later; name one with --python, or install python3 there)` : reason;
 }
 
 function checkHello(m: Record<string, unknown>): Hello | ProtocolError {

@@ -1106,7 +1106,7 @@ test('every Python from 3.6 to 3.13 found here runs the runtime; Python 2 fails 
     }
   }
   const py2 = '/root/.pyenv/versions/2.7.18/bin/python2';
-  if (existsSync(py2)) await assert.rejects(connect('localhost', { context: s.context, python: py2 }), /has no attribute 'buffer'/);
+  if (existsSync(py2)) await assert.rejects(connect('localhost', { context: s.context, python: py2 }), /has no attribute 'buffer'\n\(this interpreter is a Python 2: the runtime needs Python 3\.8 or later/);
 });
 
 test("another interpreter than python3 starts only where the policy allows running it outright: refused, it never runs, and the refusal is audited", async (t) => {
