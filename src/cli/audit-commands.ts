@@ -6,7 +6,7 @@ import { auditDbFile } from '../config/paths.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { LsOptions } from './commands/audit.js';
 import { openAudit } from './context.js';
-import { cellText, printJson, printJsonLine, printTable, UsageError, utcCell } from './output.js';
+import { cellText, limitOption, printJson, printJsonLine, printTable, UsageError, utcCell } from './output.js';
 
 function parseLevel(level: string | undefined): AuditLevel | undefined {
   if (level === undefined) return undefined;
@@ -41,8 +41,7 @@ const HEADERS = ['ID', 'TIME (UTC)', 'LEVEL', 'PRINCIPAL', 'HOST', 'EXIT', 'TOOK
 
 export async function listAudit(opts: LsOptions): Promise<void> {
   const level = parseLevel(opts.level);
-  const limit = opts.limit === undefined ? 50 : Number(opts.limit);
-  if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got "${opts.limit}"`);
+  const limit = limitOption(opts.limit, 50);
   const before = parseBefore(opts.before);
   // Following goes on from the newest action: after an older page, what lies between would be skipped.
   if (before !== undefined && opts.follow) throw new UsageError('--before and --follow do not go together', 'list older pages without --follow');

@@ -1,6 +1,8 @@
 // Rendering shared by every command: tables for people, JSON for scripts, errors that say what to do next.
 import { showInvisible } from '../command/invisible.js';
-export { UsageError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
+
+export { UsageError };
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -66,4 +68,12 @@ const ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r'
 /** A command's Examples section, for `.addHelpText('after', examples(…))`. */
 export function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  ${line}`).join('\n')}`;
+}
+
+/** A listing's --limit: a whole number, 0 for all; `fallback` when none is given. */
+export function limitOption(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  // Number() would take "" (an unset variable) for 0, all, and "1e3" for a thousand.
+  if (!/^\d+$/.test(text)) throw new UsageError(`--limit must be a whole number, 0 or more (0 lists all), got "${text}"`);
+  return Number(text);
 }

@@ -9,7 +9,7 @@ import { recordingsDir } from '../config/paths.js';
 import { findByIdPrefix, UsageError } from '../core/errors.js';
 import { parseCastEvent } from '../sessions/cast-event.js';
 import { describeRecording, isRecordingId, pageOfRecordings, recordingIds, recordingPath, type RecordingInfo } from '../sessions/recording.js';
-import { printJson, printTable, utcCell } from './output.js';
+import { limitOption, printJson, printTable, utcCell } from './output.js';
 
 export interface ListOptions {
   json?: boolean;
@@ -26,8 +26,7 @@ const WHAT_IS_RECORDED = {
 
 export function listRecordingsCommand(opts: ListOptions): void {
   // As `remux audit ls --limit`: 0 is all.
-  const limit = opts.limit === undefined ? 0 : Number(opts.limit);
-  if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit must be a whole number, got "${opts.limit}"`);
+  const limit = limitOption(opts.limit, 0);
   if (opts.before !== undefined && !isRecordingId(opts.before)) {
     throw new UsageError(`--before ${opts.before}: not a recording id; give the id of the last one listed before (like 20261205T021044Z-3f2a9c0d11be)`);
   }

@@ -74,9 +74,12 @@ describe('remux session recordings / play', () => {
     assert.match((await remux(['session', 'recordings', '--before', older!], { env: h.env })).stdout, new RegExp(`^no recordings older than ${older} in `));
     assert.equal((await remux(['session', 'recordings', '--limit', '0', '--json'], { env: h.env })).stdout, (await remux(['session', 'recordings', '--json'], { env: h.env })).stdout, '0 is all');
 
-    const limit = await remux(['session', 'recordings', '--limit', 'ten'], { env: h.env });
-    assert.equal(limit.code, 2);
-    assert.match(limit.stderr, /--limit must be a whole number, got "ten"/);
+    // The same words for every listing's --limit (audit ls too), and for what Number() would have taken.
+    for (const [command, value] of [[['session', 'recordings'], 'ten'], [['session', 'recordings'], '-1'], [['audit', 'ls'], ''], [['audit', 'ls'], '1e3']] as const) {
+      const limit = await remux([...command, '--limit', value], { env: h.env });
+      assert.equal(limit.code, 2, `${command.join(' ')} --limit ${value}`);
+      assert.match(limit.stderr, new RegExp(`--limit must be a whole number, 0 or more \\(0 lists all\\), got "${value}"`));
+    }
     const before = await remux(['session', 'recordings', '--before', 'yesterday'], { env: h.env });
     assert.equal(before.code, 2);
     assert.match(before.stderr, /--before yesterday: not a recording id; give the id of the last one listed before/);
