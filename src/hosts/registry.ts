@@ -2,7 +2,7 @@
 // pool, and agent hosts reached over the connection their agent dialed to the daemon (AgentHub). The inventory is re-read when hosts.yaml changes (the daemon runs for days).
 import { AGENTS_HOST, agentsHostEntry } from '../agents/tmux.js';
 import type { Config } from '../config/config.js';
-import { selectInScope } from '../core/scope.js';
+import { hostInScope, selectInScope } from '../core/scope.js';
 import type { Principal } from '../core/types.js';
 import { ReloadingFile } from '../config/reloading.js';
 import { AgentHub } from '../gateway/relay/hub.js';
@@ -53,6 +53,9 @@ export class HostRegistry {
    */
   select(selector: string, principal: Principal): string[] {
     if (principal.scope.admin && isLocalHostName(selector)) return [selector];
+    // The agents' tmux server is no inventory host (unless hosts.yaml names one so), yet named it is one host.
+    const agents = selector === AGENTS_HOST ? this.entry(AGENTS_HOST)! : null;
+    if (agents?.builtin === true && (principal.scope.admin || hostInScope(principal.scope, agents))) return [AGENTS_HOST];
     return selectInScope(principal, this.inventory(), selector).map((h) => h.name);
   }
 

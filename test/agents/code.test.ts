@@ -146,6 +146,10 @@ describe('remux code', { timeout: 240_000 }, () => {
     const ls = await code('ls');
     assert.match(ls.stdout, new RegExp(`${id}.*running.*srt.*worktrees/${id}\\s+feature-x`));
     assert.match((await code('status')).stdout, new RegExp(`${id}.*running`));
+    // Host agents is one host for `session ls` as for attach (it is in no inventory).
+    const sessions = await remux(['session', 'ls', '--host', 'agents', '--json'], { env, via: 'node' });
+    assert.equal(sessions.code, 0, sessions.stderr);
+    assert.match(sessions.stdout, new RegExp(`"name": "${String(s.tmux)}"`));
     await until('the banner', () => pane(s).includes('PROBES done'));
     const logs = await code('logs', id.slice(0, 5));
     assert.match(logs.stdout, /FAKE-AGENT ready/);
