@@ -115,13 +115,13 @@ function count(text: string, flag: string, unit = 'bytes'): number {
   return n;
 }
 
-export async function readAll(stream: NodeJS.ReadableStream, max: number, tooMuch = `stdin holds more than ${max} bytes, the most a write may carry; nothing was written`): Promise<Buffer> {
+export async function readAll(stream: NodeJS.ReadableStream, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += bytes.length;
-    if (size > max) throw new UsageError(tooMuch);
+    if (size > max) throw new UsageError(`stdin holds more than ${max} bytes, the most a write may carry; nothing was written`);
     chunks.push(bytes);
   }
   return Buffer.concat(chunks);

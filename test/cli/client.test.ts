@@ -170,17 +170,6 @@ describe('remux client run / batch on localhost', () => {
     }
   });
 
-  test('rpc Exec on one host reads a piped stdin, as client run does; a fan-out gives it to no one', async () => {
-    for (const method of ['Exec.command', 'Exec.stream']) {
-      const one = await remux(['rpc', 'localhost', '-p', 'logs', method, '--', 'wc', '-l'], { env, input: 'a\nb\nc\n' });
-      assert.equal(one.code, 0, one.stderr);
-      assert.match(one.stdout, /^3\n?$/m, `${method}: ${one.stdout}`);
-    }
-    const many = await remux(['rpc', 'localhost,local', '-p', 'logs', 'Exec.command', '--', 'wc', '-l'], { env, input: 'a\nb\nc\n' });
-    assert.equal(many.code, 0, many.stderr);
-    assert.match(many.stdout, /\b0\b/, many.stdout);
-  });
-
   test('rpc prints nothing for a method that returns nothing (Logger.log), its log line on stderr', async () => {
     const r = await remux(['rpc', 'localhost', '-p', 'logs', 'Logger.log', 'warning', 'deploying'], { env });
     assert.equal(r.code, 0, r.stderr);
