@@ -213,10 +213,8 @@ describe('remux approvals', () => {
     assert.match(scoped.stderr, /only admin principals may/);
   });
 
-  test('a policy ask without a terminal waits for an approval, announced with links; approve runs it', async () => {
-    const victim = join(h.home, 'victim');
-    writeFileSync(victim, 'x');
-    const sent = r.requests.length;
+  /** `client run … rm FILE` under the admin policy's ask, without a terminal: it waits; the approval's id once announced. */
+  async function removalAsked(victim: string): Promise<{ id: string; stderr: () => string; exited: Promise<number | null> }> {
     const run = spawnRemux(['client', 'run', 'localhost', '-p', 'admin', '--', `rm ${victim}`], { env: h.env });
     let stderr = '';
     run.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -225,8 +223,16 @@ describe('remux approvals', () => {
     while (!/waiting for approval (\S+)/.test(stderr) && Date.now() < deadline) await sleep(50);
     const id = /waiting for approval (\S+)/.exec(stderr)?.[1];
     assert.ok(id, stderr);
-    assert.match(stderr, /answer: remux approvals approve \S+ \(or deny\)/);
-    assert.match(stderr, /sent to webhook/);
+    return { id, stderr: () => stderr, exited };
+  }
+
+  test('a policy ask without a terminal waits for an approval, announced with links; approve runs it', async () => {
+    const victim = join(h.home, 'victim');
+    writeFileSync(victim, 'x');
+    const sent = r.requests.length;
+    const { id, stderr, exited } = await removalAsked(victim);
+    assert.match(stderr(), /answer: remux approvals approve \S+ \(or deny\)/);
+    assert.match(stderr(), /sent to webhook/);
     assert.ok(existsSync(victim), 'nothing ran before the answer');
     const hook = JSON.parse(r.requests[sent]!.body) as { event: string; actions: Array<{ label: string; url: string }> };
     assert.equal(hook.event, 'approval.requested');
@@ -235,7 +241,7 @@ describe('remux approvals', () => {
 
     const ok = await remux(['approvals', 'approve', id], { env: h.env });
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await exited, 0, stderr());
     assert.ok(!existsSync(victim), 'rm ran once approved');
     // The command's own record names who approved it, through what, and the approval.
     const answerer = await answererOf(id);
@@ -248,17 +254,12 @@ describe('remux approvals', () => {
   test('deny, and no answer by the deadline, both refuse (77) and nothing runs', async () => {
     const victim = join(h.home, 'victim2');
     writeFileSync(victim, 'x');
-    const run = spawnRemux(['client', 'run', 'localhost', '-p', 'admin', '--', `rm ${victim}`], { env: h.env });
-    let stderr = '';
-    run.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
-    while (!/waiting for approval (\S+)/.test(stderr)) await sleep(50);
-    const id = /waiting for approval (\S+)/.exec(stderr)![1]!;
+    const { id, stderr, exited } = await removalAsked(victim);
     assert.equal((await remux(['approvals', 'deny', id], { env: h.env })).code, 0);
     assert.equal(await exited, 77);
     // The refusal names who gave it: the principal that answered, and through what; so does the audit record.
     const answerer = await answererOf(id);
-    assert.match(stderr, new RegExp(`approval refused by ${answerer} via cli\\b`));
+    assert.match(stderr(), new RegExp(`approval refused by ${answerer} via cli\\b`));
     const refused = await auditOf(`rm ${victim}`);
     assert.deepEqual([refused.decision, refused.level, refused.approval], ['ask', 'deny', { outcome: 'refused', by: answerer, via: 'cli', id }]);
     assert.match(refused.error ?? '', new RegExp(`approval refused by ${answerer} via cli$`));
@@ -279,12 +280,7 @@ describe('remux approvals', () => {
     const victim = join(h.home, 'victim3');
     writeFileSync(victim, 'x');
     const sent = r.requests.length;
-    const run = spawnRemux(['client', 'run', 'localhost', '-p', 'admin', '--', `rm ${victim}`], { env: h.env });
-    let stderr = '';
-    run.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
-    while (!/waiting for approval (\S+)/.test(stderr)) await sleep(50);
-    const id = /waiting for approval (\S+)/.exec(stderr)![1]!;
+    const { id, exited } = await removalAsked(victim);
     const hook = JSON.parse(r.requests[sent]!.body) as { url: string | null; message: string; actions: unknown[] };
     assert.deepEqual([hook.url, hook.actions], [null, []]);
     assert.match(hook.message, new RegExp(`\nNo links \\(no console is served and notify\\.base_url is unset\\): answer on this machine with remux approvals approve ${id} \\(or deny\\)$`));
