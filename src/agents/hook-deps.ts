@@ -7,7 +7,7 @@ import { parseCommand } from '../command/parser.js';
 import type { Config } from '../config/config.js';
 import { createLocalHost } from '../hosts/local.js';
 import type { Approvals } from '../notify/service.js';
-import { evaluate } from '../policy/evaluate.js';
+import { evaluate, unknownPolicyMessage } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
 import { AGENT_HOST, hookPrincipal, POLICY_SOURCE, type HookDeps } from './hooks.js';
 
@@ -32,7 +32,7 @@ export function hookDeps(session: string, parts: HookParts): HookDeps {
     checkCommand: (command, cwd) => {
       const known = policies();
       const policy = known.get(policyName);
-      if (!policy) throw new Error(`unknown policy "${policyName}" (known: ${[...known.keys()].join(', ') || 'none'})`);
+      if (!policy) throw new Error(unknownPolicyMessage(policyName, known));
       if (!cwd.startsWith('/')) throw new Error(`the hook's cwd is not absolute: ${JSON.stringify(cwd)}`);
       const host = createLocalHost('localhost', config.exec.secure_path, config.daemon.socket);
       // Static checks: the command runs in the agent's own sandbox, not in remux's.

@@ -215,6 +215,7 @@ async function runJobs(
   // A batch denied line after line says how to see why once per distinct hint, not once per line.
   const hintsShown = new Set<string>();
   try {
+    await checkPolicyOption(await runner.context(selector), opts.policy);
     for (const [index, job] of jobs.entries()) {
       onJobStart?.(job, index);
       const exit = await runJob(inv, runner, selector, job, mode, resolved, { admit: index === 0, waitWhenLimited: jobs.length > 1, stdin: opts.readsStdin === true, hintsShown });
@@ -226,6 +227,13 @@ async function runJobs(
   }
   if (exits.at(-1) === 130) return 130;
   return exits.find((e) => e === EXIT.TRANSPORT) ?? exits.find((e) => e === EXIT.DENIED) ?? exits.find((e) => e !== 0) ?? EXIT.OK;
+}
+
+/** --policy NAME missing from the policies file: refused once, before any host is reached (each host of a fan-out would say it). */
+export async function checkPolicyOption(ctx: GatewayContext, name: string | undefined): Promise<void> {
+  if (name === undefined || ctx.policies.has(name)) return;
+  const { unknownPolicyMessage } = await import('../policy/evaluate.js');
+  throw new UsageError(unknownPolicyMessage(name, ctx.policies), '`remux policy list` shows each with its rules');
 }
 
 /**

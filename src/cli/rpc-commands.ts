@@ -7,7 +7,7 @@ import type { FanoutResults, HostResult, RuntimeHost } from '../runtime/index.js
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import type { Runner } from './client-commands.js';
-import { approver, timeoutMs } from './client-commands.js';
+import { approver, checkPolicyOption, timeoutMs } from './client-commands.js';
 import { readAll } from './file-commands.js';
 import { loadTools } from './rpc-tools.js';
 import type { RpcOptions } from './commands/rpc.js';
@@ -42,6 +42,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   try {
     const { contextFor } = await import('../core/context.js');
     const ctx = contextFor(await runner.context(target), inv.env);
+    await checkPolicyOption(ctx, opts.policy);
     const admitted = await runner.admit(ctx);
     if (!admitted.ok) {
       inv.stderr.write(`remux: ${rateLimitedMessage(admitted.retryInMs)}\n`);

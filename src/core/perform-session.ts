@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { renderCommandList } from '../command/render.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
-import { evaluate } from '../policy/evaluate.js';
+import { evaluate, unknownPolicyMessage } from '../policy/evaluate.js';
 import type { Decision, Enforcement } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
 import { openAttach, type AttachStream, type TerminalSize } from '../sessions/attach.js';
@@ -184,10 +184,7 @@ async function checkStartupCommand(
   asked: Asked,
 ): Promise<Startup | Refusal> {
   const policy = ctx.policies.get(asked.policy);
-  if (!policy) {
-    const known = [...ctx.policies.keys()].join(', ') || 'none';
-    return { outcome: 'rejected', exitCode: EXIT.USAGE, message: `unknown policy "${asked.policy}" (known: ${known})`, decision: null };
-  }
+  if (!policy) return { outcome: 'rejected', exitCode: EXIT.USAGE, message: unknownPolicyMessage(asked.policy, ctx.policies), decision: null };
   let enforcement: Enforcement | { refusal: string };
   try {
     enforcement = await enforcementOn(policy, host);

@@ -12,7 +12,7 @@ import { leadingCd } from '../command/cd.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
 import type { ExecResult, SandboxSpec } from '../exec/types.js';
-import { evaluate, sandboxSpec } from '../policy/evaluate.js';
+import { evaluate, sandboxSpec, unknownPolicyMessage } from '../policy/evaluate.js';
 import type { Decision, Enforcement, Policy } from '../policy/types.js';
 import type { HostEntry } from '../hosts/inventory.js';
 import type { Host } from '../hosts/types.js';
@@ -68,10 +68,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   const command = action.command;
 
   const policy = ctx.policies.get(policyName);
-  if (!policy) {
-    const known = [...ctx.policies.keys()].join(', ') || 'none';
-    return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, `unknown policy "${policyName}" (known: ${known})`, null);
-  }
+  if (!policy) return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, unknownPolicyMessage(policyName, ctx.policies), null);
 
   // Parsed before the host is looked up or reached: a command the parser rejects is rejected as such on
   // every host of a fan-out, reachable or not, rather than reported as the host's connection error.

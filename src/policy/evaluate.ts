@@ -96,6 +96,11 @@ function outputVerdict(policy: string, rules: CompiledRule[]): CompiledPolicy['o
   return { rule, limits, reason: `write_stdout${describeLimits(limits)}: ${verdictOf(rule, policy)}` };
 }
 
+/** What every front end says of a policy name that `known` lacks. */
+export function unknownPolicyMessage(name: string, known: ReadonlyMap<string, unknown>): string {
+  return `unknown policy "${name}" (known: ${[...known.keys()].join(', ') || 'none'})`;
+}
+
 /**
  * Decides a parsed command list under a policy. Per check: the first matching deny rule, else the first
  * matching ask rule, else the first matching allow rule; nothing matching denies. Overall: any deny

@@ -1,6 +1,6 @@
 // The policy engine's public surface.
 export type * from './types.js';
-export { evaluate, explain, sandboxSpec } from './evaluate.js';
+export { evaluate, explain, sandboxSpec, unknownPolicyMessage } from './evaluate.js';
 export type { EvalContext } from './evaluate.js';
 export { compileGlob, globError, globPrefix, GlobError } from './glob.js';
 export { loadPolicies, loadPolicyFile, parsePolicies } from './load.js';

@@ -190,6 +190,28 @@ describe('remux client run / batch on localhost', () => {
     assert.match(r.stderr, /logs/);
   });
 
+  test('an unknown --policy on a fan-out (client run, batch, rpc) is said once, before any host is reached', async () => {
+    const other = tempHome();
+    try {
+      writeFileSync(join(other.home, 'policies.yaml'), readFileSync(join(h.home, 'policies.yaml')));
+      // Port 1 of loopback: a host that was reached would say it is unreachable.
+      writeFileSync(join(other.home, 'hosts.yaml'), 'hosts:\n  down1: { address: 127.0.0.1, port: 1, labels: { env: gone } }\n  down2: { address: 127.0.0.1, port: 1, labels: { env: gone } }\n');
+      writeFileSync(join(other.home, 'two.txt'), 'true\ntrue\n');
+      for (const args of [
+        ['client', 'run', 'env=gone', '-p', 'nope', '--', 'true'],
+        ['client', 'batch', 'env=gone', '-p', 'nope', '-f', join(other.home, 'two.txt')],
+        ['rpc', 'env=gone', '-p', 'nope', 'Exec.command', '--', 'true'],
+      ]) {
+        const r = await remux(args, { env: { ...other.env, DATA: data } });
+        assert.equal(r.code, 2, `${args[1]}: ${r.stderr}`);
+        assert.equal(r.stderr.match(/unknown policy "nope" \(known: [^)]*logs/g)?.length, 1, `${args[1]}: ${r.stderr}`);
+        assert.doesNotMatch(r.stderr, /down1|down2|unreachable/, `${args[1]}: ${r.stderr}`);
+      }
+    } finally {
+      other.remove();
+    }
+  });
+
   test('a fan-out on a terminal counts finished hosts on its progress line, --group too (its output waits for the end)', async () => {
     // localhost,local is one host, and a fan-out: a list. stderr must be a terminal for the progress line.
     for (const mode of [[], ['--group']]) {
