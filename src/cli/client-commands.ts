@@ -45,9 +45,10 @@ export interface ClientHost {
   invocation: Invocation;
   /**
    * Runs `work` with a runner, or hands the whole command line to a daemon; resolves with the exit status.
-   * `daemon: false`: never the daemon. `policiesWhenNeeded`: a command that may need no policy (see ContextOptions).
+   * `daemon: false`: never the daemon (`local`: why, as a daemon handing the line back says; default: it
+   * needs the client's terminal). `policiesWhenNeeded`: a command that may need no policy (see ContextOptions).
    */
-  run(opts: { daemon?: boolean; policiesWhenNeeded?: boolean }, work: (runner: Runner) => Promise<number>): Promise<number>;
+  run(opts: { daemon?: boolean; local?: string; policiesWhenNeeded?: boolean }, work: (runner: Runner) => Promise<number>): Promise<number>;
 }
 
 /** The CLI process: forward to a running daemon (unless --no-daemon), else run in this process. */

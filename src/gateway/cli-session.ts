@@ -70,9 +70,11 @@ export function clientEnv(env: Record<string, string>, cwd: string): NodeJS.Proc
 const CLIENT_SESSION_COMMANDS = new Set(['attach', 'recordings', 'play']);
 
 /**
- * The daemon runs `client run|batch|read|ls|edit`, `client write` and `rpc` (its writeText) when the client
- * sends its stdin (the content; a terminal's is not forwarded), other `rpc` calls, and the `session` commands that need no terminal or file of the
- * client's (attach, recordings and play do), and nothing with --no-daemon or `rpc --tools` (the client then runs it itself).
+ * The daemon runs `client run|batch|read|ls|edit`, `client write` when the client sends its stdin (the
+ * content; a terminal's is not forwarded), `rpc`, and the `session` commands that need no terminal or file of the
+ * client's (attach, recordings and play do), and nothing with --no-daemon. What it can tell only once the line is
+ * parsed (`rpc --tools`, `session new -a`) it hands back then (daemonHost's run). An rpc writeText without stdin
+ * is refused as the CLI refuses it.
  */
 function declineReason(args: string[], offersStdin: boolean): string | null {
   const options = args.indexOf('--') < 0 ? args : args.slice(0, args.indexOf('--'));
@@ -84,9 +86,6 @@ function declineReason(args: string[], offersStdin: boolean): string | null {
   if (!served) return 'the daemon runs only `client run|batch|read|ls|write|edit`, `rpc` and `session` commands other than attach, recordings and play';
   if (options.includes('--no-daemon')) return '--no-daemon';
   if (words[0] === 'client' && words[1] === 'write' && !offersStdin) return 'client write reads its content from a terminal or /dev/null here, which is not forwarded';
-  // A custom tool's module is the user's code: the daemon never imports it (it would run with the daemon's privileges).
-  if (words[0] === 'rpc' && options.some((a) => a === '--tools' || a.startsWith('--tools='))) return '--tools (the daemon never imports user code; the CLI runs the call itself)';
-  if (words[0] === 'rpc' && words[2] === 'FileSystem.writeText' && !offersStdin) return 'FileSystem.writeText reads its content from a terminal or /dev/null here, which is not forwarded';
   return null;
 }
 
@@ -160,9 +159,9 @@ function daemonHost(session: Session, deps: CliSessionDeps): ClientHost {
   };
   return {
     invocation: inv,
-    // A command that needs the client's own process (its terminal: `session new -a`, however its flags
-    // are written) is handed back before it does anything: the client runs it itself.
-    run: (opts, work) => (opts.daemon === false ? Promise.resolve(session.decline('it needs your terminal')) : work(runner)),
+    // A command that needs the client's own process (its terminal: `session new -a`; its stdin or code: `rpc`),
+    // however its flags are written, is handed back before it does anything: the client runs it itself.
+    run: (opts, work) => (opts.daemon === false ? Promise.resolve(session.decline(opts.local ?? 'it needs your terminal')) : work(runner)),
   };
 }
 

@@ -86,9 +86,10 @@ naming it (NAME (argument 1), --option, or argument N of the JSON).`,
     .action(async (hosts: string, method: string, args: string[], opts: RpcOptions) => {
       const { rpcCommand } = await import('../rpc-commands.js');
       const where = await host();
-      // Through a running daemon when there is one (its warm SSH connections), as `client run`.
-      // With --tools, always in this process: the daemon never imports user code (it declines such a line too).
-      const runOpts = opts.tools !== undefined && opts.tools.length > 0 ? { ...opts, daemon: false } : opts;
+      // Through a running daemon when there is one (its warm SSH connections), as `client run`. With
+      // --tools, in this process (a daemon hands the line back): a custom tool's module is the user's code,
+      // which the daemon never imports (it would run with the daemon's privileges).
+      const runOpts = opts.tools !== undefined && opts.tools.length > 0 ? { ...opts, daemon: false, local: '--tools (the daemon never imports user code; the CLI runs the call itself)' } : opts;
       where.invocation.setExitCode(await where.run(runOpts, (runner) => rpcCommand(where.invocation, runner, hosts, method, args, opts)));
     });
 }
