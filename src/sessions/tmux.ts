@@ -2,6 +2,7 @@
 // lists that run them on a host (Host.execute: no shell locally, render.ts quoting over SSH), and the
 // parsing of what tmux answers.
 import type { CommandList, Stage } from '../command/types.js';
+import { UsageError } from '../core/errors.js';
 import type { TmuxSocket } from '../hosts/inventory.js';
 
 /**
@@ -216,9 +217,17 @@ export function isKeyName(word: string): boolean {
   return KEY.test(word);
 }
 
+/** A function key by a name tmux does not have (F0, F13, …): tmux would type the name as text. */
+const NO_SUCH_FUNCTION_KEY = /^(?:[CMS]-)*F\d+$/;
+
 /** Words of `session send`: key names are keys, anything else is text (with `literal`, every word is text). */
 export function sendItems(words: readonly string[], literal: boolean): SendItem[] {
-  return words.map((w) => (!literal && isKeyName(w) ? { key: w } : { text: w }));
+  return words.map((w) => {
+    if (literal) return { text: w };
+    if (isKeyName(w)) return { key: w };
+    if (NO_SUCH_FUNCTION_KEY.test(w)) throw new UsageError(`"${w}" is not a key tmux has (F1 to F12)`, 'to type it as text, send it with --literal (MCP send_keys: literal: true)');
+    return { text: w };
+  });
 }
 
 /**

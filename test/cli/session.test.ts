@@ -221,6 +221,19 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
         captured = (await remux(['session', 'capture', 'here', '--no-daemon'], { env: local })).stdout;
       }
       assert.match(captured, /^local-42$/m);
+      // A function key tmux lacks would be typed as its name: refused, naming the way to type it.
+      const f13 = await remux(['session', 'send', 'here', '--no-daemon', '--', 'echo x', 'F13', 'Enter'], { env: local });
+      assert.equal(f13.code, 2, f13.stderr);
+      assert.match(f13.stderr, /"F13" is not a key tmux has \(F1 to F12\)[\s\S]*--literal/);
+      const typed = await remux(['session', 'send', 'here', '--no-daemon', '--literal', '--', 'echo F13'], { env: local });
+      assert.equal(typed.code, 0, typed.stderr);
+      await remux(['session', 'send', 'here', '--no-daemon', '--', 'Enter'], { env: local });
+      for (let i = 0; i < 100 && !/^F13$/m.test(captured); i++) {
+        await sleep(20);
+        captured = (await remux(['session', 'capture', 'here', '--no-daemon'], { env: local })).stdout;
+      }
+      assert.match(captured, /^F13$/m);
+      assert.doesNotMatch(captured, /^x$/m, 'nothing of the refused send was typed');
       const killed = await remux(['session', 'kill', 'here', '-f', '--no-daemon'], { env: local });
       assert.equal(killed.code, 0, killed.stderr);
       assert.match(killed.stderr, /killed session here on localhost/);

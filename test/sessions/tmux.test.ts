@@ -98,6 +98,9 @@ describe('send and capture', () => {
     for (const text of ['npm test', 'enter', 'C-', 'c', 'F13', 'Enter ', 'C-cc', '']) assert.ok(!isKeyName(text), text);
     assert.deepEqual(sendItems(['npm test', 'Enter'], false), [{ text: 'npm test' }, { key: 'Enter' }]);
     assert.deepEqual(sendItems(['Enter'], true), [{ text: 'Enter' }]);
+    // tmux types a function key's name it does not have (F13) as text: refused unless typed as text on purpose.
+    for (const word of ['F13', 'F0', 'C-F20']) assert.throws(() => sendItems(['ls', word], false), { name: 'UsageError', message: new RegExp(`"${word}" is not a key tmux has`) });
+    assert.deepEqual(sendItems(['F13'], true), [{ text: 'F13' }]);
   });
 
   test('text is sent with -l after --; a final ; is escaped so tmux does not end its command there', () => {
