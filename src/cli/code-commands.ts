@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { writeAtomic } from '../config/atomic-file.js';
 import { cliPrincipal, loadConfig, type Config } from '../config/config.js';
-import { auditDbFile, envFirst, expandHome, principalsFile, remuxHome, socketFile } from '../config/paths.js';
-import { ADMIN_SCOPE, authenticate, loadPrincipals, principalOf } from '../config/principals.js';
-import { AuthError, ScopeError } from '../core/errors.js';
+import { auditDbFile, expandHome, principalsFile, remuxHome, socketFile } from '../config/paths.js';
+import { ADMIN_SCOPE, loadPrincipals, tokenPrincipal } from '../config/principals.js';
+import { ScopeError } from '../core/errors.js';
 import { connectDaemon } from '../gateway/client.js';
 import { perform } from '../core/perform.js';
 import { hostInScope } from '../core/scope.js';
@@ -42,12 +42,7 @@ const YOURSELF = 'or unset REMUX_TOKEN to act as yourself';
  * who owns every file remux reads and so is an admin. A token that matches no one is refused, never ignored.
  */
 function actor(): Principal {
-  const token = envFirst(process.env, 'REMUX_TOKEN');
-  if (token === undefined || token === '') return { name: cliPrincipal(loadConfig().config), via: 'cli', scope: ADMIN_SCOPE };
-  const file = principalsFile();
-  const entry = authenticate(loadPrincipals(file), token);
-  if (!entry) throw new AuthError(`REMUX_TOKEN matches no principal in ${file}`, `check the token (remux principal rotate NAME makes a new one), ${YOURSELF}`);
-  return principalOf(entry, 'token');
+  return tokenPrincipal(process.env, () => loadPrincipals(principalsFile())) ?? { name: cliPrincipal(loadConfig().config), via: 'cli', scope: ADMIN_SCOPE };
 }
 
 /**

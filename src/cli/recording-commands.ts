@@ -1,12 +1,16 @@
 // `remux session recordings` and `remux session play`: the asciicast recordings in $REMUX_HOME/recordings
 // (attaches, whole sessions), listed and played back in this terminal as `asciinema play` would.
-// Local files of the user who runs the CLI: the console serves the same ones to principals, in scope.
+// Local files of the user who runs the CLI, who sees them all; with REMUX_TOKEN, its principal sees what
+// the console would show it (recordingOutOfScope, the API's own filter).
 import { constants, createReadStream, openSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config/config.js';
-import { recordingsDir } from '../config/paths.js';
-import { findByIdPrefix, UsageError } from '../core/errors.js';
+import { principalsFile, recordingsDir } from '../config/paths.js';
+import { loadPrincipals, tokenPrincipal, type Principals } from '../config/principals.js';
+import { findByIdPrefix, ScopeError, UsageError } from '../core/errors.js';
+import { recordingOutOfScope } from '../core/scope.js';
+import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { parseCastEvent } from '../sessions/cast-event.js';
 import { describeRecording, isRecordingId, pageOfRecordings, recordingIds, recordingPath, type RecordingInfo } from '../sessions/recording.js';
 import { limitOption, printJson, printTable, utcCell } from './output.js';
@@ -24,13 +28,32 @@ const WHAT_IS_RECORDED = {
   none: 'sessions.record: none: nothing is recorded',
 } as const;
 
+/**
+ * Why the CLI's principal may not see a recording (null: it may): REMUX_TOKEN's principal, as every command
+ * line acts for it, sees what GET /api/recordings shows it; a token of no one is refused (exit 77). Null
+ * without REMUX_TOKEN: the local user, whose files these are, sees them all.
+ */
+function refusalFor(): { name: string; refusal: (r: RecordingInfo) => string | null } | null {
+  // Read only for a token: without one, a principals.yaml or hosts.yaml in the making changes nothing here.
+  let principals: Principals = { file: principalsFile(), entries: [] };
+  const principal = tokenPrincipal(process.env, () => (principals = loadPrincipals(principals.file)));
+  if (principal === null) return null;
+  const inventory = loadInventory(hostsFile());
+  return { name: principal.name, refusal: (r) => recordingOutOfScope(principal, r, principals, inventory) };
+}
+
 export function listRecordingsCommand(opts: ListOptions): void {
   // As `remux audit ls --limit`: 0 is all.
   const limit = limitOption(opts.limit, 0);
   if (opts.before !== undefined && !isRecordingId(opts.before)) {
     throw new UsageError(`--before ${opts.before}: not a recording id; give the id of the last one listed before (like 20261205T021044Z-3f2a9c0d11be)`);
   }
-  const { recordings: all, next } = pageOfRecordings(recordingsDir(), { limit: limit === 0 ? Infinity : limit, before: opts.before });
+  const viewer = refusalFor();
+  const { recordings: all, next } = pageOfRecordings(recordingsDir(), {
+    limit: limit === 0 ? Infinity : limit,
+    before: opts.before,
+    ...(viewer === null ? {} : { visible: (r: RecordingInfo) => viewer.refusal(r) === null }),
+  });
   if (opts.json) return printJson(all);
   const { record, recordings_max_total_mb: maxMb, recordings_keep_days: keepDays } = loadConfig().config.sessions;
   if (all.length === 0) {
@@ -134,12 +157,20 @@ function readKeysWhilePlaying(interrupt: () => void): () => void {
   };
 }
 
-/** A recording by its id or a unique prefix of it (ids begin with their start time: 20261205T…). */
+/**
+ * A recording by its id or a unique prefix of it (ids begin with their start time: 20261205T…), among
+ * those the CLI's principal may see. One it may not see, named alone, is refused with why (exit 77), as
+ * the API's 403 says; a prefix is never ambiguous through recordings it may not see.
+ */
 function findRecording(ref: string): RecordingInfo {
   const dir = recordingsDir();
+  const viewer = refusalFor();
   // By name first: only the recordings `ref` can name are read (a listing reads every one).
   const named = recordingIds(dir).flatMap((id) => (id.startsWith(ref) ? (describeRecording(dir, id) ?? []) : []));
-  return findByIdPrefix(named, ref, { missing: `no recording ${ref} in ${recordingsDir()}`, hint: 'see them with remux session recordings', plural: 'recordings' });
+  const visible = viewer === null ? named : named.filter((r) => viewer.refusal(r) === null);
+  const refused = viewer !== null && visible.length === 0 && named.length === 1 ? viewer.refusal(named[0]!) : null;
+  if (viewer !== null && refused !== null) throw new ScopeError(`out of scope for ${viewer.name}: recording ${named[0]!.id} ${refused}`);
+  return findByIdPrefix(visible, ref, { missing: `no recording ${ref} in ${recordingsDir()}`, hint: 'see them with remux session recordings', plural: 'recordings' });
 }
 
 function positive(flag: string, text: string): number {

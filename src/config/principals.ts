@@ -17,7 +17,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { isMap, isSeq, YAMLMap } from 'yaml';
 import { z } from 'zod';
-import { UsageError } from '../core/errors.js';
+import { AuthError, UsageError } from '../core/errors.js';
 import type { Principal, Scope } from '../core/types.js';
 import { InventoryError, parseSelector } from '../hosts/inventory.js';
 import { withFileLock, writeAtomic } from './atomic-file.js';
@@ -187,6 +187,25 @@ export function createdOf(principals: Principals, name: string): string | null {
 
 export function principalOf(entry: PrincipalEntry, via: Principal['via']): Principal {
   return { name: entry.name, via, scope: entry.scope };
+}
+
+/**
+ * The principal a command line acts for: the one whose token REMUX_TOKEN holds (read from `principals`
+ * only then), or null when it is unset (the local user). A token that matches no principal is refused
+ * (exit 77), never ignored.
+ */
+export function tokenPrincipal(env: NodeJS.ProcessEnv, principals: () => Principals): Principal | null {
+  const token = env.REMUX_TOKEN;
+  if (token === undefined || token === '') return null;
+  const loaded = principals();
+  const entry = authenticate(loaded, token);
+  if (!entry) {
+    throw new AuthError(
+      `REMUX_TOKEN matches no principal in ${loaded.file}`,
+      'check the token (remux principal rotate NAME makes a new one), or unset REMUX_TOKEN to act as yourself',
+    );
+  }
+  return principalOf(entry, 'token');
 }
 
 /**

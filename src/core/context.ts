@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { AuditStore } from '../audit/store.js';
 import { cliPrincipal, loadConfig, type Config } from '../config/config.js';
 import { auditDbFile, knownHostsFile, policiesFile, principalsFile } from '../config/paths.js';
-import { ADMIN_SCOPE, authenticate, loadPrincipals, principalOf, type Principals } from '../config/principals.js';
+import { ADMIN_SCOPE, loadPrincipals, tokenPrincipal, type Principals } from '../config/principals.js';
 import { ReloadingFile } from '../config/reloading.js';
 import type { EarlySockets } from '../hosts/early-sockets.js';
 import { HostRegistry } from '../hosts/registry.js';
@@ -12,7 +12,7 @@ import { Approvals } from '../notify/service.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { Sessions } from '../sessions/service.js';
 import type { Policy } from '../policy/types.js';
-import { AuthError, UsageError } from './errors.js';
+import { UsageError } from './errors.js';
 import type { PerformContext } from './perform.js';
 import type { Principal } from './types.js';
 
@@ -128,14 +128,6 @@ export function asPrincipal(ctx: GatewayContext, principal: Principal): GatewayC
  * else as the local user. A token that matches no principal is refused (exit 77), never ignored.
  */
 export function contextFor(ctx: GatewayContext, env: NodeJS.ProcessEnv): GatewayContext {
-  const token = env.REMUX_TOKEN;
-  if (token === undefined || token === '') return ctx;
-  const entry = authenticate(ctx.principals(), token);
-  if (!entry) {
-    throw new AuthError(
-      `REMUX_TOKEN matches no principal in ${ctx.principalsFile}`,
-      'check the token (remux principal rotate NAME makes a new one), or unset REMUX_TOKEN to act as yourself',
-    );
-  }
-  return asPrincipal(ctx, principalOf(entry, 'token'));
+  const principal = tokenPrincipal(env, () => ctx.principals());
+  return principal === null ? ctx : asPrincipal(ctx, principal);
 }

@@ -3,8 +3,10 @@
 // every field of the scope is an allowlist, and a host the scope does not name is refused in the same
 // words whether or not it exists, so a scoped principal cannot probe the inventory. What the inventory
 // lacks of its own hosts (all of them, or one its names cover) it is told, with what to do.
+import { createdOf, type Principals } from '../config/principals.js';
 import { InventoryError, listedHosts, parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
 import { isLocalHostName } from '../hosts/local.js';
+import type { RecordingInfo } from '../sessions/recording.js';
 import { ScopeError } from './errors.js';
 import type { Action, Principal, Scope } from './types.js';
 
@@ -132,6 +134,23 @@ export function hostsInScope(scope: Scope, inventory: Inventory): HostEntry[] {
 /** May the principal see and use this tmux user's sessions? */
 export function tmuxUserInScope(scope: Scope, user: string): boolean {
   return scope.admin || listed(scope.users, user);
+}
+
+/**
+ * Why `principal` may not see recording `r`, or null when it may (the console's API and the CLI's
+ * `session recordings`/`play` alike). An admin sees every recording, anyone else only those of its own
+ * attaches and of the sessions it created since it was created (a name used again is someone new), and
+ * of those only the ones whose host and tmux user its scope still reaches.
+ */
+export function recordingOutOfScope(principal: Principal, r: RecordingInfo, principals: Principals, inventory: Inventory): string | null {
+  if (principal.scope.admin) return null;
+  if (r.principal !== principal.name) return "is of another principal's attach or session";
+  const created = createdOf(principals, principal.name);
+  // A recording's start is kept to the second: one started in the second of the creation is the new one's.
+  if (created && Date.parse(r.started) < Math.floor(Date.parse(created) / 1000) * 1000) return `was recorded before principal ${principal.name} was created (${created})`;
+  if (!hostsInScope(principal.scope, inventory).some((h) => h.name === r.host)) return `is of host ${r.host}, outside its scope`;
+  if (!tmuxUserInScope(principal.scope, r.user)) return `is of tmux user ${r.user}, outside its scope`;
+  return null;
 }
 
 function listed(allowed: readonly string[], user: string): boolean {

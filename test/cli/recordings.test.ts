@@ -182,3 +182,60 @@ describe('remux session recordings / play', () => {
     assert.doesNotMatch(linked.stdout, /quick/);
   });
 });
+
+describe('remux session recordings / play with REMUX_TOKEN', () => {
+  const h = tempHome();
+  const dir = join(h.home, 'recordings');
+  const tokens: Record<string, string> = {};
+  const ids: Record<string, string> = {};
+  const as = (who: string): Record<string, string> => ({ ...h.env, REMUX_TOKEN: tokens[who] ?? who });
+
+  before(async () => {
+    for (const host of ['web1', 'db1']) assert.equal((await remux(['hosts', 'add', host, `ops@${host}.example`], { env: h.env })).code, 0);
+    for (const [who, scope] of [['alice', ['--hosts', 'web1', '--users', 'ops']], ['root', ['--admin']]] as const) {
+      const added = await remux(['principal', 'add', who, ...scope, '--json'], { env: h.env });
+      assert.equal(added.code, 0, added.stderr);
+      tokens[who] = (JSON.parse(added.stdout) as { token: string }).token;
+    }
+    // Alice's own attach in her scope; hers of a host and of a tmux user outside it; another principal's.
+    const planted: Array<[string, string, string, string]> = [['mine', 'alice', 'web1', 'ops'], ['host', 'alice', 'db1', 'ops'], ['user', 'alice', 'web1', 'root'], ['other', 'bob', 'web1', 'ops']];
+    for (const [key, principal, host, user] of planted) {
+      const r = new AttachRecorder(dir, { host, user, session: key, principal, readOnly: false, actionId: 1 }, { cols: 80, rows: 24 });
+      r.output(Buffer.from(`${key}\r\n`));
+      r.end();
+      ids[key] = r.id;
+    }
+  });
+  after(() => h.remove());
+
+  const listed = async (env: Record<string, string>): Promise<string[]> => {
+    const r = await remux(['session', 'recordings', '--json'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as Array<{ session: string }>).map((x) => x.session).sort();
+  };
+
+  test('a token of no principal is refused (77) as by every command acting for a principal', async () => {
+    for (const args of [['session', 'recordings'], ['session', 'play', ids.mine!]]) {
+      const r = await remux(args, { env: as('rmx_not-a-token') });
+      assert.equal(r.code, 77, `${args.join(' ')}: ${r.stdout}`);
+      assert.match(r.stderr, /REMUX_TOKEN matches no principal in \S+principals\.yaml\nhint: check the token/);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  test("a scoped principal lists and plays only what the console shows it; an admin's token and no token, everything", async () => {
+    assert.deepEqual(await listed(as('alice')), ['mine']);
+    assert.deepEqual(await listed(as('root')), ['host', 'mine', 'other', 'user']);
+    assert.deepEqual(await listed(h.env), ['host', 'mine', 'other', 'user']);
+    assert.equal((await remux(['session', 'play', ids.mine!], { env: as('alice') })).stdout, 'mine\r\n');
+    // A start all four share names hers alone: never ambiguous through what she may not see.
+    assert.equal((await remux(['session', 'play', '20'], { env: as('alice') })).stdout, 'mine\r\n');
+    for (const [key, why] of [['host', 'is of host db1, outside its scope'], ['user', 'is of tmux user root, outside its scope'], ['other', "is of another principal's attach or session"]] as const) {
+      const r = await remux(['session', 'play', ids[key]!], { env: as('alice') });
+      assert.equal(r.code, 77, `${key}: ${r.stdout}`);
+      assert.equal(r.stderr.split('\n')[0], `remux: out of scope for alice: recording ${ids[key]} ${why}`);
+      assert.equal(r.stdout, '');
+      assert.equal((await remux(['session', 'play', ids[key]!], { env: as('root') })).stdout, `${key}\r\n`);
+    }
+  });
+});

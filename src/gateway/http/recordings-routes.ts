@@ -6,25 +6,11 @@
 import type { FastifyInstance } from 'fastify';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createdOf } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
-import { hostsInScope, tmuxUserInScope } from '../../core/scope.js';
-import type { Principal } from '../../core/types.js';
-import { describeRecording, isRecordingId, pageOfRecordings, recordingPath, type RecordingInfo } from '../../sessions/recording.js';
+import { recordingOutOfScope } from '../../core/scope.js';
+import { describeRecording, isRecordingId, pageOfRecordings, recordingPath } from '../../sessions/recording.js';
 import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
-
-/** Why `principal` may not see recording `r`, or null when it may. */
-function outOfScope(ctx: GatewayContext, principal: Principal, r: RecordingInfo): string | null {
-  if (principal.scope.admin) return null;
-  if (r.principal !== principal.name) return "is of another principal's attach or session";
-  const created = createdOf(ctx.principals(), principal.name);
-  // A recording's start is kept to the second: one started in the second of the creation is the new one's.
-  if (created && Date.parse(r.started) < Math.floor(Date.parse(created) / 1000) * 1000) return `was recorded before principal ${principal.name} was created (${created})`;
-  if (!hostsInScope(principal.scope, ctx.registry.inventory()).some((h) => h.name === r.host)) return `is of host ${r.host}, outside its scope`;
-  if (!tmuxUserInScope(principal.scope, r.user)) return `is of tmux user ${r.user}, outside its scope`;
-  return null;
-}
 
 type Query = { limit: number; before?: string };
 
@@ -50,7 +36,8 @@ export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContex
       return fail(reply, 400, 'bad_request', `before ${JSON.stringify(before)}: not a recording id; give the id of the last recording of the page before (like 20261205T021044Z-3f2a9c0d11be)`);
     }
     // Scope first, then the limit: a page is `limit` recordings this principal may see.
-    const page = pageOfRecordings(dir, { limit, before, visible: (r) => outOfScope(ctx, principal, r) === null });
+    const [principals, inventory] = [ctx.principals(), ctx.registry.inventory()];
+    const page = pageOfRecordings(dir, { limit, before, visible: (r) => recordingOutOfScope(principal, r, principals, inventory) === null });
     if (page.next !== null) reply.header('link', `</api/recordings?${new URLSearchParams({ limit: String(limit), before: page.next })}>; rel="next"`);
     return page.recordings;
   });
@@ -66,7 +53,7 @@ export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContex
     }
     const info = describeRecording(dir, id);
     if (!info) return fail(reply, 404, 'not_found', `no recording ${id}`);
-    const refusal = outOfScope(ctx, principal, info);
+    const refusal = recordingOutOfScope(principal, info, ctx.principals(), ctx.registry.inventory());
     if (refusal !== null) return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: recording ${id} ${refusal}`);
     // O_NOFOLLOW as describeRecording: a link planted in place of a recording is not followed.
     const body = (await open(file, constants.O_RDONLY | constants.O_NOFOLLOW)).createReadStream();
