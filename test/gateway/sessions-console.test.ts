@@ -308,6 +308,36 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
     await context.close();
   });
 
+  test('a phone held sideways (844x390): the terminal takes the height, the header goes, the way back and the controls stay', async () => {
+    d.tmux('new-session', '-d', '-s', 'sideways');
+    const { context, page } = await login({ width: 844, height: 390 });
+    await page.goto(`${d.url}#/sessions`);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('tr[data-session=sideways]').getByRole('link', { name: 'Attach' }).click();
+    await page.locator('.term-status', { hasText: 'attached' }).waitFor();
+    // The rows tmux gave the session: what the page left its terminal (12, the window's status line
+    // included, when the site's header and the bars took the rest).
+    const windowRows = (): number => Number(d.tmux('display-message', '-p', '-t', '=sideways:', '#{window_height}').trim());
+    let rows = 0;
+    for (let i = 0; i < 300 && (rows = windowRows()) < 18; i++) await sleep(10);
+    assert.ok(rows >= 18, `the session has ${rows} rows on a 390 px high screen`);
+    assert.equal(await page.locator('body > header').isVisible(), false, "the site's header is not on the terminal page");
+    const keys = page.getByRole('toolbar', { name: 'keys' });
+    for (const control of [page.getByRole('link', { name: '← Sessions' }), page.getByRole('button', { name: 'Copy' }), page.getByRole('button', { name: 'Paste' }), keys]) {
+      const box = await control.boundingBox();
+      assert.ok(box && box.y >= 0 && box.y + box.height <= 390, `in sight: ${String(control)} ${JSON.stringify(box)}`);
+    }
+    // Upright again, the header is back; so it is on every other page.
+    await page.setViewportSize({ width: 390, height: 844 });
+    assert.equal(await page.locator('body > header').isVisible(), true, 'upright: the header');
+    await page.setViewportSize({ width: 844, height: 390 });
+    await page.getByRole('link', { name: '← Sessions' }).click();
+    await page.locator('tr[data-session=sideways]').waitFor();
+    assert.equal(await page.getByRole('link', { name: 'Audit' }).isVisible(), true, 'the sessions page has the header and its links');
+    d.tmux('kill-session', '-t', '=sideways');
+    await context.close();
+  });
+
   test("phone-sized: every button on the sessions and terminal pages is a finger's size", async () => {
     d.tmux('new-session', '-d', '-s', 'fingers');
     const { context, page } = await login({ width: 390, height: 844 });

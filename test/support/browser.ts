@@ -111,7 +111,7 @@ async function startLoopbackProxy(socket: string): Promise<{ tcp: http.Server; c
 }
 
 /**
- * A new browser context (phone-like below 500 px wide) logged in to the console at `url` with `token`,
+ * A new browser context (phone-like, touch, below 500 px on its short side: upright or sideways) logged in to the console at `url` with `token`,
  * once the page names `who`. Console errors (but the 401 of the first /api/me before logging in, which
  * Chromium logs itself) and page errors go into `problems`.
  */
@@ -120,7 +120,7 @@ export async function loggedIn(
   site: { url: string; token: string; who: string; problems: string[] },
   viewport = { width: 1280, height: 800 },
 ): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, ...(viewport.width < 500 ? { isMobile: true, hasTouch: true } : {}) });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, ...(Math.min(viewport.width, viewport.height) < 500 ? { isMobile: true, hasTouch: true } : {}) });
   const page = await context.newPage();
   page.on('console', (m) => void (m.type() === 'error' && !/status of 401/.test(m.text()) && site.problems.push(m.text())));
   page.on('pageerror', (e) => site.problems.push(e.message));

@@ -65,8 +65,8 @@ export const terminalPage: Page = {
     container.append(bar, screen, keys);
     container.classList.add('terminal-page');
 
-    // A phone gets a smaller font: more columns before lines wrap.
-    const fontSize = window.matchMedia('(max-width: 700px)').matches ? 12 : 14;
+    // A phone, upright or sideways, gets a smaller font: more columns before lines wrap, more rows.
+    const fontSize = window.matchMedia('(max-width: 700px), (max-height: 500px)').matches ? 12 : 14;
     const term = new Terminal({ cursorBlink: true, disableStdin: readOnly, scrollback: 5000, fontFamily: 'ui-monospace, monospace', fontSize });
     const fit = new FitAddon();
     term.loadAddon(fit);
