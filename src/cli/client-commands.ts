@@ -14,6 +14,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { MAX_TIMER_MS } from '../core/timers.js';
 import { approvalText, type ApprovalAnswer, type ExecAction, type PerformIO } from '../core/types.js';
 import { cliRequest, forwardToDaemon } from '../gateway/forward.js';
+import type { CliRequest } from '../gateway/protocol.js';
 import { rateLimitedMessage, type TakeResult } from '../hosts/rate-limit.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import type { BatchOptions, RunOptions } from './commands/client.js';
@@ -49,19 +50,32 @@ export interface ClientHost {
    * needs the client's terminal). `policiesWhenNeeded`: a command that may need no policy (see ContextOptions).
    */
   run(opts: { daemon?: boolean; local?: string; policiesWhenNeeded?: boolean }, work: (runner: Runner) => Promise<number>): Promise<number>;
+  /**
+   * Hands a running daemon the command line `args` instead of the one typed (part of it, which the daemon
+   * serves, where this process does the rest), without this process's stdin: its exit status, or null
+   * when no daemon serves it (none runs, or it declined: said). A daemon forwards nothing: null.
+   */
+  forward(args: string[]): Promise<number | null>;
 }
 
 /** The CLI process: forward to a running daemon (unless --no-daemon), else run in this process. */
 export function processClientHost(inv: Invocation): ClientHost {
+  const toDaemon = async (request: CliRequest): Promise<number | null> => {
+    const outcome = await forwardToDaemon(await daemonSocket(inv.env), request, inv);
+    if (outcome && 'exitCode' in outcome) return outcome.exitCode;
+    if (outcome) inv.stderr.write(`remux: the running daemon does not serve this command (${outcome.declined}); running it in this process\n`);
+    return null;
+  };
   return {
     invocation: inv,
     async run(opts, work) {
-      if (opts.daemon !== false) {
-        const outcome = await forwardToDaemon(await daemonSocket(inv.env), cliRequest(inv), inv);
-        if (outcome && 'exitCode' in outcome) return outcome.exitCode;
-        if (outcome) inv.stderr.write(`remux: the running daemon does not serve this command (${outcome.declined}); running it in this process\n`);
-      }
-      return work(inProcessRunner(inv, { policiesWhenNeeded: opts.policiesWhenNeeded === true }));
+      const served = opts.daemon === false ? null : await toDaemon(cliRequest(inv));
+      return served ?? work(inProcessRunner(inv, { policiesWhenNeeded: opts.policiesWhenNeeded === true }));
+    },
+    forward(args) {
+      const request: CliRequest = { ...cliRequest(inv), args };
+      delete request.stdin;
+      return toDaemon(request);
     },
   };
 }

@@ -159,9 +159,10 @@ function daemonHost(session: Session, deps: CliSessionDeps): ClientHost {
   };
   return {
     invocation: inv,
-    // A command that needs the client's own process (its terminal: `session new -a`; its stdin or code: `rpc`),
+    // A command that needs the client's own process (its terminal: `session new -a`; its code: `rpc --tools`),
     // however its flags are written, is handed back before it does anything: the client runs it itself.
     run: (opts, work) => (opts.daemon === false ? Promise.resolve(session.decline(opts.local ?? 'it needs your terminal')) : work(runner)),
+    forward: () => Promise.resolve(null),
   };
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { launchChromium } from '../support/browser.js';
+import { remux } from '../support/cli.js';
 import { client, type Client } from '../support/https.js';
 import { openTerminal, startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
@@ -134,5 +135,23 @@ describe('whole-session recordings', { timeout: 90_000 }, () => {
     const listing = (await api.request('GET', '/api/recordings', { headers: bearer(d.tokens.ops!) })).json<Array<{ id: string; kind: string }>>();
     assert.equal(listing.find((r) => r.id === id)?.kind, 'attach');
     d.tmux('kill-session', '-t', '=outside');
+  });
+
+  test('session new -a in the CLI (-ac CMD): the daemon makes the session and records it whole from its start, the CLI attaches', async () => {
+    const r = await remux(['session', 'new', 'cliwhole', '--host', 'box', '-ac', 'echo from-the-start && sleep 600'], { env: { REMUX_HOME: d.home }, input: '' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^created session cliwhole on box/m);
+    const of = (operation: string): Action | undefined => all.find((a) => a.operation === operation && a.resource === `${d.me}@box:cliwhole`);
+    let all = await audit();
+    const [made, record, attach] = [of('session.new'), of('session.record'), of('session.attach')];
+    assert.ok(made && record && attach, JSON.stringify(all.filter((a) => a.resource?.endsWith(':cliwhole'))));
+    assert.ok(made.id < record.id && record.id < attach.id, 'recorded from its creation, before the attach');
+    assert.equal(attach.recording, null, 'the attach writes no recording of its own');
+    d.tmux('kill-session', '-t', '=cliwhole');
+    await until('the recording to end with the session', async () => (all = await audit()).find((a) => a.id === record.id && a.status === 'complete'));
+    const file = await api.request('GET', `/api/recordings/${record.recording!}`, { headers: bearer(d.tokens.boss!) });
+    assert.equal(file.status, 200, file.text);
+    assert.match(file.text, /"kind":"session"/);
+    assert.match(file.text, /from-the-start/);
   });
 });

@@ -48,6 +48,12 @@ function target(cmd: Command): Command {
     .option('--no-daemon', 'run in this process even when a daemon is running');
 }
 
+/** `session new NAME` as parsed, without --attach: the part a daemon makes (values joined with `=`, the name after `--`: none is taken for an option). */
+function creationArgs(name: string, opts: NewOptions): string[] {
+  const given = { host: opts.host, user: opts.user, cmd: opts.cmd, policy: opts.policy };
+  return ['session', 'new', ...Object.entries(given).flatMap(([flag, value]) => (value === undefined ? [] : [`--${flag}=${value}`])), '--', name];
+}
+
 /** `host` says where the actions run: the CLI process (or a daemon it forwards to), or the daemon itself. */
 export function registerSession(program: Command, host: () => Promise<ClientHost>): void {
   const session = program
@@ -101,9 +107,16 @@ Exit status: 0 created; 2 bad name, user or command syntax; 77 command denied by
 1 tmux refused (a session of that name exists); 255 host unreachable.`,
     )
     .action(async (name: string, opts: NewOptions) => {
-      const { newSession } = await import('../session-commands.js');
-      // Attaching needs this process's terminal: run here.
-      await run(opts.attach ? { ...opts, daemon: false } : opts, (inv, runner) => newSession(inv, runner, name, opts));
+      const { attachSession, newSession } = await import('../session-commands.js');
+      if (!opts.attach) return run(opts, (inv, runner) => newSession(inv, runner, name, opts));
+      // Attaching needs this process's terminal: the attach runs here (a daemon hands the whole line back).
+      // A running daemon still makes the session, so that its recorder (sessions.record: sessions) has it
+      // whole from its start; this process then attaches. Without one, both are done here.
+      const where = await host();
+      const made = opts.daemon === false ? null : await where.forward(creationArgs(name, opts));
+      if (made === null) return run({ ...opts, daemon: false }, (inv, runner) => newSession(inv, runner, name, opts));
+      if (made !== 0) return where.invocation.setExitCode(made);
+      return run({ ...opts, daemon: false }, (inv, runner) => attachSession(inv, runner, name, { host: opts.host, ...(opts.user !== undefined ? { user: opts.user } : {}) }));
     });
 
   target(session.command('attach'))
