@@ -65,8 +65,9 @@ export class CreditedSender {
   private held: Buffer | null = null;
   private sourceEnded = false;
   private stopped = false;
-  private readonly onData = (chunk: Buffer | string): void => {
-    this.held = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+  private readonly onData = (chunk: Buffer | Uint8Array | string): void => {
+    // A string as UTF-8; a Uint8Array (an object-mode stream's) as a Buffer over the same bytes.
+    this.held = Buffer.isBuffer(chunk) ? chunk : typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.source.pause();
     this.flush();
   };

@@ -31,7 +31,7 @@ import { ChunkQueue, type CallStream } from './queue.js';
 import { renderCallArgs } from './call-args.js';
 import { shownDiff } from './diff-view.js';
 import { auditOperation, describeOperations, nothingTouched, operationTarget, treeChecks } from './checks.js';
-import type { Method, Operation, Resolved } from './method.js';
+import { isReadable, type Method, type Operation, type Resolved } from './method.js';
 import type { ResolvedPaths } from './resolved.js';
 import { checkExecArgs, Exec, FileSystem, READ_MAX, type ExecOptions, type OutputChunk, type ToolMethod } from './tools.js';
 
@@ -394,18 +394,19 @@ function sizeOf(value: unknown): number {
  * process group. Output comes as chunks through the policy's output limits and redaction.
  */
 export function guardedExec(g: Guard, argv: readonly string[], execOpts: ExecOptions = {}, opts: CallOptions = {}): CallStream<OutputChunk, CallDone> {
-  // A consumer that stops iterating cancels the call, as its AbortSignal would: the command is killed, its record closed.
-  const abandoned = new AbortController();
-  const out = new ChunkQueue<OutputChunk, CallDone>({ onAbandon: () => abandoned.abort(new Error('the caller stopped reading its output; the command was stopped')) });
-  const signal = opts.signal ? AbortSignal.any([opts.signal, abandoned.signal]) : abandoned.signal;
-  runExec(g, argv, execOpts, { ...opts, signal }, out).then(
+  // A consumer that stops iterating cancels the call, as its AbortSignal would: the command is killed, its
+  // record closed. So does a failure of its input.
+  const stopped = new AbortController();
+  const out = new ChunkQueue<OutputChunk, CallDone>({ onAbandon: () => stopped.abort(new Error('the caller stopped reading its output; the command was stopped')) });
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stopped.signal]) : stopped.signal;
+  runExec(g, argv, execOpts, { ...opts, signal }, out, (why) => stopped.abort(why)).then(
     (done) => out.settle(null, done),
     (err: Error) => out.settle(err),
   );
   return out;
 }
 
-async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions, opts: CallOptions, out: ChunkQueue<OutputChunk, CallDone>): Promise<CallDone> {
+async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions, opts: CallOptions, out: ChunkQueue<OutputChunk, CallDone>, stop: (why: Error) => void): Promise<CallDone> {
   const started = performance.now();
   try {
     checkExecArgs(argv, execOpts);
@@ -416,6 +417,46 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
     (err as ArgumentError).actionId = (await refuse(g.ctx, asked, started, 'rejected', EXIT.USAGE, (err as Error).message, null)).actionId;
     throw err;
   }
+  const failed: { error: Error | null } = { error: null };
+  const input = execInput(execOpts.input, (err) => {
+    failed.error ??= new Error(`Exec ${argv.join(' ')}: its input failed (${err.message}); the command was stopped`);
+    stop(failed.error);
+  });
+  try {
+    const done = await runChecked(g, argv, execOpts, input.stream, opts, out, started);
+    // The sandboxed path answers a command stopped this way with its status (130): the failure is the answer.
+    if (failed.error) throw failed.error;
+    return done;
+  } finally {
+    input.done();
+  }
+}
+
+/**
+ * Exec's input as the stream its call reads (null: none, /dev/null), read from only once the command
+ * runs. An error of it fails the call (`failed`) rather than passing for its end; done(), once the call
+ * is over, lets it go: a caller's stream is left as it is (paused), one made here from bytes or an
+ * iterable is destroyed (the iterable's return() runs).
+ */
+function execInput(input: ExecOptions['input'], failed: (err: Error) => void): { stream: NodeJS.ReadableStream | null; done(): void } {
+  if (input === undefined) return { stream: null, done: () => {} };
+  const own = typeof input === 'string' || input instanceof Uint8Array ? Readable.from([input], { objectMode: false }) : isReadable(input) ? null : Readable.from(input, { objectMode: false });
+  const stream = own ?? (input as NodeJS.ReadableStream);
+  const onError = (err: Error): void => failed(err);
+  stream.on('error', onError);
+  return {
+    stream,
+    done() {
+      stream.removeListener('error', onError);
+      if (!own) return;
+      // It may still fail as it is torn down (an iterable's return() throwing): nobody is left to tell.
+      own.on('error', () => {});
+      own.destroy();
+    },
+  };
+}
+
+async function runChecked(g: Guard, argv: readonly string[], execOpts: ExecOptions, stdin: NodeJS.ReadableStream | null, opts: CallOptions, out: ChunkQueue<OutputChunk, CallDone>, started: number): Promise<CallDone> {
   const list: CommandList = { items: [{ op: null, pipeline: { stages: [{ argv: [...argv], redirects: [], pos: 0 }] } }] };
   // As people read it in the audit and approvals (`uname -r`), and as the parser below reads it back.
   const command = renderCommandList(list, 'plain');
@@ -425,7 +466,7 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
   const enforcement = await runtimeEnforcement(g, policy).catch((err: unknown) => ({ refusal: `${g.hostName}: ${errorText(err)}` }));
   if ('refusal' in enforcement) return refused(g, asked, started, 'denied', EXIT.DENIED, enforcement.refusal);
   // The runtime cannot sandbox what it starts: the host runs it, exactly as for `client run`.
-  if (enforcement.sandbox) return execOnHost(g, action, execOpts, opts, out);
+  if (enforcement.sandbox) return execOnHost(g, action, stdin, opts, out);
   asked.argv = [...argv];
   // The command as `client run` would parse it: the same checks, from the same parser.
   let parsed: CommandList;
@@ -454,13 +495,14 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
   const stopAtCap = (): void => void g.link.call(Exec.command.tool, 'stop', [key]).result.catch(() => {});
   const gate = new OutputGate(decision.output, { stdout: (data) => out.push({ stream: 'stdout', data }, data.length), stderr: (data) => out.push({ stream: 'stderr', data }, data.length) }, stopAtCap);
   const sources = { 1: gate.source('stdout'), 2: gate.source('stderr') };
-  const input = execOpts.input === undefined ? null : Buffer.from(execOpts.input).toString('base64');
   const timeoutMs = opts.timeoutMs !== undefined ? opts.timeoutMs : g.ctx.defaultTimeoutMs;
-  const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, decision.cwd, g.securePath, input, key], {
-    ...(opts.signal ? { signal: opts.signal } : {}),
-    timeoutMs,
-    window: STREAM_WINDOW,
-  });
+  const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(
+    Exec.command.tool,
+    'run',
+    [argv, decision.cwd, g.securePath, stdin !== null, key],
+    { ...(opts.signal ? { signal: opts.signal } : {}), timeoutMs, window: STREAM_WINDOW },
+    stdin,
+  );
   const ended = remote.result.then(
     () => undefined,
     () => undefined,
@@ -531,7 +573,7 @@ async function runtimeEnforcement(g: Guard, policy: Policy): Promise<Enforcement
  * sandboxed, its output streamed with the same backpressure — since what the runtime starts itself
  * would run outside the sandbox.
  */
-async function execOnHost(g: Guard, action: ExecAction, execOpts: ExecOptions, opts: CallOptions, out: ChunkQueue<OutputChunk, CallDone>): Promise<CallDone> {
+async function execOnHost(g: Guard, action: ExecAction, stdin: NodeJS.ReadableStream | null, opts: CallOptions, out: ChunkQueue<OutputChunk, CallDone>): Promise<CallDone> {
   const flow: OutputFlow = { full: () => out.bufferedBytes > STREAM_WINDOW, onRoom: (resume) => void out.room(STREAM_WINDOW).then(resume) };
   const r = await perform(
     g.ctx,
@@ -540,7 +582,7 @@ async function execOnHost(g: Guard, action: ExecAction, execOpts: ExecOptions, o
       onStdout: (data) => out.push({ stream: 'stdout', data }, data.length),
       onStderr: (data) => out.push({ stream: 'stderr', data }, data.length),
       flow,
-      stdin: execOpts.input === undefined ? null : Readable.from([Buffer.from(execOpts.input)]),
+      stdin,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(g.approve ? { approve: g.approve } : {}),
     },

@@ -2,7 +2,9 @@
 // hello with its protocol version, capabilities and Python; checked, it is answered with stage 2 (the
 // protocol loop's code, the first frame). Then frames both ways: a 4-byte big-endian length
 // and that many bytes of UTF-8 JSON (never pickle, never eval: JSON.parse and a schema check of each
-// message). Requests carry ids; any number run at once; a call may send chunks before its result.
+// message). Requests carry ids; any number run at once; a call may send chunks before its result, and
+// may take input as it runs (a command's stdin), sent under the host's credit.
+import { CreditedSender, INPUT_WINDOW_BYTES } from '../exec/input-credit.js';
 import { PROTOCOL_VERSION, stage1Frame, stage2Source, type ToolSource } from './bootstrap.js';
 import { CallTimeoutError, ProtocolError, RemoteError } from './errors.js';
 import { ChunkQueue, type CallStream } from './queue.js';
@@ -57,8 +59,10 @@ export interface CallOptions {
 interface Pending {
   what: string;
   queue: ChunkQueue<unknown, unknown>;
-  /** Settles the call and lets go of its timer and abort listener. */
+  /** Settles the call and lets go of its timer, abort listener and input. */
   settle(err: Error | null, value?: unknown): void;
+  /** The host wrote this many bytes of the call's input on: it may have as many more. */
+  credit?(bytes: number): void;
 }
 
 export interface LinkOptions {
@@ -114,8 +118,12 @@ export class Link {
     this.opts = listener ? { ...this.opts, onLog: listener } : {};
   }
 
-  /** Calls `method` of `tool` with JSON arguments; the tool's code goes along on its first call on this link. */
-  call<C = unknown, R = unknown>(tool: ToolSource, method: string, args: unknown[], opts: CallOptions = {}): CallStream<C, R> {
+  /**
+   * Calls `method` of `tool` with JSON arguments; the tool's code goes along on its first call on this link.
+   * `input` is streamed to the call as it runs (stage 2's rt.feed), read only as the host grants credit, at
+   * most INPUT_WINDOW_BYTES ahead of what it wrote on; once the call is over no more is read or sent.
+   */
+  call<C = unknown, R = unknown>(tool: ToolSource, method: string, args: unknown[], opts: CallOptions = {}, input: NodeJS.ReadableStream | null = null): CallStream<C, R> {
     const id = this.nextId++;
     const what = `${tool.name}.${method}`;
     // What the consumer took, acknowledged in quarters of the window (fewer frames than one per chunk).
@@ -129,6 +137,7 @@ export class Link {
     };
     const queue = new ChunkQueue<C, R>(window === undefined ? {} : { onTaken });
     let timer: NodeJS.Timeout | undefined;
+    let sender: CreditedSender | null = null;
     const cancel = (why: Error): void => {
       if (!this.pending.has(id)) return;
       pending.settle(why);
@@ -143,15 +152,17 @@ export class Link {
         this.pending.delete(id);
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
+        sender?.stop();
         queue.settle(err, value as R);
       },
+      credit: (bytes) => sender?.grant(bytes),
     };
     if (this.broken) queue.settle(this.broken);
     else if (opts.signal?.aborted) queue.settle(new ProtocolError(`${what}: cancelled before it was sent`));
     else {
       this.pending.set(id, pending);
       this.watch();
-      const message: Record<string, unknown> = { t: 'call', id, tool: tool.hash, m: method, a: args, ...(window === undefined ? {} : { w: window }) };
+      const message: Record<string, unknown> = { t: 'call', id, tool: tool.hash, m: method, a: args, ...(window === undefined ? {} : { w: window }), ...(input ? { i: INPUT_WINDOW_BYTES } : {}) };
       if (!this.sentTools.has(tool.hash)) Object.assign(message, { name: tool.name, src: tool.source });
       try {
         this.send(message);
@@ -162,6 +173,11 @@ export class Link {
       }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       if (opts.timeoutMs != null) timer = setTimeout(() => cancel(new CallTimeoutError(what, opts.timeoutMs as number)), opts.timeoutMs);
+      if (input) {
+        // A first window at once (the host queues that much): no round trip before a short input goes.
+        sender = new CreditedSender(input, { data: (chunk) => this.send({ t: 'input', id, d: chunk.toString('base64') }), end: () => this.send({ t: 'input', id, d: null }) });
+        sender.grant(INPUT_WINDOW_BYTES);
+      }
     }
     return queue;
   }
@@ -252,6 +268,8 @@ export class Link {
     switch (m.t) {
       case 'chunk':
         return pending.queue.push(m.v, size);
+      case 'credit':
+        return pending.credit?.(typeof m.n === 'number' ? m.n : 0);
       case 'result':
         return pending.settle(null, m.v);
       case 'error':

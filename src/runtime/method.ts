@@ -149,8 +149,12 @@ export function method<A extends unknown[], R, F = null>(def: MethodDef<A, R, F>
 // Argument types: TypeScript checks them at compile time, but plain JavaScript (or a cast) can pass
 // anything, which must be refused here (an ArgumentTypeError naming each), not sent to the host.
 
-type Expect = 'string' | 'strings' | 'words' | 'boolean' | 'number' | 'object' | 'text' | 'bytes';
+type Expect = 'string' | 'strings' | 'words' | 'boolean' | 'number' | 'object' | 'text' | 'input';
 
+/** A Node Readable, or an old-style one (it has on, pause, resume, but perhaps no async iterator). */
+export const isReadable = (v: unknown): v is NodeJS.ReadableStream =>
+  typeof v === 'object' && v !== null && ['on', 'removeListener', 'pause', 'resume'].every((f) => typeof (v as Record<string, unknown>)[f] === 'function');
+const isStream = (v: unknown): boolean => isReadable(v) || (typeof v === 'object' && v !== null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function');
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
 const EXPECT: Record<Expect, [said: string, ok: (v: unknown) => boolean]> = {
   string: ['a string', (v) => typeof v === 'string'],
@@ -160,7 +164,7 @@ const EXPECT: Record<Expect, [said: string, ok: (v: unknown) => boolean]> = {
   number: ['a number', (v) => typeof v === 'number' && Number.isFinite(v)],
   object: ['an object', isObject],
   text: ['a string, a Buffer or { file }', (v) => typeof v === 'string' || Buffer.isBuffer(v) || (isObject(v) && typeof v.file === 'string')],
-  bytes: ['a string or a Buffer', (v) => typeof v === 'string' || Buffer.isBuffer(v)],
+  input: ['a string, a Buffer (Uint8Array), an async iterable of them or a Readable', (v) => typeof v === 'string' || v instanceof Uint8Array || isStream(v)],
 };
 
 /** Each positional argument's name and type (optional: it may be left out), then the options object's fields. */

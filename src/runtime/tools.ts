@@ -40,8 +40,15 @@ export interface ToolMethod<A extends unknown[], R> {
 export interface ExecOptions {
   /** Working directory on the host; default: the runtime's (the login directory over SSH). */
   cwd?: string;
-  /** Bytes for the program's stdin; default: none (/dev/null). */
-  input?: Buffer | string;
+  /**
+   * The program's stdin; default: none (/dev/null). Bytes (a string as UTF-8), or a stream of them (an
+   * AsyncIterable<Uint8Array>, a Node Readable such as process.stdin), read as the program reads: never
+   * ahead of it by more than a window (256 KiB), so input of any size runs in bounded memory. Its end is
+   * the program's end of input; the program's exit ends the call whatever is left of it (then nothing more
+   * is read: a Readable is left paused, an iterable's return() is called). A stream that fails (an
+   * error, an iterable that throws or yields something other than bytes) fails the call.
+   */
+  input?: string | Uint8Array | AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
 }
 
 /** A chunk of a running command's output, redacted and capped by the policy's output limits. */
@@ -283,7 +290,7 @@ export const Exec = {
 
 /** Exec's arguments as plain JavaScript may pass them: an ArgumentError (a type error: ArgumentTypeError) unless argv is a non-empty list of strings without NUL bytes. */
 export function checkExecArgs(argv: unknown, opts: unknown): void {
-  checkArgTypes('Exec', { positional: [['argv', 'words']], options: { cwd: 'string', input: 'bytes' } }, [argv, opts]);
+  checkArgTypes('Exec', { positional: [['argv', 'words']], options: { cwd: 'string', input: 'input' } }, [argv, opts]);
   if ((argv as string[]).length === 0 || (argv as string[]).some((a) => a.includes('\0'))) throw new ArgumentError('Exec: argv must be a non-empty list of strings without NUL bytes');
 }
 

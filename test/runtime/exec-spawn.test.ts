@@ -3,18 +3,21 @@
 // here, the program sees what Popen would give it. Descriptors the interpreter holds (one made
 // inheritable on purpose) are closed, SIGPIPE is back at its default, the PATH is searched as execvpe
 // does (a file that is not executable is passed over), a missing program is Popen's FileNotFoundError,
-// the working directory is the one asked for, stdin is fed, and a death by signal is reported as one.
+// the working directory is the one asked for, stdin is streamed (a big one under credit, one the program
+// leaves unread ending nothing), and a death by signal is reported as one.
 // An interpreter killed under a running program leaves its watcher to kill the program's group.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { toolSource } from '../../src/runtime/bootstrap.js';
 import { RemoteError } from '../../src/runtime/index.js';
 import { Link } from '../../src/runtime/link.js';
 import { Exec } from '../../src/runtime/tools.js';
 import { processTransport } from '../../src/runtime/transports.js';
+import { endless } from '../support/backpressure.js';
 import { liveWithArg, parentOf } from '../support/procs.js';
 import { pythonsHere, tempRoot } from '../support/runtime.js';
 
@@ -27,9 +30,9 @@ interface Ran {
   stderr: string;
 }
 
-async function run(link: Link, argv: string[], opts: { cwd?: string; path?: string; input?: string } = {}): Promise<Ran> {
-  const input = opts.input === undefined ? null : Buffer.from(opts.input).toString('base64');
-  const call = link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, opts.cwd ?? null, opts.path ?? PATH, input]);
+async function run(link: Link, argv: string[], opts: { cwd?: string; path?: string; input?: string | Readable } = {}): Promise<Ran> {
+  const input = opts.input === undefined ? null : typeof opts.input === 'string' ? Readable.from([opts.input]) : opts.input;
+  const call = link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, opts.cwd ?? null, opts.path ?? PATH, input !== null], {}, input);
   const out = { 1: '', 2: '' };
   for await (const [fd, data] of call) out[fd] += Buffer.from(data, 'base64').toString();
   return { ...(await call.result), stdout: out[1], stderr: out[2] };
@@ -67,6 +70,12 @@ test('Exec run starts programs as Popen would, on every Python here', async (t) 
     assert.equal((await run(link, ['pwd'], { cwd: link.hello?.cwd as string })).stdout, `${link.hello?.cwd}\n`, `${python}: the interpreter's own`);
     assert.equal((await run(link, [`${root}/b/prog`])).stdout, 'from b\n', `${python}: an absolute path`);
     assert.equal((await run(link, ['cat'], { input: 'fed\n' })).stdout, 'fed\n', `${python}: stdin`);
+    // More than the window the host holds: written on as the program reads, the host granting more.
+    assert.equal((await run(link, ['wc', '-c'], { input: 'x'.repeat(1 << 20) })).stdout.trim(), String(1 << 20), `${python}: a big stdin`);
+    // A program that stops reading ends the call; the input that still comes is dropped.
+    const src = endless();
+    assert.equal((await run(link, ['head', '-c', '3'], { input: src.stream })).stdout, 'aaa', `${python}: a stdin the program leaves`);
+    src.stream.destroy();
   }
 });
 

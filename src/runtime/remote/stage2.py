@@ -1,8 +1,8 @@
 # remux runtime, stage 2: the protocol loop in the remote interpreter (Python >= 3.8, stdlib only).
 # Sent by the local side as the first frame after the handshake (stage1.py) and run in stage 1's
-# globals: I and O (the private pipes), rd, put, CAP. Messages: call / cancel / ack / ping (local side),
-# chunk / result / error / log / pong (us).
-import threading, traceback, logging, signal
+# globals: I and O (the private pipes), rd, put, CAP. Messages: call / cancel / ack / input / ping (local
+# side), chunk / result / error / log / credit / pong (us).
+import threading, traceback, logging, signal, base64, select, queue
 W = threading.Lock()
 T = {}
 C = {}
@@ -29,7 +29,7 @@ def err(i, e):
 # bytes of them wait unacknowledged; then the call's generator is not pulled, so a command's output
 # stays in its pipe and the command blocks. The local side acknowledges (ack {id, n}) what its consumer took.
 class Call:
-    def __init__(s, i, w):
+    def __init__(s, i, w, iw):
         s.id = i
         s.ev = threading.Event()
         s.kills = []
@@ -37,6 +37,7 @@ class Call:
         s.out = 0
         s.cv = threading.Condition()
         s.done = threading.Event()
+        s.inp = Input(iw) if iw else None
     def took(s, n):
         with s.cv:
             s.out -= n
@@ -44,11 +45,28 @@ class Call:
     def cancel(s):
         s.ev.set()
         s.took(0)
+        if s.inp:
+            s.inp.close()
         for k in list(s.kills):
             try:
                 k()
             except Exception:
                 pass
+# Input of a call that streams it (i: its window in bytes): the local side sends input {id, d} messages
+# (d base64, null at its end) while fewer than i bytes of them wait unwritten here, and we grant it more
+# (credit {id, n}) as rt.feed writes them on; so a big input never piles up here, nor there.
+class Input:
+    def __init__(s, w):
+        s.w = w
+        s.q = queue.Queue()
+        s.over = False
+    def put(s, d):
+        if not s.over:
+            s.q.put(d)
+    # The call is over, or its input is no longer written: what comes later is dropped.
+    def close(s):
+        s.over = True
+        s.q.put(None)
 # A watcher process outlives this interpreter: the process groups of running children are registered
 # with it, and when this interpreter ends without stopping them (killed, where no cancel runs), its stdin
 # closes and it kills them, TERM then KILL after GRACE seconds, as the SSH wrapper's own watcher does.
@@ -160,6 +178,42 @@ class rt:
     @staticmethod
     def ungroup(pid):
         watch('-', pid)
+    # Writes the running call's input into fd (a child's stdin) on a thread of its own, and closes fd at
+    # the input's end, when the child stops reading it (EPIPE), or once the call is over: the child's end,
+    # not its input's, ends the call. fd is made non-blocking, so a full pipe never holds the thread past that.
+    @staticmethod
+    def feed(fd):
+        c = cur.c
+        i = c.inp
+        def write():
+            owed = 0
+            wait = select.poll()
+            wait.register(fd, select.POLLOUT)
+            try:
+                os.set_blocking(fd, False)
+                while True:
+                    d = i.q.get()
+                    if d is None or i.over:
+                        return
+                    v = memoryview(base64.b64decode(d))
+                    n = len(v)
+                    while v:
+                        try:
+                            v = v[os.write(fd, v):]
+                        except BlockingIOError:
+                            if i.over:
+                                return
+                            wait.poll(500)
+                    owed += n
+                    if owed >= i.w // 4:
+                        send({'t': 'credit', 'id': c.id, 'n': owed})
+                        owed = 0
+            except OSError:
+                pass
+            finally:
+                i.close()
+                os.close(fd)
+        threading.Thread(target=write, daemon=True).start()
     # Quit: once the calling call's result is sent, cancel what runs (as on EOF) and exit.
     @staticmethod
     def quit():
@@ -200,6 +254,8 @@ def work(c, f, a):
                 send(err(c.id, e2))
     finally:
         C.pop(c.id, None)
+        if c.inp:
+            c.inp.close()
         c.done.set()
 class H(logging.Handler):
     def emit(s, r):
@@ -215,10 +271,16 @@ def handle(m):
     if m['t'] == 'ping':
         send({'t': 'pong', 'id': i})
         return
-    if m['t'] in ('cancel', 'ack'):
+    if m['t'] in ('cancel', 'ack', 'input'):
         c = C.get(i)
-        if c:
-            c.cancel() if m['t'] == 'cancel' else c.took(m['n'])
+        if not c:
+            return
+        if m['t'] == 'cancel':
+            c.cancel()
+        elif m['t'] == 'ack':
+            c.took(m['n'])
+        elif c.inp:
+            c.inp.put(m['d'])
         return
     if m['t'] != 'call':
         raise ProtocolError('unknown message type %r' % m['t'])
@@ -239,7 +301,7 @@ def handle(m):
     if m['m'].startswith('_') or not callable(f):
         # Named as its author knows it (a custom tool's name), not by the hash it is kept under.
         raise ProtocolError('no method %r in tool %s: its Python has no top-level function of that name' % (m['m'], g.get('__name__', h)))
-    c = C[i] = Call(i, m.get('w'))
+    c = C[i] = Call(i, m.get('w'), m.get('i'))
     submit((c, f, m['a']))
 # Calls run on worker threads kept between calls (starting a thread costs more than a short call); a
 # worker is started when none is idle, and at most IDLE wait for the next call once a burst is over.

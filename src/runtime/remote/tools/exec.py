@@ -1,6 +1,7 @@
 # Exec: a program without a shell (argv), its output streamed back as chunks [1|2, base64]. It runs in
 # its own process group, which a cancel or timeout kills whole (stage 2's rt.spawn and rt.group), and
 # which stop() ends as the executors end a command at the output cap, its call still answering how it ended.
+# Its stdin is /dev/null, or the call's input as the local side streams it (stage 2's rt.feed).
 import base64, os, select, shutil, signal, stat, subprocess, threading, time
 
 # os.posix_spawn (a vfork in glibc) starts a program in a fraction of Popen's time: Popen forks the whole
@@ -202,11 +203,12 @@ def _unstoppable(key, pid):
             _STOPPABLE.pop(key, None)
 
 
-def run(argv, cwd=None, path=None, input=None, key=None):
+def run(argv, cwd=None, path=None, stdin=False, key=None):
+    # stdin: the call streams its input (rt.feed) into the command's stdin, else that is /dev/null.
     env = dict(os.environ)
     if path is not None:
         env['PATH'] = path
-    feed = os.pipe() if input is not None else None
+    feed = os.pipe() if stdin else None
     p = None
     try:
         started = _spawn(argv, cwd, env, feed[0] if feed else _NULL)
@@ -225,13 +227,7 @@ def run(argv, cwd=None, path=None, input=None, key=None):
         with _STOPPABLE_LOCK:
             _STOPPABLE[key] = pid
     if feed:
-        def write():
-            try:
-                with os.fdopen(feed[1], 'wb') as w:
-                    w.write(base64.b64decode(input))
-            except OSError:
-                pass
-        threading.Thread(target=write, daemon=True).start()
+        rt.feed(feed[1])
     reaped = False
     try:
         yield from _pump({out: 1, err: 2})
