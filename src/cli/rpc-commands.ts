@@ -39,6 +39,10 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   // As `client run`: 0 is no limit; none given is the configured one (exec.timeout_seconds), for every method.
   const givenTimeoutMs = timeoutMs(opts);
   const content = methodName === 'FileSystem.writeText' ? (await readAll(stdinOf(inv, methodName), WRITE_MAX_BYTES)).toString('utf8') : null;
+  // As `client run` on one named host (and ssh), Exec there reads the caller's stdin when it is a pipe or
+  // a file, streamed as the command reads it (never waited for: the command's exit ends the call); on
+  // several hosts stdin is no one's.
+  const execOpts = isExec && isSingleHostName(target) && inv.stdin !== null ? { input: inv.stdin } : {};
   try {
     const { contextFor } = await import('../core/context.js');
     const ctx = contextFor(await runner.context(target), inv.env);
@@ -59,7 +63,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
     const callOn = async (host: RuntimeHost): Promise<unknown> => {
       if (custom) return host.callWith(callOpts, custom.method, ...custom.args);
       if (methodName === 'Exec.stream') {
-        const stream = host.stream(args, {}, callOpts);
+        const stream = host.stream(args, execOpts, callOpts);
         for await (const c of stream) {
           // --json: every line of stdout is a JSON object, output as it comes included.
           if (opts.json) inv.stdout.write(`${JSON.stringify({ host: host.name, stream: c.stream, data: c.data.toString() })}\n`);
@@ -67,7 +71,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
         }
         return stream.result;
       }
-      if (methodName === 'Exec.command') return host.exec(args, {}, callOpts);
+      if (methodName === 'Exec.command') return host.exec(args, execOpts, callOpts);
       const m = method as typeof runtime.FileSystem.readText;
       const callArgs = parsed ?? [written?.[0], content, written?.[1]];
       return host.callWith(callOpts, m as never, ...(callArgs as never[]));

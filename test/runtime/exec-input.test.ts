@@ -1,8 +1,9 @@
 // Exec's stdin streamed while the command runs (the runtime protocol's input and credit messages, stage
 // 2's rt.feed): the SDK's host.exec / host.stream with { input } as a string, bytes, an async iterable or
-// a Readable, on a fleet sshd host and on the local host, with and without the OS sandbox. Input is read
+// a Readable, and `remux rpc HOST Exec.command|Exec.stream` with the caller's stdin (in process and through
+// the daemon), on a fleet sshd host and on the local host, with and without the OS sandbox. Input is read
 // as the command reads it, its end is the command's EOF, and the command's exit ends the call whatever is
-// left of it: a stdin never closed does not hold it up.
+// left of it: a stdin never closed does not hold remux.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
@@ -11,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type { GatewayContext } from '../../src/core/context.js';
 import { ArgumentTypeError, CallTimeoutError, connect, type RuntimeHost } from '../../src/runtime/index.js';
 import { endless } from '../support/backpressure.js';
+import { remux, spawnRemux, type RunOptions } from '../support/cli.js';
 import { goneFrom, waitRunning, type FleetHost } from '../fleet/fleet.js';
 import { startFleetHome, type FleetHome } from '../support/runtime.js';
 
@@ -38,6 +40,7 @@ describe('Exec input streamed as the command runs', { timeout: 300_000 }, () => 
   let f: FleetHome;
   let ctx: GatewayContext;
   const hosts = new Map<string, RuntimeHost>();
+  const env = (): Record<string, string> => f.env();
   const h1 = (): FleetHost => f.fleet.hosts[0] as FleetHost;
 
   before(async () => {
@@ -131,6 +134,78 @@ describe('Exec input streamed as the command runs', { timeout: 300_000 }, () => 
         throw new Error('the source broke');
       }
       await assert.rejects(on(w).exec(['cat'], { input: failing() }), /^Error: Exec cat: its input failed \(the source broke\); the command was stopped$/, w.name);
+    }
+  });
+
+  /** `remux ARGS` with stdin from `input`: bytes (then closed), a Readable (piped), or 'open': "ab", never closed. */
+  const run = (args: string[], input: Buffer | Readable | 'open', via: RunOptions['via'] = 'launcher'): Promise<{ code: number | null; stdout: Buffer; stderr: string; seconds: number }> => {
+    const child = spawnRemux(args, { env: env(), via });
+    const started = performance.now();
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => out.push(c));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdin!.on('error', () => undefined);
+    if (input === 'open') child.stdin!.write('ab');
+    else if (Buffer.isBuffer(input)) child.stdin!.end(input);
+    else input.pipe(child.stdin!);
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    return new Promise((resolve) =>
+      child.on('close', (code) => {
+        clearTimeout(killer);
+        if (!Buffer.isBuffer(input) && input !== 'open') input.unpipe(child.stdin!);
+        child.stdin!.destroy();
+        resolve({ code, stdout: Buffer.concat(out), stderr, seconds: (performance.now() - started) / 1000 });
+      }),
+    );
+  };
+
+  const cli = async (t: { diagnostic(s: string): void }, where: string, via: RunOptions['via'] = 'launcher'): Promise<void> => {
+    for (const [i, w] of WAYS.entries()) {
+      const rpc = (method: string, ...argv: string[]): string[] => ['rpc', w.host, '-p', w.policy, method, '--', ...argv];
+      const what = `${where}, ${w.name}`;
+      for (const method of ['Exec.command', 'Exec.stream']) {
+        const hi = await run(rpc(method, 'cat'), Buffer.from('hi\n'), via);
+        assert.deepEqual([hi.code, hi.stdout.toString()], [0, 'hi\n'], `${what}, ${method}: ${hi.stderr}`);
+      }
+      const big = await run(rpc('Exec.stream', 'cat'), BIG, via);
+      assert.equal(big.code, 0, `${what}: ${big.stderr}`);
+      assert.equal(sha(big.stdout), sha(BIG), `${what}: 8 MiB through cat`);
+      t.diagnostic(`${what}: 8 MiB through remux rpc … cat in ${big.seconds.toFixed(2)} s`);
+      // A stdin that stays open: the command's exit ends remux, which never waits for the input's end.
+      const part = await run(rpc('Exec.command', 'head', '-c', '2'), 'open', via);
+      assert.deepEqual([part.code, part.stdout.toString()], [0, 'ab'], `${what}: ${part.stderr}`);
+      const done = await run(rpc('Exec.command', 'true'), 'open', via);
+      assert.equal(done.code, 0, `${what}: ${done.stderr}`);
+      assert.ok(part.seconds < 20 && done.seconds < 20, `${what}: ${part.seconds} s, ${done.seconds} s with a stdin never closed`);
+      const src = endless();
+      const head = await run(rpc('Exec.command', 'head', '-c', '5'), src.stream, via);
+      assert.deepEqual([head.code, head.stdout.toString()], [0, 'aaaaa'], `${what}: ${head.stderr}`);
+      src.stream.destroy();
+      // Past --timeout while it waits for more input: 124, and the command is stopped.
+      const waiting = `head -c 7800${i}1`;
+      const late = await run(['rpc', w.host, '-p', w.policy, '--timeout', '1', 'Exec.command', '--', ...waiting.split(' ')], 'open', via);
+      assert.equal(late.code, 124, `${what}: ${late.stderr}`);
+      assert.ok(await goneFrom(h1(), `^${waiting}$`, 5000), `${what}: ${waiting} was stopped`);
+    }
+    // Several hosts: stdin is no one's, as with client run.
+    const fan = await run(['rpc', 'h1,localhost', 'Exec.command', '--', 'wc', '-c'], Buffer.from('not for a fan-out\n'), via);
+    assert.equal(fan.code, 0, fan.stderr);
+    assert.deepEqual(fan.stdout.toString().split('\n').filter(Boolean).sort(), ['h1: 0', 'localhost: 0'], where);
+  };
+
+  test('remux rpc HOST Exec.command|Exec.stream: the caller\'s stdin streamed to the command, in process', async (t) => {
+    await cli(t, 'in process');
+  });
+
+  test('remux rpc HOST Exec.command|Exec.stream: the caller\'s stdin streamed to the command, through the daemon', async (t) => {
+    const start = await remux(['daemon', 'start'], { env: env() });
+    assert.equal(start.code, 0, start.stderr);
+    try {
+      await cli(t, 'daemon, native launcher');
+      await cli(t, 'daemon, node', 'node');
+    } finally {
+      await remux(['daemon', 'stop'], { env: env() });
     }
   });
 });

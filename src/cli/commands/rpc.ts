@@ -41,6 +41,7 @@ export function registerRpc(program: Command, host: () => Promise<ClientHost>): 
 Examples:
   remux rpc web1 FileSystem.readText /etc/hostname
   remux rpc localhost Exec.command -- uname -r
+  remux rpc web1 Exec.command -- wc -l < access.log
   remux rpc localhost --python python3 Exec.stream -- ping -c 3 127.0.0.1
   remux rpc 'env=prod' FileSystem.stat /etc/nginx/nginx.conf --json
   remux rpc web1 FileSystem.writeText /etc/motd --mode 0644 < motd.txt
@@ -66,6 +67,8 @@ host and a summary (changed / ok / failed / denied / unreachable).
 Template.render and Template.file take the template as a local file (its name in errors: FILE:LINE) and
 its variables as \`remux template render\` does (--var KEY=VALUE, --vars-file FILE); it renders on each
 host, with that host's facts. Template.file prints created, changed or unchanged and the diff.
+Input: Exec on one host named directly gets your stdin when it is a pipe or a file, as client run's
+command does, read only as fast as the command reads it; several hosts get none.
 Exit status: one host: 0, or Exec's own status; 1 the call failed on the host; 2 usage (a template
 error too); 77 denied; 75 rate limited; 124 past the timeout; 255 unreachable. Several: 0 if all
 succeeded, else the most serious kind.
