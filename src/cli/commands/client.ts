@@ -98,7 +98,7 @@ Examples:
 Output: one host named directly prints its output as is; several hosts prefix every line with the
 host name (or --group), show progress on a terminal and end with a summary.
 Input: one host named directly gets your stdin when it is a pipe or a file (echo hi | remux client
-run laptop -- cat), read only as fast as the command reads it; not yet on SSH hosts.
+run laptop -- cat), read only as fast as the command reads it; several hosts and a batch get none.
 Exit status: one host: the command's own. Several: 0 if every host succeeded, else 255 if any was
 unreachable, 77 if any was denied, 1 if any failed. Always: 2 usage or rejected syntax, 75 rate
 limited. With a running daemon (remux daemon start) connections stay warm between commands.`,
