@@ -772,9 +772,23 @@ export class AuditStore {
     })();
   }
 
-  /** Every row, oldest first, as one JSON object per call (no newline), in hash order (see the top). */
-  exportJsonl(write: (line: string) => void): void {
+  /**
+   * Every row, oldest first, as one JSON object per call (no newline), in hash order (see the top). With
+   * `only` (a non-admin's view, core/scope.ts auditFilterFor): the begin and end rows of that principal's
+   * actions begun at or after `since`, without prev_hash and hash. A part of the chain cannot be verified
+   * anyway, and a prev_hash is the hash of the row before, which may be another principal's: with the
+   * hashes around it, a guess at that row's content could be confirmed.
+   */
+  exportJsonl(write: (line: string) => void, only?: { principal: string; since?: string }): void {
     this.writeQueued();
+    if (only) {
+      const rows = this.db.prepare<[string, string], Row>(
+        `SELECT ${HASHED_COLUMNS.join(', ')} FROM audit
+         WHERE action_id IN (SELECT seq FROM audit WHERE kind = 'begin' AND principal = ? AND ts >= ?) ORDER BY seq`,
+      );
+      for (const row of rows.iterate(only.principal, only.since ?? '')) write(JSON.stringify(canonical(row)));
+      return;
+    }
     for (const row of this.allRows.iterate()) {
       write(JSON.stringify({ ...canonical(row), prev_hash: row.prev_hash, hash: row.hash }));
     }

@@ -1,9 +1,14 @@
-// Implementations of `remux audit …`.
+// Implementations of `remux audit …`. The local user owns the store and reads all of it; with REMUX_TOKEN,
+// its principal reads what GET /api/audit shows it (auditFilterFor, the API's own filter).
 import { actionJson, approvalWords, isActionId } from '../audit/json.js';
-import type { AuditAction, AuditLevel, ChainHead } from '../audit/types.js';
+import type { AuditAction, AuditFilter, AuditLevel, ChainHead } from '../audit/types.js';
 import { AUDIT_LEVELS } from '../audit/types.js';
-import { auditDbFile } from '../config/paths.js';
+import { auditDbFile, principalsFile } from '../config/paths.js';
+import { loadPrincipals, tokenPrincipal, type Principals } from '../config/principals.js';
+import { ScopeError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
+import { auditFilterFor, auditOutOfScope } from '../core/scope.js';
+import type { Principal } from '../core/types.js';
 import type { LsOptions } from './commands/audit.js';
 import { openAudit } from './context.js';
 import { cellText, limitOption, printJson, printJsonLine, printTable, UsageError, utcCell } from './output.js';
@@ -37,6 +42,23 @@ function parseBefore(before: string | undefined): number | undefined {
   return Number(before);
 }
 
+/** REMUX_TOKEN's principal (a token of no one: exit 77), or null without one: the local user. */
+function reader(): { principal: Principal; principals: Principals } | null {
+  // Read only for a token: without one, a principals.yaml in the making changes nothing here.
+  let principals: Principals = { file: principalsFile(), entries: [] };
+  const principal = tokenPrincipal(process.env, () => (principals = loadPrincipals(principals.file)));
+  return principal === null ? null : { principal, principals };
+}
+
+/** The filter the reader may use when it asks for `asked`: all of it for the local user and admins; else its own actions, as GET /api/audit gives. */
+function scoped(asked: Omit<AuditFilter, 'since'>): AuditFilter {
+  const who = reader();
+  if (who === null) return asked;
+  const filter = auditFilterFor(who.principal, asked, who.principals);
+  if (filter === null) throw new ScopeError(auditOutOfScope(who.principal), `leave out --principal to list ${who.principal.name}'s own actions`);
+  return filter;
+}
+
 const HEADERS = ['ID', 'TIME (UTC)', 'LEVEL', 'PRINCIPAL', 'HOST', 'EXIT', 'TOOK', 'WHAT'];
 
 export async function listAudit(opts: LsOptions): Promise<void> {
@@ -45,7 +67,7 @@ export async function listAudit(opts: LsOptions): Promise<void> {
   const before = parseBefore(opts.before);
   // Following goes on from the newest action: after an older page, what lies between would be skipped.
   if (before !== undefined && opts.follow) throw new UsageError('--before and --follow do not go together', 'list older pages without --follow');
-  const filter = { ...(level ? { level } : {}), ...(opts.host ? { host: opts.host } : {}), ...(opts.principal ? { principal: opts.principal } : {}) };
+  const filter = scoped({ ...(level ? { level } : {}), ...(opts.host ? { host: opts.host } : {}), ...(opts.principal ? { principal: opts.principal } : {}) });
   const store = openAudit();
   try {
     const { actions, head, next } = store.snapshot({ ...filter, ...(limit > 0 ? { limit } : {}), ...(before === undefined ? {} : { beforeSeq: before }) });
@@ -84,6 +106,12 @@ export function verifyAudit(opts: { json?: boolean; anchor?: string }): void {
   // Rows removed from the end, or every hash recomputed after an edit, leave a valid chain: only a head
   // kept elsewhere shows them.
   const anchor = parseAnchor(opts.anchor);
+  // GET /api/audit has no verify, and a verdict on the whole chain (its length, its head, --anchor's
+  // answer about a record) tells of other principals' records: only the local user and admins get one.
+  const who = reader();
+  if (who !== null && !who.principal.scope.admin) {
+    throw new ScopeError(`out of scope for ${who.principal.name}: only admins verify the audit chain, which holds other principals' records`, 'unset REMUX_TOKEN to verify as the local user, or use an admin token');
+  }
   const store = openAudit();
   try {
     const result = store.verify(anchor);
@@ -101,9 +129,11 @@ export function verifyAudit(opts: { json?: boolean; anchor?: string }): void {
 }
 
 export function exportAudit(): void {
+  const filter = scoped({});
   const store = openAudit();
   try {
-    store.exportJsonl((line) => process.stdout.write(`${line}\n`));
+    // A filter names a principal only for a non-admin: its own rows, without the chain's hashes.
+    store.exportJsonl((line) => process.stdout.write(`${line}\n`), filter.principal === undefined ? undefined : { principal: filter.principal, ...(filter.since ? { since: filter.since } : {}) });
   } finally {
     store.close();
   }

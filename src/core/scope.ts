@@ -3,6 +3,7 @@
 // every field of the scope is an allowlist, and a host the scope does not name is refused in the same
 // words whether or not it exists, so a scoped principal cannot probe the inventory. What the inventory
 // lacks of its own hosts (all of them, or one its names cover) it is told, with what to do.
+import type { AuditFilter } from '../audit/types.js';
 import { createdOf, type Principals } from '../config/principals.js';
 import { InventoryError, listedHosts, parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
 import { isLocalHostName } from '../hosts/local.js';
@@ -151,6 +152,24 @@ export function recordingOutOfScope(principal: Principal, r: RecordingInfo, prin
   if (!hostsInScope(principal.scope, inventory).some((h) => h.name === r.host)) return `is of host ${r.host}, outside its scope`;
   if (!tmuxUserInScope(principal.scope, r.user)) return `is of tmux user ${r.user}, outside its scope`;
   return null;
+}
+
+/**
+ * The audit filter `principal` reads the trail with when it asks for `asked` (GET /api/audit and its
+ * stream; `remux audit ls`, `--follow` and `export` with REMUX_TOKEN), or null when it may not: a
+ * non-admin naming another principal. An admin gets what it asks; anyone else only its own actions, made
+ * since it was created (a name used again is someone new).
+ */
+export function auditFilterFor(principal: Principal, asked: Omit<AuditFilter, 'since'>, principals: Principals): AuditFilter | null {
+  if (principal.scope.admin) return asked;
+  if (asked.principal !== undefined && asked.principal !== principal.name) return null;
+  const created = createdOf(principals, principal.name);
+  return { ...asked, principal: principal.name, ...(created ? { since: created } : {}) };
+}
+
+/** Why auditFilterFor gave null, in the API's 403 and the CLI's refusal (exit 77) alike. */
+export function auditOutOfScope(principal: Principal): string {
+  return `out of scope for ${principal.name}: only admins see other principals' actions`;
 }
 
 function listed(allowed: readonly string[], user: string): boolean {

@@ -223,3 +223,106 @@ describe('remux audit ls --before', () => {
     assert.match((await remux(['audit', 'ls', '--help'], { env })).stdout, /remux audit ls --limit 20 --before 1234 +# the 20 before action 1234/);
   });
 });
+
+describe('remux audit with REMUX_TOKEN', () => {
+  const { env } = homeWithThreeRuns();
+  const tokens: Record<string, string> = {};
+  const as = (who: string): Record<string, string> => ({ ...env, REMUX_TOKEN: tokens[who] ?? who });
+  const run = async (who: string, word: string): Promise<void> => {
+    const r = await remux(['client', 'run', 'local', '-p', 'p', '--', `echo ${word}`], { env: as(who) });
+    assert.equal(r.code, 0, r.stderr);
+  };
+  const commands = async (who: string, ...args: string[]): Promise<string[]> => {
+    const r = await remux(['audit', 'ls', '--json', '--limit', '0', ...args], { env: as(who) });
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim() === '' ? [] : r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Listed).command);
+  };
+  const added = async (who: string, ...scope: string[]): Promise<void> => {
+    const r = await remux(['principal', 'add', who, ...scope, '--json'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    tokens[who] = (JSON.parse(r.stdout) as { token: string }).token;
+  };
+
+  // The local user ran echo one, two, three; then each principal runs its own, with its token.
+  before(async () => {
+    for (const who of ['alice', 'bob']) await added(who, '--hosts', 'local', '--policy', 'p');
+    await added('root', '--admin');
+    for (const who of ['alice', 'bob', 'root']) await run(who, `by-${who}`);
+  });
+
+  test('a token of no principal is refused (77) by ls, ls --follow, export and verify, with nothing shown', async () => {
+    for (const args of [['ls'], ['ls', '--follow'], ['export', '--jsonl'], ['verify']]) {
+      const r = await remux(['audit', ...args], { env: as('rmx_not-a-token'), timeoutMs: 10_000 });
+      assert.equal(r.code, 77, `audit ${args.join(' ')}: ${r.stdout}`);
+      assert.match(r.stderr, /^remux: REMUX_TOKEN matches no principal in \S+principals\.yaml\nhint: check the token/);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  test('a scoped principal lists only its own actions, as GET /api/audit shows it; an admin token and no token, all', async () => {
+    assert.deepEqual(await commands('alice'), ['echo by-alice']);
+    assert.deepEqual(await commands('alice', '--principal', 'alice'), ['echo by-alice']);
+    assert.deepEqual(await commands('bob', '--host', 'local'), ['echo by-bob']);
+    const everyone = ['echo one', 'echo two', 'echo three', 'echo by-alice', 'echo by-bob', 'echo by-root'];
+    assert.deepEqual((await commands('root')).filter((c) => c.startsWith('echo')), everyone);
+    assert.deepEqual(await commands('root', '--principal', 'bob'), ['echo by-bob']);
+    assert.deepEqual((await listed(env)).map((a) => a.command).filter((c) => c.startsWith('echo')), everyone);
+    const table = await remux(['audit', 'ls'], { env: as('alice') });
+    assert.doesNotMatch(table.stdout, /by-bob|echo one/);
+    // Naming another principal is refused as the API refuses it (403), never answered with an empty list.
+    const other = await remux(['audit', 'ls', '--principal', 'bob'], { env: as('alice') });
+    assert.equal(other.code, 77);
+    assert.equal(other.stderr.split('\n')[0], "remux: out of scope for alice: only admins see other principals' actions");
+    assert.equal(other.stdout, '');
+  });
+
+  test("ls --follow as a scoped principal prints its own new actions, not another's", async () => {
+    const follower = spawnRemux(['audit', 'ls', '--follow', '--json', '--limit', '0'], { env: as('alice') });
+    let out = '';
+    follower.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(async () => out.includes('"command":"echo by-alice"'), 5000, "alice's earlier action");
+    await run('bob', 'bob-meanwhile');
+    await run('alice', 'alice-meanwhile');
+    const followed = (): Array<{ command: string; status: string }> =>
+      out.trim().split('\n').filter((l) => l.endsWith('}')).map((l) => JSON.parse(l) as { command: string; status: string });
+    await waitFor(async () => followed().some((a) => a.command === 'echo alice-meanwhile' && a.status === 'complete'), 5000, "alice's new action, complete");
+    follower.kill('SIGINT');
+    assert.deepEqual([...new Set(followed().map((a) => a.command))], ['echo by-alice', 'echo alice-meanwhile']);
+  });
+
+  test('export as a scoped principal writes the rows of its own actions, without the hashes; an admin gets the whole chain', async () => {
+    const rows = async (who: string): Promise<Array<Record<string, unknown>>> => {
+      const r = await remux(['audit', 'export', '--jsonl'], { env: as(who) });
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    };
+    const mine = await rows('bob');
+    assert.deepEqual(mine.filter((r) => r.kind === 'begin').map((r) => r.command), await commands('bob'));
+    assert.ok(mine.some((r) => r.command === 'echo by-bob'));
+    assert.deepEqual(mine.filter((r) => r.kind === 'end').map((r) => r.action_id), mine.filter((r) => r.kind === 'begin').map((r) => r.seq));
+    assert.ok(mine.every((r) => !('hash' in r) && !('prev_hash' in r)), "no hash of a chain holding others' records");
+    const all = await rows('root');
+    assert.deepEqual(all, (await remux(['audit', 'export'], { env })).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>));
+    assert.ok(all.every((r) => typeof r.hash === 'string'));
+    assert.ok(all.some((r) => r.principal === 'alice') && all.some((r) => r.principal === 'bob'));
+  });
+
+  test("verify is refused to a scoped principal (77: the API has none, and the verdict is on everyone's records); an admin token verifies", async () => {
+    const r = await remux(['audit', 'verify', '--json'], { env: as('alice') });
+    assert.equal(r.code, 77);
+    assert.match(r.stderr, /^remux: out of scope for alice: only admins verify the audit chain/);
+    assert.equal(r.stdout, '');
+    const ok = await remux(['audit', 'verify'], { env: as('root') });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^ok: \d+ records verified/);
+  });
+
+  test('a principal removed and added again under its name sees none of what the old one did', async () => {
+    assert.equal((await remux(['principal', 'rm', 'alice'], { env })).code, 0);
+    await added('alice', '--hosts', 'local', '--policy', 'p');
+    assert.deepEqual(await commands('alice'), []);
+    const r = await remux(['audit', 'export'], { env: as('alice') });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+  });
+});

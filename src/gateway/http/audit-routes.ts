@@ -10,8 +10,8 @@ import { AuditFollower } from '../../audit/follower.js';
 import { cursorOf } from '../../audit/store.js';
 import { actionJson, isActionId } from '../../audit/json.js';
 import { AUDIT_LEVELS, type AuditFilter, type AuditLevel } from '../../audit/types.js';
-import { createdOf } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
+import { auditFilterFor, auditOutOfScope } from '../../core/scope.js';
 import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
 
@@ -46,18 +46,14 @@ const STREAM = {
   pollMs: 200,
 };
 
-/** The filter a request may use, or null when it asks for another principal's actions without being an admin. */
+/** The filter a request may use (auditFilterFor, as `remux audit` with REMUX_TOKEN), or null when it asks for another principal's actions without being an admin. */
 function scopedFilter(ctx: GatewayContext, request: FastifyRequest<{ Querystring: Query }>): AuditFilter | null {
-  const principal = principalOfRequest(request);
-  const q = request.query;
-  if (!principal.scope.admin && q.principal !== undefined && q.principal !== principal.name) return null;
-  const who = principal.scope.admin ? q.principal : principal.name;
-  const created = principal.scope.admin ? null : createdOf(ctx.principals(), principal.name);
-  return { ...(who ? { principal: who } : {}), ...(q.host ? { host: q.host } : {}), ...(q.level ? { level: q.level } : {}), ...(created ? { since: created } : {}) };
+  const { principal, host, level } = request.query;
+  return auditFilterFor(principalOfRequest(request), { ...(principal ? { principal } : {}), ...(host ? { host } : {}), ...(level ? { level } : {}) }, ctx.principals());
 }
 
 function outOfScope(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return fail(reply, 403, 'out_of_scope', `out of scope for ${principalOfRequest(request).name}: only admins see other principals' actions`);
+  return fail(reply, 403, 'out_of_scope', auditOutOfScope(principalOfRequest(request)));
 }
 
 export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): void {
