@@ -3,14 +3,12 @@
 import { actionJson, approvalWords, isActionId } from '../audit/json.js';
 import type { AuditAction, AuditFilter, AuditLevel, ChainHead } from '../audit/types.js';
 import { AUDIT_LEVELS } from '../audit/types.js';
-import { auditDbFile, principalsFile } from '../config/paths.js';
-import { loadPrincipals, tokenPrincipal, type Principals } from '../config/principals.js';
+import { auditDbFile } from '../config/paths.js';
 import { ScopeError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { auditFilterFor, auditOutOfScope } from '../core/scope.js';
-import type { Principal } from '../core/types.js';
 import type { LsOptions } from './commands/audit.js';
-import { openAudit } from './context.js';
+import { openAudit, tokenReader } from './context.js';
 import { cellText, limitOption, printJson, printJsonLine, printTable, UsageError, utcCell } from './output.js';
 
 function parseLevel(level: string | undefined): AuditLevel | undefined {
@@ -42,17 +40,9 @@ function parseBefore(before: string | undefined): number | undefined {
   return Number(before);
 }
 
-/** REMUX_TOKEN's principal (a token of no one: exit 77), or null without one: the local user. */
-function reader(): { principal: Principal; principals: Principals } | null {
-  // Read only for a token: without one, a principals.yaml in the making changes nothing here.
-  let principals: Principals = { file: principalsFile(), entries: [] };
-  const principal = tokenPrincipal(process.env, () => (principals = loadPrincipals(principals.file)));
-  return principal === null ? null : { principal, principals };
-}
-
 /** The filter the reader may use when it asks for `asked`: all of it for the local user and admins; else its own actions, as GET /api/audit gives. */
 function scoped(asked: Omit<AuditFilter, 'since'>): AuditFilter {
-  const who = reader();
+  const who = tokenReader();
   if (who === null) return asked;
   const filter = auditFilterFor(who.principal, asked, who.principals);
   if (filter === null) throw new ScopeError(auditOutOfScope(who.principal), `leave out --principal to list ${who.principal.name}'s own actions`);
@@ -108,7 +98,7 @@ export function verifyAudit(opts: { json?: boolean; anchor?: string }): void {
   const anchor = parseAnchor(opts.anchor);
   // GET /api/audit has no verify, and a verdict on the whole chain (its length, its head, --anchor's
   // answer about a record) tells of other principals' records: only the local user and admins get one.
-  const who = reader();
+  const who = tokenReader();
   if (who !== null && !who.principal.scope.admin) {
     throw new ScopeError(`out of scope for ${who.principal.name}: only admins verify the audit chain, which holds other principals' records`, 'unset REMUX_TOKEN to verify as the local user, or use an admin token');
   }

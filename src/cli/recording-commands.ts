@@ -6,13 +6,13 @@ import { constants, createReadStream, openSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config/config.js';
-import { principalsFile, recordingsDir } from '../config/paths.js';
-import { loadPrincipals, tokenPrincipal, type Principals } from '../config/principals.js';
+import { recordingsDir } from '../config/paths.js';
 import { findByIdPrefix, ScopeError, UsageError } from '../core/errors.js';
 import { recordingOutOfScope } from '../core/scope.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { parseCastEvent } from '../sessions/cast-event.js';
 import { describeRecording, isRecordingId, pageOfRecordings, recordingIds, recordingPath, type RecordingInfo } from '../sessions/recording.js';
+import { tokenReader } from './context.js';
 import { limitOption, printJson, printTable, utcCell } from './output.js';
 
 export interface ListOptions {
@@ -34,10 +34,10 @@ const WHAT_IS_RECORDED = {
  * without REMUX_TOKEN: the local user, whose files these are, sees them all.
  */
 function refusalFor(): { name: string; refusal: (r: RecordingInfo) => string | null } | null {
-  // Read only for a token: without one, a principals.yaml or hosts.yaml in the making changes nothing here.
-  let principals: Principals = { file: principalsFile(), entries: [] };
-  const principal = tokenPrincipal(process.env, () => (principals = loadPrincipals(principals.file)));
-  if (principal === null) return null;
+  const who = tokenReader();
+  if (who === null) return null;
+  const { principal, principals } = who;
+  // Read only for a token: without one, a hosts.yaml in the making changes nothing here.
   const inventory = loadInventory(hostsFile());
   return { name: principal.name, refusal: (r) => recordingOutOfScope(principal, r, principals, inventory) };
 }
