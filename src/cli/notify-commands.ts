@@ -45,7 +45,8 @@ export async function notifySendCommand(opts: { title: string; message: string; 
 /** The approvals as the CLI's principal sees them (the local user, or REMUX_TOKEN's principal). */
 async function withApprovals<T>(work: (approvals: Approvals, principal: Principal) => Promise<T> | T): Promise<T> {
   const { contextFor, createContext } = await import('../core/context.js');
-  const base = createContext();
+  // Listing and answering need no policy: an agent session's prompts are asked before `remux config init` wrote any.
+  const base = createContext({ policiesWhenNeeded: true });
   try {
     const ctx = contextFor(base, process.env);
     return await work(ctx.approvals, ctx.principal);

@@ -215,3 +215,39 @@ test('describeToolCall: one short line', () => {
   // The line is an approval's question, sent to phones: no secrets, as in the audit trail.
   assert.equal(describeToolCall('Bash', { command: 'curl -H "Authorization: Bearer abc123" https://x' }), 'Bash: curl -H "Authorization: Bearer [REDACTED]" https://x');
 });
+
+// A new user's first agent session needs no policies file (`remux code start` works without one): nor
+// do the commands that answer its questions.
+describe('without a policies file (an empty REMUX_HOME)', () => {
+  const h = tempHome();
+  after(() => h.remove());
+  const cli = (args: string[], input?: string): ReturnType<typeof remux> => remux(args, { env: h.env, via: 'node', timeoutMs: 30_000, ...(input !== undefined ? { input } : {}) });
+
+  test('code hook asks and answers, approvals ls and approve work; a PreToolUse check is denied, naming the missing file', async () => {
+    const listed = await cli(['approvals', 'ls']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /no open approvals/);
+    const note = await cli(['code', 'hook', '--session', 'first'], JSON.stringify({ ...COMMON, hook_event_name: 'Notification', message: 'Claude is waiting for your input' }));
+    assert.equal(note.code, 0, note.stderr);
+    const asking = cli(['code', 'hook', '--session', 'first'], JSON.stringify(PERMISSION_BASH));
+    let open: Array<{ id: string; what: string }> = [];
+    for (let i = 0; i < 200 && open.length === 0; i++) {
+      const r = await cli(['approvals', 'ls', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      open = JSON.parse(r.stdout) as typeof open;
+      if (open.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(open[0]?.what, 'Bash: npm publish --access public');
+    const approved = await cli(['approvals', 'approve', open[0].id]);
+    assert.equal(approved.code, 0, approved.stderr);
+    const answered = await asking;
+    assert.equal(answered.code, 0, answered.stderr);
+    assert.deepEqual((JSON.parse(answered.stdout) as { hookSpecificOutput: { decision: unknown } }).hookSpecificOutput.decision, { behavior: 'allow' });
+    // No policy to check a Bash command with: never an allow on remux's word.
+    const checked = await cli(['code', 'hook', '--session', 'first'], JSON.stringify(pre('ls /tmp')));
+    assert.equal(checked.code, 0, checked.stderr);
+    const o = (JSON.parse(checked.stdout) as { hookSpecificOutput: Record<string, string> }).hookSpecificOutput;
+    assert.equal(o.permissionDecision, 'deny');
+    assert.match(o.permissionDecisionReason!, new RegExp(`no policies file at ${join(h.home, 'policies.yaml')}`));
+  });
+});

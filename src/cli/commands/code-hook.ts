@@ -46,7 +46,9 @@ async function codeHook(opts: CodeHookOptions): Promise<void> {
     import('../../core/scope.js'),
   ]);
   const input = parseHookInput(await readAll(process.stdin));
-  const base = createContext();
+  // As `remux code start` needs none: PermissionRequest and Notification work without a policies file; a
+  // PreToolUse check then denies, naming the missing file (fail closed), as the session's own endpoint does.
+  const base = createContext({ policiesWhenNeeded: true });
   try {
     const ctx = contextFor(base, process.env);
     const deps = hookDeps(opts.session, { config: ctx.config, approvals: ctx.approvals, audit: ctx.audit, policies: () => ctx.policies, policyName: policyFor(ctx.principal, opts.policy, ctx.defaultPolicy) });
