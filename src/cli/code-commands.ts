@@ -1,6 +1,6 @@
-// Implementations of `remux code start|ls|attach|status|logs|restart|kill`. Sessions are local: tmux on the agents' socket, records in
+// Implementations of `remux code start|ls|attach|status|logs|restart|kill|rm`. Sessions are local: tmux on the agents' socket, records in
 // $REMUX_HOME/agents, each command acting as REMUX_TOKEN's principal (else the local user). Start, restart and kill go through
-// perform() as agent actions on host `agents` (scope, then audited, begun before they act); attach is a session attach there.
+// perform() as agent actions on host `agents` (scope, then audited, begun before they act), and so does rm; attach is a session attach there.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -50,9 +50,10 @@ function actor(): Principal {
  * is refused through perform (audited, an `agent.list` of what it asked for) before any record is read,
  * so that no ID or name leaks through what is found.
  */
-async function finder(ref: string, purpose: string): Promise<Principal> {
+async function finder(ref: string | null, purpose: string): Promise<Principal> {
   const principal = actor();
-  if (!hostInScope(principal.scope, agentsHost())) await performed(principal, reading('agent.list', `find agent session ${ref} to ${purpose}`, ref), () => {});
+  const detail = ref === null ? `find agent sessions to ${purpose}` : `find agent session ${ref} to ${purpose}`;
+  if (!hostInScope(principal.scope, agentsHost())) await performed(principal, reading('agent.list', detail, ref ?? undefined), () => {});
   return principal;
 }
 
@@ -111,7 +112,7 @@ async function performed(principal: Principal, action: AgentAction | AgentReadAc
 }
 
 /** The action on an existing session, as perform() and the audit see it. */
-function actionOn(kind: 'agent.restart' | 'agent.kill', session: AgentSession, detail: string): AgentAction {
+function actionOn(kind: 'agent.restart' | 'agent.kill' | 'agent.remove', session: AgentSession, detail: string): AgentAction {
   return { kind, host: AGENTS_HOST, session: session.id, workspace: session.workspace, agent: session.agent, sandbox: session.sandbox, detail };
 }
 
@@ -124,10 +125,15 @@ function currentBranch(dir: string): string | null {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-/** `git worktree add` under $REMUX_HOME/worktrees/ID: beside no one's repository, removed with the session's record. */
+/** Where `code start --worktree` puts session `id`'s worktree. */
+function worktreeDirOf(id: string): string {
+  return join(remuxHome(), 'worktrees', id);
+}
+
+/** `git worktree add` under $REMUX_HOME/worktrees/ID: beside no one's repository; `code rm` removes it once the session ended, if clean. */
 function addWorktree(repo: string, branch: string, id: string): string {
   if (spawnSync('git', ['-C', repo, 'rev-parse', '--git-dir'], { stdio: 'ignore' }).status !== 0) throw new UsageError(`--worktree: ${repo} is not a git repository`);
-  const dir = join(remuxHome(), 'worktrees', id);
+  const dir = worktreeDirOf(id);
   mkdirSync(join(remuxHome(), 'worktrees'), { recursive: true, mode: 0o700 });
   const exists = spawnSync('git', ['-C', repo, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { stdio: 'ignore' }).status === 0;
   try {
@@ -136,7 +142,7 @@ function addWorktree(repo: string, branch: string, id: string): string {
     // Mostly a branch that another worktree has checked out: an ended session's stays (see remux code ls -a).
     throw new UsageError(
       `--worktree ${branch}: git worktree add failed: ${(err as { stderr?: string }).stderr?.trim() ?? String(err)}`,
-      `a branch is checked out in one worktree at a time: choose another branch, restart the session whose worktree has it (remux code restart ID), or remove that worktree (git -C ${repo} worktree remove PATH)`,
+      `a branch is checked out in one worktree at a time: choose another branch, restart the session whose worktree has it (remux code restart ID), remove that ended session with its worktree (remux code rm ID), or remove that worktree (git -C ${repo} worktree remove PATH)`,
     );
   }
   return dir;
@@ -388,4 +394,57 @@ export async function killCommand(ref: string, opts: { force?: boolean }): Promi
     changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'exited' }));
   });
   process.stdout.write(`${session.id} ${session.name}: killed\n`);
+}
+
+/** What `code rm` did with a session's worktree: only one remux made (--worktree), and only if git finds it clean. */
+interface WorktreeOutcome {
+  path: string;
+  removed: boolean;
+  /** Why it was kept: git's refusal (changes or untracked files, a lock), or a repository gone. */
+  why?: string;
+}
+
+/** Removes the session's worktree the way a person would, `git worktree remove` without --force: git keeps one with changes. */
+function removeWorktree(session: AgentSession): WorktreeOutcome | null {
+  const path = worktreeDirOf(session.id);
+  if (session.repo === null || session.workspace !== path || !existsSync(path)) return null;
+  const r = spawnSync('git', ['-C', session.repo, 'worktree', 'remove', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status === 0) return { path, removed: true };
+  return { path, removed: false, why: (r.stderr || r.error?.message || `git exited with ${r.status}`).trim().replace(/^fatal: /, '') };
+}
+
+export async function rmCommand(refs: string[], opts: { allEnded?: boolean; json?: boolean }): Promise<void> {
+  if (opts.allEnded && refs.length > 0) throw new UsageError('give session IDs or --all-ended, not both');
+  if (!opts.allEnded && refs.length === 0) throw new UsageError('no agent session given', 'name the ended sessions to remove (remux code ls -a lists them), or --all-ended');
+  const principal = await finder(opts.allEnded ? null : refs.join(' '), opts.allEnded ? 'remove the ended ones' : 'remove them');
+  // Every session named is found and checked before any is removed: a running one among them removes none.
+  const all = reconciled();
+  const sessions = opts.allEnded ? all.filter(isOver) : [...new Map(refs.map((ref) => findSession(all, ref)).map((s) => [s.id, s])).values()];
+  const live = sessions.find((s) => !isOver(s));
+  if (live) throw new UsageError(`agent session ${live.id} (${live.name}) is running: nothing was removed`, `end it first with remux code kill ${live.id}`);
+  const done: Array<{ id: string; name: string; worktree: WorktreeOutcome | null }> = [];
+  for (const session of sessions) {
+    let worktree: WorktreeOutcome | null = null;
+    const detail = `remove ended session ${session.name}: its record, saved screen and a clean worktree remux made`;
+    await performed(principal, actionOn('agent.remove', session, detail), () => {
+      // A restart since the check above brought it back: it is not removed from under its agent.
+      if (!isOver(findSession(readSessions(), session.id))) throw new UsageError(`agent session ${session.id} (${session.name}) was restarted meanwhile: not removed`);
+      worktree = removeWorktree(session);
+      for (const file of [logFileOf(session.id), envFileOf(session.id), hookDirOf(session.id)]) rmSync(file, { recursive: true, force: true });
+      removeAgentTmp(session.id);
+      changeSessions((all) => {
+        const at = all.findIndex((s) => s.id === session.id);
+        if (at >= 0 && !isOver(all[at] as AgentSession)) throw new UsageError(`agent session ${session.id} (${session.name}) was restarted meanwhile: its record stays`);
+        if (at >= 0) all.splice(at, 1);
+      });
+    });
+    done.push({ id: session.id, name: session.name, worktree });
+    if (opts.json) continue;
+    process.stdout.write(`${session.id} ${session.name}: removed\n`);
+    const w = worktree as WorktreeOutcome | null;
+    if (w?.removed) process.stdout.write(`  worktree ${w.path} removed${session.branch ? ` (branch ${session.branch} stays in ${session.repo})` : ''}\n`);
+    else if (w) process.stdout.write(`  worktree ${w.path} kept: ${w.why}\n  (commit or drop its changes there, then: git -C ${session.repo} worktree remove ${w.path})\n`);
+  }
+  if (opts.json) return printJson(done);
+  if (sessions.length === 0) process.stdout.write('no ended agent sessions to remove\n');
 }

@@ -275,6 +275,8 @@ export function askedFor(ctx: PerformContext, action: Action): Asked {
     case 'agent.restart':
     case 'agent.kill':
       return { ...asked, command: action.agent, resource: `${action.session} ${action.workspace}`, policy: `(none: the agent's sandbox, ${action.sandbox})` };
+    case 'agent.remove':
+      return { ...asked, command: action.agent, resource: `${action.session} ${action.workspace}`, policy: '(none: remux agent records)' };
     case 'agent.list':
     case 'agent.logs':
       return { ...asked, command: null, ...(action.session !== undefined ? { resource: action.session } : {}), policy: '(none: remux agent records)' };

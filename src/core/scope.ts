@@ -59,7 +59,8 @@ export function factsOf(principal: Principal, action: Action, defaultPolicy: str
     case 'agent.start':
     case 'agent.restart':
     case 'agent.kill':
-      // An agent types into its session and changes its workspace: no action for a principal that only watches.
+    case 'agent.remove':
+      // An agent types into its session and changes its workspace, a removal deletes what it left: no action for a principal that only watches.
       return { host: action.host, interactive: true };
   }
 }

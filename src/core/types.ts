@@ -175,12 +175,13 @@ export interface FileListAction {
 export type FileAction = FileReadAction | FileWriteAction | FileEditAction | FileListAction;
 
 /**
- * The AI coding-agent sessions of `remux code` (agents/), on host `agents`: start, restart, kill. What
- * starts is remux's own launch of the program the user named, bounded by the agent's sandbox (srt,
- * docker, or none, said in the audit), not by a policy; the context carries them out (PerformContext.agents).
+ * The AI coding-agent sessions of `remux code` (agents/), on host `agents`: start, restart, kill, and
+ * remove an ended one (`code rm`). What starts is remux's own launch of the program the user named,
+ * bounded by the agent's sandbox (srt, docker, or none, said in the audit), not by a policy; the context
+ * carries them out (PerformContext.agents).
  */
 export interface AgentAction {
-  kind: 'agent.start' | 'agent.restart' | 'agent.kill';
+  kind: 'agent.start' | 'agent.restart' | 'agent.kill' | 'agent.remove';
   host: string;
   /** The agent session's id. */
   session: string;

@@ -492,6 +492,64 @@ describe('remux code', { timeout: 240_000 }, () => {
     // Such a record, restarted, ran the agent in the repository itself instead of a worktree.
     assert.deepEqual(await list(), before);
   });
+
+  it('rm removes ended sessions and what they left, a clean worktree remux made too (one with changes is kept, and said so); refuses a running one; audited', async () => {
+    const clean = await start('--sandbox', 'none', '--agent', 'sleep 300', '--worktree', 'rm-clean', '-n', 'rm-clean');
+    const dirty = await start('--sandbox', 'none', '--agent', 'sleep 300', '--worktree', 'rm-dirty', '-n', 'rm-dirty');
+    const plain = await start('--sandbox', 'none', '--agent', `node -e "console.log('BYE')"`, '-n', 'rm-plain');
+    const ids = [clean.id, dirty.id, plain.id].map(String);
+    const savedScreen = join(t.home, 'agents', `${String(plain.id)}.log`);
+    const recorded = (): Array<{ id: string; state: string }> => (JSON.parse(readFileSync(join(t.home, 'agents', 'sessions.json'), 'utf8')) as { sessions: Array<{ id: string; state: string }> }).sessions;
+    await until('rm-plain ended, its screen saved', () => existsSync(savedScreen) && recorded().find((s) => s.id === plain.id)?.state === 'exited');
+
+    // A running session among those named: none is removed.
+    const refused = await code('rm', 'rm-plain', 'rm-clean');
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.equal(refused.stderr, `remux: agent session ${String(clean.id)} (rm-clean) is running: nothing was removed\nhint: end it first with remux code kill ${String(clean.id)}\n`);
+    assert.equal((await list()).filter((s) => ids.includes(String(s.id))).length, 3);
+    assert.equal(existsSync(savedScreen), true);
+
+    for (const s of [clean, dirty]) assert.equal((await code('kill', String(s.id), '-f')).code, 0);
+    writeFileSync(join(String(dirty.workspace), 'notes.txt'), 'work in progress\n');
+    // A principal that may only watch removes nothing.
+    const watchOnly = await remux(['principal', 'add', 'rm-watcher', '--hosts', 'agents', '--read-only', '--json'], { env, via: 'node' });
+    const scoped = await remux(['code', 'rm', String(clean.id)], { env: { ...env, REMUX_TOKEN: (JSON.parse(watchOnly.stdout) as { token: string }).token }, via: 'node' });
+    assert.equal(scoped.code, 77, scoped.stderr);
+    assert.match(scoped.stderr, /out of scope for rm-watcher: it may only watch sessions/);
+    assert.equal(existsSync(String(clean.workspace)), true);
+    const removed = await code('rm', String(clean.id));
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal(removed.stdout, `${String(clean.id)} rm-clean: removed\n  worktree ${String(clean.workspace)} removed (branch rm-clean stays in ${repo})\n`);
+    assert.equal(existsSync(String(clean.workspace)), false);
+    assert.doesNotMatch(execFileSync('git', ['-C', repo, 'worktree', 'list'], { encoding: 'utf8' }), new RegExp(String(clean.id)));
+    execFileSync('git', ['-C', repo, 'rev-parse', '--verify', '--quiet', 'refs/heads/rm-clean']); // its commits stay reachable
+
+    const rest = await code('rm', '--all-ended', '--json');
+    assert.equal(rest.code, 0, rest.stderr);
+    const out = JSON.parse(rest.stdout) as Array<{ id: string; name: string; worktree: { path: string; removed: boolean; why?: string } | null }>;
+    const kept = out.find((r) => r.id === dirty.id)?.worktree;
+    assert.deepEqual([kept?.path, kept?.removed], [dirty.workspace, false]);
+    assert.match(kept?.why ?? '', /modified or untracked files/);
+    assert.equal(readFileSync(join(String(dirty.workspace), 'notes.txt'), 'utf8'), 'work in progress\n', 'the work in it stays');
+    assert.deepEqual(out.find((r) => r.id === plain.id), { id: plain.id, name: 'rm-plain', worktree: null });
+    assert.equal(existsSync(savedScreen), false);
+    assert.deepEqual((await list()).filter((s) => s.state === 'exited' || s.state === 'failed'), [], 'ls -a lists no ended session any more');
+    const text = await code('rm', '--all-ended');
+    assert.equal(text.stdout, 'no ended agent sessions to remove\n', text.stderr);
+
+    const audited = (await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout.trim().split('\n').map((line) => JSON.parse(line)) as Array<{ operation: string; resource: string; principal: string; exitCode: number | null }>;
+    const removals = (id: string): Array<[string, number | null]> => audited.filter((a) => a.operation === 'agent.remove' && a.resource.startsWith(`${id} `)).map((a) => [a.principal, a.exitCode]);
+    const me = removals(String(plain.id))[0]?.[0] as string;
+    assert.deepEqual(removals(String(clean.id)), [['rm-watcher', 77], [me, 0]], 'the refusal too');
+    for (const id of [dirty.id, plain.id]) assert.deepEqual(removals(String(id)), [[me, 0]]);
+
+    const gone = await code('rm', String(clean.id));
+    assert.equal(gone.code, 2);
+    assert.match(gone.stderr, new RegExp(`no agent session ${String(clean.id)}`));
+    const none = await code('rm');
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no agent session given\nhint: .*--all-ended/);
+  });
 });
 
 describe('agent sandboxes (unit)', () => {

@@ -6,7 +6,7 @@ export function registerCode(program: Command): void {
   const code = program
     .command('code')
     .description('AI coding agents (claude, codex, gemini, aider, or a command) in sandboxed tmux sessions')
-    .addHelpText('after', examples("remux code start ~/projects/myapp -p 'Fix the failing tests'", 'remux code ls', 'remux code attach 3f2a', 'remux code logs 3f2a'));
+    .addHelpText('after', examples("remux code start ~/projects/myapp -p 'Fix the failing tests'", 'remux code ls', 'remux code attach 3f2a', 'remux code logs 3f2a', 'remux code rm --all-ended'));
   registerCodeHook(code);
 
   code
@@ -71,5 +71,17 @@ export function registerCode(program: Command): void {
     .option('-f, --force', 'do not ask')
     .addHelpText('after', examples('remux code kill 3f2a', 'remux code kill 3f2a -f'))
     .action(async (id: string, opts: { force?: boolean }) => (await import('../code-commands.js')).killCommand(id, opts));
+
+  code
+    .command('rm')
+    .alias('remove')
+    .description(
+      'remove ended sessions and what they left: records, saved screens, a worktree remux made if git finds it clean (one with changes is kept)',
+    )
+    .argument('[id...]', 'ended sessions (ID prefixes or names)')
+    .option('--all-ended', 'every ended session (exited or failed)')
+    .option('--json', 'print what was removed as JSON')
+    .addHelpText('after', examples('remux code rm 3f2a', 'remux code rm 3f2a 9c1d', 'remux code rm --all-ended', 'remux code kill 3f2a -f && remux code rm 3f2a   # a running one is killed first'))
+    .action(async (ids: string[], opts: { allEnded?: boolean; json?: boolean }) => (await import('../code-commands.js')).rmCommand(ids, opts));
 
 }
