@@ -5,10 +5,11 @@
 // record, where `remux code status` shows it. Sessions started or ended while the daemon runs are picked
 // up from the session store within a second. A session whose supervisor serves Claude Code's hooks asks
 // for its permission prompts through them: the watcher leaves those prompts to the hooks' approvals.
+import { redactText } from '../audit/redact.js';
 import type { Approvals } from '../notify/service.js';
 import { AGENT_HOST, attachCommand, hookPrincipal, PERMISSION_REQUEST_SOURCE } from './hooks.js';
 import { isAgentName, profile } from './profiles.js';
-import { changeSessions, isOver, readSessions } from './store.js';
+import { changeSessions, isOver, readSessions, type AgentSession } from './store.js';
 import { socketName } from './tmux.js';
 import { Watcher, type HookLink } from './watcher.js';
 
@@ -34,7 +35,14 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
       if (watched.has(tmux)) continue;
       watched.add(tmux);
       log(`agent sessions: watching ${tmux} (${s.agent}${s.hooks ? ', prompts asked by its hooks' : ''})`);
-      watcher.add({ session: tmux, agent: profile(isAgentName(s.agent) ? s.agent : 'generic'), principal: hookPrincipal(s.id), attach: attachCommand(s.id), ...(s.hooks ? { hook: hookLink(approvals, s.id) } : {}) });
+      watcher.add({
+        session: tmux,
+        agent: profile(isAgentName(s.agent) ? s.agent : 'generic'),
+        principal: hookPrincipal(s.id),
+        attach: attachCommand(s.id),
+        source: screenSource(s),
+        ...(s.hooks ? { hook: hookLink(approvals, s.id) } : {}),
+      });
     }
     for (const tmux of watched) {
       if (live.has(tmux)) continue;
@@ -65,6 +73,15 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
       await watcher.stop();
     },
   };
+}
+
+/**
+ * Where the watcher's approvals of session `s` come from, as the console shows it: its name and what it
+ * runs (a custom command's profile name, generic, told a person nothing), secrets redacted as in its question.
+ */
+function screenSource(s: AgentSession): string {
+  const runs = redactText(s.agent);
+  return `the screen of agent session ${s.name}: ${runs.length > 120 ? `${runs.slice(0, 119)}…` : runs}`;
 }
 
 /** The PermissionRequest approvals of agent session `id`'s hooks, in the approvals store its supervisor shares. */

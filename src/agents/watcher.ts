@@ -41,6 +41,11 @@ export interface WatchedSession {
   principal: string;
   /** The command that attaches to the session, which messages carry. */
   attach?: string;
+  /**
+   * Where its approvals say they come from (the console's "From"), for a person: the agent session's
+   * name and what it runs. Never the hooks' source: hookLink tells their approvals apart by it.
+   */
+  source?: string;
   /** Set when the agent's own hook asks for its permission prompts. */
   hook?: HookLink;
 }
@@ -242,7 +247,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
         // A custom command's profile is named generic: no name to show a person.
         what: `answer ${watched.agent.name === 'generic' ? 'the agent' : watched.agent.name}'s prompt in session ${watched.session}: ${oneLine(prompt.question)}`,
         reason: prompt.question,
-        source: `agent:${watched.agent.name}`,
+        source: watched.source ?? `the screen of tmux session ${watched.session}`,
         options: prompt.options.map(({ id, label, effect }) => ({ id, label, effect })),
         ...(watched.attach ? { attach: watched.attach } : {}),
       },

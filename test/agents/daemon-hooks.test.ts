@@ -161,6 +161,8 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     const message = await until('its message', () => channel.requests.find((r) => r.body.includes('"event":"approval.requested"') && r.body.includes(asked.id)));
     assert.equal((JSON.parse(message.body) as { attach: string | null }).attach, `remux code attach ${id}`);
     assert.equal(approvalsOf(id).length, 1);
+    await sleep(1500); // the watcher's next looks
+    assert.equal(store.get(asked.id)?.status, 'pending', "the watcher's question stays open: not taken for its hook's and withdrawn");
     const killed = await remux(['code', 'kill', id, '-f'], { env });
     assert.equal(killed.code, 0, killed.stderr);
     await until('its approval withdrawn with the session', () => store.get(asked.id)?.status === 'cancelled', 10_000);

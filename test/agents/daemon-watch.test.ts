@@ -45,16 +45,18 @@ describe('the daemon watches agent sessions', { timeout: 60_000 }, () => {
   }
 
   test('a prompt becomes an approval and state permission; approving types the answer; the agent then waits', async () => {
-    const made = await remux(['code', 'start', work, '--no-attach', '--sandbox', 'none', '--agent', `node ${FAKE_PROMPT} 'npm test'`], { env, via: 'node' });
+    const made = await remux(['code', 'start', work, '--no-attach', '--sandbox', 'none', '-n', 'tests', '--agent', `env password=hunter2 node ${FAKE_PROMPT} 'npm test'`], { env, via: 'node' });
     assert.equal(made.code, 0, made.stderr);
     assert.doesNotMatch(made.stderr, /no daemon runs/, 'the daemon watches it');
     const id = made.stdout.split(' ')[0]!;
     const approval = await until('an approval for the prompt', async () => {
       const r = await remux(['approvals', 'ls', '--json'], { env });
-      return (JSON.parse(r.stdout) as Array<{ id: string; what: string; principal: string; options: Array<{ id: string; label: string }> }>)[0];
+      return (JSON.parse(r.stdout) as Array<{ id: string; what: string; principal: string; source: string; options: Array<{ id: string; label: string }> }>)[0];
     });
     assert.match(approval.what, new RegExp(`^answer the agent's prompt in session agent-${id}: `), 'a custom command: no profile name (generic) shown');
     assert.equal(approval.principal, `agent:${id}`, 'asked on behalf of the agent session, named as its hooks name it');
+    // Where it comes from, as a person reads it (the console's "From"): not "agent:generic".
+    assert.equal(approval.source, `the screen of agent session tests: env password=[REDACTED] node ${FAKE_PROMPT} 'npm test'`);
     assert.deepEqual(approval.options.map((o) => o.label), ['Yes', "Yes, and don't ask again for this command", 'No, and tell Claude what to do differently (esc)']);
     assert.equal(await until('state permission', async () => ((await status(id)) === 'permission' ? 'permission' : undefined)), 'permission');
 

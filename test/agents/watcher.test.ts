@@ -111,7 +111,8 @@ test('a new prompt becomes an approval within 1 s; the answer is typed as arrows
   assert.equal(asked.session, 'agent1');
   assert.deepEqual(asked.approval.options.map((o) => [o.id, o.effect]), [['1', 'allow'], ['2', 'allow'], ['3', 'deny']]);
   assert.match(asked.approval.what, /rm -rf build/);
-  assert.equal(asked.approval.source, 'agent:claude');
+  // Not its hooks' source (agent:claude), by which the watcher tells their approvals from its own.
+  assert.equal(asked.approval.source, 'the screen of tmux session agent1');
   assert.equal(r.approvals.store.get(asked.approval.id)?.status, 'pending');
 
   const settled = next(r.watcher, 'settled');

@@ -59,8 +59,12 @@ describe('agent sessions in the console', { timeout: 180_000 }, () => {
     assert.equal(await row.locator('td[data-label=sandbox]').innerText(), 'none (unsandboxed)');
     await page.screenshot({ path: '/tmp/agents-desktop.png', fullPage: true });
 
-    // The watcher's approval for the prompt: its card leads to the session, shown first and marked.
+    // The watcher's approval for the prompt: from the session by name and what it runs; its card leads to
+    // the session, shown first and marked.
     await page.goto(`${d.url}#/approvals`);
+    const from = page.locator('section.approval').first().locator('tr', { hasText: 'From' }).locator('td');
+    assert.equal(await from.innerText(), `the screen of agent session fixer: node ${FAKE_PROMPT} 'npm test'`);
+    await page.screenshot({ path: '/tmp/agents-approval.png', fullPage: true });
     await page.getByRole('link', { name: 'Open the agent session' }).first().click();
     await page.locator('tr.focused[data-agent]').waitFor();
     assert.ok(page.url().endsWith(`#/agents?id=${id}`), page.url());
