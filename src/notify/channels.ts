@@ -33,6 +33,17 @@ export interface Notification {
   actions?: NotificationAction[];
   /** For the webhook's consumers: "notification", "approval.requested", … */
   event?: string;
+  /**
+   * ntfy's sequence ID (ntfy 2.16 and later): a later message with the same one replaces this notification
+   * on the phone, buttons and all, instead of adding one. An approval's messages carry its ID.
+   */
+  sequence?: string;
+  /**
+   * Only the replacement of the notification with the same `sequence` (an approval's that ended unanswered,
+   * whose buttons would answer nothing): sent on ntfy alone, on every ntfy channel whatever its min_priority
+   * (the original went out at high priority); the other services cannot replace a message.
+   */
+  replacement?: boolean;
 }
 
 const PriorityMap = <T extends z.ZodType>(value: T) =>
@@ -164,7 +175,7 @@ export async function notifyAll(channels: readonly ChannelConfig[], sent: Notifi
   return Promise.all(
     channels.map(async (channel): Promise<Delivery> => {
       const name = channelName(channel);
-      if (!takes(channel, n.priority)) return { channel: name, ok: true, skipped: true };
+      if (n.replacement ? channel.type !== 'ntfy' : !takes(channel, n.priority)) return { channel: name, ok: true, skipped: true };
       let answer: PostResult;
       try {
         const request = requestFor(channel, n);
@@ -214,6 +225,7 @@ function ntfy(channel: Extract<ChannelConfig, { type: 'ntfy' }>, n: Notification
     tags: n.priority === 'high' ? ['warning'] : [],
     ...(n.url ? { click: n.url } : {}),
     ...(actions.length > 0 ? { actions } : {}),
+    ...(n.sequence ? { sequence_id: n.sequence } : {}),
   };
   const auth: Record<string, string> = channel.token ? { authorization: `Bearer ${channel.token}` } : {};
   return { url: channel.url, headers: { ...JSON_TYPE, ...auth }, body: JSON.stringify(payload) };

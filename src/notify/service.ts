@@ -77,6 +77,7 @@ export class Approvals {
     const unlinked = actions.length > 0 ? '' : `\nNo links (no console is served and notify.base_url is unset): answer on this machine with ${cliAnswer(approval)}`;
     const message: Notification = {
       title: `Approval needed${approval.host ? ` on ${approval.host}` : ''}`,
+      sequence: approval.id,
       message: `${approval.principal} wants to ${approval.what}\n${approval.reason}${unlinked}`,
       priority: 'high',
       event: 'approval.requested',
@@ -88,7 +89,27 @@ export class Approvals {
     const deliveries = await this.notify(approval.principal, message);
     if (actions.length > 0 && deliveries.some((d) => d.error !== HELD)) this.store.sentThrough(approval.id, channels.map(channelName));
     onWaiting?.({ approval, deliveries });
-    return waiting;
+    const outcome = await waiting;
+    // Unanswered, its buttons on a phone would answer nothing (409): ntfy replaces the notification with how it
+    // ended. An answered one is left: the button that answered cleared it, and a replacement would bring it back.
+    if (outcome.status !== 'answered' && actions.length > 0) await this.replaceAsked(approval, outcome.status, message.url);
+    return outcome;
+  }
+
+  private async replaceAsked(approval: Approval, status: 'expired' | 'cancelled', url: string | undefined): Promise<void> {
+    const ended =
+      status === 'expired'
+        ? `No answer within ${Math.round(this.timeoutMs / 1000)} s: not allowed, nothing was done on its behalf.`
+        : 'Withdrawn before an answer: answered where it was asked (an agent\'s terminal), or whoever asked stopped waiting.';
+    await notifyAll(this.opts.config.notify.channels, {
+      title: `Approval ${status === 'expired' ? 'expired' : 'withdrawn'}${approval.host ? ` on ${approval.host}` : ''}`,
+      message: `${approval.principal} wanted to ${approval.what}\n${ended}`,
+      priority: 'low',
+      event: `approval.${status}`,
+      sequence: approval.id,
+      replacement: true,
+      ...(url ? { url } : {}),
+    });
   }
 
   /** Sends `n` on every channel, within `sender`'s share of notify.flood; beyond it each channel's delivery says held. */
