@@ -50,7 +50,10 @@ export function registerAudit(program: Command): void {
     .command('export')
     .description('write every audit record with its hashes, for archiving or external verification')
     .option('--jsonl', 'JSON lines (the only format, and the default)')
-    .addHelpText('after', '\nExamples:\n  remux audit export --jsonl > audit-$(date +%F).jsonl')
+    .addHelpText(
+      'after',
+      "\nExamples:\n  remux audit export --jsonl > audit-$(date +%F).jsonl\nWith REMUX_TOKEN of a principal that is not an admin: only its own actions' records, without the hashes\n(a part of the chain cannot be verified, and its neighbours' hashes are other principals').",
+    )
     .action(async () => {
       const { exportAudit } = await import('../audit-commands.js');
       exportAudit();
