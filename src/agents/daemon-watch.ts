@@ -40,6 +40,8 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
         agent: profile(isAgentName(s.agent) ? s.agent : 'generic'),
         principal: hookPrincipal(s.id),
         attach: attachCommand(s.id),
+        // As `remux code ls` shows it: its tmux session's name (agent-ID) is remux's own.
+        title: `agent session ${s.name} (${s.id})`,
         source: screenSource(s),
         ...(s.hooks ? { hook: hookLink(approvals, s.id) } : {}),
       });

@@ -41,6 +41,8 @@ export interface WatchedSession {
   principal: string;
   /** The command that attaches to the session, which messages carry. */
   attach?: string;
+  /** The session as its approvals name it to a person (an agent session's name and ID); default: the tmux session. */
+  title?: string;
   /**
    * Where its approvals say they come from (the console's "From"), for a person: the agent session's
    * name and what it runs. Never the hooks' source: hookLink tells their approvals apart by it.
@@ -245,7 +247,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
         principal: watched.principal,
         host: this.opts.host ?? null,
         // A custom command's profile is named generic: no name to show a person.
-        what: `answer ${watched.agent.name === 'generic' ? 'the agent' : watched.agent.name}'s prompt in session ${watched.session}: ${oneLine(prompt.question)}`,
+        what: `answer ${watched.agent.name === 'generic' ? 'the agent' : watched.agent.name}'s prompt in ${watched.title ?? `session ${watched.session}`}: ${oneLine(prompt.question)}`,
         reason: prompt.question,
         source: watched.source ?? `the screen of tmux session ${watched.session}`,
         options: prompt.options.map(({ id, label, effect }) => ({ id, label, effect })),

@@ -155,7 +155,7 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     const seen = Date.now();
     const asked = await until('the watcher approval', () => approvalsOf(id)[0], HOOK_GRACE_MS + 10_000);
     assert.ok(Date.now() - seen >= HOOK_GRACE_MS / 2, 'not before the hook had its chance');
-    assert.match(asked.what, new RegExp(`answer claude's prompt in session agent-${id}: .*rm -rf build`));
+    assert.match(asked.what, new RegExp(`answer claude's prompt in agent session \\S+ \\(${id}\\): .*rm -rf build`));
     assert.equal(asked.principal, `agent:${id}`, 'the same name as its hooks\' approvals');
     assert.equal(asked.host, 'localhost');
     const message = await until('its message', () => channel.requests.find((r) => r.body.includes('"event":"approval.requested"') && r.body.includes(asked.id)));

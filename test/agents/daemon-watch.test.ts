@@ -53,7 +53,7 @@ describe('the daemon watches agent sessions', { timeout: 60_000 }, () => {
       const r = await remux(['approvals', 'ls', '--json'], { env });
       return (JSON.parse(r.stdout) as Array<{ id: string; what: string; principal: string; source: string; options: Array<{ id: string; label: string }> }>)[0];
     });
-    assert.match(approval.what, new RegExp(`^answer the agent's prompt in session agent-${id}: `), 'a custom command: no profile name (generic) shown');
+    assert.match(approval.what, new RegExp(`^answer the agent's prompt in agent session tests \\(${id}\\): `), 'a custom command: no profile name (generic) shown');
     assert.equal(approval.principal, `agent:${id}`, 'asked on behalf of the agent session, named as its hooks name it');
     // Where it comes from, as a person reads it (the console's "From"): not "agent:generic".
     assert.equal(approval.source, `the screen of agent session tests: env password=[REDACTED] node ${FAKE_PROMPT} 'npm test'`);
