@@ -20,7 +20,7 @@ import { ConnectionPool } from '../../src/hosts/pool.js';
 import { parseHolderProbe, probeScript } from '../../src/hosts/remote-sandbox.js';
 import { killSwitchScript } from '../../src/hosts/ssh-input.js';
 import type { HostExecRequest } from '../../src/hosts/types.js';
-import { remux, spawnRemux, tempHome } from '../support/cli.js';
+import { remux, remuxFed, tempHome } from '../support/cli.js';
 import { until } from '../support/until.js';
 import { type Fleet, type FleetHost, goneFrom, inventoryEntry, startFleet, waitRunning } from '../fleet/fleet.js';
 import { endless } from '../support/backpressure.js';
@@ -394,20 +394,7 @@ describe('remux client run h1 -- cat: in process and through the daemon', { time
   });
 
   /** `remux client run h1 -- ARGV` with `input` piped to it; stdout as bytes. */
-  const client = (argv: string[], input: Buffer | Readable): Promise<{ code: number | null; stdout: Buffer; stderr: string; seconds: number }> => {
-    const child = spawnRemux(['client', 'run', 'h1', '--', ...argv], { env: env() });
-    const started = performance.now();
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => out.push(c));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdin!.on('error', () => undefined);
-    if (Buffer.isBuffer(input)) child.stdin!.end(input);
-    else input.pipe(child.stdin!);
-    return new Promise((resolve) =>
-      child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr, seconds: (performance.now() - started) / 1000 })),
-    );
-  };
+  const client = (argv: string[], input: Buffer | Readable): ReturnType<typeof remuxFed> => remuxFed(['client', 'run', 'h1', '--', ...argv], input, { env: env() });
 
   const both = async (t: { diagnostic(s: string): void }, where: string): Promise<void> => {
     const hi = await client(['cat'], Buffer.from('hi\n'));

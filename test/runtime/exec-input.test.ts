@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type { GatewayContext } from '../../src/core/context.js';
 import { ArgumentTypeError, CallTimeoutError, connect, type RuntimeHost } from '../../src/runtime/index.js';
 import { endless } from '../support/backpressure.js';
-import { remux, spawnRemux, type RunOptions } from '../support/cli.js';
+import { remux, remuxFed, type RunOptions } from '../support/cli.js';
 import { goneFrom, waitRunning, type FleetHost } from '../fleet/fleet.js';
 import { startFleetHome, type FleetHome } from '../support/runtime.js';
 
@@ -137,28 +137,8 @@ describe('Exec input streamed as the command runs', { timeout: 300_000 }, () => 
     }
   });
 
-  /** `remux ARGS` with stdin from `input`: bytes (then closed), a Readable (piped), or 'open': "ab", never closed. */
-  const run = (args: string[], input: Buffer | Readable | 'open', via: RunOptions['via'] = 'launcher'): Promise<{ code: number | null; stdout: Buffer; stderr: string; seconds: number }> => {
-    const child = spawnRemux(args, { env: env(), via });
-    const started = performance.now();
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => out.push(c));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdin!.on('error', () => undefined);
-    if (input === 'open') child.stdin!.write('ab');
-    else if (Buffer.isBuffer(input)) child.stdin!.end(input);
-    else input.pipe(child.stdin!);
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    return new Promise((resolve) =>
-      child.on('close', (code) => {
-        clearTimeout(killer);
-        if (!Buffer.isBuffer(input) && input !== 'open') input.unpipe(child.stdin!);
-        child.stdin!.destroy();
-        resolve({ code, stdout: Buffer.concat(out), stderr, seconds: (performance.now() - started) / 1000 });
-      }),
-    );
-  };
+  /** `remux ARGS` with stdin from `input` (remuxFed). */
+  const run = (args: string[], input: Buffer | Readable | 'open', via: RunOptions['via'] = 'launcher'): ReturnType<typeof remuxFed> => remuxFed(args, input, { env: env(), via });
 
   const cli = async (t: { diagnostic(s: string): void }, where: string, via: RunOptions['via'] = 'launcher'): Promise<void> => {
     for (const [i, w] of WAYS.entries()) {

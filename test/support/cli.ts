@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -47,6 +48,32 @@ export function spawnRemux(args: string[], opts: RunOptions = {}): ChildProcess 
   }
   const argv = opts.via === 'node' ? [process.execPath, REMUX_NODE_BIN, ...args] : [REMUX_BIN, ...args];
   return spawn(argv[0]!, argv.slice(1), { env, cwd: opts.cwd ?? REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/**
+ * `remux ARGS` with its stdin from `input`: bytes (then closed), a Readable (piped), or 'open' ("ab", never
+ * closed, as a harness's pipe); its stdout as bytes, and how long it ran. Killed after a minute.
+ */
+export function remuxFed(args: string[], input: Buffer | Readable | 'open', opts: RunOptions = {}): Promise<{ code: number | null; stdout: Buffer; stderr: string; seconds: number }> {
+  const child = spawnRemux(args, opts);
+  const started = performance.now();
+  const out: Buffer[] = [];
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => out.push(c));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdin!.on('error', () => undefined);
+  if (input === 'open') child.stdin!.write('ab');
+  else if (Buffer.isBuffer(input)) child.stdin!.end(input);
+  else input.pipe(child.stdin!);
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      if (input instanceof Readable) input.unpipe(child.stdin!);
+      child.stdin!.destroy();
+      resolve({ code, stdout: Buffer.concat(out), stderr, seconds: (performance.now() - started) / 1000 });
+    }),
+  );
 }
 
 export function remux(args: string[], opts: RunOptions = {}): Promise<RunResult> {
