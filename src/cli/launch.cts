@@ -59,7 +59,8 @@ interface CodeCache {
 
 function codeCache(source: Buffer, command: string | undefined): CodeCache {
   const key = crypto.createHash('sha256').update(`${process.version} ${process.arch}\0`).update(source).digest('hex').slice(0, 32);
-  const name = command !== undefined && /^[a-z][a-z-]{0,31}$/.test(command) ? command : 'other';
+  // `__complete` (what shell completion runs at every Tab) has its own too.
+  const name = command !== undefined && /^(?:__)?[a-z][a-z-]{0,31}$/.test(command) ? command : 'other';
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return { dir: path.join(base, 'remux'), file: `${key}-${name}.v8cache`, command: name };
 }

@@ -16,11 +16,7 @@ import { TransportError, type Host, type HostExecRequest, type HostTerminal, typ
 /** SIGTERM to a terminal's process group, then SIGKILL after this long. */
 const TERMINAL_KILL_GRACE_MS = 2000;
 
-export const LOCAL_HOST_NAMES = ['localhost', 'local'] as const;
-
-export function isLocalHostName(name: string): boolean {
-  return (LOCAL_HOST_NAMES as readonly string[]).includes(name);
-}
+export { LOCAL_HOST_NAMES, isLocalHostName } from './selectors.js';
 
 /** Variables passed through from the caller; everything else (tokens, keys, agent sockets) stays out. */
 export const PASSED_ENV = ['HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM'];

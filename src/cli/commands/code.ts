@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { completes } from './completion.js';
 import { examples } from '../output.js';
 import { registerCodeHook } from './code-hook.js';
 
@@ -42,38 +43,33 @@ export function registerCode(program: Command): void {
     .addHelpText('after', examples('remux code status', 'remux code status --json'))
     .action(async (opts: { json?: boolean }) => (await import('../code-commands.js')).statusCommand(opts));
 
-  code
-    .command('attach')
+  completes(code.command('attach'), { id: 'agent-session' })
     .description('attach the terminal to a session (an ID prefix is enough)')
     .argument('<id>')
     .addHelpText('after', examples('remux code attach 3f2a       # detach with tmux\'s prefix, then d'))
     .action(async (id: string) => (await import('../code-commands.js')).attachCommand(id));
 
-  code
-    .command('logs')
+  completes(code.command('logs'), { id: 'agent-session' })
     .description("print a session's scrollback")
     .argument('<id>')
     .option('-f, --follow', 'keep printing what the agent writes')
     .addHelpText('after', examples('remux code logs 3f2a', 'remux code logs 3f2a --follow'))
     .action(async (id: string, opts: { follow?: boolean }) => (await import('../code-commands.js')).logsCommand(id, opts));
 
-  code
-    .command('restart')
+  completes(code.command('restart'), { id: 'agent-session' })
     .description('restart the agent in the same workspace (resuming its conversation where the agent can)')
     .argument('<id>')
     .addHelpText('after', examples('remux code restart 3f2a'))
     .action(async (id: string) => (await import('../code-commands.js')).restartCommand(id));
 
-  code
-    .command('kill')
+  completes(code.command('kill'), { id: 'agent-session' })
     .description('end a session and every process of its agent (asks to type the ID)')
     .argument('<id>')
     .option('-f, --force', 'do not ask')
     .addHelpText('after', examples('remux code kill 3f2a', 'remux code kill 3f2a -f'))
     .action(async (id: string, opts: { force?: boolean }) => (await import('../code-commands.js')).killCommand(id, opts));
 
-  code
-    .command('rm')
+  completes(code.command('rm'), { id: 'agent-session' })
     .alias('remove')
     .description(
       'remove ended sessions and what they left: records, saved screens, a worktree remux made if git finds it clean (one with changes is kept)',

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { completes } from './completion.js';
 import { examples } from '../output.js';
 
 export interface AddOptions {
@@ -22,8 +23,7 @@ export function registerHosts(program: Command): void {
     .description('the host inventory ($REMUX_HOME/hosts.yaml): add, list, check, remove')
     .addHelpText('after', examples('remux hosts add web1 ops@10.0.0.5 --label env=prod', 'remux hosts check web1 --accept-new', 'remux hosts list --json'));
 
-  hosts
-    .command('add')
+  completes(hosts.command('add'), { '--jump': 'inventory-host' })
     .description('add a host reached over SSH; its host key must be in known_hosts (or use hosts check --accept-new)')
     .argument('<name>', 'short name used in commands and selectors, e.g. web1')
     .argument('<address>', 'ADDRESS, USER@ADDRESS or USER@[IPv6]')
@@ -70,8 +70,7 @@ export function registerHosts(program: Command): void {
       await checkHostsCommand(selector, opts);
     });
 
-  hosts
-    .command('remove')
+  completes(hosts.command('remove'), { name: 'inventory-host' })
     .alias('rm')
     .description('remove a host from the inventory')
     .addHelpText('after', '\nExamples:\n  remux hosts remove web1')

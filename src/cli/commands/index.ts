@@ -6,6 +6,7 @@ import { registerAgent } from './agent.js';
 import { registerAudit } from './audit.js';
 import { registerClient } from './client.js';
 import { registerCode } from './code.js';
+import { registerCompletion } from './completion.js';
 import { registerConfig } from './config.js';
 import { registerDaemon, registerStatus } from './daemon.js';
 import { registerHosts } from './hosts.js';
@@ -35,4 +36,5 @@ export function registerCommands(program: Command, invocation: Invocation): void
   registerCode(program);
   registerRpc(program, clientHost);
   registerTemplate(program, invocation);
+  registerCompletion(program, invocation);
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { completes } from './completion.js';
 import type { Invocation } from '../invocation.js';
 
 export interface McpStdioOptions {
@@ -45,8 +46,7 @@ Examples:
       await mcpStdioCommand(inv, opts);
     });
 
-  mcp
-    .command('config')
+  completes(mcp.command('config'), { client: MCP_CLIENTS })
     .description('print the exact snippet to paste into an MCP client, token included')
     .argument('<client>', MCP_CLIENTS.join(' | '))
     .option('--http', 'connect over HTTPS to the daemon (URL and Authorization header) instead of starting `remux mcp --stdio`')

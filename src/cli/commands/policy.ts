@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { completes } from './completion.js';
 import { examples } from '../output.js';
 
 export function registerPolicy(program: Command): void {
@@ -18,8 +19,7 @@ export function registerPolicy(program: Command): void {
       listPolicies(opts);
     });
 
-  policy
-    .command('show')
+  completes(policy.command('show'), { name: 'policy' })
     .description('print one policy: its rules in order, with effect, operation, resources and source line')
     .addHelpText('after', '\nExamples:\n  remux policy show read_only\n  remux policy show read_only --json')
     .argument('<name>', 'policy name')
@@ -40,8 +40,7 @@ export function registerPolicy(program: Command): void {
       validatePolicyFile(file, opts);
     });
 
-  policy
-    .command('create')
+  completes(policy.command('create'), { '--template': 'policy-template' })
     .description('add a policy made from a template to a policies file; an existing name is never overwritten')
     .argument('<name>', 'name of the new policy')
     .requiredOption('-t, --template <template>', 'restrictive | read_only | write_capable | developer | admin')
@@ -57,8 +56,7 @@ export function registerPolicy(program: Command): void {
       createPolicy(name, opts);
     });
 
-  policy
-    .command('check')
+  completes(policy.command('check'), { name: 'policy' })
     .description('explain, stage by stage, what a policy decides for a command, without running it')
     .argument('<name>', 'policy name')
     .argument('<command...>', "the command, after --, e.g. -- 'ps aux | grep node'")

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { completes } from './completion.js';
 import { examples } from '../output.js';
 
 export interface AddPrincipalOptions {
@@ -57,8 +58,7 @@ Examples:
       await addPrincipalCommand(name, opts);
     });
 
-  principal
-    .command('set')
+  completes(principal.command('set'), { name: 'principal' })
     .description("change a principal's scope: what is given changes (read as principal add reads it), the rest stays, and so does its token")
     .argument('<name>', 'a principal of principal ls')
     .option('--hosts <selector>', HOSTS)
@@ -101,8 +101,7 @@ Examples:
       listPrincipalsCommand(opts);
     });
 
-  principal
-    .command('rm')
+  completes(principal.command('rm'), { name: 'principal' })
     .alias('remove')
     .description('remove a principal: its token and web sessions stop working at once (the last admin only with --force)')
     .argument('<name>')
@@ -113,8 +112,7 @@ Examples:
       await removePrincipalCommand(name, opts);
     });
 
-  principal
-    .command('rotate')
+  completes(principal.command('rotate'), { name: 'principal' })
     .description('give a principal a new token (printed once); the old one and its web sessions stop working at once')
     .argument('<name>')
     .option('--json', 'print {"name","token"}')

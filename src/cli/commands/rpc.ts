@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { completes } from './completion.js';
 import type { ClientHost } from '../client-commands.js';
 
 export interface RpcOptions {
@@ -19,8 +20,7 @@ const collect = (value: string, earlier: string[] = []): string[] => [...earlier
 
 /** `remux rpc`: one call of a runtime tool (src/runtime) on a host or a selector's hosts. */
 export function registerRpc(program: Command, host: () => Promise<ClientHost>): void {
-  program
-    .command('rpc')
+  completes(program.command('rpc'), { method: 'rpc-method' })
     .description('call a tool of the agentless runtime on hosts: a bare python3 there, nothing installed, every call checked and audited')
     .argument('<hosts>', 'a host name (localhost is this machine), a list a,b, a label selector env=prod, a glob web*, or all')
     .argument('<method>', 'Tool.method: FileSystem.readText|readBytes|stat|glob|writeText|lineInFile|ensureDirectory, Exec.command|stream, Service.*, User.*, Apt.*, AptRepository.*, Pacman.*, PacmanRepository.*, Logger.*, Quit.now, Template.render|file, or a custom tool\'s (--tools)')

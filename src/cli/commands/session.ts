@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { completes } from './completion.js';
 import { examples } from '../output.js';
 import type { ClientHost, Runner } from '../client-commands.js';
 import type { ListOptions } from '../recording-commands.js';
@@ -41,7 +42,7 @@ export interface KillOptions extends SessionOptions {
 }
 
 function target(cmd: Command): Command {
-  return cmd
+  return completes(cmd, { name: 'tmux-session' })
     .argument('<name>', 'session name: 1-64 letters, digits, "_" or "-"')
     .option('-H, --host <host>', 'the host (one name; localhost, the default, is this machine)', 'localhost')
     .option('-u, --user <user>', "tmux user (one of the host's tmux_users; default: the login user)")
@@ -66,8 +67,7 @@ export function registerSession(program: Command, host: () => Promise<ClientHost
     where.invocation.setExitCode(await where.run({ ...opts, policiesWhenNeeded: true }, (runner) => work(where.invocation, runner)));
   };
 
-  session
-    .command('ls')
+  completes(session.command('ls'), { '--host': 'hosts' })
     .alias('list')
     .description('sessions per host and tmux user: windows, created, last activity, clients attached (from the daemon\'s cache)')
     .option('-H, --host <selector>', 'hosts: a name, a list a,b, labels env=prod, a glob web*, or all (default: this machine, then every inventory host)')

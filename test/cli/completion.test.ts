@@ -1,0 +1,201 @@
+// Shell completion: the script `remux completion bash` prints, loaded in a bare bash and driven as bash
+// drives it (COMP_WORDS as bash splits the line, at '=' too, and COMP_CWORD), with the real CLI answering
+// from a temporary REMUX_HOME. zsh and fish are not installed here: their scripts are only checked for
+// being printed.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
+
+/** The code cache (launch.cts) of every remux started here, outside REMUX_HOME as the user's ~/.cache is. */
+const CACHE = mkdtempSync(join(tmpdir(), 'remux-completion-cache-'));
+after(() => rmSync(CACHE, { recursive: true, force: true }));
+
+const HOSTS = `hosts:
+  web1:
+    address: 10.0.0.5
+    labels: { env: prod, role: web }
+  db1:
+    address: 10.0.0.7
+    labels: { env: staging }
+`;
+
+const POLICIES = `policies:
+  read_only: { capabilities: [] }
+  deploy: { capabilities: [] }
+`;
+
+const PRINCIPALS = `principals:
+  ci-bot: { token_sha256: ${'a'.repeat(64)}, admin: true }
+`;
+
+/** Environment of the shell: remux on the PATH (the launcher), no REMUX_* of the developer's, no $TMUX. */
+function shellEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(env)) if (name.startsWith('REMUX_') || name.startsWith('RPIPE_') || name === 'TMUX') delete env[name];
+  return { ...env, PATH: `${join(REPO_ROOT, 'bin')}:${process.env.PATH ?? ''}`, XDG_CACHE_HOME: CACHE, ...extra };
+}
+
+/**
+ * COMPREPLY of the bash script for `words` (COMP_WORDS after `remux`; the last is the word at the
+ * cursor), and what bash wrote to stderr, which would land in the user's prompt line.
+ */
+function bashComplete(words: string[], env: NodeJS.ProcessEnv): { reply: string[]; stderr: string; ms: number } {
+  const script = 'source <(remux completion bash); COMP_WORDS=(remux "$@"); COMP_CWORD=$#; _remux; printf "%s\\n" "${COMPREPLY[@]}"';
+  const started = performance.now();
+  const run = spawnSync('bash', ['--norc', '--noprofile', '-c', script, 'bash', ...words], { env, encoding: 'utf8', timeout: 30_000 });
+  const ms = performance.now() - started;
+  assert.equal(run.status, 0, run.stderr);
+  return { reply: run.stdout.split('\n').filter((l) => l !== ''), stderr: run.stderr, ms };
+}
+
+describe('remux completion bash', () => {
+  const home = tempHome();
+  const scratch = mkdtempSync(join(tmpdir(), 'remux-completion-'));
+  // TMUX_TMPDIR: a tmux server of this test's own.
+  const env = shellEnv({ ...home.env, TMUX_TMPDIR: scratch });
+  const complete = (...words: string[]): string[] => {
+    const { reply, stderr } = bashComplete(words, env);
+    assert.equal(stderr, '');
+    return reply;
+  };
+
+  before(() => {
+    writeFileSync(join(home.home, 'hosts.yaml'), HOSTS);
+    writeFileSync(join(home.home, 'policies.yaml'), POLICIES);
+    writeFileSync(join(home.home, 'principals.yaml'), PRINCIPALS);
+  });
+  after(() => {
+    spawnSync('tmux', ['kill-server'], { env, stdio: 'ignore' });
+    home.remove();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test('subcommands come from the command tree; the hidden helper is not offered', () => {
+    const top = complete('');
+    for (const group of ['config', 'policy', 'hosts', 'client', 'session', 'daemon', 'audit', 'principal', 'code', 'rpc', 'template', 'completion']) assert.ok(top.includes(group), `${group} in ${top.join(' ')}`);
+    assert.ok(!top.includes('__complete'));
+    assert.deepEqual(complete('se'), ['session']);
+    assert.deepEqual(complete('session', 'a'), ['attach']);
+    assert.deepEqual(complete('policy', 'l'), ['list']);
+    assert.deepEqual(complete('completion', ''), ['bash', 'zsh', 'fish']);
+  });
+
+  test("options are the command's own, with a value option's value skipped", () => {
+    assert.deepEqual(complete('client', 'run', '--po'), ['--policy']);
+    assert.deepEqual(complete('session', 'attach', 'x', '--host', 'web1', '--re'), ['--read-only']);
+    assert.ok(complete('rpc', '--').includes('--tools'));
+  });
+
+  test('hosts: names, localhost, all and label selectors from hosts.yaml, as bash splits them at =', () => {
+    assert.deepEqual(complete('client', 'run', ''), ['web1', 'db1', 'localhost', 'all', 'env=prod', 'env=staging', 'role=web']);
+    assert.deepEqual(complete('client', 'run', 'w'), ['web1']);
+    // One host where a command takes one: no selector.
+    assert.deepEqual(complete('client', 'read', ''), ['web1', 'db1', 'localhost']);
+    // `--host env=pr`: bash's words are env, =, pr, and readline replaces only "pr".
+    assert.deepEqual(complete('session', 'ls', '--host', 'env', '=', 'pr'), ['prod']);
+    assert.deepEqual(complete('session', 'ls', '--host', 'env', '='), ['prod', 'staging']);
+    // `--host=w`: the option's value after its =.
+    assert.deepEqual(complete('session', 'ls', '--host', '=', 'w'), ['web1']);
+    // A list goes on after its comma, without what it has already.
+    assert.deepEqual(complete('rpc', 'web1,'), ['web1,db1', 'web1,localhost', 'web1,env=prod', 'web1,env=staging', 'web1,role=web']);
+    assert.deepEqual(complete('hosts', 'remove', ''), ['web1', 'db1']);
+  });
+
+  test('policies for --policy and policy show, principals for --principal and principal rm', () => {
+    assert.deepEqual(complete('client', 'run', 'web1', '--policy', ''), ['read_only', 'deploy']);
+    assert.deepEqual(complete('client', 'run', 'web1', '-p', 'd'), ['deploy']);
+    assert.deepEqual(complete('policy', 'show', ''), ['read_only', 'deploy']);
+    assert.deepEqual(complete('principal', 'add', 'x', '--policy', 'read_only,'), ['read_only,deploy']);
+    assert.deepEqual(complete('principal', 'rm', ''), ['ci-bot']);
+    assert.deepEqual(complete('audit', 'ls', '--principal', 'c'), ['ci-bot']);
+    assert.deepEqual(complete('policy', 'create', 'x', '--template', 'd'), ['developer']);
+  });
+
+  test("tmux sessions of this machine's tmux only, agent session IDs, rpc's built-in methods", () => {
+    execFileSync('tmux', ['new-session', '-d', '-s', 'build-7'], { env });
+    assert.deepEqual(complete('session', 'attach', 'b'), ['build-7']);
+    assert.deepEqual(complete('session', 'kill', '--host', 'localhost', ''), ['build-7']);
+    // Another host's sessions would need a connection: none is made, nothing is offered.
+    assert.deepEqual(complete('session', 'attach', '--host', 'web1', ''), []);
+
+    mkdirSync(join(home.home, 'agents'), { recursive: true });
+    writeFileSync(join(home.home, 'agents', 'sessions.json'), JSON.stringify({ sessions: [{ id: '3f2a9c01', name: 'fix-tests', state: 'running' }, { id: '9c1d0e22', name: 'docs', state: 'exited' }] }));
+    assert.deepEqual(complete('code', 'attach', '3'), ['3f2a9c01']);
+    assert.deepEqual(complete('code', 'rm', '3f2a9c01', ''), ['3f2a9c01', '9c1d0e22']);
+
+    assert.deepEqual(complete('rpc', 'web1', 'FileSystem.read'), ['FileSystem.readText', 'FileSystem.readBytes']);
+    assert.ok(complete('rpc', 'web1', 'Apt').includes('Apt.package'));
+    rmSync(join(home.home, 'agents'), { recursive: true });
+  });
+});
+
+describe('remux __complete with broken, missing or slow sources', () => {
+  test('a broken hosts.yaml and policies.yaml: no error text, no hosts, subcommands still complete', () => {
+    const home = tempHome();
+    try {
+      writeFileSync(join(home.home, 'hosts.yaml'), 'hosts:\n  web1: [\n    {{ not yaml\n');
+      writeFileSync(join(home.home, 'policies.yaml'), 'policies: [1, 2\n');
+      const env = shellEnv(home.env);
+      for (const words of [['client', 'run', ''], ['client', 'run', 'x', '--policy', ''], ['session', 'ls', '--host', 'env', '=', '']]) {
+        const { reply, stderr } = bashComplete(words, env);
+        assert.equal(stderr, '', words.join(' '));
+        assert.ok(!reply.includes('web1'), `${words.join(' ')}: ${reply.join(' ')}`);
+        assert.ok(reply.every((r) => !/error|remux:/i.test(r)), reply.join('\n'));
+      }
+      assert.deepEqual(bashComplete(['client', 'r'], env).reply, ['run', 'read']);
+    } finally {
+      home.remove();
+    }
+  });
+
+  test('a fresh REMUX_HOME stays empty: no audit store, no daemon socket, no file at all', () => {
+    const home = tempHome();
+    try {
+      const env = shellEnv(home.env);
+      for (const words of [[''], ['client', 'run', ''], ['client', 'run', 'localhost', '--policy', ''], ['session', 'attach', ''], ['code', 'attach', ''], ['principal', 'rm', ''], ['rpc', 'localhost', 'Exec.']]) {
+        assert.equal(bashComplete(words, env).stderr, '');
+      }
+      assert.deepEqual(readdirSync(home.home), []);
+      // The code cache it does write is its own, under XDG_CACHE_HOME.
+      const cached = readdirSync(join(CACHE, 'remux'));
+      assert.ok(cached.some((f) => f.endsWith('-__complete.v8cache')), cached.join(' '));
+    } finally {
+      home.remove();
+    }
+  });
+
+  test('a tmux that never answers is given up on at once; a missing REMUX_HOME completes nothing', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'remux-completion-bin-'));
+    try {
+      writeFileSync(join(bin, 'tmux'), '#!/bin/sh\nexec sleep 30\n');
+      chmodSync(join(bin, 'tmux'), 0o755);
+      const env = { REMUX_HOME: join(bin, 'no-such-home'), XDG_CACHE_HOME: CACHE, TMUX: undefined, PATH: `${bin}:${process.env.PATH ?? ''}` };
+      const started = performance.now();
+      const run = await remux(['__complete', '--', 'session', 'attach', ''], { env, timeoutMs: 20_000 });
+      assert.ok(performance.now() - started < 10_000, `answered in ${Math.round(performance.now() - started)} ms`);
+      assert.deepEqual([run.code, run.stdout, run.stderr], [0, ':0\n', '']);
+      assert.deepEqual((await remux(['__complete', '--', 'client', 'run', ''], { env })).stdout, 'localhost\tthis machine\nall\tevery host\n:0\n');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  test('a value remux knows nothing of leaves file names to the shell; zsh and fish scripts are printed', async () => {
+    const home = tempHome();
+    try {
+      assert.equal((await remux(['__complete', '--', 'policy', 'validate', ''], { env: home.env })).stdout, ':2\n');
+      assert.equal((await remux(['__complete', '--', 'hosts', 'add', 'x', 'h', '--identity', ''], { env: home.env })).stdout, ':2\n');
+      const zsh = await remux(['completion', 'zsh']);
+      assert.match(zsh.stdout, /^#compdef remux\n/);
+      assert.match(zsh.stdout, /remux __complete --/);
+      assert.match((await remux(['completion', 'fish'])).stdout, /complete -c remux -f -a '\(__remux_complete\)'/);
+      assert.equal((await remux(['completion', 'tcsh'])).code, 2);
+    } finally {
+      home.remove();
+    }
+  });
+});
