@@ -1,14 +1,16 @@
 // Shell completion: the script `remux completion bash` prints, loaded in a bare bash and driven as bash
 // drives it (COMP_WORDS as bash splits the line, at '=' too, and COMP_CWORD), with the real CLI answering
-// from a temporary REMUX_HOME. zsh and fish are not installed here: their scripts are only checked for
-// being printed.
+// from a temporary REMUX_HOME. Then as a user meets it: Tab typed into an interactive bash and zsh in a
+// terminal, and fish's own completion (complete -C); a shell that is not installed is skipped.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { spawn as ptySpawn } from 'node-pty';
 import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
+import { until } from '../support/until.js';
 
 /** The code cache (launch.cts) of every remux started here, outside REMUX_HOME as the user's ~/.cache is. */
 const CACHE = mkdtempSync(join(tmpdir(), 'remux-completion-cache-'));
@@ -133,6 +135,74 @@ describe('remux completion bash', () => {
   });
 });
 
+function installed(shell: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${shell}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * What the terminal shows once `line` and Tab (twice: bash lists the candidates at the second) are
+ * typed into the interactive shell `argv`, after `setup` ran; waited for until it matches `expected`.
+ */
+async function typeTab(argv: string[], env: NodeJS.ProcessEnv, setup: string, line: string, expected: RegExp): Promise<string> {
+  const term = ptySpawn(argv[0]!, argv.slice(1), { cols: 200, rows: 24, cwd: REPO_ROOT, env: env as Record<string, string> });
+  let out = '';
+  term.onData((d) => (out += d));
+  try {
+    // The marker is printed by echo, not merely echoed as typed.
+    term.write(`${setup}; echo READY''-\n`);
+    await until('the shell to be set up', () => out.includes('READY-'), 30_000);
+    const from = out.length;
+    term.write(`${line}\t\t`);
+    await until(`${line}<Tab> to show ${String(expected)}: ${JSON.stringify(out.slice(from))}`, () => expected.test(out.slice(from)), 30_000);
+    return out.slice(from);
+  } finally {
+    term.kill('SIGKILL');
+  }
+}
+
+describe('completion in real shells', () => {
+  const home = tempHome();
+  const env = shellEnv({ ...home.env, TERM: 'dumb' });
+  before(() => {
+    writeFileSync(join(home.home, 'hosts.yaml'), HOSTS);
+    writeFileSync(join(home.home, 'policies.yaml'), POLICIES);
+  });
+  after(() => home.remove());
+
+  test('bash: Tab in a terminal completes values after = as readline replaces them', async () => {
+    const bash = ['bash', '--norc', '--noprofile', '-i'];
+    const setup = "PS1='$ '; source <(remux completion bash)";
+    await typeTab(bash, env, setup, 'remux session ls --host env=', /prod +staging/);
+    await typeTab(bash, env, setup, 'remux session ls --host env=p', /--host env=prod $/);
+    await typeTab(bash, env, setup, 'remux client run db1 --pol', /--policy $/);
+  });
+
+  test('zsh: from a directory of $fpath, after compinit', { skip: !installed('zsh') && 'zsh is not installed' }, async () => {
+    const zfunc = join(home.home, 'zfunc');
+    mkdirSync(zfunc);
+    writeFileSync(join(zfunc, '_remux'), (await remux(['completion', 'zsh'])).stdout);
+    const zsh = ['zsh', '-f', '-i'];
+    const setup = `PS1='%% '; fpath=(${zfunc} $fpath); autoload -Uz compinit && compinit -u -D`;
+    await typeTab(zsh, env, setup, 'remux client run web1 --policy ', /deploy +read_only/);
+    await typeTab(zsh, env, setup, 'remux session ls --host env=p', /--host env=prod $/);
+    await typeTab(zsh, env, setup, 'remux hos', /remux hosts $/);
+  });
+
+  test("fish: its own completion of a command line", { skip: !installed('fish') && 'fish is not installed' }, async () => {
+    const script = join(home.home, 'remux.fish');
+    writeFileSync(script, (await remux(['completion', 'fish'])).stdout);
+    const fish = (line: string): string[] => {
+      const run = spawnSync('fish', ['--no-config', '-c', `source ${script}; complete -C '${line}'`], { env, encoding: 'utf8', timeout: 30_000 });
+      assert.equal(run.stderr, '');
+      return run.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0]!);
+    };
+    assert.deepEqual(fish('remux client run web1 --policy '), ['deploy', 'read_only']);
+    assert.deepEqual(fish('remux session ls --host env='), ['env=prod', 'env=staging']);
+    assert.deepEqual(fish('remux se'), ['session']);
+    assert.deepEqual(fish('remux session ls --host=w'), ['--host=web1']);
+  });
+});
+
 describe('remux __complete with broken, missing or slow sources', () => {
   test('a broken hosts.yaml and policies.yaml: no error text, no hosts, subcommands still complete', () => {
     const home = tempHome();
@@ -184,15 +254,11 @@ describe('remux __complete with broken, missing or slow sources', () => {
     }
   });
 
-  test('a value remux knows nothing of leaves file names to the shell; zsh and fish scripts are printed', async () => {
+  test('a value remux knows nothing of leaves file names to the shell', async () => {
     const home = tempHome();
     try {
       assert.equal((await remux(['__complete', '--', 'policy', 'validate', ''], { env: home.env })).stdout, ':2\n');
       assert.equal((await remux(['__complete', '--', 'hosts', 'add', 'x', 'h', '--identity', ''], { env: home.env })).stdout, ':2\n');
-      const zsh = await remux(['completion', 'zsh']);
-      assert.match(zsh.stdout, /^#compdef remux\n/);
-      assert.match(zsh.stdout, /remux __complete --/);
-      assert.match((await remux(['completion', 'fish'])).stdout, /complete -c remux -f -a '\(__remux_complete\)'/);
       assert.equal((await remux(['completion', 'tcsh'])).code, 2);
     } finally {
       home.remove();
