@@ -11,7 +11,7 @@ import { userInfo } from 'node:os';
 import { parseDocument } from 'yaml';
 import { hostsFile, policiesFile, principalsFile } from '../config/paths.js';
 import { LOCAL_HOST_NAMES, isLocalHostName } from '../hosts/selectors.js';
-import { declaredSource, type ValueSource } from './commands/completion.js';
+import { declaredSources, type ValueSource } from './commands/completion.js';
 
 export interface Candidate {
   value: string;
@@ -60,7 +60,7 @@ export async function complete(program: Command, words: readonly string[], env: 
   const last = args[args.length - 1];
   const arg = args[line.operands.length] ?? (last?.variadic === true ? last : undefined);
   if (arg === undefined) return { candidates: [] };
-  const source = declaredSource(cmd, arg.name()) ?? arg.argChoices ?? BY_NAME[arg.name()];
+  const source = declaredSources(cmd)[arg.name()] ?? arg.argChoices ?? BY_NAME[arg.name()];
   return valuesOf(source, current, line, env);
 }
 
@@ -124,7 +124,7 @@ function findOption(cmd: Command, flag: string): Option | undefined {
 function sourceOfOption(cmd: Command, option: Option): ValueSource | undefined {
   const long = option.long ?? '';
   for (let c: Command | null = cmd; c !== null; c = c.parent) {
-    const declared = declaredSource(c, long);
+    const declared = declaredSources(c)[long];
     if (declared !== undefined) return declared;
   }
   return option.argChoices ?? BY_NAME[long.replace(/^--/, '')];

@@ -8,7 +8,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { Command } from 'commander';
 import { spawn as ptySpawn } from 'node-pty';
+import { declaredSources } from '../../src/cli/commands/completion.js';
+import { registerCommands } from '../../src/cli/commands/index.js';
+import { processInvocation } from '../../src/cli/invocation.js';
+import { createProgram } from '../../src/cli/program.js';
 import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
 import { until } from '../support/until.js';
 
@@ -121,6 +126,8 @@ describe('remux completion bash', () => {
     execFileSync('tmux', ['new-session', '-d', '-s', 'build-7'], { env });
     assert.deepEqual(complete('session', 'attach', 'b'), ['build-7']);
     assert.deepEqual(complete('session', 'kill', '--host', 'localhost', ''), ['build-7']);
+    // A new session's name is not an existing one.
+    assert.deepEqual(complete('session', 'new', 'b'), []);
     // Another host's sessions would need a connection: none is made, nothing is offered.
     assert.deepEqual(complete('session', 'attach', '--host', 'web1', ''), []);
 
@@ -133,6 +140,24 @@ describe('remux completion bash', () => {
     assert.ok(complete('rpc', 'web1', 'Apt').includes('Apt.package'));
     rmSync(join(home.home, 'agents'), { recursive: true });
   });
+});
+
+test("what completes() declares names an argument or option of its command (a renamed one would silently complete nothing)", () => {
+  const inv = processInvocation();
+  const program = createProgram(inv);
+  registerCommands(program, inv);
+  const all = (cmd: Command): Command[] => [cmd, ...cmd.commands.flatMap(all)];
+  const stale: string[] = [];
+  let declared = 0;
+  for (const cmd of all(program)) {
+    const names = [...cmd.registeredArguments.map((a) => a.name()), ...cmd.options.flatMap((o) => (o.long ? [o.long] : []))];
+    for (const key of Object.keys(declaredSources(cmd))) {
+      declared++;
+      if (!names.includes(key)) stale.push(`${cmd.name()} ${key}`);
+    }
+  }
+  assert.ok(declared >= 15, `${declared} declared`);
+  assert.deepEqual(stale, []);
 });
 
 function installed(shell: string): boolean {
@@ -259,6 +284,8 @@ describe('remux __complete with broken, missing or slow sources', () => {
     try {
       assert.equal((await remux(['__complete', '--', 'policy', 'validate', ''], { env: home.env })).stdout, ':2\n');
       assert.equal((await remux(['__complete', '--', 'hosts', 'add', 'x', 'h', '--identity', ''], { env: home.env })).stdout, ':2\n');
+      // A new name: neither candidates nor file names.
+      assert.equal((await remux(['__complete', '--', 'hosts', 'add', ''], { env: home.env })).stdout, ':0\n');
       assert.equal((await remux(['completion', 'tcsh'])).code, 2);
     } finally {
       home.remove();

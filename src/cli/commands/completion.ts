@@ -10,7 +10,7 @@ import { packageFile } from '../program.js';
 
 /**
  * Where the candidates for a value come from: a source completion.ts knows (files in REMUX_HOME, local
- * tmux, the built-in tools), or a fixed list.
+ * tmux, the built-in tools), or a fixed list ([] for a new name: nothing, not even file names).
  */
 export type ValueSource =
   | 'hosts'
@@ -35,9 +35,9 @@ export function completes(cmd: Command, sources: Record<string, ValueSource>): C
   return cmd;
 }
 
-/** What `completes()` declared for `cmd`'s argument or option `key`. */
-export function declaredSource(cmd: Command, key: string): ValueSource | undefined {
-  return declared.get(cmd)?.[key];
+/** What `completes()` declared for `cmd`, by argument name or long flag. */
+export function declaredSources(cmd: Command): Readonly<Record<string, ValueSource>> {
+  return declared.get(cmd) ?? {};
 }
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;

@@ -23,7 +23,7 @@ export function registerHosts(program: Command): void {
     .description('the host inventory ($REMUX_HOME/hosts.yaml): add, list, check, remove')
     .addHelpText('after', examples('remux hosts add web1 ops@10.0.0.5 --label env=prod', 'remux hosts check web1 --accept-new', 'remux hosts list --json'));
 
-  completes(hosts.command('add'), { '--jump': 'inventory-host' })
+  completes(hosts.command('add'), { name: [], '--jump': 'inventory-host' })
     .description('add a host reached over SSH; its host key must be in known_hosts (or use hosts check --accept-new)')
     .argument('<name>', 'short name used in commands and selectors, e.g. web1')
     .argument('<address>', 'ADDRESS, USER@ADDRESS or USER@[IPv6]')

@@ -40,7 +40,7 @@ export function registerPolicy(program: Command): void {
       validatePolicyFile(file, opts);
     });
 
-  completes(policy.command('create'), { '--template': 'policy-template' })
+  completes(policy.command('create'), { name: [], '--template': 'policy-template' })
     .description('add a policy made from a template to a policies file; an existing name is never overwritten')
     .argument('<name>', 'name of the new policy')
     .requiredOption('-t, --template <template>', 'restrictive | read_only | write_capable | developer | admin')

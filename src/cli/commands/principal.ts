@@ -34,8 +34,7 @@ export function registerPrincipal(program: Command): void {
     .description('principals: who may use the daemon\'s web console and API (and REMUX_TOKEN), and what each may touch')
     .addHelpText('after', examples('remux principal add ci-bot --hosts env=staging --policy read_only --json', 'remux principal set ci-bot --hosts env=prod', 'remux principal ls', 'remux principal rotate ci-bot'));
 
-  principal
-    .command('add')
+  completes(principal.command('add'), { name: [] })
     .description('add a principal and print its new token (once: only a hash is stored)')
     .argument('<name>', 'name recorded in the audit trail, e.g. ci-bot')
     .option('--admin', 'reaches every host, user and policy, and sees the whole audit trail')

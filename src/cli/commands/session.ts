@@ -42,7 +42,7 @@ export interface KillOptions extends SessionOptions {
 }
 
 function target(cmd: Command): Command {
-  return completes(cmd, { name: 'tmux-session' })
+  return cmd
     .argument('<name>', 'session name: 1-64 letters, digits, "_" or "-"')
     .option('-H, --host <host>', 'the host (one name; localhost, the default, is this machine)', 'localhost')
     .option('-u, --user <user>', "tmux user (one of the host's tmux_users; default: the login user)")
@@ -90,7 +90,8 @@ is not allowed: empty and forbidden are different facts. Exit status 255 if a ho
       await run(opts, (inv, runner) => listSessions(inv, runner, opts));
     });
 
-  target(session.command('new'))
+  // A new name: nothing to offer (not even files).
+  target(completes(session.command('new'), { name: [] }))
     .description('create a detached session, optionally running a command checked against the policy like client run')
     .option('-c, --cmd <command>', 'startup command (parsed strictly and checked against the policy; default: the login shell)')
     .option('-p, --policy <name>', 'policy for the startup command (default: default_policy in config.yaml); where it uses the OS sandbox, the command runs in one for as long as the session lives')
@@ -119,7 +120,7 @@ Exit status: 0 created; 2 bad name, user or command syntax; 77 command denied by
       return run({ ...opts, daemon: false }, (inv, runner) => attachSession(inv, runner, name, { host: opts.host, ...(opts.user !== undefined ? { user: opts.user } : {}) }));
     });
 
-  target(session.command('attach'))
+  target(completes(session.command('attach'), { name: 'tmux-session' }))
     .description("attach this terminal to a session (detach with tmux's prefix, then d)")
     .option('-r, --read-only', 'watch without typing (tmux attach -r)')
     .addHelpText(
@@ -136,7 +137,7 @@ Runs in this process (it needs your terminal), through the same audited path as 
       await run({ ...opts, daemon: false }, (inv, runner) => attachSession(inv, runner, name, opts));
     });
 
-  target(session.command('send'))
+  target(completes(session.command('send'), { name: 'tmux-session' }))
     .description('type into a session: text as is, key names (Enter, C-c, Escape, Tab, Up, F1, M-x …) as keys')
     .argument('<keys...>', 'after --: text and key names, in order')
     .option('-l, --literal', 'every word is text, even one that looks like a key name')
@@ -153,7 +154,7 @@ Examples:
       await run(opts, (inv, runner) => sendKeys(inv, runner, name, keys, opts));
     });
 
-  target(session.command('capture'))
+  target(completes(session.command('capture'), { name: 'tmux-session' }))
     .description("print what a session's pane shows")
     .option('-n, --lines <n>', 'the last N lines, scrollback included (default: the visible pane)')
     .addHelpText('after', '\nExamples:\n  remux session capture build --host web1\n  remux session capture build --host web1 --lines 200')
@@ -162,7 +163,7 @@ Examples:
       await run(opts, (inv, runner) => captureSession(inv, runner, name, opts));
     });
 
-  target(session.command('kill'))
+  target(completes(session.command('kill'), { name: 'tmux-session' }))
     .description('kill a session and everything running in it; asks you to type its name')
     .option('-f, --force', 'do not ask')
     .addHelpText('after', '\nExamples:\n  remux session kill build --host web1\n  remux session kill build --host web1 -f')
