@@ -1,9 +1,9 @@
 // `remux __complete -- WORDS…`: what may come at the last word, read from commander's command tree and,
 // for values, from the user's files. It only reads: no audit record, no daemon, no question, no
 // connection to a host (tmux sessions are this machine's, asked of its tmux with a short timeout). A
-// file that is missing or does not parse completes nothing for its part and says nothing: whatever is
-// printed lands in the user's prompt line. The files are read without the loaders' validation, so one bad
-// entry does not hide the others, and to answer fast.
+// file that is missing or is not YAML completes nothing for its part and says nothing: whatever is
+// printed lands in the user's prompt line. The files are read without the loaders' validation (zod), so
+// an entry the loader would refuse does not hide the others, and to answer fast.
 import type { Command, Option } from 'commander';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -20,8 +20,6 @@ export interface Candidate {
 
 export interface Completion {
   candidates: Candidate[];
-  /** The value goes on (a list after `,`, an option's `--name=`): no space after it. */
-  noSpace?: boolean;
   /** Nothing remux knows: the shell completes file names. */
   files?: boolean;
 }
@@ -64,10 +62,10 @@ export async function complete(program: Command, words: readonly string[], env: 
   return valuesOf(source, current, line, env);
 }
 
-/** `value\tdescription` lines, then `:N`: bit 1 no space after the value, bit 2 complete file names. */
+/** `value\tdescription` lines, then `:N`, N a set of bits: 2 complete file names (the others are free for more). */
 export function formatCompletion(c: Completion): string {
   const lines = c.candidates.map((x) => (x.description ? `${x.value}\t${oneLine(x.description)}` : x.value));
-  return `${[...lines, `:${(c.noSpace ? 1 : 0) | (c.files ? 2 : 0)}`].join('\n')}\n`;
+  return `${[...lines, `:${c.files ? 2 : 0}`].join('\n')}\n`;
 }
 
 /** The command line up to the word being completed, as commander would read it. */

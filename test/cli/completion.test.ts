@@ -200,6 +200,8 @@ describe('completion in real shells', () => {
     await typeTab(bash, env, setup, 'remux session ls --host env=', /prod +staging/);
     await typeTab(bash, env, setup, 'remux session ls --host env=p', /--host env=prod $/);
     await typeTab(bash, env, setup, 'remux client run db1 --pol', /--policy $/);
+    // A value remux knows nothing of: bash's own file names.
+    await typeTab(bash, env, setup, `remux policy validate ${home.home}/poli`, /policies\.yaml $/);
   });
 
   test('zsh: from a directory of $fpath, after compinit', { skip: !installed('zsh') && 'zsh is not installed' }, async () => {

@@ -1,8 +1,8 @@
 // `remux completion bash|zsh|fish` prints a script (completion-scripts/remux.SHELL) that completes remux's
-// command lines; the script asks the hidden `remux __complete -- WORDS…` what may come next. Both read the command tree commander has,
-// so completion follows the commands as they are. What a value is (a host, a policy…) comes from
-// `completes()` where a command is defined, else from the name of its option or argument
-// (../completion.ts).
+// command lines; the script asks the hidden `remux __complete -- WORDS…` what may come next, which reads
+// commander's command tree, so completion follows the commands as they are. What a value is (a host, a
+// policy…) comes from `completes()` where a command is defined, else from the name of its option or
+// argument (../completion.ts).
 import { Argument, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { Invocation } from '../invocation.js';

@@ -1,7 +1,7 @@
 # bash completion for remux: source <(remux completion bash)
 # It hands the words before the cursor (and the one at it) to `remux __complete --` (src/cli/completion.ts),
-# which answers with lines of VALUE<TAB>DESCRIPTION, then :N (bit 1: no space after the value; bit 2:
-# complete file names). Its stderr is dropped and its stdin is /dev/null: nothing reaches the prompt line.
+# which answers with lines of VALUE<TAB>DESCRIPTION, then :N, a set of bits (2: complete file names).
+# Its stderr is dropped and its stdin is /dev/null: nothing reaches the prompt line.
 _remux() {
   local -a words=() lines=()
   local i w glue='' cur tok prefix directive line
@@ -35,7 +35,6 @@ _remux() {
     line=${line%%$'\t'*}
     COMPREPLY+=("${line#"$prefix"}")
   done
-  if ((directive & 1)); then compopt -o nospace 2>/dev/null; fi
   if ((directive & 2)) && ((${#COMPREPLY[@]} == 0)); then compopt -o default 2>/dev/null; fi
   return 0
 }

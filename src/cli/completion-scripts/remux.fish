@@ -1,7 +1,7 @@
 # fish completion for remux: remux completion fish > ~/.config/fish/completions/remux.fish
 # It hands the words before the cursor (and the one at it) to `remux __complete --` (src/cli/completion.ts),
-# which answers with lines of VALUE<TAB>DESCRIPTION, then :N (bit 1: no space after the value; bit 2:
-# complete file names). Its stderr is dropped and its stdin is /dev/null: nothing reaches the prompt line.
+# which answers with lines of VALUE<TAB>DESCRIPTION, then :N, a set of bits (2: complete file names).
+# Its stderr is dropped and its stdin is /dev/null: nothing reaches the prompt line.
 function __remux_complete
     set -l words (commandline -opc)
     set -l cur (commandline -ct)

@@ -1,8 +1,8 @@
 #compdef remux
 # zsh completion for remux: put it in a directory of $fpath as _remux, or source <(remux completion zsh) after compinit
 # It hands the words before the cursor (and the one at it) to `remux __complete --` (src/cli/completion.ts),
-# which answers with lines of VALUE<TAB>DESCRIPTION, then :N (bit 1: no space after the value; bit 2:
-# complete file names). Its stderr is dropped and its stdin is /dev/null: nothing reaches the prompt line.
+# which answers with lines of VALUE<TAB>DESCRIPTION, then :N, a set of bits (2: complete file names).
+# Its stderr is dropped and its stdin is /dev/null: nothing reaches the prompt line.
 compdef _remux remux
 
 _remux() {
@@ -20,8 +20,6 @@ _remux() {
   done
   if (( directive & 2 )) && (( ${#described} == 0 )); then
     _files
-  elif (( directive & 1 )); then
-    _describe -t values remux described -S ''
   else
     _describe -t values remux described
   fi
