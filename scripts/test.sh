@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/npm-env.sh
 
 # program -> Debian package the tests need.
-declare -A NEEDED=([tmux]=tmux [chromium]=chromium [sshd]=openssh-server [ssh]=openssh-client [bwrap]=bubblewrap [socat]=socat [rg]=ripgrep [ip]=iproute2 [python3]=python3 [make]=make [g++]=g++ [strace]=strace [sudo]=sudo [dpkg-scanpackages]=dpkg-dev [gpg]=gnupg)
+declare -A NEEDED=([tmux]=tmux [chromium]=chromium [sshd]=openssh-server [ssh]=openssh-client [bwrap]=bubblewrap [socat]=socat [rg]=ripgrep [ip]=iproute2 [python3]=python3 [make]=make [g++]=g++ [strace]=strace [sudo]=sudo [dpkg-scanpackages]=dpkg-dev [gpg]=gnupg [zsh]=zsh [fish]=fish)
 missing=()
 for program in "${!NEEDED[@]}"; do
   command -v "$program" >/dev/null 2>&1 || [ -x "/usr/sbin/$program" ] || missing+=("${NEEDED[$program]}")
