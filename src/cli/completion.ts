@@ -64,7 +64,10 @@ export async function complete(program: Command, words: readonly string[], env: 
 
 /** `value\tdescription` lines, then `:N`, N a set of bits: 2 complete file names (the others are free for more). */
 export function formatCompletion(c: Completion): string {
-  const lines = c.candidates.map((x) => (x.description ? `${x.value}\t${oneLine(x.description)}` : x.value));
+  // A value with a space or a control character (a tmux session made by hand, a key in a file) would split
+  // into several lines or words, and no remux command takes one: it is left out.
+  const usable = c.candidates.filter((x) => !/[\s\p{Cc}]/u.test(x.value));
+  const lines = usable.map((x) => (x.description ? `${x.value}\t${oneLine(x.description)}` : x.value));
   return `${[...lines, `:${c.files ? 2 : 0}`].join('\n')}\n`;
 }
 

@@ -249,6 +249,17 @@ describe('remux __complete with broken, missing or slow sources', () => {
     }
   });
 
+  test('a name with a newline, tab or space is not offered: it would split into other candidates', async () => {
+    const home = tempHome();
+    try {
+      writeFileSync(join(home.home, 'hosts.yaml'), 'hosts:\n  "evil\\nall": {}\n  "a\\tb": {}\n  "c d": {}\n  web1: {}\n');
+      const run = await remux(['__complete', '--', 'client', 'read', ''], { env: home.env });
+      assert.equal(run.stdout, 'web1\nlocalhost\tthis machine\n:0\n');
+    } finally {
+      home.remove();
+    }
+  });
+
   test('a fresh REMUX_HOME stays empty: no audit store, no daemon socket, no file at all', () => {
     const home = tempHome();
     try {
