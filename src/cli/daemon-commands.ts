@@ -5,7 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
-import { loadConfig, type Config } from '../config/config.js';
+import { configFileDigest, loadConfig, loadConfigFile, type Config } from '../config/config.js';
+import { ConfigError } from '../config/source.js';
 import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile } from '../config/paths.js';
 import { loadPrincipals } from '../config/principals.js';
 import { loadPolicies } from '../core/context.js';
@@ -14,7 +15,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { bwrapAvailable, landlockScopes } from '../exec/sandbox.js';
 import { sandboxSpec } from '../policy/evaluate.js';
 import { askDaemon } from '../gateway/client.js';
-import type { DaemonStatus } from '../gateway/protocol.js';
+import type { DaemonStartOptions, DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { channelName } from '../notify/channels.js';
 import { unreachableLinks } from '../notify/service.js';
@@ -30,21 +31,71 @@ function daemonSocket(flag?: string): string {
   return flag ? resolve(expandHome(flag)) : socketFile(process.env, loadConfig().config.daemon.socket);
 }
 
+/**
+ * The daemon, found even when config.yaml does not load now (status, doctor and restart must say so, and
+ * a running daemon is what it goes on with): then on REMUX_SOCKET or the default socket. A config error
+ * is thrown only when no daemon answers there.
+ */
+async function findDaemon(flag?: string): Promise<{ socket: string; running: DaemonStatus | null }> {
+  let socket: string;
+  try {
+    socket = daemonSocket(flag);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const fallback = socketFile(process.env);
+    const running = await status(fallback);
+    if (!running) throw err;
+    return { socket: fallback, running };
+  }
+  return { socket, running: await status(socket) };
+}
+
 async function status(socket: string): Promise<DaemonStatus | null> {
   const answer = await askDaemon(socket, { type: 'status' });
   return answer?.type === 'status' ? answer.status : null;
 }
 
+/** The start options with their paths made absolute: a restart, from any directory, means the same files. */
+function resolvedStartOptions(opts: DaemonStartOptions): DaemonStartOptions {
+  const path = (p: string | undefined): string | undefined => (p ? resolve(expandHome(p)) : undefined);
+  const all: DaemonStartOptions = {
+    knownHosts: path(opts.knownHosts),
+    auditLogDir: path(opts.auditLogDir),
+    listen: opts.listen,
+    tlsCert: path(opts.tlsCert),
+    tlsKey: path(opts.tlsKey),
+    // commander sets tls: true unless --no-tls.
+    tls: opts.tls === false ? false : undefined,
+    insecureNoTls: opts.insecureNoTls === true ? true : undefined,
+  };
+  return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
+}
+
+/** The words of `remux daemon start` that give these options. */
+function startArgs(o: DaemonStartOptions): string[] {
+  const args: string[] = [];
+  if (o.knownHosts) args.push('--known-hosts', o.knownHosts);
+  if (o.auditLogDir) args.push('--audit-log-dir', o.auditLogDir);
+  if (o.listen) args.push('--listen', o.listen);
+  if (o.tlsCert) args.push('--tls-cert', o.tlsCert);
+  if (o.tlsKey) args.push('--tls-key', o.tlsKey);
+  if (o.tls === false) args.push('--no-tls');
+  if (o.insecureNoTls) args.push('--insecure-no-tls');
+  return args;
+}
+
 export async function startDaemonCommand(opts: StartOptions): Promise<void> {
   const socket = daemonSocket(opts.socket);
-  const contextOptions = {
-    ...(opts.knownHosts ? { knownHosts: resolve(expandHome(opts.knownHosts)) } : {}),
-    ...(opts.auditLogDir ? { auditDb: join(resolve(expandHome(opts.auditLogDir)), 'audit.db') } : {}),
-  };
-  const http = { listen: opts.listen, tlsCert: opts.tlsCert, tlsKey: opts.tlsKey, tls: opts.tls === false ? false : undefined, insecureNoTls: opts.insecureNoTls };
+  const flags = resolvedStartOptions(opts);
   if (opts.foreground) {
     const { startDaemon } = await import('../gateway/daemon.js');
-    const daemon = await startDaemon({ socket, version: packageVersion(), ...contextOptions, http });
+    const daemon = await startDaemon({
+      socket,
+      version: packageVersion(),
+      ...(flags.knownHosts ? { knownHosts: flags.knownHosts } : {}),
+      ...(flags.auditLogDir ? { auditDb: join(flags.auditLogDir, 'audit.db') } : {}),
+      http: { listen: flags.listen, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tls: flags.tls, insecureNoTls: flags.insecureNoTls },
+    });
     const stop = (): void => void daemon.stop();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -57,18 +108,15 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
     process.stdout.write(`already running: pid ${running.pid}, socket ${socket}\n`);
     return;
   }
+  if (!(await spawnDaemon(socket, flags))) process.exitCode = EXIT.FAILURE;
+}
+
+/** Starts a daemon in the background and waits until it answers; false (the log's last lines said) if it does not. */
+async function spawnDaemon(socket: string, flags: DaemonStartOptions): Promise<boolean> {
   const log = daemonLogFile();
   mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
   const fd = openSync(log, 'a', 0o600);
-  const args = [BIN, 'daemon', 'start', '--foreground', '--socket', socket];
-  if (contextOptions.knownHosts) args.push('--known-hosts', contextOptions.knownHosts);
-  if (opts.auditLogDir) args.push('--audit-log-dir', resolve(expandHome(opts.auditLogDir)));
-  if (http.listen) args.push('--listen', http.listen);
-  if (http.tlsCert) args.push('--tls-cert', resolve(expandHome(http.tlsCert)));
-  if (http.tlsKey) args.push('--tls-key', resolve(expandHome(http.tlsKey)));
-  if (http.tls === false) args.push('--no-tls');
-  if (http.insecureNoTls) args.push('--insecure-no-tls');
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [BIN, 'daemon', 'start', '--foreground', '--socket', socket, ...startArgs(flags)], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -77,27 +125,93 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
     if (s) {
       process.stdout.write(`started: pid ${s.pid}, socket ${socket}, log ${log}\n`);
       process.stdout.write(httpLine(s));
-      return;
+      return true;
     }
     const code = await Promise.race([exited, sleep(100).then(() => undefined)]);
     if (code !== undefined) break;
   }
   const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
   process.stderr.write(`remux: the daemon did not start; last lines of ${log}:\n${tail}\n`);
-  process.exitCode = EXIT.FAILURE;
+  return false;
 }
 
 export async function stopDaemonCommand(opts: { socket?: string }): Promise<void> {
-  const socket = daemonSocket(opts.socket);
-  const answer = await askDaemon(socket, { type: 'stop' });
-  if (!answer) {
-    process.stdout.write(`not running (no daemon answers on ${socket})\n`);
-    return;
+  const { socket } = await findDaemon(opts.socket);
+  const stopped = await stopDaemon(socket);
+  if (stopped === null) process.stdout.write(`not running (no daemon answers on ${socket})\n`);
+  else if (stopped.gone) process.stdout.write(`stopped${stopped.pid ? ` (pid ${stopped.pid})` : ''}\n`);
+  else {
+    process.stderr.write(`remux: ${notEnded(stopped.pid)}\n`);
+    process.exitCode = EXIT.FAILURE;
   }
+}
+
+const STOP_WAIT_MS = 30_000;
+
+const notEnded = (pid: number | null): string => `the daemon (pid ${pid}) was asked to stop and has not ended after ${STOP_WAIT_MS / 1000} s; see ${daemonLogFile()}`;
+
+/**
+ * Asks the daemon on SOCKET to stop, and waits until its process has ended (so that a following start
+ * cannot race it for the socket, the pid file or the console's port). null: no daemon answered.
+ */
+async function stopDaemon(socket: string): Promise<{ pid: number | null; gone: boolean } | null> {
+  const answer = await askDaemon(socket, { type: 'stop' });
+  if (!answer) return null;
   const pid = answer.type === 'status' ? answer.status.pid : null;
-  // Wait until it is really gone, so a following `daemon start` cannot race it.
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline && existsSync(socket); ) await sleep(50);
-  process.stdout.write(`stopped${pid ? ` (pid ${pid})` : ''}\n`);
+  const ended = (): boolean => !existsSync(socket) && (pid === null || !processAlive(pid));
+  for (const deadline = Date.now() + STOP_WAIT_MS; Date.now() < deadline && !ended(); ) await sleep(50);
+  return { pid, gone: ended() };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, someone else's (the pid was taken again).
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * What would keep a daemon from starting with these options (config.yaml, policies, principals, the
+ * console's flags), found while the running one still serves: throws as `daemon start` would.
+ */
+async function checkStartable(flags: DaemonStartOptions): Promise<void> {
+  const { config } = loadConfig();
+  loadPolicies(policiesFile());
+  loadPrincipals(principalsFile());
+  const { httpSettings } = await import('../gateway/http/server.js');
+  httpSettings(config.http, flags);
+}
+
+export async function restartDaemonCommand(opts: StartOptions): Promise<void> {
+  const { socket, running } = await findDaemon(opts.socket);
+  const given = resolvedStartOptions(opts);
+  // As pg_ctl restart does: without options, the ones the running daemon was started with.
+  const flags = running?.startOptions && Object.keys(given).length === 0 ? running.startOptions : given;
+  const reused = flags !== given;
+  try {
+    await checkStartable(flags);
+  } catch (err) {
+    if (running) process.stderr.write(`remux: not restarted: a new daemon would not start; the running one (pid ${running.pid}) goes on as it was\n`);
+    throw err;
+  }
+  if (running) {
+    const words = startArgs(flags).join(' ');
+    process.stdout.write(`stopping pid ${running.pid}; starting again with ${reused ? 'the options it was started with' : 'the options given'}: ${words || 'none'}\n`);
+    const stopped = await stopDaemon(socket);
+    if (stopped && !stopped.gone) {
+      process.stderr.write(`remux: ${notEnded(stopped.pid)}; not starting another\n`);
+      process.exitCode = EXIT.FAILURE;
+      return;
+    }
+  } else {
+    process.stdout.write(`not running (no daemon answers on ${socket}): starting it\n`);
+  }
+  if (await spawnDaemon(socket, flags)) return;
+  if (running) process.stderr.write('remux: no daemon runs now: fix what the log says, then run remux daemon start\n');
+  process.exitCode = EXIT.FAILURE;
 }
 
 function httpLine(s: DaemonStatus): string {
@@ -111,9 +225,53 @@ function formatUptime(seconds: number): string {
   return h > 0 ? `${h}h${m}m` : m > 0 ? `${m}m${seconds % 60}s` : `${seconds}s`;
 }
 
+interface ConfigState {
+  /** The config.yaml the daemon read at start (where it looked, if there was none). */
+  file: string;
+  /** configDigest of what it read; null: there was none. */
+  digest: string | null;
+  /** Whether the file says something else now (a touch, a comment, the layout are no change). */
+  changed: boolean;
+  /** When changed: what changed, and what to do. */
+  message?: string;
+  /** When changed into a file that does not load: the first problem, as config errors name it. */
+  error?: { file: string; line: number; detail: string };
+}
+
+/** Whether config.yaml still says what the daemon read when it started, and what to do when not. */
+function configState(s: DaemonStatus): ConfigState | null {
+  if (!s.config) return null;
+  const { file, digest } = s.config;
+  const since = `${file} changed since the daemon started at ${s.startedAt.replace(/\.\d+Z$/, 'Z')}`;
+  let now: string | null | undefined;
+  try {
+    now = configFileDigest(file);
+    if (now === digest) return { file, digest, changed: false };
+  } catch {
+    // Not YAML any more: loadConfigFile says where.
+  }
+  try {
+    loadConfigFile(file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const first = err.line > 0 ? `${err.file}:${err.line}: ${err.detail}` : `${err.file}: ${err.detail}`;
+    return { file, digest, changed: true, error: { file: err.file, line: err.line, detail: err.detail }, message: `${since} and does not load: ${first}; the daemon goes on with what it read: fix the file, then run \`remux daemon restart\`` };
+  }
+  if (now === null) return { file, digest, changed: true, message: `${file} was removed since the daemon started: run \`remux daemon restart\` to go back to the defaults` };
+  return { file, digest, changed: true, message: `${since}: run \`remux daemon restart\` to apply it` };
+}
+
+/** The daemon's status as printed with --json: with its config's state. */
+function statusJson(s: DaemonStatus): Omit<DaemonStatus, 'config'> & { running: true; config?: ConfigState } {
+  return { running: true, ...s, config: configState(s) ?? undefined };
+}
+
 function printDaemonStatus(s: DaemonStatus): void {
   const connected = s.hosts.filter((h) => h.connected).length;
   process.stdout.write(`running: pid ${s.pid}, version ${s.version}, up ${formatUptime(s.uptimeSeconds)}, ${(s.memoryRssBytes / 2 ** 20).toFixed(0)} MB RSS\n`);
+  const config = configState(s);
+  if (config?.changed) process.stdout.write(`warning: ${config.message}\n`);
+  else if (config) process.stdout.write(`config ${config.digest === null ? `defaults (no ${config.file})` : config.file}, unchanged since the daemon started\n`);
   process.stdout.write(`socket ${s.socket}; audit ${s.auditDb}; known_hosts ${s.knownHosts}\n`);
   process.stdout.write(httpLine(s));
   // The pooled connections: the inventory's hosts (localhost, always there, needs none).
@@ -132,9 +290,8 @@ function printDaemonStatus(s: DaemonStatus): void {
 }
 
 export async function daemonStatusCommand(opts: { socket?: string; json?: boolean }): Promise<void> {
-  const socket = daemonSocket(opts.socket);
-  const s = await status(socket);
-  if (opts.json) printJson(s ? { running: true, ...s } : { running: false, socket });
+  const { socket, running: s } = await findDaemon(opts.socket);
+  if (opts.json) printJson(s ? statusJson(s) : { running: false, socket });
   else if (s) printDaemonStatus(s);
   else process.stdout.write(`not running (no daemon answers on ${socket}); start it with: remux daemon start\n`);
   // LSB convention for "program is not running".
@@ -169,7 +326,7 @@ export async function statusInfoCommand(opts: { json?: boolean }): Promise<void>
     auditDb: auditDbFile(),
     knownHosts: knownHostsFile(process.env, config.ssh.known_hosts),
     sandbox: bwrapAvailable(),
-    daemon: daemon ? { running: true, ...daemon } : { running: false, socket },
+    daemon: daemon ? statusJson(daemon) : { running: false, socket },
   };
   if (opts.json) return printJson(info);
   const out = (k: string, v: unknown): boolean => process.stdout.write(`${k.padEnd(13)} ${String(v)}\n`);
@@ -314,14 +471,15 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
   } catch {
     // the config check above already reports it
   }
-  let socket = '';
+  let daemon: DaemonStatus | null = null;
   try {
-    socket = socketFile(process.env, loadConfig().config.daemon.socket);
+    daemon = (await findDaemon()).running;
   } catch {
     // the config check above already reports it
   }
-  const daemon = socket ? await status(socket) : null;
   checks.push({ name: 'daemon', ok: true, warning: !daemon, detail: daemon ? `pid ${daemon.pid}, ${daemon.hosts.filter((h) => h.connected).length} hosts connected` : 'not running (commands run in-process)' });
+  const config = daemon ? configState(daemon) : null;
+  if (config?.changed) checks.push({ name: 'daemon config', ok: true, warning: true, detail: config.message ?? '' });
   for (const h of daemon?.hosts ?? []) {
     if (h.breaker && h.breaker.state !== 'closed') checks.push({ name: `host ${h.name}`, ok: true, warning: true, detail: `breaker ${h.breaker.state}: ${h.breaker.lastError ?? ''}` });
   }

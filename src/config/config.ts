@@ -1,11 +1,13 @@
 // config.yaml: the few settings remux needs beyond its policies. Every key has a default,
 // so a missing file means "defaults"; a present file is validated strictly (unknown keys are errors).
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { parse } from 'yaml';
 import { z } from 'zod';
 import { MAX_TIMER_MS } from '../core/timers.js';
 import { ChannelSchema } from '../notify/channels.js';
-import { loadSourceFile, validate } from './source.js';
+import { parseSource, readSourceText, validate } from './source.js';
 import { configFile } from './paths.js';
 
 export const DEFAULT_SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -224,15 +226,38 @@ export interface LoadedConfig {
   config: Config;
   /** The file read, or null when none exists and defaults are in force. */
   file: string | null;
+  /** configDigest of the file read; null when none exists. */
+  digest: string | null;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const file = configFile(env);
-  if (!existsSync(file)) return { config: ConfigSchema.parse({}), file: null };
-  const doc = loadSourceFile(file, env);
+  return loadConfigFile(configFile(env), env);
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  if (!existsSync(file)) return { config: ConfigSchema.parse({}), file: null, digest: null };
+  // Read once: the digest is of the very text the settings come from.
+  const text = readSourceText(file);
+  const doc = parseSource(text, file, env);
   // An empty file parses to null: treat it as "all defaults".
   const value = doc.value ?? {};
-  return { config: validate({ ...doc, value }, ConfigSchema), file };
+  return { config: validate({ ...doc, value }, ConfigSchema), file, digest: configDigest(text) };
+}
+
+/**
+ * What a config.yaml says, as a digest that a running daemon's can be compared with: its settings as
+ * written (before ${VAR} expansion, which depends on the reader's environment), keys in order, so that
+ * a touch, a comment or a change of layout is no change. Throws on text that is not YAML.
+ */
+export function configDigest(text: string): string {
+  const sortKeys = (_key: string, v: unknown): unknown =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v;
+  return createHash('sha256').update(JSON.stringify(parse(text) ?? null, sortKeys)).digest('hex');
+}
+
+/** configDigest of FILE as it is now; null when it does not exist. */
+export function configFileDigest(file: string): string | null {
+  return existsSync(file) ? configDigest(readSourceText(file)) : null;
 }
 
 export function cliPrincipal(config: Config): string {

@@ -60,13 +60,15 @@ export interface UnquotedWord {
 }
 
 export function loadSourceFile(file: string, env: NodeJS.ProcessEnv = process.env): SourceDoc {
-  let text: string;
+  return parseSource(readSourceText(file), file, env);
+}
+
+export function readSourceText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(file, 0, `cannot read: ${(err as Error).message}`);
   }
-  return parseSource(text, file, env);
 }
 
 /** The mapping key written at `offset` (yaml's duplicate-key error points at its first character only). */

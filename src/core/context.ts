@@ -20,6 +20,8 @@ export interface GatewayContext extends PerformContext {
   config: Config;
   sessions: Sessions;
   configFile: string | null;
+  /** configDigest of the config.yaml read (null: none), to tell a user when the file has changed since. */
+  configDigest: string | null;
   registry: HostRegistry;
   knownHostsFile: string;
   policiesFile: string;
@@ -55,7 +57,7 @@ export function loadPolicies(file: string): Map<string, Policy> {
 
 export function createContext(opts: ContextOptions = {}): GatewayContext {
   const env = opts.env ?? process.env;
-  const { config, file: configFile } = loadConfig(env);
+  const { config, file: configFile, digest: configDigest } = loadConfig(env);
   const policies = new ReloadingFile(policiesFile(env), loadPolicies);
   // Fail now, with file:line, rather than on the first command.
   if (!opts.policiesWhenNeeded || existsSync(policies.file)) policies.get();
@@ -89,6 +91,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
   return {
     config,
     configFile,
+    configDigest,
     registry,
     sessions,
     knownHostsFile: known,

@@ -99,7 +99,7 @@ export function serveCli(socket: net.Socket, raw: unknown, rest: Buffer, deps: C
   }
   const request: CliRequest = parsed.data;
   if (request.version !== deps.version) {
-    socket.end(frame(FRAME.decline, `the daemon is remux ${deps.version}, this client ${request.version}; restart it: remux daemon stop && remux daemon start`));
+    socket.end(frame(FRAME.decline, `the daemon is remux ${deps.version}, this client ${request.version}; restart it: remux daemon restart`));
     return;
   }
   const declined = declineReason(request.args, request.stdin === true);
@@ -146,7 +146,7 @@ function daemonHost(session: Session, deps: CliSessionDeps): ClientHost {
     async context() {
       const mismatch = filesMismatch(deps.ctx, inv.env);
       if (mismatch !== null) {
-        throw new UsageError(mismatch, 'run with --no-daemon, or restart the daemon in this environment: remux daemon stop && remux daemon start');
+        throw new UsageError(mismatch, 'run with --no-daemon, or restart the daemon in this environment: remux daemon restart');
       }
       return deps.ctx;
     },

@@ -4,7 +4,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
-import { recordingsDir, tlsDir } from '../config/paths.js';
+import { configFile, recordingsDir, tlsDir } from '../config/paths.js';
 import { keepRecordingsWithin, retentionLimits } from '../sessions/retention.js';
 import { contextFor, createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -223,5 +223,12 @@ function daemonStatus(deps: ServeDeps): DaemonStatus {
     },
     sandboxes: runningSandboxes(),
     memoryRssBytes: process.memoryUsage.rss(),
+    config: { file: ctx.configFile ?? configFile(opts.env), digest: ctx.configDigest },
+    startOptions: {
+      ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}),
+      // --audit-log-dir DIR is what makes auditDb DIR/audit.db.
+      ...(opts.auditDb ? { auditLogDir: dirname(opts.auditDb) } : {}),
+      ...opts.http,
+    },
   };
 }

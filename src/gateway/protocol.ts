@@ -135,6 +135,22 @@ export interface DaemonStatus {
   /** The local host's long-lived OS sandboxes (src/exec/sandbox-pool.ts). */
   sandboxes: SandboxStatus[];
   memoryRssBytes: number;
+  /** The config.yaml it read at start (file: where it looked) and its configDigest (null: there was none); absent from older daemons. */
+  config?: { file: string; digest: string | null };
+  /** The options of `remux daemon start` it runs with, paths absolute: what `remux daemon restart` uses again; absent from older daemons. */
+  startOptions?: DaemonStartOptions;
+}
+
+/** The options of `remux daemon start` that shape a daemon (the socket aside, which names it). */
+export interface DaemonStartOptions {
+  knownHosts?: string;
+  auditLogDir?: string;
+  listen?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** false with --no-tls. */
+  tls?: boolean;
+  insecureNoTls?: boolean;
 }
 
 export interface HostStatus {

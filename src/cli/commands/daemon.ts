@@ -1,37 +1,36 @@
 import type { Command } from 'commander';
+import type { DaemonStartOptions } from '../../gateway/protocol.js';
 import { examples } from '../output.js';
 
-export interface StartOptions {
+export interface StartOptions extends DaemonStartOptions {
   foreground?: boolean;
   socket?: string;
-  knownHosts?: string;
-  auditLogDir?: string;
-  listen?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  /** false with --no-tls. */
-  tls?: boolean;
-  insecureNoTls?: boolean;
 }
 
 export function registerDaemon(program: Command): void {
   const daemon = program
     .command('daemon')
     .description('the remux daemon: pooled SSH connections, breakers and rate limits, on a private Unix socket')
-    .addHelpText('after', examples('remux daemon start', 'remux daemon status', 'remux daemon logs --follow', 'remux daemon stop'));
+    .addHelpText('after', examples('remux daemon start', 'remux daemon status', 'remux daemon restart', 'remux daemon logs --follow', 'remux daemon stop'));
 
-  daemon
-    .command('start')
-    .description('start the daemon (in the background unless --foreground)')
-    .option('--foreground', 'stay in the foreground and log to stderr')
-    .option('--socket <path>', 'Unix socket (default: REMUX_SOCKET, else $REMUX_HOME/run/remux.sock)')
-    .option('--known-hosts <file>', 'known_hosts file for host key checks (default: REMUX_KNOWN_HOSTS, else ~/.ssh/known_hosts)')
-    .option('--audit-log-dir <dir>', 'keep the audit store in DIR/audit.db (default: REMUX_AUDIT_DB, else $REMUX_HOME/audit.db)')
-    .option('--listen <host:port>', 'web console and API address (default: http.listen in config.yaml, else 127.0.0.1:7777)')
-    .option('--tls-cert <file>', 'PEM certificate (with --tls-key; default: one it makes, kept in $REMUX_HOME/tls)')
-    .option('--tls-key <file>', 'PEM private key for --tls-cert')
-    .option('--no-tls', 'serve plain HTTP: on a loopback address only')
-    .option('--insecure-no-tls', 'serve plain HTTP on any address (only behind something else that encrypts)')
+  // restart takes start's options (but --foreground): the same words mean the same daemon.
+  const startOptions = (cmd: Command): Command =>
+    cmd
+      .option('--socket <path>', 'Unix socket (default: REMUX_SOCKET, else $REMUX_HOME/run/remux.sock)')
+      .option('--known-hosts <file>', 'known_hosts file for host key checks (default: REMUX_KNOWN_HOSTS, else ~/.ssh/known_hosts)')
+      .option('--audit-log-dir <dir>', 'keep the audit store in DIR/audit.db (default: REMUX_AUDIT_DB, else $REMUX_HOME/audit.db)')
+      .option('--listen <host:port>', 'web console and API address (default: http.listen in config.yaml, else 127.0.0.1:7777)')
+      .option('--tls-cert <file>', 'PEM certificate (with --tls-key; default: one it makes, kept in $REMUX_HOME/tls)')
+      .option('--tls-key <file>', 'PEM private key for --tls-cert')
+      .option('--no-tls', 'serve plain HTTP: on a loopback address only')
+      .option('--insecure-no-tls', 'serve plain HTTP on any address (only behind something else that encrypts)');
+
+  startOptions(
+    daemon
+      .command('start')
+      .description('start the daemon (in the background unless --foreground)')
+      .option('--foreground', 'stay in the foreground and log to stderr'),
+  )
     .addHelpText(
       'after',
       `
@@ -45,6 +44,41 @@ Examples:
     .action(async (opts: StartOptions) => {
       const { startDaemonCommand } = await import('../daemon-commands.js');
       await startDaemonCommand(opts);
+    });
+
+  startOptions(
+    daemon
+      .command('restart')
+      .description('stop the daemon and start it again, to apply a changed config.yaml (running commands are cancelled; tmux and agent sessions go on)'),
+  )
+    .addHelpText(
+      'after',
+      `
+The daemon reads config.yaml only when it starts (policies.yaml, principals.yaml and hosts.yaml it
+re-reads when they change); remux daemon status and remux doctor say when config.yaml has changed since.
+
+Before stopping anything, restart checks that a new daemon would start: config.yaml, policies.yaml,
+principals.yaml and the console's options. If one does not load, it says where (file:line), exits 2
+and leaves the running daemon as it was.
+
+Without options it starts the daemon again with the options it was started with (as shown by remux
+daemon status --json, .startOptions); with any, with those alone. Not running: it is started.
+
+What a restart ends, as stop does: commands running through the daemon (cancelled on their hosts),
+the browser's logins and attaches (log in and attach again), whole-session recordings (sessions.record:
+sessions; not resumed). What goes on: tmux sessions and remux code agent sessions, which the new daemon
+finds again, and remux session attach in a terminal.
+
+Exit status: 0 when the new daemon answers; 2 when a file does not load (nothing was stopped); 1 when
+it did not start (its log's last lines are shown).
+
+Examples:
+  vi ~/.config/remux/config.yaml && remux daemon restart
+  remux daemon restart --listen 0.0.0.0:7777 --tls-cert /etc/remux/cert.pem --tls-key /etc/remux/key.pem`,
+    )
+    .action(async (opts: StartOptions) => {
+      const { restartDaemonCommand } = await import('../daemon-commands.js');
+      await restartDaemonCommand(opts);
     });
 
   daemon

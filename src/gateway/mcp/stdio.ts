@@ -136,7 +136,7 @@ export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, d
   if (!parsed.success) return void socket.end(`${JSON.stringify({ type: 'error', message: `malformed MCP request: ${parsed.error.issues[0]?.message ?? ''}`, exitCode: EXIT.USAGE })}\n`);
   const request = parsed.data;
   if (request.version !== deps.version) {
-    answer({ type: 'declined', reason: `the daemon is remux ${deps.version}, this client ${request.version}; restart it: remux daemon stop && remux daemon start` });
+    answer({ type: 'declined', reason: `the daemon is remux ${deps.version}, this client ${request.version}; restart it: remux daemon restart` });
     return void socket.end();
   }
   const mismatch = filesMismatch(deps.ctx, clientEnv(request.env, request.cwd));
