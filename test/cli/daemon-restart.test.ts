@@ -49,6 +49,8 @@ describe('remux daemon restart, and a config.yaml changed since the daemon start
     agent = code.stdout.split(' ')[0]!;
   });
   after(async () => {
+    // Whatever a failed test left in it, the daemon stops.
+    writeFileSync(configFile, original);
     await remux(['code', 'kill', agent, '-f'], { env, via: 'node' });
     await remux(['daemon', 'stop'], { env });
     try {

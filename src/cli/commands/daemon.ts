@@ -62,15 +62,17 @@ principals.yaml and the console's options. If one does not load, it says where (
 and leaves the running daemon as it was.
 
 Without options it starts the daemon again with the options it was started with (as shown by remux
-daemon status --json, .startOptions); with any, with those alone. Not running: it is started.
+daemon status --json, .startOptions); with any (--socket aside), with those alone. Not running: it
+is started.
 
 What a restart ends, as stop does: commands running through the daemon (cancelled on their hosts),
-the browser's logins and attaches (log in and attach again), whole-session recordings (sessions.record:
-sessions; not resumed). What goes on: tmux sessions and remux code agent sessions, which the new daemon
-finds again, and remux session attach in a terminal.
+the browser's logins and attaches (log in and attach again), MCP sessions through the daemon (the
+client starts them again), whole-session recordings (sessions.record: sessions; not resumed). What
+goes on: tmux sessions and remux code agent sessions, which the new daemon finds again, and remux
+session attach in a terminal.
 
-Exit status: 0 when the new daemon answers; 2 when a file does not load (nothing was stopped); 1 when
-it did not start (its log's last lines are shown).
+Exit status: 0 when the new daemon answers; 2 when a file or an option would keep it from starting
+(nothing was stopped); 1 when it did not start (its log's last lines are shown).
 
 Examples:
   vi ~/.config/remux/config.yaml && remux daemon restart
@@ -93,8 +95,8 @@ Examples:
 
   daemon
     .command('status')
-    .description('pid, uptime, hosts connected, circuit breakers, rate-limit buckets (exit 3 when not running)')
-    .addHelpText('after', "\nExamples:\n  remux daemon status\n  remux daemon status --json | jq '.hosts[] | {name, connected, breaker}'")
+    .description('pid, uptime, whether config.yaml changed since it started, hosts connected, circuit breakers, rate-limit buckets (exit 3 when not running)')
+    .addHelpText('after', "\nExamples:\n  remux daemon status\n  remux daemon status --json | jq '.hosts[] | {name, connected, breaker}'\n  remux daemon status --json | jq -r 'select(.config.changed) | .config.message'")
     .option('--socket <path>', 'Unix socket of the daemon')
     .option('--json', 'print as JSON')
     .action(async (opts: { socket?: string; json?: boolean }) => {
