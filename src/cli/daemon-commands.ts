@@ -11,6 +11,7 @@ import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, p
 import { loadPrincipals } from '../config/principals.js';
 import { loadPolicies } from '../core/context.js';
 import type { Policy } from '../policy/types.js';
+import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { bwrapAvailable, landlockScopes } from '../exec/sandbox.js';
 import { sandboxSpec } from '../policy/evaluate.js';
@@ -92,6 +93,7 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
     const daemon = await startDaemon({
       socket,
       version: packageVersion(),
+      detached: opts.detached === true,
       ...(flags.knownHosts ? { knownHosts: flags.knownHosts } : {}),
       ...(flags.auditLogDir ? { auditDb: join(flags.auditLogDir, 'audit.db') } : {}),
       http: { listen: flags.listen, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tls: flags.tls, insecureNoTls: flags.insecureNoTls },
@@ -116,7 +118,7 @@ async function spawnDaemon(socket: string, flags: DaemonStartOptions): Promise<b
   const log = daemonLogFile();
   mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
   const fd = openSync(log, 'a', 0o600);
-  const child = spawn(process.execPath, [BIN, 'daemon', 'start', '--foreground', '--socket', socket, ...startArgs(flags)], { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [BIN, 'daemon', 'start', '--foreground', '--detached', '--socket', socket, ...startArgs(flags)], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -187,6 +189,12 @@ async function checkStartable(flags: DaemonStartOptions): Promise<void> {
 
 export async function restartDaemonCommand(opts: StartOptions): Promise<void> {
   const { socket, running } = await findDaemon(opts.socket);
+  if (running?.detached === false) {
+    throw new UsageError(
+      `the daemon (pid ${running.pid}) runs in the foreground (remux daemon start --foreground): what started it, a terminal or a service manager, would not start it again`,
+      'restart it there (systemctl restart …, or Ctrl-C and start it again), or stop it and run remux daemon start',
+    );
+  }
   const given = resolvedStartOptions(opts);
   // As pg_ctl restart does: without options, the ones the running daemon was started with.
   const flags = running?.startOptions && Object.keys(given).length === 0 ? running.startOptions : given;

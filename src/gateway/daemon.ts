@@ -28,6 +28,8 @@ export interface DaemonOptions extends ContextOptions {
   log?: (line: string) => void;
   /** The web console and API's flags (served once a principal exists; see web-console.ts). */
   http?: HttpFlags;
+  /** Started in the background by `remux daemon start`, which `remux daemon restart` may then do again. */
+  detached?: boolean;
 }
 
 export interface RunningDaemon {
@@ -224,6 +226,7 @@ function daemonStatus(deps: ServeDeps): DaemonStatus {
     sandboxes: runningSandboxes(),
     memoryRssBytes: process.memoryUsage.rss(),
     config: { file: ctx.configFile ?? configFile(opts.env), digest: ctx.configDigest },
+    detached: opts.detached === true,
     startOptions: {
       ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}),
       // --audit-log-dir DIR is what makes auditDb DIR/audit.db.

@@ -137,6 +137,8 @@ export interface DaemonStatus {
   memoryRssBytes: number;
   /** The config.yaml it read at start (file: where it looked) and its configDigest (null: there was none); absent from older daemons. */
   config?: { file: string; digest: string | null };
+  /** Started in the background by `remux daemon start` (false: in the foreground, by a terminal or a service manager); absent from older daemons. */
+  detached?: boolean;
   /** The options of `remux daemon start` it runs with, paths absolute: what `remux daemon restart` uses again; absent from older daemons. */
   startOptions?: DaemonStartOptions;
 }

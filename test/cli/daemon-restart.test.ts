@@ -2,11 +2,11 @@
 // a real tmux server (started by the daemon) and a real agent session, which a restart must leave alive.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { remux, tempHome } from '../support/cli.js';
+import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { endTmuxServer } from '../support/tmux.js';
 import { until } from '../support/until.js';
 
@@ -147,6 +147,27 @@ describe('remux daemon restart, and a config.yaml changed since the daemon start
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^not running \(no daemon answers on .*\): starting it\nstarted: pid \d+/);
   });
+});
+
+test('a daemon started in the foreground is left to what started it: restart refuses it and stops nothing', { timeout: 60_000 }, async () => {
+  const h = tempHome();
+  assert.equal((await remux(['config', 'init'], { env: h.env })).code, 0);
+  const daemon = spawnRemux(['daemon', 'start', '--foreground', '--listen', '127.0.0.1:0'], { env: h.env, via: 'node' });
+  const exited = new Promise((resolve) => daemon.once('exit', resolve));
+  try {
+    const socket = join(h.home, 'run', 'remux.sock');
+    await until('the foreground daemon listening', () => existsSync(socket));
+    const pid = (JSON.parse((await remux(['daemon', 'status', '--json'], { env: h.env })).stdout) as { pid: number }).pid;
+    assert.equal(pid, daemon.pid);
+    const r = await remux(['daemon', 'restart'], { env: h.env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, new RegExp(`^remux: the daemon \\(pid ${pid}\\) runs in the foreground .*\nhint: restart it there`));
+    assert.equal((JSON.parse((await remux(['daemon', 'status', '--json'], { env: h.env })).stdout) as { pid: number }).pid, pid, 'still the same daemon');
+  } finally {
+    daemon.kill('SIGTERM');
+    await exited;
+    h.remove();
+  }
 });
 
 function escape(text: string): string {

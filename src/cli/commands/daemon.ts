@@ -1,10 +1,12 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { DaemonStartOptions } from '../../gateway/protocol.js';
 import { examples } from '../output.js';
 
 export interface StartOptions extends DaemonStartOptions {
   foreground?: boolean;
   socket?: string;
+  /** Given by `daemon start` to the daemon it starts in the background (see there). */
+  detached?: boolean;
 }
 
 export function registerDaemon(program: Command): void {
@@ -29,7 +31,10 @@ export function registerDaemon(program: Command): void {
     daemon
       .command('start')
       .description('start the daemon (in the background unless --foreground)')
-      .option('--foreground', 'stay in the foreground and log to stderr'),
+      .option('--foreground', 'stay in the foreground and log to stderr')
+      // Only for the daemon that `daemon start` starts in the background: `restart` may stop and start
+      // that one; one started in the foreground belongs to what started it (a terminal, systemd).
+      .addOption(new Option('--detached').hideHelp()),
   )
     .addHelpText(
       'after',
@@ -63,7 +68,8 @@ and leaves the running daemon as it was.
 
 Without options it starts the daemon again with the options it was started with (as shown by remux
 daemon status --json, .startOptions); with any (--socket aside), with those alone. Not running: it
-is started.
+is started. A daemon started with --foreground (in a terminal, by systemd) is left to what started
+it: restart refuses it (exit 2).
 
 What a restart ends, as stop does: commands running through the daemon (cancelled on their hosts),
 the browser's logins and attaches (log in and attach again), MCP sessions through the daemon (the
