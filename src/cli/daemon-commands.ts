@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { configFileDigest, loadConfig, loadConfigFile, type Config } from '../config/config.js';
@@ -182,9 +183,17 @@ function processAlive(pid: number): boolean {
 async function checkStartable(flags: DaemonStartOptions): Promise<void> {
   const { config } = loadConfig();
   loadPolicies(policiesFile());
-  loadPrincipals(principalsFile());
+  const principals = loadPrincipals(principalsFile());
   const { httpSettings } = await import('../gateway/http/server.js');
-  httpSettings(config.http, flags);
+  const { tls } = httpSettings(config.http, flags);
+  // A certificate of the user's own, read once the console is served (a principal exists).
+  if (tls !== null && tls !== 'self-signed' && principals.entries.length > 0) {
+    try {
+      createSecureContext({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) });
+    } catch (err) {
+      throw new UsageError(`the console's certificate ${tls.cert} and key ${tls.key} cannot serve: ${(err as Error).message}`, 'fix them, or name others with --tls-cert and --tls-key');
+    }
+  }
 }
 
 export async function restartDaemonCommand(opts: StartOptions): Promise<void> {

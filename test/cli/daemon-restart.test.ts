@@ -115,6 +115,13 @@ describe('remux daemon restart, and a config.yaml changed since the daemon start
   test('restart applies the change with the options it was started with; tmux and agent sessions go on', async () => {
     writeFileSync(configFile, original.replace('timeout_seconds: 300               # a policy', 'timeout_seconds: 600               # a policy'));
     const before = await status();
+    // A certificate that cannot serve is found before anything stops, too.
+    const missing = join(h.home, 'missing.pem');
+    const refused = await remux(['daemon', 'restart', '--listen', '127.0.0.1:0', '--tls-cert', missing, '--tls-key', missing], { env });
+    assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, new RegExp(`^remux: the console's certificate ${escape(missing)} and key ${escape(missing)} cannot serve: ENOENT`, 'm'));
+    assert.equal((await status()).pid, before.pid);
+
     const r = await remux(['daemon', 'restart'], { env });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^stopping pid ${before.pid}; starting again with the options it was started with: --listen 127\\.0\\.0\\.1:0\nstarted: pid (\\d+)`, 'm'));
