@@ -14,6 +14,7 @@ import { loadPolicies } from '../core/context.js';
 import type { Policy } from '../policy/types.js';
 import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
+import { processAlive } from '../core/process.js';
 import { bwrapAvailable, landlockScopes } from '../exec/sandbox.js';
 import { sandboxSpec } from '../policy/evaluate.js';
 import { askDaemon } from '../gateway/client.js';
@@ -164,16 +165,6 @@ async function stopDaemon(socket: string): Promise<{ pid: number | null; gone: b
   const ended = (): boolean => !existsSync(socket) && (pid === null || !processAlive(pid));
   for (const deadline = Date.now() + STOP_WAIT_MS; Date.now() < deadline && !ended(); ) await sleep(50);
   return { pid, gone: ended() };
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: alive, someone else's (the pid was taken again).
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -5,6 +5,7 @@ import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../core/errors.js';
+import { processAlive } from '../core/process.js';
 
 /**
  * Temp file + fsync + rename in the same directory: readers see the old file or the new one, never half.
@@ -102,16 +103,7 @@ function lockHolder(lock: string): Holder | null {
   }
   const pid = typeof recorded.pid === 'number' ? recorded.pid : null;
   const host = typeof recorded.host === 'string' ? recorded.host : null;
-  return { pid, host, since: typeof recorded.since === 'string' ? recorded.since : mtime.toISOString(), gone: pid !== null && host === hostname() && !alive(pid) };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return { pid, host, since: typeof recorded.since === 'string' ? recorded.since : mtime.toISOString(), gone: pid !== null && host === hostname() && !processAlive(pid) };
 }
 
 function staleLock(file: string, lock: string, holder: Holder | null, timeoutMs: number): UsageError {

@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { redactText } from '../audit/redact.js';
 import type { AuditStore } from '../audit/store.js';
 import type { Config } from '../config/config.js';
+import { processAlive } from '../core/process.js';
 import { approvalText, type ApprovalAnswer, type ApprovalSubject, type Principal } from '../core/types.js';
 import type { Decision } from '../policy/types.js';
 import { approvalsDbFile, approvalsKeyFile, consoleUrlFile } from '../config/paths.js';
@@ -215,12 +216,7 @@ function readPublished(file: string): { url: string; pid: number } | null {
 /** The console URL the running daemon published; none when its daemon is gone (a crash leaves the file). */
 function publishedConsoleUrl(env: NodeJS.ProcessEnv): string | null {
   const published = readPublished(consoleUrlFile(env));
-  if (published === null) return null;
-  try {
-    process.kill(published.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
-  }
+  if (published === null || !processAlive(published.pid)) return null;
   return published.url;
 }
 
