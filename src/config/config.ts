@@ -246,7 +246,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
 
 /**
  * What a config.yaml says, as a digest that a running daemon's can be compared with: its settings as
- * written (before ${VAR} expansion, which depends on the reader's environment), keys in order, so that
+ * written (before ${VAR} expansion, which depends on the reader's environment), keys sorted, so that
  * a touch, a comment or a change of layout is no change. Throws on text that is not YAML.
  */
 export function configDigest(text: string): string {
