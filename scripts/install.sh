@@ -31,6 +31,10 @@ npm_ci_from_source
 npm run --silent build
 npm link --no-audit --no-fund >/dev/null
 echo "installed: $(command -v remux) ($(remux --version))"
+# Tab completion in bash, where bash-completion looks for a user's own (it loads it at the first `remux <Tab>`).
+completions="${XDG_DATA_HOME:-$HOME/.local/share}/bash-completion/completions"
+mkdir -p "$completions" && remux completion bash > "$completions/remux"
+echo "bash completion: $completions/remux (zsh, fish: remux completion --help)"
 
 remux config init
 remux daemon start
