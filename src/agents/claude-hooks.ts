@@ -40,7 +40,7 @@ export async function startClaudeHooks(id: string, config: Config, env: NodeJS.P
   }
   const audit = AuditStore.open(auditDbFile(env));
   const approvals = new Approvals({ env, config, audit });
-  const deps = hookDeps(id, { config, approvals, audit, policies: () => policies.get(), policyName });
+  const deps = hookDeps(id, { config, approvals, audit, policies: () => policies.get(), policyName, env });
   const dir = hookDirOf(id, env);
   let endpoint;
   try {

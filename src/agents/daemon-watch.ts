@@ -7,7 +7,7 @@
 // for its permission prompts through them: the watcher leaves those prompts to the hooks' approvals.
 import { redactText } from '../audit/redact.js';
 import type { Approvals } from '../notify/service.js';
-import { AGENT_HOST, attachCommand, hookPrincipal, PERMISSION_REQUEST_SOURCE } from './hooks.js';
+import { AGENT_HOST, attachCommand, hookPrincipal, PERMISSION_REQUEST_SOURCE, sessionTitle } from './hooks.js';
 import { isAgentName, profile } from './profiles.js';
 import { changeSessions, isOver, readSessions, type AgentSession } from './store.js';
 import { socketName } from './tmux.js';
@@ -41,7 +41,7 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
         principal: hookPrincipal(s.id),
         attach: attachCommand(s.id),
         // As `remux code ls` shows it: its tmux session's name (agent-ID) is remux's own.
-        title: `agent session ${s.name} (${s.id})`,
+        title: sessionTitle(s.id, s.name),
         source: screenSource(s),
         ...(s.hooks ? { hook: hookLink(approvals, s.id) } : {}),
       });

@@ -9,7 +9,8 @@ import { createLocalHost } from '../hosts/local.js';
 import type { Approvals } from '../notify/service.js';
 import { evaluate, unknownPolicyMessage } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
-import { AGENT_HOST, hookPrincipal, POLICY_SOURCE, type HookDeps } from './hooks.js';
+import { AGENT_HOST, hookPrincipal, POLICY_SOURCE, sessionTitle, type HookDeps } from './hooks.js';
+import { readSessions } from './store.js';
 
 export interface HookParts {
   config: Config;
@@ -19,13 +20,16 @@ export interface HookParts {
   policies(): ReadonlyMap<string, Policy>;
   /** The policy PreToolUse checks Bash commands with. */
   policyName: string;
+  /** Where the session store is ($REMUX_HOME): the session's name for its approvals. */
+  env: NodeJS.ProcessEnv;
 }
 
 export function hookDeps(session: string, parts: HookParts): HookDeps {
-  const { config, approvals, audit, policies, policyName } = parts;
+  const { config, approvals, audit, policies, policyName, env } = parts;
   const principal = hookPrincipal(session);
   return {
     session,
+    title: sessionTitle(session, nameOf(session, env)),
     ask: (request, signal) => approvals.ask(request, signal),
     timeoutSeconds: config.approvals.timeout_seconds,
     notify: (n) => approvals.notify(principal, n),
@@ -51,4 +55,13 @@ export function hookDeps(session: string, parts: HookParts): HookDeps {
       );
     },
   };
+}
+
+/** Agent session `id`'s name; null for a session the store does not know (a hook run by hand) or cannot tell. */
+function nameOf(id: string, env: NodeJS.ProcessEnv): string | null {
+  try {
+    return readSessions(env).find((s) => s.id === id)?.name ?? null;
+  } catch {
+    return null; // an unreadable store: its approvals name the session by ID, and still ask
+  }
 }

@@ -2,8 +2,8 @@
 // event's JSON on stdin and reads the decision from stdout:
 // - PermissionRequest (a dialog would show): an approval; allow or deny goes back as the hook's
 //   decision. No answer by the deadline prints nothing, so Claude Code's dialog stays for the terminal,
-//   and one notification says so. The daemon's watcher leaves these prompts to this approval
-//   (watcher.ts), so the phone sees one question per prompt.
+//   which the message replacing the question says (ntfy). The daemon's watcher leaves these prompts to
+//   this approval (watcher.ts), so the phone sees one question per prompt.
 // - PreToolUse for Bash: the command under the session's remux policy. deny → denied with the rule's
 //   reason; ask → an approval (no answer: "ask", the terminal dialog, whose PermissionRequest then asks
 //   no second time); allow → no output, so Claude Code's own permission rules still apply.
@@ -19,10 +19,13 @@ export type HookEvent = (typeof HOOK_EVENTS)[number];
 
 /** Who an agent session's approvals (its hooks' and the watcher's) say asked, and where a PermissionRequest's approval comes from. */
 export const hookPrincipal = (session: string): string => `agent:${session}`;
+/** Agent session `id` as its approvals name it to a person: as `remux code ls` shows it (its name, when known). */
+export const sessionTitle = (id: string, name: string | null): string => (name === null ? `agent session ${id}` : `agent session ${name} (${id})`);
 /** The command that attaches to agent session `session`, which its approvals' messages carry. */
 export const attachCommand = (session: string): string => `remux code attach ${session}`;
 /** The host an agent session's approvals name: its agents run on this machine. */
 export const AGENT_HOST = 'localhost';
+/** The source of a PermissionRequest's approval: a key the watcher tells them by, never shown as their "From". */
 export const PERMISSION_REQUEST_SOURCE = 'agent:claude';
 /** The source of a PreToolUse approval: the policy whose `ask` it is (`policy:NAME`). */
 export const POLICY_SOURCE = 'policy:';
@@ -81,6 +84,8 @@ export function describeToolCall(tool: string, input: Record<string, unknown>): 
 export interface HookDeps {
   /** The remux agent session the hook belongs to (from --session). */
   session: string;
+  /** That session as its approvals name it to a person (sessionTitle). */
+  title: string;
   ask: Asker['ask'];
   timeoutSeconds: number;
   notify(n: Notification): Promise<unknown>;
@@ -97,6 +102,8 @@ export interface HookDeps {
  * the same question again; within this long after the expiry it is left to the terminal instead.
  */
 const ASKED_ALREADY_MS = 60_000;
+/** What an approval of a hook that expires leaves: said by the message that replaces its question. */
+const LEFT_TO_THE_TERMINAL = 'the prompt waits at the terminal';
 
 /** The hook's answer (printed as JSON), or null: print nothing and exit 0. */
 export async function answerHook(input: HookInput, deps: HookDeps): Promise<HookOutput | null> {
@@ -107,7 +114,7 @@ export async function answerHook(input: HookInput, deps: HookDeps): Promise<Hook
       return preToolUse(input, deps);
     case 'Notification':
       await deps.notify({
-        title: `Claude Code in ${deps.session}${input.notification_type ? `: ${input.notification_type.replaceAll('_', ' ')}` : ''}`,
+        title: `Claude Code in ${deps.title}${input.notification_type ? `: ${input.notification_type.replaceAll('_', ' ')}` : ''}`,
         message: input.message ?? '',
         priority: input.notification_type === 'permission_prompt' ? 'high' : 'normal',
         event: 'agent.notification',
@@ -118,17 +125,9 @@ export async function answerHook(input: HookInput, deps: HookDeps): Promise<Hook
 
 async function permissionRequest(input: HookInput, deps: HookDeps): Promise<HookOutput | null> {
   const what = describeToolCall(input.tool_name as string, input.tool_input ?? {});
-  const expired = async (): Promise<null> => {
-    await deps.notify({
-      title: `Claude Code in ${deps.session}: approval expired`,
-      message: `No answer within ${deps.timeoutSeconds} s to ${what}: the prompt waits at the terminal.`,
-      priority: 'normal',
-      event: 'approval.expired',
-    });
-    return null;
-  };
-  // The policy's ask for this very call just went unanswered: no second question, the dialog waits.
-  if (deps.policyAskExpired(what, ASKED_ALREADY_MS)) return expired();
+  // The policy's ask for this very call just went unanswered (the message replacing it said the dialog
+  // waits): no second question, nothing more to say.
+  if (deps.policyAskExpired(what, ASKED_ALREADY_MS)) return null;
   const outcome = await deps.ask({
     principal: hookPrincipal(deps.session),
     host: AGENT_HOST,
@@ -136,8 +135,10 @@ async function permissionRequest(input: HookInput, deps: HookDeps): Promise<Hook
     what,
     reason: `Claude Code asks to use ${input.tool_name} in ${input.cwd}`,
     source: PERMISSION_REQUEST_SOURCE,
+    from: `Claude Code in ${deps.title}`,
+    whenExpired: LEFT_TO_THE_TERMINAL,
   });
-  if (outcome.status === 'expired') return expired();
+  // Unanswered: Claude Code's dialog stays for the terminal (the message replacing the question says so).
   if (outcome.status !== 'answered') return null;
   const decision = outcome.option.effect === 'allow' ? { behavior: 'allow' as const } : { behavior: 'deny' as const, message: `denied by ${outcome.by} through remux` };
   return { hookSpecificOutput: { hookEventName: 'PermissionRequest', decision } };
@@ -175,6 +176,9 @@ async function bashVerdict(command: string, cwd: string, deps: HookDeps, checked
     what: describeToolCall('Bash', { command }),
     reason: decision.reason,
     source: `${POLICY_SOURCE}${decision.policy}`,
+    from: `policy ${decision.policy} on Claude Code's Bash in ${deps.title}`,
+    // "ask": Claude Code shows its dialog.
+    whenExpired: LEFT_TO_THE_TERMINAL,
   });
   if (outcome.status !== 'answered') return pre('ask', `remux policy ${decision.policy} asks for approval and none came within ${deps.timeoutSeconds} s`);
   if (outcome.option.effect === 'allow') return pre('allow', `approved by ${outcome.by} through remux`);

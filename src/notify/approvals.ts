@@ -37,15 +37,23 @@ export interface ApprovalRequest {
   what: string;
   /** Why it needs a human: the policy rule, or the agent's own prompt text. */
   reason: string;
-  /** Where it came from: "policy", "agent:claude", … */
+  /**
+   * What asked, as programs tell it apart: "policy:NAME", "agent:claude" (a Claude Code hook's
+   * PermissionRequest, which the watcher matches on), the watcher's "the screen of agent session …".
+   */
   source: string;
+  /** Where it came from, for a person (the console's "From", messages): `source` unless told. */
+  from?: string;
   options?: readonly ApprovalOption[];
   /** How long the answer may take. */
   ttlMs: number;
 }
 
-/** What an asker hands the approvals service: the request, and where its messages say to attach (not stored). */
-export type AskRequest = Omit<ApprovalRequest, 'ttlMs'> & { attach?: string };
+/**
+ * What an asker hands the approvals service: the request, and for its messages (not stored) where to
+ * attach and what an expiry leaves behind (default: nothing was done on its behalf).
+ */
+export type AskRequest = Omit<ApprovalRequest, 'ttlMs'> & { attach?: string; whenExpired?: string };
 
 export interface Approval {
   id: string;
@@ -56,6 +64,8 @@ export interface Approval {
   what: string;
   reason: string;
   source: string;
+  /** Where it came from, for a person: "Claude Code in agent session NAME (ID)" where `source` is agent:claude. */
+  from: string;
   options: ApprovalOption[];
   status: ApprovalStatus;
   /** The chosen option's id, once answered. */
@@ -96,6 +106,7 @@ interface Row {
   what: string;
   reason: string;
   source: string;
+  from_text: string | null;
   options: string;
   status: ApprovalStatus;
   answer: string | null;
@@ -121,7 +132,8 @@ CREATE TABLE IF NOT EXISTS approvals (
   answered_by TEXT,
   answered_via TEXT,
   answered_at INTEGER,
-  sent_to TEXT
+  sent_to TEXT,
+  from_text TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status, expires_at);
 `;
@@ -157,6 +169,7 @@ export class ApprovalStore {
     db.pragma('journal_mode = WAL');
     db.exec(SCHEMA);
     addColumn(db, 'sent_to TEXT');
+    addColumn(db, 'from_text TEXT');
     return new ApprovalStore(db, linkKey(keyFile), options);
   }
 
@@ -185,6 +198,7 @@ export class ApprovalStore {
       what: redactText(request.what),
       reason: redactText(request.reason),
       source: request.source,
+      from: redactText(request.from ?? request.source),
       options,
       status: 'pending',
       answer: null,
@@ -195,10 +209,10 @@ export class ApprovalStore {
     };
     this.db
       .prepare(
-        `INSERT INTO approvals (id, created_at, expires_at, principal, host, what, reason, source, options, status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+        `INSERT INTO approvals (id, created_at, expires_at, principal, host, what, reason, source, from_text, options, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
       )
-      .run(approval.id, approval.createdAt, approval.expiresAt, approval.principal, approval.host, approval.what, approval.reason, approval.source, JSON.stringify(options));
+      .run(approval.id, approval.createdAt, approval.expiresAt, approval.principal, approval.host, approval.what, approval.reason, approval.source, approval.from, JSON.stringify(options));
     this.scheduleExpiry(approval.id, approval.expiresAt);
     return approval;
   }
@@ -353,6 +367,8 @@ function fromRow(row: Row): Approval {
     what: row.what,
     reason: row.reason,
     source: row.source,
+    // Asked by a remux that kept no such words: its source is all there is.
+    from: row.from_text ?? row.source,
     options: JSON.parse(row.options) as ApprovalOption[],
     status: row.status,
     answer: row.answer,

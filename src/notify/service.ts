@@ -70,7 +70,7 @@ export class Approvals {
    * Puts the question to a person and waits for the answer, the deadline, or `signal` (which withdraws
    * it). `onWaiting` hears the approval once it exists and the channels were tried.
    */
-  async ask({ attach, ...request }: AskRequest, signal?: AbortSignal, onWaiting?: (w: Waiting) => void): Promise<ApprovalOutcome> {
+  async ask({ attach, whenExpired, ...request }: AskRequest, signal?: AbortSignal, onWaiting?: (w: Waiting) => void): Promise<ApprovalOutcome> {
     const approval = this.store.create({ ...request, ttlMs: this.timeoutMs });
     const waiting = this.store.wait(approval.id, signal);
     const actions = this.actions(approval);
@@ -79,7 +79,7 @@ export class Approvals {
     const message: Notification = {
       title: `Approval needed${approval.host ? ` on ${approval.host}` : ''}`,
       sequence: approval.id,
-      message: `${approval.principal} wants to ${approval.what}\n${approval.reason}${unlinked}`,
+      message: `${approval.principal} wants to ${approval.what}\n${approval.reason}\nFrom ${approval.from}${unlinked}`,
       priority: 'high',
       event: 'approval.requested',
       ...(this.pageUrl(approval) ? { url: this.pageUrl(approval) as string } : {}),
@@ -91,16 +91,17 @@ export class Approvals {
     if (actions.length > 0 && deliveries.some((d) => d.error !== HELD)) this.store.sentThrough(approval.id, channels.map(channelName));
     onWaiting?.({ approval, deliveries });
     const outcome = await waiting;
-    // Unanswered, its buttons on a phone would answer nothing (409): ntfy replaces the notification with how it
-    // ended. An answered one is left: the button that answered cleared it, and a replacement would bring it back.
-    if (outcome.status !== 'answered' && actions.length > 0) await this.replaceAsked(approval, outcome.status, message.url);
+    // Unanswered, its buttons on a phone would answer nothing (409), its `remux approvals` line neither: ntfy
+    // replaces the notification with how it ended, the one message that says so (an agent's hook says nothing
+    // more). An answered one is left: the button that answered cleared it, and a replacement would bring it back.
+    if (outcome.status !== 'answered') await this.replaceAsked(approval, outcome.status, message.url, whenExpired);
     return outcome;
   }
 
-  private async replaceAsked(approval: Approval, status: 'expired' | 'cancelled', url: string | undefined): Promise<void> {
+  private async replaceAsked(approval: Approval, status: 'expired' | 'cancelled', url: string | undefined, whenExpired = 'not allowed, nothing was done on its behalf'): Promise<void> {
     const ended =
       status === 'expired'
-        ? `No answer within ${Math.round(this.timeoutMs / 1000)} s: not allowed, nothing was done on its behalf.`
+        ? `No answer within ${Math.round(this.timeoutMs / 1000)} s: ${whenExpired}.`
         : 'Withdrawn before an answer: answered where it was asked (an agent\'s terminal), or whoever asked stopped waiting.';
     await notifyAll(this.opts.config.notify.channels, {
       title: `Approval ${status === 'expired' ? 'expired' : 'withdrawn'}${approval.host ? ` on ${approval.host}` : ''}`,

@@ -1,8 +1,9 @@
 // A Claude Code session with remux's hooks gets one approval per permission prompt, the hook's, though
 // the daemon's watcher sees the same dialog on its screen: real daemon, real tmux, a fake `claude` on
 // PATH (fixtures/fake-claude.mjs) that draws the dialog while its PermissionRequest hook runs, as Claude
-// Code does. Also: an expired hook approval leaves the prompt to the terminal (no second approval, state
-// permission, one notification); answered at the terminal, the hook's approval is withdrawn; a dialog no
+// Code does. Its approval says it comes from Claude Code in the session, by name. Also: an expired hook
+// approval leaves the prompt to the terminal (no second approval, state permission, one message after the
+// question: ntfy's replacement of it); answered at the terminal, the hook's approval is withdrawn; a dialog no
 // hook asks about still gets the watcher's approval (the fallback, and proof the count could differ).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -32,7 +33,10 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
   let store: ApprovalStore;
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
   const config = (timeout: number): void =>
-    writeFileSync(join(t.home, 'config.yaml'), `approvals:\n  timeout_seconds: ${timeout}\nnotify:\n  channels:\n    - { type: webhook, url: "${channel.base()}/hook", allow_internal: true }\n`);
+    writeFileSync(
+      join(t.home, 'config.yaml'),
+      `approvals:\n  timeout_seconds: ${timeout}\nnotify:\n  channels:\n    - { type: webhook, url: "${channel.base()}/hook", allow_internal: true }\n    - { type: ntfy, url: "${channel.base()}", topic: t, allow_internal: true }\n`,
+    );
 
   before(async () => {
     await channel.listen();
@@ -81,7 +85,15 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
   const deferred = (id: string, approval: string): boolean =>
     readFileSync(join(t.home, 'run', 'daemon.log'), 'utf8').includes(`agent session agent-${id}: permission prompt, asked by its hook (approval ${approval})`);
   /** Notifications the channel received of `event` mentioning `text`. */
-  const sent = (event: string, text: string): number => channel.requests.filter((r) => r.body.includes(`"event":"${event}"`) && r.body.includes(text)).length;
+  const sent = (event: string, text: string): number => channel.requests.filter((r) => r.path === '/hook' && r.body.includes(`"event":"${event}"`) && r.body.includes(text)).length;
+  /** What ntfy was sent mentioning `text`, in order. */
+  const ntfy = (text: string): Array<{ title: string; message: string; sequence_id?: string }> =>
+    channel.requests.filter((r) => r.path === '/' && r.body.includes(text)).map((r) => JSON.parse(r.body) as { title: string; message: string; sequence_id?: string });
+  /** The session's name, as `remux code ls` shows it. */
+  const nameOf = async (id: string): Promise<string> => {
+    const r = await remux(['code', 'ls', '--json'], { env });
+    return (JSON.parse(r.stdout) as Array<{ id: string; name: string }>).find((s) => s.id === id)!.name;
+  };
 
   it('the hook asks, the watcher does not; answered on the phone, nothing is left pending', async () => {
     const id = await start();
@@ -93,6 +105,10 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     await sleep(HOOK_GRACE_MS + 1500);
     assert.match(pane(id), /Do you want to proceed\?/);
     assert.deepEqual(approvalsOf(id).map((a) => [a.principal, a.source, a.what]), [[`agent:${id}`, 'agent:claude', 'Bash: npm publish']]);
+    // Where it comes from, in words; the watcher still tells it by its source (agent:claude), above.
+    const from = `Claude Code in agent session ${await nameOf(id)} (${id})`;
+    const listed = await remux(['approvals', 'ls', '--json'], { env });
+    assert.deepEqual((JSON.parse(listed.stdout) as Approval[]).map((a) => [a.id, a.source, a.from]), [[asked.id, 'agent:claude', from]]);
 
     const answered = await remux(['approvals', 'answer', asked.id, 'approve'], { env });
     assert.equal(answered.code, 0, answered.stderr);
@@ -103,13 +119,14 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     assert.equal(sent('approval.requested', 'npm publish'), 1, 'one question reached the phone');
     // Raised in the session's supervisor, not the daemon: still linked to the console the daemon serves.
     const message = JSON.parse(channel.requests.find((r) => r.body.includes('"event":"approval.requested"') && r.body.includes('npm publish'))!.body) as {
-      title: string; url: string | null; attach: string | null; actions: Array<{ label: string; url: string }>;
+      title: string; message: string; url: string | null; attach: string | null; actions: Array<{ label: string; url: string }>;
     };
     const consoleUrl = (JSON.parse(readFileSync(join(t.home, 'run', 'console.json'), 'utf8')) as { url: string }).url;
     assert.equal(message.url, `${consoleUrl}#/approvals?id=${asked.id}`);
     assert.deepEqual(message.actions.map((a) => [a.label, a.url.startsWith(`${consoleUrl}approvals/${asked.id}?option=`)]), [['Approve', true], ['Deny', true]]);
     assert.equal(message.attach, `remux code attach ${id}`);
     assert.equal(message.title, 'Approval needed on localhost');
+    assert.ok(message.message.endsWith(`\nFrom ${from}`), message.message);
     const audit = AuditStore.open(join(t.home, 'audit.db'));
     try {
       const answers = audit.list({}).map((e) => e.begin).filter((b) => b.operation === 'approval.answer');
@@ -119,21 +136,26 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     }
   });
 
-  it('the hook approval expires: the prompt stays for the terminal, no watcher approval, state permission, one notification', async () => {
+  it('the hook approval expires: the prompt stays for the terminal, no watcher approval, state permission, one message after the question', async () => {
     config(2);
     const id = await start();
     config(20);
     send(id, 'dialog make release');
     const asked = await until('the hook approval', () => approvalsOf(id)[0]);
     await until('its expiry', () => store.get(asked.id)?.status === 'expired', 10_000);
-    await until('the expiry notification', () => sent('approval.expired', 'make release') > 0, 15_000);
+    await until('the replacement of its notification', () => ntfy('make release').length > 1, 15_000);
     await sleep(HOOK_GRACE_MS + 1500);
     assert.match(pane(id), /Do you want to proceed\?/, 'the dialog waits at the terminal');
     assert.deepEqual(approvalsOf(id).map((a) => [a.id, a.status]), [[asked.id, 'expired']], 'the watcher raised none for the same prompt');
     assert.equal(await state(id), 'permission');
-    assert.equal(sent('approval.expired', 'make release'), 1);
-    assert.match(channel.requests.find((r) => r.body.includes('"event":"approval.expired"'))!.body, /the prompt waits at the terminal/);
+    // One message follows the question on the phone: the one replacing it, saying how it ended.
+    const [question, ...after] = ntfy('make release');
+    assert.deepEqual([question?.title, question?.sequence_id], ['Approval needed on localhost', asked.id]);
+    assert.deepEqual(after.map((m) => [m.title, m.sequence_id]), [['Approval expired on localhost', asked.id]]);
+    assert.match(after[0]!.message, /No answer within 2 s: the prompt waits at the terminal\.$/);
+    // A webhook, which cannot replace a message, hears only the question.
     assert.equal(sent('approval.requested', 'make release'), 1);
+    assert.equal(channel.requests.filter((r) => r.path === '/hook' && r.body.includes('make release')).length, 1);
   });
 
   it('answered at the terminal while the hook waits: its approval is withdrawn', async () => {

@@ -65,6 +65,8 @@ describe('remux code hook', () => {
     const a = await pending(/npm publish/);
     assert.equal(a.what, 'Bash: npm publish --access public');
     assert.equal(a.principal, 'agent:myapp-1');
+    // A session the store does not know (run by hand): named by its ID. Its source stays the watcher's key.
+    assert.deepEqual([a.source, a.from], ['agent:claude', 'Claude Code in agent session myapp-1']);
     assert.deepEqual(a.options.map((o) => o.effect), ['allow', 'deny']);
     store.answer(a.id, 'approve', { by: 'alice', via: 'test' });
     const r = await running;
@@ -89,31 +91,44 @@ describe('remux code hook', () => {
     assert.match(d.decision.message, /denied by bob/);
   });
 
-  test('unanswered: PermissionRequest prints nothing, exit 0, and says once that the prompt waits at the terminal; PreToolUse says ask (the terminal dialog stays either way)', async () => {
-    writeFileSync(join(h.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: 1\nnotify:\n  channels:\n    - { type: webhook, url: "${hook.base()}/hook", allow_internal: true }\n`);
+  test('unanswered: PermissionRequest prints nothing, exit 0, and one message replacing the question says the prompt waits at the terminal; PreToolUse says ask (the terminal dialog stays either way)', async () => {
+    // ntfy, which replaces a question, and a webhook, which cannot; no console to link to: a question still gets replaced.
+    writeFileSync(
+      join(h.home, 'config.yaml'),
+      `default_policy: agent\napprovals:\n  timeout_seconds: 1\nnotify:\n  channels:\n    - { type: webhook, url: "${hook.base()}/hook", allow_internal: true }\n    - { type: ntfy, url: "${hook.base()}", topic: t, allow_internal: true }\n`,
+    );
+    /** What ntfy was sent mentioning `text`: title and sequence ID, in order. */
+    const ntfy = (text: string): Array<[string, string | undefined]> =>
+      hook.requests.filter((q) => q.path === '/' && q.body.includes(text)).map((q) => JSON.parse(q.body) as { title: string; sequence_id?: string }).map((m) => [m.title, m.sequence_id]);
+    const webhook = (text: string): string[] => hook.requests.filter((q) => q.path === '/hook' && q.body.includes(text)).map((q) => (JSON.parse(q.body) as { event: string }).event);
     try {
       const r = await run({ ...PERMISSION_BASH, tool_input: { command: 'make release' } });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '');
-      assert.equal(store.list({ all: true }).find((a) => a.what.includes('make release'))?.status, 'expired');
-      const expired = hook.requests.filter((q) => q.body.includes('"event":"approval.expired"'));
-      assert.equal(expired.length, 1);
-      assert.match(expired[0]!.body, /myapp-1: approval expired.*No answer within 1 s to Bash: make release: the prompt waits at the terminal/);
+      const release = store.list({ all: true }).find((a) => a.what.includes('make release'));
+      assert.equal(release?.status, 'expired');
+      // One message after the question: the one replacing it (the hook says nothing of its own).
+      assert.deepEqual(ntfy('make release'), [['Approval needed on localhost', release?.id], ['Approval expired on localhost', release?.id]]);
+      const replaced = hook.requests.filter((q) => q.path === '/' && q.body.includes('make release')).at(-1)!;
+      assert.match((JSON.parse(replaced.body) as { message: string }).message, /No answer within 1 s: the prompt waits at the terminal\.$/);
+      assert.deepEqual(webhook('make release'), ['approval.requested'], 'a webhook cannot replace a message: nothing more');
       // A policy ask nobody answered: "ask", Claude Code's own dialog — never an allow.
       const p = await run(pre('touch /tmp/remux-hook-expired'));
       assert.equal(p.code, 0, p.stderr);
       const o = (JSON.parse(p.stdout) as { hookSpecificOutput: Record<string, string> }).hookSpecificOutput;
       assert.equal(o.permissionDecision, 'ask');
       assert.match(o.permissionDecisionReason!, /none came within 1 s/);
-      assert.equal(hook.requests.filter((q) => q.body.includes('"event":"approval.expired"')).length, 1, 'PreToolUse: Claude Code asks next, no expiry note');
-      // Claude Code then shows its dialog, whose PermissionRequest would ask the same again: it does not;
-      // it says once that the prompt waits at the terminal, and prints nothing.
+      const touch = store.list({ all: true }).find((a) => a.what.includes('remux-hook-expired'));
+      assert.deepEqual(ntfy('remux-hook-expired'), [['Approval needed on localhost', touch?.id], ['Approval expired on localhost', touch?.id]]);
+      // Claude Code then shows its dialog, whose PermissionRequest would ask the same again: it does not,
+      // prints nothing and sends nothing (the replacement said the prompt waits at the terminal).
       const asked = store.list({ all: true }).length;
       const dialog = await run({ ...PERMISSION_BASH, tool_input: { command: 'touch /tmp/remux-hook-expired', description: 'Touch a file' } });
       assert.equal(dialog.code, 0, dialog.stderr);
       assert.equal(dialog.stdout, '');
       assert.equal(store.list({ all: true }).length, asked, 'no second approval for the same call');
-      assert.equal(hook.requests.filter((q) => q.body.includes('"event":"approval.expired"')).length, 2);
+      assert.equal(ntfy('remux-hook-expired').length, 2, 'no message of its own');
+      assert.deepEqual(webhook('remux-hook-expired'), ['approval.requested']);
       // The same with a secret in the command: the approval keeps it redacted, and is still known as this call's.
       const secret = 'touch /tmp/remux-hook-expired password=hunter2';
       await run(pre(secret));
@@ -165,6 +180,7 @@ describe('remux code hook', () => {
     const a = await pending(/touch/);
     assert.equal(a.reason.includes('touching needs a person'), true, a.reason);
     assert.equal(a.source, 'policy:agent');
+    assert.equal(a.from, "policy agent on Claude Code's Bash in agent session myapp-1");
     store.answer(a.id, 'approve', { by: 'carol', via: 'test' });
     const o = (JSON.parse((await running).stdout) as { hookSpecificOutput: Record<string, string> }).hookSpecificOutput;
     assert.equal(o.hookEventName, 'PreToolUse');

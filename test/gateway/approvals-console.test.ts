@@ -2,12 +2,14 @@
 // command run as another principal appears (the notification's link, #/approvals?id=ID, puts it first,
 // and keeps it once answered), Approve releases the command, and the answer shows; on a phone-sized
 // viewport the buttons fit. Nothing may break the CSP. An answer the daemon refuses stays said while the list reloads.
+// An agent hook's question says where it comes from in words.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
+import { ApprovalStore } from '../../src/notify/approvals.js';
 import { startBrowserDaemon, type BrowserDaemon } from '../support/browser-daemon.js';
 import { ASK_ON_TOUCH_POLICY } from '../support/approvals.js';
 import { remux, spawnRemux } from '../support/cli.js';
@@ -163,4 +165,22 @@ test('bidi controls and zero-width characters in the command are named on its ca
   await card.locator('button', { hasText: 'Deny' }).click();
   assert.equal(await asked.exited, 77);
   await context.close();
+});
+
+test("an agent hook's question says where it comes from in words (not its source key), on its card and its confirm page", async () => {
+  const store = ApprovalStore.open(join(d.home, 'approvals.db'), join(d.home, 'approvals.key'));
+  try {
+    // As a Claude Code session's hook asks (hooks.ts): its source is the key the watcher matches on.
+    const from = 'Claude Code in agent session fix-login (ab12cd34)';
+    const asked = store.create({ principal: 'agent:ab12cd34', host: 'localhost', what: 'Bash: npm publish', reason: 'Claude Code asks to use Bash in /w', source: 'agent:claude', from, ttlMs: 60_000 });
+    const { context, page, card } = await loggedInCard(asked.id);
+    await card.waitFor();
+    assert.equal(await card.locator('tr', { hasText: 'From' }).locator('td').innerText(), from);
+    await page.goto(new URL(`/approvals/${asked.id}?option=deny&token=${store.token(asked, 'deny')}`, d.url).href);
+    assert.equal(await page.locator('main tr', { hasText: 'From' }).locator('td').innerText(), from);
+    store.cancel(asked.id);
+    await context.close();
+  } finally {
+    store.close();
+  }
 });

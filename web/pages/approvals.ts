@@ -21,7 +21,8 @@ interface Approval {
   host: string | null;
   what: string;
   reason: string;
-  source: string;
+  /** Where it came from, for a person (source is a key programs match on). */
+  from: string;
   options: Option[];
   status: 'pending' | 'answered' | 'expired' | 'cancelled';
   answer: string | null;
@@ -46,7 +47,7 @@ function card(a: Approval, focused: boolean, answer: (a: Approval, option: Optio
     ['Asked by', a.principal],
     ['Host', a.host ?? '-'],
     ['Why', showInvisible(a.reason)],
-    ['From', a.source],
+    ['From', a.from],
     ['Asked', utcTime(new Date(a.createdAt).toISOString())],
     [a.status === 'pending' ? 'Expires' : 'Status', a.status === 'pending' ? utcTime(new Date(a.expiresAt).toISOString()) : statusText(a)],
   ];

@@ -51,7 +51,7 @@ async function codeHook(opts: CodeHookOptions): Promise<void> {
   const base = createContext({ policiesWhenNeeded: true });
   try {
     const ctx = contextFor(base, process.env);
-    const deps = hookDeps(opts.session, { config: ctx.config, approvals: ctx.approvals, audit: ctx.audit, policies: () => ctx.policies, policyName: policyFor(ctx.principal, opts.policy, ctx.defaultPolicy) });
+    const deps = hookDeps(opts.session, { config: ctx.config, approvals: ctx.approvals, audit: ctx.audit, policies: () => ctx.policies, policyName: policyFor(ctx.principal, opts.policy, ctx.defaultPolicy), env: process.env });
     const output = await answerHook(input, deps);
     if (output !== null) process.stdout.write(`${JSON.stringify(output)}\n`);
   } finally {

@@ -101,6 +101,7 @@ function summary(a: Approval): string {
     ['Asked by', a.principal],
     ['Host', a.host ?? '-'],
     ['Why', showInvisible(a.reason)],
+    ['From', a.from],
     ['Expires', `${utcCell(a.expiresAt)} UTC`],
   ];
   return `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
