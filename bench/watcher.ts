@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { profile } from '../src/agents/profiles.js';
+import type { ApprovalOutcome } from '../src/notify/approvals.js';
 import { DEFAULT_INTERVAL_MS, Watcher, type Asker } from '../src/agents/watcher.js';
 import { percentile } from './measure.js';
 import type { BenchResult } from './types.js';
@@ -32,7 +33,8 @@ function procCpuMs(pid: number | 'self', children = false): number {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** An approver that never answers: the bench measures detection, not people. */
-const silent: Asker = { ask: (_request, signal) => new Promise((resolve) => signal?.addEventListener('abort', () => resolve({ status: 'cancelled' }))) };
+const waitForAbort = (signal?: AbortSignal): Promise<ApprovalOutcome> => new Promise((resolve) => signal?.addEventListener('abort', () => resolve({ status: 'cancelled' })));
+const silent: Asker = { ask: (_request, signal) => waitForAbort(signal), resume: (_id, signal) => waitForAbort(signal) };
 
 export async function benchWatcher(): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'remux-bench-watcher-'));

@@ -5,13 +5,18 @@
 // record, where `remux code status` shows it. Sessions started or ended while the daemon runs are picked
 // up from the session store within a second. A session whose supervisor serves Claude Code's hooks asks
 // for its permission prompts through them: the watcher leaves those prompts to the hooks' approvals.
+// A daemon that stops leaves its open questions to the next one (promptHandoverFile): a question on a
+// phone stays answerable across `remux daemon stop` and `start`, and is not asked a second time.
+import { readFileSync, rmSync } from 'node:fs';
 import { redactText } from '../audit/redact.js';
+import { writeAtomic } from '../config/atomic-file.js';
+import { promptHandoverFile } from '../config/paths.js';
 import type { Approvals } from '../notify/service.js';
 import { AGENT_HOST, attachCommand, hookPrincipal, PERMISSION_REQUEST_SOURCE, sessionTitle } from './hooks.js';
 import { isAgentName, profile } from './profiles.js';
 import { changeSessions, isOver, readSessions, type AgentSession } from './store.js';
 import { socketName } from './tmux.js';
-import { Watcher, type HookLink } from './watcher.js';
+import { Watcher, type HandedOver, type HookLink } from './watcher.js';
 
 const SYNC_MS = 1000;
 
@@ -66,15 +71,59 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
   watcher.on('deferred', ({ session, approvalId }) => log(`agent session ${session}: permission prompt, asked by its hook (approval ${approvalId})`));
   watcher.on('error', (err) => log(`agent sessions: ${err.message}`));
   sync();
+  watcher.inherit(takeHandover(approvals, env, log));
   const timer = setInterval(sync, SYNC_MS);
   timer.unref();
   watcher.start();
   return {
     async stop() {
       clearInterval(timer);
-      await watcher.stop();
+      const left = await watcher.stop(true);
+      if (left.length === 0) return;
+      try {
+        writeAtomic(promptHandoverFile(env), `${JSON.stringify(left)}\n`);
+        log(`agent sessions: ${left.length} open question(s) left to the next daemon`);
+      } catch (err) {
+        log(`agent sessions: cannot leave the open questions to the next daemon (they stay open until they expire): ${(err as Error).message}`);
+      }
     },
   };
+}
+
+/**
+ * What the daemon before this one left open (the file is removed: taken over once). Only questions asked
+ * for the session they name: the watcher may type their answers there.
+ */
+function takeHandover(approvals: Approvals, env: NodeJS.ProcessEnv, log: (line: string) => void): HandedOver[] {
+  const file = promptHandoverFile(env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  rmSync(file, { force: true });
+  let left: unknown;
+  try {
+    left = JSON.parse(text);
+  } catch (err) {
+    log(`agent sessions: ${file} is not what a stopping daemon writes: ${(err as Error).message}`);
+    return [];
+  }
+  let sessions;
+  try {
+    sessions = readSessions(env);
+  } catch {
+    return []; // sync() says why
+  }
+  const principals = new Map(sessions.map((s) => [s.tmux, hookPrincipal(s.id)]));
+  const asked = (q: Partial<HandedOver>): boolean => {
+    const principal = principals.get(q.session ?? '');
+    return principal !== undefined && typeof q.approval === 'string' && approvals.store.get(q.approval)?.principal === principal;
+  };
+  const taken = (Array.isArray(left) ? (left as Array<Partial<HandedOver>>) : []).filter((q): q is HandedOver => typeof q.fingerprint === 'string' && asked(q));
+  log(`agent sessions: taking over ${taken.length} open question(s) of the daemon before`);
+  return taken;
 }
 
 /**

@@ -12,6 +12,10 @@
 // HOOK_GRACE_MS (a dialog no hook covers, a hook that failed) gets the watcher's approval, withdrawn
 // should the hook ask after all.
 //
+// A daemon that stops hands its open questions over (stop(true)) instead of withdrawing them: the next
+// one takes each over (inherit) if its prompt is still on its session's screen — an answer given
+// meanwhile (`remux approvals answer` needs no daemon) is typed then — and withdraws it if not.
+//
 // Cost: each tick is one tmux run listing every pane (id and last-output time), which also captures
 // the panes that were busy last tick; panes that turn out to have new output besides are captured in
 // one more run. Output in the same second as the last capture cannot be told apart by the activity
@@ -21,7 +25,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { TmuxSocket } from '../hosts/inventory.js';
-import type { ApprovalOutcome, Approval, AskRequest } from '../notify/approvals.js';
+import { HANDED_OVER, type ApprovalOutcome, type Approval, type AskRequest } from '../notify/approvals.js';
 import { tmuxArgv, type SendItem } from '../sessions/tmux.js';
 import { detect, type AgentProfile, type AgentState, type Detection, type Prompt } from './profiles.js';
 
@@ -63,6 +67,17 @@ export interface HookLink {
 /** What the watcher needs of the approvals service (src/notify/service.ts Approvals). */
 export interface Asker {
   ask(request: AskRequest, signal?: AbortSignal, onWaiting?: (w: { approval: Approval }) => void): Promise<ApprovalOutcome>;
+  /** Waits for an approval another watcher asked and handed over; `signal` withdraws it. */
+  resume(id: string, signal?: AbortSignal): Promise<ApprovalOutcome>;
+}
+
+/** An open question a stopping watcher hands to the next one: its approval, and the prompt it is about. */
+export interface HandedOver {
+  session: string;
+  fingerprint: string;
+  approval: string;
+  /** The approval is the agent's hook's (the watcher only follows it), created then. */
+  hook?: { createdAt: number };
 }
 
 export interface WatcherOptions {
@@ -88,6 +103,8 @@ export interface WatcherEvents {
   state: [StateChange];
   /** An approval was created for a prompt. */
   asked: [{ session: string; approval: Approval; prompt: Prompt }];
+  /** A prompt's approval taken over from the watcher of a daemon that stopped. */
+  resumed: [{ session: string; approvalId: string; prompt: Prompt }];
   /** A prompt left to the approval the agent's hook created for it. */
   deferred: [{ session: string; approvalId: string; prompt: Prompt }];
   /** What became of it: keys typed, or why not. */
@@ -108,12 +125,17 @@ interface Tracked {
   screen: string | null;
   changedAt: number;
   state: AgentState | null;
-  /** The prompt on screen that has an approval: the watcher's own (abort withdraws it), or its hook's. */
-  open: { prompt: Prompt; abort: AbortController; hookApproval?: string } | null;
+  /**
+   * The prompt on screen that has an approval: the watcher's own (abort withdraws it; `approval` once it
+   * exists, `settled` once its outcome came), or its hook's.
+   */
+  open: { prompt: Prompt; abort: AbortController; approval?: string; settled?: boolean; hookApproval?: string } | null;
   /** A hooked session's prompt on screen: since when (its hook asks about then). */
   shown: { fingerprint: string; since: number } | null;
   /** Creation time of the last hook approval given to a prompt: each covers one prompt. */
   hookClaimed: number;
+  /** The question a stopped watcher left open about this session, until this one first sees its screen. */
+  inherited?: HandedOver;
 }
 
 export class Watcher extends EventEmitter<WatcherEvents> {
@@ -125,6 +147,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private ticking: Promise<void> | null = null;
+  /** Answers being typed: a stop waits for them. */
+  private readonly delivering = new Set<Promise<void>>();
 
   constructor(private readonly opts: WatcherOptions) {
     super();
@@ -137,7 +161,9 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   }
 
   remove(session: string): void {
-    this.sessions.get(session)?.open?.abort.abort();
+    const t = this.sessions.get(session);
+    t?.open?.abort.abort();
+    if (t?.inherited) this.drop(t.inherited, t.watched.hook);
     this.sessions.delete(session);
   }
 
@@ -159,12 +185,53 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     loop();
   }
 
-  /** Stops polling and withdraws every open approval. */
-  async stop(): Promise<void> {
+  /**
+   * Stops polling and withdraws every open approval of its own; with `handOver`, leaves those open
+   * instead and returns them (and the hooks' ones it follows) for the next watcher to inherit.
+   */
+  async stop(handOver = false): Promise<HandedOver[]> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
-    for (const t of this.sessions.values()) t.open?.abort.abort();
+    if (!handOver) {
+      for (const t of this.sessions.values()) t.open?.abort.abort();
+      return [];
+    }
+    for (const t of this.sessions.values()) if (t.open?.approval !== undefined && !t.open.settled) t.open.abort.abort(HANDED_OVER);
+    // An outcome that came before the waits stopped is this watcher's to type: let it, and every typing, finish.
+    await new Promise((r) => setImmediate(r));
+    await Promise.all(this.delivering);
+    const left: HandedOver[] = [];
+    for (const t of this.sessions.values()) {
+      if (t.inherited) left.push(t.inherited); // not looked at yet: still the next one's to take over
+      const open = t.open;
+      if (open === null) continue;
+      const { session } = t.watched;
+      const { fingerprint } = open.prompt;
+      if (open.hookApproval !== undefined) left.push({ session, fingerprint, approval: open.hookApproval, hook: { createdAt: t.hookClaimed } });
+      else if (open.approval !== undefined && !open.settled) left.push({ session, fingerprint, approval: open.approval });
+      else if (open.approval === undefined) open.abort.abort(); // still being sent: no ID to hand over
+    }
+    return left;
+  }
+
+  /**
+   * Takes over what a stopped watcher handed over (call once its sessions are added): each question is
+   * followed again if its prompt is still on the session's screen when this watcher first looks, else
+   * withdrawn; those of sessions no longer watched are withdrawn now.
+   */
+  inherit(questions: readonly HandedOver[]): void {
+    for (const q of questions) {
+      const t = this.sessions.get(q.session);
+      if (t && t.screen === null) t.inherited = q;
+      else this.drop(q, t?.watched.hook);
+    }
+  }
+
+  /** Withdraws a handed-over question whose prompt is gone. */
+  private drop(q: HandedOver, hook: HookLink | undefined): void {
+    if (q.hook) hook?.withdraw(q.approval);
+    else this.opts.approvals.resume(q.approval, AbortSignal.abort()).catch((err: unknown) => this.fail(err));
   }
 
   /** One look at every watched pane (the loop calls it; tests and benches may too). */
@@ -182,6 +249,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       const pane = panes.get(t.watched.session);
       if (!pane) {
         if (t.pane !== null) this.lose(t);
+        if (t.inherited) this.takeOver(t, t.inherited, null);
         continue;
       }
       const changed = pane.id !== t.pane || pane.activity !== t.activity || nowSec - pane.activity < HOT_SECONDS || t.screen === null;
@@ -210,6 +278,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       this.emit('state', { session: t.watched.session, state: detection.state, previous, detection });
     }
     const prompt = detection.prompt ?? null;
+    if (t.inherited) this.takeOver(t, t.inherited, prompt);
     if (t.open && t.open.prompt.fingerprint !== prompt?.fingerprint) {
       // Answered at the terminal, or replaced by another prompt: the question is moot.
       t.open.abort.abort();
@@ -219,6 +288,22 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     if (!prompt) t.shown = null;
     else if (t.watched.hook && t.open?.hookApproval === undefined) this.followHook(t, t.watched.hook, prompt);
     else if (!t.open) this.ask(t, prompt);
+  }
+
+  /** The question a stopped watcher left about `t`'s prompt: followed again if that prompt is on screen, else withdrawn. */
+  private takeOver(t: Tracked, q: HandedOver, prompt: Prompt | null): void {
+    delete t.inherited;
+    if (prompt?.fingerprint !== q.fingerprint) return this.drop(q, t.watched.hook);
+    const abort = new AbortController();
+    if (q.hook) {
+      t.shown = { fingerprint: prompt.fingerprint, since: this.now() };
+      t.hookClaimed = q.hook.createdAt;
+      t.open = { prompt, abort, hookApproval: q.approval };
+      return;
+    }
+    t.open = { prompt, abort, approval: q.approval };
+    this.emit('resumed', { session: t.watched.session, approvalId: q.approval, prompt });
+    this.follow(t, t.open, this.opts.approvals.resume(q.approval, abort.signal));
   }
 
   /**
@@ -240,7 +325,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
 
   private ask(t: Tracked, prompt: Prompt): void {
     const abort = new AbortController();
-    t.open = { prompt, abort };
+    const open: NonNullable<Tracked['open']> = { prompt, abort };
+    t.open = open;
     const { watched } = t;
     const asking = this.opts.approvals.ask(
       {
@@ -254,13 +340,28 @@ export class Watcher extends EventEmitter<WatcherEvents> {
         ...(watched.attach ? { attach: watched.attach } : {}),
       },
       abort.signal,
-      ({ approval }) => this.emit('asked', { session: watched.session, approval, prompt }),
+      ({ approval }) => {
+        open.approval = approval.id;
+        this.emit('asked', { session: watched.session, approval, prompt });
+      },
     );
+    this.follow(t, open, asking);
+  }
+
+  /** Types the answer `asking` brings, if it is one. t.open stays until the prompt leaves the screen: the same prompt is never asked twice. */
+  private follow(t: Tracked, open: NonNullable<Tracked['open']>, asking: Promise<ApprovalOutcome>): void {
+    const { prompt } = open;
     asking
       .then(async (outcome) => {
-        // t.open stays until the prompt leaves the screen: the same prompt is never asked twice.
-        const settled = await this.deliver(t, prompt, outcome);
-        this.emit('settled', { session: watched.session, prompt, outcome, ...settled });
+        open.settled = true;
+        const delivering = this.deliver(t, prompt, outcome);
+        const done = delivering.then(() => {}, () => {});
+        this.delivering.add(done);
+        try {
+          this.emit('settled', { session: t.watched.session, prompt, outcome, ...(await delivering) });
+        } finally {
+          this.delivering.delete(done);
+        }
       })
       .catch((err: unknown) => {
         this.fail(err);

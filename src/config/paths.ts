@@ -93,6 +93,14 @@ export function consoleUrlFile(env: Env = process.env): string {
   return join(remuxHome(env), 'run', 'console.json');
 }
 
+/**
+ * The agent prompts' approvals a stopping daemon left open for the next one ([{session, fingerprint,
+ * approval, hook?}]), read and removed as it starts (agents/daemon-watch.ts).
+ */
+export function promptHandoverFile(env: Env = process.env): string {
+  return join(remuxHome(env), 'run', 'agent-prompts.json');
+}
+
 /** Where a background daemon writes its own log (not the audit trail). */
 export function daemonLogFile(env: Env = process.env): string {
   return join(remuxHome(env), 'run', 'daemon.log');

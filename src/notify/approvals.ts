@@ -77,6 +77,12 @@ export interface Approval {
   sentTo: string[];
 }
 
+/**
+ * The reason to abort a wait with (ApprovalStore.wait) when another process takes the approval over (the
+ * next daemon, after a restart): this one stops waiting, and the approval stays open.
+ */
+export const HANDED_OVER = Symbol('approval handed over');
+
 /** How an approval ended, as its waiting caller sees it. */
 export type ApprovalOutcome = { status: 'answered'; option: ApprovalOption; by: string; via: string } | { status: 'expired' | 'cancelled' };
 
@@ -286,18 +292,24 @@ export class ApprovalStore {
   /**
    * Resolves once the approval is answered, expires, or is cancelled. Answers given in this process
    * arrive at once; an answer written by another process sharing the file is seen within `pollMs`.
-   * An aborted signal cancels the approval.
+   * An aborted signal cancels the approval (one no longer open: resolves with how it ended); aborted with
+   * reason HANDED_OVER, it stops the wait instead, which then never resolves, and leaves the approval open.
    */
   wait(id: string, signal?: AbortSignal, pollMs = 500): Promise<ApprovalOutcome> {
     return new Promise((resolve) => {
       let poll: NodeJS.Timeout | undefined = undefined;
-      const finish = (outcome: ApprovalOutcome): void => {
+      let over = false;
+      const stop = (): void => {
+        over = true;
         clearInterval(poll);
         this.events.off(id, finish);
         signal?.removeEventListener('abort', onAbort);
+      };
+      const finish = (outcome: ApprovalOutcome): void => {
+        stop();
         resolve(outcome);
       };
-      const onAbort = (): void => this.cancel(id);
+      const onAbort = (): void => (signal?.reason === HANDED_OVER ? stop() : this.cancel(id));
       const check = (): void => {
         const approval = this.get(id);
         const outcome = approval ? outcomeOf(approval) : { status: 'cancelled' as const };
@@ -305,7 +317,8 @@ export class ApprovalStore {
       };
       this.events.on(id, finish);
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (signal?.aborted) return onAbort();
+      if (signal?.aborted) onAbort();
+      if (over) return;
       // Not unref'd: a caller waiting for an answer keeps its process alive until it comes.
       poll = setInterval(check, pollMs);
       check();

@@ -90,11 +90,25 @@ export class Approvals {
     const deliveries = await this.notify(approval.principal, message);
     if (actions.length > 0 && deliveries.some((d) => d.error !== HELD)) this.store.sentThrough(approval.id, channels.map(channelName));
     onWaiting?.({ approval, deliveries });
+    return this.ending(approval, waiting, whenExpired);
+  }
+
+  /**
+   * Waits for the end of approval `id`, asked by another process that handed it over (the daemon before
+   * its restart), as ask() would have: `signal` withdraws it; one no longer open ends at once.
+   */
+  async resume(id: string, signal?: AbortSignal): Promise<ApprovalOutcome> {
+    const approval = this.store.get(id);
+    if (approval === null) return { status: 'cancelled' };
+    return this.ending(approval, this.store.wait(id, signal));
+  }
+
+  private async ending(approval: Approval, waiting: Promise<ApprovalOutcome>, whenExpired?: string): Promise<ApprovalOutcome> {
     const outcome = await waiting;
     // Unanswered, its buttons on a phone would answer nothing (409), its `remux approvals` line neither: ntfy
     // replaces the notification with how it ended, the one message that says so (an agent's hook says nothing
     // more). An answered one is left: the button that answered cleared it, and a replacement would bring it back.
-    if (outcome.status !== 'answered') await this.replaceAsked(approval, outcome.status, message.url, whenExpired);
+    if (outcome.status !== 'answered') await this.replaceAsked(approval, outcome.status, this.pageUrl(approval) ?? undefined, whenExpired);
     return outcome;
   }
 

@@ -1,9 +1,11 @@
 // The daemon watches `remux code` sessions: a permission prompt in an agent's pane becomes an approval,
 // `remux code status` shows the session's state, and the approval's answer reaches the prompt as the
 // keys it expects. Real daemon, real tmux (a private socket), the fake Claude-like prompt as the agent.
+// Across a daemon restart the question stays the same one: taken over if its prompt is still there
+// (answered meanwhile, the answer is typed then), withdrawn if not.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -65,6 +67,51 @@ describe('the daemon watches agent sessions', { timeout: 60_000 }, () => {
     const pane = (): string => tmux('capture-pane', '-p', '-J', '-t', `=agent-${id}:`);
     await until('the answer on the screen', async () => (/chosen: 1 \(Yes\) for npm test/.test(pane()) ? true : undefined));
     assert.equal(await until('state waiting', async () => ((await status(id)) === 'waiting' ? 'waiting' : undefined)), 'waiting');
+    const killed = await remux(['code', 'kill', id, '-f'], { env });
+    assert.equal(killed.code, 0, killed.stderr);
+  });
+
+  test('daemon stop and start: the open question stays the one asked, answered even while no daemon ran; one whose prompt went meanwhile is withdrawn', async () => {
+    const made = await remux(['code', 'start', work, '--no-attach', '--sandbox', 'none', '-n', 'restarts', '--agent', `node ${FAKE_PROMPT} 'make a' 'make b' 'make c'`], { env, via: 'node' });
+    assert.equal(made.code, 0, made.stderr);
+    const id = made.stdout.split(' ')[0]!;
+    type Listed = { id: string; status: string; what: string; options: Array<{ id: string }> };
+    const listed = async (): Promise<Listed[]> => (JSON.parse((await remux(['approvals', 'ls', '--all', '--json'], { env })).stdout) as Array<Listed & { principal: string }>).filter((a) => a.principal === `agent:${id}`);
+    const asked = (command: string): Promise<Listed> => until(`the question about ${command}`, async () => (await listed()).find((a) => a.what.includes(command)));
+    const pane = (): string => tmux('capture-pane', '-p', '-J', '-t', `=agent-${id}:`);
+    const restart = async (meanwhile: () => Promise<void> | void = () => {}): Promise<void> => {
+      const stopped = await remux(['daemon', 'stop'], { env });
+      assert.equal(stopped.code, 0, stopped.stderr);
+      await meanwhile();
+      const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env });
+      assert.equal(started.code, 0, started.stderr);
+    };
+
+    // Still on the screen: the same question, still open, and no second one; answered, its answer is typed.
+    const a = await asked('make a');
+    await restart();
+    await sleep(2000); // the new daemon's watcher has looked at the screen (every 500 ms)
+    assert.deepEqual((await listed()).map((x) => [x.id, x.status]), [[a.id, 'pending']], 'not withdrawn, not asked again');
+    assert.match(readFileSync(join(t.home, 'run', 'daemon.log'), 'utf8'), /taking over 1 open question/);
+    assert.equal((await remux(['approvals', 'answer', a.id, '1'], { env })).code, 0);
+    await until('the answer typed', async () => (/chosen: 1 \(Yes\) for make a/.test(pane()) ? true : undefined));
+
+    // Answered while no daemon ran: typed once the daemon is back.
+    const b = await asked('make b');
+    await restart(async () => {
+      const answered = await remux(['approvals', 'answer', b.id, '2'], { env });
+      assert.equal(answered.code, 0, answered.stderr);
+    });
+    await until('the answer given meanwhile typed', async () => (/chosen: 2 \(Yes, and don't ask again for this command\) for make b/.test(pane()) ? true : undefined));
+
+    // Answered at the terminal while no daemon ran: withdrawn, not asked again.
+    const c = await asked('make c');
+    await restart(() => {
+      tmux('send-keys', '-t', `=agent-${id}:`, '3');
+    });
+    await until('its withdrawal', async () => ((await listed()).find((x) => x.id === c.id)?.status === 'cancelled' ? true : undefined));
+    assert.match(pane(), /chosen: 3 .* for make c/);
+    assert.deepEqual((await listed()).map((x) => x.status), ['cancelled', 'answered', 'answered'], 'three prompts, three questions');
     const killed = await remux(['code', 'kill', id, '-f'], { env });
     assert.equal(killed.code, 0, killed.stderr);
   });
