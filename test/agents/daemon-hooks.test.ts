@@ -3,7 +3,8 @@
 // PATH (fixtures/fake-claude.mjs) that draws the dialog while its PermissionRequest hook runs, as Claude
 // Code does. Its approval says it comes from Claude Code in the session, by name. Also: an expired hook
 // approval leaves the prompt to the terminal (no second approval, state permission, one message after the
-// question: ntfy's replacement of it); answered at the terminal, the hook's approval is withdrawn; a dialog no
+// question: ntfy's replacement of it); answered at the terminal, the hook's approval is withdrawn; across a
+// daemon restart the new watcher still leaves the prompt to the hook's approval; a dialog no
 // hook asks about still gets the watcher's approval (the fallback, and proof the count could differ).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -168,6 +169,23 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     const left = await remux(['approvals', 'ls', '--json'], { env });
     assert.deepEqual(JSON.parse(left.stdout), []);
     assert.equal(sent('approval.expired', 'git push'), 0, 'a withdrawn approval is not reported as expired');
+  });
+
+  it('a daemon restart while the hook waits: the new watcher leaves the prompt to the same hook approval', async () => {
+    config(60); // outlasts the restart and the watcher's grace
+    const id = await start();
+    config(20);
+    send(id, 'dialog cargo publish');
+    const asked = await until('the hook approval', () => approvalsOf(id)[0]);
+    await until('the watcher leaving the prompt to the hook', () => deferred(id, asked.id));
+    assert.equal((await remux(['daemon', 'stop'], { env })).code, 0);
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env });
+    assert.equal(started.code, 0, started.stderr);
+    // Past the new watcher's grace: it took the hook's approval for the prompt's, and asked nothing itself.
+    await sleep(HOOK_GRACE_MS + 2500);
+    assert.deepEqual(approvalsOf(id).map((a) => [a.id, a.status]), [[asked.id, 'pending']]);
+    assert.equal((await remux(['approvals', 'answer', asked.id, 'approve'], { env })).code, 0);
+    await until('the decision in claude', () => /HOOK decided .*"behavior":"allow"/.test(pane(id)), 15_000);
   });
 
   it('a dialog its hook does not ask about (none covers it, or the hook failed): the watcher asks after the grace', async () => {
