@@ -68,6 +68,7 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
     }
   });
   watcher.on('asked', ({ session, approval }) => log(`agent session ${session}: permission prompt, approval ${approval.id}`));
+  watcher.on('resumed', ({ session, approvalId }) => log(`agent session ${session}: permission prompt, approval ${approvalId} taken over from the daemon before`));
   watcher.on('deferred', ({ session, approvalId }) => log(`agent session ${session}: permission prompt, asked by its hook (approval ${approvalId})`));
   watcher.on('error', (err) => log(`agent sessions: ${err.message}`));
   sync();

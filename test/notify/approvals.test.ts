@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
-import { ApprovalError, ApprovalStore, type ApprovalRequest } from '../../src/notify/approvals.js';
+import { ApprovalError, ApprovalStore, HANDED_OVER, type ApprovalRequest } from '../../src/notify/approvals.js';
 
 function files(t: TestContext): { db: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), 'remux-approvals-'));
@@ -169,6 +169,26 @@ test('an aborted waiter cancels its approval; its links stop working', async (t)
   controller.abort();
   assert.deepEqual(await waiting, { status: 'cancelled' });
   refusal(() => store.answerWithToken(a.id, 'approve', store.token(a, 'approve'), 'link'), 'conflict');
+});
+
+test('a waiter aborted with HANDED_OVER stops waiting and leaves the approval open: the next process takes it over, answer and all', async (t) => {
+  const f = files(t);
+  const store = open(t, f);
+  const a = store.create(REQUEST);
+  const controller = new AbortController();
+  let heard = false;
+  void store.wait(a.id, controller.signal, 20).then(() => (heard = true));
+  controller.abort(HANDED_OVER);
+  store.answer(a.id, 'approve', { by: 'cli:alice', via: 'cli' });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(heard, false, 'the stopped waiter hears nothing, neither from this process nor by polling');
+  const next = open(t, f);
+  assert.equal((await next.wait(a.id)).status, 'answered');
+  // Withdrawing one no longer open, as the next process does when its prompt is gone: says how it ended.
+  assert.equal((await next.wait(a.id, AbortSignal.abort())).status, 'answered');
+  const b = store.create(REQUEST);
+  void next.wait(b.id, AbortSignal.abort(HANDED_OVER)); // never settles; no poll keeps the test alive
+  assert.equal(store.get(b.id)?.status, 'pending', 'handed over before waiting: still open');
 });
 
 test('concurrent answers from two processes: exactly one wins', (t) => {
