@@ -114,7 +114,7 @@ export class ShellExecutor {
         ? ['enter', [token, entered.holder, entered.cwd, entered.securePath, entered.marker, entered.killGraceMs, entered.argv, entered.script, entered.namespaces, entered.passedEnv, entered.helperFd]]
         : ['script', [token, this.shell, command()]];
     const marker = direct?.marker ?? entered?.marker ?? null;
-    const call = this.link.call<[1 | 2, string], Status | { refused: string }>(executorTool(), method, args, { signal: cancel.signal, window: WINDOW });
+    const call = this.link.call<[1 | 2, Buffer], Status | { refused: string }>(executorTool(), method, args, { signal: cancel.signal, window: WINDOW });
     // The wrapper's announcement that the program starts, before anything it writes (in a sandbox, the helper or the list says it).
     let announced = direct === null;
     const announce = (): void => {
@@ -126,7 +126,7 @@ export class ShellExecutor {
     try {
       for await (const [fd, data] of call) {
         announce();
-        (fd === 1 ? opts.onStdout : opts.onStderr)(Buffer.from(data, 'base64'));
+        (fd === 1 ? opts.onStdout : opts.onStderr)(data);
         const flow = opts.flow;
         if (flow?.full()) await new Promise<void>((room) => flow.onRoom(room));
       }

@@ -240,19 +240,20 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
 const READ_WINDOW = 8 << 20;
 
 /**
- * A chunked method's value: its result, or the chunks it came in (a large file). A host sending more
- * than a read may hand over (READ_MAX, as base64 at most 4/3 of it) has the call cancelled.
+ * A chunked method's value: its result, or the chunks it came in (a large file: readBytes's as Buffers,
+ * readText's as text, never longer than its bytes). A host sending more than a read may hand over
+ * (READ_MAX) has the call cancelled.
  */
 async function gathered(link: Link, method: Pick<Method<never, unknown>, 'tool' | 'remote' | 'name'>, args: unknown[], opts: CallOptions): Promise<unknown> {
   const over = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, over.signal]) : over.signal;
-  const call = link.call<string>(method.tool, method.remote, args, { ...opts, signal, window: READ_WINDOW });
-  const chunks: string[] = [];
+  const call = link.call<string | Buffer>(method.tool, method.remote, args, { ...opts, signal, window: READ_WINDOW });
+  const chunks: Array<string | Buffer> = [];
   let size = 0;
   for await (const chunk of call) {
     chunks.push(chunk);
     size += chunk.length;
-    if (size > (READ_MAX / 3) * 4 + READ_WINDOW) over.abort(new ProtocolError(`${method.name}: the host sent more than a read hands over (${READ_MAX >> 20} MiB); the call was cancelled`));
+    if (size > READ_MAX + READ_WINDOW) over.abort(new ProtocolError(`${method.name}: the host sent more than a read hands over (${READ_MAX >> 20} MiB); the call was cancelled`));
   }
   const result = await call.result;
   return chunks.length > 0 ? chunks : result;
@@ -496,7 +497,7 @@ async function runChecked(g: Guard, argv: readonly string[], execOpts: ExecOptio
   const gate = new OutputGate(decision.output, { stdout: (data) => out.push({ stream: 'stdout', data }, data.length), stderr: (data) => out.push({ stream: 'stderr', data }, data.length) }, stopAtCap);
   const sources = { 1: gate.source('stdout'), 2: gate.source('stderr') };
   const timeoutMs = opts.timeoutMs !== undefined ? opts.timeoutMs : g.ctx.defaultTimeoutMs;
-  const remote = g.link.call<[1 | 2, string], { code: number | null; signal: number | null }>(
+  const remote = g.link.call<[1 | 2, Buffer], { code: number | null; signal: number | null }>(
     Exec.command.tool,
     'run',
     [argv, decision.cwd, g.securePath, stdin !== null, key],
@@ -509,7 +510,7 @@ async function runChecked(g: Guard, argv: readonly string[], execOpts: ExecOptio
   );
   try {
     for await (const [fd, data] of remote) {
-      sources[fd].write(Buffer.from(data, 'base64'));
+      sources[fd].write(data);
       // A consumer slower than the command: wait for it, and the host holds the rest back (backpressure),
       // until the call ends anyway (a timeout, a cancel, the output cap).
       await Promise.race([out.room(STREAM_WINDOW), ended]);

@@ -2,8 +2,10 @@
 // hello with its protocol version, capabilities and Python; checked, it is answered with stage 2 (the
 // protocol loop's code, the first frame). Then frames both ways: a 4-byte big-endian length
 // and that many bytes of UTF-8 JSON (never pickle, never eval: JSON.parse and a schema check of each
-// message). Requests carry ids; any number run at once; a call may send chunks before its result, and
-// may take input as it runs (a command's stdin), sent under the host's credit.
+// message), or, when the body begins with a 0 byte (never JSON's first), a binary frame: 0, a 4-byte
+// big-endian call id, a 1-byte tag and raw bytes (a call's input, a chunk of bytes: no base64 to encode
+// and decode on either side). Requests carry ids; any number run at once; a call may send chunks before
+// its result, and may take input as it runs (a command's stdin), sent under the host's credit.
 import { CreditedSender, INPUT_WINDOW_BYTES } from '../exec/input-credit.js';
 import { PROTOCOL_VERSION, stage1Frame, stage2Source, type ToolSource } from './bootstrap.js';
 import { CallTimeoutError, ProtocolError, RemoteError } from './errors.js';
@@ -13,6 +15,8 @@ export type { CallStream } from './queue.js';
 
 /** Frames above this are refused both ways (stage 1 has the same cap and says so in its hello). */
 export const FRAME_CAP = 16 << 20;
+/** A binary frame's body: the 0 byte, the call id, the tag; then its bytes. */
+const BINARY_HEAD = 6;
 const HELLO_TIMEOUT_MS = 20_000;
 /** While calls are in flight and the host is quiet, it is pinged this often… */
 const PING_EVERY_MS = 1000;
@@ -175,7 +179,7 @@ export class Link {
       if (opts.timeoutMs != null) timer = setTimeout(() => cancel(new CallTimeoutError(what, opts.timeoutMs as number)), opts.timeoutMs);
       if (input) {
         // A first window at once (the host queues that much): no round trip before a short input goes.
-        sender = new CreditedSender(input, { data: (chunk) => this.send({ t: 'input', id, d: chunk.toString('base64') }), end: () => this.send({ t: 'input', id, d: null }) });
+        sender = new CreditedSender(input, { data: (chunk) => this.sendBytes(id, chunk), end: () => this.send({ t: 'input', id, d: null }) });
         sender.grant(INPUT_WINDOW_BYTES);
       }
     }
@@ -216,6 +220,14 @@ export class Link {
     this.transport.write(Buffer.concat([head, body]));
   }
 
+  /** A call's input bytes, in a binary frame (tag 0); CreditedSender's chunks are far below the cap. */
+  private sendBytes(id: number, data: Buffer): void {
+    const head = Buffer.alloc(4 + BINARY_HEAD);
+    head.writeUInt32BE(BINARY_HEAD + data.length);
+    head.writeUInt32BE(id, 5);
+    this.transport.write(Buffer.concat([head, data]));
+  }
+
   private receive(chunk: Buffer): void {
     if (this.broken) return;
     this.lastHeard = Date.now();
@@ -223,15 +235,22 @@ export class Link {
     this.bufferedBytes += chunk.length;
     for (;;) {
       if (this.bufferedBytes < 4) return;
+      if ((this.buffered[0] as Buffer).length < 4) this.buffered = [Buffer.concat(this.buffered)];
+      const size = (this.buffered[0] as Buffer).readUInt32BE(0);
+      if (size > FRAME_CAP) return this.fail(new ProtocolError(`the host sent a frame of ${size} bytes, more than the cap of ${FRAME_CAP}; the link is closed`));
+      // Joined only once the whole frame is here: a large one arriving in many pieces is copied once, not per piece.
+      if (this.bufferedBytes < 4 + size) return;
       if (this.buffered.length > 1) this.buffered = [Buffer.concat(this.buffered)];
       const all = this.buffered[0] as Buffer;
-      const size = all.readUInt32BE(0);
-      if (size > FRAME_CAP) return this.fail(new ProtocolError(`the host sent a frame of ${size} bytes, more than the cap of ${FRAME_CAP}; the link is closed`));
-      if (all.length < 4 + size) return;
       const body = all.subarray(4, 4 + size);
       const rest = all.subarray(4 + size);
       this.buffered = rest.length > 0 ? [rest] : [];
       this.bufferedBytes = rest.length;
+      if (body[0] === 0) {
+        this.binary(body);
+        if (this.broken) return;
+        continue;
+      }
       let message: unknown;
       try {
         message = JSON.parse(body.toString('utf8'));
@@ -277,6 +296,18 @@ export class Link {
       default:
         pending.settle(new ProtocolError(`${pending.what}: the host sent an unknown message type "${m.t}"`));
     }
+  }
+
+  /** A chunk of bytes: a Buffer (tag 0), or [tag, Buffer] (Exec's [1|2, output]). */
+  private binary(body: Buffer): void {
+    if (body.length < BINARY_HEAD || this.hello === null) return this.fail(new ProtocolError(`the host sent a malformed binary frame (${body.length} bytes${this.hello === null ? ', before its handshake' : ''}); the link is closed`));
+    const id = body.readUInt32BE(1);
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    const tag = body[5] as number;
+    // A copy: the frame's buffer also holds whatever arrived with it, which the chunk must not keep alive.
+    const data = Buffer.from(body.subarray(BINARY_HEAD));
+    pending.queue.push(tag === 0 ? data : [tag, data], body.length);
   }
 
   private fail(err: Error): void {

@@ -111,6 +111,12 @@ const asString = (v: unknown): string => {
 };
 /** A read's value: one string, or the chunks it came in. */
 const pieces = (v: unknown): string[] => (Array.isArray(v) ? v.map(asString) : [asString(v)]);
+/** readBytes's value: base64 (one piece or less), or the chunks of bytes it came in. */
+const bytesOf = (v: unknown): Buffer => {
+  if (!Array.isArray(v)) return Buffer.from(asString(v), 'base64');
+  for (const p of v) if (!Buffer.isBuffer(p)) throw new TypeError(`expected chunks of bytes from the host, got ${typeof p}`);
+  return Buffer.concat(v as Buffer[]);
+};
 
 /** What one read hands over at most (remote/tools/filesystem.py MAX_READ): a larger file is read in parts, readBytes with offset and length. */
 export const READ_MAX = 256 << 20;
@@ -177,7 +183,7 @@ export const FileSystem = {
     'readBytes',
     'file.read',
     { positional: [PATH], options: { offset: 'number', length: 'number' } },
-    (v) => Buffer.concat(pieces(v).map((p) => Buffer.from(p, 'base64'))),
+    bytesOf,
     ([, o]) => [o?.offset ?? 0, o?.length ?? null],
     undefined,
     'value',

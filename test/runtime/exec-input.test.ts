@@ -69,6 +69,12 @@ describe('Exec input streamed as the command runs', { timeout: 300_000 }, () => 
       const stream = host.stream(['wc', '-c'], { input: Readable.from([Buffer.from('12345'), Buffer.from('678')]) });
       for await (const c of stream) chunks.push(c.data.toString());
       assert.deepEqual([chunks.join('').trim(), (await stream.result).code], ['8', 0], w.name);
+      // Every byte value, through cat and back.
+      const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7) % 256));
+      const back: Buffer[] = [];
+      const echoed = host.stream(['cat'], { input: bytes });
+      for await (const c of echoed) back.push(c.data);
+      assert.deepEqual([Buffer.concat(back).equals(bytes), (await echoed.result).code], [true, 0], w.name);
     }
     // Anything else is refused before anything runs, naming what it takes.
     await assert.rejects(on(WAYS[0] as { name: string }).exec(['cat'], { input: 42 as never }), (e: Error) => e instanceof ArgumentTypeError && /option input: expected a string, a Buffer \(Uint8Array\), an async iterable of them or a Readable, got number 42/.test(e.message));

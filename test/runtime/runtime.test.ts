@@ -5,9 +5,11 @@
 // and the policy and audit of every tool call (denials, a symlink escape, records).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { loadConfig } from '../../src/config/config.js';
@@ -161,6 +163,71 @@ test('an unencodable result, or one over the frame cap, is a typed EncodeError; 
   await assert.rejects(link.call(tool, 'obj', []).result, (e: Error) => e instanceof RemoteError && e.type === 'EncodeError' && /cannot be sent as JSON/.test(e.message));
   await assert.rejects(link.call(tool, 'big', []).result, (e: Error) => e instanceof RemoteError && e.type === 'EncodeError' && /more than the frame cap/.test(e.message));
   assert.deepEqual(await link.call(tool, 'ok', []).result, [1, 'two', null]);
+});
+
+/** A binary frame as the local side sends one: 0, the call id, the tag, the bytes. */
+function binaryFrame(id: number, tag: number, data: Buffer): Buffer {
+  const head = Buffer.alloc(10);
+  head.writeUInt32BE(6 + data.length);
+  head.writeUInt32BE(id, 5);
+  head[9] = tag;
+  return Buffer.concat([head, data]);
+}
+
+/** A tool whose call writes its input (rt.feed) into a pipe it reads to the end: how many bytes, and their sha256. */
+const SINK = toolSource('Sink', 'import hashlib, os, time\ndef f():\n    r, w = os.pipe()\n    rt.feed(w)\n    h = hashlib.sha256()\n    n = 0\n    while True:\n        b = os.read(r, 65536)\n        if not b:\n            break\n        h.update(b)\n        n += len(b)\n    os.close(r)\n    return [n, h.hexdigest()]\ndef hold():\n    time.sleep(30)\n');
+
+test("bytes travel raw both ways in binary frames: a call's input (every byte value) and the chunks a tool yields as bytes or (tag, bytes); no base64 on the wire", async (t) => {
+  const transport = processTransport();
+  let wrote = 0;
+  const link = await Link.open({ ...transport, write: (data) => ((wrote += data.length), transport.write(data)) });
+  t.after(() => link.close());
+  // Every byte value, then random bytes: 1 MiB in 64 KiB pieces.
+  const input = Buffer.concat([Buffer.from(Array.from({ length: 1024 }, (_, i) => i % 256)), randomBytes((1 << 20) - 1024)]);
+  const pieces = Array.from({ length: 16 }, (_, i) => input.subarray(i * (64 << 10), (i + 1) * (64 << 10)));
+  // The tool's code goes with its first call: not counted.
+  await link.call(SINK, 'f', [], {}, Readable.from([Buffer.from('x')])).result;
+  const before = wrote;
+  assert.deepEqual(await link.call(SINK, 'f', [], {}, Readable.from(pieces)).result, [input.length, createHash('sha256').update(input).digest('hex')]);
+  // As base64 in JSON it was 4/3 of that, and more.
+  assert.ok(wrote - before < input.length * 1.01, `${wrote - before} bytes written for ${input.length} bytes of input`);
+  const out = toolSource('Out', 'def f():\n    yield bytes(range(256))\n    yield (2, b"\\x00\\xff")\n    yield "text"\n    yield (True, b"a bool is no tag")\ndef huge():\n    yield b"x" * (17 << 20)\n');
+  const call = link.call(out, 'f', []);
+  const chunks: unknown[] = [];
+  // Its end: a tuple of a bool and bytes is neither a tagged chunk nor JSON.
+  const unencodable = (e: Error): boolean => e instanceof RemoteError && e.type === 'EncodeError' && /cannot be sent as JSON/.test(e.message);
+  await assert.rejects(async () => {
+    for await (const c of call) chunks.push(c);
+  }, unencodable);
+  assert.deepEqual(chunks, [Buffer.from(Array.from({ length: 256 }, (_, i) => i)), [2, Buffer.from([0, 255])], 'text']);
+  assert.deepEqual(await link.call(toolSource('Out2', 'def f():\n    yield (1, bytearray(b"ok"))\n    return 1\n'), 'f', []).result, 1);
+  await assert.rejects(link.call(out, 'huge', []).result, (e: Error) => e instanceof RemoteError && e.type === 'EncodeError' && /the chunk is 17825798 bytes, more than the frame cap/.test(e.message));
+});
+
+test("a malformed binary frame from the host fails the link, naming it; one from us fails its call, as does input past the call's credit; the link goes on", async (t) => {
+  const hello = `f({"t":"hello","v":1,"caps":[],"py":"3.11","pid":1,"cwd":"/","cap":16})`;
+  const bad = fakeHost(`${hello}\nimport time; time.sleep(0.2); w(struct.pack(">I",3)+b"\\x00ab")`);
+  t.after(() => void bad.child.kill());
+  await assert.rejects((await bad.open()).call(toolSource('X', 'def f():\n    return 1\n'), 'f', []).result, (e: Error) => e instanceof ProtocolError && /malformed binary frame \(3 bytes\); the link is closed/.test(e.message));
+
+  const { link, transport } = await rawLink(t);
+  const nextId = (): number => (link as unknown as { nextId: number }).nextId;
+  // Calls that take input none is sent for: the frames below are written by hand.
+  let id = nextId();
+  const tagged = link.call(SINK, 'hold', [], {}, new PassThrough()).result;
+  transport.write(binaryFrame(id, 7, Buffer.from('x')));
+  await assert.rejects(tagged, (e: Error) => e instanceof RemoteError && e.type === 'ProtocolError' && /malformed binary frame: 7 bytes, not 0, a 4-byte call id, tag 0 and input bytes/.test(e.message));
+  id = nextId();
+  const over = link.call(SINK, 'hold', [], {}, new PassThrough()).result;
+  // The host granted a window of 256 KiB; 320 KiB come.
+  for (let i = 0; i < 5; i++) transport.write(binaryFrame(id, 0, Buffer.alloc(64 << 10)));
+  await assert.rejects(over, (e: Error) => e instanceof RemoteError && e.type === 'ProtocolError' && /input sent past its credit: 327680 bytes wait unwritten, the window is 262144/.test(e.message));
+  id = nextId();
+  const text = link.call(SINK, 'hold', [], {}, new PassThrough()).result;
+  const body = Buffer.from(JSON.stringify({ t: 'input', id, d: 'aGk=' }));
+  transport.write(Buffer.concat([Buffer.from([0, 0, 0, body.length]), body]));
+  await assert.rejects(text, (e: Error) => e instanceof RemoteError && e.type === 'ProtocolError' && /input data comes in binary frames/.test(e.message));
+  assert.deepEqual(await link.call(SINK, 'f', [], {}, Readable.from([Buffer.from('still works')])).result, [11, createHash('sha256').update('still works').digest('hex')]);
 });
 
 test('tools printing to stdout/stderr and children writing to fds 1 and 2 never reach the stream', async (t) => {

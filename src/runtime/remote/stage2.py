@@ -1,8 +1,12 @@
 # remux runtime, stage 2: the protocol loop in the remote interpreter (Python >= 3.8, stdlib only).
 # Sent by the local side as the first frame after the handshake (stage1.py) and run in stage 1's
 # globals: I and O (the private pipes), rd, put, CAP. Messages: call / cancel / ack / input / ping (local
-# side), chunk / result / error / log / credit / pong (us).
-import threading, traceback, logging, signal, base64, select, queue
+# side), chunk / result / error / log / credit / pong (us). Bytes travel raw, not as base64 in JSON: a
+# frame whose body begins with a 0 byte (never JSON's first) is binary, 0, a 4-byte big-endian call id,
+# a 1-byte tag, then the bytes: from the local side a call's input (tag 0), from us a chunk (tag 0: the
+# bytes a tool yielded, else the tag of a (tag, bytes) it yielded, as Exec's (1|2, output)). Stage 1
+# is untouched by it: it reads only stage 2's frame, and stage 2 comes from the local side it speaks to.
+import threading, traceback, logging, signal, select, queue
 W = threading.Lock()
 T = {}
 C = {}
@@ -18,11 +22,22 @@ def send(m):
         b = json.dumps(m, separators=(',', ':'), allow_nan=False).encode()
     except (TypeError, ValueError) as e:
         raise EncodeError('the result cannot be sent as JSON: %s' % e)
+    return out(b, 'message')
+def out(b, what):
     if len(b) > CAP:
-        raise EncodeError('the message is %d bytes, more than the frame cap of %d' % (len(b), CAP))
+        raise EncodeError('the %s is %d bytes, more than the frame cap of %d' % (what, len(b), CAP))
     with W:
         put(b)
     return len(b)
+BYTES = (bytes, bytearray, memoryview)
+def chunk(i, x):
+    # A chunk as a binary frame when it is bytes or (tag 1..255, bytes), else as JSON; its size in bytes.
+    t = 0
+    if isinstance(x, tuple) and len(x) == 2 and type(x[0]) is int and 0 < x[0] < 256 and isinstance(x[1], BYTES):
+        t, x = x
+    if not isinstance(x, BYTES):
+        return send({'t': 'chunk', 'id': i, 'v': x})
+    return out(struct.pack('>BIB', 0, i, t) + x, 'chunk')
 def err(i, e):
     return {'t': 'error', 'id': i, 'type': type(e).__name__, 'message': str(e), 'errno': getattr(e, 'errno', None), 'tb': ''.join(traceback.format_exception(type(e), e, e.__traceback__))}
 # Flow control of a call that asks for it (w: its window in bytes): chunks are sent while fewer than w
@@ -52,17 +67,26 @@ class Call:
                 k()
             except Exception:
                 pass
-# Input of a call that streams it (i: its window in bytes): the local side sends input {id, d} messages
-# (d base64, null at its end) while fewer than i bytes of them wait unwritten here, and we grant it more
-# (credit {id, n}) as rt.feed writes them on; so a big input never piles up here, nor there.
+# Input of a call that streams it (i: its window in bytes): the local side sends its bytes in binary
+# frames, and input {id, d: null} at its end, while fewer than i bytes of them wait unwritten here, and
+# we grant it more (credit {id, n}) as rt.feed writes them on; so a big input never piles up here, nor
+# there. Bytes past that credit fail the call: what waits here stays within its window.
 class Input:
     def __init__(s, w):
         s.w = w
         s.q = queue.Queue()
         s.over = False
+        # Received (the reading thread counts) and written on (rt.feed's): what waits is the difference.
+        s.got = 0
+        s.put_on = 0
     def put(s, d):
-        if not s.over:
-            s.q.put(d)
+        if s.over:
+            return
+        if d is not None:
+            s.got += len(d)
+            if s.got - s.put_on > s.w:
+                raise ProtocolError('input sent past its credit: %d bytes wait unwritten, the window is %d' % (s.got - s.put_on, s.w))
+        s.q.put(d)
     # The call is over, or its input is no longer written: what comes later is dropped.
     def close(s):
         s.over = True
@@ -192,10 +216,9 @@ class rt:
             try:
                 os.set_blocking(fd, False)
                 while True:
-                    d = i.q.get()
-                    if d is None or i.over:
+                    v = i.q.get()
+                    if v is None or i.over:
                         return
-                    v = memoryview(base64.b64decode(d))
                     n = len(v)
                     while v:
                         try:
@@ -205,6 +228,7 @@ class rt:
                                 return
                             wait.poll(500)
                     owed += n
+                    i.put_on += n
                     if owed >= i.w // 4:
                         send({'t': 'credit', 'id': c.id, 'n': owed})
                         owed = 0
@@ -238,7 +262,7 @@ def work(c, f, a):
                 if c.ev.is_set():
                     r.close()
                     raise Cancelled('cancelled')
-                n = send({'t': 'chunk', 'id': c.id, 'v': x})
+                n = chunk(c.id, x)
                 if c.w:
                     with c.cv:
                         c.out += n
@@ -279,8 +303,10 @@ def handle(m):
             c.cancel()
         elif m['t'] == 'ack':
             c.took(m['n'])
+        elif m['d'] is not None:
+            raise ProtocolError('input data comes in binary frames, not in an input message')
         elif c.inp:
-            c.inp.put(m['d'])
+            c.inp.put(None)
         return
     if m['t'] != 'call':
         raise ProtocolError('unknown message type %r' % m['t'])
@@ -339,11 +365,23 @@ while True:
         break
     m = None
     try:
-        m = json.loads(b)
-        handle(m)
+        if b[:1] == b'\0':
+            # A call's input: 0, its id, tag 0, the bytes. A malformed one fails its call, or the link without an id.
+            m = {'id': struct.unpack('>I', b[1:5])[0] if len(b) >= 6 else None}
+            if m['id'] is None or b[5] != 0:
+                raise ProtocolError('malformed binary frame: %d bytes, not 0, a 4-byte call id, tag 0 and input bytes' % len(b))
+            c = C.get(m['id'])
+            if c and c.inp:
+                c.inp.put(memoryview(b)[6:])
+        else:
+            m = json.loads(b)
+            handle(m)
     except Exception as e:
         i = m.get('id') if isinstance(m, dict) else None
         send(err(i, e if isinstance(e, ProtocolError) else ProtocolError('malformed frame: %s: %s' % (type(e).__name__, e))))
+        # The call it fails stops here too (its answer is that error).
+        if type(i) is int and i in C:
+            C[i].cancel()
 for c in list(C.values()):
     c.cancel()
 os._exit(0)

@@ -1,8 +1,9 @@
-# Exec: a program without a shell (argv), its output streamed back as chunks [1|2, base64]. It runs in
-# its own process group, which a cancel or timeout kills whole (stage 2's rt.spawn and rt.group), and
-# which stop() ends as the executors end a command at the output cap, its call still answering how it ended.
+# Exec: a program without a shell (argv), its output streamed back as chunks (1|2, bytes), which stage 2
+# sends raw (binary frames tagged 1 or 2). It runs in its own process group, which a cancel or timeout
+# kills whole (stage 2's rt.spawn and rt.group), and which stop() ends as the executors end a command at
+# the output cap, its call still answering how it ended.
 # Its stdin is /dev/null, or the call's input as the local side streams it (stage 2's rt.feed).
-import base64, os, select, shutil, signal, stat, subprocess, threading, time
+import os, select, shutil, signal, stat, subprocess, threading, time
 
 # os.posix_spawn (a vfork in glibc) starts a program in a fraction of Popen's time: Popen forks the whole
 # interpreter before Python 3.10 (about 1.3 ms more per run) and does more work after. subprocess says
@@ -135,7 +136,7 @@ def _finish(p, out, err, reap):
 
 
 def _pump(streams, exited=None):
-    # Yields [1|2, base64] chunks from {fd: 1|2} as they come, until every stream has ended. `exited`:
+    # Yields (1|2, bytes) chunks from {fd: 1|2} as they come, until every stream has ended. `exited`:
     # (pidfd, callback), the callback run once the process has exited, its streams perhaps still open.
     poll = select.poll()
     for fd in streams:
@@ -151,7 +152,7 @@ def _pump(streams, exited=None):
                 continue
             data = os.read(fd, 65536)
             if data:
-                yield [streams[fd], base64.b64encode(data).decode()]
+                yield (streams[fd], data)
             else:
                 poll.unregister(fd)
                 del streams[fd]

@@ -129,7 +129,7 @@ def program(token, argv, cwd, path, grace):
         except OSError as e:
             if cwd is not None and e.filename == cwd:
                 return {'refused': 'cwd'}
-            yield [2, base64.b64encode(('%s: %s\n' % (argv[0], e.strerror)).encode()).decode()]
+            yield (2, ('%s: %s\n' % (argv[0], e.strerror)).encode())
             return {'code': 127 if e.errno == errno.ENOENT else 126, 'signal': None}
         started = (p.pid, p.stdout.fileno(), p.stderr.fileno())
     pid, out, err = started

@@ -75,7 +75,8 @@ def resolve(paths):
 
 # What one read hands over at most (tools.ts READ_MAX), and the pieces a larger one comes in: a file
 # over a piece streams as chunks (each its own frame, under the link's frame cap), held back while the
-# local side has not taken them (the call's window).
+# local side has not taken them (the call's window). readBytes's pieces are bytes, sent raw (stage 2's
+# binary frames); a read of one piece or less is its result, base64 in the JSON.
 MAX_READ = 256 << 20
 PIECE = 1 << 20
 
@@ -86,7 +87,7 @@ def readBytes(path, offset=0, length=None):
     if n <= PIECE:
         with f:
             return base64.b64encode(f.read(n)).decode()
-    return _pieces(f, n, lambda data: base64.b64encode(data).decode())
+    return _pieces(f, n, bytes)
 
 
 @_named
