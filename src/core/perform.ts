@@ -22,7 +22,7 @@ import { FILE_OPERATIONS, performFile } from './perform-file.js';
 import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
 import { checkScope, policyFor } from './scope.js';
-import { OutputCapReached, OutputClosed, type Action, type ApprovalSubject, type Outcome, type PerformIO, type PerformResult, type Principal, type ProbeAction } from './types.js';
+import { InputFailed, OutputCapReached, OutputClosed, type Action, type ApprovalSubject, type Outcome, type PerformIO, type PerformResult, type Principal, type ProbeAction } from './types.js';
 
 export interface PerformContext {
   principal: Principal;
@@ -190,6 +190,7 @@ type Ended = Pick<PerformResult, 'outcome' | 'exitCode' | 'message' | 'truncated
  */
 export async function finishRun(audit: AuditedAction, result: ExecResult, decision: Decision, signal: AbortSignal | undefined, durationMs: number): Promise<Ended> {
   const ended = howItEnded(result, decision, signal);
+  const inputFailed = result.aborted && signal?.reason instanceof InputFailed ? signal.reason.message : null;
   await audit.finish({
     exitCode: ended.exitCode,
     signal: result.signal,
@@ -198,7 +199,7 @@ export async function finishRun(audit: AuditedAction, result: ExecResult, decisi
     bytesErr: result.bytesErr,
     truncated: ended.truncated,
     timedOut: result.timedOut,
-    error: result.error,
+    error: result.error ?? inputFailed,
   });
   return ended;
 }

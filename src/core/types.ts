@@ -270,10 +270,6 @@ export interface PerformIO {
 /** `truncated`: the command ran and its output reached a cap (the message names it), so it was stopped. */
 export type Outcome = 'ok' | 'failed' | 'truncated' | 'denied' | 'rejected' | 'rate_limited' | 'unreachable' | 'error';
 
-/**
- * The reason a caller aborts PerformIO.signal with when an output cap of its own (the MCP per-call cap)
- * stopped the command: reported and audited as truncated at that cap, not as an interruption.
- */
 /** Why an action was stopped whose caller stopped reading its output (`remux client run … | head -1`). */
 export class OutputClosed extends Error {
   constructor() {
@@ -282,6 +278,22 @@ export class OutputClosed extends Error {
   }
 }
 
+/**
+ * The reason a caller aborts PerformIO.signal with when the command's stdin failed (a read error, an SDK
+ * input that threw): its audit record ends with this message as its error, not as a bare interruption.
+ */
+export class InputFailed extends Error {
+  constructor(message: string) {
+    super(message);
+    // Shown as the plain Error it was before it had a class of its own.
+    this.name = 'Error';
+  }
+}
+
+/**
+ * The reason a caller aborts PerformIO.signal with when an output cap of its own (the MCP per-call cap)
+ * stopped the command: reported and audited as truncated at that cap, not as an interruption.
+ */
 export class OutputCapReached extends Error {
   /** `cap` names it: "the MCP per-call cap of 65536 bytes per stream". */
   constructor(cap: string) {

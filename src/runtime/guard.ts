@@ -17,7 +17,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perform-file.js';
 import { askedFor, auditAction, enforcementOn, errorText, finishRun, perform, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
-import type { Action, ApprovalSubject, ExecAction, Outcome, PerformIO } from '../core/types.js';
+import { InputFailed, type Action, type ApprovalSubject, type ExecAction, type Outcome, type PerformIO } from '../core/types.js';
 import { OutputGate, readPart, redactAll, redacts } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
@@ -420,7 +420,7 @@ async function runExec(g: Guard, argv: readonly string[], execOpts: ExecOptions,
   }
   const failed: { error: Error | null } = { error: null };
   const input = execInput(execOpts.input, (err) => {
-    failed.error ??= new Error(`Exec ${argv.join(' ')}: its input failed (${err.message}); the command was stopped`);
+    failed.error ??= new InputFailed(`Exec ${argv.join(' ')}: its input failed (${err.message}); the command was stopped`);
     stop(failed.error);
   });
   try {

@@ -140,6 +140,9 @@ describe('Exec input streamed as the command runs', { timeout: 300_000 }, () => 
         throw new Error('the source broke');
       }
       await assert.rejects(on(w).exec(['cat'], { input: failing() }), /^Error: Exec cat: its input failed \(the source broke\); the command was stopped$/, w.name);
+      // Its record says why it was stopped, in the OS sandbox too (not a bare interruption).
+      const record = ctx.audit.list().findLast((a) => a.begin.command === 'cat');
+      assert.equal(record?.end?.error, 'Exec cat: its input failed (the source broke); the command was stopped', w.name);
     }
   });
 
