@@ -32,9 +32,9 @@ interface Ran {
 
 async function run(link: Link, argv: string[], opts: { cwd?: string; path?: string; input?: string | Readable } = {}): Promise<Ran> {
   const input = opts.input === undefined ? null : typeof opts.input === 'string' ? Readable.from([opts.input]) : opts.input;
-  const call = link.call<[1 | 2, string], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, opts.cwd ?? null, opts.path ?? PATH, input !== null], {}, input);
+  const call = link.call<[1 | 2, Buffer], { code: number | null; signal: number | null }>(Exec.command.tool, 'run', [argv, opts.cwd ?? null, opts.path ?? PATH, input !== null], {}, input);
   const out = { 1: '', 2: '' };
-  for await (const [fd, data] of call) out[fd] += Buffer.from(data, 'base64').toString();
+  for await (const [fd, data] of call) out[fd] += data.toString();
   return { ...(await call.result), stdout: out[1], stderr: out[2] };
 }
 
@@ -72,6 +72,12 @@ test('Exec run starts programs as Popen would, on every Python here', async (t) 
     assert.equal((await run(link, ['cat'], { input: 'fed\n' })).stdout, 'fed\n', `${python}: stdin`);
     // More than the window the host holds: written on as the program reads, the host granting more.
     assert.equal((await run(link, ['wc', '-c'], { input: 'x'.repeat(1 << 20) })).stdout.trim(), String(1 << 20), `${python}: a big stdin`);
+    // Every byte value in and out, raw (binary frames both ways).
+    const bytes = Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256));
+    const echoed = link.call<[1 | 2, Buffer], unknown>(Exec.command.tool, 'run', [['cat'], null, PATH, true], {}, Readable.from([bytes]));
+    const back: Buffer[] = [];
+    for await (const [, data] of echoed) back.push(data);
+    assert.ok(Buffer.concat(back).equals(bytes), `${python}: every byte value through cat`);
     // A program that stops reading ends the call; the input that still comes is dropped.
     const src = endless();
     assert.equal((await run(link, ['head', '-c', '3'], { input: src.stream })).stdout, 'aaa', `${python}: a stdin the program leaves`);
