@@ -37,6 +37,8 @@ export interface Invocation {
    */
   onInterrupt(handler: (reason?: Error) => void): () => void;
   setExitCode(code: number): void;
+  /** The command has returned: what it no longer reads is let go (this process's stdin). */
+  done?(): void;
 }
 
 /** How long a stop of what runs may take once stdout's reader went away (see processInvocation). */
@@ -66,6 +68,7 @@ export function stdinIsInput(): boolean {
 export function processInvocation(): Invocation {
   const interruptible = new Set<(reason?: Error) => void>();
   let outputClosed = false;
+  let stdinTaken = false;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') throw err;
     // Every later write says so again.
@@ -84,7 +87,9 @@ export function processInvocation(): Invocation {
     outputFlow: writableFlow([process.stdout, process.stderr]),
     stdinIsTTY: process.stdin.isTTY === true,
     get stdin() {
-      return stdinIsInput() ? process.stdin : null;
+      if (!stdinIsInput()) return null;
+      stdinTaken = true;
+      return process.stdin;
     },
     stderrIsTTY: process.stderr.isTTY === true,
     columns: process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : undefined,
@@ -116,6 +121,16 @@ export function processInvocation(): Invocation {
     },
     setExitCode(code) {
       process.exitCode = code;
+    },
+    done() {
+      // A pipe a command was fed from and then unpiped from (its program exited) is paused, but Node can
+      // have restarted a read on it after its own pause handler stopped the last one: that read would keep
+      // this process for as long as the pipe's writer keeps it open (`remux client run … < <(tail -f …)`
+      // hung about 1 run in 10). Nothing reads it any more: closed. One still read (mcp --stdio) is left.
+      if (!stdinTaken) return;
+      const stdin = process.stdin;
+      if (stdin.readableFlowing === true || stdin.listenerCount('data') > 0 || stdin.listenerCount('readable') > 0) return;
+      stdin.destroy();
     },
   };
 }

@@ -84,6 +84,7 @@ export async function runProgram(program: Command, args: string[], inv: Invocati
       report(inv, err instanceof Error ? err.message : String(err), EXIT.FAILURE, undefined, verbose && err instanceof Error ? err.stack : undefined);
     }
   }
+  inv.done?.();
 }
 
 function report(inv: Invocation, message: string, exitCode: number, hint?: string, stack?: string): void {

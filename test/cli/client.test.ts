@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'n
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node-pty';
-import { REMUX_NODE_BIN, REPO_ROOT, remux, spawnRemux, tempHome } from '../support/cli.js';
+import { REMUX_NODE_BIN, REPO_ROOT, remux, remuxFed, spawnRemux, tempHome } from '../support/cli.js';
 
 const POLICY = `# test policies; \${DATA} comes from the environment
 policies:
@@ -62,6 +62,8 @@ describe('remux client run / batch on localhost', () => {
     // A program that reads a file it was never given as an argument: only the sandbox can stop it.
     writeFileSync(join(data, 'bin', 'sneak'), `#!/bin/sh\nexec cat ${join(h.home, 'outside.txt')}\n`);
     chmodSync(join(data, 'bin', 'sneak'), 0o755);
+    writeFileSync(join(data, 'bin', 'done'), '#!/bin/sh\nexit 0\n');
+    chmodSync(join(data, 'bin', 'done'), 0o755);
     writeFileSync(join(h.home, 'policies.yaml'), POLICY);
     const init = await remux(['config', 'init'], { env });
     assert.equal(init.code, 0, init.stderr);
@@ -167,6 +169,18 @@ describe('remux client run / batch on localhost', () => {
       const last = JSON.parse((await remux(['audit', 'ls', '--json', '--limit', '1'], { env })).stdout) as { status: string; exitCode: number; command: string };
       assert.deepEqual([last.status, last.exitCode], ['complete', 141], `${args[0]}: ${JSON.stringify(last)}`);
       assert.match(last.command, /^cat .*big\.log$/);
+    }
+  });
+
+  test('a stdin left open never keeps remux once the command is done: run in the OS sandbox, and in process, with and without reading it', async () => {
+    // The command's exit unpipes the caller's stdin; Node could restart a read on it after pausing it,
+    // which held remux for as long as the pipe stayed open (about 1 run in 10 here): run many times.
+    for (let i = 0; i < 12; i++) {
+      for (const [policy, command] of [['boxed', `${data}/bin/done`], ['logs', 'true'], ['logs', 'head -c 2']] as const) {
+        const r = await remuxFed(['client', 'run', 'localhost', '-p', policy, '--', command], 'open', { env, via: i % 2 === 0 ? 'launcher' : 'node' });
+        assert.ok(r.seconds < 20, `run ${i}, ${policy}: ${command}: took ${r.seconds} s with a stdin never closed`);
+        assert.equal(r.code, 0, `run ${i}, ${policy}: ${command}: ${r.stderr}`);
+      }
     }
   });
 
