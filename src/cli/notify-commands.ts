@@ -64,8 +64,8 @@ export function listApprovalsCommand(opts: { all?: boolean; json?: boolean }): P
       return;
     }
     printTable(
-      ['ID', 'STATUS', 'ASKED BY', 'HOST', 'WHAT', 'OPTIONS', 'EXPIRES (UTC)'],
-      approvals.map((a) => [a.id, a.status === 'answered' ? `${a.answer} by ${a.answeredBy}` : a.status, a.principal, a.host, a.what, a.options.map((o) => `${o.id}=${o.label}`).join(' '), utcCell(a.expiresAt)]),
+      ['ID', 'STATUS', 'ASKED BY', 'FROM', 'HOST', 'WHAT', 'OPTIONS', 'EXPIRES (UTC)'],
+      approvals.map((a) => [a.id, a.status === 'answered' ? `${a.answer} by ${a.answeredBy}` : a.status, a.principal, a.from, a.host, a.what, a.options.map((o) => `${o.id}=${o.label}`).join(' '), utcCell(a.expiresAt)]),
     );
   });
 }

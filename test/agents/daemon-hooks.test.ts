@@ -110,6 +110,9 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     const from = `Claude Code in agent session ${await nameOf(id)} (${id})`;
     const listed = await remux(['approvals', 'ls', '--json'], { env });
     assert.deepEqual((JSON.parse(listed.stdout) as Approval[]).map((a) => [a.id, a.source, a.from]), [[asked.id, 'agent:claude', from]]);
+    const table = await remux(['approvals', 'ls'], { env });
+    assert.match(table.stdout, /^ID +STATUS +ASKED BY +FROM +HOST /);
+    assert.ok(table.stdout.split('\n')[1]?.includes(from), table.stdout);
 
     const answered = await remux(['approvals', 'answer', asked.id, 'approve'], { env });
     assert.equal(answered.code, 0, answered.stderr);
