@@ -9,8 +9,9 @@ import { until } from '../support/until.js';
 
 test('a running process is alive; a zombie, which kill(pid, 0) still finds, and a reaped one are not', async () => {
   assert.equal(processAlive(process.pid), true);
-  // `true` ends at once; its parent, exec'd into sleep, never collects it: a zombie while sleep runs.
-  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The child ends once its parent has been exec'd into sleep, which never collects it: a zombie while
+  // sleep runs (one that ended at once could be reaped by sh before the exec, as seen in CI).
+  const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const zombie = Number(String((await once(parent.stdout!, 'data'))[0]).trim());
     await until('the zombie', () => /\) Z/.test(readFileSync(`/proc/${zombie}/stat`, 'utf8')));
