@@ -101,6 +101,14 @@ export function promptHandoverFile(env: Env = process.env): string {
   return join(remuxHome(env), 'run', 'agent-prompts.json');
 }
 
+/**
+ * The web console's browser sessions a stopping daemon left for the next one (gateway/http/session-handover.ts),
+ * read and removed as it starts.
+ */
+export function sessionHandoverFile(env: Env = process.env): string {
+  return join(remuxHome(env), 'run', 'browser-sessions.json');
+}
+
 /** Where a background daemon writes its own log (not the audit trail). */
 export function daemonLogFile(env: Env = process.env): string {
   return join(remuxHome(env), 'run', 'daemon.log');

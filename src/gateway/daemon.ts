@@ -17,6 +17,7 @@ import { SessionRecordings } from '../sessions/session-recorder.js';
 import { AttachSlots } from './attach-slots.js';
 import { serveCli } from './cli-session.js';
 import type { HttpFlags, HttpServer, HttpSettings } from './http/server.js';
+import type { SessionHandover } from './http/session-handover.js';
 import { serveMcpSocket } from './mcp/stdio.js';
 import { connectDaemon } from './client.js';
 import { FirstLine, MAX_REQUEST_BYTES, type DaemonStatus, type Event } from './protocol.js';
@@ -66,7 +67,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
   let http: WebConsole;
   try {
-    http = await WebConsole.start({ ctx, flags: opts.http ?? {}, serve: (settings) => startWebServer(ctx, limiter, slots, opts, settings, log), log });
+    http = await WebConsole.start({ ctx, flags: opts.http ?? {}, serve: (settings, inherited) => startWebServer(ctx, limiter, slots, opts, settings, inherited, log), log, env: opts.env ?? process.env });
   } catch (err) {
     retention.stop();
     await ctx.close();
@@ -130,9 +131,17 @@ export function readPid(socket: string): number | null {
 }
 
 /** The web console and API's server; WebConsole starts it while a principal exists (ARCHITECTURE §1.4: fail closed). */
-async function startWebServer(ctx: GatewayContext, limiter: RateLimiter, slots: AttachSlots, opts: DaemonOptions, settings: HttpSettings, log: (line: string) => void): Promise<HttpServer> {
+async function startWebServer(
+  ctx: GatewayContext,
+  limiter: RateLimiter,
+  slots: AttachSlots,
+  opts: DaemonOptions,
+  settings: HttpSettings,
+  inherited: SessionHandover | null,
+  log: (line: string) => void,
+): Promise<HttpServer> {
   const { startHttp } = await import('./http/server.js');
-  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env), slots }, log);
+  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env), slots, inherited }, log);
 }
 
 interface ServeDeps {

@@ -6,10 +6,14 @@
 // listen either, so both paths reach the same state, and nothing (TLS, routes, static files) is exposed
 // that nobody may use. `remux daemon status` says why it is off. An unreadable principals file is
 // different: the server stays up so that whoever tries learns why (503 naming file:line), and admits nobody.
+//
+// Its browser sessions outlive a graceful stop: handed to the next daemon (http/session-handover.ts).
+import { remuxHome, sessionHandoverFile } from '../config/paths.js';
 import type { Principals } from '../config/principals.js';
 import { watchReloading } from '../config/reloading.js';
 import type { GatewayContext } from '../core/context.js';
 import type { HttpFlags, HttpServer, HttpSettings } from './http/server.js';
+import { leaveSessions, takeSessions, type SessionHandover } from './http/session-handover.js';
 
 /** Where the console is served (and, when the principals file is unreadable, why it admits nobody), or why it is off. */
 export type WebState = { url: string; refusing?: string } | { off: string };
@@ -23,9 +27,11 @@ interface WebDeps {
   ctx: GatewayContext;
   /** --listen, --tls-cert, …: checked when the daemon starts, whether or not a principal exists yet. */
   flags: HttpFlags;
-  /** Starts the server (the daemon's routes and state). */
-  serve(settings: HttpSettings): Promise<HttpServer>;
+  /** Starts the server (the daemon's routes and state), with the browser sessions the daemon before left. */
+  serve(settings: HttpSettings, inherited: SessionHandover | null): Promise<HttpServer>;
   log(line: string): void;
+  /** Where the browser sessions are handed over: $REMUX_HOME/run. */
+  env: NodeJS.ProcessEnv;
 }
 
 export class WebConsole {
@@ -36,6 +42,8 @@ export class WebConsole {
   private retry: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly watcher: { stop(): void };
+  /** The browser sessions the daemon before left, for the server the daemon starts with (none later: a console off at start had none to keep). */
+  private inherited: SessionHandover | null = null;
 
   private constructor(
     private readonly deps: WebDeps,
@@ -53,6 +61,8 @@ export class WebConsole {
     const web = new WebConsole(deps, httpSettings(deps.ctx.config.http, deps.flags));
     try {
       const now = deps.ctx.principals();
+      // Taken once the principals file loads: a start that it stops leaves them to the next.
+      web.inherited = takeSessions(sessionHandoverFile(deps.env), remuxHome(deps.env), deps.log);
       await web.apply(now, true);
     } catch (err) {
       await web.close();
@@ -70,8 +80,17 @@ export class WebConsole {
     this.watcher.stop();
     if (this.retry) clearTimeout(this.retry);
     await this.queue;
-    await this.server?.close();
+    if (!this.server) return;
+    await this.server.close();
+    const left = this.server.handOver();
     this.server = null;
+    if (left.length === 0) return;
+    try {
+      leaveSessions(sessionHandoverFile(this.deps.env), remuxHome(this.deps.env), left);
+      this.deps.log(`browser sessions: ${left.length} left to the next daemon`);
+    } catch (err) {
+      this.deps.log(`browser sessions: cannot leave them to the next daemon (their browsers log in again): ${(err as Error).message}`);
+    }
   }
 
   private reconcile(): void {
@@ -88,6 +107,8 @@ export class WebConsole {
 
   private async apply(now: Principals | Error, first: boolean): Promise<void> {
     if (this.closed) return;
+    const inherited = this.inherited;
+    this.inherited = null;
     const { ctx, log } = this.deps;
     if (now instanceof Error) {
       if (first) throw now;
@@ -99,6 +120,7 @@ export class WebConsole {
     }
     if (now.entries.length === 0) {
       const off = `no principal is configured in ${ctx.principalsFile}; the console and API start as soon as one is added: remux principal add NAME --admin (or remux config init)`;
+      if (inherited) log(`browser sessions: none of the daemon before taken back: ${off}`);
       if (this.server) {
         this.server.revoke(now);
         await this.server.close();
@@ -116,7 +138,7 @@ export class WebConsole {
       return;
     }
     try {
-      this.server = await this.deps.serve(this.settings);
+      this.server = await this.deps.serve(this.settings, inherited);
       this.state = { url: this.server.url };
     } catch (err) {
       const why = `cannot serve on ${this.settings.host}:${this.settings.port}: ${(err as Error).message}`;

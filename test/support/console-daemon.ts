@@ -19,6 +19,8 @@ const POLICIES = `policies:
 
 export interface ConsoleDaemon {
   home: string;
+  /** The daemon's environment: what `remux daemon restart` (or a start after a stop) runs with. */
+  env: Record<string, string>;
   url: string;
   origin: string;
   ca: string;
@@ -32,9 +34,9 @@ export interface ConsoleDaemon {
 
 /**
  * principals: name -> `remux principal add` flags; env: more of the daemon's environment (REMUX_TMUX_SOCKET);
- * moreHosts: hosts.yaml entries after `box`'s, indented as under `hosts:`.
+ * moreHosts: hosts.yaml entries after `box`'s, indented as under `hosts:`; listen: a fixed port for a daemon started again.
  */
-export async function startConsoleDaemon(principals: Record<string, string[]>, config = '', env: Record<string, string> = {}, moreHosts = ''): Promise<ConsoleDaemon> {
+export async function startConsoleDaemon(principals: Record<string, string[]>, config = '', env: Record<string, string> = {}, moreHosts = '', listen = '127.0.0.1:0'): Promise<ConsoleDaemon> {
   const h = tempHome();
   const socket = join(h.home, 'tmux.sock');
   writeFileSync(join(h.home, 'policies.yaml'), POLICIES);
@@ -46,12 +48,14 @@ export async function startConsoleDaemon(principals: Record<string, string[]>, c
     assert.equal(r.code, 0, r.stderr);
     tokens[name] = (JSON.parse(r.stdout) as { token: string }).token;
   }
-  const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: { ...h.env, HOME: h.home, SHELL: '/bin/sh', ...env } });
+  const daemonEnv = { ...h.env, HOME: h.home, SHELL: '/bin/sh', ...env };
+  const started = await remux(['daemon', 'start', '--listen', listen], { env: daemonEnv });
   assert.equal(started.code, 0, started.stderr);
   const url = /web console and API: (\S+)/.exec(started.stdout)![1]!;
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return {
     home: h.home,
+    env: daemonEnv,
     url,
     origin: new URL(url).origin,
     ca: readFileSync(join(h.home, 'tls', 'cert.pem'), 'utf8'),

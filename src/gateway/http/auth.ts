@@ -21,6 +21,11 @@ export interface BrowserSession {
   expiresAt: number;
 }
 
+/** A session as a stopping daemon hands it to the next: keyed by the SHA-256 of its cookie, never the cookie. */
+export interface HandedSession extends BrowserSession {
+  key: string;
+}
+
 /** Browser sessions kept at most: per principal, and in the daemon. */
 export const SESSION_LIMITS = { perPrincipal: 100, total: 10_000 } as const;
 
@@ -87,6 +92,45 @@ export class SessionStore {
       const entry = principals.entries.find((e) => e.name === s.principal);
       if (!entry || entry.tokenSha256 !== s.tokenSha256) this.sessions.delete(k);
     }
+  }
+
+  /** The live sessions, oldest first: what a stopping daemon leaves to the next (session-handover.ts). */
+  handOver(): HandedSession[] {
+    this.prune();
+    return [...this.sessions].map(([k, s]) => ({ key: k, ...s }));
+  }
+
+  /**
+   * Takes back the sessions a daemon before this one handed over at `writtenAt` (by its clock), before
+   * any login here: those still live, whose principal has the token it had at login, within the limits
+   * (the newest kept). None outlives this daemon's lifetime of a new one; a clock set back since then
+   * (written "later" than now) counts no time as passed, so a session gets only what it had left.
+   */
+  takeBack(handed: readonly HandedSession[], writtenAt: number, principals: Principals): { taken: number; expired: number; revoked: number; overLimit: number } {
+    const now = Date.now();
+    const behind = Math.max(0, writtenAt - now);
+    const counts = { taken: 0, expired: 0, revoked: 0, overLimit: 0 };
+    const live: HandedSession[] = [];
+    for (const s of handed) {
+      const expiresAt = Math.min(s.expiresAt - behind, now + this.ttlMs);
+      const entry = principals.entries.find((e) => e.name === s.principal);
+      if (expiresAt <= now) counts.expired++;
+      else if (!entry || entry.tokenSha256 !== s.tokenSha256) counts.revoked++;
+      else live.push({ ...s, expiresAt });
+    }
+    // Newest first, as create() would have kept them.
+    const perPrincipal = new Map<string, number>();
+    const kept = live.reverse().filter((s) => {
+      const n = (perPrincipal.get(s.principal) ?? 0) + 1;
+      perPrincipal.set(s.principal, n);
+      return n <= this.limits.perPrincipal;
+    });
+    for (const { key: k, principal, tokenSha256, csrfToken, expiresAt } of kept.slice(0, this.limits.total).reverse()) {
+      this.sessions.set(k, { principal, tokenSha256, csrfToken, expiresAt });
+    }
+    counts.taken = Math.min(kept.length, this.limits.total);
+    counts.overLimit = live.length - counts.taken;
+    return counts;
   }
 
   private prune(): void {

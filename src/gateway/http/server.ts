@@ -16,7 +16,7 @@ import type { GatewayContext } from '../../core/context.js';
 import { UsageError } from '../../core/errors.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
-import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, LoginRate, sameSecret, SESSION_COOKIE, SESSION_LIMITS, SessionStore, type BrowserSession } from './auth.js';
+import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, LoginRate, sameSecret, SESSION_COOKIE, SESSION_LIMITS, SessionStore, type BrowserSession, type HandedSession } from './auth.js';
 import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from './errors.js';
 import { isLoopback, parseListen } from './listen.js';
 import type { AttachSlots } from '../attach-slots.js';
@@ -30,6 +30,7 @@ import { registerAuditRoutes } from './audit-routes.js';
 import { limitConnections } from './connections.js';
 import { registerRecordingRoutes } from './recordings-routes.js';
 import { principalOfRequest, registerApi } from './routes.js';
+import type { SessionHandover } from './session-handover.js';
 import { registerSessionRoutes } from './sessions-routes.js';
 import { registerStatic } from './static.js';
 import { ensureSelfSigned, type TlsFiles } from './tls.js';
@@ -73,6 +74,8 @@ export interface HttpServer {
   url: string;
   /** The principals file changed: browser sessions, WebSockets and requests it no longer accepts end now. */
   revoke(now: Principals | Error): void;
+  /** The live browser sessions, for the next daemon. */
+  handOver(): HandedSession[];
   close(): Promise<void>;
 }
 
@@ -140,7 +143,7 @@ export async function startHttp(
   ctx: GatewayContext,
   limiter: RateLimiter,
   settings: HttpSettings,
-  daemon: { tlsDir: string; recordingsDir: string; slots: AttachSlots },
+  daemon: { tlsDir: string; recordingsDir: string; slots: AttachSlots; inherited: SessionHandover | null },
   log: (line: string) => void,
 ): Promise<HttpServer> {
   const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(daemon.tlsDir, settings.host, log) : settings.tls;
@@ -184,6 +187,15 @@ export async function startHttp(
   };
   const live = new LiveCredentials(currentPrincipals);
   const sessions = new SessionStore(settings.sessionTtlMs, SESSION_LIMITS, (session, why) => live.endSession(session, why));
+  if (daemon.inherited) {
+    const { sessions: handed, writtenAt } = daemon.inherited;
+    const principals = currentPrincipals();
+    if (principals instanceof Error) log(`browser sessions: none of the daemon before taken back: ${principals.message}`);
+    else {
+      const { taken, expired, revoked, overLimit } = sessions.takeBack(handed, writtenAt, principals);
+      log(`browser sessions: took back ${taken} of the ${handed.length} the daemon before left (${expired} expired, ${revoked} of a principal removed or a token rotated since, ${overLimit} past the limits)`);
+    }
+  }
   /** The credential (and browser session) each WebSocket upgrade was authenticated with, until its socket is open and tracked. */
   const upgrades = new WeakMap<object, { entry: PrincipalEntry; session: BrowserSession | null }>();
   /**
@@ -200,6 +212,12 @@ export async function startHttp(
   app.decorateRequest('principal', null);
   app.decorateRequest('browserSession', null);
   await app.register(cookie);
+  // Before the websocket plugin's own (which closes them without a code): a stopping daemon says it goes
+  // away (1001), and the console's terminals reconnect to the next one.
+  app.addHook('preClose', (done) => {
+    for (const ws of app.websocketServer.clients) ws.close(1001, 'the daemon is stopping');
+    done();
+  });
   // A frame past the terminal's own limit (a paste of up to 1 MiB) is refused by ws before it is buffered.
   await app.register(websocket, { options: { maxPayload: MAX_CLIENT_FRAME } });
   // The API's WebSockets are tracked under the principal they were authenticated as. Outbound agents
@@ -304,6 +322,7 @@ export async function startHttp(
       const closed = live.revoke(now);
       if (closed > 0) log(`principals changed: ended ${closed} connection${closed === 1 ? '' : 's'} (WebSockets, requests) of revoked credentials`);
     },
+    handOver: () => sessions.handOver(),
     close: () => {
       ctx.approvals.publishConsoleUrl(null);
       return app.close();

@@ -1,0 +1,182 @@
+// Browser sessions of the web console across a daemon's restart, against real daemons and real tmux: a
+// graceful stop hands them to the next daemon (run/browser-sessions.json, 0600, the cookie's SHA-256
+// only), so a login made before `remux daemon restart` goes on, its CSRF token too. A file that is a
+// link, malformed, or another REMUX_HOME's hands nothing over; a session of a principal whose token was
+// rotated (or who was removed) while no daemon ran is refused.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, lstatSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ADMIN_SCOPE, type PrincipalEntry, type Principals } from '../../src/config/principals.js';
+import { SessionStore, type HandedSession } from '../../src/gateway/http/auth.js';
+import { remux } from '../support/cli.js';
+import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
+import { client } from '../support/https.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A daemon on a port of its own, which a restart serves again. */
+async function fixedPortDaemon(principals: Record<string, string[]>): Promise<ConsoleDaemon> {
+  return startConsoleDaemon(principals, '', {}, '', `127.0.0.1:${await freePort()}`);
+}
+
+/** `remux daemon ARGS` in the daemon's environment. */
+async function daemon(d: ConsoleDaemon, ...args: string[]): Promise<void> {
+  const r = await remux(['daemon', ...args], { env: d.env });
+  assert.equal(r.code, 0, `daemon ${args.join(' ')}: ${r.stderr}`);
+}
+
+/** Started again on its port unless it runs (a test before that failed between a stop and a start). */
+const running = (d: ConsoleDaemon): Promise<void> => daemon(d, 'start', '--listen', new URL(d.url).host);
+
+const handoverFile = (d: ConsoleDaemon): string => join(d.home, 'run', 'browser-sessions.json');
+const daemonLog = (d: ConsoleDaemon): string => readFileSync(join(d.home, 'run', 'daemon.log'), 'utf8');
+
+/** A browser's login, as the console's page makes it: the session cookie and its CSRF token. */
+async function login(d: ConsoleDaemon, name: string): Promise<{ cookie: string; csrf: string }> {
+  const r = await client(d.url, d.ca).request('POST', '/api/login', { headers: { origin: d.origin }, body: { token: d.tokens[name] } });
+  assert.equal(r.status, 200, r.text);
+  const setCookie = ([] as string[]).concat(r.headers['set-cookie'] ?? []).join('; ');
+  const cookie = /__Host-remux_session=([^;]+)/.exec(setCookie)![1]!;
+  return { cookie, csrf: r.json<{ csrfToken: string }>().csrfToken };
+}
+
+/** GET /api/me with the cookie: its status. */
+async function me(d: ConsoleDaemon, cookie: string): Promise<number> {
+  return (await client(d.url, d.ca).request('GET', '/api/me', { headers: { cookie: `__Host-remux_session=${cookie}` } })).status;
+}
+
+describe('browser sessions handed over by a stopping daemon', { timeout: 120_000 }, () => {
+  let d: ConsoleDaemon;
+
+  before(async () => {
+    d = await fixedPortDaemon({ boss: ['--admin'], ops: ['--hosts', 'box'], temp: ['--hosts', 'box'] });
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  test('a stop leaves them in a 0600 file under the cookie\'s SHA-256, never the cookie; the next start takes them back once', async () => {
+    await running(d);
+    const { cookie, csrf } = await login(d, 'boss');
+    await daemon(d, 'stop');
+    const file = handoverFile(d);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const text = readFileSync(file, 'utf8');
+    assert.ok(!text.includes(cookie), 'the cookie is not in the file');
+    assert.ok(text.includes(createHash('sha256').update(cookie).digest('hex')));
+    await running(d);
+    assert.equal(existsSync(file), false, 'taken once: removed');
+    assert.equal(await me(d, cookie), 200);
+    const made = await client(d.url, d.ca).request('POST', '/api/sessions', {
+      headers: { cookie: `__Host-remux_session=${cookie}`, origin: d.origin, 'x-csrf-token': csrf },
+      body: { host: 'box', user: d.me, name: 'posted', command: 'cat' },
+    });
+    assert.equal(made.status, 201, made.text);
+    d.tmux('kill-session', '-t', '=posted');
+    const wrong = await client(d.url, d.ca).request('POST', '/api/sessions', {
+      headers: { cookie: `__Host-remux_session=${cookie}`, origin: d.origin, 'x-csrf-token': 'x'.repeat(43) },
+      body: { host: 'box', user: d.me, name: 'refused', command: 'cat' },
+    });
+    assert.equal(wrong.status, 403, 'the CSRF check still holds');
+    await daemon(d, 'restart');
+    assert.equal(await me(d, cookie), 200, 'and again after a restart');
+  });
+
+  test('a session whose principal\'s token was rotated, or who was removed, while no daemon ran is refused; the others go on', async () => {
+    await running(d);
+    const [boss, ops, temp] = [await login(d, 'boss'), await login(d, 'ops'), await login(d, 'temp')];
+    await daemon(d, 'stop');
+    assert.equal((await remux(['principal', 'rotate', 'ops'], { env: d.env })).code, 0);
+    assert.equal((await remux(['principal', 'rm', 'temp'], { env: d.env })).code, 0);
+    await running(d);
+    assert.equal(await me(d, boss.cookie), 200);
+    assert.equal(await me(d, ops.cookie), 401);
+    assert.equal(await me(d, temp.cookie), 401);
+    assert.match(daemonLog(d), /browser sessions: took back \d+ of the \d+ the daemon before left \(0 expired, 2 of a principal removed or a token rotated since/);
+  });
+
+  for (const [what, spoil, logged] of [
+    ['malformed', (file: string) => writeFileSync(file, '{"format":1,"sessions":[', { mode: 0o600 }), /is not what a stopping daemon writes/],
+    ['another REMUX_HOME\'s', (file: string) => rewrite(file, (f) => ({ ...f, home: '/elsewhere' })), /was left by the daemon of another REMUX_HOME \("\/elsewhere"\)/],
+    ['of another format', (file: string) => rewrite(file, (f) => ({ ...f, format: 2 })), /is of another remux's format \(2, this one reads 1\)/],
+    ['readable by others', (file: string) => chmodSync(file, 0o644), /may be read or written by others \(mode 644\)/],
+    [
+      'a symbolic link',
+      (file: string) => {
+        renameSync(file, `${file}.real`);
+        symlinkSync(`${file}.real`, file);
+      },
+      /is a symbolic link, not followed/,
+    ],
+  ] as const) {
+    test(`a hand-over file that is ${what} is ignored and logged; the daemon starts`, async () => {
+      await running(d);
+      const { cookie } = await login(d, 'boss');
+      await daemon(d, 'stop');
+      const file = handoverFile(d);
+      spoil(file);
+      await running(d);
+      assert.match(daemonLog(d), logged);
+      assert.equal(lstatSync(file, { throwIfNoEntry: false }), undefined, 'removed (a link, not what it points to)');
+      assert.equal(await me(d, cookie), 401);
+    });
+  }
+});
+
+function rewrite(file: string, change: (f: Record<string, unknown>) => Record<string, unknown>): void {
+  writeFileSync(file, JSON.stringify(change(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)), { mode: 0o600 });
+}
+
+describe('SessionStore.takeBack', () => {
+  const entry = (name: string, tokenSha256 = name): PrincipalEntry => ({ name, tokenSha256, created: null, scope: ADMIN_SCOPE });
+  const principals: Principals = { file: 'principals.yaml', entries: [entry('boss'), entry('ops')] };
+  const handed = (principal: string, i: number, expiresAt: number): HandedSession => ({
+    key: createHash('sha256').update(`${principal}${i}`).digest('hex'),
+    principal,
+    tokenSha256: principal,
+    csrfToken: `csrf-${principal}-${i}`,
+    expiresAt,
+  });
+  const cookieOf = (principal: string, i: number): string => `${principal}${i}`;
+
+  test('keeps the limits, the newest of each principal first', () => {
+    const store = new SessionStore(3600_000, { perPrincipal: 2, total: 3 });
+    const soon = Date.now() + 60_000;
+    const all = [handed('boss', 0, soon), handed('ops', 0, soon), handed('boss', 1, soon), handed('boss', 2, soon), handed('ops', 1, soon)];
+    assert.deepEqual(store.takeBack(all, Date.now(), principals), { taken: 3, expired: 0, revoked: 0, overLimit: 2 });
+    const kept = (p: string, i: number): boolean => store.find(cookieOf(p, i), principals) !== null;
+    assert.deepEqual([kept('boss', 0), kept('boss', 1), kept('boss', 2), kept('ops', 0), kept('ops', 1)], [false, true, true, false, true]);
+    assert.equal(store.find(cookieOf('boss', 2), principals)!.session.csrfToken, 'csrf-boss-2', 'its CSRF token as it was');
+  });
+
+  test('drops the expired and those of a removed principal or another token', () => {
+    const store = new SessionStore(3600_000);
+    const soon = Date.now() + 60_000;
+    const now: Principals = { file: 'principals.yaml', entries: [entry('boss'), entry('ops', 'rotated')] };
+    const counts = store.takeBack([handed('boss', 0, Date.now() - 1), handed('boss', 1, soon), handed('ops', 0, soon), handed('gone', 0, soon)], Date.now(), now);
+    assert.deepEqual(counts, { taken: 1, expired: 1, revoked: 2, overLimit: 0 });
+  });
+
+  test('a clock set back since the hand-over gives a session only the time it had left, and none more than a new one\'s', () => {
+    const store = new SessionStore(3600_000);
+    const now = Date.now();
+    // Written "an hour from now": the clock went back an hour. One had 10 s left then, one 2 h (more than this daemon's 1 h).
+    store.takeBack([handed('boss', 0, now + 3600_000 + 10_000), handed('boss', 1, now + 3600_000 + 7200_000)], now + 3600_000, principals);
+    const left = (i: number): number => store.find(cookieOf('boss', i), principals)!.session.expiresAt - now;
+    assert.ok(left(0) > 9_000 && left(0) <= 10_000, `10 s left, not 1 h 10 s: ${left(0)} ms`);
+    assert.ok(left(1) <= 3600_000 + 100, `at most a new session's hour: ${left(1)} ms`);
+    assert.deepEqual(store.takeBack([handed('boss', 2, now + 60_000)], now + 3600_000, principals), { taken: 0, expired: 1, revoked: 0, overLimit: 0 }, 'one that had expired by the clock it was written with');
+  });
+});
