@@ -10,10 +10,24 @@ export interface Me {
 
 let csrfToken: string | null = null;
 let current: Me | null = null;
+let onLoggedOut: (why: string) => void = () => undefined;
 
 export function setMe(me: Me | null): void {
   current = me;
   csrfToken = me?.csrfToken ?? null;
+}
+
+/**
+ * What to do when the daemon no longer knows this browser's session (it expired, was ended elsewhere, or
+ * a daemon that crashed could not hand it to the next one): the console asks for the token again.
+ */
+export function whenLoggedOut(handler: (why: string) => void): void {
+  onLoggedOut = handler;
+}
+
+/** The session is gone: said once, by whoever noticed first. */
+export function loggedOut(why: string): void {
+  if (current !== null) onLoggedOut(why);
 }
 
 /** Whether the principal may act on sessions (create, type, kill), not only watch them. */
@@ -25,7 +39,9 @@ export async function api(path: string, init: RequestInit = {}): Promise<Respons
   const headers = new Headers(init.headers);
   if (init.body !== undefined) headers.set('content-type', 'application/json');
   if (csrfToken && init.method && init.method !== 'GET') headers.set('x-csrf-token', csrfToken);
-  return fetch(path, { ...init, headers, credentials: 'same-origin' });
+  const res = await fetch(path, { ...init, headers, credentials: 'same-origin' });
+  if (res.status === 401 && path !== '/api/login') loggedOut('Your browser session ended; log in again.');
+  return res;
 }
 
 export async function errorText(res: Response): Promise<string> {

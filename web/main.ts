@@ -1,7 +1,7 @@
 // The console's shell: log in with a token (the daemon answers with an HttpOnly session cookie and a
 // CSRF token), then pages under hash routes (#/hosts, …), each a module in pages/. Served from the
 // daemon's own origin under a CSP without inline code, so everything is wired up from here.
-import { api, errorText, setMe, type Me } from './api.js';
+import { api, errorText, setMe, whenLoggedOut, type Me } from './api.js';
 import { notificationsSupported, watchForNotifications } from './notifications.js';
 import { agentsPage } from './pages/agents.js';
 import { approvalsPage } from './pages/approvals.js';
@@ -20,8 +20,9 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 let leave: (() => void) | void = undefined;
 let stopNotifications: (() => void) | null = null;
 
-function showLogin(): void {
+function showLogin(why = ''): void {
   setMe(null);
+  $('login-error').textContent = why;
   stopNotifications?.();
   stopNotifications = null;
   $('notify').hidden = true;
@@ -91,8 +92,10 @@ async function start(): Promise<void> {
     void Notification.requestPermission().then(notifyWhenGranted);
   });
   $('logout').addEventListener('click', () => {
-    void api('/api/logout', { method: 'POST' }).then(showLogin);
+    void api('/api/logout', { method: 'POST' }).then(() => showLogin());
   });
+  // After logging in again the same page shows (route() keeps the hash): a terminal attaches again.
+  whenLoggedOut(showLogin);
   window.addEventListener('hashchange', () => {
     if ($('login').hidden) route();
   });

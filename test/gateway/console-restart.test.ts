@@ -1,19 +1,25 @@
-// Browser sessions of the web console across a daemon's restart, against real daemons and real tmux: a
-// graceful stop hands them to the next daemon (run/browser-sessions.json, 0600, the cookie's SHA-256
-// only), so a login made before `remux daemon restart` goes on, its CSRF token too. A file that is a
-// link, malformed, or another REMUX_HOME's hands nothing over; a session of a principal whose token was
-// rotated (or who was removed) while no daemon ran is refused.
+// Browser sessions of the web console across a daemon's restart, against real daemons, real tmux and the
+// system Chromium: a graceful stop hands them to the next daemon (run/browser-sessions.json, 0600, the
+// cookie's SHA-256 only), so a page logged in before `remux daemon restart` goes on: its requests, its
+// CSRF token, its terminal, which says "reconnecting…" and attaches again by itself. A SIGKILLed daemon
+// hands nothing over; nor does a file that is a link, malformed, or another REMUX_HOME's; a session of a
+// principal whose token was rotated (or who was removed) while no daemon ran is refused.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
 import { ADMIN_SCOPE, type PrincipalEntry, type Principals } from '../../src/config/principals.js';
+import { processAlive } from '../../src/core/process.js';
 import { SessionStore, type HandedSession } from '../../src/gateway/http/auth.js';
+import { launchChromium, loggedIn } from '../support/browser.js';
 import { remux } from '../support/cli.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 import { client } from '../support/https.js';
+import { until } from '../support/until.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -43,6 +49,13 @@ const running = (d: ConsoleDaemon): Promise<void> => daemon(d, 'start', '--liste
 const handoverFile = (d: ConsoleDaemon): string => join(d.home, 'run', 'browser-sessions.json');
 const daemonLog = (d: ConsoleDaemon): string => readFileSync(join(d.home, 'run', 'daemon.log'), 'utf8');
 
+/** A crash: the daemon gets no chance to hand anything over. */
+async function killDaemon(d: ConsoleDaemon): Promise<void> {
+  const pid = Number(readFileSync(join(d.home, 'run', 'remux.pid'), 'utf8'));
+  process.kill(pid, 'SIGKILL');
+  await until('the daemon is gone', () => !processAlive(pid));
+}
+
 /** A browser's login, as the console's page makes it: the session cookie and its CSRF token. */
 async function login(d: ConsoleDaemon, name: string): Promise<{ cookie: string; csrf: string }> {
   const r = await client(d.url, d.ca).request('POST', '/api/login', { headers: { origin: d.origin }, body: { token: d.tokens[name] } });
@@ -56,6 +69,95 @@ async function login(d: ConsoleDaemon, name: string): Promise<{ cookie: string; 
 async function me(d: ConsoleDaemon, cookie: string): Promise<number> {
   return (await client(d.url, d.ca).request('GET', '/api/me', { headers: { cookie: `__Host-remux_session=${cookie}` } })).status;
 }
+
+describe('browser sessions across a daemon restart, in a browser', { timeout: 180_000 }, () => {
+  let d: ConsoleDaemon;
+  let browser: Browser;
+  const problems: string[] = [];
+
+  before(async () => {
+    [d, browser] = await Promise.all([fixedPortDaemon({ boss: ['--admin'] }), launchChromium()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await d?.stop();
+  });
+
+  /** Until `expression` is true in the page (waitForFunction polls with eval, which the console's CSP refuses). */
+  const inPage = async (page: Page, expression: string, ms = 3000): Promise<void> => {
+    for (const deadline = Date.now() + ms; !(await page.evaluate(expression)); await sleep(25)) {
+      assert.ok(Date.now() < deadline, `within ${ms} ms: ${expression}`);
+    }
+  };
+  const pane = (name: string): string => d.tmux('capture-pane', '-p', '-t', `=${name}:`);
+
+  for (const [device, viewport] of [
+    ['desktop', { width: 1280, height: 800 }],
+    ['phone', { width: 390, height: 844 }],
+  ] as const) {
+    test(`on a ${device}: after \`remux daemon restart\` the page goes on, its terminal reconnecting by itself`, async () => {
+      const session = `kept-${device}`;
+      d.tmux('new-session', '-d', '-s', session, 'cat');
+      const { context, page } = await loggedIn(browser, { url: d.url, token: d.tokens.boss!, who: 'boss', problems }, viewport);
+      await page.goto(`${d.url}#/terminal?host=box&name=${session}`);
+      await page.locator('.term-status', { hasText: /^attached/ }).waitFor();
+      // What the page says while the daemon is away.
+      await page.evaluate(`(() => {
+        const status = document.querySelector('.term-status');
+        window.saidWhileAway = [];
+        new MutationObserver(() => window.saidWhileAway.push(status.textContent)).observe(status, { childList: true, characterData: true, subtree: true });
+      })()`);
+
+      await daemon(d, 'restart');
+      await page.locator('.term-status', { hasText: /^attached/ }).waitFor({ timeout: 20_000 });
+      const said = (await page.evaluate('window.saidWhileAway')) as string[];
+      assert.ok(said.includes('reconnecting…'), `said while the daemon was away: ${JSON.stringify(said)}`);
+      assert.equal(await page.locator('#login').isHidden(), true, 'no login asked for');
+      await page.screenshot({ path: `/tmp/console-restart-${device}.png` });
+
+      // The terminal is the session's again: typed keys reach cat, its echo comes back.
+      await page.locator('.xterm-helper-textarea').focus();
+      await page.keyboard.type(`after-restart-${device}`);
+      await page.keyboard.press('Enter');
+      await until('the typed line reached the session', () => new RegExp(`after-restart-${device}\\nafter-restart-${device}`).test(pane(session)));
+      await page.locator('.xterm-rows', { hasText: new RegExp(`after-restart-${device}[^]*after-restart-${device}`) }).waitFor();
+
+      // The same page's requests: a read, and a state change with the CSRF token it was given before the restart.
+      await page.goto(`${d.url}#/sessions`);
+      await page.getByLabel('host and user').selectOption({ label: `${d.me}@box` });
+      await page.getByLabel('session name').fill(`made-${device}`);
+      await page.getByRole('button', { name: 'Create' }).click();
+      await page.locator(`tr[data-session=made-${device}]`).waitFor();
+      assert.equal(d.hasSession(`made-${device}`), true);
+      await inPage(page, `document.querySelector('#who').textContent === 'boss'`);
+      // Chromium logs the page's attempts while the daemon stops and none listens.
+      assert.deepEqual(problems.filter((p) => !/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|WebSocket connection to .* failed/.test(p)), []);
+      await context.close();
+      d.tmux('kill-session', '-t', `=${session}`);
+      d.tmux('kill-session', '-t', `=made-${device}`);
+    });
+  }
+
+  test('after a SIGKILLed daemon the page (a phone\'s) asks for the token again, and attaches once given it', async () => {
+    d.tmux('new-session', '-d', '-s', 'crashed', 'cat');
+    const { context, page } = await loggedIn(browser, { url: d.url, token: d.tokens.boss!, who: 'boss', problems }, { width: 390, height: 844 });
+    await page.goto(`${d.url}#/terminal?host=box&name=crashed`);
+    await page.locator('.term-status', { hasText: /^attached/ }).waitFor();
+    await killDaemon(d);
+    await page.locator('.term-status', { hasText: 'reconnecting…' }).waitFor();
+    await page.screenshot({ path: '/tmp/console-reconnecting-phone.png' });
+    await running(d);
+    await page.locator('#login-error', { hasText: 'log in again' }).waitFor({ timeout: 20_000 });
+    assert.equal(await page.locator('#login').isVisible(), true);
+    await page.screenshot({ path: '/tmp/console-logged-out-phone.png' });
+    await page.locator('#token').fill(d.tokens.boss!);
+    await page.locator('#login button[type=submit]').click();
+    await page.locator('.term-status', { hasText: /^attached/ }).waitFor();
+    assert.match(page.url(), /#\/terminal\?host=box&name=crashed$/);
+    await context.close();
+    d.tmux('kill-session', '-t', '=crashed');
+  });
+});
 
 describe('browser sessions handed over by a stopping daemon', { timeout: 120_000 }, () => {
   let d: ConsoleDaemon;

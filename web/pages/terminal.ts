@@ -3,9 +3,11 @@
 // daemon stops reading the session when this page falls behind. Read-only viewers see, never type.
 // An attach fits the terminal to the window, and tmux the session to it. A watch cannot size the session:
 // it takes the session's size (the daemon says it, and each change) and shrinks its font to fit the page.
+// A daemon that goes away (`remux daemon restart`) leaves the tmux session running: the page attaches
+// again once it is back, saying "reconnecting…" meanwhile (the session is handed to the next daemon).
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
-import { el } from '../api.js';
+import { api, el } from '../api.js';
 import { fitScreen } from '../fit-screen.js';
 import { routeInlineStyles } from '../inline-styles.js';
 import type { Page } from './page.js';
@@ -28,6 +30,13 @@ const CLOSED: Record<number, string> = {
   4008: 'The attach reached its lifetime limit and was detached.',
   4029: 'Too many terminals open',
 };
+
+/**
+ * The daemon went away (1001: it stops, as in `remux daemon restart`) or the connection dropped (1005,
+ * 1006): the page attaches again, waiting longer after each failed attempt.
+ */
+const GONE = new Set([1001, 1005, 1006]);
+const RETRY_MS = { first: 500, max: 10_000 };
 
 /** The on-screen key bar (phones have no Esc, Tab, Ctrl or arrows). Arrows follow the cursor-key mode. */
 const KEYS: { label: string; title: string; bytes: (appCursor: boolean) => string }[] = [
@@ -78,14 +87,14 @@ export const terminalPage: Page = {
     // The height below the bar (a watch has no key bar).
     const fitFont = (): void => fitScreen(term, screen, { width: container.clientWidth, height: container.getBoundingClientRect().bottom - screen.getBoundingClientRect().top }, fontSize);
 
-    const query = new URLSearchParams({ host, name, readOnly: String(readOnly), cols: String(term.cols), rows: String(term.rows) });
-    if (user) query.set('user', user);
-    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/ws/terminal?${query}`);
-    ws.binaryType = 'arraybuffer';
+    let ws: WebSocket | null = null;
     let ready = false;
-    let rendered = 0;
+    let left = false;
+    /** Attempts since the socket was last ready; the wait before the next doubles with each. */
+    let retries = 0;
+    let retry: ReturnType<typeof setTimeout> | undefined;
     const send = (message: object): void => {
-      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+      if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
     };
     const input = (data: string): void => {
       if (ready && !readOnly) send({ type: 'input', data });
@@ -103,44 +112,82 @@ export const terminalPage: Page = {
     // (A watch's font follows the window's size instead: its screen is as large as the terminal.)
     const resized = new ResizeObserver(() => fit.fit());
     if (!readOnly) resized.observe(screen);
-    const output = new OutputPacer((bytes) =>
-      // Acknowledged once rendered, not when received: that is what lets the daemon pause the session.
-      term.write(bytes, () => {
-        rendered += bytes.length;
-        send({ type: 'ack', bytes: rendered });
-      }),
-    );
-    ws.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
-      if (typeof event.data !== 'string') return output.push(new Uint8Array(event.data));
-      const message = JSON.parse(event.data) as { type: string; readOnly?: boolean; recording?: string | null; reason?: string; size?: Size; cols?: number; rows?: number };
-      if (message.type === 'ready') {
-        ready = true;
-        status.textContent = `attached${message.readOnly ? ', read-only' : ''}${message.recording ? ' · recording' : ''}`;
-        if (message.recording) status.title = `recording ${message.recording}`;
-        if (message.size) {
-          watching = true;
-          screen.classList.add('watch');
-          window.addEventListener('resize', fitFont);
-          takeSize(message.size);
-        } else {
-          // A watch the daemon gives no size (it could not tell the session's) fits the window as an attach does.
-          if (readOnly) resized.observe(screen);
-          send({ type: 'resize', cols: term.cols, rows: term.rows });
+    /** The output of the socket open now (connect() makes one per socket: each acknowledges its own bytes). */
+    let output: OutputPacer;
+
+    const connect = (): void => {
+      const query = new URLSearchParams({ host, name, readOnly: String(readOnly), cols: String(term.cols), rows: String(term.rows) });
+      if (user) query.set('user', user);
+      const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/ws/terminal?${query}`);
+      socket.binaryType = 'arraybuffer';
+      ws = socket;
+      let opened = false;
+      let rendered = 0;
+      output = new OutputPacer((bytes) =>
+        // Acknowledged once rendered, not when received: that is what lets the daemon pause the session.
+        term.write(bytes, () => {
+          rendered += bytes.length;
+          if (ws === socket) send({ type: 'ack', bytes: rendered });
+        }),
+      );
+      socket.addEventListener('open', () => (opened = true));
+      socket.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
+        if (typeof event.data !== 'string') return output.push(new Uint8Array(event.data));
+        const message = JSON.parse(event.data) as { type: string; readOnly?: boolean; recording?: string | null; reason?: string; size?: Size; cols?: number; rows?: number };
+        if (message.type === 'ready') {
+          ready = true;
+          retries = 0;
+          status.classList.remove('closed', 'failed');
+          status.textContent = `attached${message.readOnly ? ', read-only' : ''}${message.recording ? ' · recording' : ''}`;
+          status.title = message.recording ? `recording ${message.recording}` : '';
+          term.options.disableStdin = readOnly;
+          if (message.size) {
+            watching = true;
+            screen.classList.add('watch');
+            window.addEventListener('resize', fitFont);
+            takeSize(message.size);
+          } else {
+            // A watch the daemon gives no size (it could not tell the session's) fits the window as an attach does.
+            if (readOnly) resized.observe(screen);
+            send({ type: 'resize', cols: term.cols, rows: term.rows });
+          }
+          if (!readOnly) term.focus();
+        } else if (message.type === 'size' && message.cols && message.rows) {
+          takeSize({ cols: message.cols, rows: message.rows });
         }
-        if (!readOnly) term.focus();
-      } else if (message.type === 'size' && message.cols && message.rows) {
-        takeSize({ cols: message.cols, rows: message.rows });
-      }
-    });
-    ws.addEventListener('close', (event) => {
-      ready = false;
-      const words = CLOSED[event.code] ?? `Closed (${event.code}).`;
-      status.textContent = event.reason && !words.endsWith('.') ? `${words}: ${event.reason}` : words;
-      status.classList.add('closed');
-      // A session that ended, or a detach, is how an attach ends: said plainly, not as a failure.
-      if (event.code !== 1000) status.classList.add('failed');
-      term.options.disableStdin = true;
-    });
+      });
+      socket.addEventListener('close', (event) => {
+        ready = false;
+        output.release();
+        term.options.disableStdin = true;
+        if (left) return;
+        const words = CLOSED[event.code] ?? `Closed (${event.code}).`;
+        const said = event.reason && !words.endsWith('.') ? `${words}: ${event.reason}` : words;
+        // Once attached (or attaching again): a first attach refused before it opened says why instead.
+        if (GONE.has(event.code) && (opened || retries > 0)) return reconnect(event.reason || said);
+        status.textContent = said;
+        status.classList.add('closed');
+        // A session that ended, or a detach, is how an attach ends: said plainly, not as a failure.
+        if (event.code !== 1000) status.classList.add('failed');
+      });
+    };
+
+    const reconnect = (why: string): void => {
+      status.classList.remove('closed', 'failed');
+      status.textContent = 'reconnecting…';
+      status.title = why;
+      retry = setTimeout(() => void again(why), Math.min(RETRY_MS.max, RETRY_MS.first * 2 ** retries++));
+    };
+    /** A refused upgrade looks like a dropped one (1006): the daemon says first whether it is back and still knows this browser. */
+    const again = async (why: string): Promise<void> => {
+      const me = await api('/api/me').catch(() => null);
+      if (left) return;
+      // 401: the session did not survive (a crash); api() has asked for the token again.
+      if (me?.status === 401) return;
+      if (!me?.ok) return reconnect(why);
+      connect();
+    };
+    connect();
 
     term.onData(input);
     // Someone typing (keys, a paste, a phone's keyboard; the key bar and Paste below) gets the echo at
@@ -191,11 +238,13 @@ export const terminalPage: Page = {
     }
 
     return () => {
+      left = true;
+      clearTimeout(retry);
       output.stop();
       resized.disconnect();
       window.removeEventListener('resize', fitFont);
       container.classList.remove('terminal-page');
-      ws.close(1000, 'left the page');
+      ws?.close(1000, 'left the page');
       term.dispose();
     };
   },
