@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { configFileDigest, loadConfig, loadConfigFile, type Config } from '../config/config.js';
 import { ConfigError } from '../config/source.js';
-import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile } from '../config/paths.js';
+import { auditDbFile, daemonLogFile, envFirst, expandHome, knownHostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile } from '../config/paths.js';
 import { loadPrincipals } from '../config/principals.js';
 import { loadPolicies } from '../core/context.js';
 import type { Policy } from '../policy/types.js';
@@ -18,6 +18,7 @@ import { processAlive } from '../core/process.js';
 import { bwrapAvailable, landlockScopes } from '../exec/sandbox.js';
 import { sandboxSpec } from '../policy/evaluate.js';
 import { askDaemon } from '../gateway/client.js';
+import { runningDaemon } from '../gateway/daemon-lock.js';
 import type { DaemonStartOptions, DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { channelName } from '../notify/channels.js';
@@ -34,23 +35,46 @@ function daemonSocket(flag?: string): string {
   return flag ? resolve(expandHome(flag)) : socketFile(process.env, loadConfig().config.daemon.socket);
 }
 
+interface FoundDaemon {
+  /** Where the daemon answers; when none does, where one would start. */
+  socket: string;
+  running: DaemonStatus | null;
+  /** The running daemon is not on the socket named now (--socket, REMUX_SOCKET, config.yaml): what to do. */
+  moved?: { configured: string; message: string };
+}
+
 /**
- * The daemon, found even when config.yaml does not load now (status, doctor and restart must say so, and
- * a running daemon is what it goes on with): then on REMUX_SOCKET or the default socket. A config error
- * is thrown only when no daemon answers there.
+ * The daemon of this REMUX_HOME: on the socket named now, else where its record says it runs (config.yaml
+ * named another socket when it started); found even when config.yaml does not load now (status, doctor
+ * and restart must say so, and a running daemon is what it goes on with), then also on REMUX_SOCKET or
+ * the default socket. A config error is thrown only when no daemon answers.
  */
-async function findDaemon(flag?: string): Promise<{ socket: string; running: DaemonStatus | null }> {
-  let socket: string;
+async function findDaemon(flag?: string): Promise<FoundDaemon> {
+  let configured: string | null = null;
+  let configError: ConfigError | null = null;
   try {
-    socket = daemonSocket(flag);
+    configured = daemonSocket(flag);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
+    configError = err;
+  }
+  const here = configured ? await status(configured) : null;
+  if (configured && here) return { socket: configured, running: here };
+  const record = runningDaemon();
+  const there = record && record.socket !== configured ? await status(record.socket) : null;
+  if (record && there) {
+    if (!configured) return { socket: record.socket, running: there };
+    const named = flag ? '--socket' : envFirst(process.env, 'REMUX_SOCKET', 'RPIPE_SOCKET') ? 'REMUX_SOCKET' : 'config.yaml';
+    const restart = flag ? `remux daemon restart --socket ${configured}` : 'remux daemon restart';
+    return { socket: record.socket, running: there, moved: { configured, message: `the daemon runs on ${record.socket}; ${named} now says ${configured}: \`${restart}\` moves it` } };
+  }
+  if (configError) {
     const fallback = socketFile(process.env);
     const running = await status(fallback);
-    if (!running) throw err;
+    if (!running) throw configError;
     return { socket: fallback, running };
   }
-  return { socket, running: await status(socket) };
+  return { socket: configured!, running: null };
 }
 
 async function status(socket: string): Promise<DaemonStatus | null> {
@@ -107,9 +131,14 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
     return;
   }
 
-  const running = await status(socket);
-  if (running) {
-    process.stdout.write(`already running: pid ${running.pid}, socket ${socket}\n`);
+  const found = await findDaemon(opts.socket);
+  if (found.moved) {
+    process.stderr.write(`remux: not started: ${found.moved.message}, or stop it with: remux daemon stop\n`);
+    process.exitCode = EXIT.FAILURE;
+    return;
+  }
+  if (found.running) {
+    process.stdout.write(`already running: pid ${found.running.pid}, socket ${socket}\n`);
     return;
   }
   if (!(await spawnDaemon(socket, flags))) process.exitCode = EXIT.FAILURE;
@@ -126,7 +155,8 @@ async function spawnDaemon(socket: string, flags: DaemonStartOptions): Promise<b
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
     const s = await status(socket);
-    if (s) {
+    // Ours, not one that another start at the same moment started (ours then ends, refused).
+    if (s && s.pid === child.pid) {
       process.stdout.write(`started: pid ${s.pid}, socket ${socket}, log ${log}\n`);
       process.stdout.write(httpLine(s));
       return true;
@@ -134,13 +164,19 @@ async function spawnDaemon(socket: string, flags: DaemonStartOptions): Promise<b
     const code = await Promise.race([exited, sleep(100).then(() => undefined)]);
     if (code !== undefined) break;
   }
+  const other = runningDaemon();
+  if (other && other.pid !== child.pid) {
+    process.stderr.write(`remux: not started: another daemon of ${remuxHome()} started meanwhile: pid ${other.pid}, socket ${other.socket}; stop it with: remux daemon stop\n`);
+    return false;
+  }
   const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
   process.stderr.write(`remux: the daemon did not start; last lines of ${log}:\n${tail}\n`);
   return false;
 }
 
 export async function stopDaemonCommand(opts: { socket?: string }): Promise<void> {
-  const { socket } = await findDaemon(opts.socket);
+  const { socket, moved } = await findDaemon(opts.socket);
+  if (moved) process.stdout.write(`the daemon runs on ${socket}, not on ${moved.configured}: stopping it there\n`);
   const stopped = await stopDaemon(socket);
   if (stopped === null) process.stdout.write(`not running (no daemon answers on ${socket})\n`);
   else if (stopped.gone) process.stdout.write(`stopped${stopped.pid ? ` (pid ${stopped.pid})` : ''}\n`);
@@ -188,7 +224,7 @@ async function checkStartable(flags: DaemonStartOptions): Promise<void> {
 }
 
 export async function restartDaemonCommand(opts: StartOptions): Promise<void> {
-  const { socket, running } = await findDaemon(opts.socket);
+  const { socket, running, moved } = await findDaemon(opts.socket);
   if (running?.detached === false) {
     throw new UsageError(
       `the daemon (pid ${running.pid}) runs in the foreground (remux daemon start --foreground): what started it, a terminal or a service manager, would not start it again`,
@@ -207,6 +243,7 @@ export async function restartDaemonCommand(opts: StartOptions): Promise<void> {
   }
   if (running) {
     const words = startArgs(flags).join(' ');
+    if (moved) process.stdout.write(`moving the daemon from ${socket} to ${moved.configured}\n`);
     process.stdout.write(`stopping pid ${running.pid}; starting again with ${reused ? 'the options it was started with' : 'the options given'}: ${words || 'none'}\n`);
     const stopped = await stopDaemon(socket);
     if (stopped && !stopped.gone) {
@@ -217,7 +254,7 @@ export async function restartDaemonCommand(opts: StartOptions): Promise<void> {
   } else {
     process.stdout.write(`not running (no daemon answers on ${socket}): starting it\n`);
   }
-  if (await spawnDaemon(socket, flags)) return;
+  if (await spawnDaemon(moved?.configured ?? socket, flags)) return;
   if (running) process.stderr.write('remux: no daemon runs now: fix what the log says, then run remux daemon start\n');
   process.exitCode = EXIT.FAILURE;
 }
@@ -298,10 +335,12 @@ function printDaemonStatus(s: DaemonStatus): void {
 }
 
 export async function daemonStatusCommand(opts: { socket?: string; json?: boolean }): Promise<void> {
-  const { socket, running: s } = await findDaemon(opts.socket);
-  if (opts.json) printJson(s ? statusJson(s) : { running: false, socket });
-  else if (s) printDaemonStatus(s);
-  else process.stdout.write(`not running (no daemon answers on ${socket}); start it with: remux daemon start\n`);
+  const { socket, running: s, moved } = await findDaemon(opts.socket);
+  if (opts.json) printJson(s ? { ...statusJson(s), ...(moved ? { moved } : {}) } : { running: false, socket });
+  else if (s) {
+    printDaemonStatus(s);
+    if (moved) process.stdout.write(`warning: ${moved.message}\n`);
+  } else process.stdout.write(`not running (no daemon answers on ${socket}); start it with: remux daemon start\n`);
   // LSB convention for "program is not running".
   if (!s) process.exitCode = 3;
 }
@@ -480,12 +519,14 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
     // the config check above already reports it
   }
   let daemon: DaemonStatus | null = null;
+  let moved: FoundDaemon['moved'];
   try {
-    daemon = (await findDaemon()).running;
+    ({ running: daemon, moved } = await findDaemon());
   } catch {
     // the config check above already reports it
   }
   checks.push({ name: 'daemon', ok: true, warning: !daemon, detail: daemon ? `pid ${daemon.pid}, ${daemon.hosts.filter((h) => h.connected).length} hosts connected` : 'not running (commands run in-process)' });
+  if (moved) checks.push({ name: 'daemon socket', ok: true, warning: true, detail: moved.message });
   const config = daemon ? configState(daemon) : null;
   if (config?.changed) checks.push({ name: 'daemon config', ok: true, warning: true, detail: config.message ?? '' });
   for (const h of daemon?.hosts ?? []) {

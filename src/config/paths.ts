@@ -109,6 +109,20 @@ export function sessionHandoverFile(env: Env = process.env): string {
   return join(remuxHome(env), 'run', 'browser-sessions.json');
 }
 
+/**
+ * Held (an exclusive SQLite lock, which the kernel drops when the holder ends, however it ends) by the
+ * one daemon of this REMUX_HOME while it runs; never removed: a lock on a file others may have opened
+ * would not exclude them any more once the file is replaced.
+ */
+export function daemonLockFile(env: Env = process.env): string {
+  return join(remuxHome(env), 'run', 'daemon.lock');
+}
+
+/** Which daemon holds daemonLockFile: {pid, socket, startedAt, process} (gateway/daemon-lock.ts). */
+export function daemonRecordFile(env: Env = process.env): string {
+  return join(remuxHome(env), 'run', 'daemon.json');
+}
+
 /** Where a background daemon writes its own log (not the audit trail). */
 export function daemonLogFile(env: Env = process.env): string {
   return join(remuxHome(env), 'run', 'daemon.log');

@@ -23,3 +23,20 @@ export function processAlive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * What tells PID's process from a later one given the same pid (pids are reused, after a reboot too):
+ * the boot's id and the process's start time in clock ticks since boot, from /proc. null: no /proc
+ * (not Linux), or no such process.
+ */
+export function processStartId(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields after "pid (comm) " start with the 3rd, state: starttime, the 22nd, is the 20th of them.
+    const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return startTime ? `${boot}/${startTime}` : null;
+  } catch {
+    return null;
+  }
+}

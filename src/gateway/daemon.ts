@@ -20,6 +20,7 @@ import type { HttpFlags, HttpServer, HttpSettings } from './http/server.js';
 import type { SessionHandover } from './http/session-handover.js';
 import { serveMcpSocket } from './mcp/stdio.js';
 import { connectDaemon } from './client.js';
+import { claimDaemon, type DaemonClaim } from './daemon-lock.js';
 import { FirstLine, MAX_REQUEST_BYTES, type DaemonStatus, type Event } from './protocol.js';
 import { WebConsole } from './web-console.js';
 
@@ -49,7 +50,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
 
-  // A live daemon answers on the socket; a leftover socket file from a dead one does not.
+  // Before anything else: of starts at the same moment, or on other sockets, one goes on.
+  const claim = await claimDaemon(opts.socket, opts.env);
+  try {
+    return await serveDaemon(opts, claim, log);
+  } catch (err) {
+    claim.release();
+    throw err;
+  }
+}
+
+async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: string) => void): Promise<RunningDaemon> {
+  // A daemon of another REMUX_HOME may answer on this socket; a leftover socket file from a dead one does not.
   const existing = await connectDaemon(opts.socket, 1000);
   if (existing) {
     existing.destroy();
@@ -114,6 +126,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       await ctx.close();
       rmSync(opts.socket, { force: true });
       rmSync(pidFile(opts.socket), { force: true });
+      claim.release();
       resolveStopped();
     })();
     return stopping;

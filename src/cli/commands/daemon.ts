@@ -41,6 +41,10 @@ export function registerDaemon(program: Command): void {
       `
 The web console and API are served once a principal exists (remux principal add, or remux config init).
 
+One daemon serves a REMUX_HOME: a start while one runs, on whatever socket, is refused, naming it
+($REMUX_HOME/run/daemon.json: pid, socket, start time; it holds $REMUX_HOME/run/daemon.lock while it
+runs). status, stop and restart find it there when config.yaml has named another socket since.
+
 Examples:
   remux daemon start
   remux daemon start --listen 0.0.0.0:7777 --tls-cert /etc/remux/cert.pem --tls-key /etc/remux/key.pem

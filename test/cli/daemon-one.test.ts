@@ -1,0 +1,195 @@
+// One daemon per REMUX_HOME: starts at the same moment, a socket changed in config.yaml, a daemon killed
+// (SIGKILL), and a record naming a pid that another program has now.
+// Real daemons, started as a user would.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runningDaemon } from '../../src/gateway/daemon-lock.js';
+import { processAlive, processStartId } from '../../src/core/process.js';
+import { remux, tempHome } from '../support/cli.js';
+import { until } from '../support/until.js';
+
+const POLICY = `policies:
+  read_only:
+    sandbox: false
+    capabilities:
+      - { operation: execute_binary, resource: echo }
+      - { operation: write_stdout, resource: null }
+`;
+
+/** A home with policies (and no principal: no console, unless a test adds one). */
+function home(): ReturnType<typeof tempHome> {
+  const h = tempHome();
+  writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+  return h;
+}
+
+/** The daemon processes of HOME, found from outside: whatever each start said, these are what runs. */
+function daemonsOf(home: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const env = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (args.includes('--foreground') && args.includes('daemon') && env.includes(`REMUX_HOME=${home}`) && state !== 'Z') found.push(Number(entry));
+    } catch {
+      // ended while we looked
+    }
+  }
+  return found;
+}
+
+async function statusPid(env: Record<string, string>): Promise<number | null> {
+  const r = await remux(['daemon', 'status', '--json'], { env });
+  return r.code === 0 ? (JSON.parse(r.stdout) as { pid: number }).pid : null;
+}
+
+/** Stops whatever daemons of H a failed test left, then removes H. */
+function cleanUp(h: ReturnType<typeof tempHome>): void {
+  for (const pid of daemonsOf(h.home)) process.kill(pid, 'SIGKILL');
+  h.remove();
+}
+
+test('starts at the same moment: exactly one daemon runs, the others exit non-zero naming it', { timeout: 90_000 }, async () => {
+  const h = home();
+  try {
+    const starts = await Promise.all([1, 2, 3, 4].map(() => remux(['daemon', 'start'], { env: h.env })));
+    const started = starts.filter((r) => r.code === 0);
+    assert.equal(started.length, 1, starts.map((r) => r.stdout + r.stderr).join('\n'));
+    const pid = Number(/^started: pid (\d+)/m.exec(started[0]!.stdout)?.[1]);
+    for (const r of starts.filter((x) => x.code !== 0)) {
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`^remux: not started: another daemon of ${h.home} started meanwhile: pid ${pid}, socket ${join(h.home, 'run', 'remux.sock')}; stop it with: remux daemon stop$`, 'm'));
+    }
+    await until('the refused daemons ended', () => daemonsOf(h.home).length === 1);
+    assert.deepEqual(daemonsOf(h.home), [pid]);
+    assert.equal(await statusPid(h.env), pid);
+    const r = await remux(['client', 'run', 'local', '--', 'echo one'], { env: h.env });
+    assert.equal(r.stdout, 'one\n', r.stderr);
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+    assert.deepEqual(daemonsOf(h.home), []);
+  } finally {
+    cleanUp(h);
+  }
+});
+
+test('a socket changed in config.yaml: a second start is refused, status says where it runs, stop stops it, restart moves it', { timeout: 90_000 }, async () => {
+  const h = home();
+  const config = join(h.home, 'config.yaml');
+  const first = join(h.home, 'run', 'remux.sock');
+  const second = join(h.home, 'other', 'remux.sock');
+  try {
+    const started = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+    const pid = await statusPid(h.env);
+    // Named by the flag or the variable instead, the message says which, and how to move it there.
+    const flagged = await remux(['daemon', 'status', '--socket', second], { env: h.env });
+    assert.match(flagged.stdout, new RegExp(`^warning: the daemon runs on ${first}; --socket now says ${second}: \`remux daemon restart --socket ${second}\` moves it$`, 'm'));
+    const variable = await remux(['daemon', 'status'], { env: { ...h.env, REMUX_SOCKET: second } });
+    assert.match(variable.stdout, new RegExp(`^warning: the daemon runs on ${first}; REMUX_SOCKET now says ${second}: \`remux daemon restart\` moves it$`, 'm'));
+    writeFileSync(config, `daemon:\n  socket: ${second}\n`);
+    const moved = `the daemon runs on ${first}; config.yaml now says ${second}: \`remux daemon restart\` moves it`;
+
+    const again = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(again.code, 1, again.stdout + again.stderr);
+    assert.equal(again.stderr, `remux: not started: ${moved}, or stop it with: remux daemon stop\n`);
+    // The daemon itself refuses too, whoever starts it: on a socket of its own, in the foreground.
+    const foreground = await remux(['daemon', 'start', '--foreground', '--socket', second], { env: h.env, via: 'node' });
+    assert.equal(foreground.code, 1);
+    assert.match(foreground.stderr, new RegExp(`a daemon of ${h.home} is already running \\(pid ${pid}\\) on ${first}, not on ${second} \\(one daemon serves a REMUX_HOME\\): \`remux daemon restart\` moves it, or stop it with: remux daemon stop`));
+    assert.deepEqual(daemonsOf(h.home), [pid]);
+
+    const status = await remux(['daemon', 'status'], { env: h.env });
+    assert.equal(status.code, 0);
+    assert.match(status.stdout, new RegExp(`^running: pid ${pid},`, 'm'));
+    assert.match(status.stdout, new RegExp(`^warning: ${escape(moved)}$`, 'm'));
+    const json = JSON.parse((await remux(['daemon', 'status', '--json'], { env: h.env })).stdout) as { socket: string; moved: { configured: string; message: string } };
+    assert.deepEqual([json.socket, json.moved], [first, { configured: second, message: moved }]);
+    assert.match((await remux(['doctor'], { env: h.env })).stdout, new RegExp(`^warn +daemon socket +${escape(moved)}$`, 'm'));
+
+    const stop = await remux(['daemon', 'stop'], { env: h.env });
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal(stop.stdout, `the daemon runs on ${first}, not on ${second}: stopping it there\nstopped (pid ${pid})\n`);
+    assert.deepEqual(daemonsOf(h.home), []);
+
+    // Started on the first socket again, then moved by restart to the one config.yaml names.
+    writeFileSync(config, '');
+    assert.equal((await remux(['daemon', 'start'], { env: h.env })).code, 0);
+    const before = await statusPid(h.env);
+    writeFileSync(config, `daemon:\n  socket: ${second}\n`);
+    const restart = await remux(['daemon', 'restart'], { env: h.env });
+    assert.equal(restart.code, 0, restart.stderr);
+    assert.match(restart.stdout, new RegExp(`^moving the daemon from ${first} to ${second}\nstopping pid ${before}; .*\nstarted: pid \\d+, socket ${second},`, 'm'));
+    const after = JSON.parse((await remux(['daemon', 'status', '--json'], { env: h.env })).stdout) as { pid: number; socket: string; moved?: unknown };
+    assert.equal(after.socket, second);
+    assert.equal(after.moved, undefined);
+    assert.deepEqual(daemonsOf(h.home), [after.pid]);
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+  } finally {
+    cleanUp(h);
+  }
+});
+
+test('a daemon killed with SIGKILL leaves nothing that blocks the next start', { timeout: 60_000 }, async () => {
+  const h = home();
+  try {
+    assert.equal((await remux(['daemon', 'start'], { env: h.env })).code, 0);
+    const pid = (await statusPid(h.env))!;
+    assert.equal(runningDaemon(h.env)?.pid, pid, 'its record names it');
+    process.kill(pid, 'SIGKILL');
+    // Ended, not only on its way out (its command line is empty well before it has ended).
+    await until('the killed daemon gone', () => !processAlive(pid));
+    assert.equal(runningDaemon(h.env), null, 'the record of a daemon that is gone names none');
+
+    const r = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const next = (await statusPid(h.env))!;
+    assert.notEqual(next, pid);
+    assert.equal(runningDaemon(h.env)?.pid, next);
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+    assert.equal(existsSync(join(h.home, 'run', 'daemon.json')), false, 'stop removes the record');
+  } finally {
+    cleanUp(h);
+  }
+});
+
+test('a record naming a pid that another program has now is no daemon: start works, the program is left alone', { timeout: 60_000 }, async () => {
+  const h = home();
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const gone = new Promise((resolve) => sleeper.once('exit', resolve));
+  try {
+    const pid = sleeper.pid!;
+    await until('sleep running', () => processStartId(pid));
+    // As a daemon killed long ago would have left it, its pid since given to `sleep`: another start time.
+    const record = join(h.home, 'run', 'daemon.json');
+    const stale = { pid, socket: join(h.home, 'old.sock'), startedAt: '2026-01-01T00:00:00.000Z', process: `${processStartId(pid)!.split('/')[0]}/1` };
+    mkdirSync(join(h.home, 'run'));
+    writeFileSync(join(h.home, 'run', 'daemon.lock'), '');
+    writeFileSync(record, JSON.stringify(stale));
+    assert.equal(runningDaemon(h.env), null, 'not the process that wrote it');
+    // The same record with the process's own start time names it: the start time is what tells them apart.
+    writeFileSync(record, JSON.stringify({ ...stale, process: processStartId(pid) }));
+    assert.equal(runningDaemon(h.env)?.pid, pid);
+    writeFileSync(record, JSON.stringify(stale));
+
+    const r = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const daemon = (await statusPid(h.env))!;
+    assert.equal(runningDaemon(h.env)?.pid, daemon);
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+    assert.equal(sleeper.exitCode, null, 'sleep still runs');
+    assert.equal(sleeper.signalCode, null);
+  } finally {
+    sleeper.kill();
+    await gone;
+    cleanUp(h);
+  }
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
