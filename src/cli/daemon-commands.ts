@@ -1,6 +1,7 @@
 // Implementations of `remux daemon start|stop|status` and `remux status info|health`.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statfsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSecureContext } from 'node:tls';
@@ -18,6 +19,7 @@ import { processAlive } from '../core/process.js';
 import { bwrapAvailable, landlockScopes } from '../exec/sandbox.js';
 import { sandboxSpec } from '../policy/evaluate.js';
 import { askDaemon } from '../gateway/client.js';
+import { addressInUse } from '../gateway/http/listen.js';
 import { runningDaemon } from '../gateway/daemon-lock.js';
 import type { DaemonStartOptions, DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
@@ -205,22 +207,49 @@ async function stopDaemon(socket: string): Promise<{ pid: number | null; gone: b
 
 /**
  * What would keep a daemon from starting with these options (config.yaml, policies, principals, the
- * console's flags), found while the running one still serves: throws as `daemon start` would.
+ * console's flags, certificate and address), found while the running one still serves: throws as
+ * `daemon start` would.
  */
-async function checkStartable(flags: DaemonStartOptions): Promise<void> {
+async function checkStartable(flags: DaemonStartOptions, running: DaemonStatus | null): Promise<void> {
   const { config } = loadConfig();
   loadPolicies(policiesFile());
   const principals = loadPrincipals(principalsFile());
   const { httpSettings } = await import('../gateway/http/server.js');
-  const { tls } = httpSettings(config.http, flags);
-  // A certificate of the user's own, read once the console is served (a principal exists).
-  if (tls !== null && tls !== 'self-signed' && principals.entries.length > 0) {
+  const settings = httpSettings(config.http, flags);
+  // The console's certificate and address matter once it is served (a principal exists).
+  if (principals.entries.length === 0) return;
+  const { tls } = settings;
+  if (tls !== null && tls !== 'self-signed') {
     try {
       createSecureContext({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) });
     } catch (err) {
       throw new UsageError(`the console's certificate ${tls.cert} and key ${tls.key} cannot serve: ${(err as Error).message}`, 'fix them, or name others with --tls-cert and --tls-key');
     }
   }
+  if (running) await checkListenable(settings, running);
+}
+
+/**
+ * A console address other than the running daemon's (which frees its own as it stops) must be free now:
+ * bound and closed at once. Port 0 is always free.
+ */
+async function checkListenable({ host, port }: { host: string; port: number }, running: DaemonStatus): Promise<void> {
+  if (port === 0) return;
+  if ('url' in running.http) {
+    const url = new URL(running.http.url);
+    if (url.hostname.replace(/^\[(.*)\]$/, '$1') === host && Number(url.port) === port) return;
+  }
+  const server = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, exclusive: true }, resolve);
+    });
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? addressInUse({ host, port }) : (err as Error).message;
+    throw new UsageError(`cannot serve on ${host}:${port}: ${why}`);
+  }
+  await new Promise((resolve) => server.close(resolve));
 }
 
 export async function restartDaemonCommand(opts: StartOptions): Promise<void> {
@@ -236,7 +265,7 @@ export async function restartDaemonCommand(opts: StartOptions): Promise<void> {
   const flags = running?.startOptions && Object.keys(given).length === 0 ? running.startOptions : given;
   const reused = flags !== given;
   try {
-    await checkStartable(flags);
+    await checkStartable(flags, running);
   } catch (err) {
     if (running) process.stderr.write(`remux: not restarted: a new daemon would not start; the running one (pid ${running.pid}) goes on as it was\n`);
     throw err;

@@ -1,9 +1,10 @@
 // One daemon per REMUX_HOME: starts at the same moment, a socket changed in config.yaml, a daemon killed
-// (SIGKILL), and a record naming a pid that another program has now.
+// (SIGKILL), a record naming a pid another program has now, and a restart whose console address is taken.
 // Real daemons, started as a user would.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runningDaemon } from '../../src/gateway/daemon-lock.js';
@@ -186,6 +187,41 @@ test('a record naming a pid that another program has now is no daemon: start wor
   } finally {
     sleeper.kill();
     await gone;
+    cleanUp(h);
+  }
+});
+
+test('restart to a console address another program holds: refused before anything stops, the daemon goes on', { timeout: 60_000 }, async () => {
+  const h = home();
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as AddressInfo).port;
+  try {
+    assert.equal((await remux(['principal', 'add', 'admin', '--admin'], { env: h.env })).code, 0);
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+    const pid = await statusPid(h.env);
+
+    const r = await remux(['daemon', 'restart', '--listen', `127.0.0.1:${port}`], { env: h.env });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, new RegExp(`^remux: not restarted: a new daemon would not start; the running one \\(pid ${pid}\\) goes on as it was\nremux: cannot serve on 127\\.0\\.0\\.1:${port}: address in use \\(EADDRINUSE\\): something else listens there .*; stop it, or start with --listen 127\\.0\\.0\\.1:${port + 1}`));
+    assert.equal(await statusPid(h.env), pid, 'the same daemon still answers');
+    const run = await remux(['client', 'run', 'local', '--', 'echo still'], { env: h.env });
+    assert.equal(run.stdout, 'still\n', run.stderr);
+
+    // Free again: the restart goes ahead.
+    await new Promise((resolve) => taken.close(resolve));
+    const ok = await remux(['daemon', 'restart', '--listen', `127.0.0.1:${port}`], { env: h.env });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^web console and API: https://127\\.0\\.0\\.1:${port}/$`, 'm'));
+    // The address the running daemon holds itself is no obstacle: it frees it as it stops.
+    const same = await remux(['daemon', 'restart'], { env: h.env });
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stdout, new RegExp(`^web console and API: https://127\\.0\\.0\\.1:${port}/$`, 'm'));
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+  } finally {
+    taken.close();
     cleanUp(h);
   }
 });

@@ -67,8 +67,9 @@ The daemon reads config.yaml only when it starts (policies.yaml, principals.yaml
 re-reads when they change); remux daemon status and remux doctor say when config.yaml has changed since.
 
 Before stopping anything, restart checks that a new daemon would start: config.yaml, policies.yaml,
-principals.yaml, the console's options and certificate. If one does not load, it says where
-(file:line), exits 2 and leaves the running daemon as it was.
+principals.yaml, the console's options and certificate, and that the console's address, when it
+is not the running daemon's, is free. If one does not load, it says where (file:line), exits 2 and
+leaves the running daemon as it was.
 
 Without options it starts the daemon again with the options it was started with (as shown by remux
 daemon status --json, .startOptions); with any (--socket aside), with those alone. Not running: it

@@ -18,7 +18,7 @@ import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, LoginRate, sameSecret, SESSION_COOKIE, SESSION_LIMITS, SessionStore, type BrowserSession, type HandedSession } from './auth.js';
 import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from './errors.js';
-import { isLoopback, parseListen } from './listen.js';
+import { addressInUse, isLoopback, parseListen } from './listen.js';
 import type { AttachSlots } from '../attach-slots.js';
 import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
 import { registerAgentRoutes } from './agents-routes.js';
@@ -301,11 +301,7 @@ export async function startHttp(
   } catch (err) {
     await app.close();
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    // Another daemon (of another REMUX_HOME), or another program: say what to do rather than the errno.
-    throw new Error(
-      `address in use (EADDRINUSE): something else listens there (another remux daemon, of another REMUX_HOME?); stop it, or start with --listen ${settings.host}:${settings.port + 1} (or set http.listen in config.yaml)`,
-      { cause: err },
-    );
+    throw new Error(addressInUse(settings), { cause: err });
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : settings.port;
