@@ -335,17 +335,18 @@ function configState(s: DaemonStatus): ConfigState | null {
   return { file, digest, changed: true, message: `${since}: run \`remux daemon restart\` to apply it` };
 }
 
-/** The daemon's status as printed with --json: with its config's state. */
-function statusJson(s: DaemonStatus): Omit<DaemonStatus, 'config'> & { running: true; config?: ConfigState } {
-  return { running: true, ...s, config: configState(s) ?? undefined };
+/** The daemon's status as printed with --json: with its config's state, and where config.yaml now names its socket if elsewhere. */
+function statusJson(s: DaemonStatus, moved?: FoundDaemon['moved']): Omit<DaemonStatus, 'config'> & { running: true; config?: ConfigState; moved?: FoundDaemon['moved'] } {
+  return { running: true, ...s, config: configState(s) ?? undefined, ...(moved ? { moved } : {}) };
 }
 
-function printDaemonStatus(s: DaemonStatus): void {
+function printDaemonStatus(s: DaemonStatus, moved?: FoundDaemon['moved']): void {
   const connected = s.hosts.filter((h) => h.connected).length;
   process.stdout.write(`running: pid ${s.pid}, version ${s.version}, up ${formatUptime(s.uptimeSeconds)}, ${(s.memoryRssBytes / 2 ** 20).toFixed(0)} MB RSS\n`);
   const config = configState(s);
   if (config?.changed) process.stdout.write(`warning: ${config.message}\n`);
   else if (config) process.stdout.write(`config ${config.digest === null ? `defaults (no ${config.file})` : config.file}, unchanged since the daemon started\n`);
+  if (moved) process.stdout.write(`warning: ${moved.message}\n`);
   process.stdout.write(`socket ${s.socket}; audit ${s.auditDb}; known_hosts ${s.knownHosts}\n`);
   process.stdout.write(httpLine(s));
   // The pooled connections: the inventory's hosts (localhost, always there, needs none).
@@ -365,19 +366,16 @@ function printDaemonStatus(s: DaemonStatus): void {
 
 export async function daemonStatusCommand(opts: { socket?: string; json?: boolean }): Promise<void> {
   const { socket, running: s, moved } = await findDaemon(opts.socket);
-  if (opts.json) printJson(s ? { ...statusJson(s), ...(moved ? { moved } : {}) } : { running: false, socket });
-  else if (s) {
-    printDaemonStatus(s);
-    if (moved) process.stdout.write(`warning: ${moved.message}\n`);
-  } else process.stdout.write(`not running (no daemon answers on ${socket}); start it with: remux daemon start\n`);
+  if (opts.json) printJson(s ? statusJson(s, moved) : { running: false, socket });
+  else if (s) printDaemonStatus(s, moved);
+  else process.stdout.write(`not running (no daemon answers on ${socket}); start it with: remux daemon start\n`);
   // LSB convention for "program is not running".
   if (!s) process.exitCode = 3;
 }
 
 export async function statusInfoCommand(opts: { json?: boolean }): Promise<void> {
   const { config, file } = loadConfig();
-  const socket = socketFile(process.env, config.daemon.socket);
-  const daemon = await status(socket);
+  const { socket, running: daemon, moved } = await findDaemon();
   let policies: string[] | string;
   try {
     policies = [...loadPolicies(policiesFile()).keys()];
@@ -402,7 +400,7 @@ export async function statusInfoCommand(opts: { json?: boolean }): Promise<void>
     auditDb: auditDbFile(),
     knownHosts: knownHostsFile(process.env, config.ssh.known_hosts),
     sandbox: bwrapAvailable(),
-    daemon: daemon ? statusJson(daemon) : { running: false, socket },
+    daemon: daemon ? statusJson(daemon, moved) : { running: false, socket },
   };
   if (opts.json) return printJson(info);
   const out = (k: string, v: unknown): boolean => process.stdout.write(`${k.padEnd(13)} ${String(v)}\n`);
@@ -413,7 +411,7 @@ export async function statusInfoCommand(opts: { json?: boolean }): Promise<void>
   out('audit', info.auditDb);
   out('known_hosts', info.knownHosts);
   out('sandbox', info.sandbox.ok ? `bubblewrap ${info.sandbox.version ?? ''}${info.sandbox.warning ? ` (${info.sandbox.warning})` : ''}` : `unavailable: ${info.sandbox.reason}`);
-  if (daemon) printDaemonStatus(daemon);
+  if (daemon) printDaemonStatus(daemon, moved);
   else out('daemon', `not running (${socket})`);
 }
 

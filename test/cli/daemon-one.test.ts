@@ -111,6 +111,8 @@ test('a socket changed in config.yaml: a second start is refused, status says wh
     const json = JSON.parse((await remux(['daemon', 'status', '--json'], { env: h.env })).stdout) as { socket: string; moved: { configured: string; message: string } };
     assert.deepEqual([json.socket, json.moved], [first, { configured: second, message: moved }]);
     assert.match((await remux(['doctor'], { env: h.env })).stdout, new RegExp(`^warn +daemon socket +${escape(moved)}$`, 'm'));
+    const info = await remux(['status'], { env: h.env });
+    assert.match(info.stdout, new RegExp(`^running: pid ${pid},[^]*^warning: ${escape(moved)}$`, 'm'), info.stdout + info.stderr);
 
     const stop = await remux(['daemon', 'stop'], { env: h.env });
     assert.equal(stop.code, 0, stop.stderr);
