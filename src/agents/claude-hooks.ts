@@ -39,7 +39,7 @@ export async function startClaudeHooks(id: string, config: Config, env: NodeJS.P
     if (!preToolUse) log(`remux: no policy "${policyName}" in ${policies.file}: Bash commands are not checked by remux (PreToolUse not installed)`);
   }
   const audit = AuditStore.open(auditDbFile(env));
-  const approvals = new Approvals({ env, config, audit });
+  const approvals = new Approvals({ env, config, audit, asker: `the supervisor of agent session ${id}` });
   const deps = hookDeps(id, { config, approvals, audit, policies: () => policies.get(), policyName, env });
   const dir = hookDirOf(id, env);
   let endpoint;

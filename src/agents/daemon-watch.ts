@@ -123,6 +123,8 @@ function takeHandover(approvals: Approvals, env: NodeJS.ProcessEnv, log: (line: 
     return principal !== undefined && typeof q.approval === 'string' && approvals.store.get(q.approval)?.principal === principal;
   };
   const taken = (Array.isArray(left) ? (left as Array<Partial<HandedOver>>) : []).filter((q): q is HandedOver => typeof q.fingerprint === 'string' && asked(q));
+  // Waited for by this daemon from now on, before it first looks at their screens: no orphans of a crash.
+  for (const q of taken) if (!q.hook) approvals.claim(q.approval);
   log(`agent sessions: taking over ${taken.length} open question(s) of the daemon before`);
   return taken;
 }

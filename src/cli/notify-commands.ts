@@ -65,7 +65,7 @@ export function listApprovalsCommand(opts: { all?: boolean; json?: boolean }): P
     }
     printTable(
       ['ID', 'STATUS', 'ASKED BY', 'FROM', 'HOST', 'WHAT', 'OPTIONS', 'EXPIRES (UTC)'],
-      approvals.map((a) => [a.id, a.status === 'answered' ? `${a.answer} by ${a.answeredBy}` : a.status, a.principal, a.from, a.host, a.what, a.options.map((o) => `${o.id}=${o.label}`).join(' '), utcCell(a.expiresAt)]),
+      approvals.map((a) => [a.id, a.status === 'answered' ? `${a.answer} by ${a.answeredBy}` : a.why === null ? a.status : `${a.status}: ${a.why}`, a.principal, a.from, a.host, a.what, a.options.map((o) => `${o.id}=${o.label}`).join(' '), utcCell(a.expiresAt)]),
     );
   });
 }

@@ -46,6 +46,8 @@ export interface ContextOptions {
   earlySockets?: EarlySockets;
   /** For a command that may need no policy (an attach): a missing policies file is reported once one is needed; a bad one still now. */
   policiesWhenNeeded?: boolean;
+  /** This process in words, as the reason its approvals are withdrawn with names it should it crash (default: remux (pid N)). */
+  asker?: string;
 }
 
 export function loadPolicies(file: string): Map<string, Policy> {
@@ -87,7 +89,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     },
   });
   const sessions = new Sessions(registry, config.sessions.attach_lifetime_seconds * 1000);
-  const approvals = new Approvals({ env, config, audit });
+  const approvals = new Approvals({ env, config, audit, ...(opts.asker ? { asker: opts.asker } : {}) });
   return {
     config,
     configFile,

@@ -40,3 +40,8 @@ export function processStartId(pid: number): string | null {
     return null;
   }
 }
+
+/** Whether the process that was PID when processStartId said `start` still runs, not a later one given its pid (null: the pid alone tells). */
+export function sameProcessAlive(pid: number, start: string | null): boolean {
+  return processAlive(pid) && (start === null || processStartId(pid) === start);
+}

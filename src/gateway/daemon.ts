@@ -69,7 +69,7 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
   }
   rmSync(opts.socket, { force: true });
 
-  const ctx = createContext(opts);
+  const ctx = createContext({ ...opts, asker: 'the daemon' });
   const recordings = ctx.config.sessions.record === 'sessions' ? new SessionRecordings({ sessions: ctx.sessions, registry: ctx.registry, audit: ctx.audit, dir: recordingsDir(opts.env), maxTotalMb: ctx.config.sessions.recordings_max_total_mb, log }) : null;
   ctx.sessions.recorder = recordings;
   const retention = keepRecordingsWithin(recordingsDir(opts.env), retentionLimits(ctx.config.sessions), ctx.audit, log);
@@ -88,6 +88,12 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
   // Started once nothing can fail the start any more: a refused start must leave nothing running.
   startSpawner();
   const agentWatch = watchAgentSessions(ctx.approvals, opts.env ?? process.env, log);
+  // What a crashed daemon (or another asker) left open reaches nobody: withdrawn, saying why. After the
+  // agent watch took over what a stopping daemon handed over, which stays open.
+  void ctx.approvals.withdrawOrphans('daemon').then(
+    (withdrawn) => withdrawn.forEach((a) => log(`approval ${a.id} withdrawn: ${a.why}`)),
+    (err: unknown) => log(`cannot withdraw the approvals nobody waits for any more: ${err instanceof Error ? err.message : String(err)}`),
+  );
   const startedAt = new Date();
   const connections = new Set<net.Socket>();
 

@@ -6,12 +6,17 @@
 // forged, moved to another approval or option, or stretched past its expiry. Answering is one
 // conditional UPDATE (`… WHERE status = 'pending'`): the first answer wins, and every other option's
 // link — its siblings — stops working with it. No answer by the deadline is `expired`, never an allow.
+//
+// Each row names the process that waits for its answer (pid, and what tells it from a later process given
+// that pid), which marks it alive while it waits: one that ended without settling its questions (a crash)
+// left questions nobody would hear the answer to, which a starting daemon withdraws (orphans()).
 import { createHmac, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
 import { redactText } from '../audit/redact.js';
+import { processStartId, sameProcessAlive } from '../core/process.js';
 import { sameSecret } from '../gateway/http/auth.js';
 
 /** One way to answer: "approve", "deny", or an agent prompt's own choices ("1", "2", …). */
@@ -75,6 +80,17 @@ export interface Approval {
   answeredAt: number | null;
   /** The notification channels its decision links were sent to: who may hold them. */
   sentTo: string[];
+  /** Why it was withdrawn, when remux said (cancelled: its asker stopped); null otherwise. */
+  why: string | null;
+}
+
+/** An open approval whose asker ended without settling it: nobody hears its answer. */
+export interface Orphan {
+  approval: Approval;
+  /** The asker in words ("the daemon", "remux (pid 4242)"). */
+  asker: string;
+  /** When the asker was last seen alive (ms): it ended within HEARTBEAT_MS after. */
+  seen: number;
 }
 
 /**
@@ -120,6 +136,7 @@ interface Row {
   answered_via: string | null;
   answered_at: number | null;
   sent_to: string | null;
+  why: string | null;
 }
 
 const SCHEMA = `
@@ -139,7 +156,12 @@ CREATE TABLE IF NOT EXISTS approvals (
   answered_via TEXT,
   answered_at INTEGER,
   sent_to TEXT,
-  from_text TEXT
+  from_text TEXT,
+  asker TEXT,
+  asker_pid INTEGER,
+  asker_start TEXT,
+  asker_seen INTEGER,
+  why TEXT
 );
 CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status, expires_at);
 `;
@@ -148,6 +170,8 @@ CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status, expires_at)
 const KEEP_AFTER_EXPIRY_MS = 7 * 24 * 3600_000;
 const MAX_TTL_MS = 7 * 24 * 3600_000;
 const OPTION_ID = /^[A-Za-z0-9_-]{1,32}$/;
+/** How often a process that waits for answers marks its open questions as still waited for. */
+export const HEARTBEAT_MS = 30_000;
 
 export interface ApprovalStoreOptions {
   now?: () => number;
@@ -157,6 +181,10 @@ export class ApprovalStore {
   private readonly now: () => number;
   private readonly events = new EventEmitter();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** This process, as its rows name their asker. */
+  private readonly self = { pid: process.pid, start: processStartId(process.pid) };
+  private waiters = 0;
+  private heartbeat: NodeJS.Timeout | undefined = undefined;
 
   private constructor(
     private readonly db: Database.Database,
@@ -176,16 +204,19 @@ export class ApprovalStore {
     db.exec(SCHEMA);
     addColumn(db, 'sent_to TEXT');
     addColumn(db, 'from_text TEXT');
+    for (const column of ['asker TEXT', 'asker_pid INTEGER', 'asker_start TEXT', 'asker_seen INTEGER', 'why TEXT']) addColumn(db, column);
     return new ApprovalStore(db, linkKey(keyFile), options);
   }
 
   close(): void {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    clearInterval(this.heartbeat);
     this.db.close();
   }
 
-  create(request: ApprovalRequest): Approval {
+  /** A new pending approval, asked by this process (`asker`: it in words, for the reason it may be withdrawn with). */
+  create(request: ApprovalRequest, asker = `remux (pid ${process.pid})`): Approval {
     const options = [...(request.options ?? APPROVE_DENY)];
     if (options.length === 0 || options.some((o) => !OPTION_ID.test(o.id)) || new Set(options.map((o) => o.id)).size !== options.length) {
       throw new ApprovalError('approval options need distinct ids of 1-32 letters, digits, _ or -', 'invalid');
@@ -212,13 +243,14 @@ export class ApprovalStore {
       answeredVia: null,
       answeredAt: null,
       sentTo: [],
+      why: null,
     };
     this.db
       .prepare(
-        `INSERT INTO approvals (id, created_at, expires_at, principal, host, what, reason, source, from_text, options, status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+        `INSERT INTO approvals (id, created_at, expires_at, principal, host, what, reason, source, from_text, options, status, asker, asker_pid, asker_start, asker_seen)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
       )
-      .run(approval.id, approval.createdAt, approval.expiresAt, approval.principal, approval.host, approval.what, approval.reason, approval.source, approval.from, JSON.stringify(options));
+      .run(approval.id, approval.createdAt, approval.expiresAt, approval.principal, approval.host, approval.what, approval.reason, approval.source, approval.from, JSON.stringify(options), asker, this.self.pid, this.self.start, created);
     this.scheduleExpiry(approval.id, approval.expiresAt);
     return approval;
   }
@@ -283,10 +315,28 @@ export class ApprovalStore {
     return this.get(id) as Approval;
   }
 
-  /** Withdraws an approval nobody answered yet (its caller went away). */
-  cancel(id: string): void {
-    const changed = this.db.prepare("UPDATE approvals SET status = 'cancelled' WHERE id = ? AND status = 'pending'").run(id).changes;
+  /** Withdraws an approval nobody answered yet (its caller went away), saying `why` where known. False: it was no longer open. */
+  cancel(id: string, why: string | null = null): boolean {
+    const changed = this.db.prepare("UPDATE approvals SET status = 'cancelled', why = ? WHERE id = ? AND status = 'pending'").run(why, id).changes;
     if (changed > 0) this.settle(id, { status: 'cancelled' });
+    return changed > 0;
+  }
+
+  /** This process waits for approval `id` from now on (taken over from the daemon before): not an orphan. */
+  claim(id: string, asker: string): void {
+    this.db.prepare("UPDATE approvals SET asker = ?, asker_pid = ?, asker_start = ?, asker_seen = ? WHERE id = ? AND status = 'pending'").run(asker, this.self.pid, this.self.start, this.now(), id);
+  }
+
+  /**
+   * The open approvals whose asker no longer runs: nobody hears their answer. Rows of a remux that kept
+   * no asker are left to expire.
+   */
+  orphans(): Orphan[] {
+    this.expireDue();
+    const rows = this.db.prepare<[], Row & { asker: string | null; asker_pid: number; asker_start: string | null; asker_seen: number | null }>("SELECT * FROM approvals WHERE status = 'pending' AND asker_pid IS NOT NULL").all();
+    return rows
+      .filter((r) => !sameProcessAlive(r.asker_pid, r.asker_start))
+      .map((r) => ({ approval: fromRow(r), asker: r.asker ?? `remux (pid ${r.asker_pid})`, seen: r.asker_seen ?? r.created_at }));
   }
 
   /**
@@ -300,6 +350,7 @@ export class ApprovalStore {
       let poll: NodeJS.Timeout | undefined = undefined;
       let over = false;
       const stop = (): void => {
+        if (!over) this.waiting(-1);
         over = true;
         clearInterval(poll);
         this.events.off(id, finish);
@@ -309,13 +360,17 @@ export class ApprovalStore {
         stop();
         resolve(outcome);
       };
-      const onAbort = (): void => (signal?.reason === HANDED_OVER ? stop() : this.cancel(id));
+      const onAbort = (): void => {
+        if (signal?.reason === HANDED_OVER) stop();
+        else this.cancel(id);
+      };
       const check = (): void => {
         const approval = this.get(id);
         const outcome = approval ? outcomeOf(approval) : { status: 'cancelled' as const };
         if (outcome) finish(outcome);
       };
       this.events.on(id, finish);
+      this.waiting(+1);
       signal?.addEventListener('abort', onAbort, { once: true });
       if (signal?.aborted) onAbort();
       if (over) return;
@@ -323,6 +378,22 @@ export class ApprovalStore {
       poll = setInterval(check, pollMs);
       check();
     });
+  }
+
+  /**
+   * Counts this process's waits; while there are any, its open approvals are marked as waited for every
+   * HEARTBEAT_MS (asker_seen), which dates a crash: the one who withdraws its orphans says when it was.
+   */
+  private waiting(change: 1 | -1): void {
+    this.waiters += change;
+    if (this.waiters === 0) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+    } else if (this.heartbeat === undefined) {
+      const mark = this.db.prepare("UPDATE approvals SET asker_seen = ? WHERE status = 'pending' AND asker_pid = ? AND asker_start IS ?");
+      this.heartbeat = setInterval(() => mark.run(this.now(), this.self.pid, this.self.start), HEARTBEAT_MS);
+      this.heartbeat.unref();
+    }
   }
 
   private settle(id: string, outcome: ApprovalOutcome): void {
@@ -367,7 +438,7 @@ function describeClosed(approval: Approval): string {
     const label = approval.options.find((o) => o.id === approval.answer)?.label ?? approval.answer;
     return `already answered "${label}" by ${approval.answeredBy} via ${approval.answeredVia}`;
   }
-  return approval.status;
+  return approval.why === null ? approval.status : `${approval.status}: ${approval.why}`;
 }
 
 function fromRow(row: Row): Approval {
@@ -389,6 +460,7 @@ function fromRow(row: Row): Approval {
     answeredVia: row.answered_via,
     answeredAt: row.answered_at,
     sentTo: row.sent_to === null ? [] : (JSON.parse(row.sent_to) as string[]),
+    why: row.why,
   };
 }
 

@@ -12,7 +12,7 @@ import { approvalText, type ApprovalAnswer, type ApprovalSubject, type Principal
 import type { Decision } from '../policy/types.js';
 import { approvalsDbFile, approvalsKeyFile, consoleUrlFile } from '../config/paths.js';
 import { isLoopback, parseListen } from '../gateway/http/listen.js';
-import { ApprovalError, ApprovalStore, type Approval, type ApprovalOutcome, type AskRequest } from './approvals.js';
+import { ApprovalError, ApprovalStore, HEARTBEAT_MS, type Approval, type ApprovalOutcome, type AskRequest, type Orphan } from './approvals.js';
 import { channelName, notifyAll, takes, type Delivery, type Notification, type NotificationAction } from './channels.js';
 import { FloodGate } from './flood.js';
 
@@ -23,6 +23,8 @@ export interface ApprovalsOptions {
   env: NodeJS.ProcessEnv;
   config: Config;
   audit: AuditStore;
+  /** This process in words, for the reason its questions are withdrawn with should it end without settling them. */
+  asker?: string;
 }
 
 /** What the waiting caller is told while it waits. */
@@ -71,7 +73,7 @@ export class Approvals {
    * it). `onWaiting` hears the approval once it exists and the channels were tried.
    */
   async ask({ attach, whenExpired, ...request }: AskRequest, signal?: AbortSignal, onWaiting?: (w: Waiting) => void): Promise<ApprovalOutcome> {
-    const approval = this.store.create({ ...request, ttlMs: this.timeoutMs });
+    const approval = this.store.create({ ...request, ttlMs: this.timeoutMs }, this.asker);
     const waiting = this.store.wait(approval.id, signal);
     const actions = this.actions(approval);
     // Nothing to link to (no console served, no notify.base_url): the message says where it can be answered.
@@ -103,6 +105,36 @@ export class Approvals {
     return this.ending(approval, this.store.wait(id, signal));
   }
 
+  /** This process takes over waiting for approval `id`, asked by the daemon before: no orphan of that one's. */
+  claim(id: string): void {
+    this.store.claim(id, this.asker);
+  }
+
+  /**
+   * Withdraws every open approval whose asker ended without settling it (a crash): answered, it would
+   * reach nobody. Each is audited as `by`'s action and its message replaced by one saying why, as a
+   * withdrawal by its asker would be. Returns them.
+   */
+  async withdrawOrphans(by: string): Promise<Approval[]> {
+    const withdrawn: Approval[] = [];
+    for (const orphan of this.store.orphans()) {
+      const why = orphanWhy(orphan);
+      if (!this.store.cancel(orphan.approval.id, why)) continue; // settled meanwhile
+      const approval = { ...orphan.approval, status: 'cancelled' as const, why };
+      withdrawn.push(approval);
+      await this.opts.audit.record(
+        { principal: by, host: approval.host ?? '-', operation: 'approval.withdraw', resource: approval.id, decision: 'deny', reason: `withdrawn for ${approval.principal} (${approval.what}): ${why}` },
+        { exitCode: 0, durationMs: 0 },
+      );
+      await this.replaceAsked(approval, 'cancelled', this.pageUrl(approval) ?? undefined);
+    }
+    return withdrawn;
+  }
+
+  private get asker(): string {
+    return this.opts.asker ?? `remux (pid ${process.pid})`;
+  }
+
   private async ending(approval: Approval, waiting: Promise<ApprovalOutcome>, whenExpired?: string): Promise<ApprovalOutcome> {
     const outcome = await waiting;
     // Unanswered, its buttons on a phone would answer nothing (409), its `remux approvals` line neither: ntfy
@@ -116,7 +148,9 @@ export class Approvals {
     const ended =
       status === 'expired'
         ? `No answer within ${Math.round(this.timeoutMs / 1000)} s: ${whenExpired}.`
-        : 'Withdrawn before an answer: answered where it was asked (an agent\'s terminal), or whoever asked stopped waiting.';
+        : approval.why !== null
+          ? `Withdrawn: ${approval.why}.`
+          : 'Withdrawn before an answer: answered where it was asked (an agent\'s terminal), or whoever asked stopped waiting.';
     await notifyAll(this.opts.config.notify.channels, {
       title: `Approval ${status === 'expired' ? 'expired' : 'withdrawn'}${approval.host ? ` on ${approval.host}` : ''}`,
       message: `${approval.principal} wanted to ${approval.what}\n${ended}`,
@@ -257,6 +291,19 @@ export function unreachableLinks(config: Config, env: NodeJS.ProcessEnv): string
     `the links in notifications (approve, deny, open) lead to the daemon's console at ${address}, ${why}: a phone cannot open them; ` +
     `set notify.base_url in config.yaml to the console's address as the phone reaches it (e.g. "base_url: https://remux.example.com:7777" under notify:)`
   );
+}
+
+/**
+ * Why an orphan is withdrawn, for a person: who asked, when it stopped, and what becomes of the question.
+ * An agent session's prompt is still the watcher's to ask about while it is on the screen.
+ */
+function orphanWhy({ approval, asker, seen }: Orphan): string {
+  // It was last seen waiting at `seen`, and marks that every HEARTBEAT_MS while it runs.
+  const [day, from] = new Date(seen).toISOString().slice(0, 19).split('T') as [string, string];
+  const to = new Date(seen + HEARTBEAT_MS).toISOString().slice(11, 19);
+  // Principals agent:ID are agent sessions (agents/hooks.ts hookPrincipal), watched while they run.
+  const then = approval.principal.startsWith('agent:') ? "the agent's prompt will be asked again if still on screen" : 'nothing was done on its behalf';
+  return `${asker} that asked stopped (crash between ${day} ${from} and ${to} UTC); ${then}`;
 }
 
 /** The command that answers `a` at the CLI: approve or deny, or one of an agent prompt's own options. */

@@ -2,7 +2,8 @@
 // `remux code status` shows the session's state, and the approval's answer reaches the prompt as the
 // keys it expects. Real daemon, real tmux (a private socket), the fake Claude-like prompt as the agent.
 // Across a daemon restart the question stays the same one: taken over if its prompt is still there
-// (answered meanwhile, the answer is typed then), withdrawn if not.
+// (answered meanwhile, the answer is typed then), withdrawn if not. After a crash, nothing was handed over:
+// the next daemon withdraws the question nobody waits for and asks again about the prompt on screen.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from '../../src/core/process.js';
 import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
 import { endTmuxServer } from '../support/tmux.js';
 
@@ -112,6 +114,37 @@ describe('the daemon watches agent sessions', { timeout: 60_000 }, () => {
     await until('its withdrawal', async () => ((await listed()).find((x) => x.id === c.id)?.status === 'cancelled' ? true : undefined));
     assert.match(pane(), /chosen: 3 .* for make c/);
     assert.deepEqual((await listed()).map((x) => x.status), ['cancelled', 'answered', 'answered'], 'three prompts, three questions');
+    const killed = await remux(['code', 'kill', id, '-f'], { env });
+    assert.equal(killed.code, 0, killed.stderr);
+  });
+
+  test('a daemon that crashed (SIGKILL) handed nothing over: the next one withdraws its question, saying why, and asks again about the prompt still on screen', async () => {
+    const made = await remux(['code', 'start', work, '--no-attach', '--sandbox', 'none', '-n', 'crashes', '--agent', `node ${FAKE_PROMPT} 'make d'`], { env, via: 'node' });
+    assert.equal(made.code, 0, made.stderr);
+    const id = made.stdout.split(' ')[0]!;
+    type Listed = { id: string; status: string; why: string | null; what: string };
+    const listed = async (): Promise<Listed[]> => (JSON.parse((await remux(['approvals', 'ls', '--all', '--json'], { env })).stdout) as Array<Listed & { principal: string }>).filter((a) => a.principal === `agent:${id}`);
+    const first = await until('the question', async () => (await listed())[0]);
+    const pid = Number(readFileSync(join(t.home, 'run', 'remux.pid'), 'utf8'));
+    process.kill(pid, 'SIGKILL');
+    await until('the daemon gone', async () => (processAlive(pid) ? undefined : true));
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env });
+    assert.equal(started.code, 0, started.stderr);
+
+    const [again, withdrawn] = await until('a second question', async () => {
+      const now = await listed();
+      return now.length === 2 ? now : undefined;
+    });
+    assert.equal(withdrawn?.id, first.id);
+    assert.equal(withdrawn?.status, 'cancelled');
+    assert.match(withdrawn?.why ?? '', /^the daemon that asked stopped \(crash between .+ UTC\); the agent's prompt will be asked again if still on screen$/);
+    assert.equal(again?.status, 'pending');
+    assert.equal(again?.what, first.what, 'the same prompt, asked again');
+    const shown = await remux(['approvals', 'ls', '--all'], { env });
+    assert.match(shown.stdout, new RegExp(`${first.id} +cancelled: the daemon that asked stopped \\(crash`));
+    assert.equal((await remux(['approvals', 'answer', again!.id, '1'], { env })).code, 0);
+    const pane = (): string => tmux('capture-pane', '-p', '-J', '-t', `=agent-${id}:`);
+    await until('the answer typed', async () => (/chosen: 1 \(Yes\) for make d/.test(pane()) ? true : undefined));
     const killed = await remux(['code', 'kill', id, '-f'], { env });
     assert.equal(killed.code, 0, killed.stderr);
   });

@@ -28,12 +28,14 @@ interface Approval {
   answer: string | null;
   answeredBy: string | null;
   answeredVia: string | null;
+  /** Why remux withdrew it (its asker stopped), when it said. */
+  why: string | null;
 }
 
 const REFRESH_MS = 3000;
 
 function statusText(a: Approval): string {
-  if (a.status !== 'answered') return a.status;
+  if (a.status !== 'answered') return a.why === null ? a.status : `${a.status}: ${a.why}`;
   const label = a.options.find((o) => o.id === a.answer)?.label ?? a.answer;
   return `answered "${label}" by ${a.answeredBy} via ${a.answeredVia}`;
 }
