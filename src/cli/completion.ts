@@ -4,14 +4,17 @@
 // file that is missing or is not YAML completes nothing for its part and says nothing: whatever is
 // printed lands in the user's prompt line. The files are read without the loaders' validation (zod), so
 // an entry the loader would refuse does not hide the others, and to answer fast.
+import type BetterSqlite3 from 'better-sqlite3';
 import type { Command, Option } from 'commander';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
 import { parseDocument } from 'yaml';
-import { hostsFile, policiesFile, principalsFile } from '../config/paths.js';
+import { approvalsDbFile, configFile, hostsFile, policiesFile, principalsFile, recordingsDir } from '../config/paths.js';
 import { LOCAL_HOST_NAMES, isLocalHostName } from '../hosts/selectors.js';
 import { declaredSources, type ValueSource } from './commands/completion.js';
+import { utcCell } from './output.js';
 
 export interface Candidate {
   value: string;
@@ -168,6 +171,14 @@ async function valuesOf(source: ValueSource | undefined, current: string, line: 
       return matching(current, await localTmuxSessions(line, env));
     case 'agent-session':
       return matching(current, await agentSessions(env));
+    case 'agent':
+      return matching(current, await agents(env));
+    case 'approval':
+      return matching(current, openApprovals(env).map((a) => ({ value: a.id, description: a.what })));
+    case 'approval-option':
+      return matching(current, approvalOptions(line.operands[0] ?? '', env));
+    case 'recording':
+      return matching(current, await recordings(env));
     case 'rpc-method': {
       const { METHODS } = await import('../runtime/tools.js');
       return matching(current, Object.keys(METHODS).map((value) => ({ value })));
@@ -256,6 +267,51 @@ async function agentSessions(env: NodeJS.ProcessEnv): Promise<Candidate[]> {
   } catch {
     return [];
   }
+}
+
+/** The agents `code start --agent` knows by name (their screen profiles; generic is a custom command's), the configured default said. */
+async function agents(env: NodeJS.ProcessEnv): Promise<Candidate[]> {
+  const { AGENT_NAMES } = await import('../agents/profiles.js');
+  const configured = mapAt(readYaml(configFile(env)), 'agents').default_agent;
+  const fallback = typeof configured === 'string' ? configured : 'claude';
+  return AGENT_NAMES.filter((name) => name !== 'generic').map((value) => (value === fallback ? { value, description: 'the default (agents.default_agent)' } : { value }));
+}
+
+interface OpenApproval {
+  id: string;
+  what: string;
+  options: Array<{ id: string; label: string }>;
+}
+
+/**
+ * The open approvals, newest first, read from approvals.db as it is (notify/approvals.ts's table) without
+ * the store, which would create the file and its link key; none when there is no such file yet.
+ */
+function openApprovals(env: NodeJS.ProcessEnv): OpenApproval[] {
+  // Loaded on first use, by require: the CLI's bundle keeps the native addon outside (scripts/bundle.mjs).
+  const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+  let db: BetterSqlite3.Database | undefined;
+  try {
+    db = new Database(approvalsDbFile(env), { readonly: true, fileMustExist: true, timeout: 100 });
+    const rows = db.prepare<[number], { id: string; what: string; options: string }>("SELECT id, what, options FROM approvals WHERE status = 'pending' AND expires_at > ? ORDER BY created_at DESC LIMIT 100").all(Date.now());
+    return rows.map((r) => ({ id: r.id, what: r.what, options: JSON.parse(r.options) as OpenApproval['options'] }));
+  } catch {
+    return [];
+  } finally {
+    db?.close();
+  }
+}
+
+/** The options of the one open approval whose ID starts with `prefix` (as `approvals answer` finds it), with their labels. */
+function approvalOptions(prefix: string, env: NodeJS.ProcessEnv): Candidate[] {
+  const named = openApprovals(env).filter((a) => prefix !== '' && a.id.startsWith(prefix));
+  return named.length === 1 ? named[0]!.options.map((o) => ({ value: o.id, description: o.label })) : [];
+}
+
+/** Recording IDs, newest first, with the host and session each recorded. */
+async function recordings(env: NodeJS.ProcessEnv): Promise<Candidate[]> {
+  const { listRecordings } = await import('../sessions/recording.js');
+  return listRecordings(recordingsDir(env)).map((r) => ({ value: r.id, description: `${r.session} on ${r.host} (${r.user}), ${utcCell(r.started, 'minute')} UTC` }));
 }
 
 function oneLine(text: string): string {

@@ -14,7 +14,10 @@ import { declaredSources } from '../../src/cli/commands/completion.js';
 import { registerCommands } from '../../src/cli/commands/index.js';
 import { processInvocation } from '../../src/cli/invocation.js';
 import { createProgram } from '../../src/cli/program.js';
+import { approvalsDbFile, approvalsKeyFile } from '../../src/config/paths.js';
+import { ApprovalStore } from '../../src/notify/approvals.js';
 import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
+import { plantRecordings } from '../support/recordings.js';
 import { until } from '../support/until.js';
 
 /** The code cache (launch.cts) of every remux started here, outside REMUX_HOME as the user's ~/.cache is. */
@@ -38,6 +41,37 @@ const POLICIES = `policies:
 const PRINCIPALS = `principals:
   ci-bot: { token_sha256: ${'a'.repeat(64)}, admin: true }
 `;
+
+/**
+ * Open approvals in `env`'s REMUX_HOME as the approvals service makes them (a policy ask, then an agent
+ * prompt with its own options), and one closed of each kind (cancelled, expired); the open ones' ids,
+ * newest first.
+ */
+async function plantApprovals(env: NodeJS.ProcessEnv): Promise<string[]> {
+  const store = ApprovalStore.open(approvalsDbFile(env), approvalsKeyFile(env));
+  try {
+    const policyAsk = store.create({ principal: 'alice', host: 'web1', what: 'run `make release` on web1', reason: 'releases are asked for', source: 'policy:ops', ttlMs: 600_000 });
+    await new Promise((r) => setTimeout(r, 5)); // newer by the clock
+    const prompt = store.create({
+      principal: 'agent:3f2a',
+      host: 'localhost',
+      what: "answer claude's prompt in agent session web (3f2a): Run make?",
+      reason: 'Run make?',
+      source: 'the screen of agent session web: claude',
+      options: [
+        { id: '1', label: 'Yes', effect: 'allow' },
+        { id: '2', label: 'No', effect: 'deny' },
+      ],
+      ttlMs: 600_000,
+    });
+    store.cancel(store.create({ principal: 'bob', host: 'web1', what: 'withdrawn', reason: 'r', source: 'policy:ops', ttlMs: 600_000 }).id);
+    store.create({ principal: 'bob', host: 'web1', what: 'expired', reason: 'r', source: 'policy:ops', ttlMs: 1 });
+    await new Promise((r) => setTimeout(r, 5));
+    return [prompt.id, policyAsk.id];
+  } finally {
+    store.close();
+  }
+}
 
 /** Environment of the shell: remux on the PATH (the launcher), no REMUX_* of the developer's, no $TMUX. */
 function shellEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -140,6 +174,28 @@ describe('remux completion bash', () => {
     assert.ok(complete('rpc', 'web1', 'Apt').includes('Apt.package'));
     rmSync(join(home.home, 'agents'), { recursive: true });
   });
+
+  test("open approvals' IDs (their own options after one), recording IDs, --agent's agents", async () => {
+    const [prompt, policyAsk] = (await plantApprovals(env)) as [string, string];
+    for (const verb of ['answer', 'approve', 'deny']) assert.deepEqual(complete('approvals', verb, ''), [prompt, policyAsk], `approvals ${verb}: open ones only, newest first`);
+    assert.deepEqual(complete('approvals', 'answer', prompt.slice(0, 6), ''), ['1', '2'], "an agent prompt's own options");
+    assert.deepEqual(complete('approvals', 'answer', policyAsk, ''), ['approve', 'deny']);
+    // What each is, for the shells that show it (zsh, fish): the question.
+    const described = await remux(['__complete', '--', 'approvals', 'answer', ''], { env });
+    assert.equal(described.stdout, `${prompt}\tanswer claude's prompt in agent session web (3f2a): Run make?\n${policyAsk}\trun \`make release\` on web1\n:0\n`);
+    assert.equal((await remux(['__complete', '--', 'approvals', 'answer', prompt, ''], { env })).stdout, '1\tYes\n2\tNo\n:0\n');
+
+    const [older, newer] = plantRecordings(join(home.home, 'recordings'), 2, (i) => ({ host: 'web1', user: 'deploy', session: `build-${i}`, principal: 'local', readOnly: false, actionId: null })) as [string, string];
+    assert.deepEqual(complete('session', 'play', ''), [newer, older]);
+    assert.deepEqual(complete('session', 'recordings', '--before', older.slice(0, 10)), [newer, older]);
+    assert.match((await remux(['__complete', '--', 'session', 'play', older], { env })).stdout, new RegExp(`^${older}\tbuild-0 on web1 \\(deploy\\), \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\n`));
+
+    assert.deepEqual(complete('code', 'start', '.', '--agent', ''), ['claude', 'codex', 'gemini', 'aider']);
+    assert.deepEqual(complete('code', 'start', '.', '--agent', '=', 'c'), ['claude', 'codex']);
+    writeFileSync(join(home.home, 'config.yaml'), 'agents:\n  default_agent: codex\n');
+    assert.match((await remux(['__complete', '--', 'code', 'start', '.', '--agent', ''], { env })).stdout, /^claude\ncodex\tthe default \(agents\.default_agent\)\n/);
+    rmSync(join(home.home, 'config.yaml'));
+  });
 });
 
 test("what completes() declares names an argument or option of its command (a renamed one would silently complete nothing)", () => {
@@ -188,9 +244,11 @@ async function typeTab(argv: string[], env: NodeJS.ProcessEnv, setup: string, li
 describe('completion in real shells', () => {
   const home = tempHome();
   const env = shellEnv({ ...home.env, TERM: 'dumb' });
-  before(() => {
+  let approvals: string[] = [];
+  before(async () => {
     writeFileSync(join(home.home, 'hosts.yaml'), HOSTS);
     writeFileSync(join(home.home, 'policies.yaml'), POLICIES);
+    approvals = await plantApprovals(env);
   });
   after(() => home.remove());
 
@@ -200,6 +258,12 @@ describe('completion in real shells', () => {
     await typeTab(bash, env, setup, 'remux session ls --host env=', /prod +staging/);
     await typeTab(bash, env, setup, 'remux session ls --host env=p', /--host env=prod $/);
     await typeTab(bash, env, setup, 'remux client run db1 --pol', /--policy $/);
+    // A value given after the option's =: listed after it, completed right after it (no space after the =),
+    // with one space after the whole value.
+    await typeTab(bash, env, setup, 'remux client run db1 --policy=', /--policy=\u0007*\r\ndeploy +read_only/);
+    await typeTab(bash, env, setup, 'remux client run db1 --policy=d', /--policy=deploy $/);
+    await typeTab(bash, env, setup, 'remux code start . --agent=cl', /--agent=claude $/);
+    await typeTab(bash, env, setup, `remux approvals answer ${approvals[0]!.slice(0, 6)}`, new RegExp(`answer ${approvals[0]} $`));
     // A value remux knows nothing of: bash's own file names.
     await typeTab(bash, env, setup, `remux policy validate ${home.home}/poli`, /policies\.yaml $/);
   });
@@ -213,20 +277,28 @@ describe('completion in real shells', () => {
     await typeTab(zsh, env, setup, 'remux client run web1 --policy ', /deploy +read_only/);
     await typeTab(zsh, env, setup, 'remux session ls --host env=p', /--host env=prod $/);
     await typeTab(zsh, env, setup, 'remux hos', /remux hosts $/);
+    // Open approvals with their question; an agent prompt's options with their labels.
+    await typeTab(zsh, env, setup, 'remux approvals answer ', new RegExp(`${approvals[1]} +-- run \`make release\` on web1`));
+    await typeTab(zsh, env, setup, `remux approvals answer ${approvals[0]} `, /1 +-- Yes/);
+    await typeTab(zsh, env, setup, 'remux client run web1 --policy=d', /--policy=deploy $/);
   });
 
   test("fish: its own completion of a command line", { skip: !installed('fish') && 'fish is not installed' }, async () => {
     const script = join(home.home, 'remux.fish');
     writeFileSync(script, (await remux(['completion', 'fish'])).stdout);
-    const fish = (line: string): string[] => {
+    const described = (line: string): string[] => {
       const run = spawnSync('fish', ['--no-config', '-c', `source ${script}; complete -C '${line}'`], { env, encoding: 'utf8', timeout: 30_000 });
       assert.equal(run.stderr, '');
-      return run.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0]!);
+      return run.stdout.split('\n').filter((l) => l !== '');
     };
+    const fish = (line: string): string[] => described(line).map((l) => l.split('\t')[0]!);
     assert.deepEqual(fish('remux client run web1 --policy '), ['deploy', 'read_only']);
     assert.deepEqual(fish('remux session ls --host env='), ['env=prod', 'env=staging']);
     assert.deepEqual(fish('remux se'), ['session']);
     assert.deepEqual(fish('remux session ls --host=w'), ['--host=web1']);
+    // fish sorts them itself.
+    assert.deepEqual(described('remux approvals approve ').sort(), [`${approvals[0]}\tanswer claude's prompt in agent session web (3f2a): Run make?`, `${approvals[1]}\trun \`make release\` on web1`].sort());
+    assert.deepEqual(fish('remux code start . --agent=g'), ['--agent=gemini']);
   });
 });
 
@@ -264,7 +336,7 @@ describe('remux __complete with broken, missing or slow sources', () => {
     const home = tempHome();
     try {
       const env = shellEnv(home.env);
-      for (const words of [[''], ['client', 'run', ''], ['client', 'run', 'localhost', '--policy', ''], ['session', 'attach', ''], ['code', 'attach', ''], ['principal', 'rm', ''], ['rpc', 'localhost', 'Exec.']]) {
+      for (const words of [[''], ['client', 'run', ''], ['client', 'run', 'localhost', '--policy', ''], ['session', 'attach', ''], ['code', 'attach', ''], ['principal', 'rm', ''], ['rpc', 'localhost', 'Exec.'], ['approvals', 'answer', ''], ['session', 'play', ''], ['code', 'start', '.', '--agent', '']]) {
         assert.equal(bashComplete(words, env).stderr, '');
       }
       assert.deepEqual(readdirSync(home.home), []);

@@ -10,8 +10,7 @@ export function registerCode(program: Command): void {
     .addHelpText('after', examples("remux code start ~/projects/myapp -p 'Fix the failing tests'", 'remux code ls', 'remux code attach 3f2a', 'remux code logs 3f2a', 'remux code rm --all-ended'));
   registerCodeHook(code);
 
-  code
-    .command('start')
+  completes(code.command('start'), { '--agent': 'agent' })
     .description('start an agent in WORKSPACE, in its own tmux session (socket remux), inside a sandbox')
     .argument('<workspace>', 'the directory the agent works in (the only place it may write)')
     .option('-n, --name <name>', 'a name for the session')

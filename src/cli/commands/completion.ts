@@ -21,6 +21,10 @@ export type ValueSource =
   | 'principal'
   | 'tmux-session'
   | 'agent-session'
+  | 'agent'
+  | 'approval'
+  | 'approval-option'
+  | 'recording'
   | 'rpc-method'
   | readonly string[];
 
@@ -56,8 +60,10 @@ Examples:
   remux completion fish > ~/.config/fish/completions/remux.fish  # fish
 
 Values come from your files as you type: hosts and labels (hosts.yaml, plus localhost), policies
-(policies.yaml), principals (principals.yaml), agent session IDs (remux code), tmux sessions of this
-machine (local tmux only: completion never connects to a host) and rpc's built-in Tool.method names.
+(policies.yaml), principals (principals.yaml), agent session IDs and --agent's agents (remux code),
+open approvals' IDs and options (remux approvals), recording IDs, tmux sessions of this machine (local
+tmux only: completion never connects to a host) and rpc's built-in Tool.method names. zsh and fish
+show what each is (an approval's question, a recording's host and session).
 Completing writes nothing, starts no daemon and leaves the audit trail alone.`,
     )
     .action((shell: (typeof SHELLS)[number]) => {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { completes } from './completion.js';
 import { examples } from '../output.js';
 
 export function registerNotify(program: Command): void {
@@ -54,8 +55,7 @@ export function registerApprovals(program: Command): void {
     ['approve', 'allow'],
     ['deny', 'deny'],
   ] as const) {
-    approvals
-      .command(verb)
+    completes(approvals.command(verb), { id: 'approval' })
       .description(`${verb} an open approval (an ID prefix is enough when it is unique)`)
       .argument('<id>')
       .addHelpText('after', `\nExamples:\n  remux approvals ${verb} 2a8b`)
@@ -65,8 +65,7 @@ export function registerApprovals(program: Command): void {
       });
   }
 
-  approvals
-    .command('answer')
+  completes(approvals.command('answer'), { id: 'approval', option: 'approval-option' })
     .description("choose one of an approval's own options (an agent prompt's \"2\", …); see them with ls")
     .argument('<id>')
     .argument('<option>')

@@ -172,8 +172,7 @@ Examples:
       await run(opts, (inv, runner) => killSession(inv, runner, name, opts));
     });
 
-  session
-    .command('recordings')
+  completes(session.command('recordings'), { '--before': 'recording' })
     .description('the recordings in $REMUX_HOME/recordings (attaches, or whole sessions with sessions.record: sessions), newest first')
     .option('--json', 'print one JSON document')
     .option('-n, --limit <n>', 'only the newest N (default 0: all)')
@@ -187,8 +186,7 @@ Examples:
       listRecordingsCommand(opts);
     });
 
-  session
-    .command('play')
+  completes(session.command('play'), { id: 'recording' })
     .description('play a recording back in this terminal (its output with its timing; at once when stdout is not a terminal)')
     .argument('<id>', 'a recording id, or a unique start of one')
     .option('-s, --speed <factor>', 'play this many times faster', '1')
