@@ -11,6 +11,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { redactText } from '../audit/redact.js';
 import { writeAtomic } from '../config/atomic-file.js';
 import { promptHandoverFile } from '../config/paths.js';
+import type { Approval } from '../notify/approvals.js';
 import type { Approvals } from '../notify/service.js';
 import { AGENT_HOST, attachCommand, hookPrincipal, PERMISSION_REQUEST_SOURCE, sessionTitle } from './hooks.js';
 import { isAgentName, profile } from './profiles.js';
@@ -141,11 +142,15 @@ function screenSource(s: AgentSession): string {
 /** The PermissionRequest approvals of agent session `id`'s hooks, in the approvals store its supervisor shares. */
 export function hookLink(approvals: Approvals, id: string): HookLink {
   const principal = hookPrincipal(id);
+  const hooks = (all: boolean): Approval[] => approvals.store.list({ all }).filter((a) => a.principal === principal && a.source === PERMISSION_REQUEST_SOURCE);
   return {
     asked(since) {
-      const mine = approvals.store.list({ all: true }).filter((a) => a.principal === principal && a.source === PERMISSION_REQUEST_SOURCE && a.createdAt >= since);
-      const oldest = mine.at(-1);
+      const oldest = hooks(true).filter((a) => a.createdAt >= since).at(-1);
       return oldest ? { id: oldest.id, createdAt: oldest.createdAt } : null;
+    },
+    waiting() {
+      const newest = hooks(false)[0];
+      return newest ? { id: newest.id, createdAt: newest.createdAt } : null;
     },
     withdraw(id) {
       approvals.store.cancel(id);

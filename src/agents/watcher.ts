@@ -14,7 +14,10 @@
 //
 // A daemon that stops hands its open questions over (stop(true)) instead of withdrawing them: the next
 // one takes each over (inherit) if its prompt is still on its session's screen — an answer given
-// meanwhile (`remux approvals answer` needs no daemon) is typed then — and withdraws it if not.
+// meanwhile (`remux approvals answer` needs no daemon) is typed then — and withdraws it if not. One
+// that crashed handed nothing over: the next daemon withdraws its own questions (their asker is gone,
+// notify/approvals.ts orphans) and asks again about a prompt still on screen, and follows a hook's
+// question still open, whose hook still waits.
 //
 // Cost: each tick is one tmux run listing every pane (id and last-output time), which also captures
 // the panes that were busy last tick; panes that turn out to have new output besides are captured in
@@ -60,6 +63,8 @@ export interface WatchedSession {
 export interface HookLink {
   /** The oldest approval the hook created at or after `since` (ms), if any. */
   asked(since: number): { id: string; createdAt: number } | null;
+  /** The newest approval of the hook's still open (its hook waits for it), if any. */
+  waiting(): { id: string; createdAt: number } | null;
   /** Withdraws that approval if it still waits (its prompt was answered at the terminal). */
   withdraw(id: string): void;
 }
@@ -312,7 +317,9 @@ export class Watcher extends EventEmitter<WatcherEvents> {
    */
   private followHook(t: Tracked, hook: HookLink, prompt: Prompt): void {
     if (t.shown?.fingerprint !== prompt.fingerprint) t.shown = { fingerprint: prompt.fingerprint, since: this.now() };
-    const asked = hook.asked(Math.max(t.shown.since - HOOK_SLACK_MS, t.hookClaimed + 1));
+    // A watcher that never followed one of the session's hook approvals (the daemon before it crashed and
+    // handed nothing over) takes the one still open as the prompt's: the hook waits while its dialog shows.
+    const asked = hook.asked(Math.max(t.shown.since - HOOK_SLACK_MS, t.hookClaimed + 1)) ?? (t.hookClaimed === -1 ? hook.waiting() : null);
     if (asked) {
       t.open?.abort.abort();
       t.hookClaimed = asked.createdAt;

@@ -4,7 +4,8 @@
 // Code does. Its approval says it comes from Claude Code in the session, by name. Also: an expired hook
 // approval leaves the prompt to the terminal (no second approval, state permission, one message after the
 // question: ntfy's replacement of it); answered at the terminal, the hook's approval is withdrawn; across a
-// daemon restart the new watcher still leaves the prompt to the hook's approval; a dialog no
+// daemon restart the new watcher still leaves the prompt to the hook's approval, and so does the watcher
+// of a daemon started after one that crashed (nothing handed over, the hook still waits); a dialog no
 // hook asks about still gets the watcher's approval (the fallback, and proof the count could differ).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HOOK_GRACE_MS } from '../../src/agents/watcher.js';
 import { AuditStore } from '../../src/audit/store.js';
+import { processAlive } from '../../src/core/process.js';
 import { ApprovalStore, type Approval } from '../../src/notify/approvals.js';
 import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
 import { httpRecorder } from '../support/http-recorder.js';
@@ -187,6 +189,26 @@ describe('hooked Claude Code sessions: one approval per permission prompt', { ti
     // Past the new watcher's grace: it took the hook's approval for the prompt's, and asked nothing itself.
     await sleep(HOOK_GRACE_MS + 2500);
     assert.deepEqual(approvalsOf(id).map((a) => [a.id, a.status]), [[asked.id, 'pending']]);
+    assert.equal((await remux(['approvals', 'answer', asked.id, 'approve'], { env })).code, 0);
+    await until('the decision in claude', () => /HOOK decided .*"behavior":"allow"/.test(pane(id)), 15_000);
+  });
+
+  it('a daemon crash (SIGKILL) while the hook waits: its approval stays open (the supervisor waits), and the new watcher leaves the prompt to it', async () => {
+    config(60); // outlasts the restart and the watcher's grace
+    const id = await start();
+    config(20);
+    send(id, 'dialog npm publish');
+    const asked = await until('the hook approval', () => approvalsOf(id)[0]);
+    await until('the watcher leaving the prompt to the hook', () => deferred(id, asked.id));
+    await sleep(3000); // the crash comes well after the hook asked, as it would on a phone's time
+    const pid = Number(readFileSync(join(t.home, 'run', 'remux.pid'), 'utf8'));
+    process.kill(pid, 'SIGKILL');
+    await until('the daemon gone', () => !processAlive(pid) || undefined);
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env });
+    assert.equal(started.code, 0, started.stderr);
+    // Past the new watcher's grace: nothing handed over, yet it took the hook's approval for the prompt's.
+    await sleep(HOOK_GRACE_MS + 2500);
+    assert.deepEqual(approvalsOf(id).map((a) => [a.id, a.status]), [[asked.id, 'pending']], 'not withdrawn (its asker runs), not asked a second time');
     assert.equal((await remux(['approvals', 'answer', asked.id, 'approve'], { env })).code, 0);
     await until('the decision in claude', () => /HOOK decided .*"behavior":"allow"/.test(pane(id)), 15_000);
   });
