@@ -7,6 +7,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { approvalsDbFile, approvalsKeyFile } from '../../src/config/paths.js';
+import { ApprovalStore } from '../../src/notify/approvals.js';
 import { ASK_ON_TOUCH_POLICY } from '../support/approvals.js';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { httpRecorder } from '../support/http-recorder.js';
@@ -120,6 +122,19 @@ describe('approvals over HTTP', () => {
     assert.match(page.text, /This approval is closed: withdrawn before anyone answered: whoever asked stopped waiting, or the prompt was answered at its terminal\./);
     const listed = await remux(['approvals', 'ls', '--all', '--json'], { env: h.env });
     assert.equal((JSON.parse(listed.stdout) as Array<{ id: string; status: string }>).find((a) => a.id === id)?.status, 'cancelled');
+  });
+
+  test('a link to an approval remux withdrew with a reason (its asker crashed) says that reason', async () => {
+    const store = ApprovalStore.open(approvalsDbFile(h.env), approvalsKeyFile(h.env));
+    try {
+      const asked = store.create({ principal: 'bot', host: 'localhost', what: 'run `touch x` on localhost', reason: 'r', source: 'policy:ops', ttlMs: 60_000 });
+      const why = 'the daemon that asked stopped (crash between 2026-12-07 06:41:10 and 06:41:40 UTC); nothing was done on its behalf';
+      store.cancel(asked.id, why);
+      const page = await api.request('GET', `/approvals/${asked.id}?option=approve&token=${store.token(asked, 'approve')}`);
+      assert.match(page.text, /This approval is closed: withdrawn: the daemon that asked stopped \(crash between 2026-12-07 06:41:10 and 06:41:40 UTC\); nothing was done on its behalf\./);
+    } finally {
+      store.close();
+    }
   });
 
   test('tampered links are refused on GET and POST; ntfy-style JSON with the deny token refuses the command', async () => {

@@ -115,7 +115,7 @@ function howClosed(a: Approval): string {
     case 'expired':
       return 'expired: nobody answered in time, which counts as a denial';
     default:
-      return 'withdrawn before anyone answered: whoever asked stopped waiting, or the prompt was answered at its terminal';
+      return a.why === null ? 'withdrawn before anyone answered: whoever asked stopped waiting, or the prompt was answered at its terminal' : `withdrawn: ${a.why}`;
   }
 }
 
