@@ -184,3 +184,19 @@ test("an agent hook's question says where it comes from in words (not its source
     store.close();
   }
 });
+
+test('a question remux withdrew because its asker crashed says why on its card', async () => {
+  const store = ApprovalStore.open(join(d.home, 'approvals.db'), join(d.home, 'approvals.key'));
+  try {
+    const asked = store.create({ principal: 'agent:ab12cd34', host: 'localhost', what: "answer claude's prompt in agent session web (ab12cd34): Run make?", reason: 'Run make?', source: 'the screen of agent session web: claude', ttlMs: 60_000 });
+    const why = "the daemon that asked stopped (crash between 2026-12-07 06:41:10 and 06:41:40 UTC); the agent's prompt will be asked again if still on screen";
+    store.cancel(asked.id, why);
+    // The link's approval is shown though closed, saying how it ended.
+    const { context, card } = await loggedInCard(asked.id);
+    await card.waitFor();
+    assert.equal(await card.locator('tr', { hasText: 'Status' }).locator('td').innerText(), `cancelled: ${why}`);
+    await context.close();
+  } finally {
+    store.close();
+  }
+});
