@@ -116,14 +116,16 @@ export class Approvals {
    * withdrawal by its asker would be. Returns them.
    */
   async withdrawOrphans(by: string): Promise<Approval[]> {
-    const withdrawn: Approval[] = [];
-    for (const orphan of this.store.orphans()) {
+    // All withdrawn at once, before anything is awaited: the daemon's agent watcher, which looks at the
+    // screens meanwhile, never takes a hook's question about to be withdrawn for a prompt's.
+    const withdrawn = this.store.orphans().flatMap((orphan) => {
       const why = orphanWhy(orphan);
-      if (!this.store.cancel(orphan.approval.id, why)) continue; // settled meanwhile
-      const approval = { ...orphan.approval, status: 'cancelled' as const, why };
-      withdrawn.push(approval);
+      // Not withdrawn: settled meanwhile.
+      return this.store.cancel(orphan.approval.id, why) ? [{ ...orphan.approval, status: 'cancelled' as const, why }] : [];
+    });
+    for (const approval of withdrawn) {
       await this.opts.audit.record(
-        { principal: by, host: approval.host ?? '-', operation: 'approval.withdraw', resource: approval.id, decision: 'deny', reason: `withdrawn for ${approval.principal} (${approval.what}): ${why}` },
+        { principal: by, host: approval.host ?? '-', operation: 'approval.withdraw', resource: approval.id, decision: 'deny', reason: `withdrawn for ${approval.principal} (${approval.what}): ${approval.why}` },
         { exitCode: 0, durationMs: 0 },
       );
       await this.replaceAsked(approval, 'cancelled', this.pageUrl(approval) ?? undefined);

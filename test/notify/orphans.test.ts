@@ -73,7 +73,11 @@ test('the approvals of an asker that crashed are withdrawn once, saying why, aud
   child.kill('SIGKILL');
   await until('the asker gone', () => !processAlive(child.pid as number) || undefined);
   const before = push.requests.length;
-  const withdrawn = await approvals.withdrawOrphans('daemon');
+  const withdrawing = approvals.withdrawOrphans('daemon');
+  // All closed before their messages and audit records are awaited: the daemon's agent watcher, which
+  // looks at the screens meanwhile, must never take one about to be withdrawn for a prompt's question.
+  assert.deepEqual([agentId, policyId, reusedId].map((id) => approvals.store.get(id)?.status), ['cancelled', 'cancelled', 'cancelled']);
+  const withdrawn = await withdrawing;
   assert.deepEqual(withdrawn.map((a) => a.id).sort(), [agentId, policyId, reusedId].sort());
 
   const byId = (id: string) => approvals.store.get(id);
