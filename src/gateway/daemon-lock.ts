@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAtomic } from '../config/atomic-file.js';
 import { daemonLockFile, daemonRecordFile, remuxHome } from '../config/paths.js';
-import { processAlive, processStartId } from '../core/process.js';
+import { processStartId, sameProcessAlive } from '../core/process.js';
 
 export interface DaemonRecord {
   pid: number;
@@ -72,8 +72,7 @@ export function runningDaemon(env: NodeJS.ProcessEnv = process.env): DaemonRecor
   const { pid, socket, startedAt, process: started } = record;
   if (typeof pid !== 'number' || typeof socket !== 'string' || typeof startedAt !== 'string') return null;
   // A record left by a daemon that was killed names a pid that is gone, or that another program has now.
-  if (!processAlive(pid)) return null;
-  if (typeof started === 'string' && processStartId(pid) !== started) return null;
+  if (!sameProcessAlive(pid, typeof started === 'string' ? started : null)) return null;
   return { pid, socket, startedAt, process: started ?? null };
 }
 
