@@ -37,7 +37,13 @@ mkdir -p "$completions" && remux completion bash > "$completions/remux"
 echo "bash completion: $completions/remux (zsh, fish: remux completion --help)"
 
 remux config init
-remux daemon start
+# Run again over an install whose daemon runs: restarted on the new build (its checks first; tmux and agent
+# sessions, open questions and browser logins carry over), rather than left on the old one.
+if remux daemon status >/dev/null 2>&1; then
+  remux daemon restart
+else
+  remux daemon start
+fi
 echo
 echo '$ remux client run localhost --policy read_only -- "uptime"'
 remux client run localhost --policy read_only -- 'uptime'
