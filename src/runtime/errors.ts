@@ -23,6 +23,33 @@ export class ProtocolError extends Error {
   }
 }
 
+/**
+ * The host sent a call more chunks than it may: past the window the call set (CallOptions.window), or,
+ * for a call without one, more than a frame's worth waiting untaken. The call fails with it and is
+ * cancelled on the host; the chunk and whatever comes after are dropped, and the link's other calls go on.
+ */
+export class WindowOverrunError extends ProtocolError {
+  constructor(
+    /** The call: Tool.method. */
+    readonly call: string,
+    readonly callId: number,
+    /** Bytes already held for the call when the chunk came: unacknowledged (a window), or untaken. */
+    readonly held: number,
+    /** The chunk's size, as its frame counts it. */
+    readonly chunk: number,
+    /** The window, or for a call without one the frame cap. */
+    readonly limit: number,
+    windowed: boolean,
+  ) {
+    super(
+      windowed
+        ? `${call} (call ${callId}): the host sent a chunk of ${chunk} bytes with ${held} bytes already unacknowledged, past the call's window of ${limit}; the call was cancelled`
+        : `${call} (call ${callId}): the host sent a chunk of ${chunk} bytes with ${held} bytes of chunks untaken, more than a call without a window may hold (${limit}); the call was cancelled`,
+    );
+    this.name = 'WindowOverrunError';
+  }
+}
+
 /** A call's own timeout passed; the host was told to stop the work. */
 export class CallTimeoutError extends Error {
   constructor(what: string, ms: number) {

@@ -36,7 +36,7 @@ export type { ExecOptions, ExecResult, MethodDefinition, OutputChunk, Stat, Tool
 export { parseCallArgs } from './call-args.js';
 export { Template } from './template.js';
 export type { RenderOptions, TemplateFileOptions, TemplateFileResult, Variables } from './template.js';
-export { ArgumentTypeError, CallTimeoutError, DeniedError, ProtocolError, RemoteError, ResultTypeError } from './errors.js';
+export { ArgumentTypeError, CallTimeoutError, DeniedError, ProtocolError, RemoteError, ResultTypeError, WindowOverrunError } from './errors.js';
 export { stage0Argv } from './bootstrap.js';
 export type { CallOptions, Hello, LogRecord } from './link.js';
 export type { CliSpec, Method, Operation } from './method.js';

@@ -8,7 +8,7 @@
 // its result, and may take input as it runs (a command's stdin), sent under the host's credit.
 import { CreditedSender, INPUT_WINDOW_BYTES } from '../exec/input-credit.js';
 import { PROTOCOL_VERSION, stage1Frame, stage2Source, type ToolSource } from './bootstrap.js';
-import { CallTimeoutError, ProtocolError, RemoteError } from './errors.js';
+import { CallTimeoutError, ProtocolError, RemoteError, WindowOverrunError } from './errors.js';
 import { ChunkQueue, type CallStream } from './queue.js';
 
 export type { CallStream } from './queue.js';
@@ -63,6 +63,11 @@ export interface CallOptions {
 interface Pending {
   what: string;
   queue: ChunkQueue<unknown, unknown>;
+  /**
+   * A chunk of `size` bytes arrived: true when the call may hold it, else the call is failed (a
+   * WindowOverrunError) and cancelled, and the chunk must be dropped.
+   */
+  admit(size: number): boolean;
   /** Settles the call and lets go of its timer, abort listener and input. */
   settle(err: Error | null, value?: unknown): void;
   /** The host wrote this many bytes of the call's input on: it may have as many more. */
@@ -132,11 +137,14 @@ export class Link {
     const what = `${tool.name}.${method}`;
     // What the consumer took, acknowledged in quarters of the window (fewer frames than one per chunk).
     let taken = 0;
+    // Bytes of chunks received and not yet acknowledged: at least what the host counts against the window.
+    let unacked = 0;
     const window = opts.window;
     const onTaken = (size: number): void => {
       taken += size;
       if (window === undefined || taken < window / 4 || !this.pending.has(id) || this.broken) return;
       this.send({ t: 'ack', id, n: taken });
+      unacked -= taken;
       taken = 0;
     };
     const queue = new ChunkQueue<C, R>(window === undefined ? {} : { onTaken });
@@ -152,6 +160,20 @@ export class Link {
     const pending: Pending = {
       what,
       queue: queue as ChunkQueue<unknown, unknown>,
+      // The host sends a chunk only while less than the window waits unacknowledged (stage2.py's work), so
+      // it is never more than the window and one frame; a call without a window may have a frame's worth
+      // wait untaken (what a result may be). Past that only this call fails: the framing is intact and
+      // the other calls' bytes are counted apart, as the host fails only the call whose input overruns.
+      admit: (size) => {
+        const held = window === undefined ? queue.bufferedBytes : unacked;
+        const limit = window ?? FRAME_CAP;
+        if (held >= limit) {
+          cancel(new WindowOverrunError(what, id, held, size, limit, window !== undefined));
+          return false;
+        }
+        unacked += size;
+        return true;
+      },
       settle: (err, value) => {
         this.pending.delete(id);
         clearTimeout(timer);
@@ -281,12 +303,12 @@ export class Link {
     const id = m.id;
     if (m.t === 'error' && id === null) return this.fail(new ProtocolError(`the host refused the link: ${String(m.type)}: ${String(m.message)}`));
     if (typeof id !== 'number') return this.fail(new ProtocolError(`the host sent a ${m.t} without a call id; the link is closed`));
-    // A call cancelled or timed out here may still answer: it is over for us.
-    const pending = this.pending.get(id);
+    const pending = this.callOf(id, m.t);
     if (!pending) return;
     switch (m.t) {
       case 'chunk':
-        return pending.queue.push(m.v, size);
+        if (pending.admit(size)) pending.queue.push(m.v, size);
+        return;
       case 'credit':
         return pending.credit?.(typeof m.n === 'number' ? m.n : 0);
       case 'result':
@@ -302,12 +324,23 @@ export class Link {
   private binary(body: Buffer): void {
     if (body.length < BINARY_HEAD || this.hello === null) return this.fail(new ProtocolError(`the host sent a malformed binary frame (${body.length} bytes${this.hello === null ? ', before its handshake' : ''}); the link is closed`));
     const id = body.readUInt32BE(1);
-    const pending = this.pending.get(id);
-    if (!pending) return;
+    const pending = this.callOf(id, 'chunk');
+    if (!pending || !pending.admit(body.length)) return;
     const tag = body[5] as number;
     // A copy: the frame's buffer also holds whatever arrived with it, which the chunk must not keep alive.
     const data = Buffer.from(body.subarray(BINARY_HEAD));
     pending.queue.push(tag === 0 ? data : [tag, data], body.length);
+  }
+
+  /**
+   * The call a message from the host is for. One cancelled, timed out or failed here may still answer: it
+   * is over for us, and what comes for it is dropped (undefined). A call never made fails the link: a host
+   * that mixes up its calls cannot be trusted with which answer is whose.
+   */
+  private callOf(id: number, type: string): Pending | undefined {
+    const pending = this.pending.get(id);
+    if (!pending && (id < 1 || id >= this.nextId || !Number.isInteger(id))) this.fail(new ProtocolError(`the host sent a ${type} for call ${id}, which was never made; the link is closed`));
+    return pending;
   }
 
   private fail(err: Error): void {

@@ -16,10 +16,11 @@ import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_SCOPE } from '../../src/config/principals.js';
 import { perform } from '../../src/core/perform.js';
 import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootstrap.js';
-import { ArgumentError, ArgumentTypeError, CallTimeoutError, connect, connectStreams, DeniedError, Exec, FileSystem, ProtocolError, RemoteError, stage0Argv, Template, type LogRecord } from '../../src/runtime/index.js';
+import { ArgumentError, ArgumentTypeError, CallTimeoutError, connect, connectStreams, DeniedError, Exec, FileSystem, ProtocolError, RemoteError, stage0Argv, Template, WindowOverrunError, type LogRecord } from '../../src/runtime/index.js';
 import { Approvals, approvalsApprover } from '../../src/notify/service.js';
 import { Service } from '../../src/runtime/tools-service.js';
 import { Link } from '../../src/runtime/link.js';
+import type { ChunkQueue } from '../../src/runtime/queue.js';
 import { processTransport, streamTransport } from '../../src/runtime/transports.js';
 import { pythonsHere, runtimeContext, tempRoot } from '../support/runtime.js';
 
@@ -228,6 +229,74 @@ test("a malformed binary frame from the host fails the link, naming it; one from
   transport.write(Buffer.concat([Buffer.from([0, 0, 0, body.length]), body]));
   await assert.rejects(text, (e: Error) => e instanceof RemoteError && e.type === 'ProtocolError' && /input data comes in binary frames/.test(e.message));
   assert.deepEqual(await link.call(SINK, 'f', [], {}, Readable.from([Buffer.from('still works')])).result, [11, createHash('sha256').update('still works').digest('hex')]);
+});
+
+/**
+ * A host that ignores flow control: it answers every call "flood" with 64 MiB of 64 KiB binary chunks,
+ * whatever the call's window and whatever is acknowledged; "stray" with a chunk for call 99, never made;
+ * any other call with two chunks and its result.
+ */
+const FLOODING_HOST = `f({"t":"hello","v":1,"caps":[],"py":"3.11","pid":1,"cwd":"/","cap":16})
+def rf():
+    h=r(4)
+    return r(int.from_bytes(h,"big")) if len(h)==4 else None
+def chunks(i, n):
+    for _ in range(n):
+        w(struct.pack(">IBIB",6+65536,0,i,1)+b"x"*65536)
+rf()
+while True:
+    b=rf()
+    if b is None:
+        break
+    if b[:1]==b"\\0":
+        continue
+    m=json.loads(b)
+    if m["t"]!="call":
+        continue
+    if m["m"]=="flood":
+        chunks(m["id"],1024)
+    elif m["m"]=="stray":
+        chunks(99,1)
+    else:
+        chunks(m["id"],2)
+        f({"t":"result","id":m["id"],"v":"ok"})`;
+
+test("a host sending past a call's window fails that call (WindowOverrunError) and what it holds stays within the window; the link's other calls go on; a chunk for a call never made closes the link", { timeout: 60_000 }, async (t) => {
+  const fake = fakeHost(FLOODING_HOST);
+  t.after(() => void fake.child.kill());
+  const link = await fake.open();
+  t.after(() => link.close());
+  const tool = toolSource('Flood', 'def flood():\n    pass\n');
+  const frame = 6 + 65536;
+  const window = 256 << 10;
+  // Nobody takes its chunks: what the host sends past the window would have waited here.
+  const flood = link.call(tool, 'flood', [], { window });
+  await assert.rejects(flood.result, (e: Error) => {
+    assert.ok(e instanceof WindowOverrunError && e instanceof ProtocolError, String(e));
+    // 4 chunks fill the window; the 5th is past it.
+    assert.equal(e.message, `Flood.flood (call ${e.callId}): the host sent a chunk of ${frame} bytes with ${4 * frame} bytes already unacknowledged, past the call's window of ${window}; the call was cancelled`);
+    assert.deepEqual([e.call, e.held, e.chunk, e.limit], ['Flood.flood', 4 * frame, frame, window]);
+    return true;
+  });
+  // A call after it comes back whole: the rest of the 64 MiB was read and dropped, not kept.
+  const chunks: unknown[] = [];
+  const next = link.call(tool, 'ok', [], { window });
+  for await (const c of next) chunks.push(c);
+  assert.equal(await next.result, 'ok');
+  assert.equal(chunks.length, 2);
+  const held = (s: unknown): number => (s as ChunkQueue<unknown, unknown>).bufferedBytes;
+  assert.equal(held(flood), 4 * frame, 'the flooded call holds the window and no more');
+  t.diagnostic(`held for the flooded call after 64 MiB came: ${held(flood)} bytes (window ${window})`);
+
+  // A call without a window, not iterated: at most a frame's worth waits.
+  const untaken = link.call(tool, 'flood', []);
+  await assert.rejects(untaken.result, (e: Error) => e instanceof WindowOverrunError && e.limit === 16 << 20 && /more than a call without a window may hold \(16777216\); the call was cancelled$/.test(e.message));
+  assert.equal(await link.call(tool, 'ok', []).result, 'ok');
+  assert.ok(held(untaken) < (16 << 20) + frame, `${held(untaken)} bytes untaken`);
+
+  const stray = link.call(tool, 'stray', []).result;
+  await assert.rejects(stray, (e: Error) => e instanceof ProtocolError && e.message === 'the host sent a chunk for call 99, which was never made; the link is closed');
+  assert.ok(link.closed);
 });
 
 test('tools printing to stdout/stderr and children writing to fds 1 and 2 never reach the stream', async (t) => {
