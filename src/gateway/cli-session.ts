@@ -217,8 +217,8 @@ class Session {
   onFrame(type: number, payload: Buffer): void {
     if (type === FRAME.interrupt) for (const handler of [...this.interruptHandlers]) handler();
     else if (type === FRAME.answer && payload.length >= 4) this.pendingAnswers.get(payload.readUInt32BE(0))?.(payload.subarray(4).toString('utf8'));
-    // Copied: the reader's buffer is reused. Input past the credit granted cuts the client off.
-    else if (type === FRAME.stdin && this.stdin?.received(Buffer.from(payload))) this.socket.destroy();
+    // Input past the credit granted cuts the client off.
+    else if (type === FRAME.stdin && this.stdin?.received(payload)) this.socket.destroy();
     else if (type === FRAME.stdinEnd) this.stdin?.finish();
   }
 

@@ -97,24 +97,46 @@ export function exitFrame(code: number): Buffer {
   return frame(FRAME.exit, payload);
 }
 
-/** Splits a byte stream into frames; a frame over `maxBytes` is an error, never buffered without bound. */
+/**
+ * Splits a byte stream into frames; a frame over `maxBytes` is an error, never buffered without bound. A
+ * payload is a view of the bytes read, never written to again: a frame within one read is not copied, one
+ * spread over several reads is joined once, when it is whole (stdin's 64 KiB frames mostly straddle reads).
+ */
 export class FrameReader {
-  private buffer: Buffer = Buffer.alloc(0);
+  private pieces: Buffer[] = [];
+  private bytes = 0;
   constructor(
     private readonly onFrame: (type: number, payload: Buffer) => void,
     private readonly maxBytes: number,
   ) {}
 
   push(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    while (this.buffer.length >= FRAME_HEADER_BYTES) {
-      const length = this.buffer.readUInt32BE(1);
+    this.pieces.push(chunk);
+    this.bytes += chunk.length;
+    while (this.bytes >= FRAME_HEADER_BYTES) {
+      if (this.pieces[0]!.length < FRAME_HEADER_BYTES) this.pieces = [Buffer.concat(this.pieces)];
+      const first = this.pieces[0]!;
+      const length = first.readUInt32BE(1);
       if (length > this.maxBytes) throw new Error(`protocol frame of ${length} bytes is over the ${this.maxBytes} limit`);
-      if (this.buffer.length < FRAME_HEADER_BYTES + length) return;
-      const type = this.buffer[0]!;
-      const payload = this.buffer.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
-      this.buffer = this.buffer.subarray(FRAME_HEADER_BYTES + length);
-      this.onFrame(type, payload);
+      const size = FRAME_HEADER_BYTES + length;
+      if (this.bytes < size) return;
+      const whole = first.length >= size ? first : Buffer.concat(this.pieces, size);
+      this.drop(size);
+      this.onFrame(whole[0]!, whole.subarray(FRAME_HEADER_BYTES, size));
+    }
+  }
+
+  /** Lets go of the first `n` bytes read. */
+  private drop(n: number): void {
+    this.bytes -= n;
+    while (n > 0) {
+      const first = this.pieces[0]!;
+      if (first.length > n) {
+        this.pieces[0] = first.subarray(n);
+        return;
+      }
+      this.pieces.shift();
+      n -= first.length;
     }
   }
 }

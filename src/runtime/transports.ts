@@ -27,6 +27,12 @@ export function streamTransport(stdin: Writable, stdout: Readable, what: string,
   stdout.on('error', (err) => closeWith(`${what}: ${err.message}`));
   return {
     write: (data) => void stdin.write(data),
+    // Corked, the pieces go out in one writev when uncorked: one system call, no copy.
+    writev: (data) => {
+      stdin.cork();
+      for (const piece of data) stdin.write(piece);
+      stdin.uncork();
+    },
     onData: (listener) => void stdout.on('data', listener),
     onClose: (listener) => void closeListeners.push(listener),
     close: () => {

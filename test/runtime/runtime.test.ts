@@ -178,10 +178,18 @@ function binaryFrame(id: number, tag: number, data: Buffer): Buffer {
 /** A tool whose call writes its input (rt.feed) into a pipe it reads to the end: how many bytes, and their sha256. */
 const SINK = toolSource('Sink', 'import hashlib, os, time\ndef f():\n    r, w = os.pipe()\n    rt.feed(w)\n    h = hashlib.sha256()\n    n = 0\n    while True:\n        b = os.read(r, 65536)\n        if not b:\n            break\n        h.update(b)\n        n += len(b)\n    os.close(r)\n    return [n, h.hexdigest()]\ndef hold():\n    time.sleep(30)\n');
 
-test("bytes travel raw both ways in binary frames: a call's input (every byte value) and the chunks a tool yields as bytes or (tag, bytes); no base64 on the wire", async (t) => {
+test("bytes travel raw both ways in binary frames: a call's input (every byte value, written as given: not copied behind its frame's head) and the chunks a tool yields as bytes or (tag, bytes); no base64 on the wire", async (t) => {
   const transport = processTransport();
   let wrote = 0;
-  const link = await Link.open({ ...transport, write: (data) => ((wrote += data.length), transport.write(data)) });
+  // Input bytes handed to the pipe as the caller's own memory.
+  let uncopied = 0;
+  const writev = transport.writev as (data: Buffer[]) => void;
+  const counted = (data: Buffer[]): void => {
+    data.forEach((d) => (wrote += d.length));
+    if (data[1]?.buffer === input.buffer) uncopied += data[1].length;
+    writev(data);
+  };
+  const link = await Link.open({ ...transport, write: (data) => ((wrote += data.length), transport.write(data)), writev: counted });
   t.after(() => link.close());
   // Every byte value, then random bytes: 1 MiB in 64 KiB pieces.
   const input = Buffer.concat([Buffer.from(Array.from({ length: 1024 }, (_, i) => i % 256)), randomBytes((1 << 20) - 1024)]);
@@ -192,6 +200,7 @@ test("bytes travel raw both ways in binary frames: a call's input (every byte va
   assert.deepEqual(await link.call(SINK, 'f', [], {}, Readable.from(pieces)).result, [input.length, createHash('sha256').update(input).digest('hex')]);
   // As base64 in JSON it was 4/3 of that, and more.
   assert.ok(wrote - before < input.length * 1.01, `${wrote - before} bytes written for ${input.length} bytes of input`);
+  assert.equal(uncopied, input.length);
   const out = toolSource('Out', 'def f():\n    yield bytes(range(256))\n    yield (2, b"\\x00\\xff")\n    yield "text"\n    yield (True, b"a bool is no tag")\ndef huge():\n    yield b"x" * (17 << 20)\n');
   const call = link.call(out, 'f', []);
   const chunks: unknown[] = [];

@@ -1,12 +1,20 @@
 # remux runtime, stage 2: the protocol loop in the remote interpreter (Python >= 3.8, stdlib only).
 # Sent by the local side as the first frame after the handshake (stage1.py) and run in stage 1's
-# globals: I and O (the private pipes), rd, put, CAP. Messages: call / cancel / ack / input / ping (local
+# globals: I and O (the private pipes), put, CAP. Messages: call / cancel / ack / input / ping (local
 # side), chunk / result / error / log / credit / pong (us). Bytes travel raw, not as base64 in JSON: a
 # frame whose body begins with a 0 byte (never JSON's first) is binary, 0, a 4-byte big-endian call id,
 # a 1-byte tag, then the bytes: from the local side a call's input (tag 0), from us a chunk (tag 0: the
 # bytes a tool yielded, else the tag of a (tag, bytes) it yielded, as Exec's (1|2, output)). Stage 1
 # is untouched by it: it reads only stage 2's frame, and stage 2 comes from the local side it speaks to.
-import threading, traceback, logging, signal, select, queue
+import threading, traceback, logging, signal, select, queue, io
+# Frames are read through a buffer: a frame's head and its body, and small frames together, in one read,
+# and a body copied once (stage 1's rd reads each in pieces and copies them twice).
+RB = io.open(I, 'rb', buffering=1 << 20, closefd=False)
+def rd(k):
+    b = RB.read(k)
+    if len(b) < k:
+        raise EOFError
+    return b
 W = threading.Lock()
 T = {}
 C = {}
