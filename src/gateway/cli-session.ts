@@ -16,6 +16,7 @@ import { UsageError } from '../cli/output.js';
 import { createProgram, runProgram } from '../cli/program.js';
 import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
+import { owned } from '../core/frames.js';
 import { takeOrWait, type RateLimiter } from '../hosts/rate-limit.js';
 import { exitFrame, FRAME, frame, FrameReader, type CliRequest } from './protocol.js';
 
@@ -218,7 +219,7 @@ class Session {
     if (type === FRAME.interrupt) for (const handler of [...this.interruptHandlers]) handler();
     else if (type === FRAME.answer && payload.length >= 4) this.pendingAnswers.get(payload.readUInt32BE(0))?.(payload.subarray(4).toString('utf8'));
     // Input past the credit granted cuts the client off.
-    else if (type === FRAME.stdin && this.stdin?.received(payload)) this.socket.destroy();
+    else if (type === FRAME.stdin && this.stdin?.received(owned(payload))) this.socket.destroy();
     else if (type === FRAME.stdinEnd) this.stdin?.finish();
   }
 

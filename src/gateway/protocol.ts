@@ -2,6 +2,7 @@
 // `status` and `stop` are answered with one JSON line. `cli` forwards a whole `remux client …` command
 // line: the daemon runs it as the CLI would and the connection carries binary frames from then on
 // (below), so the thin clients (native/launcher.c, gateway/forward.ts) only copy bytes.
+import { ReadBuffer } from '../core/frames.js';
 import type { SandboxStatus } from '../exec/sandbox-pool.js';
 import type { SandboxSupport } from '../exec/types.js';
 
@@ -99,44 +100,23 @@ export function exitFrame(code: number): Buffer {
 
 /**
  * Splits a byte stream into frames; a frame over `maxBytes` is an error, never buffered without bound. A
- * payload is a view of the bytes read, never written to again: a frame within one read is not copied, one
- * spread over several reads is joined once, when it is whole (stdin's 64 KiB frames mostly straddle reads).
+ * payload is a view of the bytes read (core/frames.ts): one to keep is owned() first.
  */
 export class FrameReader {
-  private pieces: Buffer[] = [];
-  private bytes = 0;
+  private readonly read = new ReadBuffer();
   constructor(
     private readonly onFrame: (type: number, payload: Buffer) => void,
     private readonly maxBytes: number,
   ) {}
 
   push(chunk: Buffer): void {
-    this.pieces.push(chunk);
-    this.bytes += chunk.length;
-    while (this.bytes >= FRAME_HEADER_BYTES) {
-      if (this.pieces[0]!.length < FRAME_HEADER_BYTES) this.pieces = [Buffer.concat(this.pieces)];
-      const first = this.pieces[0]!;
-      const length = first.readUInt32BE(1);
+    this.read.push(chunk);
+    while (this.read.length >= FRAME_HEADER_BYTES) {
+      const length = this.read.peek(FRAME_HEADER_BYTES).readUInt32BE(1);
       if (length > this.maxBytes) throw new Error(`protocol frame of ${length} bytes is over the ${this.maxBytes} limit`);
-      const size = FRAME_HEADER_BYTES + length;
-      if (this.bytes < size) return;
-      const whole = first.length >= size ? first : Buffer.concat(this.pieces, size);
-      this.drop(size);
-      this.onFrame(whole[0]!, whole.subarray(FRAME_HEADER_BYTES, size));
-    }
-  }
-
-  /** Lets go of the first `n` bytes read. */
-  private drop(n: number): void {
-    this.bytes -= n;
-    while (n > 0) {
-      const first = this.pieces[0]!;
-      if (first.length > n) {
-        this.pieces[0] = first.subarray(n);
-        return;
-      }
-      this.pieces.shift();
-      n -= first.length;
+      if (this.read.length < FRAME_HEADER_BYTES + length) return;
+      const whole = this.read.take(FRAME_HEADER_BYTES + length);
+      this.onFrame(whole[0] as number, whole.subarray(FRAME_HEADER_BYTES));
     }
   }
 }

@@ -6,6 +6,7 @@
 // big-endian call id, a 1-byte tag and raw bytes (a call's input, a chunk of bytes: no base64 to encode
 // and decode on either side). Requests carry ids; any number run at once; a call may send chunks before
 // its result, and may take input as it runs (a command's stdin), sent under the host's credit.
+import { owned, ReadBuffer } from '../core/frames.js';
 import { CreditedSender, INPUT_WINDOW_BYTES } from '../exec/input-credit.js';
 import { PROTOCOL_VERSION, stage1Frame, stage2Source, type ToolSource } from './bootstrap.js';
 import { CallTimeoutError, ProtocolError, RemoteError, WindowOverrunError } from './errors.js';
@@ -81,8 +82,8 @@ export interface LinkOptions {
 }
 
 export class Link {
-  private buffered: Buffer[] = [];
-  private bufferedBytes = 0;
+  /** What the host sent, until a frame of it is whole. */
+  private readonly read = new ReadBuffer();
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly sentTools = new Set<string>();
@@ -259,21 +260,12 @@ export class Link {
   private receive(chunk: Buffer): void {
     if (this.broken) return;
     this.lastHeard = Date.now();
-    this.buffered.push(chunk);
-    this.bufferedBytes += chunk.length;
-    for (;;) {
-      if (this.bufferedBytes < 4) return;
-      if ((this.buffered[0] as Buffer).length < 4) this.buffered = [Buffer.concat(this.buffered)];
-      const size = (this.buffered[0] as Buffer).readUInt32BE(0);
+    this.read.push(chunk);
+    while (this.read.length >= 4) {
+      const size = this.read.peek(4).readUInt32BE(0);
       if (size > FRAME_CAP) return this.fail(new ProtocolError(`the host sent a frame of ${size} bytes, more than the cap of ${FRAME_CAP}; the link is closed`));
-      // Joined only once the whole frame is here: a large one arriving in many pieces is copied once, not per piece.
-      if (this.bufferedBytes < 4 + size) return;
-      if (this.buffered.length > 1) this.buffered = [Buffer.concat(this.buffered)];
-      const all = this.buffered[0] as Buffer;
-      const body = all.subarray(4, 4 + size);
-      const rest = all.subarray(4 + size);
-      this.buffered = rest.length > 0 ? [rest] : [];
-      this.bufferedBytes = rest.length;
+      if (this.read.length < 4 + size) return;
+      const body = this.read.take(4 + size).subarray(4);
       if (body[0] === 0) {
         this.binary(body);
         if (this.broken) return;
@@ -333,8 +325,7 @@ export class Link {
     const pending = this.callOf(id, 'chunk');
     if (!pending || !pending.admit(body.length)) return;
     const tag = body[5] as number;
-    // A copy: the frame's buffer also holds whatever arrived with it, which the chunk must not keep alive.
-    const data = Buffer.from(body.subarray(BINARY_HEAD));
+    const data = owned(body.subarray(BINARY_HEAD));
     pending.queue.push(tag === 0 ? data : [tag, data], body.length);
   }
 

@@ -1,9 +1,11 @@
-// The client <-> daemon frames (protocol.ts FrameReader): whatever way the reads cut the stream, every
-// frame comes out whole and in order; a frame inside one read is handed on as a view of it, not copied;
-// one past the limit is refused from its header, before its bytes are waited for.
+// Frames cut out of a stream as it is read (core/frames.ts), as the client <-> daemon connection cuts them
+// (protocol.ts FrameReader): whatever way the reads cut the stream, every frame comes out whole and in
+// order; a frame inside one read is handed on as a view of it, not copied; one past the limit is refused
+// from its header, before its bytes are waited for; bytes kept are never a small part of what they hold.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { owned } from '../../src/core/frames.js';
 import { FRAME, frame, FrameReader } from '../../src/gateway/protocol.js';
 
 function collect(max = 1 << 20): { reader: FrameReader; got: Array<[number, Buffer]> } {
@@ -50,4 +52,17 @@ test('a frame over the limit is refused from its header, before its bytes are wa
   const { reader } = collect(1024);
   const head = frame(FRAME.stdin, Buffer.alloc(2048)).subarray(0, 5);
   assert.throws(() => reader.push(head), /protocol frame of 2048 bytes is over the 1024 limit/);
+});
+
+test('bytes kept are owned: a small frame in a large read is copied out of it, so what waits never holds much more than itself', () => {
+  const payloads: Buffer[] = [];
+  const reader = new FrameReader((_type, payload) => payloads.push(owned(payload)), 1 << 20);
+  // One tiny stdin frame among 64 KiB of other frames, in one read: kept, it would hold the whole read.
+  const read = Buffer.concat([frame(FRAME.stdin, Buffer.from('x')), frame(FRAME.answer, Buffer.alloc(65_000))]);
+  reader.push(read);
+  assert.equal(String(payloads[0]), 'x');
+  assert.notEqual(payloads[0]!.buffer, read.buffer);
+  assert.ok(payloads[0]!.buffer.byteLength <= 8192, 'a copy of its own (or in the small-buffer pool)');
+  // Most of its read: kept as it is.
+  assert.equal(payloads[1]!.buffer, read.buffer);
 });
