@@ -153,6 +153,8 @@ export class Link {
     const queue = new ChunkQueue<C, R>(window === undefined ? {} : { onTaken });
     let timer: NodeJS.Timeout | undefined;
     let sender: CreditedSender | null = null;
+    // Input bytes sent that the host has not given credit back for.
+    let inputOut = 0;
     const cancel = (why: Error): void => {
       if (!this.pending.has(id)) return;
       pending.settle(why);
@@ -184,7 +186,14 @@ export class Link {
         sender?.stop();
         queue.settle(err, value as R);
       },
-      credit: (bytes) => sender?.grant(bytes),
+      // The host gives back credit for input it wrote on, never for more than was sent and not yet given
+      // back: one that grants itself more would have us read the caller's input into the pipe without bound.
+      credit: (bytes) => {
+        if (!sender) return;
+        if (!(bytes > 0 && bytes <= inputOut)) return cancel(new ProtocolError(`${what} (call ${id}): the host gave back credit for ${bytes} bytes of input with ${inputOut} sent and not given back; the call was cancelled`));
+        inputOut -= bytes;
+        sender.grant(bytes);
+      },
     };
     if (this.broken) queue.settle(this.broken);
     else if (opts.signal?.aborted) queue.settle(new ProtocolError(`${what}: cancelled before it was sent`));
@@ -204,7 +213,11 @@ export class Link {
       if (opts.timeoutMs != null) timer = setTimeout(() => cancel(new CallTimeoutError(what, opts.timeoutMs as number)), opts.timeoutMs);
       if (input) {
         // A first window at once (the host queues that much): no round trip before a short input goes.
-        sender = new CreditedSender(input, { data: (chunk) => this.sendBytes(id, chunk), end: () => this.send({ t: 'input', id, d: null }) });
+        const data = (chunk: Buffer): void => {
+          inputOut += chunk.length;
+          this.sendBytes(id, chunk);
+        };
+        sender = new CreditedSender(input, { data, end: () => this.send({ t: 'input', id, d: null }) });
         sender.grant(INPUT_WINDOW_BYTES);
       }
     }

@@ -243,7 +243,7 @@ test("a malformed binary frame from the host fails the link, naming it; one from
 /**
  * A host that ignores flow control: it answers every call "flood" with 64 MiB of 64 KiB binary chunks,
  * whatever the call's window and whatever is acknowledged; "stray" with a chunk for call 99, never made;
- * any other call with two chunks and its result.
+ * "greedy" with credit for 1 GiB of input, whatever it was sent; any other call with two chunks and its result.
  */
 const FLOODING_HOST = `f({"t":"hello","v":1,"caps":[],"py":"3.11","pid":1,"cwd":"/","cap":16})
 def rf():
@@ -266,6 +266,8 @@ while True:
         chunks(m["id"],1024)
     elif m["m"]=="stray":
         chunks(99,1)
+    elif m["m"]=="greedy":
+        f({"t":"credit","id":m["id"],"n":1<<30})
     else:
         chunks(m["id"],2)
         f({"t":"result","id":m["id"],"v":"ok"})`;
@@ -306,6 +308,28 @@ test("a host sending past a call's window fails that call (WindowOverrunError) a
   const stray = link.call(tool, 'stray', []).result;
   await assert.rejects(stray, (e: Error) => e instanceof ProtocolError && e.message === 'the host sent a chunk for call 99, which was never made; the link is closed');
   assert.ok(link.closed);
+});
+
+test("a host giving back credit for more input than it was sent fails the call: the caller's input is read no further than the window", { timeout: 60_000 }, async (t) => {
+  const fake = fakeHost(FLOODING_HOST);
+  t.after(() => void fake.child.kill());
+  const link = await fake.open();
+  t.after(() => link.close());
+  let taken = 0;
+  const endless = new Readable({
+    read() {
+      taken += 64 << 10;
+      this.push(Buffer.alloc(64 << 10));
+    },
+  });
+  const call = link.call(toolSource('Flood', 'def greedy():\n    pass\n'), 'greedy', [], {}, endless);
+  const outcome = await Promise.race([call.result.then(() => null, (e: Error) => e), sleep(5000).then(() => 'still running')]);
+  assert.ok(outcome instanceof ProtocolError, String(outcome));
+  assert.match(outcome.message, /^Flood\.greedy \(call 1\): the host gave back credit for 1073741824 bytes of input with \d+ sent and not given back; the call was cancelled$/);
+  await sleep(200);
+  // The window sent at once, and what the stream read ahead of it.
+  assert.ok(taken <= (256 << 10) + 3 * (64 << 10), `${taken} bytes of input read`);
+  assert.equal(await link.call(toolSource('Flood', 'def greedy():\n    pass\n'), 'ok', []).result, 'ok');
 });
 
 test('tools printing to stdout/stderr and children writing to fds 1 and 2 never reach the stream', async (t) => {
