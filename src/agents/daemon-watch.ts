@@ -7,9 +7,9 @@
 // for its permission prompts through them: the watcher leaves those prompts to the hooks' approvals.
 // A daemon that stops leaves its open questions to the next one (promptHandoverFile): a question on a
 // phone stays answerable across `remux daemon stop` and `start`, and is not asked a second time.
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { redactText } from '../audit/redact.js';
-import { writeAtomic } from '../config/atomic-file.js';
+import { readPrivate, writeAtomic } from '../config/atomic-file.js';
 import { promptHandoverFile } from '../config/paths.js';
 import type { Approval } from '../notify/approvals.js';
 import type { Approvals } from '../notify/service.js';
@@ -92,6 +92,9 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
   };
 }
 
+/** Far more than the questions any number of sessions leave open. */
+const MAX_HANDOVER_BYTES = 4 << 20;
+
 /**
  * What the daemon before this one left open (the file is removed: taken over once). Only questions asked
  * for the session they name: the watcher may type their answers there.
@@ -100,8 +103,12 @@ function takeHandover(approvals: Approvals, env: NodeJS.ProcessEnv, log: (line: 
   const file = promptHandoverFile(env);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
-  } catch {
+    text = readPrivate(file, MAX_HANDOVER_BYTES);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    rmSync(file, { force: true });
+    log(`agent sessions: ${file} ${code === 'ELOOP' ? 'is a symbolic link, not followed' : (err as Error).message}: ignored, removed; the questions of the daemon before are asked again`);
     return [];
   }
   rmSync(file, { force: true });

@@ -1,7 +1,7 @@
 // Writing the user's files so that a crash or a concurrent reader never sees half of one, and changing
 // them so that two concurrent writers (two `remux principal add` at once) never lose one's change.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../core/errors.js';
@@ -32,6 +32,31 @@ export function writeAtomic(file: string, text: string, { keepMode = false, atMo
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
+  }
+}
+
+/**
+ * The text of a file this process wrote for a later one (a stopping daemon's hand-overs), if it is a regular
+ * file of this user's that only this user may read or write, of at most maxBytes; never through a link
+ * (ELOOP). Throws saying what it is instead.
+ */
+export function readPrivate(file: string, maxBytes: number): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    const why = !st.isFile()
+      ? 'is not a regular file'
+      : st.uid !== process.getuid!()
+        ? `belongs to uid ${st.uid}, not this daemon's user`
+        : (st.mode & 0o077) !== 0
+          ? `may be read or written by others (mode ${(st.mode & 0o777).toString(8)})`
+          : st.size > maxBytes
+            ? `is larger than ${maxBytes} bytes`
+            : null;
+    if (why) throw new Error(why);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
   }
 }
 

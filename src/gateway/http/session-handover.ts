@@ -6,8 +6,8 @@
 //
 // The file holds what the daemon's memory held: each session under the SHA-256 of its cookie (never the
 // cookie: the file lets no one in), its principal, the token hash it was opened with, CSRF token, expiry.
-import { closeSync, constants, fstatSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { writeAtomic } from '../../config/atomic-file.js';
+import { rmSync } from 'node:fs';
+import { readPrivate, writeAtomic } from '../../config/atomic-file.js';
 import type { HandedSession } from './auth.js';
 
 /** What this version writes and reads; a file of another format is ignored (its browsers log in again). */
@@ -38,7 +38,7 @@ export function takeSessions(file: string, home: string, log: (line: string) => 
   };
   let text: string;
   try {
-    text = readPrivate(file);
+    text = readPrivate(file, MAX_BYTES);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
@@ -58,27 +58,6 @@ export function takeSessions(file: string, home: string, log: (line: string) => 
   const sessions = Array.isArray(f.sessions) ? f.sessions.map(session) : null;
   if (typeof f.writtenAt !== 'number' || !Number.isFinite(f.writtenAt) || !sessions || sessions.includes(null)) return ignored('is not what a stopping daemon writes');
   return { writtenAt: f.writtenAt, sessions: sessions as HandedSession[] };
-}
-
-/** The file's text if it is a regular file of this user's that only this user may read or write; never through a link. */
-function readPrivate(file: string): string {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  try {
-    const st = fstatSync(fd);
-    const why = !st.isFile()
-      ? 'is not a regular file'
-      : st.uid !== process.getuid!()
-        ? `belongs to uid ${st.uid}, not this daemon's user`
-        : (st.mode & 0o077) !== 0
-          ? `may be read or written by others (mode ${(st.mode & 0o777).toString(8)})`
-          : st.size > MAX_BYTES
-            ? `is larger than ${MAX_BYTES} bytes`
-            : null;
-    if (why) throw new Error(why);
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function remove(file: string): void {
