@@ -15,12 +15,12 @@ import { loadPolicies } from '../core/context.js';
 import type { Policy } from '../policy/types.js';
 import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
-import { processAlive } from '../core/process.js';
+import { processAlive, sameProcessAlive } from '../core/process.js';
 import { bwrapAvailable, landlockScopes } from '../exec/sandbox.js';
 import { sandboxSpec } from '../policy/evaluate.js';
 import { askDaemon } from '../gateway/client.js';
 import { addressInUse } from '../gateway/http/listen.js';
-import { runningDaemon } from '../gateway/daemon-lock.js';
+import { runningDaemon, type DaemonRecord } from '../gateway/daemon-lock.js';
 import type { DaemonStartOptions, DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { channelName } from '../notify/channels.js';
@@ -180,8 +180,11 @@ export async function stopDaemonCommand(opts: { socket?: string }): Promise<void
   const { socket, moved } = await findDaemon(opts.socket);
   if (moved) process.stdout.write(`the daemon runs on ${socket}, not on ${moved.configured}: stopping it there\n`);
   const stopped = await stopDaemon(socket);
-  if (stopped === null) process.stdout.write(`not running (no daemon answers on ${socket})\n`);
-  else if (stopped.gone) process.stdout.write(`stopped${stopped.pid ? ` (pid ${stopped.pid})` : ''}\n`);
+  if (stopped === null) {
+    const silent = runningDaemon();
+    if (silent) await stopSilent(silent);
+    else process.stdout.write(`not running (no daemon answers on ${socket})\n`);
+  } else if (stopped.gone) process.stdout.write(`stopped${stopped.pid ? ` (pid ${stopped.pid})` : ''}\n`);
   else {
     process.stderr.write(`remux: ${notEnded(stopped.pid)}\n`);
     process.exitCode = EXIT.FAILURE;
@@ -189,6 +192,33 @@ export async function stopDaemonCommand(opts: { socket?: string }): Promise<void
 }
 
 const STOP_WAIT_MS = 30_000;
+/** How long a daemon that answers on no socket gets to end after SIGTERM before it is killed. */
+const SILENT_STOP_MS = 5_000;
+
+/** What `daemon status` says of a daemon that holds REMUX_HOME but answers on no socket (still starting, or hung). */
+const silentWords = (d: DaemonRecord): string =>
+  `the daemon of ${remuxHome()} (pid ${d.pid}, started ${d.startedAt}) answers on no socket (it serves ${d.socket}): starting, or hung; see ${daemonLogFile()}; \`remux daemon stop\` ends it`;
+
+/**
+ * Ends a daemon that holds REMUX_HOME but answers on no socket (hung: nothing else would end it, and it
+ * keeps every start out): SIGTERM, which it handles as a stop when its loop runs, then SIGKILL.
+ */
+async function stopSilent(d: DaemonRecord): Promise<void> {
+  process.stdout.write(`the daemon (pid ${d.pid}) answers on no socket (${d.socket}): sending it SIGTERM\n`);
+  const gone = async (ms: number): Promise<boolean> => {
+    for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(50)) if (!sameProcessAlive(d.pid, d.process)) return true;
+    return !sameProcessAlive(d.pid, d.process);
+  };
+  process.kill(d.pid, 'SIGTERM');
+  if (await gone(SILENT_STOP_MS)) return void process.stdout.write(`stopped (pid ${d.pid})\n`);
+  process.kill(d.pid, 'SIGKILL');
+  if (await gone(SILENT_STOP_MS)) {
+    process.stdout.write(`killed (pid ${d.pid}, SIGKILL): it had not ended ${SILENT_STOP_MS / 1000} s after SIGTERM; it handed nothing over, as after a crash\n`);
+    return;
+  }
+  process.stderr.write(`remux: the daemon (pid ${d.pid}) has not ended even after SIGKILL; see ${daemonLogFile()}\n`);
+  process.exitCode = EXIT.FAILURE;
+}
 
 const notEnded = (pid: number | null): string => `the daemon (pid ${pid}) was asked to stop and has not ended after ${STOP_WAIT_MS / 1000} s; see ${daemonLogFile()}`;
 
@@ -366,11 +396,12 @@ function printDaemonStatus(s: DaemonStatus, moved?: FoundDaemon['moved']): void 
 
 export async function daemonStatusCommand(opts: { socket?: string; json?: boolean }): Promise<void> {
   const { socket, running: s, moved } = await findDaemon(opts.socket);
-  if (opts.json) printJson(s ? statusJson(s, moved) : { running: false, socket });
-  else if (s) printDaemonStatus(s, moved);
-  else process.stdout.write(`not running (no daemon answers on ${socket}); start it with: remux daemon start\n`);
-  // LSB convention for "program is not running".
-  if (!s) process.exitCode = 3;
+  if (s) return opts.json ? printJson(statusJson(s, moved)) : printDaemonStatus(s, moved);
+  const silent = runningDaemon();
+  if (opts.json) printJson({ running: false, socket, ...(silent ? { silent } : {}) });
+  else process.stdout.write(silent ? `not answering: ${silentWords(silent)}\n` : `not running (no daemon answers on ${socket}); start it with: remux daemon start\n`);
+  // LSB conventions: 3 "program is not running", 4 "program or service status is unknown".
+  process.exitCode = silent ? 4 : 3;
 }
 
 export async function statusInfoCommand(opts: { json?: boolean }): Promise<void> {

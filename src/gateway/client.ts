@@ -52,11 +52,23 @@ export async function holdAttachSlot(path: string, token: string | undefined): P
   });
 }
 
-/** One request, one answer line (status, stop); the connection is closed afterwards. */
-export function callDaemon(socket: net.Socket, request: Exclude<Request, { type: 'cli' }>): Promise<Event> {
+/** How long a daemon that took a connection has to answer a status or stop request. */
+const ANSWER_MS = 5000;
+
+/**
+ * One request, one answer line (status, stop); the connection is closed afterwards. null: no answer
+ * within ANSWER_MS (a daemon that accepts connections but never answers, hung or stopped, does not run).
+ */
+function callDaemon(socket: net.Socket, request: Exclude<Request, { type: 'cli' }>): Promise<Event | null> {
   return new Promise((resolve, reject) => {
     const reader = new FirstLine(MAX_ANSWER_BYTES);
+    const timer = setTimeout(() => {
+      socket.removeAllListeners('close');
+      socket.destroy();
+      resolve(null);
+    }, ANSWER_MS);
     const fail = (err: Error): void => {
+      clearTimeout(timer);
       socket.destroy();
       reject(err);
     };
@@ -64,6 +76,7 @@ export function callDaemon(socket: net.Socket, request: Exclude<Request, { type:
       try {
         const got = reader.push(chunk);
         if (!got) return;
+        clearTimeout(timer);
         socket.end();
         resolve(JSON.parse(got.line) as Event);
       } catch (err) {
@@ -76,7 +89,7 @@ export function callDaemon(socket: net.Socket, request: Exclude<Request, { type:
   });
 }
 
-/** Asks the daemon on `path` for one answer; null when no daemon is running there. */
+/** Asks the daemon on `path` for one answer; null when no daemon is running there, or it does not answer. */
 export async function askDaemon(path: string, request: Exclude<Request, { type: 'cli' }>): Promise<Event | null> {
   const socket = await connectDaemon(path);
   return socket ? callDaemon(socket, request) : null;

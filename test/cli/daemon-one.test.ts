@@ -231,3 +231,54 @@ test('restart to a console address another program holds: refused before anythin
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/** Whether PID has SIGTERM pending (a stopped process keeps it until it runs again): /proc's ShdPnd mask. */
+function termPending(pid: number): boolean {
+  const mask = /^ShdPnd:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0';
+  return (BigInt(`0x${mask}`) & (1n << 14n)) !== 0n;
+}
+
+test('a daemon that answers on no socket (stopped with SIGSTOP: hung) is said so by status (exit 4), and stop ends it: SIGTERM handled once it runs, else SIGKILL', { timeout: 120_000 }, async () => {
+  const h = home();
+  const socket = join(h.home, 'run', 'remux.sock');
+  try {
+    // Before, status and stop waited forever for its answer, and start (refused: it holds the home) named
+    // a stop that found nothing to stop.
+    assert.equal((await remux(['daemon', 'start'], { env: h.env })).code, 0);
+    const pid = (await statusPid(h.env)) as number;
+    process.kill(pid, 'SIGSTOP');
+    const status = await remux(['daemon', 'status'], { env: h.env });
+    assert.equal(status.code, 4, status.stdout + status.stderr);
+    const words = `the daemon of ${h.home} \\(pid ${pid}, started [^)]+\\) answers on no socket \\(it serves ${socket}\\): starting, or hung; see ${join(h.home, 'run', 'daemon.log')}; \`remux daemon stop\` ends it`;
+    assert.match(status.stdout, new RegExp(`^not answering: ${words}\\n$`));
+    const json = await remux(['daemon', 'status', '--json'], { env: h.env });
+    assert.equal(json.code, 4);
+    assert.deepEqual((JSON.parse(json.stdout) as { silent: { pid: number; socket: string } }).silent.pid, pid);
+    const refused = await remux(['daemon', 'start'], { env: h.env });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stdout + refused.stderr, new RegExp(`pid ${pid}.*stop it with: remux daemon stop`));
+
+    // It runs again once SIGTERM is pending: it stops as on `daemon stop`.
+    const stopping = remux(['daemon', 'stop'], { env: h.env });
+    await until('SIGTERM sent', () => termPending(pid) || undefined, 60_000);
+    process.kill(pid, 'SIGCONT');
+    const stopped = await stopping;
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.equal(stopped.stdout, `the daemon (pid ${pid}) answers on no socket (${socket}): sending it SIGTERM\nstopped (pid ${pid})\n`);
+    assert.deepEqual(daemonsOf(h.home), []);
+
+    // One that stays stopped is killed.
+    assert.equal((await remux(['daemon', 'start'], { env: h.env })).code, 0);
+    const again = (await statusPid(h.env)) as number;
+    process.kill(again, 'SIGSTOP');
+    const killed = await remux(['daemon', 'stop'], { env: h.env });
+    assert.equal(killed.code, 0, killed.stderr);
+    assert.match(killed.stdout, new RegExp(`sending it SIGTERM\\nkilled \\(pid ${again}, SIGKILL\\): it had not ended 5 s after SIGTERM; it handed nothing over, as after a crash\\n$`));
+    await until('the killed daemon reaped', () => daemonsOf(h.home).length === 0 || undefined);
+    const started = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+  } finally {
+    cleanUp(h);
+  }
+});
