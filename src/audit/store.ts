@@ -44,6 +44,7 @@ import { closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync, statfsSyn
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { useWal } from '../core/sqlite.js';
 import { beginLevel, endLevel, levelsShown } from './level.js';
 import { redactArgv, redactText } from './redact.js';
 import type {
@@ -479,8 +480,9 @@ export class AuditStore {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       // SQLite gives the -wal and -shm files the main file's mode, so creating it 0600 covers all three.
       if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
-      db = new Database(path, { timeout: options.busyTimeoutMs ?? 10_000 });
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+      db = new Database(path, { timeout: busyTimeoutMs });
+      const mode = useWal(db, busyTimeoutMs);
       if (mode !== 'wal') throw new AuditStoreError(`audit store ${path}: cannot use WAL mode (got ${String(mode)})`);
       // Full durability comes from our own fsync after each commit (see the header), not SQLite's.
       db.pragma('synchronous = NORMAL');

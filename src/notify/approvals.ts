@@ -17,6 +17,7 @@ import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
 import { redactText } from '../audit/redact.js';
 import { processStartId, sameProcessAlive } from '../core/process.js';
+import { useWal } from '../core/sqlite.js';
 import { sameSecret } from '../gateway/http/auth.js';
 
 /** One way to answer: "approve", "deny", or an agent prompt's own choices ("1", "2", …). */
@@ -200,7 +201,7 @@ export class ApprovalStore {
     mkdirSync(dirname(dbFile), { recursive: true, mode: 0o700 });
     if (!existsSync(dbFile)) closeSync(openSync(dbFile, 'a', 0o600));
     const db = new Database(dbFile, { timeout: 5_000 });
-    db.pragma('journal_mode = WAL');
+    useWal(db, 5_000);
     db.exec(SCHEMA);
     addColumn(db, 'sent_to TEXT');
     addColumn(db, 'from_text TEXT');

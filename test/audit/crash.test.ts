@@ -1,6 +1,7 @@
 // Several processes writing at once, and processes killed with SIGKILL mid-write.
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { AuditStore } from '../../src/audit/index.js';
@@ -28,6 +29,23 @@ test('4 processes × 200 actions on a new store keep one linear chain', async (t
   };
   db.close();
   assert.equal(uniq, rows, 'no two records chain to the same predecessor');
+});
+
+test('a new store opened while another connection writes to it: the open waits for it, where SQLite alone refuses at once', async (t) => {
+  const path = tempDbPath(t);
+  // A new, empty database (still in rollback mode), written to by another connection: as when several
+  // processes open a new store at once and one is turning it to WAL.
+  mkdirSync(dirname(path), { recursive: true });
+  const other = new Database(path);
+  other.exec('BEGIN IMMEDIATE');
+  const child = spawnWriter(['pairs', path, '1', 'opener'], { WRITER_DURABILITY: 'normal' });
+  await new Promise((r) => setTimeout(r, 1500));
+  other.exec('ROLLBACK');
+  other.close();
+  assert.deepEqual(await waitForExit(child), { code: 0, signal: null });
+  const store = AuditStore.open(path);
+  assert.equal(store.list().length, 1);
+  store.close();
 });
 
 test('SIGKILL during a tight write loop leaves a store that opens, verifies and shows the cut action', async (t) => {
