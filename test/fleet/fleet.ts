@@ -24,6 +24,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { SshHostEntry } from '../../src/hosts/inventory.js';
+import { freePort } from '../support/free-port.js';
 
 export interface ExecResult {
   code: number;
@@ -495,17 +496,6 @@ function canConnect(host: string, port: number): Promise<boolean> {
     sock.setTimeout(250, () => done(false));
     sock.once('connect', () => done(true));
     sock.once('error', () => done(false));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
   });
 }
 

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -20,17 +19,7 @@ import { remux } from '../support/cli.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 import { client } from '../support/https.js';
 import { until } from '../support/until.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../support/free-port.js';
 
 /** A daemon on a port of its own, which a restart serves again. */
 async function fixedPortDaemon(principals: Record<string, string[]>): Promise<ConsoleDaemon> {
