@@ -254,6 +254,10 @@ def _compare(cx, op, a, b):
             return a is b
         return a is not b
     except TypeError as e:
+        kinds = {type(a), type(b)}
+        if str in kinds and kinds & {int, float}:
+            # The usual cause: `--var port=443` gives the text '443'.
+            cx.fail('cannot compare text with a number: convert the text with int(...) or float(...) (a --var value is text)')
         cx.fail('cannot compare: %s' % e)
 
 
