@@ -159,6 +159,8 @@ const ApprovalsSchema = z
   .object({
     /** How long a policy `ask` waits for an answer; no answer by then is a denial. */
     timeout_seconds: z.number().positive().max(7 * 24 * 3600).default(300),
+    /** How often the running daemon withdraws the questions whose asker ended (killed, crashed): answered, they would reach nobody. */
+    orphan_sweep_seconds: z.number().positive().max(3600).default(30),
   })
   .strict();
 
@@ -339,6 +341,7 @@ notify:                              # where remux tells a person something need
 
 approvals:
   timeout_seconds: 300               # a policy \`ask\` waits this long for an answer; none is a denial
+  orphan_sweep_seconds: 30           # the daemon withdraws questions whose asker was killed this often
 relay:                               # outbound agents (remux agent) connecting to the daemon
   allow_networks: []                 # e.g. [100.64.0.0/10]; empty: any network
   trusted_proxies: []                # proxies whose X-Forwarded-For entry is believed

@@ -11,6 +11,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { runningSandboxes } from '../exec/local.js';
 import { startSpawner } from '../exec/spawner.js';
 import { watchAgentSessions } from '../agents/daemon-watch.js';
+import type { Approvals } from '../notify/service.js';
 import { RateLimiter } from '../hosts/rate-limit.js';
 import { hostStatuses } from '../hosts/view.js';
 import { SessionRecordings } from '../sessions/session-recorder.js';
@@ -88,12 +89,9 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
   // Started once nothing can fail the start any more: a refused start must leave nothing running.
   startSpawner();
   const agentWatch = watchAgentSessions(ctx.approvals, opts.env ?? process.env, log);
-  // What a crashed daemon (or another asker) left open reaches nobody: withdrawn, saying why. After the
-  // agent watch took over what a stopping daemon handed over, which stays open.
-  void ctx.approvals.withdrawOrphans('daemon').then(
-    (withdrawn) => withdrawn.forEach((a) => log(`approval ${a.id} withdrawn: ${a.why}`)),
-    (err: unknown) => log(`cannot withdraw the approvals nobody waits for any more: ${err instanceof Error ? err.message : String(err)}`),
-  );
+  // What a crashed daemon (or another asker) left open reaches nobody: withdrawn, saying why, now and
+  // while it runs. After the agent watch took over what a stopping daemon handed over, which stays open.
+  const orphans = sweepOrphans(ctx.approvals, ctx.config.approvals.orphan_sweep_seconds * 1000, log);
   const startedAt = new Date();
   const connections = new Set<net.Socket>();
 
@@ -128,6 +126,7 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
       await http.close();
       await recordings?.stopAll();
       retention.stop();
+      await orphans.stop();
       await agentWatch.stop();
       await ctx.close();
       rmSync(opts.socket, { force: true });
@@ -138,6 +137,47 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
     return stopping;
   };
   return { socket: opts.socket, stopped, stop };
+}
+
+/**
+ * Withdraws the questions whose asker ended (Approvals.withdrawOrphans) now and every `everyMs`: one killed
+ * while the daemon runs (a `client run --no-daemon`, an agent session's supervisor) leaves its question on
+ * the phone until it expires otherwise. One sweep at a time: the next is set once one ended.
+ */
+function sweepOrphans(approvals: Approvals, everyMs: number, log: (line: string) => void): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined = undefined;
+  let stopped = false;
+  let sweeping: Promise<void> = Promise.resolve();
+  // A failure said once until a sweep succeeds again, not every interval.
+  let failed: string | null = null;
+  const sweep = (): void => {
+    sweeping = approvals
+      .withdrawOrphans('daemon')
+      .then(
+        (withdrawn) => {
+          failed = null;
+          for (const a of withdrawn) log(`approval ${a.id} withdrawn: ${a.why}`);
+        },
+        (err: unknown) => {
+          const message = err instanceof Error ? err.message : String(err);
+          if (message !== failed) log(`cannot withdraw the approvals nobody waits for any more: ${message}`);
+          failed = message;
+        },
+      )
+      .finally(() => {
+        if (stopped) return;
+        timer = setTimeout(sweep, everyMs);
+        timer.unref();
+      });
+  };
+  sweep();
+  return {
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await sweeping;
+    },
+  };
 }
 
 export function readPid(socket: string): number | null {
