@@ -34,11 +34,25 @@ export function processStartId(pid: number): string | null {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The fields after "pid (comm) " start with the 3rd, state: starttime, the 22nd, is the 20th of them.
     const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    return startTime ? `${boot}/${startTime}` : null;
+    const boot = bootId();
+    return startTime && boot ? `${boot}/${startTime}` : null;
   } catch {
     return null;
   }
+}
+
+/** This boot of this machine, as processStartId names it (null: no /proc). Another machine's, or an earlier boot's, differs. */
+export function bootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** The boot a processStartId was taken in (null: none was). */
+export function bootOf(start: string | null): string | null {
+  return start === null ? null : (start.split('/')[0] as string);
 }
 
 /** Whether the process that was PID when processStartId said `start` still runs, not a later one given its pid (null: the pid alone tells). */

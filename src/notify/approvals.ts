@@ -9,14 +9,16 @@
 //
 // Each row names the process that waits for its answer (pid, and what tells it from a later process given
 // that pid), which marks it alive while it waits: one that ended without settling its questions (a crash)
-// left questions nobody would hear the answer to, which a starting daemon withdraws (orphans()).
+// left questions nobody would hear the answer to, which the daemon withdraws as it starts and while it
+// runs (orphans()). An asker of another boot (another machine sharing this REMUX_HOME, or this one before
+// it restarted) is judged by those marks alone: its pid means nothing here.
 import { createHmac, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
 import { redactText } from '../audit/redact.js';
-import { processStartId, sameProcessAlive } from '../core/process.js';
+import { bootId, bootOf, processStartId, sameProcessAlive } from '../core/process.js';
 import { useWal } from '../core/sqlite.js';
 import { sameSecret } from '../gateway/http/auth.js';
 
@@ -90,8 +92,14 @@ export interface Orphan {
   approval: Approval;
   /** The asker in words ("the daemon", "remux (pid 4242)"). */
   asker: string;
-  /** When the asker was last seen alive (ms): it ended within HEARTBEAT_MS after. */
+  /** Its pid, where it ran. */
+  pid: number;
+  /**
+   * When the asker was last seen alive (ms). One of this boot ended within HEARTBEAT_MS after; one of
+   * another boot (`otherBoot`) was not heard from for STALE_MS since, which is all that can be told.
+   */
   seen: number;
+  otherBoot: boolean;
 }
 
 /**
@@ -173,6 +181,8 @@ const MAX_TTL_MS = 7 * 24 * 3600_000;
 const OPTION_ID = /^[A-Za-z0-9_-]{1,32}$/;
 /** How often a process that waits for answers marks its open questions as still waited for. */
 export const HEARTBEAT_MS = 30_000;
+/** An asker of another boot unheard of this long has ended: three marks missed, room for a slow disk or clock skew. */
+export const STALE_MS = 3 * HEARTBEAT_MS;
 
 export interface ApprovalStoreOptions {
   now?: () => number;
@@ -329,15 +339,21 @@ export class ApprovalStore {
   }
 
   /**
-   * The open approvals whose asker no longer runs: nobody hears their answer. Rows of a remux that kept
-   * no asker are left to expire.
+   * The open approvals whose asker no longer runs: nobody hears their answer. An asker of this boot is
+   * looked up by pid and start; one of another boot, whose pid names nothing here, runs while it marks
+   * its questions (within STALE_MS). Rows of a remux that kept no asker are left to expire.
    */
   orphans(): Orphan[] {
     this.expireDue();
     const rows = this.db.prepare<[], Row & { asker: string | null; asker_pid: number; asker_start: string | null; asker_seen: number | null }>("SELECT * FROM approvals WHERE status = 'pending' AND asker_pid IS NOT NULL").all();
-    return rows
-      .filter((r) => !sameProcessAlive(r.asker_pid, r.asker_start))
-      .map((r) => ({ approval: fromRow(r), asker: r.asker ?? `remux (pid ${r.asker_pid})`, seen: r.asker_seen ?? r.created_at }));
+    const boot = bootId();
+    const now = this.now();
+    return rows.flatMap((r) => {
+      const seen = r.asker_seen ?? r.created_at;
+      const otherBoot = r.asker_start !== null && bootOf(r.asker_start) !== boot;
+      const alive = otherBoot ? now - seen < STALE_MS : sameProcessAlive(r.asker_pid, r.asker_start);
+      return alive ? [] : [{ approval: fromRow(r), asker: r.asker ?? `remux (pid ${r.asker_pid})`, pid: r.asker_pid, seen, otherBoot }];
+    });
   }
 
   /**
@@ -383,7 +399,8 @@ export class ApprovalStore {
 
   /**
    * Counts this process's waits; while there are any, its open approvals are marked as waited for every
-   * HEARTBEAT_MS (asker_seen), which dates a crash: the one who withdraws its orphans says when it was.
+   * HEARTBEAT_MS (asker_seen, set at create and claim too), which dates a crash — the one who withdraws
+   * its orphans says when it was — and is all that tells a daemon of another boot that this one still runs.
    */
   private waiting(change: 1 | -1): void {
     this.waiters += change;
@@ -392,7 +409,13 @@ export class ApprovalStore {
       this.heartbeat = undefined;
     } else if (this.heartbeat === undefined) {
       const mark = this.db.prepare("UPDATE approvals SET asker_seen = ? WHERE status = 'pending' AND asker_pid = ? AND asker_start IS ?");
-      this.heartbeat = setInterval(() => mark.run(this.now(), this.self.pid, this.self.start), HEARTBEAT_MS);
+      this.heartbeat = setInterval(() => {
+        try {
+          mark.run(this.now(), this.self.pid, this.self.start);
+        } catch {
+          // The file busy past its busy timeout: a missed mark is made up by the next (STALE_MS allows two).
+        }
+      }, HEARTBEAT_MS);
       this.heartbeat.unref();
     }
   }

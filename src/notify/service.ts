@@ -299,13 +299,16 @@ export function unreachableLinks(config: Config, env: NodeJS.ProcessEnv): string
  * Why an orphan is withdrawn, for a person: who asked, when it stopped, and what becomes of the question.
  * An agent session's prompt is still the watcher's to ask about while it is on the screen.
  */
-function orphanWhy({ approval, asker, seen }: Orphan): string {
+function orphanWhy({ approval, asker, pid, seen, otherBoot }: Orphan): string {
   // It was last seen waiting at `seen`, and marks that every HEARTBEAT_MS while it runs.
   const [day, from] = new Date(seen).toISOString().slice(0, 19).split('T') as [string, string];
   const to = new Date(seen + HEARTBEAT_MS).toISOString().slice(11, 19);
   // Principals agent:ID are agent sessions (agents/hooks.ts hookPrincipal), watched while they run.
   const then = approval.principal.startsWith('agent:') ? "the agent's prompt will be asked again if still on screen" : 'nothing was done on its behalf';
-  return `${asker} that asked stopped (crash between ${day} ${from} and ${to} UTC); ${then}`;
+  if (!otherBoot) return `${asker} that asked stopped (crash between ${day} ${from} and ${to} UTC); ${then}`;
+  // Another machine's or this one's before a restart: which, and how it ended, cannot be told from here.
+  const who = /\(pid \d+\)/.test(asker) ? asker : `${asker} (pid ${pid})`;
+  return `${who} that asked, on another boot (another machine sharing this REMUX_HOME, or this one before it restarted), has not been heard from since ${day} ${from} UTC; ${then}`;
 }
 
 /** The command that answers `a` at the CLI: approve or deny, or one of an agent prompt's own options. */

@@ -1,17 +1,20 @@
 // A running daemon withdraws the questions whose asker ended, not only a starting one: a `remux client run
 // --no-daemon` waiting on a policy ask and SIGKILLed is withdrawn within one sweep (approvals.orphan_sweep_seconds,
 // short here), audited, its message replaced, `approvals ls --all` saying why; a live asker's question stays.
+// An asker of another boot (another machine sharing REMUX_HOME) is judged by its heartbeat (asker_seen),
+// never by a pid of this machine: kept while fresh, withdrawn once stale, whatever that pid is here.
 // Real daemon, real CLI processes; a local HTTP server stands in for ntfy.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import { AuditStore } from '../../src/audit/store.js';
 import { approvalsDbFile, approvalsKeyFile } from '../../src/config/paths.js';
 import { processAlive } from '../../src/core/process.js';
-import { ApprovalStore } from '../../src/notify/approvals.js';
+import { ApprovalStore, STALE_MS } from '../../src/notify/approvals.js';
 import { ASK_ON_TOUCH_POLICY } from '../support/approvals.js';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { httpRecorder } from '../support/http-recorder.js';
@@ -99,4 +102,31 @@ describe('the running daemon withdraws the questions of askers that ended', { ti
     assert.equal(await exited, 77, 'the live asker heard the answer');
   });
 
+  test('an asker of another boot: kept while its heartbeat is fresh, whatever its pid is here; withdrawn once stale, saying so', async () => {
+    const store = ApprovalStore.open(approvalsDbFile(h.env), approvalsKeyFile(h.env));
+    const ask = (what: string): string => store.create({ principal: 'alice', host: 'web1', what, reason: 'r', source: 'policy:ops', ttlMs: 600_000 }).id;
+    // A pid no process has here (one that ended), and one that runs here (this test): on another machine, neither means anything.
+    const ended = spawnSync('true').pid;
+    const [fresh, stale, runningHere] = [ask('run `a` on web1'), ask('run `b` on web1'), ask('run `c` on web1')];
+    store.close();
+    const db = new Database(approvalsDbFile(h.env));
+    const elsewhere = db.prepare("UPDATE approvals SET asker = NULL, asker_pid = ?, asker_start = 'a-boot-of-another-machine/4711', asker_seen = ? WHERE id = ?");
+    elsewhere.run(ended, Date.now(), fresh);
+    elsewhere.run(ended, Date.now() - STALE_MS - 60_000, stale);
+    elsewhere.run(process.pid, Date.now() - STALE_MS - 60_000, runningHere);
+
+    await until('the stale ones withdrawn', () => (status(stale) === 'cancelled' && status(runningHere) === 'cancelled') || undefined, 10_000);
+    await sleep(5 * SWEEP_MS);
+    assert.equal(status(fresh), 'pending', 'its asker was heard from within the last heartbeats');
+    const why = db.prepare<[string], { why: string }>('SELECT why FROM approvals WHERE id = ?');
+    assert.match(
+      why.get(stale)?.why ?? '',
+      new RegExp(`^remux \\(pid ${ended}\\) that asked, on another boot \\(another machine sharing this REMUX_HOME, or this one before it restarted\\), has not been heard from since ${UTC} UTC; nothing was done on its behalf$`),
+    );
+
+    // Its heartbeats stop: withdrawn at the next sweep.
+    elsewhere.run(ended, Date.now() - STALE_MS - 1_000, fresh);
+    db.close();
+    await until('withdrawn once stale', () => status(fresh) === 'cancelled' || undefined, 10_000);
+  });
 });

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { AuditStore } from '../../src/audit/store.js';
 import { ConfigSchema } from '../../src/config/config.js';
 import { approvalsDbFile } from '../../src/config/paths.js';
-import { processAlive } from '../../src/core/process.js';
+import { bootId, processAlive } from '../../src/core/process.js';
 import { Approvals } from '../../src/notify/service.js';
 import { httpRecorder } from '../support/http-recorder.js';
 import { until } from '../support/until.js';
@@ -60,14 +60,14 @@ test('the approvals of an asker that crashed are withdrawn once, saying why, aud
   await until('both questions asked', () => ids.length === 2);
   const [agentId, policyId] = ids as [string, string];
 
-  // A live asker (this process), and one whose pid runs but is another process by now (its start differs).
+  // A live asker (this process), and one whose pid runs but is another process by now (its start on this boot differs).
   // Its id once its question was sent: no message of its own arrives among those counted below.
   let liveId: string | undefined;
   const live = approvals.ask({ principal: 'bob', host: 'web2', what: 'run `ls` on web2', reason: 'r', source: 'policy:ops' }, stopLive.signal, ({ approval }) => (liveId = approval.id));
   await until('the live question', () => liveId);
   const reusedId = approvals.store.create({ principal: 'carol', host: 'web3', what: 'run `rm x` on web3', reason: 'r', source: 'policy:ops', ttlMs: 60_000 }).id;
   const db = new Database(approvalsDbFile(env));
-  db.prepare("UPDATE approvals SET asker_start = 'another-boot/1' WHERE id = ?").run(reusedId);
+  db.prepare('UPDATE approvals SET asker_start = ? WHERE id = ?').run(`${bootId()}/1`, reusedId);
   db.close();
 
   child.kill('SIGKILL');
