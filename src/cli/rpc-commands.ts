@@ -71,7 +71,8 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
         }
         return stream.result;
       }
-      if (methodName === 'Exec.command') return host.exec(args, execOpts, callOpts);
+      // Printed as it came, bytes (--json: the SDK's strings).
+      if (methodName === 'Exec.command') return opts.json ? host.exec(args, execOpts, callOpts) : captured(host.stream(args, execOpts, callOpts));
       const m = method as typeof runtime.FileSystem.readText;
       const callArgs = parsed ?? [written?.[0], content, written?.[1]];
       return host.callWith(callOpts, m as never, ...(callArgs as never[]));
@@ -224,9 +225,11 @@ function render(inv: Invocation, r: HostResult<unknown>, method: string, spec: R
   let text: string | Buffer;
   if (method === 'Exec.stream') return;
   if (method === 'Exec.command') {
-    const x = v as { stdout: string; stderr: string };
-    inv.stdout.write(single ? x.stdout : prefixed(host, Buffer.from(x.stdout)));
-    inv.stderr.write(single ? x.stderr : prefixed(host, Buffer.from(x.stderr)));
+    const x = v as Captured;
+    for (const [sink, pieces] of [[inv.stdout, x.stdout], [inv.stderr, x.stderr]] as const) {
+      if (!single) sink.write(prefixed(host, Buffer.concat(pieces)));
+      else for (const piece of pieces) sink.write(piece);
+    }
     return;
   }
   if (spec?.print) text = spec.print(v as never);
@@ -236,6 +239,19 @@ function render(inv: Invocation, r: HostResult<unknown>, method: string, spec: R
   else if (Array.isArray(v)) text = v.map((x) => `${String(x)}\n`).join('');
   else text = `${JSON.stringify(v)}\n`;
   inv.stdout.write(single ? text : prefixed(host, Buffer.from(text)));
+}
+
+/** Exec.command's output for the terminal: its bytes as they came, each stream printed whole once the command is over. */
+type Captured = RuntimeModule.CallDone & { stdout: Buffer[]; stderr: Buffer[] };
+
+/**
+ * Exec.command's output kept as the chunks it came in: not joined, decoded to a string and encoded back
+ * as host.exec() would have it (three copies of it, the most of a large output's time and memory).
+ */
+async function captured(stream: RuntimeModule.CallStream<RuntimeModule.OutputChunk, RuntimeModule.CallDone>): Promise<Captured> {
+  const out: Captured = { code: null, signal: null, truncated: false, stdout: [], stderr: [] };
+  for await (const c of stream) out[c.stream].push(c.data);
+  return Object.assign(out, await stream.result);
 }
 
 function prefixed(host: string, data: Buffer): string {
