@@ -109,18 +109,32 @@ interface Word {
   value: string;
 }
 
-/** Shell-like words: whitespace-separated, quotes and backslashes grouping. Lenient: never throws. */
+/** Whitespace (as `\s` counts it), and a run of characters that are neither whitespace, a quote nor a backslash. */
+const SPACES = /\s+/y;
+const PLAIN = /[^\s'"\\]+/y;
+
+/**
+ * Shell-like words: whitespace-separated, quotes and backslashes grouping. Lenient: never throws. Every
+ * audited string passes here (several per call): plain runs are taken whole, not a character at a time.
+ */
 function words(s: string): Word[] {
   const out: Word[] = [];
   const n = s.length;
   let i = 0;
-  while (i < n) {
-    while (i < n && /\s/.test(s[i] ?? '')) i++;
+  for (;;) {
+    SPACES.lastIndex = i;
+    if (SPACES.test(s)) i = SPACES.lastIndex;
     if (i >= n) break;
     const start = i;
     let value = '';
-    while (i < n && !/\s/.test(s[i] ?? '')) {
-      const c = s[i] ?? '';
+    while (i < n) {
+      PLAIN.lastIndex = i;
+      if (PLAIN.test(s)) {
+        value += s.slice(i, PLAIN.lastIndex);
+        i = PLAIN.lastIndex;
+        continue;
+      }
+      const c = s[i] as string;
       if (c === "'") {
         const close = s.indexOf("'", i + 1);
         const j = close < 0 ? n : close;
@@ -137,10 +151,11 @@ function words(s: string): Word[] {
       } else if (c === '\\' && i + 1 < n) {
         value += s[i + 1];
         i += 2;
-      } else {
+      } else if (c === '\\') {
+        // A backslash that ends the string stands for itself.
         value += c;
         i++;
-      }
+      } else break; // whitespace: the word ends
     }
     out.push({ start, end: i, value });
   }

@@ -55,6 +55,13 @@ const textCases: Array<[string, string, string]> = [
   ['dotted and single-quoted names', "db.password: s3, {'auth_token':'t'}", `db.password: ${R}, {'auth_token':'${R}'}`],
   ['a quoted assignment is hidden whole', 'curl -d "password=hunter2" -d \'api_token=t\' x', `curl -d ${R} -d ${R} x`],
   ['one redacted already is left as it is (an approval quotes redacted text)', `replace "password=${R}" with 'password=${R}'`, `replace "password=${R}" with 'password=${R}'`],
+  // Words as a shell splits them, which the scan takes in runs: any whitespace (no-break and ideographic
+  // spaces too) ends one, quotes and backslashes join what they hold, a last backslash stands for itself.
+  ['a flag and its value apart by a no-break space', 'tool --password\u00a0hunter2 next', `tool --password\u00a0${R} next`],
+  ['a quoted value holding an escaped quote', 'tool --password\u3000"a \\" b" next', `tool --password\u3000${R} next`],
+  ['backslashes inside a flag and a value', 'tool --pass\\word x --token a\\ b c', `tool --pass\\word ${R} --token ${R} c`],
+  ['a value ending in a backslash', 'tool --token x\\', `tool --token ${R}`],
+  ['a line ending in a backslash', 'tool\\', 'tool\\'],
   ['names that only contain a secret word are not secrets', 'ssh-keygen: -l reads; monkey: banana; tokens: 5; secret_santa: bob', 'ssh-keygen: -l reads; monkey: banana; tokens: 5; secret_santa: bob'],
 ];
 
