@@ -818,6 +818,10 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
     if (has(p, ['-x', '--extract', '-X', '--vextract', '-b', '--build']) && p.operands.length > 0) c.acc.add(W, p.operands[p.operands.length - 1]);
   },
 
+  ps(c) {
+    if (psPrintsEnvironments(c.argv.slice(c.i))) c.acc.add(R, PROC_ENVIRON);
+  },
+
   keygen(c) {
     // ssh-keygen's modes, as its main() picks them (the first that applies). Where the file is not on the
     // command line (known_hosts in ~/.ssh, a key file asked for on its input, host keys in /etc/ssh),
@@ -956,6 +960,58 @@ const HANDLERS: Record<Kind, (c: Call) => void> = {
  * Other paths are taken for mount points: one reaching /dev through a symlink, or an image file backing a
  * loop device, is checked only as itself.
  */
+/** What `ps e` reads: every process's environment (a read of each /proc/PID/environ). */
+export const PROC_ENVIRON = '/proc/*/environ';
+/** BSD-style ps options that take a value: the rest of their word, else the next word. */
+const PS_BSD_VALUE = new Set([...'OopqtUk']);
+/** UNIX-style ps options that take no value: a word of only these (`-ef`) always parses as UNIX options. */
+const PS_UNIX_FLAGS = new Set([...'AadeFfHjLlMmNTcwyZ']);
+/** ps long options whose value may be the next word. */
+const PS_LONG_VALUE = new Set(['--cols', '--columns', '--width', '--rows', '--lines', '--sort', '--format', '--group', '--Group', '--pid', '--ppid', '--quick-pid', '--sid', '--tty', '--user', '--User']);
+
+/**
+ * Whether procps ps may print processes' environments (BSD `e`: `ps e`, `ps auxe`). A word with a dash
+ * is a UNIX option (`-e`: every process) unless ps fails to parse the words as such: then it parses them
+ * all again as BSD options (`ps -auxe`, where `-u xe` names no user, is `ps auxe`). So every word is also
+ * read as BSD options, and an `e` there counts unless each word is a UNIX option that cannot fail.
+ */
+export function psPrintsEnvironments(args: readonly string[]): boolean {
+  let bsdE = false;
+  let unixSure = true;
+  let value = false;
+  for (const a of args) {
+    if (value) {
+      value = false;
+      continue;
+    }
+    if (a.startsWith('--')) {
+      value = !a.includes('=') && PS_LONG_VALUE.has(a);
+      continue;
+    }
+    const letters = a.startsWith('-') ? a.slice(1) : a;
+    for (let k = 0; k < letters.length; k++) {
+      const ch = letters.charAt(k);
+      if (ch === 'e') bsdE = true;
+      if (PS_BSD_VALUE.has(ch)) {
+        value = k === letters.length - 1;
+        break;
+      }
+    }
+    if (!a.startsWith('-') || !unixWordSure(letters)) unixSure = false;
+  }
+  return bsdE && !unixSure;
+}
+
+/** A UNIX option word that parses whatever follows: flags, optionally ending in -o/-O FORMAT (the same format parser either way). */
+function unixWordSure(letters: string): boolean {
+  for (let k = 0; k < letters.length; k++) {
+    const ch = letters.charAt(k);
+    if (ch === 'o' || ch === 'O') return true;
+    if (!PS_UNIX_FLAGS.has(ch)) return false;
+  }
+  return letters.length > 0;
+}
+
 function namesWhatIsMounted(operand: string): boolean {
   if (/^[A-Z]+=/.test(operand) || operand.startsWith('//') || !looksLikePath(operand)) return true;
   const colon = operand.indexOf(':');

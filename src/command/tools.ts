@@ -68,7 +68,8 @@ export type Kind =
   | 'losetup' //     attaching a file to a loop device is refused
   | 'keygen' //      ssh-keygen: what -f and the operands are depends on the mode
   | 'apt' //         apt, apt-get: package files and -o options that run commands
-  | 'dpkg'; //       dpkg: installing a package file runs its maintainer scripts
+  | 'dpkg' //        dpkg: installing a package file runs its maintainer scripts
+  | 'ps'; //         procps ps: BSD `e` prints every process's environment
 
 export interface ToolSpec {
   readonly kind: Kind;
@@ -370,8 +371,10 @@ export const SYSTEMD_UNITS_ACTING_AS: ReadonlyMap<string, string> = new Map(
 
 const DEFS: Record<string, Def> = {
   // No argument is a path.
-  'echo true false sleep yes seq basename dirname tr expr factor uname id whoami uptime free nproc pwd printenv arch logname tty groups ps':
+  'echo true false sleep yes seq basename dirname tr expr factor uname id whoami uptime free nproc pwd printenv arch logname tty groups':
     { kind: 'none', pathFree: true },
+  // Not path-free: words xargs appends could be `e`.
+  ps: { kind: 'ps' },
   // Also shell builtins, which a shell runs instead of the file (SSH hosts run command lists in one):
   // the handler refuses what makes a builtin run a command written in its arguments.
   printf: { kind: 'builtin', pathFree: true },

@@ -119,15 +119,18 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   if ('refused' in asking) return asking.refused;
   decision = asking.decision;
   let bytesOut = 0;
+  const cd = leadingCd(list);
+  const outside = sandbox === null ? [] : outsideStages(decision, cd.dirs.length);
   const result = await host
     .execute({
       // Leading `cd DIR &&` stages were checked as the directory the rest runs in.
-      list: leadingCd(list).rest,
+      list: cd.rest,
       cwd: decision.cwd,
       timeoutMs: action.timeoutMs !== undefined ? action.timeoutMs : ctx.defaultTimeoutMs,
       pipefail: action.pipefail ?? ctx.defaultPipefail,
       output: decision.output,
       sandbox,
+      ...(outside.length > 0 ? { outside } : {}),
       policy: policy.name,
       stdin: io.stdin ?? null,
       onStdout: (chunk) => {
@@ -226,6 +229,11 @@ function howItEnded(result: ExecResult, decision: Decision, signal: AbortSignal 
   // Stage failures were already written to stderr like sh does; only refusals before the run (125) were not.
   const message = result.exitCode === 125 ? result.error : result.timedOut ? 'timed out; the process group was killed' : result.aborted ? 'interrupted' : null;
   return { outcome: result.exitCode === 0 ? 'ok' : 'failed', exitCode: result.exitCode, message, truncated: result.truncated };
+}
+
+/** The stages of the list after its leading `cd`s (`cds` of them) that a rule with sandbox: false runs outside the sandbox. */
+export function outsideStages(decision: Decision, cds: number): number[] {
+  return decision.bounds.filter((b) => b.outside !== undefined).map((b) => b.stage - cds);
 }
 
 /** The OS sandbox of a command under `policy` on `host`: the policy's, with remux's own files there hidden (Host.ownPaths). */

@@ -56,6 +56,8 @@ interface Plan {
   enterRedirects: string[];
   redirects: Redirect[];
   failed: Status | null;
+  /** Runs outside the command's sandbox (ExecRequest.outside): started and redirected as without one. */
+  outside: boolean;
 }
 
 interface Started {
@@ -183,19 +185,24 @@ class Run {
   /** sh semantics: `&&` runs on success, `||` on failure, `;` always; a skipped pipeline leaves the status alone. */
   private async runList(list: CommandList): Promise<Status> {
     let status: Status = { code: 0, signal: null };
+    let first = 0;
     for (const { op, pipeline } of list.items) {
+      const at = first;
+      first += pipeline.stages.length;
       if (this.stopReason !== null) break;
       if (op === '&&' && status.code !== 0) continue;
       if (op === '||' && status.code === 0) continue;
-      status = await this.runPipeline(pipeline);
+      status = await this.runPipeline(pipeline, at);
     }
     return status;
   }
 
-  private async runPipeline(pipeline: Pipeline): Promise<Status> {
+  /** `first`: the index of its first stage in the list (ExecRequest.outside counts across the list). */
+  private async runPipeline(pipeline: Pipeline, first: number): Promise<Status> {
     const n = pipeline.stages.length;
     if (n === 0) return { code: 0, signal: null };
-    const plans = pipeline.stages.map((stage, i) => this.plan(stage, i === 0, i === n - 1));
+    const outside = (i: number): boolean => this.layout !== null && (this.req.outside?.includes(first + i) ?? false);
+    const plans = pipeline.stages.map((stage, i) => this.plan(stage, i === 0, i === n - 1, outside(i)));
     const started = await this.start(plans);
     const statuses = started.map((s) => s.status);
     const stdinPipes = started.flatMap((s) => (s.stdin ? [s.stdin] : []));
@@ -213,7 +220,7 @@ class Run {
   }
 
   /** Performs the stage's redirections in order (opening files) and finds its program, like sh's child would. */
-  private plan(stage: Stage, first: boolean, last: boolean): Plan {
+  private plan(stage: Stage, first: boolean, last: boolean, outside: boolean): Plan {
     const plan: Plan = {
       argv: stage.argv,
       program: null,
@@ -224,9 +231,10 @@ class Run {
       enterRedirects: [],
       redirects: stage.redirects,
       failed: null,
+      outside,
     };
     for (const r of stage.redirects) {
-      if (this.layout !== null) {
+      if (this.layout !== null && !outside) {
         // Checked here for a clear message; opened inside the sandbox, where the kernel has the last word.
         if (r.kind !== 'dup' && this.outsideSandbox(r) !== null) {
           plan.failed = { code: 1, signal: null };
@@ -254,7 +262,7 @@ class Run {
     const name = stage.argv[0];
     if (name === undefined) return plan;
     const found = resolveProgram(name, this.req.env.PATH ?? '', this.cwd);
-    if ('path' in found && this.layout !== null) {
+    if ('path' in found && this.layout !== null && !outside) {
       const real = realTarget(found.path);
       if (!visibleInside(this.layout, real)) {
         this.stageError('sandbox', `remux: ${name}: ${real} is not inside the sandbox's paths`);
@@ -349,7 +357,7 @@ class Run {
       s.kind === 'file' ? reopen(fd, s.fd, c.O_WRONLY | (s.append ? c.O_APPEND : 0)) : s.kind === 'next' ? 'next' : 'caller';
     // 2>&1: one open file (or pipe) for both, so that writes neither overwrite each other nor reorder.
     const fds: StageSpec['fds'] = [source(plan.stdin), sink(plan.stdout, 1), plan.stderr === plan.stdout ? 'dup' : sink(plan.stderr, 2)];
-    if (this.lease === null) return { program: plan.program, argv: plan.argv, fds, report: false, opens };
+    if (this.lease === null || plan.outside) return { program: plan.program, argv: plan.argv, fds, report: false, opens };
     const namespaces = this.lease.namespaceFds.map((fd, i) => ({ fd: 4 + i, flags: c.O_RDONLY, path: reopenPath(fd) }));
     return {
       program: ENTER_HELPER,
@@ -389,6 +397,7 @@ class Run {
 
     // remux-sandbox-enter says on its report pipe why a stage did not run, and then exits with one of
     // REPORTED_STATUSES; nothing there means the program ran.
+    const lease = plan.outside ? null : this.lease;
     const status = start.exit.then(async (exit): Promise<Status> => {
       const s: Status = { code: exit.code, signal: exit.signal };
       if (exit.lost) {
@@ -396,11 +405,11 @@ class Run {
         return s;
       }
       // Killed, and not by us: a sandbox stopped from outside takes its processes with it.
-      if (s.signal === 'SIGKILL' && this.lease !== null && this.stopReason === null && (await sandboxEnded(this.lease))) {
+      if (s.signal === 'SIGKILL' && lease !== null && this.stopReason === null && (await sandboxEnded(lease))) {
         this.stageError('sandbox', `remux: ${name}: killed: its sandbox was stopped while it ran (from outside remux)`);
         return s;
       }
-      if (this.lease === null || s.signal !== null || !REPORTED_STATUSES.has(s.code)) return s;
+      if (lease === null || s.signal !== null || !REPORTED_STATUSES.has(s.code)) return s;
       if (exit.report === '' || this.stopReason !== null) return s;
       // The sandbox died after it was leased (its first process killed from outside): nothing ran. A
       // stage alone, not fed the caller's stdin (some may be lost in its pipe), runs once more in a new one.

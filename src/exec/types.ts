@@ -43,6 +43,11 @@ export interface ExecRequest {
   output: OutputLimits;
   /** Run every stage inside bubblewrap as this spec says; null = no sandbox (static checks only). */
   sandbox: SandboxSpec | null;
+  /**
+   * With a sandbox: the stages (0-based, counted across the list) that run outside it, as without one,
+   * because the execute_binary rule that allowed them says sandbox: false (Decision.bounds' `outside`).
+   */
+  outside?: readonly number[];
   /** Fed to the first stage that reads the caller's stdin; default /dev/null. */
   stdin?: NodeJS.ReadableStream | null;
   onStdout(chunk: Buffer): void;

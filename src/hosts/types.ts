@@ -12,6 +12,8 @@ export interface HostExecRequest {
   output: OutputLimits;
   /** The OS sandbox to run in, or null to run with static checks only. */
   sandbox: SandboxSpec | null;
+  /** With a sandbox: the stages (0-based, across the list) that run outside it (ExecRequest.outside). */
+  outside?: readonly number[];
   /** The policy the command runs under, for messages; absent for remux's own commands (tmux, host checks). */
   policy?: string;
   stdin?: NodeJS.ReadableStream | null;

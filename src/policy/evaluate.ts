@@ -183,7 +183,12 @@ class Evaluation {
   /** Keyed by cwd and path: a relative path means another file once a cd moved the cwd. */
   private readonly realpaths = new Map<string, string>();
   private readonly programs = new Map<string, string | null>();
-  private readonly enforcement: Enforcement;
+  /** How the stage being checked runs: the command's enforcement, or static checks only for a stage let out. */
+  private enforcement: Enforcement;
+  /** Stages run outside the sandbox, by the execute_binary rule (sandbox: false) that lets them out. */
+  private readonly outside = new Map<number, CompiledRule>();
+  /** Stages that need the sandbox whatever their rules say: code remux cannot check, options only it confines. */
+  private readonly confined = new Set<number>();
 
   constructor(
     private readonly policy: Policy,
@@ -209,6 +214,11 @@ class Evaluation {
   bounds(first: number, end: number): StageBound[] {
     const out: StageBound[] = [];
     for (let stage = first; stage < end; stage++) {
+      const outside = this.outside.get(stage);
+      if (outside) {
+        out.push({ stage, layer: 'static', outside: outside.ref });
+        continue;
+      }
       const code = this.code.get(stage);
       // Without a sandbox, code that passed its check did so under unsandboxed: true.
       if (this.enforcement.sandbox) out.push(code ? { stage, layer: 'sandbox', code } : { stage, layer: 'static+sandbox' });
@@ -217,8 +227,53 @@ class Evaluation {
     return out;
   }
 
+  /**
+   * A stage of the command. In the sandbox, a stage whose programs are all allowed by execute_binary rules
+   * with sandbox: false runs outside it (programs that report on the host: ps, df): it is checked again as
+   * it will run, with static checks only. Code remux cannot check, and options only the sandbox can
+   * confine, keep a stage inside whatever its rules say.
+   */
   stage(s: Stage, index: number, depth: number): void {
+    const from = this.checks.length;
+    this.checkStage(s, index, depth);
+    if (depth > 0 || !this.enforcement.sandbox) return;
+    const rule = this.outsideRule(index, from);
+    if (rule === null) return;
+    this.checks.length = from;
+    this.outside.set(index, rule);
+    const sandboxed = this.enforcement;
+    const where = ruleAt(rule.ref);
+    this.enforcement = { sandbox: false, why: `rule ${where} runs it outside the sandbox: sandbox: false` };
+    try {
+      this.checkStage(s, index, depth);
+    } finally {
+      this.enforcement = sandboxed;
+    }
+    // remux would open them itself, outside the sandbox, where a link swapped in after the check could
+    // lead anywhere its user can write; inside, the sandbox's mounts bound them. /dev/null is the host's own.
+    for (const r of s.redirects) {
+      if (r.kind === 'dup' || r.path === '/dev/null') continue;
+      const op = r.kind === 'read' ? 'read_file' : 'write_file';
+      const reason =
+        `${op} ${show(r.path)}: this stage runs outside the OS sandbox (rule ${where} says sandbox: false), where remux would open it with its own rights; ` +
+        `pipe the output to a sandboxed program instead (… | cat ${r.kind === 'read' ? '' : '> '}${show(r.path)})`;
+      this.push(op, r.path, index, null, reason);
+    }
+  }
+
+  /** The sandbox: false rule that lets the stage checked since `from` out of the sandbox, or null. */
+  private outsideRule(index: number, from: number): CompiledRule | null {
+    if (this.confined.has(index)) return null;
+    const programs = this.checks.slice(from).filter((c) => c.operation === 'execute_binary' || c.operation === 'execute_code');
+    if (programs.length === 0 || programs.some((c) => c.operation === 'execute_code')) return null;
+    const rules = programs.map((c) => this.rulesFor('execute_binary').find((r) => r.ref === c.rule));
+    if (!rules.every((r) => r?.rule.sandbox === false)) return null;
+    return rules[0] ?? null;
+  }
+
+  private checkStage(s: Stage, index: number, depth: number): void {
     const analysis = analyzeArgv(s.argv, (program) => this.toolName(program));
+    if (analysis.sandboxOnly !== null || analysis.code.length > 0) this.confined.add(index);
     if (analysis.refusal !== null) {
       const program = s.argv[0] ?? '';
       this.push('execute_binary', program, index, null, `${show(s.argv.join(' '))}: ${analysis.refusal}`);
@@ -273,7 +328,7 @@ class Evaluation {
       this.push('execute_binary', source, index, null, `nested command ${show(source)}: ${(err as Error).message}`);
       return;
     }
-    for (const item of list.items) for (const s of item.pipeline.stages) this.stage(s, index, depth + 1);
+    for (const item of list.items) for (const s of item.pipeline.stages) this.checkStage(s, index, depth + 1);
   }
 
   private checkProgram(program: string, index: number): void {
@@ -558,10 +613,15 @@ function decide(rules: readonly CompiledRule[], matches: (r: CompiledRule) => bo
   return ask ?? allow;
 }
 
+/** `read_only#3 (policies.yaml:14)` */
+function ruleAt(ref: RuleRef): string {
+  return `${ref.policy}#${ref.index} (${posix.basename(ref.source.file)}:${ref.source.line})`;
+}
+
 function verdictOf(rule: CompiledRule | null, policy: string): string {
   if (!rule) return `no rule of policy ${policy} allows it`;
   const { ref } = rule;
-  const where = `${ref.policy}#${ref.index} (${posix.basename(ref.source.file)}:${ref.source.line})`;
+  const where = ruleAt(ref);
   const why = rule.rule.reason ? `: ${rule.rule.reason}` : '';
   if (ref.effect === 'deny') return `denied by ${where}${why}`;
   if (ref.effect === 'ask') return `needs approval under ${where}${why}`;
@@ -716,10 +776,13 @@ export function explain(decision: Decision): string[] {
   }
   lines.push(`  working directory: ${decision.cwd}`);
   for (const b of decision.bounds) {
-    const why = b.code ? `: ${b.code}` : '';
+    const why = b.code ? `: ${b.code}` : b.outside ? ` (rule ${b.outside.policy}#${b.outside.index} at ${posix.basename(b.outside.source.file)}:${b.outside.source.line} runs it outside the sandbox: sandbox: false)` : '';
     lines.push(`  stage ${b.stage + 1}  bounded by ${LAYERS[b.layer]}${why}`);
   }
-  if (decision.sandbox) lines.push('  runs inside the OS sandbox');
+  const outside = decision.bounds.filter((b) => b.outside).map((b) => b.stage + 1);
+  if (decision.sandbox && outside.length === decision.bounds.length && outside.length > 0) lines.push('  runs outside the OS sandbox (sandbox: false)');
+  else if (decision.sandbox && outside.length > 0) lines.push(`  runs inside the OS sandbox, but for stage${outside.length > 1 ? 's' : ''} ${outside.join(', ')} (sandbox: false)`);
+  else if (decision.sandbox) lines.push('  runs inside the OS sandbox');
   return lines.map(showInvisible);
 }
 

@@ -9,6 +9,7 @@
 //           resource: cat|grep|/opt/tools/*  # string (a|b alternatives), list of strings, or null
 //           effect: allow                    # allow (default) | deny | ask
 //           reason: text                     # optional, echoed in decisions
+//           sandbox: false                   # optional, allow/ask only: run these programs outside the OS sandbox
 //         - operation: execute_code          # programs that run code remux cannot check (make, npm, python3…)
 //           resource: make|npm               # like execute_binary; the command then runs in the OS sandbox
 //           unsandboxed: true                # optional: may also run where there is no sandbox
@@ -59,6 +60,7 @@ export interface RuleSpec {
   output?: OutputLimits;
   reason?: string;
   unsandboxed?: boolean;
+  sandbox?: boolean;
 }
 
 // A redact entry is a regex string or a { from, to } block; entries are checked one by one in outputLimits().
@@ -85,6 +87,7 @@ const CapabilitySchema = strictObject({
   reason: z.string().min(1).optional(),
   // YAML's yes/no are strings here, as for sandbox:.
   unsandboxed: z.boolean({ error: 'expected true or false' }).optional(),
+  sandbox: z.boolean({ error: 'expected true or false' }).optional(),
 }).transform((cap, ctx): RuleSpec => {
   const op = cap.operation as Operation;
   const spec: RuleSpec = { operation: op, effect: cap.effect, resources: null };
@@ -93,6 +96,13 @@ const CapabilitySchema = strictObject({
     if (op !== 'execute_code') issue(ctx, ['unsandboxed'], `only execute_code rules take unsandboxed (this is ${op})`);
     else if (cap.effect === 'deny') issue(ctx, ['unsandboxed'], 'a deny rule runs nothing: unsandboxed has no meaning here');
     else spec.unsandboxed = cap.unsandboxed;
+  }
+  if (cap.sandbox !== undefined) {
+    // Code remux cannot check is bounded by the sandbox alone: no rule lets it out (see unsandboxed).
+    if (op === 'execute_code') issue(ctx, ['sandbox'], 'code remux cannot check never leaves the OS sandbox: sandbox is for execute_binary rules (unsandboxed: true is for hosts without a sandbox)');
+    else if (op !== 'execute_binary') issue(ctx, ['sandbox'], `only execute_binary rules take sandbox (this is ${op})`);
+    else if (cap.effect === 'deny') issue(ctx, ['sandbox'], 'a deny rule runs nothing: sandbox has no meaning here');
+    else spec.sandbox = cap.sandbox;
   }
   if (op === 'write_stdout') {
     spec.output = outputLimits(cap.resource, ctx);

@@ -17,6 +17,7 @@ export interface TemplateCapability {
   effect?: Effect;
   reason?: string;
   unsandboxed?: boolean;
+  sandbox?: boolean;
   /** Written as a comment above the capability. */
   comment?: string;
 }
@@ -46,8 +47,22 @@ const REDACT_SECRETS = [
 
 const READ_TOOLS = [
   'cat', 'head', 'tail', 'grep', 'zcat', 'zgrep', 'wc', 'ls', 'stat', 'du', 'find', 'sort', 'uniq', 'cut',
-  'file', 'journalctl', 'uptime', 'df', 'free', 'ps', 'id', 'whoami', 'uname',
+  'file', 'journalctl', 'id', 'whoami', 'uname',
 ];
+/** Programs that report on the host itself: run outside the OS sandbox, whose own processes and disks they would report. */
+const HOST_TOOLS = ['ps', 'df', 'uptime', 'free'];
+
+const hostTools: TemplateCapability = {
+  operation: 'execute_binary',
+  resource: HOST_TOOLS,
+  sandbox: false,
+  comment:
+    'Programs that report on the host itself. Inside the OS sandbox they would see only the sandbox:\n' +
+    'its own processes (ps), its own root filesystem (df), no logged-in users (uptime). sandbox: false\n' +
+    "runs them outside it, bounded by remux's static checks alone (ps e, which prints every process's\n" +
+    'environment, counts as reading /proc/*/environ, which this policy does not grant); the rest of a\n' +
+    'pipeline stays sandboxed: in ps aux | grep sshd, grep runs inside.',
+};
 const READ_TREES = ['/var/log/**', '/tmp/**'];
 
 /** The developer template's workspace unless `policy create --workspace DIR` names one: a placeholder the user edits. */
@@ -79,6 +94,7 @@ const readOnlyCapabilities: TemplateCapability[] = [
       'Deliberately absent: sed and awk (can write files or run commands), less (interactive),\n' +
       'date and hostname (date -s and hostname NAME change the host).',
   },
+  hostTools,
   { operation: 'read_file', resource: READ_TREES, comment: '/var/log/** covers /var/log itself and everything below it.' },
   { operation: 'list_directory', resource: READ_TREES, comment: 'ls, du, find and grep -r need to list directories.' },
   limitedOutput(10 * MiB),
@@ -169,6 +185,13 @@ export const TEMPLATES: Record<TemplateName, Template> = {
   admin: {
     description: 'Everything, with approval before destructive programs, code remux cannot check and sensitive files',
     capabilities: [
+      {
+        ...hostTools,
+        comment:
+          'Programs that report on the host itself run outside the OS sandbox (sandbox: false), which\n' +
+          'would show them only its own processes and root filesystem. First: the first allow rule that\n' +
+          'matches a program decides, and /** below keeps what it allows in the sandbox.',
+      },
       {
         operation: 'execute_binary',
         resource: '/**',

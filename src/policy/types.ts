@@ -53,6 +53,11 @@ export interface Rule {
    * or its host has none). Without it such code is refused there, since no static check bounds it.
    */
   unsandboxed?: boolean;
+  /**
+   * execute_binary allow/ask only: false runs a stage whose programs this rule allows outside the OS
+   * sandbox, bounded by the static checks alone (programs that report on the host: ps, df, uptime).
+   */
+  sandbox?: boolean;
   source: SourceRef;
 }
 
@@ -125,6 +130,8 @@ export interface StageBound {
   layer: 'static+sandbox' | 'static' | 'sandbox' | 'none';
   /** For `sandbox` and `none`: what runs unchecked code, e.g. "make runs a Makefile's recipes, …". */
   code?: string;
+  /** For `static` in a sandboxed command: the execute_binary rule whose sandbox: false runs this stage outside it. */
+  outside?: RuleRef;
 }
 
 /** How paths and program names are resolved on the host a command targets (local filesystem, or a remote host's answers). */
