@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { analyzeArgv, mkfsPasses } from '../../src/command/analysis.js';
+import { analyzeArgv, mkfsPasses, PROC_ENVIRON, psPrintsEnvironments } from '../../src/command/analysis.js';
 import { lookupTool } from '../../src/command/tools.js';
 import { findProgram } from './support/shells.js';
 
@@ -169,6 +169,45 @@ cases('programs without paths', [
   { argv: ['uptime'] },
   { argv: ['hostname'] },
 ]);
+
+// BSD `e` prints every process's environment: a read of /proc/*/environ. A dashed word is a UNIX option
+// (-e: every process) unless ps fails to parse it so and reads every word again as BSD options.
+cases('ps: BSD e reads every environment', [
+  { argv: ['ps', '-e'] },
+  { argv: ['ps', '-ef'] },
+  { argv: ['ps', '-eF', '-H'] },
+  { argv: ['ps', '-eo', 'pid,user,args'] },
+  { argv: ['ps', 'axo', 'pid,user,etime'] }, // the e's are in o's value
+  { argv: ['ps', '--sort', 'pid', 'ax'] },
+  { argv: ['ps', 'e'], reads: [PROC_ENVIRON] },
+  { argv: ['ps', 'auxe'], reads: [PROC_ENVIRON] },
+  { argv: ['ps', 'axe'], reads: [PROC_ENVIRON] },
+  { argv: ['ps', '-auxe'], reads: [PROC_ENVIRON] }, // `-u xe` names no user: ps falls back to BSD auxe
+  { argv: ['ps', '-ex'], reads: [PROC_ENVIRON] },
+  { argv: ['ps', '-ef', '-u', 'xe'], reads: [PROC_ENVIRON] },
+  { argv: ['ps', '-A', 'e'], reads: [PROC_ENVIRON] },
+]);
+
+test('ps: what the check lets through prints no environment, run for real', (t) => {
+  const ps = findProgram('ps');
+  if (ps === null) return t.skip('no ps here');
+  const marker = 'REMUX_PS_MARK=seen';
+  // Every process of this user is listed by these, ps itself included, whose environment holds the marker.
+  const shows = (args: string[]): boolean => spawnSync(ps, args, { env: { PATH: process.env.PATH ?? '', REMUX_PS_MARK: 'seen' }, encoding: 'utf8' }).stdout.includes(marker);
+  const words = [['aux'], ['-ef'], ['-e'], ['-eo', 'pid,args'], ['axo', 'pid,args'], ['-ex'], ['-et'], ['-auxe'], ['auxe'], ['axe'], ['-ef', '-u', 'xe'], ['-e', '-u', 'xe'], ['-A', 'e'], ['--sort=pid', 'axe']];
+  for (const args of words) {
+    if (!psPrintsEnvironments(args)) assert.ok(!shows(args), `ps ${args.join(' ')} passed the check but printed an environment`);
+  }
+  // The ones that do print it are caught (and the marker is seen where ps prints environments).
+  for (const args of [['auxe'], ['-auxe'], ['-ex']]) {
+    assert.ok(shows(args), `ps ${args.join(' ')} prints environments here`);
+    assert.ok(psPrintsEnvironments(args));
+  }
+});
+
+test('xargs may not append words to ps (an appended e prints environments)', () => {
+  assert.match(analyzeArgv(['xargs', 'ps', 'ax']).refusal ?? '', /xargs would pass unchecked arguments to ps/);
+});
 
 cases('searchers', [
   { argv: ['grep', 'foo', '/var/log/syslog'], reads: ['/var/log/syslog'] },

@@ -139,7 +139,7 @@ describe('every kind of bad input is an error with file:line', () => {
     );
     assert.equal(
       problem(one('operation: read_file\n        resource: /x\n        effects: deny')),
-      '6: policies.p.capabilities[0].effects: unknown key (allowed keys: operation, resource, effect, reason, unsandboxed)',
+      '6: policies.p.capabilities[0].effects: unknown key (allowed keys: operation, resource, effect, reason, unsandboxed, sandbox)',
     );
     assert.equal(
       problem(one('operation: write_stdout\n        resource:\n          max_byte: 10')),
@@ -189,6 +189,25 @@ describe('every kind of bad input is an error with file:line', () => {
       problem(one('operation: execute_code\n        resource: make\n        effect: deny\n        unsandboxed: true')),
       '7: policies.p.capabilities[0].unsandboxed: a deny rule runs nothing: unsandboxed has no meaning here',
     );
+  });
+
+  test('sandbox: false only on execute_binary allow and ask rules; never lets execute_code out', () => {
+    const p = parsePolicies(one('{ operation: execute_binary, resource: ps|df, effect: ask, sandbox: false }'), 'p.yaml', {}).get('p');
+    assert.deepEqual([p?.rules[0]?.resources, p?.rules[0]?.sandbox], [['ps', 'df'], false]);
+    assert.equal(parsePolicies(one('{ operation: execute_binary, resource: ps }'), 'p.yaml', {}).get('p')?.rules[0]?.sandbox, undefined);
+    assert.equal(
+      problem(one('operation: execute_code\n        resource: make\n        sandbox: false')),
+      '6: policies.p.capabilities[0].sandbox: code remux cannot check never leaves the OS sandbox: sandbox is for execute_binary rules (unsandboxed: true is for hosts without a sandbox)',
+    );
+    assert.equal(
+      problem(one('operation: execute_binary\n        resource: ps\n        effect: deny\n        sandbox: false')),
+      '7: policies.p.capabilities[0].sandbox: a deny rule runs nothing: sandbox has no meaning here',
+    );
+    assert.equal(
+      problem(one('operation: read_file\n        resource: /proc/**\n        sandbox: false')),
+      '6: policies.p.capabilities[0].sandbox: only execute_binary rules take sandbox (this is read_file)',
+    );
+    assert.equal(problem(one('operation: execute_binary\n        resource: ps\n        sandbox: no')), '6: policies.p.capabilities[0].sandbox: expected true or false');
   });
 
   test('policy names', () => {
