@@ -71,14 +71,23 @@ function renderStage(stage: Stage, names: NameQuoting): string {
   return [quoteCommandName(name, names), ...args.map(quoteWord), ...stage.redirects.map(renderRedirect)].join(' ');
 }
 
-/** Renders `list` as one line of POSIX sh (`names: 'plain'`: for people and remux's parser, see the header). */
-export function renderCommandList(list: CommandList, names: NameQuoting = 'quoted'): string {
+/**
+ * Renders `list` as one line of POSIX sh (`names: 'plain'`: for people and remux's parser, see the header).
+ * `stageText` may replace each stage's text (its index counted across the list; `text` is as rendered).
+ */
+export function renderCommandList(list: CommandList, names: NameQuoting = 'quoted', stageText?: (stage: Stage, index: number, text: string) => string): string {
+  let index = 0;
   if (list.items.length === 0) throw new TypeError('a command list needs at least one pipeline');
   return list.items
     .map(({ op, pipeline }, k) => {
       if ((k === 0) !== (op === null)) throw new TypeError('only the first pipeline has no connector');
       if (pipeline.stages.length === 0) throw new TypeError('a pipeline needs at least one stage');
-      const text = pipeline.stages.map((stage) => renderStage(stage, names)).join(' | ');
+      const text = pipeline.stages
+        .map((stage) => {
+          const own = renderStage(stage, names);
+          return stageText ? stageText(stage, index++, own) : own;
+        })
+        .join(' | ');
       return op === null ? text : ` ${op} ${text}`;
     })
     .join('');

@@ -39,7 +39,7 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey, SFTPWrapper } from 'ssh2';
 import { quoteWord, renderCommandList } from '../command/render.js';
-import type { CommandList } from '../command/types.js';
+import type { CommandList, Stage } from '../command/types.js';
 import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecErrorKind, ExecResult, OutputFlow, SandboxSpec } from '../exec/types.js';
 import type { HostAuth } from './inventory.js';
@@ -517,6 +517,11 @@ export interface WrapOptions {
   argv?: string[] | null;
   /** The list reads the channel's stdin: the wrapper reports its process group and waits for `go` (ssh-input.ts) instead of watching stdin. */
   stdin?: boolean;
+  /**
+   * With a sandbox: the list, when some of its stages (0-based, across it) run outside the sandbox
+   * (HostExecRequest.outside). The wrapper's shell then runs the list and enters the sandbox stage by stage.
+   */
+  mixed?: { list: CommandList; outside: readonly number[] } | null;
 }
 
 
@@ -551,6 +556,7 @@ export function wrapScript(body: string, o: WrapOptions): string {
   const { pipefail, list } = listLines(body, o);
   const sandbox = o.sandbox ?? null;
   const holder = sandbox === null ? null : (o.holder ?? null);
+  if (sandbox !== null && o.mixed) return mixedWrapScript(o, sandbox, holder, o.mixed, refuse);
   if (sandbox !== null && holder !== null) return holderWrapScript(o, holder, refuse, pipefail, list);
   return [
     `PATH=${quoteWord(o.securePath)}; export PATH`,
@@ -597,13 +603,6 @@ export function wrapScript(body: string, o: WrapOptions): string {
  * unused at most, or with the connection).
  */
 function holderWrapScript(o: WrapOptions, h: HolderInfo, refuse: (what: Refusal) => string, pipefail: string[], list: string[]): string {
-  // case patterns: the path itself, and anything below it (quoted: literal).
-  const under = (p: string): string[] => (p === '/' ? ["'/'*"] : [quoteWord(p), `${quoteWord(p)}/*`]);
-  for (const n of [h.keeper, h.init]) if (!Number.isSafeInteger(n) || n <= 1) throw new TypeError(`bad holder pid ${n}`);
-  for (const t of [h.keeperStart, h.initStart]) if (!/^\d+$/.test(t)) throw new TypeError(`bad holder start time ${t}`);
-  const fds = ENTER_NAMESPACES.map((ns, i) => `${i + 4}</proc/${h.init}/ns/${ns}`).join(' ');
-  const sameProcess = (pid: number, start: string): string[] => [`{ read -r q </proc/${pid}/stat; } 2>/dev/null || ${refuse('holder-gone')}`, `f \${q##*) }; [ "$s" = ${start} ] || ${refuse('holder-gone')}`];
-  const env = [`--env PATH=${quoteWord(o.securePath)}`, ...PASSED_ENV.map((name) => `\${${name}+--env "${name}=$${name}"}`)].join(' ');
   const argv = o.argv ?? null;
   const run = argv !== null && argv.length > 0
     ? `--started ${quoteWord(`${o.marker}${STARTED}`)} -- ${[argv[0]!, ...argv].map(quoteWord).join(' ')}`
@@ -612,6 +611,25 @@ function holderWrapScript(o: WrapOptions, h: HolderInfo, refuse: (what: Refusal)
     `PATH=${quoteWord(o.securePath)}; export PATH`,
     `cd -P -- ${quoteWord(o.cwd ?? '.')} 2>/dev/null || ${refuse('cwd')}`,
     'c=$PWD',
+    ...holderChecks(h, refuse),
+    // With stdin, the helper leaves it to the list and the kill switch is another channel (ssh-input.ts).
+    ...(o.stdin === true ? inputGate(o.marker) : []),
+    `exec /proc/${h.keeper}/fd/${HELPER_FD}${o.stdin === true ? '' : ` --watch 10 ${o.killGraceMs}`} --report-prefix ${quoteWord(`${o.marker}enter `)} ${enterEnv(o)} --cwd "$c" ${run} 3>&2${o.stdin === true ? '' : ' 10<&0 0</dev/null'}`,
+  ].join('\n');
+}
+
+/**
+ * The holder's checks before entering it ($c: the physical working directory): $c visible in it, its
+ * namespaces open as fds 4-9, its init and keeper the same processes (see holderWrapScript).
+ */
+function holderChecks(h: HolderInfo, refuse: (what: Refusal) => string): string[] {
+  // case patterns: the path itself, and anything below it (quoted: literal).
+  const under = (p: string): string[] => (p === '/' ? ["'/'*"] : [quoteWord(p), `${quoteWord(p)}/*`]);
+  for (const n of [h.keeper, h.init]) if (!Number.isSafeInteger(n) || n <= 1) throw new TypeError(`bad holder pid ${n}`);
+  for (const t of [h.keeperStart, h.initStart]) if (!/^\d+$/.test(t)) throw new TypeError(`bad holder start time ${t}`);
+  const fds = ENTER_NAMESPACES.map((ns, i) => `${i + 4}</proc/${h.init}/ns/${ns}`).join(' ');
+  const sameProcess = (pid: number, start: string): string[] => [`{ read -r q </proc/${pid}/stat; } 2>/dev/null || ${refuse('holder-gone')}`, `f \${q##*) }; [ "$s" = ${start} ] || ${refuse('holder-gone')}`];
+  return [
     'v=0',
     `case $c in ${['/', ...h.visible.flatMap(under)].join(' | ')}) v=1 ;; esac`,
     ...(h.hidden.length === 0 ? [] : [`case $c in ${h.hidden.flatMap(under).join(' | ')}) v=0 ;; esac`]),
@@ -621,9 +639,55 @@ function holderWrapScript(o: WrapOptions, h: HolderInfo, refuse: (what: Refusal)
     'f() { shift 19; s=$1; }',
     ...sameProcess(h.init, h.initStart),
     ...sameProcess(h.keeper, h.keeperStart),
-    // With stdin, the helper leaves it to the list and the kill switch is another channel (ssh-input.ts).
-    ...(o.stdin === true ? inputGate(o.marker) : []),
-    `exec /proc/${h.keeper}/fd/${HELPER_FD}${o.stdin === true ? '' : ` --watch 10 ${o.killGraceMs}`} --report-prefix ${quoteWord(`${o.marker}enter `)} ${env} --cwd "$c" ${run} 3>&2${o.stdin === true ? '' : ' 10<&0 0</dev/null'}`,
+  ];
+}
+
+/** remux-sandbox-enter's --env options: the environment bwrap --clearenv --setenv would give. */
+function enterEnv(o: WrapOptions): string {
+  return [`--env PATH=${quoteWord(o.securePath)}`, ...PASSED_ENV.map((name) => `\${${name}+--env "${name}=$${name}"}`)].join(' ');
+}
+
+/**
+ * wrapScript for a list some of whose stages run outside the sandbox (rules with sandbox: false: ps, df
+ * report on the host). The wrapper's shell runs the list as without a sandbox, in its physical working
+ * directory (which the sandbox must show, as always), and each other stage enters the sandbox on its own:
+ * with a holder, through remux-sandbox-enter (the holder's namespaces opened and checked as in
+ * holderWrapScript), which performs the stage's redirections inside; without one, in a bwrap of its own
+ * whose shell performs them (a sandbox per stage: they share no /tmp). The stages let out have no file
+ * redirections (the policy check refuses them) and do not keep the namespaces' descriptors.
+ */
+function mixedWrapScript(o: WrapOptions, sandbox: SandboxSpec, h: HolderInfo | null, mixed: NonNullable<WrapOptions['mixed']>, refuse: (what: Refusal) => string): string {
+  const closeNs = ENTER_NAMESPACES.map((_, i) => `${i + 4}<&-`).join(' ');
+  const inside = (stage: Stage, text: string): string => {
+    if (h === null) return `"$b" "$@" -- ${INNER_SHELL} -c ${quoteWord(`exec ${text}`)}`;
+    const [program, ...args] = stage.argv as [string, ...string[]];
+    const path = (p: string): string => (p.startsWith('/') ? quoteWord(p) : `"$c"/${quoteWord(p)}`);
+    const redirects = stage.redirects.map((r) => (r.kind === 'dup' ? '--dup' : r.kind === 'read' ? `--read ${path(r.path)}` : `${r.append ? '--append' : '--write'} ${r.fd} ${path(r.path)}`));
+    const report = `--report-prefix ${quoteWord('remux: the sandbox could not run a stage: ')}`;
+    return [`/proc/${h.keeper}/fd/${HELPER_FD}`, report, enterEnv(o), ...redirects, '--cwd "$c" --', ...[program, program, ...args].map(quoteWord), '3>&2'].join(' ');
+  };
+  const body = renderCommandList(mixed.list, 'quoted', (stage, i, text) => (mixed.outside.includes(i) ? `${text} ${closeNs}` : inside(stage, text)));
+  const { pipefail, list } = listLines(body, o);
+  const enter = h === null ? bwrapPrologue(sandbox, { securePath: o.securePath, noBwrap: refuse('no-bwrap'), cwdHidden: refuse('cwd-hidden') }) : holderChecks(h, refuse);
+  return [
+    `PATH=${quoteWord(o.securePath)}; export PATH`,
+    `cd -P -- ${quoteWord(o.cwd ?? '.')} 2>/dev/null || ${refuse('cwd')}`,
+    'c=$PWD',
+    ...enter,
+    ...(o.stdin === true
+      ? inputGate(o.marker)
+      : [
+          'exec 3<&0 </dev/null',
+          `{ trap '' TERM; read -r _ <&3; kill -s TERM 0; command -p sleep ${o.killGraceMs / 1000}; kill -s KILL 0; } >/dev/null 2>&1 ${closeNs} &`,
+          'w=$!',
+          'exec 3<&-',
+        ]),
+    ...pipefail,
+    ...list,
+    's=$?; exec >/dev/null 2>&1',
+    ...(o.stdin === true ? [] : ['kill -s KILL $w']),
+    "trap '' TERM; kill -s TERM 0",
+    'exit $s',
   ].join('\n');
 }
 
@@ -666,7 +730,8 @@ export interface DirectEnter {
 
 /** How a resident executor may run this command without the wrapper's shell, or null. */
 function residentRun(body: string, req: HostExecRequest, o: WrapOptions): ResidentRun | null {
-  if (o.stdin === true) return null;
+  // A list with stages outside its sandbox: the wrapper's shell runs it (mixedWrapScript).
+  if (o.stdin === true || o.mixed) return null;
   const argv = o.argv ?? null;
   if (req.sandbox === null) return argv !== null && argv.length > 0 ? { program: { argv, cwd: o.cwd, securePath: o.securePath, marker: o.marker, killGraceMs: o.killGraceMs } } : null;
   if (!o.holder) return null;
@@ -724,7 +789,8 @@ export async function runCommandOutcome(conn: SshConnection, req: HostExecReques
   const killGraceMs = opts.killGraceMs ?? SSH_DEFAULTS.killGraceMs;
   const marker = `remux-${randomBytes(8).toString('hex')}:`;
   const stdin = req.stdin ?? null;
-  const wrap: WrapOptions = { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv: singleProgram(req.list), stdin: stdin !== null };
+  const mixed = req.sandbox !== null && (req.outside?.length ?? 0) > 0 ? { list: req.list, outside: req.outside ?? [] } : null;
+  const wrap: WrapOptions = { securePath: opts.securePath, cwd: req.cwd, pipefail: req.pipefail, marker, killGraceMs, sandbox: req.sandbox, holder: opts.holder ?? null, argv: mixed ? null : singleProgram(req.list), stdin: stdin !== null, mixed };
   const body = renderCommandList(req.list);
   // Built only when it runs: a resident executor mostly runs what it would run without it.
   const script = (): string => wrapScript(body, wrap);
