@@ -33,6 +33,8 @@ function ruleView(rule: Rule): Record<string, unknown> {
     resources: rule.resources,
     ...(rule.output ? { output: outputView(rule.output) } : {}),
     ...(rule.reason ? { reason: rule.reason } : {}),
+    ...(rule.sandbox === false ? { sandbox: false } : {}),
+    ...(rule.unsandboxed === true ? { unsandboxed: true } : {}),
     source: `${rule.source.file}:${rule.source.line}`,
   };
 }
@@ -71,7 +73,8 @@ export function showPolicy(name: string, opts: { json?: boolean }): void {
   process.stdout.write(`${policy.name}${policy.description ? ` — ${policy.description}` : ''}\n`);
   process.stdout.write(`source: ${policy.source.file}:${policy.source.line}   sandbox: ${SANDBOX_MODES[policy.sandbox]}\n\n`);
   for (const r of policy.rules) {
-    process.stdout.write(`#${r.index}  ${r.effect.padEnd(5)}  ${r.operation}  (line ${r.source.line})${r.reason ? ` — ${r.reason}` : ''}\n`);
+    const where = `${r.sandbox === false ? '  sandbox: false' : ''}${r.unsandboxed === true ? '  unsandboxed: true' : ''}`;
+    process.stdout.write(`#${r.index}  ${r.effect.padEnd(5)}  ${r.operation}  (line ${r.source.line})${where}${r.reason ? ` — ${r.reason}` : ''}\n`);
     for (const line of wrapWords(resourceWords(r), 76)) process.stdout.write(`      ${line}\n`);
   }
 }

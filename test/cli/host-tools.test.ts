@@ -127,6 +127,8 @@ describe('host-inspection programs see the host, not the sandbox', () => {
     );
     assert.ok(text.stdout.includes('  stage 2  bounded by static checks, then the OS sandbox\n'), text.stdout);
     assert.ok(text.stdout.includes('  runs inside the OS sandbox, but for stage 1 (sandbox: false)\n'), text.stdout);
+    const show = await remux(['policy', 'show', 'read_only'], { env });
+    assert.ok(show.stdout.includes(`#1  allow  execute_binary  (line ${policyLine})  sandbox: false\n      ps df uptime free\n`), show.stdout);
     const json = await remux(['policy', 'check', 'read_only', '--json', '--', 'ps aux | grep sshd'], { env, cwd: tree });
     const { bounds } = JSON.parse(json.stdout) as { bounds: unknown };
     assert.deepEqual(bounds, [
