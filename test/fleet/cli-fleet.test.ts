@@ -42,7 +42,15 @@ function boxPolicies(box: string): string {
       - { operation: list_directory, resource: /tmp/** }
       - { operation: write_stdout, resource: null }
 `;
-  return `  boxed:\n${rules}  open:\n    sandbox: false\n${rules}  strict:\n    sandbox: required\n${rules}  tmp-boxed:\n${tmp}  tmp-open:\n    sandbox: false\n${tmp}`;
+  // ps reports on the host: its rule lets it out of the sandbox, grep stays in.
+  const host = `    capabilities:
+      - { operation: execute_binary, resource: ps, sandbox: false }
+      - { operation: execute_binary, resource: grep }
+      - { operation: read_file, resource: [${box}, ${box}/**] }
+      - { operation: list_directory, resource: [${box}, ${box}/**] }
+      - { operation: write_stdout, resource: null }
+`;
+  return `  hostbox:\n${host}  boxed:\n${rules}  open:\n    sandbox: false\n${rules}  strict:\n    sandbox: required\n${rules}  tmp-boxed:\n${tmp}  tmp-open:\n    sandbox: false\n${tmp}`;
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -146,6 +154,19 @@ describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
     assert.equal(boxed.code, 2, boxed.stderr);
     const data = await remux(['client', 'run', 'h1', '--policy', 'boxed', '--cwd', box, '--', 'cat data.txt'], { env: env() });
     assert.equal(data.stdout, 'visible\n', data.stderr);
+  });
+
+  test('sandboxed: ps (sandbox: false) sees the host while grep, piped from it, stays in the sandbox', async () => {
+    const sleeper = fleet.hosts[0]!.spawn(['sleep', '34567']);
+    try {
+      const r = await remux(['client', 'run', 'h1', '--policy', 'hostbox', '--cwd', box, '--', `ps ax | grep -R -e 'sleep 34567' -e TOP-SECRET - ${box}`], { env: env() });
+      // 2: the link to the secret leads nowhere inside.
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stdout, /^\(standard input\):.*\bsleep 34567$/m, r.stdout);
+      assert.doesNotMatch(r.stdout, new RegExp(`link:${SECRET}`));
+    } finally {
+      sleeper.kill();
+    }
   });
 
   test("sandboxed: the host's tmux directory is empty inside though the policy shows it (a tmux client there could have the server run anything outside)", async () => {
