@@ -36,6 +36,15 @@ const fx = makeFixture(`
       - { operation: read_file, resource: "\${T}/data/*/key", effect: ask, reason: keys }
       - { operation: write_file, resource: "\${T}/data/sub/**", effect: deny }
       - { operation: write_stdout, resource: null }
+  keys_let_out:
+    capabilities:
+      - { operation: execute_binary, resource: rm, sandbox: false }
+      - { operation: execute_binary, resource: cat|sh }
+      - { operation: read_file, resource: "\${T}/**" }
+      - { operation: list_directory, resource: "\${T}/**" }
+      - { operation: write_file, resource: "\${T}/**" }
+      - { operation: write_file, resource: "\${T}/data/sub/**", effect: deny }
+      - { operation: write_stdout, resource: null }
   limits:
     capabilities:
       - { operation: execute_binary, resource: cat }
@@ -372,6 +381,27 @@ describe('evaluate: options only the OS sandbox can confine', () => {
     const rm = evaluate(keys, parseCommand(`rm -r ${T}/data`), { cwd: T, resolver: fx.resolver, enforcement: staticOnly });
     assert.equal(rm.effect, 'deny', explain(rm).join('\n'));
     assert.match(rm.reason, new RegExp(`^write_file ${T}/data: denied by keys_asked#\\d+ .*; it covers paths below`));
+  });
+
+  test('a stage a sandbox: false rule lets out is checked as it runs, with static checks only; the rest stays in', () => {
+    const policy = named('keys_let_out');
+    writeFileSync(`${T}/bin/rm`, '#!/bin/sh\n', { mode: 0o755 });
+    const check = (command: string): Decision => evaluate(policy, parseCommand(command), { cwd: T, resolver: fx.resolver, enforcement: { sandbox: true } });
+    // In the sandbox the read-only mount would stop rm below data/sub; outside, only the check can.
+    const d = check(`cat ${T}/data/a.log; rm -r ${T}/data`);
+    assert.equal(d.effect, 'deny', explain(d).join('\n'));
+    assert.match(d.reason, new RegExp(`^write_file ${T}/data: denied by keys_let_out#5 .*; it covers paths below`));
+    assert.deepEqual(
+      d.bounds.map((b) => [b.stage, b.layer, b.outside?.index]),
+      [
+        [0, 'static+sandbox', undefined],
+        [1, 'static', 0],
+      ],
+    );
+    // Through sh, which its rule keeps in the sandbox, rm stays in too.
+    const nested = check(`sh -c 'rm -r ${T}/data'`);
+    assertAllowed(nested);
+    assert.deepEqual(nested.bounds, [{ stage: 0, layer: 'static+sandbox' }]);
   });
 
   test('with static checks only, a written symlink must be writable where it lies too: rm or mv would replace the link itself', () => {
