@@ -7,7 +7,9 @@ import { withFileLock, writeAtomic } from '../config/atomic-file.js';
 import { remuxHome } from '../config/paths.js';
 import { findByIdPrefix } from '../core/errors.js';
 
-export type SandboxKind = 'srt' | 'docker' | 'none';
+/** What `code start --sandbox` takes (agents.default_sandbox too). */
+export const SANDBOX_KINDS = ['srt', 'docker', 'none'] as const;
+export type SandboxKind = (typeof SANDBOX_KINDS)[number];
 
 export interface AgentSession {
   /** Short random id; any unique prefix names the session. */

@@ -20,7 +20,7 @@ import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
 import { checkAgentProgram, checkBackend, checkWorkspace, removeAgentTmp } from '../agents/sandbox.js';
-import { changeSessions, envFileOf, findSession, isOver, logFileOf, newId, readSessions, type AgentSession, type SandboxKind } from '../agents/store.js';
+import { changeSessions, envFileOf, findSession, isOver, logFileOf, newId, readSessions, SANDBOX_KINDS, type AgentSession, type SandboxKind } from '../agents/store.js';
 import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveSessions, newSession } from '../agents/tmux.js';
 import { processInvocation } from './invocation.js';
 import { printJson, printTable, UsageError, utcCell } from './output.js';
@@ -191,7 +191,7 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`workspace ${dir} is not a directory`);
   const agent = opts.agent ?? config.agents.default_agent;
   const sandbox = (opts.sandbox ?? config.agents.default_sandbox) as SandboxKind;
-  if (!['srt', 'docker', 'none'].includes(sandbox)) throw new UsageError(`--sandbox must be srt, docker or none, got "${sandbox}"`);
+  if (!SANDBOX_KINDS.includes(sandbox)) throw new UsageError(`--sandbox must be srt, docker or none, got "${sandbox}"`);
   // Bad -p/--continue/CMD, a backend that cannot start, a program not installed: refused before anything exists.
   const [program] = launchArgv({ agent, prompt: opts.prompt, continue: opts.continue }) as [string];
   checkBackend(sandbox);

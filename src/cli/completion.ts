@@ -161,7 +161,8 @@ async function valuesOf(source: ValueSource | undefined, current: string, line: 
     case 'inventory-host':
       return matching(current, inventory(env).names);
     case 'policy':
-      // Several policies are given as a,b (principal --policy).
+      return matching(current, keysOf(policiesFile(env), 'policies').map((value) => ({ value })));
+    case 'policies':
       return listOf(current, keysOf(policiesFile(env), 'policies').map((value) => ({ value })));
     case 'policy-template':
       return matching(current, (await import('../policy/templates.js')).TEMPLATE_NAMES.map((value) => ({ value })));

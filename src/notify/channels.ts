@@ -8,8 +8,9 @@ import { REDACTED, redactText } from '../audit/redact.js';
 import { showInvisible } from '../command/invisible.js';
 import { post, type PostResult } from './http-post.js';
 
-export type Priority = 'low' | 'normal' | 'high';
-export const PRIORITIES: readonly Priority[] = ['low', 'normal', 'high'];
+import type { Priority } from './priority.js';
+
+export { PRIORITIES, type Priority } from './priority.js';
 
 /** One answer of an approval, as a message shows it. */
 export interface NotificationAction {

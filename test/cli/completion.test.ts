@@ -151,6 +151,9 @@ describe('remux completion bash', () => {
     assert.deepEqual(complete('client', 'run', 'web1', '-p', 'd'), ['deploy']);
     assert.deepEqual(complete('policy', 'show', ''), ['read_only', 'deploy']);
     assert.deepEqual(complete('principal', 'add', 'x', '--policy', 'read_only,'), ['read_only,deploy']);
+    assert.deepEqual(complete('principal', 'set', 'ci-bot', '--policy', 'deploy,'), ['deploy,read_only']);
+    // A command runs under one policy: no list is offered after a comma (it offered `read_only,deploy`).
+    assert.deepEqual(complete('client', 'run', 'web1', '--policy', 'read_only,'), []);
     assert.deepEqual(complete('principal', 'rm', ''), ['ci-bot']);
     assert.deepEqual(complete('audit', 'ls', '--principal', 'c'), ['ci-bot']);
     assert.deepEqual(complete('policy', 'create', 'x', '--template', 'd'), ['developer']);
@@ -214,6 +217,42 @@ test("what completes() declares names an argument or option of its command (a re
   }
   assert.ok(declared >= 15, `${declared} declared`);
   assert.deepEqual(stale, []);
+});
+
+test('every option and argument whose parser or help lists its values completes those values, not file names', async () => {
+  const { complete } = await import('../../src/cli/completion.js');
+  const inv = processInvocation();
+  const program = createProgram(inv);
+  registerCommands(program, inv);
+  const home = tempHome();
+  try {
+    /** "low | normal | high (…)", "info (all) | warn (…) | error | deny": the words between the bars; a quoted 'CMD' is free text. */
+    const listed = (description: string): string[] | undefined => {
+      const bars = /^[\w-]+(?: \([^)]*\))?(?: \| (?:[\w-]+|'[^']*')(?: \([^)]*\))?)+/.exec(description)?.[0];
+      return bars?.split(' | ').map((w) => w.replace(/ \(.*$/, '')).filter((w) => !w.startsWith("'"));
+    };
+    const walk = (cmd: Command, path: string[]): Array<{ cmd: Command; path: string[] }> => [{ cmd, path }, ...cmd.commands.flatMap((c) => walk(c, [...path, c.name()]))];
+    const wrong: string[] = [];
+    let checked = 0;
+    for (const { cmd, path } of walk(program, [])) {
+      const values = [
+        ...cmd.options.filter((o) => o.long !== undefined && !o.isBoolean() && !o.negate).map((o) => ({ words: [...path, o.long!, ''], choices: o.argChoices ?? listed(o.description) })),
+        ...cmd.registeredArguments.map((a, i) => ({ words: [...path, ...Array<string>(i).fill('x'), ''], choices: a.argChoices ?? listed(a.description) })),
+      ];
+      for (const { words, choices } of values) {
+        if (choices === undefined) continue;
+        checked++;
+        const got = await complete(program, words, home.env);
+        const offered = got.candidates.map((c) => c.value);
+        if (got.files === true || !choices.every((c) => offered.includes(c))) wrong.push(`${words.join(' ')}: ${got.files === true ? 'file names' : offered.join(' ')}, not ${choices.join(' ')}`);
+      }
+    }
+    // notify send --priority, code start --sandbox and audit ls --level completed file names.
+    assert.deepEqual(wrong, []);
+    assert.ok(checked >= 8, `${checked} checked`);
+  } finally {
+    home.remove();
+  }
 });
 
 function installed(shell: string): boolean {

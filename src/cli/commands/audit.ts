@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { AUDIT_LEVELS } from '../../audit/types.js';
+import { completes } from './completion.js';
 import { examples } from '../output.js';
 
 export interface LsOptions {
@@ -12,7 +14,7 @@ export interface LsOptions {
 }
 
 function lsCommand(cmd: Command): Command {
-  return cmd
+  return completes(cmd, { '--level': AUDIT_LEVELS })
     .option('-f, --follow', 'keep printing new actions as they are recorded (Ctrl-C to stop)')
     .option('-l, --level <level>', 'info (all) | warn (warn, error, deny) | error | deny', undefined)
     .option('--host <name>', 'only actions on this host')

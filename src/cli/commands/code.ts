@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { completes } from './completion.js';
 import { examples } from '../output.js';
 import { registerCodeHook } from './code-hook.js';
+import { SANDBOX_KINDS } from '../../agents/store.js';
 
 export function registerCode(program: Command): void {
   const code = program
@@ -10,7 +11,7 @@ export function registerCode(program: Command): void {
     .addHelpText('after', examples("remux code start ~/projects/myapp -p 'Fix the failing tests'", 'remux code ls', 'remux code attach 3f2a', 'remux code logs 3f2a', 'remux code rm --all-ended'));
   registerCodeHook(code);
 
-  completes(code.command('start'), { '--agent': 'agent' })
+  completes(code.command('start'), { '--agent': 'agent', '--sandbox': SANDBOX_KINDS })
     .description('start an agent in WORKSPACE, in its own tmux session (socket remux), inside a sandbox')
     .argument('<workspace>', 'the directory the agent works in (the only place it may write)')
     .option('-n, --name <name>', 'a name for the session')
@@ -18,7 +19,7 @@ export function registerCode(program: Command): void {
     .option('--continue', "resume the agent's previous conversation in this workspace")
     .option('--no-attach', 'do not attach the terminal')
     .option('--agent <agent>', "claude | codex | gemini | aider | 'CMD' (default: agents.default_agent)")
-    .option('--sandbox <sandbox>', 'srt | docker | none (default: agents.default_sandbox, srt)')
+    .option('--sandbox <sandbox>', `${SANDBOX_KINDS.join(' | ')} (default: agents.default_sandbox, srt)`)
     .option('--worktree <branch>', 'work in a new git worktree on BRANCH (under $REMUX_HOME/worktrees)')
     .addHelpText('after', '\nExamples:\n  remux code start ~/projects/myapp -p "Fix the failing tests"\n  remux code start . --agent codex --worktree fix-tests --no-attach\n  remux code start . --agent \'aider --model sonnet\' --sandbox none')
     .action(async (workspace: string, opts: Record<string, string | boolean | undefined>) => {

@@ -17,6 +17,8 @@ export type ValueSource =
   | 'host'
   | 'inventory-host'
   | 'policy'
+  /** Several policies, a,b (principal --policy). */
+  | 'policies'
   | 'policy-template'
   | 'principal'
   | 'tmux-session'

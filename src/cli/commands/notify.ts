@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { completes } from './completion.js';
 import { examples } from '../output.js';
+import { PRIORITIES } from '../../notify/priority.js';
 
 export function registerNotify(program: Command): void {
   const notify = program
@@ -18,12 +19,11 @@ export function registerNotify(program: Command): void {
       await notifyTestCommand(opts);
     });
 
-  notify
-    .command('send')
+  completes(notify.command('send'), { '--priority': PRIORITIES })
     .description('send a message of your own on every channel')
     .requiredOption('--title <title>', 'the title')
     .requiredOption('--message <message>', 'the text')
-    .option('--priority <priority>', 'low | normal | high (channels map it to their own scale)', 'normal')
+    .option('--priority <priority>', `${PRIORITIES.join(' | ')} (channels map it to their own scale)`, 'normal')
     .option('--url <url>', 'a link the message opens')
     .option('--json', 'print one result per channel as JSON')
     .addHelpText('after', '\nExamples:\n  remux notify send --title "Deploy done" --message "web1..web4 on v2.3" --priority low\n  remux notify send --title "Disk full" --message "db1: / at 97%" --priority high --url https://grafana.example/d/disk')

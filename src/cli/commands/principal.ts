@@ -34,7 +34,7 @@ export function registerPrincipal(program: Command): void {
     .description('principals: who may use the daemon\'s web console and API (and REMUX_TOKEN), and what each may touch')
     .addHelpText('after', examples('remux principal add ci-bot --hosts env=staging --policy read_only --json', 'remux principal set ci-bot --hosts env=prod', 'remux principal ls', 'remux principal rotate ci-bot'));
 
-  completes(principal.command('add'), { name: [] })
+  completes(principal.command('add'), { name: [], '--policy': 'policies' })
     .description('add a principal and print its new token (once: only a hash is stored)')
     .argument('<name>', 'name recorded in the audit trail, e.g. ci-bot')
     .option('--admin', 'reaches every host, user and policy, and sees the whole audit trail')
@@ -57,7 +57,7 @@ Examples:
       await addPrincipalCommand(name, opts);
     });
 
-  completes(principal.command('set'), { name: 'principal' })
+  completes(principal.command('set'), { name: 'principal', '--policy': 'policies' })
     .description("change a principal's scope: what is given changes (read as principal add reads it), the rest stays, and so does its token")
     .argument('<name>', 'a principal of principal ls')
     .option('--hosts <selector>', HOSTS)
