@@ -13,6 +13,7 @@ import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import { MAX_TIMER_MS } from '../core/timers.js';
 import { approvalText, type ApprovalAnswer, type ExecAction, type PerformIO } from '../core/types.js';
+import { clientSocket } from '../gateway/daemon-record.js';
 import { cliRequest, forwardToDaemon } from '../gateway/forward.js';
 import type { CliRequest } from '../gateway/protocol.js';
 import { rateLimitedMessage, type TakeResult } from '../hosts/rate-limit.js';
@@ -61,7 +62,7 @@ export interface ClientHost {
 /** The CLI process: forward to a running daemon (unless --no-daemon), else run in this process. */
 export function processClientHost(inv: Invocation): ClientHost {
   const toDaemon = async (request: CliRequest): Promise<number | null> => {
-    const outcome = await forwardToDaemon(await daemonSocket(inv.env), request, inv);
+    const outcome = await forwardToDaemon(await daemonSocket(inv), request, inv);
     if (outcome && 'exitCode' in outcome) return outcome.exitCode;
     if (outcome) inv.stderr.write(`remux: the running daemon does not serve this command (${outcome.declined}); running it in this process\n`);
     return null;
@@ -80,8 +81,11 @@ export function processClientHost(inv: Invocation): ClientHost {
   };
 }
 
-async function daemonSocket(env: NodeJS.ProcessEnv): Promise<string> {
-  return socketFileFast(env, async () => (await import('../config/config.js')).loadConfig(env).config.daemon.socket);
+/** The daemon's socket (clientSocket): a daemon that runs on another than the one named now is said, unless only JSON is to come out. */
+async function daemonSocket(inv: Invocation): Promise<string> {
+  const configured = await socketFileFast(inv.env, async () => (await import('../config/config.js')).loadConfig(inv.env).config.daemon.socket);
+  const options = inv.args.includes('--') ? inv.args.slice(0, inv.args.indexOf('--')) : inv.args;
+  return clientSocket(configured, inv.env, options.includes('--json') ? undefined : (moved) => inv.stderr.write(`warning: ${moved}\n`));
 }
 
 /** Without a daemon there is no shared limit to take from. */
@@ -98,12 +102,12 @@ function inProcessRunner(inv: Invocation, contextOptions: { policiesWhenNeeded?:
     async sessionsChanged(host) {
       const { askDaemon } = await import('../gateway/client.js');
       // No daemon, or one that does not know the host: nothing to keep fresh.
-      await askDaemon(await daemonSocket(inv.env), { type: 'sessions-changed', host }).catch(() => null);
+      await askDaemon(await daemonSocket(inv), { type: 'sessions-changed', host }).catch(() => null);
     },
     async attachSlot() {
       const { holdAttachSlot } = await import('../gateway/client.js');
       // No daemon: nothing else to count this attach against.
-      return (await holdAttachSlot(await daemonSocket(inv.env), inv.env.REMUX_TOKEN)) ?? { release: () => {} };
+      return (await holdAttachSlot(await daemonSocket(inv), inv.env.REMUX_TOKEN)) ?? { release: () => {} };
     },
     async close() {
       await ctx?.close();

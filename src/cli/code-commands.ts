@@ -13,6 +13,7 @@ import { auditDbFile, expandHome, principalsFile, remuxHome, socketFile } from '
 import { ADMIN_SCOPE, loadPrincipals, tokenPrincipal } from '../config/principals.js';
 import { ScopeError } from '../core/errors.js';
 import { connectDaemon } from '../gateway/client.js';
+import { clientSocket } from '../gateway/daemon-record.js';
 import { perform } from '../core/perform.js';
 import { hostInScope } from '../core/scope.js';
 import type { AgentAction, AgentReadAction, Principal } from '../core/types.js';
@@ -242,7 +243,7 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
  */
 async function tellUnwatched(id: string, config: Config): Promise<void> {
   if (findSession(readSessions(), id).hooks === true) return;
-  const daemon = await connectDaemon(socketFile(process.env, config.daemon.socket));
+  const daemon = await connectDaemon(clientSocket(socketFile(process.env, config.daemon.socket), process.env, (moved) => process.stderr.write(`warning: ${moved}\n`)));
   if (daemon) return void daemon.destroy();
   process.stderr.write('remux: no daemon runs: the permission prompts on this session\'s screen become approvals (and notifications) once one does (remux daemon start)\n');
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { configFileDigest, loadConfig, loadConfigFile, type Config } from '../config/config.js';
 import { ConfigError } from '../config/source.js';
-import { auditDbFile, daemonLogFile, envFirst, expandHome, knownHostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile } from '../config/paths.js';
+import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile } from '../config/paths.js';
 import { loadPrincipals } from '../config/principals.js';
 import { loadPolicies } from '../core/context.js';
 import type { Policy } from '../policy/types.js';
@@ -20,7 +20,7 @@ import { bwrapAvailable, landlockScopes } from '../exec/sandbox.js';
 import { sandboxSpec } from '../policy/evaluate.js';
 import { askDaemon } from '../gateway/client.js';
 import { addressInUse } from '../gateway/http/listen.js';
-import { runningDaemon, type DaemonRecord } from '../gateway/daemon-lock.js';
+import { movedMessage, ownSocket, runningDaemon, type DaemonRecord } from '../gateway/daemon-record.js';
 import type { DaemonStartOptions, DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { channelName } from '../notify/channels.js';
@@ -63,12 +63,10 @@ async function findDaemon(flag?: string): Promise<FoundDaemon> {
   const here = configured ? await status(configured) : null;
   if (configured && here) return { socket: configured, running: here };
   const record = runningDaemon();
-  const there = record && record.socket !== configured ? await status(record.socket) : null;
+  const there = record && record.socket !== configured && ownSocket(record.socket) ? await status(record.socket) : null;
   if (record && there) {
     if (!configured) return { socket: record.socket, running: there };
-    const named = flag ? '--socket' : envFirst(process.env, 'REMUX_SOCKET', 'RPIPE_SOCKET') ? 'REMUX_SOCKET' : 'config.yaml';
-    const restart = flag ? `remux daemon restart --socket ${configured}` : 'remux daemon restart';
-    return { socket: record.socket, running: there, moved: { configured, message: `the daemon runs on ${record.socket}; ${named} now says ${configured}: \`${restart}\` moves it` } };
+    return { socket: record.socket, running: there, moved: { configured, message: movedMessage(record.socket, configured, process.env, flag) } };
   }
   if (configError) {
     const fallback = socketFile(process.env);

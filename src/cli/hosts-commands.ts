@@ -8,6 +8,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { combinedExit, fanOut, summarize } from '../core/fanout.js';
 import type { PerformResult } from '../core/types.js';
 import { askDaemon } from '../gateway/client.js';
+import { clientSocket } from '../gateway/daemon-record.js';
 import type { HostStatus } from '../gateway/protocol.js';
 import { addHost, hostsFile, listedHosts, loadInventory, parseHostSpec, parseLabels, removeHost, type HostEntry } from '../hosts/inventory.js';
 import { agentNotConnected } from '../hosts/agent.js';
@@ -81,15 +82,17 @@ function printWarnings(warnings: Array<string | null>): void {
   for (const w of new Set(warnings)) if (w !== null) process.stderr.write(`warning: ${w}\n`);
 }
 
-/** Live connection state from a running daemon, or null when none runs. */
-async function daemonHosts(): Promise<Map<string, HostStatus> | null> {
-  const answer = await askDaemon(socketFile(process.env, loadConfig().config.daemon.socket), { type: 'status' });
+/** Live connection state from a running daemon, or null when none runs; one on another socket than the one named now is said, unless --json. */
+async function daemonHosts(json: boolean | undefined): Promise<Map<string, HostStatus> | null> {
+  const configured = socketFile(process.env, loadConfig().config.daemon.socket);
+  const socket = clientSocket(configured, process.env, json ? undefined : (moved) => process.stderr.write(`warning: ${moved}\n`));
+  const answer = await askDaemon(socket, { type: 'status' });
   return answer?.type === 'status' ? new Map(answer.status.hosts.map((h) => [h.name, h])) : null;
 }
 
 export async function listHostsCommand(opts: { json?: boolean }): Promise<void> {
   const inventory = loadInventory(hostsFile());
-  const live = await daemonHosts();
+  const live = await daemonHosts(opts.json);
   const hosts = listedHosts(inventory);
   const rows = await hostRows(hosts, live, loadConfig().config.exec.secure_path);
   if (opts.json) return printJson(rows);
@@ -161,7 +164,7 @@ export async function checkHostsCommand(selector: string, opts: { acceptNew?: bo
     // An agent host answers only the daemon its agent dials, never this process: with a daemon running, the
     // daemon's relay says whether it is there (it pings every agent every few seconds and knows its sandbox).
     const isAgent = (host: string): boolean => ctx.registry.entry(host)?.transport === 'agent';
-    const live = names.some(isAgent) ? await daemonHosts() : null;
+    const live = names.some(isAgent) ? await daemonHosts(opts.json) : null;
     const relayed = live === null ? [] : names.filter(isAgent);
     const relayedResults = relayed.map((host) => {
       const status = live?.get(host);

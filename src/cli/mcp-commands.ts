@@ -8,6 +8,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { envFirst, principalsFile, socketFileFast, tlsDir } from '../config/paths.js';
 import { authenticate, loadPrincipals } from '../config/principals.js';
+import { clientSocket } from '../gateway/daemon-record.js';
 import { MCP_CLIENTS, type McpClientName, type McpConfigOptions, type McpStdioOptions } from './commands/mcp.js';
 import type { Invocation } from './invocation.js';
 import { UsageError } from './output.js';
@@ -15,7 +16,9 @@ import { packageFile } from './program.js';
 
 export async function mcpStdioCommand(inv: Invocation, opts: McpStdioOptions): Promise<void> {
   const { runMcpStdio } = await import('../gateway/mcp/stdio.js');
-  const socket = await socketFileFast(inv.env, async () => loadConfig(inv.env).config.daemon.socket);
+  const configured = await socketFileFast(inv.env, async () => loadConfig(inv.env).config.daemon.socket);
+  // stderr is the MCP client's log: the protocol is on stdout.
+  const socket = clientSocket(configured, inv.env, (moved) => inv.stderr.write(`warning: ${moved}\n`));
   await runMcpStdio(inv, { ...(opts.principal !== undefined ? { principal: opts.principal } : {}), ...(opts.daemon === false ? { daemon: false } : {}) }, socket);
 }
 
@@ -135,7 +138,7 @@ function stdioSnippet(inv: Invocation, client: McpClientName, opts: McpConfigOpt
 const SYSTEM_TRUST: Partial<Record<McpClientName, string>> = { codex: 'Codex', vscode: 'VS Code', windsurf: 'Windsurf' };
 
 async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConfigOptions, token: string | null, notes: string[]): Promise<string> {
-  const url = opts.url ?? (await daemonMcpUrl(inv));
+  const url = opts.url ?? (await daemonMcpUrl(inv, notes));
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -185,11 +188,11 @@ async function httpSnippet(inv: Invocation, client: McpClientName, opts: McpConf
   }
 }
 
-/** The running daemon's endpoint, else where config.yaml says it listens. */
-async function daemonMcpUrl(inv: Invocation): Promise<string> {
+/** The running daemon's endpoint, else where config.yaml says it listens; a daemon on another socket than the one named now is noted. */
+async function daemonMcpUrl(inv: Invocation, notes: string[]): Promise<string> {
   const { askDaemon } = await import('../gateway/client.js');
   const { config } = loadConfig(inv.env);
-  const socket = await socketFileFast(inv.env, () => Promise.resolve(config.daemon.socket));
+  const socket = clientSocket(await socketFileFast(inv.env, () => Promise.resolve(config.daemon.socket)), inv.env, (moved) => notes.push(moved));
   const status = await askDaemon(socket, { type: 'status' }).catch(() => null);
   if (status?.type === 'status' && 'url' in status.status.http) return new URL('mcp', status.status.http.url).href;
   const [, host, port] = /^(.*):(\d+)$/.exec(config.http.listen) ?? [];

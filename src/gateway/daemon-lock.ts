@@ -3,22 +3,16 @@
 // $REMUX_HOME/run/daemon.lock (fcntl underneath): taken atomically, and dropped by the kernel when its
 // holder ends, however it ends, so a crash (SIGKILL) never leaves a claim that blocks the next start and
 // no stale claim is ever taken over (which is where pid-file schemes race). Beside it the holder keeps
-// a record of itself (pid, socket, start time) for the commands that look for it and for the refusal.
+// a record of itself (pid, home, socket, start time: daemon-record.ts) for the commands and clients that
+// look for it and for the refusal.
 import Database from 'better-sqlite3';
-import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAtomic } from '../config/atomic-file.js';
 import { daemonLockFile, daemonRecordFile, remuxHome } from '../config/paths.js';
-import { processStartId, sameProcessAlive } from '../core/process.js';
-
-export interface DaemonRecord {
-  pid: number;
-  socket: string;
-  startedAt: string;
-  /** processStartId(pid) when it started: the same pid in a later process (pids are reused) is not it. */
-  process: string | null;
-}
+import { processStartId } from '../core/process.js';
+import { realHome, runningDaemon, type DaemonRecord } from './daemon-record.js';
 
 export interface DaemonClaim {
   /** Removes the record and drops the lock (at stop; a crash drops the lock all the same). */
@@ -44,7 +38,7 @@ export async function claimDaemon(socket: string, env: NodeJS.ProcessEnv = proce
     if ((err as { code?: unknown }).code !== 'SQLITE_BUSY') throw err;
     throw new Error(await refusal(socket, env), { cause: err });
   }
-  const record: DaemonRecord = { pid: process.pid, socket, startedAt: new Date().toISOString(), process: processStartId(process.pid) };
+  const record: DaemonRecord = { pid: process.pid, home: realHome(env) ?? remuxHome(env), socket, startedAt: new Date().toISOString(), process: processStartId(process.pid) };
   const recordFile = daemonRecordFile(env);
   try {
     writeAtomic(recordFile, `${JSON.stringify(record)}\n`);
@@ -59,21 +53,6 @@ export async function claimDaemon(socket: string, env: NodeJS.ProcessEnv = proce
       db.close();
     },
   };
-}
-
-/** The running daemon of this REMUX_HOME as its record names it; null when none runs (or has written it yet). */
-export function runningDaemon(env: NodeJS.ProcessEnv = process.env): DaemonRecord | null {
-  let record: Partial<DaemonRecord>;
-  try {
-    record = JSON.parse(readFileSync(daemonRecordFile(env), 'utf8')) as Partial<DaemonRecord>;
-  } catch {
-    return null;
-  }
-  const { pid, socket, startedAt, process: started } = record;
-  if (typeof pid !== 'number' || typeof socket !== 'string' || typeof startedAt !== 'string') return null;
-  // A record left by a daemon that was killed names a pid that is gone, or that another program has now.
-  if (!sameProcessAlive(pid, typeof started === 'string' ? started : null)) return null;
-  return { pid, socket, startedAt, process: started ?? null };
 }
 
 async function refusal(socket: string, env: NodeJS.ProcessEnv): Promise<string> {

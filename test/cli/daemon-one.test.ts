@@ -3,13 +3,14 @@
 // Real daemons, started as a user would.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runningDaemon } from '../../src/gateway/daemon-lock.js';
+import { runningDaemon } from '../../src/gateway/daemon-record.js';
 import { processAlive, processStartId } from '../../src/core/process.js';
 import { remux, tempHome } from '../support/cli.js';
+import { call, stdioClient } from '../mcp/support.js';
 import { until } from '../support/until.js';
 
 const POLICY = `policies:
@@ -169,10 +170,10 @@ test('a record naming a pid that another program has now is no daemon: start wor
     await until('sleep running', () => processStartId(pid));
     // As a daemon killed long ago would have left it, its pid since given to `sleep`: another start time.
     const record = join(h.home, 'run', 'daemon.json');
-    const stale = { pid, socket: join(h.home, 'old.sock'), startedAt: '2026-01-01T00:00:00.000Z', process: `${processStartId(pid)!.split('/')[0]}/1` };
+    const stale = { pid, home: h.home, socket: join(h.home, 'old.sock'), startedAt: '2026-01-01T00:00:00.000Z', process: `${processStartId(pid)!.split('/')[0]}/1` };
     mkdirSync(join(h.home, 'run'));
     writeFileSync(join(h.home, 'run', 'daemon.lock'), '');
-    writeFileSync(record, JSON.stringify(stale));
+    writeFileSync(record, JSON.stringify(stale), { mode: 0o600 });
     assert.equal(runningDaemon(h.env), null, 'not the process that wrote it');
     // The same record with the process's own start time names it: the start time is what tells them apart.
     writeFileSync(record, JSON.stringify({ ...stale, process: processStartId(pid) }));
@@ -225,6 +226,118 @@ test('restart to a console address another program holds: refused before anythin
   } finally {
     taken.close();
     cleanUp(h);
+  }
+});
+
+/** A program that prints its own pid and its ancestors', one a line: which process ran it. */
+const ANCESTORS = '#!/bin/sh\np=$$\nwhile [ "$p" -gt 1 ]; do echo "$p"; p=$(cut -d" " -f4 /proc/$p/stat); done\n';
+
+/** A home whose policy (the default) runs HOME/ancestors and reads /etc/hostname; the program's path. */
+function ancestorsHome(h: ReturnType<typeof tempHome>): string {
+  const program = join(h.home, 'ancestors');
+  writeFileSync(program, ANCESTORS, { mode: 0o755 });
+  writeFileSync(join(h.home, 'policies.yaml'), POLICY.replace('resource: echo }', `resource: echo|${program} }\n      - { operation: read_file, resource: /etc/hostname }`));
+  writeFileSync(join(h.home, 'config.yaml'), 'default_policy: read_only\n');
+  return program;
+}
+
+const ranUnder = (stdout: string, pid: number): boolean => stdout.split('\n').includes(String(pid));
+
+test('a socket changed while the daemon runs: client run, rpc and mcp --stdio, through the launcher and the Node CLI, use the daemon where it runs, and say so once', { timeout: 120_000 }, async () => {
+  const h = tempHome();
+  const program = ancestorsHome(h);
+  const first = join(h.home, 'run', 'remux.sock');
+  const second = join(h.home, 'other', 'remux.sock');
+  try {
+    assert.equal((await remux(['daemon', 'start'], { env: h.env })).code, 0);
+    const pid = (await statusPid(h.env))!;
+    const before = await remux(['client', 'run', 'local', '--', program], { env: h.env });
+    assert.ok(ranUnder(before.stdout, pid), `served by the daemon: ${before.stdout}`);
+
+    writeFileSync(join(h.home, 'config.yaml'), `default_policy: read_only\ndaemon:\n  socket: ${second}\n`);
+    const moved = `warning: the daemon runs on ${first}; config.yaml now says ${second}: \`remux daemon restart\` moves it\n`;
+    // Before, both ran it in their own process (no pooled connections, no approvals through the daemon), silently.
+    for (const via of ['node', 'launcher'] as const) {
+      const r = await remux(['client', 'run', 'local', '--', program], { env: { ...h.env, REMUX_LAUNCHER_DEBUG: '1' }, via });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(ranUnder(r.stdout, pid), `${via}: served by the daemon (pid ${pid}): ${r.stdout}`);
+      // The launcher leaves a socket named in config.yaml to the Node CLI, which finds the daemon.
+      assert.equal(r.stderr, `${via === 'launcher' ? 'remux launcher: running the Node CLI (config.yaml names the socket)\n' : ''}${moved}`);
+    }
+    // A variable naming another socket: the launcher finds no daemon there and hands over to Node, which does.
+    const third = join(h.home, 'third.sock');
+    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: read_only\n');
+    const variable = await remux(['client', 'run', 'local', '--', program], { env: { ...h.env, REMUX_SOCKET: third, REMUX_LAUNCHER_DEBUG: '1' } });
+    assert.ok(ranUnder(variable.stdout, pid), variable.stdout + variable.stderr);
+    assert.match(variable.stderr, new RegExp(`^remux launcher: running the Node CLI \\(no daemon on ${escape(third)}: .*\\)\nwarning: the daemon runs on ${escape(first)}; REMUX_SOCKET now says ${escape(third)}: \`remux daemon restart\` moves it\n$`));
+    writeFileSync(join(h.home, 'config.yaml'), `default_policy: read_only\ndaemon:\n  socket: ${second}\n`);
+
+    // --json: only JSON comes out, not even on stderr.
+    const json = await remux(['client', 'run', 'local', '--json', '--', program], { env: h.env });
+    assert.equal(json.stderr, '');
+    assert.ok(ranUnder((JSON.parse(json.stdout) as { stdout: string }).stdout, pid), json.stdout);
+    const rpc = await remux(['rpc', 'localhost', 'FileSystem.readText', '/etc/hostname'], { env: h.env });
+    assert.deepEqual([rpc.code, rpc.stdout, rpc.stderr], [0, readFileSync('/etc/hostname', 'utf8'), moved]);
+
+    const mcp = await stdioClient(h.env);
+    try {
+      const r = await call(mcp.client, 'run_command', { host: 'localhost', command: program });
+      assert.ok(ranUnder(r.data.stdout, pid), `mcp: served by the daemon: ${r.text}`);
+      assert.equal(mcp.stderr(), moved);
+    } finally {
+      await mcp.client.close();
+    }
+    assert.deepEqual(daemonsOf(h.home), [pid], 'no other daemon started');
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+  } finally {
+    cleanUp(h);
+  }
+});
+
+test("a client follows only its home's record, of this user's, to a socket of this user's", { timeout: 60_000, skip: process.getuid?.() !== 0 && 'needs root to make a socket of another user' }, async () => {
+  const h = tempHome();
+  const program = ancestorsHome(h);
+  const socket = join(h.home, 'elsewhere.sock');
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const gone = new Promise((resolve) => sleeper.once('exit', resolve));
+  let connections = 0;
+  const listener = createServer((c) => {
+    connections++;
+    c.destroy();
+  });
+  try {
+    await new Promise<void>((resolve) => listener.listen(socket, resolve));
+    const pid = sleeper.pid!;
+    await until('sleep running', () => processStartId(pid));
+    mkdirSync(join(h.home, 'run'));
+    const record = join(h.home, 'run', 'daemon.json');
+    // A live process of this user's as its daemon, on a socket of another user's (or one someone else could have written).
+    const valid = { pid, home: h.home, socket, startedAt: new Date().toISOString(), process: processStartId(pid) };
+    const cases: Array<[string, object, number]> = [
+      ["another user's socket", valid, 0o600],
+      ['a record others may write', valid, 0o622],
+      ["another home's record", { ...valid, home: join(h.home, 'other') }, 0o600],
+    ];
+    chownSync(socket, 65534, 65534);
+    for (const [what, content, mode] of cases) {
+      writeFileSync(record, JSON.stringify(content));
+      chmodSync(record, mode);
+      if (what !== "another user's socket") chownSync(socket, 0, 0);
+      const r = await remux(['client', 'run', 'local', '--', program], { env: h.env, via: 'node' });
+      assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+      assert.equal(r.stderr, '', what);
+      assert.equal(connections, 0, `${what}: nothing connected to ${socket}`);
+    }
+    // The same record as it should be is followed: the listener is connected to (and answers nothing: run here).
+    chmodSync(record, 0o600);
+    writeFileSync(record, JSON.stringify(valid));
+    const followed = await remux(['client', 'run', 'local', '--', program], { env: h.env, via: 'node' });
+    assert.equal(connections, 1, followed.stdout + followed.stderr);
+  } finally {
+    listener.close();
+    sleeper.kill();
+    await gone;
+    h.remove();
   }
 });
 
