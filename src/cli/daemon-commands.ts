@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
 import { configFileDigest, loadConfig, loadConfigFile, type Config } from '../config/config.js';
 import { ConfigError } from '../config/source.js';
-import { auditDbFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile } from '../config/paths.js';
+import { auditDbFile, daemonLockFile, daemonLogFile, expandHome, knownHostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile } from '../config/paths.js';
 import { loadPrincipals } from '../config/principals.js';
 import { loadPolicies } from '../core/context.js';
 import type { Policy } from '../policy/types.js';
@@ -77,6 +77,16 @@ async function findDaemon(flag?: string): Promise<FoundDaemon> {
   return { socket: configured!, running: null };
 }
 
+/**
+ * A daemon that answers but does not hold this REMUX_HOME (its record names another, or none): one started
+ * by a remux from before one daemon per home (it took no claim), or of another REMUX_HOME on this socket.
+ * What to say of it; null for the home's own daemon.
+ */
+function unclaimed(s: DaemonStatus): string | null {
+  if (runningDaemon()?.pid === s.pid) return null;
+  return `a daemon (pid ${s.pid}, remux ${s.version}) answers on ${s.socket} without holding ${remuxHome()} (${daemonLockFile()}): one of an older remux, or of another REMUX_HOME; \`remux daemon restart\` replaces it, or stop it with: remux daemon stop`;
+}
+
 async function status(socket: string): Promise<DaemonStatus | null> {
   const answer = await askDaemon(socket, { type: 'status' });
   return answer?.type === 'status' ? answer.status : null;
@@ -138,6 +148,12 @@ export async function startDaemonCommand(opts: StartOptions): Promise<void> {
     return;
   }
   if (found.running) {
+    const unheld = unclaimed(found.running);
+    if (unheld) {
+      process.stderr.write(`remux: not started: ${unheld}\n`);
+      process.exitCode = EXIT.FAILURE;
+      return;
+    }
     process.stdout.write(`already running: pid ${found.running.pid}, socket ${socket}\n`);
     return;
   }
@@ -375,6 +391,8 @@ function printDaemonStatus(s: DaemonStatus, moved?: FoundDaemon['moved']): void 
   if (config?.changed) process.stdout.write(`warning: ${config.message}\n`);
   else if (config) process.stdout.write(`config ${config.digest === null ? `defaults (no ${config.file})` : config.file}, unchanged since the daemon started\n`);
   if (moved) process.stdout.write(`warning: ${moved.message}\n`);
+  const unheld = unclaimed(s);
+  if (unheld) process.stdout.write(`warning: ${unheld}\n`);
   process.stdout.write(`socket ${s.socket}; audit ${s.auditDb}; known_hosts ${s.knownHosts}\n`);
   process.stdout.write(httpLine(s));
   // The pooled connections: the inventory's hosts (localhost, always there, needs none).

@@ -82,7 +82,12 @@ export function approvalsKeyFile(env: Env = process.env): string {
 /** The daemon's Unix socket: --socket, else $REMUX_SOCKET (alias $RPIPE_SOCKET), else config, else $REMUX_HOME/run/remux.sock. */
 export function socketFile(env: Env = process.env, configured?: string): string {
   const explicit = envFirst(env, 'REMUX_SOCKET', 'RPIPE_SOCKET') ?? configured;
-  return explicit ? resolve(expandHome(explicit)) : join(remuxHome(env), 'run', 'remux.sock');
+  return explicit ? resolve(expandHome(explicit)) : defaultSocketFile(env);
+}
+
+/** The socket when none is named: where a daemon of this home serves unless told otherwise. */
+export function defaultSocketFile(env: Env = process.env): string {
+  return join(remuxHome(env), 'run', 'remux.sock');
 }
 
 /**

@@ -4,7 +4,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
-import { configFile, recordingsDir, tlsDir } from '../config/paths.js';
+import { configFile, defaultSocketFile, recordingsDir, remuxHome, tlsDir } from '../config/paths.js';
 import { keepRecordingsWithin, retentionLimits } from '../sessions/retention.js';
 import { contextFor, createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -62,11 +62,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
 }
 
 async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: string) => void): Promise<RunningDaemon> {
-  // A daemon of another REMUX_HOME may answer on this socket; a leftover socket file from a dead one does not.
-  const existing = await connectDaemon(opts.socket, 1000);
-  if (existing) {
+  // What answers here, or on this home's default socket, holds no claim on the home (this daemon does): a
+  // daemon of a remux from before the claim, or of another REMUX_HOME. A leftover socket file from a dead one does not answer.
+  for (const socket of new Set([opts.socket, defaultSocketFile(opts.env)])) {
+    const existing = await connectDaemon(socket, 1000);
+    if (!existing) continue;
     existing.destroy();
-    throw new Error(`a daemon is already running on ${opts.socket} (pid ${readPid(opts.socket) ?? 'unknown'}); stop it with: remux daemon stop`);
+    const stop = socket === opts.socket ? 'remux daemon stop' : `remux daemon stop --socket ${socket}`;
+    throw new Error(`a daemon is already running on ${socket} (pid ${readPid(socket) ?? 'unknown'}) without holding ${remuxHome(opts.env)}: one of an older remux, or of another REMUX_HOME; stop it with: ${stop}`);
   }
   rmSync(opts.socket, { force: true });
 

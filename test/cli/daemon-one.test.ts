@@ -3,7 +3,7 @@
 // Real daemons, started as a user would.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -225,6 +225,53 @@ test('restart to a console address another program holds: refused before anythin
     assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
   } finally {
     taken.close();
+    cleanUp(h);
+  }
+});
+
+/** Makes the daemon of H one of a remux from before one daemon per home: the same protocol, but no claim (run/daemon.lock) and no record. */
+function disclaim(h: ReturnType<typeof tempHome>): void {
+  rmSync(join(h.home, 'run', 'daemon.lock'));
+  rmSync(join(h.home, 'run', 'daemon.json'));
+  assert.equal(runningDaemon(h.env), null);
+}
+
+test('a daemon of an older remux (it holds no claim on the home) on the socket: start refuses naming it, status says so, stop stops it, restart replaces it', { timeout: 90_000 }, async () => {
+  const h = home();
+  const socket = join(h.home, 'run', 'remux.sock');
+  try {
+    assert.equal((await remux(['daemon', 'start'], { env: h.env })).code, 0);
+    const pid = (await statusPid(h.env))!;
+    disclaim(h);
+    const words = `a daemon \\(pid ${pid}, remux [^)]+\\) answers on ${socket} without holding ${h.home} \\(${join(h.home, 'run', 'daemon.lock')}\\): one of an older remux, or of another REMUX_HOME; \`remux daemon restart\` replaces it, or stop it with: remux daemon stop`;
+    // Before, "already running" (exit 0), as if it were the home's own daemon.
+    const refused = await remux(['daemon', 'start'], { env: h.env });
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    assert.equal(refused.stdout, '');
+    assert.match(refused.stderr, new RegExp(`^remux: not started: ${words}\n$`));
+    // On another socket the new daemon itself refuses: before, it started, a second daemon of the home.
+    const other = await remux(['daemon', 'start', '--socket', join(h.home, 'other.sock')], { env: h.env });
+    assert.equal(other.code, 1, other.stdout + other.stderr);
+    assert.match(other.stderr, new RegExp(`a daemon is already running on ${socket} \\(pid ${pid}\\) without holding ${h.home}: one of an older remux, or of another REMUX_HOME; stop it with: remux daemon stop --socket ${socket}`));
+    assert.deepEqual(daemonsOf(h.home), [pid]);
+    assert.match((await remux(['daemon', 'status'], { env: h.env })).stdout, new RegExp(`^running: pid ${pid},[^]*^warning: ${words}$`, 'm'));
+
+    const stop = await remux(['daemon', 'stop'], { env: h.env });
+    assert.deepEqual([stop.code, stop.stdout], [0, `stopped (pid ${pid})\n`], stop.stderr);
+    assert.deepEqual(daemonsOf(h.home), []);
+
+    // Replaced by restart with one that holds the home.
+    assert.equal((await remux(['daemon', 'start'], { env: h.env })).code, 0);
+    const old = (await statusPid(h.env))!;
+    disclaim(h);
+    const restart = await remux(['daemon', 'restart'], { env: h.env });
+    assert.equal(restart.code, 0, restart.stdout + restart.stderr);
+    const next = (await statusPid(h.env))!;
+    assert.notEqual(next, old);
+    assert.equal(runningDaemon(h.env)?.pid, next);
+    assert.deepEqual(daemonsOf(h.home), [next]);
+    assert.equal((await remux(['daemon', 'stop'], { env: h.env })).code, 0);
+  } finally {
     cleanUp(h);
   }
 });
