@@ -35,6 +35,12 @@ export function realHome(env: NodeJS.ProcessEnv = process.env): string | null {
  * process still runs, names one.
  */
 export function runningDaemon(env: NodeJS.ProcessEnv = process.env): DaemonRecord | null {
+  const record = readRecord(env);
+  return record && running(record, env) ? record : null;
+}
+
+/** The record as written, if it is one of this user's that nobody else may write; whether it names a daemon that runs is running()'s question. */
+function readRecord(env: NodeJS.ProcessEnv): DaemonRecord | null {
   let record: Partial<DaemonRecord>;
   try {
     record = JSON.parse(readPrivate(daemonRecordFile(env), MAX_RECORD_BYTES)) as Partial<DaemonRecord>;
@@ -43,10 +49,12 @@ export function runningDaemon(env: NodeJS.ProcessEnv = process.env): DaemonRecor
   }
   const { pid, home, socket, startedAt, process: started } = record;
   if (typeof pid !== 'number' || typeof home !== 'string' || typeof socket !== 'string' || typeof startedAt !== 'string') return null;
-  if (home !== realHome(env)) return null;
-  // A record left by a daemon that was killed names a pid that is gone, or that another program has now.
-  if (!sameProcessAlive(pid, typeof started === 'string' ? started : null)) return null;
-  return { pid, home, socket, startedAt, process: started ?? null };
+  return { pid, home, socket, startedAt, process: typeof started === 'string' ? started : null };
+}
+
+/** Whether RECORD names this home and a process that still runs: a killed daemon's names a pid that is gone, or that another program has now. */
+function running(record: DaemonRecord, env: NodeJS.ProcessEnv): boolean {
+  return record.home === realHome(env) && sameProcessAlive(record.pid, record.process);
 }
 
 /** Whether PATH is a socket of this user's: what a record leads a client to, never another user's daemon. */
@@ -79,11 +87,12 @@ let warned = false;
  * `warn` (left out where the output must stay quiet).
  */
 export function clientSocket(configured: string, env: NodeJS.ProcessEnv, warn?: (line: string) => void): string {
-  const running = runningDaemon(env);
-  if (!running || running.socket === configured || !ownSocket(running.socket)) return configured;
+  // Looked at in this order, a client of a daemon where it should be reads one small file, no more.
+  const record = readRecord(env);
+  if (!record || record.socket === configured || !running(record, env) || !ownSocket(record.socket)) return configured;
   if (warn && !warned) {
     warned = true;
-    warn(movedMessage(running.socket, configured, env));
+    warn(movedMessage(record.socket, configured, env));
   }
-  return running.socket;
+  return record.socket;
 }
