@@ -601,6 +601,8 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
   }
   checks.push({ name: 'daemon', ok: true, warning: !daemon, detail: daemon ? `pid ${daemon.pid}, ${daemon.hosts.filter((h) => h.connected).length} hosts connected` : 'not running (commands run in-process)' });
   if (moved) checks.push({ name: 'daemon socket', ok: true, warning: true, detail: moved.message });
+  const unheld = daemon ? unclaimed(daemon) : null;
+  if (unheld) checks.push({ name: 'daemon lock', ok: true, warning: true, detail: unheld });
   const config = daemon ? configState(daemon) : null;
   if (config?.changed) checks.push({ name: 'daemon config', ok: true, warning: true, detail: config.message ?? '' });
   for (const h of daemon?.hosts ?? []) {

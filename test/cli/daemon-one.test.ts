@@ -255,6 +255,7 @@ test('a daemon of an older remux (it holds no claim on the home) on the socket: 
     assert.match(other.stderr, new RegExp(`a daemon is already running on ${socket} \\(pid ${pid}\\) without holding ${h.home}: one of an older remux, or of another REMUX_HOME; stop it with: remux daemon stop --socket ${socket}`));
     assert.deepEqual(daemonsOf(h.home), [pid]);
     assert.match((await remux(['daemon', 'status'], { env: h.env })).stdout, new RegExp(`^running: pid ${pid},[^]*^warning: ${words}$`, 'm'));
+    assert.match((await remux(['doctor'], { env: h.env })).stdout, new RegExp(`^warn +daemon lock +${words}$`, 'm'));
 
     const stop = await remux(['daemon', 'stop'], { env: h.env });
     assert.deepEqual([stop.code, stop.stdout], [0, `stopped (pid ${pid})\n`], stop.stderr);
