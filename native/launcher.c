@@ -6,8 +6,10 @@
  * this process only copies output frames to stdout/stderr, passes Ctrl-C, answers questions and sends
  * its stdin as the daemon asks for it. That spares a warm fan-out the ~40 ms of starting Node. Everything else — other commands, no daemon, a
  * daemon that declines (another version, --no-daemon), anything unusual in locating the socket —
- * runs the Node CLI (dist/src/cli/launch.cjs, as bin/remux.js does) with the same arguments. The frame format
- * is described in src/gateway/protocol.ts.
+ * runs the Node CLI (dist/src/cli/launch.cjs, as bin/remux.js does) with the same arguments. So does a
+ * daemon moved away from the socket named now (config.yaml or REMUX_SOCKET changed while it ran): none
+ * answers there, and the Node CLI finds it through its record (src/gateway/daemon-record.ts). The frame
+ * format is described in src/gateway/protocol.ts.
  *
  * `remux mcp --stdio [--principal NAME]` goes the same way (src/gateway/mcp/stdio.ts): after the daemon
  * takes the session, this process copies MCP's newline-delimited JSON between stdio and the socket, so
