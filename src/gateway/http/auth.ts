@@ -29,10 +29,19 @@ export interface HandedSession extends BrowserSession {
 /** Browser sessions kept at most: per principal, and in the daemon. */
 export const SESSION_LIMITS = { perPrincipal: 100, total: 10_000 } as const;
 
-/** Server-side sessions: the cookie holds only a random id, so logout and expiry really end a session. */
+/**
+ * Server-side sessions: the cookie holds only a random id, so logout and expiry really end a session.
+ *
+ * A login costs what it ends, not what the daemon holds: each principal's sessions are indexed too, oldest
+ * first, and expiry is pruned from the front. Sessions expire in the order they were made (each lives
+ * the same ttlMs from the clock's now, and takeBack() keeps the order it was handed); after the clock is
+ * set back a newer one may expire before an older one: find() refuses it, and it goes once it reaches the front.
+ */
 export class SessionStore {
-  /** Keyed by the SHA-256 of the cookie value, so the map's lookups never compare secrets directly. */
+  /** Keyed by the SHA-256 of the cookie value, so the map's lookups never compare secrets directly; oldest first (Map keeps insertion order). */
   private readonly sessions = new Map<string, BrowserSession>();
+  /** The same sessions by principal, oldest first; a principal with none has no entry. */
+  private readonly byPrincipal = new Map<string, Map<string, BrowserSession>>();
 
   /** `ended` hears of each session that ends before it expires, and why: what is open under it closes then. */
   constructor(
@@ -43,11 +52,11 @@ export class SessionStore {
 
   create(entry: PrincipalEntry): { cookie: string; session: BrowserSession } {
     this.prune();
-    // Bounded, the oldest going first (Map iterates in insertion order). A principal's logins push out
-    // its own sessions before the total is reached: a script logging in over and over (any principal,
-    // read-only included) cannot end everyone else's.
-    const mine = [...this.sessions].filter(([, s]) => s.principal === entry.name);
-    for (const [k] of mine.slice(0, Math.max(0, mine.length - this.limits.perPrincipal + 1))) {
+    // Bounded, the oldest going first. A principal's logins push out its own sessions before the total
+    // is reached: a script logging in over and over (any principal, read-only included) cannot end everyone else's.
+    const mine = this.byPrincipal.get(entry.name) ?? new Map<string, BrowserSession>();
+    for (const k of mine.keys()) {
+      if (mine.size < this.limits.perPrincipal) break;
       this.end(k, `a newer login of ${entry.name} replaced this browser session (${this.limits.perPrincipal} at most)`);
     }
     while (this.sessions.size >= this.limits.total) this.end(this.sessions.keys().next().value!, `the daemon holds ${this.limits.total} browser sessions at most`);
@@ -58,7 +67,7 @@ export class SessionStore {
       csrfToken: randomBytes(32).toString('base64url'),
       expiresAt: Date.now() + this.ttlMs,
     };
-    this.sessions.set(key(cookie), session);
+    this.add(key(cookie), session);
     return { cookie, session };
   }
 
@@ -69,7 +78,7 @@ export class SessionStore {
     if (!session) return null;
     const entry = principals.entries.find((e) => e.name === session.principal);
     if (session.expiresAt <= Date.now() || !entry || entry.tokenSha256 !== session.tokenSha256) {
-      this.sessions.delete(k);
+      this.forget(k);
       return null;
     }
     return { session, entry };
@@ -80,24 +89,22 @@ export class SessionStore {
   }
 
   private end(k: string, why: string): void {
-    const session = this.sessions.get(k);
-    if (!session) return;
-    this.sessions.delete(k);
-    this.ended(session, why);
+    const session = this.forget(k);
+    if (session) this.ended(session, why);
   }
 
   /** Forgets the sessions of removed principals and rotated tokens now (find() refuses them anyway). */
   dropRevoked(principals: Principals): void {
     for (const [k, s] of this.sessions) {
       const entry = principals.entries.find((e) => e.name === s.principal);
-      if (!entry || entry.tokenSha256 !== s.tokenSha256) this.sessions.delete(k);
+      if (!entry || entry.tokenSha256 !== s.tokenSha256) this.forget(k);
     }
   }
 
   /** The live sessions, oldest first: what a stopping daemon leaves to the next (session-handover.ts). */
   handOver(): HandedSession[] {
-    this.prune();
-    return [...this.sessions].map(([k, s]) => ({ key: k, ...s }));
+    const now = Date.now();
+    return [...this.sessions].filter(([, s]) => s.expiresAt > now).map(([k, s]) => ({ key: k, ...s }));
   }
 
   /**
@@ -126,16 +133,39 @@ export class SessionStore {
       return n <= this.limits.perPrincipal;
     });
     for (const { key: k, principal, tokenSha256, csrfToken, expiresAt } of kept.slice(0, this.limits.total).reverse()) {
-      this.sessions.set(k, { principal, tokenSha256, csrfToken, expiresAt });
+      this.add(k, { principal, tokenSha256, csrfToken, expiresAt });
     }
     counts.taken = Math.min(kept.length, this.limits.total);
     counts.overLimit = live.length - counts.taken;
     return counts;
   }
 
+  /** The expired sessions at the front: no more are looked at than go. */
   private prune(): void {
     const now = Date.now();
-    for (const [k, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(k);
+    for (const [k, s] of this.sessions) {
+      if (s.expiresAt > now) return;
+      this.forget(k);
+    }
+  }
+
+  /** Every session goes in and out through add() and forget(): the index never names one the store has not. */
+  private add(k: string, session: BrowserSession): void {
+    this.forget(k);
+    this.sessions.set(k, session);
+    const mine = this.byPrincipal.get(session.principal) ?? new Map<string, BrowserSession>();
+    this.byPrincipal.set(session.principal, mine);
+    mine.set(k, session);
+  }
+
+  private forget(k: string): BrowserSession | undefined {
+    const session = this.sessions.get(k);
+    if (!session) return undefined;
+    this.sessions.delete(k);
+    const mine = this.byPrincipal.get(session.principal)!;
+    mine.delete(k);
+    if (mine.size === 0) this.byPrincipal.delete(session.principal);
+    return session;
   }
 }
 
