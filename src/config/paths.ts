@@ -107,8 +107,8 @@ export function promptHandoverFile(env: Env = process.env): string {
 }
 
 /**
- * The web console's browser sessions a stopping daemon left for the next one (gateway/http/session-handover.ts),
- * read and removed as it starts.
+ * The web console's browser sessions and login lockouts a stopping daemon left for the next one
+ * (gateway/http/session-handover.ts), read and removed as it starts.
  */
 export function sessionHandoverFile(env: Env = process.env): string {
   return join(remuxHome(env), 'run', 'browser-sessions.json');

@@ -7,13 +7,13 @@
 // that nobody may use. `remux daemon status` says why it is off. An unreadable principals file is
 // different: the server stays up so that whoever tries learns why (503 naming file:line), and admits nobody.
 //
-// Its browser sessions outlive a graceful stop: handed to the next daemon (http/session-handover.ts).
+// Its browser sessions and login lockouts outlive a graceful stop: handed to the next daemon (http/session-handover.ts).
 import { remuxHome, sessionHandoverFile } from '../config/paths.js';
 import type { Principals } from '../config/principals.js';
 import { watchReloading } from '../config/reloading.js';
 import type { GatewayContext } from '../core/context.js';
 import type { HttpFlags, HttpServer, HttpSettings } from './http/server.js';
-import { leaveSessions, takeSessions, type SessionHandover } from './http/session-handover.js';
+import { leaveHandover, takeHandover, type SessionHandover } from './http/session-handover.js';
 
 /** Where the console is served (and, when the principals file is unreadable, why it admits nobody), or why it is off. */
 export type WebState = { url: string; refusing?: string } | { off: string };
@@ -62,7 +62,7 @@ export class WebConsole {
     try {
       const now = deps.ctx.principals();
       // Taken once the principals file loads: a start that it stops leaves them to the next.
-      web.inherited = takeSessions(sessionHandoverFile(deps.env), remuxHome(deps.env), deps.log);
+      web.inherited = takeHandover(sessionHandoverFile(deps.env), remuxHome(deps.env), deps.log);
       await web.apply(now, true);
     } catch (err) {
       await web.close();
@@ -84,12 +84,13 @@ export class WebConsole {
     await this.server.close();
     const left = this.server.handOver();
     this.server = null;
-    if (left.length === 0) return;
+    const { sessions, logins } = left;
+    if (sessions.length + logins.failures.length + logins.known.length === 0) return;
     try {
-      leaveSessions(sessionHandoverFile(this.deps.env), remuxHome(this.deps.env), left);
-      this.deps.log(`browser sessions: ${left.length} left to the next daemon`);
+      leaveHandover(sessionHandoverFile(this.deps.env), remuxHome(this.deps.env), left);
+      this.deps.log(`browser sessions: ${sessions.length} left to the next daemon, and the failed token checks of ${logins.failures.length} client addresses`);
     } catch (err) {
-      this.deps.log(`browser sessions: cannot leave them to the next daemon (their browsers log in again): ${(err as Error).message}`);
+      this.deps.log(`browser sessions: cannot leave them to the next daemon (their browsers log in again, its login lockouts start over): ${(err as Error).message}`);
     }
   }
 

@@ -3,7 +3,8 @@
 // cookie's SHA-256 only), so a page logged in before `remux daemon restart` goes on: its requests, its
 // CSRF token, its terminal, which says "reconnecting…" and attaches again by itself. A SIGKILLed daemon
 // hands nothing over; nor does a file that is a link, malformed, or another REMUX_HOME's; a session of a
-// principal whose token was rotated (or who was removed) while no daemon ran is refused.
+// principal whose token was rotated (or who was removed) while no daemon ran is refused. The login
+// lockouts go across with them: a restart gives a locked-out address no new guesses, nor more time locked out.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -11,9 +12,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { ADMIN_SCOPE, type PrincipalEntry, type Principals } from '../../src/config/principals.js';
+import { ADMIN_SCOPE, hashToken, type PrincipalEntry, type Principals } from '../../src/config/principals.js';
 import { processAlive } from '../../src/core/process.js';
-import { SessionStore, type HandedSession } from '../../src/gateway/http/auth.js';
+import { LoginGuard, SessionStore, type GuardOptions, type HandedLogins, type HandedSession } from '../../src/gateway/http/auth.js';
 import { launchChromium, loggedIn } from '../support/browser.js';
 import { remux } from '../support/cli.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
@@ -22,8 +23,8 @@ import { until } from '../support/until.js';
 import { freePort } from '../support/free-port.js';
 
 /** A daemon on a port of its own, which a restart serves again. */
-async function fixedPortDaemon(principals: Record<string, string[]>): Promise<ConsoleDaemon> {
-  return startConsoleDaemon(principals, '', {}, '', `127.0.0.1:${await freePort()}`);
+async function fixedPortDaemon(principals: Record<string, string[]>, config = ''): Promise<ConsoleDaemon> {
+  return startConsoleDaemon(principals, config, {}, '', `127.0.0.1:${await freePort()}`);
 }
 
 /** `remux daemon ARGS` in the daemon's environment. */
@@ -201,7 +202,8 @@ describe('browser sessions handed over by a stopping daemon', { timeout: 120_000
   for (const [what, spoil, logged] of [
     ['malformed', (file: string) => writeFileSync(file, '{"format":1,"sessions":[', { mode: 0o600 }), /is not what a stopping daemon writes/],
     ['another REMUX_HOME\'s', (file: string) => rewrite(file, (f) => ({ ...f, home: '/elsewhere' })), /was left by the daemon of another REMUX_HOME \("\/elsewhere"\)/],
-    ['of another format', (file: string) => rewrite(file, (f) => ({ ...f, format: 2 })), /is of another remux's format \(2, this one reads 1\)/],
+    ['of another format', (file: string) => rewrite(file, (f) => ({ ...f, format: 3 })), /is of another remux's format \(3, this one reads 1 and 2\)/],
+    ['of format 2 without its login lockouts', (file: string) => rewrite(file, ({ logins: _, ...f }) => f), /is not what a stopping daemon writes/],
     ['readable by others', (file: string) => chmodSync(file, 0o644), /may be read or written by others \(mode 644\)/],
     [
       'a symbolic link',
@@ -224,6 +226,142 @@ describe('browser sessions handed over by a stopping daemon', { timeout: 120_000
       assert.equal(await me(d, cookie), 401);
     });
   }
+
+  test('a file of format 1, as the remux before wrote it (sessions only), is taken back', async () => {
+    await running(d);
+    const { cookie } = await login(d, 'boss');
+    await daemon(d, 'stop');
+    rewrite(handoverFile(d), ({ logins: _, ...f }) => ({ ...f, format: 1 }));
+    await running(d);
+    assert.equal(await me(d, cookie), 200);
+  });
+});
+
+describe('login lockouts handed over by a stopping daemon', { timeout: 120_000 }, () => {
+  let d: ConsoleDaemon;
+
+  before(async () => {
+    // This test is the proxy in front (on loopback): X-Forwarded-For names the client, so each test guesses from an address of its own.
+    d = await fixedPortDaemon({ boss: ['--admin'], late: ['--hosts', 'box'] }, 'http:\n  trusted_proxies: [127.0.0.1]\n');
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  const loginFrom = (address: string, token: string): ReturnType<ReturnType<typeof client>['request']> =>
+    client(d.url, d.ca).request('POST', '/api/login', { headers: { origin: d.origin, 'x-forwarded-for': address }, body: { token } });
+  const guess = async (address: string, n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) assert.equal((await loginFrom(address, `rmx_guess${i}`)).status, 401);
+  };
+
+  test('failed token checks short of a lockout go on counting after a stop and start (a daemon with no browser session leaves them too)', async () => {
+    await running(d);
+    await guess('203.0.113.8', 3);
+    await daemon(d, 'stop');
+    const file = handoverFile(d);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.match(readFileSync(file, 'utf8'), /"address":"203\.0\.113\.8","count":3/);
+    await running(d);
+    await guess('203.0.113.8', 2);
+    const r = await loginFrom('203.0.113.8', d.tokens.late!);
+    assert.equal(r.status, 429, `5 failures in all lock the address out, the right token included: ${r.text}`);
+    assert.ok(Number(r.headers['retry-after']) > 800);
+  });
+
+  test('an address locked out before `remux daemon restart` still is, for the time it had left and no longer; a token accepted there before still passes', async () => {
+    await running(d);
+    assert.equal((await loginFrom('203.0.113.7', d.tokens.boss!)).status, 200);
+    await guess('203.0.113.7', 5);
+    const refused = await loginFrom('203.0.113.7', d.tokens.late!);
+    assert.equal(refused.status, 429, refused.text);
+    const left = Number(refused.headers['retry-after']);
+    const lockedAt = Date.now();
+    await daemon(d, 'restart');
+    const r = await loginFrom('203.0.113.7', d.tokens.late!);
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.json().error, 'locked_out');
+    const now = Number(r.headers['retry-after']);
+    const passed = Math.ceil((Date.now() - lockedAt) / 1000);
+    assert.ok(now <= left && now >= left - passed - 1, `${left} s left before the restart, ${now} s after it, ${passed} s later`);
+    assert.match(r.json<{ message: string }>().message, new RegExp(`try again in ${now} s`));
+    assert.equal((await loginFrom('203.0.113.7', d.tokens.boss!)).status, 200, 'a token accepted from there before passes the lockout');
+    assert.match(daemonLog(d), /login lockouts: took back [1-9]\d* locked-out addresses, \d+ with failed token checks short of a lockout and the tokens known at 1 /);
+  });
+});
+
+describe('LoginGuard.handOver and takeBack', () => {
+  const opts: GuardOptions = { slowAfter: 1, delayStepMs: 1, lockAfter: 3, lockMs: 60_000, maxAddresses: 100, knownMs: 3600_000, knownPerAddress: 8, maxKnownAddresses: 100 };
+  const fail = (g: LoginGuard, address: string, i: number): void => {
+    const a = g.attempt(address, `guess${i}`);
+    assert.equal(a.locked, false);
+    if (!a.locked) a.failed();
+  };
+  /** How long `address` is locked out for a token not known there, or null (which counts as a failure). */
+  const lockedFor = (g: LoginGuard, address: string, token = 'newcomer'): number | null => {
+    const a = g.attempt(address, token);
+    return a.locked ? a.retryAfterMs : null;
+  };
+  /** As through the file. */
+  const through = (left: HandedLogins): HandedLogins => JSON.parse(JSON.stringify(left)) as HandedLogins;
+
+  test('a lockout, a streak of failures and the tokens known at an address go on in the next guard', () => {
+    const a = new LoginGuard(opts);
+    a.attempt('203.0.113.7', 'right');
+    const right = a.attempt('203.0.113.7', 'right');
+    if (!right.locked) right.succeeded();
+    for (let i = 0; i < 3; i++) fail(a, '203.0.113.7', i);
+    fail(a, '198.51.100.1', 0);
+    const left = lockedFor(a, '203.0.113.7')!;
+    const b = new LoginGuard(opts);
+    assert.deepEqual(b.takeBack(through(a.handOver()), Date.now()), { locked: 1, streaks: 1, knownAt: 1, expired: 0 });
+    const now = lockedFor(b, '203.0.113.7')!;
+    assert.ok(now <= left && now > left - 1000, `${left} ms left, ${now} ms in the next`);
+    assert.equal(lockedFor(b, '203.0.113.7', 'right'), null, 'the known token passes');
+    fail(b, '198.51.100.1', 1);
+    fail(b, '198.51.100.1', 2);
+    assert.ok(lockedFor(b, '198.51.100.1')! > 59_000, 'the streak went on: two more made three');
+  });
+
+  test('what ran out is dropped: a lockout served, a streak or a known token too old', () => {
+    const now = Date.now();
+    const b = new LoginGuard(opts);
+    const counts = b.takeBack(
+      {
+        failures: [
+          { address: 'served', count: 3, lockedUntil: now - 1, lastAt: now - 60_001 },
+          { address: 'old', count: 2, lockedUntil: 0, lastAt: now - 60_001 },
+        ],
+        known: [{ address: 'old', tokens: [{ sha256: hashToken('right'), at: now - 3600_001 }] }],
+      },
+      now,
+    );
+    assert.deepEqual(counts, { locked: 0, streaks: 0, knownAt: 0, expired: 2 });
+    assert.deepEqual(b.handOver(), { failures: [], known: [] });
+  });
+
+  test('a clock set back since the hand-over gives a lockout the time it had left, no less and no more; none lasts longer than lockMs', () => {
+    const now = Date.now();
+    const hour = 3600_000;
+    const b = new LoginGuard(opts);
+    // Written "an hour from now": the clock went back an hour. One lockout had 10 s left then, one (written a moment ago) claims 10 hours.
+    b.takeBack({ failures: [{ address: 'back', count: 3, lockedUntil: now + hour + 10_000, lastAt: now + hour - 50_000 }], known: [] }, now + hour);
+    b.takeBack({ failures: [{ address: 'far', count: 3, lockedUntil: now + 10 * hour, lastAt: now }], known: [] }, now);
+    const back = lockedFor(b, 'back')!;
+    assert.ok(back > 9_000 && back <= 10_000, `10 s left, not 0 nor 1 h 10 s: ${back} ms`);
+    assert.ok(lockedFor(b, 'far')! <= 60_000, 'at most a new lockout\'s minute');
+  });
+
+  test('keeps the guard\'s limits, the most recent first; counts no more failures than lock an address out', () => {
+    const b = new LoginGuard({ ...opts, maxAddresses: 2, maxKnownAddresses: 1, knownPerAddress: 1 });
+    const now = Date.now();
+    const streak = (address: string, count = 1): HandedLogins['failures'][number] => ({ address, count, lockedUntil: 0, lastAt: now });
+    const known = (address: string, ...tokens: string[]): HandedLogins['known'][number] => ({ address, tokens: tokens.map((t) => ({ sha256: hashToken(t), at: now })) });
+    assert.deepEqual(b.takeBack({ failures: [streak('a'), streak('b'), streak('c', 1e9)], known: [known('a', 'x'), known('b', 'y', 'z')] }, now), { locked: 0, streaks: 2, knownAt: 1, expired: 0 });
+    assert.deepEqual(
+      b.handOver(),
+      { failures: [{ address: 'b', count: 1, lockedUntil: 0, lastAt: now }, { address: 'c', count: 3, lockedUntil: 0, lastAt: now }], known: [known('b', 'z')] },
+    );
+  });
 });
 
 function rewrite(file: string, change: (f: Record<string, unknown>) => Record<string, unknown>): void {
@@ -265,7 +403,8 @@ describe('SessionStore.takeBack', () => {
     const now = Date.now();
     // Written "an hour from now": the clock went back an hour. One had 10 s left then, one 2 h (more than this daemon's 1 h).
     store.takeBack([handed('boss', 0, now + 3600_000 + 10_000), handed('boss', 1, now + 3600_000 + 7200_000)], now + 3600_000, principals);
-    const left = (i: number): number => store.find(cookieOf('boss', i), principals)!.session.expiresAt - now;
+    // From the clock's now after takeBack(), which counted from its own.
+    const left = (i: number): number => store.find(cookieOf('boss', i), principals)!.session.expiresAt - Date.now();
     assert.ok(left(0) > 9_000 && left(0) <= 10_000, `10 s left, not 1 h 10 s: ${left(0)} ms`);
     assert.ok(left(1) <= 3600_000 + 100, `at most a new session's hour: ${left(1)} ms`);
     assert.deepEqual(store.takeBack([handed('boss', 2, now + 60_000)], now + 3600_000, principals), { taken: 0, expired: 1, revoked: 0, overLimit: 0 }, 'one that had expired by the clock it was written with');

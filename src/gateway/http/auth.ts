@@ -318,6 +318,22 @@ export interface GuardOptions {
 
 const DEFAULT_GUARD: GuardOptions = { slowAfter: 3, delayStepMs: 250, lockAfter: 5, lockMs: 15 * 60_000, maxAddresses: 10_000, knownMs: 24 * 3600_000, knownPerAddress: 8, maxKnownAddresses: 4096 };
 
+/** An address's failed token checks as a stopping daemon hands them to the next (times by its clock). */
+export interface HandedFailures {
+  address: string;
+  count: number;
+  /** 0 while the address is not locked out: a streak of failures. */
+  lockedUntil: number;
+  lastAt: number;
+}
+
+/** The login guard's state across a graceful stop (LoginGuard.handOver), least recently used first. */
+export interface HandedLogins {
+  failures: HandedFailures[];
+  /** The SHA-256 of each token accepted from an address, and when it last was. */
+  known: { address: string; tokens: { sha256: string; at: number }[] }[];
+}
+
 /** An attempt let through: the caller reports how the check ended (a failure is counted already, but a known token's). */
 type Attempt = { locked: true; retryAfterMs: number } | { locked: false; delayMs: number; succeeded(): void; failed(): void };
 
@@ -337,6 +353,64 @@ export class LoginGuard {
   private readonly known = new Map<string, Map<string, number>>();
 
   constructor(private readonly opts: GuardOptions = DEFAULT_GUARD) {}
+
+  /**
+   * What still counts, least recently used first: what a stopping daemon leaves to the next
+   * (session-handover.ts), so that a restart gives a locked-out address no new guesses.
+   *
+   * The tokens known at each address go too. That is safe: only a token accepted from the address is
+   * there, under its SHA-256 (as principals.yaml and agents' tokens keep it), and what it passes it
+   * passed before the stop; one rotated or removed meanwhile is refused and forgotten at its first use,
+   * as it would have been in this daemon. Left behind, the clients of a shared address (a NAT, an
+   * office) would wait out the lockout a guesser among them earned, which they passed before the restart.
+   */
+  handOver(): HandedLogins {
+    const now = Date.now();
+    const failures = [...this.failures]
+      .filter(([, f]) => (f.lockedUntil === 0 ? now - f.lastAt <= this.opts.lockMs : f.lockedUntil > now))
+      .map(([address, f]) => ({ address, ...f }));
+    const known = [...this.known]
+      .map(([address, tokens]) => ({ address, tokens: [...tokens].filter(([, at]) => now - at <= this.opts.knownMs).map(([sha256, at]) => ({ sha256, at })) }))
+      .filter((k) => k.tokens.length > 0);
+    return { failures, known };
+  }
+
+  /**
+   * Takes back what the daemon before this one handed over at `writtenAt` (by its clock), before any
+   * attempt here, within this guard's limits (the most recent kept). A clock set back since (written
+   * "later" than now) counts no time as passed: a lockout ends no earlier than it would have, and none
+   * ends later than lockMs from now (nor does a streak or a known token last longer than it had left).
+   */
+  takeBack(handed: HandedLogins, writtenAt: number): { locked: number; streaks: number; knownAt: number; expired: number } {
+    const now = Date.now();
+    const behind = Math.max(0, writtenAt - now);
+    const counts = { locked: 0, streaks: 0, knownAt: 0, expired: 0 };
+    for (const f of handed.failures.slice(-this.opts.maxAddresses)) {
+      const lastAt = Math.min(f.lastAt - behind, now);
+      const lockedUntil = f.lockedUntil === 0 ? 0 : Math.min(f.lockedUntil - behind, now + this.opts.lockMs);
+      if (lockedUntil === 0 ? now - lastAt > this.opts.lockMs : lockedUntil <= now) {
+        counts.expired++;
+        continue;
+      }
+      this.failures.delete(f.address);
+      this.failures.set(f.address, { count: Math.min(f.count, this.opts.lockAfter), lockedUntil, lastAt });
+      counts[lockedUntil === 0 ? 'streaks' : 'locked']++;
+    }
+    for (const k of handed.known.slice(-this.opts.maxKnownAddresses)) {
+      const tokens = new Map<string, number>();
+      for (const t of k.tokens.slice(-this.opts.knownPerAddress)) {
+        const at = Math.min(t.at - behind, now);
+        if (now - at > this.opts.knownMs) continue;
+        tokens.delete(t.sha256);
+        tokens.set(t.sha256, at);
+      }
+      if (tokens.size === 0) continue;
+      this.known.delete(k.address);
+      this.known.set(k.address, tokens);
+      counts.knownAt++;
+    }
+    return counts;
+  }
 
   attempt(peer: string, token: string): Attempt {
     const address = clientKey(peer);

@@ -16,7 +16,7 @@ import type { GatewayContext } from '../../core/context.js';
 import { UsageError } from '../../core/errors.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
-import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, LoginRate, sameSecret, SESSION_COOKIE, SESSION_LIMITS, SessionStore, type BrowserSession, type HandedSession } from './auth.js';
+import { bearerToken, checkToken, CSRF_HEADER, LiveCredentials, LoginGuard, LoginRate, sameSecret, SESSION_COOKIE, SESSION_LIMITS, SessionStore, type BrowserSession } from './auth.js';
 import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from './errors.js';
 import { addressInUse, isLoopback, parseListen } from './listen.js';
 import type { AttachSlots } from '../attach-slots.js';
@@ -74,8 +74,8 @@ export interface HttpServer {
   url: string;
   /** The principals file changed: browser sessions, WebSockets and requests it no longer accepts end now. */
   revoke(now: Principals | Error): void;
-  /** The live browser sessions, for the next daemon. */
-  handOver(): HandedSession[];
+  /** The live browser sessions and login lockouts, for the next daemon. */
+  handOver(): Omit<SessionHandover, 'writtenAt'>;
   close(): Promise<void>;
 }
 
@@ -188,7 +188,11 @@ export async function startHttp(
   const live = new LiveCredentials(currentPrincipals);
   const sessions = new SessionStore(settings.sessionTtlMs, SESSION_LIMITS, (session, why) => live.endSession(session, why));
   if (daemon.inherited) {
-    const { sessions: handed, writtenAt } = daemon.inherited;
+    const { sessions: handed, logins, writtenAt } = daemon.inherited;
+    const { locked, streaks, knownAt, expired } = guard.takeBack(logins, writtenAt);
+    if (logins.failures.length + logins.known.length > 0) {
+      log(`login lockouts: took back ${locked} locked-out addresses, ${streaks} with failed token checks short of a lockout and the tokens known at ${knownAt} (${expired} whose lockout or failures ran out since)`);
+    }
     const principals = currentPrincipals();
     if (principals instanceof Error) log(`browser sessions: none of the daemon before taken back: ${principals.message}`);
     else {
@@ -318,7 +322,7 @@ export async function startHttp(
       const closed = live.revoke(now);
       if (closed > 0) log(`principals changed: ended ${closed} connection${closed === 1 ? '' : 's'} (WebSockets, requests) of revoked credentials`);
     },
-    handOver: () => sessions.handOver(),
+    handOver: () => ({ sessions: sessions.handOver(), logins: guard.handOver() }),
     close: () => {
       ctx.approvals.publishConsoleUrl(null);
       return app.close();
