@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { agentsDir } from '../agents/store.js';
 import { approvalsDbFile, approvalsKeyFile, auditDbFile, configFile, expandHome, hostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile, tlsDir } from '../config/paths.js';
 import { runLocal } from '../exec/local.js';
+import { runningDaemon } from '../gateway/daemon-record.js';
 import fs from 'node:fs';
 import { bwrapAvailable, sandboxLayout, visibleInside } from '../exec/sandbox.js';
 import type { ExecResult } from '../exec/types.js';
@@ -50,6 +51,7 @@ export function commandEnv(securePath: string, from: NodeJS.ProcessEnv = process
 export function ownPaths(env: NodeJS.ProcessEnv = process.env, configuredSocket?: string): string[] {
   const store = (file: string): string[] => [file, ...SQLITE_SIDECARS.map((suffix) => file + suffix)];
   const tmux = join(env.TMUX_TMPDIR || '/tmp', `tmux-${process.getuid?.() ?? userInfo().uid}`);
+  const daemon = runningDaemon(env);
   const paths = new Set([
     configFile(env),
     join(remuxHome(env), 'policies.yaml'),
@@ -66,6 +68,9 @@ export function ownPaths(env: NodeJS.ProcessEnv = process.env, configuredSocket?
     socketFile(env),
     // config.yaml's, where the daemon listens when the environment names none.
     ...(configuredSocket ? [resolve(expandHome(configuredSocket))] : []),
+    // Where this home's daemon serves, as its record says: one started with --socket, or on a socket
+    // config.yaml named before it changed (the daemon itself included: its record names its own).
+    ...(daemon ? [daemon.socket] : []),
     tmux,
   ]);
   // What lies in a directory already listed goes with it (a sandbox cannot mount inside an emptied one).

@@ -153,6 +153,7 @@ describe("remux's own files and sockets are out of every command's reach, whatev
       - { operation: write_file, resource: "${h.home}/**/*" }
       - { operation: read_file, resource: "${sockets}/**" }
       - { operation: list_directory, resource: "${sockets}/**" }
+      - { operation: write_file, resource: "${sockets}/**/*" }
       - { operation: write_stdout, resource: null }
 `,
     );
@@ -227,6 +228,27 @@ describe("remux's own files and sockets are out of every command's reach, whatev
     } finally {
       writeFileSync(config, original);
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  test("the socket a daemon was started on with --socket, outside $REMUX_HOME: refused by the check, unreachable in the sandbox of its commands", async () => {
+    // In a directory the policy writes: there the sandbox leaves sockets open, as on the host.
+    const socket = join(sockets, 'flag', 'remux.sock');
+    assert.equal((await remux(['daemon', 'start', '--socket', socket, '--listen', '127.0.0.1:0'], { env })).code, 0);
+    try {
+      // Through the daemon, found by its record (config.yaml names no socket).
+      const cat = await remux(['client', 'run', 'localhost', '--policy', 'home', '--', `cat ${socket}`], { env, cwd: h.home });
+      assert.equal(cat.code, 77, cat.stdout + cat.stderr);
+      assert.match(cat.stderr, /is remux's own \(its keys, configuration, stores or sockets\)/);
+      // A command run by it that tries to ask it for more: its own sandbox does not show it its socket.
+      const connect = `import socket; s = socket.socket(socket.AF_UNIX); s.connect("${socket}"); print("connected")`;
+      for (const via of [[], ['--no-daemon']]) {
+        const py = await remux(['client', 'run', 'localhost', ...via, '--policy', 'home', '--', `python3 -c '${connect}'`], { env, cwd: h.home });
+        assert.notEqual(py.code, 0, `${via.join(' ')}: ${py.stdout}`);
+        assert.doesNotMatch(py.stdout, /connected/);
+      }
+    } finally {
+      await remux(['daemon', 'stop', '--socket', socket], { env });
     }
   });
 });
