@@ -979,9 +979,16 @@ export function psPrintsEnvironments(args: readonly string[]): boolean {
   let bsdE = false;
   let unixSure = true;
   let value = false;
+  // The next word is -C's command list: read as BSD options only if another word fails as UNIX ones.
+  let commands = false;
   for (const a of args) {
     if (value) {
       value = false;
+      continue;
+    }
+    if (commands) {
+      commands = false;
+      if (a.includes('e')) bsdE = true;
       continue;
     }
     if (a.startsWith('--')) {
@@ -998,15 +1005,19 @@ export function psPrintsEnvironments(args: readonly string[]): boolean {
       }
     }
     if (!a.startsWith('-') || !unixWordSure(letters)) unixSure = false;
+    else if (letters.endsWith('C') && !value) commands = true;
   }
   return bsdE && !unixSure;
 }
 
-/** A UNIX option word that parses whatever follows: flags, optionally ending in -o/-O FORMAT (the same format parser either way). */
+/**
+ * A UNIX option word that parses whatever follows: flags, optionally ending in -o/-O FORMAT (the same
+ * format parser either way) or -C CMDLIST (any names: `ps -C memcached` lists processes named so).
+ */
 function unixWordSure(letters: string): boolean {
   for (let k = 0; k < letters.length; k++) {
     const ch = letters.charAt(k);
-    if (ch === 'o' || ch === 'O') return true;
+    if (ch === 'o' || ch === 'O' || ch === 'C') return true;
     if (!PS_UNIX_FLAGS.has(ch)) return false;
   }
   return letters.length > 0;

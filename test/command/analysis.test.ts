@@ -186,6 +186,13 @@ cases('ps: BSD e reads every environment', [
   { argv: ['ps', '-ex'], reads: [PROC_ENVIRON] },
   { argv: ['ps', '-ef', '-u', 'xe'], reads: [PROC_ENVIRON] },
   { argv: ['ps', '-A', 'e'], reads: [PROC_ENVIRON] },
+  // -C takes any command names: its list is read as BSD options only when another word fails as UNIX ones.
+  { argv: ['ps', '-C', 'memcached'] },
+  { argv: ['ps', '-C', 'redis-server', '-o', 'pid='] },
+  { argv: ['ps', '-fC', 'xe'] },
+  { argv: ['ps', '-Cxe'] },
+  { argv: ['ps', '-C', 'xe', '-u', 'xe'], reads: [PROC_ENVIRON] },
+  { argv: ['ps', '-u', 'xe', '-C', 'xe'], reads: [PROC_ENVIRON] },
 ]);
 
 test('ps: what the check lets through prints no environment, run for real', (t) => {
@@ -194,7 +201,7 @@ test('ps: what the check lets through prints no environment, run for real', (t) 
   const marker = 'REMUX_PS_MARK=seen';
   // Every process of this user is listed by these, ps itself included, whose environment holds the marker.
   const shows = (args: string[]): boolean => spawnSync(ps, args, { env: { PATH: process.env.PATH ?? '', REMUX_PS_MARK: 'seen' }, encoding: 'utf8' }).stdout.includes(marker);
-  const words = [['aux'], ['-ef'], ['-e'], ['-eo', 'pid,args'], ['axo', 'pid,args'], ['-ex'], ['-et'], ['-auxe'], ['auxe'], ['axe'], ['-ef', '-u', 'xe'], ['-e', '-u', 'xe'], ['-A', 'e'], ['--sort=pid', 'axe']];
+  const words = [['aux'], ['-ef'], ['-e'], ['-eo', 'pid,args'], ['axo', 'pid,args'], ['-ex'], ['-et'], ['-auxe'], ['auxe'], ['axe'], ['-ef', '-u', 'xe'], ['-e', '-u', 'xe'], ['-A', 'e'], ['--sort=pid', 'axe'], ['-C', 'xe'], ['-fC', 'xe'], ['-Cxe'], ['-C', 'memcached', '-o', 'pid=']];
   for (const args of words) {
     if (!psPrintsEnvironments(args)) assert.ok(!shows(args), `ps ${args.join(' ')} passed the check but printed an environment`);
   }
