@@ -134,7 +134,10 @@ async function operate(files: HostFiles, action: FileAction, real: string, redac
     }
     case 'file.write': {
       const content = typeof action.content === 'string' ? Buffer.from(action.content, 'utf8') : action.content;
-      const { created } = await files.write(real, content, { createDirs: action.createDirs === true });
+      const createDirs = action.createDirs === true;
+      const { created } = await files.write(real, content, { createDirs }).catch((err: unknown) => {
+        throw createDirs ? err : missingParentHint(err, real);
+      });
       return { bytes: content.length, created, bytesOut: content.length, truncated: false };
     }
     case 'file.edit': {
@@ -277,6 +280,16 @@ function editableText(real: string, content: Buffer): string {
 }
 
 /** How long working out an edit's diff may hold the event loop: a huge rewrite is written, its diff left out. */
+
+/**
+ * A write whose directory is missing says how to make it: the hosts (local, SFTP, an agent's) all name
+ * that directory as `DIR: no such file or directory`, which alone leaves a caller guessing.
+ */
+function missingParentHint(err: unknown, real: string): unknown {
+  if (!(err instanceof FileError) || err.denied || err.message !== `${posix.dirname(real)}: no such file or directory`) return err;
+  return new FileError(`${err.message}; nothing was written: create_dirs (--create-dirs on the command line) makes the missing directories`);
+}
+
 const EDIT_DIFF_TIMEOUT_MS = 250;
 
 /** The unified diff of an edit, redacted as output is; a note instead when it would take too long to work out. */

@@ -294,7 +294,11 @@ test('create_dirs makes missing parents inside the tree; without it a missing pa
   const { root, run } = setup(t);
   const without = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/x/y/z.txt`, content: 'z' });
   assert.deepEqual([without.outcome, without.exitCode], ['failed', 1]);
-  assert.match(without.message ?? '', /no such file or directory/);
+  // It says how to make the directory, not only that it is missing.
+  assert.equal(without.message, `${root}/allowed/x/y: no such file or directory; nothing was written: create_dirs (--create-dirs on the command line) makes the missing directories`);
+  // An edit makes no file: a missing one is named as it is, without the hint.
+  const edited = await run({ kind: 'file.edit', host: 'localhost', path: `${root}/allowed/none.txt`, edits: [{ oldText: 'a', newText: 'b' }] });
+  assert.equal(edited.message, `${root}/allowed/none.txt: no such file or directory`);
   const made = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/x/y/z.txt`, content: 'z', createDirs: true });
   assert.equal(made.outcome, 'ok', made.message ?? '');
   assert.equal(readFileSync(`${root}/allowed/x/y/z.txt`, 'utf8'), 'z');
