@@ -44,7 +44,10 @@ export function readFileCommand(inv: Invocation, runner: Runner, host: string, p
 export async function writeFileCommand(inv: Invocation, runner: Runner, host: string, path: string, opts: FileWriteOptions, stdin: NodeJS.ReadableStream): Promise<number> {
   const content = await readAll(stdin, WRITE_MAX_BYTES);
   const action: FileAction = { kind: 'file.write', host, path, content, ...(opts.createDirs ? { createDirs: true } : {}), ...(opts.policy ? { policy: opts.policy } : {}) };
-  return fileAction(inv, runner, action, () => EXIT.OK);
+  return fileAction(inv, runner, action, (r) => {
+    if (opts.json) inv.stdout.write(`${JSON.stringify({ path: r.path, bytes: r.bytes, created: r.created === true })}\n`);
+    return EXIT.OK;
+  });
 }
 
 export function editFileCommand(inv: Invocation, runner: Runner, host: string, path: string, opts: FileEditOptions): Promise<number> {

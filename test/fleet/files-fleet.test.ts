@@ -233,8 +233,9 @@ describe('file actions over SSH (SFTP)', { timeout: 90_000 }, () => {
 
   test('CLI: client write from stdin, read, ls --json; in process and through the daemon', async () => {
     const path = `${root}/allowed/cli.txt`;
-    const wrote = await remux(['client', 'write', 'h1', path], { env: env(), input: 'from stdin\n' });
+    const wrote = await remux(['client', 'write', 'h1', path, '--json'], { env: env(), input: 'from stdin\n' });
     assert.equal(wrote.code, 0, wrote.stderr);
+    assert.deepEqual(JSON.parse(wrote.stdout), { path, bytes: 11, created: true });
     assert.equal(readFileSync(path, 'utf8'), 'from stdin\n');
     const read = await remux(['client', 'read', 'h1', path, '--offset', '5', '--no-daemon'], { env: env() });
     assert.deepEqual([read.code, read.stdout], [0, 'stdin\n']);
@@ -259,9 +260,14 @@ describe('file actions over SSH (SFTP)', { timeout: 90_000 }, () => {
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^TYPE\s+MODE\s+SIZE\s+MODIFIED \(UTC\)\s+NAME\ndirectory\s+0755\s+\d+\s+\S+ \S+\s+adir\nfile\s+0644\s+3\s+\S+ \S+\s+keep\nfile\s+0644\s+6\s+\S+ \S+\s+t\n$/);
     // write runs in this process even with a daemon up (its stdin is the content).
-    const again = await remux(['client', 'write', 'h1', path], { env: env(), input: 'second' });
+    const again = await remux(['client', 'write', 'h1', path, '--json'], { env: env(), input: 'second' });
     assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(JSON.parse(again.stdout), { path, bytes: 6, created: false });
     assert.equal(readFileSync(path, 'utf8'), 'second');
+    // A missing directory over SFTP: the error says how to make it.
+    const noDir = await remux(['client', 'write', 'h1', `${root}/allowed/absent/x.txt`], { env: env(), input: 'x' });
+    assert.equal(noDir.code, 1);
+    assert.equal(noDir.stderr, `remux: ${root}/allowed/absent: no such file or directory; nothing was written: create_dirs (--create-dirs on the command line) makes the missing directories\n`);
   });
 
   test('head and tail over SFTP, past the first 64 KiB; client read --head/--tail (--json), a conflict exit 2; through the daemon too', async () => {

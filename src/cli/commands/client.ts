@@ -34,6 +34,7 @@ export interface FileReadOptions extends FileOptions {
 
 export interface FileWriteOptions extends FileOptions {
   createDirs?: boolean;
+  json?: boolean;
 }
 
 export interface FileEditOptions extends FileOptions {
@@ -153,10 +154,11 @@ Exit status: 0 if every command succeeded; else 255 if the host was unreachable,
 
   fileOptions(client.command('write').description('replace (or create) a file of a host with stdin, atomically (temporary file + rename), checked and audited'))
     .option('--create-dirs', 'create missing parent directories')
+    .option('--json', 'print {path, bytes, created} as JSON (created: the file did not exist)')
     .option('--no-daemon', 'run in this process even when a daemon is running')
     .addHelpText(
       'after',
-      `\nExamples:\n  remux client write web1 /srv/app/config.yaml < config.yaml\nStdin is the content, at most 16 MiB. A piped or redirected stdin goes to a running daemon like \`client run\`\n(agent hosts are reached only through it); a terminal's is read in this process.\n${FILE_HELP}`,
+      `\nExamples:\n  remux client write web1 /srv/app/config.yaml < config.yaml\n  remux client write web1 /srv/app/new/config.yaml --create-dirs --json < config.yaml\nStdin is the content, at most 16 MiB. A piped or redirected stdin goes to a running daemon like \`client run\`\n(agent hosts are reached only through it); a terminal's is read in this process.\n${FILE_HELP}`,
     )
     .action(async (hostName: string, path: string, opts: FileWriteOptions) => {
       const { writeFileCommand } = await import('../file-commands.js');
