@@ -309,7 +309,9 @@ function applyEdits(real: string, text: string, edits: readonly TextEdit[]): str
     const again = out.indexOf(edit.oldText, at + 1);
     if (again >= 0) {
       const line = (offset: number): number => out.slice(0, offset).split('\n').length;
-      throw new FileError(`edit_file ${real}: ${which} is in the file more than once (lines ${line(at)} and ${line(again)}${out.indexOf(edit.oldText, again + 1) >= 0 ? ', and more' : ''}); include more of the lines around it so that it names one place`);
+      const [first, second] = [line(at), line(again)];
+      const where = first === second ? `twice on line ${first}` : `lines ${first} and ${second}`;
+      throw new FileError(`edit_file ${real}: ${which} is in the file more than once (${where}${out.indexOf(edit.oldText, again + 1) >= 0 ? ', and more' : ''}); include more of the lines around it so that it names one place`);
     }
     out = out.slice(0, at) + edit.newText + out.slice(at + edit.oldText.length);
   });

@@ -536,6 +536,9 @@ test('edit: an old text missing, or there more than once, writes nothing and say
   assert.deepEqual([twice.outcome, twice.exitCode], ['failed', 1]);
   assert.match(twice.message ?? '', /edit 2: old_text is in the file more than once \(lines 1 and 3\); include more of the lines around it/);
   assert.equal(readFileSync(path, 'utf8'), 'a\nb\na\n', 'the first edit was not written either');
+  // Twice on one line is said so, not as "lines 1 and 1".
+  const oneLine = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'a\nb\na', newText: 'x' }, { oldText: 'x', newText: 'xx' }, { oldText: 'x', newText: 'y' }] });
+  assert.match(oneLine.message ?? '', /edit 3: old_text is in the file more than once \(twice on line 1\); include more/);
   const missing = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'q', newText: 'x' }] });
   assert.match(missing.message ?? '', /old_text is not in the file; read the file again/);
   const dry = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'b\n', newText: '' }], dryRun: true });
