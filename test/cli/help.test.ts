@@ -46,3 +46,14 @@ test('every command and command group has examples in its --help, each a remux c
   }
   assert.deepEqual(missing, []);
 });
+
+test("client edit --help says what an edit does when another writer changed the file meanwhile: it writes nothing (as perform-file does), not that the change is lost", () => {
+  const { inv, text } = capture();
+  const program = createProgram(inv);
+  registerCommands(program, inv);
+  const edit = program.commands.find((c) => c.name() === 'client')?.commands.find((c) => c.name() === 'edit');
+  assert.ok(edit);
+  edit.outputHelp();
+  assert.match(text(), /if another writer changed it while the edit was worked out, nothing is\nwritten \(exit 1: read it again and redo the edit\)/);
+  assert.doesNotMatch(text(), /is lost/);
+});

@@ -177,7 +177,7 @@ Exit status: 0 if every command succeeded; else 255 if the host was unreachable,
     .option('--no-daemon', 'run in this process even when a daemon is running')
     .addHelpText(
       'after',
-      `\nExamples:\n  remux client edit web1 /etc/app.conf --old 'workers = 4' --new 'workers = 8'\n  remux client edit web1 /etc/app.conf --old 'a' --new 'b' --old 'c' --new 'd' --dry-run\nIf an --old is not in the file exactly once, nothing is written (exit 1, saying which and where). The file is\nreplaced atomically with its mode kept; what another writer changed between the read and the write is lost.\n${FILE_HELP}`,
+      `\nExamples:\n  remux client edit web1 /etc/app.conf --old 'workers = 4' --new 'workers = 8'\n  remux client edit web1 /etc/app.conf --old 'a' --new 'b' --old 'c' --new 'd' --dry-run\nIf an --old is not in the file exactly once, nothing is written (exit 1, saying which and where). The file is\nreplaced atomically with its mode kept; if another writer changed it while the edit was worked out, nothing is\nwritten (exit 1: read it again and redo the edit).\n${FILE_HELP}`,
     )
     .action(async (hostName: string, path: string, opts: FileEditOptions) => {
       const { editFileCommand } = await import('../file-commands.js');
