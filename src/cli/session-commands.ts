@@ -1,6 +1,7 @@
 // `remux session …`: every command builds session actions and hands them to perform() (audited, with
 // the daemon's warm connections and inventory cache when it runs, in this process otherwise). Attach
 // needs this process's terminal, so it always runs here, through the same perform().
+import { quoteWord } from '../command/render.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { GatewayContext } from '../core/context.js';
 import type { PerformIO, PerformResult, SessionAction } from '../core/types.js';
@@ -57,20 +58,28 @@ export function listSessions(inv: Invocation, runner: Runner, opts: LsOptions): 
       { onOutput: () => {}, onResult: () => {} },
       { concurrency: ctx.config.fanout.concurrency },
     );
+    // What kept a host out of the listing: its inventory's error (unreachable), or a refusal of the
+    // listing itself (a principal's scope, the rate limit), which is said as such.
+    const why = new Map<string, string>();
     const listed = hosts.map((host): HostSessions => {
       const r = results.get(host)!;
-      return r.sessions ?? { host, checkedAt: new Date().toISOString(), sweepMs: 0, error: r.message ?? r.outcome, users: [] };
+      if (r.sessions) return r.sessions;
+      if (r.outcome !== 'unreachable') why.set(host, r.outcome.replace('_', ' '));
+      return { host, checkedAt: new Date().toISOString(), sweepMs: 0, error: r.message ?? r.outcome, users: [] };
     });
-    inv.stdout.write(opts.json ? `${JSON.stringify(listed, null, 2)}\n` : sessionsTable(listed));
+    inv.stdout.write(opts.json ? `${JSON.stringify(listed, null, 2)}\n` : sessionsTable(listed, why));
     return combinedExit(results.values());
   });
 }
 
-/** One row per session; a host or tmux user with none says why, its error or sudo's words a note to the line's end. */
-function sessionsTable(listed: HostSessions[]): string {
+/**
+ * One row per session; a host or tmux user with none says why, its error or sudo's words a note to the
+ * line's end. `why`: the hosts not listed for another reason than their reach, and that reason.
+ */
+function sessionsTable(listed: HostSessions[], why: ReadonlyMap<string, string>): string {
   const when = (iso: string): string => utcCell(iso, 'minute');
   const rows = listed.flatMap((h): Cell[][] => {
-    if (h.error !== null) return [[h.host, null, `(unreachable: ${h.error})`]];
+    if (h.error !== null) return [[h.host, null, `(${why.get(h.host) ?? 'unreachable'}: ${h.error})`]];
     return h.users.flatMap((u): Cell[][] => {
       const none = noSessionsText(u);
       if (none !== undefined) return [[h.host, u.user, `(${none})`]];
@@ -110,6 +119,10 @@ function onSession(
       const result = await perform(ctx, asked, io);
       if (result.outcome !== 'ok') {
         inv.stderr.write(`remux: ${result.message ?? result.outcome}\n`);
+        // A startup command the policy refused: how to see why, as `client run` says it.
+        if (asked.kind === 'session.new' && asked.command !== undefined && result.outcome === 'denied' && result.decision) {
+          inv.stderr.write(`hint: see why with \`remux policy check ${result.decision.policy} -- ${quoteWord(asked.command)}\`\n`);
+        }
         return result.exitCode;
       }
       if (asked.kind === 'session.new' || asked.kind === 'session.kill') await runner.sessionsChanged(opts.host);

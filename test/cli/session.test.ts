@@ -121,6 +121,8 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
     const denied = await remux(['session', 'new', 'wiper', '--host', 'box', '--cmd', `rm -rf ${log}`], { env });
     assert.equal(denied.code, 77, denied.stderr);
     assert.match(denied.stderr, /^remux: execute_binary \/usr\/bin\/rm: no rule of policy read_only allows it/m);
+    // How to see why, as client run says it.
+    assert.match(denied.stderr, new RegExp(`^hint: see why with \`remux policy check read_only -- 'rm -rf ${log}'\`$`, 'm'));
     assert.ok(existsSync(log));
   });
 
@@ -267,6 +269,15 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
     } finally {
       other.remove();
     }
+  });
+
+  test('ls: a host whose tmux users are out of the principal\'s scope is said to be refused, not unreachable (77)', async () => {
+    const added = await remux(['principal', 'add', 'no-users', '--hosts', 'box', '--json'], { env });
+    assert.equal(added.code, 0, added.stderr);
+    const { token } = JSON.parse(added.stdout) as { token: string };
+    const r = await remux(['session', 'ls', '--host', 'box'], { env: { ...env, REMUX_TOKEN: token } });
+    assert.equal(r.code, 77, r.stderr);
+    assert.match(r.stdout, new RegExp(`^box +- +\\(denied: out of scope for no-users: tmux user ${userInfo().username} is not among its users \\(none\\)\\)$`, 'm'));
   });
 
   test('capture --lines that is not a whole number is refused in the words given (2)', async () => {
