@@ -130,6 +130,9 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.ok(run.outputSchema?.properties?.truncated, 'structured results are described');
     assert.equal(run.annotations?.destructiveHint, true);
     assert.match(tools.find((t) => t.name === 'list_hosts')!.description ?? '', /local, ssh or agent/);
+    // `lines` is the last N lines (as session capture --lines), which the description says.
+    const lines = tools.find((t) => t.name === 'capture_session')!.inputSchema.properties?.lines as { description: string };
+    assert.match(lines.description, /^The last N lines, scrollback included/);
     // "format" is for JSON Schema's own formats: strict validators refuse others (zod's startsWith wrote "starts_with").
     assert.doesNotMatch(JSON.stringify(tools.map((t) => t.inputSchema)), /"format"/);
     const alias = tools.find((t) => t.name === 'run_shell_command')!;
@@ -227,6 +230,13 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.deepEqual(blob.result.structuredContent, { host: 'localhost', path: join(dir, 'blob.bin'), content: 'AAEC/w==', encoding: 'base64', size: 4, offset: 0, bytes: 4, truncated: false });
     const listed = await call(client, 'list_directory', { host: 'localhost', path: dir });
     assert.deepEqual((listed.result.structuredContent as { entries: Array<{ name: string; type: string }> }).entries.map((e) => [e.name, e.type]), [['big.txt', 'file'], ['blob.bin', 'file'], ['notes.txt', 'file']]);
+    // One entry past what a listing shows: the text says which entries came and how to find the others.
+    const crowded = join(dir, 'crowded');
+    mkdirSync(crowded);
+    for (let i = 0; i <= 10_000; i++) writeFileSync(join(crowded, `f${String(i).padStart(5, '0')}`), '');
+    const full = await call(client, 'list_directory', { host: 'localhost', path: crowded });
+    assert.equal((full.result.structuredContent as { entries: unknown[]; truncated: boolean }).truncated, true);
+    assert.match(full.text, /\tf09999\n\[remux: the first 10000 entries by name; the directory holds more, which no listing shows: list a subdirectory, or look for a name with run_command \(find \S+\/crowded -maxdepth 1 -name PATTERN\)\]$/);
     const outside = await call(client, 'read_file', { host: 'localhost', path: '/etc/shadow' });
     assert.equal(outside.result.isError, true);
     assert.match(outside.text, /^remux denied: read_file \/etc\/shadow/);

@@ -400,7 +400,7 @@ export const TOOLS: readonly Tool[] = [
     name: 'capture_session',
     title: 'Read a tmux session\'s screen',
     description: 'Read what a tmux session shows: the visible pane, or the last `lines` lines of its history. Use it to watch an agent working in the session.',
-    input: z.strictObject({ ...SessionTarget, lines: z.number().int().min(1).max(10000).optional().describe('Include this many lines of scrollback; default: the visible pane only.') }),
+    input: z.strictObject({ ...SessionTarget, lines: z.number().int().min(1).max(10000).optional().describe('The last N lines, scrollback included (not the visible pane plus N more); default: the visible pane only.') }),
     output: CaptureOutput,
     annotations: { readOnlyHint: true, openWorldHint: true },
     async call(args, deps) {
@@ -546,7 +546,9 @@ export const TOOLS: readonly Tool[] = [
       const structured = { host: args.host, path: result.path ?? args.path, entries, truncated: result.truncated };
       if (error !== null) return { structured, isError: true, text: error };
       const lines = entries.map((e) => `${e.type === 'directory' ? 'dir ' : e.type === 'symlink' ? 'link' : e.type === 'file' ? 'file' : '?   '}\t${e.size}\t${e.name}`);
-      return { structured, text: (lines.join('\n') || '(empty)') + (result.truncated ? '\n[remux: more entries than one listing returns]' : '') };
+      // No listing shows the rest (none takes an offset): say which entries these are and what else finds one.
+      const more = `\n[remux: the first ${entries.length} entries by name; the directory holds more, which no listing shows: list a subdirectory, or look for a name with run_command (find ${structured.path} -maxdepth 1 -name PATTERN)]`;
+      return { structured, text: (lines.join('\n') || '(empty)') + (result.truncated ? more : '') };
     },
   }),
 ];
