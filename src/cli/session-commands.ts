@@ -101,6 +101,7 @@ function onSession(
   opts: SessionOptions,
   action: (host: string) => SessionAction,
   after?: (ctx: GatewayContext, result: PerformResult) => Promise<number>,
+  onStdout: (chunk: Buffer) => void = (chunk) => inv.stdout.write(chunk),
 ): Promise<number> {
   checkOneHost(opts.host);
   return inContext(inv, runner, opts.host, async (ctx) => {
@@ -110,7 +111,7 @@ function onSession(
     const release = inv.onInterrupt((why) => controller.abort(why));
     try {
       const io: PerformIO = {
-        onStdout: (chunk) => inv.stdout.write(chunk),
+        onStdout,
         onStderr: (chunk) => inv.stderr.write(chunk),
         signal: controller.signal,
         approve: await approverFor(inv, ctx, controller.signal),
@@ -283,7 +284,16 @@ export function captureSession(inv: Invocation, runner: Runner, name: string, op
   // Said in the user's words: Number() would make "abc" NaN and "" 0.
   if (opts.lines !== undefined && !/^\d+$/.test(opts.lines)) throw new UsageError(`--lines must be a whole number from 1 to ${MAX_CAPTURE_LINES}, got "${opts.lines}"`);
   const lines = opts.lines === undefined ? {} : { lines: Number(opts.lines) };
-  return onSession(inv, runner, opts, (host) => ({ kind: 'session.capture', host, ...user(opts), session: name, ...lines }));
+  const action = (host: string): SessionAction => ({ kind: 'session.capture', host, ...user(opts), session: name, ...lines });
+  if (!opts.json) return onSession(inv, runner, opts, action);
+  // The text whole, then one document naming what was captured (the tmux user as resolved).
+  const text: Buffer[] = [];
+  const print = (ctx: GatewayContext): Promise<number> => {
+    const captured = { host: opts.host, user: opts.user ?? ctx.sessions.target(opts.host).user, session: name, text: Buffer.concat(text).toString('utf8') };
+    inv.stdout.write(`${JSON.stringify(captured)}\n`);
+    return Promise.resolve(EXIT.OK);
+  };
+  return onSession(inv, runner, opts, action, print, (chunk) => text.push(chunk));
 }
 
 export async function killSession(inv: Invocation, runner: Runner, name: string, opts: KillOptions): Promise<number> {

@@ -223,6 +223,12 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
         captured = (await remux(['session', 'capture', 'here', '--no-daemon'], { env: local })).stdout;
       }
       assert.match(captured, /^local-42$/m);
+      // --json: the same text, in one document that names what was captured.
+      const json = await remux(['session', 'capture', 'here', '--no-daemon', '--json'], { env: local });
+      assert.equal(json.code, 0, json.stderr);
+      const doc = JSON.parse(json.stdout) as Record<string, string>;
+      assert.deepEqual([doc.host, doc.user, doc.session], ['localhost', userInfo().username, 'here']);
+      assert.match(doc.text ?? '', /^local-42$/m);
       // A function key tmux lacks would be typed as its name: refused, naming the way to type it.
       const f13 = await remux(['session', 'send', 'here', '--no-daemon', '--', 'echo x', 'F13', 'Enter'], { env: local });
       assert.equal(f13.code, 2, f13.stderr);

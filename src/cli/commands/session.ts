@@ -35,6 +35,7 @@ export interface SendOptions extends SessionOptions {
 
 export interface CaptureOptions extends SessionOptions {
   lines?: string;
+  json?: boolean;
 }
 
 export interface KillOptions extends SessionOptions {
@@ -157,7 +158,8 @@ Examples:
   target(completes(session.command('capture'), { name: 'tmux-session' }))
     .description("print what a session's pane shows")
     .option('-n, --lines <n>', 'the last N lines, scrollback included (default: the visible pane)')
-    .addHelpText('after', '\nExamples:\n  remux session capture build --host web1\n  remux session capture build --host web1 --lines 200')
+    .option('--json', 'print {host, user, session, text} as JSON (as MCP capture_session answers)')
+    .addHelpText('after', '\nExamples:\n  remux session capture build --host web1\n  remux session capture build --host web1 --lines 200\n  remux session capture build --host web1 --json | jq -r .text')
     .action(async (name: string, opts: CaptureOptions) => {
       const { captureSession } = await import('../session-commands.js');
       await run(opts, (inv, runner) => captureSession(inv, runner, name, opts));
