@@ -139,7 +139,10 @@ function at(dir: FileHandle, name: string): string {
 
 /** Opens the directory `path` (symlink-free, absolute) and proves the directory opened is the one at that path. */
 async function openDir(path: string): Promise<FileHandle> {
-  const dir = await open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch((err: unknown) => {
+  const dir = await open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch(async (err: unknown) => {
+    // A file named where a directory was meant (`ls` of a file) is no swapped link: said as SFTP says it.
+    const st = (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? await lstat(path).catch(() => null) : null;
+    if (st && !st.isSymbolicLink() && !st.isDirectory()) throw new FileError(`${path}: not a directory`);
     throw fileError(err, path);
   });
   const opened = await readlink(`/proc/self/fd/${dir.fd}`).catch(() => null);

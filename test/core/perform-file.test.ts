@@ -290,6 +290,15 @@ test('a failed write leaves the old file intact and no temporary file', async (t
   }
 });
 
+test('a file listed, or named as a directory to write in, is "not a directory": no talk of a swapped symlink (as over SFTP)', async (t) => {
+  const { root, run } = setup(t);
+  const listed = await run({ kind: 'file.list', host: 'localhost', path: `${root}/allowed/a.txt` });
+  assert.deepEqual([listed.outcome, listed.exitCode, listed.message], ['failed', 1, `${root}/allowed/a.txt: not a directory`]);
+  const under = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/a.txt/b`, content: 'b' });
+  assert.deepEqual([under.outcome, under.message], ['failed', `${root}/allowed/a.txt: not a directory`]);
+  assert.equal(readFileSync(`${root}/allowed/a.txt`, 'utf8'), 'hello\n');
+});
+
 test('create_dirs makes missing parents inside the tree; without it a missing parent fails', async (t) => {
   const { root, run } = setup(t);
   const without = await run({ kind: 'file.write', host: 'localhost', path: `${root}/allowed/x/y/z.txt`, content: 'z' });
