@@ -12,8 +12,9 @@ import type { FileEditOptions, FileListOptions, FileReadOptions, FileWriteOption
 import type { Invocation } from './invocation.js';
 import { formatTable, UsageError, utcCell } from './output.js';
 
-/** Stdin beyond this is refused (perform-file's FILE_WRITE_MAX_BYTES; kept here so the CLI stays light). */
+/** Stdin beyond this is refused, and a read cap above it (perform-file's FILE_WRITE_MAX_BYTES and FILE_READ_MAX_BYTES; kept here so the CLI stays light). */
 const WRITE_MAX_BYTES = 16 << 20;
+const READ_MAX_BYTES = 16 << 20;
 
 export function readFileCommand(inv: Invocation, runner: Runner, host: string, path: string, opts: FileReadOptions): Promise<number> {
   const action: FileAction = {
@@ -22,9 +23,9 @@ export function readFileCommand(inv: Invocation, runner: Runner, host: string, p
     path,
     ...(opts.offset !== undefined ? { offset: count(opts.offset, '--offset') } : {}),
     ...(opts.length !== undefined ? { length: count(opts.length, '--length') } : {}),
-    ...(opts.maxBytes !== undefined ? { maxBytes: count(opts.maxBytes, '--max-bytes') } : {}),
-    ...(opts.head !== undefined ? { head: count(opts.head, '--head', 'lines') } : {}),
-    ...(opts.tail !== undefined ? { tail: count(opts.tail, '--tail', 'lines') } : {}),
+    ...(opts.maxBytes !== undefined ? { maxBytes: count(opts.maxBytes, '--max-bytes', 'bytes', 1, READ_MAX_BYTES) } : {}),
+    ...(opts.head !== undefined ? { head: count(opts.head, '--head', 'lines', 1) } : {}),
+    ...(opts.tail !== undefined ? { tail: count(opts.tail, '--tail', 'lines', 1) } : {}),
     ...(opts.policy ? { policy: opts.policy } : {}),
   };
   return fileAction(inv, runner, action, (r) => {
@@ -112,9 +113,13 @@ function row(e: DirEntry): string[] {
   return [e.type, e.mode.toString(8).padStart(4, '0'), String(e.size), utcCell(e.mtimeMs), e.name];
 }
 
-function count(text: string, flag: string, unit = 'bytes'): number {
+/** A whole number given for `flag`, from `min` to `max`: refused here, naming the flag, not later by the action's own words. */
+function count(text: string, flag: string, unit = 'bytes', min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new UsageError(`${flag} must be a whole number of ${unit}, got "${text}"`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `from ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`${flag} must be a whole number of ${unit} ${range}, got "${text}"`);
+  }
   return n;
 }
 

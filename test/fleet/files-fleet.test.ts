@@ -244,7 +244,7 @@ describe('file actions over SSH (SFTP)', { timeout: 90_000 }, () => {
     assert.match(denied.stderr, /^remux: read_file .*outside\/passwd: no rule of policy files allows it/m);
     const bad = await remux(['client', 'read', 'h1', path, '--length', 'ten', '--no-daemon'], { env: env() });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--length must be a whole number of bytes, got "ten"/);
+    assert.match(bad.stderr, /--length must be a whole number of bytes from 0, got "ten"/);
 
     const start = await remux(['daemon', 'start'], { env: env() });
     assert.equal(start.code, 0, start.stderr);
@@ -297,6 +297,11 @@ describe('file actions over SSH (SFTP)', { timeout: 90_000 }, () => {
     assert.equal(conflict.code, 2);
     assert.match(conflict.stderr, /tail and offset cannot be used together/);
     const notLines = await remux(['client', 'read', 'h1', path, '--head', 'ten', '--no-daemon'], { env: env() });
-    assert.deepEqual([notLines.code, notLines.stderr.trim()], [2, 'remux: --head must be a whole number of lines, got "ten"']);
+    assert.deepEqual([notLines.code, notLines.stderr.trim()], [2, 'remux: --head must be a whole number of lines from 1, got "ten"']);
+    // Out of range: said with the flag's name, as the command line gave it.
+    const noLines = await remux(['client', 'read', 'h1', path, '--tail', '0', '--no-daemon'], { env: env() });
+    assert.deepEqual([noLines.code, noLines.stderr.trim()], [2, 'remux: --tail must be a whole number of lines from 1, got "0"']);
+    const overCap = await remux(['client', 'read', 'h1', path, '--max-bytes', '100000000', '--no-daemon'], { env: env() });
+    assert.deepEqual([overCap.code, overCap.stderr.trim()], [2, 'remux: --max-bytes must be a whole number of bytes from 1 to 16777216, got "100000000"']);
   });
 });
