@@ -127,7 +127,7 @@ export function noSessionsText(u: UserSessions): string | undefined {
     case 'ok':
       return 'no sessions';
     case 'no_server':
-      return 'no sessions (no tmux server running)';
+      return 'no sessions, no tmux server running';
     case 'sudo_refused':
       return `sudo refused: ${u.detail}`;
     case 'error':

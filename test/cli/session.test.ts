@@ -301,6 +301,10 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
     const bare = { ...fresh.env, HOME: fresh.home, TMUX_TMPDIR: tmpdir };
     try {
       assert.equal(existsSync(join(fresh.home, 'policies.yaml')), false);
+      // No tmux server yet: the row says so, once, in words.
+      const none = await remux(['session', 'ls', '--no-daemon'], { env: bare });
+      assert.equal(none.code, 0, none.stderr);
+      assert.match(none.stdout, /^localhost +\S+ +\(no sessions, no tmux server running\)$/m);
       const made = await remux(['session', 'new', 'bare', '--no-daemon'], { env: bare });
       assert.equal(made.code, 0, made.stderr);
       const listed = await remux(['session', 'ls', '--json', '--no-daemon'], { env: bare });

@@ -57,7 +57,7 @@ describe('sudo refused in the sessions console', { timeout: 90_000, skip: isRoot
     assert.equal(await refused.getAttribute('class'), 'state sudo_refused');
     for (const name of ['root', 'nobody']) {
       const state = user(name).locator('.state');
-      assert.equal(await state.textContent(), 'no sessions (no tmux server running)', name);
+      assert.equal(await state.textContent(), 'no sessions, no tmux server running', name);
       assert.equal(await state.getAttribute('class'), 'state no_server', name);
     }
     // Told apart at a glance too: the refusal is in the error colour, "no sessions" is not.
