@@ -22,7 +22,7 @@ interface HostSessions {
 
 const STATE: Record<UserSessions['state'], string> = {
   ok: '',
-  no_server: 'no sessions (no tmux server running)',
+  no_server: 'no sessions, no tmux server running',
   sudo_refused: 'sudo refused',
   error: 'tmux failed',
 };
