@@ -459,11 +459,20 @@ describe('remux code', { timeout: 240_000 }, () => {
   });
 
   it('logs -f follows an agent to its end: its last lines, then how it ended', async () => {
-    const s = await start('--sandbox', 'none', '--agent', `node -e "setTimeout(() => { console.log('LAST WORDS'); process.exit(4); }, 1500)"`);
-    const followed = await code('logs', '-f', String(s.id));
-    assert.equal(followed.code, 0, followed.stderr);
-    assert.match(followed.stdout, /\nLAST WORDS\nremux: node -e .* exited \(status 4\)\n$/);
-    assert.equal(followed.stderr, `remux: agent session ${String(s.id)} has ended with status 4\n`);
+    // It ends once told to (a file appears): only after `logs -f` follows it, however slow starting that is.
+    const go = join(mkdtempSync(join(tmpdir(), 'remux-logs-f-')), 'go');
+    const agent = `node -e "console.log('FOLLOW ME'); setInterval(() => { if (require('fs').existsSync('${go}')) { console.log('LAST WORDS'); process.exit(4); } }, 50)"`;
+    const s = await start('--sandbox', 'none', '--agent', agent);
+    const follow = spawnRemux(['code', 'logs', '-f', String(s.id)], { env, via: 'node' });
+    let [stdout, stderr] = ['', ''];
+    follow.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    follow.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    await until('the first capture', () => stdout.includes('FOLLOW ME'));
+    writeFileSync(go, '');
+    const [exitCode] = (await once(follow, 'close')) as [number | null]; // its output all read
+    assert.equal(exitCode, 0, stderr);
+    assert.match(stdout, /\nLAST WORDS\nremux: node -e .* exited \(status 4\)\n$/);
+    assert.equal(stderr, `remux: agent session ${String(s.id)} has ended with status 4\n`);
   });
 
   it('a name used again once its session ended names the running session, then the newest', async () => {
