@@ -278,7 +278,8 @@ test('a daemon of an older remux (it holds no claim on the home) on the socket: 
 });
 
 /** A program that prints its own pid and its ancestors', one a line: which process ran it. */
-const ANCESTORS = '#!/bin/sh\np=$$\nwhile [ "$p" -gt 1 ]; do echo "$p"; p=$(cut -d" " -f4 /proc/$p/stat); done\n';
+// The parent pid follows the state after the last ')': a name may hold spaces (npm names itself "npm test").
+const ANCESTORS = '#!/bin/sh\np=$$\nwhile [ "$p" -gt 1 ]; do echo "$p"; p=$(sed -n \'s/.*) . \\([0-9]*\\) .*/\\1/p\' /proc/$p/stat); done\n';
 
 /** A home whose policy (the default) runs HOME/ancestors and reads /etc/hostname; the program's path. */
 function ancestorsHome(h: ReturnType<typeof tempHome>): string {
