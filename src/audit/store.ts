@@ -862,9 +862,12 @@ function asOf(a: AuditAction, upTo: number): AuditAction {
 function migrate(db: Database.Database, path: string): void {
   const current = (): number => Number(db.pragma('user_version', { simple: true }));
   const check = (): void => {
-    const appId = Number(db.pragma('application_id', { simple: true }));
-    const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: number };
-    if (appId !== APPLICATION_ID && (appId !== 0 || tables.n > 0)) {
+    // One statement, so one snapshot: read apart, another process's migration committed in between showed
+    // its tables but not yet its id, and a new store opened by several processes at once was refused.
+    const { appId, tables } = db
+      .prepare("SELECT (SELECT application_id FROM pragma_application_id) AS appId, (SELECT count(*) FROM sqlite_schema WHERE type = 'table') AS tables")
+      .get() as { appId: number; tables: number };
+    if (appId !== APPLICATION_ID && (appId !== 0 || tables > 0)) {
       throw new AuditStoreError(`${path} is an SQLite database but not a remux audit store; point REMUX_AUDIT_DB elsewhere`);
     }
     if (current() > MIGRATIONS.length) {

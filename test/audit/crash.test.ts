@@ -48,6 +48,29 @@ test('a new store opened while another connection writes to it: the open waits f
   store.close();
 });
 
+test('a new store another process sets up while this one checks what the file is: taken as the store it now is, not refused', (t) => {
+  const path = tempDbPath(t);
+  // The other process's setup lands right between this open's look at the file and its reading of it:
+  // as soon as this open prepares its look at the schema, another opener sets the store up and commits.
+  const prepare = Database.prototype.prepare;
+  let other: AuditStore | null = null;
+  let started = false;
+  Database.prototype.prepare = function (this: Database.Database, sql: string) {
+    if (!started && sql.includes('sqlite_schema')) {
+      started = true;
+      other = AuditStore.open(path);
+    }
+    return prepare.call(this, sql);
+  } as typeof prepare;
+  try {
+    AuditStore.open(path).close();
+  } finally {
+    Database.prototype.prepare = prepare;
+    (other as AuditStore | null)?.close();
+  }
+  assert.ok(other !== null, 'the other opener ran in between');
+});
+
 test('SIGKILL during a tight write loop leaves a store that opens, verifies and shows the cut action', async (t) => {
   const path = tempDbPath(t);
   const child = spawnWriter(['loop', path]);
