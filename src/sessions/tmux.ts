@@ -222,7 +222,9 @@ const NO_SUCH_FUNCTION_KEY = /^(?:[CMS]-)*F\d+$/;
 
 /** Words of `session send`: key names are keys, anything else is text (with `literal`, every word is text). */
 export function sendItems(words: readonly string[], literal: boolean): SendItem[] {
-  return words.map((w) => {
+  return words.map((w, i) => {
+    // Nothing would be typed, and the send would report success.
+    if (w === '') throw new UsageError(`item ${i + 1} to send is empty: nothing would be typed`, 'name a key (Enter, C-c) or give the text to type');
     if (literal) return { text: w };
     if (isKeyName(w)) return { key: w };
     if (NO_SUCH_FUNCTION_KEY.test(w)) throw new UsageError(`"${w}" is not a key tmux has (F1 to F12)`, 'to type it as text, send it with --literal (MCP send_keys: literal: true)');

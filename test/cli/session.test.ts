@@ -233,6 +233,8 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
       const f13 = await remux(['session', 'send', 'here', '--no-daemon', '--', 'echo x', 'F13', 'Enter'], { env: local });
       assert.equal(f13.code, 2, f13.stderr);
       assert.match(f13.stderr, /"F13" is not a key tmux has \(F1 to F12\)[\s\S]*--literal/);
+      const empty = await remux(['session', 'send', 'here', '--no-daemon', '--', ''], { env: local });
+      assert.deepEqual([empty.code, empty.stderr], [2, 'remux: item 1 to send is empty: nothing would be typed\nhint: name a key (Enter, C-c) or give the text to type\n']);
       const typed = await remux(['session', 'send', 'here', '--no-daemon', '--literal', '--', 'echo F13'], { env: local });
       assert.equal(typed.code, 0, typed.stderr);
       await remux(['session', 'send', 'here', '--no-daemon', '--', 'Enter'], { env: local });

@@ -101,6 +101,8 @@ describe('send and capture', () => {
     // tmux types a function key's name it does not have (F13) as text: refused unless typed as text on purpose.
     for (const word of ['F13', 'F0', 'C-F20']) assert.throws(() => sendItems(['ls', word], false), { name: 'UsageError', message: new RegExp(`"${word}" is not a key tmux has`) });
     assert.deepEqual(sendItems(['F13'], true), [{ text: 'F13' }]);
+    // An empty item types nothing: refused, not reported as sent.
+    for (const literal of [false, true]) assert.throws(() => sendItems(['ls', ''], literal), { name: 'UsageError', message: 'item 2 to send is empty: nothing would be typed' });
   });
 
   test('text is sent with -l after --; a final ; is escaped so tmux does not end its command there', () => {
