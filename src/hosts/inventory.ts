@@ -508,7 +508,7 @@ export function selectorMatches(selector: Selector, entry: HostEntry): boolean {
 export function select(inventory: Inventory, selector: string): HostEntry[] {
   const parsed = parseSelector(selector);
   if (parsed.kind === 'all') {
-    if (inventory.hosts.length === 0) throw new InventoryError(`no hosts in the inventory (${inventory.file}); add one with: remux hosts add NAME ADDRESS`);
+    if (inventory.hosts.length === 0) throw new InventoryError(`no hosts in the inventory (${inventory.file}); add one with: remux hosts add NAME USER@ADDRESS`);
     return [...inventory.hosts];
   }
   return parsed.kind === 'names' ? selectNames(inventory, parsed.terms) : selectLabels(inventory, parsed, selector);

@@ -490,7 +490,7 @@ describe('select', () => {
 
   test('an empty inventory: all is an error that says how to add a host; localhost still works', () => {
     const empty: Inventory = { file: '/x/hosts.yaml', hosts: [] };
-    refuse('all', /no hosts in the inventory \(\/x\/hosts\.yaml\); add one with: remux hosts add/, empty);
+    refuse('all', /no hosts in the inventory \(\/x\/hosts\.yaml\); add one with: remux hosts add NAME USER@ADDRESS$/, empty);
     refuse('web1', /the inventory is empty \(only the built-in localhost\/local exists\); add one with: remux hosts add NAME USER@ADDRESS$/, empty);
     assert.deepEqual(names(select(empty, 'localhost')), ['localhost']);
   });
