@@ -590,7 +590,11 @@ export class AgentSession {
           const cancelled = req.signal?.aborted === true;
           return { exitCode: cancelled ? 130 : 125, signal: null, timedOut: false, aborted: cancelled, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: 0, error: `not run: ${withdrawn}`, errorKind: null };
         }
-        return h.execute(gatewaySandbox === null ? req : { ...req, sandbox: intersectSandbox(req.sandbox, gatewaySandbox) });
+        if (gatewaySandbox === null) return h.execute(req);
+        // Every stage in the sandbox of both policies: one this policy lets out (sandbox: false) is not let
+        // out of the gateway's, which never says which stages its own policy lets out.
+        const { outside: _ignored, ...inside } = req;
+        return h.execute({ ...inside, sandbox: intersectSandbox(req.sandbox, gatewaySandbox) });
       };
       return { ...h, execute };
     };
