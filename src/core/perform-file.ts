@@ -299,11 +299,16 @@ function editDiff(real: string, before: string, after: string, redaction: Redact
   return redactAll(redaction, Buffer.from(patch)).toString('utf8');
 }
 
+/** An edit's old text in the words of both front ends: MCP's edits[].old_text, the command line's --old. */
+function editField(index: number, count: number): string {
+  return count === 1 ? 'old_text (--old)' : `edit ${index + 1} of ${count}: old_text (--old)`;
+}
+
 /** `text` with each edit applied in turn; an edit whose old text is not there exactly once changes nothing at all. */
 function applyEdits(real: string, text: string, edits: readonly TextEdit[]): string {
   let out = text;
   edits.forEach((edit, i) => {
-    const which = edits.length === 1 ? 'old_text' : `edit ${i + 1}: old_text`;
+    const which = editField(i, edits.length);
     const at = out.indexOf(edit.oldText);
     if (at < 0) throw new FileError(`edit_file ${real}: ${which} is not in the file${i > 0 ? ' (as the edits before it left it)' : ''}; read the file again and copy the text exactly, whitespace included`);
     const again = out.indexOf(edit.oldText, at + 1);
@@ -385,10 +390,10 @@ function argumentProblem(action: FileAction): string | null {
       return lone ? `the content has an unpaired UTF-16 surrogate (\\u${lone[0].charCodeAt(0).toString(16)}) at character ${lone.index}, which is not text a file can hold; send valid text` : null;
     }
     case 'file.edit': {
-      if (!Array.isArray(action.edits) || action.edits.length === 0) return 'no edits: give at least one {old_text, new_text}';
+      if (!Array.isArray(action.edits) || action.edits.length === 0) return 'no edits: give at least one {old_text, new_text} (--old and --new on the command line)';
       let bytes = 0;
       for (const [i, e] of action.edits.entries()) {
-        if (e.oldText === '') return `edit ${i + 1}: old_text is empty; name the text to replace (to add text, include the line it goes after)`;
+        if (e.oldText === '') return `${editField(i, action.edits.length)} is empty; name the text to replace (to add text, include the line it goes after)`;
         bytes += Buffer.byteLength(e.newText);
         const lone = LONE_SURROGATE.exec(e.oldText + e.newText);
         if (lone) return `edit ${i + 1}: an unpaired UTF-16 surrogate (\\u${lone[0].charCodeAt(0).toString(16)}), which is not text a file can hold; send valid text`;

@@ -543,13 +543,13 @@ test('edit: an old text missing, or there more than once, writes nothing and say
   writeFileSync(path, 'a\nb\na\n');
   const twice = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'b', newText: 'c' }, { oldText: 'a', newText: 'z' }] });
   assert.deepEqual([twice.outcome, twice.exitCode], ['failed', 1]);
-  assert.match(twice.message ?? '', /edit 2: old_text is in the file more than once \(lines 1 and 3\); include more of the lines around it/);
+  assert.match(twice.message ?? '', /edit 2 of 2: old_text \(--old\) is in the file more than once \(lines 1 and 3\); include more of the lines around it/);
   assert.equal(readFileSync(path, 'utf8'), 'a\nb\na\n', 'the first edit was not written either');
   // Twice on one line is said so, not as "lines 1 and 1".
   const oneLine = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'a\nb\na', newText: 'x' }, { oldText: 'x', newText: 'xx' }, { oldText: 'x', newText: 'y' }] });
-  assert.match(oneLine.message ?? '', /edit 3: old_text is in the file more than once \(twice on line 1\); include more/);
+  assert.match(oneLine.message ?? '', /edit 3 of 3: old_text \(--old\) is in the file more than once \(twice on line 1\); include more/);
   const missing = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'q', newText: 'x' }] });
-  assert.match(missing.message ?? '', /old_text is not in the file; read the file again/);
+  assert.match(missing.message ?? '', /old_text \(--old\) is not in the file; read the file again/);
   const dry = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: 'b\n', newText: '' }], dryRun: true });
   assert.deepEqual([dry.outcome, dry.changed, dry.bytes], ['ok', true, undefined]);
   assert.match(dry.diff ?? '', /^-b$/m);
@@ -560,7 +560,7 @@ test('edit: an old text missing, or there more than once, writes nothing and say
   assert.equal(statSync(path).mtimeMs, before, 'not written');
   const empty = await run({ kind: 'file.edit', host: 'localhost', path, edits: [{ oldText: '', newText: 'x' }] });
   assert.deepEqual([empty.outcome, empty.exitCode], ['rejected', 2]);
-  assert.match(empty.message ?? '', /edit 1: old_text is empty/);
+  assert.match(empty.message ?? '', /: old_text \(--old\) is empty; name the text to replace/);
 });
 
 test('edit: checked as write_file and read_file on the resolved path; never through a symlink; binary and redacted text refused', async (t) => {

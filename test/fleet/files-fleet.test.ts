@@ -227,7 +227,7 @@ describe('file actions over SSH (SFTP)', { timeout: 90_000 }, () => {
     assert.deepEqual(JSON.parse(viaDaemon.stdout), { path, changed: true, written: true, diff: `--- ${path}\n+++ ${path}\n@@ -1,2 +1,2 @@\n-port = 443\n+port = 8443\n host = b\n` });
     const missing = await remux(['client', 'edit', 'h1', path, '--old', 'port = 1', '--new', 'x'], { env: env() });
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /old_text is not in the file/);
+    assert.match(missing.stderr, /old_text \(--old\) is not in the file/);
     await remux(['daemon', 'stop'], { env: env() });
   });
 

@@ -299,7 +299,7 @@ describe('remux mcp --stdio in the CLI process', () => {
       assert.equal((dry.result.structuredContent as { written: boolean }).written, false);
       const miss = await call(client, 'edit_file', { host: 'localhost', path, edits: [{ old_text: 'def', new_text: 'async def' }, { old_text: 'return 1', new_text: 'x' }] });
       assert.equal(miss.result.isError, true);
-      assert.match(miss.text, /^remux failed: edit_file .*app\.py: edit 2: old_text is not in the file \(as the edits before it left it\)/);
+      assert.match(miss.text, /^remux failed: edit_file .*app\.py: edit 2 of 2: old_text \(--old\) is not in the file \(as the edits before it left it\)/);
       assert.equal(readFileSync(path, 'utf8'), 'def main():\n    return 2\n');
       const schema = await call(client, 'edit_file', { host: 'localhost', path, edits: [] });
       assert.equal(schema.result.isError, true);
