@@ -85,19 +85,33 @@ export interface SandboxLayout {
   key: string;
 }
 
+/**
+ * `p` with symlinks resolved and what it is, or null when it cannot be reached. Runs for every path of
+ * every sandboxed command: most of a policy's hidden paths do not exist, and a stat that says so costs a
+ * fraction of the exception fs.realpathSync throws (libc's realpath beats its JS walk as well).
+ */
+export function existingReal(p: string): { real: string; stat: fs.Stats } | null {
+  try {
+    if (fs.statSync(p, { throwIfNoEntry: false }) === undefined) return null;
+    const real = fs.realpathSync.native(p);
+    return { real, stat: fs.statSync(real) };
+  } catch {
+    return null;
+  }
+}
+
+function absolute(p: string): string {
+  if (!path.isAbsolute(p)) throw new Error(`sandbox path must be absolute: ${p}`);
+  return p;
+}
+
 export function sandboxLayout(spec: SandboxSpec): SandboxLayout {
   const identity: string[] = [];
   /** The real path and its identity, or null when absent (absent paths are not mounted: a parent would widen the policy). */
   const resolve = (p: string): { real: string; stat: fs.Stats } | null => {
-    if (!path.isAbsolute(p)) throw new Error(`sandbox path must be absolute: ${p}`);
-    try {
-      const real = fs.realpathSync(p);
-      const stat = fs.statSync(real);
-      identity.push(`${real}:${stat.dev}:${stat.ino}`);
-      return { real, stat };
-    } catch {
-      return null;
-    }
+    const found = existingReal(absolute(p));
+    if (found) identity.push(`${found.real}:${found.stat.dev}:${found.stat.ino}`);
+    return found;
   };
   const byPath = new Map<string, boolean>();
   const add = (p: string, writable: boolean): void => {
@@ -195,14 +209,10 @@ export function hostSockets(): Array<{ path: string; id: string }> {
   for (const dir of SOCKET_DIRS) walk(dir, 1);
   const sockets = new Map<string, string>();
   for (const name of names) {
-    try {
-      const real = fs.realpathSync(name);
-      const st = fs.statSync(real);
-      // ctime too: a socket made anew often gets the inode number its predecessor freed.
-      if (st.isSocket()) sockets.set(real, `${st.dev}:${st.ino}:${st.ctimeMs}`);
-    } catch {
-      // Gone since it was bound, or its directory is not ours to see.
-    }
+    // Gone since it was bound, or its directory is not ours to see: null.
+    const found = existingReal(name);
+    // ctime too: a socket made anew often gets the inode number its predecessor freed.
+    if (found?.stat.isSocket()) sockets.set(found.real, `${found.stat.dev}:${found.stat.ino}:${found.stat.ctimeMs}`);
   }
   socketsSeen = { at: now, sockets: [...sockets].map(([p, id]) => ({ path: p, id })) };
   return socketsSeen.sockets;
@@ -236,6 +246,22 @@ function systemDirs(): string[] {
 /** The cwd, a program or a redirect target is reachable inside: under a visible tree and not hidden. */
 export function visibleInside(layout: SandboxLayout, p: string): boolean {
   return layout.visible.some((root) => isInside(p, root)) && !layout.hidden.some((h) => isInside(p, h.path));
+}
+
+/**
+ * visibleInside(sandboxLayout(spec), p) without the rest of the layout (sockets, read-only paths, its key),
+ * and the hidden paths resolved only when a visible tree holds `p`: asked of the working directory before
+ * every sandboxed command that names none, usually one the policy does not show.
+ */
+export function showsPath(spec: SandboxSpec, p: string): boolean {
+  const real = (q: string): string[] => {
+    const found = existingReal(absolute(q));
+    return found ? [found.real] : [];
+  };
+  const visible = [...systemDirs(), ...spec.read.flatMap(real), ...spec.write.flatMap(real)];
+  if (!visible.some((root) => isInside(p, root))) return false;
+  const hidden = [...spec.hide, ...(spec.hideMatching ?? []).flatMap(matchingNames)].flatMap(real).filter((h) => visible.some((root) => isInside(h, root)));
+  return !hidden.some((h) => isInside(p, h));
 }
 
 /**

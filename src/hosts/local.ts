@@ -8,7 +8,7 @@ import { approvalsDbFile, approvalsKeyFile, auditDbFile, configFile, expandHome,
 import { runLocal } from '../exec/local.js';
 import { runningDaemon } from '../gateway/daemon-record.js';
 import fs from 'node:fs';
-import { bwrapAvailable, sandboxLayout, visibleInside } from '../exec/sandbox.js';
+import { bwrapAvailable, showsPath } from '../exec/sandbox.js';
 import type { ExecResult } from '../exec/types.js';
 import { createLocalResolver } from '../policy/resolve.js';
 import { localFiles } from './local-files.js';
@@ -95,7 +95,7 @@ export function createLocalHost(name: string, securePath: string, configuredSock
       const cwd = callerCwd ?? process.cwd();
       if (sandbox === null) return cwd;
       try {
-        return visibleInside(sandboxLayout(sandbox), fs.realpathSync(cwd)) ? cwd : '/';
+        return showsPath(sandbox, fs.realpathSync.native(cwd)) ? cwd : '/';
       } catch {
         return cwd; // unusable: the run says why
       }

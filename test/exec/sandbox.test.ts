@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { bwrapAvailable, probeBwrap } from '../../src/exec/index.js';
-import { bwrapOptions, ENTER_HELPER, ENTER_NAMESPACES, sandboxLayout, type SandboxLayout } from '../../src/exec/sandbox.js';
+import { bwrapOptions, ENTER_HELPER, ENTER_NAMESPACES, sandboxLayout, showsPath, visibleInside, type SandboxLayout } from '../../src/exec/sandbox.js';
 import { SPAWNER } from '../../src/exec/spawner.js';
 import type { SandboxSpec } from '../../src/exec/index.js';
 import { liveWithArg, parentOf } from '../support/procs.js';
@@ -37,6 +37,32 @@ describe('sandbox availability', () => {
     assert.equal(broken.version, '0.13.1');
     assert.equal(broken.reason, 'probe sandbox failed to start: bwrap: No permissions to creating new namespace');
   });
+});
+
+test('showsPath answers as the whole layout does: symlinked trees, hidden trees and names, a hidden parent of a shown tree, missing paths', () => {
+  const root = fs.realpathSync(tmpdir('remux-shows-'));
+  const at = (...parts: string[]): string => path.join(root, ...parts);
+  for (const d of ['proj/src', 'proj/.git', 'data/keys', 'other', 'top/shown/deep']) fs.mkdirSync(at(d), { recursive: true });
+  fs.symlinkSync(at('proj'), at('link-to-proj'));
+  fs.symlinkSync(at('data/keys'), at('link-to-keys'));
+  fs.writeFileSync(at('data', 'secret.pem'), '');
+  const spec: SandboxSpec = {
+    read: [at('link-to-proj'), at('data'), at('top/shown'), at('missing')],
+    write: [at('other')],
+    // A link to a hidden tree hides its target; a hidden parent of a shown tree hides nothing of it (the layout drops it).
+    hide: [at('proj/.git'), at('link-to-keys'), at('top'), at('gone')],
+    hideMatching: [at('data/*.pem')],
+    readOnly: [],
+    network: false,
+    owner: 'test',
+  };
+  const layout = sandboxLayout(spec);
+  const paths = ['proj', 'proj/src', 'proj/.git', 'proj/.git/x', 'data', 'data/keys', 'data/keys/k', 'data/secret.pem', 'other', 'top', 'top/shown', 'top/shown/deep', 'missing', 'elsewhere'].map((p) => at(p));
+  const answers = paths.map((p) => [p.slice(root.length), showsPath(spec, p)]);
+  assert.deepEqual(answers, paths.map((p) => [p.slice(root.length), visibleInside(layout, p)]));
+  assert.deepEqual(answers.filter(([, shown]) => shown).map(([p]) => p), ['/proj', '/proj/src', '/data', '/other', '/top/shown', '/top/shown/deep']);
+  assert.equal(showsPath(spec, '/usr/bin'), true, 'the system directories are shown');
+  assert.throws(() => showsPath({ ...spec, read: ['relative/path'] }, at('proj')), /sandbox path must be absolute: relative\/path/);
 });
 
 describe('sandbox (bubblewrap)', { skip: info.ok ? false : `bwrap unusable: ${info.reason}` }, () => {
