@@ -107,6 +107,7 @@ const WITHOUT: Record<number, string> = {
   1: 'commands there get no standard input',
   2: `it does not hold back what is typed into a terminal here: a terminal whose session has not taken ${TERMINAL_INPUT_MAX_BYTES} bytes of it is stopped`,
   3: 'its commands come only once its audit record of them is on disk, not while this agent checks and records them',
+  4: 'it does not say which stages its policy lets out of its sandbox (sandbox: false): they run in its sandbox here',
 };
 
 type Outcome = { registered: boolean; why: string } | { end: AgentEnd } | { end: AgentEnd; older: string };

@@ -33,3 +33,14 @@ export function intersectSandbox(agent: SandboxSpec | null, gateway: SandboxSpec
     owner: agent.owner,
   };
 }
+
+/**
+ * The stages that run outside the sandbox of both policies: a stage leaves it only where each side lets it
+ * out (that side's decision's stages under a rule with sandbox: false) or asks for no sandbox at all
+ * (null). The gateway's list is only ever narrowed by this machine's: however it is made, it lets out no
+ * stage this machine's own sandbox keeps.
+ */
+export function outsideOfBoth(agent: readonly number[] | null, gateway: readonly number[] | null): number[] {
+  if (agent === null || gateway === null) return [...(agent ?? gateway ?? [])];
+  return agent.filter((stage) => gateway.includes(stage));
+}

@@ -22,7 +22,7 @@ import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, HOLD_TIMEOUT_MS, INPUT_TAKEN_STEP
 import { FileError, type Host, type HostTerminal } from '../hosts/types.js';
 import { OwnAnswers } from './answers.js';
 import { checkOwnCommand, isListing, type OwnStartup } from './own.js';
-import { intersectSandbox } from './sandbox.js';
+import { intersectSandbox, outsideOfBoth } from './sandbox.js';
 import { openCheckedTerminal } from './terminal.js';
 
 /** Requests one connection may have running at once: a flood is refused, not queued. */
@@ -345,7 +345,7 @@ export class AgentSession {
         this.running.delete(f.id);
       });
     }
-    const ctx = this.requestContext(f.sandbox, hold);
+    const ctx = this.requestContext(f.sandbox === null ? null : { spec: f.sandbox, outside: f.outside ?? [] }, hold);
     // The stricter of the gateway's limit and this machine's own.
     const own = ctx.defaultTimeoutMs;
     const timeoutMs = f.timeoutMs === null ? own : own === null ? f.timeoutMs : Math.min(own, f.timeoutMs);
@@ -575,13 +575,13 @@ export class AgentSession {
 
   /**
    * This machine's context, acting as the gateway's agent principal, its sandbox narrowed to the gateway's
-   * too. A held command is started only on the gateway's go: perform() has checked it and its begin is
+   * too, and a stage let out of it only where both policies let it out (outsideOfBoth). A held command is started only on the gateway's go: perform() has checked it and its begin is
    * durable by then; withdrawn, it is recorded as not run (130 for a cancel, as a caller gone before it
    * started; 125 for a go that never came).
    */
-  private requestContext(gatewaySandbox: SandboxSpec | null, hold: Hold | null): GatewayContext {
+  private requestContext(gateway: { spec: SandboxSpec; outside: readonly number[] } | null, hold: Hold | null): GatewayContext {
     const base = asPrincipal(this.ctx, this.principal);
-    if (gatewaySandbox === null && hold === null) return base;
+    if (gateway === null && hold === null) return base;
     const host = (name: string): Host => {
       const h = this.ctx.host(name);
       const execute: Host['execute'] = async (req) => {
@@ -590,11 +590,10 @@ export class AgentSession {
           const cancelled = req.signal?.aborted === true;
           return { exitCode: cancelled ? 130 : 125, signal: null, timedOut: false, aborted: cancelled, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: 0, error: `not run: ${withdrawn}`, errorKind: null };
         }
-        if (gatewaySandbox === null) return h.execute(req);
-        // Every stage in the sandbox of both policies: one this policy lets out (sandbox: false) is not let
-        // out of the gateway's, which never says which stages its own policy lets out.
-        const { outside: _ignored, ...inside } = req;
-        return h.execute({ ...inside, sandbox: intersectSandbox(req.sandbox, gatewaySandbox) });
+        if (gateway === null) return h.execute(req);
+        const { outside: own, ...rest } = req;
+        const outside = outsideOfBoth(req.sandbox === null ? null : (own ?? []), gateway.outside);
+        return h.execute({ ...rest, sandbox: intersectSandbox(req.sandbox, gateway.spec), ...(outside.length > 0 ? { outside } : {}) });
       };
       return { ...h, execute };
     };

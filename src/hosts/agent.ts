@@ -10,7 +10,7 @@ import { OutputGate, type OutputSource } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { AgentConnection, AgentHub, PendingRequest } from '../gateway/relay/hub.js';
 import { CreditedSender } from '../exec/input-credit.js';
-import { CHUNK_BYTES, FILE_CHUNK_BYTES, PROTOCOL_V2, PROTOCOL_V3, PROTOCOL_V4, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
+import { CHUNK_BYTES, FILE_CHUNK_BYTES, PROTOCOL_V2, PROTOCOL_V3, PROTOCOL_V4, PROTOCOL_V5, WINDOW_BYTES, type FileDone } from '../gateway/relay/protocol.js';
 import type { PathResolver } from '../policy/types.js';
 import { prefetchResolver, WhichCache } from './remote-resolver.js';
 import { FileError, TransportError, type Host, type HostExecRequest, type HostFiles, type HostTerminal, type TerminalSize } from './types.js';
@@ -200,6 +200,9 @@ async function execute(conn: AgentConnection, req: HostExecRequest): Promise<Exe
     // Protocol 1 ignored a sandbox sent with remux's own commands: the session would start unsandboxed.
     return notRun(125, `agent ${conn.name} runs an older remux (relay protocol ${conn.hello.v}) that cannot sandbox a session; upgrade remux there`, started, { errorKind: 'sandbox_unavailable' });
   }
+  // The stages this policy lets out of its sandbox, for the agent to let out where its own does too. An
+  // agent of protocol 4 or older is not told (it refuses a field it does not know): it runs them inside.
+  const outside = req.sandbox !== null && conn.hello.v >= PROTOCOL_V5 ? (req.outside ?? []) : [];
   return new Promise<ExecResult>((resolve, reject) => {
     let truncated = false;
     let id = 0;
@@ -236,6 +239,7 @@ async function execute(conn: AgentConnection, req: HostExecRequest): Promise<Exe
         // Only when there is input: an agent of protocol 1 refuses a frame with a field it does not know.
         ...(stdin !== null ? { stdin: true } : {}),
         ...(held ? { hold: true } : {}),
+        ...(outside.length > 0 ? { outside: [...outside] } : {}),
       },
       {
         onFrame(f) {

@@ -53,7 +53,7 @@ export interface Relay {
   gatewayLog: string[];
   startAgent(name: string, opts?: { token?: string; policy?: string }): StartedAgent;
   waitConnected(name: string, timeoutMs?: number): Promise<void>;
-  run(host: string, command: string, opts?: { timeoutMs?: number | null; signal?: AbortSignal; stdin?: NodeJS.ReadableStream; onStdout?: (chunk: Buffer) => void }): Promise<PerformResult & { stdout: string; stderr: string }>;
+  run(host: string, command: string, opts?: { policy?: string; cwd?: string; timeoutMs?: number | null; signal?: AbortSignal; stdin?: NodeJS.ReadableStream; onStdout?: (chunk: Buffer) => void }): Promise<PerformResult & { stdout: string; stderr: string }>;
   close(): Promise<void>;
 }
 
@@ -136,7 +136,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       let stderr = '';
       const r = await perform(
         ctx,
-        { kind: 'exec', host, command, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) },
+        { kind: 'exec', host, command, ...(o.policy !== undefined ? { policy: o.policy } : {}), ...(o.cwd !== undefined ? { cwd: o.cwd } : {}), ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) },
         {
           onStdout: o.onStdout ?? ((c) => (stdout += c.toString())),
           onStderr: (c) => (stderr += c.toString()),

@@ -40,10 +40,11 @@ import { z } from 'zod';
 import { INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../exec/input-credit.js';
 
 /**
- * 2 added standard input (stdin, stdin-end, stdin-credit; exec.stdin), 3 input-taken, 4 exec.hold and go.
- * The gateway accepts agents of MIN_PROTOCOL_VERSION and up and asks of each only what its version offers.
+ * 2 added standard input (stdin, stdin-end, stdin-credit; exec.stdin), 3 input-taken, 4 exec.hold and go,
+ * 5 exec.outside. The gateway accepts agents of MIN_PROTOCOL_VERSION and up and asks of each only what its
+ * version offers.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 export const MIN_PROTOCOL_VERSION = 1;
 /**
  * Version 2: a command's standard input, writes longer than a frame (file-write-part), a session's
@@ -54,6 +55,11 @@ export const PROTOCOL_V2 = 2;
 export const PROTOCOL_V3 = 3;
 /** Version 4: an exec sent before the gateway's audit begin is durable waits on the agent for its go (exec.hold). */
 export const PROTOCOL_V4 = 4;
+/**
+ * Version 5: an exec says which of its stages the gateway's policy lets out of its sandbox (exec.outside).
+ * An older agent is not told, and runs every stage in the gateway's sandbox.
+ */
+export const PROTOCOL_V5 = 5;
 /**
  * How long an agent holds a command for its go. The gateway sends it once its begin is on disk: within a
  * millisecond or so, at worst after its audit store's lock wait (10 s).
@@ -95,6 +101,9 @@ export const CLOSE = {
   /** The agent's token was rotated, or its host removed, in the gateway's hosts.yaml. */
   revoked: 4005,
 } as const;
+
+/** The longest command an exec carries; it holds fewer stages than characters (exec.outside's bound). */
+const MAX_COMMAND_CHARS = 256 << 10;
 
 const Id = z.number().int().positive();
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
@@ -186,7 +195,7 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
     type: z.literal('exec'),
     id: Id,
     /** The gateway's parsed command rendered back to sh syntax; the agent parses it again with its own strict parser. */
-    command: z.string().min(1).max(256 << 10),
+    command: z.string().min(1).max(MAX_COMMAND_CHARS),
     cwd: AbsPath,
     timeoutMs: z.number().int().positive().nullable(),
     pipefail: z.boolean(),
@@ -206,6 +215,12 @@ export const GatewayFrameSchema = z.discriminatedUnion('type', [
     stdin: z.boolean().optional(),
     /** Protocol 4: check and record it, then start it only on its go frame. */
     hold: z.boolean().optional(),
+    /**
+     * Protocol 5, with a sandbox: the stages (0-based, counted across the command as the agent parses it)
+     * that the gateway's policy runs outside it (rules with sandbox: false). The agent lets a stage out
+     * only where its own policy does too (agent/serve.ts); absent: none.
+     */
+    outside: z.array(z.number().int().nonnegative().lt(MAX_COMMAND_CHARS)).max(MAX_COMMAND_CHARS).optional(),
   }),
   z.strictObject({ type: z.literal('go'), id: Id }),
   z.strictObject({ type: z.literal('resolve'), id: Id, paths: z.array(AbsPath).max(4096), names: z.array(z.string().min(1).max(255)).max(4096) }),
