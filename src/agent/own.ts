@@ -52,6 +52,8 @@ export interface OwnStartup {
   cwd: string;
   /** The startup command, rendered as POSIX sh (checked against this machine's policy). */
   command: string;
+  /** It parsed. */
+  list: CommandList;
 }
 
 /** Keys typed into a session: checked and audited here as perform-session checks and audits `session.send`. */
@@ -164,7 +166,7 @@ export function checkOwnCommand(list: CommandList, policy: Policy, resolver: Pat
       const decision = evaluate(policy, parsed, { cwd: shape.cwd, resolver });
       if (decision.effect !== 'allow') return { refusal: `startup command denied by the agent's own policy ${policy.name}: ${decision.reason}` };
       // The words through `--` (new-session -d -s NAME -c CWD --), to which the pane's program is added here.
-      startup = { prefix: stage.argv.slice(0, call!.at + 7), cwd: shape.cwd, command: shape.command };
+      startup = { prefix: stage.argv.slice(0, call!.at + 7), cwd: shape.cwd, command: shape.command, list: parsed };
     }
   }
   // A startup command comes alone, as newSessionCommand makes it: it is rebuilt here, nothing else with it.

@@ -8,6 +8,8 @@ import { parseCommand } from '../command/parser.js';
 import type { CommandList } from '../command/types.js';
 import { EXIT } from '../core/exit-codes.js';
 import { enforcementOn, errorText, perform, refuse, sandboxOn, type Asked } from '../core/perform.js';
+import { LET_OUT, paneLetOut } from '../core/perform-session.js';
+import { evaluate } from '../policy/evaluate.js';
 import { checkFacts } from '../core/scope.js';
 import type { Policy } from '../policy/types.js';
 import { localPaneProgram } from '../sessions/pane-sandbox.js';
@@ -458,13 +460,24 @@ export class AgentSession {
   /**
    * The tmux command that starts a session's startup command here: in the sandbox both policies ask for
    * (this machine's policy's, narrowed to the one the gateway sent), built on this machine with the pane
-   * program of sessions/pane-sandbox.ts; plain /bin/sh when neither asks for one.
+   * program of sessions/pane-sandbox.ts; plain /bin/sh when neither asks for one. The gateway sends none
+   * when its policy lets every stage out (paneLetOut) or has no sandbox: this machine's then lets the
+   * pane out only as its own policy does too.
    */
   private async startupPane(startup: OwnStartup, policy: Policy, gatewaySandbox: SandboxSpec | null): Promise<{ list: CommandList; enforced: string } | { refusal: string; exitCode: number }> {
-    const enforcement = await enforcementOn(policy, this.ctx.host(HERE));
+    const here = this.ctx.host(HERE);
+    const enforcement = await enforcementOn(policy, here);
     if ('refusal' in enforcement) return { refusal: enforcement.refusal, exitCode: EXIT.DENIED };
-    const spec = intersectSandbox(enforcement.sandbox ? sandboxOn(policy, this.principal.name, this.ctx.host(HERE)) : null, gatewaySandbox);
-    if (spec === null) return { list: single([...startup.prefix, ...shellProgram(startup.command)]), enforced: `static checks only here (${enforcement.sandbox ? 'no sandbox asked' : enforcement.why})` };
+    let letOut = false;
+    if (enforcement.sandbox && gatewaySandbox === null) {
+      const decision = evaluate(policy, startup.list, { cwd: startup.cwd, resolver: here.resolver, enforcement });
+      const pane = paneLetOut(decision, startup.list);
+      if ('refusal' in pane) return { refusal: pane.refusal, exitCode: EXIT.DENIED };
+      letOut = pane.outside;
+    }
+    const own = enforcement.sandbox && !letOut ? sandboxOn(policy, this.principal.name, here) : null;
+    const spec = intersectSandbox(own, gatewaySandbox);
+    if (spec === null) return { list: single([...startup.prefix, ...shellProgram(startup.command)]), enforced: enforcement.sandbox ? LET_OUT : `static checks only here (${enforcement.why})` };
     const program = localPaneProgram({ cwd: startup.cwd, spec, securePath: this.ctx.sessions.securePath, shellCommand: startup.command });
     if ('problem' in program) return { refusal: program.problem, exitCode: program.kind === 'sandbox' ? EXIT.DENIED : EXIT.FAILURE };
     return { list: single([...startup.prefix, ...program]), enforced: 'runs in the OS sandbox (bubblewrap) of both policies for the life of the session' };

@@ -6,6 +6,7 @@ import { EXIT } from '../core/exit-codes.js';
 import type { GatewayContext } from '../core/context.js';
 import type { PerformIO, PerformResult, SessionAction } from '../core/types.js';
 import { hostsInScope } from '../core/scope.js';
+import { everyStageLetOut } from '../policy/evaluate.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import { clampSize, type AttachEnd, type AttachStream } from '../sessions/attach.js';
@@ -151,8 +152,10 @@ export function newSession(inv: Invocation, runner: Runner, name: string, opts: 
       ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
     }),
     async (ctx, result) => {
-      // How the startup command is bounded, as `client run` would be: the sandbox, or static checks only.
-      const bound = opts.cmd === undefined ? '' : result.decision?.sandbox ? ' (its command in the OS sandbox)' : ' (its command with static checks only)';
+      // How the startup command is bounded, as `client run` would be: the sandbox, or static checks only
+      // (also where rules with sandbox: false let every stage out: perform-session's paneLetOut).
+      const decision = result.decision;
+      const bound = opts.cmd === undefined ? '' : !decision?.sandbox ? ' (its command with static checks only)' : everyStageLetOut(decision) ? ' (its command outside the OS sandbox: sandbox: false)' : ' (its command in the OS sandbox)';
       inv.stderr.write(`created session ${name} on ${opts.host}${opts.user ? ` as ${opts.user}` : ''}${bound}\n`);
       return opts.attach ? attachIn(inv, runner, ctx, name, opts, false) : EXIT.OK;
     },

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { renderCommandList } from '../command/render.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
-import { evaluate, unknownPolicyMessage } from '../policy/evaluate.js';
+import { evaluate, everyStageLetOut, ruleAt, unknownPolicyMessage } from '../policy/evaluate.js';
 import type { Decision, Enforcement } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
 import { openAttach, type AttachStream, type TerminalSize } from '../sessions/attach.js';
@@ -213,8 +213,12 @@ async function checkStartupCommand(
   const decision = evaluate(policy, list, { cwd, resolver, enforcement });
   if (decision.effect === 'deny') return { outcome: 'denied', exitCode: EXIT.DENIED, message: decision.reason, decision };
   const shellCommand = renderCommandList(list);
-  if (sandbox.spec === null) {
-    return { command, decision, list: newSessionCommand(target, action.session, cwd, shellProgram(shellCommand)), enforced: `static checks only (${sandbox.why})`, sandbox: null };
+  const letOut = sandbox.spec === null ? null : paneLetOut(decision, list);
+  if (letOut !== null && 'refusal' in letOut) return { outcome: 'denied', exitCode: EXIT.DENIED, message: letOut.refusal, decision };
+  if (sandbox.spec === null || letOut?.outside === true) {
+    // On an agent's host, the agent lets it out where its own policy does too (agent/serve.ts).
+    const enforced = sandbox.spec === null ? `static checks only (${sandbox.why})` : LET_OUT;
+    return { command, decision, list: newSessionCommand(target, action.session, cwd, shellProgram(shellCommand)), enforced, sandbox: null };
   }
   const pane = { target, session: action.session, cwd, spec: sandbox.spec, securePath: sessions.securePath, shellCommand };
   const transport = ctx.hostEntry(action.host)?.transport;
@@ -230,6 +234,27 @@ async function checkStartupCommand(
       : { outcome: 'failed', exitCode: EXIT.FAILURE, message: made.problem, decision };
   }
   return { command, decision, list: made, enforced: 'runs in the OS sandbox (bubblewrap) for the life of the session', sandbox: null };
+}
+
+/** How a startup command whose every stage is let out of the sandbox is enforced (the audit record's reason). */
+export const LET_OUT = 'outside the OS sandbox, with static checks only: the rule of every stage says sandbox: false';
+
+/**
+ * Whether a sandboxed startup command runs outside the sandbox: a pane runs in one sandbox for its whole
+ * life, or in none. Every stage let out by a rule with sandbox: false (ps, df: programs that report on the
+ * host), it runs in none, as each of its stages would under `client run`; none let out, in the sandbox.
+ * Some but not all: refused, rather than reporting on the sandbox where the policy says the host.
+ */
+export function paneLetOut(decision: Decision, list: CommandList): { outside: boolean } | { refusal: string } {
+  const out = decision.bounds.filter((b) => b.outside !== undefined);
+  if (out.length === 0 || everyStageLetOut(decision)) return { outside: out.length > 0 };
+  const stages = list.items.flatMap((item) => item.pipeline.stages);
+  const named = out.map((b) => `stage ${b.stage + 1} (${stages[b.stage]?.argv[0] ?? '?'}) by rule ${ruleAt(b.outside!)}`).join(', ');
+  return {
+    refusal:
+      `sandbox: false lets ${named} out of the OS sandbox and keeps the other stages in it, but a session's pane runs in one sandbox for its ` +
+      `whole life, or in none: start the session with the programs that report on the host alone, or run the command with remux client run`,
+  };
 }
 
 /** The live attach is the result; its audit record is completed when it ends. */

@@ -614,7 +614,7 @@ function decide(rules: readonly CompiledRule[], matches: (r: CompiledRule) => bo
 }
 
 /** `read_only#3 (policies.yaml:14)` */
-function ruleAt(ref: RuleRef): string {
+export function ruleAt(ref: RuleRef): string {
   return `${ref.policy}#${ref.index} (${posix.basename(ref.source.file)}:${ref.source.line})`;
 }
 
@@ -780,10 +780,15 @@ export function explain(decision: Decision): string[] {
     lines.push(`  stage ${b.stage + 1}  bounded by ${LAYERS[b.layer]}${why}`);
   }
   const outside = decision.bounds.filter((b) => b.outside).map((b) => b.stage + 1);
-  if (decision.sandbox && outside.length === decision.bounds.length && outside.length > 0) lines.push('  runs outside the OS sandbox (sandbox: false)');
+  if (decision.sandbox && everyStageLetOut(decision)) lines.push('  runs outside the OS sandbox (sandbox: false)');
   else if (decision.sandbox && outside.length > 0) lines.push(`  runs inside the OS sandbox, but for stage${outside.length > 1 ? 's' : ''} ${outside.join(', ')} (sandbox: false)`);
   else if (decision.sandbox) lines.push('  runs inside the OS sandbox');
   return lines.map(showInvisible);
+}
+
+/** Whether rules with sandbox: false let every stage that runs out of the sandbox (then none runs in it). */
+export function everyStageLetOut(decision: Decision): boolean {
+  return decision.bounds.length > 0 && decision.bounds.every((b) => b.outside !== undefined);
 }
 
 /** Several decisions as one: any deny denies, else any ask asks; every check is kept. */

@@ -4,7 +4,7 @@
 // refused), and the attach primitive over an SSH exec channel with a pty.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,7 +79,9 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     const tmuxDir = join(fleet.dir, 'h1', 'tmux');
     // `homeless`: the login user's home is granted, then hidden by a deny rule (deny beats allow).
     const homeless = `${sandboxedPolicy('homeless', 'true', granted, tmuxDir)}      - { operation: read_file, resource: /root/** }\n      - { operation: read_file, effect: deny, resource: /root/** }\n`;
-    writeFileSync(join(h.home, 'policies.yaml'), POLICIES + sandboxedPolicy('boxed', 'true', granted, tmuxDir) + sandboxedPolicy('strict', 'required', granted, tmuxDir) + homeless);
+    // `reports`: programs that report on the host, let out of the sandbox.
+    const reports = '  reports:\n    sandbox: true\n    capabilities:\n      - { operation: execute_binary, resource: ps|echo|sleep, sandbox: false }\n      - { operation: write_stdout, resource: null }\n';
+    writeFileSync(join(h.home, 'policies.yaml'), POLICIES + sandboxedPolicy('boxed', 'true', granted, tmuxDir) + sandboxedPolicy('strict', 'required', granted, tmuxDir) + homeless + reports);
     writeFileSync(join(h.home, 'config.yaml'), 'default_policy: sess\nsessions: { sweep_interval_seconds: 3600 }\n');
     const start = await remux(['daemon', 'start'], { env: env() });
     assert.equal(start.code, 0, start.stderr);
@@ -200,6 +202,20 @@ describe('tmux sessions over SSH', { timeout: 60_000, skip: isRoot ? false : 'ne
     const records = (await remux(['audit', 'ls', '--json'], { env: env() })).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { operation: string; resource: string | null; reason: string | null });
     const record = records.find((a) => a.operation === 'session.new' && a.resource === 'root@h1:boxed');
     assert.match(record?.reason ?? '', /; runs in the OS sandbox \(bubblewrap\) for the life of the session$/);
+  });
+
+  test('a startup command whose every stage a rule with sandbox: false lets out runs outside the sandbox on the host: ps lists the host', async () => {
+    // A process of the host (the fleet's hosts share this machine's processes), which a ps in any sandbox cannot see.
+    const marker = spawn('sleep', ['12345.5'], { stdio: 'ignore' });
+    try {
+      const made = await remux(['session', 'new', 'reports', '--host', 'h2', '--policy', 'reports', '--cmd', `ps -o args= -p ${marker.pid}; echo listed; sleep 60`], { env: env() });
+      assert.equal(made.code, 0, made.stderr);
+      assert.match(made.stderr, /its command outside the OS sandbox/);
+      const pane = await capture('h2', 'reports', /^listed$/m);
+      assert.match(pane, /^sleep 12345\.5$/m);
+    } finally {
+      marker.kill();
+    }
   });
 
   test('on a host without bubblewrap: sandbox true runs the startup command with static checks only (said so), required refuses', async () => {

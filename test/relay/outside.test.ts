@@ -3,9 +3,9 @@
 // 5); the agent lets one out only where its own policy does too, or has no sandbox of its own. A list the
 // gateway makes up never lets out a stage the agent's own sandbox keeps.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,7 +16,7 @@ import { createContext } from '../../src/core/context.js';
 import type { SandboxSpec } from '../../src/exec/types.js';
 import { AGENT_PATH, GatewayFrameSchema, parseFrame, type AgentFrame } from '../../src/gateway/relay/protocol.js';
 import { remux } from '../support/cli.js';
-import { AgentDaemon, type AgentProcess } from './agent-process.js';
+import { AgentDaemon, waitFor, type AgentProcess } from './agent-process.js';
 import { startRelay, type Relay } from './harness.js';
 
 /** A policy running ps (outside the sandbox with `psOutside`), echo and cat, in the sandbox or not. */
@@ -193,4 +193,90 @@ describe("an agent given a made-up list of the gateway's let-out stages", () => 
     }
   });
 
+});
+
+/** A sandboxed policy for a session's startup command: `out` runs outside the sandbox (sandbox: false), `inside` in it. */
+const sessionPolicy = (name: string, out: string | null, inside: string | null): string => `  ${name}:
+    sandbox: true
+    capabilities:
+${out === null ? '' : `      - { operation: execute_binary, resource: ${out}, sandbox: false }\n`}${inside === null ? '' : `      - { operation: execute_binary, resource: ${inside} }\n`}      - { operation: write_stdout, resource: null }
+`;
+
+/**
+ * A session's startup command on an agent host: its pane runs in one sandbox for its whole life, or in none.
+ * The gateway sends no sandbox when its policy lets every stage out; the agent then runs the pane outside
+ * only where its own policy lets every stage out too.
+ */
+function sessionsOnAgent(title: string, agentPolicy: string, tests: (t: { startup(name: string, policy: string, command: (pid: number) => string): Promise<Awaited<ReturnType<typeof remux>>>; pane(name: string): Promise<{ bwrap: boolean; host: boolean }> }) => void): void {
+  describe(title, { timeout: 120_000 }, () => {
+    const d = new AgentDaemon();
+    let agent: AgentProcess | undefined;
+    const socket = join(d.ag.home, 'tmux.sock');
+    const marker = spawn('sleep', ['12345.5'], { stdio: 'ignore' });
+    before(async () => {
+      await d.setUp({
+        gatewayPolicies: policies(sessionPolicy('read_only', 'ps|sleep|echo|cat', null), sessionPolicy('keeps', null, 'ps|sleep|echo|cat')),
+        agentPolicies: policies(agentPolicy),
+        gatewayConfig: 'sessions: { sweep_interval_seconds: 3600 }\n',
+      });
+      const hosts = join(d.gw.home, 'hosts.yaml');
+      writeFileSync(hosts, readFileSync(hosts, 'utf8').replace('    transport: agent\n', `    transport: agent\n    tmux_socket: ${socket}\n`));
+      agent = await d.connectAgent();
+    });
+    after(async () => {
+      marker.kill();
+      await once(marker, 'exit');
+      try {
+        execFileSync('tmux', ['-S', socket, 'kill-server'], { stdio: 'ignore' });
+      } catch {
+        // no server left
+      }
+      await d.tearDown(agent);
+    });
+    tests({
+      startup: (name, policy, command) => remux(['session', 'new', name, '--host', 'laptop', '--policy', policy, '-c', command(marker.pid!)], { env: d.gw.env }),
+      // Whether the pane's program is bubblewrap, and whether its ps saw the host's marker process.
+      async pane(name) {
+        let text = '';
+        await waitFor(`session ${name} to list`, async () => {
+          text = (await remux(['session', 'capture', name, '--host', 'laptop'], { env: d.gw.env })).stdout;
+          return /^listed$/m.test(text);
+        });
+        const pid = execFileSync('tmux', ['-S', socket, 'list-panes', '-t', `=${name}`, '-F', '#{pane_pid}'], { encoding: 'utf8' }).trim();
+        const program = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!;
+        return { bwrap: /bwrap$/.test(program), host: MARKER.test(text) };
+      },
+    });
+  });
+}
+
+const LISTS = (pid: number): string => `ps -o args= -p ${pid}; echo listed; sleep 60`;
+
+sessionsOnAgent("a session's startup command on an agent host whose policy lets ps, sleep and echo out", sessionPolicy('read_only', 'ps|sleep|echo', 'cat'), ({ startup, pane }) => {
+  test('both policies let every stage out: the pane runs outside the sandbox, and ps lists the host', async () => {
+    const made = await startup('out', 'read_only', LISTS);
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stderr, /its command outside the OS sandbox/);
+    assert.deepEqual(await pane('out'), { bwrap: false, host: true });
+  });
+
+  test("the gateway's policy keeps them in: the pane runs in the sandbox of both", async () => {
+    const made = await startup('kept', 'keeps', LISTS);
+    assert.equal(made.code, 0, made.stderr);
+    assert.deepEqual(await pane('kept'), { bwrap: true, host: false });
+  });
+
+  test("the gateway's policy lets every stage out, the agent's only some: refused there (77), nothing reports on a sandbox", async () => {
+    const made = await startup('mixed', 'read_only', (pid) => `ps -o args= -p ${pid} | cat; sleep 60`);
+    assert.equal(made.code, 77, made.stderr);
+    assert.match(made.stderr, /agent laptop refused it: .*sandbox: false lets stage 1 \(ps\) .*one sandbox for its whole life, or in none/);
+  });
+});
+
+sessionsOnAgent("a session's startup command on an agent host whose policy keeps every stage in its sandbox", sessionPolicy('read_only', null, 'ps|sleep|echo|cat'), ({ startup, pane }) => {
+  test("the gateway's policy lets every stage out (it sends no sandbox): the pane runs in the agent's", async () => {
+    const made = await startup('agents', 'read_only', LISTS);
+    assert.equal(made.code, 0, made.stderr);
+    assert.deepEqual(await pane('agents'), { bwrap: true, host: false });
+  });
 });

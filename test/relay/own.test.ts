@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { checkOwnCommand, isListing, terminalKind } from '../../src/agent/own.js';
-import { intersectSandbox } from '../../src/agent/sandbox.js';
+import { intersectSandbox, outsideOfBoth } from '../../src/agent/sandbox.js';
 import { parseCommand } from '../../src/command/parser.js';
 import { renderCommandList } from '../../src/command/render.js';
 import type { CommandList } from '../../src/command/types.js';
@@ -67,10 +67,10 @@ describe("remux's own commands on an agent", () => {
   test('a startup command is handed back with the words before it, for the agent to enforce (and sandbox) here', () => {
     const plain = check(newSessionCommand(me, 'build', '/tmp', shellProgram('sleep 100')));
     assert.ok('ok' in plain);
-    assert.deepEqual(plain.startup, { prefix: ['tmux', 'new-session', '-d', '-s', 'build', '-c', '/tmp', '--'], cwd: '/tmp', command: 'sleep 100' });
+    assert.deepEqual(plain.startup, { prefix: ['tmux', 'new-session', '-d', '-s', 'build', '-c', '/tmp', '--'], cwd: '/tmp', command: 'sleep 100', list: parseCommand('sleep 100') });
     const sudo = check(newSessionCommand(other, 'b', '/tmp', shellProgram("echo 'a b'")));
     assert.ok('ok' in sudo);
-    assert.deepEqual(sudo.startup, { prefix: ['sudo', '-n', '-u', 'deploy', 'tmux', '-S', '/tmp/t.sock', 'new-session', '-d', '-s', 'b', '-c', '/tmp', '--'], cwd: '/tmp', command: "echo 'a b'" });
+    assert.deepEqual(sudo.startup, { prefix: ['sudo', '-n', '-u', 'deploy', 'tmux', '-S', '/tmp/t.sock', 'new-session', '-d', '-s', 'b', '-c', '/tmp', '--'], cwd: '/tmp', command: "echo 'a b'", list: parseCommand("echo 'a b'") });
   });
 
   test('keys are handed back as the session and items sent (for the agent\'s own check and audit), exactly as typed', () => {
@@ -197,5 +197,13 @@ describe('the sandbox both policies allow', () => {
     assert.equal(intersectSandbox(null, s), s);
     assert.equal(intersectSandbox(s, null), s);
     assert.equal(intersectSandbox(null, null), null);
+  });
+
+  test('a stage leaves it where both let it out, or where one side has no sandbox and the other lets it out', () => {
+    assert.deepEqual(outsideOfBoth([0, 2], [2, 3]), [2]);
+    assert.deepEqual(outsideOfBoth([], [0, 1, 2]), [], "the gateway's list lets out nothing the agent's sandbox keeps");
+    assert.deepEqual(outsideOfBoth(null, [1]), [1], 'the agent without a sandbox: the gateway\'s let-outs');
+    assert.deepEqual(outsideOfBoth([1], null), [1], 'the gateway without a sandbox: the agent\'s');
+    assert.deepEqual(outsideOfBoth(null, null), []);
   });
 });

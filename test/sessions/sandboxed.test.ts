@@ -3,7 +3,7 @@
 // may write, what a path swapped after the check reaches (the kernel has the last word), the tmux
 // server out of reach, the pane's terminal and environment, and what the audit record says.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,11 @@ describe('a startup command in a sandboxed pane, on the local host', { timeout: 
       - { operation: read_file, resource: ${home}/** }
       - { operation: list_directory, resource: ${home}/** }
       - { operation: write_file, resource: ${work}/** }
+      - { operation: write_stdout, resource: null }
+  reports:
+    capabilities:
+      - { operation: execute_binary, resource: ps|sleep, sandbox: false }
+      - { operation: execute_binary, resource: cat }
       - { operation: write_stdout, resource: null }
 `;
   let ctx: GatewayContext;
@@ -152,6 +157,28 @@ describe('a startup command in a sandboxed pane, on the local host', { timeout: 
     assert.equal(missing.exitCode, EXIT.FAILURE);
     assert.equal(missing.message, `cannot use working directory ${join(home, 'gone')}: ENOENT`);
     assert.doesNotMatch(tmux('list-sessions', '-F', '#{session_name}'), /^missing$/m);
+  });
+
+  test('every stage let out by a rule with sandbox: false: the pane runs outside the sandbox, and ps lists the host', async () => {
+    // A process of the host, which a ps in any sandbox cannot see.
+    const marker = spawn('sleep', ['12345.5'], { stdio: 'ignore' });
+    try {
+      const made = await run({ kind: 'session.new', host: 'box', session: 'host', command: `ps -o args= -p ${marker.pid}; sleep 30`, policy: 'reports', callerCwd: work });
+      assert.equal(made.outcome, 'ok', made.message ?? '');
+      await paneShows('host', /^sleep 12345\.5$/m);
+      assert.notEqual(readlinkSync(`/proc/${panePid('host')}/exe`), bwrap.path, 'the pane is no sandbox');
+      const record = ctx.audit.list({}).filter((a) => a.begin.operation === 'session.new' && a.begin.resource?.endsWith(':host')).at(-1);
+      assert.match(record?.begin.reason ?? '', /; outside the OS sandbox, with static checks only: the rule of every stage says sandbox: false$/);
+    } finally {
+      marker.kill();
+    }
+  });
+
+  test('some stages let out, others not: refused (a pane runs in one sandbox or none), rather than ps reporting on the sandbox', async () => {
+    const mixed = await run({ kind: 'session.new', host: 'box', session: 'mixed', command: 'ps -eo args | cat', policy: 'reports', callerCwd: work });
+    assert.equal(mixed.exitCode, EXIT.DENIED);
+    assert.match(mixed.message ?? '', /^sandbox: false lets stage 1 \(ps\) by rule reports#0 \(policies\.yaml:\d+\) out of the OS sandbox and keeps the other stages in it, but a session's pane runs in one sandbox for its whole life, or in none/);
+    assert.doesNotMatch(tmux('list-sessions', '-F', '#{session_name}'), /^mixed$/m);
   });
 
   test('a denied command is still refused with its rule, and creates nothing', async () => {
