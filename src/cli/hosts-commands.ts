@@ -10,9 +10,10 @@ import type { PerformResult } from '../core/types.js';
 import { askDaemon } from '../gateway/client.js';
 import { clientSocket } from '../gateway/daemon-record.js';
 import type { HostStatus } from '../gateway/protocol.js';
-import { addHost, hostsFile, listedHosts, loadInventory, parseHostSpec, parseLabels, removeHost, type HostEntry } from '../hosts/inventory.js';
+import { addHost, hostsFile, listedHosts, loadInventory, parseHostSpec, parseLabels, removeHost } from '../hosts/inventory.js';
 import { agentNotConnected } from '../hosts/agent.js';
-import { enforcement, hostRows, type Enforcement } from '../hosts/view.js';
+import { enforcementText, hostAddress, type Enforcement } from '../hosts/describe.js';
+import { enforcement, hostRows } from '../hosts/view.js';
 import type { AddOptions } from './commands/hosts.js';
 import { printJson, printJsonLine, printTable, UsageError } from './output.js';
 
@@ -64,20 +65,6 @@ export function removeHostCommand(name: string): void {
   process.stdout.write(`removed ${name} from ${file}\n`);
 }
 
-function addressOf(h: HostEntry, liveAddress: string | null): string {
-  // An agent dials in: where from is known only while it is connected.
-  if (h.transport === 'agent') return `agent${liveAddress ? ` from ${liveAddress}` : ''}`;
-  if (h.transport !== 'ssh') return '(this machine)';
-  const host = h.address.includes(':') ? `[${h.address}]` : h.address;
-  return `${h.user}@${host}${h.port === 22 ? '' : `:${h.port}`}`;
-}
-
-function enforcementText(e: Enforcement): string {
-  const what = { sandbox: 'sandbox', static: 'static checks only', none: 'no sandbox, sandboxed policies refused', unknown: 'unknown' }[e.mode];
-  // Not known yet: the table says why in its first words ("not probed yet"); --json has the whole of it.
-  return `${what} (${e.mode === 'unknown' ? e.detail.split(':')[0] : e.detail})`;
-}
-
 function printWarnings(warnings: Array<string | null>): void {
   for (const w of new Set(warnings)) if (w !== null) process.stderr.write(`warning: ${w}\n`);
 }
@@ -103,7 +90,7 @@ export async function listHostsCommand(opts: { json?: boolean }): Promise<void> 
       const labels = Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(',');
       return [
         h.name,
-        addressOf(h, r.address),
+        hostAddress(r),
         labels || null,
         live ? (r.connected ? 'yes' : 'no') : '-',
         r.breaker,

@@ -3,20 +3,9 @@
 import type { GatewayContext } from '../core/context.js';
 import type { HostStatus } from '../gateway/protocol.js';
 import type { SandboxSupport } from '../exec/types.js';
+import type { Enforcement } from './describe.js';
 import type { HostEntry } from './inventory.js';
 import { createLocalHost } from './local.js';
-
-/**
- * How commands are enforced on a host: in the OS sandbox, with static checks only (an SSH host without
- * bubblewrap), not at all for sandboxed policies (this machine without bubblewrap: they are refused),
- * or not known yet.
- */
-export interface Enforcement {
-  mode: 'sandbox' | 'static' | 'none' | 'unknown';
-  /** The bubblewrap version, or why there is no sandbox, or why it is not known. */
-  detail: string;
-  warning: string | null;
-}
 
 export function enforcement(support: SandboxSupport | null, unknownWhy: string): Enforcement {
   if (support === null) return { mode: 'unknown', detail: unknownWhy, warning: null };
