@@ -147,6 +147,13 @@ describe('the daemon\'s HTTPS API', () => {
     const extra = await api.request('POST', '/api/run', { headers: bearer(tokens.admin), body: { selector: 'localhost', command: 'true', shell: true } });
     assert.equal(extra.status, 400, 'unknown body properties are refused, not dropped');
     assert.equal(extra.json<{ message: string }>().message, 'body must NOT have additional properties (unknown: "shell")', 'the refusal names the field');
+    // curl -d without -H 'content-type: application/json' sends a form: the answer says what to send.
+    const form = await api.request('POST', '/api/run', { headers: { ...bearer(tokens.admin), 'content-type': 'application/x-www-form-urlencoded' }, body: '{"selector":"localhost","command":"true"}' });
+    assert.equal(form.status, 415);
+    assert.deepEqual(form.json(), {
+      error: 'bad_request',
+      message: "send the body as JSON with the header Content-Type: application/json (this request's: application/x-www-form-urlencoded)",
+    });
 
     const mine = await api.request('GET', '/api/audit', { headers: bearer(tokens.prod) });
     const records = mine.json<Array<{ principal: string; host: string; level: string }>>();

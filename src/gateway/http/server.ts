@@ -235,7 +235,11 @@ export async function startHttp(
     reply.headers(SECURITY_HEADERS);
     if (tlsFiles) reply.header('strict-transport-security', 'max-age=31536000');
   });
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, request, reply) => {
+    // Bodies are JSON: one sent as anything else (curl -d sends a form) is told what to send, not only "Unsupported Media Type".
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return fail(reply, 415, 'bad_request', `send the body as JSON with the header Content-Type: application/json (this request's: ${request.headers['content-type'] ?? 'none'})`);
+    }
     if (err.validation || (err.statusCode !== undefined && err.statusCode < 500)) return fail(reply, err.statusCode ?? 400, 'bad_request', validationMessage(err));
     log(`HTTP ${request.method} ${request.url}: ${err.stack ?? err.message}`);
     return fail(reply, 500, 'internal', 'internal error; the daemon log has the details');
