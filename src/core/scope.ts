@@ -117,14 +117,17 @@ function inScopeOnceAdded(scope: Scope, name: string): boolean {
 }
 
 function notInInventory(principal: Principal, host: string): string {
-  return `host ${host} is in principal ${principal.name}'s scope (${principal.scope.hosts}) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add ${host} ADDRESS)`;
+  return `host ${host} is in principal ${principal.name}'s scope (${principal.scope.hosts}) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add ${host} USER@ADDRESS)`;
 }
 
 /** A principal whose hosts selector matches no host at all: what is the case, and what to do. */
 export function noHostsInScope(principal: Principal): string {
+  const selector = parseSelector(principal.scope.hosts);
+  // Under a label scope, a host added with the labels it asks for is in it.
+  const labels = selector.kind === 'labels' ? selector.terms.flatMap((t) => (t.negated ? [] : [` --label ${t.key}=${t.value}`])).join('') : '';
   return (
     `principal ${principal.name}'s hosts (${principal.scope.hosts}) match no host in the inventory (hosts.yaml): ` +
-    `add one (remux hosts add NAME ADDRESS), or change its selector (remux principal set ${principal.name} --hosts SELECTOR)`
+    `add one (remux hosts add NAME USER@ADDRESS${labels}), or change its selector (remux principal set ${principal.name} --hosts SELECTOR)`
   );
 }
 

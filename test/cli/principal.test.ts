@@ -451,11 +451,11 @@ describe('REMUX_TOKEN in the CLI (no daemon)', () => {
     const env = { ...h.env, REMUX_TOKEN: await addPrincipal(h.env, 'webops', '--hosts', 'web*', '--users', '*') };
     const none = await remux(['session', 'ls'], { env });
     assert.equal(none.code, 77);
-    assert.equal(none.stderr, "remux: principal webops's hosts (web*) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME ADDRESS), or change its selector (remux principal set webops --hosts SELECTOR)\n");
+    assert.equal(none.stderr, "remux: principal webops's hosts (web*) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME USER@ADDRESS), or change its selector (remux principal set webops --hosts SELECTOR)\n");
     for (const args of [['session', 'ls', '--host', 'web9'], ['session', 'new', 'x', '--host', 'web9']]) {
       const missing = await remux(args, { env });
       assert.equal(missing.code, 77, args.join(' '));
-      assert.equal(missing.stderr, "remux: host web9 is in principal webops's scope (web*) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add web9 ADDRESS)\n", args.join(' '));
+      assert.equal(missing.stderr, "remux: host web9 is in principal webops's scope (web*) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add web9 USER@ADDRESS)\n", args.join(' '));
     }
     const outside = await remux(['session', 'ls', '--host', 'db1'], { env });
     assert.equal(outside.code, 77);

@@ -44,7 +44,7 @@ test('an unknown host is refused in the same words as one out of scope', () => {
 
 test('a host its scope names but the inventory lacks is said to be missing; under a label scope it reads as any host outside', () => {
   const refusal = (hosts: string, host: string): string => (checkScope(principal({ hosts }), { kind: 'probe', host }, 'read_only', entry) as { reason: string }).reason;
-  assert.equal(refusal('web*', 'web9'), "host web9 is in principal p's scope (web*) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add web9 ADDRESS)");
+  assert.equal(refusal('web*', 'web9'), "host web9 is in principal p's scope (web*) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add web9 USER@ADDRESS)");
   assert.match(refusal('all', 'ghost'), /^host ghost is in principal p's scope \(all\) but not in the inventory/);
   // env!=prod covers a new host without labels: saying so of ghost, but not of db1 (env=prod), would tell that db1 exists.
   assert.deepEqual([refusal('env!=prod', 'ghost'), refusal('env!=prod', 'db1')], ['out of scope for p: host ghost is not among its hosts (env!=prod)', 'out of scope for p: host db1 is not among its hosts (env!=prod)']);
@@ -61,9 +61,14 @@ test('a selector that picks none of its hosts: a host it names is missing, its h
     }
     return assert.fail(`"${selector}" picked hosts`);
   };
-  assert.equal(refusal('web*', 'web1,web9'), "host web9 is in principal p's scope (web*) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add web9 ADDRESS)");
-  const none = "principal p's hosts (app*) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME ADDRESS), or change its selector (remux principal set p --hosts SELECTOR)";
+  assert.equal(refusal('web*', 'web1,web9'), "host web9 is in principal p's scope (web*) but not in the inventory (hosts.yaml): check the name, or add the host (remux hosts add web9 USER@ADDRESS)");
+  const none = "principal p's hosts (app*) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME USER@ADDRESS), or change its selector (remux principal set p --hosts SELECTOR)";
   assert.deepEqual([refusal('app*', 'all'), refusal('app*', 'web1')], [none, none]);
+  // A label scope: the labels to add the host with (not those it must lack).
+  assert.equal(
+    refusal('env=staging,role!=db', 'all'),
+    "principal p's hosts (env=staging,role!=db) match no host in the inventory (hosts.yaml): add one (remux hosts add NAME USER@ADDRESS --label env=staging), or change its selector (remux principal set p --hosts SELECTOR)",
+  );
   // Hosts outside its scope, there or not, read alike.
   assert.deepEqual([refusal('web*', 'db1'), refusal('web*', 'ghost')], ['out of scope for p: "db1" picks none of its hosts (web*)', 'out of scope for p: "ghost" picks none of its hosts (web*)']);
   assert.equal(refusal('env=prod', 'ghost'), 'out of scope for p: "ghost" picks none of its hosts (env=prod)');
