@@ -55,6 +55,9 @@ describe('the sessions console in a browser', { timeout: 180_000 }, () => {
     // This machine is listed (and offered) first: create on the test's host.
     assert.equal(await page.locator('section.host').first().getAttribute('data-host'), 'localhost');
     await page.getByLabel('host and user').selectOption({ label: `${d.me}@box` });
+    // A name remux would refuse is refused in the page, saying what a name may hold.
+    await page.getByLabel('session name').fill('my session');
+    assert.match(await page.getByLabel('session name').evaluate((i) => (i as unknown as { validationMessage: string }).validationMessage), /^A session name holds letters, digits, _ and - \(at most 64\)\.$/);
     await page.getByLabel('session name').fill('echoer');
     await page.getByLabel('startup command').fill('cat');
     await page.getByRole('button', { name: 'Create' }).click();

@@ -46,6 +46,8 @@ export const sessionsPage: Page = {
     const create = el('form', undefined, { class: 'create', 'aria-label': 'new session' });
     const where = el('select', undefined, { name: 'where', 'aria-label': 'host and user' });
     const name = el('input', undefined, { name: 'name', placeholder: 'name', required: '', pattern: '[A-Za-z0-9_\\-]{1,64}', 'aria-label': 'session name', autocomplete: 'off' });
+    // A name off the pattern is refused saying what a name holds, not the browser's "Please match the requested format."
+    name.addEventListener('input', () => name.setCustomValidity(name.validity.patternMismatch ? 'A session name holds letters, digits, _ and - (at most 64).' : ''));
     const command = el('input', undefined, { name: 'command', placeholder: 'command (optional)', 'aria-label': 'startup command', autocomplete: 'off' });
     const policy = el('input', undefined, { name: 'policy', placeholder: "policy (the principal's)", 'aria-label': 'policy', autocomplete: 'off' });
     create.append(where, name, command, policy, el('button', 'Create', { type: 'submit' }));
