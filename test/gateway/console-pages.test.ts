@@ -257,10 +257,15 @@ test('on a phone the player shrinks a wide recording to the width, brings itself
   for (let row = 1; row < 40; row++) wide.output(Buffer.from(`line ${row} ${'x'.repeat(100)}\r\n`));
   wide.end();
   for (let i = 0; i < 15; i++) recorder(`other${i}`, { cols: 80, rows: 24 }).end();
+  const watched = new AttachRecorder(join(d.home, 'recordings'), { host: 'localhost', user: 'root', session: 'walk-phone', principal: 'boss', readOnly: true, actionId: null }, { cols: 80, rows: 24 });
+  watched.end();
 
   const problems: string[] = [];
   const phone = { width: 390, height: 844 };
   const { context, page } = await loggedIn(d.browser, { url: `${d.url}#/recordings`, token: d.token, who: 'boss', problems }, phone);
+  // Every column a phone keeps is in sight, the length last, a read-only attach's longer session name too.
+  const length = (await page.locator(`tr[data-id="${watched.id}"] td`).nth(5).boundingBox())!;
+  assert.ok(length.x + length.width <= phone.width, `the length is in sight: ${JSON.stringify(length)}`);
   const row = page.locator(`tr[data-id="${wide.id}"]`);
   await row.scrollIntoViewIfNeeded();
   await row.locator('button', { hasText: 'Play' }).click();
