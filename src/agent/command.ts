@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import { packageVersion } from '../cli/program.js';
 import { printJson } from '../cli/output.js';
 import { loadConfig } from '../config/config.js';
-import { expandHome, tlsDir } from '../config/paths.js';
+import { expandHome, socketFile, tlsDir } from '../config/paths.js';
 import { hashToken, newToken } from '../config/principals.js';
 import { createContext } from '../core/context.js';
 import { AuthError, UsageError } from '../core/errors.js';
 import { addHost, hostNameProblem, hostsFile, loadInventory, parseLabels } from '../hosts/inventory.js';
+import { askDaemon } from '../gateway/client.js';
+import { clientSocket } from '../gateway/daemon-record.js';
+import { isLoopback, parseListen } from '../gateway/http/listen.js';
 import { relayUrl, runAgent } from './run.js';
 
 /** Reads the token file: owner-only (like ssh's keys), one non-empty line. */
@@ -75,7 +78,17 @@ export async function agentCommand(opts: { gateway?: string; name?: string; toke
   }
 }
 
-export function agentTokenCommand(name: string, opts: { label?: string[]; rotate?: boolean; json?: boolean }): void {
+/** Where the console (and /agent/connect) listens: the running daemon's address, else config.yaml's http.listen. */
+async function consoleListen(listen: string, daemonSocket: string | undefined): Promise<{ host: string; port: number }> {
+  const status = await askDaemon(clientSocket(socketFile(process.env, daemonSocket), process.env), { type: 'status' }).catch(() => null);
+  if (status?.type === 'status' && 'url' in status.status.http) {
+    const url = new URL(status.status.http.url);
+    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) };
+  }
+  return parseListen(listen);
+}
+
+export async function agentTokenCommand(name: string, opts: { label?: string[]; rotate?: boolean; json?: boolean }): Promise<void> {
   const file = hostsFile();
   const existing = loadInventory(file).hosts.find((h) => h.name === name);
   if (existing && !opts.rotate) throw new UsageError(`host ${name} already exists in ${file}`, existing.transport === 'agent' ? `remux agent token ${name} --rotate gives it a new token` : 'pick another name');
@@ -94,7 +107,14 @@ export function agentTokenCommand(name: string, opts: { label?: string[]; rotate
   process.stdout.write(`token (shown once): ${token}\n`);
   const { config } = loadConfig();
   const cert = config.http.tls_cert === undefined ? join(tlsDir(), 'cert.pem') : null;
-  process.stdout.write(`on ${name}: save it in a file with mode 600, then run: remux agent --gateway wss://THIS-GATEWAY:PORT --name ${name} --token-file FILE${cert ? ' --ca-file CERT' : ''}\n`);
+  const listen = await consoleListen(config.http.listen, config.daemon.socket);
+  process.stdout.write(`on ${name}: save it in a file with mode 600, then run: remux agent --gateway wss://THIS-GATEWAY:${listen.port} --name ${name} --token-file FILE${cert ? ' --ca-file CERT' : ''}\n`);
   // The daemon's own certificate (and the CA that signed it): the agent trusts it by having it.
   if (cert) process.stdout.write(`CERT: a copy of this gateway's certificate file, ${cert} (public; made when the daemon first starts)\n`);
+  // The default listen address is this machine's alone: an agent elsewhere would be refused its connection, retrying for ever.
+  if (isLoopback(listen.host)) {
+    process.stderr.write(
+      `note: the console listens on ${listen.host}, which only this machine reaches: for an agent on another machine, listen on an address it reaches (http.listen in config.yaml, or remux daemon start --listen 0.0.0.0:${listen.port})\n`,
+    );
+  }
 }

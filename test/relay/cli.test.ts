@@ -50,6 +50,16 @@ describe('remux agent against a real daemon', () => {
     assert.equal(badLabel.code, 2, 'a usage error, as hosts add gives');
     assert.match(badLabel.stderr, /^remux: bad label "dev": write key=value/);
     assert.equal(readFileSync(join(gw.home, 'hosts.yaml'), 'utf8'), hosts, 'nothing added');
+    // The command to run on the agent's machine names the port the daemon listens on, and that loopback is this machine's alone.
+    const desk = await remux(['agent', 'token', 'desk'], { env: gw.env });
+    assert.equal(desk.code, 0, desk.stderr);
+    const port = new URL(d.url).port;
+    assert.match(desk.stdout, new RegExp(`then run: remux agent --gateway wss://THIS-GATEWAY:${port} --name desk --token-file FILE --ca-file CERT\n`));
+    assert.equal(
+      desk.stderr,
+      `note: the console listens on 127.0.0.1, which only this machine reaches: for an agent on another machine, listen on an address it reaches (http.listen in config.yaml, or remux daemon start --listen 0.0.0.0:${port})\n`,
+    );
+    assert.equal((await remux(['hosts', 'rm', 'desk'], { env: gw.env })).code, 0);
   });
 
   test('hosts list: transport agent, connected, from where and since when', async () => {

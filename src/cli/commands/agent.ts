@@ -43,6 +43,6 @@ Examples:
     .addHelpText('after', '\nExamples:\n  remux agent token laptop --label env=dev\n  remux agent token laptop --rotate --json')
     .action(async (name: string, opts: { label?: string[]; rotate?: boolean; json?: boolean }) => {
       const { agentTokenCommand } = await import('../../agent/command.js');
-      agentTokenCommand(name, opts);
+      await agentTokenCommand(name, opts);
     });
 }
