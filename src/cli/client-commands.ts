@@ -130,7 +130,14 @@ async function inProcessContext(env: NodeJS.ProcessEnv, selector: string, contex
   } catch {
     // A bad selector or hosts.yaml is reported, with its details, by the regular path below.
   }
-  return (await import('../core/context.js')).createContext({ env, earlySockets, ...contextOptions });
+  try {
+    return (await import('../core/context.js')).createContext({ env, earlySockets, ...contextOptions });
+  } catch (err) {
+    // A config.yaml, policies.yaml or audit store that does not load: no context owns the sockets, and
+    // left open they kept this process alive after its error until each sshd gave up on the login (2 min).
+    earlySockets.closeUnused();
+    throw err;
+  }
 }
 
 /** The policies file and audit store the environment names explicitly (a daemon refuses to run under others). */

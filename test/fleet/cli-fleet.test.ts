@@ -328,6 +328,29 @@ describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
     }
   });
 
+  test('a config.yaml or policies.yaml that does not load: exit 2 with file:line at once, not once sshd gives up on the early connection', async () => {
+    const broken = tempHome();
+    const brokenEnv = { ...broken.env, REMUX_KNOWN_HOSTS: fleet.knownHostsFile };
+    const host = fleet.hosts[0]!;
+    try {
+      const added = await remux(['hosts', 'add', host.name, `${host.user}@${host.address}`, '--port', String(host.port), '--identity', host.identityFile], { env: brokenEnv });
+      assert.equal(added.code, 0, added.stderr);
+      writeFileSync(join(broken.home, 'policies.yaml'), POLICY);
+      // The TCP connection to the host starts before the files load; sshd keeps it 2 minutes (LoginGraceTime).
+      writeFileSync(join(broken.home, 'config.yaml'), 'default_policy: ops\nexec:\n  pipefail: "false"\n');
+      const badConfig = await remux(['client', 'run', host.name, '--', 'true'], { env: brokenEnv, timeoutMs: 20_000 });
+      assert.equal(badConfig.code, 2, badConfig.stderr);
+      assert.match(badConfig.stderr, /config\.yaml:3: exec\.pipefail/);
+      writeFileSync(join(broken.home, 'config.yaml'), 'default_policy: ops\n');
+      writeFileSync(join(broken.home, 'policies.yaml'), `${POLICY}\tbad: tab\n`);
+      const badPolicies = await remux(['client', 'batch', host.name, '--commands-file', '-'], { env: brokenEnv, input: 'true\n', timeoutMs: 20_000 });
+      assert.equal(badPolicies.code, 2, badPolicies.stderr);
+      assert.match(badPolicies.stderr, /policies\.yaml:\d+:/);
+    } finally {
+      broken.remove();
+    }
+  });
+
   test('sshd killed mid-command: a clean transport error, no hang', async () => {
     const host = fleet.hosts[3]!;
     // A duration no other test uses: the host's processes are this machine's (network namespaces only).
