@@ -122,7 +122,12 @@ function relayedResult(host: string, status: HostStatus | undefined): PerformRes
 }
 
 export async function checkHostsCommand(selector: string, opts: { acceptNew?: boolean; knownHosts?: string; json?: boolean }): Promise<void> {
-  const ctx = createContext({ acceptNew: opts.acceptNew === true, ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}) });
+  const ctx = createContext({
+    acceptNew: opts.acceptNew === true,
+    ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}),
+    // Said, not only audited: through a jump host, the jump host's key is trusted too, though not named.
+    onHostKeyAccepted: (host, fingerprint, file) => process.stderr.write(`trusted the new host key of ${host} (${fingerprint}), recorded in ${file}\n`),
+  });
   try {
     const names = usage(() => ctx.registry.select(selector, ctx.principal));
     await ctx.registry.prepare(names);

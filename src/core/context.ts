@@ -40,6 +40,8 @@ export interface ContextOptions {
   knownHosts?: string;
   /** --accept-new: trust unknown host keys on first use (recorded). */
   acceptNew?: boolean;
+  /** Told of each key --accept-new trusted (after it is recorded and queued for the audit trail). */
+  onHostKeyAccepted?: (host: string, fingerprint: string, knownHostsFile: string) => void;
   /** --audit-log-dir of the seed's daemon: the store goes in DIR/audit.db. */
   auditDb?: string;
   /** TCP connections already begun to the hosts this context will use. */
@@ -86,6 +88,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
         .catch((err: unknown) => {
           process.stderr.write(`remux: cannot audit the new host key of ${host} (${fingerprint}): ${err instanceof Error ? err.message : String(err)}\n`);
         });
+      opts.onHostKeyAccepted?.(host, fingerprint, known);
     },
   });
   const sessions = new Sessions(registry, config.sessions.attach_lifetime_seconds * 1000);

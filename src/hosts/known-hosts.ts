@@ -18,6 +18,7 @@
 import { createHash, createHmac, ECDH, randomBytes } from 'node:crypto';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { quoteWord } from '../command/render.js';
 
 export type HostKeyCheck =
   | { status: 'trusted'; line: number }
@@ -443,12 +444,19 @@ export function hostKeyRefusalMessage(
 ): string {
   const where = `${ctx.name} (${ctx.host.includes(':') ? `[${ctx.host}]` : ctx.host}:${ctx.port})`;
   const fp = fingerprint(ctx.key);
+  // Only `hosts check` has --accept-new: the command that failed (client run, session, rpc…) does not.
+  const accept = `remux hosts check ${quoteWord(ctx.name)} --accept-new`;
   switch (check.status) {
     case 'unknown':
-      return `host key for ${where} is not in ${ctx.file}: refusing. Fingerprint ${fp} — verify it, then run with --accept-new or add it with ssh-keyscan`;
+      return `host key for ${where} is not in ${ctx.file}: refusing. Fingerprint ${fp} — verify it, then trust it with \`${accept}\` or add it with ssh-keyscan`;
     case 'changed': {
       const lines = `line${check.lines.length > 1 ? 's' : ''} ${check.lines.join(', ')}`;
-      return `HOST KEY CHANGED for ${where}: it presented ${fp}, which ${ctx.file} does not list (known_hosts ${lines}): possible man-in-the-middle; refusing`;
+      // As ssh-keygen -R names the host: bracketed with its port unless the port is 22.
+      const entry = ctx.port === 22 ? ctx.host : `[${ctx.host}]:${ctx.port}`;
+      return (
+        `HOST KEY CHANGED for ${where}: it presented ${fp}, which ${ctx.file} does not list (known_hosts ${lines}): possible man-in-the-middle; refusing. ` +
+        `If the host was given a new key and its admin confirms ${fp}: \`ssh-keygen -f ${quoteWord(ctx.file)} -R ${quoteWord(entry)}\`, then \`${accept}\``
+      );
     }
     case 'revoked':
       return `host key ${fp} for ${where} is REVOKED (${ctx.file} line ${check.line}): refusing`;

@@ -296,6 +296,9 @@ describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
     const r = await remux(['client', 'run', a!.name, '--', 'true'], { env: { ...env(), REMUX_KNOWN_HOSTS: forged } });
     assert.equal(r.code, 255);
     assert.match(r.stderr, /CHANGED/i);
+    // What to do once the new key is confirmed: drop the old line the way ssh-keygen names the entry, then trust the new.
+    const entry = aHost.startsWith('[') ? `'${aHost}'` : aHost;
+    assert.ok(r.stderr.includes(`\`ssh-keygen -f ${forged} -R ${entry}\`, then \`remux hosts check ${a!.name} --accept-new\``), r.stderr);
   });
 
   test('an unknown host key is refused; hosts check --accept-new trusts and records it', async () => {
@@ -306,8 +309,11 @@ describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
     assert.equal(refused.code, 255);
     assert.match(refused.stderr, /not in|unknown/i);
     assert.match(refused.stderr, /SHA256:/);
+    // client run has no --accept-new: the hint names the command that has.
+    assert.ok(refused.stderr.includes(`then trust it with \`remux hosts check ${host.name} --accept-new\``), refused.stderr);
     const accepted = await remux(['hosts', 'check', host.name, '--accept-new', '--known-hosts', empty], { env: env() });
     assert.equal(accepted.code, 0, accepted.stdout + accepted.stderr);
+    assert.match(accepted.stderr, new RegExp(`^trusted the new host key of ${host.name} \\(SHA256:[A-Za-z0-9+/]+\\), recorded in ${empty}$`, 'm'));
     assert.notEqual(readFileSync(empty, 'utf8').trim(), '', 'the key was recorded');
     const now = await remux(['client', 'run', host.name, '--', 'true'], { env: { ...env(), REMUX_KNOWN_HOSTS: empty } });
     assert.equal(now.code, 0, now.stderr);

@@ -321,12 +321,16 @@ describe('recording and reporting keys', () => {
     const fp = fingerprint(k('ed1').blob);
     assert.equal(
       hostKeyRefusalMessage({ status: 'unknown' }, ctx),
-      `host key for web1 (10.0.0.5:22) is not in /root/.ssh/known_hosts: refusing. Fingerprint ${fp} — verify it, then run with --accept-new or add it with ssh-keyscan`,
+      `host key for web1 (10.0.0.5:22) is not in /root/.ssh/known_hosts: refusing. Fingerprint ${fp} — verify it, then trust it with \`remux hosts check web1 --accept-new\` or add it with ssh-keyscan`,
     );
     const changed = hostKeyRefusalMessage({ status: 'changed', lines: [4, 9] }, ctx);
     assert.match(changed, /^HOST KEY CHANGED for web1 \(10\.0\.0\.5:22\)/);
-    assert.match(changed, /\(known_hosts lines 4, 9\): possible man-in-the-middle; refusing$/);
+    assert.match(changed, /\(known_hosts lines 4, 9\): possible man-in-the-middle; refusing\. /);
     assert.ok(changed.includes(fp));
+    // What to do once the new key is confirmed, as commands that work pasted: ssh-keygen names a port other than 22 in brackets.
+    assert.ok(changed.endsWith("`ssh-keygen -f /root/.ssh/known_hosts -R 10.0.0.5`, then `remux hosts check web1 --accept-new`"), changed);
+    const onPort = hostKeyRefusalMessage({ status: 'changed', lines: [1] }, { ...ctx, port: 2222, file: '/tmp/my hosts' });
+    assert.ok(onPort.endsWith("`ssh-keygen -f '/tmp/my hosts' -R '[10.0.0.5]:2222'`, then `remux hosts check web1 --accept-new`"), onPort);
     assert.match(hostKeyRefusalMessage({ status: 'revoked', line: 7 }, { ...ctx, host: '::1' }), /web1 \(\[::1\]:22\) is REVOKED \(\/root\/\.ssh\/known_hosts line 7\)/);
   });
 
