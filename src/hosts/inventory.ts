@@ -332,7 +332,7 @@ function addHostLocked(file: string, host: HostInput, options: AddHostOptions): 
   const doc = editableDocument(file, HEADER);
   const hosts = topLevelMap(doc, 'hosts');
   const existed = hosts.has(host.name);
-  if (existed && !options.replace) throw new InventoryError(`host ${host.name} already exists in ${file}; replace it or pick another name`);
+  if (existed && !options.replace) throw new InventoryError(`host ${host.name} already exists in ${file}: add --replace to overwrite it, or pick another name`);
   // A `hosts: {}` left by removing the last host would otherwise keep growing in flow style.
   if (hosts.items.length === 0) hosts.flow = false;
   const node = doc.createNode(fields);

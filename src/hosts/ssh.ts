@@ -1143,7 +1143,10 @@ async function loadKey(file: string): Promise<LoadedKey> {
     data = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { problem: `cannot read identity file ${file}: ${code ?? errorText(err)}`, missing: code === 'ENOENT' };
+    if (code === 'ENOENT') {
+      return { problem: `identity file ${file} does not exist: make the key there (ssh-keygen -t ed25519 -f ${quoteWord(file)}, its .pub in the host's authorized_keys) or change the host's identity in hosts.yaml`, missing: true };
+    }
+    return { problem: `cannot read identity file ${file}: ${code ?? errorText(err)}`, missing: false };
   }
   const last = parsedKeys.get(file);
   if (last?.data.equals(data)) return last.loaded;

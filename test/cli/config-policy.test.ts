@@ -336,6 +336,32 @@ describe('remux hosts add', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stderr, '');
   });
+
+  test('a missing identity file fails the host (255) saying how to make the key or where to change it, before any connection', async () => {
+    const missing = join(h.home, 'never-made-key');
+    assert.equal((await remux(['hosts', 'add', 'nokey', 'ops@127.0.0.1', '--port', '1', '--identity', missing], { env: h.env })).code, 0);
+    writeFileSync(join(h.home, 'policies.yaml'), 'policies:\n  p:\n    capabilities:\n      - { operation: execute_binary, resource: "true" }\n');
+    const told = `nokey (127.0.0.1:1): identity file ${missing} does not exist: make the key there (ssh-keygen -t ed25519 -f ${missing}, its .pub in the host's authorized_keys) or change the host's identity in hosts.yaml`;
+    const run = await remux(['client', 'run', 'nokey', '--policy', 'p', '--', 'true'], { env: h.env });
+    assert.equal(run.code, 255, run.stderr);
+    assert.equal(run.stderr, `remux: unreachable: ${told}\n`);
+    const check = await remux(['hosts', 'check', 'nokey'], { env: h.env });
+    assert.equal(check.code, 255, check.stderr);
+    assert.ok(check.stdout.includes(told), check.stdout);
+  });
+
+  test('a name already in the inventory is refused (exit 2) saying how to overwrite it, the file untouched; --replace does', async () => {
+    const file = join(h.home, 'hosts.yaml');
+    assert.equal((await remux(['hosts', 'add', 'dup1', 'ops@192.0.2.7'], { env: h.env })).code, 0);
+    const before = readFileSync(file, 'utf8');
+    const r = await remux(['hosts', 'add', 'dup1', 'ops@192.0.2.8'], { env: h.env });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, `remux: host dup1 already exists in ${file}: add --replace to overwrite it, or pick another name\n`);
+    assert.equal(readFileSync(file, 'utf8'), before);
+    const replaced = await remux(['hosts', 'add', 'dup1', 'ops@192.0.2.8', '--replace'], { env: h.env });
+    assert.equal(replaced.code, 0, replaced.stderr);
+    assert.match(readFileSync(file, 'utf8'), /dup1:\n {4}address: 192\.0\.2\.8\n/);
+  });
 });
 
 describe('concurrent edits of hosts.yaml and policies.yaml queue up (FILE.lock) instead of losing one', () => {
