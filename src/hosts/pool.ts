@@ -144,7 +144,12 @@ export class ConnectionPool {
     }
     const jump = this.options.lookup?.(name);
     if (!jump) throw new SshError(`${entry.name}: jump host "${name}" is not an ssh host in the inventory`, 'config');
-    return this.pooled(jump).open([...chain, name]);
+    return this.pooled(jump).open([...chain, name]).catch((err: unknown) => {
+      // The jump host's error alone names only the jump host: `client run db1` said "web1 (…): connect timeout".
+      const message = `${entry.name} is reached through ${name}: ${err instanceof Error ? err.message : String(err)}`;
+      // Its kind decides whether retrying may help, for this host as for the jump host.
+      throw err instanceof SshError ? new SshError(message, err.kind) : new TransportError(message);
+    });
   }
 
   private pooled(entry: SshHostEntry): PooledHost {

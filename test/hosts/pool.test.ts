@@ -380,6 +380,13 @@ describe('jump hosts, status, shutdown', () => {
     assert.match((await failure(p.host(entry(h1, 'nowhere')))).err.message, /jump host "nowhere" is not an ssh host in the inventory/);
   });
 
+  test('a jump host that cannot be reached fails the host behind it naming both, not the jump host alone', async () => {
+    const down: SshHostEntry = { ...entry(h1), name: 'jumpy', address: '127.0.0.1', port: 1 };
+    const p = pool({ lookup: (name) => (name === 'jumpy' ? down : undefined) });
+    const { err } = await failure(p.host(entry(h3, 'jumpy')));
+    assert.match(err.message, /^h3 is reached through jumpy: jumpy \(127\.0\.0\.1:1\): cannot connect: /);
+  });
+
   test('a changed inventory entry gets a fresh connection; a Host taken before the change still works', async () => {
     const p = pool();
     const before = p.host(entry(h1));
