@@ -559,6 +559,26 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
   attempt('policies', () => `${loadPolicies(policiesFile()).size} policies in ${policiesFile()}`);
   attempt('hosts', () => `${loadInventory(hostsFile()).hosts.length} hosts in ${hostsFile()}`);
   try {
+    // Each file loads, yet every command without --policy would be refused (exit 2) naming neither file.
+    const { config, file } = loadConfig();
+    const policies = loadPolicies(policiesFile());
+    if (!policies.has(config.default_policy)) {
+      checks.push({ name: 'default policy', ok: false, detail: `default_policy ${config.default_policy} (${file ?? 'the built-in default'}) is not a policy of ${policiesFile()} (${[...policies.keys()].join(', ') || 'none'}): commands without --policy are refused` });
+    }
+  } catch {
+    // the config and policies checks above report it
+  }
+  try {
+    // Found missing only when a command connects, as an error that is not about the file that names it.
+    for (const h of loadInventory(hostsFile()).hosts) {
+      if (h.transport === 'ssh' && h.auth.method === 'identity' && !existsSync(h.auth.file)) {
+        checks.push({ name: `host ${h.name}`, ok: true, warning: true, detail: `identity file ${h.auth.file} (${hostsFile()}) does not exist: connections to ${h.name} fail until it does` });
+      }
+    }
+  } catch {
+    // the hosts check above reports it
+  }
+  try {
     const file = principalsFile();
     const { entries } = loadPrincipals(file);
     const admins = entries.filter((e) => e.scope.admin).length;

@@ -42,6 +42,30 @@ describe('remux doctor', () => {
     assert.equal(new Set(starts).size, 1, text.stdout);
   });
 
+  test('a default_policy that names no policy fails; a host whose identity file is missing is a warning naming it', async () => {
+    writeFileSync(join(h.home, 'config.yaml'), 'default_policy: read_olny\n');
+    writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n  web9:\n    address: 192.0.2.9\n    identity: ${join(h.home, 'no-key')}\n`);
+    try {
+      const r = await remux(['doctor', '--json'], { env: h.env });
+      assert.equal(r.code, 1, r.stdout);
+      const checks = (JSON.parse(r.stdout) as Health).checks;
+      assert.deepEqual(checks.find((c) => c.name === 'default policy'), {
+        name: 'default policy',
+        ok: false,
+        detail: `default_policy read_olny (${join(h.home, 'config.yaml')}) is not a policy of ${join(h.home, 'policies.yaml')} (read_only): commands without --policy are refused`,
+      });
+      assert.deepEqual(checks.find((c) => c.name === 'host web9'), {
+        name: 'host web9',
+        ok: true,
+        warning: true,
+        detail: `identity file ${join(h.home, 'no-key')} (${join(h.home, 'hosts.yaml')}) does not exist: connections to web9 fail until it does`,
+      });
+    } finally {
+      rmSync(join(h.home, 'config.yaml'));
+      rmSync(join(h.home, 'hosts.yaml'));
+    }
+  });
+
   test('recordings kept without a limit are a warning', async () => {
     writeFileSync(join(h.home, 'config.yaml'), 'sessions:\n  recordings_max_total_mb: null\n');
     try {
