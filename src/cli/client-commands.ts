@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 // store, SSH) loads when there is no daemon, keeping a warm `client run` light.
 import { parseCommand } from '../command/parser.js';
 import { ParseError } from '../command/types.js';
-import { auditDbFile, envFirst, policiesFile, socketFileFast } from '../config/paths.js';
+import { auditDbFile, envFirst, knownHostsFile, policiesFile, socketFileFast } from '../config/paths.js';
 import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import { MAX_TIMER_MS } from '../core/timers.js';
@@ -140,11 +140,12 @@ async function inProcessContext(env: NodeJS.ProcessEnv, selector: string, contex
   }
 }
 
-/** The policies file and audit store the environment names explicitly (a daemon refuses to run under others). */
-export function explicitFiles(env: NodeJS.ProcessEnv): { policiesFile?: string; auditDb?: string } {
+/** The policies file, audit store and known_hosts the environment names explicitly (a daemon refuses to run under others). */
+export function explicitFiles(env: NodeJS.ProcessEnv): { policiesFile?: string; auditDb?: string; knownHosts?: string } {
   return {
     ...(envFirst(env, 'REMUX_POLICY_CONFIG', 'RPIPE_POLICY_CONFIG') ? { policiesFile: policiesFile(env) } : {}),
     ...(envFirst(env, 'REMUX_AUDIT_DB', 'RPIPE_AUDIT_LOG_DIR') ? { auditDb: auditDbFile(env) } : {}),
+    ...(envFirst(env, 'REMUX_KNOWN_HOSTS', 'RPIPE_KNOWN_HOSTS') ? { knownHosts: knownHostsFile(env) } : {}),
   };
 }
 

@@ -131,12 +131,13 @@ export function serveCli(socket: net.Socket, raw: unknown, rest: Buffer, deps: C
   void runProgram(program, request.args, inv).finally(() => socket.end(session.declined === null ? exitFrame(session.exitCode) : frame(FRAME.decline, session.declined)));
 }
 
-/** A client whose environment names other files must not silently get this daemon's policies or audit: why not, or null. */
+/** A client whose environment names other files must not silently get this daemon's policies, audit or host keys: why not, or null. */
 export function filesMismatch(ctx: GatewayContext, env: NodeJS.ProcessEnv): string | null {
-  const { policiesFile, auditDb } = explicitFiles(env);
+  const { policiesFile, auditDb, knownHosts } = explicitFiles(env);
   const mismatch = [
     ...(policiesFile !== undefined && policiesFile !== ctx.policiesFile ? [`policies ${ctx.policiesFile} (you named ${policiesFile})`] : []),
     ...(auditDb !== undefined && auditDb !== ctx.auditFile ? [`audit store ${ctx.auditFile} (you named ${auditDb})`] : []),
+    ...(knownHosts !== undefined && knownHosts !== ctx.knownHostsFile ? [`known_hosts ${ctx.knownHostsFile} (you named ${knownHosts})`] : []),
   ];
   return mismatch.length > 0 ? `the running daemon uses ${mismatch.join(' and ')}` : null;
 }

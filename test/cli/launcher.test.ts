@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -186,6 +187,20 @@ describe('the remux launcher and a daemon', () => {
       assert.match(r.stderr, /running the Node CLI \(config.yaml names the socket\)/);
     } finally {
       h2.remove();
+    }
+  });
+
+  test('a client naming another known_hosts is refused with a hint, as one naming other policies: the daemon would check host keys against its own', async () => {
+    const own = join(homedir(), '.ssh', 'known_hosts');
+    const other = join(h.home, 'other_known_hosts');
+    for (const via of ['launcher', 'node'] as const) {
+      for (const name of ['REMUX_KNOWN_HOSTS', 'RPIPE_KNOWN_HOSTS']) {
+        const same = await remux(['client', 'run', 'localhost', '--', 'true'], { env: { ...h.env, [name]: own }, via });
+        assert.equal(same.code, 0, `${via} ${name}: the daemon's own file: ${same.stderr}`);
+        const differs = await remux(['client', 'run', 'localhost', '--', 'true'], { env: { ...h.env, [name]: other }, via });
+        assert.equal(differs.code, 2, `${via} ${name}: ${differs.stderr}`);
+        assert.ok(differs.stderr.includes(`the running daemon uses known_hosts ${own} (you named ${other})`), differs.stderr);
+      }
     }
   });
 
