@@ -25,6 +25,12 @@ export interface ApprovalsOptions {
   audit: AuditStore;
   /** This process in words, for the reason its questions are withdrawn with should it end without settling them. */
   asker?: string;
+  /**
+   * notify as config.yaml says it now, read for each message: a long-lived asker other than the daemon (an
+   * agent session's supervisor) would otherwise keep sending to a channel taken out of config.yaml, its
+   * buttons answering, until the session ends. notify.flood stays as it was. Default: config.notify.
+   */
+  notify?: () => Config['notify'];
 }
 
 /** What the waiting caller is told while it waits. */
@@ -42,7 +48,7 @@ export class Approvals {
   constructor(private readonly opts: ApprovalsOptions) {
     this.gate = new FloodGate(
       opts.config.notify.flood,
-      (n) => notifyAll(opts.config.notify.channels, n),
+      (n) => notifyAll(this.notifySettings.channels, n),
       (sender, count) => ({
         title: `${count} more message${count === 1 ? '' : 's'} from ${sender} held`,
         message: `${sender} sent more than notify.flood allows: ${count === 1 ? 'its message was' : 'they were'} not sent. Its questions wait in the console and in \`remux approvals ls\`.`,
@@ -88,7 +94,7 @@ export class Approvals {
       ...(attach ? { attach } : {}),
       actions,
     };
-    const channels = this.opts.config.notify.channels.filter((c) => takes(c, message.priority));
+    const channels = this.notifySettings.channels.filter((c) => takes(c, message.priority));
     const deliveries = await this.notify(approval.principal, message);
     if (actions.length > 0 && deliveries.some((d) => d.error !== HELD)) this.store.sentThrough(approval.id, channels.map(channelName));
     onWaiting?.({ approval, deliveries });
@@ -133,6 +139,10 @@ export class Approvals {
     return withdrawn;
   }
 
+  private get notifySettings(): Config['notify'] {
+    return this.opts.notify?.() ?? this.opts.config.notify;
+  }
+
   private get asker(): string {
     return this.opts.asker ?? `remux (pid ${process.pid})`;
   }
@@ -153,7 +163,7 @@ export class Approvals {
         : approval.why !== null
           ? `Withdrawn: ${approval.why}.`
           : 'Withdrawn before an answer: answered where it was asked (an agent\'s terminal), or whoever asked stopped waiting.';
-    await notifyAll(this.opts.config.notify.channels, {
+    await notifyAll(this.notifySettings.channels, {
       title: `Approval ${status === 'expired' ? 'expired' : 'withdrawn'}${approval.host ? ` on ${approval.host}` : ''}`,
       message: `${approval.principal} wanted to ${approval.what}\n${ended}`,
       priority: 'low',
@@ -166,7 +176,7 @@ export class Approvals {
 
   /** Sends `n` on every channel, within `sender`'s share of notify.flood; beyond it each channel's delivery says held. */
   async notify(sender: string, n: Notification): Promise<Delivery[]> {
-    const { channels } = this.opts.config.notify;
+    const { channels } = this.notifySettings;
     // One that no channel takes (below every min_priority) pages nobody: counted, it held the questions after it.
     if (!channels.some((c) => takes(c, n.priority))) return notifyAll(channels, n);
     const sent = await this.gate.pass(sender, n);
@@ -234,7 +244,7 @@ export class Approvals {
   }
 
   private baseUrl(): string | null {
-    return this.opts.config.notify.base_url ?? this.servedUrl ?? publishedConsoleUrl(this.opts.env);
+    return this.notifySettings.base_url ?? this.servedUrl ?? publishedConsoleUrl(this.opts.env);
   }
 
   private async audited(answer: () => Approval, by: string | null): Promise<Approval> {

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { serveHookEndpoint } from '../../src/agents/hook-endpoint.js';
 import { remux } from '../support/cli.js';
 import { claudeBed, type AgentPane } from '../support/claude-bed.js';
+import { httpRecorder } from '../support/http-recorder.js';
 import { until } from '../support/until.js';
 
 const POLICY = `policies:
@@ -82,6 +83,32 @@ describe('remux code start --agent claude: hooks through the sandbox', { timeout
     store.answer((await pending(/make deploy/)).id, 'approve', { by: 'carol', via: 'test' });
     assert.match(await approving, /"decision":\{"behavior":"allow"\}/);
     assert.match(await send(c, 'pre ls'), /HOOK exit=0 out=\(none\)/, 'allowed by the policy: no output, Claude Code decides');
+  });
+
+  it("a running session's questions go to the channels config.yaml names now: none to one taken out since its start", async () => {
+    const old = httpRecorder();
+    const now = httpRecorder();
+    await old.listen();
+    await now.listen();
+    const channel = (url: string): void =>
+      writeFileSync(join(bed.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: 20\nnotify:\n  channels:\n    - { type: webhook, url: "${url}/hook", allow_internal: true }\n`);
+    try {
+      channel(old.base());
+      const s = await start('--sandbox', 'none');
+      // Say its topic leaked: taken out of config.yaml, it must not get the next question and its answer links.
+      channel(now.base());
+      const asking = send(s, 'perm make rotate');
+      const asked = await pending(/make rotate/);
+      await until('the question on the channel config.yaml names now', () => now.requests.length === 1);
+      assert.match(now.requests[0]?.body ?? '', /make rotate/);
+      assert.equal(old.requests.length, 0, 'nothing on the channel taken out');
+      store.answer(asked.id, 'deny', { by: 'dave', via: 'test' });
+      assert.match(await asking, /"behavior":"deny"/);
+    } finally {
+      config(20);
+      await old.close();
+      await now.close();
+    }
   });
 });
 
