@@ -5,8 +5,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditStore } from '../audit/store.js';
-import { loadConfigFile, type Config } from '../config/config.js';
-import { auditDbFile, configFile, policiesFile } from '../config/paths.js';
+import type { Config } from '../config/config.js';
+import { auditDbFile, policiesFile } from '../config/paths.js';
 import { ReloadingFile } from '../config/reloading.js';
 import { loadPolicies } from '../core/context.js';
 import { Approvals } from '../notify/service.js';
@@ -29,8 +29,18 @@ export interface ClaudeHooks {
   close(): Promise<void>;
 }
 
-/** `remux`: hooks run this installation; `docker`: the container's `node` runs the mounted hook client. */
-export async function startClaudeHooks(id: string, config: Config, env: NodeJS.ProcessEnv, log: (line: string) => void, client: 'remux' | 'docker' = 'remux'): Promise<ClaudeHooks> {
+/**
+ * `remux`: hooks run this installation; `docker`: the container's `node` runs the mounted hook client.
+ * `notify`: where the session's messages go, asked for each one (the supervisor's follows config.yaml).
+ */
+export async function startClaudeHooks(
+  id: string,
+  config: Config,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+  client: 'remux' | 'docker' = 'remux',
+  notify: () => Config['notify'] = () => config.notify,
+): Promise<ClaudeHooks> {
   const policyName = config.default_policy;
   const policies = new ReloadingFile(policiesFile(env), loadPolicies);
   let preToolUse = false;
@@ -39,7 +49,7 @@ export async function startClaudeHooks(id: string, config: Config, env: NodeJS.P
     if (!preToolUse) log(`remux: no policy "${policyName}" in ${policies.file}: Bash commands are not checked by remux (PreToolUse not installed)`);
   }
   const audit = AuditStore.open(auditDbFile(env));
-  const approvals = new Approvals({ env, config, audit, asker: `the supervisor of agent session ${id}`, notify: liveNotify(config, env) });
+  const approvals = new Approvals({ env, config, audit, asker: `the supervisor of agent session ${id}`, notify });
   const deps = hookDeps(id, { config, approvals, audit, policies: () => policies.get(), policyName, env });
   const dir = hookDirOf(id, env);
   let endpoint;
@@ -65,20 +75,3 @@ export async function startClaudeHooks(id: string, config: Config, env: NodeJS.P
   };
 }
 
-/**
- * notify as config.yaml says it now: the session's questions follow an edit (a channel taken out, a token
- * replaced) as the daemon's do once restarted. An edit that does not load keeps the last one that did, as
- * the daemon keeps its own (`remux daemon restart` and `remux doctor` say what is wrong with it).
- */
-function liveNotify(config: Config, env: NodeJS.ProcessEnv): () => Config['notify'] {
-  const file = new ReloadingFile(configFile(env), (f) => loadConfigFile(f, env).config.notify);
-  let last = config.notify;
-  return () => {
-    try {
-      last = file.get();
-    } catch {
-      // keeps `last`: see above
-    }
-    return last;
-  };
-}

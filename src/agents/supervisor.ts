@@ -7,8 +7,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { getgid, getuid } from 'node:process';
 import { writeAtomic } from '../config/atomic-file.js';
-import { loadConfig } from '../config/config.js';
-import { remuxHome } from '../config/paths.js';
+import { loadConfig, loadConfigFile, type Config } from '../config/config.js';
+import { configFile, remuxHome } from '../config/paths.js';
+import { ReloadingFile } from '../config/reloading.js';
 import { quoteWord } from '../command/render.js';
 import { HOOK_CLIENT_FILE, startClaudeHooks } from './claude-hooks.js';
 import { launchArgv } from './launch.js';
@@ -52,6 +53,25 @@ function sandboxedEnv(env: NodeJS.ProcessEnv, passEnv: readonly string[]): NodeJ
   return Object.fromEntries(Object.entries(env).filter(([name]) => wanted.has(name) || name.startsWith('LC_')));
 }
 
+/**
+ * notify as config.yaml says it now: the session's questions follow an edit (a channel taken out, a token
+ * replaced) as the daemon's do once restarted; read once, a channel taken out would get them, its buttons
+ * answering, until the session ended. An edit that does not load keeps the last one that did, as the
+ * daemon keeps its own (`remux daemon restart` and `remux doctor` say what is wrong with it).
+ */
+function liveNotify(config: Config, env: NodeJS.ProcessEnv): () => Config['notify'] {
+  const file = new ReloadingFile(configFile(env), (f) => loadConfigFile(f, env).config.notify);
+  let last = config.notify;
+  return () => {
+    try {
+      last = file.get();
+    } catch {
+      // keeps `last`: see above
+    }
+    return last;
+  };
+}
+
 /** What a wrapper set or changed in the environment it hands back (sandbox-runtime returns the whole of process.env on Linux). */
 function addedBy(wrapped: NodeJS.ProcessEnv, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(wrapped).filter(([name, value]) => env[name] !== value));
@@ -61,7 +81,8 @@ async function command(session: AgentSession, resume: boolean, env: NodeJS.Proce
   const secrets = readEnvFile(envFileOf(session.id, env));
   const { config } = loadConfig(env);
   // Claude Code's permission requests and notifications reach remux through its hooks.
-  const hooks = session.agent === 'claude' ? await startClaudeHooks(session.id, config, env, (line) => process.stdout.write(`${line}\n`), session.sandbox === 'docker' ? 'docker' : 'remux') : null;
+  const hooks =
+    session.agent === 'claude' ? await startClaudeHooks(session.id, config, env, (line) => process.stdout.write(`${line}\n`), session.sandbox === 'docker' ? 'docker' : 'remux', liveNotify(config, env)) : null;
   try {
     const argv = launchArgv({ agent: session.agent, prompt: resume ? undefined : (session.prompt ?? undefined), continue: resume, settings: hooks?.settingsFile });
     const cleanup = async (): Promise<void> => {
