@@ -9,6 +9,7 @@ import { parse as parseToml } from 'smol-toml';
 import type { Config } from '../config/config.js';
 import { expandHome } from '../config/paths.js';
 import { UsageError } from '../core/errors.js';
+import { nearName } from '../core/spelling.js';
 import { HOOK_DIR_ENV, HOOK_HOST } from './hook-wire.js';
 import { allowedDomains, isKnownAgent, LAUNCH } from './launch.js';
 import type { AgentSession } from './store.js';
@@ -284,8 +285,14 @@ export function dockerArgv(session: Pick<AgentSession, 'id' | 'workspace'>, agen
 export function checkAgentProgram(agent: string, program: string, workspace: string, sandbox: AgentSession['sandbox']): void {
   if (sandbox === 'docker') return;
   if (program.includes('/') ? existsSync(resolve(workspace, program)) : onPath(program)) return;
-  const hint = isKnownAgent(agent) ? `install it (${LAUNCH[agent].install}), or choose another --agent` : 'install it, or give its full path';
+  const hint = isKnownAgent(agent) ? `install it (${LAUNCH[agent].install}), or choose another --agent` : customHint(program);
   throw new UsageError(`--agent ${agent}: ${program} is not installed here (not found ${program.includes('/') ? `at ${resolve(workspace, program)}` : 'on PATH'})`, hint);
+}
+
+/** A name not found that is near one of remux's agents (`claud`) is most likely that one misspelt. */
+function customHint(program: string): string {
+  const near = program.includes('/') ? undefined : nearName(program, Object.keys(LAUNCH));
+  return near === undefined ? 'install it, or give its full path' : `did you mean --agent ${near}? Otherwise install ${program}, or give its full path`;
 }
 
 /** Fails (closed) with what is missing when the chosen backend cannot start here. */

@@ -2,6 +2,7 @@
 // (forwarded like `client run`) or in this process; with --tools FILE, also a custom tool's method (always
 // in this process: rpc-tools.ts).
 import { EXIT } from '../core/exit-codes.js';
+import { nearName } from '../core/spelling.js';
 import type * as RuntimeModule from '../runtime/index.js';
 import type { FanoutResults, HostResult, RuntimeHost } from '../runtime/index.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
@@ -119,19 +120,8 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
 function unknownMethod(name: string, target: string, known: string[]): UsageError {
   const message = `unknown method "${name}" (known: ${known.join(', ')})`;
   if (known.includes(target)) return new UsageError(message, `the hosts come first: remux rpc HOSTS ${target} ${name} …`);
-  const near = known.find((k) => k.toLowerCase() === name.toLowerCase()) ?? known.find((k) => editDistance(k, name) <= 2);
+  const near = nearName(name, known);
   return new UsageError(message, near ? `did you mean ${near}?` : undefined);
-}
-
-/** Levenshtein distance: the fewest letters inserted, removed or replaced to turn a into b. */
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length] as number;
 }
 
 /**

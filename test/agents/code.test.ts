@@ -455,6 +455,10 @@ describe('remux code', { timeout: 240_000 }, () => {
     const relative = await code('start', repo, '--no-attach', '--agent', './no-such-agent --fast');
     assert.equal(relative.code, 2);
     assert.match(relative.stderr, new RegExp(`\\./no-such-agent is not installed here \\(not found at ${repo}/no-such-agent\\)\nhint: install it, or give its full path`));
+    // A misspelt agent is taken for a command of that name: the hint names the agent meant.
+    const typo = await code('start', repo, '--no-attach', '--agent', 'claud');
+    assert.equal(typo.code, 2);
+    assert.equal(typo.stderr, 'remux: --agent claud: claud is not installed here (not found on PATH)\nhint: did you mean --agent claude? Otherwise install claud, or give its full path\n');
     assert.equal((await list()).length, before);
   });
 
