@@ -295,15 +295,15 @@ function running(ref: string): AgentSession {
 /**
  * Attaches this terminal to the agent's pane as `remux session attach` does on host `agents`: through
  * perform() (scope, with the tmux users the principal may use, and the audit), recorded, counted in a
- * running daemon's attach limits.
+ * running daemon's attach limits. Read-only, it only watches: all a principal with read-only attaches may do.
  */
-export async function attachCommand(ref: string): Promise<void> {
+export async function attachCommand(ref: string, opts: { readOnly?: boolean } = {}): Promise<void> {
   await finder(ref, 'attach to it');
   const session = running(ref);
   const inv = processInvocation();
   const [{ processClientHost }, { attachSession }] = await Promise.all([import('./client-commands.js'), import('./session-commands.js')]);
   // An attach needs no policy: `remux code` works before `remux config init` has written any.
-  const code = await processClientHost(inv).run({ daemon: false, policiesWhenNeeded: true }, (runner) => attachSession(inv, runner, session.tmux, { host: AGENTS_HOST, daemon: false }));
+  const code = await processClientHost(inv).run({ daemon: false, policiesWhenNeeded: true }, (runner) => attachSession(inv, runner, session.tmux, { host: AGENTS_HOST, daemon: false, readOnly: opts.readOnly === true }));
   if (code !== 0) process.exitCode = code;
   // The session ended under the terminal (not a detach): its screen is gone, so say how it ended.
   const after = findSession(reconciled(), session.id);

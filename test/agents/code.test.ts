@@ -235,6 +235,32 @@ describe('remux code', { timeout: 240_000 }, () => {
     assert.equal(s?.exitStatus, 0);
   });
 
+  it('attach -r watches the agent: what is typed there never reaches it, and the audit says read-only', async () => {
+    const r = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'cat', '-n', 'watched');
+    assert.equal(r.code, 0, r.stderr);
+    const s = (await list()).find((x) => x.id === r.stdout.split(' ')[0]) as Record<string, unknown>;
+    const id = String(s.id);
+    const term = ptySpawn(process.execPath, [REMUX_NODE_BIN, 'code', 'attach', '-r', id.slice(0, 5)], { cols: 120, rows: 30, env: { ...process.env, ...env, TMUX: '', TERM: 'xterm-256color' } });
+    let seen = '';
+    term.onData((d) => (seen += d));
+    const ended = new Promise<void>((resolve) => term.onExit(() => resolve()));
+    try {
+      await until('the attached pane', () => seen.includes('UNSANDBOXED'));
+      term.write('typed while watching\r');
+      // A line sent to the pane afterwards shows in the watcher: by then the typed one would have too.
+      tmux('send-keys', '-t', `=${String(s.tmux)}:`, 'sent to the pane', 'Enter');
+      await until('the line sent to the pane, watched', () => seen.includes('sent to the pane'));
+      assert.doesNotMatch(pane(s), /typed while watching/);
+    } finally {
+      term.kill();
+      await ended;
+    }
+    const audit = (await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout.trim().split('\n').map((line) => JSON.parse(line) as { operation: string; resource: string | null; reason: string | null });
+    const attached = audit.find((a) => a.operation === 'session.attach' && a.resource?.endsWith(`@agents:agent-${id}`) === true);
+    assert.match(attached?.reason ?? '', /read-only/, JSON.stringify(attached));
+    await code('kill', id, '-f');
+  });
+
   it('--sandbox none runs the agent unsandboxed and says so', async () => {
     const r = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', agentCmd());
     assert.match(r.stdout, /sandbox none: UNSANDBOXED/);

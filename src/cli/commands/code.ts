@@ -46,8 +46,9 @@ export function registerCode(program: Command): void {
   completes(code.command('attach'), { id: 'agent-session' })
     .description('attach the terminal to a session (an ID prefix is enough)')
     .argument('<id>')
-    .addHelpText('after', examples('remux code attach 3f2a       # detach with tmux\'s prefix, then d'))
-    .action(async (id: string) => (await import('../code-commands.js')).attachCommand(id));
+    .option('-r, --read-only', 'watch without typing (tmux attach -r), as session attach --read-only')
+    .addHelpText('after', examples('remux code attach 3f2a       # detach with tmux\'s prefix, then d', 'remux code attach 3f2a -r    # watch it: keys typed reach nothing'))
+    .action(async (id: string, opts: { readOnly?: boolean }) => (await import('../code-commands.js')).attachCommand(id, opts));
 
   completes(code.command('logs'), { id: 'agent-session' })
     .description("print a session's scrollback")
