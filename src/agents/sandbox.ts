@@ -285,7 +285,8 @@ export function dockerArgv(session: Pick<AgentSession, 'id' | 'workspace'>, agen
 export function checkAgentProgram(agent: string, program: string, workspace: string, sandbox: AgentSession['sandbox']): void {
   if (sandbox === 'docker') return;
   if (program.includes('/') ? existsSync(resolve(workspace, program)) : onPath(program)) return;
-  const hint = isKnownAgent(agent) ? `install it (${LAUNCH[agent].install}), or choose another --agent` : customHint(program);
+  // A known agent's program, given its own arguments too (`--agent 'aider --model sonnet'`), is installed as that agent is.
+  const hint = isKnownAgent(program) ? `install it (${LAUNCH[program].install}), or choose another --agent` : customHint(program);
   throw new UsageError(`--agent ${agent}: ${program} is not installed here (not found ${program.includes('/') ? `at ${resolve(workspace, program)}` : 'on PATH'})`, hint);
 }
 

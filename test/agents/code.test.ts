@@ -51,7 +51,7 @@ function alive(pids: number[]): number[] {
   });
 }
 
-describe('remux code', { timeout: 240_000 }, () => {
+describe('remux code', { timeout: 300_000 }, () => {
   const t = tempHome();
   const socket = `remux-test-${process.pid}`;
   const env = { ...t.env, REMUX_TMUX_SOCKET: socket };
@@ -485,6 +485,9 @@ describe('remux code', { timeout: 240_000 }, () => {
     const typo = await code('start', repo, '--no-attach', '--agent', 'claud');
     assert.equal(typo.code, 2);
     assert.equal(typo.stderr, 'remux: --agent claud: claud is not installed here (not found on PATH)\nhint: did you mean --agent claude? Otherwise install claud, or give its full path\n');
+    // A known agent with arguments of its own (as in code start --help) is that agent, not a misspelling.
+    const withArgs = await code('start', repo, '--no-attach', '--agent', 'aider --model sonnet');
+    assert.equal(withArgs.stderr, 'remux: --agent aider --model sonnet: aider is not installed here (not found on PATH)\nhint: install it (python3 -m pip install aider-install && aider-install), or choose another --agent\n');
     assert.equal((await list()).length, before);
   });
 
