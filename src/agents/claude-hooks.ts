@@ -1,6 +1,6 @@
 // A Claude Code session's hooks, set up by its supervisor: the session's hook endpoint answering with
 // remux's approvals, channels, policy and audit (hook-deps.ts), and the settings file Claude Code is
-// started with (`--settings`), whose hooks run `remux code hook` for this session.
+// started with (`--settings`), whose hooks run the hook client (`code hook --session ID`) for this session.
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +15,12 @@ import { HOOK_DIR_ENV, hookDirOf, serveHookEndpoint } from './hook-endpoint.js';
 import { answerHook, claudeHookSettings } from './hooks.js';
 import { DOCKER_HOOK_CLIENT } from './sandbox.js';
 
-/** How a hook inside the session starts remux: this Node and this installation's launcher. */
-const REMUX_ARGV = [process.execPath, fileURLToPath(new URL('../../../bin/remux.js', import.meta.url))];
-/** The standalone hook client (hook-main.ts), for a container that has Node but not remux; beside dist/src/cli and dist/src/agents. */
+/**
+ * The standalone hook client (hook-main.ts; beside dist/src/cli and dist/src/agents): what `remux code
+ * hook` does inside a session, without loading the CLI. Claude Code waits for it before every Bash command
+ * (PreToolUse), and it starts in a third of the time the whole CLI takes. A container has Node but not
+ * remux: it runs the copy mounted at DOCKER_HOOK_CLIENT.
+ */
 export const HOOK_CLIENT_FILE = fileURLToPath(new URL('../hook.cjs', import.meta.url));
 
 export interface ClaudeHooks {
@@ -61,7 +64,7 @@ export async function startClaudeHooks(
     throw err;
   }
   const settingsFile = join(dir, 'settings.json');
-  writeFileSync(settingsFile, `${JSON.stringify(claudeHookSettings(client === 'docker' ? ['node', DOCKER_HOOK_CLIENT] : REMUX_ARGV, id, config.approvals.timeout_seconds, preToolUse), null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(settingsFile, `${JSON.stringify(claudeHookSettings(client === 'docker' ? ['node', DOCKER_HOOK_CLIENT] : [process.execPath, HOOK_CLIENT_FILE], id, config.approvals.timeout_seconds, preToolUse), null, 2)}\n`, { mode: 0o600 });
   return {
     settingsFile,
     dir,

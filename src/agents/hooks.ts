@@ -186,8 +186,8 @@ async function bashVerdict(command: string, cwd: string, deps: HookDeps, checked
 }
 
 /**
- * The hooks section of the session's Claude Code settings: every hook runs `remux code hook` (`remux`
- * being the argv that starts remux) for this session. Claude Code runs hook commands through a shell,
+ * The hooks section of the session's Claude Code settings: every hook runs `code hook --session ID` of
+ * `remux` (the argv that starts remux, or its hook client: claude-hooks.ts) for this session. Claude Code runs hook commands through a shell,
  * so the words are quoted; its timeout outlasts remux's approval deadline, so remux — not a killed
  * hook — decides what a silence means. PreToolUse only where a remux policy applies to the session.
  */

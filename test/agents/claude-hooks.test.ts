@@ -39,6 +39,11 @@ describe('remux code start --agent claude: hooks through the sandbox', { timeout
   it('approve → allow, deny → deny, a policy deny on PreToolUse; expiry leaves the dialog; other sessions are refused', async () => {
     const a = await start();
     assert.match(pane(a), /FAKE-CLAUDE ready hooks=Notification,PermissionRequest,PreToolUse sandbox=1/);
+    // Every hook runs the standalone hook client, not the whole CLI: Claude Code waits for it before each Bash command.
+    const settings = JSON.parse(readFileSync(join(bed.home, 'agents', 'hooks', a.id, 'settings.json'), 'utf8')) as { hooks: Record<string, Array<{ hooks: Array<{ command: string }> }>> };
+    const commands = Object.values(settings.hooks).flatMap((entries) => entries.flatMap((e) => e.hooks.map((h) => h.command)));
+    assert.equal(commands.length, 3);
+    for (const command of commands) assert.match(command, new RegExp(`^${process.execPath} \\S*/dist/src/hook\\.cjs code hook --session ${a.id}$`));
 
     const approving = send(a, 'perm npm publish', 1);
     const asked = await pending(/npm publish/);
