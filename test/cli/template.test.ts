@@ -42,6 +42,13 @@ describe('remux template render', () => {
     assert.match((await run(['unclosed.tmpl', '--var', 'xs=ab'])).stderr, /^remux: unclosed\.tmpl:3: the % for opened at line 3 is never closed/);
     const undef = await run([file('undef.tmpl', 'a\n\nport ${port}\n')]);
     assert.deepEqual([undef.code, undef.stderr], [2, 'remux: undef.tmpl:3: undefined variable port\n']);
+    // --var port=443 is the text '443', never equal to the number 443: a test of it is refused, not quietly false.
+    file('ssl.tmpl', 'server {\n% if port == 443\n    ssl on;\n% endif\n}\n');
+    const text = await run(['ssl.tmpl', '--var', 'port=443']);
+    assert.deepEqual([text.code, text.stdout], [2, '']);
+    assert.match(text.stderr, /^remux: ssl\.tmpl:2: cannot compare text with a number: convert the text with int\(\.\.\.\)/);
+    const typed = await run(['ssl.tmpl', '--vars-file', file('port.yaml', 'port: 443\n')]);
+    assert.deepEqual([typed.code, typed.stdout], [0, 'server {\n    ssl on;\n}\n']);
   });
 
   test('code in a template is refused (exit 2) and never runs', async () => {

@@ -39,6 +39,7 @@ comparisons, and/or/not, x if c else y, + - * / // %, and calls of the filters u
 join len sorted default int float str indent json and the methods of strings (join split strip upper
 lower replace startswith endswith) and maps (keys values items get). \`host\` holds the host's facts:
 host.name and host.labels (here: localhost and none), host.hostname, host.os, host.arch, host.python.
+A --var value is text: text compared with a number is an error (% if int(port) == 443, not port == 443).
 Exit status: 0; 2 a template error (named FILE:LINE), a bad --var or vars file; 1 the renderer failed.`,
     )
     .action(async (file: string, opts: TemplateRenderOptions) => {

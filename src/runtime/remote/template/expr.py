@@ -231,6 +231,10 @@ def _src(n):
 
 
 def _compare(cx, op, a, b):
+    # Text is never equal to a number, so `% if port == 443` with --var port=443 (text) would silently
+    # take the other branch: refused as an ordering of them is.
+    if (op is ast.Eq or op is ast.NotEq) and _text_and_number(a, b):
+        cx.fail(TEXT_AND_NUMBER)
     try:
         if op is ast.Eq:
             return a == b
@@ -254,11 +258,18 @@ def _compare(cx, op, a, b):
             return a is b
         return a is not b
     except TypeError as e:
-        kinds = {type(a), type(b)}
-        if str in kinds and kinds & {int, float}:
-            # The usual cause: `--var port=443` gives the text '443'.
-            cx.fail('cannot compare text with a number: convert the text with int(...) or float(...) (a --var value is text)')
+        if _text_and_number(a, b):
+            cx.fail(TEXT_AND_NUMBER)
         cx.fail('cannot compare: %s' % e)
+
+
+# The usual cause: `--var port=443` gives the text '443'.
+TEXT_AND_NUMBER = 'cannot compare text with a number: convert the text with int(...) or float(...) (a --var value is text)'
+
+
+def _text_and_number(a, b):
+    kinds = {type(a), type(b)}
+    return str in kinds and bool(kinds & {int, float})
 
 
 def _binop(cx, op, a, b):
