@@ -32,6 +32,8 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
   const isExec = method !== undefined && 'exec' in method;
   // Methods with a command-line shape (Service, User, Apt, Template, …) take positionals and --options by it.
   const spec = method && 'cli' in method ? method.cli : undefined;
+  // writeText's line says what it did as the other edits' do (lineInFile, Template.file), then its --diff.
+  const print = spec?.print ?? (methodName === 'FileSystem.writeText' ? (await import('../runtime/method.js')).editOutcome : undefined);
   const words = custom ? args : withMode(methodName, methodName === 'FileSystem.writeText' || spec?.options?.mode !== undefined, args, opts.mode);
   const parsed = spec ? asUsage(runtime, () => callArgs(runtime, methodName, spec, words, inv.cwd)) : null;
   if (!custom && isExec && args.length === 0) throw new UsageError(`${methodName} needs a command: remux rpc HOST ${methodName} -- PROGRAM ARGS…`);
@@ -88,7 +90,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
         ...(opts.policy ? { policy: opts.policy } : {}),
         ...(ask ? { approve: ask } : {}),
         onLog: (name, r) => inv.stderr.write(`${name}: ${r.level} ${r.name}: ${r.msg}\n`),
-        onProgress: (r) => render(inv, r, methodName, spec, opts.json === true, single),
+        onProgress: (r) => render(inv, r, methodName, print, opts.json === true, single),
       });
     } catch (err) {
       // A selector that picks no host is the caller's mistake, exiting as `client run`'s does.
@@ -199,7 +201,7 @@ function errorJson(err: Error): { type: string; message: string; errno: number |
   return { type: typeof e.type === 'string' ? e.type : e.name, message: e.message, errno: typeof e.errno === 'number' ? e.errno : null };
 }
 
-function render(inv: Invocation, r: HostResult<unknown>, method: string, spec: RuntimeModule.CliSpec | undefined, json: boolean, single: boolean): void {
+function render(inv: Invocation, r: HostResult<unknown>, method: string, print: RuntimeModule.CliSpec['print'], json: boolean, single: boolean): void {
   const host = r.host;
   if (json) {
     const value = r.ok && Buffer.isBuffer(r.value) ? r.value.toString('base64') : r.ok ? r.value : undefined;
@@ -222,7 +224,7 @@ function render(inv: Invocation, r: HostResult<unknown>, method: string, spec: R
     }
     return;
   }
-  if (spec?.print) text = spec.print(v as never);
+  if (print) text = print(v as never);
   // A method with nothing to say (Logger.log, a custom tool's None): no line of `null`.
   else if (v === null || v === undefined) return;
   else if (Buffer.isBuffer(v) || typeof v === 'string') text = v;

@@ -249,9 +249,12 @@ export function directoryMode(value: number): number {
   return value;
 }
 
-/** What an edit did, then its diff, as `remux rpc` prints it (a file without a final newline: its last line still ends one). */
-export const editOutcome = (r: { changed: boolean; created: boolean; diff: string }): string =>
-  `${r.created ? 'created' : r.changed ? 'changed' : 'unchanged'}\n${r.diff}${r.diff === '' || r.diff.endsWith('\n') ? '' : '\n'}`;
+/**
+ * What an edit did, then its diff if it has one (writeText's only with `diff: true`), as `remux rpc` prints
+ * it (a file without a final newline: its last line still ends one).
+ */
+export const editOutcome = ({ changed, created, diff = '' }: { changed: boolean; created: boolean; diff?: string }): string =>
+  `${created ? 'created' : changed ? 'changed' : 'unchanged'}\n${diff}${diff === '' || diff.endsWith('\n') ? '' : '\n'}`;
 
 /** One string or a list of them, as a list. */
 export function list(value: string | readonly string[]): string[] {
