@@ -96,18 +96,25 @@ function scopedPolicy(ctx: PerformContext, action: Action, asked: Asked): { ok: 
 
 /**
  * A question the check asked the host that got no answer. Past the call's timeout that is the call's own end
- * (124, as for a command that ran too long), not a host out of reach; anything else leaves the host unreachable.
+ * (124, as for a command that ran too long), and the caller's abort (Ctrl-C) its own too (130), thrown as
+ * the reason it gave, as an abort once the call runs is: neither is a host out of reach. Anything else
+ * leaves the host unreachable.
  */
-async function unanswered(g: Guard, asked: Asked, started: number, what: string, err: unknown): Promise<never> {
+async function unanswered(g: Guard, asked: Asked, started: number, what: string, err: unknown, opts: CallOptions): Promise<never> {
   const message = `${what}: ${errorText(err)}`;
+  if (opts.signal?.aborted && err === opts.signal.reason) {
+    await refuse(g.ctx, asked, started, 'unreachable', EXIT_INTERRUPTED, message, null);
+    throw err;
+  }
   if (!(err instanceof CallTimeoutError)) return refused(g, asked, started, 'unreachable', EXIT.TRANSPORT, message);
   await refuse(g.ctx, asked, started, 'unreachable', EXIT_TIMED_OUT, message, null);
   err.message = message;
   throw err;
 }
 
-/** sh's status for a command stopped at its timeout (timeout(1)'s), as `client run` gives it. */
+/** sh's statuses for a command stopped at its timeout (timeout(1)'s) and one interrupted (SIGINT), as `client run` gives them. */
 const EXIT_TIMED_OUT = 124;
+const EXIT_INTERRUPTED = 130;
 
 function admitted(g: Guard, action: Action, asked: Asked, started: number): Promise<Policy> {
   const p = scopedPolicy(g.ctx, action, asked);
@@ -175,7 +182,7 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
       try {
         early = await checkOperations(g, policy, method.name, first, opts);
       } catch (err) {
-        return unanswered(g, asked, started, `${method.name}: cannot resolve what it touches on ${g.hostName}`, err);
+        return unanswered(g, asked, started, `${method.name}: cannot resolve what it touches on ${g.hostName}`, err, opts);
       }
       if ('refusal' in early) return refused(g, asked, started, 'denied', EXIT.DENIED, early.refusal);
       if (early.decision.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, early.decision.reason, early.decision);
@@ -183,7 +190,7 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
     try {
       facts = await g.link.call<never, F>(method.tool, method.lookup.remote, lookupArgs, opts).result;
     } catch (err) {
-      return unanswered(g, asked, started, `${method.name}: cannot ask ${g.hostName} before the check`, err);
+      return unanswered(g, asked, started, `${method.name}: cannot ask ${g.hostName} before the check`, err, opts);
     }
     try {
       ops = declare(facts);
@@ -199,7 +206,7 @@ export async function guardedCall<A extends unknown[], R, F>(g: Guard, method: M
     // FileSystem's methods open what was checked without following a symlink: their answers may be reused briefly (resolved.ts).
     checked = await checkOperations(g, policy, method.name, declared, opts, method.tool === FileSystem.readText.tool);
   } catch (err) {
-    return unanswered(g, asked, started, `${method.name}: cannot resolve what it touches on ${g.hostName}`, err);
+    return unanswered(g, asked, started, `${method.name}: cannot resolve what it touches on ${g.hostName}`, err, opts);
   }
   if ('refusal' in checked) return refused(g, asked, started, 'denied', EXIT.DENIED, checked.refusal);
   const { decision, resolved } = checked;
@@ -482,7 +489,7 @@ async function runChecked(g: Guard, argv: readonly string[], execOpts: ExecOptio
   try {
     decision = await decideCommand(g, policy, parsed, cwd, enforcement, opts);
   } catch (err) {
-    return unanswered(g, asked, started, `Exec: cannot resolve the command's paths on ${g.hostName}`, err);
+    return unanswered(g, asked, started, `Exec: cannot resolve the command's paths on ${g.hostName}`, err, opts);
   }
   if (decision.effect === 'deny') return refused(g, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
   const audit = await auditAction(g.ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, false);

@@ -161,7 +161,9 @@ export class Link {
       // The host stops the work: a subprocess's whole process group is killed.
       if (!this.broken) this.send({ t: 'cancel', id });
     };
-    const onAbort = (): void => cancel(opts.signal?.reason instanceof Error ? opts.signal.reason : new ProtocolError(`${what}: cancelled`));
+    // The caller's own reason (the CLI's `interrupted`), before the call is sent as after.
+    const aborted = (): Error => (opts.signal?.reason instanceof Error ? opts.signal.reason : new ProtocolError(`${what}: cancelled`));
+    const onAbort = (): void => cancel(aborted());
     const pending: Pending = {
       what,
       queue: queue as ChunkQueue<unknown, unknown>,
@@ -196,7 +198,7 @@ export class Link {
       },
     };
     if (this.broken) queue.settle(this.broken);
-    else if (opts.signal?.aborted) queue.settle(new ProtocolError(`${what}: cancelled before it was sent`));
+    else if (opts.signal?.aborted) queue.settle(aborted());
     else {
       this.pending.set(id, pending);
       this.watch();

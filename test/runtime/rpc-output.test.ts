@@ -1,13 +1,16 @@
 // What `remux rpc` says on one host, as a user reads it: writeText's outcome as the other edits say theirs
-// (created / changed / unchanged, then the diff).
+// (created / changed / unchanged, then the diff), and a call interrupted (Ctrl-C) before it reached the host.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { remux, tempHome } from '../support/cli.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { remux, spawnRemux, tempHome } from '../support/cli.js';
 
 describe('remux rpc output', { timeout: 120_000 }, () => {
   const h = tempHome();
+  const slowPython = join(h.home, 'slow-python3');
+  const started = join(h.home, 'python-started');
   before(() => {
     writeFileSync(join(h.home, 'policies.yaml'), `policies:
   rt:
@@ -15,8 +18,13 @@ describe('remux rpc output', { timeout: 120_000 }, () => {
     capabilities:
       - { operation: read_file, resource: "${h.home}/**" }
       - { operation: write_file, resource: "${h.home}/w/**" }
+      - { operation: execute_binary, resource: "${slowPython}" }
+      - { operation: execute_code, resource: "${slowPython}", unsandboxed: true }
 `);
     writeFileSync(join(h.home, 'config.yaml'), 'default_policy: rt\n');
+    // An interpreter that takes a while to start, as over a slow link: says when it began, then starts python3.
+    writeFileSync(slowPython, `#!/bin/sh\ntouch ${started}\nsleep 1.5\nexec /usr/bin/python3 "$@"\n`);
+    chmodSync(slowPython, 0o755);
   });
   after(() => h.remove());
 
@@ -34,4 +42,16 @@ describe('remux rpc output', { timeout: 120_000 }, () => {
     assert.deepEqual(JSON.parse(json.stdout), { host: 'localhost', ok: true, value: { changed: false, created: false } });
   });
 
+  test('Ctrl-C before the call reached the host: "interrupted" and 130, not a host out of reach', async () => {
+    const child = spawnRemux(['rpc', 'localhost', '--python', slowPython, 'FileSystem.readText', join(h.home, 'policies.yaml')], { env: h.env });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const status = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // The interpreter is starting: the call is not sent yet.
+    for (let waited = 0; !existsSync(started) && waited < 20_000; waited += 50) await sleep(50);
+    assert.ok(existsSync(started), stderr);
+    child.kill('SIGINT');
+    assert.equal(await status, 130, stderr);
+    assert.equal(stderr, 'remux: interrupted\n');
+  });
 });

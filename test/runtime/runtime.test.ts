@@ -19,6 +19,7 @@ import { stage0Command, stage1Frame, toolSource } from '../../src/runtime/bootst
 import { ArgumentError, ArgumentTypeError, CallTimeoutError, connect, connectStreams, DeniedError, Exec, FileSystem, ProtocolError, RemoteError, stage0Argv, Template, WindowOverrunError, type LogRecord } from '../../src/runtime/index.js';
 import { Approvals, approvalsApprover } from '../../src/notify/service.js';
 import { Service } from '../../src/runtime/tools-service.js';
+import { failureKind } from '../../src/runtime/fanout.js';
 import { Link } from '../../src/runtime/link.js';
 import type { ChunkQueue } from '../../src/runtime/queue.js';
 import { processTransport, streamTransport } from '../../src/runtime/transports.js';
@@ -613,6 +614,25 @@ test("a timeout that passes while the check asks the host (a stopped interpreter
   await assert.rejects(host.exec(['uname'], {}, { timeoutMs: 300 }), (e: Error) => e instanceof CallTimeoutError && /^Exec: cannot resolve the command's paths on localhost: .*no result within 300 ms/.test(e.message));
   const records = audit.list().slice(-2);
   assert.deepEqual(records.map((r) => [r.begin.decision, r.end?.exitCode]), [['deny', 124], ['deny', 124]], 'audited: nothing ran, with the timeout\'s status');
+});
+
+test("an abort (Ctrl-C) while the check asks the host, or before it, ends the call with the caller's reason, audited as interrupted (130): not an unreachable host", async (t) => {
+  const { host, root, audit } = await local(t);
+  const interrupted = new Error('interrupted');
+  // Already aborted: nothing is asked of the host.
+  await assert.rejects(host.callWith({ signal: AbortSignal.abort(interrupted) }, FileSystem.readText, `${root}/a.txt`), (e: Error) => e === interrupted);
+  await assert.rejects(host.exec(['uname'], {}, { signal: AbortSignal.abort(interrupted) }), (e: Error) => e === interrupted);
+  // Aborted while the check waits for the host's answer (a stopped interpreter, as a slow one would).
+  process.kill(host.hello.pid, 'SIGSTOP');
+  t.after(() => process.kill(host.hello.pid, 'SIGCONT'));
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(interrupted), 200);
+  const err = await host.callWith({ signal: controller.signal }, FileSystem.readText, `${root}/elsewhere.txt`).catch((e: unknown) => e);
+  assert.equal(err, interrupted);
+  assert.equal(failureKind(err), 'failed', "fanout counts it as the call's failure, as an abort once the call runs");
+  const records = audit.list().slice(-3);
+  assert.deepEqual(records.map((r) => [r.begin.decision, r.end?.exitCode]), [['deny', 130], ['deny', 130], ['deny', 130]], "audited: nothing ran, with an interruption's status");
+  assert.match(records[2]?.end?.error ?? '', /^FileSystem\.readText: cannot resolve what it touches on localhost: interrupted$/);
 });
 
 test("lineInFile's regexp that backtracks without end is stopped with its call (a timeout): the interpreter idle at once, nothing left searching", async (t) => {
