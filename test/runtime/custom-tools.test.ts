@@ -4,11 +4,13 @@
 // declared operation, and running the interpreter (execute_code python3, unsandboxed), checked by the policy and audited; its code sent on
 // first use per connection and again only when it changed.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { ArgumentTypeError, connect, defineMethod, defineTool, DeniedError, RemoteError, ResultTypeError } from '../../src/runtime/index.js';
+import { ArgumentTypeError, CallTimeoutError, connect, defineMethod, defineTool, DeniedError, RemoteError, ResultTypeError } from '../../src/runtime/index.js';
 import { runtimeContext, tempRoot } from '../support/runtime.js';
 
 function setup(t: TestContext, code = '      - { operation: execute_code, resource: python3, unsandboxed: true }\n') {
@@ -22,7 +24,8 @@ function setup(t: TestContext, code = '      - { operation: execute_code, resour
     capabilities:
       - { operation: read_file, resource: "${root}/secret*", effect: deny, reason: not this one }
       - { operation: read_file, resource: "${root}/**" }
-      - { operation: execute_binary, resource: "python3|uname" }
+      - { operation: execute_binary, resource: "python3|uname|sleep" }
+      - { operation: write_file, resource: "${root}/beats" }
       - { operation: write_stdout }
 ${code}`,
     'rt',
@@ -99,6 +102,44 @@ test('its Python from a file; a value of the wrong shape is a ResultTypeError na
   // Python that does not compile: every call says so (the code is sent once).
   const Broken = defineTool({ name: 'Broken', python: 'def go(:\n    return 1\n', methods: { go: defineMethod({ args: z.tuple([]), result: z.number(), operations: () => [] }) } });
   for (let i = 0; i < 2; i++) await assert.rejects(host.call(Broken.go), (e: Error) => e instanceof RemoteError && e.type === 'SyntaxError');
+});
+
+test("a cancelled custom call stops where its Python lets it: a loop at rt.check(), a child started with rt.spawn killed (README's custom tools)", async (t) => {
+  const { root, context } = setup(t);
+  const beats = join(root, 'beats');
+  const Work = defineTool({
+    name: 'Work',
+    python: `import time
+def loop(path):
+    while True:
+        rt.check()
+        with open(path, 'a') as f:
+            f.write('.')
+        time.sleep(0.05)
+def child(seconds):
+    p = rt.spawn(['sleep', seconds])
+    p.wait()
+    rt.ungroup(p.pid)
+    return p.returncode
+`,
+    methods: {
+      loop: defineMethod({ args: z.tuple([z.string()]), result: z.null(), operations: (path) => [{ kind: 'file.write', path }] }),
+      child: defineMethod({ args: z.tuple([z.string()]), result: z.number(), operations: (seconds) => [{ kind: 'exec', argv: ['sleep', seconds] }] }),
+    },
+  });
+  const host = await connect('localhost', { context });
+  t.after(() => host.close());
+  await assert.rejects(host.callWith({ timeoutMs: 400 }, Work.loop, beats), CallTimeoutError);
+  const after = readFileSync(beats, 'utf8').length;
+  await sleep(500);
+  assert.equal(readFileSync(beats, 'utf8').length, after, 'the loop stopped at its rt.check()');
+  await assert.rejects(host.callWith({ timeoutMs: 400 }, Work.child, '29.62'), CallTimeoutError);
+  let left = true;
+  for (let waited = 0; left && waited < 3000; waited += 50) {
+    left = spawnSync('pgrep', ['-fx', 'sleep 29.62']).status === 0;
+    if (left) await sleep(50);
+  }
+  assert.equal(left, false, "rt.spawn's child was killed with the call");
 });
 
 test('arguments of the wrong type are refused before anything reaches the host, and audited', async (t) => {
