@@ -8,7 +8,7 @@ import type { FanoutResults, HostResult, RuntimeHost } from '../runtime/index.js
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import type { Runner } from './client-commands.js';
-import { approver, checkPolicyOption, timeoutMs } from './client-commands.js';
+import { approverFor, checkPolicyOption, timeoutMs } from './client-commands.js';
 import { readAll } from './file-commands.js';
 import { loadTools } from './rpc-tools.js';
 import type { RpcOptions } from './commands/rpc.js';
@@ -59,7 +59,8 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
     // Each host's call ends with this reason, which its line then says, as `client run`'s do.
     const release = inv.onInterrupt((why) => controller.abort(why ?? new Error('interrupted')));
     const single = isSingleHostName(target);
-    const ask = inv.stdinIsTTY && inv.stderrIsTTY && content === null ? approver(inv, ctx.principal.name, controller.signal) : null;
+    // As `client run`: a terminal asks its user; anywhere else (a script, writeText's stdin) an ask becomes an approval.
+    const approve = await approverFor(inv, ctx, controller.signal);
     const callOpts = { signal: controller.signal, timeoutMs: givenTimeoutMs === undefined ? ctx.defaultTimeoutMs : givenTimeoutMs };
 
     // What one host does; the value is what render() prints. Exec's own exit status is its outcome.
@@ -88,7 +89,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
         securePath: ctx.config.exec.secure_path,
         ...(opts.python ? { python: opts.python } : {}),
         ...(opts.policy ? { policy: opts.policy } : {}),
-        ...(ask ? { approve: ask } : {}),
+        approve,
         onLog: (name, r) => inv.stderr.write(`${name}: ${r.level} ${r.name}: ${r.msg}\n`),
         onProgress: (r) => render(inv, r, methodName, print, opts.json === true, single),
       });

@@ -1,7 +1,8 @@
 // What `remux rpc` says on one host, as a user reads it: writeText's outcome as the other edits say theirs
-// (created / changed / unchanged, then the diff), and a call interrupted (Ctrl-C) before it reached the host.
+// (created / changed / unchanged, then the diff), a call interrupted (Ctrl-C) before it reached the host,
+// and a policy ask without a terminal, which waits for an approval as `client run`'s does.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +17,8 @@ describe('remux rpc output', { timeout: 120_000 }, () => {
   rt:
     sandbox: false
     capabilities:
+      - { operation: read_file, resource: "${h.home}/asked/**", effect: ask }
+      - { operation: write_file, resource: "${h.home}/asked/**", effect: ask }
       - { operation: read_file, resource: "${h.home}/**" }
       - { operation: write_file, resource: "${h.home}/w/**" }
       - { operation: execute_binary, resource: "${slowPython}" }
@@ -53,5 +56,35 @@ describe('remux rpc output', { timeout: 120_000 }, () => {
     child.kill('SIGINT');
     assert.equal(await status, 130, stderr);
     assert.equal(stderr, 'remux: interrupted\n');
+  });
+
+  /** `remux rpc` in the background, without a terminal; the approval it waits for, once announced. */
+  async function asking(args: string[], input?: string): Promise<{ id: string; stdout: () => string; stderr: () => string; exited: Promise<number | null> }> {
+    const child = spawnRemux(['rpc', 'localhost', ...args], { env: h.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdin?.end(input);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    for (let waited = 0; !/waiting for approval (\S+)/.test(stderr) && waited < 20_000; waited += 50) await sleep(50);
+    const id = /waiting for approval (\S+)/.exec(stderr)?.[1];
+    assert.ok(id, stderr);
+    return { id, stdout: () => stdout, stderr: () => stderr, exited };
+  }
+
+  test('a policy ask without a terminal waits for an approval, as client run does: approved it runs, denied nothing is written', async () => {
+    mkdirSync(join(h.home, 'asked'));
+    writeFileSync(join(h.home, 'asked', 'conf'), 'old\n');
+    const read = await asking(['FileSystem.readText', join(h.home, 'asked', 'conf')]);
+    assert.match(read.stderr(), /answer: remux approvals approve \S+ \(or deny\)/);
+    assert.equal((await remux(['approvals', 'approve', read.id], { env: h.env })).code, 0);
+    assert.equal(await read.exited, 0, read.stderr());
+    assert.equal(read.stdout(), 'old\n');
+    // writeText's content is its stdin: the question cannot be asked there, and goes to the approvals.
+    const write = await asking(['FileSystem.writeText', join(h.home, 'asked', 'conf')], 'new\n');
+    assert.equal((await remux(['approvals', 'deny', write.id], { env: h.env })).code, 0);
+    assert.equal(await write.exited, 77, write.stderr());
+    assert.equal(readFileSync(join(h.home, 'asked', 'conf'), 'utf8'), 'old\n');
   });
 });
