@@ -51,7 +51,8 @@ export function parseCallArgs(method: string, spec: CliSpec, words: readonly str
     else throw new ArgumentError(`${method} needs its ${bare}: remux rpc HOST ${method} ${usage(spec)}`);
   }
   const rest = spec.positional.at(-1)?.endsWith('...') ? [] : positional.slice(spec.positional.length);
-  if (rest.length > 0) throw new ArgumentError(`${method} takes ${spec.positional.length} arguments (${usage(spec)}); left over: ${rest.join(' ')}`);
+  const n = spec.positional.length;
+  if (rest.length > 0) throw new ArgumentError(`${method} takes ${n === 0 ? 'no arguments' : `${n} argument${n === 1 ? '' : 's'} (${usage(spec)})`}; left over: ${rest.join(' ')}`);
   if (spec.options) args.push(options);
   return args;
 }

@@ -32,6 +32,9 @@ test('words become typed arguments; options by kebab or camel case; a word that 
   assert.throws(() => customCallArgs('D.go', args, ['web', '2.5', 'yes'], undefined), /COUNT \(argument 2\): .*int.*; ARG3 \(argument 3\): Invalid input: expected boolean, received string/);
   assert.throws(() => customCallArgs('D.go', args, ['web'], undefined), /D\.go needs its count/);
   assert.throws(() => customCallArgs('D.go', args, ['web', '1', 'true', 'extra'], undefined), /left over: extra/);
+  // Counted in words a user reads: one argument, none.
+  assert.throws(() => customCallArgs('D.one', z.tuple([z.string()]), ['a', 'b'], undefined), /^ArgumentError: D\.one takes 1 argument \(ARG1\); left over: b$/);
+  assert.throws(() => customCallArgs('D.none', z.tuple([]), ['a'], undefined), /^ArgumentError: D\.none takes no arguments; left over: a$/);
   // Options the schema requires are named as options.
   const needs = z.tuple([z.object({ tag: z.string() })]);
   assert.throws(() => customCallArgs('D.tag', needs, [], undefined), /D\.tag: --tag: Invalid input: expected string, received undefined/);
