@@ -65,9 +65,16 @@ export async function fanout<T>(selector: string, fn: (host: RuntimeHost) => Pro
   }
 }
 
-/** One host name as itself (its scope is checked, and audited, with the call); else the selector's hosts in the principal's scope. */
+/**
+ * One host name as itself (its scope is checked, and audited, with the call); else the selector's hosts in
+ * the principal's scope. Either way an inventory that does not load (hosts.yaml:LINE) is the caller's to
+ * fix, thrown here as a selector's is, never one host's failure to be reached.
+ */
 function selectHosts(context: RuntimeContext, selector: string): string[] {
-  if (isSingleHostName(selector)) return [selector];
+  if (isSingleHostName(selector)) {
+    context.hostEntry(selector);
+    return [selector];
+  }
   if (!context.registry) throw new TypeError(`fanout("${selector}"): the context has no inventory to select hosts from (give one with a registry, or no context)`);
   return context.registry.select(selector, context.principal);
 }

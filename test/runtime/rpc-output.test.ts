@@ -87,4 +87,21 @@ describe('remux rpc output', { timeout: 120_000 }, () => {
     assert.equal(await write.exited, 77, write.stderr());
     assert.equal(readFileSync(join(h.home, 'asked', 'conf'), 'utf8'), 'old\n');
   });
+
+  test('an inventory that does not load is said with its file:line and exit 2, as client run says it, not as a host out of reach', async () => {
+    const broken = tempHome();
+    try {
+      writeFileSync(join(broken.home, 'policies.yaml'), readFileSync(join(h.home, 'policies.yaml')));
+      writeFileSync(join(broken.home, 'config.yaml'), 'default_policy: rt\n');
+      writeFileSync(join(broken.home, 'hosts.yaml'), 'hosts:\n  web1:\n    adress: 10.0.0.5\n');
+      for (const selector of ['web1', 'env=prod']) {
+        const r = await remux(['rpc', selector, 'FileSystem.readText', '/etc/hostname'], { env: broken.env });
+        assert.equal(r.code, 2, `${selector}: ${r.stderr}`);
+        assert.match(r.stderr, /^remux: \S*hosts\.yaml:\d+: hosts\.web1\.address: missing/, selector);
+        assert.match(r.stderr, /\nhint: fix the file at the line shown, then run the command again\n$/, selector);
+      }
+    } finally {
+      broken.remove();
+    }
+  });
 });
