@@ -1,6 +1,7 @@
 // `remux session …`: every command builds session actions and hands them to perform() (audited, with
 // the daemon's warm connections and inventory cache when it runs, in this process otherwise). Attach
 // needs this process's terminal, so it always runs here, through the same perform().
+import { AGENTS_HOST } from '../agents/tmux.js';
 import { quoteWord } from '../command/render.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { GatewayContext } from '../core/context.js';
@@ -184,6 +185,12 @@ async function attachIn(inv: Invocation, runner: Runner, ctx: GatewayContext, na
   }
 }
 
+/** How to watch a session read-only: an agent session's pane (agent-ID on host agents) as `remux code` names it. */
+function watchCommand(name: string, host: string): string {
+  const agent = host === AGENTS_HOST ? /^agent-(.+)$/.exec(name)?.[1] : undefined;
+  return agent === undefined ? `remux session attach ${name} --host ${host} --read-only` : `remux code attach ${agent} -r`;
+}
+
 async function attachWithSlot(inv: Invocation, runner: Runner, ctx: GatewayContext, name: string, opts: SessionOptions, readOnly: boolean): Promise<number> {
   const { perform } = await import('../core/perform.js');
   const size = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
@@ -201,7 +208,7 @@ async function attachWithSlot(inv: Invocation, runner: Runner, ctx: GatewayConte
   if (!result.attach) {
     inv.stderr.write(`remux: ${result.message ?? result.outcome}\n`);
     // A principal that may only watch is told how to.
-    if (result.outcome === 'denied' && !readOnly && ctx.principal.scope.attach === 'read-only') inv.stderr.write(`hint: watch it with: remux session attach ${name} --host ${opts.host} --read-only\n`);
+    if (result.outcome === 'denied' && !readOnly && ctx.principal.scope.attach === 'read-only') inv.stderr.write(`hint: watch it with: ${watchCommand(name, opts.host)}\n`);
     return result.exitCode;
   }
   const meta = { host: opts.host, user: opts.user ?? ctx.sessions.target(opts.host).user, session: name, principal: ctx.principal.name, readOnly, actionId: result.actionId };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -366,7 +366,8 @@ describe('remux code', { timeout: 300_000 }, () => {
     assert.equal(outsider.code, 77, outsider.stderr);
     assert.match(outsider.stderr, /out of scope for outsider: host agents is not among its hosts \(web1\)/);
     // A principal that may only watch sessions starts no agent either.
-    const watcher = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: { ...env, REMUX_TOKEN: await token('watcher', 'agents', '--read-only') }, via: 'node' });
+    const watcherEnv = { ...env, REMUX_TOKEN: await token('watcher', 'agents', '--read-only') };
+    const watcher = await remux(['code', 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300'], { env: watcherEnv, via: 'node' });
     assert.equal(watcher.code, 77, watcher.stderr);
     assert.match(watcher.stderr, /out of scope for watcher: it may only watch sessions/);
     // Nor may it look at them, or find one to act on.
@@ -387,6 +388,10 @@ describe('remux code', { timeout: 300_000 }, () => {
     const listed = await remux(['code', 'ls', '--json'], { env: coder, via: 'node' });
     assert.equal(listed.code, 0, listed.stderr);
     assert.ok((JSON.parse(listed.stdout) as Array<{ id: string }>).some((s) => s.id === id));
+    // The watcher attaching to it is told how it may: in remux code's words, not as host agents' tmux session.
+    const attaching = await remux(['code', 'attach', id], { env: watcherEnv, via: 'node' });
+    assert.equal(attaching.code, 77, attaching.stderr);
+    assert.match(attaching.stderr, new RegExp(`\\nhint: watch it with: remux code attach ${id} -r\\n$`));
     assert.equal((await remux(['code', 'kill', id, '-f'], { env: coder, via: 'node' })).code, 0);
     const audited = (await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout.trim().split('\n').map((line) => JSON.parse(line)) as Array<{
       operation: string;
@@ -416,6 +421,7 @@ describe('remux code', { timeout: 300_000 }, () => {
         ['agent.list', null, 'outsider', 'deny', 77, true],
         ['agent.logs', 'nosuch', 'outsider', 'deny', 77, true],
         ['agent.list', 'nosuch', 'outsider', 'deny', 77, true],
+        ['session.attach', `${userInfo().username}@agents:agent-${id}`, 'watcher', 'deny', 77, true],
       ],
     );
     // What an admitted principal reads is recorded as well.
