@@ -3,9 +3,9 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { exitCodeOf } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { Invocation } from './invocation.js';
-import { UsageError } from './output.js';
 
 /**
  * A file of the installed package, e.g. `package.json` or `dist/web`. Relative to this module, which
@@ -69,19 +69,14 @@ export async function runProgram(program: Command, args: string[], inv: Invocati
       inv.setExitCode(benign.includes(err.code) ? EXIT.OK : EXIT.USAGE);
       const elsewhere = err.code === 'commander.unknownCommand' ? commandsNamed(program, args) : [];
       if (elsewhere.length > 0) inv.stderr.write(`hint: did you mean ${elsewhere.map((c) => `\`${c}\``).join(' or ')}?\n`);
-    } else if (err instanceof Error && (err.name === 'AuthError' || err.name === 'ScopeError')) {
-      // Not who it claims, or not allowed there: refused like a policy denial, and retrying will not help.
-      report(inv, err.message, EXIT.DENIED, (err as { hint?: string }).hint);
-    } else if (err instanceof UsageError) {
-      report(inv, err.message, EXIT.USAGE, err.hint);
-    } else if (err instanceof Error && err.name === 'ConfigError') {
-      // Bad input in a file: reported with file:line.
-      report(inv, err.message, EXIT.USAGE, 'fix the file at the line shown, then run the command again');
-    } else if (err instanceof Error && err.name === 'ParseError') {
-      report(inv, err.message, EXIT.USAGE);
     } else {
-      const verbose = program.opts<{ verbose?: boolean }>().verbose === true;
-      report(inv, err instanceof Error ? err.message : String(err), EXIT.FAILURE, undefined, verbose && err instanceof Error ? err.stack : undefined);
+      // Not who it claims or not allowed there (77: retrying will not help), the caller's mistake (2; bad
+      // input in a file comes with file:line), or a failure (1).
+      const exitCode = exitCodeOf(err);
+      const given = (err as { hint?: unknown }).hint;
+      const hint = typeof given === 'string' ? given : err instanceof Error && err.name === 'ConfigError' ? 'fix the file at the line shown, then run the command again' : undefined;
+      const verbose = exitCode === EXIT.FAILURE && program.opts<{ verbose?: boolean }>().verbose === true;
+      report(inv, err instanceof Error ? err.message : String(err), exitCode, hint, verbose && err instanceof Error ? err.stack : undefined);
     }
   }
   inv.done?.();

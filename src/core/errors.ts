@@ -1,3 +1,5 @@
+import { EXIT } from './exit-codes.js';
+
 /** Bad flags, arguments or setup that the user can fix: reported with a hint, exit 2. */
 export class UsageError extends Error {
   constructor(
@@ -29,6 +31,18 @@ export class AuthError extends Error {
     super(message);
     this.name = 'AuthError';
   }
+}
+
+/**
+ * The exit status a failure gives, as the CLI reports it (cli/program.ts) and the audit records it: the
+ * caller's mistake in words, flags or a file 2, a refusal of who asked 77, anything else 1. By name, since
+ * ConfigError and ParseError live with what they check.
+ */
+export function exitCodeOf(err: unknown): number {
+  const name = err instanceof Error ? err.name : '';
+  if (name === 'AuthError' || name === 'ScopeError') return EXIT.DENIED;
+  if (name === 'UsageError' || name === 'ConfigError' || name === 'ParseError') return EXIT.USAGE;
+  return EXIT.FAILURE;
 }
 
 /**

@@ -3,6 +3,7 @@
 // session records) -> audit.end. No policy decides: what starts is remux's own launch of the agent the
 // user named, bounded by its sandbox, which the audit record names; what is read is remux's own records.
 import { performance } from 'node:perf_hooks';
+import { exitCodeOf } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { askedFor, errorText, refuse, type PerformContext } from './perform.js';
 import { checkScope } from './scope.js';
@@ -27,13 +28,15 @@ export async function performAgent(ctx: PerformContext, action: AgentAction | Ag
   // Begun durably before anything changes: a session never runs unrecorded, whatever happens to this process.
   const actionId = await ctx.audit.begin({ ...asked, decision: 'allow', rule: null, reason: action.detail });
   let error: string | null = null;
+  // As the CLI exits: a session that is not there is the caller's mistake (2), not a failure (1).
+  let exitCode: number = EXIT.OK;
   try {
     await ctx.agents.run(action);
   } catch (err) {
     error = errorText(err);
+    exitCode = exitCodeOf(err);
   }
   const durationMs = performance.now() - started;
-  const exitCode = error === null ? EXIT.OK : EXIT.FAILURE;
   await ctx.audit.end(actionId, { exitCode, durationMs, ...(error === null ? {} : { error }) });
   return { actionId, outcome: error === null ? 'ok' : 'failed', exitCode, decision: null, message: error, durationMs, bytesOut: 0, truncated: false, timedOut: false };
 }

@@ -594,6 +594,11 @@ describe('remux code', { timeout: 300_000 }, () => {
     const gone = await code('rm', String(clean.id));
     assert.equal(gone.code, 2);
     assert.match(gone.stderr, new RegExp(`no agent session ${String(clean.id)}`));
+    // A read of a session that is not there is audited with the status it exits with: the caller's mistake, 2.
+    const unread = await code('logs', 'nosuch');
+    assert.equal(unread.code, 2, unread.stderr);
+    const reads = (await remux(['audit', 'ls', '--json'], { env, via: 'node' })).stdout.trim().split('\n').map((line) => JSON.parse(line) as { operation: string; resource: string | null; exitCode: number | null });
+    assert.deepEqual(reads.filter((a) => a.operation === 'agent.logs' && a.resource === 'nosuch').map((a) => a.exitCode), [2]);
     const none = await code('rm');
     assert.equal(none.code, 2);
     assert.match(none.stderr, /no agent session given\nhint: .*--all-ended/);
