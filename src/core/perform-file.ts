@@ -16,13 +16,13 @@ import { performance } from 'node:perf_hooks';
 import { posix } from 'node:path';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import { readPart, redactAll, REDACTED, type RangedRead } from '../exec/output.js';
-import { combine, evaluatePath, outputRedaction, unknownPolicyMessage } from '../policy/evaluate.js';
+import { combine, evaluatePath, outputRedaction } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { PathOperation } from '../policy/schema.js';
 import type { Check, Decision, PathResolver, Policy, Redaction } from '../policy/types.js';
 import { FileError, TransportError, type Host, type HostFiles, type ResolvedPath } from '../hosts/types.js';
 import { EXIT } from './exit-codes.js';
-import { askedFor, auditAction, settleAsk, errorText, nothingRan, refuse, ruleText, type PerformContext } from './perform.js';
+import { askedFor, auditAction, unknownPolicyOf, settleAsk, errorText, nothingRan, refuse, ruleText, type PerformContext } from './perform.js';
 import { checkScope } from './scope.js';
 import type { FileAction, Outcome, PerformIO, PerformResult, TextEdit } from './types.js';
 
@@ -59,7 +59,7 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
   const problem = pathProblem(action.path) ?? argumentProblem(action);
   if (problem) return refused('rejected', EXIT.USAGE, `${op} ${JSON.stringify(action.path)}: ${problem}`);
   const policy = ctx.policies.get(asked.policy);
-  if (!policy) return refused('rejected', EXIT.USAGE, unknownPolicyMessage(asked.policy, ctx.policies));
+  if (!policy) return refused('rejected', EXIT.USAGE, unknownPolicyOf(ctx, action, asked.policy));
   let host: Host;
   try {
     host = ctx.host(action.host);

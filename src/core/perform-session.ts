@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { renderCommandList } from '../command/render.js';
 import { parseCommand } from '../command/parser.js';
 import { ParseError, type CommandList } from '../command/types.js';
-import { evaluate, everyStageLetOut, ruleAt, unknownPolicyMessage } from '../policy/evaluate.js';
+import { evaluate, everyStageLetOut, ruleAt } from '../policy/evaluate.js';
 import type { Decision, Enforcement } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
 import { openAttach, type AttachStream, type TerminalSize } from '../sessions/attach.js';
@@ -33,7 +33,7 @@ import {
 } from '../sessions/tmux.js';
 import { EXIT } from './exit-codes.js';
 import { checkFacts, factsOf, tmuxUserInScope, type ScopeFacts } from './scope.js';
-import { askedFor, auditAction, settleAsk, enforcementOn, errorText, nothingRan, refuse, ruleText, sandboxOn, type Asked, type PerformContext } from './perform.js';
+import { askedFor, auditAction, unknownPolicyOf, settleAsk, enforcementOn, errorText, nothingRan, refuse, ruleText, sandboxOn, type Asked, type PerformContext } from './perform.js';
 import type { Outcome, PerformIO, PerformResult, SessionAction, SessionAttachAction, SessionNewAction } from './types.js';
 
 /** A pane's history can be long; more than this is cut. */
@@ -184,7 +184,7 @@ async function checkStartupCommand(
   asked: Asked,
 ): Promise<Startup | Refusal> {
   const policy = ctx.policies.get(asked.policy);
-  if (!policy) return { outcome: 'rejected', exitCode: EXIT.USAGE, message: unknownPolicyMessage(asked.policy, ctx.policies), decision: null };
+  if (!policy) return { outcome: 'rejected', exitCode: EXIT.USAGE, message: unknownPolicyOf(ctx, action, asked.policy), decision: null };
   let enforcement: Enforcement | { refusal: string };
   try {
     enforcement = await enforcementOn(policy, host);

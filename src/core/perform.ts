@@ -68,7 +68,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   const command = action.command;
 
   const policy = ctx.policies.get(policyName);
-  if (!policy) return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, unknownPolicyMessage(policyName, ctx.policies), null);
+  if (!policy) return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, unknownPolicyOf(ctx, action, policyName), null);
 
   // Parsed before the host is looked up or reached: a command the parser rejects is rejected as such on
   // every host of a fan-out, reachable or not, rather than reported as the host's connection error.
@@ -255,6 +255,16 @@ export async function enforcementOn(policy: Policy, host: Host): Promise<Enforce
   const wants = policy.sandbox === 'required' ? 'requires the OS sandbox (sandbox: required)' : 'runs commands in the OS sandbox';
   const hint = policy.sandbox === 'required' ? '' : '; install bubblewrap (apt-get install bubblewrap), or set sandbox: false in the policy to run with static checks only';
   return { refusal: `policy ${policy.name} ${wants}, but ${host.name} cannot provide one: ${support.detail}${hint}` };
+}
+
+/**
+ * The refusal of an action whose policy policies.yaml lacks, saying who named it when the action did not:
+ * the principal's scope, or config.yaml's default_policy (a typo there fails every command).
+ */
+export function unknownPolicyOf(ctx: PerformContext, action: Action, name: string): string {
+  const given = 'policy' in action && typeof action.policy === 'string';
+  const namedBy = given ? undefined : ctx.principal.scope.policies[0] !== undefined ? `principal ${ctx.principal.name}'s scope` : 'default_policy in config.yaml';
+  return unknownPolicyMessage(name, ctx.policies, namedBy);
 }
 
 export function askedFor(ctx: PerformContext, action: Action): Asked {

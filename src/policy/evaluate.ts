@@ -97,8 +97,9 @@ function outputVerdict(policy: string, rules: CompiledRule[]): CompiledPolicy['o
 }
 
 /** What every front end says of a policy name that `known` lacks. */
-export function unknownPolicyMessage(name: string, known: ReadonlyMap<string, unknown>): string {
-  return `unknown policy "${name}" (known: ${[...known.keys()].join(', ') || 'none'})`;
+/** `namedBy`: where the name came from when the command did not give it (config.yaml's default_policy, a principal's scope). */
+export function unknownPolicyMessage(name: string, known: ReadonlyMap<string, unknown>, namedBy?: string): string {
+  return `unknown policy "${name}"${namedBy ? `, named by ${namedBy},` : ''} (known: ${[...known.keys()].join(', ') || 'none'})`;
 }
 
 /**

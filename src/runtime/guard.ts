@@ -15,14 +15,14 @@ import { renderCommandList } from '../command/render.js';
 import { ParseError, type CommandList } from '../command/types.js';
 import { EXIT } from '../core/exit-codes.js';
 import { decide, FILE_OPERATIONS, pathProblem, type Answer } from '../core/perform-file.js';
-import { askedFor, auditAction, enforcementOn, errorText, finishRun, perform, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
+import { askedFor, auditAction, unknownPolicyOf, enforcementOn, errorText, finishRun, perform, refuse, ruleText, settleAsk, type Asked, type PerformContext } from '../core/perform.js';
 import { checkScope } from '../core/scope.js';
 import { InputFailed, type Action, type ApprovalSubject, type ExecAction, type Outcome, type PerformIO } from '../core/types.js';
 import { OutputGate, readPart, redactAll, redacts } from '../exec/output.js';
 import type { ExecResult, OutputFlow } from '../exec/types.js';
 import type { WhichCache } from '../hosts/remote-resolver.js';
 import type { Host } from '../hosts/types.js';
-import { combine, evaluate, evaluatePath, outputRedaction, unknownPolicyMessage } from '../policy/evaluate.js';
+import { combine, evaluate, evaluatePath, outputRedaction } from '../policy/evaluate.js';
 import { ResolveError } from '../policy/resolve.js';
 import type { Check, Decision, Enforcement, PathResolver, Policy } from '../policy/types.js';
 import { ArgumentError, DeniedError, CallTimeoutError, ProtocolError, RemoteError, ResultTypeError } from './errors.js';
@@ -90,7 +90,7 @@ function scopedPolicy(ctx: PerformContext, action: Action, asked: Asked): { ok: 
   const scoped = checkScope(ctx.principal, action, ctx.defaultPolicy, (name) => ctx.hostEntry(name));
   if (!scoped.ok) return { ok: false, outcome: 'denied', exitCode: EXIT.DENIED, reason: scoped.reason };
   const policy = ctx.policies.get(asked.policy);
-  if (!policy) return { ok: false, outcome: 'rejected', exitCode: EXIT.USAGE, reason: unknownPolicyMessage(asked.policy, ctx.policies) };
+  if (!policy) return { ok: false, outcome: 'rejected', exitCode: EXIT.USAGE, reason: unknownPolicyOf(ctx, action, asked.policy) };
   return { ok: true, policy };
 }
 

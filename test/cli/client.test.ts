@@ -202,6 +202,17 @@ describe('remux client run / batch on localhost', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /nope/);
     assert.match(r.stderr, /logs/);
+    // Not named by the command: the error says where the name came from (a typo there fails every command).
+    const other = tempHome();
+    try {
+      writeFileSync(join(other.home, 'policies.yaml'), readFileSync(join(h.home, 'policies.yaml')));
+      writeFileSync(join(other.home, 'config.yaml'), 'default_policy: nosuch\n');
+      const typo = await remux(['client', 'run', 'localhost', '--', 'true'], { env: { ...other.env, DATA: data } });
+      assert.equal(typo.code, 2, typo.stderr);
+      assert.match(typo.stderr, /unknown policy "nosuch", named by default_policy in config\.yaml, \(known: [^)]*logs/);
+    } finally {
+      other.remove();
+    }
   });
 
   test('an unknown --policy on a fan-out (client run, batch, rpc) is said once, before any host is reached', async () => {
