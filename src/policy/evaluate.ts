@@ -364,7 +364,8 @@ class Evaluation {
     const rule = decide(this.rulesFor(op), (r) =>
       r.rule.effect === 'allow' ? this.allowsProgram(r, name, real) : this.flagsProgram(r, name, real, lexical),
     );
-    return { resource: real, rule };
+    const note = rule === null && lexical !== null ? this.unmatched(op, lexical, real) : undefined;
+    return note === undefined ? { resource: real, rule } : { resource: real, rule, note };
   }
 
   /**
@@ -481,10 +482,25 @@ class Evaluation {
         if (tree && this.flagsBelow(r, real, lexical)) below.add(r);
         return below.has(r);
       });
-      if (rule === null || !below.has(rule)) return { resource: real, rule };
+      if (rule === null) {
+        const note = this.unmatched(op, lexical, real);
+        return note === undefined ? { resource: real, rule } : { resource: real, rule, note };
+      }
+      if (!below.has(rule)) return { resource: real, rule };
       const note = `${verdictOf(rule, this.policy.name)}; it covers paths below ${show(real)}, which the command goes through`;
       return { resource: real, rule, note };
     });
+  }
+
+  /**
+   * Why no rule allows `real`, naming an allow rule that matches only the path as written (`/var/run/**`
+   * or `/bin/cat`, where /var/run and /bin are links): otherwise such a rule looks as if it should apply.
+   */
+  private unmatched(op: Operation, lexical: string, real: string): string | undefined {
+    if (lexical === real) return undefined;
+    const rule = this.rulesFor(op).find((r) => r.rule.effect === 'allow' && r.matchers.some((m) => m.test(lexical)));
+    if (rule === undefined) return undefined;
+    return `${verdictOf(null, this.policy.name)}: ${ruleAt(rule.ref)} matches only the path as written, and an allow rule must match it with symlinks resolved`;
   }
 
   /**

@@ -53,6 +53,11 @@ const fx = makeFixture(`
       - operation: write_stdout
         resource: { max_bytes: 50, redact: ["(?i)token", { from: "(?i)^start$", to: "^stop$" }] }
       - { operation: write_stdout, resource: null }
+  through_links:
+    capabilities:
+      - { operation: execute_binary, resource: "cat|\${T}/data/escape/run" }
+      - { operation: read_file, resource: "\${T}/data/escape/**" }
+      - { operation: write_stdout, resource: null }
 `);
 after(() => fx.remove());
 const T = fx.root;
@@ -201,6 +206,18 @@ describe('evaluate: traversal and symlinks', () => {
   test('a deny rule whose own prefix is a symlink covers the real tree', () => {
     // linked -> data/hidden, and deny names linked/**.
     assertDenied(fx.check(`cat ${T}/data/hidden/k`), `${T}/data/hidden/k`, /denied by p#4/);
+  });
+
+  test('an allow rule that matches only the path as written, through a link, is named in the denial', () => {
+    // data/escape -> outside: allow rules match resolved paths, so these never apply (like /var/run/** or
+    // /bin/cat on Debian, where /var/run and /bin are links), and a plain "no rule allows it" hides why.
+    const policy = named('through_links');
+    const why = (n: number): RegExp =>
+      new RegExp(`: no rule of policy through_links allows it: through_links#${n} \\(test-policies\\.yaml:\\d+\\) matches only the path as written, and an allow rule must match it with symlinks resolved \\(resolved from `);
+    assertDenied(fx.check(`cat ${T}/data/escape/f`, { policy }), `${T}/outside/f`, why(1));
+    assertDenied(fx.check(`${T}/data/escape/run`, { policy }), `${T}/outside/run`, why(0));
+    // Still a deny, and a path no rule names keeps the plain reason.
+    assertDenied(fx.check(`cat ${T}/outside/f`, { policy }), `${T}/outside/f`, /: no rule of policy through_links allows it$/);
   });
 
   test('paths that do not exist yet are checked by where they would be', () => {
