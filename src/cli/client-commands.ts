@@ -306,7 +306,7 @@ async function runJob(
     }
 
     await ctx.registry.prepare(hosts);
-    const view = createRunView(inv, mode, job.command, job.extra, hintsShown);
+    const view = createRunView(inv, mode, job.command, job.extra, hintsShown, opts.cwd);
     const approve = await approverFor(inv, ctx, controller.signal);
     view.hosts(hosts);
     const results = await fanOut(

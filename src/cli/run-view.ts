@@ -22,8 +22,18 @@ interface HostBuffers {
   partial: { stdout: string; stderr: string };
 }
 
-/** `hintsShown`: hints already printed by the views of the same batch; each is printed once. */
-export function createRunView(inv: Invocation, mode: ViewMode, command: string, extra: Record<string, unknown> = {}, hintsShown = new Set<string>()): RunView {
+/**
+ * `hintsShown`: hints already printed by the views of the same batch; each is printed once. `cwd`: the
+ * run's --cwd, which a denial's hint must pass on for policy check to look at the same paths.
+ */
+export function createRunView(
+  inv: Invocation,
+  mode: ViewMode,
+  command: string,
+  extra: Record<string, unknown> = {},
+  hintsShown = new Set<string>(),
+  cwd?: string,
+): RunView {
   const buffers = new Map<string, HostBuffers>();
   const resultsByHost = new Map<string, PerformResult>();
   let order: string[] = [];
@@ -83,7 +93,7 @@ export function createRunView(inv: Invocation, mode: ViewMode, command: string, 
         inv.stdout.write(`${JSON.stringify({ ...extra, ...resultJson(host, command, result, b.stdout, b.stderr) })}\n`);
         buffers.delete(host);
       } else if (mode === 'single') {
-        reportProblem(inv, result, null, command, hintsShown);
+        reportProblem(inv, result, null, command, hintsShown, cwd);
       } else if (mode === 'prefixed') {
         writePrefixed(host, 'stdout', '', true);
         writePrefixed(host, 'stderr', '', true);
@@ -126,7 +136,7 @@ function describe(r: PerformResult): string {
   return `${r.outcome} (exit ${r.exitCode})`;
 }
 
-function reportProblem(inv: Invocation, result: PerformResult, host: string | null, command: string, hintsShown: Set<string>): void {
+function reportProblem(inv: Invocation, result: PerformResult, host: string | null, command: string, hintsShown: Set<string>, cwd?: string): void {
   const where = host ? `${host}: ` : '';
   if (result.outcome === 'ok' || result.outcome === 'failed') {
     if (result.message) inv.stderr.write(`remux: ${where}${result.message}\n`);
@@ -135,7 +145,8 @@ function reportProblem(inv: Invocation, result: PerformResult, host: string | nu
   const label = result.outcome === 'rate_limited' ? 'rate limited' : result.outcome;
   inv.stderr.write(`remux: ${where}${label}: ${result.message ?? ''}\n`);
   if (result.outcome === 'denied' && host === null) {
-    const hint = `hint: see why with \`remux policy check ${result.decision?.policy ?? 'POLICY'} -- ${quoteWord(command)}\`\n`;
+    const at = cwd === undefined ? '' : ` --cwd ${quoteWord(cwd)}`;
+    const hint = `hint: see why with \`remux policy check ${result.decision?.policy ?? 'POLICY'}${at} -- ${quoteWord(command)}\`\n`;
     if (!hintsShown.has(hint)) inv.stderr.write(hint);
     hintsShown.add(hint);
   }

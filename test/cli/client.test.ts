@@ -110,6 +110,19 @@ describe('remux client run / batch on localhost', () => {
     assert.equal(shell, `${command}\n`);
   });
 
+  test("a denial's hint passes --cwd on: policy check, run where the user is, looks at the same paths", async () => {
+    // From data/out, `cat secret.txt` is out/secret.txt (allowed); with --cwd data it is the denied one.
+    const where = { env, cwd: join(data, 'out') };
+    const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--cwd', data, '--', 'cat secret.txt'], where);
+    assert.equal(r.code, 77, r.stderr);
+    const hint = /^hint: see why with `remux (policy check logs --cwd .* -- .*)`$/m.exec(r.stderr);
+    assert.ok(hint, r.stderr);
+    const args = execFileSync('sh', ['-c', `printf '%s\\0' ${hint[1]!}`], { encoding: 'utf8' }).split('\0').slice(0, -1);
+    const check = await remux(args, where);
+    assert.equal(check.code, 77, check.stdout);
+    assert.match(check.stdout, new RegExp(`^DENY under policy logs: read_file ${data}/secret\\.txt: denied by logs#\\d+`));
+  });
+
   test('deny rules beat allow rules, after traversal is normalised', async () => {
     const r = await remux(['client', 'run', 'localhost', '-p', 'logs', '--', `cat ${data}/out/../secret.txt`], { env });
     assert.equal(r.code, 77);
