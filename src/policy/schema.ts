@@ -146,7 +146,11 @@ function entries(resource: unknown, ctx: Ctx): string[] {
 
 function pathError(entry: string): string | null {
   const problem = globError(entry);
-  return problem && `not a valid path glob: ${problem}`;
+  if (problem === null) return null;
+  // A shell's way to start from a directory: ~ and $VAR stay literal here, only ${VAR} is expanded.
+  const start = /^(~|\$([A-Za-z_]\w*))(?=\/|$)/.exec(entry);
+  const hint = start ? `; ${start[1]} is not expanded in policies: write \${${start[2] ?? 'HOME'}}${entry.slice(start[1]!.length)}` : '';
+  return `not a valid path glob: ${problem}${hint}`;
 }
 
 function programError(entry: string): string | null {

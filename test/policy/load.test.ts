@@ -249,6 +249,16 @@ describe('every kind of bad input is an error with file:line', () => {
     assert.match(problem(one('operation: write_file\n        resource: "/tmp/{a,b"')), /^5: .*unbalanced \{/);
     assert.match(problem(one('operation: write_file\n        resource: /tmp/a**')), /^5: .*whole path segment/);
     assert.match(problem(one('operation: read_file\n        resource: /srv/x|logs/**')), /^5: .*"logs\/\*\*": .*absolute/);
+    // A shell's ~ and $HOME are not expanded here: the error says what is.
+    assert.equal(
+      problem(one('operation: read_file\n        resource: ~/projects/**')),
+      '5: policies.p.capabilities[0].resource: "~/projects/**": not a valid path glob: must be an absolute path (start with /); ~ is not expanded in policies: write ${HOME}/projects/**',
+    );
+    assert.equal(
+      problem(one('operation: write_file\n        resource: $WORK/**')),
+      '5: policies.p.capabilities[0].resource: "$WORK/**": not a valid path glob: must be an absolute path (start with /); $WORK is not expanded in policies: write ${WORK}/**',
+    );
+    assert.match(problem(one('operation: read_file\n        resource: ~user/x')), /absolute path \(start with \/\)$/);
   });
 
   test('program entries: names, * or absolute path globs', () => {
