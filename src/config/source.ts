@@ -77,15 +77,40 @@ function keyAt(text: string, offset: number): string {
   return (/^("[^"\n]*"|'[^'\n]*'|[^:\n]*?)\s*:/.exec(rest)?.[1] ?? rest.split('\n')[0] ?? '').trim();
 }
 
+/**
+ * For each repeated key in a mapping (the document keeps both), the line of its first occurrence, by the
+ * repeat's offset: in a long file "duplicate key read_only" alone leaves the user hunting for the other.
+ */
+function firstKeyLines(doc: Document, lineOf: (offset: number | undefined) => number): Map<number, number> {
+  const out = new Map<number, number>();
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Map<unknown, number>();
+      for (const { key } of map.items) {
+        if (!isScalar(key) || key.range == null) continue;
+        const first = seen.get(key.value);
+        if (first === undefined) seen.set(key.value, key.range[0]);
+        else out.set(key.range[0], lineOf(first));
+      }
+    },
+  });
+  return out;
+}
+
+function duplicateKey(key: string, firstLine: number | undefined): string {
+  return firstLine === undefined ? `duplicate key ${key}` : `duplicate key ${key} (first at line ${firstLine}): rename or merge one of them`;
+}
+
 export function parseSource(text: string, file: string, env: NodeJS.ProcessEnv = process.env): SourceDoc {
   const lineCounter = new LineCounter();
   // uniqueKeys (the default) turns duplicate keys into errors instead of "last one wins".
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number | undefined): number => (offset === undefined ? 1 : lineCounter.linePos(offset).line);
+  const firsts = firstKeyLines(doc, lineOf);
   const issues: ConfigIssue[] = doc.errors.map((e) => ({
     file,
     line: lineOf(e.pos[0]),
-    detail: e.code === 'DUPLICATE_KEY' ? `duplicate key ${keyAt(text, e.pos[0])}` : e.message,
+    detail: e.code === 'DUPLICATE_KEY' ? duplicateKey(keyAt(text, e.pos[0]), firsts.get(e.pos[0])) : e.message,
   }));
   // Inside { … } or [ … ] a brace ends the collection, so an unquoted ${VAR} breaks it: yaml's own words do not say so.
   const lines = text.split('\n');

@@ -54,15 +54,18 @@ describe('parseSource', () => {
     assert.equal(err.line, 3);
   });
 
-  test('duplicate keys are errors naming the key and its line', () => {
+  test('duplicate keys are errors naming the key, its line and the line of the first one', () => {
     const err = configError(() => parseSource('a: 1\nb:\n  x: 1\n  x: 2\n', 'f.yaml', {}));
     assert.equal(err.line, 4);
-    assert.match(err.detail, /duplicate key x$/);
+    assert.equal(err.detail, 'duplicate key x (first at line 3): rename or merge one of them');
     // The whole key, however long, block or flow style, quoted or not.
-    assert.equal(configError(() => parseSource('daemon:\n  x: 1\ndaemon:\n  x: 2\n', 'f.yaml', {})).detail, 'duplicate key daemon');
-    assert.equal(configError(() => parseSource('labels: { env: a, env : b }\n', 'f.yaml', {})).detail, 'duplicate key env');
-    assert.equal(configError(() => parseSource('"rate limit": 1\n"rate limit": 2\n', 'f.yaml', {})).detail, 'duplicate key "rate limit"');
-    assert.equal(configError(() => parseSource('{"audit": 1, "audit": 2}', 'f.json', {})).detail, 'duplicate key "audit"');
+    const dup = (text: string, file = 'f.yaml'): string => configError(() => parseSource(text, file, {})).detail.replace(/ \(first at line \d+\).*/, '');
+    assert.equal(dup('daemon:\n  x: 1\ndaemon:\n  x: 2\n'), 'duplicate key daemon');
+    assert.equal(dup('labels: { env: a, env : b }\n'), 'duplicate key env');
+    assert.equal(dup('"rate limit": 1\n"rate limit": 2\n'), 'duplicate key "rate limit"');
+    assert.equal(dup('{"audit": 1, "audit": 2}', 'f.json'), 'duplicate key "audit"');
+    // The first one is the one in the same mapping, wherever other mappings use that key too.
+    assert.match(configError(() => parseSource('p:\n  x: 1\nq:\n  y: 1\n  z: 1\n  y: 2\n', 'f.yaml', {})).detail, /^duplicate key y \(first at line 4\)/);
   });
 
   test('several documents in one file are refused', () => {

@@ -195,12 +195,12 @@ hosts:
 
     // The key named in the message is source.ts's wording; this file guarantees the line.
     test('duplicate label key', () => {
-      assertConfigError('hosts:\n  web1:\n    address: a.example\n    labels: { env: prod, env: dev }\n', 4, /duplicate key env$/);
-      assertConfigError('hosts:\n  web1:\n    address: a.example\n    labels:\n      env: prod\n      env: dev\n', 6, /duplicate key env$/);
+      assertConfigError('hosts:\n  web1:\n    address: a.example\n    labels: { env: prod, env: dev }\n', 4, /duplicate key env \(first at line 4\)/);
+      assertConfigError('hosts:\n  web1:\n    address: a.example\n    labels:\n      env: prod\n      env: dev\n', 6, /duplicate key env \(first at line 5\)/);
     });
 
     test('duplicate host name', () => {
-      assertConfigError('hosts:\n  web1:\n    address: a.example\n  web1:\n    address: b.example\n', 4, /duplicate key web1$/);
+      assertConfigError('hosts:\n  web1:\n    address: a.example\n  web1:\n    address: b.example\n', 4, /duplicate key web1 \(first at line 2\)/);
     });
 
     test('bad label keys and values', () => {

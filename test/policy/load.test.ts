@@ -123,8 +123,8 @@ policies:
 describe('every kind of bad input is an error with file:line', () => {
   test('bad YAML', () => {
     assert.match(problem('policies:\n  p:\n    capabilities: [\n'), /^\d+: /);
-    assert.equal(problem('policies:\n  p:\n    capabilities: []\n  p:\n    capabilities: []\n'), '4: duplicate key p');
-    assert.equal(problem('policies:\n  read_only:\n    capabilities: []\n  read_only:\n    capabilities: []\n'), '4: duplicate key read_only');
+    assert.equal(problem('policies:\n  p:\n    capabilities: []\n  p:\n    capabilities: []\n'), '4: duplicate key p (first at line 2): rename or merge one of them');
+    assert.equal(problem('policies:\n  read_only:\n    capabilities: []\n  read_only:\n    capabilities: []\n'), '4: duplicate key read_only (first at line 2): rename or merge one of them');
   });
 
   test('unknown keys, at every level', () => {
