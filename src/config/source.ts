@@ -20,6 +20,8 @@ export class ConfigError extends Error {
   readonly line: number;
   readonly detail: string;
   readonly issues: readonly ConfigIssue[];
+  /** What to do when the file is fine but the request is not (a name already taken); else: fix the file. */
+  hint: string | undefined;
 
   constructor(file: string, line: number, detail: string, more: readonly ConfigIssue[] = []) {
     const issues = [{ file, line, detail }, ...more];

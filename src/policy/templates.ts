@@ -358,7 +358,9 @@ function addPolicyLocked(file: string, policyName: string, templateName: Templat
   const existing = policies.items.find((p) => isScalar(p.key) && String(p.key.value) === policyName);
   if (existing) {
     const line = lineOf(isScalar(existing.key) ? existing.key.range?.[0] : undefined);
-    throw new ConfigError(file, line, `policy "${policyName}" already exists; choose another name or edit it there`);
+    const taken = new ConfigError(file, line, `policy "${policyName}" already exists`);
+    taken.hint = `the file is left as it was: choose another name, or edit policy ${policyName} there`;
+    throw taken;
   }
   // A `policies: {}` written by hand would otherwise keep the new policy on one flow-style line.
   policies.flow = false;

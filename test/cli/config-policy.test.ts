@@ -158,8 +158,12 @@ describe('remux policy', () => {
     assert.equal(second.code, 0, second.stderr);
     const before = readFileSync(out, 'utf8');
     const again = await remux(['policy', 'create', 'production', '--template', 'admin', '--output', out], { env: h.env });
-    assert.notEqual(again.code, 0);
-    assert.match(again.stderr, /production/);
+    assert.equal(again.code, 2);
+    // The file is fine: the hint says what to do instead, not to fix it.
+    assert.match(
+      again.stderr,
+      /^remux: .*production\.yaml:\d+: policy "production" already exists\nhint: the file is left as it was: choose another name, or edit policy production there\n$/,
+    );
     assert.equal(readFileSync(out, 'utf8'), before, 'the file is unchanged');
     const v = await remux(['policy', 'validate', out, '--json'], { env: h.env });
     assert.deepEqual((JSON.parse(v.stdout) as { policies: string[] }).policies, ['production', 'database']);
