@@ -63,7 +63,16 @@ export async function listAudit(opts: LsOptions): Promise<void> {
     const { actions, head, next } = store.snapshot({ ...filter, ...(limit > 0 ? { limit } : {}), ...(before === undefined ? {} : { beforeSeq: before }) });
     if (opts.json) actions.forEach((a) => printJsonLine(actionJson(a)));
     else if (actions.length > 0 || !opts.follow) {
-      if (actions.length === 0) process.stderr.write(`no recorded actions${level ? ` at level ${level}` : ''}${before === undefined ? '' : ` before ${before}`} in ${auditDbFile()}\n`);
+      if (actions.length === 0) {
+        // Every filter given, or "no recorded actions" reads as an empty store.
+        const given = [
+          level ? `at level ${level}` : '',
+          opts.host ? `on host ${opts.host}` : '',
+          opts.principal ? `by principal ${opts.principal}` : '',
+          before === undefined ? '' : `before ${before}`,
+        ];
+        process.stderr.write(`no recorded actions${given.filter(Boolean).map((g) => ` ${g}`).join('')} in ${auditDbFile()}\n`);
+      }
       else printTable(HEADERS, actions.map(row));
       if (next !== null && !opts.follow) process.stdout.write(`${actions.length} actions shown (older ones: --before ${next})\n`);
     }

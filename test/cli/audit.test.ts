@@ -211,6 +211,10 @@ describe('remux audit ls --before', () => {
     assert.doesNotMatch(last.stdout, /older ones|echo two/);
     const none = await remux(['audit', 'ls', '--before', String(ids[0])], { env });
     assert.match(none.stderr, new RegExp(`^no recorded actions before ${ids[0]} in `));
+    // Each filter is named: "no recorded actions" alone would read as an empty store.
+    const filtered = await remux(['audit', 'ls', '--host', 'nope', '--principal', 'nobody', '--level', 'deny'], { env });
+    assert.equal(filtered.code, 0, filtered.stderr);
+    assert.match(filtered.stderr, /^no recorded actions at level deny on host nope by principal nobody in /);
 
     for (const bad of ['yesterday', '0', '1.5']) {
       const r = await remux(['audit', 'ls', '--before', bad], { env });
