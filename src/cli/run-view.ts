@@ -168,6 +168,8 @@ export function resultJson(host: string, command: string, result: PerformResult,
           reason: result.decision.reason,
           rule: result.decision.rule,
           enforcement: result.decision.sandbox ? 'sandbox' : 'static checks only',
+          // Stages (0-based, as policy check --json's bounds) that a rule with sandbox: false let out of it: ps, df.
+          outside: result.decision.sandbox ? result.decision.bounds.filter((b) => b.outside !== undefined).map((b) => b.stage) : [],
         }
       : null,
     durationMs: Math.round(result.durationMs * 10) / 10,

@@ -132,9 +132,12 @@ describe('the OS sandbox by default: symlinks met while recursing, and check-the
     const off = await remux(['policy', 'check', 'static_read_only', '--', `cat ${tree}/plain`], { env });
     assert.match(off.stdout, /static checks only: policy static_read_only has sandbox: false/);
     const ran = await remux(['client', 'run', 'localhost', '--json', '--', `cat ${tree}/plain`], { env });
-    assert.equal(JSON.parse(ran.stdout).decision.enforcement, 'sandbox');
+    assert.deepEqual([JSON.parse(ran.stdout).decision.enforcement, JSON.parse(ran.stdout).decision.outside], ['sandbox', []]);
     const ranStatic = await remux(['client', 'run', 'localhost', '--json', '--policy', 'static_read_only', '--', `cat ${tree}/plain`], { env });
-    assert.equal(JSON.parse(ranStatic.stdout).decision.enforcement, 'static checks only');
+    assert.deepEqual([JSON.parse(ranStatic.stdout).decision.enforcement, JSON.parse(ranStatic.stdout).decision.outside], ['static checks only', []]);
+    // ps runs on the host, grep in the sandbox (read_only's rule for host-inspection programs says sandbox: false).
+    const letOut = await remux(['client', 'run', 'localhost', '--json', '--', 'ps -e | grep -c .'], { env });
+    assert.deepEqual([JSON.parse(letOut.stdout).decision.enforcement, JSON.parse(letOut.stdout).decision.outside], ['sandbox', [0]], letOut.stderr);
     const list = await remux(['policy', 'list', '--json'], { env });
     const modes = Object.fromEntries((JSON.parse(list.stdout) as Array<{ name: string; sandbox: string }>).map((p) => [p.name, p.sandbox]));
     assert.deepEqual([modes.read_only, modes.static_read_only], ['on', 'off']);
