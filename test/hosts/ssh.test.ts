@@ -213,7 +213,7 @@ describe('authentication', () => {
     const err = await refusal(h1, {}, { method: 'identity', file: locked });
     assert.equal(err.kind, 'config');
     assert.match(err.message, /protected by a passphrase.*ssh-add/);
-    assert.match((await refusal(h1, {}, { method: 'identity', file: join(dir, 'missing') })).message, /cannot read identity file .*missing: ENOENT/);
+    assert.match((await refusal(h1, {}, { method: 'identity', file: join(dir, 'missing') })).message, /identity file \S*\/missing does not exist: make the key there \(ssh-keygen -t ed25519 -f \S*\/missing, its \.pub in the host's authorized_keys\)/);
   });
 
   test('default: the agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa', async () => {

@@ -298,7 +298,7 @@ test("remux rpc: a tool's arguments and --options from the command line, its res
   const bogus = await rpc('FileSystem.readText', '/etc/hostname', '--bogus', '1');
   assert.deepEqual([bogus.code, bogus.stderr], [2, 'remux: FileSystem.readText has no option --bogus (it takes none)\n']);
   const extra = await rpc('FileSystem.stat', '/etc/hostname', '/etc/passwd');
-  assert.deepEqual([extra.code, /FileSystem.stat takes 1 arguments \(PATH\); left over: \/etc\/passwd/.test(extra.stderr)], [2, true]);
+  assert.deepEqual([extra.code, /FileSystem.stat takes 1 argument \(PATH\); left over: \/etc\/passwd/.test(extra.stderr)], [2, true]);
   const missing = await rpc('Service.start');
   assert.deepEqual([missing.code, /Service.start needs its name/.test(missing.stderr)], [2, true]);
   const denied = await rpc('Service.stop', 'nginx', '-p', 'nosystemctl');
