@@ -5,7 +5,7 @@
 // lacks of its own hosts (all of them, or one its names cover) it is told, with what to do.
 import type { AuditFilter } from '../audit/types.js';
 import { createdOf, type Principals } from '../config/principals.js';
-import { InventoryError, listedHosts, parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
+import { builtinLocalHost, InventoryError, listedHosts, parseSelector, select, selectorMatches, type HostEntry, type Inventory } from '../hosts/inventory.js';
 import { isLocalHostName } from '../hosts/local.js';
 import type { RecordingInfo } from '../sessions/recording.js';
 import { ScopeError } from './errors.js';
@@ -197,10 +197,16 @@ export function selectInScope(principal: Principal, inventory: Inventory, select
     if (!(err instanceof InventoryError)) throw err;
     picked = [];
   }
-  if (picked.length > 0) return picked;
+  // Each name or glob of a list must pick one of its hosts, as each must pick a host for an admin: `web1,db1`
+  // never runs on web1 alone, whether db1 is out of scope or the local host (which select() always gives).
+  const picks = (t: { term: string; glob: RegExp | null }): boolean =>
+    isLocalHostName(t.term) ? hostInScope(principal.scope, builtinLocalHost(t.term)) : visible.hosts.some((h) => (t.glob ? t.glob.test(h.name) : h.name === t.term));
+  const unpicked = parsed.kind === 'names' ? parsed.terms.find((t) => !picks(t)) : undefined;
+  if (picked.length > 0 && unpicked === undefined) return picked;
   // Why, in the words that fit: a host it names is missing, it has no host at all, or the selector misses its hosts.
   const missing = parsed.kind === 'names' ? parsed.terms.find((t) => !t.glob && !inventory.hosts.some((h) => h.name === t.term) && inScopeOnceAdded(principal.scope, t.term)) : undefined;
   if (missing) throw new ScopeError(notInInventory(principal, missing.term));
   if (hostsInScope(principal.scope, inventory).length === 0) throw new ScopeError(noHostsInScope(principal));
-  throw new ScopeError(`out of scope for ${principal.name}: "${selector}" picks none of its hosts (${principal.scope.hosts})`);
+  // The term that picks none of them: of `web1,db1`, db1 (the list as a whole picks web1).
+  throw new ScopeError(`out of scope for ${principal.name}: "${unpicked?.term ?? selector}" picks none of its hosts (${principal.scope.hosts})`);
 }

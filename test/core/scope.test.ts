@@ -72,6 +72,13 @@ test('a selector that picks none of its hosts: a host it names is missing, its h
   // Hosts outside its scope, there or not, read alike.
   assert.deepEqual([refusal('web*', 'db1'), refusal('web*', 'ghost')], ['out of scope for p: "db1" picks none of its hosts (web*)', 'out of scope for p: "ghost" picks none of its hosts (web*)']);
   assert.equal(refusal('env=prod', 'ghost'), 'out of scope for p: "ghost" picks none of its hosts (env=prod)');
+  // A list with one term outside: refused whole, naming that term (the list as a whole picks web1), as an
+  // admin's list with an unknown name is; the local host outside the scope too, never dropped quietly.
+  assert.equal(refusal('web1', 'web1,db1'), 'out of scope for p: "db1" picks none of its hosts (web1)');
+  assert.equal(refusal('web1', 'web1,db*'), 'out of scope for p: "db*" picks none of its hosts (web1)');
+  assert.equal(refusal('web1', 'web1,localhost'), 'out of scope for p: "localhost" picks none of its hosts (web1)');
+  assert.deepEqual(selectInScope(principal({ hosts: 'web1,localhost' }), inventory, 'web1,localhost').map((h) => h.name), ['web1', 'localhost']);
+  assert.deepEqual(selectInScope(principal({ hosts: 'web*' }), inventory, 'web*,web1').map((h) => h.name), ['web1', 'web2']);
 });
 
 test('policies: the allowed list, else only the configured default; admins anything', () => {
