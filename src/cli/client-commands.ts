@@ -245,9 +245,10 @@ async function runJobs(
     await checkPolicyOption(await runner.context(selector), opts.policy);
     for (const [index, job] of jobs.entries()) {
       onJobStart?.(job, index);
-      const exit = await runJob(inv, runner, selector, job, mode, resolved, { admit: index === 0, waitWhenLimited: jobs.length > 1, stdin: opts.readsStdin === true, hintsShown });
+      const { exit, picked } = await runJob(inv, runner, selector, job, mode, resolved, { admit: index === 0, waitWhenLimited: jobs.length > 1, stdin: opts.readsStdin === true, hintsShown });
       exits.push(exit);
-      if (exit === 130 || (opts.stopOnError && exit !== 0)) break;
+      // A selector that picks no host picks none for the next line either: said once, and nothing ran.
+      if (exit === 130 || !picked || (opts.stopOnError && exit !== 0)) break;
     }
   } finally {
     await runner.close();
@@ -264,9 +265,9 @@ export async function checkPolicyOption(ctx: GatewayContext, name: string | unde
 }
 
 /**
- * One command on the selected hosts. The rate limit counts requests, so a batch (one request, every
- * line parsed before any runs) is admitted once, at its first command. With `waitWhenLimited`
- * (batches), a refusal is honoured by waiting the time it names and trying again.
+ * One command on the selected hosts (`picked`: false when the selector picked none). The rate limit counts
+ * requests, so a batch (one request, every line parsed before any runs) is admitted once, at its first
+ * command. With `waitWhenLimited` (batches), a refusal is honoured by waiting the time it names and trying again.
  */
 async function runJob(
   inv: Invocation,
@@ -276,7 +277,7 @@ async function runJob(
   mode: ViewMode,
   opts: Resolved,
   { admit, waitWhenLimited, stdin, hintsShown }: { admit: boolean; waitWhenLimited: boolean; stdin: boolean; hintsShown: Set<string> },
-): Promise<number> {
+): Promise<{ exit: number; picked: boolean }> {
   const { contextFor } = await import('../core/context.js');
   const ctx = contextFor(await runner.context(selector), inv.env);
   const { combinedExit, fanOut, selectHosts, summarize } = await import('../core/fanout.js');
@@ -289,7 +290,7 @@ async function runJob(
     const { name, message } = err as Error;
     if (name !== 'InventoryError' && name !== 'ScopeError') throw err;
     inv.stderr.write(`remux: ${message}\n`);
-    return name === 'ScopeError' ? EXIT.DENIED : selectionFailureExit(selector);
+    return { exit: name === 'ScopeError' ? EXIT.DENIED : selectionFailureExit(selector), picked: false };
   }
   const controller = new AbortController();
   const release = inv.onInterrupt((why) => controller.abort(why));
@@ -299,10 +300,10 @@ async function runJob(
       await Promise.all(hosts.map((host) => recordRefusal(ctx, action(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
       if (!waitWhenLimited) {
         inv.stderr.write(`remux: ${message}\n`);
-        return EXIT.RATE_LIMITED;
+        return { exit: EXIT.RATE_LIMITED, picked: true };
       }
       await sleep(admitted.retryInMs, undefined, { signal: controller.signal }).catch(() => undefined);
-      if (controller.signal.aborted) return 130;
+      if (controller.signal.aborted) return { exit: 130, picked: true };
     }
 
     await ctx.registry.prepare(hosts);
@@ -324,7 +325,7 @@ async function runJob(
       },
     );
     view.done(summarize(results.values()));
-    return controller.signal.aborted ? 130 : combinedExit(results.values());
+    return { exit: controller.signal.aborted ? 130 : combinedExit(results.values()), picked: true };
   } finally {
     release();
   }
