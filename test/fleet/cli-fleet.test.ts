@@ -286,6 +286,14 @@ describe('remux over a real SSH fleet', { timeout: 300_000 }, () => {
     assert.match(denied.stderr, /\/etc\/shadow/);
   });
 
+  test("the caller's environment stays here: a secret set for remux is not in the remote command's, whose PATH is the secure one", async () => {
+    const secret = `leak-${process.pid}-${Date.now()}`;
+    const r = await remux(['client', 'run', fleet.hosts[0]!.name, '--no-daemon', '--', 'printenv'], { env: { ...env(), LEAK_TEST_SECRET: secret } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stdout.includes(secret), r.stdout);
+    assert.ok(r.stdout.split('\n').includes(`PATH=${DEFAULT_SECURE_PATH}`), r.stdout);
+  });
+
   test('a changed host key is refused with a clear message (exit 255)', async () => {
     const [a, b] = fleet.hosts;
     const forged = join(h.home, 'forged_known_hosts');
