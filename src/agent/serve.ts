@@ -12,8 +12,8 @@ import { LET_OUT, paneLetOut } from '../core/perform-session.js';
 import { evaluate } from '../policy/evaluate.js';
 import { checkFacts } from '../core/scope.js';
 import type { Policy } from '../policy/types.js';
-import { localPaneProgram } from '../sessions/pane-sandbox.js';
-import { shellProgram, single } from '../sessions/tmux.js';
+import { localPaneProgram, unsandboxedPaneProgram } from '../sessions/pane-sandbox.js';
+import { single } from '../sessions/tmux.js';
 import type { FileAction, Principal } from '../core/types.js';
 import { ADMIN_SCOPE } from '../config/principals.js';
 import { FILE_WRITE_MAX_BYTES } from '../core/perform-file.js';
@@ -477,7 +477,7 @@ export class AgentSession {
     }
     const own = enforcement.sandbox && !letOut ? sandboxOn(policy, this.principal.name, here) : null;
     const spec = intersectSandbox(own, gatewaySandbox);
-    if (spec === null) return { list: single([...startup.prefix, ...shellProgram(startup.command)]), enforced: enforcement.sandbox ? LET_OUT : `static checks only here (${enforcement.why})` };
+    if (spec === null) return { list: single([...startup.prefix, ...unsandboxedPaneProgram(startup.command)]), enforced: enforcement.sandbox ? LET_OUT : `static checks only here (${enforcement.why})` };
     const program = localPaneProgram({ cwd: startup.cwd, spec, securePath: this.ctx.sessions.securePath, shellCommand: startup.command });
     if ('problem' in program) return { refusal: program.problem, exitCode: program.kind === 'sandbox' ? EXIT.DENIED : EXIT.FAILURE };
     return { list: single([...startup.prefix, ...program]), enforced: 'runs in the OS sandbox (bubblewrap) of both policies for the life of the session' };

@@ -11,7 +11,7 @@ import { evaluate, everyStageLetOut, ruleAt } from '../policy/evaluate.js';
 import type { Decision, Enforcement } from '../policy/types.js';
 import type { Host } from '../hosts/types.js';
 import { openAttach, type AttachStream, type TerminalSize } from '../sessions/attach.js';
-import { localSandboxedSession, remoteSandboxedSession } from '../sessions/pane-sandbox.js';
+import { localSandboxedSession, remoteSandboxedSession, unsandboxedPaneProgram } from '../sessions/pane-sandbox.js';
 import type { SandboxSpec } from '../exec/types.js';
 import { TmuxUserError, type Sessions, type TmuxRun } from '../sessions/service.js';
 import {
@@ -215,13 +215,14 @@ async function checkStartupCommand(
   const shellCommand = renderCommandList(list);
   const letOut = sandbox.spec === null ? null : paneLetOut(decision, list);
   if (letOut !== null && 'refusal' in letOut) return { outcome: 'denied', exitCode: EXIT.DENIED, message: letOut.refusal, decision };
+  const transport = ctx.hostEntry(action.host)?.transport;
   if (sandbox.spec === null || letOut?.outside === true) {
-    // On an agent's host, the agent lets it out where its own policy does too (agent/serve.ts).
+    // On an agent's host, the agent lets it out where its own policy does too, and builds the pane's program (agent/serve.ts).
     const enforced = sandbox.spec === null ? `static checks only (${sandbox.why})` : LET_OUT;
-    return { command, decision, list: newSessionCommand(target, action.session, cwd, shellProgram(shellCommand)), enforced, sandbox: null };
+    const program = transport === 'agent' ? shellProgram(shellCommand) : unsandboxedPaneProgram(shellCommand);
+    return { command, decision, list: newSessionCommand(target, action.session, cwd, program), enforced, sandbox: null };
   }
   const pane = { target, session: action.session, cwd, spec: sandbox.spec, securePath: sessions.securePath, shellCommand };
-  const transport = ctx.hostEntry(action.host)?.transport;
   // An agent builds the sandbox on its machine from this spec and its own policy's (agent/serve.ts).
   if (transport === 'agent') {
     const list = newSessionCommand(target, action.session, cwd, shellProgram(shellCommand));

@@ -10,6 +10,7 @@ import { quoteWord } from '../command/render.js';
 import type { CommandList } from '../command/types.js';
 import { bwrapAvailable, bwrapOptions, sandboxLayout, visibleInside } from '../exec/sandbox.js';
 import type { SandboxSpec } from '../exec/types.js';
+import { PASSED_ENV } from '../hosts/local.js';
 import { bwrapPrologue, passEnvLines } from '../hosts/remote-sandbox.js';
 import { newSessionArgv, single, type TmuxTarget } from './tmux.js';
 
@@ -38,6 +39,18 @@ function paneScript(hidden: readonly string[]): string {
     `case $d in ""${alreadyHidden ? `|${alreadyHidden}` : ''}) ;; */tmux-[0-9]*) set -- "$@" --tmpfs "$d" --remount-ro "$d" ;; /*) set -- "$@" --ro-bind /dev/null "$s" ;; esac`,
     'exec "$@" -- /bin/sh -c "$0"',
   ].join('\n');
+}
+
+/**
+ * The program of a pane whose startup command runs outside the sandbox: the minimal environment, as for
+ * commands. A pane starts with the tmux server's environment, which is whatever the shell that started
+ * the server held (cloud keys, REMUX_TOKEN): only PASSED_ENV, PATH (the secure one, which tmux takes from
+ * remux's tmux client) and tmux's TMUX and TMUX_PANE are kept. On an outbound agent's host the agent
+ * builds it (agent/serve.ts): what the gateway sends is the plain startup command.
+ */
+export function unsandboxedPaneProgram(shellCommand: string): string[] {
+  const kept = ['PATH', ...PASSED_ENV, 'TMUX', 'TMUX_PANE'].map((name) => `[ -z "\${${name}+x}" ] || set -- "$@" "${name}=$${name}"`);
+  return ['/bin/sh', '-c', ['set --', ...kept, 'exec env -i "$@" /bin/sh -c "$0"'].join('\n'), shellCommand];
 }
 
 /** What the pane needs of remux's side: the sandbox, where the command starts, the PATH inside. */
