@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: builds, installs the anchors the benchmarks compare against (as root, with apt-get,
 # when missing: OpenSSH, parallel-ssh, Ansible, Fabric, Mitogen), then runs every benchmark or those named.
-# Usage: npm run bench [-- parser policy audit startup ssh fleet daemon-memory sandbox sessions] [-- --json]
+# Usage: npm run bench [-- NAME… (parser policy audit startup ssh fleet daemon-memory sandbox sessions console spawn approvals mcp agent agents watcher runtime)] [-- --json]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/npm-env.sh
