@@ -199,13 +199,13 @@ export function tokenPrincipal(env: NodeJS.ProcessEnv, principals: () => Princip
   if (token === undefined || token === '') return null;
   const loaded = principals();
   const entry = authenticate(loaded, token);
-  if (!entry) {
-    throw new AuthError(
-      `REMUX_TOKEN matches no principal in ${loaded.file}`,
-      'check the token (remux principal rotate NAME makes a new one), or unset REMUX_TOKEN to act as yourself',
-    );
-  }
+  if (!entry) throw unknownTokenError(loaded.file);
   return principalOf(entry, 'token');
+}
+
+/** REMUX_TOKEN set to a token of nobody: every command that reads it says the same. */
+export function unknownTokenError(principalsFile: string): AuthError {
+  return new AuthError(`REMUX_TOKEN matches no principal in ${principalsFile}`, 'check the token (remux principal rotate NAME makes a new one), or unset REMUX_TOKEN to act as yourself');
 }
 
 /**

@@ -403,7 +403,7 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.match(wrong.stderr, /REMUX_TOKEN belongs to principal web, not tight/);
     const forged = await remux(['mcp', '--stdio'], { env: { ...h.env, REMUX_TOKEN: 'rmx_forged' } });
     assert.equal(forged.code, 77);
-    assert.match(forged.stderr, /REMUX_TOKEN matches no principal/);
+    assert.match(forged.stderr, /REMUX_TOKEN matches no principal in \S+principals\.yaml\nhint: check the token .*, or unset REMUX_TOKEN to act as yourself/);
     assert.equal(stderr(), '', 'the default session wrote nothing to stderr');
   });
 

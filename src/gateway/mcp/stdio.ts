@@ -6,7 +6,7 @@ import type net from 'node:net';
 import { z } from 'zod';
 import type { Invocation } from '../../cli/invocation.js';
 import { envFirst } from '../../config/paths.js';
-import { authenticate, principalOf, type Principals } from '../../config/principals.js';
+import { authenticate, principalOf, unknownTokenError, type Principals } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
 import { AuthError, UsageError } from '../../core/errors.js';
 import { EXIT } from '../../core/exit-codes.js';
@@ -39,7 +39,7 @@ export function stdioPrincipal(ctx: GatewayContext, token: string | undefined, n
     return { principal: { ...ctx.principal, via: 'mcp' } };
   }
   const entry = authenticate(ctx.principals(), token);
-  if (!entry) throw new AuthError(`REMUX_TOKEN matches no principal in ${ctx.principalsFile}`, 'check the token (remux principal rotate NAME makes a new one)');
+  if (!entry) throw unknownTokenError(ctx.principalsFile);
   if (name !== undefined && entry.name !== name) throw new AuthError(`REMUX_TOKEN belongs to principal ${entry.name}, not ${name}`);
   const revoked = (): string | null => {
     let now: Principals | Error;
