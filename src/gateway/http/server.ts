@@ -147,6 +147,10 @@ export async function startHttp(
   log: (line: string) => void,
 ): Promise<HttpServer> {
   const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(daemon.tlsDir, settings.host, log) : settings.tls;
+  const secure = (reply: FastifyReply): void => {
+    reply.headers(SECURITY_HEADERS);
+    if (tlsFiles) reply.header('strict-transport-security', 'max-age=31536000');
+  };
   const options = {
     logger: false,
     bodyLimit: 1 << 20,
@@ -161,6 +165,15 @@ export async function startHttp(
     // stream, MCP's streams) and upgraded WebSockets (terminals, agents) take as long as they need.
     requestTimeout: settings.requestTimeoutMs,
     clientErrorHandler: answerClientError(settings.requestTimeoutMs),
+    // A URL that does not decode (`/%E0%A4%A`) is refused before any route or hook. Node hands a WebSocket
+    // upgrade's socket over whole, past every timeout of its own, and only @fastify/websocket's onResponse
+    // hook (which this answer skips) ended it: each such upgrade held a connection for ever, before any
+    // credential, and a few addresses took every place the connection limits leave.
+    frameworkErrors: (err: Error, request: FastifyRequest, reply: FastifyReply) => {
+      secure(reply);
+      if (request.headers.upgrade !== undefined) reply.raw.once('finish', () => request.raw.socket.destroy());
+      return fail(reply, 400, 'bad_request', `${err.message}: a % in a URL starts the escape of a UTF-8 byte (%2F, %C3%A9)`);
+    },
   };
   // Node's own defaults: headers within 60 s (never more than the whole request), both limits checked every
   // 30 s; at a quarter of the limit when that is shorter, so that a short one is kept close to its word.
@@ -231,10 +244,7 @@ export async function startHttp(
     if (upgrade) live.trackSocket(ws, upgrade.entry, upgrade.session);
     else if (raw.url?.startsWith('/api/')) ws.close(CLOSE.unauthenticated, 'not authenticated'); // not reached: the API's hook refused it
   });
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.headers(SECURITY_HEADERS);
-    if (tlsFiles) reply.header('strict-transport-security', 'max-age=31536000');
-  });
+  app.addHook('onRequest', async (_request, reply) => secure(reply));
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, request, reply) => {
     // Bodies are JSON: one sent as anything else (curl -d sends a form) is told what to send, not only "Unsupported Media Type".
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
