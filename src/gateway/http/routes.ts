@@ -16,6 +16,7 @@ import { rateLimitedMessage, type RateLimiter } from '../../hosts/rate-limit.js'
 import { approvalsApprover } from '../../notify/service.js';
 import { hostRows, hostStatuses } from '../../hosts/view.js';
 import { resultJson } from '../../cli/run-view.js';
+import { TERMINAL_FLOW } from '../terminal.js';
 import { checkToken, SESSION_COOKIE, type LiveCredentials, type LoginGuard, type LoginRate, type SessionStore } from './auth.js';
 import { fail, rateLimited, tooManyFailures, tooManyLogins } from './errors.js';
 
@@ -206,6 +207,14 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
   api.get('/api/ws/ping', { websocket: true }, (socket, request) => {
     // A trivial WebSocket behind the same authentication and Origin checks as the terminal will be.
     const name = principalOfRequest(request).name;
-    socket.on('message', (data: Buffer) => socket.send(JSON.stringify({ type: 'pong', principal: name, data: data.toString('utf8') })));
+    // Answers the client does not read wait in the daemon's memory: one that sent on without reading grew
+    // it without end. Past the terminal's high-water mark nothing more is read from it until they have gone.
+    const sent = (): void => {
+      if (socket.isPaused && socket.bufferedAmount <= TERMINAL_FLOW.lowWater) socket.resume();
+    };
+    socket.on('message', (data: Buffer) => {
+      socket.send(JSON.stringify({ type: 'pong', principal: name, data: data.toString('utf8') }), sent);
+      if (socket.bufferedAmount > TERMINAL_FLOW.highWater) socket.pause();
+    });
   });
 }
