@@ -3,6 +3,7 @@
 // a principal's bearer token on every request (401 with the RFC 9728 metadata pointer otherwise), a
 // foreign Origin is refused (403), and a session answers only the principal that opened it.
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -17,7 +18,7 @@ import { bearerToken, checkToken, type LiveCredentials, type LoginGuard } from '
 import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from '../http/errors.js';
 import { SessionEvents } from './events.js';
 import { JsonPostTransport } from './json-post.js';
-import { MCP_MESSAGE_MAX } from './line-transport.js';
+import { MCP_ANSWER_MAX, MCP_MESSAGE_MAX } from './line-transport.js';
 import { createMcpServer } from './server.js';
 import { McpSessions, type SessionLimits } from './sessions.js';
 import type { ToolDeps } from './tools.js';
@@ -56,6 +57,8 @@ function hijack(reply: FastifyReply): void {
 export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
   const { ctx } = deps;
   const sessions = new McpSessions(deps.limits);
+  /** Each legacy session's event stream, where all of its answers go. */
+  const streams = new WeakMap<SSEServerTransport, ServerResponse>();
   const toolDeps = (principal: Principal): ToolDeps => ({ ctx, principal, admit: (name) => deps.limiter.take(name) });
   /** The principal file entry each request was authenticated with (its scope is the session's). */
   const entries = new WeakMap<object, PrincipalEntry>();
@@ -172,6 +175,7 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       if (!sessions.admit(principal.name)) return rpcError(reply, 503, `too many MCP sessions on this daemon (${sessions.size}); try again later`);
       hijack(reply);
       const transport = new SSEServerTransport('/messages', reply.raw);
+      streams.set(transport, reply.raw);
       open(transport.sessionId, principal, transport, entries.get(request.raw)!);
       transport.onclose = () => forget(transport.sessionId, transport);
       await createMcpServer(toolDeps(principal), 'sse').connect(transport);
@@ -182,6 +186,12 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       const session = id ? sessions.use(id, request.principal!.name) : null;
       // A Streamable HTTP session's id here would have its request hang, never answered.
       if (!(session?.transport instanceof SSEServerTransport)) return rpcError(reply, 404, 'no such MCP session: open one with GET /sse');
+      // Every answer goes out on the event stream: a client that posted on and never read it piled them up in
+      // the daemon's memory (a tools/list of a few bytes, tens of KiB of answer). Past one answer's worth unread, none is taken.
+      const unread = streams.get(session.transport)?.writableLength ?? 0;
+      if (unread > MCP_ANSWER_MAX) {
+        return rpcError(reply, 429, `this session's event stream (GET /sse) holds ${Math.round(unread / (1 << 20))} MiB its client has not read: read it before sending more`);
+      }
       hijack(reply);
       return session.transport.handlePostMessage(request.raw, reply.raw, request.body);
     });
