@@ -45,6 +45,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route needs no principal (POST /api/login). */
     public?: boolean;
+    /** The route is a WebSocket endpoint (set from its `websocket` option). */
+    websocket?: boolean;
   }
 }
 
@@ -244,7 +246,18 @@ export async function startHttp(
     if (upgrade) live.trackSocket(ws, upgrade.entry, upgrade.session);
     else if (raw.url?.startsWith('/api/')) ws.close(CLOSE.unauthenticated, 'not authenticated'); // not reached: the API's hook refused it
   });
-  app.addHook('onRequest', async (_request, reply) => secure(reply));
+  // @fastify/websocket upgrades a request on any GET route, then closes it where the route is not a
+  // WebSocket (after a close handshake of up to 30 s): a 101 to anyone, before any credential was asked for.
+  // Such an upgrade is answered instead, and its connection closed.
+  app.addHook('onRoute', (route) => {
+    if (route.websocket) route.config = { ...route.config, websocket: true };
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    secure(reply);
+    if (request.ws && !request.is404 && !request.routeOptions.config.websocket) {
+      return fail(reply, 400, 'bad_request', `${request.url.split('?')[0]} is not a WebSocket endpoint`);
+    }
+  });
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, request, reply) => {
     // Bodies are JSON: one sent as anything else (curl -d sends a form) is told what to send, not only "Unsupported Media Type".
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
