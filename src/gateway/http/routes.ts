@@ -17,6 +17,7 @@ import { approvalsApprover } from '../../notify/service.js';
 import { hostRows, hostStatuses } from '../../hosts/view.js';
 import { resultJson } from '../../cli/run-view.js';
 import { TERMINAL_FLOW } from '../terminal.js';
+import { normalizeAddress } from '../relay/network.js';
 import { checkToken, SESSION_COOKIE, type LiveCredentials, type LoginGuard, type LoginRate, type SessionStore } from './auth.js';
 import { fail, rateLimited, tooManyFailures, tooManyLogins } from './errors.js';
 
@@ -78,7 +79,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
       const checked = await checkToken(deps.guard, request.ip, request.body.token, ctx.principals());
       if ('locked' in checked) return tooManyFailures(reply, checked.locked);
       if ('bad' in checked) {
-        await audit('(unknown)', 'login', false, `a token matching no principal, from ${request.ip}`);
+        await audit('(unknown)', 'login', false, `a token matching no principal, from ${shownAddress(request.ip)}`);
         return fail(reply, 401, 'unauthenticated', 'the token matches no principal');
       }
       // Refused before anything is written: the audit rows of logins (and their logouts) stay bounded.
@@ -90,7 +91,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
       if (previous) deps.sessions.delete(previous, 'this browser logged in again');
       const { cookie, session } = deps.sessions.create(checked.entry);
       reply.setCookie(SESSION_COOKIE, cookie, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', maxAge: Math.floor(deps.sessionTtlMs / 1000) });
-      await audit(checked.entry.name, 'login', true, `browser session from ${request.ip}`);
+      await audit(checked.entry.name, 'login', true, `browser session from ${shownAddress(request.ip)}`);
       const principal = principalOf(checked.entry, 'cookie');
       return { name: principal.name, via: principal.via, scope: principal.scope, csrfToken: session.csrfToken };
     },
@@ -103,7 +104,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
     deps.live.untrack(request.raw);
     deps.sessions.delete(request.browserSession.cookie, 'this browser session was logged out');
     reply.clearCookie(SESSION_COOKIE, { path: '/', secure: true, httpOnly: true, sameSite: 'strict' });
-    await audit(principal.name, 'logout', true, `browser session from ${request.ip}`);
+    await audit(principal.name, 'logout', true, `browser session from ${shownAddress(request.ip)}`);
     return reply.code(204).send();
   });
 
@@ -217,4 +218,9 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
       if (socket.bufferedAmount > TERMINAL_FLOW.highWater) socket.pause();
     });
   });
+}
+
+/** The client's address as the audit names it: `::ffff:203.0.113.3` is 203.0.113.3, as the lockouts count it. */
+function shownAddress(ip: string): string {
+  return normalizeAddress(ip) ?? ip;
 }
