@@ -10,7 +10,7 @@ import { hostsInScope } from '../core/scope.js';
 import { everyStageLetOut } from '../policy/evaluate.js';
 import { isSingleHostName, selectionFailureExit } from '../hosts/selectors.js';
 import { rateLimitedMessage } from '../hosts/rate-limit.js';
-import { clampSize, type AttachEnd, type AttachStream } from '../sessions/attach.js';
+import { clampSize, type AttachEnd, type AttachStream, type TerminalSize } from '../sessions/attach.js';
 import { AttachRecorder, newRecordingId } from '../sessions/recording.js';
 import { pruneAudited, recordingRoom, retentionLimits } from '../sessions/retention.js';
 import { recordingsDir } from '../config/paths.js';
@@ -230,10 +230,10 @@ async function attachWithSlot(inv: Invocation, runner: Runner, ctx: GatewayConte
 /** The attach as recorded: its output and its size changes (clamped, as taken) go to the recording too. */
 function recorded(stream: AttachStream, recorder: AttachRecorder): AttachStream {
   stream.onData((chunk) => recorder.output(chunk));
-  const resize = (cols: number, rows: number): void => {
-    stream.resize(cols, rows);
-    const taken = clampSize(cols, rows);
-    recorder.resize(taken.cols, taken.rows);
+  const resize = (cols: number, rows: number): TerminalSize | null => {
+    const taken = stream.resize(cols, rows);
+    if (taken) recorder.resize(taken.cols, taken.rows);
+    return taken;
   };
   return Object.assign(Object.create(stream) as AttachStream, { resize });
 }
@@ -250,7 +250,7 @@ async function connectTerminal(stream: AttachStream): Promise<AttachEnd> {
     stdin.pause();
   };
   const onInput = (chunk: Buffer): void => stream.write(chunk);
-  const onResize = (): void => stream.resize(stdout.columns, stdout.rows);
+  const onResize = (): void => void stream.resize(stdout.columns, stdout.rows);
   const onSignal = (): void => void stream.close();
   // Ending the attach because the input ended is a detach: success, however tmux's client took being closed.
   let detached = false;

@@ -252,12 +252,13 @@ export function bridgeTerminal(ws: WebSocket, stream: AttachStream, opts: Termin
         endRest();
         if (timer) sendHeld();
         return;
-      case 'resize':
+      case 'resize': {
         // A watch that follows the session's size has no size of its own.
         if (following) return;
-        stream.resize(message.cols, message.rows);
-        opts.onResize?.(message.cols, message.rows);
+        const taken = stream.resize(message.cols, message.rows);
+        if (taken) opts.onResize?.(taken.cols, taken.rows);
         return;
+      }
       case 'ack':
         // Acknowledging more than was sent is a broken or hostile client: it could unpause a flood.
         if (message.bytes > sent) return close(CLOSE.policy, 'acknowledged more than was sent');

@@ -54,8 +54,12 @@ export interface SessionSize {
 export interface AttachStream {
   /** Keystrokes for the session (ignored by tmux when read-only). */
   write(data: string | Buffer): void;
-  /** Clamped to TERMINAL_LIMITS; non-numbers are ignored, and so is every size when the attach follows the session's. */
-  resize(cols: number, rows: number): void;
+  /**
+   * Clamped to TERMINAL_LIMITS; non-numbers are ignored, and so is every size when the attach follows the
+   * session's. The size the terminal took, or null when it took none (ignored, or the size it has): what a
+   * recording holds, so that a player replays the sizes there were, not a flood of frames.
+   */
+  resize(cols: number, rows: number): TerminalSize | null;
   /** The consumer fell behind: stop reading until resume(). */
   pause(): void;
   resume(): void;
@@ -78,7 +82,8 @@ export function clampSize(cols: number, rows: number): TerminalSize {
 }
 
 export async function openAttach(host: Host, target: TmuxTarget, session: string, opts: AttachOptions): Promise<AttachStream> {
-  const terminal: HostTerminal = await host.openTerminal(attachArgv(target, session, opts.readOnly), clampSize(opts.cols, opts.rows));
+  let taken = clampSize(opts.cols, opts.rows);
+  const terminal: HostTerminal = await host.openTerminal(attachArgv(target, session, opts.readOnly), taken);
   let reason: AttachEndReason | null = null;
   // Once stopping, output is read and dropped: a paused terminal would keep the tmux client blocked on
   // its writes (deaf to TERM) and the SSH channel from ever closing.
@@ -111,9 +116,12 @@ export async function openAttach(host: Host, target: TmuxTarget, session: string
       if (!stopping && !over) terminal.write(data);
     },
     resize: (cols, rows) => {
-      if (following || stopping || over || !Number.isFinite(cols) || !Number.isFinite(rows)) return;
+      if (following || stopping || over || !Number.isFinite(cols) || !Number.isFinite(rows)) return null;
       const size = clampSize(cols, rows);
+      if (size.cols === taken.cols && size.rows === taken.rows) return null;
       terminal.resize(size.cols, size.rows);
+      taken = size;
+      return size;
     },
     pause: () => terminal.pause(),
     resume: () => terminal.resume(),

@@ -136,6 +136,9 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     open[0]!.send({ type: 'input', data: 'shared-line\r' });
     for (const t of open) await t.shows(/shared-line/);
     open[0]!.send({ type: 'resize', cols: 5000, rows: 0 });
+    // The same size again, and one that is no number (1e400 is Infinity), are not sizes the attach took.
+    open[0]!.send({ type: 'resize', cols: 4000, rows: 0 });
+    open[0]!.ws.send('{"type":"resize","cols":1e400,"rows":30}');
     const id = String(open[0]!.control[0]!.recording);
     assert.match(id, /^\d{8}T\d{6}Z-[0-9a-f]{12}$/);
     for (const t of open) t.ws.close();
@@ -146,7 +149,7 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     const [header, ...events] = readFileSync(cast, 'utf8').trim().split('\n');
     assert.deepEqual(JSON.parse(header!).remux.session, 'busy');
     assert.ok(events.some((e) => e.includes('shared-line')), 'the output is in the recording');
-    assert.deepEqual(events.map((e) => JSON.parse(e) as [number, string, string]).filter((e) => e[1] === 'r').map((e) => e[2]), ['1000x1'], 'resizes recorded as clamped');
+    assert.deepEqual(events.map((e) => JSON.parse(e) as [number, string, string]).filter((e) => e[1] === 'r').map((e) => e[2]), ['1000x1'], 'resizes recorded as clamped, once, and only those taken');
     const audit = await api.request('GET', '/api/audit?limit=20', { headers: bearer(d.tokens.boss!) });
     assert.ok(audit.json<Array<{ operation: string; recording: string | null }>>().some((a) => a.operation === 'session.attach' && a.recording === id), 'the audit record names the recording');
 

@@ -335,7 +335,7 @@ describe('terminal output coalescing', () => {
     const end = (): void => finish({ reason: 'exited', code: 0 } as AttachEnd);
     const stream: AttachStream = {
       write: () => {},
-      resize: () => {},
+      resize: () => null,
       pause: () => void (reading = false),
       resume: () => void (reading = true),
       pausesAtOnce,

@@ -253,15 +253,11 @@ async function terminal(
       );
     }
     const rec = recorder;
-    // The recording holds the sizes the attach really took (clamped), as a player must replay them.
-    const resized = (cols: number, rows: number): void => {
-      const size = clampSize(cols, rows);
-      rec?.resize(size.cols, size.rows);
-    };
     await bridgeTerminal(socket, stream, {
       readOnly: q.readOnly,
       recording: recording ?? null,
-      ...(rec ? { onOutput: (chunk: Buffer) => rec.output(chunk), onResize: resized } : {}),
+      // The sizes the attach really took (clamped, changed), as a player must replay them.
+      ...(rec ? { onOutput: (chunk: Buffer) => rec.output(chunk), onResize: (cols: number, rows: number) => rec.resize(cols, rows) } : {}),
     });
   } catch (err) {
     refuse(CLOSE.internal, `internal error: ${(err as Error).message}`);
