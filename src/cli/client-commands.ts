@@ -71,7 +71,17 @@ export function processClientHost(inv: Invocation): ClientHost {
     invocation: inv,
     async run(opts, work) {
       const served = opts.daemon === false ? null : await toDaemon(cliRequest(inv));
-      return served ?? work(inProcessRunner(inv, { policiesWhenNeeded: opts.policiesWhenNeeded === true }));
+      if (served !== null) return served;
+      // The connections are this process's own: Ctrl-C ends one still being made (a host down or slow)
+      // at once, as it stops a command that runs, and the command exits 130 as it then does.
+      const interrupt = new AbortController();
+      const release = inv.onInterrupt((why) => interrupt.abort(why));
+      try {
+        const code = await work(inProcessRunner(inv, { policiesWhenNeeded: opts.policiesWhenNeeded === true, connectSignal: interrupt.signal }));
+        return interrupt.signal.aborted && code !== EXIT.OK ? EXIT_INTERRUPTED : code;
+      } finally {
+        release();
+      }
     },
     forward(args) {
       const request: CliRequest = { ...cliRequest(inv), args };
@@ -88,11 +98,14 @@ async function daemonSocket(inv: Invocation): Promise<string> {
   return clientSocket(configured, inv.env, options.includes('--json') ? undefined : (moved) => inv.stderr.write(`warning: ${moved}\n`));
 }
 
+/** sh's status for a command stopped by Ctrl-C (SIGINT). */
+const EXIT_INTERRUPTED = 130;
+
 /** Without a daemon there is no shared limit to take from. */
 const ADMITTED: TakeResult = { ok: true, remaining: Infinity };
 
 /** A runner in this process (no daemon). `contextOptions`: see ContextOptions (policiesWhenNeeded). */
-function inProcessRunner(inv: Invocation, contextOptions: { policiesWhenNeeded?: boolean } = {}): Runner {
+function inProcessRunner(inv: Invocation, contextOptions: { policiesWhenNeeded?: boolean; connectSignal?: AbortSignal } = {}): Runner {
   let ctx: GatewayContext | null = null;
   return {
     async context(selector) {
@@ -119,7 +132,7 @@ function inProcessRunner(inv: Invocation, contextOptions: { policiesWhenNeeded?:
  * The in-process context. TCP connections to the selected SSH hosts start first, so the servers'
  * start-up overlaps the loading of the policy engine, the audit store and ssh2 (see early-sockets.ts).
  */
-async function inProcessContext(env: NodeJS.ProcessEnv, selector: string, contextOptions: { policiesWhenNeeded?: boolean }): Promise<GatewayContext> {
+async function inProcessContext(env: NodeJS.ProcessEnv, selector: string, contextOptions: { policiesWhenNeeded?: boolean; connectSignal?: AbortSignal }): Promise<GatewayContext> {
   const { hostsFile, loadInventory, select } = await import('../hosts/inventory.js');
   const { EarlySockets } = await import('../hosts/early-sockets.js');
   const earlySockets = new EarlySockets();

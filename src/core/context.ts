@@ -46,6 +46,8 @@ export interface ContextOptions {
   auditDb?: string;
   /** TCP connections already begun to the hosts this context will use. */
   earlySockets?: EarlySockets;
+  /** A context one CLI process owns: its Ctrl-C, which ends every SSH connect under way at once (see PoolOptions.connectSignal). */
+  connectSignal?: AbortSignal;
   /** For a command that may need no policy (an attach): a missing policies file is reported once one is needed; a bad one still now. */
   policiesWhenNeeded?: boolean;
   /** This process in words, as the reason its approvals are withdrawn with names it should it crash (default: remux (pid N)). */
@@ -76,6 +78,7 @@ export function createContext(opts: ContextOptions = {}): GatewayContext {
     knownHostsFile: known,
     acceptNew: opts.acceptNew === true,
     ...(opts.earlySockets ? { earlySockets: opts.earlySockets } : {}),
+    ...(opts.connectSignal ? { connectSignal: opts.connectSignal } : {}),
     // Trusting a new host key is a security decision: it goes into the audit trail. The SSH layer does
     // not wait for this callback (the key is already in known_hosts), so the write is not awaited; it is
     // queued at once, and close() writes whatever is still queued.

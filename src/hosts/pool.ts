@@ -55,6 +55,12 @@ export interface PoolOptions {
   lookup?: (name: string) => SshHostEntry | undefined;
   /** TCP connections begun before the pool existed (in-process fan-outs); used by the first connect. */
   earlySockets?: EarlySockets;
+  /**
+   * Ends every connect under way, and any begun after, at once: the Ctrl-C of a CLI process whose own pool
+   * this is (a daemon's connections are shared: it gives none). Without it a host that is down or slow
+   * held Ctrl-C for the whole connect timeout.
+   */
+  connectSignal?: AbortSignal;
   /** Long-lived sandboxes (holder.ts) on hosts that can have them (default true); false: a bwrap per command. */
   sandboxHolders?: boolean;
   /**
@@ -435,6 +441,7 @@ class PooledHost {
         ...(via ? { via } : {}),
         ...(early ? { early } : {}),
         ...(options.env ? { env: options.env } : {}),
+        ...(options.connectSignal ? { signal: options.connectSignal } : {}),
       });
       if (this.pool.isClosed) {
         await conn.close();

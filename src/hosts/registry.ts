@@ -22,6 +22,7 @@ export interface RegistryOptions {
   onHostKeyAccepted?: PoolOptions['onHostKeyAccepted'];
   /** TCP connections already begun to the selected hosts (in-process fan-outs). */
   earlySockets?: EarlySockets;
+  connectSignal?: PoolOptions['connectSignal'];
   env?: NodeJS.ProcessEnv;
 }
 
@@ -76,6 +77,7 @@ export class HostRegistry {
       lookup: (name) => this.sshEntry(name),
       ...(this.opts.onHostKeyAccepted ? { onHostKeyAccepted: this.opts.onHostKeyAccepted } : {}),
       ...(this.opts.earlySockets ? { earlySockets: this.opts.earlySockets } : {}),
+      ...(this.opts.connectSignal ? { connectSignal: this.opts.connectSignal } : {}),
     });
   }
 

@@ -60,7 +60,7 @@ import { GROUP_REPORT, GuardedInput, inputGate } from './ssh-input.js';
 import { TransportError, type HostExecRequest, type HostStream, type HostTerminal, type TerminalSize } from './types.js';
 
 /** Why a connection or channel failed. */
-export type SshFailure = 'config' | 'host-key' | 'auth' | 'connect' | 'timeout' | 'dropped' | 'channel';
+export type SshFailure = 'config' | 'host-key' | 'auth' | 'connect' | 'timeout' | 'dropped' | 'channel' | 'interrupted';
 
 /** A connection-level failure (exit 255), naming the host. */
 export class SshError extends TransportError {
@@ -104,6 +104,8 @@ export interface ConnectOptions {
   early?: EarlySocket;
   /** Where SSH_AUTH_SOCK, password variables and HOME are read. */
   env?: NodeJS.ProcessEnv;
+  /** Gives the connect up at once (Ctrl-C): what was begun is closed. */
+  signal?: AbortSignal;
 }
 
 export const SSH_DEFAULTS = { readyTimeoutMs: 10_000, keepaliveIntervalMs: 15_000, keepaliveCountMax: 3, killGraceMs: 2000 } as const;
@@ -182,13 +184,17 @@ export async function connectSsh(endpoint: SshEndpoint, options: ConnectOptions)
 
   return new Promise((resolve, reject) => {
     let settled = false;
+    const onAbort = (): void => fail(new SshError(`${where}: connect interrupted`, 'interrupted'));
     const fail = (err: SshError): void => {
       if (settled) return;
       settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
       client.destroy();
       sock?.destroy();
       reject(err);
     };
+    if (options.signal?.aborted) return onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     client.on('error', (err: Error & { level?: string }) => {
       // An agent key that fails to sign is skipped by ssh2, which goes on with the next method.
       if (err.level === 'agent') return;
@@ -206,7 +212,9 @@ export async function connectSsh(endpoint: SshEndpoint, options: ConnectOptions)
     });
     client.once('close', () => fail(new SshError(refusal ?? `${where}: connection closed before the session was ready`, refusal ? 'host-key' : 'connect')));
     client.once('ready', () => {
+      if (settled) return;
       settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
       resolve(conn);
     });
     try {
