@@ -6,7 +6,7 @@ import type { AuditStore } from '../audit/store.js';
 import { parseCommand } from '../command/parser.js';
 import type { Config } from '../config/config.js';
 import { createLocalHost } from '../hosts/local.js';
-import type { Approvals } from '../notify/service.js';
+import type { Approvals, Waiting } from '../notify/service.js';
 import { evaluate, unknownPolicyMessage } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
 import { AGENT_HOST, hookPrincipal, POLICY_SOURCE, sessionTitle, type HookDeps } from './hooks.js';
@@ -22,6 +22,8 @@ export interface HookParts {
   policyName: string;
   /** Where the session store is ($REMUX_HOME): the session's name for its approvals. */
   env: NodeJS.ProcessEnv;
+  /** Told of each approval the hook asks, once it exists: whoever waits on the hook hears what for. */
+  onWaiting?: (w: Waiting) => void;
 }
 
 export function hookDeps(session: string, parts: HookParts): HookDeps {
@@ -30,7 +32,7 @@ export function hookDeps(session: string, parts: HookParts): HookDeps {
   return {
     session,
     title: sessionTitle(session, nameOf(session, env)),
-    ask: (request, signal) => approvals.ask(request, signal),
+    ask: (request, signal) => approvals.ask(request, signal, parts.onWaiting),
     timeoutSeconds: config.approvals.timeout_seconds,
     notify: (n) => approvals.notify(principal, n),
     checkCommand: (command, cwd) => {

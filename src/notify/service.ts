@@ -322,7 +322,7 @@ function orphanWhy({ approval, asker, pid, seen, otherBoot }: Orphan): string {
 }
 
 /** The command that answers `a` at the CLI: approve or deny, or one of an agent prompt's own options. */
-function cliAnswer(a: Approval): string {
+export function cliAnswer(a: Approval): string {
   const ids = a.options.map((o) => o.id);
   return ids.join(' ') === 'approve deny' ? `remux approvals approve ${a.id} (or deny)` : `remux approvals answer ${a.id} ${ids.join('|')}`;
 }

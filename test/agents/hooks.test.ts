@@ -4,14 +4,16 @@
 // denies with the rule's reason; bad input exits 1 (never 2, which Claude Code reads as "deny").
 // Runs `remux code hook` as Claude Code does: the hook's JSON on stdin, its decision on stdout.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { claudeHookSettings, describeToolCall } from '../../src/agents/hooks.js';
 import { ApprovalStore, type Approval } from '../../src/notify/approvals.js';
 import { AuditStore } from '../../src/audit/store.js';
 import { httpRecorder } from '../support/http-recorder.js';
-import { remux, tempHome } from '../support/cli.js';
+import { spawn as ptySpawn } from 'node-pty';
+import { REMUX_BIN, REMUX_NODE_BIN, remux, spawnRemux, tempHome } from '../support/cli.js';
 
 const POLICY = `policies:
   agent:
@@ -76,6 +78,53 @@ describe('remux code hook', () => {
     assert.equal(out.hookSpecificOutput.hookEventName, 'PermissionRequest');
     assert.deepEqual(out.hookSpecificOutput.decision, { behavior: 'allow' });
     assert.ok(hook.requests.some((q) => q.body.includes('npm publish')), 'the approval was announced on the channel');
+  });
+
+  test('while its approval waits, stderr says which one and how to answer it (the decision alone goes to stdout)', async () => {
+    const child = spawnRemux(['code', 'hook', '--session', 'myapp-1'], { env: h.env, via: 'node' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.stdin?.end(JSON.stringify({ ...PERMISSION_BASH, tool_input: { command: 'npm whoami' } }));
+    const a = await pending(/npm whoami/);
+    for (let i = 0; i < 200 && !stderr.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(stderr, `remux code hook: waiting up to 20 s for approval ${a.id}: answer with remux approvals approve ${a.id} (or deny) or in the web console; unanswered, it prints nothing\n`);
+    store.answer(a.id, 'approve', { by: 'alice', via: 'test' });
+    assert.equal(await exited, 0, stderr);
+    assert.deepEqual(JSON.parse(stdout), { hookSpecificOutput: { hookEventName: 'PermissionRequest', decision: { behavior: 'allow' } } });
+  });
+
+  test('run by hand in a terminal without a pipe, it says what it reads at once instead of waiting; its --help example answers at once, as written', async () => {
+    const term = ptySpawn(process.execPath, [REMUX_NODE_BIN, 'code', 'hook', '--session', 's'], { env: { ...process.env, ...h.env } as Record<string, string> });
+    let screen = '';
+    term.onData((d) => (screen += d));
+    const code = await new Promise<number>((resolve) => {
+      const killer = setTimeout(() => term.kill('SIGKILL'), 20_000);
+      term.onExit((e) => {
+        clearTimeout(killer);
+        resolve(e.exitCode);
+      });
+    });
+    assert.equal(code, 1, screen);
+    assert.match(screen, /remux code hook: it reads a hook's input \(JSON\) on stdin, as Claude Code pipes it, and stdin is a terminal: pipe one in/);
+    // The first example of --help, typed into a shell: the policy's verdict, no wait.
+    const help = await remux(['code', 'hook', '--help'], { env: h.env, via: 'node' });
+    const example = help.stdout.split('\n').find((l) => l.includes('PreToolUse') && l.includes('| remux code hook'));
+    assert.ok(example, help.stdout);
+    const started = performance.now();
+    const ran = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const sh = spawn('sh', ['-c', example], { env: { ...process.env, ...h.env, PATH: `${dirname(REMUX_BIN)}:${process.env.PATH}` } });
+      let stdout = '';
+      let stderr = '';
+      sh.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      sh.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      sh.once('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.ok(performance.now() - started < 15_000);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal((JSON.parse(ran.stdout) as { hookSpecificOutput: { permissionDecision: string } }).hookSpecificOutput.permissionDecision, 'deny');
   });
 
   test('PermissionRequest denied: behavior deny with a message naming who', async () => {

@@ -17,7 +17,9 @@ export function registerCodeHook(code: Command): void {
     .option('--policy <name>', "the remux policy PreToolUse checks Bash commands with (default: the principal's, else default_policy)")
     .addHelpText(
       'after',
-      '\nNo output and exit 0 leaves the decision to Claude Code (its dialog shows): that is what an approval that\nexpires gives. Exit 1 on bad input or when remux cannot answer.\n\nInside a session of `remux code start --agent claude` (REMUX_HOOK_DIR set), the supervisor of\nthat session answers, reached through the proxy of its sandbox with the session token.\n\nExamples:\n  echo \'{"hook_event_name":"PermissionRequest","session_id":"s","cwd":"/w","tool_name":"Bash","tool_input":{"command":"ls"}}\' | remux code hook --session s',
+      '\nIt reads one hook input (JSON) on stdin, as Claude Code pipes it: not a terminal. No output and exit 0\nleaves the decision to Claude Code (its dialog shows): that is what an approval that expires gives.\nExit 1 on bad input or when remux cannot answer. A PermissionRequest (and a PreToolUse the policy\nasks about) waits for an answer to its approval, up to approvals.timeout_seconds (300 s by default):\nstderr says which approval and how to answer it.\n\nInside a session of `remux code start --agent claude` (REMUX_HOOK_DIR set), the supervisor of\nthat session answers, reached through the proxy of its sandbox with the session token.\n\nExamples:\n' +
+        '  echo \'{"hook_event_name":"PreToolUse","session_id":"s","cwd":"/tmp","tool_name":"Bash","tool_input":{"command":"cat /etc/shadow"}}\' | remux code hook --session s   # the policy\'s verdict at once\n' +
+        '  echo \'{"hook_event_name":"PermissionRequest","session_id":"s","cwd":"/w","tool_name":"Bash","tool_input":{"command":"ls"}}\' | remux code hook --session s   # waits for: remux approvals approve ID',
     )
     .action(async (opts: CodeHookOptions) => {
       try {
@@ -30,6 +32,8 @@ export function registerCodeHook(code: Command): void {
 }
 
 async function codeHook(opts: CodeHookOptions): Promise<void> {
+  // Run by hand without a pipe, it would wait on a terminal for JSON nobody knows to type.
+  if (process.stdin.isTTY) throw new Error("it reads a hook's input (JSON) on stdin, as Claude Code pipes it, and stdin is a terminal: pipe one in (remux code hook --help shows how)");
   const { HOOK_DIR_ENV } = await import('../../agents/hook-endpoint.js');
   const dir = process.env[HOOK_DIR_ENV];
   if (dir) {
@@ -38,12 +42,13 @@ async function codeHook(opts: CodeHookOptions): Promise<void> {
     const { relayHook } = await import('../../agents/hook-client.js');
     return relayHook(dir, opts.session, process.stdin, process.stdout);
   }
-  const [{ answerHook, parseHookInput }, { readAll }, { hookDeps }, { contextFor, createContext }, { policyFor }] = await Promise.all([
+  const [{ answerHook, parseHookInput }, { readAll }, { hookDeps }, { contextFor, createContext }, { policyFor }, { cliAnswer }] = await Promise.all([
     import('../../agents/hooks.js'),
     import('../../agents/hook-client.js'),
     import('../../agents/hook-deps.js'),
     import('../../core/context.js'),
     import('../../core/scope.js'),
+    import('../../notify/service.js'),
   ]);
   const input = parseHookInput(await readAll(process.stdin));
   // As `remux code start` needs none: PermissionRequest and Notification work without a policies file; a
@@ -51,7 +56,10 @@ async function codeHook(opts: CodeHookOptions): Promise<void> {
   const base = createContext({ policiesWhenNeeded: true });
   try {
     const ctx = contextFor(base, process.env);
-    const deps = hookDeps(opts.session, { config: ctx.config, approvals: ctx.approvals, audit: ctx.audit, policies: () => ctx.policies, policyName: policyFor(ctx.principal, opts.policy, ctx.defaultPolicy), env: process.env });
+    // Whoever waits on the hook (a person trying it, Claude Code's log) hears what for: stdout is the decision's.
+    const onWaiting = ({ approval }: { approval: Parameters<typeof cliAnswer>[0] }): void =>
+      void process.stderr.write(`remux code hook: waiting up to ${ctx.config.approvals.timeout_seconds} s for approval ${approval.id}: answer with ${cliAnswer(approval)} or in the web console; unanswered, it prints nothing\n`);
+    const deps = hookDeps(opts.session, { config: ctx.config, approvals: ctx.approvals, audit: ctx.audit, policies: () => ctx.policies, policyName: policyFor(ctx.principal, opts.policy, ctx.defaultPolicy), env: process.env, onWaiting });
     const output = await answerHook(input, deps);
     if (output !== null) process.stdout.write(`${JSON.stringify(output)}\n`);
   } finally {
