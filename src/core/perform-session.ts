@@ -94,6 +94,11 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     startup = checked;
   }
 
+  // An attach first asks the session's size, which also tells whether it is there: the record names the
+  // recording only of an attach that can begin (one to a missing session never writes it: the console
+  // linked to nothing). A question, not an act: the record is still begun before the attach is.
+  const sized = action.kind === 'session.attach' ? await sessions.run(action.host, sizeCommand(target, action.session), SMALL_MAX_BYTES).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))) : null;
+  const recording = action.kind === 'session.attach' && sized !== null && !(sized instanceof Error) && sized.exitCode === 0 ? (action.recording ?? null) : null;
   const decision = startup?.decision ?? null;
   const audit = await auditAction(
     ctx,
@@ -102,7 +107,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
       decision: decision?.effect ?? 'allow',
       rule: decision ? ruleText(decision) : null,
       reason: startup ? `${startup.decision.reason}; ${startup.enforced}` : `remux's own tmux command (${action.kind}${action.kind === 'session.attach' && action.readOnly ? ', read-only' : ''})`,
-      recording: action.kind === 'session.attach' ? (action.recording ?? null) : null,
+      recording,
     },
     false,
   );
@@ -112,7 +117,7 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
     if ('refused' in asking) return asking.refused;
   }
 
-  if (action.kind === 'session.attach') return attach(ctx, sessions, host, target, action, actionId, started);
+  if (action.kind === 'session.attach') return attach(ctx, sessions, host, target, action, sized as TmuxRun | Error, actionId, started);
 
   let listed: PerformResult['sessions'];
   let ran: TmuxRun;
@@ -265,6 +270,8 @@ async function attach(
   host: Host,
   target: TmuxTarget,
   action: SessionAttachAction,
+  /** The session's size, asked before its record was begun. */
+  sized: TmuxRun | Error,
   actionId: number,
   started: number,
 ): Promise<PerformResult> {
@@ -274,14 +281,13 @@ async function attach(
     return nothingRan(actionId, outcome, exitCode, message, durationMs);
   };
   try {
-    // The session's size, which also makes a clear "no such session" instead of a terminal that flashes
-    // tmux's complaint and closes.
-    const askSize = (): Promise<TmuxRun> => sessions.run(action.host, sizeCommand(target, action.session), SMALL_MAX_BYTES);
-    const asked = await askSize();
-    if (asked.exitCode !== 0) return await fail('failed', EXIT.FAILURE, await sessionFailure(sessions, action.host, target, action.session, asked));
-    const sessionSize = action.readOnly && action.followSize ? parseSize(asked.stdout) : null;
+    // The session's size also makes a clear "no such session" instead of a terminal that flashes tmux's
+    // complaint and closes.
+    if (sized instanceof Error) throw sized;
+    if (sized.exitCode !== 0) return await fail('failed', EXIT.FAILURE, await sessionFailure(sessions, action.host, target, action.session, sized));
+    const sessionSize = action.readOnly && action.followSize ? parseSize(sized.stdout) : null;
     const askAgain = async (): Promise<TerminalSize | null> => {
-      const again = await askSize();
+      const again = await sessions.run(action.host, sizeCommand(target, action.session), SMALL_MAX_BYTES);
       return again.exitCode === 0 ? parseSize(again.stdout) : null;
     };
     const stream = await openAttach(host, target, action.session, {

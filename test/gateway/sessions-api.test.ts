@@ -188,6 +188,11 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     const unknown = await openTerminal(d, { host: 'nowhere', name: 'x' }, bearer(d.tokens.boss!));
     assert.equal((await unknown.closed).code, 4004);
     assert.equal(recordings(), before, 'a refused attach leaves no recording');
+    // Nor does its audit record name one: the console's audit page linked it to a recording that never was.
+    const audit = await api.request('GET', '/api/audit?limit=50', { headers: bearer(d.tokens.boss!) });
+    const failed = audit.json<Array<{ operation: string; resource: string | null; recording: string | null; error: string | null }>>().find((a) => a.operation === 'session.attach' && (a.resource ?? '').endsWith(':no-such-session'));
+    assert.match(failed?.error ?? '', /no session "no-such-session" on box/, JSON.stringify(failed));
+    assert.equal(failed?.recording, null);
   });
 
   test('a paste into a pane that reads nothing waits without spinning the daemon, and nothing is written after the attach ends', async () => {
