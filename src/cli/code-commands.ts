@@ -34,6 +34,7 @@ export interface StartOptions {
   agent?: string;
   sandbox?: string;
   worktree?: string;
+  json?: boolean;
 }
 
 const YOURSELF = 'or unset REMUX_TOKEN to act as yourself';
@@ -231,6 +232,12 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
     // A start the sandbox refused ends the action as failed, with the supervisor's reason.
     await started(id);
   });
+  if (opts.json) {
+    // A script goes on by the ID: the record as `code ls --json` shows it, where it runs, and what comes next.
+    const next = { attach: `remux code attach ${session.id}`, logs: `remux code logs ${session.id}`, kill: `remux code kill ${session.id} -f` };
+    printJson({ ...findSession(readSessions(), session.id), host: AGENTS_HOST, ...next });
+    return tellUnwatched(session.id, config);
+  }
   process.stdout.write(`${session.id} ${session.name}: ${session.agent} in ${session.workspace} (sandbox ${session.sandbox}${session.sandbox === 'none' ? ': UNSANDBOXED' : ''})\n`);
   await tellUnwatched(session.id, config);
   if (opts.attach !== false && process.stdin.isTTY && process.stdout.isTTY) await attachCommand(session.id);
@@ -377,7 +384,7 @@ export async function restartCommand(ref: string): Promise<void> {
   process.stdout.write(`${session.id} ${session.name}: restarted\n`);
 }
 
-export async function killCommand(ref: string, opts: { force?: boolean }): Promise<void> {
+export async function killCommand(ref: string, opts: { force?: boolean; json?: boolean }): Promise<void> {
   const principal = await finder(ref, 'kill it');
   const session = findSession(reconciled(), ref);
   if (!opts.force) {
@@ -394,6 +401,7 @@ export async function killCommand(ref: string, opts: { force?: boolean }): Promi
     rmSync(hookDirOf(session.id), { recursive: true, force: true }); // left behind when the supervisor was SIGKILLed
     changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'exited' }));
   });
+  if (opts.json) return printJson({ id: session.id, name: session.name, host: AGENTS_HOST, state: 'exited' });
   process.stdout.write(`${session.id} ${session.name}: killed\n`);
 }
 

@@ -156,8 +156,14 @@ export function newSession(inv: Invocation, runner: Runner, name: string, opts: 
       // How the startup command is bounded, as `client run` would be: the sandbox, or static checks only
       // (also where rules with sandbox: false let every stage out: perform-session's paneLetOut).
       const decision = result.decision;
-      const bound = opts.cmd === undefined ? '' : !decision?.sandbox ? ' (its command with static checks only)' : everyStageLetOut(decision) ? ' (its command outside the OS sandbox: sandbox: false)' : ' (its command in the OS sandbox)';
-      inv.stderr.write(`created session ${name} on ${opts.host}${opts.user ? ` as ${opts.user}` : ''}${bound}\n`);
+      const enforcement = opts.cmd === undefined ? null : !decision?.sandbox ? 'static' : everyStageLetOut(decision) ? 'outside' : 'sandbox';
+      const bound = { static: ' (its command with static checks only)', outside: ' (its command outside the OS sandbox: sandbox: false)', sandbox: ' (its command in the OS sandbox)' };
+      inv.stderr.write(`created session ${name} on ${opts.host}${opts.user ? ` as ${opts.user}` : ''}${enforcement === null ? '' : bound[enforcement]}\n`);
+      if (opts.json) {
+        // What a script goes on with: the tmux user as resolved, and the line that attaches to it.
+        const created = { host: opts.host, user: opts.user ?? ctx.sessions.target(opts.host).user, session: name, command: opts.cmd ?? null, policy: decision?.policy ?? null, enforcement, attach: `remux session attach ${quoteWord(name)} --host ${quoteWord(opts.host)}${opts.user ? ` --user ${quoteWord(opts.user)}` : ''}` };
+        inv.stdout.write(`${JSON.stringify(created)}\n`);
+      }
       return opts.attach ? attachIn(inv, runner, ctx, name, opts, false) : EXIT.OK;
     },
   );

@@ -308,6 +308,20 @@ describe('remux code', { timeout: 300_000 }, () => {
     assert.match(record?.error ?? '', /the srt sandbox cannot start/);
   });
 
+  it('start --json and kill --json: one JSON document a script goes on with (the ID, host agents, the next lines)', async () => {
+    const started = await code('start', repo, '--sandbox', 'none', '--agent', 'sleep 300', '--json');
+    assert.equal(started.code, 0, started.stderr);
+    const s = JSON.parse(started.stdout) as Record<string, unknown>;
+    const listed = (await list()).find((x) => x.id === s.id);
+    assert.ok(listed, started.stdout);
+    assert.deepEqual({ ...s, state: listed.state }, { ...listed, host: 'agents', attach: `remux code attach ${String(s.id)}`, logs: `remux code logs ${String(s.id)}`, kill: `remux code kill ${String(s.id)} -f` });
+    assert.equal(liveTmux().includes(`agent-${String(s.id)}`), true);
+    const killed = await code('kill', String(s.id), '-f', '--json');
+    assert.equal(killed.code, 0, killed.stderr);
+    assert.deepEqual(JSON.parse(killed.stdout), { id: s.id, name: s.name, host: 'agents', state: 'exited' });
+    assert.equal(liveTmux().includes(`agent-${String(s.id)}`), false);
+  });
+
   it('starts nothing when its audit record cannot be written first', async () => {
     const before = liveTmux();
     const since = new Date().toISOString();

@@ -126,6 +126,18 @@ describe('remux session attach in a terminal', { timeout: 120_000 }, () => {
     assert.ok(existsSync(log));
   });
 
+  test('new --json: the session as created, its tmux user resolved, how its command is bounded and the line that attaches', async () => {
+    const made = await remux(['session', 'new', 'scripted', '--host', 'box', '--cmd', 'cat', '--json'], { env });
+    assert.equal(made.code, 0, made.stderr);
+    assert.deepEqual(JSON.parse(made.stdout), { host: 'box', user: userInfo().username, session: 'scripted', command: 'cat', policy: 'read_only', enforcement: 'sandbox', attach: 'remux session attach scripted --host box' });
+    const plain = await remux(['session', 'new', 'plain', '--host', 'box', '--json', '--no-daemon'], { env });
+    assert.deepEqual(JSON.parse(plain.stdout), { host: 'box', user: userInfo().username, session: 'plain', command: null, policy: null, enforcement: null, attach: 'remux session attach plain --host box' });
+    const both = await remux(['session', 'new', 'both', '--host', 'box', '--json', '--attach'], { env });
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /--attach and --json do not go together/);
+    for (const name of ['scripted', 'plain']) assert.equal((await remux(['session', 'kill', name, '--host', 'box', '-f'], { env })).code, 0);
+  });
+
   test('kill asks to type the name (through the daemon): a wrong name kills nothing, the right one kills', async () => {
     assert.equal((await remux(['session', 'new', 'doomed', '--host', 'box'], { env })).code, 0);
     const killTyping = async (typed: string): Promise<{ code: number; out: string }> => {

@@ -21,7 +21,8 @@ export function registerCode(program: Command): void {
     .option('--agent <agent>', "claude | codex | gemini | aider | 'CMD' (default: agents.default_agent)")
     .option('--sandbox <sandbox>', `${SANDBOX_KINDS.join(' | ')} (default: agents.default_sandbox, srt)`)
     .option('--worktree <branch>', 'work in a new git worktree on BRANCH (under $REMUX_HOME/worktrees)')
-    .addHelpText('after', '\nExamples:\n  remux code start ~/projects/myapp -p "Fix the failing tests"\n  remux code start . --agent codex --worktree fix-tests --no-attach\n  remux code start . --agent \'aider --model sonnet\' --sandbox none')
+    .option('--json', 'print the session as code ls --json does, with its host and the lines that attach, show and kill it (never attaches)')
+    .addHelpText('after', '\nExamples:\n  remux code start ~/projects/myapp -p "Fix the failing tests"\n  remux code start . --agent codex --worktree fix-tests --no-attach\n  remux code start . --agent \'aider --model sonnet\' --sandbox none\n  id=$(remux code start . -p "Fix the failing tests" --json | jq -r .id)')
     .action(async (workspace: string, opts: Record<string, string | boolean | undefined>) => {
       const { startCommand } = await import('../code-commands.js');
       await startCommand(workspace, opts);
@@ -67,8 +68,9 @@ export function registerCode(program: Command): void {
     .description('end a session and every process of its agent (asks to type the ID)')
     .argument('<id>')
     .option('-f, --force', 'do not ask')
-    .addHelpText('after', examples('remux code kill 3f2a', 'remux code kill 3f2a -f'))
-    .action(async (id: string, opts: { force?: boolean }) => (await import('../code-commands.js')).killCommand(id, opts));
+    .option('--json', 'print {id, name, host, state} of the session killed as JSON')
+    .addHelpText('after', examples('remux code kill 3f2a', 'remux code kill 3f2a -f', 'remux code kill 3f2a -f --json'))
+    .action(async (id: string, opts: { force?: boolean; json?: boolean }) => (await import('../code-commands.js')).killCommand(id, opts));
 
   completes(code.command('rm'), { id: 'agent-session' })
     .alias('remove')

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { completes } from './completion.js';
-import { examples } from '../output.js';
+import { examples, UsageError } from '../output.js';
 import type { ClientHost, Runner } from '../client-commands.js';
 import type { ListOptions } from '../recording-commands.js';
 import type { Invocation } from '../invocation.js';
@@ -23,6 +23,7 @@ export interface NewOptions extends SessionOptions {
   cmd?: string;
   policy?: string;
   attach?: boolean;
+  json?: boolean;
 }
 
 export interface AttachOptions extends SessionOptions {
@@ -97,6 +98,7 @@ is not allowed: empty and forbidden are different facts. Exit status 255 if a ho
     .option('-c, --cmd <command>', 'startup command (parsed strictly and checked against the policy; default: the login shell)')
     .option('-p, --policy <name>', 'policy for the startup command (default: default_policy in config.yaml); where it uses the OS sandbox, the command runs in one for as long as the session lives')
     .option('-a, --attach', 'attach to it once created')
+    .option('--json', 'print {host, user, session, command, policy, enforcement, attach} as JSON')
     .addHelpText(
       'after',
       `
@@ -104,12 +106,14 @@ Examples:
   remux session new build --host web1
   remux session new tests --host web1 --user deploy --cmd 'npm test' --policy dev
   remux session new work --attach                 # on this machine (--host localhost)
+  remux session new build --host web1 --cmd 'make test' --json | jq -r .attach
 
 Exit status: 0 created; 2 bad name, user or command syntax; 77 command denied by the policy;
 1 tmux refused (a session of that name exists); 255 host unreachable.`,
     )
     .action(async (name: string, opts: NewOptions) => {
       const { attachSession, newSession } = await import('../session-commands.js');
+      if (opts.attach && opts.json) throw new UsageError('--attach and --json do not go together', 'create it with --json, then attach with: remux session attach NAME --host HOST');
       if (!opts.attach) return run(opts, (inv, runner) => newSession(inv, runner, name, opts));
       // Attaching needs this process's terminal: the attach runs here (a daemon hands the whole line back).
       // A running daemon still makes the session, so that its recorder (sessions.record: sessions) has it
