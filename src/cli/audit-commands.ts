@@ -9,7 +9,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { auditFilterFor, auditOutOfScope } from '../core/scope.js';
 import type { LsOptions } from './commands/audit.js';
 import { openAudit, tokenReader } from './context.js';
-import { cellText, limitOption, printJson, printJsonLine, printTable, UsageError, utcCell } from './output.js';
+import { type Cell, cellText, limitOption, printJson, printJsonLine, printTable, UsageError, utcCell } from './output.js';
 
 function parseLevel(level: string | undefined): AuditLevel | undefined {
   if (level === undefined) return undefined;
@@ -91,6 +91,72 @@ export async function listAudit(opts: LsOptions): Promise<void> {
   } finally {
     store.close();
   }
+}
+
+/**
+ * `audit show ID`: one action whole, as `audit ls` cuts it to a row. With REMUX_TOKEN, one of its
+ * principal's own actions (as GET /api/audit shows them): another's reads as no such action.
+ */
+export function showAudit(id: string, opts: { json?: boolean }): void {
+  if (!isActionId(id)) throw new UsageError(`${JSON.stringify(id)}: not an action id`, 'give an ID as remux audit ls shows it (a whole number, like 1234)');
+  const filter = scoped({});
+  const store = openAudit();
+  let action: AuditAction | undefined;
+  try {
+    const seq = Number(id);
+    action = store.list({ ...filter, sinceSeq: seq - 1, beforeSeq: seq + 1 })[0];
+  } finally {
+    store.close();
+  }
+  if (!action) throw new UsageError(`no action ${id} in ${auditDbFile()}`, 'remux audit ls lists the actions and their IDs');
+  if (opts.json) return printJson(actionJson(action));
+  process.stdout.write(detailText(action));
+}
+
+/** Who acted through what: the principal's name says it for the local user (cli:LOGIN) and agents; a token's principal is named only. */
+function frontEnd(principal: string): string {
+  if (principal.startsWith('cli:')) return 'the command line, as the local user';
+  if (principal.startsWith('agent:gateway-')) return 'a remux agent (the gateway on that host)';
+  if (principal.startsWith('agent:')) return `an AI agent session (remux code, ${principal.slice('agent:'.length)})`;
+  return 'a token (CLI with REMUX_TOKEN, web console, API or MCP)';
+}
+
+function detailText(a: AuditAction): string {
+  const b = a.begin;
+  const e = a.end;
+  const ms = (v: number | null | undefined): string | null => (v == null ? null : `${Math.round(v)} ms`);
+  const status = a.status === 'incomplete' ? 'incomplete: begun, no end recorded (still running, or remux stopped meanwhile)' : 'complete';
+  const fields: Array<[string, Cell]> = [
+    ['action', `${a.id} (${status})`],
+    ['level', a.level],
+    ['time (UTC)', utcCell(b.ts, 'ms')],
+    ['principal', b.principal],
+    ['through', frontEnd(b.principal)],
+    ['host', b.host],
+    ['operation', b.operation],
+    ['command', b.command],
+    ['argv', b.argv === null ? null : JSON.stringify(b.argv)],
+    ['resource', b.resource],
+    ['policy', b.policy],
+    ['decision', b.decision],
+    ['rule', b.rule],
+    // The decision's reason, and how it was enforced (the OS sandbox, static checks, stages let out).
+    ['reason', b.reason],
+    ['approval', e?.approval ? `${approvalWords(e.approval)}${e.approval.id ? ` (approval ${e.approval.id})` : ''}` : null],
+    ['recording', b.recording],
+    ['exit', a.status === 'incomplete' ? null : (e?.exitCode ?? null)],
+    ['signal', e?.signal ?? null],
+    ['took', ms(e?.durationMs)],
+    ['output', e?.bytesOut == null ? null : `${e.bytesOut} bytes${e.bytesErr ? `, ${e.bytesErr} on stderr` : ''}${e.truncated ? ' (truncated)' : ''}`],
+    ['timed out', e?.timedOut ? 'yes' : null],
+    ['refused', e?.refusal ?? null],
+    ['error', e?.error ?? null],
+  ];
+  const width = Math.max(...fields.map(([k]) => k.length));
+  return fields
+    .filter(([, v]) => v !== null && v !== undefined && v !== '')
+    .map(([k, v]) => `${k.padEnd(width)}  ${cellText(v)}\n`)
+    .join('');
 }
 
 /** `--anchor SEQ:HASH`: a head printed by an earlier verify (`head #SEQ HASH`, or --json's head). */

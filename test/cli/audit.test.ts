@@ -61,6 +61,36 @@ function homeWithThreeRuns(): { h: ReturnType<typeof tempHome>; env: Record<stri
 describe('remux audit', () => {
   const { h, env } = homeWithThreeRuns();
 
+  test('show ID prints one action whole (text and --json as ls --json has it); an unknown or malformed ID is a usage error', async () => {
+    const two = (await listed(env)).find((a) => a.command === 'echo two')!;
+    const json = await remux(['audit', 'show', String(two.id), '--json'], { env });
+    assert.equal(json.code, 0, json.stderr);
+    const ls = await remux(['audit', 'ls', '--json', '--limit', '0'], { env });
+    assert.deepEqual(JSON.parse(json.stdout), ls.stdout.trim().split('\n').map((l) => JSON.parse(l) as Listed).find((a) => a.id === two.id));
+    const text = await remux(['audit', 'show', String(two.id)], { env });
+    assert.equal(text.code, 0, text.stderr);
+    for (const line of [
+      new RegExp(`^action +${two.id} \\(complete\\)$`),
+      /^principal +cli:\S+$/,
+      /^through +the command line, as the local user$/,
+      /^host +local$/,
+      /^operation +exec$/,
+      /^command +echo two$/,
+      /^argv +\["echo","two"\]$/,
+      /^policy +p$/,
+      /^decision +allow$/,
+      /^reason +allowed: /,
+      /^exit +0$/,
+      /^took +\d+ ms$/,
+      /^output +4 bytes$/,
+    ]) assert.ok(text.stdout.split('\n').some((l) => line.test(l)), `${line}: ${text.stdout}`);
+    const missing = await remux(['audit', 'show', '999999'], { env });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^remux: no action 999999 in \S+audit\.db\nhint: remux audit ls lists the actions/);
+    assert.equal((await remux(['audit', 'show', '12abc'], { env })).code, 2);
+    assert.match((await remux(['audit', 'ls', '--help'], { env })).stdout, /remux audit show ID prints one action whole/);
+  });
+
   test('export --jsonl writes every record with its hash chain', async () => {
     const r = await remux(['audit', 'export', '--jsonl'], { env });
     assert.equal(r.code, 0, r.stderr);
@@ -278,6 +308,19 @@ describe('remux audit with REMUX_TOKEN', () => {
     assert.equal(other.code, 77);
     assert.equal(other.stderr.split('\n')[0], "remux: out of scope for alice: only admins see other principals' actions");
     assert.equal(other.stdout, '');
+  });
+
+  test("show as a scoped principal shows its own actions; another's reads as no such action, as the API hides it", async () => {
+    const all = (await listed(env)).filter((a) => a.command.startsWith('echo by-'));
+    const id = (who: string): string => String(all.find((a) => a.command === `echo by-${who}`)!.id);
+    const own = await remux(['audit', 'show', id('alice'), '--json'], { env: as('alice') });
+    assert.equal(own.code, 0, own.stderr);
+    assert.equal((JSON.parse(own.stdout) as Listed).command, 'echo by-alice');
+    const other = await remux(['audit', 'show', id('bob')], { env: as('alice') });
+    assert.equal(other.code, 2);
+    assert.equal(other.stdout, '');
+    assert.match(other.stderr, new RegExp(`^remux: no action ${id('bob')} in `));
+    assert.equal((await remux(['audit', 'show', id('bob'), '--json'], { env: as('root') })).code, 0);
   });
 
   test("ls --follow as a scoped principal prints its own new actions, not another's", async () => {

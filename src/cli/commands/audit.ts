@@ -22,7 +22,7 @@ function lsCommand(cmd: Command): Command {
     .option('-n, --limit <n>', 'show the newest N actions (default 50; 0 = all)')
     .option('--before <id>', 'only actions older than this one (the oldest ID of the page before)')
     .option('--json', 'one JSON object per action (NDJSON)')
-    .addHelpText('after', '\nExamples:\n  remux audit ls\n  remux audit ls --level deny --json\n  remux audit ls --follow\n  remux audit ls --limit 20 --before 1234   # the 20 before action 1234')
+    .addHelpText('after', '\nExamples:\n  remux audit ls\n  remux audit ls --level deny --json\n  remux audit ls --follow\n  remux audit ls --limit 20 --before 1234   # the 20 before action 1234\n\nA row is cut to a line: remux audit show ID prints one action whole (argv, rule, reason and enforcement,\napproval, exit status, durations, error).')
     .action(async (opts: LsOptions) => {
       const { listAudit } = await import('../audit-commands.js');
       await listAudit(opts);
@@ -33,9 +33,20 @@ export function registerAudit(program: Command): void {
   const audit = program
     .command('audit')
     .description('read, follow, verify and export the audit trail')
-    .addHelpText('after', examples('remux audit ls --level deny', 'remux audit ls --follow', 'remux audit verify', 'remux audit export --jsonl > audit.jsonl'));
+    .addHelpText('after', examples('remux audit ls --level deny', 'remux audit ls --follow', 'remux audit show 1234', 'remux audit verify', 'remux audit export --jsonl > audit.jsonl'));
 
   lsCommand(audit.command('ls').alias('list').description('list recorded actions, oldest first'));
+
+  audit
+    .command('show')
+    .description('print one recorded action whole: argv, decision, rule, reason and enforcement, approval, exit status, durations, error')
+    .argument('<id>', 'an action ID, as audit ls shows it')
+    .option('--json', 'print it as one JSON object (the fields of audit ls --json)')
+    .addHelpText('after', examples('remux audit show 1234', 'remux audit show 1234 --json | jq .argv'))
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const { showAudit } = await import('../audit-commands.js');
+      showAudit(id, opts);
+    });
 
   audit
     .command('verify')
