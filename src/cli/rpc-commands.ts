@@ -1,6 +1,7 @@
 // `remux rpc HOSTS Tool.method ARGS…`: one runtime call per host (src/runtime), through a running daemon
 // (forwarded like `client run`) or in this process; with --tools FILE, also a custom tool's method (always
 // in this process: rpc-tools.ts).
+import { quoteWord } from '../command/render.js';
 import { EXIT } from '../core/exit-codes.js';
 import { nearName } from '../core/spelling.js';
 import type * as RuntimeModule from '../runtime/index.js';
@@ -91,7 +92,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
         ...(opts.policy ? { policy: opts.policy } : {}),
         approve,
         onLog: (name, r) => inv.stderr.write(`${name}: ${r.level} ${r.name}: ${r.msg}\n`),
-        onProgress: (r) => render(inv, r, methodName, print, opts.json === true, single),
+        onProgress: (r) => render(inv, r, methodName, print, opts.json === true, single, () => denialHint(runtime, r, methodName, isExec ? args : null)),
       });
     } catch (err) {
       // A selector that picks no host is the caller's mistake, exiting as `client run`'s does.
@@ -202,7 +203,22 @@ function errorJson(err: Error): { type: string; message: string; errno: number |
   return { type: typeof e.type === 'string' ? e.type : e.name, message: e.message, errno: typeof e.errno === 'number' ? e.errno : null };
 }
 
-function render(inv: Invocation, r: HostResult<unknown>, method: string, print: RuntimeModule.CliSpec['print'], json: boolean, single: boolean): void {
+/**
+ * How to see why a host refused the call, as `client run`'s denial says it: a command's `policy check`
+ * line (`command`: Exec's words), else the operation and path the policy denied, under which rule.
+ */
+function denialHint(runtime: Runtime, r: HostResult<unknown>, method: string, command: readonly string[] | null): string {
+  const decision = !r.ok && r.error instanceof runtime.DeniedError ? r.error.decision : null;
+  // Refused by the principal's scope or an approver: no rule to look at.
+  if (decision === null) return "hint: `remux policy show NAME` lists a policy's rules; call with --policy NAME to use another one\n";
+  if (command !== null) return `hint: see why with \`remux policy check ${decision.policy} -- ${quoteWord(command.map(quoteWord).join(' '))}\`\n`;
+  const denied = decision.checks.find((c) => c.effect === decision.effect);
+  const what = denied ? `${denied.operation} ${denied.resource}` : method;
+  const rule = decision.rule ? `rule #${decision.rule.index} at ${decision.rule.source.file}:${decision.rule.source.line}` : 'no rule allows it';
+  return `hint: ${method} asks for ${what}, which policy ${decision.policy} denies (${rule}): see its rules with \`remux policy show ${decision.policy}\`, or call with --policy NAME to use another one\n`;
+}
+
+function render(inv: Invocation, r: HostResult<unknown>, method: string, print: RuntimeModule.CliSpec['print'], json: boolean, single: boolean, hint: () => string): void {
   const host = r.host;
   if (json) {
     const value = r.ok && Buffer.isBuffer(r.value) ? r.value.toString('base64') : r.ok ? r.value : undefined;
@@ -211,7 +227,7 @@ function render(inv: Invocation, r: HostResult<unknown>, method: string, print: 
   }
   if (!r.ok) {
     inv.stderr.write(`${single ? 'remux' : host}: ${r.error.message}\n`);
-    if (single && r.kind === 'denied') inv.stderr.write('hint: `remux policy show NAME` lists a policy\'s rules; call with --policy NAME to use another one\n');
+    if (single && r.kind === 'denied') inv.stderr.write(hint());
     return;
   }
   const v = r.value;

@@ -1,4 +1,5 @@
 // Errors of the runtime, as TypeScript sees them.
+import type { Decision } from '../policy/types.js';
 
 /** An exception raised on the host: its Python type name, message, errno and traceback. */
 export class RemoteError extends Error {
@@ -71,6 +72,8 @@ export class DeniedError extends Error {
     message: string,
     /** The audit record of the refusal. */
     readonly actionId: number | null,
+    /** The policy's decision, when a policy refused it (what was denied, under which rule). */
+    readonly decision: Decision | null = null,
   ) {
     super(message);
     this.name = 'DeniedError';

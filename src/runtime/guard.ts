@@ -69,7 +69,7 @@ export interface CallDone {
 /** Refusals are audited, then thrown: nothing reached the host. */
 async function refused(g: Guard, asked: Asked, started: number, outcome: Outcome, exitCode: number, message: string, decision: Decision | null = null): Promise<never> {
   const r = await refuse(g.ctx, asked, started, outcome, exitCode, message, decision);
-  throw refusalError(outcome, message, r.actionId);
+  throw refusalError(outcome, message, r.actionId, decision);
 }
 
 /**
@@ -77,9 +77,9 @@ async function refused(g: Guard, asked: Asked, started: number, outcome: Outcome
  * the link down) is unreachable, a command or path the parser or the checks reject is a usage error
  * (exit 2, as `client run` says), and only the rest is a denial (77).
  */
-function refusalError(outcome: Outcome, message: string, actionId: number | null): Error {
+function refusalError(outcome: Outcome, message: string, actionId: number | null, decision: Decision | null = null): Error {
   if (outcome === 'unreachable') return new ProtocolError(message);
-  if (outcome !== 'rejected') return new DeniedError(message, actionId);
+  if (outcome !== 'rejected') return new DeniedError(message, actionId, decision);
   const err = new ArgumentError(message);
   err.actionId = actionId;
   return err;
@@ -600,7 +600,7 @@ async function execOnHost(g: Guard, action: ExecAction, stdin: NodeJS.ReadableSt
     case 'denied':
     case 'rejected':
     case 'rate_limited':
-      throw refusalError(r.outcome, message, r.actionId);
+      throw refusalError(r.outcome, message, r.actionId, r.decision ?? null);
     case 'unreachable':
       throw new ProtocolError(`${g.hostName}: ${message}`);
     case 'error':

@@ -45,6 +45,24 @@ describe('remux rpc output', { timeout: 120_000 }, () => {
     assert.deepEqual(JSON.parse(json.stdout), { host: 'localhost', ok: true, value: { changed: false, created: false } });
   });
 
+  test('a denial names what was denied and how to see why, as client run\'s does: a command\'s policy check line, a path\'s operation and rule', async () => {
+    const exec = await remux(['rpc', 'localhost', 'Exec.command', '--', 'rm', '-rf', join(h.home, 'w')], { env: h.env });
+    assert.equal(exec.code, 77, exec.stderr);
+    assert.equal(exec.stderr.split('\n')[1], `hint: see why with \`remux policy check rt -- 'rm -rf ${join(h.home, 'w')}'\``);
+    // The line it gives explains the denial.
+    const check = await remux(['policy', 'check', 'rt', '--', `rm -rf ${join(h.home, 'w')}`], { env: h.env });
+    assert.equal(check.code, 77);
+    assert.match(check.stdout, /execute_binary \/\S*\/rm/);
+    const read = await remux(['rpc', 'localhost', 'FileSystem.readText', '/etc/hostname'], { env: h.env });
+    assert.equal(read.code, 77, read.stderr);
+    assert.equal(read.stderr, 'remux: read_file /etc/hostname: no rule of policy rt allows it\nhint: FileSystem.readText asks for read_file /etc/hostname, which policy rt denies (no rule allows it): see its rules with `remux policy show rt`, or call with --policy NAME to use another one\n');
+    // Refused by a rule: the rule, and where it is written.
+    writeFileSync(join(h.home, 'policies.yaml'), readFileSync(join(h.home, 'policies.yaml'), 'utf8').replace('    capabilities:\n', `    capabilities:\n      - { operation: read_file, resource: "${h.home}/secret", effect: deny }\n`));
+    const ruled = await remux(['rpc', 'localhost', 'FileSystem.readText', join(h.home, 'secret')], { env: h.env });
+    assert.equal(ruled.code, 77, ruled.stderr);
+    assert.match(ruled.stderr, new RegExp(`\nhint: FileSystem\\.readText asks for read_file ${join(h.home, 'secret')}, which policy rt denies \\(rule #0 at ${join(h.home, 'policies.yaml')}:5\\): see its rules`));
+  });
+
   test('Ctrl-C before the call reached the host: "interrupted" and 130, not a host out of reach', async () => {
     const child = spawnRemux(['rpc', 'localhost', '--python', slowPython, 'FileSystem.readText', join(h.home, 'policies.yaml')], { env: h.env });
     let stderr = '';

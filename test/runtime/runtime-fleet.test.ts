@@ -192,7 +192,7 @@ describe('the runtime over SSH', { timeout: 120_000 }, () => {
     // One host denied: the refusal, and where to look next.
     const denied = await remux(['rpc', 'h1', 'FileSystem.readText', '/etc/shadow'], { env: env() });
     assert.equal(denied.code, 77);
-    assert.match(denied.stderr, /^remux: .*\/etc\/shadow.*\nhint: `remux policy show NAME` lists a policy's rules; call with --policy NAME to use another one\n$/s);
+    assert.match(denied.stderr, /^remux: .*\/etc\/shadow.*\nhint: FileSystem\.readText asks for read_file \/etc\/shadow, which policy (\S+) denies \(no rule allows it\): see its rules with `remux policy show \1`, or call with --policy NAME to use another one\n$/s);
     // A mistyped method, or the hosts left out: exit 2 and what was most likely meant.
     const typo = await remux(['rpc', 'h1', 'FileSytem.readText', `${root}/a.txt`], { env: env() });
     assert.equal(typo.code, 2);
