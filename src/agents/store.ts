@@ -90,6 +90,27 @@ export function isOver(s: AgentSession): boolean {
   return s.state === 'exited' || s.state === 'failed';
 }
 
+/**
+ * Whether the session's supervisor still runs: its pid is a process whose argv names the session
+ * (`node supervisor.mjs ID`), not one the system gave the pid to since. A tmux server that does not list
+ * the session may be another than the one it was started on (another TMUX_TMPDIR): its supervisor, the
+ * pane's process, says it lives.
+ */
+export function supervisorRuns(s: AgentSession): boolean {
+  if (s.pid === null) return false;
+  try {
+    const argv = readFileSync(`/proc/${s.pid}/cmdline`, 'utf8').split('\0');
+    return argv[2] === s.id && argv[1]?.endsWith('supervisor.mjs') === true;
+  } catch {
+    return false;
+  }
+}
+
+/** Over though its record does not say so: its tmux session is not among `live` and its supervisor is gone. */
+export function endedUnsaid(s: AgentSession, live: Set<string>): boolean {
+  return !isOver(s) && !live.has(s.tmux) && !supervisorRuns(s);
+}
+
 /** The supervisor's word on its sandbox: running (with or without hooks), or failed with why. */
 export function reportStart(id: string, outcome: { error: string } | { hooks: boolean }, env: NodeJS.ProcessEnv = process.env): void {
   changeSessions((sessions) => Object.assign(findSession(sessions, id), 'error' in outcome ? { state: 'failed', error: outcome.error } : { state: 'running', error: null, hooks: outcome.hooks }), env);

@@ -21,8 +21,8 @@ import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
 import { checkAgentProgram, checkBackend, checkWorkspace, removeAgentTmp } from '../agents/sandbox.js';
-import { changeSessions, envFileOf, findSession, isOver, logFileOf, newId, readSessions, SANDBOX_KINDS, type AgentSession, type SandboxKind } from '../agents/store.js';
-import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveSessions, newSession } from '../agents/tmux.js';
+import { changeSessions, endedUnsaid, envFileOf, findSession, isOver, logFileOf, newId, readSessions, SANDBOX_KINDS, type AgentSession, type SandboxKind } from '../agents/store.js';
+import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
 import { processInvocation } from './invocation.js';
 import { printJson, printTable, UsageError, utcCell } from './output.js';
 
@@ -260,7 +260,8 @@ function reconciled(): AgentSession[] {
   const live = liveSessions();
   return changeSessions((sessions) => {
     for (const s of sessions) {
-      if (isOver(s) || live.has(s.tmux)) continue;
+      // One this process's tmux server does not list whose supervisor runs lives on another server.
+      if (!endedUnsaid(s, live)) continue;
       s.state = 'exited';
       removeAgentTmp(s.id); // its supervisor may have been killed before it could
     }
@@ -296,7 +297,20 @@ export async function statusCommand(opts: { json?: boolean }): Promise<void> {
 function running(ref: string): AgentSession {
   const session = findSession(reconciled(), ref);
   if (isOver(session)) throw new UsageError(`agent session ${session.id} (${session.name}) has exited`, `start it again with remux code restart ${session.id}`);
-  return session;
+  return seen(session);
+}
+
+/**
+ * The session, when this process's tmux server has it or it is over. One that runs on a tmux server this
+ * process does not see (started with another TMUX_TMPDIR or REMUX_TMUX_SOCKET) is refused: its pane is out
+ * of reach, and a kill here would remove its files while its agent went on.
+ */
+function seen(session: AgentSession): AgentSession {
+  if (isOver(session) || hasSession(session.tmux)) return session;
+  throw new UsageError(
+    `agent session ${session.id} (${session.name}) runs (its supervisor is pid ${session.pid}) on a tmux server this command does not see: tmux -L ${socketName()} in ${process.env.TMUX_TMPDIR || '/tmp'} has no session ${session.tmux}`,
+    'run remux with the TMUX_TMPDIR (and REMUX_TMUX_SOCKET) the session was started with',
+  );
 }
 
 /**
@@ -334,7 +348,7 @@ export async function logsCommand(ref: string, opts: { follow?: boolean }): Prom
 
 /** The session's screen now (and, following, what it shows next until it ends), or its scrollback saved at its exit. */
 async function printLogs(ref: string, follow: boolean): Promise<void> {
-  const session = findSession(reconciled(), ref);
+  const session = seen(findSession(reconciled(), ref));
   if (!hasSession(session.tmux)) {
     // Its supervisor kept the scrollback when the agent exited (not when the session was killed).
     const saved = existsSync(logFileOf(session.id)) ? readFileSync(logFileOf(session.id), 'utf8') : null;
@@ -368,7 +382,7 @@ async function printLogs(ref: string, follow: boolean): Promise<void> {
 
 export async function restartCommand(ref: string): Promise<void> {
   const principal = await finder(ref, 'restart it');
-  const session = findSession(reconciled(), ref);
+  const session = seen(findSession(reconciled(), ref));
   checkBackend(session.sandbox);
   checkAgentProgram(session.agent, launchArgv({ agent: session.agent })[0] as string, session.workspace, session.sandbox);
   if (session.sandbox !== 'none') checkWorkspace(session.workspace, loadConfig().config.agents, remuxHome());
@@ -386,7 +400,7 @@ export async function restartCommand(ref: string): Promise<void> {
 
 export async function killCommand(ref: string, opts: { force?: boolean; json?: boolean }): Promise<void> {
   const principal = await finder(ref, 'kill it');
-  const session = findSession(reconciled(), ref);
+  const session = seen(findSession(reconciled(), ref));
   if (!opts.force) {
     if (!process.stdin.isTTY) throw new UsageError(`remux code kill ${ref} asks to type the session's ID, and stdin is not a terminal`, 'add -f to kill without asking');
     const rl = createInterface({ input: process.stdin, output: process.stdout });

@@ -226,6 +226,23 @@ describe('remux code', { timeout: 300_000 }, () => {
     }
   });
 
+  it('a command that looks at another tmux server (another TMUX_TMPDIR) leaves a running session running and its files in place', async () => {
+    const r = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300', '-n', 'elsewhere');
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.split(' ')[0]!;
+    await until('running', async () => (await list()).find((x) => x.id === id && x.state === 'running'));
+    const other = { ...env, REMUX_TMUX_SOCKET: `${socket}-other` };
+    const ls = await remux(['code', 'ls', '-a', '--json'], { env: other, via: 'node' });
+    assert.equal((JSON.parse(ls.stdout) as Array<Record<string, unknown>>).find((x) => x.id === id)?.state, 'running', 'not marked exited');
+    const kill = await remux(['code', 'kill', id, '-f'], { env: other, via: 'node' });
+    assert.equal(kill.code, 2);
+    assert.match(kill.stderr, new RegExp(`agent session ${id} \\(elsewhere\\) runs \\(its supervisor is pid \\d+\\) on a tmux server this command does not see`));
+    assert.match(kill.stderr, /hint: run remux with the TMUX_TMPDIR \(and REMUX_TMUX_SOCKET\) the session was started with/);
+    assert.ok(existsSync(join(t.home, 'agents', `${id}.env`)), 'its secrets file is still there for its supervisor');
+    assert.ok(liveTmux().split('\n').includes(`agent-${id}`), 'its tmux session lives on');
+    assert.equal((await code('kill', id, '-f')).code, 0, 'from its own tmux server it is killed');
+  });
+
   it('an agent that started and exited before the CLI looked is a start, not a supervisor failure', async () => {
     // `true` under --sandbox none: started and gone within a few ms, between two looks of the CLI.
     const r = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'true', '-n', 'blink');

@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { isOver, logFileOf, readSessions } from '../../agents/store.js';
+import { endedUnsaid, logFileOf, readSessions } from '../../agents/store.js';
 import { AGENTS_HOST, liveSessions } from '../../agents/tmux.js';
 import type { GatewayContext } from '../../core/context.js';
 import { hostInScope } from '../../core/scope.js';
@@ -27,8 +27,8 @@ export function registerAgentRoutes(api: FastifyInstance, ctx: GatewayContext, p
       id: s.id,
       name: s.name,
       agent: s.agent,
-      // A record whose tmux session is gone is over, whatever it last said (`code ls` writes that down).
-      state: !isOver(s) && !live.has(s.tmux) ? 'exited' : s.state,
+      // A record whose tmux session and supervisor are gone is over, whatever it last said (`code ls` writes that down).
+      state: endedUnsaid(s, live) ? 'exited' : s.state,
       exitStatus: s.exitStatus ?? null,
       workspace: s.workspace,
       branch: s.branch,
