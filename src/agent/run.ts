@@ -7,7 +7,7 @@
 // it). What arrives after a silence is handled only once the gateway shows the connection is still its
 // own (connectOnce).
 import { homedir, userInfo } from 'node:os';
-import { rootCertificates } from 'node:tls';
+import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import type { GatewayContext } from '../core/context.js';
@@ -56,6 +56,46 @@ function untrusted(url: URL, err: NodeJS.ErrnoException, ca: AgentOptions['ca'])
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
 
+/** --gateway as the user wrote it, with the other scheme: what to dial instead. */
+function withScheme(gateway: string, scheme: 'ws' | 'wss'): string {
+  return gateway.replace(/^[a-z]+:/i, `${scheme}:`);
+}
+
+/** wss:// to a port that answered in plain text (a gateway with http.tls: false, or no gateway): retrying cannot fix it. */
+function plainPort(url: URL, gateway: string): AgentEnd {
+  const message = `${url.host} does not speak TLS (it answered wss:// in plain text): the gateway there serves plain HTTP, or it is not the gateway's port`;
+  return {
+    exitCode: EXIT.USAGE,
+    message,
+    hint: LOOPBACK.test(url.hostname)
+      ? `dial ${withScheme(gateway, 'ws')} (plain, as the gateway there serves it: http.tls: false), or the port it serves TLS on`
+      : `dial the port the gateway serves TLS on, or the TLS proxy in front of it (plain ws:// is for loopback only)`,
+  };
+}
+
+/** ws:// to a port that serves TLS: retrying cannot fix it. */
+function tlsPort(url: URL, gateway: string): AgentEnd {
+  return { exitCode: EXIT.USAGE, message: `${url.host} serves TLS: plain ws:// cannot talk to it`, hint: `dial ${withScheme(gateway, 'wss')} (with --ca-file, a copy of the gateway's $REMUX_HOME/tls/cert.pem, when it made its own certificate)` };
+}
+
+/**
+ * Whether host:port of a ws:// URL completes a TLS handshake. A TLS server hangs up on a plain handshake without
+ * saying why; so does a gateway going away mid-handshake, which retrying heals. The certificate is not checked
+ * (nothing is sent over it; ws:// is loopback alone).
+ */
+function answersTls(url: URL, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 80), rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    const done = (yes: boolean): void => {
+      socket.destroy();
+      resolve(yes);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('secureConnect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
 /** The relay endpoint for --gateway: wss:// (https:// accepted); plain ws:// only to this machine. */
 export function relayUrl(gateway: string): URL {
   let url: URL;
@@ -89,6 +129,7 @@ export async function runAgent(opts: AgentOptions): Promise<AgentEnd> {
       continue;
     }
     if ('end' in outcome) return outcome.end;
+    if (outcome.hungUp && (await answersTls(url, opts.connectTimeoutMs ?? 15_000))) return tlsPort(url, opts.gateway);
     if (outcome.registered) attempt = 0;
     if (opts.signal?.aborted) break;
     const delay = backoff.nextDelay(attempt++);
@@ -110,7 +151,8 @@ const WITHOUT: Record<number, string> = {
   4: 'it does not say which stages its policy lets out of its sandbox (sandbox: false): they run in its sandbox here',
 };
 
-type Outcome = { registered: boolean; why: string } | { end: AgentEnd } | { end: AgentEnd; older: string };
+/** hungUp: a ws:// handshake the other end hung up on, as a TLS port does. */
+type Outcome = { registered: boolean; why: string; hungUp?: boolean } | { end: AgentEnd } | { end: AgentEnd; older: string };
 
 /** How a gateway that checks `v` as a literal refuses a newer one: its close reason names `v` alone. */
 const OLDER_GATEWAY = /^expected hello: bad frame at v:/;
@@ -249,8 +291,12 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
     });
     ws.on('error', (err: NodeJS.ErrnoException) => {
       if (UNTRUSTED.has(err.code ?? '')) settle({ end: untrusted(url, err, opts.ca) });
-      // A TLS port answers a plain ws:// handshake by hanging up: say what is likely wrong.
-      else if (url.protocol === 'ws:' && (err.code === 'ECONNRESET' || err.message === 'socket hang up')) settle({ registered, why: `connection to ${url.origin} failed: ${err.message} (does the gateway serve TLS? then use wss://)` });
+      // OpenSSL's "wrong version number": the first bytes back were not TLS (as a write error, EPROTO, when the handshake's write failed).
+      else if (err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || (err.code === 'EPROTO' && /wrong version number/.test(err.message))) settle({ end: plainPort(url, opts.gateway) });
+      // A TLS port answers a plain ws:// handshake by hanging up (runAgent then asks it for TLS).
+      else if (!registered && url.protocol === 'ws:' && (err.code === 'ECONNRESET' || err.message === 'socket hang up')) settle({ registered, why: `connection to ${url.origin} failed: ${err.message}`, hungUp: true });
+      // Nothing listens there: the gateway is down or restarting, which retrying waits out.
+      else if (err.code === 'ECONNREFUSED') settle({ registered, why: `connection to ${url.origin} refused: nothing listens on ${url.host} (the gateway's daemon is down, or listens on another port); waiting for it` });
       else settle({ registered, why: `connection to ${url.origin} failed: ${err.message}` });
     });
     ws.on('close', (code, reason) => {

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -291,5 +293,38 @@ describe('remux agent against a real daemon', () => {
     const garbage = await dial('--ca-file', join(ag.home, 'not.pem'));
     assert.equal(garbage.code, 2);
     assert.match(garbage.stderr, /--ca-file \S+not\.pem: not a PEM certificate/);
+  });
+
+  test('the wrong scheme ends the agent at once with the one to use; a gateway that is down is waited for, saying so', async () => {
+    const port = new URL(d.url).port;
+    const dial = (gateway: string) => remux(['agent', '--gateway', gateway, '--name', 'laptop', '--token-file', tokenFile, '--ca-file', d.caFile], { env: agentEnv(), timeoutMs: 10_000 });
+    // ws:// to the daemon's TLS port: it hangs up on a plain handshake, which retrying never changes.
+    const plainToTls = await dial(`ws://127.0.0.1:${port}`);
+    assert.equal(plainToTls.code, 2, plainToTls.stderr);
+    assert.match(plainToTls.stderr, new RegExp(`remux: 127\\.0\\.0\\.1:${port} serves TLS: plain ws:// cannot talk to it\nhint: dial wss://127\\.0\\.0\\.1:${port} \\(with --ca-file`));
+    assert.doesNotMatch(plainToTls.stderr, /connecting again/);
+    // wss:// to a plain HTTP port (a gateway with http.tls: false).
+    const plain = createServer((_req, res) => res.end('plain\n'));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    const plainPort = (plain.address() as AddressInfo).port;
+    try {
+      const tlsToPlain = await dial(`wss://127.0.0.1:${plainPort}`);
+      assert.equal(tlsToPlain.code, 2, tlsToPlain.stderr);
+      assert.match(tlsToPlain.stderr, new RegExp(`remux: 127\\.0\\.0\\.1:${plainPort} does not speak TLS \\(it answered wss:// in plain text\\).*\nhint: dial ws://127\\.0\\.0\\.1:${plainPort} \\(plain`));
+      assert.doesNotMatch(tlsToPlain.stderr, /EPROTO|connecting again/);
+    } finally {
+      plain.close();
+    }
+    // Nothing listening (the gateway down or restarting): retried, and the log says why.
+    const down = spawnRemux(['agent', '--gateway', `ws://127.0.0.1:${plainPort}`, '--name', 'laptop', '--token-file', tokenFile], { env: agentEnv() });
+    let log = '';
+    down.stderr!.setEncoding('utf8').on('data', (c: string) => (log += c));
+    try {
+      await waitFor('the agent to retry a gateway that is down', () => Promise.resolve(/connecting again/.test(log)));
+      assert.match(log, new RegExp(`connection to ws://127\\.0\\.0\\.1:${plainPort} refused: nothing listens on 127\\.0\\.0\\.1:${plainPort} \\(the gateway's daemon is down, or listens on another port\\); waiting for it; connecting again in \\d+ ms`));
+      assert.equal(down.exitCode, null, 'still running');
+    } finally {
+      down.kill('SIGTERM');
+    }
   });
 });
