@@ -14,7 +14,8 @@ import type { GatewayContext } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { Backoff, type BackoffOptions } from '../hosts/backoff.js';
-import { AGENT_PATH, CLOSE, GatewayFrameSchema, MAX_FRAME_BYTES, MIN_PROTOCOL_VERSION, parseFrame, PROTOCOL_VERSION, TERMINAL_INPUT_MAX_BYTES, type AgentFrame, type GatewayFrame, type Hello } from '../gateway/relay/protocol.js';
+import { closeReason } from '../gateway/close-reason.js';
+import { AGENT_PATH, BINARY_FRAME, CLOSE, GatewayFrameSchema, MAX_FRAME_BYTES, MIN_PROTOCOL_VERSION, parseFrame, PROTOCOL_VERSION, TERMINAL_INPUT_MAX_BYTES, type AgentFrame, type GatewayFrame, type Hello } from '../gateway/relay/protocol.js';
 import { AgentSession } from './serve.js';
 
 export interface AgentOptions {
@@ -266,10 +267,10 @@ function connectOnce(url: URL, opts: AgentOptions, version: number): Promise<Out
       for (const frame of frames) session.handle(frame);
     });
     ws.on('message', (data, isBinary) => {
-      const parsed = isBinary ? ({ ok: false, error: 'binary frame' } as const) : parseFrame(GatewayFrameSchema, data as Buffer);
+      const parsed = isBinary ? BINARY_FRAME : parseFrame(GatewayFrameSchema, data as Buffer);
       if (!parsed.ok) {
         settle({ registered, why: `the gateway sent a bad frame (${parsed.error})` });
-        return ws.close(CLOSE.protocol, parsed.error.slice(0, 120));
+        return ws.close(CLOSE.protocol, closeReason(parsed.error, parsed.brief));
       }
       const frame = parsed.frame;
       if (!registered) {

@@ -8,6 +8,8 @@
 //                     {"type":"exit","reason","code"} before the close. A watch that follows its
 //                     session's size (attach.ts) has "size":{"cols","rows"} in ready, and each change
 //                     as {"type":"size","cols","rows"}, after the output that came before it.
+//                     An attach refused (http/sessions-routes.ts) gets {"type":"refused","code","message"}
+//                     instead, then the close: its reason is the message when that fits (123 bytes).
 //   client -> server  text frame, JSON: {"type":"input","data":string} (dropped when read-only),
 //                     {"type":"resize","cols","rows"} (clamped by the attach; dropped when it follows),
 //                     {"type":"ack","bytes":N}: N output bytes rendered so far, counted from the start.

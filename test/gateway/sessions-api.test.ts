@@ -195,6 +195,25 @@ describe('sessions over HTTPS and the terminal WebSocket', { timeout: 60_000 }, 
     assert.equal(failed?.recording, null);
   });
 
+  test('a refused attach says why whole: in a refused message before the close, and as the close reason when that fits 123 bytes', async () => {
+    const SHORT = 'refused: the reason is in the refused message before this close';
+    const unknown = await openTerminal(d, { host: 'nowhere', name: 'x' }, bearer(d.tokens.boss!));
+    const unknownClosed = await unknown.closed;
+    assert.equal(unknownClosed.code, 4004);
+    assert.ok(Buffer.byteLength(unknownClosed.reason) <= 123 && unknownClosed.reason !== SHORT, unknownClosed.reason);
+    assert.deepEqual(unknown.control, [{ type: 'refused', code: 4004, message: unknownClosed.reason }], 'a reason that fits is the close reason too, as before');
+    // Reasons over 123 bytes were cut mid-word to fit: one naming the sessions there, one quoting a name in two-byte characters.
+    for (let i = 0; i < 4; i++) d.tmux('new-session', '-d', '-s', `many-sessions-here-${i}`);
+    const missing = await openTerminal(d, { host: 'box', name: 'no-such-session' }, bearer(d.tokens.boss!));
+    assert.deepEqual(await missing.closed, { code: 4004, reason: SHORT });
+    assert.equal(missing.control.length, 1);
+    assert.match(String(missing.control[0]!.message), /^no session "no-such-session" on box for tmux user \S+ \(sessions there: .*many-sessions-here-3\); see `remux session ls --host box`$/);
+    const name = 'é'.repeat(60);
+    const long = await openTerminal(d, { host: 'box', name }, bearer(d.tokens.boss!));
+    assert.deepEqual(await long.closed, { code: 1008, reason: SHORT });
+    assert.deepEqual(long.control, [{ type: 'refused', code: 1008, message: `bad session name ${JSON.stringify(name)}: use 1-64 letters, digits, "_" or "-"` }]);
+  });
+
   test('a paste into a pane that reads nothing waits without spinning the daemon, and nothing is written after the attach ends', async () => {
     d.tmux('new-session', '-d', '-s', 'deaf', 'sleep 600');
     const status = await remux(['daemon', 'status', '--json'], { env: { REMUX_HOME: d.home } });

@@ -2,13 +2,17 @@
 // own policies and audit stores, real commands. Both policies must allow; results are pushed; timeouts,
 // cancellation, 100 concurrent requests over one agent, a dead agent, duplicate names, protocol abuse.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { AddressInfo } from 'node:net';
+import { runAgent } from '../../src/agent/run.js';
+import { createContext } from '../../src/core/context.js';
+import { MAX_CLOSE_REASON_BYTES } from '../../src/gateway/close-reason.js';
 import { PROTOCOL_VERSION, AGENT_PATH, CHUNK_BYTES, INPUT_TAKEN_STEP_BYTES, MAX_FRAME_BYTES } from '../../src/gateway/relay/protocol.js';
 import { MAX_UNCREDITED_BYTES } from '../../src/gateway/relay/hub.js';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { AuditAction } from '../../src/audit/types.js';
 import type { CommandList } from '../../src/command/types.js';
@@ -357,6 +361,82 @@ describe('relay: who may connect, and what they may send', () => {
     assert.equal(closed.code, 4002);
     assert.match(closed.reason, /token is for agent desk, not laptop/);
     assert.equal(relay.ctx.registry.agents.get('laptop'), undefined);
+  });
+
+  test('a close reason longer than the protocol allows (123 bytes) is said whole in fewer words; the gateway serves on', async () => {
+    // The longest host names there are (64 characters).
+    const long = `a${'b'.repeat(63)}`;
+    const other = `c${'d'.repeat(63)}`;
+    const relay = await startRelay({ agents: [long, other] });
+    const dial = async (): Promise<ReturnType<typeof rawAgent>> => {
+      const raw = rawAgent(relay, { authorization: `Bearer ${relay.tokens[long]}` });
+      assert.equal(await raw.opened, 101);
+      return raw;
+    };
+    const fits = (reason: string): void => assert.ok(Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES, reason);
+    try {
+      // A registered agent sending an unknown frame type: the error lists every type (188 bytes), which
+      // the WebSocket library refuses to send by throwing, out of the gateway's message handler.
+      const unknown = await dial();
+      unknown.ws.send(hello(long));
+      await relay.waitConnected(long);
+      unknown.ws.send(JSON.stringify({ type: 'bogus', id: 1 }));
+      assert.deepEqual(await unknown.closed, { code: 4002, reason: 'bad frame at type (invalid_union)' });
+      // A hello quoting a long key in UTF-8 is not cut mid-character.
+      const key = await dial();
+      key.ws.send(JSON.stringify({ ...(JSON.parse(hello(long)) as object), ['é'.repeat(80)]: 1 }));
+      const keyClosed = await key.closed;
+      assert.deepEqual(keyClosed, { code: 4002, reason: 'expected hello: bad frame at (top) (unrecognized_keys)' });
+      // Two long names: the one the token is for comes whole (the agent's hint names it); the other it gave itself.
+      const named = await dial();
+      named.ws.send(hello(other));
+      const namedClosed = await named.closed;
+      assert.deepEqual(namedClosed, { code: 4002, reason: `this token is for agent ${long}, not the name this agent gave` });
+      for (const reason of [keyClosed.reason, namedClosed.reason]) fits(reason);
+      // Short reasons are as they were.
+      const short = rawAgent(relay, { authorization: `Bearer ${relay.tokens[other]}` });
+      assert.equal(await short.opened, 101);
+      short.ws.send('not json');
+      assert.deepEqual(await short.closed, { code: 4002, reason: 'expected hello: frame is not JSON' });
+      const agent = relay.startAgent(long);
+      await relay.waitConnected(long);
+      assert.equal((await relay.run(long, 'echo still-serving')).stdout, 'still-serving\n');
+      await agent.stop();
+    } finally {
+      await relay.close();
+    }
+  });
+
+  test("the agent closes on a gateway's bad frame with a reason that fits whole", async () => {
+    const home = mkdtempSync(join(tmpdir(), 'remux-relay-'));
+    writeFileSync(join(home, 'policies.yaml'), POLICY(PROGRAMS));
+    const ctx = createContext({ env: { REMUX_HOME: home } });
+    // A gateway that registers the agent, then sends a frame with a key of 80 two-byte characters.
+    const gateway = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => gateway.once('listening', resolve));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      gateway.once('connection', (ws) => {
+        ws.once('message', () => {
+          ws.send(JSON.stringify({ type: 'registered', name: 'laptop', pingIntervalMs: 60_000 }));
+          ws.send(JSON.stringify({ type: 'cancel', id: 1, ['é'.repeat(80)]: 1 }));
+        });
+        ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      }),
+    );
+    const stop = new AbortController();
+    const log: string[] = [];
+    const done = runAgent({ gateway: `ws://127.0.0.1:${(gateway.address() as AddressInfo).port}`, name: 'laptop', token: 'rmx_test', ctx, version: 't', log: (l) => log.push(l), signal: stop.signal, backoff: { baseMs: 60_000, capMs: 60_000 } });
+    try {
+      assert.deepEqual(await closed, { code: 4002, reason: 'bad frame at (top) (unrecognized_keys)' });
+      for (let i = 0; i < 100 && log.length < 2; i++) await sleep(20);
+      assert.match(log.join('\n'), /the gateway sent a bad frame \(bad frame at \(top\): Unrecognized key: "é+"\); connecting again/);
+    } finally {
+      stop.abort();
+      await done;
+      gateway.close();
+      await ctx.close();
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   test('malformed, unknown and oversized frames close the connection', async () => {

@@ -122,6 +122,7 @@ export const terminalPage: Page = {
       socket.binaryType = 'arraybuffer';
       ws = socket;
       let opened = false;
+      let refused = '';
       let rendered = 0;
       output = new OutputPacer((bytes) =>
         // Acknowledged once rendered, not when received: that is what lets the daemon pause the session.
@@ -133,8 +134,10 @@ export const terminalPage: Page = {
       socket.addEventListener('open', () => (opened = true));
       socket.addEventListener('message', (event: MessageEvent<ArrayBuffer | string>) => {
         if (typeof event.data !== 'string') return output.push(new Uint8Array(event.data));
-        const message = JSON.parse(event.data) as { type: string; readOnly?: boolean; recording?: string | null; reason?: string; size?: Size; cols?: number; rows?: number };
-        if (message.type === 'ready') {
+        const message = JSON.parse(event.data) as { type: string; readOnly?: boolean; recording?: string | null; reason?: string; message?: string; size?: Size; cols?: number; rows?: number };
+        // A refusal's whole reason comes before the close, whose own reason holds 123 bytes.
+        if (message.type === 'refused') refused = message.message ?? '';
+        else if (message.type === 'ready') {
           ready = true;
           retries = 0;
           status.classList.remove('closed', 'failed');
@@ -162,7 +165,8 @@ export const terminalPage: Page = {
         term.options.disableStdin = true;
         if (left) return;
         const words = CLOSED[event.code] ?? `Closed (${event.code}).`;
-        const said = event.reason && !words.endsWith('.') ? `${words}: ${event.reason}` : words;
+        const reason = refused || event.reason;
+        const said = reason && !words.endsWith('.') ? `${words}: ${reason}` : words;
         // Once attached (or attaching again): a first attach refused before it opened says why instead.
         if (GONE.has(event.code) && (opened || retries > 0)) return reconnect(event.reason || said);
         status.textContent = said;

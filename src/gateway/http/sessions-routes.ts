@@ -15,6 +15,7 @@ import { recordingRoom } from '../../sessions/retention.js';
 import type { HostSessions } from '../../sessions/service.js';
 import { NO_SUCH_SESSION, SESSION_EXISTS, sessionMissing, sessionTaken } from '../../sessions/tmux.js';
 import type { AttachSlots } from '../attach-slots.js';
+import { closeReason } from '../close-reason.js';
 import { bridgeTerminal, CLOSE } from '../terminal.js';
 import { fail, rateLimited } from './errors.js';
 
@@ -65,14 +66,6 @@ function refusal(ctx: GatewayContext, reply: FastifyReply, host: string, result:
   const status = statusOf(ctx, host, result);
   const code = { 400: 'bad_request', 403: 'out_of_scope', 404: 'not_found', 409: 'conflict', 429: 'rate_limited' }[status] ?? 'failed';
   return fail(reply, status, result.outcome === 'denied' && result.decision ? 'denied' : code, result.message ?? result.outcome);
-}
-
-/** WebSocket close reasons are at most 123 bytes: longer ones are cut on a character boundary, with an ellipsis. */
-function closeReason(text: string): string {
-  if (Buffer.byteLength(text) <= 123) return text;
-  const chars = Array.from(text);
-  while (Buffer.byteLength(chars.join('')) > 120) chars.pop();
-  return `${chars.join('')}…`;
 }
 
 export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDeps): void {
@@ -208,7 +201,11 @@ async function terminal(
   const { ctx } = deps;
   const principal = deps.principalOf(request);
   const q = request.query;
-  const refuse = (code: number, message: string): void => socket.close(code, closeReason(message));
+  // The whole reason goes in a frame first: a close reason holds 123 bytes, and a policy's reason is often longer.
+  const refuse = (code: number, message: string): void => {
+    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ type: 'refused', code, message }));
+    socket.close(code, closeReason(message, 'refused: the reason is in the refused message before this close'));
+  };
   const as = asPrincipal(ctx, principal);
   // Under `sessions`, an attach to a session being recorded whole names that recording; any other attach
   // (and every attach under `attaches`) gets its own.

@@ -5,7 +5,8 @@
 // removes nothing but itself (code-remote removed by name and could drop the new socket).
 import type { WebSocket } from 'ws';
 import { TransportError } from '../../hosts/types.js';
-import { AgentFrameSchema, CLOSE, MAX_FRAME_BYTES, parseFrame, WINDOW_BYTES, type AgentFrame, type GatewayFrame, type Hello } from './protocol.js';
+import { closeReason } from '../close-reason.js';
+import { AgentFrameSchema, BINARY_FRAME, CLOSE, MAX_FRAME_BYTES, parseFrame, WINDOW_BYTES, type AgentFrame, type GatewayFrame, type Hello } from './protocol.js';
 
 /**
  * Output bytes of a request an agent may have sent past the credit granted back: the window, and much
@@ -120,8 +121,8 @@ export class AgentConnection {
 
   private receive(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
-    const parsed = isBinary ? ({ ok: false, error: 'binary frames are not part of the protocol' } as const) : parseFrame(AgentFrameSchema, data);
-    if (!parsed.ok) return this.close(CLOSE.protocol, parsed.error);
+    const parsed = isBinary ? BINARY_FRAME : parseFrame(AgentFrameSchema, data);
+    if (!parsed.ok) return this.close(CLOSE.protocol, closeReason(parsed.error, parsed.brief));
     const frame = parsed.frame;
     if (frame.type === 'hello') return this.close(CLOSE.protocol, 'hello was sent twice');
     const waiter = this.pending.get(frame.id);
@@ -228,7 +229,7 @@ export class AgentHub {
       this.live.delete(conn.name);
       this.gone.set(conn.name, { at: Date.now(), why });
     });
-    old?.close(CLOSE.replaced, `replaced by a new connection of agent ${conn.name} from ${conn.address}`);
+    old?.close(CLOSE.replaced, closeReason(`replaced by a new connection of agent ${conn.name} from ${conn.address}`, `replaced by a new connection from ${conn.address}`));
   }
 
   /**

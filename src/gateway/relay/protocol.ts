@@ -263,17 +263,24 @@ export type FileFrame = Extract<GatewayFrame, { type: 'file-resolve' | 'file-rea
 export type FileDone = Extract<AgentFrame, { type: 'file-done' }>;
 
 /** Parses one received frame, or says what is wrong with it (size, JSON, or the first schema issue). */
-export function parseFrame<T>(schema: z.ZodType<T>, raw: Buffer | string, maxBytes = MAX_FRAME_BYTES): { ok: true; frame: T } | { ok: false; error: string } {
+/** A frame that failed: why, and `brief`, a wording of it short enough for a close reason (the message may quote the frame). */
+export type FrameError = { ok: false; error: string; brief: string };
+
+export function parseFrame<T>(schema: z.ZodType<T>, raw: Buffer | string, maxBytes = MAX_FRAME_BYTES): { ok: true; frame: T } | FrameError {
   const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
-  if (size > maxBytes) return { ok: false, error: `frame of ${size} bytes is over the limit of ${maxBytes}` };
+  if (size > maxBytes) return { ok: false, error: `frame of ${size} bytes is over the limit of ${maxBytes}`, brief: 'frame over the size limit' };
   let value: unknown;
   try {
     value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch {
-    return { ok: false, error: 'frame is not JSON' };
+    return { ok: false, error: 'frame is not JSON', brief: 'frame is not JSON' };
   }
   const parsed = schema.safeParse(value);
   if (parsed.success) return { ok: true, frame: parsed.data };
   const issue = parsed.error.issues[0];
-  return { ok: false, error: `bad frame${issue ? ` at ${issue.path.join('.') || '(top)'}: ${issue.message}` : ''}` };
+  const at = issue ? ` at ${issue.path.join('.') || '(top)'}` : '';
+  return { ok: false, error: `bad frame${issue ? `${at}: ${issue.message}` : ''}`, brief: `bad frame${at}${issue ? ` (${issue.code})` : ''}` };
 }
+
+/** A binary frame, which the protocol has none of. */
+export const BINARY_FRAME: FrameError = { ok: false, error: 'binary frames are not part of the protocol', brief: 'binary frame' };

@@ -13,7 +13,8 @@ import { bearerToken, checkToken, type LoginGuard } from '../http/auth.js';
 import { fail, tooManyFailures } from '../http/errors.js';
 import { AgentConnection } from './hub.js';
 import { clientAddress, Networks } from './network.js';
-import { AGENT_PATH, CLOSE, HelloSchema, MAX_FRAME_BYTES, parseFrame } from './protocol.js';
+import { closeReason } from '../close-reason.js';
+import { AGENT_PATH, BINARY_FRAME, CLOSE, HelloSchema, MAX_FRAME_BYTES, parseFrame } from './protocol.js';
 
 /** How often hosts.yaml is checked for rotated tokens and removed hosts while agents are connected. */
 const HOSTS_POLL_MS = 250;
@@ -92,9 +93,10 @@ export function registerRelay(app: FastifyInstance, ctx: GatewayContext, setting
     socket.once('close', () => clearTimeout(timer));
     socket.once('message', (data, isBinary) => {
       clearTimeout(timer);
-      const parsed = isBinary ? ({ ok: false, error: 'binary frame' } as const) : parseFrame(HelloSchema, data as Buffer, MAX_FRAME_BYTES);
-      if (!parsed.ok) return socket.close(CLOSE.protocol, `expected hello: ${parsed.error}`.slice(0, 120));
-      if (parsed.frame.name !== who.name) return socket.close(CLOSE.protocol, `this token is for agent ${who.name}, not ${parsed.frame.name}`.slice(0, 120));
+      const parsed = isBinary ? BINARY_FRAME : parseFrame(HelloSchema, data as Buffer, MAX_FRAME_BYTES);
+      if (!parsed.ok) return socket.close(CLOSE.protocol, closeReason(`expected hello: ${parsed.error}`, `expected hello: ${parsed.brief}`));
+      // The agent reads the first name as the one to use (agent/run.ts OTHER_NAME); its own it knows.
+      if (parsed.frame.name !== who.name) return socket.close(CLOSE.protocol, closeReason(`this token is for agent ${who.name}, not ${parsed.frame.name}`, `this token is for agent ${who.name}, not the name this agent gave`));
       // The token may have been rotated while the hello was awaited: then it must not replace a connection.
       if (agentTokens()?.get(who.name) !== who.tokenSha256) return socket.close(CLOSE.revoked, `the token of agent host ${who.name} was rotated, or the host removed`);
       const conn = new AgentConnection(socket, parsed.frame, who.address, who.tokenSha256, settings.live);
