@@ -145,6 +145,16 @@ function realDirectory(dir: string): string {
   return real;
 }
 
+/** Why `dir` cannot be a command's working directory here, as client run would find (exec/local.ts), or null. */
+function directoryProblem(dir: string): string | null {
+  try {
+    return statSync(dir).isDirectory() ? null : 'not a directory';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'no such directory' : (code ?? String(e));
+  }
+}
+
 const SANDBOX_MODES: Record<SandboxMode, string> = {
   on: 'on (the OS sandbox wherever the host has one)',
   required: 'required (hosts without the OS sandbox are refused)',
@@ -166,6 +176,7 @@ export async function checkPolicy(name: string, command: string, opts: { cwd?: s
   }
   const decision = evaluate(policy, list, { cwd: resolve(opts.cwd ?? process.cwd()), resolver: host.resolver, enforcement });
   process.exitCode = decision.effect === 'allow' ? EXIT.OK : EXIT.DENIED;
+  const cwdProblem = directoryProblem(decision.cwd);
   const staticOnly = enforcement.sandbox ? null : enforcement.why;
   if (opts.json) {
     return printJson({
@@ -177,6 +188,7 @@ export async function checkPolicy(name: string, command: string, opts: { cwd?: s
       rule: decision.rule,
       sandbox: decision.sandbox,
       cwd: decision.cwd,
+      ...(cwdProblem ? { cwd_problem: cwdProblem } : {}),
       output: outputView(decision.output),
       stages: list.items.flatMap((i) => i.pipeline.stages.map((s) => s.argv)),
       checks: decision.checks,
@@ -184,6 +196,6 @@ export async function checkPolicy(name: string, command: string, opts: { cwd?: s
       bounds: decision.bounds,
     });
   }
-  for (const line of explain(decision)) process.stdout.write(`${line}\n`);
+  for (const line of explain(decision, cwdProblem)) process.stdout.write(`${line}\n`);
   if (staticOnly) process.stdout.write(`  static checks only: ${staticOnly}\n`);
 }

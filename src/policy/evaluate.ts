@@ -785,13 +785,14 @@ const LAYERS: Record<StageBound['layer'], string> = {
  * The lines `remux policy check` prints: the verdict, every check stage by stage, what bounds each stage.
  * Characters that would make a path or program look like another are named (showInvisible).
  */
-export function explain(decision: Decision): string[] {
+export function explain(decision: Decision, cwdProblem: string | null = null): string[] {
   const lines = [`${decision.effect.toUpperCase()} under policy ${decision.policy}: ${decision.reason}`];
   for (const c of decision.checks) {
     const where = c.stage < 0 ? 'output ' : `stage ${c.stage + 1}`;
     lines.push(`  ${where}  ${c.effect.padEnd(5)}  ${c.reason}`);
   }
-  lines.push(`  working directory: ${decision.cwd}`);
+  // What client run would meet before anything runs (its exit 125): said here, though the policy allows.
+  lines.push(`  working directory: ${decision.cwd}${cwdProblem ? ` (${cwdProblem}: client run would run nothing, exit 125)` : ''}`);
   for (const b of decision.bounds) {
     const why = b.code ? `: ${b.code}` : b.outside ? ` (rule ${b.outside.policy}#${b.outside.index} at ${posix.basename(b.outside.source.file)}:${b.outside.source.line} runs it outside the sandbox: sandbox: false)` : '';
     lines.push(`  stage ${b.stage + 1}  bounded by ${LAYERS[b.layer]}${why}`);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { remux, tempHome } from '../support/cli.js';
@@ -207,6 +208,25 @@ describe('remux policy', () => {
     assert.equal(output.max_bytes, 10485760);
     assert.equal(output.redact.length, 6);
     assert.deepEqual(output.redact_blocks, [{ from: '-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----', to: '-----END [A-Z0-9 ]*PRIVATE KEY-----' }]);
+  });
+
+  test("check says a working directory that does not exist, where client run exits 125 running nothing; still exit 0 for an allow", async () => {
+    const missing = join(tmpdir(), `remux-no-such-dir-${process.pid}`);
+    const cd = await remux(['policy', 'check', 'read_only', '--', `cd ${missing} && ls`], { env: h.env });
+    assert.equal(cd.code, 0, cd.stdout + cd.stderr);
+    assert.match(cd.stdout, /^ALLOW under policy read_only/);
+    assert.ok(cd.stdout.includes(`  working directory: ${missing} (no such directory: client run would run nothing, exit 125)\n`), cd.stdout);
+    const run = await remux(['client', 'run', 'localhost', '--', `cd ${missing} && ls`], { env: h.env });
+    assert.equal(run.code, 125, 'as run finds it');
+    const flag = await remux(['policy', 'check', 'read_only', '--json', '-C', missing, '--', 'ls'], { env: h.env });
+    assert.equal(flag.code, 0);
+    assert.equal((JSON.parse(flag.stdout) as { cwd_problem?: string }).cwd_problem, 'no such directory');
+    const aFile = join(h.home, 'a-file');
+    writeFileSync(aFile, '');
+    const file = await remux(['policy', 'check', 'read_only', '-C', aFile, '--', 'ls'], { env: h.env });
+    assert.ok(file.stdout.includes(`  working directory: ${aFile} (not a directory: client run would run nothing, exit 125)\n`), file.stdout);
+    const there = await remux(['policy', 'check', 'read_only', '--json', '-C', tmpdir(), '--', 'ls'], { env: h.env });
+    assert.equal((JSON.parse(there.stdout) as { cwd_problem?: string }).cwd_problem, undefined, 'nothing said of a directory that exists');
   });
 
   test('check denies traversal out of /var/log with exit 77 and the resolved path', async () => {

@@ -64,7 +64,7 @@ export function registerPolicy(program: Command): void {
     .option('--json', 'print the decision as JSON')
     .addHelpText(
       'after',
-      "\nExit status: 0 allow, 77 deny or ask (an approval would be needed), 2 rejected by the parser.\n\nExamples:\n  remux policy check read_only -- 'ps aux | grep node'\n  remux policy check read_only --json -- 'cat /var/log/../../etc/shadow'",
+      "\nExit status: 0 allow, 77 deny or ask (an approval would be needed), 2 rejected by the parser.\nAn allowed command whose working directory does not exist still exits 0; the working directory line says so (client run would exit 125).\n\nExamples:\n  remux policy check read_only -- 'ps aux | grep node'\n  remux policy check read_only --json -- 'cat /var/log/../../etc/shadow'",
     )
     .action(async (name: string, command: string[], opts: { cwd?: string; json?: boolean }) => {
       const { checkPolicy } = await import('../policy-commands.js');
