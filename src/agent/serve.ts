@@ -14,7 +14,7 @@ import { checkFacts } from '../core/scope.js';
 import type { Policy } from '../policy/types.js';
 import { localPaneProgram, unsandboxedPaneProgram } from '../sessions/pane-sandbox.js';
 import { single } from '../sessions/tmux.js';
-import type { FileAction, Principal } from '../core/types.js';
+import type { FileAction, PerformResult, Principal } from '../core/types.js';
 import { ADMIN_SCOPE } from '../config/principals.js';
 import { FILE_WRITE_MAX_BYTES } from '../core/perform-file.js';
 import { CreditedInput } from '../exec/input-credit.js';
@@ -293,7 +293,7 @@ export class AgentSession {
             ? { kind: 'file.write', host: HERE, path: f.path, content: parts ? await parts.whole : Buffer.from(f.content, 'base64'), createDirs: f.createDirs }
             : { kind: 'file.list', host: HERE, path: f.path };
       const r = await perform(asPrincipal(this.ctx, this.principal), action, { onStdout: () => {}, onStderr: () => {}, signal: abort.signal });
-      if (r.outcome !== 'ok') throw new FileError(`agent ${this.name}: ${r.message ?? r.outcome}`, { denied: r.outcome === 'denied' });
+      if (r.outcome !== 'ok') throw new FileError(this.notDone(r), { denied: r.outcome === 'denied' });
       if (f.type === 'file-read') return done({ content: (r.content ?? Buffer.alloc(0)).toString('base64'), size: r.size ?? 0 });
       if (f.type === 'file-write') return done({ created: r.created ?? false });
       const entries = r.entries ?? [];
@@ -362,7 +362,7 @@ export class AgentSession {
       .then((r) => {
         const ranNot = r.outcome !== 'ok' && r.outcome !== 'failed' && r.outcome !== 'truncated';
         // A refusal here is this machine's own policy: said on stderr (its exit status says denied), as sh says a stage failed.
-        if (ranNot && r.exitCode !== 125 && r.message) this.out(f.id, 'stderr', Buffer.from(`remux: agent ${this.name}: ${r.message}\n`), window);
+        if (ranNot && r.exitCode !== 125 && r.message) this.out(f.id, 'stderr', Buffer.from(`remux: ${this.notDone(r)}\n`), window);
         this.send({
           type: 'result',
           id: f.id,
@@ -464,6 +464,14 @@ export class AgentSession {
    * when its policy lets every stage out (paneLetOut) or has no sandbox: this machine's then lets the
    * pane out only as its own policy does too.
    */
+  /**
+   * Why this machine did not do a request, for the gateway's caller: a refusal names this side's own policy (or
+   * its approver), which the caller would otherwise take for the gateway's.
+   */
+  private notDone(r: PerformResult): string {
+    return `agent ${this.name}${r.outcome === 'denied' ? "'s own policy" : ''}: ${r.message ?? r.outcome}`;
+  }
+
   private async startupPane(startup: OwnStartup, policy: Policy, gatewaySandbox: SandboxSpec | null): Promise<{ list: CommandList; enforced: string } | { refusal: string; exitCode: number }> {
     const here = this.ctx.host(HERE);
     const enforcement = await enforcementOn(policy, here);

@@ -3,7 +3,12 @@ import type { AuditAction, AuditApproval } from './types.js';
 
 /** An ask's answer in words, as refusals and `audit ls` say it: "refused by ops-admin via web", "expired". */
 export function approvalWords(a: AuditApproval): string {
-  return `${a.outcome}${a.by !== null ? ` by ${a.by}` : ''}${a.via !== null ? ` via ${a.via}` : ''}`;
+  return `${a.outcome}${a.by !== null ? ` by ${answererWords(a.by, a.via)}` : a.via !== null ? ` via ${a.via}` : ''}`;
+}
+
+/** Who answered and through what: "boss via web". An answer through a decision link is by "link (sent to ntfy)": "via link" after it would say it twice. */
+export function answererWords(by: string, via: string | null): string {
+  return via === null || by === via || by.startsWith(`${via} `) ? by : `${by} via ${via}`;
 }
 
 /** Whether `text` is an action id as `audit ls` and the API show them (its begin row's seq): a whole number from 1. */

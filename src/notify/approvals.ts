@@ -21,6 +21,7 @@ import { redactText } from '../audit/redact.js';
 import { bootId, bootOf, processStartId, sameProcessAlive } from '../core/process.js';
 import { useWal } from '../core/sqlite.js';
 import { sameSecret } from '../gateway/http/auth.js';
+import { answererWords } from '../audit/json.js';
 
 /** One way to answer: "approve", "deny", or an agent prompt's own choices ("1", "2", …). */
 export interface ApprovalOption {
@@ -460,7 +461,7 @@ function outcomeOf(approval: Approval): ApprovalOutcome | null {
 function describeClosed(approval: Approval): string {
   if (approval.status === 'answered') {
     const label = approval.options.find((o) => o.id === approval.answer)?.label ?? approval.answer;
-    return `already answered "${label}" by ${approval.answeredBy} via ${approval.answeredVia}`;
+    return `already answered "${label}" by ${answererWords(approval.answeredBy ?? '?', approval.answeredVia)}`;
   }
   return approval.why === null ? approval.status : `${approval.status}: ${approval.why}`;
 }

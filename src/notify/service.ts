@@ -15,6 +15,7 @@ import { isLoopback, parseListen } from '../gateway/http/listen.js';
 import { ApprovalError, ApprovalStore, HEARTBEAT_MS, type Approval, type ApprovalOutcome, type AskRequest, type Orphan } from './approvals.js';
 import { channelName, notifyAll, takes, type Delivery, type Notification, type NotificationAction } from './channels.js';
 import { FloodGate } from './flood.js';
+import { answererWords } from '../audit/json.js';
 
 /** A message over the flood limit: not sent; a later one says how many were held. */
 const HELD = 'held: over the notify.flood limit (one message will say how many)';
@@ -257,7 +258,7 @@ export class Approvals {
         operation: 'approval.answer',
         resource: approval.id,
         decision: option?.effect === 'allow' ? 'allow' : 'deny',
-        reason: `answered "${option?.label ?? approval.answer}"${by === null ? ` by ${approval.answeredBy}` : ''} via ${approval.answeredVia} for ${approval.principal}: ${approval.what}`,
+        reason: `answered "${option?.label ?? approval.answer}" ${by === null ? `by ${answererWords(approval.answeredBy ?? 'link', approval.answeredVia)}` : `via ${approval.answeredVia}`} for ${approval.principal}: ${approval.what}`,
       },
       { exitCode: 0, durationMs: 0 },
     );

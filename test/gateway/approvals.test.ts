@@ -182,7 +182,7 @@ describe('approvals over HTTP', () => {
     const audit = await remux(['audit', 'ls', '--json'], { env: h.env });
     const answers = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { operation: string; principal: string; reason: string }).filter((a) => a.operation === 'approval.answer');
     assert.deepEqual(answers.map((a) => a.principal), ['link', 'link', 'boss']);
-    assert.match(answers[0]!.reason, /^answered "Approve" by link \(sent to webhook\) via link for bot: /);
+    assert.match(answers[0]!.reason, /^answered "Approve" by link \(sent to webhook\) for bot: /);
     assert.match(answers[1]!.reason, /^answered "Deny" by link \(sent to webhook\) via ntfy for bot: /);
     const listed = await remux(['approvals', 'ls', '--all'], { env: h.env });
     assert.match(listed.stdout, /deny by link \(sent to webhook\)/);

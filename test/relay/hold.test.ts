@@ -61,7 +61,7 @@ describe('relay: a command held for the gateway\'s go', () => {
   test('the agent\'s own refusal still arrives as a refusal (77), recorded on both sides', async () => {
     const r = await relay.run('laptop', 'seq 2');
     assert.equal(r.exitCode, 77, r.stderr);
-    assert.match(r.stderr, /agent laptop: .*seq/);
+    assert.match(r.stderr, /^remux: agent laptop's own policy: execute_binary \S*seq: no rule of policy read_only allows it \(resolved from seq\)\n$/, 'which side refused, said once');
     assert.equal(r.stdout, '');
     assert.equal(actions(relay.ctx.audit, 'seq 2')[0]?.end?.exitCode, 77);
     assert.equal(actions(agent.ctx.audit, 'seq 2')[0]?.begin.decision, 'deny');

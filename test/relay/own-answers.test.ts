@@ -149,7 +149,7 @@ describe("relay: an agent answers path questions only within its own policy", ()
     const target = join(x, 'new.txt');
     const r = await perform(relay.ctx, { kind: 'file.write', host: 'laptop', path: target, content: 'x' }, { onStdout: () => {}, onStderr: () => {} });
     assert.equal(r.exitCode, 77, r.message ?? '');
-    assert.match(r.message ?? '', /agent laptop: .*write_file/);
+    assert.match(r.message ?? '', /agent laptop's own policy: .*write_file/);
     assert.deepEqual(answersFor(seen, target).at(-1), { real: target, finalLink: false });
   });
 

@@ -66,7 +66,7 @@ describe('relay: commands through an agent', () => {
   test('the agent\'s own policy is enforced too: the gateway allows seq, the agent refuses it (77) and audits it', async () => {
     const r = await relay.run('laptop', 'seq 3');
     assert.equal(r.exitCode, 77, r.stderr);
-    assert.match(r.stderr, /agent laptop: .*seq/);
+    assert.match(r.stderr, /^remux: agent laptop's own policy: execute_binary \S*seq: no rule of policy read_only allows it \(resolved from seq\)\n$/, 'which side refused, said once');
     assert.equal(r.stdout, '');
     assert.ok(trail(relay.ctx.audit).some((a) => a.argv === 'seq 3' && a.exitCode === 77), 'the gateway records the refusal as the result');
   });

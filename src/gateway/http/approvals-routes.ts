@@ -13,6 +13,7 @@ import type { Principal } from '../../core/types.js';
 import { ApprovalError, type Approval } from '../../notify/approvals.js';
 import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
+import { answererWords } from '../../audit/json.js';
 
 const STATUS: Record<ApprovalError['code'], number> = { not_found: 404, conflict: 409, forbidden: 403, invalid: 400 };
 
@@ -111,7 +112,7 @@ function summary(a: Approval): string {
 function howClosed(a: Approval): string {
   switch (a.status) {
     case 'answered':
-      return `answered "${a.options.find((o) => o.id === a.answer)?.label ?? a.answer}" by ${a.answeredBy} via ${a.answeredVia}`;
+      return `answered "${a.options.find((o) => o.id === a.answer)?.label ?? a.answer}" by ${answererWords(a.answeredBy ?? '?', a.answeredVia)}`;
     case 'expired':
       return 'expired: nobody answered in time, which counts as a denial';
     default:
