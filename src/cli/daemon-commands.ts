@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statfsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -499,10 +499,23 @@ function sandboxChecks(): Check[] {
     const refused = sandboxed.length > 0 ? `; local commands under ${sandboxed.join(', ')} are refused until bubblewrap works` : '';
     checks.push({ name: 'sandbox', ok: sandboxed.length === 0, detail: `unavailable: ${sandbox.reason}${refused}` });
   }
-  for (const p of policies.filter((x) => x.sandbox === 'off')) {
-    checks.push({ name: `policy ${p.name}`, ok: true, warning: true, detail: `static checks only (sandbox: false at ${p.source.file}:${p.source.line})` });
+  for (const p of policies) {
+    if (p.sandbox === 'off') {
+      checks.push({ name: `policy ${p.name}`, ok: true, warning: true, detail: `static checks only (sandbox: false at ${p.source.file}:${p.source.line})` });
+      continue;
+    }
+    // Rules that let their programs out (ps, df: they report on the host) are a choice made on purpose: shown, not warned of.
+    const outside = p.rules.filter((r) => r.sandbox === false && r.effect !== 'deny');
+    if (outside.length === 0) continue;
+    const programs = outside.flatMap((r) => r.resources ?? []).join(', ');
+    const at = outside.map((r) => `${basename(r.source.file)}:${r.source.line}`).join(', ');
+    checks.push({ name: `policy ${p.name}`, ok: true, detail: `runs ${programs} outside the OS sandbox, under static checks alone (sandbox: false at ${at})` });
   }
   return checks;
+}
+
+function counted(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 const MIB = 2 ** 20;
@@ -556,8 +569,8 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
     }
   };
   attempt('config', () => loadConfig().file ?? 'defaults (no config.yaml)');
-  attempt('policies', () => `${loadPolicies(policiesFile()).size} policies in ${policiesFile()}`);
-  attempt('hosts', () => `${loadInventory(hostsFile()).hosts.length} hosts in ${hostsFile()}`);
+  attempt('policies', () => `${counted(loadPolicies(policiesFile()).size, 'policy', 'policies')} in ${policiesFile()}`);
+  attempt('hosts', () => `${counted(loadInventory(hostsFile()).hosts.length, 'host', 'hosts')} in ${hostsFile()}`);
   try {
     // Each file loads, yet every command without --policy would be refused (exit 2) naming neither file.
     const { config, file } = loadConfig();
@@ -619,7 +632,7 @@ export async function statusHealthCommand(opts: { json?: boolean }): Promise<voi
   } catch {
     // the config check above already reports it
   }
-  checks.push({ name: 'daemon', ok: true, warning: !daemon, detail: daemon ? `pid ${daemon.pid}, ${daemon.hosts.filter((h) => h.connected).length} hosts connected` : 'not running (commands run in-process)' });
+  checks.push({ name: 'daemon', ok: true, warning: !daemon, detail: daemon ? `pid ${daemon.pid}, ${counted(daemon.hosts.filter((h) => h.connected).length, 'host', 'hosts')} connected` : 'not running (commands run in-process)' });
   if (moved) checks.push({ name: 'daemon socket', ok: true, warning: true, detail: moved.message });
   const unheld = daemon ? unclaimed(daemon) : null;
   if (unheld) checks.push({ name: 'daemon lock', ok: true, warning: true, detail: unheld });

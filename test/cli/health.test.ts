@@ -42,6 +42,25 @@ describe('remux doctor', () => {
     assert.equal(new Set(starts).size, 1, text.stdout);
   });
 
+  test('a policy whose rules let programs out of the sandbox (sandbox: false) says which and where; counts are singular when one', async () => {
+    const one = tempHome();
+    try {
+      writeFileSync(
+        join(one.home, 'policies.yaml'),
+        `policies:\n  read_only:\n    capabilities:\n      - { operation: execute_binary, resource: echo }\n      - operation: execute_binary\n        resource: [ ps, df ]\n        sandbox: false\n      - { operation: write_stdout, resource: null }\n`,
+      );
+      writeFileSync(join(one.home, 'hosts.yaml'), 'hosts:\n  web1:\n    address: 127.0.0.1\n');
+      const r = await remux(['doctor', '--json'], { env: one.env });
+      const checks = (JSON.parse(r.stdout) as Health).checks;
+      const detail = (name: string): string | undefined => checks.find((c) => c.name === name)?.detail;
+      assert.deepEqual(checks.find((c) => c.name === 'policy read_only'), { name: 'policy read_only', ok: true, detail: 'runs ps, df outside the OS sandbox, under static checks alone (sandbox: false at policies.yaml:5)' });
+      assert.match(detail('policies') ?? '', /^1 policy in /);
+      assert.match(detail('hosts') ?? '', /^1 host in /);
+    } finally {
+      one.remove();
+    }
+  });
+
   test('a default_policy that names no policy fails; a host whose identity file is missing is a warning naming it', async () => {
     writeFileSync(join(h.home, 'config.yaml'), 'default_policy: read_olny\n');
     writeFileSync(join(h.home, 'hosts.yaml'), `hosts:\n  web9:\n    address: 192.0.2.9\n    identity: ${join(h.home, 'no-key')}\n`);
