@@ -39,7 +39,8 @@ export async function hostRows(hosts: readonly HostEntry[], live: ReadonlyMap<st
       breaker: s?.breaker?.state ?? null,
       // To 0.01 ms: the measured float (5.784399000000008) says nothing more.
       lastRttMs: s?.lastRttMs == null ? null : Math.round(s.lastRttMs * 100) / 100,
-      lastError: s?.lastError ?? s?.breaker?.lastError ?? null,
+      // The breaker keeps its last failure's error after the host recovers: shown only while failures are current.
+      lastError: s?.lastError ?? (s?.breaker && (s.breaker.consecutiveFailures > 0 || s.breaker.state !== 'closed') ? s.breaker.lastError : null),
       /** Agent hosts: since when connected (or disconnected). */
       since: s?.since ?? null,
       enforcement: enforcements[i]!,
