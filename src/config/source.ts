@@ -109,11 +109,16 @@ export function parseSource(text: string, file: string, env: NodeJS.ProcessEnv =
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number | undefined): number => (offset === undefined ? 1 : lineCounter.linePos(offset).line);
   const firsts = firstKeyLines(doc, lineOf);
-  const issues: ConfigIssue[] = doc.errors.map((e) => ({
-    file,
-    line: lineOf(e.pos[0]),
-    detail: e.code === 'DUPLICATE_KEY' ? duplicateKey(keyAt(text, e.pos[0]), firsts.get(e.pos[0])) : e.message,
-  }));
+  // A tab used to indent makes yaml misread the lines around it: its other errors (some on the line before) are
+  // noise that hides the cause, so the first tab is the one error said.
+  const tab = doc.errors.find((e) => e.code === 'TAB_AS_INDENT');
+  const issues: ConfigIssue[] = tab
+    ? [{ file, line: lineOf(tab.pos[0]), detail: 'tabs are not allowed for indentation: indent with spaces' }]
+    : doc.errors.map((e) => ({
+        file,
+        line: lineOf(e.pos[0]),
+        detail: e.code === 'DUPLICATE_KEY' ? duplicateKey(keyAt(text, e.pos[0]), firsts.get(e.pos[0])) : e.message,
+      }));
   // Inside { … } or [ … ] a brace ends the collection, so an unquoted ${VAR} breaks it: yaml's own words do not say so.
   const lines = text.split('\n');
   for (const line of new Set(issues.map((i) => i.line))) {

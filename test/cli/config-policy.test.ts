@@ -151,6 +151,14 @@ describe('remux policy', () => {
     assert.match(r.stderr, /exec/);
   });
 
+  test('a tab used to indent is the one error said, at its line: not the misreadings it causes around it', async () => {
+    const file = join(h.home, 'tab.yaml');
+    writeFileSync(file, 'policies:\n  p:\n    capabilities:\n\t- { operation: read_file, resource: /tmp/** }\n');
+    const r = await remux(['policy', 'validate', file], { env: h.env });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, `remux: ${file}:4: tabs are not allowed for indentation: indent with spaces\nhint: fix the file at the line shown, then run the command again\n`);
+  });
+
   test('create writes from a template and never overwrites', async () => {
     const out = join(h.home, 'production.yaml');
     const first = await remux(['policy', 'create', 'production', '--template', 'read_only', '--output', out], { env: h.env });
