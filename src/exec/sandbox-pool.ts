@@ -191,17 +191,22 @@ export class SandboxPool {
   private async start(layout: SandboxLayout): Promise<Sandbox> {
     const holderPath = HOLDER.find((p) => fs.existsSync(p));
     if (holderPath === undefined) throw new Error(`no ${HOLDER.join(' or ')} to hold the sandbox open`);
-    const holder = spawn(this.bwrapPath, [...bwrapOptions(stillThere(layout)), '--info-fd', '3', '--', holderPath], {
+    // The options come through fd 4 (bwrap --args reads them NUL-separated, then closes it), not argv:
+    // bwrap's copy that is the sandbox's pid 1 keeps its argv, and /proc/1/cmdline inside would name every
+    // hidden path and covered socket, and so would `ps` on the host to every user.
+    const holder = spawn(this.bwrapPath, ['--args', '4', '--info-fd', '3', '--', holderPath], {
       env: {},
       // Its own process group: a Ctrl-C at the terminal reaches remux, which stops commands itself.
       detached: true,
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
     });
     // The sandbox never keeps remux running; bwrap --die-with-parent ends it with remux.
     holder.unref();
-    const [stdin, stdout, stderr, info] = [holder.stdin as Writable, holder.stdout as Readable, holder.stderr as Readable, holder.stdio[3] as Readable];
-    for (const s of [stdin, stdout, stderr, info]) (s as unknown as { unref?: () => void }).unref?.();
+    const [stdin, stdout, stderr, info, args] = [holder.stdin as Writable, holder.stdout as Readable, holder.stderr as Readable, holder.stdio[3] as Readable, holder.stdio[4] as Writable];
+    for (const s of [stdin, stdout, stderr, info, args]) (s as unknown as { unref?: () => void }).unref?.();
     stdin.on('error', () => {});
+    args.on('error', () => {});
+    args.end(bwrapOptions(stillThere(layout)).map((a) => `${a}\0`).join(''));
     let errors = '';
     let infoText = '';
     stderr.on('data', (d: Buffer) => (errors += d.toString()));

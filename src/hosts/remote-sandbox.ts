@@ -14,7 +14,7 @@
 //
 // Safety of the generated text: every path is a quoteWord() word, variables are always expanded in
 // double quotes, and the only eval'd text is fixed templates with a numeric index (POSIX sh has no
-// arrays). The prologue leaves bwrap's path in $b and its options in "$@".
+// arrays). The prologue leaves bwrap's path in $b and its options in "$@"; runBwrap() starts it.
 import fs from 'node:fs';
 import { quoteWord } from '../command/render.js';
 import { ENTER_HELPER, oldBubblewrapWarning, SYSTEM_DIRS, SYSTEM_ETC } from '../exec/sandbox.js';
@@ -95,6 +95,16 @@ export function bwrapPrologue(spec: SandboxSpec, o: PrologueOptions): string[] {
   ];
 }
 
+/**
+ * sh that runs bwrap ($b) with the prologue's options ("$@") followed by `rest` (`-- PROGRAM ARGS` and
+ * redirections), its stdin that of the whole. The options reach bwrap through fd 9 (--args: read
+ * NUL-separated, then closed), not its argv: bwrap's copy that is the sandbox's pid 1 keeps that argv,
+ * and /proc/1/cmdline inside would name every hidden path and covered socket (as would `ps` on the host).
+ */
+export function runBwrap(rest: string): string {
+  return `{ printf '%s\\0' "$@" | "$b" --args 9 ${rest} 9<&0 <&8 8<&-; } 8<&0`;
+}
+
 /** sh lines that add `--setenv NAME VALUE` to "$@" for each of PASSED_ENV this shell has. */
 export function passEnvLines(): string[] {
   return PASSED_ENV.map((name) => `[ -z "\${${name}+x}" ] || set -- "$@" --setenv ${name} "$${name}"`);
@@ -110,7 +120,7 @@ export function probeScript(securePath: string): string {
     'c=/',
     ...bwrapPrologue(EMPTY_SPEC, { securePath, noBwrap: "{ printf 'none\\0'; exit 0; }", cwdHidden: null }),
     `printf 'found\\0%s\\0' "$("$b" --version 2>&1)"`,
-    `if e=$("$b" "$@" -- ${INNER_SHELL} -c true 2>&1 >/dev/null); then printf 'ok\\0'; else printf 'failed\\0%s\\0' "$e"; exit 0; fi`,
+    `if e=$(${runBwrap(`-- ${INNER_SHELL} -c true 2>&1 >/dev/null`)}); then printf 'ok\\0'; else printf 'failed\\0%s\\0' "$e"; exit 0; fi`,
     // Long-lived sandboxes (holderScript) are entered with remux's own helper, sent by remux: it runs
     // where its architecture matches.
     `printf 'arch\\0%s\\0' "$(command -p uname -m 2>/dev/null)"`,
@@ -210,7 +220,7 @@ export function holderScript(spec: SandboxSpec, securePath: string, marker: stri
     `[ $n = 2 ] || ${refuse('no-helper')}`,
     startTime('/proc/$$/stat', 'k'),
     `printf 'keeper\\0%s\\0%s\\0' "$$" "$k"`,
-    `"$b" "$@" --info-fd 3 -- ${INNER_SHELL} -c ${quoteWord(inner)} 3>&1 ${HELPER_FD}<&-`,
+    runBwrap(`--info-fd 3 -- ${INNER_SHELL} -c ${quoteWord(inner)} 3>&1 ${HELPER_FD}<&-`),
   ].join('\n');
 }
 

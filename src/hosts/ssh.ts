@@ -55,7 +55,7 @@ import {
 } from './known-hosts.js';
 import { PASSED_ENV } from './local.js';
 import { ENTER_NAMESPACES, parseEnterReport, sandboxGone, type EnterReport } from '../exec/sandbox.js';
-import { bwrapPrologue, HELPER_FD, INNER_SHELL, type HolderInfo } from './remote-sandbox.js';
+import { bwrapPrologue, HELPER_FD, INNER_SHELL, runBwrap, type HolderInfo } from './remote-sandbox.js';
 import { GROUP_REPORT, GuardedInput, inputGate } from './ssh-input.js';
 import { TransportError, type HostExecRequest, type HostStream, type HostTerminal, type TerminalSize } from './types.js';
 
@@ -586,7 +586,7 @@ export function wrapScript(body: string, o: WrapOptions): string {
           'w=$!',
           'exec 3<&-',
         ]),
-    ...(sandbox === null ? list : [`"$b" "$@" -- ${INNER_SHELL} -c ${quoteWord([...pipefail, ...list].join('\n'))}`]),
+    ...(sandbox === null ? list : [runBwrap(`-- ${INNER_SHELL} -c ${quoteWord([...pipefail, ...list].join('\n'))}`)]),
     // bash reports background jobs killed by a signal on stderr: the command's streams are done here.
     's=$?; exec >/dev/null 2>&1',
     ...(o.stdin === true ? [] : ['kill -s KILL $w']),
@@ -667,7 +667,7 @@ function enterEnv(o: WrapOptions): string {
 function mixedWrapScript(o: WrapOptions, sandbox: SandboxSpec, h: HolderInfo | null, mixed: NonNullable<WrapOptions['mixed']>, refuse: (what: Refusal) => string): string {
   const closeNs = ENTER_NAMESPACES.map((_, i) => `${i + 4}<&-`).join(' ');
   const inside = (stage: Stage, text: string): string => {
-    if (h === null) return `"$b" "$@" -- ${INNER_SHELL} -c ${quoteWord(`exec ${text}`)}`;
+    if (h === null) return runBwrap(`-- ${INNER_SHELL} -c ${quoteWord(`exec ${text}`)}`);
     const [program, ...args] = stage.argv as [string, ...string[]];
     const path = (p: string): string => (p.startsWith('/') ? quoteWord(p) : `"$c"/${quoteWord(p)}`);
     const redirects = stage.redirects.map((r) => (r.kind === 'dup' ? '--dup' : r.kind === 'read' ? `--read ${path(r.path)}` : `${r.append ? '--append' : '--write'} ${r.fd} ${path(r.path)}`));

@@ -37,7 +37,13 @@ function paneScript(hidden: readonly string[]): string {
     'done',
     's=${TMUX%,*}; s=${s%,*}; d=${s%/*}',
     `case $d in ""${alreadyHidden ? `|${alreadyHidden}` : ''}) ;; */tmux-[0-9]*) set -- "$@" --tmpfs "$d" --remount-ro "$d" ;; /*) set -- "$@" --ro-bind /dev/null "$s" ;; esac`,
-    'exec "$@" -- /bin/sh -c "$0"',
+    // bwrap takes its options from a file (--args, NUL-separated; it closes the fd), not its argv, which
+    // its copy that is the sandbox's pid 1 keeps: /proc/1/cmdline inside would name every hidden path.
+    // A file, not a pipe: bwrap stays the pane's program (exec), with no shell left waiting for it.
+    'b=$1; shift',
+    'f=$(umask 077; command -p mktemp) || exit 125',
+    `printf '%s\\0' "$@" >"$f" && exec 9<"$f"; r=$?; command -p rm -f "$f"; [ $r = 0 ] || exit 125`,
+    'exec "$b" --args 9 -- /bin/sh -c "$0"',
   ].join('\n');
 }
 

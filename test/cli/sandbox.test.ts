@@ -159,7 +159,7 @@ describe('sandboxes live as long as the process that runs the commands', () => {
           const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
           const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
           const args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-          return ppid === pid && args.includes('--disable-userns') && args.includes('--info-fd') ? [Number(d)] : [];
+          return ppid === pid && args.includes('--args') && args.includes('--info-fd') ? [Number(d)] : [];
         } catch {
           return [];
         }

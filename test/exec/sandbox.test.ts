@@ -254,6 +254,18 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
   const out = path.join(root, 'out');
   const spec = (owner: string, extra: Partial<SandboxSpec> = {}): SandboxSpec => ({ read: [tree], write: [out], hide: [], readOnly: [], network: false, owner, ...extra });
   const holderLines = (out: string): string[] => out.trim().split('\n').filter((l) => /\/cat$/.test(l));
+  /** The bwrap (outside) holding the sandbox of `s`: its child is the first process of the sandbox's PID namespace. */
+  const holdersOf = async (s: SandboxSpec): Promise<number[]> => {
+    const ns = (await run(['readlink', '/proc/self/ns/pid'], { sandbox: s, cwd: tree })).out.trim();
+    return liveWithArg('--info-fd').filter((pid) => {
+      try {
+        const init = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')[0];
+        return init !== '' && fs.readlinkSync(`/proc/${init}/ns/pid`) === ns && fs.readlinkSync(`/proc/${pid}/ns/pid`) !== ns;
+      } catch {
+        return false;
+      }
+    });
+  };
 
   before(() => {
     fs.mkdirSync(path.join(tree, 'private'), { recursive: true });
@@ -292,6 +304,15 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
     } finally {
       fs.rmSync(elsewhere, { recursive: true, force: true });
     }
+  });
+
+  test("no process inside shows bwrap's options: the hidden paths' names are in no /proc/PID/cmdline", async () => {
+    const s = spec('cmdline', { hide: [path.join(tree, 'secret.txt'), path.join(tree, 'private')], readOnly: [path.join(out, 'locked')] });
+    // pid 1 is bwrap's own copy, with bwrap's argv; the holder and this command follow.
+    const r = await run(['sh', '-c', "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done"], { sandbox: s, cwd: tree });
+    assert.equal(r.res.exitCode, 0, r.err);
+    for (const name of ['secret.txt', 'private', 'locked', '--ro-bind', '--tmpfs']) assert.equal(r.out.includes(name), false, `${name} in:\n${r.out}`);
+    assert.match(r.out, /^\S*bwrap --args 4 --info-fd 3 -- \/usr\/bin\/cat $/m, "the listing shows the sandbox's pid 1");
   });
 
   test('deny and ask rules of whole trees are enforced by the mounts: hidden, read-only', async () => {
@@ -437,7 +458,8 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
   test('a sandbox killed from outside is replaced; the command that was in it dies with it', async () => {
     const s = spec('killed');
     const before = holderLines((await run(['ps', '-eo', 'pid,args'], { sandbox: s, cwd: tree })).out);
-    const holders = liveWithArg('--disable-userns').filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(tree));
+    const holders = await holdersOf(s);
+    assert.equal(holders.length, 1);
     const long = run(['sleep', '30'], { sandbox: s, cwd: tree, timeoutMs: 10_000 });
     await new Promise((resolve) => setTimeout(resolve, 200));
     for (const pid of holders) process.kill(pid, 'SIGKILL');
@@ -458,7 +480,7 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
   test('a sandbox whose first process was killed is replaced at once: the next command runs', async () => {
     const s = spec('init-killed');
     const before = holderLines((await run(['ps', '-eo', 'pid,args'], { sandbox: s, cwd: tree })).out);
-    const [holder] = liveWithArg('--disable-userns').filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(tree, '')));
+    const [holder] = await holdersOf(s);
     assert.ok(holder, 'the sandbox holder (bwrap) is running');
     const init = Number(fs.readFileSync(`/proc/${holder}/task/${holder}/children`, 'utf8').trim().split(' ')[0]);
     const server = serverOf(init);

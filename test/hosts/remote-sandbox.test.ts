@@ -8,8 +8,10 @@ import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { quoteWord } from '../../src/command/render.js';
 import type { SandboxSpec } from '../../src/exec/types.js';
-import { bwrapPrologue, parseHolderInfo, parseHolderProbe, parseProbe } from '../../src/hosts/remote-sandbox.js';
+import { bwrapAvailable } from '../../src/exec/sandbox.js';
+import { bwrapPrologue, parseHolderInfo, parseHolderProbe, parseProbe, runBwrap } from '../../src/hosts/remote-sandbox.js';
 
 const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const SHELLS = ['dash', 'bash'];
@@ -145,6 +147,21 @@ for (const shell of SHELLS) {
       assert.ok(!off.includes('--share-net'));
       const on = options(shell, spec({ network: true })).args;
       assert.equal(on.indexOf('--share-net'), on.indexOf('--unshare-all') + 1);
+    });
+
+    test('adversarial: runBwrap keeps the options out of every /proc/PID/cmdline inside; the command gets the stdin of the whole', { skip: bwrapAvailable().ok ? false : 'no usable bubblewrap' }, () => {
+      const box = join(root, `args-${shell}`);
+      mkdirSync(join(box, 'hidden-dir'), { recursive: true });
+      writeFileSync(join(box, 'hidden-file'), 'secret\n');
+      const s = spec({ read: [box], hide: [join(box, 'hidden-dir'), join(box, 'hidden-file')] });
+      const inside = "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done; ls /proc/self/fd; cat";
+      const script = [`c=${box}`, ...bwrapPrologue(s, { securePath: SECURE_PATH, noBwrap: 'exit 9', cwdHidden: 'exit 8' }), runBwrap(`-- /bin/sh -c ${quoteWord(inside)}`)].join('\n');
+      const r = spawnSync(shell, ['-c', script], { encoding: 'utf8', input: 'from stdin\n' });
+      assert.equal(r.status, 0, r.stderr);
+      for (const name of ['hidden-dir', 'hidden-file', '--ro-bind']) assert.equal(r.stdout.includes(name), false, `${name} in:\n${r.stdout}`);
+      assert.match(r.stdout, /^\S*bwrap --args 9 -- \/bin\/sh -c /m, "the listing shows the sandbox's pid 1");
+      assert.doesNotMatch(r.stdout, /^[89]$/m, 'the options pipe and the saved stdin are not kept');
+      assert.match(r.stdout, /from stdin\n$/);
     });
 
     test('the working directory must be visible: a system directory or a mount, not a hidden path or the private /tmp', () => {

@@ -4,7 +4,7 @@
 // server out of reach, the pane's terminal and environment, and what the audit record says.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,6 +210,31 @@ describe("a pane's sandbox made while a socket it covers went away", { skip: bwr
     } finally {
       server.close();
       rmSync(tree, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a pane's sandbox keeps bwrap's options out of sight", { skip: bwrap.ok ? false : `no usable bubblewrap: ${bwrap.reason}` }, () => {
+  test("adversarial: no /proc/PID/cmdline inside names a hidden path (bwrap reads its options from a file it closes); no file is left", () => {
+    const tree = mkdtempSync(join(tmpdir(), 'remux-pane-args-'));
+    const scratch = mkdtempSync(join(tmpdir(), 'remux-pane-tmp-'));
+    mkdirSync(join(tree, 'hidden-dir'));
+    writeFileSync(join(tree, 'hidden-file'), 'secret\n');
+    try {
+      const spec = { read: [tree], write: [], hide: [join(tree, 'hidden-dir'), join(tree, 'hidden-file')], readOnly: [], network: false, owner: 'pane-args' };
+      const look = "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done; ls /proc/1/fd /proc/self/fd";
+      const program = localPaneProgram({ cwd: tree, spec, securePath: '/usr/bin:/bin', shellCommand: look });
+      assert.ok(Array.isArray(program), JSON.stringify(program));
+      const r = spawnSync(program[0]!, program.slice(1), { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', TMPDIR: scratch } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^\S*bwrap --args 9 -- \/bin\/sh -c /m, "the listing shows the sandbox's pid 1");
+      for (const name of ['hidden-dir', 'hidden-file', '--ro-bind']) assert.equal(r.stdout.includes(name), false, `${name} in:\n${r.stdout}`);
+      // The options' file: closed by bwrap (no fd 9 inside) and removed before bwrap ran.
+      assert.doesNotMatch(r.stdout, /^9$/m);
+      assert.deepEqual(readdirSync(scratch), []);
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+      rmSync(scratch, { recursive: true, force: true });
     }
   });
 });
