@@ -2,11 +2,11 @@
 // policy may read, programs that follow them while recursing, and a path swapped between check and open.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { remux, spawnRemux, tempHome } from '../support/cli.js';
+import { remux, REMUX_BIN, spawnRemux, tempHome } from '../support/cli.js';
 import { liveWithArg, parentOf } from '../support/procs.js';
 
 const MARKER = `remux-secret-${process.pid}`;
@@ -144,6 +144,43 @@ describe('the OS sandbox by default: symlinks met while recursing, and check-the
     const health = await remux(['status', 'health', '--json'], { env });
     const checks = JSON.parse(health.stdout).checks as Array<{ name: string; warning?: boolean; detail: string }>;
     assert.match(checks.find((c) => c.name === 'policy static_read_only')?.detail ?? '', /static checks only \(sandbox: false at .*policies\.yaml:\d+\)/);
+  });
+});
+
+describe('descriptors remux inherited stay out of the sandbox', () => {
+  const h = tempHome();
+  const secret = join(mkdtempSync('/var/tmp/remux-inherited-'), 'secret');
+  after(() => {
+    h.remove();
+    rmSync(join(secret, '..'), { recursive: true, force: true });
+  });
+
+  test('adversarial: a file left open by whoever started remux is not readable inside as /proc/2/fd/N (the holder bwrap starts)', async () => {
+    assert.equal((await remux(['config', 'init'], { env: h.env })).code, 0);
+    writeFileSync(secret, `${MARKER}\n`);
+    writeFileSync(
+      join(h.home, 'policies.yaml'),
+      'policies:\n  procs:\n    capabilities:\n      - { operation: execute_binary, resource: ls|cat }\n      - { operation: read_file, resource: /proc/** }\n      - { operation: list_directory, resource: /proc/** }\n      - { operation: write_stdout, resource: null }\n',
+    );
+    const fd = openSync(secret, 'r');
+    try {
+      // As a shell's `40<secret` (or a supervisor's stray descriptor): the child gets it as fd 40, without
+      // close-on-exec. (Node's own start-up reuses low numbers, so a low one would prove nothing.)
+      const child = spawn(REMUX_BIN, ['client', 'run', 'localhost', '--policy', 'procs', '--', 'ls /proc/1/fd /proc/2/fd && cat /proc/2/fd/40'], {
+        env: { ...process.env, ...h.env },
+        cwd: '/',
+        stdio: ['ignore', 'pipe', 'pipe', ...Array<'ignore'>(37).fill('ignore'), fd],
+      });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      await new Promise((resolve) => child.once('close', resolve));
+      assert.match(out, /^\/proc\/2\/fd:\n0\n1\n2\n/m, 'the listing ran in the sandbox');
+      assert.doesNotMatch(out, /^40$/m);
+      assert.equal(out.includes(MARKER), false, out);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
 
