@@ -412,6 +412,8 @@ const DEFS: Record<string, Def> = {
     short: 'e:f:F:m:P:',
     long: 'apple brief checking-printout compile debug dereference exclude= exclude-quiet= extension files-from= keep-going list magic-file= mime mime-type mime-encoding no-buffer no-dereference no-pad no-sandbox parameter= preserve-date print0 raw separator= special-files uncompress uncompress-noreport',
     values: { '-f --files-from': NAMES_INSIDE('--files-from'), '-m --magic-file': R },
+    // -C writes NAME.mgc (NAME: each magic file's own name) into the working directory.
+    sandboxOnly: { '-C --compile': 'writes a compiled magic file into the working directory, a path not on its command line' },
     operands: R,
   },
   strings: { short: 'n:t:e:T:s:U:', long: 'all data print-file-name bytes= radix= target= encoding= output-separator= include-all-whitespace unicode=', operands: R },

@@ -172,6 +172,11 @@ cases('comparing, splitting, paging', [
   [['less', '--tag=main'], /^less --tag opens/],
   [['less', '-T', 'tags', 'f'], null],
   [['less', '-N', 'f'], null],
+  // Writes magic.mgc (or NAME.mgc) where it runs: a write the command line never names.
+  [['file', '-C', '-m', '/tmp/magic'], /^file -C writes a compiled magic file into the working directory/],
+  [['file', '--compile'], /^file --compile writes/],
+  [['file', '-zC', '-m', '/tmp/magic'], /^file -C writes/],
+  [['file', '-z', '-m', '/tmp/magic', 'f'], null],
 ]);
 
 cases('through wrappers', [
