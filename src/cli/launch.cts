@@ -61,6 +61,7 @@ function codeCache(source: Buffer, command: string | undefined): CodeCache {
   const key = crypto.createHash('sha256').update(`${process.version} ${process.arch}\0`).update(source).digest('hex').slice(0, 32);
   // `__complete` (what shell completion runs at every Tab) has its own too.
   const name = command !== undefined && /^(?:__)?[a-z][a-z-]{0,31}$/.test(command) ? command : 'other';
+  // As codeCacheDir (config/paths.ts), which keeps it out of every command's reach.
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return { dir: path.join(base, 'remux'), file: `${key}-${name}.v8cache`, command: name };
 }

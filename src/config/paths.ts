@@ -64,6 +64,14 @@ export function tlsDir(env: Env = process.env): string {
   return join(remuxHome(env), 'tls');
 }
 
+/**
+ * The CLI's V8 code caches (written and read by src/cli/launch.cts, which computes the same path on its
+ * own so as to load nothing first): V8 runs what a cache holds, so whoever writes one runs code as remux.
+ */
+export function codeCacheDir(env: Env = process.env): string {
+  return resolve(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'remux');
+}
+
 /** Attach recordings (asciicast v2). */
 export function recordingsDir(env: Env = process.env): string {
   return join(remuxHome(env), 'recordings');

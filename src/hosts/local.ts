@@ -4,7 +4,7 @@ import type * as NodePty from 'node-pty';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { agentsDir } from '../agents/store.js';
-import { approvalsDbFile, approvalsKeyFile, auditDbFile, configFile, expandHome, hostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile, tlsDir } from '../config/paths.js';
+import { approvalsDbFile, approvalsKeyFile, auditDbFile, codeCacheDir, configFile, expandHome, hostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile, tlsDir } from '../config/paths.js';
 import { runLocal } from '../exec/local.js';
 import { runningDaemon } from '../gateway/daemon-record.js';
 import fs from 'node:fs';
@@ -44,7 +44,8 @@ export function commandEnv(securePath: string, from: NodeJS.ProcessEnv = process
  * What remux keeps for itself on this machine, out of every command's and file action's reach whatever a
  * policy grants (one showing $HOME shows them otherwise): approvals.key signs approval links, a principal
  * able to write policies.yaml or principals.yaml would grant itself anything, the stores and recordings
- * hold everyone's actions and sessions, agents/ their hook tokens; through the daemon's socket or tmux's
+ * hold everyone's actions and sessions, agents/ their hook tokens, the CLI's code caches run as the next
+ * remux (launch.cts: V8 trusts them); through the daemon's socket or tmux's
  * (a tmux client has the server run anything) a command would act outside its sandbox. `configuredSocket`:
  * config.yaml's daemon.socket, which may lie outside $REMUX_HOME.
  */
@@ -65,6 +66,7 @@ export function ownPaths(env: NodeJS.ProcessEnv = process.env, configuredSocket?
     recordingsDir(env),
     agentsDir(env),
     join(remuxHome(env), 'run'),
+    codeCacheDir(env),
     socketFile(env),
     // config.yaml's, where the daemon listens when the environment names none.
     ...(configuredSocket ? [resolve(expandHome(configuredSocket))] : []),

@@ -2,7 +2,7 @@
 // analyses something else. Real CLI, real programs, the real sandbox where the policy has one.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -179,6 +179,21 @@ describe("remux's own files and sockets are out of every command's reach, whatev
     const py = await remux(['client', 'run', 'localhost', '--policy', 'home', '--', `python3 -c 'print(open("${principals}").read())'`], { env, cwd: h.home });
     assert.notEqual(py.code, 0, py.stdout);
     assert.doesNotMatch(py.stdout, /token|principals/);
+  });
+
+  test("adversarial: the CLI's code cache, which the next remux runs (V8 trusts it), is out of reach of commands and file writes", async () => {
+    // A cache directory inside what the policy may write, as ~/.cache is for a policy writing $HOME.
+    const cacheEnv = { ...env, XDG_CACHE_HOME: join(h.home, 'cache') };
+    const caches = join(h.home, 'cache', 'remux');
+    assert.equal((await remux(['policy', 'list'], { env: cacheEnv })).code, 0);
+    assert.ok(readdirSync(caches).some((f) => f.endsWith('-policy.v8cache')), 'the run wrote its cache');
+    const py = `python3 -c 'import os; open("${caches}/evil-policy.v8cache", "w").write("x"); print("wrote")'`;
+    const r = await remux(['client', 'run', 'localhost', '--policy', 'home', '--', py], { env: cacheEnv, cwd: h.home });
+    assert.doesNotMatch(r.stdout, /wrote/, r.stderr);
+    const write = await remux(['client', 'write', 'localhost', join(caches, 'evil-policy.v8cache'), '--policy', 'home'], { env: cacheEnv, input: 'x' });
+    assert.equal(write.code, 77, write.stdout + write.stderr);
+    assert.match(write.stderr, /is remux's own/);
+    assert.equal(existsSync(join(caches, 'evil-policy.v8cache')), false);
   });
 
   test('its policies cannot be rewritten to grant more, by a command or a file write', async () => {
