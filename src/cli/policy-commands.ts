@@ -9,7 +9,7 @@ import { evaluate, explain } from '../policy/evaluate.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { addPolicyToFile, policyNameProblem, TEMPLATES, workspaceResource } from '../policy/templates.js';
 import type { OutputLimits, Policy, Rule, SandboxMode } from '../policy/types.js';
-import { enforcementOn } from '../core/perform.js';
+import { enforcementOn, sandboxOn } from '../core/perform.js';
 import { createLocalHost } from '../hosts/local.js';
 import { loadPolicies } from './context.js';
 import { printJson, printTable, UsageError } from './output.js';
@@ -174,7 +174,10 @@ export async function checkPolicy(name: string, command: string, opts: { cwd?: s
     process.stdout.write(`DENY under policy ${policy.name}: ${enforcement.refusal}\n`);
     return;
   }
-  const decision = evaluate(policy, list, { cwd: resolve(opts.cwd ?? process.cwd()), resolver: host.resolver, enforcement });
+  // Where a run here would start: relative paths are checked from there (`/` of a sandbox that does not show the caller's directory).
+  const sandbox = enforcement.sandbox ? sandboxOn(policy, 'policy-check', host) : null;
+  const cwd = opts.cwd !== undefined ? resolve(opts.cwd) : host.defaultCwd(process.cwd(), sandbox);
+  const decision = evaluate(policy, list, { cwd, resolver: host.resolver, enforcement });
   process.exitCode = decision.effect === 'allow' ? EXIT.OK : EXIT.DENIED;
   const cwdProblem = directoryProblem(decision.cwd);
   const staticOnly = enforcement.sandbox ? null : enforcement.why;

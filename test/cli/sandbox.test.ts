@@ -147,6 +147,35 @@ describe('the OS sandbox by default: symlinks met while recursing, and check-the
   });
 });
 
+describe('policy check answers for the directory a run would start in', () => {
+  const h = tempHome();
+  // A caller's directory that the read_only policy's sandbox does not show: a run starts in its `/`.
+  const hidden = mkdtempSync('/var/tmp/remux-cwd-');
+  after(() => {
+    h.remove();
+    rmSync(hidden, { recursive: true, force: true });
+  });
+
+  test('adversarial: a relative path is checked from `/` of the sandbox, as the run resolves it, not from the caller directory', async () => {
+    assert.equal((await remux(['config', 'init'], { env: h.env })).code, 0);
+    writeFileSync(join(hidden, 'notes'), 'x\n');
+    mkdirSync(join(hidden, 'var', 'log'), { recursive: true });
+    for (const [command, effect] of [
+      ['ls var/log', 'ALLOW'], // /var/log, which read_only shows
+      ['cat notes', 'DENY'], // /notes: nothing grants it, and the caller's notes are not there
+    ] as const) {
+      const check = await remux(['policy', 'check', 'read_only', '--', command], { env: h.env, cwd: hidden });
+      assert.match(check.stdout, new RegExp(`^${effect} under policy read_only`), check.stdout + check.stderr);
+      assert.match(check.stdout, /^ {2}working directory: \/$/m);
+      const run = await remux(['client', 'run', 'localhost', '--', command], { env: h.env, cwd: hidden });
+      assert.equal(run.code, effect === 'ALLOW' ? 0 : 77, run.stdout + run.stderr);
+    }
+    // --cwd names the directory itself, as client run --cwd does.
+    const named = await remux(['policy', 'check', 'read_only', '--cwd', '/var/log', '--', 'ls .'], { env: h.env, cwd: hidden });
+    assert.match(named.stdout, /^ALLOW/);
+  });
+});
+
 describe('descriptors remux inherited stay out of the sandbox', () => {
   const h = tempHome();
   const secret = join(mkdtempSync('/var/tmp/remux-inherited-'), 'secret');
