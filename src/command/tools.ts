@@ -935,6 +935,9 @@ const DEFS: Record<string, Def> = {
   // 'shell'), and git, whose repository config and hooks name programs (see analysis.ts, git()).
   'python python2 python3 pypy pypy3 perl ruby node nodejs php lua luajit tclsh wish R Rscript julia deno bun jshell irb java':
     { kind: 'interp', reason: INTERPRETER },
+  // Python scripts in the secure PATH that run Python code given to them: pydoc imports a module or file
+  // it documents (`pydoc3 ./x.py` runs x.py), pdb runs the script it debugs.
+  'pydoc pydoc3 pdb pdb3': { kind: 'interp', reason: 'runs the Python code it is given (pydoc imports what it documents, pdb runs its script), code that remux cannot check' },
   'make gmake': {
     kind: 'build',
     short: 'C:f:I:j::l::o:W:',

@@ -38,6 +38,12 @@ const fx = makeFixture(`
       - { operation: read_file, resource: "\${T}/**" }
       - { operation: list_directory, resource: "\${T}/**" }
       - { operation: write_stdout, resource: null }
+  any_program:
+    capabilities:
+      - { operation: execute_binary, resource: "*" }
+      - { operation: read_file, resource: "\${T}/**" }
+      - { operation: list_directory, resource: "\${T}/**" }
+      - { operation: write_stdout, resource: null }
   path_programs:
     capabilities:
       - { operation: execute_binary, resource: ["\${T}/tools/*", "\${T}/out/*", cat] }
@@ -52,7 +58,7 @@ const fx = makeFixture(`
 `);
 after(() => fx.remove());
 const T = fx.root;
-for (const name of ['make', 'python3', 'bash', 'git', 'node']) writeFileSync(join(T, 'bin', name), '#!/bin/sh\n', { mode: 0o755 });
+for (const name of ['make', 'python3', 'bash', 'git', 'node', 'pydoc3', 'pdb3']) writeFileSync(join(T, 'bin', name), '#!/bin/sh\n', { mode: 0o755 });
 const policy = (name: string): Policy => fx.policies.get(name) as Policy;
 const coder = policy('coder');
 const show = (d: Decision): string => explain(d).join('\n');
@@ -144,6 +150,14 @@ describe('execute_code', () => {
     assert.deepEqual(granted.bounds.map((b) => b.layer), ['sandbox']);
     // The secure PATH's own programs, by path too, are the host's.
     assertEffect(fx.check(`${T}/bin/cat`, { policy: p }), 'allow');
+  });
+
+  test('adversarial: Python tools that run the code they are given (pydoc imports what it documents, pdb runs its script) are code runners', () => {
+    writeFileSync(join(T, 'data', 'evil.py'), 'import os\n');
+    for (const command of [`pydoc3 ${T}/data/evil.py`, 'pydoc3 -p 0', `pdb3 ${T}/data/evil.py`]) {
+      assertEffect(fx.check(command, { policy: policy('any_program') }), 'deny', /^execute_code \S+: (pydoc3|pdb3) would run/);
+    }
+    assertEffect(fx.check(`pydoc3 ${T}/data/evil.py`, { policy: policy('any_code_but_bash') }), 'allow');
   });
 
   test('python3 --version and git --version run no code', () => {
