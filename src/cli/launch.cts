@@ -18,6 +18,7 @@ import os = require('node:os');
 import path = require('node:path');
 import vm = require('node:vm');
 
+closeInheritedDescriptors();
 const bundle = path.join(__dirname, 'remux.cjs');
 const bytes = fs.readFileSync(bundle);
 const cache = codeCache(bytes, process.argv[2]);
@@ -79,5 +80,33 @@ function writeCodeCache(compiled: vm.Script, cache: CodeCache): void {
     }
   } catch {
     // A read-only or full cache directory: the next run compiles again, nothing worse.
+  }
+}
+
+/**
+ * Closes what whoever started this process left open to it without close-on-exec (a shell's `40<secret`,
+ * a supervisor's stray), but stdio and Node's IPC channel. remux never uses such a descriptor, and every
+ * process it starts would inherit it: bwrap hands all it has to the sandbox's first process, where any
+ * command inside reads it as /proc/2/fd/N. Only now, before anything is loaded: later, descriptors without
+ * close-on-exec are remux's own (node-pty's terminals).
+ */
+function closeInheritedDescriptors(): void {
+  const channel = Number(process.env.NODE_CHANNEL_FD ?? -1);
+  let fds: string[];
+  try {
+    fds = fs.readdirSync('/proc/self/fdinfo');
+  } catch {
+    return; // no procfs
+  }
+  for (const name of fds) {
+    const fd = Number(name);
+    if (fd <= 2 || fd === channel) continue;
+    try {
+      const flags = /^flags:\s+([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
+      // O_CLOEXEC as fdinfo shows it (02000000 on every architecture remux builds for).
+      if (flags !== undefined && (parseInt(flags, 8) & 0o2000000) === 0) fs.closeSync(fd);
+    } catch {
+      // Closed meanwhile (the directory's own descriptor, among others).
+    }
   }
 }

@@ -191,7 +191,6 @@ export class SandboxPool {
   private async start(layout: SandboxLayout): Promise<Sandbox> {
     const holderPath = HOLDER.find((p) => fs.existsSync(p));
     if (holderPath === undefined) throw new Error(`no ${HOLDER.join(' or ')} to hold the sandbox open`);
-    closeInheritedFds();
     // The options come through fd 4 (bwrap --args reads them NUL-separated, then closes it), not argv:
     // bwrap's copy that is the sandbox's pid 1 keeps its argv, and /proc/1/cmdline inside would name every
     // hidden path and covered socket, and so would `ps` on the host to every user.
@@ -306,36 +305,6 @@ function openAll(paths: readonly string[]): number[] {
     throw e;
   }
 }
-
-/**
- * Closes the descriptors this process inherited and would pass on: those without close-on-exec (Node opens
- * every one of its own with it), but for stdio and Node's IPC channel. bwrap hands every open descriptor to
- * the sandbox's first process, our holder, where any command inside reads it as /proc/2/fd/N: a file or
- * socket left open by whoever started remux (`remux daemon start 7<secret`) would be open to the sandbox.
- * remux never uses such a descriptor; stages (remux-spawner) get only their own.
- */
-function closeInheritedFds(): void {
-  const channel = Number(process.env.NODE_CHANNEL_FD ?? -1);
-  let fds: string[];
-  try {
-    fds = fs.readdirSync('/proc/self/fdinfo');
-  } catch {
-    return;
-  }
-  for (const name of fds) {
-    const fd = Number(name);
-    if (fd <= 2 || fd === channel) continue;
-    try {
-      const flags = /^flags:\s+([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
-      if (flags !== undefined && (parseInt(flags, 8) & O_CLOEXEC) === 0) fs.closeSync(fd);
-    } catch {
-      // Closed meanwhile (the directory's own descriptor, among others).
-    }
-  }
-}
-
-/** O_CLOEXEC as /proc/PID/fdinfo's flags show it (Linux, every architecture remux builds for). */
-const O_CLOEXEC = 0o2000000;
 
 /**
  * `layout` without the covers (over a socket or a hidden path) of what is gone since it was made (the

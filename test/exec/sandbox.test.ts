@@ -9,6 +9,7 @@ import { bwrapOptions, ENTER_HELPER, ENTER_NAMESPACES, sandboxLayout, showsPath,
 import { SPAWNER } from '../../src/exec/spawner.js';
 import type { SandboxSpec } from '../../src/exec/index.js';
 import { liveWithArg, parentOf } from '../support/procs.js';
+import { until } from '../support/until.js';
 import { errToOut, from, list, pipeline, run, stage, tmpdir, to, writeScript, PATH } from './helpers.js';
 
 const info = bwrapAvailable();
@@ -266,6 +267,21 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
       }
     });
   };
+
+  test("a sandbox's start leaves the daemon's own descriptors alone: a terminal node-pty holds (no close-on-exec) still answers", async () => {
+    const term = (await import('node-pty')).spawn('/bin/cat', [], {});
+    let echoed = '';
+    term.onData((d) => (echoed += d));
+    try {
+      // An owner of its own: a sandbox started now, with the terminal open.
+      const r = await run(['true'], { sandbox: spec('pty-test'), cwd: tree });
+      assert.equal(r.res.exitCode, 0, r.err);
+      term.write('still-here\r');
+      await until('the echo', () => echoed.includes('still-here'), 5000);
+    } finally {
+      term.kill();
+    }
+  });
 
   before(() => {
     fs.mkdirSync(path.join(tree, 'private'), { recursive: true });
