@@ -18,7 +18,9 @@ export function beginLevel(decision: AuditDecision): AuditLevel {
 }
 
 export function endLevel(decision: AuditDecision, end: AuditEnd): AuditLevel {
-  if (decision === 'deny' || end.refusal) return 'deny';
+  if (end.refusal) return 'deny';
+  // Refused before a policy could decide, with an error and no refusal: a host that could not be reached.
+  if (decision === 'deny') return end.error ? 'error' : 'deny';
   if (end.error) return 'error';
   if ((end.exitCode !== null && end.exitCode !== 0) || end.signal || end.timedOut || end.truncated) return 'warn';
   return 'info';

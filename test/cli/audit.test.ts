@@ -170,6 +170,22 @@ describe('remux audit', () => {
   });
 });
 
+describe('remux audit of a host that cannot be reached', () => {
+  const h = tempHome();
+  const env = { ...h.env, REMUX_POLICY_CONFIG: join(h.home, 'p.yaml') };
+  before(() => writeFileSync(join(h.home, 'p.yaml'), POLICY));
+  after(() => h.remove());
+
+  test('a host that cannot be reached is an error in the trail, not a denial: --level deny lists policy refusals only', async () => {
+    // Nothing listens on port 1: the command is refused before any policy could decide about it.
+    assert.equal((await remux(['hosts', 'add', 'nowhere', 'nobody@127.0.0.1', '--port', '1'], { env })).code, 0);
+    assert.equal((await remux(['client', 'run', 'nowhere', '--policy', 'p', '--', 'echo never'], { env })).code, 255);
+    const row = (await remux(['audit', 'ls', '--json', '--host', 'nowhere'], { env })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { level: string; exitCode: number });
+    assert.deepEqual(row.map((r) => [r.level, r.exitCode]), [['error', 255]]);
+    assert.doesNotMatch((await remux(['audit', 'ls', '--level', 'deny', '--host', 'nowhere'], { env })).stdout, /echo never/);
+  });
+});
+
 describe('remux audit verify --anchor', () => {
   const { h, env } = homeWithThreeRuns();
 
