@@ -11,6 +11,7 @@ import { addPolicyToFile, policyNameProblem, TEMPLATES, workspaceResource } from
 import type { OutputLimits, Policy, Rule, SandboxMode } from '../policy/types.js';
 import { enforcementOn, sandboxOn } from '../core/perform.js';
 import { createLocalHost } from '../hosts/local.js';
+import { directoryProblem } from '../exec/local.js';
 import { loadPolicies } from './context.js';
 import { printJson, printTable, UsageError } from './output.js';
 
@@ -143,16 +144,6 @@ function realDirectory(dir: string): string {
     throw new UsageError(`--workspace: ${(e as Error).message}`);
   }
   return real;
-}
-
-/** Why `dir` cannot be a command's working directory here, as client run would find (exec/local.ts), or null. */
-function directoryProblem(dir: string): string | null {
-  try {
-    return statSync(dir).isDirectory() ? null : 'not a directory';
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? 'no such directory' : (code ?? String(e));
-  }
 }
 
 const SANDBOX_MODES: Record<SandboxMode, string> = {

@@ -151,14 +151,9 @@ class Run {
     // A NUL would also split bwrap's --args stream and smuggle in options.
     const badVar = Object.entries(this.req.env).find(([k, v]) => k === '' || /[=\0]/.test(k) || v.includes('\0'));
     if (badVar) return this.fail('invalid', `invalid environment variable ${JSON.stringify(badVar[0])}`);
-    let isDir: boolean;
-    try {
-      this.cwd = fs.realpathSync(this.req.cwd);
-      isDir = fs.statSync(this.cwd).isDirectory();
-    } catch (e) {
-      return this.fail('cwd', `cannot use working directory ${this.req.cwd}: ${errCode(e)}`);
-    }
-    if (!isDir) return this.fail('cwd', `cannot use working directory ${this.req.cwd}: ENOTDIR`);
+    const problem = directoryProblem(this.req.cwd);
+    if (problem !== null) return this.fail('cwd', `cannot use working directory ${this.req.cwd}: ${problem}`);
+    this.cwd = fs.realpathSync(this.req.cwd);
     if (this.req.sandbox === null) return null;
     const bwrap = this.probe();
     if (!bwrap.ok || bwrap.path === null) {
@@ -676,6 +671,16 @@ function realTarget(file: string): string {
   } catch {
     const parent = path.dirname(file);
     return parent === file ? file : path.join(realTarget(parent), path.basename(file));
+  }
+}
+
+/** Why `dir` cannot be a working directory here, in words (client run's refusal, policy check's line), or null. */
+export function directoryProblem(dir: string): string | null {
+  try {
+    return fs.statSync(dir).isDirectory() ? null : 'not a directory';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'no such directory' : code === 'ENOTDIR' ? 'a part of it is not a directory' : code === 'EACCES' ? 'permission denied' : errCode(e);
   }
 }
 

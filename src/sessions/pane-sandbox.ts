@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { quoteWord } from '../command/render.js';
 import type { CommandList } from '../command/types.js';
+import { directoryProblem } from '../exec/local.js';
 import { bwrapAvailable, bwrapOptions, sandboxLayout, visibleInside } from '../exec/sandbox.js';
 import type { SandboxSpec } from '../exec/types.js';
 import { PASSED_ENV } from '../hosts/local.js';
@@ -92,13 +93,9 @@ export function localPaneProgram(p: Omit<SandboxedPane, 'target' | 'session'>): 
   const bwrap = bwrapAvailable();
   if (!bwrap.ok || bwrap.path === null) return { kind: 'sandbox', problem: `the OS sandbox cannot be used: ${bwrap.reason ?? 'bubblewrap is not usable'}` };
   const layout = sandboxLayout(p.spec);
-  let cwd: string;
-  try {
-    cwd = fs.realpathSync(p.cwd);
-    if (!fs.statSync(cwd).isDirectory()) return { kind: 'cwd', problem: `cannot use working directory ${p.cwd}: ENOTDIR` };
-  } catch (err) {
-    return { kind: 'cwd', problem: `cannot use working directory ${p.cwd}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
-  }
+  const problem = directoryProblem(p.cwd);
+  if (problem !== null) return { kind: 'cwd', problem: `cannot use working directory ${p.cwd}: ${problem}` };
+  const cwd = fs.realpathSync(p.cwd);
   // `/` is the sandbox's own root: always there, showing only what the sandbox shows.
   if (cwd !== '/' && !visibleInside(layout, cwd)) return { kind: 'sandbox', problem: cwdHidden(p.cwd, layout.mounts.map((m) => m.path).join(', ') || 'none') };
   const hiddenDirectories = layout.hidden.filter((h) => h.directory).map((h) => h.path);

@@ -203,7 +203,12 @@ describe('program lookup and failures', () => {
     const r = await run(['echo', 'x'], { cwd: '/nonexistent-cwd' });
     assert.equal(r.res.exitCode, 125);
     assert.equal(r.res.errorKind, 'cwd');
+    assert.equal(r.res.error, 'cannot use working directory /nonexistent-cwd: no such directory');
     assert.equal(r.out, '');
+    // Said in words, as policy check says it: a file is not a directory.
+    const file = await run(['echo', 'x'], { cwd: '/etc/hostname' });
+    assert.equal(file.res.exitCode, 125);
+    assert.equal(file.res.error, 'cannot use working directory /etc/hostname: not a directory');
   });
 });
 
