@@ -12,6 +12,7 @@ import type { OutputLimits, Policy, Rule, SandboxMode } from '../policy/types.js
 import { enforcementOn, sandboxOn } from '../core/perform.js';
 import { createLocalHost } from '../hosts/local.js';
 import { directoryProblem } from '../exec/local.js';
+import { policyWarnings } from '../policy/warnings.js';
 import { loadPolicies } from './context.js';
 import { printJson, printTable, UsageError } from './output.js';
 
@@ -110,8 +111,11 @@ function wrapWords(words: string[], width: number): string[] {
 export function validatePolicyFile(file: string, opts: { json?: boolean }): void {
   const policies = loadPolicyFile(resolve(file));
   const names = [...policies.keys()];
-  if (opts.json) return printJson({ ok: true, file: resolve(file), policies: names });
+  // Valid all the same (exit 0): what they say of this machine may differ on another.
+  const warnings = policyWarnings(policies);
+  if (opts.json) return printJson({ ok: true, file: resolve(file), policies: names, warnings });
   process.stdout.write(`ok: ${resolve(file)}: ${names.length} ${names.length === 1 ? 'policy' : 'policies'} (${names.join(', ')})\n`);
+  for (const w of warnings) process.stderr.write(`${w.file}:${w.line}: warning: ${w.message}\n`);
 }
 
 export function createPolicy(name: string, opts: { template: string; output?: string; workspace?: string }): void {

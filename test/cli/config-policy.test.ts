@@ -140,6 +140,29 @@ describe('remux policy', () => {
     const validate = await remux(['policy', 'validate', join(h.home, 'policies.yaml')], { env: h.env });
     assert.equal(validate.code, 0, validate.stderr);
     assert.match(validate.stdout, /^ok: /);
+    assert.equal(validate.stderr, '', 'no warning of the initial policies');
+  });
+
+  test('validate warns (file:line, exit 0) of an allow rule through a link: it matches paths with links resolved, so never', async () => {
+    const real = join(h.home, 'real');
+    mkdirSync(join(real, 'logs'), { recursive: true });
+    writeFileSync(join(real, 'tool'), '');
+    symlinkSync(real, join(h.home, 'link'));
+    const file = join(h.home, 'linked.yaml');
+    writeFileSync(
+      file,
+      `policies:\n  p:\n    capabilities:\n      - { operation: execute_binary, resource: ${h.home}/link/tool }\n      - { operation: read_file, resource: "${h.home}/link/logs/**" }\n      - { operation: read_file, resource: "${h.home}/link/**", effect: deny }\n      - { operation: list_directory, resource: "${h.home}/link/**", effect: ask }\n      - { operation: read_file, resource: "${real}/**" }\n`,
+    );
+    const r = await remux(['policy', 'validate', file], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stderr,
+      `${file}:4: warning: p#0 allow execute_binary ${h.home}/link/tool never matches here: ${h.home}/link/tool leads to ${real}/tool, and allow rules match paths with their links resolved; write ${real}/tool\n` +
+        `${file}:5: warning: p#1 allow read_file ${h.home}/link/logs/** never matches here: ${h.home}/link/logs leads to ${real}/logs, and allow rules match paths with their links resolved; write ${real}/logs/**\n`,
+      'deny and ask rules, which match the path as written too, and a rule on the real path are not warned of',
+    );
+    const json = JSON.parse((await remux(['policy', 'validate', file, '--json'], { env: h.env })).stdout) as { warnings: Array<{ line: number; rule: number }> };
+    assert.deepEqual(json.warnings.map((w) => [w.line, w.rule]), [[4, 0], [5, 1]]);
   });
 
   test('validate names file:line of an unknown operation', async () => {

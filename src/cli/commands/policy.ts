@@ -31,7 +31,7 @@ export function registerPolicy(program: Command): void {
 
   policy
     .command('validate')
-    .description('check a policy file; errors name file:line and what is wrong (exit 2)')
+    .description('check a policy file; errors name file:line and what is wrong (exit 2); warns of allow rules that can never match here (a path through a link)')
     .argument('<file>', 'YAML or JSON policy file')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExamples:\n  remux policy validate ~/.config/remux/policies.yaml')
