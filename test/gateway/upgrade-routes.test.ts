@@ -3,28 +3,7 @@
 // the MCP metadata, before any credential, and held the connection through a close handshake of up to 30 s.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import tls from 'node:tls';
-import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
-
-/** Sends `request` on a connection of its own: what came back, and when the daemon closed it (ms), or null within `waitMs`. */
-function exchange(d: ConsoleDaemon, request: string, waitMs: number): Promise<{ text: string; closedAfter: number | null }> {
-  const url = new URL(d.url);
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const socket = tls.connect({ host: url.hostname, port: Number(url.port), ca: d.ca }, () => socket.write(request));
-    let text = '';
-    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-    socket.on('error', reject);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ text, closedAfter: null });
-    }, waitMs);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ text, closedAfter: Date.now() - started });
-    });
-  });
-}
+import { rawExchange, startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
 describe('a WebSocket upgrade to a route that is not a WebSocket', () => {
   let d: ConsoleDaemon;
@@ -45,7 +24,7 @@ describe('a WebSocket upgrade to a route that is not a WebSocket', () => {
       ['/api/hosts', `authorization: Bearer ${d.tokens.boss}\r\n`],
     ];
     for (const [path, more] of cases) {
-      const r = await exchange(d, upgrade(path, more), 5000);
+      const r = await rawExchange(d, upgrade(path, more), 5000);
       assert.match(r.text, /^HTTP\/1\.1 400 Bad Request\r\n/, `${path}: ${r.text.split('\r\n')[0]}`);
       assert.match(r.text, new RegExp(`\\{"error":"bad_request","message":"${path.split('?')[0]!.replace(/\./g, '\\.')} is not a WebSocket endpoint"\\}`));
       assert.ok(r.closedAfter !== null && r.closedAfter < 2000, `${path}: closed with its answer (after ${r.closedAfter} ms)`);
@@ -53,9 +32,9 @@ describe('a WebSocket upgrade to a route that is not a WebSocket', () => {
   });
 
   test('the WebSocket endpoints still upgrade, and an unknown path is still 404', async () => {
-    const ping = await exchange(d, upgrade('/api/ws/ping', `authorization: Bearer ${d.tokens.boss}\r\n`), 500);
+    const ping = await rawExchange(d, upgrade('/api/ws/ping', `authorization: Bearer ${d.tokens.boss}\r\n`), 500);
     assert.match(ping.text, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
-    const unknown = await exchange(d, upgrade('/no/such/route'), 5000);
+    const unknown = await rawExchange(d, upgrade('/no/such/route'), 5000);
     assert.match(unknown.text, /^HTTP\/1\.1 404 Not Found\r\n/);
     assert.notEqual(unknown.closedAfter, null);
   });

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { remux, tempHome } from './cli.js';
@@ -124,4 +125,24 @@ export async function openTerminal(d: Pick<ConsoleDaemon, 'url' | 'ca'>, query: 
       assert.match(text(), pattern);
     },
   };
+}
+
+/** Sends `request` on a connection of its own: what came back, and when the daemon closed it (ms), or null within `waitMs`. */
+export function rawExchange(d: ConsoleDaemon, request: string, waitMs: number): Promise<{ text: string; closedAfter: number | null }> {
+  const url = new URL(d.url);
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const socket = tls.connect({ host: url.hostname, port: Number(url.port), ca: d.ca }, () => socket.write(request));
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    socket.on('error', reject);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text, closedAfter: null });
+    }, waitMs);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text, closedAfter: Date.now() - started });
+    });
+  });
 }
