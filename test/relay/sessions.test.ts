@@ -79,8 +79,9 @@ describe('tmux sessions on an agent host, checked by both sides', { timeout: 120
       assert.equal(made.code, 0, made.stderr);
       const argv = paneArgv(name);
       assert.match(argv[0]!, /bwrap$/, `the pane runs bubblewrap: ${argv.join(' ')}`);
-      // The startup command as the gateway rendered it for sh, run by sh inside.
-      assert.ok(argv.includes('--die-with-parent') && argv.at(-2) === '-c' && argv.at(-1) === "'sleep' 60", argv.join(' '));
+      // The startup command as the gateway rendered it for sh, run by sh inside; bwrap's options come
+      // through a descriptor (--args), out of sight of the pane's processes.
+      assert.deepEqual(argv.slice(1), ['--args', '9', '--', '/bin/sh', '-c', "'sleep' 60"]);
     }
     const reasons = (await audit(d.ag.env)).filter((a) => a.principal === 'agent:gateway-laptop' && a.operation === 'remux').map((a) => a.reason);
     assert.equal(reasons.filter((r) => /OS sandbox \(bubblewrap\) of both policies/.test(r ?? '')).length, 2, JSON.stringify(reasons));
