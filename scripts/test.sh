@@ -41,4 +41,13 @@ mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
 # leaves the lock behind for every later shell): the run gets an empty HOME of its own.
 test_home=$(mktemp -d)
 trap 'rm -rf "$test_home"' EXIT
-HOME="$test_home" node --test --test-concurrency="${REMUX_TEST_CONCURRENCY:-2}" --test-timeout="${REMUX_TEST_TIMEOUT_MS:-600000}" "${tests[@]}"
+# The report is thousands of lines and CI may keep only its end: the failures are said again there.
+report="$test_home/report.tap"
+status=0
+HOME="$test_home" node --test --test-concurrency="${REMUX_TEST_CONCURRENCY:-2}" --test-timeout="${REMUX_TEST_TIMEOUT_MS:-600000}" "${tests[@]}" | tee "$report" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "# failed (said again from the report above, each with its error):"
+  # A failed test's line and its YAML block (error, location, stack), whichever file it came from.
+  awk '/^ *not ok / { keep = 1 } keep { print } keep && /^ *\.\.\.$/ { keep = 0 }' "$report" | head -n 400
+fi
+exit "$status"

@@ -20,24 +20,36 @@ export class ReadBuffer {
   /** The first `n` bytes (at most length), left in place: a frame's head. */
   peek(n: number): Buffer {
     const first = this.pieces[0] as Buffer;
-    return first.length >= n ? first.subarray(0, n) : Buffer.concat(this.pieces, n);
+    return first.length >= n ? first.subarray(0, n) : this.join(n);
   }
 
   /** Takes the first `n` bytes (at most length). */
   take(n: number): Buffer {
-    const first = this.pieces[0] as Buffer;
-    const taken = first.length >= n ? first.subarray(0, n) : Buffer.concat(this.pieces, n);
+    const taken = this.peek(n);
     this.size -= n;
-    while (n > 0) {
-      const piece = this.pieces[0] as Buffer;
-      if (piece.length > n) {
-        this.pieces[0] = piece.subarray(n);
+    let whole = 0;
+    for (let left = n; left > 0; whole++) {
+      const piece = this.pieces[whole] as Buffer;
+      if (piece.length > left) {
+        this.pieces[whole] = piece.subarray(left);
         break;
       }
-      this.pieces.shift();
-      n -= piece.length;
+      left -= piece.length;
     }
+    this.pieces.splice(0, whole);
     return taken;
+  }
+
+  /** The first `n` bytes copied out of only the pieces that hold them: a frame's head is read again at
+   *  every read while its body arrives, so it must not cost more for a frame spread over many reads. */
+  private join(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    for (const piece of this.pieces) {
+      if (at === n) break;
+      at += piece.copy(out, at, 0, Math.min(piece.length, n - at));
+    }
+    return out;
   }
 }
 
