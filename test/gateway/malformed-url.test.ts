@@ -8,20 +8,19 @@ import { rawExchange, startConsoleDaemon, type ConsoleDaemon } from '../support/
 describe('a URL that does not decode', () => {
   let d: ConsoleDaemon;
   before(async () => {
-    d = await startConsoleDaemon({ boss: ['--admin'] }, 'http: { request_timeout_seconds: 1 }\n');
+    // A request timeout far past what the test waits: a connection closed within the wait was closed with its answer.
+    d = await startConsoleDaemon({ boss: ['--admin'] }, 'http: { request_timeout_seconds: 120 }\n');
   });
   after(() => d.stop());
 
   const head = (path: string, more = ''): string => `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\n${more}\r\n`;
   const upgrade = 'connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
 
-  test('as a WebSocket upgrade, without credentials: refused and its connection closed, not held past the request timeout', async () => {
+  test('as a WebSocket upgrade, without credentials: refused and its connection closed with the answer, not held', async () => {
     for (const path of ['/%E0%A4%A', '/api/ws/terminal/%zz', '/agent/%C0']) {
-      const started = Date.now();
-      const r = await rawExchange(d, head(path, upgrade), 4000);
+      const r = await rawExchange(d, head(path, upgrade), 10_000);
       assert.match(r.text, /^HTTP\/1\.1 400 Bad Request\r\n/, path);
-      assert.ok(r.closedAfter !== null, `${path}: the daemon closed the connection (request timeout 1 s; waited 4 s)`);
-      assert.ok(Date.now() - started < 1000, `${path}: closed with its answer, after ${Date.now() - started} ms`);
+      assert.ok(r.closedAfter !== null, `${path}: the daemon did not close the connection (request timeout 120 s; waited 10 s)`);
       assert.match(r.text, /\{"error":"bad_request","message":".*is not a valid url component: a % in a URL starts the escape of a UTF-8 byte/, path);
     }
   });

@@ -24,10 +24,11 @@ describe('a WebSocket upgrade to a route that is not a WebSocket', () => {
       ['/api/hosts', `authorization: Bearer ${d.tokens.boss}\r\n`],
     ];
     for (const [path, more] of cases) {
-      const r = await rawExchange(d, upgrade(path, more), 5000);
+      // Held, it would last the close handshake's 30 s: closed within the wait, it was closed with the answer.
+      const r = await rawExchange(d, upgrade(path, more), 10_000);
       assert.match(r.text, /^HTTP\/1\.1 400 Bad Request\r\n/, `${path}: ${r.text.split('\r\n')[0]}`);
       assert.match(r.text, new RegExp(`\\{"error":"bad_request","message":"${path.split('?')[0]!.replace(/\./g, '\\.')} is not a WebSocket endpoint"\\}`));
-      assert.ok(r.closedAfter !== null && r.closedAfter < 2000, `${path}: closed with its answer (after ${r.closedAfter} ms)`);
+      assert.ok(r.closedAfter !== null, `${path}: the connection was not closed with its answer (waited 10 s)`);
     }
   });
 

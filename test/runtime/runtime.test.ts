@@ -568,7 +568,7 @@ test('FileSystem.glob: ** never descends into a symlinked directory, so a tree w
   assert.deepEqual(await host.callWith({ timeoutMs: 5000 }, FileSystem.glob, `${g}/**/*.conf`), [`${g}/d/x.conf`]);
   // A * component follows a link, as everywhere.
   assert.deepEqual(await host.callWith({ timeoutMs: 5000 }, FileSystem.glob, `${g}/d/*/d/*.conf`), [`${g}/d/a/d/x.conf`, `${g}/d/b/d/x.conf`]);
-  assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
   mkdirSync(join(root, 'w/many'));
   // 101 links to a directory of 1,000 files: 101,000 matches of many/*/l/*.
   for (let i = 0; i < 102; i++) mkdirSync(join(root, 'w/many', String(i)));
