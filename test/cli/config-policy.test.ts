@@ -320,24 +320,15 @@ describe("policy check, as the issue's new user tried it: admin and developer te
     }
   });
 
+  // Every name and verb is decided in process by test/policy/templates.test.ts; here a few, as a user runs them.
   test('admin asks before stopping or restarting the machine, by any of its names or systemctl verbs', async () => {
-    const stops = ['shutdown -h now', 'reboot', 'halt', 'poweroff', 'telinit 0', 'init 6', 'systemctl reboot', 'systemctl -i poweroff', 'systemctl --no-wall halt', 'systemctl kexec', 'sudo /usr/bin/systemctl reboot',
-      // The targets and services those verbs start, and the verbs that start a unit, by any of its names.
-      'systemctl start poweroff.target', 'systemctl isolate poweroff', 'systemctl --no-block start reboot.target', 'systemctl soft-reboot', 'systemctl exit',
-      'systemctl start systemd-reboot.service', 'systemctl isolate runlevel0.target', 'systemctl restart ctrl-alt-del.target', "systemctl start 'pow*.target'",
-      'systemctl enable --now kexec.target', 'systemctl set-default poweroff.target', 'systemctl start shutdown.target',
-      // Rescue and emergency mode stop every service and the network, the sleep verbs take the machine off-line.
-      'systemctl rescue', 'systemctl emergency', 'systemctl suspend', 'systemctl hibernate', 'systemctl hybrid-sleep', 'systemctl suspend-then-hibernate',
-      'systemctl isolate rescue.target', 'systemctl isolate emergency.target', 'systemctl start rescue.target', 'systemctl start emergency.target', 'systemctl start systemd-suspend.service'];
-    for (const command of stops) {
+    for (const command of ['shutdown -h now', 'sudo /usr/bin/systemctl reboot', "systemctl start 'pow*.target'", 'systemctl rescue']) {
       const r = await remux(['policy', 'check', 'admin', '--', command], { env, cwd: '/tmp' });
       assert.equal(r.code, 77, `${command}: ${r.stdout}`);
       assert.match(r.stdout, /^ASK under policy admin: execute_binary \S+: (acts as \w+: )?needs approval under admin#\d+ \(agents\.yaml:\d+\): destructive or disruptive program/, command);
     }
-    for (const command of ['systemctl status', 'systemctl list-units reboot.target', 'systemctl start nginx.service', 'systemctl status poweroff.target', "systemctl restart 'ng*'", 'systemctl status rescue.target']) {
-      const r = await remux(['policy', 'check', 'admin', '--', command], { env, cwd: '/tmp' });
-      assert.equal(r.code, 0, `${command}: ${r.stdout}`);
-    }
+    const r = await remux(['policy', 'check', 'admin', '--', 'systemctl status poweroff.target'], { env, cwd: '/tmp' });
+    assert.equal(r.code, 0, r.stdout);
   });
 });
 

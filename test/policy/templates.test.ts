@@ -137,6 +137,26 @@ describe('templates', () => {
     assert.equal(run(p, 'nosuchprogram-remux'), 'deny');
   });
 
+  test('admin asks before stopping or restarting the machine, by any of its names or systemctl verbs', () => {
+    const p = policyFrom('admin');
+    const stops = ['shutdown -h now', 'reboot', 'halt', 'poweroff', 'telinit 0', 'init 6', 'systemctl reboot', 'systemctl -i poweroff', 'systemctl --no-wall halt', 'systemctl kexec', 'sudo /usr/bin/systemctl reboot',
+      // The targets and services those verbs start, and the verbs that start a unit, by any of its names.
+      'systemctl start poweroff.target', 'systemctl isolate poweroff', 'systemctl --no-block start reboot.target', 'systemctl soft-reboot', 'systemctl exit',
+      'systemctl start systemd-reboot.service', 'systemctl isolate runlevel0.target', 'systemctl restart ctrl-alt-del.target', "systemctl start 'pow*.target'",
+      'systemctl enable --now kexec.target', 'systemctl set-default poweroff.target', 'systemctl start shutdown.target',
+      // Rescue and emergency mode stop every service and the network, the sleep verbs take the machine off-line.
+      'systemctl rescue', 'systemctl emergency', 'systemctl suspend', 'systemctl hibernate', 'systemctl hybrid-sleep', 'systemctl suspend-then-hibernate',
+      'systemctl isolate rescue.target', 'systemctl isolate emergency.target', 'systemctl start rescue.target', 'systemctl start emergency.target', 'systemctl start systemd-suspend.service'];
+    for (const command of stops) {
+      const d = decide(p, command, { cwd: '/tmp' });
+      assert.equal(d.effect, 'ask', command);
+      assert.match(d.reason, /^execute_binary \S+: (acts as \w+: )?needs approval under x#\d+ \(admin\.yaml:\d+\): destructive or disruptive program/, command);
+    }
+    for (const command of ['systemctl status', 'systemctl list-units reboot.target', 'systemctl start nginx.service', 'systemctl status poweroff.target', "systemctl restart 'ng*'", 'systemctl status rescue.target']) {
+      assert.equal(decide(p, command, { cwd: '/tmp' }).effect, 'allow', command);
+    }
+  });
+
   test("admin: code remux cannot check (the issue's examples) asks, and runs only in the OS sandbox", () => {
     const p = policyFrom('admin');
     for (const command of ISSUE_CODE) {
