@@ -341,6 +341,40 @@ test('a loop does not copy what it loops over: 60 nested loops over a 2 MB strin
   assert.equal(await host.call(Template.render, '% for k in d\n${k}\n% endfor\n% for c in "xy"\n${c}\n% endfor\n', { d: { b: 1, a: 2 } }), 'b\na\nx\ny\n');
 });
 
+test('a value is bounded however it is built: lists sharing one another, compared, hashed or shown in a message, stop at once', async (t) => {
+  const { host } = await runtime(t);
+  // Each loop binds a list holding the one before four times: 20 loops make 4^20 copies of 100 KB in a few
+  // bytes. Comparing two of them (or hashing one) was one C call that never ended, deaf to the call's timeout.
+  const shared = (v: string): string => Array.from({ length: 20 }, (_, i) => `% for ${v}${i + 1} in [[${v}${i}, ${v}${i}, ${v}${i}, ${v}${i}]]`).join('\n');
+  const bomb = (use: string): string => `% for a0 in [['x' * 10000] * 10]\n% for b0 in [['x' * 10000] * 10]\n${shared('a')}\n${shared('b')}\n${use}\n${'% end\n'.repeat(42)}`;
+  const cases: [string, RegExp][] = [
+    ['${a20 == b20}', /^t\.tmpl:43: the template takes more than 1000000 evaluation steps/],
+    ['${a20 in [b20]}', /^t\.tmpl:43: the template takes more than 1000000 evaluation steps/],
+    ['${ {(a20, 1): 1} }', /^t\.tmpl:43: the template takes more than 1000000 evaluation steps/],
+    ['${sorted([b20, a20])}', /^t\.tmpl:43: the template takes more than 1000000 evaluation steps/],
+    // A message shows a value's start, never all of it.
+    ['${int(a20)}', /^t\.tmpl:43: int\(\[\[\[\.\.\.\], .{0,200}: int\(\) argument must be/],
+    ['% for p, q in [a20]\n% end', /^t\.tmpl:43: % for p, q: cannot unpack \[\[\[\.\.\.\], .{0,200} into 2 names$/],
+  ];
+  for (const [use, refused] of cases) {
+    const started = Date.now();
+    const message = await host.callWith({ timeoutMs: 10_000 }, Template.render, bomb(use), {}, { name: 't.tmpl' }).then(
+      () => assert.fail(`${use} rendered`),
+      (e: Error) => e.message.replace(/^TemplateError: /, ''),
+    );
+    assert.match(message, refused, use);
+    assert.ok(Date.now() - started < 5000, `${use}: refused after ${Date.now() - started} ms`);
+  }
+  // Comparing a list walks it: each pass of a loop comparing two lists of 100,000 is charged as much (17 s before).
+  const started = Date.now();
+  assert.match(await refusal(host, '% for a in [[0] * 100000]\n% for b in [[0] * 100000]\n% for i in a\n${a == b}\n% end\n% end\n% end'), /^t\.tmpl:4: the template takes more than 1000000 evaluation steps/);
+  assert.match(await refusal(host, '% for a in [[0] * 100000]\n% for i in a\n${a.count(i)}\n% end\n% end'), /^t\.tmpl:3: the template takes more than 1000000 evaluation steps/);
+  assert.ok(Date.now() - started < 5000, `stopped after ${Date.now() - started} ms`);
+  const message = await refusal(host, '${int(L)}', { L: Array.from({ length: 100_000 }, () => 0) });
+  assert.ok(message.length < 200 && message.startsWith('t.tmpl:1: int([0, 0, 0, 0, 0, 0, ...]): '), message);
+  assert.equal(await host.call(Template.render, "${[1, 2] == [1, 2]} ${'a' in ['a']} ${sorted([3, 1])} ${ {(1, 2): 'x'}[(1, 2)] } ${[0] * 3 in [[0, 0, 0]]} ${ {'k': 1}.get('k') }"), 'True True [1, 3] x True 1');
+});
+
 test('Template.render is audited as touching nothing; a principal whose scope misses the host is refused', async (t) => {
   const { host, audit, context } = await runtime(t);
   await host.call(Template.render, 'x', {});

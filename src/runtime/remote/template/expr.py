@@ -5,7 +5,7 @@
 # None, list, tuple, dict). Nothing is ever eval'd, exec'd or compiled to code. Sizes (MAX_OUT,
 # MAX_ITEMS), all a render builds (MAX_BUILT), whole numbers (MAX_INT_BITS), evaluation steps (MAX_STEPS)
 # and nesting (MAX_DEPTH) are capped, and a cancelled call stops.
-import ast, sys
+import ast, reprlib, sys
 
 MAX_OUT = 2 << 20
 MAX_ITEMS = 100000
@@ -59,6 +59,18 @@ class _Ctx:
     def scan(s, text, chars, quadratic=QUADRATIC_SEARCH):
         # Before a search of `chars` in `text` (or a strip of them): its worst case, as steps.
         s.step(1 + (len(text) * len(chars) if quadratic else len(text) + len(chars)) // SCANNED_PER_STEP)
+
+    def weigh(s, *values):
+        # Before one C call that walks whole values (==, <, in, sorted, count, hashing a tuple): a step per
+        # item they hold, each time it is held, as that call visits each. Literals share what they hold:
+        # [a, a, a, a] in 20 nested loops is 4^20 copies of `a` in a few bytes, and comparing two such
+        # was one call that never ended; walked here, it stops at the step budget.
+        todo = [v for v in values if isinstance(v, (list, tuple, dict))]
+        while todo:
+            x = todo.pop()
+            items = (list(x.keys()) + list(x.values())) if isinstance(x, dict) else x
+            s.step(1 + len(items))
+            todo.extend(i for i in items if isinstance(i, (list, tuple, dict)))
 
     def made(s, v):
         # Everything built counts, freed or not: many big values at once cannot exhaust the host's memory.
@@ -178,18 +190,21 @@ def _ev(cx, n, scope):
             k = _ev(cx, k, scope)
         if not isinstance(v, (str, list, tuple, dict)):
             cx.fail('a value of type %s cannot be indexed' % type(v).__name__)
+        cx.weigh(k)
         try:
             return v[k]
         except KeyError:
-            cx.fail('%s has no key %r' % (_src(n.value), k), cls=_Undefined)
+            cx.fail('%s has no key %s' % (_src(n.value), _brief(k)), cls=_Undefined)
         except (IndexError, TypeError, ValueError) as e:
-            cx.fail('%s[%r]: %s' % (_src(n.value), k, e))
+            cx.fail('%s[%s]: %s' % (_src(n.value), _brief(k), e))
     if t is ast.List or t is ast.Tuple:
         items = [_ev(cx, x, scope) for x in n.elts]
         return items if t is ast.List else tuple(items)
     if t is ast.Dict:
+        pairs = [(_ev(cx, k, scope), _ev(cx, v, scope)) for k, v in zip(n.keys, n.values)]
+        cx.weigh(*(k for k, _ in pairs))
         try:
-            return {_ev(cx, k, scope): _ev(cx, v, scope) for k, v in zip(n.keys, n.values)}
+            return dict(pairs)
         except TypeError as e:
             cx.fail('dict: %s' % e)
     if t is ast.BoolOp:
@@ -223,6 +238,15 @@ def _ev(cx, n, scope):
     cx.fail('%s is not allowed in a template expression' % t.__name__)
 
 
+# A value in an error message: its start, never the whole (a list of 100,000 items, nested or not).
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother = 2, 80, 80
+
+
+def _brief(v):
+    return _BRIEF.repr(v)
+
+
 def _src(n):
     try:
         return ast.unparse(n)
@@ -235,6 +259,9 @@ def _compare(cx, op, a, b):
     # take the other branch: refused as an ordering of them is.
     if (op is ast.Eq or op is ast.NotEq) and _text_and_number(a, b):
         cx.fail(TEXT_AND_NUMBER)
+    if op is not ast.Is and op is not ast.IsNot:
+        # `in` a dict hashes the left side alone.
+        cx.weigh(a, *(() if isinstance(b, dict) and (op is ast.In or op is ast.NotIn) else (b,)))
     try:
         if op is ast.Eq:
             return a == b

@@ -76,19 +76,21 @@ def _f_int(cx, v):
     try:
         return int(v)
     except (TypeError, ValueError) as e:
-        cx.fail('int(%r): %s' % (v, e))
+        cx.fail('int(%s): %s' % (_brief(v), e))
 
 
 def _f_float(cx, v):
     try:
         return float(v)
     except (TypeError, ValueError) as e:
-        cx.fail('float(%r): %s' % (v, e))
+        cx.fail('float(%s): %s' % (_brief(v), e))
 
 
 def _f_sorted(cx, items):
+    items = _seq(cx, items, 'sorted')
+    cx.weigh(items)
     try:
-        return sorted(_seq(cx, items, 'sorted'))
+        return sorted(items)
     except TypeError as e:
         cx.fail('sorted: %s' % e)
 
@@ -112,6 +114,16 @@ def _on(kind, name, f):
     return lambda cx, v, *a: f(v, *a) if isinstance(v, kind) else cx.fail('%s needs a %s, got %s' % (name, getattr(kind, '__name__', 'list'), type(v).__name__))
 
 
+def _weighing(kind, name, f):
+    # A method that compares or hashes its argument (and a list's count and index, every item): weighed first.
+    plain = _on(kind, name, f)
+
+    def method(cx, v, *a):
+        cx.weigh(*((v,) + a if isinstance(v, (list, tuple)) else a))
+        return plain(cx, v, *a)
+    return method
+
+
 # The filters a template may call, and (below) the methods of plain data it may call: the whole
 # vocabulary of calls. `default` is evaluated specially: an undefined value or None gives the fallback.
 FILTERS = {
@@ -122,8 +134,8 @@ FILTERS = {
 METHODS = {
     (str, 'join'): lambda cx, s, items: _f_join(cx, items, s), (str, 'replace'): _f_replace,
     (dict, 'keys'): _on(dict, 'keys', lambda d: list(d.keys())), (dict, 'values'): _on(dict, 'values', lambda d: list(d.values())),
-    (dict, 'items'): _on(dict, 'items', lambda d: [tuple(kv) for kv in d.items()]), (dict, 'get'): _on(dict, 'get', dict.get),
-    (list, 'count'): _on((list, tuple), 'count', lambda l, x: l.count(x)), (list, 'index'): _on((list, tuple), 'index', lambda l, x: l.index(x)),
+    (dict, 'items'): _on(dict, 'items', lambda d: [tuple(kv) for kv in d.items()]), (dict, 'get'): _weighing(dict, 'get', dict.get),
+    (list, 'count'): _weighing((list, tuple), 'count', lambda l, x: l.count(x)), (list, 'index'): _weighing((list, tuple), 'index', lambda l, x: l.index(x)),
 }
 for _m in ('upper', 'lower', 'strip', 'lstrip', 'rstrip', 'split', 'startswith', 'endswith'):
     METHODS[(str, _m)] = _on(str, _m, getattr(str, _m))

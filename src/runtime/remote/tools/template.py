@@ -179,7 +179,7 @@ def _run(cx, body, scope, out):
                 elif isinstance(item, (list, tuple)) and len(item) == len(names):
                     bound = dict(zip(names, item))
                 else:
-                    cx.fail('%% for %s: cannot unpack %r into %d names' % (', '.join(names), item, len(names)))
+                    cx.fail('%% for %s: cannot unpack %s into %d names' % (', '.join(names), _brief(item), len(names)))
                 _run(cx, loop, ChainMap(bound, scope), out)
 
 
