@@ -6,6 +6,7 @@
 // big-endian call id, a 1-byte tag and raw bytes (a call's input, a chunk of bytes: no base64 to encode
 // and decode on either side). Requests carry ids; any number run at once; a call may send chunks before
 // its result, and may take input as it runs (a command's stdin), sent under the host's credit.
+import { printable } from '../command/invisible.js';
 import { owned, ReadBuffer } from '../core/frames.js';
 import { CreditedSender, INPUT_WINDOW_BYTES } from '../exec/input-credit.js';
 import { PROTOCOL_VERSION, stage1Frame, stage2Source, type ToolSource } from './bootstrap.js';
@@ -98,7 +99,8 @@ export class Link {
     private opts: LinkOptions,
   ) {
     transport.onData((chunk) => this.receive(chunk));
-    transport.onClose((reason) => this.fail(new ProtocolError(this.hello === null ? beforeHello(reason) : reason)));
+    // The reason may hold what the host wrote on stderr.
+    transport.onClose((reason) => this.fail(new ProtocolError(this.hello === null ? beforeHello(printable(reason)) : printable(reason))));
   }
 
   /** Writes stage 1, waits for the hello, checks it and sends stage 2. */
@@ -310,13 +312,13 @@ export class Link {
     }
     if (m.t === 'pong') return;
     if (m.t === 'log') {
-      this.opts.onLog?.({ id: typeof m.id === 'number' ? m.id : null, level: String(m.level), name: String(m.name), msg: String(m.msg) });
+      this.opts.onLog?.({ id: typeof m.id === 'number' ? m.id : null, level: printable(String(m.level)), name: printable(String(m.name)), msg: printable(String(m.msg)) });
       return;
     }
     const id = m.id;
-    if (m.t === 'error' && id === null) return this.fail(new ProtocolError(`the host refused the link: ${String(m.type)}: ${String(m.message)}`));
-    if (typeof id !== 'number') return this.fail(new ProtocolError(`the host sent a ${m.t} without a call id; the link is closed`));
-    const pending = this.callOf(id, m.t);
+    if (m.t === 'error' && id === null) return this.fail(new ProtocolError(`the host refused the link: ${printable(String(m.type))}: ${printable(String(m.message))}`));
+    if (typeof id !== 'number') return this.fail(new ProtocolError(`the host sent a ${printable(m.t)} without a call id; the link is closed`));
+    const pending = this.callOf(id, printable(m.t));
     if (!pending) return;
     switch (m.t) {
       case 'chunk':
@@ -329,7 +331,7 @@ export class Link {
       case 'error':
         return pending.settle(remoteError(m));
       default:
-        pending.settle(new ProtocolError(`${pending.what}: the host sent an unknown message type "${m.t}"`));
+        pending.settle(new ProtocolError(`${pending.what}: the host sent an unknown message type "${printable(m.t)}"`));
     }
   }
 
@@ -370,10 +372,10 @@ export class Link {
 
 function remoteError(m: Record<string, unknown>): RemoteError {
   return new RemoteError(
-    typeof m.type === 'string' ? m.type : 'Error',
-    typeof m.message === 'string' ? m.message : '',
+    typeof m.type === 'string' ? printable(m.type) : 'Error',
+    typeof m.message === 'string' ? printable(m.message) : '',
     typeof m.errno === 'number' ? m.errno : null,
-    typeof m.tb === 'string' ? m.tb : null,
+    typeof m.tb === 'string' ? printable(m.tb) : null,
   );
 }
 
@@ -386,8 +388,8 @@ function beforeHello(reason: string): string {
 }
 
 function checkHello(m: Record<string, unknown>): Hello | ProtocolError {
-  if (m.t !== 'hello') return new ProtocolError(`the host's first message is "${String(m.t)}", not the handshake`);
-  if (m.v !== PROTOCOL_VERSION) return new ProtocolError(`the host speaks runtime protocol version ${JSON.stringify(m.v)}; remux speaks ${PROTOCOL_VERSION}`);
+  if (m.t !== 'hello') return new ProtocolError(`the host's first message is "${printable(String(m.t))}", not the handshake`);
+  if (m.v !== PROTOCOL_VERSION) return new ProtocolError(`the host speaks runtime protocol version ${printable(String(JSON.stringify(m.v)))}; remux speaks ${PROTOCOL_VERSION}`);
   if (!Array.isArray(m.caps) || typeof m.py !== 'string' || typeof m.pid !== 'number' || typeof m.cwd !== 'string' || typeof m.cap !== 'number') {
     return new ProtocolError('the host sent a handshake without caps, py, pid, cwd or cap');
   }

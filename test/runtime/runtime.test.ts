@@ -134,6 +134,36 @@ test('the host sending a malformed frame or one over the cap fails the link with
   await assert.rejects(b, /frame of 1073741824 bytes, more than the cap of 16777216/);
 });
 
+test("a host's exception, log records and message types reach us with their escapes made visible: nothing it sends drives the terminal they are printed on", async (t) => {
+  // OSC 52 would write the reader's clipboard, CSI clear the screen; C1 CSI (\x9b) and a bidi override (U+202E) too.
+  const evil = 'ok\\x1b]52;c;ZWNobyBoaQ==\\x07 \\x1b[2J\\r\\x9b31m\\u202e\\x00';
+  const shown = 'ok\\x1b]52;c;ZWNobyBoaQ==\\x07 \\x1b[2J\\x0d\\x9b31m<U+202E>\\x00';
+  const fake = fakeHost(`f({"t":"hello","v":1,"caps":[],"py":"3.11","pid":1,"cwd":"/","cap":16})
+def frame():
+    return json.loads(r(int.from_bytes(r(4),"big")))
+frame()
+c=frame()
+e="${evil}"
+f({"t":"log","id":c["id"],"level":"WARNING"+e,"name":"n"+e,"msg":"line 1\\n\\tline 2"+e})
+f({"t":"error","id":c["id"],"type":"Evil"+e,"message":"boom\\nline 2"+e,"errno":None,"tb":"Traceback"+e})
+c=frame()
+f({"t":"nonsense"+e,"id":c["id"]})`);
+  t.after(() => fake.child.kill());
+  const logs: LogRecord[] = [];
+  const link = await Link.open(streamTransportOf(fake.child), { onLog: (r) => logs.push(r) });
+  t.after(() => link.close());
+  const tool = toolSource('X', 'def f():\n    return 1\n');
+  await assert.rejects(link.call(tool, 'f', []).result, (e: Error) => {
+    assert.ok(e instanceof RemoteError);
+    assert.equal(e.type, `Evil${shown}`);
+    assert.equal(e.message, `Evil${shown}: boom\nline 2${shown}`, 'a newline stays a line break');
+    assert.equal(e.remoteTraceback, `Traceback${shown}`);
+    return true;
+  });
+  assert.deepEqual(logs, [{ id: 1, level: `WARNING${shown}`, name: `n${shown}`, msg: `line 1\n\tline 2${shown}` }]);
+  await assert.rejects(link.call(tool, 'f', []).result, (e: Error) => e instanceof ProtocolError && e.message === `X.f: the host sent an unknown message type "nonsense${shown}"`);
+});
+
 test('frames we send: one that is not JSON, or names no method, fails with a ProtocolError; one over the cap closes the link with a reason', async (t) => {
   const { link, transport } = await rawLink(t);
   const tool = toolSource('Ok', 'def f():\n    return 7\n');
