@@ -363,6 +363,34 @@ describe('relay: who may connect, and what they may send', () => {
     assert.equal(relay.ctx.registry.agents.get('laptop'), undefined);
   });
 
+  test("what an agent words itself reaches the gateway's callers and log with its escapes made visible: its login name, its answers, its close reason", async () => {
+    // OSC 52 would write the clipboard of whoever reads the message, CSI clear their screen; a newline in a log line forges the next.
+    const evil = '\x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J\r\u009b31m\u202e';
+    const shown = '\\x1b]52;c;ZWNobyBoaQ==\\x07\\x1b[2J\\x0d\\x9b31m<U+202E>';
+    const raw = rawAgent(relay, { authorization: `Bearer ${relay.tokens.desk}` });
+    assert.equal(await raw.opened, 101);
+    raw.ws.send(JSON.stringify({ ...(JSON.parse(hello('desk')) as object), user: `x${evil}\nrelay: forged` }));
+    await relay.waitConnected('desk');
+    const user = `x${shown}\\x0arelay: forged`;
+    assert.equal(relay.ctx.registry.agents.status('desk').user, user);
+    assert.ok(relay.gatewayLog.includes(`relay: agent desk connected from 127.0.0.1 as ${user}`), relay.gatewayLog.join('\n'));
+    raw.ws.on('message', (data) => {
+      const f = JSON.parse(data.toString()) as { type: string; id: number; paths?: string[]; names?: string[] };
+      const answer = (p: string): object => ({ path: p.startsWith('/') ? p : `/usr/bin/${p}` });
+      if (f.type === 'resolve') raw.ws.send(JSON.stringify({ type: 'resolved', id: f.id, paths: f.paths!.map(answer), names: f.names!.map(answer) }));
+      if (f.type === 'exec') raw.ws.send(JSON.stringify({ type: 'error', id: f.id, message: `refused${evil}\nline 2` }));
+    });
+    const failed = await relay.run('desk', 'true');
+    assert.ok(failed.message?.includes(`agent desk: refused${shown}\nline 2`), failed.message ?? '');
+    raw.ws.close(4000, `bye${evil}\nforged`);
+    await raw.closed;
+    for (let i = 0; i < 100 && relay.ctx.registry.agents.status('desk').connected; i++) await sleep(20);
+    const gone = await relay.run('desk', 'true');
+    assert.ok(gone.message?.includes(`connection closed (4000: bye${shown}\\x0aforged)`), gone.message ?? '');
+    const said = [failed.message, gone.message, relay.ctx.registry.agents.status('desk').lastError, ...relay.gatewayLog].join('');
+    assert.doesNotMatch(said, /[\x1b\r\x9b\u202e]/, 'no escape reaches a caller or the log');
+  });
+
   test('a close reason longer than the protocol allows (123 bytes) is said whole in fewer words; the gateway serves on', async () => {
     // The longest host names there are (64 characters).
     const long = `a${'b'.repeat(63)}`;

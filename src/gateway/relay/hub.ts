@@ -5,6 +5,7 @@
 // removes nothing but itself (code-remote removed by name and could drop the new socket).
 import type { WebSocket } from 'ws';
 import { TransportError } from '../../hosts/types.js';
+import { printable } from '../../command/invisible.js';
 import { closeReason } from '../close-reason.js';
 import { AgentFrameSchema, BINARY_FRAME, CLOSE, MAX_FRAME_BYTES, parseFrame, WINDOW_BYTES, type AgentFrame, type GatewayFrame, type Hello } from './protocol.js';
 
@@ -181,9 +182,11 @@ export class AgentConnection {
     if (pong && this.pingSentAt > 0) this.lastRttMs = performance.now() - this.pingSentAt;
   }
 
-  private ended(why: string): void {
+  private ended(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    // It may quote the agent (its close reason, a bad frame's key): said to callers and in the log.
+    const why = printable(reason, true);
     if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.pongDeadline) clearTimeout(this.pongDeadline);
     const err = new TransportError(`agent ${this.name} disconnected (${why}); a command that was running there may have run`);

@@ -37,6 +37,7 @@
 // carries at most FILE_CHUNK_BYTES in its frame; a longer one (protocol 2) says how many file-write-part
 // frames of the rest follow it, and the agent writes the whole content, atomically, once they are all in.
 import { z } from 'zod';
+import { printable } from '../../command/invisible.js';
 import { INPUT_CHUNK_BYTES, INPUT_WINDOW_BYTES } from '../../exec/input-credit.js';
 
 /**
@@ -126,7 +127,14 @@ export const SandboxSpecSchema = z.strictObject({
   owner: z.string().min(1).max(200),
 });
 
-const Answer = z.union([z.strictObject({ path: AbsPath }), z.strictObject({ error: z.string().max(4096) })]);
+/**
+ * What an agent words itself (a refusal, an error, its login name) is shown to the gateway's users and
+ * written in its log: escapes and invisible characters made visible, so that an agent cannot drive their
+ * terminal (OSC 52, CSI) or forge a line.
+ */
+const Words = (max: number, oneLine = false) => z.string().max(max).transform((text) => printable(text, oneLine));
+
+const Answer = z.union([z.strictObject({ path: AbsPath }), z.strictObject({ error: Words(4096) })]);
 
 // ---- agent -> gateway -------------------------------------------------------------------------
 
@@ -135,12 +143,12 @@ export const HelloSchema = z.strictObject({
   v: z.number().int().min(MIN_PROTOCOL_VERSION).max(PROTOCOL_VERSION),
   name: z.string().min(1).max(64),
   /** The login user on the agent's machine: the default tmux user there. */
-  user: z.string().min(1).max(64),
+  user: Words(64, true).pipe(z.string().min(1)),
   home: AbsPath,
   /** Where the agent looks programs up: the gateway's placeholders for path questions use it. */
   securePath: z.string().max(4096),
   sandbox: SandboxSupport,
-  version: z.string().max(64),
+  version: Words(64, true),
 });
 
 const ExecResultSchema = z.strictObject({
@@ -152,7 +160,7 @@ const ExecResultSchema = z.strictObject({
   bytesOut: z.number().int().nonnegative(),
   bytesErr: z.number().int().nonnegative(),
   durationMs: z.number().nonnegative(),
-  error: z.string().max(8192).nullable(),
+  error: Words(8192).nullable(),
   errorKind: z.enum(['not_found', 'not_executable', 'spawn', 'redirect', 'sandbox', 'cwd', 'invalid', 'sandbox_unavailable']).nullable(),
 });
 
@@ -163,7 +171,7 @@ export const AgentFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('resolved'), id: Id, paths: z.array(Answer), names: z.array(Answer.nullable()) }),
   z.strictObject({ type: z.literal('opened'), id: Id }),
   z.strictObject({ type: z.literal('exit'), id: Id, code: z.number().int().nullable(), signal: z.string().max(16).nullable() }),
-  z.strictObject({ type: z.literal('error'), id: Id, message: z.string().max(8192) }),
+  z.strictObject({ type: z.literal('error'), id: Id, message: Words(8192) }),
   /** The command wants `bytes` more of its standard input. */
   z.strictObject({ type: z.literal('stdin-credit'), id: Id, bytes: z.number().int().positive().max(INPUT_WINDOW_BYTES) }),
   /** Protocol 3: the terminal's pty took `bytes` more of its input. */
@@ -171,7 +179,7 @@ export const AgentFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('file-done'),
     id: Id,
-    resolved: z.array(z.union([z.strictObject({ real: AbsPath, finalLink: z.boolean() }), z.strictObject({ error: z.string().max(4096) })])).max(4096).optional(),
+    resolved: z.array(z.union([z.strictObject({ real: AbsPath, finalLink: z.boolean() }), z.strictObject({ error: Words(4096) })])).max(4096).optional(),
     content: Base64.optional(),
     size: z.number().int().nonnegative().optional(),
     created: z.boolean().optional(),
@@ -183,7 +191,7 @@ export const AgentFrameSchema = z.discriminatedUnion('type', [
   }),
   /** The file operation failed there (missing, not a regular file, a symlink met, or the agent's own policy said no). */
   /** denied (protocol 2): the agent's own policy refused it, rather than the operation failing. */
-  z.strictObject({ type: z.literal('file-error'), id: Id, message: z.string().max(8192), denied: z.boolean().optional() }),
+  z.strictObject({ type: z.literal('file-error'), id: Id, message: Words(8192), denied: z.boolean().optional() }),
 ]);
 
 // ---- gateway -> agent -------------------------------------------------------------------------
