@@ -372,6 +372,8 @@ test('a value is bounded however it is built: lists sharing one another, compare
   assert.ok(Date.now() - started < 5000, `stopped after ${Date.now() - started} ms`);
   const message = await refusal(host, '${int(L)}', { L: Array.from({ length: 100_000 }, () => 0) });
   assert.ok(message.length < 200 && message.startsWith('t.tmpl:1: int([0, 0, 0, 0, 0, 0, ...]): '), message);
+  // An infinity is no whole number: a template error naming the line, not a Python OverflowError.
+  assert.match(await refusal(host, '${int(float("inf"))}'), /^t\.tmpl:1: int\(inf\): cannot convert float infinity to integer$/);
   assert.equal(await host.call(Template.render, "${[1, 2] == [1, 2]} ${'a' in ['a']} ${sorted([3, 1])} ${ {(1, 2): 'x'}[(1, 2)] } ${[0] * 3 in [[0, 0, 0]]} ${ {'k': 1}.get('k') }"), 'True True [1, 3] x True 1');
 });
 

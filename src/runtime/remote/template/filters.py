@@ -75,7 +75,7 @@ def _f_int(cx, v):
         cx.fail('int of a string longer than 100 characters')
     try:
         return int(v)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         cx.fail('int(%s): %s' % (_brief(v), e))
 
 
