@@ -22,6 +22,12 @@ MAX_EXPR = 10000
 # Python, and searching too before 3.10 (two-way search came in 3.10): 'a' * 2000000 stripped of
 # 'b' * 1000000 + 'a' ran for minutes, deaf to the call's timeout, on any host.
 SCANNED_PER_STEP = 10000
+# Compiling a template is work too, counted in steps of its own: a step per CHARS_PER_STEP characters of
+# a line, and for each expression PARSE_STEPS, one per character (a deeply nested one takes the parser
+# milliseconds) and one per node. Uncounted, a template of 2 MB of ${a} took 24 s to compile, 16 MiB (a
+# frame) minutes, deaf to the call's timeout.
+CHARS_PER_STEP = 16
+PARSE_STEPS = 10
 QUADRATIC_SEARCH = sys.version_info < (3, 10)
 # A product of big numbers is one uninterruptible step: x * x in 25 nested loops (each squaring) would
 # take the host's memory and CPU long after the call timed out. No config needs a number this long.
@@ -115,6 +121,7 @@ def _parse(cx, src):
         cx.fail('an expression of %d characters is longer than the %d allowed' % (len(src), MAX_EXPR))
     if not src.strip():
         cx.fail('empty expression ${}')
+    cx.step(PARSE_STEPS + len(src))
     try:
         tree = ast.parse(src.strip(), '<template>', 'eval')
     except SyntaxError as e:
@@ -124,6 +131,7 @@ def _parse(cx, src):
     todo, problems = [(tree, 0)], []
     while todo:
         node, depth = todo.pop()
+        cx.step()
         if depth > MAX_DEPTH:
             cx.fail('${%s}: the expression is nested more than %d deep' % (src[:80], MAX_DEPTH))
         what = _refused(node)

@@ -22,6 +22,7 @@ def _compile(text, name):
     if final_nl:
         lines.pop()
     for cx.line, raw in enumerate(lines, 1):
+        cx.step(1 + len(raw) // CHARS_PER_STEP)
         body = stack[-1][2]
         s = raw.strip()
         if s.startswith('##'):
