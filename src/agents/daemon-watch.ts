@@ -16,7 +16,7 @@ import type { Approvals } from '../notify/service.js';
 import { AGENT_HOST, attachCommand, hookPrincipal, PERMISSION_REQUEST_SOURCE, sessionTitle } from './hooks.js';
 import { isAgentName, profile } from './profiles.js';
 import { changeSessions, isOver, readSessions, type AgentSession } from './store.js';
-import { socketName } from './tmux.js';
+import { newServer, serverOf } from './tmux.js';
 import { Watcher, type HandedOver, type HookLink } from './watcher.js';
 
 const SYNC_MS = 1000;
@@ -26,8 +26,9 @@ export interface AgentWatch {
 }
 
 export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv, log: (line: string) => void): AgentWatch {
-  const watcher = new Watcher({ socket: { kind: 'name', name: socketName(env) }, approvals, host: AGENT_HOST });
-  const watched = new Set<string>();
+  const watcher = new Watcher({ socket: newServer(env), approvals, host: AGENT_HOST });
+  /** The watched tmux sessions, with the socket path their record named then. */
+  const watched = new Map<string, string | undefined>();
   const sync = (): void => {
     let sessions;
     try {
@@ -38,8 +39,10 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
     // Watched once the supervisor has its sandbox up; no longer once the session is over.
     const live = new Map(sessions.filter((s) => s.state !== 'starting' && !isOver(s)).map((s) => [s.tmux, s]));
     for (const [tmux, s] of live) {
-      if (watched.has(tmux)) continue;
-      watched.add(tmux);
+      if (watched.has(tmux) && watched.get(tmux) === s.socket) continue;
+      // Restarted on another server (another TMUX_TMPDIR) since: watched there from now on.
+      if (watched.has(tmux)) watcher.remove(tmux);
+      watched.set(tmux, s.socket);
       log(`agent sessions: watching ${tmux} (${s.agent}${s.hooks ? ', prompts asked by its hooks' : ''})`);
       watcher.add({
         session: tmux,
@@ -50,9 +53,11 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
         title: sessionTitle(s.id, s.name),
         source: screenSource(s),
         ...(s.hooks ? { hook: hookLink(approvals, s.id) } : {}),
+        // On the server it started on, whatever the daemon's own TMUX_TMPDIR (a record without a path: the daemon's).
+        socket: serverOf(s, env),
       });
     }
-    for (const tmux of watched) {
+    for (const tmux of watched.keys()) {
       if (live.has(tmux)) continue;
       watched.delete(tmux);
       watcher.remove(tmux);

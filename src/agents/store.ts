@@ -24,8 +24,14 @@ export interface AgentSession {
   /** The repository a --worktree was made from (git worktree remove runs there). */
   repo: string | null;
   sandbox: SandboxKind;
-  /** tmux session name on the remux socket. */
+  /** tmux session name on the agents' tmux server. */
   tmux: string;
+  /**
+   * The absolute path of that server's socket, as `tmux -L NAME` resolved it when the session (re)started
+   * (under the TMUX_TMPDIR of the CLI that started it): every later command addresses it by this path.
+   * Absent in records written before paths were kept: those are looked for on `tmux -L NAME` of the caller.
+   */
+  socket?: string;
   prompt: string | null;
   created: string;
   /**
@@ -92,9 +98,9 @@ export function isOver(s: AgentSession): boolean {
 
 /**
  * Whether the session's supervisor still runs: its pid is a process whose argv names the session
- * (`node supervisor.mjs ID`), not one the system gave the pid to since. A tmux server that does not list
- * the session may be another than the one it was started on (another TMUX_TMPDIR): its supervisor, the
- * pane's process, says it lives.
+ * (`node supervisor.mjs ID`), not one the system gave the pid to since. A record without a socket path is
+ * looked for on the caller's tmux server, which may be another than the one it was started on (another
+ * TMUX_TMPDIR): its supervisor, the pane's process, says it lives.
  */
 export function supervisorRuns(s: AgentSession): boolean {
   if (s.pid === null) return false;
@@ -106,9 +112,9 @@ export function supervisorRuns(s: AgentSession): boolean {
   }
 }
 
-/** Over though its record does not say so: its tmux session is not among `live` and its supervisor is gone. */
-export function endedUnsaid(s: AgentSession, live: Set<string>): boolean {
-  return !isOver(s) && !live.has(s.tmux) && !supervisorRuns(s);
+/** Over though its record does not say so: its tmux session is not `live` on its server and its supervisor is gone. */
+export function endedUnsaid(s: AgentSession, live: (s: AgentSession) => boolean): boolean {
+  return !isOver(s) && !live(s) && !supervisorRuns(s);
 }
 
 /** The supervisor's word on its sandbox: running (with or without hooks), or failed with why. */

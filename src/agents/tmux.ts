@@ -1,7 +1,11 @@
 // The agents' tmux server: socket `remux` (tmux -L remux). REMUX_TMUX_SOCKET names another one so tests
-// never touch a developer's sessions.
+// never touch a developer's sessions. tmux puts a named socket under the caller's $TMUX_TMPDIR, so a
+// session records the absolute path its server had when it started (AgentSession.socket), and every later
+// command addresses that server by path (tmux -S), whatever TMUX_TMPDIR the CLI, daemon or console runs with.
 import { execFileSync, spawnSync } from 'node:child_process';
-import type { HostEntry, Inventory } from '../hosts/inventory.js';
+import type { HostEntry, Inventory, TmuxSocket } from '../hosts/inventory.js';
+import { tmuxArgv } from '../sessions/tmux.js';
+import { readSessions, type AgentSession } from './store.js';
 
 /** The host name the gateway (console, API) gives the agents' tmux server. */
 export const AGENTS_HOST = 'agents';
@@ -10,23 +14,64 @@ export function socketName(env: NodeJS.ProcessEnv = process.env): string {
   return env.REMUX_TMUX_SOCKET || 'remux';
 }
 
+/** The server new sessions start on: `tmux -L NAME` as this process's TMUX_TMPDIR places it. */
+export function newServer(env: NodeJS.ProcessEnv = process.env): TmuxSocket {
+  return { kind: 'name', name: socketName(env) };
+}
+
+/** The server session `s` runs on: the path it recorded, else (a record from before paths were kept) the one new sessions start on. */
+export function serverOf(s: Pick<AgentSession, 'socket'>, env: NodeJS.ProcessEnv = process.env): TmuxSocket {
+  return s.socket ? { kind: 'path', path: s.socket } : newServer(env);
+}
+
+/** The server of the agent session whose tmux session is `name`, when its record names one; else null. */
+export function recordedServer(name: string, env: NodeJS.ProcessEnv = process.env): TmuxSocket | null {
+  let sessions: AgentSession[];
+  try {
+    sessions = readSessions(env);
+  } catch {
+    return null; // an unreadable store: the host's own server, as before paths were recorded
+  }
+  const socket = sessions.findLast((s) => s.tmux === name)?.socket;
+  return socket ? { kind: 'path', path: socket } : null;
+}
+
 /** Host `agents` as scopes see it: hosts.yaml's entry of that name, else this machine's agents' tmux server. */
 export function agentsHostEntry(inventory: Inventory, env: NodeJS.ProcessEnv = process.env): HostEntry {
-  return inventory.hosts.find((h) => h.name === AGENTS_HOST) ?? { name: AGENTS_HOST, transport: 'local', labels: {}, builtin: true, tmuxSocket: { kind: 'name', name: socketName(env) } };
+  return inventory.hosts.find((h) => h.name === AGENTS_HOST) ?? { name: AGENTS_HOST, transport: 'local', labels: {}, builtin: true, tmuxSocket: newServer(env) };
 }
 
-export function tmux(args: string[], env: NodeJS.ProcessEnv = process.env): string {
-  return execFileSync('tmux', ['-L', socketName(env), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+/** tmux's arguments for `server` (this user's own: no sudo). */
+function on(server: TmuxSocket, args: string[]): string[] {
+  return tmuxArgv({ loginUser: '', user: '', socket: server }, args).slice(1);
 }
 
-export function hasSession(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  return spawnSync('tmux', ['-L', socketName(env), 'has-session', '-t', `=${name}`], { stdio: 'ignore' }).status === 0;
+function tmux(server: TmuxSocket, args: string[]): string {
+  return execFileSync('tmux', on(server, args), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Names of the sessions alive on the socket (none when its server is not running). */
-export function liveSessions(env: NodeJS.ProcessEnv = process.env): Set<string> {
-  const r = spawnSync('tmux', ['-L', socketName(env), 'list-sessions', '-F', '#{session_name}'], { encoding: 'utf8' });
+export function hasSession(server: TmuxSocket, name: string): boolean {
+  return spawnSync('tmux', on(server, ['has-session', '-t', `=${name}`]), { stdio: 'ignore' }).status === 0;
+}
+
+/** Names of the sessions alive on the server (none when it is not running). */
+export function liveSessions(server: TmuxSocket): Set<string> {
+  const r = spawnSync('tmux', on(server, ['list-sessions', '-F', '#{session_name}']), { encoding: 'utf8' });
   return new Set(r.status === 0 ? r.stdout.split('\n').filter(Boolean) : []);
+}
+
+/**
+ * Whether a session's tmux session is alive on its own server, each server listed once (at its first
+ * session asked about), not once per session.
+ */
+export function liveness(env: NodeJS.ProcessEnv = process.env): (s: Pick<AgentSession, 'socket' | 'tmux'>) => boolean {
+  const servers = new Map<string, Set<string>>();
+  return (s) => {
+    const key = s.socket || '';
+    let live = servers.get(key);
+    if (!live) servers.set(key, (live = liveSessions(serverOf(s, env))));
+    return live.has(s.tmux);
+  };
 }
 
 /**
@@ -35,18 +80,25 @@ export function liveSessions(env: NodeJS.ProcessEnv = process.env): Set<string> 
  */
 const PANE_ENV = ['PATH', 'HOME', 'REMUX_HOME', 'XDG_CONFIG_HOME'];
 
-/** A detached session whose only pane runs `argv` (tmux execs it without a shell when given several words), in `cwd`. */
-export function newSession(name: string, cwd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): number {
+/**
+ * A detached session whose only pane runs `argv` (tmux execs it without a shell when given several words),
+ * in `cwd`, on the server new sessions start on: the pane's pid, and the absolute path of that server's
+ * socket, which the session's record keeps.
+ */
+export function newSession(name: string, cwd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): { pid: number; socket: string } {
   const vars = PANE_ENV.filter((n) => env[n] !== undefined).flatMap((n) => ['-e', `${n}=${env[n]}`]);
-  // -P -F: the pane's pid from the same tmux run, not a second one.
-  return Number(tmux(['new-session', '-d', '-P', '-F', '#{pane_pid}', '-s', name, '-c', cwd, '-x', '200', '-y', '50', ...vars, '--', ...argv], env).trim());
+  // -P -F: the pane's pid and the server's socket from the same tmux run, not a second one. The path is
+  // last: it is the rest of the line, whatever it holds.
+  const out = tmux(newServer(env), ['new-session', '-d', '-P', '-F', '#{pane_pid} #{socket_path}', '-s', name, '-c', cwd, '-x', '200', '-y', '50', ...vars, '--', ...argv]).replace(/\n$/, '');
+  const at = out.indexOf(' ');
+  return { pid: Number(out.slice(0, at)), socket: out.slice(at + 1) };
 }
 
-export function killSession(name: string, env: NodeJS.ProcessEnv = process.env): void {
-  spawnSync('tmux', ['-L', socketName(env), 'kill-session', '-t', `=${name}`], { stdio: 'ignore' });
+export function killSession(server: TmuxSocket, name: string): void {
+  spawnSync('tmux', on(server, ['kill-session', '-t', `=${name}`]), { stdio: 'ignore' });
 }
 
 /** The pane's whole scrollback. */
-export function capture(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  return tmux(['capture-pane', '-p', '-J', '-S', '-', '-t', `=${name}:`], env);
+export function capture(server: TmuxSocket, name: string): string {
+  return tmux(server, ['capture-pane', '-p', '-J', '-S', '-', '-t', `=${name}:`]);
 }

@@ -1,4 +1,4 @@
-// The watcher: reads the panes of agent sessions on one local tmux server, tells their state
+// The watcher: reads the panes of agent sessions on local tmux servers, tells their state
 // (permission, waiting, working, rate limited, idle), turns a new permission prompt into an approval,
 // and types the chosen option's keys once it is answered — only while that same prompt is still on the
 // screen, so an answer never lands in another prompt. A prompt answered at the terminal withdraws its
@@ -19,7 +19,7 @@
 // notify/approvals.ts orphans) and asks again about a prompt still on screen, and follows a hook's
 // question still open, whose hook still waits.
 //
-// Cost: each tick is one tmux run listing every pane (id and last-output time), which also captures
+// Cost: each tick is one tmux run per server (most often one) listing every pane (id and last-output time), which also captures
 // the panes that were busy last tick; panes that turn out to have new output besides are captured in
 // one more run. Output in the same second as the last capture cannot be told apart by the activity
 // time (whole seconds), so a pane stays "hot" and is captured every tick until that time is two
@@ -57,6 +57,8 @@ export interface WatchedSession {
   source?: string;
   /** Set when the agent's own hook asks for its permission prompts. */
   hook?: HookLink;
+  /** The tmux server it runs on, when not the watcher's: the one an agent session's record names. */
+  socket?: TmuxSocket;
 }
 
 /** The approvals an agent's hook raised, as the watcher sees them. */
@@ -86,7 +88,7 @@ export interface HandedOver {
 }
 
 export interface WatcherOptions {
-  /** The tmux server the agents run on (null: the default one). */
+  /** The tmux server the agents run on unless their WatchedSession names one (null: the default one). */
   socket: TmuxSocket | null;
   approvals: Asker;
   intervalMs?: number;
@@ -243,14 +245,30 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   async tick(): Promise<void> {
     // Nothing watched (a daemon with no agent session): no tmux run, twice a second, for nothing.
     if (this.sessions.size === 0) return;
+    // Pane IDs are a server's own: each server's sessions are looked at together, each server on its own.
+    const servers = new Map<string, { server: TmuxSocket | null; sessions: Tracked[] }>();
+    for (const t of this.sessions.values()) {
+      const server = this.serverOf(t);
+      const key = JSON.stringify(server);
+      (servers.get(key) ?? servers.set(key, { server, sessions: [] }).get(key)!).sessions.push(t);
+    }
+    await Promise.all([...servers.values()].map(({ server, sessions }) => this.look(server, sessions).catch((err: unknown) => this.fail(err))));
+  }
+
+  private serverOf(t: Tracked): TmuxSocket | null {
+    return t.watched.socket ?? this.opts.socket;
+  }
+
+  /** One look at the panes of `sessions`, all on `server`. */
+  private async look(server: TmuxSocket | null, sessions: Tracked[]): Promise<void> {
     const nowSec = Math.floor(this.now() / 1000);
     // Panes that were hot last tick are captured in the same tmux run as the listing: a busy agent
     // costs no second process.
-    const early = [...this.sessions.values()].filter((t) => t.pane !== null && nowSec - t.activity < HOT_SECONDS);
-    const { panes, screens: earlyScreens } = await this.listPanes(early.map((t) => t.pane as string));
+    const early = sessions.filter((t) => t.pane !== null && nowSec - t.activity < HOT_SECONDS);
+    const { panes, screens: earlyScreens } = await this.listPanes(server, early.map((t) => t.pane as string));
     const captured = new Map(early.map((t, i) => [t, earlyScreens[i]]));
     const due: Tracked[] = [];
-    for (const t of this.sessions.values()) {
+    for (const t of sessions) {
       const pane = panes.get(t.watched.session);
       if (!pane) {
         if (t.pane !== null) this.lose(t);
@@ -266,7 +284,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       else this.judge(t, t.screen as string); // unchanged: only time moves (idle)
     }
     if (due.length === 0) return;
-    const screens = await this.capture(due.map((t) => t.pane as string));
+    const screens = await this.capture(server, due.map((t) => t.pane as string));
     due.forEach((t, i) => this.judge(t, screens[i] ?? ''));
   }
 
@@ -382,17 +400,18 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private async deliver(t: Tracked, prompt: Prompt, outcome: ApprovalOutcome): Promise<{ typed: boolean; why: string }> {
     if (outcome.status !== 'answered') return { typed: false, why: `approval ${outcome.status}: the prompt is left to the terminal` };
     if (t.pane === null || !this.sessions.has(t.watched.session)) return { typed: false, why: 'the session is gone' };
-    const [screen] = await this.capture([t.pane]);
+    const server = this.serverOf(t);
+    const [screen] = await this.capture(server, [t.pane]);
     const now = detect(t.watched.agent, screen ?? '').prompt;
     if (now?.fingerprint !== prompt.fingerprint) return { typed: false, why: 'the prompt is no longer on the screen' };
     const option = now.options.find((o) => o.id === outcome.option.id);
     if (!option) return { typed: false, why: `answer "${outcome.option.id}" is not an option of the prompt` };
     const gap = t.watched.agent.keyGapMs;
-    if (gap === 0) await this.tmux(sendKeysArgs(t.pane, option.keys));
+    if (gap === 0) await this.tmux(server, sendKeysArgs(t.pane, option.keys));
     else {
       for (const [i, key] of option.keys.entries()) {
         if (i > 0) await new Promise((r) => setTimeout(r, gap));
-        await this.tmux(sendKeysArgs(t.pane, [key]));
+        await this.tmux(server, sendKeysArgs(t.pane, [key]));
       }
     }
     return { typed: true, why: `typed option ${option.id} (${option.label})` };
@@ -420,15 +439,15 @@ export class Watcher extends EventEmitter<WatcherEvents> {
    * same tmux run the screens of `alsoCapture`. A pane among them that is gone fails the whole run:
    * then the listing alone.
    */
-  private async listPanes(alsoCapture: string[]): Promise<{ panes: Map<string, Pane>; screens: string[] }> {
+  private async listPanes(server: TmuxSocket | null, alsoCapture: string[]): Promise<{ panes: Map<string, Pane>; screens: string[] }> {
     const list = ['list-panes', '-a', '-F', '#{window_active}#{pane_active} #{pane_id} #{window_activity} #{session_name}', ';', 'display-message', '-p', this.marker];
     let parts: string[];
     try {
-      parts = (await this.tmux([...list, ...alsoCapture.flatMap((p) => this.captureArgs(p))])).split(`${this.marker}\n`);
+      parts = (await this.tmux(server, [...list, ...alsoCapture.flatMap((p) => this.captureArgs(p))])).split(`${this.marker}\n`);
     } catch (err) {
       if (/no server running|error connecting/.test((err as Error).message)) return { panes: new Map(), screens: [] };
       if (alsoCapture.length === 0) throw err;
-      return { panes: (await this.listPanes([])).panes, screens: [] };
+      return { panes: (await this.listPanes(server, [])).panes, screens: [] };
     }
     const panes = new Map<string, Pane>();
     for (const line of (parts[0] ?? '').split('\n')) {
@@ -443,13 +462,13 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   }
 
   /** The visible screens of `panes`, in one tmux invocation. */
-  private async capture(panes: string[]): Promise<string[]> {
-    const out = await this.tmux(panes.flatMap((p) => this.captureArgs(p)).slice(1));
+  private async capture(server: TmuxSocket | null, panes: string[]): Promise<string[]> {
+    const out = await this.tmux(server, panes.flatMap((p) => this.captureArgs(p)).slice(1));
     return out.split(`${this.marker}\n`).slice(0, panes.length);
   }
 
-  private tmux(args: string[]): Promise<string> {
-    const [cmd, ...rest] = tmuxArgv({ loginUser: '', user: '', socket: this.opts.socket }, args);
+  private tmux(server: TmuxSocket | null, args: string[]): Promise<string> {
+    const [cmd, ...rest] = tmuxArgv({ loginUser: '', user: '', socket: server }, args);
     return new Promise((resolve, reject) => {
       execFile(cmd!, rest, { encoding: 'utf8', timeout: TMUX_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (err) reject(new Error(`tmux ${args[0]}: ${stderr.trim() || err.message}`));

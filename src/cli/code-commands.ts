@@ -22,7 +22,7 @@ import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
 import { checkAgentProgram, checkBackend, checkWorkspace, removeAgentTmp } from '../agents/sandbox.js';
 import { changeSessions, endedUnsaid, envFileOf, findSession, isOver, logFileOf, newId, readSessions, SANDBOX_KINDS, type AgentSession, type SandboxKind } from '../agents/store.js';
-import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveSessions, newSession, socketName } from '../agents/tmux.js';
+import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveness, newSession, serverOf, socketName } from '../agents/tmux.js';
 import { processInvocation } from './invocation.js';
 import { printJson, printTable, UsageError, utcCell } from './output.js';
 
@@ -160,8 +160,11 @@ function writeSecrets(session: AgentSession): void {
 // The bundled supervisor (scripts/bundle.mjs): it starts in half the time its ~300 modules took.
 const SUPERVISOR = fileURLToPath(new URL('../agents/supervisor.mjs', import.meta.url));
 
-/** Starts the session's pane: the supervisor (this CLI, `code supervise`), which starts the sandbox. */
-function launch(session: AgentSession, resume: boolean): number {
+/**
+ * Starts the session's pane: the supervisor (this CLI, `code supervise`), which starts the sandbox. On the
+ * server new sessions start on: the record takes its socket's path with the supervisor's pid.
+ */
+function launch(session: AgentSession, resume: boolean): Pick<AgentSession, 'pid' | 'socket'> {
   writeSecrets(session);
   return newSession(session.tmux, session.workspace, [process.execPath, SUPERVISOR, session.id, ...(resume ? ['--resume'] : [])]);
 }
@@ -171,10 +174,12 @@ const START_TIMEOUT_MS = 15_000;
 /** Waits for the supervisor's word: the sandbox is up and the agent started, or the sandbox failed (fail closed). */
 async function started(id: string): Promise<void> {
   const end = Date.now() + START_TIMEOUT_MS;
-  const { tmux } = findSession(readSessions(), id);
+  const first = findSession(readSessions(), id);
+  const { tmux } = first;
+  const server = serverOf(first);
   for (;;) {
     // Whether the pane lives, then what it reported: a report written just before it ended is read.
-    const alive = hasSession(tmux);
+    const alive = hasSession(server, tmux);
     const s = findSession(readSessions(), id);
     if (s.state === 'failed') throw new Error(s.error ?? 'the sandbox cannot start');
     // running, or already one of the states the daemon's watcher tells (waiting, working, …); or the
@@ -221,7 +226,7 @@ export async function startCommand(path: string, opts: StartOptions): Promise<vo
     try {
       if (opts.worktree) update({ repo: session.workspace, workspace: addWorktree(session.workspace, opts.worktree, id) });
       update({ branch: currentBranch(session.workspace) });
-      update({ pid: launch(session, opts.continue === true) });
+      update(launch(session, opts.continue === true));
     } catch (err) {
       // Nothing was launched: no record is left to list or restart (a restart would start the agent in the
       // repository itself instead of the worktree asked for), and no copy of its keys.
@@ -257,10 +262,10 @@ async function tellUnwatched(id: string, config: Config): Promise<void> {
 
 /** The records, with state reconciled against tmux: a session whose tmux session is gone has exited. */
 function reconciled(): AgentSession[] {
-  const live = liveSessions();
+  const live = liveness();
   return changeSessions((sessions) => {
     for (const s of sessions) {
-      // One this process's tmux server does not list whose supervisor runs lives on another server.
+      // One its tmux server does not list whose supervisor runs lives on (an old record's, on another server).
       if (!endedUnsaid(s, live)) continue;
       s.state = 'exited';
       removeAgentTmp(s.id); // its supervisor may have been killed before it could
@@ -301,15 +306,19 @@ function running(ref: string): AgentSession {
 }
 
 /**
- * The session, when this process's tmux server has it or it is over. One that runs on a tmux server this
- * process does not see (started with another TMUX_TMPDIR or REMUX_TMUX_SOCKET) is refused: its pane is out
- * of reach, and a kill here would remove its files while its agent went on.
+ * The session, when its tmux server has it or it is over. One whose supervisor runs though the server does
+ * not list it is refused: its pane is out of reach, and a kill here would remove its files while its agent
+ * went on. A record from before socket paths were kept is looked for on this process's server, which may
+ * be another (another TMUX_TMPDIR or REMUX_TMUX_SOCKET); a recorded path fails only once its socket file
+ * is gone (removed by a /tmp cleaner).
  */
 function seen(session: AgentSession): AgentSession {
-  if (isOver(session) || hasSession(session.tmux)) return session;
+  if (isOver(session) || hasSession(serverOf(session), session.tmux)) return session;
+  const runs = `agent session ${session.id} (${session.name}) runs (its supervisor is pid ${session.pid})`;
+  if (session.socket) throw new UsageError(`${runs}, but its tmux server does not answer on ${session.socket}`, 'tmux makes its socket again when its server gets SIGUSR1 (kill -USR1 with the pid of the tmux server, the parent of that supervisor)');
   throw new UsageError(
-    `agent session ${session.id} (${session.name}) runs (its supervisor is pid ${session.pid}) on a tmux server this command does not see: tmux -L ${socketName()} in ${process.env.TMUX_TMPDIR || '/tmp'} has no session ${session.tmux}`,
-    'run remux with the TMUX_TMPDIR (and REMUX_TMUX_SOCKET) the session was started with',
+    `${runs} on a tmux server this command does not see: tmux -L ${socketName()} in ${process.env.TMUX_TMPDIR || '/tmp'} has no session ${session.tmux}`,
+    'run remux with the TMUX_TMPDIR (and REMUX_TMUX_SOCKET) the session was started with (it was started before remux recorded where)',
   );
 }
 
@@ -349,7 +358,8 @@ export async function logsCommand(ref: string, opts: { follow?: boolean }): Prom
 /** The session's screen now (and, following, what it shows next until it ends), or its scrollback saved at its exit. */
 async function printLogs(ref: string, follow: boolean): Promise<void> {
   const session = seen(findSession(reconciled(), ref));
-  if (!hasSession(session.tmux)) {
+  const server = serverOf(session);
+  if (!hasSession(server, session.tmux)) {
     // Its supervisor kept the scrollback when the agent exited (not when the session was killed).
     const saved = existsSync(logFileOf(session.id)) ? readFileSync(logFileOf(session.id), 'utf8') : null;
     if (saved === null) throw new UsageError(`agent session ${session.id} has exited: its pane and scrollback are gone`);
@@ -357,14 +367,14 @@ async function printLogs(ref: string, follow: boolean): Promise<void> {
     process.stderr.write(`remux: agent session ${session.id} has exited${exitText(session)}: this is its scrollback when it did\n`);
     return;
   }
-  let last = capture(session.tmux).replace(/\n+$/, '');
+  let last = capture(server, session.tmux).replace(/\n+$/, '');
   process.stdout.write(`${last}\n`);
   // Follow by diffing successive captures: new lines at the end are printed, a redraw prints the new tail.
-  while (follow && hasSession(session.tmux)) {
+  while (follow && hasSession(server, session.tmux)) {
     await new Promise((r) => setTimeout(r, 250));
     let now: string;
     try {
-      now = capture(session.tmux).replace(/\n+$/, '');
+      now = capture(server, session.tmux).replace(/\n+$/, '');
     } catch {
       break;
     }
@@ -389,10 +399,11 @@ export async function restartCommand(ref: string): Promise<void> {
   const resume = isKnownAgent(session.agent) && LAUNCH[session.agent].resume !== null;
   const detail = `${session.agent} in ${session.workspace}${resume ? ', resuming its conversation' : ''}`;
   await performed(principal, actionOn('agent.restart', session, detail), async () => {
-    killSession(session.tmux);
+    killSession(serverOf(session), session.tmux);
     changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { state: 'starting', error: null }));
-    const pid = launch(session, resume);
-    changeSessions((sessions) => Object.assign(findSession(sessions, session.id), { pid }));
+    // A new pane, on the server a new session would start on: its path replaces the old one (or is recorded at last).
+    const launched = launch(session, resume);
+    changeSessions((sessions) => Object.assign(findSession(sessions, session.id), launched));
     await started(session.id);
   });
   process.stdout.write(`${session.id} ${session.name}: restarted\n`);
@@ -409,7 +420,7 @@ export async function killCommand(ref: string, opts: { force?: boolean; json?: b
     if (typed !== session.id) throw new UsageError('the ID typed does not match: nothing was killed');
   }
   await performed(principal, actionOn('agent.kill', session, `tmux session ${session.tmux}`), () => {
-    killSession(session.tmux);
+    killSession(serverOf(session), session.tmux);
     rmSync(envFileOf(session.id), { force: true });
     removeAgentTmp(session.id);
     rmSync(hookDirOf(session.id), { recursive: true, force: true }); // left behind when the supervisor was SIGKILLed

@@ -67,7 +67,8 @@ export async function performSession(ctx: PerformContext, action: SessionAction,
   }
   let target: TmuxTarget;
   try {
-    target = sessions.target(action.host, action.tmuxUser);
+    // An agent session (host agents) is on the tmux server its record names.
+    target = sessions.target(action.host, action.tmuxUser, action.kind === 'session.list' ? undefined : action.session);
   } catch (err) {
     if (!(err instanceof TmuxUserError)) throw err;
     return refused({ outcome: 'rejected', exitCode: EXIT.USAGE, message: err.message, decision: null });

@@ -1,6 +1,6 @@
 // Host lookup for perform(): the built-in local host, inventory hosts reached over the SSH connection
 // pool, and agent hosts reached over the connection their agent dialed to the daemon (AgentHub). The inventory is re-read when hosts.yaml changes (the daemon runs for days).
-import { AGENTS_HOST, agentsHostEntry } from '../agents/tmux.js';
+import { AGENTS_HOST, agentsHostEntry, recordedServer } from '../agents/tmux.js';
 import type { Config } from '../config/config.js';
 import { hostInScope, selectInScope } from '../core/scope.js';
 import type { Principal } from '../core/types.js';
@@ -8,7 +8,7 @@ import { ReloadingFile } from '../config/reloading.js';
 import { AgentHub } from '../gateway/relay/hub.js';
 import { createAgentHost, notRelayedHere } from './agent.js';
 import { createLocalHost, isLocalHostName } from './local.js';
-import { hostNameProblem, hostsFile, loadInventory, type HostEntry, type Inventory, type SshHostEntry } from './inventory.js';
+import { hostNameProblem, hostsFile, loadInventory, type HostEntry, type Inventory, type SshHostEntry, type TmuxSocket } from './inventory.js';
 import type { EarlySockets } from './early-sockets.js';
 import type { ConnectionPool, PoolOptions } from './pool.js';
 import { TransportError, type Host } from './types.js';
@@ -134,6 +134,16 @@ export class HostRegistry {
     // The agents' tmux server (remux code), unless hosts.yaml names a host so: its sessions attach as any local one.
     if (name === AGENTS_HOST) return agentsHostEntry(this.inventory(), this.opts.env);
     return this.inventory().hosts.find((h) => h.name === name);
+  }
+
+  /**
+   * The tmux server a command about `session` on `host` addresses: on the agents' own server, the one the
+   * agent session's record names (remux code: its path, whatever this process's TMUX_TMPDIR); else the host's.
+   */
+  tmuxSocket(host: string, session?: string): TmuxSocket | null {
+    const entry = this.entry(host);
+    const agents = host === AGENTS_HOST && entry?.builtin === true && session !== undefined ? recordedServer(session, this.opts.env) : null;
+    return agents ?? entry?.tmuxSocket ?? null;
   }
 
   private sshEntry(name: string): SshHostEntry | undefined {

@@ -80,14 +80,14 @@ export class Sessions {
     return { loginUser, users: entry.tmuxUsers ?? [loginUser] };
   }
 
-  /** Whom and which server a command for `user` (default: the login user) on `host` addresses. */
-  target(host: string, user?: string): TmuxTarget {
+  /** Whom and which server a command for `user` (default: the login user) on `host` (about `session`) addresses. */
+  target(host: string, user?: string, session?: string): TmuxTarget {
     const { loginUser, users } = this.users(host);
     const wanted = user ?? loginUser;
     if (!users.includes(wanted)) {
       throw new TmuxUserError(`tmux user "${wanted}" is not configured for ${host} (configured: ${users.join(', ')}); add it to tmux_users of ${host} in hosts.yaml`);
     }
-    return { loginUser, user: wanted, socket: this.entry(host).tmuxSocket ?? null };
+    return { loginUser, user: wanted, socket: this.registry.tmuxSocket(host, session) };
   }
 
   /** Runs one of remux's tmux command lists on `host`; rejects with the transport's error when unreachable. */

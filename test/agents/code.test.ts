@@ -1,7 +1,7 @@
 // `remux code` against real tmux (a private socket: REMUX_TMUX_SOCKET), real bubblewrap and
 // sandbox-runtime, with a fake agent (fixtures/fake-agent.mjs) that probes its sandbox.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
@@ -226,21 +226,85 @@ describe('remux code', { timeout: 300_000 }, () => {
     }
   });
 
-  it('a command that looks at another tmux server (another TMUX_TMPDIR) leaves a running session running and its files in place', async () => {
-    const r = await code('start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300', '-n', 'elsewhere');
-    assert.equal(r.code, 0, r.stderr);
-    const id = r.stdout.split(' ')[0]!;
-    await until('running', async () => (await list()).find((x) => x.id === id && x.state === 'running'));
-    const other = { ...env, REMUX_TMUX_SOCKET: `${socket}-other` };
-    const ls = await remux(['code', 'ls', '-a', '--json'], { env: other, via: 'node' });
-    assert.equal((JSON.parse(ls.stdout) as Array<Record<string, unknown>>).find((x) => x.id === id)?.state, 'running', 'not marked exited');
-    const kill = await remux(['code', 'kill', id, '-f'], { env: other, via: 'node' });
-    assert.equal(kill.code, 2);
-    assert.match(kill.stderr, new RegExp(`agent session ${id} \\(elsewhere\\) runs \\(its supervisor is pid \\d+\\) on a tmux server this command does not see`));
-    assert.match(kill.stderr, /hint: run remux with the TMUX_TMPDIR \(and REMUX_TMUX_SOCKET\) the session was started with/);
-    assert.ok(existsSync(join(t.home, 'agents', `${id}.env`)), 'its secrets file is still there for its supervisor');
-    assert.ok(liveTmux().split('\n').includes(`agent-${id}`), 'its tmux session lives on');
-    assert.equal((await code('kill', id, '-f')).code, 0, 'from its own tmux server it is killed');
+  describe('the tmux server a session started on, whatever TMUX_TMPDIR a later command has', () => {
+    // Two TMUX_TMPDIRs of this test's own (a terminal's, a systemd service's): the same socket name, two servers.
+    const dirs = [mkdtempSync(join(tmpdir(), 'remux-tmux-a-')), mkdtempSync(join(tmpdir(), 'remux-tmux-b-'))] as const;
+    const inA = { ...env, TMUX_TMPDIR: dirs[0] };
+    const inB = { ...env, TMUX_TMPDIR: dirs[1] };
+    const serverIn = (dir: string): string => join(dir, `tmux-${process.getuid!()}`, socket);
+    const codeIn = (where: Record<string, string>, ...args: string[]) => remux(['code', ...args], { env: where, via: 'node' });
+    const listIn = async (where: Record<string, string>): Promise<Array<Record<string, unknown>>> => JSON.parse((await codeIn(where, 'ls', '-a', '--json')).stdout) as Array<Record<string, unknown>>;
+    const sessionsOn = (path: string): string[] => {
+      try {
+        return execFileSync('tmux', ['-S', path, 'list-sessions', '-F', '#{session_name}'], { encoding: 'utf8' }).split('\n');
+      } catch {
+        return [];
+      }
+    };
+    after(() => {
+      for (const dir of dirs) {
+        spawnSync('tmux', ['-S', serverIn(dir), 'kill-server'], { stdio: 'ignore' });
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('records the socket path; ls, logs, attach, restart and kill find it from another TMUX_TMPDIR', async () => {
+      const r = await codeIn(inA, 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'cat', '-n', 'moved');
+      assert.equal(r.code, 0, r.stderr);
+      const id = r.stdout.split(' ')[0]!;
+      const s = (await listIn(inA)).find((x) => x.id === id)!;
+      assert.equal(s.socket, serverIn(dirs[0]), 'the absolute path of the server it started on');
+
+      const seenFromB = (await listIn(inB)).find((x) => x.id === id);
+      assert.equal(seenFromB?.state, 'running');
+      const logs = await codeIn(inB, 'logs', id);
+      assert.equal(logs.code, 0, logs.stderr);
+      assert.match(logs.stdout, /running UNSANDBOXED/);
+      // Typed through an attach from B, read by cat on A's server.
+      const term = ptySpawn(process.execPath, [REMUX_NODE_BIN, 'code', 'attach', id], { cols: 120, rows: 30, env: { ...process.env, ...inB, TMUX: '', TERM: 'xterm-256color' } });
+      let shown = '';
+      term.onData((d) => (shown += d));
+      await until('the attached pane', () => shown.includes('running UNSANDBOXED'));
+      term.write('typed-from-b\r');
+      await until('the echo', () => shown.includes('typed-from-b'));
+      term.write('\x02d'); // detach
+      await new Promise<void>((resolve) => term.onExit(() => resolve()));
+      await until('the keys on its screen, read from A', async () => (await codeIn(inA, 'logs', id)).stdout.includes('typed-from-b'));
+
+      // A restart starts a new pane where a new session would: on B's server now, found from A.
+      const restart = await codeIn(inB, 'restart', id);
+      assert.equal(restart.code, 0, restart.stderr);
+      assert.equal((await listIn(inA)).find((x) => x.id === id)?.socket, serverIn(dirs[1]));
+      assert.deepEqual([sessionsOn(serverIn(dirs[0])).includes(`agent-${id}`), sessionsOn(serverIn(dirs[1])).includes(`agent-${id}`)], [false, true]);
+      const kill = await codeIn(inA, 'kill', id, '-f');
+      assert.equal(kill.code, 0, kill.stderr);
+      assert.equal(sessionsOn(serverIn(dirs[1])).includes(`agent-${id}`), false, 'killed on its own server');
+      assert.equal((await listIn(inA)).find((x) => x.id === id)?.state, 'exited');
+    });
+
+    it('a record from before socket paths were kept is looked for on the caller\'s server, as before', async () => {
+      const r = await codeIn(inA, 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300', '-n', 'old-style');
+      assert.equal(r.code, 0, r.stderr);
+      const id = r.stdout.split(' ')[0]!;
+      await until('running', async () => (await listIn(inA)).find((x) => x.id === id && x.state === 'running'));
+      // As a remux before this one wrote it: no socket.
+      const file = join(t.home, 'agents', 'sessions.json');
+      const records = JSON.parse(readFileSync(file, 'utf8')) as { sessions: Array<Record<string, unknown>> };
+      for (const x of records.sessions) if (x.id === id) delete x.socket;
+      writeFileSync(file, JSON.stringify(records));
+
+      assert.equal((await listIn(inA)).find((x) => x.id === id)?.state, 'running');
+      assert.equal((await codeIn(inA, 'logs', id)).code, 0);
+      // From another server it is not marked exited, and not killed behind its agent's back.
+      assert.equal((await listIn(inB)).find((x) => x.id === id)?.state, 'running', 'not marked exited');
+      const kill = await codeIn(inB, 'kill', id, '-f');
+      assert.equal(kill.code, 2);
+      assert.match(kill.stderr, new RegExp(`agent session ${id} \\(old-style\\) runs \\(its supervisor is pid \\d+\\) on a tmux server this command does not see`));
+      assert.match(kill.stderr, /hint: run remux with the TMUX_TMPDIR \(and REMUX_TMUX_SOCKET\) the session was started with/);
+      assert.ok(existsSync(join(t.home, 'agents', `${id}.env`)), 'its secrets file is still there for its supervisor');
+      assert.equal((await codeIn(inA, 'kill', id, '-f')).code, 0, 'from its own tmux server it is killed');
+      assert.equal(sessionsOn(serverIn(dirs[0])).includes(`agent-${id}`), false);
+    });
   });
 
   it('an agent that started and exited before the CLI looked is a start, not a supervisor failure', async () => {

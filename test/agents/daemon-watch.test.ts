@@ -5,7 +5,7 @@
 // (answered meanwhile, the answer is typed then), withdrawn if not. After a crash, nothing was handed over:
 // the next daemon withdraws the question nobody waits for and asks again about the prompt on screen.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { endTmuxServer } from '../support/tmux.js';
 
 const FAKE_PROMPT = join(REPO_ROOT, 'test', 'agents', 'fixtures', 'fake-prompt.mjs');
 
-describe('the daemon watches agent sessions', { timeout: 60_000 }, () => {
+describe('the daemon watches agent sessions', { timeout: 120_000 }, () => {
   const t = tempHome();
   const socket = `remux-watch-${process.pid}`;
   const env = { ...t.env, REMUX_TMUX_SOCKET: socket };
@@ -147,5 +147,28 @@ describe('the daemon watches agent sessions', { timeout: 60_000 }, () => {
     await until('the answer typed', async () => (/chosen: 1 \(Yes\) for make d/.test(pane()) ? true : undefined));
     const killed = await remux(['code', 'kill', id, '-f'], { env });
     assert.equal(killed.code, 0, killed.stderr);
+  });
+
+  test('a session started with another TMUX_TMPDIR than the daemon\'s (a terminal\'s, where the daemon is a service) is watched on its own server', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'remux-watch-tmux-'));
+    const server = join(dir, `tmux-${process.getuid!()}`, socket);
+    try {
+      const made = await remux(['code', 'start', work, '--no-attach', '--sandbox', 'none', '-n', 'elsewhere', '--agent', `node ${FAKE_PROMPT} 'make e'`], { env: { ...env, TMUX_TMPDIR: dir }, via: 'node' });
+      assert.equal(made.code, 0, made.stderr);
+      const id = made.stdout.split(' ')[0]!;
+      const approval = await until('an approval for the prompt', async () => {
+        const r = await remux(['approvals', 'ls', '--json'], { env });
+        return (JSON.parse(r.stdout) as Array<{ id: string; principal: string }>).find((a) => a.principal === `agent:${id}`);
+      });
+      assert.equal(await until('state permission', async () => ((await status(id)) === 'permission' ? 'permission' : undefined)), 'permission');
+      assert.equal((await remux(['approvals', 'answer', approval.id, '1'], { env })).code, 0);
+      const pane = (): string => execFileSync('tmux', ['-S', server, 'capture-pane', '-p', '-J', '-t', `=agent-${id}:`], { encoding: 'utf8' });
+      await until('the answer typed on its server', async () => (/chosen: 1 \(Yes\) for make e/.test(pane()) ? true : undefined));
+      const killed = await remux(['code', 'kill', id, '-f'], { env });
+      assert.equal(killed.code, 0, killed.stderr);
+    } finally {
+      spawnSync('tmux', ['-S', server, 'kill-server'], { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

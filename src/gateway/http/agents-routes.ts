@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { endedUnsaid, logFileOf, readSessions } from '../../agents/store.js';
-import { AGENTS_HOST, liveSessions } from '../../agents/tmux.js';
+import { AGENTS_HOST, liveness } from '../../agents/tmux.js';
 import type { GatewayContext } from '../../core/context.js';
 import { hostInScope } from '../../core/scope.js';
 import type { Principal } from '../../core/types.js';
@@ -22,7 +22,8 @@ export function registerAgentRoutes(api: FastifyInstance, ctx: GatewayContext, p
   api.get('/api/agents', async (request, reply) => {
     const refused = refusal(request);
     if (refused) return fail(reply, 403, 'out_of_scope', refused);
-    const live = liveSessions(process.env);
+    // Each on the tmux server its record names, whatever the daemon's own TMUX_TMPDIR.
+    const live = liveness(process.env);
     const sessions = readSessions(process.env).map((s) => ({
       id: s.id,
       name: s.name,
