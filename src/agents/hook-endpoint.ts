@@ -12,6 +12,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { sameSecret } from '../gateway/http/auth.js';
+import { Withdrawal } from '../notify/approvals.js';
 import { parseHookInput, type HookInput, type HookOutput } from './hooks.js';
 import { HOOK_HOST, HOOK_PATH, SESSION_HEADER, tokenFileOf } from './hook-wire.js';
 import { agentsDir } from './store.js';
@@ -19,6 +20,8 @@ import { agentsDir } from './store.js';
 export { HOOK_DIR_ENV, HOOK_HOST, HOOK_PATH, SESSION_HEADER, socketOf, tokenFileOf } from './hook-wire.js';
 
 const MAX_BODY = 1024 * 1024;
+/** Why the question of a hook that hung up is withdrawn. */
+const HOOK_GONE = "the agent's hook stopped waiting for it (interrupted, or killed at Claude Code's hook timeout)";
 /** Hooks waiting at once; more is a flood (each one could page a person). */
 const MAX_PENDING = 8;
 
@@ -93,9 +96,9 @@ export async function serveHookEndpoint(opts: HookEndpointOptions): Promise<Hook
       } catch (err) {
         return reply(res, 400, { error: (err as Error).message });
       }
-      // A hook killed while it waits (Claude Code's timeout, the session ending) withdraws its question.
+      // A hook killed while it waits (Ctrl-C, Claude Code's timeout, the session ending) withdraws its question, saying so.
       const gone = new AbortController();
-      res.once('close', () => gone.abort());
+      res.once('close', () => gone.abort(new Withdrawal(HOOK_GONE)));
       const output = await opts.answer(input, gone.signal);
       if (!res.destroyed) reply(res, 200, { output });
     } finally {

@@ -180,7 +180,10 @@ async function bashVerdict(command: string, cwd: string, deps: HookDeps, checked
     // "ask": Claude Code shows its dialog.
     whenExpired: LEFT_TO_THE_TERMINAL,
   });
-  if (outcome.status !== 'answered') return pre('ask', `remux policy ${decision.policy} asks for approval and none came within ${deps.timeoutSeconds} s`);
+  if (outcome.status !== 'answered') {
+    const unanswered = outcome.status === 'expired' ? `none came within ${deps.timeoutSeconds} s` : 'it was withdrawn before an answer came';
+    return pre('ask', `remux policy ${decision.policy} asks for approval and ${unanswered}`);
+  }
   if (outcome.option.effect === 'allow') return pre('allow', `approved by ${outcome.by} through remux`);
   return pre('deny', `denied by ${outcome.by} through remux (policy ${decision.policy}: ${decision.reason})`);
 }

@@ -109,6 +109,14 @@ export interface Orphan {
  */
 export const HANDED_OVER = Symbol('approval handed over');
 
+/**
+ * The reason to abort a wait with when its asker gives up on the question (a hook interrupted or killed):
+ * the approval ends cancelled with `why`, which `approvals ls --all`, the console and the phone show.
+ */
+export class Withdrawal {
+  constructor(readonly why: string) {}
+}
+
 /** How an approval ended, as its waiting caller sees it. */
 export type ApprovalOutcome = { status: 'answered'; option: ApprovalOption; by: string; via: string } | { status: 'expired' | 'cancelled' };
 
@@ -360,8 +368,9 @@ export class ApprovalStore {
   /**
    * Resolves once the approval is answered, expires, or is cancelled. Answers given in this process
    * arrive at once; an answer written by another process sharing the file is seen within `pollMs`.
-   * An aborted signal cancels the approval (one no longer open: resolves with how it ended); aborted with
-   * reason HANDED_OVER, it stops the wait instead, which then never resolves, and leaves the approval open.
+   * An aborted signal cancels the approval (one no longer open: resolves with how it ended), with the
+   * reason's `why` when it is a Withdrawal; aborted with reason HANDED_OVER, it stops the wait instead,
+   * which then never resolves, and leaves the approval open.
    */
   wait(id: string, signal?: AbortSignal, pollMs = 500): Promise<ApprovalOutcome> {
     return new Promise((resolve) => {
@@ -380,7 +389,7 @@ export class ApprovalStore {
       };
       const onAbort = (): void => {
         if (signal?.reason === HANDED_OVER) stop();
-        else this.cancel(id);
+        else this.cancel(id, signal?.reason instanceof Withdrawal ? signal.reason.why : null);
       };
       const check = (): void => {
         const approval = this.get(id);

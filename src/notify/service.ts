@@ -12,7 +12,7 @@ import { approvalText, type ApprovalAnswer, type ApprovalSubject, type Principal
 import type { Decision } from '../policy/types.js';
 import { approvalsDbFile, approvalsKeyFile, consoleUrlFile } from '../config/paths.js';
 import { isLoopback, parseListen } from '../gateway/http/listen.js';
-import { ApprovalError, ApprovalStore, HEARTBEAT_MS, type Approval, type ApprovalOutcome, type AskRequest, type Orphan } from './approvals.js';
+import { ApprovalError, ApprovalStore, HEARTBEAT_MS, Withdrawal, type Approval, type ApprovalOutcome, type AskRequest, type Orphan } from './approvals.js';
 import { channelName, notifyAll, takes, type Delivery, type Notification, type NotificationAction } from './channels.js';
 import { FloodGate } from './flood.js';
 import { answererWords } from '../audit/json.js';
@@ -77,7 +77,8 @@ export class Approvals {
 
   /**
    * Puts the question to a person and waits for the answer, the deadline, or `signal` (which withdraws
-   * it). `onWaiting` hears the approval once it exists and the channels were tried.
+   * it; aborted with a Withdrawal, saying why, audited as `approval.withdraw`). `onWaiting` hears the
+   * approval once it exists and the channels were tried.
    */
   async ask({ attach, whenExpired, ...request }: AskRequest, signal?: AbortSignal, onWaiting?: (w: Waiting) => void): Promise<ApprovalOutcome> {
     const approval = this.store.create({ ...request, ttlMs: this.timeoutMs }, this.asker);
@@ -99,7 +100,17 @@ export class Approvals {
     const deliveries = await this.notify(approval.principal, message);
     if (actions.length > 0 && deliveries.some((d) => d.error !== HELD)) this.store.sentThrough(approval.id, channels.map(channelName));
     onWaiting?.({ approval, deliveries });
-    return this.ending(approval, waiting, whenExpired);
+    const outcome = await this.ending(approval, waiting, whenExpired);
+    if (outcome.status === 'cancelled' && signal?.reason instanceof Withdrawal) await this.auditWithdrawal(this.store.get(approval.id) ?? approval, approval.principal);
+    return outcome;
+  }
+
+  /** A withdrawal as `by`'s action in the audit trail. */
+  private async auditWithdrawal(approval: Approval, by: string): Promise<void> {
+    await this.opts.audit.record(
+      { principal: by, host: approval.host ?? '-', operation: 'approval.withdraw', resource: approval.id, decision: 'deny', reason: `withdrawn for ${approval.principal} (${approval.what}): ${approval.why}` },
+      { exitCode: 0, durationMs: 0 },
+    );
   }
 
   /**
@@ -131,10 +142,7 @@ export class Approvals {
       return this.store.cancel(orphan.approval.id, why) ? [{ ...orphan.approval, status: 'cancelled' as const, why }] : [];
     });
     for (const approval of withdrawn) {
-      await this.opts.audit.record(
-        { principal: by, host: approval.host ?? '-', operation: 'approval.withdraw', resource: approval.id, decision: 'deny', reason: `withdrawn for ${approval.principal} (${approval.what}): ${approval.why}` },
-        { exitCode: 0, durationMs: 0 },
-      );
+      await this.auditWithdrawal(approval, by);
       await this.replaceAsked(approval, 'cancelled', this.pageUrl(approval) ?? undefined);
     }
     return withdrawn;
@@ -150,6 +158,8 @@ export class Approvals {
 
   private async ending(approval: Approval, waiting: Promise<ApprovalOutcome>, whenExpired?: string): Promise<ApprovalOutcome> {
     const outcome = await waiting;
+    // Withdrawn: with the reason it was withdrawn with, if any.
+    if (outcome.status === 'cancelled') approval = this.store.get(approval.id) ?? approval;
     // Unanswered, its buttons on a phone would answer nothing (409), its `remux approvals` line neither: ntfy
     // replaces the notification with how it ended, the one message that says so (an agent's hook says nothing
     // more). An answered one is left: the button that answered cleared it, and a replacement would bring it back.

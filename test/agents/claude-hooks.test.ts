@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { serveHookEndpoint } from '../../src/agents/hook-endpoint.js';
+import { Withdrawal } from '../../src/notify/approvals.js';
 import { remux } from '../support/cli.js';
 import { claudeBed, type AgentPane } from '../support/claude-bed.js';
 import { httpRecorder } from '../support/http-recorder.js';
@@ -323,6 +324,7 @@ describe('hook endpoint (direct)', () => {
   it('refuses a wrong token, a flood beyond 8 waiting hooks, oversized and bad input; a hung-up hook withdraws its question', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'remux-hook-ep-'));
     const withdrawn: string[] = [];
+    const reasons: unknown[] = [];
     let waitingNow = 0;
     const endpoint = await serveHookEndpoint({
       session: 's1',
@@ -333,6 +335,7 @@ describe('hook endpoint (direct)', () => {
           waitingNow++;
           signal.addEventListener('abort', () => {
             withdrawn.push(String(input.tool_input?.command));
+            reasons.push(signal.reason);
             resolve(null);
           });
         }),
@@ -365,6 +368,8 @@ describe('hook endpoint (direct)', () => {
       assert.equal(await call(input('quick'), ok).done, 429, 'the ninth waiting hook is refused');
       for (const w of waiting) w.abort();
       await until('every question withdrawn', () => withdrawn.length === 8);
+      // Saying why: the approval shows it, and so do the audit and the phone (notify/service.ts).
+      for (const reason of reasons) assert.equal(reason instanceof Withdrawal && reason.why, "the agent's hook stopped waiting for it (interrupted, or killed at Claude Code's hook timeout)");
       assert.equal(await call(input('quick'), ok).done, 200, 'room again once they are gone');
     } finally {
       await endpoint.close();

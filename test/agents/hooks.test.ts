@@ -316,3 +316,61 @@ describe('without a policies file (an empty REMUX_HOME)', () => {
     assert.match(o.permissionDecisionReason!, new RegExp(`no policies file at ${join(h.home, 'policies.yaml')}`));
   });
 });
+
+describe('an interrupted remux code hook withdraws its approval (a real daemon serves the approvals)', { timeout: 120_000 }, () => {
+  const h = tempHome();
+  const hook = httpRecorder();
+  type Listed = { id: string; principal: string; status: string; why: string | null; what: string };
+  const approvals = async (...args: string[]): Promise<Listed[]> => {
+    const r = await remux(['approvals', 'ls', '--json', ...args], { env: h.env, via: 'node' });
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as Listed[];
+  };
+
+  before(async () => {
+    await hook.listen();
+    writeFileSync(join(h.home, 'policies.yaml'), POLICY);
+    writeFileSync(join(h.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: 120\nnotify:\n  channels:\n    - { type: ntfy, url: "${hook.base()}", topic: t, allow_internal: true }\n`);
+    const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
+    assert.equal(started.code, 0, started.stderr);
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    await hook.close();
+    h.remove();
+  });
+
+  for (const [signal, status, input, what] of [
+    ['SIGINT', 130, { ...PERMISSION_BASH, tool_input: { command: 'npm unpublish' } }, 'Bash: npm unpublish'],
+    ['SIGTERM', 143, pre('touch /tmp/interrupted'), 'Bash: touch /tmp/interrupted'],
+  ] as const) {
+    test(`${signal} while it waits: the approval ends withdrawn, saying why, audited and replaced on the channel; the hook exits ${status} with no decision`, async () => {
+      const child = spawnRemux(['code', 'hook', '--session', 'myapp-2'], { env: h.env, via: 'node' });
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.stdin?.end(JSON.stringify(input));
+      let asked: Listed | undefined;
+      for (let i = 0; i < 300 && !asked; i++, await new Promise((r) => setTimeout(r, 50))) asked = (await approvals()).find((a) => a.what === what);
+      assert.ok(asked, `pending: ${stderr}`);
+      child.kill(signal);
+      assert.equal(await exited, status, stderr);
+      assert.equal(stdout, '', 'no decision: Claude Code gave up on the hook');
+      assert.match(stderr, new RegExp(`interrupted by ${signal}: its approval is withdrawn`));
+
+      assert.equal((await approvals()).find((a) => a.id === asked.id), undefined, 'no longer pending');
+      const ended = (await approvals('--all')).find((a) => a.id === asked.id);
+      assert.equal(ended?.status, 'cancelled');
+      assert.match(ended?.why ?? '', new RegExp(`^its hook \\(remux code hook, pid ${child.pid}\\) was interrupted by ${signal} before an answer came$`));
+      const audit = (await remux(['audit', 'ls', '--json'], { env: h.env, via: 'node' })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { operation: string; principal: string; resource: string | null; reason: string | null });
+      const withdrawn = audit.find((a) => a.operation === 'approval.withdraw' && a.resource === asked.id);
+      assert.equal(withdrawn?.principal, 'agent:myapp-2');
+      assert.match(withdrawn?.reason ?? '', new RegExp(`interrupted by ${signal}`));
+      // The phone's question is replaced by one saying it was withdrawn, and why.
+      const replaced = hook.requests.find((q) => q.body.includes(`Withdrawn: its hook (remux code hook, pid ${child.pid}) was interrupted by ${signal}`));
+      assert.ok(replaced, JSON.stringify(hook.requests.map((q) => q.body)));
+    });
+  }
+});
