@@ -17,7 +17,7 @@
 import { posix } from 'node:path';
 import { quoteWord } from '../command/render.js';
 import type { CommandList } from '../command/types.js';
-import { evaluate, programsMatchByName } from '../policy/evaluate.js';
+import { BY_NAME_DIR, evaluate, programsMatchByName } from '../policy/evaluate.js';
 import { ResolveError, selfReference } from '../policy/resolve.js';
 import type { PathResolver, Policy } from '../policy/types.js';
 import { TransportError } from './types.js';
@@ -71,8 +71,6 @@ export interface Answers {
 }
 
 const MAX_ROUNDS = 4;
-/** Where a program looked up by name only "lives": plainly not a real directory, in reasons and the audit. */
-export const BY_NAME_DIR = '/(secure PATH)';
 const MAX_CACHED_NAMES = 1024;
 const PATH_MAX = 4096; // bytes with the NUL, as in resolve.ts
 

@@ -23,6 +23,12 @@ export interface EvalContext {
 
 const NO_SANDBOX: Enforcement = { sandbox: false, why: 'no OS sandbox' };
 
+/**
+ * Where a program looked up by name only "lives" (hosts/remote-resolver.ts: under rules that allow programs
+ * by name alone the host is not asked): a stand-in, never shown; the check names the program as written.
+ */
+export const BY_NAME_DIR = '/(secure PATH)';
+
 const WRITABLE_PROGRAM = 'is run from a path this policy lets callers write, so what it runs cannot be checked';
 
 /** `sh -c "sh -c '…'"` deeper than this is refused rather than followed. */
@@ -365,7 +371,9 @@ class Evaluation {
       r.rule.effect === 'allow' ? this.allowsProgram(r, name, real) : this.flagsProgram(r, name, real, lexical),
     );
     const note = rule === null && lexical !== null ? this.unmatched(op, lexical, real) : undefined;
-    return note === undefined ? { resource: real, rule } : { resource: real, rule, note };
+    // Not looked up (BY_NAME_DIR): named as written, as the host will find it, not as a path it does not have.
+    const resource = real.startsWith(`${BY_NAME_DIR}/`) ? program : real;
+    return note === undefined ? { resource, rule } : { resource, rule, note };
   }
 
   /**

@@ -11,9 +11,9 @@ import { quoteWord } from '../../src/command/render.js';
 import type { CommandList } from '../../src/command/types.js';
 import { ConnectionPool } from '../../src/hosts/pool.js';
 import { TransportError } from '../../src/hosts/types.js';
-import { BY_NAME_DIR, parseAnswers, prefetchResolver, resolverScript, WhichCache, type RemoteLookup } from '../../src/hosts/remote-resolver.js';
+import { parseAnswers, prefetchResolver, resolverScript, WhichCache, type RemoteLookup } from '../../src/hosts/remote-resolver.js';
 import { captureScript, connectSsh, wrapScript, type SshConnection } from '../../src/hosts/ssh.js';
-import { evaluate, programsMatchByName } from '../../src/policy/evaluate.js';
+import { BY_NAME_DIR, evaluate, programsMatchByName } from '../../src/policy/evaluate.js';
 import { parsePolicies } from '../../src/policy/load.js';
 import type { Decision, Policy } from '../../src/policy/types.js';
 import { inventoryEntry, startFleet, type Fleet, type FleetHost } from '../fleet/fleet.js';
@@ -184,7 +184,11 @@ describe('round trips', () => {
     const bare = await remoteCheck(parseCommand('grep'), { policy: byName });
     assert.equal(bare.trips, 0);
     assert.equal(bare.decision.effect, 'allow');
-    assert.equal(bare.decision.checks[0]?.resource, `${BY_NAME_DIR}/grep`, 'the reason does not pretend to know where it lives');
+    // Where it lives is not known: it is named as written (as an agent host's `session new -c 'sleep 100'` and its
+    // audit record show it), never as the stand-in path the check used.
+    assert.equal(bare.decision.checks[0]?.resource, 'grep');
+    assert.match(bare.decision.checks[0]?.reason ?? '', /^execute_binary grep: allowed by /);
+    assert.doesNotMatch(JSON.stringify(bare.decision), new RegExp(BY_NAME_DIR.replace(/[()]/g, '\\$&')));
     const other = await remoteCheck(parseCommand('sort'), { policy: byName });
     assert.equal(other.trips, 0);
     assert.equal(other.decision.effect, 'deny', 'a name no rule allows is still denied');
