@@ -14,7 +14,7 @@ import { readAll } from './file-commands.js';
 import { loadTools } from './rpc-tools.js';
 import type { RpcOptions } from './commands/rpc.js';
 import type { Invocation } from './invocation.js';
-import { UsageError } from './output.js';
+import { UsageError, visible } from './output.js';
 
 type Runtime = typeof RuntimeModule;
 
@@ -83,6 +83,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
       return host.callWith(callOpts, m as never, ...(callArgs as never[]));
     };
 
+    const logs = logLines(inv);
     let results: FanoutResults<unknown>;
     try {
       results = await runtime.fanout(target, callOn, {
@@ -91,7 +92,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
         ...(opts.python ? { python: opts.python } : {}),
         ...(opts.policy ? { policy: opts.policy } : {}),
         approve,
-        onLog: (name, r) => inv.stderr.write(`${name}: ${r.level} ${r.name}: ${r.msg}\n`),
+        onLog: logs.write,
         onProgress: (r) => render(inv, r, methodName, print, opts.json === true, single, () => denialHint(runtime, r, methodName, isExec ? args : null)),
       });
     } catch (err) {
@@ -101,6 +102,7 @@ export async function rpcCommand(inv: Invocation, runner: Runner, target: string
       return selectionFailureExit(target);
     } finally {
       release();
+      logs.end();
     }
     const codes = results.map((r) => exitCodeOf(runtime, r, controller.signal.aborted));
     if (single) return codes[0] ?? EXIT.FAILURE;
@@ -245,9 +247,34 @@ function render(inv: Invocation, r: HostResult<unknown>, method: string, print: 
   // A method with nothing to say (Logger.log, a custom tool's None): no line of `null`.
   else if (v === null || v === undefined) return;
   else if (Buffer.isBuffer(v) || typeof v === 'string') text = v;
-  else if (Array.isArray(v)) text = v.map((x) => `${String(x)}\n`).join('');
+  // A line each: a name with a newline or an escape in it (a glob's match) must not forge a line or drive the terminal.
+  else if (Array.isArray(v)) text = v.map((x) => `${visible(String(x))}\n`).join('');
   else text = `${JSON.stringify(v)}\n`;
   inv.stdout.write(single ? text : prefixed(host, Buffer.from(text)));
+}
+
+/**
+ * Hosts' log records as lines on stderr. Nothing holds a host's records back (a tool, or a compromised
+ * host, may send them without end): while the caller does not read what is written (through a daemon,
+ * its socket), they are left out and counted, rather than held in memory, and the count is said.
+ */
+function logLines(inv: Invocation): { write(host: string, r: RuntimeModule.LogRecord): void; end(): void } {
+  let left = 0;
+  const sayLeft = (): void => {
+    if (left > 0) inv.stderr.write(`remux: ${left} log record${left === 1 ? '' : 's'} left out while the output was not read\n`);
+    left = 0;
+  };
+  return {
+    write: (host, r) => {
+      if (inv.outputFlow?.full()) {
+        left += 1;
+        return;
+      }
+      sayLeft();
+      inv.stderr.write(`${host}: ${r.level} ${r.name}: ${r.msg}\n`);
+    },
+    end: sayLeft,
+  };
 }
 
 /** Exec.command's output for the terminal: its bytes as they came, each stream printed whole once the command is over. */

@@ -7,11 +7,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
+import { until } from '../support/until.js';
 
 describe('remux rpc output', { timeout: 120_000 }, () => {
   const h = tempHome();
   const slowPython = join(h.home, 'slow-python3');
   const started = join(h.home, 'python-started');
+  // A compromised host: its "python3" answers the handshake, then sends FLOOD log records of 1 KiB for the
+  // call (nothing holds log records back) before its result, and says when it has sent them all.
+  const floodPython = join(h.home, 'flood-python3');
+  const flooded = join(h.home, 'flooded');
+  const FLOOD = 200_000;
   before(() => {
     writeFileSync(join(h.home, 'policies.yaml'), `policies:
   rt:
@@ -20,14 +26,37 @@ describe('remux rpc output', { timeout: 120_000 }, () => {
       - { operation: read_file, resource: "${h.home}/asked/**", effect: ask }
       - { operation: write_file, resource: "${h.home}/asked/**", effect: ask }
       - { operation: read_file, resource: "${h.home}/**" }
+      - { operation: list_directory, resource: "${h.home}/names" }
       - { operation: write_file, resource: "${h.home}/w/**" }
       - { operation: execute_binary, resource: "${slowPython}" }
       - { operation: execute_code, resource: "${slowPython}", unsandboxed: true }
+      - { operation: execute_binary, resource: "${floodPython}" }
+      - { operation: execute_code, resource: "${floodPython}", unsandboxed: true }
 `);
     writeFileSync(join(h.home, 'config.yaml'), 'default_policy: rt\n');
     // An interpreter that takes a while to start, as over a slow link: says when it began, then starts python3.
     writeFileSync(slowPython, `#!/bin/sh\ntouch ${started}\nsleep 1.5\nexec /usr/bin/python3 "$@"\n`);
     chmodSync(slowPython, 0o755);
+    writeFileSync(floodPython, `#!/usr/bin/python3
+import sys, json, struct
+r = sys.stdin.buffer.read
+def w(b):
+    sys.stdout.buffer.write(b); sys.stdout.buffer.flush()
+def f(m):
+    b = json.dumps(m).encode(); w(struct.pack(">I", len(b)) + b)
+def frame():
+    return json.loads(r(int.from_bytes(r(4), "big")))
+r(int.from_bytes(r(4), "big"))
+f({"t": "hello", "v": 1, "caps": [], "py": "3.11", "pid": 1, "cwd": "/", "cap": 16 << 20})
+frame()
+c = frame()
+log = json.dumps({"t": "log", "id": c["id"], "level": "INFO", "name": "flood", "msg": "x" * 1000}).encode()
+sys.stdout.buffer.write((struct.pack(">I", len(log)) + log) * ${FLOOD})
+open("${flooded}", "w").close()
+f({"t": "result", "id": c["id"], "v": None})
+sys.stdin.buffer.read()
+`);
+    chmodSync(floodPython, 0o755);
   });
   after(() => h.remove());
 
@@ -74,6 +103,46 @@ describe('remux rpc output', { timeout: 120_000 }, () => {
     child.kill('SIGINT');
     assert.equal(await status, 130, stderr);
     assert.equal(stderr, 'remux: interrupted\n');
+  });
+
+  test('a list is printed a line per item, with what could forge a line or drive the terminal escaped (a glob of hostile names)', async () => {
+    const dir = join(h.home, 'names');
+    mkdirSync(dir);
+    for (const name of ['plain', 'two\nlines', 'clear\x1b[2J']) writeFileSync(join(dir, name), '');
+    const r = await remux(['rpc', 'localhost', 'FileSystem.glob', `${dir}/*`], { env: h.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${dir}/clear\\x1b[2J\n${dir}/plain\n${dir}/two\\nlines\n`);
+    const json = await remux(['rpc', 'localhost', 'FileSystem.glob', `${dir}/*`, '--json'], { env: h.env });
+    assert.deepEqual(JSON.parse(json.stdout).value, [`${dir}/clear\x1b[2J`, `${dir}/plain`, `${dir}/two\nlines`]);
+  });
+
+  test('log records a host sends while the caller does not read are left out and counted, not held in the daemon', async () => {
+    assert.equal((await remux(['daemon', 'start'], { env: h.env })).code, 0);
+    try {
+      const { pid } = JSON.parse((await remux(['daemon', 'status', '--json'], { env: h.env })).stdout) as { pid: number };
+      const rss = (): number => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+      const before = rss();
+      // Read by no one until the host has sent everything: 200 MB of records.
+      const child = spawnRemux(['rpc', 'localhost', '--python', floodPython, 'Logger.log', 'info', 'hello'], { env: h.env });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      await until('the host sent its records', () => existsSync(flooded), 60_000);
+      await sleep(1000);
+      const grew = rss() - before;
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      assert.equal(await exited, 0, stderr.slice(-500));
+      assert.ok(grew < 64 << 20, `the daemon grew by ${(grew / 2 ** 20).toFixed(0)} MiB holding log records for a client that does not read`);
+      assert.equal(stdout, '');
+      const left = /remux: (\d+) log records left out while the output was not read\n/.exec(stderr);
+      assert.ok(left, stderr.slice(0, 500));
+      // What was not left out was written whole, a line each.
+      const written = stderr.split('\n').filter((l) => l === `localhost: INFO flood: ${'x'.repeat(1000)}`).length;
+      assert.equal(written + Number(left[1]), FLOOD);
+    } finally {
+      await remux(['daemon', 'stop'], { env: h.env });
+    }
   });
 
   /** `remux rpc` in the background, without a terminal; the approval it waits for, once announced. */
