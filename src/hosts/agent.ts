@@ -89,6 +89,8 @@ function agentFiles(connection: () => AgentConnection): HostFiles {
         const asked = Math.min(left, FILE_CHUNK_BYTES);
         const r = await ask({ type: 'file-read', path, offset: at, length: asked });
         const part = Buffer.from(r.content ?? '', 'base64');
+        // More than asked would pass the caller's cap (MCP read_file's length, client read --head).
+        if (part.length > asked) throw new FileError(`agent ${connection().name} answered a read of at most ${asked} bytes of ${path} with ${part.length}: it does not speak the relay protocol as remux does`);
         size = r.size ?? 0;
         parts.push(part);
         if (part.length < asked) break; // the end of the file

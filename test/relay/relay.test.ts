@@ -511,6 +511,23 @@ describe('relay: who may connect, and what they may send', () => {
     raw.ws.close();
   });
 
+  test('a read answered with more bytes than asked is refused, not passed on past the caller\'s cap', async () => {
+    // The test before closed its desk without waiting: gone first, so that the read goes to this one.
+    for (let i = 0; i < 250 && relay.ctx.registry.agents.status('desk').connected; i++) await sleep(20);
+    const raw = rawAgent(relay, { authorization: `Bearer ${relay.tokens.desk}` });
+    assert.equal(await raw.opened, 101);
+    raw.ws.send(hello('desk'));
+    await relay.waitConnected('desk');
+    raw.ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as { type: string; id: number; length?: number };
+      if (frame.type === 'file-read') raw.ws.send(JSON.stringify({ type: 'file-done', id: frame.id, content: Buffer.alloc((frame.length ?? 0) + 100, 'a').toString('base64'), size: 1 << 20 }));
+    });
+    const files = relay.ctx.registry.host('desk').files;
+    assert.ok(files);
+    await assert.rejects(files.read('/etc/hostname', { offset: 0, length: 10 }), /agent desk answered a read of at most 10 bytes of \/etc\/hostname with 110: it does not speak the relay protocol as remux does/);
+    raw.ws.close();
+  });
+
   test('a frame for a request id the gateway never sent is dropped, not crashed on', async () => {
     const raw = rawAgent(relay, { authorization: `Bearer ${relay.tokens.laptop}` });
     assert.equal(await raw.opened, 101);
