@@ -257,8 +257,13 @@ async function runJobs(
   try {
     await checkPolicyOption(await runner.context(selector), opts.policy);
     for (const [index, job] of jobs.entries()) {
-      onJobStart?.(job, index);
-      const { exit, picked } = await runJob(inv, runner, selector, job, mode, resolved, { admit: index === 0, waitWhenLimited: jobs.length > 1, stdin: opts.readsStdin === true, hintsShown });
+      const { exit, picked } = await runJob(inv, runner, selector, job, mode, resolved, {
+        admit: index === 0,
+        waitWhenLimited: jobs.length > 1,
+        stdin: opts.readsStdin === true,
+        hintsShown,
+        onStart: () => onJobStart?.(job, index),
+      });
       exits.push(exit);
       // A selector that picks no host picks none for the next line either: said once, and nothing ran.
       if (exit === 130 || !picked || (opts.stopOnError && exit !== 0)) break;
@@ -281,6 +286,7 @@ export async function checkPolicyOption(ctx: GatewayContext, name: string | unde
  * One command on the selected hosts (`picked`: false when the selector picked none). The rate limit counts
  * requests, so a batch (one request, every line parsed before any runs) is admitted once, at its first
  * command. With `waitWhenLimited` (batches), a refusal is honoured by waiting the time it names and trying again.
+ * `onStart` runs once the hosts are picked: a selection error is said before any progress line.
  */
 async function runJob(
   inv: Invocation,
@@ -289,7 +295,7 @@ async function runJob(
   job: Job,
   mode: ViewMode,
   opts: Resolved,
-  { admit, waitWhenLimited, stdin, hintsShown }: { admit: boolean; waitWhenLimited: boolean; stdin: boolean; hintsShown: Set<string> },
+  { admit, waitWhenLimited, stdin, hintsShown, onStart }: { admit: boolean; waitWhenLimited: boolean; stdin: boolean; hintsShown: Set<string>; onStart: () => void },
 ): Promise<{ exit: number; picked: boolean }> {
   const { contextFor } = await import('../core/context.js');
   const ctx = contextFor(await runner.context(selector), inv.env);
@@ -305,6 +311,7 @@ async function runJob(
     inv.stderr.write(`remux: ${message}\n`);
     return { exit: name === 'ScopeError' ? EXIT.DENIED : selectionFailureExit(selector), picked: false };
   }
+  onStart();
   const controller = new AbortController();
   const release = inv.onInterrupt((why) => controller.abort(why));
   try {
