@@ -66,7 +66,7 @@ async function endsOnRevocation(env: Record<string, string>, policy: string): Pr
 
 /**
  * Messages past the 10 MiB the SDK's stdio reader takes by default: a write whose JSON is 12 MiB works,
- * one over what remux reads is a JSON-RPC error under its id, an answer larger than the SDK's client reads
+ * one over what remux reads (or of more values) is a JSON-RPC error under its id, an answer larger than the SDK's client reads
  * is an error too, and the advertised limits are what a call can use; the session goes on after each.
  */
 async function largeMessages(client: Client, dir: string): Promise<void> {
@@ -85,7 +85,9 @@ async function largeMessages(client: Client, dir: string): Promise<void> {
   const readTooMuch = await call(client, 'read_file', { host: 'localhost', path, length: (3 << 20) + 1 });
   assert.equal(readTooMuch.result.isError, true);
   assert.match(readTooMuch.text, /length/);
-  await assert.rejects(call(client, 'write_file', { host: 'localhost', path, content: 'x'.repeat(65 << 20) }), /MCP error -32600: the message of 65(\.\d)? MiB is larger than the 64 MiB remux reads/);
+  await assert.rejects(call(client, 'write_file', { host: 'localhost', path, content: 'x'.repeat(26 << 20) }), /MCP error -32600: the message of 26(\.\d)? MiB is larger than the 25 MiB remux reads: send less in one call \(write_file takes at most 8 MiB of text\)/);
+  // Parsing costs by the value: a message of more than a tool call carries is not parsed at all.
+  await assert.rejects(call(client, 'list_hosts', { pad: new Array(200_000).fill(0) }), /MCP error -32600: the message holds more than the 100000 JSON values remux reads in one: send fewer in one call/);
   // 10,000 names of 6 bytes a character as JSON: a listing the SDK's client could not read.
   const many = join(dir, 'many');
   mkdirSync(many);

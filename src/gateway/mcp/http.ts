@@ -3,7 +3,8 @@
 // a principal's bearer token on every request (401 with the RFC 9728 metadata pointer otherwise), a
 // foreign Origin is refused (403), and a session answers only the principal that opened it.
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform } from 'node:stream';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -18,7 +19,7 @@ import { bearerToken, checkToken, type LiveCredentials, type LoginGuard } from '
 import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from '../http/errors.js';
 import { SessionEvents } from './events.js';
 import { JsonPostTransport } from './json-post.js';
-import { MCP_ANSWER_MAX, MCP_MESSAGE_MAX } from './line-transport.js';
+import { MCP_ANSWER_MAX, MCP_MESSAGE_MAX, MCP_MESSAGE_VALUES, TOO_MANY_VALUES, tooLarge, ValueCounter } from './line-transport.js';
 import { createMcpServer } from './server.js';
 import { McpSessions, type SessionLimits } from './sessions.js';
 import type { ToolDeps } from './tools.js';
@@ -42,6 +43,24 @@ const SESSION_HEADER = 'mcp-session-id';
 /** JSON-RPC's code for a message that is not a valid request. */
 const INVALID_REQUEST = -32600;
 const PARSE_ERROR = -32700;
+
+/**
+ * A body over LARGE_BODY takes one of its principal's LARGE_BODIES places while it is read and parsed
+ * (on the daemon's one thread, a few hundred ms for the largest): one principal cannot queue up many
+ * such parses, nor hold many such bodies in memory at once.
+ */
+const LARGE_BODY = 1 << 20;
+const LARGE_BODIES = 2;
+
+/** A body refused while it arrives: answered with `statusCode` and a JSON-RPC error saying why. */
+class BodyRefused extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** A JSON-RPC error body, as MCP clients expect from the transport endpoints. */
 function rpcError(reply: FastifyReply, status: number, message: string, code = -32000): FastifyReply {
@@ -67,6 +86,9 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     sessions.add(id, principal.name, transport);
     deps.live.track(transport, entry, () => sessions.end(id));
   };
+  /** Per principal, its large bodies being read or parsed; and how each such request gives its place back. */
+  const largeBodies = new Map<string, number>();
+  const releases = new WeakMap<IncomingMessage, () => void>();
   const forget = (id: string | undefined, transport: Transport): void => {
     deps.live.untrack(transport);
     if (id) sessions.forget(id);
@@ -127,10 +149,56 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     // would otherwise get fastify's 400 (empty JSON body) instead of the session ended.
     const json = mcp.getDefaultJsonParser('error', 'error');
     mcp.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (request.method === 'DELETE' && body === '' ? done(null, undefined) : json(request, body as string, done)));
+    // A body is refused as it arrives, before it is parsed: past MCP_MESSAGE_MAX (the route's bodyLimit,
+    // from Content-Length before reading any, else once that much came), of too many values to parse in
+    // reasonable time, or large while its principal already sends LARGE_BODIES such.
+    mcp.addHook('preParsing', async (request, reply, payload) => {
+      const declared = Number(request.headers['content-length']);
+      if (request.method !== 'POST' || declared > MCP_MESSAGE_MAX) return payload;
+      const principal = request.principal!.name;
+      let held = false;
+      const release = (): void => {
+        if (!held) return;
+        held = false;
+        const left = largeBodies.get(principal)! - 1;
+        if (left === 0) largeBodies.delete(principal);
+        else largeBodies.set(principal, left);
+      };
+      const take = (): boolean => {
+        const taken = largeBodies.get(principal) ?? 0;
+        if (taken >= LARGE_BODIES) return false;
+        largeBodies.set(principal, taken + 1);
+        held = true;
+        releases.set(request.raw, release);
+        reply.raw.once('close', release);
+        return true;
+      };
+      const busy = (): BodyRefused => new BodyRefused(429, `principal ${principal} is already sending ${LARGE_BODIES} MCP messages over ${LARGE_BODY >> 20} MiB: send this one once one of them is answered`);
+      if (declared > LARGE_BODY && !take()) throw busy();
+      const values = new ValueCounter();
+      let bytes = 0;
+      return payload.pipe(
+        new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            bytes += chunk.length;
+            if (!held && bytes > LARGE_BODY && !take()) return done(busy());
+            if (values.push(chunk) > MCP_MESSAGE_VALUES) return done(new BodyRefused(413, TOO_MANY_VALUES));
+            done(null, chunk);
+          },
+        }),
+      );
+    });
+    mcp.addHook('preValidation', async (request) => releases.get(request.raw)?.());
     // A body that is not JSON is answered as JSON-RPC says (-32700), as the SDK's transport does: the
     // client's JSON-RPC layer shows that, where the API's {error: 'bad_request'} reads as no answer at all.
-    mcp.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    // So is one refused as it arrived, saying why, and the connection closed: the rest of it is not read.
+    mcp.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
       if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return rpcError(reply, 400, `Parse error: ${err.message}`, PARSE_ERROR);
+      if (err instanceof BodyRefused) return rpcError(reply.header('connection', 'close'), err.statusCode, err.message, INVALID_REQUEST);
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        const declared = Number(request.headers['content-length']);
+        return rpcError(reply.header('connection', 'close'), 413, tooLarge(Number.isNaN(declared) ? null : declared), INVALID_REQUEST);
+      }
       throw err; // the server's own handler
     });
     // The server's 1 MiB body limit would refuse a write_file the tool advertises: MCP messages get their own.

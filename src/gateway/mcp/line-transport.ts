@@ -8,13 +8,83 @@ import { STDIO_DEFAULT_MAX_BUFFER_SIZE } from '@modelcontextprotocol/sdk/shared/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 
-/** The largest message remux reads (a stdio line, an HTTP body): a write_file of 8 MiB even if all of it needs escaping. */
-export const MCP_MESSAGE_MAX = 64 << 20;
+/** write_file's content at most (characters). */
+export const MCP_WRITE_MAX = 8 << 20;
+
+/**
+ * The largest message remux reads (a stdio line, an HTTP body): a write_file of MCP_WRITE_MAX characters
+ * of text, 3 bytes each at most in UTF-8, and the rest of its request. Only text mostly of control
+ * characters (JSON escapes each to 6 bytes) needs more, and is refused. The daemon parses a message on
+ * its one thread: 64 MiB of it held every other client up for seconds.
+ */
+export const MCP_MESSAGE_MAX = MCP_WRITE_MAX * 3 + (1 << 20);
+
+/**
+ * The JSON values a message may hold: tool arguments are a few values and large strings (send_keys:
+ * 1000 keys at most). Parsing costs by the value: 25 MiB of empty arrays took JSON.parse 8 s.
+ */
+export const MCP_MESSAGE_VALUES = 100_000;
 
 /** The largest answer line the SDK's stdio client reads with its defaults, less one pipe read of what follows it. */
 export const MCP_ANSWER_MAX = STDIO_DEFAULT_MAX_BUFFER_SIZE - (64 << 10);
 
 const MiB = (n: number): string => `${Math.round((n / (1 << 20)) * 10) / 10} MiB`;
+
+/** Why a message over `max` is not read; `bytes` null: how large it is is not known (a body not read to its end). */
+export function tooLarge(bytes: number | null, max = MCP_MESSAGE_MAX): string {
+  return `the message of ${bytes === null ? `more than ${MiB(max)}` : MiB(bytes)} is larger than the ${MiB(max)} remux reads: send less in one call (write_file takes at most ${MiB(MCP_WRITE_MAX)} of text)`;
+}
+
+export const TOO_MANY_VALUES = `the message holds more than the ${MCP_MESSAGE_VALUES} JSON values remux reads in one: send fewer in one call`;
+
+/**
+ * Counts the values of a JSON text as it arrives, chunk by chunk (each `[`, `{` and `,` outside a string
+ * begins one), so that a message of too many is refused before JSON.parse spends seconds on it. A
+ * string's content is skipped by searching for its quotes and backslashes, not byte by byte.
+ */
+export class ValueCounter {
+  values = 0;
+  private inString = false;
+  /** The last chunk ended on a backslash inside a string: the next byte is escaped. */
+  private escaped = false;
+
+  /** Counts `chunk`'s values; returns the count so far. */
+  push(chunk: Uint8Array): number {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const n = bytes.length;
+    const next = (byte: number, from: number): number => {
+      const at = bytes.indexOf(byte, from);
+      return at === -1 ? n : at;
+    };
+    // The next quote and backslash at or after i (n: none), each searched for again only once i is past it.
+    let quote = -1;
+    let backslash = -1;
+    let i = 0;
+    while (i < n) {
+      if (!this.inString) {
+        const c = bytes[i++]!;
+        if (c === 0x22) this.inString = true;
+        else if (c === 0x5b || c === 0x7b || c === 0x2c) this.values++;
+        continue;
+      }
+      if (this.escaped) {
+        this.escaped = false;
+        i++;
+        continue;
+      }
+      if (quote < i) quote = next(0x22, i);
+      if (backslash < i) backslash = next(0x5c, i);
+      if (backslash < quote) {
+        i = backslash + 1;
+        this.escaped = true;
+      } else if (quote < n) {
+        i = quote + 1;
+        this.inString = false;
+      } else i = n;
+    }
+    return this.values;
+  }
+}
 
 /**
  * The id of a request known only by its first and last bytes: SDK clients put `"id"` last, others often
@@ -33,8 +103,9 @@ export class LineTransport implements Transport {
 
   private chunks: Buffer[] = [];
   private size = 0;
-  /** While a line over the limit goes by: its first and last bytes (for its id) and its length so far. */
-  private skipping: { head: string; tail: Buffer; bytes: number } | null = null;
+  private counter = new ValueCounter();
+  /** While a line not read goes by (over the limit, or of too many values): its first and last bytes (for its id) and its length so far. */
+  private skipping: { head: string; tail: Buffer; bytes: number; values: boolean } | null = null;
 
   constructor(
     private readonly input: Readable,
@@ -56,14 +127,15 @@ export class LineTransport implements Transport {
 
   /** Part of the current line: kept while it fits, else only counted. */
   private take(part: Buffer): void {
-    if (this.skipping === null && this.size + part.length <= this.maxMessage) {
-      this.chunks.push(part);
-      this.size += part.length;
-      return;
-    }
     if (this.skipping === null) {
+      const fits = this.size + part.length <= this.maxMessage;
+      if (fits && this.counter.push(part) <= MCP_MESSAGE_VALUES) {
+        this.chunks.push(part);
+        this.size += part.length;
+        return;
+      }
       const start = Buffer.concat([...this.chunks, part]);
-      this.skipping = { head: start.subarray(0, 256).toString('utf8'), tail: Buffer.from(start.subarray(-256)), bytes: start.length };
+      this.skipping = { head: start.subarray(0, 256).toString('utf8'), tail: Buffer.from(start.subarray(-256)), bytes: start.length, values: fits };
       this.chunks = [];
       this.size = 0;
       return;
@@ -77,11 +149,9 @@ export class LineTransport implements Transport {
     const line = Buffer.concat(this.chunks).toString('utf8').replace(/\r$/, '');
     this.chunks = [];
     this.size = 0;
+    this.counter = new ValueCounter();
     this.skipping = null;
-    if (skipped !== null) {
-      const message = `the message of ${MiB(skipped.bytes)} is larger than the ${MiB(this.maxMessage)} remux reads: send less in one call (write_file takes at most 8 MiB)`;
-      return this.refuse(idOf(skipped.head, skipped.tail.toString('utf8')), ErrorCode.InvalidRequest, message);
-    }
+    if (skipped !== null) return this.refuse(idOf(skipped.head, skipped.tail.toString('utf8')), ErrorCode.InvalidRequest, skipped.values ? TOO_MANY_VALUES : tooLarge(skipped.bytes, this.maxMessage));
     if (line === '') return;
     let message: JSONRPCMessage;
     try {

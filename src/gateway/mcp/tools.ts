@@ -13,6 +13,7 @@ import { approvalsApprover } from '../../notify/service.js';
 import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
 import { hostStatuses } from '../../hosts/view.js';
 import { noSessionsText, sendItems } from '../../sessions/tmux.js';
+import { MCP_WRITE_MAX } from './line-transport.js';
 import { CappedOutput, MCP_OUTPUT_CAP, POLICY_LIMIT_MARKER, truncationMarker } from './capture.js';
 import { OutputTail, runningText, ticker } from './progress.js';
 
@@ -315,8 +316,6 @@ const ListOutput = z.object({
  * as base64, 2 × 4 MiB stays within what an SDK client reads over stdio with its defaults (10 MiB).
  */
 const READ_MAX = 3 << 20;
-/** write_file's content at most (characters): JSON-escaped even to 6 bytes each, it fits the largest message remux reads. */
-const WRITE_MAX = 8 << 20;
 
 /**
  * UTF-8 text as it is; anything else (a NUL, an invalid sequence) as base64, and so is text whose JSON
@@ -481,7 +480,7 @@ export const TOOLS: readonly Tool[] = [
     input: z.strictObject({
       host: HOST,
       path: PATH,
-      content: z.string().max(WRITE_MAX).describe('The new content, as UTF-8 text: at most 8 MiB (8388608 characters).'),
+      content: z.string().max(MCP_WRITE_MAX).describe('The new content, as UTF-8 text: at most 8 MiB (8388608 characters).'),
       create_dirs: z.boolean().optional().describe('Create missing parent directories; default false.'),
     }),
     output: WriteOutput,
