@@ -78,7 +78,7 @@ export function processClientHost(inv: Invocation): ClientHost {
       const release = inv.onInterrupt((why) => interrupt.abort(why));
       try {
         const code = await work(inProcessRunner(inv, { policiesWhenNeeded: opts.policiesWhenNeeded === true, connectSignal: interrupt.signal }));
-        return interrupt.signal.aborted && code !== EXIT.OK ? EXIT_INTERRUPTED : code;
+        return interruptedExit(interrupt.signal.aborted, code);
       } finally {
         release();
       }
@@ -100,6 +100,14 @@ async function daemonSocket(inv: Invocation): Promise<string> {
 
 /** sh's status for a command stopped by Ctrl-C (SIGINT). */
 const EXIT_INTERRUPTED = 130;
+
+/**
+ * A command Ctrl-C interrupted exits 130, as one it stopped while running does, also when something else
+ * ended it first (a host still being connected to: 255), in the client's own process and through a daemon.
+ */
+export function interruptedExit(interrupted: boolean, code: number): number {
+  return interrupted && code !== EXIT.OK ? EXIT_INTERRUPTED : code;
+}
 
 /** Without a daemon there is no shared limit to take from. */
 const ADMITTED: TakeResult = { ok: true, remaining: Infinity };

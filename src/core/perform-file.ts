@@ -22,7 +22,7 @@ import type { PathOperation } from '../policy/schema.js';
 import type { Check, Decision, PathResolver, Policy, Redaction } from '../policy/types.js';
 import { FileError, TransportError, type Host, type HostFiles, type ResolvedPath } from '../hosts/types.js';
 import { EXIT } from './exit-codes.js';
-import { askedFor, auditAction, unknownPolicyOf, settleAsk, errorText, nothingRan, refuse, ruleText, type PerformContext } from './perform.js';
+import { askedFor, auditAction, unknownPolicyOf, settleAsk, errorText, nothingRan, refuse, ruleText, unlessInterrupted, type PerformContext } from './perform.js';
 import { checkScope } from './scope.js';
 import type { FileAction, Outcome, PerformIO, PerformResult, TextEdit } from './types.js';
 
@@ -71,7 +71,7 @@ export async function performFile(ctx: PerformContext, action: FileAction, io: P
 
   let decided: { decision: Decision; resolved: Answer };
   try {
-    decided = await decideAction(policy, action, files);
+    decided = await unlessInterrupted(decideAction(policy, action, files), io.signal, host.name);
   } catch (err) {
     if (!(err instanceof TransportError)) throw err;
     return refused('unreachable', EXIT.TRANSPORT, errorText(err));

@@ -15,7 +15,7 @@ import type { ExecResult, SandboxSpec } from '../exec/types.js';
 import { evaluate, sandboxSpec, unknownPolicyMessage } from '../policy/evaluate.js';
 import type { Decision, Enforcement, Policy } from '../policy/types.js';
 import type { HostEntry } from '../hosts/inventory.js';
-import type { Host } from '../hosts/types.js';
+import { TransportError, type Host } from '../hosts/types.js';
 import type { Sessions } from '../sessions/service.js';
 import { isAgentAction, performAgent, type AgentActions } from './perform-agent.js';
 import { FILE_OPERATIONS, performFile } from './perform-file.js';
@@ -90,7 +90,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
 
   let enforcement: Enforcement | { refusal: string };
   try {
-    enforcement = await enforcementOn(policy, host);
+    enforcement = await unlessInterrupted(enforcementOn(policy, host), io.signal, host.name);
   } catch (err) {
     return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
   }
@@ -102,7 +102,7 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   if (host.resolverFor) {
     // Remote hosts answer path and program lookups themselves (symlinks resolved there), in one round trip.
     try {
-      resolver = await host.resolverFor(policy, list, cwd);
+      resolver = await unlessInterrupted(host.resolverFor(policy, list, cwd), io.signal, host.name);
     } catch (err) {
       return refuse(ctx, asked, started, 'unreachable', EXIT.TRANSPORT, errorText(err), null);
     }
@@ -183,6 +183,23 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
     truncated: ended.truncated,
     timedOut: result.timedOut,
   };
+}
+
+/**
+ * `work` (what reaches the host before a command runs: its connect, its probe), or once the caller's
+ * `signal` aborts (Ctrl-C), a TransportError saying so: the caller stops waiting at once. A daemon's
+ * connect to a host is shared by its callers and not ended for one: it goes on without this one. The
+ * error waits a turn of the event loop, so that a connect `signal` ended itself (a CLI process's own,
+ * PoolOptions.connectSignal) says so in its own words.
+ */
+export function unlessInterrupted<T>(work: Promise<T>, signal: AbortSignal | undefined, host: string): Promise<T> {
+  if (!signal) return work;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => void setImmediate(() => reject(new TransportError(`${host}: connect interrupted`)));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 type Ended = Pick<PerformResult, 'outcome' | 'exitCode' | 'message' | 'truncated'>;

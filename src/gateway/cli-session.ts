@@ -5,7 +5,7 @@ import type net from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { explicitFiles, type ClientHost, type Runner } from '../cli/client-commands.js';
+import { explicitFiles, interruptedExit, type ClientHost, type Runner } from '../cli/client-commands.js';
 import { registerClient } from '../cli/commands/client.js';
 import { registerRpc } from '../cli/commands/rpc.js';
 import { registerSession } from '../cli/commands/session.js';
@@ -163,7 +163,11 @@ function daemonHost(session: Session, deps: CliSessionDeps): ClientHost {
     invocation: inv,
     // A command that needs the client's own process (its terminal: `session new -a`; its code: `rpc --tools`),
     // however its flags are written, is handed back before it does anything: the client runs it itself.
-    run: (opts, work) => (opts.daemon === false ? Promise.resolve(session.decline(opts.local ?? 'it needs your terminal')) : work(runner)),
+    async run(opts, work) {
+      if (opts.daemon === false) return session.decline(opts.local ?? 'it needs your terminal');
+      const code = await work(runner);
+      return interruptedExit(session.interrupted, code);
+    },
     forward: () => Promise.resolve(null),
   };
 }
@@ -175,6 +179,8 @@ class Session {
   declined: string | null = null;
   readonly invocation: Invocation;
   private gone = false;
+  /** The client pressed Ctrl-C (or went away). */
+  interrupted = false;
   private readonly interruptHandlers = new Set<() => void>();
   private readonly pendingAnswers = new Map<number, (line: string) => void>();
   private nextQuestionId = 1;
@@ -217,11 +223,16 @@ class Session {
   }
 
   onFrame(type: number, payload: Buffer): void {
-    if (type === FRAME.interrupt) for (const handler of [...this.interruptHandlers]) handler();
+    if (type === FRAME.interrupt) this.interrupt();
     else if (type === FRAME.answer && payload.length >= 4) this.pendingAnswers.get(payload.readUInt32BE(0))?.(payload.subarray(4).toString('utf8'));
     // Input past the credit granted cuts the client off.
     else if (type === FRAME.stdin && this.stdin?.received(owned(payload))) this.socket.destroy();
     else if (type === FRAME.stdinEnd) this.stdin?.finish();
+  }
+
+  private interrupt(): void {
+    this.interrupted = true;
+    for (const handler of [...this.interruptHandlers]) handler();
   }
 
   private grantStdin(bytes: number): void {
@@ -235,7 +246,7 @@ class Session {
   disconnected(): void {
     this.gone = true;
     this.stdin?.destroy();
-    for (const handler of [...this.interruptHandlers]) handler();
+    this.interrupt();
     for (const settle of [...this.pendingAnswers.values()]) settle('');
   }
 

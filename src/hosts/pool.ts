@@ -114,6 +114,13 @@ export class ConnectionPool {
   readonly backoff: Backoff;
   private readonly hosts = new Map<string, PooledHost>();
   private closed = false;
+  /**
+   * Ends the connects under way when the pool closes: one to a host that never answers (its caller gone,
+   * interrupted) otherwise kept a stopping daemon alive until its connect timeout.
+   */
+  private readonly closing = new AbortController();
+  /** What ends a connect: the pool closing, or its owner's connectSignal. */
+  readonly connectSignal: AbortSignal;
 
   constructor(readonly options: PoolOptions = {}) {
     this.knownHostsFile = options.knownHostsFile ?? knownHostsFile(options.env);
@@ -121,6 +128,7 @@ export class ConnectionPool {
     this.maxChannels = options.maxChannels ?? POOL_DEFAULTS.maxChannels;
     if (!Number.isInteger(this.maxChannels) || this.maxChannels < 1) throw new RangeError(`maxChannels must be an integer >= 1, got ${this.maxChannels}`);
     this.backoff = new Backoff(options.backoff);
+    this.connectSignal = options.connectSignal ? AbortSignal.any([options.connectSignal, this.closing.signal]) : this.closing.signal;
   }
 
   /** The Host for an inventory entry; commands to it share the host's pooled connection. */
@@ -135,6 +143,7 @@ export class ConnectionPool {
   /** Closes every connection; running commands fail as dropped, later ones are refused. */
   async closeAll(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     await Promise.all([...this.hosts.values()].map((h) => h.shutdown()));
   }
 
@@ -441,7 +450,7 @@ class PooledHost {
         ...(via ? { via } : {}),
         ...(early ? { early } : {}),
         ...(options.env ? { env: options.env } : {}),
-        ...(options.connectSignal ? { signal: options.connectSignal } : {}),
+        signal: this.pool.connectSignal,
       });
       if (this.pool.isClosed) {
         await conn.close();
