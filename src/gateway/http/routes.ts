@@ -221,6 +221,6 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
 }
 
 /** The client's address as the audit names it: `::ffff:203.0.113.3` is 203.0.113.3, as the lockouts count it. */
-function shownAddress(ip: string): string {
+export function shownAddress(ip: string): string {
   return normalizeAddress(ip) ?? ip;
 }

@@ -17,10 +17,11 @@ import type { RateLimiter } from '../../hosts/rate-limit.js';
 import type { PrincipalEntry, Principals } from '../../config/principals.js';
 import { bearerToken, checkToken, type LiveCredentials, type LoginGuard } from '../http/auth.js';
 import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from '../http/errors.js';
+import { shownAddress } from '../http/routes.js';
 import { SessionEvents } from './events.js';
 import { JsonPostTransport } from './json-post.js';
 import { MCP_ANSWER_MAX, MCP_MESSAGE_MAX, MCP_MESSAGE_VALUES, TOO_MANY_VALUES, tooLarge, ValueCounter } from './line-transport.js';
-import { createMcpServer } from './server.js';
+import { auditConnect, createMcpServer, type McpConnection } from './server.js';
 import { McpSessions, type SessionLimits } from './sessions.js';
 import type { ToolDeps } from './tools.js';
 
@@ -94,6 +95,18 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     if (id) sessions.forget(id);
   };
   app.addHook('onClose', async () => sessions.closeAll());
+  const connection = (request: FastifyRequest, transport: McpConnection['transport']): McpConnection => ({ transport, from: shownAddress(request.ip) });
+  /**
+   * Refuses a POST /mcp with no session: the first request of one, which must be initialize. The attempt
+   * to connect is audited as failed, saying why (a session's own handshake is audited by its server).
+   */
+  const refuseConnect = (request: FastifyRequest, reply: FastifyReply, status: number, message: string, code?: number): FastifyReply => {
+    auditConnect(toolDeps(request.principal!), connection(request, 'streamable-http'), 'unnamed client', { failed: message });
+    return rpcError(reply, status, message, code);
+  };
+  /** Whether `request` is a POST /mcp that would begin a session. */
+  const connecting = (request: FastifyRequest): boolean =>
+    request.method === 'POST' && request.routeOptions.url === '/mcp' && request.headers[SESSION_HEADER] === undefined && request.principal !== undefined;
   /**
    * The origin for the metadata document and its pointer: the one the client named (Host) when it is
    * one of the daemon's own or configured origins, else the daemon's public origin. Host is the client's
@@ -193,11 +206,12 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     // client's JSON-RPC layer shows that, where the API's {error: 'bad_request'} reads as no answer at all.
     // So is one refused as it arrived, saying why, and the connection closed: the rest of it is not read.
     mcp.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
-      if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return rpcError(reply, 400, `Parse error: ${err.message}`, PARSE_ERROR);
-      if (err instanceof BodyRefused) return rpcError(reply.header('connection', 'close'), err.statusCode, err.message, INVALID_REQUEST);
+      const refuse = connecting(request) ? (status: number, message: string, code: number) => refuseConnect(request, reply, status, message, code) : (status: number, message: string, code: number) => rpcError(reply, status, message, code);
+      if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return refuse(400, `Parse error: ${err.message}`, PARSE_ERROR);
+      if (err instanceof BodyRefused) return refuse(err.statusCode, err.message, INVALID_REQUEST).header('connection', 'close');
       if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         const declared = Number(request.headers['content-length']);
-        return rpcError(reply.header('connection', 'close'), 413, tooLarge(Number.isNaN(declared) ? null : declared), INVALID_REQUEST);
+        return refuse(413, tooLarge(Number.isNaN(declared) ? null : declared), INVALID_REQUEST).header('connection', 'close');
       }
       throw err; // the server's own handler
     });
@@ -209,7 +223,8 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       // Protocol 2025-06-18 removed JSON-RPC batches, and every revision served here is as new or newer;
       // the SDK still takes them. Refused before it, whatever the session.
       if (request.method === 'POST' && Array.isArray(request.body)) {
-        return rpcError(reply, 400, 'JSON-RPC batches (arrays) are not supported: MCP removed them in protocol 2025-06-18; send each message in a POST of its own', INVALID_REQUEST);
+        const why = 'JSON-RPC batches (arrays) are not supported: MCP removed them in protocol 2025-06-18; send each message in a POST of its own';
+        return connecting(request) ? refuseConnect(request, reply, 400, why, INVALID_REQUEST) : rpcError(reply, 400, why, INVALID_REQUEST);
       }
       const id = request.headers[SESSION_HEADER];
       if (typeof id === 'string') {
@@ -219,8 +234,11 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
         if (session.transport.answer(request.raw, reply.raw, request.body) || session.transport.resume(request.raw, reply.raw)) return;
         return session.transport.sdk.handleRequest(request.raw, reply.raw, request.body);
       }
-      if (request.method !== 'POST' || !isInitializeRequest(request.body)) return rpcError(reply, 400, 'no Mcp-Session-Id header: the first request of a session is initialize');
-      if (!sessions.admit(principal.name)) return rpcError(reply, 503, `too many MCP sessions on this daemon (${sessions.size}); try again later`);
+      if (request.method !== 'POST' || !isInitializeRequest(request.body)) {
+        const why = 'no Mcp-Session-Id header: the first request of a session is initialize';
+        return connecting(request) ? refuseConnect(request, reply, 400, why) : rpcError(reply, 400, why);
+      }
+      if (!sessions.admit(principal.name)) return refuseConnect(request, reply, 503, `too many MCP sessions on this daemon (${sessions.size}); try again later`);
       // The session's streams, ours and the SDK's, resume from one store: an event id is only ever this session's.
       const events = new SessionEvents();
       const sdk = new StreamableHTTPServerTransport({
@@ -232,7 +250,7 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       });
       const transport = new JsonPostTransport(sdk, events);
       transport.onclose = () => forget(transport.sessionId, transport);
-      await createMcpServer(toolDeps(principal), 'streamable-http').connect(transport);
+      await createMcpServer(toolDeps(principal), connection(request, 'streamable-http')).connect(transport);
       hijack(reply);
       return sdk.handleRequest(request.raw, reply.raw, request.body);
     });
@@ -246,7 +264,7 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       streams.set(transport, reply.raw);
       open(transport.sessionId, principal, transport, entries.get(request.raw)!);
       transport.onclose = () => forget(transport.sessionId, transport);
-      await createMcpServer(toolDeps(principal), 'sse').connect(transport);
+      await createMcpServer(toolDeps(principal), connection(request, 'sse')).connect(transport);
     });
 
     mcp.post<{ Querystring: { sessionId?: string } }>('/messages', { bodyLimit: MCP_MESSAGE_MAX }, async (request, reply) => {

@@ -18,7 +18,7 @@ import { connectDaemon } from '../client.js';
 import { cliRequest } from '../forward.js';
 import { FirstLine, MAX_REQUEST_BYTES, type Event, type McpRequest } from '../protocol.js';
 import { LineTransport } from './line-transport.js';
-import { createMcpServer } from './server.js';
+import { createMcpServer, LOCAL_PROCESS } from './server.js';
 
 export interface StdioOptions {
   /** --principal NAME: act as this principal, whose token REMUX_TOKEN must hold. */
@@ -65,7 +65,7 @@ export async function runMcpStdio(inv: Invocation, opts: StdioOptions, socketPat
   const ctx = createContext({ env: inv.env });
   try {
     const { principal, revoked } = stdioPrincipal(ctx, inv.env.REMUX_TOKEN, opts.principal);
-    const server = createMcpServer({ ctx, principal, callerCwd: inv.cwd }, 'stdio', revoked);
+    const server = createMcpServer({ ctx, principal, callerCwd: inv.cwd }, { transport: 'stdio', from: LOCAL_PROCESS }, revoked);
     const closed = new Promise<void>((resolve) => (server.server.onclose = resolve));
     await server.connect(new LineTransport(process.stdin, process.stdout));
     process.stdin.once('end', () => void server.close());
@@ -152,7 +152,7 @@ export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, d
     return void socket.end();
   }
   const { principal, revoked } = credential;
-  const server = createMcpServer({ ctx: deps.ctx, principal, callerCwd: request.cwd, admit: (name) => deps.limiter.take(name) }, 'stdio', revoked);
+  const server = createMcpServer({ ctx: deps.ctx, principal, callerCwd: request.cwd, admit: (name) => deps.limiter.take(name) }, { transport: 'stdio', from: LOCAL_PROCESS }, revoked);
   answer({ type: 'done' });
   if (rest.length > 0) socket.unshift(rest);
   socket.on('close', () => void server.close());
