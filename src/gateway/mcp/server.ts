@@ -116,10 +116,14 @@ export function createMcpServer(deps: ToolDeps, connection: McpConnection, revok
     handshake = 'failed';
     settle({ failed: why });
   };
+  let connecting: NodeJS.Immediate | null = null;
   server.server.oninitialized = () => {
     if (handshake === 'initialized') return;
     handshake = 'initialized';
-    setImmediate(() => settle({ initialized: true }));
+    connecting = setImmediate(() => {
+      connecting = null;
+      settle({ initialized: true });
+    });
   };
   // Set before the SDK's own handlers, which it calls after these.
   server.watch = (transport) => {
@@ -134,6 +138,12 @@ export function createMcpServer(deps: ToolDeps, connection: McpConnection, revok
       onerror?.(error);
     };
     transport.onclose = () => {
+      // A client that ends right after `initialized` (stdio: its process, and this one, end next) is recorded now.
+      if (connecting !== null) {
+        clearImmediate(connecting);
+        connecting = null;
+        settle({ initialized: true });
+      }
       if (handshake === 'open') {
         handshake = 'abandoned';
         settle({ abandoned: true });
