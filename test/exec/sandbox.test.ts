@@ -501,8 +501,18 @@ describe('long-lived sandboxes', { skip: info.ok ? false : `bwrap unusable: ${in
     const init = Number(fs.readFileSync(`/proc/${holder}/task/${holder}/children`, 'utf8').trim().split(' ')[0]);
     const server = serverOf(init);
     assert.ok(server, "the sandbox's stage server is running");
-    // No wait: bwrap has not noticed yet, and a command joining it now would find a PID namespace that takes no process.
+    // Dead, but not yet reaped by bwrap, which has not noticed: a command joining now would find a PID
+    // namespace that takes no process. (Killed is not dead at once: on a busy machine the process may
+    // not run for a while, and a command joining meanwhile dies with it, as one running there would.)
     process.kill(init, 'SIGKILL');
+    const dead = (): boolean => {
+      try {
+        return / Z /.test(fs.readFileSync(`/proc/${init}/stat`, 'utf8').replace(/^.*\)/, ')'));
+      } catch {
+        return true;
+      }
+    };
+    for (let i = 0; i < 250 && !dead(); i++) await new Promise((resolve) => setTimeout(resolve, 2));
     const after = await run(['ps', '-eo', 'pid,args'], { sandbox: s, cwd: tree });
     assert.equal(after.res.exitCode, 0, after.err);
     assert.deepEqual(holderLines(after.out).length, before.length);
