@@ -40,6 +40,22 @@ describe('Ctrl-C during an SSH connect', { timeout: 120_000 }, () => {
     h.remove();
   });
 
+  /** `remux ARGS` sent SIGINT once `ready`: it exits 130 within 5 s; its stderr. */
+  async function interrupted(args: string[], ready: () => Promise<unknown>): Promise<string> {
+    const child = spawnRemux(args, { env: h.env });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await ready();
+    const pressed = performance.now();
+    child.kill('SIGINT');
+    const code = await exited;
+    const seconds = (performance.now() - pressed) / 1000;
+    assert.equal(code, 130, stderr);
+    assert.ok(seconds < 5, `exited ${seconds.toFixed(1)} s after Ctrl-C: ${stderr}`);
+    return stderr;
+  }
+
   for (const args of [
     ['client', 'run', 'mute', '--', 'true'],
     ['client', 'read', 'mute', '/etc/hostname'],
@@ -49,20 +65,12 @@ describe('Ctrl-C during an SSH connect', { timeout: 120_000 }, () => {
     test(`remux ${args.join(' ')}: exit 130 at once`, async () => {
       const before = accepted;
       // No daemon runs for this REMUX_HOME: the command runs in its own process.
-      const child = spawnRemux(args, { env: h.env });
-      let stderr = '';
-      child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-      // The connect is under way: the host took the TCP connection and says nothing.
-      for (let waited = 0; accepted === before && waited < 20_000; waited += 50) await sleep(50);
-      assert.ok(accepted > before, stderr);
-      await sleep(300);
-      const pressed = performance.now();
-      child.kill('SIGINT');
-      const code = await exited;
-      const seconds = (performance.now() - pressed) / 1000;
-      assert.equal(code, 130, stderr);
-      assert.ok(seconds < 5, `exited ${seconds.toFixed(1)} s after Ctrl-C: ${stderr}`);
+      const stderr = await interrupted(args, async () => {
+        // The connect is under way: the host took the TCP connection and says nothing.
+        for (let waited = 0; accepted === before && waited < 20_000; waited += 50) await sleep(50);
+        assert.ok(accepted > before, 'the host was never connected to');
+        await sleep(300);
+      });
       assert.match(stderr, /mute \(127\.0\.0\.1:\d+\): connect interrupted/);
     });
   }
@@ -74,20 +82,10 @@ describe('Ctrl-C during an SSH connect', { timeout: 120_000 }, () => {
       ['mute-run', ['client', 'run', 'mute-run', '--', 'true']],
       ['mute-read', ['client', 'read', 'mute-read', '/etc/hostname']],
     ] as const) {
-      const child = spawnRemux([...args], { env: h.env });
-      let stderr = '';
-      child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       // The CLI opens a TCP connection to a host it names before it knows a daemon runs: the count of
       // connections accepted cannot tell the daemon's connect under way. Ctrl-C before it comes to the
       // connect must end the call at once all the same.
-      await sleep(1500);
-      const pressed = performance.now();
-      child.kill('SIGINT');
-      const code = await exited;
-      const seconds = (performance.now() - pressed) / 1000;
-      assert.equal(code, 130, stderr);
-      assert.ok(seconds < 5, `exited ${seconds.toFixed(1)} s after Ctrl-C: ${stderr}`);
+      const stderr = await interrupted([...args], () => sleep(1500));
       assert.match(stderr, new RegExp(`${host}: connect interrupted`));
       const audit = await remux(['audit', 'ls', '--json', '--host', host], { env: h.env });
       const rows = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { status: string; error: string | null });
