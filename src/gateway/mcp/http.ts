@@ -4,6 +4,7 @@
 // foreign Origin is refused (403), and a session answers only the principal that opened it.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -61,6 +62,24 @@ class BodyRefused extends Error {
   ) {
     super(message);
   }
+}
+
+/** How long a connection whose body was refused unread stays open after its answer. */
+const LINGER_MS = 2000;
+
+/**
+ * A connection closed on a body refused unread keeps its answer: the client is still sending, and a
+ * socket closed while data arrives answers it with a reset, which can discard the answer in the
+ * client's buffers before it reads it (the case for an HTTP server's lingering close). Node ends such
+ * a connection with destroySoon once the answer is written: here our side ends (FIN) then, and the
+ * socket is destroyed LINGER_MS later. What still comes is not read: the connection stops taking it
+ * once its buffers are full.
+ */
+function lingerOnClose(socket: Socket): void {
+  socket.destroySoon = function lingering(this: Socket): void {
+    this.end();
+    setTimeout(() => this.destroy(), LINGER_MS).unref();
+  };
 }
 
 /** A JSON-RPC error body, as MCP clients expect from the transport endpoints. */
@@ -193,6 +212,9 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       return payload.pipe(
         new Transform({
           transform(chunk: Buffer, _encoding, done) {
+            // Answered (refused, or past the body limit): what still comes while the connection lingers
+            // is dropped, and takes no place (nothing would give it back).
+            if (reply.sent || reply.raw.writableEnded) return done();
             bytes += chunk.length;
             if (!held && bytes > LARGE_BODY && !take()) return done(busy());
             if (values.push(chunk) > MCP_MESSAGE_VALUES) return done(new BodyRefused(413, TOO_MANY_VALUES));
@@ -208,8 +230,12 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     mcp.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
       const refuse = connecting(request) ? (status: number, message: string, code: number) => refuseConnect(request, reply, status, message, code) : (status: number, message: string, code: number) => rpcError(reply, status, message, code);
       if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return refuse(400, `Parse error: ${err.message}`, PARSE_ERROR);
-      if (err instanceof BodyRefused) return refuse(err.statusCode, err.message, INVALID_REQUEST).header('connection', 'close');
+      if (err instanceof BodyRefused) {
+        lingerOnClose(request.raw.socket);
+        return refuse(err.statusCode, err.message, INVALID_REQUEST).header('connection', 'close');
+      }
       if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        lingerOnClose(request.raw.socket);
         const declared = Number(request.headers['content-length']);
         return refuse(413, tooLarge(Number.isNaN(declared) ? null : declared), INVALID_REQUEST).header('connection', 'close');
       }
