@@ -15,6 +15,7 @@
 // - Jump hosts are pooled hosts too: the target connects through the jump host's pooled connection.
 // - Sandbox support (bubblewrap on the host, remote-sandbox.ts) is probed once per connection, on the
 //   first command that needs it, and shown in status(); a new connection probes again.
+import { setMaxListeners } from 'node:events';
 import type { CommandList } from '../command/types.js';
 import { DEFAULT_SECURE_PATH } from '../config/config.js';
 import type { ExecResult, SandboxSpec, SandboxSupport } from '../exec/types.js';
@@ -129,6 +130,9 @@ export class ConnectionPool {
     if (!Number.isInteger(this.maxChannels) || this.maxChannels < 1) throw new RangeError(`maxChannels must be an integer >= 1, got ${this.maxChannels}`);
     this.backoff = new Backoff(options.backoff);
     this.connectSignal = options.connectSignal ? AbortSignal.any([options.connectSignal, this.closing.signal]) : this.closing.signal;
+    // Every connect under way listens to it until it ends: a fan-out has one per host at once, past
+    // Node's warning at 10 (which a user would see on stderr).
+    setMaxListeners(0, this.connectSignal);
   }
 
   /** The Host for an inventory entry; commands to it share the host's pooled connection. */

@@ -125,6 +125,23 @@ describe('one connection per host', () => {
     assert.equal(typeof s.lastRttMs, 'number');
   });
 
+  test('twelve hosts connected to at once raise no listener warning (each connect listens to the pool\'s signal)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const p = pool();
+      // Port 1 of loopback refuses at once; the twelve connects are under way together all the same.
+      const hosts = Array.from({ length: 12 }, (_, i) => p.host({ ...entry(h1), name: `many${i}`, port: 1 }));
+      const results = await Promise.allSettled(hosts.map((host) => run(host, ['true'])));
+      assert.ok(results.every((r) => r.status === 'rejected'));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.filter((w) => /MaxListeners/.test(w)), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   test('a burst of 40 short commands at the server\'s session limit: none fails', async () => {
     const host = pool().host(entry(h1));
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => run(host, ['echo', String(i)])));
