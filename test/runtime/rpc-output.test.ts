@@ -135,11 +135,12 @@ sys.stdin.buffer.read()
       assert.equal(await exited, 0, stderr.slice(-500));
       assert.ok(grew < 64 << 20, `the daemon grew by ${(grew / 2 ** 20).toFixed(0)} MiB holding log records for a client that does not read`);
       assert.equal(stdout, '');
-      const left = /remux: (\d+) log records left out while the output was not read\n/.exec(stderr);
-      assert.ok(left, stderr.slice(0, 500));
+      // Said each time the output is read again after records were left out: once or more, as the machine's pace has it.
+      const left = [...stderr.matchAll(/^remux: (\d+) log records? left out while the output was not read$/gm)].map((m) => Number(m[1]));
+      assert.ok(left.length > 0, stderr.slice(0, 500));
       // What was not left out was written whole, a line each.
       const written = stderr.split('\n').filter((l) => l === `localhost: INFO flood: ${'x'.repeat(1000)}`).length;
-      assert.equal(written + Number(left[1]), FLOOD);
+      assert.equal(written + left.reduce((a, b) => a + b, 0), FLOOD);
     } finally {
       await remux(['daemon', 'stop'], { env: h.env });
     }
