@@ -18,7 +18,7 @@
 import { z } from 'zod';
 import { strictObject } from '../config/source.js';
 import { globError } from './glob.js';
-import type { Effect, Operation, OutputLimits, SandboxMode } from './types.js';
+import type { Operation, OutputLimits, Rule, SandboxMode } from './types.js';
 
 export const KNOWN_OPERATIONS = ['execute_binary', 'execute_code', 'read_file', 'write_file', 'list_directory', 'write_stdout'] as const;
 const PATH_OPERATIONS = ['read_file', 'write_file', 'list_directory'] as const;
@@ -53,15 +53,7 @@ export function compileRedaction(source: string): RegExp {
 }
 
 /** What a capability entry becomes once validated; load.ts adds its index and source line. */
-export interface RuleSpec {
-  operation: Operation;
-  effect: Effect;
-  resources: string[] | null;
-  output?: OutputLimits;
-  reason?: string;
-  unsandboxed?: boolean;
-  sandbox?: boolean;
-}
+export type RuleSpec = Omit<Rule, 'index' | 'source'>;
 
 // A redact entry is a regex string or a { from, to } block; entries are checked one by one in outputLimits().
 const OutputSchema = strictObject({
