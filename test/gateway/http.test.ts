@@ -284,6 +284,44 @@ describe('the daemon\'s HTTPS API', () => {
     assert.notEqual((await flood())?.exitCode, 0);
   });
 
+  test('a body read before any credential is checked is refused past 16 KiB, from its Content-Length or as it arrives; a run takes more once authenticated', async () => {
+    /** Sends `head` and `body` (never ended: the request stays open) and resolves with the answer's status line, if one comes within 10 s. */
+    const answerTo = (head: string, body = ''): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const base = new URL(origin);
+        const socket = tls.connect({ host: base.hostname, port: Number(base.port), ca }, () => socket.write(`${head}\r\n${body}`));
+        const timer = setTimeout(() => {
+          socket.destroy();
+          resolve('no answer within 10 s: the server waits for the body');
+        }, 10_000);
+        socket.once('data', (d: Buffer) => {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(d.toString('latin1').split('\r\n')[0]!);
+        });
+        socket.on('error', reject);
+      });
+    const host = `Host: ${new URL(origin).host}\r\n`;
+    const declared = `Content-Type: application/json\r\nContent-Length: ${1 << 20}\r\n`;
+    // A login (its Origin is a header anyone may send), a decision link's answer, a route that does not exist.
+    for (const [method, path, extra] of [['POST', '/api/login', `Origin: ${origin}\r\n`], ['POST', '/api/approvals/x/answer', ''], ['DELETE', '/nowhere', '']]) {
+      assert.equal(await answerTo(`${method} ${path} HTTP/1.1\r\n${host}${declared}${extra}`), 'HTTP/1.1 413 Payload Too Large', `${method} ${path}`);
+    }
+    // No length said: refused once 16 KiB came, the rest never read.
+    const chunk = `{"token":"${'x'.repeat(8 << 10)}`;
+    const chunked = `POST /api/login HTTP/1.1\r\n${host}Origin: ${origin}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n`;
+    assert.equal(await answerTo(chunked, `${chunk.length.toString(16)}\r\n${chunk}\r\n`.repeat(3)), 'HTTP/1.1 413 Payload Too Large');
+    // A run's body is read after its credential: without one, a large one is refused unread.
+    assert.equal(await answerTo(`POST /api/run HTTP/1.1\r\n${host}${declared}`), 'HTTP/1.1 401 Unauthorized');
+    // With one, its command may be 65536 characters of three bytes each (192 KiB; in words: one argument holds 128 KiB).
+    const wide = await api.request('POST', '/api/run', { headers: bearer(tokens.local), body: { selector: 'localhost', command: `echo${` ${'€'.repeat(999)}`.repeat(65)}` } });
+    assert.equal(wide.status, 200, wide.text.slice(0, 300));
+    assert.ok(wide.text.endsWith('{"type":"exit","exitCode":0}\n'), wide.text.slice(-300));
+    const tooLarge = await api.request('POST', '/api/login', { headers: { origin }, body: { token: 'x'.repeat(20_000) } });
+    assert.equal(tooLarge.status, 413);
+    assert.deepEqual(tooLarge.json(), { error: 'too_large', message: 'the request body is larger than POST /api/login takes (16384 bytes)' });
+  });
+
   test('successful logins are limited per principal (429 with Retry-After): past the limit none is audited, none makes a session', async () => {
     const token = await addPrincipal(h.env, 'busy-ops', '--hosts', 'localhost');
     const logins = (): Promise<unknown[]> => api.request('GET', '/api/audit?principal=busy-ops', { headers: bearer(tokens.admin) }).then((r) => r.json<unknown[]>());

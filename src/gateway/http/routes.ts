@@ -52,6 +52,13 @@ const ME = {
   properties: { name: { type: 'string' }, via: { type: 'string' }, scope: SCOPE, csrfToken: { type: ['string', 'null'] } },
 } as const;
 
+/**
+ * The body of a route that carries a command (/api/run, POST /api/sessions): 65536 characters of it, each
+ * up to 3 bytes of UTF-8, and the rest. Larger than the server's own limit, which is for bodies read before
+ * any credential: these are read once the request's credential was checked.
+ */
+export const COMMAND_BODY_LIMIT = 256 << 10;
+
 export function principalOfRequest(request: FastifyRequest): Principal {
   // The authentication hook runs before every non-public route; a missing principal is a bug, and denies.
   if (!request.principal) throw new Error('internal: an API route ran without an authenticated principal');
@@ -126,6 +133,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
   api.post<{ Body: { selector: string; command: string; cwd?: string; policy?: string } }>(
     '/api/run',
     {
+      bodyLimit: COMMAND_BODY_LIMIT,
       schema: {
         body: {
           type: 'object',

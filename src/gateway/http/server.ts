@@ -108,6 +108,15 @@ export function httpSettings(config: Config['http'], flags: HttpFlags): HttpSett
   };
 }
 
+/**
+ * A request body is held in the daemon's memory while it arrives, for up to http.request_timeout_seconds.
+ * One read before any credential is checked (a login, a decision link's answer, an unknown route's) is
+ * kept small: at 1 MiB each, the connections one address may hold took 1.6 GB of the heap and a few
+ * addresses ended the daemon (heap out of memory). A route that takes more says so, and is authenticated
+ * before its body is read.
+ */
+const PUBLIC_BODY_LIMIT = 16 << 10;
+
 const SECURITY_HEADERS = {
   // The console's script and styles come from this origin only: no inline code, no CDN, no framing.
   'content-security-policy':
@@ -155,7 +164,7 @@ export async function startHttp(
   };
   const options = {
     logger: false,
-    bodyLimit: 1 << 20,
+    bodyLimit: PUBLIC_BODY_LIMIT,
     forceCloseConnections: true,
     // Unknown body properties are errors, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
@@ -262,6 +271,9 @@ export async function startHttp(
     // Bodies are JSON: one sent as anything else (curl -d sends a form) is told what to send, not only "Unsupported Media Type".
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return fail(reply, 415, 'bad_request', `send the body as JSON with the header Content-Type: application/json (this request's: ${request.headers['content-type'] ?? 'none'})`);
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return fail(reply, 413, 'too_large', `the request body is larger than ${request.method} ${request.url.split('?')[0]} takes (${request.routeOptions.bodyLimit} bytes)`);
     }
     if (err.validation || (err.statusCode !== undefined && err.statusCode < 500)) return fail(reply, err.statusCode ?? 400, 'bad_request', validationMessage(err));
     log(`HTTP ${request.method} ${request.url}: ${err.stack ?? err.message}`);

@@ -18,6 +18,7 @@ import type { AttachSlots } from '../attach-slots.js';
 import { closeReason } from '../close-reason.js';
 import { bridgeTerminal, CLOSE } from '../terminal.js';
 import { fail, rateLimited } from './errors.js';
+import { COMMAND_BODY_LIMIT } from './routes.js';
 
 export interface SessionRouteDeps {
   ctx: GatewayContext;
@@ -101,6 +102,7 @@ export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDe
     '/api/sessions',
     {
       preHandler: admitted,
+      bodyLimit: COMMAND_BODY_LIMIT,
       schema: {
         body: {
           type: 'object',
