@@ -1,6 +1,7 @@
-// Limits on live attaches (issue 8): per principal and in total, counted by principal identity (a
-// token shared by many browsers is one principal), across every front end of the daemon (CLI socket
-// and browser). A refusal says which limit and what to do.
+// Limits on live attaches (issue 8), and on other WebSockets a principal holds open (pings): per
+// principal and in total, counted by principal identity (a token shared by many browsers is one
+// principal), across every front end of the daemon (CLI socket and browser). A refusal says which
+// limit and what to do.
 
 export const ATTACH_LIMITS = { perPrincipal: 5, total: 30 } as const;
 
@@ -13,16 +14,20 @@ export class AttachSlots {
   private readonly byPrincipal = new Map<string, number>();
   private total = 0;
 
-  constructor(private readonly limits: { perPrincipal: number; total: number } = ATTACH_LIMITS) {}
+  /** `what`: what the slots are for, as a refusal names them (attaches, ping WebSockets). */
+  constructor(
+    private readonly limits: { perPrincipal: number; total: number } = ATTACH_LIMITS,
+    private readonly what = 'attaches',
+  ) {}
 
   /** A slot for `principal`, or why there is none. */
   acquire(principal: string): AttachSlot | { refusal: string } {
     const mine = this.byPrincipal.get(principal) ?? 0;
     if (mine >= this.limits.perPrincipal) {
-      return { refusal: `${principal} already has ${mine} attaches open (the limit per principal is ${this.limits.perPrincipal}); close one first` };
+      return { refusal: `${principal} already has ${mine} ${this.what} open (the limit per principal is ${this.limits.perPrincipal}); close one first` };
     }
     if (this.total >= this.limits.total) {
-      return { refusal: `the daemon already serves ${this.total} attaches (its limit); try again when one closes` };
+      return { refusal: `the daemon already serves ${this.total} ${this.what} (its limit); try again when one closes` };
     }
     this.byPrincipal.set(principal, mine + 1);
     this.total++;

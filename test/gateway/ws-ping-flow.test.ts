@@ -1,9 +1,12 @@
 // Adversarial: /api/ws/ping answers every message. A client that sends on and never reads the answers
 // left them in the daemon's memory: any principal's token (a read-only one here) grew it without end.
+// And each socket may hold that much: one principal opening a thousand of them held gigabytes.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
+import { PING_LIMITS } from '../../src/gateway/http/routes.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
+import { client } from '../support/https.js';
 import { until } from '../support/until.js';
 
 const FRAME = 1 << 20;
@@ -12,7 +15,7 @@ const FRAMES = 64;
 describe('a WebSocket client that sends and never reads', { timeout: 120_000 }, () => {
   let d: ConsoleDaemon;
   before(async () => {
-    d = await startConsoleDaemon({ viewer: ['--hosts', 'box', '--read-only'] });
+    d = await startConsoleDaemon({ viewer: ['--hosts', 'box', '--read-only'], other: ['--hosts', 'box', '--read-only'] });
   });
   after(() => d.stop());
 
@@ -43,5 +46,32 @@ describe('a WebSocket client that sends and never reads', { timeout: 120_000 }, 
     socket.resume();
     await until(`all ${FRAMES} answers`, () => pongs === FRAMES, 60_000);
     ws.close();
+  });
+
+  test(`a principal holds ${PING_LIMITS.perPrincipal} at most: the next is refused before its upgrade (429), another principal is not; one closed gives its place back`, async () => {
+    const api = client(d.url, d.ca);
+    const open = async (principal: string): Promise<{ status: number; close(): void; error?: string; message?: string }> => {
+      const r = await api.upgrade('/api/ws/ping', { authorization: `Bearer ${d.tokens[principal]}` });
+      if ('socket' in r) return { status: r.status, close: () => r.socket.destroy() };
+      return { status: r.status, close: () => undefined, ...r.json<{ error: string; message: string }>() };
+    };
+    const held = [];
+    for (let i = 0; i < PING_LIMITS.perPrincipal; i++) held.push(await open('viewer'));
+    assert.deepEqual(held.map((s) => s.status), Array(PING_LIMITS.perPrincipal).fill(101));
+    const refused = await open('viewer');
+    assert.deepEqual([refused.status, refused.error, refused.message], [429, 'too_many_sockets', `viewer already has ${PING_LIMITS.perPrincipal} ping WebSockets open (the limit per principal is ${PING_LIMITS.perPrincipal}); close one first`]);
+    const other = await open('other');
+    assert.equal(other.status, 101, 'another principal opens one meanwhile');
+    other.close();
+    held.pop()!.close();
+    // Given back once the daemon has seen the connection close.
+    for (const deadline = Date.now() + 10_000; ; ) {
+      const again = await open('viewer');
+      again.close();
+      if (again.status === 101) break;
+      assert.ok(Date.now() < deadline, `still refused 10 s after one closed: ${again.message}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const s of held) s.close();
   });
 });

@@ -16,6 +16,7 @@ import { rateLimitedMessage, type RateLimiter } from '../../hosts/rate-limit.js'
 import { approvalsApprover } from '../../notify/service.js';
 import { hostRows, hostStatuses } from '../../hosts/view.js';
 import { resultJson } from '../../cli/run-view.js';
+import { AttachSlots } from '../attach-slots.js';
 import { TERMINAL_FLOW } from '../terminal.js';
 import { normalizeAddress } from '../relay/network.js';
 import { checkToken, SESSION_COOKIE, type LiveCredentials, type LoginGuard, type LoginRate, type SessionStore } from './auth.js';
@@ -58,6 +59,13 @@ const ME = {
  * any credential: these are read once the request's credential was checked.
  */
 export const COMMAND_BODY_LIMIT = 256 << 10;
+
+/**
+ * Ping WebSockets open at once. Each may hold a message arriving (up to 1 MiB) and an answer its client
+ * does not read: about 2.4 MB of the daemon's memory, and any principal (read-only too) opened as many as
+ * its connections allowed (1024 from one address: 2.4 GB).
+ */
+export const PING_LIMITS = { perPrincipal: 8, total: 64 } as const;
 
 export function principalOfRequest(request: FastifyRequest): Principal {
   // The authentication hook runs before every non-public route; a missing principal is a bug, and denies.
@@ -213,19 +221,32 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  api.get('/api/ws/ping', { websocket: true }, (socket, request) => {
-    // A trivial WebSocket behind the same authentication and Origin checks as the terminal will be.
-    const name = principalOfRequest(request).name;
-    // Answers the client does not read wait in the daemon's memory: one that sent on without reading grew
-    // it without end. Past the terminal's high-water mark nothing more is read from it until they have gone.
-    const sent = (): void => {
-      if (socket.isPaused && socket.bufferedAmount <= TERMINAL_FLOW.lowWater) socket.resume();
-    };
-    socket.on('message', (data: Buffer) => {
-      socket.send(JSON.stringify({ type: 'pong', principal: name, data: data.toString('utf8') }), sent);
-      if (socket.bufferedAmount > TERMINAL_FLOW.highWater) socket.pause();
-    });
-  });
+  const pings = new AttachSlots(PING_LIMITS, 'ping WebSockets');
+  api.get(
+    '/api/ws/ping',
+    {
+      websocket: true,
+      // Taken before the upgrade (a refusal is an HTTP 429), given back when the connection ends, however it ends.
+      preHandler: async (request, reply) => {
+        const slot = pings.acquire(principalOfRequest(request).name);
+        if ('refusal' in slot) return fail(reply, 429, 'too_many_sockets', slot.refusal);
+        request.raw.socket.once('close', () => slot.release());
+      },
+    },
+    (socket, request) => {
+      // A trivial WebSocket behind the same authentication and Origin checks as the terminal will be.
+      const name = principalOfRequest(request).name;
+      // Answers the client does not read wait in the daemon's memory: one that sent on without reading grew
+      // it without end. Past the terminal's high-water mark nothing more is read from it until they have gone.
+      const sent = (): void => {
+        if (socket.isPaused && socket.bufferedAmount <= TERMINAL_FLOW.lowWater) socket.resume();
+      };
+      socket.on('message', (data: Buffer) => {
+        socket.send(JSON.stringify({ type: 'pong', principal: name, data: data.toString('utf8') }), sent);
+        if (socket.bufferedAmount > TERMINAL_FLOW.highWater) socket.pause();
+      });
+    },
+  );
 }
 
 /** The client's address as the audit names it: `::ffff:203.0.113.3` is 203.0.113.3, as the lockouts count it. */
