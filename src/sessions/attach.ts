@@ -12,17 +12,11 @@
 //   its interactive clients, and a watcher sized otherwise (a phone) sees it clipped, or, alone with
 //   the session, resizes it.
 import type { Host, HostTerminal } from '../hosts/types.js';
+import { clampSize, type TerminalSize } from './terminal-size.js';
 import { attachArgv, type TmuxTarget } from './tmux.js';
-
-export const TERMINAL_LIMITS = { minCols: 2, maxCols: 1000, minRows: 1, maxRows: 500 } as const;
 
 /** How often a watch that follows its session asks for the session's size (one tmux command each). */
 export const FOLLOW_SIZE_MS = 2000;
-
-export interface TerminalSize {
-  cols: number;
-  rows: number;
-}
 
 /** Why an attach ended: tmux exited (detach, session killed), close() was called, or the lifetime ran out. */
 export type AttachEndReason = 'exited' | 'closed' | 'lifetime';
@@ -74,11 +68,6 @@ export interface AttachStream {
   readonly ended: Promise<AttachEnd>;
   /** Set when the attach follows the session's size (AttachOptions.follow). */
   readonly sessionSize?: SessionSize;
-}
-
-export function clampSize(cols: number, rows: number): TerminalSize {
-  const clamp = (n: number, min: number, max: number): number => Math.min(max, Math.max(min, Math.round(n)));
-  return { cols: clamp(cols, TERMINAL_LIMITS.minCols, TERMINAL_LIMITS.maxCols), rows: clamp(rows, TERMINAL_LIMITS.minRows, TERMINAL_LIMITS.maxRows) };
 }
 
 export async function openAttach(host: Host, target: TmuxTarget, session: string, opts: AttachOptions): Promise<AttachStream> {

@@ -121,6 +121,35 @@ describe('whole-session recordings', { timeout: 90_000 }, () => {
     }
   });
 
+  test('a window made 10000x10000 from inside the session is recorded so, and played at the size a watch takes (1000x500 at most)', async () => {
+    const made = await api.request('POST', '/api/sessions', { headers: browser(), body: { host: 'box', name: 'huge' } });
+    assert.equal(made.status, 201, made.text);
+    const record = await until('the recording start audited', async () => (await audit()).find((a) => a.operation === 'session.record' && a.resource === `${d.me}@box:huge`));
+    const id = record.recording!;
+    // Anyone with a shell in the session may run this (its $TMUX names the server).
+    d.tmux('resize-window', '-t', '=huge', '-x', '10000', '-y', '10000');
+    await sleep(300);
+    d.tmux('send-keys', '-t', '=huge:', 'echo after-the-$((3*7))-resize', 'Enter');
+    await sleep(300);
+    d.tmux('kill-session', '-t', '=huge');
+    await until('the recording to end with the session', async () => (await audit()).find((a) => a.id === record.id && a.status === 'complete'));
+    const file = await api.request('GET', `/api/recordings/${id}`, { headers: bearer(d.tokens.ops!) });
+    assert.ok(file.text.includes('"r","10000x10000"]'), 'the recording has the size the window had');
+
+    const chrome = await launchChromium();
+    try {
+      const page = await (await chrome.newContext({ ignoreHTTPSErrors: true })).newPage();
+      await page.goto(`${d.url}#/recordings?id=${id}`);
+      await page.locator('#token').fill(d.tokens.ops!);
+      await page.locator('#login button[type=submit]').click();
+      await page.locator('.player-screen .xterm-rows', { hasText: 'after-the-21-resize' }).waitFor({ timeout: 15_000 });
+      // xterm.js draws a row element per row: 10000 of them, with a buffer of 10000 columns each, froze the page.
+      assert.equal(await page.locator('.player-screen .xterm-rows > div').count(), 500);
+    } finally {
+      await chrome.close();
+    }
+  });
+
   test('a session created outside remux is not recorded whole: an attach to it is recorded as an attach', async () => {
     d.tmux('new-session', '-d', '-s', 'outside');
     const before = (await audit()).filter((a) => a.operation === 'session.record').length;

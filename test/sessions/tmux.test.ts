@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { renderCommandList } from '../../src/command/render.js';
-import { clampSize } from '../../src/sessions/attach.js';
+import { clampSize } from '../../src/sessions/terminal-size.js';
 import { isKeyName, lastLines, listCommand, parseList, sendCommand, sendItems, sessionMissing, sessionNameProblem, tmuxArgv, type TmuxTarget } from '../../src/sessions/tmux.js';
 
 const ops: TmuxTarget = { loginUser: 'ops', user: 'ops', socket: null };

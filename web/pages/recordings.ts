@@ -3,6 +3,7 @@
 // 1x/2x/4x, back to the start, and a bar to jump anywhere.
 import { Terminal } from '@xterm/xterm';
 import { parseCastEvent, type CastEvent } from '../../src/sessions/cast-event.js';
+import { clampSize } from '../../src/sessions/terminal-size.js';
 import { api, el, errorText, loadPage } from '../api.js';
 import { fitScreen } from '../fit-screen.js';
 import { utcTime } from '../format.js';
@@ -57,7 +58,7 @@ function parseCast(text: string): { cols: number; rows: number; meta: RecordingM
     last = t;
     events.push([t - shift, kind, data]);
   }
-  return { cols: header.width || 80, rows: header.height || 24, meta: header.remux, started: new Date(header.timestamp * 1000).toISOString(), events };
+  return { ...clampSize(header.width || 80, header.height || 24), meta: header.remux, started: new Date(header.timestamp * 1000).toISOString(), events };
 }
 
 class Player {
@@ -175,9 +176,14 @@ class Player {
     if (output !== '') this.term.write(output);
   }
 
-  /** A resize in the write queue: the output before it is drawn at the size it was recorded at. */
+  /**
+   * A resize in the write queue: the output before it is drawn at the size it was recorded at. At most
+   * the size a watch takes: a whole session's recording has its window's sizes, and one made 10000x10000
+   * (tmux resize-window, from inside the session) froze the page that played it.
+   */
   private resize(cols: number, rows: number): void {
-    this.term.write('', () => this.term.resize(cols, rows));
+    const size = clampSize(cols, rows);
+    this.term.write('', () => this.term.resize(size.cols, size.rows));
   }
 
   /** Writes every event that is due, then waits for the next one. */

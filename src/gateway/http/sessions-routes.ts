@@ -9,7 +9,7 @@ import { perform, recordRefusal } from '../../core/perform.js';
 import { hostsInScope, noHostsInScope } from '../../core/scope.js';
 import type { PerformResult, Principal, SessionAction, SessionAttachAction } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
-import { clampSize } from '../../sessions/attach.js';
+import { clampSize } from '../../sessions/terminal-size.js';
 import { AttachRecorder, newRecordingId } from '../../sessions/recording.js';
 import { recordingRoom } from '../../sessions/retention.js';
 import type { HostSessions } from '../../sessions/service.js';
