@@ -22,7 +22,8 @@ async function send(n: Notification, json: boolean | undefined): Promise<Config>
 
 function describe(d: Delivery): string {
   if (d.skipped) return `${d.channel}: skipped (below its min_priority)`;
-  return d.ok ? `${d.channel}: delivered (HTTP ${d.status})` : `${d.channel}: FAILED: ${d.error}`;
+  if (d.ok) return `${d.channel}: delivered (HTTP ${d.status})`;
+  return `${d.channel}: FAILED: ${d.error}${d.answer ? `: ${d.answer}` : ''}`;
 }
 
 export async function notifyTestCommand(opts: { json?: boolean }): Promise<void> {

@@ -104,7 +104,14 @@ export interface Delivery {
   ok: boolean;
   /** The service's HTTP status, when it answered. */
   status?: number;
+  /** Why it failed, in remux's words: never what the service answered (see `answer`). */
   error?: string;
+  /**
+   * The start of what the service answered a refused request with: for whoever set the channel up
+   * (`notify test`, `notify send`), never for whoever asks a question. A service that echoes what it
+   * was sent would show them the question's decision links, and they could answer it themselves.
+   */
+  answer?: string;
   /** Not sent: below the channel's min_priority. */
   skipped?: boolean;
 }
@@ -185,7 +192,7 @@ export async function notifyAll(channels: readonly ChannelConfig[], sent: Notifi
         return { channel: name, ok: false, error: (err as Error).message };
       }
       const ok = answer.status >= 200 && answer.status < 300;
-      return ok ? { channel: name, ok, status: answer.status } : { channel: name, ok, status: answer.status, error: `HTTP ${answer.status}: ${answer.text.trim().slice(0, 200)}` };
+      return ok ? { channel: name, ok, status: answer.status } : { channel: name, ok, status: answer.status, error: `HTTP ${answer.status}`, answer: answer.text.trim().slice(0, 200) };
     }),
   );
 }

@@ -364,6 +364,7 @@ export function approvalsApprover(
             `  answer: ${cliAnswer(approval)}, or in the web console` +
             (sent.length > 0 ? `; sent to ${sent.join(', ')}` : '; no notification channel configured (notify.channels)') +
             (failed.length > 0 ? `\n  not delivered: ${failed.join('; ')}` : '') +
+            (deliveries.some((d) => d.answer) ? ' (`remux notify test` shows what the service answered)' : '') +
             '\n',
           approval,
         );

@@ -1,6 +1,8 @@
 // `remux notify test|send` and `remux approvals ls|approve|deny|answer` through the real binary.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -8,6 +10,7 @@ import { approvalsDbFile, approvalsKeyFile } from '../../src/config/paths.js';
 import { ApprovalStore } from '../../src/notify/approvals.js';
 import { remux, spawnRemux, tempHome } from '../support/cli.js';
 import { httpRecorder } from '../support/http-recorder.js';
+import { until } from '../support/until.js';
 
 describe('remux notify', () => {
   const h = tempHome();
@@ -273,6 +276,38 @@ describe('remux approvals', () => {
     const expired = await auditOf(`rm ${victim}`);
     assert.deepEqual(expired.approval && [expired.approval.outcome, expired.approval.by, expired.approval.via], ['expired', null, null]);
     assert.match(expired.approval?.id ?? '', /^[0-9a-f]{32}$/);
+  });
+
+  test("a service that refuses the question and echoes it back does not hand its decision links to the one who asked", async (t) => {
+    const echoed: string[] = [];
+    const echo = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      // What a service checking its payload may answer: the payload, from where it went wrong.
+      req.on('end', () => {
+        echoed.push(body);
+        res.statusCode = 400;
+        res.end(`unexpected field in ${body.slice(body.indexOf('"actions"'))}`);
+      });
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    t.after(() => echo.close());
+    const base = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`;
+    writeFileSync(join(h.home, 'config.yaml'), `approvals:\n  timeout_seconds: 20\nnotify:\n  base_url: https://gw.example:7777\n  channels:\n    - { type: webhook, url: "${base}/hook", allow_internal: true }\n`);
+    const victim = join(h.home, 'victim4');
+    writeFileSync(victim, 'x');
+    const { id, stderr, exited } = await removalAsked(victim);
+    await until('the failed delivery said', () => /not delivered: .*\n/.test(stderr()) || undefined);
+    assert.match(stderr(), /not delivered: webhook \(HTTP 400\) \(`remux notify test` shows what the service answered\)\n/);
+    const links = (JSON.parse(echoed[0]!) as { actions: Array<{ url: string }> }).actions.map((a) => a.url);
+    assert.equal(links.length, 2);
+    for (const link of links) assert.ok(!stderr().includes(new URL(link).searchParams.get('token')!), `the asker was shown ${link}`);
+    // Whoever set the channel up sees what the service said.
+    const tested = await remux(['notify', 'test'], { env: h.env });
+    assert.equal(tested.code, 1);
+    assert.match(tested.stdout, /^webhook: FAILED: HTTP 400: unexpected field in "actions":\[\]/m);
+    assert.equal((await remux(['approvals', 'deny', id], { env: h.env })).code, 0);
+    assert.equal(await exited, 77);
   });
 
   test('with no console to link to and no notify.base_url, the message says how to answer on this machine', async () => {

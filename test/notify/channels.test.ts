@@ -188,7 +188,7 @@ describe('channels send what each service documents', () => {
     );
     r.status.code = 200;
     assert.equal(r.requests.length, before + 1);
-    assert.deepEqual(results[0], { channel: 'hook-a', ok: false, status: 429, error: 'HTTP 429: rate limited, slow down' });
+    assert.deepEqual(results[0], { channel: 'hook-a', ok: false, status: 429, error: 'HTTP 429', answer: 'rate limited, slow down' });
     assert.deepEqual(results[1], { channel: 'quiet', ok: true, skipped: true });
     assert.equal(results[2]!.ok, false);
     assert.match(results[2]!.error ?? '', /ECONNREFUSED/);
