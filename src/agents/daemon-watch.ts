@@ -16,7 +16,7 @@ import type { Approvals } from '../notify/service.js';
 import { AGENT_HOST, attachCommand, hookPrincipal, PERMISSION_REQUEST_SOURCE, sessionTitle } from './hooks.js';
 import { isAgentName, profile } from './profiles.js';
 import { changeSessions, isOver, readSessions, type AgentSession } from './store.js';
-import { newServer, serverOf } from './tmux.js';
+import { newServer, placeSessions, serverOf } from './tmux.js';
 import { Watcher, type HandedOver, type HookLink } from './watcher.js';
 
 const SYNC_MS = 1000;
@@ -33,11 +33,20 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
     let sessions;
     try {
       sessions = readSessions(env);
+      // Records from before socket paths were kept, found running on the daemon's own server, get its path
+      // (written only then: a record whose session runs elsewhere is not rewritten every second).
+      if (placeSessions(sessions, env) > 0) {
+        sessions = changeSessions((all) => {
+          placeSessions(all, env);
+          return all;
+        }, env);
+      }
     } catch (err) {
-      return log(`agent sessions: cannot read the session store: ${(err as Error).message}`);
+      return log(`agent sessions: cannot read or update the session store: ${(err as Error).message}`);
     }
-    // Watched once the supervisor has its sandbox up; no longer once the session is over.
-    const live = new Map(sessions.filter((s) => s.state !== 'starting' && !isOver(s)).map((s) => [s.tmux, s]));
+    // Watched once the supervisor has its sandbox up, on the server its record names (one from before paths
+    // were kept that is not placed runs elsewhere); no longer once the session is over.
+    const live = new Map(sessions.filter((s) => s.socket && s.state !== 'starting' && !isOver(s)).map((s) => [s.tmux, s]));
     for (const [tmux, s] of live) {
       if (watched.has(tmux) && watched.get(tmux) === s.socket) continue;
       // Restarted on another server (another TMUX_TMPDIR) since: watched there from now on.
@@ -53,7 +62,7 @@ export function watchAgentSessions(approvals: Approvals, env: NodeJS.ProcessEnv,
         title: sessionTitle(s.id, s.name),
         source: screenSource(s),
         ...(s.hooks ? { hook: hookLink(approvals, s.id) } : {}),
-        // On the server it started on, whatever the daemon's own TMUX_TMPDIR (a record without a path: the daemon's).
+        // On the server it started on, whatever the daemon's own TMUX_TMPDIR.
         socket: serverOf(s, env),
       });
     }

@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import type { HostEntry, Inventory, TmuxSocket } from '../hosts/inventory.js';
 import { tmuxArgv } from '../sessions/tmux.js';
-import { readSessions, type AgentSession } from './store.js';
+import { isOver, readSessions, supervisorRuns, type AgentSession } from './store.js';
 
 /** The host name the gateway (console, API) gives the agents' tmux server. */
 export const AGENTS_HOST = 'agents';
@@ -85,13 +85,59 @@ const PANE_ENV = ['PATH', 'HOME', 'REMUX_HOME', 'XDG_CONFIG_HOME'];
  * in `cwd`, on the server new sessions start on: the pane's pid, and the absolute path of that server's
  * socket, which the session's record keeps.
  */
-export function newSession(name: string, cwd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): { pid: number; socket: string } {
+export function newSession(name: string, cwd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): PaneAt {
   const vars = PANE_ENV.filter((n) => env[n] !== undefined).flatMap((n) => ['-e', `${n}=${env[n]}`]);
-  // -P -F: the pane's pid and the server's socket from the same tmux run, not a second one. The path is
-  // last: it is the rest of the line, whatever it holds.
-  const out = tmux(newServer(env), ['new-session', '-d', '-P', '-F', '#{pane_pid} #{socket_path}', '-s', name, '-c', cwd, '-x', '200', '-y', '50', ...vars, '--', ...argv]).replace(/\n$/, '');
-  const at = out.indexOf(' ');
-  return { pid: Number(out.slice(0, at)), socket: out.slice(at + 1) };
+  // -P -F: the pane's pid and the server's socket from the same tmux run, not a second one.
+  return paneAt(tmux(newServer(env), ['new-session', '-d', '-P', '-F', PANE_AT, '-s', name, '-c', cwd, '-x', '200', '-y', '50', ...vars, '--', ...argv]));
+}
+
+/** A pane's process and the absolute path of its server's socket. */
+interface PaneAt {
+  pid: number;
+  socket: string;
+}
+
+const PANE_AT = '#{pane_pid} #{socket_path}';
+
+/** PANE_AT as tmux printed it. The path is last: it is the rest of the line, whatever it holds. */
+function paneAt(out: string): PaneAt {
+  const line = out.replace(/\n$/, '');
+  const at = line.indexOf(' ');
+  return { pid: Number(line.slice(0, at)), socket: line.slice(at + 1) };
+}
+
+/** Session `name`'s pane on `server` and that server's socket path; null when the server has no such session. */
+function paneOf(server: TmuxSocket, name: string): PaneAt | null {
+  const r = spawnSync('tmux', on(server, ['display-message', '-p', '-t', `=${name}:`, PANE_AT]), { encoding: 'utf8' });
+  return r.status === 0 ? paneAt(r.stdout) : null;
+}
+
+/** A running session whose record is from before socket paths were kept. */
+function unplaced(s: AgentSession): boolean {
+  return !s.socket && !isOver(s) && s.pid !== null;
+}
+
+/**
+ * Gives each running session recorded without a socket path the path of the server new sessions start on
+ * (this process's), when it runs there: from then on every command finds it by that path, from anywhere.
+ * Only where that server's session of its name has the record's supervisor as its pane's process: a
+ * session of the same name there that is not its own (on another server since the record was written)
+ * never becomes its server. Changes `sessions` in place; says how many it placed.
+ */
+export function placeSessions(sessions: AgentSession[], env: NodeJS.ProcessEnv = process.env): number {
+  const candidates = sessions.filter(unplaced);
+  if (candidates.length === 0) return 0;
+  const server = newServer(env);
+  const live = liveSessions(server);
+  let placed = 0;
+  for (const s of candidates) {
+    if (!live.has(s.tmux)) continue;
+    const pane = paneOf(server, s.tmux);
+    if (pane?.pid !== s.pid || !supervisorRuns(s)) continue;
+    s.socket = pane.socket;
+    placed++;
+  }
+  return placed;
 }
 
 export function killSession(server: TmuxSocket, name: string): void {

@@ -22,7 +22,7 @@ import { isKnownAgent, LAUNCH, launchArgv } from '../agents/launch.js';
 import { hookDirOf } from '../agents/hook-endpoint.js';
 import { checkAgentProgram, checkBackend, checkWorkspace, removeAgentTmp } from '../agents/sandbox.js';
 import { changeSessions, endedUnsaid, envFileOf, findSession, isOver, logFileOf, newId, readSessions, SANDBOX_KINDS, type AgentSession, type SandboxKind } from '../agents/store.js';
-import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveness, newSession, serverOf, socketName } from '../agents/tmux.js';
+import { AGENTS_HOST, agentsHostEntry, capture, hasSession, killSession, liveness, newSession, placeSessions, serverOf, socketName } from '../agents/tmux.js';
 import { processInvocation } from './invocation.js';
 import { printJson, printTable, UsageError, utcCell } from './output.js';
 
@@ -260,10 +260,14 @@ async function tellUnwatched(id: string, config: Config): Promise<void> {
   process.stderr.write('remux: no daemon runs: the permission prompts on this session\'s screen become approvals (and notifications) once one does (remux daemon start)\n');
 }
 
-/** The records, with state reconciled against tmux: a session whose tmux session is gone has exited. */
+/**
+ * The records, with state reconciled against tmux: a session whose tmux session is gone has exited; one
+ * recorded before socket paths were kept that runs on this process's server gets that server's path.
+ */
 function reconciled(): AgentSession[] {
   const live = liveness();
   return changeSessions((sessions) => {
+    placeSessions(sessions);
     for (const s of sessions) {
       // One its tmux server does not list whose supervisor runs lives on (an old record's, on another server).
       if (!endedUnsaid(s, live)) continue;
@@ -306,18 +310,18 @@ function running(ref: string): AgentSession {
 }
 
 /**
- * The session, when its tmux server has it or it is over. One whose supervisor runs though the server does
- * not list it is refused: its pane is out of reach, and a kill here would remove its files while its agent
- * went on. A record from before socket paths were kept is looked for on this process's server, which may
- * be another (another TMUX_TMPDIR or REMUX_TMUX_SOCKET); a recorded path fails only once its socket file
- * is gone (removed by a /tmp cleaner).
+ * The session (of reconciled()), when its tmux server has it or it is over. One whose supervisor runs though
+ * the server does not list it is refused: its pane is out of reach, and a kill here would remove its files
+ * while its agent went on. A record from before socket paths were kept that still has none runs on
+ * another server than this process's (another TMUX_TMPDIR or REMUX_TMUX_SOCKET), whatever session of its
+ * name this one has; a recorded path fails only once its socket file is gone (removed by a /tmp cleaner).
  */
 function seen(session: AgentSession): AgentSession {
-  if (isOver(session) || hasSession(serverOf(session), session.tmux)) return session;
+  if (isOver(session) || (session.socket && hasSession(serverOf(session), session.tmux))) return session;
   const runs = `agent session ${session.id} (${session.name}) runs (its supervisor is pid ${session.pid})`;
   if (session.socket) throw new UsageError(`${runs}, but its tmux server does not answer on ${session.socket}`, 'tmux makes its socket again when its server gets SIGUSR1 (kill -USR1 with the pid of the tmux server, the parent of that supervisor)');
   throw new UsageError(
-    `${runs} on a tmux server this command does not see: tmux -L ${socketName()} in ${process.env.TMUX_TMPDIR || '/tmp'} has no session ${session.tmux}`,
+    `${runs} on a tmux server this command does not see: tmux -L ${socketName()} in ${process.env.TMUX_TMPDIR || '/tmp'} has no session ${session.tmux} running it`,
     'run remux with the TMUX_TMPDIR (and REMUX_TMUX_SOCKET) the session was started with (it was started before remux recorded where)',
   );
 }

@@ -282,7 +282,7 @@ describe('remux code', { timeout: 300_000 }, () => {
       assert.equal((await listIn(inA)).find((x) => x.id === id)?.state, 'exited');
     });
 
-    it('a record from before socket paths were kept is looked for on the caller\'s server, as before', async () => {
+    it("a record from before socket paths were kept gets its server's path where it runs, never where a session of its name is not its own", async () => {
       const r = await codeIn(inA, 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300', '-n', 'old-style');
       assert.equal(r.code, 0, r.stderr);
       const id = r.stdout.split(' ')[0]!;
@@ -293,17 +293,28 @@ describe('remux code', { timeout: 300_000 }, () => {
       for (const x of records.sessions) if (x.id === id) delete x.socket;
       writeFileSync(file, JSON.stringify(records));
 
-      assert.equal((await listIn(inA)).find((x) => x.id === id)?.state, 'running');
-      assert.equal((await codeIn(inA, 'logs', id)).code, 0);
-      // From another server it is not marked exited, and not killed behind its agent's back.
-      assert.equal((await listIn(inB)).find((x) => x.id === id)?.state, 'running', 'not marked exited');
-      const kill = await codeIn(inB, 'kill', id, '-f');
+      // From another server it is not marked exited, not placed there, and not killed behind its agent's back.
+      const fromB = (await listIn(inB)).find((x) => x.id === id);
+      assert.deepEqual([fromB?.state, fromB?.socket], ['running', undefined], 'not marked exited, no path');
+      const refused = new RegExp(`agent session ${id} \\(old-style\\) runs \\(its supervisor is pid \\d+\\) on a tmux server this command does not see`);
+      let kill = await codeIn(inB, 'kill', id, '-f');
       assert.equal(kill.code, 2);
-      assert.match(kill.stderr, new RegExp(`agent session ${id} \\(old-style\\) runs \\(its supervisor is pid \\d+\\) on a tmux server this command does not see`));
+      assert.match(kill.stderr, refused);
       assert.match(kill.stderr, /hint: run remux with the TMUX_TMPDIR \(and REMUX_TMUX_SOCKET\) the session was started with/);
+      // A session of its name on B's server (anyone's, for anything) is not its session: its pane runs no supervisor of it.
+      execFileSync('tmux', ['-L', socket, 'new-session', '-d', '-s', `agent-${id}`, 'sleep', '300'], { env: { ...process.env, TMUX_TMPDIR: dirs[1] } });
+      assert.equal((await listIn(inB)).find((x) => x.id === id)?.socket, undefined, 'not placed on the server where its name is taken');
+      kill = await codeIn(inB, 'kill', id, '-f');
+      assert.equal(kill.code, 2, 'the other session of its name is not killed for it');
+      assert.match(kill.stderr, refused);
+      assert.ok(sessionsOn(serverIn(dirs[1])).includes(`agent-${id}`));
       assert.ok(existsSync(join(t.home, 'agents', `${id}.env`)), 'its secrets file is still there for its supervisor');
-      assert.equal((await codeIn(inA, 'kill', id, '-f')).code, 0, 'from its own tmux server it is killed');
+
+      // Looked at from its own server, it gets that server's path: from then on found from anywhere.
+      assert.equal((await listIn(inA)).find((x) => x.id === id)?.socket, serverIn(dirs[0]));
+      assert.equal((await codeIn(inB, 'kill', id, '-f')).code, 0, 'from B, killed on its own server');
       assert.equal(sessionsOn(serverIn(dirs[0])).includes(`agent-${id}`), false);
+      assert.ok(sessionsOn(serverIn(dirs[1])).includes(`agent-${id}`), "the other session of its name is left alone");
     });
   });
 

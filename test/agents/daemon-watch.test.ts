@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { changeSessions, readSessions } from '../../src/agents/store.js';
 import { processAlive } from '../../src/core/process.js';
 import { REPO_ROOT, remux, tempHome } from '../support/cli.js';
 import { endTmuxServer } from '../support/tmux.js';
@@ -145,6 +146,28 @@ describe('the daemon watches agent sessions', { timeout: 120_000 }, () => {
     assert.equal((await remux(['approvals', 'answer', again!.id, '1'], { env })).code, 0);
     const pane = (): string => tmux('capture-pane', '-p', '-J', '-t', `=agent-${id}:`);
     await until('the answer typed', async () => (/chosen: 1 \(Yes\) for make d/.test(pane()) ? true : undefined));
+    const killed = await remux(['code', 'kill', id, '-f'], { env });
+    assert.equal(killed.code, 0, killed.stderr);
+  });
+
+  test("a record from before socket paths were kept gets its server's path from the daemon that watches it there; its open question stays the one asked", async () => {
+    const made = await remux(['code', 'start', work, '--no-attach', '--sandbox', 'none', '-n', 'old-record', '--agent', `node ${FAKE_PROMPT} 'make f'`], { env, via: 'node' });
+    assert.equal(made.code, 0, made.stderr);
+    const id = made.stdout.split(' ')[0]!;
+    type Listed = { id: string; status: string; principal: string };
+    const listed = async (): Promise<Listed[]> => (JSON.parse((await remux(['approvals', 'ls', '--all', '--json'], { env })).stdout) as Listed[]).filter((a) => a.principal === `agent:${id}`);
+    const asked = await until('the question', async () => (await listed())[0]);
+    const path = (): string | undefined => readSessions(env).find((s) => s.id === id)?.socket;
+    const placed = path();
+    assert.ok(placed);
+    // As a remux before this one wrote it (under the store's lock: the daemon writes states meanwhile).
+    changeSessions((sessions) => void delete sessions.find((s) => s.id === id)!.socket, env);
+    assert.equal(await until('its path recorded again', async () => path()), placed);
+    await sleep(2000); // the watcher has looked at the screen since (every 500 ms)
+    assert.deepEqual((await listed()).map((a) => [a.id, a.status]), [[asked.id, 'pending']], 'not withdrawn, not asked again');
+    assert.equal((await remux(['approvals', 'answer', asked.id, '1'], { env })).code, 0);
+    const pane = (): string => tmux('capture-pane', '-p', '-J', '-t', `=agent-${id}:`);
+    await until('the answer typed', async () => (/chosen: 1 \(Yes\) for make f/.test(pane()) ? true : undefined));
     const killed = await remux(['code', 'kill', id, '-f'], { env });
     assert.equal(killed.code, 0, killed.stderr);
   });
