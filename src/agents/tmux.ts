@@ -36,6 +36,22 @@ export function recordedServer(name: string, env: NodeJS.ProcessEnv = process.en
   return socket ? { kind: 'path', path: socket } : null;
 }
 
+/**
+ * The servers agent sessions' records place them on, each with the tmux sessions that run there by their
+ * records: what `session ls --host agents` lists besides the caller's own server. Sessions over are left out.
+ */
+export function recordedServers(env: NodeJS.ProcessEnv = process.env): Array<{ server: TmuxSocket; sessions: Set<string> }> {
+  let sessions: AgentSession[];
+  try {
+    sessions = readSessions(env);
+  } catch {
+    return []; // an unreadable store: the host's own server, as before paths were recorded
+  }
+  const byPath = new Map<string, Set<string>>();
+  for (const s of sessions) if (s.socket && !isOver(s)) (byPath.get(s.socket) ?? byPath.set(s.socket, new Set()).get(s.socket)!).add(s.tmux);
+  return [...byPath].map(([path, names]) => ({ server: { kind: 'path', path }, sessions: names }));
+}
+
 /** Host `agents` as scopes see it: hosts.yaml's entry of that name, else this machine's agents' tmux server. */
 export function agentsHostEntry(inventory: Inventory, env: NodeJS.ProcessEnv = process.env): HostEntry {
   return inventory.hosts.find((h) => h.name === AGENTS_HOST) ?? { name: AGENTS_HOST, transport: 'local', labels: {}, builtin: true, tmuxSocket: newServer(env) };

@@ -1,6 +1,6 @@
 // Host lookup for perform(): the built-in local host, inventory hosts reached over the SSH connection
 // pool, and agent hosts reached over the connection their agent dialed to the daemon (AgentHub). The inventory is re-read when hosts.yaml changes (the daemon runs for days).
-import { AGENTS_HOST, agentsHostEntry, recordedServer } from '../agents/tmux.js';
+import { AGENTS_HOST, agentsHostEntry, recordedServer, recordedServers } from '../agents/tmux.js';
 import type { Config } from '../config/config.js';
 import { hostInScope, selectInScope } from '../core/scope.js';
 import type { Principal } from '../core/types.js';
@@ -144,6 +144,14 @@ export class HostRegistry {
     const entry = this.entry(host);
     const agents = host === AGENTS_HOST && entry?.builtin === true && session !== undefined ? recordedServer(session, this.opts.env) : null;
     return agents ?? entry?.tmuxSocket ?? null;
+  }
+
+  /**
+   * The tmux servers besides the host's own where sessions of `host` run, with the sessions each has: on
+   * the agents' own server, the ones agent sessions' records name (started under another TMUX_TMPDIR).
+   */
+  otherTmuxServers(host: string): Array<{ server: TmuxSocket; sessions: Set<string> }> {
+    return host === AGENTS_HOST && this.entry(host)?.builtin === true ? recordedServers(this.opts.env) : [];
   }
 
   private sshEntry(name: string): SshHostEntry | undefined {

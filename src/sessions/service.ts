@@ -10,7 +10,7 @@ import type { HostEntry } from '../hosts/inventory.js';
 import { isLocalHostName } from '../hosts/local.js';
 import type { HostRegistry } from '../hosts/registry.js';
 import { TransportError } from '../hosts/types.js';
-import { listCommand, parseList, sudoProbeCommand, type TmuxTarget, type UserSessions } from './tmux.js';
+import { bySessionName, listCommand, parseList, sudoProbeCommand, type TmuxTarget, type UserSessions } from './tmux.js';
 
 /** tmux answers in milliseconds; a host that takes longer is shown as failing, not waited for. */
 const TMUX_TIMEOUT_MS = 10_000;
@@ -193,19 +193,35 @@ export class Sessions {
     let users: UserSessions[] = [];
     let error: string | null = null;
     try {
-      users = await Promise.all(
-        this.users(host).users.map(async (user) => {
-          const r = await this.run(host, listCommand(this.target(host, user)), LIST_MAX_BYTES);
-          if (r.error !== null && r.exitCode !== 127 && r.exitCode !== 0) return { user, state: 'error' as const, detail: r.error, sessions: [] as [] };
-          return parseList(user, r.exitCode, r.stdout, r.stderr);
-        }),
-      );
+      users = await Promise.all(this.users(host).users.map((user) => this.listUser(host, user)));
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
     const answer: HostSessions = { host, checkedAt, sweepMs: Math.round((performance.now() - started) * 10) / 10, error, users };
     this.cache.set(host, answer);
     return answer;
+  }
+
+  /**
+   * One tmux user's sessions on `host`: its own server's, and (agent sessions started under another
+   * TMUX_TMPDIR) those other servers run by their records, each session once. A server of theirs that is
+   * gone or does not answer lists nothing; the host's own server's failure is the user's.
+   */
+  private async listUser(host: string, user: string): Promise<UserSessions> {
+    const target = this.target(host, user);
+    const list = async (socket: TmuxTarget['socket']): Promise<UserSessions> => {
+      const r = await this.run(host, listCommand({ ...target, socket }), LIST_MAX_BYTES);
+      if (r.error !== null && r.exitCode !== 127 && r.exitCode !== 0) return { user, state: 'error', detail: r.error, sessions: [] };
+      return parseList(user, r.exitCode, r.stdout, r.stderr);
+    };
+    const others = this.registry.otherTmuxServers(host);
+    const [own, elsewhere] = await Promise.all([list(target.socket), Promise.all(others.map(({ server }) => list(server)))]);
+    if (own.state !== 'ok' && own.state !== 'no_server') return own;
+    // Where a record places a session first: a session of the same name on the own server is not that one.
+    const found = elsewhere.flatMap((u, i) => u.sessions.filter((s) => others[i]!.sessions.has(s.name)));
+    const names = new Set(found.map((s) => s.name));
+    const sessions = [...found, ...own.sessions.filter((s) => !names.has(s.name))].sort(bySessionName);
+    return sessions.length === 0 ? own : { user, state: 'ok', sessions };
   }
 
   private entry(host: string): HostEntry {

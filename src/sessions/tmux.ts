@@ -161,8 +161,13 @@ export function parseList(user: string, exitCode: number, stdout: string, stderr
       attached: Math.max(0, Number(m[4]) - (recorders.get(m[5]!) ?? 0)),
     });
   }
-  sessions.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  sessions.sort(bySessionName);
   return { user, state: 'ok', sessions };
+}
+
+/** The order listings show sessions in: by name, numbers by value (web2 before web10). */
+export function bySessionName(a: TmuxSession, b: TmuxSession): number {
+  return a.name.localeCompare(b.name, 'en', { numeric: true });
 }
 
 // ---- Changes -----------------------------------------------------------------------------------

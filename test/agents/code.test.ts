@@ -282,6 +282,28 @@ describe('remux code', { timeout: 300_000 }, () => {
       assert.equal((await listIn(inA)).find((x) => x.id === id)?.state, 'exited');
     });
 
+    it('session ls --host agents lists agent sessions on the servers their records name, beside the caller\'s own server\'s sessions', async () => {
+      const r = await codeIn(inA, 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300', '-n', 'listed');
+      assert.equal(r.code, 0, r.stderr);
+      const id = r.stdout.split(' ')[0]!;
+      // A session of A's server that no record names, and one of B's own.
+      execFileSync('tmux', ['-S', serverIn(dirs[0]), 'new-session', '-d', '-s', 'unrecorded-on-a', 'sleep', '300']);
+      execFileSync('tmux', ['-L', socket, 'new-session', '-d', '-s', 'own-on-b', 'sleep', '300'], { env: { ...process.env, TMUX_TMPDIR: dirs[1] } });
+      const ls = await remux(['session', 'ls', '--host', 'agents', '--json'], { env: inB });
+      assert.equal(ls.code, 0, ls.stderr);
+      type Listing = Array<{ host: string; users: Array<{ state: string; sessions: Array<{ name: string }> }> }>;
+      const names = (listing: string): string[] => (JSON.parse(listing) as Listing)[0]?.users.flatMap((u) => (u.state === 'ok' ? u.sessions.map((x) => x.name) : [])) ?? [];
+      // Other tests' sessions still running (on this file's default server) are listed too.
+      const listed = names(ls.stdout);
+      assert.ok(listed.includes(`agent-${id}`) && listed.includes('own-on-b'), listed.join(' '));
+      assert.ok(!listed.includes('unrecorded-on-a'), 'only the sessions records name on servers other than its own');
+      const table = await remux(['session', 'ls', '--host', 'agents'], { env: inB });
+      assert.match(table.stdout, new RegExp(`^agents +\\S+ +agent-${id} +1 `, 'm'));
+      assert.equal((await codeIn(inB, 'kill', id, '-f')).code, 0);
+      const after = names((await remux(['session', 'ls', '--host', 'agents', '--json'], { env: inB })).stdout);
+      assert.ok(!after.includes(`agent-${id}`) && after.includes('own-on-b'), `an ended one is not listed: ${after.join(' ')}`);
+    });
+
     it("a record from before socket paths were kept gets its server's path where it runs, never where a session of its name is not its own", async () => {
       const r = await codeIn(inA, 'start', repo, '--no-attach', '--sandbox', 'none', '--agent', 'sleep 300', '-n', 'old-style');
       assert.equal(r.code, 0, r.stderr);
