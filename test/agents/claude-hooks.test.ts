@@ -81,6 +81,21 @@ describe('remux code start --agent claude: hooks through the sandbox', { timeout
     assert.equal(store.list({ all: true }).some((x) => x.what.includes('forged')), false, 'no refused call became an approval');
   });
 
+  for (const [signal, sandbox] of [['SIGKILL', 'srt'], ['SIGKILL', 'none'], ['SIGHUP', 'srt']] as const) {
+    it(`a hook client ended by ${signal} while it waits (sandbox ${sandbox}) withdraws its question`, async () => {
+      config(120);
+      const s = await start('--sandbox', sandbox);
+      const waiting = send(s, `perm make ${signal}-${sandbox}`, 2);
+      const asked = await pending(new RegExp(`make ${signal}-${sandbox}`));
+      const hooks = hookClients(s.id);
+      assert.equal(hooks.length, 1, 'one hook client waits');
+      process.kill(hooks[0]!, signal);
+      assert.match(await waiting, /HOOK exit=\d+ out=\(none\)/);
+      const withdrawn = await until('its question withdrawn', () => (store.get(asked.id)?.status === 'pending' ? undefined : store.get(asked.id)), 15_000);
+      assert.deepEqual([withdrawn?.status, withdrawn?.why], ['cancelled', "the agent's hook stopped waiting for it (interrupted, or killed at Claude Code's hook timeout)"]);
+    });
+  }
+
   it('--sandbox none: the hook reaches the endpoint on its socket directly', async () => {
     config(20);
     const c = await start('--sandbox', 'none');
@@ -319,6 +334,21 @@ describe('remux code start --agent codex / gemini: the agent cannot rewrite what
     assert.deepEqual(readdirSync(join(bed.repo, '.gemini')), ['settings.json']);
   });
 });
+
+/** The pids of the hook clients (hook.cjs) of agent session `id` running now. */
+function hookClients(id: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        return argv.some((a) => a.endsWith('/hook.cjs')) && argv.includes(id);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 describe('hook endpoint (direct)', () => {
   it('refuses a wrong token, a flood beyond 8 waiting hooks, oversized and bad input; a hung-up hook withdraws its question', async () => {

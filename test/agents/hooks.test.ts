@@ -330,7 +330,7 @@ describe('an interrupted remux code hook withdraws its approval (a real daemon s
   before(async () => {
     await hook.listen();
     writeFileSync(join(h.home, 'policies.yaml'), POLICY);
-    writeFileSync(join(h.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: 120\nnotify:\n  channels:\n    - { type: ntfy, url: "${hook.base()}", topic: t, allow_internal: true }\n`);
+    writeFileSync(join(h.home, 'config.yaml'), `default_policy: agent\napprovals:\n  timeout_seconds: 120\n  orphan_sweep_seconds: 1\nnotify:\n  channels:\n    - { type: ntfy, url: "${hook.base()}", topic: t, allow_internal: true }\n`);
     const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });
     assert.equal(started.code, 0, started.stderr);
   });
@@ -343,6 +343,7 @@ describe('an interrupted remux code hook withdraws its approval (a real daemon s
   for (const [signal, status, input, what] of [
     ['SIGINT', 130, { ...PERMISSION_BASH, tool_input: { command: 'npm unpublish' } }, 'Bash: npm unpublish'],
     ['SIGTERM', 143, pre('touch /tmp/interrupted'), 'Bash: touch /tmp/interrupted'],
+    ['SIGHUP', 129, { ...PERMISSION_BASH, tool_input: { command: 'npm deprecate' } }, 'Bash: npm deprecate'],
   ] as const) {
     test(`${signal} while it waits: the approval ends withdrawn, saying why, audited and replaced on the channel; the hook exits ${status} with no decision`, async () => {
       const child = spawnRemux(['code', 'hook', '--session', 'myapp-2'], { env: h.env, via: 'node' });
@@ -373,4 +374,20 @@ describe('an interrupted remux code hook withdraws its approval (a real daemon s
       assert.ok(replaced, JSON.stringify(hook.requests.map((q) => q.body)));
     });
   }
+
+  test('SIGKILL while it waits: the daemon withdraws the question of the hook it outlived, saying so', async () => {
+    const child = spawnRemux(['code', 'hook', '--session', 'myapp-3'], { env: h.env, via: 'node' });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    child.stdin?.end(JSON.stringify({ ...PERMISSION_BASH, tool_input: { command: 'npm owner rm' } }));
+    let asked: Listed | undefined;
+    for (let i = 0; i < 300 && !asked; i++, await new Promise((r) => setTimeout(r, 50))) asked = (await approvals()).find((a) => a.what === 'Bash: npm owner rm');
+    assert.ok(asked);
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+    // Within approvals.orphan_sweep_seconds (1 here).
+    let ended: Listed | undefined;
+    for (let i = 0; i < 200 && ended?.status !== 'cancelled'; i++, await new Promise((r) => setTimeout(r, 50))) ended = (await approvals('--all')).find((a) => a.id === asked.id);
+    assert.equal(ended?.status, 'cancelled');
+    assert.match(ended?.why ?? '', new RegExp(`^remux \\(pid ${child.pid}\\) that asked stopped \\(crash between .+ UTC\\)`));
+  });
 });

@@ -17,7 +17,7 @@ export function registerCodeHook(code: Command): void {
     .option('--policy <name>', "the remux policy PreToolUse checks Bash commands with (default: the principal's, else default_policy)")
     .addHelpText(
       'after',
-      '\nIt reads one hook input (JSON) on stdin, as Claude Code pipes it: not a terminal. No output and exit 0\nleaves the decision to Claude Code (its dialog shows): that is what an approval that expires gives.\nExit 1 on bad input or when remux cannot answer. A PermissionRequest (and a PreToolUse the policy\nasks about) waits for an answer to its approval, up to approvals.timeout_seconds (300 s by default):\nstderr says which approval and how to answer it. Interrupted meanwhile (SIGINT, SIGTERM: Ctrl-C, or\nClaude Code\'s own hook timeout), it withdraws that approval, saying so, and exits 130 or 143.\n\nInside a session of `remux code start --agent claude` (REMUX_HOOK_DIR set), the supervisor of\nthat session answers, reached through the proxy of its sandbox with the session token.\n\nExamples:\n' +
+      '\nIt reads one hook input (JSON) on stdin, as Claude Code pipes it: not a terminal. No output and exit 0\nleaves the decision to Claude Code (its dialog shows): that is what an approval that expires gives.\nExit 1 on bad input or when remux cannot answer. A PermissionRequest (and a PreToolUse the policy\nasks about) waits for an answer to its approval, up to approvals.timeout_seconds (300 s by default):\nstderr says which approval and how to answer it. Interrupted meanwhile (SIGINT, SIGTERM, SIGHUP: Ctrl-C,\nClaude Code\'s own hook timeout, its terminal closing), it withdraws that approval, saying so, and exits\n130, 143 or 129.\n\nInside a session of `remux code start --agent claude` (REMUX_HOOK_DIR set), the supervisor of\nthat session answers, reached through the proxy of its sandbox with the session token.\n\nExamples:\n' +
         '  echo \'{"hook_event_name":"PreToolUse","session_id":"s","cwd":"/tmp","tool_name":"Bash","tool_input":{"command":"cat /etc/shadow"}}\' | remux code hook --session s   # the policy\'s verdict at once\n' +
         '  echo \'{"hook_event_name":"PermissionRequest","session_id":"s","cwd":"/w","tool_name":"Bash","tool_input":{"command":"ls"}}\' | remux code hook --session s   # waits for: remux approvals approve ID',
     )
@@ -51,11 +51,12 @@ async function codeHook(opts: CodeHookOptions): Promise<void> {
     import('../../notify/service.js'),
     import('../../notify/approvals.js'),
   ]);
-  // Interrupted (Ctrl-C, Claude Code killing it at its own timeout): a question it asked is withdrawn,
-  // saying so, rather than left waiting for an answer nobody would hear; then it exits as the signal says.
+  // Interrupted (Ctrl-C, Claude Code killing it at its own timeout, its terminal closing): a question it
+  // asked is withdrawn, saying so, rather than left waiting for an answer nobody would hear; then it exits
+  // as the signal says. Killed outright (SIGKILL), it leaves its question to the daemon's orphan sweep.
   const interrupted = new AbortController();
   let asked = false;
-  for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
     process.once(signal, () => {
       process.exitCode = status;
       if (!asked) process.exit(status);
