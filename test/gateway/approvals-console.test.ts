@@ -194,8 +194,40 @@ test('a question remux withdrew because its asker crashed says why on its card',
     // The link's approval is shown though closed, saying how it ended.
     const { context, card } = await loggedInCard(asked.id);
     await card.waitFor();
-    assert.equal(await card.locator('tr', { hasText: 'Status' }).locator('td').innerText(), `cancelled: ${why}`);
+    assert.equal(await card.locator('tr', { hasText: 'Status' }).locator('td').innerText(), `withdrawn: ${why}`);
     await context.close();
+  } finally {
+    store.close();
+  }
+});
+
+test("on a phone, a long unbroken command and a multi-line one read as asked: nothing scrolls sideways, a newline shows as one, on its card and its link's page", async () => {
+  const store = ApprovalStore.open(join(d.home, 'approvals.db'), join(d.home, 'approvals.key'));
+  try {
+    const blob = 'H4sIAAAAAAAAA'.repeat(60);
+    const long = store.create({ principal: 'bot', host: `web-${'x'.repeat(80)}.example.com`, what: `run \`echo ${blob} | base64 -d | sh\` on web1`, reason: `policy ops: ${'y'.repeat(300)}`, source: 'policy:ops', ttlMs: 60_000 });
+    // Two commands, not echo's arguments: shown on a line of their own.
+    const twoLines = store.create({ principal: 'bot', host: 'web1', what: 'run `echo cleaning up\nrm -rf /srv/data` on web1', reason: 'Bash command\n\n  rm -rf /srv/data\n\nDo you want to proceed?', source: 'policy:ops', ttlMs: 60_000 });
+    const context = await d.browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    const sideways = (): Promise<number> => page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+    await page.goto(`${d.url}#/approvals?id=${long.id}`);
+    await page.locator('#token').fill(d.token);
+    await page.locator('#login button[type=submit]').click();
+    const card = page.locator(`section.approval[data-id="${twoLines.id}"]`);
+    await card.waitFor();
+    assert.equal(await sideways(), 0, 'the cards fit the phone');
+    assert.equal(await card.locator('h3').innerText(), 'run `echo cleaning up\nrm -rf /srv/data` on web1');
+    assert.equal(await card.locator('tr', { hasText: 'Why' }).locator('td').innerText(), 'Bash command\n\n  rm -rf /srv/data\n\nDo you want to proceed?');
+    for (const a of [long, twoLines]) {
+      await page.goto(new URL(`/approvals/${a.id}?option=approve&token=${store.token(a, 'approve')}`, d.url).href);
+      assert.equal(await sideways(), 0, "the link's page fits the phone");
+      assert.equal(await page.locator('main h2').innerText(), 'Approval', 'titled in a word: what is asked is in the table');
+      assert.equal(await page.locator('main tr', { hasText: 'What' }).locator('td').innerText(), a.what);
+    }
+    await context.close();
+    store.cancel(long.id);
+    store.cancel(twoLines.id);
   } finally {
     store.close();
   }

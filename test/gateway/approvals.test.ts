@@ -137,6 +137,18 @@ describe('approvals over HTTP', () => {
     }
   });
 
+  test("a link to an agent session's question that expired says its prompt was left to the terminal, not that it counts as a denial", async () => {
+    const store = ApprovalStore.open(approvalsDbFile(h.env), approvalsKeyFile(h.env));
+    try {
+      const asked = store.create({ principal: 'agent:ab12cd34', host: 'localhost', what: 'Bash: npm publish', reason: 'Claude Code asks to use Bash in /w', source: 'agent:claude', ttlMs: 50 });
+      await new Promise((r) => setTimeout(r, 100));
+      const page = await api.request('GET', `/approvals/${asked.id}?option=approve&token=${store.token(asked, 'approve')}`);
+      assert.match(page.text, /This approval is closed: expired: nobody answered in time; the agent&#39;s prompt was left to its terminal\./);
+    } finally {
+      store.close();
+    }
+  });
+
   test('tampered links are refused on GET and POST; ntfy-style JSON with the deny token refuses the command', async () => {
     const file = join(h.home, 'denied');
     const { id, links, exited, stderr } = await askToTouch(file);

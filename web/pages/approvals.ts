@@ -3,6 +3,7 @@
 // notification) shows that one first, whatever its state. Only admins answer, never their own question:
 // the daemon says why.
 import { showInvisible } from '../../src/command/invisible.js';
+import { howClosed } from '../../src/notify/closed.js';
 import { api, el, errorLine, errorText } from '../api.js';
 import { utcTime } from '../format.js';
 import type { Page } from './page.js';
@@ -34,28 +35,23 @@ interface Approval {
 
 const REFRESH_MS = 3000;
 
-function statusText(a: Approval): string {
-  if (a.status !== 'answered') return a.why === null ? a.status : `${a.status}: ${a.why}`;
-  const label = a.options.find((o) => o.id === a.answer)?.label ?? a.answer;
-  return `answered "${label}" by ${a.answeredBy} via ${a.answeredVia}`;
-}
-
 function card(a: Approval, focused: boolean, answer: (a: Approval, option: Option) => void): HTMLElement {
   const section = el('section', undefined, { class: `approval ${a.status}`, 'data-id': a.id });
   if (focused) section.classList.add('focused');
   section.append(el('h3', showInvisible(a.what)));
-  const facts = el('table');
-  const rows: Array<[string, string]> = [
+  // As a decision link's page shows them (table.facts): the question's lines (a prompt's, a multi-line command's) kept.
+  const facts = el('table', undefined, { class: 'facts' });
+  const rows: Array<[string, string, string?]> = [
     ['Asked by', a.principal],
     ['Host', a.host ?? '-'],
-    ['Why', showInvisible(a.reason)],
+    ['Why', showInvisible(a.reason), 'lines'],
     ['From', a.from],
     ['Asked', utcTime(new Date(a.createdAt).toISOString())],
-    [a.status === 'pending' ? 'Expires' : 'Status', a.status === 'pending' ? utcTime(new Date(a.expiresAt).toISOString()) : statusText(a)],
+    [a.status === 'pending' ? 'Expires' : 'Status', a.status === 'pending' ? utcTime(new Date(a.expiresAt).toISOString()) : howClosed(a)],
   ];
-  for (const [k, v] of rows) {
+  for (const [k, v, cls] of rows) {
     const tr = el('tr');
-    tr.append(el('th', k), el('td', v));
+    tr.append(el('th', k), el('td', v, cls ? { class: cls } : undefined));
     facts.append(tr);
   }
   section.append(facts);
@@ -81,7 +77,7 @@ export const approvalsPage: Page = {
     const focus = params.get('id');
     const error = errorLine();
     const all = el('input', undefined, { type: 'checkbox', id: 'approvals-all' });
-    const toggle = el('label', ' also answered and expired', { for: 'approvals-all' });
+    const toggle = el('label', ' also answered, expired and withdrawn', { for: 'approvals-all' });
     toggle.prepend(all);
     const list = el('div');
     container.append(el('h2', 'Approvals'), toggle, error.node, list);

@@ -13,7 +13,7 @@ import type { Principal } from '../../core/types.js';
 import { ApprovalError, type Approval } from '../../notify/approvals.js';
 import { fail } from './errors.js';
 import { principalOfRequest } from './routes.js';
-import { answererWords } from '../../audit/json.js';
+import { howClosed } from '../../notify/closed.js';
 
 const STATUS: Record<ApprovalError['code'], number> = { not_found: 404, conflict: 409, forbidden: 403, invalid: 400 };
 
@@ -40,7 +40,8 @@ export function registerApprovalLinks(app: FastifyInstance, ctx: GatewayContext)
     const approval = ctx.approvals.store.get(request.params.id);
     const valid = approval !== null && option !== undefined && token !== undefined && ctx.approvals.store.verifies(approval, option, token);
     if (!valid) return page(reply.code(403), 'Not a valid decision link', '<p>This link is not valid: it was changed, or it belongs to another remux.</p>');
-    return page(reply, `Approval: ${showInvisible(approval.what)}`, confirmBody(approval, option as string, token as string));
+    // Titled in one word: what is asked (a command of any length) is the first of the facts below.
+    return page(reply, 'Approval', confirmBody(approval, option as string, token as string));
   });
 
   app.post<{ Params: { id: string }; Body: { option: string; token?: string } }>('/api/approvals/:id/answer', { schema: { body: AnswerBody } }, async (request, reply) => {
@@ -96,28 +97,17 @@ function visibleTo(principal: Principal, a: Approval): boolean {
   return principal.scope.admin || a.principal === principal.name;
 }
 
+/** The approval's facts, as the console's card shows them (table.facts: what and why keep their lines). */
 function summary(a: Approval): string {
-  const rows: Array<[string, string]> = [
-    ['What', showInvisible(a.what)],
+  const rows: Array<[string, string, string?]> = [
+    ['What', showInvisible(a.what), 'lines'],
     ['Asked by', a.principal],
     ['Host', a.host ?? '-'],
-    ['Why', showInvisible(a.reason)],
+    ['Why', showInvisible(a.reason), 'lines'],
     ['From', a.from],
     ['Expires', `${utcCell(a.expiresAt)} UTC`],
   ];
-  return `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
-}
-
-/** How a closed approval ended, for whoever opens one of its links (on a phone, with nothing else to go by). */
-function howClosed(a: Approval): string {
-  switch (a.status) {
-    case 'answered':
-      return `answered "${a.options.find((o) => o.id === a.answer)?.label ?? a.answer}" by ${answererWords(a.answeredBy ?? '?', a.answeredVia)}`;
-    case 'expired':
-      return 'expired: nobody answered in time, which counts as a denial';
-    default:
-      return a.why === null ? 'withdrawn before anyone answered: whoever asked stopped waiting, or the prompt was answered at its terminal' : `withdrawn: ${a.why}`;
-  }
+  return `<table class="facts">${rows.map(([k, v, cls]) => `<tr><th>${k}</th><td${cls ? ` class="${cls}"` : ''}>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
 }
 
 function confirmBody(a: Approval, option: string, token: string): string {
