@@ -14,6 +14,7 @@ import { perform } from '../../src/core/perform.js';
 import type { PerformResult, Scope, SessionAction } from '../../src/core/types.js';
 import type { AttachStream } from '../../src/sessions/attach.js';
 import { Sessions } from '../../src/sessions/service.js';
+import { until } from '../support/until.js';
 
 const POLICIES = `policies:
   sess:
@@ -111,7 +112,9 @@ describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
     const ok = await run({ kind: 'session.new', host: 'box', session: 'sleeper', command: 'sleep 30', policy: 'sess', callerCwd: home });
     assert.equal(ok.outcome, 'ok', ok.message ?? '');
     const shell = tmux('display-message', '-p', '-t', '=sleeper:', '#{pane_pid}').trim();
-    assert.match(execFileSync('ps', ['-o', 'args=', '--ppid', shell, '--pid', shell], { encoding: 'utf8' }), /^sleep 30$/m);
+    // The pane's shell starts it: a fork of the shell until it execs.
+    const processes = (): string => execFileSync('ps', ['-o', 'args=', '--ppid', shell, '--pid', shell], { encoding: 'utf8' });
+    await until('sleep 30 in the pane', () => /^sleep 30$/m.test(processes()) || undefined).catch(() => assert.fail(processes()));
 
     const denied = await run({ kind: 'session.new', host: 'box', session: 'evil', command: 'rm -rf /tmp/x', policy: 'sess', callerCwd: home });
     assert.equal(denied.outcome, 'denied');
