@@ -24,6 +24,7 @@ import {
   NO_SUCH_SESSION,
   parseSize,
   sendCommand,
+  sendProblem,
   SESSION_EXISTS,
   sessionMissing,
   sessionNameProblem,
@@ -330,7 +331,7 @@ function requestProblem(action: SessionAction): string | null {
   if (action.kind === 'session.list') return null;
   const badName = sessionNameProblem(action.session);
   if (badName !== null) return badName;
-  if (action.kind === 'session.send' && action.items.length === 0) return 'nothing to send: give text or key names';
+  if (action.kind === 'session.send') return sendProblem(action.items);
   if (action.kind === 'session.capture' && action.lines !== undefined) return captureLinesProblem(action.lines);
   return null;
 }

@@ -238,14 +238,59 @@ export function sendItems(words: readonly string[], literal: boolean): SendItem[
 }
 
 /**
- * One tmux invocation per item, joined by &&, in one exec. tmux ends a command at an argument ending
- * in `;` (and unescapes a final `\;`), so text ending in `;` gets that escape to arrive as typed.
+ * What one send may carry: its items, and their text in all (UTF-16 code units, as JavaScript and
+ * JSON Schema's maxLength count). Over SSH the whole && chain is one argument of the host's shell
+ * (`$SHELL -c`), which Linux caps at 128 KiB: 16384 characters are 64 KiB at most once quoted (a `'`
+ * becomes 4 bytes; a character 3 UTF-8 bytes at most), leaving room for 100 stages' tmux words.
+ */
+export const SEND_ITEMS_MAX = 100;
+export const SEND_TEXT_MAX = 16_384;
+
+/** Why `items` cannot be sent in one send, or null. */
+export function sendProblem(items: readonly SendItem[]): string | null {
+  if (items.length === 0) return 'nothing to send: give text or key names';
+  if (items.length > SEND_ITEMS_MAX) return `${items.length} items to send: at most ${SEND_ITEMS_MAX} go in one send; send the rest in another`;
+  const text = items.reduce((n, item) => n + ('text' in item ? item.text.length : item.key.length), 0);
+  return text <= SEND_TEXT_MAX ? null : `${text} characters to send: at most ${SEND_TEXT_MAX} go in one send; send the rest in another`;
+}
+
+/**
+ * Text typed by one tmux command at most (UTF-8 bytes). tmux's client sends a command's arguments to its
+ * server in one message of at most 16 KiB (MAX_IMSGSIZE, less headers; tmux 3.3a takes 16364 bytes of
+ * arguments, NULs included): past it tmux says "command too long" and types nothing. Half that leaves
+ * room for the other words whatever the session's name.
+ */
+const TEXT_PIECE_BYTES = 8192;
+
+/** `text` cut into pieces of at most TEXT_PIECE_BYTES as UTF-8, between characters (typed one after another, they are the text). */
+function textPieces(text: string): string[] {
+  const pieces: string[] = [];
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < text.length; ) {
+    const code = text.codePointAt(i)!;
+    const units = code > 0xffff ? 2 : 1;
+    const size = code < 0x80 ? 1 : code < 0x800 ? 2 : code > 0xffff ? 4 : 3;
+    if (bytes + size > TEXT_PIECE_BYTES) {
+      pieces.push(text.slice(start, i));
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+    i += units;
+  }
+  pieces.push(text.slice(start));
+  return pieces;
+}
+
+/**
+ * One tmux invocation per item (a long text: per piece of it, see TEXT_PIECE_BYTES), joined by &&, in
+ * one exec. tmux ends a command at an argument ending in `;` (and unescapes a final `\;`), so text
+ * ending in `;` gets that escape to arrive as typed.
  */
 export function sendCommand(target: TmuxTarget, name: string, items: readonly SendItem[]): CommandList {
-  const [first, ...rest] = items.map((item) => {
-    const args = 'key' in item ? [item.key] : ['-l', '--', item.text.endsWith(';') ? `${item.text.slice(0, -1)}\\;` : item.text];
-    return stage(tmuxArgv(target, ['send-keys', '-t', paneTarget(name), ...args]));
-  });
+  const words = items.flatMap((item) => ('key' in item ? [[item.key]] : textPieces(item.text).map((text) => ['-l', '--', text.endsWith(';') ? `${text.slice(0, -1)}\\;` : text])));
+  const [first, ...rest] = words.map((args) => stage(tmuxArgv(target, ['send-keys', '-t', paneTarget(name), ...args])));
   if (first === undefined) throw new Error('nothing to send');
   return commandList(first, ...rest.map((s): ['&&', Stage] => ['&&', s]));
 }

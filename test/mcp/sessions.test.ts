@@ -2,7 +2,7 @@
 // tmux server, through perform() (scope on the tmux user, audit) like `remux session`.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -55,6 +55,40 @@ describe('MCP session tools on a real tmux server', { timeout: 60_000 }, () => {
     assert.equal(literal.result.isError, undefined);
     const missing = await call(client, 'capture_session', { host: 'box', session: 'no-such-session' });
     assert.equal(missing.result.isError, true);
+  });
+
+  test('send_keys types a long text whole, multi-byte characters and a final ; included: tmux takes 16 KiB a command', async () => {
+    const typed = join(h.home, 'typed.txt');
+    // No line discipline in the way (a canonical line holds 4095 bytes): cat gets every byte typed.
+    tmux('new-session', '-d', '-s', 'paste', `stty -icanon -echo; exec cat > ${typed}`);
+    const text = `${'é😀x'.repeat(3000)}${'a'.repeat(16384 - 3 * 4000 - 1)};`;
+    assert.equal(text.length, 16384);
+    const sent = await call(client, 'send_keys', { host: 'box', session: 'paste', keys: [text] });
+    assert.equal(sent.result.isError, undefined, sent.text);
+    let got = '';
+    for (let i = 0; i < 200 && got !== text; i++) {
+      await sleep(50);
+      got = existsSync(typed) ? readFileSync(typed, 'utf8') : '';
+    }
+    assert.equal(got.length, text.length);
+    assert.ok(got === text, 'the text arrived as sent');
+  });
+
+  test('send_keys refuses at the schema what one send cannot carry, before typing anything', async () => {
+    const before = tmux('capture-pane', '-p', '-t', '=agent:');
+    const cases: Array<[string[], RegExp]> = [
+      [Array<string>(101).fill('x'), /keys.*(100|too_big)/is],
+      [['x'.repeat(16385)], /keys.*(16384|too_big)/is],
+      [['echo typed', 'x'.repeat(10000), 'y'.repeat(6384)], /at most 16384 characters in all items together/],
+    ];
+    for (const [keys, why] of cases) {
+      const refused = await call(client, 'send_keys', { host: 'box', session: 'agent', keys });
+      assert.equal(refused.result.isError, true, refused.text);
+      assert.match(refused.text, /Invalid arguments for tool send_keys/);
+      assert.match(refused.text, why);
+    }
+    await sleep(200);
+    assert.equal(tmux('capture-pane', '-p', '-t', '=agent:'), before, 'nothing was typed');
   });
 
   test('list_sessions says in words why a host has none: no tmux server running there', async () => {

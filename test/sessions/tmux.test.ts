@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { renderCommandList } from '../../src/command/render.js';
 import { clampSize } from '../../src/sessions/terminal-size.js';
-import { isKeyName, lastLines, listCommand, parseList, sendCommand, sendItems, sessionMissing, sessionNameProblem, tmuxArgv, type TmuxTarget } from '../../src/sessions/tmux.js';
+import { isKeyName, lastLines, listCommand, parseList, sendCommand, sendItems, sendProblem, sessionMissing, sessionNameProblem, tmuxArgv, type TmuxTarget } from '../../src/sessions/tmux.js';
 
 const ops: TmuxTarget = { loginUser: 'ops', user: 'ops', socket: null };
 const deploy: TmuxTarget = { loginUser: 'ops', user: 'deploy', socket: { kind: 'name', name: 'work' } };
@@ -114,6 +114,21 @@ describe('send and capture', () => {
         ['&&', ['tmux', 'send-keys', '-t', '=s:', 'Enter']],
       ],
     );
+  });
+
+  test('a long text goes in pieces of at most 8 KiB of UTF-8, cut between characters, each its own tmux command', () => {
+    const text = `${'a'.repeat(8191)}😀${'é'.repeat(5000)};`;
+    const pieces = sendCommand(ops, 's', [{ text }]).items.map((i) => i.pipeline.stages[0]!.argv.at(-1)!);
+    assert.deepEqual(pieces.map((p) => Buffer.byteLength(p)), [8191, 8192, 1814]);
+    assert.equal(pieces.join('').replace(/\\;$/, ';'), text);
+  });
+
+  test('one send carries at most 100 items and 16384 characters: the rest is refused before anything is typed', () => {
+    assert.equal(sendProblem(Array.from({ length: 100 }, () => ({ text: 'x'.repeat(163) }))), null);
+    assert.equal(sendProblem([{ text: 'x'.repeat(16384) }]), null);
+    assert.equal(sendProblem(Array.from({ length: 101 }, () => ({ key: 'Enter' }))), '101 items to send: at most 100 go in one send; send the rest in another');
+    assert.equal(sendProblem([{ text: 'x'.repeat(16380) }, { key: 'Enter' }]), '16385 characters to send: at most 16384 go in one send; send the rest in another');
+    assert.equal(sendProblem([]), 'nothing to send: give text or key names');
   });
 
   test('capture keeps the last N lines, without the blank rows under the prompt', () => {

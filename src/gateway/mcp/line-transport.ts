@@ -21,7 +21,7 @@ export const MCP_MESSAGE_MAX = MCP_WRITE_MAX * 3 + (1 << 20);
 
 /**
  * The JSON values a message may hold: tool arguments are a few values and large strings (send_keys:
- * 1000 keys at most). Parsing costs by the value: 25 MiB of empty arrays took JSON.parse 8 s.
+ * 100 keys at most). Parsing costs by the value: 25 MiB of empty arrays took JSON.parse 8 s.
  */
 export const MCP_MESSAGE_VALUES = 100_000;
 

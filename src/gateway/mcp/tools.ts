@@ -12,7 +12,7 @@ import { OutputCapReached, type Action, type ExecAction, type FileAction, type P
 import { approvalsApprover } from '../../notify/service.js';
 import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
 import { hostStatuses } from '../../hosts/view.js';
-import { noSessionsText, sendItems } from '../../sessions/tmux.js';
+import { noSessionsText, SEND_ITEMS_MAX, SEND_TEXT_MAX, sendItems } from '../../sessions/tmux.js';
 import { MCP_WRITE_MAX } from './line-transport.js';
 import { CappedOutput, MCP_OUTPUT_CAP, POLICY_LIMIT_MARKER, truncationMarker } from './capture.js';
 import { OutputTail, runningText, ticker } from './progress.js';
@@ -417,7 +417,12 @@ export const TOOLS: readonly Tool[] = [
       'is that key, anything else is typed as text. Send "Enter" as its own item to submit a line.',
     input: z.strictObject({
       ...SessionTarget,
-      keys: z.array(z.string().min(1).max(65536)).min(1).max(1000).describe('e.g. ["yes", "Enter"] or ["C-c"]'),
+      keys: z
+        .array(z.string().min(1).max(SEND_TEXT_MAX))
+        .min(1)
+        .max(SEND_ITEMS_MAX)
+        .refine((keys) => keys.reduce((n, k) => n + k.length, 0) <= SEND_TEXT_MAX, `at most ${SEND_TEXT_MAX} characters in all items together`)
+        .describe(`e.g. ["yes", "Enter"] or ["C-c"]. At most ${SEND_ITEMS_MAX} items and ${SEND_TEXT_MAX} characters in all: send more in another call.`),
       literal: z.boolean().optional().describe('Type every item as text, even ones that look like key names.'),
     }),
     output: SendOutput,
