@@ -75,20 +75,41 @@ describe('MCP session tools on a real tmux server', { timeout: 60_000 }, () => {
   });
 
   test('send_keys refuses at the schema what one send cannot carry, before typing anything', async () => {
-    const before = tmux('capture-pane', '-p', '-t', '=agent:');
+    // The terminal echoes whatever is typed: the pane shows it.
+    tmux('new-session', '-d', '-s', 'quiet', 'exec sleep 600');
+    const before = tmux('capture-pane', '-p', '-t', '=quiet:');
     const cases: Array<[string[], RegExp]> = [
       [Array<string>(101).fill('x'), /keys.*(100|too_big)/is],
       [['x'.repeat(16385)], /keys.*(16384|too_big)/is],
       [['echo typed', 'x'.repeat(10000), 'y'.repeat(6384)], /at most 16384 characters in all items together/],
     ];
     for (const [keys, why] of cases) {
-      const refused = await call(client, 'send_keys', { host: 'box', session: 'agent', keys });
+      const refused = await call(client, 'send_keys', { host: 'box', session: 'quiet', keys });
       assert.equal(refused.result.isError, true, refused.text);
       assert.match(refused.text, /Invalid arguments for tool send_keys/);
       assert.match(refused.text, why);
     }
     await sleep(200);
-    assert.equal(tmux('capture-pane', '-p', '-t', '=agent:'), before, 'nothing was typed');
+    assert.equal(tmux('capture-pane', '-p', '-t', '=quiet:'), before, 'nothing was typed');
+  });
+
+  test('capture_session past 64 KiB keeps the latest lines, after a line saying how many earlier ones were left out', async () => {
+    const row = (n: number): string => `row ${String(n).padStart(5, '0')} ${'x'.repeat(100)}`;
+    tmux('new-session', '-d', '-s', 'log', '-x', '200', '-y', '20', `seq -f 'row %05g ${'x'.repeat(100)}' 1 3000; exec sleep 600`);
+    let text = '';
+    let truncated = false;
+    for (let i = 0; i < 100 && !text.includes(row(3000)); i++) {
+      if (i > 0) await sleep(50);
+      ({ text, truncated } = (await call(client, 'capture_session', { host: 'box', session: 'log', lines: 10000 })).result.structuredContent as { text: string; truncated: boolean });
+    }
+    assert.equal(truncated, true);
+    assert.ok(Buffer.byteLength(text) <= 64 << 10, `${Buffer.byteLength(text)} bytes`);
+    const [marker, first, ...rest] = text.split('\n');
+    assert.match(marker!, /^\[remux: the first \d+ of \d+ lines left out: a capture returns its latest 65536 bytes; ask for fewer lines\]$/);
+    assert.match(first!, /^row \d{5} x{100}$/, 'whole lines follow');
+    assert.equal(rest.at(-2), row(3000), 'the latest line is there');
+    const tools = await client.listTools();
+    assert.match(tools.tools.find((t) => t.name === 'capture_session')!.description!, /At most 10000 lines and 64 KiB of text: past that the latest lines are kept/);
   });
 
   test('list_sessions says in words why a host has none: no tmux server running there', async () => {

@@ -44,3 +44,25 @@ export function truncationMarker(stream: 'stdout' | 'stderr', cap: number): stri
 }
 
 export const POLICY_LIMIT_MARKER = '\n[remux: output truncated: the policy\'s write_stdout limit was reached and the command was stopped]';
+
+/**
+ * The latest lines of a tmux capture that fit `cap` bytes (a screen is read for its end: where an agent
+ * is now), after a line saying how many earlier ones were left out. Of a last line longer than the cap,
+ * its end.
+ */
+export function latestLines(text: string, cap: number): { text: string; truncated: boolean } {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= cap) return { text, truncated: false };
+  const count = (t: string): number => (t.endsWith('\n') ? t.slice(0, -1) : t).split('\n').length;
+  // Room for the line that says so, whatever its numbers.
+  let from = bytes.length - (cap - 200);
+  const newline = bytes.indexOf(0x0a, from - 1);
+  const whole = newline !== -1 && newline < bytes.length - 1;
+  if (whole) from = newline + 1;
+  else while ((bytes[from]! & 0xc0) === 0x80) from++; // not inside a character
+  const kept = bytes.subarray(from).toString('utf8');
+  const lines = count(text);
+  const leftOut = lines - count(kept) + (whole ? 0 : 1);
+  const what = whole ? `the first ${leftOut} of ${lines} lines` : `${leftOut > 1 ? `the first ${leftOut - 1} of ${lines} lines and ` : ''}the start of the last line`;
+  return { text: `[remux: ${what} left out: a capture returns its latest ${cap} bytes; ask for fewer lines]\n${kept}`, truncated: true };
+}

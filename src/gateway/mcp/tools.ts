@@ -14,7 +14,7 @@ import { rateLimitedMessage, type TakeResult } from '../../hosts/rate-limit.js';
 import { hostStatuses } from '../../hosts/view.js';
 import { noSessionsText, SEND_ITEMS_MAX, SEND_TEXT_MAX, sendItems } from '../../sessions/tmux.js';
 import { MCP_WRITE_MAX } from './line-transport.js';
-import { CappedOutput, MCP_OUTPUT_CAP, POLICY_LIMIT_MARKER, truncationMarker } from './capture.js';
+import { CappedOutput, latestLines, MCP_OUTPUT_CAP, POLICY_LIMIT_MARKER, truncationMarker } from './capture.js';
 import { OutputTail, runningText, ticker } from './progress.js';
 
 /** What a tool call runs with: the principal's context and what its transport adds. */
@@ -252,11 +252,11 @@ const SessionsOutput = z.object({
   ),
 });
 
-/** Runs one session action of a call (`limited`: its rate-limit refusal); its stdout collected up to the cap. */
-async function session(deps: ToolDeps, action: SessionAction, limited: string | null): Promise<{ result: PerformResult; out: CappedOutput }> {
-  const out = new CappedOutput(MCP_OUTPUT_CAP, () => {});
+/** Runs one session action of a call (`limited`: its rate-limit refusal); its stdout (a capture: at most the session layer's cap). */
+async function session(deps: ToolDeps, action: SessionAction, limited: string | null): Promise<{ result: PerformResult; stdout: string }> {
+  const out: Buffer[] = [];
   const result = await performAdmitted(deps, action, { onStdout: (c) => out.push(c), onStderr: () => {} }, limited);
-  return { result, out };
+  return { result, stdout: Buffer.concat(out).toString('utf8') };
 }
 
 const refused = (result: PerformResult): string => `remux refused: ${result.message ?? result.outcome}`;
@@ -264,7 +264,14 @@ const refused = (result: PerformResult): string => `remux refused: ${result.mess
 const SessionTarget = { host: HOST, session: SESSION, user: TMUX_USER };
 const target = (a: { host: string; session: string; user?: string | undefined }) => ({ host: a.host, session: a.session, ...(a.user !== undefined ? { tmuxUser: a.user } : {}) });
 
-const CaptureOutput = z.object({ host: z.string(), session: z.string(), text: z.string(), truncated: z.boolean() });
+/** capture_session's `lines` at most (the CLI's --lines goes further: a terminal is not a model's context). */
+const CAPTURE_LINES_MAX = 10_000;
+const CaptureOutput = z.object({
+  host: z.string(),
+  session: z.string(),
+  text: z.string(),
+  truncated: z.boolean().describe(`Earlier lines were left out: the text is the latest ${MCP_OUTPUT_CAP / 1024} KiB of the capture, after a line saying how many.`),
+});
 const SendOutput = z.object({ host: z.string(), session: z.string(), sent: z.number().int() });
 
 // ---- files -----------------------------------------------------------------------------------------
@@ -398,13 +405,19 @@ export const TOOLS: readonly Tool[] = [
   tool({
     name: 'capture_session',
     title: 'Read a tmux session\'s screen',
-    description: 'Read what a tmux session shows: the visible pane, or the last `lines` lines of its history. Use it to watch an agent working in the session.',
-    input: z.strictObject({ ...SessionTarget, lines: z.number().int().min(1).max(10000).optional().describe('The last N lines, scrollback included (not the visible pane plus N more); default: the visible pane only.') }),
+    description:
+      'Read what a tmux session shows: the visible pane, or the last `lines` lines of its history. Use it to watch an agent working in the session. ' +
+      `At most ${CAPTURE_LINES_MAX} lines and ${MCP_OUTPUT_CAP / 1024} KiB of text: past that the latest lines are kept, the text begins with a [remux: …] line saying how many earlier ones were left out, and truncated is true.`,
+    input: z.strictObject({
+      ...SessionTarget,
+      lines: z.number().int().min(1).max(CAPTURE_LINES_MAX).optional().describe(`The last N lines, scrollback included (not the visible pane plus N more); default: the visible pane only. At most ${CAPTURE_LINES_MAX}.`),
+    }),
     output: CaptureOutput,
     annotations: { readOnlyHint: true, openWorldHint: true },
     async call(args, deps) {
-      const { result, out } = await session(deps, { kind: 'session.capture', ...target(args), ...(args.lines !== undefined ? { lines: args.lines } : {}) }, overLimit(deps));
-      const structured = { host: args.host, session: args.session, text: out.text() + (out.capped ? truncationMarker('stdout', MCP_OUTPUT_CAP) : ''), truncated: out.capped };
+      const { result, stdout } = await session(deps, { kind: 'session.capture', ...target(args), ...(args.lines !== undefined ? { lines: args.lines } : {}) }, overLimit(deps));
+      const latest = latestLines(stdout, MCP_OUTPUT_CAP);
+      const structured = { host: args.host, session: args.session, text: latest.text, truncated: latest.truncated };
       if (result.outcome !== 'ok') return { structured: { ...structured, text: '' }, isError: true, text: refused(result) };
       return { structured, text: structured.text };
     },
