@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REMUX_BIN, REPO_ROOT, remux, tempHome } from '../support/cli.js';
 import type { Client as HttpsClient } from '../support/https.js';
-import { startMcpDaemon } from './support.js';
+import { httpClient, startMcpDaemon } from './support.js';
 
 const ACCEPT = { accept: 'application/json, text/event-stream' };
 const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'half', version: '1' } } };
@@ -119,3 +119,49 @@ describe('mcp.connect: each connection attempt audited with how its handshake en
     });
   }
 });
+
+describe('an HTTP session whose client never finishes its handshake is ended as a request\'s headers would be', () => {
+  const h = tempHome();
+  let tokens = { boss: '', local: '' };
+  let url = '';
+  let ca = '';
+  let raw: HttpsClient;
+
+  before(async () => {
+    // Headers within 2 s: so is a session's first request after its initialize.
+    ({ tokens, url, ca, raw } = await startMcpDaemon(h, { config: 'http:\n  request_timeout_seconds: 2\n' }));
+  });
+  after(async () => {
+    await remux(['daemon', 'stop'], { env: h.env });
+    h.remove();
+  });
+
+  test('initialize answered and nothing after, or an SSE stream with no message: ended within seconds and audited abandoned; a client that initialized goes on', async () => {
+    const rowsOf = async (): Promise<Array<Row & { durationMs: number }>> => {
+      const r = await remux(['audit', 'ls', '--json', '-n', '0'], { env: h.env });
+      return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row & { durationMs: number }).filter((row) => row.operation === 'mcp.connect');
+    };
+    const started = Date.now();
+    const client = await httpClient(url, ca, tokens.boss);
+    const auth = { ...ACCEPT, authorization: `Bearer ${tokens.local}` };
+    const half = await raw.request('POST', '/mcp', { headers: auth, body: INIT });
+    assert.equal(half.status, 200, half.text);
+    const stream = https.get(new URL('/sse', url), { ca, headers: { accept: 'text/event-stream', authorization: `Bearer ${tokens.boss}` } });
+    const streamEnded = new Promise<void>((resolve, reject) => stream.once('response', (res) => res.resume().once('end', resolve).once('error', resolve)).once('error', reject));
+    let abandoned: Array<Row & { durationMs: number }> = [];
+    for (let i = 0; i < 150 && abandoned.length < 2; i++) {
+      await sleep(100);
+      abandoned = (await rowsOf()).filter((row) => row.error === 'abandoned: no initialized notification came');
+    }
+    assert.deepEqual(abandoned.map((row) => row.reason?.replace(/ from .*/, '')).sort(), ['MCP client half 1 over streamable-http', 'MCP client unnamed client over sse']);
+    for (const row of abandoned) assert.ok(row.durationMs >= 1900 && row.durationMs < 15_000, `ended after ${row.durationMs} ms`);
+    assert.ok(Date.now() - started < 20_000);
+    await streamEnded;
+    const gone = await raw.request('POST', '/mcp', { headers: { ...auth, 'mcp-session-id': String(half.headers['mcp-session-id']), 'mcp-protocol-version': '2025-06-18' }, body: { jsonrpc: '2.0', method: 'notifications/initialized' } });
+    assert.equal(gone.status, 404, gone.text);
+    // The client that initialized, more than the 2 s ago, still has its session.
+    assert.ok((await client.listTools()).tools.length > 0);
+    await client.close();
+  });
+});
+

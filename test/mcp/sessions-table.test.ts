@@ -12,7 +12,7 @@ function fakeTransport(closed: string[], id: string): Transport {
 
 test('a session answers only its principal; the per-principal limit ends that principal\'s least recently used', async () => {
   const closed: string[] = [];
-  const table = new McpSessions({ perPrincipal: 2, total: 10, idleMs: 60_000 });
+  const table = new McpSessions({ perPrincipal: 2, total: 10, idleMs: 60_000, firstUseMs: 60_000 });
   try {
     for (const id of ['a1', 'a2']) {
       assert.equal(table.admit('alice'), true);
@@ -31,7 +31,7 @@ test('a session answers only its principal; the per-principal limit ends that pr
 
 test('the total limit refuses new sessions instead of ending other principals\' ones; idle sessions are ended', async () => {
   const closed: string[] = [];
-  const table = new McpSessions({ perPrincipal: 5, total: 2, idleMs: 50 });
+  const table = new McpSessions({ perPrincipal: 5, total: 2, idleMs: 50, firstUseMs: 60_000 });
   try {
     table.add('a1', 'alice', fakeTransport(closed, 'a1'));
     table.add('b1', 'bob', fakeTransport(closed, 'b1'));
@@ -41,6 +41,22 @@ test('the total limit refuses new sessions instead of ending other principals\' 
     assert.deepEqual(closed.sort(), ['a1', 'b1'], 'both idle past 50 ms were ended by the sweep');
     assert.equal(table.size, 0);
     assert.equal(table.admit('mallory'), true);
+  } finally {
+    await table.closeAll();
+  }
+});
+
+test('a session with no request after the one that opened it is ended at firstUseMs; one used by then is not', async () => {
+  const closed: string[] = [];
+  const table = new McpSessions({ perPrincipal: 5, total: 10, idleMs: 60_000, firstUseMs: 100 });
+  try {
+    table.add('used', 'alice', fakeTransport(closed, 'used'));
+    table.add('unused', 'alice', fakeTransport(closed, 'unused'));
+    assert.ok(table.use('used', 'alice'));
+    for (let i = 0; i < 100 && closed.length === 0; i++) await sleep(50);
+    await sleep(200);
+    assert.deepEqual(closed, ['unused']);
+    assert.ok(table.use('used', 'alice'), 'the used one goes on');
   } finally {
     await table.closeAll();
   }

@@ -35,9 +35,10 @@ daemon:
   rate_limit: { requests_per_second: 1000, burst: 1000 }
 `;
 
-export function writeHome(home: string, extra: { hosts?: string } = {}): void {
+/** `extra.config`: more of config.yaml, after CONFIG. */
+export function writeHome(home: string, extra: { hosts?: string; config?: string } = {}): void {
   writeFileSync(join(home, 'policies.yaml'), POLICY);
-  writeFileSync(join(home, 'config.yaml'), CONFIG);
+  writeFileSync(join(home, 'config.yaml'), CONFIG + (extra.config ?? ''));
   if (extra.hosts !== undefined) writeFileSync(join(home, 'hosts.yaml'), extra.hosts);
 }
 
@@ -45,7 +46,7 @@ export function writeHome(home: string, extra: { hosts?: string } = {}): void {
  * A daemon on a loopback port for `home` (written by writeHome) with two principals, `boss` (admin) and
  * `local-ops` (localhost only): their tokens, the /mcp URL, the daemon's certificate, and a raw HTTPS client.
  */
-export async function startMcpDaemon(h: { home: string; env: Record<string, string> }, extra: { hosts?: string } = {}): Promise<{ tokens: { boss: string; local: string }; url: string; ca: string; raw: HttpsClient }> {
+export async function startMcpDaemon(h: { home: string; env: Record<string, string> }, extra: { hosts?: string; config?: string } = {}): Promise<{ tokens: { boss: string; local: string }; url: string; ca: string; raw: HttpsClient }> {
   writeHome(h.home, extra);
   const tokens = { boss: await addPrincipal(h.env, 'boss', '--admin'), local: await addPrincipal(h.env, 'local-ops', '--hosts', 'localhost') };
   const started = await remux(['daemon', 'start', '--listen', '127.0.0.1:0'], { env: h.env });

@@ -24,6 +24,7 @@ import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
 import { registerAgentRoutes } from './agents-routes.js';
 import { registerApprovalLinks, registerApprovalRoutes } from './approvals-routes.js';
 import { registerMcp } from '../mcp/http.js';
+import { DEFAULT_LIMITS } from '../mcp/sessions.js';
 import { Networks } from '../relay/network.js';
 import { registerRelay, relaySettings } from '../relay/route.js';
 import { registerAuditRoutes } from './audit-routes.js';
@@ -335,7 +336,8 @@ export async function startHttp(
   registerApprovalLinks(app, ctx);
   // MCP clients authenticate with bearer tokens only (never the console's cookie): their own hook.
   let publicOrigin = ''; // known once listening (the port may be chosen then)
-  registerMcp(app, { ctx, limiter, guard, allowedOrigins, publicOrigin: () => publicOrigin, live });
+  // A session whose client never finishes its handshake is ended as soon as a request's headers would be.
+  registerMcp(app, { ctx, limiter, guard, allowedOrigins, publicOrigin: () => publicOrigin, live, limits: { ...DEFAULT_LIMITS, firstUseMs: timeouts.headersTimeout } });
   registerRelay(app, ctx, relay, guard, log);
   registerStatic(app, log);
 

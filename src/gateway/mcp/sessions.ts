@@ -7,6 +7,8 @@ export interface McpSession {
   principal: string;
   transport: Transport;
   lastUsed: number;
+  /** Ends the session unless a request comes first (see SessionLimits.firstUseMs); null once one came. */
+  unused: NodeJS.Timeout | null;
 }
 
 export interface SessionLimits {
@@ -15,9 +17,14 @@ export interface SessionLimits {
   /** Sessions in all; beyond it a new one is refused (one principal cannot push others out). */
   total: number;
   idleMs: number;
+  /**
+   * A session that gets no request after the one that opened it (initialize; legacy: GET /sse) within
+   * this is ended: its client never finished the handshake (an HTTP server bounds a request's headers so).
+   */
+  firstUseMs: number;
 }
 
-export const DEFAULT_LIMITS: SessionLimits = { perPrincipal: 32, total: 512, idleMs: 30 * 60_000 };
+export const DEFAULT_LIMITS: SessionLimits = { perPrincipal: 32, total: 512, idleMs: 30 * 60_000, firstUseMs: 60_000 };
 
 export class McpSessions {
   private readonly sessions = new Map<string, McpSession>();
@@ -43,7 +50,8 @@ export class McpSessions {
   }
 
   add(id: string, principal: string, transport: Transport): void {
-    this.sessions.set(id, { principal, transport, lastUsed: Date.now() });
+    const unused = setTimeout(() => this.end(id), this.limits.firstUseMs).unref();
+    this.sessions.set(id, { principal, transport, lastUsed: Date.now(), unused });
   }
 
   /** The session `id` if it belongs to `principal`: another principal's session id is as good as unknown. */
@@ -51,23 +59,31 @@ export class McpSessions {
     const s = this.sessions.get(id);
     if (!s || s.principal !== principal) return null;
     s.lastUsed = Date.now();
+    if (s.unused !== null) clearTimeout(s.unused);
+    s.unused = null;
     return s;
   }
 
   /** Forgets a session its transport closed. */
   forget(id: string): void {
-    this.sessions.delete(id);
+    this.take(id);
   }
 
   end(id: string): void {
+    void this.take(id)?.transport.close();
+  }
+
+  private take(id: string): McpSession | undefined {
     const s = this.sessions.get(id);
+    if (s?.unused) clearTimeout(s.unused);
     this.sessions.delete(id);
-    void s?.transport.close();
+    return s;
   }
 
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
     const all = [...this.sessions.values()];
+    for (const s of all) if (s.unused) clearTimeout(s.unused);
     this.sessions.clear();
     await Promise.allSettled(all.map((s) => s.transport.close()));
   }
