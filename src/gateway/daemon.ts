@@ -19,6 +19,7 @@ import { AttachSlots } from './attach-slots.js';
 import { serveCli } from './cli-session.js';
 import type { HttpFlags, HttpServer, HttpSettings } from './http/server.js';
 import type { SessionHandover } from './http/session-handover.js';
+import { LargeMessages } from './mcp/line-transport.js';
 import { serveMcpSocket } from './mcp/stdio.js';
 import { connectDaemon } from './client.js';
 import { claimDaemon, type DaemonClaim } from './daemon-lock.js';
@@ -81,9 +82,11 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
   const slots = new AttachSlots();
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
+  // One count of each principal's large MCP messages, over HTTP and from stdio clients alike.
+  const large = new LargeMessages();
   let http: WebConsole;
   try {
-    http = await WebConsole.start({ ctx, flags: opts.http ?? {}, serve: (settings, inherited) => startWebServer(ctx, limiter, slots, opts, settings, inherited, log), log, env: opts.env ?? process.env });
+    http = await WebConsole.start({ ctx, flags: opts.http ?? {}, serve: (settings, inherited) => startWebServer(ctx, limiter, slots, large, opts, settings, inherited, log), log, env: opts.env ?? process.env });
   } catch (err) {
     retention.stop();
     await ctx.close();
@@ -100,7 +103,7 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
 
   const server = net.createServer((socket) => {
     connections.add(socket);
-    serveConnection(socket, { ctx, limiter, slots, opts, startedAt, http, stop: () => void stop(), log });
+    serveConnection(socket, { ctx, limiter, slots, large, opts, startedAt, http, stop: () => void stop(), log });
     socket.on('close', () => connections.delete(socket));
   });
 
@@ -197,19 +200,21 @@ async function startWebServer(
   ctx: GatewayContext,
   limiter: RateLimiter,
   slots: AttachSlots,
+  large: LargeMessages,
   opts: DaemonOptions,
   settings: HttpSettings,
   inherited: SessionHandover | null,
   log: (line: string) => void,
 ): Promise<HttpServer> {
   const { startHttp } = await import('./http/server.js');
-  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env), slots, inherited }, log);
+  return startHttp(ctx, limiter, settings, { tlsDir: tlsDir(opts.env), recordingsDir: recordingsDir(opts.env), slots, inherited, large }, log);
 }
 
 interface ServeDeps {
   ctx: GatewayContext;
   limiter: RateLimiter;
   slots: AttachSlots;
+  large: LargeMessages;
   opts: DaemonOptions;
   startedAt: Date;
   http: WebConsole;
@@ -242,7 +247,7 @@ function serveConnection(socket: net.Socket, deps: ServeDeps): void {
       case 'cli':
         return serveCli(socket, request, got.rest, { ctx: deps.ctx, limiter: deps.limiter, version: deps.opts.version });
       case 'mcp':
-        return serveMcpSocket(socket, request, got.rest, { ctx: deps.ctx, limiter: deps.limiter, version: deps.opts.version });
+        return serveMcpSocket(socket, request, got.rest, { ctx: deps.ctx, limiter: deps.limiter, large: deps.large, version: deps.opts.version });
       case 'status':
         return answer({ type: 'status', status: daemonStatus(deps) });
       case 'stop':

@@ -4,13 +4,14 @@
 // carries (413), or large while its principal already sends two large ones (429). Each answer is a
 // JSON-RPC error naming the limit; the SDK's client reads it as such.
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { ClientRequest } from 'node:http';
 import https from 'node:https';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { remux, tempHome } from '../support/cli.js';
+import { REMUX_BIN, REPO_ROOT, remux, tempHome } from '../support/cli.js';
 import type { Client as HttpsClient } from '../support/https.js';
 import { MCP_MESSAGE_VALUES, ValueCounter } from '../../src/gateway/mcp/line-transport.js';
 import { startMcpDaemon } from './support.js';
@@ -187,6 +188,69 @@ describe('MCP request bodies over HTTP: refused as they arrive, past what a tool
     const after = post('boss');
     after.req.end(`${writeCall(30, join(dir, 'after'))}${'w'.repeat(2 * MiB)}"}}}`);
     assert.equal((await after.answer).status, 200, 'a place is free again once a body was read');
+  });
+
+  /** `remux mcp --stdio` relayed by the daemon, as `token`'s principal, initialized: its lines written raw, its answers by id. */
+  async function stdioClient(token: string): Promise<{ child: ChildProcessWithoutNullStreams; answer: (id: number) => Promise<{ error?: { code: number; message: string }; result?: { isError?: boolean } }> }> {
+    const child = spawn(REMUX_BIN, ['mcp', '--stdio'], { env: { ...process.env, ...h.env, REMUX_TOKEN: token }, cwd: REPO_ROOT });
+    child.stderr.resume();
+    const answers = new Map<number, (message: object) => void>();
+    const early = new Map<number, object>();
+    let buffered = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      buffered += d;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const message = JSON.parse(buffered.slice(0, nl)) as { id: number };
+        buffered = buffered.slice(nl + 1);
+        const waiting = answers.get(message.id);
+        if (waiting) waiting(message);
+        else early.set(message.id, message);
+      }
+    });
+    const answer = (id: number): Promise<never> => (early.has(id) ? Promise.resolve(early.get(id) as never) : new Promise((resolve) => answers.set(id, resolve as (m: object) => void)));
+    child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } })}\n`);
+    await answer(1);
+    child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+    return { child, answer };
+  }
+
+  test('stdio clients relayed by the daemon count with the principal\'s HTTP bodies: a third large message is refused under its id until one is read', async () => {
+    const clients = await Promise.all([tokens.boss, tokens.boss, tokens.boss, tokens.local].map((t) => stdioClient(t)));
+    const [a, b, c, other] = clients as [Awaited<ReturnType<typeof stdioClient>>, Awaited<ReturnType<typeof stdioClient>>, Awaited<ReturnType<typeof stdioClient>>, Awaited<ReturnType<typeof stdioClient>>];
+    try {
+      // Two of boss's clients are each 2 MiB into a write_file line.
+      for (const [i, held] of [a, b].entries()) held.child.stdin.write(`${writeCall(10, join(dir, `stdio-held-${i}`))}${'y'.repeat(2 * MiB)}`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const busy = 'principal boss is already sending 2 MCP messages over 1 MiB: send this one once one of them is answered';
+      c.child.stdin.write(`${writeCall(11, join(dir, 'stdio-third'))}${'x'.repeat(2 * MiB)}"}}}\n`);
+      assert.deepEqual((await c.answer(11)).error, { code: -32600, message: busy });
+      // Small messages go on meanwhile; so does boss over HTTP with no large body, and refused with one.
+      c.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 12, method: 'ping' })}\n`);
+      assert.deepEqual((await c.answer(12)).result, {});
+      const http = post('boss');
+      void send(http.req, ' ', 3 * MiB, http.answer);
+      const refused = await within(http.answer, 10_000);
+      assert.equal(refused?.status, 429);
+      http.req.destroy();
+      // Another principal's are its own.
+      other.child.stdin.write(`${writeCall(13, join(dir, 'stdio-other'))}${'z'.repeat(2 * MiB)}"}}}\n`);
+      assert.equal((await other.answer(13)).result?.isError, undefined);
+      assert.equal(statSync(join(dir, 'stdio-other')).size, 2 * MiB);
+      // Once the held lines are read, their places are free again.
+      for (const [i, held] of [a, b].entries()) {
+        held.child.stdin.write(`${'y'.repeat(MiB)}"}}}\n`);
+        assert.equal((await held.answer(10)).result?.isError, undefined);
+        assert.equal(statSync(join(dir, `stdio-held-${i}`)).size, 3 * MiB);
+      }
+      c.child.stdin.write(`${writeCall(14, join(dir, 'stdio-third'))}${'x'.repeat(2 * MiB)}"}}}\n`);
+      assert.equal((await c.answer(14)).result?.isError, undefined);
+      assert.equal(statSync(join(dir, 'stdio-third')).size, 2 * MiB);
+    } finally {
+      for (const { child } of clients) {
+        child.stdin.end();
+        if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+      }
+    }
   });
 });
 

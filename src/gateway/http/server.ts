@@ -24,6 +24,7 @@ import { CLOSE, MAX_CLIENT_FRAME } from '../terminal.js';
 import { registerAgentRoutes } from './agents-routes.js';
 import { registerApprovalLinks, registerApprovalRoutes } from './approvals-routes.js';
 import { registerMcp } from '../mcp/http.js';
+import type { LargeMessages } from '../mcp/line-transport.js';
 import { DEFAULT_LIMITS } from '../mcp/sessions.js';
 import { Networks } from '../relay/network.js';
 import { registerRelay, relaySettings } from '../relay/route.js';
@@ -155,7 +156,7 @@ export async function startHttp(
   ctx: GatewayContext,
   limiter: RateLimiter,
   settings: HttpSettings,
-  daemon: { tlsDir: string; recordingsDir: string; slots: AttachSlots; inherited: SessionHandover | null },
+  daemon: { tlsDir: string; recordingsDir: string; slots: AttachSlots; inherited: SessionHandover | null; large: LargeMessages },
   log: (line: string) => void,
 ): Promise<HttpServer> {
   const tlsFiles = settings.tls === 'self-signed' ? await ensureSelfSigned(daemon.tlsDir, settings.host, log) : settings.tls;
@@ -337,7 +338,7 @@ export async function startHttp(
   // MCP clients authenticate with bearer tokens only (never the console's cookie): their own hook.
   let publicOrigin = ''; // known once listening (the port may be chosen then)
   // A session whose client never finishes its handshake is ended as soon as a request's headers would be.
-  registerMcp(app, { ctx, limiter, guard, allowedOrigins, publicOrigin: () => publicOrigin, live, limits: { ...DEFAULT_LIMITS, firstUseMs: timeouts.headersTimeout } });
+  registerMcp(app, { ctx, limiter, guard, allowedOrigins, publicOrigin: () => publicOrigin, live, large: daemon.large, limits: { ...DEFAULT_LIMITS, firstUseMs: timeouts.headersTimeout } });
   registerRelay(app, ctx, relay, guard, log);
   registerStatic(app, log);
 

@@ -21,7 +21,7 @@ import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from '../ht
 import { shownAddress } from '../http/routes.js';
 import { SessionEvents } from './events.js';
 import { JsonPostTransport } from './json-post.js';
-import { MCP_ANSWER_MAX, MCP_MESSAGE_MAX, MCP_MESSAGE_VALUES, TOO_MANY_VALUES, tooLarge, ValueCounter } from './line-transport.js';
+import { busyText, LARGE_MESSAGE, type LargeMessages, MCP_ANSWER_MAX, MCP_MESSAGE_MAX, MCP_MESSAGE_VALUES, TOO_MANY_VALUES, tooLarge, ValueCounter } from './line-transport.js';
 import { auditConnect, createMcpServer, type McpConnection } from './server.js';
 import { McpSessions, type SessionLimits } from './sessions.js';
 import type { ToolDeps } from './tools.js';
@@ -37,6 +37,8 @@ export interface McpHttpDeps {
   /** What is going on under each credential: a removed principal, a rotated token or a changed scope ends its sessions at once. */
   live: LiveCredentials;
   limits?: SessionLimits;
+  /** Each principal's places for large messages, shared with the daemon's stdio clients. */
+  large: LargeMessages;
 }
 
 export const METADATA_PATH = '/.well-known/oauth-protected-resource';
@@ -45,14 +47,6 @@ const SESSION_HEADER = 'mcp-session-id';
 /** JSON-RPC's code for a message that is not a valid request. */
 const INVALID_REQUEST = -32600;
 const PARSE_ERROR = -32700;
-
-/**
- * A body over LARGE_BODY takes one of its principal's LARGE_BODIES places while it is read and parsed
- * (on the daemon's one thread, a few hundred ms for the largest): one principal cannot queue up many
- * such parses, nor hold many such bodies in memory at once.
- */
-const LARGE_BODY = 1 << 20;
-const LARGE_BODIES = 2;
 
 /** A body refused while it arrives: answered with `statusCode` and a JSON-RPC error saying why. */
 class BodyRefused extends Error {
@@ -106,8 +100,7 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     sessions.add(id, principal.name, transport);
     deps.live.track(transport, entry, () => sessions.end(id));
   };
-  /** Per principal, its large bodies being read or parsed; and how each such request gives its place back. */
-  const largeBodies = new Map<string, number>();
+  /** How a request whose large body is being read or parsed gives its place back. */
   const releases = new WeakMap<IncomingMessage, () => void>();
   const forget = (id: string | undefined, transport: Transport): void => {
     deps.live.untrack(transport);
@@ -189,24 +182,16 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       if (request.method !== 'POST' || declared > MCP_MESSAGE_MAX) return payload;
       const principal = request.principal!.name;
       let held = false;
-      const release = (): void => {
-        if (!held) return;
-        held = false;
-        const left = largeBodies.get(principal)! - 1;
-        if (left === 0) largeBodies.delete(principal);
-        else largeBodies.set(principal, left);
-      };
       const take = (): boolean => {
-        const taken = largeBodies.get(principal) ?? 0;
-        if (taken >= LARGE_BODIES) return false;
-        largeBodies.set(principal, taken + 1);
+        const release = deps.large.take(principal);
+        if (release === null) return false;
         held = true;
         releases.set(request.raw, release);
         reply.raw.once('close', release);
         return true;
       };
-      const busy = (): BodyRefused => new BodyRefused(429, `principal ${principal} is already sending ${LARGE_BODIES} MCP messages over ${LARGE_BODY >> 20} MiB: send this one once one of them is answered`);
-      if (declared > LARGE_BODY && !take()) throw busy();
+      const busy = (): BodyRefused => new BodyRefused(429, busyText(principal));
+      if (declared > LARGE_MESSAGE && !take()) throw busy();
       const values = new ValueCounter();
       let bytes = 0;
       return payload.pipe(
@@ -216,7 +201,7 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
             // is dropped, and takes no place (nothing would give it back).
             if (reply.sent || reply.raw.writableEnded) return done();
             bytes += chunk.length;
-            if (!held && bytes > LARGE_BODY && !take()) return done(busy());
+            if (!held && bytes > LARGE_MESSAGE && !take()) return done(busy());
             if (values.push(chunk) > MCP_MESSAGE_VALUES) return done(new BodyRefused(413, TOO_MANY_VALUES));
             done(null, chunk);
           },

@@ -35,6 +35,38 @@ export function tooLarge(bytes: number | null, max = MCP_MESSAGE_MAX): string {
   return `the message of ${bytes === null ? `more than ${MiB(max)}` : MiB(bytes)} is larger than the ${MiB(max)} remux reads: send less in one call (write_file takes at most ${MiB(MCP_WRITE_MAX)} of text)`;
 }
 
+/**
+ * A message over LARGE_MESSAGE takes one of its principal's LARGE_MESSAGES places while it is read and
+ * parsed, whatever the transport (HTTP bodies, stdio clients relayed by the daemon): parsed on the
+ * daemon's one thread (a few hundred ms for the largest), one principal cannot queue up many such
+ * parses, nor hold many such messages in memory at once, however many clients it runs.
+ */
+export const LARGE_MESSAGE = 1 << 20;
+export const LARGE_MESSAGES = 2;
+
+export class LargeMessages {
+  private readonly taken = new Map<string, number>();
+
+  /** A place for one of `principal`'s large messages, or null when it holds them all; the function gives it back (once). */
+  take(principal: string): (() => void) | null {
+    const taken = this.taken.get(principal) ?? 0;
+    if (taken >= LARGE_MESSAGES) return null;
+    this.taken.set(principal, taken + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const left = this.taken.get(principal)! - 1;
+      if (left === 0) this.taken.delete(principal);
+      else this.taken.set(principal, left);
+    };
+  }
+}
+
+/** Why a message is refused while its principal's large messages hold every place. */
+export const busyText = (principal: string): string =>
+  `principal ${principal} is already sending ${LARGE_MESSAGES} MCP messages over ${LARGE_MESSAGE >> 20} MiB: send this one once one of them is answered`;
+
 export const TOO_MANY_VALUES = `the message holds more than the ${MCP_MESSAGE_VALUES} JSON values remux reads in one: send fewer in one call`;
 
 /**
@@ -104,13 +136,20 @@ export class LineTransport implements Transport {
   private chunks: Buffer[] = [];
   private size = 0;
   private counter = new ValueCounter();
-  /** While a line not read goes by (over the limit, or of too many values): its first and last bytes (for its id) and its length so far. */
-  private skipping: { head: string; tail: Buffer; bytes: number; values: boolean } | null = null;
+  /** While a line not read goes by: its first and last bytes (for its id), its length so far, and why it is not read. */
+  private skipping: { head: string; tail: Buffer; bytes: number; why: 'size' | 'values' | 'busy' } | null = null;
+  /** The current line's large-message place, while it holds one. */
+  private release: (() => void) | null = null;
 
+  /**
+   * `large` (the daemon's clients): the line's principal's places for large messages, which a line over
+   * LARGE_MESSAGE takes until it is parsed; without one it is refused, saying why (`busy`).
+   */
   constructor(
     private readonly input: Readable,
     private readonly output: Writable,
     private readonly maxMessage = MCP_MESSAGE_MAX,
+    private readonly large?: { take: () => (() => void) | null; busy: string },
   ) {}
 
   private readonly ondata = (chunk: Buffer): void => {
@@ -128,20 +167,34 @@ export class LineTransport implements Transport {
   /** Part of the current line: kept while it fits, else only counted. */
   private take(part: Buffer): void {
     if (this.skipping === null) {
-      const fits = this.size + part.length <= this.maxMessage;
-      if (fits && this.counter.push(part) <= MCP_MESSAGE_VALUES) {
+      const size = this.size + part.length;
+      const why = size > this.maxMessage ? 'size' : !this.placed(size) ? 'busy' : this.counter.push(part) > MCP_MESSAGE_VALUES ? 'values' : null;
+      if (why === null) {
         this.chunks.push(part);
-        this.size += part.length;
+        this.size = size;
         return;
       }
       const start = Buffer.concat([...this.chunks, part]);
-      this.skipping = { head: start.subarray(0, 256).toString('utf8'), tail: Buffer.from(start.subarray(-256)), bytes: start.length, values: fits };
+      this.skipping = { head: start.subarray(0, 256).toString('utf8'), tail: Buffer.from(start.subarray(-256)), bytes: start.length, why };
       this.chunks = [];
       this.size = 0;
+      this.giveBack();
       return;
     }
     this.skipping.bytes += part.length;
     this.skipping.tail = Buffer.concat([this.skipping.tail, part]).subarray(-256);
+  }
+
+  /** Whether a line of `size` bytes so far may be read on: a large one while it holds (or can take) a place. */
+  private placed(size: number): boolean {
+    if (size <= LARGE_MESSAGE || this.large === undefined || this.release !== null) return true;
+    this.release = this.large.take();
+    return this.release !== null;
+  }
+
+  private giveBack(): void {
+    this.release?.();
+    this.release = null;
   }
 
   private endLine(): void {
@@ -151,7 +204,10 @@ export class LineTransport implements Transport {
     this.size = 0;
     this.counter = new ValueCounter();
     this.skipping = null;
-    if (skipped !== null) return this.refuse(idOf(skipped.head, skipped.tail.toString('utf8')), ErrorCode.InvalidRequest, skipped.values ? TOO_MANY_VALUES : tooLarge(skipped.bytes, this.maxMessage));
+    if (skipped !== null) {
+      const why = { size: () => tooLarge(skipped.bytes, this.maxMessage), values: () => TOO_MANY_VALUES, busy: () => this.large!.busy }[skipped.why]();
+      return this.refuse(idOf(skipped.head, skipped.tail.toString('utf8')), ErrorCode.InvalidRequest, why);
+    }
     if (line === '') return;
     let message: JSONRPCMessage;
     try {
@@ -163,6 +219,8 @@ export class LineTransport implements Transport {
       // The SDK's transport only reports and skips such a line, leaving its sender waiting for an answer:
       // JSON-RPC answers it with a parse error, under its id when one can be read from it.
       return this.refuse(idOf(line.slice(0, 256), line.slice(-256)), ErrorCode.ParseError, `Parse error: ${(err as Error).message}`);
+    } finally {
+      this.giveBack();
     }
     this.onmessage?.(message);
   }
@@ -184,6 +242,7 @@ export class LineTransport implements Transport {
     if (this.input.listenerCount('data') === 0) this.input.pause();
     this.chunks = [];
     this.skipping = null;
+    this.giveBack();
     this.onclose?.();
   }
 

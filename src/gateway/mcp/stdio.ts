@@ -17,7 +17,7 @@ import { revocation } from '../http/auth.js';
 import { connectDaemon } from '../client.js';
 import { cliRequest } from '../forward.js';
 import { FirstLine, MAX_REQUEST_BYTES, type Event, type McpRequest } from '../protocol.js';
-import { LineTransport } from './line-transport.js';
+import { busyText, type LargeMessages, LineTransport, MCP_MESSAGE_MAX } from './line-transport.js';
 import { createMcpServer, LOCAL_PROCESS } from './server.js';
 
 export interface StdioOptions {
@@ -130,7 +130,7 @@ const mcpRequestSchema = z.strictObject({
 });
 
 /** The daemon's side: one MCP session on a client's socket connection, as its principal. */
-export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, deps: { ctx: GatewayContext; limiter: RateLimiter; version: string }): void {
+export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, deps: { ctx: GatewayContext; limiter: RateLimiter; large: LargeMessages; version: string }): void {
   const answer = (event: Event): boolean => socket.write(`${JSON.stringify(event)}\n`);
   const parsed = mcpRequestSchema.safeParse(raw);
   if (!parsed.success) return void socket.end(`${JSON.stringify({ type: 'error', message: `malformed MCP request: ${parsed.error.issues[0]?.message ?? ''}`, exitCode: EXIT.USAGE })}\n`);
@@ -158,5 +158,6 @@ export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, d
   socket.on('close', () => void server.close());
   // The server ending the session (a revoked credential) ends the connection: the CLI's relay then exits.
   server.server.onclose = () => socket.end();
-  void server.connect(new LineTransport(socket, socket));
+  // The principal's large messages count with those it sends over HTTP and from its other stdio clients.
+  void server.connect(new LineTransport(socket, socket, MCP_MESSAGE_MAX, { take: () => deps.large.take(principal.name), busy: busyText(principal.name) }));
 }
