@@ -255,7 +255,7 @@ describe('MCP request bodies over HTTP: refused as they arrive, past what a tool
 });
 
 test('ValueCounter counts the values outside strings, however the text is cut into chunks', () => {
-  const text = JSON.stringify({ a: [1, 2, { b: 'x,[{' }], c: 'quote \\" and \\\\", [{,', d: ['\\', '"', '\u0001,'], e: {} });
+  const text = JSON.stringify({ a: [1, 2, { b: 'x,[{' }], c: 'quote \\" and \\\\", [{,', d: ['\\', '"', '\u0001,'], e: {}, f: [`${'\\'.repeat(5)}"${'\\'.repeat(4)}`, '\u0001\u0002,\u0003"'] });
   const whole = new ValueCounter().push(Buffer.from(text));
   // { a [ , , { } ] , c , d [ , , ] , e {  → the opens and commas outside strings.
   assert.equal(whole, [...JSON.stringify(JSON.parse(text), (_k, v: unknown) => (typeof v === 'string' ? '' : v))].filter((c) => c === '[' || c === '{' || c === ',').length);

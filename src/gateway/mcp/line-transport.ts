@@ -72,25 +72,26 @@ export const TOO_MANY_VALUES = `the message holds more than the ${MCP_MESSAGE_VA
 /**
  * Counts the values of a JSON text as it arrives, chunk by chunk (each `[`, `{` and `,` outside a string
  * begins one), so that a message of too many is refused before JSON.parse spends seconds on it. A
- * string's content is skipped by searching for its quotes and backslashes, not byte by byte.
+ * string's content is skipped by searching for its next quote, which ends it unless an odd run of
+ * backslashes comes right before: escapes are not visited one by one (text of control characters, each
+ * a 6-byte escape, took the counter 100 ms for a 25 MiB message, on the daemon's one thread).
  */
 export class ValueCounter {
   values = 0;
   private inString = false;
-  /** The last chunk ended on a backslash inside a string: the next byte is escaped. */
+  /** The last chunk ended inside a string on an odd run of backslashes: the next byte is escaped. */
   private escaped = false;
 
   /** Counts `chunk`'s values; returns the count so far. */
   push(chunk: Uint8Array): number {
     const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     const n = bytes.length;
-    const next = (byte: number, from: number): number => {
-      const at = bytes.indexOf(byte, from);
-      return at === -1 ? n : at;
+    /** Backslashes right before `end`, back to `from` (no escape is open before `from`). */
+    const run = (end: number, from: number): number => {
+      let j = end;
+      while (j > from && bytes[j - 1] === 0x5c) j--;
+      return end - j;
     };
-    // The next quote and backslash at or after i (n: none), each searched for again only once i is past it.
-    let quote = -1;
-    let backslash = -1;
     let i = 0;
     while (i < n) {
       if (!this.inString) {
@@ -104,15 +105,13 @@ export class ValueCounter {
         i++;
         continue;
       }
-      if (quote < i) quote = next(0x22, i);
-      if (backslash < i) backslash = next(0x5c, i);
-      if (backslash < quote) {
-        i = backslash + 1;
-        this.escaped = true;
-      } else if (quote < n) {
-        i = quote + 1;
-        this.inString = false;
-      } else i = n;
+      const quote = bytes.indexOf(0x22, i);
+      if (quote === -1) {
+        this.escaped = run(n, i) % 2 === 1;
+        break;
+      }
+      if (run(quote, i) % 2 === 0) this.inString = false;
+      i = quote + 1;
     }
     return this.values;
   }
