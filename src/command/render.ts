@@ -16,19 +16,23 @@ for (const ch of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789
   BARE[ch.charCodeAt(0)] = 1;
 }
 
-/** Checks that `word` can be an argv element: no NUL, and valid UTF-16 (it is sent as UTF-8). */
-function checkArgvString(word: string): void {
+/** Why `word` cannot be an argv element (a NUL, or invalid UTF-16: it is sent as UTF-8), or null. */
+export function argvWordProblem(word: string): string | null {
   for (let i = 0; i < word.length; i++) {
     const c = word.charCodeAt(i);
-    if (c === 0) throw new TypeError(`cannot quote a word containing NUL (at index ${i})`);
+    if (c === 0) return `NUL (at index ${i})`;
     if (c >= 0xd800 && c <= 0xdfff) {
       const low = word.charCodeAt(i + 1);
-      if (c > 0xdbff || !(low >= 0xdc00 && low <= 0xdfff)) {
-        throw new TypeError(`cannot quote a word containing an unpaired surrogate (at index ${i})`);
-      }
+      if (c > 0xdbff || !(low >= 0xdc00 && low <= 0xdfff)) return `an unpaired surrogate (at index ${i})`;
       i++;
     }
   }
+  return null;
+}
+
+function checkArgvString(word: string): void {
+  const problem = argvWordProblem(word);
+  if (problem !== null) throw new TypeError(`cannot quote a word containing ${problem}`);
 }
 
 function singleQuote(word: string): string {

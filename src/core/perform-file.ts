@@ -352,17 +352,21 @@ export async function decide(policy: Policy, op: PathOperation, path: string, fi
   }
 }
 
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** What is wrong with a path as given, before the host is asked anything; null when nothing. */
 export function pathProblem(path: string): string | null {
   if (typeof path !== 'string' || path === '') return 'empty path';
   if (path.includes('\0')) return 'the path contains a NUL byte';
+  // No file name holds one: the host would be asked for U+FFFD in its place, not what the policy was checked on.
+  const lone = LONE_SURROGATE.exec(path);
+  if (lone) return `the path has an unpaired UTF-16 surrogate (\\u${lone[0].charCodeAt(0).toString(16)}) at character ${lone.index}`;
   if (!path.startsWith('/')) return 'the path must be absolute';
   if (Buffer.byteLength(path) >= PATH_MAX) return `the path is too long (${Buffer.byteLength(path)} bytes)`;
   return null;
 }
 
-/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function argumentProblem(action: FileAction): string | null {
   const count = (v: number | undefined, name: string, max = Number.MAX_SAFE_INTEGER): string | null =>

@@ -18,7 +18,7 @@ import type { HostEntry } from '../hosts/inventory.js';
 import { TransportError, type Host } from '../hosts/types.js';
 import type { Sessions } from '../sessions/service.js';
 import { isAgentAction, performAgent, type AgentActions } from './perform-agent.js';
-import { FILE_OPERATIONS, performFile } from './perform-file.js';
+import { FILE_OPERATIONS, pathProblem, performFile } from './perform-file.js';
 import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
 import { checkScope, policyFor } from './scope.js';
@@ -80,6 +80,9 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
     return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, err.message, null);
   }
   asked.argv = list.items.flatMap((item) => item.pipeline.stages.flatMap((stage) => stage.argv));
+  // Checked as a file tool's path is: a NUL or an unpaired surrogate never reaches a host (nor a policy's checks in another form).
+  const badCwd = action.cwd === undefined ? null : pathProblem(action.cwd);
+  if (badCwd !== null) return refuse(ctx, asked, started, 'rejected', EXIT.USAGE, `working directory ${JSON.stringify(action.cwd)}: ${badCwd}`, null);
 
   let host: Host;
   try {

@@ -2,6 +2,7 @@
 // lists that run them on a host (Host.execute: no shell locally, render.ts quoting over SSH), and the
 // parsing of what tmux answers.
 import type { CommandList, Stage } from '../command/types.js';
+import { argvWordProblem } from '../command/render.js';
 import { UsageError } from '../core/errors.js';
 import type { TmuxSocket } from '../hosts/inventory.js';
 
@@ -250,7 +251,13 @@ export const SEND_TEXT_MAX = 16_384;
 export function sendProblem(items: readonly SendItem[]): string | null {
   if (items.length === 0) return 'nothing to send: give text or key names';
   if (items.length > SEND_ITEMS_MAX) return `${items.length} items to send: at most ${SEND_ITEMS_MAX} go in one send; send the rest in another`;
-  const text = items.reduce((n, item) => n + ('text' in item ? item.text.length : item.key.length), 0);
+  const typed = items.map((item) => ('text' in item ? item.text : item.key));
+  for (const [i, t] of typed.entries()) {
+    // No command's argument holds it: tmux would not run, after the items before it were typed.
+    const problem = argvWordProblem(t);
+    if (problem !== null) return `item ${i + 1} to send has ${problem}, which no argument of tmux can carry; send valid text`;
+  }
+  const text = typed.reduce((n, t) => n + t.length, 0);
   return text <= SEND_TEXT_MAX ? null : `${text} characters to send: at most ${SEND_TEXT_MAX} go in one send; send the rest in another`;
 }
 
