@@ -430,6 +430,24 @@ describe('remux mcp --stdio in the CLI process', () => {
     await largeMessages(client, join(cwd, 'large'));
   });
 
+  test('a line over 1 MiB is parsed off the main thread and still answered in turn: before the lines after it, a parse error under its id', async () => {
+    const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } };
+    const pad = 'p'.repeat(2 << 20);
+    const lines = [
+      JSON.stringify(init),
+      JSON.stringify({ jsonrpc: '2.0', id: 50, method: 'ping', params: { _meta: { pad } } }),
+      JSON.stringify({ jsonrpc: '2.0', id: 51, method: 'ping' }),
+      `{"jsonrpc":"2.0","id":52,"method":"ping","params":{"_meta":{"pad":"${pad}"}},}`,
+      JSON.stringify({ jsonrpc: '2.0', id: 53, method: 'ping' }),
+      '',
+    ];
+    const r = await remux(['mcp', '--stdio'], { env: h.env, input: lines.join('\n') });
+    assert.equal(r.code, 0, r.stderr);
+    const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id?: number; result?: object; error?: { code: number; message: string } });
+    assert.deepEqual(answers.map((a) => [a.id, a.error?.code ?? 'ok']), [[1, 'ok'], [50, 'ok'], [51, 'ok'], [52, -32700], [53, 'ok']]);
+    assert.match(answers[3]!.error!.message, /^Parse error: /);
+  });
+
   test('remux mcp without --stdio is a usage error that says what to do', async () => {
     const r = await remux(['mcp'], { env: h.env });
     assert.equal(r.code, 2);

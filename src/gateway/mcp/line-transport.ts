@@ -7,6 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import { STDIO_DEFAULT_MAX_BUFFER_SIZE } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { parseOffThread } from './parse-worker.js';
 
 /** write_file's content at most (characters). */
 export const MCP_WRITE_MAX = 8 << 20;
@@ -139,6 +140,9 @@ export class LineTransport implements Transport {
   private skipping: { head: string; tail: Buffer; bytes: number; why: 'size' | 'values' | 'busy' } | null = null;
   /** The current line's large-message place, while it holds one. */
   private release: (() => void) | null = null;
+  /** Settles once the lines read so far are delivered; null when they are. */
+  private turn: Promise<void> | null = null;
+  private closed = false;
 
   /**
    * `large` (the daemon's clients): the line's principal's places for large messages, which a line over
@@ -197,31 +201,62 @@ export class LineTransport implements Transport {
   }
 
   private endLine(): void {
-    const skipped = this.skipping;
-    const line = Buffer.concat(this.chunks).toString('utf8').replace(/\r$/, '');
+    const { skipping: skipped, chunks, size } = this;
+    const release = this.release;
     this.chunks = [];
     this.size = 0;
     this.counter = new ValueCounter();
     this.skipping = null;
+    this.release = null;
     if (skipped !== null) {
       const why = { size: () => tooLarge(skipped.bytes, this.maxMessage), values: () => TOO_MANY_VALUES, busy: () => this.large!.busy }[skipped.why]();
-      return this.refuse(idOf(skipped.head, skipped.tail.toString('utf8')), ErrorCode.InvalidRequest, why);
+      return this.inTurn(() => this.refuse(idOf(skipped.head, skipped.tail.toString('utf8')), ErrorCode.InvalidRequest, why));
     }
-    if (line === '') return;
-    let message: JSONRPCMessage;
-    try {
-      // Not parsed against JSONRPCMessageSchema here as the SDK's transport does: its Protocol checks each
-      // message's shape itself (isJSONRPCRequest…, reporting any other as an unknown message) and each
-      // request's params against its method's schema; the union parse cost ~0.03 ms a call.
-      message = JSON.parse(line) as JSONRPCMessage;
-    } catch (err) {
-      // The SDK's transport only reports and skips such a line, leaving its sender waiting for an answer:
-      // JSON-RPC answers it with a parse error, under its id when one can be read from it.
-      return this.refuse(idOf(line.slice(0, 256), line.slice(-256)), ErrorCode.ParseError, `Parse error: ${(err as Error).message}`);
-    } finally {
-      this.giveBack();
+    if (size <= LARGE_MESSAGE) {
+      const line = Buffer.concat(chunks).toString('utf8');
+      if (line.trim() === '') return;
+      return this.inTurn(() => {
+        let message: JSONRPCMessage;
+        try {
+          // Not parsed against JSONRPCMessageSchema here as the SDK's transport does: its Protocol checks each
+          // message's shape itself (isJSONRPCRequest…, reporting any other as an unknown message) and each
+          // request's params against its method's schema; the union parse cost ~0.03 ms a call.
+          message = JSON.parse(line) as JSONRPCMessage;
+        } catch (err) {
+          return this.parseFailed(line.slice(0, 256), line.slice(-256), err as Error);
+        }
+        this.onmessage?.(message);
+      });
     }
-    this.onmessage?.(message);
+    // Its place is held until it is parsed; the lines after it wait their turn.
+    const whole = Buffer.concat([chunks[0]!.subarray(0, 256), chunks.at(-1)!.subarray(-256)]);
+    const [head, tail] = [whole.subarray(0, 256).toString('utf8'), whole.subarray(-256).toString('utf8')];
+    const deliver = parseOffThread(chunks)
+      .finally(release ?? undefined)
+      .then(
+        (message) => () => this.onmessage?.(message as JSONRPCMessage),
+        (err: Error) => () => this.parseFailed(head, tail, err),
+      );
+    this.inTurn(() => deliver.then((step) => step()));
+  }
+
+  /** The SDK's transport only reports and skips a line that is not JSON, leaving its sender waiting for an answer: JSON-RPC answers it with a parse error, under its id when one can be read from it. */
+  private parseFailed(head: string, tail: string, err: Error): void {
+    this.refuse(idOf(head, tail), ErrorCode.ParseError, `Parse error: ${err.message}`);
+  }
+
+  /** Runs `step` (a line's delivery) once the lines before it are delivered: at once unless a large one is still being parsed. */
+  private inTurn(step: () => void | Promise<void>): void {
+    const run = (): void | Promise<void> => (this.closed ? undefined : step()?.catch((err: unknown) => this.onerror?.(err as Error)));
+    if (this.turn === null) {
+      const pending = run();
+      if (pending === undefined) return;
+      this.turn = pending;
+    } else this.turn = this.turn.then(run);
+    const mine = this.turn;
+    void mine.finally(() => {
+      if (this.turn === mine) this.turn = null;
+    });
   }
 
   /** Reports a line that is not read as a message and answers it with a JSON-RPC error (no id when none is known). */
@@ -239,8 +274,15 @@ export class LineTransport implements Transport {
     this.input.off('data', this.ondata);
     this.input.off('error', this.oninputerror);
     if (this.input.listenerCount('data') === 0) this.input.pause();
+    // The lines read before the end are delivered (a large one may still be being parsed), and what is
+    // answered at once is answered (closing aborts the requests under way), as when none waited on a parse.
+    if (this.turn !== null) {
+      await this.turn;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     this.chunks = [];
     this.skipping = null;
+    this.closed = true;
     this.giveBack();
     this.onclose?.();
   }
