@@ -190,6 +190,23 @@ describe('MCP request bodies over HTTP: refused as they arrive, past what a tool
     assert.equal((await after.answer).status, 200, 'a place is free again once a body was read');
   });
 
+  test('a large body is parsed off the daemon\'s thread as fastify parses the rest: not JSON, or with a __proto__ key, is a 400 parse error', async () => {
+    const pad = 'q'.repeat(2 * MiB);
+    for (const body of [`${writeCall(40, join(dir, 'never'))}${pad}"}}`, `{"jsonrpc":"2.0","id":41,"method":"ping","params":{"_meta":{"pad":"${pad}","__proto__":{"polluted":true}}}}`]) {
+      const { req, answer } = post('boss');
+      req.end(body);
+      const got = await answer;
+      assert.equal(got.status, 400, got.text);
+      assert.equal(got.error?.code, -32700, got.text);
+      assert.match(got.error?.message ?? '', /^Parse error: Body is not valid JSON/);
+    }
+    const { req, answer } = post('boss');
+    req.end(JSON.stringify({ jsonrpc: '2.0', id: 42, method: 'ping', params: { _meta: { pad } } }));
+    const got = await answer;
+    assert.equal(got.status, 200, got.text);
+    assert.deepEqual((JSON.parse(got.text) as { id: number; result: object }).result, {});
+  });
+
   /** `remux mcp --stdio` relayed by the daemon, as `token`'s principal, initialized: its lines written raw, its answers by id. */
   async function stdioClient(token: string): Promise<{ child: ChildProcessWithoutNullStreams; answer: (id: number) => Promise<{ error?: { code: number; message: string }; result?: { isError?: boolean } }> }> {
     const child = spawn(REMUX_BIN, ['mcp', '--stdio'], { env: { ...process.env, ...h.env, REMUX_TOKEN: token }, cwd: REPO_ROOT });

@@ -10,7 +10,7 @@ import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { principalOf } from '../../config/principals.js';
 import type { GatewayContext } from '../../core/context.js';
 import type { Principal } from '../../core/types.js';
@@ -22,6 +22,7 @@ import { shownAddress } from '../http/routes.js';
 import { SessionEvents } from './events.js';
 import { JsonPostTransport } from './json-post.js';
 import { busyText, LARGE_MESSAGE, type LargeMessages, MCP_ANSWER_MAX, MCP_MESSAGE_MAX, MCP_MESSAGE_VALUES, TOO_MANY_VALUES, tooLarge, ValueCounter } from './line-transport.js';
+import { parseOffThread } from './parse-worker.js';
 import { auditConnect, createMcpServer, type McpConnection } from './server.js';
 import { McpSessions, type SessionLimits } from './sessions.js';
 import type { ToolDeps } from './tools.js';
@@ -173,7 +174,16 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
     // DELETE ends a session and has no body; a client that still says content-type: application/json
     // would otherwise get fastify's 400 (empty JSON body) instead of the session ended.
     const json = mcp.getDefaultJsonParser('error', 'error');
-    mcp.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (request.method === 'DELETE' && body === '' ? done(null, undefined) : json(request, body as string, done)));
+    // A large body (a write_file) is parsed off the daemon's one thread, its place held until then.
+    mcp.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, raw, done) => {
+      const body = raw as Buffer;
+      if (request.method === 'DELETE' && body.length === 0) return done(null, undefined);
+      if (body.length <= LARGE_MESSAGE) return json(request, body.toString('utf8'), done);
+      parseOffThread([body], true).then(
+        (value) => done(null, value),
+        () => done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), undefined),
+      );
+    });
     // A body is refused as it arrives, before it is parsed: past MCP_MESSAGE_MAX (the route's bodyLimit,
     // from Content-Length before reading any, else once that much came), of too many values to parse in
     // reasonable time, or large while its principal already sends LARGE_BODIES such.

@@ -7,10 +7,24 @@ import { Worker } from 'node:worker_threads';
 // Evaluated as the worker's whole program (the CLI is one bundled file: there is no module to point at).
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-parentPort.on('message', ({ id, chunks }) => {
+const own = (o, key) => Object.prototype.hasOwnProperty.call(o, key);
+// What fastify's JSON parser (secure-json-parse) refuses: a __proto__ key, a constructor key holding a prototype.
+function poisoned(value) {
+  const stack = [value];
+  while (stack.length > 0) {
+    const o = stack.pop();
+    if (o === null || typeof o !== 'object') continue;
+    if (own(o, '__proto__')) return true;
+    if (own(o, 'constructor') && o.constructor !== null && typeof o.constructor === 'object' && own(o.constructor, 'prototype')) return true;
+    for (const key in o) stack.push(o[key]);
+  }
+  return false;
+}
+parentPort.on('message', ({ id, chunks, strict }) => {
   let answer;
   try {
-    answer = { id, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+    const value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    answer = strict && poisoned(value) ? { id, error: 'Object contains forbidden prototype property' } : { id, value };
   } catch (err) {
     answer = { id, error: err instanceof Error ? err.message : String(err) };
   }
@@ -51,13 +65,16 @@ function started(): Parser {
   return p;
 }
 
-/** The JSON text in `chunks` (UTF-8) parsed off the main thread; rejects with JSON.parse's SyntaxError message. */
-export function parseOffThread(chunks: readonly Buffer[]): Promise<unknown> {
+/**
+ * The JSON text in `chunks` (UTF-8) parsed off the main thread; rejects with JSON.parse's SyntaxError
+ * message, and with `strict` (HTTP bodies, as fastify parses them) a __proto__ or constructor.prototype key.
+ */
+export function parseOffThread(chunks: readonly Buffer[], strict = false): Promise<unknown> {
   const p = started();
   const id = p.next++;
   return new Promise((resolve, reject) => {
     p.waiting.set(id, { resolve, reject });
     p.worker.ref();
-    p.worker.postMessage({ id, chunks });
+    p.worker.postMessage({ id, chunks, strict });
   });
 }
