@@ -680,6 +680,9 @@ describe('a request that trickles in (http.request_timeout_seconds)', { timeout:
       const run = api.request('POST', '/api/run', { headers: auth, body: { selector: 'box', command: 'sleep 4' } });
       const legacy = await openStream(d.url, d.ca, '/sse', mcpHeaders);
       assert.equal(legacy.status, 200);
+      // In use: a legacy session that sends nothing within the limit is ended as abandoned (test/mcp/connect-audit).
+      const endpoint = (await until('the SSE endpoint event', () => /event: endpoint\ndata: (\S+)/.exec(legacy.text()) ?? undefined))[1]!;
+      assert.equal((await api.request('POST', endpoint, { headers: auth, body: { jsonrpc: '2.0', id: 6, method: 'tools/list' } })).status, 202);
       const init = await api.request('POST', '/mcp', {
         headers: mcpHeaders,
         body: { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } },
@@ -722,7 +725,6 @@ describe('a request that trickles in (http.request_timeout_seconds)', { timeout:
       assert.match(ran.text, /\{"type":"exit","exitCode":0\}\n$/, 'the run streamed to its end, 4 s after it began');
       await until('the run\'s end on the audit stream', () => /"command":"sleep 4",.*"exitCode":0/.test(audit.text()));
       // The legacy SSE session: a message POSTed now is answered on the stream opened before the limit.
-      const endpoint = /event: endpoint\ndata: (\S+)/.exec(legacy.text())![1]!;
       const posted = await api.request('POST', endpoint, { headers: auth, body: { jsonrpc: '2.0', id: 7, method: 'tools/list' } });
       assert.equal(posted.status, 202, posted.text);
       await until('the answer on the SSE stream', () => /"id":7/.test(legacy.text()));
