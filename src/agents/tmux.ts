@@ -4,7 +4,7 @@
 // command addresses that server by path (tmux -S), whatever TMUX_TMPDIR the CLI, daemon or console runs with.
 import { execFileSync, spawnSync } from 'node:child_process';
 import type { HostEntry, Inventory, TmuxSocket } from '../hosts/inventory.js';
-import { tmuxArgv } from '../sessions/tmux.js';
+import { againIfServerExited, tmuxArgv } from '../sessions/tmux.js';
 import { isOver, readSessions, supervisorRuns, type AgentSession } from './store.js';
 
 /** The host name the gateway (console, API) gives the agents' tmux server. */
@@ -63,7 +63,8 @@ function on(server: TmuxSocket, args: string[]): string[] {
 }
 
 function tmux(server: TmuxSocket, args: string[]): string {
-  return execFileSync('tmux', on(server, args), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // Sent to a server ending with its last session (another agent's killed meanwhile): again, once.
+  return againIfServerExited(() => execFileSync('tmux', on(server, args), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 export function hasSession(server: TmuxSocket, name: string): boolean {

@@ -10,7 +10,7 @@ import type { HostEntry } from '../hosts/inventory.js';
 import { isLocalHostName } from '../hosts/local.js';
 import type { HostRegistry } from '../hosts/registry.js';
 import { TransportError } from '../hosts/types.js';
-import { bySessionName, listCommand, parseList, sudoProbeCommand, type TmuxTarget, type UserSessions } from './tmux.js';
+import { bySessionName, listCommand, parseList, serverExited, sudoProbeCommand, type TmuxTarget, type UserSessions } from './tmux.js';
 
 /** tmux answers in milliseconds; a host that takes longer is shown as failing, not waited for. */
 const TMUX_TIMEOUT_MS = 10_000;
@@ -93,6 +93,12 @@ export class Sessions {
   /** Runs one of remux's tmux command lists on `host`; rejects with the transport's error when unreachable. */
   /** `sandbox`: for an agent host, the sandbox the gateway's policy asks for a new session's pane (the agent builds it). */
   async run(host: string, list: CommandList, maxBytes: number, sandbox: SandboxSpec | null = null): Promise<TmuxRun> {
+    const r = await this.runOnce(host, list, maxBytes, sandbox);
+    // Sent to a server ending with its last session: again, once (serverExited).
+    return r.exitCode !== 0 && serverExited(r.stderr) ? this.runOnce(host, list, maxBytes, sandbox) : r;
+  }
+
+  private async runOnce(host: string, list: CommandList, maxBytes: number, sandbox: SandboxSpec | null): Promise<TmuxRun> {
     await this.registry.prepare([host]);
     const out: Buffer[] = [];
     const err: Buffer[] = [];

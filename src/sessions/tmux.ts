@@ -86,6 +86,25 @@ export function sessionMissing(stderr: string): boolean {
 }
 
 /**
+ * Whether tmux's stderr says its server went away while the command was under way: a server exits once
+ * its last session is killed, and a command sent to it meanwhile (a new session as another's last one
+ * ends) fails so. Nothing it did outlives the server: the command may be run again, against a new one.
+ */
+export function serverExited(stderr: string): boolean {
+  return /^server exited unexpectedly$/m.test(stderr);
+}
+
+/** `run` (a tmux command run with execFileSync), once more when it failed as serverExited says. */
+export function againIfServerExited<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (!serverExited(String((err as { stderr?: unknown }).stderr ?? ''))) throw err;
+    return run();
+  }
+}
+
+/**
  * One exec lists one user's sessions. For a user reached through sudo, a failed listing is followed by a
  * probe that needs only what a minimal sudoers rule grants (`tmux`): if that fails too, sudo refused.
  */

@@ -27,6 +27,8 @@ const POLICIES = `policies:
 describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
   const home = mkdtempSync(join(tmpdir(), 'remux-sessions-'));
   const socket = join(home, 'tmux.sock');
+  /** Host lone's server: one session at a time, so that a kill ends the server. */
+  const loneSocket = join(home, 'lone.sock');
   let ctx: GatewayContext;
   const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
   const exists = (name: string): boolean => {
@@ -61,7 +63,7 @@ describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
 
   before(() => {
     writeFileSync(join(home, 'policies.yaml'), POLICIES);
-    writeFileSync(join(home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n`);
+    writeFileSync(join(home, 'hosts.yaml'), `hosts:\n  box:\n    transport: local\n    tmux_socket: ${socket}\n  lone:\n    transport: local\n    tmux_socket: ${loneSocket}\n`);
     ctx = createContext({ env: { REMUX_HOME: home, HOME: home } });
   });
   after(async () => {
@@ -160,6 +162,20 @@ describe('tmux sessions on the local host', { timeout: 60_000 }, () => {
     assert.match(again.message ?? '', /^no session "sleeper" on box for tmux user \S+ \(sessions there: (?![^)]*sleeper)/);
     const record = ctx.audit.list({}).filter((a) => a.begin.operation === 'session.kill' && a.begin.resource?.endsWith(':sleeper'));
     assert.deepEqual(record.map((a) => [a.begin.decision, a.end?.exitCode]), [['allow', 0], ['allow', 1]]);
+  });
+
+  test("a session made while another's kill ends the server (its last) is made, on a new server", async () => {
+    // tmux answers a command sent to a server exiting with its last session "server exited unexpectedly".
+    assert.equal((await run({ kind: 'session.new', host: 'lone', session: 'lone0', command: 'cat', policy: 'sess', callerCwd: home })).outcome, 'ok');
+    for (let i = 1; i <= 40; i++) {
+      const [killed, made] = await Promise.all([
+        run({ kind: 'session.kill', host: 'lone', session: `lone${i - 1}` }),
+        run({ kind: 'session.new', host: 'lone', session: `lone${i}`, command: 'cat', policy: 'sess', callerCwd: home }),
+      ]);
+      assert.equal(killed.outcome, 'ok', killed.message ?? '');
+      assert.equal(made.outcome, 'ok', `try ${i}: ${made.message ?? ''}`);
+    }
+    execFileSync('tmux', ['-S', loneSocket, 'kill-server']);
   });
 
   test('empty sends and impossible line counts are usage errors; a listing for one user shows that user', async () => {

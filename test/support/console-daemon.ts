@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
+import { againIfServerExited } from '../../src/sessions/tmux.js';
 import { remux, tempHome } from './cli.js';
 
 const POLICIES = `policies:
@@ -53,7 +54,8 @@ export async function startConsoleDaemon(principals: Record<string, string[]>, c
   const started = await remux(['daemon', 'start', '--listen', listen], { env: daemonEnv });
   assert.equal(started.code, 0, started.stderr);
   const url = /web console and API: (\S+)/.exec(started.stdout)![1]!;
-  const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // After a test killed the last session the server may still be exiting: once more then, as remux does.
+  const tmux = (...args: string[]): string => againIfServerExited(() => execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
   return {
     home: h.home,
     env: daemonEnv,
