@@ -57,6 +57,14 @@ const DaemonSchema = z
       .object({ requests_per_second: z.number().positive().default(50), burst: z.number().int().positive().default(100) })
       .strict()
       .prefault({}),
+    /**
+     * Commands running at once (each host of a fan-out counts, from its policy decision to its end): past
+     * either, the next is refused (exit 75, HTTP 429) rather than started.
+     */
+    running_limit: z
+      .object({ per_principal: z.number().int().positive().default(64), total: z.number().int().positive().default(512) })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -309,6 +317,9 @@ daemon:
   rate_limit:                        # per principal, token bucket
     requests_per_second: 50
     burst: 100
+  running_limit:                     # commands running at once (each host of a fan-out counts one)
+    per_principal: 64
+    total: 512
 
 fanout:
   concurrency: 32                    # hosts worked on at once

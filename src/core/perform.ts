@@ -39,6 +39,18 @@ export interface PerformContext {
   agents?: AgentActions;
   /** The inventory entry of a host (its labels), for the scope check; undefined when unknown. */
   hostEntry(name: string): HostEntry | undefined;
+  /**
+   * The daemon's bound on commands running at once (daemon.running_limit): absent in a CLI process of its
+   * own, whose commands are its user's.
+   */
+  running?: RunningLimit;
+}
+
+/** Slots for commands running at once, per principal and in total (gateway/attach-slots.ts). */
+export interface RunningLimit {
+  acquire(principal: string): { release(): void } | { refusal: string };
+  /** Why `principal` would be refused one now, or null. */
+  refusalFor(principal: string): string | null;
 }
 
 /** What was asked, in the shape the audit store records. */
@@ -113,79 +125,87 @@ export async function perform(ctx: PerformContext, action: Action, io: PerformIO
   let decision = evaluate(policy, list, { cwd, resolver, enforcement });
   if (decision.effect === 'deny') return refuse(ctx, asked, started, 'denied', EXIT.DENIED, decision.reason, decision);
 
-  // Written before anything runs (and before waiting for an approver, so pending asks are visible):
-  // begin() resolves once its row is committed durably. If it rejects, nothing runs. A host that starts a
-  // command only once its begin is durable gets it at once, and prepares while the begin goes to disk.
-  const handOver = host.startsOnceDurable === true && decision.effect === 'allow';
-  const audit = await auditAction(ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, handOver);
-  const asking = await settleAsk(ctx, action, decision, io, audit, started);
-  if ('refused' in asking) return asking.refused;
-  decision = asking.decision;
-  let bytesOut = 0;
-  const cd = leadingCd(list);
-  const outside = sandbox === null ? [] : outsideStages(decision, cd.dirs.length);
-  const result = await host
-    .execute({
-      // Leading `cd DIR &&` stages were checked as the directory the rest runs in.
-      list: cd.rest,
-      cwd: decision.cwd,
-      timeoutMs: action.timeoutMs !== undefined ? action.timeoutMs : ctx.defaultTimeoutMs,
-      pipefail: action.pipefail ?? ctx.defaultPipefail,
-      output: decision.output,
-      sandbox,
-      ...(outside.length > 0 ? { outside } : {}),
-      policy: policy.name,
-      stdin: io.stdin ?? null,
-      onStdout: (chunk) => {
-        bytesOut += chunk.length;
-        io.onStdout(chunk);
-      },
-      onStderr: io.onStderr,
-      ...(io.flow ? { flow: io.flow } : {}),
-      ...(io.signal ? { signal: io.signal } : {}),
-      ...(handOver ? { durable: audit.durable } : {}),
-    })
-    .catch((err: unknown) => ({ transportError: errorText(err) }));
-  // A begin that failed ran nothing (the host started nothing without it): the caller gets the store's error.
-  const actionId = await audit.durable;
+  // Held from here (an approval's wait included) to its end: one principal's commands, each up to the
+  // timeout (tail -f), cannot pile up past the daemon's bound.
+  const slot = ctx.running?.acquire(ctx.principal.name) ?? null;
+  if (slot !== null && 'refusal' in slot) return refuse(ctx, asked, started, 'rate_limited', EXIT.RATE_LIMITED, slot.refusal, decision);
+  try {
+    // Written before anything runs (and before waiting for an approver, so pending asks are visible):
+    // begin() resolves once its row is committed durably. If it rejects, nothing runs. A host that starts a
+    // command only once its begin is durable gets it at once, and prepares while the begin goes to disk.
+    const handOver = host.startsOnceDurable === true && decision.effect === 'allow';
+    const audit = await auditAction(ctx, { ...asked, decision: decision.effect, rule: ruleText(decision), reason: decision.reason }, handOver);
+    const asking = await settleAsk(ctx, action, decision, io, audit, started);
+    if ('refused' in asking) return asking.refused;
+    decision = asking.decision;
+    let bytesOut = 0;
+    const cd = leadingCd(list);
+    const outside = sandbox === null ? [] : outsideStages(decision, cd.dirs.length);
+    const result = await host
+      .execute({
+        // Leading `cd DIR &&` stages were checked as the directory the rest runs in.
+        list: cd.rest,
+        cwd: decision.cwd,
+        timeoutMs: action.timeoutMs !== undefined ? action.timeoutMs : ctx.defaultTimeoutMs,
+        pipefail: action.pipefail ?? ctx.defaultPipefail,
+        output: decision.output,
+        sandbox,
+        ...(outside.length > 0 ? { outside } : {}),
+        policy: policy.name,
+        stdin: io.stdin ?? null,
+        onStdout: (chunk) => {
+          bytesOut += chunk.length;
+          io.onStdout(chunk);
+        },
+        onStderr: io.onStderr,
+        ...(io.flow ? { flow: io.flow } : {}),
+        ...(io.signal ? { signal: io.signal } : {}),
+        ...(handOver ? { durable: audit.durable } : {}),
+      })
+      .catch((err: unknown) => ({ transportError: errorText(err) }));
+    // A begin that failed ran nothing (the host started nothing without it): the caller gets the store's error.
+    const actionId = await audit.durable;
 
-  if ('transportError' in result) {
+    if ('transportError' in result) {
+      const durationMs = performance.now() - started;
+      await audit.finish({ exitCode: EXIT.TRANSPORT, durationMs, bytesOut, error: result.transportError });
+      return {
+        actionId,
+        outcome: 'unreachable',
+        exitCode: EXIT.TRANSPORT,
+        decision,
+        message: result.transportError,
+        durationMs,
+        bytesOut,
+        truncated: false,
+        timedOut: false,
+      };
+    }
+
     const durationMs = performance.now() - started;
-    await audit.finish({ exitCode: EXIT.TRANSPORT, durationMs, bytesOut, error: result.transportError });
+    if (result.errorKind === 'sandbox_unavailable') {
+      // The sandbox could not be started after all: refused, never run unsandboxed.
+      const reason = result.error ?? 'the OS sandbox could not be started';
+      await audit.finish({ exitCode: EXIT.DENIED, durationMs, refusal: reason });
+      return { ...nothingRan(actionId, 'denied', EXIT.DENIED, reason, durationMs), decision };
+    }
+    // The client's result and the audit record say the same: every front end reports a run through here.
+    const ended = await finishRun(audit, result, decision, io.signal, durationMs);
     return {
       actionId,
-      outcome: 'unreachable',
-      exitCode: EXIT.TRANSPORT,
+      outcome: ended.outcome,
+      exitCode: ended.exitCode,
+      signal: result.signal,
       decision,
-      message: result.transportError,
+      message: ended.message,
       durationMs,
-      bytesOut,
-      truncated: false,
-      timedOut: false,
+      bytesOut: result.bytesOut,
+      truncated: ended.truncated,
+      timedOut: result.timedOut,
     };
+  } finally {
+    slot?.release();
   }
-
-  const durationMs = performance.now() - started;
-  if (result.errorKind === 'sandbox_unavailable') {
-    // The sandbox could not be started after all: refused, never run unsandboxed.
-    const reason = result.error ?? 'the OS sandbox could not be started';
-    await audit.finish({ exitCode: EXIT.DENIED, durationMs, refusal: reason });
-    return { ...nothingRan(actionId, 'denied', EXIT.DENIED, reason, durationMs), decision };
-  }
-  // The client's result and the audit record say the same: every front end reports a run through here.
-  const ended = await finishRun(audit, result, decision, io.signal, durationMs);
-  return {
-    actionId,
-    outcome: ended.outcome,
-    exitCode: ended.exitCode,
-    signal: result.signal,
-    decision,
-    message: ended.message,
-    durationMs,
-    bytesOut: result.bytesOut,
-    truncated: ended.truncated,
-    timedOut: result.timedOut,
-  };
 }
 
 /**

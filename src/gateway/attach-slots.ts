@@ -1,7 +1,7 @@
-// Limits on live attaches (issue 8), and on other WebSockets a principal holds open (pings): per
-// principal and in total, counted by principal identity (a token shared by many browsers is one
-// principal), across every front end of the daemon (CLI socket and browser). A refusal says which
-// limit and what to do.
+// Limits on what a principal holds at once, per principal and in total, counted by principal identity
+// (a token shared by many browsers is one principal), across every front end of the daemon (CLI socket,
+// browser, MCP): live attaches (issue 8), other WebSockets (pings), commands running. A refusal says
+// which limit and what to do.
 
 export const ATTACH_LIMITS = { perPrincipal: 5, total: 30 } as const;
 
@@ -10,26 +10,40 @@ export interface AttachSlot {
   release(): void;
 }
 
+/** How a refusal names what the slots hold. */
+export interface SlotWords {
+  /** What they are for: attaches, ping WebSockets, commands. */
+  what: string;
+  /** How one held is: open, running. */
+  held: string;
+  /** What the principal can do about its own limit. */
+  remedy: string;
+  /** When the daemon's limit may let one more in. */
+  later: string;
+  /** Where the limits are set (config.yaml), when they can be. */
+  setting?: string;
+}
+
+const ATTACH_WORDS: SlotWords = { what: 'attaches', held: 'open', remedy: 'close one first', later: 'when one closes' };
+
 export class AttachSlots {
   private readonly byPrincipal = new Map<string, number>();
   private total = 0;
+  private readonly words: SlotWords;
 
-  /** `what`: what the slots are for, as a refusal names them (attaches, ping WebSockets). */
+  /** `what`: the words a refusal uses (a plain string: what they are for, held open). */
   constructor(
     private readonly limits: { perPrincipal: number; total: number } = ATTACH_LIMITS,
-    private readonly what = 'attaches',
-  ) {}
+    what: string | SlotWords = ATTACH_WORDS,
+  ) {
+    this.words = typeof what === 'string' ? { ...ATTACH_WORDS, what } : what;
+  }
 
   /** A slot for `principal`, or why there is none. */
   acquire(principal: string): AttachSlot | { refusal: string } {
-    const mine = this.byPrincipal.get(principal) ?? 0;
-    if (mine >= this.limits.perPrincipal) {
-      return { refusal: `${principal} already has ${mine} ${this.what} open (the limit per principal is ${this.limits.perPrincipal}); close one first` };
-    }
-    if (this.total >= this.limits.total) {
-      return { refusal: `the daemon already serves ${this.total} ${this.what} (its limit); try again when one closes` };
-    }
-    this.byPrincipal.set(principal, mine + 1);
+    const refusal = this.refusalFor(principal);
+    if (refusal !== null) return { refusal };
+    this.byPrincipal.set(principal, this.count(principal) + 1);
     this.total++;
     let released = false;
     return {
@@ -44,7 +58,22 @@ export class AttachSlots {
     };
   }
 
-  /** Live attaches, in total and for one principal. */
+  /** Why `principal` would be refused a slot now, or null; takes none. */
+  refusalFor(principal: string): string | null {
+    const { what, held, remedy, later, setting } = this.words;
+    const mine = this.count(principal);
+    if (mine >= this.limits.perPrincipal) {
+      const where = setting === undefined ? '' : `, ${setting}.per_principal in config.yaml,`;
+      return `${principal} already has ${mine} ${what} ${held} (the limit per principal${where} is ${this.limits.perPrincipal}); ${remedy}`;
+    }
+    if (this.total >= this.limits.total) {
+      const where = setting === undefined ? '' : `: ${setting}.total in config.yaml`;
+      return `the daemon already serves ${this.total} ${what} (its limit${where}); try again ${later}`;
+    }
+    return null;
+  }
+
+  /** Live slots, in total and for one principal. */
   count(principal?: string): number {
     return principal === undefined ? this.total : (this.byPrincipal.get(principal) ?? 0);
   }

@@ -80,6 +80,12 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
   const retention = keepRecordingsWithin(recordingsDir(opts.env), retentionLimits(ctx.config.sessions), ctx.audit, log);
   // One set of attach slots for the daemon: the limits count every attach it knows of, browser or CLI.
   const slots = new AttachSlots();
+  // And one bound on the commands running, whichever front end started them (perform() takes the slot).
+  const running = ctx.config.daemon.running_limit;
+  ctx.running = new AttachSlots(
+    { perPrincipal: running.per_principal, total: running.total },
+    { what: 'commands', held: 'running', remedy: 'wait for one to end, or interrupt one', later: 'when one ends', setting: 'daemon.running_limit' },
+  );
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
   // One count of each principal's large MCP messages, over HTTP and from stdio clients alike.

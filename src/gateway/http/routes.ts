@@ -186,6 +186,13 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
         await Promise.all(hosts.map((host) => recordRefusal(as, action(host), 'rate_limited', EXIT.RATE_LIMITED, message)));
         return rateLimited(reply, admitted.retryInMs);
       }
+      // A principal at its bound of commands running is refused the whole request at once (a 429 rather
+      // than a stream of refusals); one under it may still see some hosts of a wide fan-out refused.
+      const full = as.running?.refusalFor(as.principal.name) ?? null;
+      if (full !== null) {
+        await Promise.all(hosts.map((host) => recordRefusal(as, action(host), 'rate_limited', EXIT.RATE_LIMITED, full)));
+        return fail(reply, 429, 'too_many_commands', full);
+      }
       await as.registry.prepare(hosts);
 
       // NDJSON: the hosts, output as it comes, one result per host, then the exit status `client run` would give.
