@@ -10,6 +10,7 @@ import { recordingsDir } from '../config/paths.js';
 import { findByIdPrefix, ScopeError, UsageError } from '../core/errors.js';
 import { recordingOutOfScope } from '../core/scope.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
+import { inventoryEntry } from '../hosts/registry.js';
 import { parseCastEvent } from '../sessions/cast-event.js';
 import { describeRecording, isRecordingId, pageOfRecordings, recordingIds, recordingPath, type RecordingInfo } from '../sessions/recording.js';
 import { tokenReader } from './context.js';
@@ -39,7 +40,7 @@ function refusalFor(): { name: string; refusal: (r: RecordingInfo) => string | n
   const { principal, principals } = who;
   // Read only for a token: without one, a hosts.yaml in the making changes nothing here.
   const inventory = loadInventory(hostsFile());
-  return { name: principal.name, refusal: (r) => recordingOutOfScope(principal, r, principals, inventory) };
+  return { name: principal.name, refusal: (r) => recordingOutOfScope(principal, r, principals, (name) => inventoryEntry(inventory, name)) };
 }
 
 export function listRecordingsCommand(opts: ListOptions): void {

@@ -147,13 +147,15 @@ export function tmuxUserInScope(scope: Scope, user: string): boolean {
  * attaches and of the sessions it created since it was created (a name used again is someone new), and
  * of those only the ones whose host and tmux user its scope still reaches.
  */
-export function recordingOutOfScope(principal: Principal, r: RecordingInfo, principals: Principals, inventory: Inventory): string | null {
+export function recordingOutOfScope(principal: Principal, r: RecordingInfo, principals: Principals, hostEntry: (name: string) => HostEntry | undefined): string | null {
   if (principal.scope.admin) return null;
   if (r.principal !== principal.name) return "is of another principal's attach or session";
   const created = createdOf(principals, principal.name);
   // A recording's start is kept to the second: one started in the second of the creation is the new one's.
   if (created && Date.parse(r.started) < Math.floor(Date.parse(created) / 1000) * 1000) return `was recorded before principal ${principal.name} was created (${created})`;
-  if (!hostsInScope(principal.scope, inventory).some((h) => h.name === r.host)) return `is of host ${r.host}, outside its scope`;
+  // Looked up as the attach's scope check looks it up: the built-in hosts (localhost, agents) included.
+  const host = hostEntry(r.host);
+  if (host === undefined || !hostInScope(principal.scope, host)) return `is of host ${r.host}, outside its scope`;
   if (!tmuxUserInScope(principal.scope, r.user)) return `is of tmux user ${r.user}, outside its scope`;
   return null;
 }

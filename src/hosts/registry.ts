@@ -130,10 +130,7 @@ export class HostRegistry {
 
   /** The inventory entry of `name` (the built-in local host included), or undefined. */
   entry(name: string): HostEntry | undefined {
-    if (isLocalHostName(name)) return { name, transport: 'local', labels: {}, builtin: true };
-    // The agents' tmux server (remux code), unless hosts.yaml names a host so: its sessions attach as any local one.
-    if (name === AGENTS_HOST) return agentsHostEntry(this.inventory(), this.opts.env);
-    return this.inventory().hosts.find((h) => h.name === name);
+    return inventoryEntry(this.inventory(), name, this.opts.env);
   }
 
   /**
@@ -158,4 +155,12 @@ export class HostRegistry {
     const entry = this.entry(name);
     return entry?.transport === 'ssh' ? entry : undefined;
   }
+}
+
+/** The entry of host `name` in `inventory`, the built-in hosts (localhost, agents) included, or undefined. */
+export function inventoryEntry(inventory: Inventory, name: string, env: NodeJS.ProcessEnv = process.env): HostEntry | undefined {
+  if (isLocalHostName(name)) return { name, transport: 'local', labels: {}, builtin: true };
+  // The agents' tmux server (remux code), unless hosts.yaml names a host so: its sessions attach as any local one.
+  if (name === AGENTS_HOST) return agentsHostEntry(inventory, env);
+  return inventory.hosts.find((h) => h.name === name);
 }

@@ -36,8 +36,8 @@ export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContex
       return fail(reply, 400, 'bad_request', `before ${JSON.stringify(before)}: not a recording id; give the id of the last recording of the page before (like 20261205T021044Z-3f2a9c0d11be)`);
     }
     // Scope first, then the limit: a page is `limit` recordings this principal may see.
-    const [principals, inventory] = [ctx.principals(), ctx.registry.inventory()];
-    const page = pageOfRecordings(dir, { limit, before, visible: (r) => recordingOutOfScope(principal, r, principals, inventory) === null });
+    const principals = ctx.principals();
+    const page = pageOfRecordings(dir, { limit, before, visible: (r) => recordingOutOfScope(principal, r, principals, (name) => ctx.registry.entry(name)) === null });
     if (page.next !== null) reply.header('link', `</api/recordings?${new URLSearchParams({ limit: String(limit), before: page.next })}>; rel="next"`);
     return page.recordings;
   });
@@ -53,7 +53,7 @@ export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContex
     }
     const info = describeRecording(dir, id);
     if (!info) return fail(reply, 404, 'not_found', `no recording ${id}`);
-    const refusal = recordingOutOfScope(principal, info, ctx.principals(), ctx.registry.inventory());
+    const refusal = recordingOutOfScope(principal, info, ctx.principals(), (name) => ctx.registry.entry(name));
     if (refusal !== null) return fail(reply, 403, 'out_of_scope', `out of scope for ${principal.name}: recording ${id} ${refusal}`);
     // O_NOFOLLOW as describeRecording: a link planted in place of a recording is not followed.
     const body = (await open(file, constants.O_RDONLY | constants.O_NOFOLLOW)).createReadStream();
