@@ -11,7 +11,9 @@ import { AGENTS_HOST, liveness } from '../../agents/tmux.js';
 import { asPrincipal, type GatewayContext } from '../../core/context.js';
 import { perform } from '../../core/perform.js';
 import type { AgentReadAction, Principal } from '../../core/types.js';
+import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { fail } from './errors.js';
+import { admittedBy } from './routes.js';
 
 /** What a read found missing: the action ends failed, and the answer is a 404 saying so. */
 class NotFound extends Error {}
@@ -41,8 +43,8 @@ async function performed<T>(ctx: GatewayContext, principal: Principal, action: O
   return done.thrown instanceof NotFound ? { status: 404, error: 'not_found', message } : { status: 500, error: 'failed', message };
 }
 
-export function registerAgentRoutes(api: FastifyInstance, ctx: GatewayContext, principalOf: (request: FastifyRequest) => Principal): void {
-  api.get('/api/agents', async (request, reply) => {
+export function registerAgentRoutes(api: FastifyInstance, ctx: GatewayContext, limiter: RateLimiter, principalOf: (request: FastifyRequest) => Principal): void {
+  api.get('/api/agents', { preHandler: admittedBy(limiter) }, async (request, reply) => {
     const listed = await performed(ctx, principalOf(request), { kind: 'agent.list', detail: 'list agent sessions (web console)' }, () => {
       // Each on the tmux server its record names, whatever the daemon's own TMUX_TMPDIR.
       const live = liveness(process.env);
@@ -65,7 +67,7 @@ export function registerAgentRoutes(api: FastifyInstance, ctx: GatewayContext, p
   });
 
   // The screen an agent left when it exited by itself (its supervisor kept it): why it stopped.
-  api.get<{ Params: { id: string } }>('/api/agents/:id/log', async (request, reply) => {
+  api.get<{ Params: { id: string } }>('/api/agents/:id/log', { preHandler: admittedBy(limiter) }, async (request, reply) => {
     const { id } = request.params;
     const read = await performed(ctx, principalOf(request), { kind: 'agent.logs', detail: `read the saved screen of agent session ${id} (web console)`, session: id }, async () => {
       const session = readSessions(process.env).find((s) => s.id === id);

@@ -10,9 +10,10 @@ import { utcCell } from '../../cli/output.js';
 import { showInvisible } from '../../command/invisible.js';
 import type { GatewayContext } from '../../core/context.js';
 import type { Principal } from '../../core/types.js';
+import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { ApprovalError, type Approval } from '../../notify/approvals.js';
 import { fail } from './errors.js';
-import { principalOfRequest } from './routes.js';
+import { admittedBy, principalOfRequest } from './routes.js';
 import { howClosed } from '../../notify/closed.js';
 
 const STATUS: Record<ApprovalError['code'], number> = { not_found: 404, conflict: 409, forbidden: 403, invalid: 400 };
@@ -61,10 +62,10 @@ export function registerApprovalLinks(app: FastifyInstance, ctx: GatewayContext)
   });
 }
 
-export function registerApprovalRoutes(api: FastifyInstance, ctx: GatewayContext): void {
+export function registerApprovalRoutes(api: FastifyInstance, ctx: GatewayContext, limiter: RateLimiter): void {
   api.get<{ Querystring: { all?: boolean } }>(
     '/api/approvals',
-    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { all: { type: 'boolean' } } } } },
+    { preHandler: admittedBy(limiter), schema: { querystring: { type: 'object', additionalProperties: false, properties: { all: { type: 'boolean' } } } } },
     async (request) => {
       const principal = principalOfRequest(request);
       const all = ctx.approvals.store.list({ all: request.query.all === true });
@@ -73,7 +74,7 @@ export function registerApprovalRoutes(api: FastifyInstance, ctx: GatewayContext
   );
 
   // One approval whatever its state: what a notification's link opens, still there once answered or expired.
-  api.get<{ Params: { id: string } }>('/api/approvals/:id', async (request, reply) => {
+  api.get<{ Params: { id: string } }>('/api/approvals/:id', { preHandler: admittedBy(limiter) }, async (request, reply) => {
     const approval = ctx.approvals.store.get(request.params.id);
     if (approval === null || !visibleTo(principalOfRequest(request), approval)) return fail(reply, 404, 'not_found', `no approval ${request.params.id}`);
     return { approval };

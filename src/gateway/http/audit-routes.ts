@@ -11,9 +11,10 @@ import { cursorOf } from '../../audit/store.js';
 import { actionJson, isActionId } from '../../audit/json.js';
 import { AUDIT_LEVELS, type AuditFilter, type AuditLevel } from '../../audit/types.js';
 import type { GatewayContext } from '../../core/context.js';
+import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { auditFilterFor, auditOutOfScope } from '../../core/scope.js';
 import { fail } from './errors.js';
-import { principalOfRequest } from './routes.js';
+import { admittedBy, pageCost, principalOfRequest } from './routes.js';
 
 type Query = { principal?: string; host?: string; level?: AuditLevel; limit: number };
 type PageQuery = Query & { before?: string };
@@ -56,7 +57,7 @@ function outOfScope(request: FastifyRequest, reply: FastifyReply): FastifyReply 
   return fail(reply, 403, 'out_of_scope', auditOutOfScope(principalOfRequest(request)));
 }
 
-export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): void {
+export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext, limiter: RateLimiter): void {
   const follower = new AuditFollower(ctx.audit, { pollMs: STREAM.pollMs, maxPerPrincipal: STREAM.maxPerPrincipal, maxStreams: STREAM.maxStreams });
   api.addHook('onClose', async () => follower.close());
   /**
@@ -64,7 +65,7 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
    * a `Link: <…>; rel="next"` header (RFC 8288) to them, its `before` the page's oldest id, the filters kept.
    * The scope is part of the query, so a page is `limit` actions this principal may see.
    */
-  api.get<{ Querystring: PageQuery }>('/api/audit', { schema: { querystring: PAGE_QUERY } }, async (request, reply) => {
+  api.get<{ Querystring: PageQuery }>('/api/audit', { preHandler: admittedBy(limiter, pageCost), schema: { querystring: PAGE_QUERY } }, async (request, reply) => {
     const { limit, before, principal, host, level } = request.query;
     if (before !== undefined && !isActionId(before)) {
       return fail(reply, 400, 'bad_request', `before ${JSON.stringify(before)}: not an action id; give the id of the oldest action of the page before (a whole number, like 1234)`);
@@ -86,7 +87,7 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext): 
    */
   api.get<{ Querystring: PageQuery; Headers: { 'last-event-id'?: string } }>(
     '/api/audit/stream',
-    { schema: { querystring: PAGE_QUERY, headers: { type: 'object', properties: { 'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$' } } } } },
+    { preHandler: admittedBy(limiter, pageCost), schema: { querystring: PAGE_QUERY, headers: { type: 'object', properties: { 'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$' } } } } },
     async (request, reply) => {
       // Following from an older page would skip what lies between it and the newest (as `audit ls --before --follow`).
       if (request.query.before !== undefined) {

@@ -7,10 +7,11 @@ import type { FastifyInstance } from 'fastify';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { GatewayContext } from '../../core/context.js';
+import type { RateLimiter } from '../../hosts/rate-limit.js';
 import { recordingOutOfScope } from '../../core/scope.js';
 import { describeRecording, isRecordingId, pageOfRecordings, recordingPath } from '../../sessions/recording.js';
 import { fail } from './errors.js';
-import { principalOfRequest } from './routes.js';
+import { admittedBy, pageCost, principalOfRequest } from './routes.js';
 
 type Query = { limit: number; before?: string };
 
@@ -24,12 +25,12 @@ const QUERY = {
   },
 } as const;
 
-export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContext, dir: string): void {
+export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContext, dir: string, limiter: RateLimiter): void {
   /**
    * A page of the recordings the principal may see, newest first; a full one links to the next in a
    * `Link: <…>; rel="next"` header (RFC 8288), its `before` the page's last id. The body stays an array.
    */
-  api.get<{ Querystring: Query }>('/api/recordings', { schema: { querystring: QUERY } }, async (request, reply) => {
+  api.get<{ Querystring: Query }>('/api/recordings', { preHandler: admittedBy(limiter, pageCost), schema: { querystring: QUERY } }, async (request, reply) => {
     const principal = principalOfRequest(request);
     const { limit, before } = request.query;
     if (before !== undefined && !isRecordingId(before)) {
@@ -42,7 +43,7 @@ export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContex
     return page.recordings;
   });
 
-  api.get<{ Params: { id: string } }>('/api/recordings/:id', async (request, reply) => {
+  api.get<{ Params: { id: string } }>('/api/recordings/:id', { preHandler: admittedBy(limiter) }, async (request, reply) => {
     const principal = principalOfRequest(request);
     const { id } = request.params;
     let file: string;

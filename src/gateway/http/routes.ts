@@ -1,7 +1,7 @@
 // The JSON API (README "HTTP API"). Thin adapters: /api/run fans out through perform() exactly like
 // `remux client run` (scope, policy, audit, rate limit, exit semantics); the queries read the
 // daemon's own state through the code the CLI uses, cut to the principal's scope.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PassThrough } from 'node:stream';
 import { principalOf } from '../../config/principals.js';
 import { asPrincipal, type GatewayContext } from '../../core/context.js';
@@ -73,6 +73,23 @@ export function principalOfRequest(request: FastifyRequest): Principal {
   return request.principal;
 }
 
+/**
+ * A preHandler that takes the principal's rate-limit tokens for a request, as every CLI command and MCP
+ * call takes one: `cost` of them (a page of rows costs a token per 100 asked for), at most a whole burst.
+ * Past the limit: 429, and nothing is done. Reads take them too: a loop of them is as much a flood.
+ */
+export function admittedBy(limiter: RateLimiter, cost: (request: FastifyRequest) => number = () => 1) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const taken = limiter.take(principalOfRequest(request).name, Math.min(cost(request), limiter.burst));
+    return taken.ok ? undefined : rateLimited(reply, taken.retryInMs);
+  };
+}
+
+/** The cost of a page of `limit` rows (GET /api/audit, /api/recordings: 100 by default, up to 1000). */
+export function pageCost(request: FastifyRequest): number {
+  return Math.max(1, Math.ceil(((request.query as { limit?: number }).limit ?? 100) / 100));
+}
+
 export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
   const { ctx } = deps;
   const audit = (principal: string, operation: string, allowed: boolean, reason: string): Promise<number> =>
@@ -128,7 +145,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
     return { name: principal.name, via: principal.via, scope: principal.scope, csrfToken: request.browserSession?.session.csrfToken ?? null };
   });
 
-  api.get('/api/hosts', async (request, reply) => {
+  api.get('/api/hosts', { preHandler: admittedBy(deps.limiter) }, async (request, reply) => {
     const principal = principalOfRequest(request);
     const visible = hostsInScope(principal.scope, ctx.registry.inventory());
     if (visible.length === 0 && !principal.scope.admin) {

@@ -328,11 +328,11 @@ export async function startHttp(
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate);
     registerApi(api, { ctx, limiter, sessions, live, guard, logins: new LoginRate(), sessionTtlMs: settings.sessionTtlMs });
-    registerAuditRoutes(api, ctx);
-    registerApprovalRoutes(api, ctx);
-    registerRecordingRoutes(api, ctx, daemon.recordingsDir);
+    registerAuditRoutes(api, ctx, limiter);
+    registerApprovalRoutes(api, ctx, limiter);
+    registerRecordingRoutes(api, ctx, daemon.recordingsDir, limiter);
     registerSessionRoutes(api, { ctx, limiter, slots: daemon.slots, recordingsDir: daemon.recordingsDir, principalOf: principalOfRequest });
-    registerAgentRoutes(api, ctx, principalOfRequest);
+    registerAgentRoutes(api, ctx, limiter, principalOfRequest);
   });
   registerApprovalLinks(app, ctx);
   // MCP clients authenticate with bearer tokens only (never the console's cookie): their own hook.

@@ -17,8 +17,8 @@ import { NO_SUCH_SESSION, SESSION_EXISTS, sessionMissing, sessionTaken } from '.
 import type { AttachSlots } from '../attach-slots.js';
 import { closeReason } from '../close-reason.js';
 import { bridgeTerminal, CLOSE } from '../terminal.js';
-import { fail, rateLimited } from './errors.js';
-import { COMMAND_BODY_LIMIT } from './routes.js';
+import { fail } from './errors.js';
+import { admittedBy, COMMAND_BODY_LIMIT } from './routes.js';
 
 export interface SessionRouteDeps {
   ctx: GatewayContext;
@@ -72,10 +72,7 @@ function refusal(ctx: GatewayContext, reply: FastifyReply, host: string, result:
 export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDeps): void {
   const { ctx } = deps;
   /** One call, one token of the principal's rate limit, as /api/run and `remux session …` take: a created session runs its command. */
-  const admitted = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const taken = deps.limiter.take(deps.principalOf(request).name);
-    return taken.ok ? undefined : rateLimited(reply, taken.retryInMs);
-  };
+  const admitted = admittedBy(deps.limiter);
 
   api.get<{ Querystring: { fresh: boolean } }>(
     '/api/sessions',
@@ -175,6 +172,9 @@ export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDe
     '/api/ws/terminal',
     {
       websocket: true,
+      // An attach, refused or not, takes a token before the upgrade (a 429 past the limit): refusals, each
+      // audited, come no faster than the principal's rate.
+      preHandler: admitted,
       schema: {
         querystring: {
           type: 'object',

@@ -1,0 +1,53 @@
+// The principal's rate limit on reads and attaches, against a real daemon: the queries (audit, recordings,
+// hosts, approvals, agents) take tokens, a page of rows a token per 100 asked for; and a terminal attach
+// takes one before its upgrade, so that refused attaches (each audited) come no faster than the rate:
+// a read-only viewer's flood of interactive attaches writes no row once its tokens are spent.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { client, type Client } from '../support/https.js';
+import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
+
+describe("reads and attaches take the principal's rate-limit tokens", { timeout: 60_000 }, () => {
+  let d: ConsoleDaemon;
+  let api: Client;
+
+  before(async () => {
+    // No refill to speak of: the burst is all there is.
+    d = await startConsoleDaemon({ viewer: ['--hosts', 'box', '--users', '*', '--read-only'], boss: ['--admin'] }, 'daemon:\n  rate_limit: { requests_per_second: 0.001, burst: 15 }\n');
+    api = client(d.url, d.ca);
+    d.tmux('new-session', '-d', '-s', 'work', 'cat');
+  });
+  after(() => d.stop());
+
+  const as = (who: string): Record<string, string> => ({ authorization: `Bearer ${d.tokens[who]!}` });
+  const status = async (path: string, who = 'viewer'): Promise<number> => (await api.request('GET', path, { headers: as(who) })).status;
+  const viewerRows = async (): Promise<number> => (await api.request('GET', '/api/audit?principal=viewer&limit=100', { headers: as('boss') })).json<unknown[]>().length;
+
+  test('a page of 1000 costs 10; queries cost one each; past the burst, every query and attach is 429', async () => {
+    // Refused attaches are audited (an interactive attach of a read-only viewer): each took a token first.
+    for (let i = 0; i < 2; i++) {
+      const refused = await api.upgrade('/api/ws/terminal?host=box&name=work', as('viewer'));
+      assert.equal(refused.status, 101);
+      ('socket' in refused ? refused.socket : null)?.destroy();
+    }
+    assert.equal(await status('/api/audit?limit=1000'), 200); // 10: 3 left
+    assert.equal(await status('/api/audit?limit=1000'), 429, 'a page of 1000 needs 10 tokens');
+    assert.equal(await status('/api/hosts'), 200);
+    assert.equal(await status('/api/approvals'), 200);
+    assert.equal(await status('/api/recordings'), 200); // the last token
+    for (const path of ['/api/hosts', '/api/approvals', '/api/recordings', '/api/agents', '/api/audit', '/api/audit?limit=1']) {
+      const r = await api.request('GET', path, { headers: as('viewer') });
+      assert.equal(r.status, 429, `${path}: ${r.text}`);
+      assert.equal(r.json().error, 'rate_limited');
+      assert.match(String(r.headers['retry-after']), /^\d+$/);
+    }
+
+    // A flood of attaches now: refused before the upgrade, writing nothing more.
+    const rows = await viewerRows();
+    const flood = await Promise.all(Array.from({ length: 50 }, () => api.upgrade('/api/ws/terminal?host=box&name=work', as('viewer'))));
+    assert.deepEqual([...new Set(flood.map((r) => r.status))], [429]);
+    assert.equal(await viewerRows(), rows, 'no audit row for attaches refused at the rate limit');
+    // Another principal's tokens are its own.
+    assert.equal(await status('/api/hosts', 'boss'), 200);
+  });
+});
