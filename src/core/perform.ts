@@ -21,6 +21,7 @@ import { isAgentAction, performAgent, type AgentActions } from './perform-agent.
 import { FILE_OPERATIONS, pathProblem, performFile } from './perform-file.js';
 import { performSession } from './perform-session.js';
 import { EXIT } from './exit-codes.js';
+import type { RefusalDigest } from './refusal-digest.js';
 import { checkScope, policyFor } from './scope.js';
 import { InputFailed, OutputCapReached, OutputClosed, type Action, type ApprovalSubject, type Outcome, type PerformIO, type PerformResult, type Principal, type ProbeAction } from './types.js';
 
@@ -44,6 +45,8 @@ export interface PerformContext {
    * own, whose commands are its user's.
    */
   running?: RunningLimit;
+  /** The daemon's: refusals for too much (outcome rate_limited) past the first few of a window are counted, not each recorded. */
+  refusals?: RefusalDigest;
 }
 
 /** Slots for commands running at once, per principal and in total (gateway/attach-slots.ts). */
@@ -471,6 +474,10 @@ export async function refuse(
   decision: Decision | null,
 ): Promise<PerformResult> {
   const durationMs = performance.now() - started;
+  // Counted into its window's summary row instead (refusal-digest.ts): a flood of them writes a bounded number of rows.
+  if (outcome === 'rate_limited' && ctx.refusals?.admit(asked.principal, asked.operation) === false) {
+    return { actionId: null, outcome, exitCode, decision, message, durationMs, bytesOut: 0, truncated: false, timedOut: false };
+  }
   // An unreachable host is an error (level error); a policy or parser refusal is a denial (level deny).
   const why = outcome === 'unreachable' ? { error: message } : { refusal: message };
   const actionId = await ctx.audit.record(

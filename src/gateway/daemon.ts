@@ -8,6 +8,7 @@ import { configFile, defaultSocketFile, recordingsDir, remuxHome, tlsDir } from 
 import { keepRecordingsWithin, retentionLimits } from '../sessions/retention.js';
 import { contextFor, createContext, type ContextOptions, type GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
+import { DAEMON_HOST, digestWords, RefusalDigest } from '../core/refusal-digest.js';
 import { runningSandboxes } from '../exec/local.js';
 import { startSpawner } from '../exec/spawner.js';
 import { watchAgentSessions } from '../agents/daemon-watch.js';
@@ -82,6 +83,14 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
   const slots = new AttachSlots();
   // And one bound on the commands running, whichever front end started them (perform() takes the slot).
   const running = ctx.config.daemon.running_limit;
+  // Refusals for too much of one principal: the first few of each 10 s recorded, the rest counted into one row.
+  ctx.refusals = new RefusalDigest({
+    write: (d) =>
+      ctx.audit.record(
+        { principal: d.principal, host: DAEMON_HOST, operation: 'refusals.counted', decision: 'deny', reason: digestWords(d) },
+        { exitCode: EXIT.RATE_LIMITED, durationMs: 0, refusal: digestWords(d) },
+      ),
+  });
   ctx.running = new AttachSlots(
     { perPrincipal: running.per_principal, total: running.total },
     { what: 'commands', held: 'running', remedy: 'wait for one to end, or interrupt one', later: 'when one ends', setting: 'daemon.running_limit' },
@@ -140,6 +149,7 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
       retention.stop();
       await orphans.stop();
       await agentWatch.stop();
+      await ctx.refusals?.flush();
       await ctx.close();
       rmSync(opts.socket, { force: true });
       rmSync(pidFile(opts.socket), { force: true });

@@ -4,6 +4,7 @@
 // a read-only viewer's flood of interactive attaches writes no row once its tokens are spent.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { remux } from '../support/cli.js';
 import { client, type Client } from '../support/https.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
@@ -49,5 +50,43 @@ describe("reads and attaches take the principal's rate-limit tokens", { timeout:
     assert.equal(await viewerRows(), rows, 'no audit row for attaches refused at the rate limit');
     // Another principal's tokens are its own.
     assert.equal(await status('/api/hosts', 'boss'), 200);
+  });
+});
+
+describe('refusals past the rate limit are counted, not each recorded', { timeout: 60_000 }, () => {
+  let d: ConsoleDaemon;
+  let api: Client;
+
+  before(async () => {
+    d = await startConsoleDaemon({ viewer: ['--hosts', 'box', '--read-only'] }, 'daemon:\n  rate_limit: { requests_per_second: 0.001, burst: 1 }\n');
+    api = client(d.url, d.ca);
+  });
+  after(() => d.stop());
+
+  type Row = { operation: string; exitCode: number | null; reason: string | null };
+  // Read from the store as its local user (an admin's API reads would take tokens of this tiny limit).
+  const rows = async (): Promise<Row[]> => {
+    const r = await remux(['audit', 'ls', '--principal', 'viewer', '--limit', '0', '--json'], { env: { REMUX_HOME: d.home } });
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Row);
+  };
+
+  test('a flood of 25 refused /api/run: the first 10 recorded one by one, then one row saying 15 more', async () => {
+    const run = () => api.request('POST', '/api/run', { headers: { authorization: `Bearer ${d.tokens.viewer!}` }, body: { selector: 'box', command: 'echo hi' } });
+    assert.equal((await run()).status, 200);
+    for (let i = 0; i < 25; i++) assert.equal((await run()).status, 429);
+    const limited = (await rows()).filter((r) => r.exitCode === 75);
+    assert.equal(limited.length, 10, JSON.stringify(limited));
+    assert.ok(limited.every((r) => r.operation === 'exec' && /^rate limited, retry in \d+ ms$/.test(r.reason ?? '')));
+
+    // At the window's end (10 s), one row counts the rest.
+    let counted: Row | undefined;
+    for (let i = 0; i < 60 && counted === undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      counted = (await rows()).find((r) => r.operation === 'refusals.counted');
+    }
+    assert.ok(counted, 'the summary row was written');
+    assert.equal(counted.exitCode, 75);
+    assert.match(counted.reason ?? '', /^15 more refusals of viewer \(rate limited, or too many running or open\) in the 10 s from \S+, counted rather than recorded one by one after the first 10: exec 15$/);
   });
 });

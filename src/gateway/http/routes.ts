@@ -9,6 +9,7 @@ import { EXIT } from '../../core/exit-codes.js';
 import { combinedExit, fanOut, selectHosts } from '../../core/fanout.js';
 import { writableFlow } from '../../exec/output.js';
 import { recordRefusal } from '../../core/perform.js';
+import { DAEMON_HOST } from '../../core/refusal-digest.js';
 import { hostsInScope, noHostsInScope } from '../../core/scope.js';
 import type { ExecAction, Principal } from '../../core/types.js';
 import { parseSelector } from '../../hosts/inventory.js';
@@ -33,8 +34,6 @@ export interface ApiDeps {
   sessionTtlMs: number;
 }
 
-/** Security events that are not actions on a host are recorded against the daemon itself. */
-const DAEMON_HOST = '(daemon)';
 
 const ERROR = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
 const SCOPE = {
