@@ -288,7 +288,11 @@ async function attach(
     // complaint and closes.
     if (sized instanceof Error) throw sized;
     if (sized.exitCode !== 0) return await fail('failed', EXIT.FAILURE, await sessionFailure(sessions, action.host, target, action.session, sized));
-    const sessionSize = action.readOnly && action.followSize ? parseSize(sized.stdout) : null;
+    const follows = action.readOnly && action.followSize === true;
+    // Unknown now (an answer it cannot read): the watch opens at its client's size and still ignores the
+    // client's resizes (a watcher alone with the session would size its window), taking the session's at
+    // the first answer it can read.
+    const sessionSize = follows ? parseSize(sized.stdout) : null;
     const askAgain = async (): Promise<TerminalSize | null> => {
       const again = await sessions.run(action.host, sizeCommand(target, action.session), SMALL_MAX_BYTES);
       return again.exitCode === 0 ? parseSize(again.stdout) : null;
@@ -298,7 +302,7 @@ async function attach(
       cols: sessionSize?.cols ?? action.cols,
       rows: sessionSize?.rows ?? action.rows,
       lifetimeMs: sessions.attachLifetimeMs,
-      ...(sessionSize ? { follow: askAgain } : {}),
+      ...(follows ? { follow: askAgain } : {}),
     });
     // The attach's end is reported once its audit record is complete.
     const ended = stream.ended.then(async (end) => {

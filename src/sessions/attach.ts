@@ -34,7 +34,8 @@ export interface AttachOptions {
   lifetimeMs: number;
   /**
    * A watch that takes the session's size (the console's read-only terminal): cols x rows are the
-   * session's, this asks for it again every FOLLOW_SIZE_MS (null: unknown now), and resize() is ignored.
+   * session's (or its client's, when it could not be told), this asks for it again every FOLLOW_SIZE_MS
+   * (null: unknown now), and resize() is ignored.
    */
   follow?: () => Promise<TerminalSize | null>;
 }

@@ -170,6 +170,32 @@ describe('the browser terminal bridge', { timeout: 60_000 }, () => {
     tmux('kill-session', '-t', '=wide');
   });
 
+  test("a watch whose session's size the daemon cannot tell still ignores its client's resizes: alone with the session, they would size its window", async () => {
+    // 80x23 and a status line: the size the watch opens at (80x24), so that opening changes nothing.
+    tmux('new-session', '-d', '-s', 'unsized', '-x', '80', '-y', '23');
+    const windowSize = (): string => tmux('display-message', '-p', '-t', '=unsized:', '#{window_width}x#{window_height}').trim();
+    // The session's size comes back as nothing the daemon can read (sizeCommand's answer, and only it).
+    const run = ctx.sessions.run.bind(ctx.sessions);
+    ctx.sessions.run = async (...args) => {
+      const answer = await run(...args);
+      return /^\d+ \d+ (on|off|[2-5])\n?$/.test(answer.stdout) ? { ...answer, stdout: 'no size here\n' } : answer;
+    };
+    try {
+      const c = await connect('unsized', true, {}, true);
+      assert.equal(c.control[0]?.type, 'ready', JSON.stringify(c.control));
+      c.send({ type: 'resize', cols: 40, rows: 10 });
+      await until('the watcher is drawn', () => c.text().length > 0);
+      await sleep(500);
+      assert.equal(windowSize(), '80x23', "the watcher's resize left the window as it was");
+      assert.equal(tmux('list-clients', '-t', '=unsized', '-F', '#{client_width}x#{client_height}').trim(), '80x24');
+      c.ws.close();
+      await next.done;
+    } finally {
+      ctx.sessions.run = run;
+      tmux('kill-session', '-t', '=unsized');
+    }
+  });
+
   test('a client that does not acknowledge stops the flood at the high-water mark; acknowledging resumes it', async () => {
     await newSession('flood', 'yes');
     const flow = { highWater: 64 << 10, lowWater: 16 << 10 };
