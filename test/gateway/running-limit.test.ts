@@ -1,6 +1,6 @@
 // The daemon's bound on commands running at once (daemon.running_limit), adversarially: a read-only
 // viewer opening /api/run after /api/run of a command that never ends, against a real daemon running
-// real processes. The bound holds per principal and in total, over HTTP and the CLI socket alike; a
+// real processes. The bound holds per principal and in total, over HTTP, the CLI socket and MCP alike; a
 // refusal says which limit and is audited; a command that ends gives its slot back.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { remux } from '../support/cli.js';
 import { client, type Client } from '../support/https.js';
+import { call, httpClient } from '../mcp/support.js';
 import { startConsoleDaemon, type ConsoleDaemon } from '../support/console-daemon.js';
 
 // A duration no other test runs: the processes counted are this test's.
@@ -65,7 +66,7 @@ describe('commands running at once, per principal and in total', { timeout: 90_0
   const run = (principal: string, command = 'echo hi') =>
     api.request('POST', '/api/run', { headers: { authorization: `Bearer ${d.tokens[principal]!}` }, body: { selector: 'box', command } });
 
-  test('past its 3, a viewer is refused the next (429 naming the limit, audited), on HTTP and the CLI socket; others are not', async () => {
+  test('past its 3, a viewer is refused the next (429 naming the limit, audited), on HTTP, the CLI socket and MCP; others are not', async () => {
     for (let i = 0; i < 3; i++) await holdRun('viewer');
     await until('3 commands running', () => running() === 3);
 
@@ -79,6 +80,16 @@ describe('commands running at once, per principal and in total', { timeout: 90_0
     const cli = await remux(['client', 'run', 'box', 'echo hi'], { env: { ...d.env, REMUX_TOKEN: d.tokens.viewer! } });
     assert.equal(cli.code, 75, cli.stderr);
     assert.match(cli.stderr, /viewer already has 3 commands running/);
+    // And an MCP client of the same principal: a tool error naming the limit.
+    const mcp = await httpClient(new URL('mcp', d.url).href, d.ca, d.tokens.viewer!);
+    try {
+      const tool = await call(mcp, 'run_command', { host: 'box', command: 'echo hi' });
+      assert.equal(tool.result.isError, true, tool.text);
+      assert.equal(tool.data.outcome, 'rate_limited');
+      assert.match(tool.text, /viewer already has 3 commands running/);
+    } finally {
+      await mcp.close();
+    }
     assert.equal(running(), 3, 'nothing more was started');
 
     // Another principal has its own 3.
@@ -88,7 +99,7 @@ describe('commands running at once, per principal and in total', { timeout: 90_0
 
     const audit = await api.request('GET', '/api/audit?principal=viewer&limit=100', { headers: { authorization: `Bearer ${d.tokens.boss!}` } });
     const rows = audit.json<Array<{ exitCode: number | null; reason: string | null }>>();
-    assert.equal(rows.filter((r) => r.exitCode === 75 && /viewer already has 3 commands running/.test(r.reason ?? '')).length, 2, audit.text);
+    assert.equal(rows.filter((r) => r.exitCode === 75 && /viewer already has 3 commands running/.test(r.reason ?? '')).length, 3, audit.text);
   });
 
   test("the daemon's total bounds every principal together; a command that ends gives its slot back", async () => {
