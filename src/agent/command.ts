@@ -11,7 +11,7 @@ import { createContext } from '../core/context.js';
 import { AuthError, UsageError } from '../core/errors.js';
 import { addHost, hostNameProblem, hostsFile, loadInventory, parseLabels } from '../hosts/inventory.js';
 import { askDaemon } from '../gateway/client.js';
-import { clientSocket } from '../gateway/daemon-record.js';
+import { clientSocket } from '../config/daemon-record.js';
 import { isLoopback, parseListen } from '../gateway/http/listen.js';
 import { relayUrl, runAgent } from './run.js';
 

@@ -13,7 +13,7 @@ import type { GatewayContext } from '../core/context.js';
 import { EXIT } from '../core/exit-codes.js';
 import { MAX_TIMER_MS } from '../core/timers.js';
 import { approvalText, type ApprovalAnswer, type ExecAction, type PerformIO } from '../core/types.js';
-import { clientSocket } from '../gateway/daemon-record.js';
+import { clientSocket } from '../config/daemon-record.js';
 import { cliRequest, forwardToDaemon } from '../gateway/forward.js';
 import type { CliRequest } from '../gateway/protocol.js';
 import { rateLimitedMessage, type TakeResult } from '../hosts/rate-limit.js';

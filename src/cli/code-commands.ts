@@ -13,7 +13,7 @@ import { auditDbFile, expandHome, principalsFile, remuxHome, socketFile } from '
 import { ADMIN_SCOPE, loadPrincipals, tokenPrincipal } from '../config/principals.js';
 import { ScopeError } from '../core/errors.js';
 import { connectDaemon } from '../gateway/client.js';
-import { clientSocket } from '../gateway/daemon-record.js';
+import { clientSocket } from '../config/daemon-record.js';
 import { perform } from '../core/perform.js';
 import { hostInScope } from '../core/scope.js';
 import type { AgentAction, AgentReadAction, Principal } from '../core/types.js';

@@ -20,7 +20,7 @@ import { bwrapAvailable, landlockScopes } from '../exec/sandbox.js';
 import { sandboxSpec } from '../policy/evaluate.js';
 import { askDaemon } from '../gateway/client.js';
 import { addressInUse } from '../gateway/http/listen.js';
-import { movedMessage, ownSocket, runningDaemon, type DaemonRecord } from '../gateway/daemon-record.js';
+import { movedMessage, ownSocket, runningDaemon, type DaemonRecord } from '../config/daemon-record.js';
 import type { DaemonStartOptions, DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { channelName } from '../notify/channels.js';

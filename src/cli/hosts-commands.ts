@@ -8,7 +8,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { combinedExit, fanOut, summarize } from '../core/fanout.js';
 import type { PerformResult } from '../core/types.js';
 import { askDaemon } from '../gateway/client.js';
-import { clientSocket } from '../gateway/daemon-record.js';
+import { clientSocket } from '../config/daemon-record.js';
 import type { HostStatus } from '../gateway/protocol.js';
 import { addHost, hostsFile, listedHosts, loadInventory, parseHostSpec, parseLabels, removeHost } from '../hosts/inventory.js';
 import { agentNotConnected } from '../hosts/agent.js';

@@ -8,7 +8,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { envFirst, principalsFile, socketFileFast, tlsDir } from '../config/paths.js';
 import { authenticate, loadPrincipals } from '../config/principals.js';
-import { clientSocket } from '../gateway/daemon-record.js';
+import { clientSocket } from '../config/daemon-record.js';
 import { MCP_CLIENTS, type McpClientName, type McpConfigOptions, type McpStdioOptions } from './commands/mcp.js';
 import type { Invocation } from './invocation.js';
 import { UsageError } from './output.js';

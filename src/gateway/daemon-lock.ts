@@ -3,7 +3,7 @@
 // $REMUX_HOME/run/daemon.lock (fcntl underneath): taken atomically, and dropped by the kernel when its
 // holder ends, however it ends, so a crash (SIGKILL) never leaves a claim that blocks the next start and
 // no stale claim is ever taken over (which is where pid-file schemes race). Beside it the holder keeps
-// a record of itself (pid, home, socket, start time: daemon-record.ts) for the commands and clients that
+// a record of itself (pid, home, socket, start time: config/daemon-record.ts) for the commands and clients that
 // look for it and for the refusal.
 import Database from 'better-sqlite3';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { writeAtomic } from '../config/atomic-file.js';
 import { daemonLockFile, daemonRecordFile, remuxHome } from '../config/paths.js';
 import { processStartId } from '../core/process.js';
-import { realHome, runningDaemon, type DaemonRecord } from './daemon-record.js';
+import { realHome, runningDaemon, type DaemonRecord } from '../config/daemon-record.js';
 
 export interface DaemonClaim {
   /** Removes the record and drops the lock (at stop; a crash drops the lock all the same). */

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { agentsDir } from '../agents/store.js';
 import { approvalsDbFile, approvalsKeyFile, auditDbFile, codeCacheDir, configFile, expandHome, hostsFile, policiesFile, principalsFile, recordingsDir, remuxHome, socketFile, tlsDir } from '../config/paths.js';
 import { runLocal } from '../exec/local.js';
-import { runningDaemon } from '../gateway/daemon-record.js';
+import { runningDaemon } from '../config/daemon-record.js';
 import fs from 'node:fs';
 import { bwrapAvailable, showsPath } from '../exec/sandbox.js';
 import type { ExecResult } from '../exec/types.js';

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runningDaemon } from '../../src/gateway/daemon-record.js';
+import { runningDaemon } from '../../src/config/daemon-record.js';
 import { processAlive, processStartId } from '../../src/core/process.js';
 import { remux, tempHome } from '../support/cli.js';
 import { call, stdioClient } from '../mcp/support.js';

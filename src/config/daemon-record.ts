@@ -3,8 +3,8 @@
 // daemon.socket) is another, changed while it ran. Apart from the lock so that a client reading it does
 // not load SQLite.
 import { lstatSync, realpathSync } from 'node:fs';
-import { readPrivate } from '../config/atomic-file.js';
-import { daemonRecordFile, envFirst, remuxHome } from '../config/paths.js';
+import { readPrivate } from './atomic-file.js';
+import { daemonRecordFile, envFirst, remuxHome } from './paths.js';
 import { sameProcessAlive } from '../core/process.js';
 
 export interface DaemonRecord {
