@@ -44,7 +44,7 @@ async function performed<T>(ctx: GatewayContext, principal: Principal, action: O
 }
 
 export function registerAgentRoutes(api: FastifyInstance, ctx: GatewayContext, limiter: RateLimiter, principalOf: (request: FastifyRequest) => Principal): void {
-  api.get('/api/agents', { preHandler: admittedBy(limiter) }, async (request, reply) => {
+  api.get('/api/agents', { preHandler: admittedBy(ctx, limiter) }, async (request, reply) => {
     const listed = await performed(ctx, principalOf(request), { kind: 'agent.list', detail: 'list agent sessions (web console)' }, () => {
       // Each on the tmux server its record names, whatever the daemon's own TMUX_TMPDIR.
       const live = liveness(process.env);
@@ -67,7 +67,7 @@ export function registerAgentRoutes(api: FastifyInstance, ctx: GatewayContext, l
   });
 
   // The screen an agent left when it exited by itself (its supervisor kept it): why it stopped.
-  api.get<{ Params: { id: string } }>('/api/agents/:id/log', { preHandler: admittedBy(limiter) }, async (request, reply) => {
+  api.get<{ Params: { id: string } }>('/api/agents/:id/log', { preHandler: admittedBy(ctx, limiter) }, async (request, reply) => {
     const { id } = request.params;
     const read = await performed(ctx, principalOf(request), { kind: 'agent.logs', detail: `read the saved screen of agent session ${id} (web console)`, session: id }, async () => {
       const session = readSessions(process.env).find((s) => s.id === id);

@@ -65,7 +65,7 @@ export function registerApprovalLinks(app: FastifyInstance, ctx: GatewayContext)
 export function registerApprovalRoutes(api: FastifyInstance, ctx: GatewayContext, limiter: RateLimiter): void {
   api.get<{ Querystring: { all?: boolean } }>(
     '/api/approvals',
-    { preHandler: admittedBy(limiter), schema: { querystring: { type: 'object', additionalProperties: false, properties: { all: { type: 'boolean' } } } } },
+    { preHandler: admittedBy(ctx, limiter), schema: { querystring: { type: 'object', additionalProperties: false, properties: { all: { type: 'boolean' } } } } },
     async (request) => {
       const principal = principalOfRequest(request);
       const all = ctx.approvals.store.list({ all: request.query.all === true });
@@ -74,7 +74,7 @@ export function registerApprovalRoutes(api: FastifyInstance, ctx: GatewayContext
   );
 
   // One approval whatever its state: what a notification's link opens, still there once answered or expired.
-  api.get<{ Params: { id: string } }>('/api/approvals/:id', { preHandler: admittedBy(limiter) }, async (request, reply) => {
+  api.get<{ Params: { id: string } }>('/api/approvals/:id', { preHandler: admittedBy(ctx, limiter) }, async (request, reply) => {
     const approval = ctx.approvals.store.get(request.params.id);
     if (approval === null || !visibleTo(principalOfRequest(request), approval)) return fail(reply, 404, 'not_found', `no approval ${request.params.id}`);
     return { approval };

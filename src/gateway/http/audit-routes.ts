@@ -65,7 +65,7 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext, l
    * a `Link: <…>; rel="next"` header (RFC 8288) to them, its `before` the page's oldest id, the filters kept.
    * The scope is part of the query, so a page is `limit` actions this principal may see.
    */
-  api.get<{ Querystring: PageQuery }>('/api/audit', { preHandler: admittedBy(limiter, pageCost), schema: { querystring: PAGE_QUERY } }, async (request, reply) => {
+  api.get<{ Querystring: PageQuery }>('/api/audit', { preHandler: admittedBy(ctx, limiter, pageCost), schema: { querystring: PAGE_QUERY } }, async (request, reply) => {
     const { limit, before, principal, host, level } = request.query;
     if (before !== undefined && !isActionId(before)) {
       return fail(reply, 400, 'bad_request', `before ${JSON.stringify(before)}: not an action id; give the id of the oldest action of the page before (a whole number, like 1234)`);
@@ -87,7 +87,7 @@ export function registerAuditRoutes(api: FastifyInstance, ctx: GatewayContext, l
    */
   api.get<{ Querystring: PageQuery; Headers: { 'last-event-id'?: string } }>(
     '/api/audit/stream',
-    { preHandler: admittedBy(limiter, pageCost), schema: { querystring: PAGE_QUERY, headers: { type: 'object', properties: { 'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$' } } } } },
+    { preHandler: admittedBy(ctx, limiter, pageCost), schema: { querystring: PAGE_QUERY, headers: { type: 'object', properties: { 'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$' } } } } },
     async (request, reply) => {
       // Following from an older page would skip what lies between it and the newest (as `audit ls --before --follow`).
       if (request.query.before !== undefined) {

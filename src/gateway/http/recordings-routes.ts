@@ -30,7 +30,7 @@ export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContex
    * A page of the recordings the principal may see, newest first; a full one links to the next in a
    * `Link: <…>; rel="next"` header (RFC 8288), its `before` the page's last id. The body stays an array.
    */
-  api.get<{ Querystring: Query }>('/api/recordings', { preHandler: admittedBy(limiter, pageCost), schema: { querystring: QUERY } }, async (request, reply) => {
+  api.get<{ Querystring: Query }>('/api/recordings', { preHandler: admittedBy(ctx, limiter, pageCost), schema: { querystring: QUERY } }, async (request, reply) => {
     const principal = principalOfRequest(request);
     const { limit, before } = request.query;
     if (before !== undefined && !isRecordingId(before)) {
@@ -43,7 +43,7 @@ export function registerRecordingRoutes(api: FastifyInstance, ctx: GatewayContex
     return page.recordings;
   });
 
-  api.get<{ Params: { id: string } }>('/api/recordings/:id', { preHandler: admittedBy(limiter) }, async (request, reply) => {
+  api.get<{ Params: { id: string } }>('/api/recordings/:id', { preHandler: admittedBy(ctx, limiter) }, async (request, reply) => {
     const principal = principalOfRequest(request);
     const { id } = request.params;
     let file: string;

@@ -76,13 +76,24 @@ export function principalOfRequest(request: FastifyRequest): Principal {
  * A preHandler that takes the principal's rate-limit tokens for a request, as every CLI command and MCP
  * call takes one: `cost` of them (a page of rows costs a token per 100 asked for), at most a whole burst.
  * Past the limit: 429, and nothing is done. Reads take them too: a loop of them is as much a flood.
+ * A refusal is audited as every refusal is, a flood of them as a count (core/refusal-digest.ts).
  */
-export function admittedBy(limiter: RateLimiter, cost: (request: FastifyRequest) => number = () => 1) {
+export function admittedBy(ctx: GatewayContext, limiter: RateLimiter, cost: (request: FastifyRequest) => number = () => 1) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const taken = limiter.take(principalOfRequest(request).name, Math.min(cost(request), limiter.burst));
-    return taken.ok ? undefined : rateLimited(reply, taken.retryInMs);
+    const principal = principalOfRequest(request).name;
+    const taken = limiter.take(principal, Math.min(cost(request), limiter.burst));
+    if (taken.ok) return undefined;
+    const reason = rateLimitedMessage(taken.retryInMs);
+    if (ctx.refusals?.admit(principal, HTTP_REQUEST) !== false) {
+      const resource = `${request.method} ${request.url.split('?')[0]}`;
+      await ctx.audit.record({ principal, host: DAEMON_HOST, operation: HTTP_REQUEST, resource, decision: 'deny', reason }, { exitCode: EXIT.RATE_LIMITED, durationMs: 0, refusal: reason });
+    }
+    return rateLimited(reply, taken.retryInMs);
   };
 }
+
+/** The audit's operation for an API request refused before its route ran (its resource: method and path). */
+const HTTP_REQUEST = 'http.request';
 
 /** The cost of a page of `limit` rows (GET /api/audit, /api/recordings: 100 by default, up to 1000). */
 export function pageCost(request: FastifyRequest): number {
@@ -144,7 +155,7 @@ export function registerApi(api: FastifyInstance, deps: ApiDeps): void {
     return { name: principal.name, via: principal.via, scope: principal.scope, csrfToken: request.browserSession?.session.csrfToken ?? null };
   });
 
-  api.get('/api/hosts', { preHandler: admittedBy(deps.limiter) }, async (request, reply) => {
+  api.get('/api/hosts', { preHandler: admittedBy(ctx, deps.limiter) }, async (request, reply) => {
     const principal = principalOfRequest(request);
     const visible = hostsInScope(principal.scope, ctx.registry.inventory());
     if (visible.length === 0 && !principal.scope.admin) {

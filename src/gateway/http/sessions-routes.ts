@@ -72,7 +72,7 @@ function refusal(ctx: GatewayContext, reply: FastifyReply, host: string, result:
 export function registerSessionRoutes(api: FastifyInstance, deps: SessionRouteDeps): void {
   const { ctx } = deps;
   /** One call, one token of the principal's rate limit, as /api/run and `remux session …` take: a created session runs its command. */
-  const admitted = admittedBy(deps.limiter);
+  const admitted = admittedBy(deps.ctx, deps.limiter);
 
   api.get<{ Querystring: { fresh: boolean } }>(
     '/api/sessions',
