@@ -190,6 +190,40 @@ describe('MCP request bodies over HTTP: refused as they arrive, past what a tool
     assert.equal((await after.answer).status, 200, 'a place is free again once a body was read');
   });
 
+  test("a principal's bodies arriving at once are bounded in bytes (64 MiB), however many connections hold them: past it 429, another principal not held; given back once answered", async () => {
+    // Each just under 1 MiB (no large-message place), its last byte never sent: held while the connection lasts.
+    const held = Array.from({ length: 72 }, () => {
+      const p = post('local', { 'content-length': MiB });
+      p.req.write(' '.repeat(MiB - 1));
+      return p;
+    });
+    const answers = await Promise.all(held.map((p) => within(p.answer, 5000)));
+    const refused = answers.filter((a) => a !== null);
+    // 64 of them fill the 64 MiB (less 64 bytes): the rest are refused as their bytes arrive.
+    assert.ok(refused.length >= 72 - 64 && refused.length < 72, `${refused.length} of 72 answered`);
+    for (const a of refused) {
+      assert.equal(a!.status, 429, a!.text);
+      assert.match(a!.error?.message ?? '', /^principal local-ops already has \d+ MiB of request bodies arriving \(its limit is 64 MiB\): send this one once they are answered$/);
+    }
+    // The API's bodies count with MCP's.
+    const run = await raw.request('POST', '/api/run', { headers: { authorization: `Bearer ${tokens.local}` }, body: { selector: 'localhost', command: `echo ${'x'.repeat(200)}` } });
+    assert.equal(run.status, 429, run.text);
+    assert.equal(run.json<{ error: string }>().error, 'too_busy');
+    const other = post('boss');
+    other.req.end(`${writeCall(40, join(dir, 'not-held'))}x"}}}`);
+    assert.equal((await other.answer).status, 200, "another principal is not held to local's bytes");
+    for (const p of held) p.req.destroy();
+    // Given back as the connections close.
+    let again: Answer | null = null;
+    for (let i = 0; i < 50 && again?.status !== 200; i++) {
+      const p = post('local');
+      p.req.end(`${writeCall(41, join(dir, 'again'))}x"}}}`);
+      again = await p.answer;
+      if (again.status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(again?.status, 200, again?.text);
+  });
+
   test('a large body is parsed off the daemon\'s thread as fastify parses the rest: not JSON, or with a __proto__ key, is a 400 parse error', async () => {
     const pad = 'q'.repeat(2 * MiB);
     for (const body of [`${writeCall(40, join(dir, 'never'))}${pad}"}}`, `{"jsonrpc":"2.0","id":41,"method":"ping","params":{"_meta":{"pad":"${pad}","__proto__":{"polluted":true}}}}`]) {

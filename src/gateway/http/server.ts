@@ -29,6 +29,7 @@ import { DEFAULT_LIMITS } from '../mcp/sessions.js';
 import { Networks } from '../relay/network.js';
 import { registerRelay, relaySettings } from '../relay/route.js';
 import { registerAuditRoutes } from './audit-routes.js';
+import { BodyBudget, BodyRefused, lingerOnClose } from './body-budget.js';
 import { limitConnections } from './connections.js';
 import { registerRecordingRoutes } from './recordings-routes.js';
 import { principalOfRequest, registerApi } from './routes.js';
@@ -277,6 +278,10 @@ export async function startHttp(
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return fail(reply, 413, 'too_large', `the request body is larger than ${request.method} ${request.url.split('?')[0]} takes (${request.routeOptions.bodyLimit} bytes)`);
     }
+    if (err instanceof BodyRefused) {
+      lingerOnClose(request.raw.socket);
+      return fail(reply, err.statusCode, err.code, err.message).header('connection', 'close');
+    }
     if (err.validation || (err.statusCode !== undefined && err.statusCode < 500)) return fail(reply, err.statusCode ?? 400, 'bad_request', validationMessage(err));
     log(`HTTP ${request.method} ${request.url}: ${err.stack ?? err.message}`);
     return fail(reply, 500, 'internal', 'internal error; the daemon log has the details');
@@ -325,8 +330,12 @@ export async function startHttp(
     return undefined;
   };
 
+  // One count of each principal's bodies arriving, for the API's routes and MCP's.
+  const bodies = new BodyBudget();
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate);
+    // A body before any credential (a login) is bounded by PUBLIC_BODY_LIMIT and the connections per address.
+    api.addHook('preParsing', async (request, reply, payload) => (request.principal ? bodies.counted(request.principal.name, payload, reply.raw) : payload));
     registerApi(api, { ctx, limiter, sessions, live, guard, logins: new LoginRate(), sessionTtlMs: settings.sessionTtlMs });
     registerAuditRoutes(api, ctx, limiter);
     registerApprovalRoutes(api, ctx, limiter);
@@ -338,7 +347,7 @@ export async function startHttp(
   // MCP clients authenticate with bearer tokens only (never the console's cookie): their own hook.
   let publicOrigin = ''; // known once listening (the port may be chosen then)
   // A session whose client never finishes its handshake is ended as soon as a request's headers would be.
-  registerMcp(app, { ctx, limiter, guard, allowedOrigins, publicOrigin: () => publicOrigin, live, large: daemon.large, limits: { ...DEFAULT_LIMITS, firstUseMs: timeouts.headersTimeout } });
+  registerMcp(app, { ctx, limiter, guard, allowedOrigins, publicOrigin: () => publicOrigin, live, large: daemon.large, bodies, limits: { ...DEFAULT_LIMITS, firstUseMs: timeouts.headersTimeout } });
   registerRelay(app, ctx, relay, guard, log);
   registerStatic(app, log);
 

@@ -4,7 +4,6 @@
 // foreign Origin is refused (403), and a session answers only the principal that opened it.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -17,6 +16,7 @@ import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
 import type { PrincipalEntry, Principals } from '../../config/principals.js';
 import { bearerToken, checkToken, type LiveCredentials, type LoginGuard } from '../http/auth.js';
+import { BodyRefused, lingerOnClose, type BodyBudget } from '../http/body-budget.js';
 import { fail, forbiddenOrigin, principalsInvalid, tooManyFailures } from '../http/errors.js';
 import { shownAddress } from '../http/routes.js';
 import { SessionEvents } from './events.js';
@@ -40,6 +40,8 @@ export interface McpHttpDeps {
   limits?: SessionLimits;
   /** Each principal's places for large messages, shared with the daemon's stdio clients. */
   large: LargeMessages;
+  /** Each principal's bodies arriving, in bytes, shared with the API's routes. */
+  bodies: BodyBudget;
 }
 
 export const METADATA_PATH = '/.well-known/oauth-protected-resource';
@@ -48,34 +50,6 @@ const SESSION_HEADER = 'mcp-session-id';
 /** JSON-RPC's code for a message that is not a valid request. */
 const INVALID_REQUEST = -32600;
 const PARSE_ERROR = -32700;
-
-/** A body refused while it arrives: answered with `statusCode` and a JSON-RPC error saying why. */
-class BodyRefused extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** How long a connection whose body was refused unread stays open after its answer. */
-const LINGER_MS = 2000;
-
-/**
- * A connection closed on a body refused unread keeps its answer: the client is still sending, and a
- * socket closed while data arrives answers it with a reset, which can discard the answer in the
- * client's buffers before it reads it (the case for an HTTP server's lingering close). Node ends such
- * a connection with destroySoon once the answer is written: here our side ends (FIN) then, and the
- * socket is destroyed LINGER_MS later. What still comes is not read: the connection stops taking it
- * once its buffers are full.
- */
-function lingerOnClose(socket: Socket): void {
-  socket.destroySoon = function lingering(this: Socket): void {
-    this.end();
-    setTimeout(() => this.destroy(), LINGER_MS).unref();
-  };
-}
 
 /** A JSON-RPC error body, as MCP clients expect from the transport endpoints. */
 function rpcError(reply: FastifyReply, status: number, message: string, code = -32000): FastifyReply {
@@ -204,6 +178,7 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       if (declared > LARGE_MESSAGE && !take()) throw busy();
       const values = new ValueCounter();
       let bytes = 0;
+      const body = deps.bodies.open(principal, reply.raw);
       return payload.pipe(
         new Transform({
           transform(chunk: Buffer, _encoding, done) {
@@ -211,6 +186,8 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
             // is dropped, and takes no place (nothing would give it back).
             if (reply.sent || reply.raw.writableEnded) return done();
             bytes += chunk.length;
+            const refused = body.take(chunk.length);
+            if (refused) return done(refused);
             if (!held && bytes > LARGE_MESSAGE && !take()) return done(busy());
             if (values.push(chunk) > MCP_MESSAGE_VALUES) return done(new BodyRefused(413, TOO_MANY_VALUES));
             done(null, chunk);
