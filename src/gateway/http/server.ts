@@ -335,7 +335,10 @@ export async function startHttp(
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate);
     // A body before any credential (a login) is bounded by PUBLIC_BODY_LIMIT and the connections per address.
-    api.addHook('preParsing', async (request, reply, payload) => (request.principal ? bodies.counted(request.principal.name, payload, reply.raw) : payload));
+    api.addHook('preParsing', async (request, reply, payload) => {
+      const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
+      return request.principal && hasBody ? bodies.counted(request.principal.name, payload, reply.raw) : payload;
+    });
     registerApi(api, { ctx, limiter, sessions, live, guard, logins: new LoginRate(), sessionTtlMs: settings.sessionTtlMs });
     registerAuditRoutes(api, ctx, limiter);
     registerApprovalRoutes(api, ctx, limiter);
