@@ -14,9 +14,14 @@
  * The spawner exits when either channel closes (remux ended, however: kill -9 included), and kills the
  * process groups of the stages still running first: nothing remux started outlives it.
  *
- * A request: ID CWD NENV ENV... NSTAGES, then for each stage MODE, and unless MODE is "-" (a stage that
- * does not run; its pipes are still made and closed, as its neighbours expect):
+ * A request: VERB ID, and for the verbs `run` and `hold`: CWD NENV ENV... NSTAGES, then for each stage
+ * MODE, and unless MODE is "-" (a stage that does not run; its pipes are still made and closed, as its
+ * neighbours expect):
  *   PROGRAM NARGV ARGV... NOPEN [FD FLAGS PATH]...
+ * `run` starts the pipeline and reports it. `hold` prepares it while remux writes the action's audit
+ * begin: each stage is forked and set up, then waits before its exec; `go ID` lets the stages execute and
+ * reports them as `run` does, `drop ID` kills them (reported as not started: ECANCELED). No stage of a
+ * held pipeline runs its program before its go. Stages sent to a stage server ('v', 'z') are not held.
  * MODE has four characters: where fds 0, 1 and 2 go, then what fd 3 is:
  *   r  a report pipe (the sandbox enter helper's, native/sandbox-enter.c)        -  nothing
  *   z  a socket to us: the stage is a stage server (remux-sandbox-enter --serve), known by the key in the
@@ -92,6 +97,25 @@ static struct server *servers;
 static size_t server_count, server_cap;
 /* A server that does not answer within this is dropped (it has only a fork to make). */
 #define SERVE_TIMEOUT_MS 5000
+
+/* A stage of a pipeline being started: what is reported to Node once it has executed. */
+struct started {
+  pid_t pid; /* 0: not started (err says why, 0 when it was not asked for) */
+  int err;
+  int caller[3], report_r;
+  /* Held stages: the pipe whose byte lets it execute, and the one it reports its exec on. */
+  int go_w, status_r;
+  /* A held stage reaped before its go (it failed its setup, or was killed). */
+  int ended;
+};
+
+/* A pipeline prepared by `hold`, waiting for its go or drop. */
+struct held {
+  long id, n;
+  struct started *stages;
+  struct held *next;
+};
+static struct held *held_list;
 
 static void die(const char *what) {
   fprintf(stderr, "remux-spawner: %s: %s\n", what, strerror(errno));
@@ -191,14 +215,22 @@ struct stage {
   int server;
 };
 
-/* The child: places its fds, joins its own session, executes. Writes errno on err_fd if that fails. */
-static void run_child(const char *cwd, struct stage *s, char **env, int err_fd) {
+/*
+ * The child: places its fds, joins its own session, executes. Writes errno on err_fd if that fails.
+ * go_fd >= 0 (held): executes only once a byte arrives there; exits without executing otherwise.
+ */
+static void run_child(const char *cwd, struct stage *s, char **env, int err_fd, int go_fd) {
   int parked[3 + 1 + MAX_OPENS], targets[3 + 1 + MAX_OPENS], count = 0;
   /* The stage dies with the spawner even when a kill -9 takes it before 'started' tells remux the
      stage's pid (remux then kills the rest of each group it knows), and so does a child still in one of
      its opens (a FIFO with no writer), which would otherwise hold the spawner's channels open. An exec
      of a set-user-ID program (sudo) clears this; such a stage is left to remux's own kill. */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != spawner_pid) goto failed;
+  /* Above every target, so that placing the stage's fds (4-9 included) never closes them. */
+  int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, PARK_FD);
+  if (moved < 0) goto failed;
+  err_fd = moved;
+  if (go_fd >= 0 && (go_fd = fcntl(go_fd, F_DUPFD_CLOEXEC, PARK_FD)) < 0) goto failed;
   for (int i = 0; i < s->open_count; i++) {
     int fd = open(s->opens[i].path, s->opens[i].flags | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) goto failed;
@@ -223,44 +255,17 @@ static void run_child(const char *cwd, struct stage *s, char **env, int err_fd) 
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+  if (go_fd >= 0) {
+    char go;
+    ssize_t n;
+    while ((n = read(go_fd, &go, 1)) < 0 && errno == EINTR) continue;
+    if (n != 1) _exit(127); /* dropped, or the spawner is gone: nothing runs */
+  }
   execve(s->program, s->argv, env);
 failed:;
   int err = errno;
   (void)!write(err_fd, &err, sizeof err);
   _exit(127);
-}
-
-/* Forks one stage; returns its pid, or 0 with *err set. */
-static pid_t start_stage(const char *cwd, struct stage *s, char **env, int *err) {
-  int status_pipe[2];
-  if (pipe2(status_pipe, O_CLOEXEC) < 0) return *err = errno, 0;
-  /* vfork: the spawner waits for the exec anyway, and sharing its memory until then spares copying its
-     page tables (about a fifth of a short stage's start). run_child only makes system calls and never
-     returns, as a vfork child must. */
-  pid_t pid = vfork();
-  if (pid == 0) run_child(cwd, s, env, status_pipe[1]);
-  close(status_pipe[1]);
-  if (pid < 0) {
-    *err = errno;
-    close(status_pipe[0]);
-    return 0;
-  }
-  /* EOF: it executed (the pipe was close-on-exec). Otherwise errno, and it exits. */
-  ssize_t n;
-  while ((n = read(status_pipe[0], err, sizeof *err)) < 0 && errno == EINTR) continue;
-  close(status_pipe[0]);
-  if (n <= 0) return *err = 0, pid;
-  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) continue;
-  return 0;
-}
-
-static void remember(pid_t pid, long id, int stage, int report_fd) {
-  if (child_count == child_cap) {
-    child_cap = child_cap ? child_cap * 2 : 64;
-    children = realloc(children, child_cap * sizeof *children);
-    if (!children) die("memory");
-  }
-  children[child_count++] = (struct child){pid, id, stage, report_fd};
 }
 
 static int new_pipe(int fds[2]) {
@@ -270,6 +275,65 @@ static int new_pipe(int fds[2]) {
 static void close_fd(int *fd) {
   if (*fd >= 0) close(*fd);
   *fd = -1;
+}
+
+/*
+ * Waits for a stage's exec: EOF on its status pipe (close-on-exec) means it executed; otherwise it
+ * wrote errno and exits (reaped here unless `reaped`). Sets st->pid to 0 and st->err when it did not run.
+ */
+static void await_exec(struct started *st, int reaped) {
+  ssize_t n;
+  while ((n = read(st->status_r, &st->err, sizeof st->err)) < 0 && errno == EINTR) continue;
+  close_fd(&st->status_r);
+  if (n > 0) {
+    if (!reaped)
+      while (waitpid(st->pid, NULL, 0) < 0 && errno == EINTR) continue;
+    st->pid = 0;
+  } else if (reaped) {
+    /* Gone before its exec without saying why: killed while it waited for its go. */
+    st->pid = 0, st->err = ECANCELED;
+  } else {
+    st->err = 0;
+  }
+}
+
+/* Forks one stage into st (pid 0 with err set on failure). `hold`: it waits for its go (go_w) before its exec. */
+static void start_stage(const char *cwd, struct stage *s, char **env, struct started *st, int hold) {
+  int status_pipe[2], go_pipe[2] = {-1, -1};
+  if (pipe2(status_pipe, O_CLOEXEC) < 0) return (void)(st->err = errno);
+  if (hold && pipe2(go_pipe, O_CLOEXEC) < 0) {
+    st->err = errno;
+    close(status_pipe[0]), close(status_pipe[1]);
+    return;
+  }
+  /* vfork: the spawner waits for the exec anyway, and sharing its memory until then spares copying its
+     page tables (about a fifth of a short stage's start). run_child only makes system calls and never
+     returns, as a vfork child must. A held stage forks: the spawner goes on while it waits. */
+  pid_t pid = hold ? fork() : vfork();
+  if (pid == 0) {
+    if (hold) close(go_pipe[1]); /* fork, not vfork: this closes the child's copy only */
+    run_child(cwd, s, env, status_pipe[1], go_pipe[0]);
+  }
+  close(status_pipe[1]);
+  if (hold) close(go_pipe[0]);
+  if (pid < 0) {
+    st->err = errno;
+    close(status_pipe[0]);
+    if (hold) close(go_pipe[1]);
+    return;
+  }
+  st->pid = pid, st->status_r = status_pipe[0];
+  if (hold) st->go_w = go_pipe[1];
+  else await_exec(st, 0);
+}
+
+static void remember(pid_t pid, long id, int stage, int report_fd) {
+  if (child_count == child_cap) {
+    child_cap = child_cap ? child_cap * 2 : 64;
+    children = realloc(children, child_cap * sizeof *children);
+    if (!children) die("memory");
+  }
+  children[child_count++] = (struct child){pid, id, stage, report_fd};
 }
 
 static struct server *find_server(long key, pid_t pid) {
@@ -347,10 +411,86 @@ done:
   return pid;
 }
 
-/* Starts a pipeline; a request that cannot be read ends the spawner (remux wrote it, so it is a bug). */
+/* Reports a pipeline's stages to Node: each started one's caller pipes, then its pids and errors. */
+static void report_started(long id, long n, struct started *st) {
+  char line[512];
+  for (long i = 0; i < n; i++) {
+    if (st[i].pid == 0) {
+      for (int k = 0; k < 3; k++) close_fd(&st[i].caller[k]);
+      close_fd(&st[i].report_r);
+      continue;
+    }
+    remember(st[i].pid, id, (int)i, st[i].report_r);
+    for (int k = 0; k < 3; k++) {
+      if (st[i].caller[k] < 0) continue;
+      int len = snprintf(line, sizeof line,
+                         "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"spawner\":\"fd\",\"id\":%ld,\"stage\":%ld,\"fd\":%d}}\n", id, i, k);
+      send_line(line, (size_t)len, st[i].caller[k]);
+      close_fd(&st[i].caller[k]);
+    }
+  }
+  size_t cap = 128 + (size_t)n * 32, used; /* ids and pids are ints, errnos short */
+  char *started = malloc(cap);
+  if (!started) die("memory");
+  used = (size_t)snprintf(started, cap, "{\"spawner\":\"started\",\"id\":%ld,\"pids\":[", id);
+  for (long i = 0; i < n; i++) used += (size_t)snprintf(started + used, cap - used, "%s%d", i ? "," : "", st[i].pid);
+  used += (size_t)snprintf(started + used, cap - used, "],\"errors\":[");
+  for (long i = 0; i < n; i++) used += (size_t)snprintf(started + used, cap - used, "%s%d", i ? "," : "", st[i].err);
+  used += (size_t)snprintf(started + used, cap - used, "]}\n");
+  send_line(started, used, -1);
+  free(started);
+}
+
+/* The held pipeline `id`, taken off the list; NULL when there is none (dropped already). */
+static struct held *take_held(long id) {
+  for (struct held **h = &held_list; *h; h = &(*h)->next) {
+    if ((*h)->id != id) continue;
+    struct held *found = *h;
+    *h = found->next;
+    return found;
+  }
+  return NULL;
+}
+
+/* go: every stage may execute now; each is reported once it has (or failed to). */
+static void release_held(long id) {
+  struct held *h = take_held(id);
+  if (!h) return;
+  for (long i = 0; i < h->n; i++) {
+    if (h->stages[i].go_w < 0) continue;
+    (void)!write(h->stages[i].go_w, "g", 1); /* a stage gone already is found by await_exec */
+    close_fd(&h->stages[i].go_w);
+  }
+  for (long i = 0; i < h->n; i++)
+    if (h->stages[i].pid != 0) await_exec(&h->stages[i], h->stages[i].ended);
+  report_started(h->id, h->n, h->stages);
+  free(h->stages), free(h);
+}
+
+/* drop: the held stages are killed before their exec, and reported as not started. */
+static void drop_held(long id) {
+  struct held *h = take_held(id);
+  if (!h) return;
+  for (long i = 0; i < h->n; i++) {
+    struct started *st = &h->stages[i];
+    if (st->pid == 0) continue;
+    if (!st->ended) kill(st->pid, SIGKILL); /* reaped by reap(), which no longer knows it */
+    close_fd(&st->go_w), close_fd(&st->status_r);
+    st->pid = 0, st->err = ECANCELED;
+  }
+  report_started(h->id, h->n, h->stages);
+  free(h->stages), free(h);
+}
+
+/* Serves a request (see the header); one that cannot be read ends the spawner (remux wrote it, so it is a bug). */
 static void serve(char *payload, size_t len) {
   struct fields f = {payload, payload + len, 0};
-  long id = strtol(next_field(&f), NULL, 10);
+  const char *verb = next_field(&f);
+  long id = next_number(&f, LONG_MAX);
+  int hold = strcmp(verb, "hold") == 0;
+  if (!f.bad && strcmp(verb, "go") == 0) return release_held(id);
+  if (!f.bad && strcmp(verb, "drop") == 0) return drop_held(id);
+  if (!hold && strcmp(verb, "run") != 0) f.bad = 1;
   const char *cwd = next_field(&f);
   char **env = next_list(&f);
   long n = next_count(&f);
@@ -362,7 +502,10 @@ static void serve(char *payload, size_t len) {
     snprintf(s->mode, sizeof s->mode, "%s", mode);
     if (strcmp(mode, "-") == 0) continue;
     if (strlen(mode) != 4) f.bad = 1;
-    if (s->mode[3] == 'v' || s->mode[3] == 'z') s->key = next_number(&f, LONG_MAX);
+    if (s->mode[3] == 'v' || s->mode[3] == 'z') {
+      s->key = next_number(&f, LONG_MAX);
+      if (hold) f.bad = 1;
+    }
     s->program = next_field(&f);
     s->argv = next_list(&f);
     s->open_count = (int)next_number(&f, MAX_OPENS);
@@ -384,14 +527,13 @@ static void serve(char *payload, size_t len) {
   for (long i = 0; i + 1 < n; i++)
     if (new_pipe(link[i]) < 0) failed_pipe = errno, link[i][0] = link[i][1] = -1;
 
-  char line[512];
-  pid_t *pids = calloc((size_t)n + 1, sizeof *pids);
-  int *errors = calloc((size_t)n + 1, sizeof *errors);
-  if (!pids || !errors) die("memory");
+  struct started *st = calloc((size_t)n + 1, sizeof *st);
+  if (!st) die("memory");
   for (long i = 0; i < n; i++) {
     struct stage *s = &stages[i];
     s->report_w = s->report_r = s->server = -1;
     for (int k = 0; k < 3; k++) s->fd[k] = s->caller[k] = -1;
+    st[i] = (struct started){0, 0, {-1, -1, -1}, -1, -1, -1, 0};
     if (strcmp(s->mode, "-") == 0) continue;
     int err = failed_pipe;
     for (int k = 0; k < 3 && !err; k++) {
@@ -423,50 +565,47 @@ static void serve(char *payload, size_t len) {
       if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0) err = errno;
       else s->server = p[0], s->report_w = p[1];
     }
-    pid_t pid = !err && s->mode[3] == 'v' ? start_served(s, env) : 0;
-    if (!err && pid == 0) pid = start_stage(cwd, s, env, &err);
-    if (pid != 0 && s->server >= 0) {
+    st[i].err = err;
+    if (!err && s->mode[3] == 'v') st[i].pid = start_served(s, env);
+    if (!err && st[i].pid == 0) start_stage(cwd, s, env, &st[i], hold);
+    if (st[i].pid != 0 && s->server >= 0) {
       if (server_count == server_cap) {
         server_cap = server_cap ? server_cap * 2 : 8;
         if (!(servers = realloc(servers, server_cap * sizeof *servers))) die("memory");
       }
-      servers[server_count++] = (struct server){s->key, pid, s->server};
+      servers[server_count++] = (struct server){s->key, st[i].pid, s->server};
       s->server = -1;
     }
     close_fd(&s->server);
     for (int k = 0; k < 3; k++)
       if (s->mode[k] == 'c') close_fd(&s->fd[k]);
     close_fd(&s->report_w);
-    pids[i] = pid;
-    errors[i] = err;
-    if (pid == 0) {
-      for (int k = 0; k < 3; k++) close_fd(&s->caller[k]);
-      close_fd(&s->report_r);
-      continue;
-    }
-    remember(pid, id, (int)i, s->report_r);
-    for (int k = 0; k < 3; k++) {
-      if (s->caller[k] < 0) continue;
-      int len = snprintf(line, sizeof line,
-                         "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"spawner\":\"fd\",\"id\":%ld,\"stage\":%ld,\"fd\":%d}}\n", id, i, k);
-      send_line(line, (size_t)len, s->caller[k]);
-      close_fd(&s->caller[k]);
-    }
+    for (int k = 0; k < 3; k++) st[i].caller[k] = s->caller[k];
+    st[i].report_r = s->report_r;
   }
   /* Only the children hold pipe ends now: a reader's exit must SIGPIPE its writer, a writer's exit give EOF. */
   for (long i = 0; i + 1 < n; i++) close_fd(&link[i][0]), close_fd(&link[i][1]);
-
-  size_t cap = 128 + (size_t)n * 32, used; /* ids and pids are ints, errnos short */
-  char *started = malloc(cap);
-  if (!started) die("memory");
-  used = (size_t)snprintf(started, cap, "{\"spawner\":\"started\",\"id\":%ld,\"pids\":[", id);
-  for (long i = 0; i < n; i++) used += (size_t)snprintf(started + used, cap - used, "%s%d", i ? "," : "", pids[i]);
-  used += (size_t)snprintf(started + used, cap - used, "],\"errors\":[");
-  for (long i = 0; i < n; i++) used += (size_t)snprintf(started + used, cap - used, "%s%d", i ? "," : "", errors[i]);
-  used += (size_t)snprintf(started + used, cap - used, "]}\n");
-  send_line(started, used, -1);
   for (long i = 0; i < n; i++) free(stages[i].argv);
-  free(started), free(pids), free(errors), free(link), free(stages), free(env);
+  free(link), free(stages), free(env);
+  if (!hold) {
+    report_started(id, n, st);
+    return free(st);
+  }
+  struct held *h = malloc(sizeof *h);
+  if (!h) die("memory");
+  *h = (struct held){id, n, st, held_list};
+  held_list = h;
+}
+
+/* Whether `pid` is a stage of a held pipeline (it ended before its go: release_held reports it). */
+static int held_ended(pid_t pid) {
+  for (struct held *h = held_list; h; h = h->next)
+    for (long i = 0; i < h->n; i++)
+      if (h->stages[i].pid == pid) {
+        h->stages[i].ended = 1;
+        return 1;
+      }
+  return 0;
 }
 
 /* Reports every stage that ended. */
@@ -474,6 +613,7 @@ static void reap(void) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (held_ended(pid)) continue;
     size_t i = 0;
     while (i < child_count && children[i].pid != pid) i++;
     if (i == child_count) continue;
@@ -506,6 +646,9 @@ static void reap(void) {
  */
 static void orphaned(void) {
   for (size_t i = 0; i < child_count; i++) kill(-children[i].pid, SIGKILL);
+  for (struct held *h = held_list; h; h = h->next)
+    for (long i = 0; i < h->n; i++)
+      if (h->stages[i].pid != 0 && !h->stages[i].ended) kill(h->stages[i].pid, SIGKILL);
   exit(0);
 }
 

@@ -88,6 +88,10 @@ class Run {
   private bwrapPath = '';
   private lease: SandboxLease | null = null;
   private pool: SandboxPool | null = null;
+  /** The first pipeline's go (ExecRequest.durable), taken by the spawner, which holds it until then. */
+  private release: Promise<boolean> | null = null;
+  /** The action's audit begin was not written: nothing ran. */
+  private unrecorded = false;
 
   constructor(
     private readonly req: ExecRequest,
@@ -99,7 +103,23 @@ class Run {
   }
 
   async execute(): Promise<ExecResult> {
-    const refusal = this.prepare() ?? (await this.enterSandbox());
+    let refusal = this.prepare();
+    if (refusal === null && this.req.durable) {
+      // What has effects waits for the action's audit begin to be durable: a sandbox started, a redirect's
+      // file created or truncated. A first pipeline with neither goes to the spawner at once, held there
+      // until then: its fork and set-up overlap the begin's fsync (0.2 ms of a 2 ms run_command).
+      const released = this.req.durable.then(
+        () => this.stopReason === null,
+        () => {
+          this.unrecorded = true;
+          return false;
+        },
+      );
+      const first = this.req.list.items[0]?.pipeline.stages ?? [];
+      if (this.layout === null && first.every((stage) => stage.redirects.length === 0)) this.release = released;
+      else if (!(await released)) return this.result({ code: 125, signal: null });
+    }
+    refusal ??= await this.enterSandbox();
     if (refusal !== null) return this.result({ code: 125, signal: null });
     if (this.req.signal?.aborted) this.stopReason = 'abort';
 
@@ -184,7 +204,7 @@ class Run {
     for (const { op, pipeline } of list.items) {
       const at = first;
       first += pipeline.stages.length;
-      if (this.stopReason !== null) break;
+      if (this.stopReason !== null || this.unrecorded) break;
       if (op === '&&' && status.code !== 0) continue;
       if (op === '||' && status.code === 0) continue;
       status = await this.runPipeline(pipeline, at);
@@ -321,11 +341,16 @@ class Run {
    */
   private async start(plans: Plan[], again = false): Promise<Started[]> {
     const specs = plans.map((plan) => this.stageSpec(plan));
+    const release = this.release;
+    this.release = null;
     let starts: StageStart[];
     try {
       starts = specs.some((s) => s !== null)
-        ? await spawnPipeline({ cwd: this.cwd, env: this.req.env, stages: specs })
+        ? await spawnPipeline({ cwd: this.cwd, env: this.req.env, stages: specs }, release ?? undefined)
         : specs.map(() => null);
+      // Dropped before their exec (stopped meanwhile, or the begin not written): not run, as a stage
+      // stopped before it was asked for.
+      if (release !== null && !(await release)) starts = specs.map(() => null);
     } catch (e) {
       const failure: StageFailure = e instanceof SpawnerDiedError ? { error: e.message, spawnerDied: true } : { error: errCode(e) };
       starts = specs.map((s) => s && failure);
@@ -535,10 +560,11 @@ class Run {
   }
 
   private result(status: Status): ExecResult {
+    if (this.unrecorded) this.fail('invalid', 'not run: its audit record could not be written');
     const timedOut = this.stopReason === 'timeout';
     const aborted = this.stopReason === 'abort';
     return {
-      exitCode: timedOut ? 124 : aborted ? 130 : status.code,
+      exitCode: this.unrecorded ? 125 : timedOut ? 124 : aborted ? 130 : status.code,
       signal: status.signal,
       timedOut,
       aborted,

@@ -79,10 +79,15 @@ export function reopenPath(fd: number): string {
   return `/proc/${process.pid}/fd/${fd}`;
 }
 
-/** Starts the stages of one pipeline; rejects only when the spawner cannot be reached. */
-export function spawnPipeline(spec: PipelineSpec): Promise<StageStart[]> {
+/**
+ * Starts the stages of one pipeline; rejects only when the spawner cannot be reached. With `release`, the
+ * spawner prepares the stages at once (forked, set up) and lets them execute only once it resolves true
+ * (the action's audit begin is durable); false kills them before their exec (reported as ECANCELED).
+ * Stages for a stage server (`server`) cannot be held.
+ */
+export function spawnPipeline(spec: PipelineSpec, release?: Promise<boolean>): Promise<StageStart[]> {
   if (!startSpawner()) return Promise.reject(new Error(`${SPAWNER} is missing (run npm run build)`));
-  return (spawner as Spawner).run(spec);
+  return (spawner as Spawner).run(spec, release);
 }
 
 /**
@@ -140,18 +145,26 @@ class Spawner {
     this.idle();
   }
 
-  run(spec: PipelineSpec): Promise<StageStart[]> {
+  run(spec: PipelineSpec, release?: Promise<boolean>): Promise<StageStart[]> {
     if (this.gone) return Promise.reject(this.gone);
     const id = this.nextId++;
-    const request = encode(id, spec);
+    const request = encode(release ? 'hold' : 'run', id, spec);
     return new Promise((resolve, reject) => {
       const background = spec.stages.every((s) => s?.server !== undefined && 'serve' in s.server);
       this.pending.set(id, { background, holding: true, handles: new Map(), started: { resolve, reject }, exits: new Map() });
       if (++this.foreground === 1) this.busy();
-      const len = Buffer.alloc(4);
-      len.writeUInt32LE(request.length);
-      this.child.stdin?.write(Buffer.concat([len, request]));
+      this.send(request);
+      // A spawner gone meanwhile failed the pipeline already (stop()); its successor never hears of it.
+      void release?.then((go) => {
+        if (!this.gone) this.send(control(go ? 'go' : 'drop', id));
+      });
     });
+  }
+
+  private send(request: Buffer): void {
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(request.length);
+    this.child.stdin?.write(Buffer.concat([len, request]));
   }
 
   private receive(m: Message, handle: unknown): void {
@@ -224,9 +237,14 @@ class Spawner {
   }
 }
 
+/** `go` or `drop` of a held pipeline (native/spawner.c). */
+function control(verb: 'go' | 'drop', id: number): Buffer {
+  return Buffer.from(`${verb}\0${id}\0`);
+}
+
 /** The request (native/spawner.c): fields ended by NUL; a NUL inside one is refused like spawn() does. */
-function encode(id: number, spec: PipelineSpec): Buffer {
-  const fields: string[] = [String(id), spec.cwd];
+function encode(verb: 'run' | 'hold', id: number, spec: PipelineSpec): Buffer {
+  const fields: string[] = [verb, String(id), spec.cwd];
   // Pushed one by one: a spread of a long argv would overflow the stack.
   const list = (items: string[]): void => {
     fields.push(String(items.length));

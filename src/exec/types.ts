@@ -56,6 +56,11 @@ export interface ExecRequest {
   flow?: OutputFlow;
   /** Ctrl-C / caller cancel: every process group is killed and the result says `aborted`. */
   signal?: AbortSignal;
+  /**
+   * The action's audit begin on its way to disk: nothing starts before it resolves, nor at all if it
+   * rejects (the result is then exit 125, nothing run). Meanwhile the command is prepared.
+   */
+  durable?: Promise<unknown>;
 }
 
 /**

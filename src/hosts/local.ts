@@ -105,6 +105,8 @@ export function createLocalHost(name: string, securePath: string, configuredSock
     execute(req: HostExecRequest): Promise<ExecResult> {
       return runLocal({ ...req, env: req.sandbox ? env : unsandboxedEnv });
     },
+    // Its stages are forked and set up while the begin goes to disk, and execute once it is there.
+    startsOnceDurable: true,
     async openTerminal(argv, size) {
       const [program, ...args] = argv;
       const file = program === undefined ? null : resolver.which(program);

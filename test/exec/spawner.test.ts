@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { bwrapAvailable } from '../../src/exec/index.js';
 import { SPAWNER, spawnPipeline, SpawnerDiedError } from '../../src/exec/spawner.js';
-import { processGone, run, tmpdir, PATH } from './helpers.js';
+import { list, processGone, run, stage, tmpdir, to, PATH } from './helpers.js';
 
 /** Our running spawner: the child of this process that runs bin/remux-spawner. */
 /** The processes whose parent is `parent`. */
@@ -179,4 +179,120 @@ describe('remux-spawner', () => {
     process.kill(spawner, 'SIGKILL');
     assert.ok(await allGone(pids), 'the stage outlived its spawner');
   });
+});
+
+/** A promise to settle from outside, as the audit store settles a begin. */
+function deferred(): { promise: Promise<void>; resolve(): void; reject(e: Error): void } {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+/** The spawner's children that are still forks of it (not yet executed): held stages. */
+function heldStages(): number[] {
+  const spawner = fs.realpathSync(SPAWNER);
+  return spawnerPids().flatMap((pid) => childrenOf(pid)).filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/exe`) === spawner;
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 5000; !ok() && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(ok(), what);
+}
+
+describe('a command held until its audit begin is durable (ExecRequest.durable)', () => {
+  test('its stage is forked and set up at once, and runs its program only once the begin is durable', async () => {
+    const file = `${tmpdir()}/ran`;
+    const begin = deferred();
+    const running = run(['touch', file], { durable: begin.promise });
+    await until('the stage is forked and waits', () => heldStages().length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(fs.existsSync(file), false, 'the program ran before its begin was durable');
+    begin.resolve();
+    const r = await running;
+    assert.equal(r.res.exitCode, 0, r.err);
+    assert.ok(fs.existsSync(file));
+    assert.deepEqual(heldStages(), []);
+  });
+
+  test('a begin that fails: the held stage is killed unrun, nothing is said on stderr, and what follows `&&` does not run', async () => {
+    const dir = tmpdir();
+    const begin = deferred();
+    const running = run(list(['touch', `${dir}/a`], '&&', ['touch', `${dir}/b`], ';', ['touch', `${dir}/c`]), { durable: begin.promise });
+    await until('the stage is forked and waits', () => heldStages().length === 1);
+    const [held] = heldStages();
+    begin.reject(new Error('the disk is gone'));
+    const r = await running;
+    assert.equal(r.res.exitCode, 125);
+    assert.equal(r.res.error, 'not run: its audit record could not be written');
+    assert.equal(r.err, '');
+    assert.deepEqual(fs.readdirSync(dir), []);
+    await until('the held stage is gone', () => processGone(held as number));
+  });
+
+  test('stopped while held (the caller went away): not run, exit 130', async () => {
+    const file = `${tmpdir()}/ran`;
+    const begin = deferred();
+    const caller = new AbortController();
+    const running = run(['touch', file], { durable: begin.promise, signal: caller.signal });
+    await until('the stage is forked and waits', () => heldStages().length === 1);
+    caller.abort();
+    begin.resolve();
+    const r = await running;
+    assert.equal(r.res.exitCode, 130);
+    assert.equal(r.res.aborted, true);
+    assert.equal(r.err, '');
+    assert.equal(fs.existsSync(file), false);
+  });
+
+  test('a redirect is not opened (its file not created) before the begin is durable, nor at all when it fails', async () => {
+    const dir = tmpdir();
+    const begin = deferred();
+    const running = run(list(stage(['echo', 'x'], to(`${dir}/out`))), { durable: begin.promise });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(heldStages(), [], 'nothing forked before the begin');
+    assert.equal(fs.existsSync(`${dir}/out`), false);
+    begin.resolve();
+    assert.equal((await running).res.exitCode, 0);
+    assert.equal(fs.readFileSync(`${dir}/out`, 'utf8'), 'x\n');
+    const failing = deferred();
+    const refused = run(list(stage(['echo', 'x'], to(`${dir}/never`))), { durable: failing.promise });
+    failing.reject(new Error('the disk is gone'));
+    assert.equal((await refused).res.exitCode, 125);
+    assert.equal(fs.existsSync(`${dir}/never`), false);
+  });
+
+  test('a held stage killed before its go is reported as not started (ECANCELED), not waited for', async () => {
+    const begin = deferred();
+    const running = run(['true'], { durable: begin.promise });
+    await until('the stage is forked and waits', () => heldStages().length === 1);
+    process.kill(heldStages()[0] as number, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    begin.resolve();
+    const r = await running;
+    assert.equal(r.res.exitCode, 126);
+    assert.equal(r.err, 'remux: true: cannot execute: ECANCELED\n');
+  });
+
+  test('a held stage whose set-up fails (an open) reports its errno at its go', async () => {
+    const starts = await spawnPipeline(
+      { cwd: '/', env: { PATH }, stages: [{ program: '/bin/true', argv: ['true'], fds: ['null', 'null', 'null'], report: false, opens: [{ fd: 5, flags: fs.constants.O_RDONLY, path: '/nonexistent/remux' }] }] },
+      Promise.resolve(true),
+    );
+    assert.deepEqual(starts, [{ error: 'ENOENT' }]);
+  });
+});
+
+test('an exec that fails after the stage placed fds 4-9 still reports its errno (the status pipe is kept above them)', async () => {
+  const opens = [4, 5, 6, 7, 8, 9].map((fd) => ({ fd, flags: fs.constants.O_RDONLY, path: '/dev/null' }));
+  for (const release of [undefined, Promise.resolve(true)]) {
+    const starts = await spawnPipeline({ cwd: '/', env: { PATH }, stages: [{ program: '/nonexistent/remux', argv: ['x'], fds: ['null', 'null', 'null'], report: false, opens }] }, release);
+    assert.deepEqual(starts, [{ error: 'ENOENT' }], release ? 'held' : 'run at once');
+  }
 });
