@@ -57,6 +57,15 @@ describe('remux-spawner', () => {
     assert.equal(env.out, `PATH=${PATH}\n`);
   });
 
+  test('a stage runs with the normal scheduling policy, not the spawner\'s SCHED_BATCH, held or not', async () => {
+    for (const durable of [undefined, Promise.resolve()]) {
+      const r = await run(['chrt', '-p', '0'], durable ? { durable } : {});
+      assert.match(r.out, /^pid \d+'s current scheduling policy: SCHED_OTHER\n/, r.err);
+    }
+    const [spawner] = spawnerPids();
+    assert.match(execFileSync('chrt', ['-p', String(spawner)], { encoding: 'utf8' }), /SCHED_BATCH/);
+  });
+
   test('inside the sandbox too: neither the namespaces nor the report pipe reach the program', { skip: bwrap.ok ? false : `bwrap unusable: ${bwrap.reason}` }, async () => {
     const dir = fs.realpathSync(tmpdir());
     const sandbox = { read: [dir], write: [], hide: [], readOnly: [], network: false, owner: 'spawner-test' };
