@@ -11,15 +11,19 @@
  * answers there, and the Node CLI finds it through its record (src/gateway/daemon-record.ts). The frame
  * format is described in src/gateway/protocol.ts.
  *
- * `remux mcp --stdio [--principal NAME]` goes the same way (src/gateway/mcp/stdio.ts): after the daemon
- * takes the session, this process copies MCP's newline-delimited JSON between stdio and the socket, so
- * an AI client's MCP server costs a few hundred KiB of memory and no Node start-up, and each message one
- * hop less. Anything else the daemon answers (declined, refused) runs the Node CLI, which says why.
+ * `remux mcp --stdio [--principal NAME]` goes the same way (src/gateway/mcp/stdio.ts): the daemon takes
+ * the session, and where its stdin and stdout are pipes or sockets, takes them over too (this process
+ * lets the daemon's spawner copy them, PR_SET_PTRACER, and only waits to hear how the session ended), so
+ * the AI client's messages reach the daemon with no process between; elsewhere this process copies them
+ * between stdio and the socket. Either way, an AI client's MCP server costs a few hundred KiB of memory
+ * and no Node start-up. Anything else the daemon answers (declined, refused) runs the Node CLI, which
+ * says why.
  *
  * REMUX_LAUNCHER_DEBUG=1 says on stderr which way a command went.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -458,6 +463,48 @@ static int relay_mcp(int sock, const char *early, size_t early_len) {
   return 255;
 }
 
+/* Whether fd is a pipe or a socket: what the daemon can take over (not a terminal, not a file). */
+static int is_stream(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
+/* Reads the next line the daemon sends into *in (the lines before it consumed); NULL at its end. */
+static char *next_line(int sock, struct buf *in, size_t *taken) {
+  if (*taken > 0) {
+    memmove(in->data, in->data + *taken, in->len - *taken);
+    in->len -= *taken;
+    *taken = 0;
+  }
+  char *nl;
+  char chunk[4096];
+  while (!(nl = in->len ? memchr(in->data, '\n', in->len) : NULL)) {
+    ssize_t n = read(sock, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || in->len > 65536) return NULL;
+    buf_add(in, chunk, (size_t)n);
+  }
+  *nl = 0;
+  *taken = (size_t)(nl + 1 - in->data);
+  return in->data;
+}
+
+/*
+ * The daemon reads and writes our stdin and stdout itself: ours become /dev/null, and we wait for the
+ * session's end. `ended` means the client closed its input; the connection closing without it means the
+ * daemon ended the session (stopped, restarted, a token no longer valid).
+ */
+static int await_handoff_end(int sock, struct buf *in, size_t *taken) {
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) dup2(null, 0), dup2(null, 1), close(null);
+  char *line;
+  int ended = 0;
+  while ((line = next_line(sock, in, taken))) ended |= strcmp(line, "{\"type\":\"ended\"}") == 0;
+  if (ended) return 0;
+  fputs("remux: the daemon ended the MCP session: it stopped or restarted, or the session's token no longer holds (its last answer says so); start the client's session again\n", stderr);
+  return 255;
+}
+
 /* Hands the MCP session to the daemon on `sock`; runs the Node CLI when the daemon does not take it. */
 static int forward_mcp(int sock, const char *cwd, const char *principal) {
   struct buf req = {0};
@@ -474,6 +521,11 @@ static int forward_mcp(int sock, const char *cwd, const char *principal) {
     buf_str(&req, ",\"principal\":");
     buf_json(&req, principal);
   }
+  if (is_stream(0) && is_stream(1)) {
+    char pid[32];
+    snprintf(pid, sizeof pid, ",\"pid\":%d", (int)getpid());
+    buf_str(&req, pid);
+  }
   buf_str(&req, "}\n");
   signal(SIGPIPE, SIG_IGN);
   if (write_all(sock, req.data, req.len) != 0) run_node("the daemon did not take the request");
@@ -481,22 +533,28 @@ static int forward_mcp(int sock, const char *cwd, const char *principal) {
 
   /* The answer is one JSON line; MCP messages may follow it in the same read. */
   struct buf in = {0};
-  char chunk[4096];
-  char *nl = NULL;
-  while (!nl) {
-    ssize_t n = read(sock, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || in.len > 65536) run_node("the daemon closed the connection before the MCP session started");
-    buf_add(&in, chunk, (size_t)n);
-    nl = memchr(in.data, '\n', in.len);
+  size_t taken = 0;
+  char *line = next_line(sock, &in, &taken);
+  if (!line) run_node("the daemon closed the connection before the MCP session started");
+  static const char handoff[] = "{\"type\":\"handoff\",\"ptracer\":";
+  if (strncmp(line, handoff, sizeof handoff - 1) == 0) {
+    /* Only that process may take our fds, where a ptrace policy (Yama) would otherwise refuse it. */
+    long ptracer = strtol(line + sizeof handoff - 1, NULL, 10);
+    if (ptracer > 0) prctl(PR_SET_PTRACER, (unsigned long)ptracer, 0, 0, 0);
+    static const char ready[] = "{\"type\":\"ready\"}\n";
+    if (write_all(sock, ready, sizeof ready - 1) != 0 || !(line = next_line(sock, &in, &taken)))
+      run_node("the daemon closed the connection before the MCP session started");
+    if (strcmp(line, "{\"type\":\"done\",\"handoff\":true}") == 0) {
+      say("the daemon serves the MCP session on our stdin and stdout");
+      return await_handoff_end(sock, &in, &taken);
+    }
   }
-  static const char done[] = "{\"type\":\"done\"}";
-  if ((size_t)(nl - in.data) != sizeof done - 1 || memcmp(in.data, done, sizeof done - 1) != 0) {
+  if (strcmp(line, "{\"type\":\"done\"}") != 0) {
     close(sock);
     run_node("the daemon did not take the MCP session");
   }
   say("the daemon serves the MCP session");
-  return relay_mcp(sock, nl + 1, in.len - (size_t)(nl + 1 - in.data));
+  return relay_mcp(sock, in.data + taken, in.len - taken);
 }
 
 int main(int argc, char **argv) {

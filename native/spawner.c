@@ -22,6 +22,8 @@
  * begin: each stage is forked and set up, then waits before its exec; `go ID` lets the stages execute and
  * reports them as `run` does, `drop ID` kills them (reported as not started: ECANCELED). No stage of a
  * held pipeline runs its program before its go. Stages sent to a stage server ('v', 'z') are not held.
+ * `grab ID PID` takes copies of process PID's fds 0 and 1 (pidfd_getfd: the kernel's ptrace check
+ * applies; `remux mcp --stdio` names itself and allows us): remux then serves its MCP client directly.
  * MODE has four characters: where fds 0, 1 and 2 go, then what fd 3 is:
  *   r  a report pipe (the sandbox enter helper's, native/sandbox-enter.c)        -  nothing
  *   z  a socket to us: the stage is a stage server (remux-sandbox-enter --serve), known by the key in the
@@ -43,6 +45,7 @@
  *   {"cmd":"NODE_HANDLE","type":"net.Native","msg":{"spawner":"fd","id":ID,"stage":I,"fd":F}}  + the fd
  *   {"spawner":"started","id":ID,"pids":[...],"errors":[...]}   pid 0: not run; errors: errno of a failed start
  *   {"spawner":"exit","id":ID,"stage":I,"status":WAIT_STATUS,"report":"..."}   report: what fd 3 received
+ *   {"spawner":"grabbed","id":ID,"error":ERRNO}   after the fd lines (stage 0, fds 0 and 1) when ERRNO is 0
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -59,6 +62,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -485,6 +489,24 @@ static void drop_held(long id) {
   free(h->stages), free(h);
 }
 
+/* grab: copies of process pid's fds 0 and 1, sent to Node; or why not. */
+static void grab_stdio(long id, long pid) {
+  int fds[2] = {-1, -1}, err = 0;
+  int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (pidfd < 0) err = errno;
+  for (int k = 0; k < 2 && !err; k++)
+    if ((fds[k] = (int)syscall(SYS_pidfd_getfd, pidfd, k, 0)) < 0) err = errno;
+  if (pidfd >= 0) close(pidfd);
+  char line[256];
+  for (int k = 0; k < 2 && !err; k++) {
+    int len = snprintf(line, sizeof line, "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"spawner\":\"fd\",\"id\":%ld,\"stage\":0,\"fd\":%d}}\n", id, k);
+    send_line(line, (size_t)len, fds[k]);
+  }
+  for (int k = 0; k < 2; k++) close_fd(&fds[k]);
+  int len = snprintf(line, sizeof line, "{\"spawner\":\"grabbed\",\"id\":%ld,\"error\":%d}\n", id, err);
+  send_line(line, (size_t)len, -1);
+}
+
 /* Serves a request (see the header); one that cannot be read ends the spawner (remux wrote it, so it is a bug). */
 static void serve(char *payload, size_t len) {
   struct fields f = {payload, payload + len, 0};
@@ -493,6 +515,10 @@ static void serve(char *payload, size_t len) {
   int hold = strcmp(verb, "hold") == 0;
   if (!f.bad && strcmp(verb, "go") == 0) return release_held(id);
   if (!f.bad && strcmp(verb, "drop") == 0) return drop_held(id);
+  if (strcmp(verb, "grab") == 0) {
+    long pid = next_number(&f, INT_MAX);
+    if (!f.bad && pid > 0) return grab_stdio(id, pid);
+  }
   if (!hold && strcmp(verb, "run") != 0) f.bad = 1;
   const char *cwd = next_field(&f);
   char **env = next_list(&f);

@@ -91,6 +91,21 @@ export function spawnPipeline(spec: PipelineSpec, release?: Promise<boolean>): P
 }
 
 /**
+ * Copies of process `pid`'s fds 0 and 1 (its stdin to read, its stdout to write), taken by the spawner
+ * (pidfd_getfd: the kernel allows it where `pid` could be traced by the spawner). Rejects with the
+ * errno's name when they cannot be taken.
+ */
+export function grabStdio(pid: number): Promise<[net.Socket, net.Socket]> {
+  if (!startSpawner()) return Promise.reject(new Error(`${SPAWNER} is missing (run npm run build)`));
+  return (spawner as Spawner).grab(pid);
+}
+
+/** The spawner's pid (started if it is not running); 0 when it cannot run. */
+export function spawnerPid(): number {
+  return startSpawner() ? ((spawner as Spawner).pid ?? 0) : 0;
+}
+
+/**
  * Starts the spawner now if it is not running (false when its program is missing). The daemon calls it
  * at start, so its first command does not pay the one fork of the daemon that starting it costs.
  */
@@ -106,6 +121,7 @@ const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]
 
 type Message =
   | { spawner: 'fd'; id: number; stage: number; fd: 0 | 1 | 2 }
+  | { spawner: 'grabbed'; id: number; error: number }
   | { spawner: 'started'; id: number; pids: number[]; errors: number[] }
   | { spawner: 'exit'; id: number; stage: number; status: number; report: string };
 
@@ -129,6 +145,8 @@ let spawner: Spawner | undefined;
 class Spawner {
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, Pending>();
+  /** grab(): the handles arrived so far, and its promise. */
+  private readonly grabs = new Map<number, { handles: [PipeHandle | null, PipeHandle | null]; resolve(s: [net.Socket, net.Socket]): void; reject(e: Error): void }>();
   /** Pending pipelines that keep remux running. */
   private foreground = 0;
   private nextId = 1;
@@ -161,6 +179,40 @@ class Spawner {
     });
   }
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  grab(pid: number): Promise<[net.Socket, net.Socket]> {
+    if (this.gone) return Promise.reject(this.gone);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.grabs.set(id, { handles: [null, null], resolve, reject });
+      this.send(Buffer.from(`grab\0${id}\0${pid}\0`));
+    });
+  }
+
+  private grabbed(m: Message, handle: unknown): void {
+    const g = this.grabs.get(m.id);
+    if (!g) return;
+    if (m.spawner === 'fd') {
+      g.handles[m.fd === 0 ? 0 : 1] = handle as PipeHandle;
+      return;
+    }
+    this.grabs.delete(m.id);
+    const [input, output] = g.handles;
+    if (m.spawner !== 'grabbed' || m.error !== 0 || !input || !output) {
+      input?.close();
+      output?.close();
+      return g.reject(new Error(m.spawner === 'grabbed' ? (ERRNO_NAMES.get(m.error) ?? `errno ${m.error}`) : 'unexpected answer'));
+    }
+    // Its client's stdin, to read (unlike a stage's fd 0, which we write), and its stdout, to write.
+    g.resolve([
+      new net.Socket({ handle: input, readable: true, writable: false } as net.SocketConstructorOpts),
+      new net.Socket({ handle: output, readable: false, writable: true } as net.SocketConstructorOpts),
+    ]);
+  }
+
   private send(request: Buffer): void {
     const len = Buffer.alloc(4);
     len.writeUInt32LE(request.length);
@@ -168,6 +220,7 @@ class Spawner {
   }
 
   private receive(m: Message, handle: unknown): void {
+    if (this.grabs.has(m.id)) return this.grabbed(m, handle);
     const p = this.pending.get(m.id);
     if (!p) return;
     if (m.spawner === 'fd') {
@@ -233,6 +286,11 @@ class Spawner {
       for (const handles of p.handles.values()) handles.forEach((h) => h?.close());
     }
     this.pending.clear();
+    for (const g of this.grabs.values()) {
+      g.reject(e);
+      g.handles.forEach((h) => h?.close());
+    }
+    this.grabs.clear();
     this.child.kill('SIGKILL');
   }
 }

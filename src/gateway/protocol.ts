@@ -37,7 +37,11 @@ export const MAX_REQUEST_BYTES = 1 << 20;
 /**
  * `mcp`: `remux mcp --stdio` hands its MCP session to the daemon. The daemon answers `done` (the
  * connection carries the client's MCP messages as they are from then on), `declined` (the client serves
- * the session itself) or an error (the principal was refused).
+ * the session itself) or an error (the principal was refused). With `pid` (its stdin and stdout are pipes
+ * or sockets), the daemon may take them over: it answers `handoff` naming the process that takes them
+ * (which the client allows to, PR_SET_PTRACER, then says `ready`), and then `done` with `handoff: true`
+ * (it reads and writes the client's own stdin and stdout: the connection only says, with `ended`, that
+ * the client closed its input) or plain `done` (the copying as before).
  */
 export interface McpRequest {
   type: 'mcp';
@@ -48,13 +52,19 @@ export interface McpRequest {
   token?: string;
   /** --principal NAME: the token must be NAME's. */
   principal?: string;
+  /** The client process, whose stdin and stdout the daemon may take over (see above). */
+  pid?: number;
 }
 
 export type Request = CliRequest | McpRequest | { type: 'status' } | { type: 'stop' } | { type: 'sessions-changed'; host: string } | { type: 'attach-slot'; token?: string };
 
 export type Event =
   | { type: 'status'; status: DaemonStatus }
-  | { type: 'done' }
+  | { type: 'done'; handoff?: true }
+  /** `mcp` with a pid: the process `ptracer` takes the client's stdin and stdout once it says `ready`. */
+  | { type: 'handoff'; ptracer: number }
+  /** `mcp` handed off: the client closed its input, and the session is over. */
+  | { type: 'ended' }
   /** The daemon will not serve this request; the client does it itself. */
   | { type: 'declined'; reason: string }
   /** The request failed as a whole. */

@@ -2,7 +2,8 @@
 // would, and every call goes through the policy, the parser, scope and the audit store. First in the
 // CLI process (no daemon), then handed to a running daemon.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -481,6 +482,72 @@ describe('remux mcp --stdio through a running daemon', () => {
       assert.match(denied.text, /rule: ops#1 deny/);
     } finally {
       await client.close();
+    }
+  });
+
+  /** `remux mcp --stdio` on pipes of our own (stdin from `input` when given), with the lines it answers. */
+  function rawSession(env: Record<string, string>, input?: number): { child: ChildProcess; lines: string[]; ended: Promise<void>; send(message: object): void } {
+    const child = spawn(REMUX_BIN, ['mcp', '--stdio'], { env: { PATH: process.env.PATH, ...env, REMUX_LAUNCHER_DEBUG: '1' }, stdio: [input ?? 'pipe', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    let partial = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      const parts = (partial + d).split('\n');
+      partial = parts.pop() ?? '';
+      lines.push(...parts);
+    });
+    const ended = new Promise<void>((resolve) => child.stdout!.once('end', resolve));
+    return { child, lines, ended, send: (message) => child.stdin!.write(`${JSON.stringify(message)}\n`) };
+  }
+
+  const INITIALIZE = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+  const until = async (what: string, ok: () => boolean): Promise<void> => {
+    for (let i = 0; i < 200 && !ok(); i++) await sleep(25);
+    assert.ok(ok(), what);
+  };
+
+  test("the daemon takes over the client's stdin and stdout: no process copies the messages, and the client closing its input ends the session (exit 0)", async () => {
+    const { child, lines, send } = rawSession(h.env);
+    const stderr: string[] = [];
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+    // Sent before the session is handed over: read by the daemon from the pipe all the same.
+    send(INITIALIZE);
+    send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'run_command', arguments: { host: 'localhost', command: 'echo handed over' } } });
+    await until('the call is answered', () => lines.some((l) => l.includes('"id":2')));
+    assert.match(lines.find((l) => l.includes('"id":2'))!, /handed over\\n/);
+    assert.match(stderr.join(''), /the daemon serves the MCP session on our stdin and stdout/);
+    assert.deepEqual([0, 1].map((fd) => readlinkSync(`/proc/${child.pid}/fd/${fd}`)), ['/dev/null', '/dev/null']);
+    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.stdin!.end();
+    assert.equal(await exit, 0);
+    assert.doesNotMatch(stderr.join(''), /ended the MCP session/);
+  });
+
+  test('the CLI process killed: the daemon ends the session and lets go of the client\'s output', async () => {
+    const { child, lines, ended, send } = rawSession(h.env);
+    send(INITIALIZE);
+    await until('initialize is answered', () => lines.some((l) => l.includes('"id":1')));
+    child.kill('SIGKILL');
+    // The client's stdout ends only once the daemon closed its copy too.
+    await Promise.race([ended, sleep(5000).then(() => assert.fail('the daemon kept the client\'s stdout open'))]);
+  });
+
+  test('stdin from a file (nothing the daemon takes over): the messages are copied by the CLI process', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'remux-mcp-file-'));
+    try {
+      const file = join(dir, 'in.jsonl');
+      writeFileSync(file, `${JSON.stringify(INITIALIZE)}\n`);
+      const input = openSync(file, 'r');
+      const { child, lines, ended } = rawSession(h.env, input);
+      closeSync(input);
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      await ended;
+      // Its input at its end, the session ends with what was answered by then (a call still running is not).
+      assert.match(lines.find((l) => l.includes('"id":1')) ?? '', /"serverInfo":\{"name":"remux"/);
+      assert.match(stderr, /the daemon serves the MCP session\n/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
