@@ -18,7 +18,7 @@ import type { FileAction, PerformResult, Principal } from '../core/types.js';
 import { ADMIN_SCOPE } from '../config/principals.js';
 import { FILE_WRITE_MAX_BYTES } from '../core/perform-file.js';
 import { CreditedInput } from '../exec/input-credit.js';
-import type { OutputFlow, SandboxSpec } from '../exec/types.js';
+import type { ExecResult, OutputFlow, SandboxSpec } from '../exec/types.js';
 import { ResolveError } from '../policy/resolve.js';
 import { CHUNK_BYTES, FILE_LIST_FRAME_ENTRIES, HOLD_TIMEOUT_MS, INPUT_TAKEN_STEP_BYTES, PROTOCOL_VERSION, PROTOCOL_V2, TERMINAL_INPUT_MAX_BYTES, WINDOW_BYTES, type AgentFrame, type ExecFrame, type FileDone, type FileFrame, type GatewayFrame, type RelayAnswer } from '../gateway/relay/protocol.js';
 import { FileError, type Host, type HostTerminal } from '../hosts/types.js';
@@ -605,16 +605,31 @@ export class AgentSession {
     if (gateway === null && hold === null) return base;
     const host = (name: string): Host => {
       const h = this.ctx.host(name);
-      const execute: Host['execute'] = async (req) => {
-        const withdrawn = hold && (await hold.released);
-        if (withdrawn) {
-          const cancelled = req.signal?.aborted === true;
-          return { exitCode: cancelled ? 130 : 125, signal: null, timedOut: false, aborted: cancelled, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: 0, error: `not run: ${withdrawn}`, errorKind: null };
-        }
+      const run: Host['execute'] = (req) => {
         if (gateway === null) return h.execute(req);
         const { outside: own, ...rest } = req;
         const outside = outsideOfBoth(req.sandbox === null ? null : (own ?? []), gateway.outside);
         return h.execute({ ...rest, sandbox: intersectSandbox(req.sandbox, gateway.spec), ...(outside.length > 0 ? { outside } : {}) });
+      };
+      const execute: Host['execute'] = async (req) => {
+        if (hold === null) return run(req);
+        let withdrawn: string | null = null;
+        const notRun = (): ExecResult => {
+          const cancelled = req.signal?.aborted === true;
+          return { exitCode: cancelled ? 130 : 125, signal: null, timedOut: false, aborted: cancelled, truncated: false, bytesOut: 0, bytesErr: 0, durationMs: 0, error: `not run: ${withdrawn}`, errorKind: null };
+        };
+        const released = hold.released.then((why) => {
+          withdrawn = why;
+          if (why !== null) throw new Error(why);
+        });
+        // A host that prepares a command until it may start (this machine's spawner) gets it at once: it
+        // starts once both the gateway's go and this machine's own begin came, and not at all otherwise.
+        if (h.startsOnceDurable) {
+          const result = await run({ ...req, durable: Promise.all([req.durable, released]) });
+          return withdrawn === null ? result : notRun();
+        }
+        await released.catch(() => {});
+        return withdrawn === null ? run(req) : notRun();
       };
       return { ...h, execute };
     };

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CommandList, Connector, Pipeline, Redirect, Stage } from '../../src/command/types.js';
 import { runLocal } from '../../src/exec/index.js';
+import { SPAWNER } from '../../src/exec/spawner.js';
 import type { BwrapInfo, ExecRequest, ExecResult } from '../../src/exec/index.js';
 
 export const PATH = '/usr/bin:/bin';
@@ -111,4 +112,40 @@ export function writeScript(dir: string, name: string, body: string): string {
   const file = path.join(dir, name);
   fs.writeFileSync(file, body, { mode: 0o755 });
   return file;
+}
+
+/** The processes whose parent is `parent`. */
+export function childrenOf(parent: number): number[] {
+  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Our running spawner: the child of this process that runs bin/remux-spawner. */
+export function spawnerPids(): number[] {
+  const spawner = fs.realpathSync(SPAWNER);
+  return childrenOf(process.pid).filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/exe`) === spawner;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The spawner's children that are still forks of it (not yet executed): held stages. */
+export function heldStages(): number[] {
+  const spawner = fs.realpathSync(SPAWNER);
+  return spawnerPids().flatMap((pid) => childrenOf(pid)).filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/exe`) === spawner;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -5,32 +5,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { bwrapAvailable } from '../../src/exec/index.js';
-import { SPAWNER, spawnPipeline, SpawnerDiedError } from '../../src/exec/spawner.js';
-import { list, processGone, run, stage, tmpdir, to, PATH } from './helpers.js';
-
-/** Our running spawner: the child of this process that runs bin/remux-spawner. */
-/** The processes whose parent is `parent`. */
-function childrenOf(parent: number): number[] {
-  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
-    } catch {
-      return false;
-    }
-  });
-}
-
-function spawnerPids(): number[] {
-  const spawner = fs.realpathSync(SPAWNER);
-  return childrenOf(process.pid).filter((pid) => {
-    try {
-      return fs.readlinkSync(`/proc/${pid}/exe`) === spawner;
-    } catch {
-      return false;
-    }
-  });
-}
+import { spawnPipeline, SpawnerDiedError } from '../../src/exec/spawner.js';
+import { childrenOf, heldStages, list, processGone, run, spawnerPids, stage, tmpdir, to, PATH } from './helpers.js';
 
 const bwrap = bwrapAvailable();
 
@@ -196,18 +172,6 @@ function deferred(): { promise: Promise<void>; resolve(): void; reject(e: Error)
   let reject!: (e: Error) => void;
   const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
   return { promise, resolve, reject };
-}
-
-/** The spawner's children that are still forks of it (not yet executed): held stages. */
-function heldStages(): number[] {
-  const spawner = fs.realpathSync(SPAWNER);
-  return spawnerPids().flatMap((pid) => childrenOf(pid)).filter((pid) => {
-    try {
-      return fs.readlinkSync(`/proc/${pid}/exe`) === spawner;
-    } catch {
-      return false;
-    }
-  });
 }
 
 async function until(what: string, ok: () => boolean): Promise<void> {

@@ -15,6 +15,7 @@ import { AgentSession } from '../../src/agent/serve.js';
 import type { AuditAction } from '../../src/audit/types.js';
 import { createContext } from '../../src/core/context.js';
 import { AGENT_PATH, PROTOCOL_VERSION, type AgentFrame } from '../../src/gateway/relay/protocol.js';
+import { heldStages } from '../exec/helpers.js';
 import { POLICY, PROGRAMS, startRelay, type Relay, type StartedAgent } from './harness.js';
 
 /** The actions of an audit store whose argv, joined, is `command`. */
@@ -93,6 +94,8 @@ describe('an agent holding a command', () => {
   test('checked and recorded at once, started only on its go', async () => {
     exec(1, 'echo went');
     await until('the agent records it', () => actions(ctx.audit, 'echo went').length === 1);
+    // Prepared meanwhile: forked by this machine's spawner, waiting there to execute.
+    await until('its stage is forked and waits', () => heldStages().length === 1);
     await sleep(100);
     assert.deepEqual(of(1), [], 'nothing runs before the go');
     session.handle({ type: 'go', id: 1 });
@@ -115,6 +118,7 @@ describe('an agent holding a command', () => {
     session.handle({ type: 'go', id: 2 });
     await sleep(100);
     assert.equal(of(2).length, 1, 'a late go is dropped');
+    assert.deepEqual(heldStages(), [], 'the stage prepared for it was killed unrun');
   });
 
   test('remux\'s own commands are never held: refused, not run', async () => {
