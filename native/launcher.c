@@ -463,10 +463,15 @@ static int relay_mcp(int sock, const char *early, size_t early_len) {
   return 255;
 }
 
-/* Whether fd is a pipe or a socket: what the daemon can take over (not a terminal, not a file). */
-static int is_stream(int fd) {
-  struct stat st;
-  return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+/*
+ * Whether stdin and stdout are pipes or sockets, two of them: what the daemon can take over (not a
+ * terminal, not a file, not one socket both ways, whose read side the daemon's end of the other would shut).
+ */
+static int takeable_stdio(void) {
+  struct stat in, out;
+  if (fstat(0, &in) != 0 || fstat(1, &out) != 0) return 0;
+  int streams = (S_ISFIFO(in.st_mode) || S_ISSOCK(in.st_mode)) && (S_ISFIFO(out.st_mode) || S_ISSOCK(out.st_mode));
+  return streams && !(in.st_dev == out.st_dev && in.st_ino == out.st_ino);
 }
 
 /* Reads the next line the daemon sends into *in (the lines before it consumed); NULL at its end. */
@@ -521,7 +526,7 @@ static int forward_mcp(int sock, const char *cwd, const char *principal) {
     buf_str(&req, ",\"principal\":");
     buf_json(&req, principal);
   }
-  if (is_stream(0) && is_stream(1)) {
+  if (takeable_stdio()) {
     char pid[32];
     snprintf(pid, sizeof pid, ",\"pid\":%d", (int)getpid());
     buf_str(&req, pid);

@@ -209,6 +209,22 @@ describe('a command held until its audit begin is durable (ExecRequest.durable)'
     await until('the held stage is gone', () => processGone(held as number));
   });
 
+  test('a first pipeline that starts nothing (its program missing) still holds back what follows `;` until the begin is durable', async () => {
+    const dir = tmpdir();
+    const begin = deferred();
+    const running = run(list(['no-such-program-remux'], ';', ['touch', `${dir}/after`]), { durable: begin.promise });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.deepEqual(fs.readdirSync(dir), [], 'what follows ran before the begin was durable');
+    begin.resolve();
+    assert.equal((await running).res.exitCode, 0);
+    assert.deepEqual(fs.readdirSync(dir), ['after']);
+    const failing = deferred();
+    const refused = run(list(['no-such-program-remux'], ';', ['touch', `${dir}/never`]), { durable: failing.promise });
+    failing.reject(new Error('the disk is gone'));
+    assert.equal((await refused).res.exitCode, 125);
+    assert.deepEqual(fs.readdirSync(dir), ['after']);
+  });
+
   test('stopped while held (the caller went away): not run, exit 130', async () => {
     const file = `${tmpdir()}/ran`;
     const begin = deferred();

@@ -3,6 +3,7 @@
 // CLI process (no daemon), then handed to a running daemon.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
@@ -530,6 +531,35 @@ describe('remux mcp --stdio through a running daemon', () => {
     child.kill('SIGKILL');
     // The client's stdout ends only once the daemon closed its copy too.
     await Promise.race([ended, sleep(5000).then(() => assert.fail('the daemon kept the client\'s stdout open'))]);
+  });
+
+  test('one socket as both stdin and stdout (not taken over: shutting one direction would shut both): copied by the CLI process', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'remux-mcp-sock-'));
+    const server = net.createServer();
+    try {
+      const path = join(dir, 's');
+      await new Promise<void>((resolve) => server.listen(path, resolve));
+      const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+      const client = net.connect(path);
+      await new Promise((resolve) => client.once('connect', resolve));
+      const child = spawn(REMUX_BIN, ['mcp', '--stdio'], { env: { PATH: process.env.PATH, ...h.env, REMUX_LAUNCHER_DEBUG: '1' }, stdio: [client, client, 'pipe'] });
+      client.destroy();
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const ours = await accepted;
+      let answers = '';
+      ours.setEncoding('utf8').on('data', (d: string) => (answers += d));
+      ours.write(`${JSON.stringify(INITIALIZE)}\n`);
+      await until('initialize is answered', () => answers.includes('"id":1'));
+      assert.match(answers, /"serverInfo":\{"name":"remux"/);
+      assert.match(stderr, /the daemon serves the MCP session\n/);
+      const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      ours.end();
+      assert.equal(await exit, 0);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('stdin from a file (nothing the daemon takes over): the messages are copied by the CLI process', async () => {

@@ -1,7 +1,8 @@
 // `remux mcp --stdio`: MCP for local clients (Claude Code, Claude Desktop, Cursor) that start remux as a
 // child process. Like `client run`, it goes through a running daemon when there is one (its warm SSH
-// connections, its rate limit): the process then only copies bytes between its stdio and the daemon's
-// socket, where the daemon serves the MCP session. Without a daemon it serves the session itself.
+// connections, its rate limit), which serves the MCP session: on the client's own stdin and stdout when
+// it can take them over (the native launcher's pipes or sockets), else on its socket, the process
+// copying bytes between the two. Without a daemon it serves the session itself.
 import type net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
@@ -161,6 +162,10 @@ export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, d
     void server.connect(new LineTransport(input, output, MCP_MESSAGE_MAX, { take: () => deps.large.take(principal.name), busy: busyText(principal.name) }));
   const relay = (): void => {
     answer({ type: 'done' });
+    // The CLI process shuts its side once the client's input ended: what was asked by then is still
+    // answered (the transport's close waits for it), so our side stays open until the session ends.
+    socket.allowHalfOpen = true;
+    socket.once('end', () => void server.close());
     socket.on('close', () => void server.close());
     // The server ending the session (a revoked credential) ends the connection: the CLI's relay then exits.
     server.server.onclose = () => socket.end();
@@ -210,7 +215,7 @@ export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, d
     grabStdio(request.pid!).then(
       ([input, output]) => handedOff(input, output),
       // Not allowed here (a kernel without pidfd_getfd, a ptrace policy, a seccomp filter): copied as before.
-      () => relay(),
+      () => (socket.destroyed ? void server.close() : relay()),
     );
   };
   socket.on('data', onData);
