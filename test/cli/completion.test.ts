@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { spawn as ptySpawn } from 'node-pty';
 import { declaredSources } from '../../src/cli/commands/completion.js';
@@ -261,19 +262,31 @@ function installed(shell: string): boolean {
 
 /**
  * What the terminal shows once `line` and Tab (twice: bash lists the candidates at the second) are
- * typed into the interactive shell `argv`, after `setup` ran; waited for until it matches `expected`.
+ * typed into the interactive shell `argv`, after `setup` ran (it sets PS1: its prompt is waited for);
+ * waited for until it matches `expected`.
  */
 async function typeTab(argv: string[], env: NodeJS.ProcessEnv, setup: string, line: string, expected: RegExp): Promise<string> {
+  const prompt = /PS1='([^']*)'/.exec(setup)![1]!.replace('%%', '%');
   const term = ptySpawn(argv[0]!, argv.slice(1), { cols: 200, rows: 24, cwd: REPO_ROOT, env: env as Record<string, string> });
   let out = '';
   term.onData((d) => (out += d));
   try {
-    // The marker is printed by echo, not merely echoed as typed.
+    // The marker is printed by echo, not merely echoed as typed. The line is typed once the prompt after it
+    // shows: typed before the line editor set the terminal up, it can be dropped (seen under load: nothing
+    // echoed for 30 s).
     term.write(`${setup}; echo READY''-\n`);
-    await until('the shell to be set up', () => out.includes('READY-'), 30_000);
+    const prompted = (): boolean => {
+      const at = out.lastIndexOf('READY-');
+      // Terminal controls aside (zsh turns bracketed paste on after its prompt).
+      const shown = out.slice(at + 'READY-'.length).replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
+      return at >= 0 && shown.trimEnd().endsWith(prompt.trimEnd());
+    };
+    await until('the shell to be set up and show its prompt', prompted, 30_000);
+    await sleep(50);
     const from = out.length;
     term.write(`${line}\t\t`);
-    await until(`${line}<Tab> to show ${String(expected)}: ${JSON.stringify(out.slice(from))}`, () => expected.test(out.slice(from)), 30_000);
+    // On failure, what came just before the line was typed too (the shell's state then).
+    await until(() => `${line}<Tab> to show ${String(expected)}: ${JSON.stringify(out.slice(from))} (before it: ${JSON.stringify(out.slice(Math.max(0, from - 200), from))})`, () => expected.test(out.slice(from)), 30_000);
     return out.slice(from);
   } finally {
     term.kill('SIGKILL');
