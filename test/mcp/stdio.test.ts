@@ -2,7 +2,7 @@
 // would, and every call goes through the policy, the parser, scope and the audit store. First in the
 // CLI process (no daemon), then handed to a running daemon.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -96,6 +96,63 @@ async function largeMessages(client: Client, dir: string): Promise<void> {
   for (let i = 0; i < 10_000; i++) writeFileSync(join(many, `${'\u0001'.repeat(240)}${i}`), '');
   await assert.rejects(call(client, 'list_directory', { host: 'localhost', path: many }), /MCP error -32603: the answer of \d+(\.\d)? MiB is larger than the 9\.9 MiB an MCP client reads: ask for less in one call/);
   assert.equal((await call(client, 'list_hosts', {})).result.isError, undefined, 'the session goes on');
+}
+
+/** `remux mcp --stdio` on pipes of our own (stdin from `input` when given), with the lines it answers. */
+function rawSession(env: Record<string, string>, input?: number, args: string[] = []): { child: ChildProcess; lines: string[]; ended: Promise<void>; send(message: object): void } {
+  const child = spawn(REMUX_BIN, ['mcp', '--stdio', ...args], { env: { PATH: process.env.PATH, ...env, REMUX_LAUNCHER_DEBUG: '1' }, stdio: [input ?? 'pipe', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    const parts = (partial + d).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  const ended = new Promise<void>((resolve) => child.stdout!.once('end', resolve));
+  return { child, lines, ended, send: (message) => child.stdin!.write(`${JSON.stringify(message)}\n`) };
+}
+
+const INITIALIZE = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+const until = async (what: string, ok: () => boolean): Promise<void> => {
+  for (let i = 0; i < 200 && !ok(); i++) await sleep(25);
+  assert.ok(ok(), what);
+};
+
+/** Whether a process runs with exactly this command line. */
+const pgrep = (command: string): boolean => spawnSync('pgrep', ['-fx', command]).status === 0;
+
+const slowCall = (id: number, command: string): object => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'run_command', arguments: { host: 'localhost', command } } });
+
+/**
+ * Requests piped in, the input closed right after them (a file, or a pipe ended at once): every request
+ * is answered, a call still running when the input ended too, and then the session ends with exit 0.
+ */
+async function answersAfterInputEnds(env: Record<string, string>, how: 'pipe' | 'file', args: string[] = []): Promise<string> {
+  const messages = [INITIALIZE, { jsonrpc: '2.0', method: 'notifications/initialized' }, slowCall(2, 'sleep 0.6 && echo answered late'), slowCall(3, 'echo quick')];
+  const dir = mkdtempSync(join(tmpdir(), 'remux-mcp-eof-'));
+  try {
+    let input: number | undefined;
+    if (how === 'file') {
+      writeFileSync(join(dir, 'in.jsonl'), messages.map((m) => `${JSON.stringify(m)}\n`).join(''));
+      input = openSync(join(dir, 'in.jsonl'), 'r');
+    }
+    const { child, lines, send } = rawSession(env, input, args);
+    if (input !== undefined) closeSync(input);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    if (how === 'pipe') {
+      for (const m of messages) send(m);
+      child.stdin!.end();
+    }
+    assert.equal(await exit, 0, stderr);
+    const answer = (id: number): string => lines.find((l) => l.includes(`"id":${id},`) || l.endsWith(`"id":${id}}`)) ?? assert.fail(`no answer to request ${id}: ${lines.join('\n')}`);
+    assert.match(answer(2), /answered late\\n/);
+    assert.match(answer(3), /quick\\n/);
+    return stderr;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('remux mcp --stdio in the CLI process', () => {
@@ -450,6 +507,10 @@ describe('remux mcp --stdio in the CLI process', () => {
     assert.match(answers[3]!.error!.message, /^Parse error: /);
   });
 
+  test('requests piped in with the input closed right after them: all are answered, a call still running by then too; then the session ends (exit 0)', async () => {
+    await answersAfterInputEnds(h.env, 'pipe', ['--no-daemon']);
+  });
+
   test('remux mcp without --stdio is a usage error that says what to do', async () => {
     const r = await remux(['mcp'], { env: h.env });
     assert.equal(r.code, 2);
@@ -486,26 +547,6 @@ describe('remux mcp --stdio through a running daemon', () => {
     }
   });
 
-  /** `remux mcp --stdio` on pipes of our own (stdin from `input` when given), with the lines it answers. */
-  function rawSession(env: Record<string, string>, input?: number): { child: ChildProcess; lines: string[]; ended: Promise<void>; send(message: object): void } {
-    const child = spawn(REMUX_BIN, ['mcp', '--stdio'], { env: { PATH: process.env.PATH, ...env, REMUX_LAUNCHER_DEBUG: '1' }, stdio: [input ?? 'pipe', 'pipe', 'pipe'] });
-    const lines: string[] = [];
-    let partial = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      const parts = (partial + d).split('\n');
-      partial = parts.pop() ?? '';
-      lines.push(...parts);
-    });
-    const ended = new Promise<void>((resolve) => child.stdout!.once('end', resolve));
-    return { child, lines, ended, send: (message) => child.stdin!.write(`${JSON.stringify(message)}\n`) };
-  }
-
-  const INITIALIZE = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
-  const until = async (what: string, ok: () => boolean): Promise<void> => {
-    for (let i = 0; i < 200 && !ok(); i++) await sleep(25);
-    assert.ok(ok(), what);
-  };
-
   test("the daemon takes over the client's stdin and stdout: no process copies the messages, and the client closing its input ends the session (exit 0)", async () => {
     const { child, lines, send } = rawSession(h.env);
     const stderr: string[] = [];
@@ -524,13 +565,28 @@ describe('remux mcp --stdio through a running daemon', () => {
     assert.doesNotMatch(stderr.join(''), /ended the MCP session/);
   });
 
-  test('the CLI process killed: the daemon ends the session and lets go of the client\'s output', async () => {
-    const { child, lines, ended, send } = rawSession(h.env);
-    send(INITIALIZE);
-    await until('initialize is answered', () => lines.some((l) => l.includes('"id":1')));
-    child.kill('SIGKILL');
-    // The client's stdout ends only once the daemon closed its copy too.
-    await Promise.race([ended, sleep(5000).then(() => assert.fail('the daemon kept the client\'s stdout open'))]);
+  test('requests piped in and the input closed at once: the daemon answers them all, a call still running by then too; exit 0', async () => {
+    // Taken over (pipes), and copied by the CLI process (a file).
+    assert.match(await answersAfterInputEnds(h.env, 'pipe'), /the daemon serves the MCP session on our stdin and stdout/);
+    assert.match(await answersAfterInputEnds(h.env, 'file'), /the daemon serves the MCP session\n/);
+  });
+
+  test('the CLI process killed: the daemon ends the session, stops the call under way, and lets go of the client\'s output', async () => {
+    for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+      const { child, lines, ended, send } = rawSession(h.env);
+      send(INITIALIZE);
+      await until('initialize is answered', () => lines.some((l) => l.includes('"id":1')));
+      // A client shutting down closes its input, and kills the process that does not exit soon after.
+      const command = `sleep 31.${signal.length}`;
+      send(slowCall(2, command));
+      await until(`${command} runs`, () => pgrep(command));
+      if (signal === 'SIGTERM') child.stdin!.end();
+      child.kill(signal);
+      // The client's stdout ends only once the daemon closed its copy too.
+      await Promise.race([ended, sleep(5000).then(() => assert.fail(`${signal}: the daemon kept the client's stdout open`))]);
+      await until(`${signal}: ${command} is stopped`, () => !pgrep(command));
+      assert.equal(lines.some((l) => l.includes('"id":2')), false);
+    }
   });
 
   test('one socket as both stdin and stdout (not taken over: shutting one direction would shut both): copied by the CLI process', async () => {
@@ -573,7 +629,7 @@ describe('remux mcp --stdio through a running daemon', () => {
       let stderr = '';
       child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       await ended;
-      // Its input at its end, the session ends with what was answered by then (a call still running is not).
+      // Its input at its end, the session ends once what was asked by then is answered.
       assert.match(lines.find((l) => l.includes('"id":1')) ?? '', /"serverInfo":\{"name":"remux"/);
       assert.match(stderr, /the daemon serves the MCP session\n/);
     } finally {

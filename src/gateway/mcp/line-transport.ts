@@ -6,7 +6,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { STDIO_DEFAULT_MAX_BUFFER_SIZE } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { parseOffThread } from './parse-worker.js';
 
 /** write_file's content at most (characters). */
@@ -143,6 +143,10 @@ export class LineTransport implements Transport {
   /** Settles once the lines read so far are delivered; null when they are. */
   private turn: Promise<void> | null = null;
   private closed = false;
+  /** Requests delivered and not answered yet, by id: what answered() waits for. */
+  private readonly unanswered = new Map<RequestId, unknown>();
+  /** Set while answered() waits: called once none is left (or the transport closed). */
+  private drained: (() => void) | null = null;
 
   /**
    * `large` (the daemon's clients): the line's principal's places for large messages, which a line over
@@ -225,7 +229,7 @@ export class LineTransport implements Transport {
         } catch (err) {
           return this.parseFailed(line.slice(0, 256), line.slice(-256), err as Error);
         }
-        this.onmessage?.(message);
+        this.deliver(message);
       });
     }
     // Its place is held until it is parsed; the lines after it wait their turn.
@@ -234,10 +238,40 @@ export class LineTransport implements Transport {
     const deliver = parseOffThread(chunks)
       .finally(release ?? undefined)
       .then(
-        (message) => () => this.onmessage?.(message as JSONRPCMessage),
+        (message) => () => this.deliver(message as JSONRPCMessage),
         (err: Error) => () => this.parseFailed(head, tail, err),
       );
     this.inTurn(() => deliver.then((step) => step()));
+  }
+
+  /** Hands a message to the SDK, noting the requests it will answer (answered()). */
+  private deliver(message: JSONRPCMessage): void {
+    // Checked loosely here (the SDK checks each message itself; its schema costs a call ~0.01 ms): answered() checks what is left with the SDK's own test.
+    const m = message as { id?: unknown; method?: unknown; params?: { requestId?: unknown } } | null;
+    if (typeof m === 'object' && m !== null && typeof m.method === 'string') {
+      if (typeof m.id === 'string' || typeof m.id === 'number') this.unanswered.set(m.id, m);
+      // A request its client cancelled is not answered (the SDK drops its answer).
+      else if (m.method === 'notifications/cancelled') this.answer(m.params?.requestId);
+    }
+    this.onmessage?.(message);
+  }
+
+  private answer(id: unknown): void {
+    if ((typeof id !== 'string' && typeof id !== 'number') || !this.unanswered.delete(id)) return;
+    if (this.unanswered.size === 0) this.drained?.();
+  }
+
+  /**
+   * Resolves once every request read so far has been answered (or cancelled by its client), the lines
+   * still being parsed delivered first: once a client's input has ended, what it asked by then is
+   * answered before the session closes, as a script piping its requests in expects.
+   */
+  async answered(): Promise<void> {
+    while (this.turn !== null) await this.turn;
+    // What the SDK does not take as a request (a malformed one) it reports and leaves unanswered: nothing to wait for.
+    for (const [id, m] of this.unanswered) if (!isJSONRPCRequest(m)) this.unanswered.delete(id);
+    if (this.unanswered.size === 0 || this.closed) return;
+    await new Promise<void>((resolve) => (this.drained = resolve));
   }
 
   /** The SDK's transport only reports and skips a line that is not JSON, leaving its sender waiting for an answer: JSON-RPC answers it with a parse error, under its id when one can be read from it. */
@@ -284,10 +318,12 @@ export class LineTransport implements Transport {
     this.skipping = null;
     this.closed = true;
     this.giveBack();
+    this.drained?.();
     this.onclose?.();
   }
 
   send(message: JSONRPCMessage): Promise<void> {
+    if ('id' in message && ('result' in message || 'error' in message)) this.answer(message.id);
     let line = JSON.stringify(message);
     if (Buffer.byteLength(line) > MCP_ANSWER_MAX && 'result' in message) {
       const error = `the answer of ${MiB(Buffer.byteLength(line))} is larger than the ${MiB(MCP_ANSWER_MAX)} an MCP client reads: ask for less in one call`;

@@ -70,8 +70,9 @@ export async function runMcpStdio(inv: Invocation, opts: StdioOptions, socketPat
     const { principal, revoked } = stdioPrincipal(ctx, inv.env.REMUX_TOKEN, opts.principal);
     const server = createMcpServer({ ctx, principal, callerCwd: inv.cwd }, { transport: 'stdio', from: LOCAL_PROCESS }, revoked);
     const closed = new Promise<void>((resolve) => (server.server.onclose = resolve));
-    await server.connect(new LineTransport(process.stdin, process.stdout));
-    process.stdin.once('end', () => void server.close());
+    const transport = new LineTransport(process.stdin, process.stdout);
+    await server.connect(transport);
+    process.stdin.once('end', () => void transport.answered().then(() => server.close()));
     await closed;
   } finally {
     await ctx.close();
@@ -158,18 +159,22 @@ export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, d
   const { principal, revoked } = credential;
   const server = createMcpServer({ ctx: deps.ctx, principal, callerCwd: request.cwd, admit: (name) => deps.limiter.take(name) }, { transport: 'stdio', from: LOCAL_PROCESS }, revoked);
   // The principal's large messages count with those it sends over HTTP and from its other stdio clients.
-  const serve = (input: Readable, output: Writable): void =>
-    void server.connect(new LineTransport(input, output, MCP_MESSAGE_MAX, { take: () => deps.large.take(principal.name), busy: busyText(principal.name) }));
+  const serve = (input: Readable, output: Writable): LineTransport => {
+    const transport = new LineTransport(input, output, MCP_MESSAGE_MAX, { take: () => deps.large.take(principal.name), busy: busyText(principal.name) });
+    void server.connect(transport);
+    return transport;
+  };
   const relay = (): void => {
     answer({ type: 'done' });
     // The CLI process shuts its side once the client's input ended: what was asked by then is still
-    // answered (the transport's close waits for it), so our side stays open until the session ends.
+    // answered, so our side stays open until the session ends. Its socket closing (the process killed:
+    // a client that would not wait) ends the session at once, and with it the calls under way.
     socket.allowHalfOpen = true;
-    socket.once('end', () => void server.close());
     socket.on('close', () => void server.close());
     // The server ending the session (a revoked credential) ends the connection: the CLI's relay then exits.
     server.server.onclose = () => socket.end();
-    serve(socket, socket);
+    const transport = serve(socket, socket);
+    socket.once('end', () => void transport.answered().then(() => server.close()));
   };
   const ptracer = request.pid === undefined ? 0 : spawnerPid();
   if (ptracer === 0) {
@@ -183,11 +188,14 @@ export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, d
       input.destroy();
       return void output.destroy();
     }
+    answer({ type: 'done', handoff: true });
+    const transport = serve(input, output);
     let inputEnded = false;
     input.once('end', () => (inputEnded = true));
     const end = (): void => void server.close();
-    // The CLI process gone (killed), the client's input at its end, its output closed: the session is over.
-    input.once('close', end);
+    // The client's output closed, or the CLI process gone (killed: `socket` closes, below): the session is
+    // over, and the calls under way are stopped. Its input at its end: once what it asked is answered.
+    input.once('close', () => (inputEnded ? void transport.answered().then(end) : end()));
     input.on('error', end);
     output.on('error', end);
     server.server.onclose = () => {
@@ -197,8 +205,6 @@ export function serveMcpSocket(socket: net.Socket, raw: unknown, rest: Buffer, d
       if (inputEnded) socket.end(`${JSON.stringify({ type: 'ended' } satisfies Event)}\n`);
       else socket.end();
     };
-    answer({ type: 'done', handoff: true });
-    serve(input, output);
   };
   answer({ type: 'handoff', ptracer });
   const ready = new FirstLine(MAX_REQUEST_BYTES);
