@@ -58,7 +58,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -256,8 +255,6 @@ static void run_child(const char *cwd, struct stage *s, char **env, int err_fd, 
   if (s->mode[2] == 'd' && dup2(1, 2) < 0) goto failed;
   if (setsid() < 0) goto failed;
   if (chdir(cwd) < 0) goto failed;
-  struct sched_param normal = {0};
-  sched_setscheduler(0, SCHED_OTHER, &normal); /* not the spawner's SCHED_BATCH */
   signal(SIGPIPE, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
@@ -696,10 +693,6 @@ static void close_others(int keep_a, int keep_b) {
 int main(void) {
   if (getppid() == 1) return 0; /* remux is gone already */
   spawner_pid = getpid();
-  /* Woken by a request, the spawner does not preempt remux (SCHED_BATCH has no wakeup preemption): a held
-     pipeline's fork and set-up run while remux waits for the disk, or on another CPU, not in its way. */
-  struct sched_param batch = {0};
-  sched_setscheduler(0, SCHED_BATCH, &batch);
   signal(SIGPIPE, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);

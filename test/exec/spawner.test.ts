@@ -33,13 +33,15 @@ describe('remux-spawner', () => {
     assert.equal(env.out, `PATH=${PATH}\n`);
   });
 
-  test('a stage runs with the normal scheduling policy, not the spawner\'s SCHED_BATCH, held or not', async () => {
+  // As SCHED_BATCH (tried: no wake-up preemption of remux), the spawner woken by a held stage's exec waited
+  // behind the program it had just let run, and reported its start only once it had ended (0.7 ms for true).
+  test('the spawner and its stages run with remux\'s own scheduling policy, held or not', async () => {
     for (const durable of [undefined, Promise.resolve()]) {
       const r = await run(['chrt', '-p', '0'], durable ? { durable } : {});
       assert.match(r.out, /^pid \d+'s current scheduling policy: SCHED_OTHER\n/, r.err);
     }
     const [spawner] = spawnerPids();
-    assert.match(execFileSync('chrt', ['-p', String(spawner)], { encoding: 'utf8' }), /SCHED_BATCH/);
+    assert.match(execFileSync('chrt', ['-p', String(spawner)], { encoding: 'utf8' }), /scheduling policy: SCHED_OTHER/);
   });
 
   test('inside the sandbox too: neither the namespaces nor the report pipe reach the program', { skip: bwrap.ok ? false : `bwrap unusable: ${bwrap.reason}` }, async () => {
