@@ -472,15 +472,22 @@ describe('remux mcp --stdio in the CLI process', () => {
     await endsOnRevocation(h.env, 'tight');
   });
 
-  test('lines that are not JSON are answered with a parse error (under their id when it can be read); the session goes on', async () => {
+  test('lines that are not JSON are answered with a parse error (under their id when it can be read), and so are those with a __proto__ or constructor.prototype key, as HTTP bodies are; the session goes on', async () => {
     const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } } };
-    const input = ['not json at all', '{"jsonrpc":"2.0","id":', '{"jsonrpc":"2.0","id":9,"method":"tools/list",}', JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }).replace('tools/list', 'tools/list\u0000'), JSON.stringify(init), ''].join('\n');
+    const poisoned = [
+      '{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"list_hosts","arguments":{},"__proto__":{"isError":true}}}',
+      // JSON.parse reads the escaped key as __proto__ too.
+      '{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"list_hosts","arguments":{"\\u005f_proto__":{"host":"x"}}}}',
+      '{"jsonrpc":"2.0","id":13,"method":"ping","params":{"_meta":{"constructor":{"prototype":{"polluted":true}}}}}',
+    ];
+    const input = ['not json at all', '{"jsonrpc":"2.0","id":', '{"jsonrpc":"2.0","id":9,"method":"tools/list",}', JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }).replace('tools/list', 'tools/list\u0000'), ...poisoned, JSON.stringify(init), ''].join('\n');
     const r = await remux(['mcp', '--stdio'], { env: h.env, input });
     assert.equal(r.code, 0, r.stderr);
     const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id?: number; result?: { serverInfo?: { name: string } }; error?: { code: number; message: string } });
     const parseErrors = answers.filter((a) => a.error?.code === -32700);
-    assert.deepEqual(parseErrors.map((a) => a.id), [undefined, undefined, 9, 7], r.stdout);
+    assert.deepEqual(parseErrors.map((a) => a.id), [undefined, undefined, 9, 7, 11, 12, 13], r.stdout);
     for (const a of parseErrors) assert.match(a.error!.message, /^Parse error: /);
+    for (const a of parseErrors.slice(4)) assert.equal(a.error!.message, 'Parse error: Object contains forbidden prototype property');
     const initialized = answers.find((a) => a.id === 1);
     assert.equal(initialized?.result?.serverInfo?.name, 'remux', r.stdout);
   });

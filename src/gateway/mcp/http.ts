@@ -153,7 +153,7 @@ export function registerMcp(app: FastifyInstance, deps: McpHttpDeps): void {
       const body = raw as Buffer;
       if (request.method === 'DELETE' && body.length === 0) return done(null, undefined);
       if (body.length <= LARGE_MESSAGE) return json(request, body.toString('utf8'), done);
-      parseOffThread([body], true).then(
+      parseOffThread([body]).then(
         (value) => done(null, value),
         () => done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), undefined),
       );

@@ -7,7 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import { STDIO_DEFAULT_MAX_BUFFER_SIZE } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { parseOffThread } from './parse-worker.js';
+import { parseOffThread, POISONED, poisoned } from './parse-worker.js';
 
 /** write_file's content at most (characters). */
 export const MCP_WRITE_MAX = 8 << 20;
@@ -226,6 +226,8 @@ export class LineTransport implements Transport {
           // message's shape itself (isJSONRPCRequest…, reporting any other as an unknown message) and each
           // request's params against its method's schema; the union parse cost ~0.03 ms a call.
           message = JSON.parse(line) as JSONRPCMessage;
+          // As every HTTP body is parsed (fastify), and a large line off the thread.
+          if (poisoned(message)) throw new SyntaxError(POISONED);
         } catch (err) {
           return this.parseFailed(line.slice(0, 256), line.slice(-256), err as Error);
         }

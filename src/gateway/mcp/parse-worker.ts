@@ -4,27 +4,37 @@
 // the bytes over and the parsed value back.
 import { Worker } from 'node:worker_threads';
 
-// Evaluated as the worker's whole program (the CLI is one bundled file: there is no module to point at).
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const own = (o, key) => Object.prototype.hasOwnProperty.call(o, key);
-// What fastify's JSON parser (secure-json-parse) refuses: a __proto__ key, a constructor key holding a prototype.
-function poisoned(value) {
+/** Why a message with a key JSON.parse keeps but an object assignment would take as a prototype is refused (fastify's words). */
+export const POISONED = 'Object contains forbidden prototype property';
+
+/**
+ * Whether a parsed JSON value holds what fastify's JSON parser (secure-json-parse) refuses in every HTTP
+ * body: a __proto__ key, or a constructor key holding a prototype. Every MCP message is held to it, on
+ * every transport. Self-contained: the worker below runs its source.
+ */
+export function poisoned(value: unknown): boolean {
+  const own = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key);
   const stack = [value];
   while (stack.length > 0) {
     const o = stack.pop();
     if (o === null || typeof o !== 'object') continue;
     if (own(o, '__proto__')) return true;
-    if (own(o, 'constructor') && o.constructor !== null && typeof o.constructor === 'object' && own(o.constructor, 'prototype')) return true;
-    for (const key in o) stack.push(o[key]);
+    const ctor = (o as { constructor?: unknown }).constructor;
+    if (own(o, 'constructor') && ctor !== null && typeof ctor === 'object' && own(ctor, 'prototype')) return true;
+    for (const key in o) stack.push((o as Record<string, unknown>)[key]);
   }
   return false;
 }
-parentPort.on('message', ({ id, chunks, strict }) => {
+
+// Evaluated as the worker's whole program (the CLI is one bundled file: there is no module to point at).
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const poisoned = ${poisoned.toString()};
+parentPort.on('message', ({ id, chunks }) => {
   let answer;
   try {
     const value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    answer = strict && poisoned(value) ? { id, error: 'Object contains forbidden prototype property' } : { id, value };
+    answer = poisoned(value) ? { id, error: ${JSON.stringify(POISONED)} } : { id, value };
   } catch (err) {
     answer = { id, error: err instanceof Error ? err.message : String(err) };
   }
@@ -67,14 +77,14 @@ function started(): Parser {
 
 /**
  * The JSON text in `chunks` (UTF-8) parsed off the main thread; rejects with JSON.parse's SyntaxError
- * message, and with `strict` (HTTP bodies, as fastify parses them) a __proto__ or constructor.prototype key.
+ * message, or POISONED (see poisoned()).
  */
-export function parseOffThread(chunks: readonly Buffer[], strict = false): Promise<unknown> {
+export function parseOffThread(chunks: readonly Buffer[]): Promise<unknown> {
   const p = started();
   const id = p.next++;
   return new Promise((resolve, reject) => {
     p.waiting.set(id, { resolve, reject });
     p.worker.ref();
-    p.worker.postMessage({ id, chunks, strict });
+    p.worker.postMessage({ id, chunks });
   });
 }
