@@ -140,7 +140,8 @@ async function answersAfterInputEnds(env: Record<string, string>, how: 'pipe' | 
     if (input !== undefined) closeSync(input);
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // 'close': its stdout and stderr read to their ends too.
+    const exit = new Promise<number | null>((resolve) => child.once('close', resolve));
     if (how === 'pipe') {
       for (const m of messages) send(m);
       child.stdin!.end();
@@ -631,11 +632,12 @@ describe('remux mcp --stdio through a running daemon', () => {
       const file = join(dir, 'in.jsonl');
       writeFileSync(file, `${JSON.stringify(INITIALIZE)}\n`);
       const input = openSync(file, 'r');
-      const { child, lines, ended } = rawSession(h.env, input);
+      const { child, lines } = rawSession(h.env, input);
       closeSync(input);
       let stderr = '';
       child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      await ended;
+      // 'close': its stderr read to its end too (its stdout can end first).
+      await new Promise((resolve) => child.once('close', resolve));
       // Its input at its end, the session ends once what was asked by then is answered.
       assert.match(lines.find((l) => l.includes('"id":1')) ?? '', /"serverInfo":\{"name":"remux"/);
       assert.match(stderr, /the daemon serves the MCP session\n/);
