@@ -21,6 +21,7 @@ import { sandboxSpec } from '../policy/evaluate.js';
 import { askDaemon } from '../gateway/client.js';
 import { addressInUse } from '../gateway/http/listen.js';
 import { movedMessage, ownSocket, runningDaemon, type DaemonRecord } from '../config/daemon-record.js';
+import type { SlotsStatus } from '../gateway/attach-slots.js';
 import type { DaemonStartOptions, DaemonStatus } from '../gateway/protocol.js';
 import { hostsFile, loadInventory } from '../hosts/inventory.js';
 import { channelName } from '../notify/channels.js';
@@ -384,6 +385,12 @@ function statusJson(s: DaemonStatus, moved?: FoundDaemon['moved']): Omit<DaemonS
   return { running: true, ...s, config: configState(s) ?? undefined, ...(moved ? { moved } : {}) };
 }
 
+/** e.g. `commands running: 5 (limits: 3 per principal, 5 in all): viewer 3, other 2` */
+function slotsLine(what: string, slots: SlotsStatus): string {
+  const who = slots.principals.map((p) => `${p.principal} ${p.held}`).join(', ');
+  return `${what}: ${slots.held} (limits: ${slots.limit.perPrincipal} per principal, ${slots.limit.total} in all)${who ? `: ${who}` : ''}\n`;
+}
+
 function printDaemonStatus(s: DaemonStatus, moved?: FoundDaemon['moved']): void {
   const connected = s.hosts.filter((h) => h.connected).length;
   process.stdout.write(`running: pid ${s.pid}, version ${s.version}, up ${formatUptime(s.uptimeSeconds)}, ${(s.memoryRssBytes / 2 ** 20).toFixed(0)} MB RSS\n`);
@@ -402,6 +409,8 @@ function printDaemonStatus(s: DaemonStatus, moved?: FoundDaemon['moved']): void 
   }
   process.stdout.write(`rate limit: ${s.rateLimit.ratePerSec}/s, burst ${s.rateLimit.burst}`);
   process.stdout.write(s.rateLimit.buckets.length ? `; ${s.rateLimit.buckets.map((b) => `${b.key}: ${b.tokens} tokens left`).join(', ')}\n` : '; no recent requests\n');
+  if (s.commands) process.stdout.write(slotsLine('commands running', s.commands));
+  if (s.attaches) process.stdout.write(slotsLine('attaches open', s.attaches));
   process.stdout.write(`sandboxes: ${s.sandboxes.length} running\n`);
   for (const b of s.sandboxes) {
     const shows = b.shows.join(', ') || 'no policy paths';

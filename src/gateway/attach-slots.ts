@@ -26,6 +26,13 @@ export interface SlotWords {
 
 const ATTACH_WORDS: SlotWords = { what: 'attaches', held: 'open', remedy: 'close one first', later: 'when one closes' };
 
+/** AttachSlots.snapshot(): what `remux daemon status` shows of them. */
+export interface SlotsStatus {
+  held: number;
+  limit: { perPrincipal: number; total: number };
+  principals: Array<{ principal: string; held: number }>;
+}
+
 export class AttachSlots {
   private readonly byPrincipal = new Map<string, number>();
   private total = 0;
@@ -71,6 +78,12 @@ export class AttachSlots {
       return `the daemon already serves ${this.total} ${what} (its limit${where}); try again ${later}`;
     }
     return null;
+  }
+
+  /** What is held now, in total and by each principal holding any (the most first), with the limits. */
+  snapshot(): SlotsStatus {
+    const principals = [...this.byPrincipal].map(([principal, held]) => ({ principal, held })).sort((a, b) => b.held - a.held || a.principal.localeCompare(b.principal));
+    return { held: this.total, limit: { ...this.limits }, principals };
   }
 
   /** Live slots, in total and for one principal. */

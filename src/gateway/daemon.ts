@@ -91,10 +91,11 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
         { exitCode: EXIT.RATE_LIMITED, durationMs: 0, refusal: digestWords(d) },
       ),
   });
-  ctx.running = new AttachSlots(
+  const commands = new AttachSlots(
     { perPrincipal: running.per_principal, total: running.total },
     { what: 'commands', held: 'running', remedy: 'wait for one to end, or interrupt one', later: 'when one ends', setting: 'daemon.running_limit' },
   );
+  ctx.running = commands;
   ctx.sessions.startSweeping(ctx.config.sessions.sweep_interval_seconds * 1000);
   const limiter = new RateLimiter({ ratePerSec: ctx.config.daemon.rate_limit.requests_per_second, burst: ctx.config.daemon.rate_limit.burst });
   // One count of each principal's large MCP messages, over HTTP and from stdio clients alike.
@@ -118,7 +119,7 @@ async function serveDaemon(opts: DaemonOptions, claim: DaemonClaim, log: (line: 
 
   const server = net.createServer((socket) => {
     connections.add(socket);
-    serveConnection(socket, { ctx, limiter, slots, large, opts, startedAt, http, stop: () => void stop(), log });
+    serveConnection(socket, { ctx, limiter, slots, commands, large, opts, startedAt, http, stop: () => void stop(), log });
     socket.on('close', () => connections.delete(socket));
   });
 
@@ -229,7 +230,10 @@ async function startWebServer(
 interface ServeDeps {
   ctx: GatewayContext;
   limiter: RateLimiter;
+  /** Terminal attaches open. */
   slots: AttachSlots;
+  /** Commands running (ctx.running). */
+  commands: AttachSlots;
   large: LargeMessages;
   opts: DaemonOptions;
   startedAt: Date;
@@ -315,6 +319,8 @@ function daemonStatus(deps: ServeDeps): DaemonStatus {
       burst: ctx.config.daemon.rate_limit.burst,
       buckets: limiter.snapshot().map((b) => ({ key: b.key, tokens: Math.round(b.tokens * 100) / 100 })),
     },
+    commands: deps.commands.snapshot(),
+    attaches: deps.slots.snapshot(),
     sandboxes: runningSandboxes(),
     memoryRssBytes: process.memoryUsage.rss(),
     config: { file: ctx.configFile ?? configFile(opts.env), digest: ctx.configDigest },

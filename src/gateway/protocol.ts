@@ -3,6 +3,7 @@
 // line: the daemon runs it as the CLI would and the connection carries binary frames from then on
 // (below), so the thin clients (native/launcher.c, gateway/forward.ts) only copy bytes.
 import { ReadBuffer } from '../core/frames.js';
+import type { SlotsStatus } from './attach-slots.js';
 import type { SandboxStatus } from '../exec/sandbox-pool.js';
 import type { SandboxSupport } from '../exec/types.js';
 
@@ -144,6 +145,10 @@ export interface DaemonStatus {
   http: { url: string; refusing?: string } | { off: string };
   hosts: HostStatus[];
   rateLimit: { ratePerSec: number; burst: number; buckets: Array<{ key: string; tokens: number }> };
+  /** Commands running now (daemon.running_limit), by principal; absent from older daemons. */
+  commands?: SlotsStatus;
+  /** Terminal attaches open now (CLI and browser), by principal; absent from older daemons. */
+  attaches?: SlotsStatus;
   /** The local host's long-lived OS sandboxes (src/exec/sandbox-pool.ts). */
   sandboxes: SandboxStatus[];
   memoryRssBytes: number;

@@ -92,6 +92,13 @@ describe('commands running at once, per principal and in total', { timeout: 90_0
     }
     assert.equal(running(), 3, 'nothing more was started');
 
+    // `daemon status` says who runs how many, against which limits.
+    const status = await remux(['daemon', 'status', '--json'], { env: d.env });
+    assert.deepEqual(JSON.parse(status.stdout).commands, { held: 3, limit: { perPrincipal: 3, total: 5 }, principals: [{ principal: 'viewer', held: 3 }] });
+    const text = await remux(['daemon', 'status'], { env: d.env });
+    assert.match(text.stdout, /^commands running: 3 \(limits: 3 per principal, 5 in all\): viewer 3$/m);
+    assert.match(text.stdout, /^attaches open: 0 \(limits: 5 per principal, 30 in all\)$/m);
+
     // Another principal has its own 3.
     const other = await run('other');
     assert.equal(other.status, 200, other.text);
@@ -109,6 +116,7 @@ describe('commands running at once, per principal and in total', { timeout: 90_0
     const third = await run('third');
     assert.equal(third.status, 429, third.text);
     assert.equal(third.json<{ message: string }>().message, 'the daemon already serves 5 commands (its limit: daemon.running_limit.total in config.yaml); try again when one ends');
+    assert.match((await remux(['daemon', 'status'], { env: d.env })).stdout, /^commands running: 5 \(limits: 3 per principal, 5 in all\): viewer 3, other 2$/m);
 
     // The viewer's first stream goes away: its command is interrupted, and its slot is free again.
     open.shift()!.destroy();
