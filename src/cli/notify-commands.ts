@@ -3,6 +3,7 @@ import { loadConfig, type Config } from '../config/config.js';
 import { AuthError, findByIdPrefix } from '../core/errors.js';
 import type { Principal } from '../core/types.js';
 import { ApprovalError, type Approval, type ApprovalStore } from '../notify/approvals.js';
+import { howClosed } from '../notify/closed.js';
 import { unreachableLinks, type Approvals } from '../notify/service.js';
 import { notifyAll, PRIORITIES, type Delivery, type Notification, type Priority } from '../notify/channels.js';
 import { printJson, printTable, UsageError, utcCell, visible } from './output.js';
@@ -66,7 +67,8 @@ export function listApprovalsCommand(opts: { all?: boolean; json?: boolean }): P
     }
     printTable(
       ['ID', 'STATUS', 'ASKED BY', 'FROM', 'HOST', 'WHAT', 'OPTIONS', 'EXPIRES (UTC)'],
-      approvals.map((a) => [a.id, a.status === 'answered' ? `${a.answer} by ${a.answeredBy}` : a.why === null ? a.status : `${a.status}: ${a.why}`, a.principal, a.from, a.host, a.what, a.options.map((o) => `${o.id}=${o.label}`).join(' '), utcCell(a.expiresAt)]),
+      // A closed one in the console's words (howClosed): withdrawn, not `cancelled`.
+      approvals.map((a) => [a.id, a.status === 'pending' ? 'pending' : howClosed(a), a.principal, a.from, a.host, a.what, a.options.map((o) => `${o.id}=${o.label}`).join(' '), utcCell(a.expiresAt)]),
     );
   });
 }

@@ -197,7 +197,7 @@ describe('approvals over HTTP', () => {
     assert.match(answers[0]!.reason, /^answered "Approve" by link \(sent to webhook\) for bot: /);
     assert.match(answers[1]!.reason, /^answered "Deny" by link \(sent to webhook\) via ntfy for bot: /);
     const listed = await remux(['approvals', 'ls', '--all'], { env: h.env });
-    assert.match(listed.stdout, /deny by link \(sent to webhook\)/);
+    assert.match(listed.stdout, /answered "Deny" by link \(sent to webhook\)/);
   });
 
   test('a command\'s secrets stay out of its question: not in the message sent, on the confirm page or in the approvals list', async () => {

@@ -76,7 +76,7 @@ describe('the running daemon withdraws the questions of askers that ended', { ti
 
     const listed = await remux(['approvals', 'ls', '--all'], { env: h.env });
     assert.equal(listed.code, 0, listed.stderr);
-    assert.match(listed.stdout, new RegExp(`cancelled: remux \\(pid ${pid}\\) that asked stopped \\(crash between ${UTC} and \\d\\d:\\d\\d:\\d\\d UTC\\); nothing was done on its behalf`));
+    assert.match(listed.stdout, new RegExp(`withdrawn: remux \\(pid ${pid}\\) that asked stopped \\(crash between ${UTC} and \\d\\d:\\d\\d:\\d\\d UTC\\); nothing was done on its behalf`));
 
     const audit = AuditStore.open(join(h.home, 'audit.db'));
     const withdrawn = audit.list().filter((a) => a.begin.operation === 'approval.withdraw');
