@@ -3,7 +3,7 @@
 // endpoints as the Approvals and Agents pages (approvals and agent states are not audit events, so the
 // audit stream does not carry them). What was already there when the tab opened is not announced.
 // Clicking one opens its page in this tab.
-import { showInvisible } from '../src/command/invisible.js';
+import { printable } from '../src/command/invisible.js';
 import { api } from './api.js';
 
 const POLL_MS = 4000;
@@ -46,7 +46,7 @@ export function watchForNotifications(): () => void {
     if (a.ok) {
       const pending = ((await a.json()) as { approvals: Approval[] }).approvals;
       if (approvals !== null) {
-        for (const x of pending) if (!approvals.has(x.id)) show('Approval needed', `${x.principal} wants to ${showInvisible(x.what)}`, `approval-${x.id}`, `#/approvals?id=${encodeURIComponent(x.id)}`);
+        for (const x of pending) if (!approvals.has(x.id)) show('Approval needed', `${x.principal} wants to ${printable(x.what, true)}`, `approval-${x.id}`, `#/approvals?id=${encodeURIComponent(x.id)}`);
       }
       approvals = new Set(pending.map((x) => x.id));
     }

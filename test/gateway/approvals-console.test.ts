@@ -201,13 +201,14 @@ test('a question remux withdrew because its asker crashed says why on its card',
   }
 });
 
-test("on a phone, a long unbroken command and a multi-line one read as asked: nothing scrolls sideways, a newline shows as one, on its card and its link's page", async () => {
+test("on a phone, a long unbroken command and a multi-line one read as asked: nothing scrolls sideways, a newline shows as one, an ESC as an escape, on its card and its link's page", async () => {
   const store = ApprovalStore.open(join(d.home, 'approvals.db'), join(d.home, 'approvals.key'));
   try {
     const blob = 'H4sIAAAAAAAAA'.repeat(60);
     const long = store.create({ principal: 'bot', host: `web-${'x'.repeat(80)}.example.com`, what: `run \`echo ${blob} | base64 -d | sh\` on web1`, reason: `policy ops: ${'y'.repeat(300)}`, source: 'policy:ops', ttlMs: 60_000 });
     // Two commands, not echo's arguments: shown on a line of their own.
     const twoLines = store.create({ principal: 'bot', host: 'web1', what: 'run `echo cleaning up\nrm -rf /srv/data` on web1', reason: 'Bash command\n\n  rm -rf /srv/data\n\nDo you want to proceed?', source: 'policy:ops', ttlMs: 60_000 });
+    const escaped = store.create({ principal: 'bot', host: 'web1', what: 'run `printf \u001b[2J` on web1', reason: 'Bash command\n\u001b[1m  printf\u001b[0m', source: 'policy:ops', ttlMs: 60_000 });
     const context = await d.browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 } });
     const page = await context.newPage();
     const sideways = (): Promise<number> => page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
@@ -219,15 +220,24 @@ test("on a phone, a long unbroken command and a multi-line one read as asked: no
     assert.equal(await sideways(), 0, 'the cards fit the phone');
     assert.equal(await card.locator('h3').innerText(), 'run `echo cleaning up\nrm -rf /srv/data` on web1');
     assert.equal(await card.locator('tr', { hasText: 'Why' }).locator('td').innerText(), 'Bash command\n\n  rm -rf /srv/data\n\nDo you want to proceed?');
+    // A raw ESC (a terminal's prompt copied into the question) shows as an escape, not as a glyph.
+    const escapedCard = page.locator(`section.approval[data-id="${escaped.id}"]`);
+    assert.equal(await escapedCard.locator('h3').innerText(), 'run `printf \\x1b[2J` on web1');
+    assert.equal(await escapedCard.locator('tr', { hasText: 'Why' }).locator('td').innerText(), 'Bash command\n\\x1b[1m  printf\\x1b[0m');
     for (const a of [long, twoLines]) {
       await page.goto(new URL(`/approvals/${a.id}?option=approve&token=${store.token(a, 'approve')}`, d.url).href);
       assert.equal(await sideways(), 0, "the link's page fits the phone");
       assert.equal(await page.locator('main h2').innerText(), 'Approval', 'titled in a word: what is asked is in the table');
       assert.equal(await page.locator('main tr', { hasText: 'What' }).locator('td').innerText(), a.what);
     }
+    // And on its link's page.
+    await page.goto(new URL(`/approvals/${escaped.id}?option=approve&token=${store.token(escaped, 'approve')}`, d.url).href);
+    assert.equal(await page.locator('main tr', { hasText: 'What' }).locator('td').innerText(), 'run `printf \\x1b[2J` on web1');
+    assert.equal(await page.locator('main tr', { hasText: 'Why' }).locator('td').innerText(), 'Bash command\n\\x1b[1m  printf\\x1b[0m');
     await context.close();
     store.cancel(long.id);
     store.cancel(twoLines.id);
+    store.cancel(escaped.id);
   } finally {
     store.close();
   }

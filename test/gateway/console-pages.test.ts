@@ -87,6 +87,11 @@ test('an action that asked shows how it was answered, escaped, on a desktop and 
     { principal: 'boss', host: 'localhost', operation: 'exec', command: 'rm -rf /tmp/refused-one', decision: 'ask', reason: 'admin#3: ask on rm' },
     { exitCode: 77, durationMs: 40, error: 'admin#3: ask on rm; approval refused by ops via web', approval: { outcome: 'refused', by: 'ops', via: 'web', id: 'k4R' } },
   );
+  // An ESC and a reordering control, in the command and in its refusal: shown as what they are, never drawn or obeyed.
+  await store.record(
+    { principal: 'boss', host: 'localhost', operation: 'exec', command: 'printf \u001b[2J-escaped-one\u202e', decision: 'deny', reason: 'ops#1: deny \u001b[31mprintf' },
+    { exitCode: 77, durationMs: 1, refusal: 'ops#1: deny \u001b[31mprintf' },
+  );
   store.close();
   const { page, problems, done } = await console('#/audit');
   const approved = page.locator('table.audit tbody tr', { hasText: 'approved-one' });
@@ -95,6 +100,9 @@ test('an action that asked shows how it was answered, escaped, on a desktop and 
   assert.equal(await page.locator('table.audit b').count(), 0, 'a name is text, never markup');
   const refused = page.locator('table.audit tbody tr', { hasText: 'refused-one' });
   assert.equal(await refused.locator('td').nth(5).textContent(), 'ask → refused by ops via web');
+  const escaped = page.locator('table.audit tbody tr', { hasText: 'escaped-one' });
+  assert.equal(await escaped.locator('td').nth(4).locator('span').textContent(), 'printf \\x1b[2J-escaped-one<U+202E>');
+  assert.equal(await escaped.locator('.note').textContent(), 'ops#1: deny \\x1b[31mprintf');
   // On a desktop the Decision column says it; the command's cell does not repeat it, and a refusal's note
   // is why it asked, not the answer again.
   assert.equal(await approved.locator('.approval').isVisible(), false);

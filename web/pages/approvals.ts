@@ -2,7 +2,7 @@
 // own answers (POST /api/approvals/ID); refreshed every few seconds. #/approvals?id=ID (the link in a
 // notification) shows that one first, whatever its state. Only admins answer, never their own question:
 // the daemon says why.
-import { showInvisible } from '../../src/command/invisible.js';
+import { printable } from '../../src/command/invisible.js';
 import { howClosed } from '../../src/notify/closed.js';
 import { api, el, errorLine, errorText } from '../api.js';
 import { utcTime } from '../format.js';
@@ -38,16 +38,16 @@ const REFRESH_MS = 3000;
 function card(a: Approval, focused: boolean, answer: (a: Approval, option: Option) => void): HTMLElement {
   const section = el('section', undefined, { class: `approval ${a.status}`, 'data-id': a.id });
   if (focused) section.classList.add('focused');
-  section.append(el('h3', showInvisible(a.what)));
+  section.append(el('h3', printable(a.what)));
   // As a decision link's page shows them (table.facts): the question's lines (a prompt's, a multi-line command's) kept.
   const facts = el('table', undefined, { class: 'facts' });
   const rows: Array<[string, string, string?]> = [
     ['Asked by', a.principal],
     ['Host', a.host ?? '-'],
-    ['Why', showInvisible(a.reason), 'lines'],
+    ['Why', printable(a.reason), 'lines'],
     ['From', a.from],
     ['Asked', utcTime(new Date(a.createdAt).toISOString())],
-    [a.status === 'pending' ? 'Expires' : 'Status', a.status === 'pending' ? utcTime(new Date(a.expiresAt).toISOString()) : howClosed(a)],
+    [a.status === 'pending' ? 'Expires' : 'Status', a.status === 'pending' ? utcTime(new Date(a.expiresAt).toISOString()) : printable(howClosed(a))],
   ];
   for (const [k, v, cls] of rows) {
     const tr = el('tr');

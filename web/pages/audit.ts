@@ -4,6 +4,7 @@
 // it completes, updated in place.
 import { approvalWords } from '../../src/audit/json.js';
 import type { AuditApproval } from '../../src/audit/types.js';
+import { printable } from '../../src/command/invisible.js';
 import { api, el, errorText, loadPage } from '../api.js';
 import { utcTime } from '../format.js';
 import type { Page } from './page.js';
@@ -42,7 +43,8 @@ function duration(ms: number | null): string {
 function cells(a: Action): Array<string | HTMLElement> {
   // An ask says how it was answered: "ask → approved by ops via ntfy".
   const decision = a.approval ? `${a.decision} → ${approvalWords(a.approval)}` : a.decision;
-  const what = el('span', a.command ?? a.resource ?? '');
+  // Control characters as escapes (\x1b), invisible and reordering ones named: the trail shows what ran as it was.
+  const what = el('span', printable(a.command ?? a.resource ?? ''));
   // An ask not approved ended as its refusal: why it asked, then the answer, which the decision says.
   const notApproved = a.approval !== null && a.approval.outcome !== 'approved';
   const note = notApproved ? a.reason : (a.error ?? (a.decision === 'deny' ? a.reason : null));
@@ -50,7 +52,7 @@ function cells(a: Action): Array<string | HTMLElement> {
   // Phones hide the Operation column: there the cell names it (see style.css).
   if (a.operation !== 'exec') whatCell.append(el('small', a.operation, { class: 'operation' }));
   whatCell.append(what);
-  if (note) whatCell.append(el('small', note, { class: 'note' }));
+  if (note) whatCell.append(el('small', printable(note), { class: 'note' }));
   // Phones hide the Decision column too: an answered ask is named here instead.
   if (a.approval) whatCell.append(el('small', decision, { class: 'approval' }));
   if (a.recording) whatCell.append(el('a', 'recording', { href: `#/recordings?${new URLSearchParams({ id: a.recording })}`, class: 'recording-link' }));

@@ -7,7 +7,7 @@
 // POST /api/approvals/:id {option} answers as the principal (admins only, never their own question).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { utcCell } from '../../cli/output.js';
-import { showInvisible } from '../../command/invisible.js';
+import { printable } from '../../command/invisible.js';
 import type { GatewayContext } from '../../core/context.js';
 import type { Principal } from '../../core/types.js';
 import type { RateLimiter } from '../../hosts/rate-limit.js';
@@ -101,10 +101,10 @@ function visibleTo(principal: Principal, a: Approval): boolean {
 /** The approval's facts, as the console's card shows them (table.facts: what and why keep their lines). */
 function summary(a: Approval): string {
   const rows: Array<[string, string, string?]> = [
-    ['What', showInvisible(a.what), 'lines'],
+    ['What', printable(a.what), 'lines'],
     ['Asked by', a.principal],
     ['Host', a.host ?? '-'],
-    ['Why', showInvisible(a.reason), 'lines'],
+    ['Why', printable(a.reason), 'lines'],
     ['From', a.from],
     ['Expires', `${utcCell(a.expiresAt)} UTC`],
   ];
@@ -112,7 +112,7 @@ function summary(a: Approval): string {
 }
 
 function confirmBody(a: Approval, option: string, token: string): string {
-  if (a.status !== 'pending') return `${summary(a)}<p>This approval is closed: ${escapeHtml(howClosed(a))}.</p>`;
+  if (a.status !== 'pending') return `${summary(a)}<p>This approval is closed: ${escapeHtml(printable(howClosed(a)))}.</p>`;
   const chosen = a.options.find((o) => o.id === option);
   return (
     `${summary(a)}` +
