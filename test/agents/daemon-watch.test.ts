@@ -142,7 +142,7 @@ describe('the daemon watches agent sessions', { timeout: 120_000 }, () => {
     assert.equal(again?.status, 'pending');
     assert.equal(again?.what, first.what, 'the same prompt, asked again');
     const shown = await remux(['approvals', 'ls', '--all'], { env });
-    assert.match(shown.stdout, new RegExp(`${first.id} +cancelled: the daemon that asked stopped \\(crash`));
+    assert.match(shown.stdout, new RegExp(`${first.id} +withdrawn: the daemon that asked stopped \\(crash`));
     assert.equal((await remux(['approvals', 'answer', again!.id, '1'], { env })).code, 0);
     const pane = (): string => tmux('capture-pane', '-p', '-J', '-t', `=agent-${id}:`);
     await until('the answer typed', async () => (/chosen: 1 \(Yes\) for make d/.test(pane()) ? true : undefined));
