@@ -21,7 +21,7 @@ import { redactText } from '../audit/redact.js';
 import { bootId, bootOf, processStartId, sameProcessAlive } from '../core/process.js';
 import { useWal } from '../core/sqlite.js';
 import { sameSecret } from '../gateway/http/auth.js';
-import { answererWords } from '../audit/json.js';
+import { howClosed } from './closed.js';
 
 /** One way to answer: "approve", "deny", or an agent prompt's own choices ("1", "2", …). */
 export interface ApprovalOption {
@@ -329,7 +329,7 @@ export class ApprovalStore {
       .run(option, who.by, who.via, at, id, at).changes;
     if (changed === 0) {
       const now = this.get(id) as Approval;
-      throw new ApprovalError(`approval ${id} is no longer open: ${describeClosed(now)}`, 'conflict');
+      throw new ApprovalError(`approval ${id} is no longer open: ${now.status === 'answered' ? 'already ' : ''}${howClosed(now)}`, 'conflict');
     }
     this.settle(id, { status: 'answered', option: chosen, by: who.by, via: who.via });
     return this.get(id) as Approval;
@@ -465,14 +465,6 @@ function outcomeOf(approval: Approval): ApprovalOutcome | null {
   if (approval.status !== 'answered') return { status: approval.status };
   const option = approval.options.find((o) => o.id === approval.answer) as ApprovalOption;
   return { status: 'answered', option, by: approval.answeredBy ?? '?', via: approval.answeredVia ?? '?' };
-}
-
-function describeClosed(approval: Approval): string {
-  if (approval.status === 'answered') {
-    const label = approval.options.find((o) => o.id === approval.answer)?.label ?? approval.answer;
-    return `already answered "${label}" by ${answererWords(approval.answeredBy ?? '?', approval.answeredVia)}`;
-  }
-  return approval.why === null ? approval.status : `${approval.status}: ${approval.why}`;
 }
 
 function fromRow(row: Row): Approval {

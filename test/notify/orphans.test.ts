@@ -87,7 +87,7 @@ test('the approvals of an asker that crashed are withdrawn once, saying why, aud
   assert.match(byId(policyId)?.why ?? '', new RegExp(`^the daemon that asked stopped ${crash}; nothing was done on its behalf$`));
   assert.match(byId(reusedId)?.why ?? '', /^remux \(pid \d+\) that asked stopped /, 'its pid runs, but as another process');
   assert.equal(byId(liveId as string)?.status, 'pending', 'its asker still waits');
-  assert.throws(() => approvals.store.answer(agentId, '1', { by: 'alice', via: 'cli' }), /no longer open: cancelled: the daemon that asked stopped/, 'answering says why it is closed');
+  assert.throws(() => approvals.store.answer(agentId, '1', { by: 'alice', via: 'cli' }), /no longer open: withdrawn: the daemon that asked stopped/, 'answering says why it is closed');
 
   type Published = { title: string; message: string; sequence_id?: string; actions?: Array<{ action: string }> };
   const published = (): Published[] => push.requests.slice(before).map((r) => JSON.parse(r.body) as Published);
